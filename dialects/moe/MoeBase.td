@@ -1,0 +1,86 @@
+//===- MoeBase.td - moe dialect, enums and attributes ------*- tablegen -*-===//
+//
+// The dialect definition, its enums and its attributes. Ops live in MoeOps.td.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_BASE_TD
+#define MOE_BASE_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/EnumAttr.td"
+
+def Moe_Dialect : Dialect {
+  let name = "moe";
+  let cppNamespace = "::mlir::moe";
+  let summary = "Mixture-of-Experts transformer training at the tensor level";
+  let description = [{
+    The `moe` dialect describes Llama-style Mixture-of-Experts transformers on
+    ranked, static-shape tensors with value semantics: the transformer ops
+    (embedding, RMSNorm, linear, RoPE, attention, SwiGLU, cross-entropy), the
+    routing ops of the Skywork-MoE paper (router, normalized gate, dispatch
+    with capacity, grouped expert FFN, combine) and the auxiliary losses and
+    their adaptive coefficients. Parameters and training state are
+    `ml_program.global`s named like Hugging Face tensors; the `#moe.init`
+    attribute on a global says how a fresh run initializes it.
+  }];
+  let useDefaultAttributePrinterParser = 1;
+  // moe.init / moe.trainable on globals, moe.input / moe.output on functions.
+  let hasOperationAttrVerify = 1;
+  let hasRegionArgAttrVerify = 1;
+  let hasRegionResultAttrVerify = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Enums
+//===----------------------------------------------------------------------===//
+
+def Moe_AuxLossKind : I32EnumAttr<"AuxLossKind",
+    "load-balancing auxiliary loss formula", [
+      I32EnumAttrCase<"skywork", 0>,
+      I32EnumAttrCase<"switch_", 1, "switch">
+    ]> {
+  let cppNamespace = "::mlir::moe";
+}
+
+def Moe_InitKind : I32EnumAttr<"InitKind", "parameter initializer", [
+      I32EnumAttrCase<"normal", 0>,
+      I32EnumAttrCase<"constant", 1>
+    ]> {
+  let cppNamespace = "::mlir::moe";
+  let genSpecializedAttr = 0;
+}
+
+//===----------------------------------------------------------------------===//
+// Attributes
+//===----------------------------------------------------------------------===//
+
+// A double (as APFloat, which hashes) written as a plain float literal.
+def Moe_DoubleParameter : APFloatParameter<"a double"> {
+  let parser = [{[&]() -> ::mlir::FailureOr<::llvm::APFloat> {
+    double value;
+    if ($_parser.parseFloat(value))
+      return ::mlir::failure();
+    return ::llvm::APFloat(value);
+  }()}];
+  let printer = "$_printer.printFloat($_self)";
+}
+
+def Moe_InitAttr : AttrDef<Moe_Dialect, "Init"> {
+  let mnemonic = "init";
+  let summary = "how a global is initialized for a fresh training run";
+  let description = [{
+    Attached to an `ml_program.global` as the discardable attribute
+    `moe.init`. `#moe.init<normal, 0.02>` draws every element from
+    N(0, 0.02^2) with the project's seeded generator (the stream is keyed by
+    the seed and the global's name, so the order of globals does not matter);
+    `#moe.init<constant, 1.0>` fills every element with 1.0.
+  }];
+  let parameters = (ins EnumParameter<Moe_InitKind>:$kind,
+                        Moe_DoubleParameter:$value);
+  let assemblyFormat = "`<` $kind `,` $value `>`";
+  let genVerifyDecl = 1;
+}
+
+#endif // MOE_BASE_TD

@@ -1,0 +1,109 @@
+//===- MoeDialect.cpp - the moe dialect -----------------------------------===//
+
+#include "moe/MoeDialect.h"
+
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::moe;
+
+#include "moe/MoeDialect.cpp.inc"
+#include "moe/MoeEnums.cpp.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "moe/MoeAttrs.cpp.inc"
+
+void MoeDialect::initialize() {
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "moe/MoeAttrs.cpp.inc"
+      >();
+  addOperations<
+#define GET_OP_LIST
+#include "moe/MoeOps.cpp.inc"
+      >();
+}
+
+LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
+                                                   NamedAttribute attr) {
+  StringRef name = attr.getName().strref();
+  bool onGlobal = isa<ml_program::GlobalOp>(op);
+  if (name == kInitAttrName) {
+    if (!onGlobal || !isa<InitAttr>(attr.getValue()))
+      return op->emitError()
+             << "'" << name << "' must be a #moe.init on an ml_program.global";
+    return success();
+  }
+  if (name == kTrainableAttrName) {
+    if (!onGlobal || !isa<UnitAttr>(attr.getValue()))
+      return op->emitError() << "'" << name
+                             << "' must be a unit attribute on an "
+                                "ml_program.global";
+    return success();
+  }
+  return op->emitError() << "unknown moe dialect attribute '" << name << "'";
+}
+
+static LogicalResult verifyNameAttr(Operation *op, NamedAttribute attr,
+                                    StringRef expectedName) {
+  if (attr.getName() != expectedName)
+    return op->emitError() << "unknown moe dialect attribute '"
+                           << attr.getName().strref() << "' (expected '"
+                           << expectedName << "')";
+  if (!isa<StringAttr>(attr.getValue()))
+    return op->emitError() << "'" << expectedName << "' must be a string";
+  return success();
+}
+
+LogicalResult MoeDialect::verifyRegionArgAttribute(Operation *op, unsigned,
+                                                   unsigned argIndex,
+                                                   NamedAttribute attr) {
+  if (failed(verifyNameAttr(op, attr, kInputAttrName)))
+    return failure();
+  // Tools bind arguments by name, so a name may appear once.
+  auto function = dyn_cast<FunctionOpInterface>(op);
+  if (!function)
+    return success();
+  for (unsigned other = 0; other < argIndex; ++other)
+    if (function.getArgAttr(other, kInputAttrName) == attr.getValue())
+      return op->emitError()
+             << "arguments #" << other << " and #" << argIndex << " share the "
+             << kInputAttrName << " name " << attr.getValue();
+  return success();
+}
+
+LogicalResult MoeDialect::verifyRegionResultAttribute(Operation *op, unsigned,
+                                                      unsigned,
+                                                      NamedAttribute attr) {
+  return verifyNameAttr(op, attr, kOutputAttrName);
+}
+
+LogicalResult InitAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                               InitKind kind, APFloat apValue) {
+  double value = apValue.convertToDouble();
+  if (!std::isfinite(value))
+    return emitError() << "#moe.init value must be finite, got " << value;
+  if (kind == InitKind::normal && value < 0)
+    return emitError() << "#moe.init<normal> std must be >= 0, got " << value;
+  return success();
+}
+
+int64_t mlir::moe::expertCapacity(double capacityFactor, int64_t tokens,
+                                  int64_t topK, int64_t numExperts) {
+  double exact = capacityFactor * static_cast<double>(tokens * topK) /
+                 static_cast<double>(numExperts);
+  // Forgive only the rounding error of the product (a few ulps), so that
+  // 1.1 * 100 is 110 while 1000.0000005 still rounds up.
+  double nearest = std::round(exact);
+  if (std::abs(exact - nearest) <=
+      4 * std::numeric_limits<double>::epsilon() * exact)
+    return static_cast<int64_t>(nearest);
+  return static_cast<int64_t>(std::ceil(exact));
+}

@@ -1,0 +1,49 @@
+//===- MoeDialect.h - the moe dialect ---------------------------*- C++ -*-===//
+//
+// Declarations of the moe dialect, its enums, attributes and ops.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_MOEDIALECT_H
+#define MOE_MOEDIALECT_H
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "moe/MoeDialect.h.inc"
+#include "moe/MoeEnums.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "moe/MoeAttrs.h.inc"
+
+#define GET_OP_CLASSES
+#include "moe/MoeOps.h.inc"
+
+namespace mlir::moe {
+
+/// Name of the discardable attribute on an ml_program.global that holds its
+/// #moe.init initializer.
+inline constexpr llvm::StringLiteral kInitAttrName = "moe.init";
+
+/// String attributes naming a function's arguments and results, by which
+/// tools bind inputs and outputs (e.g. "input_ids", "labels", "loss").
+inline constexpr llvm::StringLiteral kInputAttrName = "moe.input";
+inline constexpr llvm::StringLiteral kOutputAttrName = "moe.output";
+
+/// Unit attribute on an ml_program.global that autodiff and the optimizer
+/// treat as a parameter. Globals without it are training state (e.g. the
+/// per-layer auxiliary-loss coefficients).
+inline constexpr llvm::StringLiteral kTrainableAttrName = "moe.trainable";
+
+/// Rows per expert buffer: ceil(capacityFactor * tokens * topK / numExperts).
+/// The product is rounded first so that, e.g., 1.1 * 100 gives 110, not 111.
+int64_t expertCapacity(double capacityFactor, int64_t tokens, int64_t topK,
+                       int64_t numExperts);
+
+} // namespace mlir::moe
+
+#endif // MOE_MOEDIALECT_H

@@ -1,0 +1,365 @@
+//===- MoeOps.cpp - moe dialect op verifiers and custom syntax ------------===//
+//
+// Every verifier names the offending operand or result and the value it
+// expected, so that a malformed model points at its own mistake.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/MoeDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/TypeUtilities.h"
+#include "llvm/ADT/STLExtras.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::moe;
+
+//===----------------------------------------------------------------------===//
+// Verifier helpers
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+std::string formatShape(ArrayRef<int64_t> shape) {
+  std::string text = "[";
+  llvm::raw_string_ostream os(text);
+  llvm::interleaveComma(shape, os);
+  os << "]";
+  return text;
+}
+
+ArrayRef<int64_t> shapeOf(Value value) {
+  return cast<RankedTensorType>(value.getType()).getShape();
+}
+
+/// Checks `value` has `rank` dimensions; `layout` names them in the message.
+LogicalResult expectRank(Operation *op, StringRef name, Value value,
+                         int64_t rank, StringRef layout) {
+  int64_t actual = shapeOf(value).size();
+  if (actual == rank)
+    return success();
+  return op->emitOpError() << "'" << name << "' must have rank " << rank << " ("
+                           << layout << "), got rank " << actual;
+}
+
+LogicalResult expectShape(Operation *op, StringRef name, Value value,
+                          ArrayRef<int64_t> expected) {
+  if (shapeOf(value) == expected)
+    return success();
+  return op->emitOpError() << "'" << name << "' must have shape "
+                           << formatShape(expected) << ", got "
+                           << formatShape(shapeOf(value));
+}
+
+/// Checks every named float value has the element type of the first one.
+LogicalResult
+expectSameElementType(Operation *op,
+                      ArrayRef<std::pair<StringRef, Value>> namedValues) {
+  Type expected = getElementTypeOrSelf(namedValues.front().second);
+  for (auto [name, value] : namedValues.drop_front()) {
+    Type actual = getElementTypeOrSelf(value);
+    if (actual != expected)
+      return op->emitOpError()
+             << "'" << name << "' must have element type " << expected
+             << " (that of '" << namedValues.front().first << "'), got "
+             << actual;
+  }
+  return success();
+}
+
+LogicalResult expectPositive(Operation *op, StringRef name, double value) {
+  if (value > 0 && std::isfinite(value))
+    return success();
+  return op->emitOpError() << "attribute '" << name
+                           << "' must be a positive finite number, got "
+                           << value;
+}
+
+LogicalResult expectNonNegative(Operation *op, StringRef name, double value) {
+  if (value >= 0 && std::isfinite(value))
+    return success();
+  return op->emitOpError() << "attribute '" << name
+                           << "' must be a non-negative finite number, got "
+                           << value;
+}
+
+SmallVector<int64_t> withLastDim(ArrayRef<int64_t> shape, int64_t last) {
+  SmallVector<int64_t> result(shape.drop_back());
+  result.push_back(last);
+  return result;
+}
+
+/// Shared by moe.linear and moe.router: input [..., in] x weight [out, in]
+/// (+ bias [out]) -> [..., out].
+LogicalResult verifyAffine(Operation *op, StringRef inputName, Value input,
+                           Value weight, Value bias, Value result,
+                           StringRef resultName, StringRef weightLayout) {
+  if (failed(expectRank(op, "weight", weight, 2, weightLayout)))
+    return failure();
+  ArrayRef<int64_t> inputShape = shapeOf(input);
+  if (inputShape.empty())
+    return op->emitOpError() << "'" << inputName << "' must have rank >= 1";
+  int64_t outFeatures = shapeOf(weight)[0], inFeatures = shapeOf(weight)[1];
+  if (inputShape.back() != inFeatures)
+    return op->emitOpError()
+           << "'" << inputName << "' last dimension must be " << inFeatures
+           << " (in_features of 'weight'), got " << inputShape.back();
+  SmallVector<std::pair<StringRef, Value>> floats = {
+      {inputName, input}, {"weight", weight}, {resultName, result}};
+  if (bias) {
+    if (failed(expectShape(op, "bias", bias, {outFeatures})))
+      return failure();
+    floats.push_back({"bias", bias});
+  }
+  if (failed(expectShape(op, resultName, result,
+                         withLastDim(inputShape, outFeatures))))
+    return failure();
+  return expectSameElementType(op, floats);
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Transformer ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult EmbeddingOp::verify() {
+  if (failed(expectRank(*this, "table", getTable(), 2, "[vocab, hidden]")))
+    return failure();
+  SmallVector<int64_t> expected(shapeOf(getIds()));
+  expected.push_back(shapeOf(getTable())[1]);
+  if (failed(expectShape(*this, "result", getResult(), expected)))
+    return failure();
+  return expectSameElementType(
+      *this, {{"table", getTable()}, {"result", getResult()}});
+}
+
+LogicalResult RmsNormOp::verify() {
+  ArrayRef<int64_t> shape = shapeOf(getInput());
+  if (shape.empty())
+    return emitOpError("'input' must have rank >= 1");
+  if (failed(expectShape(*this, "weight", getWeight(), {shape.back()})) ||
+      failed(expectSameElementType(
+          *this, {{"input", getInput()}, {"weight", getWeight()}})))
+    return failure();
+  return expectPositive(*this, "eps", getEps().convertToDouble());
+}
+
+LogicalResult LinearOp::verify() {
+  return verifyAffine(*this, "input", getInput(), getWeight(), getBias(),
+                      getResult(), "result", "[out_features, in_features]");
+}
+
+LogicalResult RopeOp::verify() {
+  if (failed(expectRank(*this, "input", getInput(), 4,
+                        "[batch, seq, heads, head_dim]")))
+    return failure();
+  int64_t headDim = shapeOf(getInput())[3];
+  if (headDim % 2 != 0)
+    return emitOpError() << "'input' head_dim must be even, got " << headDim;
+  return expectPositive(*this, "theta", getTheta().convertToDouble());
+}
+
+LogicalResult AttentionOp::verify() {
+  if (failed(expectRank(*this, "query", getQuery(), 4,
+                        "[batch, seq, heads, head_dim]")) ||
+      failed(expectRank(*this, "key", getKey(), 4,
+                        "[batch, seq, kv_heads, head_dim]")))
+    return failure();
+  ArrayRef<int64_t> q = shapeOf(getQuery()), k = shapeOf(getKey());
+  int64_t kvHeads = k[2];
+  if (kvHeads <= 0 || q[2] % kvHeads != 0)
+    return emitOpError() << "'key' kv_heads (" << kvHeads
+                         << ") must divide the query heads (" << q[2] << ")";
+  if (failed(expectShape(*this, "key", getKey(), {q[0], q[1], kvHeads, q[3]})))
+    return failure();
+  return expectSameElementType(*this,
+                               {{"query", getQuery()}, {"key", getKey()}});
+}
+
+LogicalResult CrossEntropyOp::verify() {
+  ArrayRef<int64_t> shape = shapeOf(getLogits());
+  if (shape.empty())
+    return emitOpError("'logits' must have rank >= 1 ([..., vocab])");
+  if (failed(expectShape(*this, "targets", getTargets(), shape.drop_back())))
+    return failure();
+  return expectSameElementType(
+      *this, {{"logits", getLogits()}, {"result", getResult()}});
+}
+
+//===----------------------------------------------------------------------===//
+// Routing and experts
+//===----------------------------------------------------------------------===//
+
+LogicalResult RouterOp::verify() {
+  if (failed(expectRank(*this, "tokens", getTokens(), 2, "[tokens, hidden]")))
+    return failure();
+  return verifyAffine(*this, "tokens", getTokens(), getWeight(), getBias(),
+                      getLogits(), "logits", "[experts, hidden]");
+}
+
+LogicalResult GateOp::verify() {
+  if (failed(expectRank(*this, "logits", getLogits(), 2, "[tokens, experts]")))
+    return failure();
+  int64_t tokens = shapeOf(getLogits())[0], experts = shapeOf(getLogits())[1];
+  int64_t topK = getTopK();
+  if (topK > experts)
+    return emitOpError() << "attribute 'top_k' must be at most the number of "
+                            "experts ("
+                         << experts << "), got " << topK;
+  if (FloatAttr lambda = getNormLambdaAttr();
+      lambda &&
+      failed(expectPositive(*this, "norm_lambda", lambda.getValueAsDouble())))
+    return failure();
+  if (failed(expectPositive(*this, "norm_eps", getNormEps().convertToDouble())))
+    return failure();
+  if (failed(expectShape(*this, "probs", getProbs(), {tokens, experts})) ||
+      failed(expectShape(*this, "weights", getWeights(), {tokens, topK})) ||
+      failed(expectShape(*this, "indices", getIndices(), {tokens, topK})))
+    return failure();
+  return expectSameElementType(*this, {{"logits", getLogits()},
+                                       {"probs", getProbs()},
+                                       {"weights", getWeights()}});
+}
+
+LogicalResult DispatchOp::verify() {
+  if (failed(expectRank(*this, "tokens", getTokens(), 2, "[tokens, hidden]")) ||
+      failed(
+          expectRank(*this, "indices", getIndices(), 2, "[tokens, top_k]")) ||
+      failed(expectRank(*this, "buffer", getBuffer(), 3,
+                        "[experts, capacity, hidden]")))
+    return failure();
+  int64_t tokens = shapeOf(getTokens())[0], hidden = shapeOf(getTokens())[1];
+  int64_t topK = shapeOf(getIndices())[1];
+  int64_t experts = shapeOf(getBuffer())[0];
+  if (failed(expectShape(*this, "indices", getIndices(), {tokens, topK})) ||
+      failed(expectShape(*this, "slots", getSlots(), {tokens, topK})))
+    return failure();
+  if (experts < topK)
+    return emitOpError() << "'buffer' must have at least top_k = " << topK
+                         << " experts, got " << experts;
+  int64_t capacity = tokens;
+  if (FloatAttr factor = getCapacityFactorAttr()) {
+    double value = factor.getValueAsDouble();
+    if (failed(expectPositive(*this, "capacity_factor", value)))
+      return failure();
+    // Capacities past 2^53 are neither exact in a double nor sensible.
+    if (value * tokens * topK / experts > 0x1p53)
+      return emitOpError() << "attribute 'capacity_factor' (" << value
+                           << ") gives more than 2^53 rows per expert";
+    capacity = expertCapacity(value, tokens, topK, experts);
+  }
+  if (failed(expectShape(*this, "buffer", getBuffer(),
+                         {experts, capacity, hidden})))
+    return failure();
+  return expectSameElementType(
+      *this, {{"tokens", getTokens()}, {"buffer", getBuffer()}});
+}
+
+LogicalResult ExpertFfnOp::verify() {
+  if (failed(expectRank(*this, "input", getInput(), 3,
+                        "[experts, capacity, hidden]")) ||
+      failed(expectRank(*this, "gate_proj", getGateProj(), 3,
+                        "[experts, ffn, hidden]")))
+    return failure();
+  int64_t experts = shapeOf(getInput())[0], hidden = shapeOf(getInput())[2];
+  int64_t ffn = shapeOf(getGateProj())[1];
+  if (failed(expectShape(*this, "gate_proj", getGateProj(),
+                         {experts, ffn, hidden})) ||
+      failed(expectShape(*this, "down_proj", getDownProj(),
+                         {experts, hidden, ffn})))
+    return failure();
+  return expectSameElementType(*this, {{"input", getInput()},
+                                       {"gate_proj", getGateProj()},
+                                       {"down_proj", getDownProj()}});
+}
+
+LogicalResult CombineOp::verify() {
+  if (failed(expectRank(*this, "expert_output", getExpertOutput(), 3,
+                        "[experts, capacity, hidden]")) ||
+      failed(expectRank(*this, "weights", getWeights(), 2, "[tokens, top_k]")))
+    return failure();
+  ArrayRef<int64_t> weights = shapeOf(getWeights());
+  int64_t hidden = shapeOf(getExpertOutput())[2];
+  if (failed(expectShape(*this, "indices", getIndices(), weights)) ||
+      failed(expectShape(*this, "slots", getSlots(), weights)) ||
+      failed(expectShape(*this, "result", getResult(), {weights[0], hidden})))
+    return failure();
+  return expectSameElementType(*this, {{"expert_output", getExpertOutput()},
+                                       {"weights", getWeights()},
+                                       {"result", getResult()}});
+}
+
+//===----------------------------------------------------------------------===//
+// Auxiliary losses and their coefficients
+//===----------------------------------------------------------------------===//
+
+LogicalResult AuxLossOp::verify() {
+  if (failed(expectRank(*this, "probs", getProbs(), 2, "[tokens, experts]")) ||
+      failed(expectRank(*this, "indices", getIndices(), 2, "[tokens, top_k]")))
+    return failure();
+  int64_t tokens = shapeOf(getProbs())[0], experts = shapeOf(getProbs())[1];
+  int64_t topK = shapeOf(getIndices())[1];
+  if (failed(expectShape(*this, "indices", getIndices(), {tokens, topK})))
+    return failure();
+  if (topK > experts)
+    return emitOpError() << "'indices' top_k (" << topK
+                         << ") must be at most the number of experts ("
+                         << experts << ")";
+  return expectSameElementType(
+      *this, {{"probs", getProbs()}, {"result", getResult()}});
+}
+
+LogicalResult ZLossOp::verify() {
+  if (failed(expectRank(*this, "logits", getLogits(), 2, "[tokens, experts]")))
+    return failure();
+  return expectSameElementType(
+      *this, {{"logits", getLogits()}, {"result", getResult()}});
+}
+
+LogicalResult AdaptiveAuxCoeffOp::verify() {
+  double xi = getXi().convertToDouble();
+  double alphaMax = getAlphaMax().convertToDouble();
+  double beta = getBeta().convertToDouble();
+  if (failed(expectNonNegative(*this, "xi", xi)) ||
+      failed(expectNonNegative(*this, "alpha_max", alphaMax)))
+    return failure();
+  if (!(beta >= 0 && beta <= 1))
+    return emitOpError() << "attribute 'beta' must be in [0, 1], got " << beta;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Custom syntax
+//===----------------------------------------------------------------------===//
+
+/// `capacity_factor = <float>` or `dropless`.
+static ParseResult parseCapacity(OpAsmParser &parser, FloatAttr &factor) {
+  if (succeeded(parser.parseOptionalKeyword("dropless")))
+    return success();
+  double value;
+  if (parser.parseOptionalKeyword("capacity_factor"))
+    return parser.emitError(parser.getCurrentLocation(),
+                            "expected 'capacity_factor = <float>' or "
+                            "'dropless'");
+  if (parser.parseEqual() || parser.parseFloat(value))
+    return failure();
+  factor = parser.getBuilder().getF64FloatAttr(value);
+  return success();
+}
+
+static void printCapacity(OpAsmPrinter &printer, Operation *,
+                          FloatAttr factor) {
+  if (!factor) {
+    printer << "dropless";
+    return;
+  }
+  printer << "capacity_factor = ";
+  printer.printFloat(factor.getValue());
+}
+
+#define GET_OP_CLASSES
+#include "moe/MoeOps.cpp.inc"

@@ -1,0 +1,374 @@
+//===- MoeOps.td - moe dialect operations ------------------*- tablegen -*-===//
+//
+// Tensor-level ops of a Llama-style MoE transformer. Shapes are static; the
+// exact semantics of every op are those of the reference interpreter
+// (lib/Interpreter), which follows DESIGN.md section 2.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_OPS_TD
+#define MOE_OPS_TD
+
+include "moe/MoeBase.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+class Moe_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Moe_Dialect, mnemonic, !listconcat([Pure], traits)> {
+  let hasVerifier = 1;
+}
+
+def Moe_FloatTensor : StaticShapeTensorOf<[F32, F64]>;
+def Moe_IndexTensor : StaticShapeTensorOf<[I32]>;
+def Moe_FloatScalar : 0DTensorOf<[F32, F64]>;
+def Moe_CountScalar : 0DTensorOf<[I64]>;
+
+//===----------------------------------------------------------------------===//
+// Transformer ops
+//===----------------------------------------------------------------------===//
+
+def Moe_EmbeddingOp : Moe_Op<"embedding"> {
+  let summary = "token embedding lookup";
+  let description = [{
+    `result[..., :] = table[ids[...], :]`. The table is `[vocab, hidden]`, the
+    result has the shape of `ids` followed by `hidden`. An id outside
+    `[0, vocab)` is an error at run time.
+
+    ```mlir
+    %h = moe.embedding %table[%ids] : tensor<256x128xf32>, tensor<8x64xi32> -> tensor<8x64x128xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$table, Moe_IndexTensor:$ids);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = [{
+    $table `[` $ids `]` attr-dict `:` type($table) `,` type($ids) `->` type($result)
+  }];
+}
+
+def Moe_RmsNormOp : Moe_Op<"rms_norm", [AllTypesMatch<["input", "result"]>]> {
+  let summary = "RMSNorm over the last axis";
+  let description = [{
+    `result = input / sqrt(mean(input^2, last axis) + eps) * weight`, with
+    `weight` of shape `[hidden]` (Llama's RMSNorm).
+
+    ```mlir
+    %y = moe.rms_norm %x, %w eps = 1.0e-05 : tensor<8x64x128xf32>, tensor<128xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$weight,
+                       F64Attr:$eps);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `eps` `=` $eps attr-dict `:` type($input) `,` type($weight)
+  }];
+}
+
+def Moe_LinearOp : Moe_Op<"linear"> {
+  let summary = "x W^T (+ b) with a Hugging Face [out, in] weight";
+  let description = [{
+    `result[..., o] = sum_i input[..., i] * weight[o, i] (+ bias[o])`.
+    The weight has the Hugging Face layout `[out_features, in_features]`;
+    the result replaces the last axis of the input by `out_features`.
+
+    ```mlir
+    %q = moe.linear %x, %wq : tensor<8x64x128xf32>, tensor<128x128xf32> -> tensor<8x64x128xf32>
+    %z = moe.linear %x, %w bias %b : tensor<4x8xf32>, tensor<2x8xf32>, tensor<2xf32> -> tensor<4x2xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$weight,
+                       Optional<Moe_FloatTensor>:$bias);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`bias` $bias^)? attr-dict `:` type($input) `,`
+    type($weight) (`,` type($bias)^)? `->` type($result)
+  }];
+}
+
+def Moe_RopeOp : Moe_Op<"rope", [AllTypesMatch<["input", "result"]>]> {
+  let summary = "rotary position embedding (Llama's rotate-half convention)";
+  let description = [{
+    The input is `[batch, seq, heads, head_dim]` with an even `head_dim`; the
+    position of a token is its index along `seq`. For `i < head_dim / 2`,
+    with `f_i = theta^(-2i / head_dim)` and `a = pos * f_i`:
+    `y[i] = x[i] cos a - x[i + head_dim/2] sin a` and
+    `y[i + head_dim/2] = x[i + head_dim/2] cos a + x[i] sin a`.
+
+    ```mlir
+    %q2 = moe.rope %q theta = 1.0e+04 : tensor<8x64x4x32xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, F64Attr:$theta);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = "$input `theta` `=` $theta attr-dict `:` type($input)";
+}
+
+def Moe_AttentionOp : Moe_Op<"attention",
+    [AllTypesMatch<["query", "result"]>, AllTypesMatch<["key", "value"]>]> {
+  let summary = "scaled dot-product attention, grouped-query, optionally causal";
+  let description = [{
+    `query` is `[batch, seq, heads, head_dim]`, `key` and `value` are
+    `[batch, seq, kv_heads, head_dim]` with `heads % kv_heads == 0`; query head
+    `h` reads key/value head `h / (heads / kv_heads)`. Scores are scaled by
+    `1 / sqrt(head_dim)`; with `causal`, position `i` attends to `j <= i`.
+
+    ```mlir
+    %o = moe.attention %q, %k, %v causal : tensor<8x64x4x32xf32>, tensor<8x64x2x32xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$query, Moe_FloatTensor:$key,
+                       Moe_FloatTensor:$value, UnitAttr:$causal);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value (`causal` $causal^)? attr-dict `:` type($query) `,` type($key)
+  }];
+}
+
+def Moe_SwigluOp : Moe_Op<"swiglu", [AllTypesMatch<["gate", "up", "result"]>]> {
+  let summary = "silu(gate) * up";
+  let description = [{
+    Elementwise `gate / (1 + exp(-gate)) * up`.
+
+    ```mlir
+    %h = moe.swiglu %g, %u : tensor<8x64x352xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$gate, Moe_FloatTensor:$up);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = "$gate `,` $up attr-dict `:` type($result)";
+  let hasVerifier = 0;
+}
+
+class Moe_BinaryOp<string mnemonic, string formula>
+    : Moe_Op<mnemonic, [AllTypesMatch<["lhs", "rhs", "result"]>]> {
+  let summary = "elementwise " # formula;
+  let description = "Elementwise `result = " # formula #
+                    "` on two tensors of one type.";
+  let arguments = (ins Moe_FloatTensor:$lhs, Moe_FloatTensor:$rhs);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
+  let hasVerifier = 0;
+}
+
+def Moe_AddOp : Moe_BinaryOp<"add", "lhs + rhs">;
+def Moe_MulOp : Moe_BinaryOp<"mul", "lhs * rhs">;
+
+def Moe_CrossEntropyOp : Moe_Op<"cross_entropy"> {
+  let summary = "mean token cross-entropy of logits against targets";
+  let description = [{
+    `logits` is `[..., vocab]`, `targets` has the leading shape of `logits`.
+    The result is the mean over all positions of
+    `logsumexp(logits[p, :]) - logits[p, targets[p]]`. A target outside
+    `[0, vocab)` is an error at run time.
+
+    ```mlir
+    %l = moe.cross_entropy %logits, %targets : tensor<8x64x256xf32>, tensor<8x64xi32> -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$logits, Moe_IndexTensor:$targets);
+  let results = (outs Moe_FloatScalar:$result);
+  let assemblyFormat = [{
+    $logits `,` $targets attr-dict `:` type($logits) `,` type($targets) `->` type($result)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Routing and experts
+//===----------------------------------------------------------------------===//
+
+def Moe_RouterOp : Moe_Op<"router"> {
+  let summary = "router logits z = W x (+ b) of every token for every expert";
+  let description = [{
+    `tokens` is `[T, hidden]`, `weight` is `[experts, hidden]` (Mixtral's
+    `block_sparse_moe.gate.weight`), the optional `bias` is `[experts]`; the
+    result is `[T, experts]`. A separate op from `moe.linear` so that the
+    router chain (router, gate, dispatch statistics) can be fused as one.
+
+    ```mlir
+    %z = moe.router %x, %wg : tensor<512x128xf32>, tensor<8x128xf32> -> tensor<512x8xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$tokens, Moe_FloatTensor:$weight,
+                       Optional<Moe_FloatTensor>:$bias);
+  let results = (outs Moe_FloatTensor:$logits);
+  let assemblyFormat = [{
+    $tokens `,` $weight (`bias` $bias^)? attr-dict `:` type($tokens) `,`
+    type($weight) (`,` type($bias)^)? `->` type($logits)
+  }];
+}
+
+def Moe_GateOp : Moe_Op<"gate"> {
+  let summary = "Skywork-MoE gate: optional logit normalization, softmax, top-k";
+  let description = [{
+    For each token row `z` of `logits` (`[T, experts]`):
+    with `norm_lambda`, `z~ = lambda * (z - mean(z)) / (std(z) + eps)` where
+    mean and the population std are taken over the expert axis, else `z~ = z`;
+    `probs = softmax(z~)`. `indices` (`[T, top_k]`) holds the `top_k` experts
+    of largest probability in decreasing order, ties broken towards the lower
+    expert index. `weights` (`[T, top_k]`) holds their probabilities, divided
+    by their sum when `renormalize` is set (Mixtral, Skywork-MoE).
+
+    ```mlir
+    %p, %w, %i = moe.gate %z top_k = 2 norm_lambda = 1.0 renormalize
+        : tensor<512x8xf32> -> tensor<512x8xf32>, tensor<512x2xf32>, tensor<512x2xi32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$logits,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$top_k,
+                       OptionalAttr<F64Attr>:$norm_lambda,
+                       DefaultValuedAttr<F64Attr, "1.0e-6">:$norm_eps,
+                       UnitAttr:$renormalize);
+  let results = (outs Moe_FloatTensor:$probs, Moe_FloatTensor:$weights,
+                      Moe_IndexTensor:$indices);
+  let assemblyFormat = [{
+    $logits `top_k` `=` $top_k (`norm_lambda` `=` $norm_lambda^)?
+    (`norm_eps` `=` $norm_eps^)? (`renormalize` $renormalize^)? attr-dict `:` type($logits) `->`
+    type($probs) `,` type($weights) `,` type($indices)
+  }];
+}
+
+def Moe_DispatchOp : Moe_Op<"dispatch"> {
+  let summary = "gather tokens into per-expert buffers under a capacity";
+  let description = [{
+    `tokens` is `[T, hidden]`, `indices` the gate's `[T, k]` expert choices.
+    The result `buffer` is `[experts, capacity, hidden]`. Assignments queue
+    per expert in token-major order over (token, choice) pairs; an assignment
+    arriving when its expert already holds `capacity` tokens is dropped.
+    `slots[t, c]` is the row of `buffer[indices[t, c]]` that holds token `t`,
+    or -1 when dropped; `dropped` counts the dropped assignments. Unused rows
+    of `buffer` are zero.
+
+    With `capacity_factor = cf`, capacity must equal `ceil(cf * T * k /
+    experts)`; `dropless` sets capacity to `T` (a token picks an expert at
+    most once) and never drops.
+
+    ```mlir
+    %buf, %slots, %dropped = moe.dispatch %x, %i capacity_factor = 1.25
+        : tensor<512x128xf32>, tensor<512x2xi32> -> tensor<8x160x128xf32>, tensor<512x2xi32>, tensor<i64>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$tokens, Moe_IndexTensor:$indices,
+                       OptionalAttr<F64Attr>:$capacity_factor);
+  let results = (outs Moe_FloatTensor:$buffer, Moe_IndexTensor:$slots,
+                      Moe_CountScalar:$dropped);
+  let assemblyFormat = [{
+    $tokens `,` $indices custom<Capacity>($capacity_factor) attr-dict `:`
+    type($tokens) `,` type($indices) `->` type($buffer) `,` type($slots) `,`
+    type($dropped)
+  }];
+  let extraClassDeclaration = [{
+    bool isDropless() { return !getCapacityFactor(); }
+  }];
+}
+
+def Moe_ExpertFfnOp : Moe_Op<"expert_ffn",
+    [AllTypesMatch<["input", "result"]>, AllTypesMatch<["gate_proj", "up_proj"]>]> {
+  let summary = "grouped SwiGLU FFN: one FFN per expert over stacked weights";
+  let description = [{
+    `input` is `[experts, capacity, hidden]`; `gate_proj` and `up_proj` are
+    `[experts, ffn, hidden]`, `down_proj` is `[experts, hidden, ffn]`
+    (Mixtral's w1, w3 and w2 of every expert, stacked). For every expert `e`:
+    `result[e] = (silu(input[e] gate_proj[e]^T) * (input[e] up_proj[e]^T)) down_proj[e]^T`.
+
+    ```mlir
+    %y = moe.expert_ffn %buf, %w1, %w3, %w2
+        : tensor<8x160x128xf32>, tensor<8x352x128xf32>, tensor<8x128x352xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$gate_proj,
+                       Moe_FloatTensor:$up_proj, Moe_FloatTensor:$down_proj);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $gate_proj `,` $up_proj `,` $down_proj attr-dict `:`
+    type($input) `,` type($gate_proj) `,` type($down_proj)
+  }];
+}
+
+def Moe_CombineOp : Moe_Op<"combine"> {
+  let summary = "weighted sum of each token's expert outputs";
+  let description = [{
+    `result[t] = sum_c weights[t, c] * expert_output[indices[t, c], slots[t, c]]`
+    over the choices `c` whose slot is not -1: a dropped assignment adds
+    nothing (the token's residual path carries it). `expert_output` is
+    `[experts, capacity, hidden]`, the result `[T, hidden]`.
+
+    ```mlir
+    %y = moe.combine %out, %w, %i, %slots
+        : tensor<8x160x128xf32>, tensor<512x2xf32>, tensor<512x2xi32>, tensor<512x2xi32> -> tensor<512x128xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$expert_output, Moe_FloatTensor:$weights,
+                       Moe_IndexTensor:$indices, Moe_IndexTensor:$slots);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = [{
+    $expert_output `,` $weights `,` $indices `,` $slots attr-dict `:`
+    type($expert_output) `,` type($weights) `,` type($indices) `,` type($slots)
+    `->` type($result)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Auxiliary losses and their coefficients
+//===----------------------------------------------------------------------===//
+
+def Moe_AuxLossOp : Moe_Op<"aux_loss"> {
+  let summary = "load-balancing auxiliary loss of one MoE layer";
+  let description = [{
+    `probs` is the gate's `[T, n]` softmax output, `indices` its `[T, k]`
+    choices. With `P_j = (1/T) sum_i probs[i, j]`:
+    - `skywork` (Skywork-MoE eq. 4): `sum_j (1/n - P_j)^2`;
+    - `switch` (Switch/GShard): `n * sum_j f_j * P_j`, where `f_j` is the
+      fraction of the `T * k` assignments that chose expert `j` (before any
+      capacity drop), as in Megatron-LM.
+
+    ```mlir
+    %aux = moe.aux_loss skywork %p, %i : tensor<512x8xf32>, tensor<512x2xi32> -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Moe_AuxLossKind:$kind, Moe_FloatTensor:$probs,
+                       Moe_IndexTensor:$indices);
+  let results = (outs Moe_FloatScalar:$result);
+  let assemblyFormat = [{
+    $kind $probs `,` $indices attr-dict `:` type($probs) `,` type($indices) `->` type($result)
+  }];
+}
+
+def Moe_ZLossOp : Moe_Op<"z_loss"> {
+  let summary = "router z-loss: mean over tokens of logsumexp(logits)^2";
+  let description = [{
+    ST-MoE's router z-loss on the `[T, n]` router logits:
+    `(1/T) sum_i (log sum_j exp(logits[i, j]))^2`.
+
+    ```mlir
+    %z = moe.z_loss %logits : tensor<512x8xf32> -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$logits);
+  let results = (outs Moe_FloatScalar:$result);
+  let assemblyFormat = "$logits attr-dict `:` type($logits) `->` type($result)";
+}
+
+def Moe_AdaptiveAuxCoeffOp : Moe_Op<"adaptive_aux_coeff",
+    [AllTypesMatch<["alpha", "result"]>]> {
+  let summary = "Skywork-MoE adaptive auxiliary-loss coefficient update";
+  let description = [{
+    With the layer's drop rate `d = dropped / assignments`:
+    `alpha_hat = min(xi * d, alpha_max)` and
+    `result = beta * alpha + (1 - beta) * alpha_hat`.
+    Paper values: `xi = 0.2`, `alpha_max = 0.01`, `beta = 0.99`.
+
+    ```mlir
+    %a1 = moe.adaptive_aux_coeff %a0, %dropped xi = 2.0e-01 alpha_max = 1.0e-02
+        beta = 9.9e-01 assignments = 1024 : tensor<f32>, tensor<i64>
+    ```
+  }];
+  let arguments = (ins Moe_FloatScalar:$alpha, Moe_CountScalar:$dropped,
+                       F64Attr:$xi, F64Attr:$alpha_max, F64Attr:$beta,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$assignments);
+  let results = (outs Moe_FloatScalar:$result);
+  let assemblyFormat = [{
+    $alpha `,` $dropped `xi` `=` $xi `alpha_max` `=` $alpha_max `beta` `=`
+    $beta `assignments` `=` $assignments attr-dict `:` type($alpha) `,`
+    type($dropped)
+  }];
+}
+
+#endif // MOE_OPS_TD

@@ -1,0 +1,60 @@
+//===- ModelConfig.h - a model described by a config.json -------*- C++ -*-===//
+//
+// The subset of a Hugging Face config.json (Llama dense and Mixtral keys, the
+// keys of Skywork-MoE's release) and of our own training keys that defines a
+// model's IR. docs/UserGuide.md lists every key.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_FRONTEND_MODELCONFIG_H
+#define MOE_FRONTEND_MODELCONFIG_H
+
+#include "moe/MoeDialect.h"
+
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace mlir::moe {
+
+struct ModelConfig {
+  int64_t vocabSize = 0;
+  int64_t hiddenSize = 0;
+  int64_t intermediateSize = 0;
+  int64_t numLayers = 0;
+  int64_t numHeads = 0;
+  int64_t numKvHeads = 0;
+  int64_t maxPositions = 0;
+  double ropeTheta = 10000.0;
+  double rmsNormEps = 1e-6;
+  double initStd = 0.02;
+  bool tieWordEmbeddings = false;
+
+  // Mixture of experts; numExperts == 0 means a dense Llama model.
+  int64_t numExperts = 0;
+  int64_t topK = 0;
+  int64_t expertIntermediateSize = 0;
+  std::optional<double> gateNormLambda; // unset: plain softmax gate
+  std::optional<double> capacityFactor; // unset: dropless
+  bool renormalize = true;
+  AuxLossKind auxLossKind = AuxLossKind::skywork;
+  double auxLossCoeff = 0.01;
+  double zLossCoeff = 0.0;
+
+  // The shape of one training step.
+  int64_t batchSize = 0;
+  int64_t seqLen = 0;
+
+  bool isMoe() const { return numExperts > 0; }
+  int64_t headDim() const { return hiddenSize / numHeads; }
+};
+
+/// Parses and checks `jsonText`; errors name `fileName` and the key at fault.
+llvm::Expected<ModelConfig> parseModelConfig(llvm::StringRef jsonText,
+                                             llvm::StringRef fileName);
+
+} // namespace mlir::moe
+
+#endif // MOE_FRONTEND_MODELCONFIG_H

@@ -1,0 +1,54 @@
+//===- Evaluator.h - evaluate moe-dialect IR naively ------------*- C++ -*-===//
+//
+// The reference interpreter behind moe-run: walks a function op by op and
+// applies the reference kernels. Globals (parameters and training state) are
+// held by name; they come from a safetensors file or from their #moe.init
+// initializers under a seed, and ml_program.global_store updates them.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_INTERPRETER_EVALUATOR_H
+#define MOE_INTERPRETER_EVALUATOR_H
+
+#include "moe/Interpreter/Tensor.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/StringMap.h"
+
+namespace mlir::moe {
+
+/// The interpreter's dtype for an element type, or failure for one it does
+/// not evaluate.
+mlir::FailureOr<ref::DType> dtypeOf(mlir::Type elementType);
+
+class Evaluator {
+public:
+  explicit Evaluator(mlir::ModuleOp module) : module(module) {}
+
+  /// Gives every global its initial value: its `value` attribute when it has
+  /// one, else its #moe.init initializer drawn under `seed`.
+  mlir::LogicalResult initializeGlobals(uint64_t seed);
+
+  /// Takes every global from `file`, which must hold each one with the
+  /// global's dtype and shape. Errors name the tensor and the file.
+  mlir::LogicalResult loadGlobals(const moert::SafetensorsReader &file);
+
+  /// Writes every global to `path` (atomically); throws moert::Error.
+  void saveGlobals(const std::string &path) const;
+
+  /// Runs `func` on `arguments`; failure has been reported as a diagnostic
+  /// at the location of the op that failed.
+  mlir::FailureOr<std::vector<ref::Tensor>>
+  run(mlir::func::FuncOp func, const std::vector<ref::Tensor> &arguments);
+
+  const llvm::StringMap<ref::Tensor> &getGlobals() const { return globals; }
+
+private:
+  mlir::ModuleOp module;
+  llvm::StringMap<ref::Tensor> globals;
+};
+
+} // namespace mlir::moe
+
+#endif // MOE_INTERPRETER_EVALUATOR_H

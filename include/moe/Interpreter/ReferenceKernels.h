@@ -1,0 +1,64 @@
+//===- ReferenceKernels.h - naive semantics of every moe op -----*- C++ -*-===//
+//
+// One function per op of the moe dialect, written for clarity: they are the
+// oracle that compiled code and transformations are tested against, and each
+// follows the op's description in MoeOps.td (DESIGN.md section 2). Inputs are
+// assumed verified (shapes agree); values that only run time can check (ids,
+// indices) throw moert::Error. Results carry the element type of their
+// primary input and are not yet rounded: the evaluator rounds them.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_INTERPRETER_REFERENCEKERNELS_H
+#define MOE_INTERPRETER_REFERENCEKERNELS_H
+
+#include "moe/Interpreter/Tensor.h"
+
+#include <optional>
+
+namespace mlir::moe::ref {
+
+// Transformer ops.
+Tensor embedding(const Tensor &table, const Tensor &ids);
+Tensor rmsNorm(const Tensor &input, const Tensor &weight, double eps);
+Tensor linear(const Tensor &input, const Tensor &weight, const Tensor *bias);
+Tensor rope(const Tensor &input, double theta);
+Tensor attention(const Tensor &query, const Tensor &key, const Tensor &value,
+                 bool causal);
+Tensor swiglu(const Tensor &gate, const Tensor &up);
+Tensor add(const Tensor &lhs, const Tensor &rhs);
+Tensor mul(const Tensor &lhs, const Tensor &rhs);
+Tensor crossEntropy(const Tensor &logits, const Tensor &targets);
+
+// Routing and experts.
+struct GateResult {
+  Tensor probs;   // [T, E]
+  Tensor weights; // [T, k]
+  Tensor indices; // [T, k], i32
+};
+GateResult gate(const Tensor &logits, int64_t topK,
+                std::optional<double> normLambda, double normEps,
+                bool renormalize);
+
+struct DispatchResult {
+  Tensor buffer;  // [E, capacity, D]
+  Tensor slots;   // [T, k], i32, -1 where dropped
+  Tensor dropped; // scalar i64
+};
+DispatchResult dispatch(const Tensor &tokens, const Tensor &indices,
+                        int64_t numExperts, int64_t capacity);
+Tensor expertFfn(const Tensor &input, const Tensor &gateProj,
+                 const Tensor &upProj, const Tensor &downProj);
+Tensor combine(const Tensor &expertOutput, const Tensor &weights,
+               const Tensor &indices, const Tensor &slots);
+
+// Auxiliary losses and their coefficients.
+enum class AuxLossKind { Skywork, Switch };
+Tensor auxLoss(AuxLossKind kind, const Tensor &probs, const Tensor &indices);
+Tensor zLoss(const Tensor &logits);
+Tensor adaptiveAuxCoeff(const Tensor &alpha, const Tensor &dropped, double xi,
+                        double alphaMax, double beta, int64_t assignments);
+
+} // namespace mlir::moe::ref
+
+#endif // MOE_INTERPRETER_REFERENCEKERNELS_H

@@ -1,0 +1,268 @@
+//===- ModelBuilder.cpp - emit a model as moe-dialect IR ------------------===//
+//
+// One Llama-style decoder (Mixtral when the config has experts): embedding,
+// per layer RMSNorm -> attention with RoPE -> residual -> RMSNorm -> MoE (or
+// dense SwiGLU MLP) -> residual, final RMSNorm, LM head, cross-entropy, plus
+// each MoE layer's coefficient times its auxiliary loss (and z-loss).
+// Every op carries the Hugging Face name of its module as its location, so
+// diagnostics point at the layer.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Frontend/ModelBuilder.h"
+#include "moe/MoeDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mlir;
+
+namespace {
+
+class ModelBuilder {
+public:
+  ModelBuilder(MLIRContext &context, const moe::ModelConfig &config,
+               Type elementType)
+      : config(config), elementType(elementType),
+        b(UnknownLoc::get(&context), &context) {}
+
+  OwningOpRef<ModuleOp> build();
+
+private:
+  RankedTensorType floatTensor(ArrayRef<int64_t> shape) {
+    return RankedTensorType::get(shape, elementType);
+  }
+  RankedTensorType indexTensor(ArrayRef<int64_t> shape) {
+    return RankedTensorType::get(shape, b.getI32Type());
+  }
+  void setLocation(const std::string &name) {
+    b.setLoc(NameLoc::get(b.getStringAttr(name)));
+  }
+
+  /// Declares global `name` at the top of the module and loads it.
+  Value global(const std::string &name, ArrayRef<int64_t> shape,
+               moe::InitKind kind, double value, bool trainable);
+  Value parameter(const std::string &name, ArrayRef<int64_t> shape) {
+    return global(name, shape, moe::InitKind::normal, config.initStd, true);
+  }
+  Value normWeight(const std::string &name) {
+    return global(name, {config.hiddenSize}, moe::InitKind::constant, 1.0,
+                  true);
+  }
+  Value scalarConstant(double value) {
+    auto type = floatTensor({});
+    return arith::ConstantOp::create(
+        b, type,
+        DenseElementsAttr::get(type, b.getFloatAttr(elementType, value)));
+  }
+
+  Value attention(Value hidden, const std::string &prefix);
+  Value denseMlp(Value hidden, const std::string &prefix);
+  /// Returns the MoE output and adds the layer's loss terms to `lossTerms`.
+  Value moeBlock(Value hidden, const std::string &prefix,
+                 SmallVectorImpl<Value> &lossTerms);
+
+  const moe::ModelConfig &config;
+  Type elementType;
+  ImplicitLocOpBuilder b;
+  ModuleOp module;
+  func::FuncOp forward; // globals are declared before it
+  int64_t tokens() const { return config.batchSize * config.seqLen; }
+};
+
+Value ModelBuilder::global(const std::string &name, ArrayRef<int64_t> shape,
+                           moe::InitKind kind, double value, bool trainable) {
+  RankedTensorType type = floatTensor(shape);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(forward);
+    auto op = ml_program::GlobalOp::create(
+        b, b.getStringAttr(name), TypeAttr::get(type), b.getUnitAttr(),
+        /*value=*/nullptr, b.getStringAttr("private"));
+    op->setAttr(moe::kInitAttrName,
+                moe::InitAttr::get(b.getContext(), kind, APFloat(value)));
+    if (trainable)
+      op->setAttr(moe::kTrainableAttrName, b.getUnitAttr());
+  }
+  return ml_program::GlobalLoadOp::create(
+      b, type, FlatSymbolRefAttr::get(b.getStringAttr(name)));
+}
+
+Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
+  int64_t batch = config.batchSize, seq = config.seqLen;
+  int64_t headDim = config.headDim();
+  setLocation(prefix + ".self_attn");
+  auto project = [&](const char *name, int64_t heads) -> Value {
+    Value weight = parameter(prefix + ".self_attn." + name + ".weight",
+                             {heads * headDim, config.hiddenSize});
+    Value flat = moe::LinearOp::create(
+        b, floatTensor({batch, seq, heads * headDim}), hidden, weight,
+        /*bias=*/Value());
+    return tensor::ExpandShapeOp::create(
+        b, floatTensor({batch, seq, heads, headDim}), flat,
+        ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});
+  };
+  Value query = project("q_proj", config.numHeads);
+  Value key = project("k_proj", config.numKvHeads);
+  Value value = project("v_proj", config.numKvHeads);
+  query = moe::RopeOp::create(b, query.getType(), query,
+                              b.getF64FloatAttr(config.ropeTheta));
+  key = moe::RopeOp::create(b, key.getType(), key,
+                            b.getF64FloatAttr(config.ropeTheta));
+  Value heads = moe::AttentionOp::create(b, query.getType(), query, key, value,
+                                         /*causal=*/true);
+  Value merged = tensor::CollapseShapeOp::create(
+      b, floatTensor({batch, seq, config.hiddenSize}), heads,
+      ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});
+  Value outWeight = parameter(prefix + ".self_attn.o_proj.weight",
+                              {config.hiddenSize, config.hiddenSize});
+  return moe::LinearOp::create(b, merged.getType(), merged, outWeight, Value());
+}
+
+Value ModelBuilder::denseMlp(Value hidden, const std::string &prefix) {
+  setLocation(prefix + ".mlp");
+  auto shape = cast<RankedTensorType>(hidden.getType()).getShape();
+  auto ffnType = floatTensor({shape[0], shape[1], config.intermediateSize});
+  auto project = [&](const char *name) -> Value {
+    Value weight = parameter(prefix + ".mlp." + name + ".weight",
+                             {config.intermediateSize, config.hiddenSize});
+    return moe::LinearOp::create(b, ffnType, hidden, weight, Value());
+  };
+  Value gate = project("gate_proj");
+  Value up = project("up_proj");
+  Value activation = moe::SwigluOp::create(b, ffnType, gate, up);
+  Value down = parameter(prefix + ".mlp.down_proj.weight",
+                         {config.hiddenSize, config.intermediateSize});
+  return moe::LinearOp::create(b, hidden.getType(), activation, down, Value());
+}
+
+Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
+                             SmallVectorImpl<Value> &lossTerms) {
+  std::string block = prefix + ".block_sparse_moe";
+  setLocation(block);
+  int64_t numTokens = tokens(), hiddenSize = config.hiddenSize;
+  int64_t experts = config.numExperts, topK = config.topK;
+  int64_t ffn = config.expertIntermediateSize;
+  Value flat = tensor::CollapseShapeOp::create(
+      b, floatTensor({numTokens, hiddenSize}), hidden,
+      ArrayRef<ReassociationIndices>{{0, 1}, {2}});
+
+  Value routerWeight = parameter(block + ".gate.weight", {experts, hiddenSize});
+  Value logits = moe::RouterOp::create(b, floatTensor({numTokens, experts}),
+                                       flat, routerWeight, Value());
+  auto gate = moe::GateOp::create(
+      b, floatTensor({numTokens, experts}), floatTensor({numTokens, topK}),
+      indexTensor({numTokens, topK}), logits, static_cast<uint64_t>(topK),
+      config.gateNormLambda ? b.getF64FloatAttr(*config.gateNormLambda)
+                            : FloatAttr(),
+      APFloat(1e-6), config.renormalize);
+
+  int64_t capacity = config.capacityFactor
+                         ? moe::expertCapacity(*config.capacityFactor,
+                                               numTokens, topK, experts)
+                         : numTokens;
+  auto dispatch = moe::DispatchOp::create(
+      b, floatTensor({experts, capacity, hiddenSize}),
+      indexTensor({numTokens, topK}), RankedTensorType::get({}, b.getI64Type()),
+      flat, gate.getIndices(),
+      config.capacityFactor ? b.getF64FloatAttr(*config.capacityFactor)
+                            : FloatAttr());
+
+  Value w1 = parameter(block + ".experts.w1", {experts, ffn, hiddenSize});
+  Value w3 = parameter(block + ".experts.w3", {experts, ffn, hiddenSize});
+  Value w2 = parameter(block + ".experts.w2", {experts, hiddenSize, ffn});
+  Value expertOut = moe::ExpertFfnOp::create(b, dispatch.getBuffer().getType(),
+                                             dispatch.getBuffer(), w1, w3, w2);
+  Value combined =
+      moe::CombineOp::create(b, flat.getType(), expertOut, gate.getWeights(),
+                             gate.getIndices(), dispatch.getSlots());
+
+  Value aux = moe::AuxLossOp::create(b, floatTensor({}), config.auxLossKind,
+                                     gate.getProbs(), gate.getIndices());
+  // The coefficient is training state, so that moe-adaptive-aux can update
+  // it and checkpoints carry it.
+  Value coeff = global(block + ".aux_loss_coeff", {}, moe::InitKind::constant,
+                       config.auxLossCoeff, /*trainable=*/false);
+  lossTerms.push_back(moe::MulOp::create(b, coeff.getType(), coeff, aux));
+  if (config.zLossCoeff > 0) {
+    Value zLoss = moe::ZLossOp::create(b, floatTensor({}), logits);
+    lossTerms.push_back(moe::MulOp::create(
+        b, zLoss.getType(), scalarConstant(config.zLossCoeff), zLoss));
+  }
+  return tensor::ExpandShapeOp::create(
+      b, hidden.getType(), combined,
+      ArrayRef<ReassociationIndices>{{0, 1}, {2}});
+}
+
+OwningOpRef<ModuleOp> ModelBuilder::build() {
+  OwningOpRef<ModuleOp> owned = ModuleOp::create(b);
+  module = *owned;
+  int64_t batch = config.batchSize, seq = config.seqLen;
+  RankedTensorType idsType = indexTensor({batch, seq});
+  auto funcType = b.getFunctionType({idsType, idsType}, {floatTensor({})});
+  b.setInsertionPointToEnd(module.getBody());
+  setLocation("model");
+  auto func = func::FuncOp::create(b, "forward", funcType);
+  forward = func;
+  func.setArgAttr(0, moe::kInputAttrName, b.getStringAttr("input_ids"));
+  func.setArgAttr(1, moe::kInputAttrName, b.getStringAttr("labels"));
+  func.setResultAttr(0, moe::kOutputAttrName, b.getStringAttr("loss"));
+  b.setInsertionPointToStart(func.addEntryBlock());
+
+  setLocation("model.embed_tokens");
+  Value table = parameter("model.embed_tokens.weight",
+                          {config.vocabSize, config.hiddenSize});
+  Value hidden =
+      moe::EmbeddingOp::create(b, floatTensor({batch, seq, config.hiddenSize}),
+                               table, func.getArgument(0));
+
+  SmallVector<Value> lossTerms;
+  for (int64_t layer = 0; layer < config.numLayers; ++layer) {
+    std::string prefix = llvm::formatv("model.layers.{0}", layer).str();
+    setLocation(prefix);
+    Value normed =
+        moe::RmsNormOp::create(b, hidden.getType(), hidden,
+                               normWeight(prefix + ".input_layernorm.weight"),
+                               b.getF64FloatAttr(config.rmsNormEps));
+    hidden = moe::AddOp::create(b, hidden.getType(), hidden,
+                                attention(normed, prefix));
+    setLocation(prefix);
+    normed = moe::RmsNormOp::create(
+        b, hidden.getType(), hidden,
+        normWeight(prefix + ".post_attention_layernorm.weight"),
+        b.getF64FloatAttr(config.rmsNormEps));
+    Value ffnOut = config.isMoe() ? moeBlock(normed, prefix, lossTerms)
+                                  : denseMlp(normed, prefix);
+    hidden = moe::AddOp::create(b, hidden.getType(), hidden, ffnOut);
+  }
+
+  setLocation("model.norm");
+  hidden = moe::RmsNormOp::create(b, hidden.getType(), hidden,
+                                  normWeight("model.norm.weight"),
+                                  b.getF64FloatAttr(config.rmsNormEps));
+  setLocation("lm_head");
+  Value head =
+      config.tieWordEmbeddings
+          ? table
+          : parameter("lm_head.weight", {config.vocabSize, config.hiddenSize});
+  Value logits = moe::LinearOp::create(
+      b, floatTensor({batch, seq, config.vocabSize}), hidden, head, Value());
+  Value loss = moe::CrossEntropyOp::create(b, floatTensor({}), logits,
+                                           func.getArgument(1));
+  for (Value term : lossTerms)
+    loss = moe::AddOp::create(b, loss.getType(), loss, term);
+  func::ReturnOp::create(b, loss);
+  return owned;
+}
+
+} // namespace
+
+OwningOpRef<ModuleOp> moe::buildModel(MLIRContext &context,
+                                      const ModelConfig &config,
+                                      Type elementType) {
+  return ModelBuilder(context, config, elementType).build();
+}

@@ -1,0 +1,189 @@
+//===- ModelConfig.cpp - a model described by a config.json ---------------===//
+
+#include "moe/Frontend/ModelConfig.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+#include <nlohmann/json.hpp>
+
+using nlohmann::json;
+
+namespace {
+
+/// Reads typed keys from the config object, remembering the first error.
+class KeyReader {
+public:
+  KeyReader(const json &object, llvm::StringRef fileName)
+      : object(object), fileName(fileName.str()) {}
+
+  bool has(const char *key) const {
+    return object.contains(key) && !object[key].is_null();
+  }
+
+  void fail(const std::string &message) {
+    if (error.empty())
+      error = fileName + ": " + message;
+  }
+
+  void keyError(const char *key, const std::string &expected) {
+    fail(llvm::formatv("key '{0}' must be {1}, got {2}", key, expected,
+                       object[key].dump())
+             .str());
+  }
+
+  /// A positive integer; `fallback` when the key is absent (0: required).
+  int64_t positive(const char *key, int64_t fallback = 0) {
+    if (!has(key)) {
+      if (fallback == 0)
+        fail(llvm::formatv("required key '{0}' is missing", key).str());
+      return fallback;
+    }
+    const json &value = object[key];
+    if (!value.is_number_integer() || value.get<int64_t>() <= 0) {
+      keyError(key, "a positive integer");
+      return fallback;
+    }
+    return value.get<int64_t>();
+  }
+
+  /// A number >= `lowest` (or > 0 when `strictlyPositive`).
+  double number(const char *key, double fallback, bool strictlyPositive) {
+    if (!has(key))
+      return fallback;
+    const json &value = object[key];
+    if (!value.is_number() || (strictlyPositive ? value.get<double>() <= 0
+                                                : value.get<double>() < 0)) {
+      keyError(key, strictlyPositive ? "a positive number"
+                                     : "a non-negative number");
+      return fallback;
+    }
+    return value.get<double>();
+  }
+
+  bool boolean(const char *key, bool fallback) {
+    if (!has(key))
+      return fallback;
+    if (!object[key].is_boolean()) {
+      keyError(key, "true or false");
+      return fallback;
+    }
+    return object[key].get<bool>();
+  }
+
+  std::string string(const char *key, const std::string &fallback) {
+    if (!has(key))
+      return fallback;
+    if (!object[key].is_string()) {
+      keyError(key, "a string");
+      return fallback;
+    }
+    return object[key].get<std::string>();
+  }
+
+  /// The first of `keys` present: two present at once is an error, since the
+  /// config would say one thing twice and might contradict itself.
+  const char *either(const char *first, const char *second) {
+    if (has(first) && has(second))
+      fail(llvm::formatv("keys '{0}' and '{1}' mean the same; give only one",
+                         first, second)
+               .str());
+    return has(second) ? second : first;
+  }
+
+  const json &object;
+  std::string fileName;
+  std::string error;
+};
+
+void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config) {
+  config.numExperts =
+      keys.positive(keys.either("num_local_experts", "num_experts"));
+  config.topK = keys.positive("num_experts_per_tok");
+  config.expertIntermediateSize =
+      keys.positive("moe_intermediate_size", config.intermediateSize);
+  if (keys.has("moe_gate_norm_lambda")) {
+    if (keys.has("moe_use_logits_norm"))
+      keys.fail("keys 'moe_gate_norm_lambda' and 'moe_use_logits_norm' "
+                "(Skywork's) mean the same; give only one");
+    config.gateNormLambda = keys.number("moe_gate_norm_lambda", 1.0, true);
+  } else if (keys.boolean("moe_use_logits_norm", false)) {
+    config.gateNormLambda = keys.number("moe_gate_norm_std", 1.0, true);
+  }
+  if (keys.has("moe_capacity_factor"))
+    config.capacityFactor = keys.number("moe_capacity_factor", 1.0, true);
+  config.renormalize = keys.boolean("moe_renormalize", true);
+  std::string kind = keys.string("moe_aux_loss_kind", "skywork");
+  if (kind == "switch")
+    config.auxLossKind = mlir::moe::AuxLossKind::switch_;
+  else if (kind != "skywork")
+    keys.fail("key 'moe_aux_loss_kind' must be \"skywork\" or \"switch\", "
+              "got \"" +
+              kind + "\"");
+  config.auxLossCoeff = keys.number(
+      keys.either("moe_aux_loss_coeff", "router_aux_loss_coef"), 0.01, false);
+  config.zLossCoeff = keys.number(
+      keys.either("moe_z_loss_coeff", "router_z_loss_coef"), 0.0, false);
+  if (config.topK > config.numExperts && keys.error.empty())
+    keys.fail(llvm::formatv("key 'num_experts_per_tok' ({0}) must be at most "
+                            "the number of experts ({1})",
+                            config.topK, config.numExperts)
+                  .str());
+}
+
+void checkConsistency(KeyReader &keys, const mlir::moe::ModelConfig &config) {
+  if (!keys.error.empty())
+    return;
+  if (config.hiddenSize % config.numHeads != 0)
+    keys.fail(llvm::formatv("'num_attention_heads' ({0}) must divide "
+                            "'hidden_size' ({1})",
+                            config.numHeads, config.hiddenSize)
+                  .str());
+  else if (config.headDim() % 2 != 0)
+    keys.fail(llvm::formatv("head dimension hidden_size / num_attention_heads "
+                            "= {0} must be even for RoPE",
+                            config.headDim())
+                  .str());
+  else if (config.numHeads % config.numKvHeads != 0)
+    keys.fail(llvm::formatv("'num_key_value_heads' ({0}) must divide "
+                            "'num_attention_heads' ({1})",
+                            config.numKvHeads, config.numHeads)
+                  .str());
+  else if (config.seqLen > config.maxPositions)
+    keys.fail(llvm::formatv("'moe_seq_len' ({0}) exceeds "
+                            "'max_position_embeddings' ({1})",
+                            config.seqLen, config.maxPositions)
+                  .str());
+}
+
+} // namespace
+
+llvm::Expected<mlir::moe::ModelConfig>
+mlir::moe::parseModelConfig(llvm::StringRef jsonText,
+                            llvm::StringRef fileName) {
+  json object = json::parse(jsonText.begin(), jsonText.end(), nullptr,
+                            /*allow_exceptions=*/false);
+  if (object.is_discarded() || !object.is_object())
+    return llvm::createStringError(fileName + ": not a JSON object");
+
+  KeyReader keys(object, fileName);
+  ModelConfig config;
+  config.vocabSize = keys.positive("vocab_size");
+  config.hiddenSize = keys.positive("hidden_size");
+  config.intermediateSize = keys.positive("intermediate_size");
+  config.numLayers = keys.positive("num_hidden_layers");
+  config.numHeads = keys.positive("num_attention_heads");
+  config.numKvHeads = keys.positive("num_key_value_heads", config.numHeads);
+  config.maxPositions = keys.positive("max_position_embeddings");
+  config.ropeTheta = keys.number("rope_theta", config.ropeTheta, true);
+  config.rmsNormEps = keys.number("rms_norm_eps", config.rmsNormEps, true);
+  config.initStd = keys.number("initializer_range", config.initStd, false);
+  config.tieWordEmbeddings = keys.boolean("tie_word_embeddings", false);
+  if (keys.has("num_local_experts") || keys.has("num_experts"))
+    readMoeKeys(keys, config);
+  config.batchSize = keys.positive("moe_batch_size", 1);
+  config.seqLen = keys.positive("moe_seq_len", config.maxPositions);
+  checkConsistency(keys, config);
+  if (!keys.error.empty())
+    return llvm::createStringError(keys.error);
+  return config;
+}

@@ -1,0 +1,142 @@
+//===- TransformerKernels.cpp - reference transformer ops -----------------===//
+
+#include "KernelUtils.h"
+#include "moe/Interpreter/ReferenceKernels.h"
+
+using namespace mlir::moe::ref;
+
+using mlir::moe::ref::detail::checkedIndex;
+using mlir::moe::ref::detail::logSumExp;
+
+Tensor mlir::moe::ref::embedding(const Tensor &table, const Tensor &ids) {
+  int64_t vocab = table.dim(0), hidden = table.dim(1);
+  std::vector<int64_t> shape = ids.shape;
+  shape.push_back(hidden);
+  Tensor result = Tensor::zeros(table.dtype, shape);
+  for (int64_t i = 0; i < ids.numel(); ++i) {
+    int64_t id = checkedIndex(ids.data[i], vocab, "moe.embedding: token id");
+    std::copy_n(&table.data[id * hidden], hidden, &result.data[i * hidden]);
+  }
+  return result;
+}
+
+Tensor mlir::moe::ref::rmsNorm(const Tensor &input, const Tensor &weight,
+                               double eps) {
+  int64_t hidden = input.dim(-1), rows = input.numel() / hidden;
+  Tensor result = Tensor::zeros(input.dtype, input.shape);
+  for (int64_t r = 0; r < rows; ++r) {
+    const double *x = &input.data[r * hidden];
+    double meanSquare = 0;
+    for (int64_t i = 0; i < hidden; ++i)
+      meanSquare += x[i] * x[i];
+    double scale = 1.0 / std::sqrt(meanSquare / hidden + eps);
+    for (int64_t i = 0; i < hidden; ++i)
+      result.data[r * hidden + i] = x[i] * scale * weight.data[i];
+  }
+  return result;
+}
+
+Tensor mlir::moe::ref::linear(const Tensor &input, const Tensor &weight,
+                              const Tensor *bias) {
+  int64_t out = weight.dim(0), in = weight.dim(1), rows = input.numel() / in;
+  std::vector<int64_t> shape = input.shape;
+  shape.back() = out;
+  Tensor result = Tensor::zeros(input.dtype, shape);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t o = 0; o < out; ++o) {
+      double sum = bias ? bias->data[o] : 0.0;
+      for (int64_t i = 0; i < in; ++i)
+        sum += input.data[r * in + i] * weight.data[o * in + i];
+      result.data[r * out + o] = sum;
+    }
+  return result;
+}
+
+Tensor mlir::moe::ref::rope(const Tensor &input, double theta) {
+  int64_t batch = input.dim(0), seq = input.dim(1), heads = input.dim(2);
+  int64_t headDim = input.dim(3), half = headDim / 2;
+  Tensor result = Tensor::zeros(input.dtype, input.shape);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t s = 0; s < seq; ++s)
+      for (int64_t h = 0; h < heads; ++h) {
+        int64_t base = ((b * seq + s) * heads + h) * headDim;
+        for (int64_t i = 0; i < half; ++i) {
+          double angle = s * std::pow(theta, -2.0 * i / headDim);
+          double x1 = input.data[base + i], x2 = input.data[base + i + half];
+          result.data[base + i] = x1 * std::cos(angle) - x2 * std::sin(angle);
+          result.data[base + i + half] =
+              x2 * std::cos(angle) + x1 * std::sin(angle);
+        }
+      }
+  return result;
+}
+
+Tensor mlir::moe::ref::attention(const Tensor &query, const Tensor &key,
+                                 const Tensor &value, bool causal) {
+  int64_t batch = query.dim(0), seq = query.dim(1), heads = query.dim(2);
+  int64_t headDim = query.dim(3), kvHeads = key.dim(2);
+  int64_t group = heads / kvHeads;
+  double scale = 1.0 / std::sqrt(static_cast<double>(headDim));
+  auto at = [&](int64_t b, int64_t s, int64_t h, int64_t numHeads) {
+    return ((b * seq + s) * numHeads + h) * headDim;
+  };
+  Tensor result = Tensor::zeros(query.dtype, query.shape);
+  std::vector<double> scores(seq);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t i = 0; i < seq; ++i) {
+        int64_t visible = causal ? i + 1 : seq;
+        const double *q = &query.data[at(b, i, h, heads)];
+        for (int64_t j = 0; j < visible; ++j) {
+          const double *k = &key.data[at(b, j, h / group, kvHeads)];
+          double dot = 0;
+          for (int64_t d = 0; d < headDim; ++d)
+            dot += q[d] * k[d];
+          scores[j] = dot * scale;
+        }
+        double normalizer = logSumExp(scores.data(), visible);
+        double *out = &result.data[at(b, i, h, heads)];
+        for (int64_t j = 0; j < visible; ++j) {
+          double probability = std::exp(scores[j] - normalizer);
+          const double *v = &value.data[at(b, j, h / group, kvHeads)];
+          for (int64_t d = 0; d < headDim; ++d)
+            out[d] += probability * v[d];
+        }
+      }
+  return result;
+}
+
+Tensor mlir::moe::ref::swiglu(const Tensor &gate, const Tensor &up) {
+  Tensor result = Tensor::zeros(gate.dtype, gate.shape);
+  for (int64_t i = 0; i < gate.numel(); ++i)
+    result.data[i] =
+        gate.data[i] / (1.0 + std::exp(-gate.data[i])) * up.data[i];
+  return result;
+}
+
+Tensor mlir::moe::ref::add(const Tensor &lhs, const Tensor &rhs) {
+  Tensor result = lhs;
+  for (int64_t i = 0; i < lhs.numel(); ++i)
+    result.data[i] += rhs.data[i];
+  return result;
+}
+
+Tensor mlir::moe::ref::mul(const Tensor &lhs, const Tensor &rhs) {
+  Tensor result = lhs;
+  for (int64_t i = 0; i < lhs.numel(); ++i)
+    result.data[i] *= rhs.data[i];
+  return result;
+}
+
+Tensor mlir::moe::ref::crossEntropy(const Tensor &logits,
+                                    const Tensor &targets) {
+  int64_t vocab = logits.dim(-1), rows = targets.numel();
+  double total = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const double *row = &logits.data[r * vocab];
+    int64_t target =
+        checkedIndex(targets.data[r], vocab, "moe.cross_entropy: target");
+    total += logSumExp(row, vocab) - row[target];
+  }
+  return Tensor::scalar(logits.dtype, total / static_cast<double>(rows));
+}

@@ -1,0 +1,203 @@
+//===- Safetensors.cpp - the Hugging Face safetensors format --------------===//
+
+#include "moert/Safetensors.h"
+#include "moert/AtomicFile.h"
+#include "moert/Error.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+
+using moert::DType;
+using nlohmann::json;
+
+size_t moert::dtypeSize(DType dtype) {
+  switch (dtype) {
+  case DType::F32:
+  case DType::I32:
+    return 4;
+  case DType::F64:
+  case DType::I64:
+    return 8;
+  }
+  return 0;
+}
+
+std::string_view moert::dtypeName(DType dtype) {
+  switch (dtype) {
+  case DType::F32:
+    return "F32";
+  case DType::F64:
+    return "F64";
+  case DType::I32:
+    return "I32";
+  case DType::I64:
+    return "I64";
+  }
+  return "?";
+}
+
+std::optional<DType> moert::parseDType(std::string_view name) {
+  for (DType dtype : {DType::F32, DType::F64, DType::I32, DType::I64})
+    if (dtypeName(dtype) == name)
+      return dtype;
+  return std::nullopt;
+}
+
+int64_t moert::numElements(const std::vector<int64_t> &shape) {
+  int64_t count = 1;
+  for (int64_t dim : shape)
+    count *= dim;
+  return count;
+}
+
+std::string moert::formatShape(const std::vector<int64_t> &shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+namespace {
+
+constexpr uint64_t kMaxHeaderBytes = 100u << 20;
+
+/// Parses one tensor entry of the header; `dataBytes` bounds its offsets.
+moert::TensorView parseEntry(const std::string &path, const std::string &name,
+                             const json &entry, const char *data,
+                             uint64_t dataBytes, uint64_t &begin) {
+  auto bad = [&](const auto &...why) {
+    moert::fail(path, ": tensor '", name, "': ", why...);
+  };
+  if (!entry.is_object())
+    bad("entry must be a JSON object");
+  if (!entry.contains("dtype") || !entry["dtype"].is_string())
+    bad("missing string field 'dtype'");
+  std::string dtypeText = entry["dtype"];
+  std::optional<DType> dtype = moert::parseDType(dtypeText);
+  if (!dtype)
+    bad("unsupported dtype '", dtypeText, "' (supported: F32, F64, I32, I64)");
+  if (!entry.contains("shape") || !entry["shape"].is_array())
+    bad("missing array field 'shape'");
+  std::vector<int64_t> shape;
+  // The byte count of the shape must not overflow: a wrapped count could
+  // match a small span and pass the checks below.
+  uint64_t maxElements = INT64_MAX / moert::dtypeSize(*dtype), elements = 1;
+  for (const json &dim : entry["shape"]) {
+    if (!dim.is_number_unsigned())
+      bad("shape entries must be non-negative integers, got ", dim.dump());
+    uint64_t size = dim.get<uint64_t>();
+    if (size != 0 && elements > maxElements / size)
+      bad("shape ", entry["shape"].dump(), " has too many elements");
+    elements *= size;
+    shape.push_back(static_cast<int64_t>(size));
+  }
+  const json &offsets = entry.value("data_offsets", json());
+  if (!offsets.is_array() || offsets.size() != 2 ||
+      !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
+    bad("'data_offsets' must be [begin, end] with non-negative integers");
+  begin = offsets[0].get<uint64_t>();
+  uint64_t end = offsets[1].get<uint64_t>();
+  if (begin > end || end > dataBytes)
+    bad("data_offsets [", begin, ", ", end, "] lie outside the ", dataBytes,
+        " data bytes of the file (truncated?)");
+  moert::TensorView view{name, *dtype, shape, data + begin};
+  if (end - begin != view.bytes())
+    bad("data_offsets span ", end - begin, " bytes but dtype ", dtypeText,
+        " and shape ", moert::formatShape(shape), " need ", view.bytes());
+  return view;
+}
+
+} // namespace
+
+moert::SafetensorsReader::SafetensorsReader(std::string pathArg)
+    : path(std::move(pathArg)) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file)
+    fail(path, ": cannot open: ", describeErrno());
+  contents.assign(std::istreambuf_iterator<char>(file),
+                  std::istreambuf_iterator<char>());
+  if (contents.size() < 8)
+    fail(path, ": file is ", contents.size(),
+         " bytes, too short for the 8-byte header length");
+  uint64_t headerBytes = 0;
+  for (int i = 7; i >= 0; --i)
+    headerBytes = (headerBytes << 8) | static_cast<unsigned char>(contents[i]);
+  if (headerBytes > kMaxHeaderBytes || headerBytes > contents.size() - 8)
+    fail(path, ": header length ", headerBytes, " exceeds the ",
+         contents.size() - 8, " bytes after it (truncated or not safetensors)");
+
+  json header = json::parse(contents.begin() + 8,
+                            contents.begin() + 8 + headerBytes, nullptr,
+                            /*allow_exceptions=*/false);
+  if (header.is_discarded() || !header.is_object())
+    fail(path, ": header is not a JSON object");
+
+  const char *data = contents.data() + 8 + headerBytes;
+  uint64_t dataBytes = contents.size() - 8 - headerBytes;
+  std::vector<std::pair<uint64_t, size_t>> starts;
+  for (auto &[name, entry] : header.items()) {
+    if (name == "__metadata__") {
+      if (!entry.is_object())
+        fail(path, ": '__metadata__' must be an object of strings");
+      for (auto &[key, value] : entry.items()) {
+        if (!value.is_string())
+          fail(path, ": metadata '", key, "' must be a string");
+        metadata[key] = value.get<std::string>();
+      }
+      continue;
+    }
+    uint64_t begin = 0;
+    tensors.push_back(parseEntry(path, name, entry, data, dataBytes, begin));
+    starts.push_back({begin, tensors.size() - 1});
+  }
+  // Tensors may not share bytes: overlapping offsets mean a corrupt header.
+  std::sort(starts.begin(), starts.end());
+  for (size_t i = 1; i < starts.size(); ++i) {
+    const TensorView &previous = tensors[starts[i - 1].second];
+    if (starts[i - 1].first + previous.bytes() > starts[i].first)
+      fail(path, ": tensors '", previous.name, "' and '",
+           tensors[starts[i].second].name, "' overlap in the data section");
+  }
+}
+
+const moert::TensorView *
+moert::SafetensorsReader::find(std::string_view name) const {
+  for (const TensorView &tensor : tensors)
+    if (tensor.name == name)
+      return &tensor;
+  return nullptr;
+}
+
+void moert::writeSafetensors(const std::string &path,
+                             const std::vector<TensorView> &tensors,
+                             const Metadata &metadata) {
+  json header = json::object();
+  if (!metadata.empty())
+    header["__metadata__"] = metadata;
+  uint64_t offset = 0;
+  for (const TensorView &tensor : tensors) {
+    if (header.contains(tensor.name))
+      fail(path, ": tensor '", tensor.name, "' is written twice");
+    header[tensor.name] = {{"dtype", dtypeName(tensor.dtype)},
+                           {"shape", tensor.shape},
+                           {"data_offsets", {offset, offset + tensor.bytes()}}};
+    offset += tensor.bytes();
+  }
+  std::string headerText = header.dump();
+  // Pad with spaces so that the data starts 8-byte aligned.
+  headerText.append((8 - headerText.size() % 8) % 8, ' ');
+
+  AtomicFile file(path);
+  uint64_t headerBytes = headerText.size();
+  char lengthBytes[8];
+  for (int i = 0; i < 8; ++i)
+    lengthBytes[i] = static_cast<char>((headerBytes >> (8 * i)) & 0xff);
+  file.write(lengthBytes, 8);
+  file.write(headerText.data(), headerText.size());
+  for (const TensorView &tensor : tensors)
+    file.write(static_cast<const char *>(tensor.data), tensor.bytes());
+  file.commit();
+}

@@ -1,0 +1,49 @@
+//===- Random.h - seeded, order-independent random streams ------*- C++ -*-===//
+//
+// Initializers and data sampling must give the same numbers in the
+// interpreter, in compiled code and across platforms, so the runtime uses its
+// own counter-based generator (SplitMix64) rather than <random>'s
+// distributions, whose output is implementation-defined. Element i of a
+// stream is a pure function of (seed, stream name, i).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_RANDOM_H
+#define MOERT_RANDOM_H
+
+#include <cstdint>
+#include <string_view>
+
+namespace moert {
+
+/// SplitMix64's output function: a bijective 64-bit mix.
+uint64_t mix64(uint64_t value);
+
+/// The key of the stream named `name` under `seed`.
+uint64_t streamKey(uint64_t seed, std::string_view name);
+
+/// Uniform in [0, 1) at position `index` of stream `key`.
+double uniformAt(uint64_t key, uint64_t index);
+
+/// Standard normal at position `index` of stream `key` (Box-Muller over the
+/// uniforms at 2*index and 2*index+1).
+double normalAt(uint64_t key, uint64_t index);
+
+/// A sequential generator over one stream, for samplers.
+class Stream {
+public:
+  Stream(uint64_t seed, std::string_view name) : key(streamKey(seed, name)) {}
+  double uniform() { return uniformAt(key, position++); }
+  /// Uniform integer in [0, bound); bound must be positive.
+  uint64_t below(uint64_t bound);
+  uint64_t getPosition() const { return position; }
+  void setPosition(uint64_t value) { position = value; }
+
+private:
+  uint64_t key;
+  uint64_t position = 0;
+};
+
+} // namespace moert
+
+#endif // MOERT_RANDOM_H

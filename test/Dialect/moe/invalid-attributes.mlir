@@ -1,0 +1,94 @@
+// RUN: moe-opt %s -split-input-file -verify-diagnostics
+
+// The dialect's discardable attributes (MoeDialect.cpp) and #moe.init.
+
+// moe.init must hold a #moe.init.
+// expected-error @+1 {{'moe.init' must be a #moe.init on an ml_program.global}}
+ml_program.global private mutable @w : tensor<4xf32> {moe.init = 2.0e-02 : f64, moe.trainable}
+
+// -----
+
+// moe.init belongs on an ml_program.global.
+// expected-error @+1 {{'moe.init' must be a #moe.init on an ml_program.global}}
+func.func private @f() attributes {moe.init = #moe.init<normal, 2.0e-02>}
+
+// -----
+
+// moe.trainable is a unit attribute.
+// expected-error @+1 {{'moe.trainable' must be a unit attribute on an ml_program.global}}
+ml_program.global private mutable @w : tensor<4xf32> {moe.init = #moe.init<normal, 2.0e-02>, moe.trainable = true}
+
+// -----
+
+// moe.trainable belongs on an ml_program.global.
+// expected-error @+1 {{'moe.trainable' must be a unit attribute on an ml_program.global}}
+func.func private @f() attributes {moe.trainable}
+
+// -----
+
+// Unknown moe.* attribute on an op.
+// expected-error @+1 {{unknown moe dialect attribute 'moe.param'}}
+ml_program.global private mutable @w : tensor<4xf32> {moe.init = #moe.init<normal, 2.0e-02>, moe.param}
+
+// -----
+
+// moe.input is an argument attribute, not an op attribute.
+// expected-error @+1 {{unknown moe dialect attribute 'moe.input'}}
+func.func private @f(tensor<4xi32>) attributes {moe.input = "input_ids"}
+
+// -----
+
+// moe.input must be a string.
+// expected-error @+1 {{'moe.input' must be a string}}
+func.func private @f(tensor<4xi32> {moe.input = 0 : i64})
+
+// -----
+
+// Unknown moe.* argument attribute.
+// expected-error @+1 {{unknown moe dialect attribute 'moe.output' (expected 'moe.input')}}
+func.func private @f(tensor<4xi32> {moe.output = "loss"})
+
+// -----
+
+// moe.output must be a string.
+// expected-error @+1 {{'moe.output' must be a string}}
+func.func private @f() -> (tensor<f32> {moe.output = unit})
+
+// -----
+
+// Unknown moe.* result attribute.
+// expected-error @+1 {{unknown moe dialect attribute 'moe.input' (expected 'moe.output')}}
+func.func private @f() -> (tensor<f32> {moe.input = "loss"})
+
+// -----
+
+// #moe.init<normal, std>: the std cannot be negative.
+// expected-error @+1 {{#moe.init<normal> std must be >= 0, got -1.000000e+00}}
+ml_program.global private mutable @w : tensor<4xf32> {moe.init = #moe.init<normal, -1.0>, moe.trainable}
+
+// -----
+
+// #moe.init: the value must be finite (+inf written as hex).
+// expected-error @+1 {{#moe.init value must be finite, got INF}}
+ml_program.global private mutable @w : tensor<4xf32> {moe.init = #moe.init<constant, 0x7FF0000000000000>}
+
+// -----
+
+// #moe.init: the value must be finite (NaN written as hex).
+// expected-error @+1 {{#moe.init value must be finite, got nan}}
+ml_program.global private mutable @w : tensor<4xf32> {moe.init = #moe.init<normal, 0x7FF8000000000000>}
+
+// -----
+
+// #moe.init (syntax): unknown initializer kind.
+// expected-error @+2 {{expected ::mlir::moe::InitKind to be one of: normal, constant}}
+// expected-error @+1 {{failed to parse Moe_InitAttr parameter 'kind'}}
+ml_program.global private mutable @w : tensor<4xf32> {moe.init = #moe.init<uniform, 1.0>}
+
+// -----
+
+// moe.input names bind arguments, so each may appear once.
+// expected-error @+1 {{arguments #0 and #1 share the moe.input name "input_ids"}}
+func.func @duplicate_input_names(%a: tensor<2xi32> {moe.input = "input_ids"}, %b: tensor<2xi32> {moe.input = "input_ids"}) {
+  return
+}

@@ -1,0 +1,597 @@
+// RUN: moe-opt %s -split-input-file -verify-diagnostics
+
+// One case per distinct error of the routing, expert and auxiliary-loss ops'
+// verifiers (MoeOps.cpp), their custom syntax, and representative ODS errors.
+
+// moe.router: tokens are [tokens, hidden].
+func.func @router_tokens_rank(%x: tensor<2x16x8xf32>, %w: tensor<4x8xf32>) {
+  // expected-error @+1 {{'moe.router' op 'tokens' must have rank 2 ([tokens, hidden]), got rank 3}}
+  %z = moe.router %x, %w : tensor<2x16x8xf32>, tensor<4x8xf32> -> tensor<2x16x4xf32>
+  return
+}
+
+// -----
+
+// moe.router: the weight is [experts, hidden].
+func.func @router_weight_rank(%x: tensor<16x8xf32>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{'moe.router' op 'weight' must have rank 2 ([experts, hidden]), got rank 1}}
+  %z = moe.router %x, %w : tensor<16x8xf32>, tensor<8xf32> -> tensor<16x4xf32>
+  return
+}
+
+// -----
+
+// moe.router: the tokens' hidden size is the weight's.
+func.func @router_hidden(%x: tensor<16x8xf32>, %w: tensor<4x6xf32>) {
+  // expected-error @+1 {{'moe.router' op 'tokens' last dimension must be 6 (in_features of 'weight'), got 8}}
+  %z = moe.router %x, %w : tensor<16x8xf32>, tensor<4x6xf32> -> tensor<16x4xf32>
+  return
+}
+
+// -----
+
+// moe.router: the bias is [experts].
+func.func @router_bias_shape(%x: tensor<16x8xf32>, %w: tensor<4x8xf32>, %b: tensor<8xf32>) {
+  // expected-error @+1 {{'moe.router' op 'bias' must have shape [4], got [8]}}
+  %z = moe.router %x, %w bias %b : tensor<16x8xf32>, tensor<4x8xf32>, tensor<8xf32> -> tensor<16x4xf32>
+  return
+}
+
+// -----
+
+// moe.router: the logits are [tokens, experts].
+func.func @router_logits_shape(%x: tensor<16x8xf32>, %w: tensor<4x8xf32>) {
+  // expected-error @+1 {{'moe.router' op 'logits' must have shape [16, 4], got [16, 5]}}
+  %z = moe.router %x, %w : tensor<16x8xf32>, tensor<4x8xf32> -> tensor<16x5xf32>
+  return
+}
+
+// -----
+
+// moe.router: the weight has the element type of the tokens.
+func.func @router_weight_element_type(%x: tensor<16x8xf32>, %w: tensor<4x8xf64>) {
+  // expected-error @+1 {{'moe.router' op 'weight' must have element type 'f32' (that of 'tokens'), got 'f64'}}
+  %z = moe.router %x, %w : tensor<16x8xf32>, tensor<4x8xf64> -> tensor<16x4xf32>
+  return
+}
+
+// -----
+
+// moe.router: the logits have the element type of the tokens.
+func.func @router_logits_element_type(%x: tensor<16x8xf32>, %w: tensor<4x8xf32>) {
+  // expected-error @+1 {{'moe.router' op 'logits' must have element type 'f32' (that of 'tokens'), got 'f64'}}
+  %z = moe.router %x, %w : tensor<16x8xf32>, tensor<4x8xf32> -> tensor<16x4xf64>
+  return
+}
+
+// -----
+
+// moe.router: the bias has the element type of the tokens.
+func.func @router_bias_element_type(%x: tensor<16x8xf32>, %w: tensor<4x8xf32>, %b: tensor<4xf64>) {
+  // expected-error @+1 {{'moe.router' op 'bias' must have element type 'f32' (that of 'tokens'), got 'f64'}}
+  %z = moe.router %x, %w bias %b : tensor<16x8xf32>, tensor<4x8xf32>, tensor<4xf64> -> tensor<16x4xf32>
+  return
+}
+
+// -----
+
+// moe.gate: the logits are [tokens, experts].
+func.func @gate_rank(%z: tensor<16x4x1xf32>) {
+  // expected-error @+1 {{'moe.gate' op 'logits' must have rank 2 ([tokens, experts]), got rank 3}}
+  %p, %w, %i = moe.gate %z top_k = 2 : tensor<16x4x1xf32> -> tensor<16x4xf32>, tensor<16x2xf32>, tensor<16x2xi32>
+  return
+}
+
+// -----
+
+// moe.gate: top_k cannot exceed the number of experts.
+func.func @gate_top_k_too_large(%z: tensor<16x4xf32>) {
+  // expected-error @+1 {{'moe.gate' op attribute 'top_k' must be at most the number of experts (4), got 5}}
+  %p, %w, %i = moe.gate %z top_k = 5 : tensor<16x4xf32> -> tensor<16x4xf32>, tensor<16x5xf32>, tensor<16x5xi32>
+  return
+}
+
+// -----
+
+// moe.gate (ODS): top_k must be positive.
+func.func @gate_top_k_zero(%z: tensor<16x4xf32>) {
+  // expected-error @+1 {{'moe.gate' op attribute 'top_k' failed to satisfy constraint: 64-bit signless integer attribute whose value is positive}}
+  %p, %w, %i = moe.gate %z top_k = 0 : tensor<16x4xf32> -> tensor<16x4xf32>, tensor<16x0xf32>, tensor<16x0xi32>
+  return
+}
+
+// -----
+
+// moe.gate: norm_lambda must be positive.
+func.func @gate_norm_lambda(%z: tensor<16x4xf32>) {
+  // expected-error @+1 {{'moe.gate' op attribute 'norm_lambda' must be a positive finite number, got 0.000000e+00}}
+  %p, %w, %i = moe.gate %z top_k = 2 norm_lambda = 0.0 : tensor<16x4xf32> -> tensor<16x4xf32>, tensor<16x2xf32>, tensor<16x2xi32>
+  return
+}
+
+// -----
+
+// moe.gate: norm_eps must be positive.
+func.func @gate_norm_eps(%z: tensor<16x4xf32>) {
+  // expected-error @+1 {{'moe.gate' op attribute 'norm_eps' must be a positive finite number, got -1.000000e-06}}
+  %p, %w, %i = moe.gate %z top_k = 2 norm_lambda = 1.0 norm_eps = -1.0e-06 : tensor<16x4xf32> -> tensor<16x4xf32>, tensor<16x2xf32>, tensor<16x2xi32>
+  return
+}
+
+// -----
+
+// moe.gate: probs are [tokens, experts].
+func.func @gate_probs_shape(%z: tensor<16x4xf32>) {
+  // expected-error @+1 {{'moe.gate' op 'probs' must have shape [16, 4], got [16, 2]}}
+  %p, %w, %i = moe.gate %z top_k = 2 : tensor<16x4xf32> -> tensor<16x2xf32>, tensor<16x2xf32>, tensor<16x2xi32>
+  return
+}
+
+// -----
+
+// moe.gate: weights are [tokens, top_k].
+func.func @gate_weights_shape(%z: tensor<16x4xf32>) {
+  // expected-error @+1 {{'moe.gate' op 'weights' must have shape [16, 2], got [16, 1]}}
+  %p, %w, %i = moe.gate %z top_k = 2 : tensor<16x4xf32> -> tensor<16x4xf32>, tensor<16x1xf32>, tensor<16x2xi32>
+  return
+}
+
+// -----
+
+// moe.gate: indices are [tokens, top_k].
+func.func @gate_indices_shape(%z: tensor<16x4xf32>) {
+  // expected-error @+1 {{'moe.gate' op 'indices' must have shape [16, 2], got [8, 2]}}
+  %p, %w, %i = moe.gate %z top_k = 2 : tensor<16x4xf32> -> tensor<16x4xf32>, tensor<16x2xf32>, tensor<8x2xi32>
+  return
+}
+
+// -----
+
+// moe.gate: probs have the element type of the logits.
+func.func @gate_probs_element_type(%z: tensor<16x4xf32>) {
+  // expected-error @+1 {{'moe.gate' op 'probs' must have element type 'f32' (that of 'logits'), got 'f64'}}
+  %p, %w, %i = moe.gate %z top_k = 2 : tensor<16x4xf32> -> tensor<16x4xf64>, tensor<16x2xf32>, tensor<16x2xi32>
+  return
+}
+
+// -----
+
+// moe.gate: weights have the element type of the logits.
+func.func @gate_weights_element_type(%z: tensor<16x4xf32>) {
+  // expected-error @+1 {{'moe.gate' op 'weights' must have element type 'f32' (that of 'logits'), got 'f64'}}
+  %p, %w, %i = moe.gate %z top_k = 2 : tensor<16x4xf32> -> tensor<16x4xf32>, tensor<16x2xf64>, tensor<16x2xi32>
+  return
+}
+
+// -----
+
+// moe.dispatch: tokens are [tokens, hidden].
+func.func @dispatch_tokens_rank(%x: tensor<16x8x1xf32>, %i: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.dispatch' op 'tokens' must have rank 2 ([tokens, hidden]), got rank 3}}
+  %b, %s, %d = moe.dispatch %x, %i dropless : tensor<16x8x1xf32>, tensor<16x2xi32> -> tensor<4x16x8xf32>, tensor<16x2xi32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.dispatch: indices are [tokens, top_k].
+func.func @dispatch_indices_rank(%x: tensor<16x8xf32>, %i: tensor<16xi32>) {
+  // expected-error @+1 {{'moe.dispatch' op 'indices' must have rank 2 ([tokens, top_k]), got rank 1}}
+  %b, %s, %d = moe.dispatch %x, %i dropless : tensor<16x8xf32>, tensor<16xi32> -> tensor<4x16x8xf32>, tensor<16xi32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.dispatch: the buffer is [experts, capacity, hidden].
+func.func @dispatch_buffer_rank(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.dispatch' op 'buffer' must have rank 3 ([experts, capacity, hidden]), got rank 2}}
+  %b, %s, %d = moe.dispatch %x, %i dropless : tensor<16x8xf32>, tensor<16x2xi32> -> tensor<64x8xf32>, tensor<16x2xi32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.dispatch: indices have one row per token.
+func.func @dispatch_indices_tokens(%x: tensor<16x8xf32>, %i: tensor<12x2xi32>) {
+  // expected-error @+1 {{'moe.dispatch' op 'indices' must have shape [16, 2], got [12, 2]}}
+  %b, %s, %d = moe.dispatch %x, %i dropless : tensor<16x8xf32>, tensor<12x2xi32> -> tensor<4x16x8xf32>, tensor<12x2xi32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.dispatch: slots have the shape of indices.
+func.func @dispatch_slots_shape(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.dispatch' op 'slots' must have shape [16, 2], got [16, 1]}}
+  %b, %s, %d = moe.dispatch %x, %i dropless : tensor<16x8xf32>, tensor<16x2xi32> -> tensor<4x16x8xf32>, tensor<16x1xi32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.dispatch: a token cannot pick more experts than there are.
+func.func @dispatch_too_few_experts(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.dispatch' op 'buffer' must have at least top_k = 2 experts, got 1}}
+  %b, %s, %d = moe.dispatch %x, %i dropless : tensor<16x8xf32>, tensor<16x2xi32> -> tensor<1x16x8xf32>, tensor<16x2xi32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.dispatch: capacity_factor must be positive.
+func.func @dispatch_capacity_factor_zero(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.dispatch' op attribute 'capacity_factor' must be a positive finite number, got 0.000000e+00}}
+  %b, %s, %d = moe.dispatch %x, %i capacity_factor = 0.0 : tensor<16x8xf32>, tensor<16x2xi32> -> tensor<4x1x8xf32>, tensor<16x2xi32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.dispatch: capacity_factor must be positive (negative).
+func.func @dispatch_capacity_factor_negative(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.dispatch' op attribute 'capacity_factor' must be a positive finite number, got -1.250000e+00}}
+  %b, %s, %d = moe.dispatch %x, %i capacity_factor = -1.25 : tensor<16x8xf32>, tensor<16x2xi32> -> tensor<4x10x8xf32>, tensor<16x2xi32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.dispatch: capacity = ceil(1.25 * 16 * 2 / 4) = 10.
+func.func @dispatch_capacity(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.dispatch' op 'buffer' must have shape [4, 10, 8], got [4, 11, 8]}}
+  %b, %s, %d = moe.dispatch %x, %i capacity_factor = 1.25 : tensor<16x8xf32>, tensor<16x2xi32> -> tensor<4x11x8xf32>, tensor<16x2xi32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.dispatch: dropless capacity is the number of tokens.
+func.func @dispatch_dropless_capacity(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.dispatch' op 'buffer' must have shape [4, 16, 8], got [4, 10, 8]}}
+  %b, %s, %d = moe.dispatch %x, %i dropless : tensor<16x8xf32>, tensor<16x2xi32> -> tensor<4x10x8xf32>, tensor<16x2xi32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.dispatch: the buffer's hidden size is the tokens'.
+func.func @dispatch_hidden(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.dispatch' op 'buffer' must have shape [4, 16, 8], got [4, 16, 6]}}
+  %b, %s, %d = moe.dispatch %x, %i dropless : tensor<16x8xf32>, tensor<16x2xi32> -> tensor<4x16x6xf32>, tensor<16x2xi32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.dispatch: the buffer has the element type of the tokens.
+func.func @dispatch_buffer_element_type(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.dispatch' op 'buffer' must have element type 'f32' (that of 'tokens'), got 'f64'}}
+  %b, %s, %d = moe.dispatch %x, %i dropless : tensor<16x8xf32>, tensor<16x2xi32> -> tensor<4x16x8xf64>, tensor<16x2xi32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.dispatch (ODS): the dropped count is an i64 scalar.
+func.func @dispatch_dropped_type(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.dispatch' op result #2 must be 0D tensor of 64-bit signless integer values, but got 'tensor<i32>'}}
+  %b, %s, %d = moe.dispatch %x, %i dropless : tensor<16x8xf32>, tensor<16x2xi32> -> tensor<4x16x8xf32>, tensor<16x2xi32>, tensor<i32>
+  return
+}
+
+// -----
+
+// moe.dispatch (ODS): capacity_factor is an f64 attribute (generic form).
+func.func @dispatch_capacity_factor_f32(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.dispatch' op attribute 'capacity_factor' failed to satisfy constraint: 64-bit float attribute}}
+  %b, %s, %d = "moe.dispatch"(%x, %i) <{capacity_factor = 1.25 : f32}> : (tensor<16x8xf32>, tensor<16x2xi32>) -> (tensor<4x10x8xf32>, tensor<16x2xi32>, tensor<i64>)
+  return
+}
+
+// -----
+
+// moe.dispatch (syntax): either capacity_factor = <float> or dropless.
+func.func @dispatch_no_capacity(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>) {
+  // expected-error @+1 {{expected 'capacity_factor = <float>' or 'dropless'}}
+  %b, %s, %d = moe.dispatch %x, %i : tensor<16x8xf32>, tensor<16x2xi32> -> tensor<4x16x8xf32>, tensor<16x2xi32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.expert_ffn: the input is [experts, capacity, hidden].
+func.func @expert_ffn_input_rank(%x: tensor<40x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x12x8xf32>, %w2: tensor<4x8x12xf32>) {
+  // expected-error @+1 {{'moe.expert_ffn' op 'input' must have rank 3 ([experts, capacity, hidden]), got rank 2}}
+  %y = moe.expert_ffn %x, %w1, %w3, %w2 : tensor<40x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>
+  return
+}
+
+// -----
+
+// moe.expert_ffn: gate_proj is [experts, ffn, hidden].
+func.func @expert_ffn_gate_proj_rank(%x: tensor<4x10x8xf32>, %w1: tensor<48x8xf32>, %w3: tensor<48x8xf32>, %w2: tensor<4x8x12xf32>) {
+  // expected-error @+1 {{'moe.expert_ffn' op 'gate_proj' must have rank 3 ([experts, ffn, hidden]), got rank 2}}
+  %y = moe.expert_ffn %x, %w1, %w3, %w2 : tensor<4x10x8xf32>, tensor<48x8xf32>, tensor<4x8x12xf32>
+  return
+}
+
+// -----
+
+// moe.expert_ffn: gate_proj has the input's experts and hidden.
+func.func @expert_ffn_gate_proj_shape(%x: tensor<4x10x8xf32>, %w1: tensor<2x12x8xf32>, %w3: tensor<2x12x8xf32>, %w2: tensor<4x8x12xf32>) {
+  // expected-error @+1 {{'moe.expert_ffn' op 'gate_proj' must have shape [4, 12, 8], got [2, 12, 8]}}
+  %y = moe.expert_ffn %x, %w1, %w3, %w2 : tensor<4x10x8xf32>, tensor<2x12x8xf32>, tensor<4x8x12xf32>
+  return
+}
+
+// -----
+
+// moe.expert_ffn: down_proj is [experts, hidden, ffn].
+func.func @expert_ffn_down_proj_shape(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x12x8xf32>, %w2: tensor<4x12x8xf32>) {
+  // expected-error @+1 {{'moe.expert_ffn' op 'down_proj' must have shape [4, 8, 12], got [4, 12, 8]}}
+  %y = moe.expert_ffn %x, %w1, %w3, %w2 : tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>
+  return
+}
+
+// -----
+
+// moe.expert_ffn: gate_proj has the element type of the input.
+func.func @expert_ffn_gate_proj_element_type(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf64>, %w3: tensor<4x12x8xf64>, %w2: tensor<4x8x12xf32>) {
+  // expected-error @+1 {{'moe.expert_ffn' op 'gate_proj' must have element type 'f32' (that of 'input'), got 'f64'}}
+  %y = moe.expert_ffn %x, %w1, %w3, %w2 : tensor<4x10x8xf32>, tensor<4x12x8xf64>, tensor<4x8x12xf32>
+  return
+}
+
+// -----
+
+// moe.expert_ffn: down_proj has the element type of the input.
+func.func @expert_ffn_down_proj_element_type(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x12x8xf32>, %w2: tensor<4x8x12xf64>) {
+  // expected-error @+1 {{'moe.expert_ffn' op 'down_proj' must have element type 'f32' (that of 'input'), got 'f64'}}
+  %y = moe.expert_ffn %x, %w1, %w3, %w2 : tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf64>
+  return
+}
+
+// -----
+
+// moe.expert_ffn (ODS): gate_proj and up_proj have one type (generic form).
+func.func @expert_ffn_up_proj_type(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x6x8xf32>, %w2: tensor<4x8x12xf32>) {
+  // expected-error @+1 {{'moe.expert_ffn' op failed to verify that all of {gate_proj, up_proj} have same type}}
+  %y = "moe.expert_ffn"(%x, %w1, %w3, %w2) : (tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x6x8xf32>, tensor<4x8x12xf32>) -> tensor<4x10x8xf32>
+  return
+}
+
+// -----
+
+// moe.combine: expert_output is [experts, capacity, hidden].
+func.func @combine_expert_output_rank(%out: tensor<40x8xf32>, %w: tensor<16x2xf32>, %i: tensor<16x2xi32>, %s: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.combine' op 'expert_output' must have rank 3 ([experts, capacity, hidden]), got rank 2}}
+  %y = moe.combine %out, %w, %i, %s : tensor<40x8xf32>, tensor<16x2xf32>, tensor<16x2xi32>, tensor<16x2xi32> -> tensor<16x8xf32>
+  return
+}
+
+// -----
+
+// moe.combine: weights are [tokens, top_k].
+func.func @combine_weights_rank(%out: tensor<4x10x8xf32>, %w: tensor<32xf32>, %i: tensor<16x2xi32>, %s: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.combine' op 'weights' must have rank 2 ([tokens, top_k]), got rank 1}}
+  %y = moe.combine %out, %w, %i, %s : tensor<4x10x8xf32>, tensor<32xf32>, tensor<16x2xi32>, tensor<16x2xi32> -> tensor<16x8xf32>
+  return
+}
+
+// -----
+
+// moe.combine: indices have the shape of weights.
+func.func @combine_indices_shape(%out: tensor<4x10x8xf32>, %w: tensor<16x2xf32>, %i: tensor<16x1xi32>, %s: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.combine' op 'indices' must have shape [16, 2], got [16, 1]}}
+  %y = moe.combine %out, %w, %i, %s : tensor<4x10x8xf32>, tensor<16x2xf32>, tensor<16x1xi32>, tensor<16x2xi32> -> tensor<16x8xf32>
+  return
+}
+
+// -----
+
+// moe.combine: slots have the shape of weights.
+func.func @combine_slots_shape(%out: tensor<4x10x8xf32>, %w: tensor<16x2xf32>, %i: tensor<16x2xi32>, %s: tensor<8x2xi32>) {
+  // expected-error @+1 {{'moe.combine' op 'slots' must have shape [16, 2], got [8, 2]}}
+  %y = moe.combine %out, %w, %i, %s : tensor<4x10x8xf32>, tensor<16x2xf32>, tensor<16x2xi32>, tensor<8x2xi32> -> tensor<16x8xf32>
+  return
+}
+
+// -----
+
+// moe.combine: the result is [tokens, hidden].
+func.func @combine_result_shape(%out: tensor<4x10x8xf32>, %w: tensor<16x2xf32>, %i: tensor<16x2xi32>, %s: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.combine' op 'result' must have shape [16, 8], got [16, 6]}}
+  %y = moe.combine %out, %w, %i, %s : tensor<4x10x8xf32>, tensor<16x2xf32>, tensor<16x2xi32>, tensor<16x2xi32> -> tensor<16x6xf32>
+  return
+}
+
+// -----
+
+// moe.combine: weights have the element type of expert_output.
+func.func @combine_weights_element_type(%out: tensor<4x10x8xf32>, %w: tensor<16x2xf64>, %i: tensor<16x2xi32>, %s: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.combine' op 'weights' must have element type 'f32' (that of 'expert_output'), got 'f64'}}
+  %y = moe.combine %out, %w, %i, %s : tensor<4x10x8xf32>, tensor<16x2xf64>, tensor<16x2xi32>, tensor<16x2xi32> -> tensor<16x8xf32>
+  return
+}
+
+// -----
+
+// moe.combine: the result has the element type of expert_output.
+func.func @combine_result_element_type(%out: tensor<4x10x8xf32>, %w: tensor<16x2xf32>, %i: tensor<16x2xi32>, %s: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.combine' op 'result' must have element type 'f32' (that of 'expert_output'), got 'f64'}}
+  %y = moe.combine %out, %w, %i, %s : tensor<4x10x8xf32>, tensor<16x2xf32>, tensor<16x2xi32>, tensor<16x2xi32> -> tensor<16x8xf64>
+  return
+}
+
+// -----
+
+// moe.aux_loss: probs are [tokens, experts].
+func.func @aux_loss_probs_rank(%p: tensor<64xf32>, %i: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.aux_loss' op 'probs' must have rank 2 ([tokens, experts]), got rank 1}}
+  %l = moe.aux_loss skywork %p, %i : tensor<64xf32>, tensor<16x2xi32> -> tensor<f32>
+  return
+}
+
+// -----
+
+// moe.aux_loss: indices are [tokens, top_k].
+func.func @aux_loss_indices_rank(%p: tensor<16x4xf32>, %i: tensor<32xi32>) {
+  // expected-error @+1 {{'moe.aux_loss' op 'indices' must have rank 2 ([tokens, top_k]), got rank 1}}
+  %l = moe.aux_loss switch %p, %i : tensor<16x4xf32>, tensor<32xi32> -> tensor<f32>
+  return
+}
+
+// -----
+
+// moe.aux_loss: indices have one row per token.
+func.func @aux_loss_indices_tokens(%p: tensor<16x4xf32>, %i: tensor<8x2xi32>) {
+  // expected-error @+1 {{'moe.aux_loss' op 'indices' must have shape [16, 2], got [8, 2]}}
+  %l = moe.aux_loss skywork %p, %i : tensor<16x4xf32>, tensor<8x2xi32> -> tensor<f32>
+  return
+}
+
+// -----
+
+// moe.aux_loss: top_k cannot exceed the number of experts.
+func.func @aux_loss_top_k(%p: tensor<16x4xf32>, %i: tensor<16x5xi32>) {
+  // expected-error @+1 {{'moe.aux_loss' op 'indices' top_k (5) must be at most the number of experts (4)}}
+  %l = moe.aux_loss switch %p, %i : tensor<16x4xf32>, tensor<16x5xi32> -> tensor<f32>
+  return
+}
+
+// -----
+
+// moe.aux_loss: the result has the element type of probs.
+func.func @aux_loss_result_element_type(%p: tensor<16x4xf32>, %i: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.aux_loss' op 'result' must have element type 'f32' (that of 'probs'), got 'f64'}}
+  %l = moe.aux_loss skywork %p, %i : tensor<16x4xf32>, tensor<16x2xi32> -> tensor<f64>
+  return
+}
+
+// -----
+
+// moe.aux_loss (syntax): unknown kind.
+func.func @aux_loss_kind(%p: tensor<16x4xf32>, %i: tensor<16x2xi32>) {
+  // expected-error @+1 {{expected string or keyword containing one of the following enum values for attribute 'kind' [skywork, switch]}}
+  %l = moe.aux_loss gshard %p, %i : tensor<16x4xf32>, tensor<16x2xi32> -> tensor<f32>
+  return
+}
+
+// -----
+
+// moe.z_loss: logits are [tokens, experts].
+func.func @z_loss_rank(%z: tensor<2x16x4xf32>) {
+  // expected-error @+1 {{'moe.z_loss' op 'logits' must have rank 2 ([tokens, experts]), got rank 3}}
+  %l = moe.z_loss %z : tensor<2x16x4xf32> -> tensor<f32>
+  return
+}
+
+// -----
+
+// moe.z_loss: the result has the element type of the logits.
+func.func @z_loss_result_element_type(%z: tensor<16x4xf64>) {
+  // expected-error @+1 {{'moe.z_loss' op 'result' must have element type 'f64' (that of 'logits'), got 'f32'}}
+  %l = moe.z_loss %z : tensor<16x4xf64> -> tensor<f32>
+  return
+}
+
+// -----
+
+// moe.adaptive_aux_coeff: xi >= 0.
+func.func @adaptive_xi(%a: tensor<f32>, %d: tensor<i64>) {
+  // expected-error @+1 {{'moe.adaptive_aux_coeff' op attribute 'xi' must be a non-negative finite number, got -2.000000e-01}}
+  %r = moe.adaptive_aux_coeff %a, %d xi = -0.2 alpha_max = 0.01 beta = 0.99 assignments = 1024 : tensor<f32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.adaptive_aux_coeff: alpha_max >= 0.
+func.func @adaptive_alpha_max(%a: tensor<f32>, %d: tensor<i64>) {
+  // expected-error @+1 {{'moe.adaptive_aux_coeff' op attribute 'alpha_max' must be a non-negative finite number, got -1.000000e-02}}
+  %r = moe.adaptive_aux_coeff %a, %d xi = 0.2 alpha_max = -0.01 beta = 0.99 assignments = 1024 : tensor<f32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.adaptive_aux_coeff: beta in [0, 1] (below).
+func.func @adaptive_beta_negative(%a: tensor<f32>, %d: tensor<i64>) {
+  // expected-error @+1 {{'moe.adaptive_aux_coeff' op attribute 'beta' must be in [0, 1], got -5.000000e-01}}
+  %r = moe.adaptive_aux_coeff %a, %d xi = 0.2 alpha_max = 0.01 beta = -0.5 assignments = 1024 : tensor<f32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.adaptive_aux_coeff: beta in [0, 1] (above).
+func.func @adaptive_beta_above_one(%a: tensor<f32>, %d: tensor<i64>) {
+  // expected-error @+1 {{'moe.adaptive_aux_coeff' op attribute 'beta' must be in [0, 1], got 1.500000e+00}}
+  %r = moe.adaptive_aux_coeff %a, %d xi = 0.2 alpha_max = 0.01 beta = 1.5 assignments = 1024 : tensor<f32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.adaptive_aux_coeff (ODS): assignments must be positive.
+func.func @adaptive_assignments(%a: tensor<f32>, %d: tensor<i64>) {
+  // expected-error @+1 {{'moe.adaptive_aux_coeff' op attribute 'assignments' failed to satisfy constraint: 64-bit signless integer attribute whose value is positive}}
+  %r = moe.adaptive_aux_coeff %a, %d xi = 0.2 alpha_max = 0.01 beta = 0.99 assignments = 0 : tensor<f32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.adaptive_aux_coeff (ODS): the dropped count is an i64 scalar.
+func.func @adaptive_dropped_type(%a: tensor<f32>, %d: tensor<i32>) {
+  // expected-error @+1 {{'moe.adaptive_aux_coeff' op operand #1 must be 0D tensor of 64-bit signless integer values, but got 'tensor<i32>'}}
+  %r = moe.adaptive_aux_coeff %a, %d xi = 0.2 alpha_max = 0.01 beta = 0.99 assignments = 1024 : tensor<f32>, tensor<i32>
+  return
+}
+
+// -----
+
+// moe.adaptive_aux_coeff: a NaN xi is rejected.
+func.func @adaptive_xi_nan(%a: tensor<f32>, %d: tensor<i64>) {
+  // expected-error @+1 {{'moe.adaptive_aux_coeff' op attribute 'xi' must be a non-negative finite number, got nan}}
+  %r = moe.adaptive_aux_coeff %a, %d xi = 0x7FF8000000000000 alpha_max = 0.01 beta = 0.99 assignments = 1024 : tensor<f32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.adaptive_aux_coeff: a NaN alpha_max is rejected.
+func.func @adaptive_alpha_max_nan(%a: tensor<f32>, %d: tensor<i64>) {
+  // expected-error @+1 {{'moe.adaptive_aux_coeff' op attribute 'alpha_max' must be a non-negative finite number, got nan}}
+  %r = moe.adaptive_aux_coeff %a, %d xi = 0.2 alpha_max = 0x7FF8000000000000 beta = 0.99 assignments = 1024 : tensor<f32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.adaptive_aux_coeff: a NaN beta is not in [0, 1].
+func.func @adaptive_beta_nan(%a: tensor<f32>, %d: tensor<i64>) {
+  // expected-error @+1 {{'moe.adaptive_aux_coeff' op attribute 'beta' must be in [0, 1], got nan}}
+  %r = moe.adaptive_aux_coeff %a, %d xi = 0.2 alpha_max = 0.01 beta = 0x7FF8000000000000 assignments = 1024 : tensor<f32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.dispatch: an infinite capacity_factor is rejected as such.
+func.func @dispatch_capacity_factor_inf(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.dispatch' op attribute 'capacity_factor' must be a positive finite number, got INF}}
+  %b, %s, %d = moe.dispatch %x, %i capacity_factor = 0x7FF0000000000000 : tensor<16x8xf32>, tensor<16x2xi32> -> tensor<4x16x8xf32>, tensor<16x2xi32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.dispatch: a capacity_factor giving more than 2^53 rows is rejected
+// as such (not as a buffer of some overflowed shape).
+func.func @dispatch_capacity_factor_huge(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.dispatch' op attribute 'capacity_factor' (1.000000e+30) gives more than 2^53 rows per expert}}
+  %b, %s, %d = moe.dispatch %x, %i capacity_factor = 1.0e+30 : tensor<16x8xf32>, tensor<16x2xi32> -> tensor<4x16x8xf32>, tensor<16x2xi32>, tensor<i64>
+  return
+}

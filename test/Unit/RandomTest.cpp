@@ -1,0 +1,313 @@
+//===- RandomTest.cpp - counter-based random streams and text batches -----===//
+
+#include "moert/Random.h"
+#include "moert/Error.h"
+#include "moert/TextBatches.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+using namespace moert;
+
+namespace {
+
+std::string errorOf(const std::function<void()> &fn) {
+  try {
+    fn();
+  } catch (const moert::Error &error) {
+    return error.what();
+  }
+  return "";
+}
+
+bool contains(const std::string &text, const std::string &part) {
+  return text.find(part) != std::string::npos;
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// mix64, streamKey, uniformAt, normalAt
+//===----------------------------------------------------------------------===//
+
+TEST(RandomTest, Mix64MatchesSplitMix64Reference) {
+  // SplitMix64's published outputs: from state 0 the first output is
+  // 0xe220a8397b1dcdaf; from seed 1234567 the outputs are 6457827717110365317,
+  // 3203168211198807973, 9817491932198370423 (state advances by the golden
+  // gamma 0x9e3779b97f4a7c15, which mix64 adds itself).
+  const uint64_t gamma = 0x9e3779b97f4a7c15ULL;
+  EXPECT_EQ(mix64(0), 0xe220a8397b1dcdafULL);
+  EXPECT_EQ(mix64(1234567), 6457827717110365317ULL);
+  EXPECT_EQ(mix64(1234567 + gamma), 3203168211198807973ULL);
+  EXPECT_EQ(mix64(1234567 + 2 * gamma), 9817491932198370423ULL);
+}
+
+TEST(RandomTest, SameSeedNameAndIndexGiveSameValue) {
+  uint64_t key = streamKey(7, "init.layer0");
+  EXPECT_EQ(key, streamKey(7, "init.layer0"));
+  for (uint64_t i : {0ULL, 1ULL, 12345ULL, ~0ULL}) {
+    EXPECT_EQ(uniformAt(key, i), uniformAt(streamKey(7, "init.layer0"), i));
+    EXPECT_EQ(normalAt(key, i), normalAt(streamKey(7, "init.layer0"), i));
+  }
+}
+
+TEST(RandomTest, ValuesDoNotDependOnQueryOrder) {
+  uint64_t key = streamKey(3, "order");
+  std::vector<double> forward, backward(100);
+  for (uint64_t i = 0; i < 100; ++i)
+    forward.push_back(uniformAt(key, i));
+  for (uint64_t i = 100; i-- > 0;)
+    backward[i] = uniformAt(key, i);
+  EXPECT_EQ(forward, backward);
+}
+
+TEST(RandomTest, DifferentNamesAndSeedsGiveDifferentStreams) {
+  uint64_t base = streamKey(1, "a");
+  uint64_t otherName = streamKey(1, "b");
+  uint64_t otherSeed = streamKey(2, "a");
+  uint64_t emptyName = streamKey(1, "");
+  EXPECT_NE(base, otherName);
+  EXPECT_NE(base, otherSeed);
+  EXPECT_NE(base, emptyName);
+
+  int sameName = 0, sameSeed = 0;
+  for (uint64_t i = 0; i < 64; ++i) {
+    sameName += uniformAt(base, i) == uniformAt(otherName, i);
+    sameSeed += uniformAt(base, i) == uniformAt(otherSeed, i);
+  }
+  EXPECT_EQ(sameName, 0);
+  EXPECT_EQ(sameSeed, 0);
+}
+
+TEST(RandomTest, NeighbouringIndicesDiffer) {
+  uint64_t key = streamKey(0, "x");
+  std::set<double> seen;
+  for (uint64_t i = 0; i < 1000; ++i)
+    seen.insert(uniformAt(key, i));
+  EXPECT_EQ(seen.size(), 1000u);
+}
+
+TEST(RandomTest, UniformLiesInUnitIntervalOnA53BitGrid) {
+  uint64_t key = streamKey(11, "uniform");
+  const int draws = 100000;
+  double sum = 0;
+  int low = 0;
+  for (int i = 0; i < draws; ++i) {
+    double u = uniformAt(key, i);
+    ASSERT_GE(u, 0.0) << "at " << i;
+    ASSERT_LT(u, 1.0) << "at " << i;
+    double scaled = std::ldexp(u, 53);
+    ASSERT_EQ(scaled, std::floor(scaled)) << "at " << i;
+    sum += u;
+    low += u < 0.25;
+  }
+  // Mean 1/2 (std error 0.29/sqrt(1e5) = 0.0009); a quarter below 0.25.
+  EXPECT_NEAR(sum / draws, 0.5, 0.005);
+  EXPECT_NEAR(static_cast<double>(low) / draws, 0.25, 0.005);
+}
+
+TEST(RandomTest, NormalHasZeroMeanAndUnitVariance) {
+  uint64_t key = streamKey(5, "normal");
+  const int draws = 100000;
+  double sum = 0, sumSquares = 0;
+  int withinOneSigma = 0;
+  for (int i = 0; i < draws; ++i) {
+    double x = normalAt(key, i);
+    ASSERT_TRUE(std::isfinite(x)) << "at " << i;
+    sum += x;
+    sumSquares += x * x;
+    withinOneSigma += std::abs(x) < 1.0;
+  }
+  double mean = sum / draws;
+  double variance = sumSquares / draws - mean * mean;
+  // Standard errors: mean 1/sqrt(1e5) = 0.0032, variance sqrt(2/1e5) = 0.0045.
+  EXPECT_NEAR(mean, 0.0, 0.02);
+  EXPECT_NEAR(variance, 1.0, 0.03);
+  // P(|x| < 1) = erf(1/sqrt 2) = 0.6827.
+  EXPECT_NEAR(static_cast<double>(withinOneSigma) / draws, 0.6827, 0.01);
+}
+
+TEST(RandomTest, NormalIsBoxMullerOverConsecutiveUniforms) {
+  // normalAt(i) = sqrt(-2 log(1 - u1)) cos(2 pi u2), u1 = uniformAt(2i),
+  // u2 = uniformAt(2i + 1) (Random.h).
+  uint64_t key = streamKey(9, "box-muller");
+  for (uint64_t i : {0ULL, 1ULL, 77ULL}) {
+    double u1 = uniformAt(key, 2 * i), u2 = uniformAt(key, 2 * i + 1);
+    double expected =
+        std::sqrt(-2.0 * std::log1p(-u1)) * std::cos(2.0 * M_PI * u2);
+    EXPECT_NEAR(normalAt(key, i), expected, 1e-12 * (1 + std::abs(expected)));
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Stream
+//===----------------------------------------------------------------------===//
+
+TEST(StreamTest, WalksItsStreamInOrder) {
+  Stream stream(4, "sampler");
+  uint64_t key = streamKey(4, "sampler");
+  for (uint64_t i = 0; i < 10; ++i) {
+    EXPECT_EQ(stream.getPosition(), i);
+    EXPECT_EQ(stream.uniform(), uniformAt(key, i));
+  }
+  stream.setPosition(3);
+  EXPECT_EQ(stream.uniform(), uniformAt(key, 3));
+  EXPECT_EQ(stream.getPosition(), 4u);
+}
+
+TEST(StreamTest, SameSeedAndNameGiveSameSequence) {
+  Stream a(8, "s"), b(8, "s"), c(8, "t");
+  int differences = 0;
+  for (int i = 0; i < 32; ++i) {
+    uint64_t x = a.below(1000000);
+    EXPECT_EQ(x, b.below(1000000));
+    differences += x != c.below(1000000);
+  }
+  EXPECT_GT(differences, 28);
+}
+
+TEST(StreamTest, BelowStaysBelowItsBound) {
+  Stream stream(1, "below");
+  for (uint64_t bound : {1ULL, 2ULL, 3ULL, 7ULL, 1000ULL, (1ULL << 40) + 3,
+                         (1ULL << 63) + 1, ~0ULL}) {
+    for (int i = 0; i < 2000; ++i) {
+      uint64_t value = stream.below(bound);
+      ASSERT_LT(value, bound) << "bound " << bound;
+    }
+  }
+  EXPECT_EQ(stream.getPosition(), 8u * 2000u);
+}
+
+TEST(StreamTest, BelowReachesEveryValueRoughlyEvenly) {
+  Stream stream(2, "histogram");
+  std::vector<int> counts(5, 0);
+  for (int i = 0; i < 50000; ++i)
+    ++counts[stream.below(5)];
+  for (int count : counts)
+    EXPECT_NEAR(count, 10000, 500); // std error ~ 89
+}
+
+//===----------------------------------------------------------------------===//
+// TextBatches
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+class TextBatchesTest : public ::testing::Test {
+protected:
+  void TearDown() override {
+    for (const std::string &path : files)
+      unlink(path.c_str());
+  }
+
+  /// A file of `size` bytes whose byte i is i % 251 (distinct within 251).
+  std::string writeCorpus(const std::string &name, size_t size) {
+    std::string path = ::testing::TempDir();
+    if (path.empty() || path.back() != '/')
+      path += '/';
+    path += "moe-text-" + std::to_string(getpid()) + "-" + name;
+    std::ofstream file(path, std::ios::binary);
+    for (size_t i = 0; i < size; ++i)
+      file.put(static_cast<char>(i % 251));
+    files.push_back(path);
+    return path;
+  }
+
+  std::vector<std::string> files;
+};
+
+} // namespace
+
+TEST_F(TextBatchesTest, WindowsAreContiguousAndTargetsShiftByOne) {
+  std::string path = writeCorpus("contiguous", 200);
+  TextBatches batches(path, /*seqLen=*/8, /*seed=*/42);
+  EXPECT_EQ(batches.size(), 200u);
+  for (int step = 0; step < 20; ++step) {
+    TokenBatch batch = batches.next(4);
+    EXPECT_EQ(batch.batch, 4);
+    EXPECT_EQ(batch.seqLen, 8);
+    ASSERT_EQ(batch.inputs.size(), 32u);
+    ASSERT_EQ(batch.targets.size(), 32u);
+    for (int b = 0; b < 4; ++b) {
+      // Byte values equal their offsets (the file is shorter than 251), so a
+      // window starting at s reads s, s + 1, ..., s + 8.
+      int32_t start = batch.inputs[b * 8];
+      EXPECT_GE(start, 0);
+      EXPECT_LE(start, 200 - 9);
+      for (int s = 0; s < 8; ++s) {
+        EXPECT_EQ(batch.inputs[b * 8 + s], start + s);
+        EXPECT_EQ(batch.targets[b * 8 + s], start + s + 1);
+      }
+    }
+  }
+}
+
+TEST_F(TextBatchesTest, TokensAreUnsignedBytes) {
+  // Bytes 250 and 0 follow each other at offset 250: a signed char would
+  // give a negative token.
+  std::string path = writeCorpus("bytes", 252);
+  TextBatches batches(path, /*seqLen=*/251, /*seed=*/0);
+  TokenBatch batch = batches.next(1);
+  for (int32_t token : batch.inputs) {
+    EXPECT_GE(token, 0);
+    EXPECT_LT(token, 256);
+  }
+}
+
+TEST_F(TextBatchesTest, SameSeedGivesSameBatches) {
+  std::string path = writeCorpus("seeded", 500);
+  TextBatches a(path, 16, 7), b(path, 16, 7), c(path, 16, 8);
+  bool anyDifferent = false;
+  for (int step = 0; step < 5; ++step) {
+    TokenBatch first = a.next(3), second = b.next(3), other = c.next(3);
+    EXPECT_EQ(first.inputs, second.inputs);
+    EXPECT_EQ(first.targets, second.targets);
+    anyDifferent |= first.inputs != other.inputs;
+  }
+  EXPECT_TRUE(anyDifferent);
+}
+
+TEST_F(TextBatchesTest, EveryWindowStartIsReachable) {
+  // 10 bytes, seqLen 8: the windows start at 0 or 1 (9 bytes each).
+  std::string path = writeCorpus("two-windows", 10);
+  TextBatches batches(path, 8, 3);
+  std::set<int32_t> starts;
+  for (int step = 0; step < 50; ++step)
+    starts.insert(batches.next(1).inputs[0]);
+  EXPECT_EQ(starts, (std::set<int32_t>{0, 1}));
+}
+
+TEST_F(TextBatchesTest, ExactlyOneWindowIsAccepted) {
+  std::string path = writeCorpus("one-window", 9);
+  TextBatches batches(path, 8, 1);
+  TokenBatch batch = batches.next(2);
+  EXPECT_EQ(batch.inputs, (std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2,
+                                                3, 4, 5, 6, 7}));
+}
+
+TEST_F(TextBatchesTest, TooShortFileThrows) {
+  std::string path = writeCorpus("short", 8);
+  std::string message = errorOf([&] { TextBatches batches(path, 8, 1); });
+  EXPECT_TRUE(contains(message, path)) << message;
+  EXPECT_TRUE(contains(message, "8 bytes")) << message;
+}
+
+TEST_F(TextBatchesTest, MissingFileThrows) {
+  std::string path = ::testing::TempDir() + "/moe-text-does-not-exist";
+  std::string message = errorOf([&] { TextBatches batches(path, 8, 1); });
+  EXPECT_TRUE(contains(message, "cannot open")) << message;
+}
+
+TEST_F(TextBatchesTest, NonPositiveSequenceLengthThrows) {
+  std::string path = writeCorpus("zero-len", 16);
+  std::string message = errorOf([&] { TextBatches batches(path, 0, 1); });
+  EXPECT_TRUE(contains(message, "sequence length")) << message;
+}

@@ -1,0 +1,430 @@
+//===- RoutingKernelsTest.cpp - reference routing and aux-loss kernels ----===//
+//
+// Small cases worked out by hand against DESIGN.md section 2 and the op
+// descriptions in MoeOps.td (the arithmetic is in the comments; literals were
+// evaluated with python3's math module, never with the code under test).
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Interpreter/ReferenceKernels.h"
+#include "moert/Error.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <string>
+
+using namespace mlir::moe::ref;
+
+namespace {
+
+Tensor f64(std::vector<int64_t> shape, std::vector<double> data) {
+  return Tensor{DType::F64, std::move(shape), std::move(data)};
+}
+
+Tensor i32(std::vector<int64_t> shape, std::vector<double> data) {
+  return Tensor{DType::I32, std::move(shape), std::move(data)};
+}
+
+/// Kernels compute in double: allow 1e-12 relative (absolute below 1).
+double tolerance(double expected) {
+  return 1e-12 * std::max(1.0, std::abs(expected));
+}
+
+void expectTensor(const Tensor &actual, DType dtype,
+                  const std::vector<int64_t> &shape,
+                  const std::vector<double> &expected) {
+  EXPECT_EQ(actual.dtype, dtype);
+  EXPECT_EQ(actual.shape, shape);
+  ASSERT_EQ(actual.data.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i)
+    EXPECT_NEAR(actual.data[i], expected[i], tolerance(expected[i]))
+        << "at element " << i;
+}
+
+std::string errorOf(const std::function<void()> &fn) {
+  try {
+    fn();
+  } catch (const moert::Error &error) {
+    return error.what();
+  }
+  return "";
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// gate
+//===----------------------------------------------------------------------===//
+
+// softmax({1, 2, 3}) = e^{1,2,3} / (e + e^2 + e^3)
+//   = {0.0900305..., 0.2447284..., 0.6652409...}.
+constexpr double kP0 = 0.09003057317038046;
+constexpr double kP1 = 0.24472847105479764;
+constexpr double kP2 = 0.6652409557748218;
+
+TEST(GateTest, SoftmaxTopKWithoutRenormalization) {
+  GateResult result = gate(f64({1, 3}, {1, 2, 3}), /*topK=*/2, std::nullopt,
+                           1e-6, /*renormalize=*/false);
+  expectTensor(result.probs, DType::F64, {1, 3}, {kP0, kP1, kP2});
+  expectTensor(result.indices, DType::I32, {1, 2}, {2, 1});
+  expectTensor(result.weights, DType::F64, {1, 2}, {kP2, kP1});
+}
+
+TEST(GateTest, RenormalizeDividesBySelectedSum) {
+  // p2 / (p2 + p1) = e^3 / (e^3 + e^2) = 1 / (1 + e^-1) = 0.7310585...
+  // p1 / (p2 + p1) = 1 / (1 + e)                       = 0.2689414...
+  GateResult result = gate(f64({1, 3}, {1, 2, 3}), /*topK=*/2, std::nullopt,
+                           1e-6, /*renormalize=*/true);
+  expectTensor(result.probs, DType::F64, {1, 3}, {kP0, kP1, kP2});
+  expectTensor(result.indices, DType::I32, {1, 2}, {2, 1});
+  expectTensor(result.weights, DType::F64, {1, 2},
+               {0.7310585786300048, 0.26894142136999516});
+}
+
+TEST(GateTest, LogitNormalizationUsesPopulationStd) {
+  // z = {1, 2, 4}: mean = 7/3; population variance
+  //   = ((4/3)^2 + (1/3)^2 + (5/3)^2) / 3 = 42/27, std = sqrt(42/27).
+  // lambda = 2, eps = 1e-6: z~ = 2 (z - 7/3) / (sqrt(42/27) + 1e-6)
+  //   = {-2.1380882..., -0.5345220..., 2.6726102...}.
+  // softmax(z~) = {0.0077646..., 0.0385961..., 0.9536391...}.
+  // (The sample std, /2 instead of /3, would give {0.0180, 0.0667, 0.9153}.)
+  // Renormalized top-2: {0.9536391, 0.0385961} / 0.9922353
+  //   = {0.9611017..., 0.0388982...}.
+  GateResult result = gate(f64({1, 3}, {1, 2, 4}), /*topK=*/2, 2.0, 1e-6,
+                           /*renormalize=*/true);
+  expectTensor(
+      result.probs, DType::F64, {1, 3},
+      {0.007764692397175443, 0.038596168410323484, 0.9536391391925011});
+  expectTensor(result.indices, DType::I32, {1, 2}, {2, 1});
+  expectTensor(result.weights, DType::F64, {1, 2},
+               {0.9611017990242967, 0.03889820097570333});
+}
+
+TEST(GateTest, LogitNormalizationIsShiftAndScaleInvariant) {
+  // z = 10 {1, 2, 4} + 7 = {17, 27, 47}: mean = 91/3, population std
+  //   = 10 sqrt(42/27) = 12.4721912...; lambda = 2, eps = 1e-12:
+  // z~ = 2 (z - 91/3) / (12.4721912... + 1e-12), the same normalized logits
+  // as for {1, 2, 4} up to eps, so softmax(z~)
+  //   = {0.0077646634..., 0.0385960741..., 0.9536392623...}.
+  GateResult result = gate(f64({1, 3}, {17, 27, 47}), /*topK=*/1, 2.0, 1e-12,
+                           /*renormalize=*/false);
+  expectTensor(
+      result.probs, DType::F64, {1, 3},
+      {0.0077646634508998676, 0.03859607414972874, 0.9536392623993714});
+  expectTensor(result.indices, DType::I32, {1, 1}, {2});
+  expectTensor(result.weights, DType::F64, {1, 1}, {0.9536392623993714});
+}
+
+TEST(GateTest, NormalizationOfConstantLogitsIsUniform) {
+  // z = {5, 5, 5, 5}: std = 0, z~ = 0 / (0 + eps) = 0, probs = 1/4 each;
+  // top-2 picks experts 0 and 1 (ties go to the lower index).
+  GateResult result = gate(f64({1, 4}, {5, 5, 5, 5}), /*topK=*/2, 1.0, 1e-6,
+                           /*renormalize=*/false);
+  expectTensor(result.probs, DType::F64, {1, 4}, {0.25, 0.25, 0.25, 0.25});
+  expectTensor(result.indices, DType::I32, {1, 2}, {0, 1});
+  expectTensor(result.weights, DType::F64, {1, 2}, {0.25, 0.25});
+}
+
+TEST(GateTest, TiesBreakTowardsLowerExpertIndex) {
+  // logits {2, 1, 2, 1}: probs {e, 1, e, 1} / (2e + 2)
+  //   = {0.3655292..., 0.1344707..., 0.3655292..., 0.1344707...}.
+  // Top-3 in decreasing order, ties to the lower index: {0, 2, 1}.
+  // Renormalized: {e, e, 1} / (2e + 1) = {0.4223187..., 0.4223187...,
+  //   0.1553624...}.
+  GateResult result = gate(f64({1, 4}, {2, 1, 2, 1}), /*topK=*/3, std::nullopt,
+                           1e-6, /*renormalize=*/true);
+  expectTensor(result.probs, DType::F64, {1, 4},
+               {0.36552928931500245, 0.13447071068499755, 0.36552928931500245,
+                0.13447071068499755});
+  expectTensor(result.indices, DType::I32, {1, 3}, {0, 2, 1});
+  expectTensor(result.weights, DType::F64, {1, 3},
+               {0.42231879825151825, 0.42231879825151825, 0.15536240349696362});
+}
+
+TEST(GateTest, TiesAmongManyExpertsKeepIndexOrder) {
+  // 24 experts, logit 1 at even and 0 at odd indices: the 12 even experts
+  // tie for the top; top-12 lists them in increasing index order, each with
+  // weight 1/12 after renormalization.
+  std::vector<double> logits(24);
+  for (int e = 0; e < 24; ++e)
+    logits[e] = e % 2 == 0 ? 1.0 : 0.0;
+  GateResult result = gate(f64({1, 24}, logits), /*topK=*/12, std::nullopt,
+                           1e-6, /*renormalize=*/true);
+  expectTensor(result.indices, DType::I32, {1, 12},
+               {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22});
+  expectTensor(result.weights, DType::F64, {1, 12},
+               std::vector<double>(12, 1.0 / 12.0));
+}
+
+TEST(GateTest, F32TiesAreJudgedInStoredPrecision) {
+  // f32 logits {0, 2^-30}: in double the probabilities are 0.5 -+ 2^-32,
+  // both of which round to 0.5f, so the stored values tie and the lower
+  // index wins.
+  Tensor logits{DType::F32, {1, 2}, {0.0, std::ldexp(1.0, -30)}};
+  GateResult result = gate(logits, /*topK=*/1, std::nullopt, 1e-6,
+                           /*renormalize=*/false);
+  expectTensor(result.probs, DType::F32, {1, 2}, {0.5, 0.5});
+  expectTensor(result.indices, DType::I32, {1, 1}, {0});
+  expectTensor(result.weights, DType::F32, {1, 1}, {0.5});
+}
+
+TEST(GateTest, RowsAreIndependent) {
+  // Token 0: {1, 2, 3} as above. Token 1: {3, 2, 1} is its mirror image.
+  GateResult result = gate(f64({2, 3}, {1, 2, 3, 3, 2, 1}), /*topK=*/1,
+                           std::nullopt, 1e-6, /*renormalize=*/false);
+  expectTensor(result.probs, DType::F64, {2, 3},
+               {kP0, kP1, kP2, kP2, kP1, kP0});
+  expectTensor(result.indices, DType::I32, {2, 1}, {2, 0});
+  expectTensor(result.weights, DType::F64, {2, 1}, {kP2, kP2});
+}
+
+//===----------------------------------------------------------------------===//
+// dispatch
+//===----------------------------------------------------------------------===//
+
+namespace {
+// Three tokens of hidden 2 and their top-2 choices among 3 experts:
+// token 0 -> {1, 0}, token 1 -> {0, 1}, token 2 -> {0, 2}.
+Tensor dispatchTokens() { return f64({3, 2}, {1, 2, 3, 4, 5, 6}); }
+Tensor dispatchIndices() { return i32({3, 2}, {1, 0, 0, 1, 0, 2}); }
+} // namespace
+
+TEST(DispatchTest, QueuesTokenMajorWithRoomToSpare) {
+  // Capacity 4. Expert 0 receives tokens 0, 1, 2 (slots 0, 1, 2), expert 1
+  // tokens 0, 1 (slots 0, 1), expert 2 token 2 (slot 0). Unused rows are 0.
+  DispatchResult result =
+      dispatch(dispatchTokens(), dispatchIndices(), /*numExperts=*/3, 4);
+  expectTensor(result.buffer, DType::F64, {3, 4, 2},
+               {1, 2, 3, 4, 5, 6, 0, 0,   // expert 0
+                1, 2, 3, 4, 0, 0, 0, 0,   // expert 1
+                5, 6, 0, 0, 0, 0, 0, 0}); // expert 2
+  expectTensor(result.slots, DType::I32, {3, 2}, {0, 0, 1, 1, 2, 0});
+  expectTensor(result.dropped, DType::I64, {}, {0});
+}
+
+TEST(DispatchTest, FullCapacityDropsLaterAssignments) {
+  // Capacity 2, token-major over (token, choice):
+  //   (0,0) e1 slot 0; (0,1) e0 slot 0; (1,0) e0 slot 1; (1,1) e1 slot 1;
+  //   (2,0) e0 full -> dropped (-1); (2,1) e2 slot 0.
+  // (Choice-major order would instead drop token 0's choice of expert 0.)
+  DispatchResult result =
+      dispatch(dispatchTokens(), dispatchIndices(), /*numExperts=*/3, 2);
+  expectTensor(result.buffer, DType::F64, {3, 2, 2},
+               {1, 2, 3, 4,   // expert 0: tokens 0, 1
+                1, 2, 3, 4,   // expert 1: tokens 0, 1
+                5, 6, 0, 0}); // expert 2: token 2, one unused row
+  expectTensor(result.slots, DType::I32, {3, 2}, {0, 0, 1, 1, -1, 0});
+  expectTensor(result.dropped, DType::I64, {}, {1});
+}
+
+TEST(DispatchTest, CapacityOneKeepsOnlyFirstArrivals) {
+  // Capacity 1: (0,0) e1 slot 0; (0,1) e0 slot 0; (1,0) e0 dropped;
+  // (1,1) e1 dropped; (2,0) e0 dropped; (2,1) e2 slot 0. Three dropped.
+  DispatchResult result =
+      dispatch(dispatchTokens(), dispatchIndices(), /*numExperts=*/3, 1);
+  expectTensor(result.buffer, DType::F64, {3, 1, 2}, {1, 2, 1, 2, 5, 6});
+  expectTensor(result.slots, DType::I32, {3, 2}, {0, 0, -1, -1, -1, 0});
+  expectTensor(result.dropped, DType::I64, {}, {3});
+}
+
+TEST(DispatchTest, ZeroCapacityDropsEverything) {
+  DispatchResult result =
+      dispatch(dispatchTokens(), dispatchIndices(), /*numExperts=*/3, 0);
+  expectTensor(result.buffer, DType::F64, {3, 0, 2}, {});
+  expectTensor(result.slots, DType::I32, {3, 2}, {-1, -1, -1, -1, -1, -1});
+  expectTensor(result.dropped, DType::I64, {}, {6});
+}
+
+TEST(DispatchTest, DroplessCapacityEqualToTokensNeverDrops) {
+  // Every token picks both of 2 experts; capacity = T = 3 holds them all.
+  Tensor tokens = dispatchTokens();
+  DispatchResult result =
+      dispatch(tokens, i32({3, 2}, {0, 1, 1, 0, 0, 1}), /*numExperts=*/2, 3);
+  expectTensor(result.buffer, DType::F64, {2, 3, 2},
+               {1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6});
+  expectTensor(result.slots, DType::I32, {3, 2}, {0, 0, 1, 1, 2, 2});
+  expectTensor(result.dropped, DType::I64, {}, {0});
+}
+
+TEST(DispatchTest, OutOfRangeExpertThrows) {
+  std::string message = errorOf([] {
+    dispatch(dispatchTokens(), i32({3, 2}, {0, 1, 1, 3, 0, 1}), 3, 3);
+  });
+  EXPECT_NE(message.find("expert index 3"), std::string::npos) << message;
+}
+
+//===----------------------------------------------------------------------===//
+// expert_ffn
+//===----------------------------------------------------------------------===//
+
+TEST(ExpertFfnTest, OneExpertByHand) {
+  // x = {1, 2}; gate_proj rows {1, 0}, {0, -1} -> g = {1, -2};
+  // up_proj rows {1, 1}, {2, 0} -> u = {3, 2};
+  // a = silu(g) * u = {3/(1 + e^-1), -4/(1 + e^2)}
+  //   = {2.1931757..., -0.4768116...};
+  // down_proj rows {1, 0.5}, {-1, 2}:
+  //   y = {a0 + 0.5 a1, -a0 + 2 a1} = {1.9547698..., -3.1467991...}.
+  // The second capacity row is zero and silu(0) = 0, so its output is zero.
+  Tensor input = f64({1, 2, 2}, {1, 2, 0, 0});
+  Tensor gateProj = f64({1, 2, 2}, {1, 0, 0, -1});
+  Tensor upProj = f64({1, 2, 2}, {1, 1, 2, 0});
+  Tensor downProj = f64({1, 2, 2}, {1, 0.5, -1, 2});
+  expectTensor(expertFfn(input, gateProj, upProj, downProj), DType::F64,
+               {1, 2, 2}, {1.9547698918457797, -3.1467991120669554, 0, 0});
+}
+
+TEST(ExpertFfnTest, EachExpertUsesItsOwnWeights) {
+  // hidden 1, ffn 1. Expert 0: x = 1, w1 = 1, w3 = 2, w2 = 3
+  //   -> silu(1) * 2 * 3 = 6/(1 + e^-1) = 4.3863514...
+  // Expert 1: x = 2, w1 = -1, w3 = 0.5, w2 = 4
+  //   -> silu(-2) * 1 * 4 = -8/(1 + e^2) = -0.9536233...
+  Tensor input = f64({2, 1, 1}, {1, 2});
+  expectTensor(expertFfn(input, f64({2, 1, 1}, {1, -1}),
+                         f64({2, 1, 1}, {2, 0.5}), f64({2, 1, 1}, {3, 4})),
+               DType::F64, {2, 1, 1}, {4.38635147178003, -0.9536233761769404});
+}
+
+TEST(ExpertFfnTest, RectangularProjectionsUseHuggingFaceLayouts) {
+  // hidden 1, ffn 2: gate_proj [1, 2, 1] = {1, 1}, up_proj = {1, 2},
+  // down_proj [1, 1, 2] = {1, 1}. x = 1: a = silu(1) * {1, 2};
+  // y = 3 silu(1) = 3/(1 + e^-1) = 2.1931757...
+  Tensor input = f64({1, 1, 1}, {1});
+  expectTensor(expertFfn(input, f64({1, 2, 1}, {1, 1}), f64({1, 2, 1}, {1, 2}),
+                         f64({1, 1, 2}, {1, 1})),
+               DType::F64, {1, 1, 1}, {2.193175735890015});
+}
+
+//===----------------------------------------------------------------------===//
+// combine
+//===----------------------------------------------------------------------===//
+
+TEST(CombineTest, WeightedSumSkipsDroppedSlots) {
+  // Expert 0 rows {1, 2}, {3, 4}; expert 1 rows {5, 6}, {7, 8}.
+  // Token 0: 0.25 e0[0] + 0.75 e1[1] = {0.25 + 5.25, 0.5 + 6} = {5.5, 6.5}.
+  // Token 1: 0.5 e1[0] + (dropped) = {2.5, 3}.
+  Tensor output = f64({2, 2, 2}, {1, 2, 3, 4, 5, 6, 7, 8});
+  Tensor weights = f64({2, 2}, {0.25, 0.75, 0.5, 0.5});
+  Tensor indices = i32({2, 2}, {0, 1, 1, 0});
+  Tensor slots = i32({2, 2}, {0, 1, 0, -1});
+  expectTensor(combine(output, weights, indices, slots), DType::F64, {2, 2},
+               {5.5, 6.5, 2.5, 3});
+}
+
+TEST(CombineTest, AllDroppedGivesZero) {
+  Tensor output = f64({1, 1, 2}, {9, 9});
+  expectTensor(combine(output, f64({1, 2}, {0.5, 0.5}), i32({1, 2}, {0, 0}),
+                       i32({1, 2}, {-1, -1})),
+               DType::F64, {1, 2}, {0, 0});
+}
+
+TEST(CombineTest, UndoesDispatchThroughIdentityExperts) {
+  // Dispatch then combine with weights summing to 1 per token returns the
+  // tokens where nothing was dropped; the dropped choice of token 2 (see
+  // FullCapacityDropsLaterAssignments) leaves only 0.5 of it.
+  Tensor tokens = dispatchTokens();
+  Tensor indices = dispatchIndices();
+  DispatchResult routed = dispatch(tokens, indices, 3, 2);
+  Tensor weights = f64({3, 2}, {0.5, 0.5, 0.5, 0.5, 0.5, 0.5});
+  expectTensor(combine(routed.buffer, weights, indices, routed.slots),
+               DType::F64, {3, 2}, {1, 2, 3, 4, 2.5, 3});
+}
+
+//===----------------------------------------------------------------------===//
+// aux_loss, z_loss
+//===----------------------------------------------------------------------===//
+
+namespace {
+// probs rows {0.5, 0.3, 0.2} and {0.1, 0.6, 0.3}: P = {0.3, 0.45, 0.25}.
+Tensor auxProbs() { return f64({2, 3}, {0.5, 0.3, 0.2, 0.1, 0.6, 0.3}); }
+} // namespace
+
+TEST(AuxLossTest, SkyworkIsSquaredGapToUniform) {
+  // sum_j (1/3 - P_j)^2 = (1/30)^2 + (7/60)^2 + (1/12)^2
+  //   = (4 + 49 + 25) / 3600 = 78/3600 = 0.0216666...
+  Tensor result =
+      auxLoss(AuxLossKind::Skywork, auxProbs(), i32({2, 2}, {0, 1, 1, 2}));
+  expectTensor(result, DType::F64, {}, {78.0 / 3600.0});
+}
+
+TEST(AuxLossTest, SkyworkIgnoresChoices) {
+  Tensor result =
+      auxLoss(AuxLossKind::Skywork, auxProbs(), i32({2, 2}, {2, 2, 2, 2}));
+  expectTensor(result, DType::F64, {}, {78.0 / 3600.0});
+}
+
+TEST(AuxLossTest, SkyworkIsZeroForUniformProbs) {
+  Tensor probs = f64({2, 2}, {0.5, 0.5, 0.5, 0.5});
+  expectTensor(auxLoss(AuxLossKind::Skywork, probs, i32({2, 1}, {0, 0})),
+               DType::F64, {}, {0});
+}
+
+TEST(AuxLossTest, SwitchIsExpertsTimesFractionDotMeanProb) {
+  // Choices {0, 1}, {1, 2}: f = {1/4, 2/4, 1/4} over T * k = 4 assignments.
+  // 3 * (0.25 * 0.3 + 0.5 * 0.45 + 0.25 * 0.25) = 3 * 0.3625 = 1.0875.
+  Tensor result =
+      auxLoss(AuxLossKind::Switch, auxProbs(), i32({2, 2}, {0, 1, 1, 2}));
+  expectTensor(result, DType::F64, {}, {1.0875});
+}
+
+TEST(AuxLossTest, SwitchIsOneWhenBalanced) {
+  // n = 2, f = {1/2, 1/2}, P = {1/2, 1/2}: 2 * (1/4 + 1/4) = 1.
+  Tensor probs = f64({2, 2}, {0.5, 0.5, 0.5, 0.5});
+  expectTensor(auxLoss(AuxLossKind::Switch, probs, i32({2, 1}, {0, 1})),
+               DType::F64, {}, {1});
+}
+
+TEST(AuxLossTest, OutOfRangeChoiceThrows) {
+  std::string message = errorOf([] {
+    auxLoss(AuxLossKind::Switch, auxProbs(), i32({2, 1}, {0, 3}));
+  });
+  EXPECT_NE(message.find("expert index 3"), std::string::npos) << message;
+}
+
+TEST(ZLossTest, MeanOfSquaredLogSumExp) {
+  // Row {0, 0}: log 2 = 0.6931471...; row {1, 2}: 2 + log(1 + e^-1)
+  //   = 2.3132616...; mean of squares = (0.480453 + 5.351180) / 2
+  //   = 2.9158163...
+  expectTensor(zLoss(f64({2, 2}, {0, 0, 1, 2})), DType::F64, {},
+               {2.915816324428929});
+}
+
+//===----------------------------------------------------------------------===//
+// adaptive_aux_coeff
+//===----------------------------------------------------------------------===//
+
+TEST(AdaptiveAuxCoeffTest, MovesTowardsScaledDropRate) {
+  // d = 10/1000 = 0.01; alpha_hat = min(0.2 * 0.01, 0.01) = 0.002;
+  // alpha' = 0.99 * 0.005 + 0.01 * 0.002 = 0.00497.
+  Tensor result = adaptiveAuxCoeff(
+      f64({}, {0.005}), Tensor::scalar(DType::I64, 10), 0.2, 0.01, 0.99, 1000);
+  expectTensor(result, DType::F64, {}, {0.00497});
+  EXPECT_NEAR(result.data[0], 0.00497, 1e-12 * 0.00497);
+}
+
+TEST(AdaptiveAuxCoeffTest, ClampsAtAlphaMax) {
+  // d = 500/1000 = 0.5; xi * d = 0.1 > alpha_max, so alpha_hat = 0.01;
+  // alpha' = 0.99 * 0.005 + 0.01 * 0.01 = 0.00505 (unclamped: 0.00595).
+  Tensor result = adaptiveAuxCoeff(
+      f64({}, {0.005}), Tensor::scalar(DType::I64, 500), 0.2, 0.01, 0.99, 1000);
+  expectTensor(result, DType::F64, {}, {0.00505});
+  EXPECT_NEAR(result.data[0], 0.00505, 1e-12 * 0.00505);
+}
+
+TEST(AdaptiveAuxCoeffTest, NoDropsDecaysAlpha) {
+  // alpha_hat = 0: alpha' = 0.99 * 0.005 = 0.00495.
+  Tensor result = adaptiveAuxCoeff(
+      f64({}, {0.005}), Tensor::scalar(DType::I64, 0), 0.2, 0.01, 0.99, 1000);
+  expectTensor(result, DType::F64, {}, {0.00495});
+  EXPECT_NEAR(result.data[0], 0.00495, 1e-12 * 0.00495);
+}
+
+TEST(AdaptiveAuxCoeffTest, KeepsAlphaElementType) {
+  // beta = 0.5: 0.5 * 0.25 + 0.5 * min(1 * 0.25, 1) = 0.25.
+  Tensor result =
+      adaptiveAuxCoeff(Tensor::scalar(DType::F32, 0.25),
+                       Tensor::scalar(DType::I64, 1), 1.0, 1.0, 0.5, 4);
+  expectTensor(result, DType::F32, {}, {0.25});
+}

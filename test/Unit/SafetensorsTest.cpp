@@ -1,0 +1,422 @@
+//===- SafetensorsTest.cpp - safetensors reader, writer, atomic files -----===//
+
+#include "moert/Safetensors.h"
+#include "moe/Interpreter/Tensor.h"
+#include "moert/Error.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <dirent.h>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+using moert::DType;
+using moert::SafetensorsReader;
+using moert::TensorView;
+
+namespace {
+
+/// Gives every test its own empty directory and removes it afterwards.
+class SafetensorsTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    std::string pattern = ::testing::TempDir();
+    if (pattern.empty() || pattern.back() != '/')
+      pattern += '/';
+    pattern += "moe-safetensors-XXXXXX";
+    std::vector<char> buffer(pattern.begin(), pattern.end());
+    buffer.push_back('\0');
+    ASSERT_NE(mkdtemp(buffer.data()), nullptr);
+    dir = buffer.data();
+  }
+
+  void TearDown() override {
+    for (const std::string &name : listDir())
+      if (unlink((dir + "/" + name).c_str()) != 0)
+        rmdir((dir + "/" + name).c_str());
+    rmdir(dir.c_str());
+  }
+
+  std::string pathOf(const std::string &name) const { return dir + "/" + name; }
+
+  std::vector<std::string> listDir() const {
+    std::vector<std::string> names;
+    if (DIR *handle = opendir(dir.c_str())) {
+      while (dirent *entry = readdir(handle)) {
+        std::string name = entry->d_name;
+        if (name != "." && name != "..")
+          names.push_back(name);
+      }
+      closedir(handle);
+    }
+    return names;
+  }
+
+  /// Writes raw bytes to `name`.
+  std::string writeBytes(const std::string &name, const std::string &bytes) {
+    std::string path = pathOf(name);
+    std::ofstream file(path, std::ios::binary);
+    file.write(bytes.data(), bytes.size());
+    return path;
+  }
+
+  /// Writes an 8-byte little-endian length `headerLength`, `header` and
+  /// `data` to `name`.
+  std::string writeRaw(const std::string &name, const std::string &header,
+                       const std::string &data, uint64_t headerLength) {
+    std::string bytes;
+    for (int i = 0; i < 8; ++i)
+      bytes.push_back(static_cast<char>((headerLength >> (8 * i)) & 0xff));
+    return writeBytes(name, bytes + header + data);
+  }
+  std::string writeRaw(const std::string &name, const std::string &header,
+                       const std::string &data) {
+    return writeRaw(name, header, data, header.size());
+  }
+
+  std::string dir;
+};
+
+/// The message of the moert::Error that `fn` throws, or "" if none.
+std::string errorOf(const std::function<void()> &fn) {
+  try {
+    fn();
+  } catch (const moert::Error &error) {
+    return error.what();
+  }
+  return "";
+}
+
+bool contains(const std::string &text, const std::string &part) {
+  return text.find(part) != std::string::npos;
+}
+
+template <typename T> std::vector<T> valuesOf(const TensorView &view) {
+  std::vector<T> values(view.bytes() / sizeof(T));
+  std::memcpy(values.data(), view.data, view.bytes());
+  return values;
+}
+
+/// 16 zero bytes: enough data for a [4] f32 or a [2] f64 tensor.
+const std::string kSixteenBytes(16, '\0');
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Round trips
+//===----------------------------------------------------------------------===//
+
+TEST_F(SafetensorsTest, WritesAndReadsBackEveryDTypeAndMetadata) {
+  const float f32[] = {1.5f, -0.25f, 3.0e38f, 0.0f, 1.0e-30f, -7.0f};
+  const double f64[] = {0.1, -1.0e300};
+  const int32_t i32[] = {-2147483647 - 1, 0, 2147483647};
+  const int64_t i64[] = {(int64_t(1) << 40) + 1, -5, INT64_MAX, INT64_MIN};
+  const int64_t step[] = {42};
+  std::vector<TensorView> views = {{"layer.weight", DType::F32, {2, 3}, f32},
+                                   {"layer.bias", DType::F64, {2}, f64},
+                                   {"ids", DType::I32, {3}, i32},
+                                   {"counts", DType::I64, {2, 1, 2}, i64},
+                                   {"step", DType::I64, {}, step}};
+  moert::Metadata metadata = {{"format", "pt"}, {"step", "42"}};
+  std::string path = pathOf("model.safetensors");
+  moert::writeSafetensors(path, views, metadata);
+
+  SafetensorsReader reader(path);
+  EXPECT_EQ(reader.getPath(), path);
+  EXPECT_EQ(reader.getMetadata(), metadata);
+  ASSERT_EQ(reader.getTensors().size(), 5u);
+
+  const TensorView *weight = reader.find("layer.weight");
+  ASSERT_NE(weight, nullptr);
+  EXPECT_EQ(weight->dtype, DType::F32);
+  EXPECT_EQ(weight->shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(valuesOf<float>(*weight), std::vector<float>(f32, f32 + 6));
+
+  const TensorView *bias = reader.find("layer.bias");
+  ASSERT_NE(bias, nullptr);
+  EXPECT_EQ(bias->dtype, DType::F64);
+  EXPECT_EQ(bias->shape, (std::vector<int64_t>{2}));
+  EXPECT_EQ(valuesOf<double>(*bias), std::vector<double>(f64, f64 + 2));
+
+  const TensorView *ids = reader.find("ids");
+  ASSERT_NE(ids, nullptr);
+  EXPECT_EQ(ids->dtype, DType::I32);
+  EXPECT_EQ(valuesOf<int32_t>(*ids), std::vector<int32_t>(i32, i32 + 3));
+
+  const TensorView *counts = reader.find("counts");
+  ASSERT_NE(counts, nullptr);
+  EXPECT_EQ(counts->dtype, DType::I64);
+  EXPECT_EQ(counts->shape, (std::vector<int64_t>{2, 1, 2}));
+  EXPECT_EQ(valuesOf<int64_t>(*counts), std::vector<int64_t>(i64, i64 + 4));
+
+  const TensorView *scalar = reader.find("step");
+  ASSERT_NE(scalar, nullptr);
+  EXPECT_TRUE(scalar->shape.empty());
+  EXPECT_EQ(valuesOf<int64_t>(*scalar), std::vector<int64_t>{42});
+
+  EXPECT_EQ(reader.find("missing"), nullptr);
+}
+
+TEST_F(SafetensorsTest, WrittenHeaderIsPaddedToEightBytes) {
+  const float value[] = {1.0f};
+  std::string path = pathOf("padded.safetensors");
+  moert::writeSafetensors(path, {{"x", DType::F32, {1}, value}});
+  std::ifstream file(path, std::ios::binary);
+  unsigned char length[8];
+  file.read(reinterpret_cast<char *>(length), 8);
+  uint64_t headerBytes = 0;
+  for (int i = 7; i >= 0; --i)
+    headerBytes = (headerBytes << 8) | length[i];
+  EXPECT_EQ(headerBytes % 8, 0u);
+  struct stat info;
+  ASSERT_EQ(stat(path.c_str(), &info), 0);
+  EXPECT_EQ(static_cast<uint64_t>(info.st_size), 8 + headerBytes + 4);
+}
+
+TEST_F(SafetensorsTest, ReadsFileWithoutMetadataOrTensors) {
+  std::string path = writeRaw("empty.safetensors", "{}", "");
+  SafetensorsReader reader(path);
+  EXPECT_TRUE(reader.getTensors().empty());
+  EXPECT_TRUE(reader.getMetadata().empty());
+}
+
+TEST_F(SafetensorsTest, ReferenceTensorsRoundTripThroughViews) {
+  using mlir::moe::ref::Tensor;
+  Tensor weights{DType::F32, {2, 2}, {0.5, -1.25, 2.0, 8.0}};
+  Tensor ids{DType::I32, {3}, {7, -1, 0}};
+  Tensor big{DType::I64, {1}, {1099511627777.0}}; // 2^40 + 1
+  std::vector<std::vector<char>> storage;
+  std::vector<TensorView> views = mlir::moe::ref::viewsOf(
+      {{"w", &weights}, {"ids", &ids}, {"big", &big}}, storage);
+  std::string path = pathOf("ref.safetensors");
+  moert::writeSafetensors(path, views);
+
+  SafetensorsReader reader(path);
+  ASSERT_NE(reader.find("w"), nullptr);
+  ASSERT_NE(reader.find("ids"), nullptr);
+  ASSERT_NE(reader.find("big"), nullptr);
+  Tensor w = Tensor::fromView(*reader.find("w"));
+  EXPECT_EQ(w.dtype, DType::F32);
+  EXPECT_EQ(w.shape, weights.shape);
+  EXPECT_EQ(w.data, weights.data);
+  Tensor readIds = Tensor::fromView(*reader.find("ids"));
+  EXPECT_EQ(readIds.dtype, DType::I32);
+  EXPECT_EQ(readIds.data, ids.data);
+  EXPECT_EQ(Tensor::fromView(*reader.find("big")).data, big.data);
+}
+
+//===----------------------------------------------------------------------===//
+// Refused files
+//===----------------------------------------------------------------------===//
+
+TEST_F(SafetensorsTest, RefusesMissingFile) {
+  std::string path = pathOf("absent.safetensors");
+  std::string message = errorOf([&] { SafetensorsReader reader(path); });
+  EXPECT_TRUE(contains(message, path)) << message;
+  EXPECT_TRUE(contains(message, "cannot open")) << message;
+}
+
+TEST_F(SafetensorsTest, RefusesFileShorterThanHeaderLength) {
+  std::string path = writeBytes("short.safetensors", std::string(5, '\0'));
+  std::string message = errorOf([&] { SafetensorsReader reader(path); });
+  EXPECT_TRUE(contains(message, "5 bytes")) << message;
+  EXPECT_TRUE(contains(message, "too short")) << message;
+}
+
+TEST_F(SafetensorsTest, RefusesHeaderLengthBeyondFile) {
+  // Claims a 100-byte header, but only 2 bytes follow the length.
+  std::string path = writeRaw("long.safetensors", "{}", "", 100);
+  std::string message = errorOf([&] { SafetensorsReader reader(path); });
+  EXPECT_TRUE(contains(message, "header length 100")) << message;
+  EXPECT_TRUE(contains(message, "exceeds")) << message;
+}
+
+TEST_F(SafetensorsTest, RefusesHeaderThatIsNotJson) {
+  std::string path = writeRaw("garbage.safetensors", "not json at all", "");
+  std::string message = errorOf([&] { SafetensorsReader reader(path); });
+  EXPECT_TRUE(contains(message, "not a JSON object")) << message;
+}
+
+TEST_F(SafetensorsTest, RefusesJsonHeaderThatIsNotAnObject) {
+  std::string path = writeRaw("array.safetensors", "[1, 2]", "");
+  std::string message = errorOf([&] { SafetensorsReader reader(path); });
+  EXPECT_TRUE(contains(message, "not a JSON object")) << message;
+}
+
+TEST_F(SafetensorsTest, RefusesUnsupportedDType) {
+  std::string path = writeRaw(
+      "bf16.safetensors",
+      R"({"w": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}})",
+      std::string(4, '\0'));
+  std::string message = errorOf([&] { SafetensorsReader reader(path); });
+  EXPECT_TRUE(contains(message, "'w'")) << message;
+  EXPECT_TRUE(contains(message, "unsupported dtype 'BF16'")) << message;
+}
+
+TEST_F(SafetensorsTest, RefusesDataOffsetsBeyondData) {
+  // [4] f32 needs 16 bytes, but the file was truncated after 8.
+  std::string path = writeRaw(
+      "truncated.safetensors",
+      R"({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}})",
+      std::string(8, '\0'));
+  std::string message = errorOf([&] { SafetensorsReader reader(path); });
+  EXPECT_TRUE(contains(message, "'w'")) << message;
+  EXPECT_TRUE(contains(message, "[0, 16]")) << message;
+  EXPECT_TRUE(contains(message, "truncated")) << message;
+}
+
+TEST_F(SafetensorsTest, RefusesReversedDataOffsets) {
+  std::string path = writeRaw(
+      "reversed.safetensors",
+      R"({"w": {"dtype": "F32", "shape": [0], "data_offsets": [8, 4]}})",
+      kSixteenBytes);
+  std::string message = errorOf([&] { SafetensorsReader reader(path); });
+  EXPECT_TRUE(contains(message, "[8, 4]")) << message;
+}
+
+TEST_F(SafetensorsTest, RefusesSpanThatDisagreesWithDTypeAndShape) {
+  // [3] f64 needs 24 bytes; the offsets span 16.
+  std::string path = writeRaw(
+      "span.safetensors",
+      R"({"w": {"dtype": "F64", "shape": [3], "data_offsets": [0, 16]}})",
+      kSixteenBytes);
+  std::string message = errorOf([&] { SafetensorsReader reader(path); });
+  EXPECT_TRUE(contains(message, "'w'")) << message;
+  EXPECT_TRUE(contains(message, "span 16 bytes")) << message;
+  EXPECT_TRUE(contains(message, "need 24")) << message;
+}
+
+TEST_F(SafetensorsTest, RefusesOverlappingTensors) {
+  // a covers bytes [0, 8), b covers [4, 12).
+  std::string path = writeRaw(
+      "overlap.safetensors",
+      R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},)"
+      R"( "b": {"dtype": "I32", "shape": [2], "data_offsets": [4, 12]}})",
+      kSixteenBytes);
+  std::string message = errorOf([&] { SafetensorsReader reader(path); });
+  EXPECT_TRUE(contains(message, "'a'")) << message;
+  EXPECT_TRUE(contains(message, "'b'")) << message;
+  EXPECT_TRUE(contains(message, "overlap")) << message;
+}
+
+TEST_F(SafetensorsTest, AcceptsAdjacentTensors) {
+  // a covers [0, 8), b covers [8, 16): touching is not overlapping.
+  std::string path = writeRaw(
+      "adjacent.safetensors",
+      R"({"b": {"dtype": "I32", "shape": [2], "data_offsets": [8, 16]},)"
+      R"( "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})",
+      kSixteenBytes);
+  SafetensorsReader reader(path);
+  EXPECT_EQ(reader.getTensors().size(), 2u);
+}
+
+TEST_F(SafetensorsTest, RefusesNegativeShapeEntry) {
+  std::string path = writeRaw(
+      "negative.safetensors",
+      R"({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})",
+      kSixteenBytes);
+  std::string message = errorOf([&] { SafetensorsReader reader(path); });
+  EXPECT_TRUE(contains(message, "non-negative")) << message;
+}
+
+TEST_F(SafetensorsTest, RefusesShapeWhoseByteCountOverflows) {
+  // [2^61] f64 needs 2^64 bytes, which cannot be backed by the 0 bytes the
+  // offsets give; the byte count must not wrap around to 0 and be accepted.
+  std::string path =
+      writeRaw("overflow.safetensors",
+               R"({"w": {"dtype": "F64", "shape": [2305843009213693952],)"
+               R"( "data_offsets": [0, 0]}})",
+               kSixteenBytes);
+  std::string message = errorOf([&] { SafetensorsReader reader(path); });
+  EXPECT_TRUE(contains(message, "'w'")) << message;
+}
+
+TEST_F(SafetensorsTest, RefusesShapeWhoseElementCountOverflows) {
+  // 2^32 * 2^32 = 2^64 elements overflow int64_t; the file must be refused,
+  // not accepted with a wrapped element count of 0.
+  std::string path =
+      writeRaw("overflow.safetensors",
+               R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296],)"
+               R"( "data_offsets": [0, 0]}})",
+               kSixteenBytes);
+  std::string message = errorOf([&] { SafetensorsReader reader(path); });
+  EXPECT_TRUE(contains(message, "'w'")) << message;
+}
+
+TEST_F(SafetensorsTest, RefusesNonStringMetadata) {
+  std::string path =
+      writeRaw("meta.safetensors", R"({"__metadata__": {"step": 3}})", "");
+  std::string message = errorOf([&] { SafetensorsReader reader(path); });
+  EXPECT_TRUE(contains(message, "metadata 'step'")) << message;
+}
+
+//===----------------------------------------------------------------------===//
+// Atomic writes
+//===----------------------------------------------------------------------===//
+
+TEST_F(SafetensorsTest, WriteIntoMissingDirectoryThrows) {
+  const float value[] = {1.0f};
+  std::string path = pathOf("no-such-dir/model.safetensors");
+  std::string message = errorOf([&] {
+    moert::writeSafetensors(path, {{"x", DType::F32, {1}, value}});
+  });
+  EXPECT_TRUE(contains(message, path)) << message;
+  EXPECT_TRUE(listDir().empty());
+}
+
+TEST_F(SafetensorsTest, OverwriteReplacesFileAndLeavesNoTemporary) {
+  const float first[] = {1.0f, 2.0f};
+  const double second[] = {3.0};
+  std::string path = pathOf("model.safetensors");
+  moert::writeSafetensors(path, {{"old", DType::F32, {2}, first}});
+  moert::writeSafetensors(path, {{"new", DType::F64, {1}, second}},
+                          {{"version", "2"}});
+
+  SafetensorsReader reader(path);
+  ASSERT_EQ(reader.getTensors().size(), 1u);
+  EXPECT_EQ(reader.find("old"), nullptr);
+  ASSERT_NE(reader.find("new"), nullptr);
+  EXPECT_EQ(valuesOf<double>(*reader.find("new")), std::vector<double>{3.0});
+  EXPECT_EQ(reader.getMetadata().at("version"), "2");
+  EXPECT_EQ(listDir(), std::vector<std::string>{"model.safetensors"});
+}
+
+TEST_F(SafetensorsTest, FailedWriteKeepsExistingFile) {
+  const float good[] = {1.0f, 2.0f};
+  std::string path = pathOf("model.safetensors");
+  moert::writeSafetensors(path, {{"w", DType::F32, {2}, good}});
+
+  // A tensor named twice is refused; the existing file must survive intact.
+  const float bad[] = {9.0f};
+  std::string message = errorOf([&] {
+    moert::writeSafetensors(
+        path, {{"w", DType::F32, {1}, bad}, {"w", DType::F32, {1}, bad}});
+  });
+  EXPECT_TRUE(contains(message, "written twice")) << message;
+
+  SafetensorsReader reader(path);
+  ASSERT_NE(reader.find("w"), nullptr);
+  EXPECT_EQ(valuesOf<float>(*reader.find("w")),
+            (std::vector<float>{1.0f, 2.0f}));
+  EXPECT_EQ(listDir(), std::vector<std::string>{"model.safetensors"});
+}
+
+TEST_F(SafetensorsTest, FailedReplaceRemovesTemporary) {
+  // A directory stands where the file should go: the temporary file is
+  // written, the rename over the directory fails, and the temporary file
+  // must be cleaned up.
+  std::string path = pathOf("model.safetensors");
+  ASSERT_EQ(mkdir(path.c_str(), 0755), 0);
+  const float value[] = {1.0f};
+  std::string message = errorOf([&] {
+    moert::writeSafetensors(path, {{"x", DType::F32, {1}, value}});
+  });
+  EXPECT_TRUE(contains(message, "cannot replace")) << message;
+  EXPECT_EQ(listDir(), std::vector<std::string>{"model.safetensors"});
+}

@@ -1,0 +1,23 @@
+# lit configuration of the moe compiler's tests.
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "MOE"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["Inputs", "Unit", "CMakeLists.txt", "lit.cfg.py",
+                   "lit.site.cfg.py"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.moe_obj_root, "test")
+
+config.substitutions.append(("%moe_src", config.moe_src_root))
+config.substitutions.append(("%moe_obj", config.moe_obj_root))
+config.substitutions.append(("%python", "python3"))
+
+llvm_config.use_default_substitutions()
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.moe_tools_dir, append_path=True)
+llvm_config.add_tool_substitutions(
+    ["moe-opt", "moe-import", "moe-run"], [config.moe_tools_dir])

@@ -1,0 +1,86 @@
+//===- moe-import.cpp - config.json to moe-dialect IR ---------------------===//
+//
+// Reads a Hugging Face style config.json and prints the model as verified
+// moe-dialect IR (globals for every parameter, a forward function to the
+// loss). Errors name the file and the key at fault.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Frontend/ModelBuilder.h"
+#include "moe/InitAllDialects.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/ToolOutputFile.h"
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+static cl::opt<std::string> inputPath(cl::Positional, cl::Required,
+                                      cl::desc("<config.json>"));
+static cl::opt<std::string>
+    outputPath("o", cl::init("-"), cl::desc("Output file (default: stdout)"),
+               cl::value_desc("file"));
+static cl::opt<std::string>
+    dtype("dtype", cl::init("f32"),
+          cl::desc("Element type of parameters and activations: f32 or f64"));
+static cl::opt<int64_t> batchSize("batch-size", cl::init(0),
+                                  cl::desc("Override moe_batch_size"));
+static cl::opt<int64_t> seqLen("seq-len", cl::init(0),
+                               cl::desc("Override moe_seq_len"));
+
+static int fail(const llvm::Twine &message) {
+  llvm::errs() << "moe-import: error: " << message << "\n";
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM initLLVM(argc, argv);
+  cl::ParseCommandLineOptions(argc, argv, "config.json to moe-dialect IR\n");
+
+  std::string error;
+  std::unique_ptr<llvm::MemoryBuffer> input = openInputFile(inputPath, &error);
+  if (!input)
+    return fail(error);
+  llvm::Expected<moe::ModelConfig> config =
+      moe::parseModelConfig(input->getBuffer(), inputPath);
+  if (!config)
+    return fail(llvm::toString(config.takeError()));
+  if (batchSize > 0)
+    config->batchSize = batchSize;
+  if (seqLen > 0) {
+    if (seqLen > config->maxPositions)
+      return fail("--seq-len " + llvm::Twine(seqLen) +
+                  " exceeds max_position_embeddings " +
+                  llvm::Twine(config->maxPositions));
+    config->seqLen = seqLen;
+  }
+
+  DialectRegistry registry;
+  moe::registerAllDialects(registry);
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  Type elementType;
+  if (dtype == "f32")
+    elementType = Float32Type::get(&context);
+  else if (dtype == "f64")
+    elementType = Float64Type::get(&context);
+  else
+    return fail("--dtype must be f32 or f64, got '" + dtype + "'");
+
+  OwningOpRef<ModuleOp> module = moe::buildModel(context, *config, elementType);
+  if (failed(verify(*module)))
+    return fail("the model built from " + inputPath + " does not verify");
+
+  std::unique_ptr<llvm::ToolOutputFile> output =
+      openOutputFile(outputPath, &error);
+  if (!output)
+    return fail(error);
+  module->print(output->os());
+  output->keep();
+  return 0;
+}

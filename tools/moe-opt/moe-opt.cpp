@@ -1,0 +1,21 @@
+//===- moe-opt.cpp - the moe compiler driver ------------------------------===//
+//
+// mlir-opt with the moe dialect and passes: parses, verifies, runs the pass
+// pipeline given on the command line and prints the result.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/InitAllDialects.h"
+#include "moe/Transforms/Passes.h"
+
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "mlir/Transforms/Passes.h"
+
+int main(int argc, char **argv) {
+  mlir::DialectRegistry registry;
+  mlir::moe::registerAllDialects(registry);
+  mlir::moe::registerMoePasses();
+  mlir::registerTransformsPasses();
+  return mlir::asMainReturnCode(
+      mlir::MlirOptMain(argc, argv, "moe compiler driver\n", registry));
+}

@@ -1,0 +1,179 @@
+//===- moe-run.cpp - the reference interpreter ----------------------------===//
+//
+// Evaluates one function of a moe-dialect module naively on the CPU. Globals
+// come from a safetensors file (--params) or from their #moe.init
+// initializers (--seed); arguments from a safetensors file (--inputs, tensors
+// named by the arguments' `moe.input` attributes) or, for token arguments,
+// from a text file (--data). Results are printed and optionally written.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/InitAllDialects.h"
+#include "moe/Interpreter/Evaluator.h"
+#include "moert/Error.h"
+#include "moert/TextBatches.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+
+using namespace mlir;
+using moe::ref::Tensor;
+namespace cl = llvm::cl;
+
+static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
+                                      cl::desc("<model.mlir>"));
+static cl::opt<std::string> entry("entry", cl::init("forward"),
+                                  cl::desc("Function to run"));
+static cl::opt<std::string>
+    paramsPath("params", cl::desc("Safetensors file with every global"),
+               cl::value_desc("file"));
+static cl::opt<uint64_t>
+    seed("seed", cl::init(0),
+         cl::desc("Seed of the #moe.init initializers (without --params)"));
+static cl::opt<std::string>
+    inputsPath("inputs",
+               cl::desc("Safetensors file with the arguments, named by their "
+                        "moe.input attribute (or argN)"),
+               cl::value_desc("file"));
+static cl::opt<std::string>
+    dataPath("data",
+             cl::desc("Text file whose bytes feed the input_ids and labels "
+                      "arguments (a seeded random batch of windows)"),
+             cl::value_desc("file"));
+static cl::opt<uint64_t> dataSeed("data-seed", cl::init(0),
+                                  cl::desc("Seed of the --data batch"));
+static cl::opt<std::string>
+    outputPath("output", cl::desc("Write the results to a safetensors file"),
+               cl::value_desc("file"));
+static cl::opt<std::string>
+    saveParamsPath("save-params",
+                   cl::desc("Write every global, after the run, to a "
+                            "safetensors file"),
+                   cl::value_desc("file"));
+
+namespace {
+
+std::string nameOf(func::FuncOp func, unsigned index, bool isResult) {
+  auto name =
+      isResult
+          ? func.getResultAttrOfType<StringAttr>(index, moe::kOutputAttrName)
+          : func.getArgAttrOfType<StringAttr>(index, moe::kInputAttrName);
+  if (name)
+    return name.str();
+  return (isResult ? "result" : "arg") + std::to_string(index);
+}
+
+Tensor tokenTensor(const std::vector<int32_t> &values,
+                   std::vector<int64_t> shape) {
+  Tensor tensor = Tensor::zeros(moert::DType::I32, std::move(shape));
+  std::copy(values.begin(), values.end(), tensor.data.begin());
+  return tensor;
+}
+
+/// Builds the arguments of `func` from --inputs and --data.
+FailureOr<std::vector<Tensor>> collectArguments(func::FuncOp func) {
+  std::optional<moert::SafetensorsReader> inputs;
+  if (!inputsPath.empty())
+    inputs.emplace(inputsPath);
+  std::optional<moert::TokenBatch> batch;
+  std::vector<Tensor> arguments;
+  for (unsigned i = 0; i < func.getNumArguments(); ++i) {
+    auto type = cast<RankedTensorType>(func.getArgument(i).getType());
+    std::vector<int64_t> shape(type.getShape().begin(), type.getShape().end());
+    std::string name = nameOf(func, i, /*isResult=*/false);
+    if (inputs) {
+      if (const moert::TensorView *view = inputs->find(name)) {
+        arguments.push_back(Tensor::fromView(*view));
+        continue;
+      }
+    }
+    if (!dataPath.empty() && (name == "input_ids" || name == "labels") &&
+        shape.size() == 2) {
+      if (!batch)
+        batch = moert::TextBatches(dataPath, shape[1], dataSeed).next(shape[0]);
+      arguments.push_back(tokenTensor(
+          name == "input_ids" ? batch->inputs : batch->targets, shape));
+      continue;
+    }
+    return func.emitError()
+           << "no value for argument '" << name << "': give it in --inputs"
+           << (name == "input_ids" || name == "labels" ? " or use --data" : "");
+  }
+  return arguments;
+}
+
+void printTensor(llvm::raw_ostream &os, const std::string &name,
+                 const Tensor &tensor) {
+  constexpr int64_t kMaxPrinted = 64;
+  os << name << " " << moert::dtypeName(tensor.dtype)
+     << moert::formatShape(tensor.shape) << " =";
+  int64_t printed = std::min(tensor.numel(), kMaxPrinted);
+  for (int64_t i = 0; i < printed; ++i)
+    os << " " << llvm::format("%.9g", tensor.data[i]);
+  if (printed < tensor.numel())
+    os << " ... (" << tensor.numel() << " values)";
+  os << "\n";
+}
+
+int run(MLIRContext &context) {
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  std::string error;
+  OwningOpRef<ModuleOp> module =
+      parseSourceFile<ModuleOp>(modelPath, sourceMgr, &context);
+  if (!module)
+    return 1;
+  auto func = module->lookupSymbol<func::FuncOp>(entry);
+  if (!func) {
+    llvm::errs() << "moe-run: error: " << modelPath << " has no function @"
+                 << entry << "\n";
+    return 1;
+  }
+
+  moe::Evaluator evaluator(*module);
+  if (!paramsPath.empty()) {
+    if (failed(evaluator.loadGlobals(moert::SafetensorsReader(paramsPath))))
+      return 1;
+  } else if (failed(evaluator.initializeGlobals(seed))) {
+    return 1;
+  }
+  FailureOr<std::vector<Tensor>> arguments = collectArguments(func);
+  if (failed(arguments))
+    return 1;
+  FailureOr<std::vector<Tensor>> results = evaluator.run(func, *arguments);
+  if (failed(results))
+    return 1;
+
+  std::vector<std::pair<std::string, const Tensor *>> named;
+  for (unsigned i = 0; i < results->size(); ++i) {
+    named.push_back({nameOf(func, i, /*isResult=*/true), &(*results)[i]});
+    printTensor(llvm::outs(), named.back().first, (*results)[i]);
+  }
+  if (!outputPath.empty()) {
+    std::vector<std::vector<char>> storage;
+    moert::writeSafetensors(outputPath, moe::ref::viewsOf(named, storage));
+  }
+  if (!saveParamsPath.empty())
+    evaluator.saveGlobals(saveParamsPath);
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM initLLVM(argc, argv);
+  cl::ParseCommandLineOptions(argc, argv, "moe reference interpreter\n");
+  DialectRegistry registry;
+  moe::registerAllDialects(registry);
+  MLIRContext context(registry);
+  try {
+    return run(context);
+  } catch (const moert::Error &error) {
+    llvm::errs() << "moe-run: error: " << error.what() << "\n";
+    return 1;
+  }
+}
