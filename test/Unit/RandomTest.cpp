@@ -4,6 +4,8 @@
 #include "moert/Error.h"
 #include "moert/TextBatches.h"
 
+#include "TestUtils.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -16,23 +18,7 @@
 #include <vector>
 
 using namespace moert;
-
-namespace {
-
-std::string errorOf(const std::function<void()> &fn) {
-  try {
-    fn();
-  } catch (const moert::Error &error) {
-    return error.what();
-  }
-  return "";
-}
-
-bool contains(const std::string &text, const std::string &part) {
-  return text.find(part) != std::string::npos;
-}
-
-} // namespace
+using namespace moe::test;
 
 //===----------------------------------------------------------------------===//
 // mix64, streamKey, uniformAt, normalAt

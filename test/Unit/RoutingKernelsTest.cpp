@@ -9,6 +9,8 @@
 #include "moe/Interpreter/ReferenceKernels.h"
 #include "moert/Error.h"
 
+#include "TestUtils.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,43 +19,7 @@
 #include <string>
 
 using namespace mlir::moe::ref;
-
-namespace {
-
-Tensor f64(std::vector<int64_t> shape, std::vector<double> data) {
-  return Tensor{DType::F64, std::move(shape), std::move(data)};
-}
-
-Tensor i32(std::vector<int64_t> shape, std::vector<double> data) {
-  return Tensor{DType::I32, std::move(shape), std::move(data)};
-}
-
-/// Kernels compute in double: allow 1e-12 relative (absolute below 1).
-double tolerance(double expected) {
-  return 1e-12 * std::max(1.0, std::abs(expected));
-}
-
-void expectTensor(const Tensor &actual, DType dtype,
-                  const std::vector<int64_t> &shape,
-                  const std::vector<double> &expected) {
-  EXPECT_EQ(actual.dtype, dtype);
-  EXPECT_EQ(actual.shape, shape);
-  ASSERT_EQ(actual.data.size(), expected.size());
-  for (size_t i = 0; i < expected.size(); ++i)
-    EXPECT_NEAR(actual.data[i], expected[i], tolerance(expected[i]))
-        << "at element " << i;
-}
-
-std::string errorOf(const std::function<void()> &fn) {
-  try {
-    fn();
-  } catch (const moert::Error &error) {
-    return error.what();
-  }
-  return "";
-}
-
-} // namespace
+using namespace moe::test;
 
 //===----------------------------------------------------------------------===//
 // gate

@@ -4,6 +4,8 @@
 #include "moe/Interpreter/Tensor.h"
 #include "moert/Error.h"
 
+#include "TestUtils.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -19,6 +21,8 @@
 using moert::DType;
 using moert::SafetensorsReader;
 using moert::TensorView;
+
+using namespace moe::test;
 
 namespace {
 
@@ -82,20 +86,6 @@ protected:
 
   std::string dir;
 };
-
-/// The message of the moert::Error that `fn` throws, or "" if none.
-std::string errorOf(const std::function<void()> &fn) {
-  try {
-    fn();
-  } catch (const moert::Error &error) {
-    return error.what();
-  }
-  return "";
-}
-
-bool contains(const std::string &text, const std::string &part) {
-  return text.find(part) != std::string::npos;
-}
 
 template <typename T> std::vector<T> valuesOf(const TensorView &view) {
   std::vector<T> values(view.bytes() / sizeof(T));
