@@ -16,6 +16,7 @@ using namespace mlir::moe;
 
 #include "moe/MoeDialect.cpp.inc"
 #include "moe/MoeEnums.cpp.inc"
+#include "moe/MoeInterfaces.cpp.inc"
 
 #define GET_ATTRDEF_CLASSES
 #include "moe/MoeAttrs.cpp.inc"

@@ -20,6 +20,8 @@
 #define GET_ATTRDEF_CLASSES
 #include "moe/MoeAttrs.h.inc"
 
+#include "moe/MoeInterfaces.h.inc"
+
 #define GET_OP_CLASSES
 #include "moe/MoeOps.h.inc"
 
@@ -43,6 +45,10 @@ inline constexpr llvm::StringLiteral kTrainableAttrName = "moe.trainable";
 /// The product is rounded first so that, e.g., 1.1 * 100 gives 110, not 111.
 int64_t expertCapacity(double capacityFactor, int64_t tokens, int64_t topK,
                        int64_t numExperts);
+
+/// Attaches DifferentiableOpInterface to the upstream ops a model uses
+/// (tensor.expand_shape, tensor.collapse_shape).
+void registerDifferentiableExternalModels(DialectRegistry &registry);
 
 } // namespace mlir::moe
 

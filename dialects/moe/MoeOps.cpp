@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "VerifierUtils.h"
 #include "moe/MoeDialect.h"
 
 #include "mlir/IR/Builders.h"
@@ -21,76 +22,9 @@ using namespace mlir::moe;
 // Verifier helpers
 //===----------------------------------------------------------------------===//
 
+using namespace mlir::moe::detail;
+
 namespace {
-
-std::string formatShape(ArrayRef<int64_t> shape) {
-  std::string text = "[";
-  llvm::raw_string_ostream os(text);
-  llvm::interleaveComma(shape, os);
-  os << "]";
-  return text;
-}
-
-ArrayRef<int64_t> shapeOf(Value value) {
-  return cast<RankedTensorType>(value.getType()).getShape();
-}
-
-/// Checks `value` has `rank` dimensions; `layout` names them in the message.
-LogicalResult expectRank(Operation *op, StringRef name, Value value,
-                         int64_t rank, StringRef layout) {
-  int64_t actual = shapeOf(value).size();
-  if (actual == rank)
-    return success();
-  return op->emitOpError() << "'" << name << "' must have rank " << rank << " ("
-                           << layout << "), got rank " << actual;
-}
-
-LogicalResult expectShape(Operation *op, StringRef name, Value value,
-                          ArrayRef<int64_t> expected) {
-  if (shapeOf(value) == expected)
-    return success();
-  return op->emitOpError() << "'" << name << "' must have shape "
-                           << formatShape(expected) << ", got "
-                           << formatShape(shapeOf(value));
-}
-
-/// Checks every named float value has the element type of the first one.
-LogicalResult
-expectSameElementType(Operation *op,
-                      ArrayRef<std::pair<StringRef, Value>> namedValues) {
-  Type expected = getElementTypeOrSelf(namedValues.front().second);
-  for (auto [name, value] : namedValues.drop_front()) {
-    Type actual = getElementTypeOrSelf(value);
-    if (actual != expected)
-      return op->emitOpError()
-             << "'" << name << "' must have element type " << expected
-             << " (that of '" << namedValues.front().first << "'), got "
-             << actual;
-  }
-  return success();
-}
-
-LogicalResult expectPositive(Operation *op, StringRef name, double value) {
-  if (value > 0 && std::isfinite(value))
-    return success();
-  return op->emitOpError() << "attribute '" << name
-                           << "' must be a positive finite number, got "
-                           << value;
-}
-
-LogicalResult expectNonNegative(Operation *op, StringRef name, double value) {
-  if (value >= 0 && std::isfinite(value))
-    return success();
-  return op->emitOpError() << "attribute '" << name
-                           << "' must be a non-negative finite number, got "
-                           << value;
-}
-
-SmallVector<int64_t> withLastDim(ArrayRef<int64_t> shape, int64_t last) {
-  SmallVector<int64_t> result(shape.drop_back());
-  result.push_back(last);
-  return result;
-}
 
 /// Shared by moe.linear and moe.router: input [..., in] x weight [out, in]
 /// (+ bias [out]) -> [..., out].
@@ -164,20 +98,7 @@ LogicalResult RopeOp::verify() {
 }
 
 LogicalResult AttentionOp::verify() {
-  if (failed(expectRank(*this, "query", getQuery(), 4,
-                        "[batch, seq, heads, head_dim]")) ||
-      failed(expectRank(*this, "key", getKey(), 4,
-                        "[batch, seq, kv_heads, head_dim]")))
-    return failure();
-  ArrayRef<int64_t> q = shapeOf(getQuery()), k = shapeOf(getKey());
-  int64_t kvHeads = k[2];
-  if (kvHeads <= 0 || q[2] % kvHeads != 0)
-    return emitOpError() << "'key' kv_heads (" << kvHeads
-                         << ") must divide the query heads (" << q[2] << ")";
-  if (failed(expectShape(*this, "key", getKey(), {q[0], q[1], kvHeads, q[3]})))
-    return failure();
-  return expectSameElementType(*this,
-                               {{"query", getQuery()}, {"key", getKey()}});
+  return verifyAttentionOperands(*this, getQuery(), getKey());
 }
 
 LogicalResult CrossEntropyOp::verify() {
@@ -260,21 +181,8 @@ LogicalResult DispatchOp::verify() {
 }
 
 LogicalResult ExpertFfnOp::verify() {
-  if (failed(expectRank(*this, "input", getInput(), 3,
-                        "[experts, capacity, hidden]")) ||
-      failed(expectRank(*this, "gate_proj", getGateProj(), 3,
-                        "[experts, ffn, hidden]")))
-    return failure();
-  int64_t experts = shapeOf(getInput())[0], hidden = shapeOf(getInput())[2];
-  int64_t ffn = shapeOf(getGateProj())[1];
-  if (failed(expectShape(*this, "gate_proj", getGateProj(),
-                         {experts, ffn, hidden})) ||
-      failed(expectShape(*this, "down_proj", getDownProj(),
-                         {experts, hidden, ffn})))
-    return failure();
-  return expectSameElementType(*this, {{"input", getInput()},
-                                       {"gate_proj", getGateProj()},
-                                       {"down_proj", getDownProj()}});
+  return verifyExpertFfnOperands(*this, getInput(), getGateProj(),
+                                 getDownProj());
 }
 
 LogicalResult CombineOp::verify() {
@@ -305,10 +213,8 @@ LogicalResult AuxLossOp::verify() {
   int64_t topK = shapeOf(getIndices())[1];
   if (failed(expectShape(*this, "indices", getIndices(), {tokens, topK})))
     return failure();
-  if (topK > experts)
-    return emitOpError() << "'indices' top_k (" << topK
-                         << ") must be at most the number of experts ("
-                         << experts << ")";
+  if (failed(expectTopKAtMostExperts(*this, "indices", topK, experts)))
+    return failure();
   return expectSameElementType(
       *this, {{"probs", getProbs()}, {"result", getResult()}});
 }

@@ -10,12 +10,18 @@
 #define MOE_OPS_TD
 
 include "moe/MoeBase.td"
+include "moe/MoeInterfaces.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
 class Moe_Op<string mnemonic, list<Trait> traits = []>
     : Op<Moe_Dialect, mnemonic, !listconcat([Pure], traits)> {
   let hasVerifier = 1;
 }
+
+/// An op with a vector-Jacobian product (MoeVjp.cpp).
+class Moe_DiffOp<string mnemonic, list<Trait> traits = []>
+    : Moe_Op<mnemonic, !listconcat(
+        [DeclareOpInterfaceMethods<Moe_DifferentiableOpInterface>], traits)>;
 
 def Moe_FloatTensor : StaticShapeTensorOf<[F32, F64]>;
 def Moe_IndexTensor : StaticShapeTensorOf<[I32]>;
@@ -26,7 +32,7 @@ def Moe_CountScalar : 0DTensorOf<[I64]>;
 // Transformer ops
 //===----------------------------------------------------------------------===//
 
-def Moe_EmbeddingOp : Moe_Op<"embedding"> {
+def Moe_EmbeddingOp : Moe_DiffOp<"embedding"> {
   let summary = "token embedding lookup";
   let description = [{
     `result[..., :] = table[ids[...], :]`. The table is `[vocab, hidden]`, the
@@ -44,7 +50,7 @@ def Moe_EmbeddingOp : Moe_Op<"embedding"> {
   }];
 }
 
-def Moe_RmsNormOp : Moe_Op<"rms_norm", [AllTypesMatch<["input", "result"]>]> {
+def Moe_RmsNormOp : Moe_DiffOp<"rms_norm", [AllTypesMatch<["input", "result"]>]> {
   let summary = "RMSNorm over the last axis";
   let description = [{
     `result = input / sqrt(mean(input^2, last axis) + eps) * weight`, with
@@ -62,7 +68,7 @@ def Moe_RmsNormOp : Moe_Op<"rms_norm", [AllTypesMatch<["input", "result"]>]> {
   }];
 }
 
-def Moe_LinearOp : Moe_Op<"linear"> {
+def Moe_LinearOp : Moe_DiffOp<"linear"> {
   let summary = "x W^T (+ b) with a Hugging Face [out, in] weight";
   let description = [{
     `result[..., o] = sum_i input[..., i] * weight[o, i] (+ bias[o])`.
@@ -83,7 +89,7 @@ def Moe_LinearOp : Moe_Op<"linear"> {
   }];
 }
 
-def Moe_RopeOp : Moe_Op<"rope", [AllTypesMatch<["input", "result"]>]> {
+def Moe_RopeOp : Moe_DiffOp<"rope", [AllTypesMatch<["input", "result"]>]> {
   let summary = "rotary position embedding (Llama's rotate-half convention)";
   let description = [{
     The input is `[batch, seq, heads, head_dim]` with an even `head_dim`; the
@@ -91,17 +97,22 @@ def Moe_RopeOp : Moe_Op<"rope", [AllTypesMatch<["input", "result"]>]> {
     with `f_i = theta^(-2i / head_dim)` and `a = pos * f_i`:
     `y[i] = x[i] cos a - x[i + head_dim/2] sin a` and
     `y[i + head_dim/2] = x[i + head_dim/2] cos a + x[i] sin a`.
+    With `inverse` the angles are negated: the transposed rotation, which is
+    rope's own vector-Jacobian product.
 
     ```mlir
     %q2 = moe.rope %q theta = 1.0e+04 : tensor<8x64x4x32xf32>
     ```
   }];
-  let arguments = (ins Moe_FloatTensor:$input, F64Attr:$theta);
+  let arguments = (ins Moe_FloatTensor:$input, F64Attr:$theta,
+                       UnitAttr:$inverse);
   let results = (outs Moe_FloatTensor:$result);
-  let assemblyFormat = "$input `theta` `=` $theta attr-dict `:` type($input)";
+  let assemblyFormat = [{
+    $input `theta` `=` $theta (`inverse` $inverse^)? attr-dict `:` type($input)
+  }];
 }
 
-def Moe_AttentionOp : Moe_Op<"attention",
+def Moe_AttentionOp : Moe_DiffOp<"attention",
     [AllTypesMatch<["query", "result"]>, AllTypesMatch<["key", "value"]>]> {
   let summary = "scaled dot-product attention, grouped-query, optionally causal";
   let description = [{
@@ -122,7 +133,7 @@ def Moe_AttentionOp : Moe_Op<"attention",
   }];
 }
 
-def Moe_SwigluOp : Moe_Op<"swiglu", [AllTypesMatch<["gate", "up", "result"]>]> {
+def Moe_SwigluOp : Moe_DiffOp<"swiglu", [AllTypesMatch<["gate", "up", "result"]>]> {
   let summary = "silu(gate) * up";
   let description = [{
     Elementwise `gate / (1 + exp(-gate)) * up`.
@@ -138,7 +149,7 @@ def Moe_SwigluOp : Moe_Op<"swiglu", [AllTypesMatch<["gate", "up", "result"]>]> {
 }
 
 class Moe_BinaryOp<string mnemonic, string formula>
-    : Moe_Op<mnemonic, [AllTypesMatch<["lhs", "rhs", "result"]>]> {
+    : Moe_DiffOp<mnemonic, [AllTypesMatch<["lhs", "rhs", "result"]>]> {
   let summary = "elementwise " # formula;
   let description = "Elementwise `result = " # formula #
                     "` on two tensors of one type.";
@@ -151,7 +162,7 @@ class Moe_BinaryOp<string mnemonic, string formula>
 def Moe_AddOp : Moe_BinaryOp<"add", "lhs + rhs">;
 def Moe_MulOp : Moe_BinaryOp<"mul", "lhs * rhs">;
 
-def Moe_CrossEntropyOp : Moe_Op<"cross_entropy"> {
+def Moe_CrossEntropyOp : Moe_DiffOp<"cross_entropy"> {
   let summary = "mean token cross-entropy of logits against targets";
   let description = [{
     `logits` is `[..., vocab]`, `targets` has the leading shape of `logits`.
@@ -174,7 +185,7 @@ def Moe_CrossEntropyOp : Moe_Op<"cross_entropy"> {
 // Routing and experts
 //===----------------------------------------------------------------------===//
 
-def Moe_RouterOp : Moe_Op<"router"> {
+def Moe_RouterOp : Moe_DiffOp<"router"> {
   let summary = "router logits z = W x (+ b) of every token for every expert";
   let description = [{
     `tokens` is `[T, hidden]`, `weight` is `[experts, hidden]` (Mixtral's
@@ -195,7 +206,7 @@ def Moe_RouterOp : Moe_Op<"router"> {
   }];
 }
 
-def Moe_GateOp : Moe_Op<"gate"> {
+def Moe_GateOp : Moe_DiffOp<"gate"> {
   let summary = "Skywork-MoE gate: optional logit normalization, softmax, top-k";
   let description = [{
     For each token row `z` of `logits` (`[T, experts]`):
@@ -225,7 +236,7 @@ def Moe_GateOp : Moe_Op<"gate"> {
   }];
 }
 
-def Moe_DispatchOp : Moe_Op<"dispatch"> {
+def Moe_DispatchOp : Moe_DiffOp<"dispatch"> {
   let summary = "gather tokens into per-expert buffers under a capacity";
   let description = [{
     `tokens` is `[T, hidden]`, `indices` the gate's `[T, k]` expert choices.
@@ -259,7 +270,7 @@ def Moe_DispatchOp : Moe_Op<"dispatch"> {
   }];
 }
 
-def Moe_ExpertFfnOp : Moe_Op<"expert_ffn",
+def Moe_ExpertFfnOp : Moe_DiffOp<"expert_ffn",
     [AllTypesMatch<["input", "result"]>, AllTypesMatch<["gate_proj", "up_proj"]>]> {
   let summary = "grouped SwiGLU FFN: one FFN per expert over stacked weights";
   let description = [{
@@ -282,7 +293,7 @@ def Moe_ExpertFfnOp : Moe_Op<"expert_ffn",
   }];
 }
 
-def Moe_CombineOp : Moe_Op<"combine"> {
+def Moe_CombineOp : Moe_DiffOp<"combine"> {
   let summary = "weighted sum of each token's expert outputs";
   let description = [{
     `result[t] = sum_c weights[t, c] * expert_output[indices[t, c], slots[t, c]]`
@@ -309,7 +320,7 @@ def Moe_CombineOp : Moe_Op<"combine"> {
 // Auxiliary losses and their coefficients
 //===----------------------------------------------------------------------===//
 
-def Moe_AuxLossOp : Moe_Op<"aux_loss"> {
+def Moe_AuxLossOp : Moe_DiffOp<"aux_loss"> {
   let summary = "load-balancing auxiliary loss of one MoE layer";
   let description = [{
     `probs` is the gate's `[T, n]` softmax output, `indices` its `[T, k]`
@@ -331,7 +342,7 @@ def Moe_AuxLossOp : Moe_Op<"aux_loss"> {
   }];
 }
 
-def Moe_ZLossOp : Moe_Op<"z_loss"> {
+def Moe_ZLossOp : Moe_DiffOp<"z_loss"> {
   let summary = "router z-loss: mean over tokens of logsumexp(logits)^2";
   let description = [{
     ST-MoE's router z-loss on the `[T, n]` router logits:
@@ -370,5 +381,8 @@ def Moe_AdaptiveAuxCoeffOp : Moe_Op<"adaptive_aux_coeff",
     type($dropped)
   }];
 }
+
+include "moe/MoeGradOps.td"
+include "moe/MoeOptimizerOps.td"
 
 #endif // MOE_OPS_TD

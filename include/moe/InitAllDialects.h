@@ -17,6 +17,7 @@ namespace mlir::moe {
 inline void registerAllDialects(DialectRegistry &registry) {
   registry.insert<MoeDialect, arith::ArithDialect, func::FuncDialect,
                   ml_program::MLProgramDialect, tensor::TensorDialect>();
+  registerDifferentiableExternalModels(registry);
 }
 
 } // namespace mlir::moe

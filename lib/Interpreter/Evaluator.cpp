@@ -1,6 +1,8 @@
 //===- Evaluator.cpp - evaluate moe-dialect IR naively --------------------===//
 
 #include "moe/Interpreter/Evaluator.h"
+#include "moe/Interpreter/GradKernels.h"
+#include "moe/Interpreter/OptimizerKernels.h"
 #include "moe/Interpreter/ReferenceKernels.h"
 #include "moe/MoeDialect.h"
 #include "moert/Error.h"
@@ -9,6 +11,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -55,10 +58,20 @@ Tensor tensorFromAttr(RankedTensorType type, DenseElementsAttr attr) {
   return tensor;
 }
 
-std::optional<double> normLambdaOf(mlir::moe::GateOp gate) {
-  if (FloatAttr lambda = gate.getNormLambdaAttr())
+std::optional<double> normLambdaOf(FloatAttr lambda) {
+  if (lambda)
     return lambda.getValueAsDouble();
   return std::nullopt;
+}
+
+moe::ref::AuxLossKind auxLossKindOf(mlir::moe::AuxLossKind kind) {
+  return kind == mlir::moe::AuxLossKind::skywork
+             ? moe::ref::AuxLossKind::Skywork
+             : moe::ref::AuxLossKind::Switch;
+}
+
+moe::ref::DType dtypeOfValue(Value value) {
+  return *moe::dtypeOf(getElementTypeOrSelf(value.getType()));
 }
 
 /// Evaluates the ops of one function body.
@@ -135,8 +148,9 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           return success();
         })
         .Case([&](moe::RopeOp o) {
-          set(o, moe::ref::rope(get(o.getInput()),
-                                o.getTheta().convertToDouble()));
+          set(o,
+              moe::ref::rope(get(o.getInput()), o.getTheta().convertToDouble(),
+                             o.getInverse()));
           return success();
         })
         .Case([&](moe::AttentionOp o) {
@@ -163,7 +177,8 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
         })
         .Case([&](moe::GateOp o) {
           moe::ref::GateResult r = moe::ref::gate(
-              get(o.getLogits()), o.getTopK(), normLambdaOf(o),
+              get(o.getLogits()), o.getTopK(),
+              normLambdaOf(o.getNormLambdaAttr()),
               o.getNormEps().convertToDouble(), o.getRenormalize());
           set(o.getProbs(), std::move(r.probs));
           set(o.getWeights(), std::move(r.weights));
@@ -192,11 +207,8 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           return success();
         })
         .Case([&](moe::AuxLossOp o) {
-          auto kind = o.getKind() == moe::AuxLossKind::skywork
-                          ? moe::ref::AuxLossKind::Skywork
-                          : moe::ref::AuxLossKind::Switch;
-          set(o,
-              moe::ref::auxLoss(kind, get(o.getProbs()), get(o.getIndices())));
+          set(o, moe::ref::auxLoss(auxLossKindOf(o.getKind()),
+                                   get(o.getProbs()), get(o.getIndices())));
           return success();
         })
         .Case([&](moe::ZLossOp o) {
@@ -209,6 +221,132 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
                      o.getXi().convertToDouble(),
                      o.getAlphaMax().convertToDouble(),
                      o.getBeta().convertToDouble(), o.getAssignments()));
+          return success();
+        })
+        .Case([&](moe::EmbeddingGradOp o) {
+          set(o,
+              moe::ref::embeddingGrad(get(o.getIds()), get(o.getDResult()),
+                                      o.getDTable().getType().getDimSize(0)));
+          return success();
+        })
+        .Case([&](moe::RmsNormGradOp o) {
+          moe::ref::RmsNormGrads r = moe::ref::rmsNormGrad(
+              get(o.getInput()), get(o.getWeight()),
+              o.getEps().convertToDouble(), get(o.getDResult()));
+          set(o.getDInput(), std::move(r.dInput));
+          set(o.getDWeight(), std::move(r.dWeight));
+          return success();
+        })
+        .Case([&](moe::LinearInputGradOp o) {
+          set(o, moe::ref::linearInputGrad(get(o.getDResult()),
+                                           get(o.getWeight())));
+          return success();
+        })
+        .Case([&](moe::LinearWeightGradOp o) {
+          set(o, moe::ref::linearWeightGrad(get(o.getDResult()),
+                                            get(o.getInput())));
+          return success();
+        })
+        .Case([&](moe::BiasGradOp o) {
+          set(o, moe::ref::biasGrad(get(o.getDResult())));
+          return success();
+        })
+        .Case([&](moe::AttentionGradOp o) {
+          moe::ref::AttentionGrads r = moe::ref::attentionGrad(
+              get(o.getQuery()), get(o.getKey()), get(o.getValue()),
+              o.getCausal(), get(o.getDResult()));
+          set(o.getDQuery(), std::move(r.dQuery));
+          set(o.getDKey(), std::move(r.dKey));
+          set(o.getDValue(), std::move(r.dValue));
+          return success();
+        })
+        .Case([&](moe::SwigluGradOp o) {
+          moe::ref::SwigluGrads r = moe::ref::swigluGrad(
+              get(o.getGate()), get(o.getUp()), get(o.getDResult()));
+          set(o.getDGate(), std::move(r.dGate));
+          set(o.getDUp(), std::move(r.dUp));
+          return success();
+        })
+        .Case([&](moe::CrossEntropyGradOp o) {
+          set(o, moe::ref::crossEntropyGrad(get(o.getLogits()),
+                                            get(o.getTargets()),
+                                            get(o.getDLoss())));
+          return success();
+        })
+        .Case([&](moe::GateGradOp o) {
+          set(o, moe::ref::gateGrad(get(o.getLogits()), get(o.getIndices()),
+                                    normLambdaOf(o.getNormLambdaAttr()),
+                                    o.getNormEps().convertToDouble(),
+                                    o.getRenormalize(), get(o.getDProbs()),
+                                    get(o.getDWeights())));
+          return success();
+        })
+        .Case([&](moe::DispatchGradOp o) {
+          set(o,
+              moe::ref::dispatchGrad(get(o.getDBuffer()), get(o.getIndices()),
+                                     get(o.getSlots())));
+          return success();
+        })
+        .Case([&](moe::ExpertFfnGradOp o) {
+          moe::ref::ExpertFfnGrads r = moe::ref::expertFfnGrad(
+              get(o.getInput()), get(o.getGateProj()), get(o.getUpProj()),
+              get(o.getDownProj()), get(o.getDResult()));
+          set(o.getDInput(), std::move(r.dInput));
+          set(o.getDGateProj(), std::move(r.dGateProj));
+          set(o.getDUpProj(), std::move(r.dUpProj));
+          set(o.getDDownProj(), std::move(r.dDownProj));
+          return success();
+        })
+        .Case([&](moe::CombineGradOp o) {
+          moe::ref::CombineGrads r = moe::ref::combineGrad(
+              get(o.getExpertOutput()), get(o.getWeights()),
+              get(o.getIndices()), get(o.getSlots()), get(o.getDResult()));
+          set(o.getDExpertOutput(), std::move(r.dExpertOutput));
+          set(o.getDWeights(), std::move(r.dWeights));
+          return success();
+        })
+        .Case([&](moe::AuxLossGradOp o) {
+          set(o, moe::ref::auxLossGrad(auxLossKindOf(o.getKind()),
+                                       get(o.getProbs()), get(o.getIndices()),
+                                       get(o.getDLoss())));
+          return success();
+        })
+        .Case([&](moe::ZLossGradOp o) {
+          set(o, moe::ref::zLossGrad(get(o.getLogits()), get(o.getDLoss())));
+          return success();
+        })
+        .Case([&](moe::LrScheduleOp o) {
+          moe::ref::LrSchedule schedule{
+              o.getMaxLr().convertToDouble(), o.getMinLr().convertToDouble(),
+              o.getWarmupStepsAttr().getInt(), o.getDecayStepsAttr().getInt()};
+          set(o, moe::ref::lrSchedule(get(o.getStep()), schedule,
+                                      dtypeOfValue(o.getLr())));
+          return success();
+        })
+        .Case([&](moe::GlobalNormOp o) {
+          std::vector<const Tensor *> tensors;
+          for (Value tensor : o.getTensors())
+            tensors.push_back(&get(tensor));
+          set(o, moe::ref::globalNorm(tensors, dtypeOfValue(o.getNorm())));
+          return success();
+        })
+        .Case([&](moe::AdamWOp o) {
+          moe::ref::AdamWConfig config{o.getBeta1().convertToDouble(),
+                                       o.getBeta2().convertToDouble(),
+                                       o.getEps().convertToDouble(),
+                                       o.getWeightDecay().convertToDouble(),
+                                       o.getMaxGradNorm().convertToDouble()};
+          moe::ref::AdamWResult r = moe::ref::adamw(
+              get(o.getParam()), get(o.getGrad()), get(o.getExpAvg()),
+              get(o.getExpAvgSq()), get(o.getLr()), get(o.getGradNorm()),
+              get(o.getStep()), config);
+          set(o.getNewParam(), std::move(r.param));
+          set(o.getNewExpAvg(), std::move(r.expAvg));
+          set(o.getNewExpAvgSq(), std::move(r.expAvgSq));
+          return success();
+        })
+        .Case([&](arith::AddIOp o) {
+          set(o, moe::ref::add(get(o.getLhs()), get(o.getRhs())));
           return success();
         })
         .Case([&](arith::ConstantOp o) -> LogicalResult {

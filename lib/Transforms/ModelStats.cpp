@@ -9,6 +9,7 @@
 
 #include "moe/Transforms/Passes.h"
 
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
 
 namespace mlir::moe {
@@ -53,14 +54,15 @@ struct ModelStatsPass : moe::impl::ModelStatsBase<ModelStatsPass> {
     });
 
     // Each expert_ffn's weights are used by top_k of its experts per token.
-    int64_t moeLayers = 0, experts = 0, topK = 0;
-    int64_t expertParameters = 0;
-    double inactiveParameters = 0;
+    // A train step repeats the forward ops, so weights are counted by global,
+    // not by op.
+    llvm::StringMap<double> activeFraction;
+    llvm::StringSet<> layerWeights;
+    int64_t experts = 0, topK = 0;
     module.walk([&](ExpertFfnOp ffn) {
       auto dispatch = ffn.getInput().getDefiningOp<DispatchOp>();
       if (!dispatch)
         return;
-      ++moeLayers;
       experts = cast<ShapedType>(ffn.getInput().getType()).getDimSize(0);
       topK = cast<ShapedType>(dispatch.getIndices().getType()).getDimSize(1);
       for (Value weight :
@@ -68,11 +70,22 @@ struct ModelStatsPass : moe::impl::ModelStatsBase<ModelStatsPass> {
         auto load = weight.getDefiningOp<ml_program::GlobalLoadOp>();
         if (!load)
           continue;
-        int64_t count = numElements(load.getGlobalOp(symbols));
-        expertParameters += count;
-        inactiveParameters += count * (1.0 - double(topK) / double(experts));
+        StringRef name = load.getGlobal().getLeafReference();
+        activeFraction[name] = double(topK) / double(experts);
+        if (weight == ffn.getGateProj())
+          layerWeights.insert(name);
       }
     });
+    int64_t moeLayers = layerWeights.size();
+    int64_t expertParameters = 0;
+    double inactiveParameters = 0;
+    for (const auto &entry : activeFraction) {
+      auto global = symbols.lookupNearestSymbolFrom<ml_program::GlobalOp>(
+          module, StringAttr::get(module.getContext(), entry.getKey()));
+      int64_t count = global ? numElements(global) : 0;
+      expertParameters += count;
+      inactiveParameters += count * (1.0 - entry.getValue());
+    }
     int64_t active = parameters - static_cast<int64_t>(inactiveParameters);
 
     llvm::raw_ostream &os = llvm::outs();

@@ -1,5 +1,7 @@
 // RUN: moe-opt --moe-model-stats %s -o /dev/null | FileCheck %s
 // RUN: moe-opt --moe-model-stats %s | FileCheck %s --check-prefix=UNCHANGED
+// A gradient function repeats the forward ops; the counts stay the same.
+// RUN: moe-opt --moe-autodiff=cotangent-argument=true --moe-model-stats %s -o /dev/null | FileCheck %s
 
 // Trainable: 8 (embedding) + 3 * 24 (experts) = 80; experts 72, of which a
 // token uses top_k / experts = 1/4: active = 80 - 72 * 3/4 = 26. The

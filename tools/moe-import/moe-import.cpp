@@ -80,7 +80,9 @@ int main(int argc, char **argv) {
       openOutputFile(outputPath, &error);
   if (!output)
     return fail(error);
-  module->print(output->os());
+  // Locations name each op's Hugging Face module (e.g. model.layers.3.mlp);
+  // passes such as moe-autodiff's recomputation read them.
+  module->print(output->os(), OpPrintingFlags().enableDebugInfo());
   output->keep();
   return 0;
 }

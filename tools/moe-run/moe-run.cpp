@@ -10,6 +10,7 @@
 
 #include "moe/InitAllDialects.h"
 #include "moe/Interpreter/Evaluator.h"
+#include "moe/Interpreter/GradientCheck.h"
 #include "moert/Error.h"
 #include "moert/TextBatches.h"
 
@@ -19,6 +20,8 @@
 #include "llvm/Support/Format.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
+
+#include <chrono>
 
 using namespace mlir;
 using moe::ref::Tensor;
@@ -55,6 +58,22 @@ static cl::opt<std::string>
                             "safetensors file"),
                    cl::value_desc("file"));
 
+static cl::opt<uint64_t>
+    steps("steps", cl::init(0),
+          cl::desc("Run the function this many times on fresh --data "
+                   "batches, printing its scalar results per step"));
+static cl::opt<bool>
+    gradCheck("grad-check",
+              cl::desc("Check moe-autodiff's gradients of the function's "
+                       "first result with finite differences (use f64)"));
+static cl::opt<int64_t> gradSamples("grad-samples", cl::init(4),
+                                    cl::desc("Elements checked per global"));
+static cl::opt<double> gradStep("grad-step", cl::init(1e-4),
+                                cl::desc("Finite-difference step"));
+static cl::opt<double>
+    gradTolerance("grad-tolerance", cl::init(1e-6),
+                  cl::desc("Largest relative error --grad-check accepts"));
+
 namespace {
 
 std::string nameOf(func::FuncOp func, unsigned index, bool isResult) {
@@ -74,11 +93,24 @@ Tensor tokenTensor(const std::vector<int32_t> &values,
   return tensor;
 }
 
-/// Builds the arguments of `func` from --inputs and --data.
-FailureOr<std::vector<Tensor>> collectArguments(func::FuncOp func) {
+/// Builds the arguments of a function, step after step: tensors from
+/// --inputs by name, token batches from --data (a new batch each step).
+class ArgumentSource {
+public:
+  explicit ArgumentSource(func::FuncOp func) : func(func) {
+    if (!inputsPath.empty())
+      inputs.emplace(inputsPath);
+  }
+
+  FailureOr<std::vector<Tensor>> next();
+
+private:
+  func::FuncOp func;
   std::optional<moert::SafetensorsReader> inputs;
-  if (!inputsPath.empty())
-    inputs.emplace(inputsPath);
+  std::optional<moert::TextBatches> text;
+};
+
+FailureOr<std::vector<Tensor>> ArgumentSource::next() {
   std::optional<moert::TokenBatch> batch;
   std::vector<Tensor> arguments;
   for (unsigned i = 0; i < func.getNumArguments(); ++i) {
@@ -91,17 +123,19 @@ FailureOr<std::vector<Tensor>> collectArguments(func::FuncOp func) {
         continue;
       }
     }
-    if (!dataPath.empty() && (name == "input_ids" || name == "labels") &&
-        shape.size() == 2) {
+    bool isTokens = name == "input_ids" || name == "labels";
+    if (!dataPath.empty() && isTokens && shape.size() == 2) {
+      if (!text)
+        text.emplace(dataPath, shape[1], dataSeed);
       if (!batch)
-        batch = moert::TextBatches(dataPath, shape[1], dataSeed).next(shape[0]);
+        batch = text->next(shape[0]);
       arguments.push_back(tokenTensor(
           name == "input_ids" ? batch->inputs : batch->targets, shape));
       continue;
     }
     return func.emitError()
            << "no value for argument '" << name << "': give it in --inputs"
-           << (name == "input_ids" || name == "labels" ? " or use --data" : "");
+           << (isTokens ? " or use --data" : "");
   }
   return arguments;
 }
@@ -119,10 +153,86 @@ void printTensor(llvm::raw_ostream &os, const std::string &name,
   os << "\n";
 }
 
+/// Runs the function once and prints (and with --output writes) its results.
+int runOnce(moe::Evaluator &evaluator, func::FuncOp func,
+            ArgumentSource &source) {
+  FailureOr<std::vector<Tensor>> arguments = source.next();
+  if (failed(arguments))
+    return 1;
+  FailureOr<std::vector<Tensor>> results = evaluator.run(func, *arguments);
+  if (failed(results))
+    return 1;
+  std::vector<std::pair<std::string, const Tensor *>> named;
+  for (unsigned i = 0; i < results->size(); ++i) {
+    named.push_back({nameOf(func, i, /*isResult=*/true), &(*results)[i]});
+    printTensor(llvm::outs(), named.back().first, (*results)[i]);
+  }
+  if (!outputPath.empty()) {
+    std::vector<std::vector<char>> storage;
+    moert::writeSafetensors(outputPath, moe::ref::viewsOf(named, storage));
+  }
+  return 0;
+}
+
+/// --steps: runs the function repeatedly (a train step updates its globals
+/// in place) on fresh batches and prints its scalar results per step.
+int train(moe::Evaluator &evaluator, func::FuncOp func,
+          ArgumentSource &source) {
+  for (uint64_t step = 1; step <= steps; ++step) {
+    auto start = std::chrono::steady_clock::now();
+    FailureOr<std::vector<Tensor>> arguments = source.next();
+    if (failed(arguments))
+      return 1;
+    FailureOr<std::vector<Tensor>> results = evaluator.run(func, *arguments);
+    if (failed(results))
+      return 1;
+    std::chrono::duration<double> elapsed =
+        std::chrono::steady_clock::now() - start;
+    llvm::outs() << "step " << step << "/" << steps;
+    for (unsigned i = 0; i < results->size(); ++i)
+      if ((*results)[i].numel() == 1)
+        llvm::outs() << " " << nameOf(func, i, /*isResult=*/true) << " "
+                     << llvm::format("%.6g", (*results)[i].data[0]);
+    llvm::outs() << llvm::format(" (%.2f s)\n", elapsed.count());
+    llvm::outs().flush();
+  }
+  return 0;
+}
+
+/// --grad-check: compares moe-autodiff's gradients with finite differences.
+int runGradientCheck(ModuleOp module, moe::Evaluator &evaluator,
+                     func::FuncOp func, ArgumentSource &source) {
+  FailureOr<std::vector<Tensor>> arguments = source.next();
+  if (failed(arguments))
+    return 1;
+  moe::GradientCheckOptions options;
+  options.function = func.getSymName().str();
+  options.seed = seed;
+  options.samplesPerTensor = gradSamples;
+  options.step = gradStep;
+  FailureOr<std::vector<moe::TensorGradientCheck>> checks =
+      moe::checkGradients(module, evaluator, *arguments, options);
+  if (failed(checks))
+    return 1;
+  double worst = 0;
+  for (const moe::TensorGradientCheck &check : *checks) {
+    llvm::outs() << "grad-check " << check.global << ": relative error "
+                 << llvm::format("%.3g", check.relativeError) << " over "
+                 << check.checkedElements << " elements\n";
+    worst = std::max(worst, check.relativeError);
+  }
+  bool passed = worst <= gradTolerance;
+  llvm::outs() << "grad-check " << (passed ? "passed" : "FAILED") << ": "
+               << checks->size() << " tensors, worst relative error "
+               << llvm::format("%.3g", worst) << " (tolerance "
+               << llvm::format("%.3g", static_cast<double>(gradTolerance))
+               << ")\n";
+  return passed ? 0 : 1;
+}
+
 int run(MLIRContext &context) {
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-  std::string error;
   OwningOpRef<ModuleOp> module =
       parseSourceFile<ModuleOp>(modelPath, sourceMgr, &context);
   if (!module)
@@ -141,25 +251,14 @@ int run(MLIRContext &context) {
   } else if (failed(evaluator.initializeGlobals(seed))) {
     return 1;
   }
-  FailureOr<std::vector<Tensor>> arguments = collectArguments(func);
-  if (failed(arguments))
-    return 1;
-  FailureOr<std::vector<Tensor>> results = evaluator.run(func, *arguments);
-  if (failed(results))
-    return 1;
-
-  std::vector<std::pair<std::string, const Tensor *>> named;
-  for (unsigned i = 0; i < results->size(); ++i) {
-    named.push_back({nameOf(func, i, /*isResult=*/true), &(*results)[i]});
-    printTensor(llvm::outs(), named.back().first, (*results)[i]);
-  }
-  if (!outputPath.empty()) {
-    std::vector<std::vector<char>> storage;
-    moert::writeSafetensors(outputPath, moe::ref::viewsOf(named, storage));
-  }
-  if (!saveParamsPath.empty())
+  ArgumentSource source(func);
+  if (gradCheck)
+    return runGradientCheck(*module, evaluator, func, source);
+  int status = steps > 0 ? train(evaluator, func, source)
+                         : runOnce(evaluator, func, source);
+  if (status == 0 && !saveParamsPath.empty())
     evaluator.saveGlobals(saveParamsPath);
-  return 0;
+  return status;
 }
 
 } // namespace

@@ -43,6 +43,11 @@ public:
   run(mlir::func::FuncOp func, const std::vector<ref::Tensor> &arguments);
 
   const llvm::StringMap<ref::Tensor> &getGlobals() const { return globals; }
+  /// The value of global `name`, which must exist, for callers that perturb
+  /// it (gradient checks).
+  ref::Tensor &getGlobal(llvm::StringRef name) {
+    return globals.find(name)->second;
+  }
 
 private:
   mlir::ModuleOp module;

@@ -22,7 +22,9 @@ namespace mlir::moe::ref {
 Tensor embedding(const Tensor &table, const Tensor &ids);
 Tensor rmsNorm(const Tensor &input, const Tensor &weight, double eps);
 Tensor linear(const Tensor &input, const Tensor &weight, const Tensor *bias);
-Tensor rope(const Tensor &input, double theta);
+/// With `inverse`, rotates by the opposite angles: the transpose of the
+/// rotation, which is rope's vector-Jacobian product.
+Tensor rope(const Tensor &input, double theta, bool inverse = false);
 Tensor attention(const Tensor &query, const Tensor &key, const Tensor &value,
                  bool causal);
 Tensor swiglu(const Tensor &gate, const Tensor &up);

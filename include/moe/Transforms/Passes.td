@@ -22,4 +22,79 @@ def ModelStats : Pass<"moe-model-stats", "::mlir::ModuleOp"> {
                            "::mlir::ml_program::MLProgramDialect"];
 }
 
+def Autodiff : Pass<"moe-autodiff", "::mlir::ModuleOp"> {
+  let summary = "Differentiate a forward function into a gradient function";
+  let description = [{
+    Clones `function` (default `@forward`), whose first result is the
+    output to differentiate (the loss), into `gradient-function` (default
+    `@train_step`), which returns that output followed by the gradient of
+    every trainable global (`moe.trainable`), in declaration order, named
+    `<global>.grad` by `moe.output`. The backward is built in reverse from
+    each op's DifferentiableOpInterface; gradients of values used several
+    times add up; integer values (ids, routing indices, slots, counts) are
+    not differentiated, so gradients follow the forward's routing choices and
+    dropped assignments get none through the expert path. A trainable global
+    the output does not depend on gets a zero gradient.
+
+    The output's gradient is 1 for a scalar loss, or, with
+    `cotangent-argument`, an extra last argument (a general vector-Jacobian
+    product, as gradient checks use). With `recompute`, each transformer
+    layer's forward ops (those whose location names `model.layers.N`) are
+    recomputed just before that layer's backward instead of keeping their
+    activations alive; the gradients are identical.
+  }];
+  let options = [
+    Option<"functionName", "function", "std::string", "\"forward\"",
+           "Function to differentiate">,
+    Option<"gradientFunctionName", "gradient-function", "std::string",
+           "\"train_step\"", "Name of the function to create">,
+    Option<"recompute", "recompute", "bool", "false",
+           "Recompute each layer's forward in the backward pass">,
+    Option<"cotangentArgument", "cotangent-argument", "bool", "false",
+           "Take the output's gradient as an extra last argument">
+  ];
+  let dependentDialects = ["::mlir::moe::MoeDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def Optimizer : Pass<"moe-optimizer", "::mlir::ModuleOp"> {
+  let summary = "Apply AdamW to the gradients of a train step";
+  let description = [{
+    Turns `function` (default `@train_step`, as moe-autodiff makes it:
+    output 0 the loss, then `<global>.grad` results) into a full training
+    step. It adds the training state: `optimizer.step` (i64, from 0) and,
+    for each parameter, `<name>.exp_avg` and `<name>.exp_avg_sq` (zeros).
+    The step computes the learning rate (linear warmup, cosine decay to
+    `min-lr`, nanoGPT's schedule), the global gradient norm, and for each
+    parameter one `moe.adamw` update (clipping to `max-grad-norm`, decoupled
+    weight decay, bias correction), stores the new parameters, moments and
+    step, and returns the loss, the gradient norm and the learning rate.
+    Weight decay applies to parameters of rank >= 2 (not norms or biases)
+    whose names contain none of the `no-decay` substrings.
+  }];
+  let options = [
+    Option<"functionName", "function", "std::string", "\"train_step\"",
+           "Train step to complete">,
+    Option<"maxLr", "lr", "double", "1e-3", "Peak learning rate">,
+    Option<"minLr", "min-lr", "double", "1e-4", "Learning rate after decay">,
+    Option<"warmupSteps", "warmup-steps", "int64_t", "100",
+           "Steps of linear warmup">,
+    Option<"decaySteps", "decay-steps", "int64_t", "2000",
+           "Step at which the cosine decay reaches min-lr">,
+    Option<"beta1", "beta1", "double", "0.9", "AdamW beta1">,
+    Option<"beta2", "beta2", "double", "0.95", "AdamW beta2">,
+    Option<"epsilon", "eps", "double", "1e-8", "AdamW epsilon">,
+    Option<"weightDecay", "weight-decay", "double", "0.1",
+           "Decoupled weight decay">,
+    Option<"maxGradNorm", "max-grad-norm", "double", "1.0",
+           "Global gradient-norm clipping threshold (0: off)">,
+    ListOption<"noDecay", "no-decay", "std::string",
+               "Name substrings of parameters that get no weight decay">
+  ];
+  let dependentDialects = ["::mlir::moe::MoeDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::ml_program::MLProgramDialect"];
+}
+
 #endif // MOE_TRANSFORMS_PASSES_TD

@@ -1,0 +1,179 @@
+//===- MoeGradOps.cpp - verifiers of the backward ops ---------------------===//
+//
+// Type equalities are ODS traits (AllTypesMatch); these check the shape
+// relations that the traits cannot express.
+//
+//===----------------------------------------------------------------------===//
+
+#include "VerifierUtils.h"
+#include "moe/MoeDialect.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+using namespace mlir::moe::detail;
+
+LogicalResult EmbeddingGradOp::verify() {
+  if (failed(expectRank(*this, "d_table", getDTable(), 2, "[vocab, hidden]")))
+    return failure();
+  SmallVector<int64_t> expected(shapeOf(getIds()));
+  expected.push_back(shapeOf(getDTable())[1]);
+  if (failed(expectShape(*this, "d_result", getDResult(), expected)))
+    return failure();
+  return expectSameElementType(
+      *this, {{"d_result", getDResult()}, {"d_table", getDTable()}});
+}
+
+LogicalResult RmsNormGradOp::verify() {
+  ArrayRef<int64_t> shape = shapeOf(getInput());
+  if (shape.empty())
+    return emitOpError("'input' must have rank >= 1");
+  if (failed(expectShape(*this, "weight", getWeight(), {shape.back()})) ||
+      failed(expectSameElementType(
+          *this, {{"input", getInput()}, {"weight", getWeight()}})))
+    return failure();
+  return expectPositive(*this, "eps", getEps().convertToDouble());
+}
+
+LogicalResult LinearInputGradOp::verify() {
+  if (failed(expectRank(*this, "weight", getWeight(), 2,
+                        "[out_features, in_features]")))
+    return failure();
+  ArrayRef<int64_t> dResult = shapeOf(getDResult());
+  int64_t outFeatures = shapeOf(getWeight())[0];
+  if (dResult.empty())
+    return emitOpError("'d_result' must have rank >= 1");
+  if (dResult.back() != outFeatures)
+    return emitOpError() << "'d_result' last dimension must be " << outFeatures
+                         << " (out_features of 'weight'), got "
+                         << dResult.back();
+  if (failed(expectShape(*this, "d_input", getDInput(),
+                         withLastDim(dResult, shapeOf(getWeight())[1]))))
+    return failure();
+  return expectSameElementType(*this, {{"d_result", getDResult()},
+                                       {"weight", getWeight()},
+                                       {"d_input", getDInput()}});
+}
+
+LogicalResult LinearWeightGradOp::verify() {
+  ArrayRef<int64_t> dResult = shapeOf(getDResult());
+  ArrayRef<int64_t> input = shapeOf(getInput());
+  if (dResult.empty())
+    return emitOpError("'d_result' must have rank >= 1");
+  if (input.empty())
+    return emitOpError("'input' must have rank >= 1");
+  if (dResult.drop_back() != input.drop_back())
+    return emitOpError() << "'d_result' and 'input' must share their leading "
+                            "dimensions, got "
+                         << formatShape(dResult) << " and "
+                         << formatShape(input);
+  if (failed(expectShape(*this, "d_weight", getDWeight(),
+                         {dResult.back(), input.back()})))
+    return failure();
+  return expectSameElementType(*this, {{"d_result", getDResult()},
+                                       {"input", getInput()},
+                                       {"d_weight", getDWeight()}});
+}
+
+LogicalResult BiasGradOp::verify() {
+  ArrayRef<int64_t> dResult = shapeOf(getDResult());
+  if (dResult.empty())
+    return emitOpError("'d_result' must have rank >= 1");
+  if (failed(expectShape(*this, "d_bias", getDBias(), {dResult.back()})))
+    return failure();
+  return expectSameElementType(
+      *this, {{"d_result", getDResult()}, {"d_bias", getDBias()}});
+}
+
+LogicalResult AttentionGradOp::verify() {
+  return verifyAttentionOperands(*this, getQuery(), getKey());
+}
+
+LogicalResult ExpertFfnGradOp::verify() {
+  return verifyExpertFfnOperands(*this, getInput(), getGateProj(),
+                                 getDownProj());
+}
+
+LogicalResult CrossEntropyGradOp::verify() {
+  ArrayRef<int64_t> shape = shapeOf(getLogits());
+  if (shape.empty())
+    return emitOpError("'logits' must have rank >= 1 ([..., vocab])");
+  if (failed(expectShape(*this, "targets", getTargets(), shape.drop_back())))
+    return failure();
+  return expectSameElementType(
+      *this, {{"logits", getLogits()}, {"d_loss", getDLoss()}});
+}
+
+LogicalResult GateGradOp::verify() {
+  if (failed(
+          expectRank(*this, "logits", getLogits(), 2, "[tokens, experts]")) ||
+      failed(expectRank(*this, "indices", getIndices(), 2, "[tokens, top_k]")))
+    return failure();
+  int64_t tokens = shapeOf(getLogits())[0], experts = shapeOf(getLogits())[1];
+  int64_t topK = shapeOf(getIndices())[1];
+  if (failed(expectShape(*this, "indices", getIndices(), {tokens, topK})) ||
+      failed(expectShape(*this, "d_weights", getDWeights(), {tokens, topK})) ||
+      failed(expectTopKAtMostExperts(*this, "indices", topK, experts)))
+    return failure();
+  if (FloatAttr lambda = getNormLambdaAttr();
+      lambda &&
+      failed(expectPositive(*this, "norm_lambda", lambda.getValueAsDouble())))
+    return failure();
+  if (failed(expectPositive(*this, "norm_eps", getNormEps().convertToDouble())))
+    return failure();
+  return expectSameElementType(
+      *this, {{"logits", getLogits()}, {"d_weights", getDWeights()}});
+}
+
+LogicalResult DispatchGradOp::verify() {
+  if (failed(expectRank(*this, "d_buffer", getDBuffer(), 3,
+                        "[experts, capacity, hidden]")) ||
+      failed(expectRank(*this, "indices", getIndices(), 2, "[tokens, top_k]")))
+    return failure();
+  int64_t tokens = shapeOf(getIndices())[0], topK = shapeOf(getIndices())[1];
+  int64_t experts = shapeOf(getDBuffer())[0];
+  if (experts < topK)
+    return emitOpError() << "'d_buffer' must have at least top_k = " << topK
+                         << " experts, got " << experts;
+  if (failed(expectShape(*this, "d_tokens", getDTokens(),
+                         {tokens, shapeOf(getDBuffer())[2]})))
+    return failure();
+  return expectSameElementType(
+      *this, {{"d_buffer", getDBuffer()}, {"d_tokens", getDTokens()}});
+}
+
+LogicalResult CombineGradOp::verify() {
+  if (failed(expectRank(*this, "expert_output", getExpertOutput(), 3,
+                        "[experts, capacity, hidden]")) ||
+      failed(expectRank(*this, "weights", getWeights(), 2, "[tokens, top_k]")))
+    return failure();
+  ArrayRef<int64_t> weights = shapeOf(getWeights());
+  if (failed(expectShape(*this, "indices", getIndices(), weights)) ||
+      failed(expectShape(*this, "d_result", getDResult(),
+                         {weights[0], shapeOf(getExpertOutput())[2]})))
+    return failure();
+  return expectSameElementType(*this, {{"expert_output", getExpertOutput()},
+                                       {"weights", getWeights()},
+                                       {"d_result", getDResult()}});
+}
+
+LogicalResult AuxLossGradOp::verify() {
+  if (failed(expectRank(*this, "probs", getProbs(), 2, "[tokens, experts]")) ||
+      failed(expectRank(*this, "indices", getIndices(), 2, "[tokens, top_k]")))
+    return failure();
+  if (shapeOf(getIndices())[0] != shapeOf(getProbs())[0])
+    return emitOpError() << "'indices' must have " << shapeOf(getProbs())[0]
+                         << " rows (the tokens of 'probs'), got "
+                         << shapeOf(getIndices())[0];
+  if (failed(expectTopKAtMostExperts(*this, "indices", shapeOf(getIndices())[1],
+                                     shapeOf(getProbs())[1])))
+    return failure();
+  return expectSameElementType(*this,
+                               {{"probs", getProbs()}, {"d_loss", getDLoss()}});
+}
+
+LogicalResult ZLossGradOp::verify() {
+  if (failed(expectRank(*this, "logits", getLogits(), 2, "[tokens, experts]")))
+    return failure();
+  return expectSameElementType(
+      *this, {{"logits", getLogits()}, {"d_loss", getDLoss()}});
+}

@@ -1,0 +1,221 @@
+//===- MoeGradOps.td - backward ops of the moe dialect -----*- tablegen -*-===//
+//
+// The ops that moe-autodiff builds for the vector-Jacobian products of the
+// forward ops. Each takes the forward op's inputs it needs and the gradient
+// of its output(s), and returns the gradients of its differentiable inputs.
+// Routing decisions (indices, slots) are inputs: a backward op never
+// re-routes. Included from MoeOps.td.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_GRAD_OPS_TD
+#define MOE_GRAD_OPS_TD
+
+def Moe_EmbeddingGradOp : Moe_Op<"embedding_grad"> {
+  let summary = "gradient of moe.embedding with respect to its table";
+  let description = [{
+    `d_table[v, :] = sum over positions p with ids[p] = v of d_result[p, :]`.
+    The vocabulary size is the first dimension of the result.
+  }];
+  let arguments = (ins Moe_IndexTensor:$ids, Moe_FloatTensor:$d_result);
+  let results = (outs Moe_FloatTensor:$d_table);
+  let assemblyFormat = [{
+    $ids `,` $d_result attr-dict `:` type($ids) `,` type($d_result) `->` type($d_table)
+  }];
+}
+
+def Moe_RmsNormGradOp : Moe_Op<"rms_norm_grad",
+    [AllTypesMatch<["input", "d_result", "d_input"]>,
+     AllTypesMatch<["weight", "d_weight"]>]> {
+  let summary = "gradients of moe.rms_norm";
+  let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$weight,
+                       Moe_FloatTensor:$d_result, F64Attr:$eps);
+  let results = (outs Moe_FloatTensor:$d_input, Moe_FloatTensor:$d_weight);
+  let assemblyFormat = [{
+    $input `,` $weight `,` $d_result `eps` `=` $eps attr-dict `:` type($input)
+    `,` type($weight)
+  }];
+}
+
+def Moe_LinearInputGradOp : Moe_Op<"linear_input_grad"> {
+  let summary = "gradient of moe.linear (and moe.router) with respect to the input";
+  let description = "`d_input[..., i] = sum_o d_result[..., o] * weight[o, i]`.";
+  let arguments = (ins Moe_FloatTensor:$d_result, Moe_FloatTensor:$weight);
+  let results = (outs Moe_FloatTensor:$d_input);
+  let assemblyFormat = [{
+    $d_result `,` $weight attr-dict `:` type($d_result) `,` type($weight) `->` type($d_input)
+  }];
+}
+
+def Moe_LinearWeightGradOp : Moe_Op<"linear_weight_grad"> {
+  let summary = "gradient of moe.linear (and moe.router) with respect to the weight";
+  let description = [{
+    `d_weight[o, i] = sum over rows r of d_result[r, o] * input[r, i]`, where
+    the rows are all leading positions.
+  }];
+  let arguments = (ins Moe_FloatTensor:$d_result, Moe_FloatTensor:$input);
+  let results = (outs Moe_FloatTensor:$d_weight);
+  let assemblyFormat = [{
+    $d_result `,` $input attr-dict `:` type($d_result) `,` type($input) `->` type($d_weight)
+  }];
+}
+
+def Moe_BiasGradOp : Moe_Op<"bias_grad"> {
+  let summary = "gradient of a bias: the sum of d_result over its leading positions";
+  let arguments = (ins Moe_FloatTensor:$d_result);
+  let results = (outs Moe_FloatTensor:$d_bias);
+  let assemblyFormat = "$d_result attr-dict `:` type($d_result) `->` type($d_bias)";
+}
+
+def Moe_AttentionGradOp : Moe_Op<"attention_grad",
+    [AllTypesMatch<["query", "d_result", "d_query"]>,
+     AllTypesMatch<["key", "value", "d_key", "d_value"]>]> {
+  let summary = "gradients of moe.attention";
+  let description = [{
+    Recomputes each query row's softmax from `query` and `key`; the
+    gradients of grouped-query heads sharing a key/value head add up.
+  }];
+  let arguments = (ins Moe_FloatTensor:$query, Moe_FloatTensor:$key,
+                       Moe_FloatTensor:$value, Moe_FloatTensor:$d_result,
+                       UnitAttr:$causal);
+  let results = (outs Moe_FloatTensor:$d_query, Moe_FloatTensor:$d_key,
+                      Moe_FloatTensor:$d_value);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $d_result (`causal` $causal^)? attr-dict `:`
+    type($query) `,` type($key)
+  }];
+}
+
+def Moe_SwigluGradOp : Moe_Op<"swiglu_grad",
+    [AllTypesMatch<["gate", "up", "d_result", "d_gate", "d_up"]>]> {
+  let summary = "gradients of moe.swiglu";
+  let arguments = (ins Moe_FloatTensor:$gate, Moe_FloatTensor:$up,
+                       Moe_FloatTensor:$d_result);
+  let results = (outs Moe_FloatTensor:$d_gate, Moe_FloatTensor:$d_up);
+  let assemblyFormat = "$gate `,` $up `,` $d_result attr-dict `:` type($gate)";
+  let hasVerifier = 0;
+}
+
+def Moe_CrossEntropyGradOp : Moe_Op<"cross_entropy_grad",
+    [AllTypesMatch<["logits", "d_logits"]>]> {
+  let summary = "gradient of moe.cross_entropy with respect to the logits";
+  let description = [{
+    `d_logits[p, :] = d_loss * (softmax(logits[p, :]) - onehot(targets[p])) / P`
+    for the `P` positions.
+  }];
+  let arguments = (ins Moe_FloatTensor:$logits, Moe_IndexTensor:$targets,
+                       Moe_FloatScalar:$d_loss);
+  let results = (outs Moe_FloatTensor:$d_logits);
+  let assemblyFormat = [{
+    $logits `,` $targets `,` $d_loss attr-dict `:` type($logits) `,` type($targets) `,` type($d_loss)
+  }];
+}
+
+def Moe_GateGradOp : Moe_Op<"gate_grad",
+    [AllTypesMatch<["logits", "d_probs", "d_logits"]>]> {
+  let summary = "gradient of moe.gate with respect to the logits";
+  let description = [{
+    Given the gradients of the gate's `probs` and `weights` outputs and the
+    forward's top-k `indices`, the gradient of the logits: through the
+    renormalization of the selected probabilities (when `renormalize`), the
+    softmax, and the logit normalization over the expert axis (mean and
+    population std, when `norm_lambda` is set). Attributes as in moe.gate.
+  }];
+  let arguments = (ins Moe_FloatTensor:$logits, Moe_IndexTensor:$indices,
+                       Moe_FloatTensor:$d_probs, Moe_FloatTensor:$d_weights,
+                       OptionalAttr<F64Attr>:$norm_lambda,
+                       DefaultValuedAttr<F64Attr, "1.0e-6">:$norm_eps,
+                       UnitAttr:$renormalize);
+  let results = (outs Moe_FloatTensor:$d_logits);
+  let assemblyFormat = [{
+    $logits `,` $indices `,` $d_probs `,` $d_weights
+    (`norm_lambda` `=` $norm_lambda^)? (`norm_eps` `=` $norm_eps^)?
+    (`renormalize` $renormalize^)? attr-dict `:` type($logits) `,`
+    type($indices) `,` type($d_weights)
+  }];
+}
+
+def Moe_DispatchGradOp : Moe_Op<"dispatch_grad",
+    [AllTypesMatch<["indices", "slots"]>]> {
+  let summary = "gradient of moe.dispatch with respect to the tokens";
+  let description = [{
+    `d_tokens[t] = sum over choices c with slots[t, c] != -1 of
+    d_buffer[indices[t, c], slots[t, c]]`: dropped assignments get nothing.
+  }];
+  let arguments = (ins Moe_FloatTensor:$d_buffer, Moe_IndexTensor:$indices,
+                       Moe_IndexTensor:$slots);
+  let results = (outs Moe_FloatTensor:$d_tokens);
+  let assemblyFormat = [{
+    $d_buffer `,` $indices `,` $slots attr-dict `:` type($d_buffer) `,`
+    type($indices) `->` type($d_tokens)
+  }];
+}
+
+def Moe_ExpertFfnGradOp : Moe_Op<"expert_ffn_grad",
+    [AllTypesMatch<["input", "d_result", "d_input"]>,
+     AllTypesMatch<["gate_proj", "up_proj", "d_gate_proj", "d_up_proj"]>,
+     AllTypesMatch<["down_proj", "d_down_proj"]>]> {
+  let summary = "gradients of moe.expert_ffn";
+  let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$gate_proj,
+                       Moe_FloatTensor:$up_proj, Moe_FloatTensor:$down_proj,
+                       Moe_FloatTensor:$d_result);
+  let results = (outs Moe_FloatTensor:$d_input, Moe_FloatTensor:$d_gate_proj,
+                      Moe_FloatTensor:$d_up_proj, Moe_FloatTensor:$d_down_proj);
+  let assemblyFormat = [{
+    $input `,` $gate_proj `,` $up_proj `,` $down_proj `,` $d_result attr-dict
+    `:` type($input) `,` type($gate_proj) `,` type($down_proj)
+  }];
+}
+
+def Moe_CombineGradOp : Moe_Op<"combine_grad",
+    [AllTypesMatch<["expert_output", "d_expert_output"]>,
+     AllTypesMatch<["indices", "slots"]>,
+     AllTypesMatch<["weights", "d_weights"]>]> {
+  let summary = "gradients of moe.combine";
+  let description = [{
+    `d_expert_output[indices[t, c], slots[t, c]] = weights[t, c] * d_result[t]`
+    and `d_weights[t, c] = <d_result[t], expert_output[indices[t, c], slots[t, c]]>`
+    for kept assignments; dropped ones (slot -1) get zero.
+  }];
+  let arguments = (ins Moe_FloatTensor:$expert_output, Moe_FloatTensor:$weights,
+                       Moe_IndexTensor:$indices, Moe_IndexTensor:$slots,
+                       Moe_FloatTensor:$d_result);
+  let results = (outs Moe_FloatTensor:$d_expert_output,
+                      Moe_FloatTensor:$d_weights);
+  let assemblyFormat = [{
+    $expert_output `,` $weights `,` $indices `,` $slots `,` $d_result
+    attr-dict `:` type($expert_output) `,` type($weights) `,` type($indices)
+    `,` type($d_result)
+  }];
+}
+
+def Moe_AuxLossGradOp : Moe_Op<"aux_loss_grad",
+    [AllTypesMatch<["probs", "d_probs"]>]> {
+  let summary = "gradient of moe.aux_loss with respect to the gate probabilities";
+  let description = [{
+    `skywork`: `d_probs[i, j] = -2 d_loss (1/n - P_j) / T`; `switch`:
+    `d_probs[i, j] = d_loss * n * f_j / T` (the fractions f_j are constant).
+  }];
+  let arguments = (ins Moe_AuxLossKind:$kind, Moe_FloatTensor:$probs,
+                       Moe_IndexTensor:$indices, Moe_FloatScalar:$d_loss);
+  let results = (outs Moe_FloatTensor:$d_probs);
+  let assemblyFormat = [{
+    $kind $probs `,` $indices `,` $d_loss attr-dict `:` type($probs) `,`
+    type($indices) `,` type($d_loss)
+  }];
+}
+
+def Moe_ZLossGradOp : Moe_Op<"z_loss_grad",
+    [AllTypesMatch<["logits", "d_logits"]>]> {
+  let summary = "gradient of moe.z_loss with respect to the logits";
+  let description = [{
+    `d_logits[i, j] = d_loss * 2 * lse_i * softmax(logits[i])_j / T`.
+  }];
+  let arguments = (ins Moe_FloatTensor:$logits, Moe_FloatScalar:$d_loss);
+  let results = (outs Moe_FloatTensor:$d_logits);
+  let assemblyFormat = [{
+    $logits `,` $d_loss attr-dict `:` type($logits) `,` type($d_loss)
+  }];
+}
+
+#endif // MOE_GRAD_OPS_TD

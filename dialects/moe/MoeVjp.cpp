@@ -1,0 +1,220 @@
+//===- MoeVjp.cpp - vector-Jacobian products of the moe ops ---------------===//
+//
+// DifferentiableOpInterface for every differentiable op: each builds its
+// backward from the ops of MoeGradOps.td. Non-differentiable operands (ids,
+// targets, indices, slots) get a null gradient. The same interface is
+// attached to the upstream reshapes a model uses.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/MoeDialect.h"
+
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectRegistry.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+//===----------------------------------------------------------------------===//
+// Transformer ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult EmbeddingOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                    SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.push_back(EmbeddingGradOp::create(
+      b, getLoc(), getTable().getType(), getIds(), resultGrads[0]));
+  operandGrads.push_back(Value());
+  return success();
+}
+
+LogicalResult RmsNormOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                  SmallVectorImpl<Value> &operandGrads) {
+  auto grad = RmsNormGradOp::create(b, getLoc(), getInput().getType(),
+                                    getWeight().getType(), getInput(),
+                                    getWeight(), resultGrads[0], getEpsAttr());
+  llvm::append_range(operandGrads, grad->getResults());
+  return success();
+}
+
+/// Shared by moe.linear and moe.router, which compute the same affine map.
+static void buildAffineVjp(OpBuilder &b, Location loc, Value input,
+                           Value weight, Value bias, Value resultGrad,
+                           SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.push_back(
+      LinearInputGradOp::create(b, loc, input.getType(), resultGrad, weight));
+  operandGrads.push_back(
+      LinearWeightGradOp::create(b, loc, weight.getType(), resultGrad, input));
+  if (bias)
+    operandGrads.push_back(
+        BiasGradOp::create(b, loc, bias.getType(), resultGrad));
+}
+
+LogicalResult LinearOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                 SmallVectorImpl<Value> &operandGrads) {
+  buildAffineVjp(b, getLoc(), getInput(), getWeight(), getBias(),
+                 resultGrads[0], operandGrads);
+  return success();
+}
+
+LogicalResult RopeOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                               SmallVectorImpl<Value> &operandGrads) {
+  // A rotation's transpose is the rotation by the opposite angle.
+  operandGrads.push_back(
+      RopeOp::create(b, getLoc(), getType(), resultGrads[0], getThetaAttr(),
+                     getInverse() ? UnitAttr() : b.getUnitAttr()));
+  return success();
+}
+
+LogicalResult AttentionOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                    SmallVectorImpl<Value> &operandGrads) {
+  auto grad = AttentionGradOp::create(b, getLoc(), getQuery().getType(),
+                                      getKey().getType(), getValue().getType(),
+                                      getQuery(), getKey(), getValue(),
+                                      resultGrads[0], getCausalAttr());
+  llvm::append_range(operandGrads, grad->getResults());
+  return success();
+}
+
+LogicalResult SwigluOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                 SmallVectorImpl<Value> &operandGrads) {
+  auto grad = SwigluGradOp::create(b, getLoc(), getType(), getType(), getGate(),
+                                   getUp(), resultGrads[0]);
+  llvm::append_range(operandGrads, grad->getResults());
+  return success();
+}
+
+LogicalResult AddOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                              SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.append({resultGrads[0], resultGrads[0]});
+  return success();
+}
+
+LogicalResult MulOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                              SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.push_back(
+      MulOp::create(b, getLoc(), getType(), resultGrads[0], getRhs()));
+  operandGrads.push_back(
+      MulOp::create(b, getLoc(), getType(), resultGrads[0], getLhs()));
+  return success();
+}
+
+LogicalResult CrossEntropyOp::buildVjp(OpBuilder &b,
+                                       ArrayRef<Value> resultGrads,
+                                       SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.push_back(
+      CrossEntropyGradOp::create(b, getLoc(), getLogits().getType(),
+                                 getLogits(), getTargets(), resultGrads[0]));
+  operandGrads.push_back(Value());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Routing and experts
+//===----------------------------------------------------------------------===//
+
+LogicalResult RouterOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                 SmallVectorImpl<Value> &operandGrads) {
+  buildAffineVjp(b, getLoc(), getTokens(), getWeight(), getBias(),
+                 resultGrads[0], operandGrads);
+  return success();
+}
+
+LogicalResult GateOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                               SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.push_back(GateGradOp::create(
+      b, getLoc(), getLogits().getType(), getLogits(), getIndices(),
+      resultGrads[0], resultGrads[1], getNormLambdaAttr(), getNormEpsAttr(),
+      getRenormalizeAttr()));
+  return success();
+}
+
+LogicalResult DispatchOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                   SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.push_back(
+      DispatchGradOp::create(b, getLoc(), getTokens().getType(), resultGrads[0],
+                             getIndices(), getSlots()));
+  operandGrads.push_back(Value());
+  return success();
+}
+
+LogicalResult ExpertFfnOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                    SmallVectorImpl<Value> &operandGrads) {
+  auto grad = ExpertFfnGradOp::create(
+      b, getLoc(), getInput().getType(), getGateProj().getType(),
+      getUpProj().getType(), getDownProj().getType(), getInput(), getGateProj(),
+      getUpProj(), getDownProj(), resultGrads[0]);
+  llvm::append_range(operandGrads, grad->getResults());
+  return success();
+}
+
+LogicalResult CombineOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                  SmallVectorImpl<Value> &operandGrads) {
+  auto grad = CombineGradOp::create(b, getLoc(), getExpertOutput().getType(),
+                                    getWeights().getType(), getExpertOutput(),
+                                    getWeights(), getIndices(), getSlots(),
+                                    resultGrads[0]);
+  llvm::append_range(operandGrads, grad->getResults());
+  operandGrads.append(2, Value()); // indices, slots
+  return success();
+}
+
+LogicalResult AuxLossOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                  SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.push_back(
+      AuxLossGradOp::create(b, getLoc(), getProbs().getType(), getKindAttr(),
+                            getProbs(), getIndices(), resultGrads[0]));
+  operandGrads.push_back(Value());
+  return success();
+}
+
+LogicalResult ZLossOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.push_back(ZLossGradOp::create(b, getLoc(), getLogits().getType(),
+                                             getLogits(), resultGrads[0]));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Upstream reshapes: the gradient is the inverse reshape.
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+struct ExpandShapeVjp
+    : DifferentiableOpInterface::ExternalModel<ExpandShapeVjp,
+                                               tensor::ExpandShapeOp> {
+  LogicalResult buildVjp(Operation *op, OpBuilder &b,
+                         ArrayRef<Value> resultGrads,
+                         SmallVectorImpl<Value> &operandGrads) const {
+    auto expand = cast<tensor::ExpandShapeOp>(op);
+    operandGrads.push_back(tensor::CollapseShapeOp::create(
+        b, op->getLoc(), expand.getSrcType(), resultGrads[0],
+        expand.getReassociationIndices()));
+    return success();
+  }
+};
+
+struct CollapseShapeVjp
+    : DifferentiableOpInterface::ExternalModel<CollapseShapeVjp,
+                                               tensor::CollapseShapeOp> {
+  LogicalResult buildVjp(Operation *op, OpBuilder &b,
+                         ArrayRef<Value> resultGrads,
+                         SmallVectorImpl<Value> &operandGrads) const {
+    auto collapse = cast<tensor::CollapseShapeOp>(op);
+    operandGrads.push_back(tensor::ExpandShapeOp::create(
+        b, op->getLoc(), collapse.getSrcType(), resultGrads[0],
+        collapse.getReassociationIndices()));
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::moe::registerDifferentiableExternalModels(
+    DialectRegistry &registry) {
+  registry.addExtension(+[](MLIRContext *context, tensor::TensorDialect *) {
+    tensor::ExpandShapeOp::attachInterface<ExpandShapeVjp>(*context);
+    tensor::CollapseShapeOp::attachInterface<CollapseShapeVjp>(*context);
+  });
+}

@@ -1,0 +1,126 @@
+//===- VerifierUtils.cpp - checks shared by the moe verifiers -------------===//
+
+#include "VerifierUtils.h"
+
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/TypeUtilities.h"
+#include "llvm/ADT/STLExtras.h"
+
+#include <cmath>
+
+using namespace mlir;
+
+namespace mlir::moe::detail {
+
+std::string formatShape(ArrayRef<int64_t> shape) {
+  std::string text = "[";
+  llvm::raw_string_ostream os(text);
+  llvm::interleaveComma(shape, os);
+  os << "]";
+  return text;
+}
+
+ArrayRef<int64_t> shapeOf(Value value) {
+  return cast<RankedTensorType>(value.getType()).getShape();
+}
+
+/// Checks `value` has `rank` dimensions; `layout` names them in the message.
+LogicalResult expectRank(Operation *op, StringRef name, Value value,
+                         int64_t rank, StringRef layout) {
+  int64_t actual = shapeOf(value).size();
+  if (actual == rank)
+    return success();
+  return op->emitOpError() << "'" << name << "' must have rank " << rank << " ("
+                           << layout << "), got rank " << actual;
+}
+
+LogicalResult expectShape(Operation *op, StringRef name, Value value,
+                          ArrayRef<int64_t> expected) {
+  if (shapeOf(value) == expected)
+    return success();
+  return op->emitOpError() << "'" << name << "' must have shape "
+                           << formatShape(expected) << ", got "
+                           << formatShape(shapeOf(value));
+}
+
+/// Checks every named float value has the element type of the first one.
+LogicalResult
+expectSameElementType(Operation *op,
+                      ArrayRef<std::pair<StringRef, Value>> namedValues) {
+  Type expected = getElementTypeOrSelf(namedValues.front().second);
+  for (auto [name, value] : namedValues.drop_front()) {
+    Type actual = getElementTypeOrSelf(value);
+    if (actual != expected)
+      return op->emitOpError()
+             << "'" << name << "' must have element type " << expected
+             << " (that of '" << namedValues.front().first << "'), got "
+             << actual;
+  }
+  return success();
+}
+
+LogicalResult expectPositive(Operation *op, StringRef name, double value) {
+  if (value > 0 && std::isfinite(value))
+    return success();
+  return op->emitOpError() << "attribute '" << name
+                           << "' must be a positive finite number, got "
+                           << value;
+}
+
+LogicalResult expectNonNegative(Operation *op, StringRef name, double value) {
+  if (value >= 0 && std::isfinite(value))
+    return success();
+  return op->emitOpError() << "attribute '" << name
+                           << "' must be a non-negative finite number, got "
+                           << value;
+}
+
+SmallVector<int64_t> withLastDim(ArrayRef<int64_t> shape, int64_t last) {
+  SmallVector<int64_t> result(shape.drop_back());
+  result.push_back(last);
+  return result;
+}
+
+LogicalResult verifyAttentionOperands(Operation *op, Value query, Value key) {
+  if (failed(
+          expectRank(op, "query", query, 4, "[batch, seq, heads, head_dim]")) ||
+      failed(expectRank(op, "key", key, 4, "[batch, seq, kv_heads, head_dim]")))
+    return failure();
+  ArrayRef<int64_t> q = shapeOf(query), k = shapeOf(key);
+  int64_t kvHeads = k[2];
+  if (kvHeads <= 0 || q[2] % kvHeads != 0)
+    return op->emitOpError()
+           << "'key' kv_heads (" << kvHeads << ") must divide the query heads ("
+           << q[2] << ")";
+  if (failed(expectShape(op, "key", key, {q[0], q[1], kvHeads, q[3]})))
+    return failure();
+  return expectSameElementType(op, {{"query", query}, {"key", key}});
+}
+
+LogicalResult verifyExpertFfnOperands(Operation *op, Value input,
+                                      Value gateProj, Value downProj) {
+  if (failed(
+          expectRank(op, "input", input, 3, "[experts, capacity, hidden]")) ||
+      failed(
+          expectRank(op, "gate_proj", gateProj, 3, "[experts, ffn, hidden]")))
+    return failure();
+  int64_t experts = shapeOf(input)[0], hidden = shapeOf(input)[2];
+  int64_t ffn = shapeOf(gateProj)[1];
+  if (failed(expectShape(op, "gate_proj", gateProj, {experts, ffn, hidden})) ||
+      failed(expectShape(op, "down_proj", downProj, {experts, hidden, ffn})))
+    return failure();
+  return expectSameElementType(
+      op, {{"input", input}, {"gate_proj", gateProj}, {"down_proj", downProj}});
+}
+
+LogicalResult expectTopKAtMostExperts(Operation *op, StringRef name,
+                                      int64_t topK, int64_t experts) {
+  if (topK <= experts)
+    return success();
+  return op->emitOpError() << "'" << name << "' top_k (" << topK
+                           << ") must be at most the number of experts ("
+                           << experts << ")";
+}
+
+} // namespace mlir::moe::detail

@@ -1,0 +1,42 @@
+//===- VerifierUtils.h - checks shared by the moe verifiers -----*- C++ -*-===//
+//
+// Every check emits an op error that names the operand or attribute at fault
+// and the value it expected.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_DIALECT_VERIFIERUTILS_H
+#define MOE_DIALECT_VERIFIERUTILS_H
+
+#include "mlir/IR/Operation.h"
+
+namespace mlir::moe::detail {
+
+std::string formatShape(ArrayRef<int64_t> shape);
+ArrayRef<int64_t> shapeOf(Value value);
+
+/// Checks `value` has `rank` dimensions; `layout` names them in the message.
+LogicalResult expectRank(Operation *op, StringRef name, Value value,
+                         int64_t rank, StringRef layout);
+LogicalResult expectShape(Operation *op, StringRef name, Value value,
+                          ArrayRef<int64_t> expected);
+/// Checks every named float value has the element type of the first one.
+LogicalResult
+expectSameElementType(Operation *op,
+                      ArrayRef<std::pair<StringRef, Value>> namedValues);
+LogicalResult expectPositive(Operation *op, StringRef name, double value);
+LogicalResult expectNonNegative(Operation *op, StringRef name, double value);
+SmallVector<int64_t> withLastDim(ArrayRef<int64_t> shape, int64_t last);
+
+/// The operand checks of moe.attention, shared with moe.attention_grad.
+LogicalResult verifyAttentionOperands(Operation *op, Value query, Value key);
+/// The operand checks of moe.expert_ffn, shared with moe.expert_ffn_grad.
+LogicalResult verifyExpertFfnOperands(Operation *op, Value input,
+                                      Value gateProj, Value downProj);
+/// A token picks distinct experts, so top_k cannot exceed their number.
+LogicalResult expectTopKAtMostExperts(Operation *op, StringRef name,
+                                      int64_t topK, int64_t experts);
+
+} // namespace mlir::moe::detail
+
+#endif // MOE_DIALECT_VERIFIERUTILS_H

@@ -1,0 +1,93 @@
+//===- GradKernels.h - naive vector-Jacobian products -----------*- C++ -*-===//
+//
+// The backward of every differentiable moe op: given the forward inputs and
+// the gradient of the op's output(s), the gradient of each differentiable
+// input. Like the forward kernels (ReferenceKernels.h) they are written for
+// clarity, compute in double and return un-rounded tensors of the primary
+// input's dtype. Routing decisions (top-k indices, slots) are inputs, never
+// recomputed, so a gradient always follows the forward's choices: dropped
+// assignments (slot -1) get no gradient through the expert path.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_INTERPRETER_GRADKERNELS_H
+#define MOE_INTERPRETER_GRADKERNELS_H
+
+#include "moe/Interpreter/ReferenceKernels.h"
+
+namespace mlir::moe::ref {
+
+/// d table [vocab, hidden]: rows of dResult scatter-added at their ids.
+Tensor embeddingGrad(const Tensor &ids, const Tensor &dResult, int64_t vocab);
+
+struct RmsNormGrads {
+  Tensor dInput;  // shape of input
+  Tensor dWeight; // [hidden]
+};
+RmsNormGrads rmsNormGrad(const Tensor &input, const Tensor &weight, double eps,
+                         const Tensor &dResult);
+
+/// d input [..., in] = dResult [..., out] x weight [out, in].
+Tensor linearInputGrad(const Tensor &dResult, const Tensor &weight);
+/// d weight [out, in] = sum over rows of dResult[r, out] * input[r, in].
+Tensor linearWeightGrad(const Tensor &dResult, const Tensor &input);
+/// d bias [out] = sum over rows of dResult[r, out].
+Tensor biasGrad(const Tensor &dResult);
+
+struct AttentionGrads {
+  Tensor dQuery, dKey, dValue;
+};
+AttentionGrads attentionGrad(const Tensor &query, const Tensor &key,
+                             const Tensor &value, bool causal,
+                             const Tensor &dResult);
+
+struct SwigluGrads {
+  Tensor dGate, dUp;
+};
+SwigluGrads swigluGrad(const Tensor &gate, const Tensor &up,
+                       const Tensor &dResult);
+
+/// d logits of the mean cross-entropy, scaled by the scalar dLoss.
+Tensor crossEntropyGrad(const Tensor &logits, const Tensor &targets,
+                        const Tensor &dLoss);
+
+/// d logits [T, E] of the gate, given the gradients of its probs [T, E] and
+/// weights [T, k] outputs and the forward's top-k `indices` [T, k]: through
+/// the renormalization (when set), the softmax and the logit normalization
+/// (mean and population std over the expert axis, when normLambda is set).
+Tensor gateGrad(const Tensor &logits, const Tensor &indices,
+                std::optional<double> normLambda, double normEps,
+                bool renormalize, const Tensor &dProbs, const Tensor &dWeights);
+
+/// d tokens [numTokens, hidden]: for each kept assignment (slot != -1), the
+/// buffer row's gradient added to its token.
+Tensor dispatchGrad(const Tensor &dBuffer, const Tensor &indices,
+                    const Tensor &slots);
+
+struct ExpertFfnGrads {
+  Tensor dInput, dGateProj, dUpProj, dDownProj;
+};
+ExpertFfnGrads expertFfnGrad(const Tensor &input, const Tensor &gateProj,
+                             const Tensor &upProj, const Tensor &downProj,
+                             const Tensor &dResult);
+
+struct CombineGrads {
+  Tensor dExpertOutput; // [E, capacity, hidden]
+  Tensor dWeights;      // [T, k]; zero where dropped
+};
+CombineGrads combineGrad(const Tensor &expertOutput, const Tensor &weights,
+                         const Tensor &indices, const Tensor &slots,
+                         const Tensor &dResult);
+
+/// d probs [T, n] of the auxiliary loss, scaled by the scalar dLoss. For
+/// `switch` the assignment fractions f_j are constants (they come from the
+/// indices).
+Tensor auxLossGrad(AuxLossKind kind, const Tensor &probs, const Tensor &indices,
+                   const Tensor &dLoss);
+
+/// d logits [T, n] of the z-loss, scaled by the scalar dLoss.
+Tensor zLossGrad(const Tensor &logits, const Tensor &dLoss);
+
+} // namespace mlir::moe::ref
+
+#endif // MOE_INTERPRETER_GRADKERNELS_H

@@ -1,0 +1,110 @@
+//===- GradientCheck.cpp - finite-difference checks of moe-autodiff -------===//
+
+#include "moe/Interpreter/GradientCheck.h"
+#include "moe/Transforms/Passes.h"
+#include "moert/Random.h"
+
+#include "mlir/Pass/PassManager.h"
+
+#include <cmath>
+#include <set>
+
+using namespace mlir;
+using mlir::moe::ref::Tensor;
+
+namespace {
+
+double dot(const Tensor &lhs, const Tensor &rhs) {
+  double sum = 0;
+  for (int64_t i = 0; i < lhs.numel(); ++i)
+    sum += lhs.data[i] * rhs.data[i];
+  return sum;
+}
+
+/// Up to `count` distinct element indices of a tensor of `numel` elements.
+std::vector<int64_t> sampleElements(int64_t numel, int64_t count,
+                                    moert::Stream &stream) {
+  std::vector<int64_t> indices;
+  if (numel <= count) {
+    for (int64_t i = 0; i < numel; ++i)
+      indices.push_back(i);
+    return indices;
+  }
+  std::set<int64_t> chosen;
+  while (static_cast<int64_t>(chosen.size()) < count)
+    chosen.insert(static_cast<int64_t>(stream.below(numel)));
+  return {chosen.begin(), chosen.end()};
+}
+
+} // namespace
+
+FailureOr<std::vector<moe::TensorGradientCheck>>
+moe::checkGradients(ModuleOp module, Evaluator &evaluator,
+                    const std::vector<Tensor> &arguments,
+                    const GradientCheckOptions &options) {
+  auto function = module.lookupSymbol<func::FuncOp>(options.function);
+  if (!function)
+    return module.emitError() << "no function @" << options.function;
+  std::string vjpName = options.function + "_vjp";
+  PassManager pm(module.getContext());
+  pm.addPass(createAutodiff(AutodiffOptions{options.function, vjpName,
+                                            /*recompute=*/false,
+                                            /*cotangentArgument=*/true}));
+  if (failed(pm.run(module)))
+    return failure();
+  auto vjp = module.lookupSymbol<func::FuncOp>(vjpName);
+
+  // A random cotangent for the output.
+  FailureOr<std::vector<Tensor>> base = evaluator.run(function, arguments);
+  if (failed(base))
+    return failure();
+  Tensor cotangent = (*base)[0];
+  uint64_t key = moert::streamKey(options.seed, "grad-check-cotangent");
+  for (int64_t i = 0; i < cotangent.numel(); ++i)
+    cotangent.data[i] = moert::normalAt(key, i);
+  std::vector<Tensor> vjpArguments = arguments;
+  vjpArguments.push_back(cotangent);
+  FailureOr<std::vector<Tensor>> gradients = evaluator.run(vjp, vjpArguments);
+  if (failed(gradients))
+    return failure();
+
+  auto objective = [&]() -> FailureOr<double> {
+    FailureOr<std::vector<Tensor>> outputs = evaluator.run(function, arguments);
+    if (failed(outputs))
+      return failure();
+    return dot(cotangent, (*outputs)[0]);
+  };
+
+  std::vector<TensorGradientCheck> checks;
+  moert::Stream sampler(options.seed, "grad-check-elements");
+  unsigned resultIndex = 1;
+  for (auto global : module.getOps<ml_program::GlobalOp>()) {
+    if (!global->hasAttr(kTrainableAttrName))
+      continue;
+    const Tensor &analytic = (*gradients)[resultIndex++];
+    Tensor &parameter = evaluator.getGlobal(global.getSymName());
+    TensorGradientCheck check{global.getSymName().str()};
+    double differenceSq = 0, analyticSq = 0, numericSq = 0;
+    for (int64_t index :
+         sampleElements(parameter.numel(), options.samplesPerTensor, sampler)) {
+      double original = parameter.data[index];
+      parameter.data[index] = original + options.step;
+      FailureOr<double> plus = objective();
+      parameter.data[index] = original - options.step;
+      FailureOr<double> minus = objective();
+      parameter.data[index] = original;
+      if (failed(plus) || failed(minus))
+        return failure();
+      double numeric = (*plus - *minus) / (2 * options.step);
+      double exact = analytic.data[index];
+      differenceSq += (exact - numeric) * (exact - numeric);
+      analyticSq += exact * exact;
+      numericSq += numeric * numeric;
+      ++check.checkedElements;
+    }
+    double scale = std::sqrt(std::max(analyticSq, numericSq));
+    check.relativeError = scale > 0 ? std::sqrt(differenceSq) / scale : 0.0;
+    checks.push_back(check);
+  }
+  return checks;
+}

@@ -1,0 +1,243 @@
+//===- RoutingGradKernels.cpp - VJPs of the routing and aux-loss ops ------===//
+//
+// Naive vector-Jacobian products of the kernels in RoutingKernels.cpp. The
+// routing decisions (top-k indices, slots) come from the forward and are
+// never recomputed: the gradient follows the forward's choices, and a
+// dropped assignment (slot -1) gets nothing through the expert path.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelUtils.h"
+#include "moe/Interpreter/GradKernels.h"
+
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+using namespace mlir::moe::ref;
+
+using mlir::moe::ref::detail::checkedIndex;
+using mlir::moe::ref::detail::logSumExp;
+
+Tensor mlir::moe::ref::gateGrad(const Tensor &logits, const Tensor &indices,
+                                std::optional<double> normLambda,
+                                double normEps, bool renormalize,
+                                const Tensor &dProbs, const Tensor &dWeights) {
+  int64_t tokens = logits.dim(0), experts = logits.dim(1);
+  int64_t topK = indices.dim(1);
+  Tensor dLogits = Tensor::zeros(logits.dtype, {tokens, experts});
+  std::vector<double> centered(experts), probs(experts), dP(experts);
+  std::vector<int64_t> chosen(topK);
+  for (int64_t t = 0; t < tokens; ++t) {
+    // Forward, as in gate(): z~ = a (z - mean) with a = lambda / (std + eps).
+    const double *z = &logits.data[t * experts];
+    double mean = 0, std = 0, factor = 1;
+    if (normLambda) {
+      mean = std::accumulate(z, z + experts, 0.0) / experts;
+      double variance = 0;
+      for (int64_t e = 0; e < experts; ++e)
+        variance += (z[e] - mean) * (z[e] - mean);
+      std = std::sqrt(variance / experts); // population std
+      factor = *normLambda / (std + normEps);
+    }
+    for (int64_t e = 0; e < experts; ++e) {
+      centered[e] = z[e] - mean;
+      probs[e] = factor * centered[e];
+    }
+    double normalizer = logSumExp(probs.data(), experts);
+    for (int64_t e = 0; e < experts; ++e)
+      probs[e] = std::exp(probs[e] - normalizer);
+
+    // d probs: the probs output's own gradient plus the weights' path. With
+    // renormalize, w_c = p_{i_c} / S where S sums the k selected probs, so
+    // dp_{i_c} += (dw_c - sum_c' dw_c' w_c') / S.
+    const double *dW = &dWeights.data[t * topK];
+    std::copy_n(&dProbs.data[t * experts], experts, dP.begin());
+    double selected = 0;
+    for (int64_t c = 0; c < topK; ++c) {
+      chosen[c] = checkedIndex(indices.data[t * topK + c], experts,
+                               "moe.gate: expert index");
+      selected += probs[chosen[c]];
+    }
+    double weighted = 0; // sum_c dw_c w_c
+    if (renormalize)
+      for (int64_t c = 0; c < topK; ++c)
+        weighted += dW[c] * probs[chosen[c]] / selected;
+    for (int64_t c = 0; c < topK; ++c)
+      dP[chosen[c]] += renormalize ? (dW[c] - weighted) / selected : dW[c];
+
+    // Softmax backward: dz~_e = p_e (dp_e - sum_j p_j dp_j).
+    double expected = 0;
+    for (int64_t e = 0; e < experts; ++e)
+      expected += probs[e] * dP[e];
+    double *dz = &dLogits.data[t * experts];
+    for (int64_t e = 0; e < experts; ++e)
+      dz[e] = probs[e] * (dP[e] - expected);
+    if (!normLambda)
+      continue;
+
+    // Normalization backward, through mean and std exactly. With y = z -
+    // mean and g = dz~: dz_j = a (g_j - mean(g))
+    //   - lambda / (std + eps)^2 * (sum_e g_e y_e) * dstd/dz_j,
+    // where dstd/dz_j = y_j / (n std) (the mean's part sums to zero). At
+    // std = 0 every y_e is 0, so the second term vanishes.
+    double meanG = 0, dotGY = 0;
+    for (int64_t e = 0; e < experts; ++e) {
+      meanG += dz[e] / experts;
+      dotGY += dz[e] * centered[e];
+    }
+    double dStd = -*normLambda / ((std + normEps) * (std + normEps)) * dotGY;
+    for (int64_t e = 0; e < experts; ++e) {
+      double viaStd = std > 0 ? dStd * centered[e] / (experts * std) : 0.0;
+      dz[e] = factor * (dz[e] - meanG) + viaStd;
+    }
+  }
+  return dLogits;
+}
+
+Tensor mlir::moe::ref::dispatchGrad(const Tensor &dBuffer,
+                                    const Tensor &indices,
+                                    const Tensor &slots) {
+  int64_t experts = dBuffer.dim(0), capacity = dBuffer.dim(1);
+  int64_t hidden = dBuffer.dim(2);
+  int64_t numTokens = indices.dim(0), topK = indices.dim(1);
+  Tensor dTokens = Tensor::zeros(dBuffer.dtype, {numTokens, hidden});
+  for (int64_t t = 0; t < numTokens; ++t)
+    for (int64_t c = 0; c < topK; ++c) {
+      if (slots.data[t * topK + c] < 0)
+        continue; // dropped: the token never reached the buffer
+      int64_t expert = checkedIndex(indices.data[t * topK + c], experts,
+                                    "moe.dispatch: expert index");
+      int64_t slot = checkedIndex(slots.data[t * topK + c], capacity,
+                                  "moe.dispatch: slot");
+      const double *row = &dBuffer.data[(expert * capacity + slot) * hidden];
+      for (int64_t d = 0; d < hidden; ++d)
+        dTokens.data[t * hidden + d] += row[d];
+    }
+  return dTokens;
+}
+
+ExpertFfnGrads mlir::moe::ref::expertFfnGrad(const Tensor &input,
+                                             const Tensor &gateProj,
+                                             const Tensor &upProj,
+                                             const Tensor &downProj,
+                                             const Tensor &dResult) {
+  int64_t experts = input.dim(0), capacity = input.dim(1);
+  int64_t hidden = input.dim(2), ffn = gateProj.dim(1);
+  ExpertFfnGrads grads{Tensor::zeros(input.dtype, input.shape),
+                       Tensor::zeros(gateProj.dtype, gateProj.shape),
+                       Tensor::zeros(upProj.dtype, upProj.shape),
+                       Tensor::zeros(downProj.dtype, downProj.shape)};
+  std::vector<double> gateAct(ffn), upAct(ffn);
+  for (int64_t e = 0; e < experts; ++e) {
+    const double *wGate = &gateProj.data[e * ffn * hidden];
+    const double *wUp = &upProj.data[e * ffn * hidden];
+    const double *wDown = &downProj.data[e * hidden * ffn];
+    double *dGate = &grads.dGateProj.data[e * ffn * hidden];
+    double *dUp = &grads.dUpProj.data[e * ffn * hidden];
+    double *dDown = &grads.dDownProj.data[e * hidden * ffn];
+    for (int64_t r = 0; r < capacity; ++r) {
+      const double *x = &input.data[(e * capacity + r) * hidden];
+      const double *dy = &dResult.data[(e * capacity + r) * hidden];
+      double *dx = &grads.dInput.data[(e * capacity + r) * hidden];
+      // Recompute the row's projections g = Wg x and u = Wu x.
+      for (int64_t f = 0; f < ffn; ++f) {
+        gateAct[f] = upAct[f] = 0;
+        for (int64_t d = 0; d < hidden; ++d) {
+          gateAct[f] += x[d] * wGate[f * hidden + d];
+          upAct[f] += x[d] * wUp[f * hidden + d];
+        }
+      }
+      for (int64_t f = 0; f < ffn; ++f) {
+        double g = gateAct[f], u = upAct[f];
+        double sigmoid = 1.0 / (1.0 + std::exp(-g)), silu = g * sigmoid;
+        // y = Wd a with a_f = silu(g_f) u_f: dWd = dy a^T, da = Wd^T dy.
+        double dAct = 0;
+        for (int64_t d = 0; d < hidden; ++d) {
+          dDown[d * ffn + f] += dy[d] * silu * u;
+          dAct += dy[d] * wDown[d * ffn + f];
+        }
+        double dG = dAct * u * sigmoid * (1.0 + g * (1.0 - sigmoid));
+        double dU = dAct * silu;
+        for (int64_t d = 0; d < hidden; ++d) {
+          dGate[f * hidden + d] += dG * x[d];
+          dUp[f * hidden + d] += dU * x[d];
+          dx[d] += dG * wGate[f * hidden + d] + dU * wUp[f * hidden + d];
+        }
+      }
+    }
+  }
+  return grads;
+}
+
+CombineGrads mlir::moe::ref::combineGrad(const Tensor &expertOutput,
+                                         const Tensor &weights,
+                                         const Tensor &indices,
+                                         const Tensor &slots,
+                                         const Tensor &dResult) {
+  int64_t experts = expertOutput.dim(0), capacity = expertOutput.dim(1);
+  int64_t hidden = expertOutput.dim(2);
+  int64_t tokens = weights.dim(0), topK = weights.dim(1);
+  CombineGrads grads{Tensor::zeros(expertOutput.dtype, expertOutput.shape),
+                     Tensor::zeros(weights.dtype, weights.shape)};
+  for (int64_t t = 0; t < tokens; ++t)
+    for (int64_t c = 0; c < topK; ++c) {
+      if (slots.data[t * topK + c] < 0)
+        continue; // dropped: added nothing, so no gradient either way
+      int64_t expert = checkedIndex(indices.data[t * topK + c], experts,
+                                    "moe.combine: expert index");
+      int64_t slot =
+          checkedIndex(slots.data[t * topK + c], capacity, "moe.combine: slot");
+      int64_t row = (expert * capacity + slot) * hidden;
+      double weight = weights.data[t * topK + c], dWeight = 0;
+      for (int64_t d = 0; d < hidden; ++d) {
+        double dOut = dResult.data[t * hidden + d];
+        grads.dExpertOutput.data[row + d] += weight * dOut;
+        dWeight += dOut * expertOutput.data[row + d];
+      }
+      grads.dWeights.data[t * topK + c] = dWeight;
+    }
+  return grads;
+}
+
+Tensor mlir::moe::ref::auxLossGrad(AuxLossKind kind, const Tensor &probs,
+                                   const Tensor &indices, const Tensor &dLoss) {
+  int64_t tokens = probs.dim(0), experts = probs.dim(1);
+  int64_t topK = indices.dim(1);
+  std::vector<double> meanProb(experts, 0.0), assignedFraction(experts, 0.0);
+  for (int64_t t = 0; t < tokens; ++t)
+    for (int64_t e = 0; e < experts; ++e)
+      meanProb[e] += probs.data[t * experts + e] / tokens;
+  for (int64_t i = 0; i < tokens * topK; ++i)
+    assignedFraction[checkedIndex(indices.data[i], experts,
+                                  "moe.aux_loss: expert index")] +=
+        1.0 / static_cast<double>(tokens * topK);
+  // Every token's prob enters only through P_j = mean_t p_tj, so dL/dp_tj =
+  // dL/dP_j / T: skywork's sum_j (1/n - P_j)^2 gives -2 (1/n - P_j); switch's
+  // n sum_j f_j P_j gives n f_j, the fractions f_j being constants.
+  std::vector<double> dMeanProb(experts);
+  for (int64_t e = 0; e < experts; ++e)
+    dMeanProb[e] = kind == AuxLossKind::Skywork
+                       ? -2.0 * (1.0 / experts - meanProb[e])
+                       : experts * assignedFraction[e];
+  Tensor dProbs = Tensor::zeros(probs.dtype, probs.shape);
+  for (int64_t t = 0; t < tokens; ++t)
+    for (int64_t e = 0; e < experts; ++e)
+      dProbs.data[t * experts + e] = dLoss.data[0] * dMeanProb[e] / tokens;
+  return dProbs;
+}
+
+Tensor mlir::moe::ref::zLossGrad(const Tensor &logits, const Tensor &dLoss) {
+  int64_t tokens = logits.dim(0), experts = logits.dim(1);
+  Tensor dLogits = Tensor::zeros(logits.dtype, logits.shape);
+  // d/dz_tj (1/T) lse_t^2 = 2 lse_t softmax(z_t)_j / T.
+  for (int64_t t = 0; t < tokens; ++t) {
+    const double *row = &logits.data[t * experts];
+    double lse = logSumExp(row, experts);
+    for (int64_t e = 0; e < experts; ++e)
+      dLogits.data[t * experts + e] = dLoss.data[0] * 2.0 * lse *
+                                      std::exp(row[e] - lse) /
+                                      static_cast<double>(tokens);
+  }
+  return dLogits;
+}

@@ -1,0 +1,260 @@
+//===- Autodiff.cpp - reverse-mode differentiation of a forward function --===//
+//
+// Builds the gradient function in three steps: clone the forward function;
+// find the active values (those that depend on a trainable global and that
+// the output depends on); walk the forward ops in reverse, asking each
+// active op for its vector-Jacobian product and adding up the gradients of
+// values with several uses. With recomputation, a layer's forward ops are
+// cloned right before its backward and the VJPs are built from the clones,
+// so the backward reads no activation of that layer from the forward.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Transforms/Passes.h"
+
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/RegionUtils.h"
+#include "llvm/ADT/StringSet.h"
+
+namespace mlir::moe {
+#define GEN_PASS_DEF_AUTODIFF
+#include "moe/Transforms/Passes.h.inc"
+} // namespace mlir::moe
+
+using namespace mlir;
+using namespace mlir::moe;
+
+namespace {
+
+bool isFloatTensor(Type type) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  return tensor && isa<FloatType>(tensor.getElementType());
+}
+
+/// "model.layers.3" for an op whose location names that module or one inside
+/// it; the recomputation segments are the layers.
+std::optional<std::string> layerOf(Location loc) {
+  if (auto fused = dyn_cast<FusedLoc>(loc)) {
+    for (Location inner : fused.getLocations())
+      if (std::optional<std::string> layer = layerOf(inner))
+        return layer;
+    return std::nullopt;
+  }
+  auto name = dyn_cast<NameLoc>(loc);
+  if (!name)
+    return std::nullopt;
+  StringRef text = name.getName().strref();
+  StringRef prefix = "model.layers.";
+  if (!text.starts_with(prefix))
+    return std::nullopt;
+  size_t end = text.find('.', prefix.size());
+  return text.substr(0, end).str();
+}
+
+Value zerosLike(OpBuilder &b, Location loc, Type type) {
+  auto tensor = cast<RankedTensorType>(type);
+  return arith::ConstantOp::create(
+      b, loc, tensor,
+      DenseElementsAttr::get(tensor,
+                             b.getFloatAttr(tensor.getElementType(), 0.0)));
+}
+
+class GradientBuilder {
+public:
+  GradientBuilder(func::FuncOp function, bool recompute)
+      : function(function), recompute(recompute) {}
+
+  LogicalResult build(bool cotangentArgument);
+
+private:
+  void findActiveValues(Value output, SymbolTableCollection &symbols);
+  void accumulate(Value value, Value grad);
+  /// The op whose VJP to build for forward op `op`: a recomputed clone when
+  /// `op` belongs to a layer and recomputation is on, else `op` itself.
+  Operation *vjpSource(Operation *op);
+
+  func::FuncOp function;
+  bool recompute;
+  OpBuilder b{function.getContext()};
+  DenseSet<Value> active;
+  DenseMap<Value, Value> grads;
+  SmallVector<Operation *> forwardOps;
+  IRMapping recomputed;
+  llvm::StringSet<> recomputedLayers;
+};
+
+void GradientBuilder::findActiveValues(Value output,
+                                       SymbolTableCollection &symbols) {
+  DenseSet<Value> varied;
+  for (Operation *op : forwardOps) {
+    bool fromParameter = false;
+    if (auto load = dyn_cast<ml_program::GlobalLoadOp>(op)) {
+      ml_program::GlobalOp global = load.getGlobalOp(symbols);
+      fromParameter = global && global->hasAttr(kTrainableAttrName);
+    }
+    bool variedOperand = llvm::any_of(
+        op->getOperands(), [&](Value v) { return varied.contains(v); });
+    if (fromParameter || variedOperand)
+      for (Value result : op->getResults())
+        if (isFloatTensor(result.getType()))
+          varied.insert(result);
+  }
+  DenseSet<Value> useful = {output};
+  for (Operation *op : llvm::reverse(forwardOps))
+    if (llvm::any_of(op->getResults(),
+                     [&](Value v) { return useful.contains(v); }))
+      useful.insert(op->operand_begin(), op->operand_end());
+  for (Value value : varied)
+    if (useful.contains(value))
+      active.insert(value);
+}
+
+void GradientBuilder::accumulate(Value value, Value grad) {
+  Value &slot = grads[value];
+  slot = slot ? AddOp::create(b, grad.getLoc(), grad.getType(), slot, grad)
+                    .getResult()
+              : grad;
+}
+
+Operation *GradientBuilder::vjpSource(Operation *op) {
+  std::optional<std::string> layer =
+      recompute ? layerOf(op->getLoc()) : std::nullopt;
+  if (!layer)
+    return op;
+  if (recomputedLayers.insert(*layer).second)
+    for (Operation *forwardOp : forwardOps)
+      if (layerOf(forwardOp->getLoc()) == layer)
+        b.clone(*forwardOp, recomputed);
+  return recomputed.lookup(op);
+}
+
+LogicalResult GradientBuilder::build(bool cotangentArgument) {
+  Block &body = function.getBody().front();
+  auto ret = cast<func::ReturnOp>(body.getTerminator());
+  if (ret.getNumOperands() == 0 || !isFloatTensor(ret.getOperand(0).getType()))
+    return function.emitError()
+           << "the first result must be a float tensor to differentiate";
+  Value output = ret.getOperand(0);
+  for (Operation &op : body.without_terminator())
+    forwardOps.push_back(&op);
+
+  b.setInsertionPoint(ret);
+  Location loc = function.getLoc();
+  Value seed;
+  if (cotangentArgument) {
+    seed = body.addArgument(output.getType(), loc);
+  } else {
+    auto type = cast<RankedTensorType>(output.getType());
+    if (type.getRank() != 0)
+      return function.emitError()
+             << "the first result must be a scalar loss, got " << type
+             << " (use cotangent-argument for a non-scalar output)";
+    seed = arith::ConstantOp::create(
+        b, loc, type,
+        DenseElementsAttr::get(type,
+                               b.getFloatAttr(type.getElementType(), 1.0)));
+  }
+  grads[output] = seed;
+
+  SymbolTableCollection symbols;
+  findActiveValues(output, symbols);
+
+  for (Operation *op : llvm::reverse(forwardOps)) {
+    if (isa<ml_program::GlobalLoadOp>(op) ||
+        llvm::none_of(op->getResults(),
+                      [&](Value v) { return grads.count(v); }))
+      continue;
+    auto differentiable = dyn_cast<DifferentiableOpInterface>(op);
+    if (!differentiable)
+      return op->emitError() << "'" << op->getName()
+                             << "' is on the path from a trainable global to "
+                                "the output but is not differentiable";
+    SmallVector<Value> resultGrads;
+    for (Value result : op->getResults()) {
+      Value grad = grads.lookup(result);
+      if (!grad && isFloatTensor(result.getType()))
+        grad = zerosLike(b, op->getLoc(), result.getType());
+      resultGrads.push_back(grad);
+    }
+    SmallVector<Value> operandGrads;
+    if (failed(cast<DifferentiableOpInterface>(vjpSource(op))
+                   .buildVjp(b, resultGrads, operandGrads)))
+      return failure();
+    for (auto [operand, grad] :
+         llvm::zip_equal(op->getOperands(), operandGrads))
+      if (grad && active.contains(operand))
+        accumulate(operand, grad);
+  }
+
+  // A global's gradient is the sum over its loads, in declaration order.
+  SmallVector<Value> results = {output};
+  SmallVector<std::string> names = {"loss"};
+  if (auto name = function.getResultAttrOfType<StringAttr>(0, kOutputAttrName))
+    names[0] = name.str();
+  ModuleOp module = function->getParentOfType<ModuleOp>();
+  for (auto global : module.getOps<ml_program::GlobalOp>()) {
+    if (!global->hasAttr(kTrainableAttrName))
+      continue;
+    Value total;
+    for (Operation *op : forwardOps)
+      if (auto load = dyn_cast<ml_program::GlobalLoadOp>(op))
+        if (load.getGlobal().getLeafReference() == global.getSymName())
+          if (Value grad = grads.lookup(load.getResult()))
+            total = total ? AddOp::create(b, loc, grad.getType(), total, grad)
+                                .getResult()
+                          : grad;
+    results.push_back(total ? total : zerosLike(b, loc, global.getType()));
+    names.push_back(gradientOutputName(global.getSymName()));
+  }
+  func::ReturnOp::create(b, ret.getLoc(), results);
+  ret.erase();
+
+  function.setType(FunctionType::get(function.getContext(),
+                                     body.getArgumentTypes(),
+                                     ValueRange(results).getTypes()));
+  for (auto [index, name] : llvm::enumerate(names))
+    function.setResultAttrs(
+        index, b.getDictionaryAttr(
+                   b.getNamedAttr(kOutputAttrName, b.getStringAttr(name))));
+  if (cotangentArgument)
+    function.setArgAttrs(body.getNumArguments() - 1,
+                         b.getDictionaryAttr(b.getNamedAttr(
+                             kInputAttrName, b.getStringAttr("cotangent"))));
+
+  // Drop what the output no longer needs (e.g. gradients of ids' tables
+  // nobody asked for, or forward values only the recomputation replaced).
+  IRRewriter rewriter(function.getContext());
+  (void)runRegionDCE(rewriter, function.getBody());
+  return success();
+}
+
+struct AutodiffPass : moe::impl::AutodiffBase<AutodiffPass> {
+  using AutodiffBase::AutodiffBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto forward = module.lookupSymbol<func::FuncOp>(functionName);
+    if (!forward) {
+      module.emitError() << "moe-autodiff: no function @" << functionName;
+      return signalPassFailure();
+    }
+    if (Operation *existing = module.lookupSymbol(gradientFunctionName)) {
+      existing->emitError()
+          << "moe-autodiff: @" << gradientFunctionName << " already exists";
+      return signalPassFailure();
+    }
+    if (!forward.getBody().hasOneBlock()) {
+      forward.emitError("moe-autodiff: the function must have one block");
+      return signalPassFailure();
+    }
+    OpBuilder b(forward);
+    b.setInsertionPointAfter(forward);
+    auto gradient = cast<func::FuncOp>(b.clone(*forward));
+    gradient.setSymName(gradientFunctionName);
+    if (failed(GradientBuilder(gradient, recompute).build(cotangentArgument)))
+      return signalPassFailure();
+  }
+};
+
+} // namespace

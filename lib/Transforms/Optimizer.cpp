@@ -1,0 +1,157 @@
+//===- Optimizer.cpp - AdamW training step from a gradient function -------===//
+//
+// Completes a train step: the Adam moments and the step counter become
+// globals (training state, checkpointed like the weights), and the step
+// updates every parameter in place through ml_program.global_store.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Transforms/Passes.h"
+
+namespace mlir::moe {
+#define GEN_PASS_DEF_OPTIMIZER
+#include "moe/Transforms/Passes.h.inc"
+} // namespace mlir::moe
+
+using namespace mlir;
+using namespace mlir::moe;
+
+namespace {
+
+constexpr llvm::StringLiteral kStepGlobal = "optimizer.step";
+
+struct OptimizerPass : moe::impl::OptimizerBase<OptimizerPass> {
+  using OptimizerBase::OptimizerBase;
+
+  void runOnOperation() override;
+
+private:
+  /// Declares a state global initialized to `value`, before `anchor`.
+  FlatSymbolRefAttr declareState(OpBuilder &b, Operation *anchor,
+                                 StringRef name, RankedTensorType type,
+                                 double value);
+  bool decays(ml_program::GlobalOp global) const;
+};
+
+FlatSymbolRefAttr OptimizerPass::declareState(OpBuilder &b, Operation *anchor,
+                                              StringRef name,
+                                              RankedTensorType type,
+                                              double value) {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(anchor);
+  auto global = ml_program::GlobalOp::create(
+      b, anchor->getLoc(), b.getStringAttr(name), TypeAttr::get(type),
+      b.getUnitAttr(), /*value=*/nullptr, b.getStringAttr("private"));
+  global->setAttr(
+      kInitAttrName,
+      InitAttr::get(b.getContext(), InitKind::constant, APFloat(value)));
+  return FlatSymbolRefAttr::get(global.getSymNameAttr());
+}
+
+bool OptimizerPass::decays(ml_program::GlobalOp global) const {
+  if (cast<RankedTensorType>(global.getType()).getRank() < 2)
+    return false;
+  return llvm::none_of(noDecay, [&](const std::string &pattern) {
+    return global.getSymName().contains(pattern);
+  });
+}
+
+void OptimizerPass::runOnOperation() {
+  ModuleOp module = getOperation();
+  auto function = module.lookupSymbol<func::FuncOp>(functionName);
+  if (!function) {
+    module.emitError() << "moe-optimizer: no function @" << functionName
+                       << " (run moe-autodiff first)";
+    return signalPassFailure();
+  }
+  if (Operation *existing = module.lookupSymbol(kStepGlobal)) {
+    existing->emitError() << "moe-optimizer: @" << kStepGlobal
+                          << " already exists (was the optimizer applied "
+                             "twice?)";
+    return signalPassFailure();
+  }
+  auto ret = cast<func::ReturnOp>(function.getBody().front().getTerminator());
+
+  // Pair each `<global>.grad` result with its parameter.
+  SmallVector<std::pair<ml_program::GlobalOp, Value>> parameters;
+  for (auto global : module.getOps<ml_program::GlobalOp>()) {
+    if (!global->hasAttr(kTrainableAttrName))
+      continue;
+    std::string gradName = gradientOutputName(global.getSymName());
+    for (unsigned i = 1; i < ret.getNumOperands(); ++i)
+      if (auto name =
+              function.getResultAttrOfType<StringAttr>(i, kOutputAttrName);
+          name && name.getValue() == gradName)
+        parameters.push_back({global, ret.getOperand(i)});
+  }
+  if (parameters.empty()) {
+    function.emitError("moe-optimizer: the function returns no gradient of a "
+                       "trainable global");
+    return signalPassFailure();
+  }
+
+  OpBuilder b(ret);
+  Location loc = function.getLoc();
+  Operation *firstFunction = *module.getOps<func::FuncOp>().begin();
+  auto stepType = RankedTensorType::get({}, b.getI64Type());
+  FlatSymbolRefAttr stepRef =
+      declareState(b, firstFunction, kStepGlobal, stepType, 0.0);
+  Value step = ml_program::GlobalLoadOp::create(b, loc, stepType, stepRef);
+  Type elementType = cast<RankedTensorType>(parameters.front().second.getType())
+                         .getElementType();
+  auto scalarType = RankedTensorType::get({}, elementType);
+  Value lr = LrScheduleOp::create(
+      b, loc, scalarType, step, b.getF64FloatAttr(maxLr),
+      b.getF64FloatAttr(minLr), b.getI64IntegerAttr(warmupSteps),
+      b.getI64IntegerAttr(decaySteps));
+  SmallVector<Value> gradValues;
+  for (auto &entry : parameters)
+    gradValues.push_back(entry.second);
+  Value gradNorm = GlobalNormOp::create(b, loc, scalarType, gradValues);
+
+  for (auto [global, grad] : parameters) {
+    auto type = cast<RankedTensorType>(global.getType());
+    StringRef name = global.getSymName();
+    FlatSymbolRefAttr paramRef =
+        FlatSymbolRefAttr::get(global.getSymNameAttr());
+    FlatSymbolRefAttr avgRef =
+        declareState(b, firstFunction, (name + ".exp_avg").str(), type, 0.0);
+    FlatSymbolRefAttr avgSqRef =
+        declareState(b, firstFunction, (name + ".exp_avg_sq").str(), type, 0.0);
+    auto load = [&](FlatSymbolRefAttr ref) -> Value {
+      return ml_program::GlobalLoadOp::create(b, loc, type, ref);
+    };
+    auto update = AdamWOp::create(
+        b, loc, type, type, type, load(paramRef), grad, load(avgRef),
+        load(avgSqRef), lr, gradNorm, step, b.getF64FloatAttr(beta1),
+        b.getF64FloatAttr(beta2), b.getF64FloatAttr(epsilon),
+        b.getF64FloatAttr(decays(global) ? weightDecay : 0.0),
+        b.getF64FloatAttr(maxGradNorm));
+    ml_program::GlobalStoreOp::create(b, loc, paramRef, update.getNewParam());
+    ml_program::GlobalStoreOp::create(b, loc, avgRef, update.getNewExpAvg());
+    ml_program::GlobalStoreOp::create(b, loc, avgSqRef,
+                                      update.getNewExpAvgSq());
+  }
+  Value one = arith::ConstantOp::create(
+      b, loc, stepType,
+      DenseElementsAttr::get(stepType, b.getI64IntegerAttr(1)));
+  Value nextStep = arith::AddIOp::create(b, loc, step, one);
+  ml_program::GlobalStoreOp::create(b, loc, stepRef, nextStep);
+
+  SmallVector<Value> results = {ret.getOperand(0), gradNorm, lr};
+  StringAttr lossName =
+      function.getResultAttrOfType<StringAttr>(0, kOutputAttrName);
+  func::ReturnOp::create(b, ret.getLoc(), results);
+  ret.erase();
+  function.setType(FunctionType::get(function.getContext(),
+                                     function.getArgumentTypes(),
+                                     ValueRange(results).getTypes()));
+  StringRef names[] = {lossName ? lossName.getValue() : "loss", "grad_norm",
+                       "lr"};
+  for (auto [index, name] : llvm::enumerate(names))
+    function.setResultAttrs(
+        index, b.getDictionaryAttr(
+                   b.getNamedAttr(kOutputAttrName, b.getStringAttr(name))));
+}
+
+} // namespace

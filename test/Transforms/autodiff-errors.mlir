@@ -1,0 +1,50 @@
+// RUN: moe-opt %s -split-input-file --moe-autodiff -verify-diagnostics
+
+// expected-error @+1 {{moe-autodiff: no function @forward}}
+module {
+  func.func @other() {
+    return
+  }
+}
+
+// -----
+
+ml_program.global private mutable @w : tensor<4xf32> {moe.init = #moe.init<normal, 1.0>, moe.trainable}
+// expected-error @+1 {{the first result must be a scalar loss, got 'tensor<4xf32>' (use cotangent-argument for a non-scalar output)}}
+func.func @forward() -> tensor<4xf32> {
+  %w = ml_program.global_load @w : tensor<4xf32>
+  return %w : tensor<4xf32>
+}
+
+// -----
+
+// expected-error @+1 {{the first result must be a float tensor to differentiate}}
+func.func @forward() -> tensor<i64> {
+  %c = arith.constant dense<1> : tensor<i64>
+  return %c : tensor<i64>
+}
+
+// -----
+
+ml_program.global private mutable @w : tensor<4xf32> {moe.init = #moe.init<normal, 1.0>, moe.trainable}
+func.func @forward() -> tensor<f32> {
+  %w = ml_program.global_load @w : tensor<4xf32>
+  %c = arith.constant dense<[1.0, 2.0, 3.0, 4.0]> : tensor<4xf32>
+  // expected-error @+1 {{'arith.mulf' is on the path from a trainable global to the output but is not differentiable}}
+  %m = arith.mulf %w, %c : tensor<4xf32>
+  %e = tensor.expand_shape %m [[0, 1]] output_shape [1, 4] : tensor<4xf32> into tensor<1x4xf32>
+  %ids = arith.constant dense<[0]> : tensor<1xi32>
+  %l = moe.cross_entropy %e, %ids : tensor<1x4xf32>, tensor<1xi32> -> tensor<f32>
+  return %l : tensor<f32>
+}
+
+// -----
+
+func.func @forward() -> tensor<f32> {
+  %c = arith.constant dense<1.0> : tensor<f32>
+  return %c : tensor<f32>
+}
+// expected-error @+1 {{moe-autodiff: @train_step already exists}}
+func.func @train_step() {
+  return
+}

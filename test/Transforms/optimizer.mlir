@@ -1,0 +1,49 @@
+// RUN: moe-opt %s --moe-autodiff --moe-optimizer="lr=0.01 min-lr=0.001 warmup-steps=10 decay-steps=100 weight-decay=0.1 max-grad-norm=0.5 no-decay=embed" | FileCheck %s
+// RUN: not moe-opt %s --moe-autodiff --moe-optimizer --moe-optimizer 2>&1 | FileCheck %s --check-prefix=TWICE
+// RUN: not moe-opt %s --moe-optimizer 2>&1 | FileCheck %s --check-prefix=NOSTEP
+
+// The optimizer state: a step counter and two moments per parameter, all
+// zero-initialized training state (no moe.trainable).
+// CHECK-DAG: ml_program.global private mutable @optimizer.step : tensor<i64> {moe.init = #moe.init<constant, 0.000000e+00>}
+// CHECK-DAG: ml_program.global private mutable @embed.exp_avg : tensor<4x3xf32> {moe.init = #moe.init<constant, 0.000000e+00>}
+// CHECK-DAG: ml_program.global private mutable @embed.exp_avg_sq : tensor<4x3xf32> {moe.init = #moe.init<constant, 0.000000e+00>}
+// CHECK-DAG: ml_program.global private mutable @proj.exp_avg : tensor<4x3xf32>
+// CHECK-DAG: ml_program.global private mutable @norm.exp_avg_sq : tensor<3xf32>
+
+// CHECK-LABEL: func.func @train_step(
+// CHECK-SAME: -> (tensor<f32> {moe.output = "loss"}, tensor<f32> {moe.output = "grad_norm"}, tensor<f32> {moe.output = "lr"})
+// CHECK: %[[STEP:.*]] = ml_program.global_load @optimizer.step : tensor<i64>
+// CHECK: %[[LR:.*]] = moe.lr_schedule %[[STEP]] max_lr = 1.000000e-02 min_lr = 1.000000e-03 warmup_steps = 10 decay_steps = 100 : tensor<i64> -> tensor<f32>
+// CHECK: %[[NORM:.*]] = moe.global_norm %{{.*}}, %{{.*}}, %{{.*}} : tensor<4x3xf32>, tensor<4x3xf32>, tensor<3xf32> -> tensor<f32>
+// Embeddings are excluded by no-decay=embed; the 2-D projection decays; the
+// 1-D norm weight does not.
+// CHECK: moe.adamw %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[LR]], %[[NORM]], %[[STEP]] beta1 = {{.*}} weight_decay = 0.000000e+00 max_grad_norm = 5.000000e-01 : tensor<4x3xf32>
+// CHECK: ml_program.global_store @embed = %new_param
+// CHECK: ml_program.global_store @embed.exp_avg =
+// CHECK: ml_program.global_store @embed.exp_avg_sq =
+// CHECK: moe.adamw {{.*}} weight_decay = 1.000000e-01 max_grad_norm = 5.000000e-01 : tensor<4x3xf32>
+// CHECK: ml_program.global_store @proj =
+// CHECK: moe.adamw {{.*}} weight_decay = 0.000000e+00 max_grad_norm = 5.000000e-01 : tensor<3xf32>
+// CHECK: ml_program.global_store @norm =
+// CHECK: %[[ONE:.*]] = arith.constant dense<1> : tensor<i64>
+// CHECK: %[[NEXT:.*]] = arith.addi %[[STEP]], %[[ONE]] : tensor<i64>
+// CHECK: ml_program.global_store @optimizer.step = %[[NEXT]]
+// CHECK: return %{{.*}}, %[[NORM]], %[[LR]] : tensor<f32>, tensor<f32>, tensor<f32>
+
+// TWICE: error: moe-optimizer: @optimizer.step already exists (was the optimizer applied twice?)
+// NOSTEP: error: moe-optimizer: no function @train_step (run moe-autodiff first)
+
+ml_program.global private mutable @embed : tensor<4x3xf32> {moe.init = #moe.init<normal, 0.02>, moe.trainable}
+ml_program.global private mutable @proj : tensor<4x3xf32> {moe.init = #moe.init<normal, 0.02>, moe.trainable}
+ml_program.global private mutable @norm : tensor<3xf32> {moe.init = #moe.init<constant, 1.0>, moe.trainable}
+
+func.func @forward(%ids: tensor<2xi32>, %labels: tensor<2xi32>) -> (tensor<f32> {moe.output = "loss"}) {
+  %table = ml_program.global_load @embed : tensor<4x3xf32>
+  %h = moe.embedding %table[%ids] : tensor<4x3xf32>, tensor<2xi32> -> tensor<2x3xf32>
+  %norm = ml_program.global_load @norm : tensor<3xf32>
+  %n = moe.rms_norm %h, %norm eps = 1.0e-05 : tensor<2x3xf32>, tensor<3xf32>
+  %proj = ml_program.global_load @proj : tensor<4x3xf32>
+  %logits = moe.linear %n, %proj : tensor<2x3xf32>, tensor<4x3xf32> -> tensor<2x4xf32>
+  %loss = moe.cross_entropy %logits, %labels : tensor<2x4xf32>, tensor<2xi32> -> tensor<f32>
+  return %loss : tensor<f32>
+}
