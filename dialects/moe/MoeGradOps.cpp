@@ -13,25 +13,13 @@ using namespace mlir::moe;
 using namespace mlir::moe::detail;
 
 LogicalResult EmbeddingGradOp::verify() {
-  if (failed(expectRank(*this, "d_table", getDTable(), 2, "[vocab, hidden]")))
-    return failure();
-  SmallVector<int64_t> expected(shapeOf(getIds()));
-  expected.push_back(shapeOf(getDTable())[1]);
-  if (failed(expectShape(*this, "d_result", getDResult(), expected)))
-    return failure();
-  return expectSameElementType(
-      *this, {{"d_result", getDResult()}, {"d_table", getDTable()}});
+  return verifyEmbeddingShapes(*this, "d_table", getDTable(), getIds(),
+                               "d_result", getDResult());
 }
 
 LogicalResult RmsNormGradOp::verify() {
-  ArrayRef<int64_t> shape = shapeOf(getInput());
-  if (shape.empty())
-    return emitOpError("'input' must have rank >= 1");
-  if (failed(expectShape(*this, "weight", getWeight(), {shape.back()})) ||
-      failed(expectSameElementType(
-          *this, {{"input", getInput()}, {"weight", getWeight()}})))
-    return failure();
-  return expectPositive(*this, "eps", getEps().convertToDouble());
+  return verifyRmsNormOperands(*this, getInput(), getWeight(),
+                               getEps().convertToDouble());
 }
 
 LogicalResult LinearInputGradOp::verify() {
@@ -94,13 +82,8 @@ LogicalResult ExpertFfnGradOp::verify() {
 }
 
 LogicalResult CrossEntropyGradOp::verify() {
-  ArrayRef<int64_t> shape = shapeOf(getLogits());
-  if (shape.empty())
-    return emitOpError("'logits' must have rank >= 1 ([..., vocab])");
-  if (failed(expectShape(*this, "targets", getTargets(), shape.drop_back())))
-    return failure();
-  return expectSameElementType(
-      *this, {{"logits", getLogits()}, {"d_loss", getDLoss()}});
+  return verifyCrossEntropyOperands(*this, getLogits(), getTargets(), "d_loss",
+                                    getDLoss());
 }
 
 LogicalResult GateGradOp::verify() {

@@ -61,25 +61,13 @@ LogicalResult verifyAffine(Operation *op, StringRef inputName, Value input,
 //===----------------------------------------------------------------------===//
 
 LogicalResult EmbeddingOp::verify() {
-  if (failed(expectRank(*this, "table", getTable(), 2, "[vocab, hidden]")))
-    return failure();
-  SmallVector<int64_t> expected(shapeOf(getIds()));
-  expected.push_back(shapeOf(getTable())[1]);
-  if (failed(expectShape(*this, "result", getResult(), expected)))
-    return failure();
-  return expectSameElementType(
-      *this, {{"table", getTable()}, {"result", getResult()}});
+  return verifyEmbeddingShapes(*this, "table", getTable(), getIds(), "result",
+                               getResult());
 }
 
 LogicalResult RmsNormOp::verify() {
-  ArrayRef<int64_t> shape = shapeOf(getInput());
-  if (shape.empty())
-    return emitOpError("'input' must have rank >= 1");
-  if (failed(expectShape(*this, "weight", getWeight(), {shape.back()})) ||
-      failed(expectSameElementType(
-          *this, {{"input", getInput()}, {"weight", getWeight()}})))
-    return failure();
-  return expectPositive(*this, "eps", getEps().convertToDouble());
+  return verifyRmsNormOperands(*this, getInput(), getWeight(),
+                               getEps().convertToDouble());
 }
 
 LogicalResult LinearOp::verify() {
@@ -102,13 +90,8 @@ LogicalResult AttentionOp::verify() {
 }
 
 LogicalResult CrossEntropyOp::verify() {
-  ArrayRef<int64_t> shape = shapeOf(getLogits());
-  if (shape.empty())
-    return emitOpError("'logits' must have rank >= 1 ([..., vocab])");
-  if (failed(expectShape(*this, "targets", getTargets(), shape.drop_back())))
-    return failure();
-  return expectSameElementType(
-      *this, {{"logits", getLogits()}, {"result", getResult()}});
+  return verifyCrossEntropyOperands(*this, getLogits(), getTargets(), "result",
+                                    getResult());
 }
 
 //===----------------------------------------------------------------------===//

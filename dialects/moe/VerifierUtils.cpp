@@ -82,6 +82,40 @@ SmallVector<int64_t> withLastDim(ArrayRef<int64_t> shape, int64_t last) {
   return result;
 }
 
+LogicalResult verifyEmbeddingShapes(Operation *op, StringRef tableName,
+                                    Value table, Value ids, StringRef rowsName,
+                                    Value rows) {
+  if (failed(expectRank(op, tableName, table, 2, "[vocab, hidden]")))
+    return failure();
+  SmallVector<int64_t> expected(shapeOf(ids));
+  expected.push_back(shapeOf(table)[1]);
+  if (failed(expectShape(op, rowsName, rows, expected)))
+    return failure();
+  return expectSameElementType(op, {{tableName, table}, {rowsName, rows}});
+}
+
+LogicalResult verifyRmsNormOperands(Operation *op, Value input, Value weight,
+                                    double eps) {
+  ArrayRef<int64_t> shape = shapeOf(input);
+  if (shape.empty())
+    return op->emitOpError("'input' must have rank >= 1");
+  if (failed(expectShape(op, "weight", weight, {shape.back()})) ||
+      failed(expectSameElementType(op, {{"input", input}, {"weight", weight}})))
+    return failure();
+  return expectPositive(op, "eps", eps);
+}
+
+LogicalResult verifyCrossEntropyOperands(Operation *op, Value logits,
+                                         Value targets, StringRef scalarName,
+                                         Value scalar) {
+  ArrayRef<int64_t> shape = shapeOf(logits);
+  if (shape.empty())
+    return op->emitOpError("'logits' must have rank >= 1 ([..., vocab])");
+  if (failed(expectShape(op, "targets", targets, shape.drop_back())))
+    return failure();
+  return expectSameElementType(op, {{"logits", logits}, {scalarName, scalar}});
+}
+
 LogicalResult verifyAttentionOperands(Operation *op, Value query, Value key) {
   if (failed(
           expectRank(op, "query", query, 4, "[batch, seq, heads, head_dim]")) ||

@@ -28,6 +28,18 @@ LogicalResult expectPositive(Operation *op, StringRef name, double value);
 LogicalResult expectNonNegative(Operation *op, StringRef name, double value);
 SmallVector<int64_t> withLastDim(ArrayRef<int64_t> shape, int64_t last);
 
+/// moe.embedding and its gradient: a [vocab, hidden] table and rows of the
+/// shape of `ids` followed by hidden.
+LogicalResult verifyEmbeddingShapes(Operation *op, StringRef tableName,
+                                    Value table, Value ids, StringRef rowsName,
+                                    Value rows);
+/// The operand checks of moe.rms_norm, shared with moe.rms_norm_grad.
+LogicalResult verifyRmsNormOperands(Operation *op, Value input, Value weight,
+                                    double eps);
+/// moe.cross_entropy and its gradient; `scalar` is the loss or its gradient.
+LogicalResult verifyCrossEntropyOperands(Operation *op, Value logits,
+                                         Value targets, StringRef scalarName,
+                                         Value scalar);
 /// The operand checks of moe.attention, shared with moe.attention_grad.
 LogicalResult verifyAttentionOperands(Operation *op, Value query, Value key);
 /// The operand checks of moe.expert_ffn, shared with moe.expert_ffn_grad.

@@ -17,6 +17,7 @@
 using namespace mlir::moe::ref;
 
 using mlir::moe::ref::detail::checkedIndex;
+using mlir::moe::ref::detail::forEachKeptAssignment;
 using mlir::moe::ref::detail::logSumExp;
 
 Tensor mlir::moe::ref::gateGrad(const Tensor &logits, const Tensor &indices,
@@ -102,18 +103,14 @@ Tensor mlir::moe::ref::dispatchGrad(const Tensor &dBuffer,
   int64_t hidden = dBuffer.dim(2);
   int64_t numTokens = indices.dim(0), topK = indices.dim(1);
   Tensor dTokens = Tensor::zeros(dBuffer.dtype, {numTokens, hidden});
-  for (int64_t t = 0; t < numTokens; ++t)
-    for (int64_t c = 0; c < topK; ++c) {
-      if (slots.data[t * topK + c] < 0)
-        continue; // dropped: the token never reached the buffer
-      int64_t expert = checkedIndex(indices.data[t * topK + c], experts,
-                                    "moe.dispatch: expert index");
-      int64_t slot = checkedIndex(slots.data[t * topK + c], capacity,
-                                  "moe.dispatch: slot");
-      const double *row = &dBuffer.data[(expert * capacity + slot) * hidden];
-      for (int64_t d = 0; d < hidden; ++d)
-        dTokens.data[t * hidden + d] += row[d];
-    }
+  // A dropped assignment never reached the buffer: no gradient.
+  forEachKeptAssignment(indices, slots, experts, capacity, "moe.dispatch",
+                        [&](int64_t assignment, int64_t row) {
+                          int64_t token = assignment / topK;
+                          for (int64_t d = 0; d < hidden; ++d)
+                            dTokens.data[token * hidden + d] +=
+                                dBuffer.data[row * hidden + d];
+                        });
   return dTokens;
 }
 
@@ -177,26 +174,22 @@ CombineGrads mlir::moe::ref::combineGrad(const Tensor &expertOutput,
                                          const Tensor &dResult) {
   int64_t experts = expertOutput.dim(0), capacity = expertOutput.dim(1);
   int64_t hidden = expertOutput.dim(2);
-  int64_t tokens = weights.dim(0), topK = weights.dim(1);
+  int64_t topK = weights.dim(1);
   CombineGrads grads{Tensor::zeros(expertOutput.dtype, expertOutput.shape),
                      Tensor::zeros(weights.dtype, weights.shape)};
-  for (int64_t t = 0; t < tokens; ++t)
-    for (int64_t c = 0; c < topK; ++c) {
-      if (slots.data[t * topK + c] < 0)
-        continue; // dropped: added nothing, so no gradient either way
-      int64_t expert = checkedIndex(indices.data[t * topK + c], experts,
-                                    "moe.combine: expert index");
-      int64_t slot =
-          checkedIndex(slots.data[t * topK + c], capacity, "moe.combine: slot");
-      int64_t row = (expert * capacity + slot) * hidden;
-      double weight = weights.data[t * topK + c], dWeight = 0;
-      for (int64_t d = 0; d < hidden; ++d) {
-        double dOut = dResult.data[t * hidden + d];
-        grads.dExpertOutput.data[row + d] += weight * dOut;
-        dWeight += dOut * expertOutput.data[row + d];
-      }
-      grads.dWeights.data[t * topK + c] = dWeight;
-    }
+  // A dropped assignment added nothing, so it gets no gradient either way.
+  forEachKeptAssignment(
+      indices, slots, experts, capacity, "moe.combine",
+      [&](int64_t assignment, int64_t row) {
+        int64_t token = assignment / topK;
+        double weight = weights.data[assignment], dWeight = 0;
+        for (int64_t d = 0; d < hidden; ++d) {
+          double dOut = dResult.data[token * hidden + d];
+          grads.dExpertOutput.data[row * hidden + d] += weight * dOut;
+          dWeight += dOut * expertOutput.data[row * hidden + d];
+        }
+        grads.dWeights.data[assignment] = dWeight;
+      });
   return grads;
 }
 

@@ -11,6 +11,7 @@
 
 using namespace mlir::moe::ref;
 using mlir::moe::ref::detail::checkedIndex;
+using mlir::moe::ref::detail::forEachKeptAssignment;
 using mlir::moe::ref::detail::logSumExp;
 
 GateResult mlir::moe::ref::gate(const Tensor &logits, int64_t topK,
@@ -125,19 +126,16 @@ Tensor mlir::moe::ref::combine(const Tensor &expertOutput,
   int64_t hidden = expertOutput.dim(2);
   int64_t tokens = weights.dim(0), topK = weights.dim(1);
   Tensor result = Tensor::zeros(expertOutput.dtype, {tokens, hidden});
-  for (int64_t t = 0; t < tokens; ++t)
-    for (int64_t c = 0; c < topK; ++c) {
-      if (slots.data[t * topK + c] < 0)
-        continue; // dropped: the residual path carries the token
-      int64_t expert = checkedIndex(indices.data[t * topK + c], experts,
-                                    "moe.combine: expert index");
-      int64_t slot =
-          checkedIndex(slots.data[t * topK + c], capacity, "moe.combine: slot");
-      double weight = weights.data[t * topK + c];
-      const double *y = &expertOutput.data[(expert * capacity + slot) * hidden];
-      for (int64_t d = 0; d < hidden; ++d)
-        result.data[t * hidden + d] += weight * y[d];
-    }
+  // Dropped assignments add nothing: the residual path carries the token.
+  forEachKeptAssignment(
+      indices, slots, experts, capacity, "moe.combine",
+      [&](int64_t assignment, int64_t row) {
+        int64_t token = assignment / topK;
+        double weight = weights.data[assignment];
+        for (int64_t d = 0; d < hidden; ++d)
+          result.data[token * hidden + d] +=
+              weight * expertOutput.data[row * hidden + d];
+      });
   return result;
 }
 

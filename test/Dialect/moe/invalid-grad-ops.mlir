@@ -27,7 +27,7 @@ func.func @embedding_grad_result_shape(%ids: tensor<2x3xi32>, %dy: tensor<2x3x4x
 
 // moe.embedding_grad: d_table has the element type of d_result.
 func.func @embedding_grad_element_type(%ids: tensor<2x3xi32>, %dy: tensor<2x3x8xf32>) {
-  // expected-error @+1 {{'moe.embedding_grad' op 'd_table' must have element type 'f32' (that of 'd_result'), got 'f64'}}
+  // expected-error @+1 {{'moe.embedding_grad' op 'd_result' must have element type 'f64' (that of 'd_table'), got 'f32'}}
   %dt = moe.embedding_grad %ids, %dy : tensor<2x3xi32>, tensor<2x3x8xf32> -> tensor<16x8xf64>
   return
 }
