@@ -20,4 +20,5 @@ llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.moe_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(
-    ["moe-opt", "moe-import", "moe-run"], [config.moe_tools_dir])
+    ["moe-opt", "moe-import", "moe-run", "moe-translate", "moe-compile"],
+    [config.moe_tools_dir])

@@ -49,6 +49,29 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
                                 "ml_program.global";
     return success();
   }
+  if (name == kConfigAttrName) {
+    if (!isa<ModuleOp>(op) || !isa<StringAttr>(attr.getValue()))
+      return op->emitError() << "'" << name << "' must be a string on a module";
+    return success();
+  }
+  if (name == kArenaOffsetsAttrName) {
+    auto offsets = dyn_cast<DenseI64ArrayAttr>(attr.getValue());
+    if (!offsets || offsets.size() != static_cast<int64_t>(op->getNumResults()))
+      return op->emitError() << "'" << name
+                             << "' must be an array<i64> with one offset per "
+                                "result";
+    return success();
+  }
+  if (name == kArenaBytesAttrName) {
+    if (!isa<IntegerAttr>(attr.getValue()))
+      return op->emitError() << "'" << name << "' must be an integer";
+    return success();
+  }
+  if (name == kInPlaceAttrName) {
+    if (!isa<UnitAttr>(attr.getValue()))
+      return op->emitError() << "'" << name << "' must be a unit attribute";
+    return success();
+  }
   return op->emitError() << "unknown moe dialect attribute '" << name << "'";
 }
 

@@ -41,6 +41,18 @@ inline constexpr llvm::StringLiteral kOutputAttrName = "moe.output";
 /// per-layer auxiliary-loss coefficients).
 inline constexpr llvm::StringLiteral kTrainableAttrName = "moe.trainable";
 
+/// The config.json text a module was imported from (on the module), which
+/// compiled models and their checkpoints carry.
+inline constexpr llvm::StringLiteral kConfigAttrName = "moe.config";
+
+/// The memory plan of moe-plan-memory: per-result arena offsets (-1 where a
+/// result has no arena buffer) on ops, the arena size on functions, and a
+/// unit marker on ops that write a global's storage in place.
+inline constexpr llvm::StringLiteral kArenaOffsetsAttrName =
+    "moe.arena_offsets";
+inline constexpr llvm::StringLiteral kArenaBytesAttrName = "moe.arena_bytes";
+inline constexpr llvm::StringLiteral kInPlaceAttrName = "moe.in_place";
+
 /// Rows per expert buffer: ceil(capacityFactor * tokens * topK / numExperts).
 /// The product is rounded first so that, e.g., 1.1 * 100 gives 110, not 111.
 int64_t expertCapacity(double capacityFactor, int64_t tokens, int64_t topK,

@@ -17,6 +17,8 @@
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/IR/Verifier.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
 
 using namespace mlir;
@@ -62,24 +64,34 @@ private:
 
   Value attention(Value hidden, const std::string &prefix);
   Value denseMlp(Value hidden, const std::string &prefix);
-  /// Returns the MoE output and adds the layer's loss terms to `lossTerms`.
+  /// Returns the MoE output and adds the layer's loss terms to `lossTerms`
+  /// (none when `lossTerms` is null).
   Value moeBlock(Value hidden, const std::string &prefix,
-                 SmallVectorImpl<Value> &lossTerms);
+                 SmallVectorImpl<Value> *lossTerms);
+  /// The decoder from token ids to logits [batch, seq, vocab], adding the
+  /// MoE layers' loss terms to `lossTerms` when it is not null.
+  Value buildLogits(Value inputIds, SmallVectorImpl<Value> *lossTerms);
+  /// @forward(input_ids, labels) -> loss, the function training
+  /// differentiates.
+  void buildForward();
+  /// @logits(input_ids) -> logits, for evaluation and sampling.
+  void buildLogitsFunction();
 
   const moe::ModelConfig &config;
   Type elementType;
   ImplicitLocOpBuilder b;
   ModuleOp module;
-  func::FuncOp forward; // globals are declared before it
+  func::FuncOp firstFunction; // globals are declared before it
+  llvm::StringSet<> declared;
   int64_t tokens() const { return config.batchSize * config.seqLen; }
 };
 
 Value ModelBuilder::global(const std::string &name, ArrayRef<int64_t> shape,
                            moe::InitKind kind, double value, bool trainable) {
   RankedTensorType type = floatTensor(shape);
-  {
+  if (declared.insert(name).second) {
     OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPoint(forward);
+    b.setInsertionPoint(firstFunction);
     auto op = ml_program::GlobalOp::create(
         b, b.getStringAttr(name), TypeAttr::get(type), b.getUnitAttr(),
         /*value=*/nullptr, b.getStringAttr("private"));
@@ -141,7 +153,7 @@ Value ModelBuilder::denseMlp(Value hidden, const std::string &prefix) {
 }
 
 Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
-                             SmallVectorImpl<Value> &lossTerms) {
+                             SmallVectorImpl<Value> *lossTerms) {
   std::string block = prefix + ".block_sparse_moe";
   setLocation(block);
   int64_t numTokens = tokens(), hiddenSize = config.hiddenSize;
@@ -181,46 +193,34 @@ Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
       moe::CombineOp::create(b, flat.getType(), expertOut, gate.getWeights(),
                              gate.getIndices(), dispatch.getSlots());
 
-  Value aux = moe::AuxLossOp::create(b, floatTensor({}), config.auxLossKind,
-                                     gate.getProbs(), gate.getIndices());
-  // The coefficient is training state, so that moe-adaptive-aux can update
-  // it and checkpoints carry it.
-  Value coeff = global(block + ".aux_loss_coeff", {}, moe::InitKind::constant,
-                       config.auxLossCoeff, /*trainable=*/false);
-  lossTerms.push_back(moe::MulOp::create(b, coeff.getType(), coeff, aux));
-  if (config.zLossCoeff > 0) {
-    Value zLoss = moe::ZLossOp::create(b, floatTensor({}), logits);
-    lossTerms.push_back(moe::MulOp::create(
-        b, zLoss.getType(), scalarConstant(config.zLossCoeff), zLoss));
+  if (lossTerms) {
+    Value aux = moe::AuxLossOp::create(b, floatTensor({}), config.auxLossKind,
+                                       gate.getProbs(), gate.getIndices());
+    // The coefficient is training state, so that moe-adaptive-aux can update
+    // it and checkpoints carry it.
+    Value coeff = global(block + ".aux_loss_coeff", {}, moe::InitKind::constant,
+                         config.auxLossCoeff, /*trainable=*/false);
+    lossTerms->push_back(moe::MulOp::create(b, coeff.getType(), coeff, aux));
+    if (config.zLossCoeff > 0) {
+      Value zLoss = moe::ZLossOp::create(b, floatTensor({}), logits);
+      lossTerms->push_back(moe::MulOp::create(
+          b, zLoss.getType(), scalarConstant(config.zLossCoeff), zLoss));
+    }
   }
   return tensor::ExpandShapeOp::create(
       b, hidden.getType(), combined,
       ArrayRef<ReassociationIndices>{{0, 1}, {2}});
 }
 
-OwningOpRef<ModuleOp> ModelBuilder::build() {
-  OwningOpRef<ModuleOp> owned = ModuleOp::create(b);
-  module = *owned;
+Value ModelBuilder::buildLogits(Value inputIds,
+                                SmallVectorImpl<Value> *lossTerms) {
   int64_t batch = config.batchSize, seq = config.seqLen;
-  RankedTensorType idsType = indexTensor({batch, seq});
-  auto funcType = b.getFunctionType({idsType, idsType}, {floatTensor({})});
-  b.setInsertionPointToEnd(module.getBody());
-  setLocation("model");
-  auto func = func::FuncOp::create(b, "forward", funcType);
-  forward = func;
-  func.setArgAttr(0, moe::kInputAttrName, b.getStringAttr("input_ids"));
-  func.setArgAttr(1, moe::kInputAttrName, b.getStringAttr("labels"));
-  func.setResultAttr(0, moe::kOutputAttrName, b.getStringAttr("loss"));
-  b.setInsertionPointToStart(func.addEntryBlock());
-
   setLocation("model.embed_tokens");
   Value table = parameter("model.embed_tokens.weight",
                           {config.vocabSize, config.hiddenSize});
-  Value hidden =
-      moe::EmbeddingOp::create(b, floatTensor({batch, seq, config.hiddenSize}),
-                               table, func.getArgument(0));
+  Value hidden = moe::EmbeddingOp::create(
+      b, floatTensor({batch, seq, config.hiddenSize}), table, inputIds);
 
-  SmallVector<Value> lossTerms;
   for (int64_t layer = 0; layer < config.numLayers; ++layer) {
     std::string prefix = llvm::formatv("model.layers.{0}", layer).str();
     setLocation(prefix);
@@ -249,13 +249,50 @@ OwningOpRef<ModuleOp> ModelBuilder::build() {
       config.tieWordEmbeddings
           ? table
           : parameter("lm_head.weight", {config.vocabSize, config.hiddenSize});
-  Value logits = moe::LinearOp::create(
-      b, floatTensor({batch, seq, config.vocabSize}), hidden, head, Value());
+  return moe::LinearOp::create(b, floatTensor({batch, seq, config.vocabSize}),
+                               hidden, head, Value());
+}
+
+void ModelBuilder::buildForward() {
+  RankedTensorType idsType = indexTensor({config.batchSize, config.seqLen});
+  b.setInsertionPointToEnd(module.getBody());
+  setLocation("model");
+  auto func = func::FuncOp::create(
+      b, "forward", b.getFunctionType({idsType, idsType}, {floatTensor({})}));
+  firstFunction = func;
+  func.setArgAttr(0, moe::kInputAttrName, b.getStringAttr("input_ids"));
+  func.setArgAttr(1, moe::kInputAttrName, b.getStringAttr("labels"));
+  func.setResultAttr(0, moe::kOutputAttrName, b.getStringAttr("loss"));
+  b.setInsertionPointToStart(func.addEntryBlock());
+
+  SmallVector<Value> lossTerms;
+  Value logits = buildLogits(func.getArgument(0), &lossTerms);
   Value loss = moe::CrossEntropyOp::create(b, floatTensor({}), logits,
                                            func.getArgument(1));
   for (Value term : lossTerms)
     loss = moe::AddOp::create(b, loss.getType(), loss, term);
   func::ReturnOp::create(b, loss);
+}
+
+void ModelBuilder::buildLogitsFunction() {
+  RankedTensorType idsType = indexTensor({config.batchSize, config.seqLen});
+  RankedTensorType logitsType =
+      floatTensor({config.batchSize, config.seqLen, config.vocabSize});
+  b.setInsertionPointToEnd(module.getBody());
+  setLocation("model");
+  auto func = func::FuncOp::create(b, "logits",
+                                   b.getFunctionType({idsType}, {logitsType}));
+  func.setArgAttr(0, moe::kInputAttrName, b.getStringAttr("input_ids"));
+  func.setResultAttr(0, moe::kOutputAttrName, b.getStringAttr("logits"));
+  b.setInsertionPointToStart(func.addEntryBlock());
+  func::ReturnOp::create(b, buildLogits(func.getArgument(0), nullptr));
+}
+
+OwningOpRef<ModuleOp> ModelBuilder::build() {
+  OwningOpRef<ModuleOp> owned = ModuleOp::create(b);
+  module = *owned;
+  buildForward();
+  buildLogitsFunction();
   return owned;
 }
 
@@ -265,4 +302,32 @@ OwningOpRef<ModuleOp> moe::buildModel(MLIRContext &context,
                                       const ModelConfig &config,
                                       Type elementType) {
   return ModelBuilder(context, config, elementType).build();
+}
+
+llvm::Expected<OwningOpRef<ModuleOp>>
+moe::importModelConfig(MLIRContext &context, StringRef jsonText,
+                       StringRef fileName, const ImportOptions &options) {
+  llvm::Expected<ModelConfig> config = parseModelConfig(jsonText, fileName);
+  if (!config)
+    return config.takeError();
+  if (options.batchSize > 0)
+    config->batchSize = options.batchSize;
+  if (options.seqLen > 0) {
+    if (options.seqLen > config->maxPositions)
+      return llvm::createStringError(
+          llvm::formatv("--seq-len {0} exceeds max_position_embeddings {1}",
+                        options.seqLen, config->maxPositions)
+              .str());
+    config->seqLen = options.seqLen;
+  }
+  context.loadAllAvailableDialects();
+  OwningOpRef<ModuleOp> module =
+      buildModel(context, *config, options.elementType);
+  // Compiled models and their checkpoints carry the config they came from.
+  (*module)->setAttr(kConfigAttrName,
+                     StringAttr::get(&context, jsonText.trim()));
+  if (failed(verify(*module)))
+    return llvm::createStringError(
+        ("the model built from " + fileName + " does not verify").str());
+  return std::move(module);
 }

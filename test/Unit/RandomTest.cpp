@@ -2,7 +2,7 @@
 
 #include "moert/Random.h"
 #include "moert/Error.h"
-#include "moert/TextBatches.h"
+#include "moert/TokenData.h"
 
 #include "TestUtils.h"
 
@@ -182,12 +182,12 @@ TEST(StreamTest, BelowReachesEveryValueRoughlyEvenly) {
 }
 
 //===----------------------------------------------------------------------===//
-// TextBatches
+// BatchSampler
 //===----------------------------------------------------------------------===//
 
 namespace {
 
-class TextBatchesTest : public ::testing::Test {
+class BatchSamplerTest : public ::testing::Test {
 protected:
   void TearDown() override {
     for (const std::string &path : files)
@@ -207,14 +207,53 @@ protected:
     return path;
   }
 
+  /// An llm.c token file: 256 int32 header (magic, version, count), then
+  /// `count` uint16 tokens; `claimed` overrides the header's count.
+  std::string writeTokenFile(const std::string &name,
+                             const std::vector<uint16_t> &tokens,
+                             int32_t claimed = -1, int32_t version = 1) {
+    std::string path = writeCorpus(name, 0);
+    std::ofstream file(path, std::ios::binary);
+    int32_t header[256] = {20240520, version,
+                           claimed >= 0 ? claimed
+                                        : static_cast<int32_t>(tokens.size())};
+    file.write(reinterpret_cast<const char *>(header), sizeof(header));
+    file.write(reinterpret_cast<const char *>(tokens.data()),
+               tokens.size() * sizeof(uint16_t));
+    return path;
+  }
+
   std::vector<std::string> files;
 };
 
 } // namespace
 
-TEST_F(TextBatchesTest, WindowsAreContiguousAndTargetsShiftByOne) {
+TEST_F(BatchSamplerTest, ReadsLlmcTokenFiles) {
+  std::vector<uint16_t> tokens = {0, 1, 50000, 65535, 7};
+  std::vector<int32_t> read = readTokens(writeTokenFile("tokens.bin", tokens));
+  EXPECT_EQ(read, (std::vector<int32_t>{0, 1, 50000, 65535, 7}));
+}
+
+TEST_F(BatchSamplerTest, RefusesInconsistentTokenFiles) {
+  std::string truncated = writeTokenFile("short.bin", {1, 2, 3}, 10);
+  std::string message = errorOf([&] { readTokens(truncated); });
+  EXPECT_TRUE(contains(message, "header says 10 tokens")) << message;
+  std::string version = writeTokenFile("v2.bin", {1, 2}, -1, 2);
+  message = errorOf([&] { readTokens(version); });
+  EXPECT_TRUE(contains(message, "version 2 is not supported")) << message;
+}
+
+TEST_F(BatchSamplerTest, OtherFilesAreBytes) {
+  std::string path = writeCorpus("bytes.txt", 300);
+  std::vector<int32_t> read = readTokens(path);
+  ASSERT_EQ(read.size(), 300u);
+  EXPECT_EQ(read[250], 250);
+  EXPECT_EQ(read[251], 0);
+}
+
+TEST_F(BatchSamplerTest, WindowsAreContiguousAndTargetsShiftByOne) {
   std::string path = writeCorpus("contiguous", 200);
-  TextBatches batches(path, /*seqLen=*/8, /*seed=*/42);
+  BatchSampler batches(path, /*seqLen=*/8, /*seed=*/42);
   EXPECT_EQ(batches.size(), 200u);
   for (int step = 0; step < 20; ++step) {
     TokenBatch batch = batches.next(4);
@@ -236,11 +275,11 @@ TEST_F(TextBatchesTest, WindowsAreContiguousAndTargetsShiftByOne) {
   }
 }
 
-TEST_F(TextBatchesTest, TokensAreUnsignedBytes) {
+TEST_F(BatchSamplerTest, TokensAreUnsignedBytes) {
   // Bytes 250 and 0 follow each other at offset 250: a signed char would
   // give a negative token.
   std::string path = writeCorpus("bytes", 252);
-  TextBatches batches(path, /*seqLen=*/251, /*seed=*/0);
+  BatchSampler batches(path, /*seqLen=*/251, /*seed=*/0);
   TokenBatch batch = batches.next(1);
   for (int32_t token : batch.inputs) {
     EXPECT_GE(token, 0);
@@ -248,9 +287,9 @@ TEST_F(TextBatchesTest, TokensAreUnsignedBytes) {
   }
 }
 
-TEST_F(TextBatchesTest, SameSeedGivesSameBatches) {
+TEST_F(BatchSamplerTest, SameSeedGivesSameBatches) {
   std::string path = writeCorpus("seeded", 500);
-  TextBatches a(path, 16, 7), b(path, 16, 7), c(path, 16, 8);
+  BatchSampler a(path, 16, 7), b(path, 16, 7), c(path, 16, 8);
   bool anyDifferent = false;
   for (int step = 0; step < 5; ++step) {
     TokenBatch first = a.next(3), second = b.next(3), other = c.next(3);
@@ -261,39 +300,39 @@ TEST_F(TextBatchesTest, SameSeedGivesSameBatches) {
   EXPECT_TRUE(anyDifferent);
 }
 
-TEST_F(TextBatchesTest, EveryWindowStartIsReachable) {
+TEST_F(BatchSamplerTest, EveryWindowStartIsReachable) {
   // 10 bytes, seqLen 8: the windows start at 0 or 1 (9 bytes each).
   std::string path = writeCorpus("two-windows", 10);
-  TextBatches batches(path, 8, 3);
+  BatchSampler batches(path, 8, 3);
   std::set<int32_t> starts;
   for (int step = 0; step < 50; ++step)
     starts.insert(batches.next(1).inputs[0]);
   EXPECT_EQ(starts, (std::set<int32_t>{0, 1}));
 }
 
-TEST_F(TextBatchesTest, ExactlyOneWindowIsAccepted) {
+TEST_F(BatchSamplerTest, ExactlyOneWindowIsAccepted) {
   std::string path = writeCorpus("one-window", 9);
-  TextBatches batches(path, 8, 1);
+  BatchSampler batches(path, 8, 1);
   TokenBatch batch = batches.next(2);
   EXPECT_EQ(batch.inputs, (std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2,
                                                 3, 4, 5, 6, 7}));
 }
 
-TEST_F(TextBatchesTest, TooShortFileThrows) {
+TEST_F(BatchSamplerTest, TooShortFileThrows) {
   std::string path = writeCorpus("short", 8);
-  std::string message = errorOf([&] { TextBatches batches(path, 8, 1); });
+  std::string message = errorOf([&] { BatchSampler batches(path, 8, 1); });
   EXPECT_TRUE(contains(message, path)) << message;
-  EXPECT_TRUE(contains(message, "8 bytes")) << message;
+  EXPECT_TRUE(contains(message, "8 tokens")) << message;
 }
 
-TEST_F(TextBatchesTest, MissingFileThrows) {
+TEST_F(BatchSamplerTest, MissingFileThrows) {
   std::string path = ::testing::TempDir() + "/moe-text-does-not-exist";
-  std::string message = errorOf([&] { TextBatches batches(path, 8, 1); });
+  std::string message = errorOf([&] { BatchSampler batches(path, 8, 1); });
   EXPECT_TRUE(contains(message, "cannot open")) << message;
 }
 
-TEST_F(TextBatchesTest, NonPositiveSequenceLengthThrows) {
+TEST_F(BatchSamplerTest, NonPositiveSequenceLengthThrows) {
   std::string path = writeCorpus("zero-len", 16);
-  std::string message = errorOf([&] { TextBatches batches(path, 0, 1); });
+  std::string message = errorOf([&] { BatchSampler batches(path, 0, 1); });
   EXPECT_TRUE(contains(message, "sequence length")) << message;
 }

@@ -10,7 +10,6 @@
 #include "moe/InitAllDialects.h"
 
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/IR/Verifier.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
@@ -46,35 +45,20 @@ int main(int argc, char **argv) {
   std::unique_ptr<llvm::MemoryBuffer> input = openInputFile(inputPath, &error);
   if (!input)
     return fail(error);
-  llvm::Expected<moe::ModelConfig> config =
-      moe::parseModelConfig(input->getBuffer(), inputPath);
-  if (!config)
-    return fail(llvm::toString(config.takeError()));
-  if (batchSize > 0)
-    config->batchSize = batchSize;
-  if (seqLen > 0) {
-    if (seqLen > config->maxPositions)
-      return fail("--seq-len " + llvm::Twine(seqLen) +
-                  " exceeds max_position_embeddings " +
-                  llvm::Twine(config->maxPositions));
-    config->seqLen = seqLen;
-  }
-
   DialectRegistry registry;
   moe::registerAllDialects(registry);
   MLIRContext context(registry);
-  context.loadAllAvailableDialects();
-  Type elementType;
+  moe::ImportOptions options{Type(), batchSize, seqLen};
   if (dtype == "f32")
-    elementType = Float32Type::get(&context);
+    options.elementType = Float32Type::get(&context);
   else if (dtype == "f64")
-    elementType = Float64Type::get(&context);
+    options.elementType = Float64Type::get(&context);
   else
     return fail("--dtype must be f32 or f64, got '" + dtype + "'");
-
-  OwningOpRef<ModuleOp> module = moe::buildModel(context, *config, elementType);
-  if (failed(verify(*module)))
-    return fail("the model built from " + inputPath + " does not verify");
+  llvm::Expected<OwningOpRef<ModuleOp>> module =
+      moe::importModelConfig(context, input->getBuffer(), inputPath, options);
+  if (!module)
+    return fail(llvm::toString(module.takeError()));
 
   std::unique_ptr<llvm::ToolOutputFile> output =
       openOutputFile(outputPath, &error);
@@ -82,7 +66,7 @@ int main(int argc, char **argv) {
     return fail(error);
   // Locations name each op's Hugging Face module (e.g. model.layers.3.mlp);
   // passes such as moe-autodiff's recomputation read them.
-  module->print(output->os(), OpPrintingFlags().enableDebugInfo());
+  (*module)->print(output->os(), OpPrintingFlags().enableDebugInfo());
   output->keep();
   return 0;
 }

@@ -12,7 +12,7 @@
 #include "moe/Interpreter/Evaluator.h"
 #include "moe/Interpreter/GradientCheck.h"
 #include "moert/Error.h"
-#include "moert/TextBatches.h"
+#include "moert/TokenData.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
@@ -107,7 +107,7 @@ public:
 private:
   func::FuncOp func;
   std::optional<moert::SafetensorsReader> inputs;
-  std::optional<moert::TextBatches> text;
+  std::optional<moert::BatchSampler> text;
 };
 
 FailureOr<std::vector<Tensor>> ArgumentSource::next() {

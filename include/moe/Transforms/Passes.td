@@ -97,4 +97,34 @@ def Optimizer : Pass<"moe-optimizer", "::mlir::ModuleOp"> {
                            "::mlir::ml_program::MLProgramDialect"];
 }
 
+def PlanMemory : Pass<"moe-plan-memory", "::mlir::ModuleOp"> {
+  let summary = "Static, liveness-based arena plan for every function";
+  let description = [{
+    Gives every tensor value of each function a place: function arguments
+    are inputs, `ml_program.global_load` results live in the global's state
+    storage, reshapes alias their operand, dense constants are static data,
+    and every other result gets a 64-byte aligned offset in one arena,
+    chosen first-fit over the blocks freed by values whose last use (through
+    aliases) has passed. An elementwise update whose only use is a
+    `global_store` back to the global it read (AdamW, the step counter)
+    writes the global's storage in place when no load of that global is
+    used later.
+
+    The plan is recorded as attributes the emitters read:
+    `moe.arena_offsets` (one offset per result, -1 where the result has no
+    arena buffer) on each op, `moe.in_place` on an op that writes a global
+    in place, and `moe.arena_bytes` on each function. The pass prints, per
+    function, the peak arena bytes split into activations and gradients
+    (values in the backward: results of backward ops and of what consumes
+    them), and the bytes of parameters (trainable globals) and of training
+    state (the other globals, e.g. Adam moments).
+  }];
+  let options = [
+    Option<"report", "report", "bool", "true",
+           "Print the memory report to stdout">
+  ];
+  let dependentDialects = ["::mlir::moe::MoeDialect",
+                           "::mlir::ml_program::MLProgramDialect"];
+}
+
 #endif // MOE_TRANSFORMS_PASSES_TD

@@ -1,0 +1,695 @@
+//===- CppEmitter.cpp - planned moe IR to C++ against the model ABI -------===//
+//
+// Each function becomes a straight-line sequence of CPU kernel calls on
+// pointers into the state region (globals), the arena (planned values) and
+// the caller's inputs; reshapes are pointer aliases and constants are static
+// arrays. Nothing is allocated at run time.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Target/Cpp.h"
+#include "moe/MoeDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cmath>
+#include <cstdio>
+
+using namespace mlir;
+using namespace mlir::moe;
+using llvm::formatv;
+
+namespace {
+
+constexpr int64_t kStateAlignment = 64;
+
+ArrayRef<int64_t> shapeOf(Value value) {
+  return cast<RankedTensorType>(value.getType()).getShape();
+}
+
+int64_t numElements(Value value) {
+  return cast<RankedTensorType>(value.getType()).getNumElements();
+}
+
+int64_t byteSize(Type type) {
+  auto tensor = cast<RankedTensorType>(type);
+  return tensor.getNumElements() * tensor.getElementTypeBitWidth() / 8;
+}
+
+FailureOr<StringRef> cType(Operation *op, Type type) {
+  Type element = getElementTypeOrSelf(type);
+  if (element.isF32())
+    return StringRef("float");
+  if (element.isSignlessInteger(32))
+    return StringRef("int32_t");
+  if (element.isSignlessInteger(64))
+    return StringRef("int64_t");
+  return op->emitError() << "the C++ target supports f32, i32 and i64 "
+                            "tensors, got "
+                         << type;
+}
+
+int abiDType(Type type) {
+  Type element = getElementTypeOrSelf(type);
+  if (element.isF32())
+    return 0;
+  if (element.isF64())
+    return 1;
+  return element.isSignlessInteger(32) ? 2 : 3;
+}
+
+std::string literal(double value) {
+  if (std::isnan(value))
+    return "NAN";
+  if (std::isinf(value))
+    return value > 0 ? "INFINITY" : "-INFINITY";
+  // %.17g round-trips a double; a float literal needs no suffix because
+  // every use converts explicitly.
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.17g", value);
+  return text;
+}
+
+std::string cString(StringRef text) {
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\')
+      quoted += '\\';
+    if (c == '\n')
+      quoted += "\\n";
+    else
+      quoted += c;
+  }
+  return quoted + "\"";
+}
+
+class CppEmitter {
+public:
+  CppEmitter(ModuleOp module, llvm::raw_ostream &os) : module(module), os(os) {}
+
+  LogicalResult emit(StringRef modelName);
+
+private:
+  LogicalResult emitFunction(func::FuncOp function);
+  LogicalResult emitOp(Operation *op);
+  LogicalResult emitKernelCall(Operation *op);
+  LogicalResult emitConstant(arith::ConstantOp op);
+  /// Declares the C++ pointer of each result of `op`: its arena buffer, or
+  /// the storage of the global it is stored to in place.
+  LogicalResult declareResults(Operation *op);
+  std::string shapeArray(ArrayRef<int64_t> shape);
+  /// The config the module was imported from (moe.config), or "".
+  std::string configJson() {
+    auto config = module->getAttrOfType<StringAttr>(kConfigAttrName);
+    return config ? config.str() : "";
+  }
+  std::string descriptor(StringRef name, Type type);
+
+  /// The pointer expression of `value`.
+  std::string p(Value value) { return names.lookup(value); }
+  /// The scalar value of a 0-d tensor.
+  std::string s(Value value) { return "*" + p(value); }
+  std::string fresh(StringRef prefix) {
+    return formatv("{0}{1}", prefix, counter++).str();
+  }
+  /// The row count of the dispatch that produced `buffer`, or a full one.
+  std::string rowCounts(Value buffer);
+
+  ModuleOp module;
+  llvm::raw_ostream &os;
+  llvm::StringMap<int64_t> globalOffsets;
+  DenseMap<Value, std::string> names;
+  DenseMap<Value, std::string> dispatchCounts;
+  std::string statics; // namespace-scope arrays: shapes, constants
+  llvm::raw_string_ostream staticsOs{statics};
+  std::string body;
+  llvm::raw_string_ostream out{body};
+  SmallVector<std::string> functionEntries;
+  int counter = 0;
+};
+
+std::string CppEmitter::shapeArray(ArrayRef<int64_t> shape) {
+  std::string name = fresh("shape");
+  staticsOs << "const int64_t " << name << "[] = {";
+  llvm::interleaveComma(shape, staticsOs);
+  if (shape.empty())
+    staticsOs << "0";
+  staticsOs << "};\n";
+  return name;
+}
+
+std::string CppEmitter::descriptor(StringRef name, Type type) {
+  auto tensor = cast<RankedTensorType>(type);
+  return formatv("{{{0}, {1}, {2}, {3}}", cString(name), abiDType(type),
+                 tensor.getRank(), shapeArray(tensor.getShape()))
+      .str();
+}
+
+std::string CppEmitter::rowCounts(Value buffer) {
+  auto it = dispatchCounts.find(buffer);
+  if (it != dispatchCounts.end())
+    return it->second;
+  // Not from a dispatch: every row of the buffer is a real row.
+  ArrayRef<int64_t> shape = shapeOf(buffer);
+  std::string name = fresh("full_counts");
+  out << "  int64_t " << name << "[" << shape[0] << "];\n";
+  out << "  std::fill_n(" << name << ", " << shape[0] << ", int64_t("
+      << shape[1] << "));\n";
+  dispatchCounts[buffer] = name;
+  return name;
+}
+
+LogicalResult CppEmitter::declareResults(Operation *op) {
+  auto offsets = op->getAttrOfType<DenseI64ArrayAttr>(kArenaOffsetsAttrName);
+  bool inPlace = op->hasAttr(kInPlaceAttrName);
+  if (!offsets && !inPlace)
+    return op->emitError("no memory plan: run moe-plan-memory first");
+  for (OpResult result : op->getResults()) {
+    FailureOr<StringRef> type = cType(op, result.getType());
+    if (failed(type))
+      return failure();
+    std::string name = fresh("v");
+    std::string address;
+    if (inPlace) {
+      auto store = cast<ml_program::GlobalStoreOp>(*result.user_begin());
+      address = formatv("state + {0}",
+                        globalOffsets.lookup(
+                            store.getGlobal().getLeafReference()))
+                    .str();
+    } else {
+      address = formatv("arena + {0}", offsets[result.getResultNumber()]);
+    }
+    out << "  " << *type << " *" << name << " = reinterpret_cast<" << *type
+        << " *>(" << address << ");\n";
+    names[result] = name;
+  }
+  return success();
+}
+
+LogicalResult CppEmitter::emitConstant(arith::ConstantOp op) {
+  auto dense = dyn_cast<DenseElementsAttr>(op.getValue());
+  FailureOr<StringRef> type = cType(op, op.getType());
+  if (!dense || failed(type))
+    return op.emitError("the C++ target supports dense tensor constants");
+  std::string name = fresh("constant");
+  int64_t count = dense.getNumElements();
+  staticsOs << *type << " " << name << "[" << count << "] = {";
+  if (dense.isSplat()) {
+    // Static zero-initialization covers the common all-zero splat; other
+    // splats are filled once at load time.
+    double value = isa<FloatType>(dense.getElementType())
+                       ? dense.getSplatValue<APFloat>().convertToDouble()
+                       : double(dense.getSplatValue<APInt>().getSExtValue());
+    staticsOs << "};\n";
+    if (value != 0)
+      staticsOs << "const bool " << name << "_filled = (std::fill_n(" << name
+                << ", " << count << ", " << *type << "(" << literal(value)
+                << ")), true);\n";
+  } else {
+    if (isa<FloatType>(dense.getElementType()))
+      llvm::interleaveComma(dense.getValues<APFloat>(), staticsOs,
+                            [&](const APFloat &v) {
+                              staticsOs << "float(" << literal(v.convertToDouble())
+                                        << ")";
+                            });
+    else
+      llvm::interleaveComma(dense.getValues<APInt>(), staticsOs,
+                            [&](const APInt &v) { staticsOs << v.getSExtValue(); });
+    staticsOs << "};\n";
+  }
+  names[op.getResult()] = name;
+  return success();
+}
+
+LogicalResult CppEmitter::emitOp(Operation *op) {
+  return llvm::TypeSwitch<Operation *, LogicalResult>(op)
+      .Case([&](ml_program::GlobalLoadOp load) -> LogicalResult {
+        FailureOr<StringRef> type = cType(op, load.getType());
+        if (failed(type))
+          return failure();
+        std::string name = fresh("v");
+        out << "  " << *type << " *" << name << " = reinterpret_cast<" << *type
+            << " *>(state + "
+            << globalOffsets.lookup(load.getGlobal().getLeafReference())
+            << ");\n";
+        names[load.getResult()] = name;
+        return success();
+      })
+      .Case([&](ml_program::GlobalStoreOp store) {
+        Operation *producer = store.getValue().getDefiningOp();
+        if (!producer || !producer->hasAttr(kInPlaceAttrName))
+          out << "  std::memcpy(state + "
+              << globalOffsets.lookup(store.getGlobal().getLeafReference())
+              << ", " << p(store.getValue()) << ", "
+              << byteSize(store.getValue().getType()) << ");\n";
+        return success();
+      })
+      .Case([&](arith::ConstantOp constant) { return emitConstant(constant); })
+      .Case<tensor::ExpandShapeOp, tensor::CollapseShapeOp>([&](auto reshape) {
+        names[reshape.getResult()] = p(reshape.getSrc());
+        return success();
+      })
+      .Default([&](Operation *other) { return emitKernelCall(other); });
+}
+
+LogicalResult CppEmitter::emitFunction(func::FuncOp function) {
+  names.clear();
+  dispatchCounts.clear();
+  std::string cName = fresh("function_");
+  out << "void " << cName
+      << "(void *state_, void *arena_, const void *const *inputs, void *const "
+         "*outputs) {\n"
+      << "  char *state = static_cast<char *>(state_);\n"
+      << "  char *arena = static_cast<char *>(arena_);\n"
+      << "  (void)state;\n  (void)arena;\n";
+  for (BlockArgument argument : function.getArguments()) {
+    FailureOr<StringRef> type = cType(function, argument.getType());
+    if (failed(type))
+      return failure();
+    std::string name = fresh("v");
+    out << "  " << *type << " *" << name << " = const_cast<" << *type
+        << " *>(static_cast<const " << *type << " *>(inputs["
+        << argument.getArgNumber() << "]));\n";
+    names[argument] = name;
+  }
+  for (Operation &op : function.getBody().front()) {
+    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+      for (auto [index, value] : llvm::enumerate(ret.getOperands()))
+        out << "  std::memcpy(outputs[" << index << "], " << p(value) << ", "
+            << byteSize(value.getType()) << ");\n";
+      continue;
+    }
+    if (failed(emitOp(&op)))
+      return failure();
+  }
+  out << "}\n\n";
+
+  // The descriptors of the function's interface.
+  auto describe = [&](StringRef kind, unsigned count, auto nameOf,
+                      auto typeOf) {
+    // Descriptors first: they declare their shape arrays.
+    SmallVector<std::string> entries;
+    for (unsigned i = 0; i < count; ++i)
+      entries.push_back(descriptor(nameOf(i), typeOf(i)));
+    if (count == 0)
+      entries.push_back("{nullptr, 0, 0, nullptr}");
+    std::string array = fresh(kind);
+    staticsOs << "const moe_tensor_desc " << array << "[] = {"
+              << llvm::join(entries, ", ") << "};\n";
+    return array;
+  };
+  std::string inputs = describe(
+      "inputs", function.getNumArguments(),
+      [&](unsigned i) {
+        auto name = function.getArgAttrOfType<StringAttr>(i, kInputAttrName);
+        return name ? name.str() : formatv("arg{0}", i).str();
+      },
+      [&](unsigned i) { return function.getArgumentTypes()[i]; });
+  std::string outputs = describe(
+      "outputs", function.getNumResults(),
+      [&](unsigned i) {
+        auto name = function.getResultAttrOfType<StringAttr>(i, kOutputAttrName);
+        return name ? name.str() : formatv("result{0}", i).str();
+      },
+      [&](unsigned i) { return function.getResultTypes()[i]; });
+  auto arenaBytes = function->getAttrOfType<IntegerAttr>(kArenaBytesAttrName);
+  if (!arenaBytes)
+    return function.emitError("no memory plan: run moe-plan-memory first");
+  functionEntries.push_back(formatv("{{{0}, {1}, {2}, {3}, {4}, {5}, {6}}",
+                                    cString(function.getSymName()),
+                                    function.getNumArguments(), inputs,
+                                    function.getNumResults(), outputs,
+                                    arenaBytes.getInt(), cName)
+                                .str());
+  return success();
+}
+
+LogicalResult CppEmitter::emitKernelCall(Operation *op) {
+  if (failed(declareResults(op)))
+    return failure();
+  // Shorthands for the operand and result pointers and sizes.
+  auto in = [&](unsigned i) { return p(op->getOperand(i)); };
+  auto res = [&](unsigned i) { return p(op->getResult(i)); };
+  auto dim = [&](Value v, int64_t axis) {
+    ArrayRef<int64_t> shape = shapeOf(v);
+    return shape[axis < 0 ? axis + shape.size() : axis];
+  };
+  auto gateConfig = [&](int64_t topK, FloatAttr lambda, APFloat eps,
+                        bool renormalize) {
+    return formatv("GateConfig{{{0}, {1}, {2}, {3}, {4}}", topK,
+                   lambda ? "true" : "false",
+                   literal(lambda ? lambda.getValueAsDouble() : 0.0),
+                   literal(eps.convertToDouble()),
+                   renormalize ? "true" : "false")
+        .str();
+  };
+  auto auxKind = [](AuxLossKind kind) {
+    return kind == AuxLossKind::skywork ? "AuxLossKind::Skywork"
+                                        : "AuxLossKind::Switch";
+  };
+  std::string call =
+      llvm::TypeSwitch<Operation *, std::string>(op)
+          .Case([&](EmbeddingOp o) {
+            return formatv("embedding({0}, {1}, {2}, {3}, {4}, {5})", in(0),
+                           dim(o.getTable(), 0), dim(o.getTable(), 1), in(1),
+                           numElements(o.getIds()), res(0))
+                .str();
+          })
+          .Case([&](EmbeddingGradOp o) {
+            return formatv("embeddingGrad({0}, {1}, {2}, {3}, {4}, {5})", in(0),
+                           numElements(o.getIds()), in(1),
+                           dim(o.getDTable(), 0), dim(o.getDTable(), 1),
+                           res(0))
+                .str();
+          })
+          .Case([&](RmsNormOp o) {
+            int64_t hidden = dim(o.getInput(), -1);
+            return formatv("rmsNorm({0}, {1}, {2}, {3}, {4}, {5})", in(0),
+                           in(1), numElements(o.getInput()) / hidden, hidden,
+                           literal(o.getEps().convertToDouble()), res(0))
+                .str();
+          })
+          .Case([&](RmsNormGradOp o) {
+            int64_t hidden = dim(o.getInput(), -1);
+            return formatv(
+                       "rmsNormGrad({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7})",
+                       in(0), in(1), in(2), numElements(o.getInput()) / hidden,
+                       hidden, literal(o.getEps().convertToDouble()), res(0),
+                       res(1))
+                .str();
+          })
+          .Case<LinearOp, RouterOp>([&](auto o) {
+            Value input = op->getOperand(0), weight = op->getOperand(1);
+            int64_t inFeatures = dim(weight, 1), outFeatures = dim(weight, 0);
+            return formatv("linear({0}, {1}, {2}, {3}, {4}, {5}, {6})",
+                           p(input), p(weight),
+                           op->getNumOperands() > 2 ? p(op->getOperand(2))
+                                                    : "nullptr",
+                           numElements(input) / inFeatures, inFeatures,
+                           outFeatures, res(0))
+                .str();
+          })
+          .Case([&](LinearInputGradOp o) {
+            int64_t inFeatures = dim(o.getWeight(), 1),
+                    outFeatures = dim(o.getWeight(), 0);
+            return formatv("linearInputGrad({0}, {1}, {2}, {3}, {4}, {5})",
+                           in(0), in(1),
+                           numElements(o.getDResult()) / outFeatures,
+                           inFeatures, outFeatures, res(0))
+                .str();
+          })
+          .Case([&](LinearWeightGradOp o) {
+            int64_t inFeatures = dim(o.getDWeight(), 1),
+                    outFeatures = dim(o.getDWeight(), 0);
+            return formatv("linearWeightGrad({0}, {1}, {2}, {3}, {4}, {5})",
+                           in(0), in(1), numElements(o.getInput()) / inFeatures,
+                           inFeatures, outFeatures, res(0))
+                .str();
+          })
+          .Case([&](BiasGradOp o) {
+            int64_t outFeatures = dim(o.getDBias(), 0);
+            return formatv("biasGrad({0}, {1}, {2}, {3})", in(0),
+                           numElements(o.getDResult()) / outFeatures,
+                           outFeatures, res(0))
+                .str();
+          })
+          .Case([&](RopeOp o) {
+            Value x = o.getInput();
+            return formatv("rope({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7})",
+                           in(0), dim(x, 0), dim(x, 1), dim(x, 2), dim(x, 3),
+                           literal(o.getTheta().convertToDouble()),
+                           o.getInverse() ? "true" : "false", res(0))
+                .str();
+          })
+          .Case([&](AttentionOp o) {
+            Value q = o.getQuery();
+            return formatv("attention({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, "
+                           "{8}, {9})",
+                           in(0), in(1), in(2), dim(q, 0), dim(q, 1), dim(q, 2),
+                           dim(o.getKey(), 2), dim(q, 3),
+                           o.getCausal() ? "true" : "false", res(0))
+                .str();
+          })
+          .Case([&](AttentionGradOp o) {
+            Value q = o.getQuery();
+            return formatv("attentionGrad({0}, {1}, {2}, {3}, {4}, {5}, {6}, "
+                           "{7}, {8}, {9}, {10}, {11}, {12})",
+                           in(0), in(1), in(2), in(3), dim(q, 0), dim(q, 1),
+                           dim(q, 2), dim(o.getKey(), 2), dim(q, 3),
+                           o.getCausal() ? "true" : "false", res(0), res(1),
+                           res(2))
+                .str();
+          })
+          .Case([&](SwigluOp o) {
+            return formatv("swiglu({0}, {1}, {2}, {3})", in(0), in(1),
+                           numElements(o.getGate()), res(0))
+                .str();
+          })
+          .Case([&](SwigluGradOp o) {
+            return formatv("swigluGrad({0}, {1}, {2}, {3}, {4}, {5})", in(0),
+                           in(1), in(2), numElements(o.getGate()), res(0),
+                           res(1))
+                .str();
+          })
+          .Case<AddOp, MulOp>([&](auto o) {
+            return formatv("{0}({1}, {2}, {3}, {4})",
+                           isa<AddOp>(op) ? "add" : "mul", in(0), in(1),
+                           numElements(o.getLhs()), res(0))
+                .str();
+          })
+          .Case([&](CrossEntropyOp o) {
+            int64_t vocab = dim(o.getLogits(), -1);
+            return formatv("*{0} = crossEntropy({1}, {2}, {3}, {4})", res(0),
+                           in(0), in(1), numElements(o.getLogits()) / vocab,
+                           vocab)
+                .str();
+          })
+          .Case([&](CrossEntropyGradOp o) {
+            int64_t vocab = dim(o.getLogits(), -1);
+            return formatv("crossEntropyGrad({0}, {1}, {2}, {3}, {4}, {5})",
+                           in(0), in(1), numElements(o.getLogits()) / vocab,
+                           vocab, s(o.getDLoss()), res(0))
+                .str();
+          })
+          .Case([&](GateOp o) {
+            Value logits = o.getLogits();
+            return formatv("gate({0}, {1}, {2}, {3}, {4}, {5}, {6})", in(0),
+                           dim(logits, 0), dim(logits, 1),
+                           gateConfig(o.getTopK(), o.getNormLambdaAttr(),
+                                      o.getNormEps(), o.getRenormalize()),
+                           res(0), res(1), res(2))
+                .str();
+          })
+          .Case([&](GateGradOp o) {
+            Value logits = o.getLogits();
+            return formatv("gateGrad({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7})",
+                           in(0), in(1), dim(logits, 0), dim(logits, 1),
+                           gateConfig(dim(o.getIndices(), 1),
+                                      o.getNormLambdaAttr(), o.getNormEps(),
+                                      o.getRenormalize()),
+                           in(2), in(3), res(0))
+                .str();
+          })
+          .Case([&](DispatchOp o) {
+            Value buffer = o.getBuffer();
+            std::string counts = fresh("counts");
+            out << "  int64_t " << counts << "[" << dim(buffer, 0) << "];\n";
+            dispatchCounts[buffer] = counts;
+            return formatv("dispatch({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, "
+                           "{8}, {9}, {10})",
+                           in(0), in(1), dim(o.getTokens(), 0),
+                           dim(o.getTokens(), 1), dim(o.getIndices(), 1),
+                           dim(buffer, 0), dim(buffer, 1), res(0), res(1),
+                           counts, res(2))
+                .str();
+          })
+          .Case([&](DispatchGradOp o) {
+            Value buffer = o.getDBuffer();
+            return formatv("dispatchGrad({0}, {1}, {2}, {3}, {4}, {5}, {6}, "
+                           "{7}, {8})",
+                           in(0), in(1), in(2), dim(o.getIndices(), 0),
+                           dim(buffer, 2), dim(o.getIndices(), 1),
+                           dim(buffer, 0), dim(buffer, 1), res(0))
+                .str();
+          })
+          .Case([&](ExpertFfnOp o) {
+            Value x = o.getInput();
+            return formatv("expertFfn({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, "
+                           "{8}, {9})",
+                           in(0), in(1), in(2), in(3), rowCounts(x), dim(x, 0),
+                           dim(x, 1), dim(x, 2), dim(o.getGateProj(), 1),
+                           res(0))
+                .str();
+          })
+          .Case([&](ExpertFfnGradOp o) {
+            Value x = o.getInput();
+            return formatv("expertFfnGrad({0}, {1}, {2}, {3}, {4}, {5}, {6}, "
+                           "{7}, {8}, {9}, {10}, {11}, {12}, {13})",
+                           in(0), in(1), in(2), in(3), in(4), rowCounts(x),
+                           dim(x, 0), dim(x, 1), dim(x, 2),
+                           dim(o.getGateProj(), 1), res(0), res(1), res(2),
+                           res(3))
+                .str();
+          })
+          .Case([&](CombineOp o) {
+            Value buffer = o.getExpertOutput();
+            return formatv("combine({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, "
+                           "{8}, {9})",
+                           in(0), in(1), in(2), in(3), dim(o.getWeights(), 0),
+                           dim(o.getWeights(), 1), dim(buffer, 0),
+                           dim(buffer, 1), dim(buffer, 2), res(0))
+                .str();
+          })
+          .Case([&](CombineGradOp o) {
+            Value buffer = o.getExpertOutput();
+            return formatv("combineGrad({0}, {1}, {2}, {3}, {4}, {5}, {6}, "
+                           "{7}, {8}, {9}, {10}, {11})",
+                           in(0), in(1), in(2), in(3), in(4),
+                           dim(o.getWeights(), 0), dim(o.getWeights(), 1),
+                           dim(buffer, 0), dim(buffer, 1), dim(buffer, 2),
+                           res(0), res(1))
+                .str();
+          })
+          .Case([&](AuxLossOp o) {
+            return formatv("*{0} = auxLoss({1}, {2}, {3}, {4}, {5}, {6})",
+                           res(0), auxKind(o.getKind()), in(0), in(1),
+                           dim(o.getProbs(), 0), dim(o.getProbs(), 1),
+                           dim(o.getIndices(), 1))
+                .str();
+          })
+          .Case([&](AuxLossGradOp o) {
+            return formatv("auxLossGrad({0}, {1}, {2}, {3}, {4}, {5}, {6}, "
+                           "{7})",
+                           auxKind(o.getKind()), in(0), in(1),
+                           dim(o.getProbs(), 0), dim(o.getProbs(), 1),
+                           dim(o.getIndices(), 1), s(o.getDLoss()), res(0))
+                .str();
+          })
+          .Case([&](ZLossOp o) {
+            return formatv("*{0} = zLoss({1}, {2}, {3})", res(0), in(0),
+                           dim(o.getLogits(), 0), dim(o.getLogits(), 1))
+                .str();
+          })
+          .Case([&](ZLossGradOp o) {
+            return formatv("zLossGrad({0}, {1}, {2}, {3}, {4})", in(0),
+                           dim(o.getLogits(), 0), dim(o.getLogits(), 1),
+                           s(o.getDLoss()), res(0))
+                .str();
+          })
+          .Case([&](AdaptiveAuxCoeffOp o) {
+            return formatv("*{0} = float({1} * {2} + (1 - {1}) * std::min({3} "
+                           "* double({4}) / {5}, {6}))",
+                           res(0), literal(o.getBeta().convertToDouble()),
+                           s(o.getAlpha()), literal(o.getXi().convertToDouble()),
+                           s(o.getDropped()), o.getAssignments(),
+                           literal(o.getAlphaMax().convertToDouble()))
+                .str();
+          })
+          .Case([&](LrScheduleOp o) {
+            return formatv("*{0} = lrSchedule({1}, {2}, {3}, {4}, {5})",
+                           res(0), s(o.getStep()),
+                           literal(o.getMaxLr().convertToDouble()),
+                           literal(o.getMinLr().convertToDouble()),
+                           o.getWarmupStepsAttr().getInt(),
+                           o.getDecayStepsAttr().getInt())
+                .str();
+          })
+          .Case([&](GlobalNormOp o) {
+            std::string tensors = fresh("tensors"), sizes = fresh("sizes");
+            out << "  const float *" << tensors << "[] = {";
+            llvm::interleaveComma(o.getTensors(), out,
+                                  [&](Value v) { out << p(v); });
+            out << "};\n  const int64_t " << sizes << "[] = {";
+            llvm::interleaveComma(o.getTensors(), out,
+                                  [&](Value v) { out << numElements(v); });
+            out << "};\n";
+            return formatv("*{0} = globalNorm({1}, {2}, {3})", res(0), tensors,
+                           sizes, o.getTensors().size())
+                .str();
+          })
+          .Case([&](AdamWOp o) {
+            return formatv("adamw({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, "
+                           "AdamWConfig{{{8}, {9}, {10}, {11}, {12}}, {13}, "
+                           "{14}, {15})",
+                           in(0), in(1), in(2), in(3), numElements(o.getParam()),
+                           s(o.getLr()), s(o.getGradNorm()), s(o.getStep()),
+                           literal(o.getBeta1().convertToDouble()),
+                           literal(o.getBeta2().convertToDouble()),
+                           literal(o.getEps().convertToDouble()),
+                           literal(o.getWeightDecay().convertToDouble()),
+                           literal(o.getMaxGradNorm().convertToDouble()),
+                           res(0), res(1), res(2))
+                .str();
+          })
+          .Case([&](arith::AddIOp o) {
+            return formatv("for (int64_t i = 0; i < {0}; ++i)\n    {1}[i] = "
+                           "{2}[i] + {3}[i]",
+                           numElements(o.getLhs()), res(0), in(0), in(1))
+                .str();
+          })
+          .Default([&](Operation *) { return std::string(); });
+  if (call.empty())
+    return op->emitError() << "the C++ target cannot emit '" << op->getName()
+                           << "'";
+  out << "  " << call << ";\n";
+  return success();
+}
+
+LogicalResult CppEmitter::emit(StringRef modelName) {
+  // The state region: every global, 64-byte aligned, in declaration order.
+  int64_t stateBytes = 0;
+  std::string globals;
+  llvm::raw_string_ostream globalsOs(globals);
+  for (auto global : module.getOps<ml_program::GlobalOp>()) {
+    if (failed(cType(global, global.getType())))
+      return failure();
+    auto init = global->getAttrOfType<InitAttr>(kInitAttrName);
+    if (!init)
+      return global.emitError() << "the C++ target needs a '" << kInitAttrName
+                                << "' initializer on every global";
+    int64_t bytes = byteSize(global.getType());
+    globalOffsets[global.getSymName()] = stateBytes;
+    globalsOs << "    {" << descriptor(global.getSymName(), global.getType())
+              << ", " << stateBytes << ", " << bytes << ", "
+              << (global->hasAttr(kTrainableAttrName) ? 1 : 0) << ", "
+              << (init.getKind() == InitKind::normal ? "MOE_INIT_NORMAL"
+                                                     : "MOE_INIT_CONSTANT")
+              << ", " << literal(init.getValue().convertToDouble()) << "},\n";
+    stateBytes += (bytes + kStateAlignment - 1) / kStateAlignment *
+                  kStateAlignment;
+  }
+  for (auto function : module.getOps<func::FuncOp>())
+    if (failed(emitFunction(function)))
+      return failure();
+
+  os << "// Generated by moe-translate --emit=cpp; do not edit.\n"
+     << "#include \"moert/CpuKernels.h\"\n"
+     << "#include \"moert/ModelAbi.h\"\n\n"
+     << "#include <algorithm>\n#include <cmath>\n#include <cstring>\n\n"
+     << "namespace {\n\nusing namespace moert::cpu;\n\n"
+     << statics << "\n"
+     << body << "const moe_global globals[] = {\n"
+     << globals << "};\n\n"
+     << "const moe_function functions[] = {\n";
+  for (const std::string &entry : functionEntries)
+    os << "    " << entry << ",\n";
+  os << "};\n\n"
+     << "const moe_model model = {MOE_ABI_VERSION, " << cString(modelName)
+     << ", " << cString(configJson()) << ", " << stateBytes << ", " << globalOffsets.size() << ", globals, "
+     << functionEntries.size() << ", functions};\n\n"
+     << "} // namespace\n\n"
+     << "extern \"C\" const moe_model *moe_get_model(void) { return &model; }\n";
+  return success();
+}
+
+} // namespace
+
+LogicalResult mlir::moe::translateToCpp(ModuleOp module, llvm::raw_ostream &os,
+                                        StringRef modelName) {
+  return CppEmitter(module, os).emit(modelName);
+}

@@ -1,0 +1,254 @@
+//===- PlanMemory.cpp - static liveness-based arena planning --------------===//
+//
+// Every step of a training run has the same shapes, so the memory of a step
+// is planned once, at compile time: a linear scan over the ops of a function
+// assigns each value an arena offset when it is defined and returns its
+// block to a free list after its last use. Emitters then address buffers as
+// `arena + offset` with no allocation at run time.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Transforms/Passes.h"
+
+#include "llvm/Support/Format.h"
+
+#include <map>
+
+namespace mlir::moe {
+#define GEN_PASS_DEF_PLANMEMORY
+#include "moe/Transforms/Passes.h.inc"
+} // namespace mlir::moe
+
+using namespace mlir;
+using namespace mlir::moe;
+
+namespace {
+
+constexpr int64_t kAlignment = 64;
+
+int64_t alignUp(int64_t bytes) {
+  return (bytes + kAlignment - 1) / kAlignment * kAlignment;
+}
+
+int64_t byteSize(Type type) {
+  auto tensor = cast<RankedTensorType>(type);
+  return tensor.getNumElements() *
+         std::max<int64_t>(1, tensor.getElementTypeBitWidth() / 8);
+}
+
+/// First-fit allocation over a free list of [offset, size) blocks.
+class Arena {
+public:
+  int64_t allocate(int64_t bytes) {
+    bytes = alignUp(std::max<int64_t>(bytes, 1));
+    for (auto it = free.begin(); it != free.end(); ++it) {
+      if (it->second < bytes)
+        continue;
+      int64_t offset = it->first, remaining = it->second - bytes;
+      free.erase(it);
+      if (remaining > 0)
+        free[offset + bytes] = remaining;
+      return offset;
+    }
+    // Grow the arena, reusing a free block that ends at its top.
+    int64_t offset = top;
+    if (!free.empty()) {
+      auto last = std::prev(free.end());
+      if (last->first + last->second == top) {
+        offset = last->first;
+        free.erase(last);
+      }
+    }
+    top = offset + bytes;
+    return offset;
+  }
+
+  void release(int64_t offset, int64_t bytes) {
+    bytes = alignUp(std::max<int64_t>(bytes, 1));
+    auto [it, inserted] = free.emplace(offset, bytes);
+    // Merge with the neighbours so that large blocks can be reused.
+    auto next = std::next(it);
+    if (next != free.end() && offset + bytes == next->first) {
+      it->second += next->second;
+      free.erase(next);
+    }
+    if (it != free.begin()) {
+      auto previous = std::prev(it);
+      if (previous->first + previous->second == it->first) {
+        previous->second += it->second;
+        free.erase(it);
+      }
+    }
+  }
+
+  int64_t size() const { return top; }
+
+private:
+  std::map<int64_t, int64_t> free;
+  int64_t top = 0;
+};
+
+bool isAlias(Operation *op) {
+  return isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(op);
+}
+
+bool isBackwardOp(Operation *op) {
+  return op->getName().getStringRef().ends_with("_grad");
+}
+
+struct FunctionPlan {
+  int64_t arenaBytes = 0;
+  int64_t peakActivationBytes = 0;
+  int64_t peakGradientBytes = 0;
+};
+
+/// The global that `op` may overwrite in place, if any: `op`'s single result
+/// is only stored back to a global whose loads are all dead by then.
+ml_program::GlobalOp inPlaceTarget(Operation *op,
+                                   DenseMap<Operation *, int64_t> &position,
+                                   SymbolTableCollection &symbols) {
+  if (!isa<AdamWOp, arith::AddIOp>(op))
+    return nullptr;
+  ml_program::GlobalOp target;
+  for (OpResult result : op->getResults()) {
+    if (!result.hasOneUse())
+      return nullptr;
+    auto store = dyn_cast<ml_program::GlobalStoreOp>(*result.user_begin());
+    if (!store)
+      return nullptr;
+    if (result.getResultNumber() == 0)
+      target = cast<ml_program::GlobalOp>(
+          symbols.lookupNearestSymbolFrom(store, store.getGlobalAttr()));
+  }
+  return target;
+}
+
+FunctionPlan planFunction(func::FuncOp function,
+                          SymbolTableCollection &symbols) {
+  Block &body = function.getBody().front();
+  DenseMap<Operation *, int64_t> position;
+  for (Operation &op : body)
+    position[&op] = position.size();
+
+  // The value a value's storage belongs to (reshapes alias their operand),
+  // and the last position at which that storage is read.
+  DenseMap<Value, Value> storageOf;
+  auto root = [&](Value value) {
+    auto it = storageOf.find(value);
+    return it == storageOf.end() ? value : it->second;
+  };
+  DenseMap<Value, int64_t> lastUse;
+  for (Operation &op : body) {
+    if (isAlias(&op))
+      storageOf[op.getResult(0)] = root(op.getOperand(0));
+    for (Value operand : op.getOperands())
+      lastUse[root(operand)] = std::max(lastUse[root(operand)], position[&op]);
+  }
+
+  // Values stored in place into globals need no arena buffer. Their op
+  // overwrites the global, so every load of it must be dead by then.
+  for (Operation &op : body) {
+    ml_program::GlobalOp target = inPlaceTarget(&op, position, symbols);
+    if (!target)
+      continue;
+    bool loadsDead = true;
+    for (Operation &other : body)
+      if (auto load = dyn_cast<ml_program::GlobalLoadOp>(other))
+        if (load.getGlobal().getLeafReference() == target.getSymName() &&
+            lastUse.lookup(load.getResult()) > position[&op])
+          loadsDead = false;
+    if (loadsDead)
+      op.setAttr(kInPlaceAttrName, UnitAttr::get(op.getContext()));
+  }
+
+  Arena arena;
+  FunctionPlan plan;
+  DenseMap<Value, int64_t> offsets;
+  DenseSet<Value> gradients;
+  int64_t liveActivations = 0, liveGradients = 0;
+  // Buffers to release once the op at the given position has run.
+  std::map<int64_t, SmallVector<Value>> releases;
+  Builder builder(function.getContext());
+  for (Operation &op : body) {
+    bool needsArena = !isa<ml_program::GlobalLoadOp, ml_program::GlobalStoreOp,
+                           arith::ConstantOp, func::ReturnOp>(op) &&
+                      !isAlias(&op) && !op.hasAttr(kInPlaceAttrName);
+    bool backward =
+        isBackwardOp(&op) || (!isa<AdamWOp, GlobalNormOp>(op) &&
+                              llvm::any_of(op.getOperands(), [&](Value v) {
+                                return gradients.contains(root(v));
+                              }));
+    SmallVector<int64_t> resultOffsets;
+    for (Value result : op.getResults()) {
+      if (!needsArena) {
+        resultOffsets.push_back(-1);
+        continue;
+      }
+      int64_t bytes = byteSize(result.getType());
+      int64_t offset = arena.allocate(bytes);
+      offsets[result] = offset;
+      resultOffsets.push_back(offset);
+      if (backward) {
+        gradients.insert(result);
+        liveGradients += bytes;
+      } else {
+        liveActivations += bytes;
+      }
+      // A result nobody reads is released right after its op.
+      releases[std::max(lastUse.lookup(result), position[&op])].push_back(
+          result);
+    }
+    if (op.getNumResults() > 0 && !isa<func::ReturnOp>(op))
+      op.setAttr(kArenaOffsetsAttrName,
+                 builder.getDenseI64ArrayAttr(resultOffsets));
+    plan.peakActivationBytes =
+        std::max(plan.peakActivationBytes, liveActivations);
+    plan.peakGradientBytes = std::max(plan.peakGradientBytes, liveGradients);
+    for (Value value : releases[position[&op]]) {
+      int64_t bytes = byteSize(value.getType());
+      arena.release(offsets[value], bytes);
+      (gradients.contains(value) ? liveGradients : liveActivations) -= bytes;
+    }
+  }
+  plan.arenaBytes = arena.size();
+  function->setAttr(kArenaBytesAttrName,
+                    builder.getI64IntegerAttr(plan.arenaBytes));
+  return plan;
+}
+
+struct PlanMemoryPass : moe::impl::PlanMemoryBase<PlanMemoryPass> {
+  using PlanMemoryBase::PlanMemoryBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    int64_t parameterBytes = 0, stateBytes = 0;
+    for (auto global : module.getOps<ml_program::GlobalOp>())
+      (global->hasAttr(kTrainableAttrName) ? parameterBytes : stateBytes) +=
+          byteSize(global.getType());
+    SymbolTableCollection symbols;
+    for (auto function : module.getOps<func::FuncOp>()) {
+      if (!function.getBody().hasOneBlock()) {
+        function.emitError("moe-plan-memory: the function must have one "
+                           "block");
+        return signalPassFailure();
+      }
+      for (Type type : function.getArgumentTypes())
+        if (!isa<RankedTensorType>(type) ||
+            !cast<RankedTensorType>(type).hasStaticShape()) {
+          function.emitError("moe-plan-memory: arguments must be static "
+                             "tensors");
+          return signalPassFailure();
+        }
+      FunctionPlan plan = planFunction(function, symbols);
+      if (report)
+        llvm::outs() << "moe-plan-memory @" << function.getSymName()
+                     << ": arena " << plan.arenaBytes
+                     << " bytes (peak activations " << plan.peakActivationBytes
+                     << ", peak gradients " << plan.peakGradientBytes
+                     << "), parameters " << parameterBytes
+                     << " bytes, training state " << stateBytes << " bytes\n";
+    }
+  }
+};
+
+} // namespace

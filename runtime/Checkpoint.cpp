@@ -1,0 +1,94 @@
+//===- Checkpoint.cpp - training checkpoints ------------------------------===//
+
+#include "moert/Checkpoint.h"
+#include "moert/Error.h"
+#include "moert/Safetensors.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+
+using nlohmann::json;
+
+namespace {
+
+moert::DType dtypeOf(int32_t abiDType) {
+  switch (abiDType) {
+  case MOE_F32:
+    return moert::DType::F32;
+  case MOE_F64:
+    return moert::DType::F64;
+  case MOE_I32:
+    return moert::DType::I32;
+  default:
+    return moert::DType::I64;
+  }
+}
+
+std::vector<int64_t> shapeOf(const moe_tensor_desc &tensor) {
+  return {tensor.shape, tensor.shape + tensor.rank};
+}
+
+} // namespace
+
+void moert::saveCheckpoint(const std::string &path, const moe_model &model,
+                           const void *state, const RunPosition &position) {
+  std::vector<TensorView> tensors;
+  for (int64_t i = 0; i < model.num_globals; ++i) {
+    const moe_global &global = model.globals[i];
+    tensors.push_back({global.tensor.name, dtypeOf(global.tensor.dtype),
+                       shapeOf(global.tensor),
+                       static_cast<const char *>(state) + global.offset});
+  }
+  json run = {{"model", model.name},
+              {"config", model.config_json},
+              {"step", position.step},
+              {"seed", position.seed},
+              {"train_position", position.trainPosition}};
+  writeSafetensors(path, tensors,
+                   {{"format", "moe-checkpoint-v1"}, {"moe", run.dump()}});
+}
+
+moert::RunPosition moert::loadCheckpoint(const std::string &path,
+                                         const moe_model &model, void *state) {
+  SafetensorsReader file(path);
+  const Metadata &metadata = file.getMetadata();
+  auto format = metadata.find("format");
+  auto run = metadata.find("moe");
+  if (format == metadata.end() || format->second != "moe-checkpoint-v1" ||
+      run == metadata.end())
+    fail(path, ": not a moe training checkpoint (no moe-checkpoint-v1 "
+               "metadata)");
+  json position = json::parse(run->second, nullptr, /*allow_exceptions=*/false);
+  if (!position.is_object() || !position.contains("step") ||
+      !position.contains("seed") || !position.contains("train_position"))
+    fail(path, ": checkpoint metadata is malformed: ", run->second);
+  if (position.value("model", "") != model.name)
+    fail(path, ": checkpoint of model '", position.value("model", ""),
+         "', but this binary trains '", model.name, "'");
+  if (static_cast<int64_t>(file.getTensors().size()) != model.num_globals)
+    fail(path, ": checkpoint has ", file.getTensors().size(),
+         " tensors, the model has ", model.num_globals);
+  // Validate every tensor before writing any, so a bad file leaves the
+  // state untouched.
+  for (int64_t i = 0; i < model.num_globals; ++i) {
+    const moe_global &global = model.globals[i];
+    const TensorView *tensor = file.find(global.tensor.name);
+    if (!tensor)
+      fail(path, ": tensor '", global.tensor.name, "' is missing");
+    if (tensor->dtype != dtypeOf(global.tensor.dtype) ||
+        tensor->shape != shapeOf(global.tensor))
+      fail(path, ": tensor '", global.tensor.name, "' is ",
+           dtypeName(tensor->dtype), " ", formatShape(tensor->shape),
+           ", but the model expects ", dtypeName(dtypeOf(global.tensor.dtype)),
+           " ", formatShape(shapeOf(global.tensor)));
+  }
+  for (int64_t i = 0; i < model.num_globals; ++i) {
+    const moe_global &global = model.globals[i];
+    const TensorView *tensor = file.find(global.tensor.name);
+    std::memcpy(static_cast<char *>(state) + global.offset, tensor->data,
+                tensor->bytes());
+  }
+  return {position["step"].get<int64_t>(), position["seed"].get<uint64_t>(),
+          position["train_position"].get<uint64_t>()};
+}

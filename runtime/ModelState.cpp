@@ -1,0 +1,74 @@
+//===- ModelState.cpp - a compiled model's state and functions ------------===//
+
+#include "moert/ModelState.h"
+#include "moert/Error.h"
+#include "moert/Random.h"
+
+#include <cstdlib>
+#include <cstring>
+
+moert::AlignedBuffer::AlignedBuffer(int64_t bytes) {
+  int64_t rounded = (std::max<int64_t>(bytes, 1) + 63) / 64 * 64;
+  storage.reset(std::aligned_alloc(64, rounded));
+  if (!storage)
+    fail("cannot allocate ", rounded, " bytes");
+  std::memset(storage.get(), 0, rounded);
+}
+
+void moert::AlignedBuffer::Free::operator()(void *pointer) const {
+  std::free(pointer);
+}
+
+int64_t moert::tensorBytes(const moe_tensor_desc &tensor) {
+  int64_t count = 1;
+  for (int32_t i = 0; i < tensor.rank; ++i)
+    count *= tensor.shape[i];
+  return count * (tensor.dtype == MOE_F32 || tensor.dtype == MOE_I32 ? 4 : 8);
+}
+
+void moert::initializeState(const moe_model &model, void *state,
+                            uint64_t seed) {
+  for (int64_t g = 0; g < model.num_globals; ++g) {
+    const moe_global &global = model.globals[g];
+    char *base = static_cast<char *>(state) + global.offset;
+    int64_t count =
+        tensorBytes(global.tensor) /
+        (global.tensor.dtype == MOE_F32 || global.tensor.dtype == MOE_I32 ? 4
+                                                                          : 8);
+    uint64_t key = streamKey(seed, global.tensor.name);
+    for (int64_t i = 0; i < count; ++i) {
+      double value = global.init_kind == MOE_INIT_NORMAL
+                         ? global.init_value * normalAt(key, i)
+                         : global.init_value;
+      switch (global.tensor.dtype) {
+      case MOE_F32:
+        reinterpret_cast<float *>(base)[i] = static_cast<float>(value);
+        break;
+      case MOE_F64:
+        reinterpret_cast<double *>(base)[i] = value;
+        break;
+      case MOE_I32:
+        reinterpret_cast<int32_t *>(base)[i] = static_cast<int32_t>(value);
+        break;
+      default:
+        reinterpret_cast<int64_t *>(base)[i] = static_cast<int64_t>(value);
+      }
+    }
+  }
+}
+
+const moe_function *moert::findFunction(const moe_model &model,
+                                        std::string_view name) {
+  for (int64_t i = 0; i < model.num_functions; ++i)
+    if (name == model.functions[i].name)
+      return &model.functions[i];
+  return nullptr;
+}
+
+const moe_global *moert::findGlobal(const moe_model &model,
+                                    std::string_view name) {
+  for (int64_t i = 0; i < model.num_globals; ++i)
+    if (name == model.globals[i].tensor.name)
+      return &model.globals[i];
+  return nullptr;
+}

@@ -1,0 +1,71 @@
+//===- TokenData.cpp - token files and batch sampling ---------------------===//
+
+#include "moert/TokenData.h"
+#include "moert/Error.h"
+
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+namespace {
+
+constexpr int32_t kTokenFileMagic = 20240520;
+constexpr int64_t kTokenFileHeaderBytes = 256 * sizeof(int32_t);
+
+} // namespace
+
+std::vector<int32_t> moert::readTokens(const std::string &path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file)
+    fail(path, ": cannot open data file: ", describeErrno());
+  std::vector<char> bytes((std::istreambuf_iterator<char>(file)),
+                          std::istreambuf_iterator<char>());
+  int32_t header[3] = {0, 0, 0};
+  if (bytes.size() >= sizeof(header))
+    std::memcpy(header, bytes.data(), sizeof(header));
+  if (header[0] != kTokenFileMagic) {
+    // Any other file is text: one token per byte.
+    const auto *begin = reinterpret_cast<const unsigned char *>(bytes.data());
+    return std::vector<int32_t>(begin, begin + bytes.size());
+  }
+  if (header[1] != 1)
+    fail(path, ": token file version ", header[1], " is not supported (1 is)");
+  int64_t count = header[2];
+  int64_t expected = kTokenFileHeaderBytes + 2 * count;
+  if (count < 0 || static_cast<int64_t>(bytes.size()) != expected)
+    fail(path, ": token file header says ", count, " tokens (", expected,
+         " bytes) but the file has ", bytes.size(), " bytes");
+  std::vector<int32_t> tokens(count);
+  const char *data = bytes.data() + kTokenFileHeaderBytes;
+  for (int64_t i = 0; i < count; ++i) {
+    uint16_t token;
+    std::memcpy(&token, data + 2 * i, sizeof(token));
+    tokens[i] = token;
+  }
+  return tokens;
+}
+
+moert::BatchSampler::BatchSampler(std::vector<int32_t> tokensArg,
+                                  int64_t seqLenArg, uint64_t seed,
+                                  const std::string &what)
+    : tokens(std::move(tokensArg)), seqLen(seqLenArg),
+      offsets(seed, "batch-offsets") {
+  if (seqLen <= 0)
+    fail(what, ": sequence length must be positive, got ", seqLen);
+  if (static_cast<int64_t>(tokens.size()) < seqLen + 1)
+    fail(what, ": data has ", tokens.size(),
+         " tokens, fewer than one window of ", seqLen + 1);
+}
+
+moert::TokenBatch moert::BatchSampler::next(int64_t batch) {
+  TokenBatch result{batch, seqLen, {}, {}};
+  uint64_t windows = tokens.size() - static_cast<uint64_t>(seqLen);
+  for (int64_t b = 0; b < batch; ++b) {
+    uint64_t start = offsets.below(windows);
+    result.inputs.insert(result.inputs.end(), tokens.begin() + start,
+                         tokens.begin() + start + seqLen);
+    result.targets.insert(result.targets.end(), tokens.begin() + start + 1,
+                          tokens.begin() + start + seqLen + 1);
+  }
+  return result;
+}

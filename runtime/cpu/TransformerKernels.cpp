@@ -1,0 +1,692 @@
+//===- TransformerKernels.cpp - f32 CPU transformer kernels ---------------===//
+//
+// The transformer ops of CpuKernels.h. GEMMs go to OpenBLAS, always called
+// outside OpenMP regions (the pthread build threads itself). Everything else
+// is OpenMP loops whose inner loops GCC vectorizes (omp simd, a polynomial
+// exp, register-blocked vector-matrix products for attention).
+//
+// Reproducibility: every output element and every reduction is computed by a
+// single thread in a fixed order. Sums over rows (dWeight of rms_norm, bias
+// gradients, embedding gradients, attention's dK and dV) are split by output
+// column or row, never by input row, so apart from inside OpenBLAS (which
+// splits M and N, not K) results do not even depend on the thread count.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moert/CpuKernels.h"
+#include "moert/Error.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+/// Loops over less work than this run on the calling thread: waking the team
+/// costs more than it saves.
+constexpr int64_t kGrain = 1 << 15;
+
+// Floats of one SIMD register as GCC/Clang vector extensions (wider ones
+// are split, and their selects scalarized, when the target lacks them). The
+// exp below is written on them because, as a scalar function, GCC turns its
+// range clamp into branches that -ftrapping-math forbids it to vectorize.
+#ifdef __AVX__
+constexpr int64_t kLanes = 8;
+#else
+constexpr int64_t kLanes = 4;
+#endif
+typedef float Floats __attribute__((vector_size(kLanes * 4)));
+typedef int32_t Ints __attribute__((vector_size(kLanes * 4)));
+
+/// exp within about 1 ulp: Cephes' expf, exp(x) = 2^n exp(r) with
+/// |r| <= ln2/2 and a degree-6 polynomial. libm's expf is scalar and several
+/// times slower, and softmax rows are made of exps. Inputs are clamped to
+/// [-87, 88], where 2^n stays a normal float: exp(-100) gives 1.6e-38.
+void fastExp(Floats &x) {
+  Floats c = x < -87.0f ? -87.0f : x;
+  c = c > 88.0f ? 88.0f : c;
+  // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer.
+  Floats n = (c * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  // ln2 in two parts, so that r is exact.
+  Floats r = (c - n * 0.693359375f) + n * 2.12194440e-4f;
+  Floats p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  Ints bits = (__builtin_convertvector(n, Ints) + 127) << 23;
+  x = p * (Floats)bits; // a vector cast reinterprets the bits
+}
+
+float rowMax(const float *x, int64_t n) {
+  float maximum = -HUGE_VALF;
+#pragma omp simd reduction(max : maximum)
+  for (int64_t i = 0; i < n; ++i)
+    maximum = std::max(maximum, x[i]);
+  return maximum;
+}
+
+/// out[i] = exp(x[i] * scale - shift); returns the sum of the out[i], in a
+/// fixed order (by lane, then lanes in order). out may be x.
+float expAndSum(const float *x, int64_t n, float scale, float shift,
+                float *out) {
+  Floats sums = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    Floats e;
+    std::memcpy(&e, x + i, sizeof e);
+    e = e * scale - shift;
+    fastExp(e);
+    std::memcpy(out + i, &e, sizeof e);
+    sums += e;
+  }
+  if (i < n) { // the tail, padded; padding lanes are dropped
+    Floats e = {};
+    std::memcpy(&e, x + i, (n - i) * sizeof(float));
+    e = e * scale - shift;
+    fastExp(e);
+    for (int64_t lane = n - i; lane < kLanes; ++lane)
+      e[lane] = 0.0f;
+    std::memcpy(out + i, &e, (n - i) * sizeof(float));
+    sums += e;
+  }
+  float sum = 0;
+  for (int64_t lane = 0; lane < kLanes; ++lane)
+    sum += sums[lane];
+  return sum;
+}
+
+/// Ids and targets are checked before any output is written.
+void checkIndices(const int32_t *ids, int64_t count, int64_t bound,
+                  const char *what) {
+  for (int64_t i = 0; i < count; ++i)
+    if (ids[i] < 0 || ids[i] >= bound)
+      moert::fail(what, " ", ids[i], " is outside [0, ", bound, ")");
+}
+
+/// out[c] = sum over r < rows of term(r, c), in row order, in double. An
+/// orphaned `omp for` over blocks of columns: call it inside a parallel
+/// region (or outside one, on one thread). Each column is summed by one
+/// thread, so no partial sums depend on the thread count.
+template <typename Term>
+void sumOverRows(int64_t rows, int64_t cols, float *out, Term term) {
+  constexpr int64_t kBlock = 16; // one cache line of each row
+  int64_t blocks = (cols + kBlock - 1) / kBlock;
+#pragma omp for schedule(static)
+  for (int64_t block = 0; block < blocks; ++block) {
+    int64_t begin = block * kBlock, size = std::min(kBlock, cols - begin);
+    double sums[kBlock] = {};
+    if (size == kBlock) { // a constant trip count unrolls and vectorizes
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < kBlock; ++c)
+          sums[c] += term(r, begin + c);
+    } else {
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < size; ++c)
+          sums[c] += term(r, begin + c);
+    }
+    for (int64_t c = 0; c < size; ++c)
+      out[begin + c] = static_cast<float>(sums[c]);
+  }
+}
+
+/// 1 / sqrt(mean(x^2) + eps).
+double rmsScale(const float *x, int64_t n, double eps) {
+  double sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < n; ++i)
+    sum += static_cast<double>(x[i]) * x[i];
+  return 1.0 / std::sqrt(sum / n + eps);
+}
+
+void sgemm(CBLAS_TRANSPOSE transA, CBLAS_TRANSPOSE transB, int64_t m, int64_t n,
+           int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
+           float beta, float *c) {
+  cblas_sgemm(CblasRowMajor, transA, transB, static_cast<blasint>(m),
+              static_cast<blasint>(n), static_cast<blasint>(k), 1.0f, a,
+              static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c,
+              static_cast<blasint>(n));
+}
+
+void fillZero(float *x, int64_t count) { std::fill(x, x + count, 0.0f); }
+
+//===----------------------------------------------------------------------===//
+// Attention building blocks. Each (batch, head) task runs its products
+// through smallGemm on blocks of 4 query rows: at head_dim 32 and a few
+// hundred positions, that beats a loop of tiny BLAS calls (which could not
+// run in parallel), and recomputing a block's softmax in the backward costs
+// less than storing [seq, seq] probabilities.
+//===----------------------------------------------------------------------===//
+
+typedef float Vec8 __attribute__((vector_size(32)));
+
+#define MOERT_INLINE __attribute__((always_inline)) inline
+
+/// Arguments of C[m x n] = A[m x k] B[k x n] (+ C if accumulate), where
+/// A(i, p) = a[i * aRow + p * aCol] (so A may be a transpose) and B and C are
+/// row-major with leading dimensions ldb and ldc.
+struct Gemm {
+  int64_t m, n, k;
+  const float *a;
+  int64_t aRow, aCol;
+  const float *b;
+  int64_t ldb;
+  float *c;
+  int64_t ldc;
+  bool accumulate;
+};
+
+/// Rows [i, i + R) and columns [j, j + 8 CV) of C, summing over p in order
+/// with the sums in registers.
+template <int R, int CV>
+MOERT_INLINE void gemmTile(const Gemm &g, int64_t i, int64_t j) {
+  Vec8 acc[R][CV];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < CV; ++v) {
+      acc[r][v] = Vec8{};
+      if (g.accumulate)
+        std::memcpy(&acc[r][v], g.c + (i + r) * g.ldc + j + 8 * v, 32);
+    }
+  for (int64_t p = 0; p < g.k; ++p) {
+    Vec8 b[CV];
+    for (int v = 0; v < CV; ++v)
+      std::memcpy(&b[v], g.b + p * g.ldb + j + 8 * v, 32);
+    for (int r = 0; r < R; ++r) {
+      float a = g.a[(i + r) * g.aRow + p * g.aCol];
+      for (int v = 0; v < CV; ++v)
+        acc[r][v] += b[v] * a;
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < CV; ++v)
+      std::memcpy(g.c + (i + r) * g.ldc + j + 8 * v, &acc[r][v], 32);
+}
+
+template <int R> MOERT_INLINE void gemmRows(const Gemm &g, int64_t i) {
+  int64_t j = 0;
+  for (; j + 16 <= g.n; j += 16)
+    gemmTile<R, 2>(g, i, j);
+  if (j + 8 <= g.n) {
+    gemmTile<R, 1>(g, i, j);
+    j += 8;
+  }
+  for (; j < g.n; ++j) // columns past the vectors, one by one
+    for (int r = 0; r < R; ++r) {
+      float *c = g.c + (i + r) * g.ldc + j;
+      float sum = g.accumulate ? *c : 0.0f;
+      for (int64_t p = 0; p < g.k; ++p)
+        sum += g.a[(i + r) * g.aRow + p * g.aCol] * g.b[p * g.ldb + j];
+      *c = sum;
+    }
+}
+
+template <int R> MOERT_INLINE void gemmAll(const Gemm &g) {
+  int64_t i = 0;
+  for (; i + R <= g.m; i += R)
+    gemmRows<R>(g, i);
+  for (; i < g.m; ++i)
+    gemmRows<1>(g, i);
+}
+
+// AVX2 + FMA when the CPU has them (the build targets baseline x86-64):
+// 4 x 16 tiles fill 8 of its 16 ymm registers; SSE has room for 2 x 16.
+// Each machine always takes the same path, so results stay reproducible.
+#if defined(__x86_64__) && !defined(__AVX2__)
+__attribute__((target("avx2,fma"))) void gemmAvx2(const Gemm &g) {
+  gemmAll<4>(g);
+}
+void gemmBaseline(const Gemm &g) { gemmAll<2>(g); }
+void smallGemm(const Gemm &g) {
+  static const bool avx2 =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  avx2 ? gemmAvx2(g) : gemmBaseline(g);
+}
+#else
+void smallGemm(const Gemm &g) { gemmAll<4>(g); }
+#endif
+
+struct AttentionShape {
+  int64_t seq, heads, kvHeads, headDim;
+  bool causal;
+  /// Columns of the transposed K and V heads and of the score blocks: seq
+  /// rounded up to whole 16-column tiles (the padding is zero).
+  int64_t padded() const { return (seq + 15) / 16 * 16; }
+
+  /// Offset of (b, s, h) in a [batch, seq, numHeads, headDim] tensor.
+  int64_t at(int64_t b, int64_t s, int64_t h, int64_t numHeads) const {
+    return ((b * seq + s) * numHeads + h) * headDim;
+  }
+  int64_t visible(int64_t i) const { return causal ? i + 1 : seq; }
+  float scale() const {
+    return static_cast<float>(1.0 / std::sqrt(static_cast<double>(headDim)));
+  }
+};
+
+/// t[d * padded + j] = head[j * stride + d], zero for j >= seq: one head of
+/// K or V with the positions contiguous.
+void transposeHead(const float *head, int64_t stride,
+                   const AttentionShape &shape, float *t) {
+  int64_t padded = shape.padded();
+  for (int64_t d = 0; d < shape.headDim; ++d)
+    std::fill(t + d * padded + shape.seq, t + (d + 1) * padded, 0.0f);
+  for (int64_t j = 0; j < shape.seq; ++j)
+    for (int64_t d = 0; d < shape.headDim; ++d)
+      t[d * padded + j] = head[j * stride + d];
+}
+
+/// Probabilities p[r * padded + j] of query rows [i, i + rows) of head h,
+/// from the transposed keys kT; zero for the masked j < `width`. Returns
+/// width, the columns that any of the rows sees.
+int64_t softmaxBlock(const float *q, const float *kT,
+                     const AttentionShape &shape, int64_t b, int64_t h,
+                     int64_t i, int64_t rows, float *p) {
+  int64_t padded = shape.padded(), width = shape.visible(i + rows - 1);
+  // Scores for whole tiles: kT's zero padding keeps them in bounds.
+  smallGemm({rows, std::min((width + 15) / 16 * 16, padded), shape.headDim,
+             q + shape.at(b, i, h, shape.heads), shape.heads * shape.headDim, 1,
+             kT, padded, p, padded, false});
+  float scale = shape.scale();
+  for (int64_t r = 0; r < rows; ++r) {
+    float *row = p + r * padded;
+    int64_t n = shape.visible(i + r);
+    float sum = expAndSum(row, n, scale, rowMax(row, n) * scale, row);
+    float inverse = 1.0f / sum;
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j)
+      row[j] *= inverse;
+    std::fill(row + n, row + width, 0.0f);
+  }
+  return width;
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Embedding.
+//===----------------------------------------------------------------------===//
+
+void moert::cpu::embedding(const float *table, int64_t vocab, int64_t hidden,
+                           const int32_t *ids, int64_t count, float *out) {
+  checkIndices(ids, count, vocab, "moe.embedding: token id");
+#pragma omp parallel for schedule(static) if (count * hidden >= kGrain)
+  for (int64_t i = 0; i < count; ++i)
+    std::memcpy(out + i * hidden, table + ids[i] * hidden,
+                hidden * sizeof(float));
+}
+
+void moert::cpu::embeddingGrad(const int32_t *ids, int64_t count,
+                               const float *dOut, int64_t vocab, int64_t hidden,
+                               float *dTable) {
+  checkIndices(ids, count, vocab, "moe.embedding: token id");
+  // Bucket the positions by id (a stable counting sort), then each table
+  // row sums its positions in order: no scatter races, and the result does
+  // not depend on the thread count.
+  std::vector<int64_t> begin(vocab + 1, 0), positions(count);
+  for (int64_t i = 0; i < count; ++i)
+    ++begin[ids[i] + 1];
+  for (int64_t v = 0; v < vocab; ++v)
+    begin[v + 1] += begin[v];
+  std::vector<int64_t> next(begin.begin(), begin.end() - 1);
+  for (int64_t i = 0; i < count; ++i)
+    positions[next[ids[i]]++] = i;
+#pragma omp parallel for schedule(static) if ((vocab + count) * hidden >=      \
+                                              kGrain)
+  for (int64_t v = 0; v < vocab; ++v) {
+    float *row = dTable + v * hidden;
+    fillZero(row, hidden);
+    for (int64_t p = begin[v]; p < begin[v + 1]; ++p) {
+      const float *source = dOut + positions[p] * hidden;
+#pragma omp simd
+      for (int64_t d = 0; d < hidden; ++d)
+        row[d] += source[d];
+    }
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// RMS norm.
+//===----------------------------------------------------------------------===//
+
+void moert::cpu::rmsNorm(const float *x, const float *weight, int64_t rows,
+                         int64_t hidden, double eps, float *y) {
+#pragma omp parallel for schedule(static) if (rows * hidden >= kGrain)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *xr = x + r * hidden;
+    float *yr = y + r * hidden;
+    float scale = static_cast<float>(rmsScale(xr, hidden, eps));
+#pragma omp simd
+    for (int64_t i = 0; i < hidden; ++i)
+      yr[i] = xr[i] * scale * weight[i];
+  }
+}
+
+void moert::cpu::rmsNormGrad(const float *x, const float *weight,
+                             const float *dy, int64_t rows, int64_t hidden,
+                             double eps, float *dx, float *dWeight) {
+  std::vector<float> scales(rows);
+#pragma omp parallel if (rows * hidden >= kGrain)
+  {
+    // With s = (mean(x^2) + eps)^(-1/2) and g = dy w:
+    // dx_j = s g_j - s^3 x_j / hidden * sum_i g_i x_i. In double: the two
+    // terms cancel when g is nearly parallel to x (always, at hidden 1).
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const float *xr = x + r * hidden, *dyr = dy + r * hidden;
+      double s = rmsScale(xr, hidden, eps), dot = 0;
+#pragma omp simd reduction(+ : dot)
+      for (int64_t i = 0; i < hidden; ++i)
+        dot += static_cast<double>(dyr[i] * weight[i]) * xr[i];
+      double coefficient = s * s * s * dot / hidden;
+      float *dxr = dx + r * hidden;
+#pragma omp simd
+      for (int64_t j = 0; j < hidden; ++j)
+        dxr[j] =
+            static_cast<float>(s * (dyr[j] * weight[j]) - coefficient * xr[j]);
+      scales[r] = static_cast<float>(s);
+    }
+    // dWeight_i = sum over rows of dy_i x_i s, column by column.
+    sumOverRows(rows, hidden, dWeight, [&](int64_t r, int64_t i) {
+      return dy[r * hidden + i] * x[r * hidden + i] * scales[r];
+    });
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Linear layers: OpenBLAS.
+//===----------------------------------------------------------------------===//
+
+void moert::cpu::linear(const float *x, const float *weight, const float *bias,
+                        int64_t rows, int64_t in, int64_t out, float *y) {
+  if (rows == 0 || out == 0)
+    return;
+  if (bias) {
+    // Preloaded into y; sgemm adds x W^T with beta = 1.
+#pragma omp parallel for schedule(static) if (rows * out >= kGrain)
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(y + r * out, bias, out * sizeof(float));
+  } else if (in == 0) {
+    fillZero(y, rows * out);
+  }
+  if (in > 0)
+    sgemm(CblasNoTrans, CblasTrans, rows, out, in, x, in, weight, in,
+          bias ? 1.0f : 0.0f, y);
+}
+
+void moert::cpu::linearInputGrad(const float *dy, const float *weight,
+                                 int64_t rows, int64_t in, int64_t out,
+                                 float *dx) {
+  if (rows == 0 || in == 0)
+    return;
+  if (out == 0)
+    return fillZero(dx, rows * in);
+  sgemm(CblasNoTrans, CblasNoTrans, rows, in, out, dy, out, weight, in, 0.0f,
+        dx);
+}
+
+void moert::cpu::linearWeightGrad(const float *dy, const float *x, int64_t rows,
+                                  int64_t in, int64_t out, float *dWeight) {
+  if (out == 0 || in == 0)
+    return;
+  if (rows == 0)
+    return fillZero(dWeight, out * in);
+  sgemm(CblasTrans, CblasNoTrans, out, in, rows, dy, out, x, in, 0.0f, dWeight);
+}
+
+void moert::cpu::biasGrad(const float *dy, int64_t rows, int64_t out,
+                          float *dBias) {
+#pragma omp parallel if (rows * out >= kGrain)
+  sumOverRows(rows, out, dBias,
+              [&](int64_t r, int64_t o) { return dy[r * out + o]; });
+}
+
+//===----------------------------------------------------------------------===//
+// RoPE.
+//===----------------------------------------------------------------------===//
+
+void moert::cpu::rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
+                      int64_t headDim, double theta, bool inverse, float *y) {
+  // head_dim is even (the verifier checks it). cos and sin of s * f_i for
+  // every position, stepped by angle addition in double (error ~seq * 1e-16)
+  // instead of seq * head_dim / 2 libm calls.
+  int64_t half = headDim / 2;
+  std::vector<float> cosines(seq * half), sines(seq * half);
+  for (int64_t i = 0; i < half; ++i) {
+    double frequency = std::pow(theta, -2.0 * i / headDim);
+    double stepCos = std::cos(frequency);
+    double stepSin = inverse ? -std::sin(frequency) : std::sin(frequency);
+    double c = 1, s = 0;
+    for (int64_t position = 0; position < seq; ++position) {
+      cosines[position * half + i] = static_cast<float>(c);
+      sines[position * half + i] = static_cast<float>(s);
+      double nextC = c * stepCos - s * stepSin;
+      s = s * stepCos + c * stepSin;
+      c = nextC;
+    }
+  }
+  int64_t positions = batch * seq;
+#pragma omp parallel for schedule(static) if (positions * heads * headDim >=   \
+                                              kGrain)
+  for (int64_t p = 0; p < positions; ++p) {
+    const float *cos = &cosines[(p % seq) * half];
+    const float *sin = &sines[(p % seq) * half];
+    for (int64_t h = 0; h < heads; ++h) {
+      const float *xh = x + (p * heads + h) * headDim;
+      float *yh = y + (p * heads + h) * headDim;
+#pragma omp simd
+      for (int64_t i = 0; i < half; ++i) {
+        float x1 = xh[i], x2 = xh[i + half];
+        yh[i] = x1 * cos[i] - x2 * sin[i];
+        yh[i + half] = x2 * cos[i] + x1 * sin[i];
+      }
+    }
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Attention.
+//===----------------------------------------------------------------------===//
+
+// Blocks of query rows per smallGemm call.
+constexpr int64_t kQueryBlock = 4;
+
+void moert::cpu::attention(const float *q, const float *k, const float *v,
+                           int64_t batch, int64_t seq, int64_t heads,
+                           int64_t kvHeads, int64_t headDim, bool causal,
+                           float *out) {
+  AttentionShape shape{seq, heads, kvHeads, headDim, causal};
+  int64_t group = heads / kvHeads, padded = shape.padded();
+  int64_t qStride = heads * headDim, kvStride = kvHeads * headDim;
+  int64_t tasks = batch * heads;
+#pragma omp parallel if (tasks * seq * seq * headDim >= kGrain)
+  {
+    std::vector<float> kT(headDim * padded), p(kQueryBlock * padded);
+#pragma omp for schedule(static)
+    for (int64_t task = 0; task < tasks; ++task) {
+      int64_t b = task / heads, h = task % heads, kvHead = h / group;
+      transposeHead(k + shape.at(b, 0, kvHead, kvHeads), kvStride, shape,
+                    kT.data());
+      for (int64_t i = 0; i < seq; i += kQueryBlock) {
+        int64_t rows = std::min(kQueryBlock, seq - i);
+        int64_t width =
+            softmaxBlock(q, kT.data(), shape, b, h, i, rows, p.data());
+        // out_i = sum_j p_ij v_j.
+        smallGemm({rows, headDim, width, p.data(), padded, 1,
+                   v + shape.at(b, 0, kvHead, kvHeads), kvStride,
+                   out + shape.at(b, i, h, heads), qStride, false});
+      }
+    }
+  }
+}
+
+void moert::cpu::attentionGrad(const float *q, const float *k, const float *v,
+                               const float *dOut, int64_t batch, int64_t seq,
+                               int64_t heads, int64_t kvHeads, int64_t headDim,
+                               bool causal, float *dq, float *dk, float *dv) {
+  AttentionShape shape{seq, heads, kvHeads, headDim, causal};
+  int64_t group = heads / kvHeads, padded = shape.padded();
+  int64_t qStride = heads * headDim, kvStride = kvHeads * headDim;
+  float scale = shape.scale();
+  // One task per (batch, kv head): it owns that head's dK and dV, summing
+  // over its query heads and rows in order, so nothing is shared.
+  int64_t tasks = batch * kvHeads;
+#pragma omp parallel if (tasks * group * seq * seq * headDim >= kGrain)
+  {
+    std::vector<float> kT(headDim * padded), vT(headDim * padded),
+        dKHead(seq * headDim), dVHead(seq * headDim), p(kQueryBlock * padded),
+        dS(kQueryBlock * padded);
+#pragma omp for schedule(static)
+    for (int64_t task = 0; task < tasks; ++task) {
+      int64_t b = task / kvHeads, kvHead = task % kvHeads;
+      const float *kHead = k + shape.at(b, 0, kvHead, kvHeads);
+      transposeHead(kHead, kvStride, shape, kT.data());
+      transposeHead(v + shape.at(b, 0, kvHead, kvHeads), kvStride, shape,
+                    vT.data());
+      fillZero(dKHead.data(), seq * headDim);
+      fillZero(dVHead.data(), seq * headDim);
+      for (int64_t h = kvHead * group; h < (kvHead + 1) * group; ++h)
+        for (int64_t i = 0; i < seq; i += kQueryBlock) {
+          int64_t rows = std::min(kQueryBlock, seq - i);
+          int64_t width =
+              softmaxBlock(q, kT.data(), shape, b, h, i, rows, p.data());
+          const float *qBlock = q + shape.at(b, i, h, heads);
+          const float *dOutBlock = dOut + shape.at(b, i, h, heads);
+          // out_i = sum_j p_ij v_j: dv_j += p_ij dOut_i, dp_ij = dOut_i . v_j.
+          smallGemm({width, headDim, rows, p.data(), 1, padded, dOutBlock,
+                     qStride, dVHead.data(), headDim, true});
+          smallGemm({rows, (width + 15) / 16 * 16, headDim, dOutBlock, qStride,
+                     1, vT.data(), padded, dS.data(), padded, false});
+          // Softmax backward, then s_ij = scale q_i . k_j; masked entries
+          // have p = 0, so dS = 0.
+          for (int64_t r = 0; r < rows; ++r) {
+            const float *pr = &p[r * padded];
+            float *dSr = &dS[r * padded];
+            float expected = 0; // sum_j p_ij dp_ij
+#pragma omp simd reduction(+ : expected)
+            for (int64_t j = 0; j < width; ++j)
+              expected += pr[j] * dSr[j];
+#pragma omp simd
+            for (int64_t j = 0; j < width; ++j)
+              dSr[j] = pr[j] * (dSr[j] - expected) * scale;
+          }
+          smallGemm({rows, headDim, width, dS.data(), padded, 1, kHead,
+                     kvStride, dq + shape.at(b, i, h, heads), qStride, false});
+          smallGemm({width, headDim, rows, dS.data(), 1, padded, qBlock,
+                     qStride, dKHead.data(), headDim, true});
+        }
+      for (int64_t j = 0; j < seq; ++j) {
+        std::memcpy(dk + shape.at(b, j, kvHead, kvHeads), &dKHead[j * headDim],
+                    headDim * sizeof(float));
+        std::memcpy(dv + shape.at(b, j, kvHead, kvHeads), &dVHead[j * headDim],
+                    headDim * sizeof(float));
+      }
+    }
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise.
+//===----------------------------------------------------------------------===//
+
+// Blocks of elements: exp(-gate) into a buffer, then plain arithmetic.
+constexpr int64_t kElementBlock = 1024;
+
+void moert::cpu::swiglu(const float *gate, const float *up, int64_t count,
+                        float *y) {
+  int64_t blocks = (count + kElementBlock - 1) / kElementBlock;
+#pragma omp parallel for schedule(static) if (count >= kGrain)
+  for (int64_t block = 0; block < blocks; ++block) {
+    int64_t begin = block * kElementBlock;
+    int64_t size = std::min(kElementBlock, count - begin);
+    float e[kElementBlock];
+    expAndSum(gate + begin, size, -1.0f, 0.0f, e);
+    const float *g = gate + begin, *u = up + begin;
+    float *yb = y + begin;
+#pragma omp simd
+    for (int64_t i = 0; i < size; ++i)
+      yb[i] = g[i] / (1.0f + e[i]) * u[i];
+  }
+}
+
+void moert::cpu::swigluGrad(const float *gate, const float *up, const float *dy,
+                            int64_t count, float *dGate, float *dUp) {
+  int64_t blocks = (count + kElementBlock - 1) / kElementBlock;
+#pragma omp parallel for schedule(static) if (count >= kGrain)
+  for (int64_t block = 0; block < blocks; ++block) {
+    int64_t begin = block * kElementBlock;
+    int64_t size = std::min(kElementBlock, count - begin);
+    float e[kElementBlock];
+    expAndSum(gate + begin, size, -1.0f, 0.0f, e);
+    const float *g = gate + begin, *u = up + begin, *d = dy + begin;
+    float *dg = dGate + begin, *du = dUp + begin;
+    // silu(g) = g sigmoid(g), silu'(g) = sigmoid(g) (1 + g (1 - sigmoid(g))).
+#pragma omp simd
+    for (int64_t i = 0; i < size; ++i) {
+      float sigmoid = 1.0f / (1.0f + e[i]);
+      du[i] = d[i] * g[i] * sigmoid;
+      dg[i] = d[i] * u[i] * sigmoid * (1.0f + g[i] * (1.0f - sigmoid));
+    }
+  }
+}
+
+void moert::cpu::add(const float *a, const float *b, int64_t count, float *y) {
+#pragma omp parallel for simd schedule(static) if (count >= kGrain)
+  for (int64_t i = 0; i < count; ++i)
+    y[i] = a[i] + b[i];
+}
+
+void moert::cpu::mul(const float *a, const float *b, int64_t count, float *y) {
+#pragma omp parallel for simd schedule(static) if (count >= kGrain)
+  for (int64_t i = 0; i < count; ++i)
+    y[i] = a[i] * b[i];
+}
+
+//===----------------------------------------------------------------------===//
+// Cross-entropy.
+//===----------------------------------------------------------------------===//
+
+float moert::cpu::crossEntropy(const float *logits, const int32_t *targets,
+                               int64_t rows, int64_t vocab) {
+  checkIndices(targets, rows, vocab, "moe.cross_entropy: target");
+  // Per-row losses, summed in row order afterwards: thread-count independent.
+  std::vector<double> losses(rows);
+#pragma omp parallel if (rows * vocab >= kGrain)
+  {
+    std::vector<float> exps(vocab);
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const float *row = logits + r * vocab;
+      float maximum = rowMax(row, vocab);
+      float sum = expAndSum(row, vocab, 1.0f, maximum, exps.data());
+      losses[r] =
+          maximum + std::log(static_cast<double>(sum)) - row[targets[r]];
+    }
+  }
+  double total = 0;
+  for (double loss : losses)
+    total += loss;
+  return static_cast<float>(total / static_cast<double>(rows));
+}
+
+void moert::cpu::crossEntropyGrad(const float *logits, const int32_t *targets,
+                                  int64_t rows, int64_t vocab, float dLoss,
+                                  float *dLogits) {
+  checkIndices(targets, rows, vocab, "moe.cross_entropy: target");
+  // The loss is a mean: each row's softmax - onehot is scaled by dLoss/rows.
+  double rowScale = static_cast<double>(dLoss) / static_cast<double>(rows);
+#pragma omp parallel for schedule(static) if (rows * vocab >= kGrain)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *row = logits + r * vocab;
+    float *dRow = dLogits + r * vocab;
+    float maximum = rowMax(row, vocab);
+    float sum = expAndSum(row, vocab, 1.0f, maximum, dRow);
+    float factor = static_cast<float>(rowScale / sum);
+#pragma omp simd
+    for (int64_t v = 0; v < vocab; ++v)
+      dRow[v] *= factor;
+    dRow[targets[r]] -= static_cast<float>(rowScale);
+  }
+}

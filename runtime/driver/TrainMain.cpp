@@ -1,0 +1,369 @@
+//===- TrainMain.cpp - the training driver of every compiled model --------===//
+//
+// Linked with a model's generated code into a training binary: loads data
+// (text or llm.c token files) with a held-out validation split, trains with
+// the model's train_step, prints a progress line per step, writes metrics as
+// JSONL, evaluates, checkpoints (resumable to the same loss curve) and ends
+// with a sample of generated text.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moert/Checkpoint.h"
+#include "moert/Error.h"
+#include "moert/ModelState.h"
+#include "moert/TokenData.h"
+
+#include <nlohmann/json.hpp>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <numeric>
+#include <optional>
+
+extern "C" void openblas_set_num_threads(int threads);
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  std::string data = "/usr/share/games/fortunes/fortunes";
+  int64_t steps = 300;
+  int64_t evalInterval = 100;
+  int64_t evalBatches = 8;
+  double valFraction = 0.1;
+  uint64_t seed = 0;
+  int64_t threads = 0;
+  std::string checkpoint;
+  int64_t checkpointInterval = 0;
+  std::string resume;
+  std::string metrics;
+  int64_t sampleTokens = 200;
+  double temperature = 0.8;
+  int64_t topK = 40;
+  std::string prompt = "\n";
+  int64_t logInterval = 1;
+};
+
+const char *kUsage = R"(usage: %s [options]
+  --data FILE              text (one token per byte) or llm.c uint16 token file
+  --steps N                total optimizer steps (default 300)
+  --eval-interval N        validation loss every N steps (default 100; 0: end only)
+  --eval-batches N         batches per validation (default 8)
+  --val-fraction F         tail of the data held out for validation (default 0.1)
+  --seed N                 initialization and data seed (default 0)
+  --threads N              OpenMP and BLAS threads (default: all cores)
+  --checkpoint FILE        write a checkpoint here (at the end, and every
+                           --checkpoint-interval steps)
+  --checkpoint-interval N  (default 0: end only)
+  --resume FILE            continue the run saved in a checkpoint
+  --metrics FILE           append one JSON object per step (JSONL)
+  --sample-tokens N        generate N tokens at the end (default 200)
+  --temperature T          sampling temperature (default 0.8)
+  --top-k K                sample among the K most likely tokens (default 40)
+  --prompt TEXT            text to continue (default a newline)
+  --log-interval N         progress line every N steps (default 1)
+)";
+
+Options parseOptions(int argc, char **argv) {
+  Options options;
+  std::map<std::string, std::function<void(const std::string &)>> setters = {
+      {"data", [&](auto v) { options.data = v; }},
+      {"steps", [&](auto v) { options.steps = std::stoll(v); }},
+      {"eval-interval", [&](auto v) { options.evalInterval = std::stoll(v); }},
+      {"eval-batches", [&](auto v) { options.evalBatches = std::stoll(v); }},
+      {"val-fraction", [&](auto v) { options.valFraction = std::stod(v); }},
+      {"seed", [&](auto v) { options.seed = std::stoull(v); }},
+      {"threads", [&](auto v) { options.threads = std::stoll(v); }},
+      {"checkpoint", [&](auto v) { options.checkpoint = v; }},
+      {"checkpoint-interval",
+       [&](auto v) { options.checkpointInterval = std::stoll(v); }},
+      {"resume", [&](auto v) { options.resume = v; }},
+      {"metrics", [&](auto v) { options.metrics = v; }},
+      {"sample-tokens", [&](auto v) { options.sampleTokens = std::stoll(v); }},
+      {"temperature", [&](auto v) { options.temperature = std::stod(v); }},
+      {"top-k", [&](auto v) { options.topK = std::stoll(v); }},
+      {"prompt", [&](auto v) { options.prompt = v; }},
+      {"log-interval", [&](auto v) { options.logInterval = std::stoll(v); }},
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::printf(kUsage, argv[0]);
+      std::exit(0);
+    }
+    if (arg.rfind("--", 0) != 0)
+      moert::fail("unexpected argument '", arg, "' (see --help)");
+    std::string name = arg.substr(2), value;
+    if (size_t eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      moert::fail("option --", name, " needs a value");
+    }
+    auto setter = setters.find(name);
+    if (setter == setters.end())
+      moert::fail("unknown option --", name, " (see --help)");
+    try {
+      setter->second(value);
+    } catch (const std::logic_error &) {
+      moert::fail("option --", name, ": '", value, "' is not a valid value");
+    }
+  }
+  if (options.steps < 0 || options.evalBatches <= 0 || options.logInterval <= 0 ||
+      !(options.valFraction > 0 && options.valFraction < 1) ||
+      options.temperature <= 0 || options.topK < 0)
+    moert::fail("an option is out of range: --steps >= 0, --eval-batches > 0, "
+                "--log-interval > 0, 0 < --val-fraction < 1, --temperature > "
+                "0, --top-k >= 0");
+  return options;
+}
+
+/// Calls a model function with inputs by position and owned outputs.
+class Function {
+public:
+  Function(const moe_function &function, void *state, void *arena)
+      : function(function), state(state), arena(arena) {
+    for (int64_t i = 0; i < function.num_outputs; ++i)
+      outputs.emplace_back(moert::tensorBytes(function.outputs[i]));
+  }
+
+  void call(const std::vector<const void *> &inputs) {
+    std::vector<void *> outputPointers;
+    for (moert::AlignedBuffer &output : outputs)
+      outputPointers.push_back(output.data());
+    function.call(state, arena, inputs.data(), outputPointers.data());
+  }
+
+  /// The scalar f32 output named `name`, if the function has one.
+  std::optional<float> scalar(std::string_view name) const {
+    for (int64_t i = 0; i < function.num_outputs; ++i)
+      if (name == function.outputs[i].name &&
+          function.outputs[i].dtype == MOE_F32)
+        return *static_cast<const float *>(outputs[i].data());
+    return std::nullopt;
+  }
+  const float *output(int64_t index) const {
+    return static_cast<const float *>(outputs[index].data());
+  }
+
+private:
+  const moe_function &function;
+  void *state;
+  void *arena;
+  std::vector<moert::AlignedBuffer> outputs;
+};
+
+const moe_function &requireFunction(const moe_model &model,
+                                    std::string_view name) {
+  const moe_function *function = moert::findFunction(model, name);
+  if (!function)
+    moert::fail("the model has no function '", name, "'");
+  return *function;
+}
+
+std::string formatDuration(double seconds) {
+  int64_t total = static_cast<int64_t>(seconds + 0.5);
+  char text[32];
+  std::snprintf(text, sizeof(text), "%ld:%02ld:%02ld", long(total / 3600),
+                long(total / 60 % 60), long(total % 60));
+  return text;
+}
+
+/// The mean loss of `forward` over `batches` fixed validation batches.
+double evaluate(Function &forward, const std::vector<int32_t> &tokens,
+                int64_t batch, int64_t seqLen, int64_t batches, uint64_t seed) {
+  moert::BatchSampler sampler(tokens, seqLen, seed ^ 0x76616c6964ULL,
+                              "validation data");
+  double total = 0;
+  for (int64_t b = 0; b < batches; ++b) {
+    moert::TokenBatch data = sampler.next(batch);
+    forward.call({data.inputs.data(), data.targets.data()});
+    total += *forward.scalar("loss");
+  }
+  return total / static_cast<double>(batches);
+}
+
+/// Continues `prompt` with the logits function, one token at a time.
+std::string sample(Function &logits, int64_t batch, int64_t seqLen,
+                   int64_t vocab, const Options &options) {
+  std::vector<int32_t> context(options.prompt.begin(), options.prompt.end());
+  std::vector<int32_t> window(batch * seqLen, 0);
+  moert::Stream stream(options.seed, "sampling");
+  std::string text;
+  std::vector<std::pair<float, int32_t>> candidates(vocab);
+  for (int64_t n = 0; n < options.sampleTokens; ++n) {
+    int64_t length = std::min<int64_t>(context.size(), seqLen);
+    std::copy(context.end() - length, context.end(), window.begin());
+    logits.call({window.data()});
+    // Causal attention: positions past `length` do not affect this one.
+    const float *row = logits.output(0) + (length - 1) * vocab;
+    for (int64_t v = 0; v < vocab; ++v)
+      candidates[v] = {row[v], static_cast<int32_t>(v)};
+    int64_t keep = options.topK > 0 ? std::min(options.topK, vocab) : vocab;
+    std::partial_sort(candidates.begin(), candidates.begin() + keep,
+                      candidates.end(), std::greater<>());
+    double total = 0;
+    std::vector<double> weights(keep);
+    for (int64_t k = 0; k < keep; ++k)
+      total += weights[k] = std::exp((candidates[k].first - candidates[0].first) /
+                                     options.temperature);
+    double draw = stream.uniform() * total;
+    int64_t chosen = 0;
+    while (chosen + 1 < keep && (draw -= weights[chosen]) > 0)
+      ++chosen;
+    int32_t token = candidates[chosen].second;
+    context.push_back(token);
+    text.push_back(static_cast<char>(token));
+  }
+  return text;
+}
+
+int run(int argc, char **argv) {
+  Options options = parseOptions(argc, argv);
+  const moe_model &model = *moe_get_model();
+  if (model.abi_version != MOE_ABI_VERSION)
+    moert::fail("model ABI version ", model.abi_version,
+                " does not match the driver's ", MOE_ABI_VERSION);
+  if (options.threads > 0) {
+    omp_set_num_threads(static_cast<int>(options.threads));
+    openblas_set_num_threads(static_cast<int>(options.threads));
+  }
+  const moe_function &trainStep = requireFunction(model, "train_step");
+  const moe_function &forwardFn = requireFunction(model, "forward");
+  if (trainStep.num_inputs != 2 || trainStep.inputs[0].rank != 2)
+    moert::fail("train_step must take input_ids and labels [batch, seq]");
+  int64_t batch = trainStep.inputs[0].shape[0];
+  int64_t seqLen = trainStep.inputs[0].shape[1];
+
+  moert::AlignedBuffer state(model.state_bytes);
+  int64_t arenaBytes = 0;
+  for (int64_t i = 0; i < model.num_functions; ++i)
+    arenaBytes = std::max(arenaBytes, model.functions[i].arena_bytes);
+  moert::AlignedBuffer arena(arenaBytes);
+
+  std::vector<int32_t> tokens = moert::readTokens(options.data);
+  int64_t validation =
+      static_cast<int64_t>(static_cast<double>(tokens.size()) * options.valFraction);
+  std::vector<int32_t> valTokens(tokens.end() - validation, tokens.end());
+  tokens.resize(tokens.size() - validation);
+  moert::BatchSampler train(std::move(tokens), seqLen, options.seed,
+                            options.data + " (training split)");
+
+  moert::RunPosition position{0, options.seed, 0};
+  if (!options.resume.empty()) {
+    position = moert::loadCheckpoint(options.resume, model, state.data());
+    train.setPosition(position.trainPosition);
+    std::printf("resumed %s at step %ld\n", options.resume.c_str(),
+                long(position.step));
+  } else {
+    moert::initializeState(model, state.data(), options.seed);
+  }
+
+  Function step(trainStep, state.data(), arena.data());
+  Function forward(forwardFn, state.data(), arena.data());
+  std::optional<std::ofstream> metrics;
+  if (!options.metrics.empty()) {
+    metrics.emplace(options.metrics, std::ios::app);
+    if (!*metrics)
+      moert::fail(options.metrics, ": cannot open metrics file: ",
+                  moert::describeErrno());
+  }
+  auto record = [&](const nlohmann::json &line) {
+    if (metrics)
+      *metrics << line.dump() << "\n" << std::flush;
+  };
+  auto saveCheckpoint = [&] {
+    position.trainPosition = train.getPosition();
+    moert::saveCheckpoint(options.checkpoint, model, state.data(), position);
+    std::printf("checkpoint %s (step %ld)\n", options.checkpoint.c_str(),
+                long(position.step));
+  };
+
+  std::printf("%s: %ld steps of %ld x %ld tokens on %s (%ld training, %ld "
+              "validation tokens), %d threads\n",
+              model.name, long(options.steps), long(batch), long(seqLen),
+              options.data.c_str(), long(train.size()), long(valTokens.size()),
+              omp_get_max_threads());
+  double trainSeconds = 0;
+  int64_t firstStep = position.step;
+  while (position.step < options.steps) {
+    moert::TokenBatch data = train.next(batch);
+    Clock::time_point start = Clock::now();
+    step.call({data.inputs.data(), data.targets.data()});
+    double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    trainSeconds += seconds;
+    ++position.step;
+    float loss = *step.scalar("loss");
+    if (!std::isfinite(loss))
+      moert::fail("the loss is ", loss, " at step ", position.step,
+                  " (diverged: lower the learning rate)");
+    double tokensPerSecond = batch * seqLen / seconds;
+    double eta = trainSeconds / (position.step - firstStep) *
+                 (options.steps - position.step);
+    nlohmann::json line = {{"step", position.step},
+                           {"loss", loss},
+                           {"tokens_per_second", tokensPerSecond},
+                           {"step_seconds", seconds}};
+    for (const char *name : {"lr", "grad_norm", "aux_loss"})
+      if (std::optional<float> value = step.scalar(name))
+        line[name] = *value;
+    record(line);
+    if (position.step % options.logInterval == 0 ||
+        position.step == options.steps) {
+      std::printf("step %5ld/%ld | loss %.4f", long(position.step),
+                  long(options.steps), loss);
+      if (line.contains("lr"))
+        std::printf(" | lr %.2e", line["lr"].get<double>());
+      if (line.contains("grad_norm"))
+        std::printf(" | grad norm %.3f", line["grad_norm"].get<double>());
+      std::printf(" | %.1fk tok/s | ETA %s\n", tokensPerSecond / 1000,
+                  formatDuration(eta).c_str());
+      std::fflush(stdout);
+    }
+    bool last = position.step == options.steps;
+    if ((options.evalInterval > 0 && position.step % options.evalInterval == 0) ||
+        last) {
+      double valLoss = evaluate(forward, valTokens, batch, seqLen,
+                                options.evalBatches, options.seed);
+      std::printf("step %5ld | validation loss %.4f\n", long(position.step),
+                  valLoss);
+      record({{"step", position.step}, {"val_loss", valLoss}});
+    }
+    if (!options.checkpoint.empty() &&
+        ((options.checkpointInterval > 0 &&
+          position.step % options.checkpointInterval == 0) ||
+         last))
+      saveCheckpoint();
+  }
+
+  const moe_function *logitsFn = moert::findFunction(model, "logits");
+  if (logitsFn && options.sampleTokens > 0) {
+    Function logits(*logitsFn, state.data(), arena.data());
+    int64_t vocab = logitsFn->outputs[0].shape[2];
+    std::printf("---- sample (temperature %.2f, top-k %ld) ----\n%s%s\n",
+                options.temperature, long(options.topK), options.prompt.c_str(),
+                sample(logits, batch, seqLen, vocab, options).c_str());
+  }
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  try {
+    return run(argc, argv);
+  } catch (const moert::Error &error) {
+    std::fprintf(stderr, "%s: error: %s\n", argv[0], error.what());
+    return 1;
+  }
+}

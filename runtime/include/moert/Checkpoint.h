@@ -1,0 +1,39 @@
+//===- Checkpoint.h - training checkpoints ----------------------*- C++ -*-===//
+//
+// A checkpoint is one safetensors file holding every global of a compiled
+// model (weights, Adam moments, the step counter, per-layer coefficients)
+// under its Hugging Face style name, and in its "__metadata__" the run's
+// position: "moe" maps to a JSON object with the model name and config, the
+// step, the seed and the training data's sampler position. It is written
+// atomically, so a failed write leaves any existing checkpoint intact.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_CHECKPOINT_H
+#define MOERT_CHECKPOINT_H
+
+#include "moert/ModelAbi.h"
+
+#include <cstdint>
+#include <string>
+
+namespace moert {
+
+struct RunPosition {
+  int64_t step = 0;           // optimizer steps taken
+  uint64_t seed = 0;          // the run's seed
+  uint64_t trainPosition = 0; // the training sampler's stream position
+};
+
+void saveCheckpoint(const std::string &path, const moe_model &model,
+                    const void *state, const RunPosition &position);
+
+/// Restores `state` from `path`; throws moert::Error naming the file and the
+/// tensor if the checkpoint is truncated, corrupt or of another model
+/// (a missing, extra or differently shaped tensor).
+RunPosition loadCheckpoint(const std::string &path, const moe_model &model,
+                           void *state);
+
+} // namespace moert
+
+#endif // MOERT_CHECKPOINT_H

@@ -1,0 +1,160 @@
+//===- CpuKernels.h - f32 CPU kernels of the compiled model -----*- C++ -*-===//
+//
+// The kernels that generated C++ calls, one per moe op (forward, backward and
+// optimizer), on f32 row-major buffers. GEMMs go to BLAS (cblas_sgemm),
+// loops are parallelized with OpenMP; reductions use a fixed order for a
+// given thread count, so a run is reproducible. Semantics are exactly those
+// of the reference kernels (include/moe/Interpreter/*Kernels.h), which the
+// unit tests compare against. Shapes are passed as sizes; integer inputs
+// that only run time can check (ids, targets, indices) throw moert::Error.
+// Output buffers need not be initialized: every kernel writes all of its
+// outputs.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_CPUKERNELS_H
+#define MOERT_CPUKERNELS_H
+
+#include <cstdint>
+
+namespace moert::cpu {
+
+//===----------------------------------------------------------------------===//
+// Transformer ops. `rows` counts every leading position (batch * seq).
+//===----------------------------------------------------------------------===//
+
+void embedding(const float *table, int64_t vocab, int64_t hidden,
+               const int32_t *ids, int64_t count, float *out);
+void embeddingGrad(const int32_t *ids, int64_t count, const float *dOut,
+                   int64_t vocab, int64_t hidden, float *dTable);
+
+void rmsNorm(const float *x, const float *weight, int64_t rows, int64_t hidden,
+             double eps, float *y);
+void rmsNormGrad(const float *x, const float *weight, const float *dy,
+                 int64_t rows, int64_t hidden, double eps, float *dx,
+                 float *dWeight);
+
+/// y[rows, out] = x[rows, in] weight[out, in]^T (+ bias[out]).
+void linear(const float *x, const float *weight, const float *bias,
+            int64_t rows, int64_t in, int64_t out, float *y);
+/// dx[rows, in] = dy[rows, out] weight[out, in].
+void linearInputGrad(const float *dy, const float *weight, int64_t rows,
+                     int64_t in, int64_t out, float *dx);
+/// dWeight[out, in] = dy[rows, out]^T x[rows, in].
+void linearWeightGrad(const float *dy, const float *x, int64_t rows, int64_t in,
+                      int64_t out, float *dWeight);
+/// dBias[out] = sum over rows of dy[rows, out].
+void biasGrad(const float *dy, int64_t rows, int64_t out, float *dBias);
+
+/// x, y: [batch, seq, heads, headDim].
+void rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
+          int64_t headDim, double theta, bool inverse, float *y);
+
+/// q, out: [batch, seq, heads, headDim]; k, v: [batch, seq, kvHeads, headDim].
+void attention(const float *q, const float *k, const float *v, int64_t batch,
+               int64_t seq, int64_t heads, int64_t kvHeads, int64_t headDim,
+               bool causal, float *out);
+void attentionGrad(const float *q, const float *k, const float *v,
+                   const float *dOut, int64_t batch, int64_t seq, int64_t heads,
+                   int64_t kvHeads, int64_t headDim, bool causal, float *dq,
+                   float *dk, float *dv);
+
+void swiglu(const float *gate, const float *up, int64_t count, float *y);
+void swigluGrad(const float *gate, const float *up, const float *dy,
+                int64_t count, float *dGate, float *dUp);
+void add(const float *a, const float *b, int64_t count, float *y);
+void mul(const float *a, const float *b, int64_t count, float *y);
+
+/// The mean over rows of logsumexp(logits[r]) - logits[r, targets[r]].
+float crossEntropy(const float *logits, const int32_t *targets, int64_t rows,
+                   int64_t vocab);
+void crossEntropyGrad(const float *logits, const int32_t *targets, int64_t rows,
+                      int64_t vocab, float dLoss, float *dLogits);
+
+//===----------------------------------------------------------------------===//
+// Routing and experts. Buffers are [experts, capacity, hidden]; `counts`
+// [experts] holds the rows dispatch filled, so expert kernels skip the rest.
+//===----------------------------------------------------------------------===//
+
+struct GateConfig {
+  int64_t topK;
+  bool normalize; // logit normalization with lambda and eps
+  double lambda, eps;
+  bool renormalize;
+};
+
+void gate(const float *logits, int64_t tokens, int64_t experts,
+          const GateConfig &config, float *probs, float *weights,
+          int32_t *indices);
+void gateGrad(const float *logits, const int32_t *indices, int64_t tokens,
+              int64_t experts, const GateConfig &config, const float *dProbs,
+              const float *dWeights, float *dLogits);
+
+/// Fills buffer rows in token-major order; slots[t, c] = row or -1 (dropped);
+/// counts[e] = rows filled; *dropped = dropped assignments. Rows past
+/// counts[e] are left unwritten.
+void dispatch(const float *tokens, const int32_t *indices, int64_t numTokens,
+              int64_t hidden, int64_t topK, int64_t experts, int64_t capacity,
+              float *buffer, int32_t *slots, int64_t *counts, int64_t *dropped);
+void dispatchGrad(const float *dBuffer, const int32_t *indices,
+                  const int32_t *slots, int64_t numTokens, int64_t hidden,
+                  int64_t topK, int64_t experts, int64_t capacity,
+                  float *dTokens);
+
+/// SwiGLU FFN per expert on its first counts[e] rows: gateProj, upProj
+/// [experts, ffn, hidden], downProj [experts, hidden, ffn]. Rows past
+/// counts[e] of y are left unwritten.
+void expertFfn(const float *x, const float *gateProj, const float *upProj,
+               const float *downProj, const int64_t *counts, int64_t experts,
+               int64_t capacity, int64_t hidden, int64_t ffn, float *y);
+/// Recomputes the activations; dx rows past counts[e] are left unwritten;
+/// the weight gradients are complete.
+void expertFfnGrad(const float *x, const float *gateProj, const float *upProj,
+                   const float *downProj, const float *dy,
+                   const int64_t *counts, int64_t experts, int64_t capacity,
+                   int64_t hidden, int64_t ffn, float *dx, float *dGateProj,
+                   float *dUpProj, float *dDownProj);
+
+void combine(const float *expertOutput, const float *weights,
+             const int32_t *indices, const int32_t *slots, int64_t tokens,
+             int64_t topK, int64_t experts, int64_t capacity, int64_t hidden,
+             float *y);
+/// dExpertOutput rows that no kept assignment reads are left unwritten.
+void combineGrad(const float *expertOutput, const float *weights,
+                 const int32_t *indices, const int32_t *slots, const float *dy,
+                 int64_t tokens, int64_t topK, int64_t experts,
+                 int64_t capacity, int64_t hidden, float *dExpertOutput,
+                 float *dWeights);
+
+enum class AuxLossKind { Skywork, Switch };
+float auxLoss(AuxLossKind kind, const float *probs, const int32_t *indices,
+              int64_t tokens, int64_t experts, int64_t topK);
+void auxLossGrad(AuxLossKind kind, const float *probs, const int32_t *indices,
+                 int64_t tokens, int64_t experts, int64_t topK, float dLoss,
+                 float *dProbs);
+float zLoss(const float *logits, int64_t tokens, int64_t experts);
+void zLossGrad(const float *logits, int64_t tokens, int64_t experts,
+               float dLoss, float *dLogits);
+
+//===----------------------------------------------------------------------===//
+// Optimizer.
+//===----------------------------------------------------------------------===//
+
+float lrSchedule(int64_t step, double maxLr, double minLr, int64_t warmupSteps,
+                 int64_t decaySteps);
+/// sqrt of the sum of squares of `count` tensors of `sizes[i]` elements.
+float globalNorm(const float *const *tensors, const int64_t *sizes,
+                 int64_t count);
+
+struct AdamWConfig {
+  double beta1, beta2, eps, weightDecay, maxGradNorm;
+};
+/// One AdamW step; the outputs may alias the inputs (element by element).
+void adamw(const float *param, const float *grad, const float *expAvg,
+           const float *expAvgSq, int64_t count, float lr, float gradNorm,
+           int64_t step, const AdamWConfig &config, float *newParam,
+           float *newExpAvg, float *newExpAvgSq);
+
+} // namespace moert::cpu
+
+#endif // MOERT_CPUKERNELS_H

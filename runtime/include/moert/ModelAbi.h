@@ -1,0 +1,76 @@
+/*===- ModelAbi.h - the C ABI of a compiled model ----------------*- C -*-===*\
+|*                                                                            *|
+|* What moe-translate --emit=cpp generates and the training driver (and any  *|
+|* other host) uses: a description of the model's globals (parameters and    *|
+|* training state, laid out in one state region) and of its functions        *|
+|* (train_step, forward, logits), each called with the state, a scratch      *|
+|* arena of the function's planned size, and its inputs and outputs in the   *|
+|* order of the descriptors. Everything is plain C data; the functions are   *|
+|* C++ and report bad input (e.g. a token id out of range) by throwing       *|
+|* moert::Error.                                                             *|
+|*                                                                            *|
+\*===----------------------------------------------------------------------===*/
+
+#ifndef MOERT_MODELABI_H
+#define MOERT_MODELABI_H
+
+#include <stdint.h>
+
+#define MOE_ABI_VERSION 1
+
+enum moe_dtype { MOE_F32 = 0, MOE_F64 = 1, MOE_I32 = 2, MOE_I64 = 3 };
+enum moe_init_kind { MOE_INIT_NORMAL = 0, MOE_INIT_CONSTANT = 1 };
+
+typedef struct moe_tensor_desc {
+  const char *name;
+  int32_t dtype; /* enum moe_dtype */
+  int32_t rank;
+  const int64_t *shape;
+} moe_tensor_desc;
+
+typedef struct moe_global {
+  moe_tensor_desc tensor; /* the Hugging Face style name and type */
+  int64_t offset;         /* byte offset in the state region */
+  int64_t bytes;
+  int32_t trainable;
+  int32_t init_kind; /* enum moe_init_kind */
+  double init_value; /* std of a normal initializer, or the constant */
+} moe_global;
+
+typedef void (*moe_function_ptr)(void *state, void *arena,
+                                 const void *const *inputs,
+                                 void *const *outputs);
+
+typedef struct moe_function {
+  const char *name;
+  int64_t num_inputs;
+  const moe_tensor_desc *inputs;
+  int64_t num_outputs;
+  const moe_tensor_desc *outputs;
+  int64_t arena_bytes; /* the function's planned scratch memory */
+  moe_function_ptr call;
+} moe_function;
+
+typedef struct moe_model {
+  int32_t abi_version; /* MOE_ABI_VERSION */
+  const char *name;
+  const char *config_json; /* the config the model was imported from, or "" */
+  int64_t state_bytes;
+  int64_t num_globals;
+  const moe_global *globals;
+  int64_t num_functions;
+  const moe_function *functions;
+} moe_model;
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Defined by the generated code. */
+const moe_model *moe_get_model(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOERT_MODELABI_H */

@@ -1,0 +1,40 @@
+//===- ModelState.h - a compiled model's state and functions ----*- C++ -*-===//
+
+#ifndef MOERT_MODELSTATE_H
+#define MOERT_MODELSTATE_H
+
+#include "moert/ModelAbi.h"
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+namespace moert {
+
+/// 64-byte aligned memory for a model's state or a function's arena.
+struct AlignedBuffer {
+  explicit AlignedBuffer(int64_t bytes);
+  void *data() const { return storage.get(); }
+
+private:
+  struct Free {
+    void operator()(void *pointer) const;
+  };
+  std::unique_ptr<void, Free> storage;
+};
+
+/// Gives every global its initial value from its initializer, with the
+/// streams of the reference interpreter (moe-run --seed): element i of a
+/// normal global is std * normalAt(streamKey(seed, name), i).
+void initializeState(const moe_model &model, void *state, uint64_t seed);
+
+/// The function named `name`, or nullptr.
+const moe_function *findFunction(const moe_model &model, std::string_view name);
+/// The global named `name`, or nullptr.
+const moe_global *findGlobal(const moe_model &model, std::string_view name);
+/// The size in bytes of a tensor described by `tensor`.
+int64_t tensorBytes(const moe_tensor_desc &tensor);
+
+} // namespace moert
+
+#endif // MOERT_MODELSTATE_H

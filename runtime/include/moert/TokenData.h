@@ -1,0 +1,57 @@
+//===- TokenData.h - token files and batch sampling -------------*- C++ -*-===//
+//
+// Training data is a sequence of tokens: an llm.c/nanoGPT token file (a
+// header of 256 int32 - magic 20240520, version 1, token count - followed by
+// uint16 tokens) or, for any other file, its bytes (vocabulary 256). A batch
+// is `batch` windows of seqLen + 1 contiguous tokens at seeded random
+// offsets; inputs are the first seqLen tokens, targets the last seqLen.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_TOKENDATA_H
+#define MOERT_TOKENDATA_H
+
+#include "moert/Random.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace moert {
+
+/// The tokens of `path`; throws moert::Error if it cannot be read or is a
+/// malformed token file.
+std::vector<int32_t> readTokens(const std::string &path);
+
+struct TokenBatch {
+  int64_t batch = 0, seqLen = 0;
+  std::vector<int32_t> inputs;  // [batch, seqLen]
+  std::vector<int32_t> targets; // [batch, seqLen], inputs shifted by one
+};
+
+class BatchSampler {
+public:
+  /// Samples windows of `tokens`; `what` names the data in errors. Throws
+  /// moert::Error if seqLen is not positive or there is no full window.
+  BatchSampler(std::vector<int32_t> tokens, int64_t seqLen, uint64_t seed,
+               const std::string &what);
+  /// All tokens of the file at `path`.
+  BatchSampler(const std::string &path, int64_t seqLen, uint64_t seed)
+      : BatchSampler(readTokens(path), seqLen, seed, path) {}
+
+  TokenBatch next(int64_t batch);
+  size_t size() const { return tokens.size(); }
+  /// The position in the offset stream: saved in checkpoints, so a resumed
+  /// run draws the batches an uninterrupted one would.
+  uint64_t getPosition() const { return offsets.getPosition(); }
+  void setPosition(uint64_t position) { offsets.setPosition(position); }
+
+private:
+  std::vector<int32_t> tokens;
+  int64_t seqLen;
+  Stream offsets;
+};
+
+} // namespace moert
+
+#endif // MOERT_TOKENDATA_H

@@ -1,0 +1,804 @@
+//===- CpuRoutingKernelsTest.cpp - f32 CPU routing and optimizer kernels --===//
+//
+// Every routing, expert and router-loss kernel of moert::cpu, and the three
+// optimizer kernels, against the reference kernels (which compute in double)
+// on random f32 inputs of several shapes, including sizes that are not
+// multiples of the vector widths. Routing decisions (top-k indices, slots,
+// counts, drops) must match exactly, ties going to the lower expert; the
+// expert kernels only touch each expert's first counts[e] rows; bad indices
+// throw the reference's message; two runs give bitwise identical results.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Interpreter/GradKernels.h"
+#include "moe/Interpreter/OptimizerKernels.h"
+#include "moe/Interpreter/ReferenceKernels.h"
+#include "moert/CpuKernels.h"
+
+#include "TestUtils.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace moe::test;
+namespace cpu = moert::cpu;
+namespace ref = mlir::moe::ref;
+
+namespace {
+
+using Floats = std::vector<float>;
+using Ids = std::vector<int32_t>;
+
+Floats randomFloats(int64_t count, uint32_t seed, float stddev = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, stddev);
+  Floats values(count);
+  for (float &value : values)
+    value = normal(rng);
+  return values;
+}
+
+/// k distinct experts per token, as a gate picks them.
+Ids randomChoices(int64_t tokens, int64_t experts, int64_t topK,
+                  uint32_t seed) {
+  std::mt19937 rng(seed);
+  Ids order(experts), ids;
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t e = 0; e < experts; ++e)
+      order[e] = static_cast<int32_t>(e);
+    std::shuffle(order.begin(), order.end(), rng);
+    ids.insert(ids.end(), order.begin(), order.begin() + topK);
+  }
+  return ids;
+}
+
+/// A reference tensor holding exactly the f32 (or i32) values.
+template <typename T>
+Tensor tensor(DType dtype, std::vector<int64_t> shape,
+              const std::vector<T> &values) {
+  return Tensor{dtype, std::move(shape), {values.begin(), values.end()}};
+}
+Tensor f32(std::vector<int64_t> shape, const Floats &values) {
+  return tensor(DType::F32, std::move(shape), values);
+}
+Tensor i32(std::vector<int64_t> shape, const Ids &values) {
+  return tensor(DType::I32, std::move(shape), values);
+}
+
+/// Outputs start as NaN, so that an element a kernel leaves unwritten shows.
+Floats output(int64_t count) { return Floats(count, NAN); }
+
+/// f32 accuracy: within `relative` of the largest expected magnitude.
+void expectClose(const Floats &actual, const std::vector<double> &expected,
+                 const std::string &what, double relative = 1e-5) {
+  ASSERT_EQ(actual.size(), expected.size()) << what;
+  double largest = 0;
+  for (double value : expected)
+    largest = std::max(largest, std::abs(value));
+  double tolerance = relative * std::max(largest, 1e-30);
+  int64_t bad = 0, worst = -1;
+  double worstError = 0;
+  for (size_t i = 0; i < actual.size(); ++i) {
+    double error = std::abs(actual[i] - expected[i]);
+    if (error <= tolerance)
+      continue;
+    ++bad;
+    if (worst < 0 || !(error <= worstError)) {
+      worst = static_cast<int64_t>(i);
+      worstError = error;
+    }
+  }
+  EXPECT_EQ(bad, 0) << what << ": worst at " << worst << ": "
+                    << (worst >= 0 ? actual[worst] : 0.0f) << " vs "
+                    << (worst >= 0 ? expected[worst] : 0.0) << " (tolerance "
+                    << tolerance << ")";
+}
+void expectClose(const Floats &actual, const Tensor &expected,
+                 const std::string &what, double relative = 1e-5) {
+  expectClose(actual, expected.data, what, relative);
+}
+
+void expectScalarClose(float actual, const Tensor &expected,
+                       const std::string &what, double relative = 1e-6) {
+  EXPECT_NEAR(actual, expected.data[0],
+              relative * std::max(1e-30, std::abs(expected.data[0])))
+      << what;
+}
+
+template <typename T>
+void expectExact(const std::vector<T> &actual, const Tensor &expected,
+                 const std::string &what) {
+  ASSERT_EQ(actual.size(), expected.data.size()) << what;
+  for (size_t i = 0; i < actual.size(); ++i)
+    ASSERT_EQ(static_cast<double>(actual[i]), expected.data[i])
+        << what << " at " << i;
+}
+
+/// The rows [e, r < counts[e]) of an [experts, capacity, hidden] buffer,
+/// concatenated; and whether every other row still holds NaN.
+template <typename T>
+std::vector<double> filledRows(const std::vector<T> &buffer,
+                               const std::vector<int64_t> &counts,
+                               int64_t capacity, int64_t hidden) {
+  std::vector<double> rows;
+  for (size_t e = 0; e < counts.size(); ++e)
+    rows.insert(rows.end(), buffer.begin() + e * capacity * hidden,
+                buffer.begin() + (e * capacity + counts[e]) * hidden);
+  return rows;
+}
+bool restUntouched(const Floats &buffer, const std::vector<int64_t> &counts,
+                   int64_t capacity, int64_t hidden) {
+  for (size_t e = 0; e < counts.size(); ++e)
+    for (int64_t i = (e * capacity + counts[e]) * hidden;
+         i < static_cast<int64_t>((e + 1) * capacity * hidden); ++i)
+      if (!std::isnan(buffer[i]))
+        return false;
+  return true;
+}
+
+/// counts[e] = kept assignments of expert e.
+std::vector<int64_t> countsOf(const Ids &indices, const Ids &slots,
+                              int64_t experts) {
+  std::vector<int64_t> counts(experts, 0);
+  for (size_t i = 0; i < indices.size(); ++i)
+    if (slots[i] >= 0)
+      ++counts[indices[i]];
+  return counts;
+}
+
+template <typename T>
+void expectBitwiseEqual(const std::vector<T> &a, const std::vector<T> &b,
+                        const std::string &what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(T)), 0)
+      << what << " differs between two runs";
+}
+
+struct Shape {
+  int64_t tokens, hidden, experts, topK, ffn;
+  std::string name() const {
+    return std::to_string(tokens) + "x" + std::to_string(hidden) + " e" +
+           std::to_string(experts) + " k" + std::to_string(topK) + " f" +
+           std::to_string(ffn);
+  }
+};
+
+// Includes one expert, sizes off the 16-lane blocks and the benchmark's.
+const Shape kShapes[] = {{1, 1, 1, 1, 1},      {5, 3, 4, 2, 7},
+                         {37, 17, 6, 3, 23},   {64, 32, 8, 2, 40},
+                         {100, 20, 16, 4, 33}, {768, 128, 8, 2, 352},
+                         {50, 9, 5, 5, 17}};
+
+cpu::GateConfig gateConfig(int64_t topK, bool normalize, double lambda,
+                           bool renormalize) {
+  return cpu::GateConfig{topK, normalize, lambda, 1e-6, renormalize};
+}
+
+std::optional<double> lambdaOf(const cpu::GateConfig &config) {
+  return config.normalize ? std::optional<double>(config.lambda) : std::nullopt;
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// gate
+//===----------------------------------------------------------------------===//
+
+TEST(CpuRoutingKernelsTest, GateAndGradMatchReference) {
+  for (const Shape &s : kShapes)
+    for (bool normalize : {false, true})
+      for (bool renormalize : {false, true}) {
+        std::string name = s.name() + (normalize ? " norm" : "") +
+                           (renormalize ? " renorm" : "");
+        cpu::GateConfig config =
+            gateConfig(s.topK, normalize, normalize ? 2.5 : 1.0, renormalize);
+        Floats logits = randomFloats(s.tokens * s.experts, 1, 2.0f);
+        Floats probs = output(s.tokens * s.experts),
+               weights = output(s.tokens * s.topK);
+        Ids indices(s.tokens * s.topK, -7);
+        cpu::gate(logits.data(), s.tokens, s.experts, config, probs.data(),
+                  weights.data(), indices.data());
+        Tensor logitsRef = f32({s.tokens, s.experts}, logits);
+        ref::GateResult expected = ref::gate(
+            logitsRef, s.topK, lambdaOf(config), config.eps, renormalize);
+        expectClose(probs, expected.probs, "gate probs " + name, 1e-6);
+        expectExact(indices, expected.indices, "gate indices " + name);
+        expectClose(weights, expected.weights, "gate weights " + name, 1e-6);
+
+        Floats dProbs = randomFloats(s.tokens * s.experts, 2),
+               dWeights = randomFloats(s.tokens * s.topK, 3);
+        Floats dLogits = output(s.tokens * s.experts);
+        cpu::gateGrad(logits.data(), indices.data(), s.tokens, s.experts,
+                      config, dProbs.data(), dWeights.data(), dLogits.data());
+        expectClose(dLogits,
+                    ref::gateGrad(logitsRef, expected.indices, lambdaOf(config),
+                                  config.eps, renormalize,
+                                  f32({s.tokens, s.experts}, dProbs),
+                                  f32({s.tokens, s.topK}, dWeights)),
+                    "gateGrad " + name);
+      }
+}
+
+TEST(CpuRoutingKernelsTest, GateTiesPickTheLowerExpert) {
+  // Equal logits give equal probabilities: the lower index goes first.
+  Floats logits = {1,  1, 1, 1,  // all tied: 0, 1
+                   0,  2, 2, 2,  // three tied at the top: 1, 2
+                   3,  0, 3, -1, // 0, 2
+                   -5, 4, 1, 4}; // 1, 3
+  for (bool normalize : {false, true}) {
+    cpu::GateConfig config = gateConfig(2, normalize, 1.0, true);
+    Floats probs = output(16), weights = output(8);
+    Ids indices(8, -7);
+    cpu::gate(logits.data(), 4, 4, config, probs.data(), weights.data(),
+              indices.data());
+    EXPECT_EQ(indices, (Ids{0, 1, 1, 2, 0, 2, 1, 3}));
+    EXPECT_EQ(weights[0], 0.5f);
+    EXPECT_EQ(weights[1], 0.5f);
+    expectExact(
+        indices,
+        ref::gate(f32({4, 4}, logits), 2, lambdaOf(config), 1e-6, true).indices,
+        "tied gate indices");
+  }
+}
+
+TEST(CpuRoutingKernelsTest, GateGradOutOfRangeIndexThrows) {
+  Floats logits = randomFloats(6, 1), dProbs = randomFloats(6, 2),
+         dWeights = randomFloats(4, 3), dLogits = output(6);
+  for (int32_t bad : {3, -1}) {
+    Ids indices = {0, 1, 2, bad};
+    std::string message = errorOf([&] {
+      cpu::gateGrad(logits.data(), indices.data(), 2, 3,
+                    gateConfig(2, true, 1.0, true), dProbs.data(),
+                    dWeights.data(), dLogits.data());
+    });
+    EXPECT_EQ(message, "moe.gate: expert index " + std::to_string(bad) +
+                           " is outside [0, 3)");
+    EXPECT_EQ(message, errorOf([&] {
+                ref::gateGrad(f32({2, 3}, logits), i32({2, 2}, indices), 1.0,
+                              1e-6, true, f32({2, 3}, dProbs),
+                              f32({2, 2}, dWeights));
+              }));
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// dispatch
+//===----------------------------------------------------------------------===//
+
+TEST(CpuRoutingKernelsTest, DispatchAndGradMatchReference) {
+  for (const Shape &s : kShapes) {
+    int64_t fair = (s.tokens * s.topK + s.experts - 1) / s.experts;
+    // Tight (drops), capacity-factor 1.25 and dropless capacities; 0 drops
+    // everything.
+    for (int64_t capacity : {std::max<int64_t>(1, fair / 2), (fair * 5 + 3) / 4,
+                             s.tokens, int64_t(0)}) {
+      std::string name = s.name() + " capacity " + std::to_string(capacity);
+      Floats tokens = randomFloats(s.tokens * s.hidden, 1);
+      Ids indices = randomChoices(s.tokens, s.experts, s.topK, 2);
+      Floats buffer = output(s.experts * capacity * s.hidden);
+      Ids slots(s.tokens * s.topK, -7);
+      std::vector<int64_t> counts(s.experts, -7);
+      int64_t dropped = -7;
+      cpu::dispatch(tokens.data(), indices.data(), s.tokens, s.hidden, s.topK,
+                    s.experts, capacity, buffer.data(), slots.data(),
+                    counts.data(), &dropped);
+      Tensor indicesRef = i32({s.tokens, s.topK}, indices);
+      ref::DispatchResult expected = ref::dispatch(
+          f32({s.tokens, s.hidden}, tokens), indicesRef, s.experts, capacity);
+      expectExact(slots, expected.slots, "dispatch slots " + name);
+      EXPECT_EQ(counts, countsOf(indices, slots, s.experts)) << name;
+      EXPECT_EQ(dropped, static_cast<int64_t>(expected.dropped.data[0]))
+          << name;
+      if (capacity == s.tokens) {
+        EXPECT_EQ(dropped, 0) << name;
+      }
+      EXPECT_EQ(filledRows(buffer, counts, capacity, s.hidden),
+                filledRows(expected.buffer.data, counts, capacity, s.hidden))
+          << "dispatch buffer " << name;
+      EXPECT_TRUE(restUntouched(buffer, counts, capacity, s.hidden)) << name;
+
+      Floats dBuffer = randomFloats(s.experts * capacity * s.hidden, 3);
+      Floats dTokens = output(s.tokens * s.hidden);
+      cpu::dispatchGrad(dBuffer.data(), indices.data(), slots.data(), s.tokens,
+                        s.hidden, s.topK, s.experts, capacity, dTokens.data());
+      expectClose(
+          dTokens,
+          ref::dispatchGrad(f32({s.experts, capacity, s.hidden}, dBuffer),
+                            indicesRef, expected.slots),
+          "dispatchGrad " + name);
+    }
+  }
+}
+
+TEST(CpuRoutingKernelsTest, DispatchQueuesTokenMajorAndDropsPastCapacity) {
+  // Every token picks {1, 0}: expert 1 then 0. With capacity 3 tokens 0-2
+  // fill both experts in token order and tokens 3-4 are dropped.
+  Ids indices = {1, 0, 1, 0, 1, 0, 1, 0, 1, 0};
+  Floats tokens = {10, 11, 12, 13, 14};
+  Floats buffer = output(2 * 3);
+  Ids slots(10);
+  std::vector<int64_t> counts(2);
+  int64_t dropped = 0;
+  cpu::dispatch(tokens.data(), indices.data(), 5, 1, 2, 2, 3, buffer.data(),
+                slots.data(), counts.data(), &dropped);
+  EXPECT_EQ(slots, (Ids{0, 0, 1, 1, 2, 2, -1, -1, -1, -1}));
+  EXPECT_EQ(counts, (std::vector<int64_t>{3, 3}));
+  EXPECT_EQ(dropped, 4);
+  EXPECT_EQ(buffer, (Floats{10, 11, 12, 10, 11, 12}));
+}
+
+//===----------------------------------------------------------------------===//
+// expert FFN
+//===----------------------------------------------------------------------===//
+
+TEST(CpuRoutingKernelsTest, ExpertFfnAndGradMatchReferenceOnFilledRows) {
+  for (const Shape &s : kShapes) {
+    std::string name = s.name();
+    int64_t capacity = (s.tokens * s.topK * 5 / 4 + s.experts - 1) / s.experts;
+    // Random fill levels, with an empty and (given 2 experts) a full one.
+    std::mt19937 rng(7);
+    std::vector<int64_t> counts(s.experts);
+    for (int64_t e = 0; e < s.experts; ++e)
+      counts[e] = std::uniform_int_distribution<int64_t>(0, capacity)(rng);
+    counts[0] = s.experts > 1 ? 0 : capacity;
+    if (s.experts > 1)
+      counts[1] = capacity;
+    int64_t rows = s.experts * capacity * s.hidden;
+    // Rows past counts are NaN for the kernel and zero for the reference,
+    // whose weight gradients sum over every row: zero rows add nothing.
+    Floats x = randomFloats(rows, 1), dy = randomFloats(rows, 2);
+    Floats xRef = x, dyRef = dy;
+    for (int64_t e = 0; e < s.experts; ++e)
+      for (int64_t i = (e * capacity + counts[e]) * s.hidden;
+           i < (e + 1) * capacity * s.hidden; ++i) {
+        x[i] = dy[i] = NAN;
+        xRef[i] = dyRef[i] = 0;
+      }
+    float scale = 1.0f / std::sqrt(static_cast<float>(s.hidden));
+    Floats gateProj = randomFloats(s.experts * s.ffn * s.hidden, 3, scale);
+    Floats upProj = randomFloats(s.experts * s.ffn * s.hidden, 4, scale);
+    Floats downProj = randomFloats(s.experts * s.hidden * s.ffn, 5, scale);
+    Tensor xT = f32({s.experts, capacity, s.hidden}, xRef);
+    Tensor gateT = f32({s.experts, s.ffn, s.hidden}, gateProj);
+    Tensor upT = f32({s.experts, s.ffn, s.hidden}, upProj);
+    Tensor downT = f32({s.experts, s.hidden, s.ffn}, downProj);
+
+    Floats y = output(rows);
+    cpu::expertFfn(x.data(), gateProj.data(), upProj.data(), downProj.data(),
+                   counts.data(), s.experts, capacity, s.hidden, s.ffn,
+                   y.data());
+    Floats filled;
+    for (double value : filledRows(y, counts, capacity, s.hidden))
+      filled.push_back(static_cast<float>(value));
+    expectClose(filled,
+                filledRows(ref::expertFfn(xT, gateT, upT, downT).data, counts,
+                           capacity, s.hidden),
+                "expertFfn " + name);
+    EXPECT_TRUE(restUntouched(y, counts, capacity, s.hidden)) << name;
+
+    Floats dx = output(rows), dGate = output(gateProj.size()),
+           dUp = output(upProj.size()), dDown = output(downProj.size());
+    cpu::expertFfnGrad(x.data(), gateProj.data(), upProj.data(),
+                       downProj.data(), dy.data(), counts.data(), s.experts,
+                       capacity, s.hidden, s.ffn, dx.data(), dGate.data(),
+                       dUp.data(), dDown.data());
+    ref::ExpertFfnGrads expected = ref::expertFfnGrad(
+        xT, gateT, upT, downT, f32({s.experts, capacity, s.hidden}, dyRef));
+    filled.clear();
+    for (double value : filledRows(dx, counts, capacity, s.hidden))
+      filled.push_back(static_cast<float>(value));
+    expectClose(filled,
+                filledRows(expected.dInput.data, counts, capacity, s.hidden),
+                "expertFfnGrad dx " + name);
+    EXPECT_TRUE(restUntouched(dx, counts, capacity, s.hidden)) << name;
+    expectClose(dGate, expected.dGateProj, "expertFfnGrad dGate " + name);
+    expectClose(dUp, expected.dUpProj, "expertFfnGrad dUp " + name);
+    expectClose(dDown, expected.dDownProj, "expertFfnGrad dDown " + name);
+  }
+}
+
+TEST(CpuRoutingKernelsTest, ExpertFfnSaturatesLikeTheReference) {
+  // Projections far into the sigmoid's tails (|g| up to ~200): silu(g) -> 0
+  // for g << 0 and -> g for g >> 0, and the gradients stay finite.
+  const int64_t experts = 1, capacity = 40, hidden = 3, ffn = 19;
+  Floats x = randomFloats(capacity * hidden, 1, 30.0f);
+  Floats gateProj = randomFloats(ffn * hidden, 2, 2.0f),
+         upProj = randomFloats(ffn * hidden, 3),
+         downProj = randomFloats(hidden * ffn, 4);
+  Floats dy = randomFloats(capacity * hidden, 5);
+  std::vector<int64_t> counts = {capacity};
+  Tensor xT = f32({experts, capacity, hidden}, x);
+  Tensor gateT = f32({experts, ffn, hidden}, gateProj),
+         upT = f32({experts, ffn, hidden}, upProj),
+         downT = f32({experts, hidden, ffn}, downProj);
+  Floats y = output(x.size());
+  cpu::expertFfn(x.data(), gateProj.data(), upProj.data(), downProj.data(),
+                 counts.data(), experts, capacity, hidden, ffn, y.data());
+  expectClose(y, ref::expertFfn(xT, gateT, upT, downT), "saturated expertFfn");
+  Floats dx = output(x.size()), dGate = output(gateProj.size()),
+         dUp = output(upProj.size()), dDown = output(downProj.size());
+  cpu::expertFfnGrad(x.data(), gateProj.data(), upProj.data(), downProj.data(),
+                     dy.data(), counts.data(), experts, capacity, hidden, ffn,
+                     dx.data(), dGate.data(), dUp.data(), dDown.data());
+  ref::ExpertFfnGrads expected = ref::expertFfnGrad(
+      xT, gateT, upT, downT, f32({experts, capacity, hidden}, dy));
+  expectClose(dx, expected.dInput, "saturated dx");
+  expectClose(dGate, expected.dGateProj, "saturated dGate");
+  expectClose(dUp, expected.dUpProj, "saturated dUp");
+  expectClose(dDown, expected.dDownProj, "saturated dDown");
+}
+
+TEST(CpuRoutingKernelsTest, ExpertFfnRejectsCountsPastCapacity) {
+  Floats x(2 * 2 * 2, 0.0f), w(2 * 2 * 2, 0.0f), y(8), dw(8);
+  for (int64_t bad : {3, -1}) {
+    std::vector<int64_t> counts = {1, bad};
+    std::string expected = "moe.expert_ffn: count " + std::to_string(bad) +
+                           " of expert 1 is outside [0, 2]";
+    EXPECT_EQ(errorOf([&] {
+                cpu::expertFfn(x.data(), w.data(), w.data(), w.data(),
+                               counts.data(), 2, 2, 2, 2, y.data());
+              }),
+              expected);
+    EXPECT_EQ(errorOf([&] {
+                cpu::expertFfnGrad(x.data(), w.data(), w.data(), w.data(),
+                                   x.data(), counts.data(), 2, 2, 2, 2,
+                                   y.data(), dw.data(), dw.data(), dw.data());
+              }),
+              expected);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// combine
+//===----------------------------------------------------------------------===//
+
+TEST(CpuRoutingKernelsTest, CombineAndGradMatchReference) {
+  for (const Shape &s : kShapes) {
+    int64_t fair = (s.tokens * s.topK + s.experts - 1) / s.experts;
+    for (int64_t capacity : {std::max<int64_t>(1, fair / 2), s.tokens}) {
+      std::string name = s.name() + " capacity " + std::to_string(capacity);
+      Ids indices = randomChoices(s.tokens, s.experts, s.topK, 1);
+      Floats tokens = randomFloats(s.tokens * s.hidden, 2);
+      Ids slots(s.tokens * s.topK);
+      std::vector<int64_t> counts(s.experts);
+      int64_t dropped = 0;
+      Floats buffer(s.experts * capacity * s.hidden);
+      cpu::dispatch(tokens.data(), indices.data(), s.tokens, s.hidden, s.topK,
+                    s.experts, capacity, buffer.data(), slots.data(),
+                    counts.data(), &dropped);
+      Floats expertOutput = randomFloats(buffer.size(), 3);
+      Floats weights = randomFloats(s.tokens * s.topK, 4);
+      Tensor outT = f32({s.experts, capacity, s.hidden}, expertOutput);
+      Tensor weightsT = f32({s.tokens, s.topK}, weights);
+      Tensor indicesT = i32({s.tokens, s.topK}, indices);
+      Tensor slotsT = i32({s.tokens, s.topK}, slots);
+
+      Floats y = output(s.tokens * s.hidden);
+      cpu::combine(expertOutput.data(), weights.data(), indices.data(),
+                   slots.data(), s.tokens, s.topK, s.experts, capacity,
+                   s.hidden, y.data());
+      expectClose(y, ref::combine(outT, weightsT, indicesT, slotsT),
+                  "combine " + name);
+
+      Floats dy = randomFloats(s.tokens * s.hidden, 5);
+      Floats dOut = output(buffer.size()), dWeights = output(weights.size());
+      cpu::combineGrad(expertOutput.data(), weights.data(), indices.data(),
+                       slots.data(), dy.data(), s.tokens, s.topK, s.experts,
+                       capacity, s.hidden, dOut.data(), dWeights.data());
+      ref::CombineGrads expected = ref::combineGrad(
+          outT, weightsT, indicesT, slotsT, f32({s.tokens, s.hidden}, dy));
+      // Dispatch filled exactly the rows that kept assignments read.
+      Floats filled;
+      for (double value : filledRows(dOut, counts, capacity, s.hidden))
+        filled.push_back(static_cast<float>(value));
+      expectClose(
+          filled,
+          filledRows(expected.dExpertOutput.data, counts, capacity, s.hidden),
+          "combineGrad dExpertOutput " + name);
+      EXPECT_TRUE(restUntouched(dOut, counts, capacity, s.hidden)) << name;
+      expectClose(dWeights, expected.dWeights, "combineGrad dWeights " + name);
+      for (size_t i = 0; i < slots.size(); ++i)
+        if (slots[i] < 0) {
+          EXPECT_EQ(dWeights[i], 0.0f) << name << " dropped " << i;
+        }
+    }
+  }
+}
+
+TEST(CpuRoutingKernelsTest, BadExpertIndicesAndSlotsThrowLikeTheReference) {
+  const int64_t tokens = 2, topK = 2, experts = 3, capacity = 2, hidden = 2;
+  Floats buffer = randomFloats(experts * capacity * hidden, 1);
+  Floats weights = randomFloats(tokens * topK, 2);
+  Floats dy = randomFloats(tokens * hidden, 3), out = output(12),
+         dWeights = output(4), probs = randomFloats(tokens * experts, 4);
+  Tensor bufferT = f32({experts, capacity, hidden}, buffer);
+  Tensor weightsT = f32({tokens, topK}, weights);
+  struct Case {
+    Ids indices, slots;
+    std::string dispatchMessage, combineMessage;
+  };
+  for (const Case &c : {Case{{0, 3, 1, 2},
+                             {0, 0, 0, 0},
+                             "moe.dispatch: expert index 3",
+                             "moe.combine: expert index 3"},
+                        Case{{0, -2, 1, 2},
+                             {0, 0, 0, 0},
+                             "moe.dispatch: expert index -2",
+                             "moe.combine: expert index -2"},
+                        Case{{0, 1, 1, 2},
+                             {0, 0, 2, 0},
+                             "moe.dispatch: slot 2",
+                             "moe.combine: slot 2"}}) {
+    Tensor indicesT = i32({tokens, topK}, c.indices),
+           slotsT = i32({tokens, topK}, c.slots);
+    std::string message = errorOf([&] {
+      cpu::dispatchGrad(buffer.data(), c.indices.data(), c.slots.data(), tokens,
+                        hidden, topK, experts, capacity, out.data());
+    });
+    EXPECT_TRUE(contains(message, c.dispatchMessage)) << message;
+    EXPECT_EQ(message,
+              errorOf([&] { ref::dispatchGrad(bufferT, indicesT, slotsT); }));
+    message = errorOf([&] {
+      cpu::combine(buffer.data(), weights.data(), c.indices.data(),
+                   c.slots.data(), tokens, topK, experts, capacity, hidden,
+                   out.data());
+    });
+    EXPECT_TRUE(contains(message, c.combineMessage)) << message;
+    EXPECT_EQ(message, errorOf([&] {
+                ref::combine(bufferT, weightsT, indicesT, slotsT);
+              }));
+    message = errorOf([&] {
+      cpu::combineGrad(buffer.data(), weights.data(), c.indices.data(),
+                       c.slots.data(), dy.data(), tokens, topK, experts,
+                       capacity, hidden, out.data(), dWeights.data());
+    });
+    EXPECT_EQ(message, errorOf([&] {
+                ref::combineGrad(bufferT, weightsT, indicesT, slotsT,
+                                 f32({tokens, hidden}, dy));
+              }));
+    EXPECT_FALSE(message.empty());
+  }
+  // A dropped assignment's index is never looked at, like the reference.
+  Ids indices = {0, 7, 1, 2}, slots = {0, -1, 0, 0};
+  EXPECT_EQ(errorOf([&] {
+              cpu::combine(buffer.data(), weights.data(), indices.data(),
+                           slots.data(), tokens, topK, experts, capacity,
+                           hidden, out.data());
+            }),
+            "");
+  // dispatch checks every index, and so do the aux losses.
+  Floats tokensIn = randomFloats(tokens * hidden, 5);
+  Ids outSlots(4);
+  std::vector<int64_t> counts(experts);
+  int64_t dropped = 0;
+  EXPECT_EQ(errorOf([&] {
+              cpu::dispatch(tokensIn.data(), indices.data(), tokens, hidden,
+                            topK, experts, capacity, out.data(),
+                            outSlots.data(), counts.data(), &dropped);
+            }),
+            "moe.dispatch: expert index 7 is outside [0, 3)");
+  Floats dProbs = output(tokens * experts);
+  for (auto kind : {cpu::AuxLossKind::Skywork, cpu::AuxLossKind::Switch}) {
+    EXPECT_EQ(errorOf([&] {
+                cpu::auxLoss(kind, probs.data(), indices.data(), tokens,
+                             experts, topK);
+              }),
+              "moe.aux_loss: expert index 7 is outside [0, 3)");
+    EXPECT_EQ(errorOf([&] {
+                cpu::auxLossGrad(kind, probs.data(), indices.data(), tokens,
+                                 experts, topK, 1.0f, dProbs.data());
+              }),
+              "moe.aux_loss: expert index 7 is outside [0, 3)");
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Router losses
+//===----------------------------------------------------------------------===//
+
+TEST(CpuRoutingKernelsTest, AuxAndZLossesAndGradsMatchReference) {
+  // 1000 tokens span several reduction chunks.
+  Shape big{1000, 1, 16, 3, 1};
+  for (const Shape &s : {kShapes[0], kShapes[2], kShapes[4], kShapes[5], big})
+    for (auto kind : {cpu::AuxLossKind::Skywork, cpu::AuxLossKind::Switch}) {
+      bool skywork = kind == cpu::AuxLossKind::Skywork;
+      std::string name = s.name() + (skywork ? " skywork" : " switch");
+      auto refKind =
+          skywork ? ref::AuxLossKind::Skywork : ref::AuxLossKind::Switch;
+      Floats logits = randomFloats(s.tokens * s.experts, 1, 2.0f);
+      Floats probs = output(logits.size()), weights = output(s.tokens * s.topK);
+      Ids indices(s.tokens * s.topK);
+      cpu::gate(logits.data(), s.tokens, s.experts,
+                gateConfig(s.topK, false, 1.0, true), probs.data(),
+                weights.data(), indices.data());
+      Tensor probsT = f32({s.tokens, s.experts}, probs);
+      Tensor indicesT = i32({s.tokens, s.topK}, indices);
+      float loss = cpu::auxLoss(kind, probs.data(), indices.data(), s.tokens,
+                                s.experts, s.topK);
+      expectScalarClose(loss, ref::auxLoss(refKind, probsT, indicesT),
+                        "auxLoss " + name);
+      Floats dProbs = output(probs.size());
+      cpu::auxLossGrad(kind, probs.data(), indices.data(), s.tokens, s.experts,
+                       s.topK, 0.75f, dProbs.data());
+      expectClose(dProbs,
+                  ref::auxLossGrad(refKind, probsT, indicesT,
+                                   Tensor::scalar(DType::F32, 0.75)),
+                  "auxLossGrad " + name, 1e-5);
+
+      Tensor logitsT = f32({s.tokens, s.experts}, logits);
+      expectScalarClose(cpu::zLoss(logits.data(), s.tokens, s.experts),
+                        ref::zLoss(logitsT), "zLoss " + name);
+      Floats dLogits = output(logits.size());
+      cpu::zLossGrad(logits.data(), s.tokens, s.experts, -1.5f, dLogits.data());
+      expectClose(dLogits,
+                  ref::zLossGrad(logitsT, Tensor::scalar(DType::F32, -1.5)),
+                  "zLossGrad " + name, 1e-6);
+    }
+}
+
+//===----------------------------------------------------------------------===//
+// Optimizer
+//===----------------------------------------------------------------------===//
+
+TEST(CpuOptimizerKernelsTest, LrScheduleMatchesReference) {
+  ref::LrSchedule schedule{3e-4, 3e-5, 10, 100};
+  for (int64_t step : {0, 1, 5, 9, 10, 11, 50, 99, 100, 101, 1000}) {
+    float lr = cpu::lrSchedule(step, schedule.maxLr, schedule.minLr,
+                               schedule.warmupSteps, schedule.decaySteps);
+    EXPECT_NEAR(lr, schedule.at(step), 1e-7 * schedule.at(step))
+        << "step " << step;
+  }
+  // No warmup.
+  ref::LrSchedule flat{1e-3, 1e-3, 0, 5};
+  EXPECT_NEAR(cpu::lrSchedule(2, 1e-3, 1e-3, 0, 5), flat.at(2), 1e-10);
+}
+
+TEST(CpuOptimizerKernelsTest, GlobalNormMatchesReference) {
+  // Sizes around and well past a parallel split, and an empty tensor.
+  std::vector<Floats> tensors;
+  std::vector<Tensor> refs;
+  uint32_t seed = 0;
+  for (int64_t size : {1, 0, 17, 1000, 100003, 262144}) {
+    ++seed;
+    tensors.push_back(randomFloats(size, seed, 0.1f * seed));
+    refs.push_back(f32({size}, tensors.back()));
+  }
+  std::vector<const float *> pointers;
+  std::vector<int64_t> sizes;
+  std::vector<const Tensor *> refPointers;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    pointers.push_back(tensors[i].data());
+    sizes.push_back(static_cast<int64_t>(tensors[i].size()));
+    refPointers.push_back(&refs[i]);
+  }
+  float norm = cpu::globalNorm(pointers.data(), sizes.data(),
+                               static_cast<int64_t>(pointers.size()));
+  expectScalarClose(norm, ref::globalNorm(refPointers, DType::F32),
+                    "globalNorm");
+  EXPECT_EQ(norm, cpu::globalNorm(pointers.data(), sizes.data(),
+                                  static_cast<int64_t>(pointers.size())));
+  EXPECT_EQ(cpu::globalNorm(pointers.data(), sizes.data(), 0), 0.0f);
+}
+
+TEST(CpuOptimizerKernelsTest, AdamWMatchesReferenceAndMayAlias) {
+  for (int64_t count : {1, 37, 100003})
+    for (double maxGradNorm : {0.0, 1.0, 1e6})
+      for (int64_t step : {0, 9}) {
+        std::string name = std::to_string(count) + " clip " +
+                           std::to_string(maxGradNorm) + " step " +
+                           std::to_string(step);
+        cpu::AdamWConfig config{0.9, 0.95, 1e-8, 0.1, maxGradNorm};
+        Floats param = randomFloats(count, 1), grad = randomFloats(count, 2);
+        Floats expAvg = randomFloats(count, 3, 0.1f);
+        Floats expAvgSq = randomFloats(count, 4, 0.01f);
+        for (float &value : expAvgSq)
+          value = value * value;
+        float lr = 3e-4f, gradNorm = 4.5f;
+        Floats newParam = output(count), newAvg = output(count),
+               newAvgSq = output(count);
+        cpu::adamw(param.data(), grad.data(), expAvg.data(), expAvgSq.data(),
+                   count, lr, gradNorm, step, config, newParam.data(),
+                   newAvg.data(), newAvgSq.data());
+        ref::AdamWResult expected = ref::adamw(
+            f32({count}, param), f32({count}, grad), f32({count}, expAvg),
+            f32({count}, expAvgSq), Tensor::scalar(DType::F32, lr),
+            Tensor::scalar(DType::F32, gradNorm),
+            Tensor::scalar(DType::I64, static_cast<double>(step)),
+            ref::AdamWConfig{config.beta1, config.beta2, config.eps,
+                             config.weightDecay, config.maxGradNorm});
+        expectClose(newParam, expected.param, "adamw param " + name, 1e-6);
+        expectClose(newAvg, expected.expAvg, "adamw expAvg " + name, 1e-6);
+        expectClose(newAvgSq, expected.expAvgSq, "adamw expAvgSq " + name,
+                    1e-6);
+        // In place: the outputs alias the inputs.
+        cpu::adamw(param.data(), grad.data(), expAvg.data(), expAvgSq.data(),
+                   count, lr, gradNorm, step, config, param.data(),
+                   expAvg.data(), expAvgSq.data());
+        expectBitwiseEqual(param, newParam, "in-place adamw param " + name);
+        expectBitwiseEqual(expAvg, newAvg, "in-place adamw expAvg " + name);
+        expectBitwiseEqual(expAvgSq, newAvgSq,
+                           "in-place adamw expAvgSq " + name);
+      }
+}
+
+//===----------------------------------------------------------------------===//
+// Determinism: two runs, same bits.
+//===----------------------------------------------------------------------===//
+
+TEST(CpuRoutingKernelsTest, RunsAreBitwiseReproducible) {
+  // The benchmark's MoE layer: 768 tokens, hidden 128, 8 experts, top-2,
+  // ffn 352, capacity factor 1.25.
+  const int64_t tokens = 768, hidden = 128, experts = 8, topK = 2, ffn = 352;
+  const int64_t capacity = 240;
+  cpu::GateConfig config = gateConfig(topK, true, 1.0, true);
+  Floats x = randomFloats(tokens * hidden, 1);
+  Floats logits = randomFloats(tokens * experts, 2, 2.0f);
+  Floats gateProj = randomFloats(experts * ffn * hidden, 3, 0.1f);
+  Floats upProj = randomFloats(experts * ffn * hidden, 4, 0.1f);
+  Floats downProj = randomFloats(experts * hidden * ffn, 5, 0.05f);
+  Floats dy = randomFloats(tokens * hidden, 6);
+  Floats dProbs = randomFloats(tokens * experts, 7);
+
+  // Every output of every kernel; buffers start at zero so that rows left
+  // unwritten compare equal.
+  auto run = [&] {
+    std::vector<Floats> outs;
+    auto next = [&](int64_t count) -> float * {
+      outs.push_back(Floats(count, 0.0f));
+      return outs.back().data();
+    };
+    float *probs = next(tokens * experts), *weights = next(tokens * topK);
+    Ids indices(tokens * topK), slots(tokens * topK);
+    cpu::gate(logits.data(), tokens, experts, config, probs, weights,
+              indices.data());
+    std::vector<int64_t> counts(experts);
+    int64_t dropped = 0;
+    float *buffer = next(experts * capacity * hidden);
+    cpu::dispatch(x.data(), indices.data(), tokens, hidden, topK, experts,
+                  capacity, buffer, slots.data(), counts.data(), &dropped);
+    float *expertOut = next(experts * capacity * hidden);
+    cpu::expertFfn(buffer, gateProj.data(), upProj.data(), downProj.data(),
+                   counts.data(), experts, capacity, hidden, ffn, expertOut);
+    cpu::combine(expertOut, weights, indices.data(), slots.data(), tokens, topK,
+                 experts, capacity, hidden, next(tokens * hidden));
+    float *dOut = next(experts * capacity * hidden),
+          *dWeights = next(tokens * topK);
+    cpu::combineGrad(expertOut, weights, indices.data(), slots.data(),
+                     dy.data(), tokens, topK, experts, capacity, hidden, dOut,
+                     dWeights);
+    float *dBuffer = next(experts * capacity * hidden);
+    float *dGate = next(gateProj.size()), *dUp = next(upProj.size());
+    cpu::expertFfnGrad(buffer, gateProj.data(), upProj.data(), downProj.data(),
+                       dOut, counts.data(), experts, capacity, hidden, ffn,
+                       dBuffer, dGate, dUp, next(downProj.size()));
+    cpu::dispatchGrad(dBuffer, indices.data(), slots.data(), tokens, hidden,
+                      topK, experts, capacity, next(tokens * hidden));
+    cpu::gateGrad(logits.data(), indices.data(), tokens, experts, config,
+                  dProbs.data(), dWeights, next(tokens * experts));
+    for (auto kind : {cpu::AuxLossKind::Skywork, cpu::AuxLossKind::Switch}) {
+      next(1)[0] =
+          cpu::auxLoss(kind, probs, indices.data(), tokens, experts, topK);
+      cpu::auxLossGrad(kind, probs, indices.data(), tokens, experts, topK, 0.5f,
+                       next(tokens * experts));
+    }
+    next(1)[0] = cpu::zLoss(logits.data(), tokens, experts);
+    cpu::zLossGrad(logits.data(), tokens, experts, 0.5f,
+                   next(tokens * experts));
+    outs.push_back(Floats(indices.begin(), indices.end()));
+    outs.push_back(Floats(slots.begin(), slots.end()));
+    outs.push_back(Floats(counts.begin(), counts.end()));
+    outs.push_back({static_cast<float>(dropped)});
+    return outs;
+  };
+  std::vector<Floats> first = run(), second = run();
+  ASSERT_EQ(first.size(), second.size());
+  for (size_t i = 0; i < first.size(); ++i)
+    expectBitwiseEqual(first[i], second[i], "output " + std::to_string(i));
+}

@@ -1,0 +1,481 @@
+//===- CpuTransformerKernelsTest.cpp - f32 CPU transformer kernels --------===//
+//
+// Every transformer kernel of moert::cpu against its reference kernel (which
+// computes in double) on random f32 inputs of several shapes, including
+// sizes that are not multiples of the vector widths and grouped-query
+// attention; out-of-range ids and targets throw before any output is
+// written; and two runs give bitwise identical results.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Interpreter/GradKernels.h"
+#include "moe/Interpreter/ReferenceKernels.h"
+#include "moert/CpuKernels.h"
+
+#include "TestUtils.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace moe::test;
+namespace cpu = moert::cpu;
+namespace ref = mlir::moe::ref;
+
+namespace {
+
+using Floats = std::vector<float>;
+using Ids = std::vector<int32_t>;
+
+Floats randomFloats(int64_t count, uint32_t seed, float stddev = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, stddev);
+  Floats values(count);
+  for (float &value : values)
+    value = normal(rng);
+  return values;
+}
+
+Ids randomIds(int64_t count, int32_t bound, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int32_t> uniform(0, bound - 1);
+  Ids ids(count);
+  for (int32_t &id : ids)
+    id = uniform(rng);
+  return ids;
+}
+
+/// A reference tensor holding exactly the f32 values.
+Tensor f32(std::vector<int64_t> shape, const Floats &values) {
+  return Tensor{DType::F32, std::move(shape), {values.begin(), values.end()}};
+}
+
+Tensor ids32(const Ids &ids) {
+  return Tensor{
+      DType::I32, {static_cast<int64_t>(ids.size())}, {ids.begin(), ids.end()}};
+}
+
+/// Outputs start as NaN, so that an element a kernel leaves unwritten fails.
+Floats output(int64_t count) { return Floats(count, NAN); }
+
+/// f32 accuracy: within `relative` of the largest expected magnitude.
+void expectClose(const Floats &actual, const Tensor &expected,
+                 const std::string &what, double relative = 1e-5) {
+  ASSERT_EQ(actual.size(), expected.data.size()) << what;
+  double largest = 0;
+  for (double value : expected.data)
+    largest = std::max(largest, std::abs(value));
+  double tolerance = relative * std::max(largest, 1e-30);
+  int64_t bad = 0, worst = -1;
+  double worstError = 0;
+  for (size_t i = 0; i < actual.size(); ++i) {
+    double error = std::abs(actual[i] - expected.data[i]);
+    if (error <= tolerance)
+      continue;
+    ++bad;
+    if (worst < 0 || !(error <= worstError)) {
+      worst = static_cast<int64_t>(i);
+      worstError = error;
+    }
+  }
+  EXPECT_EQ(bad, 0) << what << ": worst at " << worst << ": "
+                    << (worst >= 0 ? actual[worst] : 0.0f) << " vs "
+                    << (worst >= 0 ? expected.data[worst] : 0.0)
+                    << " (tolerance " << tolerance << ")";
+}
+
+void expectBitwiseEqual(const Floats &a, const Floats &b,
+                        const std::string &what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0)
+      << what << " differs between two runs";
+}
+
+std::string shapeName(std::initializer_list<int64_t> sizes) {
+  std::string name;
+  for (int64_t size : sizes)
+    name += (name.empty() ? "" : "x") + std::to_string(size);
+  return name;
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Embedding.
+//===----------------------------------------------------------------------===//
+
+TEST(CpuTransformerKernelsTest, EmbeddingAndGradMatchReference) {
+  struct Case {
+    int64_t vocab, hidden, count;
+  };
+  // Vocabularies larger and smaller than the count: rows nobody gathered
+  // get zero gradient, repeated ids add up.
+  for (Case c : {Case{1, 1, 1}, Case{7, 5, 13}, Case{256, 128, 768},
+                 Case{33, 130, 50}, Case{1000, 3, 20}}) {
+    std::string name = shapeName({c.vocab, c.hidden, c.count});
+    Floats table = randomFloats(c.vocab * c.hidden, 1);
+    Ids ids = randomIds(c.count, static_cast<int32_t>(c.vocab), 2);
+    Floats y = output(c.count * c.hidden);
+    cpu::embedding(table.data(), c.vocab, c.hidden, ids.data(), c.count,
+                   y.data());
+    expectClose(y, ref::embedding(f32({c.vocab, c.hidden}, table), ids32(ids)),
+                "embedding " + name);
+
+    Floats dOut = randomFloats(c.count * c.hidden, 3);
+    Floats dTable = output(c.vocab * c.hidden);
+    cpu::embeddingGrad(ids.data(), c.count, dOut.data(), c.vocab, c.hidden,
+                       dTable.data());
+    expectClose(
+        dTable,
+        ref::embeddingGrad(ids32(ids), f32({c.count, c.hidden}, dOut), c.vocab),
+        "embeddingGrad " + name);
+  }
+}
+
+TEST(CpuTransformerKernelsTest, OutOfRangeIdsAndTargetsThrowBeforeWriting) {
+  int64_t vocab = 256, hidden = 4;
+  Floats table = randomFloats(vocab * hidden, 1);
+  for (int32_t bad : {300, 256, -1}) {
+    Ids ids = {5, bad, 7};
+    std::string expected = errorOf([&] {
+      ref::embedding(f32({vocab, hidden}, table), ids32(ids));
+    });
+    ASSERT_TRUE(contains(expected, "moe.embedding: token id " +
+                                       std::to_string(bad) +
+                                       " is outside [0, 256)"))
+        << expected;
+
+    Floats y(3 * hidden, 42.0f);
+    EXPECT_EQ(errorOf([&] {
+                cpu::embedding(table.data(), vocab, hidden, ids.data(), 3,
+                               y.data());
+              }),
+              expected);
+    EXPECT_EQ(y, Floats(3 * hidden, 42.0f)) << "written before the check";
+
+    Floats dOut = randomFloats(3 * hidden, 2);
+    Floats dTable(vocab * hidden, 42.0f);
+    EXPECT_EQ(errorOf([&] {
+                cpu::embeddingGrad(ids.data(), 3, dOut.data(), vocab, hidden,
+                                   dTable.data());
+              }),
+              expected);
+    EXPECT_EQ(dTable, Floats(vocab * hidden, 42.0f));
+
+    // Cross-entropy targets, [3, vocab] logits.
+    Floats logits = randomFloats(3 * vocab, 3);
+    std::string expectedTarget = errorOf([&] {
+      ref::crossEntropy(f32({3, vocab}, logits), ids32(ids));
+    });
+    ASSERT_TRUE(contains(expectedTarget, "moe.cross_entropy: target " +
+                                             std::to_string(bad) +
+                                             " is outside [0, 256)"))
+        << expectedTarget;
+    EXPECT_EQ(errorOf([&] {
+                cpu::crossEntropy(logits.data(), ids.data(), 3, vocab);
+              }),
+              expectedTarget);
+    Floats dLogits(3 * vocab, 42.0f);
+    EXPECT_EQ(errorOf([&] {
+                cpu::crossEntropyGrad(logits.data(), ids.data(), 3, vocab, 1.0f,
+                                      dLogits.data());
+              }),
+              expectedTarget);
+    EXPECT_EQ(dLogits, Floats(3 * vocab, 42.0f));
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// RMS norm and linear layers.
+//===----------------------------------------------------------------------===//
+
+TEST(CpuTransformerKernelsTest, RmsNormAndGradMatchReference) {
+  struct Case {
+    int64_t rows, hidden;
+    double eps;
+  };
+  for (Case c : {Case{1, 1, 1e-5}, Case{3, 5, 1e-6}, Case{768, 128, 1e-5},
+                 Case{17, 130, 1e-5}, Case{300, 1001, 1e-6}}) {
+    std::string name = shapeName({c.rows, c.hidden});
+    Floats x = randomFloats(c.rows * c.hidden, 1, 2.0f);
+    Floats weight = randomFloats(c.hidden, 2);
+    Floats dy = randomFloats(c.rows * c.hidden, 3);
+    Tensor xRef = f32({c.rows, c.hidden}, x), wRef = f32({c.hidden}, weight);
+
+    Floats y = output(c.rows * c.hidden);
+    cpu::rmsNorm(x.data(), weight.data(), c.rows, c.hidden, c.eps, y.data());
+    expectClose(y, ref::rmsNorm(xRef, wRef, c.eps), "rmsNorm " + name);
+
+    Floats dx = output(c.rows * c.hidden), dWeight = output(c.hidden);
+    cpu::rmsNormGrad(x.data(), weight.data(), dy.data(), c.rows, c.hidden,
+                     c.eps, dx.data(), dWeight.data());
+    ref::RmsNormGrads grads =
+        ref::rmsNormGrad(xRef, wRef, c.eps, f32({c.rows, c.hidden}, dy));
+    expectClose(dx, grads.dInput, "rmsNormGrad dx " + name);
+    expectClose(dWeight, grads.dWeight, "rmsNormGrad dWeight " + name);
+  }
+}
+
+TEST(CpuTransformerKernelsTest, LinearAndGradsMatchReference) {
+  struct Case {
+    int64_t rows, in, out;
+  };
+  for (Case c : {Case{1, 1, 1}, Case{7, 5, 3}, Case{768, 128, 128},
+                 Case{768, 128, 256}, Case{33, 130, 257}}) {
+    std::string name = shapeName({c.rows, c.in, c.out});
+    Floats x = randomFloats(c.rows * c.in, 1);
+    Floats weight = randomFloats(c.out * c.in, 2);
+    Floats bias = randomFloats(c.out, 3);
+    Floats dy = randomFloats(c.rows * c.out, 4);
+    Tensor xRef = f32({c.rows, c.in}, x), wRef = f32({c.out, c.in}, weight);
+    Tensor bRef = f32({c.out}, bias), dyRef = f32({c.rows, c.out}, dy);
+
+    Floats y = output(c.rows * c.out);
+    cpu::linear(x.data(), weight.data(), nullptr, c.rows, c.in, c.out,
+                y.data());
+    expectClose(y, ref::linear(xRef, wRef, nullptr), "linear " + name);
+    y = output(c.rows * c.out);
+    cpu::linear(x.data(), weight.data(), bias.data(), c.rows, c.in, c.out,
+                y.data());
+    expectClose(y, ref::linear(xRef, wRef, &bRef), "linear+bias " + name);
+
+    Floats dx = output(c.rows * c.in);
+    cpu::linearInputGrad(dy.data(), weight.data(), c.rows, c.in, c.out,
+                         dx.data());
+    expectClose(dx, ref::linearInputGrad(dyRef, wRef),
+                "linearInputGrad " + name);
+    Floats dWeight = output(c.out * c.in);
+    cpu::linearWeightGrad(dy.data(), x.data(), c.rows, c.in, c.out,
+                          dWeight.data());
+    expectClose(dWeight, ref::linearWeightGrad(dyRef, xRef),
+                "linearWeightGrad " + name);
+    Floats dBias = output(c.out);
+    cpu::biasGrad(dy.data(), c.rows, c.out, dBias.data());
+    expectClose(dBias, ref::biasGrad(dyRef), "biasGrad " + name);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// RoPE and attention.
+//===----------------------------------------------------------------------===//
+
+TEST(CpuTransformerKernelsTest, RopeMatchesReferenceAndInverts) {
+  struct Case {
+    int64_t batch, seq, heads, headDim;
+    double theta;
+  };
+  for (Case c : {Case{1, 1, 1, 2, 10000}, Case{2, 5, 3, 6, 10000},
+                 Case{12, 64, 4, 32, 10000}, Case{2, 37, 2, 18, 500000},
+                 Case{1, 1000, 1, 64, 10000}}) {
+    std::string name = shapeName({c.batch, c.seq, c.heads, c.headDim});
+    std::vector<int64_t> shape = {c.batch, c.seq, c.heads, c.headDim};
+    int64_t count = c.batch * c.seq * c.heads * c.headDim;
+    Floats x = randomFloats(count, 1);
+    for (bool inverse : {false, true}) {
+      Floats y = output(count);
+      cpu::rope(x.data(), c.batch, c.seq, c.heads, c.headDim, c.theta, inverse,
+                y.data());
+      expectClose(y, ref::rope(f32(shape, x), c.theta, inverse),
+                  "rope " + name + (inverse ? " inverse" : ""));
+    }
+    // The inverse is rope's transpose, and a rotation's transpose undoes it.
+    Floats rotated = output(count), back = output(count);
+    cpu::rope(x.data(), c.batch, c.seq, c.heads, c.headDim, c.theta, false,
+              rotated.data());
+    cpu::rope(rotated.data(), c.batch, c.seq, c.heads, c.headDim, c.theta, true,
+              back.data());
+    expectClose(back, f32(shape, x), "rope round trip " + name);
+  }
+}
+
+namespace {
+struct AttentionCase {
+  int64_t batch, seq, heads, kvHeads, headDim;
+};
+// One position, grouped queries (4 heads on 2 kv heads, 6 on 3, 2 on 1),
+// sizes off the vector widths, and the benchmark's shape.
+const AttentionCase kAttentionCases[] = {
+    {1, 1, 1, 1, 2},    {2, 7, 4, 2, 6},    {12, 64, 4, 4, 32},
+    {12, 64, 4, 2, 32}, {3, 37, 4, 2, 18},  {2, 20, 6, 3, 16},
+    {1, 130, 2, 1, 40}, {1, 17, 1, 1, 200},
+};
+} // namespace
+
+TEST(CpuTransformerKernelsTest, AttentionMatchesReference) {
+  for (AttentionCase c : kAttentionCases)
+    for (bool causal : {false, true}) {
+      std::string name =
+          shapeName({c.batch, c.seq, c.heads, c.kvHeads, c.headDim}) +
+          (causal ? " causal" : "");
+      std::vector<int64_t> qShape = {c.batch, c.seq, c.heads, c.headDim};
+      std::vector<int64_t> kvShape = {c.batch, c.seq, c.kvHeads, c.headDim};
+      int64_t qCount = c.batch * c.seq * c.heads * c.headDim;
+      int64_t kvCount = c.batch * c.seq * c.kvHeads * c.headDim;
+      // Scores of a few units: sharp softmax rows, not one-hot ones.
+      Floats q = randomFloats(qCount, 1, 1.5f), k = randomFloats(kvCount, 2);
+      Floats v = randomFloats(kvCount, 3), dOut = randomFloats(qCount, 4);
+      Tensor qRef = f32(qShape, q), kRef = f32(kvShape, k);
+      Tensor vRef = f32(kvShape, v);
+
+      Floats out = output(qCount);
+      cpu::attention(q.data(), k.data(), v.data(), c.batch, c.seq, c.heads,
+                     c.kvHeads, c.headDim, causal, out.data());
+      expectClose(out, ref::attention(qRef, kRef, vRef, causal),
+                  "attention " + name);
+
+      Floats dq = output(qCount), dk = output(kvCount), dv = output(kvCount);
+      cpu::attentionGrad(q.data(), k.data(), v.data(), dOut.data(), c.batch,
+                         c.seq, c.heads, c.kvHeads, c.headDim, causal,
+                         dq.data(), dk.data(), dv.data());
+      ref::AttentionGrads grads =
+          ref::attentionGrad(qRef, kRef, vRef, causal, f32(qShape, dOut));
+      expectClose(dq, grads.dQuery, "attentionGrad dq " + name);
+      expectClose(dk, grads.dKey, "attentionGrad dk " + name);
+      expectClose(dv, grads.dValue, "attentionGrad dv " + name);
+    }
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise ops and cross-entropy.
+//===----------------------------------------------------------------------===//
+
+TEST(CpuTransformerKernelsTest, ElementwiseOpsMatchReference) {
+  // Up to past the size where the loops go parallel, with odd tails.
+  for (int64_t count : {1, 7, 1000, 1025, 70001}) {
+    std::string name = std::to_string(count);
+    Floats gate = randomFloats(count, 1, 4.0f), up = randomFloats(count, 2);
+    Floats dy = randomFloats(count, 3);
+    // Saturated gates, past the exp's clamp on both sides.
+    gate[0] = 100.0f;
+    if (count > 1)
+      gate[1] = -100.0f;
+    Tensor gateRef = f32({count}, gate), upRef = f32({count}, up);
+
+    Floats y = output(count);
+    cpu::swiglu(gate.data(), up.data(), count, y.data());
+    expectClose(y, ref::swiglu(gateRef, upRef), "swiglu " + name);
+    Floats dGate = output(count), dUp = output(count);
+    cpu::swigluGrad(gate.data(), up.data(), dy.data(), count, dGate.data(),
+                    dUp.data());
+    ref::SwigluGrads grads = ref::swigluGrad(gateRef, upRef, f32({count}, dy));
+    expectClose(dGate, grads.dGate, "swigluGrad dGate " + name);
+    expectClose(dUp, grads.dUp, "swigluGrad dUp " + name);
+
+    y = output(count);
+    cpu::add(gate.data(), up.data(), count, y.data());
+    expectClose(y, ref::add(gateRef, upRef), "add " + name);
+    y = output(count);
+    cpu::mul(gate.data(), up.data(), count, y.data());
+    expectClose(y, ref::mul(gateRef, upRef), "mul " + name);
+  }
+}
+
+TEST(CpuTransformerKernelsTest, CrossEntropyAndGradMatchReference) {
+  struct Case {
+    int64_t rows, vocab;
+    float stddev, dLoss;
+  };
+  // Large logits check the max shift; a vocab of one gives a zero loss.
+  for (Case c : {Case{1, 1, 1, 1}, Case{5, 7, 1, 1}, Case{768, 256, 2, 1},
+                 Case{50, 1001, 30, 0.37f}, Case{3, 9, 100, -2}}) {
+    std::string name = shapeName({c.rows, c.vocab});
+    Floats logits = randomFloats(c.rows * c.vocab, 1, c.stddev);
+    Ids targets = randomIds(c.rows, static_cast<int32_t>(c.vocab), 2);
+    Tensor logitsRef = f32({c.rows, c.vocab}, logits);
+
+    float loss =
+        cpu::crossEntropy(logits.data(), targets.data(), c.rows, c.vocab);
+    Tensor expected = ref::crossEntropy(logitsRef, ids32(targets));
+    EXPECT_NEAR(loss, expected.data[0],
+                1e-5 * std::max(1.0, std::abs(expected.data[0])))
+        << "crossEntropy " << name;
+
+    Floats dLogits = output(c.rows * c.vocab);
+    cpu::crossEntropyGrad(logits.data(), targets.data(), c.rows, c.vocab,
+                          c.dLoss, dLogits.data());
+    expectClose(dLogits,
+                ref::crossEntropyGrad(logitsRef, ids32(targets),
+                                      Tensor::scalar(DType::F32, c.dLoss)),
+                "crossEntropyGrad " + name);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Determinism: two runs, same bits.
+//===----------------------------------------------------------------------===//
+
+TEST(CpuTransformerKernelsTest, RunsAreBitwiseReproducible) {
+  // The benchmark's shapes: batch 12 x seq 64, hidden 128, 4 heads, vocab
+  // 256, big enough for every kernel to run in parallel.
+  const int64_t batch = 12, seq = 64, heads = 4, headDim = 32, hidden = 128;
+  const int64_t rows = batch * seq, vocab = 256, ffn = 384;
+  Floats x = randomFloats(rows * hidden, 1),
+         dy = randomFloats(rows * hidden, 2);
+  Floats weight = randomFloats(hidden * hidden, 3),
+         bias = randomFloats(hidden, 4);
+  Floats q = randomFloats(rows * hidden, 5), k = randomFloats(rows * hidden, 6);
+  Floats v = randomFloats(rows * hidden, 7);
+  Floats table = randomFloats(vocab * hidden, 8);
+  Floats logits = randomFloats(rows * vocab, 9, 2.0f);
+  Floats gate = randomFloats(rows * ffn, 10), up = randomFloats(rows * ffn, 11);
+  Floats dFfn = randomFloats(rows * ffn, 12);
+  Ids ids = randomIds(rows, static_cast<int32_t>(vocab), 13);
+
+  // Every output of every kernel, concatenated.
+  auto run = [&] {
+    std::vector<Floats> outs;
+    auto next = [&](int64_t count) -> float * {
+      outs.push_back(output(count));
+      return outs.back().data();
+    };
+    cpu::embedding(table.data(), vocab, hidden, ids.data(), rows,
+                   next(rows * hidden));
+    cpu::embeddingGrad(ids.data(), rows, dy.data(), vocab, hidden,
+                       next(vocab * hidden));
+    cpu::rmsNorm(x.data(), bias.data(), rows, hidden, 1e-5,
+                 next(rows * hidden));
+    float *dx = next(rows * hidden);
+    cpu::rmsNormGrad(x.data(), bias.data(), dy.data(), rows, hidden, 1e-5, dx,
+                     next(hidden));
+    cpu::linear(x.data(), weight.data(), bias.data(), rows, hidden, hidden,
+                next(rows * hidden));
+    cpu::linearInputGrad(dy.data(), weight.data(), rows, hidden, hidden,
+                         next(rows * hidden));
+    cpu::linearWeightGrad(dy.data(), x.data(), rows, hidden, hidden,
+                          next(hidden * hidden));
+    cpu::biasGrad(dy.data(), rows, hidden, next(hidden));
+    cpu::rope(q.data(), batch, seq, heads, headDim, 10000, false,
+              next(rows * hidden));
+    for (bool causal : {false, true}) {
+      cpu::attention(q.data(), k.data(), v.data(), batch, seq, heads, heads,
+                     headDim, causal, next(rows * hidden));
+      float *dq = next(rows * hidden), *dk = next(rows * hidden);
+      cpu::attentionGrad(q.data(), k.data(), v.data(), dy.data(), batch, seq,
+                         heads, heads, headDim, causal, dq, dk,
+                         next(rows * hidden));
+    }
+    // Grouped queries: 4 heads on 2 kv heads share dK and dV sums.
+    float *dq = next(rows * hidden), *dk = next(rows * hidden / 2);
+    cpu::attentionGrad(q.data(), k.data(), v.data(), dy.data(), batch, seq,
+                       heads, 2, headDim, true, dq, dk,
+                       next(rows * hidden / 2));
+    cpu::swiglu(gate.data(), up.data(), rows * ffn, next(rows * ffn));
+    float *dGate = next(rows * ffn);
+    cpu::swigluGrad(gate.data(), up.data(), dFfn.data(), rows * ffn, dGate,
+                    next(rows * ffn));
+    cpu::add(gate.data(), up.data(), rows * ffn, next(rows * ffn));
+    cpu::mul(gate.data(), up.data(), rows * ffn, next(rows * ffn));
+    *next(1) = cpu::crossEntropy(logits.data(), ids.data(), rows, vocab);
+    cpu::crossEntropyGrad(logits.data(), ids.data(), rows, vocab, 1.0f,
+                          next(rows * vocab));
+    return outs;
+  };
+  std::vector<Floats> first = run(), second = run();
+  ASSERT_EQ(first.size(), second.size());
+  for (size_t i = 0; i < first.size(); ++i)
+    expectBitwiseEqual(first[i], second[i], "output " + std::to_string(i));
+}

@@ -1,0 +1,137 @@
+//===- moe-compile.cpp - a model to a training binary in one command ------===//
+//
+// config.json (or moe-dialect .mlir) -> moe-import -> moe-autodiff ->
+// moe-optimizer -> moe-plan-memory -> C++ (moe-translate --emit=cpp) ->
+// the host C++ compiler, linking the runtime and the training driver.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Frontend/ModelBuilder.h"
+#include "moe/InitAllDialects.h"
+#include "moe/Target/Cpp.h"
+#include "moe/Transforms/Passes.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+static cl::opt<std::string> inputPath(cl::Positional, cl::Required,
+                                      cl::desc("<config.json | model.mlir>"));
+static cl::opt<std::string> outputPath("o", cl::Required,
+                                       cl::desc("Training binary to write"),
+                                       cl::value_desc("file"));
+static cl::opt<std::string>
+    optimizerOptions("optimizer", cl::init(""),
+                     cl::desc("moe-optimizer options, e.g. \"lr=1e-3 "
+                              "warmup-steps=100 decay-steps=2000\""));
+static cl::opt<bool> recompute("recompute",
+                               cl::desc("Recompute each layer's forward in "
+                                        "the backward pass"));
+static cl::opt<int64_t> batchSize("batch-size", cl::init(0),
+                                  cl::desc("Override moe_batch_size"));
+static cl::opt<int64_t> seqLen("seq-len", cl::init(0),
+                               cl::desc("Override moe_seq_len"));
+static cl::opt<std::string>
+    emitCppPath("emit-cpp", cl::desc("Also keep the generated C++ here"),
+                cl::value_desc("file"));
+static cl::opt<std::string>
+    modelName("model-name", cl::desc("Model name (default: output name)"));
+static cl::opt<std::string> cxx("cxx", cl::init(MOE_CXX_COMPILER),
+                                cl::desc("C++ compiler to build with"));
+
+static int fail(const llvm::Twine &message) {
+  llvm::errs() << "moe-compile: error: " << message << "\n";
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM initLLVM(argc, argv);
+  moe::registerMoePasses();
+  cl::ParseCommandLineOptions(argc, argv, "moe model to training binary\n");
+  DialectRegistry registry;
+  moe::registerAllDialects(registry);
+  MLIRContext context(registry);
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+
+  OwningOpRef<ModuleOp> module;
+  if (StringRef(inputPath).ends_with(".json")) {
+    std::string error;
+    std::unique_ptr<llvm::MemoryBuffer> input =
+        openInputFile(inputPath, &error);
+    if (!input)
+      return fail(error);
+    llvm::Expected<OwningOpRef<ModuleOp>> imported = moe::importModelConfig(
+        context, input->getBuffer(), inputPath,
+        {Float32Type::get(&context), batchSize, seqLen});
+    if (!imported)
+      return fail(llvm::toString(imported.takeError()));
+    module = std::move(*imported);
+  } else {
+    module = parseSourceFile<ModuleOp>(inputPath, sourceMgr, &context);
+    if (!module)
+      return 1;
+  }
+
+  PassManager pm = PassManager::on<ModuleOp>(&context);
+  std::string pipeline =
+      llvm::formatv("moe-autodiff{{recompute={0}}, moe-optimizer{{{1}}, "
+                    "moe-plan-memory{{report=false}",
+                    recompute ? "true" : "false", optimizerOptions)
+          .str();
+  if (failed(parsePassPipeline(pipeline, pm, llvm::errs())))
+    return fail("bad --optimizer options '" + optimizerOptions + "'");
+  if (failed(pm.run(*module)))
+    return 1;
+
+  std::string source = emitCppPath;
+  if (source.empty()) {
+    llvm::SmallString<128> temporary;
+    if (llvm::sys::fs::createTemporaryFile("moe-compile", "cpp", temporary))
+      return fail("cannot create a temporary file");
+    source = temporary.str().str();
+  }
+  {
+    std::string error;
+    std::unique_ptr<llvm::ToolOutputFile> output =
+        openOutputFile(source, &error);
+    if (!output)
+      return fail(error);
+    std::string name = modelName.empty()
+                           ? llvm::sys::path::filename(outputPath).str()
+                           : modelName.getValue();
+    if (failed(moe::translateToCpp(*module, output->os(), name)))
+      return 1;
+    output->keep();
+  }
+
+  SmallVector<std::string> command = {cxx, "-O2", "-std=c++17", "-fopenmp",
+                                      "-I" MOE_RUNTIME_INCLUDE_DIR, source,
+                                      "-o", outputPath};
+  for (StringRef library : llvm::split(StringRef(MOE_RUNTIME_LIBRARIES), ','))
+    command.push_back(library.str());
+  SmallVector<StringRef> args(command.begin(), command.end());
+  std::string error;
+  int status = llvm::sys::ExecuteAndWait(cxx, args, std::nullopt, {}, 0, 0,
+                                         &error);
+  if (emitCppPath.empty())
+    llvm::sys::fs::remove(source);
+  if (status != 0)
+    return fail("compiling the generated C++ failed" +
+                (error.empty() ? "" : ": " + error));
+  return 0;
+}

@@ -1,0 +1,72 @@
+//===- moe-translate.cpp - moe IR to target source ------------------------===//
+//
+// `moe-translate --emit=cpp model.mlir` writes the C++ of a trained model's
+// functions against the model ABI. The module must be planned
+// (moe-plan-memory); an unplanned one is planned here first.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/InitAllDialects.h"
+#include "moe/Target/Cpp.h"
+#include "moe/Transforms/Passes.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+static cl::opt<std::string> inputPath(cl::Positional, cl::init("-"),
+                                      cl::desc("<model.mlir>"));
+static cl::opt<std::string> outputPath("o", cl::init("-"),
+                                       cl::desc("Output file"),
+                                       cl::value_desc("file"));
+static cl::opt<std::string> emit("emit", cl::init("cpp"),
+                                 cl::desc("Target to emit: cpp"));
+static cl::opt<std::string> modelName("model-name", cl::init("model"),
+                                      cl::desc("Name recorded in the model"));
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM initLLVM(argc, argv);
+  cl::ParseCommandLineOptions(argc, argv, "moe IR to target source\n");
+  if (emit != "cpp") {
+    llvm::errs() << "moe-translate: error: unknown --emit target '" << emit
+                 << "' (supported: cpp)\n";
+    return 1;
+  }
+  DialectRegistry registry;
+  moe::registerAllDialects(registry);
+  MLIRContext context(registry);
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module =
+      parseSourceFile<ModuleOp>(inputPath, sourceMgr, &context);
+  if (!module)
+    return 1;
+  bool planned = llvm::all_of(module->getOps<func::FuncOp>(), [](auto f) {
+    return f->hasAttr(moe::kArenaBytesAttrName);
+  });
+  if (!planned) {
+    PassManager pm(&context);
+    pm.addPass(moe::createPlanMemory(moe::PlanMemoryOptions{/*report=*/false}));
+    if (failed(pm.run(*module)))
+      return 1;
+  }
+  std::string error;
+  std::unique_ptr<llvm::ToolOutputFile> output =
+      openOutputFile(outputPath, &error);
+  if (!output) {
+    llvm::errs() << "moe-translate: error: " << error << "\n";
+    return 1;
+  }
+  if (failed(moe::translateToCpp(*module, output->os(), modelName)))
+    return 1;
+  output->keep();
+  return 0;
+}
