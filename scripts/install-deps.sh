@@ -6,8 +6,8 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache python3 git
   libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools
-  nlohmann-json3-dev libfmt-dev libgtest-dev libopenblas-dev
-  fortunes-min
+  nlohmann-json3-dev libfmt-dev libgtest-dev libdnnl-dev
+  fortunes-min fortunes
 )
 
 missing=()

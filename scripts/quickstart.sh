@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job on a fresh Debian 12 machine: install the dependencies, build,
-# import the tiny example MoE and evaluate its initial loss on real English
-# text (Debian's fortunes) with the reference interpreter.
+# The main job on a fresh Debian 12 machine: install the dependencies, build
+# the compiler and the tiny MoE's training binary, and train it on the CPU on
+# real English text (Debian's fortune cookies), ending with a sample of
+# generated text. Pass another text file to train on it instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,9 +11,13 @@ scripts/install-deps.sh
 echo "== Building"
 scripts/build.sh
 
-data=${1:-/usr/share/games/fortunes/fortunes}
-echo "== Importing examples/tiny-moe/config.json"
-build/bin/moe-import examples/tiny-moe/config.json -o build/tiny-moe.mlir
-build/bin/moe-opt --moe-model-stats build/tiny-moe.mlir -o /dev/null
-echo "== Initial loss on $data (a uniform guess over 256 bytes gives ln 256 = 5.545)"
-build/bin/moe-run build/tiny-moe.mlir --seed 0 --data "$data"
+data=${1:-}
+if [ -z "$data" ]; then
+  data=build/data/fortunes.txt
+  mkdir -p build/data
+  find /usr/share/games/fortunes -maxdepth 1 -type f ! -name '*.dat' \
+    -print0 | sort -z | xargs -0 cat > "$data"
+fi
+echo "== Training the tiny MoE (4 layers, d=128, 8 experts, top-2) on $data"
+build/bin/train-tiny-moe --data "$data" --steps 600 --eval-interval 100 \
+  --checkpoint build/tiny-moe.safetensors --metrics build/tiny-moe.jsonl

@@ -178,18 +178,19 @@ CombineGrads mlir::moe::ref::combineGrad(const Tensor &expertOutput,
   CombineGrads grads{Tensor::zeros(expertOutput.dtype, expertOutput.shape),
                      Tensor::zeros(weights.dtype, weights.shape)};
   // A dropped assignment added nothing, so it gets no gradient either way.
-  forEachKeptAssignment(
-      indices, slots, experts, capacity, "moe.combine",
-      [&](int64_t assignment, int64_t row) {
-        int64_t token = assignment / topK;
-        double weight = weights.data[assignment], dWeight = 0;
-        for (int64_t d = 0; d < hidden; ++d) {
-          double dOut = dResult.data[token * hidden + d];
-          grads.dExpertOutput.data[row * hidden + d] += weight * dOut;
-          dWeight += dOut * expertOutput.data[row * hidden + d];
-        }
-        grads.dWeights.data[assignment] = dWeight;
-      });
+  forEachKeptAssignment(indices, slots, experts, capacity, "moe.combine",
+                        [&](int64_t assignment, int64_t row) {
+                          int64_t token = assignment / topK;
+                          double weight = weights.data[assignment], dWeight = 0;
+                          for (int64_t d = 0; d < hidden; ++d) {
+                            double dOut = dResult.data[token * hidden + d];
+                            grads.dExpertOutput.data[row * hidden + d] +=
+                                weight * dOut;
+                            dWeight +=
+                                dOut * expertOutput.data[row * hidden + d];
+                          }
+                          grads.dWeights.data[assignment] = dWeight;
+                        });
   return grads;
 }
 

@@ -127,15 +127,14 @@ Tensor mlir::moe::ref::combine(const Tensor &expertOutput,
   int64_t tokens = weights.dim(0), topK = weights.dim(1);
   Tensor result = Tensor::zeros(expertOutput.dtype, {tokens, hidden});
   // Dropped assignments add nothing: the residual path carries the token.
-  forEachKeptAssignment(
-      indices, slots, experts, capacity, "moe.combine",
-      [&](int64_t assignment, int64_t row) {
-        int64_t token = assignment / topK;
-        double weight = weights.data[assignment];
-        for (int64_t d = 0; d < hidden; ++d)
-          result.data[token * hidden + d] +=
-              weight * expertOutput.data[row * hidden + d];
-      });
+  forEachKeptAssignment(indices, slots, experts, capacity, "moe.combine",
+                        [&](int64_t assignment, int64_t row) {
+                          int64_t token = assignment / topK;
+                          double weight = weights.data[assignment];
+                          for (int64_t d = 0; d < hidden; ++d)
+                            result.data[token * hidden + d] +=
+                                weight * expertOutput.data[row * hidden + d];
+                        });
   return result;
 }
 

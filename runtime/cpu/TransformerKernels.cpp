@@ -1,22 +1,23 @@
 //===- TransformerKernels.cpp - f32 CPU transformer kernels ---------------===//
 //
-// The transformer ops of CpuKernels.h. GEMMs go to OpenBLAS, always called
-// outside OpenMP regions (the pthread build threads itself). Everything else
-// is OpenMP loops whose inner loops GCC vectorizes (omp simd, a polynomial
-// exp, register-blocked vector-matrix products for attention).
+// The transformer ops of CpuKernels.h. Linear layers go to OpenBLAS, always
+// called outside OpenMP regions (the pthread build threads itself).
+// Everything else is OpenMP loops with vectorized inner loops: omp simd, a
+// polynomial exp, and for attention a small register-tiled GEMM.
 //
 // Reproducibility: every output element and every reduction is computed by a
 // single thread in a fixed order. Sums over rows (dWeight of rms_norm, bias
 // gradients, embedding gradients, attention's dK and dV) are split by output
 // column or row, never by input row, so apart from inside OpenBLAS (which
 // splits M and N, not K) results do not even depend on the thread count.
+// They may differ in the last bits between CPUs with and without AVX2+FMA.
 //
 //===----------------------------------------------------------------------===//
 
 #include "moert/CpuKernels.h"
 #include "moert/Error.h"
 
-#include <cblas.h>
+#include "Gemm.h"
 
 #include <algorithm>
 #include <cmath>
@@ -33,7 +34,7 @@ constexpr int64_t kGrain = 1 << 15;
 // are split, and their selects scalarized, when the target lacks them). The
 // exp below is written on them because, as a scalar function, GCC turns its
 // range clamp into branches that -ftrapping-math forbids it to vectorize.
-#ifdef __AVX__
+#ifdef __AVX2__
 constexpr int64_t kLanes = 8;
 #else
 constexpr int64_t kLanes = 4;
@@ -86,12 +87,14 @@ float expAndSum(const float *x, int64_t n, float scale, float shift,
   }
   if (i < n) { // the tail, padded; padding lanes are dropped
     Floats e = {};
-    std::memcpy(&e, x + i, (n - i) * sizeof(float));
-    e = e * scale - shift;
+    for (int64_t lane = 0; lane < n - i; ++lane)
+      e[lane] = x[i + lane] * scale - shift;
     fastExp(e);
-    for (int64_t lane = n - i; lane < kLanes; ++lane)
-      e[lane] = 0.0f;
-    std::memcpy(out + i, &e, (n - i) * sizeof(float));
+    for (int64_t lane = 0; lane < kLanes; ++lane)
+      if (lane < n - i)
+        out[i + lane] = e[lane];
+      else
+        e[lane] = 0.0f;
     sums += e;
   }
   float sum = 0;
@@ -120,15 +123,9 @@ void sumOverRows(int64_t rows, int64_t cols, float *out, Term term) {
   for (int64_t block = 0; block < blocks; ++block) {
     int64_t begin = block * kBlock, size = std::min(kBlock, cols - begin);
     double sums[kBlock] = {};
-    if (size == kBlock) { // a constant trip count unrolls and vectorizes
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < kBlock; ++c)
-          sums[c] += term(r, begin + c);
-    } else {
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < size; ++c)
-          sums[c] += term(r, begin + c);
-    }
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < size; ++c)
+        sums[c] += term(r, begin + c);
     for (int64_t c = 0; c < size; ++c)
       out[begin + c] = static_cast<float>(sums[c]);
   }
@@ -143,25 +140,24 @@ double rmsScale(const float *x, int64_t n, double eps) {
   return 1.0 / std::sqrt(sum / n + eps);
 }
 
-void sgemm(CBLAS_TRANSPOSE transA, CBLAS_TRANSPOSE transB, int64_t m, int64_t n,
-           int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
-           float beta, float *c) {
-  cblas_sgemm(CblasRowMajor, transA, transB, static_cast<blasint>(m),
-              static_cast<blasint>(n), static_cast<blasint>(k), 1.0f, a,
-              static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c,
-              static_cast<blasint>(n));
-}
-
 void fillZero(float *x, int64_t count) { std::fill(x, x + count, 0.0f); }
+
+/// Row-major C[m x n] = op(A) op(B) (+ beta C).
+void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+           const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+           float *c) {
+  moert::cpu::detail::gemm(transA, transB, m, n, k, a, lda, b, ldb, beta, c, n);
+}
 
 //===----------------------------------------------------------------------===//
 // Attention building blocks. Each (batch, head) task runs its products
-// through smallGemm on blocks of 4 query rows: at head_dim 32 and a few
-// hundred positions, that beats a loop of tiny BLAS calls (which could not
-// run in parallel), and recomputing a block's softmax in the backward costs
-// less than storing [seq, seq] probabilities.
+// through smallGemm, a block of query rows at a time. At batch 12, seq 64,
+// 4 heads of 32 this measured ~1.5x faster than per-head BLAS GEMM calls
+// (which must stay serial) around an OpenMP softmax; and recomputing a
+// block's softmax in the backward costs less than storing [seq, seq].
 //===----------------------------------------------------------------------===//
 
+typedef float Vec4 __attribute__((vector_size(16)));
 typedef float Vec8 __attribute__((vector_size(32)));
 
 #define MOERT_INLINE __attribute__((always_inline)) inline
@@ -180,21 +176,23 @@ struct Gemm {
   bool accumulate;
 };
 
-/// Rows [i, i + R) and columns [j, j + 8 CV) of C, summing over p in order
-/// with the sums in registers.
-template <int R, int CV>
+/// Rows [i, i + R) and CV vectors V of columns from j of C, summing over p
+/// in order with the sums in registers.
+template <typename V, int R, int CV>
 MOERT_INLINE void gemmTile(const Gemm &g, int64_t i, int64_t j) {
-  Vec8 acc[R][CV];
+  constexpr int64_t kWidth = sizeof(V) / sizeof(float);
+  V acc[R][CV];
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < CV; ++v) {
-      acc[r][v] = Vec8{};
+      acc[r][v] = V{};
       if (g.accumulate)
-        std::memcpy(&acc[r][v], g.c + (i + r) * g.ldc + j + 8 * v, 32);
+        std::memcpy(&acc[r][v], g.c + (i + r) * g.ldc + j + kWidth * v,
+                    sizeof(V));
     }
   for (int64_t p = 0; p < g.k; ++p) {
-    Vec8 b[CV];
+    V b[CV];
     for (int v = 0; v < CV; ++v)
-      std::memcpy(&b[v], g.b + p * g.ldb + j + 8 * v, 32);
+      std::memcpy(&b[v], g.b + p * g.ldb + j + kWidth * v, sizeof(V));
     for (int r = 0; r < R; ++r) {
       float a = g.a[(i + r) * g.aRow + p * g.aCol];
       for (int v = 0; v < CV; ++v)
@@ -203,15 +201,18 @@ MOERT_INLINE void gemmTile(const Gemm &g, int64_t i, int64_t j) {
   }
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < CV; ++v)
-      std::memcpy(g.c + (i + r) * g.ldc + j + 8 * v, &acc[r][v], 32);
+      std::memcpy(g.c + (i + r) * g.ldc + j + kWidth * v, &acc[r][v],
+                  sizeof(V));
 }
 
-template <int R> MOERT_INLINE void gemmRows(const Gemm &g, int64_t i) {
+template <typename V, int R>
+MOERT_INLINE void gemmRows(const Gemm &g, int64_t i) {
+  constexpr int kWidth = sizeof(V) / sizeof(float);
   int64_t j = 0;
   for (; j + 16 <= g.n; j += 16)
-    gemmTile<R, 2>(g, i, j);
+    gemmTile<V, R, 16 / kWidth>(g, i, j);
   if (j + 8 <= g.n) {
-    gemmTile<R, 1>(g, i, j);
+    gemmTile<V, R, 8 / kWidth>(g, i, j);
     j += 8;
   }
   for (; j < g.n; ++j) // columns past the vectors, one by one
@@ -224,29 +225,29 @@ template <int R> MOERT_INLINE void gemmRows(const Gemm &g, int64_t i) {
     }
 }
 
-template <int R> MOERT_INLINE void gemmAll(const Gemm &g) {
+template <typename V, int R> MOERT_INLINE void gemmAll(const Gemm &g) {
   int64_t i = 0;
   for (; i + R <= g.m; i += R)
-    gemmRows<R>(g, i);
+    gemmRows<V, R>(g, i);
   for (; i < g.m; ++i)
-    gemmRows<1>(g, i);
+    gemmRows<V, 1>(g, i);
 }
 
 // AVX2 + FMA when the CPU has them (the build targets baseline x86-64):
-// 4 x 16 tiles fill 8 of its 16 ymm registers; SSE has room for 2 x 16.
-// Each machine always takes the same path, so results stay reproducible.
+// 4 x 16 tiles take 8 of its 16 ymm registers; SSE has room for 2 x 16.
+// A machine always takes the same path, so results stay reproducible.
 #if defined(__x86_64__) && !defined(__AVX2__)
 __attribute__((target("avx2,fma"))) void gemmAvx2(const Gemm &g) {
-  gemmAll<4>(g);
+  gemmAll<Vec8, 4>(g);
 }
-void gemmBaseline(const Gemm &g) { gemmAll<2>(g); }
+void gemmBaseline(const Gemm &g) { gemmAll<Vec4, 2>(g); }
 void smallGemm(const Gemm &g) {
   static const bool avx2 =
       __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   avx2 ? gemmAvx2(g) : gemmBaseline(g);
 }
 #else
-void smallGemm(const Gemm &g) { gemmAll<4>(g); }
+void smallGemm(const Gemm &g) { gemmAll<Vec8, 4>(g); }
 #endif
 
 struct AttentionShape {
@@ -286,7 +287,7 @@ int64_t softmaxBlock(const float *q, const float *kT,
                      int64_t i, int64_t rows, float *p) {
   int64_t padded = shape.padded(), width = shape.visible(i + rows - 1);
   // Scores for whole tiles: kT's zero padding keeps them in bounds.
-  smallGemm({rows, std::min((width + 15) / 16 * 16, padded), shape.headDim,
+  smallGemm({rows, (width + 15) / 16 * 16, shape.headDim,
              q + shape.at(b, i, h, shape.heads), shape.heads * shape.headDim, 1,
              kT, padded, p, padded, false});
   float scale = shape.scale();
@@ -401,39 +402,22 @@ void moert::cpu::rmsNormGrad(const float *x, const float *weight,
 
 void moert::cpu::linear(const float *x, const float *weight, const float *bias,
                         int64_t rows, int64_t in, int64_t out, float *y) {
-  if (rows == 0 || out == 0)
-    return;
-  if (bias) {
-    // Preloaded into y; sgemm adds x W^T with beta = 1.
-#pragma omp parallel for schedule(static) if (rows * out >= kGrain)
-    for (int64_t r = 0; r < rows; ++r)
-      std::memcpy(y + r * out, bias, out * sizeof(float));
-  } else if (in == 0) {
-    fillZero(y, rows * out);
-  }
-  if (in > 0)
-    sgemm(CblasNoTrans, CblasTrans, rows, out, in, x, in, weight, in,
-          bias ? 1.0f : 0.0f, y);
+  // The bias is preloaded into y, on this thread (an OpenMP team spinning
+  // right before the call slows OpenBLAS's threads); sgemm adds x W^T.
+  for (int64_t r = 0; bias && r < rows; ++r)
+    std::memcpy(y + r * out, bias, out * sizeof(float));
+  sgemm(false, true, rows, out, in, x, in, weight, in, bias ? 1.0f : 0.0f, y);
 }
 
 void moert::cpu::linearInputGrad(const float *dy, const float *weight,
                                  int64_t rows, int64_t in, int64_t out,
                                  float *dx) {
-  if (rows == 0 || in == 0)
-    return;
-  if (out == 0)
-    return fillZero(dx, rows * in);
-  sgemm(CblasNoTrans, CblasNoTrans, rows, in, out, dy, out, weight, in, 0.0f,
-        dx);
+  sgemm(false, false, rows, in, out, dy, out, weight, in, 0.0f, dx);
 }
 
 void moert::cpu::linearWeightGrad(const float *dy, const float *x, int64_t rows,
                                   int64_t in, int64_t out, float *dWeight) {
-  if (out == 0 || in == 0)
-    return;
-  if (rows == 0)
-    return fillZero(dWeight, out * in);
-  sgemm(CblasTrans, CblasNoTrans, out, in, rows, dy, out, x, in, 0.0f, dWeight);
+  sgemm(true, false, out, in, rows, dy, out, x, in, 0.0f, dWeight);
 }
 
 void moert::cpu::biasGrad(const float *dy, int64_t rows, int64_t out,
@@ -490,8 +474,9 @@ void moert::cpu::rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
 // Attention.
 //===----------------------------------------------------------------------===//
 
-// Blocks of query rows per smallGemm call.
-constexpr int64_t kQueryBlock = 4;
+// Query rows per block: 16 amortizes the dK and dV updates (measured best
+// of 4 to 64 at seq 64) and wastes little on causal masking.
+constexpr int64_t kQueryBlock = 16;
 
 void moert::cpu::attention(const float *q, const float *k, const float *v,
                            int64_t batch, int64_t seq, int64_t heads,
@@ -536,8 +521,7 @@ void moert::cpu::attentionGrad(const float *q, const float *k, const float *v,
 #pragma omp parallel if (tasks * group * seq * seq * headDim >= kGrain)
   {
     std::vector<float> kT(headDim * padded), vT(headDim * padded),
-        dKHead(seq * headDim), dVHead(seq * headDim), p(kQueryBlock * padded),
-        dS(kQueryBlock * padded);
+        p(kQueryBlock * padded), dS(kQueryBlock * padded);
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < tasks; ++task) {
       int64_t b = task / kvHeads, kvHead = task % kvHeads;
@@ -545,8 +529,12 @@ void moert::cpu::attentionGrad(const float *q, const float *k, const float *v,
       transposeHead(kHead, kvStride, shape, kT.data());
       transposeHead(v + shape.at(b, 0, kvHead, kvHeads), kvStride, shape,
                     vT.data());
-      fillZero(dKHead.data(), seq * headDim);
-      fillZero(dVHead.data(), seq * headDim);
+      float *dkHead = dk + shape.at(b, 0, kvHead, kvHeads);
+      float *dvHead = dv + shape.at(b, 0, kvHead, kvHeads);
+      for (int64_t j = 0; j < seq; ++j) {
+        fillZero(dkHead + j * kvStride, headDim);
+        fillZero(dvHead + j * kvStride, headDim);
+      }
       for (int64_t h = kvHead * group; h < (kvHead + 1) * group; ++h)
         for (int64_t i = 0; i < seq; i += kQueryBlock) {
           int64_t rows = std::min(kQueryBlock, seq - i);
@@ -556,7 +544,7 @@ void moert::cpu::attentionGrad(const float *q, const float *k, const float *v,
           const float *dOutBlock = dOut + shape.at(b, i, h, heads);
           // out_i = sum_j p_ij v_j: dv_j += p_ij dOut_i, dp_ij = dOut_i . v_j.
           smallGemm({width, headDim, rows, p.data(), 1, padded, dOutBlock,
-                     qStride, dVHead.data(), headDim, true});
+                     qStride, dvHead, kvStride, true});
           smallGemm({rows, (width + 15) / 16 * 16, headDim, dOutBlock, qStride,
                      1, vT.data(), padded, dS.data(), padded, false});
           // Softmax backward, then s_ij = scale q_i . k_j; masked entries
@@ -575,14 +563,8 @@ void moert::cpu::attentionGrad(const float *q, const float *k, const float *v,
           smallGemm({rows, headDim, width, dS.data(), padded, 1, kHead,
                      kvStride, dq + shape.at(b, i, h, heads), qStride, false});
           smallGemm({width, headDim, rows, dS.data(), 1, padded, qBlock,
-                     qStride, dKHead.data(), headDim, true});
+                     qStride, dkHead, kvStride, true});
         }
-      for (int64_t j = 0; j < seq; ++j) {
-        std::memcpy(dk + shape.at(b, j, kvHead, kvHeads), &dKHead[j * headDim],
-                    headDim * sizeof(float));
-        std::memcpy(dv + shape.at(b, j, kvHead, kvHeads), &dVHead[j * headDim],
-                    headDim * sizeof(float));
-      }
     }
   }
 }
@@ -591,45 +573,46 @@ void moert::cpu::attentionGrad(const float *q, const float *k, const float *v,
 // Elementwise.
 //===----------------------------------------------------------------------===//
 
-// Blocks of elements: exp(-gate) into a buffer, then plain arithmetic.
-constexpr int64_t kElementBlock = 1024;
+/// Calls fn(begin, size, sigmoid) on blocks of elements, in parallel, where
+/// sigmoid[i] = 1 / (1 + exp(-gate[begin + i])).
+template <typename Fn>
+static void sigmoidBlocks(const float *gate, int64_t count, Fn fn) {
+  constexpr int64_t kBlock = 1024;
+  int64_t blocks = (count + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (count >= kGrain)
+  for (int64_t block = 0; block < blocks; ++block) {
+    int64_t begin = block * kBlock, size = std::min(kBlock, count - begin);
+    float sigmoid[kBlock];
+    expAndSum(gate + begin, size, -1.0f, 0.0f, sigmoid);
+#pragma omp simd
+    for (int64_t i = 0; i < size; ++i)
+      sigmoid[i] = 1.0f / (1.0f + sigmoid[i]);
+    fn(begin, size, sigmoid);
+  }
+}
 
 void moert::cpu::swiglu(const float *gate, const float *up, int64_t count,
                         float *y) {
-  int64_t blocks = (count + kElementBlock - 1) / kElementBlock;
-#pragma omp parallel for schedule(static) if (count >= kGrain)
-  for (int64_t block = 0; block < blocks; ++block) {
-    int64_t begin = block * kElementBlock;
-    int64_t size = std::min(kElementBlock, count - begin);
-    float e[kElementBlock];
-    expAndSum(gate + begin, size, -1.0f, 0.0f, e);
-    const float *g = gate + begin, *u = up + begin;
-    float *yb = y + begin;
+  sigmoidBlocks(gate, count,
+                [&](int64_t begin, int64_t size, const float *sigmoid) {
 #pragma omp simd
-    for (int64_t i = 0; i < size; ++i)
-      yb[i] = g[i] / (1.0f + e[i]) * u[i];
-  }
+                  for (int64_t i = 0; i < size; ++i)
+                    y[begin + i] = gate[begin + i] * sigmoid[i] * up[begin + i];
+                });
 }
 
 void moert::cpu::swigluGrad(const float *gate, const float *up, const float *dy,
                             int64_t count, float *dGate, float *dUp) {
-  int64_t blocks = (count + kElementBlock - 1) / kElementBlock;
-#pragma omp parallel for schedule(static) if (count >= kGrain)
-  for (int64_t block = 0; block < blocks; ++block) {
-    int64_t begin = block * kElementBlock;
-    int64_t size = std::min(kElementBlock, count - begin);
-    float e[kElementBlock];
-    expAndSum(gate + begin, size, -1.0f, 0.0f, e);
-    const float *g = gate + begin, *u = up + begin, *d = dy + begin;
-    float *dg = dGate + begin, *du = dUp + begin;
-    // silu(g) = g sigmoid(g), silu'(g) = sigmoid(g) (1 + g (1 - sigmoid(g))).
+  // silu(g) = g sigmoid(g), silu'(g) = sigmoid(g) (1 + g (1 - sigmoid(g))).
+  sigmoidBlocks(
+      gate, count, [&](int64_t begin, int64_t size, const float *sigmoid) {
 #pragma omp simd
-    for (int64_t i = 0; i < size; ++i) {
-      float sigmoid = 1.0f / (1.0f + e[i]);
-      du[i] = d[i] * g[i] * sigmoid;
-      dg[i] = d[i] * u[i] * sigmoid * (1.0f + g[i] * (1.0f - sigmoid));
-    }
-  }
+        for (int64_t i = 0; i < size; ++i) {
+          float g = gate[begin + i], s = sigmoid[i], d = dy[begin + i];
+          dUp[begin + i] = d * g * s;
+          dGate[begin + i] = d * up[begin + i] * s * (1.0f + g * (1.0f - s));
+        }
+      });
 }
 
 void moert::cpu::add(const float *a, const float *b, int64_t count, float *y) {

@@ -643,6 +643,84 @@ TEST(CpuRoutingKernelsTest, AuxAndZLossesAndGradsMatchReference) {
     }
 }
 
+TEST(CpuRoutingKernelsTest, LargeShapesTakeTheParallelPathsToo) {
+  // Big enough (8192 tokens x top-2 x hidden 256, 16 experts) for the
+  // routing loops to use the OpenMP team, which small shapes skip.
+  const Shape s{8192, 256, 16, 2, 1};
+  const int64_t capacity = s.tokens * s.topK * 5 / 4 / s.experts;
+  cpu::GateConfig config = gateConfig(s.topK, true, 1.0, true);
+  Floats logits = randomFloats(s.tokens * s.experts, 1, 2.0f);
+  Floats tokens = randomFloats(s.tokens * s.hidden, 2);
+  auto run = [&] {
+    std::vector<Floats> outs;
+    Floats probs = output(logits.size()), weights = output(s.tokens * s.topK);
+    Ids indices(s.tokens * s.topK), slots(s.tokens * s.topK);
+    cpu::gate(logits.data(), s.tokens, s.experts, config, probs.data(),
+              weights.data(), indices.data());
+    Tensor indicesT = i32({s.tokens, s.topK}, indices);
+    ref::GateResult gate =
+        ref::gate(f32({s.tokens, s.experts}, logits), s.topK, 1.0, 1e-6, true);
+    expectExact(indices, gate.indices, "large gate indices");
+    expectClose(weights, gate.weights, "large gate weights", 1e-6);
+    Floats dProbs = randomFloats(probs.size(), 3);
+    Floats dLogits = output(logits.size());
+    cpu::gateGrad(logits.data(), indices.data(), s.tokens, s.experts, config,
+                  dProbs.data(), weights.data(), dLogits.data());
+    expectClose(dLogits,
+                ref::gateGrad(f32({s.tokens, s.experts}, logits), indicesT, 1.0,
+                              1e-6, true, f32({s.tokens, s.experts}, dProbs),
+                              f32({s.tokens, s.topK}, weights)),
+                "large gateGrad");
+
+    Floats buffer = output(s.experts * capacity * s.hidden);
+    std::vector<int64_t> counts(s.experts);
+    int64_t dropped = 0;
+    cpu::dispatch(tokens.data(), indices.data(), s.tokens, s.hidden, s.topK,
+                  s.experts, capacity, buffer.data(), slots.data(),
+                  counts.data(), &dropped);
+    Tensor slotsT = i32({s.tokens, s.topK}, slots);
+    ref::DispatchResult expected = ref::dispatch(
+        f32({s.tokens, s.hidden}, tokens), indicesT, s.experts, capacity);
+    expectExact(slots, expected.slots, "large dispatch slots");
+    EXPECT_EQ(filledRows(buffer, counts, capacity, s.hidden),
+              filledRows(expected.buffer.data, counts, capacity, s.hidden));
+    // The reference reads the whole buffer: zero the rows left unwritten.
+    for (float &value : buffer)
+      value = std::isnan(value) ? 0.0f : value;
+    Tensor bufferT = f32({s.experts, capacity, s.hidden}, buffer);
+
+    Floats y = output(tokens.size());
+    cpu::combine(buffer.data(), weights.data(), indices.data(), slots.data(),
+                 s.tokens, s.topK, s.experts, capacity, s.hidden, y.data());
+    Tensor weightsT = f32({s.tokens, s.topK}, weights);
+    expectClose(y, ref::combine(bufferT, weightsT, indicesT, slotsT),
+                "large combine");
+    Floats dOut(buffer.size(), 0.0f), dWeights = output(weights.size());
+    cpu::combineGrad(buffer.data(), weights.data(), indices.data(),
+                     slots.data(), tokens.data(), s.tokens, s.topK, s.experts,
+                     capacity, s.hidden, dOut.data(), dWeights.data());
+    ref::CombineGrads grads = ref::combineGrad(
+        bufferT, weightsT, indicesT, slotsT, f32({s.tokens, s.hidden}, tokens));
+    expectClose(dOut, grads.dExpertOutput, "large combineGrad dOut");
+    expectClose(dWeights, grads.dWeights, "large combineGrad dWeights");
+    Floats dTokens = output(tokens.size());
+    cpu::dispatchGrad(dOut.data(), indices.data(), slots.data(), s.tokens,
+                      s.hidden, s.topK, s.experts, capacity, dTokens.data());
+    expectClose(dTokens,
+                ref::dispatchGrad(f32({s.experts, capacity, s.hidden}, dOut),
+                                  indicesT, slotsT),
+                "large dispatchGrad");
+    for (Floats *out :
+         {&probs, &weights, &dLogits, &buffer, &y, &dOut, &dWeights, &dTokens})
+      outs.push_back(*out);
+    return outs;
+  };
+  std::vector<Floats> first = run(), second = run();
+  for (size_t i = 0; i < first.size(); ++i)
+    expectBitwiseEqual(first[i], second[i],
+                       "large output " + std::to_string(i));
+}
+
 //===----------------------------------------------------------------------===//
 // Optimizer
 //===----------------------------------------------------------------------===//

@@ -75,9 +75,9 @@ int main(int argc, char **argv) {
         openInputFile(inputPath, &error);
     if (!input)
       return fail(error);
-    llvm::Expected<OwningOpRef<ModuleOp>> imported = moe::importModelConfig(
-        context, input->getBuffer(), inputPath,
-        {Float32Type::get(&context), batchSize, seqLen});
+    llvm::Expected<OwningOpRef<ModuleOp>> imported =
+        moe::importModelConfig(context, input->getBuffer(), inputPath,
+                               {Float32Type::get(&context), batchSize, seqLen});
     if (!imported)
       return fail(llvm::toString(imported.takeError()));
     module = std::move(*imported);
@@ -119,15 +119,15 @@ int main(int argc, char **argv) {
     output->keep();
   }
 
-  SmallVector<std::string> command = {cxx, "-O2", "-std=c++17", "-fopenmp",
-                                      "-I" MOE_RUNTIME_INCLUDE_DIR, source,
-                                      "-o", outputPath};
+  SmallVector<std::string> command = {
+      cxx,    "-O2", "-std=c++17", "-fopenmp", "-I" MOE_RUNTIME_INCLUDE_DIR,
+      source, "-o",  outputPath};
   for (StringRef library : llvm::split(StringRef(MOE_RUNTIME_LIBRARIES), ','))
     command.push_back(library.str());
   SmallVector<StringRef> args(command.begin(), command.end());
   std::string error;
-  int status = llvm::sys::ExecuteAndWait(cxx, args, std::nullopt, {}, 0, 0,
-                                         &error);
+  int status =
+      llvm::sys::ExecuteAndWait(cxx, args, std::nullopt, {}, 0, 0, &error);
   if (emitCppPath.empty())
     llvm::sys::fs::remove(source);
   if (status != 0)

@@ -7,8 +7,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "moe/Target/Cpp.h"
 #include "moe/MoeDialect.h"
+#include "moe/Target/Cpp.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -177,10 +177,10 @@ LogicalResult CppEmitter::declareResults(Operation *op) {
     std::string address;
     if (inPlace) {
       auto store = cast<ml_program::GlobalStoreOp>(*result.user_begin());
-      address = formatv("state + {0}",
-                        globalOffsets.lookup(
-                            store.getGlobal().getLeafReference()))
-                    .str();
+      address =
+          formatv("state + {0}",
+                  globalOffsets.lookup(store.getGlobal().getLeafReference()))
+              .str();
     } else {
       address = formatv("arena + {0}", offsets[result.getResultNumber()]);
     }
@@ -212,14 +212,14 @@ LogicalResult CppEmitter::emitConstant(arith::ConstantOp op) {
                 << ")), true);\n";
   } else {
     if (isa<FloatType>(dense.getElementType()))
-      llvm::interleaveComma(dense.getValues<APFloat>(), staticsOs,
-                            [&](const APFloat &v) {
-                              staticsOs << "float(" << literal(v.convertToDouble())
-                                        << ")";
-                            });
+      llvm::interleaveComma(
+          dense.getValues<APFloat>(), staticsOs, [&](const APFloat &v) {
+            staticsOs << "float(" << literal(v.convertToDouble()) << ")";
+          });
     else
-      llvm::interleaveComma(dense.getValues<APInt>(), staticsOs,
-                            [&](const APInt &v) { staticsOs << v.getSExtValue(); });
+      llvm::interleaveComma(
+          dense.getValues<APInt>(), staticsOs,
+          [&](const APInt &v) { staticsOs << v.getSExtValue(); });
     staticsOs << "};\n";
   }
   names[op.getResult()] = name;
@@ -313,7 +313,8 @@ LogicalResult CppEmitter::emitFunction(func::FuncOp function) {
   std::string outputs = describe(
       "outputs", function.getNumResults(),
       [&](unsigned i) {
-        auto name = function.getResultAttrOfType<StringAttr>(i, kOutputAttrName);
+        auto name =
+            function.getResultAttrOfType<StringAttr>(i, kOutputAttrName);
         return name ? name.str() : formatv("result{0}", i).str();
       },
       [&](unsigned i) { return function.getResultTypes()[i]; });
@@ -363,8 +364,7 @@ LogicalResult CppEmitter::emitKernelCall(Operation *op) {
           .Case([&](EmbeddingGradOp o) {
             return formatv("embeddingGrad({0}, {1}, {2}, {3}, {4}, {5})", in(0),
                            numElements(o.getIds()), in(1),
-                           dim(o.getDTable(), 0), dim(o.getDTable(), 1),
-                           res(0))
+                           dim(o.getDTable(), 0), dim(o.getDTable(), 1), res(0))
                 .str();
           })
           .Case([&](RmsNormOp o) {
@@ -585,14 +585,15 @@ LogicalResult CppEmitter::emitKernelCall(Operation *op) {
             return formatv("*{0} = float({1} * {2} + (1 - {1}) * std::min({3} "
                            "* double({4}) / {5}, {6}))",
                            res(0), literal(o.getBeta().convertToDouble()),
-                           s(o.getAlpha()), literal(o.getXi().convertToDouble()),
+                           s(o.getAlpha()),
+                           literal(o.getXi().convertToDouble()),
                            s(o.getDropped()), o.getAssignments(),
                            literal(o.getAlphaMax().convertToDouble()))
                 .str();
           })
           .Case([&](LrScheduleOp o) {
-            return formatv("*{0} = lrSchedule({1}, {2}, {3}, {4}, {5})",
-                           res(0), s(o.getStep()),
+            return formatv("*{0} = lrSchedule({1}, {2}, {3}, {4}, {5})", res(0),
+                           s(o.getStep()),
                            literal(o.getMaxLr().convertToDouble()),
                            literal(o.getMinLr().convertToDouble()),
                            o.getWarmupStepsAttr().getInt(),
@@ -616,8 +617,9 @@ LogicalResult CppEmitter::emitKernelCall(Operation *op) {
             return formatv("adamw({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, "
                            "AdamWConfig{{{8}, {9}, {10}, {11}, {12}}, {13}, "
                            "{14}, {15})",
-                           in(0), in(1), in(2), in(3), numElements(o.getParam()),
-                           s(o.getLr()), s(o.getGradNorm()), s(o.getStep()),
+                           in(0), in(1), in(2), in(3),
+                           numElements(o.getParam()), s(o.getLr()),
+                           s(o.getGradNorm()), s(o.getStep()),
                            literal(o.getBeta1().convertToDouble()),
                            literal(o.getBeta2().convertToDouble()),
                            literal(o.getEps().convertToDouble()),
@@ -660,8 +662,8 @@ LogicalResult CppEmitter::emit(StringRef modelName) {
               << (init.getKind() == InitKind::normal ? "MOE_INIT_NORMAL"
                                                      : "MOE_INIT_CONSTANT")
               << ", " << literal(init.getValue().convertToDouble()) << "},\n";
-    stateBytes += (bytes + kStateAlignment - 1) / kStateAlignment *
-                  kStateAlignment;
+    stateBytes +=
+        (bytes + kStateAlignment - 1) / kStateAlignment * kStateAlignment;
   }
   for (auto function : module.getOps<func::FuncOp>())
     if (failed(emitFunction(function)))
@@ -680,10 +682,12 @@ LogicalResult CppEmitter::emit(StringRef modelName) {
     os << "    " << entry << ",\n";
   os << "};\n\n"
      << "const moe_model model = {MOE_ABI_VERSION, " << cString(modelName)
-     << ", " << cString(configJson()) << ", " << stateBytes << ", " << globalOffsets.size() << ", globals, "
-     << functionEntries.size() << ", functions};\n\n"
+     << ", " << cString(configJson()) << ", " << stateBytes << ", "
+     << globalOffsets.size() << ", globals, " << functionEntries.size()
+     << ", functions};\n\n"
      << "} // namespace\n\n"
-     << "extern \"C\" const moe_model *moe_get_model(void) { return &model; }\n";
+     << "extern \"C\" const moe_model *moe_get_model(void) { return &model; "
+        "}\n";
   return success();
 }
 

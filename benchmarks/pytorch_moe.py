@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""A straightforward PyTorch (CPU, eager) implementation of the tiny MoE that
+benchmarks/tiny-moe-shakespeare.sh compiles: the same architecture, routing
+and optimizer, for the baseline step time.
+
+Llama-style decoder: RMSNorm, causal attention with rotate-half RoPE,
+residuals; each layer's FFN is a Mixtral-style MoE (linear router, softmax,
+top-k, renormalized weights, capacity ceil(cf * T * k / E) filled in
+token-major order, dropped assignments contribute nothing), SwiGLU experts;
+loss = cross-entropy + coefficient * Skywork aux loss per layer; AdamW with
+decoupled weight decay on 2-D parameters, global-norm clipping, nanoGPT's
+warmup + cosine schedule.
+
+usage: pytorch_moe.py TOKENS.bin VOCAB THREADS STEPS
+Prints one line: the median step time in milliseconds.
+"""
+import math
+import statistics
+import struct
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+LAYERS, HEADS, HIDDEN, FFN = 4, 4, 128, 352
+EXPERTS, TOP_K, CAPACITY_FACTOR = 8, 2, 1.25
+BATCH, SEQ = 12, 64
+AUX_COEFF = 0.01
+
+
+def rms_norm(x, weight, eps=1e-5):
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
+
+
+def rope(x, theta=10000.0):
+    seq, dim = x.shape[1], x.shape[-1]
+    freqs = theta ** (-torch.arange(0, dim // 2, dtype=torch.float32) * 2 / dim)
+    angles = torch.arange(seq, dtype=torch.float32)[:, None] * freqs[None, :]
+    cos = angles.cos()[None, :, None, :].repeat(1, 1, 1, 2)
+    sin = angles.sin()[None, :, None, :].repeat(1, 1, 1, 2)
+    half = dim // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos + rotated * sin
+
+
+class Model(torch.nn.Module):
+    def __init__(self, vocab):
+        super().__init__()
+        def param(*shape, std=0.02):
+            return torch.nn.Parameter(torch.randn(*shape) * std)
+        self.embed = param(vocab, HIDDEN)
+        self.layers = torch.nn.ModuleList()
+        for _ in range(LAYERS):
+            layer = torch.nn.Module()
+            layer.norm1 = torch.nn.Parameter(torch.ones(HIDDEN))
+            layer.wq, layer.wk, layer.wv, layer.wo = (param(HIDDEN, HIDDEN)
+                                                      for _ in range(4))
+            layer.norm2 = torch.nn.Parameter(torch.ones(HIDDEN))
+            layer.router = param(EXPERTS, HIDDEN)
+            layer.w1 = param(EXPERTS, FFN, HIDDEN)
+            layer.w3 = param(EXPERTS, FFN, HIDDEN)
+            layer.w2 = param(EXPERTS, HIDDEN, FFN)
+            self.layers.append(layer)
+        self.norm = torch.nn.Parameter(torch.ones(HIDDEN))
+        self.head = param(vocab, HIDDEN)
+
+    def moe(self, layer, x):
+        tokens = x.shape[0]
+        probs = F.softmax(x @ layer.router.t(), dim=-1)
+        weights, indices = probs.topk(TOP_K, dim=-1)
+        weights = weights / weights.sum(-1, keepdim=True)
+        capacity = math.ceil(CAPACITY_FACTOR * tokens * TOP_K / EXPERTS)
+        flat = indices.reshape(-1)  # token-major (token, choice) order
+        out = torch.zeros_like(x)
+        for e in range(EXPERTS):
+            assignments = (flat == e).nonzero().squeeze(-1)[:capacity]
+            if assignments.numel() == 0:
+                continue
+            rows = assignments // TOP_K
+            h = x[rows]
+            y = (F.silu(h @ layer.w1[e].t()) * (h @ layer.w3[e].t())) @ layer.w2[e].t()
+            out.index_add_(0, rows, y * weights.reshape(-1)[assignments, None])
+        aux = ((1.0 / EXPERTS - probs.mean(0)) ** 2).sum()
+        return out, aux
+
+    def forward(self, ids, targets):
+        batch, seq = ids.shape
+        h = self.embed[ids]
+        aux_total = 0.0
+        for layer in self.layers:
+            x = rms_norm(h, layer.norm1)
+            q = rope((x @ layer.wq.t()).view(batch, seq, HEADS, -1))
+            k = rope((x @ layer.wk.t()).view(batch, seq, HEADS, -1))
+            v = (x @ layer.wv.t()).view(batch, seq, HEADS, -1)
+            a = F.scaled_dot_product_attention(
+                q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                is_causal=True)
+            h = h + a.transpose(1, 2).reshape(batch, seq, HIDDEN) @ layer.wo.t()
+            x = rms_norm(h, layer.norm2).reshape(batch * seq, HIDDEN)
+            y, aux = self.moe(layer, x)
+            h = h + y.view(batch, seq, HIDDEN)
+            aux_total = aux_total + AUX_COEFF * aux
+        logits = rms_norm(h, self.norm) @ self.head.t()
+        return F.cross_entropy(logits.view(-1, logits.shape[-1]),
+                               targets.view(-1)) + aux_total
+
+
+def learning_rate(step, max_lr=1e-3, min_lr=1e-4, warmup=100, decay=2000):
+    if step < warmup:
+        return max_lr * (step + 1) / (warmup + 1)
+    if step > decay:
+        return min_lr
+    ratio = (step - warmup) / (decay - warmup)
+    return min_lr + 0.5 * (1 + math.cos(math.pi * ratio)) * (max_lr - min_lr)
+
+
+def main():
+    path, vocab, threads, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    with open(path, "rb") as f:
+        header = struct.unpack("<256i", f.read(1024))
+        data = torch.frombuffer(bytearray(f.read()), dtype=torch.int16).long() & 0xFFFF
+    train = data[: len(data) - len(data) // 10]
+    model = Model(vocab)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
+                                   {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=1e-3, betas=(0.9, 0.99))
+    times = []
+    for step in range(steps):
+        starts = torch.randint(len(train) - SEQ - 1, (BATCH,))
+        x = torch.stack([train[s:s + SEQ] for s in starts])
+        y = torch.stack([train[s + 1:s + SEQ + 1] for s in starts])
+        begin = time.perf_counter()
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step)
+        loss = model(x, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        times.append(time.perf_counter() - begin)
+    # The first steps warm up allocators and caches.
+    print("%.3f" % (1000 * statistics.median(times[5:])))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+//===- Gemm.h - the GEMM of the CPU kernels ---------------------*- C++ -*-===//
+//
+// One row-major single-precision GEMM for every kernel, backed by oneDNN,
+// whose JIT picks the widest instructions of the CPU it runs on (OpenBLAS
+// 0.3.21 falls back to SSE3 kernels on CPUs newer than it knows).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_CPU_GEMM_H
+#define MOERT_CPU_GEMM_H
+
+#include <cstdint>
+
+namespace moert::cpu::detail {
+
+/// c[m, n] = op(a) op(b) + beta * c, row-major; op transposes when asked.
+/// Empty sizes are allowed (k == 0 gives beta * c). Call it outside OpenMP
+/// parallel regions: it parallelizes itself.
+void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+          const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+          float *c, int64_t ldc);
+
+} // namespace moert::cpu::detail
+
+#endif // MOERT_CPU_GEMM_H

@@ -1,0 +1,47 @@
+// RUN: moe-opt %s --moe-plan-memory=report=false | moe-translate --emit=cpp --model-name demo | FileCheck %s
+// RUN: moe-translate --emit=cpp %s | FileCheck %s --check-prefix=AUTOPLAN
+// RUN: not moe-translate --emit=wasm %s 2>&1 | FileCheck %s --check-prefix=TARGET
+
+// The state region holds the globals in order, 64-byte aligned; functions
+// call the CPU kernels on state, arena and input pointers.
+// CHECK: #include "moert/CpuKernels.h"
+// CHECK: #include "moert/ModelAbi.h"
+// CHECK: const int64_t [[IDS_SHAPE:shape[0-9]+]][] = {2, 3};
+// CHECK-LABEL: void function_
+// CHECK: int32_t *[[IDS:v[0-9]+]] = const_cast<int32_t *>(static_cast<const int32_t *>(inputs[0]));
+// CHECK: float *[[TABLE:v[0-9]+]] = reinterpret_cast<float *>(state + 0);
+// CHECK: float *[[H:v[0-9]+]] = reinterpret_cast<float *>(arena + 0);
+// CHECK: embedding([[TABLE]], 5, 4, [[IDS]], 6, [[H]]);
+// CHECK: float *[[NORM:v[0-9]+]] = reinterpret_cast<float *>(state + 128);
+// CHECK: float *[[N:v[0-9]+]] = reinterpret_cast<float *>(arena + 128);
+// CHECK: rmsNorm([[H]], [[NORM]], 6, 4, 1.0000000000000001e-05, [[N]]);
+// The reshape is the same pointer.
+// CHECK-NOT: reinterpret_cast
+// CHECK: float *[[LOGITS:v[0-9]+]] = reinterpret_cast<float *>(arena + 0);
+// CHECK: linear([[N]], [[TABLE]], nullptr, 6, 4, 5, [[LOGITS]]);
+// CHECK: float *[[LOSS:v[0-9]+]] = reinterpret_cast<float *>(arena + 128);
+// CHECK: *[[LOSS]] = crossEntropy([[LOGITS]], {{v[0-9]+}}, 6, 5);
+// CHECK: std::memcpy(outputs[0], [[LOSS]], 4);
+// CHECK: const moe_global globals[] = {
+// CHECK-NEXT: {{[{][{]}}"embed", 0, 2, shape{{[0-9]+}}}, 0, 80, 1, MOE_INIT_NORMAL, 0.02},
+// CHECK-NEXT: {{[{][{]}}"norm", 0, 1, shape{{[0-9]+}}}, 128, 16, 1, MOE_INIT_CONSTANT, 1},
+// CHECK: {"loss_fn", 2, inputs{{[0-9]+}}, 1, outputs{{[0-9]+}}, 256, function_{{[0-9]+}}},
+// CHECK: const moe_model model = {MOE_ABI_VERSION, "demo", "", 192, 2, globals, 1, functions};
+// CHECK: extern "C" const moe_model *moe_get_model(void) { return &model; }
+
+// AUTOPLAN: {"loss_fn", 2, inputs{{[0-9]+}}, 1, outputs{{[0-9]+}}, 256, function_{{[0-9]+}}},
+// TARGET: moe-translate: error: unknown --emit target 'wasm' (supported: cpp)
+
+ml_program.global private mutable @embed : tensor<5x4xf32> {moe.init = #moe.init<normal, 0.02>, moe.trainable}
+ml_program.global private mutable @norm : tensor<4xf32> {moe.init = #moe.init<constant, 1.0>, moe.trainable}
+
+func.func @loss_fn(%ids: tensor<2x3xi32> {moe.input = "input_ids"}, %labels: tensor<6xi32> {moe.input = "labels"}) -> (tensor<f32> {moe.output = "loss"}) {
+  %table = ml_program.global_load @embed : tensor<5x4xf32>
+  %h = moe.embedding %table[%ids] : tensor<5x4xf32>, tensor<2x3xi32> -> tensor<2x3x4xf32>
+  %norm = ml_program.global_load @norm : tensor<4xf32>
+  %n = moe.rms_norm %h, %norm eps = 1.0e-05 : tensor<2x3x4xf32>, tensor<4xf32>
+  %flat = tensor.collapse_shape %n [[0, 1], [2]] : tensor<2x3x4xf32> into tensor<6x4xf32>
+  %logits = moe.linear %flat, %table : tensor<6x4xf32>, tensor<5x4xf32> -> tensor<6x5xf32>
+  %loss = moe.cross_entropy %logits, %labels : tensor<6x5xf32>, tensor<6xi32> -> tensor<f32>
+  return %loss : tensor<f32>
+}

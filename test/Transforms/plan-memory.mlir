@@ -1,0 +1,58 @@
+// RUN: moe-opt %s --moe-plan-memory | FileCheck %s
+// RUN: moe-opt %s --moe-plan-memory -o /dev/null | FileCheck %s --check-prefix=REPORT
+
+// Four [4, 16] f32 values of 256 bytes each. %a and %b are live together;
+// %c reuses %a's block once %a is dead; the reshape aliases %c; %d reuses
+// %b's block. The arena peaks at two blocks.
+// REPORT: moe-plan-memory @step: arena 512 bytes (peak activations 512, peak gradients 0), parameters 256 bytes, training state 256 bytes
+
+ml_program.global private mutable @w : tensor<4x16xf32> {moe.init = #moe.init<normal, 0.02>, moe.trainable}
+ml_program.global private mutable @m : tensor<4x16xf32> {moe.init = #moe.init<constant, 0.0>}
+
+// CHECK-LABEL: func.func @step
+// CHECK-SAME: attributes {moe.arena_bytes = 512 : i64}
+func.func @step(%x: tensor<4x16xf32>) -> tensor<64xf32> {
+  // CHECK: ml_program.global_load @w {{.*}}{moe.arena_offsets = array<i64: -1>}
+  %w = ml_program.global_load @w : tensor<4x16xf32>
+  // CHECK: moe.add {{.*}}{moe.arena_offsets = array<i64: 0>}
+  %a = moe.add %x, %w : tensor<4x16xf32>
+  // CHECK: moe.mul {{.*}}{moe.arena_offsets = array<i64: 256>}
+  %b = moe.mul %a, %x : tensor<4x16xf32>
+  // CHECK: moe.add {{.*}}{moe.arena_offsets = array<i64: 0>}
+  %c = moe.add %b, %b : tensor<4x16xf32>
+  // CHECK: tensor.collapse_shape {{.*}}{moe.arena_offsets = array<i64: -1>}
+  %flat = tensor.collapse_shape %c [[0, 1]] : tensor<4x16xf32> into tensor<64xf32>
+  // CHECK: moe.swiglu {{.*}}{moe.arena_offsets = array<i64: 256>}
+  %d = moe.swiglu %flat, %flat : tensor<64xf32>
+  return %d : tensor<64xf32>
+}
+
+// An AdamW update stored back to the globals it read writes them in place.
+// CHECK-LABEL: func.func @update
+func.func @update(%g: tensor<4x16xf32>) {
+  %w = ml_program.global_load @w : tensor<4x16xf32>
+  %m = ml_program.global_load @m : tensor<4x16xf32>
+  %lr = arith.constant dense<0.1> : tensor<f32>
+  %step = arith.constant dense<0> : tensor<i64>
+  // CHECK: moe.adamw {{.*}}{moe.arena_offsets = array<i64: -1, -1, -1>, moe.in_place}
+  %p, %m1, %v1 = moe.adamw %w, %g, %m, %m, %lr, %lr, %step beta1 = 0.9 beta2 = 0.95 eps = 1.0e-08 weight_decay = 0.0 max_grad_norm = 0.0 : tensor<4x16xf32>, tensor<f32>, tensor<i64>
+  ml_program.global_store @w = %p : tensor<4x16xf32>
+  ml_program.global_store @m = %m1 : tensor<4x16xf32>
+  ml_program.global_store @m = %v1 : tensor<4x16xf32>
+  return
+}
+
+// A value read after the update keeps its own buffer: no in-place write.
+// CHECK-LABEL: func.func @update_then_read
+func.func @update_then_read(%g: tensor<4x16xf32>) -> tensor<4x16xf32> {
+  %w = ml_program.global_load @w : tensor<4x16xf32>
+  %lr = arith.constant dense<0.1> : tensor<f32>
+  %step = arith.constant dense<0> : tensor<i64>
+  // CHECK: moe.adamw {{.*}}{moe.arena_offsets = array<i64: {{[0-9]+}}, {{[0-9]+}}, {{[0-9]+}}>}
+  %p, %m1, %v1 = moe.adamw %w, %g, %g, %g, %lr, %lr, %step beta1 = 0.9 beta2 = 0.95 eps = 1.0e-08 weight_decay = 0.0 max_grad_norm = 0.0 : tensor<4x16xf32>, tensor<f32>, tensor<i64>
+  ml_program.global_store @w = %p : tensor<4x16xf32>
+  ml_program.global_store @m = %m1 : tensor<4x16xf32>
+  ml_program.global_store @m = %v1 : tensor<4x16xf32>
+  %again = moe.add %w, %g : tensor<4x16xf32>
+  return %again : tensor<4x16xf32>
+}
