@@ -2,7 +2,8 @@
 #                         [OPTIMIZER <moe-optimizer options>] [RECOMPUTE])
 #
 # Compiles a model into a training binary: moe-import (for a config.json),
-# moe-opt --moe-autodiff --moe-optimizer --moe-plan-memory, moe-translate
+# moe-opt --moe-autodiff --moe-optimizer --moe-fuse-elementwise
+# --moe-plan-memory, moe-translate
 # --emit=cpp, then the generated C++ linked with the runtime and the
 # generic training driver.
 function(moe_add_training_binary)
@@ -29,7 +30,8 @@ function(moe_add_training_binary)
   endif()
   add_custom_command(OUTPUT ${train}
     COMMAND $<TARGET_FILE:moe-opt> ${model} ${autodiff}
-            "--moe-optimizer=${ARG_OPTIMIZER}" --moe-plan-memory=report=false
+            "--moe-optimizer=${ARG_OPTIMIZER}" --moe-fuse-elementwise
+            --moe-plan-memory=report=false
             -o ${train}
     DEPENDS moe-opt ${model}
     COMMENT "Differentiating and planning ${ARG_NAME}")
@@ -39,5 +41,5 @@ function(moe_add_training_binary)
     DEPENDS moe-translate ${train}
     COMMENT "Emitting C++ for ${ARG_NAME}")
   add_executable(${ARG_NAME} ${source})
-  target_link_libraries(${ARG_NAME} PRIVATE moert_driver)
+  target_link_libraries(${ARG_NAME} PRIVATE moert_driver OpenMP::OpenMP_CXX)
 endfunction()

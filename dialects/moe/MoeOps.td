@@ -384,5 +384,6 @@ def Moe_AdaptiveAuxCoeffOp : Moe_Op<"adaptive_aux_coeff",
 
 include "moe/MoeGradOps.td"
 include "moe/MoeOptimizerOps.td"
+include "moe/MoeFusedOps.td"
 
 #endif // MOE_OPS_TD

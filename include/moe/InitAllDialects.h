@@ -8,6 +8,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/DialectRegistry.h"
 
@@ -16,7 +17,8 @@ namespace mlir::moe {
 /// The moe dialect and the upstream dialects a model is written with.
 inline void registerAllDialects(DialectRegistry &registry) {
   registry.insert<MoeDialect, arith::ArithDialect, func::FuncDialect,
-                  ml_program::MLProgramDialect, tensor::TensorDialect>();
+                  ml_program::MLProgramDialect, math::MathDialect,
+                  tensor::TensorDialect>();
   registerDifferentiableExternalModels(registry);
 }
 

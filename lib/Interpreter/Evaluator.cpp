@@ -10,9 +10,12 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/TypeSwitch.h"
+
+#include <cmath>
 
 using namespace mlir;
 using moe::ref::Tensor;
@@ -90,9 +93,45 @@ private:
     values[value] = std::move(tensor);
   }
 
+  Tensor evaluateFused(mlir::moe::FusedElementwiseOp op);
+
   llvm::StringMap<Tensor> &globals;
   llvm::DenseMap<Value, Tensor> values;
 };
+
+/// Runs the body once per element, in double; the result is rounded once.
+Tensor FunctionRun::evaluateFused(mlir::moe::FusedElementwiseOp op) {
+  Block &body = op.getBody().front();
+  Tensor result = get(op.getInputs().front());
+  llvm::DenseMap<Value, double> scalars;
+  for (int64_t i = 0; i < result.numel(); ++i) {
+    for (auto [input, argument] :
+         llvm::zip(op.getInputs(), body.getArguments()))
+      scalars[argument] = get(input).data[i];
+    for (Operation &inner : body) {
+      auto in = [&](unsigned index) {
+        return scalars.lookup(inner.getOperand(index));
+      };
+      double value = llvm::TypeSwitch<Operation *, double>(&inner)
+                         .Case([&](arith::AddFOp) { return in(0) + in(1); })
+                         .Case([&](arith::SubFOp) { return in(0) - in(1); })
+                         .Case([&](arith::MulFOp) { return in(0) * in(1); })
+                         .Case([&](arith::DivFOp) { return in(0) / in(1); })
+                         .Case([&](arith::NegFOp) { return -in(0); })
+                         .Case([&](math::ExpOp) { return std::exp(in(0)); })
+                         .Case([&](arith::ConstantOp c) {
+                           return cast<FloatAttr>(c.getValue())
+                               .getValueAsDouble();
+                         })
+                         .Default([&](Operation *) { return in(0); });
+      if (isa<mlir::moe::YieldOp>(inner))
+        result.data[i] = value;
+      else
+        scalars[inner.getResult(0)] = value;
+    }
+  }
+  return result;
+}
 
 FailureOr<std::vector<Tensor>>
 FunctionRun::run(func::FuncOp func, const std::vector<Tensor> &arguments) {
@@ -343,6 +382,10 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           set(o.getNewParam(), std::move(r.param));
           set(o.getNewExpAvg(), std::move(r.expAvg));
           set(o.getNewExpAvgSq(), std::move(r.expAvgSq));
+          return success();
+        })
+        .Case([&](moe::FusedElementwiseOp o) -> LogicalResult {
+          set(o, evaluateFused(o));
           return success();
         })
         .Case([&](arith::AddIOp o) {

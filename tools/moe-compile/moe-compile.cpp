@@ -1,7 +1,7 @@
 //===- moe-compile.cpp - a model to a training binary in one command ------===//
 //
 // config.json (or moe-dialect .mlir) -> moe-import -> moe-autodiff ->
-// moe-optimizer -> moe-plan-memory -> C++ (moe-translate --emit=cpp) ->
+// moe-optimizer -> moe-fuse-elementwise -> moe-plan-memory -> C++ ->
 // the host C++ compiler, linking the runtime and the training driver.
 //
 //===----------------------------------------------------------------------===//
@@ -90,7 +90,7 @@ int main(int argc, char **argv) {
   PassManager pm = PassManager::on<ModuleOp>(&context);
   std::string pipeline =
       llvm::formatv("moe-autodiff{{recompute={0}}, moe-optimizer{{{1}}, "
-                    "moe-plan-memory{{report=false}",
+                    "moe-fuse-elementwise, moe-plan-memory{{report=false}",
                     recompute ? "true" : "false", optimizerOptions)
           .str();
   if (failed(parsePassPipeline(pipeline, pm, llvm::errs())))

@@ -97,6 +97,22 @@ def Optimizer : Pass<"moe-optimizer", "::mlir::ModuleOp"> {
                            "::mlir::ml_program::MLProgramDialect"];
 }
 
+def FuseElementwise : Pass<"moe-fuse-elementwise", "::mlir::ModuleOp"> {
+  let summary = "Fuse chains of elementwise ops into single loops";
+  let description = [{
+    Groups each chain of `moe.add`, `moe.mul` and `moe.swiglu` whose
+    intermediate results have a single use by the next op of the chain (same
+    type, same block) into one `moe.fused_elementwise`, whose body computes
+    an element of the chain's result from the elements of its inputs. The
+    chain then reads its inputs and writes its result once, and its
+    intermediates need no memory. Runs after differentiation, for code
+    generation.
+  }];
+  let dependentDialects = ["::mlir::moe::MoeDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect"];
+}
+
 def PlanMemory : Pass<"moe-plan-memory", "::mlir::ModuleOp"> {
   let summary = "Static, liveness-based arena plan for every function";
   let description = [{

@@ -13,6 +13,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -119,6 +120,8 @@ private:
   }
   /// The row count of the dispatch that produced `buffer`, or a full one.
   std::string rowCounts(Value buffer);
+  /// A generated kernel: one loop computing the fused body per element.
+  std::string fusedLoop(FusedElementwiseOp op);
 
   ModuleOp module;
   llvm::raw_ostream &os;
@@ -162,6 +165,48 @@ std::string CppEmitter::rowCounts(Value buffer) {
       << shape[1] << "));\n";
   dispatchCounts[buffer] = name;
   return name;
+}
+
+std::string CppEmitter::fusedLoop(FusedElementwiseOp op) {
+  std::string loop;
+  llvm::raw_string_ostream os(loop);
+  Block &body = op.getBody().front();
+  DenseMap<Value, std::string> scalars;
+  os << "#pragma omp parallel for simd schedule(static)\n"
+     << "  for (int64_t i = 0; i < " << numElements(op.getResult())
+     << "; ++i) {\n";
+  for (auto [input, argument] : llvm::zip(op.getInputs(), body.getArguments())) {
+    std::string name = fresh("e");
+    os << "    float " << name << " = " << p(input) << "[i];\n";
+    scalars[argument] = name;
+  }
+  for (Operation &inner : body) {
+    auto in = [&](unsigned index) {
+      return scalars.lookup(inner.getOperand(index));
+    };
+    if (isa<YieldOp>(inner)) {
+      os << "    " << p(op.getResult()) << "[i] = " << in(0) << ";\n  }";
+      break;
+    }
+    std::string expression =
+        llvm::TypeSwitch<Operation *, std::string>(&inner)
+            .Case([&](arith::AddFOp) { return in(0) + " + " + in(1); })
+            .Case([&](arith::SubFOp) { return in(0) + " - " + in(1); })
+            .Case([&](arith::MulFOp) { return in(0) + " * " + in(1); })
+            .Case([&](arith::DivFOp) { return in(0) + " / " + in(1); })
+            .Case([&](arith::NegFOp) { return "-" + in(0); })
+            .Case([&](math::ExpOp) { return "std::exp(" + in(0) + ")"; })
+            .Case([&](arith::ConstantOp c) {
+              return "float(" +
+                     literal(cast<FloatAttr>(c.getValue()).getValueAsDouble()) +
+                     ")";
+            })
+            .Default([&](Operation *) { return std::string(); });
+    std::string name = fresh("e");
+    os << "    float " << name << " = " << expression << ";\n";
+    scalars[inner.getResult(0)] = name;
+  }
+  return loop;
 }
 
 LogicalResult CppEmitter::declareResults(Operation *op) {
@@ -628,6 +673,7 @@ LogicalResult CppEmitter::emitKernelCall(Operation *op) {
                            res(0), res(1), res(2))
                 .str();
           })
+          .Case([&](FusedElementwiseOp o) { return fusedLoop(o); })
           .Case([&](arith::AddIOp o) {
             return formatv("for (int64_t i = 0; i < {0}; ++i)\n    {1}[i] = "
                            "{2}[i] + {3}[i]",
