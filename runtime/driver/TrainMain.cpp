@@ -34,7 +34,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Options {
   std::string data = "/usr/share/games/fortunes/fortunes";
-  int64_t steps = 600;
+  int64_t steps = 2000;
   int64_t evalInterval = 100;
   int64_t evalBatches = 8;
   double valFraction = 0.1;
@@ -53,7 +53,7 @@ struct Options {
 
 const char *kUsage = R"(usage: %s [options]
   --data FILE              text (one token per byte) or llm.c uint16 token file
-  --steps N                total optimizer steps (default 600)
+  --steps N                total optimizer steps (default 2000)
   --eval-interval N        validation loss every N steps (default 100; 0: end only)
   --eval-batches N         batches per validation (default 8)
   --val-fraction F         tail of the data held out for validation (default 0.1)

@@ -1,4 +1,4 @@
-//===- CpuRoutingKernelsTest.cpp - f32 CPU routing and optimizer kernels --===//
+//===- CpuRoutingKernelsTest.cpp - f32 CPU routing kernels ---------------===//
 //
 // Every routing, expert and router-loss kernel of moert::cpu, and the three
 // optimizer kernels, against the reference kernels (which compute in double)
@@ -11,11 +11,10 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Interpreter/GradKernels.h"
-#include "moe/Interpreter/OptimizerKernels.h"
 #include "moe/Interpreter/ReferenceKernels.h"
 #include "moert/CpuKernels.h"
 
-#include "TestUtils.h"
+#include "CpuTestUtils.h"
 
 #include <gtest/gtest.h>
 
@@ -33,18 +32,6 @@ namespace ref = mlir::moe::ref;
 
 namespace {
 
-using Floats = std::vector<float>;
-using Ids = std::vector<int32_t>;
-
-Floats randomFloats(int64_t count, uint32_t seed, float stddev = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, stddev);
-  Floats values(count);
-  for (float &value : values)
-    value = normal(rng);
-  return values;
-}
-
 /// k distinct experts per token, as a gate picks them.
 Ids randomChoices(int64_t tokens, int64_t experts, int64_t topK,
                   uint32_t seed) {
@@ -57,59 +44,6 @@ Ids randomChoices(int64_t tokens, int64_t experts, int64_t topK,
     ids.insert(ids.end(), order.begin(), order.begin() + topK);
   }
   return ids;
-}
-
-/// A reference tensor holding exactly the f32 (or i32) values.
-template <typename T>
-Tensor tensor(DType dtype, std::vector<int64_t> shape,
-              const std::vector<T> &values) {
-  return Tensor{dtype, std::move(shape), {values.begin(), values.end()}};
-}
-Tensor f32(std::vector<int64_t> shape, const Floats &values) {
-  return tensor(DType::F32, std::move(shape), values);
-}
-Tensor i32(std::vector<int64_t> shape, const Ids &values) {
-  return tensor(DType::I32, std::move(shape), values);
-}
-
-/// Outputs start as NaN, so that an element a kernel leaves unwritten shows.
-Floats output(int64_t count) { return Floats(count, NAN); }
-
-/// f32 accuracy: within `relative` of the largest expected magnitude.
-void expectClose(const Floats &actual, const std::vector<double> &expected,
-                 const std::string &what, double relative = 1e-5) {
-  ASSERT_EQ(actual.size(), expected.size()) << what;
-  double largest = 0;
-  for (double value : expected)
-    largest = std::max(largest, std::abs(value));
-  double tolerance = relative * std::max(largest, 1e-30);
-  int64_t bad = 0, worst = -1;
-  double worstError = 0;
-  for (size_t i = 0; i < actual.size(); ++i) {
-    double error = std::abs(actual[i] - expected[i]);
-    if (error <= tolerance)
-      continue;
-    ++bad;
-    if (worst < 0 || !(error <= worstError)) {
-      worst = static_cast<int64_t>(i);
-      worstError = error;
-    }
-  }
-  EXPECT_EQ(bad, 0) << what << ": worst at " << worst << ": "
-                    << (worst >= 0 ? actual[worst] : 0.0f) << " vs "
-                    << (worst >= 0 ? expected[worst] : 0.0) << " (tolerance "
-                    << tolerance << ")";
-}
-void expectClose(const Floats &actual, const Tensor &expected,
-                 const std::string &what, double relative = 1e-5) {
-  expectClose(actual, expected.data, what, relative);
-}
-
-void expectScalarClose(float actual, const Tensor &expected,
-                       const std::string &what, double relative = 1e-6) {
-  EXPECT_NEAR(actual, expected.data[0],
-              relative * std::max(1e-30, std::abs(expected.data[0])))
-      << what;
 }
 
 template <typename T>
@@ -151,14 +85,6 @@ std::vector<int64_t> countsOf(const Ids &indices, const Ids &slots,
     if (slots[i] >= 0)
       ++counts[indices[i]];
   return counts;
-}
-
-template <typename T>
-void expectBitwiseEqual(const std::vector<T> &a, const std::vector<T> &b,
-                        const std::string &what) {
-  ASSERT_EQ(a.size(), b.size()) << what;
-  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(T)), 0)
-      << what << " differs between two runs";
 }
 
 struct Shape {
@@ -719,91 +645,6 @@ TEST(CpuRoutingKernelsTest, LargeShapesTakeTheParallelPathsToo) {
   for (size_t i = 0; i < first.size(); ++i)
     expectBitwiseEqual(first[i], second[i],
                        "large output " + std::to_string(i));
-}
-
-//===----------------------------------------------------------------------===//
-// Optimizer
-//===----------------------------------------------------------------------===//
-
-TEST(CpuOptimizerKernelsTest, LrScheduleMatchesReference) {
-  ref::LrSchedule schedule{3e-4, 3e-5, 10, 100};
-  for (int64_t step : {0, 1, 5, 9, 10, 11, 50, 99, 100, 101, 1000}) {
-    float lr = cpu::lrSchedule(step, schedule.maxLr, schedule.minLr,
-                               schedule.warmupSteps, schedule.decaySteps);
-    EXPECT_NEAR(lr, schedule.at(step), 1e-7 * schedule.at(step))
-        << "step " << step;
-  }
-  // No warmup.
-  ref::LrSchedule flat{1e-3, 1e-3, 0, 5};
-  EXPECT_NEAR(cpu::lrSchedule(2, 1e-3, 1e-3, 0, 5), flat.at(2), 1e-10);
-}
-
-TEST(CpuOptimizerKernelsTest, GlobalNormMatchesReference) {
-  // Sizes around and well past a parallel split, and an empty tensor.
-  std::vector<Floats> tensors;
-  std::vector<Tensor> refs;
-  uint32_t seed = 0;
-  for (int64_t size : {1, 0, 17, 1000, 100003, 262144}) {
-    ++seed;
-    tensors.push_back(randomFloats(size, seed, 0.1f * seed));
-    refs.push_back(f32({size}, tensors.back()));
-  }
-  std::vector<const float *> pointers;
-  std::vector<int64_t> sizes;
-  std::vector<const Tensor *> refPointers;
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    pointers.push_back(tensors[i].data());
-    sizes.push_back(static_cast<int64_t>(tensors[i].size()));
-    refPointers.push_back(&refs[i]);
-  }
-  float norm = cpu::globalNorm(pointers.data(), sizes.data(),
-                               static_cast<int64_t>(pointers.size()));
-  expectScalarClose(norm, ref::globalNorm(refPointers, DType::F32),
-                    "globalNorm");
-  EXPECT_EQ(norm, cpu::globalNorm(pointers.data(), sizes.data(),
-                                  static_cast<int64_t>(pointers.size())));
-  EXPECT_EQ(cpu::globalNorm(pointers.data(), sizes.data(), 0), 0.0f);
-}
-
-TEST(CpuOptimizerKernelsTest, AdamWMatchesReferenceAndMayAlias) {
-  for (int64_t count : {1, 37, 100003})
-    for (double maxGradNorm : {0.0, 1.0, 1e6})
-      for (int64_t step : {0, 9}) {
-        std::string name = std::to_string(count) + " clip " +
-                           std::to_string(maxGradNorm) + " step " +
-                           std::to_string(step);
-        cpu::AdamWConfig config{0.9, 0.95, 1e-8, 0.1, maxGradNorm};
-        Floats param = randomFloats(count, 1), grad = randomFloats(count, 2);
-        Floats expAvg = randomFloats(count, 3, 0.1f);
-        Floats expAvgSq = randomFloats(count, 4, 0.01f);
-        for (float &value : expAvgSq)
-          value = value * value;
-        float lr = 3e-4f, gradNorm = 4.5f;
-        Floats newParam = output(count), newAvg = output(count),
-               newAvgSq = output(count);
-        cpu::adamw(param.data(), grad.data(), expAvg.data(), expAvgSq.data(),
-                   count, lr, gradNorm, step, config, newParam.data(),
-                   newAvg.data(), newAvgSq.data());
-        ref::AdamWResult expected = ref::adamw(
-            f32({count}, param), f32({count}, grad), f32({count}, expAvg),
-            f32({count}, expAvgSq), Tensor::scalar(DType::F32, lr),
-            Tensor::scalar(DType::F32, gradNorm),
-            Tensor::scalar(DType::I64, static_cast<double>(step)),
-            ref::AdamWConfig{config.beta1, config.beta2, config.eps,
-                             config.weightDecay, config.maxGradNorm});
-        expectClose(newParam, expected.param, "adamw param " + name, 1e-6);
-        expectClose(newAvg, expected.expAvg, "adamw expAvg " + name, 1e-6);
-        expectClose(newAvgSq, expected.expAvgSq, "adamw expAvgSq " + name,
-                    1e-6);
-        // In place: the outputs alias the inputs.
-        cpu::adamw(param.data(), grad.data(), expAvg.data(), expAvgSq.data(),
-                   count, lr, gradNorm, step, config, param.data(),
-                   expAvg.data(), expAvgSq.data());
-        expectBitwiseEqual(param, newParam, "in-place adamw param " + name);
-        expectBitwiseEqual(expAvg, newAvg, "in-place adamw expAvg " + name);
-        expectBitwiseEqual(expAvgSq, newAvgSq,
-                           "in-place adamw expAvgSq " + name);
-      }
 }
 
 //===----------------------------------------------------------------------===//

@@ -12,7 +12,7 @@
 #include "moe/Interpreter/ReferenceKernels.h"
 #include "moert/CpuKernels.h"
 
-#include "TestUtils.h"
+#include "CpuTestUtils.h"
 
 #include <gtest/gtest.h>
 
@@ -28,18 +28,6 @@ namespace ref = mlir::moe::ref;
 
 namespace {
 
-using Floats = std::vector<float>;
-using Ids = std::vector<int32_t>;
-
-Floats randomFloats(int64_t count, uint32_t seed, float stddev = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, stddev);
-  Floats values(count);
-  for (float &value : values)
-    value = normal(rng);
-  return values;
-}
-
 Ids randomIds(int64_t count, int32_t bound, uint32_t seed) {
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int32_t> uniform(0, bound - 1);
@@ -49,50 +37,9 @@ Ids randomIds(int64_t count, int32_t bound, uint32_t seed) {
   return ids;
 }
 
-/// A reference tensor holding exactly the f32 values.
-Tensor f32(std::vector<int64_t> shape, const Floats &values) {
-  return Tensor{DType::F32, std::move(shape), {values.begin(), values.end()}};
-}
-
 Tensor ids32(const Ids &ids) {
   return Tensor{
       DType::I32, {static_cast<int64_t>(ids.size())}, {ids.begin(), ids.end()}};
-}
-
-/// Outputs start as NaN, so that an element a kernel leaves unwritten fails.
-Floats output(int64_t count) { return Floats(count, NAN); }
-
-/// f32 accuracy: within `relative` of the largest expected magnitude.
-void expectClose(const Floats &actual, const Tensor &expected,
-                 const std::string &what, double relative = 1e-5) {
-  ASSERT_EQ(actual.size(), expected.data.size()) << what;
-  double largest = 0;
-  for (double value : expected.data)
-    largest = std::max(largest, std::abs(value));
-  double tolerance = relative * std::max(largest, 1e-30);
-  int64_t bad = 0, worst = -1;
-  double worstError = 0;
-  for (size_t i = 0; i < actual.size(); ++i) {
-    double error = std::abs(actual[i] - expected.data[i]);
-    if (error <= tolerance)
-      continue;
-    ++bad;
-    if (worst < 0 || !(error <= worstError)) {
-      worst = static_cast<int64_t>(i);
-      worstError = error;
-    }
-  }
-  EXPECT_EQ(bad, 0) << what << ": worst at " << worst << ": "
-                    << (worst >= 0 ? actual[worst] : 0.0f) << " vs "
-                    << (worst >= 0 ? expected.data[worst] : 0.0)
-                    << " (tolerance " << tolerance << ")";
-}
-
-void expectBitwiseEqual(const Floats &a, const Floats &b,
-                        const std::string &what) {
-  ASSERT_EQ(a.size(), b.size()) << what;
-  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0)
-      << what << " differs between two runs";
 }
 
 std::string shapeName(std::initializer_list<int64_t> sizes) {

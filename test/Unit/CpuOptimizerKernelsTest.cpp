@@ -1,0 +1,97 @@
+//===- CpuOptimizerKernelsTest.cpp - f32 CPU optimizer kernels ------------===//
+//
+// lrSchedule, globalNorm and adamw of moert::cpu against the reference
+// optimizer kernels.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CpuTestUtils.h"
+#include "moe/Interpreter/OptimizerKernels.h"
+#include "moert/CpuKernels.h"
+
+#include <gtest/gtest.h>
+
+using namespace moe::test;
+namespace cpu = moert::cpu;
+namespace ref = mlir::moe::ref;
+
+TEST(CpuOptimizerKernelsTest, LrScheduleMatchesReference) {
+  ref::LrSchedule schedule{3e-4, 3e-5, 10, 100};
+  for (int64_t step : {0, 1, 5, 9, 10, 11, 50, 99, 100, 101, 1000}) {
+    float lr = cpu::lrSchedule(step, schedule.maxLr, schedule.minLr,
+                               schedule.warmupSteps, schedule.decaySteps);
+    EXPECT_NEAR(lr, schedule.at(step), 1e-7 * schedule.at(step))
+        << "step " << step;
+  }
+  // No warmup.
+  ref::LrSchedule flat{1e-3, 1e-3, 0, 5};
+  EXPECT_NEAR(cpu::lrSchedule(2, 1e-3, 1e-3, 0, 5), flat.at(2), 1e-10);
+}
+
+TEST(CpuOptimizerKernelsTest, GlobalNormMatchesReference) {
+  // Sizes around and well past a parallel split, and an empty tensor.
+  std::vector<Floats> tensors;
+  std::vector<Tensor> refs;
+  uint32_t seed = 0;
+  for (int64_t size : {1, 0, 17, 1000, 100003, 262144}) {
+    ++seed;
+    tensors.push_back(randomFloats(size, seed, 0.1f * seed));
+    refs.push_back(f32({size}, tensors.back()));
+  }
+  std::vector<const float *> pointers;
+  std::vector<int64_t> sizes;
+  std::vector<const Tensor *> refPointers;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    pointers.push_back(tensors[i].data());
+    sizes.push_back(static_cast<int64_t>(tensors[i].size()));
+    refPointers.push_back(&refs[i]);
+  }
+  float norm = cpu::globalNorm(pointers.data(), sizes.data(),
+                               static_cast<int64_t>(pointers.size()));
+  expectScalarClose(norm, ref::globalNorm(refPointers, DType::F32),
+                    "globalNorm");
+  EXPECT_EQ(norm, cpu::globalNorm(pointers.data(), sizes.data(),
+                                  static_cast<int64_t>(pointers.size())));
+  EXPECT_EQ(cpu::globalNorm(pointers.data(), sizes.data(), 0), 0.0f);
+}
+
+TEST(CpuOptimizerKernelsTest, AdamWMatchesReferenceAndMayAlias) {
+  for (int64_t count : {1, 37, 100003})
+    for (double maxGradNorm : {0.0, 1.0, 1e6})
+      for (int64_t step : {0, 9}) {
+        std::string name = std::to_string(count) + " clip " +
+                           std::to_string(maxGradNorm) + " step " +
+                           std::to_string(step);
+        cpu::AdamWConfig config{0.9, 0.95, 1e-8, 0.1, maxGradNorm};
+        Floats param = randomFloats(count, 1), grad = randomFloats(count, 2);
+        Floats expAvg = randomFloats(count, 3, 0.1f);
+        Floats expAvgSq = randomFloats(count, 4, 0.01f);
+        for (float &value : expAvgSq)
+          value = value * value;
+        float lr = 3e-4f, gradNorm = 4.5f;
+        Floats newParam = output(count), newAvg = output(count),
+               newAvgSq = output(count);
+        cpu::adamw(param.data(), grad.data(), expAvg.data(), expAvgSq.data(),
+                   count, lr, gradNorm, step, config, newParam.data(),
+                   newAvg.data(), newAvgSq.data());
+        ref::AdamWResult expected = ref::adamw(
+            f32({count}, param), f32({count}, grad), f32({count}, expAvg),
+            f32({count}, expAvgSq), Tensor::scalar(DType::F32, lr),
+            Tensor::scalar(DType::F32, gradNorm),
+            Tensor::scalar(DType::I64, static_cast<double>(step)),
+            ref::AdamWConfig{config.beta1, config.beta2, config.eps,
+                             config.weightDecay, config.maxGradNorm});
+        expectClose(newParam, expected.param, "adamw param " + name, 1e-6);
+        expectClose(newAvg, expected.expAvg, "adamw expAvg " + name, 1e-6);
+        expectClose(newAvgSq, expected.expAvgSq, "adamw expAvgSq " + name,
+                    1e-6);
+        // In place: the outputs alias the inputs.
+        cpu::adamw(param.data(), grad.data(), expAvg.data(), expAvgSq.data(),
+                   count, lr, gradNorm, step, config, param.data(),
+                   expAvg.data(), expAvgSq.data());
+        expectBitwiseEqual(param, newParam, "in-place adamw param " + name);
+        expectBitwiseEqual(expAvg, newAvg, "in-place adamw expAvg " + name);
+        expectBitwiseEqual(expAvgSq, newAvgSq,
+                           "in-place adamw expAvgSq " + name);
+      }
+}
