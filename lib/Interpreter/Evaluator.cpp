@@ -112,18 +112,18 @@ Tensor FunctionRun::evaluateFused(mlir::moe::FusedElementwiseOp op) {
       auto in = [&](unsigned index) {
         return scalars.lookup(inner.getOperand(index));
       };
-      double value = llvm::TypeSwitch<Operation *, double>(&inner)
-                         .Case([&](arith::AddFOp) { return in(0) + in(1); })
-                         .Case([&](arith::SubFOp) { return in(0) - in(1); })
-                         .Case([&](arith::MulFOp) { return in(0) * in(1); })
-                         .Case([&](arith::DivFOp) { return in(0) / in(1); })
-                         .Case([&](arith::NegFOp) { return -in(0); })
-                         .Case([&](math::ExpOp) { return std::exp(in(0)); })
-                         .Case([&](arith::ConstantOp c) {
-                           return cast<FloatAttr>(c.getValue())
-                               .getValueAsDouble();
-                         })
-                         .Default([&](Operation *) { return in(0); });
+      double value =
+          llvm::TypeSwitch<Operation *, double>(&inner)
+              .Case([&](arith::AddFOp) { return in(0) + in(1); })
+              .Case([&](arith::SubFOp) { return in(0) - in(1); })
+              .Case([&](arith::MulFOp) { return in(0) * in(1); })
+              .Case([&](arith::DivFOp) { return in(0) / in(1); })
+              .Case([&](arith::NegFOp) { return -in(0); })
+              .Case([&](math::ExpOp) { return std::exp(in(0)); })
+              .Case([&](arith::ConstantOp c) {
+                return cast<FloatAttr>(c.getValue()).getValueAsDouble();
+              })
+              .Default([&](Operation *) { return in(0); });
       if (isa<mlir::moe::YieldOp>(inner))
         result.data[i] = value;
       else

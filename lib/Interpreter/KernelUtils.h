@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace mlir::moe::ref::detail {
 
@@ -49,6 +50,29 @@ void forEachKeptAssignment(const Tensor &indices, const Tensor &slots,
         checkedIndex(slots.data[assignment], capacity, slotWhat.c_str());
     fn(assignment, expert * capacity + slot);
   }
+}
+
+/// The statistics both auxiliary losses read: P_j, the mean gate
+/// probability of expert j, and f_j, the fraction of the T * k assignments
+/// that chose it.
+struct RouterStatistics {
+  std::vector<double> meanProb, assignedFraction;
+};
+
+inline RouterStatistics routerStatistics(const Tensor &probs,
+                                         const Tensor &indices) {
+  int64_t tokens = probs.dim(0), experts = probs.dim(1);
+  int64_t assignments = indices.numel();
+  RouterStatistics stats{std::vector<double>(experts, 0.0),
+                         std::vector<double>(experts, 0.0)};
+  for (int64_t t = 0; t < tokens; ++t)
+    for (int64_t e = 0; e < experts; ++e)
+      stats.meanProb[e] += probs.data[t * experts + e] / tokens;
+  for (int64_t i = 0; i < assignments; ++i)
+    stats.assignedFraction[checkedIndex(indices.data[i], experts,
+                                        "moe.aux_loss: expert index")] +=
+        1.0 / static_cast<double>(assignments);
+  return stats;
 }
 
 } // namespace mlir::moe::ref::detail

@@ -197,15 +197,8 @@ CombineGrads mlir::moe::ref::combineGrad(const Tensor &expertOutput,
 Tensor mlir::moe::ref::auxLossGrad(AuxLossKind kind, const Tensor &probs,
                                    const Tensor &indices, const Tensor &dLoss) {
   int64_t tokens = probs.dim(0), experts = probs.dim(1);
-  int64_t topK = indices.dim(1);
-  std::vector<double> meanProb(experts, 0.0), assignedFraction(experts, 0.0);
-  for (int64_t t = 0; t < tokens; ++t)
-    for (int64_t e = 0; e < experts; ++e)
-      meanProb[e] += probs.data[t * experts + e] / tokens;
-  for (int64_t i = 0; i < tokens * topK; ++i)
-    assignedFraction[checkedIndex(indices.data[i], experts,
-                                  "moe.aux_loss: expert index")] +=
-        1.0 / static_cast<double>(tokens * topK);
+  auto [meanProb, assignedFraction] =
+      mlir::moe::ref::detail::routerStatistics(probs, indices);
   // Every token's prob enters only through P_j = mean_t p_tj, so dL/dp_tj =
   // dL/dP_j / T: skywork's sum_j (1/n - P_j)^2 gives -2 (1/n - P_j); switch's
   // n sum_j f_j P_j gives n f_j, the fractions f_j being constants.

@@ -140,16 +140,9 @@ Tensor mlir::moe::ref::combine(const Tensor &expertOutput,
 
 Tensor mlir::moe::ref::auxLoss(AuxLossKind kind, const Tensor &probs,
                                const Tensor &indices) {
-  int64_t tokens = probs.dim(0), experts = probs.dim(1);
-  int64_t topK = indices.dim(1);
-  std::vector<double> meanProb(experts, 0.0), assignedFraction(experts, 0.0);
-  for (int64_t t = 0; t < tokens; ++t)
-    for (int64_t e = 0; e < experts; ++e)
-      meanProb[e] += probs.data[t * experts + e] / tokens;
-  for (int64_t i = 0; i < tokens * topK; ++i)
-    assignedFraction[checkedIndex(indices.data[i], experts,
-                                  "moe.aux_loss: expert index")] +=
-        1.0 / static_cast<double>(tokens * topK);
+  int64_t experts = probs.dim(1);
+  auto [meanProb, assignedFraction] =
+      mlir::moe::ref::detail::routerStatistics(probs, indices);
   double loss = 0;
   for (int64_t e = 0; e < experts; ++e) {
     if (kind == AuxLossKind::Skywork) {
