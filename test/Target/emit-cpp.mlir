@@ -7,7 +7,7 @@
 // CHECK: #include "moert/CpuKernels.h"
 // CHECK: #include "moert/ModelAbi.h"
 // CHECK: const int64_t [[IDS_SHAPE:shape[0-9]+]][] = {2, 3};
-// CHECK-LABEL: void function_
+// CHECK-LABEL: void function_loss_fn(
 // CHECK: int32_t *[[IDS:v[0-9]+]] = const_cast<int32_t *>(static_cast<const int32_t *>(inputs[0]));
 // CHECK: float *[[TABLE:v[0-9]+]] = reinterpret_cast<float *>(state + 0);
 // CHECK: float *[[H:v[0-9]+]] = reinterpret_cast<float *>(arena + 0);
@@ -25,11 +25,11 @@
 // CHECK: const moe_global globals[] = {
 // CHECK-NEXT: {{[{][{]}}"embed", 0, 2, shape{{[0-9]+}}}, 0, 80, 1, MOE_INIT_NORMAL, 0.02},
 // CHECK-NEXT: {{[{][{]}}"norm", 0, 1, shape{{[0-9]+}}}, 128, 16, 1, MOE_INIT_CONSTANT, 1},
-// CHECK: {"loss_fn", 2, inputs{{[0-9]+}}, 1, outputs{{[0-9]+}}, 256, function_{{[0-9]+}}},
+// CHECK: {"loss_fn", 2, inputs{{[0-9]+}}, 1, outputs{{[0-9]+}}, 256, function_loss_fn},
 // CHECK: const moe_model model = {MOE_ABI_VERSION, "demo", "", 192, 2, globals, 1, functions};
 // CHECK: extern "C" const moe_model *moe_get_model(void) { return &model; }
 
-// AUTOPLAN: {"loss_fn", 2, inputs{{[0-9]+}}, 1, outputs{{[0-9]+}}, 256, function_{{[0-9]+}}},
+// AUTOPLAN: {"loss_fn", 2, inputs{{[0-9]+}}, 1, outputs{{[0-9]+}}, 256, function_loss_fn},
 // TARGET: moe-translate: error: unknown --emit target 'wasm' (supported: cpp)
 
 ml_program.global private mutable @embed : tensor<5x4xf32> {moe.init = #moe.init<normal, 0.02>, moe.trainable}

@@ -15,9 +15,11 @@
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 
@@ -133,6 +135,7 @@ private:
   std::string body;
   llvm::raw_string_ostream out{body};
   SmallVector<std::string> functionEntries;
+  llvm::StringSet<> functionNames;
   int counter = 0;
 };
 
@@ -305,7 +308,12 @@ LogicalResult CppEmitter::emitOp(Operation *op) {
 LogicalResult CppEmitter::emitFunction(func::FuncOp function) {
   names.clear();
   dispatchCounts.clear();
-  std::string cName = fresh("function_");
+  // Symbol names may hold characters C++ identifiers cannot.
+  std::string cName = "function_";
+  for (char c : function.getSymName())
+    cName += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  if (!functionNames.insert(cName).second)
+    cName = fresh(cName + "_");
   out << "void " << cName
       << "(void *state_, void *arena_, const void *const *inputs, void *const "
          "*outputs) {\n"
