@@ -97,11 +97,8 @@ LogicalResult GateGradOp::verify() {
       failed(expectShape(*this, "d_weights", getDWeights(), {tokens, topK})) ||
       failed(expectTopKAtMostExperts(*this, "indices", topK, experts)))
     return failure();
-  if (FloatAttr lambda = getNormLambdaAttr();
-      lambda &&
-      failed(expectPositive(*this, "norm_lambda", lambda.getValueAsDouble())))
-    return failure();
-  if (failed(expectPositive(*this, "norm_eps", getNormEps().convertToDouble())))
+  if (failed(verifyGateNormalization(*this, getNormLambdaAttr(),
+                                     getNormEps().convertToDouble())))
     return failure();
   return expectSameElementType(
       *this, {{"logits", getLogits()}, {"d_weights", getDWeights()}});
@@ -125,38 +122,15 @@ LogicalResult DispatchGradOp::verify() {
 }
 
 LogicalResult CombineGradOp::verify() {
-  if (failed(expectRank(*this, "expert_output", getExpertOutput(), 3,
-                        "[experts, capacity, hidden]")) ||
-      failed(expectRank(*this, "weights", getWeights(), 2, "[tokens, top_k]")))
-    return failure();
-  ArrayRef<int64_t> weights = shapeOf(getWeights());
-  if (failed(expectShape(*this, "indices", getIndices(), weights)) ||
-      failed(expectShape(*this, "d_result", getDResult(),
-                         {weights[0], shapeOf(getExpertOutput())[2]})))
-    return failure();
-  return expectSameElementType(*this, {{"expert_output", getExpertOutput()},
-                                       {"weights", getWeights()},
-                                       {"d_result", getDResult()}});
+  return verifyCombineOperands(*this, getExpertOutput(), getWeights(),
+                               getIndices(), "d_result", getDResult());
 }
 
 LogicalResult AuxLossGradOp::verify() {
-  if (failed(expectRank(*this, "probs", getProbs(), 2, "[tokens, experts]")) ||
-      failed(expectRank(*this, "indices", getIndices(), 2, "[tokens, top_k]")))
-    return failure();
-  if (shapeOf(getIndices())[0] != shapeOf(getProbs())[0])
-    return emitOpError() << "'indices' must have " << shapeOf(getProbs())[0]
-                         << " rows (the tokens of 'probs'), got "
-                         << shapeOf(getIndices())[0];
-  if (failed(expectTopKAtMostExperts(*this, "indices", shapeOf(getIndices())[1],
-                                     shapeOf(getProbs())[1])))
-    return failure();
-  return expectSameElementType(*this,
-                               {{"probs", getProbs()}, {"d_loss", getDLoss()}});
+  return verifyAuxLossOperands(*this, getProbs(), getIndices(), "d_loss",
+                               getDLoss());
 }
 
 LogicalResult ZLossGradOp::verify() {
-  if (failed(expectRank(*this, "logits", getLogits(), 2, "[tokens, experts]")))
-    return failure();
-  return expectSameElementType(
-      *this, {{"logits", getLogits()}, {"d_loss", getDLoss()}});
+  return verifyZLossOperands(*this, getLogits(), "d_loss", getDLoss());
 }

@@ -114,11 +114,8 @@ LogicalResult GateOp::verify() {
     return emitOpError() << "attribute 'top_k' must be at most the number of "
                             "experts ("
                          << experts << "), got " << topK;
-  if (FloatAttr lambda = getNormLambdaAttr();
-      lambda &&
-      failed(expectPositive(*this, "norm_lambda", lambda.getValueAsDouble())))
-    return failure();
-  if (failed(expectPositive(*this, "norm_eps", getNormEps().convertToDouble())))
+  if (failed(verifyGateNormalization(*this, getNormLambdaAttr(),
+                                     getNormEps().convertToDouble())))
     return failure();
   if (failed(expectShape(*this, "probs", getProbs(), {tokens, experts})) ||
       failed(expectShape(*this, "weights", getWeights(), {tokens, topK})) ||
@@ -169,19 +166,10 @@ LogicalResult ExpertFfnOp::verify() {
 }
 
 LogicalResult CombineOp::verify() {
-  if (failed(expectRank(*this, "expert_output", getExpertOutput(), 3,
-                        "[experts, capacity, hidden]")) ||
-      failed(expectRank(*this, "weights", getWeights(), 2, "[tokens, top_k]")))
+  if (failed(verifyCombineOperands(*this, getExpertOutput(), getWeights(),
+                                   getIndices(), "result", getResult())))
     return failure();
-  ArrayRef<int64_t> weights = shapeOf(getWeights());
-  int64_t hidden = shapeOf(getExpertOutput())[2];
-  if (failed(expectShape(*this, "indices", getIndices(), weights)) ||
-      failed(expectShape(*this, "slots", getSlots(), weights)) ||
-      failed(expectShape(*this, "result", getResult(), {weights[0], hidden})))
-    return failure();
-  return expectSameElementType(*this, {{"expert_output", getExpertOutput()},
-                                       {"weights", getWeights()},
-                                       {"result", getResult()}});
+  return expectShape(*this, "slots", getSlots(), shapeOf(getWeights()));
 }
 
 //===----------------------------------------------------------------------===//
@@ -189,24 +177,12 @@ LogicalResult CombineOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult AuxLossOp::verify() {
-  if (failed(expectRank(*this, "probs", getProbs(), 2, "[tokens, experts]")) ||
-      failed(expectRank(*this, "indices", getIndices(), 2, "[tokens, top_k]")))
-    return failure();
-  int64_t tokens = shapeOf(getProbs())[0], experts = shapeOf(getProbs())[1];
-  int64_t topK = shapeOf(getIndices())[1];
-  if (failed(expectShape(*this, "indices", getIndices(), {tokens, topK})))
-    return failure();
-  if (failed(expectTopKAtMostExperts(*this, "indices", topK, experts)))
-    return failure();
-  return expectSameElementType(
-      *this, {{"probs", getProbs()}, {"result", getResult()}});
+  return verifyAuxLossOperands(*this, getProbs(), getIndices(), "result",
+                               getResult());
 }
 
 LogicalResult ZLossOp::verify() {
-  if (failed(expectRank(*this, "logits", getLogits(), 2, "[tokens, experts]")))
-    return failure();
-  return expectSameElementType(
-      *this, {{"logits", getLogits()}, {"result", getResult()}});
+  return verifyZLossOperands(*this, getLogits(), "result", getResult());
 }
 
 LogicalResult AdaptiveAuxCoeffOp::verify() {

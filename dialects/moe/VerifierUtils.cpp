@@ -157,4 +157,49 @@ LogicalResult expectTopKAtMostExperts(Operation *op, StringRef name,
                            << experts << ")";
 }
 
+LogicalResult verifyCombineOperands(Operation *op, Value expertOutput,
+                                    Value weights, Value indices,
+                                    StringRef rowsName, Value rows) {
+  if (failed(expectRank(op, "expert_output", expertOutput, 3,
+                        "[experts, capacity, hidden]")) ||
+      failed(expectRank(op, "weights", weights, 2, "[tokens, top_k]")))
+    return failure();
+  ArrayRef<int64_t> weightShape = shapeOf(weights);
+  if (failed(expectShape(op, "indices", indices, weightShape)) ||
+      failed(expectShape(op, rowsName, rows,
+                         {weightShape[0], shapeOf(expertOutput)[2]})))
+    return failure();
+  return expectSameElementType(op, {{"expert_output", expertOutput},
+                                    {"weights", weights},
+                                    {rowsName, rows}});
+}
+
+LogicalResult verifyAuxLossOperands(Operation *op, Value probs, Value indices,
+                                    StringRef scalarName, Value scalar) {
+  if (failed(expectRank(op, "probs", probs, 2, "[tokens, experts]")) ||
+      failed(expectRank(op, "indices", indices, 2, "[tokens, top_k]")))
+    return failure();
+  int64_t tokens = shapeOf(probs)[0], experts = shapeOf(probs)[1];
+  int64_t topK = shapeOf(indices)[1];
+  if (failed(expectShape(op, "indices", indices, {tokens, topK})) ||
+      failed(expectTopKAtMostExperts(op, "indices", topK, experts)))
+    return failure();
+  return expectSameElementType(op, {{"probs", probs}, {scalarName, scalar}});
+}
+
+LogicalResult verifyZLossOperands(Operation *op, Value logits,
+                                  StringRef scalarName, Value scalar) {
+  if (failed(expectRank(op, "logits", logits, 2, "[tokens, experts]")))
+    return failure();
+  return expectSameElementType(op, {{"logits", logits}, {scalarName, scalar}});
+}
+
+LogicalResult verifyGateNormalization(Operation *op, FloatAttr lambda,
+                                      double eps) {
+  if (lambda &&
+      failed(expectPositive(op, "norm_lambda", lambda.getValueAsDouble())))
+    return failure();
+  return expectPositive(op, "norm_eps", eps);
+}
+
 } // namespace mlir::moe::detail

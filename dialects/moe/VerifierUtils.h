@@ -8,6 +8,7 @@
 #ifndef MOE_DIALECT_VERIFIERUTILS_H
 #define MOE_DIALECT_VERIFIERUTILS_H
 
+#include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Operation.h"
 
 namespace mlir::moe::detail {
@@ -45,6 +46,20 @@ LogicalResult verifyAttentionOperands(Operation *op, Value query, Value key);
 /// The operand checks of moe.expert_ffn, shared with moe.expert_ffn_grad.
 LogicalResult verifyExpertFfnOperands(Operation *op, Value input,
                                       Value gateProj, Value downProj);
+/// moe.combine and its gradient: `rows` (the result or its gradient) is
+/// [tokens, hidden] for weights/indices [tokens, top_k].
+LogicalResult verifyCombineOperands(Operation *op, Value expertOutput,
+                                    Value weights, Value indices,
+                                    StringRef rowsName, Value rows);
+/// moe.aux_loss and its gradient; `scalar` is the loss or its gradient.
+LogicalResult verifyAuxLossOperands(Operation *op, Value probs, Value indices,
+                                    StringRef scalarName, Value scalar);
+/// moe.z_loss and its gradient; `scalar` is the loss or its gradient.
+LogicalResult verifyZLossOperands(Operation *op, Value logits,
+                                  StringRef scalarName, Value scalar);
+/// The logit-normalization attributes of moe.gate and its gradient.
+LogicalResult verifyGateNormalization(Operation *op, FloatAttr lambda,
+                                      double eps);
 /// A token picks distinct experts, so top_k cannot exceed their number.
 LogicalResult expectTopKAtMostExperts(Operation *op, StringRef name,
                                       int64_t topK, int64_t experts);

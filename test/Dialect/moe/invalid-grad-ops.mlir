@@ -522,7 +522,7 @@ func.func @aux_loss_grad_indices_rank(%p: tensor<16x4xf32>, %i: tensor<32xi32>, 
 
 // moe.aux_loss_grad: the indices have a row per token of the probabilities.
 func.func @aux_loss_grad_indices_tokens(%p: tensor<16x4xf32>, %i: tensor<8x2xi32>, %dl: tensor<f32>) {
-  // expected-error @+1 {{'moe.aux_loss_grad' op 'indices' must have 16 rows (the tokens of 'probs'), got 8}}
+  // expected-error @+1 {{'moe.aux_loss_grad' op 'indices' must have shape [16, 2], got [8, 2]}}
   %dp = moe.aux_loss_grad skywork %p, %i, %dl : tensor<16x4xf32>, tensor<8x2xi32>, tensor<f32>
   return
 }
