@@ -86,6 +86,13 @@ LogicalResult CrossEntropyGradOp::verify() {
                                     getDLoss());
 }
 
+LogicalResult GateNormGradOp::verify() {
+  if (failed(expectRank(*this, "logits", getLogits(), 2, "[tokens, experts]")))
+    return failure();
+  return verifyGateNormalization(*this, getNormLambdaAttr(),
+                                 getNormEps().convertToDouble());
+}
+
 LogicalResult GateGradOp::verify() {
   if (failed(
           expectRank(*this, "logits", getLogits(), 2, "[tokens, experts]")) ||

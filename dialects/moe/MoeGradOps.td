@@ -135,6 +135,23 @@ def Moe_GateGradOp : Moe_Op<"gate_grad",
   }];
 }
 
+def Moe_GateNormGradOp : Moe_Op<"gate_norm_grad",
+    [AllTypesMatch<["logits", "d_result", "d_logits"]>]> {
+  let summary = "gradient of moe.gate_norm with respect to the logits";
+  let description = [{
+    Through the mean and the population std of each row exactly (at std 0
+    only the centring path remains). Attributes as in moe.gate_norm.
+  }];
+  let arguments = (ins Moe_FloatTensor:$logits, Moe_FloatTensor:$d_result,
+                       F64Attr:$norm_lambda,
+                       DefaultValuedAttr<F64Attr, "1.0e-6">:$norm_eps);
+  let results = (outs Moe_FloatTensor:$d_logits);
+  let assemblyFormat = [{
+    $logits `,` $d_result `norm_lambda` `=` $norm_lambda
+    (`norm_eps` `=` $norm_eps^)? attr-dict `:` type($logits)
+  }];
+}
+
 def Moe_DispatchGradOp : Moe_Op<"dispatch_grad",
     [AllTypesMatch<["indices", "slots"]>]> {
   let summary = "gradient of moe.dispatch with respect to the tokens";

@@ -126,6 +126,13 @@ LogicalResult GateOp::verify() {
                                        {"weights", getWeights()}});
 }
 
+LogicalResult GateNormOp::verify() {
+  if (failed(expectRank(*this, "logits", getLogits(), 2, "[tokens, experts]")))
+    return failure();
+  return verifyGateNormalization(*this, getNormLambdaAttr(),
+                                 getNormEps().convertToDouble());
+}
+
 LogicalResult DispatchOp::verify() {
   if (failed(expectRank(*this, "tokens", getTokens(), 2, "[tokens, hidden]")) ||
       failed(
@@ -153,6 +160,13 @@ LogicalResult DispatchOp::verify() {
                            << ") gives more than 2^53 rows per expert";
     capacity = expertCapacity(value, tokens, topK, experts);
   }
+  if (Value priority = getPriority()) {
+    if (isDropless())
+      return emitOpError() << "'priority' needs a capacity_factor: a dropless "
+                              "dispatch drops nothing";
+    if (failed(expectShape(*this, "priority", priority, {tokens, topK})))
+      return failure();
+  }
   if (failed(expectShape(*this, "buffer", getBuffer(),
                          {experts, capacity, hidden})))
     return failure();
@@ -170,6 +184,36 @@ LogicalResult CombineOp::verify() {
                                    getIndices(), "result", getResult())))
     return failure();
   return expectShape(*this, "slots", getSlots(), shapeOf(getWeights()));
+}
+
+LogicalResult RoutingMetricsOp::verify() {
+  if (failed(expectRank(*this, "probs", getProbs(), 2, "[tokens, experts]")) ||
+      failed(expectRank(*this, "indices", getIndices(), 2, "[tokens, top_k]")))
+    return failure();
+  int64_t tokens = shapeOf(getProbs())[0], experts = shapeOf(getProbs())[1];
+  int64_t topK = shapeOf(getIndices())[1];
+  if (experts < 3)
+    return emitOpError() << "'probs' must have at least 3 experts for the "
+                            "Max2/Max3 ratio, got "
+                         << experts;
+  if (failed(expectShape(*this, "indices", getIndices(), {tokens, topK})) ||
+      failed(expectTopKAtMostExperts(*this, "indices", topK, experts)))
+    return failure();
+  return expectShape(*this, "load", getLoad(), {experts});
+}
+
+LogicalResult ExpertSimilarityOp::verify() {
+  if (failed(expectRank(*this, "gate_proj", getGateProj(), 3,
+                        "[experts, ffn, hidden]")))
+    return failure();
+  ArrayRef<int64_t> shape = shapeOf(getGateProj());
+  if (shape[0] < 2)
+    return emitOpError() << "needs at least 2 experts, got " << shape[0];
+  if (failed(expectShape(*this, "down_proj", getDownProj(),
+                         {shape[0], shape[2], shape[1]})))
+    return failure();
+  return expectSameElementType(
+      *this, {{"gate_proj", getGateProj()}, {"down_proj", getDownProj()}});
 }
 
 //===----------------------------------------------------------------------===//

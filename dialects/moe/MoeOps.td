@@ -27,6 +27,7 @@ def Moe_FloatTensor : StaticShapeTensorOf<[F32, F64]>;
 def Moe_IndexTensor : StaticShapeTensorOf<[I32]>;
 def Moe_FloatScalar : 0DTensorOf<[F32, F64]>;
 def Moe_CountScalar : 0DTensorOf<[I64]>;
+def Moe_CountVector : 1DTensorOf<[I64]>;
 
 //===----------------------------------------------------------------------===//
 // Transformer ops
@@ -206,6 +207,28 @@ def Moe_RouterOp : Moe_DiffOp<"router"> {
   }];
 }
 
+def Moe_GateNormOp : Moe_DiffOp<"gate_norm",
+    [AllTypesMatch<["logits", "result"]>]> {
+  let summary = "Skywork-MoE gating logit normalization (the expanded form)";
+  let description = [{
+    For each token row `z` of `logits` (`[T, experts]`):
+    `result = norm_lambda * (z - mean(z)) / (std(z) + norm_eps)`, the mean
+    and the population std taken over the expert axis. `moe-fuse-router`
+    folds it into the `norm_lambda` of the moe.gate that consumes it.
+
+    ```mlir
+    %zn = moe.gate_norm %z norm_lambda = 1.0 : tensor<512x8xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$logits, F64Attr:$norm_lambda,
+                       DefaultValuedAttr<F64Attr, "1.0e-6">:$norm_eps);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = [{
+    $logits `norm_lambda` `=` $norm_lambda (`norm_eps` `=` $norm_eps^)?
+    attr-dict `:` type($logits)
+  }];
+}
+
 def Moe_GateOp : Moe_DiffOp<"gate"> {
   let summary = "Skywork-MoE gate: optional logit normalization, softmax, top-k";
   let description = [{
@@ -243,6 +266,10 @@ def Moe_DispatchOp : Moe_DiffOp<"dispatch"> {
     The result `buffer` is `[experts, capacity, hidden]`. Assignments queue
     per expert in token-major order over (token, choice) pairs; an assignment
     arriving when its expert already holds `capacity` tokens is dropped.
+    With a `priority` operand (`[T, k]`, the gate's weights), an expert
+    over capacity keeps the assignments of highest priority instead (ties
+    to the earlier token and choice) and drops the rest; the kept ones still
+    take rows in token-major order.
     `slots[t, c]` is the row of `buffer[indices[t, c]]` that holds token `t`,
     or -1 when dropped; `dropped` counts the dropped assignments. Unused rows
     of `buffer` are zero.
@@ -254,16 +281,19 @@ def Moe_DispatchOp : Moe_DiffOp<"dispatch"> {
     ```mlir
     %buf, %slots, %dropped = moe.dispatch %x, %i capacity_factor = 1.25
         : tensor<512x128xf32>, tensor<512x2xi32> -> tensor<8x160x128xf32>, tensor<512x2xi32>, tensor<i64>
+    %buf2, %slots2, %dropped2 = moe.dispatch %x, %i priority %w capacity_factor = 1.0
+        : tensor<512x128xf32>, tensor<512x2xi32>, tensor<512x2xf32> -> tensor<8x128x128xf32>, tensor<512x2xi32>, tensor<i64>
     ```
   }];
   let arguments = (ins Moe_FloatTensor:$tokens, Moe_IndexTensor:$indices,
+                       Optional<Moe_FloatTensor>:$priority,
                        OptionalAttr<F64Attr>:$capacity_factor);
   let results = (outs Moe_FloatTensor:$buffer, Moe_IndexTensor:$slots,
                       Moe_CountScalar:$dropped);
   let assemblyFormat = [{
-    $tokens `,` $indices custom<Capacity>($capacity_factor) attr-dict `:`
-    type($tokens) `,` type($indices) `->` type($buffer) `,` type($slots) `,`
-    type($dropped)
+    $tokens `,` $indices (`priority` $priority^)? custom<Capacity>($capacity_factor)
+    attr-dict `:` type($tokens) `,` type($indices) (`,` type($priority)^)? `->`
+    type($buffer) `,` type($slots) `,` type($dropped)
   }];
   let extraClassDeclaration = [{
     bool isDropless() { return !getCapacityFactor(); }
@@ -379,6 +409,59 @@ def Moe_AdaptiveAuxCoeffOp : Moe_Op<"adaptive_aux_coeff",
     $alpha `,` $dropped `xi` `=` $xi `alpha_max` `=` $alpha_max `beta` `=`
     $beta `assignments` `=` $assignments attr-dict `:` type($alpha) `,`
     type($dropped)
+  }];
+}
+
+def Moe_RoutingMetricsOp : Moe_Op<"routing_metrics",
+    [AllTypesMatch<["indices", "slots"]>,
+     AllTypesMatch<["drop_rate", "max1_max2", "max2_max3"]>]> {
+  let summary = "what the Skywork-MoE paper reads off one MoE layer's routing";
+  let description = [{
+    From the gate's `probs` (`[T, n]`, `n >= 3`), its `indices` (`[T, k]`)
+    and the dispatch's `slots` (`[T, k]`, -1 for a dropped assignment):
+    - `drop_rate`: dropped assignments / (T * k);
+    - `max1_max2`, `max2_max3`: the means over tokens of p(1)/p(2) and
+      p(2)/p(3), p(i) the token's i-th largest probability (a denominator
+      is at least the smallest normal float);
+    - `load` (`[n]`): the tokens each expert received (kept assignments).
+
+    ```mlir
+    %d, %r12, %r23, %load = moe.routing_metrics %p, %i, %slots
+        : tensor<512x8xf32>, tensor<512x2xi32> -> tensor<f32>, tensor<8xi64>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$probs, Moe_IndexTensor:$indices,
+                       Moe_IndexTensor:$slots);
+  let results = (outs Moe_FloatScalar:$drop_rate, Moe_FloatScalar:$max1_max2,
+                      Moe_FloatScalar:$max2_max3, Moe_CountVector:$load);
+  let assemblyFormat = [{
+    $probs `,` $indices `,` $slots attr-dict `:` type($probs) `,`
+    type($indices) `->` type($drop_rate) `,` type($load)
+  }];
+}
+
+def Moe_ExpertSimilarityOp : Moe_Op<"expert_similarity",
+    [AllTypesMatch<["gate_proj", "up_proj"]>]> {
+  let summary = "average pairwise cosine similarity of a layer's experts";
+  let description = [{
+    With expert `e`'s parameters `theta_e` the concatenation of
+    `gate_proj[e]`, `up_proj[e]` and `down_proj[e]` (shapes as in
+    moe.expert_ffn, at least 2 experts), the mean over pairs `e < f` of
+    `<theta_e, theta_f> / (|theta_e| |theta_f|)` (a zero vector has
+    similarity 0). Skywork-MoE reads it to tell how far upcycled experts
+    have diverged.
+
+    ```mlir
+    %s = moe.expert_similarity %w1, %w3, %w2
+        : tensor<8x352x128xf32>, tensor<8x128x352xf32> -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$gate_proj, Moe_FloatTensor:$up_proj,
+                       Moe_FloatTensor:$down_proj);
+  let results = (outs Moe_FloatScalar:$result);
+  let assemblyFormat = [{
+    $gate_proj `,` $up_proj `,` $down_proj attr-dict `:` type($gate_proj) `,`
+    type($down_proj) `->` type($result)
   }];
 }
 

@@ -129,12 +129,22 @@ LogicalResult GateOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
   return success();
 }
 
+LogicalResult GateNormOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                   SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.push_back(GateNormGradOp::create(
+      b, getLoc(), getLogits().getType(), getLogits(), resultGrads[0],
+      getNormLambdaAttr(), getNormEpsAttr()));
+  return success();
+}
+
 LogicalResult DispatchOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
                                    SmallVectorImpl<Value> &operandGrads) {
   operandGrads.push_back(
       DispatchGradOp::create(b, getLoc(), getTokens().getType(), resultGrads[0],
                              getIndices(), getSlots()));
-  operandGrads.push_back(Value());
+  // Which assignments are kept is piecewise constant in the indices and the
+  // priority: neither gets a gradient.
+  operandGrads.append(getNumOperands() - 1, Value());
   return success();
 }
 

@@ -180,7 +180,7 @@ Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
   auto dispatch = moe::DispatchOp::create(
       b, floatTensor({experts, capacity, hiddenSize}),
       indexTensor({numTokens, topK}), RankedTensorType::get({}, b.getI64Type()),
-      flat, gate.getIndices(),
+      flat, gate.getIndices(), /*priority=*/Value(),
       config.capacityFactor ? b.getF64FloatAttr(*config.capacityFactor)
                             : FloatAttr());
 
