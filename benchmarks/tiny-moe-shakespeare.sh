@@ -23,19 +23,8 @@ mkdir -p "$work"
 
 echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-<unset>} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-<unset>} (both sides run under these)"
 
-# Character vocabulary, as nanoGPT's shakespeare_char: an llm.c token file.
-vocab=$(python3 - "$data" "$work/tokens.bin" <<'PY'
-import struct, sys
-text = open(sys.argv[1], encoding="utf-8").read()
-chars = sorted(set(text))
-index = {c: i for i, c in enumerate(chars)}
-tokens = [index[c] for c in text]
-with open(sys.argv[2], "wb") as f:
-    f.write(struct.pack("<256i", 20240520, 1, len(tokens), *([0] * 253)))
-    f.write(struct.pack("<%dH" % len(tokens), *tokens))
-print(len(chars))
-PY
-)
+# Character vocabulary, as nanoGPT's shakespeare_char.
+vocab=$(python3 benchmarks/char-tokens.py "$data" "$work/tokens.bin")
 python3 test/Inputs/edit-json.py examples/tiny-moe/config.json \
   vocab_size="$vocab" moe_capacity_factor=1.25 > "$work/config.json"
 "$bin/moe-compile" "$work/config.json" --batch-size 12 --seq-len 64 \

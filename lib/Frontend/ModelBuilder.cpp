@@ -25,6 +25,9 @@ using namespace mlir;
 
 namespace {
 
+// Keeps a row of equal logits finite; small next to any real spread.
+constexpr double kGateNormEps = 1e-6;
+
 class ModelBuilder {
 public:
   ModelBuilder(MLIRContext &context, const moe::ModelConfig &config,
@@ -64,18 +67,26 @@ private:
 
   Value attention(Value hidden, const std::string &prefix);
   Value denseMlp(Value hidden, const std::string &prefix);
-  /// Returns the MoE output and adds the layer's loss terms to `lossTerms`
-  /// (none when `lossTerms` is null).
-  Value moeBlock(Value hidden, const std::string &prefix,
-                 SmallVectorImpl<Value> *lossTerms);
+  /// What the MoE layers add to a training forward: loss terms and named
+  /// metrics (the function's extra results).
+  struct TrainingTerms {
+    SmallVector<Value> lossTerms;
+    SmallVector<std::pair<std::string, Value>> metrics;
+  };
+  /// Returns the MoE output and adds the layer's loss terms and metrics to
+  /// `terms` (none when `terms` is null).
+  Value moeBlock(Value hidden, const std::string &prefix, TrainingTerms *terms);
   /// The decoder from token ids to logits [batch, seq, vocab], adding the
-  /// MoE layers' loss terms to `lossTerms` when it is not null.
-  Value buildLogits(Value inputIds, SmallVectorImpl<Value> *lossTerms);
+  /// MoE layers' terms to `terms` when it is not null.
+  Value buildLogits(Value inputIds, TrainingTerms *terms);
   /// @forward(input_ids, labels) -> loss, the function training
   /// differentiates.
   void buildForward();
   /// @logits(input_ids) -> logits, for evaluation and sampling.
   void buildLogitsFunction();
+  /// @expert_similarity() -> one average pairwise cosine similarity per MoE
+  /// layer.
+  void buildExpertSimilarityFunction();
 
   const moe::ModelConfig &config;
   Type elementType;
@@ -153,7 +164,7 @@ Value ModelBuilder::denseMlp(Value hidden, const std::string &prefix) {
 }
 
 Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
-                             SmallVectorImpl<Value> *lossTerms) {
+                             TrainingTerms *terms) {
   std::string block = prefix + ".block_sparse_moe";
   setLocation(block);
   int64_t numTokens = tokens(), hiddenSize = config.hiddenSize;
@@ -164,14 +175,19 @@ Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
       ArrayRef<ReassociationIndices>{{0, 1}, {2}});
 
   Value routerWeight = parameter(block + ".gate.weight", {experts, hiddenSize});
-  Value logits = moe::RouterOp::create(b, floatTensor({numTokens, experts}),
-                                       flat, routerWeight, Value());
+  auto logitsType = floatTensor({numTokens, experts});
+  Value logits =
+      moe::RouterOp::create(b, logitsType, flat, routerWeight, Value());
+  // The expanded form; moe-fuse-router folds it into the gate.
+  Value gateInput = logits;
+  if (config.gateNormLambda)
+    gateInput = moe::GateNormOp::create(
+        b, logitsType, logits, b.getF64FloatAttr(*config.gateNormLambda),
+        b.getF64FloatAttr(kGateNormEps));
   auto gate = moe::GateOp::create(
-      b, floatTensor({numTokens, experts}), floatTensor({numTokens, topK}),
-      indexTensor({numTokens, topK}), logits, static_cast<uint64_t>(topK),
-      config.gateNormLambda ? b.getF64FloatAttr(*config.gateNormLambda)
-                            : FloatAttr(),
-      APFloat(1e-6), config.renormalize);
+      b, logitsType, floatTensor({numTokens, topK}),
+      indexTensor({numTokens, topK}), gateInput, static_cast<uint64_t>(topK),
+      /*norm_lambda=*/FloatAttr(), APFloat(kGateNormEps), config.renormalize);
 
   int64_t capacity = config.capacityFactor
                          ? moe::expertCapacity(*config.capacityFactor,
@@ -180,7 +196,8 @@ Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
   auto dispatch = moe::DispatchOp::create(
       b, floatTensor({experts, capacity, hiddenSize}),
       indexTensor({numTokens, topK}), RankedTensorType::get({}, b.getI64Type()),
-      flat, gate.getIndices(), /*priority=*/Value(),
+      flat, gate.getIndices(),
+      config.dropByProbability ? gate.getWeights() : Value(),
       config.capacityFactor ? b.getF64FloatAttr(*config.capacityFactor)
                             : FloatAttr());
 
@@ -193,18 +210,41 @@ Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
       moe::CombineOp::create(b, flat.getType(), expertOut, gate.getWeights(),
                              gate.getIndices(), dispatch.getSlots());
 
-  if (lossTerms) {
+  if (terms) {
+    auto metric = [&](const char *name, Value value) {
+      terms->metrics.push_back({block + "." + name, value});
+    };
     Value aux = moe::AuxLossOp::create(b, floatTensor({}), config.auxLossKind,
                                        gate.getProbs(), gate.getIndices());
-    // The coefficient is training state, so that moe-adaptive-aux can update
-    // it and checkpoints carry it.
-    Value coeff = global(block + ".aux_loss_coeff", {}, moe::InitKind::constant,
-                         config.auxLossCoeff, /*trainable=*/false);
-    lossTerms->push_back(moe::MulOp::create(b, coeff.getType(), coeff, aux));
+    // Coefficients are training state, so that moe-adaptive-aux can update
+    // them and checkpoints carry them.
+    Value auxCoeff =
+        global(block + ".aux_loss_coeff", {}, moe::InitKind::constant,
+               config.auxLossCoeff, /*trainable=*/false);
+    terms->lossTerms.push_back(
+        moe::MulOp::create(b, auxCoeff.getType(), auxCoeff, aux));
+    Value zLoss = moe::ZLossOp::create(b, floatTensor({}), logits);
     if (config.zLossCoeff > 0) {
-      Value zLoss = moe::ZLossOp::create(b, floatTensor({}), logits);
-      lossTerms->push_back(moe::MulOp::create(
-          b, zLoss.getType(), scalarConstant(config.zLossCoeff), zLoss));
+      Value zCoeff =
+          global(block + ".z_loss_coeff", {}, moe::InitKind::constant,
+                 config.zLossCoeff, /*trainable=*/false);
+      terms->lossTerms.push_back(
+          moe::MulOp::create(b, zCoeff.getType(), zCoeff, zLoss));
+    }
+    metric("aux_loss", aux);
+    metric("aux_loss_coeff", auxCoeff);
+    metric("z_loss", zLoss);
+    metric("dropped", dispatch.getDropped());
+    if (experts >= 3) {
+      auto scalar = floatTensor({});
+      auto routing = moe::RoutingMetricsOp::create(
+          b, scalar, scalar, scalar,
+          RankedTensorType::get({experts}, b.getI64Type()), gate.getProbs(),
+          gate.getIndices(), dispatch.getSlots());
+      metric("drop_rate", routing.getDropRate());
+      metric("max1_max2", routing.getMax1Max2());
+      metric("max2_max3", routing.getMax2Max3());
+      metric("expert_load", routing.getLoad());
     }
   }
   return tensor::ExpandShapeOp::create(
@@ -212,8 +252,7 @@ Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
       ArrayRef<ReassociationIndices>{{0, 1}, {2}});
 }
 
-Value ModelBuilder::buildLogits(Value inputIds,
-                                SmallVectorImpl<Value> *lossTerms) {
+Value ModelBuilder::buildLogits(Value inputIds, TrainingTerms *terms) {
   int64_t batch = config.batchSize, seq = config.seqLen;
   setLocation("model.embed_tokens");
   Value table = parameter("model.embed_tokens.weight",
@@ -235,7 +274,7 @@ Value ModelBuilder::buildLogits(Value inputIds,
         b, hidden.getType(), hidden,
         normWeight(prefix + ".post_attention_layernorm.weight"),
         b.getF64FloatAttr(config.rmsNormEps));
-    Value ffnOut = config.isMoe() ? moeBlock(normed, prefix, lossTerms)
+    Value ffnOut = config.isMoe() ? moeBlock(normed, prefix, terms)
                                   : denseMlp(normed, prefix);
     hidden = moe::AddOp::create(b, hidden.getType(), hidden, ffnOut);
   }
@@ -262,16 +301,26 @@ void ModelBuilder::buildForward() {
   firstFunction = func;
   func.setArgAttr(0, moe::kInputAttrName, b.getStringAttr("input_ids"));
   func.setArgAttr(1, moe::kInputAttrName, b.getStringAttr("labels"));
-  func.setResultAttr(0, moe::kOutputAttrName, b.getStringAttr("loss"));
-  b.setInsertionPointToStart(func.addEntryBlock());
+  Block *body = func.addEntryBlock();
+  b.setInsertionPointToStart(body);
 
-  SmallVector<Value> lossTerms;
-  Value logits = buildLogits(func.getArgument(0), &lossTerms);
+  TrainingTerms terms;
+  Value logits = buildLogits(func.getArgument(0), &terms);
   Value loss = moe::CrossEntropyOp::create(b, floatTensor({}), logits,
                                            func.getArgument(1));
-  for (Value term : lossTerms)
+  for (Value term : terms.lossTerms)
     loss = moe::AddOp::create(b, loss.getType(), loss, term);
-  func::ReturnOp::create(b, loss);
+  SmallVector<Value> results = {loss};
+  SmallVector<std::string> names = {"loss"};
+  for (auto &[name, value] : terms.metrics) {
+    results.push_back(value);
+    names.push_back(name);
+  }
+  func::ReturnOp::create(b, results);
+  func.setType(b.getFunctionType(body->getArgumentTypes(),
+                                 ValueRange(results).getTypes()));
+  for (auto [index, name] : llvm::enumerate(names))
+    func.setResultAttr(index, moe::kOutputAttrName, b.getStringAttr(name));
 }
 
 void ModelBuilder::buildLogitsFunction() {
@@ -288,11 +337,42 @@ void ModelBuilder::buildLogitsFunction() {
   func::ReturnOp::create(b, buildLogits(func.getArgument(0), nullptr));
 }
 
+void ModelBuilder::buildExpertSimilarityFunction() {
+  b.setInsertionPointToEnd(module.getBody());
+  setLocation("model");
+  auto func =
+      func::FuncOp::create(b, "expert_similarity", b.getFunctionType({}, {}));
+  b.setInsertionPointToStart(func.addEntryBlock());
+  SmallVector<Value> results;
+  SmallVector<std::string> names;
+  int64_t experts = config.numExperts, ffn = config.expertIntermediateSize;
+  for (int64_t layer = 0; layer < config.numLayers; ++layer) {
+    std::string block =
+        llvm::formatv("model.layers.{0}.block_sparse_moe", layer).str();
+    setLocation(block);
+    Value w1 =
+        parameter(block + ".experts.w1", {experts, ffn, config.hiddenSize});
+    Value w3 =
+        parameter(block + ".experts.w3", {experts, ffn, config.hiddenSize});
+    Value w2 =
+        parameter(block + ".experts.w2", {experts, config.hiddenSize, ffn});
+    results.push_back(
+        moe::ExpertSimilarityOp::create(b, floatTensor({}), w1, w3, w2));
+    names.push_back(block + ".expert_similarity");
+  }
+  func::ReturnOp::create(b, results);
+  func.setType(b.getFunctionType({}, ValueRange(results).getTypes()));
+  for (auto [index, name] : llvm::enumerate(names))
+    func.setResultAttr(index, moe::kOutputAttrName, b.getStringAttr(name));
+}
+
 OwningOpRef<ModuleOp> ModelBuilder::build() {
   OwningOpRef<ModuleOp> owned = ModuleOp::create(b);
   module = *owned;
   buildForward();
   buildLogitsFunction();
+  if (config.isMoe() && config.numExperts >= 2)
+    buildExpertSimilarityFunction();
   return owned;
 }
 

@@ -111,6 +111,15 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config) {
   }
   if (keys.has("moe_capacity_factor"))
     config.capacityFactor = keys.number("moe_capacity_factor", 1.0, true);
+  std::string policy = keys.string("moe_drop_policy", "position");
+  if (policy != "position" && policy != "probability")
+    keys.fail("key 'moe_drop_policy' must be \"position\" or \"probability\", "
+              "got \"" +
+              policy + "\"");
+  config.dropByProbability = policy == "probability";
+  if (config.dropByProbability && !config.capacityFactor)
+    keys.fail("key 'moe_drop_policy' is \"probability\" but there is no "
+              "'moe_capacity_factor': a dropless layer drops nothing");
   config.renormalize = keys.boolean("moe_renormalize", true);
   std::string kind = keys.string("moe_aux_loss_kind", "skywork");
   if (kind == "switch")

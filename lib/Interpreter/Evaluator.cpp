@@ -224,11 +224,18 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           set(o.getIndices(), std::move(r.indices));
           return success();
         })
+        .Case([&](moe::GateNormOp o) {
+          set(o, moe::ref::gateNorm(get(o.getLogits()),
+                                    o.getNormLambda().convertToDouble(),
+                                    o.getNormEps().convertToDouble()));
+          return success();
+        })
         .Case([&](moe::DispatchOp o) {
           auto buffer = cast<RankedTensorType>(o.getBuffer().getType());
-          moe::ref::DispatchResult r =
-              moe::ref::dispatch(get(o.getTokens()), get(o.getIndices()),
-                                 buffer.getDimSize(0), buffer.getDimSize(1));
+          moe::ref::DispatchResult r = moe::ref::dispatch(
+              get(o.getTokens()), get(o.getIndices()), buffer.getDimSize(0),
+              buffer.getDimSize(1),
+              o.getPriority() ? &get(o.getPriority()) : nullptr);
           set(o.getBuffer(), std::move(r.buffer));
           set(o.getSlots(), std::move(r.slots));
           set(o.getDropped(), std::move(r.dropped));
@@ -260,6 +267,22 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
                      o.getXi().convertToDouble(),
                      o.getAlphaMax().convertToDouble(),
                      o.getBeta().convertToDouble(), o.getAssignments()));
+          return success();
+        })
+        .Case([&](moe::RoutingMetricsOp o) {
+          moe::ref::RoutingMetrics r = moe::ref::routingMetrics(
+              get(o.getProbs()), get(o.getIndices()), get(o.getSlots()),
+              dtypeOfValue(o.getDropRate()));
+          set(o.getDropRate(), std::move(r.dropRate));
+          set(o.getMax1Max2(), std::move(r.max1Max2));
+          set(o.getMax2Max3(), std::move(r.max2Max3));
+          set(o.getLoad(), std::move(r.load));
+          return success();
+        })
+        .Case([&](moe::ExpertSimilarityOp o) {
+          set(o, moe::ref::expertSimilarity(
+                     get(o.getGateProj()), get(o.getUpProj()),
+                     get(o.getDownProj()), dtypeOfValue(o.getResult())));
           return success();
         })
         .Case([&](moe::EmbeddingGradOp o) {
@@ -318,6 +341,12 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
                                     o.getNormEps().convertToDouble(),
                                     o.getRenormalize(), get(o.getDProbs()),
                                     get(o.getDWeights())));
+          return success();
+        })
+        .Case([&](moe::GateNormGradOp o) {
+          set(o, moe::ref::gateNormGrad(
+                     get(o.getLogits()), o.getNormLambda().convertToDouble(),
+                     o.getNormEps().convertToDouble(), get(o.getDResult())));
           return success();
         })
         .Case([&](moe::DispatchGradOp o) {

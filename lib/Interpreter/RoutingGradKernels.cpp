@@ -11,7 +11,6 @@
 #include "moe/Interpreter/GradKernels.h"
 
 #include <cmath>
-#include <numeric>
 #include <vector>
 
 using namespace mlir::moe::ref;
@@ -19,6 +18,8 @@ using namespace mlir::moe::ref;
 using mlir::moe::ref::detail::checkedIndex;
 using mlir::moe::ref::detail::forEachKeptAssignment;
 using mlir::moe::ref::detail::logSumExp;
+using mlir::moe::ref::detail::normalizeRow;
+using mlir::moe::ref::detail::normalizeRowGrad;
 
 Tensor mlir::moe::ref::gateGrad(const Tensor &logits, const Tensor &indices,
                                 std::optional<double> normLambda,
@@ -30,21 +31,14 @@ Tensor mlir::moe::ref::gateGrad(const Tensor &logits, const Tensor &indices,
   std::vector<double> centered(experts), probs(experts), dP(experts);
   std::vector<int64_t> chosen(topK);
   for (int64_t t = 0; t < tokens; ++t) {
-    // Forward, as in gate(): z~ = a (z - mean) with a = lambda / (std + eps).
+    // Forward, as in gate().
     const double *z = &logits.data[t * experts];
-    double mean = 0, std = 0, factor = 1;
-    if (normLambda) {
-      mean = std::accumulate(z, z + experts, 0.0) / experts;
-      double variance = 0;
-      for (int64_t e = 0; e < experts; ++e)
-        variance += (z[e] - mean) * (z[e] - mean);
-      std = std::sqrt(variance / experts); // population std
-      factor = *normLambda / (std + normEps);
-    }
-    for (int64_t e = 0; e < experts; ++e) {
-      centered[e] = z[e] - mean;
-      probs[e] = factor * centered[e];
-    }
+    double std = 0;
+    if (normLambda)
+      std = normalizeRow(z, experts, *normLambda, normEps, centered.data(),
+                         probs.data());
+    else
+      probs.assign(z, z + experts);
     double normalizer = logSumExp(probs.data(), experts);
     for (int64_t e = 0; e < experts; ++e)
       probs[e] = std::exp(probs[e] - normalizer);
@@ -74,24 +68,22 @@ Tensor mlir::moe::ref::gateGrad(const Tensor &logits, const Tensor &indices,
     double *dz = &dLogits.data[t * experts];
     for (int64_t e = 0; e < experts; ++e)
       dz[e] = probs[e] * (dP[e] - expected);
-    if (!normLambda)
-      continue;
+    if (normLambda)
+      normalizeRowGrad(centered.data(), std, experts, *normLambda, normEps, dz);
+  }
+  return dLogits;
+}
 
-    // Normalization backward, through mean and std exactly. With y = z -
-    // mean and g = dz~: dz_j = a (g_j - mean(g))
-    //   - lambda / (std + eps)^2 * (sum_e g_e y_e) * dstd/dz_j,
-    // where dstd/dz_j = y_j / (n std) (the mean's part sums to zero). At
-    // std = 0 every y_e is 0, so the second term vanishes.
-    double meanG = 0, dotGY = 0;
-    for (int64_t e = 0; e < experts; ++e) {
-      meanG += dz[e] / experts;
-      dotGY += dz[e] * centered[e];
-    }
-    double dStd = -*normLambda / ((std + normEps) * (std + normEps)) * dotGY;
-    for (int64_t e = 0; e < experts; ++e) {
-      double viaStd = std > 0 ? dStd * centered[e] / (experts * std) : 0.0;
-      dz[e] = factor * (dz[e] - meanG) + viaStd;
-    }
+Tensor mlir::moe::ref::gateNormGrad(const Tensor &logits, double normLambda,
+                                    double normEps, const Tensor &dResult) {
+  int64_t tokens = logits.dim(0), experts = logits.dim(1);
+  Tensor dLogits{logits.dtype, logits.shape, dResult.data};
+  std::vector<double> centered(experts), normalized(experts);
+  for (int64_t t = 0; t < tokens; ++t) {
+    double std = normalizeRow(&logits.data[t * experts], experts, normLambda,
+                              normEps, centered.data(), normalized.data());
+    normalizeRowGrad(centered.data(), std, experts, normLambda, normEps,
+                     &dLogits.data[t * experts]);
   }
   return dLogits;
 }

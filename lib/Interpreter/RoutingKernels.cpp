@@ -7,12 +7,14 @@
 #include "KernelUtils.h"
 #include "moe/Interpreter/ReferenceKernels.h"
 
+#include <limits>
 #include <numeric>
 
 using namespace mlir::moe::ref;
 using mlir::moe::ref::detail::checkedIndex;
 using mlir::moe::ref::detail::forEachKeptAssignment;
 using mlir::moe::ref::detail::logSumExp;
+using mlir::moe::ref::detail::normalizeRow;
 
 GateResult mlir::moe::ref::gate(const Tensor &logits, int64_t topK,
                                 std::optional<double> normLambda,
@@ -21,20 +23,15 @@ GateResult mlir::moe::ref::gate(const Tensor &logits, int64_t topK,
   GateResult result{Tensor::zeros(logits.dtype, {tokens, experts}),
                     Tensor::zeros(logits.dtype, {tokens, topK}),
                     Tensor::zeros(DType::I32, {tokens, topK})};
-  std::vector<double> z(experts);
+  std::vector<double> z(experts), centered(experts);
   std::vector<int64_t> order(experts);
   for (int64_t t = 0; t < tokens; ++t) {
     const double *row = &logits.data[t * experts];
-    z.assign(row, row + experts);
-    if (normLambda) {
-      double mean = std::accumulate(z.begin(), z.end(), 0.0) / experts;
-      double variance = 0;
-      for (double value : z)
-        variance += (value - mean) * (value - mean);
-      double std = std::sqrt(variance / experts); // population std
-      for (double &value : z)
-        value = *normLambda * (value - mean) / (std + normEps);
-    }
+    if (normLambda)
+      normalizeRow(row, experts, *normLambda, normEps, centered.data(),
+                   z.data());
+    else
+      z.assign(row, row + experts);
     double normalizer = logSumExp(z.data(), experts);
     double *probs = &result.probs.data[t * experts];
     for (int64_t e = 0; e < experts; ++e)
@@ -59,31 +56,59 @@ GateResult mlir::moe::ref::gate(const Tensor &logits, int64_t topK,
   return result;
 }
 
+Tensor mlir::moe::ref::gateNorm(const Tensor &logits, double normLambda,
+                                double normEps) {
+  int64_t tokens = logits.dim(0), experts = logits.dim(1);
+  Tensor result = Tensor::zeros(logits.dtype, logits.shape);
+  std::vector<double> centered(experts);
+  for (int64_t t = 0; t < tokens; ++t)
+    normalizeRow(&logits.data[t * experts], experts, normLambda, normEps,
+                 centered.data(), &result.data[t * experts]);
+  return result;
+}
+
 DispatchResult mlir::moe::ref::dispatch(const Tensor &tokens,
                                         const Tensor &indices,
-                                        int64_t numExperts, int64_t capacity) {
-  int64_t numTokens = tokens.dim(0), hidden = tokens.dim(1);
-  int64_t topK = indices.dim(1);
+                                        int64_t numExperts, int64_t capacity,
+                                        const Tensor *priority) {
+  int64_t hidden = tokens.dim(1), topK = indices.dim(1);
+  int64_t assignments = indices.numel();
   DispatchResult result{
       Tensor::zeros(tokens.dtype, {numExperts, capacity, hidden}),
-      Tensor::zeros(DType::I32, {numTokens, topK}),
-      Tensor::scalar(DType::I64, 0)};
+      Tensor::zeros(DType::I32, indices.shape), Tensor::scalar(DType::I64, 0)};
+  // Each expert's queue of assignments t * k + c in token-major order: all of
+  // token t's choices queue before token t+1's.
+  std::vector<std::vector<int64_t>> queues(numExperts);
+  for (int64_t i = 0; i < assignments; ++i)
+    queues[checkedIndex(indices.data[i], numExperts,
+                        "moe.dispatch: expert index")]
+        .push_back(i);
+  // An expert keeps the first `capacity` of its queue: by arrival, or ranked
+  // by priority (the stable sort leaves ties in arrival order).
+  std::vector<bool> kept(assignments, false);
+  for (std::vector<int64_t> &queue : queues) {
+    if (priority)
+      std::stable_sort(queue.begin(), queue.end(), [&](int64_t a, int64_t b) {
+        return priority->data[a] > priority->data[b];
+      });
+    for (size_t i = 0; i < queue.size() && static_cast<int64_t>(i) < capacity;
+         ++i)
+      kept[queue[i]] = true;
+  }
+  // The kept assignments take rows in token-major order.
   std::vector<int64_t> filled(numExperts, 0);
-  // Token-major order: all of token t's choices queue before token t+1's.
-  for (int64_t t = 0; t < numTokens; ++t)
-    for (int64_t c = 0; c < topK; ++c) {
-      int64_t expert = checkedIndex(indices.data[t * topK + c], numExperts,
-                                    "moe.dispatch: expert index");
-      if (filled[expert] == capacity) {
-        result.slots.data[t * topK + c] = -1;
-        result.dropped.data[0] += 1;
-        continue;
-      }
-      int64_t slot = filled[expert]++;
-      result.slots.data[t * topK + c] = static_cast<double>(slot);
-      std::copy_n(&tokens.data[t * hidden], hidden,
-                  &result.buffer.data[(expert * capacity + slot) * hidden]);
+  for (int64_t i = 0; i < assignments; ++i) {
+    if (!kept[i]) {
+      result.slots.data[i] = -1;
+      result.dropped.data[0] += 1;
+      continue;
     }
+    int64_t expert = static_cast<int64_t>(indices.data[i]);
+    int64_t slot = filled[expert]++;
+    result.slots.data[i] = static_cast<double>(slot);
+    std::copy_n(&tokens.data[i / topK * hidden], hidden,
+                &result.buffer.data[(expert * capacity + slot) * hidden]);
+  }
   return result;
 }
 
@@ -173,4 +198,66 @@ Tensor mlir::moe::ref::adaptiveAuxCoeff(const Tensor &alpha,
   double target = std::min(xi * dropRate, alphaMax);
   return Tensor::scalar(alpha.dtype,
                         beta * alpha.data[0] + (1.0 - beta) * target);
+}
+
+RoutingMetrics mlir::moe::ref::routingMetrics(const Tensor &probs,
+                                              const Tensor &indices,
+                                              const Tensor &slots,
+                                              DType metricType) {
+  int64_t tokens = probs.dim(0), experts = probs.dim(1);
+  int64_t assignments = indices.numel();
+  RoutingMetrics result{
+      Tensor::scalar(metricType, 0), Tensor::scalar(metricType, 0),
+      Tensor::scalar(metricType, 0), Tensor::zeros(DType::I64, {experts})};
+  int64_t dropped = 0;
+  for (int64_t i = 0; i < assignments; ++i) {
+    if (slots.data[i] < 0)
+      ++dropped;
+    else
+      result.load.data[checkedIndex(indices.data[i], experts,
+                                    "moe.routing_metrics: expert index")] += 1;
+  }
+  result.dropRate.data[0] =
+      static_cast<double>(dropped) / static_cast<double>(assignments);
+  // A denominator of at least the smallest normal float keeps a token whose
+  // runners-up underflowed to zero finite.
+  const double floor = std::numeric_limits<float>::min();
+  std::vector<double> row(experts);
+  double sum12 = 0, sum23 = 0;
+  for (int64_t t = 0; t < tokens; ++t) {
+    row.assign(&probs.data[t * experts], &probs.data[(t + 1) * experts]);
+    std::sort(row.rbegin(), row.rend());
+    sum12 += row[0] / std::max(row[1], floor);
+    sum23 += row[1] / std::max(row[2], floor);
+  }
+  result.max1Max2.data[0] = sum12 / static_cast<double>(tokens);
+  result.max2Max3.data[0] = sum23 / static_cast<double>(tokens);
+  return result;
+}
+
+Tensor mlir::moe::ref::expertSimilarity(const Tensor &gateProj,
+                                        const Tensor &upProj,
+                                        const Tensor &downProj,
+                                        DType resultType) {
+  int64_t experts = gateProj.dim(0);
+  // <theta_e, theta_f> over the concatenation of the three slices.
+  auto dot = [&](int64_t e, int64_t f) {
+    double sum = 0;
+    for (const Tensor *weights : {&gateProj, &upProj, &downProj}) {
+      int64_t size = weights->numel() / experts;
+      for (int64_t i = 0; i < size; ++i)
+        sum += weights->data[e * size + i] * weights->data[f * size + i];
+    }
+    return sum;
+  };
+  std::vector<double> norms(experts);
+  for (int64_t e = 0; e < experts; ++e)
+    norms[e] = std::sqrt(dot(e, e));
+  double total = 0;
+  for (int64_t e = 0; e < experts; ++e)
+    for (int64_t f = e + 1; f < experts; ++f)
+      if (norms[e] > 0 && norms[f] > 0)
+        total += dot(e, f) / (norms[e] * norms[f]);
+  double pairs = static_cast<double>(experts * (experts - 1) / 2);
+  return Tensor::scalar(resultType, total / pairs);
 }

@@ -136,6 +136,13 @@ LogicalResult GradientBuilder::build(bool cotangentArgument) {
     return function.emitError()
            << "the first result must be a float tensor to differentiate";
   Value output = ret.getOperand(0);
+  // The forward's other results (metrics) pass through after the gradients.
+  SmallVector<std::pair<Value, std::string>> passThrough;
+  for (unsigned i = 1; i < ret.getNumOperands(); ++i) {
+    auto name = function.getResultAttrOfType<StringAttr>(i, kOutputAttrName);
+    passThrough.push_back(
+        {ret.getOperand(i), name ? name.str() : "result" + std::to_string(i)});
+  }
   for (Operation &op : body.without_terminator())
     forwardOps.push_back(&op);
 
@@ -206,6 +213,10 @@ LogicalResult GradientBuilder::build(bool cotangentArgument) {
                           : grad;
     results.push_back(total ? total : zerosLike(b, loc, global.getType()));
     names.push_back(gradientOutputName(global.getSymName()));
+  }
+  for (auto &[value, name] : passThrough) {
+    results.push_back(value);
+    names.push_back(name);
   }
   func::ReturnOp::create(b, ret.getLoc(), results);
   ret.erase();

@@ -74,6 +74,7 @@ void OptimizerPass::runOnOperation() {
 
   // Pair each `<global>.grad` result with its parameter.
   SmallVector<std::pair<ml_program::GlobalOp, Value>> parameters;
+  DenseSet<unsigned> gradientResults;
   for (auto global : module.getOps<ml_program::GlobalOp>()) {
     if (!global->hasAttr(kTrainableAttrName))
       continue;
@@ -81,8 +82,10 @@ void OptimizerPass::runOnOperation() {
     for (unsigned i = 1; i < ret.getNumOperands(); ++i)
       if (auto name =
               function.getResultAttrOfType<StringAttr>(i, kOutputAttrName);
-          name && name.getValue() == gradName)
+          name && name.getValue() == gradName) {
         parameters.push_back({global, ret.getOperand(i)});
+        gradientResults.insert(i);
+      }
   }
   if (parameters.empty()) {
     function.emitError("moe-optimizer: the function returns no gradient of a "
@@ -138,20 +141,30 @@ void OptimizerPass::runOnOperation() {
   Value nextStep = arith::AddIOp::create(b, loc, step, one);
   ml_program::GlobalStoreOp::create(b, loc, stepRef, nextStep);
 
+  // The loss, then the step's own figures, then the other results (metrics)
+  // as they were.
   SmallVector<Value> results = {ret.getOperand(0), gradNorm, lr};
   StringAttr lossName =
       function.getResultAttrOfType<StringAttr>(0, kOutputAttrName);
+  SmallVector<StringAttr> names = {
+      b.getStringAttr(lossName ? lossName.getValue() : "loss"),
+      b.getStringAttr("grad_norm"), b.getStringAttr("lr")};
+  for (unsigned i = 1; i < ret.getNumOperands(); ++i) {
+    if (gradientResults.contains(i))
+      continue;
+    results.push_back(ret.getOperand(i));
+    auto name = function.getResultAttrOfType<StringAttr>(i, kOutputAttrName);
+    names.push_back(name ? name
+                         : b.getStringAttr("result" + std::to_string(i)));
+  }
   func::ReturnOp::create(b, ret.getLoc(), results);
   ret.erase();
   function.setType(FunctionType::get(function.getContext(),
                                      function.getArgumentTypes(),
                                      ValueRange(results).getTypes()));
-  StringRef names[] = {lossName ? lossName.getValue() : "loss", "grad_norm",
-                       "lr"};
   for (auto [index, name] : llvm::enumerate(names))
     function.setResultAttrs(
-        index, b.getDictionaryAttr(
-                   b.getNamedAttr(kOutputAttrName, b.getStringAttr(name))));
+        index, b.getDictionaryAttr(b.getNamedAttr(kOutputAttrName, name)));
 }
 
 } // namespace

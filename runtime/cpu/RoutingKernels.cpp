@@ -1,29 +1,27 @@
-//===- RoutingKernels.cpp - f32 CPU routing and expert kernels ------------===//
+//===- RoutingKernels.cpp - f32 CPU routing kernels -----------------------===//
 //
-// Gate, dispatch, expert FFN, combine and the router losses of CpuKernels.h.
+// Gate, gate normalization, dispatch, combine, the router losses and the
+// routing metrics of CpuKernels.h (the expert FFN is in ExpertKernels.cpp).
 // A token's row of E logits is processed in double as the reference kernels
-// do, so routing decisions (top-k, ties) match them. Expert GEMMs go to
-// OpenBLAS on each expert's filled rows, never inside an OpenMP region (the
-// pthread OpenBLAS must not nest in one). Token-parallel loops write disjoint
-// outputs; reductions over tokens sum fixed chunks in chunk order, so results
-// do not depend on the thread count. Index checks run before any parallel
-// loop: an exception must not escape an OpenMP region.
+// do, so routing decisions (top-k, ties) match them. Token-parallel loops
+// write disjoint outputs; reductions over tokens sum fixed chunks in chunk
+// order, so results do not depend on the thread count. Index checks run
+// before any parallel loop: an exception must not escape an OpenMP region.
 //
 // Small loops stay on the calling thread: after a region the OpenMP workers
-// spin-wait and take the cores that the pthread OpenBLAS's next GEMMs need.
-// On the benchmark's MoE layer (768 tokens, 2 cores), token-parallel routing
-// made forward + backward ~8x slower.
+// spin-wait and take the cores that the next GEMMs need. On the benchmark's
+// MoE layer (768 tokens, 2 cores), token-parallel routing made forward +
+// backward ~8x slower.
 //
 //===----------------------------------------------------------------------===//
 
 #include "moert/CpuKernels.h"
 #include "moert/Error.h"
 
-#include "Gemm.h"
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 using namespace moert::cpu;
@@ -36,6 +34,8 @@ constexpr int64_t kChunk = 256;
 
 /// Cost of a gate or logsumexp element (exps in double) in copied floats.
 constexpr int64_t kExpCost = 32;
+/// Cost of a normalized logit (three passes and a division in double).
+constexpr int64_t kNormCost = 4;
 
 /// Whether `work` (in copied floats) is worth the OpenMP team: from about a
 /// millisecond on one core.
@@ -78,26 +78,52 @@ double logSumExp(const float *row, int64_t size) {
   return maximum + std::log(sum);
 }
 
-/// The gate's logits in double into z, normalized when configured as the
-/// reference does: lambda (z - mean) / (std + eps), with the population std,
-/// which is returned; `centered` gets z - mean.
-double normalizeLogits(const float *row, int64_t experts,
-                       const GateConfig &config, double *z, double *centered) {
+/// Skywork-MoE's gating logit normalization of one row, in double as the
+/// reference does: z = lambda (row - mean) / (std + eps), with the population
+/// std, which is returned; `centered` gets row - mean.
+double normalizeRow(const float *row, int64_t size, double lambda, double eps,
+                    double *z, double *centered) {
   double mean = 0, variance = 0;
-  if (config.normalize) {
-    for (int64_t e = 0; e < experts; ++e)
-      mean += row[e];
-    mean /= experts;
-    for (int64_t e = 0; e < experts; ++e)
-      variance += (row[e] - mean) * (row[e] - mean);
+  for (int64_t i = 0; i < size; ++i)
+    mean += row[i];
+  mean /= size;
+  for (int64_t i = 0; i < size; ++i) {
+    centered[i] = row[i] - mean;
+    variance += centered[i] * centered[i];
   }
-  double std = std::sqrt(variance / experts);
-  for (int64_t e = 0; e < experts; ++e) {
-    centered[e] = row[e] - mean;
-    z[e] = config.normalize ? config.lambda * centered[e] / (std + config.eps)
-                            : static_cast<double>(row[e]);
-  }
+  double std = std::sqrt(variance / size);
+  for (int64_t i = 0; i < size; ++i)
+    z[i] = lambda * centered[i] / (std + eps);
   return std;
+}
+
+/// normalizeRow's backward through the mean and the std exactly: `grad`
+/// holds d z on entry and d row on return. With y = centered and a = lambda /
+/// (std + eps): d row_j = a (g_j - mean(g)) - lambda / (std + eps)^2 (g . y)
+/// y_j / (n std); at std = 0 every y is 0 and only the centring path remains.
+void normalizeRowGrad(const double *centered, double std, int64_t size,
+                      double lambda, double eps, double *grad) {
+  double meanG = 0, dotGY = 0;
+  for (int64_t i = 0; i < size; ++i) {
+    meanG += grad[i] / size;
+    dotGY += grad[i] * centered[i];
+  }
+  double factor = lambda / (std + eps);
+  double dStd = -lambda / ((std + eps) * (std + eps)) * dotGY;
+  for (int64_t i = 0; i < size; ++i) {
+    double viaStd = std > 0 ? dStd * centered[i] / (size * std) : 0.0;
+    grad[i] = factor * (grad[i] - meanG) + viaStd;
+  }
+}
+
+/// The gate's logits in double into z, normalized when configured; returns
+/// the std (0 without normalization).
+double gateLogits(const float *row, int64_t experts, const GateConfig &config,
+                  double *z, double *centered) {
+  if (config.normalize)
+    return normalizeRow(row, experts, config.lambda, config.eps, z, centered);
+  std::copy(row, row + experts, z);
+  return 0;
 }
 
 /// softmax in place, in double: one exp per element (the reference's
@@ -108,6 +134,38 @@ void softmaxInPlace(double *z, int64_t size) {
     sum += z[i] = std::exp(z[i] - maximum);
   for (int64_t i = 0; i < size; ++i)
     z[i] /= sum;
+}
+
+/// Whether each of the `count` assignments is kept when every expert over
+/// `capacity` keeps its assignments of highest priority, ties going to the
+/// earlier assignment. The indices must have been checked.
+std::vector<char> keptByPriority(const int32_t *indices, const float *priority,
+                                 int64_t count, int64_t experts,
+                                 int64_t capacity) {
+  // Bucket the assignments by expert, token-major within each bucket.
+  std::vector<int64_t> begin(experts + 1, 0), order(count);
+  for (int64_t i = 0; i < count; ++i)
+    ++begin[indices[i] + 1];
+  for (int64_t e = 0; e < experts; ++e)
+    begin[e + 1] += begin[e];
+  std::vector<int64_t> next(begin.begin(), begin.end() - 1);
+  for (int64_t i = 0; i < count; ++i)
+    order[next[indices[i]]++] = i;
+  // A strict total order (no two assignments compare equal), so the kept set
+  // does not depend on how nth_element partitions.
+  auto ranksHigher = [&](int64_t a, int64_t b) {
+    return priority[a] > priority[b] || (priority[a] == priority[b] && a < b);
+  };
+  std::vector<char> kept(count, 1);
+  for (int64_t e = 0; e < experts; ++e) {
+    auto first = order.begin() + begin[e], last = order.begin() + begin[e + 1];
+    if (last - first <= capacity)
+      continue;
+    std::nth_element(first, first + capacity, last, ranksHigher);
+    for (auto it = first + capacity; it != last; ++it)
+      kept[*it] = 0;
+  }
+  return kept;
 }
 
 /// sums[j] = sum over tokens of the row fn(t, row) adds to, j < width:
@@ -126,141 +184,6 @@ std::vector<double> sumOverTokens(int64_t tokens, int64_t width, int64_t cost,
     for (int64_t j = 0; j < width; ++j)
       sums[j] += partial[chunk * width + j];
   return sums;
-}
-
-/// Validates `counts` and returns each expert's first row in a scratch
-/// buffer that packs the experts' filled rows: offsets[experts] is the total.
-std::vector<int64_t> packedOffsets(const int64_t *counts, int64_t experts,
-                                   int64_t capacity, const char *op) {
-  std::vector<int64_t> offsets(experts + 1, 0);
-  for (int64_t e = 0; e < experts; ++e) {
-    if (counts[e] < 0 || counts[e] > capacity)
-      moert::fail(op, ": count ", counts[e], " of expert ", e,
-                  " is outside [0, ", capacity, "]");
-    offsets[e + 1] = offsets[e] + counts[e];
-  }
-  return offsets;
-}
-
-/// Per-thread scratch that grows and is kept: the expert kernels run every
-/// step with the same shapes, so this avoids allocating and page-faulting
-/// megabytes per call.
-float *scratch(size_t size) {
-  thread_local std::vector<float> buffer;
-  if (buffer.size() < size)
-    buffer.resize(size);
-  return buffer.data();
-}
-
-using detail::gemm;
-
-// The SwiGLU between the expert GEMMs is exp-bound: libm's scalar expf does
-// not vectorize without -ffast-math, so it is written on GCC's generic
-// vectors, which each target clone lowers to its widest registers (4 SSE, 2
-// AVX2 or 1 AVX-512 per 16 lanes).
-typedef float Floats __attribute__((vector_size(64)));
-typedef int32_t Ints __attribute__((vector_size(64)));
-constexpr int64_t kLanes = sizeof(Floats) / sizeof(float);
-
-#if defined(__x86_64__) && !defined(__clang__)
-#define MOERT_CLONES                                                           \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define MOERT_CLONES
-#endif
-
-// Helpers of the clones must be inlined into each to get its registers.
-#define MOERT_INLINE __attribute__((always_inline)) inline
-#define MOERT_LAMBDA_INLINE __attribute__((always_inline))
-
-/// x <- exp(x): Cephes' expf polynomial (within 2 ulp), with x clamped to
-/// [-87, 88] so that 2^n stays a normal float; NaN stays NaN.
-MOERT_INLINE void expInPlace(Floats &x) {
-  Floats low = Floats{} - 87.0f, high = Floats{} + 88.0f;
-  x = x < low ? low : x;
-  x = x > high ? high : x;
-  // Adding 1.5 * 2^23 rounds to an integer n, which lands in the low bits.
-  const float magic = 12582912.0f;
-  Floats t = x * 1.44269504088896341f + magic, n = t - magic;
-  Floats r = x - n * 0.693359375f - n * -2.12194440e-4f;
-  Floats p = Floats{} + 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  Ints scale = ((Ints)t - (0x4B400000 - 127)) << 23; // 2^n
-  x = p * (Floats)scale;
-}
-
-/// Loads/stores n <= kLanes floats (a full block when n is the constant).
-MOERT_INLINE void load(Floats &v, const float *p, int64_t n) {
-  v = Floats{};
-  std::memcpy(&v, p, n * sizeof(float));
-}
-MOERT_INLINE void store(float *p, const Floats &v, int64_t n) {
-  std::memcpy(p, &v, n * sizeof(float));
-}
-
-/// Calls block(i, n) on [i, i + n) for full blocks of kLanes, then the tail.
-template <typename Block>
-MOERT_INLINE void forEachBlock(int64_t count, Block block) {
-  int64_t i = 0;
-  for (; i + kLanes <= count; i += kLanes)
-    block(i, kLanes);
-  if (i < count)
-    block(i, count - i);
-}
-
-/// gate <- silu(gate) up.
-MOERT_CLONES void swigluInPlace(float *gate, const float *up, int64_t count) {
-  forEachBlock(count, [&](int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
-    Floats g, u, e;
-    load(g, gate + i, n);
-    load(u, up + i, n);
-    e = -g;
-    expInPlace(e);
-    store(gate + i, g / (1.0f + e) * u, n);
-  });
-}
-
-/// Given a = silu(g) u and da, with s = sigmoid(g): g <- dg = da u s (1 + g
-/// (1 - s)), u <- du = da silu(g), da <- a.
-MOERT_CLONES void swigluGradInPlace(float *gate, float *up, float *dAct,
-                                    int64_t count) {
-  forEachBlock(count, [&](int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
-    Floats g, u, da, s;
-    load(g, gate + i, n);
-    load(u, up + i, n);
-    load(da, dAct + i, n);
-    s = -g;
-    expInPlace(s);
-    s = 1.0f / (1.0f + s);
-    Floats silu = g * s;
-    store(gate + i, da * u * s * (1.0f + g * (1.0f - s)), n);
-    store(up + i, da * silu, n);
-    store(dAct + i, silu * u, n);
-  });
-}
-
-/// g = x Wg^T and u = x Wu^T of each expert's filled rows, packed by
-/// `offsets` into [total, ffn] scratch.
-void projections(const float *x, const float *gateProj, const float *upProj,
-                 const int64_t *counts, const std::vector<int64_t> &offsets,
-                 int64_t capacity, int64_t hidden, int64_t ffn, float *gateAct,
-                 float *upAct) {
-  for (size_t e = 0; e + 1 < offsets.size(); ++e) {
-    if (counts[e] == 0)
-      continue; // an empty expert costs nothing
-    const float *xe = x + e * capacity * hidden;
-    gemm(false, true, counts[e], ffn, hidden, xe, hidden,
-         gateProj + e * ffn * hidden, hidden, 0.0f, gateAct + offsets[e] * ffn,
-         ffn);
-    gemm(false, true, counts[e], ffn, hidden, xe, hidden,
-         upProj + e * ffn * hidden, hidden, 0.0f, upAct + offsets[e] * ffn,
-         ffn);
-  }
 }
 
 /// dL/dP_e of the auxiliary loss: skywork's sum_e (1/n - P_e)^2 gives
@@ -310,8 +233,8 @@ void moert::cpu::gate(const float *logits, int64_t tokens, int64_t experts,
     std::vector<char> taken(experts);
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tokens; ++t) {
-      normalizeLogits(logits + t * experts, experts, config, z.data(),
-                      centered.data());
+      gateLogits(logits + t * experts, experts, config, z.data(),
+                 centered.data());
       softmaxInPlace(z.data(), experts);
       float *p = probs + t * experts;
       for (int64_t e = 0; e < experts; ++e)
@@ -349,11 +272,10 @@ void moert::cpu::gateGrad(const float *logits, const int32_t *indices,
         dz(experts);
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tokens; ++t) {
-      // Recompute the forward in double: z~ = a (z - mean) with a = lambda /
-      // (std + eps), p = softmax(z~) (unrounded, as the reference).
-      double std = normalizeLogits(logits + t * experts, experts, config,
-                                   probs.data(), centered.data());
-      double factor = config.lambda / (std + config.eps);
+      // Recompute the forward in double: the normalized logits z~ and p =
+      // softmax(z~) (unrounded, as the reference).
+      double std = gateLogits(logits + t * experts, experts, config,
+                              probs.data(), centered.data());
       softmaxInPlace(probs.data(), experts);
 
       // Weights path: with renormalize w_c = p_{i_c} / S, so dp_{i_c} +=
@@ -378,23 +300,42 @@ void moert::cpu::gateGrad(const float *logits, const int32_t *indices,
       for (int64_t e = 0; e < experts; ++e)
         dz[e] = probs[e] * (dP[e] - expected);
 
-      // Normalization backward through mean and population std; at std = 0
-      // every centered value is 0 and the std term vanishes.
-      if (config.normalize) {
-        double meanG = 0, dotGY = 0;
-        for (int64_t e = 0; e < experts; ++e) {
-          meanG += dz[e] / experts;
-          dotGY += dz[e] * centered[e];
-        }
-        double dStd =
-            -config.lambda / ((std + config.eps) * (std + config.eps)) * dotGY;
-        for (int64_t e = 0; e < experts; ++e) {
-          double viaStd = std > 0 ? dStd * centered[e] / (experts * std) : 0.0;
-          dz[e] = factor * (dz[e] - meanG) + viaStd;
-        }
-      }
+      if (config.normalize)
+        normalizeRowGrad(centered.data(), std, experts, config.lambda,
+                         config.eps, dz.data());
       for (int64_t e = 0; e < experts; ++e)
         dLogits[t * experts + e] = static_cast<float>(dz[e]);
+    }
+  }
+}
+
+void moert::cpu::gateNorm(const float *logits, int64_t tokens, int64_t experts,
+                          double lambda, double eps, float *y) {
+#pragma omp parallel if (worthThreads(tokens * experts * kNormCost))
+  {
+    std::vector<double> z(experts), centered(experts);
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tokens; ++t) {
+      normalizeRow(logits + t * experts, experts, lambda, eps, z.data(),
+                   centered.data());
+      std::copy(z.begin(), z.end(), y + t * experts);
+    }
+  }
+}
+
+void moert::cpu::gateNormGrad(const float *logits, const float *dy,
+                              int64_t tokens, int64_t experts, double lambda,
+                              double eps, float *dLogits) {
+#pragma omp parallel if (worthThreads(tokens * experts * kNormCost))
+  {
+    std::vector<double> z(experts), centered(experts), grad(experts);
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tokens; ++t) {
+      double std = normalizeRow(logits + t * experts, experts, lambda, eps,
+                                z.data(), centered.data());
+      std::copy(dy + t * experts, dy + (t + 1) * experts, grad.begin());
+      normalizeRowGrad(centered.data(), std, experts, lambda, eps, grad.data());
+      std::copy(grad.begin(), grad.end(), dLogits + t * experts);
     }
   }
 }
@@ -404,17 +345,23 @@ void moert::cpu::gateGrad(const float *logits, const int32_t *indices,
 //===----------------------------------------------------------------------===//
 
 void moert::cpu::dispatch(const float *tokens, const int32_t *indices,
-                          int64_t numTokens, int64_t hidden, int64_t topK,
-                          int64_t experts, int64_t capacity, float *buffer,
-                          int32_t *slots, int64_t *counts, int64_t *dropped) {
+                          const float *priority, int64_t numTokens,
+                          int64_t hidden, int64_t topK, int64_t experts,
+                          int64_t capacity, float *buffer, int32_t *slots,
+                          int64_t *counts, int64_t *dropped) {
+  checkAssignments(indices, nullptr, numTokens * topK, experts, 0,
+                   "moe.dispatch");
+  std::vector<char> kept;
+  if (priority)
+    kept =
+        keptByPriority(indices, priority, numTokens * topK, experts, capacity);
   // The queues are token-major, hence sequential; this pass is O(T k) and
   // leaves only the row copies, which are disjoint, to run in parallel.
   std::fill(counts, counts + experts, 0);
   int64_t drops = 0;
   for (int64_t i = 0; i < numTokens * topK; ++i) {
-    int64_t expert =
-        checkedIndex(indices[i], experts, "moe.dispatch", "expert index");
-    if (counts[expert] == capacity) {
+    int64_t expert = indices[i];
+    if (priority ? !kept[i] : counts[expert] == capacity) {
       slots[i] = -1;
       ++drops;
     } else {
@@ -453,86 +400,6 @@ void moert::cpu::dispatchGrad(const float *dBuffer, const int32_t *indices,
       for (int64_t d = 0; d < hidden; ++d)
         out[d] += in[d];
     }
-  }
-}
-
-//===----------------------------------------------------------------------===//
-// expert FFN
-//===----------------------------------------------------------------------===//
-
-void moert::cpu::expertFfn(const float *x, const float *gateProj,
-                           const float *upProj, const float *downProj,
-                           const int64_t *counts, int64_t experts,
-                           int64_t capacity, int64_t hidden, int64_t ffn,
-                           float *y) {
-  std::vector<int64_t> offsets =
-      packedOffsets(counts, experts, capacity, "moe.expert_ffn");
-  int64_t total = offsets[experts];
-  float *gateAct = scratch(2 * total * ffn), *upAct = gateAct + total * ffn;
-  projections(x, gateProj, upProj, counts, offsets, capacity, hidden, ffn,
-              gateAct, upAct);
-  // a = silu(g) u, in place of g, on the calling thread: it is ~1/(6 hidden)
-  // of the GEMMs' work, and an OpenMP team would then spin on the cores that
-  // the next GEMMs need.
-  swigluInPlace(gateAct, upAct, total * ffn);
-  // y = a Wd^T, straight into the expert's rows.
-  for (int64_t e = 0; e < experts; ++e)
-    if (counts[e] > 0)
-      gemm(false, true, counts[e], hidden, ffn, gateAct + offsets[e] * ffn, ffn,
-           downProj + e * hidden * ffn, ffn, 0.0f, y + e * capacity * hidden,
-           hidden);
-}
-
-void moert::cpu::expertFfnGrad(const float *x, const float *gateProj,
-                               const float *upProj, const float *downProj,
-                               const float *dy, const int64_t *counts,
-                               int64_t experts, int64_t capacity,
-                               int64_t hidden, int64_t ffn, float *dx,
-                               float *dGateProj, float *dUpProj,
-                               float *dDownProj) {
-  std::vector<int64_t> offsets =
-      packedOffsets(counts, experts, capacity, "moe.expert_ffn");
-  int64_t total = offsets[experts];
-  float *gateAct = scratch(3 * total * ffn), *upAct = gateAct + total * ffn;
-  float *dAct = upAct + total * ffn;
-  // Recompute g and u; da = dy Wd.
-  projections(x, gateProj, upProj, counts, offsets, capacity, hidden, ffn,
-              gateAct, upAct);
-  for (int64_t e = 0; e < experts; ++e)
-    if (counts[e] > 0)
-      gemm(false, false, counts[e], ffn, hidden, dy + e * capacity * hidden,
-           hidden, downProj + e * hidden * ffn, ffn, 0.0f,
-           dAct + offsets[e] * ffn, ffn);
-  // In place: g <- dg, u <- du, da <- a = silu(g) u.
-  swigluGradInPlace(gateAct, upAct, dAct, total * ffn);
-  // dWd = dy^T a, dWg = dg^T x, dWu = du^T x, dx = dg Wg + du Wu.
-  for (int64_t e = 0; e < experts; ++e) {
-    int64_t rows = counts[e];
-    float *dGate = dGateProj + e * ffn * hidden,
-          *dUp = dUpProj + e * ffn * hidden;
-    float *dDown = dDownProj + e * hidden * ffn;
-    if (rows == 0) {
-      // The weight gradients are complete: an idle expert's are zero.
-      std::fill(dGate, dGate + ffn * hidden, 0.0f);
-      std::fill(dUp, dUp + ffn * hidden, 0.0f);
-      std::fill(dDown, dDown + hidden * ffn, 0.0f);
-      continue;
-    }
-    const float *xe = x + e * capacity * hidden,
-                *dye = dy + e * capacity * hidden;
-    const float *dg = gateAct + offsets[e] * ffn,
-                *du = upAct + offsets[e] * ffn;
-    float *dxe = dx + e * capacity * hidden;
-    gemm(true, false, hidden, ffn, rows, dye, hidden, dAct + offsets[e] * ffn,
-         ffn, 0.0f, dDown, ffn);
-    gemm(true, false, ffn, hidden, rows, dg, ffn, xe, hidden, 0.0f, dGate,
-         hidden);
-    gemm(true, false, ffn, hidden, rows, du, ffn, xe, hidden, 0.0f, dUp,
-         hidden);
-    gemm(false, false, rows, hidden, ffn, dg, ffn, gateProj + e * ffn * hidden,
-         hidden, 0.0f, dxe, hidden);
-    gemm(false, false, rows, hidden, ffn, du, ffn, upProj + e * ffn * hidden,
-         hidden, 1.0f, dxe, hidden);
   }
 }
 
@@ -648,4 +515,87 @@ void moert::cpu::zLossGrad(const float *logits, int64_t tokens, int64_t experts,
           static_cast<double>(dLoss) * 2.0 * lse * std::exp(row[e] - lse) /
           static_cast<double>(tokens));
   }
+}
+
+//===----------------------------------------------------------------------===//
+// Routing metrics
+//===----------------------------------------------------------------------===//
+
+void moert::cpu::routingMetrics(const float *probs, const int32_t *indices,
+                                const int32_t *slots, int64_t tokens,
+                                int64_t experts, int64_t topK, float *dropRate,
+                                float *max1Max2, float *max2Max3,
+                                int64_t *load) {
+  std::fill(load, load + experts, 0);
+  int64_t drops = 0;
+  for (int64_t i = 0; i < tokens * topK; ++i) {
+    if (slots[i] < 0)
+      ++drops;
+    else
+      ++load[checkedIndex(indices[i], experts, "moe.routing_metrics",
+                          "expert index")];
+  }
+  *dropRate = static_cast<float>(static_cast<double>(drops) /
+                                 static_cast<double>(tokens * topK));
+  // A denominator of at least the smallest normal float keeps a token whose
+  // runners-up underflowed to zero finite.
+  const double floor = std::numeric_limits<float>::min();
+  std::vector<double> ratios =
+      sumOverTokens(tokens, 2, experts, [&](int64_t t, double *sum) {
+        // The three largest probabilities, largest first.
+        float top[3] = {-INFINITY, -INFINITY, -INFINITY};
+        for (int64_t e = 0; e < experts; ++e) {
+          float p = probs[t * experts + e];
+          if (p > top[0]) {
+            top[2] = top[1];
+            top[1] = top[0];
+            top[0] = p;
+          } else if (p > top[1]) {
+            top[2] = top[1];
+            top[1] = p;
+          } else if (p > top[2]) {
+            top[2] = p;
+          }
+        }
+        sum[0] += top[0] / std::max<double>(top[1], floor);
+        sum[1] += top[1] / std::max<double>(top[2], floor);
+      });
+  *max1Max2 = static_cast<float>(ratios[0] / static_cast<double>(tokens));
+  *max2Max3 = static_cast<float>(ratios[1] / static_cast<double>(tokens));
+}
+
+float moert::cpu::expertSimilarity(const float *gateProj, const float *upProj,
+                                   const float *downProj, int64_t experts,
+                                   int64_t ffn, int64_t hidden) {
+  // The Gram matrix of the experts' parameter vectors, each of gate, up and
+  // down contributing a contiguous [ffn * hidden] slice per expert. Every
+  // entry is one thread's fixed-order sum, whatever the schedule.
+  int64_t size = ffn * hidden;
+  std::vector<double> gram(experts * experts);
+  auto dot = [size](const float *a, const float *b) {
+    double sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t i = 0; i < size; ++i)
+      sum += static_cast<double>(a[i]) * b[i];
+    return sum;
+  };
+  int64_t work = experts * (experts + 1) / 2 * 3 * size;
+#pragma omp parallel for schedule(dynamic) if (worthThreads(work))
+  for (int64_t e = 0; e < experts; ++e)
+    for (int64_t f = e; f < experts; ++f) {
+      int64_t a = e * size, b = f * size;
+      gram[e * experts + f] = dot(gateProj + a, gateProj + b) +
+                              dot(upProj + a, upProj + b) +
+                              dot(downProj + a, downProj + b);
+    }
+  double total = 0;
+  for (int64_t e = 0; e < experts; ++e)
+    for (int64_t f = e + 1; f < experts; ++f) {
+      double norms =
+          std::sqrt(gram[e * experts + e]) * std::sqrt(gram[f * experts + f]);
+      if (norms > 0) // a zero vector has similarity 0
+        total += gram[e * experts + f] / norms;
+    }
+  return static_cast<float>(total /
+                            static_cast<double>(experts * (experts - 1) / 2));
 }

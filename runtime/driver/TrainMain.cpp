@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "StepMetrics.h"
 #include "moert/Checkpoint.h"
 #include "moert/Error.h"
 #include "moert/ModelState.h"
@@ -48,7 +49,8 @@ struct Options {
   double temperature = 0.8;
   int64_t topK = 40;
   std::string prompt = "\n";
-  int64_t logInterval = 1;
+  int64_t logInterval = 10;
+  int64_t similarityInterval = 100;
 };
 
 const char *kUsage = R"(usage: %s [options]
@@ -68,7 +70,10 @@ const char *kUsage = R"(usage: %s [options]
   --temperature T          sampling temperature (default 0.8)
   --top-k K                sample among the K most likely tokens (default 40)
   --prompt TEXT            text to continue (default a newline)
-  --log-interval N         progress line every N steps (default 1)
+  --log-interval N         progress lines (the step, then one per MoE layer)
+                           every N steps (default 10)
+  --similarity-interval N  average pairwise cosine similarity of each MoE
+                           layer's experts every N steps (default 100; 0: off)
 )";
 
 Options parseOptions(int argc, char **argv) {
@@ -91,6 +96,8 @@ Options parseOptions(int argc, char **argv) {
       {"top-k", [&](auto v) { options.topK = std::stoll(v); }},
       {"prompt", [&](auto v) { options.prompt = v; }},
       {"log-interval", [&](auto v) { options.logInterval = std::stoll(v); }},
+      {"similarity-interval",
+       [&](auto v) { options.similarityInterval = std::stoll(v); }},
   };
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -119,12 +126,13 @@ Options parseOptions(int argc, char **argv) {
     }
   }
   if (options.steps < 0 || options.evalBatches <= 0 ||
-      options.logInterval <= 0 ||
+      options.logInterval <= 0 || options.similarityInterval < 0 ||
       !(options.valFraction > 0 && options.valFraction < 1) ||
       options.temperature <= 0 || options.topK < 0)
-    moert::fail("an option is out of range: --steps >= 0, --eval-batches > 0, "
-                "--log-interval > 0, 0 < --val-fraction < 1, --temperature > "
-                "0, --top-k >= 0");
+    moert::fail(
+        "an option is out of range: --steps >= 0, --eval-batches > 0, "
+        "--log-interval > 0, --similarity-interval >= 0, 0 < --val-fraction "
+        "< 1, --temperature > 0, --top-k >= 0");
   return options;
 }
 
@@ -154,6 +162,11 @@ public:
   }
   const float *output(int64_t index) const {
     return static_cast<const float *>(outputs[index].data());
+  }
+  /// Adds every output to `line` by name.
+  void addOutputs(nlohmann::json &line) const {
+    for (int64_t i = 0; i < function.num_outputs; ++i)
+      moert::addOutput(line, function, i, outputs[i].data());
   }
 
 private:
@@ -270,6 +283,11 @@ int run(int argc, char **argv) {
 
   Function step(trainStep, state.data(), arena.data());
   Function forward(forwardFn, state.data(), arena.data());
+  const moe_function *similarityFn =
+      moert::findFunction(model, "expert_similarity");
+  std::optional<Function> similarity;
+  if (similarityFn)
+    similarity.emplace(*similarityFn, state.data(), arena.data());
   std::optional<std::ofstream> metrics;
   if (!options.metrics.empty()) {
     metrics.emplace(options.metrics, std::ios::app);
@@ -311,24 +329,39 @@ int run(int argc, char **argv) {
     double eta = trainSeconds / (position.step - firstStep) *
                  (options.steps - position.step);
     nlohmann::json line = {{"step", position.step},
-                           {"loss", loss},
                            {"tokens_per_second", tokensPerSecond},
                            {"step_seconds", seconds}};
-    for (const char *name : {"lr", "grad_norm", "aux_loss"})
-      if (std::optional<float> value = step.scalar(name))
-        line[name] = *value;
+    step.addOutputs(line);
     record(line);
     if (position.step % options.logInterval == 0 ||
         position.step == options.steps) {
       std::printf("step %5ld/%ld | loss %.4f", long(position.step),
                   long(options.steps), loss);
+      if (std::optional<double> aux = moert::layerMean(line, "aux_loss"))
+        std::printf(" | aux %.3e", *aux);
+      if (std::optional<double> drop = moert::layerMean(line, "drop_rate"))
+        std::printf(" | drop %.2f%%", *drop * 100);
       if (line.contains("lr"))
         std::printf(" | lr %.2e", line["lr"].get<double>());
       if (line.contains("grad_norm"))
         std::printf(" | grad norm %.3f", line["grad_norm"].get<double>());
       std::printf(" | %.1fk tok/s | ETA %s\n", tokensPerSecond / 1000,
                   formatDuration(eta).c_str());
+      moert::printLayerMetrics(line);
       std::fflush(stdout);
+    }
+    if (similarity && options.similarityInterval > 0 &&
+        (position.step % options.similarityInterval == 0 ||
+         position.step == options.steps)) {
+      similarity->call({});
+      nlohmann::json similarities = {{"step", position.step}};
+      similarity->addOutputs(similarities);
+      record(similarities);
+      std::printf("step %5ld | expert similarity", long(position.step));
+      for (int64_t i = 0; i < similarityFn->num_outputs; ++i)
+        std::printf(" %.4f",
+                    similarities[similarityFn->outputs[i].name].get<double>());
+      std::printf("\n");
     }
     bool last = position.step == options.steps;
     if ((options.evalInterval > 0 &&

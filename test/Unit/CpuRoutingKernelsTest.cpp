@@ -1,12 +1,12 @@
 //===- CpuRoutingKernelsTest.cpp - f32 CPU routing kernels ---------------===//
 //
-// Every routing, expert and router-loss kernel of moert::cpu, and the three
-// optimizer kernels, against the reference kernels (which compute in double)
-// on random f32 inputs of several shapes, including sizes that are not
-// multiples of the vector widths. Routing decisions (top-k indices, slots,
-// counts, drops) must match exactly, ties going to the lower expert; the
-// expert kernels only touch each expert's first counts[e] rows; bad indices
-// throw the reference's message; two runs give bitwise identical results.
+// Every routing, router-loss and routing-metric kernel of moert::cpu against
+// the reference kernels (which compute in double) on random f32 inputs of
+// several shapes, including sizes that are not multiples of the vector
+// widths. Routing decisions (top-k indices, slots, counts, drops, loads) must
+// match exactly, ties going to the lower expert or the earlier assignment;
+// bad indices throw the reference's message; two runs give bitwise identical
+// results (the expert kernels: CpuExpertKernelsTest.cpp).
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,7 +14,7 @@
 #include "moe/Interpreter/ReferenceKernels.h"
 #include "moert/CpuKernels.h"
 
-#include "CpuTestUtils.h"
+#include "CpuRoutingTestUtils.h"
 
 #include <gtest/gtest.h>
 
@@ -31,76 +31,6 @@ namespace cpu = moert::cpu;
 namespace ref = mlir::moe::ref;
 
 namespace {
-
-/// k distinct experts per token, as a gate picks them.
-Ids randomChoices(int64_t tokens, int64_t experts, int64_t topK,
-                  uint32_t seed) {
-  std::mt19937 rng(seed);
-  Ids order(experts), ids;
-  for (int64_t t = 0; t < tokens; ++t) {
-    for (int64_t e = 0; e < experts; ++e)
-      order[e] = static_cast<int32_t>(e);
-    std::shuffle(order.begin(), order.end(), rng);
-    ids.insert(ids.end(), order.begin(), order.begin() + topK);
-  }
-  return ids;
-}
-
-template <typename T>
-void expectExact(const std::vector<T> &actual, const Tensor &expected,
-                 const std::string &what) {
-  ASSERT_EQ(actual.size(), expected.data.size()) << what;
-  for (size_t i = 0; i < actual.size(); ++i)
-    ASSERT_EQ(static_cast<double>(actual[i]), expected.data[i])
-        << what << " at " << i;
-}
-
-/// The rows [e, r < counts[e]) of an [experts, capacity, hidden] buffer,
-/// concatenated; and whether every other row still holds NaN.
-template <typename T>
-std::vector<double> filledRows(const std::vector<T> &buffer,
-                               const std::vector<int64_t> &counts,
-                               int64_t capacity, int64_t hidden) {
-  std::vector<double> rows;
-  for (size_t e = 0; e < counts.size(); ++e)
-    rows.insert(rows.end(), buffer.begin() + e * capacity * hidden,
-                buffer.begin() + (e * capacity + counts[e]) * hidden);
-  return rows;
-}
-bool restUntouched(const Floats &buffer, const std::vector<int64_t> &counts,
-                   int64_t capacity, int64_t hidden) {
-  for (size_t e = 0; e < counts.size(); ++e)
-    for (int64_t i = (e * capacity + counts[e]) * hidden;
-         i < static_cast<int64_t>((e + 1) * capacity * hidden); ++i)
-      if (!std::isnan(buffer[i]))
-        return false;
-  return true;
-}
-
-/// counts[e] = kept assignments of expert e.
-std::vector<int64_t> countsOf(const Ids &indices, const Ids &slots,
-                              int64_t experts) {
-  std::vector<int64_t> counts(experts, 0);
-  for (size_t i = 0; i < indices.size(); ++i)
-    if (slots[i] >= 0)
-      ++counts[indices[i]];
-  return counts;
-}
-
-struct Shape {
-  int64_t tokens, hidden, experts, topK, ffn;
-  std::string name() const {
-    return std::to_string(tokens) + "x" + std::to_string(hidden) + " e" +
-           std::to_string(experts) + " k" + std::to_string(topK) + " f" +
-           std::to_string(ffn);
-  }
-};
-
-// Includes one expert, sizes off the 16-lane blocks and the benchmark's.
-const Shape kShapes[] = {{1, 1, 1, 1, 1},      {5, 3, 4, 2, 7},
-                         {37, 17, 6, 3, 23},   {64, 32, 8, 2, 40},
-                         {100, 20, 16, 4, 33}, {768, 128, 8, 2, 352},
-                         {50, 9, 5, 5, 17}};
 
 cpu::GateConfig gateConfig(int64_t topK, bool normalize, double lambda,
                            bool renormalize) {
@@ -194,6 +124,38 @@ TEST(CpuRoutingKernelsTest, GateGradOutOfRangeIndexThrows) {
   }
 }
 
+TEST(CpuRoutingKernelsTest, GateNormAndGradMatchReference) {
+  // 65536 x 16 logits are enough for the OpenMP team.
+  std::vector<Shape> shapes(std::begin(kShapes), std::end(kShapes));
+  shapes.push_back({65536, 1, 16, 1, 1});
+  for (const Shape &s : shapes) {
+    std::string name = s.name();
+    int64_t count = s.tokens * s.experts;
+    Floats logits = randomFloats(count, 1, 2.0f);
+    // A constant row: std 0, where only the centring path remains.
+    std::fill(logits.begin(), logits.begin() + s.experts, 0.5f);
+    Floats dy = randomFloats(count, 2);
+    auto run = [&] {
+      std::vector<Floats> outs = {output(count), output(count)};
+      cpu::gateNorm(logits.data(), s.tokens, s.experts, 2.5, 1e-6,
+                    outs[0].data());
+      cpu::gateNormGrad(logits.data(), dy.data(), s.tokens, s.experts, 2.5,
+                        1e-6, outs[1].data());
+      return outs;
+    };
+    std::vector<Floats> first = run(), second = run();
+    Tensor logitsT = f32({s.tokens, s.experts}, logits);
+    expectClose(first[0], ref::gateNorm(logitsT, 2.5, 1e-6), "gateNorm " + name,
+                1e-6);
+    expectClose(
+        first[1],
+        ref::gateNormGrad(logitsT, 2.5, 1e-6, f32({s.tokens, s.experts}, dy)),
+        "gateNormGrad " + name);
+    for (size_t i = 0; i < first.size(); ++i)
+      expectBitwiseEqual(first[i], second[i], "gate norm " + name);
+  }
+}
+
 //===----------------------------------------------------------------------===//
 // dispatch
 //===----------------------------------------------------------------------===//
@@ -212,8 +174,8 @@ TEST(CpuRoutingKernelsTest, DispatchAndGradMatchReference) {
       Ids slots(s.tokens * s.topK, -7);
       std::vector<int64_t> counts(s.experts, -7);
       int64_t dropped = -7;
-      cpu::dispatch(tokens.data(), indices.data(), s.tokens, s.hidden, s.topK,
-                    s.experts, capacity, buffer.data(), slots.data(),
+      cpu::dispatch(tokens.data(), indices.data(), nullptr, s.tokens, s.hidden,
+                    s.topK, s.experts, capacity, buffer.data(), slots.data(),
                     counts.data(), &dropped);
       Tensor indicesRef = i32({s.tokens, s.topK}, indices);
       ref::DispatchResult expected = ref::dispatch(
@@ -252,133 +214,66 @@ TEST(CpuRoutingKernelsTest, DispatchQueuesTokenMajorAndDropsPastCapacity) {
   Ids slots(10);
   std::vector<int64_t> counts(2);
   int64_t dropped = 0;
-  cpu::dispatch(tokens.data(), indices.data(), 5, 1, 2, 2, 3, buffer.data(),
-                slots.data(), counts.data(), &dropped);
+  cpu::dispatch(tokens.data(), indices.data(), nullptr, 5, 1, 2, 2, 3,
+                buffer.data(), slots.data(), counts.data(), &dropped);
   EXPECT_EQ(slots, (Ids{0, 0, 1, 1, 2, 2, -1, -1, -1, -1}));
   EXPECT_EQ(counts, (std::vector<int64_t>{3, 3}));
   EXPECT_EQ(dropped, 4);
   EXPECT_EQ(buffer, (Floats{10, 11, 12, 10, 11, 12}));
 }
 
-//===----------------------------------------------------------------------===//
-// expert FFN
-//===----------------------------------------------------------------------===//
-
-TEST(CpuRoutingKernelsTest, ExpertFfnAndGradMatchReferenceOnFilledRows) {
+TEST(CpuRoutingKernelsTest, DispatchByPriorityMatchesReference) {
   for (const Shape &s : kShapes) {
-    std::string name = s.name();
-    int64_t capacity = (s.tokens * s.topK * 5 / 4 + s.experts - 1) / s.experts;
-    // Random fill levels, with an empty and (given 2 experts) a full one.
-    std::mt19937 rng(7);
-    std::vector<int64_t> counts(s.experts);
-    for (int64_t e = 0; e < s.experts; ++e)
-      counts[e] = std::uniform_int_distribution<int64_t>(0, capacity)(rng);
-    counts[0] = s.experts > 1 ? 0 : capacity;
-    if (s.experts > 1)
-      counts[1] = capacity;
-    int64_t rows = s.experts * capacity * s.hidden;
-    // Rows past counts are NaN for the kernel and zero for the reference,
-    // whose weight gradients sum over every row: zero rows add nothing.
-    Floats x = randomFloats(rows, 1), dy = randomFloats(rows, 2);
-    Floats xRef = x, dyRef = dy;
-    for (int64_t e = 0; e < s.experts; ++e)
-      for (int64_t i = (e * capacity + counts[e]) * s.hidden;
-           i < (e + 1) * capacity * s.hidden; ++i) {
-        x[i] = dy[i] = NAN;
-        xRef[i] = dyRef[i] = 0;
-      }
-    float scale = 1.0f / std::sqrt(static_cast<float>(s.hidden));
-    Floats gateProj = randomFloats(s.experts * s.ffn * s.hidden, 3, scale);
-    Floats upProj = randomFloats(s.experts * s.ffn * s.hidden, 4, scale);
-    Floats downProj = randomFloats(s.experts * s.hidden * s.ffn, 5, scale);
-    Tensor xT = f32({s.experts, capacity, s.hidden}, xRef);
-    Tensor gateT = f32({s.experts, s.ffn, s.hidden}, gateProj);
-    Tensor upT = f32({s.experts, s.ffn, s.hidden}, upProj);
-    Tensor downT = f32({s.experts, s.hidden, s.ffn}, downProj);
-
-    Floats y = output(rows);
-    cpu::expertFfn(x.data(), gateProj.data(), upProj.data(), downProj.data(),
-                   counts.data(), s.experts, capacity, s.hidden, s.ffn,
-                   y.data());
-    Floats filled;
-    for (double value : filledRows(y, counts, capacity, s.hidden))
-      filled.push_back(static_cast<float>(value));
-    expectClose(filled,
-                filledRows(ref::expertFfn(xT, gateT, upT, downT).data, counts,
-                           capacity, s.hidden),
-                "expertFfn " + name);
-    EXPECT_TRUE(restUntouched(y, counts, capacity, s.hidden)) << name;
-
-    Floats dx = output(rows), dGate = output(gateProj.size()),
-           dUp = output(upProj.size()), dDown = output(downProj.size());
-    cpu::expertFfnGrad(x.data(), gateProj.data(), upProj.data(),
-                       downProj.data(), dy.data(), counts.data(), s.experts,
-                       capacity, s.hidden, s.ffn, dx.data(), dGate.data(),
-                       dUp.data(), dDown.data());
-    ref::ExpertFfnGrads expected = ref::expertFfnGrad(
-        xT, gateT, upT, downT, f32({s.experts, capacity, s.hidden}, dyRef));
-    filled.clear();
-    for (double value : filledRows(dx, counts, capacity, s.hidden))
-      filled.push_back(static_cast<float>(value));
-    expectClose(filled,
-                filledRows(expected.dInput.data, counts, capacity, s.hidden),
-                "expertFfnGrad dx " + name);
-    EXPECT_TRUE(restUntouched(dx, counts, capacity, s.hidden)) << name;
-    expectClose(dGate, expected.dGateProj, "expertFfnGrad dGate " + name);
-    expectClose(dUp, expected.dUpProj, "expertFfnGrad dUp " + name);
-    expectClose(dDown, expected.dDownProj, "expertFfnGrad dDown " + name);
+    int64_t fair = (s.tokens * s.topK + s.experts - 1) / s.experts;
+    for (int64_t capacity : {std::max<int64_t>(1, fair / 2), fair, s.tokens}) {
+      std::string name = s.name() + " capacity " + std::to_string(capacity);
+      Floats tokens = randomFloats(s.tokens * s.hidden, 1);
+      Ids indices = randomChoices(s.tokens, s.experts, s.topK, 2);
+      // Priorities in quarters: many ties, which go to the earlier
+      // assignment.
+      Floats priority = randomFloats(s.tokens * s.topK, 3);
+      for (float &value : priority)
+        value = std::round(value * 4.0f) / 4.0f;
+      Floats buffer = output(s.experts * capacity * s.hidden);
+      Ids slots(s.tokens * s.topK, -7);
+      std::vector<int64_t> counts(s.experts, -7);
+      int64_t dropped = -7;
+      cpu::dispatch(tokens.data(), indices.data(), priority.data(), s.tokens,
+                    s.hidden, s.topK, s.experts, capacity, buffer.data(),
+                    slots.data(), counts.data(), &dropped);
+      Tensor priorityT = f32({s.tokens, s.topK}, priority);
+      ref::DispatchResult expected = ref::dispatch(
+          f32({s.tokens, s.hidden}, tokens), i32({s.tokens, s.topK}, indices),
+          s.experts, capacity, &priorityT);
+      expectExact(slots, expected.slots, "priority dispatch slots " + name);
+      EXPECT_EQ(counts, countsOf(indices, slots, s.experts)) << name;
+      EXPECT_EQ(dropped, static_cast<int64_t>(expected.dropped.data[0]))
+          << name;
+      EXPECT_EQ(filledRows(buffer, counts, capacity, s.hidden),
+                filledRows(expected.buffer.data, counts, capacity, s.hidden))
+          << "priority dispatch buffer " << name;
+      EXPECT_TRUE(restUntouched(buffer, counts, capacity, s.hidden)) << name;
+    }
   }
 }
 
-TEST(CpuRoutingKernelsTest, ExpertFfnSaturatesLikeTheReference) {
-  // Projections far into the sigmoid's tails (|g| up to ~200): silu(g) -> 0
-  // for g << 0 and -> g for g >> 0, and the gradients stay finite.
-  const int64_t experts = 1, capacity = 40, hidden = 3, ffn = 19;
-  Floats x = randomFloats(capacity * hidden, 1, 30.0f);
-  Floats gateProj = randomFloats(ffn * hidden, 2, 2.0f),
-         upProj = randomFloats(ffn * hidden, 3),
-         downProj = randomFloats(hidden * ffn, 4);
-  Floats dy = randomFloats(capacity * hidden, 5);
-  std::vector<int64_t> counts = {capacity};
-  Tensor xT = f32({experts, capacity, hidden}, x);
-  Tensor gateT = f32({experts, ffn, hidden}, gateProj),
-         upT = f32({experts, ffn, hidden}, upProj),
-         downT = f32({experts, hidden, ffn}, downProj);
-  Floats y = output(x.size());
-  cpu::expertFfn(x.data(), gateProj.data(), upProj.data(), downProj.data(),
-                 counts.data(), experts, capacity, hidden, ffn, y.data());
-  expectClose(y, ref::expertFfn(xT, gateT, upT, downT), "saturated expertFfn");
-  Floats dx = output(x.size()), dGate = output(gateProj.size()),
-         dUp = output(upProj.size()), dDown = output(downProj.size());
-  cpu::expertFfnGrad(x.data(), gateProj.data(), upProj.data(), downProj.data(),
-                     dy.data(), counts.data(), experts, capacity, hidden, ffn,
-                     dx.data(), dGate.data(), dUp.data(), dDown.data());
-  ref::ExpertFfnGrads expected = ref::expertFfnGrad(
-      xT, gateT, upT, downT, f32({experts, capacity, hidden}, dy));
-  expectClose(dx, expected.dInput, "saturated dx");
-  expectClose(dGate, expected.dGateProj, "saturated dGate");
-  expectClose(dUp, expected.dUpProj, "saturated dUp");
-  expectClose(dDown, expected.dDownProj, "saturated dDown");
-}
-
-TEST(CpuRoutingKernelsTest, ExpertFfnRejectsCountsPastCapacity) {
-  Floats x(2 * 2 * 2, 0.0f), w(2 * 2 * 2, 0.0f), y(8), dw(8);
-  for (int64_t bad : {3, -1}) {
-    std::vector<int64_t> counts = {1, bad};
-    std::string expected = "moe.expert_ffn: count " + std::to_string(bad) +
-                           " of expert 1 is outside [0, 2]";
-    EXPECT_EQ(errorOf([&] {
-                cpu::expertFfn(x.data(), w.data(), w.data(), w.data(),
-                               counts.data(), 2, 2, 2, 2, y.data());
-              }),
-              expected);
-    EXPECT_EQ(errorOf([&] {
-                cpu::expertFfnGrad(x.data(), w.data(), w.data(), w.data(),
-                                   x.data(), counts.data(), 2, 2, 2, 2,
-                                   y.data(), dw.data(), dw.data(), dw.data());
-              }),
-              expected);
-  }
+TEST(CpuRoutingKernelsTest, DispatchByPriorityKeepsHighestTiesToEarlier) {
+  // As the reference's hand-worked case: expert 0's assignments a0, a3, a4,
+  // a6 have priorities 0.1, 0.6, 0.3, 0.3; capacity 2 keeps a3 and a4 (the
+  // earlier of the tie), which take slots 0 and 1.
+  Ids indices = {0, 1, 2, 0, 0, 1, 0, 2};
+  Floats tokens = {10, 11, 12, 13};
+  Floats priority = {0.1f, 0.2f, 0.5f, 0.6f, 0.3f, 0.1f, 0.3f, 0.4f};
+  Floats buffer = output(3 * 2);
+  Ids slots(8);
+  std::vector<int64_t> counts(3);
+  int64_t dropped = 0;
+  cpu::dispatch(tokens.data(), indices.data(), priority.data(), 4, 1, 2, 3, 2,
+                buffer.data(), slots.data(), counts.data(), &dropped);
+  EXPECT_EQ(slots, (Ids{-1, 0, 0, 0, 1, 1, -1, 1}));
+  EXPECT_EQ(counts, (std::vector<int64_t>{2, 2, 2}));
+  EXPECT_EQ(dropped, 2);
+  EXPECT_EQ(buffer, (Floats{11, 12, 10, 12, 11, 13}));
 }
 
 //===----------------------------------------------------------------------===//
@@ -396,8 +291,8 @@ TEST(CpuRoutingKernelsTest, CombineAndGradMatchReference) {
       std::vector<int64_t> counts(s.experts);
       int64_t dropped = 0;
       Floats buffer(s.experts * capacity * s.hidden);
-      cpu::dispatch(tokens.data(), indices.data(), s.tokens, s.hidden, s.topK,
-                    s.experts, capacity, buffer.data(), slots.data(),
+      cpu::dispatch(tokens.data(), indices.data(), nullptr, s.tokens, s.hidden,
+                    s.topK, s.experts, capacity, buffer.data(), slots.data(),
                     counts.data(), &dropped);
       Floats expertOutput = randomFloats(buffer.size(), 3);
       Floats weights = randomFloats(s.tokens * s.topK, 4);
@@ -505,8 +400,8 @@ TEST(CpuRoutingKernelsTest, BadExpertIndicesAndSlotsThrowLikeTheReference) {
   std::vector<int64_t> counts(experts);
   int64_t dropped = 0;
   EXPECT_EQ(errorOf([&] {
-              cpu::dispatch(tokensIn.data(), indices.data(), tokens, hidden,
-                            topK, experts, capacity, out.data(),
+              cpu::dispatch(tokensIn.data(), indices.data(), nullptr, tokens,
+                            hidden, topK, experts, capacity, out.data(),
                             outSlots.data(), counts.data(), &dropped);
             }),
             "moe.dispatch: expert index 7 is outside [0, 3)");
@@ -601,8 +496,8 @@ TEST(CpuRoutingKernelsTest, LargeShapesTakeTheParallelPathsToo) {
     Floats buffer = output(s.experts * capacity * s.hidden);
     std::vector<int64_t> counts(s.experts);
     int64_t dropped = 0;
-    cpu::dispatch(tokens.data(), indices.data(), s.tokens, s.hidden, s.topK,
-                  s.experts, capacity, buffer.data(), slots.data(),
+    cpu::dispatch(tokens.data(), indices.data(), nullptr, s.tokens, s.hidden,
+                  s.topK, s.experts, capacity, buffer.data(), slots.data(),
                   counts.data(), &dropped);
     Tensor slotsT = i32({s.tokens, s.topK}, slots);
     ref::DispatchResult expected = ref::dispatch(
@@ -648,6 +543,72 @@ TEST(CpuRoutingKernelsTest, LargeShapesTakeTheParallelPathsToo) {
 }
 
 //===----------------------------------------------------------------------===//
+// Routing metrics
+//===----------------------------------------------------------------------===//
+
+TEST(CpuRoutingKernelsTest, RoutingMetricsMatchReference) {
+  // 1000 tokens span several reduction chunks.
+  std::vector<Shape> shapes(std::begin(kShapes), std::end(kShapes));
+  shapes.push_back({1000, 1, 16, 3, 1});
+  for (const Shape &s : shapes) {
+    if (s.experts < 3)
+      continue;
+    std::string name = s.name();
+    Floats logits = randomFloats(s.tokens * s.experts, 1, 2.0f);
+    // A row whose runners-up underflow to 0 in f32.
+    std::fill(logits.begin(), logits.begin() + s.experts, -200.0f);
+    logits[0] = 0.0f;
+    Floats probs = output(logits.size()), weights = output(s.tokens * s.topK);
+    Ids indices(s.tokens * s.topK), slots(s.tokens * s.topK);
+    cpu::gate(logits.data(), s.tokens, s.experts,
+              gateConfig(s.topK, false, 1.0, true), probs.data(),
+              weights.data(), indices.data());
+    int64_t capacity = std::max<int64_t>(1, s.tokens * s.topK / s.experts / 2);
+    Floats buffer(s.experts * capacity);
+    std::vector<int64_t> counts(s.experts);
+    int64_t dropped = 0;
+    cpu::dispatch(Floats(s.tokens, 1.0f).data(), indices.data(), weights.data(),
+                  s.tokens, 1, s.topK, s.experts, capacity, buffer.data(),
+                  slots.data(), counts.data(), &dropped);
+
+    float dropRate = NAN, max1Max2 = NAN, max2Max3 = NAN;
+    std::vector<int64_t> load(s.experts, -7);
+    cpu::routingMetrics(probs.data(), indices.data(), slots.data(), s.tokens,
+                        s.experts, s.topK, &dropRate, &max1Max2, &max2Max3,
+                        load.data());
+    ref::RoutingMetrics expected = ref::routingMetrics(
+        f32({s.tokens, s.experts}, probs), i32({s.tokens, s.topK}, indices),
+        i32({s.tokens, s.topK}, slots), DType::F32);
+    expectScalarClose(dropRate, expected.dropRate, "drop rate " + name);
+    expectScalarClose(max1Max2, expected.max1Max2, "max1/max2 " + name);
+    expectScalarClose(max2Max3, expected.max2Max3, "max2/max3 " + name);
+    expectExact(load, expected.load, "load " + name);
+    EXPECT_EQ(load, counts) << name;
+  }
+}
+
+TEST(CpuRoutingKernelsTest, RoutingMetricsCheckKeptIndicesLikeTheReference) {
+  Floats probs = {0.5f, 0.3f, 0.2f};
+  Ids indices = {0, 7}, kept = {0, 0}, dropped = {0, -1};
+  float dropRate, max1Max2, max2Max3;
+  std::vector<int64_t> load(3);
+  auto run = [&](const Ids &slots) {
+    return errorOf([&] {
+      cpu::routingMetrics(probs.data(), indices.data(), slots.data(), 1, 3, 2,
+                          &dropRate, &max1Max2, &max2Max3, load.data());
+    });
+  };
+  EXPECT_EQ(run(dropped), "");
+  EXPECT_EQ(dropRate, 0.5f);
+  EXPECT_EQ(load, (std::vector<int64_t>{1, 0, 0}));
+  EXPECT_EQ(run(kept), "moe.routing_metrics: expert index 7 is outside [0, 3)");
+  EXPECT_EQ(run(kept), errorOf([&] {
+              ref::routingMetrics(f32({1, 3}, probs), i32({1, 2}, indices),
+                                  i32({1, 2}, kept), DType::F32);
+            }));
+}
+
+//===----------------------------------------------------------------------===//
 // Determinism: two runs, same bits.
 //===----------------------------------------------------------------------===//
 
@@ -680,8 +641,9 @@ TEST(CpuRoutingKernelsTest, RunsAreBitwiseReproducible) {
     std::vector<int64_t> counts(experts);
     int64_t dropped = 0;
     float *buffer = next(experts * capacity * hidden);
-    cpu::dispatch(x.data(), indices.data(), tokens, hidden, topK, experts,
-                  capacity, buffer, slots.data(), counts.data(), &dropped);
+    cpu::dispatch(x.data(), indices.data(), nullptr, tokens, hidden, topK,
+                  experts, capacity, buffer, slots.data(), counts.data(),
+                  &dropped);
     float *expertOut = next(experts * capacity * hidden);
     cpu::expertFfn(buffer, gateProj.data(), upProj.data(), downProj.data(),
                    counts.data(), experts, capacity, hidden, ffn, expertOut);

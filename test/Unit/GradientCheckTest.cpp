@@ -502,6 +502,24 @@ TEST(GradientCheck, Gate) {
   }
 }
 
+TEST(GradientCheck, GateNorm) {
+  // Through the mean and the population std of each row, conditioned as the
+  // gate with norm_lambda: at least three experts, logits of std 10, and
+  // draws with a row's std under kMinLogitStd replaced (the probe with k = 0
+  // checks only that).
+  for (double lambda : {1.0, 2.5}) {
+    checkCase("gate_norm norm_lambda " + number(lambda), [&](Model &m) {
+      int64_t tokens = m.dim(), experts = m.dim(3, 6);
+      Shape logits = {tokens, experts};
+      m.param("z", logits, 10.0);
+      m.emit("%zn = moe.gate_norm %z norm_lambda = " + number(lambda) +
+             " norm_eps = 1.000000e-03 : " + typeOf(logits));
+      m.result("%zn", logits);
+      m.probe("%z", tokens, experts, 0, lambda);
+    });
+  }
+}
+
 /// The slots moe.dispatch assigns to row-major `indices` ([T, k]) under
 /// `capacity` (token-major queues; -1 when dropped).
 std::vector<int64_t> queueSlots(const std::vector<int64_t> &indices,

@@ -148,6 +148,29 @@ TEST(GateTest, RowsAreIndependent) {
 }
 
 //===----------------------------------------------------------------------===//
+// gate_norm
+//===----------------------------------------------------------------------===//
+
+TEST(GateNormTest, NormalizesEachRowByPopulationStd) {
+  // Row 0: z = {1, 2, 4}, mean 7/3, population std sqrt(42/27) =
+  //   1.2472191...; lambda = 2, eps = 1e-6: 2 (z - 7/3) / (std + 1e-6)
+  //   = {-2.1380882..., -0.5345220..., 2.6726102...} (gate's z~ above).
+  // Row 1: z = {3, -1, 0}, mean 2/3, z - mean = {7/3, -5/3, -2/3},
+  //   std = sqrt((49 + 25 + 4) / 27) = 1.6996731...; lambda 2:
+  //   {2.7456242..., -1.9611601..., -0.7844640...}.
+  expectTensor(gateNorm(f64({2, 3}, {1, 2, 4, 3, -1, 0}), 2.0, 1e-6),
+               DType::F64, {2, 3},
+               {-2.138088221015056, -0.5345220552537642, 2.672610276268819,
+                2.745624276550912, -1.9611601975363653, -0.7844640790145461});
+}
+
+TEST(GateNormTest, ConstantRowGivesZerosAndKeepsElementType) {
+  // std = 0: (z - mean) / (0 + eps) = 0 for every expert.
+  Tensor logits{DType::F32, {1, 4}, {5, 5, 5, 5}};
+  expectTensor(gateNorm(logits, 1.0, 1e-6), DType::F32, {1, 4}, {0, 0, 0, 0});
+}
+
+//===----------------------------------------------------------------------===//
 // dispatch
 //===----------------------------------------------------------------------===//
 
@@ -212,6 +235,38 @@ TEST(DispatchTest, DroplessCapacityEqualToTokensNeverDrops) {
   expectTensor(result.buffer, DType::F64, {2, 3, 2},
                {1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6});
   expectTensor(result.slots, DType::I32, {3, 2}, {0, 0, 1, 1, 2, 2});
+  expectTensor(result.dropped, DType::I64, {}, {0});
+}
+
+TEST(DispatchTest, PriorityKeepsHighestAndBreaksTiesTowardsEarlier) {
+  // Four tokens (hidden 1, values 10..13), top-2 among 3 experts, capacity
+  // 2. Assignments a = 2t + c: expert 0 gets a0 (t0), a3 (t1), a4 (t2) and
+  // a6 (t3), with priorities 0.1, 0.6, 0.3, 0.3: it keeps a3, then a4 over
+  // a6 (a tie: the earlier wins), and drops a0 (which arrival order would
+  // have kept) and a6. The kept a3, a4 take slots 0, 1 in token-major order.
+  // Experts 1 (a1, a5) and 2 (a2, a7) are within capacity.
+  Tensor tokens = f64({4, 1}, {10, 11, 12, 13});
+  Tensor indices = i32({4, 2}, {0, 1, 2, 0, 0, 1, 0, 2});
+  Tensor priority = f64({4, 2}, {0.1, 0.2, 0.5, 0.6, 0.3, 0.1, 0.3, 0.4});
+  DispatchResult result = dispatch(tokens, indices, 3, 2, &priority);
+  expectTensor(result.slots, DType::I32, {4, 2}, {-1, 0, 0, 0, 1, 1, -1, 1});
+  expectTensor(result.buffer, DType::F64, {3, 2, 1},
+               {11, 12,   // expert 0: tokens 1, 2
+                10, 12,   // expert 1: tokens 0, 2
+                11, 13}); // expert 2: tokens 1, 3
+  expectTensor(result.dropped, DType::I64, {}, {2});
+  // By arrival, expert 0 keeps a0 and a3 instead.
+  expectTensor(dispatch(tokens, indices, 3, 2).slots, DType::I32, {4, 2},
+               {0, 0, 0, 1, -1, 1, -1, 1});
+}
+
+TEST(DispatchTest, PriorityWithinCapacityKeepsArrivalOrder) {
+  // Capacity 3 holds expert 0's three assignments: the slots follow arrival
+  // whatever the priorities, as without them.
+  Tensor priority = f64({3, 2}, {0.1, 0.9, 0.8, 0.2, 0.5, 0.5});
+  DispatchResult result =
+      dispatch(dispatchTokens(), dispatchIndices(), 3, 3, &priority);
+  expectTensor(result.slots, DType::I32, {3, 2}, {0, 0, 1, 1, 2, 0});
   expectTensor(result.dropped, DType::I64, {}, {0});
 }
 
@@ -393,4 +448,79 @@ TEST(AdaptiveAuxCoeffTest, KeepsAlphaElementType) {
       adaptiveAuxCoeff(Tensor::scalar(DType::F32, 0.25),
                        Tensor::scalar(DType::I64, 1), 1.0, 1.0, 0.5, 4);
   expectTensor(result, DType::F32, {}, {0.25});
+}
+
+//===----------------------------------------------------------------------===//
+// routing_metrics
+//===----------------------------------------------------------------------===//
+
+TEST(RoutingMetricsTest, ThreeTokensWithADroppedAssignment) {
+  // probs: t0 {0.5, 0.25, 0.125, 0.125}: p1/p2 = 2, p2/p3 = 2;
+  //        t1 {0.1, 0.2, 0.3, 0.4}:      4/3, 3/2;
+  //        t2 uniform 0.25:              1, 1 (ties count).
+  // max1_max2 = (2 + 4/3 + 1) / 3 = 13/9; max2_max3 = (2 + 1.5 + 1) / 3 = 1.5.
+  // Choices t0 {0, 1}, t1 {3, 2}, t2 {0, 1} with t2's choice of expert 1
+  // dropped: drop_rate = 1/6, load = {2, 1, 1, 1}.
+  Tensor probs = f64({3, 4}, {0.5, 0.25, 0.125, 0.125, 0.1, 0.2, 0.3, 0.4, 0.25,
+                              0.25, 0.25, 0.25});
+  RoutingMetrics result =
+      routingMetrics(probs, i32({3, 2}, {0, 1, 3, 2, 0, 1}),
+                     i32({3, 2}, {0, 0, 0, 0, 1, -1}), DType::F64);
+  expectTensor(result.dropRate, DType::F64, {}, {1.0 / 6.0});
+  expectTensor(result.max1Max2, DType::F64, {}, {1.4444444444444444});
+  expectTensor(result.max2Max3, DType::F64, {}, {1.5});
+  expectTensor(result.load, DType::I64, {4}, {2, 1, 1, 1});
+}
+
+TEST(RoutingMetricsTest, ZeroRunnersUpDivideBySmallestNormalFloat) {
+  // {1, 0, 0}: p1 / FLT_MIN = 1 / 2^-126 = 8.5070591...e37, p2 / FLT_MIN = 0.
+  // The metrics take the requested type; nothing is dropped.
+  RoutingMetrics result = routingMetrics(
+      f64({1, 3}, {1, 0, 0}), i32({1, 1}, {0}), i32({1, 1}, {0}), DType::F32);
+  expectTensor(result.dropRate, DType::F32, {}, {0});
+  expectTensor(result.max1Max2, DType::F32, {}, {std::ldexp(1.0, 126)});
+  expectTensor(result.max2Max3, DType::F32, {}, {0});
+  expectTensor(result.load, DType::I64, {3}, {1, 0, 0});
+}
+
+TEST(RoutingMetricsTest, OnlyKeptAssignmentsAreChecked) {
+  Tensor probs = f64({1, 3}, {0.5, 0.3, 0.2});
+  EXPECT_EQ(errorOf([&] {
+              routingMetrics(probs, i32({1, 2}, {0, 7}), i32({1, 2}, {0, -1}),
+                             DType::F64);
+            }),
+            "");
+  EXPECT_EQ(errorOf([&] {
+              routingMetrics(probs, i32({1, 2}, {0, 7}), i32({1, 2}, {0, 0}),
+                             DType::F64);
+            }),
+            "moe.routing_metrics: expert index 7 is outside [0, 3)");
+}
+
+//===----------------------------------------------------------------------===//
+// expert_similarity
+//===----------------------------------------------------------------------===//
+
+TEST(ExpertSimilarityTest, MeanPairwiseCosineWithAZeroExpert) {
+  // ffn 1, hidden 2: theta_e = gate[e] (2) ++ up[e] (2) ++ down[e] (2).
+  //   theta_0 = (1, 0, 0, 0, 0, 0)
+  //   theta_1 = (1, 0, 0, 0, 0, 1)  cos(0, 1) = 1 / sqrt(2)
+  //   theta_2 = 0                   similarity 0 with everyone
+  //   theta_3 = (0, 0, 3, 0, 0, 4)  cos(0, 3) = 0, cos(1, 3) = 4 / (5 sqrt 2)
+  // Mean over the 6 pairs: (1 + 4/5) / sqrt(2) / 6 = 3 / (10 sqrt 2)
+  //   = 0.2121320...
+  Tensor gate = f64({4, 1, 2}, {1, 0, 1, 0, 0, 0, 0, 0});
+  Tensor up = f64({4, 1, 2}, {0, 0, 0, 0, 0, 0, 3, 0});
+  Tensor down = f64({4, 2, 1}, {0, 0, 0, 1, 0, 0, 0, 4});
+  expectTensor(expertSimilarity(gate, up, down, DType::F64), DType::F64, {},
+               {0.21213203435596426});
+}
+
+TEST(ExpertSimilarityTest, IdenticalAndOppositeExperts) {
+  // Two copies: 1. A vector and its negative: -1 (in the result's type).
+  Tensor w = f64({2, 1, 1}, {2, 2}), v = f64({2, 1, 1}, {-3, -3});
+  expectTensor(expertSimilarity(w, w, v, DType::F64), DType::F64, {}, {1});
+  Tensor opposite = f64({2, 1, 1}, {2, -2});
+  expectTensor(expertSimilarity(opposite, opposite, opposite, DType::F32),
+               DType::F32, {}, {-1});
 }

@@ -4,6 +4,7 @@
 // RUN: moe-run %s --entry dispatch_full | FileCheck %s --check-prefix=DISPATCH
 // RUN: moe-run %s --entry aux_losses | FileCheck %s --check-prefix=AUX
 // RUN: moe-run %s --entry adaptive | FileCheck %s --check-prefix=ADAPT
+// RUN: moe-run %s --entry skywork | FileCheck %s --check-prefix=SKYWORK
 
 // Equal logits tie; the lower expert index wins. Row 0: e/(2e+2) and
 // 1/(2e+2); row 1: e^z / (2 + 2e^2 + e). Renormalized weights of two equal probabilities are 1/2 each.
@@ -68,4 +69,32 @@ func.func @adaptive() -> (tensor<f64> {moe.output = "alpha"}) {
   %d = arith.constant dense<50> : tensor<i64>
   %n = moe.adaptive_aux_coeff %a, %d xi = 0.2 alpha_max = 0.01 beta = 0.9 assignments = 100 : tensor<f64>, tensor<i64>
   return %n : tensor<f64>
+}
+
+// The Skywork-MoE ops. gate_norm: row {1, 2, 4} as in RoutingKernelsTest,
+// a constant row gives zeros. Dispatch by priority, capacity ceil(0.75 * 4 *
+// 2 / 3) = 2: expert 0's assignments (priorities 0.1, 0.6, 0.3, 0.3) keep
+// the 0.6 and the earlier 0.3. Metrics: 2 of 8 dropped; p(1)/p(2) per token
+// 2, 5/3, 2, 1 and p(2)/p(3) 1, 3/2, 3, 2; every expert keeps 2. Similarity
+// of (1, 0, 1) and (1, 1, 1): 2 / sqrt(6).
+// SKYWORK: normalized F64[2, 3] = -2.13808822 -0.534522055 2.67261028 0 0 0
+// SKYWORK: slots I32[4, 2] = -1 0 0 0 1 1 -1 1
+// SKYWORK: drop_rate F32[] = 0.25
+// SKYWORK: max1_max2 F32[] = 1.66666663
+// SKYWORK: max2_max3 F32[] = 1.875
+// SKYWORK: load I64[3] = 2 2 2
+// SKYWORK: similarity F32[] = 0.816496611
+func.func @skywork() -> (tensor<2x3xf64> {moe.output = "normalized"}, tensor<4x2xi32> {moe.output = "slots"}, tensor<f32> {moe.output = "drop_rate"}, tensor<f32> {moe.output = "max1_max2"}, tensor<f32> {moe.output = "max2_max3"}, tensor<3xi64> {moe.output = "load"}, tensor<f32> {moe.output = "similarity"}) {
+  %z = arith.constant dense<[[1.0, 2.0, 4.0], [5.0, 5.0, 5.0]]> : tensor<2x3xf64>
+  %zn = moe.gate_norm %z norm_lambda = 2.0 : tensor<2x3xf64>
+  %x = arith.constant dense<[[10.0], [11.0], [12.0], [13.0]]> : tensor<4x1xf32>
+  %i = arith.constant dense<[[0, 1], [2, 0], [0, 1], [0, 2]]> : tensor<4x2xi32>
+  %w = arith.constant dense<[[0.1, 0.2], [0.5, 0.6], [0.3, 0.1], [0.3, 0.4]]> : tensor<4x2xf32>
+  %buf, %slots, %dropped = moe.dispatch %x, %i priority %w capacity_factor = 0.75 : tensor<4x1xf32>, tensor<4x2xi32>, tensor<4x2xf32> -> tensor<3x2x1xf32>, tensor<4x2xi32>, tensor<i64>
+  %p = arith.constant dense<[[0.5, 0.25, 0.25], [0.2, 0.3, 0.5], [0.6, 0.3, 0.1], [0.4, 0.4, 0.2]]> : tensor<4x3xf32>
+  %d, %r12, %r23, %load = moe.routing_metrics %p, %i, %slots : tensor<4x3xf32>, tensor<4x2xi32> -> tensor<f32>, tensor<3xi64>
+  %g = arith.constant dense<[[[1.0]], [[1.0]]]> : tensor<2x1x1xf32>
+  %u = arith.constant dense<[[[0.0]], [[1.0]]]> : tensor<2x1x1xf32>
+  %s = moe.expert_similarity %g, %u, %g : tensor<2x1x1xf32>, tensor<2x1x1xf32> -> tensor<f32>
+  return %zn, %slots, %d, %r12, %r23, %load, %s : tensor<2x3xf64>, tensor<4x2xi32>, tensor<f32>, tensor<f32>, tensor<f32>, tensor<3xi64>, tensor<f32>
 }

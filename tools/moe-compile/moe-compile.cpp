@@ -1,8 +1,11 @@
 //===- moe-compile.cpp - a model to a training binary in one command ------===//
 //
-// config.json (or moe-dialect .mlir) -> moe-import -> moe-autodiff ->
-// moe-optimizer -> moe-fuse-elementwise -> moe-plan-memory -> C++ ->
-// the host C++ compiler, linking the runtime and the training driver.
+// config.json (or moe-dialect .mlir) -> moe-import -> [moe-gate-norm] ->
+// moe-fuse-router -> moe-autodiff -> [moe-adaptive-aux] -> moe-optimizer ->
+// moe-fuse-elementwise -> moe-plan-memory -> C++ -> the host C++ compiler,
+// linking the runtime and the training driver. The CMake function
+// moe_add_training_binary uses it for the C++ only, so both share this
+// pipeline.
 //
 //===----------------------------------------------------------------------===//
 
@@ -31,9 +34,11 @@ namespace cl = llvm::cl;
 
 static cl::opt<std::string> inputPath(cl::Positional, cl::Required,
                                       cl::desc("<config.json | model.mlir>"));
-static cl::opt<std::string> outputPath("o", cl::Required,
-                                       cl::desc("Training binary to write"),
-                                       cl::value_desc("file"));
+static cl::opt<std::string>
+    outputPath("o",
+               cl::desc("Training binary to write (without it, only "
+                        "--emit-cpp)"),
+               cl::value_desc("file"));
 static cl::opt<std::string>
     optimizerOptions("optimizer", cl::init(""),
                      cl::desc("moe-optimizer options, e.g. \"lr=1e-3 "
@@ -41,6 +46,15 @@ static cl::opt<std::string>
 static cl::opt<bool> recompute("recompute",
                                cl::desc("Recompute each layer's forward in "
                                         "the backward pass"));
+static cl::opt<double>
+    gateNormLambda("gate-norm",
+                   cl::desc("Gating logit normalization with this lambda for "
+                            "every layer (0: off; default: as the model says)"),
+                   cl::value_desc("lambda"), cl::init(-1.0));
+static cl::opt<std::string> adaptiveAux(
+    "adaptive-aux", cl::ValueOptional,
+    cl::desc("Adaptive aux-loss coefficients (moe-adaptive-aux), with its "
+             "options, e.g. \"xi=0.2 alpha-max=0.01 beta=0.99\""));
 static cl::opt<int64_t> batchSize("batch-size", cl::init(0),
                                   cl::desc("Override moe_batch_size"));
 static cl::opt<int64_t> seqLen("seq-len", cl::init(0),
@@ -62,6 +76,8 @@ int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   moe::registerMoePasses();
   cl::ParseCommandLineOptions(argc, argv, "moe model to training binary\n");
+  if (outputPath.empty() && emitCppPath.empty())
+    return fail("nothing to do: give -o BINARY and/or --emit-cpp FILE");
   DialectRegistry registry;
   moe::registerAllDialects(registry);
   MLIRContext context(registry);
@@ -88,13 +104,18 @@ int main(int argc, char **argv) {
   }
 
   PassManager pm = PassManager::on<ModuleOp>(&context);
-  std::string pipeline =
-      llvm::formatv("moe-autodiff{{recompute={0}}, moe-optimizer{{{1}}, "
-                    "moe-fuse-elementwise, moe-plan-memory{{report=false}",
-                    recompute ? "true" : "false", optimizerOptions)
-          .str();
+  std::string pipeline;
+  if (gateNormLambda >= 0)
+    pipeline += llvm::formatv("moe-gate-norm{{lambda={0}}, ",
+                              gateNormLambda.getValue());
+  pipeline += llvm::formatv("moe-fuse-router, moe-autodiff{{recompute={0}}, ",
+                            recompute ? "true" : "false");
+  if (adaptiveAux.getNumOccurrences() > 0)
+    pipeline += "moe-adaptive-aux{" + adaptiveAux + "}, ";
+  pipeline += "moe-optimizer{" + optimizerOptions +
+              "}, moe-fuse-elementwise, moe-plan-memory{report=false}";
   if (failed(parsePassPipeline(pipeline, pm, llvm::errs())))
-    return fail("bad --optimizer options '" + optimizerOptions + "'");
+    return fail("bad pass options in '" + pipeline + "'");
   if (failed(pm.run(*module)))
     return 1;
 
@@ -111,13 +132,16 @@ int main(int argc, char **argv) {
         openOutputFile(source, &error);
     if (!output)
       return fail(error);
-    std::string name = modelName.empty()
-                           ? llvm::sys::path::filename(outputPath).str()
-                           : modelName.getValue();
+    std::string name = !modelName.empty() ? modelName.getValue()
+                       : outputPath.empty()
+                           ? llvm::sys::path::stem(emitCppPath).str()
+                           : llvm::sys::path::filename(outputPath).str();
     if (failed(moe::translateToCpp(*module, output->os(), name)))
       return 1;
     output->keep();
   }
+  if (outputPath.empty())
+    return 0;
 
   SmallVector<std::string> command = {
       cxx,    "-O2", "-std=c++17", "-fopenmp", "-I" MOE_RUNTIME_INCLUDE_DIR,

@@ -21,7 +21,10 @@
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
+#include <fstream>
 
 using namespace mlir;
 using moe::ref::Tensor;
@@ -61,7 +64,14 @@ static cl::opt<std::string>
 static cl::opt<uint64_t>
     steps("steps", cl::init(0),
           cl::desc("Run the function this many times on fresh --data "
-                   "batches, printing its scalar results per step"));
+                   "batches, printing its scalar results (other than "
+                   "per-module metrics) per step"));
+static cl::opt<std::string> metricsPath(
+    "metrics",
+    cl::desc("With --steps, append one JSON object per step with the step "
+             "and every scalar or vector result by name (the compiled "
+             "driver's --metrics format)"),
+    cl::value_desc("file"));
 static cl::opt<bool>
     gradCheck("grad-check",
               cl::desc("Check moe-autodiff's gradients of the function's "
@@ -153,6 +163,23 @@ void printTensor(llvm::raw_ostream &os, const std::string &name,
   os << "\n";
 }
 
+/// A scalar as a number, a vector as an array; integers stay integers.
+nlohmann::json metricValue(const Tensor &tensor) {
+  bool integer =
+      tensor.dtype == moert::DType::I32 || tensor.dtype == moert::DType::I64;
+  auto element = [&](double value) -> nlohmann::json {
+    if (integer)
+      return static_cast<int64_t>(value);
+    return value;
+  };
+  if (tensor.shape.empty())
+    return element(tensor.data[0]);
+  nlohmann::json values = nlohmann::json::array();
+  for (double value : tensor.data)
+    values.push_back(element(value));
+  return values;
+}
+
 /// Runs the function once and prints (and with --output writes) its results.
 int runOnce(moe::Evaluator &evaluator, func::FuncOp func,
             ArgumentSource &source) {
@@ -178,6 +205,15 @@ int runOnce(moe::Evaluator &evaluator, func::FuncOp func,
 /// in place) on fresh batches and prints its scalar results per step.
 int train(moe::Evaluator &evaluator, func::FuncOp func,
           ArgumentSource &source) {
+  std::optional<std::ofstream> metrics;
+  if (!metricsPath.empty()) {
+    metrics.emplace(metricsPath, std::ios::app);
+    if (!*metrics) {
+      llvm::errs() << "moe-run: error: " << metricsPath
+                   << ": cannot open the metrics file\n";
+      return 1;
+    }
+  }
   for (uint64_t step = 1; step <= steps; ++step) {
     auto start = std::chrono::steady_clock::now();
     FailureOr<std::vector<Tensor>> arguments = source.next();
@@ -189,12 +225,21 @@ int train(moe::Evaluator &evaluator, func::FuncOp func,
     std::chrono::duration<double> elapsed =
         std::chrono::steady_clock::now() - start;
     llvm::outs() << "step " << step << "/" << steps;
+    // Per-module metrics ("model.layers.0....") go to --metrics only.
     for (unsigned i = 0; i < results->size(); ++i)
-      if ((*results)[i].numel() == 1)
-        llvm::outs() << " " << nameOf(func, i, /*isResult=*/true) << " "
+      if (std::string name = nameOf(func, i, /*isResult=*/true);
+          (*results)[i].numel() == 1 && !StringRef(name).contains('.'))
+        llvm::outs() << " " << name << " "
                      << llvm::format("%.6g", (*results)[i].data[0]);
     llvm::outs() << llvm::format(" (%.2f s)\n", elapsed.count());
     llvm::outs().flush();
+    if (metrics) {
+      nlohmann::json line = {{"step", step}};
+      for (unsigned i = 0; i < results->size(); ++i)
+        if (const Tensor &result = (*results)[i]; result.shape.size() <= 1)
+          line[nameOf(func, i, /*isResult=*/true)] = metricValue(result);
+      *metrics << line.dump() << "\n" << std::flush;
+    }
   }
   return 0;
 }

@@ -38,6 +38,9 @@ struct ModelConfig {
   int64_t expertIntermediateSize = 0;
   std::optional<double> gateNormLambda; // unset: plain softmax gate
   std::optional<double> capacityFactor; // unset: dropless
+  // Over capacity, drop the lowest gate probabilities instead of the latest
+  // tokens.
+  bool dropByProbability = false;
   bool renormalize = true;
   AuxLossKind auxLossKind = AuxLossKind::skywork;
   double auxLossCoeff = 0.01;

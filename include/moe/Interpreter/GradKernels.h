@@ -59,6 +59,11 @@ Tensor gateGrad(const Tensor &logits, const Tensor &indices,
                 std::optional<double> normLambda, double normEps,
                 bool renormalize, const Tensor &dProbs, const Tensor &dWeights);
 
+/// d logits [T, E] of moe.gate_norm: through the mean and the population std
+/// of each row exactly.
+Tensor gateNormGrad(const Tensor &logits, double normLambda, double normEps,
+                    const Tensor &dResult);
+
 /// d tokens [numTokens, hidden]: for each kept assignment (slot != -1), the
 /// buffer row's gradient added to its token.
 Tensor dispatchGrad(const Tensor &dBuffer, const Tensor &indices,

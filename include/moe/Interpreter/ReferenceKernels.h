@@ -41,14 +41,21 @@ struct GateResult {
 GateResult gate(const Tensor &logits, int64_t topK,
                 std::optional<double> normLambda, double normEps,
                 bool renormalize);
+/// The gate's logit normalization alone (moe.gate_norm): per row,
+/// normLambda (z - mean) / (std + normEps), with the population std.
+Tensor gateNorm(const Tensor &logits, double normLambda, double normEps);
 
 struct DispatchResult {
   Tensor buffer;  // [E, capacity, D]
   Tensor slots;   // [T, k], i32, -1 where dropped
   Tensor dropped; // scalar i64
 };
+/// With `priority` ([T, k]), an expert over capacity keeps its assignments
+/// of highest priority (ties to the earlier one) rather than the first to
+/// arrive; either way the kept ones take rows in token-major order.
 DispatchResult dispatch(const Tensor &tokens, const Tensor &indices,
-                        int64_t numExperts, int64_t capacity);
+                        int64_t numExperts, int64_t capacity,
+                        const Tensor *priority = nullptr);
 Tensor expertFfn(const Tensor &input, const Tensor &gateProj,
                  const Tensor &upProj, const Tensor &downProj);
 Tensor combine(const Tensor &expertOutput, const Tensor &weights,
@@ -60,6 +67,17 @@ Tensor auxLoss(AuxLossKind kind, const Tensor &probs, const Tensor &indices);
 Tensor zLoss(const Tensor &logits);
 Tensor adaptiveAuxCoeff(const Tensor &alpha, const Tensor &dropped, double xi,
                         double alphaMax, double beta, int64_t assignments);
+
+// Metrics. Their ops do not tie the float results' type to the inputs', so
+// the caller passes it.
+struct RoutingMetrics {
+  Tensor dropRate, max1Max2, max2Max3; // scalars
+  Tensor load;                         // [n], i64
+};
+RoutingMetrics routingMetrics(const Tensor &probs, const Tensor &indices,
+                              const Tensor &slots, DType metricType);
+Tensor expertSimilarity(const Tensor &gateProj, const Tensor &upProj,
+                        const Tensor &downProj, DType resultType);
 
 } // namespace mlir::moe::ref
 

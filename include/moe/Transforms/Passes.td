@@ -58,6 +58,64 @@ def Autodiff : Pass<"moe-autodiff", "::mlir::ModuleOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def GateNorm : Pass<"moe-gate-norm", "::mlir::ModuleOp"> {
+  let summary = "Set the gating logit normalization of every MoE layer";
+  let description = [{
+    Overrides what the model says about Skywork-MoE's gating logit
+    normalization: every moe.gate loses its normalization (a `norm_lambda`
+    or a moe.gate_norm feeding it) and, with `lambda` > 0, gets a
+    moe.gate_norm with that lambda in front of it (the expanded form, which
+    `moe-fuse-router` folds back). `lambda=0` turns normalization off. Run it
+    before moe-autodiff.
+  }];
+  let options = [
+    Option<"lambda", "lambda", "double", "1.0",
+           "Normalization scale (the paper's lambda); 0 turns it off">,
+    Option<"epsilon", "eps", "double", "1e-6",
+           "Added to the std of each row of logits">
+  ];
+  let dependentDialects = ["::mlir::moe::MoeDialect"];
+}
+
+def FuseRouter : Pass<"moe-fuse-router", "::mlir::ModuleOp"> {
+  let summary = "Fold gating logit normalization into the gate";
+  let description = [{
+    Rewrites each moe.gate whose logits come from a moe.gate_norm into one
+    moe.gate with that `norm_lambda` and `norm_eps`, so that normalization,
+    softmax and top-k run as one row-wise kernel (and its gradient as one).
+    A gate that already normalizes is left alone. Run it before
+    moe-autodiff.
+  }];
+  let dependentDialects = ["::mlir::moe::MoeDialect"];
+}
+
+def AdaptiveAux : Pass<"moe-adaptive-aux", "::mlir::ModuleOp"> {
+  let summary = "Skywork-MoE adaptive auxiliary-loss coefficients";
+  let description = [{
+    Makes each MoE layer's aux-loss coefficient (the non-trainable global
+    that scales its moe.aux_loss) follow the layer's token drop rate: after
+    every step, `alpha_hat = min(xi * d, alpha-max)` and
+    `alpha = beta * alpha + (1 - beta) * alpha_hat`, with `d` the drop rate
+    of that step's dispatch (moe.adaptive_aux_coeff, stored with
+    ml_program.global_store). The coefficients start at `initial-alpha`
+    (negative: keep the model's initial coefficient) and are training state:
+    checkpoints carry them. Runs on `function` (default `@train_step`, after
+    moe-autodiff). Without this pass the coefficients stay fixed.
+  }];
+  let options = [
+    Option<"functionName", "function", "std::string", "\"train_step\"",
+           "Train step to extend">,
+    Option<"xi", "xi", "double", "0.2", "Drop-rate sensitivity">,
+    Option<"alphaMax", "alpha-max", "double", "0.01",
+           "Largest target coefficient">,
+    Option<"beta", "beta", "double", "0.99", "Moving-average factor">,
+    Option<"initialAlpha", "initial-alpha", "double", "-1.0",
+           "Initial coefficient (negative: the model's)">
+  ];
+  let dependentDialects = ["::mlir::moe::MoeDialect",
+                           "::mlir::ml_program::MLProgramDialect"];
+}
+
 def Optimizer : Pass<"moe-optimizer", "::mlir::ModuleOp"> {
   let summary = "Apply AdamW to the gradients of a train step";
   let description = [{

@@ -90,12 +90,22 @@ void gateGrad(const float *logits, const int32_t *indices, int64_t tokens,
               int64_t experts, const GateConfig &config, const float *dProbs,
               const float *dWeights, float *dLogits);
 
+/// The gate's logit normalization alone (moe.gate_norm): per row of
+/// logits [tokens, experts], y = lambda (z - mean) / (std + eps).
+void gateNorm(const float *logits, int64_t tokens, int64_t experts,
+              double lambda, double eps, float *y);
+void gateNormGrad(const float *logits, const float *dy, int64_t tokens,
+                  int64_t experts, double lambda, double eps, float *dLogits);
+
 /// Fills buffer rows in token-major order; slots[t, c] = row or -1 (dropped);
 /// counts[e] = rows filled; *dropped = dropped assignments. Rows past
-/// counts[e] are left unwritten.
-void dispatch(const float *tokens, const int32_t *indices, int64_t numTokens,
-              int64_t hidden, int64_t topK, int64_t experts, int64_t capacity,
-              float *buffer, int32_t *slots, int64_t *counts, int64_t *dropped);
+/// counts[e] are left unwritten. An expert over capacity keeps its first
+/// assignments, or with `priority` ([tokens, topK]; may be null) those of
+/// highest priority, ties going to the earlier one.
+void dispatch(const float *tokens, const int32_t *indices,
+              const float *priority, int64_t numTokens, int64_t hidden,
+              int64_t topK, int64_t experts, int64_t capacity, float *buffer,
+              int32_t *slots, int64_t *counts, int64_t *dropped);
 void dispatchGrad(const float *dBuffer, const int32_t *indices,
                   const int32_t *slots, int64_t numTokens, int64_t hidden,
                   int64_t topK, int64_t experts, int64_t capacity,
@@ -135,6 +145,18 @@ void auxLossGrad(AuxLossKind kind, const float *probs, const int32_t *indices,
 float zLoss(const float *logits, int64_t tokens, int64_t experts);
 void zLossGrad(const float *logits, int64_t tokens, int64_t experts,
                float dLoss, float *dLogits);
+
+/// moe.routing_metrics: the drop rate, the means of p(1)/p(2) and p(2)/p(3)
+/// over tokens (experts >= 3), and load[experts], the kept assignments.
+void routingMetrics(const float *probs, const int32_t *indices,
+                    const int32_t *slots, int64_t tokens, int64_t experts,
+                    int64_t topK, float *dropRate, float *max1Max2,
+                    float *max2Max3, int64_t *load);
+/// The mean pairwise cosine similarity of the experts' parameters (shapes as
+/// in expertFfn, experts >= 2).
+float expertSimilarity(const float *gateProj, const float *upProj,
+                       const float *downProj, int64_t experts, int64_t ffn,
+                       int64_t hidden);
 
 //===----------------------------------------------------------------------===//
 // Optimizer.

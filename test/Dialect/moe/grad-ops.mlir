@@ -188,6 +188,18 @@ func.func @gate_grad_default_norm_eps(%z: tensor<16x4xf32>, %i: tensor<16x2xi32>
   return %dz : tensor<16x4xf32>
 }
 
+// moe.gate_norm's gradient: the default norm_eps is elided, another printed.
+// CHECK-LABEL: func.func @gate_norm_grad
+// CHECK-SAME: (%[[Z:.*]]: tensor<16x4xf32>, %[[DZN:.*]]: tensor<16x4xf32>)
+// CHECK: %[[DZ:.*]] = moe.gate_norm_grad %[[Z]], %[[DZN]] norm_lambda = 1.000000e+00 : tensor<16x4xf32>
+// CHECK: %[[DZ2:.*]] = moe.gate_norm_grad %[[Z]], %[[DZN]] norm_lambda = 2.500000e+00 norm_eps = 1.000000e-05 : tensor<16x4xf32>
+// CHECK: return %[[DZ]], %[[DZ2]] : tensor<16x4xf32>, tensor<16x4xf32>
+func.func @gate_norm_grad(%z: tensor<16x4xf32>, %dzn: tensor<16x4xf32>) -> (tensor<16x4xf32>, tensor<16x4xf32>) {
+  %dz = moe.gate_norm_grad %z, %dzn norm_lambda = 1.0 : tensor<16x4xf32>
+  %dz2 = moe.gate_norm_grad %z, %dzn norm_lambda = 2.5 norm_eps = 1.0e-05 : tensor<16x4xf32>
+  return %dz, %dz2 : tensor<16x4xf32>, tensor<16x4xf32>
+}
+
 // CHECK-LABEL: func.func @dispatch_grad
 // CHECK-SAME: (%[[DBUF:.*]]: tensor<4x10x8xf32>, %[[I:.*]]: tensor<16x2xi32>, %[[SLOTS:.*]]: tensor<16x2xi32>)
 // CHECK: %[[DX:.*]] = moe.dispatch_grad %[[DBUF]], %[[I]], %[[SLOTS]] : tensor<4x10x8xf32>, tensor<16x2xi32> -> tensor<16x8xf32>

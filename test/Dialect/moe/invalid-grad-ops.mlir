@@ -349,6 +349,43 @@ func.func @gate_grad_d_probs_type(%z: tensor<16x4xf32>, %i: tensor<16x2xi32>, %d
 
 // -----
 
+// moe.gate_norm_grad: the logits are [tokens, experts].
+func.func @gate_norm_grad_logits_rank(%z: tensor<16x4x1xf32>, %dzn: tensor<16x4x1xf32>) {
+  // expected-error @+1 {{'moe.gate_norm_grad' op 'logits' must have rank 2 ([tokens, experts]), got rank 3}}
+  %dz = moe.gate_norm_grad %z, %dzn norm_lambda = 1.0 : tensor<16x4x1xf32>
+  return
+}
+
+// -----
+
+// moe.gate_norm_grad: norm_lambda must be positive.
+func.func @gate_norm_grad_lambda(%z: tensor<16x4xf32>, %dzn: tensor<16x4xf32>) {
+  // expected-error @+1 {{'moe.gate_norm_grad' op attribute 'norm_lambda' must be a positive finite number, got -1.000000e+00}}
+  %dz = moe.gate_norm_grad %z, %dzn norm_lambda = -1.0 : tensor<16x4xf32>
+  return
+}
+
+// -----
+
+// moe.gate_norm_grad: norm_eps must be positive.
+func.func @gate_norm_grad_eps(%z: tensor<16x4xf32>, %dzn: tensor<16x4xf32>) {
+  // expected-error @+1 {{'moe.gate_norm_grad' op attribute 'norm_eps' must be a positive finite number, got 0.000000e+00}}
+  %dz = moe.gate_norm_grad %z, %dzn norm_lambda = 1.0 norm_eps = 0.0 : tensor<16x4xf32>
+  return
+}
+
+// -----
+
+// moe.gate_norm_grad (ODS): d_result has the type of the logits (generic
+// form).
+func.func @gate_norm_grad_d_result_type(%z: tensor<16x4xf32>, %dzn: tensor<16x4xf64>) {
+  // expected-error @+1 {{'moe.gate_norm_grad' op failed to verify that all of {logits, d_result, d_logits} have same type}}
+  %dz = "moe.gate_norm_grad"(%z, %dzn) {norm_lambda = 1.0 : f64} : (tensor<16x4xf32>, tensor<16x4xf64>) -> tensor<16x4xf32>
+  return
+}
+
+// -----
+
 // moe.dispatch_grad: d_buffer is [experts, capacity, hidden].
 func.func @dispatch_grad_d_buffer_rank(%db: tensor<4x8xf32>, %i: tensor<16x2xi32>, %s: tensor<16x2xi32>) {
   // expected-error @+1 {{'moe.dispatch_grad' op 'd_buffer' must have rank 3 ([experts, capacity, hidden]), got rank 2}}

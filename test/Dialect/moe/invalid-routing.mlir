@@ -1,7 +1,8 @@
 // RUN: moe-opt %s -split-input-file -verify-diagnostics
 
-// One case per distinct error of the routing, expert and auxiliary-loss ops'
-// verifiers (MoeOps.cpp), their custom syntax, and representative ODS errors.
+// One case per distinct error of the routing, expert, auxiliary-loss and
+// routing-metric ops' verifiers (MoeOps.cpp), their custom syntax, and
+// representative ODS errors.
 
 // moe.router: tokens are [tokens, hidden].
 func.func @router_tokens_rank(%x: tensor<2x16x8xf32>, %w: tensor<4x8xf32>) {
@@ -593,5 +594,169 @@ func.func @dispatch_capacity_factor_inf(%x: tensor<16x8xf32>, %i: tensor<16x2xi3
 func.func @dispatch_capacity_factor_huge(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>) {
   // expected-error @+1 {{'moe.dispatch' op attribute 'capacity_factor' (1.000000e+30) gives more than 2^53 rows per expert}}
   %b, %s, %d = moe.dispatch %x, %i capacity_factor = 1.0e+30 : tensor<16x8xf32>, tensor<16x2xi32> -> tensor<4x16x8xf32>, tensor<16x2xi32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.gate_norm: the logits are [tokens, experts].
+func.func @gate_norm_logits_rank(%z: tensor<16x4x1xf32>) {
+  // expected-error @+1 {{'moe.gate_norm' op 'logits' must have rank 2 ([tokens, experts]), got rank 3}}
+  %zn = moe.gate_norm %z norm_lambda = 1.0 : tensor<16x4x1xf32>
+  return
+}
+
+// -----
+
+// moe.gate_norm: norm_lambda must be positive.
+func.func @gate_norm_op_lambda(%z: tensor<16x4xf32>) {
+  // expected-error @+1 {{'moe.gate_norm' op attribute 'norm_lambda' must be a positive finite number, got 0.000000e+00}}
+  %zn = moe.gate_norm %z norm_lambda = 0.0 : tensor<16x4xf32>
+  return
+}
+
+// -----
+
+// moe.gate_norm: norm_eps must be positive.
+func.func @gate_norm_op_eps(%z: tensor<16x4xf32>) {
+  // expected-error @+1 {{'moe.gate_norm' op attribute 'norm_eps' must be a positive finite number, got -1.000000e-06}}
+  %zn = moe.gate_norm %z norm_lambda = 1.0 norm_eps = -1.0e-06 : tensor<16x4xf32>
+  return
+}
+
+// -----
+
+// moe.gate_norm (ODS): the result has the type of the logits (generic form).
+func.func @gate_norm_result_type(%z: tensor<16x4xf32>) {
+  // expected-error @+1 {{'moe.gate_norm' op failed to verify that all of {logits, result} have same type}}
+  %zn = "moe.gate_norm"(%z) {norm_lambda = 1.0 : f64} : (tensor<16x4xf32>) -> tensor<16x4xf64>
+  return
+}
+
+// -----
+
+// moe.dispatch: a dropless dispatch drops nothing, so it takes no priority.
+func.func @dispatch_priority_dropless(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>, %w: tensor<16x2xf32>) {
+  // expected-error @+1 {{'moe.dispatch' op 'priority' needs a capacity_factor: a dropless dispatch drops nothing}}
+  %b, %s, %d = moe.dispatch %x, %i priority %w dropless : tensor<16x8xf32>, tensor<16x2xi32>, tensor<16x2xf32> -> tensor<4x16x8xf32>, tensor<16x2xi32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.dispatch: the priority has the shape of the indices.
+func.func @dispatch_priority_shape(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>, %w: tensor<16x1xf32>) {
+  // expected-error @+1 {{'moe.dispatch' op 'priority' must have shape [16, 2], got [16, 1]}}
+  %b, %s, %d = moe.dispatch %x, %i priority %w capacity_factor = 1.0 : tensor<16x8xf32>, tensor<16x2xi32>, tensor<16x1xf32> -> tensor<4x8x8xf32>, tensor<16x2xi32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.routing_metrics: the probs are [tokens, experts].
+func.func @routing_metrics_probs_rank(%p: tensor<64xf32>, %i: tensor<16x2xi32>, %s: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.routing_metrics' op 'probs' must have rank 2 ([tokens, experts]), got rank 1}}
+  %d, %r12, %r23, %l = moe.routing_metrics %p, %i, %s : tensor<64xf32>, tensor<16x2xi32> -> tensor<f32>, tensor<4xi64>
+  return
+}
+
+// -----
+
+// moe.routing_metrics: the indices are [tokens, top_k].
+func.func @routing_metrics_indices_rank(%p: tensor<16x4xf32>, %i: tensor<32xi32>, %s: tensor<32xi32>) {
+  // expected-error @+1 {{'moe.routing_metrics' op 'indices' must have rank 2 ([tokens, top_k]), got rank 1}}
+  %d, %r12, %r23, %l = moe.routing_metrics %p, %i, %s : tensor<16x4xf32>, tensor<32xi32> -> tensor<f32>, tensor<4xi64>
+  return
+}
+
+// -----
+
+// moe.routing_metrics: Max2/Max3 needs a third expert.
+func.func @routing_metrics_two_experts(%p: tensor<16x2xf32>, %i: tensor<16x1xi32>, %s: tensor<16x1xi32>) {
+  // expected-error @+1 {{'moe.routing_metrics' op 'probs' must have at least 3 experts for the Max2/Max3 ratio, got 2}}
+  %d, %r12, %r23, %l = moe.routing_metrics %p, %i, %s : tensor<16x2xf32>, tensor<16x1xi32> -> tensor<f32>, tensor<2xi64>
+  return
+}
+
+// -----
+
+// moe.routing_metrics: the indices have a row per token.
+func.func @routing_metrics_indices_tokens(%p: tensor<16x4xf32>, %i: tensor<8x2xi32>, %s: tensor<8x2xi32>) {
+  // expected-error @+1 {{'moe.routing_metrics' op 'indices' must have shape [16, 2], got [8, 2]}}
+  %d, %r12, %r23, %l = moe.routing_metrics %p, %i, %s : tensor<16x4xf32>, tensor<8x2xi32> -> tensor<f32>, tensor<4xi64>
+  return
+}
+
+// -----
+
+// moe.routing_metrics: top_k cannot exceed the number of experts.
+func.func @routing_metrics_top_k(%p: tensor<16x4xf32>, %i: tensor<16x5xi32>, %s: tensor<16x5xi32>) {
+  // expected-error @+1 {{'moe.routing_metrics' op 'indices' top_k (5) must be at most the number of experts (4)}}
+  %d, %r12, %r23, %l = moe.routing_metrics %p, %i, %s : tensor<16x4xf32>, tensor<16x5xi32> -> tensor<f32>, tensor<4xi64>
+  return
+}
+
+// -----
+
+// moe.routing_metrics: the load has one count per expert.
+func.func @routing_metrics_load_shape(%p: tensor<16x4xf32>, %i: tensor<16x2xi32>, %s: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.routing_metrics' op 'load' must have shape [4], got [5]}}
+  %d, %r12, %r23, %l = moe.routing_metrics %p, %i, %s : tensor<16x4xf32>, tensor<16x2xi32> -> tensor<f32>, tensor<5xi64>
+  return
+}
+
+// -----
+
+// moe.routing_metrics (ODS): the slots have the type of the indices (generic
+// form).
+func.func @routing_metrics_slots_type(%p: tensor<16x4xf32>, %i: tensor<16x2xi32>, %s: tensor<16x1xi32>) {
+  // expected-error @+1 {{'moe.routing_metrics' op failed to verify that all of {indices, slots} have same type}}
+  %d, %r12, %r23, %l = "moe.routing_metrics"(%p, %i, %s) : (tensor<16x4xf32>, tensor<16x2xi32>, tensor<16x1xi32>) -> (tensor<f32>, tensor<f32>, tensor<f32>, tensor<4xi64>)
+  return
+}
+
+// -----
+
+// moe.expert_similarity: the projections are [experts, ffn, hidden].
+func.func @expert_similarity_rank(%w1: tensor<4x12xf32>, %w2: tensor<4x12x8xf32>) {
+  // expected-error @+1 {{'moe.expert_similarity' op 'gate_proj' must have rank 3 ([experts, ffn, hidden]), got rank 2}}
+  %s = moe.expert_similarity %w1, %w1, %w2 : tensor<4x12xf32>, tensor<4x12x8xf32> -> tensor<f32>
+  return
+}
+
+// -----
+
+// moe.expert_similarity: a similarity needs a pair of experts.
+func.func @expert_similarity_one_expert(%w1: tensor<1x12x8xf32>, %w2: tensor<1x8x12xf32>) {
+  // expected-error @+1 {{'moe.expert_similarity' op needs at least 2 experts, got 1}}
+  %s = moe.expert_similarity %w1, %w1, %w2 : tensor<1x12x8xf32>, tensor<1x8x12xf32> -> tensor<f32>
+  return
+}
+
+// -----
+
+// moe.expert_similarity: down_proj is [experts, hidden, ffn].
+func.func @expert_similarity_down_shape(%w1: tensor<4x12x8xf32>, %w2: tensor<4x12x8xf32>) {
+  // expected-error @+1 {{'moe.expert_similarity' op 'down_proj' must have shape [4, 8, 12], got [4, 12, 8]}}
+  %s = moe.expert_similarity %w1, %w1, %w2 : tensor<4x12x8xf32>, tensor<4x12x8xf32> -> tensor<f32>
+  return
+}
+
+// -----
+
+// moe.expert_similarity: down_proj has the element type of gate_proj.
+func.func @expert_similarity_element_type(%w1: tensor<4x12x8xf32>, %w2: tensor<4x8x12xf64>) {
+  // expected-error @+1 {{'moe.expert_similarity' op 'down_proj' must have element type 'f32' (that of 'gate_proj'), got 'f64'}}
+  %s = moe.expert_similarity %w1, %w1, %w2 : tensor<4x12x8xf32>, tensor<4x8x12xf64> -> tensor<f32>
+  return
+}
+
+// -----
+
+// moe.expert_similarity (ODS): up_proj has the type of gate_proj (generic
+// form).
+func.func @expert_similarity_up_type(%w1: tensor<4x12x8xf32>, %w3: tensor<4x12x7xf32>, %w2: tensor<4x8x12xf32>) {
+  // expected-error @+1 {{'moe.expert_similarity' op failed to verify that all of {gate_proj, up_proj} have same type}}
+  %s = "moe.expert_similarity"(%w1, %w3, %w2) : (tensor<4x12x8xf32>, tensor<4x12x7xf32>, tensor<4x8x12xf32>) -> tensor<f32>
   return
 }

@@ -230,6 +230,19 @@ func.func @gate_norm_eps(%z: tensor<16x4xf64>) -> (tensor<16x4xf64>, tensor<16x2
   return %p, %w, %i : tensor<16x4xf64>, tensor<16x2xf64>, tensor<16x2xi32>
 }
 
+// The expanded gate normalization: the default norm_eps is elided, another
+// one printed; f32 and f64.
+// CHECK-LABEL: func.func @gate_norm_op
+// CHECK-SAME: (%[[Z:.*]]: tensor<16x4xf32>, %[[Z64:.*]]: tensor<16x4xf64>)
+// CHECK: %[[ZN:.*]] = moe.gate_norm %[[Z]] norm_lambda = 1.000000e+00 : tensor<16x4xf32>
+// CHECK: %[[ZN64:.*]] = moe.gate_norm %[[Z64]] norm_lambda = 2.500000e+00 norm_eps = 1.000000e-05 : tensor<16x4xf64>
+// CHECK: return %[[ZN]], %[[ZN64]] : tensor<16x4xf32>, tensor<16x4xf64>
+func.func @gate_norm_op(%z: tensor<16x4xf32>, %z64: tensor<16x4xf64>) -> (tensor<16x4xf32>, tensor<16x4xf64>) {
+  %zn = moe.gate_norm %z norm_lambda = 1.0 : tensor<16x4xf32>
+  %zn64 = moe.gate_norm %z64 norm_lambda = 2.5 norm_eps = 1.0e-05 : tensor<16x4xf64>
+  return %zn, %zn64 : tensor<16x4xf32>, tensor<16x4xf64>
+}
+
 // capacity = ceil(1.25 * 16 * 2 / 4) = 10.
 // CHECK-LABEL: func.func @dispatch_capacity_factor
 // CHECK-SAME: (%[[X:.*]]: tensor<16x8xf32>, %[[I:.*]]: tensor<16x2xi32>)
@@ -249,6 +262,17 @@ func.func @dispatch_capacity_factor(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>) 
 func.func @dispatch_dropless(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>) -> (tensor<4x16x8xf32>, tensor<16x2xi32>, tensor<i64>) {
   %buf, %slots, %dropped = moe.dispatch %x, %i dropless : tensor<16x8xf32>, tensor<16x2xi32> -> tensor<4x16x8xf32>, tensor<16x2xi32>, tensor<i64>
   return %buf, %slots, %dropped : tensor<4x16x8xf32>, tensor<16x2xi32>, tensor<i64>
+}
+
+// Drops by priority (the gate's weights); capacity = ceil(1.0 * 16 * 2 / 4)
+// = 8.
+// CHECK-LABEL: func.func @dispatch_priority
+// CHECK-SAME: (%[[X:.*]]: tensor<16x8xf32>, %[[I:.*]]: tensor<16x2xi32>, %[[W:.*]]: tensor<16x2xf32>)
+// CHECK: %[[BUF:.*]], %[[SLOTS:.*]], %[[DROPPED:.*]] = moe.dispatch %[[X]], %[[I]] priority %[[W]] capacity_factor = 1.000000e+00 : tensor<16x8xf32>, tensor<16x2xi32>, tensor<16x2xf32> -> tensor<4x8x8xf32>, tensor<16x2xi32>, tensor<i64>
+// CHECK: return %[[BUF]], %[[SLOTS]], %[[DROPPED]] : tensor<4x8x8xf32>, tensor<16x2xi32>, tensor<i64>
+func.func @dispatch_priority(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>, %w: tensor<16x2xf32>) -> (tensor<4x8x8xf32>, tensor<16x2xi32>, tensor<i64>) {
+  %buf, %slots, %dropped = moe.dispatch %x, %i priority %w capacity_factor = 1.0 : tensor<16x8xf32>, tensor<16x2xi32>, tensor<16x2xf32> -> tensor<4x8x8xf32>, tensor<16x2xi32>, tensor<i64>
+  return %buf, %slots, %dropped : tensor<4x8x8xf32>, tensor<16x2xi32>, tensor<i64>
 }
 
 // CHECK-LABEL: func.func @expert_ffn
@@ -315,4 +339,26 @@ func.func @adaptive_aux_coeff_bounds(%a: tensor<f64>, %d: tensor<i64>) -> tensor
   %a1 = moe.adaptive_aux_coeff %a, %d xi = 0.0 alpha_max = 0.0 beta = 0.0 assignments = 1 : tensor<f64>, tensor<i64>
   %a2 = moe.adaptive_aux_coeff %a1, %d xi = 0.0 alpha_max = 0.0 beta = 1.0 assignments = 1 : tensor<f64>, tensor<i64>
   return %a2 : tensor<f64>
+}
+
+//===----------------------------------------------------------------------===//
+// Routing metrics
+//===----------------------------------------------------------------------===//
+
+// CHECK-LABEL: func.func @routing_metrics
+// CHECK-SAME: (%[[P:.*]]: tensor<16x4xf32>, %[[I:.*]]: tensor<16x2xi32>, %[[SLOTS:.*]]: tensor<16x2xi32>)
+// CHECK: %[[D:.*]], %[[R12:.*]], %[[R23:.*]], %[[LOAD:.*]] = moe.routing_metrics %[[P]], %[[I]], %[[SLOTS]] : tensor<16x4xf32>, tensor<16x2xi32> -> tensor<f32>, tensor<4xi64>
+// CHECK: return %[[D]], %[[R12]], %[[R23]], %[[LOAD]] : tensor<f32>, tensor<f32>, tensor<f32>, tensor<4xi64>
+func.func @routing_metrics(%p: tensor<16x4xf32>, %i: tensor<16x2xi32>, %slots: tensor<16x2xi32>) -> (tensor<f32>, tensor<f32>, tensor<f32>, tensor<4xi64>) {
+  %d, %r12, %r23, %load = moe.routing_metrics %p, %i, %slots : tensor<16x4xf32>, tensor<16x2xi32> -> tensor<f32>, tensor<4xi64>
+  return %d, %r12, %r23, %load : tensor<f32>, tensor<f32>, tensor<f32>, tensor<4xi64>
+}
+
+// CHECK-LABEL: func.func @expert_similarity
+// CHECK-SAME: (%[[W1:.*]]: tensor<4x12x8xf32>, %[[W3:.*]]: tensor<4x12x8xf32>, %[[W2:.*]]: tensor<4x8x12xf32>)
+// CHECK: %[[S:.*]] = moe.expert_similarity %[[W1]], %[[W3]], %[[W2]] : tensor<4x12x8xf32>, tensor<4x8x12xf32> -> tensor<f32>
+// CHECK: return %[[S]] : tensor<f32>
+func.func @expert_similarity(%w1: tensor<4x12x8xf32>, %w3: tensor<4x12x8xf32>, %w2: tensor<4x8x12xf32>) -> tensor<f32> {
+  %s = moe.expert_similarity %w1, %w3, %w2 : tensor<4x12x8xf32>, tensor<4x8x12xf32> -> tensor<f32>
+  return %s : tensor<f32>
 }

@@ -1,0 +1,138 @@
+//===- AdaptiveAux.cpp - Skywork-MoE adaptive aux-loss coefficients -------===//
+//
+// Each layer's coefficient is found from the IR's structure rather than from
+// names: the non-trainable global that multiplies a moe.aux_loss, whose
+// gate's indices feed the layer's moe.dispatch (whose drop count drives the
+// update).
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Transforms/Passes.h"
+
+namespace mlir::moe {
+#define GEN_PASS_DEF_ADAPTIVEAUX
+#include "moe/Transforms/Passes.h.inc"
+} // namespace mlir::moe
+
+using namespace mlir;
+using namespace mlir::moe;
+
+namespace {
+
+struct LayerCoefficient {
+  ml_program::GlobalLoadOp alpha;
+  DispatchOp dispatch;
+  int64_t assignments;
+};
+
+/// The coefficient load that scales `aux` in a moe.mul, if any.
+ml_program::GlobalLoadOp coefficientOf(AuxLossOp aux,
+                                       SymbolTableCollection &symbols) {
+  for (Operation *user : aux->getUsers()) {
+    auto mul = dyn_cast<MulOp>(user);
+    if (!mul)
+      continue;
+    Value other = mul.getLhs() == aux.getResult() ? mul.getRhs() : mul.getLhs();
+    auto load = other.getDefiningOp<ml_program::GlobalLoadOp>();
+    if (!load)
+      continue;
+    ml_program::GlobalOp global = load.getGlobalOp(symbols);
+    if (global && !global->hasAttr(kTrainableAttrName))
+      return load;
+  }
+  return {};
+}
+
+struct AdaptiveAuxPass : moe::impl::AdaptiveAuxBase<AdaptiveAuxPass> {
+  using AdaptiveAuxBase::AdaptiveAuxBase;
+
+  void runOnOperation() override;
+
+private:
+  FailureOr<SmallVector<LayerCoefficient>> findLayers(func::FuncOp function);
+};
+
+FailureOr<SmallVector<LayerCoefficient>>
+AdaptiveAuxPass::findLayers(func::FuncOp function) {
+  SymbolTableCollection symbols;
+  SmallVector<LayerCoefficient> layers;
+  DenseSet<Operation *> seenGlobals;
+  WalkResult result = function.walk([&](AuxLossOp aux) {
+    ml_program::GlobalLoadOp alpha = coefficientOf(aux, symbols);
+    if (!alpha) {
+      // A backward recomputation of the layer leaves unscaled copies; only
+      // a loss that is scaled needs a coefficient.
+      if (aux->use_empty())
+        return WalkResult::advance();
+      aux.emitError() << "moe-adaptive-aux: this aux loss is not scaled by a "
+                         "non-trainable coefficient global";
+      return WalkResult::interrupt();
+    }
+    DispatchOp dispatch;
+    for (Operation *user : aux.getIndices().getUsers())
+      if (auto candidate = dyn_cast<DispatchOp>(user))
+        dispatch = candidate;
+    if (!dispatch) {
+      aux.emitError() << "moe-adaptive-aux: no moe.dispatch uses the routing "
+                         "of this aux loss, so its drop rate is unknown";
+      return WalkResult::interrupt();
+    }
+    if (!seenGlobals.insert(alpha.getGlobalOp(symbols)).second) {
+      alpha.emitError() << "moe-adaptive-aux: coefficient @"
+                        << alpha.getGlobal().getLeafReference()
+                        << " scales more than one aux loss";
+      return WalkResult::interrupt();
+    }
+    ArrayRef<int64_t> shape =
+        cast<RankedTensorType>(aux.getIndices().getType()).getShape();
+    layers.push_back({alpha, dispatch, shape[0] * shape[1]});
+    return WalkResult::advance();
+  });
+  if (result.wasInterrupted())
+    return failure();
+  return layers;
+}
+
+void AdaptiveAuxPass::runOnOperation() {
+  ModuleOp module = getOperation();
+  auto function = module.lookupSymbol<func::FuncOp>(functionName);
+  if (!function) {
+    module.emitError() << "moe-adaptive-aux: no function @" << functionName
+                       << " (run moe-autodiff first)";
+    return signalPassFailure();
+  }
+  if (!(xi >= 0) || !(alphaMax >= 0) || !(beta >= 0 && beta <= 1)) {
+    module.emitError() << "moe-adaptive-aux: need xi >= 0, alpha-max >= 0 and "
+                          "0 <= beta <= 1, got xi="
+                       << xi << " alpha-max=" << alphaMax << " beta=" << beta;
+    return signalPassFailure();
+  }
+  FailureOr<SmallVector<LayerCoefficient>> layers = findLayers(function);
+  if (failed(layers))
+    return signalPassFailure();
+  if (layers->empty()) {
+    function.emitError("moe-adaptive-aux: the function has no aux loss to "
+                       "adapt (no MoE layer, or aux losses switched off)");
+    return signalPassFailure();
+  }
+
+  SymbolTableCollection symbols;
+  OpBuilder b(function.getBody().front().getTerminator());
+  for (LayerCoefficient &layer : *layers) {
+    ml_program::GlobalOp global = layer.alpha.getGlobalOp(symbols);
+    if (initialAlpha >= 0)
+      global->setAttr(kInitAttrName,
+                      InitAttr::get(b.getContext(), InitKind::constant,
+                                    APFloat(initialAlpha.getValue())));
+    // The step's loss used alpha_i; alpha_{i+1} comes from this step's drops.
+    Value next = AdaptiveAuxCoeffOp::create(
+        b, layer.alpha.getLoc(), layer.alpha.getType(), layer.alpha,
+        layer.dispatch.getDropped(), b.getF64FloatAttr(xi),
+        b.getF64FloatAttr(alphaMax), b.getF64FloatAttr(beta),
+        b.getI64IntegerAttr(layer.assignments));
+    ml_program::GlobalStoreOp::create(b, layer.alpha.getLoc(),
+                                      layer.alpha.getGlobalAttr(), next);
+  }
+}
+
+} // namespace

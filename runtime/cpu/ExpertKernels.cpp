@@ -1,0 +1,233 @@
+//===- ExpertKernels.cpp - f32 CPU expert FFN kernels ---------------------===//
+//
+// The grouped SwiGLU FFN of CpuKernels.h and its gradient. Expert GEMMs go to
+// oneDNN on each expert's filled rows (counts[e] from dispatch), never inside
+// an OpenMP region: oneDNN parallelizes itself. The SwiGLU between them runs
+// on the calling thread (see expertFfn).
+//
+//===----------------------------------------------------------------------===//
+
+#include "moert/CpuKernels.h"
+#include "moert/Error.h"
+
+#include "Gemm.h"
+
+#include <cstring>
+#include <vector>
+
+using namespace moert::cpu;
+
+namespace {
+
+/// Validates `counts` and returns each expert's first row in a scratch
+/// buffer that packs the experts' filled rows: offsets[experts] is the total.
+std::vector<int64_t> packedOffsets(const int64_t *counts, int64_t experts,
+                                   int64_t capacity, const char *op) {
+  std::vector<int64_t> offsets(experts + 1, 0);
+  for (int64_t e = 0; e < experts; ++e) {
+    if (counts[e] < 0 || counts[e] > capacity)
+      moert::fail(op, ": count ", counts[e], " of expert ", e,
+                  " is outside [0, ", capacity, "]");
+    offsets[e + 1] = offsets[e] + counts[e];
+  }
+  return offsets;
+}
+
+/// Per-thread scratch that grows and is kept: the expert kernels run every
+/// step with the same shapes, so this avoids allocating and page-faulting
+/// megabytes per call.
+float *scratch(size_t size) {
+  thread_local std::vector<float> buffer;
+  if (buffer.size() < size)
+    buffer.resize(size);
+  return buffer.data();
+}
+
+using detail::gemm;
+
+// The SwiGLU between the expert GEMMs is exp-bound: libm's scalar expf does
+// not vectorize without -ffast-math, so it is written on GCC's generic
+// vectors, which each target clone lowers to its widest registers (4 SSE, 2
+// AVX2 or 1 AVX-512 per 16 lanes).
+typedef float Floats __attribute__((vector_size(64)));
+typedef int32_t Ints __attribute__((vector_size(64)));
+constexpr int64_t kLanes = sizeof(Floats) / sizeof(float);
+
+#if defined(__x86_64__) && !defined(__clang__)
+#define MOERT_CLONES                                                           \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define MOERT_CLONES
+#endif
+
+// Helpers of the clones must be inlined into each to get its registers.
+#define MOERT_INLINE __attribute__((always_inline)) inline
+#define MOERT_LAMBDA_INLINE __attribute__((always_inline))
+
+/// x <- exp(x): Cephes' expf polynomial (within 2 ulp), with x clamped to
+/// [-87, 88] so that 2^n stays a normal float; NaN stays NaN.
+MOERT_INLINE void expInPlace(Floats &x) {
+  Floats low = Floats{} - 87.0f, high = Floats{} + 88.0f;
+  x = x < low ? low : x;
+  x = x > high ? high : x;
+  // Adding 1.5 * 2^23 rounds to an integer n, which lands in the low bits.
+  const float magic = 12582912.0f;
+  Floats t = x * 1.44269504088896341f + magic, n = t - magic;
+  Floats r = x - n * 0.693359375f - n * -2.12194440e-4f;
+  Floats p = Floats{} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  Ints scale = ((Ints)t - (0x4B400000 - 127)) << 23; // 2^n
+  x = p * (Floats)scale;
+}
+
+/// Loads/stores n <= kLanes floats (a full block when n is the constant).
+MOERT_INLINE void load(Floats &v, const float *p, int64_t n) {
+  v = Floats{};
+  std::memcpy(&v, p, n * sizeof(float));
+}
+MOERT_INLINE void store(float *p, const Floats &v, int64_t n) {
+  std::memcpy(p, &v, n * sizeof(float));
+}
+
+/// Calls block(i, n) on [i, i + n) for full blocks of kLanes, then the tail.
+template <typename Block>
+MOERT_INLINE void forEachBlock(int64_t count, Block block) {
+  int64_t i = 0;
+  for (; i + kLanes <= count; i += kLanes)
+    block(i, kLanes);
+  if (i < count)
+    block(i, count - i);
+}
+
+/// gate <- silu(gate) up.
+MOERT_CLONES void swigluInPlace(float *gate, const float *up, int64_t count) {
+  forEachBlock(count, [&](int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
+    Floats g, u, e;
+    load(g, gate + i, n);
+    load(u, up + i, n);
+    e = -g;
+    expInPlace(e);
+    store(gate + i, g / (1.0f + e) * u, n);
+  });
+}
+
+/// Given a = silu(g) u and da, with s = sigmoid(g): g <- dg = da u s (1 + g
+/// (1 - s)), u <- du = da silu(g), da <- a.
+MOERT_CLONES void swigluGradInPlace(float *gate, float *up, float *dAct,
+                                    int64_t count) {
+  forEachBlock(count, [&](int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
+    Floats g, u, da, s;
+    load(g, gate + i, n);
+    load(u, up + i, n);
+    load(da, dAct + i, n);
+    s = -g;
+    expInPlace(s);
+    s = 1.0f / (1.0f + s);
+    Floats silu = g * s;
+    store(gate + i, da * u * s * (1.0f + g * (1.0f - s)), n);
+    store(up + i, da * silu, n);
+    store(dAct + i, silu * u, n);
+  });
+}
+
+/// g = x Wg^T and u = x Wu^T of each expert's filled rows, packed by
+/// `offsets` into [total, ffn] scratch.
+void projections(const float *x, const float *gateProj, const float *upProj,
+                 const int64_t *counts, const std::vector<int64_t> &offsets,
+                 int64_t capacity, int64_t hidden, int64_t ffn, float *gateAct,
+                 float *upAct) {
+  for (size_t e = 0; e + 1 < offsets.size(); ++e) {
+    if (counts[e] == 0)
+      continue; // an empty expert costs nothing
+    const float *xe = x + e * capacity * hidden;
+    gemm(false, true, counts[e], ffn, hidden, xe, hidden,
+         gateProj + e * ffn * hidden, hidden, 0.0f, gateAct + offsets[e] * ffn,
+         ffn);
+    gemm(false, true, counts[e], ffn, hidden, xe, hidden,
+         upProj + e * ffn * hidden, hidden, 0.0f, upAct + offsets[e] * ffn,
+         ffn);
+  }
+}
+
+} // namespace
+
+void moert::cpu::expertFfn(const float *x, const float *gateProj,
+                           const float *upProj, const float *downProj,
+                           const int64_t *counts, int64_t experts,
+                           int64_t capacity, int64_t hidden, int64_t ffn,
+                           float *y) {
+  std::vector<int64_t> offsets =
+      packedOffsets(counts, experts, capacity, "moe.expert_ffn");
+  int64_t total = offsets[experts];
+  float *gateAct = scratch(2 * total * ffn), *upAct = gateAct + total * ffn;
+  projections(x, gateProj, upProj, counts, offsets, capacity, hidden, ffn,
+              gateAct, upAct);
+  // a = silu(g) u, in place of g, on the calling thread: it is ~1/(6 hidden)
+  // of the GEMMs' work, and an OpenMP team would then spin on the cores that
+  // the next GEMMs need.
+  swigluInPlace(gateAct, upAct, total * ffn);
+  // y = a Wd^T, straight into the expert's rows.
+  for (int64_t e = 0; e < experts; ++e)
+    if (counts[e] > 0)
+      gemm(false, true, counts[e], hidden, ffn, gateAct + offsets[e] * ffn, ffn,
+           downProj + e * hidden * ffn, ffn, 0.0f, y + e * capacity * hidden,
+           hidden);
+}
+
+void moert::cpu::expertFfnGrad(const float *x, const float *gateProj,
+                               const float *upProj, const float *downProj,
+                               const float *dy, const int64_t *counts,
+                               int64_t experts, int64_t capacity,
+                               int64_t hidden, int64_t ffn, float *dx,
+                               float *dGateProj, float *dUpProj,
+                               float *dDownProj) {
+  std::vector<int64_t> offsets =
+      packedOffsets(counts, experts, capacity, "moe.expert_ffn");
+  int64_t total = offsets[experts];
+  float *gateAct = scratch(3 * total * ffn), *upAct = gateAct + total * ffn;
+  float *dAct = upAct + total * ffn;
+  // Recompute g and u; da = dy Wd.
+  projections(x, gateProj, upProj, counts, offsets, capacity, hidden, ffn,
+              gateAct, upAct);
+  for (int64_t e = 0; e < experts; ++e)
+    if (counts[e] > 0)
+      gemm(false, false, counts[e], ffn, hidden, dy + e * capacity * hidden,
+           hidden, downProj + e * hidden * ffn, ffn, 0.0f,
+           dAct + offsets[e] * ffn, ffn);
+  // In place: g <- dg, u <- du, da <- a = silu(g) u.
+  swigluGradInPlace(gateAct, upAct, dAct, total * ffn);
+  // dWd = dy^T a, dWg = dg^T x, dWu = du^T x, dx = dg Wg + du Wu.
+  for (int64_t e = 0; e < experts; ++e) {
+    int64_t rows = counts[e];
+    float *dGate = dGateProj + e * ffn * hidden,
+          *dUp = dUpProj + e * ffn * hidden;
+    float *dDown = dDownProj + e * hidden * ffn;
+    if (rows == 0) {
+      // The weight gradients are complete: an idle expert's are zero.
+      std::fill(dGate, dGate + ffn * hidden, 0.0f);
+      std::fill(dUp, dUp + ffn * hidden, 0.0f);
+      std::fill(dDown, dDown + hidden * ffn, 0.0f);
+      continue;
+    }
+    const float *xe = x + e * capacity * hidden,
+                *dye = dy + e * capacity * hidden;
+    const float *dg = gateAct + offsets[e] * ffn,
+                *du = upAct + offsets[e] * ffn;
+    float *dxe = dx + e * capacity * hidden;
+    gemm(true, false, hidden, ffn, rows, dye, hidden, dAct + offsets[e] * ffn,
+         ffn, 0.0f, dDown, ffn);
+    gemm(true, false, ffn, hidden, rows, dg, ffn, xe, hidden, 0.0f, dGate,
+         hidden);
+    gemm(true, false, ffn, hidden, rows, du, ffn, xe, hidden, 0.0f, dUp,
+         hidden);
+    gemm(false, false, rows, hidden, ffn, dg, ffn, gateProj + e * ffn * hidden,
+         hidden, 0.0f, dxe, hidden);
+    gemm(false, false, rows, hidden, ffn, du, ffn, upProj + e * ffn * hidden,
+         hidden, 1.0f, dxe, hidden);
+  }
+}

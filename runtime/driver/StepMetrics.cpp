@@ -1,0 +1,118 @@
+//===- StepMetrics.cpp - a model function's outputs as metrics ------------===//
+
+#include "StepMetrics.h"
+
+#include <cstdio>
+#include <map>
+#include <string>
+
+namespace moert {
+namespace {
+
+constexpr std::string_view kLayerPrefix = "model.layers.";
+constexpr std::string_view kMoeBlock = ".block_sparse_moe.";
+
+double elementAt(const void *data, int32_t dtype, int64_t index) {
+  switch (dtype) {
+  case MOE_F32:
+    return static_cast<const float *>(data)[index];
+  case MOE_F64:
+    return static_cast<const double *>(data)[index];
+  case MOE_I32:
+    return static_cast<const int32_t *>(data)[index];
+  default:
+    return static_cast<double>(static_cast<const int64_t *>(data)[index]);
+  }
+}
+
+nlohmann::json element(const void *data, int32_t dtype, int64_t index) {
+  if (dtype == MOE_I32 || dtype == MOE_I64)
+    return static_cast<int64_t>(elementAt(data, dtype, index));
+  return elementAt(data, dtype, index);
+}
+
+/// Splits "model.layers.<N>.block_sparse_moe.<metric>" into N and metric.
+std::optional<std::pair<std::string, std::string>>
+splitLayerMetric(std::string_view name) {
+  if (name.substr(0, kLayerPrefix.size()) != kLayerPrefix)
+    return std::nullopt;
+  size_t block = name.find(kMoeBlock, kLayerPrefix.size());
+  if (block == std::string_view::npos)
+    return std::nullopt;
+  return std::pair{std::string(name.substr(kLayerPrefix.size(),
+                                           block - kLayerPrefix.size())),
+                   std::string(name.substr(block + kMoeBlock.size()))};
+}
+
+} // namespace
+
+void addOutput(nlohmann::json &line, const moe_function &function,
+               int64_t index, const void *data) {
+  const moe_tensor_desc &desc = function.outputs[index];
+  int64_t count = 1;
+  for (int32_t d = 0; d < desc.rank; ++d)
+    count *= desc.shape[d];
+  if (desc.rank == 0) {
+    line[desc.name] = element(data, desc.dtype, 0);
+    return;
+  }
+  nlohmann::json values = nlohmann::json::array();
+  for (int64_t i = 0; i < count; ++i)
+    values.push_back(element(data, desc.dtype, i));
+  line[desc.name] = std::move(values);
+}
+
+std::optional<double> layerMean(const nlohmann::json &line,
+                                std::string_view metric) {
+  double total = 0;
+  int64_t layers = 0;
+  for (const auto &[name, value] : line.items())
+    if (auto split = splitLayerMetric(name);
+        split && split->second == metric && value.is_number()) {
+      total += value.get<double>();
+      ++layers;
+    }
+  if (layers == 0)
+    return std::nullopt;
+  return total / static_cast<double>(layers);
+}
+
+void printLayerMetrics(const nlohmann::json &line) {
+  // Layer number -> metric -> value, layers in numeric order.
+  std::map<int64_t, std::map<std::string, nlohmann::json>> layers;
+  for (const auto &[name, value] : line.items())
+    if (auto split = splitLayerMetric(name))
+      layers[std::stoll(split->first)][split->second] = value;
+  struct Column {
+    const char *metric, *label, *format;
+    double scale;
+  };
+  static const Column kColumns[] = {
+      {"drop_rate", "drop", "%5.2f%%", 100},
+      {"aux_loss_coeff", "alpha", "%.3e", 1},
+      {"aux_loss", "aux", "%.3e", 1},
+      {"z_loss", "z", "%.3f", 1},
+      {"max1_max2", "max1/max2", "%.3f", 1},
+      {"max2_max3", "max2/max3", "%.3f", 1},
+      {"expert_similarity", "similarity", "%.4f", 1},
+  };
+  for (const auto &[layer, metrics] : layers) {
+    std::printf("  layer %2ld", long(layer));
+    for (const Column &column : kColumns) {
+      auto found = metrics.find(column.metric);
+      if (found == metrics.end() || !found->second.is_number())
+        continue;
+      std::printf(" | %s ", column.label);
+      std::printf(column.format, found->second.get<double>() * column.scale);
+    }
+    if (auto load = metrics.find("expert_load");
+        load != metrics.end() && load->second.is_array()) {
+      std::printf(" | load");
+      for (const nlohmann::json &tokens : load->second)
+        std::printf(" %ld", long(tokens.get<int64_t>()));
+    }
+    std::printf("\n");
+  }
+}
+
+} // namespace moert
