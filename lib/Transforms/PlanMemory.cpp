@@ -161,6 +161,18 @@ FunctionPlan planFunction(func::FuncOp function,
       op.setAttr(kInPlaceAttrName, UnitAttr::get(op.getContext()));
   }
 
+  // A load read after a store to its global (a metric reporting the value
+  // the step started from) cannot point into the state: it gets a copy.
+  DenseSet<Operation *> copiedLoads;
+  for (Operation &op : body)
+    if (auto store = dyn_cast<ml_program::GlobalStoreOp>(op))
+      for (Operation &other : body)
+        if (auto load = dyn_cast<ml_program::GlobalLoadOp>(other))
+          if (load.getGlobal() == store.getGlobal() &&
+              position[&other] < position[&op] &&
+              lastUse.lookup(load.getResult()) > position[&op])
+            copiedLoads.insert(load);
+
   Arena arena;
   FunctionPlan plan;
   DenseMap<Value, int64_t> offsets;
@@ -170,9 +182,10 @@ FunctionPlan planFunction(func::FuncOp function,
   std::map<int64_t, SmallVector<Value>> releases;
   Builder builder(function.getContext());
   for (Operation &op : body) {
-    bool needsArena = !isa<ml_program::GlobalLoadOp, ml_program::GlobalStoreOp,
-                           arith::ConstantOp, func::ReturnOp>(op) &&
-                      !isAlias(&op) && !op.hasAttr(kInPlaceAttrName);
+    bool needsArena = (!isa<ml_program::GlobalLoadOp, ml_program::GlobalStoreOp,
+                            arith::ConstantOp, func::ReturnOp>(op) &&
+                       !isAlias(&op) && !op.hasAttr(kInPlaceAttrName)) ||
+                      copiedLoads.contains(&op);
     bool backward =
         isBackwardOp(&op) || (!isa<AdamWOp, GlobalNormOp>(op) &&
                               llvm::any_of(op.getOperands(), [&](Value v) {

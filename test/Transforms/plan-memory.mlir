@@ -4,7 +4,7 @@
 // Four [4, 16] f32 values of 256 bytes each. %a and %b are live together;
 // %c reuses %a's block once %a is dead; the reshape aliases %c; %d reuses
 // %b's block. The arena peaks at two blocks.
-// REPORT: moe-plan-memory @step: arena 512 bytes (peak activations 512, peak gradients 0), parameters 256 bytes, training state 256 bytes
+// REPORT: moe-plan-memory @step: arena 512 bytes (peak activations 512, peak gradients 0), parameters 256 bytes, training state 260 bytes
 
 ml_program.global private mutable @w : tensor<4x16xf32> {moe.init = #moe.init<normal, 0.02>, moe.trainable}
 ml_program.global private mutable @m : tensor<4x16xf32> {moe.init = #moe.init<constant, 0.0>}
@@ -55,4 +55,21 @@ func.func @update_then_read(%g: tensor<4x16xf32>) -> tensor<4x16xf32> {
   ml_program.global_store @m = %v1 : tensor<4x16xf32>
   %again = moe.add %w, %g : tensor<4x16xf32>
   return %again : tensor<4x16xf32>
+}
+
+// A load still read after a store to its global (here returned, as a train
+// step reports the coefficient it used) gets its own arena copy; a load dead
+// before the store points into the state.
+ml_program.global private mutable @alpha : tensor<f32> {moe.init = #moe.init<constant, 0.01>}
+
+// CHECK-LABEL: func.func @report_then_update
+func.func @report_then_update(%next: tensor<f32>) -> tensor<f32> {
+  // CHECK: ml_program.global_load @alpha {{.*}}{moe.arena_offsets = array<i64: 0>}
+  %alpha = ml_program.global_load @alpha : tensor<f32>
+  // CHECK: ml_program.global_load @m {{.*}}{moe.arena_offsets = array<i64: -1>}
+  %m = ml_program.global_load @m : tensor<4x16xf32>
+  %m2 = moe.add %m, %m : tensor<4x16xf32>
+  ml_program.global_store @m = %m2 : tensor<4x16xf32>
+  ml_program.global_store @alpha = %next : tensor<f32>
+  return %alpha : tensor<f32>
 }

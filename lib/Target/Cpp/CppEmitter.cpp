@@ -232,14 +232,25 @@ LogicalResult CppEmitter::emitConstant(arith::ConstantOp op) {
 LogicalResult CppEmitter::emitOp(Operation *op) {
   return llvm::TypeSwitch<Operation *, LogicalResult>(op)
       .Case([&](ml_program::GlobalLoadOp load) -> LogicalResult {
+        int64_t stateOffset =
+            globalOffsets.lookup(load.getGlobal().getLeafReference());
+        // The planner gives a load an arena buffer when a store to its
+        // global comes before its last read.
+        auto offsets =
+            load->getAttrOfType<DenseI64ArrayAttr>(kArenaOffsetsAttrName);
+        if (offsets && offsets[0] >= 0) {
+          if (failed(declareResults(load)))
+            return failure();
+          out << "  std::memcpy(" << p(load.getResult()) << ", state + "
+              << stateOffset << ", " << byteSize(load.getType()) << ");\n";
+          return success();
+        }
         FailureOr<StringRef> type = cType(op, load.getType());
         if (failed(type))
           return failure();
         std::string name = fresh("v");
         out << "  " << *type << " *" << name << " = reinterpret_cast<" << *type
-            << " *>(state + "
-            << globalOffsets.lookup(load.getGlobal().getLeafReference())
-            << ");\n";
+            << " *>(state + " << stateOffset << ");\n";
         names[load.getResult()] = name;
         return success();
       })
