@@ -40,13 +40,16 @@ if [ -z "$python" ]; then
   fi
 fi
 
-# train_variant NAME [moe-compile options...]: compiles and trains one
-# variant, its metrics in $work/NAME.jsonl.
+# train_variant NAME "CONFIG EDITS" [moe-compile options...]: compiles and
+# trains one variant (the config edited with edit-json.py's KEY=VALUE
+# edits), its metrics in $work/NAME.jsonl.
 train_variant() {
-  local name=$1
-  shift
-  echo "== $ablation: $name ($*)"
-  "$bin/moe-compile" "$work/config.json" --batch-size 12 --seq-len 64 \
+  local name=$1 edits=$2
+  shift 2
+  echo "== $ablation: $name ($edits $*)"
+  # shellcheck disable=SC2086
+  python3 test/Inputs/edit-json.py "$work/config.json" $edits > "$work/$name.json"
+  "$bin/moe-compile" "$work/$name.json" --batch-size 12 --seq-len 64 \
     --optimizer "$optimizer" "$@" -o "$work/$name"
   rm -f "$work/$name.jsonl"
   "$work/$name" --data "$work/tokens.bin" --steps "$steps" \

@@ -7,10 +7,10 @@
 ablation=gate-norm
 source "$(dirname "$0")/common.sh"
 
-train_variant no-norm --gate-norm 0
-train_variant lambda-0.5 --gate-norm 0.5
-train_variant lambda-1 --gate-norm 1
-train_variant lambda-2 --gate-norm 2
+train_variant no-norm "" --gate-norm 0
+train_variant lambda-0.5 "" --gate-norm 0.5
+train_variant lambda-1 "" --gate-norm 1
+train_variant lambda-2 "" --gate-norm 2
 
 "$python" benchmarks/ablations/plot.py gate-norm "$work" \
   no-norm lambda-0.5 lambda-1 lambda-2

@@ -107,26 +107,37 @@ def main():
                   ("aux loss (mean over layers)",
                    lambda s: layer_series(s, "aux_loss")),
                   (None, None)]
+    colors = {v: "C%d" % i for i, v in enumerate(variants)}
     for axis, (title, series) in zip(axes.flat, panels):
         if title is None:
             continue
+        tails = []
         for variant, (steps, _) in runs.items():
             tokens = [s["tokens"] for s in steps]
-            axis.plot(tokens, smooth(series(steps)), label=variant)
+            values = smooth(series(steps))
+            axis.plot(tokens, values, label=variant, color=colors[variant])
+            tails += values[len(values) // 5:]
+        if title == "training loss":
+            # The first fifth (the steep start) would flatten the rest.
+            spread = max(tails) - min(tails)
+            axis.set_ylim(min(tails) - 0.05 * spread, max(tails) + 0.05 * spread)
         axis.set_title(title + " (moving average of 50 steps)")
         axis.set_xlabel("tokens")
         axis.legend()
     if ablation == "adaptive-aux":
         axis = axes.flat[3]
+        styles = ["-", "--", ":", "-."]
         for variant, (steps, _) in runs.items():
             tokens = [s["tokens"] for s in steps]
             for layer in sorted(steps[0]["layers"]):
                 axis.plot(tokens, layer_series(steps, "aux_loss_coeff", layer),
-                          label="%s, layer %d" % (variant, layer),
-                          linestyle="-" if variant == "adaptive" else ":")
-        axis.set_title("alpha per layer")
+                          color=colors[variant],
+                          linestyle=styles[layer % len(styles)],
+                          label="%s, layer %d" % (variant, layer))
+        axis.set_yscale("log")
+        axis.set_title("alpha per layer (line style: layer)")
         axis.set_xlabel("tokens")
-        axis.legend(fontsize="small")
+        axis.legend(fontsize="x-small", ncol=2)
     fig.suptitle("Skywork-MoE ablation: %s (16 experts, top-2, capacity 1.0)"
                  % ablation)
     fig.tight_layout()

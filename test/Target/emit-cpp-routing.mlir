@@ -13,7 +13,7 @@
 // CHECK: float *[[P:v[0-9]+]] = reinterpret_cast<float *>(arena + {{[0-9]+}});
 // CHECK: float *[[W:v[0-9]+]] = reinterpret_cast<float *>(arena + {{[0-9]+}});
 // CHECK: int32_t *[[I:v[0-9]+]] = reinterpret_cast<int32_t *>(arena + {{[0-9]+}});
-// CHECK: gate([[ZN]], 6, 4, GateConfig{2, false, 0, 9.9999999999999995e-07, true}, [[P]], [[W]], [[I]]);
+// CHECK: gate([[ZN]], 6, 4, GateConfig{2, false, 0.0, 9.9999999999999995e-07, true}, [[P]], [[W]], [[I]]);
 // CHECK: float *[[BUF:v[0-9]+]] = reinterpret_cast<float *>(arena + {{[0-9]+}});
 // CHECK: int32_t *[[SLOTS:v[0-9]+]] = reinterpret_cast<int32_t *>(arena + {{[0-9]+}});
 // CHECK: int64_t *[[DROPPED:v[0-9]+]] = reinterpret_cast<int64_t *>(arena + {{[0-9]+}});
@@ -39,4 +39,13 @@ func.func @routing(%z: tensor<6x4xf32>, %x: tensor<6x3xf32>) -> (tensor<4x3x3xf3
   %g = moe.gate_norm_grad %z, %p norm_lambda = 2.5 : tensor<6x4xf32>
   %s = moe.expert_similarity %buf, %buf2, %buf : tensor<4x3x3xf32>, tensor<4x3x3xf32> -> tensor<f32>
   return %buf, %buf2, %rate, %r12, %load, %s : tensor<4x3x3xf32>, tensor<4x3x3xf32>, tensor<f32>, tensor<f32>, tensor<4xi64>, tensor<f32>
+}
+
+// The adaptive coefficient update is inline arithmetic; an integral
+// attribute stays a double literal, so std::min compares two doubles.
+// CHECK-LABEL: void function_adaptive(
+// CHECK: = float(0.5 * *{{v[0-9]+}} + (1 - 0.5) * std::min(1.0 * double(*{{v[0-9]+}}) / 32, 1.0));
+func.func @adaptive(%alpha: tensor<f32>, %dropped: tensor<i64>) -> tensor<f32> {
+  %next = moe.adaptive_aux_coeff %alpha, %dropped xi = 1.0 alpha_max = 1.0 beta = 0.5 assignments = 32 : tensor<f32>, tensor<i64>
+  return %next : tensor<f32>
 }

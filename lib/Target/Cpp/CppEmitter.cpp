@@ -42,10 +42,14 @@ std::string cpp::literal(double value) {
   if (std::isinf(value))
     return value > 0 ? "INFINITY" : "-INFINITY";
   // %.17g round-trips a double; a float literal needs no suffix because
-  // every use converts explicitly.
+  // every use converts explicitly. An integral value gets ".0" so that it
+  // stays a double (std::min(double, 1) would not compile).
   char text[32];
   std::snprintf(text, sizeof(text), "%.17g", value);
-  return text;
+  std::string result = text;
+  if (result.find_first_of(".e") == std::string::npos)
+    result += ".0";
+  return result;
 }
 
 namespace {
