@@ -19,5 +19,5 @@ if [ -z "$data" ]; then
     -print0 | sort -z | xargs -0 cat > "$data"
 fi
 echo "== Training the tiny MoE (4 layers, d=128, 8 experts, top-2) on $data"
-build/bin/train-tiny-moe --data "$data" --steps 2000 --eval-interval 250 \
+build/bin/train-tiny-moe --data "$data" --steps 2000 --eval-interval 250 --log-interval 50 \
   --checkpoint build/tiny-moe.safetensors --metrics build/tiny-moe.jsonl
