@@ -14,8 +14,8 @@
 namespace moert::cpu::detail {
 
 /// c[m, n] = op(a) op(b) + beta * c, row-major; op transposes when asked.
-/// Empty sizes are allowed (k == 0 gives beta * c). Call it outside OpenMP
-/// parallel regions: it parallelizes itself.
+/// Empty sizes are allowed (k == 0 gives beta * c). Outside an OpenMP
+/// parallel region it uses every thread; inside one, only the caller's.
 void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
           const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
           float *c, int64_t ldc);

@@ -143,9 +143,15 @@ int main(int argc, char **argv) {
   if (outputPath.empty())
     return 0;
 
-  SmallVector<std::string> command = {
-      cxx,    "-O2", "-std=c++17", "-fopenmp", "-I" MOE_RUNTIME_INCLUDE_DIR,
-      source, "-o",  outputPath};
+  SmallVector<std::string> command = {cxx,
+                                      "-O2",
+                                      "-std=c++17",
+                                      "-fopenmp",
+                                      "-fno-math-errno",
+                                      "-I" MOE_RUNTIME_INCLUDE_DIR,
+                                      source,
+                                      "-o",
+                                      outputPath};
   for (StringRef library : llvm::split(StringRef(MOE_RUNTIME_LIBRARIES), ','))
     command.push_back(library.str());
   SmallVector<StringRef> args(command.begin(), command.end());
