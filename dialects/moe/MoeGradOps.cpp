@@ -78,7 +78,7 @@ LogicalResult AttentionGradOp::verify() {
 
 LogicalResult ExpertFfnGradOp::verify() {
   return verifyExpertFfnOperands(*this, getInput(), getGateProj(),
-                                 getDownProj());
+                                 getDownProj(), getProjections());
 }
 
 LogicalResult CrossEntropyGradOp::verify() {

@@ -173,14 +173,19 @@ def Moe_ExpertFfnGradOp : Moe_Op<"expert_ffn_grad",
      AllTypesMatch<["gate_proj", "up_proj", "d_gate_proj", "d_up_proj"]>,
      AllTypesMatch<["down_proj", "d_down_proj"]>]> {
   let summary = "gradients of moe.expert_ffn";
+  let description = [{
+    `projections` is the forward's result of the same name, for the same
+    operands.
+  }];
   let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$gate_proj,
                        Moe_FloatTensor:$up_proj, Moe_FloatTensor:$down_proj,
-                       Moe_FloatTensor:$d_result);
+                       Moe_FloatTensor:$projections, Moe_FloatTensor:$d_result);
   let results = (outs Moe_FloatTensor:$d_input, Moe_FloatTensor:$d_gate_proj,
                       Moe_FloatTensor:$d_up_proj, Moe_FloatTensor:$d_down_proj);
   let assemblyFormat = [{
-    $input `,` $gate_proj `,` $up_proj `,` $down_proj `,` $d_result attr-dict
-    `:` type($input) `,` type($gate_proj) `,` type($down_proj)
+    $input `,` $gate_proj `,` $up_proj `,` $down_proj `,` $projections `,`
+    $d_result attr-dict `:` type($input) `,` type($gate_proj) `,`
+    type($down_proj) `,` type($projections)
   }];
 }
 

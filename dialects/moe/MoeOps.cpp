@@ -176,7 +176,7 @@ LogicalResult DispatchOp::verify() {
 
 LogicalResult ExpertFfnOp::verify() {
   return verifyExpertFfnOperands(*this, getInput(), getGateProj(),
-                                 getDownProj());
+                                 getDownProj(), getProjections());
 }
 
 LogicalResult CombineOp::verify() {

@@ -309,17 +309,22 @@ def Moe_ExpertFfnOp : Moe_DiffOp<"expert_ffn",
     (Mixtral's w1, w3 and w2 of every expert, stacked). For every expert `e`:
     `result[e] = (silu(input[e] gate_proj[e]^T) * (input[e] up_proj[e]^T)) down_proj[e]^T`.
 
+    `projections` (`[experts, 2, capacity, ffn]`) keeps the two projections
+    `input[e] gate_proj[e]^T` and `input[e] up_proj[e]^T` for
+    moe.expert_ffn_grad, which then does not recompute them. It is not
+    differentiable.
+
     ```mlir
-    %y = moe.expert_ffn %buf, %w1, %w3, %w2
-        : tensor<8x160x128xf32>, tensor<8x352x128xf32>, tensor<8x128x352xf32>
+    %y, %proj = moe.expert_ffn %buf, %w1, %w3, %w2
+        : tensor<8x160x128xf32>, tensor<8x352x128xf32>, tensor<8x128x352xf32> -> tensor<8x2x160x352xf32>
     ```
   }];
   let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$gate_proj,
                        Moe_FloatTensor:$up_proj, Moe_FloatTensor:$down_proj);
-  let results = (outs Moe_FloatTensor:$result);
+  let results = (outs Moe_FloatTensor:$result, Moe_FloatTensor:$projections);
   let assemblyFormat = [{
     $input `,` $gate_proj `,` $up_proj `,` $down_proj attr-dict `:`
-    type($input) `,` type($gate_proj) `,` type($down_proj)
+    type($input) `,` type($gate_proj) `,` type($down_proj) `->` type($projections)
   }];
 }
 

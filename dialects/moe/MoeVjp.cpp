@@ -9,6 +9,8 @@
 
 #include "moe/MoeDialect.h"
 
+#include "mlir/IR/Matchers.h"
+
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -150,10 +152,14 @@ LogicalResult DispatchOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
 
 LogicalResult ExpertFfnOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
                                     SmallVectorImpl<Value> &operandGrads) {
+  // Autodiff passes zeros for a result nothing differentiable uses.
+  if (resultGrads[1] && !matchPattern(resultGrads[1], m_AnyZeroFloat()))
+    return emitOpError() << "'projections' are kept for the backward and are "
+                            "not differentiable; the output depends on them";
   auto grad = ExpertFfnGradOp::create(
       b, getLoc(), getInput().getType(), getGateProj().getType(),
       getUpProj().getType(), getDownProj().getType(), getInput(), getGateProj(),
-      getUpProj(), getDownProj(), resultGrads[0]);
+      getUpProj(), getDownProj(), getProjections(), resultGrads[0]);
   llvm::append_range(operandGrads, grad->getResults());
   return success();
 }

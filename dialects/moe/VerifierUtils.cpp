@@ -133,7 +133,8 @@ LogicalResult verifyAttentionOperands(Operation *op, Value query, Value key) {
 }
 
 LogicalResult verifyExpertFfnOperands(Operation *op, Value input,
-                                      Value gateProj, Value downProj) {
+                                      Value gateProj, Value downProj,
+                                      Value projections) {
   if (failed(
           expectRank(op, "input", input, 3, "[experts, capacity, hidden]")) ||
       failed(
@@ -141,11 +142,16 @@ LogicalResult verifyExpertFfnOperands(Operation *op, Value input,
     return failure();
   int64_t experts = shapeOf(input)[0], hidden = shapeOf(input)[2];
   int64_t ffn = shapeOf(gateProj)[1];
+  int64_t capacity = shapeOf(input)[1];
   if (failed(expectShape(op, "gate_proj", gateProj, {experts, ffn, hidden})) ||
-      failed(expectShape(op, "down_proj", downProj, {experts, hidden, ffn})))
+      failed(expectShape(op, "down_proj", downProj, {experts, hidden, ffn})) ||
+      failed(expectShape(op, "projections", projections,
+                         {experts, 2, capacity, ffn})))
     return failure();
-  return expectSameElementType(
-      op, {{"input", input}, {"gate_proj", gateProj}, {"down_proj", downProj}});
+  return expectSameElementType(op, {{"input", input},
+                                    {"gate_proj", gateProj},
+                                    {"down_proj", downProj},
+                                    {"projections", projections}});
 }
 
 LogicalResult expectTopKAtMostExperts(Operation *op, StringRef name,

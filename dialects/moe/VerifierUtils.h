@@ -43,9 +43,11 @@ LogicalResult verifyCrossEntropyOperands(Operation *op, Value logits,
                                          Value scalar);
 /// The operand checks of moe.attention, shared with moe.attention_grad.
 LogicalResult verifyAttentionOperands(Operation *op, Value query, Value key);
-/// The operand checks of moe.expert_ffn, shared with moe.expert_ffn_grad.
+/// The operand checks of moe.expert_ffn, shared with moe.expert_ffn_grad;
+/// `projections` is [experts, 2, capacity, ffn].
 LogicalResult verifyExpertFfnOperands(Operation *op, Value input,
-                                      Value gateProj, Value downProj);
+                                      Value gateProj, Value downProj,
+                                      Value projections);
 /// moe.combine and its gradient: `rows` (the result or its gradient) is
 /// [tokens, hidden] for weights/indices [tokens, top_k].
 LogicalResult verifyCombineOperands(Operation *op, Value expertOutput,

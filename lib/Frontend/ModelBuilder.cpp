@@ -204,8 +204,11 @@ Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
   Value w1 = parameter(block + ".experts.w1", {experts, ffn, hiddenSize});
   Value w3 = parameter(block + ".experts.w3", {experts, ffn, hiddenSize});
   Value w2 = parameter(block + ".experts.w2", {experts, hiddenSize, ffn});
-  Value expertOut = moe::ExpertFfnOp::create(b, dispatch.getBuffer().getType(),
-                                             dispatch.getBuffer(), w1, w3, w2);
+  auto expertFfn =
+      moe::ExpertFfnOp::create(b, dispatch.getBuffer().getType(),
+                               floatTensor({experts, 2, capacity, ffn}),
+                               dispatch.getBuffer(), w1, w3, w2);
+  Value expertOut = expertFfn.getResult();
   Value combined =
       moe::CombineOp::create(b, flat.getType(), expertOut, gate.getWeights(),
                              gate.getIndices(), dispatch.getSlots());

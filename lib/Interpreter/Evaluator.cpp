@@ -242,8 +242,12 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           return success();
         })
         .Case([&](moe::ExpertFfnOp o) {
-          set(o, moe::ref::expertFfn(get(o.getInput()), get(o.getGateProj()),
-                                     get(o.getUpProj()), get(o.getDownProj())));
+          set(o.getResult(),
+              moe::ref::expertFfn(get(o.getInput()), get(o.getGateProj()),
+                                  get(o.getUpProj()), get(o.getDownProj())));
+          set(o.getProjections(),
+              moe::ref::expertProjections(
+                  get(o.getInput()), get(o.getGateProj()), get(o.getUpProj())));
           return success();
         })
         .Case([&](moe::CombineOp o) {

@@ -112,26 +112,44 @@ DispatchResult mlir::moe::ref::dispatch(const Tensor &tokens,
   return result;
 }
 
+Tensor mlir::moe::ref::expertProjections(const Tensor &input,
+                                         const Tensor &gateProj,
+                                         const Tensor &upProj) {
+  int64_t experts = input.dim(0), capacity = input.dim(1);
+  int64_t hidden = input.dim(2), ffn = gateProj.dim(1);
+  Tensor result = Tensor::zeros(input.dtype, {experts, 2, capacity, ffn});
+  for (int64_t e = 0; e < experts; ++e)
+    for (int64_t which = 0; which < 2; ++which) {
+      const double *w =
+          &(which == 0 ? gateProj : upProj).data[e * ffn * hidden];
+      for (int64_t r = 0; r < capacity; ++r) {
+        const double *x = &input.data[(e * capacity + r) * hidden];
+        double *out = &result.data[((e * 2 + which) * capacity + r) * ffn];
+        for (int64_t f = 0; f < ffn; ++f) {
+          double sum = 0;
+          for (int64_t d = 0; d < hidden; ++d)
+            sum += x[d] * w[f * hidden + d];
+          out[f] = sum;
+        }
+      }
+    }
+  return result;
+}
+
 Tensor mlir::moe::ref::expertFfn(const Tensor &input, const Tensor &gateProj,
                                  const Tensor &upProj, const Tensor &downProj) {
   int64_t experts = input.dim(0), capacity = input.dim(1);
   int64_t hidden = input.dim(2), ffn = gateProj.dim(1);
+  Tensor projections = expertProjections(input, gateProj, upProj);
   Tensor result = Tensor::zeros(input.dtype, input.shape);
   std::vector<double> activation(ffn);
   for (int64_t e = 0; e < experts; ++e) {
-    const double *wGate = &gateProj.data[e * ffn * hidden];
-    const double *wUp = &upProj.data[e * ffn * hidden];
     const double *wDown = &downProj.data[e * hidden * ffn];
     for (int64_t r = 0; r < capacity; ++r) {
-      const double *x = &input.data[(e * capacity + r) * hidden];
-      for (int64_t f = 0; f < ffn; ++f) {
-        double g = 0, u = 0;
-        for (int64_t d = 0; d < hidden; ++d) {
-          g += x[d] * wGate[f * hidden + d];
-          u += x[d] * wUp[f * hidden + d];
-        }
-        activation[f] = g / (1.0 + std::exp(-g)) * u;
-      }
+      const double *g = &projections.data[((e * 2) * capacity + r) * ffn];
+      const double *u = &projections.data[((e * 2 + 1) * capacity + r) * ffn];
+      for (int64_t f = 0; f < ffn; ++f)
+        activation[f] = g[f] / (1.0 + std::exp(-g[f])) * u[f];
       double *y = &result.data[(e * capacity + r) * hidden];
       for (int64_t d = 0; d < hidden; ++d) {
         double sum = 0;

@@ -97,22 +97,24 @@ MOERT_INLINE void forEachBlock(int64_t count, Block block) {
     block(i, count - i);
 }
 
-/// gate <- silu(gate) up.
-MOERT_CLONES void swigluInPlace(float *gate, const float *up, int64_t count) {
+/// act = silu(gate) up.
+MOERT_CLONES void gatedSilu(const float *gate, const float *up, float *act,
+                            int64_t count) {
   forEachBlock(count, [&](int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
     Floats g, u, e;
     load(g, gate + i, n);
     load(u, up + i, n);
     e = -g;
     expInPlace(e);
-    store(gate + i, g / (1.0f + e) * u, n);
+    store(act + i, g / (1.0f + e) * u, n);
   });
 }
 
-/// Given a = silu(g) u and da, with s = sigmoid(g): g <- dg = da u s (1 + g
-/// (1 - s)), u <- du = da silu(g), da <- a.
-MOERT_CLONES void swigluGradInPlace(float *gate, float *up, float *dAct,
-                                    int64_t count) {
+/// Given g, u and da, with s = sigmoid(g): dg = da u s (1 + g (1 - s)),
+/// du = da silu(g), and da <- a = silu(g) u (for the down projection's
+/// weight gradient).
+MOERT_CLONES void gatedSiluGrad(const float *gate, const float *up, float *dAct,
+                                float *dGate, float *dUp, int64_t count) {
   forEachBlock(count, [&](int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
     Floats g, u, da, s;
     load(g, gate + i, n);
@@ -122,20 +124,10 @@ MOERT_CLONES void swigluGradInPlace(float *gate, float *up, float *dAct,
     expInPlace(s);
     s = 1.0f / (1.0f + s);
     Floats silu = g * s;
-    store(gate + i, da * u * s * (1.0f + g * (1.0f - s)), n);
-    store(up + i, da * silu, n);
+    store(dGate + i, da * u * s * (1.0f + g * (1.0f - s)), n);
+    store(dUp + i, da * silu, n);
     store(dAct + i, silu * u, n);
   });
-}
-
-/// g = x Wg^T and u = x Wu^T of expert e's `rows` filled rows.
-void projections(const float *xe, const float *gateProj, const float *upProj,
-                 int64_t e, int64_t rows, int64_t hidden, int64_t ffn,
-                 float *gateAct, float *upAct) {
-  gemm(false, true, rows, ffn, hidden, xe, hidden, gateProj + e * ffn * hidden,
-       hidden, 0.0f, gateAct, ffn);
-  gemm(false, true, rows, ffn, hidden, xe, hidden, upProj + e * ffn * hidden,
-       hidden, 0.0f, upAct, ffn);
 }
 
 /// Runs body(e) for every expert: in parallel, one expert per thread, when
@@ -158,37 +150,40 @@ void moert::cpu::expertFfn(const float *x, const float *gateProj,
                            const float *upProj, const float *downProj,
                            const int64_t *counts, int64_t experts,
                            int64_t capacity, int64_t hidden, int64_t ffn,
-                           float *y) {
+                           float *y, float *projections) {
   std::vector<int64_t> offsets =
       packedOffsets(counts, experts, capacity, "moe.expert_ffn");
-  int64_t total = offsets[experts];
-  float *gateAct = scratch(2 * total * ffn), *upAct = gateAct + total * ffn;
+  float *acts = scratch(offsets[experts] * ffn);
   forEachExpert(experts, [&](int64_t e) {
     int64_t rows = counts[e];
     if (rows == 0)
       return; // an empty expert costs nothing
-    float *g = gateAct + offsets[e] * ffn, *u = upAct + offsets[e] * ffn;
-    projections(x + e * capacity * hidden, gateProj, upProj, e, rows, hidden,
-                ffn, g, u);
-    // a = silu(g) u in place of g; y = a Wd^T, straight into the rows.
-    swigluInPlace(g, u, rows * ffn);
-    gemm(false, true, rows, hidden, ffn, g, ffn, downProj + e * hidden * ffn,
+    float *g = projections + 2 * e * capacity * ffn, *u = g + capacity * ffn;
+    const float *xe = x + e * capacity * hidden;
+    gemm(false, true, rows, ffn, hidden, xe, hidden,
+         gateProj + e * ffn * hidden, hidden, 0.0f, g, ffn);
+    gemm(false, true, rows, ffn, hidden, xe, hidden, upProj + e * ffn * hidden,
+         hidden, 0.0f, u, ffn);
+    // a = silu(g) u; y = a Wd^T, straight into the expert's rows.
+    float *a = acts + offsets[e] * ffn;
+    gatedSilu(g, u, a, rows * ffn);
+    gemm(false, true, rows, hidden, ffn, a, ffn, downProj + e * hidden * ffn,
          ffn, 0.0f, y + e * capacity * hidden, hidden);
   });
 }
 
 void moert::cpu::expertFfnGrad(const float *x, const float *gateProj,
                                const float *upProj, const float *downProj,
-                               const float *dy, const int64_t *counts,
-                               int64_t experts, int64_t capacity,
-                               int64_t hidden, int64_t ffn, float *dx,
-                               float *dGateProj, float *dUpProj,
+                               const float *projections, const float *dy,
+                               const int64_t *counts, int64_t experts,
+                               int64_t capacity, int64_t hidden, int64_t ffn,
+                               float *dx, float *dGateProj, float *dUpProj,
                                float *dDownProj) {
   std::vector<int64_t> offsets =
       packedOffsets(counts, experts, capacity, "moe.expert_ffn");
   int64_t total = offsets[experts];
-  float *gateAct = scratch(3 * total * ffn), *upAct = gateAct + total * ffn;
-  float *dActs = upAct + total * ffn;
+  float *dGates = scratch(3 * total * ffn), *dUps = dGates + total * ffn;
+  float *dActs = dUps + total * ffn;
   forEachExpert(experts, [&](int64_t e) {
     int64_t rows = counts[e];
     float *dGate = dGateProj + e * ffn * hidden,
@@ -203,24 +198,25 @@ void moert::cpu::expertFfnGrad(const float *x, const float *gateProj,
     }
     const float *xe = x + e * capacity * hidden,
                 *dye = dy + e * capacity * hidden;
-    float *g = gateAct + offsets[e] * ffn, *u = upAct + offsets[e] * ffn;
+    const float *g = projections + 2 * e * capacity * ffn,
+                *u = g + capacity * ffn;
+    float *dg = dGates + offsets[e] * ffn, *du = dUps + offsets[e] * ffn;
     float *dAct = dActs + offsets[e] * ffn;
-    // Recompute g and u; da = dy Wd.
-    projections(xe, gateProj, upProj, e, rows, hidden, ffn, g, u);
+    // da = dy Wd; then dg, du, and da <- a = silu(g) u.
     gemm(false, false, rows, ffn, hidden, dye, hidden,
          downProj + e * hidden * ffn, ffn, 0.0f, dAct, ffn);
-    // In place: g <- dg, u <- du, da <- a = silu(g) u.
-    swigluGradInPlace(g, u, dAct, rows * ffn);
+    gatedSiluGrad(g, u, dAct, dg, du, rows * ffn);
     // dWd = dy^T a, dWg = dg^T x, dWu = du^T x, dx = dg Wg + du Wu.
     float *dxe = dx + e * capacity * hidden;
     gemm(true, false, hidden, ffn, rows, dye, hidden, dAct, ffn, 0.0f, dDown,
          ffn);
-    gemm(true, false, ffn, hidden, rows, g, ffn, xe, hidden, 0.0f, dGate,
+    gemm(true, false, ffn, hidden, rows, dg, ffn, xe, hidden, 0.0f, dGate,
          hidden);
-    gemm(true, false, ffn, hidden, rows, u, ffn, xe, hidden, 0.0f, dUp, hidden);
-    gemm(false, false, rows, hidden, ffn, g, ffn, gateProj + e * ffn * hidden,
+    gemm(true, false, ffn, hidden, rows, du, ffn, xe, hidden, 0.0f, dUp,
+         hidden);
+    gemm(false, false, rows, hidden, ffn, dg, ffn, gateProj + e * ffn * hidden,
          hidden, 0.0f, dxe, hidden);
-    gemm(false, false, rows, hidden, ffn, u, ffn, upProj + e * ffn * hidden,
+    gemm(false, false, rows, hidden, ffn, du, ffn, upProj + e * ffn * hidden,
          hidden, 1.0f, dxe, hidden);
   });
 }

@@ -48,3 +48,17 @@ func.func @forward() -> tensor<f32> {
 func.func @train_step() {
   return
 }
+
+// -----
+
+// The projections moe.expert_ffn keeps for its backward are not
+// differentiable: a loss that reads them is refused.
+ml_program.global private mutable @w1 : tensor<1x2x2xf32> {moe.init = #moe.init<normal, 1.0>, moe.trainable}
+func.func @forward(%x: tensor<1x3x2xf32>, %w2: tensor<1x2x2xf32>) -> tensor<f32> {
+  %w1 = ml_program.global_load @w1 : tensor<1x2x2xf32>
+  // expected-error @+1 {{'moe.expert_ffn' op 'projections' are kept for the backward and are not differentiable; the output depends on them}}
+  %y, %proj = moe.expert_ffn %x, %w1, %w1, %w2 : tensor<1x3x2xf32>, tensor<1x2x2xf32>, tensor<1x2x2xf32> -> tensor<1x2x3x2xf32>
+  %flat = tensor.collapse_shape %proj [[0, 1, 2], [3]] : tensor<1x2x3x2xf32> into tensor<6x2xf32>
+  %z = moe.z_loss %flat : tensor<6x2xf32> -> tensor<f32>
+  return %z : tensor<f32>
+}

@@ -17,6 +17,7 @@ ml_program.global private mutable @coeff : tensor<f64> {moe.init = #moe.init<con
 // CHECK-LABEL: func.func @train_step(
 // CHECK-SAME: %[[X:.*]]: tensor<16x8xf64>
 // CHECK-SAME: -> (tensor<f64> {moe.output = "loss"}, tensor<4x8xf64> {moe.output = "w_router.grad"}, tensor<4x6x8xf64> {moe.output = "w1.grad"}, tensor<4x6x8xf64> {moe.output = "w3.grad"}, tensor<4x8x6xf64> {moe.output = "w2.grad"}, tensor<8xf64> {moe.output = "norm.grad"}, tensor<3xf64> {moe.output = "unused.grad"})
+// CHECK: %{{.*}}, %[[PROJ:.*]] = moe.expert_ffn
 // CHECK: %[[COEFF:.*]] = ml_program.global_load @coeff
 // CHECK: %[[LOSS:.*]] = moe.add
 // CHECK: %[[ONE:.*]] = arith.constant dense<1.000000e+00> : tensor<f64>
@@ -24,7 +25,8 @@ ml_program.global private mutable @coeff : tensor<f64> {moe.init = #moe.init<con
 // CHECK: %[[DAUX:.*]] = moe.mul %[[ONE]], %[[COEFF]] : tensor<f64>
 // CHECK: %[[DPROBS:.*]] = moe.aux_loss_grad skywork %{{.*}}, %{{.*}}, %[[DAUX]]
 // CHECK: %[[DOUT:.*]], %[[DW:.*]] = moe.combine_grad
-// CHECK: %[[DIN:.*]], %[[DW1:.*]], %[[DW3:.*]], %[[DW2:.*]] = moe.expert_ffn_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[DOUT]]
+// The backward reads the projections the forward kept.
+// CHECK: %[[DIN:.*]], %[[DW1:.*]], %[[DW3:.*]], %[[DW2:.*]] = moe.expert_ffn_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[PROJ]], %[[DOUT]]
 // CHECK: %[[DTOK:.*]] = moe.dispatch_grad %[[DIN]]
 // CHECK: %[[DLOGITS:.*]] = moe.gate_grad %{{.*}}, %{{.*}}, %[[DPROBS]], %[[DW]] norm_lambda = 1.000000e+00 renormalize
 // CHECK: moe.linear_input_grad %[[DLOGITS]]
@@ -50,7 +52,7 @@ func.func @forward(%x: tensor<16x8xf64>, %target: tensor<16x4xf64>) -> (tensor<f
   %w1 = ml_program.global_load @w1 : tensor<4x6x8xf64>
   %w3 = ml_program.global_load @w3 : tensor<4x6x8xf64>
   %w2 = ml_program.global_load @w2 : tensor<4x8x6xf64>
-  %y = moe.expert_ffn %buf, %w1, %w3, %w2 : tensor<4x8x8xf64>, tensor<4x6x8xf64>, tensor<4x8x6xf64>
+  %y, %y_proj = moe.expert_ffn %buf, %w1, %w3, %w2 : tensor<4x8x8xf64>, tensor<4x6x8xf64>, tensor<4x8x6xf64> -> tensor<4x2x8x6xf64>
   %out = moe.combine %y, %w, %i, %slots : tensor<4x8x8xf64>, tensor<16x2xf64>, tensor<16x2xi32>, tensor<16x2xi32> -> tensor<16x8xf64>
   %proj = moe.router %out, %wr : tensor<16x8xf64>, tensor<4x8xf64> -> tensor<16x4xf64>
   %diff = moe.mul %proj, %target : tensor<16x4xf64>

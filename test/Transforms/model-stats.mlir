@@ -27,6 +27,6 @@ func.func @forward(%x: tensor<2x2xf32>, %i: tensor<2x1xi32>) -> tensor<4x1x2xf32
   %w3 = ml_program.global_load @w3 : tensor<4x3x2xf32>
   %w2 = ml_program.global_load @w2 : tensor<4x2x3xf32>
   %buf, %slots, %dropped = moe.dispatch %x, %i capacity_factor = 1.0 : tensor<2x2xf32>, tensor<2x1xi32> -> tensor<4x1x2xf32>, tensor<2x1xi32>, tensor<i64>
-  %y = moe.expert_ffn %buf, %w1, %w3, %w2 : tensor<4x1x2xf32>, tensor<4x3x2xf32>, tensor<4x2x3xf32>
+  %y, %y_proj = moe.expert_ffn %buf, %w1, %w3, %w2 : tensor<4x1x2xf32>, tensor<4x3x2xf32>, tensor<4x2x3xf32> -> tensor<4x2x1x3xf32>
   return %y : tensor<4x1x2xf32>
 }

@@ -59,10 +59,11 @@ TEST(CpuExpertKernelsTest, ExpertFfnAndGradMatchReferenceOnFilledRows) {
     Tensor upT = f32({s.experts, s.ffn, s.hidden}, upProj);
     Tensor downT = f32({s.experts, s.hidden, s.ffn}, downProj);
 
-    Floats y = output(rows);
+    Floats y = output(rows),
+           projections = output(s.experts * 2 * capacity * s.ffn);
     cpu::expertFfn(x.data(), gateProj.data(), upProj.data(), downProj.data(),
                    counts.data(), s.experts, capacity, s.hidden, s.ffn,
-                   y.data());
+                   y.data(), projections.data());
     Floats filled;
     for (double value : filledRows(y, counts, capacity, s.hidden))
       filled.push_back(static_cast<float>(value));
@@ -71,13 +72,25 @@ TEST(CpuExpertKernelsTest, ExpertFfnAndGradMatchReferenceOnFilledRows) {
                            capacity, s.hidden),
                 "expertFfn " + name);
     EXPECT_TRUE(restUntouched(y, counts, capacity, s.hidden)) << name;
+    // The projections the backward reads: each expert's gate then up rows.
+    std::vector<int64_t> projectionCounts;
+    for (int64_t count : counts)
+      projectionCounts.insert(projectionCounts.end(), {count, count});
+    filled.clear();
+    for (double value :
+         filledRows(projections, projectionCounts, capacity, s.ffn))
+      filled.push_back(static_cast<float>(value));
+    expectClose(filled,
+                filledRows(ref::expertProjections(xT, gateT, upT).data,
+                           projectionCounts, capacity, s.ffn),
+                "expertFfn projections " + name);
 
     Floats dx = output(rows), dGate = output(gateProj.size()),
            dUp = output(upProj.size()), dDown = output(downProj.size());
     cpu::expertFfnGrad(x.data(), gateProj.data(), upProj.data(),
-                       downProj.data(), dy.data(), counts.data(), s.experts,
-                       capacity, s.hidden, s.ffn, dx.data(), dGate.data(),
-                       dUp.data(), dDown.data());
+                       downProj.data(), projections.data(), dy.data(),
+                       counts.data(), s.experts, capacity, s.hidden, s.ffn,
+                       dx.data(), dGate.data(), dUp.data(), dDown.data());
     ref::ExpertFfnGrads expected = ref::expertFfnGrad(
         xT, gateT, upT, downT, f32({s.experts, capacity, s.hidden}, dyRef));
     filled.clear();
@@ -107,15 +120,17 @@ TEST(CpuExpertKernelsTest, ExpertFfnSaturatesLikeTheReference) {
   Tensor gateT = f32({experts, ffn, hidden}, gateProj),
          upT = f32({experts, ffn, hidden}, upProj),
          downT = f32({experts, hidden, ffn}, downProj);
-  Floats y = output(x.size());
+  Floats y = output(x.size()), projections = output(2 * capacity * ffn);
   cpu::expertFfn(x.data(), gateProj.data(), upProj.data(), downProj.data(),
-                 counts.data(), experts, capacity, hidden, ffn, y.data());
+                 counts.data(), experts, capacity, hidden, ffn, y.data(),
+                 projections.data());
   expectClose(y, ref::expertFfn(xT, gateT, upT, downT), "saturated expertFfn");
   Floats dx = output(x.size()), dGate = output(gateProj.size()),
          dUp = output(upProj.size()), dDown = output(downProj.size());
   cpu::expertFfnGrad(x.data(), gateProj.data(), upProj.data(), downProj.data(),
-                     dy.data(), counts.data(), experts, capacity, hidden, ffn,
-                     dx.data(), dGate.data(), dUp.data(), dDown.data());
+                     projections.data(), dy.data(), counts.data(), experts,
+                     capacity, hidden, ffn, dx.data(), dGate.data(), dUp.data(),
+                     dDown.data());
   ref::ExpertFfnGrads expected = ref::expertFfnGrad(
       xT, gateT, upT, downT, f32({experts, capacity, hidden}, dy));
   expectClose(dx, expected.dInput, "saturated dx");
@@ -125,20 +140,21 @@ TEST(CpuExpertKernelsTest, ExpertFfnSaturatesLikeTheReference) {
 }
 
 TEST(CpuExpertKernelsTest, ExpertFfnRejectsCountsPastCapacity) {
-  Floats x(2 * 2 * 2, 0.0f), w(2 * 2 * 2, 0.0f), y(8), dw(8);
+  Floats x(2 * 2 * 2, 0.0f), w(2 * 2 * 2, 0.0f), y(8), dw(8), p(16);
   for (int64_t bad : {3, -1}) {
     std::vector<int64_t> counts = {1, bad};
     std::string expected = "moe.expert_ffn: count " + std::to_string(bad) +
                            " of expert 1 is outside [0, 2]";
     EXPECT_EQ(errorOf([&] {
                 cpu::expertFfn(x.data(), w.data(), w.data(), w.data(),
-                               counts.data(), 2, 2, 2, 2, y.data());
+                               counts.data(), 2, 2, 2, 2, y.data(), p.data());
               }),
               expected);
     EXPECT_EQ(errorOf([&] {
                 cpu::expertFfnGrad(x.data(), w.data(), w.data(), w.data(),
-                                   x.data(), counts.data(), 2, 2, 2, 2,
-                                   y.data(), dw.data(), dw.data(), dw.data());
+                                   p.data(), x.data(), counts.data(), 2, 2, 2,
+                                   2, y.data(), dw.data(), dw.data(),
+                                   dw.data());
               }),
               expected);
   }

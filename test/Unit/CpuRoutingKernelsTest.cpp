@@ -644,9 +644,11 @@ TEST(CpuRoutingKernelsTest, RunsAreBitwiseReproducible) {
     cpu::dispatch(x.data(), indices.data(), nullptr, tokens, hidden, topK,
                   experts, capacity, buffer, slots.data(), counts.data(),
                   &dropped);
-    float *expertOut = next(experts * capacity * hidden);
+    float *expertOut = next(experts * capacity * hidden),
+          *projections = next(experts * 2 * capacity * ffn);
     cpu::expertFfn(buffer, gateProj.data(), upProj.data(), downProj.data(),
-                   counts.data(), experts, capacity, hidden, ffn, expertOut);
+                   counts.data(), experts, capacity, hidden, ffn, expertOut,
+                   projections);
     cpu::combine(expertOut, weights, indices.data(), slots.data(), tokens, topK,
                  experts, capacity, hidden, next(tokens * hidden));
     float *dOut = next(experts * capacity * hidden),
@@ -657,8 +659,8 @@ TEST(CpuRoutingKernelsTest, RunsAreBitwiseReproducible) {
     float *dBuffer = next(experts * capacity * hidden);
     float *dGate = next(gateProj.size()), *dUp = next(upProj.size());
     cpu::expertFfnGrad(buffer, gateProj.data(), upProj.data(), downProj.data(),
-                       dOut, counts.data(), experts, capacity, hidden, ffn,
-                       dBuffer, dGate, dUp, next(downProj.size()));
+                       projections, dOut, counts.data(), experts, capacity,
+                       hidden, ffn, dBuffer, dGate, dUp, next(downProj.size()));
     cpu::dispatchGrad(dBuffer, indices.data(), slots.data(), tokens, hidden,
                       topK, experts, capacity, next(tokens * hidden));
     cpu::gateGrad(logits.data(), indices.data(), tokens, experts, config,

@@ -573,8 +573,9 @@ TEST(GradientCheck, ExpertFfn) {
     m.param("w1", up);
     m.param("w3", up);
     m.param("w2", down);
-    m.emit("%y = moe.expert_ffn %x, %w1, %w3, %w2 : " + typeOf(in) + ", " +
-           typeOf(up) + ", " + typeOf(down));
+    m.emit("%y, %proj = moe.expert_ffn %x, %w1, %w3, %w2 : " + typeOf(in) +
+           ", " + typeOf(up) + ", " + typeOf(down) + " -> " +
+           typeOf({experts, 2, capacity, ffn}));
     m.result("%y", in);
   });
 }
@@ -681,8 +682,9 @@ TEST(GradientCheck, MoeLayer) {
                      : " capacity_factor = " + number(factor)) +
            " : " + typeOf(x) + ", " + i32(choice) + " -> " + typeOf(buffer) +
            ", " + i32(choice) + ", tensor<i64>");
-    m.emit("%e = moe.expert_ffn %buf, %w1, %w3, %w2 : " + typeOf(buffer) +
-           ", " + typeOf(up) + ", " + typeOf(down));
+    m.emit("%e, %proj = moe.expert_ffn %buf, %w1, %w3, %w2 : " +
+           typeOf(buffer) + ", " + typeOf(up) + ", " + typeOf(down) + " -> " +
+           typeOf({experts, 2, capacity, ffn}));
     m.emit("%y = moe.combine %e, %w, %i, %slots : " + typeOf(buffer) + ", " +
            typeOf(choice) + ", " + i32(choice) + ", " + i32(choice) + " -> " +
            typeOf(x));

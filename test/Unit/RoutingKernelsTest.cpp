@@ -318,6 +318,17 @@ TEST(ExpertFfnTest, RectangularProjectionsUseHuggingFaceLayouts) {
                DType::F64, {1, 1, 1}, {2.193175735890015});
 }
 
+TEST(ExpertFfnTest, ProjectionsKeepGateThenUpRowsPerExpert) {
+  // Two experts, capacity 2, hidden 2, ffn 1. Expert 0 has rows x = {1, 2}
+  // and {0, 0}: gate {3, 4} -> 11 and 0, up {1, -1} -> -1 and 0. Expert 1
+  // has rows {1, 0} and {0, 1}: gate {2, 5} -> 2 and 5, up {-3, 1} -> -3
+  // and 1. Layout [experts, 2, capacity, ffn].
+  Tensor input = f64({2, 2, 2}, {1, 2, 0, 0, 1, 0, 0, 1});
+  expectTensor(expertProjections(input, f64({2, 1, 2}, {3, 4, 2, 5}),
+                                 f64({2, 1, 2}, {1, -1, -3, 1})),
+               DType::F64, {2, 2, 2, 1}, {11, 0, -1, 0, 2, 5, -3, 1});
+}
+
 //===----------------------------------------------------------------------===//
 // combine
 //===----------------------------------------------------------------------===//

@@ -58,6 +58,10 @@ DispatchResult dispatch(const Tensor &tokens, const Tensor &indices,
                         const Tensor *priority = nullptr);
 Tensor expertFfn(const Tensor &input, const Tensor &gateProj,
                  const Tensor &upProj, const Tensor &downProj);
+/// moe.expert_ffn's `projections`: [experts, 2, capacity, ffn], the gate
+/// then the up projection of every row.
+Tensor expertProjections(const Tensor &input, const Tensor &gateProj,
+                         const Tensor &upProj);
 Tensor combine(const Tensor &expertOutput, const Tensor &weights,
                const Tensor &indices, const Tensor &slots);
 

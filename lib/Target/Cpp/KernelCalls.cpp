@@ -214,16 +214,17 @@ std::string CppEmitter::kernelCall(Operation *op) {
       .Case([&](ExpertFfnOp o) {
         Value x = o.getInput();
         return formatv("expertFfn({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, "
-                       "{8}, {9})",
+                       "{8}, {9}, {10})",
                        in(0), in(1), in(2), in(3), rowCounts(x), dim(x, 0),
-                       dim(x, 1), dim(x, 2), dim(o.getGateProj(), 1), res(0))
+                       dim(x, 1), dim(x, 2), dim(o.getGateProj(), 1), res(0),
+                       res(1))
             .str();
       })
       .Case([&](ExpertFfnGradOp o) {
         Value x = o.getInput();
         return formatv("expertFfnGrad({0}, {1}, {2}, {3}, {4}, {5}, {6}, "
-                       "{7}, {8}, {9}, {10}, {11}, {12}, {13})",
-                       in(0), in(1), in(2), in(3), in(4), rowCounts(x),
+                       "{7}, {8}, {9}, {10}, {11}, {12}, {13}, {14})",
+                       in(0), in(1), in(2), in(3), in(4), in(5), rowCounts(x),
                        dim(x, 0), dim(x, 1), dim(x, 2), dim(o.getGateProj(), 1),
                        res(0), res(1), res(2), res(3))
             .str();

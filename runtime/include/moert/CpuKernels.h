@@ -112,18 +112,20 @@ void dispatchGrad(const float *dBuffer, const int32_t *indices,
                   float *dTokens);
 
 /// SwiGLU FFN per expert on its first counts[e] rows: gateProj, upProj
-/// [experts, ffn, hidden], downProj [experts, hidden, ffn]. Rows past
-/// counts[e] of y are left unwritten.
+/// [experts, ffn, hidden], downProj [experts, hidden, ffn]. projections
+/// [experts, 2, capacity, ffn] receives x Wg^T and x Wu^T for the backward.
+/// Rows past counts[e] of y and projections are left unwritten.
 void expertFfn(const float *x, const float *gateProj, const float *upProj,
                const float *downProj, const int64_t *counts, int64_t experts,
-               int64_t capacity, int64_t hidden, int64_t ffn, float *y);
-/// Recomputes the activations; dx rows past counts[e] are left unwritten;
-/// the weight gradients are complete.
+               int64_t capacity, int64_t hidden, int64_t ffn, float *y,
+               float *projections);
+/// From the forward's projections; dx rows past counts[e] are left
+/// unwritten; the weight gradients are complete.
 void expertFfnGrad(const float *x, const float *gateProj, const float *upProj,
-                   const float *downProj, const float *dy,
-                   const int64_t *counts, int64_t experts, int64_t capacity,
-                   int64_t hidden, int64_t ffn, float *dx, float *dGateProj,
-                   float *dUpProj, float *dDownProj);
+                   const float *downProj, const float *projections,
+                   const float *dy, const int64_t *counts, int64_t experts,
+                   int64_t capacity, int64_t hidden, int64_t ffn, float *dx,
+                   float *dGateProj, float *dUpProj, float *dDownProj);
 
 void combine(const float *expertOutput, const float *weights,
              const int32_t *indices, const int32_t *slots, int64_t tokens,

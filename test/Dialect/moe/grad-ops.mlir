@@ -210,12 +210,12 @@ func.func @dispatch_grad(%dbuf: tensor<4x10x8xf32>, %i: tensor<16x2xi32>, %slots
 }
 
 // CHECK-LABEL: func.func @expert_ffn_grad
-// CHECK-SAME: (%[[BUF:.*]]: tensor<4x10x8xf32>, %[[W1:.*]]: tensor<4x12x8xf32>, %[[W3:.*]]: tensor<4x12x8xf32>, %[[W2:.*]]: tensor<4x8x12xf32>, %[[DY:.*]]: tensor<4x10x8xf32>)
-// CHECK: %[[DX:.*]], %[[DW1:.*]], %[[DW3:.*]], %[[DW2:.*]] = moe.expert_ffn_grad %[[BUF]], %[[W1]], %[[W3]], %[[W2]], %[[DY]] : tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>
+// CHECK-SAME: (%[[BUF:.*]]: tensor<4x10x8xf32>, %[[W1:.*]]: tensor<4x12x8xf32>, %[[W3:.*]]: tensor<4x12x8xf32>, %[[W2:.*]]: tensor<4x8x12xf32>, %[[PROJ:.*]]: tensor<4x2x10x12xf32>, %[[DY:.*]]: tensor<4x10x8xf32>)
+// CHECK: %[[DX:.*]], %[[DW1:.*]], %[[DW3:.*]], %[[DW2:.*]] = moe.expert_ffn_grad %[[BUF]], %[[W1]], %[[W3]], %[[W2]], %[[PROJ]], %[[DY]] : tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>, tensor<4x2x10x12xf32>
 // CHECK: return %[[DX]], %[[DW1]], %[[DW3]], %[[DW2]] : tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>
-func.func @expert_ffn_grad(%buf: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x12x8xf32>, %w2: tensor<4x8x12xf32>, %dy: tensor<4x10x8xf32>)
+func.func @expert_ffn_grad(%buf: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x12x8xf32>, %w2: tensor<4x8x12xf32>, %proj: tensor<4x2x10x12xf32>, %dy: tensor<4x10x8xf32>)
     -> (tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>) {
-  %dx, %dw1, %dw3, %dw2 = moe.expert_ffn_grad %buf, %w1, %w3, %w2, %dy : tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>
+  %dx, %dw1, %dw3, %dw2 = moe.expert_ffn_grad %buf, %w1, %w3, %w2, %proj, %dy : tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>, tensor<4x2x10x12xf32>
   return %dx, %dw1, %dw3, %dw2 : tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>
 }
 

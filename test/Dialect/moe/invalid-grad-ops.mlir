@@ -432,27 +432,27 @@ func.func @dispatch_grad_slots_type(%db: tensor<4x10x8xf32>, %i: tensor<16x2xi32
 // -----
 
 // moe.expert_ffn_grad (ODS): d_result has the type of the input (generic form).
-func.func @expert_ffn_grad_d_result_type(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x12x8xf32>, %w2: tensor<4x8x12xf32>, %dy: tensor<4x10x8xf64>) {
+func.func @expert_ffn_grad_d_result_type(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x12x8xf32>, %w2: tensor<4x8x12xf32>, %proj: tensor<4x2x10x12xf32>, %dy: tensor<4x10x8xf64>) {
   // expected-error @+1 {{'moe.expert_ffn_grad' op failed to verify that all of {input, d_result, d_input} have same type}}
-  %d:4 = "moe.expert_ffn_grad"(%x, %w1, %w3, %w2, %dy) : (tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>, tensor<4x10x8xf64>) -> (tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>)
+  %d:4 = "moe.expert_ffn_grad"(%x, %w1, %w3, %w2, %proj, %dy) : (tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>, tensor<4x2x10x12xf32>, tensor<4x10x8xf64>) -> (tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>)
   return
 }
 
 // -----
 
 // moe.expert_ffn_grad (ODS): gate_proj, up_proj and their gradients have one type (generic form).
-func.func @expert_ffn_grad_up_proj_type(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x6x8xf32>, %w2: tensor<4x8x12xf32>, %dy: tensor<4x10x8xf32>) {
+func.func @expert_ffn_grad_up_proj_type(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x6x8xf32>, %w2: tensor<4x8x12xf32>, %proj: tensor<4x2x10x12xf32>, %dy: tensor<4x10x8xf32>) {
   // expected-error @+1 {{'moe.expert_ffn_grad' op failed to verify that all of {gate_proj, up_proj, d_gate_proj, d_up_proj} have same type}}
-  %d:4 = "moe.expert_ffn_grad"(%x, %w1, %w3, %w2, %dy) : (tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x6x8xf32>, tensor<4x8x12xf32>, tensor<4x10x8xf32>) -> (tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>)
+  %d:4 = "moe.expert_ffn_grad"(%x, %w1, %w3, %w2, %proj, %dy) : (tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x6x8xf32>, tensor<4x8x12xf32>, tensor<4x2x10x12xf32>, tensor<4x10x8xf32>) -> (tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>)
   return
 }
 
 // -----
 
 // moe.expert_ffn_grad (ODS): d_down_proj has the type of down_proj (generic form).
-func.func @expert_ffn_grad_d_down_proj_type(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x12x8xf32>, %w2: tensor<4x8x12xf32>, %dy: tensor<4x10x8xf32>) {
+func.func @expert_ffn_grad_d_down_proj_type(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x12x8xf32>, %w2: tensor<4x8x12xf32>, %proj: tensor<4x2x10x12xf32>, %dy: tensor<4x10x8xf32>) {
   // expected-error @+1 {{'moe.expert_ffn_grad' op failed to verify that all of {down_proj, d_down_proj} have same type}}
-  %d:4 = "moe.expert_ffn_grad"(%x, %w1, %w3, %w2, %dy) : (tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>, tensor<4x10x8xf32>) -> (tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>)
+  %d:4 = "moe.expert_ffn_grad"(%x, %w1, %w3, %w2, %proj, %dy) : (tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>, tensor<4x2x10x12xf32>, tensor<4x10x8xf32>) -> (tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>)
   return
 }
 
@@ -648,36 +648,45 @@ func.func @attention_grad_key_element_type(%q: tensor<2x3x4x6xf32>, %k: tensor<2
 // -----
 
 // moe.expert_ffn_grad: the input is [experts, capacity, hidden].
-func.func @expert_ffn_grad_input_rank(%x: tensor<40x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x12x8xf32>, %w2: tensor<4x8x12xf32>, %dy: tensor<40x8xf32>) {
+func.func @expert_ffn_grad_input_rank(%x: tensor<40x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x12x8xf32>, %w2: tensor<4x8x12xf32>, %proj: tensor<4x2x10x12xf32>, %dy: tensor<40x8xf32>) {
   // expected-error @+1 {{'moe.expert_ffn_grad' op 'input' must have rank 3 ([experts, capacity, hidden]), got rank 2}}
-  %dx, %dw1, %dw3, %dw2 = moe.expert_ffn_grad %x, %w1, %w3, %w2, %dy : tensor<40x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>
+  %dx, %dw1, %dw3, %dw2 = moe.expert_ffn_grad %x, %w1, %w3, %w2, %proj, %dy : tensor<40x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>, tensor<4x2x10x12xf32>
+  return
+}
+
+// -----
+
+// moe.expert_ffn_grad: the projections are the forward's [experts, 2, capacity, ffn].
+func.func @expert_ffn_grad_projections_shape(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x12x8xf32>, %w2: tensor<4x8x12xf32>, %proj: tensor<4x2x12x10xf32>, %dy: tensor<4x10x8xf32>) {
+  // expected-error @+1 {{'moe.expert_ffn_grad' op 'projections' must have shape [4, 2, 10, 12], got [4, 2, 12, 10]}}
+  %dx, %dw1, %dw3, %dw2 = moe.expert_ffn_grad %x, %w1, %w3, %w2, %proj, %dy : tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>, tensor<4x2x12x10xf32>
   return
 }
 
 // -----
 
 // moe.expert_ffn_grad: gate_proj/up_proj have the input's hidden size.
-func.func @expert_ffn_grad_gate_proj_shape(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x6xf32>, %w3: tensor<4x12x6xf32>, %w2: tensor<4x8x12xf32>, %dy: tensor<4x10x8xf32>) {
+func.func @expert_ffn_grad_gate_proj_shape(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x6xf32>, %w3: tensor<4x12x6xf32>, %w2: tensor<4x8x12xf32>, %proj: tensor<4x2x10x12xf32>, %dy: tensor<4x10x8xf32>) {
   // expected-error @+1 {{'moe.expert_ffn_grad' op 'gate_proj' must have shape [4, 12, 8], got [4, 12, 6]}}
-  %dx, %dw1, %dw3, %dw2 = moe.expert_ffn_grad %x, %w1, %w3, %w2, %dy : tensor<4x10x8xf32>, tensor<4x12x6xf32>, tensor<4x8x12xf32>
+  %dx, %dw1, %dw3, %dw2 = moe.expert_ffn_grad %x, %w1, %w3, %w2, %proj, %dy : tensor<4x10x8xf32>, tensor<4x12x6xf32>, tensor<4x8x12xf32>, tensor<4x2x10x12xf32>
   return
 }
 
 // -----
 
 // moe.expert_ffn_grad: down_proj is [experts, hidden, ffn].
-func.func @expert_ffn_grad_down_proj_shape(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x12x8xf32>, %w2: tensor<4x12x8xf32>, %dy: tensor<4x10x8xf32>) {
+func.func @expert_ffn_grad_down_proj_shape(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x12x8xf32>, %w2: tensor<4x12x8xf32>, %proj: tensor<4x2x10x12xf32>, %dy: tensor<4x10x8xf32>) {
   // expected-error @+1 {{'moe.expert_ffn_grad' op 'down_proj' must have shape [4, 8, 12], got [4, 12, 8]}}
-  %dx, %dw1, %dw3, %dw2 = moe.expert_ffn_grad %x, %w1, %w3, %w2, %dy : tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>
+  %dx, %dw1, %dw3, %dw2 = moe.expert_ffn_grad %x, %w1, %w3, %w2, %proj, %dy : tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4x2x10x12xf32>
   return
 }
 
 // -----
 
 // moe.expert_ffn_grad: weights have the input's element type.
-func.func @expert_ffn_grad_element_type(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf64>, %w3: tensor<4x12x8xf64>, %w2: tensor<4x8x12xf64>, %dy: tensor<4x10x8xf32>) {
+func.func @expert_ffn_grad_element_type(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf64>, %w3: tensor<4x12x8xf64>, %w2: tensor<4x8x12xf64>, %proj: tensor<4x2x10x12xf32>, %dy: tensor<4x10x8xf32>) {
   // expected-error @+1 {{'moe.expert_ffn_grad' op 'gate_proj' must have element type 'f32' (that of 'input'), got 'f64'}}
-  %dx, %dw1, %dw3, %dw2 = moe.expert_ffn_grad %x, %w1, %w3, %w2, %dy : tensor<4x10x8xf32>, tensor<4x12x8xf64>, tensor<4x8x12xf64>
+  %dx, %dw1, %dw3, %dw2 = moe.expert_ffn_grad %x, %w1, %w3, %w2, %proj, %dy : tensor<4x10x8xf32>, tensor<4x12x8xf64>, tensor<4x8x12xf64>, tensor<4x2x10x12xf32>
   return
 }
 

@@ -304,7 +304,7 @@ func.func @dispatch_no_capacity(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>) {
 // moe.expert_ffn: the input is [experts, capacity, hidden].
 func.func @expert_ffn_input_rank(%x: tensor<40x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x12x8xf32>, %w2: tensor<4x8x12xf32>) {
   // expected-error @+1 {{'moe.expert_ffn' op 'input' must have rank 3 ([experts, capacity, hidden]), got rank 2}}
-  %y = moe.expert_ffn %x, %w1, %w3, %w2 : tensor<40x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>
+  %y, %p = moe.expert_ffn %x, %w1, %w3, %w2 : tensor<40x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32> -> tensor<4x2x10x12xf32>
   return
 }
 
@@ -313,7 +313,7 @@ func.func @expert_ffn_input_rank(%x: tensor<40x8xf32>, %w1: tensor<4x12x8xf32>, 
 // moe.expert_ffn: gate_proj is [experts, ffn, hidden].
 func.func @expert_ffn_gate_proj_rank(%x: tensor<4x10x8xf32>, %w1: tensor<48x8xf32>, %w3: tensor<48x8xf32>, %w2: tensor<4x8x12xf32>) {
   // expected-error @+1 {{'moe.expert_ffn' op 'gate_proj' must have rank 3 ([experts, ffn, hidden]), got rank 2}}
-  %y = moe.expert_ffn %x, %w1, %w3, %w2 : tensor<4x10x8xf32>, tensor<48x8xf32>, tensor<4x8x12xf32>
+  %y, %p = moe.expert_ffn %x, %w1, %w3, %w2 : tensor<4x10x8xf32>, tensor<48x8xf32>, tensor<4x8x12xf32> -> tensor<4x2x10x12xf32>
   return
 }
 
@@ -322,7 +322,7 @@ func.func @expert_ffn_gate_proj_rank(%x: tensor<4x10x8xf32>, %w1: tensor<48x8xf3
 // moe.expert_ffn: gate_proj has the input's experts and hidden.
 func.func @expert_ffn_gate_proj_shape(%x: tensor<4x10x8xf32>, %w1: tensor<2x12x8xf32>, %w3: tensor<2x12x8xf32>, %w2: tensor<4x8x12xf32>) {
   // expected-error @+1 {{'moe.expert_ffn' op 'gate_proj' must have shape [4, 12, 8], got [2, 12, 8]}}
-  %y = moe.expert_ffn %x, %w1, %w3, %w2 : tensor<4x10x8xf32>, tensor<2x12x8xf32>, tensor<4x8x12xf32>
+  %y, %y_proj = moe.expert_ffn %x, %w1, %w3, %w2 : tensor<4x10x8xf32>, tensor<2x12x8xf32>, tensor<4x8x12xf32> -> tensor<4x2x10x12xf32>
   return
 }
 
@@ -331,7 +331,16 @@ func.func @expert_ffn_gate_proj_shape(%x: tensor<4x10x8xf32>, %w1: tensor<2x12x8
 // moe.expert_ffn: down_proj is [experts, hidden, ffn].
 func.func @expert_ffn_down_proj_shape(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x12x8xf32>, %w2: tensor<4x12x8xf32>) {
   // expected-error @+1 {{'moe.expert_ffn' op 'down_proj' must have shape [4, 8, 12], got [4, 12, 8]}}
-  %y = moe.expert_ffn %x, %w1, %w3, %w2 : tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>
+  %y, %y_proj = moe.expert_ffn %x, %w1, %w3, %w2 : tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32> -> tensor<4x2x10x12xf32>
+  return
+}
+
+// -----
+
+// moe.expert_ffn: the projections are [experts, 2, capacity, ffn].
+func.func @expert_ffn_projections_shape(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x12x8xf32>, %w2: tensor<4x8x12xf32>) {
+  // expected-error @+1 {{'moe.expert_ffn' op 'projections' must have shape [4, 2, 10, 12], got [4, 10, 12]}}
+  %y, %p = moe.expert_ffn %x, %w1, %w3, %w2 : tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32> -> tensor<4x10x12xf32>
   return
 }
 
@@ -340,7 +349,7 @@ func.func @expert_ffn_down_proj_shape(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x8
 // moe.expert_ffn: gate_proj has the element type of the input.
 func.func @expert_ffn_gate_proj_element_type(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf64>, %w3: tensor<4x12x8xf64>, %w2: tensor<4x8x12xf32>) {
   // expected-error @+1 {{'moe.expert_ffn' op 'gate_proj' must have element type 'f32' (that of 'input'), got 'f64'}}
-  %y = moe.expert_ffn %x, %w1, %w3, %w2 : tensor<4x10x8xf32>, tensor<4x12x8xf64>, tensor<4x8x12xf32>
+  %y, %y_proj = moe.expert_ffn %x, %w1, %w3, %w2 : tensor<4x10x8xf32>, tensor<4x12x8xf64>, tensor<4x8x12xf32> -> tensor<4x2x10x12xf32>
   return
 }
 
@@ -349,7 +358,7 @@ func.func @expert_ffn_gate_proj_element_type(%x: tensor<4x10x8xf32>, %w1: tensor
 // moe.expert_ffn: down_proj has the element type of the input.
 func.func @expert_ffn_down_proj_element_type(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x12x8xf32>, %w2: tensor<4x8x12xf64>) {
   // expected-error @+1 {{'moe.expert_ffn' op 'down_proj' must have element type 'f32' (that of 'input'), got 'f64'}}
-  %y = moe.expert_ffn %x, %w1, %w3, %w2 : tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf64>
+  %y, %y_proj = moe.expert_ffn %x, %w1, %w3, %w2 : tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf64> -> tensor<4x2x10x12xf32>
   return
 }
 
@@ -358,7 +367,7 @@ func.func @expert_ffn_down_proj_element_type(%x: tensor<4x10x8xf32>, %w1: tensor
 // moe.expert_ffn (ODS): gate_proj and up_proj have one type (generic form).
 func.func @expert_ffn_up_proj_type(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x6x8xf32>, %w2: tensor<4x8x12xf32>) {
   // expected-error @+1 {{'moe.expert_ffn' op failed to verify that all of {gate_proj, up_proj} have same type}}
-  %y = "moe.expert_ffn"(%x, %w1, %w3, %w2) : (tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x6x8xf32>, tensor<4x8x12xf32>) -> tensor<4x10x8xf32>
+  %y:2 = "moe.expert_ffn"(%x, %w1, %w3, %w2) : (tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x6x8xf32>, tensor<4x8x12xf32>) -> (tensor<4x10x8xf32>, tensor<4x2x10x12xf32>)
   return
 }
 

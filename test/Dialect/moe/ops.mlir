@@ -277,10 +277,10 @@ func.func @dispatch_priority(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>, %w: ten
 
 // CHECK-LABEL: func.func @expert_ffn
 // CHECK-SAME: (%[[BUF:.*]]: tensor<4x10x8xf32>, %[[W1:.*]]: tensor<4x12x8xf32>, %[[W3:.*]]: tensor<4x12x8xf32>, %[[W2:.*]]: tensor<4x8x12xf32>)
-// CHECK: %[[Y:.*]] = moe.expert_ffn %[[BUF]], %[[W1]], %[[W3]], %[[W2]] : tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>
+// CHECK: %[[Y:.*]], %{{.*}} = moe.expert_ffn %[[BUF]], %[[W1]], %[[W3]], %[[W2]] : tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32> -> tensor<4x2x10x12xf32>
 // CHECK: return %[[Y]] : tensor<4x10x8xf32>
 func.func @expert_ffn(%buf: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x12x8xf32>, %w2: tensor<4x8x12xf32>) -> tensor<4x10x8xf32> {
-  %y = moe.expert_ffn %buf, %w1, %w3, %w2 : tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>
+  %y, %y_proj = moe.expert_ffn %buf, %w1, %w3, %w2 : tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32> -> tensor<4x2x10x12xf32>
   return %y : tensor<4x10x8xf32>
 }
 
