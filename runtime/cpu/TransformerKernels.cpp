@@ -159,6 +159,7 @@ void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
 
 typedef float Vec4 __attribute__((vector_size(16)));
 typedef float Vec8 __attribute__((vector_size(32)));
+typedef float Vec16 __attribute__((vector_size(64)));
 
 #define MOERT_INLINE __attribute__((always_inline)) inline
 
@@ -211,9 +212,11 @@ MOERT_INLINE void gemmRows(const Gemm &g, int64_t i) {
   int64_t j = 0;
   for (; j + 16 <= g.n; j += 16)
     gemmTile<V, R, 16 / kWidth>(g, i, j);
-  if (j + 8 <= g.n) {
-    gemmTile<V, R, 8 / kWidth>(g, i, j);
-    j += 8;
+  if constexpr (kWidth <= 8) {
+    if (j + 8 <= g.n) {
+      gemmTile<V, R, 8 / kWidth>(g, i, j);
+      j += 8;
+    }
   }
   for (; j < g.n; ++j) // columns past the vectors, one by one
     for (int r = 0; r < R; ++r) {
@@ -233,18 +236,24 @@ template <typename V, int R> MOERT_INLINE void gemmAll(const Gemm &g) {
     gemmRows<V, 1>(g, i);
 }
 
-// AVX2 + FMA when the CPU has them (the build targets baseline x86-64):
-// 4 x 16 tiles take 8 of its 16 ymm registers; SSE has room for 2 x 16.
-// A machine always takes the same path, so results stay reproducible.
+// AVX-512 or AVX2 + FMA when the CPU has them (the build targets baseline
+// x86-64): 8 x 16 tiles take 8 of AVX-512's 32 zmm registers, 4 x 16 tiles
+// 8 of AVX2's 16 ymm; SSE has room for 2 x 16. A machine always takes the
+// same path, so results stay reproducible.
 #if defined(__x86_64__) && !defined(__AVX2__)
+__attribute__((target("avx512f,fma"))) void gemmAvx512(const Gemm &g) {
+  gemmAll<Vec16, 8>(g);
+}
 __attribute__((target("avx2,fma"))) void gemmAvx2(const Gemm &g) {
   gemmAll<Vec8, 4>(g);
 }
 void gemmBaseline(const Gemm &g) { gemmAll<Vec4, 2>(g); }
 void smallGemm(const Gemm &g) {
+  static const bool avx512 =
+      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
   static const bool avx2 =
       __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  avx2 ? gemmAvx2(g) : gemmBaseline(g);
+  avx512 ? gemmAvx512(g) : avx2 ? gemmAvx2(g) : gemmBaseline(g);
 }
 #else
 void smallGemm(const Gemm &g) { gemmAll<Vec8, 4>(g); }
