@@ -53,30 +53,9 @@ using detail::gemm;
 // The SwiGLU between the expert GEMMs is exp-bound: libm's scalar expf does
 // not vectorize without -ffast-math, so it is written on generic vectors
 // (Vectorize.h).
+using detail::expInPlace;
 using detail::Floats;
-using detail::Ints;
 using detail::kLanes;
-
-/// x <- exp(x): Cephes' expf polynomial (within 2 ulp), with x clamped to
-/// [-87, 88] so that 2^n stays a normal float; NaN stays NaN.
-MOERT_INLINE void expInPlace(Floats &x) {
-  Floats low = Floats{} - 87.0f, high = Floats{} + 88.0f;
-  x = x < low ? low : x;
-  x = x > high ? high : x;
-  // Adding 1.5 * 2^23 rounds to an integer n, which lands in the low bits.
-  const float magic = 12582912.0f;
-  Floats t = x * 1.44269504088896341f + magic, n = t - magic;
-  Floats r = x - n * 0.693359375f - n * -2.12194440e-4f;
-  Floats p = Floats{} + 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  Ints scale = ((Ints)t - (0x4B400000 - 127)) << 23; // 2^n
-  x = p * (Floats)scale;
-}
 
 /// Loads/stores n <= kLanes floats (a full block when n is the constant).
 MOERT_INLINE void load(Floats &v, const float *p, int64_t n) {

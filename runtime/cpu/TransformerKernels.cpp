@@ -18,6 +18,7 @@
 #include "moert/Error.h"
 
 #include "Gemm.h"
+#include "Vectorize.h"
 
 #include <algorithm>
 #include <cmath>
@@ -30,38 +31,12 @@ namespace {
 /// costs more than it saves.
 constexpr int64_t kGrain = 1 << 15;
 
-// Floats of one SIMD register as GCC/Clang vector extensions (wider ones
-// are split, and their selects scalarized, when the target lacks them). The
-// exp below is written on them because, as a scalar function, GCC turns its
-// range clamp into branches that -ftrapping-math forbids it to vectorize.
-#ifdef __AVX2__
-constexpr int64_t kLanes = 8;
-#else
-constexpr int64_t kLanes = 4;
-#endif
-typedef float Floats __attribute__((vector_size(kLanes * 4)));
-typedef int32_t Ints __attribute__((vector_size(kLanes * 4)));
-
-/// exp within about 1 ulp: Cephes' expf, exp(x) = 2^n exp(r) with
-/// |r| <= ln2/2 and a degree-6 polynomial. libm's expf is scalar and several
-/// times slower, and softmax rows are made of exps. Inputs are clamped to
-/// [-87, 88], where 2^n stays a normal float: exp(-100) gives 1.6e-38.
-void fastExp(Floats &x) {
-  Floats c = x < -87.0f ? -87.0f : x;
-  c = c > 88.0f ? 88.0f : c;
-  // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer.
-  Floats n = (c * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  // ln2 in two parts, so that r is exact.
-  Floats r = (c - n * 0.693359375f) + n * 2.12194440e-4f;
-  Floats p = r * 1.9875691500e-4f + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  Ints bits = (__builtin_convertvector(n, Ints) + 127) << 23;
-  x = p * (Floats)bits; // a vector cast reinterprets the bits
-}
+// The exps of softmax rows, cross-entropy and the dense SwiGLU: libm's
+// expf is scalar and several times slower, so they use Vectorize.h's
+// polynomial exp on generic vectors, compiled per instruction set.
+using moert::cpu::detail::expInPlace;
+using moert::cpu::detail::Floats;
+using moert::cpu::detail::kLanes;
 
 float rowMax(const float *x, int64_t n) {
   float maximum = -HUGE_VALF;
@@ -73,15 +48,15 @@ float rowMax(const float *x, int64_t n) {
 
 /// out[i] = exp(x[i] * scale - shift); returns the sum of the out[i], in a
 /// fixed order (by lane, then lanes in order). out may be x.
-float expAndSum(const float *x, int64_t n, float scale, float shift,
-                float *out) {
+MOERT_CLONES float expAndSum(const float *x, int64_t n, float scale,
+                             float shift, float *out) {
   Floats sums = {};
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
     Floats e;
     std::memcpy(&e, x + i, sizeof e);
     e = e * scale - shift;
-    fastExp(e);
+    expInPlace(e);
     std::memcpy(out + i, &e, sizeof e);
     sums += e;
   }
@@ -89,7 +64,7 @@ float expAndSum(const float *x, int64_t n, float scale, float shift,
     Floats e = {};
     for (int64_t lane = 0; lane < n - i; ++lane)
       e[lane] = x[i + lane] * scale - shift;
-    fastExp(e);
+    expInPlace(e);
     for (int64_t lane = 0; lane < kLanes; ++lane)
       if (lane < n - i)
         out[i + lane] = e[lane];
@@ -160,8 +135,6 @@ void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
 typedef float Vec4 __attribute__((vector_size(16)));
 typedef float Vec8 __attribute__((vector_size(32)));
 typedef float Vec16 __attribute__((vector_size(64)));
-
-#define MOERT_INLINE __attribute__((always_inline)) inline
 
 /// Arguments of C[m x n] = A[m x k] B[k x n] (+ C if accumulate), where
 /// A(i, p) = a[i * aRow + p * aCol] (so A may be a transpose) and B and C are
