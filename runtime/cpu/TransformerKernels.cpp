@@ -107,12 +107,40 @@ void sumOverRows(int64_t rows, int64_t cols, float *out, Term term) {
 }
 
 /// 1 / sqrt(mean(x^2) + eps).
-double rmsScale(const float *x, int64_t n, double eps) {
+MOERT_INLINE double rmsScale(const float *x, int64_t n, double eps) {
   double sum = 0;
 #pragma omp simd reduction(+ : sum)
   for (int64_t i = 0; i < n; ++i)
     sum += static_cast<double>(x[i]) * x[i];
   return 1.0 / std::sqrt(sum / n + eps);
+}
+
+/// One row of rms_norm. The row functions are target clones: their double
+/// reductions are the norms' cost, 2-wide in baseline SSE.
+MOERT_CLONES void rmsNormRow(const float *x, const float *weight,
+                             int64_t hidden, double eps, float *y) {
+  float scale = static_cast<float>(rmsScale(x, hidden, eps));
+#pragma omp simd
+  for (int64_t i = 0; i < hidden; ++i)
+    y[i] = x[i] * scale * weight[i];
+}
+
+/// One row of rms_norm's input gradient; returns the row's scale s. With
+/// g = dy w: dx_j = s g_j - s^3 x_j / hidden * sum_i g_i x_i, in double:
+/// the two terms cancel when g is nearly parallel to x (always, at hidden
+/// 1).
+MOERT_CLONES float rmsNormGradRow(const float *x, const float *weight,
+                                  const float *dy, int64_t hidden, double eps,
+                                  float *dx) {
+  double s = rmsScale(x, hidden, eps), dot = 0;
+#pragma omp simd reduction(+ : dot)
+  for (int64_t i = 0; i < hidden; ++i)
+    dot += static_cast<double>(dy[i] * weight[i]) * x[i];
+  double coefficient = s * s * s * dot / hidden;
+#pragma omp simd
+  for (int64_t j = 0; j < hidden; ++j)
+    dx[j] = static_cast<float>(s * (dy[j] * weight[j]) - coefficient * x[j]);
+  return static_cast<float>(s);
 }
 
 void fillZero(float *x, int64_t count) { std::fill(x, x + count, 0.0f); }
@@ -337,14 +365,8 @@ void moert::cpu::embeddingGrad(const int32_t *ids, int64_t count,
 void moert::cpu::rmsNorm(const float *x, const float *weight, int64_t rows,
                          int64_t hidden, double eps, float *y) {
 #pragma omp parallel for schedule(static) if (rows * hidden >= kGrain)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float *xr = x + r * hidden;
-    float *yr = y + r * hidden;
-    float scale = static_cast<float>(rmsScale(xr, hidden, eps));
-#pragma omp simd
-    for (int64_t i = 0; i < hidden; ++i)
-      yr[i] = xr[i] * scale * weight[i];
-  }
+  for (int64_t r = 0; r < rows; ++r)
+    rmsNormRow(x + r * hidden, weight, hidden, eps, y + r * hidden);
 }
 
 void moert::cpu::rmsNormGrad(const float *x, const float *weight,
@@ -353,24 +375,10 @@ void moert::cpu::rmsNormGrad(const float *x, const float *weight,
   std::vector<float> scales(rows);
 #pragma omp parallel if (rows * hidden >= kGrain)
   {
-    // With s = (mean(x^2) + eps)^(-1/2) and g = dy w:
-    // dx_j = s g_j - s^3 x_j / hidden * sum_i g_i x_i. In double: the two
-    // terms cancel when g is nearly parallel to x (always, at hidden 1).
 #pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-      const float *xr = x + r * hidden, *dyr = dy + r * hidden;
-      double s = rmsScale(xr, hidden, eps), dot = 0;
-#pragma omp simd reduction(+ : dot)
-      for (int64_t i = 0; i < hidden; ++i)
-        dot += static_cast<double>(dyr[i] * weight[i]) * xr[i];
-      double coefficient = s * s * s * dot / hidden;
-      float *dxr = dx + r * hidden;
-#pragma omp simd
-      for (int64_t j = 0; j < hidden; ++j)
-        dxr[j] =
-            static_cast<float>(s * (dyr[j] * weight[j]) - coefficient * xr[j]);
-      scales[r] = static_cast<float>(s);
-    }
+    for (int64_t r = 0; r < rows; ++r)
+      scales[r] = rmsNormGradRow(x + r * hidden, weight, dy + r * hidden,
+                                 hidden, eps, dx + r * hidden);
     // dWeight_i = sum over rows of dy_i x_i s, column by column.
     sumOverRows(rows, hidden, dWeight, [&](int64_t r, int64_t i) {
       return dy[r * hidden + i] * x[r * hidden + i] * scales[r];
