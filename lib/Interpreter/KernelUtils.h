@@ -5,6 +5,7 @@
 
 #include "moe/Interpreter/Tensor.h"
 #include "moert/Error.h"
+#include "moert/RowMath.h"
 
 #include <algorithm>
 #include <cmath>
@@ -23,54 +24,9 @@ inline int64_t checkedIndex(double value, int64_t bound, const char *what) {
   return index;
 }
 
-/// log(sum(exp(row))) computed stably.
-inline double logSumExp(const double *row, int64_t size) {
-  double maximum = *std::max_element(row, row + size);
-  double sum = 0;
-  for (int64_t i = 0; i < size; ++i)
-    sum += std::exp(row[i] - maximum);
-  return maximum + std::log(sum);
-}
-
-/// Skywork-MoE's gating logit normalization of one row of `size` logits:
-/// out = lambda (z - mean) / (std + eps), with the mean and the population
-/// std over the row. `centered` gets z - mean, which the backward reads;
-/// returns the std. `out` may not alias `z`.
-inline double normalizeRow(const double *z, int64_t size, double lambda,
-                           double eps, double *centered, double *out) {
-  double mean = std::accumulate(z, z + size, 0.0) / size;
-  double variance = 0;
-  for (int64_t i = 0; i < size; ++i) {
-    centered[i] = z[i] - mean;
-    variance += centered[i] * centered[i];
-  }
-  double std = std::sqrt(variance / size); // population std
-  for (int64_t i = 0; i < size; ++i)
-    out[i] = lambda * centered[i] / (std + eps);
-  return std;
-}
-
-/// The vector-Jacobian product of normalizeRow, through the mean and the std
-/// exactly: `grad` holds d out on entry and d z on return. With y = z - mean,
-/// g = d out and a = lambda / (std + eps):
-///   dz_j = a (g_j - mean(g)) - lambda / (std + eps)^2 (sum_e g_e y_e) y_j /
-///   (n std),
-/// the last factor being dstd/dz_j (the mean's part sums to zero). At std = 0
-/// every y_e is 0, so only the centring path remains.
-inline void normalizeRowGrad(const double *centered, double std, int64_t size,
-                             double lambda, double eps, double *grad) {
-  double meanG = 0, dotGY = 0;
-  for (int64_t i = 0; i < size; ++i) {
-    meanG += grad[i] / size;
-    dotGY += grad[i] * centered[i];
-  }
-  double factor = lambda / (std + eps);
-  double dStd = -lambda / ((std + eps) * (std + eps)) * dotGY;
-  for (int64_t i = 0; i < size; ++i) {
-    double viaStd = std > 0 ? dStd * centered[i] / (size * std) : 0.0;
-    grad[i] = factor * (grad[i] - meanG) + viaStd;
-  }
-}
+using moert::rows::logSumExp;
+using moert::rows::normalizeRow;
+using moert::rows::normalizeRowGrad;
 
 /// Calls `fn(assignment, row)` for each kept assignment (token t, choice c)
 /// of a dispatch, in token-major order: `assignment` = t * topK + c indexes

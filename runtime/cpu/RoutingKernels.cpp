@@ -17,6 +17,7 @@
 
 #include "moert/CpuKernels.h"
 #include "moert/Error.h"
+#include "moert/RowMath.h"
 
 #include <algorithm>
 #include <cmath>
@@ -70,58 +71,16 @@ inline int64_t rowOf(const int32_t *indices, const int32_t *slots, int64_t i,
   return slots[i] < 0 ? -1 : indices[i] * capacity + slots[i];
 }
 
-/// log(sum(exp(row))) computed stably in double, as in the reference.
-double logSumExp(const float *row, int64_t size) {
-  double maximum = *std::max_element(row, row + size), sum = 0;
-  for (int64_t i = 0; i < size; ++i)
-    sum += std::exp(row[i] - maximum);
-  return maximum + std::log(sum);
-}
-
-/// Skywork-MoE's gating logit normalization of one row, in double as the
-/// reference does: z = lambda (row - mean) / (std + eps), with the population
-/// std, which is returned; `centered` gets row - mean.
-double normalizeRow(const float *row, int64_t size, double lambda, double eps,
-                    double *z, double *centered) {
-  double mean = 0, variance = 0;
-  for (int64_t i = 0; i < size; ++i)
-    mean += row[i];
-  mean /= size;
-  for (int64_t i = 0; i < size; ++i) {
-    centered[i] = row[i] - mean;
-    variance += centered[i] * centered[i];
-  }
-  double std = std::sqrt(variance / size);
-  for (int64_t i = 0; i < size; ++i)
-    z[i] = lambda * centered[i] / (std + eps);
-  return std;
-}
-
-/// normalizeRow's backward through the mean and the std exactly: `grad`
-/// holds d z on entry and d row on return. With y = centered and a = lambda /
-/// (std + eps): d row_j = a (g_j - mean(g)) - lambda / (std + eps)^2 (g . y)
-/// y_j / (n std); at std = 0 every y is 0 and only the centring path remains.
-void normalizeRowGrad(const double *centered, double std, int64_t size,
-                      double lambda, double eps, double *grad) {
-  double meanG = 0, dotGY = 0;
-  for (int64_t i = 0; i < size; ++i) {
-    meanG += grad[i] / size;
-    dotGY += grad[i] * centered[i];
-  }
-  double factor = lambda / (std + eps);
-  double dStd = -lambda / ((std + eps) * (std + eps)) * dotGY;
-  for (int64_t i = 0; i < size; ++i) {
-    double viaStd = std > 0 ? dStd * centered[i] / (size * std) : 0.0;
-    grad[i] = factor * (grad[i] - meanG) + viaStd;
-  }
-}
+using moert::rows::logSumExp;
+using moert::rows::normalizeRow;
+using moert::rows::normalizeRowGrad;
 
 /// The gate's logits in double into z, normalized when configured; returns
 /// the std (0 without normalization).
 double gateLogits(const float *row, int64_t experts, const GateConfig &config,
                   double *z, double *centered) {
   if (config.normalize)
-    return normalizeRow(row, experts, config.lambda, config.eps, z, centered);
+    return normalizeRow(row, experts, config.lambda, config.eps, centered, z);
   std::copy(row, row + experts, z);
   return 0;
 }
@@ -316,8 +275,8 @@ void moert::cpu::gateNorm(const float *logits, int64_t tokens, int64_t experts,
     std::vector<double> z(experts), centered(experts);
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tokens; ++t) {
-      normalizeRow(logits + t * experts, experts, lambda, eps, z.data(),
-                   centered.data());
+      normalizeRow(logits + t * experts, experts, lambda, eps, centered.data(),
+                   z.data());
       std::copy(z.begin(), z.end(), y + t * experts);
     }
   }
@@ -332,7 +291,7 @@ void moert::cpu::gateNormGrad(const float *logits, const float *dy,
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tokens; ++t) {
       double std = normalizeRow(logits + t * experts, experts, lambda, eps,
-                                z.data(), centered.data());
+                                centered.data(), z.data());
       std::copy(dy + t * experts, dy + (t + 1) * experts, grad.begin());
       normalizeRowGrad(centered.data(), std, experts, lambda, eps, grad.data());
       std::copy(grad.begin(), grad.end(), dLogits + t * experts);
