@@ -34,5 +34,5 @@ function(moe_add_training_binary)
     DEPENDS moe-compile ${ARG_CONFIG}
     COMMENT "Compiling ${ARG_NAME} to C++")
   add_executable(${ARG_NAME} ${source})
-  target_link_libraries(${ARG_NAME} PRIVATE moert_driver OpenMP::OpenMP_CXX)
+  target_link_libraries(${ARG_NAME} PRIVATE moert_driver moert_cpu OpenMP::OpenMP_CXX)
 endfunction()

@@ -19,6 +19,22 @@ void moert::AlignedBuffer::Free::operator()(void *pointer) const {
   std::free(pointer);
 }
 
+moert::TargetBuffer::TargetBuffer(const moe_model &model, int64_t bytes)
+    : target(*model.target), bytes(bytes),
+      storage(model.target->allocate(bytes, model.alignment),
+              model.target->release) {
+  if (!storage)
+    fail("cannot allocate ", bytes, " bytes of ", target.name, " memory");
+}
+
+void moert::TargetBuffer::copyFromHost(const void *source) const {
+  target.copy_to_target(storage.get(), source, bytes);
+}
+
+void moert::TargetBuffer::copyToHost(void *destination) const {
+  target.copy_to_host(destination, storage.get(), bytes);
+}
+
 int64_t moert::tensorBytes(const moe_tensor_desc &tensor) {
   int64_t count = 1;
   for (int32_t i = 0; i < tensor.rank; ++i)

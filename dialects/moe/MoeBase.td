@@ -83,4 +83,22 @@ def Moe_InitAttr : AttrDef<Moe_Dialect, "Init"> {
   let genVerifyDecl = 1;
 }
 
+def Moe_TargetAttr : AttrDef<Moe_Dialect, "Target"> {
+  let mnemonic = "target";
+  let summary = "the code-generation target of a module";
+  let description = [{
+    Attached to a module as `moe.target` (by `moe-attach-target`): the
+    target the module is compiled for and the facts that the memory planner
+    and the emitters share, so that they cannot disagree. `alignment` is the
+    byte alignment of every buffer in the state region and the arena; it
+    must be a power of two and at least what the target's kernels need
+    (`cpu`: 64, a cache line and one AVX-512 vector). A module without the
+    attribute is planned and emitted for `#moe.target<"cpu", alignment = 64>`.
+  }];
+  let parameters = (ins StringRefParameter<"the target's name">:$name,
+                        "int64_t":$alignment);
+  let assemblyFormat = "`<` $name `,` `alignment` `=` $alignment `>`";
+  let genVerifyDecl = 1;
+}
+
 #endif // MOE_BASE_TD

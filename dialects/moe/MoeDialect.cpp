@@ -7,6 +7,7 @@
 #include "mlir/IR/DialectImplementation.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
 #include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/MathExtras.h"
 
 #include <cmath>
 #include <limits>
@@ -67,6 +68,19 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
       return op->emitError() << "'" << name << "' must be an integer";
     return success();
   }
+  if (name == kLayerAttrName) {
+    auto layer = dyn_cast<IntegerAttr>(attr.getValue());
+    if (!layer || !layer.getType().isSignlessInteger(64) || layer.getInt() < 0)
+      return op->emitError() << "'" << name
+                             << "' must be a non-negative i64 layer index";
+    return success();
+  }
+  if (name == kTargetAttrName) {
+    if (!isa<ModuleOp>(op) || !isa<TargetAttr>(attr.getValue()))
+      return op->emitError() << "'" << name
+                             << "' must be a #moe.target on a module";
+    return success();
+  }
   if (name == kInPlaceAttrName) {
     if (!isa<UnitAttr>(attr.getValue()))
       return op->emitError() << "'" << name << "' must be a unit attribute";
@@ -117,6 +131,58 @@ LogicalResult InitAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (kind == InitKind::normal && value < 0)
     return emitError() << "#moe.init<normal> std must be >= 0, got " << value;
   return success();
+}
+
+LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                 StringRef name, int64_t alignment) {
+  auto known = llvm::find_if(knownTargets(), [&](const TargetFacts &facts) {
+    return facts.name == name;
+  });
+  if (known == knownTargets().end()) {
+    InFlightDiagnostic diagnostic = emitError()
+                                    << "unknown target '" << name
+                                    << "' (known: ";
+    llvm::interleaveComma(knownTargets(), diagnostic,
+                          [&](const TargetFacts &facts) {
+                            diagnostic << facts.name;
+                          });
+    return diagnostic << ")";
+  }
+  if (alignment < known->minAlignment || !llvm::isPowerOf2_64(alignment))
+    return emitError() << "target '" << name
+                       << "' needs an alignment that is a power of two and "
+                          "at least "
+                       << known->minAlignment << ", got " << alignment;
+  return success();
+}
+
+ArrayRef<TargetFacts> mlir::moe::knownTargets() {
+  static constexpr TargetFacts targets[] = {{"cpu", 64}};
+  return targets;
+}
+
+TargetAttr mlir::moe::getDefaultTarget(MLIRContext *context, StringRef name) {
+  for (const TargetFacts &facts : knownTargets())
+    if (facts.name == name)
+      return TargetAttr::get(context, name, facts.minAlignment);
+  return nullptr;
+}
+
+TargetAttr mlir::moe::getModuleTarget(Operation *module) {
+  if (auto target = module->getAttrOfType<TargetAttr>(kTargetAttrName))
+    return target;
+  return getDefaultTarget(module->getContext(), "cpu");
+}
+
+std::optional<int64_t> mlir::moe::getLayer(Operation *op) {
+  if (auto layer = op->getAttrOfType<IntegerAttr>(kLayerAttrName))
+    return layer.getInt();
+  return std::nullopt;
+}
+
+void mlir::moe::copyLayer(Operation *from, Operation *to) {
+  if (Attribute layer = from->getAttr(kLayerAttrName))
+    to->setAttr(kLayerAttrName, layer);
 }
 
 int64_t mlir::moe::expertCapacity(double capacityFactor, int64_t tokens,

@@ -22,6 +22,12 @@
 
 #include "moe/MoeInterfaces.h.inc"
 
+namespace mlir::moe::OpTrait {
+/// The marker trait of backward ops (MoeInterfaces.td).
+template <typename ConcreteType>
+class Backward : public ::mlir::OpTrait::TraitBase<ConcreteType, Backward> {};
+} // namespace mlir::moe::OpTrait
+
 #define GET_OP_CLASSES
 #include "moe/MoeOps.h.inc"
 
@@ -53,13 +59,43 @@ inline constexpr llvm::StringLiteral kArenaOffsetsAttrName =
 inline constexpr llvm::StringLiteral kArenaBytesAttrName = "moe.arena_bytes";
 inline constexpr llvm::StringLiteral kInPlaceAttrName = "moe.in_place";
 
+/// The transformer layer (0-based) an op belongs to, an i64 set by the
+/// importer on every op of `model.layers.N` and kept by passes that clone or
+/// replace ops. Recomputation segments the forward by it.
+inline constexpr llvm::StringLiteral kLayerAttrName = "moe.layer";
+
+/// The module's #moe.target (see moe-attach-target).
+inline constexpr llvm::StringLiteral kTargetAttrName = "moe.target";
+
+/// A code-generation target the compiler knows and the facts it needs.
+struct TargetFacts {
+  llvm::StringLiteral name;
+  /// Smallest alignment, in bytes, of the buffers its kernels receive.
+  int64_t minAlignment;
+};
+llvm::ArrayRef<TargetFacts> knownTargets();
+/// The #moe.target of target `name` with its default facts, or null when
+/// no target has that name.
+TargetAttr getDefaultTarget(MLIRContext *context, llvm::StringRef name);
+/// The module's #moe.target, or the CPU target's when it has none.
+TargetAttr getModuleTarget(Operation *module);
+
+/// The layer of `op` (its moe.layer), if it has one.
+std::optional<int64_t> getLayer(Operation *op);
+/// Gives `to` the layer of `from`, if `from` has one.
+void copyLayer(Operation *from, Operation *to);
+
 /// Rows per expert buffer: ceil(capacityFactor * tokens * topK / numExperts).
 /// The product is rounded first so that, e.g., 1.1 * 100 gives 110, not 111.
 int64_t expertCapacity(double capacityFactor, int64_t tokens, int64_t topK,
                        int64_t numExperts);
 
-/// Attaches DifferentiableOpInterface to the upstream ops a model uses
-/// (tensor.expand_shape, tensor.collapse_shape).
+/// Attaches the moe interfaces, and upstream ViewLikeOpInterface, to the
+/// upstream ops a model uses: DifferentiableOpInterface and
+/// ViewLikeOpInterface to tensor.expand_shape and tensor.collapse_shape,
+/// InPlaceOpInterface to arith.addi.
+void registerExternalModels(DialectRegistry &registry);
+/// The DifferentiableOpInterface part of registerExternalModels (MoeVjp.cpp).
 void registerDifferentiableExternalModels(DialectRegistry &registry);
 
 } // namespace mlir::moe

@@ -11,7 +11,11 @@
 #ifndef MOE_GRAD_OPS_TD
 #define MOE_GRAD_OPS_TD
 
-def Moe_EmbeddingGradOp : Moe_Op<"embedding_grad"> {
+/// A backward op: it carries the Backward trait.
+class Moe_GradOp<string mnemonic, list<Trait> traits = []>
+    : Moe_Op<mnemonic, !listconcat([Moe_Backward], traits)>;
+
+def Moe_EmbeddingGradOp : Moe_GradOp<"embedding_grad"> {
   let summary = "gradient of moe.embedding with respect to its table";
   let description = [{
     `d_table[v, :] = sum over positions p with ids[p] = v of d_result[p, :]`.
@@ -24,7 +28,7 @@ def Moe_EmbeddingGradOp : Moe_Op<"embedding_grad"> {
   }];
 }
 
-def Moe_RmsNormGradOp : Moe_Op<"rms_norm_grad",
+def Moe_RmsNormGradOp : Moe_GradOp<"rms_norm_grad",
     [AllTypesMatch<["input", "d_result", "d_input"]>,
      AllTypesMatch<["weight", "d_weight"]>]> {
   let summary = "gradients of moe.rms_norm";
@@ -37,7 +41,7 @@ def Moe_RmsNormGradOp : Moe_Op<"rms_norm_grad",
   }];
 }
 
-def Moe_LinearInputGradOp : Moe_Op<"linear_input_grad"> {
+def Moe_LinearInputGradOp : Moe_GradOp<"linear_input_grad"> {
   let summary = "gradient of moe.linear (and moe.router) with respect to the input";
   let description = "`d_input[..., i] = sum_o d_result[..., o] * weight[o, i]`.";
   let arguments = (ins Moe_FloatTensor:$d_result, Moe_FloatTensor:$weight);
@@ -47,7 +51,7 @@ def Moe_LinearInputGradOp : Moe_Op<"linear_input_grad"> {
   }];
 }
 
-def Moe_LinearWeightGradOp : Moe_Op<"linear_weight_grad"> {
+def Moe_LinearWeightGradOp : Moe_GradOp<"linear_weight_grad"> {
   let summary = "gradient of moe.linear (and moe.router) with respect to the weight";
   let description = [{
     `d_weight[o, i] = sum over rows r of d_result[r, o] * input[r, i]`, where
@@ -60,14 +64,14 @@ def Moe_LinearWeightGradOp : Moe_Op<"linear_weight_grad"> {
   }];
 }
 
-def Moe_BiasGradOp : Moe_Op<"bias_grad"> {
+def Moe_BiasGradOp : Moe_GradOp<"bias_grad"> {
   let summary = "gradient of a bias: the sum of d_result over its leading positions";
   let arguments = (ins Moe_FloatTensor:$d_result);
   let results = (outs Moe_FloatTensor:$d_bias);
   let assemblyFormat = "$d_result attr-dict `:` type($d_result) `->` type($d_bias)";
 }
 
-def Moe_AttentionGradOp : Moe_Op<"attention_grad",
+def Moe_AttentionGradOp : Moe_GradOp<"attention_grad",
     [AllTypesMatch<["query", "d_result", "d_query"]>,
      AllTypesMatch<["key", "value", "d_key", "d_value"]>]> {
   let summary = "gradients of moe.attention";
@@ -86,7 +90,7 @@ def Moe_AttentionGradOp : Moe_Op<"attention_grad",
   }];
 }
 
-def Moe_SwigluGradOp : Moe_Op<"swiglu_grad",
+def Moe_SwigluGradOp : Moe_GradOp<"swiglu_grad",
     [AllTypesMatch<["gate", "up", "d_result", "d_gate", "d_up"]>]> {
   let summary = "gradients of moe.swiglu";
   let arguments = (ins Moe_FloatTensor:$gate, Moe_FloatTensor:$up,
@@ -96,7 +100,7 @@ def Moe_SwigluGradOp : Moe_Op<"swiglu_grad",
   let hasVerifier = 0;
 }
 
-def Moe_CrossEntropyGradOp : Moe_Op<"cross_entropy_grad",
+def Moe_CrossEntropyGradOp : Moe_GradOp<"cross_entropy_grad",
     [AllTypesMatch<["logits", "d_logits"]>]> {
   let summary = "gradient of moe.cross_entropy with respect to the logits";
   let description = [{
@@ -111,7 +115,7 @@ def Moe_CrossEntropyGradOp : Moe_Op<"cross_entropy_grad",
   }];
 }
 
-def Moe_GateGradOp : Moe_Op<"gate_grad",
+def Moe_GateGradOp : Moe_GradOp<"gate_grad",
     [AllTypesMatch<["logits", "d_probs", "d_logits"]>]> {
   let summary = "gradient of moe.gate with respect to the logits";
   let description = [{
@@ -135,7 +139,7 @@ def Moe_GateGradOp : Moe_Op<"gate_grad",
   }];
 }
 
-def Moe_GateNormGradOp : Moe_Op<"gate_norm_grad",
+def Moe_GateNormGradOp : Moe_GradOp<"gate_norm_grad",
     [AllTypesMatch<["logits", "d_result", "d_logits"]>]> {
   let summary = "gradient of moe.gate_norm with respect to the logits";
   let description = [{
@@ -152,7 +156,7 @@ def Moe_GateNormGradOp : Moe_Op<"gate_norm_grad",
   }];
 }
 
-def Moe_DispatchGradOp : Moe_Op<"dispatch_grad",
+def Moe_DispatchGradOp : Moe_GradOp<"dispatch_grad",
     [AllTypesMatch<["indices", "slots"]>]> {
   let summary = "gradient of moe.dispatch with respect to the tokens";
   let description = [{
@@ -168,7 +172,7 @@ def Moe_DispatchGradOp : Moe_Op<"dispatch_grad",
   }];
 }
 
-def Moe_ExpertFfnGradOp : Moe_Op<"expert_ffn_grad",
+def Moe_ExpertFfnGradOp : Moe_GradOp<"expert_ffn_grad",
     [AllTypesMatch<["input", "d_result", "d_input"]>,
      AllTypesMatch<["gate_proj", "up_proj", "d_gate_proj", "d_up_proj"]>,
      AllTypesMatch<["down_proj", "d_down_proj"]>]> {
@@ -189,7 +193,7 @@ def Moe_ExpertFfnGradOp : Moe_Op<"expert_ffn_grad",
   }];
 }
 
-def Moe_CombineGradOp : Moe_Op<"combine_grad",
+def Moe_CombineGradOp : Moe_GradOp<"combine_grad",
     [AllTypesMatch<["expert_output", "d_expert_output"]>,
      AllTypesMatch<["indices", "slots"]>,
      AllTypesMatch<["weights", "d_weights"]>]> {
@@ -211,7 +215,7 @@ def Moe_CombineGradOp : Moe_Op<"combine_grad",
   }];
 }
 
-def Moe_AuxLossGradOp : Moe_Op<"aux_loss_grad",
+def Moe_AuxLossGradOp : Moe_GradOp<"aux_loss_grad",
     [AllTypesMatch<["probs", "d_probs"]>]> {
   let summary = "gradient of moe.aux_loss with respect to the gate probabilities";
   let description = [{
@@ -227,7 +231,7 @@ def Moe_AuxLossGradOp : Moe_Op<"aux_loss_grad",
   }];
 }
 
-def Moe_ZLossGradOp : Moe_Op<"z_loss_grad",
+def Moe_ZLossGradOp : Moe_GradOp<"z_loss_grad",
     [AllTypesMatch<["logits", "d_logits"]>]> {
   let summary = "gradient of moe.z_loss with respect to the logits";
   let description = [{

@@ -28,4 +28,29 @@ def Moe_DifferentiableOpInterface : OpInterface<"DifferentiableOpInterface"> {
   ];
 }
 
+def Moe_InPlaceOpInterface : OpInterface<"InPlaceOpInterface"> {
+  let cppNamespace = "::mlir::moe";
+  let description = [{
+    An op each of whose results may be written into the storage of one of
+    its operands: the op reads every element of that operand before it
+    writes the same element of the result, so result and operand may alias
+    (AdamW's parameter and moments, the step counter's increment). The
+    memory planner (moe-plan-memory) decides whether they do; the op's
+    kernel must work either way.
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        The index of the operand whose storage result `resultIndex` may
+        overwrite.
+      }],
+      "unsigned", "getInPlaceOperandIndex", (ins "unsigned":$resultIndex)>
+  ];
+}
+
+// Marks the ops that compute gradients (the vector-Jacobian products of
+// forward ops), which the memory planner counts as backward memory.
+def Moe_Backward : NativeOpTrait<"Backward"> {
+  let cppNamespace = "::mlir::moe::OpTrait";
+}
+
 #endif // MOE_INTERFACES_TD

@@ -60,3 +60,9 @@ LogicalResult AdamWOp::verify() {
     return failure();
   return expectSameElementType(*this, {{"param", getParam()}, {"lr", getLr()}});
 }
+
+unsigned AdamWOp::getInPlaceOperandIndex(unsigned resultIndex) {
+  // new_param, new_exp_avg, new_exp_avg_sq overwrite param, exp_avg,
+  // exp_avg_sq (operand 1 is the gradient).
+  return resultIndex == 0 ? 0 : resultIndex + 1;
+}

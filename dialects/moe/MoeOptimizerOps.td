@@ -48,7 +48,8 @@ def Moe_GlobalNormOp : Moe_Op<"global_norm"> {
 def Moe_AdamWOp : Moe_Op<"adamw",
     [AllTypesMatch<["param", "grad", "exp_avg", "exp_avg_sq", "new_param",
                     "new_exp_avg", "new_exp_avg_sq"]>,
-     AllTypesMatch<["lr", "grad_norm"]>]> {
+     AllTypesMatch<["lr", "grad_norm"]>,
+     DeclareOpInterfaceMethods<Moe_InPlaceOpInterface>]> {
   let summary = "one AdamW step with decoupled weight decay, bias correction and clipping";
   let description = [{
     With `t = step + 1` and the clipping factor

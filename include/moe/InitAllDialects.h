@@ -19,7 +19,7 @@ inline void registerAllDialects(DialectRegistry &registry) {
   registry.insert<MoeDialect, arith::ArithDialect, func::FuncDialect,
                   ml_program::MLProgramDialect, math::MathDialect,
                   tensor::TensorDialect>();
-  registerDifferentiableExternalModels(registry);
+  registerExternalModels(registry);
 }
 
 } // namespace mlir::moe

@@ -48,6 +48,19 @@ private:
     b.setLoc(NameLoc::get(b.getStringAttr(name)));
   }
 
+  /// Builds the ops of transformer layer `layer` with `build` and gives
+  /// each of them the layer attribute.
+  template <typename BuildFn>
+  auto inLayer(int64_t layer, BuildFn build) {
+    Block *block = b.getInsertionBlock();
+    Operation *before = block->empty() ? nullptr : &block->back();
+    auto result = build();
+    auto first = before ? std::next(before->getIterator()) : block->begin();
+    for (Operation &op : llvm::make_range(first, block->end()))
+      op.setAttr(moe::kLayerAttrName, b.getI64IntegerAttr(layer));
+    return result;
+  }
+
   /// Declares global `name` at the top of the module and loads it.
   Value global(const std::string &name, ArrayRef<int64_t> shape,
                moe::InitKind kind, double value, bool trainable);
@@ -265,21 +278,24 @@ Value ModelBuilder::buildLogits(Value inputIds, TrainingTerms *terms) {
 
   for (int64_t layer = 0; layer < config.numLayers; ++layer) {
     std::string prefix = llvm::formatv("model.layers.{0}", layer).str();
-    setLocation(prefix);
-    Value normed =
-        moe::RmsNormOp::create(b, hidden.getType(), hidden,
-                               normWeight(prefix + ".input_layernorm.weight"),
-                               b.getF64FloatAttr(config.rmsNormEps));
-    hidden = moe::AddOp::create(b, hidden.getType(), hidden,
-                                attention(normed, prefix));
-    setLocation(prefix);
-    normed = moe::RmsNormOp::create(
-        b, hidden.getType(), hidden,
-        normWeight(prefix + ".post_attention_layernorm.weight"),
-        b.getF64FloatAttr(config.rmsNormEps));
-    Value ffnOut = config.isMoe() ? moeBlock(normed, prefix, terms)
-                                  : denseMlp(normed, prefix);
-    hidden = moe::AddOp::create(b, hidden.getType(), hidden, ffnOut);
+    hidden = inLayer(layer, [&] {
+      setLocation(prefix);
+      Value normed =
+          moe::RmsNormOp::create(b, hidden.getType(), hidden,
+                                 normWeight(prefix + ".input_layernorm.weight"),
+                                 b.getF64FloatAttr(config.rmsNormEps));
+      Value attended = moe::AddOp::create(b, hidden.getType(), hidden,
+                                          attention(normed, prefix));
+      setLocation(prefix);
+      normed = moe::RmsNormOp::create(
+          b, attended.getType(), attended,
+          normWeight(prefix + ".post_attention_layernorm.weight"),
+          b.getF64FloatAttr(config.rmsNormEps));
+      Value ffnOut = config.isMoe() ? moeBlock(normed, prefix, terms)
+                                    : denseMlp(normed, prefix);
+      return moe::AddOp::create(b, attended.getType(), attended, ffnOut)
+          .getResult();
+    });
   }
 
   setLocation("model.norm");
@@ -353,14 +369,16 @@ void ModelBuilder::buildExpertSimilarityFunction() {
     std::string block =
         llvm::formatv("model.layers.{0}.block_sparse_moe", layer).str();
     setLocation(block);
-    Value w1 =
-        parameter(block + ".experts.w1", {experts, ffn, config.hiddenSize});
-    Value w3 =
-        parameter(block + ".experts.w3", {experts, ffn, config.hiddenSize});
-    Value w2 =
-        parameter(block + ".experts.w2", {experts, config.hiddenSize, ffn});
-    results.push_back(
-        moe::ExpertSimilarityOp::create(b, floatTensor({}), w1, w3, w2));
+    results.push_back(inLayer(layer, [&] {
+      Value w1 =
+          parameter(block + ".experts.w1", {experts, ffn, config.hiddenSize});
+      Value w3 =
+          parameter(block + ".experts.w3", {experts, ffn, config.hiddenSize});
+      Value w2 =
+          parameter(block + ".experts.w2", {experts, config.hiddenSize, ffn});
+      return moe::ExpertSimilarityOp::create(b, floatTensor({}), w1, w3, w2)
+          .getResult();
+    }));
     names.push_back(block + ".expert_similarity");
   }
   func::ReturnOp::create(b, results);

@@ -15,7 +15,6 @@
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/RegionUtils.h"
-#include "llvm/ADT/StringSet.h"
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_AUTODIFF
@@ -30,26 +29,6 @@ namespace {
 bool isFloatTensor(Type type) {
   auto tensor = dyn_cast<RankedTensorType>(type);
   return tensor && isa<FloatType>(tensor.getElementType());
-}
-
-/// "model.layers.3" for an op whose location names that module or one inside
-/// it; the recomputation segments are the layers.
-std::optional<std::string> layerOf(Location loc) {
-  if (auto fused = dyn_cast<FusedLoc>(loc)) {
-    for (Location inner : fused.getLocations())
-      if (std::optional<std::string> layer = layerOf(inner))
-        return layer;
-    return std::nullopt;
-  }
-  auto name = dyn_cast<NameLoc>(loc);
-  if (!name)
-    return std::nullopt;
-  StringRef text = name.getName().strref();
-  StringRef prefix = "model.layers.";
-  if (!text.starts_with(prefix))
-    return std::nullopt;
-  size_t end = text.find('.', prefix.size());
-  return text.substr(0, end).str();
 }
 
 Value zerosLike(OpBuilder &b, Location loc, Type type) {
@@ -81,7 +60,7 @@ private:
   DenseMap<Value, Value> grads;
   SmallVector<Operation *> forwardOps;
   IRMapping recomputed;
-  llvm::StringSet<> recomputedLayers;
+  DenseSet<int64_t> recomputedLayers;
 };
 
 void GradientBuilder::findActiveValues(Value output,
@@ -118,13 +97,12 @@ void GradientBuilder::accumulate(Value value, Value grad) {
 }
 
 Operation *GradientBuilder::vjpSource(Operation *op) {
-  std::optional<std::string> layer =
-      recompute ? layerOf(op->getLoc()) : std::nullopt;
+  std::optional<int64_t> layer = recompute ? getLayer(op) : std::nullopt;
   if (!layer)
     return op;
   if (recomputedLayers.insert(*layer).second)
     for (Operation *forwardOp : forwardOps)
-      if (layerOf(forwardOp->getLoc()) == layer)
+      if (getLayer(forwardOp) == layer)
         b.clone(*forwardOp, recomputed);
   return recomputed.lookup(op);
 }
@@ -185,9 +163,17 @@ LogicalResult GradientBuilder::build(bool cotangentArgument) {
       resultGrads.push_back(grad);
     }
     SmallVector<Value> operandGrads;
+    Operation *lastBefore = ret->getPrevNode();
     if (failed(cast<DifferentiableOpInterface>(vjpSource(op))
                    .buildVjp(b, resultGrads, operandGrads)))
       return failure();
+    // The backward of a layer's op belongs to that layer too.
+    for (Operation *built =
+             lastBefore ? lastBefore->getNextNode() : &body.front();
+         built != ret;
+         built = built->getNextNode())
+      if (!built->hasAttr(kLayerAttrName))
+        copyLayer(op, built);
     for (auto [operand, grad] :
          llvm::zip_equal(op->getOperands(), operandGrads))
       if (grad && active.contains(operand))

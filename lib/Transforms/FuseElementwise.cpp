@@ -7,11 +7,16 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Transforms/Passes.h"
+#include "moe/Transforms/Patterns.h"
 
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/TypeUtilities.h"
+#include "mlir/Transforms/WalkPatternRewriteDriver.h"
+#include "llvm/Support/Debug.h"
 
 #include <functional>
+
+#define DEBUG_TYPE "moe-fuse-elementwise"
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_FUSEELEMENTWISE
@@ -23,15 +28,19 @@ using namespace mlir::moe;
 
 namespace {
 
-bool isElementwise(Operation *op) { return isa<AddOp, MulOp, SwigluOp>(op); }
-
-/// Whether `op` folds into the single elementwise op that consumes it.
-bool isAbsorbed(Operation *op) {
-  if (!isElementwise(op) || !op->getResult(0).hasOneUse())
-    return false;
-  Operation *user = *op->getResult(0).user_begin();
-  return isElementwise(user) && user->getBlock() == op->getBlock() &&
-         user->getResult(0).getType() == op->getResult(0).getType();
+/// The producer of `operand` that a fused loop of `consumer` computes
+/// inline, or null.
+Operation *fusedProducer(Value operand, Operation *consumer,
+                         const ControlFusionFn &control) {
+  Operation *producer = operand.getDefiningOp();
+  if (!producer || !canFuseElementwise(producer, consumer))
+    return nullptr;
+  if (control && !control(producer, consumer)) {
+    LLVM_DEBUG(llvm::dbgs() << "not fusing " << *producer
+                            << ": declined by the control function\n");
+    return nullptr;
+  }
+  return producer;
 }
 
 /// The scalar computation of one elementwise op in a fused body.
@@ -52,59 +61,101 @@ Value buildScalar(OpBuilder &b, Location loc, Operation *op,
       b, loc, arith::DivFOp::create(b, loc, gate, denominator), operands[1]);
 }
 
-/// Replaces the chain ending at `root` by one fused op.
-void fuseChain(Operation *root) {
-  // The chain's ops in program order and its inputs in first-use order.
-  SmallVector<Operation *> chain;
-  SmallVector<Value> inputs;
-  std::function<void(Operation *)> collect = [&](Operation *op) {
-    for (Value operand : op->getOperands()) {
-      Operation *producer = operand.getDefiningOp();
-      if (producer && isAbsorbed(producer))
-        collect(producer);
-      else if (!llvm::is_contained(inputs, operand))
-        inputs.push_back(operand);
-    }
-    chain.push_back(op);
-  };
-  collect(root);
-  if (chain.size() < 2)
-    return;
+/// Rewrites the chain of elementwise ops ending at its root, the op whose
+/// result no consumer fuses, into one moe.fused_elementwise.
+struct FuseElementwiseChain : RewritePattern {
+  FuseElementwiseChain(MLIRContext *context, ControlFusionFn control)
+      : RewritePattern(MatchAnyOpTypeTag(), /*benefit=*/1, context),
+        control(std::move(control)) {}
 
-  OpBuilder b(root);
-  Location loc = root->getLoc();
-  Type type = root->getResult(0).getType();
-  auto fused = FusedElementwiseOp::create(b, loc, type, inputs);
-  Type element = getElementTypeOrSelf(type);
-  Block *body = b.createBlock(&fused.getBody(), {},
-                              SmallVector<Type>(inputs.size(), element),
-                              SmallVector<Location>(inputs.size(), loc));
-  IRMapping scalars;
-  for (auto [input, argument] : llvm::zip(inputs, body->getArguments()))
-    scalars.map(input, argument);
-  for (Operation *op : chain) {
-    SmallVector<Value> operands;
-    for (Value operand : op->getOperands())
-      operands.push_back(scalars.lookup(operand));
-    scalars.map(op->getResult(0), buildScalar(b, op->getLoc(), op, operands));
+  LogicalResult matchAndRewrite(Operation *root,
+                                PatternRewriter &rewriter) const override {
+    if (!isFusableElementwise(root))
+      return failure();
+    if (root->getResult(0).hasOneUse()) {
+      Operation *user = *root->getResult(0).user_begin();
+      if (fusedProducer(root->getResult(0), user, control) == root)
+        return rewriter.notifyMatchFailure(root, "fused into its user");
+    }
+    // The chain's ops in program order and its inputs in first-use order.
+    SmallVector<Operation *> chain;
+    SmallVector<Value> inputs;
+    std::function<void(Operation *)> collect = [&](Operation *op) {
+      for (Value operand : op->getOperands()) {
+        if (Operation *producer = fusedProducer(operand, op, control))
+          collect(producer);
+        else if (!llvm::is_contained(inputs, operand))
+          inputs.push_back(operand);
+      }
+      chain.push_back(op);
+    };
+    collect(root);
+    if (chain.size() < 2)
+      return rewriter.notifyMatchFailure(root, "nothing to fuse");
+    LLVM_DEBUG(llvm::dbgs() << "fusing " << chain.size() << " ops ending at "
+                            << *root << "\n");
+
+    rewriter.setInsertionPoint(root);
+    Location loc = root->getLoc();
+    Type type = root->getResult(0).getType();
+    auto fused = FusedElementwiseOp::create(rewriter, loc, type, inputs);
+    copyLayer(root, fused);
+    Type element = getElementTypeOrSelf(type);
+    Block *body = rewriter.createBlock(
+        &fused.getBody(), {}, SmallVector<Type>(inputs.size(), element),
+        SmallVector<Location>(inputs.size(), loc));
+    IRMapping scalars;
+    for (auto [input, argument] : llvm::zip(inputs, body->getArguments()))
+      scalars.map(input, argument);
+    for (Operation *op : chain) {
+      SmallVector<Value> operands;
+      for (Value operand : op->getOperands())
+        operands.push_back(scalars.lookup(operand));
+      scalars.map(op->getResult(0),
+                  buildScalar(rewriter, op->getLoc(), op, operands));
+    }
+    YieldOp::create(rewriter, loc, scalars.lookup(root->getResult(0)));
+    rewriter.replaceOp(root, fused.getResult());
+    for (Operation *op : llvm::reverse(llvm::drop_end(chain)))
+      rewriter.eraseOp(op);
+    return success();
   }
-  YieldOp::create(b, loc, scalars.lookup(root->getResult(0)));
-  root->getResult(0).replaceAllUsesWith(fused.getResult());
-  for (Operation *op : llvm::reverse(chain))
-    op->erase();
-}
+
+  ControlFusionFn control;
+};
 
 struct FuseElementwisePass
     : moe::impl::FuseElementwiseBase<FuseElementwisePass> {
+  using FuseElementwiseBase::FuseElementwiseBase;
+
   void runOnOperation() override {
-    SmallVector<Operation *> roots;
-    getOperation().walk([&](Operation *op) {
-      if (isElementwise(op) && !isAbsorbed(op))
-        roots.push_back(op);
-    });
-    for (Operation *root : roots)
-      fuseChain(root);
+    ControlFusionFn control;
+    if (!fuseSwiglu)
+      control = [](Operation *producer, Operation *) {
+        return !isa<SwigluOp>(producer);
+      };
+    RewritePatternSet patterns(&getContext());
+    populateFuseElementwisePatterns(patterns, std::move(control));
+    walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };
 
 } // namespace
+
+bool moe::isFusableElementwise(Operation *op) {
+  return isa<AddOp, MulOp, SwigluOp>(op);
+}
+
+bool moe::canFuseElementwise(Operation *producer, Operation *consumer) {
+  return isFusableElementwise(producer) && isFusableElementwise(consumer) &&
+         producer->getResult(0).hasOneUse() &&
+         *producer->getResult(0).user_begin() == consumer &&
+         consumer->getBlock() == producer->getBlock() &&
+         consumer->getResult(0).getType() == producer->getResult(0).getType();
+}
+
+void moe::populateFuseElementwisePatterns(RewritePatternSet &patterns,
+                                          ControlFusionFn control) {
+  patterns.add<FuseElementwiseChain>(patterns.getContext(),
+                                     std::move(control));
+}

@@ -7,6 +7,12 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Transforms/Passes.h"
+#include "moe/Transforms/Patterns.h"
+
+#include "mlir/Transforms/WalkPatternRewriteDriver.h"
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "moe-fuse-router"
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_FUSEROUTER
@@ -16,21 +22,57 @@ namespace mlir::moe {
 using namespace mlir;
 using namespace mlir::moe;
 
+bool moe::canFoldGateNormIntoGate(GateNormOp norm, GateOp gate) {
+  return gate.getLogits() == norm.getResult() && !gate.getNormLambdaAttr();
+}
+
 namespace {
 
-struct FuseRouterPass : moe::impl::FuseRouterBase<FuseRouterPass> {
-  void runOnOperation() override {
-    getOperation().walk([](GateOp gate) {
-      auto norm = gate.getLogits().getDefiningOp<GateNormOp>();
-      if (!norm || gate.getNormLambdaAttr())
-        return;
+struct FoldGateNormIntoGate : OpRewritePattern<GateOp> {
+  FoldGateNormIntoGate(MLIRContext *context, ControlFusionFn control)
+      : OpRewritePattern(context), control(std::move(control)) {}
+
+  LogicalResult matchAndRewrite(GateOp gate,
+                                PatternRewriter &rewriter) const override {
+    auto norm = gate.getLogits().getDefiningOp<GateNormOp>();
+    if (!norm)
+      return rewriter.notifyMatchFailure(gate, "logits are not normalized");
+    if (!canFoldGateNormIntoGate(norm, gate)) {
+      LLVM_DEBUG(llvm::dbgs() << "not folding " << norm
+                              << ": the gate already normalizes\n");
+      return rewriter.notifyMatchFailure(gate, "gate already normalizes");
+    }
+    if (control && !control(norm, gate)) {
+      LLVM_DEBUG(llvm::dbgs() << "not folding " << norm
+                              << ": declined by the control function\n");
+      return rewriter.notifyMatchFailure(gate, "declined by control");
+    }
+    LLVM_DEBUG(llvm::dbgs() << "folding " << norm << " into " << gate
+                            << "\n");
+    rewriter.modifyOpInPlace(gate, [&] {
       gate.setNormLambdaAttr(norm.getNormLambdaAttr());
       gate.setNormEpsAttr(norm.getNormEpsAttr());
       gate.getLogitsMutable().assign(norm.getLogits());
-      if (norm->use_empty())
-        norm.erase();
     });
+    if (norm->use_empty())
+      rewriter.eraseOp(norm);
+    return success();
+  }
+
+  ControlFusionFn control;
+};
+
+struct FuseRouterPass : moe::impl::FuseRouterBase<FuseRouterPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateFuseRouterPatterns(patterns);
+    walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };
 
 } // namespace
+
+void moe::populateFuseRouterPatterns(RewritePatternSet &patterns,
+                                     ControlFusionFn control) {
+  patterns.add<FoldGateNormIntoGate>(patterns.getContext(), std::move(control));
+}

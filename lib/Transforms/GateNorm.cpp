@@ -6,6 +6,12 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Transforms/Passes.h"
+#include "moe/Transforms/Patterns.h"
+
+#include "mlir/Transforms/WalkPatternRewriteDriver.h"
+#include "llvm/Support/Debug.h"
+
+#define DEBUG_TYPE "moe-gate-norm"
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_GATENORM
@@ -17,6 +23,51 @@ using namespace mlir::moe;
 
 namespace {
 
+struct SetGateNormalization : OpRewritePattern<GateOp> {
+  SetGateNormalization(MLIRContext *context, double lambda, double eps)
+      : OpRewritePattern(context), lambda(lambda), eps(eps) {}
+
+  /// Whether `gate` already normalizes as asked.
+  bool isNormalizedAsAsked(GateOp gate) const {
+    if (gate.getNormLambdaAttr())
+      return false;
+    auto norm = gate.getLogits().getDefiningOp<GateNormOp>();
+    if (lambda == 0)
+      return !norm;
+    return norm && norm.getNormLambda().convertToDouble() == lambda &&
+           norm.getNormEps().convertToDouble() == eps;
+  }
+
+  LogicalResult matchAndRewrite(GateOp gate,
+                                PatternRewriter &rewriter) const override {
+    if (isNormalizedAsAsked(gate))
+      return rewriter.notifyMatchFailure(gate, "already normalized as asked");
+    LLVM_DEBUG(llvm::dbgs() << "setting lambda=" << lambda << " on " << gate
+                            << "\n");
+    Value logits = gate.getLogits();
+    auto oldNorm = logits.getDefiningOp<GateNormOp>();
+    if (oldNorm)
+      logits = oldNorm.getLogits();
+    if (lambda != 0) {
+      rewriter.setInsertionPoint(gate);
+      auto norm = GateNormOp::create(rewriter, gate.getLoc(), logits.getType(),
+                                     logits, rewriter.getF64FloatAttr(lambda),
+                                     rewriter.getF64FloatAttr(eps));
+      copyLayer(gate, norm);
+      logits = norm.getResult();
+    }
+    rewriter.modifyOpInPlace(gate, [&] {
+      gate.removeNormLambdaAttr();
+      gate.getLogitsMutable().assign(logits);
+    });
+    if (oldNorm && oldNorm->use_empty())
+      rewriter.eraseOp(oldNorm);
+    return success();
+  }
+
+  double lambda, eps;
+};
+
 struct GateNormPass : moe::impl::GateNormBase<GateNormPass> {
   using GateNormBase::GateNormBase;
 
@@ -27,24 +78,15 @@ struct GateNormPass : moe::impl::GateNormBase<GateNormPass> {
           << lambda << " eps=" << epsilon;
       return signalPassFailure();
     }
-    getOperation().walk([&](GateOp gate) {
-      Value logits = gate.getLogits();
-      if (auto norm = logits.getDefiningOp<GateNormOp>()) {
-        logits = norm.getLogits();
-        gate.getLogitsMutable().assign(logits);
-        if (norm->use_empty())
-          norm.erase();
-      }
-      gate.removeNormLambdaAttr();
-      if (lambda == 0)
-        return;
-      OpBuilder b(gate);
-      Value normalized = GateNormOp::create(b, gate.getLoc(), logits.getType(),
-                                            logits, b.getF64FloatAttr(lambda),
-                                            b.getF64FloatAttr(epsilon));
-      gate.getLogitsMutable().assign(normalized);
-    });
+    RewritePatternSet patterns(&getContext());
+    populateGateNormPatterns(patterns, lambda, epsilon);
+    walkAndApplyPatterns(getOperation(), std::move(patterns));
   }
 };
 
 } // namespace
+
+void moe::populateGateNormPatterns(RewritePatternSet &patterns, double lambda,
+                                   double eps) {
+  patterns.add<SetGateNormalization>(patterns.getContext(), lambda, eps);
+}

@@ -10,6 +10,7 @@
 
 #include "moe/Transforms/Passes.h"
 
+#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "llvm/Support/Format.h"
 
 #include <map>
@@ -24,10 +25,8 @@ using namespace mlir::moe;
 
 namespace {
 
-constexpr int64_t kAlignment = 64;
-
-int64_t alignUp(int64_t bytes) {
-  return (bytes + kAlignment - 1) / kAlignment * kAlignment;
+int64_t alignUp(int64_t bytes, int64_t alignment) {
+  return (bytes + alignment - 1) / alignment * alignment;
 }
 
 int64_t byteSize(Type type) {
@@ -39,8 +38,10 @@ int64_t byteSize(Type type) {
 /// First-fit allocation over a free list of [offset, size) blocks.
 class Arena {
 public:
+  explicit Arena(int64_t alignment) : alignment(alignment) {}
+
   int64_t allocate(int64_t bytes) {
-    bytes = alignUp(std::max<int64_t>(bytes, 1));
+    bytes = alignUp(std::max<int64_t>(bytes, 1), alignment);
     for (auto it = free.begin(); it != free.end(); ++it) {
       if (it->second < bytes)
         continue;
@@ -64,7 +65,7 @@ public:
   }
 
   void release(int64_t offset, int64_t bytes) {
-    bytes = alignUp(std::max<int64_t>(bytes, 1));
+    bytes = alignUp(std::max<int64_t>(bytes, 1), alignment);
     auto [it, inserted] = free.emplace(offset, bytes);
     // Merge with the neighbours so that large blocks can be reused.
     auto next = std::next(it);
@@ -84,16 +85,15 @@ public:
   int64_t size() const { return top; }
 
 private:
+  int64_t alignment;
   std::map<int64_t, int64_t> free;
   int64_t top = 0;
 };
 
-bool isAlias(Operation *op) {
-  return isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(op);
-}
-
-bool isBackwardOp(Operation *op) {
-  return op->getName().getStringRef().ends_with("_grad");
+/// The value whose storage a view aliases, or null when `op` is no view.
+Value viewSource(Operation *op) {
+  auto view = dyn_cast<ViewLikeOpInterface>(op);
+  return view ? view.getViewSource() : Value();
 }
 
 struct FunctionPlan {
@@ -102,12 +102,12 @@ struct FunctionPlan {
   int64_t peakGradientBytes = 0;
 };
 
-/// The global that `op` may overwrite in place, if any: `op`'s single result
-/// is only stored back to a global whose loads are all dead by then.
+/// The global that `op` may overwrite in place, if any: `op` may update its
+/// operands in place and each of its results is only stored to a global;
+/// the first result's global is the target.
 ml_program::GlobalOp inPlaceTarget(Operation *op,
-                                   DenseMap<Operation *, int64_t> &position,
                                    SymbolTableCollection &symbols) {
-  if (!isa<AdamWOp, arith::AddIOp>(op))
+  if (!isa<InPlaceOpInterface>(op))
     return nullptr;
   ml_program::GlobalOp target;
   for (OpResult result : op->getResults()) {
@@ -123,7 +123,7 @@ ml_program::GlobalOp inPlaceTarget(Operation *op,
   return target;
 }
 
-FunctionPlan planFunction(func::FuncOp function,
+FunctionPlan planFunction(func::FuncOp function, int64_t alignment,
                           SymbolTableCollection &symbols) {
   Block &body = function.getBody().front();
   DenseMap<Operation *, int64_t> position;
@@ -139,8 +139,8 @@ FunctionPlan planFunction(func::FuncOp function,
   };
   DenseMap<Value, int64_t> lastUse;
   for (Operation &op : body) {
-    if (isAlias(&op))
-      storageOf[op.getResult(0)] = root(op.getOperand(0));
+    if (Value source = viewSource(&op))
+      storageOf[op.getResult(0)] = root(source);
     for (Value operand : op.getOperands())
       lastUse[root(operand)] = std::max(lastUse[root(operand)], position[&op]);
   }
@@ -148,7 +148,7 @@ FunctionPlan planFunction(func::FuncOp function,
   // Values stored in place into globals need no arena buffer. Their op
   // overwrites the global, so every load of it must be dead by then.
   for (Operation &op : body) {
-    ml_program::GlobalOp target = inPlaceTarget(&op, position, symbols);
+    ml_program::GlobalOp target = inPlaceTarget(&op, symbols);
     if (!target)
       continue;
     bool loadsDead = true;
@@ -173,7 +173,7 @@ FunctionPlan planFunction(func::FuncOp function,
               lastUse.lookup(load.getResult()) > position[&op])
             copiedLoads.insert(load);
 
-  Arena arena;
+  Arena arena(alignment);
   FunctionPlan plan;
   DenseMap<Value, int64_t> offsets;
   DenseSet<Value> gradients;
@@ -184,10 +184,11 @@ FunctionPlan planFunction(func::FuncOp function,
   for (Operation &op : body) {
     bool needsArena = (!isa<ml_program::GlobalLoadOp, ml_program::GlobalStoreOp,
                             arith::ConstantOp, func::ReturnOp>(op) &&
-                       !isAlias(&op) && !op.hasAttr(kInPlaceAttrName)) ||
+                       !viewSource(&op) && !op.hasAttr(kInPlaceAttrName)) ||
                       copiedLoads.contains(&op);
     bool backward =
-        isBackwardOp(&op) || (!isa<AdamWOp, GlobalNormOp>(op) &&
+        op.hasTrait<moe::OpTrait::Backward>() ||
+        (!isa<AdamWOp, GlobalNormOp>(op) &&
                               llvm::any_of(op.getOperands(), [&](Value v) {
                                 return gradients.contains(root(v));
                               }));
@@ -238,6 +239,9 @@ struct PlanMemoryPass : moe::impl::PlanMemoryBase<PlanMemoryPass> {
     for (auto global : module.getOps<ml_program::GlobalOp>())
       (global->hasAttr(kTrainableAttrName) ? parameterBytes : stateBytes) +=
           byteSize(global.getType());
+    // The planner and the emitters read the alignment from one place.
+    TargetAttr target = getModuleTarget(module);
+    module->setAttr(kTargetAttrName, target);
     SymbolTableCollection symbols;
     for (auto function : module.getOps<func::FuncOp>()) {
       if (!function.getBody().hasOneBlock()) {
@@ -252,7 +256,8 @@ struct PlanMemoryPass : moe::impl::PlanMemoryBase<PlanMemoryPass> {
                              "tensors");
           return signalPassFailure();
         }
-      FunctionPlan plan = planFunction(function, symbols);
+      FunctionPlan plan =
+          planFunction(function, target.getAlignment(), symbols);
       if (report)
         llvm::outs() << "moe-plan-memory @" << function.getSymName()
                      << ": arena " << plan.arenaBytes

@@ -24,6 +24,12 @@ float moert::cpu::lrSchedule(int64_t step, double maxLr, double minLr,
                                         (maxLr - minLr));
 }
 
+void moert::cpu::addInt64(const int64_t *a, const int64_t *b, int64_t count,
+                          int64_t *y) {
+  for (int64_t i = 0; i < count; ++i)
+    y[i] = a[i] + b[i];
+}
+
 namespace {
 
 /// [begin, end) of `count` items for thread `thread` of `threads`.

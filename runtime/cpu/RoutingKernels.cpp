@@ -452,6 +452,15 @@ void moert::cpu::auxLossGrad(AuxLossKind kind, const float *probs,
           static_cast<double>(dLoss) * dMean[e] / static_cast<double>(tokens));
 }
 
+float moert::cpu::adaptiveAuxCoeff(float alpha, int64_t dropped,
+                                   int64_t assignments, double xi,
+                                   double alphaMax, double beta) {
+  double target = std::min(xi * static_cast<double>(dropped) /
+                               static_cast<double>(assignments),
+                           alphaMax);
+  return static_cast<float>(beta * alpha + (1 - beta) * target);
+}
+
 float moert::cpu::zLoss(const float *logits, int64_t tokens, int64_t experts) {
   std::vector<double> total =
       sumOverTokens(tokens, 1, experts * kExpCost, [&](int64_t t, double *sum) {

@@ -15,7 +15,6 @@
 #include "moert/TokenData.h"
 
 #include <nlohmann/json.hpp>
-#include <omp.h>
 
 #include <algorithm>
 #include <chrono>
@@ -60,7 +59,7 @@ const char *kUsage = R"(usage: %s [options]
   --eval-batches N         batches per validation (default 8)
   --val-fraction F         tail of the data held out for validation (default 0.1)
   --seed N                 initialization and data seed (default 0)
-  --threads N              OpenMP threads (default: all cores)
+  --threads N              host threads of the kernels (default: all cores)
   --checkpoint FILE        write a checkpoint here (at the end, and every
                            --checkpoint-interval steps)
   --checkpoint-interval N  (default 0: end only)
@@ -136,20 +135,36 @@ Options parseOptions(int argc, char **argv) {
   return options;
 }
 
-/// Calls a model function with inputs by position and owned outputs.
+/// Calls a model function with host inputs by position; its inputs and
+/// outputs live in the target's memory, its outputs also on the host.
 class Function {
 public:
-  Function(const moe_function &function, void *state, void *arena)
-      : function(function), state(state), arena(arena) {
-    for (int64_t i = 0; i < function.num_outputs; ++i)
-      outputs.emplace_back(moert::tensorBytes(function.outputs[i]));
+  Function(const moe_model &model, const moe_function &function, void *state,
+           void *arena)
+      : model(model), function(function), state(state), arena(arena) {
+    for (int64_t i = 0; i < function.num_inputs; ++i)
+      inputs.emplace_back(model, moert::tensorBytes(function.inputs[i]));
+    for (int64_t i = 0; i < function.num_outputs; ++i) {
+      int64_t bytes = moert::tensorBytes(function.outputs[i]);
+      outputs.emplace_back(model, bytes);
+      hostOutputs.emplace_back(bytes);
+    }
   }
 
-  void call(const std::vector<const void *> &inputs) {
+  /// Runs the function to completion on `hostInputs`.
+  void call(const std::vector<const void *> &hostInputs) {
+    std::vector<const void *> inputPointers;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      inputs[i].copyFromHost(hostInputs[i]);
+      inputPointers.push_back(inputs[i].data());
+    }
     std::vector<void *> outputPointers;
-    for (moert::AlignedBuffer &output : outputs)
+    for (moert::TargetBuffer &output : outputs)
       outputPointers.push_back(output.data());
-    function.call(state, arena, inputs.data(), outputPointers.data());
+    function.call(state, arena, inputPointers.data(), outputPointers.data());
+    model.target->synchronize();
+    for (size_t i = 0; i < outputs.size(); ++i)
+      outputs[i].copyToHost(hostOutputs[i].data());
   }
 
   /// The scalar f32 output named `name`, if the function has one.
@@ -157,23 +172,25 @@ public:
     for (int64_t i = 0; i < function.num_outputs; ++i)
       if (name == function.outputs[i].name &&
           function.outputs[i].dtype == MOE_F32)
-        return *static_cast<const float *>(outputs[i].data());
+        return *static_cast<const float *>(hostOutputs[i].data());
     return std::nullopt;
   }
   const float *output(int64_t index) const {
-    return static_cast<const float *>(outputs[index].data());
+    return static_cast<const float *>(hostOutputs[index].data());
   }
   /// Adds every output to `line` by name.
   void addOutputs(nlohmann::json &line) const {
     for (int64_t i = 0; i < function.num_outputs; ++i)
-      moert::addOutput(line, function, i, outputs[i].data());
+      moert::addOutput(line, function, i, hostOutputs[i].data());
   }
 
 private:
+  const moe_model &model;
   const moe_function &function;
   void *state;
   void *arena;
-  std::vector<moert::AlignedBuffer> outputs;
+  std::vector<moert::TargetBuffer> inputs, outputs;
+  std::vector<moert::AlignedBuffer> hostOutputs;
 };
 
 const moe_function &requireFunction(const moe_model &model,
@@ -247,9 +264,8 @@ int run(int argc, char **argv) {
   if (model.abi_version != MOE_ABI_VERSION)
     moert::fail("model ABI version ", model.abi_version,
                 " does not match the driver's ", MOE_ABI_VERSION);
-  // OpenMP threads serve both our loops and oneDNN's GEMMs.
-  if (options.threads > 0)
-    omp_set_num_threads(static_cast<int>(options.threads));
+  int32_t threads =
+      model.target->set_threads(static_cast<int32_t>(options.threads));
   const moe_function &trainStep = requireFunction(model, "train_step");
   const moe_function &forwardFn = requireFunction(model, "forward");
   if (trainStep.num_inputs != 2 || trainStep.inputs[0].rank != 2)
@@ -257,11 +273,14 @@ int run(int argc, char **argv) {
   int64_t batch = trainStep.inputs[0].shape[0];
   int64_t seqLen = trainStep.inputs[0].shape[1];
 
-  moert::AlignedBuffer state(model.state_bytes);
+  // The state lives in the target's memory; its host copy is what
+  // initialization and checkpoints read and write.
+  moert::TargetBuffer state(model, model.state_bytes);
+  moert::AlignedBuffer hostState(model.state_bytes);
   int64_t arenaBytes = 0;
   for (int64_t i = 0; i < model.num_functions; ++i)
     arenaBytes = std::max(arenaBytes, model.functions[i].arena_bytes);
-  moert::AlignedBuffer arena(arenaBytes);
+  moert::TargetBuffer arena(model, arenaBytes);
 
   std::vector<int32_t> tokens = moert::readTokens(options.data);
   int64_t validation = static_cast<int64_t>(static_cast<double>(tokens.size()) *
@@ -273,21 +292,22 @@ int run(int argc, char **argv) {
 
   moert::RunPosition position{0, options.seed, 0};
   if (!options.resume.empty()) {
-    position = moert::loadCheckpoint(options.resume, model, state.data());
+    position = moert::loadCheckpoint(options.resume, model, hostState.data());
     train.setPosition(position.trainPosition);
     std::printf("resumed %s at step %ld\n", options.resume.c_str(),
                 long(position.step));
   } else {
-    moert::initializeState(model, state.data(), options.seed);
+    moert::initializeState(model, hostState.data(), options.seed);
   }
+  state.copyFromHost(hostState.data());
 
-  Function step(trainStep, state.data(), arena.data());
-  Function forward(forwardFn, state.data(), arena.data());
+  Function step(model, trainStep, state.data(), arena.data());
+  Function forward(model, forwardFn, state.data(), arena.data());
   const moe_function *similarityFn =
       moert::findFunction(model, "expert_similarity");
   std::optional<Function> similarity;
   if (similarityFn)
-    similarity.emplace(*similarityFn, state.data(), arena.data());
+    similarity.emplace(model, *similarityFn, state.data(), arena.data());
   std::optional<std::ofstream> metrics;
   if (!options.metrics.empty()) {
     metrics.emplace(options.metrics, std::ios::app);
@@ -301,16 +321,18 @@ int run(int argc, char **argv) {
   };
   auto saveCheckpoint = [&] {
     position.trainPosition = train.getPosition();
-    moert::saveCheckpoint(options.checkpoint, model, state.data(), position);
+    state.copyToHost(hostState.data());
+    moert::saveCheckpoint(options.checkpoint, model, hostState.data(),
+                          position);
     std::printf("checkpoint %s (step %ld)\n", options.checkpoint.c_str(),
                 long(position.step));
   };
 
   std::printf("%s: %ld steps of %ld x %ld tokens on %s (%ld training, %ld "
-              "validation tokens), %d threads\n",
+              "validation tokens), %s target, %d threads\n",
               model.name, long(options.steps), long(batch), long(seqLen),
               options.data.c_str(), long(train.size()), long(valTokens.size()),
-              omp_get_max_threads());
+              model.target->name, threads);
   double trainSeconds = 0;
   int64_t firstStep = position.step;
   while (position.step < options.steps) {
@@ -382,7 +404,7 @@ int run(int argc, char **argv) {
 
   const moe_function *logitsFn = moert::findFunction(model, "logits");
   if (logitsFn && options.sampleTokens > 0) {
-    Function logits(*logitsFn, state.data(), arena.data());
+    Function logits(model, *logitsFn, state.data(), arena.data());
     int64_t vocab = logitsFn->outputs[0].shape[2];
     std::printf("---- sample (temperature %.2f, top-k %ld) ----\n%s%s\n",
                 options.temperature, long(options.topK), options.prompt.c_str(),

@@ -44,7 +44,7 @@ func.func @routing(%z: tensor<6x4xf32>, %x: tensor<6x3xf32>) -> (tensor<4x3x3xf3
 // The adaptive coefficient update is inline arithmetic; an integral
 // attribute stays a double literal, so std::min compares two doubles.
 // CHECK-LABEL: void function_adaptive(
-// CHECK: = float(0.5 * *{{v[0-9]+}} + (1 - 0.5) * std::min(1.0 * double(*{{v[0-9]+}}) / 32, 1.0));
+// CHECK: *{{v[0-9]+}} = adaptiveAuxCoeff(*{{v[0-9]+}}, *{{v[0-9]+}}, 32, 1.0, 1.0, 0.5);
 func.func @adaptive(%alpha: tensor<f32>, %dropped: tensor<i64>) -> tensor<f32> {
   %next = moe.adaptive_aux_coeff %alpha, %dropped xi = 1.0 alpha_max = 1.0 beta = 0.5 assignments = 32 : tensor<f32>, tensor<i64>
   return %next : tensor<f32>

@@ -26,11 +26,11 @@
 // CHECK-NEXT: {{[{][{]}}"embed", 0, 2, shape{{[0-9]+}}}, 0, 80, 1, MOE_INIT_NORMAL, 0.02},
 // CHECK-NEXT: {{[{][{]}}"norm", 0, 1, shape{{[0-9]+}}}, 128, 16, 1, MOE_INIT_CONSTANT, 1.0},
 // CHECK: {"loss_fn", 2, inputs{{[0-9]+}}, 1, outputs{{[0-9]+}}, 256, function_loss_fn},
-// CHECK: const moe_model model = {MOE_ABI_VERSION, "demo", "", 192, 2, globals, 1, functions};
+// CHECK: const moe_model model = {MOE_ABI_VERSION, "demo", "", 64, 192, 2, globals, 1, functions, &moe_cpu_target};
 // CHECK: extern "C" const moe_model *moe_get_model(void) { return &model; }
 
 // AUTOPLAN: {"loss_fn", 2, inputs{{[0-9]+}}, 1, outputs{{[0-9]+}}, 256, function_loss_fn},
-// TARGET: moe-translate: error: unknown --emit target 'wasm' (supported: cpp)
+// TARGET: moe-translate: for the --emit option: unknown output format 'wasm' (registered: cpp)
 
 ml_program.global private mutable @embed : tensor<5x4xf32> {moe.init = #moe.init<normal, 0.02>, moe.trainable}
 ml_program.global private mutable @norm : tensor<4xf32> {moe.init = #moe.init<constant, 1.0>, moe.trainable}

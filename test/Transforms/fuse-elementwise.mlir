@@ -1,4 +1,5 @@
 // RUN: moe-opt %s --moe-fuse-elementwise | FileCheck %s
+// RUN: moe-opt %s --moe-fuse-elementwise=fuse-swiglu=false | FileCheck %s --check-prefix=NO-SWIGLU
 // RUN: moe-opt %s --moe-fuse-elementwise | moe-translate --emit=cpp | FileCheck %s --check-prefix=CPP
 // RUN: moe-run %s --entry chain > %t.unfused
 // RUN: moe-opt %s --moe-fuse-elementwise -o %t.fused.mlir
@@ -46,4 +47,32 @@ func.func @shared(%a: tensor<4xf32>, %b: tensor<4xf32>) -> (tensor<4xf32>, tenso
   %s = moe.swiglu %a, %b : tensor<4xf32>
   %m = moe.mul %s, %a : tensor<4xf32>
   return %s, %m : tensor<4xf32>, tensor<4xf32>
+}
+
+// The control function of fuse-swiglu=false keeps the SwiGLU a kernel of its
+// own; the rest of the chain still fuses.
+// NO-SWIGLU-LABEL: func.func @chain
+// NO-SWIGLU: %[[S:.*]] = moe.swiglu
+// NO-SWIGLU-NEXT: moe.fused_elementwise %[[S]], %{{.*}}, %{{.*}} : tensor<2x3xf32>, tensor<2x3xf32>, tensor<2x3xf32> -> tensor<2x3xf32> {
+// NO-SWIGLU-NEXT: ^bb0(%{{.*}}: f32, %{{.*}}: f32, %{{.*}}: f32):
+// NO-SWIGLU-NEXT: arith.mulf
+// NO-SWIGLU-NEXT: arith.addf
+// NO-SWIGLU-NEXT: moe.yield
+
+// A fused loop belongs to the layer of the chain's last op.
+// CHECK-LABEL: func.func @layered
+// CHECK: moe.fused_elementwise %arg0, %arg1 {moe.layer = 2 : i64} : tensor<4xf32>, tensor<4xf32> -> tensor<4xf32>
+func.func @layered(%a: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<4xf32> {
+  %m = moe.mul %a, %b {moe.layer = 2 : i64} : tensor<4xf32>
+  %r = moe.add %m, %a {moe.layer = 2 : i64} : tensor<4xf32>
+  return %r : tensor<4xf32>
+}
+
+// A single elementwise op is no chain: nothing to fuse.
+// CHECK-LABEL: func.func @single
+// CHECK-NEXT: moe.add
+// CHECK-NOT: moe.fused_elementwise
+func.func @single(%a: tensor<4xf32>) -> tensor<4xf32> {
+  %r = moe.add %a, %a : tensor<4xf32>
+  return %r : tensor<4xf32>
 }

@@ -1,8 +1,9 @@
 //===- moe-compile.cpp - a model to a training binary in one command ------===//
 //
-// config.json (or moe-dialect .mlir) -> moe-import -> [moe-gate-norm] ->
-// moe-fuse-router -> moe-autodiff -> [moe-adaptive-aux] -> moe-optimizer ->
-// moe-fuse-elementwise -> moe-plan-memory -> C++ -> the host C++ compiler,
+// config.json (or moe-dialect .mlir) -> moe-import -> the train pipeline
+// ([moe-gate-norm], moe-fuse-router, moe-autodiff, [moe-adaptive-aux],
+// moe-optimizer) -> the CPU code-generation pipeline (moe-attach-target,
+// moe-fuse-elementwise, moe-plan-memory) -> C++ -> the host C++ compiler,
 // linking the runtime and the training driver. The CMake function
 // moe_add_training_binary uses it for the C++ only, so both share this
 // pipeline.
@@ -11,13 +12,12 @@
 
 #include "moe/Frontend/ModelBuilder.h"
 #include "moe/InitAllDialects.h"
-#include "moe/Target/Cpp.h"
-#include "moe/Transforms/Passes.h"
+#include "moe/Pipelines/Pipelines.h"
+#include "moe/Target/Translations.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Pass/PassRegistry.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -74,7 +74,6 @@ static int fail(const llvm::Twine &message) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
-  moe::registerMoePasses();
   cl::ParseCommandLineOptions(argc, argv, "moe model to training binary\n");
   if (outputPath.empty() && emitCppPath.empty())
     return fail("nothing to do: give -o BINARY and/or --emit-cpp FILE");
@@ -103,19 +102,22 @@ int main(int argc, char **argv) {
       return 1;
   }
 
-  PassManager pm = PassManager::on<ModuleOp>(&context);
-  std::string pipeline;
-  if (gateNormLambda >= 0)
-    pipeline += llvm::formatv("moe-gate-norm{{lambda={0}}, ",
-                              gateNormLambda.getValue());
-  pipeline += llvm::formatv("moe-fuse-router, moe-autodiff{{recompute={0}}, ",
-                            recompute ? "true" : "false");
+  // The optimizer's and adaptive-aux's option texts use the passes' option
+  // names, which are also the train pipeline's.
+  moe::TrainPipelineOptions train;
+  std::string trainOptions = optimizerOptions;
   if (adaptiveAux.getNumOccurrences() > 0)
-    pipeline += "moe-adaptive-aux{" + adaptiveAux + "}, ";
-  pipeline += "moe-optimizer{" + optimizerOptions +
-              "}, moe-fuse-elementwise, moe-plan-memory{report=false}";
-  if (failed(parsePassPipeline(pipeline, pm, llvm::errs())))
-    return fail("bad pass options in '" + pipeline + "'");
+    trainOptions += " adaptive-aux=true " + adaptiveAux;
+  if (failed(train.parseFromString(trainOptions)))
+    return fail("bad --optimizer or --adaptive-aux options '" + trainOptions +
+                "'");
+  train.gateNorm = gateNormLambda.getValue();
+  train.recompute = recompute.getValue();
+  PassManager pm = PassManager::on<ModuleOp>(&context);
+  moe::buildTrainPipeline(pm, train);
+  moe::buildCpuCodegenPipeline(pm);
+  moe::registerTranslations();
+  const moe::Translation *cpp = moe::lookupTranslation("cpp");
   if (failed(pm.run(*module)))
     return 1;
 
@@ -136,7 +138,7 @@ int main(int argc, char **argv) {
                        : outputPath.empty()
                            ? llvm::sys::path::stem(emitCppPath).str()
                            : llvm::sys::path::filename(outputPath).str();
-    if (failed(moe::translateToCpp(*module, output->os(), name)))
+    if (failed(cpp->translate(*module, output->os(), name)))
       return 1;
     output->keep();
   }

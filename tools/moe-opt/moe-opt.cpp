@@ -1,11 +1,13 @@
 //===- moe-opt.cpp - the moe compiler driver ------------------------------===//
 //
-// mlir-opt with the moe dialect and passes: parses, verifies, runs the pass
+// mlir-opt with the moe dialect, passes and named pipelines
+// (--moe-train-pipeline, --moe-cpu-codegen): parses, verifies, runs the pass
 // pipeline given on the command line and prints the result.
 //
 //===----------------------------------------------------------------------===//
 
 #include "moe/InitAllDialects.h"
+#include "moe/Pipelines/Pipelines.h"
 #include "moe/Transforms/Passes.h"
 
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
@@ -15,6 +17,7 @@ int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
   mlir::moe::registerAllDialects(registry);
   mlir::moe::registerMoePasses();
+  mlir::moe::registerMoePipelines();
   mlir::registerTransformsPasses();
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "moe compiler driver\n", registry));

@@ -1,13 +1,14 @@
 //===- moe-translate.cpp - moe IR to target source ------------------------===//
 //
 // `moe-translate --emit=cpp model.mlir` writes the C++ of a trained model's
-// functions against the model ABI. The module must be planned
-// (moe-plan-memory); an unplanned one is planned here first.
+// functions against the model ABI; --emit takes any registered translation.
+// The module must be planned (moe-plan-memory); an unplanned one is planned
+// here first, for the translation's target.
 //
 //===----------------------------------------------------------------------===//
 
 #include "moe/InitAllDialects.h"
-#include "moe/Target/Cpp.h"
+#include "moe/Target/Translations.h"
 #include "moe/Transforms/Passes.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -27,19 +28,17 @@ static cl::opt<std::string> inputPath(cl::Positional, cl::init("-"),
 static cl::opt<std::string> outputPath("o", cl::init("-"),
                                        cl::desc("Output file"),
                                        cl::value_desc("file"));
-static cl::opt<std::string> emit("emit", cl::init("cpp"),
-                                 cl::desc("Target to emit: cpp"));
+static cl::opt<const moe::Translation *, false, moe::TranslationParser>
+    emit("emit", cl::desc("Output format (default: cpp)"),
+         cl::init(nullptr));
 static cl::opt<std::string> modelName("model-name", cl::init("model"),
                                       cl::desc("Name recorded in the model"));
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   cl::ParseCommandLineOptions(argc, argv, "moe IR to target source\n");
-  if (emit != "cpp") {
-    llvm::errs() << "moe-translate: error: unknown --emit target '" << emit
-                 << "' (supported: cpp)\n";
-    return 1;
-  }
+  const moe::Translation *translation =
+      emit ? emit.getValue() : moe::lookupTranslation("cpp");
   DialectRegistry registry;
   moe::registerAllDialects(registry);
   MLIRContext context(registry);
@@ -54,6 +53,11 @@ int main(int argc, char **argv) {
   });
   if (!planned) {
     PassManager pm(&context);
+    if (!module->getOperation()->hasAttr(moe::kTargetAttrName)) {
+      moe::AttachTargetOptions target;
+      target.targetName = translation->targetName.str();
+      pm.addPass(moe::createAttachTarget(target));
+    }
     pm.addPass(moe::createPlanMemory(moe::PlanMemoryOptions{/*report=*/false}));
     if (failed(pm.run(*module)))
       return 1;
@@ -65,7 +69,7 @@ int main(int argc, char **argv) {
     llvm::errs() << "moe-translate: error: " << error << "\n";
     return 1;
   }
-  if (failed(moe::translateToCpp(*module, output->os(), modelName)))
+  if (failed(translation->translate(*module, output->os(), modelName)))
     return 1;
   output->keep();
   return 0;

@@ -38,10 +38,11 @@ def Autodiff : Pass<"moe-autodiff", "::mlir::ModuleOp"> {
 
     The output's gradient is 1 for a scalar loss, or, with
     `cotangent-argument`, an extra last argument (a general vector-Jacobian
-    product, as gradient checks use). With `recompute`, each transformer
-    layer's forward ops (those whose location names `model.layers.N`) are
-    recomputed just before that layer's backward instead of keeping their
-    activations alive; the gradients are identical.
+    product, as gradient checks use). The backward ops of an op with a
+    `moe.layer` get the same layer. With `recompute`, each transformer
+    layer's forward ops (those with the same `moe.layer`, which the importer
+    sets) are recomputed just before that layer's backward instead of
+    keeping their activations alive; the gradients are identical.
   }];
   let options = [
     Option<"functionName", "function", "std::string", "\"forward\"",
@@ -164,11 +165,35 @@ def FuseElementwise : Pass<"moe-fuse-elementwise", "::mlir::ModuleOp"> {
     an element of the chain's result from the elements of its inputs. The
     chain then reads its inputs and writes its result once, and its
     intermediates need no memory. Runs after differentiation, for code
-    generation.
+    generation. With `fuse-swiglu=false`, a `moe.swiglu` stays its own
+    kernel (the CPU target's vectorized one) and ends the chain before it.
   }];
+  let options = [
+    Option<"fuseSwiglu", "fuse-swiglu", "bool", "true",
+           "Compute moe.swiglu inside fused loops">
+  ];
   let dependentDialects = ["::mlir::moe::MoeDialect",
                            "::mlir::arith::ArithDialect",
                            "::mlir::math::MathDialect"];
+}
+
+def AttachTarget : Pass<"moe-attach-target", "::mlir::ModuleOp"> {
+  let summary = "Attach the code-generation target to the module";
+  let description = [{
+    Sets the module's `moe.target` to `#moe.target<"NAME", alignment = A>`:
+    the target's facts (the buffer alignment its kernels need) that
+    moe-plan-memory and the target's emitter read, so that the plan and
+    the code agree. `alignment=0` takes the target's own. Like upstream's
+    `nvvm-attach-target`, it is the first step of a target's code-generation
+    pipeline.
+  }];
+  let options = [
+    Option<"targetName", "target", "std::string", "\"cpu\"",
+           "Target name (cpu)">,
+    Option<"alignment", "alignment", "int64_t", "0",
+           "Buffer alignment in bytes (0: the target's)">
+  ];
+  let dependentDialects = ["::mlir::moe::MoeDialect"];
 }
 
 def PlanMemory : Pass<"moe-plan-memory", "::mlir::ModuleOp"> {
@@ -176,21 +201,23 @@ def PlanMemory : Pass<"moe-plan-memory", "::mlir::ModuleOp"> {
   let description = [{
     Gives every tensor value of each function a place: function arguments
     are inputs, `ml_program.global_load` results live in the global's state
-    storage, reshapes alias their operand, dense constants are static data,
-    and every other result gets a 64-byte aligned offset in one arena,
-    chosen first-fit over the blocks freed by values whose last use (through
-    aliases) has passed. An elementwise update whose only use is a
-    `global_store` back to the global it read (AdamW, the step counter)
-    writes the global's storage in place when no load of that global is
-    used later.
+    storage, views (`ViewLikeOpInterface`: reshapes) alias their source,
+    dense constants are static data, and every other result gets an offset
+    in one arena, aligned as the module's `#moe.target` says (the CPU
+    target's when it has none; the pass records it as `moe.target`), chosen
+    first-fit over the blocks freed by values whose last use (through
+    aliases) has passed. An op that may update its operands in place
+    (`InPlaceOpInterface`: AdamW, the step counter's increment) and whose
+    results are only stored to globals writes the global's storage in place
+    when no load of that global is used later.
 
     The plan is recorded as attributes the emitters read:
     `moe.arena_offsets` (one offset per result, -1 where the result has no
     arena buffer) on each op, `moe.in_place` on an op that writes a global
     in place, and `moe.arena_bytes` on each function. The pass prints, per
     function, the peak arena bytes split into activations and gradients
-    (values in the backward: results of backward ops and of what consumes
-    them), and the bytes of parameters (trainable globals) and of training
+    (values in the backward: results of backward ops, those with the
+    `Backward` trait, and of what consumes them), and the bytes of parameters (trainable globals) and of training
     state (the other globals, e.g. Adam moments).
   }];
   let options = [

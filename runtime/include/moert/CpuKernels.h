@@ -1,9 +1,9 @@
 //===- CpuKernels.h - f32 CPU kernels of the compiled model -----*- C++ -*-===//
 //
 // The kernels that generated C++ calls, one per moe op (forward, backward and
-// optimizer), on f32 row-major buffers. GEMMs go to BLAS (cblas_sgemm),
-// loops are parallelized with OpenMP; reductions use a fixed order for a
-// given thread count, so a run is reproducible. Semantics are exactly those
+// optimizer), on f32 row-major buffers. GEMMs go to oneDNN (Gemm.h), loops
+// are parallelized with OpenMP; reductions use a fixed order for a given
+// thread count, so a run is reproducible. Semantics are exactly those
 // of the reference kernels (include/moe/Interpreter/*Kernels.h), which the
 // unit tests compare against. Shapes are passed as sizes; integer inputs
 // that only run time can check (ids, targets, indices) throw moert::Error.
@@ -144,6 +144,10 @@ float auxLoss(AuxLossKind kind, const float *probs, const int32_t *indices,
 void auxLossGrad(AuxLossKind kind, const float *probs, const int32_t *indices,
                  int64_t tokens, int64_t experts, int64_t topK, float dLoss,
                  float *dProbs);
+/// Skywork-MoE's adaptive coefficient after a step that dropped `dropped`
+/// of `assignments` assignments: beta alpha + (1 - beta) min(xi d, alphaMax).
+float adaptiveAuxCoeff(float alpha, int64_t dropped, int64_t assignments,
+                       double xi, double alphaMax, double beta);
 float zLoss(const float *logits, int64_t tokens, int64_t experts);
 void zLossGrad(const float *logits, int64_t tokens, int64_t experts,
                float dLoss, float *dLogits);
@@ -169,6 +173,9 @@ float lrSchedule(int64_t step, double maxLr, double minLr, int64_t warmupSteps,
 /// sqrt of the sum of squares of `count` tensors of `sizes[i]` elements.
 float globalNorm(const float *const *tensors, const int64_t *sizes,
                  int64_t count);
+
+/// y = a + b on `count` integers (the step counter); y may alias a.
+void addInt64(const int64_t *a, const int64_t *b, int64_t count, int64_t *y);
 
 struct AdamWConfig {
   double beta1, beta2, eps, weightDecay, maxGradNorm;

@@ -7,7 +7,9 @@
 |* arena of the function's planned size, and its inputs and outputs in the   *|
 |* order of the descriptors. Everything is plain C data; the functions are   *|
 |* C++ and report bad input (e.g. a token id out of range) by throwing       *|
-|* moert::Error.                                                             *|
+|* moert::Error. The state, the arenas, the inputs and the outputs live in  *|
+|* the memory of the model's target (moe_target), which a host reaches only  *|
+|* through the target's functions; on the CPU target that is host memory.   *|
 |*                                                                            *|
 \*===----------------------------------------------------------------------===*/
 
@@ -16,7 +18,7 @@
 
 #include <stdint.h>
 
-#define MOE_ABI_VERSION 1
+#define MOE_ABI_VERSION 2
 
 enum moe_dtype { MOE_F32 = 0, MOE_F64 = 1, MOE_I32 = 2, MOE_I64 = 3 };
 enum moe_init_kind { MOE_INIT_NORMAL = 0, MOE_INIT_CONSTANT = 1 };
@@ -51,15 +53,35 @@ typedef struct moe_function {
   moe_function_ptr call;
 } moe_function;
 
+/* What differs between the targets a model is compiled for. */
+typedef struct moe_target {
+  const char *name; /* the #moe.target name: "cpu" */
+  /* Runs the kernels on `threads` host threads (<= 0: every core) and
+     returns how many it uses. */
+  int32_t (*set_threads)(int32_t threads);
+  /* Memory of the target for the state, arenas, inputs and outputs,
+     `alignment`-aligned (moe_model.alignment); null when there is none. */
+  void *(*allocate)(int64_t bytes, int64_t alignment);
+  void (*release)(void *memory);
+  /* Copies between host memory and the target's memory; a copy to the host
+     waits for the functions called before it. */
+  void (*copy_to_target)(void *destination, const void *source, int64_t bytes);
+  void (*copy_to_host)(void *destination, const void *source, int64_t bytes);
+  /* Waits until every function called so far has finished. */
+  void (*synchronize)(void);
+} moe_target;
+
 typedef struct moe_model {
   int32_t abi_version; /* MOE_ABI_VERSION */
   const char *name;
   const char *config_json; /* the config the model was imported from, or "" */
+  int64_t alignment;       /* of the globals in the state and of arenas */
   int64_t state_bytes;
   int64_t num_globals;
   const moe_global *globals;
   int64_t num_functions;
   const moe_function *functions;
+  const moe_target *target;
 } moe_model;
 
 #ifdef __cplusplus

@@ -23,6 +23,24 @@ private:
   std::unique_ptr<void, Free> storage;
 };
 
+/// Memory of a model's target (moe_target): its state, an arena, or a
+/// function's inputs and outputs.
+class TargetBuffer {
+public:
+  TargetBuffer(const moe_model &model, int64_t bytes);
+  void *data() const { return storage.get(); }
+  int64_t size() const { return bytes; }
+  /// Copies `size()` bytes from host memory `source` into the buffer.
+  void copyFromHost(const void *source) const;
+  /// Copies the buffer into host memory `destination` (`size()` bytes).
+  void copyToHost(void *destination) const;
+
+private:
+  const moe_target &target;
+  int64_t bytes;
+  std::unique_ptr<void, void (*)(void *)> storage;
+};
+
 /// Gives every global its initial value from its initializer, with the
 /// streams of the reference interpreter (moe-run --seed): element i of a
 /// normal global is std * normalAt(streamKey(seed, name), i).

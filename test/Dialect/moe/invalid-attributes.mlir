@@ -92,3 +92,43 @@ ml_program.global private mutable @w : tensor<4xf32> {moe.init = #moe.init<unifo
 func.func @duplicate_input_names(%a: tensor<2xi32> {moe.input = "input_ids"}, %b: tensor<2xi32> {moe.input = "input_ids"}) {
   return
 }
+
+// -----
+
+// moe.layer is a layer index.
+func.func @negative_layer(%a: tensor<2xf32>) -> tensor<2xf32> {
+  // expected-error @+1 {{'moe.layer' must be a non-negative i64 layer index}}
+  %0 = moe.add %a, %a {moe.layer = -1 : i64} : tensor<2xf32>
+  return %0 : tensor<2xf32>
+}
+
+// -----
+
+func.func @layer_not_integer(%a: tensor<2xf32>) -> tensor<2xf32> {
+  // expected-error @+1 {{'moe.layer' must be a non-negative i64 layer index}}
+  %0 = moe.add %a, %a {moe.layer = "3"} : tensor<2xf32>
+  return %0 : tensor<2xf32>
+}
+
+// -----
+
+// moe.target belongs on a module.
+// expected-error @+1 {{'moe.target' must be a #moe.target on a module}}
+func.func private @f() attributes {moe.target = #moe.target<"cpu", alignment = 64>}
+
+// -----
+
+// #moe.target: only known targets.
+// expected-error @+1 {{unknown target 'tpu' (known: cpu)}}
+module attributes {moe.target = #moe.target<"tpu", alignment = 64>} {}
+
+// -----
+
+// #moe.target: the kernels need at least the target's alignment.
+// expected-error @+1 {{target 'cpu' needs an alignment that is a power of two and at least 64, got 32}}
+module attributes {moe.target = #moe.target<"cpu", alignment = 32>} {}
+
+// -----
+
+// expected-error @+1 {{target 'cpu' needs an alignment that is a power of two and at least 64, got 96}}
+module attributes {moe.target = #moe.target<"cpu", alignment = 96>} {}

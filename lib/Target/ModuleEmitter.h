@@ -1,12 +1,20 @@
-//===- CppEmitter.h - the C++ emitter, shared by its parts ------*- C++ -*-===//
+//===- ModuleEmitter.h - the emitter every target shares --------*- C++ -*-===//
 //
-// CppEmitter.cpp lays out the module (state region, functions, constants,
-// fused loops); KernelCalls.cpp maps each other op to its CPU kernel call.
+// Lays out a planned module as source against the model ABI: the state
+// region (every global at an offset aligned as the module's #moe.target
+// says), one function per func.func as a straight-line sequence of kernel
+// calls (KernelCall.h) on pointers into the state, the arena and the
+// caller's inputs, constants as static arrays, fused loops, and the
+// descriptors of the globals and functions. The target (TargetInfo.h)
+// writes the pieces that differ.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef MOE_LIB_TARGET_CPP_CPPEMITTER_H
-#define MOE_LIB_TARGET_CPP_CPPEMITTER_H
+#ifndef MOE_LIB_TARGET_MODULEEMITTER_H
+#define MOE_LIB_TARGET_MODULEEMITTER_H
+
+#include "KernelCall.h"
+#include "TargetInfo.h"
 
 #include "moe/MoeDialect.h"
 
@@ -17,16 +25,17 @@
 
 #include <string>
 
-namespace mlir::moe::cpp {
+namespace mlir::moe::target {
 
-ArrayRef<int64_t> shapeOf(Value value);
-int64_t numElements(Value value);
-/// A C++ expression of exactly `value`.
-std::string literal(double value);
+/// Writes `module` (planned by moe-plan-memory for `target`) as source of
+/// `target`, recording `modelName` as the model's name.
+LogicalResult emitModule(ModuleOp module, const TargetInfo &target,
+                         raw_ostream &os, StringRef modelName);
 
-class CppEmitter {
+class ModuleEmitter {
 public:
-  CppEmitter(ModuleOp module, llvm::raw_ostream &os) : module(module), os(os) {}
+  ModuleEmitter(ModuleOp module, const TargetInfo &target, raw_ostream &os)
+      : module(module), target(target), os(os) {}
 
   LogicalResult emit(StringRef modelName);
 
@@ -34,14 +43,13 @@ private:
   LogicalResult emitFunction(func::FuncOp function);
   LogicalResult emitOp(Operation *op);
   LogicalResult emitKernelCall(Operation *op);
-  /// The C++ statement (without its semicolon) that computes `op` into its
-  /// declared results, or "" when the target has no kernel for `op`. In
-  /// KernelCalls.cpp.
-  std::string kernelCall(Operation *op);
   LogicalResult emitConstant(arith::ConstantOp op);
+  void emitFusedElementwise(FusedElementwiseOp op);
   /// Declares the C++ pointer of each result of `op`: its arena buffer, or
   /// the storage of the global it is stored to in place.
   LogicalResult declareResults(Operation *op);
+  /// The C++ expression of kernel argument `arg`, declaring what it needs.
+  std::string argument(const KernelArg &arg);
   std::string shapeArray(ArrayRef<int64_t> shape);
   /// The config the module was imported from (moe.config), or "".
   std::string configJson() {
@@ -52,18 +60,16 @@ private:
 
   /// The pointer expression of `value`.
   std::string p(Value value) { return names.lookup(value); }
-  /// The scalar value of a 0-d tensor.
-  std::string s(Value value) { return "*" + p(value); }
   std::string fresh(StringRef prefix) {
     return llvm::formatv("{0}{1}", prefix, counter++).str();
   }
-  /// The row count of the dispatch that produced `buffer`, or a full one.
+  /// The row counts of expert buffer `buffer`: its dispatch's, or a full
+  /// array when it comes from elsewhere.
   std::string rowCounts(Value buffer);
-  /// A generated kernel: one loop computing the fused body per element.
-  std::string fusedLoop(FusedElementwiseOp op);
 
   ModuleOp module;
-  llvm::raw_ostream &os;
+  const TargetInfo &target;
+  raw_ostream &os;
   llvm::StringMap<int64_t> globalOffsets;
   DenseMap<Value, std::string> names;
   DenseMap<Value, std::string> dispatchCounts;
@@ -76,6 +82,6 @@ private:
   int counter = 0;
 };
 
-} // namespace mlir::moe::cpp
+} // namespace mlir::moe::target
 
-#endif // MOE_LIB_TARGET_CPP_CPPEMITTER_H
+#endif // MOE_LIB_TARGET_MODULEEMITTER_H

@@ -1,60 +1,30 @@
-//===- CppEmitter.cpp - planned moe IR to C++ against the model ABI -------===//
+//===- ModuleEmitter.cpp - planned moe IR to source against the model ABI -===//
 //
-// Each function becomes a straight-line sequence of CPU kernel calls on
-// pointers into the state region (globals), the arena (planned values) and
-// the caller's inputs; reshapes are pointer aliases and constants are static
+// Each function becomes a straight-line sequence of kernel calls on pointers
+// into the state region (globals), the arena (planned values) and the
+// caller's inputs; views are pointer aliases and constants are static
 // arrays. Nothing is allocated at run time.
 //
 //===----------------------------------------------------------------------===//
 
-#include "CppEmitter.h"
-#include "moe/Target/Cpp.h"
+#include "ModuleEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/Dialect/Math/IR/Math.h"
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "llvm/ADT/StringSet.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cctype>
-#include <cmath>
-#include <cstdio>
 
 using namespace mlir;
 using namespace mlir::moe;
-using namespace mlir::moe::cpp;
+using namespace mlir::moe::target;
 using llvm::formatv;
 
-ArrayRef<int64_t> cpp::shapeOf(Value value) {
-  return cast<RankedTensorType>(value.getType()).getShape();
-}
-
-int64_t cpp::numElements(Value value) {
-  return cast<RankedTensorType>(value.getType()).getNumElements();
-}
-
-std::string cpp::literal(double value) {
-  if (std::isnan(value))
-    return "NAN";
-  if (std::isinf(value))
-    return value > 0 ? "INFINITY" : "-INFINITY";
-  // %.17g round-trips a double; a float literal needs no suffix because
-  // every use converts explicitly. An integral value gets ".0" so that it
-  // stays a double (std::min(double, 1) would not compile).
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.17g", value);
-  std::string result = text;
-  if (result.find_first_of(".e") == std::string::npos)
-    result += ".0";
-  return result;
-}
-
 namespace {
-
-constexpr int64_t kStateAlignment = 64;
 
 int64_t byteSize(Type type) {
   auto tensor = cast<RankedTensorType>(type);
@@ -69,7 +39,7 @@ FailureOr<StringRef> cType(Operation *op, Type type) {
     return StringRef("int32_t");
   if (element.isSignlessInteger(64))
     return StringRef("int64_t");
-  return op->emitError() << "the C++ target supports f32, i32 and i64 "
+  return op->emitError() << "code generation supports f32, i32 and i64 "
                             "tensors, got "
                          << type;
 }
@@ -96,58 +66,24 @@ std::string cString(StringRef text) {
   return quoted + "\"";
 }
 
-} // namespace
-
-std::string CppEmitter::shapeArray(ArrayRef<int64_t> shape) {
-  std::string name = fresh("shape");
-  staticsOs << "const int64_t " << name << "[] = {";
-  llvm::interleaveComma(shape, staticsOs);
-  if (shape.empty())
-    staticsOs << "0";
-  staticsOs << "};\n";
-  return name;
-}
-
-std::string CppEmitter::descriptor(StringRef name, Type type) {
-  auto tensor = cast<RankedTensorType>(type);
-  return formatv("{{{0}, {1}, {2}, {3}}", cString(name), abiDType(type),
-                 tensor.getRank(), shapeArray(tensor.getShape()))
-      .str();
-}
-
-std::string CppEmitter::rowCounts(Value buffer) {
-  auto it = dispatchCounts.find(buffer);
-  if (it != dispatchCounts.end())
-    return it->second;
-  // Not from a dispatch: every row of the buffer is a real row.
-  ArrayRef<int64_t> shape = shapeOf(buffer);
-  std::string name = fresh("full_counts");
-  out << "  int64_t " << name << "[" << shape[0] << "];\n";
-  out << "  std::fill_n(" << name << ", " << shape[0] << ", int64_t("
-      << shape[1] << "));\n";
-  dispatchCounts[buffer] = name;
-  return name;
-}
-
-std::string CppEmitter::fusedLoop(FusedElementwiseOp op) {
-  std::string loop;
-  llvm::raw_string_ostream os(loop);
+/// The statements computing element `index` of fused op `op`'s result.
+std::string fusedBody(FusedElementwiseOp op, StringRef index,
+                      ArrayRef<std::string> inputs, StringRef output) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
   Block &body = op.getBody().front();
   DenseMap<Value, std::string> scalars;
-  os << "#pragma omp parallel for simd schedule(static)\n"
-     << "  for (int64_t i = 0; i < " << numElements(op.getResult())
-     << "; ++i) {\n";
-  for (auto [input, argument] : llvm::zip(op.getInputs(), body.getArguments())) {
-    std::string name = fresh("e");
-    os << "    float " << name << " = " << p(input) << "[i];\n";
+  int counter = 0;
+  auto fresh = [&] { return formatv("e{0}", counter++).str(); };
+  for (auto [input, argument] : llvm::zip(inputs, body.getArguments())) {
+    std::string name = fresh();
+    os << "    float " << name << " = " << input << "[" << index << "];\n";
     scalars[argument] = name;
   }
   for (Operation &inner : body) {
-    auto in = [&](unsigned index) {
-      return scalars.lookup(inner.getOperand(index));
-    };
+    auto in = [&](unsigned i) { return scalars.lookup(inner.getOperand(i)); };
     if (isa<YieldOp>(inner)) {
-      os << "    " << p(op.getResult()) << "[i] = " << in(0) << ";\n  }";
+      os << "    " << output << "[" << index << "] = " << in(0) << ";\n";
       break;
     }
     std::string expression =
@@ -164,14 +100,87 @@ std::string CppEmitter::fusedLoop(FusedElementwiseOp op) {
                      ")";
             })
             .Default([&](Operation *) { return std::string(); });
-    std::string name = fresh("e");
+    std::string name = fresh();
     os << "    float " << name << " = " << expression << ";\n";
     scalars[inner.getResult(0)] = name;
   }
-  return loop;
+  return text;
 }
 
-LogicalResult CppEmitter::declareResults(Operation *op) {
+} // namespace
+
+std::string ModuleEmitter::shapeArray(ArrayRef<int64_t> shape) {
+  std::string name = fresh("shape");
+  staticsOs << "const int64_t " << name << "[] = {";
+  llvm::interleaveComma(shape, staticsOs);
+  if (shape.empty())
+    staticsOs << "0";
+  staticsOs << "};\n";
+  return name;
+}
+
+std::string ModuleEmitter::descriptor(StringRef name, Type type) {
+  auto tensor = cast<RankedTensorType>(type);
+  return formatv("{{{0}, {1}, {2}, {3}}", cString(name), abiDType(type),
+                 tensor.getRank(), shapeArray(tensor.getShape()))
+      .str();
+}
+
+std::string ModuleEmitter::rowCounts(Value buffer) {
+  auto it = dispatchCounts.find(buffer);
+  if (it != dispatchCounts.end())
+    return it->second;
+  // Not from a dispatch: every row of the buffer is a real row.
+  ArrayRef<int64_t> shape = shapeOf(buffer);
+  std::string name = fresh("full_counts");
+  target.emitRowCounts(out, name, shape[0], shape[1]);
+  dispatchCounts[buffer] = name;
+  return name;
+}
+
+std::string ModuleEmitter::argument(const KernelArg &arg) {
+  auto arrayOf = [&](StringRef prefix, StringRef type, auto element) {
+    std::string name = fresh(prefix);
+    SmallVector<std::string> elements = llvm::map_to_vector(arg.values, element);
+    target.emitArgumentArray(out, name, type, elements);
+    return name;
+  };
+  switch (arg.kind) {
+  case KernelArg::Kind::Buffer:
+    return p(arg.value);
+  case KernelArg::Kind::Scalar:
+    return target.scalarArgument(p(arg.value));
+  case KernelArg::Kind::Literal:
+    return arg.text;
+  case KernelArg::Kind::RowCounts:
+    return rowCounts(arg.value);
+  case KernelArg::Kind::NewRowCounts: {
+    std::string name = fresh("counts");
+    target.emitRowCounts(out, name, shapeOf(arg.value)[0], std::nullopt);
+    dispatchCounts[arg.value] = name;
+    return name;
+  }
+  case KernelArg::Kind::BufferList:
+    return arrayOf("tensors", "const float *", [&](Value v) { return p(v); });
+  case KernelArg::Kind::SizeList:
+    return arrayOf("sizes", "const int64_t",
+                   [](Value v) { return std::to_string(numElements(v)); });
+  }
+  llvm_unreachable("unknown kernel argument kind");
+}
+
+void ModuleEmitter::emitFusedElementwise(FusedElementwiseOp op) {
+  SmallVector<std::string> inputs =
+      llvm::map_to_vector(op.getInputs(), [&](Value v) { return p(v); });
+  target.emitElementwiseLoop(
+      out, staticsOs, numElements(op.getResult()), inputs, p(op.getResult()),
+      [&](StringRef index, ArrayRef<std::string> inputNames,
+          StringRef outputName) {
+        return fusedBody(op, index, inputNames, outputName);
+      });
+}
+
+LogicalResult ModuleEmitter::declareResults(Operation *op) {
   auto offsets = op->getAttrOfType<DenseI64ArrayAttr>(kArenaOffsetsAttrName);
   bool inPlace = op->hasAttr(kInPlaceAttrName);
   if (!offsets && !inPlace)
@@ -198,11 +207,11 @@ LogicalResult CppEmitter::declareResults(Operation *op) {
   return success();
 }
 
-LogicalResult CppEmitter::emitConstant(arith::ConstantOp op) {
+LogicalResult ModuleEmitter::emitConstant(arith::ConstantOp op) {
   auto dense = dyn_cast<DenseElementsAttr>(op.getValue());
   FailureOr<StringRef> type = cType(op, op.getType());
   if (!dense || failed(type))
-    return op.emitError("the C++ target supports dense tensor constants");
+    return op.emitError("code generation supports dense tensor constants");
   std::string name = fresh("constant");
   int64_t count = dense.getNumElements();
   staticsOs << *type << " " << name << "[" << count << "] = {";
@@ -233,11 +242,16 @@ LogicalResult CppEmitter::emitConstant(arith::ConstantOp op) {
   return success();
 }
 
-LogicalResult CppEmitter::emitOp(Operation *op) {
+LogicalResult ModuleEmitter::emitOp(Operation *op) {
+  if (auto view = dyn_cast<ViewLikeOpInterface>(op)) {
+    names[view.getViewDest()] = p(view.getViewSource());
+    return success();
+  }
   return llvm::TypeSwitch<Operation *, LogicalResult>(op)
       .Case([&](ml_program::GlobalLoadOp load) -> LogicalResult {
-        int64_t stateOffset =
-            globalOffsets.lookup(load.getGlobal().getLeafReference());
+        std::string stateAddress =
+            formatv("state + {0}",
+                    globalOffsets.lookup(load.getGlobal().getLeafReference()));
         // The planner gives a load an arena buffer when a store to its
         // global comes before its last read.
         auto offsets =
@@ -245,8 +259,8 @@ LogicalResult CppEmitter::emitOp(Operation *op) {
         if (offsets && offsets[0] >= 0) {
           if (failed(declareResults(load)))
             return failure();
-          out << "  std::memcpy(" << p(load.getResult()) << ", state + "
-              << stateOffset << ", " << byteSize(load.getType()) << ");\n";
+          target.emitCopy(out, p(load.getResult()), stateAddress,
+                          byteSize(load.getType()));
           return success();
         }
         FailureOr<StringRef> type = cType(op, load.getType());
@@ -254,28 +268,32 @@ LogicalResult CppEmitter::emitOp(Operation *op) {
           return failure();
         std::string name = fresh("v");
         out << "  " << *type << " *" << name << " = reinterpret_cast<" << *type
-            << " *>(state + " << stateOffset << ");\n";
+            << " *>(" << stateAddress << ");\n";
         names[load.getResult()] = name;
         return success();
       })
       .Case([&](ml_program::GlobalStoreOp store) {
         Operation *producer = store.getValue().getDefiningOp();
         if (!producer || !producer->hasAttr(kInPlaceAttrName))
-          out << "  std::memcpy(state + "
-              << globalOffsets.lookup(store.getGlobal().getLeafReference())
-              << ", " << p(store.getValue()) << ", "
-              << byteSize(store.getValue().getType()) << ");\n";
+          target.emitCopy(
+              out,
+              formatv("state + {0}",
+                      globalOffsets.lookup(store.getGlobal().getLeafReference()))
+                  .str(),
+              p(store.getValue()), byteSize(store.getValue().getType()));
         return success();
       })
       .Case([&](arith::ConstantOp constant) { return emitConstant(constant); })
-      .Case<tensor::ExpandShapeOp, tensor::CollapseShapeOp>([&](auto reshape) {
-        names[reshape.getResult()] = p(reshape.getSrc());
+      .Case([&](FusedElementwiseOp fused) -> LogicalResult {
+        if (failed(declareResults(fused)))
+          return failure();
+        emitFusedElementwise(fused);
         return success();
       })
       .Default([&](Operation *other) { return emitKernelCall(other); });
 }
 
-LogicalResult CppEmitter::emitFunction(func::FuncOp function) {
+LogicalResult ModuleEmitter::emitFunction(func::FuncOp function) {
   names.clear();
   dispatchCounts.clear();
   // Symbol names may hold characters C++ identifiers cannot.
@@ -284,12 +302,7 @@ LogicalResult CppEmitter::emitFunction(func::FuncOp function) {
     cName += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
   if (!functionNames.insert(cName).second)
     cName = fresh(cName + "_");
-  out << "void " << cName
-      << "(void *state_, void *arena_, const void *const *inputs, void *const "
-         "*outputs) {\n"
-      << "  char *state = static_cast<char *>(state_);\n"
-      << "  char *arena = static_cast<char *>(arena_);\n"
-      << "  (void)state;\n  (void)arena;\n";
+  target.emitFunctionBegin(out, cName);
   for (BlockArgument argument : function.getArguments()) {
     FailureOr<StringRef> type = cType(function, argument.getType());
     if (failed(type))
@@ -303,14 +316,14 @@ LogicalResult CppEmitter::emitFunction(func::FuncOp function) {
   for (Operation &op : function.getBody().front()) {
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
       for (auto [index, value] : llvm::enumerate(ret.getOperands()))
-        out << "  std::memcpy(outputs[" << index << "], " << p(value) << ", "
-            << byteSize(value.getType()) << ");\n";
+        target.emitCopy(out, formatv("outputs[{0}]", index).str(), p(value),
+                        byteSize(value.getType()));
       continue;
     }
     if (failed(emitOp(&op)))
       return failure();
   }
-  out << "}\n\n";
+  target.emitFunctionEnd(out);
 
   // The descriptors of the function's interface.
   auto describe = [&](StringRef kind, unsigned count, auto nameOf,
@@ -353,19 +366,30 @@ LogicalResult CppEmitter::emitFunction(func::FuncOp function) {
   return success();
 }
 
-LogicalResult CppEmitter::emitKernelCall(Operation *op) {
+LogicalResult ModuleEmitter::emitKernelCall(Operation *op) {
+  FailureOr<KernelCall> call = describeKernelCall(op);
+  if (failed(call))
+    return op->emitError() << "no kernel computes '" << op->getName()
+                           << "' on target '" << target.targetName() << "'";
   if (failed(declareResults(op)))
     return failure();
-  std::string call = kernelCall(op);
-  if (call.empty())
-    return op->emitError() << "the C++ target cannot emit '" << op->getName()
-                           << "'";
-  out << "  " << call << ";\n";
+  SmallVector<std::string> args =
+      llvm::map_to_vector(call->args, [&](const KernelArg &arg) {
+        return argument(arg);
+      });
+  target.emitCall(out, call->kernel, args,
+                  call->scalarResult ? p(call->scalarResult) : "");
   return success();
 }
 
-LogicalResult CppEmitter::emit(StringRef modelName) {
-  // The state region: every global, 64-byte aligned, in declaration order.
+LogicalResult ModuleEmitter::emit(StringRef modelName) {
+  TargetAttr moduleTarget = getModuleTarget(module);
+  if (moduleTarget.getName() != target.targetName())
+    return module.emitError()
+           << "the module is planned for target '" << moduleTarget.getName()
+           << "', not '" << target.targetName() << "'";
+  int64_t alignment = moduleTarget.getAlignment();
+  // The state region: every global, aligned, in declaration order.
   int64_t stateBytes = 0;
   std::string globals;
   llvm::raw_string_ostream globalsOs(globals);
@@ -374,7 +398,8 @@ LogicalResult CppEmitter::emit(StringRef modelName) {
       return failure();
     auto init = global->getAttrOfType<InitAttr>(kInitAttrName);
     if (!init)
-      return global.emitError() << "the C++ target needs a '" << kInitAttrName
+      return global.emitError() << "code generation needs a '"
+                                << kInitAttrName
                                 << "' initializer on every global";
     int64_t bytes = byteSize(global.getType());
     globalOffsets[global.getSymName()] = stateBytes;
@@ -384,18 +409,15 @@ LogicalResult CppEmitter::emit(StringRef modelName) {
               << (init.getKind() == InitKind::normal ? "MOE_INIT_NORMAL"
                                                      : "MOE_INIT_CONSTANT")
               << ", " << literal(init.getValue().convertToDouble()) << "},\n";
-    stateBytes +=
-        (bytes + kStateAlignment - 1) / kStateAlignment * kStateAlignment;
+    stateBytes += (bytes + alignment - 1) / alignment * alignment;
   }
   for (auto function : module.getOps<func::FuncOp>())
     if (failed(emitFunction(function)))
       return failure();
 
-  os << "// Generated by moe-translate --emit=cpp; do not edit.\n"
-     << "#include \"moert/CpuKernels.h\"\n"
-     << "#include \"moert/ModelAbi.h\"\n\n"
-     << "#include <algorithm>\n#include <cmath>\n#include <cstring>\n\n"
-     << "namespace {\n\nusing namespace moert::cpu;\n\n"
+  target.emitPreamble(os);
+  os << "namespace {\n\nusing namespace " << target.kernelNamespace()
+     << ";\n\n"
      << statics << "\n"
      << body << "const moe_global globals[] = {\n"
      << globals << "};\n\n"
@@ -404,16 +426,19 @@ LogicalResult CppEmitter::emit(StringRef modelName) {
     os << "    " << entry << ",\n";
   os << "};\n\n"
      << "const moe_model model = {MOE_ABI_VERSION, " << cString(modelName)
-     << ", " << cString(configJson()) << ", " << stateBytes << ", "
-     << globalOffsets.size() << ", globals, " << functionEntries.size()
-     << ", functions};\n\n"
+     << ", " << cString(configJson()) << ", " << alignment << ", "
+     << stateBytes << ", " << globalOffsets.size() << ", globals, "
+     << functionEntries.size() << ", functions, "
+     << target.abiTargetExpression() << "};\n\n"
      << "} // namespace\n\n"
      << "extern \"C\" const moe_model *moe_get_model(void) { return &model; "
         "}\n";
   return success();
 }
 
-LogicalResult mlir::moe::translateToCpp(ModuleOp module, llvm::raw_ostream &os,
-                                        StringRef modelName) {
-  return CppEmitter(module, os).emit(modelName);
+LogicalResult mlir::moe::target::emitModule(ModuleOp module,
+                                            const TargetInfo &target,
+                                            raw_ostream &os,
+                                            StringRef modelName) {
+  return ModuleEmitter(module, target, os).emit(modelName);
 }

@@ -1,0 +1,57 @@
+//===- Translations.h - planned moe modules to target source ----*- C++ -*-===//
+//
+// Each output format is a registered translation (--emit=cpp, later
+// --emit=cuda): tools look targets up by name instead of comparing strings,
+// and a new target registers itself beside the others.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_TARGET_TRANSLATIONS_H
+#define MOE_TARGET_TRANSLATIONS_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <functional>
+
+namespace mlir::moe {
+
+/// Writes `module`, planned by moe-plan-memory, as source of one target,
+/// recording `modelName` as the model's name.
+using TranslateFunction = std::function<LogicalResult(
+    ModuleOp module, llvm::raw_ostream &os, llvm::StringRef modelName)>;
+
+struct Translation {
+  /// The --emit name: "cpp".
+  llvm::StringRef name;
+  llvm::StringRef description;
+  /// The #moe.target name of the modules it translates: "cpu".
+  llvm::StringRef targetName;
+  TranslateFunction translate;
+};
+
+/// Registers the translations of every target built in (once).
+void registerTranslations();
+/// Adds `translation` to the registry.
+void registerTranslation(Translation translation);
+/// The registered translations, by name.
+llvm::ArrayRef<Translation> getTranslations();
+/// The translation named `name`, or null.
+const Translation *lookupTranslation(llvm::StringRef name);
+
+/// Parses --emit=NAME into a registered translation; its help lists them.
+struct TranslationParser : public llvm::cl::parser<const Translation *> {
+  explicit TranslationParser(llvm::cl::Option &option);
+  void initialize();
+  /// As cl::parser's, with an error that names the registered formats.
+  bool parse(llvm::cl::Option &option, llvm::StringRef argName,
+             llvm::StringRef arg, const Translation *&value);
+};
+
+/// The translation of the C++ (CPU) target, as --emit=cpp.
+void registerCppTranslation();
+
+} // namespace mlir::moe
+
+#endif // MOE_TARGET_TRANSLATIONS_H

@@ -1,0 +1,65 @@
+//===- Pipelines.cpp - the named pass pipelines of the compiler -----------===//
+
+#include "moe/Pipelines/Pipelines.h"
+
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+void moe::buildTrainPipeline(OpPassManager &pm,
+                             const TrainPipelineOptions &options) {
+  if (options.gateNorm >= 0) {
+    GateNormOptions gateNorm;
+    gateNorm.lambda = options.gateNorm;
+    pm.addPass(createGateNorm(gateNorm));
+  }
+  pm.addPass(createFuseRouter());
+  AutodiffOptions autodiff;
+  autodiff.recompute = options.recompute;
+  pm.addPass(createAutodiff(autodiff));
+  if (options.adaptiveAux) {
+    AdaptiveAuxOptions adaptiveAux;
+    adaptiveAux.xi = options.xi;
+    adaptiveAux.alphaMax = options.alphaMax;
+    adaptiveAux.beta = options.beta;
+    adaptiveAux.initialAlpha = options.initialAlpha;
+    pm.addPass(createAdaptiveAux(adaptiveAux));
+  }
+  OptimizerOptions optimizer;
+  optimizer.maxLr = options.lr;
+  optimizer.minLr = options.minLr;
+  optimizer.warmupSteps = options.warmupSteps;
+  optimizer.decaySteps = options.decaySteps;
+  optimizer.beta1 = options.beta1;
+  optimizer.beta2 = options.beta2;
+  optimizer.epsilon = options.eps;
+  optimizer.weightDecay = options.weightDecay;
+  optimizer.maxGradNorm = options.maxGradNorm;
+  optimizer.noDecay.assign(options.noDecay.begin(), options.noDecay.end());
+  pm.addPass(createOptimizer(optimizer));
+}
+
+void moe::buildCpuCodegenPipeline(OpPassManager &pm) {
+  AttachTargetOptions target;
+  target.targetName = "cpu";
+  pm.addPass(createAttachTarget(target));
+  pm.addPass(createFuseElementwise());
+  PlanMemoryOptions plan;
+  plan.report = false;
+  pm.addPass(createPlanMemory(plan));
+}
+
+void moe::registerMoePipelines() {
+  PassPipelineRegistration<TrainPipelineOptions>(
+      "moe-train-pipeline",
+      "A model's @forward to a complete @train_step: [moe-gate-norm], "
+      "moe-fuse-router, moe-autodiff, [moe-adaptive-aux], moe-optimizer",
+      buildTrainPipeline);
+  PassPipelineRegistration<>(
+      "moe-cpu-codegen",
+      "A train step to planned IR for the C++ target: moe-attach-target, "
+      "moe-fuse-elementwise, moe-plan-memory",
+      buildCpuCodegenPipeline);
+}

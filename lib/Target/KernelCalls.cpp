@@ -1,0 +1,377 @@
+//===- KernelCalls.cpp - each moe op as its kernel call -------------------===//
+//
+// The kernel of every op that one computes, with its arguments in the order
+// of the kernels' headers: operand and result buffers, then the sizes of
+// their static shapes and the op's attributes. A kernel that produces a 0-d
+// result returns it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelCall.h"
+
+#include "moe/MoeDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cmath>
+#include <cstdio>
+
+using namespace mlir;
+using namespace mlir::moe;
+using namespace mlir::moe::target;
+using llvm::formatv;
+
+ArrayRef<int64_t> target::shapeOf(Value value) {
+  return cast<RankedTensorType>(value.getType()).getShape();
+}
+
+int64_t target::numElements(Value value) {
+  return cast<RankedTensorType>(value.getType()).getNumElements();
+}
+
+std::string target::literal(double value) {
+  if (std::isnan(value))
+    return "NAN";
+  if (std::isinf(value))
+    return value > 0 ? "INFINITY" : "-INFINITY";
+  // %.17g round-trips a double; a float literal needs no suffix because
+  // every use converts explicitly. An integral value gets ".0" so that it
+  // stays a double (std::min(double, 1) would not compile).
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.17g", value);
+  std::string result = text;
+  if (result.find_first_of(".e") == std::string::npos)
+    result += ".0";
+  return result;
+}
+
+KernelArg target::buffer(Value value) {
+  return {KernelArg::Kind::Buffer, value, "", {}};
+}
+KernelArg target::scalar(Value value) {
+  return {KernelArg::Kind::Scalar, value, "", {}};
+}
+KernelArg target::expression(std::string text) {
+  return {KernelArg::Kind::Literal, Value(), std::move(text), {}};
+}
+KernelArg target::size(int64_t value) {
+  return expression(std::to_string(value));
+}
+KernelArg target::real(double value) { return expression(literal(value)); }
+KernelArg target::real(const APFloat &value) {
+  return real(value.convertToDouble());
+}
+KernelArg target::flag(bool value) {
+  return expression(value ? "true" : "false");
+}
+KernelArg target::rowCounts(Value expertBuffer) {
+  return {KernelArg::Kind::RowCounts, expertBuffer, "", {}};
+}
+KernelArg target::newRowCounts(Value expertBuffer) {
+  return {KernelArg::Kind::NewRowCounts, expertBuffer, "", {}};
+}
+KernelArg target::bufferList(ValueRange values) {
+  return {KernelArg::Kind::BufferList, Value(), "", llvm::to_vector(values)};
+}
+KernelArg target::sizeList(ValueRange values) {
+  return {KernelArg::Kind::SizeList, Value(), "", llvm::to_vector(values)};
+}
+
+namespace {
+
+int64_t dim(Value value, int64_t axis) {
+  ArrayRef<int64_t> shape = shapeOf(value);
+  return shape[axis < 0 ? axis + shape.size() : axis];
+}
+
+KernelArg gateConfig(int64_t topK, FloatAttr lambda, APFloat eps,
+                     bool renormalize) {
+  return expression(
+      formatv("GateConfig{{{0}, {1}, {2}, {3}, {4}}", topK,
+              lambda ? "true" : "false",
+              literal(lambda ? lambda.getValueAsDouble() : 0.0),
+              literal(eps.convertToDouble()), renormalize ? "true" : "false")
+          .str());
+}
+
+KernelArg auxKind(AuxLossKind kind) {
+  return expression(kind == AuxLossKind::skywork ? "AuxLossKind::Skywork"
+                                                 : "AuxLossKind::Switch");
+}
+
+KernelCall call(StringRef kernel, SmallVector<KernelArg> args,
+                Value scalarResult = Value()) {
+  return {kernel.str(), std::move(args), scalarResult};
+}
+
+/// linear and router: y[rows, out] = x[rows, in] weight[out, in]^T (+ bias).
+KernelCall linearCall(Operation *op) {
+  Value input = op->getOperand(0), weight = op->getOperand(1);
+  int64_t inFeatures = dim(weight, 1), outFeatures = dim(weight, 0);
+  return call("linear",
+              {buffer(input), buffer(weight),
+               op->getNumOperands() > 2 ? buffer(op->getOperand(2))
+                                        : expression("nullptr"),
+               size(numElements(input) / inFeatures), size(inFeatures),
+               size(outFeatures), buffer(op->getResult(0))});
+}
+
+} // namespace
+
+FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
+  auto in = [&](unsigned i) { return buffer(op->getOperand(i)); };
+  auto res = [&](unsigned i) { return buffer(op->getResult(i)); };
+  return llvm::TypeSwitch<Operation *, FailureOr<KernelCall>>(op)
+      .Case([&](EmbeddingOp o) {
+        return call("embedding",
+                    {in(0), size(dim(o.getTable(), 0)),
+                     size(dim(o.getTable(), 1)), in(1),
+                     size(numElements(o.getIds())), res(0)});
+      })
+      .Case([&](EmbeddingGradOp o) {
+        return call("embeddingGrad",
+                    {in(0), size(numElements(o.getIds())), in(1),
+                     size(dim(o.getDTable(), 0)), size(dim(o.getDTable(), 1)),
+                     res(0)});
+      })
+      .Case([&](RmsNormOp o) {
+        int64_t hidden = dim(o.getInput(), -1);
+        return call("rmsNorm",
+                    {in(0), in(1), size(numElements(o.getInput()) / hidden),
+                     size(hidden), real(o.getEps()), res(0)});
+      })
+      .Case([&](RmsNormGradOp o) {
+        int64_t hidden = dim(o.getInput(), -1);
+        return call("rmsNormGrad", {in(0), in(1), in(2),
+                                    size(numElements(o.getInput()) / hidden),
+                                    size(hidden), real(o.getEps()), res(0),
+                                    res(1)});
+      })
+      .Case<LinearOp, RouterOp>([&](Operation *) { return linearCall(op); })
+      .Case([&](LinearInputGradOp o) {
+        int64_t inFeatures = dim(o.getWeight(), 1),
+                outFeatures = dim(o.getWeight(), 0);
+        return call("linearInputGrad",
+                    {in(0), in(1),
+                     size(numElements(o.getDResult()) / outFeatures),
+                     size(inFeatures), size(outFeatures), res(0)});
+      })
+      .Case([&](LinearWeightGradOp o) {
+        int64_t inFeatures = dim(o.getDWeight(), 1),
+                outFeatures = dim(o.getDWeight(), 0);
+        return call("linearWeightGrad",
+                    {in(0), in(1), size(numElements(o.getInput()) / inFeatures),
+                     size(inFeatures), size(outFeatures), res(0)});
+      })
+      .Case([&](BiasGradOp o) {
+        int64_t outFeatures = dim(o.getDBias(), 0);
+        return call("biasGrad",
+                    {in(0), size(numElements(o.getDResult()) / outFeatures),
+                     size(outFeatures), res(0)});
+      })
+      .Case([&](RopeOp o) {
+        Value x = o.getInput();
+        return call("rope", {in(0), size(dim(x, 0)), size(dim(x, 1)),
+                             size(dim(x, 2)), size(dim(x, 3)),
+                             real(o.getTheta()), flag(o.getInverse()), res(0)});
+      })
+      .Case([&](AttentionOp o) {
+        Value q = o.getQuery();
+        return call("attention",
+                    {in(0), in(1), in(2), size(dim(q, 0)), size(dim(q, 1)),
+                     size(dim(q, 2)), size(dim(o.getKey(), 2)),
+                     size(dim(q, 3)), flag(o.getCausal()), res(0)});
+      })
+      .Case([&](AttentionGradOp o) {
+        Value q = o.getQuery();
+        return call("attentionGrad",
+                    {in(0), in(1), in(2), in(3), size(dim(q, 0)),
+                     size(dim(q, 1)), size(dim(q, 2)),
+                     size(dim(o.getKey(), 2)), size(dim(q, 3)),
+                     flag(o.getCausal()), res(0), res(1), res(2)});
+      })
+      .Case([&](SwigluOp o) {
+        return call("swiglu",
+                    {in(0), in(1), size(numElements(o.getGate())), res(0)});
+      })
+      .Case([&](SwigluGradOp o) {
+        return call("swigluGrad", {in(0), in(1), in(2),
+                                   size(numElements(o.getGate())), res(0),
+                                   res(1)});
+      })
+      .Case<AddOp, MulOp>([&](auto o) {
+        return call(isa<AddOp>(op) ? "add" : "mul",
+                    {in(0), in(1), size(numElements(o.getLhs())), res(0)});
+      })
+      .Case([&](CrossEntropyOp o) {
+        int64_t vocab = dim(o.getLogits(), -1);
+        return call("crossEntropy",
+                    {in(0), in(1), size(numElements(o.getLogits()) / vocab),
+                     size(vocab)},
+                    o.getResult());
+      })
+      .Case([&](CrossEntropyGradOp o) {
+        int64_t vocab = dim(o.getLogits(), -1);
+        return call("crossEntropyGrad",
+                    {in(0), in(1), size(numElements(o.getLogits()) / vocab),
+                     size(vocab), scalar(o.getDLoss()), res(0)});
+      })
+      .Case([&](GateOp o) {
+        Value logits = o.getLogits();
+        return call("gate",
+                    {in(0), size(dim(logits, 0)), size(dim(logits, 1)),
+                     gateConfig(o.getTopK(), o.getNormLambdaAttr(),
+                                o.getNormEps(), o.getRenormalize()),
+                     res(0), res(1), res(2)});
+      })
+      .Case([&](GateGradOp o) {
+        Value logits = o.getLogits();
+        return call("gateGrad",
+                    {in(0), in(1), size(dim(logits, 0)), size(dim(logits, 1)),
+                     gateConfig(dim(o.getIndices(), 1), o.getNormLambdaAttr(),
+                                o.getNormEps(), o.getRenormalize()),
+                     in(2), in(3), res(0)});
+      })
+      .Case([&](GateNormOp o) {
+        Value logits = o.getLogits();
+        return call("gateNorm", {in(0), size(dim(logits, 0)),
+                                 size(dim(logits, 1)), real(o.getNormLambda()),
+                                 real(o.getNormEps()), res(0)});
+      })
+      .Case([&](GateNormGradOp o) {
+        Value logits = o.getLogits();
+        return call("gateNormGrad",
+                    {in(0), in(1), size(dim(logits, 0)), size(dim(logits, 1)),
+                     real(o.getNormLambda()), real(o.getNormEps()), res(0)});
+      })
+      .Case([&](DispatchOp o) {
+        Value buffer = o.getBuffer();
+        return call("dispatch",
+                    {in(0), in(1),
+                     o.getPriority() ? target::buffer(o.getPriority())
+                                     : expression("nullptr"),
+                     size(dim(o.getTokens(), 0)), size(dim(o.getTokens(), 1)),
+                     size(dim(o.getIndices(), 1)), size(dim(buffer, 0)),
+                     size(dim(buffer, 1)), res(0), res(1),
+                     newRowCounts(buffer), res(2)});
+      })
+      .Case([&](DispatchGradOp o) {
+        Value buffer = o.getDBuffer();
+        return call("dispatchGrad",
+                    {in(0), in(1), in(2), size(dim(o.getIndices(), 0)),
+                     size(dim(buffer, 2)), size(dim(o.getIndices(), 1)),
+                     size(dim(buffer, 0)), size(dim(buffer, 1)), res(0)});
+      })
+      .Case([&](ExpertFfnOp o) {
+        Value x = o.getInput();
+        return call("expertFfn",
+                    {in(0), in(1), in(2), in(3), rowCounts(x), size(dim(x, 0)),
+                     size(dim(x, 1)), size(dim(x, 2)),
+                     size(dim(o.getGateProj(), 1)), res(0), res(1)});
+      })
+      .Case([&](ExpertFfnGradOp o) {
+        Value x = o.getInput();
+        return call("expertFfnGrad",
+                    {in(0), in(1), in(2), in(3), in(4), in(5), rowCounts(x),
+                     size(dim(x, 0)), size(dim(x, 1)), size(dim(x, 2)),
+                     size(dim(o.getGateProj(), 1)), res(0), res(1), res(2),
+                     res(3)});
+      })
+      .Case([&](CombineOp o) {
+        Value buffer = o.getExpertOutput();
+        return call("combine",
+                    {in(0), in(1), in(2), in(3), size(dim(o.getWeights(), 0)),
+                     size(dim(o.getWeights(), 1)), size(dim(buffer, 0)),
+                     size(dim(buffer, 1)), size(dim(buffer, 2)), res(0)});
+      })
+      .Case([&](CombineGradOp o) {
+        Value buffer = o.getExpertOutput();
+        return call("combineGrad",
+                    {in(0), in(1), in(2), in(3), in(4),
+                     size(dim(o.getWeights(), 0)),
+                     size(dim(o.getWeights(), 1)), size(dim(buffer, 0)),
+                     size(dim(buffer, 1)), size(dim(buffer, 2)), res(0),
+                     res(1)});
+      })
+      .Case([&](AuxLossOp o) {
+        return call("auxLoss",
+                    {auxKind(o.getKind()), in(0), in(1),
+                     size(dim(o.getProbs(), 0)), size(dim(o.getProbs(), 1)),
+                     size(dim(o.getIndices(), 1))},
+                    o.getResult());
+      })
+      .Case([&](AuxLossGradOp o) {
+        return call("auxLossGrad",
+                    {auxKind(o.getKind()), in(0), in(1),
+                     size(dim(o.getProbs(), 0)), size(dim(o.getProbs(), 1)),
+                     size(dim(o.getIndices(), 1)), scalar(o.getDLoss()),
+                     res(0)});
+      })
+      .Case([&](ZLossOp o) {
+        return call("zLoss",
+                    {in(0), size(dim(o.getLogits(), 0)),
+                     size(dim(o.getLogits(), 1))},
+                    o.getResult());
+      })
+      .Case([&](ZLossGradOp o) {
+        return call("zLossGrad",
+                    {in(0), size(dim(o.getLogits(), 0)),
+                     size(dim(o.getLogits(), 1)), scalar(o.getDLoss()),
+                     res(0)});
+      })
+      .Case([&](RoutingMetricsOp o) {
+        Value probs = o.getProbs();
+        return call("routingMetrics",
+                    {in(0), in(1), in(2), size(dim(probs, 0)),
+                     size(dim(probs, 1)), size(dim(o.getIndices(), 1)), res(0),
+                     res(1), res(2), res(3)});
+      })
+      .Case([&](ExpertSimilarityOp o) {
+        Value gateProj = o.getGateProj();
+        return call("expertSimilarity",
+                    {in(0), in(1), in(2), size(dim(gateProj, 0)),
+                     size(dim(gateProj, 1)), size(dim(gateProj, 2))},
+                    o.getResult());
+      })
+      .Case([&](AdaptiveAuxCoeffOp o) {
+        return call("adaptiveAuxCoeff",
+                    {scalar(o.getAlpha()), scalar(o.getDropped()),
+                     size(o.getAssignments()), real(o.getXi()),
+                     real(o.getAlphaMax()), real(o.getBeta())},
+                    o.getResult());
+      })
+      .Case([&](LrScheduleOp o) {
+        return call("lrSchedule",
+                    {scalar(o.getStep()), real(o.getMaxLr()),
+                     real(o.getMinLr()), size(o.getWarmupStepsAttr().getInt()),
+                     size(o.getDecayStepsAttr().getInt())},
+                    o.getResult());
+      })
+      .Case([&](GlobalNormOp o) {
+        return call("globalNorm",
+                    {bufferList(o.getTensors()), sizeList(o.getTensors()),
+                     size(o.getTensors().size())},
+                    o.getResult());
+      })
+      .Case([&](AdamWOp o) {
+        return call(
+            "adamw",
+            {in(0), in(1), in(2), in(3), size(numElements(o.getParam())),
+             scalar(o.getLr()), scalar(o.getGradNorm()), scalar(o.getStep()),
+             expression(formatv("AdamWConfig{{{0}, {1}, {2}, {3}, {4}}",
+                                literal(o.getBeta1().convertToDouble()),
+                                literal(o.getBeta2().convertToDouble()),
+                                literal(o.getEps().convertToDouble()),
+                                literal(o.getWeightDecay().convertToDouble()),
+                                literal(o.getMaxGradNorm().convertToDouble()))
+                            .str()),
+             res(0), res(1), res(2)});
+      })
+      .Case([&](arith::AddIOp o) {
+        return call("addInt64",
+                    {in(0), in(1), size(numElements(o.getLhs())), res(0)});
+      })
+      .Default([&](Operation *) { return failure(); });
+}

@@ -1,0 +1,80 @@
+//===- TargetInfo.h - what a code-generation target implements --*- C++ -*-===//
+//
+// The shared emitter (ModuleEmitter) walks a planned module and decides
+// everything a target has in common: the state layout, the descriptors and
+// the function table of the model ABI, each op's kernel call
+// (KernelCall.h), the scalar body of each fused loop, and the names of all
+// buffers. A target implements this interface for the few places where the
+// generated source differs: its preamble, the shell of a function, how a
+// kernel is called and a scalar passed, how memory is copied, and how a
+// fused loop is launched.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_LIB_TARGET_TARGETINFO_H
+#define MOE_LIB_TARGET_TARGETINFO_H
+
+#include "mlir/Support/LLVM.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace mlir::moe::target {
+
+class TargetInfo {
+public:
+  virtual ~TargetInfo() = default;
+
+  /// The #moe.target name of the modules this target emits.
+  virtual StringRef targetName() const = 0;
+  /// The includes the generated source needs.
+  virtual void emitPreamble(raw_ostream &os) const = 0;
+  /// The namespace of the target's kernels (moert::cpu).
+  virtual StringRef kernelNamespace() const = 0;
+  /// The C++ expression of the model's moe_target (model ABI).
+  virtual StringRef abiTargetExpression() const = 0;
+
+  /// Opens the definition of a model function `name` with the signature of
+  /// moe_function_ptr, binding `char *state` and `char *arena`.
+  virtual void emitFunctionBegin(raw_ostream &os, StringRef name) const = 0;
+  virtual void emitFunctionEnd(raw_ostream &os) const = 0;
+
+  /// How a kernel reads a 0-d tensor, given the pointer to it.
+  virtual std::string scalarArgument(StringRef pointer) const = 0;
+  /// A statement calling `kernel` with `args`; when `scalarResult` is not
+  /// empty, the kernel returns a 0-d result to be stored through that
+  /// pointer.
+  virtual void emitCall(raw_ostream &os, StringRef kernel,
+                        ArrayRef<std::string> args,
+                        StringRef scalarResult) const = 0;
+  /// A statement copying `bytes` bytes between two buffers.
+  virtual void emitCopy(raw_ostream &os, StringRef destination,
+                        StringRef source, int64_t bytes) const = 0;
+  /// Declares `name`, an int64_t array of `count` row counts, filled with
+  /// `fill` when it has a value (else a kernel fills it).
+  virtual void emitRowCounts(raw_ostream &os, StringRef name, int64_t count,
+                             std::optional<int64_t> fill) const = 0;
+  /// Declares `name`, an array of `type` holding `elements`.
+  virtual void emitArgumentArray(raw_ostream &os, StringRef name,
+                                 StringRef type,
+                                 ArrayRef<std::string> elements) const = 0;
+
+  /// Statements computing element `index` of a fused loop, given the
+  /// expressions of its inputs' and output's buffers.
+  using ElementBody = std::function<std::string(
+      StringRef index, ArrayRef<std::string> inputs, StringRef output)>;
+  /// A loop over `count` elements of `inputs` (float buffers) into
+  /// `output`, each element computed by `body`. `statics` receives
+  /// namespace-scope code (a device kernel), `os` the statement.
+  virtual void emitElementwiseLoop(raw_ostream &os, raw_ostream &statics,
+                                   int64_t count, ArrayRef<std::string> inputs,
+                                   StringRef output,
+                                   const ElementBody &body) const = 0;
+};
+
+} // namespace mlir::moe::target
+
+#endif // MOE_LIB_TARGET_TARGETINFO_H
