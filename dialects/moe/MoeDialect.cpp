@@ -71,14 +71,14 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
   if (name == kLayerAttrName) {
     auto layer = dyn_cast<IntegerAttr>(attr.getValue());
     if (!layer || !layer.getType().isSignlessInteger(64) || layer.getInt() < 0)
-      return op->emitError() << "'" << name
-                             << "' must be a non-negative i64 layer index";
+      return op->emitError()
+             << "'" << name << "' must be a non-negative i64 layer index";
     return success();
   }
   if (name == kTargetAttrName) {
     if (!isa<ModuleOp>(op) || !isa<TargetAttr>(attr.getValue()))
-      return op->emitError() << "'" << name
-                             << "' must be a #moe.target on a module";
+      return op->emitError()
+             << "'" << name << "' must be a #moe.target on a module";
     return success();
   }
   if (name == kInPlaceAttrName) {
@@ -139,13 +139,11 @@ LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return facts.name == name;
   });
   if (known == knownTargets().end()) {
-    InFlightDiagnostic diagnostic = emitError()
-                                    << "unknown target '" << name
-                                    << "' (known: ";
-    llvm::interleaveComma(knownTargets(), diagnostic,
-                          [&](const TargetFacts &facts) {
-                            diagnostic << facts.name;
-                          });
+    InFlightDiagnostic diagnostic = emitError() << "unknown target '" << name
+                                                << "' (known: ";
+    llvm::interleaveComma(
+        knownTargets(), diagnostic,
+        [&](const TargetFacts &facts) { diagnostic << facts.name; });
     return diagnostic << ")";
   }
   if (alignment < known->minAlignment || !llvm::isPowerOf2_64(alignment))

@@ -26,6 +26,10 @@ namespace mlir::moe::OpTrait {
 /// The marker trait of backward ops (MoeInterfaces.td).
 template <typename ConcreteType>
 class Backward : public ::mlir::OpTrait::TraitBase<ConcreteType, Backward> {};
+/// The marker trait of the optimizer's ops (MoeInterfaces.td).
+template <typename ConcreteType>
+class OptimizerStep
+    : public ::mlir::OpTrait::TraitBase<ConcreteType, OptimizerStep> {};
 } // namespace mlir::moe::OpTrait
 
 #define GET_OP_CLASSES

@@ -53,4 +53,10 @@ def Moe_Backward : NativeOpTrait<"Backward"> {
   let cppNamespace = "::mlir::moe::OpTrait";
 }
 
+// Marks the ops of the optimizer's update (learning rate, gradient norm,
+// AdamW): they read gradients but are not part of the backward.
+def Moe_OptimizerStep : NativeOpTrait<"OptimizerStep"> {
+  let cppNamespace = "::mlir::moe::OpTrait";
+}
+
 #endif // MOE_INTERFACES_TD

@@ -8,7 +8,11 @@
 #ifndef MOE_OPTIMIZER_OPS_TD
 #define MOE_OPTIMIZER_OPS_TD
 
-def Moe_LrScheduleOp : Moe_Op<"lr_schedule"> {
+/// An op of the optimizer's update: it carries the OptimizerStep trait.
+class Moe_OptimizerOp<string mnemonic, list<Trait> traits = []>
+    : Moe_Op<mnemonic, !listconcat([Moe_OptimizerStep], traits)>;
+
+def Moe_LrScheduleOp : Moe_OptimizerOp<"lr_schedule"> {
   let summary = "linear warmup, then cosine decay to a minimum learning rate";
   let description = [{
     For the 0-based optimizer `step` (nanoGPT's schedule):
@@ -32,7 +36,7 @@ def Moe_LrScheduleOp : Moe_Op<"lr_schedule"> {
   }];
 }
 
-def Moe_GlobalNormOp : Moe_Op<"global_norm"> {
+def Moe_GlobalNormOp : Moe_OptimizerOp<"global_norm"> {
   let summary = "the L2 norm of all given tensors taken together";
   let description = [{
     `sqrt(sum over tensors and elements of x^2)`: the norm that gradient
@@ -45,7 +49,7 @@ def Moe_GlobalNormOp : Moe_Op<"global_norm"> {
   }];
 }
 
-def Moe_AdamWOp : Moe_Op<"adamw",
+def Moe_AdamWOp : Moe_OptimizerOp<"adamw",
     [AllTypesMatch<["param", "grad", "exp_avg", "exp_avg_sq", "new_param",
                     "new_exp_avg", "new_exp_avg_sq"]>,
      AllTypesMatch<["lr", "grad_norm"]>,

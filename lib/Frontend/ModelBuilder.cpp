@@ -50,8 +50,7 @@ private:
 
   /// Builds the ops of transformer layer `layer` with `build` and gives
   /// each of them the layer attribute.
-  template <typename BuildFn>
-  auto inLayer(int64_t layer, BuildFn build) {
+  template <typename BuildFn> auto inLayer(int64_t layer, BuildFn build) {
     Block *block = b.getInsertionBlock();
     Operation *before = block->empty() ? nullptr : &block->back();
     auto result = build();

@@ -88,12 +88,12 @@ int64_t dim(Value value, int64_t axis) {
 
 KernelArg gateConfig(int64_t topK, FloatAttr lambda, APFloat eps,
                      bool renormalize) {
-  return expression(
-      formatv("GateConfig{{{0}, {1}, {2}, {3}, {4}}", topK,
-              lambda ? "true" : "false",
-              literal(lambda ? lambda.getValueAsDouble() : 0.0),
-              literal(eps.convertToDouble()), renormalize ? "true" : "false")
-          .str());
+  return expression(formatv("GateConfig{{{0}, {1}, {2}, {3}, {4}}", topK,
+                            lambda ? "true" : "false",
+                            literal(lambda ? lambda.getValueAsDouble() : 0.0),
+                            literal(eps.convertToDouble()),
+                            renormalize ? "true" : "false")
+                        .str());
 }
 
 KernelArg auxKind(AuxLossKind kind) {
@@ -125,16 +125,14 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
   auto res = [&](unsigned i) { return buffer(op->getResult(i)); };
   return llvm::TypeSwitch<Operation *, FailureOr<KernelCall>>(op)
       .Case([&](EmbeddingOp o) {
-        return call("embedding",
-                    {in(0), size(dim(o.getTable(), 0)),
-                     size(dim(o.getTable(), 1)), in(1),
-                     size(numElements(o.getIds())), res(0)});
+        return call("embedding", {in(0), size(dim(o.getTable(), 0)),
+                                  size(dim(o.getTable(), 1)), in(1),
+                                  size(numElements(o.getIds())), res(0)});
       })
       .Case([&](EmbeddingGradOp o) {
-        return call("embeddingGrad",
-                    {in(0), size(numElements(o.getIds())), in(1),
-                     size(dim(o.getDTable(), 0)), size(dim(o.getDTable(), 1)),
-                     res(0)});
+        return call("embeddingGrad", {in(0), size(numElements(o.getIds())),
+                                      in(1), size(dim(o.getDTable(), 0)),
+                                      size(dim(o.getDTable(), 1)), res(0)});
       })
       .Case([&](RmsNormOp o) {
         int64_t hidden = dim(o.getInput(), -1);
@@ -144,10 +142,10 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
       })
       .Case([&](RmsNormGradOp o) {
         int64_t hidden = dim(o.getInput(), -1);
-        return call("rmsNormGrad", {in(0), in(1), in(2),
-                                    size(numElements(o.getInput()) / hidden),
-                                    size(hidden), real(o.getEps()), res(0),
-                                    res(1)});
+        return call("rmsNormGrad",
+                    {in(0), in(1), in(2),
+                     size(numElements(o.getInput()) / hidden), size(hidden),
+                     real(o.getEps()), res(0), res(1)});
       })
       .Case<LinearOp, RouterOp>([&](Operation *) { return linearCall(op); })
       .Case([&](LinearInputGradOp o) {
@@ -181,25 +179,25 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
         Value q = o.getQuery();
         return call("attention",
                     {in(0), in(1), in(2), size(dim(q, 0)), size(dim(q, 1)),
-                     size(dim(q, 2)), size(dim(o.getKey(), 2)),
-                     size(dim(q, 3)), flag(o.getCausal()), res(0)});
+                     size(dim(q, 2)), size(dim(o.getKey(), 2)), size(dim(q, 3)),
+                     flag(o.getCausal()), res(0)});
       })
       .Case([&](AttentionGradOp o) {
         Value q = o.getQuery();
         return call("attentionGrad",
                     {in(0), in(1), in(2), in(3), size(dim(q, 0)),
-                     size(dim(q, 1)), size(dim(q, 2)),
-                     size(dim(o.getKey(), 2)), size(dim(q, 3)),
-                     flag(o.getCausal()), res(0), res(1), res(2)});
+                     size(dim(q, 1)), size(dim(q, 2)), size(dim(o.getKey(), 2)),
+                     size(dim(q, 3)), flag(o.getCausal()), res(0), res(1),
+                     res(2)});
       })
       .Case([&](SwigluOp o) {
         return call("swiglu",
                     {in(0), in(1), size(numElements(o.getGate())), res(0)});
       })
       .Case([&](SwigluGradOp o) {
-        return call("swigluGrad", {in(0), in(1), in(2),
-                                   size(numElements(o.getGate())), res(0),
-                                   res(1)});
+        return call("swigluGrad",
+                    {in(0), in(1), in(2), size(numElements(o.getGate())),
+                     res(0), res(1)});
       })
       .Case<AddOp, MulOp>([&](auto o) {
         return call(isa<AddOp>(op) ? "add" : "mul",
@@ -220,11 +218,10 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
       })
       .Case([&](GateOp o) {
         Value logits = o.getLogits();
-        return call("gate",
-                    {in(0), size(dim(logits, 0)), size(dim(logits, 1)),
-                     gateConfig(o.getTopK(), o.getNormLambdaAttr(),
-                                o.getNormEps(), o.getRenormalize()),
-                     res(0), res(1), res(2)});
+        return call("gate", {in(0), size(dim(logits, 0)), size(dim(logits, 1)),
+                             gateConfig(o.getTopK(), o.getNormLambdaAttr(),
+                                        o.getNormEps(), o.getRenormalize()),
+                             res(0), res(1), res(2)});
       })
       .Case([&](GateGradOp o) {
         Value logits = o.getLogits();
@@ -236,9 +233,9 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
       })
       .Case([&](GateNormOp o) {
         Value logits = o.getLogits();
-        return call("gateNorm", {in(0), size(dim(logits, 0)),
-                                 size(dim(logits, 1)), real(o.getNormLambda()),
-                                 real(o.getNormEps()), res(0)});
+        return call("gateNorm",
+                    {in(0), size(dim(logits, 0)), size(dim(logits, 1)),
+                     real(o.getNormLambda()), real(o.getNormEps()), res(0)});
       })
       .Case([&](GateNormGradOp o) {
         Value logits = o.getLogits();
@@ -254,8 +251,8 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
                                      : expression("nullptr"),
                      size(dim(o.getTokens(), 0)), size(dim(o.getTokens(), 1)),
                      size(dim(o.getIndices(), 1)), size(dim(buffer, 0)),
-                     size(dim(buffer, 1)), res(0), res(1),
-                     newRowCounts(buffer), res(2)});
+                     size(dim(buffer, 1)), res(0), res(1), newRowCounts(buffer),
+                     res(2)});
       })
       .Case([&](DispatchGradOp o) {
         Value buffer = o.getDBuffer();
@@ -290,10 +287,9 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
         Value buffer = o.getExpertOutput();
         return call("combineGrad",
                     {in(0), in(1), in(2), in(3), in(4),
-                     size(dim(o.getWeights(), 0)),
-                     size(dim(o.getWeights(), 1)), size(dim(buffer, 0)),
-                     size(dim(buffer, 1)), size(dim(buffer, 2)), res(0),
-                     res(1)});
+                     size(dim(o.getWeights(), 0)), size(dim(o.getWeights(), 1)),
+                     size(dim(buffer, 0)), size(dim(buffer, 1)),
+                     size(dim(buffer, 2)), res(0), res(1)});
       })
       .Case([&](AuxLossOp o) {
         return call("auxLoss",
@@ -310,16 +306,15 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
                      res(0)});
       })
       .Case([&](ZLossOp o) {
-        return call("zLoss",
-                    {in(0), size(dim(o.getLogits(), 0)),
-                     size(dim(o.getLogits(), 1))},
-                    o.getResult());
+        return call(
+            "zLoss",
+            {in(0), size(dim(o.getLogits(), 0)), size(dim(o.getLogits(), 1))},
+            o.getResult());
       })
       .Case([&](ZLossGradOp o) {
-        return call("zLossGrad",
-                    {in(0), size(dim(o.getLogits(), 0)),
-                     size(dim(o.getLogits(), 1)), scalar(o.getDLoss()),
-                     res(0)});
+        return call("zLossGrad", {in(0), size(dim(o.getLogits(), 0)),
+                                  size(dim(o.getLogits(), 1)),
+                                  scalar(o.getDLoss()), res(0)});
       })
       .Case([&](RoutingMetricsOp o) {
         Value probs = o.getProbs();

@@ -141,7 +141,8 @@ std::string ModuleEmitter::rowCounts(Value buffer) {
 std::string ModuleEmitter::argument(const KernelArg &arg) {
   auto arrayOf = [&](StringRef prefix, StringRef type, auto element) {
     std::string name = fresh(prefix);
-    SmallVector<std::string> elements = llvm::map_to_vector(arg.values, element);
+    SmallVector<std::string> elements =
+        llvm::map_to_vector(arg.values, element);
     target.emitArgumentArray(out, name, type, elements);
     return name;
   };
@@ -277,8 +278,8 @@ LogicalResult ModuleEmitter::emitOp(Operation *op) {
         if (!producer || !producer->hasAttr(kInPlaceAttrName))
           target.emitCopy(
               out,
-              formatv("state + {0}",
-                      globalOffsets.lookup(store.getGlobal().getLeafReference()))
+              formatv("state + {0}", globalOffsets.lookup(
+                                         store.getGlobal().getLeafReference()))
                   .str(),
               p(store.getValue()), byteSize(store.getValue().getType()));
         return success();
@@ -373,10 +374,8 @@ LogicalResult ModuleEmitter::emitKernelCall(Operation *op) {
                            << "' on target '" << target.targetName() << "'";
   if (failed(declareResults(op)))
     return failure();
-  SmallVector<std::string> args =
-      llvm::map_to_vector(call->args, [&](const KernelArg &arg) {
-        return argument(arg);
-      });
+  SmallVector<std::string> args = llvm::map_to_vector(
+      call->args, [&](const KernelArg &arg) { return argument(arg); });
   target.emitCall(out, call->kernel, args,
                   call->scalarResult ? p(call->scalarResult) : "");
   return success();
@@ -398,8 +397,7 @@ LogicalResult ModuleEmitter::emit(StringRef modelName) {
       return failure();
     auto init = global->getAttrOfType<InitAttr>(kInitAttrName);
     if (!init)
-      return global.emitError() << "code generation needs a '"
-                                << kInitAttrName
+      return global.emitError() << "code generation needs a '" << kInitAttrName
                                 << "' initializer on every global";
     int64_t bytes = byteSize(global.getType());
     globalOffsets[global.getSymName()] = stateBytes;
@@ -416,8 +414,7 @@ LogicalResult ModuleEmitter::emit(StringRef modelName) {
       return failure();
 
   target.emitPreamble(os);
-  os << "namespace {\n\nusing namespace " << target.kernelNamespace()
-     << ";\n\n"
+  os << "namespace {\n\nusing namespace " << target.kernelNamespace() << ";\n\n"
      << statics << "\n"
      << body << "const moe_global globals[] = {\n"
      << globals << "};\n\n"
@@ -426,10 +423,9 @@ LogicalResult ModuleEmitter::emit(StringRef modelName) {
     os << "    " << entry << ",\n";
   os << "};\n\n"
      << "const moe_model model = {MOE_ABI_VERSION, " << cString(modelName)
-     << ", " << cString(configJson()) << ", " << alignment << ", "
-     << stateBytes << ", " << globalOffsets.size() << ", globals, "
-     << functionEntries.size() << ", functions, "
-     << target.abiTargetExpression() << "};\n\n"
+     << ", " << cString(configJson()) << ", " << alignment << ", " << stateBytes
+     << ", " << globalOffsets.size() << ", globals, " << functionEntries.size()
+     << ", functions, " << target.abiTargetExpression() << "};\n\n"
      << "} // namespace\n\n"
      << "extern \"C\" const moe_model *moe_get_model(void) { return &model; "
         "}\n";

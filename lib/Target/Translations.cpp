@@ -52,6 +52,6 @@ bool moe::TranslationParser::parse(llvm::cl::Option &option, StringRef,
   std::string known;
   for (const Translation &translation : getTranslations())
     known += (known.empty() ? "" : ", ") + translation.name.str();
-  return option.error("unknown output format '" + arg + "' (registered: " +
-                      known + ")");
+  return option.error("unknown output format '" + arg +
+                      "' (registered: " + known + ")");
 }

@@ -25,12 +25,12 @@ struct AttachTargetPass : moe::impl::AttachTargetBase<AttachTargetPass> {
     auto emitError = [&] {
       return module.emitError() << "moe-attach-target: ";
     };
-    TargetAttr defaults = getDefaultTarget(&getContext(), StringRef(targetName));
+    TargetAttr defaults =
+        getDefaultTarget(&getContext(), StringRef(targetName));
     int64_t bytes = alignment == 0 && defaults ? defaults.getAlignment()
                                                : int64_t(alignment);
-    TargetAttr target =
-        TargetAttr::getChecked(emitError, &getContext(),
-                                StringRef(targetName), bytes);
+    TargetAttr target = TargetAttr::getChecked(emitError, &getContext(),
+                                               StringRef(targetName), bytes);
     if (!target)
       return signalPassFailure();
     module->setAttr(kTargetAttrName, target);

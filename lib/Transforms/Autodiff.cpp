@@ -168,10 +168,9 @@ LogicalResult GradientBuilder::build(bool cotangentArgument) {
                    .buildVjp(b, resultGrads, operandGrads)))
       return failure();
     // The backward of a layer's op belongs to that layer too.
-    for (Operation *built =
-             lastBefore ? lastBefore->getNextNode() : &body.front();
-         built != ret;
-         built = built->getNextNode())
+    for (Operation *built = lastBefore ? lastBefore->getNextNode()
+                                       : &body.front();
+         built != ret; built = built->getNextNode())
       if (!built->hasAttr(kLayerAttrName))
         copyLayer(op, built);
     for (auto [operand, grad] :

@@ -52,8 +52,8 @@ Value buildScalar(OpBuilder &b, Location loc, Operation *op,
     return arith::MulFOp::create(b, loc, operands[0], operands[1]);
   // swiglu(g, u) = g / (1 + exp(-g)) * u
   Value gate = operands[0];
-  Value one = arith::ConstantOp::create(
-      b, loc, b.getFloatAttr(gate.getType(), 1.0));
+  Value one =
+      arith::ConstantOp::create(b, loc, b.getFloatAttr(gate.getType(), 1.0));
   Value denominator = arith::AddFOp::create(
       b, loc, one,
       math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, gate)));
@@ -156,6 +156,5 @@ bool moe::canFuseElementwise(Operation *producer, Operation *consumer) {
 
 void moe::populateFuseElementwisePatterns(RewritePatternSet &patterns,
                                           ControlFusionFn control) {
-  patterns.add<FuseElementwiseChain>(patterns.getContext(),
-                                     std::move(control));
+  patterns.add<FuseElementwiseChain>(patterns.getContext(), std::move(control));
 }

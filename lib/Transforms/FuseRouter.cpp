@@ -47,8 +47,7 @@ struct FoldGateNormIntoGate : OpRewritePattern<GateOp> {
                               << ": declined by the control function\n");
       return rewriter.notifyMatchFailure(gate, "declined by control");
     }
-    LLVM_DEBUG(llvm::dbgs() << "folding " << norm << " into " << gate
-                            << "\n");
+    LLVM_DEBUG(llvm::dbgs() << "folding " << norm << " into " << gate << "\n");
     rewriter.modifyOpInPlace(gate, [&] {
       gate.setNormLambdaAttr(norm.getNormLambdaAttr());
       gate.setNormEpsAttr(norm.getNormEpsAttr());

@@ -42,8 +42,8 @@ struct SetGateNormalization : OpRewritePattern<GateOp> {
                                 PatternRewriter &rewriter) const override {
     if (isNormalizedAsAsked(gate))
       return rewriter.notifyMatchFailure(gate, "already normalized as asked");
-    LLVM_DEBUG(llvm::dbgs() << "setting lambda=" << lambda << " on " << gate
-                            << "\n");
+    LLVM_DEBUG(llvm::dbgs()
+               << "setting lambda=" << lambda << " on " << gate << "\n");
     Value logits = gate.getLogits();
     auto oldNorm = logits.getDefiningOp<GateNormOp>();
     if (oldNorm)

@@ -186,12 +186,11 @@ FunctionPlan planFunction(func::FuncOp function, int64_t alignment,
                             arith::ConstantOp, func::ReturnOp>(op) &&
                        !viewSource(&op) && !op.hasAttr(kInPlaceAttrName)) ||
                       copiedLoads.contains(&op);
-    bool backward =
-        op.hasTrait<moe::OpTrait::Backward>() ||
-        (!isa<AdamWOp, GlobalNormOp>(op) &&
-                              llvm::any_of(op.getOperands(), [&](Value v) {
-                                return gradients.contains(root(v));
-                              }));
+    bool backward = op.hasTrait<moe::OpTrait::Backward>() ||
+                    (!op.hasTrait<moe::OpTrait::OptimizerStep>() &&
+                     llvm::any_of(op.getOperands(), [&](Value v) {
+                       return gradients.contains(root(v));
+                     }));
     SmallVector<int64_t> resultOffsets;
     for (Value result : op.getResults()) {
       if (!needsArena) {

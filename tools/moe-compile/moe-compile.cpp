@@ -32,39 +32,46 @@
 using namespace mlir;
 namespace cl = llvm::cl;
 
-static cl::opt<std::string> inputPath(cl::Positional, cl::Required,
+static cl::OptionCategory toolOptions("moe-compile options");
+
+static cl::opt<std::string> inputPath(cl::cat(toolOptions), cl::Positional,
+                                      cl::Required,
                                       cl::desc("<config.json | model.mlir>"));
 static cl::opt<std::string>
-    outputPath("o",
+    outputPath(cl::cat(toolOptions), "o",
                cl::desc("Training binary to write (without it, only "
                         "--emit-cpp)"),
                cl::value_desc("file"));
 static cl::opt<std::string>
-    optimizerOptions("optimizer", cl::init(""),
+    optimizerOptions(cl::cat(toolOptions), "optimizer", cl::init(""),
                      cl::desc("moe-optimizer options, e.g. \"lr=1e-3 "
                               "warmup-steps=100 decay-steps=2000\""));
-static cl::opt<bool> recompute("recompute",
+static cl::opt<bool> recompute(cl::cat(toolOptions), "recompute",
                                cl::desc("Recompute each layer's forward in "
                                         "the backward pass"));
 static cl::opt<double>
-    gateNormLambda("gate-norm",
+    gateNormLambda(cl::cat(toolOptions), "gate-norm",
                    cl::desc("Gating logit normalization with this lambda for "
                             "every layer (0: off; default: as the model says)"),
                    cl::value_desc("lambda"), cl::init(-1.0));
 static cl::opt<std::string> adaptiveAux(
-    "adaptive-aux", cl::ValueOptional,
+    cl::cat(toolOptions), "adaptive-aux", cl::ValueOptional,
     cl::desc("Adaptive aux-loss coefficients (moe-adaptive-aux), with its "
              "options, e.g. \"xi=0.2 alpha-max=0.01 beta=0.99\""));
-static cl::opt<int64_t> batchSize("batch-size", cl::init(0),
+static cl::opt<int64_t> batchSize(cl::cat(toolOptions), "batch-size",
+                                  cl::init(0),
                                   cl::desc("Override moe_batch_size"));
-static cl::opt<int64_t> seqLen("seq-len", cl::init(0),
+static cl::opt<int64_t> seqLen(cl::cat(toolOptions), "seq-len", cl::init(0),
                                cl::desc("Override moe_seq_len"));
 static cl::opt<std::string>
-    emitCppPath("emit-cpp", cl::desc("Also keep the generated C++ here"),
+    emitCppPath(cl::cat(toolOptions), "emit-cpp",
+                cl::desc("Also keep the generated C++ here"),
                 cl::value_desc("file"));
 static cl::opt<std::string>
-    modelName("model-name", cl::desc("Model name (default: output name)"));
-static cl::opt<std::string> cxx("cxx", cl::init(MOE_CXX_COMPILER),
+    modelName(cl::cat(toolOptions), "model-name",
+              cl::desc("Model name (default: output name)"));
+static cl::opt<std::string> cxx(cl::cat(toolOptions), "cxx",
+                                cl::init(MOE_CXX_COMPILER),
                                 cl::desc("C++ compiler to build with"));
 
 static int fail(const llvm::Twine &message) {
@@ -74,6 +81,8 @@ static int fail(const llvm::Twine &message) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
+  // Only our options in --help, not LLVM\'s.
+  cl::HideUnrelatedOptions(toolOptions);
   cl::ParseCommandLineOptions(argc, argv, "moe model to training binary\n");
   if (outputPath.empty() && emitCppPath.empty())
     return fail("nothing to do: give -o BINARY and/or --emit-cpp FILE");

@@ -19,17 +19,21 @@
 using namespace mlir;
 namespace cl = llvm::cl;
 
-static cl::opt<std::string> inputPath(cl::Positional, cl::Required,
-                                      cl::desc("<config.json>"));
+static cl::OptionCategory toolOptions("moe-import options");
+
+static cl::opt<std::string> inputPath(cl::cat(toolOptions), cl::Positional,
+                                      cl::Required, cl::desc("<config.json>"));
 static cl::opt<std::string>
-    outputPath("o", cl::init("-"), cl::desc("Output file (default: stdout)"),
+    outputPath(cl::cat(toolOptions), "o", cl::init("-"),
+               cl::desc("Output file (default: stdout)"),
                cl::value_desc("file"));
 static cl::opt<std::string>
-    dtype("dtype", cl::init("f32"),
+    dtype(cl::cat(toolOptions), "dtype", cl::init("f32"),
           cl::desc("Element type of parameters and activations: f32 or f64"));
-static cl::opt<int64_t> batchSize("batch-size", cl::init(0),
+static cl::opt<int64_t> batchSize(cl::cat(toolOptions), "batch-size",
+                                  cl::init(0),
                                   cl::desc("Override moe_batch_size"));
-static cl::opt<int64_t> seqLen("seq-len", cl::init(0),
+static cl::opt<int64_t> seqLen(cl::cat(toolOptions), "seq-len", cl::init(0),
                                cl::desc("Override moe_seq_len"));
 
 static int fail(const llvm::Twine &message) {
@@ -39,6 +43,8 @@ static int fail(const llvm::Twine &message) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
+  // Only our options in --help, not LLVM\'s.
+  cl::HideUnrelatedOptions(toolOptions);
   cl::ParseCommandLineOptions(argc, argv, "config.json to moe-dialect IR\n");
 
   std::string error;

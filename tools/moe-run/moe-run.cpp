@@ -30,58 +30,66 @@ using namespace mlir;
 using moe::ref::Tensor;
 namespace cl = llvm::cl;
 
-static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
-                                      cl::desc("<model.mlir>"));
-static cl::opt<std::string> entry("entry", cl::init("forward"),
+static cl::OptionCategory toolOptions("moe-run options");
+
+static cl::opt<std::string> modelPath(cl::cat(toolOptions), cl::Positional,
+                                      cl::Required, cl::desc("<model.mlir>"));
+static cl::opt<std::string> entry(cl::cat(toolOptions), "entry",
+                                  cl::init("forward"),
                                   cl::desc("Function to run"));
 static cl::opt<std::string>
-    paramsPath("params", cl::desc("Safetensors file with every global"),
+    paramsPath(cl::cat(toolOptions), "params",
+               cl::desc("Safetensors file with every global"),
                cl::value_desc("file"));
 static cl::opt<uint64_t>
-    seed("seed", cl::init(0),
+    seed(cl::cat(toolOptions), "seed", cl::init(0),
          cl::desc("Seed of the #moe.init initializers (without --params)"));
 static cl::opt<std::string>
-    inputsPath("inputs",
+    inputsPath(cl::cat(toolOptions), "inputs",
                cl::desc("Safetensors file with the arguments, named by their "
                         "moe.input attribute (or argN)"),
                cl::value_desc("file"));
 static cl::opt<std::string>
-    dataPath("data",
+    dataPath(cl::cat(toolOptions), "data",
              cl::desc("Text file whose bytes feed the input_ids and labels "
                       "arguments (a seeded random batch of windows)"),
              cl::value_desc("file"));
-static cl::opt<uint64_t> dataSeed("data-seed", cl::init(0),
+static cl::opt<uint64_t> dataSeed(cl::cat(toolOptions), "data-seed",
+                                  cl::init(0),
                                   cl::desc("Seed of the --data batch"));
 static cl::opt<std::string>
-    outputPath("output", cl::desc("Write the results to a safetensors file"),
+    outputPath(cl::cat(toolOptions), "output",
+               cl::desc("Write the results to a safetensors file"),
                cl::value_desc("file"));
 static cl::opt<std::string>
-    saveParamsPath("save-params",
+    saveParamsPath(cl::cat(toolOptions), "save-params",
                    cl::desc("Write every global, after the run, to a "
                             "safetensors file"),
                    cl::value_desc("file"));
 
 static cl::opt<uint64_t>
-    steps("steps", cl::init(0),
+    steps(cl::cat(toolOptions), "steps", cl::init(0),
           cl::desc("Run the function this many times on fresh --data "
                    "batches, printing its scalar results (other than "
                    "per-module metrics) per step"));
 static cl::opt<std::string> metricsPath(
-    "metrics",
+    cl::cat(toolOptions), "metrics",
     cl::desc("With --steps, append one JSON object per step with the step "
              "and every scalar or vector result by name (the compiled "
              "driver's --metrics format)"),
     cl::value_desc("file"));
 static cl::opt<bool>
-    gradCheck("grad-check",
+    gradCheck(cl::cat(toolOptions), "grad-check",
               cl::desc("Check moe-autodiff's gradients of the function's "
                        "first result with finite differences (use f64)"));
-static cl::opt<int64_t> gradSamples("grad-samples", cl::init(4),
+static cl::opt<int64_t> gradSamples(cl::cat(toolOptions), "grad-samples",
+                                    cl::init(4),
                                     cl::desc("Elements checked per global"));
-static cl::opt<double> gradStep("grad-step", cl::init(1e-4),
+static cl::opt<double> gradStep(cl::cat(toolOptions), "grad-step",
+                                cl::init(1e-4),
                                 cl::desc("Finite-difference step"));
 static cl::opt<double>
-    gradTolerance("grad-tolerance", cl::init(1e-6),
+    gradTolerance(cl::cat(toolOptions), "grad-tolerance", cl::init(1e-6),
                   cl::desc("Largest relative error --grad-check accepts"));
 
 namespace {
@@ -310,6 +318,8 @@ int run(MLIRContext &context) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
+  // Only our options in --help, not LLVM\'s.
+  cl::HideUnrelatedOptions(toolOptions);
   cl::ParseCommandLineOptions(argc, argv, "moe reference interpreter\n");
   DialectRegistry registry;
   moe::registerAllDialects(registry);

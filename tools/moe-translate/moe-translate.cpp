@@ -23,19 +23,24 @@
 using namespace mlir;
 namespace cl = llvm::cl;
 
-static cl::opt<std::string> inputPath(cl::Positional, cl::init("-"),
-                                      cl::desc("<model.mlir>"));
-static cl::opt<std::string> outputPath("o", cl::init("-"),
+static cl::OptionCategory toolOptions("moe-translate options");
+
+static cl::opt<std::string> inputPath(cl::cat(toolOptions), cl::Positional,
+                                      cl::init("-"), cl::desc("<model.mlir>"));
+static cl::opt<std::string> outputPath(cl::cat(toolOptions), "o", cl::init("-"),
                                        cl::desc("Output file"),
                                        cl::value_desc("file"));
 static cl::opt<const moe::Translation *, false, moe::TranslationParser>
-    emit("emit", cl::desc("Output format (default: cpp)"),
+    emit(cl::cat(toolOptions), "emit", cl::desc("Output format (default: cpp)"),
          cl::init(nullptr));
-static cl::opt<std::string> modelName("model-name", cl::init("model"),
+static cl::opt<std::string> modelName(cl::cat(toolOptions), "model-name",
+                                      cl::init("model"),
                                       cl::desc("Name recorded in the model"));
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
+  // Only our options in --help, not LLVM\'s.
+  cl::HideUnrelatedOptions(toolOptions);
   cl::ParseCommandLineOptions(argc, argv, "moe IR to target source\n");
   const moe::Translation *translation =
       emit ? emit.getValue() : moe::lookupTranslation("cpp");

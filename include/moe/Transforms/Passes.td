@@ -217,7 +217,8 @@ def PlanMemory : Pass<"moe-plan-memory", "::mlir::ModuleOp"> {
     in place, and `moe.arena_bytes` on each function. The pass prints, per
     function, the peak arena bytes split into activations and gradients
     (values in the backward: results of backward ops, those with the
-    `Backward` trait, and of what consumes them), and the bytes of parameters (trainable globals) and of training
+    `Backward` trait, and of what consumes them other than the optimizer's
+    ops, those with the `OptimizerStep` trait), and the bytes of parameters (trainable globals) and of training
     state (the other globals, e.g. Adam moments).
   }];
   let options = [
