@@ -35,6 +35,7 @@ struct AddIInPlaceModel
 
 void mlir::moe::registerExternalModels(DialectRegistry &registry) {
   registerDifferentiableExternalModels(registry);
+  registerCollectiveVjpModels(registry);
   registry.addExtension(+[](MLIRContext *context, tensor::TensorDialect *) {
     tensor::ExpandShapeOp::attachInterface<
         ReshapeViewModel<tensor::ExpandShapeOp>>(*context);

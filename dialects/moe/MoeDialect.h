@@ -97,10 +97,14 @@ int64_t expertCapacity(double capacityFactor, int64_t tokens, int64_t topK,
 /// Attaches the moe interfaces, and upstream ViewLikeOpInterface, to the
 /// upstream ops a model uses: DifferentiableOpInterface and
 /// ViewLikeOpInterface to tensor.expand_shape and tensor.collapse_shape,
-/// InPlaceOpInterface to arith.addi.
+/// InPlaceOpInterface to arith.addi, DifferentiableOpInterface to the shard
+/// collectives.
 void registerExternalModels(DialectRegistry &registry);
 /// The DifferentiableOpInterface part of registerExternalModels (MoeVjp.cpp).
 void registerDifferentiableExternalModels(DialectRegistry &registry);
+/// DifferentiableOpInterface on the shard dialect's collectives
+/// (CollectiveVjp.cpp).
+void registerCollectiveVjpModels(DialectRegistry &registry);
 
 } // namespace mlir::moe
 

@@ -9,16 +9,18 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Shard/IR/ShardDialect.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/DialectRegistry.h"
 
 namespace mlir::moe {
 
-/// The moe dialect and the upstream dialects a model is written with.
+/// The moe dialect and the upstream dialects a model is written with
+/// (shard: the collectives of SPMD programs).
 inline void registerAllDialects(DialectRegistry &registry) {
   registry.insert<MoeDialect, arith::ArithDialect, func::FuncDialect,
                   ml_program::MLProgramDialect, math::MathDialect,
-                  tensor::TensorDialect>();
+                  shard::ShardDialect, tensor::TensorDialect>();
   registerExternalModels(registry);
 }
 

@@ -11,6 +11,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -80,7 +81,9 @@ moe::ref::DType dtypeOfValue(Value value) {
 /// Evaluates the ops of one function body.
 class FunctionRun {
 public:
-  FunctionRun(llvm::StringMap<Tensor> &globals) : globals(globals) {}
+  FunctionRun(llvm::StringMap<Tensor> &globals,
+              moe::ref::Communicator *communicator)
+      : globals(globals), communicator(communicator) {}
 
   FailureOr<std::vector<Tensor>> run(func::FuncOp func,
                                      const std::vector<Tensor> &arguments);
@@ -94,10 +97,84 @@ private:
   }
 
   Tensor evaluateFused(mlir::moe::FusedElementwiseOp op);
+  /// Evaluates a collective of the shard dialect.
+  LogicalResult evaluateCollective(Operation *op);
 
   llvm::StringMap<Tensor> &globals;
+  moe::ref::Communicator *communicator;
   llvm::DenseMap<Value, Tensor> values;
 };
+
+LogicalResult FunctionRun::evaluateCollective(Operation *op) {
+  if (!communicator)
+    return op->emitError() << "'" << op->getName()
+                           << "' needs the ranks of an SPMD group "
+                              "(moe-run --ranks)";
+  auto gridName = op->getAttrOfType<FlatSymbolRefAttr>("grid");
+  auto grid = SymbolTable::lookupNearestSymbolFrom<shard::GridOp>(op, gridName);
+  if (!grid)
+    return op->emitError() << "no shard.grid named " << gridName;
+  if (grid.getShape().size() != 1 || grid.getShape()[0] != communicator->size())
+    return op->emitError() << "moe-run runs 1-D grids of the group's "
+                           << communicator->size() << " ranks, but @"
+                           << grid.getSymName() << " has shape "
+                           << moert::formatShape(grid.getShape().vec());
+  auto axes = op->getAttrOfType<DenseI16ArrayAttr>("grid_axes");
+  if (axes && !axes.empty() && (axes.size() != 1 || axes.asArrayRef()[0] != 0))
+    return op->emitError("moe-run runs collectives over grid axis 0 only");
+  auto reduction =
+      [&](shard::ReductionKind kind) -> FailureOr<moe::ref::Reduction> {
+    switch (kind) {
+    case shard::ReductionKind::Sum:
+      return moe::ref::Reduction::Sum;
+    case shard::ReductionKind::Max:
+      return moe::ref::Reduction::Max;
+    case shard::ReductionKind::Min:
+      return moe::ref::Reduction::Min;
+    default:
+      return op->emitError("moe-run reduces with sum, max or min only");
+    }
+  };
+  auto axis = [](const APInt &value) { return value.getSExtValue(); };
+  moe::ref::Communicator &comm = *communicator;
+  return llvm::TypeSwitch<Operation *, LogicalResult>(op)
+      .Case([&](shard::AllGatherOp o) {
+        set(o, moe::ref::allGather(comm, get(o.getInput()),
+                                   axis(o.getGatherAxis())));
+        return success();
+      })
+      .Case([&](shard::AllReduceOp o) -> LogicalResult {
+        FailureOr<moe::ref::Reduction> kind = reduction(o.getReduction());
+        if (failed(kind))
+          return failure();
+        set(o, moe::ref::allReduce(comm, get(o.getInput()), *kind,
+                                   dtypeOfValue(o.getResult())));
+        return success();
+      })
+      .Case([&](shard::ReduceScatterOp o) -> LogicalResult {
+        if (o.getReduction() != shard::ReductionKind::Sum)
+          return o.emitError("moe-run reduce-scatters with sum only");
+        set(o, moe::ref::reduceScatter(comm, get(o.getInput()),
+                                       axis(o.getScatterAxis()),
+                                       dtypeOfValue(o.getResult())));
+        return success();
+      })
+      .Case([&](shard::AllToAllOp o) {
+        set(o,
+            moe::ref::allToAll(comm, get(o.getInput()), axis(o.getSplitAxis()),
+                               axis(o.getConcatAxis())));
+        return success();
+      })
+      .Case([&](shard::AllSliceOp o) {
+        set(o, moe::ref::allSlice(comm, get(o.getInput()),
+                                  axis(o.getSliceAxis())));
+        return success();
+      })
+      .Default([&](Operation *other) {
+        return other->emitError()
+               << "moe-run cannot evaluate '" << other->getName() << "'";
+      });
+}
 
 /// Runs the body once per element, in double; the result is rounded once.
 Tensor FunctionRun::evaluateFused(mlir::moe::FusedElementwiseOp op) {
@@ -453,6 +530,10 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           globals[o.getGlobal().getLeafReference()] = std::move(value);
           return success();
         })
+        .Case<shard::AllGatherOp, shard::AllReduceOp, shard::ReduceScatterOp,
+              shard::AllToAllOp, shard::AllSliceOp>([&](Operation *collective) {
+          return evaluateCollective(collective);
+        })
         .Default([&](Operation *other) {
           return other->emitError()
                  << "moe-run cannot evaluate '" << other->getName() << "'";
@@ -540,5 +621,5 @@ void moe::Evaluator::saveGlobals(const std::string &path) const {
 
 FailureOr<std::vector<Tensor>>
 moe::Evaluator::run(func::FuncOp func, const std::vector<Tensor> &arguments) {
-  return FunctionRun(globals).run(func, arguments);
+  return FunctionRun(globals, communicator).run(func, arguments);
 }

@@ -38,28 +38,45 @@ std::vector<int64_t> sampleElements(int64_t numel, int64_t count,
 
 } // namespace
 
-FailureOr<std::vector<moe::TensorGradientCheck>>
-moe::checkGradients(ModuleOp module, Evaluator &evaluator,
-                    const std::vector<Tensor> &arguments,
-                    const GradientCheckOptions &options) {
+LogicalResult moe::addGradientFunction(ModuleOp module,
+                                       const GradientCheckOptions &options) {
+  PassManager pm(module.getContext());
+  pm.addPass(createAutodiff(AutodiffOptions{options.function,
+                                            options.function + "_vjp",
+                                            /*recompute=*/false,
+                                            /*cotangentArgument=*/true}));
+  return pm.run(module);
+}
+
+FailureOr<std::vector<moe::TensorGradientCheck>> moe::checkGradients(
+    ModuleOp module, Evaluator &evaluator, const std::vector<Tensor> &arguments,
+    const GradientCheckOptions &options, ref::Communicator *communicator) {
   auto function = module.lookupSymbol<func::FuncOp>(options.function);
   if (!function)
     return module.emitError() << "no function @" << options.function;
   std::string vjpName = options.function + "_vjp";
-  PassManager pm(module.getContext());
-  pm.addPass(createAutodiff(AutodiffOptions{options.function, vjpName,
-                                            /*recompute=*/false,
-                                            /*cotangentArgument=*/true}));
-  if (failed(pm.run(module)))
-    return failure();
+  if (!module.lookupSymbol(vjpName)) {
+    if (communicator)
+      return module.emitError() << "no gradient function @" << vjpName;
+    if (failed(addGradientFunction(module, options)))
+      return failure();
+  }
   auto vjp = module.lookupSymbol<func::FuncOp>(vjpName);
+  // What every rank adds up: the objective and the gradients.
+  auto sumOverRanks = [&](const Tensor &local) {
+    return communicator ? ref::allReduce(*communicator, local,
+                                         ref::Reduction::Sum, local.dtype)
+                        : local;
+  };
 
   // A random cotangent for the output.
   FailureOr<std::vector<Tensor>> base = evaluator.run(function, arguments);
   if (failed(base))
     return failure();
   Tensor cotangent = (*base)[0];
-  uint64_t key = moert::streamKey(options.seed, "grad-check-cotangent");
+  uint64_t key =
+      moert::streamKey(options.seed + (communicator ? communicator->rank() : 0),
+                       "grad-check-cotangent");
   for (int64_t i = 0; i < cotangent.numel(); ++i)
     cotangent.data[i] = moert::normalAt(key, i);
   std::vector<Tensor> vjpArguments = arguments;
@@ -72,7 +89,9 @@ moe::checkGradients(ModuleOp module, Evaluator &evaluator,
     FailureOr<std::vector<Tensor>> outputs = evaluator.run(function, arguments);
     if (failed(outputs))
       return failure();
-    return dot(cotangent, (*outputs)[0]);
+    Tensor objective =
+        Tensor::scalar(ref::DType::F64, dot(cotangent, (*outputs)[0]));
+    return sumOverRanks(objective).data[0];
   };
 
   std::vector<TensorGradientCheck> checks;
@@ -81,7 +100,7 @@ moe::checkGradients(ModuleOp module, Evaluator &evaluator,
   for (auto global : module.getOps<ml_program::GlobalOp>()) {
     if (!global->hasAttr(kTrainableAttrName))
       continue;
-    const Tensor &analytic = (*gradients)[resultIndex++];
+    Tensor analytic = sumOverRanks((*gradients)[resultIndex++]);
     Tensor &parameter = evaluator.getGlobal(global.getSymName());
     TensorGradientCheck check{global.getSymName().str()};
     double differenceSq = 0, analyticSq = 0, numericSq = 0;

@@ -23,8 +23,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
+#include <thread>
 
 using namespace mlir;
 using moe::ref::Tensor;
@@ -92,6 +94,14 @@ static cl::opt<double>
     gradTolerance(cl::cat(toolOptions), "grad-tolerance", cl::init(1e-6),
                   cl::desc("Largest relative error --grad-check accepts"));
 
+static cl::opt<int64_t>
+    ranks(cl::cat(toolOptions), "ranks", cl::init(1),
+          cl::desc("Run the function as this many ranks of an SPMD group (its "
+                   "shard collectives on a 1-D grid of that size), one thread "
+                   "each; every argument is the rank's part, along axis 0, of "
+                   "the global argument from --inputs or --data. Rank 0 prints "
+                   "and writes the results"));
+
 namespace {
 
 std::string nameOf(func::FuncOp func, unsigned index, bool isResult) {
@@ -115,7 +125,9 @@ Tensor tokenTensor(const std::vector<int32_t> &values,
 /// --inputs by name, token batches from --data (a new batch each step).
 class ArgumentSource {
 public:
-  explicit ArgumentSource(func::FuncOp func) : func(func) {
+  /// The arguments of rank `rank` of `ranks`.
+  ArgumentSource(func::FuncOp func, int64_t ranks, int64_t rank)
+      : func(func), ranks(ranks), rank(rank) {
     if (!inputsPath.empty())
       inputs.emplace(inputsPath);
   }
@@ -123,7 +135,13 @@ public:
   FailureOr<std::vector<Tensor>> next();
 
 private:
+  /// This rank's part of a global argument.
+  Tensor part(const Tensor &global) const {
+    return ranks == 1 ? global : moe::ref::split(global, 0, ranks)[rank];
+  }
+
   func::FuncOp func;
+  int64_t ranks, rank;
   std::optional<moert::SafetensorsReader> inputs;
   std::optional<moert::BatchSampler> text;
 };
@@ -137,18 +155,20 @@ FailureOr<std::vector<Tensor>> ArgumentSource::next() {
     std::string name = nameOf(func, i, /*isResult=*/false);
     if (inputs) {
       if (const moert::TensorView *view = inputs->find(name)) {
-        arguments.push_back(Tensor::fromView(*view));
+        arguments.push_back(part(Tensor::fromView(*view)));
         continue;
       }
     }
     bool isTokens = name == "input_ids" || name == "labels";
     if (!dataPath.empty() && isTokens && shape.size() == 2) {
+      // Every rank draws the global batch and keeps its rows.
+      std::vector<int64_t> global = {shape[0] * ranks, shape[1]};
       if (!text)
         text.emplace(dataPath, shape[1], dataSeed);
       if (!batch)
-        batch = text->next(shape[0]);
-      arguments.push_back(tokenTensor(
-          name == "input_ids" ? batch->inputs : batch->targets, shape));
+        batch = text->next(global[0]);
+      arguments.push_back(part(tokenTensor(
+          name == "input_ids" ? batch->inputs : batch->targets, global)));
       continue;
     }
     return func.emitError()
@@ -188,15 +208,18 @@ nlohmann::json metricValue(const Tensor &tensor) {
   return values;
 }
 
-/// Runs the function once and prints (and with --output writes) its results.
+/// Runs the function once and prints (and with --output writes) its results
+/// when `primary`.
 int runOnce(moe::Evaluator &evaluator, func::FuncOp func,
-            ArgumentSource &source) {
+            ArgumentSource &source, bool primary) {
   FailureOr<std::vector<Tensor>> arguments = source.next();
   if (failed(arguments))
     return 1;
   FailureOr<std::vector<Tensor>> results = evaluator.run(func, *arguments);
   if (failed(results))
     return 1;
+  if (!primary)
+    return 0;
   std::vector<std::pair<std::string, const Tensor *>> named;
   for (unsigned i = 0; i < results->size(); ++i) {
     named.push_back({nameOf(func, i, /*isResult=*/true), &(*results)[i]});
@@ -211,10 +234,10 @@ int runOnce(moe::Evaluator &evaluator, func::FuncOp func,
 
 /// --steps: runs the function repeatedly (a train step updates its globals
 /// in place) on fresh batches and prints its scalar results per step.
-int train(moe::Evaluator &evaluator, func::FuncOp func,
-          ArgumentSource &source) {
+int train(moe::Evaluator &evaluator, func::FuncOp func, ArgumentSource &source,
+          bool primary) {
   std::optional<std::ofstream> metrics;
-  if (!metricsPath.empty()) {
+  if (primary && !metricsPath.empty()) {
     metrics.emplace(metricsPath, std::ios::app);
     if (!*metrics) {
       llvm::errs() << "moe-run: error: " << metricsPath
@@ -232,6 +255,8 @@ int train(moe::Evaluator &evaluator, func::FuncOp func,
       return 1;
     std::chrono::duration<double> elapsed =
         std::chrono::steady_clock::now() - start;
+    if (!primary)
+      continue;
     llvm::outs() << "step " << step << "/" << steps;
     // Per-module metrics ("model.layers.0....") go to --metrics only.
     for (unsigned i = 0; i < results->size(); ++i)
@@ -253,20 +278,27 @@ int train(moe::Evaluator &evaluator, func::FuncOp func,
 }
 
 /// --grad-check: compares moe-autodiff's gradients with finite differences.
-int runGradientCheck(ModuleOp module, moe::Evaluator &evaluator,
-                     func::FuncOp func, ArgumentSource &source) {
-  FailureOr<std::vector<Tensor>> arguments = source.next();
-  if (failed(arguments))
-    return 1;
+moe::GradientCheckOptions gradientCheckOptions(func::FuncOp func) {
   moe::GradientCheckOptions options;
   options.function = func.getSymName().str();
   options.seed = seed;
   options.samplesPerTensor = gradSamples;
   options.step = gradStep;
-  FailureOr<std::vector<moe::TensorGradientCheck>> checks =
-      moe::checkGradients(module, evaluator, *arguments, options);
+  return options;
+}
+
+int runGradientCheck(ModuleOp module, moe::Evaluator &evaluator,
+                     func::FuncOp func, ArgumentSource &source,
+                     moe::ref::Communicator *communicator) {
+  FailureOr<std::vector<Tensor>> arguments = source.next();
+  if (failed(arguments))
+    return 1;
+  FailureOr<std::vector<moe::TensorGradientCheck>> checks = moe::checkGradients(
+      module, evaluator, *arguments, gradientCheckOptions(func), communicator);
   if (failed(checks))
     return 1;
+  if (communicator && communicator->rank() != 0)
+    return 0;
   double worst = 0;
   for (const moe::TensorGradientCheck &check : *checks) {
     llvm::outs() << "grad-check " << check.global << ": relative error "
@@ -297,28 +329,75 @@ int run(MLIRContext &context) {
     return 1;
   }
 
-  moe::Evaluator evaluator(*module);
-  if (!paramsPath.empty()) {
-    if (failed(evaluator.loadGlobals(moert::SafetensorsReader(paramsPath))))
-      return 1;
-  } else if (failed(evaluator.initializeGlobals(seed))) {
+  if (ranks < 1) {
+    llvm::errs() << "moe-run: error: --ranks must be at least 1, got " << ranks
+                 << "\n";
     return 1;
   }
-  ArgumentSource source(func);
-  if (gradCheck)
-    return runGradientCheck(*module, evaluator, func, source);
-  int status = steps > 0 ? train(evaluator, func, source)
-                         : runOnce(evaluator, func, source);
-  if (status == 0 && !saveParamsPath.empty())
-    evaluator.saveGlobals(saveParamsPath);
-  return status;
+  // The gradient function is added once, before any rank runs.
+  if (gradCheck && ranks > 1 &&
+      failed(moe::addGradientFunction(*module, gradientCheckOptions(func))))
+    return 1;
+
+  /// Runs rank `rank` of the group (`communicator` null when alone).
+  auto runRank = [&](int64_t rank, moe::ref::Communicator *communicator) {
+    moe::Evaluator evaluator(*module);
+    evaluator.setCommunicator(communicator);
+    if (!paramsPath.empty()) {
+      if (failed(evaluator.loadGlobals(moert::SafetensorsReader(paramsPath))))
+        return 1;
+    } else if (failed(evaluator.initializeGlobals(seed))) {
+      return 1;
+    }
+    ArgumentSource source(func, ranks, rank);
+    if (gradCheck)
+      return runGradientCheck(*module, evaluator, func, source, communicator);
+    bool primary = rank == 0;
+    int status = steps > 0 ? train(evaluator, func, source, primary)
+                           : runOnce(evaluator, func, source, primary);
+    if (status == 0 && primary && !saveParamsPath.empty())
+      evaluator.saveGlobals(saveParamsPath);
+    return status;
+  };
+  if (ranks == 1)
+    return runRank(0, nullptr);
+
+  moe::ref::ThreadGroup group(ranks);
+  std::vector<std::string> errors(ranks);
+  std::atomic<int64_t> firstFailed{-1};
+  std::vector<std::thread> threads;
+  for (int64_t rank = 0; rank < ranks; ++rank)
+    threads.emplace_back([&, rank] {
+      int status = 1;
+      try {
+        status = runRank(rank, &group.communicator(rank));
+      } catch (const moert::Error &error) {
+        errors[rank] = error.what();
+      }
+      if (status == 0)
+        return;
+      // A rank that stops early would leave the others waiting: they stop
+      // too, and the first rank that failed says why.
+      int64_t none = -1;
+      firstFailed.compare_exchange_strong(none, rank);
+      group.abort();
+    });
+  for (std::thread &thread : threads)
+    thread.join();
+  int64_t failed = firstFailed;
+  if (failed < 0)
+    return 0;
+  if (!errors[failed].empty())
+    llvm::errs() << "moe-run: error: rank " << failed << ": " << errors[failed]
+                 << "\n";
+  return 1;
 }
 
 } // namespace
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
-  // Only our options in --help, not LLVM\'s.
+  // Only our options in --help, not LLVM's.
   cl::HideUnrelatedOptions(toolOptions);
   cl::ParseCommandLineOptions(argc, argv, "moe reference interpreter\n");
   DialectRegistry registry;

@@ -39,7 +39,7 @@ static cl::opt<std::string> modelName(cl::cat(toolOptions), "model-name",
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
-  // Only our options in --help, not LLVM\'s.
+  // Only our options in --help, not LLVM's.
   cl::HideUnrelatedOptions(toolOptions);
   cl::ParseCommandLineOptions(argc, argv, "moe IR to target source\n");
   const moe::Translation *translation =

@@ -3,13 +3,16 @@
 // The reference interpreter behind moe-run: walks a function op by op and
 // applies the reference kernels. Globals (parameters and training state) are
 // held by name; they come from a safetensors file or from their #moe.init
-// initializers under a seed, and ml_program.global_store updates them.
+// initializers under a seed, and ml_program.global_store updates them. As
+// one rank of an SPMD group it also evaluates the shard dialect's
+// collectives.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef MOE_INTERPRETER_EVALUATOR_H
 #define MOE_INTERPRETER_EVALUATOR_H
 
+#include "moe/Interpreter/Collectives.h"
 #include "moe/Interpreter/Tensor.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -42,6 +45,13 @@ public:
   mlir::FailureOr<std::vector<ref::Tensor>>
   run(mlir::func::FuncOp func, const std::vector<ref::Tensor> &arguments);
 
+  /// Makes this evaluator one rank of an SPMD group: the shard dialect's
+  /// collectives (on a 1-D grid of the group's size) go through
+  /// `communicator`. Without one, a collective is an error.
+  void setCommunicator(ref::Communicator *communicator) {
+    this->communicator = communicator;
+  }
+
   const llvm::StringMap<ref::Tensor> &getGlobals() const { return globals; }
   /// The value of global `name`, which must exist, for callers that perturb
   /// it (gradient checks).
@@ -52,6 +62,7 @@ public:
 private:
   mlir::ModuleOp module;
   llvm::StringMap<ref::Tensor> globals;
+  ref::Communicator *communicator = nullptr;
 };
 
 } // namespace mlir::moe

@@ -31,13 +31,25 @@ struct TensorGradientCheck {
   double relativeError = 0;
 };
 
-/// Adds the gradient function to `module` (as @<function>_vjp) and checks
-/// it. The evaluator must hold every global; the arguments are those of the
+/// Adds the gradient function of `options.function` to `module`, as
+/// @<function>_vjp with the output's cotangent as last argument.
+LogicalResult addGradientFunction(ModuleOp module,
+                                  const GradientCheckOptions &options);
+
+/// Checks the gradient function, adding it first when `module` has none.
+/// The evaluator must hold every global; the arguments are those of the
 /// function. Failures are reported as diagnostics.
+///
+/// With a communicator, the evaluator is one rank of an SPMD group and
+/// every rank calls this in step (the gradient function must exist: add it
+/// once, before the ranks start). Each rank has its own cotangent, the
+/// objective is the sum over ranks, every global is replicated (perturbed
+/// alike on every rank) and its gradient is the sum of the ranks'.
 FailureOr<std::vector<TensorGradientCheck>>
 checkGradients(ModuleOp module, Evaluator &evaluator,
                const std::vector<ref::Tensor> &arguments,
-               const GradientCheckOptions &options);
+               const GradientCheckOptions &options,
+               ref::Communicator *communicator = nullptr);
 
 } // namespace mlir::moe
 
