@@ -75,6 +75,23 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
              << "'" << name << "' must be a non-negative i64 layer index";
     return success();
   }
+  if (name == kShardedAttrName) {
+    auto axis = dyn_cast<IntegerAttr>(attr.getValue());
+    auto global = dyn_cast<ml_program::GlobalOp>(op);
+    if (!global || !axis || !axis.getType().isSignlessInteger(64) ||
+        axis.getInt() != 0)
+      return op->emitError() << "'" << name
+                             << "' must be the split axis (0 : i64) on an "
+                                "ml_program.global";
+    return success();
+  }
+  if (name == kSpmdGridAttrName) {
+    if (!isa<FunctionOpInterface>(op) ||
+        !isa<FlatSymbolRefAttr>(attr.getValue()))
+      return op->emitError()
+             << "'" << name << "' must name a shard.grid on a function";
+    return success();
+  }
   if (name == kTargetAttrName) {
     if (!isa<ModuleOp>(op) || !isa<TargetAttr>(attr.getValue()))
       return op->emitError()

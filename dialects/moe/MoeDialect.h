@@ -68,6 +68,18 @@ inline constexpr llvm::StringLiteral kInPlaceAttrName = "moe.in_place";
 /// replace ops. Recomputation segments the forward by it.
 inline constexpr llvm::StringLiteral kLayerAttrName = "moe.layer";
 
+/// On an ml_program.global of an SPMD program: the global is this rank's
+/// part, along the given axis (an i64; 0 today), of a tensor split evenly
+/// over the ranks of the program's grid (expert weights under expert
+/// parallelism). Globals without it are replicated: every rank holds all of
+/// them.
+inline constexpr llvm::StringLiteral kShardedAttrName = "moe.sharded";
+
+/// On a function: it is an SPMD program, the program of one rank of this
+/// 1-D shard.grid (a flat symbol reference). moe-autodiff sums the gradients
+/// of its replicated trainable globals over the grid.
+inline constexpr llvm::StringLiteral kSpmdGridAttrName = "moe.spmd_grid";
+
 /// The module's #moe.target (see moe-attach-target).
 inline constexpr llvm::StringLiteral kTargetAttrName = "moe.target";
 

@@ -300,6 +300,60 @@ def Moe_DispatchOp : Moe_DiffOp<"dispatch"> {
   }];
 }
 
+def Moe_RouteOp : Moe_Op<"route"> {
+  let summary = "the capacity decisions of moe.dispatch, without the tokens";
+  let description = [{
+    The routing half of moe.dispatch for `experts` experts: `slots` and
+    `dropped` are those moe.dispatch computes for the same `indices`
+    (`[T, k]`), `priority` and capacity (`ceil(cf * T * k / experts)`, or
+    `T` when `dropless`). An expert-parallel program routes the indices of
+    the whole batch on every rank, so that what is kept does not depend on
+    how the batch is split, and places its own tokens with moe.place.
+
+    ```mlir
+    %slots, %dropped = moe.route %i experts = 8 capacity_factor = 1.25
+        : tensor<512x2xi32> -> tensor<512x2xi32>, tensor<i64>
+    ```
+  }];
+  let arguments = (ins Moe_IndexTensor:$indices,
+                       Optional<Moe_FloatTensor>:$priority, I64Attr:$experts,
+                       OptionalAttr<F64Attr>:$capacity_factor);
+  let results = (outs Moe_IndexTensor:$slots, Moe_CountScalar:$dropped);
+  let assemblyFormat = [{
+    $indices (`priority` $priority^)? `experts` `=` $experts
+    custom<Capacity>($capacity_factor) attr-dict `:` type($indices)
+    (`,` type($priority)^)? `->` type($slots) `,` type($dropped)
+  }];
+  let extraClassDeclaration = [{
+    bool isDropless() { return !getCapacityFactor(); }
+    /// Rows per expert: from the capacity factor, or T when dropless.
+    int64_t getCapacity();
+  }];
+}
+
+def Moe_PlaceOp : Moe_DiffOp<"place", [AllTypesMatch<["indices", "slots"]>]> {
+  let summary = "tokens into per-expert buffers at given rows";
+  let description = [{
+    The placing half of moe.dispatch: `buffer[indices[t, c], slots[t, c]] =
+    tokens[t]` for every choice whose slot is not -1; every other row of
+    `buffer` (`[experts, capacity, hidden]`) is zero. The capacity is not
+    tied to the number of tokens: with rows from moe.route over a whole
+    batch, a rank places its own tokens in buffers of the batch's capacity.
+
+    ```mlir
+    %buf = moe.place %x, %i, %slots
+        : tensor<256x128xf32>, tensor<256x2xi32> -> tensor<8x160x128xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$tokens, Moe_IndexTensor:$indices,
+                       Moe_IndexTensor:$slots);
+  let results = (outs Moe_FloatTensor:$buffer);
+  let assemblyFormat = [{
+    $tokens `,` $indices `,` $slots attr-dict `:` type($tokens) `,`
+    type($indices) `->` type($buffer)
+  }];
+}
+
 def Moe_ExpertFfnOp : Moe_DiffOp<"expert_ffn",
     [AllTypesMatch<["input", "result"]>, AllTypesMatch<["gate_proj", "up_proj"]>]> {
   let summary = "grouped SwiGLU FFN: one FFN per expert over stacked weights";

@@ -150,6 +150,15 @@ LogicalResult DispatchOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
   return success();
 }
 
+LogicalResult PlaceOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.push_back(
+      DispatchGradOp::create(b, getLoc(), getTokens().getType(), resultGrads[0],
+                             getIndices(), getSlots()));
+  operandGrads.append(getNumOperands() - 1, Value());
+  return success();
+}
+
 LogicalResult ExpertFfnOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
                                     SmallVectorImpl<Value> &operandGrads) {
   // Autodiff passes zeros for a result nothing differentiable uses.

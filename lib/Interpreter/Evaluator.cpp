@@ -318,6 +318,21 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           set(o.getDropped(), std::move(r.dropped));
           return success();
         })
+        .Case([&](moe::RouteOp o) {
+          moe::ref::RouteResult r = moe::ref::route(
+              get(o.getIndices()), o.getExperts(), o.getCapacity(),
+              o.getPriority() ? &get(o.getPriority()) : nullptr);
+          set(o.getSlots(), std::move(r.slots));
+          set(o.getDropped(), std::move(r.dropped));
+          return success();
+        })
+        .Case([&](moe::PlaceOp o) {
+          auto buffer = cast<RankedTensorType>(o.getBuffer().getType());
+          set(o, moe::ref::place(get(o.getTokens()), get(o.getIndices()),
+                                 get(o.getSlots()), buffer.getDimSize(0),
+                                 buffer.getDimSize(1)));
+          return success();
+        })
         .Case([&](moe::ExpertFfnOp o) {
           set(o.getResult(),
               moe::ref::expertFfn(get(o.getInput()), get(o.getGateProj()),
@@ -553,6 +568,11 @@ LogicalResult moe::Evaluator::initializeGlobals(uint64_t seed) {
       return WalkResult::interrupt();
     if (auto value =
             dyn_cast_if_present<DenseElementsAttr>(global.getValueAttr())) {
+      if (global->hasAttr(mlir::moe::kShardedAttrName)) {
+        global.emitError("a sharded global takes its values from its "
+                         "initializer, not a value");
+        return WalkResult::interrupt();
+      }
       globals[global.getSymName()] = tensorFromAttr(*type, value);
       return WalkResult::advance();
     }
@@ -565,11 +585,16 @@ LogicalResult moe::Evaluator::initializeGlobals(uint64_t seed) {
     }
     Tensor tensor =
         Tensor::zeros(*dtypeOf(type->getElementType()), shapeOf(*type));
+    FailureOr<int64_t> rank = shardIndex(global);
+    if (failed(rank))
+      return WalkResult::interrupt();
+    // A part along axis 0 is a contiguous run of the whole tensor.
+    int64_t offset = *rank * tensor.numel();
     uint64_t key = moert::streamKey(seed, global.getSymName().str());
     double value = init.getValue().convertToDouble();
     for (int64_t i = 0; i < tensor.numel(); ++i)
       tensor.data[i] = init.getKind() == mlir::moe::InitKind::normal
-                           ? value * moert::normalAt(key, i)
+                           ? value * moert::normalAt(key, offset + i)
                            : value;
     tensor.roundToDType();
     globals[global.getSymName()] = std::move(tensor);
@@ -592,24 +617,51 @@ moe::Evaluator::loadGlobals(const moert::SafetensorsReader &file) {
       return WalkResult::interrupt();
     }
     ref::DType dtype = *dtypeOf(type->getElementType());
-    if (view->dtype != dtype ||
-        ArrayRef<int64_t>(view->shape) != type->getShape()) {
+    FailureOr<int64_t> rank = shardIndex(global);
+    if (failed(rank))
+      return WalkResult::interrupt();
+    std::vector<int64_t> whole = shapeOf(*type);
+    bool sharded = global->hasAttr(mlir::moe::kShardedAttrName);
+    if (sharded)
+      whole[0] *= communicator->size();
+    if (view->dtype != dtype || view->shape != whole) {
       global.emitError() << "tensor '" << global.getSymName() << "' in "
                          << file.getPath() << " is "
                          << moert::dtypeName(view->dtype) << " "
                          << moert::formatShape(view->shape)
                          << ", but the model expects "
                          << moert::dtypeName(dtype) << " "
-                         << moert::formatShape(shapeOf(*type));
+                         << moert::formatShape(whole);
       return WalkResult::interrupt();
     }
-    globals[global.getSymName()] = Tensor::fromView(*view);
+    Tensor tensor = Tensor::fromView(*view);
+    globals[global.getSymName()] =
+        sharded ? ref::split(tensor, 0, communicator->size())[*rank] : tensor;
     return WalkResult::advance();
   });
   return failure(walk.wasInterrupted());
 }
 
-void moe::Evaluator::saveGlobals(const std::string &path) const {
+FailureOr<int64_t> moe::Evaluator::shardIndex(ml_program::GlobalOp global) {
+  if (!global->hasAttr(kShardedAttrName))
+    return 0;
+  if (!communicator)
+    return global.emitError() << "a sharded global needs the ranks of its "
+                                 "SPMD group (moe-run --ranks)";
+  return communicator->rank();
+}
+
+llvm::StringMap<Tensor> moe::Evaluator::wholeGlobals() const {
+  llvm::StringMap<Tensor> whole = globals;
+  for (auto global : ModuleOp(module).getOps<ml_program::GlobalOp>())
+    if (global->hasAttr(kShardedAttrName))
+      whole[global.getSymName()] =
+          ref::allGather(*communicator, globals.lookup(global.getSymName()), 0);
+  return whole;
+}
+
+void moe::Evaluator::writeGlobals(const std::string &path,
+                                  const llvm::StringMap<Tensor> &globals) {
   std::vector<std::pair<std::string, const Tensor *>> named;
   for (const auto &entry : globals)
     named.push_back({entry.getKey().str(), &entry.getValue()});

@@ -67,15 +67,11 @@ Tensor mlir::moe::ref::gateNorm(const Tensor &logits, double normLambda,
   return result;
 }
 
-DispatchResult mlir::moe::ref::dispatch(const Tensor &tokens,
-                                        const Tensor &indices,
-                                        int64_t numExperts, int64_t capacity,
-                                        const Tensor *priority) {
-  int64_t hidden = tokens.dim(1), topK = indices.dim(1);
+RouteResult mlir::moe::ref::route(const Tensor &indices, int64_t numExperts,
+                                  int64_t capacity, const Tensor *priority) {
   int64_t assignments = indices.numel();
-  DispatchResult result{
-      Tensor::zeros(tokens.dtype, {numExperts, capacity, hidden}),
-      Tensor::zeros(DType::I32, indices.shape), Tensor::scalar(DType::I64, 0)};
+  RouteResult result{Tensor::zeros(DType::I32, indices.shape),
+                     Tensor::scalar(DType::I64, 0)};
   // Each expert's queue of assignments t * k + c in token-major order: all of
   // token t's choices queue before token t+1's.
   std::vector<std::vector<int64_t>> queues(numExperts);
@@ -104,12 +100,35 @@ DispatchResult mlir::moe::ref::dispatch(const Tensor &tokens,
       continue;
     }
     int64_t expert = static_cast<int64_t>(indices.data[i]);
-    int64_t slot = filled[expert]++;
-    result.slots.data[i] = static_cast<double>(slot);
-    std::copy_n(&tokens.data[i / topK * hidden], hidden,
-                &result.buffer.data[(expert * capacity + slot) * hidden]);
+    result.slots.data[i] = static_cast<double>(filled[expert]++);
   }
   return result;
+}
+
+Tensor mlir::moe::ref::place(const Tensor &tokens, const Tensor &indices,
+                             const Tensor &slots, int64_t numExperts,
+                             int64_t capacity) {
+  int64_t hidden = tokens.dim(1), topK = indices.dim(1);
+  Tensor buffer = Tensor::zeros(tokens.dtype, {numExperts, capacity, hidden});
+  for (int64_t i = 0; i < indices.numel(); ++i) {
+    if (slots.data[i] < 0)
+      continue;
+    int64_t expert =
+        checkedIndex(indices.data[i], numExperts, "moe.place: expert index");
+    int64_t slot = checkedIndex(slots.data[i], capacity, "moe.place: slot");
+    std::copy_n(&tokens.data[i / topK * hidden], hidden,
+                &buffer.data[(expert * capacity + slot) * hidden]);
+  }
+  return buffer;
+}
+
+DispatchResult mlir::moe::ref::dispatch(const Tensor &tokens,
+                                        const Tensor &indices,
+                                        int64_t numExperts, int64_t capacity,
+                                        const Tensor *priority) {
+  RouteResult routed = route(indices, numExperts, capacity, priority);
+  return {place(tokens, indices, routed.slots, numExperts, capacity),
+          std::move(routed.slots), std::move(routed.dropped)};
 }
 
 Tensor mlir::moe::ref::expertProjections(const Tensor &input,

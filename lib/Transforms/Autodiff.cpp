@@ -12,6 +12,7 @@
 
 #include "moe/Transforms/Passes.h"
 
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/RegionUtils.h"
@@ -140,10 +141,16 @@ LogicalResult GradientBuilder::build(bool cotangentArgument) {
         DenseElementsAttr::get(type,
                                b.getFloatAttr(type.getElementType(), 1.0)));
   }
-  grads[output] = seed;
+  // A loss all-reduced over the ranks of an SPMD program is the sum of the
+  // ranks' parts, counted once: each rank differentiates its part.
+  Value differentiated = output;
+  if (auto reduce = output.getDefiningOp<shard::AllReduceOp>())
+    if (reduce.getReduction() == shard::ReductionKind::Sum)
+      differentiated = reduce.getInput();
+  grads[differentiated] = seed;
 
   SymbolTableCollection symbols;
-  findActiveValues(output, symbols);
+  findActiveValues(differentiated, symbols);
 
   for (Operation *op : llvm::reverse(forwardOps)) {
     if (isa<ml_program::GlobalLoadOp>(op) ||
@@ -179,7 +186,9 @@ LogicalResult GradientBuilder::build(bool cotangentArgument) {
         accumulate(operand, grad);
   }
 
-  // A global's gradient is the sum over its loads, in declaration order.
+  // A global's gradient is the sum over its loads, in declaration order;
+  // in an SPMD program, a replicated global's is also summed over the ranks.
+  auto grid = function->getAttrOfType<FlatSymbolRefAttr>(kSpmdGridAttrName);
   SmallVector<Value> results = {output};
   SmallVector<std::string> names = {"loss"};
   if (auto name = function.getResultAttrOfType<StringAttr>(0, kOutputAttrName))
@@ -196,6 +205,10 @@ LogicalResult GradientBuilder::build(bool cotangentArgument) {
             total = total ? AddOp::create(b, loc, grad.getType(), total, grad)
                                 .getResult()
                           : grad;
+    if (total && grid && !global->hasAttr(kShardedAttrName))
+      total = shard::AllReduceOp::create(b, loc, total.getType(),
+                                         grid.getValue(), ArrayRef<int16_t>{0},
+                                         total, shard::ReductionKind::Sum);
     results.push_back(total ? total : zerosLike(b, loc, global.getType()));
     names.push_back(gradientOutputName(global.getSymName()));
   }

@@ -355,8 +355,13 @@ int run(MLIRContext &context) {
     bool primary = rank == 0;
     int status = steps > 0 ? train(evaluator, func, source, primary)
                            : runOnce(evaluator, func, source, primary);
-    if (status == 0 && primary && !saveParamsPath.empty())
-      evaluator.saveGlobals(saveParamsPath);
+    if (status == 0 && !saveParamsPath.empty()) {
+      // Every rank gives its parts of the sharded globals; rank 0 writes.
+      llvm::StringMap<Tensor> whole =
+          communicator ? evaluator.wholeGlobals() : evaluator.getGlobals();
+      if (primary)
+        moe::Evaluator::writeGlobals(saveParamsPath, whole);
+    }
     return status;
   };
   if (ranks == 1)

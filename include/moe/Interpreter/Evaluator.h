@@ -16,6 +16,7 @@
 #include "moe/Interpreter/Tensor.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/StringMap.h"
 
@@ -30,15 +31,27 @@ public:
   explicit Evaluator(mlir::ModuleOp module) : module(module) {}
 
   /// Gives every global its initial value: its `value` attribute when it has
-  /// one, else its #moe.init initializer drawn under `seed`.
+  /// one, else its #moe.init initializer drawn under `seed`. A sharded
+  /// global (moe.sharded) gets this rank's part of the values the whole
+  /// tensor would get, so that P ranks start where one process does.
   mlir::LogicalResult initializeGlobals(uint64_t seed);
 
   /// Takes every global from `file`, which must hold each one with the
-  /// global's dtype and shape. Errors name the tensor and the file.
+  /// global's dtype and shape (a sharded global: the whole tensor, of which
+  /// it takes this rank's part). Errors name the tensor and the file.
   mlir::LogicalResult loadGlobals(const moert::SafetensorsReader &file);
 
-  /// Writes every global to `path` (atomically); throws moert::Error.
-  void saveGlobals(const std::string &path) const;
+  /// Every global as a whole tensor: sharded ones are gathered from every
+  /// rank, so every rank of a group must call this together.
+  llvm::StringMap<ref::Tensor> wholeGlobals() const;
+
+  /// Writes every global to `path` (atomically); throws moert::Error. Alone
+  /// only: a rank of a group writes wholeGlobals() with writeGlobals.
+  void saveGlobals(const std::string &path) const {
+    writeGlobals(path, globals);
+  }
+  static void writeGlobals(const std::string &path,
+                           const llvm::StringMap<ref::Tensor> &globals);
 
   /// Runs `func` on `arguments`; failure has been reported as a diagnostic
   /// at the location of the op that failed.
@@ -60,6 +73,9 @@ public:
   }
 
 private:
+  /// This rank's index when `global` is sharded, else 0.
+  mlir::FailureOr<int64_t> shardIndex(mlir::ml_program::GlobalOp global);
+
   mlir::ModuleOp module;
   llvm::StringMap<ref::Tensor> globals;
   ref::Communicator *communicator = nullptr;

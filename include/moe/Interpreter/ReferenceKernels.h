@@ -56,6 +56,17 @@ struct DispatchResult {
 DispatchResult dispatch(const Tensor &tokens, const Tensor &indices,
                         int64_t numExperts, int64_t capacity,
                         const Tensor *priority = nullptr);
+/// moe.route: dispatch's slots and dropped count, without the tokens.
+struct RouteResult {
+  Tensor slots;   // [T, k], i32, -1 where dropped
+  Tensor dropped; // scalar i64
+};
+RouteResult route(const Tensor &indices, int64_t numExperts, int64_t capacity,
+                  const Tensor *priority = nullptr);
+/// moe.place: every kept token in its row of [E, capacity, D], zeros
+/// elsewhere.
+Tensor place(const Tensor &tokens, const Tensor &indices, const Tensor &slots,
+             int64_t numExperts, int64_t capacity);
 Tensor expertFfn(const Tensor &input, const Tensor &gateProj,
                  const Tensor &upProj, const Tensor &downProj);
 /// moe.expert_ffn's `projections`: [experts, 2, capacity, ffn], the gate

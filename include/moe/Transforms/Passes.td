@@ -43,6 +43,12 @@ def Autodiff : Pass<"moe-autodiff", "::mlir::ModuleOp"> {
     layer's forward ops (those with the same `moe.layer`, which the importer
     sets) are recomputed just before that layer's backward instead of
     keeping their activations alive; the gradients are identical.
+
+    In an SPMD program (see moe-expert-parallel), an output that is a sum
+    `shard.all_reduce` of the ranks' parts is differentiated through each
+    rank's part, and a function with `moe.spmd_grid` gets the gradient of
+    each replicated trainable global (one without `moe.sharded`) summed
+    over the grid's ranks; a sharded global's gradient stays the rank's.
   }];
   let options = [
     Option<"functionName", "function", "std::string", "\"forward\"",
@@ -56,6 +62,7 @@ def Autodiff : Pass<"moe-autodiff", "::mlir::ModuleOp"> {
   ];
   let dependentDialects = ["::mlir::moe::MoeDialect",
                            "::mlir::arith::ArithDialect",
+                           "::mlir::shard::ShardDialect",
                            "::mlir::tensor::TensorDialect"];
 }
 
@@ -88,6 +95,51 @@ def FuseRouter : Pass<"moe-fuse-router", "::mlir::ModuleOp"> {
     moe-autodiff.
   }];
   let dependentDialects = ["::mlir::moe::MoeDialect"];
+}
+
+def ExpertParallel : Pass<"moe-expert-parallel", "::mlir::ModuleOp"> {
+  let summary = "Partition a model's experts and batch over ranks (SPMD)";
+  let description = [{
+    Turns every function of an imported model (before moe-autodiff) into
+    the program of one rank of a 1-D group of `ranks` processes, the
+    `shard.grid @ranks`, with upstream shard collectives:
+
+    - Each rank holds E/P experts of every MoE layer: the expert globals get
+      their local shape `[E/P, ...]` and `moe.sharded = 0`. Everything else
+      is replicated.
+    - Each rank gets its part of the batch: arguments and activations have
+      `batch / P` sequences.
+    - Routing does not depend on the layout: the gate's input is
+      all-gathered and the gate evaluated on the whole batch on every rank,
+      so that `moe.route` makes the capacity and drop decisions of the whole
+      batch in global token order, exactly those of one process; each rank
+      takes its tokens' rows (`shard.all_slice`) and places its tokens with
+      `moe.place` at those rows, zero elsewhere. Its local gate still gives
+      the combine weights, row for row the same.
+    - Tokens reach their experts' ranks with a sum `shard.reduce_scatter`
+      of the `[E, C, H]` buffers over the expert axis (each row has one
+      owner, the others add zeros) and come back with a `shard.all_gather`.
+      Their backward is the other one.
+    - The aux and z-losses and the routing metrics are computed from the
+      whole batch's gate outputs, so every rank reports the values of one
+      process, drop counts included.
+    - The loss function (`loss-function`) returns the sum all-reduce of
+      each rank's part (its loss divided by P); moe-autodiff differentiates
+      the parts and all-reduces the gradients of replicated parameters
+      (functions get `moe.spmd_grid = @ranks`).
+    - `@expert_similarity` all-gathers the expert weights.
+
+    The batch and every layer's experts must divide by `ranks`.
+  }];
+  let options = [
+    Option<"ranks", "ranks", "int64_t", "2", "Ranks of the group (P)">,
+    Option<"lossFunction", "loss-function", "std::string", "\"forward\"",
+           "Function whose first result is the training loss">
+  ];
+  let dependentDialects = ["::mlir::moe::MoeDialect",
+                           "::mlir::ml_program::MLProgramDialect",
+                           "::mlir::shard::ShardDialect",
+                           "::mlir::arith::ArithDialect"];
 }
 
 def AdaptiveAux : Pass<"moe-adaptive-aux", "::mlir::ModuleOp"> {

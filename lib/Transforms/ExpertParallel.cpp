@@ -1,0 +1,299 @@
+//===- ExpertParallel.cpp - experts and batch over the ranks of a group ---===//
+//
+// A model's functions become SPMD programs: the program of one rank, with
+// local shapes and shard collectives. Routing decisions are made on the
+// whole batch on every rank, so a model trained on P ranks computes the
+// function it computes on one (see Passes.td).
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Transforms/Passes.h"
+
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
+#include "mlir/IR/IRMapping.h"
+
+namespace mlir::moe {
+#define GEN_PASS_DEF_EXPERTPARALLEL
+#include "moe/Transforms/Passes.h.inc"
+} // namespace mlir::moe
+
+using namespace mlir;
+using namespace mlir::moe;
+
+namespace {
+
+constexpr StringLiteral kGridName = "ranks";
+
+/// Ops that compute token by token (or sequence by sequence): their results
+/// have the batch or the tokens on axis 0, and each rank computes its part.
+bool isTokenWise(Operation *op) {
+  if (isa<AddOp, MulOp>(op))
+    return cast<RankedTensorType>(op->getResult(0).getType()).getRank() > 0;
+  return isa<EmbeddingOp, RmsNormOp, LinearOp, RouterOp, RopeOp, AttentionOp,
+             SwigluOp, GateNormOp, GateOp, CombineOp, tensor::CollapseShapeOp,
+             tensor::ExpandShapeOp>(op);
+}
+
+/// Ops that keep their shapes: they see replicated or whole-batch values.
+bool isUnchanged(Operation *op) {
+  return isa<ml_program::GlobalLoadOp, arith::ConstantOp, CrossEntropyOp,
+             AuxLossOp, ZLossOp, RoutingMetricsOp, ExpertSimilarityOp, AddOp,
+             MulOp, func::ReturnOp>(op);
+}
+
+class Partitioner {
+public:
+  Partitioner(ModuleOp module, int64_t ranks) : module(module), ranks(ranks) {}
+
+  LogicalResult run(StringRef lossFunction);
+
+private:
+  LogicalResult shardExpertGlobals();
+  LogicalResult partitionFunction(func::FuncOp function, bool isLoss);
+  LogicalResult partitionLayer(DispatchOp dispatch);
+
+  RankedTensorType withRows(Type type, int64_t rows) {
+    auto tensor = cast<RankedTensorType>(type);
+    SmallVector<int64_t> shape(tensor.getShape());
+    shape[0] = rows;
+    return tensor.clone(shape);
+  }
+  RankedTensorType local(Type type) {
+    return withRows(type, cast<RankedTensorType>(type).getDimSize(0) / ranks);
+  }
+  RankedTensorType whole(Type type) {
+    return withRows(type, cast<RankedTensorType>(type).getDimSize(0) * ranks);
+  }
+  /// `value`'s rows from every rank, gathered once per value.
+  Value gatherRows(OpBuilder &b, Location loc, Value value) {
+    Value &gathered = gatheredRows[value];
+    if (!gathered)
+      gathered =
+          shard::AllGatherOp::create(b, loc, whole(value.getType()), kGridName,
+                                     ArrayRef<int16_t>{0}, value, APInt(64, 0));
+    return gathered;
+  }
+
+  ModuleOp module;
+  int64_t ranks;
+  DenseSet<StringRef> expertGlobals;
+  DenseMap<Value, Value> gatheredRows;
+};
+
+LogicalResult Partitioner::shardExpertGlobals() {
+  // Expert weights are what the grouped FFNs (and the similarity) read.
+  SymbolTable symbols(module);
+  auto note = [&](Value weight) -> LogicalResult {
+    auto load = weight.getDefiningOp<ml_program::GlobalLoadOp>();
+    if (!load)
+      return weight.getDefiningOp()
+                 ? weight.getDefiningOp()->emitError(
+                       "moe-expert-parallel: expert weights must be loaded "
+                       "from globals")
+                 : failure();
+    expertGlobals.insert(load.getGlobal().getLeafReference());
+    return success();
+  };
+  WalkResult walk = module.walk([&](Operation *op) {
+    if (auto ffn = dyn_cast<ExpertFfnOp>(op))
+      for (Value w : {ffn.getGateProj(), ffn.getUpProj(), ffn.getDownProj()})
+        if (failed(note(w)))
+          return WalkResult::interrupt();
+    return WalkResult::advance();
+  });
+  if (walk.wasInterrupted())
+    return failure();
+  for (StringRef name : expertGlobals) {
+    auto global = symbols.lookup<ml_program::GlobalOp>(name);
+    auto type = cast<RankedTensorType>(global.getType());
+    if (type.getDimSize(0) % ranks != 0)
+      return global.emitError()
+             << "moe-expert-parallel: " << type.getDimSize(0)
+             << " experts do not divide over " << ranks << " ranks";
+    global.setTypeAttr(TypeAttr::get(local(type)));
+    global->setAttr(
+        kShardedAttrName,
+        IntegerAttr::get(IntegerType::get(module.getContext(), 64), 0));
+  }
+  return success();
+}
+
+LogicalResult Partitioner::partitionLayer(DispatchOp dispatch) {
+  auto gate = dispatch.getIndices().getDefiningOp<GateOp>();
+  if (!gate)
+    return dispatch.emitError("moe-expert-parallel: the dispatch's indices "
+                              "must come from a moe.gate");
+  Location loc = dispatch.getLoc();
+  OpBuilder b(gate);
+  b.setInsertionPointAfter(gate);
+  // The gate of the whole batch, on every rank: the route's input and the
+  // aux losses' and metrics'.
+  Value wholeLogits = gatherRows(b, loc, gate.getLogits());
+  auto wholeGate = cast<GateOp>(b.clone(*gate));
+  wholeGate.getLogitsMutable().assign(wholeLogits);
+  for (OpResult result : wholeGate->getResults())
+    result.setType(whole(result.getType()));
+
+  b.setInsertionPoint(dispatch);
+  int64_t experts =
+      cast<RankedTensorType>(dispatch.getBuffer().getType()).getDimSize(0);
+  auto route = RouteOp::create(
+      b, loc, wholeGate.getIndices().getType(), dispatch.getDropped().getType(),
+      wholeGate.getIndices(),
+      dispatch.getPriority() ? wholeGate.getWeights() : Value(),
+      b.getI64IntegerAttr(experts), dispatch.getCapacityFactorAttr());
+  Value slots = shard::AllSliceOp::create(
+      b, loc, local(dispatch.getSlots().getType()), kGridName,
+      ArrayRef<int16_t>{0}, route.getSlots(), APInt(64, 0));
+  Value buffer =
+      PlaceOp::create(b, loc, dispatch.getBuffer().getType(),
+                      dispatch.getTokens(), dispatch.getIndices(), slots);
+  // Each row has one owner: the sum over ranks moves it to its expert.
+  Value received = shard::ReduceScatterOp::create(
+      b, loc, local(buffer.getType()), kGridName, ArrayRef<int16_t>{0}, buffer,
+      shard::ReductionKind::Sum, APInt(64, 0));
+  for (Operation *op :
+       {route.getOperation(), slots.getDefiningOp(), buffer.getDefiningOp(),
+        received.getDefiningOp(), wholeLogits.getDefiningOp()})
+    copyLayer(gate, op);
+
+  for (OpOperand &use :
+       llvm::make_early_inc_range(dispatch.getBuffer().getUses())) {
+    auto ffn = dyn_cast<ExpertFfnOp>(use.getOwner());
+    if (!ffn)
+      return use.getOwner()->emitError(
+          "moe-expert-parallel: a dispatched buffer must feed moe.expert_ffn");
+    use.set(received);
+    for (OpResult result : ffn->getResults())
+      result.setType(local(result.getType()));
+    b.setInsertionPointAfter(ffn);
+    Value outputs = gatherRows(b, loc, ffn.getResult());
+    copyLayer(gate, outputs.getDefiningOp());
+    ffn.getResult().replaceAllUsesExcept(outputs, outputs.getDefiningOp());
+  }
+  // The rank's tokens' rows where they are read token by token, the whole
+  // batch's where statistics are taken.
+  for (OpOperand &use :
+       llvm::make_early_inc_range(dispatch.getSlots().getUses()))
+    use.set(isa<RoutingMetricsOp>(use.getOwner()) ? route.getSlots() : slots);
+  dispatch.getDropped().replaceAllUsesWith(route.getDropped());
+  for (auto [mine, all] :
+       llvm::zip(gate->getResults(), wholeGate->getResults()))
+    for (OpOperand &use : llvm::make_early_inc_range(mine.getUses()))
+      if (isa<AuxLossOp, RoutingMetricsOp>(use.getOwner()))
+        use.set(all);
+  dispatch.erase();
+  return success();
+}
+
+LogicalResult Partitioner::partitionFunction(func::FuncOp function,
+                                             bool isLoss) {
+  function->setAttr(kSpmdGridAttrName,
+                    FlatSymbolRefAttr::get(module.getContext(), kGridName));
+  Block &body = function.getBody().front();
+  for (BlockArgument argument : body.getArguments()) {
+    auto type = cast<RankedTensorType>(argument.getType());
+    if (type.getRank() == 0 || type.getDimSize(0) % ranks != 0)
+      return function.emitError()
+             << "moe-expert-parallel: argument #" << argument.getArgNumber()
+             << " of type " << type << " does not split over " << ranks
+             << " ranks along its batch axis";
+    argument.setType(local(type));
+  }
+  SmallVector<DispatchOp> dispatches;
+  for (Operation &op : llvm::make_early_inc_range(body)) {
+    if (auto load = dyn_cast<ml_program::GlobalLoadOp>(op)) {
+      if (!expertGlobals.contains(load.getGlobal().getLeafReference()))
+        continue;
+      Type wholeType = load.getType();
+      load.getResult().setType(local(wholeType));
+      // Weights read whole (the experts' similarity) are gathered.
+      for (OpOperand &use : llvm::make_early_inc_range(load->getUses()))
+        if (!isa<ExpertFfnOp>(use.getOwner())) {
+          OpBuilder b(use.getOwner());
+          use.set(gatherRows(b, load.getLoc(), load.getResult()));
+        }
+      continue;
+    }
+    if (auto dispatch = dyn_cast<DispatchOp>(op)) {
+      dispatches.push_back(dispatch);
+      continue;
+    }
+    if (isTokenWise(&op)) {
+      for (OpResult result : op.getResults())
+        result.setType(local(result.getType()));
+      continue;
+    }
+    if (isa<ExpertFfnOp>(op) || isa<shard::AllGatherOp>(op) || isUnchanged(&op))
+      continue;
+    return op.emitError() << "moe-expert-parallel cannot partition '"
+                          << op.getName() << "'";
+  }
+  for (DispatchOp dispatch : dispatches)
+    if (failed(partitionLayer(dispatch)))
+      return failure();
+  // The z-losses of the whole batch.
+  for (auto zLoss : llvm::make_early_inc_range(body.getOps<ZLossOp>())) {
+    OpBuilder b(zLoss);
+    Value logits = gatherRows(b, zLoss.getLoc(), zLoss.getLogits());
+    copyLayer(zLoss, logits.getDefiningOp());
+    zLoss.getLogitsMutable().assign(logits);
+  }
+
+  auto ret = cast<func::ReturnOp>(body.getTerminator());
+  if (isLoss) {
+    // Each rank's part of the loss is its loss over P: the local tokens'
+    // mean cross-entropy averages to the batch's, and the replicated aux
+    // terms count once.
+    OpBuilder b(ret);
+    Value loss = ret.getOperand(0);
+    auto type = cast<RankedTensorType>(loss.getType());
+    Value share = arith::ConstantOp::create(
+        b, loss.getLoc(), type,
+        DenseElementsAttr::get(
+            type, b.getFloatAttr(type.getElementType(), 1.0 / ranks)));
+    Value part = MulOp::create(b, loss.getLoc(), type, loss, share);
+    Value total = shard::AllReduceOp::create(b, loss.getLoc(), type, kGridName,
+                                             ArrayRef<int16_t>{0}, part,
+                                             shard::ReductionKind::Sum);
+    ret->setOperand(0, total);
+  }
+  function.setType(FunctionType::get(
+      module.getContext(), body.getArgumentTypes(), ret.getOperandTypes()));
+  return success();
+}
+
+LogicalResult Partitioner::run(StringRef lossFunction) {
+  if (ranks < 2)
+    return module.emitError() << "moe-expert-parallel: ranks must be at "
+                                 "least 2, got "
+                              << ranks;
+  if (module.lookupSymbol(kGridName))
+    return module.emitError()
+           << "moe-expert-parallel: the module already has a symbol @"
+           << kGridName << ": is it partitioned already?";
+  if (!module.lookupSymbol<func::FuncOp>(lossFunction))
+    return module.emitError()
+           << "moe-expert-parallel: no loss function @" << lossFunction;
+  if (failed(shardExpertGlobals()))
+    return failure();
+  OpBuilder b(module.getBodyRegion());
+  shard::GridOp::create(b, module.getLoc(), kGridName,
+                        ArrayRef<int64_t>{ranks});
+  for (auto function : module.getOps<func::FuncOp>())
+    if (failed(
+            partitionFunction(function, function.getSymName() == lossFunction)))
+      return failure();
+  return success();
+}
+
+struct ExpertParallelPass : moe::impl::ExpertParallelBase<ExpertParallelPass> {
+  using ExpertParallelBase::ExpertParallelBase;
+
+  void runOnOperation() override {
+    if (failed(Partitioner(getOperation(), ranks).run(lossFunction)))
+      signalPassFailure();
+  }
+};
+
+} // namespace
