@@ -2,8 +2,8 @@
 //
 // Each layer's coefficient is found from the IR's structure rather than from
 // names: the non-trainable global that multiplies a moe.aux_loss, whose
-// gate's indices feed the layer's moe.dispatch (whose drop count drives the
-// update).
+// gate's indices feed the layer's moe.dispatch, or its moe.route in an
+// expert-parallel program (whose drop count drives the update).
 //
 //===----------------------------------------------------------------------===//
 
@@ -21,7 +21,7 @@ namespace {
 
 struct LayerCoefficient {
   ml_program::GlobalLoadOp alpha;
-  DispatchOp dispatch;
+  Value dropped;
   int64_t assignments;
 };
 
@@ -68,13 +68,17 @@ AdaptiveAuxPass::findLayers(func::FuncOp function) {
                          "non-trainable coefficient global";
       return WalkResult::interrupt();
     }
-    DispatchOp dispatch;
-    for (Operation *user : aux.getIndices().getUsers())
-      if (auto candidate = dyn_cast<DispatchOp>(user))
-        dispatch = candidate;
-    if (!dispatch) {
-      aux.emitError() << "moe-adaptive-aux: no moe.dispatch uses the routing "
-                         "of this aux loss, so its drop rate is unknown";
+    Value dropped;
+    for (Operation *user : aux.getIndices().getUsers()) {
+      if (auto dispatch = dyn_cast<DispatchOp>(user))
+        dropped = dispatch.getDropped();
+      if (auto route = dyn_cast<RouteOp>(user))
+        dropped = route.getDropped();
+    }
+    if (!dropped) {
+      aux.emitError() << "moe-adaptive-aux: no moe.dispatch or moe.route uses "
+                         "the routing of this aux loss, so its drop rate is "
+                         "unknown";
       return WalkResult::interrupt();
     }
     if (!seenGlobals.insert(alpha.getGlobalOp(symbols)).second) {
@@ -85,7 +89,7 @@ AdaptiveAuxPass::findLayers(func::FuncOp function) {
     }
     ArrayRef<int64_t> shape =
         cast<RankedTensorType>(aux.getIndices().getType()).getShape();
-    layers.push_back({alpha, dispatch, shape[0] * shape[1]});
+    layers.push_back({alpha, dropped, shape[0] * shape[1]});
     return WalkResult::advance();
   });
   if (result.wasInterrupted())
@@ -127,9 +131,8 @@ void AdaptiveAuxPass::runOnOperation() {
     // The step's loss used alpha_i; alpha_{i+1} comes from this step's drops.
     Value next = AdaptiveAuxCoeffOp::create(
         b, layer.alpha.getLoc(), layer.alpha.getType(), layer.alpha,
-        layer.dispatch.getDropped(), b.getF64FloatAttr(xi),
-        b.getF64FloatAttr(alphaMax), b.getF64FloatAttr(beta),
-        b.getI64IntegerAttr(layer.assignments));
+        layer.dropped, b.getF64FloatAttr(xi), b.getF64FloatAttr(alphaMax),
+        b.getF64FloatAttr(beta), b.getI64IntegerAttr(layer.assignments));
     ml_program::GlobalStoreOp::create(b, layer.alpha.getLoc(),
                                       layer.alpha.getGlobalAttr(), next);
   }

@@ -8,6 +8,8 @@
 
 #include "moe/Transforms/Passes.h"
 
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
+
 namespace mlir::moe {
 #define GEN_PASS_DEF_OPTIMIZER
 #include "moe/Transforms/Passes.h.inc"
@@ -26,17 +28,27 @@ struct OptimizerPass : moe::impl::OptimizerBase<OptimizerPass> {
   void runOnOperation() override;
 
 private:
-  /// Declares a state global initialized to `value`, before `anchor`.
+  /// Declares a state global initialized to `value`, before `anchor`,
+  /// sharded like `like` (a parameter) when given.
   FlatSymbolRefAttr declareState(OpBuilder &b, Operation *anchor,
                                  StringRef name, RankedTensorType type,
-                                 double value);
+                                 double value,
+                                 ml_program::GlobalOp like = nullptr);
+  /// The global gradient norm. In an SPMD program each rank holds the
+  /// replicated parameters' gradients whole and its part of the sharded
+  /// ones': the ranks' norms of their parts are gathered and count with
+  /// the replicated gradients once.
+  Value gradientNorm(OpBuilder &b, Location loc, func::FuncOp function,
+                     ArrayRef<std::pair<ml_program::GlobalOp, Value>> grads,
+                     RankedTensorType scalarType);
   bool decays(ml_program::GlobalOp global) const;
 };
 
 FlatSymbolRefAttr OptimizerPass::declareState(OpBuilder &b, Operation *anchor,
                                               StringRef name,
                                               RankedTensorType type,
-                                              double value) {
+                                              double value,
+                                              ml_program::GlobalOp like) {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPoint(anchor);
   auto global = ml_program::GlobalOp::create(
@@ -45,7 +57,32 @@ FlatSymbolRefAttr OptimizerPass::declareState(OpBuilder &b, Operation *anchor,
   global->setAttr(
       kInitAttrName,
       InitAttr::get(b.getContext(), InitKind::constant, APFloat(value)));
+  if (like && like->hasAttr(kShardedAttrName))
+    global->setAttr(kShardedAttrName, like->getAttr(kShardedAttrName));
   return FlatSymbolRefAttr::get(global.getSymNameAttr());
+}
+
+Value OptimizerPass::gradientNorm(
+    OpBuilder &b, Location loc, func::FuncOp function,
+    ArrayRef<std::pair<ml_program::GlobalOp, Value>> grads,
+    RankedTensorType scalarType) {
+  auto grid = function->getAttrOfType<FlatSymbolRefAttr>(kSpmdGridAttrName);
+  SmallVector<Value> whole, parts;
+  for (auto [global, grad] : grads)
+    (grid && global->hasAttr(kShardedAttrName) ? parts : whole).push_back(grad);
+  if (!parts.empty()) {
+    Value norm = GlobalNormOp::create(b, loc, scalarType, parts);
+    auto vector = RankedTensorType::get({1}, scalarType.getElementType());
+    Value mine = tensor::ExpandShapeOp::create(
+        b, loc, vector, norm, ArrayRef<ReassociationIndices>{});
+    auto ranks = cast<shard::GridOp>(
+        SymbolTable::lookupNearestSymbolFrom(function, grid));
+    whole.push_back(shard::AllGatherOp::create(
+        b, loc,
+        RankedTensorType::get(ranks.getShape(), vector.getElementType()),
+        grid.getValue(), ArrayRef<int16_t>{0}, mine, APInt(64, 0)));
+  }
+  return GlobalNormOp::create(b, loc, scalarType, whole);
 }
 
 bool OptimizerPass::decays(ml_program::GlobalOp global) const {
@@ -107,20 +144,17 @@ void OptimizerPass::runOnOperation() {
       b, loc, scalarType, step, b.getF64FloatAttr(maxLr),
       b.getF64FloatAttr(minLr), b.getI64IntegerAttr(warmupSteps),
       b.getI64IntegerAttr(decaySteps));
-  SmallVector<Value> gradValues;
-  for (auto &entry : parameters)
-    gradValues.push_back(entry.second);
-  Value gradNorm = GlobalNormOp::create(b, loc, scalarType, gradValues);
+  Value gradNorm = gradientNorm(b, loc, function, parameters, scalarType);
 
   for (auto [global, grad] : parameters) {
     auto type = cast<RankedTensorType>(global.getType());
     StringRef name = global.getSymName();
     FlatSymbolRefAttr paramRef =
         FlatSymbolRefAttr::get(global.getSymNameAttr());
-    FlatSymbolRefAttr avgRef =
-        declareState(b, firstFunction, (name + ".exp_avg").str(), type, 0.0);
-    FlatSymbolRefAttr avgSqRef =
-        declareState(b, firstFunction, (name + ".exp_avg_sq").str(), type, 0.0);
+    FlatSymbolRefAttr avgRef = declareState(
+        b, firstFunction, (name + ".exp_avg").str(), type, 0.0, global);
+    FlatSymbolRefAttr avgSqRef = declareState(
+        b, firstFunction, (name + ".exp_avg_sq").str(), type, 0.0, global);
     auto load = [&](FlatSymbolRefAttr ref) -> Value {
       return ml_program::GlobalLoadOp::create(b, loc, type, ref);
     };

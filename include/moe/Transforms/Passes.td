@@ -183,6 +183,11 @@ def Optimizer : Pass<"moe-optimizer", "::mlir::ModuleOp"> {
     step, and returns the loss, the gradient norm and the learning rate.
     Weight decay applies to parameters of rank >= 2 (not norms or biases)
     whose names contain none of the `no-decay` substrings.
+
+    In an SPMD program (`moe.spmd_grid`), a sharded parameter's moments are
+    sharded like it, and the gradient norm counts each replicated gradient
+    once and every rank's part of the sharded ones (their norms are
+    all-gathered).
   }];
   let options = [
     Option<"functionName", "function", "std::string", "\"train_step\"",
@@ -205,7 +210,9 @@ def Optimizer : Pass<"moe-optimizer", "::mlir::ModuleOp"> {
   ];
   let dependentDialects = ["::mlir::moe::MoeDialect",
                            "::mlir::arith::ArithDialect",
-                           "::mlir::ml_program::MLProgramDialect"];
+                           "::mlir::ml_program::MLProgramDialect",
+                           "::mlir::shard::ShardDialect",
+                           "::mlir::tensor::TensorDialect"];
 }
 
 def FuseElementwise : Pass<"moe-fuse-elementwise", "::mlir::ModuleOp"> {
