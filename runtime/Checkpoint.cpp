@@ -29,17 +29,36 @@ std::vector<int64_t> shapeOf(const moe_tensor_desc &tensor) {
   return {tensor.shape, tensor.shape + tensor.rank};
 }
 
+/// The shape of the whole tensor of which `global` may be a rank's part.
+std::vector<int64_t> wholeShape(const moe_global &global,
+                                const moert::RankGroup &group) {
+  std::vector<int64_t> shape = shapeOf(global.tensor);
+  if (global.sharded)
+    shape.at(0) *= group.ranks;
+  return shape;
+}
+
 } // namespace
 
 void moert::saveCheckpoint(const std::string &path, const moe_model &model,
-                           const void *state, const RunPosition &position) {
+                           const void *state, const RunPosition &position,
+                           const RankGroup &group) {
   std::vector<TensorView> tensors;
+  std::vector<std::vector<char>> gathered;
   for (int64_t i = 0; i < model.num_globals; ++i) {
     const moe_global &global = model.globals[i];
+    const char *data = static_cast<const char *>(state) + global.offset;
+    if (global.sharded && group.ranks > 1) {
+      std::vector<char> &whole = gathered.emplace_back(
+          static_cast<size_t>(global.bytes) * group.ranks);
+      model.target->gather(data, global.bytes, whole.data());
+      data = whole.data();
+    }
     tensors.push_back({global.tensor.name, dtypeOf(global.tensor.dtype),
-                       shapeOf(global.tensor),
-                       static_cast<const char *>(state) + global.offset});
+                       wholeShape(global, group), data});
   }
+  if (group.rank != 0)
+    return;
   json run = {{"model", model.name},
               {"config", model.config_json},
               {"step", position.step},
@@ -50,7 +69,8 @@ void moert::saveCheckpoint(const std::string &path, const moe_model &model,
 }
 
 moert::RunPosition moert::loadCheckpoint(const std::string &path,
-                                         const moe_model &model, void *state) {
+                                         const moe_model &model, void *state,
+                                         const RankGroup &group) {
   SafetensorsReader file(path);
   const Metadata &metadata = file.getMetadata();
   auto format = metadata.find("format");
@@ -77,17 +97,19 @@ moert::RunPosition moert::loadCheckpoint(const std::string &path,
     if (!tensor)
       fail(path, ": tensor '", global.tensor.name, "' is missing");
     if (tensor->dtype != dtypeOf(global.tensor.dtype) ||
-        tensor->shape != shapeOf(global.tensor))
+        tensor->shape != wholeShape(global, group))
       fail(path, ": tensor '", global.tensor.name, "' is ",
            dtypeName(tensor->dtype), " ", formatShape(tensor->shape),
            ", but the model expects ", dtypeName(dtypeOf(global.tensor.dtype)),
-           " ", formatShape(shapeOf(global.tensor)));
+           " ", formatShape(wholeShape(global, group)));
   }
   for (int64_t i = 0; i < model.num_globals; ++i) {
     const moe_global &global = model.globals[i];
     const TensorView *tensor = file.find(global.tensor.name);
-    std::memcpy(static_cast<char *>(state) + global.offset, tensor->data,
-                tensor->bytes());
+    // A sharded global takes this rank's part, a contiguous run.
+    int64_t skip = global.sharded ? group.rank * global.bytes : 0;
+    std::memcpy(static_cast<char *>(state) + global.offset,
+                static_cast<const char *>(tensor->data) + skip, global.bytes);
   }
   return {position["step"].get<int64_t>(), position["seed"].get<uint64_t>(),
           position["train_position"].get<uint64_t>()};

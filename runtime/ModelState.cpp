@@ -42,8 +42,8 @@ int64_t moert::tensorBytes(const moe_tensor_desc &tensor) {
   return count * (tensor.dtype == MOE_F32 || tensor.dtype == MOE_I32 ? 4 : 8);
 }
 
-void moert::initializeState(const moe_model &model, void *state,
-                            uint64_t seed) {
+void moert::initializeState(const moe_model &model, void *state, uint64_t seed,
+                            int32_t rank) {
   for (int64_t g = 0; g < model.num_globals; ++g) {
     const moe_global &global = model.globals[g];
     char *base = static_cast<char *>(state) + global.offset;
@@ -52,9 +52,11 @@ void moert::initializeState(const moe_model &model, void *state,
         (global.tensor.dtype == MOE_F32 || global.tensor.dtype == MOE_I32 ? 4
                                                                           : 8);
     uint64_t key = streamKey(seed, global.tensor.name);
+    // A part along axis 0 is a contiguous run of the whole tensor.
+    int64_t offset = global.sharded ? rank * count : 0;
     for (int64_t i = 0; i < count; ++i) {
       double value = global.init_kind == MOE_INIT_NORMAL
-                         ? global.init_value * normalAt(key, i)
+                         ? global.init_value * normalAt(key, offset + i)
                          : global.init_value;
       switch (global.tensor.dtype) {
       case MOE_F32:

@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache python3 git
   libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools
   nlohmann-json3-dev libfmt-dev libgtest-dev libdnnl-dev
+  libopenmpi-dev openmpi-bin
   fortunes-min fortunes
 )
 

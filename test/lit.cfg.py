@@ -15,6 +15,11 @@ config.test_exec_root = os.path.join(config.moe_obj_root, "test")
 config.substitutions.append(("%moe_src", config.moe_src_root))
 config.substitutions.append(("%moe_obj", config.moe_obj_root))
 config.substitutions.append(("%python", "python3"))
+# Multi-rank runs on one machine: more ranks than cores, and as root in CI.
+mpirun = "mpirun --oversubscribe --bind-to none"
+if hasattr(os, "geteuid") and os.geteuid() == 0:
+    mpirun += " --allow-run-as-root"
+config.substitutions.append(("%mpirun", mpirun))
 
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)

@@ -90,6 +90,11 @@ void checkAxis(const Tensor &tensor, int64_t axis) {
 
 Tensor reduce(const std::vector<Tensor> &parts, Reduction reduction,
               DType dtype) {
+  for (const Tensor &part : parts)
+    if (part.shape != parts.front().shape)
+      moert::fail("ranks reduce tensors of different shapes: ",
+                  moert::formatShape(parts.front().shape), " and ",
+                  moert::formatShape(part.shape));
   Tensor result = parts.front();
   result.dtype = dtype;
   for (size_t rank = 1; rank < parts.size(); ++rank)

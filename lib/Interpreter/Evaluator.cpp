@@ -120,8 +120,9 @@ LogicalResult FunctionRun::evaluateCollective(Operation *op) {
                            << grid.getSymName() << " has shape "
                            << moert::formatShape(grid.getShape().vec());
   auto axes = op->getAttrOfType<DenseI16ArrayAttr>("grid_axes");
-  if (axes && !axes.empty() && (axes.size() != 1 || axes.asArrayRef()[0] != 0))
-    return op->emitError("moe-run runs collectives over grid axis 0 only");
+  if (!axes || axes.size() != 1 || axes.asArrayRef()[0] != 0)
+    return op->emitError("moe-run runs collectives over grid axis 0: "
+                         "grid_axes = [0]");
   auto reduction =
       [&](shard::ReductionKind kind) -> FailureOr<moe::ref::Reduction> {
     switch (kind) {

@@ -100,6 +100,11 @@ FailureOr<std::vector<moe::TensorGradientCheck>> moe::checkGradients(
   for (auto global : module.getOps<ml_program::GlobalOp>()) {
     if (!global->hasAttr(kTrainableAttrName))
       continue;
+    // Perturbing element i of a sharded global on every rank would move
+    // P elements of the whole tensor at once.
+    if (global->hasAttr(kShardedAttrName))
+      return global.emitError("the gradient check perturbs replicated "
+                              "globals only, and this one is sharded");
     Tensor analytic = sumOverRanks((*gradients)[resultIndex++]);
     Tensor &parameter = evaluator.getGlobal(global.getSymName());
     TensorGradientCheck check{global.getSymName().str()};

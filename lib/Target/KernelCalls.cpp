@@ -3,7 +3,8 @@
 // The kernel of every op that one computes, with its arguments in the order
 // of the kernels' headers: operand and result buffers, then the sizes of
 // their static shapes and the op's attributes. A kernel that produces a 0-d
-// result returns it.
+// result returns it. The shard collectives are kernels too (over the
+// target's process group), for sum reductions and splits along axis 0.
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,6 +13,8 @@
 #include "moe/MoeDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -254,6 +257,47 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
                      size(dim(buffer, 1)), res(0), res(1), newRowCounts(buffer),
                      res(2)});
       })
+      .Case([&](RouteOp o) {
+        Value indices = o.getIndices();
+        return call(
+            "route",
+            {buffer(indices),
+             o.getPriority() ? buffer(o.getPriority()) : expression("nullptr"),
+             size(dim(indices, 0)), size(dim(indices, 1)), size(o.getExperts()),
+             size(o.getCapacity()), res(0), res(1)});
+      })
+      .Case([&](PlaceOp o) {
+        Value buffer = o.getBuffer();
+        return call("place",
+                    {in(0), in(1), in(2), size(dim(o.getTokens(), 0)),
+                     size(dim(o.getTokens(), 1)), size(dim(o.getIndices(), 1)),
+                     size(dim(buffer, 0)), size(dim(buffer, 1)), res(0)});
+      })
+      .Case([&](shard::AllGatherOp o) -> FailureOr<KernelCall> {
+        if (o.getGatherAxis() != 0)
+          return failure();
+        return call("allGather",
+                    {in(0), size(numElements(o.getInput())), res(0)});
+      })
+      .Case([&](shard::AllReduceOp o) -> FailureOr<KernelCall> {
+        if (o.getReduction() != shard::ReductionKind::Sum)
+          return failure();
+        return call("allReduceSum",
+                    {in(0), size(numElements(o.getInput())), res(0)});
+      })
+      .Case([&](shard::ReduceScatterOp o) -> FailureOr<KernelCall> {
+        if (o.getScatterAxis() != 0 ||
+            o.getReduction() != shard::ReductionKind::Sum)
+          return failure();
+        return call("reduceScatterSum",
+                    {in(0), size(numElements(o.getResult())), res(0)});
+      })
+      .Case([&](shard::AllSliceOp o) -> FailureOr<KernelCall> {
+        if (o.getSliceAxis() != 0)
+          return failure();
+        return call("allSlice",
+                    {in(0), size(numElements(o.getResult())), res(0)});
+      })
       .Case([&](DispatchGradOp o) {
         Value buffer = o.getDBuffer();
         return call("dispatchGrad",
@@ -364,7 +408,9 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
                             .str()),
              res(0), res(1), res(2)});
       })
-      .Case([&](arith::AddIOp o) {
+      .Case([&](arith::AddIOp o) -> FailureOr<KernelCall> {
+        if (!getElementTypeOrSelf(o.getType()).isSignlessInteger(64))
+          return failure();
         return call("addInt64",
                     {in(0), in(1), size(numElements(o.getLhs())), res(0)});
       })

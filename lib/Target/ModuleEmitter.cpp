@@ -13,6 +13,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -388,6 +389,15 @@ LogicalResult ModuleEmitter::emit(StringRef modelName) {
            << "the module is planned for target '" << moduleTarget.getName()
            << "', not '" << target.targetName() << "'";
   int64_t alignment = moduleTarget.getAlignment();
+  // An SPMD program runs as one process per rank of its 1-D grid.
+  int64_t ranks = 1;
+  for (auto grid : module.getOps<shard::GridOp>()) {
+    if (ranks != 1 || grid.getShape().size() != 1 ||
+        ShapedType::isDynamic(grid.getShape()[0]))
+      return grid.emitError("code generation supports one 1-D grid of a "
+                            "static size");
+    ranks = grid.getShape()[0];
+  }
   // The state region: every global, aligned, in declaration order.
   int64_t stateBytes = 0;
   std::string globals;
@@ -406,7 +416,8 @@ LogicalResult ModuleEmitter::emit(StringRef modelName) {
               << (global->hasAttr(kTrainableAttrName) ? 1 : 0) << ", "
               << (init.getKind() == InitKind::normal ? "MOE_INIT_NORMAL"
                                                      : "MOE_INIT_CONSTANT")
-              << ", " << literal(init.getValue().convertToDouble()) << "},\n";
+              << ", " << literal(init.getValue().convertToDouble()) << ", "
+              << (global->hasAttr(kShardedAttrName) ? 1 : 0) << "},\n";
     stateBytes += (bytes + alignment - 1) / alignment * alignment;
   }
   for (auto function : module.getOps<func::FuncOp>())
@@ -423,9 +434,10 @@ LogicalResult ModuleEmitter::emit(StringRef modelName) {
     os << "    " << entry << ",\n";
   os << "};\n\n"
      << "const moe_model model = {MOE_ABI_VERSION, " << cString(modelName)
-     << ", " << cString(configJson()) << ", " << alignment << ", " << stateBytes
-     << ", " << globalOffsets.size() << ", globals, " << functionEntries.size()
-     << ", functions, " << target.abiTargetExpression() << "};\n\n"
+     << ", " << cString(configJson()) << ", " << alignment << ", " << ranks
+     << ", " << stateBytes << ", " << globalOffsets.size() << ", globals, "
+     << functionEntries.size() << ", functions, "
+     << target.abiTargetExpression() << "};\n\n"
      << "} // namespace\n\n"
      << "extern \"C\" const moe_model *moe_get_model(void) { return &model; "
         "}\n";

@@ -123,12 +123,25 @@ LogicalResult Partitioner::partitionLayer(DispatchOp dispatch) {
   if (!gate)
     return dispatch.emitError("moe-expert-parallel: the dispatch's indices "
                               "must come from a moe.gate");
+  if (dispatch.getPriority() && dispatch.getPriority() != gate.getWeights())
+    return dispatch.emitError("moe-expert-parallel: a dispatch's priority "
+                              "must be its gate's weights");
   Location loc = dispatch.getLoc();
   OpBuilder b(gate);
   b.setInsertionPointAfter(gate);
   // The gate of the whole batch, on every rank: the route's input and the
-  // aux losses' and metrics'.
-  Value wholeLogits = gatherRows(b, loc, gate.getLogits());
+  // aux losses' and metrics'. An expanded normalization is repeated, so
+  // that passes that change it change both gates.
+  Value logits = gate.getLogits();
+  auto norm = logits.getDefiningOp<GateNormOp>();
+  Value wholeLogits = gatherRows(b, loc, norm ? norm.getLogits() : logits);
+  if (norm) {
+    auto wholeNorm = cast<GateNormOp>(b.clone(*norm));
+    wholeNorm.getLogitsMutable().assign(wholeLogits);
+    wholeNorm.getResult().setType(
+        cast<RankedTensorType>(wholeLogits.getType()));
+    wholeLogits = wholeNorm.getResult();
+  }
   auto wholeGate = cast<GateOp>(b.clone(*gate));
   wholeGate.getLogitsMutable().assign(wholeLogits);
   for (OpResult result : wholeGate->getResults())
@@ -188,6 +201,9 @@ LogicalResult Partitioner::partitionLayer(DispatchOp dispatch) {
 
 LogicalResult Partitioner::partitionFunction(func::FuncOp function,
                                              bool isLoss) {
+  if (function.isExternal())
+    return function.emitError("moe-expert-parallel: cannot partition a "
+                              "function declaration");
   function->setAttr(kSpmdGridAttrName,
                     FlatSymbolRefAttr::get(module.getContext(), kGridName));
   Block &body = function.getBody().front();
@@ -209,8 +225,9 @@ LogicalResult Partitioner::partitionFunction(func::FuncOp function,
       load.getResult().setType(local(wholeType));
       // Weights read whole (the experts' similarity) are gathered.
       for (OpOperand &use : llvm::make_early_inc_range(load->getUses()))
-        if (!isa<ExpertFfnOp>(use.getOwner())) {
-          OpBuilder b(use.getOwner());
+        if (!isa<ExpertFfnOp, shard::AllGatherOp>(use.getOwner())) {
+          OpBuilder b(load);
+          b.setInsertionPointAfter(load);
           use.set(gatherRows(b, load.getLoc(), load.getResult()));
         }
       continue;
@@ -222,6 +239,9 @@ LogicalResult Partitioner::partitionFunction(func::FuncOp function,
     if (isTokenWise(&op)) {
       for (OpResult result : op.getResults())
         result.setType(local(result.getType()));
+      // An expand_shape also states its output shape.
+      if (auto expand = dyn_cast<tensor::ExpandShapeOp>(op))
+        expand.setStaticOutputShape(expand.getResultType().getShape());
       continue;
     }
     if (isa<ExpertFfnOp>(op) || isa<shard::AllGatherOp>(op) || isUnchanged(&op))
@@ -246,8 +266,13 @@ LogicalResult Partitioner::partitionFunction(func::FuncOp function,
     // mean cross-entropy averages to the batch's, and the replicated aux
     // terms count once.
     OpBuilder b(ret);
+    auto type = ret.getNumOperands() > 0
+                    ? dyn_cast<RankedTensorType>(ret.getOperand(0).getType())
+                    : RankedTensorType();
+    if (!type || type.getRank() != 0 || !isa<FloatType>(type.getElementType()))
+      return function.emitError("moe-expert-parallel: the loss function's "
+                                "first result must be a scalar float loss");
     Value loss = ret.getOperand(0);
-    auto type = cast<RankedTensorType>(loss.getType());
     Value share = arith::ConstantOp::create(
         b, loss.getLoc(), type,
         DenseElementsAttr::get(

@@ -37,7 +37,7 @@ private:
   /// The global gradient norm. In an SPMD program each rank holds the
   /// replicated parameters' gradients whole and its part of the sharded
   /// ones': the ranks' norms of their parts are gathered and count with
-  /// the replicated gradients once.
+  /// the replicated gradients once. Null after an error.
   Value gradientNorm(OpBuilder &b, Location loc, func::FuncOp function,
                      ArrayRef<std::pair<ml_program::GlobalOp, Value>> grads,
                      RankedTensorType scalarType);
@@ -75,8 +75,12 @@ Value OptimizerPass::gradientNorm(
     auto vector = RankedTensorType::get({1}, scalarType.getElementType());
     Value mine = tensor::ExpandShapeOp::create(
         b, loc, vector, norm, ArrayRef<ReassociationIndices>{});
-    auto ranks = cast<shard::GridOp>(
+    auto ranks = dyn_cast_if_present<shard::GridOp>(
         SymbolTable::lookupNearestSymbolFrom(function, grid));
+    if (!ranks) {
+      function.emitError() << "moe-optimizer: no shard.grid " << grid;
+      return Value();
+    }
     whole.push_back(shard::AllGatherOp::create(
         b, loc,
         RankedTensorType::get(ranks.getShape(), vector.getElementType()),
@@ -145,6 +149,8 @@ void OptimizerPass::runOnOperation() {
       b.getF64FloatAttr(minLr), b.getI64IntegerAttr(warmupSteps),
       b.getI64IntegerAttr(decaySteps));
   Value gradNorm = gradientNorm(b, loc, function, parameters, scalarType);
+  if (!gradNorm)
+    return signalPassFailure();
 
   for (auto [global, grad] : parameters) {
     auto type = cast<RankedTensorType>(global.getType());

@@ -1,6 +1,7 @@
 //===- CpuTarget.cpp - the model ABI's CPU target -------------------------===//
 
 #include "moert/CpuTarget.h"
+#include "moert/Collectives.h"
 
 #include <omp.h>
 
@@ -34,5 +35,13 @@ void synchronize() {}
 
 } // namespace
 
-extern "C" const moe_target moe_cpu_target = {
-    "cpu", setThreads, allocate, std::free, copy, copy, synchronize};
+extern "C" const moe_target moe_cpu_target = {"cpu",
+                                              setThreads,
+                                              allocate,
+                                              std::free,
+                                              copy,
+                                              copy,
+                                              synchronize,
+                                              moert::cpu::joinGroup,
+                                              moert::cpu::allGatherBytes,
+                                              moert::cpu::leaveGroup};

@@ -303,22 +303,21 @@ void moert::cpu::gateNormGrad(const float *logits, const float *dy,
 // dispatch
 //===----------------------------------------------------------------------===//
 
-void moert::cpu::dispatch(const float *tokens, const int32_t *indices,
-                          const float *priority, int64_t numTokens,
-                          int64_t hidden, int64_t topK, int64_t experts,
-                          int64_t capacity, float *buffer, int32_t *slots,
-                          int64_t *counts, int64_t *dropped) {
-  checkAssignments(indices, nullptr, numTokens * topK, experts, 0,
-                   "moe.dispatch");
+namespace {
+
+/// Decides every assignment's row (slots, -1 when dropped) in token-major
+/// order, counting each expert's rows; returns the drops.
+int64_t routeAssignments(const int32_t *indices, const float *priority,
+                         int64_t assignments, int64_t experts, int64_t capacity,
+                         int32_t *slots, int64_t *counts, const char *what) {
+  checkAssignments(indices, nullptr, assignments, experts, 0, what);
   std::vector<char> kept;
   if (priority)
-    kept =
-        keptByPriority(indices, priority, numTokens * topK, experts, capacity);
-  // The queues are token-major, hence sequential; this pass is O(T k) and
-  // leaves only the row copies, which are disjoint, to run in parallel.
+    kept = keptByPriority(indices, priority, assignments, experts, capacity);
+  // The queues are token-major, hence sequential: O(T k).
   std::fill(counts, counts + experts, 0);
   int64_t drops = 0;
-  for (int64_t i = 0; i < numTokens * topK; ++i) {
+  for (int64_t i = 0; i < assignments; ++i) {
     int64_t expert = indices[i];
     if (priority ? !kept[i] : counts[expert] == capacity) {
       slots[i] = -1;
@@ -327,7 +326,13 @@ void moert::cpu::dispatch(const float *tokens, const int32_t *indices,
       slots[i] = static_cast<int32_t>(counts[expert]++);
     }
   }
-  *dropped = drops;
+  return drops;
+}
+
+/// Copies each kept token into its row; the rows are disjoint.
+void placeRows(const float *tokens, const int32_t *indices,
+               const int32_t *slots, int64_t numTokens, int64_t hidden,
+               int64_t topK, int64_t capacity, float *buffer) {
   int64_t work = numTokens * topK * hidden;
 #pragma omp parallel for schedule(static) if (worthThreads(work))
   for (int64_t t = 0; t < numTokens; ++t)
@@ -337,6 +342,36 @@ void moert::cpu::dispatch(const float *tokens, const int32_t *indices,
         std::memcpy(buffer + row * hidden, tokens + t * hidden,
                     hidden * sizeof(float));
     }
+}
+
+} // namespace
+
+void moert::cpu::dispatch(const float *tokens, const int32_t *indices,
+                          const float *priority, int64_t numTokens,
+                          int64_t hidden, int64_t topK, int64_t experts,
+                          int64_t capacity, float *buffer, int32_t *slots,
+                          int64_t *counts, int64_t *dropped) {
+  *dropped = routeAssignments(indices, priority, numTokens * topK, experts,
+                              capacity, slots, counts, "moe.dispatch");
+  placeRows(tokens, indices, slots, numTokens, hidden, topK, capacity, buffer);
+}
+
+void moert::cpu::route(const int32_t *indices, const float *priority,
+                       int64_t numTokens, int64_t topK, int64_t experts,
+                       int64_t capacity, int32_t *slots, int64_t *dropped) {
+  std::vector<int64_t> counts(experts);
+  *dropped = routeAssignments(indices, priority, numTokens * topK, experts,
+                              capacity, slots, counts.data(), "moe.route");
+}
+
+void moert::cpu::place(const float *tokens, const int32_t *indices,
+                       const int32_t *slots, int64_t numTokens, int64_t hidden,
+                       int64_t topK, int64_t experts, int64_t capacity,
+                       float *buffer) {
+  checkAssignments(indices, slots, numTokens * topK, experts, capacity,
+                   "moe.place");
+  std::fill(buffer, buffer + experts * capacity * hidden, 0.0f);
+  placeRows(tokens, indices, slots, numTokens, hidden, topK, capacity, buffer);
 }
 
 void moert::cpu::dispatchGrad(const float *dBuffer, const int32_t *indices,
@@ -398,6 +433,9 @@ void moert::cpu::combineGrad(const float *expertOutput, const float *weights,
                              float *dExpertOutput, float *dWeights) {
   checkAssignments(indices, slots, tokens * topK, experts, capacity,
                    "moe.combine");
+  // Rows no kept assignment reads get no gradient: zeros, which an
+  // expert-parallel program sums over the ranks.
+  std::fill(dExpertOutput, dExpertOutput + experts * capacity * hidden, 0.0f);
   // Each kept (expert, slot) row belongs to exactly one assignment, so the
   // per-token loop writes disjoint rows.
   int64_t work = tokens * topK * hidden;

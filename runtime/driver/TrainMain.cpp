@@ -209,14 +209,32 @@ std::string formatDuration(double seconds) {
   return text;
 }
 
+/// This rank's rows of the global batch: every rank draws the batch one
+/// process would draw and keeps its part.
+moert::TokenBatch nextBatch(moert::BatchSampler &sampler, int64_t batch,
+                            const moert::RankGroup &group) {
+  moert::TokenBatch global = sampler.next(batch * group.ranks);
+  if (group.ranks == 1)
+    return global;
+  moert::TokenBatch mine{batch, global.seqLen, {}, {}};
+  auto part = [&](const std::vector<int32_t> &all) {
+    auto begin = all.begin() + group.rank * batch * global.seqLen;
+    return std::vector<int32_t>(begin, begin + batch * global.seqLen);
+  };
+  mine.inputs = part(global.inputs);
+  mine.targets = part(global.targets);
+  return mine;
+}
+
 /// The mean loss of `forward` over `batches` fixed validation batches.
 double evaluate(Function &forward, const std::vector<int32_t> &tokens,
-                int64_t batch, int64_t seqLen, int64_t batches, uint64_t seed) {
+                int64_t batch, int64_t seqLen, int64_t batches, uint64_t seed,
+                const moert::RankGroup &group) {
   moert::BatchSampler sampler(tokens, seqLen, seed ^ 0x76616c6964ULL,
                               "validation data");
   double total = 0;
   for (int64_t b = 0; b < batches; ++b) {
-    moert::TokenBatch data = sampler.next(batch);
+    moert::TokenBatch data = nextBatch(sampler, batch, group);
     forward.call({data.inputs.data(), data.targets.data()});
     total += *forward.scalar("loss");
   }
@@ -266,6 +284,16 @@ int run(int argc, char **argv) {
                 " does not match the driver's ", MOE_ABI_VERSION);
   int32_t threads =
       model.target->set_threads(static_cast<int32_t>(options.threads));
+  // An expert-parallel model runs as one process per rank; rank 0 reports
+  // and writes files, every rank computes.
+  moert::RankGroup group;
+  if (model.ranks > 1) {
+    group.ranks = model.ranks;
+    group.rank = model.target->join_group(model.ranks);
+    if (group.rank != 0 && !std::freopen("/dev/null", "w", stdout))
+      moert::fail("cannot silence rank ", group.rank, "'s output");
+  }
+  bool primary = group.rank == 0;
   const moe_function &trainStep = requireFunction(model, "train_step");
   const moe_function &forwardFn = requireFunction(model, "forward");
   if (trainStep.num_inputs != 2 || trainStep.inputs[0].rank != 2)
@@ -292,12 +320,13 @@ int run(int argc, char **argv) {
 
   moert::RunPosition position{0, options.seed, 0};
   if (!options.resume.empty()) {
-    position = moert::loadCheckpoint(options.resume, model, hostState.data());
+    position =
+        moert::loadCheckpoint(options.resume, model, hostState.data(), group);
     train.setPosition(position.trainPosition);
     std::printf("resumed %s at step %ld\n", options.resume.c_str(),
                 long(position.step));
   } else {
-    moert::initializeState(model, hostState.data(), options.seed);
+    moert::initializeState(model, hostState.data(), options.seed, group.rank);
   }
   state.copyFromHost(hostState.data());
 
@@ -309,7 +338,7 @@ int run(int argc, char **argv) {
   if (similarityFn)
     similarity.emplace(model, *similarityFn, state.data(), arena.data());
   std::optional<std::ofstream> metrics;
-  if (!options.metrics.empty()) {
+  if (primary && !options.metrics.empty()) {
     metrics.emplace(options.metrics, std::ios::app);
     if (!*metrics)
       moert::fail(options.metrics,
@@ -322,21 +351,24 @@ int run(int argc, char **argv) {
   auto saveCheckpoint = [&] {
     position.trainPosition = train.getPosition();
     state.copyToHost(hostState.data());
-    moert::saveCheckpoint(options.checkpoint, model, hostState.data(),
-                          position);
+    moert::saveCheckpoint(options.checkpoint, model, hostState.data(), position,
+                          group);
     std::printf("checkpoint %s (step %ld)\n", options.checkpoint.c_str(),
                 long(position.step));
   };
 
   std::printf("%s: %ld steps of %ld x %ld tokens on %s (%ld training, %ld "
-              "validation tokens), %s target, %d threads\n",
-              model.name, long(options.steps), long(batch), long(seqLen),
-              options.data.c_str(), long(train.size()), long(valTokens.size()),
-              model.target->name, threads);
+              "validation tokens), %s target, %d threads",
+              model.name, long(options.steps), long(batch * group.ranks),
+              long(seqLen), options.data.c_str(), long(train.size()),
+              long(valTokens.size()), model.target->name, threads);
+  if (group.ranks > 1)
+    std::printf(", %d ranks", group.ranks);
+  std::printf("\n");
   double trainSeconds = 0;
   int64_t firstStep = position.step;
   while (position.step < options.steps) {
-    moert::TokenBatch data = train.next(batch);
+    moert::TokenBatch data = nextBatch(train, batch, group);
     Clock::time_point start = Clock::now();
     step.call({data.inputs.data(), data.targets.data()});
     double seconds =
@@ -347,7 +379,7 @@ int run(int argc, char **argv) {
     if (!std::isfinite(loss))
       moert::fail("the loss is ", loss, " at step ", position.step,
                   " (diverged: lower the learning rate)");
-    double tokensPerSecond = batch * seqLen / seconds;
+    double tokensPerSecond = batch * group.ranks * seqLen / seconds;
     double eta = trainSeconds / (position.step - firstStep) *
                  (options.steps - position.step);
     nlohmann::json line = {{"step", position.step},
@@ -390,7 +422,7 @@ int run(int argc, char **argv) {
          position.step % options.evalInterval == 0) ||
         last) {
       double valLoss = evaluate(forward, valTokens, batch, seqLen,
-                                options.evalBatches, options.seed);
+                                options.evalBatches, options.seed, group);
       std::printf("step %5ld | validation loss %.4f\n", long(position.step),
                   valLoss);
       record({{"step", position.step}, {"val_loss", valLoss}});
@@ -410,6 +442,8 @@ int run(int argc, char **argv) {
                 options.temperature, long(options.topK), options.prompt.c_str(),
                 sample(logits, batch, seqLen, vocab, options).c_str());
   }
+  if (group.ranks > 1)
+    model.target->leave_group();
   return 0;
 }
 

@@ -376,7 +376,7 @@ int run(MLIRContext &context) {
       int status = 1;
       try {
         status = runRank(rank, &group.communicator(rank));
-      } catch (const moert::Error &error) {
+      } catch (const std::exception &error) {
         errors[rank] = error.what();
       }
       if (status == 0)

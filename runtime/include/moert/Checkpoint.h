@@ -25,14 +25,26 @@ struct RunPosition {
   uint64_t trainPosition = 0; // the training sampler's stream position
 };
 
-void saveCheckpoint(const std::string &path, const moe_model &model,
-                    const void *state, const RunPosition &position);
+/// Where this process stands in the ranks of an expert-parallel model: its
+/// state holds its part of every sharded global (moe_global.sharded).
+struct RankGroup {
+  int32_t rank = 0;
+  int32_t ranks = 1;
+};
 
-/// Restores `state` from `path`; throws moert::Error naming the file and the
-/// tensor if the checkpoint is truncated, corrupt or of another model
-/// (a missing, extra or differently shaped tensor).
+/// Writes the state with every sharded global whole, so that any number of
+/// ranks (that divides it) resumes from it: every rank calls this (the
+/// sharded globals are gathered with the model's target) and rank 0 writes.
+void saveCheckpoint(const std::string &path, const moe_model &model,
+                    const void *state, const RunPosition &position,
+                    const RankGroup &group = {});
+
+/// Restores `state` from `path`, this rank's part of each sharded global;
+/// throws moert::Error naming the file and the tensor if the checkpoint is
+/// truncated, corrupt or of another model (a missing, extra or differently
+/// shaped tensor).
 RunPosition loadCheckpoint(const std::string &path, const moe_model &model,
-                           void *state);
+                           void *state, const RankGroup &group = {});
 
 } // namespace moert
 

@@ -106,6 +106,15 @@ void dispatch(const float *tokens, const int32_t *indices,
               const float *priority, int64_t numTokens, int64_t hidden,
               int64_t topK, int64_t experts, int64_t capacity, float *buffer,
               int32_t *slots, int64_t *counts, int64_t *dropped);
+/// dispatch's decisions alone (moe.route): slots and the dropped count.
+void route(const int32_t *indices, const float *priority, int64_t numTokens,
+           int64_t topK, int64_t experts, int64_t capacity, int32_t *slots,
+           int64_t *dropped);
+/// dispatch's rows alone (moe.place): every kept token at its given row,
+/// every other row zero.
+void place(const float *tokens, const int32_t *indices, const int32_t *slots,
+           int64_t numTokens, int64_t hidden, int64_t topK, int64_t experts,
+           int64_t capacity, float *buffer);
 void dispatchGrad(const float *dBuffer, const int32_t *indices,
                   const int32_t *slots, int64_t numTokens, int64_t hidden,
                   int64_t topK, int64_t experts, int64_t capacity,
@@ -131,7 +140,7 @@ void combine(const float *expertOutput, const float *weights,
              const int32_t *indices, const int32_t *slots, int64_t tokens,
              int64_t topK, int64_t experts, int64_t capacity, int64_t hidden,
              float *y);
-/// dExpertOutput rows that no kept assignment reads are left unwritten.
+/// dExpertOutput rows that no kept assignment reads are zero.
 void combineGrad(const float *expertOutput, const float *weights,
                  const int32_t *indices, const int32_t *slots, const float *dy,
                  int64_t tokens, int64_t topK, int64_t experts,

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define MOE_ABI_VERSION 2
+#define MOE_ABI_VERSION 3
 
 enum moe_dtype { MOE_F32 = 0, MOE_F64 = 1, MOE_I32 = 2, MOE_I64 = 3 };
 enum moe_init_kind { MOE_INIT_NORMAL = 0, MOE_INIT_CONSTANT = 1 };
@@ -37,6 +37,8 @@ typedef struct moe_global {
   int32_t trainable;
   int32_t init_kind; /* enum moe_init_kind */
   double init_value; /* std of a normal initializer, or the constant */
+  int32_t sharded;   /* this rank's part, along axis 0, of a tensor split
+                        over the model's ranks (expert weights) */
 } moe_global;
 
 typedef void (*moe_function_ptr)(void *state, void *arena,
@@ -69,6 +71,13 @@ typedef struct moe_target {
   void (*copy_to_host)(void *destination, const void *source, int64_t bytes);
   /* Waits until every function called so far has finished. */
   void (*synchronize)(void);
+  /* A model compiled for ranks > 1 runs as one process per rank: joins the
+     group and returns this process's rank (throws when the job's size
+     differs); gathers every rank's `bytes` bytes of host memory in rank
+     order; leaves the group. */
+  int32_t (*join_group)(int32_t ranks);
+  void (*gather)(const void *local, int64_t bytes, void *whole);
+  void (*leave_group)(void);
 } moe_target;
 
 typedef struct moe_model {
@@ -76,6 +85,7 @@ typedef struct moe_model {
   const char *name;
   const char *config_json; /* the config the model was imported from, or "" */
   int64_t alignment;       /* of the globals in the state and of arenas */
+  int32_t ranks;           /* processes of an expert-parallel model, or 1 */
   int64_t state_bytes;
   int64_t num_globals;
   const moe_global *globals;

@@ -1,0 +1,131 @@
+//===- Collectives.cpp - collectives of expert-parallel programs (MPI) ----===//
+
+#include "moert/Collectives.h"
+#include "moert/Error.h"
+
+// MPI's C API only: OpenMPI's deprecated C++ bindings need a library we do
+// not link.
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
+#include <mpi.h>
+
+#include <cstring>
+#include <vector>
+
+namespace {
+
+MPI_Datatype mpiType(const float *) { return MPI_FLOAT; }
+MPI_Datatype mpiType(const int32_t *) { return MPI_INT32_T; }
+MPI_Datatype mpiType(const int64_t *) { return MPI_INT64_T; }
+
+template <typename T> void gather(const T *local, int64_t count, T *whole) {
+  if (count > INT32_MAX)
+    moert::fail("a collective of ", count, " values exceeds MPI's count limit");
+  MPI_Allgather(local, static_cast<int>(count), mpiType(local), whole,
+                static_cast<int>(count), mpiType(local), MPI_COMM_WORLD);
+}
+
+/// The rank-ordered sum of the `parts` blocks of `count` values in `blocks`.
+template <typename T>
+void sumBlocks(const std::vector<T> &blocks, int64_t parts, int64_t count,
+               T *sum) {
+  for (int64_t i = 0; i < count; ++i) {
+    double total = 0;
+    for (int64_t part = 0; part < parts; ++part)
+      total += static_cast<double>(blocks[part * count + i]);
+    sum[i] = static_cast<T>(total);
+  }
+}
+
+template <typename T> void reduce(const T *local, int64_t count, T *sum) {
+  std::vector<T> blocks(count * moert::cpu::groupSize());
+  gather(local, count, blocks.data());
+  sumBlocks(blocks, moert::cpu::groupSize(), count, sum);
+}
+
+template <typename T> void slice(const T *whole, int64_t count, T *part) {
+  std::memcpy(part, whole + moert::cpu::groupRank() * count, count * sizeof(T));
+}
+
+} // namespace
+
+int32_t moert::cpu::joinGroup(int32_t ranks) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized)
+    MPI_Init(nullptr, nullptr);
+  int size = groupSize();
+  if (size != ranks)
+    fail("the model was compiled for ", ranks, " ranks, but this job has ",
+         size, " process", size == 1 ? "" : "es", ": run it with mpirun -np ",
+         ranks);
+  return groupRank();
+}
+
+void moert::cpu::leaveGroup() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized)
+    MPI_Finalize();
+}
+
+int32_t moert::cpu::groupRank() {
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  return rank;
+}
+
+int32_t moert::cpu::groupSize() {
+  int size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  return size;
+}
+
+void moert::cpu::allGather(const float *local, int64_t count, float *whole) {
+  gather(local, count, whole);
+}
+void moert::cpu::allGather(const int32_t *local, int64_t count,
+                           int32_t *whole) {
+  gather(local, count, whole);
+}
+void moert::cpu::allGather(const int64_t *local, int64_t count,
+                           int64_t *whole) {
+  gather(local, count, whole);
+}
+
+void moert::cpu::allGatherBytes(const void *local, int64_t bytes, void *whole) {
+  if (bytes > INT32_MAX)
+    fail("a gather of ", bytes, " bytes exceeds MPI's count limit");
+  MPI_Allgather(local, static_cast<int>(bytes), MPI_BYTE, whole,
+                static_cast<int>(bytes), MPI_BYTE, MPI_COMM_WORLD);
+}
+
+void moert::cpu::allReduceSum(const float *local, int64_t count, float *sum) {
+  reduce(local, count, sum);
+}
+void moert::cpu::allReduceSum(const int64_t *local, int64_t count,
+                              int64_t *sum) {
+  reduce(local, count, sum);
+}
+
+void moert::cpu::reduceScatterSum(const float *local, int64_t count,
+                                  float *part) {
+  // Block q of every rank goes to rank q, which adds them in rank order.
+  int64_t size = groupSize();
+  std::vector<float> blocks(count * size);
+  if (count > INT32_MAX)
+    fail("a collective of ", count, " values exceeds MPI's count limit");
+  MPI_Alltoall(local, static_cast<int>(count), MPI_FLOAT, blocks.data(),
+               static_cast<int>(count), MPI_FLOAT, MPI_COMM_WORLD);
+  sumBlocks(blocks, size, count, part);
+}
+
+void moert::cpu::allSlice(const float *whole, int64_t count, float *part) {
+  slice(whole, count, part);
+}
+void moert::cpu::allSlice(const int32_t *whole, int64_t count, int32_t *part) {
+  slice(whole, count, part);
+}
+void moert::cpu::allSlice(const int64_t *whole, int64_t count, int64_t *part) {
+  slice(whole, count, part);
+}
