@@ -11,6 +11,9 @@
 
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/MapVector.h"
+
+#include <array>
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_EXPERTPARALLEL
@@ -202,15 +205,16 @@ LogicalResult Partitioner::partitionLayer(DispatchOp dispatch) {
 LogicalResult Partitioner::partitionFunction(func::FuncOp function,
                                              bool isLoss) {
   if (function.isExternal())
-    return function.emitError("moe-expert-parallel: cannot partition a "
-                              "function declaration");
+    return mlir::emitError(function.getLoc(),
+                           "moe-expert-parallel: cannot partition a function "
+                           "declaration");
   function->setAttr(kSpmdGridAttrName,
                     FlatSymbolRefAttr::get(module.getContext(), kGridName));
   Block &body = function.getBody().front();
   for (BlockArgument argument : body.getArguments()) {
     auto type = cast<RankedTensorType>(argument.getType());
     if (type.getRank() == 0 || type.getDimSize(0) % ranks != 0)
-      return function.emitError()
+      return mlir::emitError(argument.getLoc())
              << "moe-expert-parallel: argument #" << argument.getArgNumber()
              << " of type " << type << " does not split over " << ranks
              << " ranks along its batch axis";
@@ -270,8 +274,9 @@ LogicalResult Partitioner::partitionFunction(func::FuncOp function,
                     ? dyn_cast<RankedTensorType>(ret.getOperand(0).getType())
                     : RankedTensorType();
     if (!type || type.getRank() != 0 || !isa<FloatType>(type.getElementType()))
-      return function.emitError("moe-expert-parallel: the loss function's "
-                                "first result must be a scalar float loss");
+      return mlir::emitError(function.getLoc(),
+                             "moe-expert-parallel: the loss function's first "
+                             "result must be a scalar float loss");
     Value loss = ret.getOperand(0);
     Value share = arith::ConstantOp::create(
         b, loss.getLoc(), type,
@@ -312,12 +317,51 @@ LogicalResult Partitioner::run(StringRef lossFunction) {
   return success();
 }
 
+int64_t bytesOf(Type type) {
+  auto tensor = cast<RankedTensorType>(type);
+  return tensor.getNumElements() *
+         std::max<int64_t>(1, tensor.getElementTypeBitWidth() / 8);
+}
+
+/// What each kind of collective of `function` carries per rank and step.
+void printTraffic(ModuleOp module, func::FuncOp function, int64_t ranks) {
+  // Per kind: calls, bytes in, bytes out.
+  llvm::MapVector<StringRef, std::array<int64_t, 3>> kinds;
+  function.walk([&](Operation *op) {
+    if (!isa<shard::AllGatherOp, shard::AllReduceOp, shard::ReduceScatterOp,
+             shard::AllToAllOp>(op))
+      return;
+    std::array<int64_t, 3> &kind = kinds[op->getName().getStringRef()];
+    ++kind[0];
+    kind[1] += bytesOf(op->getOperand(0).getType());
+    kind[2] += bytesOf(op->getResult(0).getType());
+  });
+  int64_t replicated = 0;
+  for (auto global : module.getOps<ml_program::GlobalOp>())
+    if (global->hasAttr(kTrainableAttrName) &&
+        !global->hasAttr(kShardedAttrName))
+      replicated += bytesOf(global.getType());
+  llvm::outs() << "moe-expert-parallel: " << ranks
+               << " ranks; per step and rank, the forward of @"
+               << function.getSymName() << ":\n";
+  for (auto &[name, kind] : kinds)
+    llvm::outs() << "  " << name << ": " << kind[0] << " calls, " << kind[1]
+                 << " bytes in, " << kind[2] << " bytes out\n";
+  llvm::outs() << "  the backward: the same in reverse, and the all-reduce "
+                  "of the replicated gradients, "
+               << replicated << " bytes\n";
+}
+
 struct ExpertParallelPass : moe::impl::ExpertParallelBase<ExpertParallelPass> {
   using ExpertParallelBase::ExpertParallelBase;
 
   void runOnOperation() override {
-    if (failed(Partitioner(getOperation(), ranks).run(lossFunction)))
-      signalPassFailure();
+    ModuleOp module = getOperation();
+    if (failed(Partitioner(module, ranks).run(lossFunction)))
+      return signalPassFailure();
+    if (report)
+      printTraffic(module, module.lookupSymbol<func::FuncOp>(lossFunction),
+                   ranks);
   }
 };
 

@@ -44,4 +44,5 @@ extern "C" const moe_target moe_cpu_target = {"cpu",
                                               synchronize,
                                               moert::cpu::joinGroup,
                                               moert::cpu::allGatherBytes,
-                                              moert::cpu::leaveGroup};
+                                              moert::cpu::leaveGroup,
+                                              moert::cpu::collectiveSeconds};

@@ -442,8 +442,11 @@ int run(int argc, char **argv) {
                 options.temperature, long(options.topK), options.prompt.c_str(),
                 sample(logits, batch, seqLen, vocab, options).c_str());
   }
-  if (group.ranks > 1)
+  if (group.ranks > 1) {
+    std::printf("%.2f s of %.2f s of training steps in collectives\n",
+                model.target->collective_seconds(), trainSeconds);
     model.target->leave_group();
+  }
   return 0;
 }
 

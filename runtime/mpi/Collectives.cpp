@@ -14,6 +14,18 @@
 
 namespace {
 
+double secondsInCollectives = 0;
+
+/// Adds the lifetime of a collective to secondsInCollectives.
+class CollectiveTimer {
+public:
+  CollectiveTimer() : start(MPI_Wtime()) {}
+  ~CollectiveTimer() { secondsInCollectives += MPI_Wtime() - start; }
+
+private:
+  double start;
+};
+
 MPI_Datatype mpiType(const float *) { return MPI_FLOAT; }
 MPI_Datatype mpiType(const int32_t *) { return MPI_INT32_T; }
 MPI_Datatype mpiType(const int64_t *) { return MPI_INT64_T; }
@@ -75,6 +87,8 @@ int32_t moert::cpu::groupRank() {
   return rank;
 }
 
+double moert::cpu::collectiveSeconds() { return secondsInCollectives; }
+
 int32_t moert::cpu::groupSize() {
   int size = 1;
   MPI_Comm_size(MPI_COMM_WORLD, &size);
@@ -82,18 +96,22 @@ int32_t moert::cpu::groupSize() {
 }
 
 void moert::cpu::allGather(const float *local, int64_t count, float *whole) {
+  CollectiveTimer timer;
   gather(local, count, whole);
 }
 void moert::cpu::allGather(const int32_t *local, int64_t count,
                            int32_t *whole) {
+  CollectiveTimer timer;
   gather(local, count, whole);
 }
 void moert::cpu::allGather(const int64_t *local, int64_t count,
                            int64_t *whole) {
+  CollectiveTimer timer;
   gather(local, count, whole);
 }
 
 void moert::cpu::allGatherBytes(const void *local, int64_t bytes, void *whole) {
+  CollectiveTimer timer;
   if (bytes > INT32_MAX)
     fail("a gather of ", bytes, " bytes exceeds MPI's count limit");
   MPI_Allgather(local, static_cast<int>(bytes), MPI_BYTE, whole,
@@ -101,15 +119,18 @@ void moert::cpu::allGatherBytes(const void *local, int64_t bytes, void *whole) {
 }
 
 void moert::cpu::allReduceSum(const float *local, int64_t count, float *sum) {
+  CollectiveTimer timer;
   reduce(local, count, sum);
 }
 void moert::cpu::allReduceSum(const int64_t *local, int64_t count,
                               int64_t *sum) {
+  CollectiveTimer timer;
   reduce(local, count, sum);
 }
 
 void moert::cpu::reduceScatterSum(const float *local, int64_t count,
                                   float *part) {
+  CollectiveTimer timer;
   // Block q of every rank goes to rank q, which adds them in rank order.
   int64_t size = groupSize();
   std::vector<float> blocks(count * size);

@@ -129,12 +129,19 @@ def ExpertParallel : Pass<"moe-expert-parallel", "::mlir::ModuleOp"> {
       (functions get `moe.spmd_grid = @ranks`).
     - `@expert_similarity` all-gathers the expert weights.
 
-    The batch and every layer's experts must divide by `ranks`.
+    The batch and every layer's experts must divide by `ranks`. With
+    `report`, the pass prints, per training step and rank, how many bytes
+    each kind of collective of the loss function's forward puts in (its
+    input) and receives (its result), and the bytes of the replicated
+    gradients that the backward all-reduces; the backward's other
+    collectives carry what the forward's do, in reverse.
   }];
   let options = [
     Option<"ranks", "ranks", "int64_t", "2", "Ranks of the group (P)">,
     Option<"lossFunction", "loss-function", "std::string", "\"forward\"",
-           "Function whose first result is the training loss">
+           "Function whose first result is the training loss">,
+    Option<"report", "report", "bool", "false",
+           "Print what the collectives of a training step carry">
   ];
   let dependentDialects = ["::mlir::moe::MoeDialect",
                            "::mlir::ml_program::MLProgramDialect",

@@ -22,6 +22,8 @@ int32_t joinGroup(int32_t ranks);
 void leaveGroup();
 int32_t groupRank();
 int32_t groupSize();
+/// Seconds spent in the collectives below so far, on this process.
+double collectiveSeconds();
 
 /// `whole` = every rank's `count` values of `local`, in rank order.
 void allGather(const float *local, int64_t count, float *whole);

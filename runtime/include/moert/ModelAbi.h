@@ -78,6 +78,8 @@ typedef struct moe_target {
   int32_t (*join_group)(int32_t ranks);
   void (*gather)(const void *local, int64_t bytes, void *whole);
   void (*leave_group)(void);
+  /* Seconds this process has spent in the model's collectives. */
+  double (*collective_seconds)(void);
 } moe_target;
 
 typedef struct moe_model {
