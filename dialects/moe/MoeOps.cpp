@@ -134,51 +134,24 @@ LogicalResult GateNormOp::verify() {
 }
 
 LogicalResult DispatchOp::verify() {
-  if (failed(expectRank(*this, "tokens", getTokens(), 2, "[tokens, hidden]")) ||
-      failed(
-          expectRank(*this, "indices", getIndices(), 2, "[tokens, top_k]")) ||
-      failed(expectRank(*this, "buffer", getBuffer(), 3,
-                        "[experts, capacity, hidden]")))
+  if (failed(verifyPlacedTokens(*this, getTokens(), getIndices(), getSlots(),
+                                getBuffer())))
     return failure();
-  int64_t tokens = shapeOf(getTokens())[0], hidden = shapeOf(getTokens())[1];
-  int64_t topK = shapeOf(getIndices())[1];
-  int64_t experts = shapeOf(getBuffer())[0];
-  if (failed(expectShape(*this, "indices", getIndices(), {tokens, topK})) ||
-      failed(expectShape(*this, "slots", getSlots(), {tokens, topK})))
+  int64_t tokens = shapeOf(getTokens())[0], topK = shapeOf(getIndices())[1];
+  ArrayRef<int64_t> buffer = shapeOf(getBuffer());
+  FailureOr<int64_t> capacity = verifyCapacity(
+      *this, getCapacityFactorAttr(), getPriority(), tokens, topK, buffer[0]);
+  if (failed(capacity))
     return failure();
-  if (experts < topK)
-    return emitOpError() << "'buffer' must have at least top_k = " << topK
-                         << " experts, got " << experts;
-  int64_t capacity = tokens;
-  if (FloatAttr factor = getCapacityFactorAttr()) {
-    double value = factor.getValueAsDouble();
-    if (failed(expectPositive(*this, "capacity_factor", value)))
-      return failure();
-    // Capacities past 2^53 are neither exact in a double nor sensible.
-    if (value * tokens * topK / experts > 0x1p53)
-      return emitOpError() << "attribute 'capacity_factor' (" << value
-                           << ") gives more than 2^53 rows per expert";
-    capacity = expertCapacity(value, tokens, topK, experts);
-  }
-  if (Value priority = getPriority()) {
-    if (isDropless())
-      return emitOpError() << "'priority' needs a capacity_factor: a dropless "
-                              "dispatch drops nothing";
-    if (failed(expectShape(*this, "priority", priority, {tokens, topK})))
-      return failure();
-  }
-  if (failed(expectShape(*this, "buffer", getBuffer(),
-                         {experts, capacity, hidden})))
-    return failure();
-  return expectSameElementType(
-      *this, {{"tokens", getTokens()}, {"buffer", getBuffer()}});
+  return expectShape(*this, "buffer", getBuffer(),
+                     {buffer[0], *capacity, buffer[2]});
 }
 
 int64_t RouteOp::getCapacity() {
   int64_t tokens = shapeOf(getIndices())[0], topK = shapeOf(getIndices())[1];
   if (FloatAttr factor = getCapacityFactorAttr())
     return expertCapacity(factor.getValueAsDouble(), tokens, topK,
-                          getExperts());
+                          getExpertsAttr().getInt());
   return tokens;
 }
 
@@ -186,49 +159,19 @@ LogicalResult RouteOp::verify() {
   if (failed(expectRank(*this, "indices", getIndices(), 2, "[tokens, top_k]")))
     return failure();
   int64_t tokens = shapeOf(getIndices())[0], topK = shapeOf(getIndices())[1];
-  int64_t experts = getExperts();
+  int64_t experts = getExpertsAttr().getInt();
   if (experts < topK)
     return emitOpError() << "attribute 'experts' must be at least top_k = "
                          << topK << ", got " << experts;
-  if (FloatAttr factor = getCapacityFactorAttr()) {
-    double value = factor.getValueAsDouble();
-    if (failed(expectPositive(*this, "capacity_factor", value)))
-      return failure();
-    if (value * tokens * topK / experts > 0x1p53)
-      return emitOpError() << "attribute 'capacity_factor' (" << value
-                           << ") gives more than 2^53 rows per expert";
-  }
-  if (Value priority = getPriority()) {
-    if (isDropless())
-      return emitOpError() << "'priority' needs a capacity_factor: a dropless "
-                              "route drops nothing";
-    if (failed(expectShape(*this, "priority", priority, {tokens, topK})))
-      return failure();
-  }
+  if (failed(verifyCapacity(*this, getCapacityFactorAttr(), getPriority(),
+                            tokens, topK, experts)))
+    return failure();
   return expectShape(*this, "slots", getSlots(), {tokens, topK});
 }
 
 LogicalResult PlaceOp::verify() {
-  if (failed(expectRank(*this, "tokens", getTokens(), 2, "[tokens, hidden]")) ||
-      failed(
-          expectRank(*this, "indices", getIndices(), 2, "[tokens, top_k]")) ||
-      failed(expectRank(*this, "buffer", getBuffer(), 3,
-                        "[experts, capacity, hidden]")))
-    return failure();
-  int64_t tokens = shapeOf(getTokens())[0], hidden = shapeOf(getTokens())[1];
-  int64_t topK = shapeOf(getIndices())[1];
-  ArrayRef<int64_t> buffer = shapeOf(getBuffer());
-  if (failed(expectShape(*this, "indices", getIndices(), {tokens, topK})) ||
-      failed(expectShape(*this, "slots", getSlots(), {tokens, topK})))
-    return failure();
-  if (buffer[0] < topK)
-    return emitOpError() << "'buffer' must have at least top_k = " << topK
-                         << " experts, got " << buffer[0];
-  if (buffer[2] != hidden)
-    return emitOpError() << "'buffer' rows must have the tokens' " << hidden
-                         << " features, got " << buffer[2];
-  return expectSameElementType(
-      *this, {{"tokens", getTokens()}, {"buffer", getBuffer()}});
+  return verifyPlacedTokens(*this, getTokens(), getIndices(), getSlots(),
+                            getBuffer());
 }
 
 LogicalResult ExpertFfnOp::verify() {

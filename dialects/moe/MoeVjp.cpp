@@ -139,24 +139,28 @@ LogicalResult GateNormOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
   return success();
 }
 
+/// The gradient of tokens placed at `slots` (moe.dispatch, moe.place): a
+/// gather of their rows. Which assignments are kept is piecewise constant
+/// in the indices and the priority: no other operand gets a gradient.
+static LogicalResult placedTokensVjp(OpBuilder &b, Operation *op, Value tokens,
+                                     Value dBuffer, Value indices, Value slots,
+                                     SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.push_back(DispatchGradOp::create(
+      b, op->getLoc(), tokens.getType(), dBuffer, indices, slots));
+  operandGrads.append(op->getNumOperands() - 1, Value());
+  return success();
+}
+
 LogicalResult DispatchOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
                                    SmallVectorImpl<Value> &operandGrads) {
-  operandGrads.push_back(
-      DispatchGradOp::create(b, getLoc(), getTokens().getType(), resultGrads[0],
-                             getIndices(), getSlots()));
-  // Which assignments are kept is piecewise constant in the indices and the
-  // priority: neither gets a gradient.
-  operandGrads.append(getNumOperands() - 1, Value());
-  return success();
+  return placedTokensVjp(b, *this, getTokens(), resultGrads[0], getIndices(),
+                         getSlots(), operandGrads);
 }
 
 LogicalResult PlaceOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
                                 SmallVectorImpl<Value> &operandGrads) {
-  operandGrads.push_back(
-      DispatchGradOp::create(b, getLoc(), getTokens().getType(), resultGrads[0],
-                             getIndices(), getSlots()));
-  operandGrads.append(getNumOperands() - 1, Value());
-  return success();
+  return placedTokensVjp(b, *this, getTokens(), resultGrads[0], getIndices(),
+                         getSlots(), operandGrads);
 }
 
 LogicalResult ExpertFfnOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,

@@ -1,6 +1,7 @@
 //===- VerifierUtils.cpp - checks shared by the moe verifiers -------------===//
 
 #include "VerifierUtils.h"
+#include "moe/MoeDialect.h"
 
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Diagnostics.h"
@@ -209,3 +210,51 @@ LogicalResult verifyGateNormalization(Operation *op, FloatAttr lambda,
 }
 
 } // namespace mlir::moe::detail
+
+LogicalResult mlir::moe::detail::verifyPlacedTokens(Operation *op, Value tokens,
+                                                    Value indices, Value slots,
+                                                    Value buffer) {
+  if (failed(expectRank(op, "tokens", tokens, 2, "[tokens, hidden]")) ||
+      failed(expectRank(op, "indices", indices, 2, "[tokens, top_k]")) ||
+      failed(
+          expectRank(op, "buffer", buffer, 3, "[experts, capacity, hidden]")))
+    return failure();
+  int64_t count = shapeOf(tokens)[0], hidden = shapeOf(tokens)[1];
+  int64_t topK = shapeOf(indices)[1];
+  ArrayRef<int64_t> rows = shapeOf(buffer);
+  if (failed(expectShape(op, "indices", indices, {count, topK})) ||
+      failed(expectShape(op, "slots", slots, {count, topK})))
+    return failure();
+  if (rows[0] < topK)
+    return op->emitOpError() << "'buffer' must have at least top_k = " << topK
+                             << " experts, got " << rows[0];
+  if (failed(expectShape(op, "buffer", buffer, {rows[0], rows[1], hidden})))
+    return failure();
+  return expectSameElementType(op, {{"tokens", tokens}, {"buffer", buffer}});
+}
+
+FailureOr<int64_t>
+mlir::moe::detail::verifyCapacity(Operation *op, FloatAttr factor,
+                                  Value priority, int64_t tokens, int64_t topK,
+                                  int64_t experts) {
+  int64_t capacity = tokens;
+  if (factor) {
+    double value = factor.getValueAsDouble();
+    if (failed(expectPositive(op, "capacity_factor", value)))
+      return failure();
+    // Capacities past 2^53 are neither exact in a double nor sensible.
+    if (value * tokens * topK / experts > 0x1p53)
+      return op->emitOpError() << "attribute 'capacity_factor' (" << value
+                               << ") gives more than 2^53 rows per expert";
+    capacity = mlir::moe::expertCapacity(value, tokens, topK, experts);
+  }
+  if (priority) {
+    if (!factor)
+      return op->emitOpError()
+             << "'priority' needs a capacity_factor: a dropless "
+             << op->getName().stripDialect() << " drops nothing";
+    if (failed(expectShape(op, "priority", priority, {tokens, topK})))
+      return failure();
+  }
+  return capacity;
+}

@@ -62,6 +62,16 @@ LogicalResult verifyZLossOperands(Operation *op, Value logits,
 /// The logit-normalization attributes of moe.gate and its gradient.
 LogicalResult verifyGateNormalization(Operation *op, FloatAttr lambda,
                                       double eps);
+/// moe.dispatch and moe.place: tokens [T, hidden] and indices and slots
+/// [T, top_k] into a buffer [experts, capacity, hidden] of their type.
+LogicalResult verifyPlacedTokens(Operation *op, Value tokens, Value indices,
+                                 Value slots, Value buffer);
+/// moe.dispatch and moe.route: the rows per expert that `factor` gives
+/// (T when it is null: dropless), checking it and the optional priority
+/// ([T, top_k], which needs a factor).
+FailureOr<int64_t> verifyCapacity(Operation *op, FloatAttr factor,
+                                  Value priority, int64_t tokens, int64_t topK,
+                                  int64_t experts);
 /// A token picks distinct experts, so top_k cannot exceed their number.
 LogicalResult expectTopKAtMostExperts(Operation *op, StringRef name,
                                       int64_t topK, int64_t experts);

@@ -12,25 +12,9 @@ fails.
 """
 import json
 import math
-import struct
 import sys
 
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    tensors = {}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = entry["data_offsets"]
-        fmt = {"F32": "f", "F64": "d", "I32": "i", "I64": "q"}[entry["dtype"]]
-        count = (end - begin) // struct.calcsize(fmt)
-        values = struct.unpack("<%d%s" % (count, fmt), data[begin:end])
-        tensors[name] = (entry["dtype"], entry["shape"], values)
-    return tensors
+from safetensors_file import read_safetensors
 
 
 def main():
