@@ -200,6 +200,12 @@ void mlir::moe::copyLayer(Operation *from, Operation *to) {
     to->setAttr(kLayerAttrName, layer);
 }
 
+int64_t mlir::moe::byteSize(Type tensorType) {
+  auto tensor = cast<RankedTensorType>(tensorType);
+  return tensor.getNumElements() *
+         std::max<int64_t>(1, tensor.getElementTypeBitWidth() / 8);
+}
+
 int64_t mlir::moe::expertCapacity(double capacityFactor, int64_t tokens,
                                   int64_t topK, int64_t numExperts) {
   double exact = capacityFactor * static_cast<double>(tokens * topK) /

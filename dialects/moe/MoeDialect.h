@@ -101,6 +101,9 @@ std::optional<int64_t> getLayer(Operation *op);
 /// Gives `to` the layer of `from`, if `from` has one.
 void copyLayer(Operation *from, Operation *to);
 
+/// The bytes of a static tensor type (at least one per element).
+int64_t byteSize(Type tensorType);
+
 /// Rows per expert buffer: ceil(capacityFactor * tokens * topK / numExperts).
 /// The product is rounded first so that, e.g., 1.1 * 100 gives 110, not 111.
 int64_t expertCapacity(double capacityFactor, int64_t tokens, int64_t topK,

@@ -43,6 +43,11 @@ void ThreadGroup::abort() {
   arrived.notify_all();
 }
 
+int64_t ThreadGroup::waitingRanks() {
+  std::lock_guard<std::mutex> lock(mutex);
+  return waiting;
+}
+
 void ThreadGroup::arrive(std::unique_lock<std::mutex> &lock) {
   if (aborted)
     moert::fail("a collective was abandoned: another rank failed");

@@ -27,11 +27,6 @@ using llvm::formatv;
 
 namespace {
 
-int64_t byteSize(Type type) {
-  auto tensor = cast<RankedTensorType>(type);
-  return tensor.getNumElements() * tensor.getElementTypeBitWidth() / 8;
-}
-
 FailureOr<StringRef> cType(Operation *op, Type type) {
   Type element = getElementTypeOrSelf(type);
   if (element.isF32())

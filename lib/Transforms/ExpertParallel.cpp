@@ -317,12 +317,6 @@ LogicalResult Partitioner::run(StringRef lossFunction) {
   return success();
 }
 
-int64_t bytesOf(Type type) {
-  auto tensor = cast<RankedTensorType>(type);
-  return tensor.getNumElements() *
-         std::max<int64_t>(1, tensor.getElementTypeBitWidth() / 8);
-}
-
 /// What each kind of collective of `function` carries per rank and step.
 void printTraffic(ModuleOp module, func::FuncOp function, int64_t ranks) {
   // Per kind: calls, bytes in, bytes out.
@@ -333,14 +327,14 @@ void printTraffic(ModuleOp module, func::FuncOp function, int64_t ranks) {
       return;
     std::array<int64_t, 3> &kind = kinds[op->getName().getStringRef()];
     ++kind[0];
-    kind[1] += bytesOf(op->getOperand(0).getType());
-    kind[2] += bytesOf(op->getResult(0).getType());
+    kind[1] += byteSize(op->getOperand(0).getType());
+    kind[2] += byteSize(op->getResult(0).getType());
   });
   int64_t replicated = 0;
   for (auto global : module.getOps<ml_program::GlobalOp>())
     if (global->hasAttr(kTrainableAttrName) &&
         !global->hasAttr(kShardedAttrName))
-      replicated += bytesOf(global.getType());
+      replicated += byteSize(global.getType());
   llvm::outs() << "moe-expert-parallel: " << ranks
                << " ranks; per step and rank, the forward of @"
                << function.getSymName() << ":\n";

@@ -29,12 +29,6 @@ int64_t alignUp(int64_t bytes, int64_t alignment) {
   return (bytes + alignment - 1) / alignment * alignment;
 }
 
-int64_t byteSize(Type type) {
-  auto tensor = cast<RankedTensorType>(type);
-  return tensor.getNumElements() *
-         std::max<int64_t>(1, tensor.getElementTypeBitWidth() / 8);
-}
-
 /// First-fit allocation over a free list of [offset, size) blocks.
 class Arena {
 public:
@@ -102,29 +96,29 @@ struct FunctionPlan {
   int64_t peakGradientBytes = 0;
 };
 
-/// The global that `op` may overwrite in place, if any: `op` may update its
-/// operands in place and each of its results is only stored to a global;
-/// the first result's global is the target.
-ml_program::GlobalOp inPlaceTarget(Operation *op,
-                                   SymbolTableCollection &symbols) {
-  if (!isa<InPlaceOpInterface>(op))
-    return nullptr;
-  ml_program::GlobalOp target;
+/// The globals whose storage `op`'s results may take, one per result, or
+/// none: `op` may update operands in place (InPlaceOpInterface), and each
+/// result is only stored back to the global its operand was loaded from.
+SmallVector<StringRef> inPlaceGlobals(Operation *op) {
+  auto inPlace = dyn_cast<InPlaceOpInterface>(op);
+  if (!inPlace)
+    return {};
+  SmallVector<StringRef> globals;
   for (OpResult result : op->getResults()) {
     if (!result.hasOneUse())
-      return nullptr;
+      return {};
     auto store = dyn_cast<ml_program::GlobalStoreOp>(*result.user_begin());
-    if (!store)
-      return nullptr;
-    if (result.getResultNumber() == 0)
-      target = cast<ml_program::GlobalOp>(
-          symbols.lookupNearestSymbolFrom(store, store.getGlobalAttr()));
+    auto load =
+        op->getOperand(inPlace.getInPlaceOperandIndex(result.getResultNumber()))
+            .getDefiningOp<ml_program::GlobalLoadOp>();
+    if (!store || !load || load.getGlobal() != store.getGlobal())
+      return {};
+    globals.push_back(store.getGlobal().getLeafReference());
   }
-  return target;
+  return globals;
 }
 
-FunctionPlan planFunction(func::FuncOp function, int64_t alignment,
-                          SymbolTableCollection &symbols) {
+FunctionPlan planFunction(func::FuncOp function, int64_t alignment) {
   Block &body = function.getBody().front();
   DenseMap<Operation *, int64_t> position;
   for (Operation &op : body)
@@ -146,15 +140,15 @@ FunctionPlan planFunction(func::FuncOp function, int64_t alignment,
   }
 
   // Values stored in place into globals need no arena buffer. Their op
-  // overwrites the global, so every load of it must be dead by then.
+  // overwrites the globals, so every load of them must be dead by then.
   for (Operation &op : body) {
-    ml_program::GlobalOp target = inPlaceTarget(&op, symbols);
-    if (!target)
+    SmallVector<StringRef> targets = inPlaceGlobals(&op);
+    if (targets.empty())
       continue;
     bool loadsDead = true;
     for (Operation &other : body)
       if (auto load = dyn_cast<ml_program::GlobalLoadOp>(other))
-        if (load.getGlobal().getLeafReference() == target.getSymName() &&
+        if (llvm::is_contained(targets, load.getGlobal().getLeafReference()) &&
             lastUse.lookup(load.getResult()) > position[&op])
           loadsDead = false;
     if (loadsDead)
@@ -241,7 +235,6 @@ struct PlanMemoryPass : moe::impl::PlanMemoryBase<PlanMemoryPass> {
     // The planner and the emitters read the alignment from one place.
     TargetAttr target = getModuleTarget(module);
     module->setAttr(kTargetAttrName, target);
-    SymbolTableCollection symbols;
     for (auto function : module.getOps<func::FuncOp>()) {
       if (!function.getBody().hasOneBlock()) {
         function.emitError("moe-plan-memory: the function must have one "
@@ -255,8 +248,7 @@ struct PlanMemoryPass : moe::impl::PlanMemoryBase<PlanMemoryPass> {
                              "tensors");
           return signalPassFailure();
         }
-      FunctionPlan plan =
-          planFunction(function, target.getAlignment(), symbols);
+      FunctionPlan plan = planFunction(function, target.getAlignment());
       if (report)
         llvm::outs() << "moe-plan-memory @" << function.getSymName()
                      << ": arena " << plan.arenaBytes

@@ -365,15 +365,18 @@ int run(int argc, char **argv) {
   if (group.ranks > 1)
     std::printf(", %d ranks", group.ranks);
   std::printf("\n");
-  double trainSeconds = 0;
+  // Time in training steps, and in their collectives (not validation's).
+  double trainSeconds = 0, collectiveSeconds = 0;
   int64_t firstStep = position.step;
   while (position.step < options.steps) {
     moert::TokenBatch data = nextBatch(train, batch, group);
     Clock::time_point start = Clock::now();
+    double collectivesBefore = model.target->collective_seconds();
     step.call({data.inputs.data(), data.targets.data()});
     double seconds =
         std::chrono::duration<double>(Clock::now() - start).count();
     trainSeconds += seconds;
+    collectiveSeconds += model.target->collective_seconds() - collectivesBefore;
     ++position.step;
     float loss = *step.scalar("loss");
     if (!std::isfinite(loss))
@@ -444,7 +447,7 @@ int run(int argc, char **argv) {
   }
   if (group.ranks > 1) {
     std::printf("%.2f s of %.2f s of training steps in collectives\n",
-                model.target->collective_seconds(), trainSeconds);
+                collectiveSeconds, trainSeconds);
     model.target->leave_group();
   }
   return 0;

@@ -4,7 +4,7 @@
 // Four [4, 16] f32 values of 256 bytes each. %a and %b are live together;
 // %c reuses %a's block once %a is dead; the reshape aliases %c; %d reuses
 // %b's block. The arena peaks at two blocks.
-// REPORT: moe-plan-memory @step: arena 512 bytes (peak activations 512, peak gradients 0), parameters 256 bytes, training state 260 bytes
+// REPORT: moe-plan-memory @step: arena 512 bytes (peak activations 512, peak gradients 0), parameters 256 bytes, training state 516 bytes
 
 ml_program.global private mutable @w : tensor<4x16xf32> {moe.init = #moe.init<normal, 0.02>, moe.trainable}
 ml_program.global private mutable @m : tensor<4x16xf32> {moe.init = #moe.init<constant, 0.0>}
@@ -55,6 +55,40 @@ func.func @update_then_read(%g: tensor<4x16xf32>) -> tensor<4x16xf32> {
   ml_program.global_store @m = %v1 : tensor<4x16xf32>
   %again = moe.add %w, %g : tensor<4x16xf32>
   return %again : tensor<4x16xf32>
+}
+
+// Every global written in place must be dead afterwards, the moments' too:
+// here the moment is read after the update.
+// CHECK-LABEL: func.func @moment_read_later
+func.func @moment_read_later(%g: tensor<4x16xf32>) -> tensor<4x16xf32> {
+  %w = ml_program.global_load @w : tensor<4x16xf32>
+  %m = ml_program.global_load @m : tensor<4x16xf32>
+  %lr = arith.constant dense<0.1> : tensor<f32>
+  %step = arith.constant dense<0> : tensor<i64>
+  // CHECK: moe.adamw {{.*}}{moe.arena_offsets = array<i64: {{[0-9]+}}, {{[0-9]+}}, {{[0-9]+}}>}
+  %p, %m1, %v1 = moe.adamw %w, %g, %m, %m, %lr, %lr, %step beta1 = 0.9 beta2 = 0.95 eps = 1.0e-08 weight_decay = 0.0 max_grad_norm = 0.0 : tensor<4x16xf32>, tensor<f32>, tensor<i64>
+  ml_program.global_store @w = %p : tensor<4x16xf32>
+  ml_program.global_store @m = %m1 : tensor<4x16xf32>
+  ml_program.global_store @m = %v1 : tensor<4x16xf32>
+  %again = moe.add %m, %g : tensor<4x16xf32>
+  return %again : tensor<4x16xf32>
+}
+
+// A result goes in place only into the global its tied operand (the
+// InPlaceOpInterface's) was loaded from: stored elsewhere, it gets a buffer.
+ml_program.global private mutable @u : tensor<4x16xf32> {moe.init = #moe.init<constant, 0.0>}
+// CHECK-LABEL: func.func @stored_elsewhere
+func.func @stored_elsewhere(%g: tensor<4x16xf32>) {
+  %w = ml_program.global_load @w : tensor<4x16xf32>
+  %m = ml_program.global_load @m : tensor<4x16xf32>
+  %lr = arith.constant dense<0.1> : tensor<f32>
+  %step = arith.constant dense<0> : tensor<i64>
+  // CHECK: moe.adamw {{.*}}{moe.arena_offsets = array<i64: {{[0-9]+}}, {{[0-9]+}}, {{[0-9]+}}>}
+  %p, %m1, %v1 = moe.adamw %w, %g, %m, %m, %lr, %lr, %step beta1 = 0.9 beta2 = 0.95 eps = 1.0e-08 weight_decay = 0.0 max_grad_norm = 0.0 : tensor<4x16xf32>, tensor<f32>, tensor<i64>
+  ml_program.global_store @u = %p : tensor<4x16xf32>
+  ml_program.global_store @m = %m1 : tensor<4x16xf32>
+  ml_program.global_store @m = %v1 : tensor<4x16xf32>
+  return
 }
 
 // A load still read after a store to its global (here returned, as a train

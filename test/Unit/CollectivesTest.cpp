@@ -112,6 +112,9 @@ TEST(CollectivesTest, AbortReleasesRanksWaitingForOneThatFailed) {
         errors[rank] = error.what();
       }
     });
+  // Abort only once both wait, so that the wake-up is what is tested.
+  while (group.waitingRanks() < 2)
+    std::this_thread::yield();
   group.abort();
   for (std::thread &thread : threads)
     thread.join();

@@ -39,6 +39,8 @@ public:
   /// Ends the group: ranks waiting in an exchange, and every later one,
   /// throw instead of waiting for a rank that will not come.
   void abort();
+  /// How many ranks wait in an exchange for the others now.
+  int64_t waitingRanks();
 
 private:
   class RankCommunicator;

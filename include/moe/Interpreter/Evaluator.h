@@ -45,11 +45,7 @@ public:
   /// rank, so every rank of a group must call this together.
   llvm::StringMap<ref::Tensor> wholeGlobals() const;
 
-  /// Writes every global to `path` (atomically); throws moert::Error. Alone
-  /// only: a rank of a group writes wholeGlobals() with writeGlobals.
-  void saveGlobals(const std::string &path) const {
-    writeGlobals(path, globals);
-  }
+  /// Writes `globals` to `path` (atomically); throws moert::Error.
   static void writeGlobals(const std::string &path,
                            const llvm::StringMap<ref::Tensor> &globals);
 

@@ -273,9 +273,10 @@ def PlanMemory : Pass<"moe-plan-memory", "::mlir::ModuleOp"> {
     target's when it has none; the pass records it as `moe.target`), chosen
     first-fit over the blocks freed by values whose last use (through
     aliases) has passed. An op that may update its operands in place
-    (`InPlaceOpInterface`: AdamW, the step counter's increment) and whose
-    results are only stored to globals writes the global's storage in place
-    when no load of that global is used later.
+    (`InPlaceOpInterface`: AdamW, the step counter's increment) whose every
+    result is only stored back to the global its tied operand was loaded
+    from writes those globals' storage in place, when no load of them is
+    used later.
 
     The plan is recorded as attributes the emitters read:
     `moe.arena_offsets` (one offset per result, -1 where the result has no
