@@ -25,11 +25,10 @@ vocab=$(python3 benchmarks/char-tokens.py "$data" "$work/tokens.bin")
 python3 test/Inputs/edit-json.py examples/tiny-moe/config.json \
   vocab_size="$vocab" moe_capacity_factor=1.25 > "$work/config.json"
 "$bin/moe-import" "$work/config.json" --batch-size 12 --seq-len 64 -o "$work/model.mlir"
-"$bin/moe-opt" "$work/model.mlir" --moe-expert-parallel="ranks=2 report=true" \
-  -o "$work/model-ep2.mlir"
+"$bin/moe-opt" "$work/model.mlir" --moe-expert-parallel="ranks=2 report=true" -o /dev/null
 optimizer="lr=1e-3 min-lr=1e-4 warmup-steps=100 decay-steps=2000 beta2=0.99"
 "$bin/moe-compile" "$work/model.mlir" --model-name tiny --optimizer "$optimizer" -o "$work/train-p1"
-"$bin/moe-compile" "$work/model-ep2.mlir" --model-name tiny --optimizer "$optimizer" -o "$work/train-p2"
+"$bin/moe-compile" "$work/model.mlir" --expert-parallel 2 --model-name tiny --optimizer "$optimizer" -o "$work/train-p2"
 
 run="--data $work/tokens.bin --steps $steps --eval-interval 0 --sample-tokens 0 --log-interval $steps"
 rm -f "$work"/p*.jsonl

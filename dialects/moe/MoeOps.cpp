@@ -166,7 +166,44 @@ LogicalResult RouteOp::verify() {
   if (failed(verifyCapacity(*this, getCapacityFactorAttr(), getPriority(),
                             tokens, topK, experts)))
     return failure();
-  return expectShape(*this, "slots", getSlots(), {tokens, topK});
+  int64_t ranks = getRanks();
+  if (ranks < 1 || tokens % ranks != 0)
+    return emitOpError() << "attribute 'ranks' must be positive and divide the "
+                         << tokens << " tokens, got " << ranks;
+  if (failed(expectShape(*this, "slots", getSlots(), {tokens, topK})))
+    return failure();
+  return expectShape(*this, "counts", getCounts(), {ranks, experts});
+}
+
+namespace {
+
+/// moe.merge_runs and moe.split_runs: runs [ranks * experts, run_capacity,
+/// hidden], queue [experts, capacity, hidden], counts [ranks, experts].
+LogicalResult verifyRuns(Operation *op, Value runs, Value queue, Value counts) {
+  if (failed(expectRank(op, "runs", runs, 3,
+                        "[ranks * experts, run_capacity, hidden]")) ||
+      failed(
+          expectRank(op, "queue", queue, 3, "[experts, capacity, hidden]")) ||
+      failed(expectRank(op, "counts", counts, 2, "[ranks, experts]")))
+    return failure();
+  int64_t ranks = shapeOf(counts)[0], experts = shapeOf(counts)[1];
+  ArrayRef<int64_t> queueShape = shapeOf(queue), runsShape = shapeOf(runs);
+  if (failed(expectShape(op, "queue", queue,
+                         {experts, queueShape[1], queueShape[2]})) ||
+      failed(expectShape(op, "runs", runs,
+                         {ranks * experts, runsShape[1], queueShape[2]})))
+    return failure();
+  return expectSameElementType(op, {{"runs", runs}, {"queue", queue}});
+}
+
+} // namespace
+
+LogicalResult MergeRunsOp::verify() {
+  return verifyRuns(*this, getRuns(), getQueue(), getCounts());
+}
+
+LogicalResult SplitRunsOp::verify() {
+  return verifyRuns(*this, getRuns(), getQueue(), getCounts());
 }
 
 LogicalResult PlaceOp::verify() {

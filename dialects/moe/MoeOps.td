@@ -28,6 +28,7 @@ def Moe_IndexTensor : StaticShapeTensorOf<[I32]>;
 def Moe_FloatScalar : 0DTensorOf<[F32, F64]>;
 def Moe_CountScalar : 0DTensorOf<[I64]>;
 def Moe_CountVector : 1DTensorOf<[I64]>;
+def Moe_CountTensor : StaticShapeTensorOf<[I64]>;
 
 //===----------------------------------------------------------------------===//
 // Transformer ops
@@ -303,26 +304,38 @@ def Moe_DispatchOp : Moe_DiffOp<"dispatch"> {
 def Moe_RouteOp : Moe_Op<"route"> {
   let summary = "the capacity decisions of moe.dispatch, without the tokens";
   let description = [{
-    The routing half of moe.dispatch for `experts` experts: `slots` and
-    `dropped` are those moe.dispatch computes for the same `indices`
-    (`[T, k]`), `priority` and capacity (`ceil(cf * T * k / experts)`, or
-    `T` when `dropless`). An expert-parallel program routes the indices of
-    the whole batch on every rank, so that what is kept does not depend on
-    how the batch is split, and places its own tokens with moe.place.
+    The routing half of moe.dispatch for `experts` experts: which
+    assignments are kept and `dropped` are those moe.dispatch decides for the
+    same `indices` (`[T, k]`), `priority` and capacity (`ceil(cf * T * k /
+    experts)`, or `T` when `dropless`). An expert-parallel program routes the
+    indices of the whole batch on every rank, so that what is kept does not
+    depend on how the batch is split.
+
+    The tokens form `ranks` equal parts, the parts of the ranks in order.
+    Since an expert's queue keeps token order, each part's kept assignments
+    of an expert are one run of consecutive rows of the expert's buffer:
+    `counts[p, e]` is the length of part `p`'s run in expert `e`, and
+    `slots[t, c]` is the row of assignment `(t, c)` within its part's run
+    (-1 when dropped). With `ranks = 1` (the default) the slots are those of
+    moe.dispatch.
 
     ```mlir
-    %slots, %dropped = moe.route %i experts = 8 capacity_factor = 1.25
-        : tensor<512x2xi32> -> tensor<512x2xi32>, tensor<i64>
+    %slots, %counts, %dropped = moe.route %i experts = 8 ranks = 2
+        capacity_factor = 1.25
+        : tensor<512x2xi32> -> tensor<512x2xi32>, tensor<2x8xi64>, tensor<i64>
     ```
   }];
   let arguments = (ins Moe_IndexTensor:$indices,
                        Optional<Moe_FloatTensor>:$priority, I64Attr:$experts,
+                       DefaultValuedAttr<I64Attr, "1">:$ranks,
                        OptionalAttr<F64Attr>:$capacity_factor);
-  let results = (outs Moe_IndexTensor:$slots, Moe_CountScalar:$dropped);
+  let results = (outs Moe_IndexTensor:$slots, Moe_CountTensor:$counts,
+                      Moe_CountScalar:$dropped);
   let assemblyFormat = [{
     $indices (`priority` $priority^)? `experts` `=` $experts
-    custom<Capacity>($capacity_factor) attr-dict `:` type($indices)
-    (`,` type($priority)^)? `->` type($slots) `,` type($dropped)
+    (`ranks` `=` $ranks^)? custom<Capacity>($capacity_factor) attr-dict `:`
+    type($indices) (`,` type($priority)^)? `->` type($slots) `,`
+    type($counts) `,` type($dropped)
   }];
   let extraClassDeclaration = [{
     bool isDropless() { return !getCapacityFactor(); }
@@ -351,6 +364,50 @@ def Moe_PlaceOp : Moe_DiffOp<"place", [AllTypesMatch<["indices", "slots"]>]> {
   let assemblyFormat = [{
     $tokens `,` $indices `,` $slots attr-dict `:` type($tokens) `,`
     type($indices) `->` type($buffer)
+  }];
+}
+
+def Moe_MergeRunsOp : Moe_DiffOp<"merge_runs"> {
+  let summary = "the runs of an expert's queue, one per rank, into its buffer";
+  let description = [{
+    `runs` is `[ranks * experts, run_capacity, hidden]`: block `p * experts +
+    e` holds, in its first `counts[p, e]` rows, the run of rank `p` in the
+    queue of expert `e` (`counts` is `[ranks, experts]`, as moe.route gives
+    it; the rest of the block is ignored). The result `[experts, capacity,
+    hidden]` holds every expert's runs one after the other, in rank order,
+    as moe.dispatch would have placed them, and zeros after the last.
+
+    ```mlir
+    %queue = moe.merge_runs %runs, %counts
+        : tensor<8x64x128xf32>, tensor<2x4xi64> -> tensor<4x128x128xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$runs, Moe_CountTensor:$counts);
+  let results = (outs Moe_FloatTensor:$queue);
+  let assemblyFormat = [{
+    $runs `,` $counts attr-dict `:` type($runs) `,` type($counts) `->`
+    type($queue)
+  }];
+}
+
+def Moe_SplitRunsOp : Moe_DiffOp<"split_runs"> {
+  let summary = "an expert's buffer back into its runs, one per rank";
+  let description = [{
+    The inverse of moe.merge_runs (and its transpose): `queue` is
+    `[experts, capacity, hidden]`, the result `[ranks * experts,
+    run_capacity, hidden]` holds in block `p * experts + e` the `counts[p,
+    e]` rows of rank `p`'s run in expert `e`'s queue, and zeros after them.
+
+    ```mlir
+    %runs = moe.split_runs %queue, %counts
+        : tensor<4x128x128xf32>, tensor<2x4xi64> -> tensor<8x64x128xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$queue, Moe_CountTensor:$counts);
+  let results = (outs Moe_FloatTensor:$runs);
+  let assemblyFormat = [{
+    $queue `,` $counts attr-dict `:` type($queue) `,` type($counts) `->`
+    type($runs)
   }];
 }
 

@@ -163,6 +163,24 @@ LogicalResult PlaceOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
                          getSlots(), operandGrads);
 }
 
+// A merge and a split with the same counts move the same rows in opposite
+// directions and zero the rest: each is the other's transpose.
+LogicalResult MergeRunsOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                    SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.push_back(SplitRunsOp::create(b, getLoc(), getRuns().getType(),
+                                             resultGrads[0], getCounts()));
+  operandGrads.push_back(Value());
+  return success();
+}
+
+LogicalResult SplitRunsOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                    SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.push_back(MergeRunsOp::create(b, getLoc(), getQueue().getType(),
+                                             resultGrads[0], getCounts()));
+  operandGrads.push_back(Value());
+  return success();
+}
+
 LogicalResult ExpertFfnOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
                                     SmallVectorImpl<Value> &operandGrads) {
   // Autodiff passes zeros for a result nothing differentiable uses.

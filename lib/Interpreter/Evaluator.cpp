@@ -322,9 +322,24 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
         .Case([&](moe::RouteOp o) {
           moe::ref::RouteResult r = moe::ref::route(
               get(o.getIndices()), o.getExperts(), o.getCapacity(),
-              o.getPriority() ? &get(o.getPriority()) : nullptr);
+              o.getPriority() ? &get(o.getPriority()) : nullptr, o.getRanks());
           set(o.getSlots(), std::move(r.slots));
+          set(o.getCounts(), std::move(r.counts));
           set(o.getDropped(), std::move(r.dropped));
+          return success();
+        })
+        .Case([&](moe::MergeRunsOp o) {
+          set(o,
+              moe::ref::mergeRuns(get(o.getRuns()), get(o.getCounts()),
+                                  cast<RankedTensorType>(o.getQueue().getType())
+                                      .getDimSize(1)));
+          return success();
+        })
+        .Case([&](moe::SplitRunsOp o) {
+          set(o,
+              moe::ref::splitRuns(
+                  get(o.getQueue()), get(o.getCounts()),
+                  cast<RankedTensorType>(o.getRuns().getType()).getDimSize(1)));
           return success();
         })
         .Case([&](moe::PlaceOp o) {

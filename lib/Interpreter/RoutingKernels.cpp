@@ -68,9 +68,11 @@ Tensor mlir::moe::ref::gateNorm(const Tensor &logits, double normLambda,
 }
 
 RouteResult mlir::moe::ref::route(const Tensor &indices, int64_t numExperts,
-                                  int64_t capacity, const Tensor *priority) {
+                                  int64_t capacity, const Tensor *priority,
+                                  int64_t ranks) {
   int64_t assignments = indices.numel();
   RouteResult result{Tensor::zeros(DType::I32, indices.shape),
+                     Tensor::zeros(DType::I64, {ranks, numExperts}),
                      Tensor::scalar(DType::I64, 0)};
   // Each expert's queue of assignments t * k + c in token-major order: all of
   // token t's choices queue before token t+1's.
@@ -91,8 +93,9 @@ RouteResult mlir::moe::ref::route(const Tensor &indices, int64_t numExperts,
          ++i)
       kept[queue[i]] = true;
   }
-  // The kept assignments take rows in token-major order.
-  std::vector<int64_t> filled(numExperts, 0);
+  // The kept assignments take rows in token-major order; each part's rows
+  // are counted from the start of its run.
+  int64_t partSize = assignments / ranks;
   for (int64_t i = 0; i < assignments; ++i) {
     if (!kept[i]) {
       result.slots.data[i] = -1;
@@ -100,9 +103,62 @@ RouteResult mlir::moe::ref::route(const Tensor &indices, int64_t numExperts,
       continue;
     }
     int64_t expert = static_cast<int64_t>(indices.data[i]);
-    result.slots.data[i] = static_cast<double>(filled[expert]++);
+    double &run = result.counts.data[i / partSize * numExperts + expert];
+    result.slots.data[i] = run++;
   }
   return result;
+}
+
+namespace {
+
+/// Calls `move(block, runRow, expert, queueRow)` for every row of every
+/// run: run block `block` row `runRow` is row `queueRow` of `expert`.
+template <typename Move>
+void forEachRunRow(const Tensor &counts, int64_t runCapacity, int64_t capacity,
+                   const char *opName, Move move) {
+  int64_t ranks = counts.dim(0), experts = counts.dim(1);
+  for (int64_t e = 0; e < experts; ++e) {
+    int64_t start = 0;
+    for (int64_t p = 0; p < ranks; ++p) {
+      int64_t count = static_cast<int64_t>(counts.data[p * experts + e]);
+      if (count < 0 || count > runCapacity || start + count > capacity)
+        moert::fail(opName, ": rank ", p, "'s run of ", count,
+                    " rows for expert ", e, " does not fit runs of ",
+                    runCapacity, " rows or a queue of ", capacity, " rows");
+      for (int64_t row = 0; row < count; ++row)
+        move(p * experts + e, row, e, start + row);
+      start += count;
+    }
+  }
+}
+
+} // namespace
+
+Tensor mlir::moe::ref::mergeRuns(const Tensor &runs, const Tensor &counts,
+                                 int64_t capacity) {
+  int64_t runCapacity = runs.dim(1), hidden = runs.dim(2);
+  Tensor queue = Tensor::zeros(runs.dtype, {counts.dim(1), capacity, hidden});
+  forEachRunRow(counts, runCapacity, capacity, "moe.merge_runs",
+                [&](int64_t block, int64_t runRow, int64_t e, int64_t row) {
+                  std::copy_n(
+                      &runs.data[(block * runCapacity + runRow) * hidden],
+                      hidden, &queue.data[(e * capacity + row) * hidden]);
+                });
+  return queue;
+}
+
+Tensor mlir::moe::ref::splitRuns(const Tensor &queue, const Tensor &counts,
+                                 int64_t runCapacity) {
+  int64_t capacity = queue.dim(1), hidden = queue.dim(2);
+  Tensor runs =
+      Tensor::zeros(queue.dtype, {counts.numel(), runCapacity, hidden});
+  forEachRunRow(counts, runCapacity, capacity, "moe.split_runs",
+                [&](int64_t block, int64_t runRow, int64_t e, int64_t row) {
+                  std::copy_n(
+                      &queue.data[(e * capacity + row) * hidden], hidden,
+                      &runs.data[(block * runCapacity + runRow) * hidden]);
+                });
+  return runs;
 }
 
 Tensor mlir::moe::ref::place(const Tensor &tokens, const Tensor &indices,

@@ -10,6 +10,11 @@ using namespace mlir::moe;
 
 void moe::buildTrainPipeline(OpPassManager &pm,
                              const TrainPipelineOptions &options) {
+  if (options.expertParallel != 1) {
+    ExpertParallelOptions expertParallel;
+    expertParallel.ranks = options.expertParallel;
+    pm.addPass(createExpertParallel(expertParallel));
+  }
   if (options.gateNorm >= 0) {
     GateNormOptions gateNorm;
     gateNorm.lambda = options.gateNorm;

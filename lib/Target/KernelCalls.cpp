@@ -259,12 +259,26 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
       })
       .Case([&](RouteOp o) {
         Value indices = o.getIndices();
-        return call(
-            "route",
-            {buffer(indices),
-             o.getPriority() ? buffer(o.getPriority()) : expression("nullptr"),
-             size(dim(indices, 0)), size(dim(indices, 1)), size(o.getExperts()),
-             size(o.getCapacity()), res(0), res(1)});
+        return call("route", {buffer(indices),
+                              o.getPriority() ? buffer(o.getPriority())
+                                              : expression("nullptr"),
+                              size(dim(indices, 0)), size(dim(indices, 1)),
+                              size(o.getExperts()), size(o.getCapacity()),
+                              size(o.getRanks()), res(0), res(1), res(2)});
+      })
+      .Case([&](MergeRunsOp o) {
+        Value runs = o.getRuns(), queue = o.getQueue();
+        return call("mergeRuns", {in(0), in(1), size(dim(o.getCounts(), 0)),
+                                  size(dim(queue, 0)), size(dim(runs, 1)),
+                                  size(dim(queue, 1)), size(dim(queue, 2)),
+                                  res(0), newRowCounts(queue)});
+      })
+      .Case([&](SplitRunsOp o) {
+        Value runs = o.getRuns(), queue = o.getQueue();
+        return call("splitRuns",
+                    {in(0), in(1), size(dim(o.getCounts(), 0)),
+                     size(dim(queue, 0)), size(dim(queue, 1)),
+                     size(dim(runs, 1)), size(dim(queue, 2)), res(0)});
       })
       .Case([&](PlaceOp o) {
         Value buffer = o.getBuffer();
@@ -292,11 +306,27 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
         return call("reduceScatterSum",
                     {in(0), size(numElements(o.getResult())), res(0)});
       })
-      .Case([&](shard::AllSliceOp o) -> FailureOr<KernelCall> {
-        if (o.getSliceAxis() != 0)
+      .Case([&](shard::AllToAllOp o) -> FailureOr<KernelCall> {
+        // Blocks along axis 0 in both directions: contiguous blocks. The
+        // last two axes are the segments whose zero rows stay home.
+        ArrayRef<int64_t> shape = shapeOf(o.getInput());
+        if (o.getSplitAxis() != 0 || o.getConcatAxis() != 0 || shape.size() < 2)
           return failure();
+        return call("allToAll",
+                    {in(0), size(numElements(o.getResult())),
+                     size(shape.size() > 2 ? dim(o.getInput(), -2) : 1),
+                     size(dim(o.getInput(), -1)), res(0)});
+      })
+      .Case([&](shard::AllSliceOp o) {
+        // `outer` groups of one block per rank along the sliced axis.
+        ArrayRef<int64_t> shape = shapeOf(o.getInput());
+        int64_t axis = o.getSliceAxis().getSExtValue();
+        int64_t outer = 1;
+        for (int64_t i = 0; i < axis; ++i)
+          outer *= shape[i];
         return call("allSlice",
-                    {in(0), size(numElements(o.getResult())), res(0)});
+                    {in(0), size(outer),
+                     size(numElements(o.getResult()) / outer), res(0)});
       })
       .Case([&](DispatchGradOp o) {
         Value buffer = o.getDBuffer();

@@ -3,7 +3,8 @@
 // A model's functions become SPMD programs: the program of one rank, with
 // local shapes and shard collectives. Routing decisions are made on the
 // whole batch on every rank, so a model trained on P ranks computes the
-// function it computes on one (see Passes.td).
+// function it computes on one; tokens travel to their experts' ranks and
+// back with all-to-alls (see Passes.td).
 //
 //===----------------------------------------------------------------------===//
 
@@ -151,26 +152,41 @@ LogicalResult Partitioner::partitionLayer(DispatchOp dispatch) {
     result.setType(whole(result.getType()));
 
   b.setInsertionPoint(dispatch);
-  int64_t experts =
-      cast<RankedTensorType>(dispatch.getBuffer().getType()).getDimSize(0);
-  auto route = RouteOp::create(
-      b, loc, wholeGate.getIndices().getType(), dispatch.getDropped().getType(),
-      wholeGate.getIndices(),
-      dispatch.getPriority() ? wholeGate.getWeights() : Value(),
-      b.getI64IntegerAttr(experts), dispatch.getCapacityFactorAttr());
+  auto bufferType = cast<RankedTensorType>(dispatch.getBuffer().getType());
+  int64_t experts = bufferType.getDimSize(0);
+  auto counts = RankedTensorType::get({ranks, experts}, b.getI64Type());
+  auto route =
+      RouteOp::create(b, loc, wholeGate.getIndices().getType(), counts,
+                      dispatch.getDropped().getType(), wholeGate.getIndices(),
+                      dispatch.getPriority() ? wholeGate.getWeights() : Value(),
+                      b.getI64IntegerAttr(experts), b.getI64IntegerAttr(ranks),
+                      dispatch.getCapacityFactorAttr());
   Value slots = shard::AllSliceOp::create(
       b, loc, local(dispatch.getSlots().getType()), kGridName,
       ArrayRef<int16_t>{0}, route.getSlots(), APInt(64, 0));
-  Value buffer =
-      PlaceOp::create(b, loc, dispatch.getBuffer().getType(),
-                      dispatch.getTokens(), dispatch.getIndices(), slots);
-  // Each row has one owner: the sum over ranks moves it to its expert.
-  Value received = shard::ReduceScatterOp::create(
-      b, loc, local(buffer.getType()), kGridName, ArrayRef<int16_t>{0}, buffer,
-      shard::ReductionKind::Sum, APInt(64, 0));
+  // A rank's run in an expert's queue holds at most its tokens (a token
+  // picks an expert once) and at most the capacity.
+  int64_t tokens =
+      cast<RankedTensorType>(dispatch.getTokens().getType()).getDimSize(0);
+  SmallVector<int64_t> runShape(bufferType.getShape());
+  runShape[1] = std::min(runShape[1], tokens);
+  auto runType = bufferType.clone(runShape);
+  Value runs = PlaceOp::create(b, loc, runType, dispatch.getTokens(),
+                               dispatch.getIndices(), slots);
+  // Block q of the runs goes to rank q, which holds its experts' runs from
+  // every rank.
+  Value received = shard::AllToAllOp::create(b, loc, runType, kGridName,
+                                             ArrayRef<int16_t>{0}, runs,
+                                             APInt(64, 0), APInt(64, 0));
+  Value myCounts = shard::AllSliceOp::create(
+      b, loc, RankedTensorType::get({ranks, experts / ranks}, b.getI64Type()),
+      kGridName, ArrayRef<int16_t>{0}, route.getCounts(), APInt(64, 1));
+  Value queue =
+      MergeRunsOp::create(b, loc, local(bufferType), received, myCounts);
   for (Operation *op :
-       {route.getOperation(), slots.getDefiningOp(), buffer.getDefiningOp(),
-        received.getDefiningOp(), wholeLogits.getDefiningOp()})
+       {route.getOperation(), slots.getDefiningOp(), runs.getDefiningOp(),
+        received.getDefiningOp(), myCounts.getDefiningOp(),
+        queue.getDefiningOp(), wholeLogits.getDefiningOp()})
     copyLayer(gate, op);
 
   for (OpOperand &use :
@@ -179,13 +195,20 @@ LogicalResult Partitioner::partitionLayer(DispatchOp dispatch) {
     if (!ffn)
       return use.getOwner()->emitError(
           "moe-expert-parallel: a dispatched buffer must feed moe.expert_ffn");
-    use.set(received);
+    use.set(queue);
     for (OpResult result : ffn->getResults())
       result.setType(local(result.getType()));
+    // The outputs go back the same way: split into runs, each run to the
+    // rank of its tokens.
     b.setInsertionPointAfter(ffn);
-    Value outputs = gatherRows(b, loc, ffn.getResult());
-    copyLayer(gate, outputs.getDefiningOp());
-    ffn.getResult().replaceAllUsesExcept(outputs, outputs.getDefiningOp());
+    Value outputRuns =
+        SplitRunsOp::create(b, loc, runType, ffn.getResult(), myCounts);
+    Value returned = shard::AllToAllOp::create(b, loc, runType, kGridName,
+                                               ArrayRef<int16_t>{0}, outputRuns,
+                                               APInt(64, 0), APInt(64, 0));
+    copyLayer(gate, outputRuns.getDefiningOp());
+    copyLayer(gate, returned.getDefiningOp());
+    ffn.getResult().replaceAllUsesExcept(returned, outputRuns.getDefiningOp());
   }
   // The rank's tokens' rows where they are read token by token, the whole
   // batch's where statistics are taken.

@@ -1,6 +1,7 @@
 //===- ExpertKernels.cpp - f32 CPU expert FFN kernels ---------------------===//
 //
-// The grouped SwiGLU FFN of CpuKernels.h and its gradient. Expert GEMMs go to
+// The grouped SwiGLU FFN of CpuKernels.h and its gradient, and the runs of
+// expert-parallel queues. Expert GEMMs go to
 // oneDNN on each expert's filled rows (counts[e] from dispatch). With at
 // least as many experts as threads, whole experts run in parallel, one per
 // thread (oneDNN stays on its calling thread inside an OpenMP region): small
@@ -17,6 +18,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -198,4 +200,62 @@ void moert::cpu::expertFfnGrad(const float *x, const float *gateProj,
     gemm(false, false, rows, hidden, ffn, du, ffn, upProj + e * ffn * hidden,
          hidden, 1.0f, dxe, hidden);
   });
+}
+
+namespace {
+
+/// Checks the runs of `counts` ([ranks, experts]) fit runs of `runCapacity`
+/// rows and queues of `capacity` rows, and calls `move(block, e, queueRow,
+/// rows)` for each run: block `block`'s first `rows` rows are rows
+/// [queueRow, queueRow + rows) of expert e's queue.
+template <typename Move>
+void forEachRun(const int64_t *counts, int64_t ranks, int64_t experts,
+                int64_t runCapacity, int64_t capacity, const char *op,
+                Move move) {
+  for (int64_t e = 0; e < experts; ++e)
+    for (int64_t p = 0, start = 0; p < ranks; ++p) {
+      int64_t count = counts[p * experts + e];
+      if (count < 0 || count > runCapacity || start + count > capacity)
+        moert::fail(op, ": rank ", p, "'s run of ", count, " rows for expert ",
+                    e, " does not fit runs of ", runCapacity,
+                    " rows or a queue of ", capacity, " rows");
+      start += count;
+    }
+  for (int64_t e = 0; e < experts; ++e)
+    for (int64_t p = 0, start = 0; p < ranks; ++p) {
+      int64_t count = counts[p * experts + e];
+      move(p * experts + e, e, start, count);
+      start += count;
+    }
+}
+
+} // namespace
+
+void moert::cpu::mergeRuns(const float *runs, const int64_t *counts,
+                           int64_t ranks, int64_t experts, int64_t runCapacity,
+                           int64_t capacity, int64_t hidden, float *queue,
+                           int64_t *queueCounts) {
+  std::fill(queueCounts, queueCounts + experts, 0);
+  forEachRun(counts, ranks, experts, runCapacity, capacity, "moe.merge_runs",
+             [&](int64_t block, int64_t e, int64_t start, int64_t rows) {
+               std::memcpy(queue + (e * capacity + start) * hidden,
+                           runs + block * runCapacity * hidden,
+                           rows * hidden * sizeof(float));
+               queueCounts[e] = start + rows;
+             });
+  for (int64_t e = 0; e < experts; ++e)
+    std::fill(queue + (e * capacity + queueCounts[e]) * hidden,
+              queue + (e + 1) * capacity * hidden, 0.0f);
+}
+
+void moert::cpu::splitRuns(const float *queue, const int64_t *counts,
+                           int64_t ranks, int64_t experts, int64_t capacity,
+                           int64_t runCapacity, int64_t hidden, float *runs) {
+  forEachRun(counts, ranks, experts, runCapacity, capacity, "moe.split_runs",
+             [&](int64_t block, int64_t e, int64_t start, int64_t rows) {
+               float *run = runs + block * runCapacity * hidden;
+               std::memcpy(run, queue + (e * capacity + start) * hidden,
+                           rows * hidden * sizeof(float));
+               std::fill(run + rows * hidden, run + runCapacity * hidden, 0.0f);
+             });
 }

@@ -358,10 +358,20 @@ void moert::cpu::dispatch(const float *tokens, const int32_t *indices,
 
 void moert::cpu::route(const int32_t *indices, const float *priority,
                        int64_t numTokens, int64_t topK, int64_t experts,
-                       int64_t capacity, int32_t *slots, int64_t *dropped) {
-  std::vector<int64_t> counts(experts);
-  *dropped = routeAssignments(indices, priority, numTokens * topK, experts,
-                              capacity, slots, counts.data(), "moe.route");
+                       int64_t capacity, int64_t ranks, int32_t *slots,
+                       int64_t *counts, int64_t *dropped) {
+  std::vector<int64_t> filled(experts);
+  int64_t assignments = numTokens * topK;
+  *dropped = routeAssignments(indices, priority, assignments, experts, capacity,
+                              slots, filled.data(), "moe.route");
+  // Rows count from the start of each part's run: the parts' runs follow
+  // each other in token order.
+  std::fill(counts, counts + ranks * experts, 0);
+  int64_t partSize = assignments / ranks;
+  for (int64_t i = 0; i < assignments; ++i)
+    if (slots[i] >= 0)
+      slots[i] =
+          static_cast<int32_t>(counts[i / partSize * experts + indices[i]]++);
 }
 
 void moert::cpu::place(const float *tokens, const int32_t *indices,

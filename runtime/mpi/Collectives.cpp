@@ -9,6 +9,7 @@
 #define MPICH_SKIP_MPICXX 1
 #include <mpi.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -55,8 +56,12 @@ template <typename T> void reduce(const T *local, int64_t count, T *sum) {
   sumBlocks(blocks, moert::cpu::groupSize(), count, sum);
 }
 
-template <typename T> void slice(const T *whole, int64_t count, T *part) {
-  std::memcpy(part, whole + moert::cpu::groupRank() * count, count * sizeof(T));
+template <typename T>
+void slice(const T *whole, int64_t outer, int64_t count, T *part) {
+  int64_t size = moert::cpu::groupSize(), rank = moert::cpu::groupRank();
+  for (int64_t o = 0; o < outer; ++o)
+    std::memcpy(part + o * count, whole + (o * size + rank) * count,
+                count * sizeof(T));
 }
 
 } // namespace
@@ -141,12 +146,90 @@ void moert::cpu::reduceScatterSum(const float *local, int64_t count,
   sumBlocks(blocks, size, count, part);
 }
 
-void moert::cpu::allSlice(const float *whole, int64_t count, float *part) {
-  slice(whole, count, part);
+void moert::cpu::allToAll(const float *local, int64_t count,
+                          int64_t segmentRows, int64_t rowLength,
+                          float *received) {
+  CollectiveTimer timer;
+  int64_t size = groupSize();
+  int64_t block = count / size, rowsPerBlock = block / rowLength;
+  int64_t segments = rowsPerBlock / segmentRows;
+  if (count % size != 0 || block % rowLength != 0 ||
+      rowsPerBlock % segmentRows != 0)
+    fail("an all-to-all of ", count, " values does not split over ", size,
+         " ranks into segments of ", segmentRows, " rows of ", rowLength);
+  // Each segment's rows after its last nonzero one stay home: the receiver
+  // knows they are zero.
+  auto isZero = [&](const float *row) {
+    for (int64_t i = 0; i < rowLength; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, &row[i], sizeof bits);
+      if (bits != 0)
+        return false;
+    }
+    return true;
+  };
+  std::vector<int64_t> sentRows(size * segments), receivedRows(size * segments);
+  for (int64_t s = 0; s < size * segments; ++s) {
+    const float *segment = local + s * segmentRows * rowLength;
+    int64_t rows = segmentRows;
+    while (rows > 0 && isZero(segment + (rows - 1) * rowLength))
+      --rows;
+    sentRows[s] = rows;
+  }
+  MPI_Alltoall(sentRows.data(), static_cast<int>(segments), MPI_INT64_T,
+               receivedRows.data(), static_cast<int>(segments), MPI_INT64_T,
+               MPI_COMM_WORLD);
+  // Pack the kept rows per destination, exchange, unpack with zeros.
+  auto layout = [&](const std::vector<int64_t> &rows, std::vector<int> &counts,
+                    std::vector<int> &offsets) {
+    int64_t total = 0;
+    for (int64_t q = 0; q < size; ++q) {
+      int64_t values = 0;
+      for (int64_t s = 0; s < segments; ++s)
+        values += rows[q * segments + s] * rowLength;
+      if (total + values > INT32_MAX)
+        fail("an all-to-all of ", total + values,
+             " values exceeds MPI's count limit");
+      counts[q] = static_cast<int>(values);
+      offsets[q] = static_cast<int>(total);
+      total += values;
+    }
+    return total;
+  };
+  std::vector<int> sendCounts(size), sendOffsets(size), receiveCounts(size),
+      receiveOffsets(size);
+  thread_local std::vector<float> sendBuffer, receiveBuffer;
+  sendBuffer.resize(layout(sentRows, sendCounts, sendOffsets));
+  receiveBuffer.resize(layout(receivedRows, receiveCounts, receiveOffsets));
+  float *packed = sendBuffer.data();
+  for (int64_t s = 0; s < size * segments; ++s) {
+    int64_t values = sentRows[s] * rowLength;
+    std::memcpy(packed, local + s * segmentRows * rowLength,
+                values * sizeof(float));
+    packed += values;
+  }
+  MPI_Alltoallv(sendBuffer.data(), sendCounts.data(), sendOffsets.data(),
+                MPI_FLOAT, receiveBuffer.data(), receiveCounts.data(),
+                receiveOffsets.data(), MPI_FLOAT, MPI_COMM_WORLD);
+  const float *unpacked = receiveBuffer.data();
+  for (int64_t s = 0; s < size * segments; ++s) {
+    float *segment = received + s * segmentRows * rowLength;
+    int64_t values = receivedRows[s] * rowLength;
+    std::memcpy(segment, unpacked, values * sizeof(float));
+    std::fill(segment + values, segment + segmentRows * rowLength, 0.0f);
+    unpacked += values;
+  }
 }
-void moert::cpu::allSlice(const int32_t *whole, int64_t count, int32_t *part) {
-  slice(whole, count, part);
+
+void moert::cpu::allSlice(const float *whole, int64_t outer, int64_t count,
+                          float *part) {
+  slice(whole, outer, count, part);
 }
-void moert::cpu::allSlice(const int64_t *whole, int64_t count, int64_t *part) {
-  slice(whole, count, part);
+void moert::cpu::allSlice(const int32_t *whole, int64_t outer, int64_t count,
+                          int32_t *part) {
+  slice(whole, outer, count, part);
+}
+void moert::cpu::allSlice(const int64_t *whole, int64_t outer, int64_t count,
+                          int64_t *part) {
+  slice(whole, outer, count, part);
 }

@@ -161,39 +161,99 @@ TEST(CpuRoutingKernelsTest, GateNormAndGradMatchReference) {
 //===----------------------------------------------------------------------===//
 
 // route and place split dispatch: together they are dispatch, and place
-// writes zeros where no token goes (an expert-parallel program sums buffers).
-TEST(CpuRoutingKernelsTest, RouteAndPlaceMatchReference) {
+// writes zeros where no token goes. Split into parts (the ranks of an
+// expert-parallel program), each part placed in its runs and the runs
+// merged give dispatch's buffer again; split_runs undoes merge_runs.
+TEST(CpuRoutingKernelsTest, RoutePlaceAndRunsMatchReference) {
   for (const Shape &s : kShapes) {
     int64_t fair = (s.tokens * s.topK + s.experts - 1) / s.experts;
-    for (int64_t capacity : {std::max<int64_t>(1, fair / 2), s.tokens}) {
-      std::string name = s.name() + " capacity " + std::to_string(capacity);
-      Floats tokens = randomFloats(s.tokens * s.hidden, 1);
-      Ids indices = randomChoices(s.tokens, s.experts, s.topK, 2);
-      Floats priority = randomFloats(s.tokens * s.topK, 4);
-      for (const float *rank : {static_cast<const float *>(nullptr),
-                                static_cast<const float *>(priority.data())}) {
-        Ids slots(s.tokens * s.topK, -7);
-        int64_t dropped = -7;
-        cpu::route(indices.data(), rank, s.tokens, s.topK, s.experts, capacity,
-                   slots.data(), &dropped);
-        Tensor indicesRef = i32({s.tokens, s.topK}, indices);
-        Tensor priorityRef = f32({s.tokens, s.topK}, priority);
-        ref::RouteResult expected = ref::route(indicesRef, s.experts, capacity,
-                                               rank ? &priorityRef : nullptr);
-        expectExact(slots, expected.slots, "route slots " + name);
-        EXPECT_EQ(dropped, static_cast<int64_t>(expected.dropped.data[0]))
-            << name;
+    for (int64_t capacity : {std::max<int64_t>(1, fair / 2), s.tokens})
+      for (int64_t parts : {int64_t(1), int64_t(2), s.tokens}) {
+        if (s.tokens % parts != 0)
+          continue;
+        std::string name = s.name() + " capacity " + std::to_string(capacity) +
+                           " parts " + std::to_string(parts);
+        int64_t partTokens = s.tokens / parts;
+        int64_t runCapacity = std::min(capacity, partTokens);
+        Floats tokens = randomFloats(s.tokens * s.hidden, 1);
+        Ids indices = randomChoices(s.tokens, s.experts, s.topK, 2);
+        Floats priority = randomFloats(s.tokens * s.topK, 4);
+        for (const float *rank :
+             {static_cast<const float *>(nullptr),
+              static_cast<const float *>(priority.data())}) {
+          Ids slots(s.tokens * s.topK, -7);
+          std::vector<int64_t> counts(parts * s.experts, -7);
+          int64_t dropped = -7;
+          cpu::route(indices.data(), rank, s.tokens, s.topK, s.experts,
+                     capacity, parts, slots.data(), counts.data(), &dropped);
+          Tensor indicesRef = i32({s.tokens, s.topK}, indices);
+          Tensor priorityRef = f32({s.tokens, s.topK}, priority);
+          ref::RouteResult expected =
+              ref::route(indicesRef, s.experts, capacity,
+                         rank ? &priorityRef : nullptr, parts);
+          expectExact(slots, expected.slots, "route slots " + name);
+          for (size_t i = 0; i < counts.size(); ++i)
+            EXPECT_EQ(counts[i], static_cast<int64_t>(expected.counts.data[i]))
+                << "route counts " << name << " at " << i;
+          EXPECT_EQ(dropped, static_cast<int64_t>(expected.dropped.data[0]))
+              << name;
 
-        Floats buffer = output(s.experts * capacity * s.hidden);
-        cpu::place(tokens.data(), indices.data(), slots.data(), s.tokens,
-                   s.hidden, s.topK, s.experts, capacity, buffer.data());
-        Tensor placed =
-            ref::place(f32({s.tokens, s.hidden}, tokens), indicesRef,
-                       expected.slots, s.experts, capacity);
-        expectClose(buffer, placed, "place " + name, 0.0);
+          // Every part's runs, one block of runCapacity rows per expert.
+          int64_t runValues = runCapacity * s.hidden;
+          Floats runs = output(parts * s.experts * runValues);
+          for (int64_t p = 0; p < parts; ++p)
+            cpu::place(tokens.data() + p * partTokens * s.hidden,
+                       indices.data() + p * partTokens * s.topK,
+                       slots.data() + p * partTokens * s.topK, partTokens,
+                       s.hidden, s.topK, s.experts, runCapacity,
+                       runs.data() + p * s.experts * runValues);
+          Tensor runsRef =
+              f32({parts * s.experts, runCapacity, s.hidden}, runs);
+          Floats queue = output(s.experts * capacity * s.hidden);
+          std::vector<int64_t> queueCounts(s.experts, -7);
+          cpu::mergeRuns(runs.data(), counts.data(), parts, s.experts,
+                         runCapacity, capacity, s.hidden, queue.data(),
+                         queueCounts.data());
+          Tensor dispatched =
+              ref::dispatch(f32({s.tokens, s.hidden}, tokens), indicesRef,
+                            s.experts, capacity, rank ? &priorityRef : nullptr)
+                  .buffer;
+          expectClose(queue, dispatched, "merged runs " + name, 0.0);
+          expectClose(queue, ref::mergeRuns(runsRef, expected.counts, capacity),
+                      "mergeRuns " + name, 0.0);
+          for (int64_t e = 0; e < s.experts; ++e) {
+            int64_t filled = 0;
+            for (int64_t p = 0; p < parts; ++p)
+              filled += counts[p * s.experts + e];
+            EXPECT_EQ(queueCounts[e], filled) << name << " expert " << e;
+          }
+
+          Floats split = output(runs.size());
+          cpu::splitRuns(queue.data(), counts.data(), parts, s.experts,
+                         capacity, runCapacity, s.hidden, split.data());
+          expectClose(split, runsRef, "split runs " + name, 0.0);
+          expectClose(
+              split,
+              ref::splitRuns(ref::mergeRuns(runsRef, expected.counts, capacity),
+                             expected.counts, runCapacity),
+              "splitRuns " + name, 0.0);
+        }
       }
-    }
   }
+}
+
+// A run longer than its block or a queue overflowing its capacity is an
+// error, not a write past the buffer.
+TEST(CpuRoutingKernelsTest, RunsThatDoNotFitAreErrors) {
+  Floats runs(2 * 2 * 3, 1.0f), queue(2 * 4 * 3);
+  std::vector<int64_t> queueCounts(2);
+  std::vector<int64_t> tooLong = {3, 0, 0, 0}, overflowing = {2, 0, 2, 1};
+  EXPECT_THROW(cpu::mergeRuns(runs.data(), tooLong.data(), 2, 2, 2, 4, 3,
+                              queue.data(), queueCounts.data()),
+               moert::Error);
+  EXPECT_THROW(cpu::splitRuns(queue.data(), overflowing.data(), 2, 2, 3, 2, 3,
+                              runs.data()),
+               moert::Error);
 }
 
 TEST(CpuRoutingKernelsTest, DispatchAndGradMatchReference) {

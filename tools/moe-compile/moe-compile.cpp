@@ -58,6 +58,10 @@ static cl::opt<std::string> adaptiveAux(
     cl::cat(toolOptions), "adaptive-aux", cl::ValueOptional,
     cl::desc("Adaptive aux-loss coefficients (moe-adaptive-aux), with its "
              "options, e.g. \"xi=0.2 alpha-max=0.01 beta=0.99\""));
+static cl::opt<int64_t> expertParallel(
+    cl::cat(toolOptions), "expert-parallel", cl::init(1),
+    cl::desc("Ranks to split the experts and the batch over: the binary "
+             "runs under mpirun -np P"));
 static cl::opt<int64_t> batchSize(cl::cat(toolOptions), "batch-size",
                                   cl::init(0),
                                   cl::desc("Override moe_batch_size"));
@@ -122,6 +126,7 @@ int main(int argc, char **argv) {
                 "'");
   train.gateNorm = gateNormLambda.getValue();
   train.recompute = recompute.getValue();
+  train.expertParallel = expertParallel.getValue();
   PassManager pm = PassManager::on<ModuleOp>(&context);
   moe::buildTrainPipeline(pm, train);
   moe::buildCpuCodegenPipeline(pm);

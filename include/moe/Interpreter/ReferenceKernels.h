@@ -56,13 +56,20 @@ struct DispatchResult {
 DispatchResult dispatch(const Tensor &tokens, const Tensor &indices,
                         int64_t numExperts, int64_t capacity,
                         const Tensor *priority = nullptr);
-/// moe.route: dispatch's slots and dropped count, without the tokens.
+/// moe.route: dispatch's decisions without the tokens; slots within the
+/// runs of `ranks` equal parts of the tokens.
 struct RouteResult {
   Tensor slots;   // [T, k], i32, -1 where dropped
+  Tensor counts;  // [ranks, E], i64, each part's kept assignments per expert
   Tensor dropped; // scalar i64
 };
 RouteResult route(const Tensor &indices, int64_t numExperts, int64_t capacity,
-                  const Tensor *priority = nullptr);
+                  const Tensor *priority = nullptr, int64_t ranks = 1);
+/// moe.merge_runs: [ranks * E, run_capacity, D] runs into [E, capacity, D].
+Tensor mergeRuns(const Tensor &runs, const Tensor &counts, int64_t capacity);
+/// moe.split_runs: the inverse, [E, capacity, D] into runs of `runCapacity`.
+Tensor splitRuns(const Tensor &queue, const Tensor &counts,
+                 int64_t runCapacity);
 /// moe.place: every kept token in its row of [E, capacity, D], zeros
 /// elsewhere.
 Tensor place(const Tensor &tokens, const Tensor &indices, const Tensor &slots,

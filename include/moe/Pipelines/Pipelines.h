@@ -19,6 +19,11 @@ namespace mlir::moe {
 /// (gate normalization, router fusion, autodiff, adaptive aux coefficients,
 /// AdamW). The option names are those of the passes they go to.
 struct TrainPipelineOptions : public PassPipelineOptions<TrainPipelineOptions> {
+  PassOptions::Option<int64_t> expertParallel{
+      *this, "expert-parallel",
+      llvm::cl::desc("Ranks to partition experts and batch over "
+                     "(moe-expert-parallel; 1: one process)"),
+      llvm::cl::init(1)};
   PassOptions::Option<double> gateNorm{
       *this, "gate-norm",
       llvm::cl::desc("moe-gate-norm's lambda for every layer (0: off; "

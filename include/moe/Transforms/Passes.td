@@ -112,14 +112,18 @@ def ExpertParallel : Pass<"moe-expert-parallel", "::mlir::ModuleOp"> {
     - Routing does not depend on the layout: the gate's input is
       all-gathered and the gate evaluated on the whole batch on every rank,
       so that `moe.route` makes the capacity and drop decisions of the whole
-      batch in global token order, exactly those of one process; each rank
-      takes its tokens' rows (`shard.all_slice`) and places its tokens with
-      `moe.place` at those rows, zero elsewhere. Its local gate still gives
-      the combine weights, row for row the same.
-    - Tokens reach their experts' ranks with a sum `shard.reduce_scatter`
-      of the `[E, C, H]` buffers over the expert axis (each row has one
-      owner, the others add zeros) and come back with a `shard.all_gather`.
-      Their backward is the other one.
+      batch in global token order, exactly those of one process. An
+      expert's queue keeps token order, so each rank's kept tokens form one
+      run of the queue: the route gives every rank each run's length
+      (`counts`, `[P, E]`) and each token's row within its run.
+    - Tokens travel with a pair of `shard.all_to_all`s per MoE layer: each
+      rank places its tokens in its runs (`moe.place`, `[E, R, H]` with R =
+      min(capacity, local tokens)), block q of which goes to rank q;
+      `moe.merge_runs` joins the runs received into the queues of the
+      rank's experts (`[E/P, C, H]`), the rows moe.dispatch would have
+      filled. After the experts, `moe.split_runs` and the second all-to-all
+      take the rows back to their tokens' ranks, where moe.combine reads
+      them. The backward runs the same the other way round.
     - The aux and z-losses and the routing metrics are computed from the
       whole batch's gate outputs, so every rank reports the values of one
       process, drop counts included.

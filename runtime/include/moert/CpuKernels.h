@@ -106,10 +106,12 @@ void dispatch(const float *tokens, const int32_t *indices,
               const float *priority, int64_t numTokens, int64_t hidden,
               int64_t topK, int64_t experts, int64_t capacity, float *buffer,
               int32_t *slots, int64_t *counts, int64_t *dropped);
-/// dispatch's decisions alone (moe.route): slots and the dropped count.
+/// dispatch's decisions alone (moe.route): slots within the runs of `ranks`
+/// equal parts of the tokens, the runs' lengths (`counts`, [ranks,
+/// experts]) and the dropped count.
 void route(const int32_t *indices, const float *priority, int64_t numTokens,
-           int64_t topK, int64_t experts, int64_t capacity, int32_t *slots,
-           int64_t *dropped);
+           int64_t topK, int64_t experts, int64_t capacity, int64_t ranks,
+           int32_t *slots, int64_t *counts, int64_t *dropped);
 /// dispatch's rows alone (moe.place): every kept token at its given row,
 /// every other row zero.
 void place(const float *tokens, const int32_t *indices, const int32_t *slots,
@@ -124,6 +126,17 @@ void dispatchGrad(const float *dBuffer, const int32_t *indices,
 /// [experts, ffn, hidden], downProj [experts, hidden, ffn]. projections
 /// [experts, 2, capacity, ffn] receives x Wg^T and x Wu^T for the backward.
 /// Rows past counts[e] of y and projections are left unwritten.
+/// moe.merge_runs: block p * experts + e of `runs` ([ranks * experts,
+/// runCapacity, hidden]) holds rank p's run of counts[p, e] rows for expert
+/// e; `queue` ([experts, capacity, hidden]) gets each expert's runs in rank
+/// order and zeros after them, `queueCounts` each expert's filled rows.
+void mergeRuns(const float *runs, const int64_t *counts, int64_t ranks,
+               int64_t experts, int64_t runCapacity, int64_t capacity,
+               int64_t hidden, float *queue, int64_t *queueCounts);
+/// moe.split_runs: the inverse of mergeRuns, zeros after each run.
+void splitRuns(const float *queue, const int64_t *counts, int64_t ranks,
+               int64_t experts, int64_t capacity, int64_t runCapacity,
+               int64_t hidden, float *runs);
 void expertFfn(const float *x, const float *gateProj, const float *upProj,
                const float *downProj, const int64_t *counts, int64_t experts,
                int64_t capacity, int64_t hidden, int64_t ffn, float *y,

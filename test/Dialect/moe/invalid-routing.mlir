@@ -769,3 +769,48 @@ func.func @expert_similarity_up_type(%w1: tensor<4x12x8xf32>, %w3: tensor<4x12x7
   %s = "moe.expert_similarity"(%w1, %w3, %w2) : (tensor<4x12x8xf32>, tensor<4x12x7xf32>, tensor<4x8x12xf32>) -> tensor<f32>
   return
 }
+
+// -----
+
+// moe.route: the parts of the tokens are equal.
+func.func @route_ranks(%i: tensor<15x2xi32>) {
+  // expected-error @+1 {{'moe.route' op attribute 'ranks' must be positive and divide the 15 tokens, got 2}}
+  %s, %c, %d = moe.route %i experts = 4 ranks = 2 dropless : tensor<15x2xi32> -> tensor<15x2xi32>, tensor<2x4xi64>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.route: one run length per part and expert.
+func.func @route_counts(%i: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.route' op 'counts' must have shape [2, 4], got [4, 2]}}
+  %s, %c, %d = moe.route %i experts = 4 ranks = 2 dropless : tensor<16x2xi32> -> tensor<16x2xi32>, tensor<4x2xi64>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.merge_runs: one block of runs per rank and expert.
+func.func @merge_runs_blocks(%r: tensor<6x8x8xf32>, %c: tensor<2x2xi64>) {
+  // expected-error @+1 {{'moe.merge_runs' op 'runs' must have shape [4, 8, 8], got [6, 8, 8]}}
+  %q = moe.merge_runs %r, %c : tensor<6x8x8xf32>, tensor<2x2xi64> -> tensor<2x16x8xf32>
+  return
+}
+
+// -----
+
+// moe.split_runs: the queue has one buffer per expert of the counts.
+func.func @split_runs_experts(%q: tensor<3x16x8xf32>, %c: tensor<2x2xi64>) {
+  // expected-error @+1 {{'moe.split_runs' op 'queue' must have shape [2, 16, 8], got [3, 16, 8]}}
+  %r = moe.split_runs %q, %c : tensor<3x16x8xf32>, tensor<2x2xi64> -> tensor<4x8x8xf32>
+  return
+}
+
+// -----
+
+// moe.merge_runs: runs and queue hold the same element type.
+func.func @merge_runs_types(%r: tensor<4x8x8xf64>, %c: tensor<2x2xi64>) {
+  // expected-error @+1 {{'moe.merge_runs' op 'queue' must have element type 'f64' (that of 'runs'), got 'f32'}}
+  %q = moe.merge_runs %r, %c : tensor<4x8x8xf64>, tensor<2x2xi64> -> tensor<2x16x8xf32>
+  return
+}

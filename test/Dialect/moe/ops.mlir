@@ -253,6 +253,28 @@ func.func @dispatch_capacity_factor(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>) 
   return %buf, %slots, %dropped : tensor<4x10x8xf32>, tensor<16x2xi32>, tensor<i64>
 }
 
+// The expert-parallel halves of dispatch: route (one part, then two) and
+// place, and the runs of two ranks merged into two experts' queues and split
+// again.
+// CHECK-LABEL: func.func @route_place_runs
+// CHECK-SAME: (%[[X:.*]]: tensor<8x8xf32>, %[[I:.*]]: tensor<16x2xi32>, %[[IL:.*]]: tensor<8x2xi32>, %[[R:.*]]: tensor<4x8x8xf32>)
+// CHECK: moe.route %[[I]] experts = 4 capacity_factor = 1.250000e+00 : tensor<16x2xi32> -> tensor<16x2xi32>, tensor<1x4xi64>, tensor<i64>
+// CHECK: %[[SLOTS:.*]], %[[COUNTS:.*]], %{{.*}} = moe.route %[[I]] experts = 4 ranks = 2 dropless : tensor<16x2xi32> -> tensor<16x2xi32>, tensor<2x4xi64>, tensor<i64>
+// CHECK: moe.place %[[X]], %[[IL]], %{{.*}} : tensor<8x8xf32>, tensor<8x2xi32> -> tensor<4x8x8xf32>
+// CHECK: %[[MINE:.*]] = tensor.extract_slice %[[COUNTS]]
+// CHECK: %[[Q:.*]] = moe.merge_runs %[[R]], %[[MINE]] : tensor<4x8x8xf32>, tensor<2x2xi64> -> tensor<2x16x8xf32>
+// CHECK: moe.split_runs %[[Q]], %[[MINE]] : tensor<2x16x8xf32>, tensor<2x2xi64> -> tensor<4x8x8xf32>
+func.func @route_place_runs(%x: tensor<8x8xf32>, %i: tensor<16x2xi32>, %il: tensor<8x2xi32>, %r: tensor<4x8x8xf32>) -> (tensor<4x8x8xf32>, tensor<4x8x8xf32>) {
+  %s1, %c1, %d1 = moe.route %i experts = 4 capacity_factor = 1.25 : tensor<16x2xi32> -> tensor<16x2xi32>, tensor<1x4xi64>, tensor<i64>
+  %slots, %counts, %dropped = moe.route %i experts = 4 ranks = 2 dropless : tensor<16x2xi32> -> tensor<16x2xi32>, tensor<2x4xi64>, tensor<i64>
+  %mine = tensor.extract_slice %slots[0, 0] [8, 2] [1, 1] : tensor<16x2xi32> to tensor<8x2xi32>
+  %runs = moe.place %x, %il, %mine : tensor<8x8xf32>, tensor<8x2xi32> -> tensor<4x8x8xf32>
+  %mycounts = tensor.extract_slice %counts[0, 0] [2, 2] [1, 1] : tensor<2x4xi64> to tensor<2x2xi64>
+  %queue = moe.merge_runs %r, %mycounts : tensor<4x8x8xf32>, tensor<2x2xi64> -> tensor<2x16x8xf32>
+  %back = moe.split_runs %queue, %mycounts : tensor<2x16x8xf32>, tensor<2x2xi64> -> tensor<4x8x8xf32>
+  return %runs, %back : tensor<4x8x8xf32>, tensor<4x8x8xf32>
+}
+
 // dropless: capacity = T = 16.
 // CHECK-LABEL: func.func @dispatch_dropless
 // CHECK-SAME: (%[[X:.*]]: tensor<16x8xf32>, %[[I:.*]]: tensor<16x2xi32>)
