@@ -2,13 +2,15 @@
 """Compares a moe-run training run with a compiled binary's run.
 
 usage: compare-runs.py REF.jsonl OUT.jsonl REF.safetensors OUT.safetensors RTOL
+                       [SUFFIX=RTOL...]
 
 REF.jsonl is moe-run's --metrics, OUT.jsonl the binary's. Both must have the
 same steps and, per step, the same results (loss, learning rate, gradient
 norm and every per-layer metric): floats within RTOL relative (plus 1e-7
 absolute), integers (drop counts, expert loads) equal. Every
 tensor of the final state must agree within RTOL (relative L2 distance);
-integer tensors must be equal.
+integer tensors must be equal. A SUFFIX=RTOL argument gives the results
+whose names end with SUFFIX their own tolerance.
 """
 import json
 import math
@@ -38,6 +40,15 @@ def close(a, b, rtol):
 
 ref_metrics, out_metrics, ref_path, out_path, rtol = sys.argv[1:6]
 rtol = float(rtol)
+key_rtols = [(suffix, float(value)) for suffix, value in
+             (arg.split("=") for arg in sys.argv[6:])]
+
+
+def rtol_of(key):
+    return next((value for suffix, value in key_rtols
+                 if key.endswith(suffix)), rtol)
+
+
 ref_steps, out_steps = step_lines(ref_metrics), step_lines(out_metrics)
 failures = 0
 if len(ref_steps) != len(out_steps):
@@ -50,7 +61,7 @@ for ref_line, out_line in zip(ref_steps, out_steps):
             ref_line["step"], sorted(keys ^ (set(out_line) - TIMING))))
         sys.exit(1)
     for key in sorted(keys):
-        if not close(ref_line[key], out_line[key], rtol):
+        if not close(ref_line[key], out_line[key], rtol_of(key)):
             print("step %s %s: interpreter %s compiled %s" % (
                 ref_line["step"], key, ref_line[key], out_line[key]))
             failures += 1
