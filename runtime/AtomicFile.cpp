@@ -3,10 +3,14 @@
 #include "moert/AtomicFile.h"
 #include "moert/Error.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include <vector>
 
@@ -19,12 +23,14 @@ std::string parentDirectory(const std::string &path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
+constexpr char kTemporarySuffix[] = ".tmp-XXXXXX";
+
 } // namespace
 
 moert::AtomicFile::AtomicFile(std::string pathArg) : path(std::move(pathArg)) {
   std::vector<char> pattern(path.begin(), path.end());
-  const char suffix[] = ".tmp-XXXXXX";
-  pattern.insert(pattern.end(), suffix, suffix + sizeof(suffix));
+  pattern.insert(pattern.end(), kTemporarySuffix,
+                 kTemporarySuffix + sizeof(kTemporarySuffix));
   fd = mkstemp(pattern.data());
   if (fd < 0)
     fail(path, ": cannot create a temporary file beside it: ", describeErrno());
@@ -69,4 +75,38 @@ void moert::AtomicFile::commit() {
     fsync(dir);
     close(dir);
   }
+}
+
+moert::WriterLock::WriterLock(const std::string &path) {
+  std::string lockPath = path + ".lock";
+  fd = open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0)
+    fail(path, ": cannot write beside it (", lockPath, "): ", describeErrno());
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    std::string reason =
+        errno == EWOULDBLOCK
+            ? "another run is writing it (it holds " + lockPath + ")"
+            : "cannot lock " + lockPath + ": " + describeErrno();
+    close(fd);
+    fd = -1;
+    fail(path, ": ", reason);
+  }
+  // AtomicFile's temporaries are the name, ".tmp-" and six characters.
+  std::string directory = parentDirectory(path);
+  std::string name = path.substr(path.rfind('/') + 1);
+  std::string prefix = name + ".tmp-";
+  size_t length = prefix.size() + 6;
+  if (DIR *entries = opendir(directory.c_str())) {
+    while (dirent *entry = readdir(entries))
+      if (std::strlen(entry->d_name) == length &&
+          std::strncmp(entry->d_name, prefix.c_str(), prefix.size()) == 0 &&
+          unlink((directory + "/" + entry->d_name).c_str()) == 0)
+        ++removed;
+    closedir(entries);
+  }
+}
+
+moert::WriterLock::~WriterLock() {
+  if (fd >= 0)
+    close(fd);
 }

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstring>
 
 using nlohmann::json;
@@ -38,6 +39,34 @@ std::vector<int64_t> wholeShape(const moe_global &global,
   return shape;
 }
 
+/// Throws when a float tensor holds a NaN or an infinity: a checkpoint is
+/// only ever replaced by one that can be resumed.
+void requireFinite(const std::string &path, const moert::TensorView &tensor) {
+  int64_t count = moert::numElements(tensor.shape);
+  auto scan = [&](const auto *values) {
+    for (int64_t i = 0; i < count; ++i)
+      if (!std::isfinite(values[i]))
+        moert::fail(path, ": not written: tensor '", tensor.name, "' holds ",
+                    values[i], " at element ", i,
+                    " (training diverged); the previous checkpoint is kept");
+  };
+  if (tensor.dtype == moert::DType::F32)
+    scan(static_cast<const float *>(tensor.data));
+  else if (tensor.dtype == moert::DType::F64)
+    scan(static_cast<const double *>(tensor.data));
+}
+
+/// The first top-level key whose value differs between two configs.
+std::string firstDifference(const json &a, const json &b) {
+  for (const auto &[key, value] : a.items())
+    if (!b.contains(key) || b[key] != value)
+      return key;
+  for (const auto &[key, value] : b.items())
+    if (!a.contains(key))
+      return key;
+  return "";
+}
+
 } // namespace
 
 void moert::saveCheckpoint(const std::string &path, const moe_model &model,
@@ -59,6 +88,8 @@ void moert::saveCheckpoint(const std::string &path, const moe_model &model,
   }
   if (group.rank != 0)
     return;
+  for (const TensorView &tensor : tensors)
+    requireFinite(path, tensor);
   json run = {{"model", model.name},
               {"config", model.config_json},
               {"step", position.step},
@@ -86,9 +117,37 @@ moert::RunPosition moert::loadCheckpoint(const std::string &path,
   if (position.value("model", "") != model.name)
     fail(path, ": checkpoint of model '", position.value("model", ""),
          "', but this binary trains '", model.name, "'");
-  if (static_cast<int64_t>(file.getTensors().size()) != model.num_globals)
-    fail(path, ": checkpoint has ", file.getTensors().size(),
-         " tensors, the model has ", model.num_globals);
+  if (!position["step"].is_number_integer() ||
+      position["step"].get<int64_t>() < 0 ||
+      !position["seed"].is_number_unsigned() ||
+      !position["train_position"].is_number_unsigned())
+    fail(path,
+         ": checkpoint metadata has a step, seed or train_position that "
+         "is not a non-negative integer: ",
+         run->second);
+  json savedConfig = position.value("config", json());
+  if (!savedConfig.is_string() ||
+      savedConfig.get<std::string>() != model.config_json) {
+    json saved = json::parse(
+        savedConfig.is_string() ? savedConfig.get<std::string>() : "", nullptr,
+        false);
+    json mine = json::parse(model.config_json, nullptr, false);
+    std::string key = saved.is_object() && mine.is_object()
+                          ? firstDifference(saved, mine)
+                          : "";
+    fail(path, ": checkpoint of another configuration of model '", model.name,
+         "'", key.empty() ? std::string() : " (its '" + key + "' differs)",
+         ": resume it with the binary that wrote it");
+  }
+  // Every tensor by name, so that a missing or an extra one is named.
+  for (const TensorView &tensor : file.getTensors()) {
+    bool known = false;
+    for (int64_t i = 0; i < model.num_globals && !known; ++i)
+      known = tensor.name == model.globals[i].tensor.name;
+    if (!known)
+      fail(path, ": tensor '", tensor.name, "' is not part of model '",
+           model.name, "'");
+  }
   // Validate every tensor before writing any, so a bad file leaves the
   // state untouched.
   for (int64_t i = 0; i < model.num_globals; ++i) {

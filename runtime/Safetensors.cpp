@@ -3,6 +3,7 @@
 #include "moert/Safetensors.h"
 #include "moert/AtomicFile.h"
 #include "moert/Error.h"
+#include "moert/Files.h"
 
 #include <nlohmann/json.hpp>
 
@@ -114,11 +115,7 @@ moert::TensorView parseEntry(const std::string &path, const std::string &name,
 
 moert::SafetensorsReader::SafetensorsReader(std::string pathArg)
     : path(std::move(pathArg)) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file)
-    fail(path, ": cannot open: ", describeErrno());
-  contents.assign(std::istreambuf_iterator<char>(file),
-                  std::istreambuf_iterator<char>());
+  contents = readRegularFile(path, "safetensors file");
   if (contents.size() < 8)
     fail(path, ": file is ", contents.size(),
          " bytes, too short for the 8-byte header length");
@@ -153,14 +150,24 @@ moert::SafetensorsReader::SafetensorsReader(std::string pathArg)
     tensors.push_back(parseEntry(path, name, entry, data, dataBytes, begin));
     starts.push_back({begin, tensors.size() - 1});
   }
-  // Tensors may not share bytes: overlapping offsets mean a corrupt header.
+  // The format indexes the data entirely, without holes or shared bytes: a
+  // header length that is off by a byte shows as a hole.
   std::sort(starts.begin(), starts.end());
-  for (size_t i = 1; i < starts.size(); ++i) {
-    const TensorView &previous = tensors[starts[i - 1].second];
-    if (starts[i - 1].first + previous.bytes() > starts[i].first)
-      fail(path, ": tensors '", previous.name, "' and '",
-           tensors[starts[i].second].name, "' overlap in the data section");
+  uint64_t expected = 0;
+  std::string previous = "the header";
+  for (const auto &[begin, index] : starts) {
+    const TensorView &tensor = tensors[index];
+    if (begin != expected)
+      fail(path, ": tensor '", tensor.name, "' starts at data byte ", begin,
+           ", but ", previous, " ends at ", expected,
+           begin > expected ? " (a hole: is the header length right?)"
+                            : " (they overlap)");
+    expected = begin + tensor.bytes();
+    previous = "tensor '" + tensor.name + "'";
   }
+  if (expected != dataBytes)
+    fail(path, ": the tensors cover ", expected, " of the ", dataBytes,
+         " data bytes (is the header length right?)");
 }
 
 const moert::TensorView *

@@ -2,10 +2,9 @@
 
 #include "moert/TokenData.h"
 #include "moert/Error.h"
+#include "moert/Files.h"
 
 #include <cstring>
-#include <fstream>
-#include <iterator>
 
 namespace {
 
@@ -15,11 +14,7 @@ constexpr int64_t kTokenFileHeaderBytes = 256 * sizeof(int32_t);
 } // namespace
 
 std::vector<int32_t> moert::readTokens(const std::string &path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file)
-    fail(path, ": cannot open data file: ", describeErrno());
-  std::vector<char> bytes((std::istreambuf_iterator<char>(file)),
-                          std::istreambuf_iterator<char>());
+  std::vector<char> bytes = readRegularFile(path, "data file");
   int32_t header[3] = {0, 0, 0};
   if (bytes.size() >= sizeof(header))
     std::memcpy(header, bytes.data(), sizeof(header));

@@ -9,6 +9,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "StepMetrics.h"
+#include "TrainOptions.h"
+#include "moert/AtomicFile.h"
 #include "moert/Checkpoint.h"
 #include "moert/Error.h"
 #include "moert/ModelState.h"
@@ -31,109 +33,6 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-struct Options {
-  std::string data = "/usr/share/games/fortunes/fortunes";
-  int64_t steps = 2000;
-  int64_t evalInterval = 100;
-  int64_t evalBatches = 8;
-  double valFraction = 0.1;
-  uint64_t seed = 0;
-  int64_t threads = 0;
-  std::string checkpoint;
-  int64_t checkpointInterval = 0;
-  std::string resume;
-  std::string metrics;
-  int64_t sampleTokens = 200;
-  double temperature = 0.8;
-  int64_t topK = 40;
-  std::string prompt = "\n";
-  int64_t logInterval = 10;
-  int64_t similarityInterval = 100;
-};
-
-const char *kUsage = R"(usage: %s [options]
-  --data FILE              text (one token per byte) or llm.c uint16 token file
-  --steps N                total optimizer steps (default 2000)
-  --eval-interval N        validation loss every N steps (default 100; 0: end only)
-  --eval-batches N         batches per validation (default 8)
-  --val-fraction F         tail of the data held out for validation (default 0.1)
-  --seed N                 initialization and data seed (default 0)
-  --threads N              host threads of the kernels (default: all cores)
-  --checkpoint FILE        write a checkpoint here (at the end, and every
-                           --checkpoint-interval steps)
-  --checkpoint-interval N  (default 0: end only)
-  --resume FILE            continue the run saved in a checkpoint
-  --metrics FILE           append one JSON object per step (JSONL)
-  --sample-tokens N        generate N tokens at the end (default 200)
-  --temperature T          sampling temperature (default 0.8)
-  --top-k K                sample among the K most likely tokens (default 40)
-  --prompt TEXT            text to continue (default a newline)
-  --log-interval N         progress lines (the step, then one per MoE layer)
-                           every N steps (default 10)
-  --similarity-interval N  average pairwise cosine similarity of each MoE
-                           layer's experts every N steps (default 100; 0: off)
-)";
-
-Options parseOptions(int argc, char **argv) {
-  Options options;
-  std::map<std::string, std::function<void(const std::string &)>> setters = {
-      {"data", [&](auto v) { options.data = v; }},
-      {"steps", [&](auto v) { options.steps = std::stoll(v); }},
-      {"eval-interval", [&](auto v) { options.evalInterval = std::stoll(v); }},
-      {"eval-batches", [&](auto v) { options.evalBatches = std::stoll(v); }},
-      {"val-fraction", [&](auto v) { options.valFraction = std::stod(v); }},
-      {"seed", [&](auto v) { options.seed = std::stoull(v); }},
-      {"threads", [&](auto v) { options.threads = std::stoll(v); }},
-      {"checkpoint", [&](auto v) { options.checkpoint = v; }},
-      {"checkpoint-interval",
-       [&](auto v) { options.checkpointInterval = std::stoll(v); }},
-      {"resume", [&](auto v) { options.resume = v; }},
-      {"metrics", [&](auto v) { options.metrics = v; }},
-      {"sample-tokens", [&](auto v) { options.sampleTokens = std::stoll(v); }},
-      {"temperature", [&](auto v) { options.temperature = std::stod(v); }},
-      {"top-k", [&](auto v) { options.topK = std::stoll(v); }},
-      {"prompt", [&](auto v) { options.prompt = v; }},
-      {"log-interval", [&](auto v) { options.logInterval = std::stoll(v); }},
-      {"similarity-interval",
-       [&](auto v) { options.similarityInterval = std::stoll(v); }},
-  };
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::printf(kUsage, argv[0]);
-      std::exit(0);
-    }
-    if (arg.rfind("--", 0) != 0)
-      moert::fail("unexpected argument '", arg, "' (see --help)");
-    std::string name = arg.substr(2), value;
-    if (size_t eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      moert::fail("option --", name, " needs a value");
-    }
-    auto setter = setters.find(name);
-    if (setter == setters.end())
-      moert::fail("unknown option --", name, " (see --help)");
-    try {
-      setter->second(value);
-    } catch (const std::logic_error &) {
-      moert::fail("option --", name, ": '", value, "' is not a valid value");
-    }
-  }
-  if (options.steps < 0 || options.evalBatches <= 0 ||
-      options.logInterval <= 0 || options.similarityInterval < 0 ||
-      !(options.valFraction > 0 && options.valFraction < 1) ||
-      options.temperature <= 0 || options.topK < 0)
-    moert::fail(
-        "an option is out of range: --steps >= 0, --eval-batches > 0, "
-        "--log-interval > 0, --similarity-interval >= 0, 0 < --val-fraction "
-        "< 1, --temperature > 0, --top-k >= 0");
-  return options;
-}
 
 /// Calls a model function with host inputs by position; its inputs and
 /// outputs live in the target's memory, its outputs also on the host.
@@ -201,6 +100,24 @@ const moe_function &requireFunction(const moe_model &model,
   return *function;
 }
 
+const moe_global *findGlobal(const moe_model &model, std::string_view name) {
+  for (int64_t i = 0; i < model.num_globals; ++i)
+    if (name == model.globals[i].tensor.name)
+      return &model.globals[i];
+  return nullptr;
+}
+
+/// Every token of the data, validation split included, is an id of the
+/// model's vocabulary.
+void checkVocabulary(const std::vector<int32_t> &tokens, int64_t vocab,
+                     const std::string &path) {
+  for (size_t i = 0; i < tokens.size(); ++i)
+    if (tokens[i] < 0 || tokens[i] >= vocab)
+      moert::fail(path, ": token ", i, " is ", tokens[i],
+                  ", outside the model's vocabulary of ", vocab,
+                  " (is this the model's data?)");
+}
+
 std::string formatDuration(double seconds) {
   int64_t total = static_cast<int64_t>(seconds + 0.5);
   char text[32];
@@ -243,8 +160,11 @@ double evaluate(Function &forward, const std::vector<int32_t> &tokens,
 
 /// Continues `prompt` with the logits function, one token at a time.
 std::string sample(Function &logits, int64_t batch, int64_t seqLen,
-                   int64_t vocab, const Options &options) {
-  std::vector<int32_t> context(options.prompt.begin(), options.prompt.end());
+                   int64_t vocab, const moert::TrainOptions &options) {
+  // Bytes are tokens 0-255, whatever the sign of char.
+  std::vector<int32_t> context;
+  for (unsigned char byte : options.prompt)
+    context.push_back(byte);
   std::vector<int32_t> window(batch * seqLen, 0);
   moert::Stream stream(options.seed, "sampling");
   std::string text;
@@ -277,7 +197,7 @@ std::string sample(Function &logits, int64_t batch, int64_t seqLen,
 }
 
 int run(int argc, char **argv) {
-  Options options = parseOptions(argc, argv);
+  moert::TrainOptions options = moert::parseTrainOptions(argc, argv);
   const moe_model &model = *moe_get_model();
   if (model.abi_version != MOE_ABI_VERSION)
     moert::fail("model ABI version ", model.abi_version,
@@ -310,25 +230,50 @@ int run(int argc, char **argv) {
     arenaBytes = std::max(arenaBytes, model.functions[i].arena_bytes);
   moert::TargetBuffer arena(model, arenaBytes);
 
+  // Everything knowable before step 1 is checked before step 1: the data,
+  // its vocabulary and validation split, the checkpoint to resume and the
+  // files to write.
   std::vector<int32_t> tokens = moert::readTokens(options.data);
+  if (const moe_global *table = findGlobal(model, "model.embed_tokens.weight"))
+    checkVocabulary(tokens, table->tensor.shape[0], options.data);
   int64_t validation = static_cast<int64_t>(static_cast<double>(tokens.size()) *
                                             options.valFraction);
+  if (validation < seqLen + 1)
+    moert::fail(options.data, ": its validation split (--val-fraction ",
+                options.valFraction, ") has ", validation,
+                " tokens, fewer than one window of ", seqLen + 1,
+                ": give more data or a larger --val-fraction");
   std::vector<int32_t> valTokens(tokens.end() - validation, tokens.end());
   tokens.resize(tokens.size() - validation);
-  moert::BatchSampler train(std::move(tokens), seqLen, options.seed,
-                            options.data + " (training split)");
 
   moert::RunPosition position{0, options.seed, 0};
   if (!options.resume.empty()) {
     position =
         moert::loadCheckpoint(options.resume, model, hostState.data(), group);
-    train.setPosition(position.trainPosition);
-    std::printf("resumed %s at step %ld\n", options.resume.c_str(),
-                long(position.step));
+    if (options.seedGiven && position.seed != options.seed)
+      moert::fail(options.resume, ": the run was trained with --seed ",
+                  position.seed, ", not ", options.seed,
+                  ": resume without --seed, or with --seed ", position.seed);
+    options.seed = position.seed;
   } else {
     moert::initializeState(model, hostState.data(), options.seed, group.rank);
   }
+  moert::BatchSampler train(std::move(tokens), seqLen, options.seed,
+                            options.data + " (training split)");
+  train.setPosition(position.trainPosition);
+  if (!options.resume.empty())
+    std::printf("resumed %s at step %ld\n", options.resume.c_str(),
+                long(position.step));
   state.copyFromHost(hostState.data());
+
+  std::optional<moert::WriterLock> checkpointLock;
+  if (primary && !options.checkpoint.empty()) {
+    checkpointLock.emplace(options.checkpoint);
+    if (int removed = checkpointLock->removedTemporaries())
+      std::printf("removed %d temporary file%s of interrupted checkpoint "
+                  "writes beside %s\n",
+                  removed, removed == 1 ? "" : "s", options.checkpoint.c_str());
+  }
 
   Function step(model, trainStep, state.data(), arena.data());
   Function forward(model, forwardFn, state.data(), arena.data());
@@ -345,8 +290,12 @@ int run(int argc, char **argv) {
                   ": cannot open metrics file: ", moert::describeErrno());
   }
   auto record = [&](const nlohmann::json &line) {
-    if (metrics)
-      *metrics << line.dump() << "\n" << std::flush;
+    if (!metrics)
+      return;
+    *metrics << line.dump() << "\n" << std::flush;
+    if (!*metrics)
+      moert::fail(options.metrics,
+                  ": cannot write metrics: ", moert::describeErrno());
   };
   auto saveCheckpoint = [&] {
     position.trainPosition = train.getPosition();
@@ -379,9 +328,6 @@ int run(int argc, char **argv) {
     collectiveSeconds += model.target->collective_seconds() - collectivesBefore;
     ++position.step;
     float loss = *step.scalar("loss");
-    if (!std::isfinite(loss))
-      moert::fail("the loss is ", loss, " at step ", position.step,
-                  " (diverged: lower the learning rate)");
     double tokensPerSecond = batch * group.ranks * seqLen / seconds;
     double eta = trainSeconds / (position.step - firstStep) *
                  (options.steps - position.step);
@@ -390,6 +336,14 @@ int run(int argc, char **argv) {
                            {"step_seconds", seconds}};
     step.addOutputs(line);
     record(line);
+    // A diverged step's update is not trusted: the run stops before any
+    // checkpoint holds it.
+    for (const char *key : {"loss", "grad_norm"})
+      if (line.contains(key) && !std::isfinite(line[key].get<double>()))
+        moert::fail("training diverged at step ", position.step, ": the ",
+                    key == std::string("loss") ? "loss" : "gradient norm",
+                    " is ", line[key].get<double>(),
+                    " (lower the learning rate); the last checkpoint is kept");
     if (position.step % options.logInterval == 0 ||
         position.step == options.steps) {
       std::printf("step %5ld/%ld | loss %.4f", long(position.step),
@@ -462,6 +416,12 @@ int main(int argc, char **argv) {
   try {
     return run(argc, argv);
   } catch (const moert::Error &error) {
+    std::fprintf(stderr, "%s: error: %s\n", argv[0], error.what());
+    return 1;
+  } catch (const std::bad_alloc &) {
+    std::fprintf(stderr, "%s: error: out of memory\n", argv[0]);
+    return 1;
+  } catch (const std::exception &error) {
     std::fprintf(stderr, "%s: error: %s\n", argv[0], error.what());
     return 1;
   }

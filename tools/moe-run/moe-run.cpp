@@ -25,6 +25,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <thread>
 
@@ -255,6 +256,18 @@ int train(moe::Evaluator &evaluator, func::FuncOp func, ArgumentSource &source,
       return 1;
     std::chrono::duration<double> elapsed =
         std::chrono::steady_clock::now() - start;
+    // A diverged step stops the run (every rank sees the same values).
+    for (unsigned i = 0; i < results->size(); ++i) {
+      std::string name = nameOf(func, i, /*isResult=*/true);
+      if ((name == "loss" || name == "grad_norm") &&
+          (*results)[i].numel() == 1 && !std::isfinite((*results)[i].data[0])) {
+        if (primary)
+          llvm::errs() << "moe-run: error: training diverged at step " << step
+                       << ": " << name << " is " << (*results)[i].data[0]
+                       << "\n";
+        return 1;
+      }
+    }
     if (!primary)
       continue;
     llvm::outs() << "step " << step << "/" << steps;
@@ -272,6 +285,12 @@ int train(moe::Evaluator &evaluator, func::FuncOp func, ArgumentSource &source,
         if (const Tensor &result = (*results)[i]; result.shape.size() <= 1)
           line[nameOf(func, i, /*isResult=*/true)] = metricValue(result);
       *metrics << line.dump() << "\n" << std::flush;
+      if (!*metrics) {
+        llvm::errs() << "moe-run: error: " << metricsPath
+                     << ": cannot write metrics: " << moert::describeErrno()
+                     << "\n";
+        return 1;
+      }
     }
   }
   return 0;
@@ -411,6 +430,12 @@ int main(int argc, char **argv) {
   try {
     return run(context);
   } catch (const moert::Error &error) {
+    llvm::errs() << "moe-run: error: " << error.what() << "\n";
+    return 1;
+  } catch (const std::bad_alloc &) {
+    llvm::errs() << "moe-run: error: out of memory\n";
+    return 1;
+  } catch (const std::exception &error) {
     llvm::errs() << "moe-run: error: " << error.what() << "\n";
     return 1;
   }

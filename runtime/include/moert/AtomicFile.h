@@ -33,6 +33,28 @@ private:
   int fd = -1;
 };
 
+/// The right to replace `path` for as long as it lives: an exclusive lock on
+/// `path.lock`, so that two runs never write one checkpoint, held by the
+/// kernel and released when the process ends however it ends. Taking it
+/// removes the temporary files that killed writers left beside `path`
+/// (nobody else may be writing them) and proves the directory writable.
+class WriterLock {
+public:
+  /// Throws moert::Error when another process holds the lock or the lock
+  /// file cannot be created.
+  explicit WriterLock(const std::string &path);
+  WriterLock(const WriterLock &) = delete;
+  WriterLock &operator=(const WriterLock &) = delete;
+  ~WriterLock();
+
+  /// How many leftover temporary files the lock removed.
+  int removedTemporaries() const { return removed; }
+
+private:
+  int fd = -1;
+  int removed = 0;
+};
+
 } // namespace moert
 
 #endif // MOERT_ATOMICFILE_H

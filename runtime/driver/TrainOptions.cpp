@@ -1,0 +1,140 @@
+//===- TrainOptions.cpp - the training driver's command line --------------===//
+
+#include "TrainOptions.h"
+#include "moert/Error.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <limits>
+#include <map>
+
+namespace {
+
+const char *kUsage = R"(usage: %s [options]
+  --data FILE              text (one token per byte) or llm.c uint16 token file
+  --steps N                total optimizer steps (default 2000)
+  --eval-interval N        validation loss every N steps (default 100; 0: end only)
+  --eval-batches N         batches per validation (default 8)
+  --val-fraction F         tail of the data held out for validation (default 0.1)
+  --seed N                 initialization and data seed (default 0)
+  --threads N              host threads of the kernels (default: all cores)
+  --checkpoint FILE        write a checkpoint here (at the end, and every
+                           --checkpoint-interval steps)
+  --checkpoint-interval N  (default 0: end only)
+  --resume FILE            continue the run saved in a checkpoint
+  --metrics FILE           append one JSON object per step (JSONL)
+  --sample-tokens N        generate N tokens at the end (default 200)
+  --temperature T          sampling temperature (default 0.8)
+  --top-k K                sample among the K most likely tokens (default 40)
+  --prompt TEXT            text to continue (default a newline)
+  --log-interval N         progress lines (the step, then one per MoE layer)
+                           every N steps (default 10)
+  --similarity-interval N  average pairwise cosine similarity of each MoE
+                           layer's experts every N steps (default 100; 0: off)
+)";
+
+constexpr int64_t kMaxCount = int64_t(1) << 53;
+constexpr int64_t kMaxThreads = 1 << 16;
+
+} // namespace
+
+int64_t moert::parseInteger(const std::string &option, const std::string &text,
+                            int64_t min, int64_t max) {
+  errno = 0;
+  char *end = nullptr;
+  long long value = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || text.find_first_of(" \t") == 0)
+    fail("option --", option, ": '", text, "' is not an integer");
+  if (errno == ERANGE || value < min || value > max)
+    fail("option --", option, ": ", text, " is outside [", min, ", ", max, "]");
+  return value;
+}
+
+double moert::parseReal(const std::string &option, const std::string &text,
+                        double min, double max) {
+  errno = 0;
+  char *end = nullptr;
+  double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || text.find_first_of(" \t") == 0 ||
+      !std::isfinite(value))
+    fail("option --", option, ": '", text, "' is not a finite number");
+  if (!(value >= min && value <= max))
+    fail("option --", option, ": ", text, " is outside [", min, ", ", max, "]");
+  return value;
+}
+
+moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
+  TrainOptions options;
+  using Setter = std::function<void(const std::string &, const std::string &)>;
+  auto count = [](int64_t &field, int64_t min) -> Setter {
+    return [&field, min](const std::string &name, const std::string &v) {
+      field = parseInteger(name, v, min, kMaxCount);
+    };
+  };
+  auto text = [](std::string &field) -> Setter {
+    return [&field](const std::string &, const std::string &v) { field = v; };
+  };
+  double smallestPositive = std::numeric_limits<double>::min();
+  std::map<std::string, Setter> setters = {
+      {"data", text(options.data)},
+      {"steps", count(options.steps, 0)},
+      {"eval-interval", count(options.evalInterval, 0)},
+      {"eval-batches", count(options.evalBatches, 1)},
+      {"val-fraction",
+       [&](const std::string &name, const std::string &v) {
+         options.valFraction = parseReal(name, v, smallestPositive, 0.5);
+       }},
+      {"seed",
+       [&](const std::string &name, const std::string &v) {
+         options.seed =
+             static_cast<uint64_t>(parseInteger(name, v, 0, kMaxCount));
+         options.seedGiven = true;
+       }},
+      {"threads",
+       [&](const std::string &name, const std::string &v) {
+         options.threads = parseInteger(name, v, 1, kMaxThreads);
+       }},
+      {"checkpoint", text(options.checkpoint)},
+      {"checkpoint-interval", count(options.checkpointInterval, 0)},
+      {"resume", text(options.resume)},
+      {"metrics", text(options.metrics)},
+      {"sample-tokens", count(options.sampleTokens, 0)},
+      {"temperature",
+       [&](const std::string &name, const std::string &v) {
+         options.temperature = parseReal(name, v, smallestPositive, 1e6);
+       }},
+      {"top-k", count(options.topK, 0)},
+      {"prompt", text(options.prompt)},
+      {"log-interval", count(options.logInterval, 1)},
+      {"similarity-interval", count(options.similarityInterval, 0)},
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::printf(kUsage, argv[0]);
+      std::exit(0);
+    }
+    if (arg.rfind("--", 0) != 0)
+      fail("unexpected argument '", arg, "' (see --help)");
+    std::string name = arg.substr(2), value;
+    if (size_t eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      fail("option --", name, " needs a value");
+    }
+    auto setter = setters.find(name);
+    if (setter == setters.end())
+      fail("unknown option --", name, " (see --help)");
+    setter->second(name, value);
+  }
+  if (options.prompt.empty())
+    fail("option --prompt: the prompt must have at least one character (the "
+         "default is a newline)");
+  return options;
+}

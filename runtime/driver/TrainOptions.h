@@ -1,0 +1,51 @@
+//===- TrainOptions.h - the training driver's command line ------*- C++ -*-===//
+//
+// Every number parses strictly: the whole argument, within its range, or an
+// error naming the option (`--steps 1e3` is not 1 step).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_DRIVER_TRAINOPTIONS_H
+#define MOERT_DRIVER_TRAINOPTIONS_H
+
+#include <cstdint>
+#include <string>
+
+namespace moert {
+
+struct TrainOptions {
+  std::string data = "/usr/share/games/fortunes/fortunes";
+  int64_t steps = 2000;
+  int64_t evalInterval = 100;
+  int64_t evalBatches = 8;
+  double valFraction = 0.1;
+  uint64_t seed = 0;
+  bool seedGiven = false;
+  /// 0: every core.
+  int64_t threads = 0;
+  std::string checkpoint;
+  int64_t checkpointInterval = 0;
+  std::string resume;
+  std::string metrics;
+  int64_t sampleTokens = 200;
+  double temperature = 0.8;
+  int64_t topK = 40;
+  std::string prompt = "\n";
+  int64_t logInterval = 10;
+  int64_t similarityInterval = 100;
+};
+
+/// Parses the command line; prints the usage and exits on --help, throws
+/// moert::Error on anything it cannot take.
+TrainOptions parseTrainOptions(int argc, char **argv);
+
+/// `text` as an integer in [min, max], or an Error naming `option`.
+int64_t parseInteger(const std::string &option, const std::string &text,
+                     int64_t min, int64_t max);
+/// `text` as a finite real in [min, max], or an Error naming `option`.
+double parseReal(const std::string &option, const std::string &text, double min,
+                 double max);
+
+} // namespace moert
+
+#endif // MOERT_DRIVER_TRAINOPTIONS_H

@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Copies a safetensors file with edits, to make bad checkpoints for tests.
+
+usage: edit-safetensors.py IN OUT EDIT...
+  drop=NAME                     leave tensor NAME out
+  add=NAME:DTYPE:D0xD1:V0,V1    add a tensor (as make-safetensors.py)
+  moe.KEY=JSON                  set KEY of the JSON in the "moe" metadata
+  header-length=DELTA           write a header length DELTA bytes off
+Written independently of the project's writer, to test its reader.
+"""
+import json
+import struct
+import sys
+
+FORMATS = {"F32": "f", "F64": "d", "I32": "i", "I64": "q"}
+
+with open(sys.argv[1], "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    header = json.loads(f.read(n))
+    data = f.read()
+metadata = header.pop("__metadata__", {})
+tensors = {name: data[e["data_offsets"][0]:e["data_offsets"][1]]
+           for name, e in header.items()}
+length_delta = 0
+for edit in sys.argv[3:]:
+    key, value = edit.split("=", 1)
+    if key == "drop":
+        del header[value], tensors[value]
+    elif key == "add":
+        name, dtype, shape, values = value.split(":")
+        numbers = [float(v) if dtype[0] == "F" else int(v)
+                   for v in values.split(",") if v]
+        tensors[name] = struct.pack("<%d%s" % (len(numbers), FORMATS[dtype]),
+                                    *numbers)
+        header[name] = {"dtype": dtype,
+                        "shape": [int(d) for d in shape.split("x")] if shape else []}
+    elif key.startswith("moe."):
+        run = json.loads(metadata["moe"])
+        run[key[4:]] = json.loads(value)
+        metadata["moe"] = json.dumps(run)
+    elif key == "header-length":
+        length_delta = int(value)
+    else:
+        sys.exit("unknown edit " + edit)
+out_data = b""
+for name in header:
+    header[name]["data_offsets"] = [len(out_data), len(out_data) + len(tensors[name])]
+    out_data += tensors[name]
+if metadata:
+    header["__metadata__"] = metadata
+text = json.dumps(header).encode()
+text += b" " * ((8 - len(text) % 8) % 8)
+with open(sys.argv[2], "wb") as out:
+    out.write(struct.pack("<Q", len(text) + length_delta) + text + out_data)
