@@ -3,6 +3,7 @@
 #include "moert/ModelState.h"
 #include "moert/Error.h"
 #include "moert/Random.h"
+#include "moert/Safetensors.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -36,9 +37,8 @@ void moert::TargetBuffer::copyToHost(void *destination) const {
 }
 
 int64_t moert::tensorBytes(const moe_tensor_desc &tensor) {
-  int64_t count = 1;
-  for (int32_t i = 0; i < tensor.rank; ++i)
-    count *= tensor.shape[i];
+  int64_t count = numElements(
+      std::vector<int64_t>(tensor.shape, tensor.shape + tensor.rank));
   return count * (tensor.dtype == MOE_F32 || tensor.dtype == MOE_I32 ? 4 : 8);
 }
 

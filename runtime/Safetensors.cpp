@@ -48,9 +48,15 @@ std::optional<DType> moert::parseDType(std::string_view name) {
 }
 
 int64_t moert::numElements(const std::vector<int64_t> &shape) {
+  // Bounded so that byte counts of 8-byte elements cannot overflow either.
+  constexpr int64_t kMaxElements = int64_t(1) << 59;
   int64_t count = 1;
   for (int64_t dim : shape)
-    count *= dim;
+    if (dim < 0 || __builtin_mul_overflow(count, dim, &count) ||
+        count > kMaxElements)
+      fail("a tensor of shape ", formatShape(shape),
+           " has more than 2^59 "
+           "elements");
   return count;
 }
 

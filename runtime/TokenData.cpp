@@ -19,6 +19,13 @@ std::vector<int32_t> moert::readTokens(const std::string &path) {
   if (bytes.size() >= sizeof(header))
     std::memcpy(header, bytes.data(), sizeof(header));
   if (header[0] != kTokenFileMagic) {
+    // A file laid out as a token file (version, count, size) whose magic is
+    // wrong is a damaged token file, not text.
+    if (header[1] == 1 && header[2] >= 0 &&
+        static_cast<int64_t>(bytes.size()) ==
+            kTokenFileHeaderBytes + 2 * int64_t(header[2]))
+      fail(path, ": laid out as an llm.c token file of ", header[2],
+           " tokens, but its magic is ", header[0], ", not ", kTokenFileMagic);
     // Any other file is text: one token per byte.
     const auto *begin = reinterpret_cast<const unsigned char *>(bytes.data());
     return std::vector<int32_t>(begin, begin + bytes.size());

@@ -410,16 +410,26 @@ moe::importModelConfig(MLIRContext &context, StringRef jsonText,
   llvm::Expected<ModelConfig> config = parseModelConfig(jsonText, fileName);
   if (!config)
     return config.takeError();
-  if (options.batchSize > 0)
-    config->batchSize = options.batchSize;
-  if (options.seqLen > 0) {
-    if (options.seqLen > config->maxPositions)
+  if ((options.batchSize && *options.batchSize <= 0) ||
+      (options.seqLen && *options.seqLen <= 0))
+    return llvm::createStringError(
+        llvm::formatv("the batch size and sequence length must be positive, "
+                      "got {0} and {1}",
+                      options.batchSize.value_or(config->batchSize),
+                      options.seqLen.value_or(config->seqLen))
+            .str());
+  if (options.batchSize)
+    config->batchSize = *options.batchSize;
+  if (options.seqLen) {
+    if (*options.seqLen > config->maxPositions)
       return llvm::createStringError(
           llvm::formatv("--seq-len {0} exceeds max_position_embeddings {1}",
-                        options.seqLen, config->maxPositions)
+                        *options.seqLen, config->maxPositions)
               .str());
-    config->seqLen = options.seqLen;
+    config->seqLen = *options.seqLen;
   }
+  if (llvm::Error error = checkModelSizes(*config, fileName))
+    return std::move(error);
   context.loadAllAvailableDialects();
   OwningOpRef<ModuleOp> module =
       buildModel(context, *config, options.elementType);

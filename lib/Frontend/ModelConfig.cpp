@@ -10,6 +10,10 @@ using nlohmann::json;
 
 namespace {
 
+constexpr double kMaxDimension = 2147483647.0;
+/// Elements of the largest tensor a model may have (4 TiB of f32).
+constexpr int64_t kMaxTensorElements = int64_t(1) << 40;
+
 /// Reads typed keys from the config object, remembering the first error.
 class KeyReader {
 public:
@@ -39,8 +43,10 @@ public:
       return fallback;
     }
     const json &value = object[key];
-    if (!value.is_number_integer() || value.get<int64_t>() <= 0) {
-      keyError(key, "a positive integer");
+    // Sizes index with 32-bit ids and slots.
+    if (!value.is_number_integer() || value.get<double>() <= 0 ||
+        value.get<double>() > kMaxDimension) {
+      keyError(key, "a positive integer below 2^31");
       return fallback;
     }
     return value.get<int64_t>();
@@ -195,4 +201,60 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   if (!keys.error.empty())
     return llvm::createStringError(keys.error);
   return config;
+}
+
+llvm::Error mlir::moe::checkModelSizes(const ModelConfig &config,
+                                       llvm::StringRef fileName) {
+  auto tooLarge =
+      [&](llvm::StringRef what,
+          llvm::ArrayRef<int64_t> shape) -> std::optional<std::string> {
+    int64_t elements = 1;
+    bool overflow = false;
+    for (int64_t dim : shape)
+      overflow |= __builtin_mul_overflow(elements, dim, &elements);
+    if (!overflow && elements <= kMaxTensorElements)
+      return std::nullopt;
+    std::string dims;
+    for (int64_t dim : shape)
+      dims += (dims.empty() ? "" : ", ") + std::to_string(dim);
+    return llvm::formatv("{0}: the {1} would be [{2}], more than the 2^40 "
+                         "elements a tensor may have",
+                         fileName, what, dims)
+        .str();
+  };
+  int64_t tokens = config.batchSize * config.seqLen;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> tensors = {
+      {"embedding table", {config.vocabSize, config.hiddenSize}},
+      {"logits", {config.batchSize, config.seqLen, config.vocabSize}},
+      {"attention scores",
+       {config.batchSize, config.numHeads, config.seqLen, config.seqLen}},
+      {"MLP weight", {config.intermediateSize, config.hiddenSize}},
+      {"layer activations",
+       {config.batchSize, config.seqLen,
+        std::max(config.hiddenSize, config.intermediateSize)}}};
+  if (config.isMoe()) {
+    tensors.push_back({"stacked expert weights",
+                       {config.numExperts, config.expertIntermediateSize,
+                        config.hiddenSize}});
+    // Rows per expert: the capacity, or every token when dropless.
+    double rows = config.capacityFactor
+                      ? std::ceil(*config.capacityFactor * tokens *
+                                  config.topK / config.numExperts)
+                      : tokens;
+    if (rows > kMaxDimension)
+      return llvm::createStringError(
+          llvm::formatv(
+              "{0}: 'moe_capacity_factor' ({1:e}) gives {2:e} rows per "
+              "expert, more than 2^31",
+              fileName, *config.capacityFactor, rows)
+              .str());
+    tensors.push_back(
+        {"expert buffers",
+         {config.numExperts, static_cast<int64_t>(rows),
+          std::max(config.hiddenSize, config.expertIntermediateSize)}});
+  }
+  for (const auto &[what, shape] : tensors)
+    if (std::optional<std::string> error = tooLarge(what, shape))
+      return llvm::createStringError(*error);
+  return llvm::Error::success();
 }

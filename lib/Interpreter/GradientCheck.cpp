@@ -7,6 +7,7 @@
 #include "mlir/Pass/PassManager.h"
 
 #include <cmath>
+#include <limits>
 #include <set>
 
 using namespace mlir;
@@ -126,9 +127,18 @@ FailureOr<std::vector<moe::TensorGradientCheck>> moe::checkGradients(
       numericSq += numeric * numeric;
       ++check.checkedElements;
     }
-    double scale = std::sqrt(std::max(analyticSq, numericSq));
-    check.relativeError = scale > 0 ? std::sqrt(differenceSq) / scale : 0.0;
+    check.relativeError =
+        gradientRelativeError(differenceSq, analyticSq, numericSq);
     checks.push_back(check);
   }
   return checks;
+}
+
+double mlir::moe::gradientRelativeError(double differenceSq, double analyticSq,
+                                        double numericSq) {
+  if (!std::isfinite(differenceSq) || !std::isfinite(analyticSq) ||
+      !std::isfinite(numericSq))
+    return std::numeric_limits<double>::infinity();
+  double scale = std::sqrt(std::max(analyticSq, numericSq));
+  return scale > 0 ? std::sqrt(differenceSq) / scale : 0.0;
 }

@@ -182,6 +182,29 @@ LogicalResult ModuleEmitter::declareResults(Operation *op) {
   bool inPlace = op->hasAttr(kInPlaceAttrName);
   if (!offsets && !inPlace)
     return op->emitError("no memory plan: run moe-plan-memory first");
+  if (!inPlace) {
+    // Hand-edited or corrupt plans must not become out-of-bounds writes.
+    auto function = op->getParentOfType<func::FuncOp>();
+    auto arenaBytes =
+        function ? function->getAttrOfType<IntegerAttr>(kArenaBytesAttrName)
+                 : IntegerAttr();
+    if (!arenaBytes)
+      return op->emitError("no arena size on the enclosing function: run "
+                           "moe-plan-memory first");
+    if (offsets.size() != static_cast<int64_t>(op->getNumResults()))
+      return op->emitError()
+             << "'" << kArenaOffsetsAttrName << "' has " << offsets.size()
+             << " offsets for " << op->getNumResults() << " results";
+    for (OpResult result : op->getResults()) {
+      int64_t offset = offsets[result.getResultNumber()];
+      int64_t bytes = byteSize(result.getType());
+      if (offset < 0 || offset > arenaBytes.getInt() - bytes)
+        return op->emitError() << "result #" << result.getResultNumber() << " ("
+                               << bytes << " bytes) at arena offset " << offset
+                               << " lies outside the arena of "
+                               << arenaBytes.getInt() << " bytes";
+    }
+  }
   for (OpResult result : op->getResults()) {
     FailureOr<StringRef> type = cType(op, result.getType());
     if (failed(type))

@@ -25,6 +25,7 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <string>
@@ -740,3 +741,15 @@ TEST(GradientCheck, CheckerDetectsWrongDifferences) {
 }
 
 } // namespace
+
+// A NaN or infinite gradient on either side is an infinite error: the
+// checker must never report it as agreement.
+TEST(GradientRelativeErrorTest, NonFiniteGradientsFail) {
+  double nan = std::numeric_limits<double>::quiet_NaN();
+  double inf = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(moe::gradientRelativeError(nan, nan, 1.0), inf);
+  EXPECT_EQ(moe::gradientRelativeError(inf, inf, 1.0), inf);
+  EXPECT_EQ(moe::gradientRelativeError(nan, 1.0, nan), inf);
+  EXPECT_EQ(moe::gradientRelativeError(0.0, 0.0, 0.0), 0.0);
+  EXPECT_DOUBLE_EQ(moe::gradientRelativeError(1.0, 4.0, 1.0), 0.5);
+}

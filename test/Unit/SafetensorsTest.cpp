@@ -295,6 +295,29 @@ TEST_F(SafetensorsTest, RefusesOverlappingTensors) {
   EXPECT_TRUE(contains(message, "overlap")) << message;
 }
 
+TEST_F(SafetensorsTest, RefusesShapesWhoseSizeOverflows) {
+  // 2^32 * 2^32 elements wrap to 0 in 64 bits.
+  std::string path =
+      writeRaw("overflow.safetensors",
+               R"({"a": {"dtype": "F32", "shape": [4294967296, 4294967296],)"
+               R"( "data_offsets": [0, 0]}})",
+               "");
+  std::string message = errorOf([&] { SafetensorsReader reader(path); });
+  EXPECT_TRUE(contains(message, "too many elements")) << message;
+}
+
+TEST_F(SafetensorsTest, RefusesHoles) {
+  // a covers [0, 4), b [8, 16): bytes 4-7 belong to nobody.
+  std::string path = writeRaw(
+      "hole.safetensors",
+      R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},)"
+      R"( "b": {"dtype": "I32", "shape": [2], "data_offsets": [8, 16]}})",
+      kSixteenBytes);
+  std::string message = errorOf([&] { SafetensorsReader reader(path); });
+  EXPECT_TRUE(contains(message, "'b' starts at data byte 8")) << message;
+  EXPECT_TRUE(contains(message, "a hole")) << message;
+}
+
 TEST_F(SafetensorsTest, AcceptsAdjacentTensors) {
   // a covers [0, 8), b covers [8, 16): touching is not overlapping.
   std::string path = writeRaw(

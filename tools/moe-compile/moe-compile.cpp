@@ -103,9 +103,13 @@ int main(int argc, char **argv) {
         openInputFile(inputPath, &error);
     if (!input)
       return fail(error);
-    llvm::Expected<OwningOpRef<ModuleOp>> imported =
-        moe::importModelConfig(context, input->getBuffer(), inputPath,
-                               {Float32Type::get(&context), batchSize, seqLen});
+    llvm::Expected<OwningOpRef<ModuleOp>> imported = moe::importModelConfig(
+        context, input->getBuffer(), inputPath,
+        {Float32Type::get(&context),
+         batchSize.getNumOccurrences() ? std::optional<int64_t>(batchSize)
+                                       : std::nullopt,
+         seqLen.getNumOccurrences() ? std::optional<int64_t>(seqLen)
+                                    : std::nullopt});
     if (!imported)
       return fail(llvm::toString(imported.takeError()));
     module = std::move(*imported);

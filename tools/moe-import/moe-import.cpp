@@ -54,7 +54,11 @@ int main(int argc, char **argv) {
   DialectRegistry registry;
   moe::registerAllDialects(registry);
   MLIRContext context(registry);
-  moe::ImportOptions options{Type(), batchSize, seqLen};
+  moe::ImportOptions options;
+  if (batchSize.getNumOccurrences())
+    options.batchSize = batchSize;
+  if (seqLen.getNumOccurrences())
+    options.seqLen = seqLen;
   if (dtype == "f32")
     options.elementType = Float32Type::get(&context);
   else if (dtype == "f64")

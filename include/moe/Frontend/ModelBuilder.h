@@ -8,6 +8,8 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
 
+#include <optional>
+
 namespace mlir::moe {
 
 /// Emits the model of `config` with `elementType` (f32 or f64) values: an
@@ -21,9 +23,9 @@ mlir::OwningOpRef<mlir::ModuleOp> buildModel(mlir::MLIRContext &context,
                                              mlir::Type elementType);
 
 struct ImportOptions {
-  Type elementType;      // f32 or f64
-  int64_t batchSize = 0; // overrides moe_batch_size when positive
-  int64_t seqLen = 0;    // overrides moe_seq_len when positive
+  Type elementType;                 // f32 or f64
+  std::optional<int64_t> batchSize; // overrides moe_batch_size (> 0)
+  std::optional<int64_t> seqLen;    // overrides moe_seq_len (> 0)
 };
 
 /// Parses the config.json text of `fileName`, applies the overrides, builds

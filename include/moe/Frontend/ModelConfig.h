@@ -58,6 +58,12 @@ struct ModelConfig {
 llvm::Expected<ModelConfig> parseModelConfig(llvm::StringRef jsonText,
                                              llvm::StringRef fileName);
 
+/// Checks that no tensor of the model (with its batch and sequence length)
+/// exceeds 2^40 elements and no expert 2^31 rows, so that sizes cannot
+/// overflow and memory is refused by name, not exhausted.
+llvm::Error checkModelSizes(const ModelConfig &config,
+                            llvm::StringRef fileName);
+
 } // namespace mlir::moe
 
 #endif // MOE_FRONTEND_MODELCONFIG_H

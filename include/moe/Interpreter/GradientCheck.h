@@ -27,9 +27,15 @@ struct TensorGradientCheck {
   std::string global;
   int64_t checkedElements = 0;
   /// ||autodiff - finite differences|| / max(||autodiff||, ||fd||) over the
-  /// checked elements (0 when both are zero).
+  /// checked elements (0 when both are zero, infinite when either holds a
+  /// NaN or an infinity).
   double relativeError = 0;
 };
+
+/// The relative error from the squared norms of the difference and of
+/// both gradients: a non-finite gradient is an infinite error, never 0.
+double gradientRelativeError(double differenceSq, double analyticSq,
+                             double numericSq);
 
 /// Adds the gradient function of `options.function` to `module`, as
 /// @<function>_vjp with the output's cotangent as last argument.
