@@ -99,38 +99,52 @@ void moert::saveCheckpoint(const std::string &path, const moe_model &model,
                    {{"format", "moe-checkpoint-v1"}, {"moe", run.dump()}});
 }
 
-moert::RunPosition moert::loadCheckpoint(const std::string &path,
-                                         const moe_model &model, void *state,
-                                         const RankGroup &group) {
-  SafetensorsReader file(path);
-  const Metadata &metadata = file.getMetadata();
+moert::CheckpointRun moert::parseCheckpointRun(const std::string &path,
+                                               const Metadata &metadata) {
   auto format = metadata.find("format");
   auto run = metadata.find("moe");
   if (format == metadata.end() || format->second != "moe-checkpoint-v1" ||
       run == metadata.end())
     fail(path, ": not a moe training checkpoint (no moe-checkpoint-v1 "
                "metadata)");
-  json position = json::parse(run->second, nullptr, /*allow_exceptions=*/false);
-  if (!position.is_object() || !position.contains("step") ||
-      !position.contains("seed") || !position.contains("train_position"))
-    fail(path, ": checkpoint metadata is malformed: ", run->second);
-  if (position.value("model", "") != model.name)
-    fail(path, ": checkpoint of model '", position.value("model", ""),
+  json fields = json::parse(run->second, nullptr, /*allow_exceptions=*/false);
+  if (!fields.is_object())
+    fail(path, ": checkpoint metadata is not a JSON object: ", run->second);
+  auto require = [&](const char *key, bool valid, const char *expected) {
+    if (!fields.contains(key) || !valid)
+      fail(path, ": checkpoint metadata '", key, "' must be ", expected, ": ",
+           run->second);
+  };
+  auto isString = [&](const char *key) {
+    return fields.contains(key) && fields[key].is_string();
+  };
+  auto isCount = [&](const char *key) {
+    return fields.contains(key) && fields[key].is_number_unsigned();
+  };
+  require("model", isString("model"), "a string");
+  require("config", isString("config"), "a string");
+  require("step",
+          isCount("step") && fields["step"].get<uint64_t>() <= INT64_MAX,
+          "a non-negative integer");
+  require("seed", isCount("seed"), "a non-negative integer");
+  require("train_position", isCount("train_position"),
+          "a non-negative integer");
+  return {fields["model"].get<std::string>(),
+          fields["config"].get<std::string>(),
+          {fields["step"].get<int64_t>(), fields["seed"].get<uint64_t>(),
+           fields["train_position"].get<uint64_t>()}};
+}
+
+moert::RunPosition moert::loadCheckpoint(const std::string &path,
+                                         const moe_model &model, void *state,
+                                         const RankGroup &group) {
+  SafetensorsReader file(path);
+  CheckpointRun run = parseCheckpointRun(path, file.getMetadata());
+  if (run.model != model.name)
+    fail(path, ": checkpoint of model '", run.model,
          "', but this binary trains '", model.name, "'");
-  if (!position["step"].is_number_integer() ||
-      position["step"].get<int64_t>() < 0 ||
-      !position["seed"].is_number_unsigned() ||
-      !position["train_position"].is_number_unsigned())
-    fail(path,
-         ": checkpoint metadata has a step, seed or train_position that "
-         "is not a non-negative integer: ",
-         run->second);
-  json savedConfig = position.value("config", json());
-  if (!savedConfig.is_string() ||
-      savedConfig.get<std::string>() != model.config_json) {
-    json saved = json::parse(
-        savedConfig.is_string() ? savedConfig.get<std::string>() : "", nullptr,
-        false);
+  if (run.config != model.config_json) {
+    json saved = json::parse(run.config, nullptr, false);
     json mine = json::parse(model.config_json, nullptr, false);
     std::string key = saved.is_object() && mine.is_object()
                           ? firstDifference(saved, mine)
@@ -170,6 +184,5 @@ moert::RunPosition moert::loadCheckpoint(const std::string &path,
     std::memcpy(static_cast<char *>(state) + global.offset,
                 static_cast<const char *>(tensor->data) + skip, global.bytes);
   }
-  return {position["step"].get<int64_t>(), position["seed"].get<uint64_t>(),
-          position["train_position"].get<uint64_t>()};
+  return run.position;
 }

@@ -120,8 +120,12 @@ moert::TensorView parseEntry(const std::string &path, const std::string &name,
 } // namespace
 
 moert::SafetensorsReader::SafetensorsReader(std::string pathArg)
-    : path(std::move(pathArg)) {
-  contents = readRegularFile(path, "safetensors file");
+    : SafetensorsReader(pathArg, readRegularFile(pathArg, "safetensors file")) {
+}
+
+moert::SafetensorsReader::SafetensorsReader(std::string pathArg,
+                                            std::vector<char> contentsArg)
+    : path(std::move(pathArg)), contents(std::move(contentsArg)) {
   if (contents.size() < 8)
     fail(path, ": file is ", contents.size(),
          " bytes, too short for the 8-byte header length");

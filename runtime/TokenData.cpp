@@ -14,7 +14,11 @@ constexpr int64_t kTokenFileHeaderBytes = 256 * sizeof(int32_t);
 } // namespace
 
 std::vector<int32_t> moert::readTokens(const std::string &path) {
-  std::vector<char> bytes = readRegularFile(path, "data file");
+  return parseTokens(readRegularFile(path, "data file"), path);
+}
+
+std::vector<int32_t> moert::parseTokens(const std::vector<char> &bytes,
+                                        const std::string &path) {
   int32_t header[3] = {0, 0, 0};
   if (bytes.size() >= sizeof(header))
     std::memcpy(header, bytes.data(), sizeof(header));

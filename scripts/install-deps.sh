@@ -8,6 +8,7 @@ packages=(
   libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools
   nlohmann-json3-dev libfmt-dev libgtest-dev libdnnl-dev
   libopenmpi-dev openmpi-bin
+  clang libclang-rt-14-dev libomp-14-dev
   fortunes-min fortunes
 )
 

@@ -2,6 +2,7 @@
 """Checks that moe-run printed NAME ... = VALUE within a relative tolerance.
 
 usage: moe-run ... | check-close.py NAME EXPECTED RTOL
+A NaN or infinite VALUE fails.
 """
 import sys
 
@@ -11,7 +12,7 @@ for line in sys.stdin:
     if words and words[0] == name and "=" in words:
         value = float(words[words.index("=") + 1])
         error = abs(value - expected) / abs(expected)
-        print("%s = %.6f, expected %.6f, relative error %.4f (limit %.4f)"
+        print("%s = %.7g, expected %.7g, relative error %.2g (limit %.2g)"
               % (name, value, expected, error, rtol))
         sys.exit(0 if error <= rtol else 1)
 print("no line for %s" % name)

@@ -174,6 +174,10 @@ int main(int argc, char **argv) {
                                       outputPath};
   for (StringRef library : llvm::split(StringRef(MOE_RUNTIME_LIBRARIES), ','))
     command.push_back(library.str());
+  SmallVector<StringRef> runtimeFlags;
+  StringRef(MOE_RUNTIME_FLAGS).split(runtimeFlags, ' ', -1, false);
+  for (StringRef flag : runtimeFlags)
+    command.push_back(flag.str());
   SmallVector<StringRef> args(command.begin(), command.end());
   std::string error;
   int status =

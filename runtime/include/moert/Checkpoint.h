@@ -15,6 +15,7 @@
 #include "moert/ModelAbi.h"
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 namespace moert {
@@ -38,6 +39,19 @@ struct RankGroup {
 void saveCheckpoint(const std::string &path, const moe_model &model,
                     const void *state, const RunPosition &position,
                     const RankGroup &group = {});
+
+/// What a checkpoint's metadata says about its run.
+struct CheckpointRun {
+  std::string model;
+  std::string config; // the config.json text the model was imported from
+  RunPosition position;
+};
+
+/// Reads and checks the "__metadata__" of checkpoint `path` (format, JSON,
+/// the types and ranges of every field); throws moert::Error.
+CheckpointRun
+parseCheckpointRun(const std::string &path,
+                   const std::map<std::string, std::string> &metadata);
 
 /// Restores `state` from `path`, this rank's part of each sharded global;
 /// throws moert::Error naming the file and the tensor if the checkpoint is

@@ -62,6 +62,8 @@ class SafetensorsReader {
 public:
   /// Reads and validates the whole file; throws moert::Error.
   explicit SafetensorsReader(std::string path);
+  /// Parses `contents`, the bytes of a file that errors call `path`.
+  SafetensorsReader(std::string path, std::vector<char> contents);
 
   const std::string &getPath() const { return path; }
   const std::vector<TensorView> &getTensors() const { return tensors; }

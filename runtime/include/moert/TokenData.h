@@ -22,6 +22,9 @@ namespace moert {
 /// The tokens of `path`; throws moert::Error if it cannot be read or is a
 /// malformed token file.
 std::vector<int32_t> readTokens(const std::string &path);
+/// The tokens of `bytes`, the contents of the data file `path`.
+std::vector<int32_t> parseTokens(const std::vector<char> &bytes,
+                                 const std::string &path);
 
 struct TokenBatch {
   int64_t batch = 0, seqLen = 0;

@@ -1,0 +1,36 @@
+//===- IrFuzzer.cpp - the IR parser and the moe dialect's verifiers -------===//
+//
+// Any text either parses and verifies, or is rejected with diagnostics; no
+// verifier may crash on a malformed op.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/InitAllDialects.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static mlir::MLIRContext *context = [] {
+    mlir::DialectRegistry registry;
+    mlir::moe::registerAllDialects(registry);
+    auto *context = new mlir::MLIRContext(registry);
+    context->loadAllAvailableDialects();
+    context->getDiagEngine().registerHandler(
+        [](mlir::Diagnostic &) { return mlir::success(); });
+    return context;
+  }();
+  mlir::ParserConfig config(context, /*verifyAfterParse=*/true);
+  // MLIR's lexer reads up to a terminating NUL, as files loaded by tools have.
+  std::string text(reinterpret_cast<const char *>(data), size);
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      mlir::parseSourceString<mlir::ModuleOp>(text, config);
+  return 0;
+}
