@@ -16,7 +16,12 @@ for i in $(seq 1 "$kills"); do
   "$binary" $run --steps 1000000 --checkpoint "$checkpoint" \
     --checkpoint-interval 1 $resume > /dev/null &
   pid=$!
-  sleep "1.$i"
+  # Once a checkpoint exists (start-up takes longer on a loaded machine),
+  # kill it at a different point of its step-write cycle each time.
+  while [ ! -e "$checkpoint" ] && kill -0 "$pid" 2> /dev/null; do
+    sleep 0.1
+  done
+  sleep "0.$((i * 17 % 10))$i"
   kill -9 "$pid"
   wait "$pid" 2> /dev/null
   if ! "$binary" $run --steps 0 --resume "$checkpoint" > "$dir/load.txt" 2>&1; then
