@@ -2,6 +2,7 @@
 
 #include "moert/Checkpoint.h"
 #include "moert/Error.h"
+#include "moert/ModelState.h"
 #include "moert/Safetensors.h"
 
 #include <nlohmann/json.hpp>
@@ -154,14 +155,10 @@ moert::RunPosition moert::loadCheckpoint(const std::string &path,
          ": resume it with the binary that wrote it");
   }
   // Every tensor by name, so that a missing or an extra one is named.
-  for (const TensorView &tensor : file.getTensors()) {
-    bool known = false;
-    for (int64_t i = 0; i < model.num_globals && !known; ++i)
-      known = tensor.name == model.globals[i].tensor.name;
-    if (!known)
+  for (const TensorView &tensor : file.getTensors())
+    if (!findGlobal(model, tensor.name))
       fail(path, ": tensor '", tensor.name, "' is not part of model '",
            model.name, "'");
-  }
   // Validate every tensor before writing any, so a bad file leaves the
   // state untouched.
   for (int64_t i = 0; i < model.num_globals; ++i) {

@@ -100,13 +100,6 @@ const moe_function &requireFunction(const moe_model &model,
   return *function;
 }
 
-const moe_global *findGlobal(const moe_model &model, std::string_view name) {
-  for (int64_t i = 0; i < model.num_globals; ++i)
-    if (name == model.globals[i].tensor.name)
-      return &model.globals[i];
-  return nullptr;
-}
-
 /// Every token of the data, validation split included, is an id of the
 /// model's vocabulary.
 void checkVocabulary(const std::vector<int32_t> &tokens, int64_t vocab,
@@ -234,7 +227,8 @@ int run(int argc, char **argv) {
   // its vocabulary and validation split, the checkpoint to resume and the
   // files to write.
   std::vector<int32_t> tokens = moert::readTokens(options.data);
-  if (const moe_global *table = findGlobal(model, "model.embed_tokens.weight"))
+  if (const moe_global *table =
+          moert::findGlobal(model, "model.embed_tokens.weight"))
     checkVocabulary(tokens, table->tensor.shape[0], options.data);
   int64_t validation = static_cast<int64_t>(static_cast<double>(tokens.size()) *
                                             options.valFraction);
