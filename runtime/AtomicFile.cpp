@@ -33,7 +33,8 @@ moert::AtomicFile::AtomicFile(std::string pathArg) : path(std::move(pathArg)) {
                  kTemporarySuffix + sizeof(kTemporarySuffix));
   fd = mkstemp(pattern.data());
   if (fd < 0)
-    fail(path, ": cannot create a temporary file beside it: ", describeErrno());
+    fail("{}: cannot create a temporary file beside it: {}", path,
+         describeErrno());
   temporaryPath = pattern.data();
 }
 
@@ -48,7 +49,7 @@ void moert::AtomicFile::write(const char *data, size_t size) {
   while (size > 0) {
     ssize_t written = ::write(fd, data, size);
     if (written < 0)
-      fail(path, ": write failed: ", describeErrno());
+      fail("{}: write failed: {}", path, describeErrno());
     data += written;
     size -= static_cast<size_t>(written);
   }
@@ -59,15 +60,15 @@ void moert::AtomicFile::commit() {
   mode_t mask = umask(0);
   umask(mask);
   if (fchmod(fd, 0666 & ~mask) != 0)
-    fail(path, ": cannot set the file mode: ", describeErrno());
+    fail("{}: cannot set the file mode: {}", path, describeErrno());
   if (fsync(fd) != 0)
-    fail(path, ": fsync failed: ", describeErrno());
+    fail("{}: fsync failed: {}", path, describeErrno());
   int closed = close(fd);
   fd = -1;
   if (closed != 0)
-    fail(path, ": close failed: ", describeErrno());
+    fail("{}: close failed: {}", path, describeErrno());
   if (rename(temporaryPath.c_str(), path.c_str()) != 0)
-    fail(path, ": cannot replace the file: ", describeErrno());
+    fail("{}: cannot replace the file: {}", path, describeErrno());
   temporaryPath.clear();
   // The rename is durable once the directory entry is on disk.
   int dir = open(parentDirectory(path).c_str(), O_RDONLY | O_DIRECTORY);
@@ -81,7 +82,8 @@ moert::WriterLock::WriterLock(const std::string &path) {
   std::string lockPath = path + ".lock";
   fd = open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
   if (fd < 0)
-    fail(path, ": cannot write beside it (", lockPath, "): ", describeErrno());
+    fail("{}: cannot write beside it ({}): {}", path, lockPath,
+         describeErrno());
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     std::string reason =
         errno == EWOULDBLOCK
@@ -89,7 +91,7 @@ moert::WriterLock::WriterLock(const std::string &path) {
             : "cannot lock " + lockPath + ": " + describeErrno();
     close(fd);
     fd = -1;
-    fail(path, ": ", reason);
+    fail("{}: {}", path, reason);
   }
   // AtomicFile's temporaries are the name, ".tmp-" and six characters.
   std::string directory = parentDirectory(path);

@@ -47,9 +47,9 @@ void requireFinite(const std::string &path, const moert::TensorView &tensor) {
   auto scan = [&](const auto *values) {
     for (int64_t i = 0; i < count; ++i)
       if (!std::isfinite(values[i]))
-        moert::fail(path, ": not written: tensor '", tensor.name, "' holds ",
-                    values[i], " at element ", i,
-                    " (training diverged); the previous checkpoint is kept");
+        moert::fail("{}: not written: tensor '{}' holds {} at element {} "
+                    "(training diverged); the previous checkpoint is kept",
+                    path, tensor.name, values[i], i);
   };
   if (tensor.dtype == moert::DType::F32)
     scan(static_cast<const float *>(tensor.data));
@@ -106,14 +106,14 @@ moert::CheckpointRun moert::parseCheckpointRun(const std::string &path,
   auto run = metadata.find("moe");
   if (format == metadata.end() || format->second != "moe-checkpoint-v1" ||
       run == metadata.end())
-    fail(path, ": not a moe training checkpoint (no moe-checkpoint-v1 "
-               "metadata)");
+    fail("{}: not a moe training checkpoint (no moe-checkpoint-v1 metadata)",
+         path);
   json fields = json::parse(run->second, nullptr, /*allow_exceptions=*/false);
   if (!fields.is_object())
-    fail(path, ": checkpoint metadata is not a JSON object: ", run->second);
+    fail("{}: checkpoint metadata is not a JSON object: {}", path, run->second);
   auto require = [&](const char *key, bool valid, const char *expected) {
     if (!fields.contains(key) || !valid)
-      fail(path, ": checkpoint metadata '", key, "' must be ", expected, ": ",
+      fail("{}: checkpoint metadata '{}' must be {}: {}", path, key, expected,
            run->second);
   };
   auto isString = [&](const char *key) {
@@ -142,36 +142,37 @@ moert::RunPosition moert::loadCheckpoint(const std::string &path,
   SafetensorsReader file(path);
   CheckpointRun run = parseCheckpointRun(path, file.getMetadata());
   if (run.model != model.name)
-    fail(path, ": checkpoint of model '", run.model,
-         "', but this binary trains '", model.name, "'");
+    fail("{}: checkpoint of model '{}', but this binary trains '{}'", path,
+         run.model, model.name);
   if (run.config != model.config_json) {
     json saved = json::parse(run.config, nullptr, false);
     json mine = json::parse(model.config_json, nullptr, false);
     std::string key = saved.is_object() && mine.is_object()
                           ? firstDifference(saved, mine)
                           : "";
-    fail(path, ": checkpoint of another configuration of model '", model.name,
-         "'", key.empty() ? std::string() : " (its '" + key + "' differs)",
-         ": resume it with the binary that wrote it");
+    fail("{}: checkpoint of another configuration of model '{}'{}: resume it "
+         "with the binary that wrote it",
+         path, model.name,
+         key.empty() ? std::string() : " (its '" + key + "' differs)");
   }
   // Every tensor by name, so that a missing or an extra one is named.
   for (const TensorView &tensor : file.getTensors())
     if (!findGlobal(model, tensor.name))
-      fail(path, ": tensor '", tensor.name, "' is not part of model '",
-           model.name, "'");
+      fail("{}: tensor '{}' is not part of model '{}'", path, tensor.name,
+           model.name);
   // Validate every tensor before writing any, so a bad file leaves the
   // state untouched.
   for (int64_t i = 0; i < model.num_globals; ++i) {
     const moe_global &global = model.globals[i];
     const TensorView *tensor = file.find(global.tensor.name);
     if (!tensor)
-      fail(path, ": tensor '", global.tensor.name, "' is missing");
+      fail("{}: tensor '{}' is missing", path, global.tensor.name);
     if (tensor->dtype != dtypeOf(global.tensor.dtype) ||
         tensor->shape != wholeShape(global, group))
-      fail(path, ": tensor '", global.tensor.name, "' is ",
-           dtypeName(tensor->dtype), " ", formatShape(tensor->shape),
-           ", but the model expects ", dtypeName(dtypeOf(global.tensor.dtype)),
-           " ", formatShape(wholeShape(global, group)));
+      fail("{}: tensor '{}' is {} {}, but the model expects {} {}", path,
+           global.tensor.name, dtypeName(tensor->dtype),
+           formatShape(tensor->shape), dtypeName(dtypeOf(global.tensor.dtype)),
+           formatShape(wholeShape(global, group)));
   }
   for (int64_t i = 0; i < model.num_globals; ++i) {
     const moe_global &global = model.globals[i];

@@ -11,12 +11,12 @@ std::vector<char> moert::readRegularFile(const std::string &path,
                                          const char *what) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    fail(path, ": cannot open ", what, ": ", describeErrno());
+    fail("{}: cannot open {}: {}", path, what, describeErrno());
   struct stat info;
   if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
     bool directory = S_ISDIR(info.st_mode);
     close(fd);
-    fail(path, ": ", what, " is ",
+    fail("{}: {} is {}", path, what,
          directory ? "a directory" : "not a regular file");
   }
   std::vector<char> bytes;
@@ -24,8 +24,7 @@ std::vector<char> moert::readRegularFile(const std::string &path,
     bytes.resize(static_cast<size_t>(info.st_size));
   } catch (const std::bad_alloc &) {
     close(fd);
-    fail(path, ": ", what, " of ", info.st_size,
-         " bytes does not fit in memory");
+    fail("{}: {} of {} bytes does not fit in memory", path, what, info.st_size);
   }
   size_t done = 0;
   while (done < bytes.size()) {
@@ -33,7 +32,7 @@ std::vector<char> moert::readRegularFile(const std::string &path,
     if (got <= 0) {
       std::string reason = got < 0 ? describeErrno() : "the file shrank";
       close(fd);
-      fail(path, ": cannot read ", what, ": ", reason);
+      fail("{}: cannot read {}: {}", path, what, reason);
     }
     done += static_cast<size_t>(got);
   }

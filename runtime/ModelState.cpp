@@ -12,7 +12,7 @@ moert::AlignedBuffer::AlignedBuffer(int64_t bytes) {
   int64_t rounded = (std::max<int64_t>(bytes, 1) + 63) / 64 * 64;
   storage.reset(std::aligned_alloc(64, rounded));
   if (!storage)
-    fail("cannot allocate ", rounded, " bytes");
+    fail("cannot allocate {} bytes", rounded);
   std::memset(storage.get(), 0, rounded);
 }
 
@@ -25,7 +25,7 @@ moert::TargetBuffer::TargetBuffer(const moe_model &model, int64_t bytes)
       storage(model.target->allocate(bytes, model.alignment),
               model.target->release) {
   if (!storage)
-    fail("cannot allocate ", bytes, " bytes of ", target.name, " memory");
+    fail("cannot allocate {} bytes of {} memory", bytes, target.name);
 }
 
 void moert::TargetBuffer::copyFromHost(const void *source) const {

@@ -54,17 +54,13 @@ int64_t moert::numElements(const std::vector<int64_t> &shape) {
   for (int64_t dim : shape)
     if (dim < 0 || __builtin_mul_overflow(count, dim, &count) ||
         count > kMaxElements)
-      fail("a tensor of shape ", formatShape(shape),
-           " has more than 2^59 "
-           "elements");
+      fail("a tensor of shape {} has more than 2^59 elements",
+           formatShape(shape));
   return count;
 }
 
 std::string moert::formatShape(const std::vector<int64_t> &shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
+  return fmt::format("[{}]", fmt::join(shape, ", "));
 }
 
 namespace {
@@ -75,8 +71,8 @@ constexpr uint64_t kMaxHeaderBytes = 100u << 20;
 moert::TensorView parseEntry(const std::string &path, const std::string &name,
                              const json &entry, const char *data,
                              uint64_t dataBytes, uint64_t &begin) {
-  auto bad = [&](const auto &...why) {
-    moert::fail(path, ": tensor '", name, "': ", why...);
+  auto bad = [&](const std::string &why) {
+    moert::fail("{}: tensor '{}': {}", path, name, why);
   };
   if (!entry.is_object())
     bad("entry must be a JSON object");
@@ -85,7 +81,8 @@ moert::TensorView parseEntry(const std::string &path, const std::string &name,
   std::string dtypeText = entry["dtype"];
   std::optional<DType> dtype = moert::parseDType(dtypeText);
   if (!dtype)
-    bad("unsupported dtype '", dtypeText, "' (supported: F32, F64, I32, I64)");
+    bad(fmt::format("unsupported dtype '{}' (supported: F32, F64, I32, I64)",
+                    dtypeText));
   if (!entry.contains("shape") || !entry["shape"].is_array())
     bad("missing array field 'shape'");
   std::vector<int64_t> shape;
@@ -94,10 +91,10 @@ moert::TensorView parseEntry(const std::string &path, const std::string &name,
   uint64_t maxElements = INT64_MAX / moert::dtypeSize(*dtype), elements = 1;
   for (const json &dim : entry["shape"]) {
     if (!dim.is_number_unsigned())
-      bad("shape entries must be non-negative integers, got ", dim.dump());
+      bad("shape entries must be non-negative integers, got " + dim.dump());
     uint64_t size = dim.get<uint64_t>();
     if (size != 0 && elements > maxElements / size)
-      bad("shape ", entry["shape"].dump(), " has too many elements");
+      bad(fmt::format("shape {} has too many elements", entry["shape"].dump()));
     elements *= size;
     shape.push_back(static_cast<int64_t>(size));
   }
@@ -108,12 +105,14 @@ moert::TensorView parseEntry(const std::string &path, const std::string &name,
   begin = offsets[0].get<uint64_t>();
   uint64_t end = offsets[1].get<uint64_t>();
   if (begin > end || end > dataBytes)
-    bad("data_offsets [", begin, ", ", end, "] lie outside the ", dataBytes,
-        " data bytes of the file (truncated?)");
+    bad(fmt::format("data_offsets [{}, {}] lie outside the {} data bytes of "
+                    "the file (truncated?)",
+                    begin, end, dataBytes));
   moert::TensorView view{name, *dtype, shape, data + begin};
   if (end - begin != view.bytes())
-    bad("data_offsets span ", end - begin, " bytes but dtype ", dtypeText,
-        " and shape ", moert::formatShape(shape), " need ", view.bytes());
+    bad(fmt::format(
+        "data_offsets span {} bytes but dtype {} and shape {} need {}",
+        end - begin, dtypeText, moert::formatShape(shape), view.bytes()));
   return view;
 }
 
@@ -127,20 +126,21 @@ moert::SafetensorsReader::SafetensorsReader(std::string pathArg,
                                             std::vector<char> contentsArg)
     : path(std::move(pathArg)), contents(std::move(contentsArg)) {
   if (contents.size() < 8)
-    fail(path, ": file is ", contents.size(),
-         " bytes, too short for the 8-byte header length");
+    fail("{}: file is {} bytes, too short for the 8-byte header length", path,
+         contents.size());
   uint64_t headerBytes = 0;
   for (int i = 7; i >= 0; --i)
     headerBytes = (headerBytes << 8) | static_cast<unsigned char>(contents[i]);
   if (headerBytes > kMaxHeaderBytes || headerBytes > contents.size() - 8)
-    fail(path, ": header length ", headerBytes, " exceeds the ",
-         contents.size() - 8, " bytes after it (truncated or not safetensors)");
+    fail("{}: header length {} exceeds the {} bytes after it (truncated or not "
+         "safetensors)",
+         path, headerBytes, contents.size() - 8);
 
   json header = json::parse(contents.begin() + 8,
                             contents.begin() + 8 + headerBytes, nullptr,
                             /*allow_exceptions=*/false);
   if (header.is_discarded() || !header.is_object())
-    fail(path, ": header is not a JSON object");
+    fail("{}: header is not a JSON object", path);
 
   const char *data = contents.data() + 8 + headerBytes;
   uint64_t dataBytes = contents.size() - 8 - headerBytes;
@@ -148,10 +148,10 @@ moert::SafetensorsReader::SafetensorsReader(std::string pathArg,
   for (auto &[name, entry] : header.items()) {
     if (name == "__metadata__") {
       if (!entry.is_object())
-        fail(path, ": '__metadata__' must be an object of strings");
+        fail("{}: '__metadata__' must be an object of strings", path);
       for (auto &[key, value] : entry.items()) {
         if (!value.is_string())
-          fail(path, ": metadata '", key, "' must be a string");
+          fail("{}: metadata '{}' must be a string", path, key);
         metadata[key] = value.get<std::string>();
       }
       continue;
@@ -168,16 +168,17 @@ moert::SafetensorsReader::SafetensorsReader(std::string pathArg,
   for (const auto &[begin, index] : starts) {
     const TensorView &tensor = tensors[index];
     if (begin != expected)
-      fail(path, ": tensor '", tensor.name, "' starts at data byte ", begin,
-           ", but ", previous, " ends at ", expected,
+      fail("{}: tensor '{}' starts at data byte {}, but {} ends at {}{}", path,
+           tensor.name, begin, previous, expected,
            begin > expected ? " (a hole: is the header length right?)"
                             : " (they overlap)");
     expected = begin + tensor.bytes();
     previous = "tensor '" + tensor.name + "'";
   }
   if (expected != dataBytes)
-    fail(path, ": the tensors cover ", expected, " of the ", dataBytes,
-         " data bytes (is the header length right?)");
+    fail("{}: the tensors cover {} of the {} data bytes (is the header length "
+         "right?)",
+         path, expected, dataBytes);
 }
 
 const moert::TensorView *
@@ -197,7 +198,7 @@ void moert::writeSafetensors(const std::string &path,
   uint64_t offset = 0;
   for (const TensorView &tensor : tensors) {
     if (header.contains(tensor.name))
-      fail(path, ": tensor '", tensor.name, "' is written twice");
+      fail("{}: tensor '{}' is written twice", path, tensor.name);
     header[tensor.name] = {{"dtype", dtypeName(tensor.dtype)},
                            {"shape", tensor.shape},
                            {"data_offsets", {offset, offset + tensor.bytes()}}};

@@ -28,19 +28,21 @@ std::vector<int32_t> moert::parseTokens(const std::vector<char> &bytes,
     if (header[1] == 1 && header[2] >= 0 &&
         static_cast<int64_t>(bytes.size()) ==
             kTokenFileHeaderBytes + 2 * int64_t(header[2]))
-      fail(path, ": laid out as an llm.c token file of ", header[2],
-           " tokens, but its magic is ", header[0], ", not ", kTokenFileMagic);
+      fail("{}: laid out as an llm.c token file of {} tokens, but its magic is "
+           "{}, not {}",
+           path, header[2], header[0], kTokenFileMagic);
     // Any other file is text: one token per byte.
     const auto *begin = reinterpret_cast<const unsigned char *>(bytes.data());
     return std::vector<int32_t>(begin, begin + bytes.size());
   }
   if (header[1] != 1)
-    fail(path, ": token file version ", header[1], " is not supported (1 is)");
+    fail("{}: token file version {} is not supported (1 is)", path, header[1]);
   int64_t count = header[2];
   int64_t expected = kTokenFileHeaderBytes + 2 * count;
   if (count < 0 || static_cast<int64_t>(bytes.size()) != expected)
-    fail(path, ": token file header says ", count, " tokens (", expected,
-         " bytes) but the file has ", bytes.size(), " bytes");
+    fail("{}: token file header says {} tokens ({} bytes) but the file has {} "
+         "bytes",
+         path, count, expected, bytes.size());
   std::vector<int32_t> tokens(count);
   const char *data = bytes.data() + kTokenFileHeaderBytes;
   for (int64_t i = 0; i < count; ++i) {
@@ -57,10 +59,10 @@ moert::BatchSampler::BatchSampler(std::vector<int32_t> tokensArg,
     : tokens(std::move(tokensArg)), seqLen(seqLenArg),
       offsets(seed, "batch-offsets") {
   if (seqLen <= 0)
-    fail(what, ": sequence length must be positive, got ", seqLen);
+    fail("{}: sequence length must be positive, got {}", what, seqLen);
   if (static_cast<int64_t>(tokens.size()) < seqLen + 1)
-    fail(what, ": data has ", tokens.size(),
-         " tokens, fewer than one window of ", seqLen + 1);
+    fail("{}: data has {} tokens, fewer than one window of {}", what,
+         tokens.size(), seqLen + 1);
 }
 
 moert::TokenBatch moert::BatchSampler::next(int64_t batch) {

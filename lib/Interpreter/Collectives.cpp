@@ -26,7 +26,7 @@ private:
 
 ThreadGroup::ThreadGroup(int64_t size) : slots(size) {
   if (size < 1)
-    moert::fail("a group needs at least one rank, got ", size);
+    moert::fail("a group needs at least one rank, got {}", size);
   for (int64_t rank = 0; rank < size; ++rank)
     communicators.push_back(std::make_unique<RankCommunicator>(*this, rank));
 }
@@ -89,7 +89,7 @@ struct AxisLayout {
 
 void checkAxis(const Tensor &tensor, int64_t axis) {
   if (axis < 0 || axis >= static_cast<int64_t>(tensor.shape.size()))
-    moert::fail("axis ", axis, " is out of range for a tensor of rank ",
+    moert::fail("axis {} is out of range for a tensor of rank {}", axis,
                 tensor.shape.size());
 }
 
@@ -97,8 +97,8 @@ Tensor reduce(const std::vector<Tensor> &parts, Reduction reduction,
               DType dtype) {
   for (const Tensor &part : parts)
     if (part.shape != parts.front().shape)
-      moert::fail("ranks reduce tensors of different shapes: ",
-                  moert::formatShape(parts.front().shape), " and ",
+      moert::fail("ranks reduce tensors of different shapes: {} and {}",
+                  moert::formatShape(parts.front().shape),
                   moert::formatShape(part.shape));
   Tensor result = parts.front();
   result.dtype = dtype;
@@ -121,8 +121,8 @@ std::vector<Tensor> mlir::moe::ref::split(const Tensor &tensor, int64_t axis,
   checkAxis(tensor, axis);
   AxisLayout layout(tensor.shape, axis);
   if (layout.extent % parts != 0)
-    moert::fail("axis ", axis, " of size ", layout.extent,
-                " does not split into ", parts, " equal parts");
+    moert::fail("axis {} of size {} does not split into {} equal parts", axis,
+                layout.extent, parts);
   int64_t extent = layout.extent / parts;
   std::vector<Tensor> result;
   for (int64_t part = 0; part < parts; ++part) {
@@ -149,9 +149,10 @@ Tensor mlir::moe::ref::concatenate(const std::vector<Tensor> &tensors,
     std::vector<int64_t> expected = first.shape, given = tensor.shape;
     expected[axis] = given.at(axis);
     if (given != expected)
-      moert::fail("tensors to concatenate along axis ", axis,
-                  " differ in another axis: ", moert::formatShape(first.shape),
-                  " and ", moert::formatShape(tensor.shape));
+      moert::fail("tensors to concatenate along axis {} differ in another "
+                  "axis: {} and {}",
+                  axis, moert::formatShape(first.shape),
+                  moert::formatShape(tensor.shape));
     shape[axis] += tensor.shape[axis];
   }
   Tensor result = Tensor::zeros(first.dtype, shape);

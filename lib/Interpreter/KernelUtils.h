@@ -20,7 +20,7 @@ namespace mlir::moe::ref::detail {
 inline int64_t checkedIndex(double value, int64_t bound, const char *what) {
   int64_t index = static_cast<int64_t>(value);
   if (index < 0 || index >= bound)
-    moert::fail(what, " ", index, " is outside [0, ", bound, ")");
+    moert::fail("{} {} is outside [0, {})", what, index, bound);
   return index;
 }
 

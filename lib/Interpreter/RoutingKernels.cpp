@@ -122,9 +122,9 @@ void forEachRunRow(const Tensor &counts, int64_t runCapacity, int64_t capacity,
     for (int64_t p = 0; p < ranks; ++p) {
       int64_t count = static_cast<int64_t>(counts.data[p * experts + e]);
       if (count < 0 || count > runCapacity || start + count > capacity)
-        moert::fail(opName, ": rank ", p, "'s run of ", count,
-                    " rows for expert ", e, " does not fit runs of ",
-                    runCapacity, " rows or a queue of ", capacity, " rows");
+        moert::fail("{}: rank {}'s run of {} rows for expert {} does not fit "
+                    "runs of {} rows or a queue of {} rows",
+                    opName, p, count, e, runCapacity, capacity);
       for (int64_t row = 0; row < count; ++row)
         move(p * experts + e, row, e, start + row);
       start += count;

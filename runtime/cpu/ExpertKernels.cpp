@@ -33,8 +33,8 @@ std::vector<int64_t> packedOffsets(const int64_t *counts, int64_t experts,
   std::vector<int64_t> offsets(experts + 1, 0);
   for (int64_t e = 0; e < experts; ++e) {
     if (counts[e] < 0 || counts[e] > capacity)
-      moert::fail(op, ": count ", counts[e], " of expert ", e,
-                  " is outside [0, ", capacity, "]");
+      moert::fail("{}: count {} of expert {} is outside [0, {}]", op, counts[e],
+                  e, capacity);
     offsets[e + 1] = offsets[e] + counts[e];
   }
   return offsets;
@@ -216,9 +216,9 @@ void forEachRun(const int64_t *counts, int64_t ranks, int64_t experts,
     for (int64_t p = 0, start = 0; p < ranks; ++p) {
       int64_t count = counts[p * experts + e];
       if (count < 0 || count > runCapacity || start + count > capacity)
-        moert::fail(op, ": rank ", p, "'s run of ", count, " rows for expert ",
-                    e, " does not fit runs of ", runCapacity,
-                    " rows or a queue of ", capacity, " rows");
+        moert::fail("{}: rank {}'s run of {} rows for expert {} does not fit "
+                    "runs of {} rows or a queue of {} rows",
+                    op, p, count, e, runCapacity, capacity);
       start += count;
     }
   for (int64_t e = 0; e < experts; ++e)

@@ -22,6 +22,6 @@ void moert::cpu::detail::gemm(bool transA, bool transB, int64_t m, int64_t n,
   dnnl_status_t status = dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', m,
                                     n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
   if (status != dnnl_success)
-    fail("oneDNN sgemm failed with status ", static_cast<int>(status),
-         " for m=", m, " n=", n, " k=", k);
+    fail("oneDNN sgemm failed with status {} for m={} n={} k={}",
+         static_cast<int>(status), m, n, k);
 }

@@ -46,7 +46,7 @@ inline bool worthThreads(int64_t work) { return work >= (int64_t(1) << 22); }
 int64_t checkedIndex(int64_t index, int64_t bound, const char *op,
                      const char *what) {
   if (index < 0 || index >= bound)
-    moert::fail(op, ": ", what, " ", index, " is outside [0, ", bound, ")");
+    moert::fail("{}: {} {} is outside [0, {})", op, what, index, bound);
   return index;
 }
 

@@ -83,7 +83,7 @@ void checkIndices(const int32_t *ids, int64_t count, int64_t bound,
                   const char *what) {
   for (int64_t i = 0; i < count; ++i)
     if (ids[i] < 0 || ids[i] >= bound)
-      moert::fail(what, " ", ids[i], " is outside [0, ", bound, ")");
+      moert::fail("{} {} is outside [0, {})", what, ids[i], bound);
 }
 
 /// out[c] = sum over r < rows of term(r, c), in row order, in double. An

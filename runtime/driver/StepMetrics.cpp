@@ -2,7 +2,8 @@
 
 #include "StepMetrics.h"
 
-#include <cstdio>
+#include <fmt/format.h>
+
 #include <map>
 #include <string>
 
@@ -88,30 +89,31 @@ void printLayerMetrics(const nlohmann::json &line) {
     double scale;
   };
   static const Column kColumns[] = {
-      {"drop_rate", "drop", "%5.2f%%", 100},
-      {"aux_loss_coeff", "alpha", "%.3e", 1},
-      {"aux_loss", "aux", "%.3e", 1},
-      {"z_loss", "z", "%.3f", 1},
-      {"max1_max2", "max1/max2", "%.3f", 1},
-      {"max2_max3", "max2/max3", "%.3f", 1},
-      {"expert_similarity", "similarity", "%.4f", 1},
+      {"drop_rate", "drop", "{:5.2f}%", 100},
+      {"aux_loss_coeff", "alpha", "{:.3e}", 1},
+      {"aux_loss", "aux", "{:.3e}", 1},
+      {"z_loss", "z", "{:.3f}", 1},
+      {"max1_max2", "max1/max2", "{:.3f}", 1},
+      {"max2_max3", "max2/max3", "{:.3f}", 1},
+      {"expert_similarity", "similarity", "{:.4f}", 1},
   };
   for (const auto &[layer, metrics] : layers) {
-    std::printf("  layer %2ld", long(layer));
+    fmt::print("  layer {:2}", layer);
     for (const Column &column : kColumns) {
       auto found = metrics.find(column.metric);
       if (found == metrics.end() || !found->second.is_number())
         continue;
-      std::printf(" | %s ", column.label);
-      std::printf(column.format, found->second.get<double>() * column.scale);
+      fmt::print(" | {} ", column.label);
+      fmt::print(fmt::runtime(column.format),
+                 found->second.get<double>() * column.scale);
     }
     if (auto load = metrics.find("expert_load");
         load != metrics.end() && load->second.is_array()) {
-      std::printf(" | load");
+      fmt::print(" | load");
       for (const nlohmann::json &tokens : load->second)
-        std::printf(" %ld", long(tokens.get<int64_t>()));
+        fmt::print(" {}", tokens.get<int64_t>());
     }
-    std::printf("\n");
+    fmt::print("\n");
   }
 }
 

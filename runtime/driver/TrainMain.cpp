@@ -16,6 +16,7 @@
 #include "moert/ModelState.h"
 #include "moert/TokenData.h"
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -25,7 +26,6 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
-#include <iostream>
 #include <map>
 #include <numeric>
 #include <optional>
@@ -96,7 +96,7 @@ const moe_function &requireFunction(const moe_model &model,
                                     std::string_view name) {
   const moe_function *function = moert::findFunction(model, name);
   if (!function)
-    moert::fail("the model has no function '", name, "'");
+    moert::fail("the model has no function '{}'", name);
   return *function;
 }
 
@@ -106,17 +106,15 @@ void checkVocabulary(const std::vector<int32_t> &tokens, int64_t vocab,
                      const std::string &path) {
   for (size_t i = 0; i < tokens.size(); ++i)
     if (tokens[i] < 0 || tokens[i] >= vocab)
-      moert::fail(path, ": token ", i, " is ", tokens[i],
-                  ", outside the model's vocabulary of ", vocab,
-                  " (is this the model's data?)");
+      moert::fail("{}: token {} is {}, outside the model's vocabulary of {} "
+                  "(is this the model's data?)",
+                  path, i, tokens[i], vocab);
 }
 
 std::string formatDuration(double seconds) {
   int64_t total = static_cast<int64_t>(seconds + 0.5);
-  char text[32];
-  std::snprintf(text, sizeof(text), "%ld:%02ld:%02ld", long(total / 3600),
-                long(total / 60 % 60), long(total % 60));
-  return text;
+  return fmt::format("{}:{:02}:{:02}", total / 3600, total / 60 % 60,
+                     total % 60);
 }
 
 /// This rank's rows of the global batch: every rank draws the batch one
@@ -193,8 +191,8 @@ int run(int argc, char **argv) {
   moert::TrainOptions options = moert::parseTrainOptions(argc, argv);
   const moe_model &model = *moe_get_model();
   if (model.abi_version != MOE_ABI_VERSION)
-    moert::fail("model ABI version ", model.abi_version,
-                " does not match the driver's ", MOE_ABI_VERSION);
+    moert::fail("model ABI version {} does not match the driver's {}",
+                model.abi_version, MOE_ABI_VERSION);
   int32_t threads =
       model.target->set_threads(static_cast<int32_t>(options.threads));
   // An expert-parallel model runs as one process per rank; rank 0 reports
@@ -204,7 +202,7 @@ int run(int argc, char **argv) {
     group.ranks = model.ranks;
     group.rank = model.target->join_group(model.ranks);
     if (group.rank != 0 && !std::freopen("/dev/null", "w", stdout))
-      moert::fail("cannot silence rank ", group.rank, "'s output");
+      moert::fail("cannot silence rank {}'s output", group.rank);
   }
   bool primary = group.rank == 0;
   const moe_function &trainStep = requireFunction(model, "train_step");
@@ -233,10 +231,10 @@ int run(int argc, char **argv) {
   int64_t validation = static_cast<int64_t>(static_cast<double>(tokens.size()) *
                                             options.valFraction);
   if (validation < seqLen + 1)
-    moert::fail(options.data, ": its validation split (--val-fraction ",
-                options.valFraction, ") has ", validation,
-                " tokens, fewer than one window of ", seqLen + 1,
-                ": give more data or a larger --val-fraction");
+    moert::fail(
+        "{}: its validation split (--val-fraction {}) has {} tokens, fewer "
+        "than one window of {}: give more data or a larger --val-fraction",
+        options.data, options.valFraction, validation, seqLen + 1);
   std::vector<int32_t> valTokens(tokens.end() - validation, tokens.end());
   tokens.resize(tokens.size() - validation);
 
@@ -245,9 +243,9 @@ int run(int argc, char **argv) {
     position =
         moert::loadCheckpoint(options.resume, model, hostState.data(), group);
     if (options.seedGiven && position.seed != options.seed)
-      moert::fail(options.resume, ": the run was trained with --seed ",
-                  position.seed, ", not ", options.seed,
-                  ": resume without --seed, or with --seed ", position.seed);
+      moert::fail("{}: the run was trained with --seed {}, not {}: resume "
+                  "without --seed, or with --seed {}",
+                  options.resume, position.seed, options.seed, position.seed);
     options.seed = position.seed;
   } else {
     moert::initializeState(model, hostState.data(), options.seed, group.rank);
@@ -256,17 +254,16 @@ int run(int argc, char **argv) {
                             options.data + " (training split)");
   train.setPosition(position.trainPosition);
   if (!options.resume.empty())
-    std::printf("resumed %s at step %ld\n", options.resume.c_str(),
-                long(position.step));
+    fmt::print("resumed {} at step {}\n", options.resume, position.step);
   state.copyFromHost(hostState.data());
 
   std::optional<moert::WriterLock> checkpointLock;
   if (primary && !options.checkpoint.empty()) {
     checkpointLock.emplace(options.checkpoint);
     if (int removed = checkpointLock->removedTemporaries())
-      std::printf("removed %d temporary file%s of interrupted checkpoint "
-                  "writes beside %s\n",
-                  removed, removed == 1 ? "" : "s", options.checkpoint.c_str());
+      fmt::print("removed {} temporary file{} of interrupted checkpoint "
+                 "writes beside {}\n",
+                 removed, removed == 1 ? "" : "s", options.checkpoint);
   }
 
   Function step(model, trainStep, state.data(), arena.data());
@@ -280,34 +277,33 @@ int run(int argc, char **argv) {
   if (primary && !options.metrics.empty()) {
     metrics.emplace(options.metrics, std::ios::app);
     if (!*metrics)
-      moert::fail(options.metrics,
-                  ": cannot open metrics file: ", moert::describeErrno());
+      moert::fail("{}: cannot open metrics file: {}", options.metrics,
+                  moert::describeErrno());
   }
   auto record = [&](const nlohmann::json &line) {
     if (!metrics)
       return;
     *metrics << line.dump() << "\n" << std::flush;
     if (!*metrics)
-      moert::fail(options.metrics,
-                  ": cannot write metrics: ", moert::describeErrno());
+      moert::fail("{}: cannot write metrics: {}", options.metrics,
+                  moert::describeErrno());
   };
   auto saveCheckpoint = [&] {
     position.trainPosition = train.getPosition();
     state.copyToHost(hostState.data());
     moert::saveCheckpoint(options.checkpoint, model, hostState.data(), position,
                           group);
-    std::printf("checkpoint %s (step %ld)\n", options.checkpoint.c_str(),
-                long(position.step));
+    fmt::print("checkpoint {} (step {})\n", options.checkpoint, position.step);
   };
 
-  std::printf("%s: %ld steps of %ld x %ld tokens on %s (%ld training, %ld "
-              "validation tokens), %s target, %d threads",
-              model.name, long(options.steps), long(batch * group.ranks),
-              long(seqLen), options.data.c_str(), long(train.size()),
-              long(valTokens.size()), model.target->name, threads);
+  fmt::print("{}: {} steps of {} x {} tokens on {} ({} training, {} "
+             "validation tokens), {} target, {} threads",
+             model.name, options.steps, batch * group.ranks, seqLen,
+             options.data, train.size(), valTokens.size(), model.target->name,
+             threads);
   if (group.ranks > 1)
-    std::printf(", %d ranks", group.ranks);
-  std::printf("\n");
+    fmt::print(", {} ranks", group.ranks);
+  fmt::print("\n");
   // Time in training steps, and in their collectives (not validation's).
   double trainSeconds = 0, collectiveSeconds = 0;
   int64_t firstStep = position.step;
@@ -334,24 +330,25 @@ int run(int argc, char **argv) {
     // checkpoint holds it.
     for (const char *key : {"loss", "grad_norm"})
       if (line.contains(key) && !std::isfinite(line[key].get<double>()))
-        moert::fail("training diverged at step ", position.step, ": the ",
+        moert::fail("training diverged at step {}: the {} is {} (lower the "
+                    "learning rate); the last checkpoint is kept",
+                    position.step,
                     key == std::string("loss") ? "loss" : "gradient norm",
-                    " is ", line[key].get<double>(),
-                    " (lower the learning rate); the last checkpoint is kept");
+                    line[key].get<double>());
     if (position.step % options.logInterval == 0 ||
         position.step == options.steps) {
-      std::printf("step %5ld/%ld | loss %.4f", long(position.step),
-                  long(options.steps), loss);
+      fmt::print("step {:5}/{} | loss {:.4f}", position.step, options.steps,
+                 loss);
       if (std::optional<double> aux = moert::layerMean(line, "aux_loss"))
-        std::printf(" | aux %.3e", *aux);
+        fmt::print(" | aux {:.3e}", *aux);
       if (std::optional<double> drop = moert::layerMean(line, "drop_rate"))
-        std::printf(" | drop %.2f%%", *drop * 100);
+        fmt::print(" | drop {:.2f}%", *drop * 100);
       if (line.contains("lr"))
-        std::printf(" | lr %.2e", line["lr"].get<double>());
+        fmt::print(" | lr {:.2e}", line["lr"].get<double>());
       if (line.contains("grad_norm"))
-        std::printf(" | grad norm %.3f", line["grad_norm"].get<double>());
-      std::printf(" | %.1fk tok/s | ETA %s\n", tokensPerSecond / 1000,
-                  formatDuration(eta).c_str());
+        fmt::print(" | grad norm {:.3f}", line["grad_norm"].get<double>());
+      fmt::print(" | {:.1f}k tok/s | ETA {}\n", tokensPerSecond / 1000,
+                 formatDuration(eta));
       moert::printLayerMetrics(line);
       std::fflush(stdout);
     }
@@ -362,11 +359,11 @@ int run(int argc, char **argv) {
       nlohmann::json similarities = {{"step", position.step}};
       similarity->addOutputs(similarities);
       record(similarities);
-      std::printf("step %5ld | expert similarity", long(position.step));
+      fmt::print("step {:5} | expert similarity", position.step);
       for (int64_t i = 0; i < similarityFn->num_outputs; ++i)
-        std::printf(" %.4f",
-                    similarities[similarityFn->outputs[i].name].get<double>());
-      std::printf("\n");
+        fmt::print(" {:.4f}",
+                   similarities[similarityFn->outputs[i].name].get<double>());
+      fmt::print("\n");
     }
     bool last = position.step == options.steps;
     if ((options.evalInterval > 0 &&
@@ -374,8 +371,8 @@ int run(int argc, char **argv) {
         last) {
       double valLoss = evaluate(forward, valTokens, batch, seqLen,
                                 options.evalBatches, options.seed, group);
-      std::printf("step %5ld | validation loss %.4f\n", long(position.step),
-                  valLoss);
+      fmt::print("step {:5} | validation loss {:.4f}\n", position.step,
+                 valLoss);
       record({{"step", position.step}, {"val_loss", valLoss}});
     }
     if (!options.checkpoint.empty() &&
@@ -389,13 +386,13 @@ int run(int argc, char **argv) {
   if (logitsFn && options.sampleTokens > 0) {
     Function logits(model, *logitsFn, state.data(), arena.data());
     int64_t vocab = logitsFn->outputs[0].shape[2];
-    std::printf("---- sample (temperature %.2f, top-k %ld) ----\n%s%s\n",
-                options.temperature, long(options.topK), options.prompt.c_str(),
-                sample(logits, batch, seqLen, vocab, options).c_str());
+    fmt::print("---- sample (temperature {:.2f}, top-k {}) ----\n{}{}\n",
+               options.temperature, options.topK, options.prompt,
+               sample(logits, batch, seqLen, vocab, options));
   }
   if (group.ranks > 1) {
-    std::printf("%.2f s of %.2f s of training steps in collectives\n",
-                collectiveSeconds, trainSeconds);
+    fmt::print("{:.2f} s of {:.2f} s of training steps in collectives\n",
+               collectiveSeconds, trainSeconds);
     model.target->leave_group();
   }
   return 0;
@@ -407,16 +404,5 @@ int main(int argc, char **argv) {
   // Past a file size limit, let write() fail with EFBIG (reported as an
   // error, the temporary file removed) instead of killing the process.
   std::signal(SIGXFSZ, SIG_IGN);
-  try {
-    return run(argc, argv);
-  } catch (const moert::Error &error) {
-    std::fprintf(stderr, "%s: error: %s\n", argv[0], error.what());
-    return 1;
-  } catch (const std::bad_alloc &) {
-    std::fprintf(stderr, "%s: error: out of memory\n", argv[0]);
-    return 1;
-  } catch (const std::exception &error) {
-    std::fprintf(stderr, "%s: error: %s\n", argv[0], error.what());
-    return 1;
-  }
+  return moert::exitOnErrors(argv[0], [&] { return run(argc, argv); });
 }

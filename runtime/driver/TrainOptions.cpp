@@ -3,9 +3,10 @@
 #include "TrainOptions.h"
 #include "moert/Error.h"
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <limits>
@@ -13,7 +14,7 @@
 
 namespace {
 
-const char *kUsage = R"(usage: %s [options]
+const char *kUsage = R"(usage: {} [options]
   --data FILE              text (one token per byte) or llm.c uint16 token file
   --steps N                total optimizer steps (default 2000)
   --eval-interval N        validation loss every N steps (default 100; 0: end only)
@@ -47,9 +48,9 @@ int64_t moert::parseInteger(const std::string &option, const std::string &text,
   char *end = nullptr;
   long long value = std::strtoll(text.c_str(), &end, 10);
   if (text.empty() || *end != '\0' || text.find_first_of(" \t") == 0)
-    fail("option --", option, ": '", text, "' is not an integer");
+    fail("option --{}: '{}' is not an integer", option, text);
   if (errno == ERANGE || value < min || value > max)
-    fail("option --", option, ": ", text, " is outside [", min, ", ", max, "]");
+    fail("option --{}: {} is outside [{}, {}]", option, text, min, max);
   return value;
 }
 
@@ -60,9 +61,9 @@ double moert::parseReal(const std::string &option, const std::string &text,
   double value = std::strtod(text.c_str(), &end);
   if (text.empty() || *end != '\0' || text.find_first_of(" \t") == 0 ||
       !std::isfinite(value))
-    fail("option --", option, ": '", text, "' is not a finite number");
+    fail("option --{}: '{}' is not a finite number", option, text);
   if (!(value >= min && value <= max))
-    fail("option --", option, ": ", text, " is outside [", min, ", ", max, "]");
+    fail("option --{}: {} is outside [{}, {}]", option, text, min, max);
   return value;
 }
 
@@ -114,11 +115,11 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
-      std::printf(kUsage, argv[0]);
+      fmt::print(fmt::runtime(kUsage), argv[0]);
       std::exit(0);
     }
     if (arg.rfind("--", 0) != 0)
-      fail("unexpected argument '", arg, "' (see --help)");
+      fail("unexpected argument '{}' (see --help)", arg);
     std::string name = arg.substr(2), value;
     if (size_t eq = name.find('='); eq != std::string::npos) {
       value = name.substr(eq + 1);
@@ -126,11 +127,11 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
     } else if (i + 1 < argc) {
       value = argv[++i];
     } else {
-      fail("option --", name, " needs a value");
+      fail("option --{} needs a value", name);
     }
     auto setter = setters.find(name);
     if (setter == setters.end())
-      fail("unknown option --", name, " (see --help)");
+      fail("unknown option --{} (see --help)", name);
     setter->second(name, value);
   }
   if (options.prompt.empty())

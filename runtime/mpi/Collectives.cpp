@@ -33,7 +33,7 @@ MPI_Datatype mpiType(const int64_t *) { return MPI_INT64_T; }
 
 template <typename T> void gather(const T *local, int64_t count, T *whole) {
   if (count > INT32_MAX)
-    moert::fail("a collective of ", count, " values exceeds MPI's count limit");
+    moert::fail("a collective of {} values exceeds MPI's count limit", count);
   MPI_Allgather(local, static_cast<int>(count), mpiType(local), whole,
                 static_cast<int>(count), mpiType(local), MPI_COMM_WORLD);
 }
@@ -73,9 +73,9 @@ int32_t moert::cpu::joinGroup(int32_t ranks) {
     MPI_Init(nullptr, nullptr);
   int size = groupSize();
   if (size != ranks)
-    fail("the model was compiled for ", ranks, " ranks, but this job has ",
-         size, " process", size == 1 ? "" : "es", ": run it with mpirun -np ",
-         ranks);
+    fail("the model was compiled for {} ranks, but this job has {} process{}: "
+         "run it with mpirun -np {}",
+         ranks, size, size == 1 ? "" : "es", ranks);
   return groupRank();
 }
 
@@ -118,7 +118,7 @@ void moert::cpu::allGather(const int64_t *local, int64_t count,
 void moert::cpu::allGatherBytes(const void *local, int64_t bytes, void *whole) {
   CollectiveTimer timer;
   if (bytes > INT32_MAX)
-    fail("a gather of ", bytes, " bytes exceeds MPI's count limit");
+    fail("a gather of {} bytes exceeds MPI's count limit", bytes);
   MPI_Allgather(local, static_cast<int>(bytes), MPI_BYTE, whole,
                 static_cast<int>(bytes), MPI_BYTE, MPI_COMM_WORLD);
 }
@@ -140,7 +140,7 @@ void moert::cpu::reduceScatterSum(const float *local, int64_t count,
   int64_t size = groupSize();
   std::vector<float> blocks(count * size);
   if (count > INT32_MAX)
-    fail("a collective of ", count, " values exceeds MPI's count limit");
+    fail("a collective of {} values exceeds MPI's count limit", count);
   MPI_Alltoall(local, static_cast<int>(count), MPI_FLOAT, blocks.data(),
                static_cast<int>(count), MPI_FLOAT, MPI_COMM_WORLD);
   sumBlocks(blocks, size, count, part);
@@ -155,8 +155,9 @@ void moert::cpu::allToAll(const float *local, int64_t count,
   int64_t segments = rowsPerBlock / segmentRows;
   if (count % size != 0 || block % rowLength != 0 ||
       rowsPerBlock % segmentRows != 0)
-    fail("an all-to-all of ", count, " values does not split over ", size,
-         " ranks into segments of ", segmentRows, " rows of ", rowLength);
+    fail("an all-to-all of {} values does not split over {} ranks into "
+         "segments of {} rows of {}",
+         count, size, segmentRows, rowLength);
   // Each segment's rows after its last nonzero one stay home: the receiver
   // knows they are zero.
   auto isZero = [&](const float *row) {
@@ -188,8 +189,8 @@ void moert::cpu::allToAll(const float *local, int64_t count,
       for (int64_t s = 0; s < segments; ++s)
         values += rows[q * segments + s] * rowLength;
       if (total + values > INT32_MAX)
-        fail("an all-to-all of ", total + values,
-             " values exceeds MPI's count limit");
+        fail("an all-to-all of {} values exceeds MPI's count limit",
+             total + values);
       counts[q] = static_cast<int>(values);
       offsets[q] = static_cast<int>(total);
       total += values;

@@ -19,6 +19,7 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
+#include "moert/Error.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -83,11 +84,8 @@ static int fail(const llvm::Twine &message) {
   return 1;
 }
 
-int main(int argc, char **argv) {
-  llvm::InitLLVM initLLVM(argc, argv);
-  // Only our options in --help, not LLVM's.
-  cl::HideUnrelatedOptions(toolOptions);
-  cl::ParseCommandLineOptions(argc, argv, "moe model to training binary\n");
+/// Everything after option parsing.
+static int run() {
   if (outputPath.empty() && emitCppPath.empty())
     return fail("nothing to do: give -o BINARY and/or --emit-cpp FILE");
   DialectRegistry registry;
@@ -188,4 +186,12 @@ int main(int argc, char **argv) {
     return fail("compiling the generated C++ failed" +
                 (error.empty() ? "" : ": " + error));
   return 0;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM initLLVM(argc, argv);
+  // Only our options in --help, not LLVM's.
+  cl::HideUnrelatedOptions(toolOptions);
+  cl::ParseCommandLineOptions(argc, argv, "moe model to training binary\n");
+  return moert::exitOnErrors("moe-compile", run);
 }

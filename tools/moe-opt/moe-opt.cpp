@@ -9,6 +9,7 @@
 #include "moe/InitAllDialects.h"
 #include "moe/Pipelines/Pipelines.h"
 #include "moe/Transforms/Passes.h"
+#include "moert/Error.h"
 
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
@@ -19,6 +20,8 @@ int main(int argc, char **argv) {
   mlir::moe::registerMoePasses();
   mlir::moe::registerMoePipelines();
   mlir::registerTransformsPasses();
-  return mlir::asMainReturnCode(
-      mlir::MlirOptMain(argc, argv, "moe compiler driver\n", registry));
+  return moert::exitOnErrors("moe-opt", [&] {
+    return mlir::asMainReturnCode(
+        mlir::MlirOptMain(argc, argv, "moe compiler driver\n", registry));
+  });
 }

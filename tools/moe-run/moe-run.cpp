@@ -424,19 +424,10 @@ int main(int argc, char **argv) {
   // Only our options in --help, not LLVM's.
   cl::HideUnrelatedOptions(toolOptions);
   cl::ParseCommandLineOptions(argc, argv, "moe reference interpreter\n");
-  DialectRegistry registry;
-  moe::registerAllDialects(registry);
-  MLIRContext context(registry);
-  try {
+  return moert::exitOnErrors("moe-run", [] {
+    DialectRegistry registry;
+    moe::registerAllDialects(registry);
+    MLIRContext context(registry);
     return run(context);
-  } catch (const moert::Error &error) {
-    llvm::errs() << "moe-run: error: " << error.what() << "\n";
-    return 1;
-  } catch (const std::bad_alloc &) {
-    llvm::errs() << "moe-run: error: out of memory\n";
-    return 1;
-  } catch (const std::exception &error) {
-    llvm::errs() << "moe-run: error: " << error.what() << "\n";
-    return 1;
-  }
+  });
 }

@@ -15,6 +15,7 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
+#include "moert/Error.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
@@ -37,11 +38,8 @@ static cl::opt<std::string> modelName(cl::cat(toolOptions), "model-name",
                                       cl::init("model"),
                                       cl::desc("Name recorded in the model"));
 
-int main(int argc, char **argv) {
-  llvm::InitLLVM initLLVM(argc, argv);
-  // Only our options in --help, not LLVM's.
-  cl::HideUnrelatedOptions(toolOptions);
-  cl::ParseCommandLineOptions(argc, argv, "moe IR to target source\n");
+/// Everything after option parsing.
+static int run() {
   const moe::Translation *translation =
       emit ? emit.getValue() : moe::lookupTranslation("cpp");
   DialectRegistry registry;
@@ -78,4 +76,12 @@ int main(int argc, char **argv) {
     return 1;
   output->keep();
   return 0;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM initLLVM(argc, argv);
+  // Only our options in --help, not LLVM's.
+  cl::HideUnrelatedOptions(toolOptions);
+  cl::ParseCommandLineOptions(argc, argv, "moe IR to target source\n");
+  return moert::exitOnErrors("moe-translate", run);
 }

@@ -9,6 +9,9 @@
 #ifndef MOERT_ERROR_H
 #define MOERT_ERROR_H
 
+#include <fmt/format.h>
+
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -19,20 +22,19 @@ public:
   explicit Error(const std::string &message) : std::runtime_error(message) {}
 };
 
-/// Throws an Error whose message is the concatenation of the arguments.
-template <typename... Parts> [[noreturn]] void fail(const Parts &...parts);
+/// Throws an Error whose message is fmt::format(format, args...).
+template <typename... Args>
+[[noreturn]] void fail(fmt::format_string<Args...> format, Args &&...args) {
+  throw Error(fmt::format(format, std::forward<Args>(args)...));
+}
 
 std::string describeErrno();
 
+/// The one top-level error path of every tool and binary: runs `body` and
+/// turns an exception escaping it into one line "<tool>: error: <message>"
+/// on stderr and exit code 1.
+int exitOnErrors(const char *tool, const std::function<int()> &body);
+
 } // namespace moert
-
-#include <sstream>
-
-template <typename... Parts>
-[[noreturn]] void moert::fail(const Parts &...parts) {
-  std::ostringstream os;
-  (os << ... << parts);
-  throw Error(os.str());
-}
 
 #endif // MOERT_ERROR_H
