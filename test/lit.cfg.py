@@ -25,5 +25,6 @@ llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.moe_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(
-    ["moe-opt", "moe-import", "moe-run", "moe-translate", "moe-compile"],
+    ["moe-opt", "moe-import", "moe-run", "moe-translate", "moe-compile",
+     "moe-estimate"],
     [config.moe_tools_dir])

@@ -22,6 +22,26 @@ def ModelStats : Pass<"moe-model-stats", "::mlir::ModuleOp"> {
                            "::mlir::ml_program::MLProgramDialect"];
 }
 
+def CostModel : Pass<"moe-cost-model", "::mlir::ModuleOp"> {
+  let summary = "Report the flops, bytes and collectives of a train step";
+  let description = [{
+    Prints what the cost model (moe/Analysis/ProgramCost.h) counts in
+    `function` (default `@train_step`), one rank's program: per pipeline
+    slot (`embed` before the layers, `layer N`, `head` after them) and
+    phase (forward, backward, optimizer), the GEMM flops (2 * m * n * k per
+    product), attention flops, other flops, the bytes the bandwidth-bound
+    ops move, and each collective's payload per rank with its group size;
+    then the slot's trainable parameters and the bytes of activations the
+    backward reads. moe-estimate prices layouts from the same counts. The
+    module is not changed.
+  }];
+  let options = [
+    Option<"functionName", "function", "std::string", "\"train_step\"",
+           "Function to report">,
+  ];
+  let dependentDialects = ["::mlir::moe::MoeDialect"];
+}
+
 def Autodiff : Pass<"moe-autodiff", "::mlir::ModuleOp"> {
   let summary = "Differentiate a forward function into a gradient function";
   let description = [{
