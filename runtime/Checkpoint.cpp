@@ -4,6 +4,7 @@
 #include "moert/Error.h"
 #include "moert/ModelState.h"
 #include "moert/Safetensors.h"
+#include "moert/WeightSource.h"
 
 #include <nlohmann/json.hpp>
 
@@ -183,4 +184,32 @@ moert::RunPosition moert::loadCheckpoint(const std::string &path,
                 static_cast<const char *>(tensor->data) + skip, global.bytes);
   }
   return run.position;
+}
+
+void moert::initializeFromWeights(const std::string &path,
+                                  const moe_model &model, void *state,
+                                  const RankGroup &group) {
+  WeightSource source(path);
+  for (const std::string &name : source.names())
+    if (!findGlobal(model, name))
+      fail("{}: tensor '{}' is not part of model '{}'", path, name, model.name);
+  // Every tensor converted and checked before any is written.
+  std::vector<std::pair<const moe_global *, OwnedTensor>> weights;
+  for (int64_t i = 0; i < model.num_globals; ++i) {
+    const moe_global &global = model.globals[i];
+    if (!global.trainable)
+      continue;
+    OwnedTensor tensor =
+        source.get(global.tensor.name, dtypeOf(global.tensor.dtype));
+    if (tensor.shape != wholeShape(global, group))
+      fail("{}: tensor '{}' is {}, but the model expects {}", path,
+           global.tensor.name, formatShape(tensor.shape),
+           formatShape(wholeShape(global, group)));
+    weights.emplace_back(&global, std::move(tensor));
+  }
+  for (const auto &[global, tensor] : weights) {
+    int64_t skip = global->sharded ? group.rank * global->bytes : 0;
+    std::memcpy(static_cast<char *>(state) + global->offset,
+                tensor.data.data() + skip, global->bytes);
+  }
 }

@@ -22,6 +22,9 @@ size_t moert::dtypeSize(DType dtype) {
   case DType::F64:
   case DType::I64:
     return 8;
+  case DType::BF16:
+  case DType::F16:
+    return 2;
   }
   return 0;
 }
@@ -36,15 +39,26 @@ std::string_view moert::dtypeName(DType dtype) {
     return "I32";
   case DType::I64:
     return "I64";
+  case DType::BF16:
+    return "BF16";
+  case DType::F16:
+    return "F16";
   }
   return "?";
 }
 
 std::optional<DType> moert::parseDType(std::string_view name) {
-  for (DType dtype : {DType::F32, DType::F64, DType::I32, DType::I64})
+  for (DType dtype : {DType::F32, DType::F64, DType::I32, DType::I64,
+                      DType::BF16, DType::F16})
     if (dtypeName(dtype) == name)
       return dtype;
   return std::nullopt;
+}
+
+void moert::failStorageOnly(DType dtype) {
+  fail("{} tensors are read and converted, not computed with (models use F32 "
+       "or F64)",
+       dtypeName(dtype));
 }
 
 int64_t moert::numElements(const std::vector<int64_t> &shape) {
@@ -81,8 +95,9 @@ moert::TensorView parseEntry(const std::string &path, const std::string &name,
   std::string dtypeText = entry["dtype"];
   std::optional<DType> dtype = moert::parseDType(dtypeText);
   if (!dtype)
-    bad(fmt::format("unsupported dtype '{}' (supported: F32, F64, I32, I64)",
-                    dtypeText));
+    bad(fmt::format(
+        "unsupported dtype '{}' (supported: F32, F64, I32, I64, BF16, F16)",
+        dtypeText));
   if (!entry.contains("shape") || !entry["shape"].is_array())
     bad("missing array field 'shape'");
   std::vector<int64_t> shape;

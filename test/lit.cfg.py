@@ -26,5 +26,5 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.moe_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(
     ["moe-opt", "moe-import", "moe-run", "moe-translate", "moe-compile",
-     "moe-estimate"],
+     "moe-estimate", "moe-export"],
     [config.moe_tools_dir])

@@ -49,7 +49,10 @@ llvm::Expected<Cluster> mlir::moe::parseCluster(llvm::StringRef jsonText,
       {"memory_efficiency", &cluster.memoryEfficiency, nullptr, 1},
       {"collective_efficiency", &cluster.collectiveEfficiency, nullptr, 1},
   };
-  for (const auto &[key, value] : object.items()) {
+  for (const auto &item : object.items()) {
+    // A named variable, not a structured binding: lambdas capture it.
+    const std::string &key = item.key();
+    const json &value = item.value();
     if (key == "name" || key == "notes") {
       if (!value.is_string())
         return error(llvm::formatv("key '{0}' must be a string", key));

@@ -147,6 +147,78 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config) {
                   .str());
 }
 
+/// The string `key` of `object`, or `fallback` when it is absent or not a
+/// string.
+std::string stringOr(const json &object, const char *key,
+                     const std::string &fallback) {
+  if (!object.is_object() || !object.contains(key) || !object[key].is_string())
+    return fallback;
+  return object[key].get<std::string>();
+}
+
+/// RoPE's base: `rope_theta` (transformers 4) or
+/// `rope_parameters.rope_theta` (transformers 5), unscaled.
+void readRope(KeyReader &keys, mlir::moe::ModelConfig &config) {
+  config.ropeTheta = keys.number("rope_theta", config.ropeTheta, true);
+  if (keys.has("rope_parameters")) {
+    const json &rope = keys.object["rope_parameters"];
+    if (!rope.is_object() ||
+        stringOr(rope, "rope_type", "default") != "default")
+      return keys.fail("key 'rope_parameters' (" + rope.dump() +
+                       ") is not supported: only default (unscaled) RoPE");
+    if (rope.contains("rope_theta")) {
+      const json &theta = rope["rope_theta"];
+      if (!theta.is_number() || theta.get<double>() <= 0)
+        return keys.keyError("rope_parameters", "an object with a positive "
+                                                "'rope_theta'");
+      if (keys.has("rope_theta") && theta.get<double>() != config.ropeTheta)
+        return keys.fail("keys 'rope_theta' and 'rope_parameters.rope_theta' "
+                         "disagree");
+      config.ropeTheta = theta.get<double>();
+    }
+  }
+  if (keys.has("rope_scaling")) {
+    const json &scaling = keys.object["rope_scaling"];
+    std::string type =
+        stringOr(scaling, "rope_type", stringOr(scaling, "type", ""));
+    if (type != "default")
+      keys.fail("key 'rope_scaling' (" + scaling.dump() +
+                ") is not supported: only default (unscaled) RoPE");
+  }
+}
+
+/// Keys that would change what the model computes in ways it cannot: each
+/// must be absent or say what the model does anyway, or the config is
+/// refused rather than imported as a different model.
+void refuseUnsupported(KeyReader &keys, const mlir::moe::ModelConfig &config) {
+  auto refuse = [&](const char *key, const std::string &why) {
+    keys.fail(llvm::formatv("key '{0}' ({1}) is not supported: {2}", key,
+                            keys.object[key].dump(), why)
+                  .str());
+  };
+  for (const char *key : {"hidden_act", "hidden_activation"})
+    if (keys.has(key) && keys.object[key] != "silu")
+      refuse(key, "the MLPs and experts compute SwiGLU (silu)");
+  if (keys.has("head_dim") && keys.object["head_dim"] != json(config.headDim()))
+    refuse("head_dim", llvm::formatv("heads are hidden_size / "
+                                     "num_attention_heads = {0} wide",
+                                     config.headDim()));
+  for (const char *key : {"attention_bias", "mlp_bias", "use_sliding_window"})
+    if (keys.has(key) && keys.object[key] != json(false))
+      refuse(key, "projections have no bias and attention no window");
+  for (const char *key : {"attention_dropout", "router_jitter_noise"})
+    if (keys.has(key) && keys.object[key] != json(0) &&
+        keys.object[key] != json(0.0))
+      refuse(key, "training has no dropout or router noise");
+  // A window as long as the sequence changes nothing.
+  if (keys.has("sliding_window") &&
+      !(keys.object["sliding_window"].is_number_integer() &&
+        keys.object["sliding_window"].get<int64_t>() >= config.seqLen))
+    refuse("sliding_window",
+           llvm::formatv("attention sees all {0} positions of a sequence",
+                         config.seqLen));
+}
+
 void checkConsistency(KeyReader &keys, const mlir::moe::ModelConfig &config) {
   if (!keys.error.empty())
     return;
@@ -196,7 +268,7 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   config.numHeads = keys.positive("num_attention_heads");
   config.numKvHeads = keys.positive("num_key_value_heads", config.numHeads);
   config.maxPositions = keys.positive("max_position_embeddings");
-  config.ropeTheta = keys.number("rope_theta", config.ropeTheta, true);
+  readRope(keys, config);
   config.rmsNormEps = keys.number("rms_norm_eps", config.rmsNormEps, true);
   config.initStd = keys.number("initializer_range", config.initStd, false);
   config.tieWordEmbeddings = keys.boolean("tie_word_embeddings", false);
@@ -205,6 +277,8 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   config.batchSize = keys.positive("moe_batch_size", 1);
   config.seqLen = keys.positive("moe_seq_len", config.maxPositions);
   checkConsistency(keys, config);
+  if (keys.error.empty())
+    refuseUnsupported(keys, config);
   if (!keys.error.empty())
     return llvm::createStringError(keys.error);
   return config;

@@ -7,6 +7,7 @@
 #include "moe/MoeDialect.h"
 #include "moert/Error.h"
 #include "moert/Random.h"
+#include "moert/WeightSource.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
@@ -17,6 +18,7 @@
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <cmath>
+#include <set>
 
 using namespace mlir;
 using moe::ref::Tensor;
@@ -619,17 +621,20 @@ LogicalResult moe::Evaluator::initializeGlobals(uint64_t seed) {
   return failure(walk.wasInterrupted());
 }
 
-LogicalResult
-moe::Evaluator::loadGlobals(const moert::SafetensorsReader &file) {
+LogicalResult moe::Evaluator::loadGlobals(const moert::WeightSource &source) {
+  std::set<std::string> unused = source.names();
   WalkResult walk = module.walk([&](ml_program::GlobalOp global) {
+    std::string name = global.getSymName().str();
+    unused.erase(name);
     FailureOr<RankedTensorType> type =
         staticTensorType(global, global.getType());
     if (failed(type))
       return WalkResult::interrupt();
-    const moert::TensorView *view = file.find(global.getSymName());
-    if (!view) {
-      global.emitError() << "tensor '" << global.getSymName()
-                         << "' is missing from " << file.getPath();
+    if (!source.contains(name)) {
+      if (!global->hasAttr(mlir::moe::kTrainableAttrName))
+        return WalkResult::advance();
+      global.emitError() << "tensor '" << name << "' is missing from "
+                         << source.getPath();
       return WalkResult::interrupt();
     }
     ref::DType dtype = *dtypeOf(type->getElementType());
@@ -640,22 +645,42 @@ moe::Evaluator::loadGlobals(const moert::SafetensorsReader &file) {
     bool sharded = global->hasAttr(mlir::moe::kShardedAttrName);
     if (sharded)
       whole[0] *= communicator->size();
-    if (view->dtype != dtype || view->shape != whole) {
-      global.emitError() << "tensor '" << global.getSymName() << "' in "
-                         << file.getPath() << " is "
-                         << moert::dtypeName(view->dtype) << " "
-                         << moert::formatShape(view->shape)
+    moert::OwnedTensor loaded = source.get(name, dtype);
+    if (loaded.shape != whole) {
+      global.emitError() << "tensor '" << name << "' in " << source.getPath()
+                         << " is " << moert::formatShape(loaded.shape)
                          << ", but the model expects "
-                         << moert::dtypeName(dtype) << " "
                          << moert::formatShape(whole);
       return WalkResult::interrupt();
     }
-    Tensor tensor = Tensor::fromView(*view);
+    Tensor tensor = Tensor::fromView(loaded.view(name));
     globals[global.getSymName()] =
         sharded ? ref::split(tensor, 0, communicator->size())[*rank] : tensor;
     return WalkResult::advance();
   });
-  return failure(walk.wasInterrupted());
+  if (walk.wasInterrupted())
+    return failure();
+  // A training checkpoint read into a model without an optimizer (its
+  // forward, say) holds the Adam state of the weights too: not an error.
+  for (auto name = unused.begin(); name != unused.end();) {
+    StringRef text = *name;
+    bool state = text == mlir::moe::kOptimizerStepGlobalName;
+    for (StringRef suffix :
+         {mlir::moe::kFirstMomentSuffix, mlir::moe::kSecondMomentSuffix})
+      state |= text.ends_with(suffix) &&
+               module.lookupSymbol(text.drop_back(suffix.size()));
+    name = state ? unused.erase(name) : std::next(name);
+  }
+  if (!unused.empty()) {
+    module.emitError() << source.getPath() << ": tensor '" << *unused.begin()
+                       << "' has no place in the model"
+                       << (unused.size() > 1
+                               ? " (nor " + std::to_string(unused.size() - 1) +
+                                     " more)"
+                               : "");
+    return failure();
+  }
+  return success();
 }
 
 FailureOr<int64_t> moe::Evaluator::shardIndex(ml_program::GlobalOp global) {

@@ -20,8 +20,6 @@ using namespace mlir::moe;
 
 namespace {
 
-constexpr llvm::StringLiteral kStepGlobal = "optimizer.step";
-
 struct OptimizerPass : moe::impl::OptimizerBase<OptimizerPass> {
   using OptimizerBase::OptimizerBase;
 
@@ -105,8 +103,8 @@ void OptimizerPass::runOnOperation() {
                        << " (run moe-autodiff first)";
     return signalPassFailure();
   }
-  if (Operation *existing = module.lookupSymbol(kStepGlobal)) {
-    existing->emitError() << "moe-optimizer: @" << kStepGlobal
+  if (Operation *existing = module.lookupSymbol(kOptimizerStepGlobalName)) {
+    existing->emitError() << "moe-optimizer: @" << kOptimizerStepGlobalName
                           << " already exists (was the optimizer applied "
                              "twice?)";
     return signalPassFailure();
@@ -139,7 +137,7 @@ void OptimizerPass::runOnOperation() {
   Operation *firstFunction = *module.getOps<func::FuncOp>().begin();
   auto stepType = RankedTensorType::get({}, b.getI64Type());
   FlatSymbolRefAttr stepRef =
-      declareState(b, firstFunction, kStepGlobal, stepType, 0.0);
+      declareState(b, firstFunction, kOptimizerStepGlobalName, stepType, 0.0);
   Value step = ml_program::GlobalLoadOp::create(b, loc, stepType, stepRef);
   Type elementType = cast<RankedTensorType>(parameters.front().second.getType())
                          .getElementType();
@@ -158,9 +156,10 @@ void OptimizerPass::runOnOperation() {
     FlatSymbolRefAttr paramRef =
         FlatSymbolRefAttr::get(global.getSymNameAttr());
     FlatSymbolRefAttr avgRef = declareState(
-        b, firstFunction, (name + ".exp_avg").str(), type, 0.0, global);
-    FlatSymbolRefAttr avgSqRef = declareState(
-        b, firstFunction, (name + ".exp_avg_sq").str(), type, 0.0, global);
+        b, firstFunction, (name + kFirstMomentSuffix).str(), type, 0.0, global);
+    FlatSymbolRefAttr avgSqRef =
+        declareState(b, firstFunction, (name + kSecondMomentSuffix).str(), type,
+                     0.0, global);
     auto load = [&](FlatSymbolRefAttr ref) -> Value {
       return ml_program::GlobalLoadOp::create(b, loc, type, ref);
     };

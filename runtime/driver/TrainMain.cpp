@@ -249,12 +249,17 @@ int run(int argc, char **argv) {
     options.seed = position.seed;
   } else {
     moert::initializeState(model, hostState.data(), options.seed, group.rank);
+    if (!options.initFrom.empty())
+      moert::initializeFromWeights(options.initFrom, model, hostState.data(),
+                                   group);
   }
   moert::BatchSampler train(std::move(tokens), seqLen, options.seed,
                             options.data + " (training split)");
   train.setPosition(position.trainPosition);
   if (!options.resume.empty())
     fmt::print("resumed {} at step {}\n", options.resume, position.step);
+  if (!options.initFrom.empty())
+    fmt::print("initialized from {}\n", options.initFrom);
   state.copyFromHost(hostState.data());
 
   std::optional<moert::WriterLock> checkpointLock;

@@ -26,6 +26,8 @@ const char *kUsage = R"(usage: {} [options]
                            --checkpoint-interval steps)
   --checkpoint-interval N  (default 0: end only)
   --resume FILE            continue the run saved in a checkpoint
+  --init-from PATH         start from these weights: a Hugging Face model
+                           folder or safetensors file, or a checkpoint
   --metrics FILE           append one JSON object per step (JSONL)
   --sample-tokens N        generate N tokens at the end (default 200)
   --temperature T          sampling temperature (default 0.8)
@@ -101,6 +103,7 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
       {"checkpoint", text(options.checkpoint)},
       {"checkpoint-interval", count(options.checkpointInterval, 0)},
       {"resume", text(options.resume)},
+      {"init-from", text(options.initFrom)},
       {"metrics", text(options.metrics)},
       {"sample-tokens", count(options.sampleTokens, 0)},
       {"temperature",
@@ -134,6 +137,10 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
       fail("unknown option --{} (see --help)", name);
     setter->second(name, value);
   }
+  if (!options.resume.empty() && !options.initFrom.empty())
+    fail("options --resume and --init-from: give one (--resume continues a "
+         "run with its optimizer state, --init-from starts one from "
+         "weights)");
   if (options.prompt.empty())
     fail("option --prompt: the prompt must have at least one character (the "
          "default is a newline)");

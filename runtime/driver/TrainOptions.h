@@ -26,6 +26,7 @@ struct TrainOptions {
   std::string checkpoint;
   int64_t checkpointInterval = 0;
   std::string resume;
+  std::string initFrom;
   std::string metrics;
   int64_t sampleTokens = 200;
   double temperature = 0.8;

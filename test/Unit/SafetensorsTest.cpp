@@ -3,16 +3,19 @@
 #include "moert/Safetensors.h"
 #include "moe/Interpreter/Tensor.h"
 #include "moert/Error.h"
+#include "moert/WeightSource.h"
 
 #include "TestUtils.h"
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <dirent.h>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <string>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -241,12 +244,12 @@ TEST_F(SafetensorsTest, RefusesJsonHeaderThatIsNotAnObject) {
 
 TEST_F(SafetensorsTest, RefusesUnsupportedDType) {
   std::string path = writeRaw(
-      "bf16.safetensors",
-      R"({"w": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}})",
-      std::string(4, '\0'));
+      "fp8.safetensors",
+      R"({"w": {"dtype": "F8_E4M3", "shape": [2], "data_offsets": [0, 2]}})",
+      std::string(2, '\0'));
   std::string message = errorOf([&] { SafetensorsReader reader(path); });
   EXPECT_TRUE(contains(message, "'w'")) << message;
-  EXPECT_TRUE(contains(message, "unsupported dtype 'BF16'")) << message;
+  EXPECT_TRUE(contains(message, "unsupported dtype 'F8_E4M3'")) << message;
 }
 
 TEST_F(SafetensorsTest, RefusesDataOffsetsBeyondData) {
@@ -432,4 +435,82 @@ TEST_F(SafetensorsTest, FailedReplaceRemovesTemporary) {
   });
   EXPECT_TRUE(contains(message, "cannot replace")) << message;
   EXPECT_EQ(listDir(), std::vector<std::string>{"model.safetensors"});
+}
+
+//===----------------------------------------------------------------------===//
+// WeightSource: Hugging Face layouts and dtypes
+//===----------------------------------------------------------------------===//
+
+template <typename T>
+static std::vector<T> valuesOf(const moert::OwnedTensor &tensor) {
+  std::vector<T> values(tensor.data.size() / sizeof(T));
+  std::memcpy(values.data(), tensor.data.data(), tensor.data.size());
+  return values;
+}
+
+TEST_F(SafetensorsTest, HalfPrecisionTensorsConvertExactly) {
+  // bf16: 1, -2.5, 3.140625; f16: 1, -2.5, 2^-24 (the smallest subnormal),
+  // 65504 (the largest finite), infinity.
+  uint16_t bf16[] = {0x3F80, 0xC020, 0x4049};
+  uint16_t f16[] = {0x3C00, 0xC100, 0x0001, 0x7BFF, 0x7C00};
+  std::string path = pathOf("half.safetensors");
+  moert::writeSafetensors(
+      path, {{"b", DType::BF16, {3}, bf16}, {"h", DType::F16, {5}, f16}});
+  moert::WeightSource source(path);
+  EXPECT_EQ(valuesOf<float>(source.get("b", DType::F32)),
+            (std::vector<float>{1, -2.5f, 3.140625f}));
+  EXPECT_EQ(
+      valuesOf<double>(source.get("h", DType::F64)),
+      (std::vector<double>{1, -2.5, std::ldexp(1.0, -24), 65504, INFINITY}));
+  // Computing with them is refused by name, not misread.
+  std::string message = errorOf([&] {
+    Tensor::fromView(SafetensorsReader(path).getTensors()[0]);
+  });
+  EXPECT_TRUE(contains(message, "BF16 tensors are read and converted"))
+      << message;
+}
+
+TEST_F(SafetensorsTest, PerExpertTensorsStackInExpertOrder) {
+  float expert0[] = {0, 1, 2, 3, 4, 5}, expert1[] = {6, 7, 8, 9, 10, 11};
+  std::string path = pathOf("experts.safetensors");
+  std::string prefix = "model.layers.3.block_sparse_moe.experts.";
+  moert::writeSafetensors(
+      path, {{prefix + "1.w1.weight", DType::F32, {2, 3}, expert1},
+             {prefix + "0.w1.weight", DType::F32, {2, 3}, expert0}});
+  moert::WeightSource source(path);
+  EXPECT_EQ(source.names(), std::set<std::string>{prefix + "w1"});
+  moert::OwnedTensor stacked = source.get(prefix + "w1", DType::F32);
+  EXPECT_EQ(stacked.shape, (std::vector<int64_t>{2, 2, 3}));
+  EXPECT_EQ(valuesOf<float>(stacked),
+            (std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}));
+}
+
+TEST_F(SafetensorsTest, FusedGateUpSplitsIntoGateAndUp) {
+  // 2 experts of [2 x 2 intermediate rows, 1 hidden column]: per expert,
+  // rows 0-1 are the gate, rows 2-3 the up projection.
+  float gateUp[] = {0, 1, 2, 3, 4, 5, 6, 7};
+  std::string path = pathOf("fused.safetensors");
+  moert::writeSafetensors(path, {{"model.layers.0.mlp.experts.gate_up_proj",
+                                  DType::F32,
+                                  {2, 4, 1},
+                                  gateUp}});
+  moert::WeightSource source(path);
+  std::string prefix = "model.layers.0.block_sparse_moe.experts.";
+  EXPECT_EQ(valuesOf<float>(source.get(prefix + "w1", DType::F32)),
+            (std::vector<float>{0, 1, 4, 5}));
+  EXPECT_EQ(valuesOf<float>(source.get(prefix + "w3", DType::F32)),
+            (std::vector<float>{2, 3, 6, 7}));
+  EXPECT_EQ(source.get(prefix + "w3", DType::F32).shape,
+            (std::vector<int64_t>{2, 2, 1}));
+}
+
+TEST_F(SafetensorsTest, IntegersDoNotBecomeFloats) {
+  int32_t ids[] = {1, 2};
+  std::string path = pathOf("ids.safetensors");
+  moert::writeSafetensors(path, {{"ids", DType::I32, {2}, ids}});
+  std::string message =
+      errorOf([&] { moert::WeightSource(path).get("ids", DType::F32); });
+  EXPECT_TRUE(
+      contains(message, "tensor 'ids' is I32, which does not convert to F32"))
+      << message;
 }

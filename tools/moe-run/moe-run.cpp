@@ -13,6 +13,7 @@
 #include "moe/Interpreter/GradientCheck.h"
 #include "moert/Error.h"
 #include "moert/TokenData.h"
+#include "moert/WeightSource.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
@@ -42,11 +43,13 @@ static cl::opt<std::string> entry(cl::cat(toolOptions), "entry",
                                   cl::desc("Function to run"));
 static cl::opt<std::string>
     paramsPath(cl::cat(toolOptions), "params",
-               cl::desc("Safetensors file with every global"),
-               cl::value_desc("file"));
-static cl::opt<uint64_t>
-    seed(cl::cat(toolOptions), "seed", cl::init(0),
-         cl::desc("Seed of the #moe.init initializers (without --params)"));
+               cl::desc("Weights: a safetensors file (ours, or a Hugging Face "
+                        "model's) or a Hugging Face model folder; every "
+                        "trainable global must be there, the others keep "
+                        "their initial values"),
+               cl::value_desc("path"));
+static cl::opt<uint64_t> seed(cl::cat(toolOptions), "seed", cl::init(0),
+                              cl::desc("Seed of the #moe.init initializers"));
 static cl::opt<std::string>
     inputsPath(cl::cat(toolOptions), "inputs",
                cl::desc("Safetensors file with the arguments, named by their "
@@ -362,12 +365,11 @@ int run(MLIRContext &context) {
   auto runRank = [&](int64_t rank, moe::ref::Communicator *communicator) {
     moe::Evaluator evaluator(*module);
     evaluator.setCommunicator(communicator);
-    if (!paramsPath.empty()) {
-      if (failed(evaluator.loadGlobals(moert::SafetensorsReader(paramsPath))))
-        return 1;
-    } else if (failed(evaluator.initializeGlobals(seed))) {
+    if (failed(evaluator.initializeGlobals(seed)))
       return 1;
-    }
+    if (!paramsPath.empty() &&
+        failed(evaluator.loadGlobals(moert::WeightSource(paramsPath))))
+      return 1;
     ArgumentSource source(func, ranks, rank);
     if (gradCheck)
       return runGradientCheck(*module, evaluator, func, source, communicator);

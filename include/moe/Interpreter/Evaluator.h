@@ -14,6 +14,7 @@
 
 #include "moe/Interpreter/Collectives.h"
 #include "moe/Interpreter/Tensor.h"
+#include "moert/WeightSource.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
@@ -36,10 +37,14 @@ public:
   /// tensor would get, so that P ranks start where one process does.
   mlir::LogicalResult initializeGlobals(uint64_t seed);
 
-  /// Takes every global from `file`, which must hold each one with the
-  /// global's dtype and shape (a sharded global: the whole tensor, of which
-  /// it takes this rank's part). Errors name the tensor and the file.
-  mlir::LogicalResult loadGlobals(const moert::SafetensorsReader &file);
+  /// Takes the globals `source` holds (after initializeGlobals): every
+  /// trainable one must be there with the global's shape (a sharded
+  /// global: the whole tensor, of which it takes this rank's part), its
+  /// values converted to the global's dtype; the others (optimizer state,
+  /// coefficients) keep their initial values when absent. A tensor with no
+  /// global is an error too. Errors name the tensor, the source and both
+  /// shapes.
+  mlir::LogicalResult loadGlobals(const moert::WeightSource &source);
 
   /// Every global as a whole tensor: sharded ones are gathered from every
   /// rank, so every rank of a group must call this together.

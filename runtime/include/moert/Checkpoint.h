@@ -60,6 +60,17 @@ parseCheckpointRun(const std::string &path,
 RunPosition loadCheckpoint(const std::string &path, const moe_model &model,
                            void *state, const RankGroup &group = {});
 
+/// Overwrites the trainable globals of `state` (initialized before) with
+/// the weights at `path`: a Hugging Face model folder or safetensors file,
+/// or one of our checkpoints (see WeightSource.h), converted to the model's
+/// dtype, this rank's part of each sharded global. Every trainable global
+/// must be there with its shape, and every tensor must have a global; the
+/// other globals (optimizer state) keep their initial values. Throws
+/// moert::Error naming the file, the tensor and both shapes, before any
+/// global is written.
+void initializeFromWeights(const std::string &path, const moe_model &model,
+                           void *state, const RankGroup &group);
+
 } // namespace moert
 
 #endif // MOERT_CHECKPOINT_H

@@ -22,14 +22,20 @@
 
 namespace moert {
 
-enum class DType { F32, F64, I32, I64 };
+/// Element types of tensors in files. Models compute in F32 or F64 and
+/// index with I32 and I64; BF16 and F16 are only read (Hugging Face
+/// checkpoints), and converted (see WeightSource.h).
+enum class DType { F32, F64, I32, I64, BF16, F16 };
 
 size_t dtypeSize(DType dtype);
-/// The safetensors spelling: "F32", "F64", "I32", "I64".
+/// The safetensors spelling: "F32", "F64", "I32", "I64", "BF16", "F16".
 std::string_view dtypeName(DType dtype);
 std::optional<DType> parseDType(std::string_view name);
 
-/// Calls `fn(T())` with T the C++ type of `dtype`'s elements.
+[[noreturn]] void failStorageOnly(DType dtype);
+
+/// Calls `fn(T())` with T the C++ type of `dtype`'s elements; BF16 and F16
+/// have none (an error).
 template <typename Fn> decltype(auto) visitDType(DType dtype, Fn &&fn) {
   switch (dtype) {
   case DType::F32:
@@ -38,6 +44,9 @@ template <typename Fn> decltype(auto) visitDType(DType dtype, Fn &&fn) {
     return fn(double());
   case DType::I32:
     return fn(int32_t());
+  case DType::BF16:
+  case DType::F16:
+    failStorageOnly(dtype);
   case DType::I64:
     break;
   }

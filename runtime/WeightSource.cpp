@@ -1,0 +1,308 @@
+//===- WeightSource.cpp - a model's weights from Hugging Face or us -------===//
+
+#include "moert/WeightSource.h"
+#include "moert/Error.h"
+#include "moert/Files.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <regex>
+#include <sys/stat.h>
+
+using moert::DType;
+using moert::OwnedTensor;
+using moert::TensorView;
+
+struct moert::WeightSource::Part {
+  const SafetensorsReader *file;
+  const TensorView *view;
+  /// Stacked along a new first axis: this part's index (an expert).
+  int64_t index = -1;
+  /// Rows [begin, end) of axis 1 (half of a fused gate_up_proj); end < 0:
+  /// the whole tensor.
+  int64_t begin = 0, end = -1;
+};
+
+namespace {
+
+bool isDirectory(const std::string &path) {
+  struct stat info;
+  return stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
+}
+
+bool exists(const std::string &path) {
+  struct stat info;
+  return stat(path.c_str(), &info) == 0;
+}
+
+double readFloat(DType dtype, const char *data, int64_t i) {
+  switch (dtype) {
+  case DType::F32: {
+    float value;
+    std::memcpy(&value, data + 4 * i, 4);
+    return value;
+  }
+  case DType::F64: {
+    double value;
+    std::memcpy(&value, data + 8 * i, 8);
+    return value;
+  }
+  case DType::BF16: {
+    uint16_t half;
+    std::memcpy(&half, data + 2 * i, 2);
+    uint32_t bits = uint32_t(half) << 16;
+    float value;
+    std::memcpy(&value, &bits, 4);
+    return value;
+  }
+  case DType::F16: {
+    uint16_t half;
+    std::memcpy(&half, data + 2 * i, 2);
+    int sign = half >> 15, exponent = (half >> 10) & 0x1f,
+        mantissa = half & 0x3ff;
+    double magnitude = exponent == 0 ? std::ldexp(mantissa, -24)
+                       : exponent == 31
+                           ? (mantissa ? NAN : INFINITY)
+                           : std::ldexp(1024 + mantissa, exponent - 25);
+    return sign ? -magnitude : magnitude;
+  }
+  case DType::I32:
+  case DType::I64:
+    break;
+  }
+  return 0;
+}
+
+bool isFloat(DType dtype) {
+  return dtype == DType::F32 || dtype == DType::F64 || dtype == DType::BF16 ||
+         dtype == DType::F16;
+}
+
+/// Rows [begin, end) of axis 1 of a rank-3 view, in its own dtype.
+OwnedTensor sliceAxis1(const TensorView &view, int64_t begin, int64_t end) {
+  OwnedTensor slice{
+      view.dtype, {view.shape[0], end - begin, view.shape[2]}, {}};
+  size_t row = view.shape[2] * moert::dtypeSize(view.dtype);
+  const char *data = static_cast<const char *>(view.data);
+  for (int64_t outer = 0; outer < view.shape[0]; ++outer) {
+    const char *from = data + (outer * view.shape[1] + begin) * row;
+    slice.data.insert(slice.data.end(), from, from + (end - begin) * row);
+  }
+  return slice;
+}
+
+/// Our name (and part) for a name in a Hugging Face file.
+struct Renamed {
+  std::string name;
+  int64_t index = -1;
+  bool fusedGateUp = false;
+};
+
+Renamed rename(const std::string &name) {
+  static const std::regex perExpert(
+      R"(^(.*\.layers\.\d+)\.block_sparse_moe\.experts\.(\d+)\.(w[123])\.weight$)");
+  static const std::regex gateUp(
+      R"(^(.*\.layers\.\d+)\.mlp\.experts\.gate_up_proj$)");
+  static const std::regex down(
+      R"(^(.*\.layers\.\d+)\.mlp\.experts\.down_proj$)");
+  static const std::regex router(R"(^(.*\.layers\.\d+)\.mlp\.gate\.weight$)");
+  std::smatch match;
+  if (std::regex_match(name, match, perExpert))
+    return {match[1].str() + ".block_sparse_moe.experts." + match[3].str(),
+            std::stoll(match[2].str())};
+  if (std::regex_match(name, match, gateUp))
+    return {match[1].str() + ".block_sparse_moe.experts.w1", -1, true};
+  if (std::regex_match(name, match, down))
+    return {match[1].str() + ".block_sparse_moe.experts.w2"};
+  if (std::regex_match(name, match, router))
+    return {match[1].str() + ".block_sparse_moe.gate.weight"};
+  return {name};
+}
+
+} // namespace
+
+std::vector<std::pair<std::string, OwnedTensor>>
+moert::toHuggingFace(const std::string &name, OwnedTensor tensor) {
+  static const std::regex stacked(
+      R"(^(.*\.layers\.\d+\.block_sparse_moe\.experts)\.(w[123])$)");
+  std::smatch match;
+  std::vector<std::pair<std::string, OwnedTensor>> tensors;
+  if (!std::regex_match(name, match, stacked) || tensor.shape.empty()) {
+    tensors.emplace_back(name, std::move(tensor));
+    return tensors;
+  }
+  int64_t experts = tensor.shape[0];
+  std::vector<int64_t> shape(tensor.shape.begin() + 1, tensor.shape.end());
+  size_t bytes = tensor.data.size() / std::max<int64_t>(experts, 1);
+  for (int64_t expert = 0; expert < experts; ++expert) {
+    const char *begin = tensor.data.data() + expert * bytes;
+    tensors.emplace_back(
+        fmt::format("{}.{}.{}.weight", match[1].str(), expert, match[2].str()),
+        OwnedTensor{tensor.dtype, shape,
+                    std::vector<char>(begin, begin + bytes)});
+  }
+  return tensors;
+}
+
+OwnedTensor moert::convertTensor(const TensorView &view, DType dtype,
+                                 const std::string &where) {
+  OwnedTensor result{dtype, view.shape, {}};
+  int64_t count = numElements(view.shape);
+  if (view.dtype == dtype) {
+    const char *data = static_cast<const char *>(view.data);
+    result.data.assign(data, data + view.bytes());
+    return result;
+  }
+  if (!isFloat(view.dtype) || (dtype != DType::F32 && dtype != DType::F64))
+    fail("{}: tensor '{}' is {}, which does not convert to {}", where,
+         view.name, dtypeName(view.dtype), dtypeName(dtype));
+  result.data.resize(count * dtypeSize(dtype));
+  const char *data = static_cast<const char *>(view.data);
+  for (int64_t i = 0; i < count; ++i) {
+    double value = readFloat(view.dtype, data, i);
+    if (dtype == DType::F32) {
+      float narrow = static_cast<float>(value);
+      std::memcpy(result.data.data() + 4 * i, &narrow, 4);
+    } else {
+      std::memcpy(result.data.data() + 8 * i, &value, 8);
+    }
+  }
+  return result;
+}
+
+moert::WeightSource::WeightSource(const std::string &pathArg) : path(pathArg) {
+  std::vector<std::string> filePaths;
+  // The index's (tensor, file) pairs, checked against the files.
+  std::vector<std::pair<std::string, std::string>> listed;
+  if (isDirectory(path)) {
+    std::string index = path + "/model.safetensors.index.json";
+    std::string single = path + "/model.safetensors";
+    if (exists(index)) {
+      std::vector<char> text = readRegularFile(index, "checkpoint index");
+      nlohmann::json json =
+          nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
+      if (!json.is_object() || !json.contains("weight_map") ||
+          !json["weight_map"].is_object())
+        fail("{}: no 'weight_map' object", index);
+      std::set<std::string> shards;
+      for (const auto &[tensor, file] : json["weight_map"].items()) {
+        if (file.is_string())
+          listed.emplace_back(tensor, path + "/" + file.get<std::string>());
+        if (!file.is_string())
+          fail("{}: the file of tensor '{}' is not a string", index, tensor);
+        std::string name = file.get<std::string>();
+        // Shards live in the folder: no paths out of it.
+        if (name.empty() || name.find('/') != std::string::npos ||
+            name == "." || name == "..")
+          fail("{}: tensor '{}' is in '{}', which is not a file name in the "
+               "folder",
+               index, tensor, name);
+        shards.insert(name);
+      }
+      for (const std::string &shard : shards)
+        filePaths.push_back(path + "/" + shard);
+    } else if (exists(single)) {
+      filePaths.push_back(single);
+    } else {
+      fail("{}: a folder without model.safetensors or "
+           "model.safetensors.index.json",
+           path);
+    }
+  } else {
+    filePaths.push_back(path);
+  }
+
+  for (const std::string &filePath : filePaths) {
+    files.push_back(std::make_unique<SafetensorsReader>(filePath));
+    const SafetensorsReader &file = *files.back();
+    for (const TensorView &view : file.getTensors()) {
+      Renamed renamed = rename(view.name);
+      auto add = [&](const std::string &name, const Part &part) {
+        std::vector<Part> &parts = recipes[name];
+        for (const Part &other : parts)
+          if (other.index == part.index && other.begin == part.begin)
+            fail("{}: tensor '{}' gives '{}' a second time (also from '{}' "
+                 "in {})",
+                 file.getPath(), view.name, name, other.view->name,
+                 other.file->getPath());
+        parts.push_back(part);
+      };
+      if (renamed.fusedGateUp) {
+        if (view.shape.size() != 3 || view.shape[1] % 2)
+          fail("{}: tensor '{}' is {}, not [experts, 2 x intermediate, "
+               "hidden]",
+               file.getPath(), view.name, formatShape(view.shape));
+        int64_t half = view.shape[1] / 2;
+        std::string prefix = renamed.name.substr(
+            0, renamed.name.size() - std::string("w1").size());
+        add(prefix + "w1", {&file, &view, -1, 0, half});
+        add(prefix + "w3", {&file, &view, -1, half, 2 * half});
+      } else {
+        add(renamed.name, {&file, &view, renamed.index});
+      }
+    }
+  }
+  for (const auto &entry : listed) {
+    auto file = std::find_if(files.begin(), files.end(), [&](const auto &f) {
+      return f->getPath() == entry.second;
+    });
+    if (file == files.end() || !(*file)->find(entry.first))
+      fail("{}/model.safetensors.index.json: tensor '{}' is not in {}", path,
+           entry.first, entry.second);
+  }
+}
+
+moert::WeightSource::~WeightSource() = default;
+
+std::set<std::string> moert::WeightSource::names() const {
+  std::set<std::string> result;
+  for (const auto &[name, parts] : recipes)
+    result.insert(name);
+  return result;
+}
+
+bool moert::WeightSource::contains(const std::string &name) const {
+  return recipes.count(name) != 0;
+}
+
+OwnedTensor moert::WeightSource::get(const std::string &name,
+                                     DType dtype) const {
+  auto found = recipes.find(name);
+  if (found == recipes.end())
+    fail("{}: tensor '{}' is missing", path, name);
+  std::vector<Part> parts = found->second;
+  const Part &first = parts.front();
+  if (first.index < 0) {
+    if (parts.size() != 1)
+      fail("{}: '{}' is given both whole and per expert", path, name);
+    if (first.end < 0)
+      return convertTensor(*first.view, dtype, first.file->getPath());
+    OwnedTensor slice = sliceAxis1(*first.view, first.begin, first.end);
+    return convertTensor(slice.view(first.view->name), dtype,
+                         first.file->getPath());
+  }
+  // One tensor per expert, stacked in expert order.
+  std::sort(parts.begin(), parts.end(),
+            [](const Part &a, const Part &b) { return a.index < b.index; });
+  OwnedTensor stacked{dtype, {static_cast<int64_t>(parts.size())}, {}};
+  for (size_t expert = 0; expert < parts.size(); ++expert) {
+    const Part &part = parts[expert];
+    if (part.index != static_cast<int64_t>(expert))
+      fail("{}: '{}' has no expert {} (the experts found go up to {})", path,
+           name, expert, parts.back().index);
+    if (part.view->shape != first.view->shape)
+      fail("{}: expert tensors of '{}' differ in shape: '{}' is {}, '{}' is "
+           "{}",
+           path, name, first.view->name, formatShape(first.view->shape),
+           part.view->name, formatShape(part.view->shape));
+    OwnedTensor converted =
+        convertTensor(*part.view, dtype, part.file->getPath());
+    stacked.data.insert(stacked.data.end(), converted.data.begin(),
+                        converted.data.end());
+  }
+  stacked.shape.insert(stacked.shape.end(), first.view->shape.begin(),
+                       first.view->shape.end());
+  return stacked;
+}

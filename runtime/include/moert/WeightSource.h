@@ -1,0 +1,77 @@
+//===- WeightSource.h - a model's weights from Hugging Face or us -*- C++
+//-*-===//
+//
+// Reads weights as Hugging Face stores them and hands them out under the
+// names of our models' globals: a folder with model.safetensors or a
+// sharded model.safetensors.index.json, a single .safetensors file, or one
+// of our own files (whose names are already ours). Mixtral's experts come
+// in two layouts and are stacked into our [experts, rows, columns] globals:
+//   - per expert (transformers 4, the hub's checkpoints):
+//     model.layers.L.block_sparse_moe.experts.E.{w1,w2,w3}.weight
+//   - fused (transformers 5): model.layers.L.mlp.experts.gate_up_proj
+//     [E, 2F, H] (gate rows, then up rows) and ...mlp.experts.down_proj
+//     [E, H, F], with the router at model.layers.L.mlp.gate.weight.
+// BF16, F16, F32 and F64 tensors are converted to the dtype asked for.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_WEIGHTSOURCE_H
+#define MOERT_WEIGHTSOURCE_H
+
+#include "moert/Safetensors.h"
+
+#include <map>
+#include <memory>
+#include <set>
+
+namespace moert {
+
+/// A tensor with its own storage.
+struct OwnedTensor {
+  DType dtype;
+  std::vector<int64_t> shape;
+  std::vector<char> data;
+  TensorView view(const std::string &name) const {
+    return {name, dtype, shape, data.data()};
+  }
+};
+
+class WeightSource {
+public:
+  /// Opens `path` (a folder or a safetensors file); throws moert::Error.
+  explicit WeightSource(const std::string &path);
+  ~WeightSource();
+
+  const std::string &getPath() const { return path; }
+  /// Our names of every tensor the source holds.
+  std::set<std::string> names() const;
+  bool contains(const std::string &name) const;
+  /// The tensor of our `name`, its values converted to `dtype` (F32 or
+  /// F64, or the stored integer type); throws if it is missing or its
+  /// parts disagree. The file and tensor are named in errors.
+  OwnedTensor get(const std::string &name, DType dtype) const;
+
+  /// How a global is assembled from the files' tensors.
+  struct Part;
+
+private:
+  std::string path;
+  std::vector<std::unique_ptr<SafetensorsReader>> files;
+  std::map<std::string, std::vector<Part>> recipes;
+};
+
+/// Our global `name` as Hugging Face's tensors: stacked expert weights
+/// split into the per-expert tensors save_pretrained writes
+/// (model.layers.L.block_sparse_moe.experts.E.w1.weight, ...), everything
+/// else under its own name. WeightSource reads them back.
+std::vector<std::pair<std::string, OwnedTensor>>
+toHuggingFace(const std::string &name, OwnedTensor tensor);
+
+/// `view`'s values as `dtype`: floats to F32 or F64 from any float type,
+/// integers unchanged. Throws on any other conversion.
+OwnedTensor convertTensor(const TensorView &view, DType dtype,
+                          const std::string &where);
+
+} // namespace moert
+
+#endif // MOERT_WEIGHTSOURCE_H

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Writes the Hugging Face fixtures of test/Frontend/hf-checkpoints.test.
+
+Run by hand, with a Python that has torch, transformers and safetensors:
+
+    python3 test/Inputs/hf/make-fixtures.py test/Inputs/hf
+
+For each model below it creates a small random model with transformers
+(seed 0), saves it with save_pretrained (config.json and safetensors, in
+the layout this transformers version writes, sharded where asked, in the
+dtype asked), loads it back in float32, and records its logits for fixed
+token ids in inputs.safetensors (input_ids, I32) and logits.safetensors
+(logits, F32). save_pretrained writes Mixtral's experts one by one
+(model.layers.L.block_sparse_moe.experts.E.w1.weight, ...), as the hub's
+checkpoints have them; the "fused" model is rewritten with the fused names
+transformers 5 uses in memory (see save_fused).
+"""
+import json
+import os
+import sys
+
+import torch
+import transformers
+from safetensors.torch import load_file, save_file
+
+VOCAB, HIDDEN, FFN, LAYERS, HEADS = 32, 16, 24, 2, 4
+BATCH, SEQ = 2, 8
+
+MODELS = {
+    # Grouped-query attention, top-2, untied, RoPE base 1e6.
+    "mixtral-gqa-top2": dict(kind="mixtral", kv_heads=2, top_k=2, tied=False,
+                             theta=1e6),
+    # Top-1, tied embeddings, transformers 5's fused expert tensors.
+    "mixtral-top1-tied-fused": dict(kind="mixtral", kv_heads=4, top_k=1,
+                                    tied=True, theta=1e4, fused=True),
+    # Dense Llama, grouped-query attention, sharded into several files.
+    "llama-gqa-sharded": dict(kind="llama", kv_heads=2, tied=False, theta=5e5,
+                              shard="8KB"),
+    # Dense Llama stored in bfloat16, tied.
+    "llama-bf16-tied": dict(kind="llama", kv_heads=1, tied=True, theta=1e4,
+                            dtype=torch.bfloat16),
+}
+
+
+def make_model(spec):
+    common = dict(vocab_size=VOCAB, hidden_size=HIDDEN, intermediate_size=FFN,
+                  num_hidden_layers=LAYERS, num_attention_heads=HEADS,
+                  num_key_value_heads=spec["kv_heads"],
+                  max_position_embeddings=64, rms_norm_eps=1e-5,
+                  tie_word_embeddings=spec["tied"],
+                  rope_parameters={"rope_type": "default",
+                                   "rope_theta": spec["theta"]})
+    if spec["kind"] == "mixtral":
+        config = transformers.MixtralConfig(
+            num_local_experts=4, num_experts_per_tok=spec["top_k"],
+            router_aux_loss_coef=0.01, sliding_window=None, **common)
+        model = transformers.MixtralForCausalLM(config)
+    else:
+        config = transformers.LlamaConfig(**common)
+        model = transformers.LlamaForCausalLM(config)
+    # transformers initializes norms to 1: randomize them too, so that a
+    # missing or misplaced norm weight shows in the logits.
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "norm" in name:
+                parameter.uniform_(0.5, 1.5)
+    return model
+
+
+def save_fused(model, folder):
+    """Rewrites model.safetensors with transformers 5's in-memory names: the
+    fused experts (mlp.experts.gate_up_proj [E, 2F, H], mlp.experts.down_proj
+    [E, H, F]) and the router at mlp.gate, as a state_dict saved directly
+    holds them (save_pretrained converts back to the per-expert layout)."""
+    tensors = {name: tensor.detach().clone().contiguous()
+               for name, tensor in model.state_dict().items()}
+    if model.config.tie_word_embeddings:
+        tensors.pop("lm_head.weight")
+    save_file(tensors, os.path.join(folder, "model.safetensors"),
+              metadata={"format": "pt"})
+
+
+def main():
+    out = sys.argv[1]
+    for name, spec in MODELS.items():
+        torch.manual_seed(0)
+        model = make_model(spec).eval()
+        folder = os.path.join(out, name)
+        model.to(spec.get("dtype", torch.float32)).save_pretrained(
+            folder, max_shard_size=spec.get("shard", "1GB"))
+        if spec.get("fused"):
+            save_fused(model, folder)
+        reloaded = type(model).from_pretrained(folder, dtype=torch.float32).eval()
+        generator = torch.Generator().manual_seed(1)
+        ids = torch.randint(0, VOCAB, (BATCH, SEQ), generator=generator)
+        with torch.no_grad():
+            logits = reloaded(input_ids=ids).logits.float()
+        save_file({"input_ids": ids.to(torch.int32)},
+                  os.path.join(folder, "inputs.safetensors"))
+        save_file({"logits": logits.contiguous()},
+                  os.path.join(folder, "logits.safetensors"))
+        print(name, sorted(os.listdir(folder)))
+    print("transformers", transformers.__version__, "torch", torch.__version__)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+//===- moe-export.cpp - a checkpoint to a Hugging Face model folder -------===//
+//
+// Writes what transformers' AutoModelForCausalLM.from_pretrained loads: a
+// config.json (model_type mixtral, or llama for a dense model, with the
+// keys transformers needs and the model's own, Skywork's gating keys
+// included) and the trainable weights under Hugging Face's names in
+// safetensors files, experts one tensor each as save_pretrained writes
+// them, sharded with an index above --max-shard-size. The weights come
+// from a training checkpoint (which records its config) or any file
+// moe-run --params reads, with --config.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Frontend/ModelBuilder.h"
+#include "moe/Frontend/ModelConfig.h"
+#include "moe/InitAllDialects.h"
+#include "moe/MoeDialect.h"
+#include "moert/AtomicFile.h"
+#include "moert/Checkpoint.h"
+#include "moert/Error.h"
+#include "moert/Files.h"
+#include "moert/WeightSource.h"
+
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+using namespace mlir;
+namespace cl = llvm::cl;
+using nlohmann::json;
+
+static cl::OptionCategory toolOptions("moe-export options");
+
+static cl::opt<std::string>
+    inputPath(cl::cat(toolOptions), cl::Positional, cl::Required,
+              cl::desc("<checkpoint or weights.safetensors>"));
+static cl::opt<std::string>
+    outputDir(cl::cat(toolOptions), "o", cl::Required,
+              cl::desc("Folder to write (new or empty)"),
+              cl::value_desc("dir"));
+static cl::opt<std::string>
+    configPath(cl::cat(toolOptions), "config",
+               cl::desc("The model's config.json (default: the one the "
+                        "checkpoint records)"),
+               cl::value_desc("file"));
+static cl::opt<uint64_t> maxShardBytes(
+    cl::cat(toolOptions), "max-shard-size", cl::init(5'000'000'000),
+    cl::desc("Largest safetensors file before sharding, in bytes"));
+
+/// The config text: --config, or what the checkpoint's metadata records.
+static std::string configText() {
+  if (!configPath.empty()) {
+    std::vector<char> text = moert::readRegularFile(configPath, "config");
+    return std::string(text.begin(), text.end());
+  }
+  moert::SafetensorsReader checkpoint(inputPath);
+  if (!checkpoint.getMetadata().count("moe"))
+    moert::fail("{}: records no config (not a training checkpoint): give "
+                "--config",
+                inputPath.getValue());
+  return moert::parseCheckpointRun(inputPath, checkpoint.getMetadata()).config;
+}
+
+/// config.json for transformers: the model's keys, plus the architecture
+/// and every key transformers reads that the model leaves at our default.
+static json huggingFaceConfig(const std::string &text,
+                              const moe::ModelConfig &config) {
+  json out = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  bool moe = config.isMoe();
+  out["architectures"] = {moe ? "MixtralForCausalLM" : "LlamaForCausalLM"};
+  out["model_type"] = moe ? "mixtral" : "llama";
+  out["num_key_value_heads"] = config.numKvHeads;
+  if (!out.contains("rope_parameters"))
+    out["rope_theta"] = config.ropeTheta;
+  out["rms_norm_eps"] = config.rmsNormEps;
+  out["tie_word_embeddings"] = config.tieWordEmbeddings;
+  out["hidden_act"] = "silu";
+  out["dtype"] = "float32";
+  if (moe) {
+    if (out.contains("num_experts")) {
+      out.erase("num_experts");
+      out["num_local_experts"] = config.numExperts;
+    }
+    out["sliding_window"] = nullptr;
+  }
+  return out;
+}
+
+/// What transformers computes differently from the model, said once.
+static void noteDifferences(const moe::ModelConfig &config) {
+  if (!config.isMoe())
+    return;
+  auto note = [](const char *what) {
+    fmt::print(stderr, "moe-export: note: {}\n", what);
+  };
+  if (config.gateNormLambda)
+    note("transformers' Mixtral has no gating logit normalization: its "
+         "routing (and logits) will differ");
+  if (config.capacityFactor)
+    note("transformers' Mixtral is dropless: where this model drops tokens "
+         "over capacity, its logits will differ");
+  if (!config.renormalize)
+    note("transformers' Mixtral renormalizes the top-k gate values");
+}
+
+static void writeText(const std::string &path, const std::string &text) {
+  moert::AtomicFile file(path);
+  file.write(text.data(), text.size());
+  file.commit();
+}
+
+static int run() {
+  // Never write into a folder that holds something already.
+  bool exists = llvm::sys::fs::exists(outputDir);
+  if (exists) {
+    std::error_code error;
+    llvm::sys::fs::directory_iterator entry(outputDir, error);
+    if (error || entry != llvm::sys::fs::directory_iterator())
+      moert::fail("{}: exists and is not an empty folder",
+                  outputDir.getValue());
+  }
+
+  std::string text = configText();
+  llvm::Expected<moe::ModelConfig> config =
+      moe::parseModelConfig(text, configPath.empty() ? inputPath : configPath);
+  if (!config)
+    moert::fail("{}", llvm::toString(config.takeError()));
+  noteDifferences(*config);
+
+  // The trainable globals, from the model the config builds.
+  DialectRegistry registry;
+  moe::registerAllDialects(registry);
+  MLIRContext context(registry);
+  llvm::Expected<OwningOpRef<ModuleOp>> imported = moe::importModelConfig(
+      context, text, configPath.empty() ? inputPath : configPath,
+      {Float32Type::get(&context)});
+  if (!imported)
+    moert::fail("{}", llvm::toString(imported.takeError()));
+  OwningOpRef<ModuleOp> module = std::move(*imported);
+  moert::WeightSource source(inputPath);
+  std::vector<std::pair<std::string, moert::OwnedTensor>> tensors;
+  module->walk([&](ml_program::GlobalOp global) {
+    if (!global->hasAttr(moe::kTrainableAttrName))
+      return;
+    std::string name = global.getSymName().str();
+    moert::OwnedTensor tensor = source.get(name, moert::DType::F32);
+    std::vector<int64_t> expected(
+        cast<ShapedType>(global.getType()).getShape().begin(),
+        cast<ShapedType>(global.getType()).getShape().end());
+    if (tensor.shape != expected)
+      moert::fail("{}: tensor '{}' is {}, but the config gives {}",
+                  inputPath.getValue(), name, moert::formatShape(tensor.shape),
+                  moert::formatShape(expected));
+    for (auto &piece : moert::toHuggingFace(name, std::move(tensor)))
+      tensors.push_back(std::move(piece));
+  });
+
+  // Everything is read and checked: now the folder.
+  if (!exists)
+    if (std::error_code error = llvm::sys::fs::create_directories(outputDir))
+      moert::fail("{}: cannot create the folder: {}", outputDir.getValue(),
+                  error.message());
+
+  // Shards in order, each at most --max-shard-size (a larger tensor alone).
+  std::vector<std::vector<size_t>> shards(1);
+  uint64_t shardBytes = 0, totalBytes = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    uint64_t bytes = tensors[i].second.data.size();
+    if (!shards.back().empty() && shardBytes + bytes > maxShardBytes) {
+      shards.emplace_back();
+      shardBytes = 0;
+    }
+    shards.back().push_back(i);
+    shardBytes += bytes;
+    totalBytes += bytes;
+  }
+  json weightMap = json::object();
+  for (size_t shard = 0; shard < shards.size(); ++shard) {
+    std::string file = shards.size() == 1
+                           ? "model.safetensors"
+                           : fmt::format("model-{:05}-of-{:05}.safetensors",
+                                         shard + 1, shards.size());
+    std::vector<moert::TensorView> views;
+    for (size_t i : shards[shard]) {
+      views.push_back(tensors[i].second.view(tensors[i].first));
+      weightMap[tensors[i].first] = file;
+    }
+    moert::writeSafetensors(outputDir + "/" + file, views, {{"format", "pt"}});
+  }
+  if (shards.size() > 1) {
+    json index = {{"metadata", {{"total_size", totalBytes}}},
+                  {"weight_map", weightMap}};
+    std::string indexText = index.dump(2) + "\n";
+    writeText(outputDir + "/model.safetensors.index.json", indexText);
+  }
+  std::string configJson = huggingFaceConfig(text, *config).dump(2) + "\n";
+  writeText(outputDir + "/config.json", configJson);
+  fmt::print("{}: {} tensors in {} file{}, config.json\n", outputDir.getValue(),
+             tensors.size(), shards.size(), shards.size() == 1 ? "" : "s");
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM initLLVM(argc, argv);
+  // Only our options in --help, not LLVM's.
+  cl::HideUnrelatedOptions(toolOptions);
+  cl::ParseCommandLineOptions(argc, argv,
+                              "checkpoint to a Hugging Face model folder\n");
+  return moert::exitOnErrors("moe-export", run);
+}
