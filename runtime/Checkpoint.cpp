@@ -190,8 +190,11 @@ void moert::initializeFromWeights(const std::string &path,
                                   const moe_model &model, void *state,
                                   const RankGroup &group) {
   WeightSource source(path);
+  auto hasGlobal = [&](const std::string &name) {
+    return findGlobal(model, name) != nullptr;
+  };
   for (const std::string &name : source.names())
-    if (!findGlobal(model, name))
+    if (!hasGlobal(name) && !isIgnorableTensor(name, hasGlobal))
       fail("{}: tensor '{}' is not part of model '{}'", path, name, model.name);
   // Every tensor converted and checked before any is written.
   std::vector<std::pair<const moe_global *, OwnedTensor>> weights;

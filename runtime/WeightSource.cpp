@@ -3,10 +3,12 @@
 #include "moert/WeightSource.h"
 #include "moert/Error.h"
 #include "moert/Files.h"
+#include "moert/StateNames.h"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <regex>
 #include <sys/stat.h>
@@ -101,8 +103,11 @@ struct Renamed {
 };
 
 Renamed rename(const std::string &name) {
+  // No model has names this long; std::regex recurses per character.
+  if (name.size() > 1000)
+    return {name};
   static const std::regex perExpert(
-      R"(^(.*\.layers\.\d+)\.block_sparse_moe\.experts\.(\d+)\.(w[123])\.weight$)");
+      R"(^(.*\.layers\.\d+)\.block_sparse_moe\.experts\.(\d{1,9})\.(w[123])\.weight$)");
   static const std::regex gateUp(
       R"(^(.*\.layers\.\d+)\.mlp\.experts\.gate_up_proj$)");
   static const std::regex down(
@@ -122,6 +127,24 @@ Renamed rename(const std::string &name) {
 }
 
 } // namespace
+
+bool moert::isIgnorableTensor(
+    const std::string &name,
+    const std::function<bool(const std::string &)> &hasGlobal) {
+  auto endsWith = [&](std::string_view suffix) {
+    return name.size() > suffix.size() &&
+           name.compare(name.size() - suffix.size(), suffix.size(), suffix) ==
+               0;
+  };
+  if (name == kOptimizerStepGlobal)
+    return true;
+  for (std::string_view suffix : {kFirstMomentSuffix, kSecondMomentSuffix})
+    if (endsWith(suffix) &&
+        hasGlobal(name.substr(0, name.size() - suffix.size())))
+      return true;
+  return endsWith(".rotary_emb.inv_freq") ||
+         (name == "lm_head.weight" && !hasGlobal(name));
+}
 
 std::vector<std::pair<std::string, OwnedTensor>>
 moert::toHuggingFace(const std::string &name, OwnedTensor tensor) {
@@ -183,13 +206,13 @@ moert::WeightSource::WeightSource(const std::string &pathArg) : path(pathArg) {
       std::vector<char> text = readRegularFile(index, "checkpoint index");
       nlohmann::json json =
           nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
+      if (json.is_discarded())
+        fail("{}: not valid JSON", index);
       if (!json.is_object() || !json.contains("weight_map") ||
           !json["weight_map"].is_object())
         fail("{}: no 'weight_map' object", index);
       std::set<std::string> shards;
       for (const auto &[tensor, file] : json["weight_map"].items()) {
-        if (file.is_string())
-          listed.emplace_back(tensor, path + "/" + file.get<std::string>());
         if (!file.is_string())
           fail("{}: the file of tensor '{}' is not a string", index, tensor);
         std::string name = file.get<std::string>();
@@ -200,6 +223,7 @@ moert::WeightSource::WeightSource(const std::string &pathArg) : path(pathArg) {
                "folder",
                index, tensor, name);
         shards.insert(name);
+        listed.emplace_back(tensor, path + "/" + name);
       }
       for (const std::string &shard : shards)
         filePaths.push_back(path + "/" + shard);
@@ -219,10 +243,12 @@ moert::WeightSource::WeightSource(const std::string &pathArg) : path(pathArg) {
     const SafetensorsReader &file = *files.back();
     for (const TensorView &view : file.getTensors()) {
       Renamed renamed = rename(view.name);
+      // A global comes from one tensor (or half of a fused one), or from
+      // one tensor per expert: never from two sources.
       auto add = [&](const std::string &name, const Part &part) {
         std::vector<Part> &parts = recipes[name];
         for (const Part &other : parts)
-          if (other.index == part.index && other.begin == part.begin)
+          if (part.index < 0 || other.index < 0 || other.index == part.index)
             fail("{}: tensor '{}' gives '{}' a second time (also from '{}' "
                  "in {})",
                  file.getPath(), view.name, name, other.view->name,
@@ -273,19 +299,17 @@ OwnedTensor moert::WeightSource::get(const std::string &name,
   if (found == recipes.end())
     fail("{}: tensor '{}' is missing", path, name);
   std::vector<Part> parts = found->second;
+  // One tensor per expert, in expert order.
+  std::sort(parts.begin(), parts.end(),
+            [](const Part &a, const Part &b) { return a.index < b.index; });
   const Part &first = parts.front();
   if (first.index < 0) {
-    if (parts.size() != 1)
-      fail("{}: '{}' is given both whole and per expert", path, name);
     if (first.end < 0)
       return convertTensor(*first.view, dtype, first.file->getPath());
     OwnedTensor slice = sliceAxis1(*first.view, first.begin, first.end);
     return convertTensor(slice.view(first.view->name), dtype,
                          first.file->getPath());
   }
-  // One tensor per expert, stacked in expert order.
-  std::sort(parts.begin(), parts.end(),
-            [](const Part &a, const Part &b) { return a.index < b.index; });
   OwnedTensor stacked{dtype, {static_cast<int64_t>(parts.size())}, {}};
   for (size_t expert = 0; expert < parts.size(); ++expert) {
     const Part &part = parts[expert];

@@ -80,13 +80,6 @@ inline constexpr llvm::StringLiteral kShardedAttrName = "moe.sharded";
 /// of its replicated trainable globals over the grid.
 inline constexpr llvm::StringLiteral kSpmdGridAttrName = "moe.spmd_grid";
 
-/// The globals moe-optimizer adds: the step count, and per trainable global
-/// NAME its Adam moments NAME.exp_avg and NAME.exp_avg_sq.
-inline constexpr llvm::StringLiteral kOptimizerStepGlobalName =
-    "optimizer.step";
-inline constexpr llvm::StringLiteral kFirstMomentSuffix = ".exp_avg";
-inline constexpr llvm::StringLiteral kSecondMomentSuffix = ".exp_avg_sq";
-
 /// The module's #moe.target (see moe-attach-target).
 inline constexpr llvm::StringLiteral kTargetAttrName = "moe.target";
 

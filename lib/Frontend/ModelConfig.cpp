@@ -162,8 +162,13 @@ void readRope(KeyReader &keys, mlir::moe::ModelConfig &config) {
   config.ropeTheta = keys.number("rope_theta", config.ropeTheta, true);
   if (keys.has("rope_parameters")) {
     const json &rope = keys.object["rope_parameters"];
-    if (!rope.is_object() ||
-        stringOr(rope, "rope_type", "default") != "default")
+    bool plain =
+        rope.is_object() && stringOr(rope, "rope_type", "") ==
+                                (rope.contains("rope_type") ? "default" : "");
+    if (plain)
+      for (const auto &item : rope.items())
+        plain &= item.key() == "rope_type" || item.key() == "rope_theta";
+    if (!plain)
       return keys.fail("key 'rope_parameters' (" + rope.dump() +
                        ") is not supported: only default (unscaled) RoPE");
     if (rope.contains("rope_theta")) {
@@ -190,7 +195,7 @@ void readRope(KeyReader &keys, mlir::moe::ModelConfig &config) {
 /// Keys that would change what the model computes in ways it cannot: each
 /// must be absent or say what the model does anyway, or the config is
 /// refused rather than imported as a different model.
-void refuseUnsupported(KeyReader &keys, const mlir::moe::ModelConfig &config) {
+void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config) {
   auto refuse = [&](const char *key, const std::string &why) {
     keys.fail(llvm::formatv("key '{0}' ({1}) is not supported: {2}", key,
                             keys.object[key].dump(), why)
@@ -203,20 +208,25 @@ void refuseUnsupported(KeyReader &keys, const mlir::moe::ModelConfig &config) {
     refuse("head_dim", llvm::formatv("heads are hidden_size / "
                                      "num_attention_heads = {0} wide",
                                      config.headDim()));
-  for (const char *key : {"attention_bias", "mlp_bias", "use_sliding_window"})
+  for (const char *key : {"attention_bias", "mlp_bias"})
     if (keys.has(key) && keys.object[key] != json(false))
-      refuse(key, "projections have no bias and attention no window");
+      refuse(key, "projections have no bias");
   for (const char *key : {"attention_dropout", "router_jitter_noise"})
     if (keys.has(key) && keys.object[key] != json(0) &&
         keys.object[key] != json(0.0))
       refuse(key, "training has no dropout or router noise");
-  // A window as long as the sequence changes nothing.
-  if (keys.has("sliding_window") &&
-      !(keys.object["sliding_window"].is_number_integer() &&
-        keys.object["sliding_window"].get<int64_t>() >= config.seqLen))
-    refuse("sliding_window",
-           llvm::formatv("attention sees all {0} positions of a sequence",
-                         config.seqLen));
+  // The window is checked against the sequence once --seq-len is known
+  // (checkModelSizes); Qwen's configs switch it off with
+  // use_sliding_window.
+  bool windowOff = keys.has("use_sliding_window") &&
+                   keys.object["use_sliding_window"] == json(false);
+  if (keys.has("sliding_window") && !windowOff) {
+    const json &window = keys.object["sliding_window"];
+    if (!window.is_number_integer() || window.get<int64_t>() <= 0)
+      keys.keyError("sliding_window", "null or a positive integer");
+    else
+      config.slidingWindow = window.get<int64_t>();
+  }
 }
 
 void checkConsistency(KeyReader &keys, const mlir::moe::ModelConfig &config) {
@@ -337,5 +347,12 @@ llvm::Error mlir::moe::checkModelSizes(const ModelConfig &config,
   for (const auto &[what, shape] : tensors)
     if (std::optional<std::string> error = tooLarge(what, shape))
       return llvm::createStringError(*error);
+  // A window as long as the sequence changes nothing.
+  if (config.slidingWindow && *config.slidingWindow < config.seqLen)
+    return llvm::createStringError(
+        llvm::formatv("{0}: key 'sliding_window' ({1}) is not supported: "
+                      "attention sees all {2} positions of a sequence",
+                      fileName, *config.slidingWindow, config.seqLen)
+            .str());
   return llvm::Error::success();
 }

@@ -578,8 +578,12 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
 
 } // namespace
 
-LogicalResult moe::Evaluator::initializeGlobals(uint64_t seed) {
+LogicalResult
+moe::Evaluator::initializeGlobals(uint64_t seed,
+                                  const moert::WeightSource *provided) {
   WalkResult walk = module.walk([&](ml_program::GlobalOp global) {
+    if (provided && provided->contains(global.getSymName().str()))
+      return WalkResult::advance();
     FailureOr<RankedTensorType> type =
         staticTensorType(global, global.getType());
     if (failed(type))
@@ -645,7 +649,13 @@ LogicalResult moe::Evaluator::loadGlobals(const moert::WeightSource &source) {
     bool sharded = global->hasAttr(mlir::moe::kShardedAttrName);
     if (sharded)
       whole[0] *= communicator->size();
-    moert::OwnedTensor loaded = source.get(name, dtype);
+    moert::OwnedTensor loaded;
+    try {
+      loaded = source.get(name, dtype);
+    } catch (const moert::Error &error) {
+      global.emitError() << error.what();
+      return WalkResult::interrupt();
+    }
     if (loaded.shape != whole) {
       global.emitError() << "tensor '" << name << "' in " << source.getPath()
                          << " is " << moert::formatShape(loaded.shape)
@@ -660,17 +670,14 @@ LogicalResult moe::Evaluator::loadGlobals(const moert::WeightSource &source) {
   });
   if (walk.wasInterrupted())
     return failure();
-  // A training checkpoint read into a model without an optimizer (its
-  // forward, say) holds the Adam state of the weights too: not an error.
-  for (auto name = unused.begin(); name != unused.end();) {
-    StringRef text = *name;
-    bool state = text == mlir::moe::kOptimizerStepGlobalName;
-    for (StringRef suffix :
-         {mlir::moe::kFirstMomentSuffix, mlir::moe::kSecondMomentSuffix})
-      state |= text.ends_with(suffix) &&
-               module.lookupSymbol(text.drop_back(suffix.size()));
-    name = state ? unused.erase(name) : std::next(name);
-  }
+  for (auto name = unused.begin(); name != unused.end();)
+    name = moert::isIgnorableTensor(*name,
+                                    [&](const std::string &global) {
+                                      return module.lookupSymbol(global) !=
+                                             nullptr;
+                                    })
+               ? unused.erase(name)
+               : std::next(name);
   if (!unused.empty()) {
     module.emitError() << source.getPath() << ": tensor '" << *unused.begin()
                        << "' has no place in the model"

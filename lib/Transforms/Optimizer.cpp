@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Transforms/Passes.h"
+#include "moert/StateNames.h"
 
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
 
@@ -103,8 +104,10 @@ void OptimizerPass::runOnOperation() {
                        << " (run moe-autodiff first)";
     return signalPassFailure();
   }
-  if (Operation *existing = module.lookupSymbol(kOptimizerStepGlobalName)) {
-    existing->emitError() << "moe-optimizer: @" << kOptimizerStepGlobalName
+  if (Operation *existing =
+          module.lookupSymbol(StringRef(moert::kOptimizerStepGlobal))) {
+    existing->emitError() << "moe-optimizer: @"
+                          << StringRef(moert::kOptimizerStepGlobal)
                           << " already exists (was the optimizer applied "
                              "twice?)";
     return signalPassFailure();
@@ -136,8 +139,8 @@ void OptimizerPass::runOnOperation() {
   Location loc = function.getLoc();
   Operation *firstFunction = *module.getOps<func::FuncOp>().begin();
   auto stepType = RankedTensorType::get({}, b.getI64Type());
-  FlatSymbolRefAttr stepRef =
-      declareState(b, firstFunction, kOptimizerStepGlobalName, stepType, 0.0);
+  FlatSymbolRefAttr stepRef = declareState(
+      b, firstFunction, StringRef(moert::kOptimizerStepGlobal), stepType, 0.0);
   Value step = ml_program::GlobalLoadOp::create(b, loc, stepType, stepRef);
   Type elementType = cast<RankedTensorType>(parameters.front().second.getType())
                          .getElementType();
@@ -156,10 +159,11 @@ void OptimizerPass::runOnOperation() {
     FlatSymbolRefAttr paramRef =
         FlatSymbolRefAttr::get(global.getSymNameAttr());
     FlatSymbolRefAttr avgRef = declareState(
-        b, firstFunction, (name + kFirstMomentSuffix).str(), type, 0.0, global);
-    FlatSymbolRefAttr avgSqRef =
-        declareState(b, firstFunction, (name + kSecondMomentSuffix).str(), type,
-                     0.0, global);
+        b, firstFunction, (name + StringRef(moert::kFirstMomentSuffix)).str(),
+        type, 0.0, global);
+    FlatSymbolRefAttr avgSqRef = declareState(
+        b, firstFunction, (name + StringRef(moert::kSecondMomentSuffix)).str(),
+        type, 0.0, global);
     auto load = [&](FlatSymbolRefAttr ref) -> Value {
       return ml_program::GlobalLoadOp::create(b, loc, type, ref);
     };

@@ -80,9 +80,17 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
   auto text = [](std::string &field) -> Setter {
     return [&field](const std::string &, const std::string &v) { field = v; };
   };
+  // An empty file name would read as "not given".
+  auto path = [](std::string &field) -> Setter {
+    return [&field](const std::string &name, const std::string &v) {
+      if (v.empty())
+        fail("option --{} needs a file name", name);
+      field = v;
+    };
+  };
   double smallestPositive = std::numeric_limits<double>::min();
   std::map<std::string, Setter> setters = {
-      {"data", text(options.data)},
+      {"data", path(options.data)},
       {"steps", count(options.steps, 0)},
       {"eval-interval", count(options.evalInterval, 0)},
       {"eval-batches", count(options.evalBatches, 1)},
@@ -100,11 +108,11 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
        [&](const std::string &name, const std::string &v) {
          options.threads = parseInteger(name, v, 1, kMaxThreads);
        }},
-      {"checkpoint", text(options.checkpoint)},
+      {"checkpoint", path(options.checkpoint)},
       {"checkpoint-interval", count(options.checkpointInterval, 0)},
-      {"resume", text(options.resume)},
-      {"init-from", text(options.initFrom)},
-      {"metrics", text(options.metrics)},
+      {"resume", path(options.resume)},
+      {"init-from", path(options.initFrom)},
+      {"metrics", path(options.metrics)},
       {"sample-tokens", count(options.sampleTokens, 0)},
       {"temperature",
        [&](const std::string &name, const std::string &v) {

@@ -463,9 +463,8 @@ TEST_F(SafetensorsTest, HalfPrecisionTensorsConvertExactly) {
       valuesOf<double>(source.get("h", DType::F64)),
       (std::vector<double>{1, -2.5, std::ldexp(1.0, -24), 65504, INFINITY}));
   // Computing with them is refused by name, not misread.
-  std::string message = errorOf([&] {
-    Tensor::fromView(SafetensorsReader(path).getTensors()[0]);
-  });
+  std::string message = errorOf(
+      [&] { Tensor::fromView(SafetensorsReader(path).getTensors()[0]); });
   EXPECT_TRUE(contains(message, "BF16 tensors are read and converted"))
       << message;
 }
@@ -513,4 +512,38 @@ TEST_F(SafetensorsTest, IntegersDoNotBecomeFloats) {
   EXPECT_TRUE(
       contains(message, "tensor 'ids' is I32, which does not convert to F32"))
       << message;
+}
+
+TEST_F(SafetensorsTest, AGlobalComesFromOneLayoutOnly) {
+  // Expert 0 per expert, and the whole stacked tensor too: refused, naming
+  // both tensors.
+  float expert[] = {0, 1}, stacked[] = {0, 1, 2, 3};
+  std::string path = pathOf("mixed.safetensors");
+  std::string prefix = "model.layers.0.block_sparse_moe.experts.";
+  moert::writeSafetensors(path,
+                          {{prefix + "0.w2.weight", DType::F32, {1, 2}, expert},
+                           {prefix + "w2", DType::F32, {2, 1, 2}, stacked}});
+  std::string message = errorOf([&] { moert::WeightSource source(path); });
+  EXPECT_TRUE(contains(message, "gives '" + prefix + "w2' a second time"))
+      << message;
+}
+
+TEST_F(SafetensorsTest, ExportedExpertsReadBackBitForBit) {
+  float values[] = {0.1f, -2, 3e-30f, 4, 5, 6};
+  moert::OwnedTensor stacked{DType::F32, {3, 2, 1}, {}};
+  stacked.data.assign(reinterpret_cast<const char *>(values),
+                      reinterpret_cast<const char *>(values) + sizeof(values));
+  std::string name = "model.layers.2.block_sparse_moe.experts.w3";
+  auto pieces = moert::toHuggingFace(name, stacked);
+  ASSERT_EQ(pieces.size(), 3u);
+  EXPECT_EQ(pieces[1].first,
+            "model.layers.2.block_sparse_moe.experts.1.w3.weight");
+  std::vector<TensorView> views;
+  for (const auto &[pieceName, tensor] : pieces)
+    views.push_back(tensor.view(pieceName));
+  std::string path = pathOf("exported.safetensors");
+  moert::writeSafetensors(path, views);
+  moert::OwnedTensor back = moert::WeightSource(path).get(name, DType::F32);
+  EXPECT_EQ(back.shape, stacked.shape);
+  EXPECT_EQ(back.data, stacked.data);
 }

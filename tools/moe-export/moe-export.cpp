@@ -55,6 +55,9 @@ static cl::opt<uint64_t> maxShardBytes(
 
 /// The config text: --config, or what the checkpoint's metadata records.
 static std::string configText() {
+  // A Hugging Face folder has its config.json.
+  if (configPath.empty() && llvm::sys::fs::is_directory(inputPath))
+    configPath = inputPath + "/config.json";
   if (!configPath.empty()) {
     std::vector<char> text = moert::readRegularFile(configPath, "config");
     return std::string(text.begin(), text.end());
@@ -81,12 +84,16 @@ static json huggingFaceConfig(const std::string &text,
   out["rms_norm_eps"] = config.rmsNormEps;
   out["tie_word_embeddings"] = config.tieWordEmbeddings;
   out["hidden_act"] = "silu";
+  out.erase("torch_dtype");
   out["dtype"] = "float32";
   if (moe) {
     if (out.contains("num_experts")) {
       out.erase("num_experts");
       out["num_local_experts"] = config.numExperts;
     }
+    // transformers' Mixtral sizes its experts by intermediate_size.
+    out.erase("moe_intermediate_size");
+    out["intermediate_size"] = config.expertIntermediateSize;
     out["sliding_window"] = nullptr;
   }
   return out;
@@ -144,6 +151,16 @@ static int run() {
     moert::fail("{}", llvm::toString(imported.takeError()));
   OwningOpRef<ModuleOp> module = std::move(*imported);
   moert::WeightSource source(inputPath);
+  // Every tensor of the source is exported or has a reason not to be.
+  auto hasGlobal = [&](const std::string &name) {
+    auto global = module->lookupSymbol<ml_program::GlobalOp>(name);
+    return global && global->hasAttr(moe::kTrainableAttrName);
+  };
+  for (const std::string &name : source.names())
+    if (!hasGlobal(name) && !module->lookupSymbol(name) &&
+        !moert::isIgnorableTensor(name, hasGlobal))
+      moert::fail("{}: tensor '{}' has no place in the model",
+                  inputPath.getValue(), name);
   std::vector<std::pair<std::string, moert::OwnedTensor>> tensors;
   module->walk([&](ml_program::GlobalOp global) {
     if (!global->hasAttr(moe::kTrainableAttrName))

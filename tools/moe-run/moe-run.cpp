@@ -365,10 +365,12 @@ int run(MLIRContext &context) {
   auto runRank = [&](int64_t rank, moe::ref::Communicator *communicator) {
     moe::Evaluator evaluator(*module);
     evaluator.setCommunicator(communicator);
-    if (failed(evaluator.initializeGlobals(seed)))
+    std::optional<moert::WeightSource> params;
+    if (!paramsPath.empty())
+      params.emplace(paramsPath);
+    if (failed(evaluator.initializeGlobals(seed, params ? &*params : nullptr)))
       return 1;
-    if (!paramsPath.empty() &&
-        failed(evaluator.loadGlobals(moert::WeightSource(paramsPath))))
+    if (params && failed(evaluator.loadGlobals(*params)))
       return 1;
     ArgumentSource source(func, ranks, rank);
     if (gradCheck)

@@ -49,6 +49,9 @@ struct ModelConfig {
   // The shape of one training step.
   int64_t batchSize = 0;
   int64_t seqLen = 0;
+  /// Hugging Face's sliding attention window, which the model can only
+  /// honour when it covers the whole sequence (checkModelSizes says).
+  std::optional<int64_t> slidingWindow;
 
   bool isMoe() const { return numExperts > 0; }
   int64_t headDim() const { return hiddenSize / numHeads; }
@@ -60,7 +63,8 @@ llvm::Expected<ModelConfig> parseModelConfig(llvm::StringRef jsonText,
 
 /// Checks that no tensor of the model (with its batch and sequence length)
 /// exceeds 2^40 elements and no expert 2^31 rows, so that sizes cannot
-/// overflow and memory is refused by name, not exhausted.
+/// overflow and memory is refused by name, not exhausted; and that a
+/// sliding window, if any, covers the sequence.
 llvm::Error checkModelSizes(const ModelConfig &config,
                             llvm::StringRef fileName);
 

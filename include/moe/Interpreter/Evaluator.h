@@ -35,7 +35,10 @@ public:
   /// one, else its #moe.init initializer drawn under `seed`. A sharded
   /// global (moe.sharded) gets this rank's part of the values the whole
   /// tensor would get, so that P ranks start where one process does.
-  mlir::LogicalResult initializeGlobals(uint64_t seed);
+  /// Globals that `provided` holds are left to loadGlobals.
+  mlir::LogicalResult
+  initializeGlobals(uint64_t seed,
+                    const moert::WeightSource *provided = nullptr);
 
   /// Takes the globals `source` holds (after initializeGlobals): every
   /// trainable one must be there with the global's shape (a sharded

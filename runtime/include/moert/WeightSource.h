@@ -1,5 +1,4 @@
-//===- WeightSource.h - a model's weights from Hugging Face or us -*- C++
-//-*-===//
+//===- WeightSource.h - weights from Hugging Face or us ---------*- C++ -*-===//
 //
 // Reads weights as Hugging Face stores them and hands them out under the
 // names of our models' globals: a folder with model.safetensors or a
@@ -20,6 +19,7 @@
 
 #include "moert/Safetensors.h"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -28,7 +28,7 @@ namespace moert {
 
 /// A tensor with its own storage.
 struct OwnedTensor {
-  DType dtype;
+  DType dtype = DType::F32;
   std::vector<int64_t> shape;
   std::vector<char> data;
   TensorView view(const std::string &name) const {
@@ -59,6 +59,15 @@ private:
   std::vector<std::unique_ptr<SafetensorsReader>> files;
   std::map<std::string, std::vector<Part>> recipes;
 };
+
+/// Whether a weights file may hold `name` although the model reading it has
+/// no such global (`hasGlobal` says which it has): the Adam state and step
+/// count of a training checkpoint read into a model without an optimizer,
+/// RoPE's inverse frequencies (a buffer older conversions store), and
+/// lm_head.weight stored beside tied embeddings (transformers ignores both).
+bool isIgnorableTensor(
+    const std::string &name,
+    const std::function<bool(const std::string &)> &hasGlobal);
 
 /// Our global `name` as Hugging Face's tensors: stacked expert weights
 /// split into the per-expert tensors save_pretrained writes
