@@ -5,6 +5,7 @@
 #include "moert/Error.h"
 #include "moert/Files.h"
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>

@@ -2,7 +2,7 @@
 
 #include "StepMetrics.h"
 
-#include <fmt/format.h>
+#include <fmt/core.h>
 
 #include <map>
 #include <string>

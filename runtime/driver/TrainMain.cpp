@@ -16,7 +16,7 @@
 #include "moert/ModelState.h"
 #include "moert/TokenData.h"
 
-#include <fmt/format.h>
+#include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>

@@ -3,7 +3,7 @@
 #include "TrainOptions.h"
 #include "moert/Error.h"
 
-#include <fmt/format.h>
+#include <fmt/core.h>
 
 #include <cerrno>
 #include <cmath>

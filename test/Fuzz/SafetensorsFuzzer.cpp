@@ -1,12 +1,14 @@
 //===- SafetensorsFuzzer.cpp - the safetensors reader on any bytes --------===//
 //
 // Any input either parses or throws moert::Error; it never crashes, reads
-// out of bounds (ASan) or overflows (UBSan).
+// out of bounds (ASan) or overflows (UBSan). Every tensor is also converted
+// as weights are (BF16/F16/F64 to F32).
 //
 //===----------------------------------------------------------------------===//
 
 #include "moert/Error.h"
 #include "moert/Safetensors.h"
+#include "moert/WeightSource.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -20,6 +22,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (const moert::TensorView &tensor : reader.getTensors())
       for (size_t i = 0; i < tensor.bytes(); ++i)
         sum += static_cast<const unsigned char *>(tensor.data)[i];
+    for (const moert::TensorView &tensor : reader.getTensors())
+      if (tensor.dtype != moert::DType::I32 &&
+          tensor.dtype != moert::DType::I64)
+        moert::convertTensor(tensor, moert::DType::F32, "fuzz.safetensors");
   } catch (const moert::Error &) {
   }
   return 0;

@@ -9,7 +9,7 @@
 #ifndef MOERT_ERROR_H
 #define MOERT_ERROR_H
 
-#include <fmt/format.h>
+#include <fmt/core.h>
 
 #include <functional>
 #include <stdexcept>
