@@ -282,6 +282,13 @@ moert::WeightSource::WeightSource(const std::string &pathArg) : path(pathArg) {
 
 moert::WeightSource::~WeightSource() = default;
 
+const moert::Metadata &moert::WeightSource::getMetadata() const {
+  static const Metadata none;
+  return files.size() == 1 && files.front()->getPath() == path
+             ? files.front()->getMetadata()
+             : none;
+}
+
 std::set<std::string> moert::WeightSource::names() const {
   std::set<std::string> result;
   for (const auto &[name, parts] : recipes)

@@ -54,7 +54,7 @@ static cl::opt<uint64_t> maxShardBytes(
     cl::desc("Largest safetensors file before sharding, in bytes"));
 
 /// The config text: --config, or what the checkpoint's metadata records.
-static std::string configText() {
+static std::string configText(const moert::WeightSource &source) {
   // A Hugging Face folder has its config.json.
   if (configPath.empty() && llvm::sys::fs::is_directory(inputPath))
     configPath = inputPath + "/config.json";
@@ -62,12 +62,11 @@ static std::string configText() {
     std::vector<char> text = moert::readRegularFile(configPath, "config");
     return std::string(text.begin(), text.end());
   }
-  moert::SafetensorsReader checkpoint(inputPath);
-  if (!checkpoint.getMetadata().count("moe"))
+  if (!source.getMetadata().count("moe"))
     moert::fail("{}: records no config (not a training checkpoint): give "
                 "--config",
                 inputPath.getValue());
-  return moert::parseCheckpointRun(inputPath, checkpoint.getMetadata()).config;
+  return moert::parseCheckpointRun(inputPath, source.getMetadata()).config;
 }
 
 /// config.json for transformers: the model's keys, plus the architecture
@@ -133,7 +132,9 @@ static int run() {
                   outputDir.getValue());
   }
 
-  std::string text = configText();
+  // The weights are read once: a checkpoint can be most of the disk.
+  moert::WeightSource source(inputPath);
+  std::string text = configText(source);
   llvm::Expected<moe::ModelConfig> config =
       moe::parseModelConfig(text, configPath.empty() ? inputPath : configPath);
   if (!config)
@@ -150,7 +151,6 @@ static int run() {
   if (!imported)
     moert::fail("{}", llvm::toString(imported.takeError()));
   OwningOpRef<ModuleOp> module = std::move(*imported);
-  moert::WeightSource source(inputPath);
   // Every tensor of the source is exported or has a reason not to be.
   auto hasGlobal = [&](const std::string &name) {
     auto global = module->lookupSymbol<ml_program::GlobalOp>(name);

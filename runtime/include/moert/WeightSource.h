@@ -43,6 +43,9 @@ public:
   ~WeightSource();
 
   const std::string &getPath() const { return path; }
+  /// The "__metadata__" of a single-file source (our checkpoints record
+  /// their run there); empty for a folder.
+  const Metadata &getMetadata() const;
   /// Our names of every tensor the source holds.
   std::set<std::string> names() const;
   bool contains(const std::string &name) const;
