@@ -83,7 +83,7 @@ LogicalResult ExpertFfnGradOp::verify() {
 
 LogicalResult CrossEntropyGradOp::verify() {
   return verifyCrossEntropyOperands(*this, getLogits(), getTargets(), "d_loss",
-                                    getDLoss());
+                                    getDLoss(), getDivisor(), getIgnoreIndex());
 }
 
 LogicalResult GateNormGradOp::verify() {

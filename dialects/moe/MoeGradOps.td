@@ -104,14 +104,19 @@ def Moe_CrossEntropyGradOp : Moe_GradOp<"cross_entropy_grad",
     [AllTypesMatch<["logits", "d_logits"]>]> {
   let summary = "gradient of moe.cross_entropy with respect to the logits";
   let description = [{
-    `d_logits[p, :] = d_loss * (softmax(logits[p, :]) - onehot(targets[p])) / P`
-    for the `P` positions.
+    `d_logits[p, :] = d_loss * (softmax(logits[p, :]) - onehot(targets[p])) / N`
+    for each counted position, 0 for the others; `N` is `divisor` when
+    given (0 gives 0) and the number of positions otherwise. `divisor` and
+    `ignore_index` are the forward's.
   }];
   let arguments = (ins Moe_FloatTensor:$logits, Moe_IndexTensor:$targets,
-                       Moe_FloatScalar:$d_loss);
+                       Moe_FloatScalar:$d_loss,
+                       Optional<Moe_FloatScalar>:$divisor,
+                       OptionalAttr<I64Attr>:$ignore_index);
   let results = (outs Moe_FloatTensor:$d_logits);
   let assemblyFormat = [{
-    $logits `,` $targets `,` $d_loss attr-dict `:` type($logits) `,` type($targets) `,` type($d_loss)
+    $logits `,` $targets `,` $d_loss (`divisor` $divisor^)? attr-dict `:`
+    type($logits) `,` type($targets) `,` type($d_loss) (`,` type($divisor)^)?
   }];
 }
 

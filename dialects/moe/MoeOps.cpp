@@ -91,7 +91,7 @@ LogicalResult AttentionOp::verify() {
 
 LogicalResult CrossEntropyOp::verify() {
   return verifyCrossEntropyOperands(*this, getLogits(), getTargets(), "result",
-                                    getResult());
+                                    getResult(), getDivisor(), getIgnoreIndex());
 }
 
 //===----------------------------------------------------------------------===//

@@ -165,22 +165,54 @@ def Moe_AddOp : Moe_BinaryOp<"add", "lhs + rhs">;
 def Moe_MulOp : Moe_BinaryOp<"mul", "lhs * rhs">;
 
 def Moe_CrossEntropyOp : Moe_DiffOp<"cross_entropy"> {
-  let summary = "mean token cross-entropy of logits against targets";
+  let summary = "token cross-entropy of logits against targets";
   let description = [{
     `logits` is `[..., vocab]`, `targets` has the leading shape of `logits`.
-    The result is the mean over all positions of
-    `logsumexp(logits[p, :]) - logits[p, targets[p]]`. A target outside
+    Each counted position `p` contributes
+    `logsumexp(logits[p, :]) - logits[p, targets[p]]`. Without `divisor`
+    every position counts and the result is their mean. With `divisor` the
+    result is the sum of the counted positions' losses over `divisor` (0
+    when `divisor` is 0): the number of counted targets, which
+    moe.count_targets gives, or under expert parallelism the whole batch's
+    count. With `ignore_index` (transformers' -100), positions whose target
+    equals it do not count; it needs `divisor`. Any other target outside
     `[0, vocab)` is an error at run time.
 
     ```mlir
     %l = moe.cross_entropy %logits, %targets : tensor<8x64x256xf32>, tensor<8x64xi32> -> tensor<f32>
+    %n = moe.count_targets %targets {ignore_index = -100 : i64} : tensor<8x64xi32> -> tensor<f32>
+    %m = moe.cross_entropy %logits, %targets divisor %n {ignore_index = -100 : i64}
+        : tensor<8x64x256xf32>, tensor<8x64xi32>, tensor<f32> -> tensor<f32>
     ```
   }];
-  let arguments = (ins Moe_FloatTensor:$logits, Moe_IndexTensor:$targets);
+  let arguments = (ins Moe_FloatTensor:$logits, Moe_IndexTensor:$targets,
+                       Optional<Moe_FloatScalar>:$divisor,
+                       OptionalAttr<I64Attr>:$ignore_index);
   let results = (outs Moe_FloatScalar:$result);
   let assemblyFormat = [{
-    $logits `,` $targets attr-dict `:` type($logits) `,` type($targets) `->` type($result)
+    $logits `,` $targets (`divisor` $divisor^)? attr-dict `:` type($logits) `,`
+    type($targets) (`,` type($divisor)^)? `->` type($result)
   }];
+}
+
+def Moe_CountTargetsOp : Moe_Op<"count_targets"> {
+  let summary = "the number of targets that a cross-entropy counts";
+  let description = [{
+    The number of elements of `targets` that differ from `ignore_index`
+    (all of them without it), as a float scalar: the `divisor` of a mean
+    moe.cross_entropy over the counted positions.
+
+    ```mlir
+    %n = moe.count_targets %targets {ignore_index = -100 : i64} : tensor<8x64xi32> -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Moe_IndexTensor:$targets,
+                       OptionalAttr<I64Attr>:$ignore_index);
+  let results = (outs Moe_FloatScalar:$result);
+  let assemblyFormat = [{
+    $targets attr-dict `:` type($targets) `->` type($result)
+  }];
+  let hasVerifier = 0;
 }
 
 //===----------------------------------------------------------------------===//

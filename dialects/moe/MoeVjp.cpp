@@ -104,10 +104,13 @@ LogicalResult MulOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
 LogicalResult CrossEntropyOp::buildVjp(OpBuilder &b,
                                        ArrayRef<Value> resultGrads,
                                        SmallVectorImpl<Value> &operandGrads) {
-  operandGrads.push_back(
-      CrossEntropyGradOp::create(b, getLoc(), getLogits().getType(),
-                                 getLogits(), getTargets(), resultGrads[0]));
+  operandGrads.push_back(CrossEntropyGradOp::create(
+      b, getLoc(), getLogits().getType(), getLogits(), getTargets(),
+      resultGrads[0], getDivisor(), getIgnoreIndexAttr()));
+  // The targets and their count get none.
   operandGrads.push_back(Value());
+  if (getDivisor())
+    operandGrads.push_back(Value());
   return success();
 }
 

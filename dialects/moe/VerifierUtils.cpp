@@ -108,11 +108,20 @@ LogicalResult verifyRmsNormOperands(Operation *op, Value input, Value weight,
 
 LogicalResult verifyCrossEntropyOperands(Operation *op, Value logits,
                                          Value targets, StringRef scalarName,
-                                         Value scalar) {
+                                         Value scalar, Value divisor,
+                                         std::optional<int64_t> ignoreIndex) {
   ArrayRef<int64_t> shape = shapeOf(logits);
   if (shape.empty())
     return op->emitOpError("'logits' must have rank >= 1 ([..., vocab])");
   if (failed(expectShape(op, "targets", targets, shape.drop_back())))
+    return failure();
+  // Without a divisor the kernel would have to count the targets itself,
+  // and a rank of an expert-parallel program would divide by its own count.
+  if (ignoreIndex && !divisor)
+    return op->emitOpError("'ignore_index' needs a 'divisor' (the number of "
+                           "counted targets, from moe.count_targets)");
+  if (divisor && failed(expectSameElementType(op, {{"logits", logits},
+                                                   {"divisor", divisor}})))
     return failure();
   return expectSameElementType(op, {{"logits", logits}, {scalarName, scalar}});
 }

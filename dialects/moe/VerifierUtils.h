@@ -40,7 +40,8 @@ LogicalResult verifyRmsNormOperands(Operation *op, Value input, Value weight,
 /// moe.cross_entropy and its gradient; `scalar` is the loss or its gradient.
 LogicalResult verifyCrossEntropyOperands(Operation *op, Value logits,
                                          Value targets, StringRef scalarName,
-                                         Value scalar);
+                                         Value scalar, Value divisor,
+                                         std::optional<int64_t> ignoreIndex);
 /// The operand checks of moe.attention, shared with moe.attention_grad.
 LogicalResult verifyAttentionOperands(Operation *op, Value query, Value key);
 /// The operand checks of moe.expert_ffn, shared with moe.expert_ffn_grad;

@@ -238,6 +238,7 @@ FailureOr<OpCost> mlir::moe::getOpCost(Operation *op, const QueueFill &fill) {
                 MergeRunsOp, SplitRunsOp, DispatchOp, DispatchGradOp, RouteOp,
                 RoutingMetricsOp, CombineOp, CombineGradOp>(
               [&](Operation *op) { return memory(1, op->getResult(0)); })
+          .Case([&](CountTargetsOp op) { return memory(1, op.getTargets()); })
           .Case<RmsNormOp, RopeOp, SwigluOp>(
               [&](Operation *op) { return memory(4, op->getResult(0)); })
           .Case<RmsNormGradOp, SwigluGradOp>(

@@ -27,6 +27,9 @@ namespace {
 
 // Keeps a row of equal logits finite; small next to any real spread.
 constexpr double kGateNormEps = 1e-6;
+// The label that transformers' loss ignores (PyTorch's cross_entropy
+// default).
+constexpr int64_t kIgnoreIndex = -100;
 
 class ModelBuilder {
 public:
@@ -324,8 +327,14 @@ void ModelBuilder::buildForward() {
 
   TrainingTerms terms;
   Value logits = buildLogits(func.getArgument(0), &terms);
-  Value loss = moe::CrossEntropyOp::create(b, floatTensor({}), logits,
-                                           func.getArgument(1));
+  // Labels follow transformers' convention: -100 masks a position out of
+  // the mean.
+  Value labels = func.getArgument(1);
+  IntegerAttr ignoreIndex = b.getI64IntegerAttr(kIgnoreIndex);
+  Value counted =
+      moe::CountTargetsOp::create(b, floatTensor({}), labels, ignoreIndex);
+  Value loss = moe::CrossEntropyOp::create(b, floatTensor({}), logits, labels,
+                                           counted, ignoreIndex);
   for (Value term : terms.lossTerms)
     loss = moe::AddOp::create(b, loss.getType(), loss, term);
   SmallVector<Value> results = {loss};

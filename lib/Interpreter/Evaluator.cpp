@@ -98,6 +98,15 @@ private:
     values[value] = std::move(tensor);
   }
 
+  /// A cross-entropy's counted positions and divisor.
+  moe::ref::LossTargets lossTargets(std::optional<int64_t> ignoreIndex,
+                                    Value divisor) {
+    moe::ref::LossTargets counted{ignoreIndex, std::nullopt};
+    if (divisor)
+      counted.divisor = get(divisor).data[0];
+    return counted;
+  }
+
   Tensor evaluateFused(mlir::moe::FusedElementwiseOp op);
   /// Evaluates a collective of the shard dialect.
   LogicalResult evaluateCollective(Operation *op);
@@ -290,8 +299,15 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           return success();
         })
         .Case([&](moe::CrossEntropyOp o) {
-          set(o,
-              moe::ref::crossEntropy(get(o.getLogits()), get(o.getTargets())));
+          set(o, moe::ref::crossEntropy(
+                     get(o.getLogits()), get(o.getTargets()),
+                     lossTargets(o.getIgnoreIndex(), o.getDivisor())));
+          return success();
+        })
+        .Case([&](moe::CountTargetsOp o) {
+          set(o, moe::ref::countTargets(get(o.getTargets()),
+                                        o.getIgnoreIndex(),
+                                        dtypeOfValue(o.getResult())));
           return success();
         })
         .Case([&](moe::GateOp o) {
@@ -444,9 +460,9 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           return success();
         })
         .Case([&](moe::CrossEntropyGradOp o) {
-          set(o, moe::ref::crossEntropyGrad(get(o.getLogits()),
-                                            get(o.getTargets()),
-                                            get(o.getDLoss())));
+          set(o, moe::ref::crossEntropyGrad(
+                     get(o.getLogits()), get(o.getTargets()), get(o.getDLoss()),
+                     lossTargets(o.getIgnoreIndex(), o.getDivisor())));
           return success();
         })
         .Case([&](moe::GateGradOp o) {

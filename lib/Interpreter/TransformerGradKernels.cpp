@@ -173,13 +173,17 @@ SwigluGrads mlir::moe::ref::swigluGrad(const Tensor &gate, const Tensor &up,
 
 Tensor mlir::moe::ref::crossEntropyGrad(const Tensor &logits,
                                         const Tensor &targets,
-                                        const Tensor &dLoss) {
+                                        const Tensor &dLoss,
+                                        const LossTargets &counted) {
   int64_t vocab = logits.dim(-1), rows = targets.numel();
   Tensor dLogits = Tensor::zeros(logits.dtype, logits.shape);
-  // The loss is a mean over positions: each row's softmax - onehot is
-  // scaled by dLoss / rows.
-  double rowScale = dLoss.data[0] / static_cast<double>(rows);
+  // The loss divides the counted rows' sum: each one's softmax - onehot is
+  // scaled by dLoss / divisor.
+  double divisor = counted.divisor.value_or(static_cast<double>(rows));
+  double rowScale = divisor == 0 ? 0.0 : dLoss.data[0] / divisor;
   for (int64_t r = 0; r < rows; ++r) {
+    if (counted.ignoreIndex && targets.data[r] == *counted.ignoreIndex)
+      continue;
     const double *row = &logits.data[r * vocab];
     int64_t target =
         checkedIndex(targets.data[r], vocab, "moe.cross_entropy: target");

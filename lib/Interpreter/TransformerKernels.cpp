@@ -130,14 +130,27 @@ Tensor mlir::moe::ref::mul(const Tensor &lhs, const Tensor &rhs) {
 }
 
 Tensor mlir::moe::ref::crossEntropy(const Tensor &logits,
-                                    const Tensor &targets) {
+                                    const Tensor &targets,
+                                    const LossTargets &counted) {
   int64_t vocab = logits.dim(-1), rows = targets.numel();
   double total = 0;
   for (int64_t r = 0; r < rows; ++r) {
+    if (counted.ignoreIndex && targets.data[r] == *counted.ignoreIndex)
+      continue;
     const double *row = &logits.data[r * vocab];
     int64_t target =
         checkedIndex(targets.data[r], vocab, "moe.cross_entropy: target");
     total += logSumExp(row, vocab) - row[target];
   }
-  return Tensor::scalar(logits.dtype, total / static_cast<double>(rows));
+  double divisor = counted.divisor.value_or(static_cast<double>(rows));
+  return Tensor::scalar(logits.dtype, divisor == 0 ? 0.0 : total / divisor);
+}
+
+Tensor mlir::moe::ref::countTargets(const Tensor &targets,
+                                    std::optional<int64_t> ignoreIndex,
+                                    moert::DType dtype) {
+  int64_t count = 0;
+  for (double target : targets.data)
+    count += !(ignoreIndex && target == *ignoreIndex);
+  return Tensor::scalar(dtype, static_cast<double>(count));
 }

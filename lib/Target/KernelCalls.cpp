@@ -99,6 +99,14 @@ KernelArg gateConfig(int64_t topK, FloatAttr lambda, APFloat eps,
                         .str());
 }
 
+/// A cross-entropy's counted targets (`CountedTargets{...}`).
+KernelArg countedTargets(std::optional<int64_t> ignoreIndex) {
+  return expression(formatv("CountedTargets{{{0}, {1}}",
+                            ignoreIndex ? "true" : "false",
+                            ignoreIndex.value_or(0))
+                        .str());
+}
+
 KernelArg auxKind(AuxLossKind kind) {
   return expression(kind == AuxLossKind::skywork ? "AuxLossKind::Skywork"
                                                  : "AuxLossKind::Switch");
@@ -206,18 +214,30 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
         return call(isa<AddOp>(op) ? "add" : "mul",
                     {in(0), in(1), size(numElements(o.getLhs())), res(0)});
       })
-      .Case([&](CrossEntropyOp o) {
+      .Case<CrossEntropyOp, CrossEntropyGradOp>([&](auto o) {
         int64_t vocab = dim(o.getLogits(), -1);
-        return call("crossEntropy",
-                    {in(0), in(1), size(numElements(o.getLogits()) / vocab),
-                     size(vocab)},
-                    o.getResult());
+        int64_t rows = numElements(o.getLogits()) / vocab;
+        // Without a divisor the loss is the mean over all rows.
+        SmallVector<KernelArg> args = {
+            in(0),
+            in(1),
+            size(rows),
+            size(vocab),
+            countedTargets(o.getIgnoreIndex()),
+            o.getDivisor() ? scalar(o.getDivisor())
+                           : real(static_cast<double>(rows))};
+        if constexpr (std::is_same_v<decltype(o), CrossEntropyOp>) {
+          return call("crossEntropy", args, o.getResult());
+        } else {
+          args.append({scalar(o.getDLoss()), res(0)});
+          return call("crossEntropyGrad", args);
+        }
       })
-      .Case([&](CrossEntropyGradOp o) {
-        int64_t vocab = dim(o.getLogits(), -1);
-        return call("crossEntropyGrad",
-                    {in(0), in(1), size(numElements(o.getLogits()) / vocab),
-                     size(vocab), scalar(o.getDLoss()), res(0)});
+      .Case([&](CountTargetsOp o) {
+        return call("countTargets",
+                    {in(0), size(numElements(o.getTargets())),
+                     countedTargets(o.getIgnoreIndex())},
+                    o.getResult());
       })
       .Case([&](GateOp o) {
         Value logits = o.getLogits();

@@ -41,7 +41,7 @@ bool isTokenWise(Operation *op) {
 /// Ops that keep their shapes: they see replicated or whole-batch values.
 bool isUnchanged(Operation *op) {
   return isa<ml_program::GlobalLoadOp, arith::ConstantOp, CrossEntropyOp,
-             AuxLossOp, ZLossOp, RoutingMetricsOp, ExpertSimilarityOp, AddOp,
+             CountTargetsOp, AuxLossOp, ZLossOp, RoutingMetricsOp, ExpertSimilarityOp, AddOp,
              MulOp, func::ReturnOp>(op);
 }
 
@@ -55,6 +55,14 @@ private:
   LogicalResult shardExpertGlobals();
   LogicalResult partitionFunction(func::FuncOp function, bool isLoss);
   LogicalResult partitionLayer(DispatchOp dispatch);
+
+  /// The constant 1/P, a scalar of `type`.
+  Value rankShare(OpBuilder &b, Location loc, RankedTensorType type) {
+    return arith::ConstantOp::create(
+        b, loc, type,
+        DenseElementsAttr::get(
+            type, b.getFloatAttr(type.getElementType(), 1.0 / ranks)));
+  }
 
   RankedTensorType withRows(Type type, int64_t rows) {
     auto tensor = cast<RankedTensorType>(type);
@@ -279,6 +287,21 @@ LogicalResult Partitioner::partitionFunction(func::FuncOp function,
   for (DispatchOp dispatch : dispatches)
     if (failed(partitionLayer(dispatch)))
       return failure();
+  // The loss's cross-entropy over counted targets divides by the whole
+  // batch's count: its divisor becomes the ranks' sum, over P since the loss
+  // is divided by P below.
+  for (auto loss : body.getOps<CrossEntropyOp>()) {
+    Value divisor = loss.getDivisor();
+    if (!isLoss || !divisor)
+      continue;
+    OpBuilder b(loss);
+    auto type = cast<RankedTensorType>(divisor.getType());
+    Value total = shard::AllReduceOp::create(b, loss.getLoc(), type, kGridName,
+                                             ArrayRef<int16_t>{0}, divisor,
+                                             shard::ReductionKind::Sum);
+    loss.getDivisorMutable().assign(MulOp::create(
+        b, loss.getLoc(), type, total, rankShare(b, loss.getLoc(), type)));
+  }
   // The z-losses of the whole batch.
   for (auto zLoss : llvm::make_early_inc_range(body.getOps<ZLossOp>())) {
     OpBuilder b(zLoss);
@@ -301,11 +324,8 @@ LogicalResult Partitioner::partitionFunction(func::FuncOp function,
                              "moe-expert-parallel: the loss function's first "
                              "result must be a scalar float loss");
     Value loss = ret.getOperand(0);
-    Value share = arith::ConstantOp::create(
-        b, loss.getLoc(), type,
-        DenseElementsAttr::get(
-            type, b.getFloatAttr(type.getElementType(), 1.0 / ranks)));
-    Value part = MulOp::create(b, loss.getLoc(), type, loss, share);
+    Value part =
+        MulOp::create(b, loss.getLoc(), type, loss, rankShare(b, loss.getLoc(), type));
     Value total = shard::AllReduceOp::create(b, loss.getLoc(), type, kGridName,
                                              ArrayRef<int16_t>{0}, part,
                                              shard::ReductionKind::Sum);

@@ -621,9 +621,25 @@ void moert::cpu::mul(const float *a, const float *b, int64_t count, float *y) {
 // Cross-entropy.
 //===----------------------------------------------------------------------===//
 
+namespace {
+bool isCounted(const moert::cpu::CountedTargets &counted, int32_t target) {
+  return !counted.ignores || target != counted.ignoreIndex;
+}
+
+/// Counted targets are checked before any output is written.
+void checkTargets(const int32_t *targets, int64_t rows, int64_t vocab,
+                  const moert::cpu::CountedTargets &counted) {
+  for (int64_t r = 0; r < rows; ++r)
+    if (isCounted(counted, targets[r]) && (targets[r] < 0 || targets[r] >= vocab))
+      moert::fail("moe.cross_entropy: target {} is outside [0, {})",
+                  targets[r], vocab);
+}
+} // namespace
+
 float moert::cpu::crossEntropy(const float *logits, const int32_t *targets,
-                               int64_t rows, int64_t vocab) {
-  checkIndices(targets, rows, vocab, "moe.cross_entropy: target");
+                               int64_t rows, int64_t vocab,
+                               const CountedTargets &counted, double divisor) {
+  checkTargets(targets, rows, vocab, counted);
   // Per-row losses, summed in row order afterwards: thread-count independent.
   std::vector<double> losses(rows);
 #pragma omp parallel if (rows * vocab >= kGrain)
@@ -631,6 +647,8 @@ float moert::cpu::crossEntropy(const float *logits, const int32_t *targets,
     std::vector<float> exps(vocab);
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
+      if (!isCounted(counted, targets[r]))
+        continue;
       const float *row = logits + r * vocab;
       float maximum = rowMax(row, vocab);
       float sum = expAndSum(row, vocab, 1.0f, maximum, exps.data());
@@ -641,19 +659,25 @@ float moert::cpu::crossEntropy(const float *logits, const int32_t *targets,
   double total = 0;
   for (double loss : losses)
     total += loss;
-  return static_cast<float>(total / static_cast<double>(rows));
+  return divisor == 0 ? 0.0f : static_cast<float>(total / divisor);
 }
 
 void moert::cpu::crossEntropyGrad(const float *logits, const int32_t *targets,
-                                  int64_t rows, int64_t vocab, float dLoss,
-                                  float *dLogits) {
-  checkIndices(targets, rows, vocab, "moe.cross_entropy: target");
-  // The loss is a mean: each row's softmax - onehot is scaled by dLoss/rows.
-  double rowScale = static_cast<double>(dLoss) / static_cast<double>(rows);
+                                  int64_t rows, int64_t vocab,
+                                  const CountedTargets &counted, double divisor,
+                                  float dLoss, float *dLogits) {
+  checkTargets(targets, rows, vocab, counted);
+  // The loss divides the counted rows' sum: each one's softmax - onehot is
+  // scaled by dLoss / divisor.
+  double rowScale = divisor == 0 ? 0.0 : static_cast<double>(dLoss) / divisor;
 #pragma omp parallel for schedule(static) if (rows * vocab >= kGrain)
   for (int64_t r = 0; r < rows; ++r) {
-    const float *row = logits + r * vocab;
     float *dRow = dLogits + r * vocab;
+    if (!isCounted(counted, targets[r])) {
+      std::fill(dRow, dRow + vocab, 0.0f);
+      continue;
+    }
+    const float *row = logits + r * vocab;
     float maximum = rowMax(row, vocab);
     float sum = expAndSum(row, vocab, 1.0f, maximum, dRow);
     float factor = static_cast<float>(rowScale / sum);
@@ -662,4 +686,12 @@ void moert::cpu::crossEntropyGrad(const float *logits, const int32_t *targets,
       dRow[v] *= factor;
     dRow[targets[r]] -= static_cast<float>(rowScale);
   }
+}
+
+float moert::cpu::countTargets(const int32_t *targets, int64_t count,
+                               const CountedTargets &counted) {
+  int64_t total = 0;
+  for (int64_t i = 0; i < count; ++i)
+    total += isCounted(counted, targets[i]);
+  return static_cast<float>(total);
 }

@@ -20,7 +20,7 @@
 // CHECK: float *[[LOGITS:v[0-9]+]] = reinterpret_cast<float *>(arena + 0);
 // CHECK: linear([[N]], [[TABLE]], nullptr, 6, 4, 5, [[LOGITS]]);
 // CHECK: float *[[LOSS:v[0-9]+]] = reinterpret_cast<float *>(arena + 128);
-// CHECK: *[[LOSS]] = crossEntropy([[LOGITS]], {{v[0-9]+}}, 6, 5);
+// CHECK: *[[LOSS]] = crossEntropy([[LOGITS]], {{v[0-9]+}}, 6, 5, CountedTargets{false, 0}, 6.0);
 // CHECK: std::memcpy(outputs[0], [[LOSS]], 4);
 // CHECK: const moe_global globals[] = {
 // CHECK-NEXT: {{[{][{]}}"embed", 0, 2, shape{{[0-9]+}}}, 0, 80, 1, MOE_INIT_NORMAL, 0.02, 0},

@@ -116,20 +116,21 @@ TEST(CpuTransformerKernelsTest, OutOfRangeIdsAndTargetsThrowBeforeWriting) {
     // Cross-entropy targets, [3, vocab] logits.
     Floats logits = randomFloats(3 * vocab, 3);
     std::string expectedTarget = errorOf([&] {
-      ref::crossEntropy(f32({3, vocab}, logits), ids32(ids));
+      ref::crossEntropy(f32({3, vocab}, logits), ids32(ids), {-100, 3.0});
     });
     ASSERT_TRUE(contains(expectedTarget, "moe.cross_entropy: target " +
                                              std::to_string(bad) +
                                              " is outside [0, 256)"))
         << expectedTarget;
     EXPECT_EQ(errorOf([&] {
-                cpu::crossEntropy(logits.data(), ids.data(), 3, vocab);
+                cpu::crossEntropy(logits.data(), ids.data(), 3, vocab,
+                                  {true, -100}, 3);
               }),
               expectedTarget);
     Floats dLogits(3 * vocab, 42.0f);
     EXPECT_EQ(errorOf([&] {
-                cpu::crossEntropyGrad(logits.data(), ids.data(), 3, vocab, 1.0f,
-                                      dLogits.data());
+                cpu::crossEntropyGrad(logits.data(), ids.data(), 3, vocab,
+                                      {true, -100}, 3, 1.0f, dLogits.data());
               }),
               expectedTarget);
     EXPECT_EQ(dLogits, Floats(3 * vocab, 42.0f));
@@ -335,20 +336,48 @@ TEST(CpuTransformerKernelsTest, CrossEntropyAndGradMatchReference) {
     Ids targets = randomIds(c.rows, static_cast<int32_t>(c.vocab), 2);
     Tensor logitsRef = f32({c.rows, c.vocab}, logits);
 
-    float loss =
-        cpu::crossEntropy(logits.data(), targets.data(), c.rows, c.vocab);
-    Tensor expected = ref::crossEntropy(logitsRef, ids32(targets));
-    EXPECT_NEAR(loss, expected.data[0],
-                1e-5 * std::max(1.0, std::abs(expected.data[0])))
-        << "crossEntropy " << name;
+    // Every row; then with transformers' -100 on every third row, divided by
+    // the count; then with every row ignored (divisor 0 gives 0).
+    Ids masked = targets, allIgnored(c.rows, -100);
+    for (int64_t r = 0; r < c.rows; r += 3)
+      masked[r] = -100;
+    struct Variant {
+      const Ids &targets;
+      cpu::CountedTargets counted;
+      std::string what;
+    };
+    for (const Variant &v :
+         {Variant{targets, {false, 0}, ""},
+          Variant{masked, {true, -100}, " ignoring -100"},
+          Variant{allIgnored, {true, -100}, " all ignored"}}) {
+      ref::LossTargets counted;
+      if (v.counted.ignores) {
+        counted.ignoreIndex = v.counted.ignoreIndex;
+        counted.divisor =
+            ref::countTargets(ids32(v.targets), -100, DType::F32).data[0];
+        EXPECT_EQ(cpu::countTargets(v.targets.data(), c.rows, v.counted),
+                  *counted.divisor);
+      }
+      double divisor = counted.divisor.value_or(c.rows);
+      float loss = cpu::crossEntropy(logits.data(), v.targets.data(), c.rows,
+                                     c.vocab, v.counted, divisor);
+      Tensor expected = ref::crossEntropy(logitsRef, ids32(v.targets), counted);
+      EXPECT_NEAR(loss, expected.data[0],
+                  1e-5 * std::max(1.0, std::abs(expected.data[0])))
+          << "crossEntropy " << name << v.what;
 
-    Floats dLogits = output(c.rows * c.vocab);
-    cpu::crossEntropyGrad(logits.data(), targets.data(), c.rows, c.vocab,
-                          c.dLoss, dLogits.data());
-    expectClose(dLogits,
-                ref::crossEntropyGrad(logitsRef, ids32(targets),
-                                      Tensor::scalar(DType::F32, c.dLoss)),
-                "crossEntropyGrad " + name);
+      Floats dLogits = output(c.rows * c.vocab);
+      cpu::crossEntropyGrad(logits.data(), v.targets.data(), c.rows, c.vocab,
+                            v.counted, divisor, c.dLoss, dLogits.data());
+      expectClose(dLogits,
+                  ref::crossEntropyGrad(logitsRef, ids32(v.targets),
+                                        Tensor::scalar(DType::F32, c.dLoss),
+                                        counted),
+                  "crossEntropyGrad " + name + v.what);
+    }
+    EXPECT_EQ(cpu::crossEntropy(logits.data(), allIgnored.data(), c.rows,
+                                c.vocab, {true, -100}, 0),
+              0.0f);
   }
 }
 
@@ -417,9 +446,10 @@ TEST(CpuTransformerKernelsTest, RunsAreBitwiseReproducible) {
                     next(rows * ffn));
     cpu::add(gate.data(), up.data(), rows * ffn, next(rows * ffn));
     cpu::mul(gate.data(), up.data(), rows * ffn, next(rows * ffn));
-    *next(1) = cpu::crossEntropy(logits.data(), ids.data(), rows, vocab);
-    cpu::crossEntropyGrad(logits.data(), ids.data(), rows, vocab, 1.0f,
-                          next(rows * vocab));
+    *next(1) = cpu::crossEntropy(logits.data(), ids.data(), rows, vocab,
+                                 {false, 0}, rows);
+    cpu::crossEntropyGrad(logits.data(), ids.data(), rows, vocab, {false, 0},
+                          rows, 1.0f, next(rows * vocab));
     return outs;
   };
   std::vector<Floats> first = run(), second = run();

@@ -47,9 +47,9 @@ struct SwigluGrads {
 SwigluGrads swigluGrad(const Tensor &gate, const Tensor &up,
                        const Tensor &dResult);
 
-/// d logits of the mean cross-entropy, scaled by the scalar dLoss.
+/// d logits of the cross-entropy, scaled by the scalar dLoss.
 Tensor crossEntropyGrad(const Tensor &logits, const Tensor &targets,
-                        const Tensor &dLoss);
+                        const Tensor &dLoss, const LossTargets &counted = {});
 
 /// d logits [T, E] of the gate, given the gradients of its probs [T, E] and
 /// weights [T, k] outputs and the forward's top-k `indices` [T, k]: through

@@ -30,7 +30,18 @@ Tensor attention(const Tensor &query, const Tensor &key, const Tensor &value,
 Tensor swiglu(const Tensor &gate, const Tensor &up);
 Tensor add(const Tensor &lhs, const Tensor &rhs);
 Tensor mul(const Tensor &lhs, const Tensor &rhs);
-Tensor crossEntropy(const Tensor &logits, const Tensor &targets);
+/// Which positions a cross-entropy counts (those whose target is not
+/// `ignoreIndex`) and what divides their losses' sum (`divisor`, 0 giving
+/// 0; without one, the mean over all positions).
+struct LossTargets {
+  std::optional<int64_t> ignoreIndex;
+  std::optional<double> divisor;
+};
+Tensor crossEntropy(const Tensor &logits, const Tensor &targets,
+                    const LossTargets &counted = {});
+/// moe.count_targets: the number of targets other than `ignoreIndex`.
+Tensor countTargets(const Tensor &targets, std::optional<int64_t> ignoreIndex,
+                    moert::DType dtype);
 
 // Routing and experts.
 struct GateResult {

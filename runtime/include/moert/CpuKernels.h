@@ -65,11 +65,24 @@ void swigluGrad(const float *gate, const float *up, const float *dy,
 void add(const float *a, const float *b, int64_t count, float *y);
 void mul(const float *a, const float *b, int64_t count, float *y);
 
-/// The mean over rows of logsumexp(logits[r]) - logits[r, targets[r]].
+/// The rows a cross-entropy counts: all, or those whose target is not
+/// `ignoreIndex` (moe.cross_entropy's ignore_index).
+struct CountedTargets {
+  bool ignores;
+  int64_t ignoreIndex;
+};
+
+/// The sum over counted rows of logsumexp(logits[r]) - logits[r, targets[r]]
+/// over `divisor` (0 gives 0).
 float crossEntropy(const float *logits, const int32_t *targets, int64_t rows,
-                   int64_t vocab);
+                   int64_t vocab, const CountedTargets &counted,
+                   double divisor);
 void crossEntropyGrad(const float *logits, const int32_t *targets, int64_t rows,
-                      int64_t vocab, float dLoss, float *dLogits);
+                      int64_t vocab, const CountedTargets &counted,
+                      double divisor, float dLoss, float *dLogits);
+/// The number of counted targets (moe.count_targets).
+float countTargets(const int32_t *targets, int64_t count,
+                   const CountedTargets &counted);
 
 //===----------------------------------------------------------------------===//
 // Routing and experts. Buffers are [experts, capacity, hidden]; `counts`

@@ -311,6 +311,24 @@ func.func @cross_entropy_result_element_type(%logits: tensor<2x3x16xf32>, %targe
 
 // -----
 
+// moe.cross_entropy: an ignore index needs the count of counted targets.
+func.func @cross_entropy_ignore_without_divisor(%logits: tensor<2x3x16xf32>, %targets: tensor<2x3xi32>) {
+  // expected-error @+1 {{'moe.cross_entropy' op 'ignore_index' needs a 'divisor' (the number of counted targets, from moe.count_targets)}}
+  %l = moe.cross_entropy %logits, %targets {ignore_index = -100 : i64} : tensor<2x3x16xf32>, tensor<2x3xi32> -> tensor<f32>
+  return
+}
+
+// -----
+
+// moe.cross_entropy: the divisor has the element type of the logits.
+func.func @cross_entropy_divisor_element_type(%logits: tensor<2x3x16xf32>, %targets: tensor<2x3xi32>, %n: tensor<f64>) {
+  // expected-error @+1 {{'moe.cross_entropy' op 'divisor' must have element type 'f32' (that of 'logits'), got 'f64'}}
+  %l = moe.cross_entropy %logits, %targets divisor %n {ignore_index = -100 : i64} : tensor<2x3x16xf32>, tensor<2x3xi32>, tensor<f64> -> tensor<f32>
+  return
+}
+
+// -----
+
 // moe.cross_entropy (ODS): integer logits.
 func.func @cross_entropy_i32_logits(%logits: tensor<2x3x16xi32>, %targets: tensor<2x3xi32>) {
   // expected-error @+1 {{'moe.cross_entropy' op operand #0 must be statically shaped tensor of 32-bit float or 64-bit float values, but got 'tensor<2x3x16xi32>'}}

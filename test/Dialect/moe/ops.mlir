@@ -152,6 +152,15 @@ func.func @cross_entropy(%logits: tensor<2x3x16xf32>, %targets: tensor<2x3xi32>)
   return %l : tensor<f32>
 }
 
+// CHECK-LABEL: func.func @cross_entropy_ignoring
+// CHECK: %[[N:.*]] = moe.count_targets %[[TARGETS:.*]] {ignore_index = -100 : i64} : tensor<2x3xi32> -> tensor<f32>
+// CHECK: moe.cross_entropy %{{.*}}, %[[TARGETS]] divisor %[[N]] {ignore_index = -100 : i64} : tensor<2x3x16xf32>, tensor<2x3xi32>, tensor<f32> -> tensor<f32>
+func.func @cross_entropy_ignoring(%logits: tensor<2x3x16xf32>, %targets: tensor<2x3xi32>) -> tensor<f32> {
+  %n = moe.count_targets %targets {ignore_index = -100 : i64} : tensor<2x3xi32> -> tensor<f32>
+  %l = moe.cross_entropy %logits, %targets divisor %n {ignore_index = -100 : i64} : tensor<2x3x16xf32>, tensor<2x3xi32>, tensor<f32> -> tensor<f32>
+  return %l : tensor<f32>
+}
+
 //===----------------------------------------------------------------------===//
 // Routing and experts
 //===----------------------------------------------------------------------===//
