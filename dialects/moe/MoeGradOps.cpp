@@ -138,6 +138,11 @@ LogicalResult AuxLossGradOp::verify() {
                                getDLoss());
 }
 
+LogicalResult PooledAuxLossGradOp::verify() {
+  return verifyPooledAuxLossOperands(*this, getDProbs(), "d_probs",
+                                     getIndices(), "d_loss", getDLoss());
+}
+
 LogicalResult ZLossGradOp::verify() {
   return verifyZLossOperands(*this, getLogits(), "d_loss", getDLoss());
 }

@@ -236,6 +236,22 @@ def Moe_AuxLossGradOp : Moe_GradOp<"aux_loss_grad",
   }];
 }
 
+def Moe_PooledAuxLossGradOp : Moe_GradOp<"pooled_aux_loss_grad"> {
+  let summary = "gradient of moe.pooled_aux_loss with respect to the probabilities";
+  let description = [{
+    For every layer `l`, `d_probs_l[i, j] = d_loss * n * c_j / N^2`, with
+    `c_j` and `N` of moe.pooled_aux_loss (the counts are constant); one
+    result per layer, shaped like its `probs`.
+  }];
+  let arguments = (ins Variadic<Moe_IndexTensor>:$indices,
+                       Moe_FloatScalar:$d_loss);
+  let results = (outs Variadic<Moe_FloatTensor>:$d_probs);
+  let assemblyFormat = [{
+    `(` $indices `)` `,` $d_loss attr-dict `:` `(` type($indices) `)` `,`
+    type($d_loss) `->` `(` type($d_probs) `)`
+  }];
+}
+
 def Moe_ZLossGradOp : Moe_GradOp<"z_loss_grad",
     [AllTypesMatch<["logits", "d_logits"]>]> {
   let summary = "gradient of moe.z_loss with respect to the logits";

@@ -91,7 +91,8 @@ LogicalResult AttentionOp::verify() {
 
 LogicalResult CrossEntropyOp::verify() {
   return verifyCrossEntropyOperands(*this, getLogits(), getTargets(), "result",
-                                    getResult(), getDivisor(), getIgnoreIndex());
+                                    getResult(), getDivisor(),
+                                    getIgnoreIndex());
 }
 
 //===----------------------------------------------------------------------===//
@@ -260,6 +261,11 @@ LogicalResult ExpertSimilarityOp::verify() {
 LogicalResult AuxLossOp::verify() {
   return verifyAuxLossOperands(*this, getProbs(), getIndices(), "result",
                                getResult());
+}
+
+LogicalResult PooledAuxLossOp::verify() {
+  return verifyPooledAuxLossOperands(*this, getProbs(), "probs", getIndices(),
+                                     "result", getResult());
 }
 
 LogicalResult ZLossOp::verify() {

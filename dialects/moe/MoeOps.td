@@ -520,6 +520,32 @@ def Moe_AuxLossOp : Moe_DiffOp<"aux_loss"> {
   }];
 }
 
+def Moe_PooledAuxLossOp : Moe_DiffOp<"pooled_aux_loss",
+    [SameVariadicOperandSize]> {
+  let summary = "load-balancing loss over every MoE layer's tokens pooled";
+  let description = [{
+    transformers' Mixtral loss (`load_balancing_loss_func`): the tokens of
+    all layers are pooled. Layer `l` gives its gate's `[T_l, n]` softmax
+    output `probs` and `[T_l, k]` choices `indices`; with `N = sum_l T_l`,
+    `c_j` the number of choices of expert `j` over all layers and `S_j` the
+    sum of `probs[., j]` over all layers' tokens, the result is
+    `n * sum_j (c_j / N) * (S_j / N)`: `k` times the Switch loss of the
+    pooled tokens (not a sum of per-layer losses).
+
+    ```mlir
+    %aux = moe.pooled_aux_loss(%p0, %p1), (%i0, %i1)
+        : (tensor<512x8xf32>, tensor<512x8xf32>), (tensor<512x2xi32>, tensor<512x2xi32>) -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Variadic<Moe_FloatTensor>:$probs,
+                       Variadic<Moe_IndexTensor>:$indices);
+  let results = (outs Moe_FloatScalar:$result);
+  let assemblyFormat = [{
+    `(` $probs `)` `,` `(` $indices `)` attr-dict `:` `(` type($probs) `)` `,`
+    `(` type($indices) `)` `->` type($result)
+  }];
+}
+
 def Moe_ZLossOp : Moe_DiffOp<"z_loss"> {
   let summary = "router z-loss: mean over tokens of logsumexp(logits)^2";
   let description = [{

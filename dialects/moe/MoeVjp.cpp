@@ -218,6 +218,16 @@ LogicalResult AuxLossOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
   return success();
 }
 
+LogicalResult PooledAuxLossOp::buildVjp(OpBuilder &b,
+                                        ArrayRef<Value> resultGrads,
+                                        SmallVectorImpl<Value> &operandGrads) {
+  auto grad = PooledAuxLossGradOp::create(b, getLoc(), getProbs().getTypes(),
+                                          getIndices(), resultGrads[0]);
+  llvm::append_range(operandGrads, grad->getResults());
+  operandGrads.append(getIndices().size(), Value());
+  return success();
+}
+
 LogicalResult ZLossOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
                                 SmallVectorImpl<Value> &operandGrads) {
   operandGrads.push_back(ZLossGradOp::create(b, getLoc(), getLogits().getType(),

@@ -7,6 +7,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
 
@@ -120,8 +121,8 @@ LogicalResult verifyCrossEntropyOperands(Operation *op, Value logits,
   if (ignoreIndex && !divisor)
     return op->emitOpError("'ignore_index' needs a 'divisor' (the number of "
                            "counted targets, from moe.count_targets)");
-  if (divisor && failed(expectSameElementType(op, {{"logits", logits},
-                                                   {"divisor", divisor}})))
+  if (divisor && failed(expectSameElementType(
+                     op, {{"logits", logits}, {"divisor", divisor}})))
     return failure();
   return expectSameElementType(op, {{"logits", logits}, {scalarName, scalar}});
 }
@@ -201,6 +202,40 @@ LogicalResult verifyAuxLossOperands(Operation *op, Value probs, Value indices,
       failed(expectTopKAtMostExperts(op, "indices", topK, experts)))
     return failure();
   return expectSameElementType(op, {{"probs", probs}, {scalarName, scalar}});
+}
+
+LogicalResult verifyPooledAuxLossOperands(Operation *op, ValueRange probs,
+                                          StringRef probsName,
+                                          ValueRange indices,
+                                          StringRef scalarName, Value scalar) {
+  if (probs.empty())
+    return op->emitOpError("needs at least one layer");
+  if (probs.size() != indices.size())
+    return op->emitOpError() << "has " << probs.size() << " '" << probsName
+                             << "' but " << indices.size() << " 'indices'";
+  for (auto [layer, layerProbs, layerIndices] :
+       llvm::enumerate(probs, indices)) {
+    std::string probsLabel = llvm::formatv("{0} #{1}", probsName, layer);
+    std::string indicesLabel = llvm::formatv("indices #{0}", layer);
+    if (failed(
+            expectRank(op, probsLabel, layerProbs, 2, "[tokens, experts]")) ||
+        failed(
+            expectRank(op, indicesLabel, layerIndices, 2, "[tokens, top_k]")))
+      return failure();
+    ArrayRef<int64_t> first = shapeOf(probs[0]),
+                      firstIndices = shapeOf(indices[0]);
+    int64_t tokens = shapeOf(layerProbs)[0];
+    if (failed(expectShape(op, probsLabel, layerProbs, {tokens, first[1]})) ||
+        failed(expectShape(op, indicesLabel, layerIndices,
+                           {tokens, firstIndices[1]})) ||
+        failed(expectTopKAtMostExperts(op, indicesLabel, firstIndices[1],
+                                       first[1])) ||
+        failed(expectSameElementType(
+            op, {{probsName, probs[0]}, {probsLabel, layerProbs}})))
+      return failure();
+  }
+  return expectSameElementType(op,
+                               {{probsName, probs[0]}, {scalarName, scalar}});
 }
 
 LogicalResult verifyZLossOperands(Operation *op, Value logits,

@@ -42,6 +42,13 @@ LogicalResult verifyCrossEntropyOperands(Operation *op, Value logits,
                                          Value targets, StringRef scalarName,
                                          Value scalar, Value divisor,
                                          std::optional<int64_t> ignoreIndex);
+/// moe.pooled_aux_loss and its gradient: per layer, `probs` [T_l, n] and
+/// `indices` [T_l, k], n and k the same for all; `scalar` is the loss or
+/// its gradient.
+LogicalResult verifyPooledAuxLossOperands(Operation *op, ValueRange probs,
+                                          StringRef probsName,
+                                          ValueRange indices,
+                                          StringRef scalarName, Value scalar);
 /// The operand checks of moe.attention, shared with moe.attention_grad.
 LogicalResult verifyAttentionOperands(Operation *op, Value query, Value key);
 /// The operand checks of moe.expert_ffn, shared with moe.expert_ffn_grad;

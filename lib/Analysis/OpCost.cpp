@@ -248,12 +248,13 @@ FailureOr<OpCost> mlir::moe::getOpCost(Operation *op, const QueueFill &fill) {
                 ZLossGradOp>(
               [&](Operation *op) { return memory(5, op->getOperand(0)); })
           .Case<AdaptiveAuxCoeffOp, ExpertSimilarityOp, GlobalNormOp,
-                FusedElementwiseOp>([&](Operation *op) {
-            OpCost cost = memory(0, op->getOperand(0));
-            for (Value operand : op->getOperands())
-              cost.flops += 2 * numElements(operand);
-            return cost;
-          })
+                FusedElementwiseOp, PooledAuxLossOp, PooledAuxLossGradOp>(
+              [&](Operation *op) {
+                OpCost cost = memory(0, op->getOperand(0));
+                for (Value operand : op->getOperands())
+                  cost.flops += 2 * numElements(operand);
+                return cost;
+              })
           .Case([&](AdamWOp op) { return memory(12, op.getParam()); })
           .Default([](Operation *) { return std::nullopt; });
   if (!cost)

@@ -20,6 +20,7 @@
 #include "mlir/IR/Verifier.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/WithColor.h"
 
 using namespace mlir;
 
@@ -87,7 +88,12 @@ private:
   struct TrainingTerms {
     SmallVector<Value> lossTerms;
     SmallVector<std::pair<std::string, Value>> metrics;
+    /// Every layer's gate probabilities and choices, for a pooled aux loss.
+    SmallVector<Value> gateProbs, gateIndices;
   };
+  /// transformers' aux loss over all layers' tokens, its coefficient times it
+  /// added to the loss terms.
+  void addPooledAuxLoss(TrainingTerms &terms);
   /// Returns the MoE output and adds the layer's loss terms and metrics to
   /// `terms` (none when `terms` is null).
   Value moeBlock(Value hidden, const std::string &prefix, TrainingTerms *terms);
@@ -232,15 +238,22 @@ Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
     auto metric = [&](const char *name, Value value) {
       terms->metrics.push_back({block + "." + name, value});
     };
-    Value aux = moe::AuxLossOp::create(b, floatTensor({}), config.auxLossKind,
-                                       gate.getProbs(), gate.getIndices());
-    // Coefficients are training state, so that moe-adaptive-aux can update
-    // them and checkpoints carry them.
-    Value auxCoeff =
-        global(block + ".aux_loss_coeff", {}, moe::InitKind::constant,
-               config.auxLossCoeff, /*trainable=*/false);
-    terms->lossTerms.push_back(
-        moe::MulOp::create(b, auxCoeff.getType(), auxCoeff, aux));
+    if (config.pooledAuxLoss) {
+      terms->gateProbs.push_back(gate.getProbs());
+      terms->gateIndices.push_back(gate.getIndices());
+    } else {
+      Value aux = moe::AuxLossOp::create(b, floatTensor({}), config.auxLossKind,
+                                         gate.getProbs(), gate.getIndices());
+      // Coefficients are training state, so that moe-adaptive-aux can update
+      // them and checkpoints carry them.
+      Value auxCoeff =
+          global(block + ".aux_loss_coeff", {}, moe::InitKind::constant,
+                 config.auxLossCoeff, /*trainable=*/false);
+      terms->lossTerms.push_back(
+          moe::MulOp::create(b, auxCoeff.getType(), auxCoeff, aux));
+      metric("aux_loss", aux);
+      metric("aux_loss_coeff", auxCoeff);
+    }
     Value zLoss = moe::ZLossOp::create(b, floatTensor({}), logits);
     if (config.zLossCoeff > 0) {
       Value zCoeff =
@@ -249,8 +262,6 @@ Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
       terms->lossTerms.push_back(
           moe::MulOp::create(b, zCoeff.getType(), zCoeff, zLoss));
     }
-    metric("aux_loss", aux);
-    metric("aux_loss_coeff", auxCoeff);
     metric("z_loss", zLoss);
     metric("dropped", dispatch.getDropped());
     if (experts >= 3) {
@@ -313,6 +324,17 @@ Value ModelBuilder::buildLogits(Value inputIds, TrainingTerms *terms) {
                                hidden, head, Value());
 }
 
+void ModelBuilder::addPooledAuxLoss(TrainingTerms &terms) {
+  setLocation("model");
+  Value aux = moe::PooledAuxLossOp::create(b, floatTensor({}), terms.gateProbs,
+                                           terms.gateIndices);
+  Value coeff = global("model.aux_loss_coeff", {}, moe::InitKind::constant,
+                       config.auxLossCoeff, /*trainable=*/false);
+  terms.lossTerms.push_back(moe::MulOp::create(b, coeff.getType(), coeff, aux));
+  terms.metrics.push_back({"aux_loss", aux});
+  terms.metrics.push_back({"aux_loss_coeff", coeff});
+}
+
 void ModelBuilder::buildForward() {
   RankedTensorType idsType = indexTensor({config.batchSize, config.seqLen});
   b.setInsertionPointToEnd(module.getBody());
@@ -327,6 +349,8 @@ void ModelBuilder::buildForward() {
 
   TrainingTerms terms;
   Value logits = buildLogits(func.getArgument(0), &terms);
+  if (config.isMoe() && config.pooledAuxLoss)
+    addPooledAuxLoss(terms);
   // Labels follow transformers' convention: -100 masks a position out of
   // the mean.
   Value labels = func.getArgument(1);
@@ -439,6 +463,8 @@ moe::importModelConfig(MLIRContext &context, StringRef jsonText,
   }
   if (llvm::Error error = checkModelSizes(*config, fileName))
     return std::move(error);
+  for (const std::string &warning : config->warnings)
+    llvm::WithColor::warning() << fileName << ": " << warning << "\n";
   context.loadAllAvailableDialects();
   OwningOpRef<ModuleOp> module =
       buildModel(context, *config, options.elementType);

@@ -129,15 +129,31 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config) {
     keys.fail("key 'moe_drop_policy' is \"probability\" but there is no "
               "'moe_capacity_factor': a dropless layer drops nothing");
   config.renormalize = keys.boolean("moe_renormalize", true);
-  std::string kind = keys.string("moe_aux_loss_kind", "skywork");
+  // A transformers Mixtral config that names no kind trains as
+  // transformers trains it: one Switch-style loss over all layers' tokens,
+  // and only when output_router_logits is set (transformers adds no aux
+  // loss otherwise); its coefficient defaults to MixtralConfig's.
+  bool fromTransformers = keys.string("model_type", "") == "mixtral";
+  std::string kind = keys.string("moe_aux_loss_kind",
+                                 fromTransformers ? "transformers" : "skywork");
   if (kind == "switch")
     config.auxLossKind = mlir::moe::AuxLossKind::switch_;
+  else if (kind == "transformers")
+    config.pooledAuxLoss = true;
   else if (kind != "skywork")
-    keys.fail("key 'moe_aux_loss_kind' must be \"skywork\" or \"switch\", "
-              "got \"" +
+    keys.fail("key 'moe_aux_loss_kind' must be \"skywork\", \"switch\" or "
+              "\"transformers\", got \"" +
               kind + "\"");
-  config.auxLossCoeff = keys.number(
-      keys.either("moe_aux_loss_coeff", "router_aux_loss_coef"), 0.01, false);
+  config.auxLossCoeff =
+      keys.number(keys.either("moe_aux_loss_coeff", "router_aux_loss_coef"),
+                  config.pooledAuxLoss ? 0.001 : 0.01, false);
+  if (config.pooledAuxLoss && !keys.boolean("output_router_logits", false)) {
+    config.auxLossCoeff = 0;
+    config.warnings.push_back(
+        "'output_router_logits' is not true, so, as in transformers, the "
+        "loss has no load-balancing term (its aux loss is still reported); "
+        "set it true, or name a 'moe_aux_loss_kind', to balance the experts");
+  }
   config.zLossCoeff = keys.number(
       keys.either("moe_z_loss_coeff", "router_z_loss_coef"), 0.0, false);
   if (config.topK > config.numExperts && keys.error.empty())

@@ -98,6 +98,13 @@ private:
     values[value] = std::move(tensor);
   }
 
+  std::vector<const Tensor *> tensorsOf(ValueRange range) {
+    std::vector<const Tensor *> tensors;
+    for (Value value : range)
+      tensors.push_back(&get(value));
+    return tensors;
+  }
+
   /// A cross-entropy's counted positions and divisor.
   moe::ref::LossTargets lossTargets(std::optional<int64_t> ignoreIndex,
                                     Value divisor) {
@@ -305,8 +312,7 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           return success();
         })
         .Case([&](moe::CountTargetsOp o) {
-          set(o, moe::ref::countTargets(get(o.getTargets()),
-                                        o.getIgnoreIndex(),
+          set(o, moe::ref::countTargets(get(o.getTargets()), o.getIgnoreIndex(),
                                         dtypeOfValue(o.getResult())));
           return success();
         })
@@ -380,6 +386,11 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           set(o,
               moe::ref::combine(get(o.getExpertOutput()), get(o.getWeights()),
                                 get(o.getIndices()), get(o.getSlots())));
+          return success();
+        })
+        .Case([&](moe::PooledAuxLossOp o) {
+          set(o, moe::ref::pooledAuxLoss(tensorsOf(o.getProbs()),
+                                         tensorsOf(o.getIndices())));
           return success();
         })
         .Case([&](moe::AuxLossOp o) {
@@ -503,6 +514,15 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           set(o.getDWeights(), std::move(r.dWeights));
           return success();
         })
+        .Case([&](moe::PooledAuxLossGradOp o) {
+          std::vector<Tensor> grads = moe::ref::pooledAuxLossGrad(
+              tensorsOf(o.getIndices()),
+              cast<RankedTensorType>(o.getDProbs()[0].getType()).getDimSize(1),
+              get(o.getDLoss()));
+          for (auto [result, grad] : llvm::zip(o.getDProbs(), grads))
+            set(result, std::move(grad));
+          return success();
+        })
         .Case([&](moe::AuxLossGradOp o) {
           set(o, moe::ref::auxLossGrad(auxLossKindOf(o.getKind()),
                                        get(o.getProbs()), get(o.getIndices()),
@@ -522,10 +542,8 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           return success();
         })
         .Case([&](moe::GlobalNormOp o) {
-          std::vector<const Tensor *> tensors;
-          for (Value tensor : o.getTensors())
-            tensors.push_back(&get(tensor));
-          set(o, moe::ref::globalNorm(tensors, dtypeOfValue(o.getNorm())));
+          set(o, moe::ref::globalNorm(tensorsOf(o.getTensors()),
+                                      dtypeOfValue(o.getNorm())));
           return success();
         })
         .Case([&](moe::AdamWOp o) {

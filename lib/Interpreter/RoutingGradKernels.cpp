@@ -206,6 +206,25 @@ Tensor mlir::moe::ref::auxLossGrad(AuxLossKind kind, const Tensor &probs,
   return dProbs;
 }
 
+std::vector<Tensor>
+mlir::moe::ref::pooledAuxLossGrad(const std::vector<const Tensor *> &indices,
+                                  int64_t experts, const Tensor &dLoss) {
+  moert::rows::PooledLoad load(experts);
+  for (const Tensor *layer : indices)
+    load.addLayer<double>(nullptr, layer->data.data(), layer->dim(0),
+                          layer->dim(1));
+  std::vector<Tensor> dProbs;
+  for (const Tensor *layer : indices) {
+    int64_t tokens = layer->dim(0);
+    Tensor grad = Tensor::zeros(dLoss.dtype, {tokens, experts});
+    for (int64_t t = 0; t < tokens; ++t)
+      for (int64_t e = 0; e < experts; ++e)
+        grad.data[t * experts + e] = dLoss.data[0] * load.gradient(e);
+    dProbs.push_back(std::move(grad));
+  }
+  return dProbs;
+}
+
 Tensor mlir::moe::ref::zLossGrad(const Tensor &logits, const Tensor &dLoss) {
   int64_t tokens = logits.dim(0), experts = logits.dim(1);
   Tensor dLogits = Tensor::zeros(logits.dtype, logits.shape);

@@ -273,6 +273,16 @@ Tensor mlir::moe::ref::auxLoss(AuxLossKind kind, const Tensor &probs,
   return Tensor::scalar(probs.dtype, loss);
 }
 
+Tensor
+mlir::moe::ref::pooledAuxLoss(const std::vector<const Tensor *> &probs,
+                              const std::vector<const Tensor *> &indices) {
+  moert::rows::PooledLoad load(probs.front()->dim(1));
+  for (size_t layer = 0; layer < probs.size(); ++layer)
+    load.addLayer(probs[layer]->data.data(), indices[layer]->data.data(),
+                  indices[layer]->dim(0), indices[layer]->dim(1));
+  return Tensor::scalar(probs.front()->dtype, load.loss());
+}
+
 Tensor mlir::moe::ref::zLoss(const Tensor &logits) {
   int64_t tokens = logits.dim(0), experts = logits.dim(1);
   double total = 0;

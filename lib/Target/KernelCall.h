@@ -38,8 +38,10 @@ struct KernelArg {
     RowCounts,
     /// Where the kernel writes the row counts of expert buffer `value`.
     NewRowCounts,
-    /// An array of the buffers of `values`.
+    /// An array of the buffers of `values`, read only.
     BufferList,
+    /// An array of the buffers of `values`, which the kernel writes.
+    OutputBufferList,
     /// An array of the element counts of `values`.
     SizeList,
   };
@@ -59,6 +61,7 @@ KernelArg expression(std::string text);
 KernelArg rowCounts(Value expertBuffer);
 KernelArg newRowCounts(Value expertBuffer);
 KernelArg bufferList(ValueRange values);
+KernelArg outputBufferList(ValueRange values);
 KernelArg sizeList(ValueRange values);
 
 /// The kernel that computes an op.

@@ -78,6 +78,10 @@ KernelArg target::newRowCounts(Value expertBuffer) {
 KernelArg target::bufferList(ValueRange values) {
   return {KernelArg::Kind::BufferList, Value(), "", llvm::to_vector(values)};
 }
+KernelArg target::outputBufferList(ValueRange values) {
+  return {KernelArg::Kind::OutputBufferList, Value(), "",
+          llvm::to_vector(values)};
+}
 KernelArg target::sizeList(ValueRange values) {
   return {KernelArg::Kind::SizeList, Value(), "", llvm::to_vector(values)};
 }
@@ -218,14 +222,14 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
         int64_t vocab = dim(o.getLogits(), -1);
         int64_t rows = numElements(o.getLogits()) / vocab;
         // Without a divisor the loss is the mean over all rows.
-        SmallVector<KernelArg> args = {
-            in(0),
-            in(1),
-            size(rows),
-            size(vocab),
-            countedTargets(o.getIgnoreIndex()),
-            o.getDivisor() ? scalar(o.getDivisor())
-                           : real(static_cast<double>(rows))};
+        SmallVector<KernelArg> args = {in(0),
+                                       in(1),
+                                       size(rows),
+                                       size(vocab),
+                                       countedTargets(o.getIgnoreIndex()),
+                                       o.getDivisor()
+                                           ? scalar(o.getDivisor())
+                                           : real(static_cast<double>(rows))};
         if constexpr (std::is_same_v<decltype(o), CrossEntropyOp>) {
           return call("crossEntropy", args, o.getResult());
         } else {
@@ -437,6 +441,22 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
                      real(o.getMinLr()), size(o.getWarmupStepsAttr().getInt()),
                      size(o.getDecayStepsAttr().getInt())},
                     o.getResult());
+      })
+      .Case([&](PooledAuxLossOp o) {
+        return call("pooledAuxLoss",
+                    {bufferList(o.getProbs()), bufferList(o.getIndices()),
+                     sizeList(o.getIndices()), size(o.getProbs().size()),
+                     size(dim(o.getProbs()[0], 1)),
+                     size(dim(o.getIndices()[0], 1))},
+                    o.getResult());
+      })
+      .Case([&](PooledAuxLossGradOp o) {
+        return call("pooledAuxLossGrad",
+                    {bufferList(o.getIndices()), sizeList(o.getIndices()),
+                     size(o.getIndices().size()),
+                     size(dim(o.getDProbs()[0], 1)),
+                     size(dim(o.getIndices()[0], 1)), scalar(o.getDLoss()),
+                     outputBufferList(o.getDProbs())});
       })
       .Case([&](GlobalNormOp o) {
         return call("globalNorm",

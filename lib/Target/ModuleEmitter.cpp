@@ -158,7 +158,15 @@ std::string ModuleEmitter::argument(const KernelArg &arg) {
     return name;
   }
   case KernelArg::Kind::BufferList:
-    return arrayOf("tensors", "const float *", [&](Value v) { return p(v); });
+  case KernelArg::Kind::OutputBufferList: {
+    // Every value has a declared pointer by now, so its type is supported.
+    Value first = arg.values.front();
+    std::string type =
+        (arg.kind == KernelArg::Kind::BufferList ? "const " : "") +
+        cType(first.getParentBlock()->getParentOp(), first.getType())->str() +
+        " *";
+    return arrayOf("tensors", type, [&](Value v) { return p(v); });
+  }
   case KernelArg::Kind::SizeList:
     return arrayOf("sizes", "const int64_t",
                    [](Value v) { return std::to_string(numElements(v)); });

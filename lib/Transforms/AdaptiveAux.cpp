@@ -115,8 +115,14 @@ void AdaptiveAuxPass::runOnOperation() {
   if (failed(layers))
     return signalPassFailure();
   if (layers->empty()) {
-    function.emitError("moe-adaptive-aux: the function has no aux loss to "
-                       "adapt (no MoE layer, or aux losses switched off)");
+    bool pooled = !function.getOps<PooledAuxLossOp>().empty();
+    function.emitError(
+        pooled ? "moe-adaptive-aux: the aux loss is pooled over all "
+                 "layers (moe.pooled_aux_loss, kind "
+                 "\"transformers\"); adaptive coefficients need "
+                 "one aux loss per layer"
+               : "moe-adaptive-aux: the function has no aux loss to "
+                 "adapt (no MoE layer, or aux losses switched off)");
     return signalPassFailure();
   }
 

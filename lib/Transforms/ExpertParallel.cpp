@@ -41,8 +41,9 @@ bool isTokenWise(Operation *op) {
 /// Ops that keep their shapes: they see replicated or whole-batch values.
 bool isUnchanged(Operation *op) {
   return isa<ml_program::GlobalLoadOp, arith::ConstantOp, CrossEntropyOp,
-             CountTargetsOp, AuxLossOp, ZLossOp, RoutingMetricsOp, ExpertSimilarityOp, AddOp,
-             MulOp, func::ReturnOp>(op);
+             CountTargetsOp, AuxLossOp, PooledAuxLossOp, ZLossOp,
+             RoutingMetricsOp, ExpertSimilarityOp, AddOp, MulOp,
+             func::ReturnOp>(op);
 }
 
 class Partitioner {
@@ -227,7 +228,7 @@ LogicalResult Partitioner::partitionLayer(DispatchOp dispatch) {
   for (auto [mine, all] :
        llvm::zip(gate->getResults(), wholeGate->getResults()))
     for (OpOperand &use : llvm::make_early_inc_range(mine.getUses()))
-      if (isa<AuxLossOp, RoutingMetricsOp>(use.getOwner()))
+      if (isa<AuxLossOp, PooledAuxLossOp, RoutingMetricsOp>(use.getOwner()))
         use.set(all);
   dispatch.erase();
   return success();
@@ -324,8 +325,8 @@ LogicalResult Partitioner::partitionFunction(func::FuncOp function,
                              "moe-expert-parallel: the loss function's first "
                              "result must be a scalar float loss");
     Value loss = ret.getOperand(0);
-    Value part =
-        MulOp::create(b, loss.getLoc(), type, loss, rankShare(b, loss.getLoc(), type));
+    Value part = MulOp::create(b, loss.getLoc(), type, loss,
+                               rankShare(b, loss.getLoc(), type));
     Value total = shard::AllReduceOp::create(b, loss.getLoc(), type, kGridName,
                                              ArrayRef<int16_t>{0}, part,
                                              shard::ReductionKind::Sum);

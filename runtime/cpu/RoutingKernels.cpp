@@ -500,6 +500,33 @@ void moert::cpu::auxLossGrad(AuxLossKind kind, const float *probs,
           static_cast<double>(dLoss) * dMean[e] / static_cast<double>(tokens));
 }
 
+float moert::cpu::pooledAuxLoss(const float *const *probs,
+                                const int32_t *const *indices,
+                                const int64_t *assignments, int64_t layers,
+                                int64_t experts, int64_t topK) {
+  moert::rows::PooledLoad load(experts);
+  for (int64_t layer = 0; layer < layers; ++layer)
+    load.addLayer(probs[layer], indices[layer], assignments[layer] / topK,
+                  topK);
+  return static_cast<float>(load.loss());
+}
+
+void moert::cpu::pooledAuxLossGrad(const int32_t *const *indices,
+                                   const int64_t *assignments, int64_t layers,
+                                   int64_t experts, int64_t topK, float dLoss,
+                                   float *const *dProbs) {
+  moert::rows::PooledLoad load(experts);
+  for (int64_t layer = 0; layer < layers; ++layer)
+    load.addLayer<float>(nullptr, indices[layer], assignments[layer] / topK,
+                         topK);
+  std::vector<float> row(experts);
+  for (int64_t e = 0; e < experts; ++e)
+    row[e] = static_cast<float>(static_cast<double>(dLoss) * load.gradient(e));
+  for (int64_t layer = 0; layer < layers; ++layer)
+    for (int64_t t = 0; t < assignments[layer] / topK; ++t)
+      std::copy(row.begin(), row.end(), dProbs[layer] + t * experts);
+}
+
 float moert::cpu::adaptiveAuxCoeff(float alpha, int64_t dropped,
                                    int64_t assignments, double xi,
                                    double alphaMax, double beta) {

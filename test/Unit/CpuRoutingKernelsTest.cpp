@@ -515,6 +515,60 @@ TEST(CpuRoutingKernelsTest, BadExpertIndicesAndSlotsThrowLikeTheReference) {
 // Router losses
 //===----------------------------------------------------------------------===//
 
+TEST(CpuRoutingKernelsTest, PooledAuxLossAndGradMatchReference) {
+  // Three layers of 40 tokens, 8 experts, top-2; and one layer alone, where
+  // the pooled loss is top_k times the Switch loss.
+  int64_t tokens = 40, experts = 8, topK = 2;
+  for (int64_t layers : {3, 1}) {
+    std::vector<Floats> probs;
+    std::vector<Ids> indices;
+    std::vector<Tensor> probsT, indicesT;
+    for (int64_t layer = 0; layer < layers; ++layer) {
+      Floats logits = randomFloats(tokens * experts, 10 + layer, 2.0f);
+      probs.push_back(output(logits.size()));
+      indices.emplace_back(tokens * topK);
+      Floats weights = output(tokens * topK);
+      cpu::gate(logits.data(), tokens, experts,
+                gateConfig(topK, false, 1.0, true), probs.back().data(),
+                weights.data(), indices.back().data());
+      probsT.push_back(f32({tokens, experts}, probs.back()));
+      indicesT.push_back(i32({tokens, topK}, indices.back()));
+    }
+    std::vector<const float *> probsPtr;
+    std::vector<const int32_t *> indicesPtr;
+    std::vector<const Tensor *> probsRef, indicesRef;
+    std::vector<int64_t> assignments(layers, tokens * topK);
+    for (int64_t layer = 0; layer < layers; ++layer) {
+      probsPtr.push_back(probs[layer].data());
+      indicesPtr.push_back(indices[layer].data());
+      probsRef.push_back(&probsT[layer]);
+      indicesRef.push_back(&indicesT[layer]);
+    }
+    std::string name = std::to_string(layers) + " layers";
+    float loss = cpu::pooledAuxLoss(probsPtr.data(), indicesPtr.data(),
+                                    assignments.data(), layers, experts, topK);
+    Tensor expected = ref::pooledAuxLoss(probsRef, indicesRef);
+    expectScalarClose(loss, expected, "pooledAuxLoss " + name);
+    if (layers == 1)
+      expectScalarClose(
+          loss / topK,
+          ref::auxLoss(ref::AuxLossKind::Switch, probsT[0], indicesT[0]),
+          "one layer: top_k x Switch");
+
+    std::vector<Floats> dProbs(layers, output(tokens * experts));
+    std::vector<float *> dProbsPtr;
+    for (Floats &grad : dProbs)
+      dProbsPtr.push_back(grad.data());
+    cpu::pooledAuxLossGrad(indicesPtr.data(), assignments.data(), layers,
+                           experts, topK, 0.75f, dProbsPtr.data());
+    std::vector<Tensor> expectedGrads = ref::pooledAuxLossGrad(
+        indicesRef, experts, Tensor::scalar(DType::F32, 0.75));
+    for (int64_t layer = 0; layer < layers; ++layer)
+      expectClose(dProbs[layer], expectedGrads[layer],
+                  "pooledAuxLossGrad " + name, 1e-6);
+  }
+}
+
 TEST(CpuRoutingKernelsTest, AuxAndZLossesAndGradsMatchReference) {
   // 1000 tokens span several reduction chunks.
   Shape big{1000, 1, 16, 3, 1};

@@ -94,6 +94,12 @@ static json huggingFaceConfig(const std::string &text,
     out.erase("moe_intermediate_size");
     out["intermediate_size"] = config.expertIntermediateSize;
     out["sliding_window"] = nullptr;
+    // Named, since a Mixtral config that names no kind imports with
+    // transformers' pooled loss.
+    if (!config.pooledAuxLoss)
+      out["moe_aux_loss_kind"] = config.auxLossKind == moe::AuxLossKind::switch_
+                                     ? "switch"
+                                     : "skywork";
   }
   return out;
 }
@@ -113,6 +119,10 @@ static void noteDifferences(const moe::ModelConfig &config) {
          "over capacity, its logits will differ");
   if (!config.renormalize)
     note("transformers' Mixtral renormalizes the top-k gate values");
+  if (!config.pooledAuxLoss)
+    note("transformers trains Mixtral with its own load-balancing loss (over "
+         "all layers' tokens pooled, with output_router_logits), not this "
+         "model's per-layer one; moe_aux_loss_kind keeps ours for moe-import");
 }
 
 static void writeText(const std::string &path, const std::string &text) {

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace mlir::moe {
 
@@ -43,6 +44,10 @@ struct ModelConfig {
   bool dropByProbability = false;
   bool renormalize = true;
   AuxLossKind auxLossKind = AuxLossKind::skywork;
+  /// One load-balancing loss over every layer's tokens pooled
+  /// (transformers' Mixtral loss, moe.pooled_aux_loss) instead of one per
+  /// layer of `auxLossKind`.
+  bool pooledAuxLoss = false;
   double auxLossCoeff = 0.01;
   double zLossCoeff = 0.0;
 
@@ -52,6 +57,10 @@ struct ModelConfig {
   /// Hugging Face's sliding attention window, which the model can only
   /// honour when it covers the whole sequence (checkModelSizes says).
   std::optional<int64_t> slidingWindow;
+
+  /// What the importer should say about choices it made for the user
+  /// (moe-import and moe-compile print them as warnings).
+  std::vector<std::string> warnings;
 
   bool isMoe() const { return numExperts > 0; }
   int64_t headDim() const { return hiddenSize / numHeads; }

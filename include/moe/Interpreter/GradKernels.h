@@ -90,6 +90,12 @@ CombineGrads combineGrad(const Tensor &expertOutput, const Tensor &weights,
 Tensor auxLossGrad(AuxLossKind kind, const Tensor &probs, const Tensor &indices,
                    const Tensor &dLoss);
 
+/// d probs of every layer of moe.pooled_aux_loss, shaped [T_l, experts],
+/// scaled by the scalar dLoss (the counts are constants).
+std::vector<Tensor>
+pooledAuxLossGrad(const std::vector<const Tensor *> &indices, int64_t experts,
+                  const Tensor &dLoss);
+
 /// d logits [T, n] of the z-loss, scaled by the scalar dLoss.
 Tensor zLossGrad(const Tensor &logits, const Tensor &dLoss);
 

@@ -97,6 +97,9 @@ Tensor combine(const Tensor &expertOutput, const Tensor &weights,
 // Auxiliary losses and their coefficients.
 enum class AuxLossKind { Skywork, Switch };
 Tensor auxLoss(AuxLossKind kind, const Tensor &probs, const Tensor &indices);
+/// moe.pooled_aux_loss: one [T_l, n] probs and [T_l, k] indices per layer.
+Tensor pooledAuxLoss(const std::vector<const Tensor *> &probs,
+                     const std::vector<const Tensor *> &indices);
 Tensor zLoss(const Tensor &logits);
 Tensor adaptiveAuxCoeff(const Tensor &alpha, const Tensor &dropped, double xi,
                         double alphaMax, double beta, int64_t assignments);

@@ -179,6 +179,15 @@ float auxLoss(AuxLossKind kind, const float *probs, const int32_t *indices,
 void auxLossGrad(AuxLossKind kind, const float *probs, const int32_t *indices,
                  int64_t tokens, int64_t experts, int64_t topK, float dLoss,
                  float *dProbs);
+/// moe.pooled_aux_loss over `layers` layers: probs[l] [tokens, experts] and
+/// indices[l] [tokens, topK], tokens = assignments[l] / topK.
+float pooledAuxLoss(const float *const *probs, const int32_t *const *indices,
+                    const int64_t *assignments, int64_t layers, int64_t experts,
+                    int64_t topK);
+void pooledAuxLossGrad(const int32_t *const *indices,
+                       const int64_t *assignments, int64_t layers,
+                       int64_t experts, int64_t topK, float dLoss,
+                       float *const *dProbs);
 /// Skywork-MoE's adaptive coefficient after a step that dropped `dropped`
 /// of `assignments` assignments: beta alpha + (1 - beta) min(xi d, alphaMax).
 float adaptiveAuxCoeff(float alpha, int64_t dropped, int64_t assignments,

@@ -14,6 +14,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <vector>
+
+#include "moert/Error.h"
 
 namespace moert::rows {
 
@@ -68,6 +71,49 @@ inline void normalizeRowGrad(const double *centered, double std, int64_t size,
     grad[i] = factor * (grad[i] - meanG) + viaStd;
   }
 }
+
+/// transformers' load balance over every MoE layer's tokens pooled
+/// (moe.pooled_aux_loss): per expert, its choices `counts` and the sum of
+/// its probabilities `sums` over all layers, and the pooled `tokens` N.
+struct PooledLoad {
+  explicit PooledLoad(int64_t experts) : counts(experts), sums(experts) {}
+  std::vector<double> counts, sums;
+  double tokens = 0;
+
+  /// Adds one layer's [tokens, experts] `probs` (when given) and
+  /// [tokens, topK] `indices`.
+  template <typename T, typename Index>
+  void addLayer(const T *probs, const Index *indices, int64_t layerTokens,
+                int64_t topK) {
+    int64_t experts = static_cast<int64_t>(counts.size());
+    for (int64_t i = 0; i < layerTokens * topK; ++i) {
+      auto expert = static_cast<int64_t>(indices[i]);
+      if (expert < 0 || expert >= experts)
+        moert::fail("moe.pooled_aux_loss: expert index {} is outside [0, {})",
+                    expert, experts);
+      counts[expert] += 1;
+    }
+    if (probs)
+      for (int64_t t = 0; t < layerTokens; ++t)
+        for (int64_t e = 0; e < experts; ++e)
+          sums[e] += probs[t * experts + e];
+    tokens += static_cast<double>(layerTokens);
+  }
+
+  /// n * sum_j (c_j / N) (S_j / N).
+  double loss() const {
+    double total = 0;
+    for (size_t e = 0; e < counts.size(); ++e)
+      total += (counts[e] / tokens) * (sums[e] / tokens);
+    return static_cast<double>(counts.size()) * total;
+  }
+
+  /// d loss / d probs[., j] of any layer's token: n c_j / N^2.
+  double gradient(int64_t expert) const {
+    return static_cast<double>(counts.size()) * counts[expert] /
+           (tokens * tokens);
+  }
+};
 
 } // namespace moert::rows
 

@@ -233,6 +233,15 @@ func.func @combine_grad(%out: tensor<4x10x8xf32>, %w: tensor<16x2xf32>, %i: tens
 // Auxiliary-loss backward ops
 //===----------------------------------------------------------------------===//
 
+// CHECK-LABEL: func.func @pooled_aux_loss_and_grad
+// CHECK: %[[L:.*]] = moe.pooled_aux_loss(%{{.*}}, %{{.*}}), (%[[I0:.*]], %[[I1:.*]]) : (tensor<16x4xf32>, tensor<8x4xf32>), (tensor<16x2xi32>, tensor<8x2xi32>) -> tensor<f32>
+// CHECK: moe.pooled_aux_loss_grad(%[[I0]], %[[I1]]), %[[L]] : (tensor<16x2xi32>, tensor<8x2xi32>), tensor<f32> -> (tensor<16x4xf32>, tensor<8x4xf32>)
+func.func @pooled_aux_loss_and_grad(%p0: tensor<16x4xf32>, %p1: tensor<8x4xf32>, %i0: tensor<16x2xi32>, %i1: tensor<8x2xi32>) -> (tensor<16x4xf32>, tensor<8x4xf32>) {
+  %l = moe.pooled_aux_loss(%p0, %p1), (%i0, %i1) : (tensor<16x4xf32>, tensor<8x4xf32>), (tensor<16x2xi32>, tensor<8x2xi32>) -> tensor<f32>
+  %d0, %d1 = moe.pooled_aux_loss_grad(%i0, %i1), %l : (tensor<16x2xi32>, tensor<8x2xi32>), tensor<f32> -> (tensor<16x4xf32>, tensor<8x4xf32>)
+  return %d0, %d1 : tensor<16x4xf32>, tensor<8x4xf32>
+}
+
 // CHECK-LABEL: func.func @aux_loss_grad_skywork
 // CHECK-SAME: (%[[P:.*]]: tensor<16x4xf32>, %[[I:.*]]: tensor<16x2xi32>, %[[DL:.*]]: tensor<f32>)
 // CHECK: %[[DP:.*]] = moe.aux_loss_grad skywork %[[P]], %[[I]], %[[DL]] : tensor<16x4xf32>, tensor<16x2xi32>, tensor<f32>

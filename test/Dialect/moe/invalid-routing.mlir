@@ -436,6 +436,33 @@ func.func @combine_result_element_type(%out: tensor<4x10x8xf32>, %w: tensor<16x2
 
 // -----
 
+// moe.pooled_aux_loss_grad: one gradient per layer's indices.
+func.func @pooled_aux_loss_grad_layers(%i0: tensor<16x2xi32>, %dl: tensor<f32>) {
+  // expected-error @+1 {{'moe.pooled_aux_loss_grad' op has 2 'd_probs' but 1 'indices'}}
+  %d0, %d1 = moe.pooled_aux_loss_grad(%i0), %dl : (tensor<16x2xi32>), tensor<f32> -> (tensor<16x4xf32>, tensor<8x4xf32>)
+  return
+}
+
+// -----
+
+// moe.pooled_aux_loss: every layer has the same experts.
+func.func @pooled_aux_loss_experts(%p0: tensor<16x4xf32>, %p1: tensor<8x6xf32>, %i0: tensor<16x2xi32>, %i1: tensor<8x2xi32>) {
+  // expected-error @+1 {{'moe.pooled_aux_loss' op 'probs #1' must have shape [8, 4], got [8, 6]}}
+  %l = moe.pooled_aux_loss(%p0, %p1), (%i0, %i1) : (tensor<16x4xf32>, tensor<8x6xf32>), (tensor<16x2xi32>, tensor<8x2xi32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+// moe.pooled_aux_loss: a layer's indices have one row per token.
+func.func @pooled_aux_loss_tokens(%p0: tensor<16x4xf32>, %p1: tensor<8x4xf32>, %i0: tensor<16x2xi32>, %i1: tensor<16x2xi32>) {
+  // expected-error @+1 {{'moe.pooled_aux_loss' op 'indices #1' must have shape [8, 2], got [16, 2]}}
+  %l = moe.pooled_aux_loss(%p0, %p1), (%i0, %i1) : (tensor<16x4xf32>, tensor<8x4xf32>), (tensor<16x2xi32>, tensor<16x2xi32>) -> tensor<f32>
+  return
+}
+
+// -----
+
 // moe.aux_loss: probs are [tokens, experts].
 func.func @aux_loss_probs_rank(%p: tensor<64xf32>, %i: tensor<16x2xi32>) {
   // expected-error @+1 {{'moe.aux_loss' op 'probs' must have rank 2 ([tokens, experts]), got rank 1}}

@@ -10,7 +10,13 @@ For each model below it creates a small random model with transformers
 the layout this transformers version writes, sharded where asked, in the
 dtype asked), loads it back in float32, and records its logits for fixed
 token ids in inputs.safetensors (input_ids, I32) and logits.safetensors
-(logits, F32). save_pretrained writes Mixtral's experts one by one
+(logits, F32). It also records transformers' training loss for labels
+with -100 (ignored) at every third position: logits.safetensors holds
+`loss` (F32, the cross-entropy plus, for a Mixtral model with
+output_router_logits, router_aux_loss_coef times transformers' pooled
+load-balancing loss) and inputs.safetensors `labels` (I32) as our models
+take them, already shifted: labels[:, s] is the target of position s, -100
+at the last position. save_pretrained writes Mixtral's experts one by one
 (model.layers.L.block_sparse_moe.experts.E.w1.weight, ...), as the hub's
 checkpoints have them; the "fused" model is rewritten with the fused names
 transformers 5 uses in memory (see save_fused).
@@ -28,8 +34,9 @@ BATCH, SEQ = 2, 8
 
 MODELS = {
     # Grouped-query attention, top-2, untied, RoPE base 1e6.
+    # Its loss includes transformers' aux loss (output_router_logits).
     "mixtral-gqa-top2": dict(kind="mixtral", kv_heads=2, top_k=2, tied=False,
-                             theta=1e6),
+                             theta=1e6, router_logits=True),
     # Top-1, tied embeddings, transformers 5's fused expert tensors.
     "mixtral-top1-tied-fused": dict(kind="mixtral", kv_heads=4, top_k=1,
                                     tied=True, theta=1e4, fused=True),
@@ -53,7 +60,8 @@ def make_model(spec):
     if spec["kind"] == "mixtral":
         config = transformers.MixtralConfig(
             num_local_experts=4, num_experts_per_tok=spec["top_k"],
-            router_aux_loss_coef=0.01, sliding_window=None, **common)
+            router_aux_loss_coef=0.01, sliding_window=None,
+            output_router_logits=spec.get("router_logits", False), **common)
         model = transformers.MixtralForCausalLM(config)
     else:
         config = transformers.LlamaConfig(**common)
@@ -93,11 +101,18 @@ def main():
         reloaded = type(model).from_pretrained(folder, dtype=torch.float32).eval()
         generator = torch.Generator().manual_seed(1)
         ids = torch.randint(0, VOCAB, (BATCH, SEQ), generator=generator)
+        hf_labels = ids.clone()
+        hf_labels.view(-1)[1::3] = -100
         with torch.no_grad():
             logits = reloaded(input_ids=ids).logits.float()
-        save_file({"input_ids": ids.to(torch.int32)},
+            loss = reloaded(input_ids=ids, labels=hf_labels).loss.float()
+        # transformers shifts the labels inside the model; ours are shifted.
+        labels = torch.full_like(ids, -100)
+        labels[:, :-1] = hf_labels[:, 1:]
+        save_file({"input_ids": ids.to(torch.int32),
+                   "labels": labels.to(torch.int32)},
                   os.path.join(folder, "inputs.safetensors"))
-        save_file({"logits": logits.contiguous()},
+        save_file({"logits": logits.contiguous(), "loss": loss.reshape(())},
                   os.path.join(folder, "logits.safetensors"))
         print(name, sorted(os.listdir(folder)))
     print("transformers", transformers.__version__, "torch", torch.__version__)
