@@ -4,12 +4,14 @@
 #include "moert/Error.h"
 #include "moert/ModelState.h"
 #include "moert/Safetensors.h"
+#include "moert/Upcycle.h"
 #include "moert/WeightSource.h"
 
 #include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <cstring>
+#include <set>
 
 using nlohmann::json;
 
@@ -186,10 +188,56 @@ moert::RunPosition moert::loadCheckpoint(const std::string &path,
   return run.position;
 }
 
+namespace {
+
+bool isUpcycled(const moe_model &model) {
+  for (int64_t i = 0; i < model.num_globals; ++i)
+    if (model.globals[i].upcycle)
+      return true;
+  return false;
+}
+
+/// An upcycled model's globals, built by their rules from the dense
+/// checkpoint `source`; every tensor of it must feed a rule.
+void initializeUpcycled(const moert::WeightSource &source,
+                        const moe_model &model, void *state,
+                        const moert::RankGroup &group, uint64_t seed) {
+  using namespace moert;
+  std::set<std::string> used;
+  std::vector<std::pair<const moe_global *, OwnedTensor>> weights;
+  for (int64_t i = 0; i < model.num_globals; ++i) {
+    const moe_global &global = model.globals[i];
+    if (!global.upcycle)
+      continue;
+    UpcycleRule rule = parseUpcycleRule(global.upcycle, global.tensor.name);
+    used.insert(rule.source);
+    weights.emplace_back(&global,
+                         upcycleTensor(rule, source, global.tensor.name,
+                                       wholeShape(global, group),
+                                       dtypeOf(global.tensor.dtype), seed,
+                                       global.init_value));
+  }
+  auto isUsed = [&](const std::string &name) { return used.count(name) > 0; };
+  for (const std::string &name : source.names())
+    if (!isUsed(name) && !isIgnorableTensor(name, isUsed))
+      fail("{}: tensor '{}' is not part of the dense model that '{}' was "
+           "upcycled from",
+           source.getPath(), name, model.name);
+  for (const auto &[global, tensor] : weights) {
+    int64_t skip = global->sharded ? group.rank * global->bytes : 0;
+    std::memcpy(static_cast<char *>(state) + global->offset,
+                tensor.data.data() + skip, global->bytes);
+  }
+}
+
+} // namespace
+
 void moert::initializeFromWeights(const std::string &path,
                                   const moe_model &model, void *state,
-                                  const RankGroup &group) {
+                                  const RankGroup &group, uint64_t seed) {
   WeightSource source(path);
+  if (isUpcycled(model))
+    return initializeUpcycled(source, model, state, group, seed);
   auto hasGlobal = [&](const std::string &name) {
     return findGlobal(model, name) != nullptr;
   };

@@ -50,6 +50,13 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
                                 "ml_program.global";
     return success();
   }
+  if (name == kUpcycleAttrName) {
+    if (!onGlobal || !isa<StringAttr>(attr.getValue()))
+      return op->emitError() << "'" << name
+                             << "' must be a string (an upcycle rule) on an "
+                                "ml_program.global";
+    return success();
+  }
   if (name == kConfigAttrName) {
     if (!isa<ModuleOp>(op) || !isa<StringAttr>(attr.getValue()))
       return op->emitError() << "'" << name << "' must be a string on a module";

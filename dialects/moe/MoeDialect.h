@@ -54,6 +54,9 @@ inline constexpr llvm::StringLiteral kTrainableAttrName = "moe.trainable";
 /// The config.json text a module was imported from (on the module), which
 /// compiled models and their checkpoints carry.
 inline constexpr llvm::StringLiteral kConfigAttrName = "moe.config";
+/// On a global of an upcycled model: how its initial value comes from the
+/// dense checkpoint (moert/Upcycle.h's rule, as text), set by moe-upcycle.
+inline constexpr llvm::StringLiteral kUpcycleAttrName = "moe.upcycle";
 
 /// The memory plan of moe-plan-memory: per-result arena offsets (-1 where a
 /// result has no arena buffer) on ops, the arena size on functions, and a

@@ -7,6 +7,7 @@
 #include "moe/MoeDialect.h"
 #include "moert/Error.h"
 #include "moert/Random.h"
+#include "moert/Upcycle.h"
 #include "moert/WeightSource.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -721,6 +722,60 @@ LogicalResult moe::Evaluator::loadGlobals(const moert::WeightSource &source) {
                                : "");
     return failure();
   }
+  return success();
+}
+
+LogicalResult moe::Evaluator::upcycleGlobals(const moert::WeightSource &dense,
+                                             uint64_t seed) {
+  std::set<std::string> used;
+  WalkResult walk = module.walk([&](ml_program::GlobalOp global) {
+    auto text = global->getAttrOfType<StringAttr>(kUpcycleAttrName);
+    if (!text)
+      return WalkResult::advance();
+    auto init = global->getAttrOfType<InitAttr>(kInitAttrName);
+    FailureOr<RankedTensorType> type =
+        staticTensorType(global, global.getType());
+    FailureOr<int64_t> rank = shardIndex(global);
+    if (!init || failed(type) || failed(rank)) {
+      if (!init)
+        global.emitError() << "an upcycled global needs a '" << kInitAttrName
+                           << "' initializer";
+      return WalkResult::interrupt();
+    }
+    bool sharded = global->hasAttr(kShardedAttrName);
+    std::vector<int64_t> whole = shapeOf(*type);
+    if (sharded)
+      whole[0] *= communicator->size();
+    std::string name = global.getSymName().str();
+    try {
+      moert::UpcycleRule rule =
+          moert::parseUpcycleRule(text.getValue().str(), name);
+      used.insert(rule.source);
+      moert::OwnedTensor built = moert::upcycleTensor(
+          rule, dense, name, whole, *dtypeOf(type->getElementType()), seed,
+          init.getValue().convertToDouble());
+      Tensor tensor = Tensor::fromView(built.view(name));
+      globals[global.getSymName()] =
+          sharded ? ref::split(tensor, 0, communicator->size())[*rank] : tensor;
+    } catch (const moert::Error &error) {
+      global.emitError() << error.what();
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  if (walk.wasInterrupted())
+    return failure();
+  if (used.empty())
+    return module.emitError("no global has a 'moe.upcycle' rule: a dense "
+                            "checkpoint initializes a model that moe-upcycle "
+                            "wrote (give this model's own weights with "
+                            "--params)");
+  auto isUsed = [&](const std::string &name) { return used.count(name) > 0; };
+  for (const std::string &name : dense.names())
+    if (!isUsed(name) && !moert::isIgnorableTensor(name, isUsed))
+      return module.emitError()
+             << dense.getPath() << ": tensor '" << name
+             << "' is not part of the dense model this model was upcycled from";
   return success();
 }
 

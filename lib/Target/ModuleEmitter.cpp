@@ -435,6 +435,7 @@ LogicalResult ModuleEmitter::emit(StringRef modelName) {
     if (!init)
       return global.emitError() << "code generation needs a '" << kInitAttrName
                                 << "' initializer on every global";
+    auto upcycle = global->getAttrOfType<StringAttr>(kUpcycleAttrName);
     int64_t bytes = byteSize(global.getType());
     globalOffsets[global.getSymName()] = stateBytes;
     globalsOs << "    {" << descriptor(global.getSymName(), global.getType())
@@ -443,7 +444,8 @@ LogicalResult ModuleEmitter::emit(StringRef modelName) {
               << (init.getKind() == InitKind::normal ? "MOE_INIT_NORMAL"
                                                      : "MOE_INIT_CONSTANT")
               << ", " << literal(init.getValue().convertToDouble()) << ", "
-              << (global->hasAttr(kShardedAttrName) ? 1 : 0) << "},\n";
+              << (global->hasAttr(kShardedAttrName) ? 1 : 0) << ", "
+              << (upcycle ? cString(upcycle.getValue()) : "nullptr") << "},\n";
     stateBytes += (bytes + alignment - 1) / alignment * alignment;
   }
   for (auto function : module.getOps<func::FuncOp>())

@@ -251,7 +251,7 @@ int run(int argc, char **argv) {
     moert::initializeState(model, hostState.data(), options.seed, group.rank);
     if (!options.initFrom.empty())
       moert::initializeFromWeights(options.initFrom, model, hostState.data(),
-                                   group);
+                                   group, options.seed);
   }
   moert::BatchSampler train(std::move(tokens), seqLen, options.seed,
                             options.data + " (training split)");

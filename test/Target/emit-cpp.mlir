@@ -23,8 +23,8 @@
 // CHECK: *[[LOSS]] = crossEntropy([[LOGITS]], {{v[0-9]+}}, 6, 5, CountedTargets{false, 0}, 6.0);
 // CHECK: std::memcpy(outputs[0], [[LOSS]], 4);
 // CHECK: const moe_global globals[] = {
-// CHECK-NEXT: {{[{][{]}}"embed", 0, 2, shape{{[0-9]+}}}, 0, 80, 1, MOE_INIT_NORMAL, 0.02, 0},
-// CHECK-NEXT: {{[{][{]}}"norm", 0, 1, shape{{[0-9]+}}}, 128, 16, 1, MOE_INIT_CONSTANT, 1.0, 0},
+// CHECK-NEXT: {{[{][{]}}"embed", 0, 2, shape{{[0-9]+}}}, 0, 80, 1, MOE_INIT_NORMAL, 0.02, 0, nullptr},
+// CHECK-NEXT: {{[{][{]}}"norm", 0, 1, shape{{[0-9]+}}}, 128, 16, 1, MOE_INIT_CONSTANT, 1.0, 0, "copy norm"},
 // CHECK: {"loss_fn", 2, inputs{{[0-9]+}}, 1, outputs{{[0-9]+}}, 256, function_loss_fn},
 // CHECK: const moe_model model = {MOE_ABI_VERSION, "demo", "", 64, 1, 192, 2, globals, 1, functions, &moe_cpu_target};
 // CHECK: extern "C" const moe_model *moe_get_model(void) { return &model; }
@@ -33,7 +33,7 @@
 // TARGET: moe-translate: for the --emit option: unknown output format 'wasm' (registered: cpp)
 
 ml_program.global private mutable @embed : tensor<5x4xf32> {moe.init = #moe.init<normal, 0.02>, moe.trainable}
-ml_program.global private mutable @norm : tensor<4xf32> {moe.init = #moe.init<constant, 1.0>, moe.trainable}
+ml_program.global private mutable @norm : tensor<4xf32> {moe.init = #moe.init<constant, 1.0>, moe.trainable, moe.upcycle = "copy norm"}
 
 func.func @loss_fn(%ids: tensor<2x3xi32> {moe.input = "input_ids"}, %labels: tensor<6xi32> {moe.input = "labels"}) -> (tensor<f32> {moe.output = "loss"}) {
   %table = ml_program.global_load @embed : tensor<5x4xf32>

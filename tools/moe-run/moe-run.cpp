@@ -48,6 +48,11 @@ static cl::opt<std::string>
                         "trainable global must be there, the others keep "
                         "their initial values"),
                cl::value_desc("path"));
+static cl::opt<std::string> initFromPath(
+    cl::cat(toolOptions), "init-from",
+    cl::desc("A checkpoint of the dense model that this model was upcycled "
+             "from (moe-upcycle): its globals are built by their rules"),
+    cl::value_desc("path"));
 static cl::opt<uint64_t> seed(cl::cat(toolOptions), "seed", cl::init(0),
                               cl::desc("Seed of the #moe.init initializers"));
 static cl::opt<std::string>
@@ -356,6 +361,12 @@ int run(MLIRContext &context) {
                  << "\n";
     return 1;
   }
+  if (!initFromPath.empty() && !paramsPath.empty()) {
+    llvm::errs() << "moe-run: error: --init-from (a dense checkpoint to "
+                    "upcycle) and --params (this model's weights) exclude "
+                    "each other\n";
+    return 1;
+  }
   // The gradient function is added once, before any rank runs.
   if (gradCheck && ranks > 1 &&
       failed(moe::addGradientFunction(*module, gradientCheckOptions(func))))
@@ -371,6 +382,9 @@ int run(MLIRContext &context) {
     if (failed(evaluator.initializeGlobals(seed, params ? &*params : nullptr)))
       return 1;
     if (params && failed(evaluator.loadGlobals(*params)))
+      return 1;
+    if (!initFromPath.empty() && failed(evaluator.upcycleGlobals(
+                                     moert::WeightSource(initFromPath), seed)))
       return 1;
     ArgumentSource source(func, ranks, rank);
     if (gradCheck)

@@ -49,6 +49,13 @@ public:
   /// shapes.
   mlir::LogicalResult loadGlobals(const moert::WeightSource &source);
 
+  /// Builds every global with a `moe.upcycle` rule (a model moe-upcycle
+  /// wrote) from the dense model's checkpoint `dense`, after
+  /// initializeGlobals; every tensor of `dense` must feed a rule. Random
+  /// values (noise, fresh routers) come from `seed`, as in the binaries.
+  mlir::LogicalResult upcycleGlobals(const moert::WeightSource &dense,
+                                     uint64_t seed);
+
   /// Every global as a whole tensor: sharded ones are gathered from every
   /// rank, so every rank of a group must call this together.
   llvm::StringMap<ref::Tensor> wholeGlobals() const;

@@ -117,6 +117,56 @@ def FuseRouter : Pass<"moe-fuse-router", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::moe::MoeDialect"];
 }
 
+def Upcycle : Pass<"moe-upcycle", "::mlir::ModuleOp"> {
+  let summary = "Turn an imported dense model into a MoE model initialized from it";
+  let description = [{
+    Sparse upcycling (Komatsuzaki et al.): the dense model of the module's
+    config (`moe.config`, as moe-import writes it) becomes the MoE model
+    with `experts` copies of every layer's FFN and top-`top-k` routing. The
+    module is rebuilt by the importer from the MoE config (so an upcycled
+    model is exactly the model a MoE config imports to, with the same batch,
+    sequence and dtype), which the module then records, and every new
+    global gets a `moe.upcycle` rule saying where its initial value comes
+    from in a checkpoint of the dense model (moert/Upcycle.h), which moe-run
+    and the training binaries execute with `--init-from DENSE`:
+
+    - `experts.w1` / `w3` / `w2` of layer L: copies of the dense
+      `mlp.gate_proj` / `up_proj` / `down_proj` weights of layer L, with
+      normal noise of std `noise-std` per element when it is not 0;
+    - the router (`block_sparse_moe.gate.weight`): fresh, from its normal
+      initializer;
+    - every other trainable global: the dense tensor of the same name.
+
+    Granular upcycling (`granularity` G > 1, as Megatron-Core's): each copy
+    is split along the FFN axis into G experts of F/G (E * G experts, top
+    k * G, `w2` scaled by G), and the router's rows are tied within each
+    copy's G experts (virtual groups), so that a token picks whole copies.
+    The upcycled MoE layer computes the dense FFN exactly when no token is
+    dropped (dropless, the default), the top-k weights are renormalized,
+    the experts are identical (no noise), and, with G > 1, the tied
+    experts' probabilities tie in the gate (always in the interpreter; in
+    f32 kernels when the router's GEMM rounds equal rows alike) and no
+    other copy ties with the k-th.
+  }];
+  let options = [
+    Option<"experts", "experts", "int64_t", "8", "Copies of each dense FFN (E)">,
+    Option<"topK", "top-k", "int64_t", "2", "Copies each token is routed to (k)">,
+    Option<"granularity", "granularity", "int64_t", "1",
+           "Experts per copy, each 1/G of the FFN (G)">,
+    Option<"noiseStd", "noise-std", "double", "0.0",
+           "Std of the normal noise added to each expert's weights">,
+    Option<"capacityFactor", "capacity-factor", "double", "0.0",
+           "Expert capacity factor; 0 means dropless">,
+    Option<"auxLossCoeff", "aux-loss-coeff", "double", "0.01",
+           "The MoE config's aux-loss coefficient">
+  ];
+  let dependentDialects = ["::mlir::moe::MoeDialect",
+                           "::mlir::ml_program::MLProgramDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def ExpertParallel : Pass<"moe-expert-parallel", "::mlir::ModuleOp"> {
   let summary = "Partition a model's experts and batch over ranks (SPMD)";
   let description = [{

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define MOE_ABI_VERSION 3
+#define MOE_ABI_VERSION 4
 
 enum moe_dtype { MOE_F32 = 0, MOE_F64 = 1, MOE_I32 = 2, MOE_I64 = 3 };
 enum moe_init_kind { MOE_INIT_NORMAL = 0, MOE_INIT_CONSTANT = 1 };
@@ -35,10 +35,12 @@ typedef struct moe_global {
   int64_t offset;         /* byte offset in the state region */
   int64_t bytes;
   int32_t trainable;
-  int32_t init_kind; /* enum moe_init_kind */
-  double init_value; /* std of a normal initializer, or the constant */
-  int32_t sharded;   /* this rank's part, along axis 0, of a tensor split
-                        over the model's ranks (expert weights) */
+  int32_t init_kind;   /* enum moe_init_kind */
+  double init_value;   /* std of a normal initializer, or the constant */
+  int32_t sharded;     /* this rank's part, along axis 0, of a tensor split
+                          over the model's ranks (expert weights) */
+  const char *upcycle; /* how --init-from builds it from a dense checkpoint
+                          (moert/Upcycle.h), or NULL */
 } moe_global;
 
 typedef void (*moe_function_ptr)(void *state, void *arena,

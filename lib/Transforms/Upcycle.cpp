@@ -1,0 +1,189 @@
+//===- Upcycle.cpp - moe-upcycle: a dense model becomes a MoE model -------===//
+//
+// Rebuilds an imported dense model as the MoE model of the same config with
+// experts, through the importer (one definition of the MoE block), and
+// records on every new global where its initial value comes from in the
+// dense model's checkpoint (moert/Upcycle.h).
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Frontend/ModelBuilder.h"
+#include "moe/Frontend/ModelConfig.h"
+#include "moe/Transforms/Passes.h"
+
+#include "moert/Upcycle.h"
+
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
+#include "llvm/Support/Regex.h"
+
+#include <nlohmann/json.hpp>
+
+namespace mlir::moe {
+#define GEN_PASS_DEF_UPCYCLE
+#include "moe/Transforms/Passes.h.inc"
+} // namespace mlir::moe
+
+using namespace mlir;
+using namespace mlir::moe;
+
+namespace {
+
+class UpcyclePass : public moe::impl::UpcycleBase<UpcyclePass> {
+public:
+  using UpcycleBase::UpcycleBase;
+
+  void runOnOperation() override;
+
+private:
+  /// The MoE config: the dense one with experts.
+  FailureOr<std::string> moeConfig(StringRef denseText,
+                                   const ModelConfig &dense);
+  /// The rule of the MoE model's trainable global `global`.
+  FailureOr<moert::UpcycleRule>
+  ruleFor(ml_program::GlobalOp global,
+          const llvm::StringMap<Type> &denseGlobals);
+};
+
+FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
+                                              const ModelConfig &dense) {
+  ModuleOp module = getOperation();
+  if (experts < 1 || topK < 1 || topK > experts || granularity < 1)
+    return mlir::emitError(module.getLoc())
+           << "moe-upcycle: need experts >= 1, 1 <= top-k <= experts and "
+              "granularity >= 1, got experts="
+           << experts.getValue() << " top-k=" << topK.getValue()
+           << " granularity=" << granularity.getValue();
+  if (dense.intermediateSize % granularity != 0)
+    return mlir::emitError(module.getLoc())
+           << "moe-upcycle: granularity " << granularity.getValue()
+           << " does not divide the FFN's intermediate_size "
+           << dense.intermediateSize;
+  if (!(noiseStd >= 0) || !(capacityFactor >= 0) || !(auxLossCoeff >= 0))
+    return mlir::emitError(module.getLoc(),
+                           "moe-upcycle: noise-std, capacity-factor and "
+                           "aux-loss-coeff must be >= 0");
+  nlohmann::json config = nlohmann::json::parse(denseText.str());
+  config.erase("num_experts");
+  config["num_local_experts"] = experts * granularity;
+  config["num_experts_per_tok"] = topK * granularity;
+  config["moe_intermediate_size"] = dense.intermediateSize / granularity;
+  config.erase("moe_capacity_factor");
+  if (capacityFactor > 0)
+    config["moe_capacity_factor"] = capacityFactor.getValue();
+  config.erase("router_aux_loss_coef");
+  config["moe_aux_loss_coeff"] = auxLossCoeff.getValue();
+  return config.dump(2);
+}
+
+FailureOr<moert::UpcycleRule>
+UpcyclePass::ruleFor(ml_program::GlobalOp global,
+                     const llvm::StringMap<Type> &denseGlobals) {
+  std::string name = global.getSymName().str();
+  static const llvm::Regex expertWeight(
+      "^(model\\.layers\\.[0-9]+)\\.block_sparse_moe\\.experts\\.(w[123])$");
+  static const llvm::Regex router(
+      "^model\\.layers\\.[0-9]+\\.block_sparse_moe\\.gate\\.weight$");
+  SmallVector<StringRef> match;
+  moert::UpcycleRule rule;
+  if (expertWeight.match(name, &match)) {
+    rule.kind = moert::UpcycleRule::Kind::Experts;
+    StringRef projection = match[2] == "w1"   ? "gate_proj"
+                           : match[2] == "w3" ? "up_proj"
+                                              : "down_proj";
+    rule.source = (match[1] + ".mlp." + projection + ".weight").str();
+    rule.copies = experts;
+    rule.parts = granularity;
+    // w2 is [hidden, ffn]: its FFN axis is 1, and its parts are scaled so
+    // that the k * G experts' renormalized weights sum to the dense FFN.
+    bool down = match[2] == "w2";
+    rule.axis = down ? 1 : 0;
+    rule.scale = down ? static_cast<double>(granularity) : 1.0;
+    rule.noiseStd = noiseStd;
+  } else if (router.match(name)) {
+    rule.kind = moert::UpcycleRule::Kind::Router;
+    rule.copies = experts;
+    rule.parts = granularity;
+    return rule;
+  } else {
+    auto dense = denseGlobals.find(name);
+    if (dense == denseGlobals.end() || dense->second != global.getType())
+      return global.emitError()
+             << "moe-upcycle: the dense model has no global '" << name
+             << "' of type " << global.getType();
+    rule.source = name;
+  }
+  if (!denseGlobals.contains(rule.source))
+    return global.emitError()
+           << "moe-upcycle: the dense model has no '" << rule.source
+           << "' to build '" << name << "' from";
+  return rule;
+}
+
+void UpcyclePass::runOnOperation() {
+  ModuleOp module = getOperation();
+  auto text = module->getAttrOfType<StringAttr>(kConfigAttrName);
+  if (!text) {
+    mlir::emitError(module.getLoc())
+        << "moe-upcycle: the module records no model config ('"
+        << kConfigAttrName << "'); upcycle a model that moe-import wrote";
+    return signalPassFailure();
+  }
+  llvm::Expected<ModelConfig> dense =
+      parseModelConfig(text.getValue(), kConfigAttrName);
+  if (!dense) {
+    mlir::emitError(module.getLoc())
+        << "moe-upcycle: " << llvm::toString(dense.takeError());
+    return signalPassFailure();
+  }
+  if (dense->isMoe()) {
+    mlir::emitError(module.getLoc())
+        << "moe-upcycle: the model already has " << dense->numExperts
+        << " experts per layer";
+    return signalPassFailure();
+  }
+  auto forward = module.lookupSymbol<func::FuncOp>("forward");
+  if (!forward || module.lookupSymbol("train_step") ||
+      !module.getOps<shard::GridOp>().empty() ||
+      forward.getNumArguments() < 1 || forward.getNumResults() < 1) {
+    mlir::emitError(module.getLoc(),
+                    "moe-upcycle: runs on a model as moe-import writes it "
+                    "(with @forward), before moe-expert-parallel and the "
+                    "train pipeline");
+    return signalPassFailure();
+  }
+  FailureOr<std::string> config = moeConfig(text.getValue(), *dense);
+  if (failed(config))
+    return signalPassFailure();
+
+  // The same batch, sequence and dtype as the dense module.
+  auto ids = cast<RankedTensorType>(forward.getArgument(0).getType());
+  ImportOptions options;
+  options.elementType = getElementTypeOrSelf(forward.getResultTypes()[0]);
+  options.batchSize = ids.getDimSize(0);
+  options.seqLen = ids.getDimSize(1);
+  llvm::Expected<OwningOpRef<ModuleOp>> upcycled =
+      importModelConfig(getContext(), *config, "the upcycled config", options);
+  if (!upcycled) {
+    mlir::emitError(module.getLoc())
+        << "moe-upcycle: " << llvm::toString(upcycled.takeError());
+    return signalPassFailure();
+  }
+
+  llvm::StringMap<Type> denseGlobals;
+  for (auto global : module.getOps<ml_program::GlobalOp>())
+    denseGlobals[global.getSymName()] = global.getType();
+  Builder b(&getContext());
+  for (auto global : (**upcycled).getOps<ml_program::GlobalOp>()) {
+    if (!global->hasAttr(kTrainableAttrName))
+      continue;
+    FailureOr<moert::UpcycleRule> rule = ruleFor(global, denseGlobals);
+    if (failed(rule))
+      return signalPassFailure();
+    global->setAttr(kUpcycleAttrName,
+                    b.getStringAttr(moert::formatUpcycleRule(*rule)));
+  }
+  module.getBodyRegion().takeBody((**upcycled).getBodyRegion());
+  module->setAttr(kConfigAttrName, (**upcycled)->getAttr(kConfigAttrName));
+}
+
+} // namespace
