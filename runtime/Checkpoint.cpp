@@ -190,11 +190,18 @@ moert::RunPosition moert::loadCheckpoint(const std::string &path,
 
 namespace {
 
-bool isUpcycled(const moe_model &model) {
-  for (int64_t i = 0; i < model.num_globals; ++i)
-    if (model.globals[i].upcycle)
-      return true;
-  return false;
+/// Whether `model` was upcycled and `source` is a checkpoint of the model
+/// it was upcycled from, rather than of the model itself.
+bool readsDenseCheckpoint(const moe_model &model,
+                          const moert::WeightSource &source) {
+  bool upcycled = false, holdsModel = true;
+  for (int64_t i = 0; i < model.num_globals; ++i) {
+    const moe_global &global = model.globals[i];
+    upcycled |= global.upcycle != nullptr;
+    if (global.trainable)
+      holdsModel &= source.contains(global.tensor.name);
+  }
+  return upcycled && !holdsModel;
 }
 
 /// An upcycled model's globals, built by their rules from the dense
@@ -203,26 +210,22 @@ void initializeUpcycled(const moert::WeightSource &source,
                         const moe_model &model, void *state,
                         const moert::RankGroup &group, uint64_t seed) {
   using namespace moert;
-  std::set<std::string> used;
+  std::set<std::string> sources;
   std::vector<std::pair<const moe_global *, OwnedTensor>> weights;
   for (int64_t i = 0; i < model.num_globals; ++i) {
     const moe_global &global = model.globals[i];
     if (!global.upcycle)
       continue;
     UpcycleRule rule = parseUpcycleRule(global.upcycle, global.tensor.name);
-    used.insert(rule.source);
+    if (!rule.source.empty())
+      sources.insert(rule.source);
     weights.emplace_back(&global,
                          upcycleTensor(rule, source, global.tensor.name,
                                        wholeShape(global, group),
                                        dtypeOf(global.tensor.dtype), seed,
                                        global.init_value));
   }
-  auto isUsed = [&](const std::string &name) { return used.count(name) > 0; };
-  for (const std::string &name : source.names())
-    if (!isUsed(name) && !isIgnorableTensor(name, isUsed))
-      fail("{}: tensor '{}' is not part of the dense model that '{}' was "
-           "upcycled from",
-           source.getPath(), name, model.name);
+  checkDenseTensorsUsed(source, sources);
   for (const auto &[global, tensor] : weights) {
     int64_t skip = global->sharded ? group.rank * global->bytes : 0;
     std::memcpy(static_cast<char *>(state) + global->offset,
@@ -236,7 +239,7 @@ void moert::initializeFromWeights(const std::string &path,
                                   const moe_model &model, void *state,
                                   const RankGroup &group, uint64_t seed) {
   WeightSource source(path);
-  if (isUpcycled(model))
+  if (readsDenseCheckpoint(model, source))
     return initializeUpcycled(source, model, state, group, seed);
   auto hasGlobal = [&](const std::string &name) {
     return findGlobal(model, name) != nullptr;

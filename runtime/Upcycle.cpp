@@ -62,9 +62,29 @@ UpcycleRule moert::parseUpcycleRule(const std::string &text,
       return bad("cannot read '" + word + "'");
   }
   if (rule.copies < 1 || rule.parts < 1 || rule.axis < 0 || rule.axis > 1 ||
-      !(rule.noiseStd >= 0))
-    return bad("copies and parts must be positive, axis 0 or 1, noise >= 0");
+      !(rule.noiseStd >= 0) || !(rule.scale > 0))
+    return bad("copies and parts must be positive, axis 0 or 1, scale > 0 "
+               "and noise >= 0");
+  // Each kind takes only its own keys: a key another kind reads would be
+  // silently ignored.
+  bool unread = rule.axis != 0 || rule.scale != 1 || rule.noiseStd != 0;
+  if (rule.kind == UpcycleRule::Kind::Copy)
+    unread |= rule.copies != 1 || rule.parts != 1;
+  if (rule.kind != UpcycleRule::Kind::Experts && unread)
+    return bad("a key that this kind of rule does not take");
   return rule;
+}
+
+void moert::checkDenseTensorsUsed(const WeightSource &dense,
+                                  const std::set<std::string> &sources) {
+  auto isUsed = [&](const std::string &name) {
+    return sources.count(name) > 0;
+  };
+  for (const std::string &name : dense.names())
+    if (!isUsed(name) && !isIgnorableTensor(name, isUsed))
+      fail("{}: tensor '{}' is not part of the dense model this model was "
+           "upcycled from",
+           dense.getPath(), name);
 }
 
 namespace {

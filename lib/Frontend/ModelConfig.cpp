@@ -147,7 +147,8 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config) {
   config.auxLossCoeff =
       keys.number(keys.either("moe_aux_loss_coeff", "router_aux_loss_coef"),
                   config.pooledAuxLoss ? 0.001 : 0.01, false);
-  if (config.pooledAuxLoss && !keys.boolean("output_router_logits", false)) {
+  if (fromTransformers && !keys.has("moe_aux_loss_kind") &&
+      !keys.boolean("output_router_logits", false)) {
     config.auxLossCoeff = 0;
     config.warnings.push_back(
         "'output_router_logits' is not true, so, as in transformers, the "

@@ -727,11 +727,13 @@ LogicalResult moe::Evaluator::loadGlobals(const moert::WeightSource &source) {
 
 LogicalResult moe::Evaluator::upcycleGlobals(const moert::WeightSource &dense,
                                              uint64_t seed) {
-  std::set<std::string> used;
+  std::set<std::string> sources;
+  int64_t rules = 0;
   WalkResult walk = module.walk([&](ml_program::GlobalOp global) {
     auto text = global->getAttrOfType<StringAttr>(kUpcycleAttrName);
     if (!text)
       return WalkResult::advance();
+    ++rules;
     auto init = global->getAttrOfType<InitAttr>(kInitAttrName);
     FailureOr<RankedTensorType> type =
         staticTensorType(global, global.getType());
@@ -750,7 +752,8 @@ LogicalResult moe::Evaluator::upcycleGlobals(const moert::WeightSource &dense,
     try {
       moert::UpcycleRule rule =
           moert::parseUpcycleRule(text.getValue().str(), name);
-      used.insert(rule.source);
+      if (!rule.source.empty())
+        sources.insert(rule.source);
       moert::OwnedTensor built = moert::upcycleTensor(
           rule, dense, name, whole, *dtypeOf(type->getElementType()), seed,
           init.getValue().convertToDouble());
@@ -765,17 +768,16 @@ LogicalResult moe::Evaluator::upcycleGlobals(const moert::WeightSource &dense,
   });
   if (walk.wasInterrupted())
     return failure();
-  if (used.empty())
+  if (rules == 0)
     return module.emitError("no global has a 'moe.upcycle' rule: a dense "
                             "checkpoint initializes a model that moe-upcycle "
                             "wrote (give this model's own weights with "
                             "--params)");
-  auto isUsed = [&](const std::string &name) { return used.count(name) > 0; };
-  for (const std::string &name : dense.names())
-    if (!isUsed(name) && !moert::isIgnorableTensor(name, isUsed))
-      return module.emitError()
-             << dense.getPath() << ": tensor '" << name
-             << "' is not part of the dense model this model was upcycled from";
+  try {
+    moert::checkDenseTensorsUsed(dense, sources);
+  } catch (const moert::Error &error) {
+    return module.emitError() << error.what();
+  }
   return success();
 }
 

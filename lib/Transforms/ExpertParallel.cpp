@@ -295,6 +295,11 @@ LogicalResult Partitioner::partitionFunction(func::FuncOp function,
     Value divisor = loss.getDivisor();
     if (!isLoss || !divisor)
       continue;
+    // Only a count of the rank's own targets sums to the batch's.
+    if (!divisor.getDefiningOp<CountTargetsOp>())
+      return loss.emitError("moe-expert-parallel: the loss's cross-entropy "
+                            "divisor must come from moe.count_targets, which "
+                            "the ranks' counts sum up");
     OpBuilder b(loss);
     auto type = cast<RankedTensorType>(divisor.getType());
     Value total = shard::AllReduceOp::create(b, loss.getLoc(), type, kGridName,
@@ -314,8 +319,9 @@ LogicalResult Partitioner::partitionFunction(func::FuncOp function,
   auto ret = cast<func::ReturnOp>(body.getTerminator());
   if (isLoss) {
     // Each rank's part of the loss is its loss over P: the local tokens'
-    // mean cross-entropy averages to the batch's, and the replicated aux
-    // terms count once.
+    // mean cross-entropy averages to the batch's (a divided one was made
+    // P times the rank's share above), and the replicated aux terms count
+    // once.
     OpBuilder b(ret);
     auto type = ret.getNumOperands() > 0
                     ? dyn_cast<RankedTensorType>(ret.getOperand(0).getType())

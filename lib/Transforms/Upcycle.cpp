@@ -72,6 +72,10 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
     config["moe_capacity_factor"] = capacityFactor.getValue();
   config.erase("router_aux_loss_coef");
   config["moe_aux_loss_coeff"] = auxLossCoeff.getValue();
+  // Named, so that a dense config's model_type cannot pick a kind that
+  // ignores the coefficient.
+  if (!config.contains("moe_aux_loss_kind"))
+    config["moe_aux_loss_kind"] = "skywork";
   return config.dump(2);
 }
 

@@ -515,6 +515,25 @@ TEST(CpuRoutingKernelsTest, BadExpertIndicesAndSlotsThrowLikeTheReference) {
 // Router losses
 //===----------------------------------------------------------------------===//
 
+TEST(CpuRoutingKernelsTest, PooledAuxLossByHand) {
+  // Layers of 2 and 1 tokens, 2 experts, top-1: N = 3 pooled tokens,
+  // c = (2, 1) choices, S = (0.6 + 0.3 + 0.9, 0.4 + 0.7 + 0.1) = (1.8, 1.2);
+  // loss = 2 ((2/3)(1.8/3) + (1/3)(1.2/3)) = 16/15, d/dp_j = 2 c_j / 9.
+  Floats p0 = {0.6f, 0.4f, 0.3f, 0.7f}, p1 = {0.9f, 0.1f};
+  Ids i0 = {0, 1}, i1 = {0};
+  const float *probs[] = {p0.data(), p1.data()};
+  const int32_t *indices[] = {i0.data(), i1.data()};
+  int64_t assignments[] = {2, 1};
+  EXPECT_NEAR(cpu::pooledAuxLoss(probs, indices, assignments, 2, 2, 1),
+              16.0 / 15.0, 1e-6);
+  Floats d0 = output(4), d1 = output(2);
+  float *dProbs[] = {d0.data(), d1.data()};
+  cpu::pooledAuxLossGrad(indices, assignments, 2, 2, 1, 1.0f, dProbs);
+  for (const Floats &grad : {d0, d1})
+    for (size_t i = 0; i < grad.size(); ++i)
+      EXPECT_NEAR(grad[i], i % 2 == 0 ? 4.0 / 9.0 : 2.0 / 9.0, 1e-7);
+}
+
 TEST(CpuRoutingKernelsTest, PooledAuxLossAndGradMatchReference) {
   // Three layers of 40 tokens, 8 experts, top-2; and one layer alone, where
   // the pooled loss is top_k times the Switch loss.

@@ -197,6 +197,9 @@ def ExpertParallel : Pass<"moe-expert-parallel", "::mlir::ModuleOp"> {
     - The aux and z-losses and the routing metrics are computed from the
       whole batch's gate outputs, so every rank reports the values of one
       process, drop counts included.
+    - A cross-entropy over counted targets (ignore index) divides by the
+      whole batch's count: its divisor, a moe.count_targets of the rank's
+      targets, is all-reduced.
     - The loss function (`loss-function`) returns the sum all-reduce of
       each rank's part (its loss divided by P); moe-autodiff differentiates
       the parts and all-reduces the gradients of replicated parameters

@@ -67,10 +67,11 @@ RunPosition loadCheckpoint(const std::string &path, const moe_model &model,
 /// must be there with its shape, and every tensor must have a global; the
 /// other globals (optimizer state) keep their initial values. Throws
 /// moert::Error naming the file, the tensor and both shapes, before any
-/// global is written. A model that moe-upcycle wrote reads a checkpoint of
-/// the dense model it came from instead: each global with an upcycle rule
-/// is built by it (moert/Upcycle.h; noise and fresh routers drawn from
-/// `seed`), and every dense tensor must feed a rule.
+/// global is written. A model that moe-upcycle wrote also reads a
+/// checkpoint of the dense model it came from (one that lacks the model's
+/// own trainable globals): each global with an upcycle rule is built by it
+/// (moert/Upcycle.h; noise and fresh routers drawn from `seed`), and every
+/// dense tensor must feed a rule.
 void initializeFromWeights(const std::string &path, const moe_model &model,
                            void *state, const RankGroup &group, uint64_t seed);
 

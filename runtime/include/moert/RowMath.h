@@ -100,8 +100,10 @@ struct PooledLoad {
     tokens += static_cast<double>(layerTokens);
   }
 
-  /// n * sum_j (c_j / N) (S_j / N).
+  /// n * sum_j (c_j / N) (S_j / N); 0 without tokens.
   double loss() const {
+    if (tokens == 0)
+      return 0;
     double total = 0;
     for (size_t e = 0; e < counts.size(); ++e)
       total += (counts[e] / tokens) * (sums[e] / tokens);
@@ -110,6 +112,8 @@ struct PooledLoad {
 
   /// d loss / d probs[., j] of any layer's token: n c_j / N^2.
   double gradient(int64_t expert) const {
+    if (tokens == 0)
+      return 0;
     return static_cast<double>(counts.size()) * counts[expert] /
            (tokens * tokens);
   }

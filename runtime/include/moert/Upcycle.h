@@ -15,6 +15,7 @@
 #include "moert/WeightSource.h"
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,11 @@ OwnedTensor upcycleTensor(const UpcycleRule &rule, const WeightSource &dense,
                           const std::string &name,
                           const std::vector<int64_t> &shape, DType dtype,
                           uint64_t seed, double initStd);
+
+/// Throws unless every tensor of `dense` is one of `sources` (the dense
+/// tensors that the model's rules read) or one that a model may ignore.
+void checkDenseTensorsUsed(const WeightSource &dense,
+                           const std::set<std::string> &sources);
 
 } // namespace moert
 
