@@ -21,6 +21,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from plot import smooth  # noqa: E402  (the other ablations' moving average)
+
 TOKENS_PER_STEP = 12 * 64
 
 
@@ -39,16 +41,6 @@ def read_run(path):
     if not losses:
         sys.exit("%s: no training steps" % path)
     return losses, val, similarity
-
-
-def smooth(values, window=50):
-    out, total = [], 0.0
-    for i, value in enumerate(values):
-        total += value
-        if i >= window:
-            total -= values[i - window]
-        out.append(total / min(i + 1, window))
-    return out
 
 
 def main():
