@@ -1,14 +1,12 @@
 //===- Evaluator.cpp - evaluate moe-dialect IR naively --------------------===//
 
 #include "moe/Interpreter/Evaluator.h"
+#include "EvaluatorUtils.h"
 #include "moe/Interpreter/GradKernels.h"
 #include "moe/Interpreter/OptimizerKernels.h"
 #include "moe/Interpreter/ReferenceKernels.h"
 #include "moe/MoeDialect.h"
 #include "moert/Error.h"
-#include "moert/Random.h"
-#include "moert/Upcycle.h"
-#include "moert/WeightSource.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
@@ -19,10 +17,10 @@
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <cmath>
-#include <set>
 
 using namespace mlir;
 using moe::ref::Tensor;
+using namespace mlir::moe::evaluator;
 
 FailureOr<moe::ref::DType> moe::dtypeOf(Type elementType) {
   if (elementType.isF32())
@@ -37,33 +35,6 @@ FailureOr<moe::ref::DType> moe::dtypeOf(Type elementType) {
 }
 
 namespace {
-
-std::vector<int64_t> shapeOf(RankedTensorType type) {
-  return {type.getShape().begin(), type.getShape().end()};
-}
-
-FailureOr<RankedTensorType> staticTensorType(Operation *op, Type type) {
-  auto tensorType = dyn_cast<RankedTensorType>(type);
-  if (!tensorType || !tensorType.hasStaticShape() ||
-      failed(moe::dtypeOf(tensorType.getElementType())))
-    return op->emitError() << "moe-run evaluates static tensors of f32, f64, "
-                              "i32 or i64 only, got "
-                           << type;
-  return tensorType;
-}
-
-Tensor tensorFromAttr(RankedTensorType type, DenseElementsAttr attr) {
-  Tensor tensor =
-      Tensor::zeros(*moe::dtypeOf(type.getElementType()), shapeOf(type));
-  if (isa<FloatType>(type.getElementType())) {
-    llvm::transform(attr.getValues<APFloat>(), tensor.data.begin(),
-                    [](const APFloat &v) { return v.convertToDouble(); });
-  } else {
-    llvm::transform(attr.getValues<APInt>(), tensor.data.begin(),
-                    [](const APInt &v) { return double(v.getSExtValue()); });
-  }
-  return tensor;
-}
 
 std::optional<double> normLambdaOf(FloatAttr lambda) {
   if (lambda)
@@ -612,203 +583,6 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
 }
 
 } // namespace
-
-LogicalResult
-moe::Evaluator::initializeGlobals(uint64_t seed,
-                                  const moert::WeightSource *provided) {
-  WalkResult walk = module.walk([&](ml_program::GlobalOp global) {
-    if (provided && provided->contains(global.getSymName().str()))
-      return WalkResult::advance();
-    FailureOr<RankedTensorType> type =
-        staticTensorType(global, global.getType());
-    if (failed(type))
-      return WalkResult::interrupt();
-    if (auto value =
-            dyn_cast_if_present<DenseElementsAttr>(global.getValueAttr())) {
-      if (global->hasAttr(mlir::moe::kShardedAttrName)) {
-        global.emitError("a sharded global takes its values from its "
-                         "initializer, not a value");
-        return WalkResult::interrupt();
-      }
-      globals[global.getSymName()] = tensorFromAttr(*type, value);
-      return WalkResult::advance();
-    }
-    auto init =
-        global->getAttrOfType<mlir::moe::InitAttr>(mlir::moe::kInitAttrName);
-    if (!init) {
-      global.emitError() << "global has neither a dense value nor a '"
-                         << mlir::moe::kInitAttrName << "' initializer";
-      return WalkResult::interrupt();
-    }
-    Tensor tensor =
-        Tensor::zeros(*dtypeOf(type->getElementType()), shapeOf(*type));
-    FailureOr<int64_t> rank = shardIndex(global);
-    if (failed(rank))
-      return WalkResult::interrupt();
-    // A part along axis 0 is a contiguous run of the whole tensor.
-    int64_t offset = *rank * tensor.numel();
-    uint64_t key = moert::streamKey(seed, global.getSymName().str());
-    double value = init.getValue().convertToDouble();
-    for (int64_t i = 0; i < tensor.numel(); ++i)
-      tensor.data[i] = init.getKind() == mlir::moe::InitKind::normal
-                           ? value * moert::normalAt(key, offset + i)
-                           : value;
-    tensor.roundToDType();
-    globals[global.getSymName()] = std::move(tensor);
-    return WalkResult::advance();
-  });
-  return failure(walk.wasInterrupted());
-}
-
-LogicalResult moe::Evaluator::loadGlobals(const moert::WeightSource &source) {
-  std::set<std::string> unused = source.names();
-  WalkResult walk = module.walk([&](ml_program::GlobalOp global) {
-    std::string name = global.getSymName().str();
-    unused.erase(name);
-    FailureOr<RankedTensorType> type =
-        staticTensorType(global, global.getType());
-    if (failed(type))
-      return WalkResult::interrupt();
-    if (!source.contains(name)) {
-      if (!global->hasAttr(mlir::moe::kTrainableAttrName))
-        return WalkResult::advance();
-      global.emitError() << "tensor '" << name << "' is missing from "
-                         << source.getPath();
-      return WalkResult::interrupt();
-    }
-    ref::DType dtype = *dtypeOf(type->getElementType());
-    FailureOr<int64_t> rank = shardIndex(global);
-    if (failed(rank))
-      return WalkResult::interrupt();
-    std::vector<int64_t> whole = shapeOf(*type);
-    bool sharded = global->hasAttr(mlir::moe::kShardedAttrName);
-    if (sharded)
-      whole[0] *= communicator->size();
-    moert::OwnedTensor loaded;
-    try {
-      loaded = source.get(name, dtype);
-    } catch (const moert::Error &error) {
-      global.emitError() << error.what();
-      return WalkResult::interrupt();
-    }
-    if (loaded.shape != whole) {
-      global.emitError() << "tensor '" << name << "' in " << source.getPath()
-                         << " is " << moert::formatShape(loaded.shape)
-                         << ", but the model expects "
-                         << moert::formatShape(whole);
-      return WalkResult::interrupt();
-    }
-    Tensor tensor = Tensor::fromView(loaded.view(name));
-    globals[global.getSymName()] =
-        sharded ? ref::split(tensor, 0, communicator->size())[*rank] : tensor;
-    return WalkResult::advance();
-  });
-  if (walk.wasInterrupted())
-    return failure();
-  for (auto name = unused.begin(); name != unused.end();)
-    name = moert::isIgnorableTensor(*name,
-                                    [&](const std::string &global) {
-                                      return module.lookupSymbol(global) !=
-                                             nullptr;
-                                    })
-               ? unused.erase(name)
-               : std::next(name);
-  if (!unused.empty()) {
-    module.emitError() << source.getPath() << ": tensor '" << *unused.begin()
-                       << "' has no place in the model"
-                       << (unused.size() > 1
-                               ? " (nor " + std::to_string(unused.size() - 1) +
-                                     " more)"
-                               : "");
-    return failure();
-  }
-  return success();
-}
-
-LogicalResult moe::Evaluator::upcycleGlobals(const moert::WeightSource &dense,
-                                             uint64_t seed) {
-  std::set<std::string> sources;
-  int64_t rules = 0;
-  WalkResult walk = module.walk([&](ml_program::GlobalOp global) {
-    auto text = global->getAttrOfType<StringAttr>(kUpcycleAttrName);
-    if (!text)
-      return WalkResult::advance();
-    ++rules;
-    auto init = global->getAttrOfType<InitAttr>(kInitAttrName);
-    FailureOr<RankedTensorType> type =
-        staticTensorType(global, global.getType());
-    FailureOr<int64_t> rank = shardIndex(global);
-    if (!init || failed(type) || failed(rank)) {
-      if (!init)
-        global.emitError() << "an upcycled global needs a '" << kInitAttrName
-                           << "' initializer";
-      return WalkResult::interrupt();
-    }
-    bool sharded = global->hasAttr(kShardedAttrName);
-    std::vector<int64_t> whole = shapeOf(*type);
-    if (sharded)
-      whole[0] *= communicator->size();
-    std::string name = global.getSymName().str();
-    try {
-      moert::UpcycleRule rule =
-          moert::parseUpcycleRule(text.getValue().str(), name);
-      if (!rule.source.empty())
-        sources.insert(rule.source);
-      moert::OwnedTensor built = moert::upcycleTensor(
-          rule, dense, name, whole, *dtypeOf(type->getElementType()), seed,
-          init.getValue().convertToDouble());
-      Tensor tensor = Tensor::fromView(built.view(name));
-      globals[global.getSymName()] =
-          sharded ? ref::split(tensor, 0, communicator->size())[*rank] : tensor;
-    } catch (const moert::Error &error) {
-      global.emitError() << error.what();
-      return WalkResult::interrupt();
-    }
-    return WalkResult::advance();
-  });
-  if (walk.wasInterrupted())
-    return failure();
-  if (rules == 0)
-    return module.emitError("no global has a 'moe.upcycle' rule: a dense "
-                            "checkpoint initializes a model that moe-upcycle "
-                            "wrote (give this model's own weights with "
-                            "--params)");
-  try {
-    moert::checkDenseTensorsUsed(dense, sources);
-  } catch (const moert::Error &error) {
-    return module.emitError() << error.what();
-  }
-  return success();
-}
-
-FailureOr<int64_t> moe::Evaluator::shardIndex(ml_program::GlobalOp global) {
-  if (!global->hasAttr(kShardedAttrName))
-    return 0;
-  if (!communicator)
-    return global.emitError() << "a sharded global needs the ranks of its "
-                                 "SPMD group (moe-run --ranks)";
-  return communicator->rank();
-}
-
-llvm::StringMap<Tensor> moe::Evaluator::wholeGlobals() const {
-  llvm::StringMap<Tensor> whole = globals;
-  for (auto global : ModuleOp(module).getOps<ml_program::GlobalOp>())
-    if (global->hasAttr(kShardedAttrName))
-      whole[global.getSymName()] =
-          ref::allGather(*communicator, globals.lookup(global.getSymName()), 0);
-  return whole;
-}
-
-void moe::Evaluator::writeGlobals(const std::string &path,
-                                  const llvm::StringMap<Tensor> &globals) {
-  std::vector<std::pair<std::string, const Tensor *>> named;
-  for (const auto &entry : globals)
-    named.push_back({entry.getKey().str(), &entry.getValue()});
-  llvm::sort(named, llvm::less_first());
-  std::vector<std::vector<char>> storage;
-  std::vector<moert::TensorView> views = ref::viewsOf(named, storage);
-  moert::writeSafetensors(path, views);
-}
 
 FailureOr<std::vector<Tensor>>
 moe::Evaluator::run(func::FuncOp func, const std::vector<Tensor> &arguments) {

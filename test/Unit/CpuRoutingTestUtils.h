@@ -9,6 +9,7 @@
 #define MOE_TEST_UNIT_CPUROUTINGTESTUTILS_H
 
 #include "CpuTestUtils.h"
+#include "moert/CpuKernels.h"
 
 #include <algorithm>
 #include <cmath>
@@ -17,6 +18,12 @@
 #include <vector>
 
 namespace moe::test {
+
+/// A gate's configuration (eps 1e-6, the importer's).
+inline moert::cpu::GateConfig gateConfig(int64_t topK, bool normalize,
+                                         double lambda, bool renormalize) {
+  return moert::cpu::GateConfig{topK, normalize, lambda, 1e-6, renormalize};
+}
 
 /// k distinct experts per token, as a gate picks them.
 inline Ids randomChoices(int64_t tokens, int64_t experts, int64_t topK,
