@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""A straightforward PyTorch (CPU, eager) implementation of the tiny MoE that
-benchmarks/tiny-moe-shakespeare.sh compiles: the same architecture, routing
-and optimizer, for the baseline step time.
+"""A straightforward PyTorch implementation of the MoE models this project
+compiles (a Mixtral-style config.json), for the baseline step time: on the
+CPU or a CUDA GPU, eager or through torch.compile (Inductor).
 
 Llama-style decoder: RMSNorm, causal attention with rotate-half RoPE,
 residuals; each layer's FFN is a Mixtral-style MoE (linear router, softmax,
@@ -11,9 +11,13 @@ loss = cross-entropy + coefficient * Skywork aux loss per layer; AdamW with
 decoupled weight decay on 2-D parameters, global-norm clipping, nanoGPT's
 warmup + cosine schedule.
 
-usage: pytorch_moe.py TOKENS.bin VOCAB THREADS STEPS
+usage: pytorch_moe.py --tokens TOKENS.bin --config CONFIG.json
+                      [--threads N] [--steps N] [--device cpu|cuda]
+                      [--compile] [--batch N] [--seq N]
 Prints one line: the median step time in milliseconds.
 """
+import argparse
+import json
 import math
 import statistics
 import struct
@@ -23,10 +27,22 @@ import time
 import torch
 import torch.nn.functional as F
 
-LAYERS, HEADS, HIDDEN, FFN = 4, 4, 128, 352
-EXPERTS, TOP_K, CAPACITY_FACTOR = 8, 2, 1.25
-BATCH, SEQ = 12, 64
-AUX_COEFF = 0.01
+LAYERS = HEADS = HIDDEN = FFN = EXPERTS = TOP_K = 0
+CAPACITY_FACTOR = AUX_COEFF = 0.0
+
+
+def configure(config):
+    """Sets the model's dimensions from a config.json."""
+    global LAYERS, HEADS, HIDDEN, FFN, EXPERTS, TOP_K, CAPACITY_FACTOR
+    global AUX_COEFF
+    LAYERS = config["num_hidden_layers"]
+    HEADS = config["num_attention_heads"]
+    HIDDEN = config["hidden_size"]
+    FFN = config["intermediate_size"]
+    EXPERTS = config["num_local_experts"]
+    TOP_K = config["num_experts_per_tok"]
+    CAPACITY_FACTOR = config.get("moe_capacity_factor", 1.25)
+    AUX_COEFF = config.get("router_aux_loss_coef", 0.01)
 
 
 def rms_norm(x, weight, eps=1e-5):
@@ -35,8 +51,9 @@ def rms_norm(x, weight, eps=1e-5):
 
 def rope(x, theta=10000.0):
     seq, dim = x.shape[1], x.shape[-1]
-    freqs = theta ** (-torch.arange(0, dim // 2, dtype=torch.float32) * 2 / dim)
-    angles = torch.arange(seq, dtype=torch.float32)[:, None] * freqs[None, :]
+    arange = lambda n: torch.arange(n, dtype=torch.float32, device=x.device)
+    freqs = theta ** (-arange(dim // 2) * 2 / dim)
+    angles = arange(seq)[:, None] * freqs[None, :]
     cos = angles.cos()[None, :, None, :].repeat(1, 1, 1, 2)
     sin = angles.sin()[None, :, None, :].repeat(1, 1, 1, 2)
     half = dim // 2
@@ -116,34 +133,57 @@ def learning_rate(step, max_lr=1e-3, min_lr=1e-4, warmup=100, decay=2000):
 
 
 def main():
-    path, vocab, threads, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    torch.set_num_threads(threads)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tokens", required=True)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the forward and backward")
+    parser.add_argument("--batch", type=int, help="default: the config's")
+    parser.add_argument("--seq", type=int, help="default: the config's")
+    args = parser.parse_args()
+    config = json.load(open(args.config))
+    configure(config)
+    batch = args.batch or config["moe_batch_size"]
+    seq = args.seq or config["moe_seq_len"]
+    device = torch.device(args.device)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    with open(path, "rb") as f:
+    with open(args.tokens, "rb") as f:
         header = struct.unpack("<256i", f.read(1024))
         data = torch.frombuffer(bytearray(f.read()), dtype=torch.int16).long() & 0xFFFF
     train = data[: len(data) - len(data) // 10]
-    model = Model(vocab)
+    model = Model(config["vocab_size"]).to(device)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
                                    {"params": no_decay, "weight_decay": 0.0}],
                                   lr=1e-3, betas=(0.9, 0.99))
+    loss_fn = torch.compile(model) if args.compile else model
+
+    def synchronize():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
     times = []
-    for step in range(steps):
-        starts = torch.randint(len(train) - SEQ - 1, (BATCH,))
-        x = torch.stack([train[s:s + SEQ] for s in starts])
-        y = torch.stack([train[s + 1:s + SEQ + 1] for s in starts])
+    for step in range(args.steps):
+        starts = torch.randint(len(train) - seq - 1, (batch,))
+        x = torch.stack([train[s:s + seq] for s in starts]).to(device)
+        y = torch.stack([train[s + 1:s + seq + 1] for s in starts]).to(device)
+        synchronize()
         begin = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step)
-        loss = model(x, y)
+        loss = loss_fn(x, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
+        synchronize()
         times.append(time.perf_counter() - begin)
-    # The first steps warm up allocators and caches.
+    # The first steps warm up allocators, caches and torch.compile.
     print("%.3f" % (1000 * statistics.median(times[5:])))
 
 

@@ -44,8 +44,8 @@ if [ -z "$python" ]; then
     "${BUILD_DIR:-build}/bench-venv/bin/pip" install -q torch numpy
   fi
 fi
-torch1=$("$python" benchmarks/pytorch_moe.py "$work/tokens.bin" "$vocab" 1 40)
-torch2=$("$python" benchmarks/pytorch_moe.py "$work/tokens.bin" "$vocab" 2 40)
+torch1=$("$python" benchmarks/pytorch_moe.py --tokens "$work/tokens.bin" --config "$work/config.json" --batch 12 --seq 64 --threads 1 --steps 40)
+torch2=$("$python" benchmarks/pytorch_moe.py --tokens "$work/tokens.bin" --config "$work/config.json" --batch 12 --seq 64 --threads 2 --steps 40)
 
 python3 - "$work/metrics.jsonl" "$torch1" "$torch2" <<'PY'
 import json, statistics, sys

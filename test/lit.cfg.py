@@ -1,5 +1,7 @@
 # lit configuration of the moe compiler's tests.
 import os
+import shutil
+import subprocess
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -20,6 +22,17 @@ mpirun = "mpirun --oversubscribe --bind-to none"
 if hasattr(os, "geteuid") and os.geteuid() == 0:
     mpirun += " --allow-run-as-root"
 config.substitutions.append(("%mpirun", mpirun))
+
+# The CUDA target: tests that compile CUDA need the toolkit ("cuda-toolkit");
+# tests that run it need a GPU ("gpu"), else lit reports them UNSUPPORTED.
+if config.moe_have_cuda:
+    config.available_features.add("cuda-toolkit")
+    cuda_bin = os.path.dirname(config.cuda_compiler)
+    config.substitutions.append(("%nvcc", config.cuda_compiler))
+    config.substitutions.append(("%ptxas", os.path.join(cuda_bin, "ptxas")))
+    smi = shutil.which("nvidia-smi")
+    if smi and subprocess.run([smi, "-L"], capture_output=True).returncode == 0:
+        config.available_features.add("gpu")
 
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)

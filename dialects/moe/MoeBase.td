@@ -92,7 +92,8 @@ def Moe_TargetAttr : AttrDef<Moe_Dialect, "Target"> {
     and the emitters share, so that they cannot disagree. `alignment` is the
     byte alignment of every buffer in the state region and the arena; it
     must be a power of two and at least what the target's kernels need
-    (`cpu`: 64, a cache line and one AVX-512 vector). A module without the
+    (`cpu`: 64, a cache line and one AVX-512 vector; `cuda`: 256, what
+    cudaMalloc guarantees). A module without the
     attribute is planned and emitted for `#moe.target<"cpu", alignment = 64>`.
   }];
   let parameters = (ins StringRefParameter<"the target's name">:$name,

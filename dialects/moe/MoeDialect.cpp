@@ -179,7 +179,9 @@ LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
 }
 
 ArrayRef<TargetFacts> mlir::moe::knownTargets() {
-  static constexpr TargetFacts targets[] = {{"cpu", 64}};
+  // cuda: 256 bytes, cudaMalloc's alignment, which vectorized loads and
+  // cuBLAS's fastest paths expect of every buffer.
+  static constexpr TargetFacts targets[] = {{"cpu", 64}, {"cuda", 256}};
   return targets;
 }
 

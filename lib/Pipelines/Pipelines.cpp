@@ -46,9 +46,9 @@ void moe::buildTrainPipeline(OpPassManager &pm,
   pm.addPass(createOptimizer(optimizer));
 }
 
-void moe::buildCpuCodegenPipeline(OpPassManager &pm) {
+void moe::buildCodegenPipeline(OpPassManager &pm, StringRef targetName) {
   AttachTargetOptions target;
-  target.targetName = "cpu";
+  target.targetName = targetName.str();
   pm.addPass(createAttachTarget(target));
   pm.addPass(createFuseElementwise());
   PlanMemoryOptions plan;
@@ -66,5 +66,10 @@ void moe::registerMoePipelines() {
       "moe-cpu-codegen",
       "A train step to planned IR for the C++ target: moe-attach-target, "
       "moe-fuse-elementwise, moe-plan-memory",
-      buildCpuCodegenPipeline);
+      [](OpPassManager &pm) { buildCodegenPipeline(pm, "cpu"); });
+  PassPipelineRegistration<>(
+      "moe-cuda-codegen",
+      "A train step to planned IR for the CUDA target: moe-attach-target, "
+      "moe-fuse-elementwise, moe-plan-memory",
+      [](OpPassManager &pm) { buildCodegenPipeline(pm, "cuda"); });
 }

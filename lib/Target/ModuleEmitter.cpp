@@ -266,7 +266,7 @@ LogicalResult ModuleEmitter::emitConstant(arith::ConstantOp op) {
           [&](const APInt &v) { staticsOs << v.getSExtValue(); });
     staticsOs << "};\n";
   }
-  names[op.getResult()] = name;
+  names[op.getResult()] = target.constantBuffer(out, name, *type, count);
   return success();
 }
 
@@ -330,7 +330,8 @@ LogicalResult ModuleEmitter::emitFunction(func::FuncOp function) {
     cName += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
   if (!functionNames.insert(cName).second)
     cName = fresh(cName + "_");
-  target.emitFunctionBegin(out, cName);
+  target.emitFunctionBegin(out, cName, function.getNumArguments(),
+                           function.getNumResults());
   for (BlockArgument argument : function.getArguments()) {
     FailureOr<StringRef> type = cType(function, argument.getType());
     if (failed(type))

@@ -6,8 +6,8 @@
 // (KernelCall.h), the scalar body of each fused loop, and the names of all
 // buffers. A target implements this interface for the few places where the
 // generated source differs: its preamble, the shell of a function, how a
-// kernel is called and a scalar passed, how memory is copied, and how a
-// fused loop is launched.
+// kernel is called and a scalar passed, where constants and row counts
+// live, how memory is copied, and how a fused loop is launched.
 //
 //===----------------------------------------------------------------------===//
 
@@ -38,8 +38,11 @@ public:
   virtual StringRef abiTargetExpression() const = 0;
 
   /// Opens the definition of a model function `name` with the signature of
-  /// moe_function_ptr, binding `char *state` and `char *arena`.
-  virtual void emitFunctionBegin(raw_ostream &os, StringRef name) const = 0;
+  /// moe_function_ptr, binding `char *state` and `char *arena`; the
+  /// function has `numInputs` inputs and `numOutputs` outputs.
+  virtual void emitFunctionBegin(raw_ostream &os, StringRef name,
+                                 unsigned numInputs,
+                                 unsigned numOutputs) const = 0;
   virtual void emitFunctionEnd(raw_ostream &os) const = 0;
 
   /// How a kernel reads a 0-d tensor, given the pointer to it.
@@ -53,6 +56,10 @@ public:
   /// A statement copying `bytes` bytes between two buffers.
   virtual void emitCopy(raw_ostream &os, StringRef destination,
                         StringRef source, int64_t bytes) const = 0;
+  /// The pointer a function passes to kernels for the constant array
+  /// `hostArray` of `count` values of `type`, declaring what it needs.
+  virtual std::string constantBuffer(raw_ostream &os, StringRef hostArray,
+                                     StringRef type, int64_t count) const = 0;
   /// Declares `name`, an int64_t array of `count` row counts, filled with
   /// `fill` when it has a value (else a kernel fills it).
   virtual void emitRowCounts(raw_ostream &os, StringRef name, int64_t count,

@@ -17,8 +17,10 @@ std::vector<Translation> &registry() {
 } // namespace
 
 void moe::registerTranslations() {
-  if (registry().empty())
-    registerCppTranslation();
+  if (!registry().empty())
+    return;
+  registerCppTranslation();
+  registerCudaTranslation();
 }
 
 ArrayRef<Translation> moe::getTranslations() { return registry(); }

@@ -1,6 +1,7 @@
 //===- OptimizerKernels.cpp - f32 CPU optimizer kernels -------------------===//
 
 #include "moert/CpuKernels.h"
+#include "moert/RowMath.h"
 
 #include "Vectorize.h"
 
@@ -13,15 +14,8 @@
 
 float moert::cpu::lrSchedule(int64_t step, double maxLr, double minLr,
                              int64_t warmupSteps, int64_t decaySteps) {
-  if (step < warmupSteps)
-    return static_cast<float>(maxLr * static_cast<double>(step + 1) /
-                              static_cast<double>(warmupSteps + 1));
-  if (step > decaySteps)
-    return static_cast<float>(minLr);
-  double ratio = static_cast<double>(step - warmupSteps) /
-                 static_cast<double>(decaySteps - warmupSteps);
-  return static_cast<float>(minLr + 0.5 * (1.0 + std::cos(M_PI * ratio)) *
-                                        (maxLr - minLr));
+  return static_cast<float>(
+      moert::rows::learningRate(step, maxLr, minLr, warmupSteps, decaySteps));
 }
 
 void moert::cpu::addInt64(const int64_t *a, const int64_t *b, int64_t count,
@@ -60,9 +54,7 @@ MOERT_CLONES double sumOfSquares(const float *x, int64_t begin, int64_t end) {
   return sum;
 }
 
-struct AdamWScalars {
-  float scale, beta1, beta2, decay, stepSize, rootCorrection2, eps;
-};
+using moert::rows::AdamWScalars;
 
 MOERT_CLONES void adamwRange(const AdamWScalars &s, const float *param,
                              const float *grad, const float *expAvg,
@@ -112,19 +104,7 @@ void moert::cpu::adamw(const float *param, const float *grad,
                        float *newExpAvg, float *newExpAvgSq) {
   // Scalars in double, the element loop in float so that it vectorizes:
   // the update streams every parameter and both moments.
-  double clip = config.maxGradNorm > 0
-                    ? std::min(1.0, config.maxGradNorm / (gradNorm + 1e-6))
-                    : 1.0;
-  double t = static_cast<double>(step) + 1.0;
-  double correction1 = 1.0 - std::pow(config.beta1, t);
-  double correction2 = 1.0 - std::pow(config.beta2, t);
-  AdamWScalars scalars{static_cast<float>(clip),
-                       static_cast<float>(config.beta1),
-                       static_cast<float>(config.beta2),
-                       static_cast<float>(1.0 - lr * config.weightDecay),
-                       static_cast<float>(lr / correction1),
-                       static_cast<float>(std::sqrt(correction2)),
-                       static_cast<float>(config.eps)};
+  AdamWScalars scalars = moert::rows::adamwScalars(config, lr, gradNorm, step);
 #pragma omp parallel
   {
     auto [begin, end] =

@@ -3,7 +3,8 @@
 // Gate, gate normalization, dispatch, combine, the router losses and the
 // routing metrics of CpuKernels.h (the expert FFN is in ExpertKernels.cpp).
 // A token's row of E logits is processed in double as the reference kernels
-// do, so routing decisions (top-k, ties) match them. Token-parallel loops
+// do, so routing decisions (top-k, ties) match them; the per-token math is
+// moert/RowMath.h's, which the CUDA kernels share. Token-parallel loops
 // write disjoint outputs; reductions over tokens sum fixed chunks in chunk
 // order, so results do not depend on the thread count. Index checks run
 // before any parallel loop: an exception must not escape an OpenMP region.
@@ -22,7 +23,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <limits>
 #include <vector>
 
 using namespace moert::cpu;
@@ -71,29 +71,8 @@ inline int64_t rowOf(const int32_t *indices, const int32_t *slots, int64_t i,
   return slots[i] < 0 ? -1 : indices[i] * capacity + slots[i];
 }
 
-using moert::rows::logSumExp;
 using moert::rows::normalizeRow;
 using moert::rows::normalizeRowGrad;
-
-/// The gate's logits in double into z, normalized when configured; returns
-/// the std (0 without normalization).
-double gateLogits(const float *row, int64_t experts, const GateConfig &config,
-                  double *z, double *centered) {
-  if (config.normalize)
-    return normalizeRow(row, experts, config.lambda, config.eps, centered, z);
-  std::copy(row, row + experts, z);
-  return 0;
-}
-
-/// softmax in place, in double: one exp per element (the reference's
-/// exp(z - logsumexp) takes two; they differ by an ulp of double).
-void softmaxInPlace(double *z, int64_t size) {
-  double maximum = *std::max_element(z, z + size), sum = 0;
-  for (int64_t i = 0; i < size; ++i)
-    sum += z[i] = std::exp(z[i] - maximum);
-  for (int64_t i = 0; i < size; ++i)
-    z[i] /= sum;
-}
 
 /// Whether each of the `count` assignments is kept when every expert over
 /// `capacity` keeps its assignments of highest priority, ties going to the
@@ -163,16 +142,9 @@ std::vector<double> auxTerms(AuxLossKind kind, const float *probs,
   for (double &value : meanProb)
     value /= static_cast<double>(tokens);
   std::vector<double> terms(experts);
-  double n = static_cast<double>(experts);
-  for (int64_t e = 0; e < experts; ++e) {
-    double gap = 1.0 / n - meanProb[e];
-    double fraction =
-        static_cast<double>(assigned[e]) / static_cast<double>(tokens * topK);
-    if (kind == AuxLossKind::Skywork)
-      terms[e] = lossTerms ? gap * gap : -2.0 * gap;
-    else
-      terms[e] = lossTerms ? n * fraction * meanProb[e] : n * fraction;
-  }
+  for (int64_t e = 0; e < experts; ++e)
+    terms[e] = moert::rows::auxLossTerm(kind, meanProb[e], assigned[e],
+                                        tokens * topK, experts, !lossTerms);
   return terms;
 }
 
@@ -191,31 +163,10 @@ void moert::cpu::gate(const float *logits, int64_t tokens, int64_t experts,
     std::vector<double> z(experts), centered(experts);
     std::vector<char> taken(experts);
 #pragma omp for schedule(static)
-    for (int64_t t = 0; t < tokens; ++t) {
-      gateLogits(logits + t * experts, experts, config, z.data(),
-                 centered.data());
-      softmaxInPlace(z.data(), experts);
-      float *p = probs + t * experts;
-      for (int64_t e = 0; e < experts; ++e)
-        p[e] = static_cast<float>(z[e]);
-      // Select on the f32 probabilities, so ties are ties in f32; the strict
-      // comparison keeps the lower index, like the reference's stable sort.
-      std::fill(taken.begin(), taken.end(), 0);
-      int32_t *chosen = indices + t * topK;
-      double selected = 0;
-      for (int64_t c = 0; c < topK; ++c) {
-        int64_t best = -1;
-        for (int64_t e = 0; e < experts; ++e)
-          if (!taken[e] && (best < 0 || p[e] > p[best]))
-            best = e;
-        taken[best] = 1;
-        chosen[c] = static_cast<int32_t>(best);
-        selected += p[best];
-      }
-      double denominator = config.renormalize ? selected : 1.0;
-      for (int64_t c = 0; c < topK; ++c)
-        weights[t * topK + c] = static_cast<float>(p[chosen[c]] / denominator);
-    }
+    for (int64_t t = 0; t < tokens; ++t)
+      moert::rows::gateRow(logits + t * experts, experts, config, z.data(),
+                           centered.data(), taken.data(), probs + t * experts,
+                           weights + t * topK, indices + t * topK);
   }
 }
 
@@ -227,44 +178,13 @@ void moert::cpu::gateGrad(const float *logits, const int32_t *indices,
   checkAssignments(indices, nullptr, tokens * topK, experts, 0, "moe.gate");
 #pragma omp parallel if (worthThreads(tokens * experts * kExpCost))
   {
-    std::vector<double> centered(experts), probs(experts), dP(experts),
-        dz(experts);
+    std::vector<double> centered(experts), probs(experts), dP(experts);
 #pragma omp for schedule(static)
-    for (int64_t t = 0; t < tokens; ++t) {
-      // Recompute the forward in double: the normalized logits z~ and p =
-      // softmax(z~) (unrounded, as the reference).
-      double std = gateLogits(logits + t * experts, experts, config,
-                              probs.data(), centered.data());
-      softmaxInPlace(probs.data(), experts);
-
-      // Weights path: with renormalize w_c = p_{i_c} / S, so dp_{i_c} +=
-      // (dw_c - sum_c' dw_c' w_c') / S.
-      const int32_t *chosen = indices + t * topK;
-      const float *dW = dWeights + t * topK;
-      std::copy(dProbs + t * experts, dProbs + (t + 1) * experts, dP.begin());
-      double selected = 0, weighted = 0;
-      for (int64_t c = 0; c < topK; ++c)
-        selected += probs[chosen[c]];
-      if (config.renormalize)
-        for (int64_t c = 0; c < topK; ++c)
-          weighted += dW[c] * probs[chosen[c]] / selected;
-      for (int64_t c = 0; c < topK; ++c)
-        dP[chosen[c]] +=
-            config.renormalize ? (dW[c] - weighted) / selected : dW[c];
-
-      // Softmax backward: dz~_e = p_e (dp_e - sum_j p_j dp_j).
-      double expected = 0;
-      for (int64_t e = 0; e < experts; ++e)
-        expected += probs[e] * dP[e];
-      for (int64_t e = 0; e < experts; ++e)
-        dz[e] = probs[e] * (dP[e] - expected);
-
-      if (config.normalize)
-        normalizeRowGrad(centered.data(), std, experts, config.lambda,
-                         config.eps, dz.data());
-      for (int64_t e = 0; e < experts; ++e)
-        dLogits[t * experts + e] = static_cast<float>(dz[e]);
-    }
+    for (int64_t t = 0; t < tokens; ++t)
+      moert::rows::gateGradRow(logits + t * experts, indices + t * topK,
+                               experts, config, dProbs + t * experts,
+                               dWeights + t * topK, centered.data(),
+                               probs.data(), dP.data(), dLogits + t * experts);
   }
 }
 
@@ -530,16 +450,14 @@ void moert::cpu::pooledAuxLossGrad(const int32_t *const *indices,
 float moert::cpu::adaptiveAuxCoeff(float alpha, int64_t dropped,
                                    int64_t assignments, double xi,
                                    double alphaMax, double beta) {
-  double target = std::min(xi * static_cast<double>(dropped) /
-                               static_cast<double>(assignments),
-                           alphaMax);
-  return static_cast<float>(beta * alpha + (1 - beta) * target);
+  return static_cast<float>(moert::rows::adaptiveCoefficient(
+      alpha, dropped, assignments, xi, alphaMax, beta));
 }
 
 float moert::cpu::zLoss(const float *logits, int64_t tokens, int64_t experts) {
   std::vector<double> total =
       sumOverTokens(tokens, 1, experts * kExpCost, [&](int64_t t, double *sum) {
-        double lse = logSumExp(logits + t * experts, experts);
+        double lse = moert::rows::logSumExp(logits + t * experts, experts);
         *sum += lse * lse;
       });
   return static_cast<float>(total[0] / static_cast<double>(tokens));
@@ -550,14 +468,9 @@ void moert::cpu::zLossGrad(const float *logits, int64_t tokens, int64_t experts,
   // d/dz_te (1/T) lse_t^2 = 2 lse_t softmax(z_t)_e / T.
   int64_t work = tokens * experts * kExpCost;
 #pragma omp parallel for schedule(static) if (worthThreads(work))
-  for (int64_t t = 0; t < tokens; ++t) {
-    const float *row = logits + t * experts;
-    double lse = logSumExp(row, experts);
-    for (int64_t e = 0; e < experts; ++e)
-      dLogits[t * experts + e] = static_cast<float>(
-          static_cast<double>(dLoss) * 2.0 * lse * std::exp(row[e] - lse) /
-          static_cast<double>(tokens));
-  }
+  for (int64_t t = 0; t < tokens; ++t)
+    moert::rows::zLossGradRow(logits + t * experts, experts, dLoss, tokens,
+                              dLogits + t * experts);
 }
 
 //===----------------------------------------------------------------------===//
@@ -580,28 +493,12 @@ void moert::cpu::routingMetrics(const float *probs, const int32_t *indices,
   }
   *dropRate = static_cast<float>(static_cast<double>(drops) /
                                  static_cast<double>(tokens * topK));
-  // A denominator of at least the smallest normal float keeps a token whose
-  // runners-up underflowed to zero finite.
-  const double floor = std::numeric_limits<float>::min();
   std::vector<double> ratios =
       sumOverTokens(tokens, 2, experts, [&](int64_t t, double *sum) {
-        // The three largest probabilities, largest first.
-        float top[3] = {-INFINITY, -INFINITY, -INFINITY};
-        for (int64_t e = 0; e < experts; ++e) {
-          float p = probs[t * experts + e];
-          if (p > top[0]) {
-            top[2] = top[1];
-            top[1] = top[0];
-            top[0] = p;
-          } else if (p > top[1]) {
-            top[2] = top[1];
-            top[1] = p;
-          } else if (p > top[2]) {
-            top[2] = p;
-          }
-        }
-        sum[0] += top[0] / std::max<double>(top[1], floor);
-        sum[1] += top[1] / std::max<double>(top[2], floor);
+        double token[2];
+        moert::rows::topRatios(probs + t * experts, experts, token);
+        sum[0] += token[0];
+        sum[1] += token[1];
       });
   *max1Max2 = static_cast<float>(ratios[0] / static_cast<double>(tokens));
   *max2Max3 = static_cast<float>(ratios[1] / static_cast<double>(tokens));

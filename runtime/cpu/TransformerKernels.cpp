@@ -16,6 +16,7 @@
 
 #include "moert/CpuKernels.h"
 #include "moert/Error.h"
+#include "moert/RowMath.h"
 
 #include "Gemm.h"
 #include "Vectorize.h"
@@ -112,7 +113,7 @@ MOERT_INLINE double rmsScale(const float *x, int64_t n, double eps) {
 #pragma omp simd reduction(+ : sum)
   for (int64_t i = 0; i < n; ++i)
     sum += static_cast<double>(x[i]) * x[i];
-  return 1.0 / std::sqrt(sum / n + eps);
+  return moert::rows::inverseRms(sum, n, eps);
 }
 
 /// One row of rms_norm. The row functions are target clones: their double
@@ -429,7 +430,7 @@ void moert::cpu::rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
   int64_t half = headDim / 2;
   std::vector<float> cosines(seq * half), sines(seq * half);
   for (int64_t i = 0; i < half; ++i) {
-    double frequency = std::pow(theta, -2.0 * i / headDim);
+    double frequency = moert::rows::ropeFrequency(i, headDim, theta);
     double stepCos = std::cos(frequency);
     double stepSin = inverse ? -std::sin(frequency) : std::sin(frequency);
     double c = 1, s = 0;
@@ -630,9 +631,10 @@ bool isCounted(const moert::cpu::CountedTargets &counted, int32_t target) {
 void checkTargets(const int32_t *targets, int64_t rows, int64_t vocab,
                   const moert::cpu::CountedTargets &counted) {
   for (int64_t r = 0; r < rows; ++r)
-    if (isCounted(counted, targets[r]) && (targets[r] < 0 || targets[r] >= vocab))
-      moert::fail("moe.cross_entropy: target {} is outside [0, {})",
-                  targets[r], vocab);
+    if (isCounted(counted, targets[r]) &&
+        (targets[r] < 0 || targets[r] >= vocab))
+      moert::fail("moe.cross_entropy: target {} is outside [0, {})", targets[r],
+                  vocab);
 }
 } // namespace
 

@@ -30,7 +30,7 @@
 // CHECK: extern "C" const moe_model *moe_get_model(void) { return &model; }
 
 // AUTOPLAN: {"loss_fn", 2, inputs{{[0-9]+}}, 1, outputs{{[0-9]+}}, 256, function_loss_fn},
-// TARGET: moe-translate: for the --emit option: unknown output format 'wasm' (registered: cpp)
+// TARGET: moe-translate: for the --emit option: unknown output format 'wasm' (registered: cpp, cuda)
 
 ml_program.global private mutable @embed : tensor<5x4xf32> {moe.init = #moe.init<normal, 0.02>, moe.trainable}
 ml_program.global private mutable @norm : tensor<4xf32> {moe.init = #moe.init<constant, 1.0>, moe.trainable, moe.upcycle = "copy norm"}

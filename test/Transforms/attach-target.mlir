@@ -6,6 +6,8 @@
 // RUN: moe-opt %s --moe-attach-target=alignment=256 --moe-plan-memory=report=false | moe-translate --emit=cpp | FileCheck %s --check-prefix=CPP
 // RUN: not moe-opt %s --moe-attach-target=target=tpu 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 // RUN: not moe-opt %s --moe-attach-target=alignment=48 2>&1 | FileCheck %s --check-prefix=ALIGN
+// RUN: moe-opt %s --moe-attach-target=target=cuda | FileCheck %s --check-prefix=CUDA
+// RUN: not moe-opt %s --moe-attach-target="target=cuda alignment=64" 2>&1 | FileCheck %s --check-prefix=CUDA-ALIGN
 
 // DEFAULT: module attributes {moe.target = #moe.target<"cpu", alignment = 64>}
 
@@ -18,8 +20,11 @@
 // CPP: {{[{][{]}}"b", 0, 2, shape{{[0-9]+}}}, 256, 64, 1, MOE_INIT_NORMAL, 0.02, 0, nullptr},
 // CPP: const moe_model model = {MOE_ABI_VERSION, "model", "", 256, 1, 512, 2, globals, 1, functions, &moe_cpu_target};
 
-// UNKNOWN: error: moe-attach-target: unknown target 'tpu' (known: cpu)
+// UNKNOWN: error: moe-attach-target: unknown target 'tpu' (known: cpu, cuda)
 // ALIGN: error: moe-attach-target: target 'cpu' needs an alignment that is a power of two and at least 64, got 48
+// The CUDA target's buffers are 256-byte aligned, as cudaMalloc's.
+// CUDA: module attributes {moe.target = #moe.target<"cuda", alignment = 256>}
+// CUDA-ALIGN: error: moe-attach-target: target 'cuda' needs an alignment that is a power of two and at least 256, got 64
 
 ml_program.global private mutable @a : tensor<4x4xf32> {moe.init = #moe.init<normal, 0.02>, moe.trainable}
 ml_program.global private mutable @b : tensor<4x4xf32> {moe.init = #moe.init<normal, 0.02>, moe.trainable}

@@ -2,10 +2,11 @@
 //
 // config.json (or moe-dialect .mlir) -> moe-import -> the train pipeline
 // ([moe-gate-norm], moe-fuse-router, moe-autodiff, [moe-adaptive-aux],
-// moe-optimizer) -> the CPU code-generation pipeline (moe-attach-target,
-// moe-fuse-elementwise, moe-plan-memory) -> C++ -> the host C++ compiler,
-// linking the runtime and the training driver. The CMake function
-// moe_add_training_binary uses it for the C++ only, so both share this
+// moe-optimizer) -> the target's code-generation pipeline
+// (moe-attach-target, moe-fuse-elementwise, moe-plan-memory) -> C++ for the
+// CPU or CUDA C++ for NVIDIA GPUs -> the host C++ compiler or nvcc, linking
+// the target's runtime and the training driver. The CMake function
+// moe_add_training_binary uses it for the source only, so both share this
 // pipeline.
 //
 //===----------------------------------------------------------------------===//
@@ -69,8 +70,15 @@ static cl::opt<int64_t> batchSize(cl::cat(toolOptions), "batch-size",
 static cl::opt<int64_t> seqLen(cl::cat(toolOptions), "seq-len", cl::init(0),
                                cl::desc("Override moe_seq_len"));
 static cl::opt<std::string>
+    targetName(cl::cat(toolOptions), "target", cl::init("cpu"),
+               cl::desc("What the binary runs on: cpu (C++ with OpenMP and "
+                        "oneDNN) or cuda (CUDA C++ for NVIDIA GPUs: SASS for "
+                        "sm_80 and sm_90a, PTX for later GPUs)"),
+               cl::value_desc("cpu|cuda"));
+static cl::opt<std::string>
     emitCppPath(cl::cat(toolOptions), "emit-cpp",
-                cl::desc("Also keep the generated C++ here"),
+                cl::desc("Also keep the generated source (C++, or CUDA C++ "
+                         "for --target cuda) here"),
                 cl::value_desc("file"));
 static cl::opt<std::string>
     modelName(cl::cat(toolOptions), "model-name",
@@ -84,10 +92,74 @@ static int fail(const llvm::Twine &message) {
   return 1;
 }
 
+/// The command compiling generated `source` into `output` for the target.
+static SmallVector<std::string> compileCommand(bool cuda, StringRef source,
+                                               StringRef output) {
+  auto split = [](StringRef text, char separator,
+                  SmallVector<std::string> &into) {
+    SmallVector<StringRef> parts;
+    text.split(parts, separator, -1, false);
+    for (StringRef part : parts)
+      into.push_back(part.str());
+  };
+  SmallVector<std::string> command;
+  if (!cuda) {
+    command = {cxx,
+               "-O2",
+               "-std=c++17",
+               "-fopenmp",
+               "-fno-math-errno",
+               "-I" MOE_RUNTIME_INCLUDE_DIR,
+               source.str(),
+               "-o",
+               output.str()};
+    split(MOE_RUNTIME_LIBRARIES, ',', command);
+    split(MOE_RUNTIME_FLAGS, ' ', command);
+    return command;
+  }
+#ifdef MOE_CUDA_COMPILER
+  command = {MOE_CUDA_COMPILER,
+             "-O2",
+             "-std=c++17",
+             "-gencode",
+             "arch=compute_80,code=sm_80",
+             "-gencode",
+             "arch=compute_90a,code=sm_90a",
+             "-gencode",
+             "arch=compute_90,code=compute_90",
+             "-I" MOE_RUNTIME_INCLUDE_DIR,
+             source.str(),
+             "-o",
+             output.str()};
+  // nvcc takes libraries only by their plain suffix (.a, .so): a versioned
+  // shared library goes to the host linker by name.
+  SmallVector<std::string> libraries;
+  split(MOE_CUDA_RUNTIME_LIBRARIES, ',', libraries);
+  for (StringRef library : libraries) {
+    if (library.ends_with(".a") || library.ends_with(".so")) {
+      command.push_back(library.str());
+      continue;
+    }
+    command.push_back(("-L" + llvm::sys::path::parent_path(library)).str());
+    command.push_back(("-l:" + llvm::sys::path::filename(library)).str());
+  }
+#endif
+  return command;
+}
+
 /// Everything after option parsing.
 static int run() {
   if (outputPath.empty() && emitCppPath.empty())
     return fail("nothing to do: give -o BINARY and/or --emit-cpp FILE");
+  if (targetName != "cpu" && targetName != "cuda")
+    return fail("unknown --target '" + targetName + "' (known: cpu, cuda)");
+  bool cuda = targetName == "cuda";
+#ifndef MOE_CUDA_COMPILER
+  if (cuda && !outputPath.empty())
+    return fail("this moe-compile was built without the CUDA toolkit: "
+                "--target cuda can write the source (--emit-cpp FILE), but "
+                "not build a binary (rebuild with the toolkit installed)");
+#endif
   DialectRegistry registry;
   moe::registerAllDialects(registry);
   MLIRContext context(registry);
@@ -131,16 +203,18 @@ static int run() {
   train.expertParallel = expertParallel.getValue();
   PassManager pm = PassManager::on<ModuleOp>(&context);
   moe::buildTrainPipeline(pm, train);
-  moe::buildCpuCodegenPipeline(pm);
+  moe::buildCodegenPipeline(pm, targetName);
   moe::registerTranslations();
-  const moe::Translation *cpp = moe::lookupTranslation("cpp");
+  const moe::Translation *translation =
+      moe::lookupTranslation(cuda ? "cuda" : "cpp");
   if (failed(pm.run(*module)))
     return 1;
 
   std::string source = emitCppPath;
   if (source.empty()) {
     llvm::SmallString<128> temporary;
-    if (llvm::sys::fs::createTemporaryFile("moe-compile", "cpp", temporary))
+    if (llvm::sys::fs::createTemporaryFile("moe-compile", cuda ? "cu" : "cpp",
+                                           temporary))
       return fail("cannot create a temporary file");
     source = temporary.str().str();
   }
@@ -154,37 +228,23 @@ static int run() {
                        : outputPath.empty()
                            ? llvm::sys::path::stem(emitCppPath).str()
                            : llvm::sys::path::filename(outputPath).str();
-    if (failed(cpp->translate(*module, output->os(), name)))
+    if (failed(translation->translate(*module, output->os(), name)))
       return 1;
     output->keep();
   }
   if (outputPath.empty())
     return 0;
 
-  SmallVector<std::string> command = {cxx,
-                                      "-O2",
-                                      "-std=c++17",
-                                      "-fopenmp",
-                                      "-fno-math-errno",
-                                      "-I" MOE_RUNTIME_INCLUDE_DIR,
-                                      source,
-                                      "-o",
-                                      outputPath};
-  for (StringRef library : llvm::split(StringRef(MOE_RUNTIME_LIBRARIES), ','))
-    command.push_back(library.str());
-  SmallVector<StringRef> runtimeFlags;
-  StringRef(MOE_RUNTIME_FLAGS).split(runtimeFlags, ' ', -1, false);
-  for (StringRef flag : runtimeFlags)
-    command.push_back(flag.str());
+  SmallVector<std::string> command = compileCommand(cuda, source, outputPath);
   SmallVector<StringRef> args(command.begin(), command.end());
   std::string error;
-  int status =
-      llvm::sys::ExecuteAndWait(cxx, args, std::nullopt, {}, 0, 0, &error);
+  int status = llvm::sys::ExecuteAndWait(command.front(), args, std::nullopt,
+                                         {}, 0, 0, &error);
   if (emitCppPath.empty())
     llvm::sys::fs::remove(source);
   if (status != 0)
-    return fail("compiling the generated C++ failed" +
-                (error.empty() ? "" : ": " + error));
+    return fail(Twine("compiling the generated ") + (cuda ? "CUDA" : "C++") +
+                " failed" + (error.empty() ? "" : ": " + error));
   return 0;
 }
 

@@ -86,10 +86,10 @@ struct TrainPipelineOptions : public PassPipelineOptions<TrainPipelineOptions> {
 /// Adds the passes of --moe-train-pipeline to `pm` (on a module).
 void buildTrainPipeline(OpPassManager &pm, const TrainPipelineOptions &options);
 
-/// --moe-cpu-codegen: a train step to planned IR for the C++ target
-/// (target attribute, elementwise fusion, memory plan), ready for
-/// moe-translate --emit=cpp.
-void buildCpuCodegenPipeline(OpPassManager &pm);
+/// A train step to planned IR for the target named `targetName` (target
+/// attribute, elementwise fusion, memory plan): --moe-cpu-codegen, ready for
+/// moe-translate --emit=cpp, and --moe-cuda-codegen, for --emit=cuda.
+void buildCodegenPipeline(OpPassManager &pm, StringRef targetName);
 
 /// Registers the pipelines with moe-opt's pass registry.
 void registerMoePipelines();

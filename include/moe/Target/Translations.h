@@ -1,6 +1,6 @@
 //===- Translations.h - planned moe modules to target source ----*- C++ -*-===//
 //
-// Each output format is a registered translation (--emit=cpp, later
+// Each output format is a registered translation (--emit=cpp,
 // --emit=cuda): tools look targets up by name instead of comparing strings,
 // and a new target registers itself beside the others.
 //
@@ -51,6 +51,8 @@ struct TranslationParser : public llvm::cl::parser<const Translation *> {
 
 /// The translation of the C++ (CPU) target, as --emit=cpp.
 void registerCppTranslation();
+/// The translation of the CUDA target, as --emit=cuda.
+void registerCudaTranslation();
 
 } // namespace mlir::moe
 

@@ -332,7 +332,7 @@ def AttachTarget : Pass<"moe-attach-target", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"targetName", "target", "std::string", "\"cpu\"",
-           "Target name (cpu)">,
+           "Target name (cpu, cuda)">,
     Option<"alignment", "alignment", "int64_t", "0",
            "Buffer alignment in bytes (0: the target's)">
   ];

@@ -34,7 +34,8 @@ public:
 
   StringRef abiTargetExpression() const override { return "&moe_cpu_target"; }
 
-  void emitFunctionBegin(raw_ostream &os, StringRef name) const override {
+  void emitFunctionBegin(raw_ostream &os, StringRef name, unsigned,
+                         unsigned) const override {
     os << "void " << name
        << "(void *state_, void *arena_, const void *const *inputs, void "
           "*const *outputs) {\n"
@@ -61,6 +62,11 @@ public:
                 int64_t bytes) const override {
     os << "  std::memcpy(" << destination << ", " << source << ", " << bytes
        << ");\n";
+  }
+
+  std::string constantBuffer(raw_ostream &, StringRef hostArray, StringRef,
+                             int64_t) const override {
+    return hostArray.str();
   }
 
   void emitRowCounts(raw_ostream &os, StringRef name, int64_t count,

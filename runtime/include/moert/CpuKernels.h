@@ -15,9 +15,16 @@
 #ifndef MOERT_CPUKERNELS_H
 #define MOERT_CPUKERNELS_H
 
+#include "moert/KernelTypes.h"
+
 #include <cstdint>
 
 namespace moert::cpu {
+
+using moert::AdamWConfig;
+using moert::AuxLossKind;
+using moert::CountedTargets;
+using moert::GateConfig;
 
 //===----------------------------------------------------------------------===//
 // Transformer ops. `rows` counts every leading position (batch * seq).
@@ -65,13 +72,6 @@ void swigluGrad(const float *gate, const float *up, const float *dy,
 void add(const float *a, const float *b, int64_t count, float *y);
 void mul(const float *a, const float *b, int64_t count, float *y);
 
-/// The rows a cross-entropy counts: all, or those whose target is not
-/// `ignoreIndex` (moe.cross_entropy's ignore_index).
-struct CountedTargets {
-  bool ignores;
-  int64_t ignoreIndex;
-};
-
 /// The sum over counted rows of logsumexp(logits[r]) - logits[r, targets[r]]
 /// over `divisor` (0 gives 0).
 float crossEntropy(const float *logits, const int32_t *targets, int64_t rows,
@@ -88,13 +88,6 @@ float countTargets(const int32_t *targets, int64_t count,
 // Routing and experts. Buffers are [experts, capacity, hidden]; `counts`
 // [experts] holds the rows dispatch filled, so expert kernels skip the rest.
 //===----------------------------------------------------------------------===//
-
-struct GateConfig {
-  int64_t topK;
-  bool normalize; // logit normalization with lambda and eps
-  double lambda, eps;
-  bool renormalize;
-};
 
 void gate(const float *logits, int64_t tokens, int64_t experts,
           const GateConfig &config, float *probs, float *weights,
@@ -173,7 +166,6 @@ void combineGrad(const float *expertOutput, const float *weights,
                  int64_t capacity, int64_t hidden, float *dExpertOutput,
                  float *dWeights);
 
-enum class AuxLossKind { Skywork, Switch };
 float auxLoss(AuxLossKind kind, const float *probs, const int32_t *indices,
               int64_t tokens, int64_t experts, int64_t topK);
 void auxLossGrad(AuxLossKind kind, const float *probs, const int32_t *indices,
@@ -221,9 +213,6 @@ float globalNorm(const float *const *tensors, const int64_t *sizes,
 /// y = a + b on `count` integers (the step counter); y may alias a.
 void addInt64(const int64_t *a, const int64_t *b, int64_t count, int64_t *y);
 
-struct AdamWConfig {
-  double beta1, beta2, eps, weightDecay, maxGradNorm;
-};
 /// One AdamW step; the outputs may alias the inputs (element by element).
 void adamw(const float *param, const float *grad, const float *expAvg,
            const float *expAvgSq, int64_t count, float lr, float gradNorm,

@@ -1,29 +1,41 @@
-//===- RowMath.h - row functions shared by the reference and the CPU ------===//
+//===- RowMath.h - row math shared by the reference, CPU and CUDA ---------===//
 //
-// The double-precision row math that the reference interpreter and the f32
-// CPU kernels both need, written once: a stable log-sum-exp and Skywork-MoE's
-// gating logit normalization with its exact backward. The element type is
-// the caller's (double in the reference, float in the CPU kernels); the
-// arithmetic is in double either way.
+// The double-precision row math that the reference interpreter, the f32 CPU
+// kernels and the CUDA kernels need, written once: a stable log-sum-exp,
+// Skywork-MoE's gating logit normalization with its exact backward, the
+// gate's per-token forward and backward, and the router losses' formulas.
+// The element type is the caller's (double in the reference, float in the
+// CPU and CUDA kernels); the arithmetic is in double either way.
+//
+// Functions marked MOERT_HOST_DEVICE also compile for the device: plain
+// loops over caller-provided scratch, no allocation, no exceptions, no
+// <algorithm> (whose functions are host-only).
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef MOERT_ROWMATH_H
 #define MOERT_ROWMATH_H
 
-#include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
 #include "moert/Error.h"
+#include "moert/HostDevice.h"
+#include "moert/KernelTypes.h"
 
 namespace moert::rows {
 
 /// log(sum(exp(row))) computed stably.
-template <typename T> double logSumExp(const T *row, int64_t size) {
-  double maximum = *std::max_element(row, row + size);
-  double sum = 0;
+template <typename T>
+MOERT_HOST_DEVICE double logSumExp(const T *row, int64_t size) {
+  // The first maximum, as std::max_element (host-only) would find it.
+  T first = row[0];
+  for (int64_t i = 1; i < size; ++i)
+    if (first < row[i])
+      first = row[i];
+  double maximum = first, sum = 0;
   for (int64_t i = 0; i < size; ++i)
     sum += std::exp(row[i] - maximum);
   return maximum + std::log(sum);
@@ -34,8 +46,9 @@ template <typename T> double logSumExp(const T *row, int64_t size) {
 /// std over the row. `centered` gets z - mean, which the backward reads;
 /// returns the std. `out` may not alias `z`.
 template <typename T>
-double normalizeRow(const T *z, int64_t size, double lambda, double eps,
-                    double *centered, double *out) {
+MOERT_HOST_DEVICE double normalizeRow(const T *z, int64_t size, double lambda,
+                                      double eps, double *centered,
+                                      double *out) {
   double mean = 0, variance = 0;
   for (int64_t i = 0; i < size; ++i)
     mean += z[i];
@@ -57,8 +70,10 @@ double normalizeRow(const T *z, int64_t size, double lambda, double eps,
 ///   (n std),
 /// the last factor being dstd/dz_j (the mean's part sums to zero). At std = 0
 /// every y_e is 0, so only the centring path remains.
-inline void normalizeRowGrad(const double *centered, double std, int64_t size,
-                             double lambda, double eps, double *grad) {
+MOERT_HOST_DEVICE inline void normalizeRowGrad(const double *centered,
+                                               double std, int64_t size,
+                                               double lambda, double eps,
+                                               double *grad) {
   double meanG = 0, dotGY = 0;
   for (int64_t i = 0; i < size; ++i) {
     meanG += grad[i] / size;
@@ -70,6 +85,203 @@ inline void normalizeRowGrad(const double *centered, double std, int64_t size,
     double viaStd = std > 0 ? dStd * centered[i] / (size * std) : 0.0;
     grad[i] = factor * (grad[i] - meanG) + viaStd;
   }
+}
+
+/// softmax in place, in double: one exp per element (the reference's
+/// exp(z - logsumexp) takes two; they differ by an ulp of double).
+MOERT_HOST_DEVICE inline void softmaxInPlace(double *z, int64_t size) {
+  double maximum = z[0], sum = 0;
+  for (int64_t i = 1; i < size; ++i)
+    if (maximum < z[i])
+      maximum = z[i];
+  for (int64_t i = 0; i < size; ++i)
+    sum += z[i] = std::exp(z[i] - maximum);
+  for (int64_t i = 0; i < size; ++i)
+    z[i] /= sum;
+}
+
+//===----------------------------------------------------------------------===//
+// The gate of one token (moe.gate), on f32 logits
+//===----------------------------------------------------------------------===//
+
+/// A token's gate logits in double into z, normalized when configured;
+/// returns the std (0 without normalization).
+MOERT_HOST_DEVICE inline double gateLogits(const float *row, int64_t experts,
+                                           const GateConfig &config, double *z,
+                                           double *centered) {
+  if (config.normalize)
+    return normalizeRow(row, experts, config.lambda, config.eps, centered, z);
+  for (int64_t e = 0; e < experts; ++e)
+    z[e] = row[e];
+  return 0;
+}
+
+/// The gate of one token: `probs` [experts] = softmax of its logits as f32,
+/// `indices` [topK] its chosen experts, largest probability first, and
+/// `weights` [topK] their probabilities, over their sum when renormalizing.
+/// Scratch: z and centered, `experts` doubles each; taken, `experts` flags.
+MOERT_HOST_DEVICE inline void gateRow(const float *logits, int64_t experts,
+                                      const GateConfig &config, double *z,
+                                      double *centered, char *taken,
+                                      float *probs, float *weights,
+                                      int32_t *indices) {
+  gateLogits(logits, experts, config, z, centered);
+  softmaxInPlace(z, experts);
+  for (int64_t e = 0; e < experts; ++e) {
+    probs[e] = static_cast<float>(z[e]);
+    taken[e] = 0;
+  }
+  // Select on the f32 probabilities, so ties are ties in f32; the strict
+  // comparison keeps the lower index, like the reference's stable sort.
+  // topK <= experts (the verifier's rule), so there is always a best.
+  double selected = 0;
+  for (int64_t c = 0; c < config.topK; ++c) {
+    int64_t best = -1;
+    for (int64_t e = 0; e < experts; ++e)
+      if (!taken[e] && (best < 0 || probs[e] > probs[best]))
+        best = e;
+    taken[best] = 1;
+    indices[c] = static_cast<int32_t>(best);
+    selected += probs[best];
+  }
+  double denominator = config.renormalize ? selected : 1.0;
+  for (int64_t c = 0; c < config.topK; ++c)
+    weights[c] = static_cast<float>(probs[indices[c]] / denominator);
+}
+
+/// The gate's backward for one token, following the forward's `chosen`
+/// experts (valid indices: the caller checks them). The forward is
+/// recomputed in double (the probabilities unrounded, as the reference
+/// does). Scratch: centered, probs and dP, `experts` doubles each.
+MOERT_HOST_DEVICE inline void
+gateGradRow(const float *logits, const int32_t *chosen, int64_t experts,
+            const GateConfig &config, const float *dProbs,
+            const float *dWeights, double *centered, double *probs, double *dP,
+            float *dLogits) {
+  double std = gateLogits(logits, experts, config, probs, centered);
+  softmaxInPlace(probs, experts);
+
+  // Weights path: with renormalize w_c = p_{i_c} / S, so dp_{i_c} +=
+  // (dw_c - sum_c' dw_c' w_c') / S.
+  int64_t topK = config.topK;
+  for (int64_t e = 0; e < experts; ++e)
+    dP[e] = dProbs[e];
+  double selected = 0, weighted = 0;
+  for (int64_t c = 0; c < topK; ++c)
+    selected += probs[chosen[c]];
+  if (config.renormalize)
+    for (int64_t c = 0; c < topK; ++c)
+      weighted += dWeights[c] * probs[chosen[c]] / selected;
+  for (int64_t c = 0; c < topK; ++c)
+    dP[chosen[c]] +=
+        config.renormalize ? (dWeights[c] - weighted) / selected : dWeights[c];
+
+  // Softmax backward, in place: dz~_e = p_e (dp_e - sum_j p_j dp_j).
+  double expected = 0;
+  for (int64_t e = 0; e < experts; ++e)
+    expected += probs[e] * dP[e];
+  for (int64_t e = 0; e < experts; ++e)
+    dP[e] = probs[e] * (dP[e] - expected);
+
+  if (config.normalize)
+    normalizeRowGrad(centered, std, experts, config.lambda, config.eps, dP);
+  for (int64_t e = 0; e < experts; ++e)
+    dLogits[e] = static_cast<float>(dP[e]);
+}
+
+//===----------------------------------------------------------------------===//
+// Router losses and metrics
+//===----------------------------------------------------------------------===//
+
+/// moe.aux_loss's term of one expert, or with `derivative` its derivative
+/// d loss / d P_e, from P_e = `meanProb` (the expert's mean probability over
+/// the tokens) and f_e = assigned / assignments (the fraction of the
+/// assignments that chose it). Skywork: (1/n - P_e)^2, derivative
+/// -2 (1/n - P_e); Switch: n f_e P_e, derivative n f_e (f is constant).
+MOERT_HOST_DEVICE inline double auxLossTerm(AuxLossKind kind, double meanProb,
+                                            int64_t assigned,
+                                            int64_t assignments,
+                                            int64_t experts, bool derivative) {
+  double n = static_cast<double>(experts);
+  double gap = 1.0 / n - meanProb;
+  double fraction =
+      static_cast<double>(assigned) / static_cast<double>(assignments);
+  if (kind == AuxLossKind::Skywork)
+    return derivative ? -2.0 * gap : gap * gap;
+  return derivative ? n * fraction : n * fraction * meanProb;
+}
+
+/// moe.pooled_aux_loss from each expert's choices `counts` c_j and sum of
+/// probabilities `sums` S_j over `tokens` N pooled tokens:
+/// n * sum_j (c_j / N) (S_j / N); 0 without tokens.
+MOERT_HOST_DEVICE inline double pooledLoss(const double *counts,
+                                           const double *sums, int64_t experts,
+                                           double tokens) {
+  if (tokens == 0)
+    return 0;
+  double total = 0;
+  for (int64_t e = 0; e < experts; ++e)
+    total += (counts[e] / tokens) * (sums[e] / tokens);
+  return static_cast<double>(experts) * total;
+}
+
+/// d pooledLoss / d probs[., j] of any layer's token: n c_j / N^2.
+MOERT_HOST_DEVICE inline double
+pooledLossGradient(double count, int64_t experts, double tokens) {
+  if (tokens == 0)
+    return 0;
+  return static_cast<double>(experts) * count / (tokens * tokens);
+}
+
+/// Skywork-MoE's adaptive coefficient after a step that dropped `dropped`
+/// of `assignments` assignments: beta alpha + (1 - beta) min(xi d, alphaMax).
+MOERT_HOST_DEVICE inline double
+adaptiveCoefficient(float alpha, int64_t dropped, int64_t assignments,
+                    double xi, double alphaMax, double beta) {
+  double target =
+      xi * static_cast<double>(dropped) / static_cast<double>(assignments);
+  if (alphaMax < target) // std::min(target, alphaMax), host-only
+    target = alphaMax;
+  return beta * alpha + (1 - beta) * target;
+}
+
+/// moe.z_loss's gradient on one row of logits, times dLoss: the derivative
+/// of (1/T) lse^2 is 2 lse softmax(z)_e / T.
+MOERT_HOST_DEVICE inline void zLossGradRow(const float *row, int64_t size,
+                                           float dLoss, int64_t tokens,
+                                           float *out) {
+  double lse = logSumExp(row, size);
+  for (int64_t e = 0; e < size; ++e)
+    out[e] = static_cast<float>(static_cast<double>(dLoss) * 2.0 * lse *
+                                std::exp(row[e] - lse) /
+                                static_cast<double>(tokens));
+}
+
+/// moe.routing_metrics' ratios p(1)/p(2) and p(2)/p(3) of a token's three
+/// largest probabilities into ratios[0, 1]. A denominator of at least the
+/// smallest normal float keeps a token whose runners-up underflowed to zero
+/// finite.
+MOERT_HOST_DEVICE inline void topRatios(const float *probs, int64_t experts,
+                                        double *ratios) {
+  float top[3] = {-INFINITY, -INFINITY, -INFINITY}; // largest first
+  for (int64_t e = 0; e < experts; ++e) {
+    float p = probs[e];
+    if (p > top[0]) {
+      top[2] = top[1];
+      top[1] = top[0];
+      top[0] = p;
+    } else if (p > top[1]) {
+      top[2] = top[1];
+      top[1] = p;
+    } else if (p > top[2]) {
+      top[2] = p;
+    }
+  }
+  // max(top, FLT_MIN) as std::max (host-only) picks.
+  const double floor = FLT_MIN;
+  double second = top[1], third = top[2];
+  ratios[0] = top[0] / (second < floor ? floor : second);
+  ratios[1] = top[1] / (third < floor ? floor : third);
 }
 
 /// transformers' load balance over every MoE layer's tokens pooled
@@ -102,22 +314,80 @@ struct PooledLoad {
 
   /// n * sum_j (c_j / N) (S_j / N); 0 without tokens.
   double loss() const {
-    if (tokens == 0)
-      return 0;
-    double total = 0;
-    for (size_t e = 0; e < counts.size(); ++e)
-      total += (counts[e] / tokens) * (sums[e] / tokens);
-    return static_cast<double>(counts.size()) * total;
+    return pooledLoss(counts.data(), sums.data(),
+                      static_cast<int64_t>(counts.size()), tokens);
   }
 
   /// d loss / d probs[., j] of any layer's token: n c_j / N^2.
   double gradient(int64_t expert) const {
-    if (tokens == 0)
-      return 0;
-    return static_cast<double>(counts.size()) * counts[expert] /
-           (tokens * tokens);
+    return pooledLossGradient(counts[expert],
+                              static_cast<int64_t>(counts.size()), tokens);
   }
 };
+
+//===----------------------------------------------------------------------===//
+// Transformer and optimizer formulas (CPU and CUDA kernels)
+//===----------------------------------------------------------------------===//
+
+/// rms_norm's scale of a row of `size` elements: 1 / sqrt(mean(x^2) + eps),
+/// from the row's sum of squares.
+MOERT_HOST_DEVICE inline double inverseRms(double sumOfSquares, int64_t size,
+                                           double eps) {
+  return 1.0 / std::sqrt(sumOfSquares / size + eps);
+}
+
+/// RoPE's frequency of rotation pair i (of elements i and i + headDim / 2):
+/// theta^(-2 i / headDim); position p turns the pair by p times it.
+MOERT_HOST_DEVICE inline double ropeFrequency(int64_t i, int64_t headDim,
+                                              double theta) {
+  return std::pow(theta, -2.0 * i / headDim);
+}
+
+/// moe.lr_schedule: linear warmup to maxLr over warmupSteps (step s gets
+/// maxLr (s + 1) / (warmupSteps + 1)), then a cosine decay to minLr at
+/// decaySteps, minLr after it.
+MOERT_HOST_DEVICE inline double learningRate(int64_t step, double maxLr,
+                                             double minLr, int64_t warmupSteps,
+                                             int64_t decaySteps) {
+  if (step < warmupSteps)
+    return maxLr * static_cast<double>(step + 1) /
+           static_cast<double>(warmupSteps + 1);
+  if (step > decaySteps)
+    return minLr;
+  double ratio = static_cast<double>(step - warmupSteps) /
+                 static_cast<double>(decaySteps - warmupSteps);
+  return minLr + 0.5 * (1.0 + std::cos(M_PI * ratio)) * (maxLr - minLr);
+}
+
+/// The scalars of one AdamW step, computed in double and rounded to f32
+/// for the element loop: the gradient's clipping factor, the betas, the
+/// decoupled weight decay factor 1 - lr wd, lr / (1 - beta1^t) and
+/// sqrt(1 - beta2^t) (t = step + 1), and eps.
+struct AdamWScalars {
+  float scale, beta1, beta2, decay, stepSize, rootCorrection2, eps;
+};
+
+/// Clipping scales the gradient by maxGradNorm / (gradNorm + 1e-6) when that
+/// is below 1 (maxGradNorm > 0 only).
+MOERT_HOST_DEVICE inline AdamWScalars adamwScalars(const AdamWConfig &config,
+                                                   float lr, float gradNorm,
+                                                   int64_t step) {
+  double clip = 1.0;
+  if (config.maxGradNorm > 0) {
+    double ratio = config.maxGradNorm / (gradNorm + 1e-6);
+    clip = ratio < 1.0 ? ratio : 1.0; // std::min(1.0, ratio), host-only
+  }
+  double t = static_cast<double>(step) + 1.0;
+  double correction1 = 1.0 - std::pow(config.beta1, t);
+  double correction2 = 1.0 - std::pow(config.beta2, t);
+  return {static_cast<float>(clip),
+          static_cast<float>(config.beta1),
+          static_cast<float>(config.beta2),
+          static_cast<float>(1.0 - lr * config.weightDecay),
+          static_cast<float>(lr / correction1),
+          static_cast<float>(std::sqrt(correction2)),
+          static_cast<float>(config.eps)};
+}
 
 } // namespace moert::rows
 

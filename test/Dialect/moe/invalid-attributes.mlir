@@ -119,7 +119,7 @@ func.func private @f() attributes {moe.target = #moe.target<"cpu", alignment = 6
 // -----
 
 // #moe.target: only known targets.
-// expected-error @+1 {{unknown target 'tpu' (known: cpu)}}
+// expected-error @+1 {{unknown target 'tpu' (known: cpu, cuda)}}
 module attributes {moe.target = #moe.target<"tpu", alignment = 64>} {}
 
 // -----

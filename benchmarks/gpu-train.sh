@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Train steps of a MoE that fills one GPU usefully, compiled for the CUDA
+# target, against the same model in PyTorch (eager and torch.compile) on the
+# same GPU in the same run, plus the experts' grouped GEMM against a dense
+# cuBLAS GEMM of equal FLOPs.
+#
+# Model (benchmarks/gpu/moe-2b.json): 16 layers, hidden 2048, 16 heads, 16
+# experts top-2, expert hidden 1408, vocabulary 32000, sequence 2048,
+# capacity factor 1.25; 2.6B parameters, 0.68B active per token. Batch 16
+# sequences = 32768 tokens per step: in f32 the train step's planned arena
+# is about 80 GB (the suggested 64k tokens would need ~160 GB, more than an
+# H200 holds, until bf16 halves it).
+# MFU = model FLOPs per step (3x the forward's matrix products, causal
+# attention counted half, top-2 experts per token) / step time / the GPU's
+# peak: dense f32 (no TF32) until the mixed-precision issue lands.
+#
+# usage: benchmarks/gpu-train.sh [OUT_DIR] [STEPS]
+# BUILD_DIR (default build) holds a build with the CUDA target; PYTHON
+# (default python3) a PyTorch with CUDA, else the PyTorch rows are skipped.
+# Writes OUT_DIR/gpu-train.md and prints it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${BUILD_DIR:-build}
+out=${1:-$build/bench-gpu}
+steps=${2:-12}
+python=${PYTHON:-python3}
+config=benchmarks/gpu/moe-2b.json
+mkdir -p "$out"
+
+python3 benchmarks/gpu/random-tokens.py 32000 4000000 "$out/tokens.bin"
+"$build/bin/moe-compile" "$config" --target cuda \
+  --optimizer "lr=3e-4 warmup-steps=100 decay-steps=10000" -o "$out/train-moe-2b"
+rm -f "$out/metrics.jsonl"
+"$out/train-moe-2b" --data "$out/tokens.bin" --steps "$steps" \
+  --eval-interval 0 --sample-tokens 0 --log-interval 1 \
+  --metrics "$out/metrics.jsonl" > "$out/train.log"
+
+"$build/bin/moe-grouped-gemm-bench" > "$out/grouped-gemm.txt"
+
+eager=skipped compiled=skipped
+if "$python" -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
+  eager=$("$python" benchmarks/pytorch_moe.py --tokens "$out/tokens.bin" \
+    --config "$config" --device cuda --steps 10 || echo failed)
+  compiled=$("$python" benchmarks/pytorch_moe.py --tokens "$out/tokens.bin" \
+    --config "$config" --device cuda --steps 15 --compile || echo failed)
+fi
+
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+python3 - "$config" "$out/metrics.jsonl" "$out/grouped-gemm.txt" "$eager" \
+  "$compiled" "$gpu" <<'PY' | tee "$out/gpu-train.md"
+import json, statistics, sys
+config, metrics, gemm, eager, compiled, gpu = sys.argv[1:]
+c = json.load(open(config))
+h, f, L = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"]
+E, k, V = c["num_local_experts"], c["num_experts_per_tok"], c["vocab_size"]
+s, b = c["moe_seq_len"], c["moe_batch_size"]
+tokens = b * s
+# Forward FLOPs per token: q, k, v, o projections; causal attention's two
+# products (half the square); the router; top-k SwiGLU experts; the head.
+forward = L * (4 * 2 * h * h + 2 * 2 * h * s / 2 + 2 * h * E
+               + k * 3 * 2 * h * f) + 2 * h * V
+step_flops = 3 * forward * tokens
+# Dense peaks without sparsity, TFLOP/s: (f32 on CUDA cores, bf16).
+peaks = {"H200": (67, 989), "H100": (67, 989), "A100": (19.5, 312)}
+peak = next((p for name, p in peaks.items() if name in gpu), None)
+lines = [json.loads(l) for l in open(metrics)]
+times = [l["step_seconds"] for l in lines if "step_seconds" in l][2:]
+step = statistics.median(times)
+print("# GPU train step: %s\n" % gpu)
+print("model: %s, %d tokens per step, %.1f TFLOP per step" %
+      (config, tokens, step_flops / 1e12))
+print("compiled (CUDA target, f32): median step %.1f ms, %.0f tokens/s, "
+      "%.1f TFLOP/s" % (1000 * step, tokens / step, step_flops / step / 1e12))
+if peak:
+    print("MFU: %.1f%% of the f32 peak (%g TFLOP/s); %.1f%% of the bf16 peak "
+          "(%g TFLOP/s; target >= 40%% once bf16 lands)" %
+          (100 * step_flops / step / 1e12 / peak[0], peak[0],
+           100 * step_flops / step / 1e12 / peak[1], peak[1]))
+for name, value in (("pytorch eager", eager), ("torch.compile", compiled)):
+    if value in ("skipped", "failed"):
+        print("%s: %s" % (name, value))
+    else:
+        ms = float(value)
+        print("%s: median step %.1f ms (compiled is %.2fx faster)" %
+              (name, ms, ms / (1000 * step)))
+print("\n" + open(gemm).read().strip())
+PY

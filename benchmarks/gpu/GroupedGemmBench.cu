@@ -1,0 +1,147 @@
+//===- GroupedGemmBench.cu - the experts' grouped GEMM against cuBLAS -----===//
+//
+// The expert-sized GEMMs of benchmarks/gpu/moe-2b.json (16 experts, 5120
+// rows each at capacity factor 1.25, hidden 2048, expert hidden 1408), every
+// expert full: our grouped GEMM (counts read on the device), cuBLAS's
+// grouped GEMM (cublasGemmGroupedBatchedEx, counts given on the host, so it
+// cannot be captured in a graph with device counts), and one dense cuBLAS
+// SGEMM of equal FLOPs. All in f32 without TF32. Prints TFLOP/s and the
+// ratios to the dense GEMM.
+//
+//===----------------------------------------------------------------------===//
+
+#include "GroupedGemm.h"
+#include "Support.h"
+
+#include "moert/Error.h"
+
+#include <cstdio>
+#include <functional>
+#include <vector>
+
+using namespace moert::cuda;
+
+namespace {
+
+constexpr int64_t kExperts = 16, kRows = 5120, kHidden = 2048, kFfn = 1408;
+constexpr int kWarmup = 3, kRepeats = 20;
+
+/// Seconds per call of `enqueue`, from CUDA events around kRepeats calls.
+double timeIt(const std::function<void()> &enqueue) {
+  for (int i = 0; i < kWarmup; ++i)
+    enqueue();
+  cudaEvent_t begin, end;
+  check(cudaEventCreate(&begin), "cudaEventCreate");
+  check(cudaEventCreate(&end), "cudaEventCreate");
+  check(cudaEventRecord(begin, stream()), "cudaEventRecord");
+  for (int i = 0; i < kRepeats; ++i)
+    enqueue();
+  check(cudaEventRecord(end, stream()), "cudaEventRecord");
+  check(cudaEventSynchronize(end), "cudaEventSynchronize");
+  float ms = 0;
+  check(cudaEventElapsedTime(&ms, begin, end), "cudaEventElapsedTime");
+  cudaEventDestroy(begin);
+  cudaEventDestroy(end);
+  return ms / 1000.0 / kRepeats;
+}
+
+template <typename T> T *deviceArray(int64_t count, T fill) {
+  std::vector<T> host(count, fill);
+  T *device = nullptr;
+  check(cudaMalloc(&device, count * sizeof(T)), "cudaMalloc");
+  check(cudaMemcpy(device, host.data(), count * sizeof(T),
+                   cudaMemcpyHostToDevice),
+        "cudaMemcpy");
+  return device;
+}
+
+int run() {
+  float *x = deviceArray<float>(kExperts * kRows * kHidden, 0.01f);
+  float *w = deviceArray<float>(kExperts * kFfn * kHidden, 0.02f);
+  float *y = deviceArray<float>(kExperts * kRows * kFfn, 0.0f);
+  int64_t *counts = deviceArray<int64_t>(kExperts, kRows);
+  double flops = 2.0 * kExperts * kRows * kFfn * kHidden;
+
+  // y_e [rows, ffn] = x_e [rows, hidden] w_e [ffn, hidden]^T: the gate and
+  // up projections' shape.
+  GroupedGemm gemm;
+  gemm.transB = true;
+  gemm.groups = kExperts;
+  gemm.m = kRows;
+  gemm.n = kFfn;
+  gemm.k = kHidden;
+  gemm.counts = counts;
+  gemm.lda = kHidden;
+  gemm.ldb = kHidden;
+  gemm.ldc = kFfn;
+  gemm.strideA = kRows * kHidden;
+  gemm.strideB = kFfn * kHidden;
+  gemm.strideC = kRows * kFfn;
+  gemm.a[0][0] = x;
+  gemm.b[0][0] = w;
+  gemm.c[0] = y;
+  double ours = timeIt([&] { groupedGemm(gemm, "grouped GEMM benchmark"); });
+
+  // cuBLAS's grouped GEMM: column-major, so C^T = W X^T per expert.
+  std::vector<const float *> as, bs;
+  std::vector<float *> cs;
+  for (int64_t e = 0; e < kExperts; ++e) {
+    as.push_back(w + e * kFfn * kHidden);
+    bs.push_back(x + e * kRows * kHidden);
+    cs.push_back(y + e * kRows * kFfn);
+  }
+  const void **aDevice = nullptr, **bDevice = nullptr;
+  void **cDevice = nullptr;
+  check(cudaMalloc(&aDevice, kExperts * sizeof(void *)), "cudaMalloc");
+  check(cudaMalloc(&bDevice, kExperts * sizeof(void *)), "cudaMalloc");
+  check(cudaMalloc(&cDevice, kExperts * sizeof(void *)), "cudaMalloc");
+  check(cudaMemcpy(aDevice, as.data(), kExperts * sizeof(void *),
+                   cudaMemcpyHostToDevice),
+        "cudaMemcpy");
+  check(cudaMemcpy(bDevice, bs.data(), kExperts * sizeof(void *),
+                   cudaMemcpyHostToDevice),
+        "cudaMemcpy");
+  check(cudaMemcpy(cDevice, cs.data(), kExperts * sizeof(void *),
+                   cudaMemcpyHostToDevice),
+        "cudaMemcpy");
+  cublasOperation_t transA = CUBLAS_OP_T, transB = CUBLAS_OP_N;
+  int m = kFfn, n = kRows, k = kHidden, lda = kHidden, ldb = kHidden,
+      ldc = kFfn, groupSize = kExperts;
+  float alpha = 1, beta = 0;
+  double grouped = timeIt([&] {
+    check(cublasGemmGroupedBatchedEx(
+              blas(), &transA, &transB, &m, &n, &k, &alpha,
+              reinterpret_cast<const void *const *>(aDevice), CUDA_R_32F, &lda,
+              reinterpret_cast<const void *const *>(bDevice), CUDA_R_32F, &ldb,
+              &beta, cDevice, CUDA_R_32F, &ldc, 1, &groupSize,
+              CUBLAS_COMPUTE_32F_PEDANTIC),
+          "cublasGemmGroupedBatchedEx");
+  });
+
+  // One dense GEMM of the same FLOPs: all experts' rows against one
+  // weight.
+  double dense = timeIt([&] {
+    check(cublasSgemm(blas(), CUBLAS_OP_T, CUBLAS_OP_N, kFfn, kExperts * kRows,
+                      kHidden, &alpha, w, kHidden, x, kHidden, &beta, y, kFfn),
+          "cublasSgemm");
+  });
+
+  auto tflops = [&](double seconds) { return flops / seconds / 1e12; };
+  std::printf("expert GEMMs: %lld experts x [%lld x %lld] x [%lld x %lld]^T, "
+              "f32 (no TF32)\n",
+              (long long)kExperts, (long long)kRows, (long long)kHidden,
+              (long long)kFfn, (long long)kHidden);
+  std::printf("dense cuBLAS SGEMM of equal FLOPs: %.1f TFLOP/s\n",
+              tflops(dense));
+  std::printf("our grouped GEMM (device counts): %.1f TFLOP/s, %.0f%% of "
+              "dense (target >= 85%%)\n",
+              tflops(ours), 100 * dense / ours);
+  std::printf("cublasGemmGroupedBatchedEx (host counts): %.1f TFLOP/s, "
+              "%.0f%% of dense\n",
+              tflops(grouped), 100 * dense / grouped);
+  return 0;
+}
+
+} // namespace
+
+int main() { return moert::exitOnErrors("moe-grouped-gemm-bench", run); }

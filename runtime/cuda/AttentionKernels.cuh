@@ -1,0 +1,576 @@
+//===- AttentionKernels.cuh - fused f32 attention ---------------*- C++ -*-===//
+//
+// Flash-style attention on CUDA cores (f32 FMA: TF32 tensor cores would not
+// equal the reference to f32 rounding), included by TransformerKernels.cu.
+//
+// Every kernel works on 64 x 64 tiles with 256 threads: thread (ty, tx) =
+// (threadIdx.x / 16, threadIdx.x % 16) owns rows ty * 4 + ii (ii < 4) and
+// columns tx + 16 jj (jj < 4) of a tile. Operands are staged in shared
+// memory in 64-column chunks of the head dimension:
+// - "A" tiles are k-major ([k][row], stride 68), read as one float4 of a
+//   thread's 4 rows;
+// - "B" tiles are row-major ([n][k], stride 65), read as scalars at
+//   tx + 16 jj, conflict-free for any k.
+// tileDot accumulates C += A^T-chunk . B-chunk over 64 head dims; tileUpdate
+// accumulates C += P^T V-chunk over the 64 rows of a tile.
+//
+// - forward: one block per (batch, head, 64 queries); an online softmax per
+//   query row (the row's 64 keys of a tile live in one half-warp).
+// - backward: the forward once more writes each query row's log-sum-exp and
+//   delta = dOut . out; then one block per (batch, kv head, 64 keys) sums dK
+//   and dV over the group's query heads and query tiles in order, and one
+//   block per (batch, head, 64 queries) sums dQ over key tiles in order. Each
+//   output element is written by one thread: no atomics, deterministic.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_CUDA_ATTENTIONKERNELS_CUH
+#define MOERT_CUDA_ATTENTIONKERNELS_CUH
+
+#include "Support.h"
+
+#include "moert/Error.h"
+
+#include <cmath>
+#include <cstdint>
+
+namespace moert::cuda::flash {
+
+constexpr int kTile = 64;           // queries, keys and head dims of a tile
+constexpr int kStrideA = kTile + 4; // k-major tiles: float4-aligned rows
+constexpr int kStrideB = kTile + 1; // row-major tiles: odd, no conflicts
+constexpr int kBuffer = kTile * kStrideA; // floats of one tile buffer
+constexpr int kAttentionThreads = 256;
+constexpr int kMaxChunks = 4; // head_dim <= 256
+
+struct Shape {
+  int64_t batch, seq;
+  int heads, kvHeads, headDim;
+  bool causal;
+  float scale;
+};
+
+inline Shape makeShape(int64_t batch, int64_t seq, int64_t heads,
+                       int64_t kvHeads, int64_t headDim, bool causal) {
+  if (kvHeads <= 0 || heads % kvHeads != 0)
+    moert::fail("moe.attention: {} heads do not group over {} kv heads", heads,
+                kvHeads);
+  if (headDim > kTile * kMaxChunks)
+    moert::fail("moe.attention: head_dim {} is over the CUDA kernels' {}",
+                headDim, kTile * kMaxChunks);
+  return {batch,
+          seq,
+          static_cast<int>(heads),
+          static_cast<int>(kvHeads),
+          static_cast<int>(headDim),
+          causal,
+          static_cast<float>(1.0 / std::sqrt(static_cast<double>(headDim)))};
+}
+
+/// One head of a [batch, seq, numHeads, headDim] tensor; index() also
+/// addresses tensors of the same layout (out, dOut, the gradients).
+struct Head {
+  const float *tensor;
+  int64_t origin, stride, seq;
+  int headDim;
+
+  __device__ Head(const float *tensor, const Shape &shape, int64_t b, int h,
+                  int numHeads)
+      : tensor(tensor), origin((b * shape.seq * numHeads + h) * shape.headDim),
+        stride(int64_t(numHeads) * shape.headDim), seq(shape.seq),
+        headDim(shape.headDim) {}
+
+  __device__ int64_t index(int64_t row, int dim) const {
+    return origin + row * stride + dim;
+  }
+  /// Zero past the sequence and the head: padding adds nothing to a dot.
+  __device__ float at(int64_t row, int dim) const {
+    return row < seq && dim < headDim ? tensor[index(row, dim)] : 0.0f;
+  }
+};
+
+/// a[d][r] = head(r0 + r, d0 + d): an A tile.
+__device__ inline void loadA(float *a, const Head &head, int64_t r0, int d0) {
+  for (int e = threadIdx.x; e < kTile * kTile; e += kAttentionThreads) {
+    int r = e / kTile, d = e % kTile;
+    a[d * kStrideA + r] = head.at(r0 + r, d0 + d);
+  }
+}
+
+/// b[r][d] = head(r0 + r, d0 + d): a B tile.
+__device__ inline void loadB(float *b, const Head &head, int64_t r0, int d0) {
+  for (int e = threadIdx.x; e < kTile * kTile; e += kAttentionThreads) {
+    int r = e / kTile, d = e % kTile;
+    b[r * kStrideB + d] = head.at(r0 + r, d0 + d);
+  }
+}
+
+/// Stores the thread's c[ii][jj] as an A tile: a[tx + 16 jj][ty * 4 + ii].
+__device__ inline void storeA(float *a, const float (&c)[4][4]) {
+  int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+#pragma unroll
+  for (int jj = 0; jj < 4; ++jj)
+    *reinterpret_cast<float4 *>(a + (tx + 16 * jj) * kStrideA + ty * 4) =
+        make_float4(c[0][jj], c[1][jj], c[2][jj], c[3][jj]);
+}
+
+/// acc[ii][jj] += sum over k < 64 of a[k][ty * 4 + ii] b[tx + 16 jj][k].
+__device__ inline void tileDot(const float *a, const float *b,
+                               float (&acc)[4][4]) {
+  int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+#pragma unroll 8
+  for (int k = 0; k < kTile; ++k) {
+    float4 x = *reinterpret_cast<const float4 *>(a + k * kStrideA + ty * 4);
+    float y[4];
+#pragma unroll
+    for (int jj = 0; jj < 4; ++jj)
+      y[jj] = b[(tx + 16 * jj) * kStrideB + k];
+#pragma unroll
+    for (int jj = 0; jj < 4; ++jj) {
+      acc[0][jj] += x.x * y[jj];
+      acc[1][jj] += x.y * y[jj];
+      acc[2][jj] += x.z * y[jj];
+      acc[3][jj] += x.w * y[jj];
+    }
+  }
+}
+
+/// acc[ii][g] += sum over r < 64 of a[r][ty * 4 + ii] b[r][tx + 16 g].
+__device__ inline void tileUpdate(const float *a, const float *b,
+                                  float (&acc)[4][4]) {
+  int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+#pragma unroll 8
+  for (int r = 0; r < kTile; ++r) {
+    float4 x = *reinterpret_cast<const float4 *>(a + r * kStrideA + ty * 4);
+    float y[4];
+#pragma unroll
+    for (int g = 0; g < 4; ++g)
+      y[g] = b[r * kStrideB + tx + 16 * g];
+#pragma unroll
+    for (int g = 0; g < 4; ++g) {
+      acc[0][g] += x.x * y[g];
+      acc[1][g] += x.y * y[g];
+      acc[2][g] += x.z * y[g];
+      acc[3][g] += x.w * y[g];
+    }
+  }
+}
+
+/// Reductions over the 16 threads (one half-warp) that share a tile row.
+/// Butterflies leave the same bits in every lane.
+__device__ inline float rowMax(float value) {
+#pragma unroll
+  for (int offset = 8; offset > 0; offset /= 2)
+    value = fmaxf(value, __shfl_xor_sync(0xffffffffu, value, offset));
+  return value;
+}
+
+__device__ inline float rowSum(float value) {
+#pragma unroll
+  for (int offset = 8; offset > 0; offset /= 2)
+    value += __shfl_xor_sync(0xffffffffu, value, offset);
+  return value;
+}
+
+__device__ inline bool visible(const Shape &shape, int64_t query, int64_t key) {
+  return query < shape.seq && key < shape.seq &&
+         (!shape.causal || key <= query);
+}
+
+/// The forward, or with Stats the backward's per-query-row statistics:
+/// lse = max + log(sum) of the scaled scores and delta = dOut . out.
+/// Shared memory: qT (A), kv (B: K then V chunks), pT (A).
+template <int Chunks, bool Stats>
+__global__ void __launch_bounds__(kAttentionThreads)
+    forwardKernel(const float *q, const float *k, const float *v, Shape shape,
+                  float *out, const float *dOut, float *lse, float *delta) {
+  extern __shared__ float4 sharedMemory[];
+  float *qT = reinterpret_cast<float *>(sharedMemory);
+  float *kv = qT + kBuffer, *pT = kv + kBuffer;
+  int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  int64_t b = blockIdx.x / shape.heads;
+  int h = blockIdx.x % shape.heads;
+  int kvHead = h / (shape.heads / shape.kvHeads);
+  Head qHead(q, shape, b, h, shape.heads);
+  Head kHead(k, shape, b, kvHead, shape.kvHeads);
+  Head vHead(v, shape, b, kvHead, shape.kvHeads);
+  int64_t i0 = int64_t(blockIdx.y) * kTile;
+
+  float maximum[4], sum[4], acc[Chunks][4][4];
+#pragma unroll
+  for (int ii = 0; ii < 4; ++ii) {
+    maximum[ii] = -INFINITY;
+    sum[ii] = 0.0f;
+#pragma unroll
+    for (int c = 0; c < Chunks; ++c)
+#pragma unroll
+      for (int g = 0; g < 4; ++g)
+        acc[c][ii][g] = 0.0f;
+  }
+  if (Chunks == 1) // the queries stay in shared memory
+    loadA(qT, qHead, i0, 0);
+
+  int64_t keyEnd =
+      shape.causal && i0 + kTile < shape.seq ? i0 + kTile : shape.seq;
+  for (int64_t k0 = 0; k0 < keyEnd; k0 += kTile) {
+    float s[4][4] = {};
+#pragma unroll
+    for (int c = 0; c < Chunks; ++c) {
+      if (Chunks > 1)
+        loadA(qT, qHead, i0, c * kTile);
+      loadB(kv, kHead, k0, c * kTile);
+      __syncthreads();
+      tileDot(qT, kv, s);
+      __syncthreads();
+    }
+    // Online softmax: rescale the running sum and output by
+    // exp(old max - new max). Masked scores are -inf, so exp gives 0; the
+    // first tile always shows key 0, so the maximum is finite after it.
+#pragma unroll
+    for (int ii = 0; ii < 4; ++ii) {
+      int64_t i = i0 + ty * 4 + ii;
+      float tileMax = -INFINITY;
+#pragma unroll
+      for (int jj = 0; jj < 4; ++jj) {
+        int64_t j = k0 + tx + 16 * jj;
+        s[ii][jj] = j < shape.seq && (!shape.causal || j <= i)
+                        ? s[ii][jj] * shape.scale
+                        : -INFINITY;
+        tileMax = fmaxf(tileMax, s[ii][jj]);
+      }
+      float newMax = fmaxf(maximum[ii], rowMax(tileMax));
+      float base = newMax == -INFINITY ? 0.0f : newMax;
+      float correction = expf(maximum[ii] - base);
+      float tileSum = 0.0f;
+#pragma unroll
+      for (int jj = 0; jj < 4; ++jj) {
+        s[ii][jj] = expf(s[ii][jj] - base);
+        tileSum += s[ii][jj];
+      }
+      sum[ii] = sum[ii] * correction + rowSum(tileSum);
+      maximum[ii] = newMax;
+#pragma unroll
+      for (int c = 0; c < Chunks; ++c)
+#pragma unroll
+        for (int g = 0; g < 4; ++g)
+          acc[c][ii][g] *= correction;
+    }
+    storeA(pT, s);
+#pragma unroll
+    for (int c = 0; c < Chunks; ++c) {
+      loadB(kv, vHead, k0, c * kTile);
+      __syncthreads();
+      tileUpdate(pT, kv, acc[c]);
+      __syncthreads();
+    }
+  }
+
+  int64_t rowBase = (b * shape.heads + h) * shape.seq;
+#pragma unroll
+  for (int ii = 0; ii < 4; ++ii) {
+    int64_t i = i0 + ty * 4 + ii;
+    bool valid = i < shape.seq;
+    float dot = 0.0f;
+#pragma unroll
+    for (int c = 0; c < Chunks; ++c)
+#pragma unroll
+      for (int g = 0; g < 4; ++g) {
+        int d = c * kTile + tx + 16 * g;
+        if (!valid || d >= shape.headDim)
+          continue;
+        float o = acc[c][ii][g] / sum[ii];
+        if constexpr (Stats)
+          dot += dOut[qHead.index(i, d)] * o;
+        else
+          out[qHead.index(i, d)] = o;
+      }
+    if constexpr (Stats) {
+      dot = rowSum(dot); // every lane takes part
+      if (valid && tx == 0) {
+        lse[rowBase + i] = maximum[ii] + logf(sum[ii]);
+        delta[rowBase + i] = dot;
+      }
+    }
+  }
+}
+
+/// The scaled score's probability and dS = p (dp - delta) scale of one
+/// (query, key) pair; 0 where masked.
+__device__ inline void softmaxGrad(const Shape &shape, bool show, float lse,
+                                   float delta, float &s, float &dp) {
+  float p = show ? expf(s * shape.scale - lse) : 0.0f;
+  dp = p * (dp - delta) * shape.scale;
+  s = p;
+}
+
+/// dK and dV of 64 keys of one kv head, summed over its query heads and
+/// query tiles in order. Shared memory: kT, vT (A); q, dO (B); P, dS (A, as
+/// [query][key]).
+template <int Chunks>
+__global__ void __launch_bounds__(kAttentionThreads)
+    keyValueGradKernel(const float *q, const float *k, const float *v,
+                       const float *dOut, Shape shape, const float *lse,
+                       const float *delta, float *dk, float *dv) {
+  extern __shared__ float4 sharedMemory[];
+  float *kT = reinterpret_cast<float *>(sharedMemory);
+  float *vT = kT + kBuffer, *qB = vT + kBuffer, *oB = qB + kBuffer;
+  float *pA = oB + kBuffer, *dsA = pA + kBuffer;
+  int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  int64_t b = blockIdx.x / shape.kvHeads;
+  int kvHead = blockIdx.x % shape.kvHeads;
+  int group = shape.heads / shape.kvHeads;
+  Head kHead(k, shape, b, kvHead, shape.kvHeads);
+  Head vHead(v, shape, b, kvHead, shape.kvHeads);
+  int64_t k0 = int64_t(blockIdx.y) * kTile;
+
+  float dkAcc[Chunks][4][4] = {}, dvAcc[Chunks][4][4] = {};
+  if (Chunks == 1) { // the keys and values stay in shared memory
+    loadA(kT, kHead, k0, 0);
+    loadA(vT, vHead, k0, 0);
+  }
+  for (int h = kvHead * group; h < (kvHead + 1) * group; ++h) {
+    Head qHead(q, shape, b, h, shape.heads);
+    Head oHead(dOut, shape, b, h, shape.heads);
+    const float *rowLse = lse + (b * shape.heads + h) * shape.seq;
+    const float *rowDelta = delta + (b * shape.heads + h) * shape.seq;
+    // Causal: queries before the tile's first key see none of it.
+    for (int64_t i0 = shape.causal ? k0 : 0; i0 < shape.seq; i0 += kTile) {
+      float s[4][4] = {}, dp[4][4] = {}; // [key][query]
+#pragma unroll
+      for (int c = 0; c < Chunks; ++c) {
+        if (Chunks > 1) {
+          loadA(kT, kHead, k0, c * kTile);
+          loadA(vT, vHead, k0, c * kTile);
+        }
+        loadB(qB, qHead, i0, c * kTile);
+        loadB(oB, oHead, i0, c * kTile);
+        __syncthreads();
+        tileDot(kT, qB, s);  // k_j . q_i
+        tileDot(vT, oB, dp); // v_j . dOut_i
+        __syncthreads();
+      }
+#pragma unroll
+      for (int jj = 0; jj < 4; ++jj) {
+        int64_t i = i0 + tx + 16 * jj;
+        bool valid = i < shape.seq;
+        float rowL = valid ? rowLse[i] : 0.0f;
+        float rowD = valid ? rowDelta[i] : 0.0f;
+#pragma unroll
+        for (int ii = 0; ii < 4; ++ii)
+          softmaxGrad(shape, visible(shape, i, k0 + ty * 4 + ii), rowL, rowD,
+                      s[ii][jj], dp[ii][jj]);
+      }
+      storeA(pA, s);
+      storeA(dsA, dp);
+#pragma unroll
+      for (int c = 0; c < Chunks; ++c) {
+        if (Chunks > 1) {
+          loadB(qB, qHead, i0, c * kTile);
+          loadB(oB, oHead, i0, c * kTile);
+        }
+        __syncthreads();
+        tileUpdate(pA, oB, dvAcc[c]);  // dv_j += p_ij dOut_i
+        tileUpdate(dsA, qB, dkAcc[c]); // dk_j += dS_ij q_i
+        __syncthreads();
+      }
+    }
+  }
+
+#pragma unroll
+  for (int ii = 0; ii < 4; ++ii) {
+    int64_t j = k0 + ty * 4 + ii;
+    if (j >= shape.seq)
+      continue;
+#pragma unroll
+    for (int c = 0; c < Chunks; ++c)
+#pragma unroll
+      for (int g = 0; g < 4; ++g) {
+        int d = c * kTile + tx + 16 * g;
+        if (d >= shape.headDim)
+          continue;
+        dk[kHead.index(j, d)] = dkAcc[c][ii][g];
+        dv[kHead.index(j, d)] = dvAcc[c][ii][g];
+      }
+  }
+}
+
+/// dQ of 64 queries of one head, summed over key tiles in order. Shared
+/// memory: qT, dOT (A); k, v (B); dS^T (A, as [key][query]).
+template <int Chunks>
+__global__ void __launch_bounds__(kAttentionThreads)
+    queryGradKernel(const float *q, const float *k, const float *v,
+                    const float *dOut, Shape shape, const float *lse,
+                    const float *delta, float *dq) {
+  extern __shared__ float4 sharedMemory[];
+  float *qT = reinterpret_cast<float *>(sharedMemory);
+  float *oT = qT + kBuffer, *kB = oT + kBuffer, *vB = kB + kBuffer;
+  float *dsA = vB + kBuffer;
+  int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  int64_t b = blockIdx.x / shape.heads;
+  int h = blockIdx.x % shape.heads;
+  int kvHead = h / (shape.heads / shape.kvHeads);
+  Head qHead(q, shape, b, h, shape.heads);
+  Head oHead(dOut, shape, b, h, shape.heads);
+  Head kHead(k, shape, b, kvHead, shape.kvHeads);
+  Head vHead(v, shape, b, kvHead, shape.kvHeads);
+  int64_t i0 = int64_t(blockIdx.y) * kTile;
+  int64_t rowBase = (b * shape.heads + h) * shape.seq;
+
+  float rowL[4], rowD[4];
+#pragma unroll
+  for (int ii = 0; ii < 4; ++ii) {
+    int64_t i = i0 + ty * 4 + ii;
+    rowL[ii] = i < shape.seq ? lse[rowBase + i] : 0.0f;
+    rowD[ii] = i < shape.seq ? delta[rowBase + i] : 0.0f;
+  }
+  float dqAcc[Chunks][4][4] = {};
+  if (Chunks == 1) { // the queries and their gradients stay
+    loadA(qT, qHead, i0, 0);
+    loadA(oT, oHead, i0, 0);
+  }
+  int64_t keyEnd =
+      shape.causal && i0 + kTile < shape.seq ? i0 + kTile : shape.seq;
+  for (int64_t k0 = 0; k0 < keyEnd; k0 += kTile) {
+    float s[4][4] = {}, dp[4][4] = {}; // [query][key]
+#pragma unroll
+    for (int c = 0; c < Chunks; ++c) {
+      if (Chunks > 1) {
+        loadA(qT, qHead, i0, c * kTile);
+        loadA(oT, oHead, i0, c * kTile);
+      }
+      loadB(kB, kHead, k0, c * kTile);
+      loadB(vB, vHead, k0, c * kTile);
+      __syncthreads();
+      tileDot(qT, kB, s);  // q_i . k_j
+      tileDot(oT, vB, dp); // dOut_i . v_j
+      __syncthreads();
+    }
+#pragma unroll
+    for (int ii = 0; ii < 4; ++ii)
+#pragma unroll
+      for (int jj = 0; jj < 4; ++jj)
+        softmaxGrad(shape, visible(shape, i0 + ty * 4 + ii, k0 + tx + 16 * jj),
+                    rowL[ii], rowD[ii], s[ii][jj], dp[ii][jj]);
+    storeA(dsA, dp);
+#pragma unroll
+    for (int c = 0; c < Chunks; ++c) {
+      if (Chunks > 1)
+        loadB(kB, kHead, k0, c * kTile);
+      __syncthreads();
+      tileUpdate(dsA, kB, dqAcc[c]); // dq_i += dS_ij k_j
+      __syncthreads();
+    }
+  }
+
+#pragma unroll
+  for (int ii = 0; ii < 4; ++ii) {
+    int64_t i = i0 + ty * 4 + ii;
+    if (i >= shape.seq)
+      continue;
+#pragma unroll
+    for (int c = 0; c < Chunks; ++c)
+#pragma unroll
+      for (int g = 0; g < 4; ++g) {
+        int d = c * kTile + tx + 16 * g;
+        if (d < shape.headDim)
+          dq[qHead.index(i, d)] = dqAcc[c][ii][g];
+      }
+  }
+}
+
+/// Raises `kernel`'s dynamic shared memory limit (over the default 48 KiB)
+/// to `buffers` tile buffers; returns the bytes.
+template <typename Kernel>
+size_t allowSharedMemory(Kernel kernel, int buffers, const char *what) {
+  size_t bytes = size_t(buffers) * kBuffer * sizeof(float);
+  check(cudaFuncSetAttribute(kernel,
+                             cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(bytes)),
+        what);
+  return bytes;
+}
+
+inline dim3 queryGrid(const Shape &shape) {
+  return dim3(static_cast<unsigned>(shape.batch * shape.heads),
+              static_cast<unsigned>((shape.seq + kTile - 1) / kTile));
+}
+
+// Each launcher sets its kernels' limits once, on the first (eager) call,
+// before any graph capture.
+template <int Chunks>
+void forwardChunks(const float *q, const float *k, const float *v,
+                   const Shape &shape, float *out) {
+  const char *what = "moert::cuda::attention";
+  static const size_t bytes =
+      allowSharedMemory(forwardKernel<Chunks, false>, 3, what);
+  forwardKernel<Chunks, false>
+      <<<queryGrid(shape), kAttentionThreads, bytes, stream()>>>(
+          q, k, v, shape, out, nullptr, nullptr, nullptr);
+  checkLaunch(what);
+}
+
+template <int Chunks>
+void backwardChunks(const float *q, const float *k, const float *v,
+                    const float *dOut, const Shape &shape, float *lse,
+                    float *delta, float *dq, float *dk, float *dv) {
+  const char *what = "moert::cuda::attentionGrad";
+  static const size_t statsBytes =
+      allowSharedMemory(forwardKernel<Chunks, true>, 3, what);
+  static const size_t keyBytes =
+      allowSharedMemory(keyValueGradKernel<Chunks>, 6, what);
+  static const size_t queryBytes =
+      allowSharedMemory(queryGradKernel<Chunks>, 5, what);
+  forwardKernel<Chunks, true>
+      <<<queryGrid(shape), kAttentionThreads, statsBytes, stream()>>>(
+          q, k, v, shape, nullptr, dOut, lse, delta);
+  checkLaunch("moert::cuda::attentionGrad (statistics)");
+  dim3 keyGrid(static_cast<unsigned>(shape.batch * shape.kvHeads),
+               static_cast<unsigned>((shape.seq + kTile - 1) / kTile));
+  keyValueGradKernel<Chunks>
+      <<<keyGrid, kAttentionThreads, keyBytes, stream()>>>(q, k, v, dOut, shape,
+                                                           lse, delta, dk, dv);
+  checkLaunch("moert::cuda::attentionGrad (dK, dV)");
+  queryGradKernel<Chunks>
+      <<<queryGrid(shape), kAttentionThreads, queryBytes, stream()>>>(
+          q, k, v, dOut, shape, lse, delta, dq);
+  checkLaunch("moert::cuda::attentionGrad (dQ)");
+}
+
+/// Chunks of 64 head dims: 1 to kMaxChunks (makeShape checked the bound).
+inline int chunksOf(const Shape &shape) {
+  return (shape.headDim + kTile - 1) / kTile;
+}
+
+inline void forward(const float *q, const float *k, const float *v,
+                    const Shape &shape, float *out) {
+  switch (chunksOf(shape)) {
+  case 1:
+    return forwardChunks<1>(q, k, v, shape, out);
+  case 2:
+    return forwardChunks<2>(q, k, v, shape, out);
+  case 3:
+    return forwardChunks<3>(q, k, v, shape, out);
+  default:
+    return forwardChunks<4>(q, k, v, shape, out);
+  }
+}
+
+/// lse and delta: [batch, heads, seq] of scratch each.
+inline void backward(const float *q, const float *k, const float *v,
+                     const float *dOut, const Shape &shape, float *lse,
+                     float *delta, float *dq, float *dk, float *dv) {
+  switch (chunksOf(shape)) {
+  case 1:
+    return backwardChunks<1>(q, k, v, dOut, shape, lse, delta, dq, dk, dv);
+  case 2:
+    return backwardChunks<2>(q, k, v, dOut, shape, lse, delta, dq, dk, dv);
+  case 3:
+    return backwardChunks<3>(q, k, v, dOut, shape, lse, delta, dq, dk, dv);
+  default:
+    return backwardChunks<4>(q, k, v, dOut, shape, lse, delta, dq, dk, dv);
+  }
+}
+
+} // namespace moert::cuda::flash
+
+#endif // MOERT_CUDA_ATTENTIONKERNELS_CUH

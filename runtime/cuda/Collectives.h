@@ -1,0 +1,27 @@
+//===- Collectives.h - the CUDA target's process group ----------*- C++ -*-===//
+//
+// One process per GPU, launched by mpirun: MPI finds the ranks and hands
+// out the NCCL id, NCCL runs the collectives on the step's stream.
+// Internal to moert_cuda.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_CUDA_COLLECTIVES_H
+#define MOERT_CUDA_COLLECTIVES_H
+
+#include <cstdint>
+
+namespace moert::cuda {
+
+/// Joins the group (MPI), picks this rank's GPU among the node's and opens
+/// the NCCL communicator; returns the rank.
+int32_t joinGroup(int32_t ranks);
+/// Every rank's `bytes` bytes of host memory, in rank order.
+void gatherBytes(const void *local, int64_t bytes, void *whole);
+void leaveGroup();
+/// Seconds of host time spent enqueuing collectives.
+double collectiveSeconds();
+
+} // namespace moert::cuda
+
+#endif // MOERT_CUDA_COLLECTIVES_H

@@ -1,0 +1,281 @@
+//===- CudaTarget.cu - the model ABI's CUDA target ------------------------===//
+//
+// Device memory, the step's stream and cuBLAS handle, the workspace, the
+// device error word, and the graphs that hold whole function calls. The
+// process group (MPI for the ranks, NCCL for the collectives) is in
+// Collectives.cu.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Collectives.h"
+#include "Support.h"
+
+#include "moert/CudaTarget.h"
+#include "moert/Error.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+using namespace moert::cuda;
+
+namespace {
+
+/// What one process holds on its GPU, created on first use (after the
+/// process group chose the device).
+struct Context {
+  cudaStream_t stream = nullptr;
+  cublasHandle_t blas = nullptr;
+  void *blasWorkspace = nullptr;
+  void *workspace = nullptr;
+  size_t workspaceBytes = 0;
+  DeviceError *errors = nullptr;
+
+  Context() {
+    check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
+          "cudaStreamCreate");
+    check(cublasCreate(&blas), "cublasCreate");
+    check(cublasSetStream(blas, stream), "cublasSetStream");
+    // Pedantic f32: the step must equal the reference to f32 rounding,
+    // which TF32 tensor cores would not.
+    check(cublasSetMathMode(blas, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
+    // A workspace of cuBLAS's own keeps it from allocating inside a graph
+    // capture (32 MiB: what NVIDIA recommends for Hopper).
+    constexpr size_t kBlasWorkspace = size_t(32) << 20;
+    check(cudaMalloc(&blasWorkspace, kBlasWorkspace), "cudaMalloc");
+    check(cublasSetWorkspace(blas, blasWorkspace, kBlasWorkspace),
+          "cublasSetWorkspace");
+    check(cudaMalloc(&errors, sizeof(DeviceError)), "cudaMalloc");
+    check(cudaMemset(errors, 0, sizeof(DeviceError)), "cudaMemset");
+  }
+};
+
+Context &context() {
+  static Context *instance = new Context; // lives until the process exits
+  return *instance;
+}
+
+bool capturing() {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  check(cudaStreamIsCapturing(context().stream, &status),
+        "cudaStreamIsCapturing");
+  return status != cudaStreamCaptureStatusNone;
+}
+
+const char *opName(int32_t op) {
+  static const char *const names[] = {
+      "moe.embedding",       "moe.cross_entropy", "moe.gate",
+      "moe.dispatch",        "moe.route",         "moe.place",
+      "moe.combine",         "moe.aux_loss",      "moe.pooled_aux_loss",
+      "moe.routing_metrics", "moe.expert_ffn",    "moe.merge_runs",
+      "moe.split_runs"};
+  return op >= 0 && op < int32_t(std::size(names)) ? names[op] : "a kernel";
+}
+
+[[noreturn]] void raise(const DeviceError &error) {
+  const char *op = opName(error.op);
+  const int64_t *v = error.values;
+  switch (static_cast<DeviceCheck>(error.check)) {
+  case DeviceCheck::TokenId:
+    moert::fail("{}: token id {} is outside [0, {})", op, v[0], v[1]);
+  case DeviceCheck::Target:
+    moert::fail("{}: target {} is outside [0, {})", op, v[0], v[1]);
+  case DeviceCheck::ExpertIndex:
+    moert::fail("{}: expert index {} is outside [0, {})", op, v[0], v[1]);
+  case DeviceCheck::Slot:
+    moert::fail("{}: slot {} is outside [0, {})", op, v[0], v[1]);
+  case DeviceCheck::ExpertCount:
+    moert::fail("{}: count {} of expert {} is outside [0, {}]", op, v[0], v[1],
+                v[2]);
+  case DeviceCheck::RunFit:
+    moert::fail("{}: rank {}'s run of {} rows for expert {} does not fit runs "
+                "of {} rows or a queue of {} rows",
+                op, v[0], v[1], v[2], v[3], v[4]);
+  case DeviceCheck::None:
+    break;
+  }
+  moert::fail("{}: unknown device error {}", op, error.check);
+}
+
+template <typename T> T *upload(const T *host, int64_t count) {
+  void *device = nullptr;
+  size_t bytes = std::max<int64_t>(count, 1) * sizeof(T);
+  check(cudaMalloc(&device, bytes), "cudaMalloc (a constant)");
+  check(cudaMemcpy(device, host, count * sizeof(T), cudaMemcpyHostToDevice),
+        "cudaMemcpy (a constant)");
+  return static_cast<T *>(device);
+}
+
+//===----------------------------------------------------------------------===//
+// moe_target
+//===----------------------------------------------------------------------===//
+
+int32_t setThreads(int32_t) { return 1; } // the host thread only launches
+
+void *allocate(int64_t bytes, int64_t alignment) {
+  int devices = 0;
+  cudaError_t status = cudaGetDeviceCount(&devices);
+  if (status != cudaSuccess || devices == 0)
+    moert::fail("this binary runs on an NVIDIA GPU, and none is usable here "
+                "({})",
+                status != cudaSuccess ? cudaGetErrorString(status)
+                                      : "no device");
+  void *memory = nullptr;
+  // cudaMalloc aligns to 256 bytes at least, the target's alignment.
+  if (alignment > 256 ||
+      cudaMalloc(&memory, std::max<int64_t>(bytes, 1)) != cudaSuccess)
+    return nullptr;
+  if (cudaMemset(memory, 0, std::max<int64_t>(bytes, 1)) != cudaSuccess) {
+    cudaFree(memory);
+    return nullptr;
+  }
+  return memory;
+}
+
+void release(void *memory) { cudaFree(memory); }
+
+void copyToTarget(void *destination, const void *source, int64_t bytes) {
+  check(cudaMemcpyAsync(destination, source, bytes, cudaMemcpyHostToDevice,
+                        context().stream),
+        "cudaMemcpyAsync (to the device)");
+  check(cudaStreamSynchronize(context().stream), "cudaStreamSynchronize");
+}
+
+void copyToHost(void *destination, const void *source, int64_t bytes) {
+  checkDeviceErrors();
+  check(cudaMemcpyAsync(destination, source, bytes, cudaMemcpyDeviceToHost,
+                        context().stream),
+        "cudaMemcpyAsync (to the host)");
+  check(cudaStreamSynchronize(context().stream), "cudaStreamSynchronize");
+}
+
+void synchronize() { checkDeviceErrors(); }
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Support.h
+//===----------------------------------------------------------------------===//
+
+cudaStream_t moert::cuda::stream() { return context().stream; }
+cublasHandle_t moert::cuda::blas() { return context().blas; }
+DeviceError *moert::cuda::deviceErrors() { return context().errors; }
+
+void moert::cuda::check(cudaError_t status, const char *what) {
+  if (status != cudaSuccess)
+    moert::fail("CUDA: {} failed: {}", what, cudaGetErrorString(status));
+}
+
+void moert::cuda::checkLaunch(const char *kernel) {
+  check(cudaGetLastError(), kernel);
+}
+
+void moert::cuda::check(cublasStatus_t status, const char *what) {
+  if (status != CUBLAS_STATUS_SUCCESS)
+    moert::fail("cuBLAS: {} failed: {}", what, cublasGetStatusString(status));
+}
+
+void *moert::cuda::workspace(size_t bytes) {
+  Context &c = context();
+  if (bytes <= c.workspaceBytes)
+    return c.workspace;
+  if (capturing())
+    moert::fail("CUDA: a kernel needs {} bytes of workspace while a graph is "
+                "captured (the eager first call sized it at {})",
+                bytes, c.workspaceBytes);
+  // Kernels still in flight may use the old buffer.
+  check(cudaStreamSynchronize(c.stream), "cudaStreamSynchronize");
+  check(cudaFree(c.workspace), "cudaFree");
+  c.workspace = nullptr;
+  check(cudaMalloc(&c.workspace, bytes), "cudaMalloc (workspace)");
+  c.workspaceBytes = bytes;
+  return c.workspace;
+}
+
+//===----------------------------------------------------------------------===//
+// CudaTarget.h
+//===----------------------------------------------------------------------===//
+
+float *moert::cuda::uploadConstant(const float *host, int64_t count) {
+  return upload(host, count);
+}
+int32_t *moert::cuda::uploadConstant(const int32_t *host, int64_t count) {
+  return upload(host, count);
+}
+int64_t *moert::cuda::uploadConstant(const int64_t *host, int64_t count) {
+  return upload(host, count);
+}
+
+int64_t *moert::cuda::deviceRowCounts(int64_t count, int64_t fill) {
+  std::vector<int64_t> host(count, std::max<int64_t>(fill, 0));
+  return upload(host.data(), count);
+}
+
+void moert::cuda::copy(void *destination, const void *source, int64_t bytes) {
+  check(cudaMemcpyAsync(destination, source, bytes, cudaMemcpyDeviceToDevice,
+                        context().stream),
+        "cudaMemcpyAsync");
+}
+
+void moert::cuda::checkDeviceErrors() {
+  Context &c = context();
+  check(cudaStreamSynchronize(c.stream), "a kernel");
+  DeviceError error;
+  check(cudaMemcpy(&error, c.errors, sizeof error, cudaMemcpyDeviceToHost),
+        "cudaMemcpy (the device error word)");
+  if (error.check == 0)
+    return;
+  check(cudaMemset(c.errors, 0, sizeof error), "cudaMemset");
+  raise(error);
+}
+
+FunctionGraph::~FunctionGraph() {
+  if (graph)
+    cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph));
+}
+
+void FunctionGraph::run(std::initializer_list<const void *> key,
+                        const std::function<void()> &body) {
+  static const bool enabled = [] {
+    const char *setting = std::getenv("MOE_CUDA_GRAPHS");
+    return !setting || std::strcmp(setting, "0") != 0;
+  }();
+  if (!enabled || !warmedUp) {
+    body();
+    warmedUp = true;
+    return;
+  }
+  cudaStream_t s = context().stream;
+  if (!graph || !std::equal(key.begin(), key.end(), capturedKey.begin(),
+                            capturedKey.end())) {
+    if (graph)
+      check(cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph)),
+            "cudaGraphExecDestroy");
+    graph = nullptr;
+    cudaGraph_t captured = nullptr;
+    check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal),
+          "cudaStreamBeginCapture");
+    try {
+      body();
+    } catch (...) {
+      cudaStreamEndCapture(s, &captured);
+      if (captured)
+        cudaGraphDestroy(captured);
+      throw;
+    }
+    check(cudaStreamEndCapture(s, &captured), "cudaStreamEndCapture");
+    cudaGraphExec_t executable = nullptr;
+    check(cudaGraphInstantiate(&executable, captured, 0),
+          "cudaGraphInstantiate");
+    check(cudaGraphDestroy(captured), "cudaGraphDestroy");
+    graph = executable;
+    capturedKey.assign(key.begin(), key.end());
+  }
+  check(cudaGraphLaunch(static_cast<cudaGraphExec_t>(graph), s),
+        "cudaGraphLaunch");
+}
+
+extern "C" const moe_target moe_cuda_target = {
+    "cuda",       setThreads, allocate,         release,
+    copyToTarget, copyToHost, synchronize,      joinGroup,
+    gatherBytes,  leaveGroup, collectiveSeconds};

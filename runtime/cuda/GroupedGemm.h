@@ -1,0 +1,51 @@
+//===- GroupedGemm.h - the experts' grouped f32 GEMM ------------*- C++ -*-===//
+//
+// One GEMM per expert (group) with static shapes, whose row counts live in
+// device memory: a train step is a CUDA graph, so the host never reads
+// them. Tiles past a group's count are skipped, and its rows past the
+// count are never read (they may hold garbage). Exact f32 FMAs, no TF32.
+// Internal to moert_cuda.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_CUDA_GROUPEDGEMM_H
+#define MOERT_CUDA_GROUPEDGEMM_H
+
+#include <cstdint>
+
+namespace moert::cuda {
+
+/// Which dimension a group's row count limits: M, the rows of op(A) and C
+/// (an expert's tokens in the forward and the input gradients; C's rows
+/// past the count are left unwritten), or K, the reduction (the weight
+/// gradients: a group with no rows gets C = 0).
+enum class CountedDim { M, K };
+
+/// For each group g and each of `problems` products p:
+///   c[p]_g = sum over the terms t of op(a[p][t]_g) op(b[p][t]_g),
+/// row-major, with x_g = x + g * xStride and op(x) = x^T when transposed:
+/// op(a) is [m, k] (a is [k, m] when transA), op(b) is [k, n] (b is [n, k]
+/// when transB), c is [m, n]. Every problem and term shares the shapes,
+/// leading dimensions and strides.
+struct GroupedGemm {
+  static constexpr int kMaxProblems = 2, kMaxTerms = 2;
+  bool transA = false, transB = false;
+  int64_t groups = 0, m = 0, n = 0, k = 0;
+  /// Device [groups]: each group's count of the counted dimension, within
+  /// [0, m] or [0, k] (the caller checked them).
+  const int64_t *counts = nullptr;
+  CountedDim counted = CountedDim::M;
+  int64_t lda = 0, ldb = 0, ldc = 0;
+  int64_t strideA = 0, strideB = 0, strideC = 0;
+  int problems = 1, terms = 1;
+  const float *a[kMaxProblems][kMaxTerms] = {};
+  const float *b[kMaxProblems][kMaxTerms] = {};
+  float *c[kMaxProblems] = {};
+};
+
+/// Enqueues `gemm` on stream(); `name` names the launch in errors.
+void groupedGemm(const GroupedGemm &gemm, const char *name);
+
+} // namespace moert::cuda
+
+#endif // MOERT_CUDA_GROUPEDGEMM_H

@@ -1,0 +1,727 @@
+//===- TransformerKernels.cu - f32 CUDA transformer kernels ---------------===//
+//
+// The transformer ops of CudaKernels.h. Linear layers go to cuBLAS (f32,
+// pedantic math); attention is a fused flash-style kernel on CUDA cores
+// (AttentionKernels.cuh); the rest are small kernels.
+//
+// Reproducibility: no float atomics. Every sum over rows (rms_norm's
+// dWeight, bias gradients) is per-column partial sums over fixed chunks of
+// rows, added in chunk order; embedding gradients sum each id's positions
+// in position order (after a stable radix sort), as the CPU kernel does;
+// block reductions use a fixed tree. Results depend on the shapes only.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moert/CudaKernels.h"
+#include "moert/Error.h"
+#include "moert/RowMath.h"
+
+#include "AttentionKernels.cuh"
+#include "Support.h"
+
+#include <cub/device/device_radix_sort.cuh>
+
+#include <climits>
+
+using namespace moert::cuda;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Helpers.
+//===----------------------------------------------------------------------===//
+
+/// Blocks of a kernel that loops over `items` (rows, columns) by block.
+unsigned blocksOver(int64_t items) {
+  return static_cast<unsigned>(
+      std::max<int64_t>(1, std::min<int64_t>(items, 65535)));
+}
+
+template <typename T> __device__ T warpSum(T value) {
+  for (int offset = 16; offset > 0; offset /= 2)
+    value += __shfl_xor_sync(0xffffffffu, value, offset);
+  return value;
+}
+
+__device__ float warpMax(float value) {
+  for (int offset = 16; offset > 0; offset /= 2)
+    value = fmaxf(value, __shfl_xor_sync(0xffffffffu, value, offset));
+  return value;
+}
+
+/// The sum over the block (a multiple of 32 threads) in a fixed tree,
+/// returned to every thread; `scratch` holds 32 values of shared memory.
+template <typename T> __device__ T blockSum(T value, T *scratch) {
+  value = warpSum(value);
+  int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  __syncthreads(); // an earlier call may still read scratch
+  if (lane == 0)
+    scratch[warp] = value;
+  __syncthreads();
+  value = lane < int(blockDim.x / 32) ? scratch[lane] : T(0);
+  return warpSum(value);
+}
+
+__device__ float blockMax(float value, float *scratch) {
+  value = warpMax(value);
+  int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  __syncthreads();
+  if (lane == 0)
+    scratch[warp] = value;
+  __syncthreads();
+  value = lane < int(blockDim.x / 32) ? scratch[lane] : -INFINITY;
+  return warpMax(value);
+}
+
+/// Slices of one workspace() buffer, each aligned to 256 bytes.
+class Carver {
+public:
+  template <typename T> size_t add(int64_t count) {
+    size_t offset = bytes;
+    bytes += (std::max<int64_t>(count, 1) * sizeof(T) + 255) / 256 * 256;
+    return offset;
+  }
+  char *take() { return static_cast<char *>(workspace(bytes)); }
+
+private:
+  size_t bytes = 0;
+};
+
+//===----------------------------------------------------------------------===//
+// Sums over rows: partial[chunk, c] = the sum of term(r, c) over the rows r
+// of the chunk, in row order, in double; then each column's chunks in order.
+//===----------------------------------------------------------------------===//
+
+struct ColumnChunks {
+  int64_t rows, cols, chunkRows, chunks;
+  explicit ColumnChunks(int64_t rows, int64_t cols) : rows(rows), cols(cols) {
+    // 128 rows per chunk keeps the partials small and the grid wide; more
+    // when grid.y would pass its limit.
+    chunkRows = std::max<int64_t>(128, (rows + 65534) / 65535);
+    chunks = std::max<int64_t>(1, (rows + chunkRows - 1) / chunkRows);
+  }
+};
+
+template <typename Term>
+__global__ void columnPartials(ColumnChunks shape, Term term, double *partial) {
+  int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= shape.cols)
+    return;
+  int64_t begin = int64_t(blockIdx.y) * shape.chunkRows;
+  int64_t end = begin + shape.chunkRows < shape.rows ? begin + shape.chunkRows
+                                                     : shape.rows;
+  double sum = 0;
+  for (int64_t r = begin; r < end; ++r)
+    sum += term(r, c);
+  partial[int64_t(blockIdx.y) * shape.cols + c] = sum;
+}
+
+__global__ void sumPartials(ColumnChunks shape, const double *partial,
+                            float *out) {
+  for (int64_t c : gridStride(shape.cols)) {
+    double sum = 0;
+    for (int64_t chunk = 0; chunk < shape.chunks; ++chunk)
+      sum += partial[chunk * shape.cols + c];
+    out[c] = static_cast<float>(sum);
+  }
+}
+
+/// out[c] = the sum over rows of term(r, c); `partial` holds
+/// shape.chunks * cols doubles.
+template <typename Term>
+void sumOverRows(const ColumnChunks &shape, Term term, double *partial,
+                 float *out) {
+  if (shape.cols == 0)
+    return;
+  dim3 grid((shape.cols + kThreads - 1) / kThreads, shape.chunks);
+  columnPartials<Term><<<grid, kThreads, 0, stream()>>>(shape, term, partial);
+  checkLaunch("moert::cuda::columnPartials");
+  sumPartials<<<blocksFor(shape.cols), kThreads, 0, stream()>>>(shape, partial,
+                                                                out);
+  checkLaunch("moert::cuda::sumPartials");
+}
+
+struct ColumnTerm {
+  const float *dy;
+  int64_t cols;
+  __device__ float operator()(int64_t r, int64_t c) const {
+    return dy[r * cols + c];
+  }
+};
+
+/// rms_norm's dWeight term, in float as on the CPU.
+struct RmsWeightTerm {
+  const float *dy, *x, *scales;
+  int64_t hidden;
+  __device__ float operator()(int64_t r, int64_t i) const {
+    return dy[r * hidden + i] * x[r * hidden + i] * scales[r];
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Kernels.
+//===----------------------------------------------------------------------===//
+
+/// One block per row; a bad id reports and zeroes its row.
+__global__ void embeddingKernel(const float *table, int64_t vocab,
+                                int64_t hidden, const int32_t *ids,
+                                int64_t count, DeviceError *errors,
+                                float *out) {
+  for (int64_t i = blockIdx.x; i < count; i += gridDim.x) {
+    int32_t id = ids[i];
+    bool valid = id >= 0 && id < vocab;
+    if (!valid && threadIdx.x == 0)
+      reportError(errors, DeviceCheck::TokenId, CheckedOp::Embedding, id,
+                  vocab);
+    for (int64_t d = threadIdx.x; d < hidden; d += blockDim.x)
+      out[i * hidden + d] = valid ? table[id * hidden + d] : 0.0f;
+  }
+}
+
+/// Sort keys: the id, or `vocab` (sorted last, then ignored) for a bad one.
+__global__ void embeddingKeys(const int32_t *ids, int64_t count, int64_t vocab,
+                              DeviceError *errors, uint32_t *keys,
+                              int32_t *positions) {
+  for (int64_t i : gridStride(count)) {
+    int32_t id = ids[i];
+    bool valid = checkIndex(errors, DeviceCheck::TokenId, CheckedOp::Embedding,
+                            id, vocab);
+    keys[i] = valid ? static_cast<uint32_t>(id) : static_cast<uint32_t>(vocab);
+    positions[i] = static_cast<int32_t>(i);
+  }
+}
+
+/// [begin[v], end[v]) = the sorted positions of id v (both zeroed before).
+__global__ void embeddingRanges(const uint32_t *sorted, int64_t count,
+                                int64_t vocab, int32_t *begin, int32_t *end) {
+  for (int64_t k : gridStride(count)) {
+    uint32_t key = sorted[k];
+    if (key >= vocab)
+      continue;
+    if (k == 0 || sorted[k - 1] != key)
+      begin[key] = static_cast<int32_t>(k);
+    if (k == count - 1 || sorted[k + 1] != key)
+      end[key] = static_cast<int32_t>(k + 1);
+  }
+}
+
+/// Each table row sums its positions' gradients in position order, from 0,
+/// exactly as the CPU kernel does.
+__global__ void embeddingGradRows(const int32_t *positions,
+                                  const int32_t *begin, const int32_t *end,
+                                  const float *dOut, int64_t vocab,
+                                  int64_t hidden, float *dTable) {
+  for (int64_t v = blockIdx.x; v < vocab; v += gridDim.x) {
+    int32_t first = begin[v], last = end[v];
+    for (int64_t d = threadIdx.x; d < hidden; d += blockDim.x) {
+      float sum = 0.0f;
+      for (int32_t p = first; p < last; ++p)
+        sum += dOut[int64_t(positions[p]) * hidden + d];
+      dTable[v * hidden + d] = sum;
+    }
+  }
+}
+
+__global__ void rmsNormKernel(const float *x, const float *weight, int64_t rows,
+                              int64_t hidden, double eps, float *y) {
+  __shared__ double scratch[32];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const float *xr = x + r * hidden;
+    double sum = 0;
+    for (int64_t i = threadIdx.x; i < hidden; i += blockDim.x)
+      sum += static_cast<double>(xr[i]) * xr[i];
+    float scale = static_cast<float>(
+        moert::rows::inverseRms(blockSum(sum, scratch), hidden, eps));
+    for (int64_t i = threadIdx.x; i < hidden; i += blockDim.x)
+      y[r * hidden + i] = xr[i] * scale * weight[i];
+  }
+}
+
+/// dx of one row per block, and the row's scale s for dWeight. With
+/// g = dy w: dx_j = s g_j - s^3 x_j / hidden * sum_i g_i x_i, in double.
+__global__ void rmsNormGradRows(const float *x, const float *weight,
+                                const float *dy, int64_t rows, int64_t hidden,
+                                double eps, float *dx, float *scales) {
+  __shared__ double scratch[32];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const float *xr = x + r * hidden, *dyr = dy + r * hidden;
+    double squares = 0, dot = 0;
+    for (int64_t i = threadIdx.x; i < hidden; i += blockDim.x) {
+      squares += static_cast<double>(xr[i]) * xr[i];
+      dot += static_cast<double>(dyr[i] * weight[i]) * xr[i];
+    }
+    squares = blockSum(squares, scratch);
+    dot = blockSum(dot, scratch);
+    double s = moert::rows::inverseRms(squares, hidden, eps);
+    double coefficient = s * s * s * dot / hidden;
+    for (int64_t j = threadIdx.x; j < hidden; j += blockDim.x)
+      dx[r * hidden + j] =
+          static_cast<float>(s * (dyr[j] * weight[j]) - coefficient * xr[j]);
+    if (threadIdx.x == 0)
+      scales[r] = static_cast<float>(s);
+  }
+}
+
+__global__ void broadcastRows(const float *bias, int64_t rows, int64_t out,
+                              float *y) {
+  for (int64_t i : gridStride(rows * out))
+    y[i] = bias[i % out];
+}
+
+/// One thread per (position, frequency): its cos and sin in double, applied
+/// to every batch and head.
+__global__ void ropeKernel(const float *x, int64_t batch, int64_t seq,
+                           int64_t heads, int64_t headDim, double theta,
+                           bool inverse, float *y) {
+  int64_t half = headDim / 2;
+  for (int64_t e : gridStride(seq * half)) {
+    int64_t position = e / half, i = e % half;
+    double angle = static_cast<double>(position) *
+                   moert::rows::ropeFrequency(i, headDim, theta);
+    double sine, cosine;
+    sincos(angle, &sine, &cosine);
+    float c = static_cast<float>(cosine);
+    float s = static_cast<float>(inverse ? -sine : sine);
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t h = 0; h < heads; ++h) {
+        int64_t at = ((b * seq + position) * heads + h) * headDim + i;
+        float x1 = x[at], x2 = x[at + half];
+        y[at] = x1 * c - x2 * s;
+        y[at + half] = x2 * c + x1 * s;
+      }
+  }
+}
+
+__global__ void swigluKernel(const float *gate, const float *up, int64_t count,
+                             float *y) {
+  for (int64_t i : gridStride(count)) {
+    float g = gate[i];
+    float sigmoid = 1.0f / (1.0f + expf(-g));
+    y[i] = g * sigmoid * up[i];
+  }
+}
+
+/// silu(g) = g sigmoid(g), silu'(g) = sigmoid(g) (1 + g (1 - sigmoid(g))).
+__global__ void swigluGradKernel(const float *gate, const float *up,
+                                 const float *dy, int64_t count, float *dGate,
+                                 float *dUp) {
+  for (int64_t i : gridStride(count)) {
+    float g = gate[i], u = up[i], d = dy[i];
+    float s = 1.0f / (1.0f + expf(-g));
+    dUp[i] = d * g * s;
+    dGate[i] = d * u * s * (1.0f + g * (1.0f - s));
+  }
+}
+
+__global__ void addKernel(const float *a, const float *b, int64_t count,
+                          float *y) {
+  for (int64_t i : gridStride(count))
+    y[i] = a[i] + b[i];
+}
+
+__global__ void mulKernel(const float *a, const float *b, int64_t count,
+                          float *y) {
+  for (int64_t i : gridStride(count))
+    y[i] = a[i] * b[i];
+}
+
+//===----------------------------------------------------------------------===//
+// Cross-entropy: one block per row.
+//===----------------------------------------------------------------------===//
+
+__device__ bool isCounted(const CountedTargets &counted, int32_t target) {
+  return !counted.ignores || target != counted.ignoreIndex;
+}
+
+__device__ double divisorValue(const float *device, double value) {
+  return device ? static_cast<double>(*device) : value;
+}
+
+/// Whether row `r` is counted with a good target; reports a bad one (the
+/// branch is uniform over the block).
+__device__ bool countedRow(const int32_t *targets, int64_t r, int64_t vocab,
+                           const CountedTargets &counted, DeviceError *errors) {
+  int32_t target = targets[r];
+  if (!isCounted(counted, target))
+    return false;
+  if (target >= 0 && target < vocab)
+    return true;
+  if (threadIdx.x == 0)
+    reportError(errors, DeviceCheck::Target, CheckedOp::CrossEntropy, target,
+                vocab);
+  return false;
+}
+
+/// The row's maximum and sum of exp(x - maximum) (in double), to every
+/// thread of the block.
+__device__ void rowSoftmaxStatistics(const float *row, int64_t vocab,
+                                     float *floatScratch, double *doubleScratch,
+                                     float &maximum, double &sum) {
+  float localMax = -INFINITY;
+  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x)
+    localMax = fmaxf(localMax, row[v]);
+  maximum = blockMax(localMax, floatScratch);
+  double localSum = 0;
+  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x)
+    localSum += expf(row[v] - maximum);
+  sum = blockSum(localSum, doubleScratch);
+}
+
+__global__ void crossEntropyRows(const float *logits, const int32_t *targets,
+                                 int64_t rows, int64_t vocab,
+                                 CountedTargets counted, DeviceError *errors,
+                                 double *losses) {
+  __shared__ float floatScratch[32];
+  __shared__ double doubleScratch[32];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    if (!countedRow(targets, r, vocab, counted, errors)) {
+      if (threadIdx.x == 0)
+        losses[r] = 0;
+      continue;
+    }
+    const float *row = logits + r * vocab;
+    float maximum;
+    double sum;
+    rowSoftmaxStatistics(row, vocab, floatScratch, doubleScratch, maximum, sum);
+    if (threadIdx.x == 0)
+      losses[r] = maximum + log(sum) - row[targets[r]];
+  }
+}
+
+/// One block: the row losses in a fixed order, over the divisor.
+__global__ void crossEntropyTotal(const double *losses, int64_t rows,
+                                  const float *divisorDevice,
+                                  double divisorConstant, float *result) {
+  __shared__ double scratch[32];
+  double sum = 0;
+  for (int64_t r = threadIdx.x; r < rows; r += blockDim.x)
+    sum += losses[r];
+  sum = blockSum(sum, scratch);
+  if (threadIdx.x == 0) {
+    double divisor = divisorValue(divisorDevice, divisorConstant);
+    *result = divisor == 0 ? 0.0f : static_cast<float>(sum / divisor);
+  }
+}
+
+/// Each counted row's softmax - onehot, scaled by dLoss / divisor; other
+/// rows (and rows with a bad target) are zero.
+__global__ void crossEntropyGradRows(const float *logits,
+                                     const int32_t *targets, int64_t rows,
+                                     int64_t vocab, CountedTargets counted,
+                                     const float *divisorDevice,
+                                     double divisorConstant, const float *dLoss,
+                                     DeviceError *errors, float *dLogits) {
+  __shared__ float floatScratch[32];
+  __shared__ double doubleScratch[32];
+  double divisor = divisorValue(divisorDevice, divisorConstant);
+  double rowScale = divisor == 0 ? 0.0 : static_cast<double>(*dLoss) / divisor;
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    float *dRow = dLogits + r * vocab;
+    if (!countedRow(targets, r, vocab, counted, errors)) {
+      for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x)
+        dRow[v] = 0.0f;
+      continue;
+    }
+    const float *row = logits + r * vocab;
+    float maximum;
+    double sum;
+    rowSoftmaxStatistics(row, vocab, floatScratch, doubleScratch, maximum, sum);
+    float factor = static_cast<float>(rowScale / sum);
+    int32_t target = targets[r];
+    for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) {
+      float d = expf(row[v] - maximum) * factor;
+      dRow[v] = v == target ? d - static_cast<float>(rowScale) : d;
+    }
+  }
+}
+
+/// One block; an integer count, so the order does not matter.
+__global__ void countTargetsKernel(const int32_t *targets, int64_t count,
+                                   CountedTargets counted, float *result) {
+  __shared__ long long scratch[32];
+  long long total = 0;
+  for (int64_t i = threadIdx.x; i < count; i += blockDim.x)
+    total += isCounted(counted, targets[i]);
+  total = blockSum(total, scratch);
+  if (threadIdx.x == 0)
+    *result = static_cast<float>(total);
+}
+
+constexpr int kReduceThreads = 1024; // single-block reductions
+
+/// Row-major C[m x n] = op(A) op(B) + beta C through column-major cuBLAS:
+/// C^T = op(B)^T op(A)^T.
+void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+           const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+           float *c, int64_t ldc, const char *what) {
+  if (m == 0 || n == 0)
+    return;
+  if (k == 0) { // C = beta C; cuBLAS leaves k == 0 to the caller
+    if (beta == 0.0f)
+      check(cudaMemsetAsync(c, 0, m * n * sizeof(float), stream()), what);
+    return; // beta is 1 (a preloaded bias) or 0 here
+  }
+  const float alpha = 1.0f;
+  check(cublasSgemm_64(blas(), transB ? CUBLAS_OP_T : CUBLAS_OP_N,
+                       transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, b,
+                       ldb, a, lda, &beta, c, ldc),
+        what);
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Embedding.
+//===----------------------------------------------------------------------===//
+
+void moert::cuda::embedding(const float *table, int64_t vocab, int64_t hidden,
+                            const int32_t *ids, int64_t count, float *out) {
+  if (count == 0)
+    return;
+  embeddingKernel<<<blocksOver(count), kThreads, 0, stream()>>>(
+      table, vocab, hidden, ids, count, deviceErrors(), out);
+  checkLaunch("moert::cuda::embedding");
+}
+
+void moert::cuda::embeddingGrad(const int32_t *ids, int64_t count,
+                                const float *dOut, int64_t vocab,
+                                int64_t hidden, float *dTable) {
+  if (vocab == 0)
+    return;
+  if (count > INT32_MAX || vocab >= INT32_MAX)
+    moert::fail("moe.embedding: {} positions or a vocabulary of {} is too "
+                "large for the CUDA kernel",
+                count, vocab);
+  // Stable radix sort of (id, position) by id, then each table row sums its
+  // run of positions in order: the CPU's counting sort, deterministically.
+  int endBit = 1;
+  while ((int64_t(1) << endBit) <= vocab)
+    ++endBit;
+  size_t sortBytes = 0;
+  check(cub::DeviceRadixSort::SortPairs(
+            nullptr, sortBytes, static_cast<const uint32_t *>(nullptr),
+            static_cast<uint32_t *>(nullptr),
+            static_cast<const int32_t *>(nullptr),
+            static_cast<int32_t *>(nullptr), static_cast<int>(count), 0, endBit,
+            stream()),
+        "cub::DeviceRadixSort (size)");
+  Carver carver;
+  size_t keysAt = carver.add<uint32_t>(count);
+  size_t sortedKeysAt = carver.add<uint32_t>(count);
+  size_t positionsAt = carver.add<int32_t>(count);
+  size_t sortedPositionsAt = carver.add<int32_t>(count);
+  size_t rangesAt = carver.add<int32_t>(2 * vocab);
+  size_t sortAt = carver.add<char>(static_cast<int64_t>(sortBytes));
+  char *base = carver.take();
+  auto *keys = reinterpret_cast<uint32_t *>(base + keysAt);
+  auto *sortedKeys = reinterpret_cast<uint32_t *>(base + sortedKeysAt);
+  auto *positions = reinterpret_cast<int32_t *>(base + positionsAt);
+  auto *sortedPositions = reinterpret_cast<int32_t *>(base + sortedPositionsAt);
+  auto *begin = reinterpret_cast<int32_t *>(base + rangesAt);
+  int32_t *end = begin + vocab;
+
+  check(cudaMemsetAsync(begin, 0, 2 * vocab * sizeof(int32_t), stream()),
+        "moert::cuda::embeddingGrad (memset)");
+  if (count > 0) {
+    embeddingKeys<<<blocksFor(count), kThreads, 0, stream()>>>(
+        ids, count, vocab, deviceErrors(), keys, positions);
+    checkLaunch("moert::cuda::embeddingKeys");
+    check(cub::DeviceRadixSort::SortPairs(
+              base + sortAt, sortBytes, keys, sortedKeys, positions,
+              sortedPositions, static_cast<int>(count), 0, endBit, stream()),
+          "cub::DeviceRadixSort");
+    embeddingRanges<<<blocksFor(count), kThreads, 0, stream()>>>(
+        sortedKeys, count, vocab, begin, end);
+    checkLaunch("moert::cuda::embeddingRanges");
+  }
+  embeddingGradRows<<<blocksOver(vocab), kThreads, 0, stream()>>>(
+      sortedPositions, begin, end, dOut, vocab, hidden, dTable);
+  checkLaunch("moert::cuda::embeddingGrad");
+}
+
+//===----------------------------------------------------------------------===//
+// RMS norm.
+//===----------------------------------------------------------------------===//
+
+void moert::cuda::rmsNorm(const float *x, const float *weight, int64_t rows,
+                          int64_t hidden, double eps, float *y) {
+  if (rows == 0)
+    return;
+  rmsNormKernel<<<blocksOver(rows), kThreads, 0, stream()>>>(x, weight, rows,
+                                                             hidden, eps, y);
+  checkLaunch("moert::cuda::rmsNorm");
+}
+
+void moert::cuda::rmsNormGrad(const float *x, const float *weight,
+                              const float *dy, int64_t rows, int64_t hidden,
+                              double eps, float *dx, float *dWeight) {
+  ColumnChunks shape(rows, hidden);
+  Carver carver;
+  size_t scalesAt = carver.add<float>(rows);
+  size_t partialAt = carver.add<double>(shape.chunks * hidden);
+  char *base = carver.take();
+  auto *scales = reinterpret_cast<float *>(base + scalesAt);
+  auto *partial = reinterpret_cast<double *>(base + partialAt);
+  if (rows > 0) {
+    rmsNormGradRows<<<blocksOver(rows), kThreads, 0, stream()>>>(
+        x, weight, dy, rows, hidden, eps, dx, scales);
+    checkLaunch("moert::cuda::rmsNormGrad");
+  }
+  // dWeight_i = sum over rows of dy_i x_i s, column by column.
+  sumOverRows(shape, RmsWeightTerm{dy, x, scales, hidden}, partial, dWeight);
+}
+
+//===----------------------------------------------------------------------===//
+// Linear layers: cuBLAS.
+//===----------------------------------------------------------------------===//
+
+void moert::cuda::linear(const float *x, const float *weight, const float *bias,
+                         int64_t rows, int64_t in, int64_t out, float *y) {
+  // The bias is preloaded into y and the GEMM adds x W^T (beta 1), as on
+  // the CPU.
+  if (bias && rows * out > 0) {
+    broadcastRows<<<blocksFor(rows * out), kThreads, 0, stream()>>>(bias, rows,
+                                                                    out, y);
+    checkLaunch("moert::cuda::linear (bias)");
+  }
+  sgemm(false, true, rows, out, in, x, in, weight, in, bias ? 1.0f : 0.0f, y,
+        out, "moert::cuda::linear");
+}
+
+void moert::cuda::linearInputGrad(const float *dy, const float *weight,
+                                  int64_t rows, int64_t in, int64_t out,
+                                  float *dx) {
+  sgemm(false, false, rows, in, out, dy, out, weight, in, 0.0f, dx, in,
+        "moert::cuda::linearInputGrad");
+}
+
+void moert::cuda::linearWeightGrad(const float *dy, const float *x,
+                                   int64_t rows, int64_t in, int64_t out,
+                                   float *dWeight) {
+  sgemm(true, false, out, in, rows, dy, out, x, in, 0.0f, dWeight, in,
+        "moert::cuda::linearWeightGrad");
+}
+
+void moert::cuda::biasGrad(const float *dy, int64_t rows, int64_t out,
+                           float *dBias) {
+  ColumnChunks shape(rows, out);
+  Carver carver;
+  size_t partialAt = carver.add<double>(shape.chunks * out);
+  auto *partial = reinterpret_cast<double *>(carver.take() + partialAt);
+  sumOverRows(shape, ColumnTerm{dy, out}, partial, dBias);
+}
+
+//===----------------------------------------------------------------------===//
+// RoPE and attention.
+//===----------------------------------------------------------------------===//
+
+void moert::cuda::rope(const float *x, int64_t batch, int64_t seq,
+                       int64_t heads, int64_t headDim, double theta,
+                       bool inverse, float *y) {
+  // head_dim is even (the verifier checks it).
+  int64_t pairs = seq * (headDim / 2);
+  if (pairs == 0 || batch == 0 || heads == 0)
+    return;
+  ropeKernel<<<blocksFor(pairs), kThreads, 0, stream()>>>(
+      x, batch, seq, heads, headDim, theta, inverse, y);
+  checkLaunch("moert::cuda::rope");
+}
+
+void moert::cuda::attention(const float *q, const float *k, const float *v,
+                            int64_t batch, int64_t seq, int64_t heads,
+                            int64_t kvHeads, int64_t headDim, bool causal,
+                            float *out) {
+  if (batch == 0 || seq == 0 || heads == 0 || headDim == 0)
+    return;
+  flash::forward(q, k, v,
+                 flash::makeShape(batch, seq, heads, kvHeads, headDim, causal),
+                 out);
+}
+
+void moert::cuda::attentionGrad(const float *q, const float *k, const float *v,
+                                const float *dOut, int64_t batch, int64_t seq,
+                                int64_t heads, int64_t kvHeads, int64_t headDim,
+                                bool causal, float *dq, float *dk, float *dv) {
+  if (batch == 0 || seq == 0 || heads == 0 || headDim == 0)
+    return;
+  flash::Shape shape =
+      flash::makeShape(batch, seq, heads, kvHeads, headDim, causal);
+  // The softmax statistics (log-sum-exp and dOut . out per query row), then
+  // dK and dV by key tile, then dQ by query tile.
+  Carver carver;
+  size_t lseAt = carver.add<float>(batch * heads * seq);
+  size_t deltaAt = carver.add<float>(batch * heads * seq);
+  char *base = carver.take();
+  flash::backward(q, k, v, dOut, shape, reinterpret_cast<float *>(base + lseAt),
+                  reinterpret_cast<float *>(base + deltaAt), dq, dk, dv);
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise.
+//===----------------------------------------------------------------------===//
+
+void moert::cuda::swiglu(const float *gate, const float *up, int64_t count,
+                         float *y) {
+  swigluKernel<<<blocksFor(count), kThreads, 0, stream()>>>(gate, up, count, y);
+  checkLaunch("moert::cuda::swiglu");
+}
+
+void moert::cuda::swigluGrad(const float *gate, const float *up,
+                             const float *dy, int64_t count, float *dGate,
+                             float *dUp) {
+  swigluGradKernel<<<blocksFor(count), kThreads, 0, stream()>>>(
+      gate, up, dy, count, dGate, dUp);
+  checkLaunch("moert::cuda::swigluGrad");
+}
+
+void moert::cuda::add(const float *a, const float *b, int64_t count, float *y) {
+  addKernel<<<blocksFor(count), kThreads, 0, stream()>>>(a, b, count, y);
+  checkLaunch("moert::cuda::add");
+}
+
+void moert::cuda::mul(const float *a, const float *b, int64_t count, float *y) {
+  mulKernel<<<blocksFor(count), kThreads, 0, stream()>>>(a, b, count, y);
+  checkLaunch("moert::cuda::mul");
+}
+
+//===----------------------------------------------------------------------===//
+// Cross-entropy.
+//===----------------------------------------------------------------------===//
+
+void moert::cuda::crossEntropy(const float *logits, const int32_t *targets,
+                               int64_t rows, int64_t vocab,
+                               const CountedTargets &counted, Divisor divisor,
+                               float *result) {
+  // Per-row losses, then one block sums them in row order: deterministic.
+  Carver carver;
+  size_t lossesAt = carver.add<double>(rows);
+  auto *losses = reinterpret_cast<double *>(carver.take() + lossesAt);
+  if (rows > 0) {
+    crossEntropyRows<<<blocksOver(rows), kThreads, 0, stream()>>>(
+        logits, targets, rows, vocab, counted, deviceErrors(), losses);
+    checkLaunch("moert::cuda::crossEntropy");
+  }
+  crossEntropyTotal<<<1, kReduceThreads, 0, stream()>>>(
+      losses, rows, divisor.device, divisor.value, result);
+  checkLaunch("moert::cuda::crossEntropy (total)");
+}
+
+void moert::cuda::crossEntropyGrad(const float *logits, const int32_t *targets,
+                                   int64_t rows, int64_t vocab,
+                                   const CountedTargets &counted,
+                                   Divisor divisor, const float *dLoss,
+                                   float *dLogits) {
+  if (rows == 0)
+    return;
+  crossEntropyGradRows<<<blocksOver(rows), kThreads, 0, stream()>>>(
+      logits, targets, rows, vocab, counted, divisor.device, divisor.value,
+      dLoss, deviceErrors(), dLogits);
+  checkLaunch("moert::cuda::crossEntropyGrad");
+}
+
+void moert::cuda::countTargets(const int32_t *targets, int64_t count,
+                               const CountedTargets &counted, float *result) {
+  countTargetsKernel<<<1, kReduceThreads, 0, stream()>>>(targets, count,
+                                                         counted, result);
+  checkLaunch("moert::cuda::countTargets");
+}

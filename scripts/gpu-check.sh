@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The GPU acceptance in one command, on a fresh machine with an NVIDIA GPU,
+# its driver and the CUDA toolkit (Debian or Ubuntu): installs what else is
+# missing, builds the CUDA target in Release (build-gpu/), runs the tests
+# labelled gpu (every CUDA kernel against the CPU kernels; the compiled
+# CUDA train step against moe-run; graph replay against eager launches,
+# bit for bit) and the GPU benchmark, and writes a short report.
+#
+# usage: scripts/gpu-check.sh REPORT_DIR
+# Writes REPORT_DIR/report.md (pass/fail per test, the benchmark's figures)
+# beside the logs; exits non-zero when a test failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+report=${1:?usage: scripts/gpu-check.sh REPORT_DIR}
+mkdir -p "$report"
+report=$(cd "$report" && pwd)
+start=$(date +%s)
+
+fail() {
+  echo "gpu-check: error: $*" >&2
+  exit 1
+}
+nvidia-smi -L >/dev/null 2>&1 || fail "no NVIDIA GPU is usable here (nvidia-smi -L failed)"
+nvcc=${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
+[ -x "$nvcc" ] || fail "no CUDA toolkit: nvcc is neither on PATH nor in /usr/local/cuda/bin"
+
+scripts/install-deps.sh > "$report/install.log" 2>&1 ||
+  fail "installing the build's packages failed (see $report/install.log)"
+jobs=$(nproc)
+{
+  [ -f build-gpu/build.ninja ] ||
+    cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOE_CUDA=ON \
+      -DCMAKE_CUDA_COMPILER="$nvcc"
+  cmake --build build-gpu -j "$jobs" --target moe-cuda-kernel-tests \
+    moe-grouped-gemm-bench moe-compile moe-run moe-opt moe-import
+} > "$report/build.log" 2>&1 || fail "the build failed (see $report/build.log)"
+built=$(date +%s)
+
+ctest --test-dir build-gpu -L gpu --output-on-failure -j 4 \
+  --output-junit "$report/gpu-tests.xml" > "$report/gpu-tests.log" 2>&1
+tests_status=$?
+tested=$(date +%s)
+
+BUILD_DIR=build-gpu benchmarks/gpu-train.sh "$report/benchmark" \
+  > "$report/benchmark.log" 2>&1
+bench_status=$?
+finished=$(date +%s)
+
+python3 - "$report" "$tests_status" "$bench_status" \
+  "$((built - start))" "$((tested - built))" "$((finished - tested))" <<'PY'
+import os, sys, xml.etree.ElementTree as ET
+report, tests, bench, build_s, test_s, bench_s = sys.argv[1:]
+lines = ["# gpu-check report", ""]
+lines.append(os.popen("nvidia-smi --query-gpu=name,driver_version,memory.total "
+                      "--format=csv,noheader").read().strip())
+lines.append("build %ss, tests %ss, benchmark %ss" % (build_s, test_s, bench_s))
+lines += ["", "## Tests (ctest -L gpu)", ""]
+try:
+    for case in ET.parse(os.path.join(report, "gpu-tests.xml")).iter("testcase"):
+        status = case.get("status", "run")
+        lines.append("- %s: %s (%ss)" % (case.get("name"), {
+            "run": "pass", "fail": "FAIL", "notrun": "skipped"}.get(status, status),
+            case.get("time")))
+except (OSError, ET.ParseError) as error:
+    lines.append("no test results: %s (see gpu-tests.log)" % error)
+lines += ["", "## Benchmark", ""]
+md = os.path.join(report, "benchmark", "gpu-train.md")
+lines.append(open(md).read().strip() if os.path.exists(md)
+             else "the benchmark failed (see benchmark.log)")
+lines.append("")
+lines.append("tests: %s" % ("passed" if tests == "0" else "FAILED"))
+open(os.path.join(report, "report.md"), "w").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+PY
+[ "$tests_status" -eq 0 ] && [ "$bench_status" -eq 0 ]

@@ -1,0 +1,681 @@
+//===- CudaKernelsTest.cpp - f32 CUDA transformer and optimizer kernels ---===//
+//
+// Every transformer and optimizer kernel of moert::cuda against its CPU
+// kernel (moert::cpu, the f32 reference of the CUDA target) on the same
+// random inputs, including sizes that are not multiples of the warp or of
+// the attention tiles, grouped-query attention, and lists of more than one
+// launch's worth of tensors; bad token ids and targets raise the CPU
+// kernels' messages on the next synchronization; and the deterministic
+// kernels give bitwise identical results twice. The routing and expert
+// kernels: CudaRoutingKernelsTest.cpp, CudaExpertKernelsTest.cpp.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moert/CudaKernels.h"
+#include "moert/CpuKernels.h"
+
+#include "CudaTestUtils.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+using namespace moe::cudatest;
+namespace cpu = moert::cpu;
+namespace gpu = moert::cuda;
+
+namespace {
+
+class CudaTransformerKernelsTest : public CudaTest {};
+class CudaOptimizerKernelsTest : public CudaTest {};
+
+// GEMMs and attention sum in another order than the CPU's.
+constexpr double kGemmTolerance = 1e-4;
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Embedding.
+//===----------------------------------------------------------------------===//
+
+TEST_F(CudaTransformerKernelsTest, EmbeddingAndGradMatchCpu) {
+  struct Case {
+    int64_t vocab, hidden, count;
+  };
+  // Vocabularies larger and smaller than the count: rows nobody gathered
+  // get zero gradient, repeated ids (about 100 each in the last) add up.
+  for (Case c : {Case{1, 1, 1}, Case{7, 5, 13}, Case{256, 128, 768},
+                 Case{33, 130, 50}, Case{1000, 3, 20}, Case{50, 300, 5000}}) {
+    std::string name = shapeName({c.vocab, c.hidden, c.count});
+    Floats table = randomFloats(c.vocab * c.hidden, 1);
+    Ids ids = randomIds(c.count, static_cast<int32_t>(c.vocab), 2);
+    Floats dOut = randomFloats(c.count * c.hidden, 3);
+    DeviceBuffer<float> tableGpu(table), dOutGpu(dOut);
+    DeviceBuffer<int32_t> idsGpu(ids);
+
+    DeviceBuffer<float> yGpu(c.count * c.hidden);
+    gpu::embedding(tableGpu.get(), c.vocab, c.hidden, idsGpu.get(), c.count,
+                   yGpu.get());
+    Floats y = output(c.count * c.hidden);
+    cpu::embedding(table.data(), c.vocab, c.hidden, ids.data(), c.count,
+                   y.data());
+    expectClose(yGpu.download(), y, "embedding " + name, 0.0);
+
+    DeviceBuffer<float> dTableGpu(c.vocab * c.hidden);
+    gpu::embeddingGrad(idsGpu.get(), c.count, dOutGpu.get(), c.vocab, c.hidden,
+                       dTableGpu.get());
+    Floats dTable = output(c.vocab * c.hidden);
+    cpu::embeddingGrad(ids.data(), c.count, dOut.data(), c.vocab, c.hidden,
+                       dTable.data());
+    expectClose(dTableGpu.download(), dTable, "embeddingGrad " + name);
+  }
+}
+
+TEST_F(CudaTransformerKernelsTest, BadIdsAndTargetsRaiseTheCpuMessages) {
+  const int64_t vocab = 256, hidden = 4, rows = 3;
+  Floats table = randomFloats(vocab * hidden, 1);
+  Floats dOut = randomFloats(rows * hidden, 2);
+  Floats logits = randomFloats(rows * vocab, 3);
+  DeviceBuffer<float> tableGpu(table), dOutGpu(dOut), logitsGpu(logits);
+  DeviceBuffer<float> yGpu(rows * hidden), dTableGpu(vocab * hidden);
+  DeviceBuffer<float> lossGpu(1), dLogitsGpu(rows * vocab);
+  DeviceBuffer<float> dLossGpu = scalar(1.0f);
+  for (int32_t bad : {300, 256, -1}) {
+    std::string name = "id " + std::to_string(bad);
+    Ids ids = {5, bad, 7};
+    DeviceBuffer<int32_t> idsGpu(ids);
+    Floats y(rows * hidden), dTable(vocab * hidden), dLogits(rows * vocab);
+
+    std::string expected = errorOf([&] {
+      cpu::embedding(table.data(), vocab, hidden, ids.data(), rows, y.data());
+    });
+    EXPECT_EQ(expected, "moe.embedding: token id " + std::to_string(bad) +
+                            " is outside [0, 256)");
+    expectDeviceError(
+        [&] {
+          gpu::embedding(tableGpu.get(), vocab, hidden, idsGpu.get(), rows,
+                         yGpu.get());
+        },
+        expected, "embedding " + name);
+    expectDeviceError(
+        [&] {
+          gpu::embeddingGrad(idsGpu.get(), rows, dOutGpu.get(), vocab, hidden,
+                             dTableGpu.get());
+        },
+        errorOf([&] {
+          cpu::embeddingGrad(ids.data(), rows, dOut.data(), vocab, hidden,
+                             dTable.data());
+        }),
+        "embeddingGrad " + name);
+
+    // Cross-entropy targets, ignoring -100 (a bad target is not ignored).
+    cpu::CountedTargets counted{true, -100};
+    expected = errorOf([&] {
+      cpu::crossEntropy(logits.data(), ids.data(), rows, vocab, counted, 3);
+    });
+    EXPECT_EQ(expected, "moe.cross_entropy: target " + std::to_string(bad) +
+                            " is outside [0, 256)");
+    expectDeviceError(
+        [&] {
+          gpu::crossEntropy(logitsGpu.get(), idsGpu.get(), rows, vocab, counted,
+                            gpu::Divisor(3.0), lossGpu.get());
+        },
+        expected, "crossEntropy " + name);
+    expectDeviceError(
+        [&] {
+          gpu::crossEntropyGrad(logitsGpu.get(), idsGpu.get(), rows, vocab,
+                                counted, gpu::Divisor(3.0), dLossGpu.get(),
+                                dLogitsGpu.get());
+        },
+        errorOf([&] {
+          cpu::crossEntropyGrad(logits.data(), ids.data(), rows, vocab, counted,
+                                3, 1.0f, dLogits.data());
+        }),
+        "crossEntropyGrad " + name);
+  }
+  // An ignored target is not looked at.
+  Ids ignored = {5, -100, 7};
+  DeviceBuffer<int32_t> ignoredGpu(ignored);
+  gpu::crossEntropy(logitsGpu.get(), ignoredGpu.get(), rows, vocab,
+                    {true, -100}, gpu::Divisor(2.0), lossGpu.get());
+  EXPECT_NO_THROW(synchronize());
+}
+
+//===----------------------------------------------------------------------===//
+// RMS norm and linear layers.
+//===----------------------------------------------------------------------===//
+
+TEST_F(CudaTransformerKernelsTest, RmsNormAndGradMatchCpu) {
+  struct Case {
+    int64_t rows, hidden;
+    double eps;
+  };
+  // Rows over several 128-row chunks of the column sums, hidden sizes off
+  // the block of 256 threads.
+  for (Case c :
+       {Case{1, 1, 1e-5}, Case{3, 5, 1e-6}, Case{768, 128, 1e-5},
+        Case{17, 130, 1e-5}, Case{300, 1001, 1e-6}, Case{2000, 257, 1e-5}}) {
+    std::string name = shapeName({c.rows, c.hidden});
+    Floats x = randomFloats(c.rows * c.hidden, 1, 2.0f);
+    Floats weight = randomFloats(c.hidden, 2);
+    Floats dy = randomFloats(c.rows * c.hidden, 3);
+    DeviceBuffer<float> xGpu(x), weightGpu(weight), dyGpu(dy);
+
+    DeviceBuffer<float> yGpu(c.rows * c.hidden);
+    gpu::rmsNorm(xGpu.get(), weightGpu.get(), c.rows, c.hidden, c.eps,
+                 yGpu.get());
+    Floats y = output(c.rows * c.hidden);
+    cpu::rmsNorm(x.data(), weight.data(), c.rows, c.hidden, c.eps, y.data());
+    expectClose(yGpu.download(), y, "rmsNorm " + name);
+
+    DeviceBuffer<float> dxGpu(c.rows * c.hidden), dWeightGpu(c.hidden);
+    gpu::rmsNormGrad(xGpu.get(), weightGpu.get(), dyGpu.get(), c.rows, c.hidden,
+                     c.eps, dxGpu.get(), dWeightGpu.get());
+    Floats dx = output(c.rows * c.hidden), dWeight = output(c.hidden);
+    cpu::rmsNormGrad(x.data(), weight.data(), dy.data(), c.rows, c.hidden,
+                     c.eps, dx.data(), dWeight.data());
+    expectClose(dxGpu.download(), dx, "rmsNormGrad dx " + name);
+    expectClose(dWeightGpu.download(), dWeight, "rmsNormGrad dWeight " + name);
+  }
+}
+
+TEST_F(CudaTransformerKernelsTest, LinearAndGradsMatchCpu) {
+  struct Case {
+    int64_t rows, in, out;
+  };
+  // No rows: empty outputs, zero weight and bias gradients.
+  for (Case c :
+       {Case{1, 1, 1}, Case{7, 5, 3}, Case{768, 128, 128}, Case{768, 128, 256},
+        Case{33, 130, 257}, Case{0, 5, 3}, Case{2000, 64, 48}}) {
+    std::string name = shapeName({c.rows, c.in, c.out});
+    Floats x = randomFloats(c.rows * c.in, 1);
+    Floats weight = randomFloats(c.out * c.in, 2);
+    Floats bias = randomFloats(c.out, 3);
+    Floats dy = randomFloats(c.rows * c.out, 4);
+    DeviceBuffer<float> xGpu(x), weightGpu(weight), biasGpu(bias), dyGpu(dy);
+
+    for (bool withBias : {false, true}) {
+      DeviceBuffer<float> yGpu(c.rows * c.out);
+      gpu::linear(xGpu.get(), weightGpu.get(),
+                  withBias ? biasGpu.get() : nullptr, c.rows, c.in, c.out,
+                  yGpu.get());
+      Floats y = output(c.rows * c.out);
+      cpu::linear(x.data(), weight.data(), withBias ? bias.data() : nullptr,
+                  c.rows, c.in, c.out, y.data());
+      expectClose(yGpu.download(), y,
+                  (withBias ? "linear+bias " : "linear ") + name,
+                  kGemmTolerance);
+    }
+
+    DeviceBuffer<float> dxGpu(c.rows * c.in);
+    gpu::linearInputGrad(dyGpu.get(), weightGpu.get(), c.rows, c.in, c.out,
+                         dxGpu.get());
+    Floats dx = output(c.rows * c.in);
+    cpu::linearInputGrad(dy.data(), weight.data(), c.rows, c.in, c.out,
+                         dx.data());
+    expectClose(dxGpu.download(), dx, "linearInputGrad " + name,
+                kGemmTolerance);
+
+    DeviceBuffer<float> dWeightGpu(c.out * c.in);
+    gpu::linearWeightGrad(dyGpu.get(), xGpu.get(), c.rows, c.in, c.out,
+                          dWeightGpu.get());
+    Floats dWeight = output(c.out * c.in);
+    cpu::linearWeightGrad(dy.data(), x.data(), c.rows, c.in, c.out,
+                          dWeight.data());
+    expectClose(dWeightGpu.download(), dWeight, "linearWeightGrad " + name,
+                kGemmTolerance);
+
+    DeviceBuffer<float> dBiasGpu(c.out);
+    gpu::biasGrad(dyGpu.get(), c.rows, c.out, dBiasGpu.get());
+    Floats dBias = output(c.out);
+    cpu::biasGrad(dy.data(), c.rows, c.out, dBias.data());
+    expectClose(dBiasGpu.download(), dBias, "biasGrad " + name);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// RoPE and attention.
+//===----------------------------------------------------------------------===//
+
+TEST_F(CudaTransformerKernelsTest, RopeMatchesCpuAndInverts) {
+  struct Case {
+    int64_t batch, seq, heads, headDim;
+    double theta;
+  };
+  for (Case c : {Case{1, 1, 1, 2, 10000}, Case{2, 5, 3, 6, 10000},
+                 Case{12, 64, 4, 32, 10000}, Case{2, 37, 2, 18, 500000},
+                 Case{1, 1000, 1, 64, 10000}}) {
+    std::string name = shapeName({c.batch, c.seq, c.heads, c.headDim});
+    int64_t count = c.batch * c.seq * c.heads * c.headDim;
+    Floats x = randomFloats(count, 1);
+    DeviceBuffer<float> xGpu(x);
+    for (bool inverse : {false, true}) {
+      DeviceBuffer<float> yGpu(count);
+      gpu::rope(xGpu.get(), c.batch, c.seq, c.heads, c.headDim, c.theta,
+                inverse, yGpu.get());
+      Floats y = output(count);
+      cpu::rope(x.data(), c.batch, c.seq, c.heads, c.headDim, c.theta, inverse,
+                y.data());
+      expectClose(yGpu.download(), y,
+                  "rope " + name + (inverse ? " inverse" : ""));
+    }
+    // The inverse undoes the rotation.
+    DeviceBuffer<float> rotated(count), back(count);
+    gpu::rope(xGpu.get(), c.batch, c.seq, c.heads, c.headDim, c.theta, false,
+              rotated.get());
+    gpu::rope(rotated.get(), c.batch, c.seq, c.heads, c.headDim, c.theta, true,
+              back.get());
+    expectClose(back.download(), x, "rope round trip " + name);
+  }
+}
+
+namespace {
+struct AttentionCase {
+  int64_t batch, seq, heads, kvHeads, headDim;
+};
+// The CPU tests' cases (one position, grouped queries 4 on 2, 6 on 3 and 2
+// on 1, sizes off the vector widths, head_dim 200 over four 64-wide
+// chunks, the benchmark's shape) and, for the 64 x 64 tiles: a sequence
+// of two tiles and a query per kv head group of 4, one just past a tile
+// with head_dim 256 (the kernels' largest), and a 129-long one.
+const AttentionCase kAttentionCases[] = {
+    {1, 1, 1, 1, 2},    {2, 7, 4, 2, 6},    {12, 64, 4, 4, 32},
+    {12, 64, 4, 2, 32}, {3, 37, 4, 2, 18},  {2, 20, 6, 3, 16},
+    {1, 130, 2, 1, 40}, {1, 17, 1, 1, 200}, {2, 128, 8, 2, 64},
+    {1, 65, 2, 2, 256}, {1, 129, 3, 1, 33},
+};
+} // namespace
+
+TEST_F(CudaTransformerKernelsTest, AttentionAndGradMatchCpu) {
+  for (AttentionCase c : kAttentionCases)
+    for (bool causal : {false, true}) {
+      std::string name =
+          shapeName({c.batch, c.seq, c.heads, c.kvHeads, c.headDim}) +
+          (causal ? " causal" : "");
+      int64_t qCount = c.batch * c.seq * c.heads * c.headDim;
+      int64_t kvCount = c.batch * c.seq * c.kvHeads * c.headDim;
+      // Scores of a few units: sharp softmax rows, not one-hot ones.
+      Floats q = randomFloats(qCount, 1, 1.5f), k = randomFloats(kvCount, 2);
+      Floats v = randomFloats(kvCount, 3), dOut = randomFloats(qCount, 4);
+      DeviceBuffer<float> qGpu(q), kGpu(k), vGpu(v), dOutGpu(dOut);
+
+      DeviceBuffer<float> outGpu(qCount);
+      gpu::attention(qGpu.get(), kGpu.get(), vGpu.get(), c.batch, c.seq,
+                     c.heads, c.kvHeads, c.headDim, causal, outGpu.get());
+      Floats out = output(qCount);
+      cpu::attention(q.data(), k.data(), v.data(), c.batch, c.seq, c.heads,
+                     c.kvHeads, c.headDim, causal, out.data());
+      expectClose(outGpu.download(), out, "attention " + name, kGemmTolerance);
+
+      DeviceBuffer<float> dqGpu(qCount), dkGpu(kvCount), dvGpu(kvCount);
+      gpu::attentionGrad(qGpu.get(), kGpu.get(), vGpu.get(), dOutGpu.get(),
+                         c.batch, c.seq, c.heads, c.kvHeads, c.headDim, causal,
+                         dqGpu.get(), dkGpu.get(), dvGpu.get());
+      Floats dq = output(qCount), dk = output(kvCount), dv = output(kvCount);
+      cpu::attentionGrad(q.data(), k.data(), v.data(), dOut.data(), c.batch,
+                         c.seq, c.heads, c.kvHeads, c.headDim, causal,
+                         dq.data(), dk.data(), dv.data());
+      expectClose(dqGpu.download(), dq, "attentionGrad dq " + name,
+                  kGemmTolerance);
+      expectClose(dkGpu.download(), dk, "attentionGrad dk " + name,
+                  kGemmTolerance);
+      expectClose(dvGpu.download(), dv, "attentionGrad dv " + name,
+                  kGemmTolerance);
+    }
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise ops.
+//===----------------------------------------------------------------------===//
+
+TEST_F(CudaTransformerKernelsTest, ElementwiseOpsMatchCpu) {
+  // Odd tails, and past the grid-stride loop's 65536 blocks of 256.
+  for (int64_t count : {1, 7, 1000, 1025, 70001, (1 << 24) + 3}) {
+    std::string name = std::to_string(count);
+    Floats gate = randomFloats(count, 1, 4.0f), up = randomFloats(count, 2);
+    Floats dy = randomFloats(count, 3);
+    // Saturated gates, past the exp's range on both sides.
+    gate[0] = 100.0f;
+    if (count > 1)
+      gate[1] = -100.0f;
+    DeviceBuffer<float> gateGpu(gate), upGpu(up), dyGpu(dy);
+
+    DeviceBuffer<float> yGpu(count);
+    gpu::swiglu(gateGpu.get(), upGpu.get(), count, yGpu.get());
+    Floats y = output(count);
+    cpu::swiglu(gate.data(), up.data(), count, y.data());
+    expectClose(yGpu.download(), y, "swiglu " + name);
+
+    DeviceBuffer<float> dGateGpu(count), dUpGpu(count);
+    gpu::swigluGrad(gateGpu.get(), upGpu.get(), dyGpu.get(), count,
+                    dGateGpu.get(), dUpGpu.get());
+    Floats dGate = output(count), dUp = output(count);
+    cpu::swigluGrad(gate.data(), up.data(), dy.data(), count, dGate.data(),
+                    dUp.data());
+    expectClose(dGateGpu.download(), dGate, "swigluGrad dGate " + name);
+    expectClose(dUpGpu.download(), dUp, "swigluGrad dUp " + name);
+
+    // One rounding each: exact.
+    gpu::add(gateGpu.get(), upGpu.get(), count, yGpu.get());
+    cpu::add(gate.data(), up.data(), count, y.data());
+    expectClose(yGpu.download(), y, "add " + name, 0.0);
+    gpu::mul(gateGpu.get(), upGpu.get(), count, yGpu.get());
+    cpu::mul(gate.data(), up.data(), count, y.data());
+    expectClose(yGpu.download(), y, "mul " + name, 0.0);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Cross-entropy.
+//===----------------------------------------------------------------------===//
+
+TEST_F(CudaTransformerKernelsTest, CrossEntropyAndGradMatchCpu) {
+  struct Case {
+    int64_t rows, vocab;
+    float stddev, dLoss;
+  };
+  // Large logits check the max shift; a vocab of one gives a zero loss; a
+  // vocabulary past the block of 256 threads.
+  for (Case c :
+       {Case{1, 1, 1, 1}, Case{5, 7, 1, 1}, Case{768, 256, 2, 1},
+        Case{50, 1001, 30, 0.37f}, Case{3, 9, 100, -2}, Case{2000, 50, 1, 1}}) {
+    std::string name = shapeName({c.rows, c.vocab});
+    Floats logits = randomFloats(c.rows * c.vocab, 1, c.stddev);
+    Ids targets = randomIds(c.rows, static_cast<int32_t>(c.vocab), 2);
+    // Transformers' -100 on every third row; every row ignored (divisor 0
+    // gives 0); and an ignore index that is a valid target.
+    Ids masked = targets, allIgnored(c.rows, -100);
+    for (int64_t r = 0; r < c.rows; r += 3)
+      masked[r] = -100;
+    struct Variant {
+      const Ids &targets;
+      cpu::CountedTargets counted;
+      std::string what;
+    };
+    DeviceBuffer<float> logitsGpu(logits);
+    DeviceBuffer<float> dLossGpu = scalar(c.dLoss);
+    for (const Variant &v : {Variant{targets, {false, 0}, ""},
+                             Variant{masked, {true, -100}, " ignoring -100"},
+                             Variant{allIgnored, {true, -100}, " all ignored"},
+                             Variant{targets, {true, 3}, " ignoring 3"}}) {
+      std::string what = name + v.what;
+      DeviceBuffer<int32_t> targetsGpu(v.targets);
+
+      // The count on the device: the divisor that generated code passes.
+      DeviceBuffer<float> countGpu(1);
+      gpu::countTargets(targetsGpu.get(), c.rows, v.counted, countGpu.get());
+      float count = cpu::countTargets(v.targets.data(), c.rows, v.counted);
+      EXPECT_EQ(countGpu.value(), count) << "countTargets " << what;
+      double divisor = v.counted.ignores ? count : static_cast<double>(c.rows);
+      DeviceBuffer<float> divisorGpu = scalar(static_cast<float>(divisor));
+
+      float loss = cpu::crossEntropy(logits.data(), v.targets.data(), c.rows,
+                                     c.vocab, v.counted, divisor);
+      DeviceBuffer<float> constantLoss(1), deviceLoss(1);
+      gpu::crossEntropy(logitsGpu.get(), targetsGpu.get(), c.rows, c.vocab,
+                        v.counted, gpu::Divisor(divisor), constantLoss.get());
+      gpu::crossEntropy(logitsGpu.get(), targetsGpu.get(), c.rows, c.vocab,
+                        v.counted, gpu::Divisor(divisorGpu.get()),
+                        deviceLoss.get());
+      expectScalarClose(constantLoss.value(), loss,
+                        "crossEntropy constant divisor " + what, 1e-5, 1.0);
+      EXPECT_EQ(deviceLoss.value(), constantLoss.value())
+          << "crossEntropy device divisor " << what;
+
+      Floats dLogits = output(c.rows * c.vocab);
+      cpu::crossEntropyGrad(logits.data(), v.targets.data(), c.rows, c.vocab,
+                            v.counted, divisor, c.dLoss, dLogits.data());
+      DeviceBuffer<float> constantGrad(c.rows * c.vocab);
+      gpu::crossEntropyGrad(logitsGpu.get(), targetsGpu.get(), c.rows, c.vocab,
+                            v.counted, gpu::Divisor(divisor), dLossGpu.get(),
+                            constantGrad.get());
+      expectClose(constantGrad.download(), dLogits,
+                  "crossEntropyGrad constant divisor " + what);
+      // The count is the divisor (all rows when none is ignored).
+      DeviceBuffer<float> deviceGrad(c.rows * c.vocab);
+      gpu::crossEntropyGrad(logitsGpu.get(), targetsGpu.get(), c.rows, c.vocab,
+                            v.counted, gpu::Divisor(countGpu.get()),
+                            dLossGpu.get(), deviceGrad.get());
+      expectClose(deviceGrad.download(), dLogits,
+                  "crossEntropyGrad device divisor " + what);
+
+      if (&v.targets == &allIgnored) {
+        // Divided by the device count, 0: the loss and its gradient are 0.
+        DeviceBuffer<float> zero(1);
+        gpu::crossEntropy(logitsGpu.get(), targetsGpu.get(), c.rows, c.vocab,
+                          v.counted, gpu::Divisor(countGpu.get()), zero.get());
+        EXPECT_EQ(zero.value(), 0.0f) << what;
+        expectClose(deviceGrad.download(), Floats(c.rows * c.vocab, 0.0f),
+                    "all ignored: zero gradient " + what, 0.0);
+      }
+    }
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Optimizer.
+//===----------------------------------------------------------------------===//
+
+TEST_F(CudaOptimizerKernelsTest, LrScheduleMatchesCpu) {
+  struct Schedule {
+    double maxLr, minLr;
+    int64_t warmupSteps, decaySteps;
+  };
+  // With warmup, and without (flat).
+  for (Schedule s : {Schedule{3e-4, 3e-5, 10, 100}, Schedule{1e-3, 1e-3, 0, 5}})
+    for (int64_t step : {0, 1, 2, 5, 9, 10, 11, 50, 99, 100, 101, 1000}) {
+      DeviceBuffer<int64_t> stepGpu = scalar(step);
+      DeviceBuffer<float> lrGpu(1);
+      gpu::lrSchedule(stepGpu.get(), s.maxLr, s.minLr, s.warmupSteps,
+                      s.decaySteps, lrGpu.get());
+      expectScalarClose(
+          lrGpu.value(),
+          cpu::lrSchedule(step, s.maxLr, s.minLr, s.warmupSteps, s.decaySteps),
+          "lrSchedule step " + std::to_string(step), 1e-6);
+    }
+}
+
+namespace {
+/// globalNorm of `tensors` on both targets.
+void expectGlobalNormMatches(const std::vector<Floats> &tensors,
+                             const std::string &what) {
+  std::vector<DeviceBuffer<float>> buffers;
+  std::vector<const float *> hostPointers, devicePointers;
+  std::vector<int64_t> sizes;
+  buffers.reserve(tensors.size());
+  for (const Floats &tensor : tensors) {
+    buffers.emplace_back(tensor);
+    hostPointers.push_back(tensor.data());
+    devicePointers.push_back(buffers.back().get());
+    sizes.push_back(static_cast<int64_t>(tensor.size()));
+  }
+  int64_t count = static_cast<int64_t>(tensors.size());
+  DeviceBuffer<float> normGpu(1);
+  gpu::globalNorm(devicePointers.data(), sizes.data(), count, normGpu.get());
+  expectScalarClose(normGpu.value(),
+                    cpu::globalNorm(hostPointers.data(), sizes.data(), count),
+                    what);
+}
+} // namespace
+
+TEST_F(CudaOptimizerKernelsTest, GlobalNormMatchesCpu) {
+  // Sizes around and well past a block's and 128 blocks' elements, and an
+  // empty tensor.
+  std::vector<Floats> tensors;
+  uint32_t seed = 0;
+  for (int64_t size : {1, 0, 17, 1000, 100003, 262144, 3000001}) {
+    ++seed;
+    tensors.push_back(randomFloats(size, seed, 0.1f * seed));
+  }
+  expectGlobalNormMatches(tensors, "globalNorm");
+  // More tensors than one launch's list of 64 (a model's parameters).
+  std::vector<Floats> many;
+  for (int64_t i = 0; i < 150; ++i)
+    many.push_back(randomFloats(i % 7 == 3 ? 0 : (i * 997) % 5000 + 1,
+                                static_cast<uint32_t>(100 + i),
+                                0.5f + 0.01f * static_cast<float>(i)));
+  expectGlobalNormMatches(many, "globalNorm of 150 tensors");
+  // None: 0.
+  DeviceBuffer<float> normGpu(1);
+  gpu::globalNorm(nullptr, nullptr, 0, normGpu.get());
+  EXPECT_EQ(normGpu.value(), 0.0f);
+}
+
+TEST_F(CudaOptimizerKernelsTest, AddInt64IsExactAndMayAlias) {
+  for (int64_t count : {1, 37, 100003}) {
+    std::string name = std::to_string(count);
+    Longs a(count), b(count);
+    for (int64_t i = 0; i < count; ++i) {
+      a[i] = (int64_t(1) << 40) + i * 12345;
+      b[i] = i % 3 == 0 ? -i : i + 1;
+    }
+    Longs y(count, -7);
+    cpu::addInt64(a.data(), b.data(), count, y.data());
+    DeviceBuffer<int64_t> aGpu(a), bGpu(b), yGpu(count);
+    gpu::addInt64(aGpu.get(), bGpu.get(), count, yGpu.get());
+    expectExact(yGpu.download(), y, "addInt64 " + name);
+    // y aliasing a: the step counter's update.
+    gpu::addInt64(aGpu.get(), bGpu.get(), count, aGpu.get());
+    expectExact(aGpu.download(), y, "in-place addInt64 " + name);
+  }
+}
+
+TEST_F(CudaOptimizerKernelsTest, AdamWMatchesCpuAndMayAlias) {
+  for (int64_t count : {1, 37, 100003})
+    for (double maxGradNorm : {0.0, 1.0, 1e6})
+      for (int64_t step : {0, 9}) {
+        std::string name = std::to_string(count) + " clip " +
+                           std::to_string(maxGradNorm) + " step " +
+                           std::to_string(step);
+        cpu::AdamWConfig config{0.9, 0.95, 1e-8, 0.1, maxGradNorm};
+        Floats param = randomFloats(count, 1), grad = randomFloats(count, 2);
+        Floats expAvg = randomFloats(count, 3, 0.1f);
+        Floats expAvgSq = randomFloats(count, 4, 0.01f);
+        for (float &value : expAvgSq)
+          value = value * value;
+        float lr = 3e-4f, gradNorm = 4.5f;
+        Floats newParam = output(count), newAvg = output(count),
+               newAvgSq = output(count);
+        cpu::adamw(param.data(), grad.data(), expAvg.data(), expAvgSq.data(),
+                   count, lr, gradNorm, step, config, newParam.data(),
+                   newAvg.data(), newAvgSq.data());
+
+        DeviceBuffer<float> paramGpu(param), gradGpu(grad), avgGpu(expAvg),
+            avgSqGpu(expAvgSq);
+        DeviceBuffer<float> lrGpu = scalar(lr), normGpu = scalar(gradNorm);
+        DeviceBuffer<int64_t> stepGpu = scalar(step);
+        DeviceBuffer<float> newParamGpu(count), newAvgGpu(count),
+            newAvgSqGpu(count);
+        gpu::adamw(paramGpu.get(), gradGpu.get(), avgGpu.get(), avgSqGpu.get(),
+                   count, lrGpu.get(), normGpu.get(), stepGpu.get(), config,
+                   newParamGpu.get(), newAvgGpu.get(), newAvgSqGpu.get());
+        Floats outParam = newParamGpu.download(), outAvg = newAvgGpu.download(),
+               outAvgSq = newAvgSqGpu.download();
+        // The parameters within a few ulps: the update is ~1e-4 of them.
+        expectClose(outParam, newParam, "adamw param " + name, 1e-6);
+        expectClose(outAvg, newAvg, "adamw expAvg " + name);
+        expectClose(outAvgSq, newAvgSq, "adamw expAvgSq " + name);
+
+        // In place: the outputs alias the inputs.
+        gpu::adamw(paramGpu.get(), gradGpu.get(), avgGpu.get(), avgSqGpu.get(),
+                   count, lrGpu.get(), normGpu.get(), stepGpu.get(), config,
+                   paramGpu.get(), avgGpu.get(), avgSqGpu.get());
+        expectBitwiseEqual(paramGpu.download(), outParam,
+                           "in-place adamw param " + name);
+        expectBitwiseEqual(avgGpu.download(), outAvg,
+                           "in-place adamw expAvg " + name);
+        expectBitwiseEqual(avgSqGpu.download(), outAvgSq,
+                           "in-place adamw expAvgSq " + name);
+      }
+}
+
+//===----------------------------------------------------------------------===//
+// Determinism: two runs, same bits.
+//===----------------------------------------------------------------------===//
+
+TEST_F(CudaTransformerKernelsTest, DeterministicKernelsAreBitwiseReproducible) {
+  // The benchmark's shapes (batch 12 x seq 64, hidden 128, 4 heads, vocab
+  // 256); grouped-query attention over a sequence of three tiles; 5000
+  // positions over a vocabulary of 50 (long runs of repeated ids); and a
+  // model's worth of tensors for the norm.
+  const int64_t batch = 12, seq = 64, heads = 4, headDim = 32, hidden = 128;
+  const int64_t rows = batch * seq, vocab = 256;
+  Floats x = randomFloats(rows * hidden, 1),
+         dy = randomFloats(rows * hidden, 2);
+  Floats weight = randomFloats(hidden, 3);
+  Floats logits = randomFloats(rows * vocab, 4, 2.0f);
+  Ids ids = randomIds(rows, static_cast<int32_t>(vocab), 5);
+  Ids manyIds = randomIds(5000, 50, 6);
+  Floats manyDOut = randomFloats(5000 * hidden, 7);
+  Floats q = randomFloats(rows * hidden, 8, 1.5f);
+  Floats k = randomFloats(rows * hidden, 9),
+         v = randomFloats(rows * hidden, 10);
+  const int64_t gqaSeq = 150, gqaHeads = 8, gqaKvHeads = 2, gqaDim = 64;
+  Floats gqaQ = randomFloats(2 * gqaSeq * gqaHeads * gqaDim, 11, 1.5f);
+  Floats gqaK = randomFloats(2 * gqaSeq * gqaKvHeads * gqaDim, 12);
+  Floats gqaV = randomFloats(2 * gqaSeq * gqaKvHeads * gqaDim, 13);
+  Floats gqaDOut = randomFloats(gqaQ.size(), 14);
+  std::vector<Floats> norms;
+  for (int64_t i = 0; i < 100; ++i)
+    norms.push_back(
+        randomFloats((i * 7919) % 30000 + 1, static_cast<uint32_t>(200 + i)));
+
+  DeviceBuffer<float> xGpu(x), dyGpu(dy), weightGpu(weight), logitsGpu(logits),
+      manyDOutGpu(manyDOut);
+  DeviceBuffer<int32_t> idsGpu(ids), manyIdsGpu(manyIds);
+  DeviceBuffer<float> qGpu(q), kGpu(k), vGpu(v);
+  DeviceBuffer<float> gqaQGpu(gqaQ), gqaKGpu(gqaK), gqaVGpu(gqaV),
+      gqaDOutGpu(gqaDOut);
+  std::vector<DeviceBuffer<float>> normBuffers;
+  std::vector<const float *> normPointers;
+  std::vector<int64_t> normSizes;
+  normBuffers.reserve(norms.size());
+  for (const Floats &tensor : norms) {
+    normBuffers.emplace_back(tensor);
+    normPointers.push_back(normBuffers.back().get());
+    normSizes.push_back(static_cast<int64_t>(tensor.size()));
+  }
+
+  // Every output of every kernel.
+  auto run = [&] {
+    std::vector<DeviceBuffer<float>> outs;
+    outs.reserve(32);
+    auto next = [&](int64_t count) -> float * {
+      outs.emplace_back(count);
+      return outs.back().get();
+    };
+    gpu::embeddingGrad(idsGpu.get(), rows, dyGpu.get(), vocab, hidden,
+                       next(vocab * hidden));
+    gpu::embeddingGrad(manyIdsGpu.get(), 5000, manyDOutGpu.get(), 50, hidden,
+                       next(50 * hidden));
+    float *dx = next(rows * hidden);
+    gpu::rmsNormGrad(xGpu.get(), weightGpu.get(), dyGpu.get(), rows, hidden,
+                     1e-5, dx, next(hidden));
+    gpu::biasGrad(dyGpu.get(), rows, hidden, next(hidden));
+    for (bool causal : {false, true}) {
+      float *dq = next(rows * hidden), *dk = next(rows * hidden);
+      gpu::attentionGrad(qGpu.get(), kGpu.get(), vGpu.get(), dyGpu.get(), batch,
+                         seq, heads, heads, headDim, causal, dq, dk,
+                         next(rows * hidden));
+      dq = next(gqaQGpu.size());
+      dk = next(gqaKGpu.size());
+      gpu::attentionGrad(gqaQGpu.get(), gqaKGpu.get(), gqaVGpu.get(),
+                         gqaDOutGpu.get(), 2, gqaSeq, gqaHeads, gqaKvHeads,
+                         gqaDim, causal, dq, dk, next(gqaVGpu.size()));
+    }
+    gpu::crossEntropy(logitsGpu.get(), idsGpu.get(), rows, vocab, {false, 0},
+                      gpu::Divisor(static_cast<double>(rows)), next(1));
+    gpu::globalNorm(normPointers.data(), normSizes.data(),
+                    static_cast<int64_t>(normPointers.size()), next(1));
+    std::vector<Floats> host;
+    for (const DeviceBuffer<float> &out : outs)
+      host.push_back(out.download());
+    return host;
+  };
+  std::vector<Floats> first = run(), second = run();
+  ASSERT_EQ(first.size(), second.size());
+  for (size_t i = 0; i < first.size(); ++i)
+    expectBitwiseEqual(first[i], second[i], "output " + std::to_string(i));
+}
