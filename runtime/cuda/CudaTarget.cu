@@ -29,6 +29,9 @@ struct Context {
   void *blasWorkspace = nullptr;
   void *workspace = nullptr;
   size_t workspaceBytes = 0;
+  /// Counts the workspace's reallocations: a graph captured before one
+  /// holds the freed buffer.
+  uint64_t workspaceGeneration = 0;
   DeviceError *errors = nullptr;
 
   Context() {
@@ -189,6 +192,7 @@ void *moert::cuda::workspace(size_t bytes) {
   c.workspace = nullptr;
   check(cudaMalloc(&c.workspace, bytes), "cudaMalloc (workspace)");
   c.workspaceBytes = bytes;
+  ++c.workspaceGeneration;
   return c.workspace;
 }
 
@@ -246,8 +250,12 @@ void FunctionGraph::run(std::initializer_list<const void *> key,
     return;
   }
   cudaStream_t s = context().stream;
-  if (!graph || !std::equal(key.begin(), key.end(), capturedKey.begin(),
-                            capturedKey.end())) {
+  // Another function's first call may have grown the workspace since this
+  // graph was captured: capture again.
+  uint64_t generation = context().workspaceGeneration;
+  if (!graph || generation != capturedGeneration ||
+      !std::equal(key.begin(), key.end(), capturedKey.begin(),
+                  capturedKey.end())) {
     if (graph)
       check(cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph)),
             "cudaGraphExecDestroy");
@@ -270,6 +278,7 @@ void FunctionGraph::run(std::initializer_list<const void *> key,
     check(cudaGraphDestroy(captured), "cudaGraphDestroy");
     graph = executable;
     capturedKey.assign(key.begin(), key.end());
+    capturedGeneration = context().workspaceGeneration;
   }
   check(cudaGraphLaunch(static_cast<cudaGraphExec_t>(graph), s),
         "cudaGraphLaunch");

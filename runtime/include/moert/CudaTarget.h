@@ -44,8 +44,9 @@ void checkDeviceErrors();
 /// One model function's calls as a CUDA graph: the first call runs `body`
 /// eagerly (sizing the workspace and checking every launch), later calls
 /// capture it once per set of buffers (`key`: the state, the arena, the
-/// inputs and the outputs) and replay the graph. MOE_CUDA_GRAPHS=0 keeps
-/// every call eager.
+/// inputs and the outputs) and replay the graph, captured again when the
+/// workspace was reallocated since. MOE_CUDA_GRAPHS=0 keeps every call
+/// eager.
 class FunctionGraph {
 public:
   FunctionGraph() = default;
@@ -58,6 +59,7 @@ public:
 
 private:
   std::vector<const void *> capturedKey;
+  uint64_t capturedGeneration = 0;
   void *graph = nullptr; // cudaGraphExec_t
   bool warmedUp = false;
 };
