@@ -1,6 +1,7 @@
 //===- OptimizerKernels.cpp - reference optimizer ops ---------------------===//
 
 #include "moe/Interpreter/OptimizerKernels.h"
+#include "moert/RowMath.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,14 +9,8 @@
 using namespace mlir::moe::ref;
 
 double mlir::moe::ref::LrSchedule::at(int64_t step) const {
-  if (step < warmupSteps)
-    return maxLr * static_cast<double>(step + 1) /
-           static_cast<double>(warmupSteps + 1);
-  if (step > decaySteps)
-    return minLr;
-  double ratio = static_cast<double>(step - warmupSteps) /
-                 static_cast<double>(decaySteps - warmupSteps);
-  return minLr + 0.5 * (1.0 + std::cos(M_PI * ratio)) * (maxLr - minLr);
+  return moert::rows::learningRate(step, maxLr, minLr, warmupSteps,
+                                   decaySteps);
 }
 
 Tensor mlir::moe::ref::lrSchedule(const Tensor &step,

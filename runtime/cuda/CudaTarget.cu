@@ -49,7 +49,10 @@ struct Context {
     check(cublasSetWorkspace(blas, blasWorkspace, kBlasWorkspace),
           "cublasSetWorkspace");
     check(cudaMalloc(&errors, sizeof(DeviceError)), "cudaMalloc");
-    check(cudaMemset(errors, 0, sizeof(DeviceError)), "cudaMemset");
+    // On the step's stream: cudaMemset would go to the legacy default
+    // stream, which a non-blocking stream's kernels do not wait for.
+    check(cudaMemsetAsync(errors, 0, sizeof(DeviceError), stream),
+          "cudaMemsetAsync");
   }
 };
 
@@ -104,8 +107,14 @@ template <typename T> T *upload(const T *host, int64_t count) {
   void *device = nullptr;
   size_t bytes = std::max<int64_t>(count, 1) * sizeof(T);
   check(cudaMalloc(&device, bytes), "cudaMalloc (a constant)");
-  check(cudaMemcpy(device, host, count * sizeof(T), cudaMemcpyHostToDevice),
-        "cudaMemcpy (a constant)");
+  // On the step's stream, ahead of the kernels that read it: a pageable
+  // cudaMemcpy returns before its DMA ends, and the non-blocking stream does
+  // not wait for the legacy stream. A pageable source is staged before
+  // cudaMemcpyAsync returns, so `host` may go away at once. (Only the
+  // eager first call uploads, never a graph capture.)
+  check(cudaMemcpyAsync(device, host, count * sizeof(T), cudaMemcpyHostToDevice,
+                        context().stream),
+        "cudaMemcpyAsync (a constant)");
   return static_cast<T *>(device);
 }
 
@@ -128,7 +137,13 @@ void *allocate(int64_t bytes, int64_t alignment) {
   if (alignment > 256 ||
       cudaMalloc(&memory, std::max<int64_t>(bytes, 1)) != cudaSuccess)
     return nullptr;
-  if (cudaMemset(memory, 0, std::max<int64_t>(bytes, 1)) != cudaSuccess) {
+  // Zeroed on the step's stream and waited for: a cudaMemset (legacy
+  // stream) could still run after a copy_to_target on the non-blocking
+  // stream and wipe it.
+  cudaStream_t s = context().stream;
+  if (cudaMemsetAsync(memory, 0, std::max<int64_t>(bytes, 1), s) !=
+          cudaSuccess ||
+      cudaStreamSynchronize(s) != cudaSuccess) {
     cudaFree(memory);
     return nullptr;
   }
@@ -229,7 +244,9 @@ void moert::cuda::checkDeviceErrors() {
         "cudaMemcpy (the device error word)");
   if (error.check == 0)
     return;
-  check(cudaMemset(c.errors, 0, sizeof error), "cudaMemset");
+  // On the stream, before any later kernel can report (see Context).
+  check(cudaMemsetAsync(c.errors, 0, sizeof error, c.stream),
+        "cudaMemsetAsync");
   raise(error);
 }
 

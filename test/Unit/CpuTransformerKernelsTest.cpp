@@ -18,7 +18,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -28,25 +27,9 @@ namespace ref = mlir::moe::ref;
 
 namespace {
 
-Ids randomIds(int64_t count, int32_t bound, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int32_t> uniform(0, bound - 1);
-  Ids ids(count);
-  for (int32_t &id : ids)
-    id = uniform(rng);
-  return ids;
-}
-
 Tensor ids32(const Ids &ids) {
   return Tensor{
       DType::I32, {static_cast<int64_t>(ids.size())}, {ids.begin(), ids.end()}};
-}
-
-std::string shapeName(std::initializer_list<int64_t> sizes) {
-  std::string name;
-  for (int64_t size : sizes)
-    name += (name.empty() ? "" : "x") + std::to_string(size);
-  return name;
 }
 
 } // namespace
@@ -240,19 +223,6 @@ TEST(CpuTransformerKernelsTest, RopeMatchesReferenceAndInverts) {
     expectClose(back, f32(shape, x), "rope round trip " + name);
   }
 }
-
-namespace {
-struct AttentionCase {
-  int64_t batch, seq, heads, kvHeads, headDim;
-};
-// One position, grouped queries (4 heads on 2 kv heads, 6 on 3, 2 on 1),
-// sizes off the vector widths, and the benchmark's shape.
-const AttentionCase kAttentionCases[] = {
-    {1, 1, 1, 1, 2},    {2, 7, 4, 2, 6},    {12, 64, 4, 4, 32},
-    {12, 64, 4, 2, 32}, {3, 37, 4, 2, 18},  {2, 20, 6, 3, 16},
-    {1, 130, 2, 1, 40}, {1, 17, 1, 1, 200},
-};
-} // namespace
 
 TEST(CpuTransformerKernelsTest, AttentionMatchesReference) {
   for (AttentionCase c : kAttentionCases)

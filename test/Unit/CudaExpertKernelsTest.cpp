@@ -24,16 +24,11 @@
 #include <vector>
 
 using namespace moe::cudatest;
-namespace cpu = moert::cpu;
-namespace gpu = moert::cuda;
 
 namespace {
 
 class CudaExpertKernelsTest : public CudaTest {};
 class CudaRouterStatisticsTest : public CudaTest {};
-
-// The grouped GEMMs sum in another order than oneDNN.
-constexpr double kGemmTolerance = 1e-4;
 
 /// A gate's probabilities and choices, as the CPU gate makes them.
 struct Routed {
@@ -95,17 +90,19 @@ void expectExpertFfnMatches(const ExpertLayer &l, const std::string &name) {
   gpu::expertFfn(xGpu.get(), gateGpu.get(), upGpu.get(), downGpu.get(),
                  countsGpu.get(), l.experts, l.capacity, l.hidden, l.ffn,
                  yGpu.get(), projectionsGpu.get());
-  expectClose(filledRows(yGpu.download(), l.counts, l.capacity, l.hidden),
-              filledRows(y, l.counts, l.capacity, l.hidden),
-              "expertFfn " + name, kGemmTolerance);
+  expectClose(
+      filledRows<float>(yGpu.download(), l.counts, l.capacity, l.hidden),
+      filledRows<float>(y, l.counts, l.capacity, l.hidden), "expertFfn " + name,
+      kGemmTolerance);
   // Each expert's gate then up projections, [experts, 2, capacity, ffn].
   Longs projectionCounts;
   for (int64_t count : l.counts)
     projectionCounts.insert(projectionCounts.end(), {count, count});
-  expectClose(filledRows(projectionsGpu.download(), projectionCounts,
-                         l.capacity, l.ffn),
-              filledRows(projections, projectionCounts, l.capacity, l.ffn),
-              "expertFfn projections " + name, kGemmTolerance);
+  expectClose(
+      filledRows<float>(projectionsGpu.download(), projectionCounts, l.capacity,
+                        l.ffn),
+      filledRows<float>(projections, projectionCounts, l.capacity, l.ffn),
+      "expertFfn projections " + name, kGemmTolerance);
 
   Floats dx = output(size), dGate = output(l.gateProj.size()),
          dUp = output(l.upProj.size()), dDown = output(l.downProj.size());
@@ -120,9 +117,10 @@ void expectExpertFfnMatches(const ExpertLayer &l, const std::string &name) {
                      cpuProjectionsGpu.get(), dyGpu.get(), countsGpu.get(),
                      l.experts, l.capacity, l.hidden, l.ffn, dxGpu.get(),
                      dGateGpu.get(), dUpGpu.get(), dDownGpu.get());
-  expectClose(filledRows(dxGpu.download(), l.counts, l.capacity, l.hidden),
-              filledRows(dx, l.counts, l.capacity, l.hidden),
-              "expertFfnGrad dx " + name, kGemmTolerance);
+  expectClose(
+      filledRows<float>(dxGpu.download(), l.counts, l.capacity, l.hidden),
+      filledRows<float>(dx, l.counts, l.capacity, l.hidden),
+      "expertFfnGrad dx " + name, kGemmTolerance);
   // Complete, and finite: no NaN row was read (an empty expert's are 0).
   expectClose(dGateGpu.download(), dGate, "expertFfnGrad dGate " + name,
               kGemmTolerance);
@@ -592,13 +590,8 @@ TEST_F(CudaExpertKernelsTest, RunsAreBitwiseReproducible) {
                    next(tokens * experts));
     gpu::expertSimilarity(gateGpu.get(), upGpu.get(), downGpu.get(), experts,
                           ffn, hidden, next(1));
-    std::vector<Floats> host;
-    for (const DeviceBuffer<float> &out : outs)
-      host.push_back(out.download());
-    return host;
+    return downloadAll(outs);
   };
   std::vector<Floats> first = run(), second = run();
-  ASSERT_EQ(first.size(), second.size());
-  for (size_t i = 0; i < first.size(); ++i)
-    expectBitwiseEqual(first[i], second[i], "output " + std::to_string(i));
+  expectRunsBitwiseEqual(first, second);
 }

@@ -23,16 +23,11 @@
 #include <vector>
 
 using namespace moe::cudatest;
-namespace cpu = moert::cpu;
-namespace gpu = moert::cuda;
 
 namespace {
 
 class CudaTransformerKernelsTest : public CudaTest {};
 class CudaOptimizerKernelsTest : public CudaTest {};
-
-// GEMMs and attention sum in another order than the CPU's.
-constexpr double kGemmTolerance = 1e-4;
 
 } // namespace
 
@@ -272,20 +267,14 @@ TEST_F(CudaTransformerKernelsTest, RopeMatchesCpuAndInverts) {
 }
 
 namespace {
-struct AttentionCase {
-  int64_t batch, seq, heads, kvHeads, headDim;
-};
 // The CPU tests' cases (one position, grouped queries 4 on 2, 6 on 3 and 2
 // on 1, sizes off the vector widths, head_dim 200 over four 64-wide
 // chunks, the benchmark's shape) and, for the 64 x 64 tiles: a sequence
 // of two tiles and a query per kv head group of 4, one just past a tile
 // with head_dim 256 (the kernels' largest), and a 129-long one.
-const AttentionCase kAttentionCases[] = {
-    {1, 1, 1, 1, 2},    {2, 7, 4, 2, 6},    {12, 64, 4, 4, 32},
-    {12, 64, 4, 2, 32}, {3, 37, 4, 2, 18},  {2, 20, 6, 3, 16},
-    {1, 130, 2, 1, 40}, {1, 17, 1, 1, 200}, {2, 128, 8, 2, 64},
-    {1, 65, 2, 2, 256}, {1, 129, 3, 1, 33},
-};
+const std::vector<AttentionCase> kAttentionCases =
+    extended(moe::test::kAttentionCases,
+             {{2, 128, 8, 2, 64}, {1, 65, 2, 2, 256}, {1, 129, 3, 1, 33}});
 } // namespace
 
 TEST_F(CudaTransformerKernelsTest, AttentionAndGradMatchCpu) {
@@ -669,13 +658,8 @@ TEST_F(CudaTransformerKernelsTest, DeterministicKernelsAreBitwiseReproducible) {
                       gpu::Divisor(static_cast<double>(rows)), next(1));
     gpu::globalNorm(normPointers.data(), normSizes.data(),
                     static_cast<int64_t>(normPointers.size()), next(1));
-    std::vector<Floats> host;
-    for (const DeviceBuffer<float> &out : outs)
-      host.push_back(out.download());
-    return host;
+    return downloadAll(outs);
   };
   std::vector<Floats> first = run(), second = run();
-  ASSERT_EQ(first.size(), second.size());
-  for (size_t i = 0; i < first.size(); ++i)
-    expectBitwiseEqual(first[i], second[i], "output " + std::to_string(i));
+  expectRunsBitwiseEqual(first, second);
 }

@@ -25,18 +25,10 @@
 #include <vector>
 
 using namespace moe::cudatest;
-namespace cpu = moert::cpu;
-namespace gpu = moert::cuda;
 
 namespace {
 
 class CudaRoutingKernelsTest : public CudaTest {};
-
-/// A gate's configuration (eps 1e-6, the importer's).
-moert::GateConfig gateConfig(int64_t topK, bool normalize, double lambda,
-                             bool renormalize) {
-  return moert::GateConfig{topK, normalize, lambda, 1e-6, renormalize};
-}
 
 /// The capacity that fits every expert's fair share.
 int64_t fairCapacity(const Shape &s) {
@@ -82,10 +74,10 @@ Decisions expectDispatchMatches(const Shape &s, int64_t capacity,
   Decisions gpuResult{slotsGpu.download(), countsGpu.download(),
                       droppedGpu.value()};
   expectSameDecisions(gpuResult, cpuResult, what);
-  expectClose(
-      filledRows(bufferGpu.download(), cpuResult.counts, capacity, s.hidden),
-      filledRows(buffer, cpuResult.counts, capacity, s.hidden),
-      what + " buffer", 0.0);
+  expectClose(filledRows<float>(bufferGpu.download(), cpuResult.counts,
+                                capacity, s.hidden),
+              filledRows<float>(buffer, cpuResult.counts, capacity, s.hidden),
+              what + " buffer", 0.0);
   return cpuResult;
 }
 
@@ -663,9 +655,6 @@ TEST_F(CudaRoutingKernelsTest, RunsAreBitwiseReproducible) {
     return std::make_pair(floats, decisions);
   };
   auto first = run(), second = run();
-  ASSERT_EQ(first.first.size(), second.first.size());
-  for (size_t i = 0; i < first.first.size(); ++i)
-    expectBitwiseEqual(first.first[i], second.first[i],
-                       "output " + std::to_string(i));
+  expectRunsBitwiseEqual(first.first, second.first);
   expectExact(first.second, second.second, "routing decisions");
 }

@@ -11,6 +11,9 @@
 #ifndef MOE_TEST_UNIT_CUDATESTUTILS_H
 #define MOE_TEST_UNIT_CUDATESTUTILS_H
 
+#include "ErrorTestUtils.h"
+#include "KernelTestUtils.h"
+#include "moert/CpuKernels.h"
 #include "moert/CudaKernels.h"
 #include "moert/CudaTarget.h"
 #include "moert/Error.h"
@@ -20,11 +23,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <functional>
+#include <initializer_list>
+#include <iterator>
 #include <limits>
-#include <random>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -32,9 +36,31 @@
 
 namespace moe::cudatest {
 
-using Floats = std::vector<float>;
-using Ids = std::vector<int32_t>;
+// What the CPU kernel tests share (ErrorTestUtils.h, KernelTestUtils.h).
+using test::AttentionCase;
+using test::errorOf;
+using test::expectBitwiseEqual;
+using test::expectClose;
+using test::filledRows;
+using test::Floats;
+using test::gateConfig;
+using test::Ids;
+using test::output;
+using test::randomChoices;
+using test::randomFloats;
+using test::randomIds;
+using test::Shape;
+using test::shapeName;
+
 using Longs = std::vector<int64_t>;
+
+// The two targets the tests compare.
+namespace cpu = moert::cpu;
+namespace gpu = moert::cuda;
+
+/// GEMMs, grouped GEMMs and attention sum in another order than the CPU's
+/// (oneDNN).
+inline constexpr double kGemmTolerance = 1e-4;
 
 //===----------------------------------------------------------------------===//
 // The device.
@@ -161,17 +187,6 @@ template <typename T> DeviceBuffer<T> scalar(T value) {
 // Errors.
 //===----------------------------------------------------------------------===//
 
-/// The message of the moert::Error that `fn` throws, or "" if none (the
-/// CPU kernels throw at once).
-inline std::string errorOf(const std::function<void()> &fn) {
-  try {
-    fn();
-  } catch (const moert::Error &error) {
-    return error.what();
-  }
-  return "";
-}
-
 /// Expects `launch` to raise moert::Error (at once or, from the device, on
 /// the next synchronization) with the message `expected`.
 inline void expectDeviceError(const std::function<void()> &launch,
@@ -198,99 +213,24 @@ inline void expectDeviceError(const std::function<void()> &launch,
 // Inputs.
 //===----------------------------------------------------------------------===//
 
-inline Floats randomFloats(int64_t count, uint32_t seed, float stddev = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, stddev);
-  Floats values(static_cast<size_t>(count));
-  for (float &value : values)
-    value = normal(rng);
-  return values;
+/// `shared` (the CPU tests' cases), then `more`.
+template <typename T, size_t N>
+std::vector<T> extended(const T (&shared)[N], std::initializer_list<T> more) {
+  std::vector<T> all(std::begin(shared), std::end(shared));
+  all.insert(all.end(), more);
+  return all;
 }
-
-inline Ids randomIds(int64_t count, int32_t bound, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int32_t> uniform(0, bound - 1);
-  Ids ids(static_cast<size_t>(count));
-  for (int32_t &id : ids)
-    id = uniform(rng);
-  return ids;
-}
-
-/// k distinct experts per token, as a gate picks them.
-inline Ids randomChoices(int64_t tokens, int64_t experts, int64_t topK,
-                         uint32_t seed) {
-  std::mt19937 rng(seed);
-  Ids order(static_cast<size_t>(experts)), ids;
-  for (int64_t t = 0; t < tokens; ++t) {
-    for (int64_t e = 0; e < experts; ++e)
-      order[e] = static_cast<int32_t>(e);
-    std::shuffle(order.begin(), order.end(), rng);
-    ids.insert(ids.end(), order.begin(), order.begin() + topK);
-  }
-  return ids;
-}
-
-/// Outputs of the CPU kernels start as NaN too.
-inline Floats output(int64_t count) {
-  return Floats(static_cast<size_t>(count), unwritten<float>());
-}
-
-/// An MoE layer's shape.
-struct Shape {
-  int64_t tokens, hidden, experts, topK, ffn;
-  std::string name() const {
-    return std::to_string(tokens) + "x" + std::to_string(hidden) + " e" +
-           std::to_string(experts) + " k" + std::to_string(topK) + " f" +
-           std::to_string(ffn);
-  }
-};
 
 // The CPU tests' shapes (one expert, sizes off the vector widths, the
 // benchmark's 768 tokens whose 1536 assignments span more than one
 // 1024-thread chunk), a hidden size past 4 warps' lanes and a top-k wider
 // than a warp.
-inline const Shape kShapes[] = {
-    {1, 1, 1, 1, 1},    {5, 3, 4, 2, 7},      {37, 17, 6, 3, 23},
-    {64, 32, 8, 2, 40}, {100, 20, 16, 4, 33}, {768, 128, 8, 2, 352},
-    {50, 9, 5, 5, 17},  {33, 130, 8, 2, 70},  {20, 5, 40, 34, 3}};
-
-inline std::string shapeName(std::initializer_list<int64_t> sizes) {
-  std::string name;
-  for (int64_t size : sizes)
-    name += (name.empty() ? "" : "x") + std::to_string(size);
-  return name;
-}
+inline const std::vector<Shape> kShapes =
+    extended(test::kShapes, {{33, 130, 8, 2, 70}, {20, 5, 40, 34, 3}});
 
 //===----------------------------------------------------------------------===//
 // Comparisons.
 //===----------------------------------------------------------------------===//
-
-/// Within `relative` of the largest expected magnitude (f32 sums in another
-/// order); NaN anywhere fails.
-inline void expectClose(const Floats &actual, const Floats &expected,
-                        const std::string &what, double relative = 1e-5) {
-  ASSERT_EQ(actual.size(), expected.size()) << what;
-  double largest = 0;
-  for (float value : expected)
-    largest = std::max(largest, std::abs(static_cast<double>(value)));
-  double tolerance = relative * std::max(largest, 1e-30);
-  int64_t bad = 0, worst = -1;
-  double worstError = 0;
-  for (size_t i = 0; i < actual.size(); ++i) {
-    double error = std::abs(static_cast<double>(actual[i]) - expected[i]);
-    if (error <= tolerance)
-      continue;
-    ++bad;
-    if (worst < 0 || !(error <= worstError)) {
-      worst = static_cast<int64_t>(i);
-      worstError = error;
-    }
-  }
-  EXPECT_EQ(bad, 0) << what << ": worst at " << worst << ": "
-                    << (worst >= 0 ? actual[worst] : 0.0f) << " vs "
-                    << (worst >= 0 ? expected[worst] : 0.0f) << " (tolerance "
-                    << tolerance << ")";
-}
 
 inline void expectScalarClose(float actual, float expected,
                               const std::string &what, double relative = 1e-5,
@@ -311,23 +251,22 @@ inline void expectExact(const std::vector<T> &actual,
     ASSERT_EQ(actual[i], expected[i]) << what << " at " << i;
 }
 
+/// Every buffer's contents.
 template <typename T>
-inline void expectBitwiseEqual(const std::vector<T> &a, const std::vector<T> &b,
-                               const std::string &what) {
-  ASSERT_EQ(a.size(), b.size()) << what;
-  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(T)), 0)
-      << what << " differs between two runs";
+std::vector<std::vector<T>>
+downloadAll(const std::vector<DeviceBuffer<T>> &buffers) {
+  std::vector<std::vector<T>> host;
+  for (const DeviceBuffer<T> &buffer : buffers)
+    host.push_back(buffer.download());
+  return host;
 }
 
-/// The rows [e, r < counts[e]) of an [experts, capacity, width] buffer,
-/// concatenated.
-inline Floats filledRows(const Floats &buffer, const Longs &counts,
-                         int64_t capacity, int64_t width) {
-  Floats rows;
-  for (size_t e = 0; e < counts.size(); ++e)
-    rows.insert(rows.end(), buffer.begin() + e * capacity * width,
-                buffer.begin() + (e * capacity + counts[e]) * width);
-  return rows;
+/// Two runs' outputs, output for output the same bits.
+inline void expectRunsBitwiseEqual(const std::vector<Floats> &first,
+                                   const std::vector<Floats> &second) {
+  ASSERT_EQ(first.size(), second.size());
+  for (size_t i = 0; i < first.size(); ++i)
+    expectBitwiseEqual(first[i], second[i], "output " + std::to_string(i));
 }
 
 } // namespace moe::cudatest

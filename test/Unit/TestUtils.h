@@ -3,15 +3,13 @@
 #ifndef MOE_TEST_UNIT_TESTUTILS_H
 #define MOE_TEST_UNIT_TESTUTILS_H
 
+#include "ErrorTestUtils.h"
 #include "moe/Interpreter/Tensor.h"
-#include "moert/Error.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
-#include <string>
 #include <vector>
 
 namespace moe::test {
@@ -41,20 +39,6 @@ inline void expectTensor(const Tensor &actual, DType dtype,
   for (size_t i = 0; i < expected.size(); ++i)
     EXPECT_NEAR(actual.data[i], expected[i], tolerance(expected[i]))
         << "at element " << i;
-}
-
-/// The message of the moert::Error that `fn` throws, or "" if none.
-inline std::string errorOf(const std::function<void()> &fn) {
-  try {
-    fn();
-  } catch (const moert::Error &error) {
-    return error.what();
-  }
-  return "";
-}
-
-inline bool contains(const std::string &text, const std::string &part) {
-  return text.find(part) != std::string::npos;
 }
 
 } // namespace moe::test

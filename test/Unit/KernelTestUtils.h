@@ -1,0 +1,180 @@
+//===- KernelTestUtils.h - helpers of the f32 kernel tests ------*- C++ -*-===//
+//
+// What the f32 kernel tests of both targets share: the CPU kernels' tests
+// (CpuTestUtils.h, against the reference kernels) and the CUDA kernels'
+// (CudaTestUtils.h, against the CPU kernels). Random inputs, the shapes of
+// the MoE layers and attention cases, and the f32 comparisons; neither the
+// reference interpreter nor CUDA.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_TEST_UNIT_KERNELTESTUTILS_H
+#define MOE_TEST_UNIT_KERNELTESTUTILS_H
+
+#include "moert/KernelTypes.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace moe::test {
+
+using Floats = std::vector<float>;
+using Ids = std::vector<int32_t>;
+
+//===----------------------------------------------------------------------===//
+// Inputs.
+//===----------------------------------------------------------------------===//
+
+inline Floats randomFloats(int64_t count, uint32_t seed, float stddev = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, stddev);
+  Floats values(static_cast<size_t>(count));
+  for (float &value : values)
+    value = normal(rng);
+  return values;
+}
+
+inline Ids randomIds(int64_t count, int32_t bound, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int32_t> uniform(0, bound - 1);
+  Ids ids(static_cast<size_t>(count));
+  for (int32_t &id : ids)
+    id = uniform(rng);
+  return ids;
+}
+
+/// k distinct experts per token, as a gate picks them.
+inline Ids randomChoices(int64_t tokens, int64_t experts, int64_t topK,
+                         uint32_t seed) {
+  std::mt19937 rng(seed);
+  Ids order(static_cast<size_t>(experts)), ids;
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t e = 0; e < experts; ++e)
+      order[e] = static_cast<int32_t>(e);
+    std::shuffle(order.begin(), order.end(), rng);
+    ids.insert(ids.end(), order.begin(), order.begin() + topK);
+  }
+  return ids;
+}
+
+/// Outputs start as NaN, so that an element a kernel leaves unwritten shows.
+inline Floats output(int64_t count) {
+  return Floats(static_cast<size_t>(count),
+                std::numeric_limits<float>::quiet_NaN());
+}
+
+/// A gate's configuration (eps 1e-6, the importer's).
+inline moert::GateConfig gateConfig(int64_t topK, bool normalize, double lambda,
+                                    bool renormalize) {
+  return moert::GateConfig{topK, normalize, lambda, 1e-6, renormalize};
+}
+
+//===----------------------------------------------------------------------===//
+// Shapes.
+//===----------------------------------------------------------------------===//
+
+/// An MoE layer's shape.
+struct Shape {
+  int64_t tokens, hidden, experts, topK, ffn;
+  std::string name() const {
+    return std::to_string(tokens) + "x" + std::to_string(hidden) + " e" +
+           std::to_string(experts) + " k" + std::to_string(topK) + " f" +
+           std::to_string(ffn);
+  }
+};
+
+// Includes one expert, sizes off the 16-lane blocks and the benchmark's.
+inline const Shape kShapes[] = {{1, 1, 1, 1, 1},      {5, 3, 4, 2, 7},
+                                {37, 17, 6, 3, 23},   {64, 32, 8, 2, 40},
+                                {100, 20, 16, 4, 33}, {768, 128, 8, 2, 352},
+                                {50, 9, 5, 5, 17}};
+
+struct AttentionCase {
+  int64_t batch, seq, heads, kvHeads, headDim;
+};
+
+// One position, grouped queries (4 heads on 2 kv heads, 6 on 3, 2 on 1),
+// sizes off the vector widths, head_dim 200 over four 64-wide chunks, and
+// the benchmark's shape.
+inline const AttentionCase kAttentionCases[] = {
+    {1, 1, 1, 1, 2},    {2, 7, 4, 2, 6},    {12, 64, 4, 4, 32},
+    {12, 64, 4, 2, 32}, {3, 37, 4, 2, 18},  {2, 20, 6, 3, 16},
+    {1, 130, 2, 1, 40}, {1, 17, 1, 1, 200},
+};
+
+/// "2x3x4" for sizes {2, 3, 4}.
+inline std::string shapeName(std::initializer_list<int64_t> sizes) {
+  std::string name;
+  for (int64_t size : sizes)
+    name += (name.empty() ? "" : "x") + std::to_string(size);
+  return name;
+}
+
+//===----------------------------------------------------------------------===//
+// Comparisons.
+//===----------------------------------------------------------------------===//
+
+/// f32 accuracy: within `relative` of the largest expected magnitude (f32
+/// sums in another order); NaN anywhere fails. `Expected` is double (the
+/// reference kernels') or float (the CPU kernels').
+template <typename Expected>
+inline void expectClose(const Floats &actual,
+                        const std::vector<Expected> &expected,
+                        const std::string &what, double relative = 1e-5) {
+  ASSERT_EQ(actual.size(), expected.size()) << what;
+  double largest = 0;
+  for (Expected value : expected)
+    largest = std::max(largest, std::abs(static_cast<double>(value)));
+  double tolerance = relative * std::max(largest, 1e-30);
+  int64_t bad = 0, worst = -1;
+  double worstError = 0;
+  for (size_t i = 0; i < actual.size(); ++i) {
+    double error = std::abs(static_cast<double>(actual[i]) -
+                            static_cast<double>(expected[i]));
+    if (error <= tolerance)
+      continue;
+    ++bad;
+    if (worst < 0 || !(error <= worstError)) {
+      worst = static_cast<int64_t>(i);
+      worstError = error;
+    }
+  }
+  EXPECT_EQ(bad, 0) << what << ": worst at " << worst << ": "
+                    << (worst >= 0 ? actual[worst] : 0.0f) << " vs "
+                    << (worst >= 0 ? expected[worst] : Expected(0))
+                    << " (tolerance " << tolerance << ")";
+}
+
+template <typename T>
+inline void expectBitwiseEqual(const std::vector<T> &a, const std::vector<T> &b,
+                               const std::string &what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(T)), 0)
+      << what << " differs between two runs";
+}
+
+/// The rows [e, r < counts[e]) of an [experts, capacity, width] buffer,
+/// concatenated, as `Element`s (double, to compare with the reference's).
+template <typename Element = double, typename T>
+inline std::vector<Element> filledRows(const std::vector<T> &buffer,
+                                       const std::vector<int64_t> &counts,
+                                       int64_t capacity, int64_t width) {
+  std::vector<Element> rows;
+  for (size_t e = 0; e < counts.size(); ++e)
+    rows.insert(rows.end(), buffer.begin() + e * capacity * width,
+                buffer.begin() + (e * capacity + counts[e]) * width);
+  return rows;
+}
+
+} // namespace moe::test
+
+#endif // MOE_TEST_UNIT_KERNELTESTUTILS_H
