@@ -5,6 +5,8 @@
 #include "moert/Random.h"
 #include "moert/Safetensors.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -12,12 +14,25 @@
 #include <thread>
 #include <vector>
 
+void *moert::allocateZeroed(int64_t bytes, int64_t alignment) {
+  constexpr int64_t kHugePage = int64_t(2) << 20;
+  if (bytes >= kHugePage)
+    alignment = std::max(alignment, kHugePage);
+  int64_t rounded =
+      (std::max<int64_t>(bytes, 1) + alignment - 1) / alignment * alignment;
+  void *memory = std::aligned_alloc(alignment, rounded);
+  if (!memory)
+    return nullptr;
+  if (bytes >= kHugePage)
+    madvise(memory, rounded, MADV_HUGEPAGE); // a hint: failure is harmless
+  std::memset(memory, 0, rounded);
+  return memory;
+}
+
 moert::AlignedBuffer::AlignedBuffer(int64_t bytes) {
-  int64_t rounded = (std::max<int64_t>(bytes, 1) + 63) / 64 * 64;
-  storage.reset(std::aligned_alloc(64, rounded));
+  storage.reset(allocateZeroed(bytes, 64));
   if (!storage)
-    fail("cannot allocate {} bytes", rounded);
-  std::memset(storage.get(), 0, rounded);
+    fail("cannot allocate {} bytes", bytes);
 }
 
 void moert::AlignedBuffer::Free::operator()(void *pointer) const {
@@ -51,6 +66,12 @@ namespace {
 /// Writes elements [begin, end) of `global`'s initial values at `base`.
 void initializeRange(const moe_global &global, char *base, uint64_t key,
                      int64_t offset, int64_t begin, int64_t end) {
+  if (global.init_kind == MOE_INIT_CONSTANT && global.tensor.dtype == MOE_F32) {
+    std::fill(reinterpret_cast<float *>(base) + begin,
+              reinterpret_cast<float *>(base) + end,
+              static_cast<float>(global.init_value));
+    return;
+  }
   for (int64_t i = begin; i < end; ++i) {
     double value = global.init_kind == MOE_INIT_NORMAL
                        ? global.init_value * moert::normalAt(key, offset + i)

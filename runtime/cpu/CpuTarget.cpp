@@ -2,6 +2,7 @@
 
 #include "moert/CpuTarget.h"
 #include "moert/Collectives.h"
+#include "moert/ModelState.h"
 
 #include <omp.h>
 
@@ -19,12 +20,7 @@ int32_t setThreads(int32_t threads) {
 }
 
 void *allocate(int64_t bytes, int64_t alignment) {
-  int64_t rounded =
-      (std::max<int64_t>(bytes, 1) + alignment - 1) / alignment * alignment;
-  void *memory = std::aligned_alloc(alignment, rounded);
-  if (memory)
-    std::memset(memory, 0, rounded);
-  return memory;
+  return moert::allocateZeroed(bytes, alignment);
 }
 
 void copy(void *destination, const void *source, int64_t bytes) {

@@ -188,6 +188,7 @@ std::string sample(Function &logits, int64_t batch, int64_t seqLen,
 }
 
 int run(int argc, char **argv) {
+  Clock::time_point launched = Clock::now();
   moert::TrainOptions options = moert::parseTrainOptions(argc, argv);
   const moe_model &model = *moe_get_model();
   if (model.abi_version != MOE_ABI_VERSION)
@@ -239,6 +240,7 @@ int run(int argc, char **argv) {
   tokens.resize(tokens.size() - validation);
 
   moert::RunPosition position{0, options.seed, 0};
+  double initializationSeconds = 0;
   if (!options.resume.empty()) {
     position =
         moert::loadCheckpoint(options.resume, model, hostState.data(), group);
@@ -248,7 +250,10 @@ int run(int argc, char **argv) {
                   options.resume, position.seed, options.seed, position.seed);
     options.seed = position.seed;
   } else {
+    Clock::time_point start = Clock::now();
     moert::initializeState(model, hostState.data(), options.seed, group.rank);
+    initializationSeconds =
+        std::chrono::duration<double>(Clock::now() - start).count();
     if (!options.initFrom.empty())
       moert::initializeFromWeights(options.initFrom, model, hostState.data(),
                                    group, options.seed);
@@ -308,7 +313,9 @@ int run(int argc, char **argv) {
              threads);
   if (group.ranks > 1)
     fmt::print(", {} ranks", group.ranks);
-  fmt::print("\n");
+  fmt::print("\nready in {:.2f} s (parameters initialized in {:.2f} s)\n",
+             std::chrono::duration<double>(Clock::now() - launched).count(),
+             initializationSeconds);
   // Time in training steps, and in their collectives (not validation's).
   double trainSeconds = 0, collectiveSeconds = 0;
   int64_t firstStep = position.step;

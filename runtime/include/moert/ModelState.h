@@ -11,6 +11,13 @@
 
 namespace moert {
 
+/// `bytes` (at least 1) of zeroed host memory aligned to `alignment` (a power
+/// of two), released with std::free, or null. Buffers of megabytes are
+/// backed by transparent huge pages where the kernel allows: a model's
+/// gigabytes of state otherwise cost a page fault per 4 KiB on first touch
+/// (seconds of start-up).
+void *allocateZeroed(int64_t bytes, int64_t alignment);
+
 /// 64-byte aligned memory for a model's state or a function's arena.
 struct AlignedBuffer {
   explicit AlignedBuffer(int64_t bytes);
