@@ -139,7 +139,10 @@ std::string ModuleEmitter::argument(const KernelArg &arg) {
     std::string name = fresh(prefix);
     SmallVector<std::string> elements =
         llvm::map_to_vector(arg.values, element);
-    target.emitArgumentArray(out, name, type, elements);
+    // A host array on every target: the kernels read (or, on a device,
+    // copy into their launches' parameters) the pointers and sizes.
+    out << "  " << type << " " << name << "[] = {" << llvm::join(elements, ", ")
+        << "};\n";
     return name;
   };
   switch (arg.kind) {

@@ -64,10 +64,6 @@ public:
   /// `fill` when it has a value (else a kernel fills it).
   virtual void emitRowCounts(raw_ostream &os, StringRef name, int64_t count,
                              std::optional<int64_t> fill) const = 0;
-  /// Declares `name`, an array of `type` holding `elements`.
-  virtual void emitArgumentArray(raw_ostream &os, StringRef name,
-                                 StringRef type,
-                                 ArrayRef<std::string> elements) const = 0;
 
   /// Statements computing element `index` of a fused loop, given the
   /// expressions of its inputs' and output's buffers.

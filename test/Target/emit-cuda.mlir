@@ -9,7 +9,6 @@
 // 256-byte alignment.
 // CHECK: #include "moert/CudaKernels.h"
 // CHECK: #include "moert/CudaTarget.h"
-// CHECK: #include <cuda_runtime.h>
 // The fused loop is a grid-stride kernel with the C++ target's body.
 // CHECK: __global__ void [[FUSED:fused_v[0-9]+]](const float *__restrict__ in0, const float *__restrict__ in1, const float *__restrict__ in2, float *__restrict__ out) {
 // CHECK-NEXT: for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < 6; i += int64_t(gridDim.x) * blockDim.x) {

@@ -77,12 +77,6 @@ public:
          << "));\n";
   }
 
-  void emitArgumentArray(raw_ostream &os, StringRef name, StringRef type,
-                         ArrayRef<std::string> elements) const override {
-    os << "  " << type << " " << name << "[] = {" << llvm::join(elements, ", ")
-       << "};\n";
-  }
-
   void emitElementwiseLoop(raw_ostream &os, raw_ostream &, int64_t count,
                            ArrayRef<std::string> inputs, StringRef output,
                            const ElementBody &body) const override {

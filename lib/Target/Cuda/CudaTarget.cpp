@@ -37,8 +37,7 @@ public:
        << "#include \"moert/CudaKernels.h\"\n"
        << "#include \"moert/CudaTarget.h\"\n"
        << "#include \"moert/ModelAbi.h\"\n\n"
-       << "#include <cuda_runtime.h>\n\n"
-       << "#include <algorithm>\n#include <cmath>\n#include <cstring>\n\n";
+       << "#include <algorithm>\n#include <cmath>\n\n";
   }
 
   StringRef kernelNamespace() const override { return "moert::cuda"; }
@@ -97,14 +96,6 @@ public:
     os << "  static int64_t *const " << name
        << " = moert::cuda::deviceRowCounts(" << count << ", "
        << (fill ? *fill : -1) << ");\n";
-  }
-
-  void emitArgumentArray(raw_ostream &os, StringRef name, StringRef type,
-                         ArrayRef<std::string> elements) const override {
-    // Host arrays of device pointers or sizes: the kernels copy them into
-    // their launches' parameters.
-    os << "  " << type << " " << name << "[] = {" << llvm::join(elements, ", ")
-       << "};\n";
   }
 
   void emitElementwiseLoop(raw_ostream &os, raw_ostream &statics, int64_t count,

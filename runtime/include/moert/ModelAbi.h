@@ -71,7 +71,8 @@ typedef struct moe_target {
      waits for the functions called before it. */
   void (*copy_to_target)(void *destination, const void *source, int64_t bytes);
   void (*copy_to_host)(void *destination, const void *source, int64_t bytes);
-  /* Waits until every function called so far has finished. */
+  /* Waits until every function called so far has finished, and reports
+     (throws) bad input that a function met on the target. */
   void (*synchronize)(void);
   /* A model compiled for ranks > 1 runs as one process per rank: joins the
      group and returns this process's rank (throws when the job's size
