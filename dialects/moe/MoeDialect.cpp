@@ -2,9 +2,11 @@
 
 #include "moe/MoeDialect.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/MathExtras.h"
@@ -207,6 +209,34 @@ std::optional<int64_t> mlir::moe::getLayer(Operation *op) {
 void mlir::moe::copyLayer(Operation *from, Operation *to) {
   if (Attribute layer = from->getAttr(kLayerAttrName))
     to->setAttr(kLayerAttrName, layer);
+}
+
+Type mlir::moe::gemmResultType(Type operandType) {
+  if (!getElementTypeOrSelf(operandType).isBF16())
+    return operandType;
+  Type f32 = Float32Type::get(operandType.getContext());
+  if (auto tensor = dyn_cast<RankedTensorType>(operandType))
+    return tensor.clone(f32);
+  return f32;
+}
+
+LogicalResult mlir::moe::checkPrecisionConversion(Operation *op) {
+  auto elementOf = [](Value value) {
+    return getElementTypeOrSelf(value.getType());
+  };
+  if (auto truncate = dyn_cast<arith::TruncFOp>(op)) {
+    std::optional<arith::RoundingMode> mode = truncate.getRoundingmode();
+    if (elementOf(truncate.getIn()).isF32() &&
+        elementOf(truncate.getOut()).isBF16() &&
+        (!mode || *mode == arith::RoundingMode::to_nearest_even))
+      return success();
+  } else if (auto extend = dyn_cast<arith::ExtFOp>(op)) {
+    if (elementOf(extend.getIn()).isBF16() &&
+        elementOf(extend.getOut()).isF32())
+      return success();
+  }
+  return op->emitOpError("converts f32 tensors to bf16 (rounding to nearest "
+                         "even) and bf16 tensors to f32 only");
 }
 
 int64_t mlir::moe::byteSize(Type tensorType) {

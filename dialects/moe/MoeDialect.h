@@ -32,6 +32,17 @@ class OptimizerStep
     : public ::mlir::OpTrait::TraitBase<ConcreteType, OptimizerStep> {};
 } // namespace mlir::moe::OpTrait
 
+namespace mlir::moe {
+/// The type of a GEMM's result over operands of `operandType` (a tensor or
+/// an element type): bf16 operands give f32 (f32 accumulation), f32 and f64
+/// give themselves.
+Type gemmResultType(Type operandType);
+/// Checks that `op` is a conversion the interpreter and the targets
+/// implement: arith.truncf of an f32 tensor to bf16, rounding to nearest
+/// even (the default), or arith.extf of a bf16 tensor to f32.
+LogicalResult checkPrecisionConversion(Operation *op);
+} // namespace mlir::moe
+
 #define GET_OP_CLASSES
 #include "moe/MoeOps.h.inc"
 

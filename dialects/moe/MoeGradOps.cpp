@@ -37,9 +37,9 @@ LogicalResult LinearInputGradOp::verify() {
   if (failed(expectShape(*this, "d_input", getDInput(),
                          withLastDim(dResult, shapeOf(getWeight())[1]))))
     return failure();
-  return expectSameElementType(*this, {{"d_result", getDResult()},
-                                       {"weight", getWeight()},
-                                       {"d_input", getDInput()}});
+  return verifyGemmElementTypes(
+      *this, {{"d_result", getDResult()}, {"weight", getWeight()}},
+      {{"d_input", getDInput()}});
 }
 
 LogicalResult LinearWeightGradOp::verify() {
@@ -57,9 +57,9 @@ LogicalResult LinearWeightGradOp::verify() {
   if (failed(expectShape(*this, "d_weight", getDWeight(),
                          {dResult.back(), input.back()})))
     return failure();
-  return expectSameElementType(*this, {{"d_result", getDResult()},
-                                       {"input", getInput()},
-                                       {"d_weight", getDWeight()}});
+  return verifyGemmElementTypes(
+      *this, {{"d_result", getDResult()}, {"input", getInput()}},
+      {{"d_weight", getDWeight()}});
 }
 
 LogicalResult BiasGradOp::verify() {

@@ -44,7 +44,7 @@ def Moe_RmsNormGradOp : Moe_GradOp<"rms_norm_grad",
 def Moe_LinearInputGradOp : Moe_GradOp<"linear_input_grad"> {
   let summary = "gradient of moe.linear (and moe.router) with respect to the input";
   let description = "`d_input[..., i] = sum_o d_result[..., o] * weight[o, i]`.";
-  let arguments = (ins Moe_FloatTensor:$d_result, Moe_FloatTensor:$weight);
+  let arguments = (ins Moe_GemmTensor:$d_result, Moe_GemmTensor:$weight);
   let results = (outs Moe_FloatTensor:$d_input);
   let assemblyFormat = [{
     $d_result `,` $weight attr-dict `:` type($d_result) `,` type($weight) `->` type($d_input)
@@ -57,7 +57,7 @@ def Moe_LinearWeightGradOp : Moe_GradOp<"linear_weight_grad"> {
     `d_weight[o, i] = sum over rows r of d_result[r, o] * input[r, i]`, where
     the rows are all leading positions.
   }];
-  let arguments = (ins Moe_FloatTensor:$d_result, Moe_FloatTensor:$input);
+  let arguments = (ins Moe_GemmTensor:$d_result, Moe_GemmTensor:$input);
   let results = (outs Moe_FloatTensor:$d_weight);
   let assemblyFormat = [{
     $d_result `,` $input attr-dict `:` type($d_result) `,` type($input) `->` type($d_weight)
@@ -178,17 +178,20 @@ def Moe_DispatchGradOp : Moe_GradOp<"dispatch_grad",
 }
 
 def Moe_ExpertFfnGradOp : Moe_GradOp<"expert_ffn_grad",
-    [AllTypesMatch<["input", "d_result", "d_input"]>,
-     AllTypesMatch<["gate_proj", "up_proj", "d_gate_proj", "d_up_proj"]>,
-     AllTypesMatch<["down_proj", "d_down_proj"]>]> {
+    [AllTypesMatch<["input", "d_result"]>,
+     AllTypesMatch<["gate_proj", "up_proj"]>,
+     Moe_GemmResultOf<"input", "d_input">,
+     Moe_GemmResultOf<"gate_proj", "d_gate_proj">,
+     Moe_GemmResultOf<"gate_proj", "d_up_proj">,
+     Moe_GemmResultOf<"down_proj", "d_down_proj">]> {
   let summary = "gradients of moe.expert_ffn";
   let description = [{
     `projections` is the forward's result of the same name, for the same
     operands.
   }];
-  let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$gate_proj,
-                       Moe_FloatTensor:$up_proj, Moe_FloatTensor:$down_proj,
-                       Moe_FloatTensor:$projections, Moe_FloatTensor:$d_result);
+  let arguments = (ins Moe_GemmTensor:$input, Moe_GemmTensor:$gate_proj,
+                       Moe_GemmTensor:$up_proj, Moe_GemmTensor:$down_proj,
+                       Moe_FloatTensor:$projections, Moe_GemmTensor:$d_result);
   let results = (outs Moe_FloatTensor:$d_input, Moe_FloatTensor:$d_gate_proj,
                       Moe_FloatTensor:$d_up_proj, Moe_FloatTensor:$d_down_proj);
   let assemblyFormat = [{

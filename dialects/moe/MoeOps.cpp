@@ -41,17 +41,17 @@ LogicalResult verifyAffine(Operation *op, StringRef inputName, Value input,
     return op->emitOpError()
            << "'" << inputName << "' last dimension must be " << inFeatures
            << " (in_features of 'weight'), got " << inputShape.back();
-  SmallVector<std::pair<StringRef, Value>> floats = {
-      {inputName, input}, {"weight", weight}, {resultName, result}};
+  SmallVector<std::pair<StringRef, Value>> accumulated = {{resultName, result}};
   if (bias) {
     if (failed(expectShape(op, "bias", bias, {outFeatures})))
       return failure();
-    floats.push_back({"bias", bias});
+    accumulated.push_back({"bias", bias});
   }
   if (failed(expectShape(op, resultName, result,
                          withLastDim(inputShape, outFeatures))))
     return failure();
-  return expectSameElementType(op, floats);
+  return verifyGemmElementTypes(op, {{inputName, input}, {"weight", weight}},
+                                accumulated);
 }
 
 } // namespace

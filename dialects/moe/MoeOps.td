@@ -24,6 +24,9 @@ class Moe_DiffOp<string mnemonic, list<Trait> traits = []>
         [DeclareOpInterfaceMethods<Moe_DifferentiableOpInterface>], traits)>;
 
 def Moe_FloatTensor : StaticShapeTensorOf<[F32, F64]>;
+/// A GEMM's operand: f32 or f64, or bf16 (mixed precision) when its results
+/// are f32 (`gemmResultType`).
+def Moe_GemmTensor : StaticShapeTensorOf<[F32, F64, BF16]>;
 def Moe_IndexTensor : StaticShapeTensorOf<[I32]>;
 def Moe_FloatScalar : 0DTensorOf<[F32, F64]>;
 def Moe_CountScalar : 0DTensorOf<[I64]>;
@@ -82,7 +85,7 @@ def Moe_LinearOp : Moe_DiffOp<"linear"> {
     %z = moe.linear %x, %w bias %b : tensor<4x8xf32>, tensor<2x8xf32>, tensor<2xf32> -> tensor<4x2xf32>
     ```
   }];
-  let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$weight,
+  let arguments = (ins Moe_GemmTensor:$input, Moe_GemmTensor:$weight,
                        Optional<Moe_FloatTensor>:$bias);
   let results = (outs Moe_FloatTensor:$result);
   let assemblyFormat = [{
@@ -443,8 +446,14 @@ def Moe_SplitRunsOp : Moe_DiffOp<"split_runs"> {
   }];
 }
 
+/// A GEMM result of the shape of `operand`: f32 when the operands are bf16.
+class Moe_GemmResultOf<string operand, string result>
+    : TypesMatchWith<"'" # result # "' has the shape of '" # operand #
+                     "' and the element type of a GEMM over it",
+                     operand, result, "::mlir::moe::gemmResultType($_self)">;
+
 def Moe_ExpertFfnOp : Moe_DiffOp<"expert_ffn",
-    [AllTypesMatch<["input", "result"]>, AllTypesMatch<["gate_proj", "up_proj"]>]> {
+    [Moe_GemmResultOf<"input", "result">, AllTypesMatch<["gate_proj", "up_proj"]>]> {
   let summary = "grouped SwiGLU FFN: one FFN per expert over stacked weights";
   let description = [{
     `input` is `[experts, capacity, hidden]`; `gate_proj` and `up_proj` are
@@ -462,8 +471,8 @@ def Moe_ExpertFfnOp : Moe_DiffOp<"expert_ffn",
         : tensor<8x160x128xf32>, tensor<8x352x128xf32>, tensor<8x128x352xf32> -> tensor<8x2x160x352xf32>
     ```
   }];
-  let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$gate_proj,
-                       Moe_FloatTensor:$up_proj, Moe_FloatTensor:$down_proj);
+  let arguments = (ins Moe_GemmTensor:$input, Moe_GemmTensor:$gate_proj,
+                       Moe_GemmTensor:$up_proj, Moe_GemmTensor:$down_proj);
   let results = (outs Moe_FloatTensor:$result, Moe_FloatTensor:$projections);
   let assemblyFormat = [{
     $input `,` $gate_proj `,` $up_proj `,` $down_proj attr-dict `:`

@@ -62,6 +62,31 @@ expectSameElementType(Operation *op,
   return success();
 }
 
+LogicalResult
+verifyGemmElementTypes(Operation *op,
+                       ArrayRef<std::pair<StringRef, Value>> operands,
+                       ArrayRef<std::pair<StringRef, Value>> accumulated) {
+  if (failed(expectSameElementType(op, operands)))
+    return failure();
+  Type operandType = getElementTypeOrSelf(operands.front().second);
+  Type expected = gemmResultType(operandType);
+  for (auto [name, value] : accumulated) {
+    Type actual = getElementTypeOrSelf(value);
+    if (actual == expected)
+      continue;
+    InFlightDiagnostic error = op->emitOpError()
+                               << "'" << name << "' must have element type "
+                               << expected;
+    if (expected == operandType)
+      return error << " (that of '" << operands.front().first << "'), got "
+                   << actual;
+    return error << " (a GEMM over " << operandType << " '"
+                 << operands.front().first << "' accumulates in " << expected
+                 << "), got " << actual;
+  }
+  return success();
+}
+
 LogicalResult expectPositive(Operation *op, StringRef name, double value) {
   if (value > 0 && std::isfinite(value))
     return success();
@@ -159,10 +184,9 @@ LogicalResult verifyExpertFfnOperands(Operation *op, Value input,
       failed(expectShape(op, "projections", projections,
                          {experts, 2, capacity, ffn})))
     return failure();
-  return expectSameElementType(op, {{"input", input},
-                                    {"gate_proj", gateProj},
-                                    {"down_proj", downProj},
-                                    {"projections", projections}});
+  return verifyGemmElementTypes(
+      op, {{"input", input}, {"gate_proj", gateProj}, {"down_proj", downProj}},
+      {{"projections", projections}});
 }
 
 LogicalResult expectTopKAtMostExperts(Operation *op, StringRef name,

@@ -25,6 +25,13 @@ LogicalResult expectShape(Operation *op, StringRef name, Value value,
 LogicalResult
 expectSameElementType(Operation *op,
                       ArrayRef<std::pair<StringRef, Value>> namedValues);
+/// A GEMM's element types: every one of `operands` has the first one's,
+/// and every one of `accumulated` (results, a bias added to them) has
+/// gemmResultType of it: f32 for bf16 operands, which accumulate in f32.
+LogicalResult
+verifyGemmElementTypes(Operation *op,
+                       ArrayRef<std::pair<StringRef, Value>> operands,
+                       ArrayRef<std::pair<StringRef, Value>> accumulated);
 LogicalResult expectPositive(Operation *op, StringRef name, double value);
 LogicalResult expectNonNegative(Operation *op, StringRef name, double value);
 SmallVector<int64_t> withLastDim(ArrayRef<int64_t> shape, int64_t last);

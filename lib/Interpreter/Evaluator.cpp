@@ -27,6 +27,8 @@ FailureOr<moe::ref::DType> moe::dtypeOf(Type elementType) {
     return ref::DType::F32;
   if (elementType.isF64())
     return ref::DType::F64;
+  if (elementType.isBF16())
+    return ref::DType::BF16;
   if (elementType.isSignlessInteger(32))
     return ref::DType::I32;
   if (elementType.isSignlessInteger(64))
@@ -65,7 +67,10 @@ public:
 private:
   LogicalResult evaluate(Operation *op);
   const Tensor &get(Value value) { return values.at(value); }
+  /// Kernels compute in double; the value gets its type's precision here,
+  /// once (a kernel reading bf16 operands still returns an f32 result).
   void set(Value value, Tensor tensor) {
+    tensor.dtype = dtypeOfValue(value);
     tensor.roundToDType();
     values[value] = std::move(tensor);
   }
@@ -539,6 +544,13 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
         })
         .Case([&](arith::AddIOp o) {
           set(o, moe::ref::add(get(o.getLhs()), get(o.getRhs())));
+          return success();
+        })
+        .Case<arith::TruncFOp, arith::ExtFOp>([&](Operation *o) {
+          if (failed(moe::checkPrecisionConversion(o)))
+            return failure();
+          // set() rounds to the result's type.
+          set(o->getResult(0), get(o->getOperand(0)));
           return success();
         })
         .Case([&](arith::ConstantOp o) -> LogicalResult {

@@ -141,13 +141,16 @@ ExpertFfnGrads mlir::moe::ref::expertFfnGrad(const Tensor &input,
         double g = gateAct[f], u = upAct[f];
         double sigmoid = 1.0 / (1.0 + std::exp(-g)), silu = g * sigmoid;
         // y = Wd a with a_f = silu(g_f) u_f: dWd = dy a^T, da = Wd^T dy.
+        // a, dg and du are GEMM operands, in the operands' precision.
+        double act = rounded(silu * u, input.dtype);
         double dAct = 0;
         for (int64_t d = 0; d < hidden; ++d) {
-          dDown[d * ffn + f] += dy[d] * silu * u;
+          dDown[d * ffn + f] += dy[d] * act;
           dAct += dy[d] * wDown[d * ffn + f];
         }
-        double dG = dAct * u * sigmoid * (1.0 + g * (1.0 - sigmoid));
-        double dU = dAct * silu;
+        double dG = rounded(dAct * u * sigmoid * (1.0 + g * (1.0 - sigmoid)),
+                            input.dtype);
+        double dU = rounded(dAct * silu, input.dtype);
         for (int64_t d = 0; d < hidden; ++d) {
           dGate[f * hidden + d] += dG * x[d];
           dUp[f * hidden + d] += dU * x[d];

@@ -223,8 +223,10 @@ Tensor mlir::moe::ref::expertFfn(const Tensor &input, const Tensor &gateProj,
     for (int64_t r = 0; r < capacity; ++r) {
       const double *g = &projections.data[((e * 2) * capacity + r) * ffn];
       const double *u = &projections.data[((e * 2 + 1) * capacity + r) * ffn];
+      // The activation is the down projection's operand, in its precision.
       for (int64_t f = 0; f < ffn; ++f)
-        activation[f] = g[f] / (1.0 + std::exp(-g[f])) * u[f];
+        activation[f] =
+            rounded(g[f] / (1.0 + std::exp(-g[f])) * u[f], input.dtype);
       double *y = &result.data[(e * capacity + r) * hidden];
       for (int64_t d = 0; d < hidden; ++d) {
         double sum = 0;

@@ -1,15 +1,23 @@
 //===- Tensor.cpp - tensors of the reference interpreter ------------------===//
 
 #include "moe/Interpreter/Tensor.h"
+#include "moert/Bf16.h"
 
 #include <algorithm>
 #include <cstring>
 
+double mlir::moe::ref::rounded(double value, DType dtype) {
+  if (dtype == DType::F32)
+    return static_cast<float>(value);
+  // Through f32, as a kernel with an f32 accumulator narrows its result.
+  if (dtype == DType::BF16)
+    return moert::roundToBf16(static_cast<float>(value));
+  return value;
+}
+
 void mlir::moe::ref::Tensor::roundToDType() {
-  if (dtype != DType::F32)
-    return;
   for (double &value : data)
-    value = static_cast<double>(static_cast<float>(value));
+    value = rounded(value, dtype);
 }
 
 mlir::moe::ref::Tensor

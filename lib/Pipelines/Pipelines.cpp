@@ -24,6 +24,11 @@ void moe::buildTrainPipeline(OpPassManager &pm,
   AutodiffOptions autodiff;
   autodiff.recompute = options.recompute;
   pm.addPass(createAutodiff(autodiff));
+  if (options.precision != "f32") {
+    MixedPrecisionOptions mixed;
+    mixed.dtype = options.precision;
+    pm.addPass(createMixedPrecision(mixed));
+  }
   if (options.adaptiveAux) {
     AdaptiveAuxOptions adaptiveAux;
     adaptiveAux.xi = options.xi;
@@ -60,7 +65,8 @@ void moe::registerMoePipelines() {
   PassPipelineRegistration<TrainPipelineOptions>(
       "moe-train-pipeline",
       "A model's @forward to a complete @train_step: [moe-gate-norm], "
-      "moe-fuse-router, moe-autodiff, [moe-adaptive-aux], moe-optimizer",
+      "moe-fuse-router, moe-autodiff, [moe-mixed-precision], "
+      "[moe-adaptive-aux], moe-optimizer",
       buildTrainPipeline);
   PassPipelineRegistration<>(
       "moe-cpu-codegen",

@@ -484,5 +484,10 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
         return call("addInt64",
                     {in(0), in(1), size(numElements(o.getLhs())), res(0)});
       })
+      .Case<arith::TruncFOp, arith::ExtFOp>([&](Operation *) {
+        // One name; the buffers' types pick f32 -> bf16 or bf16 -> f32.
+        return call("convert",
+                    {in(0), size(numElements(op->getOperand(0))), res(0)});
+      })
       .Default([&](Operation *) { return failure(); });
 }

@@ -31,13 +31,28 @@ FailureOr<StringRef> cType(Operation *op, Type type) {
   Type element = getElementTypeOrSelf(type);
   if (element.isF32())
     return StringRef("float");
+  if (element.isBF16())
+    return StringRef("moert::bf16");
   if (element.isSignlessInteger(32))
     return StringRef("int32_t");
   if (element.isSignlessInteger(64))
     return StringRef("int64_t");
-  return op->emitError() << "code generation supports f32, i32 and i64 "
-                            "tensors, got "
+  return op->emitError() << "code generation supports f32, bf16, i32 and "
+                            "i64 tensors, got "
                          << type;
+}
+
+/// What crosses the model ABI (globals, a function's inputs and outputs):
+/// its dtypes have no bf16, which only intermediate values use.
+LogicalResult checkAbiType(Operation *op, Type type, StringRef what) {
+  if (failed(cType(op, type)))
+    return failure();
+  if (getElementTypeOrSelf(type).isBF16())
+    return op->emitError() << what
+                           << " must be f32, i32 or i64 (the model ABI's "
+                              "types; bf16 values stay inside a function), got "
+                           << type;
+  return success();
 }
 
 int abiDType(Type type) {
@@ -321,6 +336,16 @@ LogicalResult ModuleEmitter::emitOp(Operation *op) {
         emitFusedElementwise(fused);
         return success();
       })
+      .Case<arith::TruncFOp, arith::ExtFOp>([&](Operation *convert) {
+        if (failed(checkPrecisionConversion(convert)) ||
+            failed(emitKernelCall(convert)))
+          return failure();
+        // A converted expert buffer has the rows of the buffer it converts.
+        auto counts = dispatchCounts.find(convert->getOperand(0));
+        if (counts != dispatchCounts.end())
+          dispatchCounts[convert->getResult(0)] = counts->second;
+        return success();
+      })
       .Default([&](Operation *other) { return emitKernelCall(other); });
 }
 
@@ -333,12 +358,16 @@ LogicalResult ModuleEmitter::emitFunction(func::FuncOp function) {
     cName += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
   if (!functionNames.insert(cName).second)
     cName = fresh(cName + "_");
+  for (Type type : function.getResultTypes())
+    if (failed(checkAbiType(function, type, "a function result")))
+      return failure();
   target.emitFunctionBegin(out, cName, function.getNumArguments(),
                            function.getNumResults());
   for (BlockArgument argument : function.getArguments()) {
-    FailureOr<StringRef> type = cType(function, argument.getType());
-    if (failed(type))
+    if (failed(
+            checkAbiType(function, argument.getType(), "a function argument")))
       return failure();
+    FailureOr<StringRef> type = cType(function, argument.getType());
     std::string name = fresh("v");
     out << "  " << *type << " *" << name << " = const_cast<" << *type
         << " *>(static_cast<const " << *type << " *>(inputs["
@@ -418,6 +447,21 @@ LogicalResult ModuleEmitter::emit(StringRef modelName) {
     return module.emitError()
            << "the module is planned for target '" << moduleTarget.getName()
            << "', not '" << target.targetName() << "'";
+  if (!target.hasBf16Kernels()) {
+    WalkResult bf16 = module.walk([&](Operation *op) {
+      if (llvm::any_of(op->getResultTypes(), [](Type type) {
+            return getElementTypeOrSelf(type).isBF16();
+          })) {
+        op->emitError() << "the " << target.targetName()
+                        << " target has no bf16 kernels yet: compile "
+                           "without moe-mixed-precision (--precision f32)";
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (bf16.wasInterrupted())
+      return failure();
+  }
   int64_t alignment = moduleTarget.getAlignment();
   // An SPMD program runs as one process per rank of its 1-D grid.
   int64_t ranks = 1;
@@ -433,7 +477,7 @@ LogicalResult ModuleEmitter::emit(StringRef modelName) {
   std::string globals;
   llvm::raw_string_ostream globalsOs(globals);
   for (auto global : module.getOps<ml_program::GlobalOp>()) {
-    if (failed(cType(global, global.getType())))
+    if (failed(checkAbiType(global, global.getType(), "a global")))
       return failure();
     auto init = global->getAttrOfType<InitAttr>(kInitAttrName);
     if (!init)

@@ -30,6 +30,8 @@ public:
 
   /// The #moe.target name of the modules this target emits.
   virtual StringRef targetName() const = 0;
+  /// Whether the target's kernels take bf16 operands (mixed precision).
+  virtual bool hasBf16Kernels() const = 0;
   /// The includes the generated source needs.
   virtual void emitPreamble(raw_ostream &os) const = 0;
   /// The namespace of the target's kernels (moert::cpu).

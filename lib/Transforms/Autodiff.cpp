@@ -257,6 +257,15 @@ struct AutodiffPass : moe::impl::AutodiffBase<AutodiffPass> {
       forward.emitError("moe-autodiff: the function must have one block");
       return signalPassFailure();
     }
+    // The gradient GEMMs of a mixed-precision program read bf16 copies of
+    // f32 cotangents, which moe-mixed-precision writes after this pass.
+    WalkResult narrowed = forward.walk([&](arith::TruncFOp truncate) {
+      truncate.emitError("moe-autodiff differentiates f32 and f64 programs; "
+                         "run moe-mixed-precision after it");
+      return WalkResult::interrupt();
+    });
+    if (narrowed.wasInterrupted())
+      return signalPassFailure();
     OpBuilder b(forward);
     b.setInsertionPointAfter(forward);
     auto gradient = cast<func::FuncOp>(b.clone(*forward));

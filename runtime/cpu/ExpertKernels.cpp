@@ -1,4 +1,4 @@
-//===- ExpertKernels.cpp - f32 CPU expert FFN kernels ---------------------===//
+//===- ExpertKernels.cpp - CPU expert FFN kernels -------------------------===//
 //
 // The grouped SwiGLU FFN of CpuKernels.h and its gradient, and the runs of
 // expert-parallel queues. Expert GEMMs go to
@@ -43,8 +43,9 @@ std::vector<int64_t> packedOffsets(const int64_t *counts, int64_t experts,
 /// Per-thread scratch that grows and is kept: the expert kernels run every
 /// step with the same shapes, so this avoids allocating and page-faulting
 /// megabytes per call.
-float *scratch(size_t size) {
-  thread_local std::vector<float> buffer;
+/// `Slot` tells apart buffers of one type that a kernel uses together.
+template <typename T, int Slot = 0> T *scratch(size_t size) {
+  thread_local std::vector<T> buffer;
   if (buffer.size() < size)
     buffer.resize(size);
   return buffer.data();
@@ -67,6 +68,12 @@ MOERT_INLINE void load(Floats &v, const float *p, int64_t n) {
 MOERT_INLINE void store(float *p, const Floats &v, int64_t n) {
   std::memcpy(p, &v, n * sizeof(float));
 }
+/// A GEMM operand in bf16 is rounded as it is stored.
+MOERT_INLINE void store(moert::bf16 *p, const Floats &v, int64_t n) {
+  detail::Halves halves;
+  detail::toBf16(v, halves);
+  std::memcpy(p, &halves, n * sizeof(moert::bf16));
+}
 
 /// Calls block(i, n) on [i, i + n) for full blocks of kLanes, then the tail.
 template <typename Block>
@@ -79,8 +86,9 @@ MOERT_INLINE void forEachBlock(int64_t count, Block block) {
 }
 
 /// act = silu(gate) up.
-MOERT_CLONES void gatedSilu(const float *gate, const float *up, float *act,
-                            int64_t count) {
+template <typename T>
+MOERT_INLINE void gatedSiluOf(const float *gate, const float *up, T *act,
+                              int64_t count) {
   forEachBlock(count, [&](int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
     Floats g, u, e;
     load(g, gate + i, n);
@@ -92,10 +100,12 @@ MOERT_CLONES void gatedSilu(const float *gate, const float *up, float *act,
 }
 
 /// Given g, u and da, with s = sigmoid(g): dg = da u s (1 + g (1 - s)),
-/// du = da silu(g), and da <- a = silu(g) u (for the down projection's
-/// weight gradient).
-MOERT_CLONES void gatedSiluGrad(const float *gate, const float *up, float *dAct,
-                                float *dGate, float *dUp, int64_t count) {
+/// du = da silu(g), and a = silu(g) u (for the down projection's weight
+/// gradient; `act` may be `dAct`, each block is read before it is written).
+template <typename T>
+MOERT_INLINE void gatedSiluGradOf(const float *gate, const float *up,
+                                  const float *dAct, T *dGate, T *dUp, T *act,
+                                  int64_t count) {
   forEachBlock(count, [&](int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
     Floats g, u, da, s;
     load(g, gate + i, n);
@@ -107,8 +117,29 @@ MOERT_CLONES void gatedSiluGrad(const float *gate, const float *up, float *dAct,
     Floats silu = g * s;
     store(dGate + i, da * u * s * (1.0f + g * (1.0f - s)), n);
     store(dUp + i, da * silu, n);
-    store(dAct + i, silu * u, n);
+    store(act + i, silu * u, n);
   });
+}
+
+// Target clones cannot be templates: one clone per operand type.
+MOERT_CLONES void gatedSilu(const float *gate, const float *up, float *act,
+                            int64_t count) {
+  gatedSiluOf(gate, up, act, count);
+}
+MOERT_CLONES void gatedSilu(const float *gate, const float *up,
+                            moert::bf16 *act, int64_t count) {
+  gatedSiluOf(gate, up, act, count);
+}
+MOERT_CLONES void gatedSiluGrad(const float *gate, const float *up,
+                                const float *dAct, float *dGate, float *dUp,
+                                float *act, int64_t count) {
+  gatedSiluGradOf(gate, up, dAct, dGate, dUp, act, count);
+}
+MOERT_CLONES void gatedSiluGrad(const float *gate, const float *up,
+                                const float *dAct, moert::bf16 *dGate,
+                                moert::bf16 *dUp, moert::bf16 *act,
+                                int64_t count) {
+  gatedSiluGradOf(gate, up, dAct, dGate, dUp, act, count);
 }
 
 /// Runs body(e) for every expert: in parallel, one expert per thread, when
@@ -127,44 +158,49 @@ template <typename Body> void forEachExpert(int64_t experts, Body body) {
 
 } // namespace
 
-void moert::cpu::expertFfn(const float *x, const float *gateProj,
-                           const float *upProj, const float *downProj,
-                           const int64_t *counts, int64_t experts,
-                           int64_t capacity, int64_t hidden, int64_t ffn,
-                           float *y, float *projections) {
+namespace {
+
+/// The expert kernels of every operand type T (f32, or bf16 with f32
+/// results): the activations and gradients that feed a GEMM are stored as T.
+template <typename T>
+void expertFfnOf(const T *x, const T *gateProj, const T *upProj,
+                 const T *downProj, const int64_t *counts, int64_t experts,
+                 int64_t capacity, int64_t hidden, int64_t ffn, float *y,
+                 float *projections) {
   std::vector<int64_t> offsets =
       packedOffsets(counts, experts, capacity, "moe.expert_ffn");
-  float *acts = scratch(offsets[experts] * ffn);
+  T *acts = scratch<T>(offsets[experts] * ffn);
   forEachExpert(experts, [&](int64_t e) {
     int64_t rows = counts[e];
     if (rows == 0)
       return; // an empty expert costs nothing
     float *g = projections + 2 * e * capacity * ffn, *u = g + capacity * ffn;
-    const float *xe = x + e * capacity * hidden;
+    const T *xe = x + e * capacity * hidden;
     gemm(false, true, rows, ffn, hidden, xe, hidden,
          gateProj + e * ffn * hidden, hidden, 0.0f, g, ffn);
     gemm(false, true, rows, ffn, hidden, xe, hidden, upProj + e * ffn * hidden,
          hidden, 0.0f, u, ffn);
     // a = silu(g) u; y = a Wd^T, straight into the expert's rows.
-    float *a = acts + offsets[e] * ffn;
+    T *a = acts + offsets[e] * ffn;
     gatedSilu(g, u, a, rows * ffn);
     gemm(false, true, rows, hidden, ffn, a, ffn, downProj + e * hidden * ffn,
          ffn, 0.0f, y + e * capacity * hidden, hidden);
   });
 }
 
-void moert::cpu::expertFfnGrad(const float *x, const float *gateProj,
-                               const float *upProj, const float *downProj,
-                               const float *projections, const float *dy,
-                               const int64_t *counts, int64_t experts,
-                               int64_t capacity, int64_t hidden, int64_t ffn,
-                               float *dx, float *dGateProj, float *dUpProj,
-                               float *dDownProj) {
+template <typename T>
+void expertFfnGradOf(const T *x, const T *gateProj, const T *upProj,
+                     const T *downProj, const float *projections, const T *dy,
+                     const int64_t *counts, int64_t experts, int64_t capacity,
+                     int64_t hidden, int64_t ffn, float *dx, float *dGateProj,
+                     float *dUpProj, float *dDownProj) {
   std::vector<int64_t> offsets =
       packedOffsets(counts, experts, capacity, "moe.expert_ffn");
   int64_t total = offsets[experts];
-  float *dGates = scratch(3 * total * ffn), *dUps = dGates + total * ffn;
-  float *dActs = dUps + total * ffn;
+  // da in f32 (a GEMM's result); dg, du and a as the next GEMMs' operands.
+  float *dActs = scratch<float, 1>(total * ffn);
+  T *dGates = scratch<T>(3 * total * ffn), *dUps = dGates + total * ffn;
+  T *acts = dUps + total * ffn;
   forEachExpert(experts, [&](int64_t e) {
     int64_t rows = counts[e];
     float *dGate = dGateProj + e * ffn * hidden,
@@ -177,20 +213,19 @@ void moert::cpu::expertFfnGrad(const float *x, const float *gateProj,
       std::fill(dDown, dDown + hidden * ffn, 0.0f);
       return;
     }
-    const float *xe = x + e * capacity * hidden,
-                *dye = dy + e * capacity * hidden;
+    const T *xe = x + e * capacity * hidden, *dye = dy + e * capacity * hidden;
     const float *g = projections + 2 * e * capacity * ffn,
                 *u = g + capacity * ffn;
-    float *dg = dGates + offsets[e] * ffn, *du = dUps + offsets[e] * ffn;
+    T *dg = dGates + offsets[e] * ffn, *du = dUps + offsets[e] * ffn;
+    T *a = acts + offsets[e] * ffn;
     float *dAct = dActs + offsets[e] * ffn;
-    // da = dy Wd; then dg, du, and da <- a = silu(g) u.
+    // da = dy Wd; then dg, du, and a = silu(g) u.
     gemm(false, false, rows, ffn, hidden, dye, hidden,
          downProj + e * hidden * ffn, ffn, 0.0f, dAct, ffn);
-    gatedSiluGrad(g, u, dAct, dg, du, rows * ffn);
+    gatedSiluGrad(g, u, dAct, dg, du, a, rows * ffn);
     // dWd = dy^T a, dWg = dg^T x, dWu = du^T x, dx = dg Wg + du Wu.
     float *dxe = dx + e * capacity * hidden;
-    gemm(true, false, hidden, ffn, rows, dye, hidden, dAct, ffn, 0.0f, dDown,
-         ffn);
+    gemm(true, false, hidden, ffn, rows, dye, hidden, a, ffn, 0.0f, dDown, ffn);
     gemm(true, false, ffn, hidden, rows, dg, ffn, xe, hidden, 0.0f, dGate,
          hidden);
     gemm(true, false, ffn, hidden, rows, du, ffn, xe, hidden, 0.0f, dUp,
@@ -200,6 +235,48 @@ void moert::cpu::expertFfnGrad(const float *x, const float *gateProj,
     gemm(false, false, rows, hidden, ffn, du, ffn, upProj + e * ffn * hidden,
          hidden, 1.0f, dxe, hidden);
   });
+}
+
+} // namespace
+
+void moert::cpu::expertFfn(const float *x, const float *gateProj,
+                           const float *upProj, const float *downProj,
+                           const int64_t *counts, int64_t experts,
+                           int64_t capacity, int64_t hidden, int64_t ffn,
+                           float *y, float *projections) {
+  expertFfnOf(x, gateProj, upProj, downProj, counts, experts, capacity, hidden,
+              ffn, y, projections);
+}
+void moert::cpu::expertFfn(const bf16 *x, const bf16 *gateProj,
+                           const bf16 *upProj, const bf16 *downProj,
+                           const int64_t *counts, int64_t experts,
+                           int64_t capacity, int64_t hidden, int64_t ffn,
+                           float *y, float *projections) {
+  expertFfnOf(x, gateProj, upProj, downProj, counts, experts, capacity, hidden,
+              ffn, y, projections);
+}
+
+void moert::cpu::expertFfnGrad(const float *x, const float *gateProj,
+                               const float *upProj, const float *downProj,
+                               const float *projections, const float *dy,
+                               const int64_t *counts, int64_t experts,
+                               int64_t capacity, int64_t hidden, int64_t ffn,
+                               float *dx, float *dGateProj, float *dUpProj,
+                               float *dDownProj) {
+  expertFfnGradOf(x, gateProj, upProj, downProj, projections, dy, counts,
+                  experts, capacity, hidden, ffn, dx, dGateProj, dUpProj,
+                  dDownProj);
+}
+void moert::cpu::expertFfnGrad(const bf16 *x, const bf16 *gateProj,
+                               const bf16 *upProj, const bf16 *downProj,
+                               const float *projections, const bf16 *dy,
+                               const int64_t *counts, int64_t experts,
+                               int64_t capacity, int64_t hidden, int64_t ffn,
+                               float *dx, float *dGateProj, float *dUpProj,
+                               float *dDownProj) {
+  expertFfnGradOf(x, gateProj, upProj, downProj, projections, dy, counts,
+                  experts, capacity, hidden, ffn, dx, dGateProj, dUpProj,
+                  dDownProj);
 }
 
 namespace {

@@ -1,11 +1,16 @@
 //===- Gemm.cpp - the GEMM of the CPU kernels -----------------------------===//
 
 #include "Gemm.h"
+#include "moert/CpuKernels.h"
 #include "moert/Error.h"
 
-#include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
+#include <optional>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
 
 void moert::cpu::detail::gemm(bool transA, bool transB, int64_t m, int64_t n,
                               int64_t k, const float *a, int64_t lda,
@@ -24,4 +29,116 @@ void moert::cpu::detail::gemm(bool transA, bool transB, int64_t m, int64_t n,
   if (status != dnnl_success)
     fail("oneDNN sgemm failed with status {} for m={} n={} k={}",
          static_cast<int>(status), m, n, k);
+}
+
+namespace {
+
+/// A bf16 matmul primitive's shape; a thread keeps one primitive per key.
+struct MatmulKey {
+  bool transA, transB;
+  int64_t m, n, k, lda, ldb, ldc;
+  bool accumulate;
+  bool operator==(const MatmulKey &other) const {
+    return std::tie(transA, transB, m, n, k, lda, ldb, ldc, accumulate) ==
+           std::tie(other.transA, other.transB, other.m, other.n, other.k,
+                    other.lda, other.ldb, other.ldc, other.accumulate);
+  }
+};
+
+struct MatmulKeyHash {
+  size_t operator()(const MatmulKey &key) const {
+    size_t hash = key.transA * 2 + key.transB + key.accumulate * 4;
+    for (int64_t value : {key.m, key.n, key.k, key.lda, key.ldb, key.ldc})
+      hash = hash * 1000003u ^ std::hash<int64_t>()(value);
+    return hash;
+  }
+};
+
+const dnnl::engine &cpuEngine() {
+  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+struct Bf16Matmul {
+  dnnl::matmul primitive;
+  dnnl::memory::desc a, b, c;
+};
+
+/// The primitive for `key`, or none when this CPU has no bf16 matmul.
+const std::optional<Bf16Matmul> &bf16Matmul(const MatmulKey &key) {
+  thread_local std::unordered_map<MatmulKey, std::optional<Bf16Matmul>,
+                                  MatmulKeyHash>
+      primitives;
+  auto [entry, inserted] = primitives.try_emplace(key);
+  if (!inserted)
+    return entry->second;
+  using dims = dnnl::memory::dims;
+  using dt = dnnl::memory::data_type;
+  // Row-major with leading dimensions; a transposed operand swaps strides.
+  auto matrix = [](int64_t rows, int64_t cols, bool transposed, int64_t ld,
+                   dt type) {
+    return dnnl::memory::desc(dims{rows, cols}, type,
+                              transposed ? dims{1, ld} : dims{ld, 1});
+  };
+  dnnl::primitive_attr attributes;
+  if (key.accumulate) {
+    dnnl::post_ops sum;
+    sum.append_sum(1.0f);
+    attributes.set_post_ops(sum);
+  }
+  dnnl::memory::desc a = matrix(key.m, key.k, key.transA, key.lda, dt::bf16);
+  dnnl::memory::desc b = matrix(key.k, key.n, key.transB, key.ldb, dt::bf16);
+  dnnl::memory::desc c = matrix(key.m, key.n, false, key.ldc, dt::f32);
+  try {
+    dnnl::matmul::primitive_desc descriptor(dnnl::matmul::desc(a, b, c),
+                                            attributes, cpuEngine());
+    entry->second = Bf16Matmul{dnnl::matmul(descriptor), a, b, c};
+  } catch (const dnnl::error &error) {
+    if (error.status != dnnl_unimplemented)
+      moert::fail("oneDNN cannot make a bf16 matmul for m={} n={} k={}: {}",
+                  key.m, key.n, key.k, error.what());
+  }
+  return entry->second;
+}
+
+/// Copies a rows x cols matrix with leading dimension `ld` into a dense f32
+/// one (thread-local scratch, kept between calls).
+const float *widened(const moert::bf16 *matrix, int64_t rows, int64_t cols,
+                     int64_t ld, std::vector<float> &scratch) {
+  if (scratch.size() < static_cast<size_t>(rows * cols))
+    scratch.resize(rows * cols);
+  for (int64_t r = 0; r < rows; ++r)
+    moert::cpu::convert(matrix + r * ld, cols, scratch.data() + r * cols);
+  return scratch.data();
+}
+
+} // namespace
+
+void moert::cpu::detail::gemm(bool transA, bool transB, int64_t m, int64_t n,
+                              int64_t k, const bf16 *a, int64_t lda,
+                              const bf16 *b, int64_t ldb, float beta, float *c,
+                              int64_t ldc) {
+  // Empty products and other scales than 0 and 1 are not worth a primitive.
+  bool primitive = m > 0 && n > 0 && k > 0 && (beta == 0.0f || beta == 1.0f);
+  const std::optional<Bf16Matmul> *matmul =
+      primitive
+          ? &bf16Matmul({transA, transB, m, n, k, lda, ldb, ldc, beta != 0.0f})
+          : nullptr;
+  if (!matmul || !*matmul) {
+    thread_local std::vector<float> wideA, wideB;
+    const float *fa = widened(a, transA ? k : m, transA ? m : k, lda, wideA);
+    const float *fb = widened(b, transB ? n : k, transB ? k : n, ldb, wideB);
+    gemm(transA, transB, m, n, k, fa, transA ? m : k, fb, transB ? k : n, beta,
+         c, ldc);
+    return;
+  }
+  const Bf16Matmul &product = **matmul;
+  thread_local dnnl::stream stream(cpuEngine());
+  auto memory = [&](const dnnl::memory::desc &desc, const void *data) {
+    return dnnl::memory(desc, cpuEngine(), const_cast<void *>(data));
+  };
+  product.primitive.execute(stream, {{DNNL_ARG_SRC, memory(product.a, a)},
+                                     {DNNL_ARG_WEIGHTS, memory(product.b, b)},
+                                     {DNNL_ARG_DST, memory(product.c, c)}});
+  stream.wait();
 }

@@ -1,13 +1,16 @@
 //===- Gemm.h - the GEMM of the CPU kernels ---------------------*- C++ -*-===//
 //
-// One row-major single-precision GEMM for every kernel, backed by oneDNN,
-// whose JIT picks the widest instructions of the CPU it runs on (OpenBLAS
-// 0.3.21 falls back to SSE3 kernels on CPUs newer than it knows).
+// One row-major GEMM for every kernel, backed by oneDNN, whose JIT picks the
+// widest instructions of the CPU it runs on (OpenBLAS 0.3.21 falls back to
+// SSE3 kernels on CPUs newer than it knows): f32, and bf16 operands with an
+// f32 result.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef MOERT_CPU_GEMM_H
 #define MOERT_CPU_GEMM_H
+
+#include "moert/Bf16.h"
 
 #include <cstdint>
 
@@ -18,6 +21,14 @@ namespace moert::cpu::detail {
 /// parallel region it uses every thread; inside one, only the caller's.
 void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
           const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+          float *c, int64_t ldc);
+
+/// The same with bf16 operands, accumulating in f32. It runs oneDNN's bf16
+/// matmul primitive (one per shape, made once per thread) where the CPU has
+/// one (AVX-512 BF16 or AMX); elsewhere it widens the operands to f32,
+/// exactly, and runs the f32 GEMM, which computes the same sums.
+void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+          const bf16 *a, int64_t lda, const bf16 *b, int64_t ldb, float beta,
           float *c, int64_t ldc);
 
 } // namespace moert::cpu::detail

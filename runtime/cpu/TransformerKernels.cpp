@@ -146,13 +146,6 @@ MOERT_CLONES float rmsNormGradRow(const float *x, const float *weight,
 
 void fillZero(float *x, int64_t count) { std::fill(x, x + count, 0.0f); }
 
-/// Row-major C[m x n] = op(A) op(B) (+ beta C).
-void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
-           const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
-           float *c) {
-  moert::cpu::detail::gemm(transA, transB, m, n, k, a, lda, b, ldb, beta, c, n);
-}
-
 //===----------------------------------------------------------------------===//
 // Attention building blocks. Each (batch, head) task runs its products
 // through smallGemm, a block of query rows at a time. At batch 12, seq 64,
@@ -391,24 +384,64 @@ void moert::cpu::rmsNormGrad(const float *x, const float *weight,
 // Linear layers: OpenBLAS.
 //===----------------------------------------------------------------------===//
 
-void moert::cpu::linear(const float *x, const float *weight, const float *bias,
-                        int64_t rows, int64_t in, int64_t out, float *y) {
+namespace {
+
+/// The linear kernels of every operand type (f32, or bf16 with an f32
+/// result): only the GEMM's operand type differs.
+template <typename T>
+void linearOf(const T *x, const T *weight, const float *bias, int64_t rows,
+              int64_t in, int64_t out, float *y) {
   // The bias is preloaded into y, on this thread (an OpenMP team spinning
-  // right before the call slows OpenBLAS's threads); sgemm adds x W^T.
+  // right before the call slows OpenBLAS's threads); the GEMM adds x W^T.
   for (int64_t r = 0; bias && r < rows; ++r)
     std::memcpy(y + r * out, bias, out * sizeof(float));
-  sgemm(false, true, rows, out, in, x, in, weight, in, bias ? 1.0f : 0.0f, y);
+  moert::cpu::detail::gemm(false, true, rows, out, in, x, in, weight, in,
+                           bias ? 1.0f : 0.0f, y, out);
+}
+
+template <typename T>
+void linearInputGradOf(const T *dy, const T *weight, int64_t rows, int64_t in,
+                       int64_t out, float *dx) {
+  moert::cpu::detail::gemm(false, false, rows, in, out, dy, out, weight, in,
+                           0.0f, dx, in);
+}
+
+template <typename T>
+void linearWeightGradOf(const T *dy, const T *x, int64_t rows, int64_t in,
+                        int64_t out, float *dWeight) {
+  moert::cpu::detail::gemm(true, false, out, in, rows, dy, out, x, in, 0.0f,
+                           dWeight, in);
+}
+
+} // namespace
+
+void moert::cpu::linear(const float *x, const float *weight, const float *bias,
+                        int64_t rows, int64_t in, int64_t out, float *y) {
+  linearOf(x, weight, bias, rows, in, out, y);
+}
+void moert::cpu::linear(const bf16 *x, const bf16 *weight, const float *bias,
+                        int64_t rows, int64_t in, int64_t out, float *y) {
+  linearOf(x, weight, bias, rows, in, out, y);
 }
 
 void moert::cpu::linearInputGrad(const float *dy, const float *weight,
                                  int64_t rows, int64_t in, int64_t out,
                                  float *dx) {
-  sgemm(false, false, rows, in, out, dy, out, weight, in, 0.0f, dx);
+  linearInputGradOf(dy, weight, rows, in, out, dx);
+}
+void moert::cpu::linearInputGrad(const bf16 *dy, const bf16 *weight,
+                                 int64_t rows, int64_t in, int64_t out,
+                                 float *dx) {
+  linearInputGradOf(dy, weight, rows, in, out, dx);
 }
 
 void moert::cpu::linearWeightGrad(const float *dy, const float *x, int64_t rows,
                                   int64_t in, int64_t out, float *dWeight) {
-  sgemm(true, false, out, in, rows, dy, out, x, in, 0.0f, dWeight);
+  linearWeightGradOf(dy, x, rows, in, out, dWeight);
+}
+void moert::cpu::linearWeightGrad(const bf16 *dy, const bf16 *x, int64_t rows,
+                                  int64_t in, int64_t out, float *dWeight) {
+  linearWeightGradOf(dy, x, rows, in, out, dWeight);
 }
 
 void moert::cpu::biasGrad(const float *dy, int64_t rows, int64_t out,

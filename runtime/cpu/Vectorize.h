@@ -51,6 +51,25 @@ MOERT_INLINE void expInPlace(Floats &x) {
   x = p * (Floats)scale;
 }
 
+typedef uint32_t Words __attribute__((vector_size(sizeof(Floats))));
+typedef uint16_t Halves __attribute__((vector_size(sizeof(Floats) / 2)));
+
+/// moert::toBf16 of every lane (to nearest even, NaN kept quiet), as bits.
+/// (Vectors are passed by reference: returning one would change the ABI
+/// between the clones.)
+MOERT_INLINE void toBf16(const Floats &x, Halves &result) {
+  Words bits = (Words)x;
+  Words rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+  Words quietNaN = (bits >> 16) | 0x40u;
+  Words isNaN = (Words)((bits & 0x7fffffffu) > 0x7f800000u);
+  result = __builtin_convertvector(isNaN ? quietNaN : rounded, Halves);
+}
+
+/// moert::toFloat of every lane.
+MOERT_INLINE void fromBf16(const Halves &x, Floats &result) {
+  result = (Floats)(__builtin_convertvector(x, Words) << 16);
+}
+
 } // namespace moert::cpu::detail
 
 #endif // MOERT_CPU_VECTORIZE_H

@@ -64,6 +64,10 @@ static cl::opt<int64_t> expertParallel(
     cl::cat(toolOptions), "expert-parallel", cl::init(1),
     cl::desc("Ranks to split the experts and the batch over: the binary "
              "runs under mpirun -np P"));
+static cl::opt<std::string>
+    precision(cl::cat(toolOptions), "precision", cl::init("f32"),
+              cl::desc("GEMM precision: f32, or bf16 (bf16 operands, f32 "
+                       "accumulation, master weights and optimizer state)"));
 static cl::opt<int64_t> batchSize(cl::cat(toolOptions), "batch-size",
                                   cl::init(0),
                                   cl::desc("Override moe_batch_size"));
@@ -154,6 +158,8 @@ static int run() {
   if (targetName != "cpu" && targetName != "cuda")
     return fail("unknown --target '" + targetName + "' (known: cpu, cuda)");
   bool cuda = targetName == "cuda";
+  if (precision != "f32" && precision != "bf16")
+    return fail("unknown --precision '" + precision + "' (known: f32, bf16)");
 #ifndef MOE_CUDA_COMPILER
   if (cuda && !outputPath.empty())
     return fail("this moe-compile was built without the CUDA toolkit: "
@@ -201,6 +207,7 @@ static int run() {
   train.gateNorm = gateNormLambda.getValue();
   train.recompute = recompute.getValue();
   train.expertParallel = expertParallel.getValue();
+  train.precision = precision.getValue();
   PassManager pm = PassManager::on<ModuleOp>(&context);
   moe::buildTrainPipeline(pm, train);
   moe::buildCodegenPipeline(pm, targetName);

@@ -4,7 +4,7 @@
 // element type, stores its values as doubles (exact for i32 and for the
 // integers it counts). Kernels compute in double; an f32 result is rounded
 // to float once per op, which is how an f32 kernel that accumulates in high
-// precision behaves.
+// precision behaves. bf16 values are rounded the same way, to nearest even.
 //
 //===----------------------------------------------------------------------===//
 
@@ -40,7 +40,8 @@ struct Tensor {
   int64_t dim(int64_t axis) const {
     return shape[axis < 0 ? axis + shape.size() : axis];
   }
-  /// Rounds every value to the precision of `dtype` (f32 values to float).
+  /// Rounds every value to the precision of `dtype` (f32 values to float,
+  /// bf16 values to nearest even bf16 of their float).
   void roundToDType();
 
   /// A copy of a tensor read from a safetensors file.
@@ -48,6 +49,9 @@ struct Tensor {
   /// The values in `dtype`'s little-endian bytes, for a safetensors file.
   std::vector<char> toBytes() const;
 };
+
+/// `value` in the precision of `dtype`, as Tensor::roundToDType rounds.
+double rounded(double value, DType dtype);
 
 /// Views of `tensors` (named) for writeSafetensors; `storage` keeps the bytes.
 std::vector<moert::TensorView>

@@ -34,6 +34,12 @@ struct TrainPipelineOptions : public PassPipelineOptions<TrainPipelineOptions> {
       llvm::cl::desc("Recompute each layer's forward in the backward pass"),
       llvm::cl::init(false)};
 
+  PassOptions::Option<std::string> precision{
+      *this, "precision",
+      llvm::cl::desc("GEMM operand precision: f32, or bf16 with f32 "
+                     "accumulation and master weights (moe-mixed-precision)"),
+      llvm::cl::init("f32")};
+
   PassOptions::Option<bool> adaptiveAux{
       *this, "adaptive-aux",
       llvm::cl::desc("Adaptive aux-loss coefficients (moe-adaptive-aux)"),

@@ -105,6 +105,35 @@ def GateNorm : Pass<"moe-gate-norm", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::moe::MoeDialect"];
 }
 
+def MixedPrecision : Pass<"moe-mixed-precision", "::mlir::ModuleOp"> {
+  let summary = "Run every GEMM on bf16 operands with f32 accumulation";
+  let description = [{
+    Mixed-precision training as in Megatron-Core: every GEMM of the
+    differentiated program (moe.linear, moe.expert_ffn and their gradient
+    ops, but not the router's) reads bf16 operands and accumulates and
+    returns f32. Each f32
+    value a GEMM reads is narrowed once, by an `arith.truncf` right after it
+    is defined, and every GEMM that reads it, forward or backward, shares
+    that bf16 copy: the activations kept for the backward are stored in
+    bf16, and a weight is rounded once per step. Everything else stays f32:
+    the master weights, gradients and Adam moments, norms, attention,
+    residual adds, losses and the router (its GEMM and gradient GEMMs,
+    normalization, softmax, top-k, capacity), so routing decisions do not
+    flip from rounding.
+
+    Run it after moe-autodiff, which differentiates the f32 program: the
+    gradient GEMMs then read bf16 copies of the forward's values and of the
+    f32 cotangents, and every gradient a GEMM returns is f32 (a gradient
+    rounded to bf16 would lose the small updates AdamW accumulates). An f64
+    program is refused: f64 is for gradient checks.
+  }];
+  let options = [
+    Option<"dtype", "dtype", "std::string", "\"bf16\"",
+           "The GEMM operands' type (bf16)">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 def FuseRouter : Pass<"moe-fuse-router", "::mlir::ModuleOp"> {
   let summary = "Fold gating logit normalization into the gate";
   let description = [{

@@ -8,13 +8,16 @@
 // unit tests compare against. Shapes are passed as sizes; integer inputs
 // that only run time can check (ids, targets, indices) throw moert::Error.
 // Output buffers need not be initialized: every kernel writes all of its
-// outputs.
+// outputs. The GEMM kernels also take bf16 operands (mixed precision): they
+// accumulate in f32 and return f32, and round the intermediates that feed
+// their next GEMM (the experts' activations and gradients) to bf16.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef MOERT_CPUKERNELS_H
 #define MOERT_CPUKERNELS_H
 
+#include "moert/Bf16.h"
 #include "moert/KernelTypes.h"
 
 #include <cstdint>
@@ -25,6 +28,10 @@ using moert::AdamWConfig;
 using moert::AuxLossKind;
 using moert::CountedTargets;
 using moert::GateConfig;
+
+/// arith.truncf (f32 to bf16, to nearest even) and arith.extf (exact).
+void convert(const float *x, int64_t count, bf16 *y);
+void convert(const bf16 *x, int64_t count, float *y);
 
 //===----------------------------------------------------------------------===//
 // Transformer ops. `rows` counts every leading position (batch * seq).
@@ -49,6 +56,12 @@ void linearInputGrad(const float *dy, const float *weight, int64_t rows,
                      int64_t in, int64_t out, float *dx);
 /// dWeight[out, in] = dy[rows, out]^T x[rows, in].
 void linearWeightGrad(const float *dy, const float *x, int64_t rows, int64_t in,
+                      int64_t out, float *dWeight);
+void linear(const bf16 *x, const bf16 *weight, const float *bias, int64_t rows,
+            int64_t in, int64_t out, float *y);
+void linearInputGrad(const bf16 *dy, const bf16 *weight, int64_t rows,
+                     int64_t in, int64_t out, float *dx);
+void linearWeightGrad(const bf16 *dy, const bf16 *x, int64_t rows, int64_t in,
                       int64_t out, float *dWeight);
 /// dBias[out] = sum over rows of dy[rows, out].
 void biasGrad(const float *dy, int64_t rows, int64_t out, float *dBias);
@@ -152,6 +165,15 @@ void expertFfn(const float *x, const float *gateProj, const float *upProj,
 void expertFfnGrad(const float *x, const float *gateProj, const float *upProj,
                    const float *downProj, const float *projections,
                    const float *dy, const int64_t *counts, int64_t experts,
+                   int64_t capacity, int64_t hidden, int64_t ffn, float *dx,
+                   float *dGateProj, float *dUpProj, float *dDownProj);
+void expertFfn(const bf16 *x, const bf16 *gateProj, const bf16 *upProj,
+               const bf16 *downProj, const int64_t *counts, int64_t experts,
+               int64_t capacity, int64_t hidden, int64_t ffn, float *y,
+               float *projections);
+void expertFfnGrad(const bf16 *x, const bf16 *gateProj, const bf16 *upProj,
+                   const bf16 *downProj, const float *projections,
+                   const bf16 *dy, const int64_t *counts, int64_t experts,
                    int64_t capacity, int64_t hidden, int64_t ffn, float *dx,
                    float *dGateProj, float *dUpProj, float *dDownProj);
 

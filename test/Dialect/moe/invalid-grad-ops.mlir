@@ -433,25 +433,26 @@ func.func @dispatch_grad_slots_type(%db: tensor<4x10x8xf32>, %i: tensor<16x2xi32
 
 // moe.expert_ffn_grad (ODS): d_result has the type of the input (generic form).
 func.func @expert_ffn_grad_d_result_type(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x12x8xf32>, %w2: tensor<4x8x12xf32>, %proj: tensor<4x2x10x12xf32>, %dy: tensor<4x10x8xf64>) {
-  // expected-error @+1 {{'moe.expert_ffn_grad' op failed to verify that all of {input, d_result, d_input} have same type}}
+  // expected-error @+1 {{'moe.expert_ffn_grad' op failed to verify that all of {input, d_result} have same type}}
   %d:4 = "moe.expert_ffn_grad"(%x, %w1, %w3, %w2, %proj, %dy) : (tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>, tensor<4x2x10x12xf32>, tensor<4x10x8xf64>) -> (tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>)
   return
 }
 
 // -----
 
-// moe.expert_ffn_grad (ODS): gate_proj, up_proj and their gradients have one type (generic form).
+// moe.expert_ffn_grad (ODS): gate_proj and up_proj have one type (generic form).
 func.func @expert_ffn_grad_up_proj_type(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x6x8xf32>, %w2: tensor<4x8x12xf32>, %proj: tensor<4x2x10x12xf32>, %dy: tensor<4x10x8xf32>) {
-  // expected-error @+1 {{'moe.expert_ffn_grad' op failed to verify that all of {gate_proj, up_proj, d_gate_proj, d_up_proj} have same type}}
+  // expected-error @+1 {{'moe.expert_ffn_grad' op failed to verify that all of {gate_proj, up_proj} have same type}}
   %d:4 = "moe.expert_ffn_grad"(%x, %w1, %w3, %w2, %proj, %dy) : (tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x6x8xf32>, tensor<4x8x12xf32>, tensor<4x2x10x12xf32>, tensor<4x10x8xf32>) -> (tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>)
   return
 }
 
 // -----
 
-// moe.expert_ffn_grad (ODS): d_down_proj has the type of down_proj (generic form).
+// moe.expert_ffn_grad (ODS): d_down_proj has the shape of down_proj, in f32
+// for bf16 operands (generic form).
 func.func @expert_ffn_grad_d_down_proj_type(%x: tensor<4x10x8xf32>, %w1: tensor<4x12x8xf32>, %w3: tensor<4x12x8xf32>, %w2: tensor<4x8x12xf32>, %proj: tensor<4x2x10x12xf32>, %dy: tensor<4x10x8xf32>) {
-  // expected-error @+1 {{'moe.expert_ffn_grad' op failed to verify that all of {down_proj, d_down_proj} have same type}}
+  // expected-error @+1 {{'moe.expert_ffn_grad' op failed to verify that 'd_down_proj' has the shape of 'down_proj' and the element type of a GEMM over it}}
   %d:4 = "moe.expert_ffn_grad"(%x, %w1, %w3, %w2, %proj, %dy) : (tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4x8x12xf32>, tensor<4x2x10x12xf32>, tensor<4x10x8xf32>) -> (tensor<4x10x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>)
   return
 }

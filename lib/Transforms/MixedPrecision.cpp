@@ -1,0 +1,120 @@
+//===- MixedPrecision.cpp - bf16 GEMM operands, f32 everything else ------===//
+//
+// The pass only narrows operands: a GEMM op over bf16 operands already means
+// f32 accumulation and an f32 result (gemmResultType), so no result type
+// changes and no conversion back is needed.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Transforms/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/TypeUtilities.h"
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+namespace mlir::moe {
+#define GEN_PASS_DEF_MIXEDPRECISION
+#include "moe/Transforms/Passes.h.inc"
+} // namespace mlir::moe
+
+using namespace mlir;
+using namespace mlir::moe;
+
+namespace {
+
+/// The operands of `op` that a narrowed GEMM reads; empty for an op without
+/// GEMMs. moe.linear_input_grad and moe.linear_weight_grad also
+/// differentiate moe.router, which stays f32: they are narrowed when their
+/// weight (input) is a moe.linear's weight (input). The expert FFN's
+/// `projections` stay f32: they feed its SwiGLU backward, not a GEMM.
+SmallVector<unsigned> gemmOperands(Operation *op,
+                                   const DenseSet<Value> &linearInputs,
+                                   const DenseSet<Value> &linearWeights) {
+  return llvm::TypeSwitch<Operation *, SmallVector<unsigned>>(op)
+      .Case([](LinearOp o) {
+        return SmallVector<unsigned>{o.getInputMutable().getOperandNumber(),
+                                     o.getWeightMutable().getOperandNumber()};
+      })
+      .Case([&](LinearInputGradOp o) {
+        if (!linearWeights.contains(o.getWeight()))
+          return SmallVector<unsigned>{};
+        return SmallVector<unsigned>{0, 1};
+      })
+      .Case([&](LinearWeightGradOp o) {
+        if (!linearInputs.contains(o.getInput()))
+          return SmallVector<unsigned>{};
+        return SmallVector<unsigned>{0, 1};
+      })
+      .Case([](ExpertFfnOp) {
+        return SmallVector<unsigned>{0, 1, 2, 3};
+      })
+      .Case([](ExpertFfnGradOp o) {
+        return SmallVector<unsigned>{0, 1, 2, 3,
+                                     o.getDResultMutable().getOperandNumber()};
+      })
+      .Default([](Operation *) { return SmallVector<unsigned>{}; });
+}
+
+struct MixedPrecisionPass : moe::impl::MixedPrecisionBase<MixedPrecisionPass> {
+  using MixedPrecisionBase::MixedPrecisionBase;
+
+  void runOnOperation() override {
+    if (dtype != "bf16") {
+      getOperation().emitError()
+          << "moe-mixed-precision: dtype must be bf16, got '" << dtype << "'";
+      return signalPassFailure();
+    }
+    auto result = getOperation().walk(
+        [&](func::FuncOp function) { return narrowGemmOperands(function); });
+    if (result.wasInterrupted())
+      signalPassFailure();
+  }
+
+  WalkResult narrowGemmOperands(func::FuncOp function) {
+    Type bf16 = BFloat16Type::get(&getContext());
+    // One bf16 copy per value, shared by the forward and backward GEMMs.
+    DenseMap<Value, Value> narrowed;
+    auto narrow = [&](Value value) {
+      auto [entry, inserted] = narrowed.try_emplace(value);
+      if (!inserted)
+        return entry->second;
+      OpBuilder builder(&getContext());
+      Operation *definition = value.getDefiningOp();
+      if (definition)
+        builder.setInsertionPointAfter(definition);
+      else
+        builder.setInsertionPointToStart(value.getParentBlock());
+      auto type = cast<RankedTensorType>(value.getType()).clone(bf16);
+      auto truncate =
+          arith::TruncFOp::create(builder, value.getLoc(), type, value);
+      if (definition)
+        copyLayer(definition, truncate);
+      entry->second = truncate.getResult();
+      return entry->second;
+    };
+    DenseSet<Value> linearInputs, linearWeights;
+    function.walk([&](LinearOp linear) {
+      linearInputs.insert(linear.getInput());
+      linearWeights.insert(linear.getWeight());
+    });
+    return function.walk([&](Operation *op) {
+      for (unsigned index : gemmOperands(op, linearInputs, linearWeights)) {
+        Value operand = op->getOperand(index);
+        Type element = getElementTypeOrSelf(operand.getType());
+        if (element.isBF16())
+          continue;
+        if (!element.isF32()) {
+          op->emitOpError() << "moe-mixed-precision narrows f32 programs, "
+                               "but operand #"
+                            << index << " is " << operand.getType();
+          return WalkResult::interrupt();
+        }
+        op->setOperand(index, narrow(operand));
+      }
+      return WalkResult::advance();
+    });
+  }
+};
+
+} // namespace

@@ -1,0 +1,85 @@
+// RUN: moe-opt %s -split-input-file -verify-diagnostics
+
+// Mixed-precision misuse: a GEMM's operands share one type, bf16 operands
+// give f32 results, and only GEMM operands may be bf16 (the router, norms,
+// losses and everything else are f32).
+
+func.func @bf16_result(%x: tensor<4x8xbf16>, %w: tensor<2x8xbf16>) {
+  // expected-error @+1 {{'moe.linear' op result #0 must be statically shaped tensor of 32-bit float or 64-bit float values, but got 'tensor<4x2xbf16>'}}
+  %y = moe.linear %x, %w : tensor<4x8xbf16>, tensor<2x8xbf16> -> tensor<4x2xbf16>
+  return
+}
+
+// -----
+
+func.func @f32_result_of_f64(%x: tensor<4x8xf64>, %w: tensor<2x8xf64>) {
+  // expected-error @+1 {{'moe.linear' op 'result' must have element type 'f64' (that of 'input'), got 'f32'}}
+  %y = moe.linear %x, %w : tensor<4x8xf64>, tensor<2x8xf64> -> tensor<4x2xf32>
+  return
+}
+
+// -----
+
+func.func @mixed_operands(%x: tensor<4x8xbf16>, %w: tensor<2x8xf32>) {
+  // expected-error @+1 {{'moe.linear' op 'weight' must have element type 'bf16' (that of 'input'), got 'f32'}}
+  %y = moe.linear %x, %w : tensor<4x8xbf16>, tensor<2x8xf32> -> tensor<4x2xf32>
+  return
+}
+
+// -----
+
+func.func @bf16_bias(%x: tensor<4x8xbf16>, %w: tensor<2x8xbf16>, %b: tensor<2xbf16>) {
+  // expected-error @+1 {{'moe.linear' op operand #2 must be statically shaped tensor of 32-bit float or 64-bit float values, but got 'tensor<2xbf16>'}}
+  %y = moe.linear %x, %w bias %b : tensor<4x8xbf16>, tensor<2x8xbf16>, tensor<2xbf16> -> tensor<4x2xf32>
+  return
+}
+
+// -----
+
+func.func @weight_grad_bf16_result(%dy: tensor<4x2xbf16>, %x: tensor<4x8xbf16>) {
+  // expected-error @+1 {{'moe.linear_weight_grad' op result #0 must be statically shaped tensor of 32-bit float or 64-bit float values, but got 'tensor<2x8xbf16>'}}
+  %dw = moe.linear_weight_grad %dy, %x : tensor<4x2xbf16>, tensor<4x8xbf16> -> tensor<2x8xbf16>
+  return
+}
+
+// -----
+
+func.func @input_grad_mixed(%dy: tensor<4x2xf32>, %w: tensor<2x8xbf16>) {
+  // expected-error @+1 {{'moe.linear_input_grad' op 'weight' must have element type 'f32' (that of 'd_result'), got 'bf16'}}
+  %dx = moe.linear_input_grad %dy, %w : tensor<4x2xf32>, tensor<2x8xbf16> -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+// The router stays f32: routing decisions must not flip from rounding.
+func.func @bf16_router(%x: tensor<4x8xbf16>, %w: tensor<2x8xbf16>) {
+  // expected-error @+1 {{'moe.router' op operand #0 must be statically shaped tensor of 32-bit float or 64-bit float values, but got 'tensor<4x8xbf16>'}}
+  %z = moe.router %x, %w : tensor<4x8xbf16>, tensor<2x8xbf16> -> tensor<4x2xf32>
+  return
+}
+
+// -----
+
+func.func @expert_ffn_mixed(%buf: tensor<2x3x8xbf16>, %w1: tensor<2x5x8xf32>, %w2: tensor<2x8x5xbf16>) {
+  // expected-error @+1 {{'moe.expert_ffn' op 'gate_proj' must have element type 'bf16' (that of 'input'), got 'f32'}}
+  %out, %proj = moe.expert_ffn %buf, %w1, %w1, %w2 : tensor<2x3x8xbf16>, tensor<2x5x8xf32>, tensor<2x8x5xbf16> -> tensor<2x2x3x5xf32>
+  return
+}
+
+// -----
+
+func.func @expert_ffn_bf16_projections(%buf: tensor<2x3x8xbf16>, %w1: tensor<2x5x8xbf16>, %w2: tensor<2x8x5xbf16>) {
+  // expected-error @+1 {{'moe.expert_ffn' op result #1 must be statically shaped tensor of 32-bit float or 64-bit float values, but got 'tensor<2x2x3x5xbf16>'}}
+  %out, %proj = moe.expert_ffn %buf, %w1, %w1, %w2 : tensor<2x3x8xbf16>, tensor<2x5x8xbf16>, tensor<2x8x5xbf16> -> tensor<2x2x3x5xbf16>
+  return
+}
+
+// -----
+
+// Elementwise ops are f32 (or f64): bf16 is for GEMM operands only.
+func.func @bf16_add(%a: tensor<4xbf16>) {
+  // expected-error @+1 {{'moe.add' op operand #0 must be statically shaped tensor of 32-bit float or 64-bit float values, but got 'tensor<4xbf16>'}}
+  %s = moe.add %a, %a : tensor<4xbf16>
+  return
+}
