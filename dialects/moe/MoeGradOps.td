@@ -191,7 +191,7 @@ def Moe_ExpertFfnGradOp : Moe_GradOp<"expert_ffn_grad",
   }];
   let arguments = (ins Moe_GemmTensor:$input, Moe_GemmTensor:$gate_proj,
                        Moe_GemmTensor:$up_proj, Moe_GemmTensor:$down_proj,
-                       Moe_FloatTensor:$projections, Moe_GemmTensor:$d_result);
+                       Moe_GemmTensor:$projections, Moe_GemmTensor:$d_result);
   let results = (outs Moe_FloatTensor:$d_input, Moe_FloatTensor:$d_gate_proj,
                       Moe_FloatTensor:$d_up_proj, Moe_FloatTensor:$d_down_proj);
   let assemblyFormat = [{

@@ -466,6 +466,11 @@ def Moe_ExpertFfnOp : Moe_DiffOp<"expert_ffn",
     moe.expert_ffn_grad, which then does not recompute them. It is not
     differentiable.
 
+    With bf16 operands (moe-mixed-precision) the GEMMs accumulate in f32,
+    `result` is f32, and `projections` are stored in bf16: the SwiGLU reads
+    the rounded projections, and its output is rounded to bf16 before the
+    down projection, as a GEMM operand.
+
     ```mlir
     %y, %proj = moe.expert_ffn %buf, %w1, %w3, %w2
         : tensor<8x160x128xf32>, tensor<8x352x128xf32>, tensor<8x128x352xf32> -> tensor<8x2x160x352xf32>
@@ -473,7 +478,7 @@ def Moe_ExpertFfnOp : Moe_DiffOp<"expert_ffn",
   }];
   let arguments = (ins Moe_GemmTensor:$input, Moe_GemmTensor:$gate_proj,
                        Moe_GemmTensor:$up_proj, Moe_GemmTensor:$down_proj);
-  let results = (outs Moe_FloatTensor:$result, Moe_FloatTensor:$projections);
+  let results = (outs Moe_FloatTensor:$result, Moe_GemmTensor:$projections);
   let assemblyFormat = [{
     $input `,` $gate_proj `,` $up_proj `,` $down_proj attr-dict `:`
     type($input) `,` type($gate_proj) `,` type($down_proj) `->` type($projections)

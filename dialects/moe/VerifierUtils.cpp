@@ -184,9 +184,13 @@ LogicalResult verifyExpertFfnOperands(Operation *op, Value input,
       failed(expectShape(op, "projections", projections,
                          {experts, 2, capacity, ffn})))
     return failure();
-  return verifyGemmElementTypes(
-      op, {{"input", input}, {"gate_proj", gateProj}, {"down_proj", downProj}},
-      {{"projections", projections}});
+  // The projections are kept in the operands' type, for the backward.
+  return verifyGemmElementTypes(op,
+                                {{"input", input},
+                                 {"gate_proj", gateProj},
+                                 {"down_proj", downProj},
+                                 {"projections", projections}},
+                                {});
 }
 
 LogicalResult expectTopKAtMostExperts(Operation *op, StringRef name,

@@ -129,13 +129,16 @@ ExpertFfnGrads mlir::moe::ref::expertFfnGrad(const Tensor &input,
       const double *x = &input.data[(e * capacity + r) * hidden];
       const double *dy = &dResult.data[(e * capacity + r) * hidden];
       double *dx = &grads.dInput.data[(e * capacity + r) * hidden];
-      // Recompute the row's projections g = Wg x and u = Wu x.
+      // Recompute the row's projections g = Wg x and u = Wu x, as the
+      // forward keeps them: in the operands' precision.
       for (int64_t f = 0; f < ffn; ++f) {
         gateAct[f] = upAct[f] = 0;
         for (int64_t d = 0; d < hidden; ++d) {
           gateAct[f] += x[d] * wGate[f * hidden + d];
           upAct[f] += x[d] * wUp[f * hidden + d];
         }
+        gateAct[f] = rounded(gateAct[f], input.dtype);
+        upAct[f] = rounded(upAct[f], input.dtype);
       }
       for (int64_t f = 0; f < ffn; ++f) {
         double g = gateAct[f], u = upAct[f];

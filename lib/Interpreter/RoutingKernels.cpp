@@ -204,7 +204,8 @@ Tensor mlir::moe::ref::expertProjections(const Tensor &input,
           double sum = 0;
           for (int64_t d = 0; d < hidden; ++d)
             sum += x[d] * w[f * hidden + d];
-          out[f] = sum;
+          // Kept for the backward in the operands' precision.
+          out[f] = rounded(sum, input.dtype);
         }
       }
     }

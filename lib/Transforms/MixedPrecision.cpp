@@ -27,7 +27,7 @@ namespace {
 /// GEMMs. moe.linear_input_grad and moe.linear_weight_grad also
 /// differentiate moe.router, which stays f32: they are narrowed when their
 /// weight (input) is a moe.linear's weight (input). The expert FFN's
-/// `projections` stay f32: they feed its SwiGLU backward, not a GEMM.
+/// `projections` are its result, not an operand: the pass gives them bf16.
 SmallVector<unsigned> gemmOperands(Operation *op,
                                    const DenseSet<Value> &linearInputs,
                                    const DenseSet<Value> &linearWeights) {
@@ -112,6 +112,11 @@ struct MixedPrecisionPass : moe::impl::MixedPrecisionBase<MixedPrecisionPass> {
         }
         op->setOperand(index, narrow(operand));
       }
+      // The expert FFN keeps its projections in its operands' type: bf16.
+      if (auto experts = dyn_cast<ExpertFfnOp>(op))
+        experts.getProjections().setType(
+            cast<RankedTensorType>(experts.getProjections().getType())
+                .clone(bf16));
       return WalkResult::advance();
     });
   }

@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 using namespace moert::cpu;
@@ -65,6 +66,12 @@ MOERT_INLINE void load(Floats &v, const float *p, int64_t n) {
   v = Floats{};
   std::memcpy(&v, p, n * sizeof(float));
 }
+/// Loads n <= kLanes bf16 values, widened.
+MOERT_INLINE void load(Floats &v, const moert::bf16 *p, int64_t n) {
+  detail::Halves halves{};
+  std::memcpy(&halves, p, n * sizeof(moert::bf16));
+  detail::fromBf16(halves, v);
+}
 MOERT_INLINE void store(float *p, const Floats &v, int64_t n) {
   std::memcpy(p, &v, n * sizeof(float));
 }
@@ -87,7 +94,7 @@ MOERT_INLINE void forEachBlock(int64_t count, Block block) {
 
 /// act = silu(gate) up.
 template <typename T>
-MOERT_INLINE void gatedSiluOf(const float *gate, const float *up, T *act,
+MOERT_INLINE void gatedSiluOf(const T *gate, const T *up, T *act,
                               int64_t count) {
   forEachBlock(count, [&](int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
     Floats g, u, e;
@@ -103,9 +110,8 @@ MOERT_INLINE void gatedSiluOf(const float *gate, const float *up, T *act,
 /// du = da silu(g), and a = silu(g) u (for the down projection's weight
 /// gradient; `act` may be `dAct`, each block is read before it is written).
 template <typename T>
-MOERT_INLINE void gatedSiluGradOf(const float *gate, const float *up,
-                                  const float *dAct, T *dGate, T *dUp, T *act,
-                                  int64_t count) {
+MOERT_INLINE void gatedSiluGradOf(const T *gate, const T *up, const float *dAct,
+                                  T *dGate, T *dUp, T *act, int64_t count) {
   forEachBlock(count, [&](int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
     Floats g, u, da, s;
     load(g, gate + i, n);
@@ -126,7 +132,7 @@ MOERT_CLONES void gatedSilu(const float *gate, const float *up, float *act,
                             int64_t count) {
   gatedSiluOf(gate, up, act, count);
 }
-MOERT_CLONES void gatedSilu(const float *gate, const float *up,
+MOERT_CLONES void gatedSilu(const moert::bf16 *gate, const moert::bf16 *up,
                             moert::bf16 *act, int64_t count) {
   gatedSiluOf(gate, up, act, count);
 }
@@ -135,7 +141,7 @@ MOERT_CLONES void gatedSiluGrad(const float *gate, const float *up,
                                 float *act, int64_t count) {
   gatedSiluGradOf(gate, up, dAct, dGate, dUp, act, count);
 }
-MOERT_CLONES void gatedSiluGrad(const float *gate, const float *up,
+MOERT_CLONES void gatedSiluGrad(const moert::bf16 *gate, const moert::bf16 *up,
                                 const float *dAct, moert::bf16 *dGate,
                                 moert::bf16 *dUp, moert::bf16 *act,
                                 int64_t count) {
@@ -166,20 +172,36 @@ template <typename T>
 void expertFfnOf(const T *x, const T *gateProj, const T *upProj,
                  const T *downProj, const int64_t *counts, int64_t experts,
                  int64_t capacity, int64_t hidden, int64_t ffn, float *y,
-                 float *projections) {
+                 T *projections) {
+  constexpr bool narrow = std::is_same_v<T, moert::bf16>;
   std::vector<int64_t> offsets =
       packedOffsets(counts, experts, capacity, "moe.expert_ffn");
   T *acts = scratch<T>(offsets[experts] * ffn);
+  // bf16 projections are the f32 GEMM results, rounded.
+  float *accumulated =
+      narrow ? scratch<float, 1>(2 * offsets[experts] * ffn) : nullptr;
   forEachExpert(experts, [&](int64_t e) {
     int64_t rows = counts[e];
     if (rows == 0)
       return; // an empty expert costs nothing
-    float *g = projections + 2 * e * capacity * ffn, *u = g + capacity * ffn;
+    T *g = projections + 2 * e * capacity * ffn, *u = g + capacity * ffn;
     const T *xe = x + e * capacity * hidden;
+    float *gAcc, *uAcc;
+    if constexpr (narrow) {
+      gAcc = accumulated + 2 * offsets[e] * ffn;
+      uAcc = gAcc + rows * ffn;
+    } else {
+      gAcc = g;
+      uAcc = u;
+    }
     gemm(false, true, rows, ffn, hidden, xe, hidden,
-         gateProj + e * ffn * hidden, hidden, 0.0f, g, ffn);
+         gateProj + e * ffn * hidden, hidden, 0.0f, gAcc, ffn);
     gemm(false, true, rows, ffn, hidden, xe, hidden, upProj + e * ffn * hidden,
-         hidden, 0.0f, u, ffn);
+         hidden, 0.0f, uAcc, ffn);
+    if constexpr (narrow) {
+      convert(gAcc, rows * ffn, g);
+      convert(uAcc, rows * ffn, u);
+    }
     // a = silu(g) u; y = a Wd^T, straight into the expert's rows.
     T *a = acts + offsets[e] * ffn;
     gatedSilu(g, u, a, rows * ffn);
@@ -190,7 +212,7 @@ void expertFfnOf(const T *x, const T *gateProj, const T *upProj,
 
 template <typename T>
 void expertFfnGradOf(const T *x, const T *gateProj, const T *upProj,
-                     const T *downProj, const float *projections, const T *dy,
+                     const T *downProj, const T *projections, const T *dy,
                      const int64_t *counts, int64_t experts, int64_t capacity,
                      int64_t hidden, int64_t ffn, float *dx, float *dGateProj,
                      float *dUpProj, float *dDownProj) {
@@ -214,8 +236,7 @@ void expertFfnGradOf(const T *x, const T *gateProj, const T *upProj,
       return;
     }
     const T *xe = x + e * capacity * hidden, *dye = dy + e * capacity * hidden;
-    const float *g = projections + 2 * e * capacity * ffn,
-                *u = g + capacity * ffn;
+    const T *g = projections + 2 * e * capacity * ffn, *u = g + capacity * ffn;
     T *dg = dGates + offsets[e] * ffn, *du = dUps + offsets[e] * ffn;
     T *a = acts + offsets[e] * ffn;
     float *dAct = dActs + offsets[e] * ffn;
@@ -251,7 +272,7 @@ void moert::cpu::expertFfn(const bf16 *x, const bf16 *gateProj,
                            const bf16 *upProj, const bf16 *downProj,
                            const int64_t *counts, int64_t experts,
                            int64_t capacity, int64_t hidden, int64_t ffn,
-                           float *y, float *projections) {
+                           float *y, bf16 *projections) {
   expertFfnOf(x, gateProj, upProj, downProj, counts, experts, capacity, hidden,
               ffn, y, projections);
 }
@@ -269,7 +290,7 @@ void moert::cpu::expertFfnGrad(const float *x, const float *gateProj,
 }
 void moert::cpu::expertFfnGrad(const bf16 *x, const bf16 *gateProj,
                                const bf16 *upProj, const bf16 *downProj,
-                               const float *projections, const bf16 *dy,
+                               const bf16 *projections, const bf16 *dy,
                                const int64_t *counts, int64_t experts,
                                int64_t capacity, int64_t hidden, int64_t ffn,
                                float *dx, float *dGateProj, float *dUpProj,

@@ -33,12 +33,12 @@ ml_program.global private mutable @w2 : tensor<4x8x6xf32> {moe.init = #moe.init<
 // CHECK: %[[W1B:.*]] = arith.truncf %{{.*}} : tensor<4x6x8xf32> to tensor<4x6x8xbf16>
 // CHECK: %[[W3B:.*]] = arith.truncf %{{.*}} : tensor<4x6x8xf32> to tensor<4x6x8xbf16>
 // CHECK: %[[W2B:.*]] = arith.truncf %{{.*}} : tensor<4x8x6xf32> to tensor<4x8x6xbf16>
-// CHECK-NEXT: %{{.*}}, %[[PROJ:.*]] = moe.expert_ffn %[[BUFB]], %[[W1B]], %[[W3B]], %[[W2B]] {moe.layer = 0 : i64} : tensor<4x8x8xbf16>, tensor<4x6x8xbf16>, tensor<4x8x6xbf16> -> tensor<4x2x8x6xf32>
+// CHECK-NEXT: %{{.*}}, %[[PROJ:.*]] = moe.expert_ffn %[[BUFB]], %[[W1B]], %[[W3B]], %[[W2B]] {moe.layer = 0 : i64} : tensor<4x8x8xbf16>, tensor<4x6x8xbf16>, tensor<4x8x6xbf16> -> tensor<4x2x8x6xbf16>
 // The backward GEMMs read the forward's bf16 copies and bf16 copies of the
 // cotangents; their gradients are f32.
 // CHECK: %[[DOUT:.*]], %{{.*}} = moe.combine_grad
 // CHECK-NEXT: %[[DOUTB:.*]] = arith.truncf %[[DOUT]] {moe.layer = 0 : i64} : tensor<4x8x8xf32> to tensor<4x8x8xbf16>
-// CHECK-NEXT: moe.expert_ffn_grad %[[BUFB]], %[[W1B]], %[[W3B]], %[[W2B]], %[[PROJ]], %[[DOUTB]] {moe.layer = 0 : i64} : tensor<4x8x8xbf16>, tensor<4x6x8xbf16>, tensor<4x8x6xbf16>, tensor<4x2x8x6xf32>
+// CHECK-NEXT: moe.expert_ffn_grad %[[BUFB]], %[[W1B]], %[[W3B]], %[[W2B]], %[[PROJ]], %[[DOUTB]] {moe.layer = 0 : i64} : tensor<4x8x8xbf16>, tensor<4x6x8xbf16>, tensor<4x8x6xbf16>, tensor<4x2x8x6xbf16>
 // The router's gradient GEMMs stay f32.
 // CHECK: %[[DZ:.*]] = moe.gate_grad
 // CHECK-NEXT: moe.linear_input_grad %[[DZ]], %[[WR]] {moe.layer = 0 : i64} : tensor<16x4xf32>, tensor<4x8xf32> -> tensor<16x8xf32>

@@ -181,8 +181,8 @@ TEST(CpuBf16KernelsTest, ExpertFfnAndGradMatchReferenceOnFilledRows) {
     Tensor upT = bf16Tensor({s.experts, s.ffn, s.hidden}, upProj);
     Tensor downT = bf16Tensor({s.experts, s.hidden, s.ffn}, downProj);
 
-    Floats y = output(rows),
-           projections = output(s.experts * 2 * capacity * s.ffn);
+    Floats y = output(rows);
+    Halves projections(s.experts * 2 * capacity * s.ffn);
     cpu::expertFfn(x.data(), gateProj.data(), upProj.data(), downProj.data(),
                    counts.data(), s.experts, capacity, s.hidden, s.ffn,
                    y.data(), projections.data());

@@ -88,7 +88,8 @@ Tensor place(const Tensor &tokens, const Tensor &indices, const Tensor &slots,
 Tensor expertFfn(const Tensor &input, const Tensor &gateProj,
                  const Tensor &upProj, const Tensor &downProj);
 /// moe.expert_ffn's `projections`: [experts, 2, capacity, ffn], the gate
-/// then the up projection of every row.
+/// then the up projection of every row, rounded to the input's precision
+/// (bf16 operands keep bf16 projections); expertFfn computes from them.
 Tensor expertProjections(const Tensor &input, const Tensor &gateProj,
                          const Tensor &upProj);
 Tensor combine(const Tensor &expertOutput, const Tensor &weights,

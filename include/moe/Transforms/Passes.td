@@ -115,7 +115,8 @@ def MixedPrecision : Pass<"moe-mixed-precision", "::mlir::ModuleOp"> {
     value a GEMM reads is narrowed once, by an `arith.truncf` right after it
     is defined, and every GEMM that reads it, forward or backward, shares
     that bf16 copy: the activations kept for the backward are stored in
-    bf16, and a weight is rounded once per step. Everything else stays f32:
+    bf16 (the experts' projections too), and a weight is rounded once per
+    step. Everything else stays f32:
     the master weights, gradients and Adam moments, norms, attention,
     residual adds, losses and the router (its GEMM and gradient GEMMs,
     normalization, softmax, top-k, capacity), so routing decisions do not

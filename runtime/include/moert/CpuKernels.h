@@ -167,12 +167,13 @@ void expertFfnGrad(const float *x, const float *gateProj, const float *upProj,
                    const float *dy, const int64_t *counts, int64_t experts,
                    int64_t capacity, int64_t hidden, int64_t ffn, float *dx,
                    float *dGateProj, float *dUpProj, float *dDownProj);
+/// With bf16 operands the projections are kept in bf16.
 void expertFfn(const bf16 *x, const bf16 *gateProj, const bf16 *upProj,
                const bf16 *downProj, const int64_t *counts, int64_t experts,
                int64_t capacity, int64_t hidden, int64_t ffn, float *y,
-               float *projections);
+               bf16 *projections);
 void expertFfnGrad(const bf16 *x, const bf16 *gateProj, const bf16 *upProj,
-                   const bf16 *downProj, const float *projections,
+                   const bf16 *downProj, const bf16 *projections,
                    const bf16 *dy, const int64_t *counts, int64_t experts,
                    int64_t capacity, int64_t hidden, int64_t ffn, float *dx,
                    float *dGateProj, float *dUpProj, float *dDownProj);

@@ -69,9 +69,9 @@ func.func @expert_ffn_mixed(%buf: tensor<2x3x8xbf16>, %w1: tensor<2x5x8xf32>, %w
 
 // -----
 
-func.func @expert_ffn_bf16_projections(%buf: tensor<2x3x8xbf16>, %w1: tensor<2x5x8xbf16>, %w2: tensor<2x8x5xbf16>) {
-  // expected-error @+1 {{'moe.expert_ffn' op result #1 must be statically shaped tensor of 32-bit float or 64-bit float values, but got 'tensor<2x2x3x5xbf16>'}}
-  %out, %proj = moe.expert_ffn %buf, %w1, %w1, %w2 : tensor<2x3x8xbf16>, tensor<2x5x8xbf16>, tensor<2x8x5xbf16> -> tensor<2x2x3x5xbf16>
+func.func @expert_ffn_f32_projections(%buf: tensor<2x3x8xbf16>, %w1: tensor<2x5x8xbf16>, %w2: tensor<2x8x5xbf16>) {
+  // expected-error @+1 {{'moe.expert_ffn' op 'projections' must have element type 'bf16' (that of 'input'), got 'f32'}}
+  %out, %proj = moe.expert_ffn %buf, %w1, %w1, %w2 : tensor<2x3x8xbf16>, tensor<2x5x8xbf16>, tensor<2x8x5xbf16> -> tensor<2x2x3x5xf32>
   return
 }
 
