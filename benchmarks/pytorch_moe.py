@@ -141,6 +141,9 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the forward and backward")
+    parser.add_argument("--autocast", choices=["bf16"],
+                        help="mixed precision: the step under torch.autocast "
+                             "to bf16 (f32 master weights and AdamW)")
     parser.add_argument("--batch", type=int, help="default: the config's")
     parser.add_argument("--seq", type=int, help="default: the config's")
     args = parser.parse_args()
@@ -176,7 +179,9 @@ def main():
         begin = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step)
-        loss = loss_fn(x, y)
+        with torch.autocast(device.type, dtype=torch.bfloat16,
+                            enabled=args.autocast == "bf16"):
+            loss = loss_fn(x, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

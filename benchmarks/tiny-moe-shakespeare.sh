@@ -10,7 +10,8 @@
 # Targets: validation loss <= 1.80; median step time at least 2x faster than
 # PyTorch's best of 1 and 2 threads.
 #
-# usage: benchmarks/tiny-moe-shakespeare.sh [DATA] [STEPS]
+# usage: [PRECISION=bf16] benchmarks/tiny-moe-shakespeare.sh [DATA] [STEPS]
+# PRECISION (f32 by default) is moe-compile's --precision; PyTorch stays f32.
 # Needs Python with PyTorch: set PYTHON, or the script makes a venv under
 # build/bench-venv and installs torch from PyPI (a few GB).
 set -euo pipefail
@@ -18,7 +19,8 @@ cd "$(dirname "$0")/.."
 bin=${BUILD_DIR:-build}/bin
 data=${1:-../shared/data/tinyshakespeare.txt}
 steps=${2:-2000}
-work=${BUILD_DIR:-build}/bench-tiny-moe
+precision=${PRECISION:-f32}
+work=${BUILD_DIR:-build}/bench-tiny-moe-$precision
 mkdir -p "$work"
 
 echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-<unset>} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-<unset>} (both sides run under these)"
@@ -27,7 +29,7 @@ echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-<unset>} OPENBLAS_L2_SIZE=${OPENBLA
 vocab=$(python3 benchmarks/char-tokens.py "$data" "$work/tokens.bin")
 python3 test/Inputs/edit-json.py examples/tiny-moe/config.json \
   vocab_size="$vocab" moe_capacity_factor=1.25 > "$work/config.json"
-"$bin/moe-compile" "$work/config.json" --batch-size 12 --seq-len 64 \
+"$bin/moe-compile" "$work/config.json" --batch-size 12 --seq-len 64 --precision "$precision" \
   --optimizer "lr=1e-3 min-lr=1e-4 warmup-steps=100 decay-steps=2000 beta2=0.99 weight-decay=0.1 max-grad-norm=1.0" \
   -o "$work/train-shakespeare-moe"
 

@@ -72,6 +72,11 @@ void initializeRange(const moe_global &global, char *base, uint64_t key,
               static_cast<float>(global.init_value));
     return;
   }
+  if (global.init_kind == MOE_INIT_NORMAL && global.tensor.dtype == MOE_F32) {
+    moert::fillNormal(key, offset + begin, end - begin, global.init_value,
+                      reinterpret_cast<float *>(base) + begin);
+    return;
+  }
   for (int64_t i = begin; i < end; ++i) {
     double value = global.init_kind == MOE_INIT_NORMAL
                        ? global.init_value * moert::normalAt(key, offset + i)

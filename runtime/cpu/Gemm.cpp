@@ -142,3 +142,7 @@ void moert::cpu::detail::gemm(bool transA, bool transB, int64_t m, int64_t n,
                                      {DNNL_ARG_DST, memory(product.c, c)}});
   stream.wait();
 }
+
+bool moert::cpu::detail::hasBf16Matmul() {
+  return bf16Matmul({false, true, 16, 16, 16, 16, 16, 16, false}).has_value();
+}

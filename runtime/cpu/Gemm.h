@@ -31,6 +31,9 @@ void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
           const bf16 *a, int64_t lda, const bf16 *b, int64_t ldb, float beta,
           float *c, int64_t ldc);
 
+/// Whether bf16 GEMMs run oneDNN's bf16 matmul (not widened to f32).
+bool hasBf16Matmul();
+
 } // namespace moert::cpu::detail
 
 #endif // MOERT_CPU_GEMM_H

@@ -5,10 +5,11 @@
 // moe-autodiff differentiates the f32 program, before mixed precision.
 // ORDER: error: moe-autodiff differentiates f32 and f64 programs; run moe-mixed-precision after it
 
-// A linear layer feeding a MoE block. Every value a GEMM reads is narrowed
-// once, right after its definition, and the forward and backward GEMMs share
-// the copy; the router, its gradient GEMMs and everything else stay f32;
-// every gradient is f32. Running the pass twice changes nothing.
+// Two linear layers (one weight) feeding a MoE block. Every activation a
+// GEMM reads is narrowed once, right after its definition, and the forward
+// and backward GEMMs share the copy; the router, its gradient GEMMs and
+// everything else stay f32; every gradient is f32. Running the pass twice
+// changes nothing.
 
 ml_program.global private mutable @w_in : tensor<8x8xf32> {moe.init = #moe.init<normal, 0.3>, moe.trainable}
 ml_program.global private mutable @w_router : tensor<4x8xf32> {moe.init = #moe.init<normal, 1.0>, moe.trainable}
@@ -21,31 +22,37 @@ ml_program.global private mutable @w2 : tensor<4x8x6xf32> {moe.init = #moe.init<
 // CHECK-SAME: -> (tensor<f32> {moe.output = "loss"}, tensor<8x8xf32> {moe.output = "w_in.grad"}, tensor<4x8xf32> {moe.output = "w_router.grad"}, tensor<4x6x8xf32> {moe.output = "w1.grad"}, tensor<4x6x8xf32> {moe.output = "w3.grad"}, tensor<4x8x6xf32> {moe.output = "w2.grad"})
 // CHECK-NEXT: %[[XB:.*]] = arith.truncf %[[X]] : tensor<16x8xf32> to tensor<16x8xbf16>
 // CHECK-NEXT: %[[WIN:.*]] = ml_program.global_load @w_in
-// CHECK-NEXT: %[[WINB:.*]] = arith.truncf %[[WIN]] : tensor<8x8xf32> to tensor<8x8xbf16>
-// CHECK-NEXT: %[[H0:.*]] = moe.linear %[[XB]], %[[WINB]] {moe.layer = 0 : i64} : tensor<16x8xbf16>, tensor<8x8xbf16> -> tensor<16x8xf32>
+// A weight is narrowed right before each GEMM that reads it.
+// CHECK-NEXT: %[[WINB0:.*]] = arith.truncf %[[WIN]] {moe.layer = 0 : i64} : tensor<8x8xf32> to tensor<8x8xbf16>
+// CHECK-NEXT: %[[H0:.*]] = moe.linear %[[XB]], %[[WINB0]] {moe.layer = 0 : i64} : tensor<16x8xbf16>, tensor<8x8xbf16> -> tensor<16x8xf32>
 // CHECK-NEXT: %[[H0B:.*]] = arith.truncf %[[H0]] {moe.layer = 0 : i64} : tensor<16x8xf32> to tensor<16x8xbf16>
-// The weight used twice is narrowed once.
-// CHECK-NEXT: %[[H:.*]] = moe.linear %[[H0B]], %[[WINB]] {moe.layer = 0 : i64} : tensor<16x8xbf16>, tensor<8x8xbf16> -> tensor<16x8xf32>
+// CHECK-NEXT: %[[WINB1:.*]] = arith.truncf %[[WIN]] {moe.layer = 0 : i64} : tensor<8x8xf32> to tensor<8x8xbf16>
+// CHECK-NEXT: %[[H:.*]] = moe.linear %[[H0B]], %[[WINB1]] {moe.layer = 0 : i64} : tensor<16x8xbf16>, tensor<8x8xbf16> -> tensor<16x8xf32>
 // CHECK-NEXT: %[[WR:.*]] = ml_program.global_load @w_router
 // CHECK-NEXT: %[[Z:.*]] = moe.router %[[H]], %[[WR]] {{.*}}: tensor<16x8xf32>, tensor<4x8xf32> -> tensor<16x4xf32>
 // CHECK: %[[BUF:.*]], %{{.*}}, %{{.*}} = moe.dispatch %[[H]], {{.*}} -> tensor<4x8x8xf32>
 // CHECK-NEXT: %[[BUFB:.*]] = arith.truncf %[[BUF]] {moe.layer = 0 : i64} : tensor<4x8x8xf32> to tensor<4x8x8xbf16>
 // CHECK: %[[W1B:.*]] = arith.truncf %{{.*}} : tensor<4x6x8xf32> to tensor<4x6x8xbf16>
-// CHECK: %[[W3B:.*]] = arith.truncf %{{.*}} : tensor<4x6x8xf32> to tensor<4x6x8xbf16>
-// CHECK: %[[W2B:.*]] = arith.truncf %{{.*}} : tensor<4x8x6xf32> to tensor<4x8x6xbf16>
+// CHECK-NEXT: %[[W3B:.*]] = arith.truncf %{{.*}} : tensor<4x6x8xf32> to tensor<4x6x8xbf16>
+// CHECK-NEXT: %[[W2B:.*]] = arith.truncf %{{.*}} : tensor<4x8x6xf32> to tensor<4x8x6xbf16>
+// The experts keep their projections in bf16.
 // CHECK-NEXT: %{{.*}}, %[[PROJ:.*]] = moe.expert_ffn %[[BUFB]], %[[W1B]], %[[W3B]], %[[W2B]] {moe.layer = 0 : i64} : tensor<4x8x8xbf16>, tensor<4x6x8xbf16>, tensor<4x8x6xbf16> -> tensor<4x2x8x6xbf16>
-// The backward GEMMs read the forward's bf16 copies and bf16 copies of the
-// cotangents; their gradients are f32.
+// The backward GEMMs read the forward's bf16 activations and bf16 copies of
+// the cotangents; their gradients are f32.
 // CHECK: %[[DOUT:.*]], %{{.*}} = moe.combine_grad
 // CHECK-NEXT: %[[DOUTB:.*]] = arith.truncf %[[DOUT]] {moe.layer = 0 : i64} : tensor<4x8x8xf32> to tensor<4x8x8xbf16>
-// CHECK-NEXT: moe.expert_ffn_grad %[[BUFB]], %[[W1B]], %[[W3B]], %[[W2B]], %[[PROJ]], %[[DOUTB]] {moe.layer = 0 : i64} : tensor<4x8x8xbf16>, tensor<4x6x8xbf16>, tensor<4x8x6xbf16>, tensor<4x2x8x6xbf16>
+// CHECK-NEXT: %[[W1G:.*]] = arith.truncf
+// CHECK-NEXT: %[[W3G:.*]] = arith.truncf
+// CHECK-NEXT: %[[W2G:.*]] = arith.truncf
+// CHECK-NEXT: moe.expert_ffn_grad %[[BUFB]], %[[W1G]], %[[W3G]], %[[W2G]], %[[PROJ]], %[[DOUTB]] {moe.layer = 0 : i64} : tensor<4x8x8xbf16>, tensor<4x6x8xbf16>, tensor<4x8x6xbf16>, tensor<4x2x8x6xbf16>
 // The router's gradient GEMMs stay f32.
 // CHECK: %[[DZ:.*]] = moe.gate_grad
 // CHECK-NEXT: moe.linear_input_grad %[[DZ]], %[[WR]] {moe.layer = 0 : i64} : tensor<16x4xf32>, tensor<4x8xf32> -> tensor<16x8xf32>
 // CHECK-NEXT: moe.linear_weight_grad %[[DZ]], %[[H]] {moe.layer = 0 : i64} : tensor<16x4xf32>, tensor<16x8xf32> -> tensor<4x8xf32>
 // CHECK: %[[DH:.*]] = moe.add
 // CHECK-NEXT: %[[DHB:.*]] = arith.truncf %[[DH]] : tensor<16x8xf32> to tensor<16x8xbf16>
-// CHECK-NEXT: %[[DH0:.*]] = moe.linear_input_grad %[[DHB]], %[[WINB]] {moe.layer = 0 : i64} : tensor<16x8xbf16>, tensor<8x8xbf16> -> tensor<16x8xf32>
+// CHECK-NEXT: %[[WING:.*]] = arith.truncf %[[WIN]] {moe.layer = 0 : i64} : tensor<8x8xf32> to tensor<8x8xbf16>
+// CHECK-NEXT: %[[DH0:.*]] = moe.linear_input_grad %[[DHB]], %[[WING]] {moe.layer = 0 : i64} : tensor<16x8xbf16>, tensor<8x8xbf16> -> tensor<16x8xf32>
 // CHECK-NEXT: %[[DH0B:.*]] = arith.truncf %[[DH0]] {moe.layer = 0 : i64} : tensor<16x8xf32> to tensor<16x8xbf16>
 // CHECK-NEXT: moe.linear_weight_grad %[[DHB]], %[[H0B]] {moe.layer = 0 : i64} : tensor<16x8xbf16>, tensor<16x8xbf16> -> tensor<8x8xf32>
 // CHECK-NEXT: moe.linear_weight_grad %[[DH0B]], %[[XB]] {moe.layer = 0 : i64} : tensor<16x8xbf16>, tensor<16x8xbf16> -> tensor<8x8xf32>

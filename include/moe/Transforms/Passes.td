@@ -111,12 +111,13 @@ def MixedPrecision : Pass<"moe-mixed-precision", "::mlir::ModuleOp"> {
     Mixed-precision training as in Megatron-Core: every GEMM of the
     differentiated program (moe.linear, moe.expert_ffn and their gradient
     ops, but not the router's) reads bf16 operands and accumulates and
-    returns f32. Each f32
-    value a GEMM reads is narrowed once, by an `arith.truncf` right after it
-    is defined, and every GEMM that reads it, forward or backward, shares
-    that bf16 copy: the activations kept for the backward are stored in
-    bf16 (the experts' projections too), and a weight is rounded once per
-    step. Everything else stays f32:
+    returns f32. Each f32 activation a GEMM reads is narrowed once, by an
+    `arith.truncf` right after it is defined, and every GEMM that reads it,
+    forward or backward, shares that bf16 copy: the activations kept for
+    the backward are stored in bf16 (the experts' projections too). A
+    weight (a global load) is narrowed right before each GEMM that reads
+    it, so that no bf16 copy of the weights lives through the step.
+    Everything else stays f32:
     the master weights, gradients and Adam moments, norms, attention,
     residual adds, losses and the router (its GEMM and gradient GEMMs,
     normalization, softmax, top-k, capacity), so routing decisions do not

@@ -29,6 +29,11 @@ double uniformAt(uint64_t key, uint64_t index);
 /// uniforms at 2*index and 2*index+1).
 double normalAt(uint64_t key, uint64_t index);
 
+/// out[i] = float(scale * normalAt(key, first + i)) for i in [0, count),
+/// bit for bit, computed many lanes at a time (NormalFill.cpp).
+void fillNormal(uint64_t key, uint64_t first, int64_t count, double scale,
+                float *out);
+
 /// A sequential generator over one stream, for samplers.
 class Stream {
 public:
