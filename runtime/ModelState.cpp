@@ -9,24 +9,51 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
 #include <vector>
 
+namespace {
+
+/// What releaseZeroed needs, just below the pointer allocateZeroed returns.
+struct Mapping {
+  void *start;
+  size_t bytes;
+};
+
+} // namespace
+
 void *moert::allocateZeroed(int64_t bytes, int64_t alignment) {
   constexpr int64_t kHugePage = int64_t(2) << 20;
   if (bytes >= kHugePage)
     alignment = std::max(alignment, kHugePage);
+  alignment = std::max<int64_t>(alignment, sizeof(Mapping));
   int64_t rounded =
       (std::max<int64_t>(bytes, 1) + alignment - 1) / alignment * alignment;
-  void *memory = std::aligned_alloc(alignment, rounded);
-  if (!memory)
+  // Fresh anonymous pages read as zero and are faulted in on first touch,
+  // by whichever thread writes them first: no memset of gigabytes here.
+  size_t mapped = static_cast<size_t>(rounded + 2 * alignment);
+  void *start = mmap(nullptr, mapped, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (start == MAP_FAILED)
     return nullptr;
+  uintptr_t first = reinterpret_cast<uintptr_t>(start) + sizeof(Mapping);
+  auto *memory =
+      reinterpret_cast<char *>((first + alignment - 1) / alignment * alignment);
+  reinterpret_cast<Mapping *>(memory)[-1] = {start, mapped};
   if (bytes >= kHugePage)
     madvise(memory, rounded, MADV_HUGEPAGE); // a hint: failure is harmless
-  std::memset(memory, 0, rounded);
   return memory;
+}
+
+void moert::releaseZeroed(void *memory) {
+  if (!memory)
+    return;
+  Mapping mapping = reinterpret_cast<Mapping *>(memory)[-1];
+  munmap(mapping.start, mapping.bytes);
 }
 
 moert::AlignedBuffer::AlignedBuffer(int64_t bytes) {
@@ -36,7 +63,7 @@ moert::AlignedBuffer::AlignedBuffer(int64_t bytes) {
 }
 
 void moert::AlignedBuffer::Free::operator()(void *pointer) const {
-  std::free(pointer);
+  releaseZeroed(pointer);
 }
 
 moert::TargetBuffer::TargetBuffer(const moe_model &model, int64_t bytes)
@@ -66,6 +93,10 @@ namespace {
 /// Writes elements [begin, end) of `global`'s initial values at `base`.
 void initializeRange(const moe_global &global, char *base, uint64_t key,
                      int64_t offset, int64_t begin, int64_t end) {
+  // The state is zeroed already: +0 needs no write (and no page faults).
+  if (global.init_kind == MOE_INIT_CONSTANT && global.init_value == 0.0 &&
+      !std::signbit(global.init_value))
+    return;
   if (global.init_kind == MOE_INIT_CONSTANT && global.tensor.dtype == MOE_F32) {
     std::fill(reinterpret_cast<float *>(base) + begin,
               reinterpret_cast<float *>(base) + end,

@@ -12,11 +12,13 @@
 namespace moert {
 
 /// `bytes` (at least 1) of zeroed host memory aligned to `alignment` (a power
-/// of two), released with std::free, or null. Buffers of megabytes are
-/// backed by transparent huge pages where the kernel allows: a model's
-/// gigabytes of state otherwise cost a page fault per 4 KiB on first touch
-/// (seconds of start-up).
+/// of two), released with releaseZeroed, or null. The pages are mapped
+/// lazily (the threads that first write them fault them in), and buffers of
+/// megabytes are backed by transparent huge pages where the kernel allows:
+/// a model's gigabytes of state otherwise cost a page fault per 4 KiB.
 void *allocateZeroed(int64_t bytes, int64_t alignment);
+/// Releases memory from allocateZeroed (null is ignored).
+void releaseZeroed(void *memory);
 
 /// 64-byte aligned memory for a model's state or a function's arena.
 struct AlignedBuffer {
@@ -53,6 +55,8 @@ private:
 /// normal global is std * normalAt(streamKey(seed, name), i).
 /// A sharded global (moe_global.sharded) gets rank `rank`'s part of the
 /// values of the whole tensor, so that any number of ranks starts alike.
+/// `state` must be zeroed (allocateZeroed): globals initialized to +0 (the
+/// Adam moments) are not written.
 void initializeState(const moe_model &model, void *state, uint64_t seed,
                      int32_t rank = 0);
 
