@@ -83,7 +83,8 @@ print(f"model FLOPs per step: {flops / 1e9:.1f} GFLOP; f32 GEMM peak {peak:.0f} 
       f"bf16 GEMM {peaks[('square-2048', 'bf16')]['gflops']:.0f} GFLOP/s ({peaks[('square-2048', 'bf16')]['path']})")
 for precision in ("f32", "bf16"):
     lines = [json.loads(l) for l in open(f"{work}/metrics-{precision}.jsonl")]
-    times = [l["step_seconds"] for l in lines if "step_seconds" in l][2:]
+    times = [l["step_seconds"] for l in lines if "step_seconds" in l]
+    times = times[2:] or times  # the first steps warm up
     ms = 1000 * statistics.median(times)
     ready = re.search(r"ready in ([0-9.]+) s", open(f"{work}/log-{precision}.txt").read())
     memory = re.search(r"peak activations (\d+)", open(f"{work}/memory-{precision}.txt").read())

@@ -97,7 +97,9 @@ class Model(torch.nn.Module):
             rows = assignments // TOP_K
             h = x[rows]
             y = (F.silu(h @ layer.w1[e].t()) * (h @ layer.w3[e].t())) @ layer.w2[e].t()
-            out.index_add_(0, rows, y * weights.reshape(-1)[assignments, None])
+            # Under autocast y is bf16 and the residual stream f32.
+            out.index_add_(0, rows, (y * weights.reshape(-1)[assignments, None])
+                           .to(out.dtype))
         aux = ((1.0 / EXPERTS - probs.mean(0)) ** 2).sum()
         return out, aux
 

@@ -133,7 +133,7 @@ MOERT_INLINE void cosInPlace(Doubles &x) {
       y + z * y * (s1 + z * (s2 + z * (s3 + z * (s4 + z * (s5 + z * s6)))));
   // cos(y + n pi/2) = cos y, -sin y, -cos y, sin y for n mod 4 = 0..3.
   select(-(quadrant & 1), sinY, cosY);
-  Ints64 sign = ((quadrant + 1) & 2) << 62;
+  Ints64 sign = (Ints64)((Words64)((quadrant + 1) & 2) << 62);
   x = (Doubles)((Ints64)cosY ^ sign);
 }
 
@@ -150,7 +150,7 @@ MOERT_CLONES void fillBlocks(uint64_t key, uint64_t first, int64_t count,
     // 1 - u1 is exact (u1 is on a 2^-53 grid), so log(1 - u1) is log1p(-u1).
     Doubles radius = 1.0 - u1;
     logInPlace(radius);
-    radius *= -2.0;
+    radius = radius * -2.0 + 0.0; // +0, as the scalar -2 * log1p(-0)
     for (int l = 0; l < kLanes; ++l)
       radius[l] = std::sqrt(radius[l]);
     Doubles cosine = 2.0 * M_PI * u2;

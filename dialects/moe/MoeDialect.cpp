@@ -235,8 +235,11 @@ LogicalResult mlir::moe::checkPrecisionConversion(Operation *op) {
         elementOf(extend.getOut()).isF32())
       return success();
   }
-  return op->emitOpError("converts f32 tensors to bf16 (rounding to nearest "
-                         "even) and bf16 tensors to f32 only");
+  return op->emitOpError()
+         << "converts f32 tensors to bf16 (rounding to nearest even) and bf16 "
+            "tensors to f32 only, got "
+         << op->getOperand(0).getType() << " to " << op->getResult(0).getType()
+         << (isa<arith::TruncFOp>(op) ? " (with its rounding mode)" : "");
 }
 
 int64_t mlir::moe::byteSize(Type tensorType) {

@@ -236,7 +236,8 @@ FailureOr<OpCost> mlir::moe::getOpCost(Operation *op, const QueueFill &fill) {
           // Bandwidth-bound ops, with rough flops per element.
           .Case<AddOp, MulOp, EmbeddingOp, EmbeddingGradOp, BiasGradOp, PlaceOp,
                 MergeRunsOp, SplitRunsOp, DispatchOp, DispatchGradOp, RouteOp,
-                RoutingMetricsOp, CombineOp, CombineGradOp>(
+                RoutingMetricsOp, CombineOp, CombineGradOp, arith::TruncFOp,
+                arith::ExtFOp>(
               [&](Operation *op) { return memory(1, op->getResult(0)); })
           .Case([&](CountTargetsOp op) { return memory(1, op.getTargets()); })
           .Case<RmsNormOp, RopeOp, SwigluOp>(

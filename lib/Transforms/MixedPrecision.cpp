@@ -23,26 +23,46 @@ using namespace mlir::moe;
 
 namespace {
 
+/// What tells the gradient GEMMs of moe.linear from those of moe.router
+/// (both moe.linear_input_grad and moe.linear_weight_grad): the linears'
+/// inputs and weights, the routers' weights, and the routers' logit
+/// cotangents (what their input gradients read).
+struct GemmOrigins {
+  DenseSet<Value> linearInputs, linearWeights, routerWeights, routerCotangents;
+
+  explicit GemmOrigins(func::FuncOp function) {
+    function.walk([&](LinearOp linear) {
+      linearInputs.insert(linear.getInput());
+      linearWeights.insert(linear.getWeight());
+    });
+    function.walk(
+        [&](RouterOp router) { routerWeights.insert(router.getWeight()); });
+    function.walk([&](LinearInputGradOp grad) {
+      if (routerWeights.contains(grad.getWeight()))
+        routerCotangents.insert(grad.getDResult());
+    });
+  }
+};
+
 /// The operands of `op` that a narrowed GEMM reads; empty for an op without
-/// GEMMs. moe.linear_input_grad and moe.linear_weight_grad also
-/// differentiate moe.router, which stays f32: they are narrowed when their
-/// weight (input) is a moe.linear's weight (input). The expert FFN's
-/// `projections` are its result, not an operand: the pass gives them bf16.
-SmallVector<unsigned> gemmOperands(Operation *op,
-                                   const DenseSet<Value> &linearInputs,
-                                   const DenseSet<Value> &linearWeights) {
+/// GEMMs and for the router's gradient GEMMs, which stay f32. The expert
+/// FFN's `projections` are its result, not an operand: the pass gives them
+/// bf16.
+SmallVector<unsigned> gemmOperands(Operation *op, const GemmOrigins &origins) {
   return llvm::TypeSwitch<Operation *, SmallVector<unsigned>>(op)
       .Case([](LinearOp o) {
         return SmallVector<unsigned>{o.getInputMutable().getOperandNumber(),
                                      o.getWeightMutable().getOperandNumber()};
       })
       .Case([&](LinearInputGradOp o) {
-        if (!linearWeights.contains(o.getWeight()))
+        if (!origins.linearWeights.contains(o.getWeight()) ||
+            origins.routerWeights.contains(o.getWeight()))
           return SmallVector<unsigned>{};
         return SmallVector<unsigned>{0, 1};
       })
       .Case([&](LinearWeightGradOp o) {
-        if (!linearInputs.contains(o.getInput()))
+        if (!origins.linearInputs.contains(o.getInput()) ||
+            origins.routerCotangents.contains(o.getDResult()))
           return SmallVector<unsigned>{};
         return SmallVector<unsigned>{0, 1};
       })
@@ -102,13 +122,9 @@ struct MixedPrecisionPass : moe::impl::MixedPrecisionBase<MixedPrecisionPass> {
       entry->second = truncate.getResult();
       return entry->second;
     };
-    DenseSet<Value> linearInputs, linearWeights;
-    function.walk([&](LinearOp linear) {
-      linearInputs.insert(linear.getInput());
-      linearWeights.insert(linear.getWeight());
-    });
+    GemmOrigins origins(function);
     return function.walk([&](Operation *op) {
-      for (unsigned index : gemmOperands(op, linearInputs, linearWeights)) {
+      for (unsigned index : gemmOperands(op, origins)) {
         Value operand = op->getOperand(index);
         Type element = getElementTypeOrSelf(operand.getType());
         if (element.isBF16())

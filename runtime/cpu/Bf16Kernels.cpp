@@ -63,7 +63,8 @@ void convertInParallel(const From *x, int64_t count, To *y, Block block) {
 #pragma omp parallel
   {
     int64_t threads = omp_get_num_threads(), thread = omp_get_thread_num();
-    int64_t piece = (count / threads + kLanes - 1) / kLanes * kLanes;
+    int64_t piece =
+        ((count + threads - 1) / threads + kLanes - 1) / kLanes * kLanes;
     int64_t begin = std::min(count, thread * piece);
     int64_t end = std::min(count, begin + piece);
     block(x + begin, end - begin, y + begin);

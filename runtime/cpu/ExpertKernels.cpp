@@ -108,7 +108,7 @@ MOERT_INLINE void gatedSiluOf(const T *gate, const T *up, T *act,
 
 /// Given g, u and da, with s = sigmoid(g): dg = da u s (1 + g (1 - s)),
 /// du = da silu(g), and a = silu(g) u (for the down projection's weight
-/// gradient; `act` may be `dAct`, each block is read before it is written).
+/// gradient; `act` may be `dAct`: each block is read before it is written).
 template <typename T>
 MOERT_INLINE void gatedSiluGradOf(const T *gate, const T *up, const float *dAct,
                                   T *dGate, T *dUp, T *act, int64_t count) {
@@ -220,9 +220,14 @@ void expertFfnGradOf(const T *x, const T *gateProj, const T *upProj,
       packedOffsets(counts, experts, capacity, "moe.expert_ffn");
   int64_t total = offsets[experts];
   // da in f32 (a GEMM's result); dg, du and a as the next GEMMs' operands.
+  // In f32, a overwrites da (each block is read before it is written).
   float *dActs = scratch<float, 1>(total * ffn);
-  T *dGates = scratch<T>(3 * total * ffn), *dUps = dGates + total * ffn;
-  T *acts = dUps + total * ffn;
+  T *dGates = scratch<T>((std::is_same_v<T, float> ? 2 : 3) * total * ffn);
+  T *dUps = dGates + total * ffn, *acts;
+  if constexpr (std::is_same_v<T, float>)
+    acts = dActs;
+  else
+    acts = dUps + total * ffn;
   forEachExpert(experts, [&](int64_t e) {
     int64_t rows = counts[e];
     float *dGate = dGateProj + e * ffn * hidden,

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <string>
 #include <tuple>
 #include <unordered_map>
 #include <vector>
@@ -92,7 +93,12 @@ const std::optional<Bf16Matmul> &bf16Matmul(const MatmulKey &key) {
   try {
     dnnl::matmul::primitive_desc descriptor(dnnl::matmul::desc(a, b, c),
                                             attributes, cpuEngine());
-    entry->second = Bf16Matmul{dnnl::matmul(descriptor), a, b, c};
+    // On AVX-512 without bf16 instructions oneDNN emulates bf16, slower
+    // than the widened f32 GEMM: only bf16 and AMX implementations count.
+    std::string implementation = descriptor.impl_info_str();
+    if (implementation.find("bf16") != std::string::npos ||
+        implementation.find("amx") != std::string::npos)
+      entry->second = Bf16Matmul{dnnl::matmul(descriptor), a, b, c};
   } catch (const dnnl::error &error) {
     if (error.status != dnnl_unimplemented)
       moert::fail("oneDNN cannot make a bf16 matmul for m={} n={} k={}: {}",
@@ -107,8 +113,11 @@ const float *widened(const moert::bf16 *matrix, int64_t rows, int64_t cols,
                      int64_t ld, std::vector<float> &scratch) {
   if (scratch.size() < static_cast<size_t>(rows * cols))
     scratch.resize(rows * cols);
-  for (int64_t r = 0; r < rows; ++r)
-    moert::cpu::convert(matrix + r * ld, cols, scratch.data() + r * cols);
+  if (ld == cols) // one call: large matrices convert on every thread
+    moert::cpu::convert(matrix, rows * cols, scratch.data());
+  else
+    for (int64_t r = 0; r < rows; ++r)
+      moert::cpu::convert(matrix + r * ld, cols, scratch.data() + r * cols);
   return scratch.data();
 }
 

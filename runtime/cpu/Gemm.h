@@ -24,9 +24,9 @@ void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
           float *c, int64_t ldc);
 
 /// The same with bf16 operands, accumulating in f32. It runs oneDNN's bf16
-/// matmul primitive (one per shape, made once per thread) where the CPU has
-/// one (AVX-512 BF16 or AMX); elsewhere it widens the operands to f32,
-/// exactly, and runs the f32 GEMM, which computes the same sums.
+/// matmul primitive (one per shape and thread, kept) where the CPU has bf16
+/// instructions (AVX-512 BF16 or AMX); elsewhere it widens the operands to
+/// f32, exactly, and runs the f32 GEMM, which computes the same sums.
 void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
           const bf16 *a, int64_t lda, const bf16 *b, int64_t ldb, float beta,
           float *c, int64_t ldc);

@@ -1,6 +1,10 @@
 // RUN: moe-opt %s --moe-autodiff --moe-mixed-precision | FileCheck %s
 // RUN: moe-opt %s --moe-autodiff --moe-mixed-precision --moe-mixed-precision | FileCheck %s
 // RUN: not moe-opt %s --moe-autodiff --moe-mixed-precision --moe-autodiff=gradient-function=again 2>&1 | FileCheck %s --check-prefix=ORDER
+// RUN: moe-opt %s --moe-autodiff --moe-mixed-precision --moe-cost-model -o /dev/null 2>&1 | FileCheck %s --check-prefix=COST
+
+// The cost model prices the conversions as memory-bound ops.
+// COST: layer 0 forward: gemm {{[1-9][0-9]*}} flops
 
 // moe-autodiff differentiates the f32 program, before mixed precision.
 // ORDER: error: moe-autodiff differentiates f32 and f64 programs; run moe-mixed-precision after it

@@ -15,6 +15,7 @@
 #include "CpuRoutingTestUtils.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <cstring>
@@ -115,6 +116,24 @@ TEST(CpuBf16KernelsTest, ConvertRoundsToNearestEvenLikeTheReference) {
   cpu::convert(narrow.data(), static_cast<int64_t>(narrow.size()), wide.data());
   for (size_t i = 0; i < narrow.size(); ++i)
     ASSERT_EQ(bitsOf(wide[i]), uint32_t(narrow[i].bits) << 16) << i;
+}
+
+TEST(CpuBf16KernelsTest, ConvertCoversEveryElementOnAnyThreadCount) {
+  // 3 threads over 65569 = 3 * 16 * 1366 + 1 values: the pieces must cover
+  // the remainder too.
+  int threads = omp_get_max_threads();
+  omp_set_num_threads(3);
+  const int64_t count = 3 * 16 * 1366 + 1;
+  Floats values = randomFloats(count, 11);
+  Halves narrow(count, bf16{0x7fc0});
+  cpu::convert(values.data(), count, narrow.data());
+  Floats wide = output(count);
+  cpu::convert(narrow.data(), count, wide.data());
+  omp_set_num_threads(threads);
+  for (int64_t i = 0; i < count; ++i) {
+    ASSERT_EQ(narrow[i].bits, moert::toBf16(values[i]).bits) << i;
+    ASSERT_EQ(bitsOf(wide[i]), uint32_t(narrow[i].bits) << 16) << i;
+  }
 }
 
 TEST(CpuBf16KernelsTest, LinearAndGradsMatchReference) {

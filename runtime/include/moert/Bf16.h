@@ -3,8 +3,8 @@
 // bfloat16 is the top half of an f32: 8 exponent and 7 mantissa bits. It is
 // a storage type only: kernels widen it to f32 (exactly) and compute in f32;
 // narrowing rounds to nearest, ties to even, as arith.truncf does. The
-// reference interpreter, the CPU and the CUDA kernels round with this one
-// function, so their bf16 values are the same bits.
+// reference interpreter and the CPU kernels round with this one function
+// (host and device code), so their bf16 values are the same bits.
 //
 //===----------------------------------------------------------------------===//
 
