@@ -50,9 +50,8 @@ struct GemmOrigins {
 /// bf16.
 SmallVector<unsigned> gemmOperands(Operation *op, const GemmOrigins &origins) {
   return llvm::TypeSwitch<Operation *, SmallVector<unsigned>>(op)
-      .Case([](LinearOp o) {
-        return SmallVector<unsigned>{o.getInputMutable().getOperandNumber(),
-                                     o.getWeightMutable().getOperandNumber()};
+      .Case([](LinearOp) {
+        return SmallVector<unsigned>{0, 1};
       })
       .Case([&](LinearInputGradOp o) {
         if (!origins.linearWeights.contains(o.getWeight()) ||
