@@ -118,7 +118,62 @@ std::string fusedBody(FusedElementwiseOp op, StringRef index,
   return text;
 }
 
+/// What a profile names an op's place in the model by: its location's
+/// names (the model's module paths), or file and line.
+std::string locationLabel(Location loc) {
+  if (auto name = dyn_cast<NameLoc>(loc))
+    return name.getName().str();
+  if (auto file = dyn_cast<FileLineColLoc>(loc))
+    return formatv("{0}:{1}", file.getFilename(), file.getLine()).str();
+  if (auto fused = dyn_cast<FusedLoc>(loc)) {
+    SmallVector<std::string> labels;
+    for (Location part : fused.getLocations()) {
+      std::string label = locationLabel(part);
+      if (!label.empty() && !llvm::is_contained(labels, label))
+        labels.push_back(label);
+    }
+    return llvm::join(labels, "+");
+  }
+  return "";
+}
+
 } // namespace
+
+LogicalResult ModuleEmitter::openProfileScope(Operation *op, StringRef kernel,
+                                              std::optional<OpCost> cost) {
+  if (!options.profile)
+    return success();
+  if (!cost) {
+    FailureOr<OpCost> priced = getOpCost(op, *queueFill);
+    if (failed(priced))
+      return failure();
+    cost = *priced;
+  }
+  out << "  {\n  moert::ProfileScope profile(" << profileSites << "["
+      << profileSiteEntries.size() << "]);\n";
+  profileSiteEntries.push_back(
+      formatv("{{{0}, {1}, {2}, {3}, 0, 0}", cString(kernel),
+              cString(locationLabel(op->getLoc())), literal(cost->flops),
+              literal(cost->bytes))
+          .str());
+  return success();
+}
+
+void ModuleEmitter::closeProfileScope() {
+  if (options.profile)
+    out << "  }\n";
+}
+
+void ModuleEmitter::emitCopy(Operation *op, StringRef destination,
+                             StringRef source, int64_t bytes) {
+  OpCost cost;
+  cost.kind = OpCost::Kind::Memory;
+  cost.bytes = 2.0 * static_cast<double>(bytes);
+  // A copy's op is known, so pricing it cannot fail.
+  (void)openProfileScope(op, "copy", cost);
+  target.emitCopy(out, destination, source, bytes);
+  closeProfileScope();
+}
 
 std::string ModuleEmitter::shapeArray(ArrayRef<int64_t> shape) {
   std::string name = fresh("shape");
@@ -305,8 +360,8 @@ LogicalResult ModuleEmitter::emitOp(Operation *op) {
         if (offsets && offsets[0] >= 0) {
           if (failed(declareResults(load)))
             return failure();
-          target.emitCopy(out, p(load.getResult()), stateAddress,
-                          byteSize(load.getType()));
+          emitCopy(load, p(load.getResult()), stateAddress,
+                   byteSize(load.getType()));
           return success();
         }
         FailureOr<StringRef> type = cType(op, load.getType());
@@ -321,8 +376,8 @@ LogicalResult ModuleEmitter::emitOp(Operation *op) {
       .Case([&](ml_program::GlobalStoreOp store) {
         Operation *producer = store.getValue().getDefiningOp();
         if (!producer || !producer->hasAttr(kInPlaceAttrName))
-          target.emitCopy(
-              out,
+          emitCopy(
+              store,
               formatv("state + {0}", globalOffsets.lookup(
                                          store.getGlobal().getLeafReference()))
                   .str(),
@@ -331,9 +386,11 @@ LogicalResult ModuleEmitter::emitOp(Operation *op) {
       })
       .Case([&](arith::ConstantOp constant) { return emitConstant(constant); })
       .Case([&](FusedElementwiseOp fused) -> LogicalResult {
-        if (failed(declareResults(fused)))
+        if (failed(declareResults(fused)) ||
+            failed(openProfileScope(fused, "fused loop")))
           return failure();
         emitFusedElementwise(fused);
+        closeProfileScope();
         return success();
       })
       .Case<arith::TruncFOp, arith::ExtFOp>([&](Operation *convert) {
@@ -361,6 +418,9 @@ LogicalResult ModuleEmitter::emitFunction(func::FuncOp function) {
   for (Type type : function.getResultTypes())
     if (failed(checkAbiType(function, type, "a function result")))
       return failure();
+  profileSites = options.profile ? fresh("profile_sites") : "";
+  profileSiteEntries.clear();
+  queueFill.emplace(function.getBody().front());
   target.emitFunctionBegin(out, cName, function.getNumArguments(),
                            function.getNumResults());
   for (BlockArgument argument : function.getArguments()) {
@@ -377,8 +437,8 @@ LogicalResult ModuleEmitter::emitFunction(func::FuncOp function) {
   for (Operation &op : function.getBody().front()) {
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
       for (auto [index, value] : llvm::enumerate(ret.getOperands()))
-        target.emitCopy(out, formatv("outputs[{0}]", index).str(), p(value),
-                        byteSize(value.getType()));
+        emitCopy(ret, formatv("outputs[{0}]", index).str(), p(value),
+                 byteSize(value.getType()));
       continue;
     }
     if (failed(emitOp(&op)))
@@ -418,11 +478,17 @@ LogicalResult ModuleEmitter::emitFunction(func::FuncOp function) {
   auto arenaBytes = function->getAttrOfType<IntegerAttr>(kArenaBytesAttrName);
   if (!arenaBytes)
     return function.emitError("no memory plan: run moe-plan-memory first");
-  functionEntries.push_back(formatv("{{{0}, {1}, {2}, {3}, {4}, {5}, {6}}",
+  std::string sites = "0, nullptr";
+  if (!profileSiteEntries.empty()) {
+    staticsOs << "moe_profile_site " << profileSites << "[] = {\n    "
+              << llvm::join(profileSiteEntries, ",\n    ") << "};\n";
+    sites = formatv("{0}, {1}", profileSiteEntries.size(), profileSites);
+  }
+  functionEntries.push_back(formatv("{{{0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}}",
                                     cString(function.getSymName()),
                                     function.getNumArguments(), inputs,
                                     function.getNumResults(), outputs,
-                                    arenaBytes.getInt(), cName)
+                                    arenaBytes.getInt(), cName, sites)
                                 .str());
   return success();
 }
@@ -436,17 +502,26 @@ LogicalResult ModuleEmitter::emitKernelCall(Operation *op) {
     return failure();
   SmallVector<std::string> args = llvm::map_to_vector(
       call->args, [&](const KernelArg &arg) { return argument(arg); });
+  if (failed(openProfileScope(op, call->kernel)))
+    return failure();
   target.emitCall(out, call->kernel, args,
                   call->scalarResult ? p(call->scalarResult) : "");
+  closeProfileScope();
   return success();
 }
 
-LogicalResult ModuleEmitter::emit(StringRef modelName) {
+LogicalResult ModuleEmitter::emit() {
   TargetAttr moduleTarget = getModuleTarget(module);
   if (moduleTarget.getName() != target.targetName())
     return module.emitError()
            << "the module is planned for target '" << moduleTarget.getName()
            << "', not '" << target.targetName() << "'";
+  if (options.profile && !target.kernelsFinishOnReturn())
+    return module.emitError()
+           << "the " << target.targetName()
+           << " target cannot time its kernels from the host (they run "
+              "asynchronously): profile it with a tool of its platform "
+              "(Nsight Systems for cuda) instead of --profile";
   if (!target.hasBf16Kernels()) {
     WalkResult bf16 = module.walk([&](Operation *op) {
       if (llvm::any_of(op->getResultTypes(), [](Type type) {
@@ -501,6 +576,8 @@ LogicalResult ModuleEmitter::emit(StringRef modelName) {
       return failure();
 
   target.emitPreamble(os);
+  if (options.profile)
+    os << "#include \"moert/Profile.h\"\n\n";
   os << "namespace {\n\nusing namespace " << target.kernelNamespace() << ";\n\n"
      << statics << "\n"
      << body << "const moe_global globals[] = {\n"
@@ -509,11 +586,11 @@ LogicalResult ModuleEmitter::emit(StringRef modelName) {
   for (const std::string &entry : functionEntries)
     os << "    " << entry << ",\n";
   os << "};\n\n"
-     << "const moe_model model = {MOE_ABI_VERSION, " << cString(modelName)
-     << ", " << cString(configJson()) << ", " << alignment << ", " << ranks
-     << ", " << stateBytes << ", " << globalOffsets.size() << ", globals, "
-     << functionEntries.size() << ", functions, "
-     << target.abiTargetExpression() << "};\n\n"
+     << "const moe_model model = {MOE_ABI_VERSION, "
+     << cString(options.modelName) << ", " << cString(configJson()) << ", "
+     << alignment << ", " << ranks << ", " << stateBytes << ", "
+     << globalOffsets.size() << ", globals, " << functionEntries.size()
+     << ", functions, " << target.abiTargetExpression() << "};\n\n"
      << "} // namespace\n\n"
      << "extern \"C\" const moe_model *moe_get_model(void) { return &model; "
         "}\n";
@@ -523,6 +600,6 @@ LogicalResult ModuleEmitter::emit(StringRef modelName) {
 LogicalResult mlir::moe::target::emitModule(ModuleOp module,
                                             const TargetInfo &target,
                                             raw_ostream &os,
-                                            StringRef modelName) {
-  return ModuleEmitter(module, target, os).emit(modelName);
+                                            const TranslateOptions &options) {
+  return ModuleEmitter(module, target, os, options).emit();
 }

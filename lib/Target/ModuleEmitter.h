@@ -16,28 +16,32 @@
 #include "KernelCall.h"
 #include "TargetInfo.h"
 
+#include "moe/Analysis/OpCost.h"
 #include "moe/MoeDialect.h"
+#include "moe/Target/Translations.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <optional>
 #include <string>
 
 namespace mlir::moe::target {
 
 /// Writes `module` (planned by moe-plan-memory for `target`) as source of
-/// `target`, recording `modelName` as the model's name.
+/// `target`.
 LogicalResult emitModule(ModuleOp module, const TargetInfo &target,
-                         raw_ostream &os, StringRef modelName);
+                         raw_ostream &os, const TranslateOptions &options);
 
 class ModuleEmitter {
 public:
-  ModuleEmitter(ModuleOp module, const TargetInfo &target, raw_ostream &os)
-      : module(module), target(target), os(os) {}
+  ModuleEmitter(ModuleOp module, const TargetInfo &target, raw_ostream &os,
+                const TranslateOptions &options)
+      : module(module), target(target), os(os), options(options) {}
 
-  LogicalResult emit(StringRef modelName);
+  LogicalResult emit();
 
 private:
   LogicalResult emitFunction(func::FuncOp function);
@@ -45,6 +49,15 @@ private:
   LogicalResult emitKernelCall(Operation *op);
   LogicalResult emitConstant(arith::ConstantOp op);
   void emitFusedElementwise(FusedElementwiseOp op);
+  /// A copy of `bytes` bytes that `op` makes, timed when profiling.
+  void emitCopy(Operation *op, StringRef destination, StringRef source,
+                int64_t bytes);
+  /// With --profile, opens the scope that times the statements emitted
+  /// until closeProfileScope in a new site of the function: `op`, calling
+  /// `kernel`, which the cost model prices (a copy passes its cost).
+  LogicalResult openProfileScope(Operation *op, StringRef kernel,
+                                 std::optional<OpCost> cost = std::nullopt);
+  void closeProfileScope();
   /// Declares the C++ pointer of each result of `op`: its arena buffer, or
   /// the storage of the global it is stored to in place.
   LogicalResult declareResults(Operation *op);
@@ -78,6 +91,12 @@ private:
   std::string body;
   llvm::raw_string_ostream out{body};
   SmallVector<std::string> functionEntries;
+  const TranslateOptions &options;
+  /// The function being emitted: its profile sites' array and entries, and
+  /// the queue fills its expert ops are priced at.
+  std::string profileSites;
+  SmallVector<std::string> profileSiteEntries;
+  std::optional<QueueFill> queueFill;
   llvm::StringSet<> functionNames;
   int counter = 0;
 };

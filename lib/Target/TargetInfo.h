@@ -32,6 +32,9 @@ public:
   virtual StringRef targetName() const = 0;
   /// Whether the target's kernels take bf16 operands (mixed precision).
   virtual bool hasBf16Kernels() const = 0;
+  /// Whether a kernel call has done its work when it returns, so that the
+  /// host clock times it (the per-kernel profile of --profile).
+  virtual bool kernelsFinishOnReturn() const = 0;
   /// The includes the generated source needs.
   virtual void emitPreamble(raw_ostream &os) const = 0;
   /// The namespace of the target's kernels (moert::cpu).

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ProfileReport.h"
 #include "StepMetrics.h"
 #include "TrainOptions.h"
 #include "moert/AtomicFile.h"
@@ -319,6 +320,7 @@ int run(int argc, char **argv) {
   // Time in training steps, and in their collectives (not validation's).
   double trainSeconds = 0, collectiveSeconds = 0;
   int64_t firstStep = position.step;
+  moert::StepProfile profile(trainStep);
   while (position.step < options.steps) {
     moert::TokenBatch data = nextBatch(train, batch, group);
     Clock::time_point start = Clock::now();
@@ -327,6 +329,7 @@ int run(int argc, char **argv) {
     double seconds =
         std::chrono::duration<double>(Clock::now() - start).count();
     trainSeconds += seconds;
+    profile.recordStep(seconds);
     collectiveSeconds += model.target->collective_seconds() - collectivesBefore;
     ++position.step;
     float loss = *step.scalar("loss");
@@ -394,6 +397,10 @@ int run(int argc, char **argv) {
       saveCheckpoint();
   }
 
+  if (profile.enabled() && position.step > firstStep) {
+    fmt::print("{}", profile.format());
+    record({{"profile", profile.json()}});
+  }
   const moe_function *logitsFn = moert::findFunction(model, "logits");
   if (logitsFn && options.sampleTokens > 0) {
     Function logits(model, *logitsFn, state.data(), arena.data());

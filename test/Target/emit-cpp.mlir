@@ -1,6 +1,7 @@
 // RUN: moe-opt %s --moe-plan-memory=report=false | moe-translate --emit=cpp --model-name demo | FileCheck %s
 // RUN: moe-translate --emit=cpp %s | FileCheck %s --check-prefix=AUTOPLAN
 // RUN: not moe-translate --emit=wasm %s 2>&1 | FileCheck %s --check-prefix=TARGET
+// RUN: moe-translate --emit=cpp --profile %s | FileCheck %s --check-prefix=PROFILE
 
 // The state region holds the globals in order, 64-byte aligned; functions
 // call the CPU kernels on state, arena and input pointers.
@@ -25,11 +26,33 @@
 // CHECK: const moe_global globals[] = {
 // CHECK-NEXT: {{[{][{]}}"embed", 0, 2, shape{{[0-9]+}}}, 0, 80, 1, MOE_INIT_NORMAL, 0.02, 0, nullptr},
 // CHECK-NEXT: {{[{][{]}}"norm", 0, 1, shape{{[0-9]+}}}, 128, 16, 1, MOE_INIT_CONSTANT, 1.0, 0, "copy norm"},
-// CHECK: {"loss_fn", 2, inputs{{[0-9]+}}, 1, outputs{{[0-9]+}}, 256, function_loss_fn},
+// CHECK: {"loss_fn", 2, inputs{{[0-9]+}}, 1, outputs{{[0-9]+}}, 256, function_loss_fn, 0, nullptr},
 // CHECK: const moe_model model = {MOE_ABI_VERSION, "demo", "", 64, 1, 192, 2, globals, 1, functions, &moe_cpu_target};
 // CHECK: extern "C" const moe_model *moe_get_model(void) { return &model; }
 
-// AUTOPLAN: {"loss_fn", 2, inputs{{[0-9]+}}, 1, outputs{{[0-9]+}}, 256, function_loss_fn},
+// AUTOPLAN: {"loss_fn", 2, inputs{{[0-9]+}}, 1, outputs{{[0-9]+}}, 256, function_loss_fn, 0, nullptr},
+// --profile times each kernel call and copy in a site of its function,
+// priced by the cost model: the linear's 2 * 6 * 5 * 4 flops and the bytes
+// of its operands and result.
+// PROFILE: #include "moert/Profile.h"
+// PROFILE: moe_profile_site [[SITES:profile_sites[0-9]+]][] = {
+// PROFILE-NEXT: {"embedding", "{{.*}}emit-cpp.mlir:[[#@LINE+24]]", {{.*}}, 0, 0},
+// PROFILE-NEXT: {"rmsNorm", "{{.*}}emit-cpp.mlir:[[#@LINE+25]]", {{.*}}, 0, 0},
+// PROFILE-NEXT: {"linear", "{{.*}}emit-cpp.mlir:[[#@LINE+26]]", 240.0, 296.0, 0, 0},
+// PROFILE-NEXT: {"crossEntropy", "{{.*}}emit-cpp.mlir:[[#@LINE+26]]", {{.*}}, 0, 0},
+// PROFILE-NEXT: {"copy", "{{.*}}emit-cpp.mlir:[[#@LINE+26]]", 0.0, 8.0, 0, 0}};
+// PROFILE-LABEL: void function_loss_fn(
+// PROFILE: float *{{v[0-9]+}} = reinterpret_cast<float *>(arena + 0);
+// PROFILE-NEXT: {
+// PROFILE-NEXT: moert::ProfileScope profile([[SITES]][0]);
+// PROFILE-NEXT: embedding(
+// PROFILE-NEXT: }
+// PROFILE: moert::ProfileScope profile([[SITES]][2]);
+// PROFILE-NEXT: linear(
+// PROFILE: moert::ProfileScope profile([[SITES]][4]);
+// PROFILE-NEXT: std::memcpy(outputs[0]
+// PROFILE: {"loss_fn", 2, inputs{{[0-9]+}}, 1, outputs{{[0-9]+}}, 256, function_loss_fn, 5, [[SITES]]},
+
 // TARGET: moe-translate: for the --emit option: unknown output format 'wasm' (registered: cpp, cuda)
 
 ml_program.global private mutable @embed : tensor<5x4xf32> {moe.init = #moe.init<normal, 0.02>, moe.trainable}

@@ -87,6 +87,10 @@ static cl::opt<std::string>
 static cl::opt<std::string>
     modelName(cl::cat(toolOptions), "model-name",
               cl::desc("Model name (default: output name)"));
+static cl::opt<bool>
+    profile(cl::cat(toolOptions), "profile",
+            cl::desc("Time every kernel call: the binary prints where its "
+                     "steps' time goes, per kernel and per call site"));
 static cl::opt<std::string> cxx(cl::cat(toolOptions), "cxx",
                                 cl::init(MOE_CXX_COMPILER),
                                 cl::desc("C++ compiler to build with"));
@@ -231,11 +235,13 @@ static int run() {
         openOutputFile(source, &error);
     if (!output)
       return fail(error);
-    std::string name = !modelName.empty() ? modelName.getValue()
-                       : outputPath.empty()
-                           ? llvm::sys::path::stem(emitCppPath).str()
-                           : llvm::sys::path::filename(outputPath).str();
-    if (failed(translation->translate(*module, output->os(), name)))
+    moe::TranslateOptions translateOptions;
+    translateOptions.modelName =
+        !modelName.empty()   ? modelName.getValue()
+        : outputPath.empty() ? llvm::sys::path::stem(emitCppPath).str()
+                             : llvm::sys::path::filename(outputPath).str();
+    translateOptions.profile = profile;
+    if (failed(translation->translate(*module, output->os(), translateOptions)))
       return 1;
     output->keep();
   }

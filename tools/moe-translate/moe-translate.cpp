@@ -38,6 +38,10 @@ static cl::opt<std::string> modelName(cl::cat(toolOptions), "model-name",
                                       cl::init("model"),
                                       cl::desc("Name recorded in the model"));
 
+static cl::opt<bool> profile(cl::cat(toolOptions), "profile",
+                             cl::desc("Time every kernel call (the training "
+                                      "driver prints the profile)"));
+
 /// Everything after option parsing.
 static int run() {
   const moe::Translation *translation =
@@ -72,7 +76,10 @@ static int run() {
     llvm::errs() << "moe-translate: error: " << error << "\n";
     return 1;
   }
-  if (failed(translation->translate(*module, output->os(), modelName)))
+  moe::TranslateOptions translateOptions;
+  translateOptions.modelName = modelName;
+  translateOptions.profile = profile;
+  if (failed(translation->translate(*module, output->os(), translateOptions)))
     return 1;
   output->keep();
   return 0;

@@ -14,13 +14,21 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <functional>
+#include <string>
 
 namespace mlir::moe {
 
-/// Writes `module`, planned by moe-plan-memory, as source of one target,
-/// recording `modelName` as the model's name.
+/// What the generated source records and does besides the module's code.
+struct TranslateOptions {
+  /// The model's name in the model ABI.
+  std::string modelName = "model";
+  /// Time each kernel call in a moe_profile_site (moe-compile --profile).
+  bool profile = false;
+};
+
+/// Writes `module`, planned by moe-plan-memory, as source of one target.
 using TranslateFunction = std::function<LogicalResult(
-    ModuleOp module, llvm::raw_ostream &os, llvm::StringRef modelName)>;
+    ModuleOp module, llvm::raw_ostream &os, const TranslateOptions &options)>;
 
 struct Translation {
   /// The --emit name: "cpp".

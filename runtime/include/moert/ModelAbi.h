@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define MOE_ABI_VERSION 4
+#define MOE_ABI_VERSION 5
 
 enum moe_dtype { MOE_F32 = 0, MOE_F64 = 1, MOE_I32 = 2, MOE_I64 = 3 };
 enum moe_init_kind { MOE_INIT_NORMAL = 0, MOE_INIT_CONSTANT = 1 };
@@ -47,6 +47,18 @@ typedef void (*moe_function_ptr)(void *state, void *arena,
                                  const void *const *inputs,
                                  void *const *outputs);
 
+/* One kernel call of a function compiled with moe-compile --profile: what
+   it is, what the cost model says one call costs, and the calls and time
+   the function's runs have added up. */
+typedef struct moe_profile_site {
+  const char *kernel;   /* the kernel called, "copy" or "fused loop" */
+  const char *location; /* the op's location: the model's module path */
+  double flops;         /* per call; a multiply-add counts 2 */
+  double bytes;         /* per call: every operand and result once */
+  int64_t calls;
+  int64_t nanoseconds;
+} moe_profile_site;
+
 typedef struct moe_function {
   const char *name;
   int64_t num_inputs;
@@ -55,6 +67,8 @@ typedef struct moe_function {
   const moe_tensor_desc *outputs;
   int64_t arena_bytes; /* the function's planned scratch memory */
   moe_function_ptr call;
+  int64_t num_profile_sites; /* 0 unless compiled with --profile */
+  moe_profile_site *profile_sites;
 } moe_function;
 
 /* What differs between the targets a model is compiled for. */

@@ -1,0 +1,58 @@
+//===- ProfileReport.h - where a profiled train step's time goes -*- C++
+//-*-===//
+//
+// A model compiled with moe-compile --profile counts the calls and time of
+// each kernel call of its functions (moert/Profile.h). The driver leaves
+// out the first step (it pays for page faults and for creating the GEMM
+// primitives) and reports the rest per kernel and per call site, with the
+// arithmetic and memory rates the cost model's per-call figures imply.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_DRIVER_PROFILEREPORT_H
+#define MOERT_DRIVER_PROFILEREPORT_H
+
+#include "moert/ModelAbi.h"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace moert {
+
+class StepProfile {
+public:
+  explicit StepProfile(const moe_function &function);
+
+  /// Whether the function was compiled with profile sites.
+  bool enabled() const { return function.num_profile_sites > 0; }
+  /// After each call of the function, which took `seconds`.
+  void recordStep(double seconds);
+  /// The tables per kernel and per call site (layer numbers folded).
+  std::string format() const;
+  /// Every site's figures, for the metrics file.
+  nlohmann::json json() const;
+
+private:
+  struct Totals {
+    int64_t calls = 0;
+    double seconds = 0;
+  };
+  /// Each site's totals over the steps reported.
+  std::vector<Totals> siteTotals() const;
+  /// The steps reported and their time.
+  int64_t steps() const;
+  double seconds() const;
+
+  const moe_function &function;
+  int64_t stepsRecorded = 0;
+  double secondsRecorded = 0;
+  /// The first step: its time and its sites' counters.
+  double warmUpSeconds = 0;
+  std::vector<Totals> warmUp;
+};
+
+} // namespace moert
+
+#endif // MOERT_DRIVER_PROFILEREPORT_H
