@@ -13,6 +13,8 @@
 #
 # usage: benchmarks/cpu-small-moe.sh [DATA] [STEPS]
 # PYTHON: a Python with PyTorch (else the PyTorch rows are skipped).
+# PROFILE=1: build the binaries with --profile, which print where the
+# steps' time goes per kernel and call site.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${BUILD_DIR:-build}/bin
@@ -44,7 +46,7 @@ for precision in f32 bf16; do
     --moe-attach-target --moe-fuse-elementwise --moe-plan-memory=report=true \
     -o /dev/null 2>&1 | grep '@train_step' > "$work/memory-$precision.txt"
   "$bin/moe-compile" "$work/config.json" --precision "$precision" \
-    --optimizer "$optimizer" -o "$work/train-$precision"
+    --optimizer "$optimizer" ${PROFILE:+--profile} -o "$work/train-$precision"
   rm -f "$work/metrics-$precision.jsonl"
   "$work/train-$precision" --data "$work/tokens.bin" --steps "$steps" \
     --eval-interval 0 --sample-tokens 0 --log-interval 1 \

@@ -12,6 +12,8 @@
 #
 # usage: [PRECISION=bf16] benchmarks/tiny-moe-shakespeare.sh [DATA] [STEPS]
 # PRECISION (f32 by default) is moe-compile's --precision; PyTorch stays f32.
+# PROFILE=1: build with --profile, which prints where the steps' time goes
+# per kernel and call site.
 # Needs Python with PyTorch: set PYTHON, or the script makes a venv under
 # build/bench-venv and installs torch from PyPI (a few GB).
 set -euo pipefail
@@ -29,7 +31,7 @@ echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-<unset>} OPENBLAS_L2_SIZE=${OPENBLA
 vocab=$(python3 benchmarks/char-tokens.py "$data" "$work/tokens.bin")
 python3 test/Inputs/edit-json.py examples/tiny-moe/config.json \
   vocab_size="$vocab" moe_capacity_factor=1.25 > "$work/config.json"
-"$bin/moe-compile" "$work/config.json" --batch-size 12 --seq-len 64 --precision "$precision" \
+"$bin/moe-compile" "$work/config.json" --batch-size 12 --seq-len 64 --precision "$precision" ${PROFILE:+--profile} \
   --optimizer "lr=1e-3 min-lr=1e-4 warmup-steps=100 decay-steps=2000 beta2=0.99 weight-decay=0.1 max-grad-norm=1.0" \
   -o "$work/train-shakespeare-moe"
 

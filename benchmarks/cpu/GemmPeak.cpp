@@ -66,7 +66,8 @@ template <typename T> double gflops(const Case &c, int repeats) {
 
 int main(int argc, char **argv) {
   return moert::exitOnErrors("moe-gemm-peak", [&] {
-    int repeats = argc > 1 ? std::atoi(argv[1]) : 5;
+    // On a shared machine a few runs often all meet a neighbour's load.
+    int repeats = argc > 1 ? std::atoi(argv[1]) : 20;
     if (repeats < 1)
       moert::fail("usage: moe-gemm-peak [REPEATS >= 1]");
     // 2048^3, and one expert of the small config: its capacity (320 rows of

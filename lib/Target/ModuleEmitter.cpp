@@ -418,9 +418,11 @@ LogicalResult ModuleEmitter::emitFunction(func::FuncOp function) {
   for (Type type : function.getResultTypes())
     if (failed(checkAbiType(function, type, "a function result")))
       return failure();
-  profileSites = options.profile ? fresh("profile_sites") : "";
   profileSiteEntries.clear();
-  queueFill.emplace(function.getBody().front());
+  if (options.profile) {
+    profileSites = fresh("profile_sites");
+    queueFill.emplace(function.getBody().front());
+  }
   target.emitFunctionBegin(out, cName, function.getNumArguments(),
                            function.getNumResults());
   for (BlockArgument argument : function.getArguments()) {
