@@ -7,6 +7,8 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
+#include <cstdio>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -127,13 +129,24 @@ void moert::cpu::detail::gemm(bool transA, bool transB, int64_t m, int64_t n,
                               int64_t k, const bf16 *a, int64_t lda,
                               const bf16 *b, int64_t ldb, float beta, float *c,
                               int64_t ldc) {
-  // Empty products and other scales than 0 and 1 are not worth a primitive.
-  bool primitive = m > 0 && n > 0 && k > 0 && (beta == 0.0f || beta == 1.0f);
+  // Empty products and other scales than 0 and 1 are not worth a primitive;
+  // without a bf16 matmul, asking oneDNN for each new shape (expert row
+  // counts change every step) would cost a failed primitive each time.
+  bool primitive = hasBf16Matmul() && m > 0 && n > 0 && k > 0 &&
+                   (beta == 0.0f || beta == 1.0f);
   const std::optional<Bf16Matmul> *matmul =
       primitive
           ? &bf16Matmul({transA, transB, m, n, k, lda, ldb, ldc, beta != 0.0f})
           : nullptr;
   if (!matmul || !*matmul) {
+    static std::once_flag notice;
+    std::call_once(notice, [] {
+      if (!hasBf16Matmul())
+        std::fprintf(stderr,
+                     "note: this CPU has no bf16 matmul (AVX-512 BF16 or "
+                     "AMX): bf16 GEMMs widen their operands to f32, slower "
+                     "than an f32 build\n");
+    });
     thread_local std::vector<float> wideA, wideB;
     const float *fa = widened(a, transA ? k : m, transA ? m : k, lda, wideA);
     const float *fb = widened(b, transB ? n : k, transB ? k : n, ldb, wideB);
@@ -153,5 +166,7 @@ void moert::cpu::detail::gemm(bool transA, bool transB, int64_t m, int64_t n,
 }
 
 bool moert::cpu::detail::hasBf16Matmul() {
-  return bf16Matmul({false, true, 16, 16, 16, 16, 16, 16, false}).has_value();
+  static const bool has =
+      bf16Matmul({false, true, 16, 16, 16, 16, 16, 16, false}).has_value();
+  return has;
 }

@@ -26,7 +26,8 @@ void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
 /// The same with bf16 operands, accumulating in f32. It runs oneDNN's bf16
 /// matmul primitive (one per shape and thread, kept) where the CPU has bf16
 /// instructions (AVX-512 BF16 or AMX); elsewhere it widens the operands to
-/// f32, exactly, and runs the f32 GEMM, which computes the same sums.
+/// f32, exactly, and runs the f32 GEMM, which computes the same sums (and
+/// says once on stderr that bf16 is slower than f32 on this CPU).
 void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
           const bf16 *a, int64_t lda, const bf16 *b, int64_t ldb, float beta,
           float *c, int64_t ldc);
