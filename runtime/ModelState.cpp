@@ -82,6 +82,22 @@ void moert::TargetBuffer::copyToHost(void *destination) const {
   target.copy_to_host(destination, storage.get(), bytes);
 }
 
+moert::StateBuffers::StateBuffers(const moe_model &model)
+    : state(model, model.state_bytes) {
+  if (!model.target->host_memory)
+    hostCopy.emplace(model.state_bytes);
+}
+
+void moert::StateBuffers::hostToTarget() const {
+  if (hostCopy)
+    state.copyFromHost(hostCopy->data());
+}
+
+void moert::StateBuffers::targetToHost() const {
+  if (hostCopy)
+    state.copyToHost(hostCopy->data());
+}
+
 int64_t moert::tensorBytes(const moe_tensor_desc &tensor) {
   int64_t count = numElements(
       std::vector<int64_t>(tensor.shape, tensor.shape + tensor.rank));

@@ -51,4 +51,5 @@ extern "C" const moe_target moe_cpu_target = {"cpu",
                                               moert::cpu::joinGroup,
                                               moert::cpu::allGatherBytes,
                                               moert::cpu::leaveGroup,
-                                              moert::cpu::collectiveSeconds};
+                                              moert::cpu::collectiveSeconds,
+                                              /*host_memory=*/1};

@@ -306,4 +306,4 @@ void FunctionGraph::run(std::initializer_list<const void *> key,
 extern "C" const moe_target moe_cuda_target = {
     "cuda",       setThreads, allocate,         release,
     copyToTarget, copyToHost, synchronize,      joinGroup,
-    gatherBytes,  leaveGroup, collectiveSeconds};
+    gatherBytes,  leaveGroup, collectiveSeconds, /*host_memory=*/0};

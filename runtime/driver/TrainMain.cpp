@@ -214,10 +214,9 @@ int run(int argc, char **argv) {
   int64_t batch = trainStep.inputs[0].shape[0];
   int64_t seqLen = trainStep.inputs[0].shape[1];
 
-  // The state lives in the target's memory; its host copy is what
-  // initialization and checkpoints read and write.
-  moert::TargetBuffer state(model, model.state_bytes);
-  moert::AlignedBuffer hostState(model.state_bytes);
+  // The state lives in the target's memory; initialization and checkpoints
+  // read and write its host view.
+  moert::StateBuffers state(model);
   int64_t arenaBytes = 0;
   for (int64_t i = 0; i < model.num_functions; ++i)
     arenaBytes = std::max(arenaBytes, model.functions[i].arena_bytes);
@@ -244,7 +243,7 @@ int run(int argc, char **argv) {
   double initializationSeconds = 0;
   if (!options.resume.empty()) {
     position =
-        moert::loadCheckpoint(options.resume, model, hostState.data(), group);
+        moert::loadCheckpoint(options.resume, model, state.host(), group);
     if (options.seedGiven && position.seed != options.seed)
       moert::fail("{}: the run was trained with --seed {}, not {}: resume "
                   "without --seed, or with --seed {}",
@@ -252,12 +251,12 @@ int run(int argc, char **argv) {
     options.seed = position.seed;
   } else {
     Clock::time_point start = Clock::now();
-    moert::initializeState(model, hostState.data(), options.seed, group.rank);
+    moert::initializeState(model, state.host(), options.seed, group.rank);
     initializationSeconds =
         std::chrono::duration<double>(Clock::now() - start).count();
     if (!options.initFrom.empty())
-      moert::initializeFromWeights(options.initFrom, model, hostState.data(),
-                                   group, options.seed);
+      moert::initializeFromWeights(options.initFrom, model, state.host(), group,
+                                   options.seed);
   }
   moert::BatchSampler train(std::move(tokens), seqLen, options.seed,
                             options.data + " (training split)");
@@ -266,7 +265,7 @@ int run(int argc, char **argv) {
     fmt::print("resumed {} at step {}\n", options.resume, position.step);
   if (!options.initFrom.empty())
     fmt::print("initialized from {}\n", options.initFrom);
-  state.copyFromHost(hostState.data());
+  state.hostToTarget();
 
   std::optional<moert::WriterLock> checkpointLock;
   if (primary && !options.checkpoint.empty()) {
@@ -277,13 +276,13 @@ int run(int argc, char **argv) {
                  removed, removed == 1 ? "" : "s", options.checkpoint);
   }
 
-  Function step(model, trainStep, state.data(), arena.data());
-  Function forward(model, forwardFn, state.data(), arena.data());
+  Function step(model, trainStep, state.target(), arena.data());
+  Function forward(model, forwardFn, state.target(), arena.data());
   const moe_function *similarityFn =
       moert::findFunction(model, "expert_similarity");
   std::optional<Function> similarity;
   if (similarityFn)
-    similarity.emplace(model, *similarityFn, state.data(), arena.data());
+    similarity.emplace(model, *similarityFn, state.target(), arena.data());
   std::optional<std::ofstream> metrics;
   if (primary && !options.metrics.empty()) {
     metrics.emplace(options.metrics, std::ios::app);
@@ -301,8 +300,8 @@ int run(int argc, char **argv) {
   };
   auto saveCheckpoint = [&] {
     position.trainPosition = train.getPosition();
-    state.copyToHost(hostState.data());
-    moert::saveCheckpoint(options.checkpoint, model, hostState.data(), position,
+    state.targetToHost();
+    moert::saveCheckpoint(options.checkpoint, model, state.host(), position,
                           group);
     fmt::print("checkpoint {} (step {})\n", options.checkpoint, position.step);
   };
@@ -403,7 +402,7 @@ int run(int argc, char **argv) {
   }
   const moe_function *logitsFn = moert::findFunction(model, "logits");
   if (logitsFn && options.sampleTokens > 0) {
-    Function logits(model, *logitsFn, state.data(), arena.data());
+    Function logits(model, *logitsFn, state.target(), arena.data());
     int64_t vocab = logitsFn->outputs[0].shape[2];
     fmt::print("---- sample (temperature {:.2f}, top-k {}) ----\n{}{}\n",
                options.temperature, options.topK, options.prompt,

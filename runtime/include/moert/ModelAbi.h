@@ -97,6 +97,10 @@ typedef struct moe_target {
   void (*leave_group)(void);
   /* Seconds this process has spent in the model's collectives. */
   double (*collective_seconds)(void);
+  /* 1 when the target's memory is host memory and its functions have
+     finished when they return: the host then reads and writes the state
+     in place instead of through a copy. */
+  int32_t host_memory;
 } moe_target;
 
 typedef struct moe_model {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string_view>
 
 namespace moert {
@@ -48,6 +49,28 @@ private:
   const moe_target &target;
   int64_t bytes;
   std::unique_ptr<void, void (*)(void *)> storage;
+};
+
+/// A model's state in its target's memory, and the state as the host reads
+/// and writes it (initialization, checkpoints): the same memory on a target
+/// whose memory is host memory (moe_target.host_memory), else a host copy.
+/// In place, the CPU target saves the copy's time and memory, as large as
+/// the parameters and both Adam moments together.
+class StateBuffers {
+public:
+  explicit StateBuffers(const moe_model &model);
+  /// The state the model's functions run on.
+  void *target() const { return state.data(); }
+  /// The state as the host sees it; zeroed at first.
+  void *host() const { return hostCopy ? hostCopy->data() : state.data(); }
+  /// After the host wrote host(): the functions see what it wrote.
+  void hostToTarget() const;
+  /// Before the host reads host(): it holds what the functions wrote.
+  void targetToHost() const;
+
+private:
+  TargetBuffer state;
+  std::optional<AlignedBuffer> hostCopy;
 };
 
 /// Gives every global its initial value from its initializer, with the
