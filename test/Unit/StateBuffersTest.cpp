@@ -24,56 +24,56 @@ void copyToHost(void *destination, const void *source, int64_t bytes) {
   std::memcpy(destination, source, bytes);
 }
 
-moe_target fakeTarget(int32_t hostMemory) {
-  moe_target target{};
-  target.name = "fake";
-  target.allocate = allocate;
-  target.release = moert::releaseZeroed;
-  target.copy_to_target = copyToTarget;
-  target.copy_to_host = copyToHost;
-  target.host_memory = hostMemory;
-  return target;
-}
+class StateBuffersTest : public ::testing::Test {
+protected:
+  /// The state of a 256-byte model on the fake target, copies not counted
+  /// yet.
+  moert::StateBuffers stateOn(int32_t hostMemory) {
+    target = moe_target{};
+    target.name = "fake";
+    target.allocate = allocate;
+    target.release = moert::releaseZeroed;
+    target.copy_to_target = copyToTarget;
+    target.copy_to_host = copyToHost;
+    target.host_memory = hostMemory;
+    model = moe_model{};
+    model.abi_version = MOE_ABI_VERSION;
+    model.name = "state";
+    model.alignment = 64;
+    model.state_bytes = 256;
+    model.target = &target;
+    copiesToTarget = copiesToHost = 0;
+    return moert::StateBuffers(model);
+  }
+  static float *floats(void *memory) { return static_cast<float *>(memory); }
 
-moe_model modelOn(const moe_target &target) {
-  moe_model model{};
-  model.abi_version = MOE_ABI_VERSION;
-  model.name = "state";
-  model.alignment = 64;
-  model.state_bytes = 256;
-  model.target = &target;
-  return model;
-}
+  moe_target target;
+  moe_model model;
+};
 
-TEST(StateBuffersTest, HostMemoryTargetIsReadAndWrittenInPlace) {
-  moe_target target = fakeTarget(1);
-  moe_model model = modelOn(target);
-  copiesToTarget = copiesToHost = 0;
-  moert::StateBuffers state(model);
+TEST_F(StateBuffersTest, HostMemoryTargetIsReadAndWrittenInPlace) {
+  moert::StateBuffers state = stateOn(1);
   EXPECT_EQ(state.host(), state.target());
-  static_cast<float *>(state.host())[3] = 2.5f;
+  floats(state.host())[3] = 2.5f;
   state.hostToTarget();
-  EXPECT_EQ(static_cast<float *>(state.target())[3], 2.5f);
+  EXPECT_EQ(floats(state.target())[3], 2.5f);
   state.targetToHost();
   EXPECT_EQ(copiesToTarget + copiesToHost, 0);
 }
 
-TEST(StateBuffersTest, OtherTargetsGoThroughAZeroedHostCopy) {
-  moe_target target = fakeTarget(0);
-  moe_model model = modelOn(target);
-  copiesToTarget = copiesToHost = 0;
-  moert::StateBuffers state(model);
+TEST_F(StateBuffersTest, OtherTargetsGoThroughAZeroedHostCopy) {
+  moert::StateBuffers state = stateOn(0);
   ASSERT_NE(state.host(), state.target());
   for (int64_t i = 0; i < 64; ++i)
-    EXPECT_EQ(static_cast<float *>(state.host())[i], 0.0f);
-  static_cast<float *>(state.host())[3] = 2.5f;
+    EXPECT_EQ(floats(state.host())[i], 0.0f);
+  floats(state.host())[3] = 2.5f;
   state.hostToTarget();
   EXPECT_EQ(copiesToTarget, 1);
-  EXPECT_EQ(static_cast<float *>(state.target())[3], 2.5f);
-  static_cast<float *>(state.target())[5] = -1.0f;
+  EXPECT_EQ(floats(state.target())[3], 2.5f);
+  floats(state.target())[5] = -1.0f;
   state.targetToHost();
   EXPECT_EQ(copiesToHost, 1);
-  EXPECT_EQ(static_cast<float *>(state.host())[5], -1.0f);
+  EXPECT_EQ(floats(state.host())[5], -1.0f);
 }
 
 } // namespace
