@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -139,14 +138,6 @@ void moert::cpu::detail::gemm(bool transA, bool transB, int64_t m, int64_t n,
           ? &bf16Matmul({transA, transB, m, n, k, lda, ldb, ldc, beta != 0.0f})
           : nullptr;
   if (!matmul || !*matmul) {
-    static std::once_flag notice;
-    std::call_once(notice, [] {
-      if (!hasBf16Matmul())
-        std::fprintf(stderr,
-                     "note: this CPU has no bf16 matmul (AVX-512 BF16 or "
-                     "AMX): bf16 GEMMs widen their operands to f32, slower "
-                     "than an f32 build\n");
-    });
     thread_local std::vector<float> wideA, wideB;
     const float *fa = widened(a, transA ? k : m, transA ? m : k, lda, wideA);
     const float *fb = widened(b, transB ? n : k, transB ? k : n, ldb, wideB);
@@ -166,7 +157,16 @@ void moert::cpu::detail::gemm(bool transA, bool transB, int64_t m, int64_t n,
 }
 
 bool moert::cpu::detail::hasBf16Matmul() {
-  static const bool has =
-      bf16Matmul({false, true, 16, 16, 16, 16, 16, 16, false}).has_value();
+  // Asked once per process, and said once: without it a bf16 build is
+  // slower than an f32 one.
+  static const bool has = [] {
+    bool found =
+        bf16Matmul({false, true, 16, 16, 16, 16, 16, 16, false}).has_value();
+    if (!found)
+      std::fprintf(stderr, "note: this CPU has no bf16 matmul (AVX-512 BF16 "
+                           "or AMX): bf16 GEMMs widen their operands to f32, "
+                           "slower than an f32 build\n");
+    return found;
+  }();
   return has;
 }

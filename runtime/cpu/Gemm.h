@@ -26,13 +26,13 @@ void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
 /// The same with bf16 operands, accumulating in f32. It runs oneDNN's bf16
 /// matmul primitive (one per shape and thread, kept) where the CPU has bf16
 /// instructions (AVX-512 BF16 or AMX); elsewhere it widens the operands to
-/// f32, exactly, and runs the f32 GEMM, which computes the same sums (and
-/// says once on stderr that bf16 is slower than f32 on this CPU).
+/// f32, exactly, and runs the f32 GEMM, which computes the same sums.
 void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
           const bf16 *a, int64_t lda, const bf16 *b, int64_t ldb, float beta,
           float *c, int64_t ldc);
 
-/// Whether bf16 GEMMs run oneDNN's bf16 matmul (not widened to f32).
+/// Whether bf16 GEMMs run oneDNN's bf16 matmul (not widened to f32); the
+/// first call says on stderr when they do not.
 bool hasBf16Matmul();
 
 } // namespace moert::cpu::detail

@@ -34,7 +34,8 @@ std::string foldLayers(const std::string &location) {
 }
 
 struct Row {
-  std::string kernel, location;
+  /// The kernel, or the kernel and its call site.
+  std::string name;
   int64_t calls = 0;
   double seconds = 0, flops = 0, bytes = 0;
 };
@@ -86,10 +87,10 @@ std::string StepProfile::format() const {
   for (int64_t i = 0; i < function.num_profile_sites; ++i) {
     const moe_profile_site &site = function.profile_sites[i];
     std::string location = foldLayers(site.location);
-    for (Row *row :
-         {&kernels[site.kernel], &sites[{site.kernel, location}], &all}) {
-      row->kernel = site.kernel;
-      row->location = location;
+    Row &kernel = kernels[site.kernel], &place = sites[{site.kernel, location}];
+    kernel.name = site.kernel;
+    place.name = std::string(site.kernel) + " @ " + location;
+    for (Row *row : {&kernel, &place, &all}) {
       row->calls += totals[i].calls;
       row->seconds += totals[i].seconds;
       row->flops += site.flops * static_cast<double>(totals[i].calls);
@@ -133,13 +134,12 @@ std::string StepProfile::format() const {
   constexpr int kKernelWidth = 24, kSiteWidth = 52;
   text += header("kernel", kKernelWidth);
   for (const Row &row : costliest(kernels))
-    text += line(row.kernel, row, kKernelWidth);
+    text += line(row.name, row, kKernelWidth);
   constexpr size_t kSitesShown = 15;
   text += header("costliest call sites (layers folded)", kSiteWidth);
   std::vector<Row> bySite = costliest(sites);
   for (size_t i = 0; i < std::min(kSitesShown, bySite.size()); ++i)
-    text += line(bySite[i].kernel + " @ " + bySite[i].location, bySite[i],
-                 kSiteWidth);
+    text += line(bySite[i].name, bySite[i], kSiteWidth);
   return text;
 }
 
