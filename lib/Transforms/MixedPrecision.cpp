@@ -1,8 +1,9 @@
-//===- MixedPrecision.cpp - bf16 GEMM operands, f32 everything else ------===//
+//===- MixedPrecision.cpp - bf16 GEMM operands and stored activations ----===//
 //
-// The pass only narrows operands: a GEMM op over bf16 operands already means
+// The pass only changes operands: a GEMM op over bf16 operands already means
 // f32 accumulation and an f32 result (gemmResultType), so no result type
-// changes and no conversion back is needed.
+// changes and no conversion back is needed; the other ops read stored
+// activations widened back to f32 right before them.
 //
 //===----------------------------------------------------------------------===//
 
@@ -11,6 +12,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 namespace mlir::moe {
@@ -23,24 +25,54 @@ using namespace mlir::moe;
 
 namespace {
 
-/// What tells the gradient GEMMs of moe.linear from those of moe.router
-/// (both moe.linear_input_grad and moe.linear_weight_grad): the linears'
-/// inputs and weights, the routers' weights, and the routers' logit
-/// cotangents (what their input gradients read).
-struct GemmOrigins {
-  DenseSet<Value> linearInputs, linearWeights, routerWeights, routerCotangents;
+/// Weights known by their global, so that the loads of a layer recomputed
+/// in the backward are the same weights as the forward's.
+class WeightSet {
+public:
+  void insert(Value weight) {
+    if (auto load = weight.getDefiningOp<ml_program::GlobalLoadOp>())
+      globals.insert(load.getGlobalAttr());
+    else
+      values.insert(weight);
+  }
+  bool contains(Value weight) const {
+    if (auto load = weight.getDefiningOp<ml_program::GlobalLoadOp>())
+      return globals.contains(load.getGlobalAttr());
+    return values.contains(weight);
+  }
 
-  explicit GemmOrigins(func::FuncOp function) {
-    function.walk([&](LinearOp linear) {
-      linearInputs.insert(linear.getInput());
-      linearWeights.insert(linear.getWeight());
+private:
+  DenseSet<Attribute> globals;
+  DenseSet<Value> values;
+};
+
+/// What tells the gradient GEMMs of moe.router from those of moe.linear
+/// (both moe.linear_input_grad and moe.linear_weight_grad): the routers'
+/// weights, and the routers' logit cotangents, which their input gradients
+/// read, as do their weight gradients. A router whose input has no gradient
+/// has no input gradient either: its weight gradient is told by reading the
+/// router's input, unless a linear reads that input too.
+struct RouterGradients {
+  WeightSet weights;
+  DenseSet<Value> inputs, cotangents;
+
+  explicit RouterGradients(func::FuncOp function) {
+    function.walk([&](RouterOp router) {
+      weights.insert(router.getWeight());
+      inputs.insert(router.getTokens());
     });
-    function.walk(
-        [&](RouterOp router) { routerWeights.insert(router.getWeight()); });
+    function.walk([&](LinearOp linear) { inputs.erase(linear.getInput()); });
     function.walk([&](LinearInputGradOp grad) {
-      if (routerWeights.contains(grad.getWeight()))
-        routerCotangents.insert(grad.getDResult());
+      if (weights.contains(grad.getWeight()))
+        cotangents.insert(grad.getDResult());
     });
+  }
+  bool isInputGrad(LinearInputGradOp grad) const {
+    return weights.contains(grad.getWeight());
+  }
+  bool isWeightGrad(LinearWeightGradOp grad) const {
+    return cotangents.contains(grad.getDResult()) ||
+           inputs.contains(grad.getInput());
   }
 };
 
@@ -48,20 +80,19 @@ struct GemmOrigins {
 /// GEMMs and for the router's gradient GEMMs, which stay f32. The expert
 /// FFN's `projections` are its result, not an operand: the pass gives them
 /// bf16.
-SmallVector<unsigned> gemmOperands(Operation *op, const GemmOrigins &origins) {
+SmallVector<unsigned> gemmOperands(Operation *op,
+                                   const RouterGradients &router) {
   return llvm::TypeSwitch<Operation *, SmallVector<unsigned>>(op)
       .Case([](LinearOp) {
         return SmallVector<unsigned>{0, 1};
       })
       .Case([&](LinearInputGradOp o) {
-        if (!origins.linearWeights.contains(o.getWeight()) ||
-            origins.routerWeights.contains(o.getWeight()))
+        if (router.isInputGrad(o))
           return SmallVector<unsigned>{};
         return SmallVector<unsigned>{0, 1};
       })
       .Case([&](LinearWeightGradOp o) {
-        if (!origins.linearInputs.contains(o.getInput()) ||
-            origins.routerCotangents.contains(o.getDResult()))
+        if (router.isWeightGrad(o))
           return SmallVector<unsigned>{};
         return SmallVector<unsigned>{0, 1};
       })
@@ -75,6 +106,65 @@ SmallVector<unsigned> gemmOperands(Operation *op, const GemmOrigins &origins) {
       .Default([](Operation *) { return SmallVector<unsigned>{}; });
 }
 
+/// The operands of a gradient op that read forward activations which no
+/// GEMM reads: RMSNorm's input (the residual stream), attention's query, key
+/// and value, SwiGLU's inputs and the experts' outputs. They are kept for
+/// the backward as bf16 copies and widened right before the op, which
+/// computes in f32 as before.
+SmallVector<OpOperand *> storedActivations(Operation *op) {
+  return llvm::TypeSwitch<Operation *, SmallVector<OpOperand *>>(op)
+      .Case([](RmsNormGradOp o) {
+        return SmallVector<OpOperand *>{&o.getInputMutable()};
+      })
+      .Case([](AttentionGradOp o) {
+        return SmallVector<OpOperand *>{
+            &o.getQueryMutable(), &o.getKeyMutable(), &o.getValueMutable()};
+      })
+      .Case([](SwigluGradOp o) {
+        return SmallVector<OpOperand *>{&o.getGateMutable(), &o.getUpMutable()};
+      })
+      .Case([](CombineGradOp o) {
+        return SmallVector<OpOperand *>{&o.getExpertOutputMutable()};
+      })
+      .Default([](Operation *) { return SmallVector<OpOperand *>{}; });
+}
+
+/// Makes bf16 copies: one per activation, right after its definition,
+/// shared by all its readers; one per weight and reader, right before it.
+class Narrower {
+public:
+  explicit Narrower(MLIRContext *context) : bf16(BFloat16Type::get(context)) {}
+
+  Value narrow(Value value, Operation *user) {
+    Operation *definition = value.getDefiningOp();
+    bool weight = isa_and_nonnull<ml_program::GlobalLoadOp>(definition);
+    auto [entry, inserted] =
+        narrowed.try_emplace({value, weight ? user : nullptr});
+    if (!inserted)
+      return entry->second;
+    OpBuilder builder(value.getContext());
+    if (weight)
+      builder.setInsertionPoint(user);
+    else if (definition)
+      builder.setInsertionPointAfter(definition);
+    else
+      builder.setInsertionPointToStart(value.getParentBlock());
+    auto type = cast<RankedTensorType>(value.getType()).clone(bf16);
+    auto truncate =
+        arith::TruncFOp::create(builder, value.getLoc(), type, value);
+    if (Operation *source = weight ? user : definition)
+      copyLayer(source, truncate);
+    entry->second = truncate.getResult();
+    return entry->second;
+  }
+
+  Type getBf16() const { return bf16; }
+
+private:
+  Type bf16;
+  DenseMap<std::pair<Value, Operation *>, Value> narrowed;
+};
+
 struct MixedPrecisionPass : moe::impl::MixedPrecisionBase<MixedPrecisionPass> {
   using MixedPrecisionBase::MixedPrecisionBase;
 
@@ -84,46 +174,27 @@ struct MixedPrecisionPass : moe::impl::MixedPrecisionBase<MixedPrecisionPass> {
           << "moe-mixed-precision: dtype must be bf16, got '" << dtype << "'";
       return signalPassFailure();
     }
-    auto result = getOperation().walk(
-        [&](func::FuncOp function) { return narrowGemmOperands(function); });
+    auto result = getOperation().walk([&](func::FuncOp function) {
+      Narrower narrower(&getContext());
+      if (narrowGemmOperands(function, narrower).wasInterrupted())
+        return WalkResult::interrupt();
+      storeActivationsInBf16(function, narrower);
+      return WalkResult::advance();
+    });
     if (result.wasInterrupted())
       signalPassFailure();
   }
 
-  WalkResult narrowGemmOperands(func::FuncOp function) {
-    Type bf16 = BFloat16Type::get(&getContext());
+  WalkResult narrowGemmOperands(func::FuncOp function, Narrower &narrower) {
     // An activation gets one bf16 copy, right after its definition, that
     // its forward and backward GEMMs share: the backward keeps it instead
     // of the f32 value. A weight gets a copy right before each GEMM: copies
     // kept from the forward to the backward would hold 2 bytes a parameter
     // for the whole step (570 MB for the small config), more than bf16
     // activations save, for the price of reading the f32 weight again.
-    DenseMap<std::pair<Value, Operation *>, Value> narrowed;
-    auto narrow = [&](Value value, Operation *user) {
-      Operation *definition = value.getDefiningOp();
-      bool weight = isa_and_nonnull<ml_program::GlobalLoadOp>(definition);
-      auto [entry, inserted] =
-          narrowed.try_emplace({value, weight ? user : nullptr});
-      if (!inserted)
-        return entry->second;
-      OpBuilder builder(&getContext());
-      if (weight)
-        builder.setInsertionPoint(user);
-      else if (definition)
-        builder.setInsertionPointAfter(definition);
-      else
-        builder.setInsertionPointToStart(value.getParentBlock());
-      auto type = cast<RankedTensorType>(value.getType()).clone(bf16);
-      auto truncate =
-          arith::TruncFOp::create(builder, value.getLoc(), type, value);
-      if (Operation *source = weight ? user : definition)
-        copyLayer(source, truncate);
-      entry->second = truncate.getResult();
-      return entry->second;
-    };
-    GemmOrigins origins(function);
+    RouterGradients router(function);
     return function.walk([&](Operation *op) {
-      for (unsigned index : gemmOperands(op, origins)) {
+      for (unsigned index : gemmOperands(op, router)) {
         Value operand = op->getOperand(index);
         Type element = getElementTypeOrSelf(operand.getType());
         if (element.isBF16())
@@ -134,15 +205,62 @@ struct MixedPrecisionPass : moe::impl::MixedPrecisionBase<MixedPrecisionPass> {
                             << index << " is " << operand.getType();
           return WalkResult::interrupt();
         }
-        op->setOperand(index, narrow(operand, op));
+        op->setOperand(index, narrower.narrow(operand, op));
       }
       // The expert FFN keeps its projections in its operands' type: bf16.
       if (auto experts = dyn_cast<ExpertFfnOp>(op))
         experts.getProjections().setType(
             cast<RankedTensorType>(experts.getProjections().getType())
-                .clone(bf16));
+                .clone(narrower.getBf16()));
       return WalkResult::advance();
     });
+  }
+
+  /// Stores the other activations the backward keeps in bf16 too: values
+  /// defined in the forward (before the first backward op) that only
+  /// forward ops and the gradient ops of storedActivations read. If a
+  /// backward op still read the f32 value (a recomputed layer reads its
+  /// input again), a copy would add memory; a value recomputed in the
+  /// backward is not kept across it.
+  void storeActivationsInBf16(func::FuncOp function, Narrower &narrower) {
+    if (!function.getBody().hasOneBlock())
+      return;
+    Block &body = function.getBody().front();
+    auto backward = llvm::find_if(body, [](Operation &op) {
+      return op.hasTrait<moe::OpTrait::Backward>();
+    });
+    if (backward == body.end())
+      return;
+    Operation *firstBackward = &*backward;
+    auto inForward = [&](Operation *op) {
+      return op->getBlock() == &body && op->isBeforeInBlock(firstBackward);
+    };
+    llvm::MapVector<Value, SmallVector<OpOperand *>> readers;
+    for (Operation &op : body)
+      for (OpOperand *operand : storedActivations(&op)) {
+        Value value = operand->get();
+        Operation *definition = value.getDefiningOp();
+        // Weights stay f32.
+        if (getElementTypeOrSelf(value.getType()).isF32() &&
+            (!definition || inForward(definition)) &&
+            !isa_and_nonnull<ml_program::GlobalLoadOp>(definition))
+          readers[value].push_back(operand);
+      }
+    for (auto &[value, operands] : readers) {
+      if (!llvm::all_of(value.getUses(), [&](OpOperand &use) {
+            return llvm::is_contained(operands, &use) ||
+                   inForward(use.getOwner());
+          }))
+        continue;
+      Value copy = narrower.narrow(value, nullptr);
+      for (OpOperand *operand : operands) {
+        OpBuilder builder(operand->getOwner());
+        auto widened = arith::ExtFOp::create(builder, value.getLoc(),
+                                             value.getType(), copy);
+        copyLayer(operand->getOwner(), widened);
+        operand->set(widened);
+      }
+    }
   }
 };
 

@@ -116,12 +116,16 @@ def MixedPrecision : Pass<"moe-mixed-precision", "::mlir::ModuleOp"> {
     forward or backward, shares that bf16 copy: the activations kept for
     the backward are stored in bf16 (the experts' projections too). A
     weight (a global load) is narrowed right before each GEMM that reads
-    it, so that no bf16 copy of the weights lives through the step.
-    Everything else stays f32:
-    the master weights, gradients and Adam moments, norms, attention,
-    residual adds, losses and the router (its GEMM and gradient GEMMs,
-    normalization, softmax, top-k, capacity), so routing decisions do not
-    flip from rounding.
+    it, so that no bf16 copy of the weights lives through the step. The
+    other activations the backward keeps (RMSNorm's input, attention's
+    query, key and value, SwiGLU's inputs, the experts' outputs) are kept
+    as bf16 copies too, made after their definition and widened right
+    before the gradient op that reads them; a value that a backward op
+    also reads in f32 (a recomputed layer's input) is left alone. All
+    computation other than the GEMMs stays f32: the master weights,
+    gradients and Adam moments, norms, attention, residual adds, losses
+    and the router (its GEMM and gradient GEMMs, normalization, softmax,
+    top-k, capacity), so routing decisions do not flip from rounding.
 
     Run it after moe-autodiff, which differentiates the f32 program: the
     gradient GEMMs then read bf16 copies of the forward's values and of the
