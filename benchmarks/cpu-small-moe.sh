@@ -13,6 +13,8 @@
 #
 # usage: benchmarks/cpu-small-moe.sh [DATA] [STEPS]
 # PYTHON: a Python with PyTorch (else the PyTorch rows are skipped).
+# TORCH_STEPS: PyTorch steps per run (15; the median leaves out the first 5).
+# Without bf16 instructions a bf16 autocast step of PyTorch takes minutes.
 # PROFILE=1: build the binaries with --profile, which print where the
 # steps' time goes per kernel and call site.
 set -euo pipefail
@@ -60,7 +62,7 @@ if [ -n "$python" ] && "$python" -c "import torch" 2>/dev/null; then
     for autocast in f32 bf16; do
       best=""
       for threads in 1 2; do
-        flags=(--tokens "$work/tokens.bin" --config "$work/config.json" --threads "$threads" --steps 15)
+        flags=(--tokens "$work/tokens.bin" --config "$work/config.json" --threads "$threads" --steps "${TORCH_STEPS:-15}")
         [ "$mode" = compile ] && flags+=(--compile)
         [ "$autocast" = bf16 ] && flags+=(--autocast bf16)
         ms=$("$python" benchmarks/pytorch_moe.py "${flags[@]}")
