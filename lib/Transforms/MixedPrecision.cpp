@@ -246,7 +246,10 @@ struct MixedPrecisionPass : moe::impl::MixedPrecisionBase<MixedPrecisionPass> {
             !isa_and_nonnull<ml_program::GlobalLoadOp>(definition))
           readers[value].push_back(operand);
       }
-    for (auto &[value, operands] : readers) {
+    // Not a structured binding: C++17 lambdas cannot capture one.
+    for (auto &entry : readers) {
+      Value value = entry.first;
+      ArrayRef<OpOperand *> operands = entry.second;
       if (!llvm::all_of(value.getUses(), [&](OpOperand &use) {
             return llvm::is_contained(operands, &use) ||
                    inForward(use.getOwner());
