@@ -1,5 +1,4 @@
-//===- ProfileReport.h - where a profiled train step's time goes -*- C++
-//-*-===//
+//===- ProfileReport.h - where a profiled step's time goes ------*- C++ -*-===//
 //
 // A model compiled with moe-compile --profile counts the calls and time of
 // each kernel call of its functions (moert/Profile.h). The driver leaves

@@ -61,7 +61,8 @@ public:
   explicit StateBuffers(const moe_model &model);
   /// The state the model's functions run on.
   void *target() const { return state.data(); }
-  /// The state as the host sees it; zeroed at first.
+  /// The state as the host sees it: a zeroed copy, or in place the
+  /// target's allocation (the CPU target's is zeroed).
   void *host() const { return hostCopy ? hostCopy->data() : state.data(); }
   /// After the host wrote host(): the functions see what it wrote.
   void hostToTarget() const;
