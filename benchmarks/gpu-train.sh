@@ -10,13 +10,16 @@
 # sequences = 32768 tokens per step: in f32 the train step's planned arena
 # is about 80 GB (the suggested 64k tokens would need ~160 GB, more than an
 # H200 holds, until bf16 halves it).
+# Both precisions: f32 (no TF32) and bf16 mixed precision (--precision
+# bf16; PyTorch under bf16 autocast).
 # MFU = model FLOPs per step (3x the forward's matrix products, causal
 # attention counted half, top-2 experts per token) / step time / the GPU's
-# peak: dense f32 (no TF32) until the mixed-precision issue lands.
+# dense peak of the precision (f32 on CUDA cores, bf16 on tensor cores).
 #
 # usage: benchmarks/gpu-train.sh [OUT_DIR] [STEPS]
 # BUILD_DIR (default build) holds a build with the CUDA target; PYTHON
-# (default python3) a PyTorch with CUDA, else the PyTorch rows are skipped.
+# (default python3) a PyTorch with CUDA, else the PyTorch rows are skipped;
+# PRECISIONS (default "f32 bf16") picks the precisions.
 # Writes OUT_DIR/gpu-train.md and prints it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,28 +31,40 @@ config=benchmarks/gpu/moe-2b.json
 mkdir -p "$out"
 
 python3 benchmarks/gpu/random-tokens.py 32000 4000000 "$out/tokens.bin"
-"$build/bin/moe-compile" "$config" --target cuda \
-  --optimizer "lr=3e-4 warmup-steps=100 decay-steps=10000" -o "$out/train-moe-2b"
-rm -f "$out/metrics.jsonl"
-"$out/train-moe-2b" --data "$out/tokens.bin" --steps "$steps" \
-  --eval-interval 0 --sample-tokens 0 --log-interval 1 \
-  --metrics "$out/metrics.jsonl" > "$out/train.log"
-
 "$build/bin/moe-grouped-gemm-bench" > "$out/grouped-gemm.txt"
+have_torch=0
+"$python" -c "import torch; assert torch.cuda.is_available()" 2>/dev/null &&
+  have_torch=1
 
-eager=skipped compiled=skipped
-if "$python" -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
-  eager=$("$python" benchmarks/pytorch_moe.py --tokens "$out/tokens.bin" \
-    --config "$config" --device cuda --steps 10 || echo failed)
-  compiled=$("$python" benchmarks/pytorch_moe.py --tokens "$out/tokens.bin" \
-    --config "$config" --device cuda --steps 15 --compile || echo failed)
-fi
+runs=()
+for precision in ${PRECISIONS:-f32 bf16}; do
+  "$build/bin/moe-compile" "$config" --target cuda --precision "$precision" \
+    --optimizer "lr=3e-4 warmup-steps=100 decay-steps=10000" \
+    -o "$out/train-moe-2b-$precision"
+  rm -f "$out/metrics-$precision.jsonl"
+  "$out/train-moe-2b-$precision" --data "$out/tokens.bin" --steps "$steps" \
+    --eval-interval 0 --sample-tokens 0 --log-interval 1 \
+    --metrics "$out/metrics-$precision.jsonl" > "$out/train-$precision.log"
+
+  eager=skipped compiled=skipped autocast=()
+  [ "$precision" = bf16 ] && autocast=(--autocast bf16)
+  if [ "$have_torch" = 1 ]; then
+    eager=$("$python" benchmarks/pytorch_moe.py --tokens "$out/tokens.bin" \
+      --config "$config" --device cuda --steps 10 "${autocast[@]}" ||
+      echo failed)
+    compiled=$("$python" benchmarks/pytorch_moe.py --tokens "$out/tokens.bin" \
+      --config "$config" --device cuda --steps 15 --compile "${autocast[@]}" ||
+      echo failed)
+  fi
+  runs+=("$precision" "$out/metrics-$precision.jsonl" "$eager" "$compiled")
+done
 
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
-python3 - "$config" "$out/metrics.jsonl" "$out/grouped-gemm.txt" "$eager" \
-  "$compiled" "$gpu" <<'PY' | tee "$out/gpu-train.md"
+python3 - "$config" "$out/grouped-gemm.txt" "$gpu" "${runs[@]}" \
+  <<'PY' | tee "$out/gpu-train.md"
 import json, statistics, sys
-config, metrics, gemm, eager, compiled, gpu = sys.argv[1:]
+config, gemm, gpu = sys.argv[1:4]
+runs = sys.argv[4:]
 c = json.load(open(config))
 h, f, L = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"]
 E, k, V = c["num_local_experts"], c["num_experts_per_tok"], c["vocab_size"]
@@ -60,28 +75,33 @@ tokens = b * s
 forward = L * (4 * 2 * h * h + 2 * 2 * h * s / 2 + 2 * h * E
                + k * 3 * 2 * h * f) + 2 * h * V
 step_flops = 3 * forward * tokens
-# Dense peaks without sparsity, TFLOP/s: (f32 on CUDA cores, bf16).
-peaks = {"H200": (67, 989), "H100": (67, 989), "A100": (19.5, 312)}
+# Dense peaks without sparsity, TFLOP/s.
+peaks = {"H200": {"f32": 67, "bf16": 989}, "H100": {"f32": 67, "bf16": 989},
+         "A100": {"f32": 19.5, "bf16": 312}}
 peak = next((p for name, p in peaks.items() if name in gpu), None)
-lines = [json.loads(l) for l in open(metrics)]
-times = [l["step_seconds"] for l in lines if "step_seconds" in l][2:]
-step = statistics.median(times)
 print("# GPU train step: %s\n" % gpu)
 print("model: %s, %d tokens per step, %.1f TFLOP per step" %
       (config, tokens, step_flops / 1e12))
-print("compiled (CUDA target, f32): median step %.1f ms, %.0f tokens/s, "
-      "%.1f TFLOP/s" % (1000 * step, tokens / step, step_flops / step / 1e12))
-if peak:
-    print("MFU: %.1f%% of the f32 peak (%g TFLOP/s); %.1f%% of the bf16 peak "
-          "(%g TFLOP/s; target >= 40%% once bf16 lands)" %
-          (100 * step_flops / step / 1e12 / peak[0], peak[0],
-           100 * step_flops / step / 1e12 / peak[1], peak[1]))
-for name, value in (("pytorch eager", eager), ("torch.compile", compiled)):
-    if value in ("skipped", "failed"):
-        print("%s: %s" % (name, value))
-    else:
-        ms = float(value)
-        print("%s: median step %.1f ms (compiled is %.2fx faster)" %
-              (name, ms, ms / (1000 * step)))
+for i in range(0, len(runs), 4):
+    precision, metrics, eager, compiled = runs[i:i + 4]
+    lines = [json.loads(l) for l in open(metrics)]
+    times = [l["step_seconds"] for l in lines if "step_seconds" in l][2:]
+    step = statistics.median(times)
+    rate = step_flops / step / 1e12
+    print("\n## %s\n" % precision)
+    print("compiled (CUDA target): median step %.1f ms, %.0f tokens/s, "
+          "%.1f TFLOP/s" % (1000 * step, tokens / step, rate))
+    if peak:
+        print("MFU: %.1f%% of the dense %s peak (%g TFLOP/s)%s" %
+              (100 * rate / peak[precision], precision, peak[precision],
+               "; target >= 40%" if precision == "bf16" else ""))
+    torch = "PyTorch" + (" (bf16 autocast)" if precision == "bf16" else "")
+    for name, value in (("eager", eager), ("torch.compile", compiled)):
+        if value in ("skipped", "failed"):
+            print("%s %s: %s" % (torch, name, value))
+        else:
+            ms = float(value)
+            print("%s %s: median step %.1f ms (compiled is %.2fx faster)" %
+                  (torch, name, ms, ms / (1000 * step)))
 print("\n" + open(gemm).read().strip())
 PY

@@ -2,11 +2,14 @@
 //
 // The expert-sized GEMMs of benchmarks/gpu/moe-2b.json (16 experts, 5120
 // rows each at capacity factor 1.25, hidden 2048, expert hidden 1408), every
-// expert full: our grouped GEMM (counts read on the device), cuBLAS's
-// grouped GEMM (cublasGemmGroupedBatchedEx, counts given on the host, so it
-// cannot be captured in a graph with device counts), and one dense cuBLAS
-// SGEMM of equal FLOPs. All in f32 without TF32. Prints TFLOP/s and the
-// ratios to the dense GEMM.
+// expert full: our grouped GEMM (counts read on the device; what f32
+// experts run), for bf16 our tensor-core batched GEMM (what bf16 experts
+// run: cuBLAS over whole capacities), cuBLAS's grouped GEMM
+// (cublasGemmGroupedBatchedEx, counts given on the host, so it cannot be
+// captured in a graph with device counts), and one dense cuBLAS GEMM of
+// equal FLOPs; in f32 without TF32, and with bf16 operands (f32
+// accumulation; cuBLAS on tensor cores). Prints TFLOP/s and the ratios to
+// the dense GEMM.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,6 +20,7 @@
 
 #include <cstdio>
 #include <functional>
+#include <type_traits>
 #include <vector>
 
 using namespace moert::cuda;
@@ -55,16 +59,33 @@ template <typename T> T *deviceArray(int64_t count, T fill) {
   return device;
 }
 
-int run() {
-  float *x = deviceArray<float>(kExperts * kRows * kHidden, 0.01f);
-  float *w = deviceArray<float>(kExperts * kFfn * kHidden, 0.02f);
+/// cuBLAS's name of an operand type, and the compute type we use with it.
+template <typename T> constexpr cudaDataType_t kType = CUDA_R_32F;
+template <> constexpr cudaDataType_t kType<moert::bf16> = CUDA_R_16BF;
+template <typename T>
+constexpr cublasComputeType_t kCompute = CUBLAS_COMPUTE_32F_PEDANTIC;
+template <>
+constexpr cublasComputeType_t kCompute<moert::bf16> = CUBLAS_COMPUTE_32F;
+
+template <typename T> T valueOf(float value) {
+  if constexpr (std::is_same_v<T, float>)
+    return value;
+  else
+    return moert::toBf16(value);
+}
+
+template <typename T> void measure(const char *label) {
+  T *x = deviceArray<T>(kExperts * kRows * kHidden, valueOf<T>(0.01f));
+  T *w = deviceArray<T>(kExperts * kFfn * kHidden, valueOf<T>(0.02f));
   float *y = deviceArray<float>(kExperts * kRows * kFfn, 0.0f);
   int64_t *counts = deviceArray<int64_t>(kExperts, kRows);
   double flops = 2.0 * kExperts * kRows * kFfn * kHidden;
+  // Pedantic f32 on blas(), tensor cores for bf16 on mixedBlas().
+  cublasHandle_t handle = std::is_same_v<T, float> ? blas() : mixedBlas();
 
   // y_e [rows, ffn] = x_e [rows, hidden] w_e [ffn, hidden]^T: the gate and
   // up projections' shape.
-  GroupedGemm gemm;
+  GroupedGemm<T> gemm;
   gemm.transB = true;
   gemm.groups = kExperts;
   gemm.m = kRows;
@@ -83,7 +104,7 @@ int run() {
   double ours = timeIt([&] { groupedGemm(gemm, "grouped GEMM benchmark"); });
 
   // cuBLAS's grouped GEMM: column-major, so C^T = W X^T per expert.
-  std::vector<const float *> as, bs;
+  std::vector<const T *> as, bs;
   std::vector<float *> cs;
   for (int64_t e = 0; e < kExperts; ++e) {
     as.push_back(w + e * kFfn * kHidden);
@@ -110,35 +131,57 @@ int run() {
   float alpha = 1, beta = 0;
   double grouped = timeIt([&] {
     check(cublasGemmGroupedBatchedEx(
-              blas(), &transA, &transB, &m, &n, &k, &alpha,
-              reinterpret_cast<const void *const *>(aDevice), CUDA_R_32F, &lda,
-              reinterpret_cast<const void *const *>(bDevice), CUDA_R_32F, &ldb,
-              &beta, cDevice, CUDA_R_32F, &ldc, 1, &groupSize,
-              CUBLAS_COMPUTE_32F_PEDANTIC),
+              handle, &transA, &transB, &m, &n, &k, &alpha,
+              reinterpret_cast<const void *const *>(aDevice), kType<T>, &lda,
+              reinterpret_cast<const void *const *>(bDevice), kType<T>, &ldb,
+              &beta, cDevice, CUDA_R_32F, &ldc, 1, &groupSize, kCompute<T>),
           "cublasGemmGroupedBatchedEx");
   });
 
   // One dense GEMM of the same FLOPs: all experts' rows against one
   // weight.
   double dense = timeIt([&] {
-    check(cublasSgemm(blas(), CUBLAS_OP_T, CUBLAS_OP_N, kFfn, kExperts * kRows,
-                      kHidden, &alpha, w, kHidden, x, kHidden, &beta, y, kFfn),
-          "cublasSgemm");
+    check(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, kFfn, kExperts * kRows,
+                       kHidden, &alpha, w, kType<T>, kHidden, x, kType<T>,
+                       kHidden, &beta, y, CUDA_R_32F, kFfn, kCompute<T>,
+                       CUBLAS_GEMM_DEFAULT),
+          "cublasGemmEx");
   });
 
   auto tflops = [&](double seconds) { return flops / seconds / 1e12; };
   std::printf("expert GEMMs: %lld experts x [%lld x %lld] x [%lld x %lld]^T, "
-              "f32 (no TF32)\n",
+              "%s\n",
               (long long)kExperts, (long long)kRows, (long long)kHidden,
-              (long long)kFfn, (long long)kHidden);
-  std::printf("dense cuBLAS SGEMM of equal FLOPs: %.1f TFLOP/s\n",
+              (long long)kFfn, (long long)kHidden, label);
+  std::printf("  dense cuBLAS GEMM of equal FLOPs: %.1f TFLOP/s\n",
               tflops(dense));
-  std::printf("our grouped GEMM (device counts): %.1f TFLOP/s, %.0f%% of "
-              "dense (target >= 85%%)\n",
-              tflops(ours), 100 * dense / ours);
-  std::printf("cublasGemmGroupedBatchedEx (host counts): %.1f TFLOP/s, "
+  // The target applies to the GEMM the experts run.
+  std::printf("  our grouped GEMM (device counts): %.1f TFLOP/s, %.0f%% of "
+              "dense%s\n",
+              tflops(ours), 100 * dense / ours,
+              std::is_same_v<T, float> ? " (target >= 85%)" : "");
+  std::printf("  cublasGemmGroupedBatchedEx (host counts): %.1f TFLOP/s, "
               "%.0f%% of dense\n",
               tflops(grouped), 100 * dense / grouped);
+  if constexpr (std::is_same_v<T, moert::bf16>) {
+    // What the bf16 expert kernels run: whole capacities, so an expert
+    // filled to a fraction f of its capacity does f of this useful work.
+    double batched = timeIt([&] { batchedGemm(gemm, "batched GEMM"); });
+    std::printf("  our tensor-core batched GEMM (whole capacities, what "
+                "bf16 experts run): %.1f TFLOP/s, %.0f%% of dense (target "
+                ">= 85%%)\n",
+                tflops(batched), 100 * dense / batched);
+  }
+  for (void *array :
+       {static_cast<void *>(x), static_cast<void *>(w), static_cast<void *>(y),
+        static_cast<void *>(counts), static_cast<void *>(aDevice),
+        static_cast<void *>(bDevice), static_cast<void *>(cDevice)})
+    check(cudaFree(array), "cudaFree");
+}
+
+int run() {
+  measure<float>("f32 (no TF32)");
+  measure<moert::bf16>("bf16 operands, f32 accumulation");
   return 0;
 }
 

@@ -524,21 +524,6 @@ LogicalResult ModuleEmitter::emit() {
            << " target cannot time its kernels from the host (they run "
               "asynchronously): profile it with a tool of its platform "
               "(Nsight Systems for cuda) instead of --profile";
-  if (!target.hasBf16Kernels()) {
-    WalkResult bf16 = module.walk([&](Operation *op) {
-      if (llvm::any_of(op->getResultTypes(), [](Type type) {
-            return getElementTypeOrSelf(type).isBF16();
-          })) {
-        op->emitError() << "the " << target.targetName()
-                        << " target has no bf16 kernels yet: compile "
-                           "without moe-mixed-precision (--precision f32)";
-        return WalkResult::interrupt();
-      }
-      return WalkResult::advance();
-    });
-    if (bf16.wasInterrupted())
-      return failure();
-  }
   int64_t alignment = moduleTarget.getAlignment();
   // An SPMD program runs as one process per rank of its 1-D grid.
   int64_t ranks = 1;

@@ -30,8 +30,6 @@ public:
 
   /// The #moe.target name of the modules this target emits.
   virtual StringRef targetName() const = 0;
-  /// Whether the target's kernels take bf16 operands (mixed precision).
-  virtual bool hasBf16Kernels() const = 0;
   /// Whether a kernel call has done its work when it returns, so that the
   /// host clock times it (the per-kernel profile of --profile).
   virtual bool kernelsFinishOnReturn() const = 0;

@@ -25,7 +25,7 @@ namespace {
 /// process group chose the device).
 struct Context {
   cudaStream_t stream = nullptr;
-  cublasHandle_t blas = nullptr;
+  cublasHandle_t blas = nullptr, mixedBlas = nullptr;
   void *blasWorkspace = nullptr;
   void *workspace = nullptr;
   size_t workspaceBytes = 0;
@@ -37,17 +37,21 @@ struct Context {
   Context() {
     check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
           "cudaStreamCreate");
-    check(cublasCreate(&blas), "cublasCreate");
-    check(cublasSetStream(blas, stream), "cublasSetStream");
-    // Pedantic f32: the step must equal the reference to f32 rounding,
-    // which TF32 tensor cores would not.
-    check(cublasSetMathMode(blas, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
     // A workspace of cuBLAS's own keeps it from allocating inside a graph
-    // capture (32 MiB: what NVIDIA recommends for Hopper).
+    // capture (32 MiB: what NVIDIA recommends for Hopper). Both handles
+    // share it: they run on the one stream, one call after another.
     constexpr size_t kBlasWorkspace = size_t(32) << 20;
     check(cudaMalloc(&blasWorkspace, kBlasWorkspace), "cudaMalloc");
-    check(cublasSetWorkspace(blas, blasWorkspace, kBlasWorkspace),
-          "cublasSetWorkspace");
+    for (cublasHandle_t *handle : {&blas, &mixedBlas}) {
+      check(cublasCreate(handle), "cublasCreate");
+      check(cublasSetStream(*handle, stream), "cublasSetStream");
+      check(cublasSetWorkspace(*handle, blasWorkspace, kBlasWorkspace),
+            "cublasSetWorkspace");
+    }
+    // Pedantic f32: the step must equal the reference to f32 rounding,
+    // which TF32 tensor cores would not. bf16 operands go to tensor cores
+    // (exact products, f32 sums) in the default math mode.
+    check(cublasSetMathMode(blas, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
     check(cudaMalloc(&errors, sizeof(DeviceError)), "cudaMalloc");
     // On the step's stream: cudaMemset would go to the legacy default
     // stream, which a non-blocking stream's kernels do not wait for.
@@ -179,6 +183,7 @@ void synchronize() { checkDeviceErrors(); }
 
 cudaStream_t moert::cuda::stream() { return context().stream; }
 cublasHandle_t moert::cuda::blas() { return context().blas; }
+cublasHandle_t moert::cuda::mixedBlas() { return context().mixedBlas; }
 DeviceError *moert::cuda::deviceErrors() { return context().errors; }
 
 void moert::cuda::check(cudaError_t status, const char *what) {
@@ -304,6 +309,6 @@ void FunctionGraph::run(std::initializer_list<const void *> key,
 }
 
 extern "C" const moe_target moe_cuda_target = {
-    "cuda",       setThreads, allocate,         release,
-    copyToTarget, copyToHost, synchronize,      joinGroup,
+    "cuda",       setThreads, allocate,          release,
+    copyToTarget, copyToHost, synchronize,       joinGroup,
     gatherBytes,  leaveGroup, collectiveSeconds, /*host_memory=*/0};

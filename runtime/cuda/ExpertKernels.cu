@@ -1,4 +1,4 @@
-//===- ExpertKernels.cu - f32 CUDA expert FFN kernels ---------------------===//
+//===- ExpertKernels.cu - CUDA expert FFN kernels -------------------------===//
 //
 // The experts' SwiGLU FFN of CudaKernels.h and its gradient, the runs of
 // expert-parallel queues, and the experts' similarity metric.
@@ -10,7 +10,10 @@
 // hands the GEMMs a copy in which a bad count is 0 rows, so nothing past a
 // buffer is touched after it was reported. The intermediate activations
 // take full [experts, capacity, ffn] scratch arrays for the same reason;
-// only their filled rows are computed.
+// only their filled rows are computed. With bf16 operands the GEMMs run on
+// tensor cores over whole capacities (batchedGemm) and still produce f32,
+// which the SwiGLU kernels round where the CPU kernels do: the projections
+// and every intermediate that feeds a GEMM.
 //
 //===----------------------------------------------------------------------===//
 
@@ -21,6 +24,8 @@
 #include "moert/CudaKernels.h"
 
 #include <algorithm>
+#include <type_traits>
+#include <utility>
 
 using namespace moert::cuda;
 
@@ -70,43 +75,90 @@ __device__ void forEachFilled(const int64_t *rows, int64_t experts,
   }
 }
 
-/// act = silu(g) u on the filled rows; projections is [experts, 2,
-/// capacity, ffn] (g then u).
-__global__ void gatedSiluKernel(const float *projections, const int64_t *rows,
+/// An operand stored as T: f32 as it is, bf16 rounded to nearest even.
+template <typename T> __device__ inline T narrow(float value) {
+  if constexpr (std::is_same_v<T, float>)
+    return value;
+  else
+    return moert::toBf16(value);
+}
+__device__ inline float widen(float value) { return value; }
+__device__ inline float widen(moert::bf16 value) {
+  return moert::toFloat(value);
+}
+
+/// act = silu(g) u on the filled rows, from the GEMMs' f32 results
+/// `accumulated` ([experts, 2, capacity, ffn]: g then u), which are stored
+/// as T in `projections` (in f32 the two are one array).
+template <typename T>
+__global__ void gatedSiluKernel(const float *accumulated, const int64_t *rows,
                                 int64_t experts, int64_t capacity, int64_t ffn,
-                                float *act) {
+                                T *projections, T *act) {
   int64_t block = capacity * ffn;
   forEachFilled(rows, experts, capacity, ffn, [&](int64_t i) {
     int64_t e = i / block, at = 2 * e * block + i % block;
-    float g = projections[at], u = projections[at + block];
-    act[i] = g / (1.0f + expf(-g)) * u;
+    T gStored = narrow<T>(accumulated[at]),
+      uStored = narrow<T>(accumulated[at + block]);
+    if constexpr (!std::is_same_v<T, float>) {
+      projections[at] = gStored;
+      projections[at + block] = uStored;
+    }
+    float g = widen(gStored), u = widen(uStored);
+    act[i] = narrow<T>(g / (1.0f + expf(-g)) * u);
   });
 }
 
 /// Given g, u and da, with s = sigmoid(g): dg = da u s (1 + g (1 - s)),
-/// du = da silu(g), and da <- a = silu(g) u (for the down projection's
-/// weight gradient).
-__global__ void gatedSiluGradKernel(const float *projections,
-                                    const int64_t *rows, int64_t experts,
-                                    int64_t capacity, int64_t ffn, float *dAct,
-                                    float *dGate, float *dUp) {
+/// du = da silu(g), and a = silu(g) u (for the down projection's weight
+/// gradient; in f32 `act` is `dAct`: each element is read before it is
+/// written).
+template <typename T>
+__global__ void gatedSiluGradKernel(const T *projections, const int64_t *rows,
+                                    int64_t experts, int64_t capacity,
+                                    int64_t ffn, const float *dAct, T *dGate,
+                                    T *dUp, T *act) {
   int64_t block = capacity * ffn;
   forEachFilled(rows, experts, capacity, ffn, [&](int64_t i) {
     int64_t e = i / block, at = 2 * e * block + i % block;
-    float g = projections[at], u = projections[at + block], da = dAct[i];
+    float g = widen(projections[at]), u = widen(projections[at + block]);
+    float da = dAct[i];
     float s = 1.0f / (1.0f + expf(-g)), silu = g * s;
-    dGate[i] = da * u * s * (1.0f + g * (1.0f - s));
-    dUp[i] = da * silu;
-    dAct[i] = silu * u;
+    dGate[i] = narrow<T>(da * u * s * (1.0f + g * (1.0f - s)));
+    dUp[i] = narrow<T>(da * silu);
+    act[i] = narrow<T>(silu * u);
   });
+}
+
+/// to = from on the filled rows of [experts, capacity, width], 0 past the
+/// counts.
+__global__ void maskRowsKernel(const moert::bf16 *from, const int64_t *rows,
+                               int64_t experts, int64_t capacity, int64_t width,
+                               moert::bf16 *to) {
+  for (int64_t i : gridStride(experts * capacity * width)) {
+    int64_t row = i / width;
+    to[i] = row % capacity < rows[row / capacity] ? from[i] : moert::bf16{0};
+  }
+}
+
+/// f32 expert GEMMs run the grouped kernel, which skips rows past the
+/// counts and sums in the CPU's precision; bf16 ones run on tensor cores
+/// over whole capacities (batchedGemm), whose rows past the counts the
+/// gradient zeroes where a GEMM sums over them.
+template <typename T>
+void runExpertGemm(const GroupedGemm<T> &gemm, const char *name) {
+  if constexpr (std::is_same_v<T, float>)
+    groupedGemm(gemm, name);
+  else
+    batchedGemm(gemm, name);
 }
 
 /// The grouped GEMM of every expert's [capacity, ...] block, counted rows
 /// `rows`, with one problem and term (callers add more).
-GroupedGemm expertGemm(bool transA, bool transB, int64_t experts, int64_t m,
-                       int64_t n, int64_t k, const int64_t *rows,
-                       CountedDim counted) {
-  GroupedGemm gemm;
+template <typename T>
+GroupedGemm<T> expertGemm(bool transA, bool transB, int64_t experts, int64_t m,
+                          int64_t n, int64_t k, const int64_t *rows,
+                          CountedDim counted) {
+  GroupedGemm<T> gemm;
   gemm.transA = transA;
   gemm.transB = transB;
   gemm.groups = experts;
@@ -336,6 +388,147 @@ __global__ void similarityKernel(const double *gram, int64_t experts,
       total / static_cast<double>(experts * (experts - 1) / 2));
 }
 
+//===----------------------------------------------------------------------===//
+// The FFN of either operand type
+//===----------------------------------------------------------------------===//
+
+template <typename T>
+void expertFfnOf(const T *x, const T *gateProj, const T *upProj,
+                 const T *downProj, const int64_t *counts, int64_t experts,
+                 int64_t capacity, int64_t hidden, int64_t ffn, float *y,
+                 T *projections) {
+  constexpr bool inF32 = std::is_same_v<T, float>;
+  const char *name = "moert::cuda::expertFfn";
+  int64_t *rows = nullptr;
+  T *act = nullptr;
+  float *accumulated = nullptr;
+  carveWorkspace([&](Scratch &s) {
+    rows = s.take<int64_t>(experts);
+    act = s.take<T>(experts * capacity * ffn);
+    if constexpr (!inF32)
+      accumulated = s.take<float>(2 * experts * capacity * ffn);
+  });
+  if constexpr (inF32)
+    accumulated = projections;
+  checkedRows(counts, experts, capacity, rows, name);
+
+  // g = x Wg^T and u = x Wu^T into [experts, 2, capacity, ffn].
+  GroupedGemm<T> up = expertGemm<T>(false, true, experts, capacity, ffn, hidden,
+                                    rows, CountedDim::M);
+  up.lda = hidden, up.ldb = hidden, up.ldc = ffn;
+  up.strideA = capacity * hidden, up.strideB = ffn * hidden;
+  up.strideC = 2 * capacity * ffn;
+  up.problems = 2;
+  up.a[0][0] = up.a[1][0] = x;
+  up.b[0][0] = gateProj, up.b[1][0] = upProj;
+  up.c[0] = accumulated, up.c[1] = accumulated + capacity * ffn;
+  runExpertGemm(up, name);
+
+  gatedSiluKernel<<<blocksFor(experts * capacity * ffn), kThreads, 0,
+                    stream()>>>(accumulated, rows, experts, capacity, ffn,
+                                projections, act);
+  checkLaunch(name);
+
+  // y = a Wd^T.
+  GroupedGemm<T> down = expertGemm<T>(false, true, experts, capacity, hidden,
+                                      ffn, rows, CountedDim::M);
+  down.lda = ffn, down.ldb = ffn, down.ldc = hidden;
+  down.strideA = capacity * ffn, down.strideB = hidden * ffn;
+  down.strideC = capacity * hidden;
+  down.a[0][0] = act, down.b[0][0] = downProj, down.c[0] = y;
+  runExpertGemm(down, name);
+}
+
+template <typename T>
+void expertFfnGradOf(const T *x, const T *gateProj, const T *upProj,
+                     const T *downProj, const T *projections, const T *dy,
+                     const int64_t *counts, int64_t experts, int64_t capacity,
+                     int64_t hidden, int64_t ffn, float *dx, float *dGateProj,
+                     float *dUpProj, float *dDownProj) {
+  constexpr bool inF32 = std::is_same_v<T, float>;
+  const char *name = "moert::cuda::expertFfnGrad";
+  int64_t *rows = nullptr;
+  float *dAct = nullptr;
+  T *dGate = nullptr, *dUp = nullptr, *act = nullptr, *xMasked = nullptr,
+    *dyMasked = nullptr;
+  int64_t block = capacity * ffn, inputs = experts * capacity * hidden;
+  carveWorkspace([&](Scratch &s) {
+    rows = s.take<int64_t>(experts);
+    dAct = s.take<float>(experts * block);
+    dGate = s.take<T>(experts * block);
+    dUp = s.take<T>(experts * block);
+    if constexpr (!inF32) {
+      act = s.take<T>(experts * block);
+      xMasked = s.take<T>(inputs);
+      dyMasked = s.take<T>(inputs);
+    }
+  });
+  checkedRows(counts, experts, capacity, rows, name);
+  if constexpr (inF32) {
+    act = dAct; // a overwrites da
+  } else {
+    // Whole-capacity GEMMs: zero rows past the counts in the inputs and
+    // in dg, du and a, which the weight gradients sum over.
+    for (auto [from, to] : {std::pair(x, xMasked), std::pair(dy, dyMasked)}) {
+      maskRowsKernel<<<blocksFor(inputs), kThreads, 0, stream()>>>(
+          from, rows, experts, capacity, hidden, to);
+      checkLaunch(name);
+    }
+    x = xMasked;
+    dy = dyMasked;
+    for (T *scratch : {dGate, dUp, act})
+      check(cudaMemsetAsync(scratch, 0, experts * block * sizeof(T), stream()),
+            name);
+  }
+
+  // da = dy Wd.
+  GroupedGemm<T> actGrad = expertGemm<T>(false, false, experts, capacity, ffn,
+                                         hidden, rows, CountedDim::M);
+  actGrad.lda = hidden, actGrad.ldb = ffn, actGrad.ldc = ffn;
+  actGrad.strideA = capacity * hidden, actGrad.strideB = hidden * ffn;
+  actGrad.strideC = block;
+  actGrad.a[0][0] = dy, actGrad.b[0][0] = downProj, actGrad.c[0] = dAct;
+  runExpertGemm(actGrad, name);
+
+  // dg, du, and a.
+  gatedSiluGradKernel<<<blocksFor(experts * block), kThreads, 0, stream()>>>(
+      projections, rows, experts, capacity, ffn, dAct, dGate, dUp, act);
+  checkLaunch(name);
+
+  // dWd = dy^T a over each expert's rows (zero for an idle expert).
+  GroupedGemm<T> down = expertGemm<T>(true, false, experts, hidden, ffn,
+                                      capacity, rows, CountedDim::K);
+  down.lda = hidden, down.ldb = ffn, down.ldc = ffn;
+  down.strideA = capacity * hidden, down.strideB = block;
+  down.strideC = hidden * ffn;
+  down.a[0][0] = dy, down.b[0][0] = act, down.c[0] = dDownProj;
+  runExpertGemm(down, name);
+
+  // dWg = dg^T x and dWu = du^T x.
+  GroupedGemm<T> weights = expertGemm<T>(true, false, experts, ffn, hidden,
+                                         capacity, rows, CountedDim::K);
+  weights.lda = ffn, weights.ldb = hidden, weights.ldc = hidden;
+  weights.strideA = block, weights.strideB = capacity * hidden;
+  weights.strideC = ffn * hidden;
+  weights.problems = 2;
+  weights.a[0][0] = dGate, weights.a[1][0] = dUp;
+  weights.b[0][0] = weights.b[1][0] = x;
+  weights.c[0] = dGateProj, weights.c[1] = dUpProj;
+  runExpertGemm(weights, name);
+
+  // dx = dg Wg + du Wu, one sum over both terms.
+  GroupedGemm<T> input = expertGemm<T>(false, false, experts, capacity, hidden,
+                                       ffn, rows, CountedDim::M);
+  input.lda = ffn, input.ldb = hidden, input.ldc = hidden;
+  input.strideA = block, input.strideB = ffn * hidden;
+  input.strideC = capacity * hidden;
+  input.terms = 2;
+  input.a[0][0] = dGate, input.a[0][1] = dUp;
+  input.b[0][0] = gateProj, input.b[0][1] = upProj;
+  input.c[0] = dx;
+  runExpertGemm(input, name);
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -347,39 +540,16 @@ void moert::cuda::expertFfn(const float *x, const float *gateProj,
                             const int64_t *counts, int64_t experts,
                             int64_t capacity, int64_t hidden, int64_t ffn,
                             float *y, float *projections) {
-  const char *name = "moert::cuda::expertFfn";
-  int64_t *rows = nullptr;
-  float *act = nullptr;
-  carveWorkspace([&](Scratch &s) {
-    rows = s.take<int64_t>(experts);
-    act = s.take<float>(experts * capacity * ffn);
-  });
-  checkedRows(counts, experts, capacity, rows, name);
-
-  // g = x Wg^T and u = x Wu^T into projections [experts, 2, capacity, ffn].
-  GroupedGemm up = expertGemm(false, true, experts, capacity, ffn, hidden, rows,
-                              CountedDim::M);
-  up.lda = hidden, up.ldb = hidden, up.ldc = ffn;
-  up.strideA = capacity * hidden, up.strideB = ffn * hidden;
-  up.strideC = 2 * capacity * ffn;
-  up.problems = 2;
-  up.a[0][0] = up.a[1][0] = x;
-  up.b[0][0] = gateProj, up.b[1][0] = upProj;
-  up.c[0] = projections, up.c[1] = projections + capacity * ffn;
-  groupedGemm(up, name);
-
-  gatedSiluKernel<<<blocksFor(experts * capacity * ffn), kThreads, 0,
-                    stream()>>>(projections, rows, experts, capacity, ffn, act);
-  checkLaunch(name);
-
-  // y = a Wd^T.
-  GroupedGemm down = expertGemm(false, true, experts, capacity, hidden, ffn,
-                                rows, CountedDim::M);
-  down.lda = ffn, down.ldb = ffn, down.ldc = hidden;
-  down.strideA = capacity * ffn, down.strideB = hidden * ffn;
-  down.strideC = capacity * hidden;
-  down.a[0][0] = act, down.b[0][0] = downProj, down.c[0] = y;
-  groupedGemm(down, name);
+  expertFfnOf(x, gateProj, upProj, downProj, counts, experts, capacity, hidden,
+              ffn, y, projections);
+}
+void moert::cuda::expertFfn(const bf16 *x, const bf16 *gateProj,
+                            const bf16 *upProj, const bf16 *downProj,
+                            const int64_t *counts, int64_t experts,
+                            int64_t capacity, int64_t hidden, int64_t ffn,
+                            float *y, bf16 *projections) {
+  expertFfnOf(x, gateProj, upProj, downProj, counts, experts, capacity, hidden,
+              ffn, y, projections);
 }
 
 void moert::cuda::expertFfnGrad(const float *x, const float *gateProj,
@@ -389,64 +559,20 @@ void moert::cuda::expertFfnGrad(const float *x, const float *gateProj,
                                 int64_t capacity, int64_t hidden, int64_t ffn,
                                 float *dx, float *dGateProj, float *dUpProj,
                                 float *dDownProj) {
-  const char *name = "moert::cuda::expertFfnGrad";
-  int64_t *rows = nullptr;
-  float *dAct = nullptr, *dGate = nullptr, *dUp = nullptr;
-  int64_t block = capacity * ffn;
-  carveWorkspace([&](Scratch &s) {
-    rows = s.take<int64_t>(experts);
-    dAct = s.take<float>(experts * block);
-    dGate = s.take<float>(experts * block);
-    dUp = s.take<float>(experts * block);
-  });
-  checkedRows(counts, experts, capacity, rows, name);
-
-  // da = dy Wd.
-  GroupedGemm act = expertGemm(false, false, experts, capacity, ffn, hidden,
-                               rows, CountedDim::M);
-  act.lda = hidden, act.ldb = ffn, act.ldc = ffn;
-  act.strideA = capacity * hidden, act.strideB = hidden * ffn;
-  act.strideC = block;
-  act.a[0][0] = dy, act.b[0][0] = downProj, act.c[0] = dAct;
-  groupedGemm(act, name);
-
-  // dg, du, and da <- a.
-  gatedSiluGradKernel<<<blocksFor(experts * block), kThreads, 0, stream()>>>(
-      projections, rows, experts, capacity, ffn, dAct, dGate, dUp);
-  checkLaunch(name);
-
-  // dWd = dy^T a over each expert's rows (zero for an idle expert).
-  GroupedGemm down = expertGemm(true, false, experts, hidden, ffn, capacity,
-                                rows, CountedDim::K);
-  down.lda = hidden, down.ldb = ffn, down.ldc = ffn;
-  down.strideA = capacity * hidden, down.strideB = block;
-  down.strideC = hidden * ffn;
-  down.a[0][0] = dy, down.b[0][0] = dAct, down.c[0] = dDownProj;
-  groupedGemm(down, name);
-
-  // dWg = dg^T x and dWu = du^T x.
-  GroupedGemm weights = expertGemm(true, false, experts, ffn, hidden, capacity,
-                                   rows, CountedDim::K);
-  weights.lda = ffn, weights.ldb = hidden, weights.ldc = hidden;
-  weights.strideA = block, weights.strideB = capacity * hidden;
-  weights.strideC = ffn * hidden;
-  weights.problems = 2;
-  weights.a[0][0] = dGate, weights.a[1][0] = dUp;
-  weights.b[0][0] = weights.b[1][0] = x;
-  weights.c[0] = dGateProj, weights.c[1] = dUpProj;
-  groupedGemm(weights, name);
-
-  // dx = dg Wg + du Wu, one sum over both terms.
-  GroupedGemm input = expertGemm(false, false, experts, capacity, hidden, ffn,
-                                 rows, CountedDim::M);
-  input.lda = ffn, input.ldb = hidden, input.ldc = hidden;
-  input.strideA = block, input.strideB = ffn * hidden;
-  input.strideC = capacity * hidden;
-  input.terms = 2;
-  input.a[0][0] = dGate, input.a[0][1] = dUp;
-  input.b[0][0] = gateProj, input.b[0][1] = upProj;
-  input.c[0] = dx;
-  groupedGemm(input, name);
+  expertFfnGradOf(x, gateProj, upProj, downProj, projections, dy, counts,
+                  experts, capacity, hidden, ffn, dx, dGateProj, dUpProj,
+                  dDownProj);
+}
+void moert::cuda::expertFfnGrad(const bf16 *x, const bf16 *gateProj,
+                                const bf16 *upProj, const bf16 *downProj,
+                                const bf16 *projections, const bf16 *dy,
+                                const int64_t *counts, int64_t experts,
+                                int64_t capacity, int64_t hidden, int64_t ffn,
+                                float *dx, float *dGateProj, float *dUpProj,
+                                float *dDownProj) {
+  expertFfnGradOf(x, gateProj, upProj, downProj, projections, dy, counts,
+                  experts, capacity, hidden, ffn, dx, dGateProj, dUpProj,
+                  dDownProj);
 }
 
 void moert::cuda::mergeRuns(const float *runs, const int64_t *counts,

@@ -1,15 +1,18 @@
-//===- GroupedGemm.h - the experts' grouped f32 GEMM ------------*- C++ -*-===//
+//===- GroupedGemm.h - the experts' grouped GEMM ----------------*- C++ -*-===//
 //
 // One GEMM per expert (group) with static shapes, whose row counts live in
 // device memory: a train step is a CUDA graph, so the host never reads
 // them. Tiles past a group's count are skipped, and its rows past the
-// count are never read (they may hold garbage). Exact f32 FMAs, no TF32.
-// Internal to moert_cuda.
+// count are never read (they may hold garbage). Operands are f32 or bf16
+// (widened exactly as they are loaded); products and sums are exact f32
+// FMAs, no TF32, and C is f32. Internal to moert_cuda.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef MOERT_CUDA_GROUPEDGEMM_H
 #define MOERT_CUDA_GROUPEDGEMM_H
+
+#include "moert/Bf16.h"
 
 #include <cstdint>
 
@@ -26,8 +29,8 @@ enum class CountedDim { M, K };
 /// row-major, with x_g = x + g * xStride and op(x) = x^T when transposed:
 /// op(a) is [m, k] (a is [k, m] when transA), op(b) is [k, n] (b is [n, k]
 /// when transB), c is [m, n]. Every problem and term shares the shapes,
-/// leading dimensions and strides.
-struct GroupedGemm {
+/// leading dimensions and strides. T is the operands' type, float or bf16.
+template <typename T> struct GroupedGemm {
   static constexpr int kMaxProblems = 2, kMaxTerms = 2;
   bool transA = false, transB = false;
   int64_t groups = 0, m = 0, n = 0, k = 0;
@@ -38,13 +41,22 @@ struct GroupedGemm {
   int64_t lda = 0, ldb = 0, ldc = 0;
   int64_t strideA = 0, strideB = 0, strideC = 0;
   int problems = 1, terms = 1;
-  const float *a[kMaxProblems][kMaxTerms] = {};
-  const float *b[kMaxProblems][kMaxTerms] = {};
+  const T *a[kMaxProblems][kMaxTerms] = {};
+  const T *b[kMaxProblems][kMaxTerms] = {};
   float *c[kMaxProblems] = {};
 };
 
 /// Enqueues `gemm` on stream(); `name` names the launch in errors.
-void groupedGemm(const GroupedGemm &gemm, const char *name);
+template <typename T>
+void groupedGemm(const GroupedGemm<T> &gemm, const char *name);
+
+/// The same products with bf16 operands on tensor cores: one cuBLAS
+/// strided batched GEMM per problem and term over every group's whole m
+/// and k, the counts unread. Rows past a group's count are computed too, so
+/// the caller makes them zero in at least one operand, and finite in the
+/// other, where they are summed over (CountedDim::K); with CountedDim::M
+/// they only produce C rows past the count, which hold anything.
+void batchedGemm(const GroupedGemm<moert::bf16> &gemm, const char *name);
 
 } // namespace moert::cuda
 

@@ -22,6 +22,8 @@ namespace moert::cuda {
 /// The cuBLAS handle bound to stream(), in pedantic f32 math (no TF32), with
 /// a fixed workspace so that it can be captured in a graph.
 cublasHandle_t blas();
+/// The handle of GEMMs with bf16 operands: tensor cores, f32 accumulation.
+cublasHandle_t mixedBlas();
 
 /// `bytes` of device scratch, valid until the next call. It grows only
 /// outside graph capture: the first (eager) call of a step sizes it.

@@ -1,8 +1,8 @@
 //===- TransformerKernels.cu - f32 CUDA transformer kernels ---------------===//
 //
-// The transformer ops of CudaKernels.h. Linear layers go to cuBLAS (f32,
-// pedantic math); attention is a fused flash-style kernel on CUDA cores
-// (AttentionKernels.cuh); the rest are small kernels.
+// The transformer ops of CudaKernels.h but the linear layers' GEMMs
+// (LinearKernels.cu): attention is a fused flash-style kernel on CUDA
+// cores (AttentionKernels.cuh); the rest are small kernels.
 //
 // Reproducibility: no float atomics. Every sum over rows (rms_norm's
 // dWeight, bias gradients) is per-column partial sums over fixed chunks of
@@ -262,12 +262,6 @@ __global__ void rmsNormGradRows(const float *x, const float *weight,
   }
 }
 
-__global__ void broadcastRows(const float *bias, int64_t rows, int64_t out,
-                              float *y) {
-  for (int64_t i : gridStride(rows * out))
-    y[i] = bias[i % out];
-}
-
 /// One thread per (position, frequency): its cos and sin in double, applied
 /// to every batch and head.
 __global__ void ropeKernel(const float *x, int64_t batch, int64_t seq,
@@ -449,25 +443,6 @@ __global__ void countTargetsKernel(const int32_t *targets, int64_t count,
 
 constexpr int kReduceThreads = 1024; // single-block reductions
 
-/// Row-major C[m x n] = op(A) op(B) + beta C through column-major cuBLAS:
-/// C^T = op(B)^T op(A)^T.
-void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
-           const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
-           float *c, int64_t ldc, const char *what) {
-  if (m == 0 || n == 0)
-    return;
-  if (k == 0) { // C = beta C; cuBLAS leaves k == 0 to the caller
-    if (beta == 0.0f)
-      check(cudaMemsetAsync(c, 0, m * n * sizeof(float), stream()), what);
-    return; // beta is 1 (a preloaded bias) or 0 here
-  }
-  const float alpha = 1.0f;
-  check(cublasSgemm_64(blas(), transB ? CUBLAS_OP_T : CUBLAS_OP_N,
-                       transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, b,
-                       ldb, a, lda, &beta, c, ldc),
-        what);
-}
-
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -572,35 +547,8 @@ void moert::cuda::rmsNormGrad(const float *x, const float *weight,
 }
 
 //===----------------------------------------------------------------------===//
-// Linear layers: cuBLAS.
+// Bias gradients (the linear layers' GEMMs are in LinearKernels.cu).
 //===----------------------------------------------------------------------===//
-
-void moert::cuda::linear(const float *x, const float *weight, const float *bias,
-                         int64_t rows, int64_t in, int64_t out, float *y) {
-  // The bias is preloaded into y and the GEMM adds x W^T (beta 1), as on
-  // the CPU.
-  if (bias && rows * out > 0) {
-    broadcastRows<<<blocksFor(rows * out), kThreads, 0, stream()>>>(bias, rows,
-                                                                    out, y);
-    checkLaunch("moert::cuda::linear (bias)");
-  }
-  sgemm(false, true, rows, out, in, x, in, weight, in, bias ? 1.0f : 0.0f, y,
-        out, "moert::cuda::linear");
-}
-
-void moert::cuda::linearInputGrad(const float *dy, const float *weight,
-                                  int64_t rows, int64_t in, int64_t out,
-                                  float *dx) {
-  sgemm(false, false, rows, in, out, dy, out, weight, in, 0.0f, dx, in,
-        "moert::cuda::linearInputGrad");
-}
-
-void moert::cuda::linearWeightGrad(const float *dy, const float *x,
-                                   int64_t rows, int64_t in, int64_t out,
-                                   float *dWeight) {
-  sgemm(true, false, out, in, rows, dy, out, x, in, 0.0f, dWeight, in,
-        "moert::cuda::linearWeightGrad");
-}
 
 void moert::cuda::biasGrad(const float *dy, int64_t rows, int64_t out,
                            float *dBias) {

@@ -12,13 +12,13 @@
 #include "moe/Interpreter/ReferenceKernels.h"
 #include "moert/CpuKernels.h"
 
+#include "Bf16TestUtils.h"
 #include "CpuRoutingTestUtils.h"
 
 #include <gtest/gtest.h>
 #include <omp.h>
 
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -31,54 +31,8 @@ namespace ref = mlir::moe::ref;
 
 namespace {
 
-using Halves = std::vector<bf16>;
-
-uint32_t bitsOf(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, sizeof(bits));
-  return bits;
-}
-
-float fromBits(uint32_t bits) {
-  float value;
-  std::memcpy(&value, &bits, sizeof(value));
-  return value;
-}
-
-/// The values rounded to bf16, for a kernel and (as floats) for the
-/// reference.
-Halves narrowed(const Floats &values) {
-  Halves result;
-  for (float value : values)
-    result.push_back(moert::toBf16(value));
-  return result;
-}
-Floats widened(const Halves &values) {
-  Floats result;
-  for (bf16 value : values)
-    result.push_back(moert::toFloat(value));
-  return result;
-}
 Tensor bf16Tensor(std::vector<int64_t> shape, const Halves &values) {
   return tensor(DType::BF16, std::move(shape), widened(values));
-}
-
-/// Outputs whose bf16 GEMM operands (the expert activations and gradients)
-/// the kernel and the reference rounded the same way agree to f32 rounding;
-/// a tie decided differently moves a value by one bf16 ulp of one term. So
-/// nearly all values agree to 1e-5 and all to 1e-3 of the largest, where
-/// rounding at other points than the reference's leaves almost none within
-/// 1e-5 (measured: 0.4% for unrounded activations, against 99.3%).
-template <typename Expected>
-void expectBf16Close(const Floats &actual,
-                     const std::vector<Expected> &expected,
-                     const std::string &what) {
-  expectClose(actual, expected, what, 1e-3);
-  int64_t exact = 0;
-  for (size_t i = 0; i < actual.size() && i < expected.size(); ++i)
-    exact += std::abs(actual[i] - expected[i]) <=
-             1e-5 * std::abs(expected[i]) + 1e-6;
-  EXPECT_GE(exact, 0.95 * actual.size()) << what;
 }
 
 } // namespace
@@ -96,14 +50,9 @@ TEST(CpuBf16KernelsTest, ConvertRoundsToNearestEvenLikeTheReference) {
   EXPECT_EQ(ref::rounded(1.0 + 0x1p-8, DType::BF16), 1.0);
 
   // The vector conversion equals the scalar one on a spread of bit patterns
-  // (every sign, exponent and rounding case), in a count that is no
-  // multiple of the vector width and large enough to run on every thread.
-  Floats values;
-  for (uint64_t bits = 0; bits < (uint64_t(1) << 32); bits += 4093)
-    values.push_back(fromBits(static_cast<uint32_t>(bits)));
-  for (uint32_t special : {0x7f800000u, 0xff800000u, 0x7fc00000u, 0x7f7fffffu,
-                           0x3f808000u, 0x3f818000u, 0x80000000u})
-    values.push_back(fromBits(special));
+  // in a count that is no multiple of the vector width and large enough to
+  // run on every thread.
+  Floats values = bitPatternSpread();
   Halves narrow(values.size());
   cpu::convert(values.data(), static_cast<int64_t>(values.size()),
                narrow.data());

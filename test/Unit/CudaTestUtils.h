@@ -104,10 +104,12 @@ inline void checkCuda(cudaError_t status, const char *what) {
 inline void synchronize() { moert::cuda::checkDeviceErrors(); }
 
 /// What an output holds before a kernel runs, so that an element it leaves
-/// unwritten shows: NaN for floats, -7 for integers.
+/// unwritten shows: NaN for floats (bf16 too), -7 for integers.
 template <typename T> T unwritten() {
   if constexpr (std::is_floating_point_v<T>)
     return std::numeric_limits<T>::quiet_NaN();
+  else if constexpr (std::is_same_v<T, moert::bf16>)
+    return moert::toBf16(std::numeric_limits<float>::quiet_NaN());
   else
     return T(-7);
 }

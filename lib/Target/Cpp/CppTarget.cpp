@@ -20,7 +20,6 @@ namespace {
 class CppTarget : public TargetInfo {
 public:
   StringRef targetName() const override { return "cpu"; }
-  bool hasBf16Kernels() const override { return true; }
   bool kernelsFinishOnReturn() const override { return true; }
 
   void emitPreamble(raw_ostream &os) const override {

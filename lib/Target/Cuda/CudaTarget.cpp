@@ -31,7 +31,6 @@ constexpr int64_t kMaxBlocks = 65536;
 class CudaTarget : public TargetInfo {
 public:
   StringRef targetName() const override { return "cuda"; }
-  bool hasBf16Kernels() const override { return false; }
   bool kernelsFinishOnReturn() const override { return false; }
 
   void emitPreamble(raw_ostream &os) const override {

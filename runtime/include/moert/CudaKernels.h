@@ -1,4 +1,4 @@
-//===- CudaKernels.h - f32 CUDA kernels of the compiled model ---*- C++ -*-===//
+//===- CudaKernels.h - CUDA kernels of the compiled model -------*- C++ -*-===//
 //
 // The kernels that generated CUDA calls, one per moe op, with the arguments
 // and the semantics of their CPU counterparts (moert/CpuKernels.h), which
@@ -6,6 +6,9 @@
 // its work on the step's stream (moert/CudaTarget.h) and returns at once:
 // no host synchronization, no allocation (scratch comes from the target's
 // workspace), so that a whole train step can be captured in a CUDA graph.
+// As on the CPU, the GEMM kernels also take bf16 operands (mixed
+// precision): they accumulate in f32, return f32, and round the experts'
+// intermediates that feed their next GEMM to bf16.
 //
 // Differences from the CPU kernels, all because values live on the device:
 // - every buffer, counts array and 0-d tensor is device memory; the arrays
@@ -23,6 +26,7 @@
 #ifndef MOERT_CUDAKERNELS_H
 #define MOERT_CUDAKERNELS_H
 
+#include "moert/Bf16.h"
 #include "moert/KernelTypes.h"
 
 #include <cstdint>
@@ -33,6 +37,10 @@ using moert::AdamWConfig;
 using moert::AuxLossKind;
 using moert::CountedTargets;
 using moert::GateConfig;
+
+/// arith.truncf (f32 to bf16, to nearest even) and arith.extf (exact).
+void convert(const float *x, int64_t count, bf16 *y);
+void convert(const bf16 *x, int64_t count, float *y);
 
 /// A divisor that is either a 0-d tensor on the device or a constant.
 struct Divisor {
@@ -62,6 +70,12 @@ void linear(const float *x, const float *weight, const float *bias,
 void linearInputGrad(const float *dy, const float *weight, int64_t rows,
                      int64_t in, int64_t out, float *dx);
 void linearWeightGrad(const float *dy, const float *x, int64_t rows, int64_t in,
+                      int64_t out, float *dWeight);
+void linear(const bf16 *x, const bf16 *weight, const float *bias, int64_t rows,
+            int64_t in, int64_t out, float *y);
+void linearInputGrad(const bf16 *dy, const bf16 *weight, int64_t rows,
+                     int64_t in, int64_t out, float *dx);
+void linearWeightGrad(const bf16 *dy, const bf16 *x, int64_t rows, int64_t in,
                       int64_t out, float *dWeight);
 void biasGrad(const float *dy, int64_t rows, int64_t out, float *dBias);
 
@@ -137,6 +151,15 @@ void expertFfn(const float *x, const float *gateProj, const float *upProj,
 void expertFfnGrad(const float *x, const float *gateProj, const float *upProj,
                    const float *downProj, const float *projections,
                    const float *dy, const int64_t *counts, int64_t experts,
+                   int64_t capacity, int64_t hidden, int64_t ffn, float *dx,
+                   float *dGateProj, float *dUpProj, float *dDownProj);
+void expertFfn(const bf16 *x, const bf16 *gateProj, const bf16 *upProj,
+               const bf16 *downProj, const int64_t *counts, int64_t experts,
+               int64_t capacity, int64_t hidden, int64_t ffn, float *y,
+               bf16 *projections);
+void expertFfnGrad(const bf16 *x, const bf16 *gateProj, const bf16 *upProj,
+                   const bf16 *downProj, const bf16 *projections,
+                   const bf16 *dy, const int64_t *counts, int64_t experts,
                    int64_t capacity, int64_t hidden, int64_t ffn, float *dx,
                    float *dGateProj, float *dUpProj, float *dDownProj);
 

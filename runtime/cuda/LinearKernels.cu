@@ -1,0 +1,111 @@
+//===- LinearKernels.cu - the CUDA linear layers' GEMMs -------------------===//
+//
+// moe.linear and its gradients through cuBLAS, with f32 operands (pedantic
+// math: the step equals the CPU's to f32 rounding) or bf16 ones (tensor
+// cores, f32 accumulation and f32 results, as the CPU's oneDNN matmul).
+//
+//===----------------------------------------------------------------------===//
+
+#include "moert/CudaKernels.h"
+
+#include "Support.h"
+
+#include <type_traits>
+
+using namespace moert::cuda;
+
+namespace {
+
+__global__ void broadcastRows(const float *bias, int64_t rows, int64_t out,
+                              float *y) {
+  for (int64_t i : gridStride(rows * out))
+    y[i] = bias[i % out];
+}
+
+/// Row-major C[m x n] = op(A) op(B) + beta C through column-major cuBLAS:
+/// C^T = op(B)^T op(A)^T. C is f32 whatever A and B are.
+template <typename T>
+void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const T *a,
+          int64_t lda, const T *b, int64_t ldb, float beta, float *c,
+          int64_t ldc, const char *what) {
+  if (m == 0 || n == 0)
+    return;
+  if (k == 0) { // C = beta C; cuBLAS leaves k == 0 to the caller
+    if (beta == 0.0f)
+      check(cudaMemsetAsync(c, 0, m * n * sizeof(float), stream()), what);
+    return; // beta is 1 (a preloaded bias) or 0 here
+  }
+  const float alpha = 1.0f;
+  cublasOperation_t opA = transA ? CUBLAS_OP_T : CUBLAS_OP_N;
+  cublasOperation_t opB = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
+  if constexpr (std::is_same_v<T, float>)
+    check(cublasSgemm_64(blas(), opB, opA, n, m, k, &alpha, b, ldb, a, lda,
+                         &beta, c, ldc),
+          what);
+  else
+    check(cublasGemmEx_64(mixedBlas(), opB, opA, n, m, k, &alpha, b,
+                          CUDA_R_16BF, ldb, a, CUDA_R_16BF, lda, &beta, c,
+                          CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F,
+                          CUBLAS_GEMM_DEFAULT),
+          what);
+}
+
+template <typename T>
+void linearOf(const T *x, const T *weight, const float *bias, int64_t rows,
+              int64_t in, int64_t out, float *y) {
+  // The bias is preloaded into y and the GEMM adds x W^T (beta 1), as on
+  // the CPU.
+  if (bias && rows * out > 0) {
+    broadcastRows<<<blocksFor(rows * out), kThreads, 0, stream()>>>(bias, rows,
+                                                                    out, y);
+    checkLaunch("moert::cuda::linear (bias)");
+  }
+  gemm(false, true, rows, out, in, x, in, weight, in, bias ? 1.0f : 0.0f, y,
+       out, "moert::cuda::linear");
+}
+
+template <typename T>
+void linearInputGradOf(const T *dy, const T *weight, int64_t rows, int64_t in,
+                       int64_t out, float *dx) {
+  gemm(false, false, rows, in, out, dy, out, weight, in, 0.0f, dx, in,
+       "moert::cuda::linearInputGrad");
+}
+
+template <typename T>
+void linearWeightGradOf(const T *dy, const T *x, int64_t rows, int64_t in,
+                        int64_t out, float *dWeight) {
+  gemm(true, false, out, in, rows, dy, out, x, in, 0.0f, dWeight, in,
+       "moert::cuda::linearWeightGrad");
+}
+
+} // namespace
+
+void moert::cuda::linear(const float *x, const float *weight, const float *bias,
+                         int64_t rows, int64_t in, int64_t out, float *y) {
+  linearOf(x, weight, bias, rows, in, out, y);
+}
+void moert::cuda::linear(const bf16 *x, const bf16 *weight, const float *bias,
+                         int64_t rows, int64_t in, int64_t out, float *y) {
+  linearOf(x, weight, bias, rows, in, out, y);
+}
+
+void moert::cuda::linearInputGrad(const float *dy, const float *weight,
+                                  int64_t rows, int64_t in, int64_t out,
+                                  float *dx) {
+  linearInputGradOf(dy, weight, rows, in, out, dx);
+}
+void moert::cuda::linearInputGrad(const bf16 *dy, const bf16 *weight,
+                                  int64_t rows, int64_t in, int64_t out,
+                                  float *dx) {
+  linearInputGradOf(dy, weight, rows, in, out, dx);
+}
+
+void moert::cuda::linearWeightGrad(const float *dy, const float *x,
+                                   int64_t rows, int64_t in, int64_t out,
+                                   float *dWeight) {
+  linearWeightGradOf(dy, x, rows, in, out, dWeight);
+}
+void moert::cuda::linearWeightGrad(const bf16 *dy, const bf16 *x, int64_t rows,
+                                   int64_t in, int64_t out, float *dWeight) {
+  linearWeightGradOf(dy, x, rows, in, out, dWeight);
+}

@@ -1,0 +1,186 @@
+//===- CudaBf16KernelsTest.cpp - mixed-precision CUDA kernels -------------===//
+//
+// The CUDA kernels on bf16 operands against the CPU's (CpuBf16KernelsTest
+// checks those against the reference): the conversions bit for bit, the
+// linear layers' GEMMs (f32 accumulation of exact products) to the f32
+// GEMMs' tolerance, and the expert FFN, whose projections and intermediates
+// both round to bf16 at the same points, to the bf16 tolerance; the FFN
+// reads no row past its counts (they hold NaN).
+//
+//===----------------------------------------------------------------------===//
+
+#include "moert/CpuKernels.h"
+#include "moert/CudaKernels.h"
+
+#include "Bf16TestUtils.h"
+#include "CudaTestUtils.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace moe::cudatest;
+using moe::test::bitPatternSpread;
+using moe::test::bitsOf;
+using moe::test::expectBf16Close;
+using moe::test::Halves;
+using moe::test::narrowed;
+using moe::test::widened;
+using moert::bf16;
+
+namespace {
+
+class CudaBf16KernelsTest : public CudaTest {};
+
+std::vector<uint16_t> bitsOf(const Halves &values) {
+  std::vector<uint16_t> bits;
+  for (bf16 value : values)
+    bits.push_back(value.bits);
+  return bits;
+}
+
+} // namespace
+
+TEST_F(CudaBf16KernelsTest, ConvertMatchesTheCpuBitForBit) {
+  Floats values = bitPatternSpread();
+  int64_t count = static_cast<int64_t>(values.size());
+  Halves narrow(values.size());
+  cpu::convert(values.data(), count, narrow.data());
+  DeviceBuffer<float> valuesGpu(values);
+  DeviceBuffer<bf16> narrowGpu(count);
+  gpu::convert(valuesGpu.get(), count, narrowGpu.get());
+  expectExact(bitsOf(narrowGpu.download()), bitsOf(narrow), "to bf16");
+
+  Floats wide = output(count);
+  cpu::convert(narrow.data(), count, wide.data());
+  DeviceBuffer<float> wideGpu(count);
+  gpu::convert(narrowGpu.get(), count, wideGpu.get());
+  std::vector<uint32_t> expected, actual;
+  for (float value : wide)
+    expected.push_back(bitsOf(value));
+  for (float value : wideGpu.download())
+    actual.push_back(bitsOf(value));
+  expectExact(actual, expected, "to f32");
+}
+
+TEST_F(CudaBf16KernelsTest, LinearAndGradsMatchCpu) {
+  struct Case {
+    int64_t rows, in, out;
+  };
+  for (Case c : {Case{1, 1, 1}, Case{7, 5, 3}, Case{768, 128, 256},
+                 Case{33, 130, 257}, Case{0, 5, 3}}) {
+    std::string name = shapeName({c.rows, c.in, c.out});
+    Halves x = narrowed(randomFloats(c.rows * c.in, 1));
+    Halves weight = narrowed(randomFloats(c.out * c.in, 2));
+    Floats bias = randomFloats(c.out, 3);
+    Halves dy = narrowed(randomFloats(c.rows * c.out, 4));
+    DeviceBuffer<bf16> xGpu(x), weightGpu(weight), dyGpu(dy);
+    DeviceBuffer<float> biasGpu(bias);
+
+    DeviceBuffer<float> yGpu(c.rows * c.out);
+    gpu::linear(xGpu.get(), weightGpu.get(), biasGpu.get(), c.rows, c.in, c.out,
+                yGpu.get());
+    Floats y = output(c.rows * c.out);
+    cpu::linear(x.data(), weight.data(), bias.data(), c.rows, c.in, c.out,
+                y.data());
+    expectClose(yGpu.download(), y, "linear+bias " + name, kGemmTolerance);
+
+    DeviceBuffer<float> dxGpu(c.rows * c.in);
+    gpu::linearInputGrad(dyGpu.get(), weightGpu.get(), c.rows, c.in, c.out,
+                         dxGpu.get());
+    Floats dx = output(c.rows * c.in);
+    cpu::linearInputGrad(dy.data(), weight.data(), c.rows, c.in, c.out,
+                         dx.data());
+    expectClose(dxGpu.download(), dx, "linearInputGrad " + name,
+                kGemmTolerance);
+
+    // No rows: a zero weight gradient.
+    DeviceBuffer<float> dWeightGpu(c.out * c.in);
+    gpu::linearWeightGrad(dyGpu.get(), xGpu.get(), c.rows, c.in, c.out,
+                          dWeightGpu.get());
+    Floats dWeight = output(c.out * c.in);
+    cpu::linearWeightGrad(dy.data(), x.data(), c.rows, c.in, c.out,
+                          dWeight.data());
+    expectClose(dWeightGpu.download(), dWeight, "linearWeightGrad " + name,
+                kGemmTolerance);
+  }
+}
+
+TEST_F(CudaBf16KernelsTest, ExpertFfnAndGradMatchCpuOnFilledRows) {
+  for (const Shape &s : kShapes) {
+    std::string name = s.name();
+    int64_t capacity = (s.tokens * s.topK * 5 / 4 + s.experts - 1) / s.experts;
+    std::mt19937 rng(7);
+    Longs counts(s.experts);
+    for (int64_t e = 0; e < s.experts; ++e)
+      counts[e] = std::uniform_int_distribution<int64_t>(0, capacity)(rng);
+    counts[0] = s.experts > 1 ? 0 : capacity;
+    if (s.experts > 1)
+      counts[1] = capacity;
+    int64_t rows = s.experts * capacity * s.hidden;
+    Halves x = narrowed(randomFloats(rows, 1)),
+           dy = narrowed(randomFloats(rows, 2));
+    for (int64_t e = 0; e < s.experts; ++e)
+      for (int64_t i = (e * capacity + counts[e]) * s.hidden;
+           i < (e + 1) * capacity * s.hidden; ++i)
+        x[i] = dy[i] = moert::toBf16(NAN);
+    float scale = 1.0f / std::sqrt(static_cast<float>(s.hidden));
+    int64_t weights = s.experts * s.ffn * s.hidden;
+    Halves gateProj = narrowed(randomFloats(weights, 3, scale));
+    Halves upProj = narrowed(randomFloats(weights, 4, scale));
+    Halves downProj = narrowed(randomFloats(weights, 5, scale));
+    int64_t projectionSize = s.experts * 2 * capacity * s.ffn;
+
+    Floats y = output(rows);
+    Halves projections(projectionSize, moert::toBf16(NAN));
+    cpu::expertFfn(x.data(), gateProj.data(), upProj.data(), downProj.data(),
+                   counts.data(), s.experts, capacity, s.hidden, s.ffn,
+                   y.data(), projections.data());
+    DeviceBuffer<bf16> xGpu(x), dyGpu(dy), gateGpu(gateProj), upGpu(upProj),
+        downGpu(downProj);
+    DeviceBuffer<int64_t> countsGpu(counts);
+    DeviceBuffer<float> yGpu(rows);
+    DeviceBuffer<bf16> projectionsGpu(projectionSize);
+    gpu::expertFfn(xGpu.get(), gateGpu.get(), upGpu.get(), downGpu.get(),
+                   countsGpu.get(), s.experts, capacity, s.hidden, s.ffn,
+                   yGpu.get(), projectionsGpu.get());
+    expectBf16Close(
+        filledRows<float>(yGpu.download(), counts, capacity, s.hidden),
+        filledRows<float>(y, counts, capacity, s.hidden), "expertFfn " + name);
+    // Each expert's gate then up projections, [experts, 2, capacity, ffn].
+    Longs projectionCounts;
+    for (int64_t count : counts)
+      projectionCounts.insert(projectionCounts.end(), {count, count});
+    expectBf16Close(filledRows<float>(widened(projectionsGpu.download()),
+                                      projectionCounts, capacity, s.ffn),
+                    filledRows<float>(widened(projections), projectionCounts,
+                                      capacity, s.ffn),
+                    "expertFfn projections " + name);
+
+    // The gradient from the CPU's projections, so that it is compared alone.
+    Floats dx = output(rows), dGate = output(weights), dUp = output(weights),
+           dDown = output(weights);
+    cpu::expertFfnGrad(x.data(), gateProj.data(), upProj.data(),
+                       downProj.data(), projections.data(), dy.data(),
+                       counts.data(), s.experts, capacity, s.hidden, s.ffn,
+                       dx.data(), dGate.data(), dUp.data(), dDown.data());
+    DeviceBuffer<bf16> cpuProjectionsGpu(projections);
+    DeviceBuffer<float> dxGpu(rows), dGateGpu(weights), dUpGpu(weights),
+        dDownGpu(weights);
+    gpu::expertFfnGrad(xGpu.get(), gateGpu.get(), upGpu.get(), downGpu.get(),
+                       cpuProjectionsGpu.get(), dyGpu.get(), countsGpu.get(),
+                       s.experts, capacity, s.hidden, s.ffn, dxGpu.get(),
+                       dGateGpu.get(), dUpGpu.get(), dDownGpu.get());
+    expectBf16Close(
+        filledRows<float>(dxGpu.download(), counts, capacity, s.hidden),
+        filledRows<float>(dx, counts, capacity, s.hidden),
+        "expertFfnGrad dx " + name);
+    // Complete, and finite: no NaN row was read (an empty expert's are 0).
+    expectBf16Close(dGateGpu.download(), dGate, "expertFfnGrad dGate " + name);
+    expectBf16Close(dUpGpu.download(), dUp, "expertFfnGrad dUp " + name);
+    expectBf16Close(dDownGpu.download(), dDown, "expertFfnGrad dDown " + name);
+  }
+}
