@@ -408,9 +408,13 @@ void expertFfnOf(const T *x, const T *gateProj, const T *upProj,
     if constexpr (!inF32)
       accumulated = s.take<float>(2 * experts * capacity * ffn);
   });
+  checkedRows(counts, experts, capacity, rows, name);
   if constexpr (inF32)
     accumulated = projections;
-  checkedRows(counts, experts, capacity, rows, name);
+  else // whole-capacity GEMMs: y's rows past the counts are then zero
+    check(
+        cudaMemsetAsync(act, 0, experts * capacity * ffn * sizeof(T), stream()),
+        name);
 
   // g = x Wg^T and u = x Wu^T into [experts, 2, capacity, ffn].
   GroupedGemm<T> up = expertGemm<T>(false, true, experts, capacity, ffn, hidden,

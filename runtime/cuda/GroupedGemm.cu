@@ -1,4 +1,4 @@
-//===- GroupedGemm.cu - the experts' grouped GEMM -------------------------===//
+//===- GroupedGemm.cu - the experts' grouped GEMMs ------------------------===//
 //
 // A classic shared-memory SGEMM: 128x128 block tiles, k-steps of 8, 256
 // threads each computing an 8x8 register tile (two 4x4 quadrants 64 apart,
@@ -7,9 +7,7 @@
 // current one is computed (double-buffered shared memory, one barrier per
 // step). blockIdx.z enumerates (problem, group); a block whose rows start
 // past its group's count exits at once, and every load of a counted row or
-// k index past the count reads 0 instead of memory. bf16 operands are
-// widened to f32 as they are loaded (four at a time in one 8-byte load), so
-// the tiles and the arithmetic are the f32 kernel's.
+// k index past the count reads 0 instead of memory.
 //
 // Each C element is one thread's sum over k in order, so results are
 // deterministic; they differ from the CPU's oneDNN in summation order only.
@@ -32,38 +30,19 @@ constexpr int kGemmThreads = 256;
 /// source): their column stores then spread over the banks.
 constexpr int kPad = 4;
 
-/// An operand's value at p, widened to f32.
-__device__ inline float loadOne(const float *p) { return __ldg(p); }
-__device__ inline float loadOne(const moert::bf16 *p) {
-  return moert::toFloat(
-      moert::bf16{__ldg(reinterpret_cast<const unsigned short *>(p))});
-}
-
-/// Four contiguous values at p, widened, in one load (p is 4-value
-/// aligned).
-__device__ inline void loadVector(const float *p, float (&v)[4]) {
-  float4 x = __ldg(reinterpret_cast<const float4 *>(p));
-  v[0] = x.x, v[1] = x.y, v[2] = x.z, v[3] = x.w;
-}
-__device__ inline void loadVector(const moert::bf16 *p, float (&v)[4]) {
-  uint2 x = __ldg(reinterpret_cast<const uint2 *>(p));
-  v[0] = __uint_as_float(x.x << 16), v[1] = __uint_as_float(x.x & 0xffff0000u);
-  v[2] = __uint_as_float(x.y << 16), v[3] = __uint_as_float(x.y & 0xffff0000u);
-}
-
-/// Four values at p, which are contiguous in memory: of them, those before
-/// `available` (none when !valid) are read, the rest are 0. One vector
-/// load when p is 4-value aligned (`vector`) and all four are there.
-template <typename T>
-__device__ inline void load4(const T *p, bool valid, int64_t available,
+/// Four floats at p, which are contiguous in memory: of them, those before
+/// `available` (none when !valid) are read, the rest are 0. One float4 load
+/// when p is 16-byte aligned (`vector`) and all four are there.
+__device__ inline void load4(const float *p, bool valid, int64_t available,
                              bool vector, float (&v)[4]) {
   if (valid && vector && available >= 4) {
-    loadVector(p, v);
+    float4 x = __ldg(reinterpret_cast<const float4 *>(p));
+    v[0] = x.x, v[1] = x.y, v[2] = x.z, v[3] = x.w;
     return;
   }
 #pragma unroll
   for (int j = 0; j < 4; ++j)
-    v[j] = valid && j < available ? loadOne(p + j) : 0.0f;
+    v[j] = valid && j < available ? __ldg(p + j) : 0.0f;
 }
 
 /// One thread's share of the k-steps' tiles of op(A) (outer index m) or
@@ -71,14 +50,14 @@ __device__ inline void load4(const T *p, bool valid, int64_t available,
 /// `outerContiguous`: the matrix is stored k-major (A^T or B), so the thread
 /// takes four adjacent outer indices of one k; else four adjacent k of one
 /// outer index. The state is per thread, advanced a k-step at a time.
-template <typename T> struct TileLoader {
-  const T *next;   // the thread's first value of the next step
-  int64_t advance; // floats from one step's first value to the next's
-  int outerLeft;   // outer indices left from the thread's first one
-  int kLeft;       // k indices left from the next step's thread's first k
+struct TileLoader {
+  const float *next; // the thread's first value of the next step
+  int64_t advance;   // floats from one step's first value to the next's
+  int outerLeft;     // outer indices left from the thread's first one
+  int kLeft;         // k indices left from the next step's thread's first k
   bool outerContiguous, vector;
 
-  __device__ TileLoader(const T *data, int64_t ld, int64_t outer0,
+  __device__ TileLoader(const float *data, int64_t ld, int64_t outer0,
                         int64_t outerLimit, int64_t kLimit,
                         bool outerContiguous, bool vector, int tid)
       : outerContiguous(outerContiguous), vector(vector) {
@@ -116,9 +95,9 @@ template <typename T> struct TileLoader {
   }
 };
 
-template <typename T, bool TransA, bool TransB>
+template <bool TransA, bool TransB>
 __global__ void __launch_bounds__(kGemmThreads, 2)
-    groupedGemmKernel(GroupedGemm<T> p, bool vector) {
+    groupedGemmKernel(GroupedGemm<float> p, bool vector) {
   __shared__ __align__(16) float tileA[2][kTileK][kTileM + kPad];
   __shared__ __align__(16) float tileB[2][kTileK][kTileN + kPad];
 
@@ -136,10 +115,10 @@ __global__ void __launch_bounds__(kGemmThreads, 2)
   float acc[8][8] = {};
   int64_t steps = (kLimit + kTileK - 1) / kTileK;
   for (int term = 0; term < p.terms; ++term) {
-    TileLoader<T> a(p.a[problem][term] + group * p.strideA, p.lda, row0, mLimit,
-                    kLimit, TransA, vector, tid);
-    TileLoader<T> b(p.b[problem][term] + group * p.strideB, p.ldb, col0, p.n,
-                    kLimit, !TransB, vector, tid);
+    TileLoader a(p.a[problem][term] + group * p.strideA, p.lda, row0, mLimit,
+                 kLimit, TransA, vector, tid);
+    TileLoader b(p.b[problem][term] + group * p.strideB, p.ldb, col0, p.n,
+                 kLimit, !TransB, vector, tid);
     if (steps == 0)
       continue;
     float nextA[4], nextB[4];
@@ -205,43 +184,36 @@ __global__ void __launch_bounds__(kGemmThreads, 2)
   }
 }
 
-/// Whether `pointer` is aligned to `bytes`.
-bool aligned(const void *pointer, size_t bytes) {
-  return reinterpret_cast<uintptr_t>(pointer) % bytes == 0;
+bool aligned16(const void *pointer) {
+  return reinterpret_cast<uintptr_t>(pointer) % 16 == 0;
 }
 
 } // namespace
 
-template <typename T>
-void moert::cuda::groupedGemm(const GroupedGemm<T> &gemm, const char *name) {
+void moert::cuda::groupedGemm(const GroupedGemm<float> &gemm,
+                              const char *name) {
   if (gemm.groups == 0 || gemm.m == 0 || gemm.n == 0 || gemm.problems == 0)
     return;
-  // Vector loads and float4 stores need every row start 4-value aligned.
+  // float4 accesses need every row start 16-byte aligned.
   bool vector = gemm.lda % 4 == 0 && gemm.ldb % 4 == 0 && gemm.ldc % 4 == 0 &&
                 gemm.strideA % 4 == 0 && gemm.strideB % 4 == 0 &&
                 gemm.strideC % 4 == 0;
   for (int problem = 0; problem < gemm.problems; ++problem) {
-    vector = vector && aligned(gemm.c[problem], 4 * sizeof(float));
+    vector = vector && aligned16(gemm.c[problem]);
     for (int term = 0; term < gemm.terms; ++term)
-      vector = vector && aligned(gemm.a[problem][term], 4 * sizeof(T)) &&
-               aligned(gemm.b[problem][term], 4 * sizeof(T));
+      vector = vector && aligned16(gemm.a[problem][term]) &&
+               aligned16(gemm.b[problem][term]);
   }
   dim3 grid(static_cast<unsigned>((gemm.n + kTileN - 1) / kTileN),
             static_cast<unsigned>((gemm.m + kTileM - 1) / kTileM),
             static_cast<unsigned>(gemm.groups * gemm.problems));
-  auto kernel = gemm.transA
-                    ? (gemm.transB ? groupedGemmKernel<T, true, true>
-                                   : groupedGemmKernel<T, true, false>)
-                    : (gemm.transB ? groupedGemmKernel<T, false, true>
-                                   : groupedGemmKernel<T, false, false>);
+  auto kernel = gemm.transA ? (gemm.transB ? groupedGemmKernel<true, true>
+                                           : groupedGemmKernel<true, false>)
+                            : (gemm.transB ? groupedGemmKernel<false, true>
+                                           : groupedGemmKernel<false, false>);
   kernel<<<grid, kGemmThreads, 0, stream()>>>(gemm, vector);
   checkLaunch(name);
 }
-
-template void moert::cuda::groupedGemm(const GroupedGemm<float> &,
-                                       const char *);
-template void moert::cuda::groupedGemm(const GroupedGemm<moert::bf16> &,
-                                       const char *);
 
 void moert::cuda::batchedGemm(const GroupedGemm<moert::bf16> &gemm,
                               const char *name) {

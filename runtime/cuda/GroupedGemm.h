@@ -3,9 +3,9 @@
 // One GEMM per expert (group) with static shapes, whose row counts live in
 // device memory: a train step is a CUDA graph, so the host never reads
 // them. Tiles past a group's count are skipped, and its rows past the
-// count are never read (they may hold garbage). Operands are f32 or bf16
-// (widened exactly as they are loaded); products and sums are exact f32
-// FMAs, no TF32, and C is f32. Internal to moert_cuda.
+// count are never read (they may hold garbage). Exact f32 FMAs, no TF32.
+// bf16 operands go to tensor cores instead (batchedGemm), over whole
+// groups. C is f32 either way. Internal to moert_cuda.
 //
 //===----------------------------------------------------------------------===//
 
@@ -46,9 +46,9 @@ template <typename T> struct GroupedGemm {
   float *c[kMaxProblems] = {};
 };
 
-/// Enqueues `gemm` on stream(); `name` names the launch in errors.
-template <typename T>
-void groupedGemm(const GroupedGemm<T> &gemm, const char *name);
+/// Enqueues `gemm` (f32 operands, CUDA cores) on stream(); `name` names the
+/// launch in errors.
+void groupedGemm(const GroupedGemm<float> &gemm, const char *name);
 
 /// The same products with bf16 operands on tensor cores: one cuBLAS
 /// strided batched GEMM per problem and term over every group's whole m

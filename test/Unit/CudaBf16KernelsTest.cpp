@@ -5,7 +5,8 @@
 // linear layers' GEMMs (f32 accumulation of exact products) to the f32
 // GEMMs' tolerance, and the expert FFN, whose projections and intermediates
 // both round to bf16 at the same points, to the bf16 tolerance; the FFN
-// reads no row past its counts (they hold NaN).
+// reads no row past its counts (they hold NaN) and its output rows past
+// them are zero.
 //
 //===----------------------------------------------------------------------===//
 
@@ -26,6 +27,7 @@ using namespace moe::cudatest;
 using moe::test::bitPatternSpread;
 using moe::test::bitsOf;
 using moe::test::expectBf16Close;
+using moe::test::expectBf16RoundedAlike;
 using moe::test::Halves;
 using moe::test::narrowed;
 using moe::test::widened;
@@ -34,6 +36,12 @@ using moert::bf16;
 namespace {
 
 class CudaBf16KernelsTest : public CudaTest {};
+
+/// Both sides of these comparisons sum in f32 with rounding errors of their
+/// own (the CPU tests compare with an exact reference), tensor cores among
+/// them: fewer values agree to 1e-5 than there (99.3%), though far more
+/// than when rounding at other points (0.4%).
+constexpr double kNearlyAll = 0.9;
 
 std::vector<uint16_t> bitsOf(const Halves &values) {
   std::vector<uint16_t> bits;
@@ -147,18 +155,23 @@ TEST_F(CudaBf16KernelsTest, ExpertFfnAndGradMatchCpuOnFilledRows) {
     gpu::expertFfn(xGpu.get(), gateGpu.get(), upGpu.get(), downGpu.get(),
                    countsGpu.get(), s.experts, capacity, s.hidden, s.ffn,
                    yGpu.get(), projectionsGpu.get());
-    expectBf16Close(
-        filledRows<float>(yGpu.download(), counts, capacity, s.hidden),
-        filledRows<float>(y, counts, capacity, s.hidden), "expertFfn " + name);
+    Floats yFromGpu = yGpu.download();
+    expectBf16Close(filledRows<float>(yFromGpu, counts, capacity, s.hidden),
+                    filledRows<float>(y, counts, capacity, s.hidden),
+                    "expertFfn " + name, kNearlyAll);
+    for (int64_t e = 0; e < s.experts; ++e)
+      for (int64_t i = (e * capacity + counts[e]) * s.hidden;
+           i < (e + 1) * capacity * s.hidden; ++i)
+        ASSERT_EQ(yFromGpu[i], 0.0f) << "expertFfn " << name << " at " << i;
     // Each expert's gate then up projections, [experts, 2, capacity, ffn].
     Longs projectionCounts;
     for (int64_t count : counts)
       projectionCounts.insert(projectionCounts.end(), {count, count});
-    expectBf16Close(filledRows<float>(widened(projectionsGpu.download()),
-                                      projectionCounts, capacity, s.ffn),
-                    filledRows<float>(widened(projections), projectionCounts,
-                                      capacity, s.ffn),
-                    "expertFfn projections " + name);
+    expectBf16RoundedAlike(filledRows<float>(widened(projectionsGpu.download()),
+                                             projectionCounts, capacity, s.ffn),
+                           filledRows<float>(widened(projections),
+                                             projectionCounts, capacity, s.ffn),
+                           "expertFfn projections " + name);
 
     // The gradient from the CPU's projections, so that it is compared alone.
     Floats dx = output(rows), dGate = output(weights), dUp = output(weights),
@@ -177,10 +190,13 @@ TEST_F(CudaBf16KernelsTest, ExpertFfnAndGradMatchCpuOnFilledRows) {
     expectBf16Close(
         filledRows<float>(dxGpu.download(), counts, capacity, s.hidden),
         filledRows<float>(dx, counts, capacity, s.hidden),
-        "expertFfnGrad dx " + name);
+        "expertFfnGrad dx " + name, kNearlyAll);
     // Complete, and finite: no NaN row was read (an empty expert's are 0).
-    expectBf16Close(dGateGpu.download(), dGate, "expertFfnGrad dGate " + name);
-    expectBf16Close(dUpGpu.download(), dUp, "expertFfnGrad dUp " + name);
-    expectBf16Close(dDownGpu.download(), dDown, "expertFfnGrad dDown " + name);
+    expectBf16Close(dGateGpu.download(), dGate, "expertFfnGrad dGate " + name,
+                    kNearlyAll);
+    expectBf16Close(dUpGpu.download(), dUp, "expertFfnGrad dUp " + name,
+                    kNearlyAll);
+    expectBf16Close(dDownGpu.download(), dDown, "expertFfnGrad dDown " + name,
+                    kNearlyAll);
   }
 }

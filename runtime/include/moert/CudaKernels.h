@@ -8,7 +8,8 @@
 // workspace), so that a whole train step can be captured in a CUDA graph.
 // As on the CPU, the GEMM kernels also take bf16 operands (mixed
 // precision): they accumulate in f32, return f32, and round the experts'
-// intermediates that feed their next GEMM to bf16.
+// intermediates that feed their next GEMM to bf16. (With bf16 operands the
+// expert FFN's output rows past the counts are zero, not unwritten.)
 //
 // Differences from the CPU kernels, all because values live on the device:
 // - every buffer, counts array and 0-d tensor is device memory; the arrays
