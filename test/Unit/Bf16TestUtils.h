@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace moe::test {
@@ -64,6 +65,14 @@ inline Floats widened(const Halves &values) {
   for (moert::bf16 value : values)
     result.push_back(moert::toFloat(value));
   return result;
+}
+
+/// GEMM operands of type T (f32 or bf16) from `values`, rounded.
+template <typename T> std::vector<T> operandsOf(const Floats &values) {
+  if constexpr (std::is_same_v<T, float>)
+    return values;
+  else
+    return narrowed(values);
 }
 
 /// Outputs whose bf16 GEMM operands (the expert activations and gradients)

@@ -1,12 +1,11 @@
 //===- CudaBf16KernelsTest.cpp - mixed-precision CUDA kernels -------------===//
 //
 // The CUDA kernels on bf16 operands against the CPU's (CpuBf16KernelsTest
-// checks those against the reference): the conversions bit for bit, the
-// linear layers' GEMMs (f32 accumulation of exact products) to the f32
-// GEMMs' tolerance, and the expert FFN, whose projections and intermediates
-// both round to bf16 at the same points, to the bf16 tolerance; the FFN
-// reads no row past its counts (they hold NaN) and its output rows past
-// them are zero.
+// checks those against the reference; CudaKernelsTest the linear layers'):
+// the conversions bit for bit, and the expert FFN, whose projections and
+// intermediates both round to bf16 at the same points, to the bf16
+// tolerance; the FFN reads no row past its counts (they hold NaN) and its
+// output rows past them are zero.
 //
 //===----------------------------------------------------------------------===//
 
@@ -72,49 +71,6 @@ TEST_F(CudaBf16KernelsTest, ConvertMatchesTheCpuBitForBit) {
   for (float value : wideGpu.download())
     actual.push_back(bitsOf(value));
   expectExact(actual, expected, "to f32");
-}
-
-TEST_F(CudaBf16KernelsTest, LinearAndGradsMatchCpu) {
-  struct Case {
-    int64_t rows, in, out;
-  };
-  for (Case c : {Case{1, 1, 1}, Case{7, 5, 3}, Case{768, 128, 256},
-                 Case{33, 130, 257}, Case{0, 5, 3}}) {
-    std::string name = shapeName({c.rows, c.in, c.out});
-    Halves x = narrowed(randomFloats(c.rows * c.in, 1));
-    Halves weight = narrowed(randomFloats(c.out * c.in, 2));
-    Floats bias = randomFloats(c.out, 3);
-    Halves dy = narrowed(randomFloats(c.rows * c.out, 4));
-    DeviceBuffer<bf16> xGpu(x), weightGpu(weight), dyGpu(dy);
-    DeviceBuffer<float> biasGpu(bias);
-
-    DeviceBuffer<float> yGpu(c.rows * c.out);
-    gpu::linear(xGpu.get(), weightGpu.get(), biasGpu.get(), c.rows, c.in, c.out,
-                yGpu.get());
-    Floats y = output(c.rows * c.out);
-    cpu::linear(x.data(), weight.data(), bias.data(), c.rows, c.in, c.out,
-                y.data());
-    expectClose(yGpu.download(), y, "linear+bias " + name, kGemmTolerance);
-
-    DeviceBuffer<float> dxGpu(c.rows * c.in);
-    gpu::linearInputGrad(dyGpu.get(), weightGpu.get(), c.rows, c.in, c.out,
-                         dxGpu.get());
-    Floats dx = output(c.rows * c.in);
-    cpu::linearInputGrad(dy.data(), weight.data(), c.rows, c.in, c.out,
-                         dx.data());
-    expectClose(dxGpu.download(), dx, "linearInputGrad " + name,
-                kGemmTolerance);
-
-    // No rows: a zero weight gradient.
-    DeviceBuffer<float> dWeightGpu(c.out * c.in);
-    gpu::linearWeightGrad(dyGpu.get(), xGpu.get(), c.rows, c.in, c.out,
-                          dWeightGpu.get());
-    Floats dWeight = output(c.out * c.in);
-    cpu::linearWeightGrad(dy.data(), x.data(), c.rows, c.in, c.out,
-                          dWeight.data());
-    expectClose(dWeightGpu.download(), dWeight, "linearWeightGrad " + name,
-                kGemmTolerance);
-  }
 }
 
 TEST_F(CudaBf16KernelsTest, ExpertFfnAndGradMatchCpuOnFilledRows) {

@@ -1,28 +1,32 @@
-//===- CudaKernelsTest.cpp - f32 CUDA transformer and optimizer kernels ---===//
+//===- CudaKernelsTest.cpp - CUDA transformer and optimizer kernels -------===//
 //
 // Every transformer and optimizer kernel of moert::cuda against its CPU
-// kernel (moert::cpu, the f32 reference of the CUDA target) on the same
-// random inputs, including sizes that are not multiples of the warp or of
-// the attention tiles, grouped-query attention, and lists of more than one
-// launch's worth of tensors; bad token ids and targets raise the CPU
-// kernels' messages on the next synchronization; and the deterministic
-// kernels give bitwise identical results twice. The routing and expert
-// kernels: CudaRoutingKernelsTest.cpp, CudaExpertKernelsTest.cpp.
+// kernel (moert::cpu, the reference of the CUDA target) on the same random
+// inputs (the linear layers' with f32 and with bf16 operands), including
+// sizes that are not multiples of the warp or of the attention tiles,
+// grouped-query attention, and lists of more than one launch's worth of
+// tensors; bad token ids and targets raise the CPU kernels' messages on the
+// next synchronization; and the deterministic kernels give bitwise
+// identical results twice. The routing and expert kernels:
+// CudaRoutingKernelsTest.cpp, CudaExpertKernelsTest.cpp.
 //
 //===----------------------------------------------------------------------===//
 
 #include "moert/CudaKernels.h"
 #include "moert/CpuKernels.h"
 
+#include "Bf16TestUtils.h"
 #include "CudaTestUtils.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 using namespace moe::cudatest;
+using moe::test::operandsOf;
 
 namespace {
 
@@ -176,58 +180,77 @@ TEST_F(CudaTransformerKernelsTest, RmsNormAndGradMatchCpu) {
   }
 }
 
+namespace {
+
+/// linear (with and without bias) and its input and weight gradients on
+/// both targets, with operands of type T (random values rounded to T, bf16
+/// being mixed precision) and f32 results, within the GEMM tolerance.
+template <typename T>
+void expectLinearMatchesCpu(int64_t rows, int64_t in, int64_t out) {
+  std::string name = shapeName({rows, in, out}) +
+                     (std::is_same_v<T, float> ? "" : " bf16 operands");
+  std::vector<T> x = operandsOf<T>(randomFloats(rows * in, 1));
+  std::vector<T> weight = operandsOf<T>(randomFloats(out * in, 2));
+  Floats bias = randomFloats(out, 3);
+  std::vector<T> dy = operandsOf<T>(randomFloats(rows * out, 4));
+  DeviceBuffer<T> xGpu(x), weightGpu(weight), dyGpu(dy);
+  DeviceBuffer<float> biasGpu(bias);
+
+  for (bool withBias : {false, true}) {
+    DeviceBuffer<float> yGpu(rows * out);
+    gpu::linear(xGpu.get(), weightGpu.get(), withBias ? biasGpu.get() : nullptr,
+                rows, in, out, yGpu.get());
+    Floats y = output(rows * out);
+    cpu::linear(x.data(), weight.data(), withBias ? bias.data() : nullptr, rows,
+                in, out, y.data());
+    expectClose(yGpu.download(), y,
+                (withBias ? "linear+bias " : "linear ") + name, kGemmTolerance);
+  }
+
+  DeviceBuffer<float> dxGpu(rows * in);
+  gpu::linearInputGrad(dyGpu.get(), weightGpu.get(), rows, in, out,
+                       dxGpu.get());
+  Floats dx = output(rows * in);
+  cpu::linearInputGrad(dy.data(), weight.data(), rows, in, out, dx.data());
+  expectClose(dxGpu.download(), dx, "linearInputGrad " + name, kGemmTolerance);
+
+  DeviceBuffer<float> dWeightGpu(out * in);
+  gpu::linearWeightGrad(dyGpu.get(), xGpu.get(), rows, in, out,
+                        dWeightGpu.get());
+  Floats dWeight = output(out * in);
+  cpu::linearWeightGrad(dy.data(), x.data(), rows, in, out, dWeight.data());
+  expectClose(dWeightGpu.download(), dWeight, "linearWeightGrad " + name,
+              kGemmTolerance);
+}
+
+struct LinearCase {
+  int64_t rows, in, out;
+};
+// No rows: empty outputs, zero weight and bias gradients.
+const LinearCase kLinearCases[] = {
+    {1, 1, 1},      {7, 5, 3}, {768, 128, 128}, {768, 128, 256},
+    {33, 130, 257}, {0, 5, 3}, {2000, 64, 48}};
+
+} // namespace
+
 TEST_F(CudaTransformerKernelsTest, LinearAndGradsMatchCpu) {
-  struct Case {
-    int64_t rows, in, out;
-  };
-  // No rows: empty outputs, zero weight and bias gradients.
-  for (Case c :
-       {Case{1, 1, 1}, Case{7, 5, 3}, Case{768, 128, 128}, Case{768, 128, 256},
-        Case{33, 130, 257}, Case{0, 5, 3}, Case{2000, 64, 48}}) {
-    std::string name = shapeName({c.rows, c.in, c.out});
-    Floats x = randomFloats(c.rows * c.in, 1);
-    Floats weight = randomFloats(c.out * c.in, 2);
-    Floats bias = randomFloats(c.out, 3);
+  for (LinearCase c : kLinearCases) {
+    expectLinearMatchesCpu<float>(c.rows, c.in, c.out);
     Floats dy = randomFloats(c.rows * c.out, 4);
-    DeviceBuffer<float> xGpu(x), weightGpu(weight), biasGpu(bias), dyGpu(dy);
-
-    for (bool withBias : {false, true}) {
-      DeviceBuffer<float> yGpu(c.rows * c.out);
-      gpu::linear(xGpu.get(), weightGpu.get(),
-                  withBias ? biasGpu.get() : nullptr, c.rows, c.in, c.out,
-                  yGpu.get());
-      Floats y = output(c.rows * c.out);
-      cpu::linear(x.data(), weight.data(), withBias ? bias.data() : nullptr,
-                  c.rows, c.in, c.out, y.data());
-      expectClose(yGpu.download(), y,
-                  (withBias ? "linear+bias " : "linear ") + name,
-                  kGemmTolerance);
-    }
-
-    DeviceBuffer<float> dxGpu(c.rows * c.in);
-    gpu::linearInputGrad(dyGpu.get(), weightGpu.get(), c.rows, c.in, c.out,
-                         dxGpu.get());
-    Floats dx = output(c.rows * c.in);
-    cpu::linearInputGrad(dy.data(), weight.data(), c.rows, c.in, c.out,
-                         dx.data());
-    expectClose(dxGpu.download(), dx, "linearInputGrad " + name,
-                kGemmTolerance);
-
-    DeviceBuffer<float> dWeightGpu(c.out * c.in);
-    gpu::linearWeightGrad(dyGpu.get(), xGpu.get(), c.rows, c.in, c.out,
-                          dWeightGpu.get());
-    Floats dWeight = output(c.out * c.in);
-    cpu::linearWeightGrad(dy.data(), x.data(), c.rows, c.in, c.out,
-                          dWeight.data());
-    expectClose(dWeightGpu.download(), dWeight, "linearWeightGrad " + name,
-                kGemmTolerance);
-
-    DeviceBuffer<float> dBiasGpu(c.out);
+    DeviceBuffer<float> dyGpu(dy), dBiasGpu(c.out);
     gpu::biasGrad(dyGpu.get(), c.rows, c.out, dBiasGpu.get());
     Floats dBias = output(c.out);
     cpu::biasGrad(dy.data(), c.rows, c.out, dBias.data());
-    expectClose(dBiasGpu.download(), dBias, "biasGrad " + name);
+    expectClose(dBiasGpu.download(), dBias,
+                "biasGrad " + shapeName({c.rows, c.in, c.out}));
   }
+}
+
+TEST_F(CudaTransformerKernelsTest, LinearAndGradsOnBf16OperandsMatchCpu) {
+  // f32 accumulation of exact products on both targets (tensor cores on
+  // the GPU): the f32 GEMMs' tolerance.
+  for (LinearCase c : kLinearCases)
+    expectLinearMatchesCpu<moert::bf16>(c.rows, c.in, c.out);
 }
 
 //===----------------------------------------------------------------------===//
