@@ -10,8 +10,8 @@
 # sequences = 32768 tokens per step, in both precisions: f32 (no TF32) and
 # bf16 mixed precision (--precision bf16; PyTorch under bf16 autocast). The
 # train step's planned arena is 79.6 GB in f32 and 47.4 GB in bf16, beside
-# 20.9 GB of parameters and Adam moments (moe-plan-memory): the suggested
-# 64k tokens would not fit an H200 in f32.
+# 10.5 GB of parameters and 20.9 GB of Adam moments (moe-plan-memory): the
+# suggested 64k tokens would not fit an H200 in f32.
 # MFU = model FLOPs per step (3x the forward's matrix products, causal
 # attention counted half, top-2 experts per token) / step time / the GPU's
 # dense peak of the precision (f32 on CUDA cores, bf16 on tensor cores).
@@ -26,26 +26,35 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build}
 out=${1:-$build/bench-gpu}
-steps=${2:-12}
+steps=${2:-8}
 python=${PYTHON:-python3}
 config=benchmarks/gpu/moe-2b.json
 mkdir -p "$out"
 
 python3 benchmarks/gpu/random-tokens.py 32000 4000000 "$out/tokens.bin"
-"$build/bin/moe-grouped-gemm-bench" > "$out/grouped-gemm.txt"
 have_torch=0
 "$python" -c "import torch; assert torch.cuda.is_available()" 2>/dev/null &&
   have_torch=1
 
+# A failed part is reported and the others still run.
+status=0
 runs=()
 for precision in ${PRECISIONS:-f32 bf16}; do
-  "$build/bin/moe-compile" "$config" --target cuda --precision "$precision" \
+  metrics=$out/metrics-$precision.jsonl
+  rm -f "$metrics"
+  # One validation batch and no similarity metric: only steps are timed.
+  if ! { "$build/bin/moe-compile" "$config" --target cuda \
+    --precision "$precision" \
     --optimizer "lr=3e-4 warmup-steps=100 decay-steps=10000" \
-    -o "$out/train-moe-2b-$precision"
-  rm -f "$out/metrics-$precision.jsonl"
-  "$out/train-moe-2b-$precision" --data "$out/tokens.bin" --steps "$steps" \
-    --eval-interval 0 --sample-tokens 0 --log-interval 1 \
-    --metrics "$out/metrics-$precision.jsonl" > "$out/train-$precision.log"
+    -o "$out/train-moe-2b-$precision" &&
+    "$out/train-moe-2b-$precision" --data "$out/tokens.bin" --steps "$steps" \
+      --eval-interval 0 --eval-batches 1 --similarity-interval 0 \
+      --sample-tokens 0 --log-interval 1 --metrics "$metrics"; } \
+    > "$out/train-$precision.log" 2>&1; then
+    echo "gpu-train: the compiled $precision run failed" \
+      "(see $out/train-$precision.log)" >&2
+    status=1
+  fi
 
   eager=skipped compiled=skipped autocast=()
   [ "$precision" = bf16 ] && autocast=(--autocast bf16)
@@ -58,8 +67,13 @@ for precision in ${PRECISIONS:-f32 bf16}; do
       --config "$config" --device cuda --steps 15 --compile "${autocast[@]}" ||
       echo failed)
   fi
-  runs+=("$precision" "$out/metrics-$precision.jsonl" "$eager" "$compiled")
+  runs+=("$precision" "$metrics" "$eager" "$compiled")
 done
+
+"$build/bin/moe-grouped-gemm-bench" > "$out/grouped-gemm.txt" 2>&1 || {
+  echo "gpu-train: moe-grouped-gemm-bench failed" >&2
+  status=1
+}
 
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 python3 - "$config" "$out/grouped-gemm.txt" "$gpu" "${runs[@]}" \
@@ -86,11 +100,18 @@ print("model: %s, %d tokens per step, %.1f TFLOP per step" %
       (config, tokens, step_flops / 1e12))
 for i in range(0, len(runs), 4):
     precision, metrics, eager, compiled = runs[i:i + 4]
-    lines = [json.loads(l) for l in open(metrics)]
+    print("\n## %s\n" % precision)
+    try:
+        lines = [json.loads(l) for l in open(metrics)]
+    except OSError:
+        lines = []
+    # The first call runs eagerly, the second captures the graph.
     times = [l["step_seconds"] for l in lines if "step_seconds" in l][2:]
+    if not times:
+        print("compiled (CUDA target): failed (see train-%s.log)" % precision)
+        continue
     step = statistics.median(times)
     rate = step_flops / step / 1e12
-    print("\n## %s\n" % precision)
     print("compiled (CUDA target): median step %.1f ms, %.0f tokens/s, "
           "%.1f TFLOP/s" % (1000 * step, tokens / step, rate))
     if peak:
@@ -107,3 +128,4 @@ for i in range(0, len(runs), 4):
                   (torch, name, ms, ms / (1000 * step)))
 print("\n" + open(gemm).read().strip())
 PY
+exit $status

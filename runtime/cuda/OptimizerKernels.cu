@@ -25,7 +25,6 @@ namespace {
 /// Blocks per tensor of globalNorm's first pass: enough to stream the
 /// largest tensor at full bandwidth, few enough for small partials.
 constexpr int kNormBlocks = 128;
-constexpr int kReduceThreads = 1024;
 
 __device__ double warpSum(double value) {
   for (int offset = 16; offset > 0; offset /= 2)
@@ -70,7 +69,8 @@ __global__ void sumOfSquares(ParameterArray<const float *, kListChunk> tensors,
 }
 
 /// One block: sqrt of the partials' sum, in a fixed order.
-__global__ void normTotal(const double *partial, int64_t count, float *result) {
+__global__ void __launch_bounds__(kReduceThreads)
+    normTotal(const double *partial, int64_t count, float *result) {
   double sum = 0;
   for (int64_t i = threadIdx.x; i < count; i += blockDim.x)
     sum += partial[i];

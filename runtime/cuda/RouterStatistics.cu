@@ -298,8 +298,9 @@ __global__ void zLossTermsKernel(const float *logits, int64_t tokens,
   }
 }
 
-__global__ void zLossKernel(const double *squares, int64_t tokens,
-                            double *partials, float *result) {
+__global__ void __launch_bounds__(kReduceThreads)
+    zLossKernel(const double *squares, int64_t tokens, double *partials,
+                float *result) {
   __shared__ double total;
   sumOverTokens(squares, tokens, 1, partials, &total);
   if (threadIdx.x == 0)
@@ -348,10 +349,10 @@ __global__ void routingTokensKernel(const float *probs, const int32_t *indices,
   }
 }
 
-__global__ void routingMetricsKernel(const double *ratios, int64_t tokens,
-                                     int64_t topK, const int64_t *drops,
-                                     double *partials, float *dropRate,
-                                     float *max1Max2, float *max2Max3) {
+__global__ void __launch_bounds__(kReduceThreads)
+    routingMetricsKernel(const double *ratios, int64_t tokens, int64_t topK,
+                         const int64_t *drops, double *partials,
+                         float *dropRate, float *max1Max2, float *max2Max3) {
   __shared__ double sums[2];
   sumOverTokens(ratios, tokens, 2, partials, sums);
   if (threadIdx.x != 0)
@@ -361,9 +362,6 @@ __global__ void routingMetricsKernel(const double *ratios, int64_t tokens,
   *max1Max2 = static_cast<float>(sums[0] / static_cast<double>(tokens));
   *max2Max3 = static_cast<float>(sums[1] / static_cast<double>(tokens));
 }
-
-/// The one block of the single-block reductions.
-constexpr int kReduceThreads = 1024;
 
 } // namespace
 

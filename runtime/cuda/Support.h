@@ -34,6 +34,9 @@ void check(cudaError_t status, const char *what);
 void check(cublasStatus_t status, const char *what);
 
 constexpr int kThreads = 256;
+/// The one block of a single-block reduction (its kernels say so in
+/// __launch_bounds__, so that registers never limit it below this).
+constexpr int kReduceThreads = 1024;
 /// Blocks of kThreads for a grid-stride loop over `count` elements.
 inline unsigned blocksFor(int64_t count) {
   int64_t blocks = (count + kThreads - 1) / kThreads;

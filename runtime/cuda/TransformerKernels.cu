@@ -383,9 +383,10 @@ __global__ void crossEntropyRows(const float *logits, const int32_t *targets,
 }
 
 /// One block: the row losses in a fixed order, over the divisor.
-__global__ void crossEntropyTotal(const double *losses, int64_t rows,
-                                  const float *divisorDevice,
-                                  double divisorConstant, float *result) {
+__global__ void __launch_bounds__(kReduceThreads)
+    crossEntropyTotal(const double *losses, int64_t rows,
+                      const float *divisorDevice, double divisorConstant,
+                      float *result) {
   __shared__ double scratch[32];
   double sum = 0;
   for (int64_t r = threadIdx.x; r < rows; r += blockDim.x)
@@ -430,8 +431,9 @@ __global__ void crossEntropyGradRows(const float *logits,
 }
 
 /// One block; an integer count, so the order does not matter.
-__global__ void countTargetsKernel(const int32_t *targets, int64_t count,
-                                   CountedTargets counted, float *result) {
+__global__ void __launch_bounds__(kReduceThreads)
+    countTargetsKernel(const int32_t *targets, int64_t count,
+                       CountedTargets counted, float *result) {
   __shared__ long long scratch[32];
   long long total = 0;
   for (int64_t i = threadIdx.x; i < count; i += blockDim.x)
@@ -440,8 +442,6 @@ __global__ void countTargetsKernel(const int32_t *targets, int64_t count,
   if (threadIdx.x == 0)
     *result = static_cast<float>(total);
 }
-
-constexpr int kReduceThreads = 1024; // single-block reductions
 
 } // namespace
 

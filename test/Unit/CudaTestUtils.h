@@ -25,6 +25,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <initializer_list>
 #include <iterator>
@@ -78,13 +79,19 @@ inline const std::string &noDeviceReason() {
   return reason;
 }
 
-/// The fixture of every CUDA kernel test: skipped without a device, and a
+/// The fixture of every CUDA kernel test: skipped without a device (failed
+/// instead where MOE_REQUIRE_GPU is set, as scripts/gpu-check.sh sets it: a
+/// GPU that the driver cannot use must not pass as skipped tests), and a
 /// test that leaves a device error behind fails rather than the next one.
 class CudaTest : public ::testing::Test {
 protected:
   void SetUp() override {
-    if (!noDeviceReason().empty())
-      GTEST_SKIP() << "no CUDA device: " << noDeviceReason();
+    if (noDeviceReason().empty())
+      return;
+    if (std::getenv("MOE_REQUIRE_GPU"))
+      FAIL() << "no usable CUDA device (MOE_REQUIRE_GPU is set): "
+             << noDeviceReason();
+    GTEST_SKIP() << "no CUDA device: " << noDeviceReason();
   }
   void TearDown() override {
     if (noDeviceReason().empty()) {

@@ -126,19 +126,14 @@ static SmallVector<std::string> compileCommand(bool cuda, StringRef source,
     return command;
   }
 #ifdef MOE_CUDA_COMPILER
-  command = {MOE_CUDA_COMPILER,
-             "-O2",
-             "-std=c++17",
-             "-gencode",
-             "arch=compute_80,code=sm_80",
-             "-gencode",
-             "arch=compute_90a,code=sm_90a",
-             "-gencode",
-             "arch=compute_90,code=compute_90",
-             "-I" MOE_RUNTIME_INCLUDE_DIR,
-             source.str(),
-             "-o",
-             output.str()};
+  command = {MOE_CUDA_COMPILER, "-O2", "-std=c++17"};
+  // The runtime's architectures (CMAKE_CUDA_ARCHITECTURES).
+  SmallVector<std::string> gencodes;
+  split(MOE_CUDA_GENCODES, ' ', gencodes);
+  for (std::string &gencode : gencodes)
+    command.append({"-gencode", gencode});
+  command.append(
+      {"-I" MOE_RUNTIME_INCLUDE_DIR, source.str(), "-o", output.str()});
   // nvcc takes libraries only by their plain suffix (.a, .so): a versioned
   // shared library goes to the host linker by name.
   SmallVector<std::string> libraries;
