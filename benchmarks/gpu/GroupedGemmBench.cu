@@ -74,16 +74,9 @@ constexpr cublasComputeType_t kCompute = CUBLAS_COMPUTE_32F_PEDANTIC;
 template <>
 constexpr cublasComputeType_t kCompute<moert::bf16> = CUBLAS_COMPUTE_32F;
 
-template <typename T> T valueOf(float value) {
-  if constexpr (std::is_same_v<T, float>)
-    return value;
-  else
-    return moert::toBf16(value);
-}
-
 template <typename T> void measure(const char *label) {
-  T *x = deviceArray<T>(kExperts * kRows * kHidden, valueOf<T>(0.01f));
-  T *w = deviceArray<T>(kExperts * kFfn * kHidden, valueOf<T>(0.02f));
+  T *x = deviceArray<T>(kExperts * kRows * kHidden, moert::storedAs<T>(0.01f));
+  T *w = deviceArray<T>(kExperts * kFfn * kHidden, moert::storedAs<T>(0.02f));
   float *y = deviceArray<float>(kExperts * kRows * kFfn, 0.0f);
   int64_t *counts = deviceArray<int64_t>(kExperts, kRows);
   double flops = 2.0 * kExperts * kRows * kFfn * kHidden;

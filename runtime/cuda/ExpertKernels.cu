@@ -75,13 +75,7 @@ __device__ void forEachFilled(const int64_t *rows, int64_t experts,
   }
 }
 
-/// An operand stored as T: f32 as it is, bf16 rounded to nearest even.
-template <typename T> __device__ inline T narrow(float value) {
-  if constexpr (std::is_same_v<T, float>)
-    return value;
-  else
-    return moert::toBf16(value);
-}
+using moert::storedAs;
 __device__ inline float widen(float value) { return value; }
 __device__ inline float widen(moert::bf16 value) {
   return moert::toFloat(value);
@@ -97,14 +91,14 @@ __global__ void gatedSiluKernel(const float *accumulated, const int64_t *rows,
   int64_t block = capacity * ffn;
   forEachFilled(rows, experts, capacity, ffn, [&](int64_t i) {
     int64_t e = i / block, at = 2 * e * block + i % block;
-    T gStored = narrow<T>(accumulated[at]),
-      uStored = narrow<T>(accumulated[at + block]);
+    T gStored = storedAs<T>(accumulated[at]),
+      uStored = storedAs<T>(accumulated[at + block]);
     if constexpr (!std::is_same_v<T, float>) {
       projections[at] = gStored;
       projections[at + block] = uStored;
     }
     float g = widen(gStored), u = widen(uStored);
-    act[i] = narrow<T>(g / (1.0f + expf(-g)) * u);
+    act[i] = storedAs<T>(g / (1.0f + expf(-g)) * u);
   });
 }
 
@@ -123,9 +117,9 @@ __global__ void gatedSiluGradKernel(const T *projections, const int64_t *rows,
     float g = widen(projections[at]), u = widen(projections[at + block]);
     float da = dAct[i];
     float s = 1.0f / (1.0f + expf(-g)), silu = g * s;
-    dGate[i] = narrow<T>(da * u * s * (1.0f + g * (1.0f - s)));
-    dUp[i] = narrow<T>(da * silu);
-    act[i] = narrow<T>(silu * u);
+    dGate[i] = storedAs<T>(da * u * s * (1.0f + g * (1.0f - s)));
+    dUp[i] = storedAs<T>(da * silu);
+    act[i] = storedAs<T>(silu * u);
   });
 }
 

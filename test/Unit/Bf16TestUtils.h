@@ -19,7 +19,6 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 namespace moe::test {
@@ -52,27 +51,24 @@ inline Floats bitPatternSpread() {
   return values;
 }
 
+/// GEMM operands of type T (f32 or bf16) from `values`, rounded.
+template <typename T> std::vector<T> operandsOf(const Floats &values) {
+  std::vector<T> result;
+  for (float value : values)
+    result.push_back(moert::storedAs<T>(value));
+  return result;
+}
+
 /// The values rounded to bf16, for a kernel, and back as floats (for the
 /// reference, or a comparison).
 inline Halves narrowed(const Floats &values) {
-  Halves result;
-  for (float value : values)
-    result.push_back(moert::toBf16(value));
-  return result;
+  return operandsOf<moert::bf16>(values);
 }
 inline Floats widened(const Halves &values) {
   Floats result;
   for (moert::bf16 value : values)
     result.push_back(moert::toFloat(value));
   return result;
-}
-
-/// GEMM operands of type T (f32 or bf16) from `values`, rounded.
-template <typename T> std::vector<T> operandsOf(const Floats &values) {
-  if constexpr (std::is_same_v<T, float>)
-    return values;
-  else
-    return narrowed(values);
 }
 
 /// Outputs whose bf16 GEMM operands (the expert activations and gradients)

@@ -20,7 +20,6 @@
 
 #include <cmath>
 #include <limits>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -120,12 +119,8 @@ TEST(CpuBf16KernelsTest, LinearAndGradsMatchReference) {
 TEST(CpuBf16KernelsTest, ExpertFfnAndGradMatchReferenceOnFilledRows) {
   for (const Shape &s : kShapes) {
     std::string name = s.name();
-    int64_t capacity = (s.tokens * s.topK * 5 / 4 + s.experts - 1) / s.experts;
-    std::mt19937 rng(7);
-    std::vector<int64_t> counts(s.experts);
-    for (int64_t e = 0; e < s.experts; ++e)
-      counts[e] = std::uniform_int_distribution<int64_t>(0, capacity)(rng);
-    counts[0] = s.experts > 1 ? 0 : capacity;
+    int64_t capacity = expertCapacity(s);
+    std::vector<int64_t> counts = mixedFills(s.experts, capacity);
     int64_t rows = s.experts * capacity * s.hidden;
     // Rows past counts are NaN for the kernel and zero for the reference.
     Halves x = narrowed(randomFloats(rows, 1)),

@@ -15,7 +15,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -30,15 +29,8 @@ namespace ref = mlir::moe::ref;
 TEST(CpuExpertKernelsTest, ExpertFfnAndGradMatchReferenceOnFilledRows) {
   for (const Shape &s : kShapes) {
     std::string name = s.name();
-    int64_t capacity = (s.tokens * s.topK * 5 / 4 + s.experts - 1) / s.experts;
-    // Random fill levels, with an empty and (given 2 experts) a full one.
-    std::mt19937 rng(7);
-    std::vector<int64_t> counts(s.experts);
-    for (int64_t e = 0; e < s.experts; ++e)
-      counts[e] = std::uniform_int_distribution<int64_t>(0, capacity)(rng);
-    counts[0] = s.experts > 1 ? 0 : capacity;
-    if (s.experts > 1)
-      counts[1] = capacity;
+    int64_t capacity = expertCapacity(s);
+    std::vector<int64_t> counts = mixedFills(s.experts, capacity);
     int64_t rows = s.experts * capacity * s.hidden;
     // Rows past counts are NaN for the kernel and zero for the reference,
     // whose weight gradients sum over every row: zero rows add nothing.

@@ -18,7 +18,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -76,14 +75,8 @@ TEST_F(CudaBf16KernelsTest, ConvertMatchesTheCpuBitForBit) {
 TEST_F(CudaBf16KernelsTest, ExpertFfnAndGradMatchCpuOnFilledRows) {
   for (const Shape &s : kShapes) {
     std::string name = s.name();
-    int64_t capacity = (s.tokens * s.topK * 5 / 4 + s.experts - 1) / s.experts;
-    std::mt19937 rng(7);
-    Longs counts(s.experts);
-    for (int64_t e = 0; e < s.experts; ++e)
-      counts[e] = std::uniform_int_distribution<int64_t>(0, capacity)(rng);
-    counts[0] = s.experts > 1 ? 0 : capacity;
-    if (s.experts > 1)
-      counts[1] = capacity;
+    int64_t capacity = expertCapacity(s);
+    Longs counts = mixedFills(s.experts, capacity);
     int64_t rows = s.experts * capacity * s.hidden;
     Halves x = narrowed(randomFloats(rows, 1)),
            dy = narrowed(randomFloats(rows, 2));

@@ -19,7 +19,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -140,19 +139,11 @@ TEST_F(CudaExpertKernelsTest, ExpertFfnAndGradMatchCpuOnFilledRows) {
   enum class Fill { Mixed, Empty, Full };
   for (const Shape &s : kShapes)
     for (Fill fill : {Fill::Mixed, Fill::Empty, Fill::Full}) {
-      int64_t capacity =
-          (s.tokens * s.topK * 5 / 4 + s.experts - 1) / s.experts;
+      int64_t capacity = expertCapacity(s);
       Longs counts(s.experts, fill == Fill::Full ? capacity : 0);
       std::string name = s.name() + " capacity " + std::to_string(capacity);
       if (fill == Fill::Mixed) {
-        // Random fill levels, with an empty and (given 2 experts) a full
-        // one.
-        std::mt19937 rng(7);
-        for (int64_t e = 0; e < s.experts; ++e)
-          counts[e] = std::uniform_int_distribution<int64_t>(0, capacity)(rng);
-        counts[0] = s.experts > 1 ? 0 : capacity;
-        if (s.experts > 1)
-          counts[1] = capacity;
+        counts = mixedFills(s.experts, capacity);
         name += " mixed";
       } else {
         name += fill == Fill::Full ? " full" : " empty";

@@ -98,6 +98,24 @@ inline const Shape kShapes[] = {{1, 1, 1, 1, 1},      {5, 3, 4, 2, 7},
                                 {100, 20, 16, 4, 33}, {768, 128, 8, 2, 352},
                                 {50, 9, 5, 5, 17}};
 
+/// An expert's capacity at capacity factor 1.25.
+inline int64_t expertCapacity(const Shape &s) {
+  return (s.tokens * s.topK * 5 / 4 + s.experts - 1) / s.experts;
+}
+
+/// Random fill levels of `experts` queues of `capacity` rows, with an
+/// empty one and (given 2 experts) a full one.
+inline std::vector<int64_t> mixedFills(int64_t experts, int64_t capacity) {
+  std::mt19937 rng(7);
+  std::vector<int64_t> counts(static_cast<size_t>(experts));
+  for (int64_t &count : counts)
+    count = std::uniform_int_distribution<int64_t>(0, capacity)(rng);
+  counts[0] = experts > 1 ? 0 : capacity;
+  if (experts > 1)
+    counts[1] = capacity;
+  return counts;
+}
+
 struct AttentionCase {
   int64_t batch, seq, heads, kvHeads, headDim;
 };

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace moert {
 
@@ -38,6 +39,14 @@ MOERT_HOST_DEVICE inline bf16 toBf16(float value) {
     return bf16{uint16_t((bits >> 16) | 0x40u)};
   bits += 0x7fffu + ((bits >> 16) & 1u);
   return bf16{uint16_t(bits >> 16)};
+}
+
+/// `value` stored as T: an f32 as it is, a bf16 rounded as toBf16 does.
+template <typename T> MOERT_HOST_DEVICE inline T storedAs(float value) {
+  if constexpr (std::is_same_v<T, bf16>)
+    return toBf16(value);
+  else
+    return value;
 }
 
 /// `value` rounded to bf16 precision, as an f32.
