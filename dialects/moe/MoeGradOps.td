@@ -72,15 +72,22 @@ def Moe_BiasGradOp : Moe_GradOp<"bias_grad"> {
 }
 
 def Moe_AttentionGradOp : Moe_GradOp<"attention_grad",
-    [AllTypesMatch<["query", "d_result", "d_query"]>,
-     AllTypesMatch<["key", "value", "d_key", "d_value"]>]> {
+    [AllTypesMatch<["query", "d_result"]>, AllTypesMatch<["key", "value"]>,
+     Moe_GemmResultOf<"query", "d_query">, Moe_GemmResultOf<"key", "d_key">,
+     Moe_GemmResultOf<"key", "d_value">]> {
   let summary = "gradients of moe.attention";
   let description = [{
     Recomputes each query row's softmax from `query` and `key`; the
     gradients of grouped-query heads sharing a key/value head add up.
+
+    Over bf16 operands the GEMMs accumulate in f32 and their f32 operands
+    are rounded to bf16 first: the probabilities where they multiply
+    `d_result` (for `d_value`), and the scores' gradients (softmax backward,
+    scaled) where they multiply `key` and `query`. The softmax backward
+    itself is f32.
   }];
-  let arguments = (ins Moe_FloatTensor:$query, Moe_FloatTensor:$key,
-                       Moe_FloatTensor:$value, Moe_FloatTensor:$d_result,
+  let arguments = (ins Moe_GemmTensor:$query, Moe_GemmTensor:$key,
+                       Moe_GemmTensor:$value, Moe_GemmTensor:$d_result,
                        UnitAttr:$causal);
   let results = (outs Moe_FloatTensor:$d_query, Moe_FloatTensor:$d_key,
                       Moe_FloatTensor:$d_value);

@@ -27,6 +27,12 @@ def Moe_FloatTensor : StaticShapeTensorOf<[F32, F64]>;
 /// A GEMM's operand: f32 or f64, or bf16 (mixed precision) when its results
 /// are f32 (`gemmResultType`).
 def Moe_GemmTensor : StaticShapeTensorOf<[F32, F64, BF16]>;
+/// A GEMM result of the shape of `operand`: f32 when the operands are bf16.
+class Moe_GemmResultOf<string operand, string result>
+    : TypesMatchWith<"'" # result # "' has the shape of '" # operand #
+                     "' and the element type of a GEMM over it",
+                     operand, result, "::mlir::moe::gemmResultType($_self)">;
+
 def Moe_IndexTensor : StaticShapeTensorOf<[I32]>;
 def Moe_FloatScalar : 0DTensorOf<[F32, F64]>;
 def Moe_CountScalar : 0DTensorOf<[I64]>;
@@ -118,7 +124,7 @@ def Moe_RopeOp : Moe_DiffOp<"rope", [AllTypesMatch<["input", "result"]>]> {
 }
 
 def Moe_AttentionOp : Moe_DiffOp<"attention",
-    [AllTypesMatch<["query", "result"]>, AllTypesMatch<["key", "value"]>]> {
+    [Moe_GemmResultOf<"query", "result">, AllTypesMatch<["key", "value"]>]> {
   let summary = "scaled dot-product attention, grouped-query, optionally causal";
   let description = [{
     `query` is `[batch, seq, heads, head_dim]`, `key` and `value` are
@@ -126,12 +132,16 @@ def Moe_AttentionOp : Moe_DiffOp<"attention",
     `h` reads key/value head `h / (heads / kv_heads)`. Scores are scaled by
     `1 / sqrt(head_dim)`; with `causal`, position `i` attends to `j <= i`.
 
+    Its two products are GEMMs: over bf16 operands (mixed precision) they
+    accumulate in f32, the softmax is f32, and the probabilities are rounded
+    to bf16 before they multiply `value`, as tensor cores read them.
+
     ```mlir
     %o = moe.attention %q, %k, %v causal : tensor<8x64x4x32xf32>, tensor<8x64x2x32xf32>
     ```
   }];
-  let arguments = (ins Moe_FloatTensor:$query, Moe_FloatTensor:$key,
-                       Moe_FloatTensor:$value, UnitAttr:$causal);
+  let arguments = (ins Moe_GemmTensor:$query, Moe_GemmTensor:$key,
+                       Moe_GemmTensor:$value, UnitAttr:$causal);
   let results = (outs Moe_FloatTensor:$result);
   let assemblyFormat = [{
     $query `,` $key `,` $value (`causal` $causal^)? attr-dict `:` type($query) `,` type($key)
@@ -445,12 +455,6 @@ def Moe_SplitRunsOp : Moe_DiffOp<"split_runs"> {
     type($runs)
   }];
 }
-
-/// A GEMM result of the shape of `operand`: f32 when the operands are bf16.
-class Moe_GemmResultOf<string operand, string result>
-    : TypesMatchWith<"'" # result # "' has the shape of '" # operand #
-                     "' and the element type of a GEMM over it",
-                     operand, result, "::mlir::moe::gemmResultType($_self)">;
 
 def Moe_ExpertFfnOp : Moe_DiffOp<"expert_ffn",
     [Moe_GemmResultOf<"input", "result">, AllTypesMatch<["gate_proj", "up_proj"]>]> {

@@ -70,10 +70,10 @@ LogicalResult RopeOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
 
 LogicalResult AttentionOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
                                     SmallVectorImpl<Value> &operandGrads) {
-  auto grad = AttentionGradOp::create(b, getLoc(), getQuery().getType(),
-                                      getKey().getType(), getValue().getType(),
-                                      getQuery(), getKey(), getValue(),
-                                      resultGrads[0], getCausalAttr());
+  auto grad = AttentionGradOp::create(
+      b, getLoc(), gemmResultType(getQuery().getType()),
+      gemmResultType(getKey().getType()), gemmResultType(getValue().getType()),
+      getQuery(), getKey(), getValue(), resultGrads[0], getCausalAttr());
   llvm::append_range(operandGrads, grad->getResults());
   return success();
 }

@@ -24,6 +24,12 @@ inline int64_t checkedIndex(double value, int64_t bound, const char *what) {
   return index;
 }
 
+/// An intermediate that a GEMM over `operandType` operands reads: rounded
+/// to bf16 for bf16 GEMMs (tensor cores read bf16), kept exact otherwise.
+inline double gemmOperand(double value, DType operandType) {
+  return operandType == DType::BF16 ? rounded(value, DType::BF16) : value;
+}
+
 using moert::rows::logSumExp;
 using moert::rows::normalizeRow;
 using moert::rows::normalizeRowGrad;

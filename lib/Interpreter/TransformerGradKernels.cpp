@@ -15,6 +15,7 @@
 using namespace mlir::moe::ref;
 
 using mlir::moe::ref::detail::checkedIndex;
+using mlir::moe::ref::detail::gemmOperand;
 using mlir::moe::ref::detail::logSumExp;
 
 Tensor mlir::moe::ref::embeddingGrad(const Tensor &ids, const Tensor &dResult,
@@ -134,10 +135,11 @@ AttentionGrads mlir::moe::ref::attentionGrad(const Tensor &query,
         for (int64_t j = 0; j < visible; ++j) {
           const double *v = &value.data[at(b, j, kvHead, kvHeads)];
           double *dv = &grads.dValue.data[at(b, j, kvHead, kvHeads)];
+          double probability = gemmOperand(probs[j], query.dtype);
           double dot = 0;
           for (int64_t d = 0; d < headDim; ++d) {
             dot += dOut[d] * v[d];
-            dv[d] += probs[j] * dOut[d];
+            dv[d] += probability * dOut[d];
           }
           dProbs[j] = dot;
           expected += probs[j] * dot;
@@ -145,7 +147,8 @@ AttentionGrads mlir::moe::ref::attentionGrad(const Tensor &query,
         // Softmax backward, then the scaled dot product s_j = scale q . k_j.
         double *dq = &grads.dQuery.data[at(b, i, h, heads)];
         for (int64_t j = 0; j < visible; ++j) {
-          double dScore = probs[j] * (dProbs[j] - expected) * scale;
+          double dScore = gemmOperand(probs[j] * (dProbs[j] - expected) * scale,
+                                      query.dtype);
           const double *k = &key.data[at(b, j, kvHead, kvHeads)];
           double *dk = &grads.dKey.data[at(b, j, kvHead, kvHeads)];
           for (int64_t d = 0; d < headDim; ++d) {

@@ -6,6 +6,7 @@
 using namespace mlir::moe::ref;
 
 using mlir::moe::ref::detail::checkedIndex;
+using mlir::moe::ref::detail::gemmOperand;
 using mlir::moe::ref::detail::logSumExp;
 
 Tensor mlir::moe::ref::embedding(const Tensor &table, const Tensor &ids) {
@@ -98,7 +99,8 @@ Tensor mlir::moe::ref::attention(const Tensor &query, const Tensor &key,
         double normalizer = logSumExp(scores.data(), visible);
         double *out = &result.data[at(b, i, h, heads)];
         for (int64_t j = 0; j < visible; ++j) {
-          double probability = std::exp(scores[j] - normalizer);
+          double probability =
+              gemmOperand(std::exp(scores[j] - normalizer), query.dtype);
           const double *v = &value.data[at(b, j, h / group, kvHeads)];
           for (int64_t d = 0; d < headDim; ++d)
             out[d] += probability * v[d];
@@ -129,8 +131,7 @@ Tensor mlir::moe::ref::mul(const Tensor &lhs, const Tensor &rhs) {
   return result;
 }
 
-Tensor mlir::moe::ref::crossEntropy(const Tensor &logits,
-                                    const Tensor &targets,
+Tensor mlir::moe::ref::crossEntropy(const Tensor &logits, const Tensor &targets,
                                     const LossTargets &counted) {
   int64_t vocab = logits.dim(-1), rows = targets.numel();
   double total = 0;

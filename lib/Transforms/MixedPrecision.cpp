@@ -96,6 +96,12 @@ SmallVector<unsigned> gemmOperands(Operation *op,
           return SmallVector<unsigned>{};
         return SmallVector<unsigned>{0, 1};
       })
+      .Case([](AttentionOp) {
+        return SmallVector<unsigned>{0, 1, 2};
+      })
+      .Case([](AttentionGradOp) {
+        return SmallVector<unsigned>{0, 1, 2, 3};
+      })
       .Case([](ExpertFfnOp) {
         return SmallVector<unsigned>{0, 1, 2, 3};
       })
@@ -107,18 +113,14 @@ SmallVector<unsigned> gemmOperands(Operation *op,
 }
 
 /// The operands of a gradient op that read forward activations which no
-/// GEMM reads: RMSNorm's input (the residual stream), attention's query, key
-/// and value, SwiGLU's inputs and the experts' outputs. They are kept for
+/// GEMM reads: RMSNorm's input (the residual stream), SwiGLU's inputs and
+/// the experts' outputs. They are kept for
 /// the backward as bf16 copies and widened right before the op, which
 /// computes in f32 as before.
 SmallVector<OpOperand *> storedActivations(Operation *op) {
   return llvm::TypeSwitch<Operation *, SmallVector<OpOperand *>>(op)
       .Case([](RmsNormGradOp o) {
         return SmallVector<OpOperand *>{&o.getInputMutable()};
-      })
-      .Case([](AttentionGradOp o) {
-        return SmallVector<OpOperand *>{
-            &o.getQueryMutable(), &o.getKeyMutable(), &o.getValueMutable()};
       })
       .Case([](SwigluGradOp o) {
         return SmallVector<OpOperand *>{&o.getGateMutable(), &o.getUpMutable()};

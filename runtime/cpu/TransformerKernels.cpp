@@ -1,17 +1,16 @@
 //===- TransformerKernels.cpp - f32 CPU transformer kernels ---------------===//
 //
-// The transformer ops of CpuKernels.h. Linear layers go to OpenBLAS, always
-// called outside OpenMP regions (the pthread build threads itself).
-// Everything else is OpenMP loops with vectorized inner loops: omp simd, a
-// polynomial exp, and for attention a small register-tiled GEMM.
+// The transformer ops of CpuKernels.h but attention (AttentionKernels.cpp).
+// Linear layers go to Gemm.h (oneDNN), called outside OpenMP regions.
+// Everything else is OpenMP loops with vectorized inner loops: omp simd and
+// a polynomial exp.
 //
 // Reproducibility: every output element and every reduction is computed by a
 // single thread in a fixed order. Sums over rows (dWeight of rms_norm, bias
-// gradients, embedding gradients, attention's dK and dV) are split by output
-// column or row, never by input row, so apart from inside OpenBLAS (which
-// splits M and N, not K) results do not even depend on the thread count.
-// They may differ in the last bits between CPUs with and without AVX2+FMA.
-//
+// gradients, embedding gradients) are split by output column or row, never
+// by input row, so apart from inside the GEMM library results do not even
+// depend on the thread count. They may differ in the last bits between CPUs
+// with and without AVX2+FMA.
 //===----------------------------------------------------------------------===//
 
 #include "moert/CpuKernels.h"
@@ -19,6 +18,7 @@
 #include "moert/RowMath.h"
 
 #include "Gemm.h"
+#include "Softmax.h"
 #include "Vectorize.h"
 
 #include <algorithm>
@@ -26,20 +26,15 @@
 #include <cstring>
 #include <vector>
 
-namespace {
+//===----------------------------------------------------------------------===//
+// Softmax rows (Softmax.h).
+//===----------------------------------------------------------------------===//
 
-/// Loops over less work than this run on the calling thread: waking the team
-/// costs more than it saves.
-constexpr int64_t kGrain = 1 << 15;
-
-// The exps of softmax rows, cross-entropy and the dense SwiGLU: libm's
-// expf is scalar and several times slower, so they use Vectorize.h's
-// polynomial exp on generic vectors, compiled per instruction set.
 using moert::cpu::detail::expInPlace;
 using moert::cpu::detail::Floats;
 using moert::cpu::detail::kLanes;
 
-float rowMax(const float *x, int64_t n) {
+float moert::cpu::detail::rowMax(const float *x, int64_t n) {
   float maximum = -HUGE_VALF;
 #pragma omp simd reduction(max : maximum)
   for (int64_t i = 0; i < n; ++i)
@@ -47,10 +42,9 @@ float rowMax(const float *x, int64_t n) {
   return maximum;
 }
 
-/// out[i] = exp(x[i] * scale - shift); returns the sum of the out[i], in a
-/// fixed order (by lane, then lanes in order). out may be x.
-MOERT_CLONES float expAndSum(const float *x, int64_t n, float scale,
-                             float shift, float *out) {
+MOERT_CLONES float moert::cpu::detail::expAndSum(const float *x, int64_t n,
+                                                 float scale, float shift,
+                                                 float *out) {
   Floats sums = {};
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
@@ -78,6 +72,15 @@ MOERT_CLONES float expAndSum(const float *x, int64_t n, float scale,
     sum += sums[lane];
   return sum;
 }
+
+namespace {
+
+/// Loops over less work than this run on the calling thread: waking the team
+/// costs more than it saves.
+constexpr int64_t kGrain = 1 << 15;
+
+using moert::cpu::detail::expAndSum;
+using moert::cpu::detail::rowMax;
 
 /// Ids and targets are checked before any output is written.
 void checkIndices(const int32_t *ids, int64_t count, int64_t bound,
@@ -145,168 +148,6 @@ MOERT_CLONES float rmsNormGradRow(const float *x, const float *weight,
 }
 
 void fillZero(float *x, int64_t count) { std::fill(x, x + count, 0.0f); }
-
-//===----------------------------------------------------------------------===//
-// Attention building blocks. Each (batch, head) task runs its products
-// through smallGemm, a block of query rows at a time. At batch 12, seq 64,
-// 4 heads of 32 this measured ~1.5x faster than per-head BLAS GEMM calls
-// (which must stay serial) around an OpenMP softmax; and recomputing a
-// block's softmax in the backward costs less than storing [seq, seq].
-//===----------------------------------------------------------------------===//
-
-typedef float Vec4 __attribute__((vector_size(16)));
-typedef float Vec8 __attribute__((vector_size(32)));
-typedef float Vec16 __attribute__((vector_size(64)));
-
-/// Arguments of C[m x n] = A[m x k] B[k x n] (+ C if accumulate), where
-/// A(i, p) = a[i * aRow + p * aCol] (so A may be a transpose) and B and C are
-/// row-major with leading dimensions ldb and ldc.
-struct Gemm {
-  int64_t m, n, k;
-  const float *a;
-  int64_t aRow, aCol;
-  const float *b;
-  int64_t ldb;
-  float *c;
-  int64_t ldc;
-  bool accumulate;
-};
-
-/// Rows [i, i + R) and CV vectors V of columns from j of C, summing over p
-/// in order with the sums in registers.
-template <typename V, int R, int CV>
-MOERT_INLINE void gemmTile(const Gemm &g, int64_t i, int64_t j) {
-  constexpr int64_t kWidth = sizeof(V) / sizeof(float);
-  V acc[R][CV];
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < CV; ++v) {
-      acc[r][v] = V{};
-      if (g.accumulate)
-        std::memcpy(&acc[r][v], g.c + (i + r) * g.ldc + j + kWidth * v,
-                    sizeof(V));
-    }
-  for (int64_t p = 0; p < g.k; ++p) {
-    V b[CV];
-    for (int v = 0; v < CV; ++v)
-      std::memcpy(&b[v], g.b + p * g.ldb + j + kWidth * v, sizeof(V));
-    for (int r = 0; r < R; ++r) {
-      float a = g.a[(i + r) * g.aRow + p * g.aCol];
-      for (int v = 0; v < CV; ++v)
-        acc[r][v] += b[v] * a;
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < CV; ++v)
-      std::memcpy(g.c + (i + r) * g.ldc + j + kWidth * v, &acc[r][v],
-                  sizeof(V));
-}
-
-template <typename V, int R>
-MOERT_INLINE void gemmRows(const Gemm &g, int64_t i) {
-  constexpr int kWidth = sizeof(V) / sizeof(float);
-  int64_t j = 0;
-  for (; j + 16 <= g.n; j += 16)
-    gemmTile<V, R, 16 / kWidth>(g, i, j);
-  if constexpr (kWidth <= 8) {
-    if (j + 8 <= g.n) {
-      gemmTile<V, R, 8 / kWidth>(g, i, j);
-      j += 8;
-    }
-  }
-  for (; j < g.n; ++j) // columns past the vectors, one by one
-    for (int r = 0; r < R; ++r) {
-      float *c = g.c + (i + r) * g.ldc + j;
-      float sum = g.accumulate ? *c : 0.0f;
-      for (int64_t p = 0; p < g.k; ++p)
-        sum += g.a[(i + r) * g.aRow + p * g.aCol] * g.b[p * g.ldb + j];
-      *c = sum;
-    }
-}
-
-template <typename V, int R> MOERT_INLINE void gemmAll(const Gemm &g) {
-  int64_t i = 0;
-  for (; i + R <= g.m; i += R)
-    gemmRows<V, R>(g, i);
-  for (; i < g.m; ++i)
-    gemmRows<V, 1>(g, i);
-}
-
-// AVX-512 or AVX2 + FMA when the CPU has them (the build targets baseline
-// x86-64): 8 x 16 tiles take 8 of AVX-512's 32 zmm registers, 4 x 16 tiles
-// 8 of AVX2's 16 ymm; SSE has room for 2 x 16. A machine always takes the
-// same path, so results stay reproducible.
-#if defined(__x86_64__) && !defined(__AVX2__)
-__attribute__((target("avx512f,fma"))) void gemmAvx512(const Gemm &g) {
-  gemmAll<Vec16, 8>(g);
-}
-__attribute__((target("avx2,fma"))) void gemmAvx2(const Gemm &g) {
-  gemmAll<Vec8, 4>(g);
-}
-void gemmBaseline(const Gemm &g) { gemmAll<Vec4, 2>(g); }
-void smallGemm(const Gemm &g) {
-  static const bool avx512 =
-      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
-  static const bool avx2 =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  avx512 ? gemmAvx512(g) : avx2 ? gemmAvx2(g) : gemmBaseline(g);
-}
-#else
-void smallGemm(const Gemm &g) { gemmAll<Vec8, 4>(g); }
-#endif
-
-struct AttentionShape {
-  int64_t seq, heads, kvHeads, headDim;
-  bool causal;
-  /// Columns of the transposed K and V heads and of the score blocks: seq
-  /// rounded up to whole 16-column tiles (the padding is zero).
-  int64_t padded() const { return (seq + 15) / 16 * 16; }
-
-  /// Offset of (b, s, h) in a [batch, seq, numHeads, headDim] tensor.
-  int64_t at(int64_t b, int64_t s, int64_t h, int64_t numHeads) const {
-    return ((b * seq + s) * numHeads + h) * headDim;
-  }
-  int64_t visible(int64_t i) const { return causal ? i + 1 : seq; }
-  float scale() const {
-    return static_cast<float>(1.0 / std::sqrt(static_cast<double>(headDim)));
-  }
-};
-
-/// t[d * padded + j] = head[j * stride + d], zero for j >= seq: one head of
-/// K or V with the positions contiguous.
-void transposeHead(const float *head, int64_t stride,
-                   const AttentionShape &shape, float *t) {
-  int64_t padded = shape.padded();
-  for (int64_t d = 0; d < shape.headDim; ++d)
-    std::fill(t + d * padded + shape.seq, t + (d + 1) * padded, 0.0f);
-  for (int64_t j = 0; j < shape.seq; ++j)
-    for (int64_t d = 0; d < shape.headDim; ++d)
-      t[d * padded + j] = head[j * stride + d];
-}
-
-/// Probabilities p[r * padded + j] of query rows [i, i + rows) of head h,
-/// from the transposed keys kT; zero for the masked j < `width`. Returns
-/// width, the columns that any of the rows sees.
-int64_t softmaxBlock(const float *q, const float *kT,
-                     const AttentionShape &shape, int64_t b, int64_t h,
-                     int64_t i, int64_t rows, float *p) {
-  int64_t padded = shape.padded(), width = shape.visible(i + rows - 1);
-  // Scores for whole tiles: kT's zero padding keeps them in bounds.
-  smallGemm({rows, (width + 15) / 16 * 16, shape.headDim,
-             q + shape.at(b, i, h, shape.heads), shape.heads * shape.headDim, 1,
-             kT, padded, p, padded, false});
-  float scale = shape.scale();
-  for (int64_t r = 0; r < rows; ++r) {
-    float *row = p + r * padded;
-    int64_t n = shape.visible(i + r);
-    float sum = expAndSum(row, n, scale, rowMax(row, n) * scale, row);
-    float inverse = 1.0f / sum;
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j)
-      row[j] *= inverse;
-    std::fill(row + n, row + width, 0.0f);
-  }
-  return width;
-}
 
 } // namespace
 
@@ -490,105 +331,6 @@ void moert::cpu::rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
         yh[i] = x1 * cos[i] - x2 * sin[i];
         yh[i + half] = x2 * cos[i] + x1 * sin[i];
       }
-    }
-  }
-}
-
-//===----------------------------------------------------------------------===//
-// Attention.
-//===----------------------------------------------------------------------===//
-
-// Query rows per block: 16 amortizes the dK and dV updates (measured best
-// of 4 to 64 at seq 64) and wastes little on causal masking.
-constexpr int64_t kQueryBlock = 16;
-
-void moert::cpu::attention(const float *q, const float *k, const float *v,
-                           int64_t batch, int64_t seq, int64_t heads,
-                           int64_t kvHeads, int64_t headDim, bool causal,
-                           float *out) {
-  AttentionShape shape{seq, heads, kvHeads, headDim, causal};
-  int64_t group = heads / kvHeads, padded = shape.padded();
-  int64_t qStride = heads * headDim, kvStride = kvHeads * headDim;
-  int64_t tasks = batch * heads;
-#pragma omp parallel if (tasks * seq * seq * headDim >= kGrain)
-  {
-    std::vector<float> kT(headDim * padded), p(kQueryBlock * padded);
-#pragma omp for schedule(static)
-    for (int64_t task = 0; task < tasks; ++task) {
-      int64_t b = task / heads, h = task % heads, kvHead = h / group;
-      transposeHead(k + shape.at(b, 0, kvHead, kvHeads), kvStride, shape,
-                    kT.data());
-      for (int64_t i = 0; i < seq; i += kQueryBlock) {
-        int64_t rows = std::min(kQueryBlock, seq - i);
-        int64_t width =
-            softmaxBlock(q, kT.data(), shape, b, h, i, rows, p.data());
-        // out_i = sum_j p_ij v_j.
-        smallGemm({rows, headDim, width, p.data(), padded, 1,
-                   v + shape.at(b, 0, kvHead, kvHeads), kvStride,
-                   out + shape.at(b, i, h, heads), qStride, false});
-      }
-    }
-  }
-}
-
-void moert::cpu::attentionGrad(const float *q, const float *k, const float *v,
-                               const float *dOut, int64_t batch, int64_t seq,
-                               int64_t heads, int64_t kvHeads, int64_t headDim,
-                               bool causal, float *dq, float *dk, float *dv) {
-  AttentionShape shape{seq, heads, kvHeads, headDim, causal};
-  int64_t group = heads / kvHeads, padded = shape.padded();
-  int64_t qStride = heads * headDim, kvStride = kvHeads * headDim;
-  float scale = shape.scale();
-  // One task per (batch, kv head): it owns that head's dK and dV, summing
-  // over its query heads and rows in order, so nothing is shared.
-  int64_t tasks = batch * kvHeads;
-#pragma omp parallel if (tasks * group * seq * seq * headDim >= kGrain)
-  {
-    std::vector<float> kT(headDim * padded), vT(headDim * padded),
-        p(kQueryBlock * padded), dS(kQueryBlock * padded);
-#pragma omp for schedule(static)
-    for (int64_t task = 0; task < tasks; ++task) {
-      int64_t b = task / kvHeads, kvHead = task % kvHeads;
-      const float *kHead = k + shape.at(b, 0, kvHead, kvHeads);
-      transposeHead(kHead, kvStride, shape, kT.data());
-      transposeHead(v + shape.at(b, 0, kvHead, kvHeads), kvStride, shape,
-                    vT.data());
-      float *dkHead = dk + shape.at(b, 0, kvHead, kvHeads);
-      float *dvHead = dv + shape.at(b, 0, kvHead, kvHeads);
-      for (int64_t j = 0; j < seq; ++j) {
-        fillZero(dkHead + j * kvStride, headDim);
-        fillZero(dvHead + j * kvStride, headDim);
-      }
-      for (int64_t h = kvHead * group; h < (kvHead + 1) * group; ++h)
-        for (int64_t i = 0; i < seq; i += kQueryBlock) {
-          int64_t rows = std::min(kQueryBlock, seq - i);
-          int64_t width =
-              softmaxBlock(q, kT.data(), shape, b, h, i, rows, p.data());
-          const float *qBlock = q + shape.at(b, i, h, heads);
-          const float *dOutBlock = dOut + shape.at(b, i, h, heads);
-          // out_i = sum_j p_ij v_j: dv_j += p_ij dOut_i, dp_ij = dOut_i . v_j.
-          smallGemm({width, headDim, rows, p.data(), 1, padded, dOutBlock,
-                     qStride, dvHead, kvStride, true});
-          smallGemm({rows, (width + 15) / 16 * 16, headDim, dOutBlock, qStride,
-                     1, vT.data(), padded, dS.data(), padded, false});
-          // Softmax backward, then s_ij = scale q_i . k_j; masked entries
-          // have p = 0, so dS = 0.
-          for (int64_t r = 0; r < rows; ++r) {
-            const float *pr = &p[r * padded];
-            float *dSr = &dS[r * padded];
-            float expected = 0; // sum_j p_ij dp_ij
-#pragma omp simd reduction(+ : expected)
-            for (int64_t j = 0; j < width; ++j)
-              expected += pr[j] * dSr[j];
-#pragma omp simd
-            for (int64_t j = 0; j < width; ++j)
-              dSr[j] = pr[j] * (dSr[j] - expected) * scale;
-          }
-          smallGemm({rows, headDim, width, dS.data(), padded, 1, kHead,
-                     kvStride, dq + shape.at(b, i, h, heads), qStride, false});
-          smallGemm({width, headDim, rows, dS.data(), 1, padded, qBlock,
-                     qStride, dkHead, kvStride, true});
-        }
     }
   }
 }

@@ -1,8 +1,9 @@
 //===- TransformerKernels.cu - f32 CUDA transformer kernels ---------------===//
 //
 // The transformer ops of CudaKernels.h but the linear layers' GEMMs
-// (LinearKernels.cu): attention is a fused flash-style kernel on CUDA
-// cores (AttentionKernels.cuh); the rest are small kernels.
+// (LinearKernels.cu): attention is a fused flash-style kernel, on CUDA
+// cores for f32 operands (AttentionKernels.cuh) and on tensor cores for
+// bf16 ones (TensorCoreAttention.cuh); the rest are small kernels.
 //
 // Reproducibility: no float atomics. Every sum over rows (rms_norm's
 // dWeight, bias gradients) is per-column partial sums over fixed chunks of
@@ -18,6 +19,7 @@
 
 #include "AttentionKernels.cuh"
 #include "Support.h"
+#include "TensorCoreAttention.cuh"
 
 #include <cub/device/device_radix_sort.cuh>
 
@@ -575,10 +577,12 @@ void moert::cuda::rope(const float *x, int64_t batch, int64_t seq,
   checkLaunch("moert::cuda::rope");
 }
 
-void moert::cuda::attention(const float *q, const float *k, const float *v,
-                            int64_t batch, int64_t seq, int64_t heads,
-                            int64_t kvHeads, int64_t headDim, bool causal,
-                            float *out) {
+namespace {
+
+template <typename T>
+void attentionOf(const T *q, const T *k, const T *v, int64_t batch, int64_t seq,
+                 int64_t heads, int64_t kvHeads, int64_t headDim, bool causal,
+                 float *out) {
   if (batch == 0 || seq == 0 || heads == 0 || headDim == 0)
     return;
   flash::forward(q, k, v,
@@ -586,10 +590,11 @@ void moert::cuda::attention(const float *q, const float *k, const float *v,
                  out);
 }
 
-void moert::cuda::attentionGrad(const float *q, const float *k, const float *v,
-                                const float *dOut, int64_t batch, int64_t seq,
-                                int64_t heads, int64_t kvHeads, int64_t headDim,
-                                bool causal, float *dq, float *dk, float *dv) {
+template <typename T>
+void attentionGradOf(const T *q, const T *k, const T *v, const T *dOut,
+                     int64_t batch, int64_t seq, int64_t heads, int64_t kvHeads,
+                     int64_t headDim, bool causal, float *dq, float *dk,
+                     float *dv) {
   if (batch == 0 || seq == 0 || heads == 0 || headDim == 0)
     return;
   flash::Shape shape =
@@ -602,6 +607,38 @@ void moert::cuda::attentionGrad(const float *q, const float *k, const float *v,
   char *base = carver.take();
   flash::backward(q, k, v, dOut, shape, reinterpret_cast<float *>(base + lseAt),
                   reinterpret_cast<float *>(base + deltaAt), dq, dk, dv);
+}
+
+} // namespace
+
+void moert::cuda::attention(const float *q, const float *k, const float *v,
+                            int64_t batch, int64_t seq, int64_t heads,
+                            int64_t kvHeads, int64_t headDim, bool causal,
+                            float *out) {
+  attentionOf(q, k, v, batch, seq, heads, kvHeads, headDim, causal, out);
+}
+
+void moert::cuda::attention(const bf16 *q, const bf16 *k, const bf16 *v,
+                            int64_t batch, int64_t seq, int64_t heads,
+                            int64_t kvHeads, int64_t headDim, bool causal,
+                            float *out) {
+  attentionOf(q, k, v, batch, seq, heads, kvHeads, headDim, causal, out);
+}
+
+void moert::cuda::attentionGrad(const float *q, const float *k, const float *v,
+                                const float *dOut, int64_t batch, int64_t seq,
+                                int64_t heads, int64_t kvHeads, int64_t headDim,
+                                bool causal, float *dq, float *dk, float *dv) {
+  attentionGradOf(q, k, v, dOut, batch, seq, heads, kvHeads, headDim, causal,
+                  dq, dk, dv);
+}
+
+void moert::cuda::attentionGrad(const bf16 *q, const bf16 *k, const bf16 *v,
+                                const bf16 *dOut, int64_t batch, int64_t seq,
+                                int64_t heads, int64_t kvHeads, int64_t headDim,
+                                bool causal, float *dq, float *dk, float *dv) {
+  attentionGradOf(q, k, v, dOut, batch, seq, heads, kvHeads, headDim, causal,
+                  dq, dk, dv);
 }
 
 //===----------------------------------------------------------------------===//

@@ -3,8 +3,9 @@
 // The bf16 conversions against moert::toBf16 (the interpreter's rounding)
 // bit for bit, and the GEMM kernels on bf16 operands against the reference
 // kernels on tensors of the same bf16 values: f32 accumulation, f32 results,
-// and the expert activations and gradients rounded to bf16 before their
-// GEMMs, as the reference rounds them.
+// and the expert activations and gradients, attention's probabilities and
+// scores' gradients rounded to bf16 before their GEMMs, as the reference
+// rounds them.
 //
 //===----------------------------------------------------------------------===//
 
@@ -114,6 +115,41 @@ TEST(CpuBf16KernelsTest, LinearAndGradsMatchReference) {
     expectClose(dWeight, ref::linearWeightGrad(dyRef, xRef),
                 "linearWeightGrad " + name);
   }
+}
+
+TEST(CpuBf16KernelsTest, AttentionAndGradMatchReference) {
+  for (AttentionCase c : kAttentionCases)
+    for (bool causal : {false, true}) {
+      std::string name =
+          shapeName({c.batch, c.seq, c.heads, c.kvHeads, c.headDim}) +
+          (causal ? " causal" : "");
+      std::vector<int64_t> qShape = {c.batch, c.seq, c.heads, c.headDim};
+      std::vector<int64_t> kvShape = {c.batch, c.seq, c.kvHeads, c.headDim};
+      int64_t qCount = c.batch * c.seq * c.heads * c.headDim;
+      int64_t kvCount = c.batch * c.seq * c.kvHeads * c.headDim;
+      Halves q = narrowed(randomFloats(qCount, 1, 1.5f));
+      Halves k = narrowed(randomFloats(kvCount, 2));
+      Halves v = narrowed(randomFloats(kvCount, 3));
+      Halves dOut = narrowed(randomFloats(qCount, 4));
+      Tensor qRef = bf16Tensor(qShape, q), kRef = bf16Tensor(kvShape, k);
+      Tensor vRef = bf16Tensor(kvShape, v);
+
+      Floats out = output(qCount);
+      cpu::attention(q.data(), k.data(), v.data(), c.batch, c.seq, c.heads,
+                     c.kvHeads, c.headDim, causal, out.data());
+      expectBf16Close(out, ref::attention(qRef, kRef, vRef, causal).data,
+                      "attention " + name);
+
+      Floats dq = output(qCount), dk = output(kvCount), dv = output(kvCount);
+      cpu::attentionGrad(q.data(), k.data(), v.data(), dOut.data(), c.batch,
+                         c.seq, c.heads, c.kvHeads, c.headDim, causal,
+                         dq.data(), dk.data(), dv.data());
+      ref::AttentionGrads grads = ref::attentionGrad(qRef, kRef, vRef, causal,
+                                                     bf16Tensor(qShape, dOut));
+      expectBf16Close(dq, grads.dQuery.data, "attentionGrad dq " + name);
+      expectBf16Close(dk, grads.dKey.data, "attentionGrad dk " + name);
+      expectBf16Close(dv, grads.dValue.data, "attentionGrad dv " + name);
+    }
 }
 
 TEST(CpuBf16KernelsTest, ExpertFfnAndGradMatchReferenceOnFilledRows) {

@@ -289,17 +289,6 @@ TEST_F(CudaTransformerKernelsTest, RopeMatchesCpuAndInverts) {
   }
 }
 
-namespace {
-// The CPU tests' cases (one position, grouped queries 4 on 2, 6 on 3 and 2
-// on 1, sizes off the vector widths, head_dim 200 over four 64-wide
-// chunks, the benchmark's shape) and, for the 64 x 64 tiles: a sequence
-// of two tiles and a query per kv head group of 4, one just past a tile
-// with head_dim 256 (the kernels' largest), and a 129-long one.
-const std::vector<AttentionCase> kAttentionCases =
-    extended(moe::test::kAttentionCases,
-             {{2, 128, 8, 2, 64}, {1, 65, 2, 2, 256}, {1, 129, 3, 1, 33}});
-} // namespace
-
 TEST_F(CudaTransformerKernelsTest, AttentionAndGradMatchCpu) {
   for (AttentionCase c : kAttentionCases)
     for (bool causal : {false, true}) {

@@ -239,6 +239,15 @@ std::vector<T> extended(const T (&shared)[N], std::initializer_list<T> more) {
 inline const std::vector<Shape> kShapes =
     extended(test::kShapes, {{33, 130, 8, 2, 70}, {20, 5, 40, 34, 3}});
 
+// The CPU tests' attention cases (one position, grouped queries 4 on 2, 6
+// on 3 and 2 on 1, sizes off the vector widths, head_dim 200 over four
+// 64-wide chunks, the benchmark's shape) and, for the 64 x 64 tiles: a
+// sequence of two tiles and a query per kv head group of 4, one just past a
+// tile with head_dim 256 (the f32 kernels' largest), and a 129-long one.
+inline const std::vector<AttentionCase> kAttentionCases =
+    extended(test::kAttentionCases,
+             {{2, 128, 8, 2, 64}, {1, 65, 2, 2, 256}, {1, 129, 3, 1, 33}});
+
 //===----------------------------------------------------------------------===//
 // Comparisons.
 //===----------------------------------------------------------------------===//

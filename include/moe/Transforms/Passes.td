@@ -109,23 +109,23 @@ def MixedPrecision : Pass<"moe-mixed-precision", "::mlir::ModuleOp"> {
   let summary = "Run every GEMM on bf16 operands with f32 accumulation";
   let description = [{
     Mixed-precision training as in Megatron-Core: every GEMM of the
-    differentiated program (moe.linear, moe.expert_ffn and their gradient
-    ops, but not the router's) reads bf16 operands and accumulates and
-    returns f32. Each f32 activation a GEMM reads is narrowed once, by an
-    `arith.truncf` right after it is defined, and every GEMM that reads it,
-    forward or backward, shares that bf16 copy: the activations kept for
-    the backward are stored in bf16 (the experts' projections too). A
-    weight (a global load) is narrowed right before each GEMM that reads
-    it, so that no bf16 copy of the weights lives through the step. The
-    other activations the backward keeps (RMSNorm's input, attention's
-    query, key and value, SwiGLU's inputs, the experts' outputs) are kept
-    as bf16 copies too, made after their definition and widened right
-    before the gradient op that reads them; a value that a backward op
-    also reads in f32 (a recomputed layer's input) is left alone. All
-    computation other than the GEMMs stays f32: the master weights,
-    gradients and Adam moments, norms, attention, residual adds, losses
-    and the router (its GEMM and gradient GEMMs, normalization, softmax,
-    top-k, capacity), so routing decisions do not flip from rounding.
+    differentiated program (moe.linear, moe.attention, moe.expert_ffn and
+    their gradient ops, but not the router's) reads bf16 operands and
+    accumulates and returns f32. Each f32 activation a GEMM reads is
+    narrowed once, by an `arith.truncf` right after it is defined, and every
+    GEMM that reads it, forward or backward, shares that bf16 copy: the
+    activations kept for the backward are stored in bf16 (the experts'
+    projections too). A weight (a global load) is narrowed right before each
+    GEMM that reads it, so that no bf16 copy of the weights lives through
+    the step. The other activations the backward keeps (RMSNorm's input,
+    SwiGLU's inputs, the experts' outputs) are kept as bf16 copies too, made
+    after their definition and widened right before the gradient op that
+    reads them; a value that a backward op also reads in f32 (a recomputed
+    layer's input) is left alone. All computation other than the GEMMs stays
+    f32: the master weights, gradients and Adam moments, norms, attention's
+    softmax, residual adds, losses and the router (its GEMM and gradient
+    GEMMs, normalization, softmax, top-k, capacity), so routing decisions do
+    not flip from rounding.
 
     Run it after moe-autodiff, which differentiates the f32 program: the
     gradient GEMMs then read bf16 copies of the forward's values and of the

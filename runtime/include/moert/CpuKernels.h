@@ -10,7 +10,8 @@
 // Output buffers need not be initialized: every kernel writes all of its
 // outputs. The GEMM kernels also take bf16 operands (mixed precision): they
 // accumulate in f32 and return f32, and round the intermediates that feed
-// their next GEMM (the experts' activations and gradients) to bf16.
+// their next GEMM (the experts' activations and gradients, attention's
+// probabilities and scores' gradients) to bf16.
 //
 //===----------------------------------------------------------------------===//
 
@@ -76,6 +77,13 @@ void attention(const float *q, const float *k, const float *v, int64_t batch,
                bool causal, float *out);
 void attentionGrad(const float *q, const float *k, const float *v,
                    const float *dOut, int64_t batch, int64_t seq, int64_t heads,
+                   int64_t kvHeads, int64_t headDim, bool causal, float *dq,
+                   float *dk, float *dv);
+void attention(const bf16 *q, const bf16 *k, const bf16 *v, int64_t batch,
+               int64_t seq, int64_t heads, int64_t kvHeads, int64_t headDim,
+               bool causal, float *out);
+void attentionGrad(const bf16 *q, const bf16 *k, const bf16 *v,
+                   const bf16 *dOut, int64_t batch, int64_t seq, int64_t heads,
                    int64_t kvHeads, int64_t headDim, bool causal, float *dq,
                    float *dk, float *dv);
 

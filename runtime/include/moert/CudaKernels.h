@@ -8,7 +8,10 @@
 // workspace), so that a whole train step can be captured in a CUDA graph.
 // As on the CPU, the GEMM kernels also take bf16 operands (mixed
 // precision): they accumulate in f32, return f32, and round the experts'
-// intermediates that feed their next GEMM to bf16. (With bf16 operands the
+// and attention's intermediates that feed their next GEMM to bf16 (the
+// online softmax rounds attention's probabilities before their final
+// scaling, the CPU after it: they agree to bf16 rounding, not bit for
+// bit). (With bf16 operands the
 // expert FFN's output rows past the counts are zero, not unwritten.)
 //
 // Differences from the CPU kernels, all because values live on the device:
@@ -88,6 +91,14 @@ void attention(const float *q, const float *k, const float *v, int64_t batch,
                bool causal, float *out);
 void attentionGrad(const float *q, const float *k, const float *v,
                    const float *dOut, int64_t batch, int64_t seq, int64_t heads,
+                   int64_t kvHeads, int64_t headDim, bool causal, float *dq,
+                   float *dk, float *dv);
+/// With bf16 operands: tensor cores (sm_80 and later), head_dim <= 128.
+void attention(const bf16 *q, const bf16 *k, const bf16 *v, int64_t batch,
+               int64_t seq, int64_t heads, int64_t kvHeads, int64_t headDim,
+               bool causal, float *out);
+void attentionGrad(const bf16 *q, const bf16 *k, const bf16 *v,
+                   const bf16 *dOut, int64_t batch, int64_t seq, int64_t heads,
                    int64_t kvHeads, int64_t headDim, bool causal, float *dq,
                    float *dk, float *dv);
 

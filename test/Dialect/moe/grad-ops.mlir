@@ -105,6 +105,16 @@ func.func @attention_grad_causal(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x4x6xf32
   return %dq, %dk, %dv : tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>
 }
 
+// Mixed precision: bf16 operands, f32 gradients.
+// CHECK-LABEL: func.func @attention_grad_bf16
+// CHECK: moe.attention_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} causal : tensor<2x3x4x16xbf16>, tensor<2x3x2x16xbf16>
+// CHECK: return %{{.*}}, %{{.*}}, %{{.*}} : tensor<2x3x4x16xf32>, tensor<2x3x2x16xf32>, tensor<2x3x2x16xf32>
+func.func @attention_grad_bf16(%q: tensor<2x3x4x16xbf16>, %k: tensor<2x3x2x16xbf16>, %v: tensor<2x3x2x16xbf16>, %dy: tensor<2x3x4x16xbf16>)
+    -> (tensor<2x3x4x16xf32>, tensor<2x3x2x16xf32>, tensor<2x3x2x16xf32>) {
+  %dq, %dk, %dv = moe.attention_grad %q, %k, %v, %dy causal : tensor<2x3x4x16xbf16>, tensor<2x3x2x16xbf16>
+  return %dq, %dk, %dv : tensor<2x3x4x16xf32>, tensor<2x3x2x16xf32>, tensor<2x3x2x16xf32>
+}
+
 // CHECK-LABEL: func.func @swiglu_grad
 // CHECK-SAME: (%[[G:.*]]: tensor<2x3x10xf32>, %[[U:.*]]: tensor<2x3x10xf32>, %[[DY:.*]]: tensor<2x3x10xf32>)
 // CHECK: %[[DG:.*]], %[[DU:.*]] = moe.swiglu_grad %[[G]], %[[U]], %[[DY]] : tensor<2x3x10xf32>

@@ -207,17 +207,46 @@ func.func @bias_grad_element_type(%dy: tensor<2x3x6xf32>) {
 
 // moe.attention_grad (ODS): d_result has the type of the query (generic form).
 func.func @attention_grad_d_result_type(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x6xf32>, %v: tensor<2x3x2x6xf32>, %dy: tensor<2x3x4x4xf32>) {
-  // expected-error @+1 {{'moe.attention_grad' op failed to verify that all of {query, d_result, d_query} have same type}}
+  // expected-error @+1 {{'moe.attention_grad' op failed to verify that all of {query, d_result} have same type}}
   %dq:3 = "moe.attention_grad"(%q, %k, %v, %dy) : (tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x4x4xf32>) -> (tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x2x6xf32>)
   return
 }
 
 // -----
 
-// moe.attention_grad (ODS): key, value, d_key and d_value have one type (generic form).
+// moe.attention_grad (ODS): key and value have one type (generic form).
 func.func @attention_grad_value_type(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x6xf32>, %v: tensor<2x3x4x6xf32>, %dy: tensor<2x3x4x6xf32>) {
-  // expected-error @+1 {{'moe.attention_grad' op failed to verify that all of {key, value, d_key, d_value} have same type}}
+  // expected-error @+1 {{'moe.attention_grad' op failed to verify that all of {key, value} have same type}}
   %dq:3 = "moe.attention_grad"(%q, %k, %v, %dy) : (tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>) -> (tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x2x6xf32>)
+  return
+}
+
+// -----
+
+// moe.attention_grad (ODS): over bf16 operands the gradients are f32
+// (generic form).
+func.func @attention_grad_bf16_d_key_type(%q: tensor<2x3x4x6xbf16>, %k: tensor<2x3x2x6xbf16>, %v: tensor<2x3x2x6xbf16>, %dy: tensor<2x3x4x6xbf16>) {
+  // expected-error @+1 {{'moe.attention_grad' op result #1 must be statically shaped tensor of 32-bit float or 64-bit float values, but got 'tensor<2x3x2x6xbf16>'}}
+  %dq:3 = "moe.attention_grad"(%q, %k, %v, %dy) : (tensor<2x3x4x6xbf16>, tensor<2x3x2x6xbf16>, tensor<2x3x2x6xbf16>, tensor<2x3x4x6xbf16>) -> (tensor<2x3x4x6xf32>, tensor<2x3x2x6xbf16>, tensor<2x3x2x6xf32>)
+  return
+}
+
+// -----
+
+// moe.attention_grad (ODS): d_value has the shape of the key and value
+// (generic form).
+func.func @attention_grad_d_value_shape(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x6xf32>, %v: tensor<2x3x2x6xf32>, %dy: tensor<2x3x4x6xf32>) {
+  // expected-error @+1 {{'moe.attention_grad' op failed to verify that 'd_value' has the shape of 'key' and the element type of a GEMM over it}}
+  %dq:3 = "moe.attention_grad"(%q, %k, %v, %dy) : (tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x4x6xf32>) -> (tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x4x6xf32>)
+  return
+}
+
+// -----
+
+// moe.attention_grad: query and key share their element type.
+func.func @attention_grad_mixed_operands(%q: tensor<2x3x4x6xbf16>, %k: tensor<2x3x2x6xf32>, %v: tensor<2x3x2x6xf32>, %dy: tensor<2x3x4x6xbf16>) {
+  // expected-error @+1 {{'moe.attention_grad' op 'key' must have element type 'bf16' (that of 'query'), got 'f32'}}
+  %dq:3 = moe.attention_grad %q, %k, %v, %dy : tensor<2x3x4x6xbf16>, tensor<2x3x2x6xf32>
   return
 }
 
@@ -634,6 +663,16 @@ func.func @attention_grad_kv_heads(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x3x6xf
 func.func @attention_grad_key_shape(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x4xf32>, %v: tensor<2x3x2x4xf32>, %dy: tensor<2x3x4x6xf32>) {
   // expected-error @+1 {{'moe.attention_grad' op 'key' must have shape [2, 3, 2, 6], got [2, 3, 2, 4]}}
   %dq, %dk, %dv = moe.attention_grad %q, %k, %v, %dy causal : tensor<2x3x4x6xf32>, tensor<2x3x2x4xf32>
+  return
+}
+
+// -----
+
+// moe.attention_grad (ODS): d_value has the shape of the key and value
+// (generic form).
+func.func @attention_grad_d_value_shape(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x6xf32>, %v: tensor<2x3x2x6xf32>, %dy: tensor<2x3x4x6xf32>) {
+  // expected-error @+1 {{'moe.attention_grad' op failed to verify that 'd_value' has the shape of 'key' and the element type of a GEMM over it}}
+  %dq:3 = "moe.attention_grad"(%q, %k, %v, %dy) : (tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x4x6xf32>) -> (tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x4x6xf32>)
   return
 }
 

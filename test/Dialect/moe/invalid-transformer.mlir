@@ -257,6 +257,24 @@ func.func @attention_key_element_type(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x
 
 // -----
 
+// moe.attention (ODS): over bf16 operands the result is f32 (generic form).
+func.func @attention_bf16_result_type(%q: tensor<2x3x4x6xbf16>, %k: tensor<2x3x2x6xbf16>, %v: tensor<2x3x2x6xbf16>) {
+  // expected-error @+1 {{'moe.attention' op result #0 must be statically shaped tensor of 32-bit float or 64-bit float values, but got 'tensor<2x3x4x6xbf16>'}}
+  %o = "moe.attention"(%q, %k, %v) : (tensor<2x3x4x6xbf16>, tensor<2x3x2x6xbf16>, tensor<2x3x2x6xbf16>) -> tensor<2x3x4x6xbf16>
+  return
+}
+
+// -----
+
+// moe.attention (ODS): the result has the query's shape (generic form).
+func.func @attention_result_shape(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x6xf32>, %v: tensor<2x3x2x6xf32>) {
+  // expected-error @+1 {{'moe.attention' op failed to verify that 'result' has the shape of 'query' and the element type of a GEMM over it}}
+  %o = "moe.attention"(%q, %k, %v) : (tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x2x6xf32>) -> tensor<2x3x4x8xf32>
+  return
+}
+
+// -----
+
 // moe.attention (ODS): key and value have one type (generic form).
 func.func @attention_value_type(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x6xf32>, %v: tensor<2x3x4x6xf32>) {
   // expected-error @+1 {{'moe.attention' op failed to verify that all of {key, value} have same type}}

@@ -130,6 +130,15 @@ func.func @attention_causal(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x4x6xf32>, %v
   return %o : tensor<2x3x4x6xf32>
 }
 
+// Mixed precision: bf16 operands, f32 result.
+// CHECK-LABEL: func.func @attention_bf16
+// CHECK: moe.attention %{{.*}}, %{{.*}}, %{{.*}} causal : tensor<2x3x4x16xbf16>, tensor<2x3x2x16xbf16>
+// CHECK: return %{{.*}} : tensor<2x3x4x16xf32>
+func.func @attention_bf16(%q: tensor<2x3x4x16xbf16>, %k: tensor<2x3x2x16xbf16>, %v: tensor<2x3x2x16xbf16>) -> tensor<2x3x4x16xf32> {
+  %o = moe.attention %q, %k, %v causal : tensor<2x3x4x16xbf16>, tensor<2x3x2x16xbf16>
+  return %o : tensor<2x3x4x16xf32>
+}
+
 // CHECK-LABEL: func.func @elementwise
 // CHECK-SAME: (%[[A:.*]]: tensor<2x3x10xf32>, %[[B:.*]]: tensor<2x3x10xf32>)
 // CHECK: %[[S:.*]] = moe.swiglu %[[A]], %[[B]] : tensor<2x3x10xf32>

@@ -1,0 +1,605 @@
+//===- TensorCoreAttention.cuh - bf16 attention on tensor cores -*- C++ -*-===//
+//
+// Flash attention over bf16 operands with mma.sync m16n8k16 (sm_80 and
+// later): f32 accumulation, an f32 softmax, and the probabilities and the
+// scores' gradients rounded to bf16 (to nearest even) right before the
+// products that read them, as moe.attention over bf16 operands specifies.
+// Included by TransformerKernels.cu beside the f32 kernels
+// (AttentionKernels.cuh), whose Shape, grids and statistics it shares: the
+// same three backward kernels, the same loop orders.
+//
+// A block is 4 warps over 64 rows of queries (forward, dQ) or keys (dK,
+// dV), 16 rows a warp, walking 64-row tiles of the other side in order:
+// every output element is summed by one thread in a fixed order, with no
+// atomics. Tiles sit in shared memory as bf16 bits, row-major, each row
+// padded by 8 elements so that a fragment's 8 rows x 4 words fall in 32
+// banks; head dims are padded with zeros to HeadDim (32, 64 or 128).
+//
+// Fragments of mma.m16n8k16.row.col (PTX ISA), for lane = 4 g + t:
+// - A (16 x 16, row-major): (g, 2t..2t+1), (g+8, 2t..), (g, 2t+8..),
+//   (g+8, 2t+8..);
+// - B (16 x 8), read from B^T rows: (k 2t..2t+1, n g), (k 2t+8.., n g);
+// - C (16 x 8, f32): (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1).
+// C over two adjacent n-tiles has A's layout over 16 columns, so the
+// probabilities go from one product into the next without leaving
+// registers (FlashAttention-2's scheme).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_CUDA_TENSORCOREATTENTION_CUH
+#define MOERT_CUDA_TENSORCOREATTENTION_CUH
+
+#include "AttentionKernels.cuh"
+
+#include "moert/Bf16.h"
+
+namespace moert::cuda::flash::tc {
+
+using Bits = uint16_t; // a bf16 value's bits
+
+constexpr int kRows = 64; // queries or keys of a tile
+constexpr int kWarps = 4;
+constexpr int kTcThreads = kWarps * 32;
+constexpr int kPad = 8;
+constexpr int kMaxHeadDim = 128;
+/// Row strides of a [rows][HeadDim] tile and of a [HeadDim][rows] one.
+template <int HeadDim> constexpr int kLd = HeadDim + kPad;
+constexpr int kLdT = kRows + kPad;
+/// Bytes of the tiles of each kernel: row-major ones, transposed ones.
+template <int HeadDim>
+constexpr size_t tileBytes(int rowMajor, int transposed) {
+  return (size_t(rowMajor) * kRows * kLd<HeadDim> +
+          size_t(transposed) * HeadDim * kLdT) *
+         sizeof(Bits);
+}
+
+__device__ inline uint32_t wordAt(const Bits *p) {
+  return *reinterpret_cast<const uint32_t *>(p);
+}
+
+/// lo and hi rounded to bf16 (to nearest even), lo in the low half.
+__device__ inline uint32_t packBf16(float lo, float hi) {
+  uint32_t packed;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(hi), "f"(lo));
+  return packed;
+}
+
+/// c += a b over one 16 x 8 x 16 tile.
+__device__ inline void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                           uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+               "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+               "{%0, %1, %2, %3};"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+/// The A fragment of rows [r0, r0 + 16), columns [c0, c0 + 16) of a
+/// row-major tile.
+__device__ inline void loadA(uint32_t (&a)[4], const Bits *tile, int ld, int r0,
+                             int c0) {
+  int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
+  const Bits *p = tile + (r0 + g) * ld + c0 + 2 * t;
+  a[0] = wordAt(p);
+  a[1] = wordAt(p + 8 * ld);
+  a[2] = wordAt(p + 8);
+  a[3] = wordAt(p + 8 * ld + 8);
+}
+
+/// The B fragment of k [k0, k0 + 16), n [n0, n0 + 8) of B, from the
+/// row-major tile bt = B^T ([n][k]).
+__device__ inline void loadB(uint32_t &b0, uint32_t &b1, const Bits *bt, int ld,
+                             int n0, int k0) {
+  int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
+  const Bits *p = bt + (n0 + g) * ld + k0 + 2 * t;
+  b0 = wordAt(p);
+  b1 = wordAt(p + 8);
+}
+
+/// acc (16 x N) += A B: A is rows [r0, r0 + 16) of the row-major tile a
+/// (K columns), B^T the row-major tile bt ([N][K]).
+template <int K, int N>
+__device__ inline void product(float (&acc)[N / 8][4], const Bits *a, int lda,
+                               int r0, const Bits *bt, int ldb) {
+#pragma unroll
+  for (int k0 = 0; k0 < K; k0 += 16) {
+    uint32_t fragment[4];
+    loadA(fragment, a, lda, r0, k0);
+#pragma unroll
+    for (int n = 0; n < N / 8; ++n) {
+      uint32_t b0, b1;
+      loadB(b0, b1, bt, ldb, n * 8, k0);
+      mma(acc[n], fragment, b0, b1);
+    }
+  }
+}
+
+/// acc (16 x N) += bf16(P) B, where P (16 x 64) is the C fragments p of a
+/// product and B^T the row-major tile bt ([N][64]).
+template <int N>
+__device__ inline void productOfRegisters(float (&acc)[N / 8][4],
+                                          const float (&p)[kRows / 8][4],
+                                          const Bits *bt, int ldb) {
+#pragma unroll
+  for (int k = 0; k < kRows / 16; ++k) {
+    const uint32_t fragment[4] = {packBf16(p[2 * k][0], p[2 * k][1]),
+                                  packBf16(p[2 * k][2], p[2 * k][3]),
+                                  packBf16(p[2 * k + 1][0], p[2 * k + 1][1]),
+                                  packBf16(p[2 * k + 1][2], p[2 * k + 1][3])};
+#pragma unroll
+    for (int n = 0; n < N / 8; ++n) {
+      uint32_t b0, b1;
+      loadB(b0, b1, bt, ldb, n * 8, k * 16);
+      mma(acc[n], fragment, b0, b1);
+    }
+  }
+}
+
+/// One head of a [batch, seq, numHeads, headDim] bf16 tensor.
+struct Bf16Head {
+  const Bits *origin;
+  int64_t stride, seq;
+  int headDim;
+
+  __device__ Bf16Head(const Bits *tensor, const Shape &shape, int64_t b, int h,
+                      int numHeads)
+      : origin(tensor + (b * shape.seq * numHeads + h) * shape.headDim),
+        stride(int64_t(numHeads) * shape.headDim), seq(shape.seq),
+        headDim(shape.headDim) {}
+
+  __device__ int64_t index(int64_t row, int dim) const {
+    return row * stride + dim;
+  }
+};
+
+/// Rows [r0, r0 + 64) of `head` into `tile`: [64][kLd] or, Transposed,
+/// [HeadDim][kLdT]; zero past the sequence and the head. With `vectors`
+/// (head_dim a multiple of 8, 16-byte aligned tensors), 8 elements a load.
+template <int HeadDim, bool Transposed>
+__device__ void loadTile(Bits *tile, const Bf16Head &head, int64_t r0,
+                         bool vectors) {
+  auto put = [&](int r, int d, Bits value) {
+    if (Transposed)
+      tile[d * kLdT + r] = value;
+    else
+      tile[r * kLd<HeadDim> + d] = value;
+  };
+  if (vectors) {
+    constexpr int kVectors = HeadDim / 8;
+    for (int e = threadIdx.x; e < kRows * kVectors; e += kTcThreads) {
+      int r = e / kVectors, d = e % kVectors * 8;
+      uint4 value = make_uint4(0, 0, 0, 0);
+      if (r0 + r < head.seq && d < head.headDim)
+        value = *reinterpret_cast<const uint4 *>(head.origin +
+                                                 head.index(r0 + r, d));
+      if (!Transposed) {
+        *reinterpret_cast<uint4 *>(tile + r * kLd<HeadDim> + d) = value;
+        continue;
+      }
+      const Bits *values = reinterpret_cast<const Bits *>(&value);
+#pragma unroll
+      for (int i = 0; i < 8; ++i)
+        put(r, d + i, values[i]);
+    }
+    return;
+  }
+  for (int e = threadIdx.x; e < kRows * HeadDim; e += kTcThreads) {
+    int r = e / HeadDim, d = e % HeadDim;
+    put(r, d,
+        r0 + r < head.seq && d < head.headDim
+            ? head.origin[head.index(r0 + r, d)]
+            : Bits(0));
+  }
+}
+
+__device__ inline float quadMax(float value) {
+  value = fmaxf(value, __shfl_xor_sync(0xffffffffu, value, 1));
+  return fmaxf(value, __shfl_xor_sync(0xffffffffu, value, 2));
+}
+
+/// The sum over the 4 lanes (t) that share a fragment row; butterflies
+/// leave the same bits in each.
+__device__ inline float quadSum(float value) {
+  value += __shfl_xor_sync(0xffffffffu, value, 1);
+  return value + __shfl_xor_sync(0xffffffffu, value, 2);
+}
+
+/// Row (0: g, 1: g + 8) and column of element e of a C fragment's n-tile n.
+__device__ inline int fragmentRow(int e) {
+  return threadIdx.x % 32 / 4 + (e >= 2 ? 8 : 0);
+}
+__device__ inline int fragmentColumn(int n, int e) {
+  return n * 8 + 2 * (threadIdx.x % 4) + (e & 1);
+}
+
+__device__ inline float widen(Bits bits) {
+  return __uint_as_float(uint32_t(bits) << 16);
+}
+
+/// The forward, or with Stats the backward's per-query-row statistics
+/// (lse, and delta = dOut . out): AttentionKernels.cuh's forwardKernel on
+/// tensor cores. Shared memory: Q, K (row-major), V^T.
+template <int HeadDim, bool Stats>
+__global__ void __launch_bounds__(kTcThreads)
+    forwardKernel(const Bits *q, const Bits *k, const Bits *v, Shape shape,
+                  bool vectors, float *out, const Bits *dOut, float *lse,
+                  float *delta) {
+  constexpr int ld = kLd<HeadDim>;
+  extern __shared__ uint4 sharedTiles[];
+  Bits *qs = reinterpret_cast<Bits *>(sharedTiles);
+  Bits *ks = qs + kRows * ld, *vt = ks + kRows * ld;
+  int warp = threadIdx.x / 32;
+  int64_t b = blockIdx.x / shape.heads;
+  int h = blockIdx.x % shape.heads;
+  int kvHead = h / (shape.heads / shape.kvHeads);
+  Bf16Head qHead(q, shape, b, h, shape.heads);
+  Bf16Head kHead(k, shape, b, kvHead, shape.kvHeads);
+  Bf16Head vHead(v, shape, b, kvHead, shape.kvHeads);
+  int64_t i0 = int64_t(blockIdx.y) * kRows;
+  int64_t rows[2] = {i0 + warp * 16 + fragmentRow(0),
+                     i0 + warp * 16 + fragmentRow(2)};
+
+  loadTile<HeadDim, false>(qs, qHead, i0, vectors);
+  __syncthreads();
+  uint32_t queries[HeadDim / 16][4]; // the warp's rows stay in registers
+#pragma unroll
+  for (int kk = 0; kk < HeadDim / 16; ++kk)
+    loadA(queries[kk], qs, ld, warp * 16, kk * 16);
+
+  float acc[HeadDim / 8][4] = {};
+  float maximum[2] = {-INFINITY, -INFINITY}, sum[2] = {0.0f, 0.0f};
+  int64_t keyEnd =
+      shape.causal && i0 + kRows < shape.seq ? i0 + kRows : shape.seq;
+  for (int64_t k0 = 0; k0 < keyEnd; k0 += kRows) {
+    __syncthreads(); // the last tile's readers are done
+    loadTile<HeadDim, false>(ks, kHead, k0, vectors);
+    loadTile<HeadDim, true>(vt, vHead, k0, vectors);
+    __syncthreads();
+    float s[kRows / 8][4] = {};
+#pragma unroll
+    for (int kk = 0; kk < HeadDim / 16; ++kk)
+#pragma unroll
+      for (int n = 0; n < kRows / 8; ++n) {
+        uint32_t b0, b1;
+        loadB(b0, b1, ks, ld, n * 8, kk * 16);
+        mma(s[n], queries[kk], b0, b1);
+      }
+      // Online softmax per row, as in the f32 kernel: masked scores are
+      // -inf, and the first tile always shows key 0.
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      float tileMax = -INFINITY;
+#pragma unroll
+      for (int n = 0; n < kRows / 8; ++n)
+#pragma unroll
+        for (int e = 2 * half; e < 2 * half + 2; ++e) {
+          int64_t j = k0 + fragmentColumn(n, e);
+          s[n][e] =
+              visible(shape, rows[half], j) ? s[n][e] * shape.scale : -INFINITY;
+          tileMax = fmaxf(tileMax, s[n][e]);
+        }
+      float newMax = fmaxf(maximum[half], quadMax(tileMax));
+      float base = newMax == -INFINITY ? 0.0f : newMax;
+      float correction = expf(maximum[half] - base);
+      float tileSum = 0.0f;
+#pragma unroll
+      for (int n = 0; n < kRows / 8; ++n)
+#pragma unroll
+        for (int e = 2 * half; e < 2 * half + 2; ++e) {
+          s[n][e] = expf(s[n][e] - base);
+          tileSum += s[n][e];
+        }
+      sum[half] = sum[half] * correction + quadSum(tileSum);
+      maximum[half] = newMax;
+#pragma unroll
+      for (int n = 0; n < HeadDim / 8; ++n) {
+        acc[n][2 * half] *= correction;
+        acc[n][2 * half + 1] *= correction;
+      }
+    }
+    productOfRegisters<HeadDim>(acc, s, vt, kLdT);
+  }
+
+  int64_t rowBase = (b * shape.heads + h) * shape.seq;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    int64_t i = rows[half];
+    bool valid = i < shape.seq;
+    float dot = 0.0f;
+#pragma unroll
+    for (int n = 0; n < HeadDim / 8; ++n)
+#pragma unroll
+      for (int e = 2 * half; e < 2 * half + 2; ++e) {
+        int d = fragmentColumn(n, e);
+        if (!valid || d >= shape.headDim)
+          continue;
+        float o = acc[n][e] / sum[half];
+        int64_t at = (b * shape.seq + i) * shape.heads * shape.headDim +
+                     int64_t(h) * shape.headDim + d;
+        if constexpr (Stats)
+          dot += widen(dOut[at]) * o;
+        else
+          out[at] = o;
+      }
+    if constexpr (Stats) {
+      dot = quadSum(dot); // every lane takes part
+      if (valid && threadIdx.x % 4 == 0) {
+        lse[rowBase + i] = maximum[half] + logf(sum[half]);
+        delta[rowBase + i] = dot;
+      }
+    }
+  }
+}
+
+/// p = exp(s scale - lse) and dS = p (dp - delta) scale of one (query,
+/// key) pair, in place of s and dp; 0 where masked.
+__device__ inline void softmaxGradAt(const Shape &shape, bool show, float lse,
+                                     float delta, float &s, float &dp) {
+  float p = show ? expf(s * shape.scale - lse) : 0.0f;
+  dp = p * (dp - delta) * shape.scale;
+  s = p;
+}
+
+/// Writes the warp's 16 rows of acc (f32) to rows [r0, ...) of one head of
+/// a [batch, seq, numHeads, headDim] f32 tensor.
+template <int HeadDim>
+__device__ void storeRows(float *tensor, const Shape &shape, int64_t b, int h,
+                          int numHeads, int64_t r0,
+                          const float (&acc)[HeadDim / 8][4]) {
+#pragma unroll
+  for (int n = 0; n < HeadDim / 8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      int64_t row = r0 + fragmentRow(e);
+      int d = fragmentColumn(n, e);
+      if (row < shape.seq && d < shape.headDim)
+        tensor[((b * shape.seq + row) * numHeads + h) * shape.headDim + d] =
+            acc[n][e];
+    }
+}
+
+/// dK and dV of 64 keys of one kv head, summed over its query heads and
+/// query tiles in order. Shared memory: K, V, Q, dO (row-major), Q^T, dO^T,
+/// and the query tile's lse and delta.
+template <int HeadDim>
+__global__ void __launch_bounds__(kTcThreads)
+    keyValueGradKernel(const Bits *q, const Bits *k, const Bits *v,
+                       const Bits *dOut, Shape shape, bool vectors,
+                       const float *lse, const float *delta, float *dk,
+                       float *dv) {
+  constexpr int ld = kLd<HeadDim>;
+  extern __shared__ uint4 sharedTiles[];
+  Bits *ks = reinterpret_cast<Bits *>(sharedTiles);
+  Bits *vs = ks + kRows * ld, *qs = vs + kRows * ld, *os = qs + kRows * ld;
+  Bits *qt = os + kRows * ld, *ot = qt + HeadDim * kLdT;
+  float *tileLse = reinterpret_cast<float *>(ot + HeadDim * kLdT);
+  float *tileDelta = tileLse + kRows;
+  int warp = threadIdx.x / 32;
+  int64_t b = blockIdx.x / shape.kvHeads;
+  int kvHead = blockIdx.x % shape.kvHeads;
+  int group = shape.heads / shape.kvHeads;
+  int64_t k0 = int64_t(blockIdx.y) * kRows;
+  loadTile<HeadDim, false>(ks, Bf16Head(k, shape, b, kvHead, shape.kvHeads), k0,
+                           vectors);
+  loadTile<HeadDim, false>(vs, Bf16Head(v, shape, b, kvHead, shape.kvHeads), k0,
+                           vectors);
+
+  float dkAcc[HeadDim / 8][4] = {}, dvAcc[HeadDim / 8][4] = {};
+  int64_t keys[2] = {k0 + warp * 16 + fragmentRow(0),
+                     k0 + warp * 16 + fragmentRow(2)};
+  // Causal: queries before the key tile see none of its keys.
+  int64_t firstQuery = shape.causal ? k0 : 0;
+  for (int h = kvHead * group; h < (kvHead + 1) * group; ++h) {
+    Bf16Head qHead(q, shape, b, h, shape.heads);
+    Bf16Head oHead(dOut, shape, b, h, shape.heads);
+    int64_t rowBase = (b * shape.heads + h) * shape.seq;
+    for (int64_t i0 = firstQuery; i0 < shape.seq; i0 += kRows) {
+      __syncthreads(); // the last tile's readers are done
+      loadTile<HeadDim, false>(qs, qHead, i0, vectors);
+      loadTile<HeadDim, true>(qt, qHead, i0, vectors);
+      loadTile<HeadDim, false>(os, oHead, i0, vectors);
+      loadTile<HeadDim, true>(ot, oHead, i0, vectors);
+      for (int r = threadIdx.x; r < kRows; r += kTcThreads) {
+        bool valid = i0 + r < shape.seq;
+        tileLse[r] = valid ? lse[rowBase + i0 + r] : 0.0f;
+        tileDelta[r] = valid ? delta[rowBase + i0 + r] : 0.0f;
+      }
+      __syncthreads();
+      float s[kRows / 8][4] = {}, dp[kRows / 8][4] = {};      // [key][query]
+      product<HeadDim, kRows>(s, ks, ld, warp * 16, qs, ld);  // k_j . q_i
+      product<HeadDim, kRows>(dp, vs, ld, warp * 16, os, ld); // v_j . dO_i
+#pragma unroll
+      for (int n = 0; n < kRows / 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          int c = fragmentColumn(n, e);
+          softmaxGradAt(shape, visible(shape, i0 + c, keys[e / 2]), tileLse[c],
+                        tileDelta[c], s[n][e], dp[n][e]);
+        }
+      productOfRegisters<HeadDim>(dvAcc, s, ot, kLdT);  // dv_j += p_ij dO_i
+      productOfRegisters<HeadDim>(dkAcc, dp, qt, kLdT); // dk_j += dS_ij q_i
+    }
+  }
+  storeRows<HeadDim>(dk, shape, b, kvHead, shape.kvHeads, k0 + warp * 16,
+                     dkAcc);
+  storeRows<HeadDim>(dv, shape, b, kvHead, shape.kvHeads, k0 + warp * 16,
+                     dvAcc);
+}
+
+/// dQ of 64 queries of one head, summed over key tiles in order. Shared
+/// memory: Q, dO, K, V (row-major) and K^T.
+template <int HeadDim>
+__global__ void __launch_bounds__(kTcThreads)
+    queryGradKernel(const Bits *q, const Bits *k, const Bits *v,
+                    const Bits *dOut, Shape shape, bool vectors,
+                    const float *lse, const float *delta, float *dq) {
+  constexpr int ld = kLd<HeadDim>;
+  extern __shared__ uint4 sharedTiles[];
+  Bits *qs = reinterpret_cast<Bits *>(sharedTiles);
+  Bits *os = qs + kRows * ld, *ks = os + kRows * ld, *vs = ks + kRows * ld;
+  Bits *kt = vs + kRows * ld;
+  int warp = threadIdx.x / 32;
+  int64_t b = blockIdx.x / shape.heads;
+  int h = blockIdx.x % shape.heads;
+  int kvHead = h / (shape.heads / shape.kvHeads);
+  Bf16Head kHead(k, shape, b, kvHead, shape.kvHeads);
+  Bf16Head vHead(v, shape, b, kvHead, shape.kvHeads);
+  int64_t i0 = int64_t(blockIdx.y) * kRows;
+  loadTile<HeadDim, false>(qs, Bf16Head(q, shape, b, h, shape.heads), i0,
+                           vectors);
+  loadTile<HeadDim, false>(os, Bf16Head(dOut, shape, b, h, shape.heads), i0,
+                           vectors);
+
+  int64_t rowBase = (b * shape.heads + h) * shape.seq;
+  int64_t rows[2] = {i0 + warp * 16 + fragmentRow(0),
+                     i0 + warp * 16 + fragmentRow(2)};
+  float rowLse[2], rowDelta[2];
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    bool valid = rows[half] < shape.seq;
+    rowLse[half] = valid ? lse[rowBase + rows[half]] : 0.0f;
+    rowDelta[half] = valid ? delta[rowBase + rows[half]] : 0.0f;
+  }
+  float dqAcc[HeadDim / 8][4] = {};
+  int64_t keyEnd =
+      shape.causal && i0 + kRows < shape.seq ? i0 + kRows : shape.seq;
+  for (int64_t k0 = 0; k0 < keyEnd; k0 += kRows) {
+    __syncthreads(); // the last tile's readers are done
+    loadTile<HeadDim, false>(ks, kHead, k0, vectors);
+    loadTile<HeadDim, false>(vs, vHead, k0, vectors);
+    loadTile<HeadDim, true>(kt, kHead, k0, vectors);
+    __syncthreads();
+    float s[kRows / 8][4] = {}, dp[kRows / 8][4] = {};      // [query][key]
+    product<HeadDim, kRows>(s, qs, ld, warp * 16, ks, ld);  // q_i . k_j
+    product<HeadDim, kRows>(dp, os, ld, warp * 16, vs, ld); // dO_i . v_j
+#pragma unroll
+    for (int n = 0; n < kRows / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        softmaxGradAt(shape,
+                      visible(shape, rows[e / 2], k0 + fragmentColumn(n, e)),
+                      rowLse[e / 2], rowDelta[e / 2], s[n][e], dp[n][e]);
+    productOfRegisters<HeadDim>(dqAcc, dp, kt, kLdT); // dq_i += dS_ij k_j
+  }
+  storeRows<HeadDim>(dq, shape, b, h, shape.heads, i0 + warp * 16, dqAcc);
+}
+
+/// Raises `kernel`'s dynamic shared memory limit to `bytes`.
+template <typename Kernel>
+size_t allowTiles(Kernel kernel, size_t bytes, const char *what) {
+  check(cudaFuncSetAttribute(kernel,
+                             cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(bytes)),
+        what);
+  return bytes;
+}
+
+inline dim3 rowGrid(int64_t blocks, const Shape &shape) {
+  return dim3(static_cast<unsigned>(blocks),
+              static_cast<unsigned>((shape.seq + kRows - 1) / kRows));
+}
+
+/// Whether tiles load 8 elements at a time: whole 16-byte vectors per row.
+inline bool vectorLoads(const Shape &shape,
+                        std::initializer_list<const void *> tensors) {
+  if (shape.headDim % 8 != 0)
+    return false;
+  for (const void *tensor : tensors)
+    if (reinterpret_cast<uintptr_t>(tensor) % 16 != 0)
+      return false;
+  return true;
+}
+
+// Each launcher sets its kernels' limits once, on the first (eager) call,
+// before any graph capture.
+template <int HeadDim>
+void forwardDims(const Bits *q, const Bits *k, const Bits *v,
+                 const Shape &shape, float *out) {
+  const char *what = "moert::cuda::attention (bf16)";
+  static const size_t bytes =
+      allowTiles(forwardKernel<HeadDim, false>, tileBytes<HeadDim>(2, 1), what);
+  forwardKernel<HeadDim, false>
+      <<<rowGrid(shape.batch * shape.heads, shape), kTcThreads, bytes,
+         stream()>>>(q, k, v, shape, vectorLoads(shape, {q, k, v}), out,
+                     nullptr, nullptr, nullptr);
+  checkLaunch(what);
+}
+
+template <int HeadDim>
+void backwardDims(const Bits *q, const Bits *k, const Bits *v, const Bits *dOut,
+                  const Shape &shape, float *lse, float *delta, float *dq,
+                  float *dk, float *dv) {
+  const char *what = "moert::cuda::attentionGrad (bf16)";
+  static const size_t statsBytes =
+      allowTiles(forwardKernel<HeadDim, true>, tileBytes<HeadDim>(2, 1), what);
+  static const size_t keyBytes =
+      allowTiles(keyValueGradKernel<HeadDim>,
+                 tileBytes<HeadDim>(4, 2) + 2 * kRows * sizeof(float), what);
+  static const size_t queryBytes =
+      allowTiles(queryGradKernel<HeadDim>, tileBytes<HeadDim>(4, 1), what);
+  bool vectors = vectorLoads(shape, {q, k, v, dOut});
+  forwardKernel<HeadDim, true>
+      <<<rowGrid(shape.batch * shape.heads, shape), kTcThreads, statsBytes,
+         stream()>>>(q, k, v, shape, vectors, nullptr, dOut, lse, delta);
+  checkLaunch("moert::cuda::attentionGrad (bf16 statistics)");
+  keyValueGradKernel<HeadDim>
+      <<<rowGrid(shape.batch * shape.kvHeads, shape), kTcThreads, keyBytes,
+         stream()>>>(q, k, v, dOut, shape, vectors, lse, delta, dk, dv);
+  checkLaunch("moert::cuda::attentionGrad (bf16 dK, dV)");
+  queryGradKernel<HeadDim>
+      <<<rowGrid(shape.batch * shape.heads, shape), kTcThreads, queryBytes,
+         stream()>>>(q, k, v, dOut, shape, vectors, lse, delta, dq);
+  checkLaunch("moert::cuda::attentionGrad (bf16 dQ)");
+}
+
+/// The head dims the kernels are built for: 32, 64 or 128.
+inline int paddedHeadDim(const Shape &shape) {
+  if (shape.headDim > kMaxHeadDim)
+    moert::fail("moe.attention: bf16 head_dim {} is over the CUDA tensor-core "
+                "kernels' {}",
+                shape.headDim, kMaxHeadDim);
+  return shape.headDim <= 32 ? 32 : shape.headDim <= 64 ? 64 : 128;
+}
+
+inline const Bits *bitsOf(const bf16 *tensor) {
+  return reinterpret_cast<const Bits *>(tensor);
+}
+
+} // namespace moert::cuda::flash::tc
+
+namespace moert::cuda::flash {
+
+inline void forward(const bf16 *q, const bf16 *k, const bf16 *v,
+                    const Shape &shape, float *out) {
+  using namespace tc;
+  switch (paddedHeadDim(shape)) {
+  case 32:
+    return forwardDims<32>(bitsOf(q), bitsOf(k), bitsOf(v), shape, out);
+  case 64:
+    return forwardDims<64>(bitsOf(q), bitsOf(k), bitsOf(v), shape, out);
+  default:
+    return forwardDims<128>(bitsOf(q), bitsOf(k), bitsOf(v), shape, out);
+  }
+}
+
+/// lse and delta: [batch, heads, seq] of scratch each.
+inline void backward(const bf16 *q, const bf16 *k, const bf16 *v,
+                     const bf16 *dOut, const Shape &shape, float *lse,
+                     float *delta, float *dq, float *dk, float *dv) {
+  using namespace tc;
+  switch (paddedHeadDim(shape)) {
+  case 32:
+    return backwardDims<32>(bitsOf(q), bitsOf(k), bitsOf(v), bitsOf(dOut),
+                            shape, lse, delta, dq, dk, dv);
+  case 64:
+    return backwardDims<64>(bitsOf(q), bitsOf(k), bitsOf(v), bitsOf(dOut),
+                            shape, lse, delta, dq, dk, dv);
+  default:
+    return backwardDims<128>(bitsOf(q), bitsOf(k), bitsOf(v), bitsOf(dOut),
+                             shape, lse, delta, dq, dk, dv);
+  }
+}
+
+} // namespace moert::cuda::flash
+
+#endif // MOERT_CUDA_TENSORCOREATTENTION_CUH
