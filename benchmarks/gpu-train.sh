@@ -9,7 +9,7 @@
 # capacity factor 1.25; 2.6B parameters, 0.68B active per token. Batch 16
 # sequences = 32768 tokens per step, in both precisions: f32 (no TF32) and
 # bf16 mixed precision (--precision bf16; PyTorch under bf16 autocast). The
-# train step's planned arena is 79.6 GB in f32 and 47.4 GB in bf16, beside
+# train step's planned arena is 79.6 GB in f32 and 47.3 GB in bf16, beside
 # 10.5 GB of parameters and 20.9 GB of Adam moments (moe-plan-memory): the
 # suggested 64k tokens would not fit an H200 in f32.
 # MFU = model FLOPs per step (3x the forward's matrix products, causal

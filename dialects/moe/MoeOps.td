@@ -134,7 +134,9 @@ def Moe_AttentionOp : Moe_DiffOp<"attention",
 
     Its two products are GEMMs: over bf16 operands (mixed precision) they
     accumulate in f32, the softmax is f32, and the probabilities are rounded
-    to bf16 before they multiply `value`, as tensor cores read them.
+    to bf16 before they multiply `value`, as tensor cores read them (a
+    flash kernel rounds them before dividing by the row's sum: the same
+    to bf16 rounding).
 
     ```mlir
     %o = moe.attention %q, %k, %v causal : tensor<8x64x4x32xf32>, tensor<8x64x2x32xf32>

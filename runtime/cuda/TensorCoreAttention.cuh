@@ -484,16 +484,6 @@ __global__ void __launch_bounds__(kTcThreads)
   storeRows<HeadDim>(dq, shape, b, h, shape.heads, i0 + warp * 16, dqAcc);
 }
 
-/// Raises `kernel`'s dynamic shared memory limit to `bytes`.
-template <typename Kernel>
-size_t allowTiles(Kernel kernel, size_t bytes, const char *what) {
-  check(cudaFuncSetAttribute(kernel,
-                             cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             static_cast<int>(bytes)),
-        what);
-  return bytes;
-}
-
 inline dim3 rowGrid(int64_t blocks, const Shape &shape) {
   return dim3(static_cast<unsigned>(blocks),
               static_cast<unsigned>((shape.seq + kRows - 1) / kRows));
@@ -516,8 +506,8 @@ template <int HeadDim>
 void forwardDims(const Bits *q, const Bits *k, const Bits *v,
                  const Shape &shape, float *out) {
   const char *what = "moert::cuda::attention (bf16)";
-  static const size_t bytes =
-      allowTiles(forwardKernel<HeadDim, false>, tileBytes<HeadDim>(2, 1), what);
+  static const size_t bytes = allowSharedBytes(forwardKernel<HeadDim, false>,
+                                               tileBytes<HeadDim>(2, 1), what);
   forwardKernel<HeadDim, false>
       <<<rowGrid(shape.batch * shape.heads, shape), kTcThreads, bytes,
          stream()>>>(q, k, v, shape, vectorLoads(shape, {q, k, v}), out,
@@ -530,13 +520,13 @@ void backwardDims(const Bits *q, const Bits *k, const Bits *v, const Bits *dOut,
                   const Shape &shape, float *lse, float *delta, float *dq,
                   float *dk, float *dv) {
   const char *what = "moert::cuda::attentionGrad (bf16)";
-  static const size_t statsBytes =
-      allowTiles(forwardKernel<HeadDim, true>, tileBytes<HeadDim>(2, 1), what);
-  static const size_t keyBytes =
-      allowTiles(keyValueGradKernel<HeadDim>,
-                 tileBytes<HeadDim>(4, 2) + 2 * kRows * sizeof(float), what);
-  static const size_t queryBytes =
-      allowTiles(queryGradKernel<HeadDim>, tileBytes<HeadDim>(4, 1), what);
+  static const size_t statsBytes = allowSharedBytes(
+      forwardKernel<HeadDim, true>, tileBytes<HeadDim>(2, 1), what);
+  static const size_t keyBytes = allowSharedBytes(
+      keyValueGradKernel<HeadDim>,
+      tileBytes<HeadDim>(4, 2) + 2 * kRows * sizeof(float), what);
+  static const size_t queryBytes = allowSharedBytes(
+      queryGradKernel<HeadDim>, tileBytes<HeadDim>(4, 1), what);
   bool vectors = vectorLoads(shape, {q, k, v, dOut});
   forwardKernel<HeadDim, true>
       <<<rowGrid(shape.batch * shape.heads, shape), kTcThreads, statsBytes,
