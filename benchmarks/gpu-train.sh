@@ -20,7 +20,10 @@
 # BUILD_DIR (default build) holds a build with the CUDA target; PYTHON
 # (default python3) a PyTorch with CUDA, else the PyTorch rows are skipped;
 # PRECISIONS (default "f32 bf16") picks the precisions, TORCH_PRECISIONS
-# (default: the same) those PyTorch runs in.
+# (default: the same) those PyTorch runs in. PROFILE=1 also builds each
+# precision with --profile and writes the per-kernel profile of 3 steps to
+# OUT_DIR/profile-PRECISION.txt (a profiled step runs eagerly and waits for
+# each kernel: its times are for finding where a step goes, not for MFU).
 # Writes OUT_DIR/gpu-train.md and prints it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,6 +71,19 @@ for precision in ${PRECISIONS:-f32 bf16}; do
       echo failed)
   fi
   runs+=("$precision" "$metrics" "$eager" "$compiled")
+
+  if [ "${PROFILE:-0}" = 1 ] && ! { "$build/bin/moe-compile" "$config" \
+    --target cuda --precision "$precision" --profile \
+    --optimizer "lr=3e-4 warmup-steps=100 decay-steps=10000" \
+    -o "$out/profile-moe-2b-$precision" &&
+    "$out/profile-moe-2b-$precision" --data "$out/tokens.bin" --steps 3 \
+      --eval-interval 0 --eval-batches 1 --similarity-interval 0 \
+      --sample-tokens 0 --log-interval 1; } > "$out/profile-$precision.txt" 2>&1
+  then
+    echo "gpu-train: the profiled $precision run failed" \
+      "(see $out/profile-$precision.txt)" >&2
+    status=1
+  fi
 done
 
 "$build/bin/moe-grouped-gemm-bench" > "$out/grouped-gemm.txt" 2>&1 || {

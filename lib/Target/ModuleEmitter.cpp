@@ -149,8 +149,8 @@ LogicalResult ModuleEmitter::openProfileScope(Operation *op, StringRef kernel,
       return failure();
     cost = *priced;
   }
-  out << "  {\n  moert::ProfileScope profile(" << profileSites << "["
-      << profileSiteEntries.size() << "]);\n";
+  out << "  {\n  " << target.profileScope() << " profile(" << profileSites
+      << "[" << profileSiteEntries.size() << "]);\n";
   profileSiteEntries.push_back(
       formatv("{{{0}, {1}, {2}, {3}, 0, 0}", cString(kernel),
               cString(locationLabel(op->getLoc())), literal(cost->flops),
@@ -518,12 +518,6 @@ LogicalResult ModuleEmitter::emit() {
     return module.emitError()
            << "the module is planned for target '" << moduleTarget.getName()
            << "', not '" << target.targetName() << "'";
-  if (options.profile && !target.kernelsFinishOnReturn())
-    return module.emitError()
-           << "the " << target.targetName()
-           << " target cannot time its kernels from the host (they run "
-              "asynchronously): profile it with a tool of its platform "
-              "(Nsight Systems for cuda) instead of --profile";
   int64_t alignment = moduleTarget.getAlignment();
   // An SPMD program runs as one process per rank of its 1-D grid.
   int64_t ranks = 1;
@@ -563,8 +557,8 @@ LogicalResult ModuleEmitter::emit() {
       return failure();
 
   target.emitPreamble(os);
-  if (options.profile)
-    os << "#include \"moert/Profile.h\"\n\n";
+  if (options.profile && !target.profileHeader().empty())
+    os << "#include \"" << target.profileHeader() << "\"\n\n";
   os << "namespace {\n\nusing namespace " << target.kernelNamespace() << ";\n\n"
      << statics << "\n"
      << body << "const moe_global globals[] = {\n"

@@ -30,9 +30,12 @@ public:
 
   /// The #moe.target name of the modules this target emits.
   virtual StringRef targetName() const = 0;
-  /// Whether a kernel call has done its work when it returns, so that the
-  /// host clock times it (the per-kernel profile of --profile).
-  virtual bool kernelsFinishOnReturn() const = 0;
+  /// With --profile: the header (if the preamble lacks it) and the class
+  /// (a scope on a moe_profile_site) that time each kernel call: the host
+  /// clock where kernels finish on return, events on the device where they
+  /// run asynchronously.
+  virtual StringRef profileHeader() const = 0;
+  virtual StringRef profileScope() const = 0;
   /// The includes the generated source needs.
   virtual void emitPreamble(raw_ostream &os) const = 0;
   /// The namespace of the target's kernels (moert::cpu).

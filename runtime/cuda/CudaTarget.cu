@@ -33,6 +33,14 @@ struct Context {
   /// holds the freed buffer.
   uint64_t workspaceGeneration = 0;
   DeviceError *errors = nullptr;
+  /// The ProfileScopes closed since the last settleProfile, and events
+  /// for reuse (creating one per call would cost more than the kernels).
+  struct TimedCall {
+    moe_profile_site *site;
+    cudaEvent_t start, stop;
+  };
+  std::vector<TimedCall> timedCalls;
+  std::vector<cudaEvent_t> spareEvents;
 
   Context() {
     check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
@@ -70,6 +78,39 @@ bool capturing() {
   check(cudaStreamIsCapturing(context().stream, &status),
         "cudaStreamIsCapturing");
   return status != cudaStreamCaptureStatusNone;
+}
+
+cudaEvent_t takeEvent() {
+  Context &c = context();
+  if (c.spareEvents.empty()) {
+    cudaEvent_t event = nullptr;
+    check(cudaEventCreate(&event), "cudaEventCreate (--profile)");
+    return event;
+  }
+  cudaEvent_t event = c.spareEvents.back();
+  c.spareEvents.pop_back();
+  return event;
+}
+
+/// Adds the timed calls' times to their sites once their kernels are done;
+/// returns whether there were any.
+bool settleProfile() {
+  Context &c = context();
+  if (c.timedCalls.empty())
+    return false;
+  std::vector<Context::TimedCall> calls;
+  calls.swap(c.timedCalls);
+  check(cudaEventSynchronize(calls.back().stop), "a profiled kernel");
+  for (const Context::TimedCall &call : calls) {
+    float milliseconds = 0;
+    check(cudaEventElapsedTime(&milliseconds, call.start, call.stop),
+          "cudaEventElapsedTime (--profile)");
+    call.site->nanoseconds += static_cast<int64_t>(milliseconds * 1e6);
+    ++call.site->calls;
+    c.spareEvents.push_back(call.start);
+    c.spareEvents.push_back(call.stop);
+  }
+  return true;
 }
 
 const char *opName(int32_t op) {
@@ -257,6 +298,20 @@ void moert::cuda::checkDeviceErrors() {
   raise(error);
 }
 
+moert::cuda::ProfileScope::ProfileScope(moe_profile_site &site)
+    : site(site), start(takeEvent()), stop(takeEvent()) {
+  if (capturing())
+    moert::fail("CUDA: a profiled kernel call is being captured in a graph");
+  check(cudaEventRecord(start, context().stream), "cudaEventRecord");
+}
+
+moert::cuda::ProfileScope::~ProfileScope() {
+  // A destructor must not throw: a stop event that fails to record fails
+  // cudaEventSynchronize or cudaEventElapsedTime in settleProfile.
+  cudaEventRecord(stop, context().stream);
+  context().timedCalls.push_back({&site, start, stop});
+}
+
 FunctionGraph::~FunctionGraph() {
   if (graph)
     cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph));
@@ -268,9 +323,10 @@ void FunctionGraph::run(std::initializer_list<const void *> key,
     const char *setting = std::getenv("MOE_CUDA_GRAPHS");
     return !setting || std::strcmp(setting, "0") != 0;
   }();
-  if (!enabled || !warmedUp) {
+  if (!enabled || !warmedUp || profiled) {
     body();
     warmedUp = true;
+    profiled = settleProfile() || profiled;
     return;
   }
   cudaStream_t s = context().stream;

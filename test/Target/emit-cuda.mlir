@@ -1,7 +1,12 @@
 // RUN: moe-opt %s --moe-attach-target=target=cuda --moe-fuse-elementwise --moe-plan-memory=report=false | moe-translate --emit=cuda --model-name demo | FileCheck %s
 // RUN: moe-opt %s --moe-plan-memory=report=false | not moe-translate --emit=cuda 2>&1 | FileCheck %s --check-prefix=CPU-PLAN
-// RUN: moe-opt %s --moe-attach-target=target=cuda --moe-plan-memory=report=false | not moe-translate --emit=cuda --profile 2>&1 | FileCheck %s --check-prefix=PROFILE
-// PROFILE: error: the cuda target cannot time its kernels from the host (they run asynchronously): profile it with a tool of its platform (Nsight Systems for cuda) instead of --profile
+// RUN: moe-opt %s --moe-attach-target=target=cuda --moe-plan-memory=report=false | moe-translate --emit=cuda --profile | FileCheck %s --check-prefix=PROFILE
+// With --profile each kernel call is timed by CUDA events (CudaTarget.h).
+// PROFILE: #include "moert/CudaTarget.h"
+// PROFILE: #include <cmath>
+// PROFILE-NOT: #include
+// PROFILE: moe_profile_site [[SITES:profile_sites[0-9]+]][] = {
+// PROFILE: moert::cuda::ProfileScope profile([[SITES]][0]);
 
 // The CUDA target shares the C++ target's kernel calls and buffer layout;
 // what differs is the shell: device kernels and the CUDA runtime, one graph

@@ -41,12 +41,30 @@ void copy(void *destination, const void *source, int64_t bytes);
 /// waiting for the stream).
 void checkDeviceErrors();
 
+/// Times one kernel call of a function compiled with --profile into its
+/// site: CUDA events around the call's launches on the step's stream,
+/// whose elapsed time FunctionGraph adds to the site once the call has
+/// finished. A profiled function runs eagerly (no graph), so every call is
+/// timed.
+class ProfileScope {
+public:
+  explicit ProfileScope(moe_profile_site &site);
+  ~ProfileScope();
+  ProfileScope(const ProfileScope &) = delete;
+  ProfileScope &operator=(const ProfileScope &) = delete;
+
+private:
+  moe_profile_site &site;
+  cudaEvent_t start, stop;
+};
+
 /// One model function's calls as a CUDA graph: the first call runs `body`
 /// eagerly (sizing the workspace and checking every launch), later calls
 /// capture it once per set of buffers (`key`: the state, the arena, the
 /// inputs and the outputs) and replay the graph, captured again when the
 /// workspace was reallocated since. MOE_CUDA_GRAPHS=0 keeps every call
-/// eager.
+/// eager, and so does a body that opened ProfileScopes: each eager call
+/// then waits for its kernels and adds their times to the sites.
 class FunctionGraph {
 public:
   FunctionGraph() = default;
@@ -61,7 +79,7 @@ private:
   std::vector<const void *> capturedKey;
   uint64_t capturedGeneration = 0;
   void *graph = nullptr; // cudaGraphExec_t
-  bool warmedUp = false;
+  bool warmedUp = false, profiled = false;
 };
 
 } // namespace moert::cuda
