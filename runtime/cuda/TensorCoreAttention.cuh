@@ -11,14 +11,19 @@
 // A block is 4 warps over 64 rows of queries (forward, dQ) or keys (dK,
 // dV), 16 rows a warp, walking 64-row tiles of the other side in order:
 // every output element is summed by one thread in a fixed order, with no
-// atomics. Tiles sit in shared memory as bf16 bits, row-major, each row
-// padded by 8 elements so that a fragment's 8 rows x 4 words fall in 32
-// banks; head dims are padded with zeros to HeadDim (32, 64 or 128).
+// atomics. Tiles sit in shared memory as bf16 bits, row-major as the
+// tensors are ([row][head dim]), each row padded by 8 elements so that a
+// fragment's 8 rows x 4 words, and ldmatrix's 8 rows x 16 bytes, fall in
+// 32 banks; head dims are padded with zeros to HeadDim (32, 64 or 128).
 //
 // Fragments of mma.m16n8k16.row.col (PTX ISA), for lane = 4 g + t:
 // - A (16 x 16, row-major): (g, 2t..2t+1), (g+8, 2t..), (g, 2t+8..),
 //   (g+8, 2t+8..);
-// - B (16 x 8), read from B^T rows: (k 2t..2t+1, n g), (k 2t+8.., n g);
+// - B (16 x 8): (k 2t..2t+1, n g), (k 2t+8.., n g): two 32-bit words of a
+//   row of the tile when it holds B^T (the second factor of the scores and
+//   of dP, whose products run over the head dim), ldmatrix.trans of its
+//   rows when it holds B (V, dO, Q and K in the products over rows that
+//   read the probabilities or the scores' gradients);
 // - C (16 x 8, f32): (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1).
 // C over two adjacent n-tiles has A's layout over 16 columns, so the
 // probabilities go from one product into the next without leaving
@@ -42,15 +47,11 @@ constexpr int kWarps = 4;
 constexpr int kTcThreads = kWarps * 32;
 constexpr int kPad = 8;
 constexpr int kMaxHeadDim = 128;
-/// Row strides of a [rows][HeadDim] tile and of a [HeadDim][rows] one.
+/// The row stride of a [rows][HeadDim] tile.
 template <int HeadDim> constexpr int kLd = HeadDim + kPad;
-constexpr int kLdT = kRows + kPad;
-/// Bytes of the tiles of each kernel: row-major ones, transposed ones.
-template <int HeadDim>
-constexpr size_t tileBytes(int rowMajor, int transposed) {
-  return (size_t(rowMajor) * kRows * kLd<HeadDim> +
-          size_t(transposed) * HeadDim * kLdT) *
-         sizeof(Bits);
+/// Bytes of `tiles` tiles.
+template <int HeadDim> constexpr size_t tileBytes(int tiles) {
+  return size_t(tiles) * kRows * kLd<HeadDim> * sizeof(Bits);
 }
 
 __device__ inline uint32_t wordAt(const Bits *p) {
@@ -114,12 +115,30 @@ __device__ inline void product(float (&acc)[N / 8][4], const Bits *a, int lda,
   }
 }
 
+/// The B fragments of n-tiles n0 and n0 + 8 over k [k0, k0 + 16), from
+/// the row-major tile of B itself ([k][n]): ldmatrix.trans of the four
+/// 8 x 8 blocks (k0 | k0 + 8) x (n0 | n0 + 8), lanes 8i..8i+7 giving the
+/// rows of block i, hands each lane B's (k 2t..2t+1, n g) of each block.
+/// Returns {b0, b1} of n0, then of n0 + 8.
+__device__ inline void loadBPairOfRows(uint32_t (&b)[4], const Bits *tile,
+                                       int ld, int k0, int n0) {
+  int lane = threadIdx.x % 32, block = lane / 8;
+  const Bits *row =
+      tile + (k0 + lane % 8 + 8 * (block & 1)) * ld + n0 + 8 * (block >> 1);
+  uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(row));
+  asm volatile(
+      "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
+      : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3])
+      : "r"(address));
+}
+
 /// acc (16 x N) += bf16(P) B, where P (16 x 64) is the C fragments p of a
-/// product and B^T the row-major tile bt ([N][64]).
+/// product and B the row-major tile b ([64][N]).
 template <int N>
 __device__ inline void productOfRegisters(float (&acc)[N / 8][4],
                                           const float (&p)[kRows / 8][4],
-                                          const Bits *bt, int ldb) {
+                                          const Bits *b, int ldb) {
+  static_assert(N % 16 == 0, "n-tiles are loaded in pairs");
 #pragma unroll
   for (int k = 0; k < kRows / 16; ++k) {
     const uint32_t fragment[4] = {packBf16(p[2 * k][0], p[2 * k][1]),
@@ -127,10 +146,11 @@ __device__ inline void productOfRegisters(float (&acc)[N / 8][4],
                                   packBf16(p[2 * k + 1][0], p[2 * k + 1][1]),
                                   packBf16(p[2 * k + 1][2], p[2 * k + 1][3])};
 #pragma unroll
-    for (int n = 0; n < N / 8; ++n) {
-      uint32_t b0, b1;
-      loadB(b0, b1, bt, ldb, n * 8, k * 16);
-      mma(acc[n], fragment, b0, b1);
+    for (int n = 0; n < N / 8; n += 2) {
+      uint32_t pair[4];
+      loadBPairOfRows(pair, b, ldb, k * 16, n * 8);
+      mma(acc[n], fragment, pair[0], pair[1]);
+      mma(acc[n + 1], fragment, pair[2], pair[3]);
     }
   }
 }
@@ -152,18 +172,12 @@ struct Bf16Head {
   }
 };
 
-/// Rows [r0, r0 + 64) of `head` into `tile`: [64][kLd] or, Transposed,
-/// [HeadDim][kLdT]; zero past the sequence and the head. With `vectors`
-/// (head_dim a multiple of 8, 16-byte aligned tensors), 8 elements a load.
-template <int HeadDim, bool Transposed>
+/// Rows [r0, r0 + 64) of `head` into the row-major tile; zero past the
+/// sequence and the head. With `vectors` (head_dim a multiple of 8, 16-byte
+/// aligned tensors), 8 elements a load and a store.
+template <int HeadDim>
 __device__ void loadTile(Bits *tile, const Bf16Head &head, int64_t r0,
                          bool vectors) {
-  auto put = [&](int r, int d, Bits value) {
-    if (Transposed)
-      tile[d * kLdT + r] = value;
-    else
-      tile[r * kLd<HeadDim> + d] = value;
-  };
   if (vectors) {
     constexpr int kVectors = HeadDim / 8;
     for (int e = threadIdx.x; e < kRows * kVectors; e += kTcThreads) {
@@ -172,23 +186,15 @@ __device__ void loadTile(Bits *tile, const Bf16Head &head, int64_t r0,
       if (r0 + r < head.seq && d < head.headDim)
         value = *reinterpret_cast<const uint4 *>(head.origin +
                                                  head.index(r0 + r, d));
-      if (!Transposed) {
-        *reinterpret_cast<uint4 *>(tile + r * kLd<HeadDim> + d) = value;
-        continue;
-      }
-      const Bits *values = reinterpret_cast<const Bits *>(&value);
-#pragma unroll
-      for (int i = 0; i < 8; ++i)
-        put(r, d + i, values[i]);
+      *reinterpret_cast<uint4 *>(tile + r * kLd<HeadDim> + d) = value;
     }
     return;
   }
   for (int e = threadIdx.x; e < kRows * HeadDim; e += kTcThreads) {
     int r = e / HeadDim, d = e % HeadDim;
-    put(r, d,
-        r0 + r < head.seq && d < head.headDim
-            ? head.origin[head.index(r0 + r, d)]
-            : Bits(0));
+    tile[r * kLd<HeadDim> + d] = r0 + r < head.seq && d < head.headDim
+                                     ? head.origin[head.index(r0 + r, d)]
+                                     : Bits(0);
   }
 }
 
@@ -218,7 +224,7 @@ __device__ inline float widen(Bits bits) {
 
 /// The forward, or with Stats the backward's per-query-row statistics
 /// (lse, and delta = dOut . out): AttentionKernels.cuh's forwardKernel on
-/// tensor cores. Shared memory: Q, K (row-major), V^T.
+/// tensor cores. Shared memory: Q, K, V.
 template <int HeadDim, bool Stats>
 __global__ void __launch_bounds__(kTcThreads)
     forwardKernel(const Bits *q, const Bits *k, const Bits *v, Shape shape,
@@ -227,7 +233,7 @@ __global__ void __launch_bounds__(kTcThreads)
   constexpr int ld = kLd<HeadDim>;
   extern __shared__ uint4 sharedTiles[];
   Bits *qs = reinterpret_cast<Bits *>(sharedTiles);
-  Bits *ks = qs + kRows * ld, *vt = ks + kRows * ld;
+  Bits *ks = qs + kRows * ld, *vs = ks + kRows * ld;
   int warp = threadIdx.x / 32;
   int64_t b = blockIdx.x / shape.heads;
   int h = blockIdx.x % shape.heads;
@@ -239,7 +245,7 @@ __global__ void __launch_bounds__(kTcThreads)
   int64_t rows[2] = {i0 + warp * 16 + fragmentRow(0),
                      i0 + warp * 16 + fragmentRow(2)};
 
-  loadTile<HeadDim, false>(qs, qHead, i0, vectors);
+  loadTile<HeadDim>(qs, qHead, i0, vectors);
   __syncthreads();
   uint32_t queries[HeadDim / 16][4]; // the warp's rows stay in registers
 #pragma unroll
@@ -252,8 +258,8 @@ __global__ void __launch_bounds__(kTcThreads)
       shape.causal && i0 + kRows < shape.seq ? i0 + kRows : shape.seq;
   for (int64_t k0 = 0; k0 < keyEnd; k0 += kRows) {
     __syncthreads(); // the last tile's readers are done
-    loadTile<HeadDim, false>(ks, kHead, k0, vectors);
-    loadTile<HeadDim, true>(vt, vHead, k0, vectors);
+    loadTile<HeadDim>(ks, kHead, k0, vectors);
+    loadTile<HeadDim>(vs, vHead, k0, vectors);
     __syncthreads();
     float s[kRows / 8][4] = {};
 #pragma unroll
@@ -297,7 +303,7 @@ __global__ void __launch_bounds__(kTcThreads)
         acc[n][2 * half + 1] *= correction;
       }
     }
-    productOfRegisters<HeadDim>(acc, s, vt, kLdT);
+    productOfRegisters<HeadDim>(acc, s, vs, ld);
   }
 
   int64_t rowBase = (b * shape.heads + h) * shape.seq;
@@ -359,8 +365,8 @@ __device__ void storeRows(float *tensor, const Shape &shape, int64_t b, int h,
 }
 
 /// dK and dV of 64 keys of one kv head, summed over its query heads and
-/// query tiles in order. Shared memory: K, V, Q, dO (row-major), Q^T, dO^T,
-/// and the query tile's lse and delta.
+/// query tiles in order. Shared memory: K, V, Q, dO, and the query tile's
+/// lse and delta.
 template <int HeadDim>
 __global__ void __launch_bounds__(kTcThreads)
     keyValueGradKernel(const Bits *q, const Bits *k, const Bits *v,
@@ -371,18 +377,17 @@ __global__ void __launch_bounds__(kTcThreads)
   extern __shared__ uint4 sharedTiles[];
   Bits *ks = reinterpret_cast<Bits *>(sharedTiles);
   Bits *vs = ks + kRows * ld, *qs = vs + kRows * ld, *os = qs + kRows * ld;
-  Bits *qt = os + kRows * ld, *ot = qt + HeadDim * kLdT;
-  float *tileLse = reinterpret_cast<float *>(ot + HeadDim * kLdT);
+  float *tileLse = reinterpret_cast<float *>(os + kRows * ld);
   float *tileDelta = tileLse + kRows;
   int warp = threadIdx.x / 32;
   int64_t b = blockIdx.x / shape.kvHeads;
   int kvHead = blockIdx.x % shape.kvHeads;
   int group = shape.heads / shape.kvHeads;
   int64_t k0 = int64_t(blockIdx.y) * kRows;
-  loadTile<HeadDim, false>(ks, Bf16Head(k, shape, b, kvHead, shape.kvHeads), k0,
-                           vectors);
-  loadTile<HeadDim, false>(vs, Bf16Head(v, shape, b, kvHead, shape.kvHeads), k0,
-                           vectors);
+  loadTile<HeadDim>(ks, Bf16Head(k, shape, b, kvHead, shape.kvHeads), k0,
+                    vectors);
+  loadTile<HeadDim>(vs, Bf16Head(v, shape, b, kvHead, shape.kvHeads), k0,
+                    vectors);
 
   float dkAcc[HeadDim / 8][4] = {}, dvAcc[HeadDim / 8][4] = {};
   int64_t keys[2] = {k0 + warp * 16 + fragmentRow(0),
@@ -395,10 +400,8 @@ __global__ void __launch_bounds__(kTcThreads)
     int64_t rowBase = (b * shape.heads + h) * shape.seq;
     for (int64_t i0 = firstQuery; i0 < shape.seq; i0 += kRows) {
       __syncthreads(); // the last tile's readers are done
-      loadTile<HeadDim, false>(qs, qHead, i0, vectors);
-      loadTile<HeadDim, true>(qt, qHead, i0, vectors);
-      loadTile<HeadDim, false>(os, oHead, i0, vectors);
-      loadTile<HeadDim, true>(ot, oHead, i0, vectors);
+      loadTile<HeadDim>(qs, qHead, i0, vectors);
+      loadTile<HeadDim>(os, oHead, i0, vectors);
       for (int r = threadIdx.x; r < kRows; r += kTcThreads) {
         bool valid = i0 + r < shape.seq;
         tileLse[r] = valid ? lse[rowBase + i0 + r] : 0.0f;
@@ -416,8 +419,8 @@ __global__ void __launch_bounds__(kTcThreads)
           softmaxGradAt(shape, visible(shape, i0 + c, keys[e / 2]), tileLse[c],
                         tileDelta[c], s[n][e], dp[n][e]);
         }
-      productOfRegisters<HeadDim>(dvAcc, s, ot, kLdT);  // dv_j += p_ij dO_i
-      productOfRegisters<HeadDim>(dkAcc, dp, qt, kLdT); // dk_j += dS_ij q_i
+      productOfRegisters<HeadDim>(dvAcc, s, os, ld);  // dv_j += p_ij dO_i
+      productOfRegisters<HeadDim>(dkAcc, dp, qs, ld); // dk_j += dS_ij q_i
     }
   }
   storeRows<HeadDim>(dk, shape, b, kvHead, shape.kvHeads, k0 + warp * 16,
@@ -427,7 +430,7 @@ __global__ void __launch_bounds__(kTcThreads)
 }
 
 /// dQ of 64 queries of one head, summed over key tiles in order. Shared
-/// memory: Q, dO, K, V (row-major) and K^T.
+/// memory: Q, dO, K, V.
 template <int HeadDim>
 __global__ void __launch_bounds__(kTcThreads)
     queryGradKernel(const Bits *q, const Bits *k, const Bits *v,
@@ -437,7 +440,6 @@ __global__ void __launch_bounds__(kTcThreads)
   extern __shared__ uint4 sharedTiles[];
   Bits *qs = reinterpret_cast<Bits *>(sharedTiles);
   Bits *os = qs + kRows * ld, *ks = os + kRows * ld, *vs = ks + kRows * ld;
-  Bits *kt = vs + kRows * ld;
   int warp = threadIdx.x / 32;
   int64_t b = blockIdx.x / shape.heads;
   int h = blockIdx.x % shape.heads;
@@ -445,10 +447,8 @@ __global__ void __launch_bounds__(kTcThreads)
   Bf16Head kHead(k, shape, b, kvHead, shape.kvHeads);
   Bf16Head vHead(v, shape, b, kvHead, shape.kvHeads);
   int64_t i0 = int64_t(blockIdx.y) * kRows;
-  loadTile<HeadDim, false>(qs, Bf16Head(q, shape, b, h, shape.heads), i0,
-                           vectors);
-  loadTile<HeadDim, false>(os, Bf16Head(dOut, shape, b, h, shape.heads), i0,
-                           vectors);
+  loadTile<HeadDim>(qs, Bf16Head(q, shape, b, h, shape.heads), i0, vectors);
+  loadTile<HeadDim>(os, Bf16Head(dOut, shape, b, h, shape.heads), i0, vectors);
 
   int64_t rowBase = (b * shape.heads + h) * shape.seq;
   int64_t rows[2] = {i0 + warp * 16 + fragmentRow(0),
@@ -465,9 +465,8 @@ __global__ void __launch_bounds__(kTcThreads)
       shape.causal && i0 + kRows < shape.seq ? i0 + kRows : shape.seq;
   for (int64_t k0 = 0; k0 < keyEnd; k0 += kRows) {
     __syncthreads(); // the last tile's readers are done
-    loadTile<HeadDim, false>(ks, kHead, k0, vectors);
-    loadTile<HeadDim, false>(vs, vHead, k0, vectors);
-    loadTile<HeadDim, true>(kt, kHead, k0, vectors);
+    loadTile<HeadDim>(ks, kHead, k0, vectors);
+    loadTile<HeadDim>(vs, vHead, k0, vectors);
     __syncthreads();
     float s[kRows / 8][4] = {}, dp[kRows / 8][4] = {};      // [query][key]
     product<HeadDim, kRows>(s, qs, ld, warp * 16, ks, ld);  // q_i . k_j
@@ -479,7 +478,7 @@ __global__ void __launch_bounds__(kTcThreads)
         softmaxGradAt(shape,
                       visible(shape, rows[e / 2], k0 + fragmentColumn(n, e)),
                       rowLse[e / 2], rowDelta[e / 2], s[n][e], dp[n][e]);
-    productOfRegisters<HeadDim>(dqAcc, dp, kt, kLdT); // dq_i += dS_ij k_j
+    productOfRegisters<HeadDim>(dqAcc, dp, ks, ld); // dq_i += dS_ij k_j
   }
   storeRows<HeadDim>(dq, shape, b, h, shape.heads, i0 + warp * 16, dqAcc);
 }
@@ -507,7 +506,7 @@ void forwardDims(const Bits *q, const Bits *k, const Bits *v,
                  const Shape &shape, float *out) {
   const char *what = "moert::cuda::attention (bf16)";
   static const size_t bytes = allowSharedBytes(forwardKernel<HeadDim, false>,
-                                               tileBytes<HeadDim>(2, 1), what);
+                                               tileBytes<HeadDim>(3), what);
   forwardKernel<HeadDim, false>
       <<<rowGrid(shape.batch * shape.heads, shape), kTcThreads, bytes,
          stream()>>>(q, k, v, shape, vectorLoads(shape, {q, k, v}), out,
@@ -521,12 +520,12 @@ void backwardDims(const Bits *q, const Bits *k, const Bits *v, const Bits *dOut,
                   float *dk, float *dv) {
   const char *what = "moert::cuda::attentionGrad (bf16)";
   static const size_t statsBytes = allowSharedBytes(
-      forwardKernel<HeadDim, true>, tileBytes<HeadDim>(2, 1), what);
-  static const size_t keyBytes = allowSharedBytes(
-      keyValueGradKernel<HeadDim>,
-      tileBytes<HeadDim>(4, 2) + 2 * kRows * sizeof(float), what);
-  static const size_t queryBytes = allowSharedBytes(
-      queryGradKernel<HeadDim>, tileBytes<HeadDim>(4, 1), what);
+      forwardKernel<HeadDim, true>, tileBytes<HeadDim>(3), what);
+  static const size_t keyBytes =
+      allowSharedBytes(keyValueGradKernel<HeadDim>,
+                       tileBytes<HeadDim>(4) + 2 * kRows * sizeof(float), what);
+  static const size_t queryBytes =
+      allowSharedBytes(queryGradKernel<HeadDim>, tileBytes<HeadDim>(4), what);
   bool vectors = vectorLoads(shape, {q, k, v, dOut});
   forwardKernel<HeadDim, true>
       <<<rowGrid(shape.batch * shape.heads, shape), kTcThreads, statsBytes,
