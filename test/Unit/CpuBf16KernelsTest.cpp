@@ -120,17 +120,12 @@ TEST(CpuBf16KernelsTest, LinearAndGradsMatchReference) {
 TEST(CpuBf16KernelsTest, AttentionAndGradMatchReference) {
   for (AttentionCase c : kAttentionCases)
     for (bool causal : {false, true}) {
-      std::string name =
-          shapeName({c.batch, c.seq, c.heads, c.kvHeads, c.headDim}) +
-          (causal ? " causal" : "");
-      std::vector<int64_t> qShape = {c.batch, c.seq, c.heads, c.headDim};
-      std::vector<int64_t> kvShape = {c.batch, c.seq, c.kvHeads, c.headDim};
-      int64_t qCount = c.batch * c.seq * c.heads * c.headDim;
-      int64_t kvCount = c.batch * c.seq * c.kvHeads * c.headDim;
-      Halves q = narrowed(randomFloats(qCount, 1, 1.5f));
-      Halves k = narrowed(randomFloats(kvCount, 2));
-      Halves v = narrowed(randomFloats(kvCount, 3));
-      Halves dOut = narrowed(randomFloats(qCount, 4));
+      std::string name = c.name(causal);
+      std::vector<int64_t> qShape = c.queryShape(), kvShape = c.keyShape();
+      int64_t qCount = c.queryCount(), kvCount = c.keyCount();
+      AttentionInputs inputs = attentionInputs(c);
+      Halves q = narrowed(inputs.q), k = narrowed(inputs.k);
+      Halves v = narrowed(inputs.v), dOut = narrowed(inputs.dOut);
       Tensor qRef = bf16Tensor(qShape, q), kRef = bf16Tensor(kvShape, k);
       Tensor vRef = bf16Tensor(kvShape, v);
 

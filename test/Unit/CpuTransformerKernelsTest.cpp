@@ -227,16 +227,10 @@ TEST(CpuTransformerKernelsTest, RopeMatchesReferenceAndInverts) {
 TEST(CpuTransformerKernelsTest, AttentionMatchesReference) {
   for (AttentionCase c : kAttentionCases)
     for (bool causal : {false, true}) {
-      std::string name =
-          shapeName({c.batch, c.seq, c.heads, c.kvHeads, c.headDim}) +
-          (causal ? " causal" : "");
-      std::vector<int64_t> qShape = {c.batch, c.seq, c.heads, c.headDim};
-      std::vector<int64_t> kvShape = {c.batch, c.seq, c.kvHeads, c.headDim};
-      int64_t qCount = c.batch * c.seq * c.heads * c.headDim;
-      int64_t kvCount = c.batch * c.seq * c.kvHeads * c.headDim;
-      // Scores of a few units: sharp softmax rows, not one-hot ones.
-      Floats q = randomFloats(qCount, 1, 1.5f), k = randomFloats(kvCount, 2);
-      Floats v = randomFloats(kvCount, 3), dOut = randomFloats(qCount, 4);
+      std::string name = c.name(causal);
+      std::vector<int64_t> qShape = c.queryShape(), kvShape = c.keyShape();
+      int64_t qCount = c.queryCount(), kvCount = c.keyCount();
+      auto [q, k, v, dOut] = attentionInputs(c);
       Tensor qRef = f32(qShape, q), kRef = f32(kvShape, k);
       Tensor vRef = f32(kvShape, v);
 

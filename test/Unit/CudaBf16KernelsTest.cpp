@@ -84,15 +84,11 @@ TEST_F(CudaBf16KernelsTest, ConvertMatchesTheCpuBitForBit) {
 TEST_F(CudaBf16KernelsTest, AttentionAndGradMatchCpu) {
   for (AttentionCase c : kAttentionCases)
     for (bool causal : {false, true}) {
-      std::string name =
-          shapeName({c.batch, c.seq, c.heads, c.kvHeads, c.headDim}) +
-          (causal ? " causal" : "");
-      int64_t qCount = c.batch * c.seq * c.heads * c.headDim;
-      int64_t kvCount = c.batch * c.seq * c.kvHeads * c.headDim;
-      Halves q = narrowed(randomFloats(qCount, 1, 1.5f));
-      Halves k = narrowed(randomFloats(kvCount, 2));
-      Halves v = narrowed(randomFloats(kvCount, 3));
-      Halves dOut = narrowed(randomFloats(qCount, 4));
+      std::string name = c.name(causal);
+      int64_t qCount = c.queryCount(), kvCount = c.keyCount();
+      AttentionInputs inputs = attentionInputs(c);
+      Halves q = narrowed(inputs.q), k = narrowed(inputs.k);
+      Halves v = narrowed(inputs.v), dOut = narrowed(inputs.dOut);
       DeviceBuffer<bf16> qGpu(q), kGpu(k), vGpu(v), dOutGpu(dOut);
       DeviceBuffer<float> outGpu(qCount);
       auto forward = [&] {

@@ -292,14 +292,9 @@ TEST_F(CudaTransformerKernelsTest, RopeMatchesCpuAndInverts) {
 TEST_F(CudaTransformerKernelsTest, AttentionAndGradMatchCpu) {
   for (AttentionCase c : kAttentionCases)
     for (bool causal : {false, true}) {
-      std::string name =
-          shapeName({c.batch, c.seq, c.heads, c.kvHeads, c.headDim}) +
-          (causal ? " causal" : "");
-      int64_t qCount = c.batch * c.seq * c.heads * c.headDim;
-      int64_t kvCount = c.batch * c.seq * c.kvHeads * c.headDim;
-      // Scores of a few units: sharp softmax rows, not one-hot ones.
-      Floats q = randomFloats(qCount, 1, 1.5f), k = randomFloats(kvCount, 2);
-      Floats v = randomFloats(kvCount, 3), dOut = randomFloats(qCount, 4);
+      std::string name = c.name(causal);
+      int64_t qCount = c.queryCount(), kvCount = c.keyCount();
+      auto [q, k, v, dOut] = attentionInputs(c);
       DeviceBuffer<float> qGpu(q), kGpu(k), vGpu(v), dOutGpu(dOut);
 
       DeviceBuffer<float> outGpu(qCount);

@@ -39,6 +39,8 @@ namespace moe::cudatest {
 
 // What the CPU kernel tests share (ErrorTestUtils.h, KernelTestUtils.h).
 using test::AttentionCase;
+using test::AttentionInputs;
+using test::attentionInputs;
 using test::errorOf;
 using test::expectBitwiseEqual;
 using test::expectClose;

@@ -118,7 +118,27 @@ inline std::vector<int64_t> mixedFills(int64_t experts, int64_t capacity) {
 
 struct AttentionCase {
   int64_t batch, seq, heads, kvHeads, headDim;
+
+  std::vector<int64_t> queryShape() const {
+    return {batch, seq, heads, headDim};
+  }
+  std::vector<int64_t> keyShape() const {
+    return {batch, seq, kvHeads, headDim};
+  }
+  int64_t queryCount() const { return batch * seq * heads * headDim; }
+  int64_t keyCount() const { return batch * seq * kvHeads * headDim; }
+  std::string name(bool causal) const;
 };
+
+/// A case's query (scores of a few units: sharp softmax rows, not one-hot
+/// ones), key, value and output gradient.
+struct AttentionInputs {
+  Floats q, k, v, dOut;
+};
+inline AttentionInputs attentionInputs(const AttentionCase &c) {
+  return {randomFloats(c.queryCount(), 1, 1.5f), randomFloats(c.keyCount(), 2),
+          randomFloats(c.keyCount(), 3), randomFloats(c.queryCount(), 4)};
+}
 
 // One position, grouped queries (4 heads on 2 kv heads, 6 on 3, 2 on 1),
 // sizes off the vector widths, head_dim 200 over four 64-wide chunks, and
@@ -135,6 +155,11 @@ inline std::string shapeName(std::initializer_list<int64_t> sizes) {
   for (int64_t size : sizes)
     name += (name.empty() ? "" : "x") + std::to_string(size);
   return name;
+}
+
+inline std::string AttentionCase::name(bool causal) const {
+  return shapeName({batch, seq, heads, kvHeads, headDim}) +
+         (causal ? " causal" : "");
 }
 
 //===----------------------------------------------------------------------===//
