@@ -39,25 +39,34 @@ have_torch=0
 "$python" -c "import torch; assert torch.cuda.is_available()" 2>/dev/null &&
   have_torch=1
 
-# A failed part is reported and the others still run.
+# Compiles the model in precision $1 as $2 (with --profile when $3 is
+# "profile") and trains it for $4 steps, the other arguments being the
+# binary's; its output goes to $5. One validation batch and no similarity
+# metric: only steps are timed. A failed part is reported and the others
+# still run.
 status=0
+run_compiled() {
+  local precision=$1 binary=$out/$2 profile=$3 steps=$4 log=$5
+  shift 5
+  if ! { "$build/bin/moe-compile" "$config" --target cuda \
+    --precision "$precision" ${profile:+--profile} \
+    --optimizer "lr=3e-4 warmup-steps=100 decay-steps=10000" \
+    -o "$binary" &&
+    "$binary" --data "$out/tokens.bin" --steps "$steps" \
+      --eval-interval 0 --eval-batches 1 --similarity-interval 0 \
+      --sample-tokens 0 --log-interval 1 "$@"; } > "$log" 2>&1; then
+    echo "gpu-train: the compiled ${profile:+and profiled }$precision run" \
+      "failed (see $log)" >&2
+    status=1
+  fi
+}
+
 runs=()
 for precision in ${PRECISIONS:-f32 bf16}; do
   metrics=$out/metrics-$precision.jsonl
   rm -f "$metrics"
-  # One validation batch and no similarity metric: only steps are timed.
-  if ! { "$build/bin/moe-compile" "$config" --target cuda \
-    --precision "$precision" \
-    --optimizer "lr=3e-4 warmup-steps=100 decay-steps=10000" \
-    -o "$out/train-moe-2b-$precision" &&
-    "$out/train-moe-2b-$precision" --data "$out/tokens.bin" --steps "$steps" \
-      --eval-interval 0 --eval-batches 1 --similarity-interval 0 \
-      --sample-tokens 0 --log-interval 1 --metrics "$metrics"; } \
-    > "$out/train-$precision.log" 2>&1; then
-    echo "gpu-train: the compiled $precision run failed" \
-      "(see $out/train-$precision.log)" >&2
-    status=1
-  fi
+  run_compiled "$precision" "train-moe-2b-$precision" "" "$steps" \
+    "$out/train-$precision.log" --metrics "$metrics"
 
   eager=skipped compiled=skipped autocast=()
   [ "$precision" = bf16 ] && autocast=(--autocast bf16)
@@ -72,17 +81,9 @@ for precision in ${PRECISIONS:-f32 bf16}; do
   fi
   runs+=("$precision" "$metrics" "$eager" "$compiled")
 
-  if [ "${PROFILE:-0}" = 1 ] && ! { "$build/bin/moe-compile" "$config" \
-    --target cuda --precision "$precision" --profile \
-    --optimizer "lr=3e-4 warmup-steps=100 decay-steps=10000" \
-    -o "$out/profile-moe-2b-$precision" &&
-    "$out/profile-moe-2b-$precision" --data "$out/tokens.bin" --steps 3 \
-      --eval-interval 0 --eval-batches 1 --similarity-interval 0 \
-      --sample-tokens 0 --log-interval 1; } > "$out/profile-$precision.txt" 2>&1
-  then
-    echo "gpu-train: the profiled $precision run failed" \
-      "(see $out/profile-$precision.txt)" >&2
-    status=1
+  if [ "${PROFILE:-0}" = 1 ]; then
+    run_compiled "$precision" "profile-moe-2b-$precision" profile 3 \
+      "$out/profile-$precision.txt"
   fi
 done
 

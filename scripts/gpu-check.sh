@@ -4,8 +4,8 @@
 # missing, builds the CUDA target in Release (build-gpu/), runs the tests
 # labelled gpu (every CUDA kernel against the CPU kernels; the compiled
 # CUDA train step against moe-run, in f32 and bf16; graph replay against
-# eager launches, bit for bit) and the GPU benchmark (both precisions), and
-# writes a short report.
+# eager launches, bit for bit; the per-kernel profile of --profile) and the
+# GPU benchmark (both precisions), and writes a short report.
 #
 # usage: scripts/gpu-check.sh REPORT_DIR
 # Writes REPORT_DIR/report.md (pass/fail per test, the benchmark's figures)

@@ -217,14 +217,13 @@ int64_t softmaxBlock(const HeadRows &q, const float *kT,
   return width;
 }
 
-/// The first `cols` of `rows` rows `ld` apart, as a bf16 GEMM reads them:
-/// rounded to bf16 when T is bf16, untouched for f32.
-template <typename T>
-void asGemmOperand(float *x, int64_t rows, int64_t cols, int64_t ld) {
-  if constexpr (std::is_same_v<T, bf16>)
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < cols; ++j)
-        x[r * ld + j] = moert::roundToBf16(x[r * ld + j]);
+/// The first `cols` of `rows` rows `ld` apart of `from` rounded to bf16
+/// into `to` (which may be `from`): the operand a bf16 GEMM reads.
+void roundRowsToBf16(const float *from, float *to, int64_t rows, int64_t cols,
+                     int64_t ld) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j)
+      to[r * ld + j] = moert::roundToBf16(from[r * ld + j]);
 }
 
 // Query rows per block: 16 amortizes the dK and dV updates (measured best
@@ -253,7 +252,8 @@ void attentionOf(const T *q, const T *k, const T *v, int64_t batch, int64_t seq,
         int64_t rows = std::min(kQueryBlock, seq - i);
         int64_t width =
             softmaxBlock(qHead, kT.data(), shape, i, rows, p.data());
-        asGemmOperand<T>(p.data(), rows, width, padded);
+        if constexpr (std::is_same_v<T, bf16>)
+          roundRowsToBf16(p.data(), p.data(), rows, width, padded);
         // out_i = sum_j p_ij v_j.
         smallGemm({rows, headDim, width, p.data(), padded, 1, vHead.rows,
                    vHead.stride, out + shape.at(b, i, h, heads),
@@ -304,8 +304,7 @@ void attentionGradOf(const T *q, const T *k, const T *v, const T *dOut,
           // The softmax backward reads p itself, dV's GEMM its operand.
           const float *pGemm = p.data();
           if constexpr (std::is_same_v<T, bf16>) {
-            std::copy_n(p.data(), rows * padded, pOperand.data());
-            asGemmOperand<T>(pOperand.data(), rows, width, padded);
+            roundRowsToBf16(p.data(), pOperand.data(), rows, width, padded);
             pGemm = pOperand.data();
           }
           // out_i = sum_j p_ij v_j: dv_j += p_ij dOut_i, dp_ij = dOut_i . v_j.
@@ -327,7 +326,8 @@ void attentionGradOf(const T *q, const T *k, const T *v, const T *dOut,
             for (int64_t j = 0; j < width; ++j)
               dSr[j] = pr[j] * (dSr[j] - expected) * scale;
           }
-          asGemmOperand<T>(dS.data(), rows, width, padded);
+          if constexpr (std::is_same_v<T, bf16>)
+            roundRowsToBf16(dS.data(), dS.data(), rows, width, padded);
           smallGemm({rows, headDim, width, dS.data(), padded, 1, kHead.rows,
                      kHead.stride, dq + shape.at(b, i, h, heads), qStride,
                      false});

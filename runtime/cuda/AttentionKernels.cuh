@@ -177,6 +177,12 @@ __device__ inline bool visible(const Shape &shape, int64_t query, int64_t key) {
          (!shape.causal || key <= query);
 }
 
+/// The end of the keys that the tile of queries from i0 sees: causal
+/// queries see no key past their own tile.
+__device__ inline int64_t keyEndOf(const Shape &shape, int64_t i0) {
+  return shape.causal && i0 + kTile < shape.seq ? i0 + kTile : shape.seq;
+}
+
 /// The forward, or with Stats the backward's per-query-row statistics:
 /// lse = max + log(sum) of the scaled scores and delta = dOut . out.
 /// Shared memory: qT (A), kv (B: K then V chunks), pT (A).
@@ -210,8 +216,7 @@ __global__ void __launch_bounds__(kAttentionThreads)
   if (Chunks == 1) // the queries stay in shared memory
     loadA(qT, qHead, i0, 0);
 
-  int64_t keyEnd =
-      shape.causal && i0 + kTile < shape.seq ? i0 + kTile : shape.seq;
+  int64_t keyEnd = keyEndOf(shape, i0);
   for (int64_t k0 = 0; k0 < keyEnd; k0 += kTile) {
     float s[4][4] = {};
 #pragma unroll
@@ -428,8 +433,7 @@ __global__ void __launch_bounds__(kAttentionThreads)
     loadA(qT, qHead, i0, 0);
     loadA(oT, oHead, i0, 0);
   }
-  int64_t keyEnd =
-      shape.causal && i0 + kTile < shape.seq ? i0 + kTile : shape.seq;
+  int64_t keyEnd = keyEndOf(shape, i0);
   for (int64_t k0 = 0; k0 < keyEnd; k0 += kTile) {
     float s[4][4] = {}, dp[4][4] = {}; // [query][key]
 #pragma unroll
@@ -506,8 +510,9 @@ size_t allowSharedMemory(Kernel kernel, int buffers, const char *what) {
                           what);
 }
 
-inline dim3 queryGrid(const Shape &shape) {
-  return dim3(static_cast<unsigned>(shape.batch * shape.heads),
+/// `blocks` (batch x heads or x kv heads) times the sequence's 64-row tiles.
+inline dim3 tileGrid(int64_t blocks, const Shape &shape) {
+  return dim3(static_cast<unsigned>(blocks),
               static_cast<unsigned>((shape.seq + kTile - 1) / kTile));
 }
 
@@ -520,8 +525,8 @@ void forwardChunks(const float *q, const float *k, const float *v,
   static const size_t bytes =
       allowSharedMemory(forwardKernel<Chunks, false>, 3, what);
   forwardKernel<Chunks, false>
-      <<<queryGrid(shape), kAttentionThreads, bytes, stream()>>>(
-          q, k, v, shape, out, nullptr, nullptr, nullptr);
+      <<<tileGrid(shape.batch * shape.heads, shape), kAttentionThreads, bytes,
+         stream()>>>(q, k, v, shape, out, nullptr, nullptr, nullptr);
   checkLaunch(what);
 }
 
@@ -537,18 +542,16 @@ void backwardChunks(const float *q, const float *k, const float *v,
   static const size_t queryBytes =
       allowSharedMemory(queryGradKernel<Chunks>, 5, what);
   forwardKernel<Chunks, true>
-      <<<queryGrid(shape), kAttentionThreads, statsBytes, stream()>>>(
-          q, k, v, shape, nullptr, dOut, lse, delta);
+      <<<tileGrid(shape.batch * shape.heads, shape), kAttentionThreads,
+         statsBytes, stream()>>>(q, k, v, shape, nullptr, dOut, lse, delta);
   checkLaunch("moert::cuda::attentionGrad (statistics)");
-  dim3 keyGrid(static_cast<unsigned>(shape.batch * shape.kvHeads),
-               static_cast<unsigned>((shape.seq + kTile - 1) / kTile));
   keyValueGradKernel<Chunks>
-      <<<keyGrid, kAttentionThreads, keyBytes, stream()>>>(q, k, v, dOut, shape,
-                                                           lse, delta, dk, dv);
+      <<<tileGrid(shape.batch * shape.kvHeads, shape), kAttentionThreads,
+         keyBytes, stream()>>>(q, k, v, dOut, shape, lse, delta, dk, dv);
   checkLaunch("moert::cuda::attentionGrad (dK, dV)");
   queryGradKernel<Chunks>
-      <<<queryGrid(shape), kAttentionThreads, queryBytes, stream()>>>(
-          q, k, v, dOut, shape, lse, delta, dq);
+      <<<tileGrid(shape.batch * shape.heads, shape), kAttentionThreads,
+         queryBytes, stream()>>>(q, k, v, dOut, shape, lse, delta, dq);
   checkLaunch("moert::cuda::attentionGrad (dQ)");
 }
 

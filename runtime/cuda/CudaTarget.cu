@@ -93,7 +93,8 @@ cudaEvent_t takeEvent() {
 }
 
 /// Adds the timed calls' times to their sites once their kernels are done;
-/// returns whether there were any.
+/// returns whether there were any. Calls of a body that threw are added by
+/// the next settle, which may be another function's.
 bool settleProfile() {
   Context &c = context();
   if (c.timedCalls.empty())
@@ -298,11 +299,16 @@ void moert::cuda::checkDeviceErrors() {
   raise(error);
 }
 
-moert::cuda::ProfileScope::ProfileScope(moe_profile_site &site)
-    : site(site), start(takeEvent()), stop(takeEvent()) {
+moert::cuda::ProfileScope::ProfileScope(moe_profile_site &site) : site(site) {
   if (capturing())
     moert::fail("CUDA: a profiled kernel call is being captured in a graph");
-  check(cudaEventRecord(start, context().stream), "cudaEventRecord");
+  start = takeEvent();
+  stop = takeEvent();
+  cudaError_t status = cudaEventRecord(start, context().stream);
+  if (status != cudaSuccess) {
+    context().spareEvents.insert(context().spareEvents.end(), {start, stop});
+    check(status, "cudaEventRecord (--profile)");
+  }
 }
 
 moert::cuda::ProfileScope::~ProfileScope() {

@@ -42,7 +42,7 @@ namespace moert::cuda::flash::tc {
 
 using Bits = uint16_t; // a bf16 value's bits
 
-constexpr int kRows = 64; // queries or keys of a tile
+constexpr int kRows = kTile; // queries or keys of a tile
 constexpr int kWarps = 4;
 constexpr int kTcThreads = kWarps * 32;
 constexpr int kPad = 8;
@@ -218,10 +218,6 @@ __device__ inline int fragmentColumn(int n, int e) {
   return n * 8 + 2 * (threadIdx.x % 4) + (e & 1);
 }
 
-__device__ inline float widen(Bits bits) {
-  return __uint_as_float(uint32_t(bits) << 16);
-}
-
 /// The forward, or with Stats the backward's per-query-row statistics
 /// (lse, and delta = dOut . out): AttentionKernels.cuh's forwardKernel on
 /// tensor cores. Shared memory: Q, K, V.
@@ -254,8 +250,7 @@ __global__ void __launch_bounds__(kTcThreads)
 
   float acc[HeadDim / 8][4] = {};
   float maximum[2] = {-INFINITY, -INFINITY}, sum[2] = {0.0f, 0.0f};
-  int64_t keyEnd =
-      shape.causal && i0 + kRows < shape.seq ? i0 + kRows : shape.seq;
+  int64_t keyEnd = keyEndOf(shape, i0);
   for (int64_t k0 = 0; k0 < keyEnd; k0 += kRows) {
     __syncthreads(); // the last tile's readers are done
     loadTile<HeadDim>(ks, kHead, k0, vectors);
@@ -323,7 +318,7 @@ __global__ void __launch_bounds__(kTcThreads)
         int64_t at = (b * shape.seq + i) * shape.heads * shape.headDim +
                      int64_t(h) * shape.headDim + d;
         if constexpr (Stats)
-          dot += widen(dOut[at]) * o;
+          dot += moert::toFloat(bf16{dOut[at]}) * o;
         else
           out[at] = o;
       }
@@ -335,15 +330,6 @@ __global__ void __launch_bounds__(kTcThreads)
       }
     }
   }
-}
-
-/// p = exp(s scale - lse) and dS = p (dp - delta) scale of one (query,
-/// key) pair, in place of s and dp; 0 where masked.
-__device__ inline void softmaxGradAt(const Shape &shape, bool show, float lse,
-                                     float delta, float &s, float &dp) {
-  float p = show ? expf(s * shape.scale - lse) : 0.0f;
-  dp = p * (dp - delta) * shape.scale;
-  s = p;
 }
 
 /// Writes the warp's 16 rows of acc (f32) to rows [r0, ...) of one head of
@@ -416,8 +402,8 @@ __global__ void __launch_bounds__(kTcThreads)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           int c = fragmentColumn(n, e);
-          softmaxGradAt(shape, visible(shape, i0 + c, keys[e / 2]), tileLse[c],
-                        tileDelta[c], s[n][e], dp[n][e]);
+          softmaxGrad(shape, visible(shape, i0 + c, keys[e / 2]), tileLse[c],
+                      tileDelta[c], s[n][e], dp[n][e]);
         }
       productOfRegisters<HeadDim>(dvAcc, s, os, ld);  // dv_j += p_ij dO_i
       productOfRegisters<HeadDim>(dkAcc, dp, qs, ld); // dk_j += dS_ij q_i
@@ -461,8 +447,7 @@ __global__ void __launch_bounds__(kTcThreads)
     rowDelta[half] = valid ? delta[rowBase + rows[half]] : 0.0f;
   }
   float dqAcc[HeadDim / 8][4] = {};
-  int64_t keyEnd =
-      shape.causal && i0 + kRows < shape.seq ? i0 + kRows : shape.seq;
+  int64_t keyEnd = keyEndOf(shape, i0);
   for (int64_t k0 = 0; k0 < keyEnd; k0 += kRows) {
     __syncthreads(); // the last tile's readers are done
     loadTile<HeadDim>(ks, kHead, k0, vectors);
@@ -475,17 +460,12 @@ __global__ void __launch_bounds__(kTcThreads)
     for (int n = 0; n < kRows / 8; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e)
-        softmaxGradAt(shape,
-                      visible(shape, rows[e / 2], k0 + fragmentColumn(n, e)),
-                      rowLse[e / 2], rowDelta[e / 2], s[n][e], dp[n][e]);
+        softmaxGrad(shape,
+                    visible(shape, rows[e / 2], k0 + fragmentColumn(n, e)),
+                    rowLse[e / 2], rowDelta[e / 2], s[n][e], dp[n][e]);
     productOfRegisters<HeadDim>(dqAcc, dp, ks, ld); // dq_i += dS_ij k_j
   }
   storeRows<HeadDim>(dq, shape, b, h, shape.heads, i0 + warp * 16, dqAcc);
-}
-
-inline dim3 rowGrid(int64_t blocks, const Shape &shape) {
-  return dim3(static_cast<unsigned>(blocks),
-              static_cast<unsigned>((shape.seq + kRows - 1) / kRows));
 }
 
 /// Whether tiles load 8 elements at a time: whole 16-byte vectors per row.
@@ -508,7 +488,7 @@ void forwardDims(const Bits *q, const Bits *k, const Bits *v,
   static const size_t bytes = allowSharedBytes(forwardKernel<HeadDim, false>,
                                                tileBytes<HeadDim>(3), what);
   forwardKernel<HeadDim, false>
-      <<<rowGrid(shape.batch * shape.heads, shape), kTcThreads, bytes,
+      <<<tileGrid(shape.batch * shape.heads, shape), kTcThreads, bytes,
          stream()>>>(q, k, v, shape, vectorLoads(shape, {q, k, v}), out,
                      nullptr, nullptr, nullptr);
   checkLaunch(what);
@@ -528,15 +508,15 @@ void backwardDims(const Bits *q, const Bits *k, const Bits *v, const Bits *dOut,
       allowSharedBytes(queryGradKernel<HeadDim>, tileBytes<HeadDim>(4), what);
   bool vectors = vectorLoads(shape, {q, k, v, dOut});
   forwardKernel<HeadDim, true>
-      <<<rowGrid(shape.batch * shape.heads, shape), kTcThreads, statsBytes,
+      <<<tileGrid(shape.batch * shape.heads, shape), kTcThreads, statsBytes,
          stream()>>>(q, k, v, shape, vectors, nullptr, dOut, lse, delta);
   checkLaunch("moert::cuda::attentionGrad (bf16 statistics)");
   keyValueGradKernel<HeadDim>
-      <<<rowGrid(shape.batch * shape.kvHeads, shape), kTcThreads, keyBytes,
+      <<<tileGrid(shape.batch * shape.kvHeads, shape), kTcThreads, keyBytes,
          stream()>>>(q, k, v, dOut, shape, vectors, lse, delta, dk, dv);
   checkLaunch("moert::cuda::attentionGrad (bf16 dK, dV)");
   queryGradKernel<HeadDim>
-      <<<rowGrid(shape.batch * shape.heads, shape), kTcThreads, queryBytes,
+      <<<tileGrid(shape.batch * shape.heads, shape), kTcThreads, queryBytes,
          stream()>>>(q, k, v, dOut, shape, vectors, lse, delta, dq);
   checkLaunch("moert::cuda::attentionGrad (bf16 dQ)");
 }

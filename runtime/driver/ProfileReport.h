@@ -1,7 +1,8 @@
 //===- ProfileReport.h - where a profiled step's time goes ------*- C++ -*-===//
 //
 // A model compiled with moe-compile --profile counts the calls and time of
-// each kernel call of its functions (moert/Profile.h). The driver leaves
+// each kernel call of its functions (moert/Profile.h on the CPU, CUDA
+// events on the GPU: moert/CudaTarget.h). The driver leaves
 // out the first step (it pays for page faults and for creating the GEMM
 // primitives) and reports the rest per kernel and per call site, with the
 // arithmetic and memory rates the cost model's per-call figures imply.

@@ -3,7 +3,8 @@
 // The moe_target of models compiled for NVIDIA GPUs (moe-translate
 // --emit=cuda): device memory, one stream, and what generated host code
 // needs besides the kernels: device copies of its constants and row-count
-// arrays, and the CUDA graph that holds a whole function call.
+// arrays, the CUDA graph that holds a whole function call, and the timer of
+// --profile.
 //
 //===----------------------------------------------------------------------===//
 
