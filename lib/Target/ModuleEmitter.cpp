@@ -496,6 +496,8 @@ LogicalResult ModuleEmitter::emitFunction(func::FuncOp function) {
 }
 
 LogicalResult ModuleEmitter::emitKernelCall(Operation *op) {
+  if (failed(target.checkKernelLimits(op)))
+    return failure();
   FailureOr<KernelCall> call = describeKernelCall(op);
   if (failed(call))
     return op->emitError() << "no kernel computes '" << op->getName()

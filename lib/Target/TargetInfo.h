@@ -14,6 +14,7 @@
 #ifndef MOE_LIB_TARGET_TARGETINFO_H
 #define MOE_LIB_TARGET_TARGETINFO_H
 
+#include "mlir/IR/Operation.h"
 #include "mlir/Support/LLVM.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/raw_ostream.h"
@@ -36,6 +37,11 @@ public:
   /// run asynchronously.
   virtual StringRef profileHeader() const = 0;
   virtual StringRef profileScope() const = 0;
+  /// Fails, naming the limit, where the target's kernel cannot compute
+  /// `op` (a size past what it was built for); the C++ kernels have none.
+  virtual LogicalResult checkKernelLimits(Operation *op) const {
+    return success();
+  }
   /// The includes the generated source needs.
   virtual void emitPreamble(raw_ostream &os) const = 0;
   /// The namespace of the target's kernels (moert::cpu).

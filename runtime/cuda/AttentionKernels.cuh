@@ -29,6 +29,7 @@
 
 #include "Support.h"
 
+#include "moert/CudaKernels.h"
 #include "moert/Error.h"
 
 #include <cmath>
@@ -41,7 +42,7 @@ constexpr int kStrideA = kTile + 4; // k-major tiles: float4-aligned rows
 constexpr int kStrideB = kTile + 1; // row-major tiles: odd, no conflicts
 constexpr int kBuffer = kTile * kStrideA; // floats of one tile buffer
 constexpr int kAttentionThreads = 256;
-constexpr int kMaxChunks = 4; // head_dim <= 256
+constexpr int kMaxChunks = kMaxAttentionHeadDim / kTile;
 
 struct Shape {
   int64_t batch, seq;

@@ -46,7 +46,7 @@ constexpr int kRows = kTile; // queries or keys of a tile
 constexpr int kWarps = 4;
 constexpr int kTcThreads = kWarps * 32;
 constexpr int kPad = 8;
-constexpr int kMaxHeadDim = 128;
+constexpr int kMaxHeadDim = kMaxBf16AttentionHeadDim;
 /// The row stride of a [rows][HeadDim] tile.
 template <int HeadDim> constexpr int kLd = HeadDim + kPad;
 /// Bytes of `tiles` tiles.

@@ -13,8 +13,12 @@
 #include "../ModuleEmitter.h"
 #include "../TargetInfo.h"
 
+#include "moe/MoeDialect.h"
 #include "moe/Target/Translations.h"
+#include "moert/CudaKernels.h"
 
+#include "mlir/IR/BuiltinTypes.h"
+#include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 
 using namespace mlir;
@@ -31,6 +35,26 @@ constexpr int64_t kMaxBlocks = 65536;
 class CudaTarget : public TargetInfo {
 public:
   StringRef targetName() const override { return "cuda"; }
+
+  LogicalResult checkKernelLimits(Operation *op) const override {
+    Value query = llvm::TypeSwitch<Operation *, Value>(op)
+                      .Case([](AttentionOp o) { return o.getQuery(); })
+                      .Case([](AttentionGradOp o) { return o.getQuery(); })
+                      .Default([](Operation *) { return Value(); });
+    if (!query)
+      return success();
+    auto type = cast<RankedTensorType>(query.getType());
+    bool bf16 = type.getElementType().isBF16();
+    int64_t limit = bf16 ? moert::cuda::kMaxBf16AttentionHeadDim
+                         : moert::cuda::kMaxAttentionHeadDim;
+    int64_t headDim = type.getDimSize(3);
+    if (headDim <= limit)
+      return success();
+    return op->emitOpError()
+           << "head_dim " << headDim << " is over the largest that the CUDA "
+           << "target's " << (bf16 ? "bf16 (tensor-core)" : "f32")
+           << " attention kernels take, " << limit;
+  }
   /// ProfileScope is in CudaTarget.h, which the preamble includes.
   StringRef profileHeader() const override { return ""; }
   StringRef profileScope() const override {

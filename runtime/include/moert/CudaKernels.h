@@ -93,7 +93,11 @@ void attentionGrad(const float *q, const float *k, const float *v,
                    const float *dOut, int64_t batch, int64_t seq, int64_t heads,
                    int64_t kvHeads, int64_t headDim, bool causal, float *dq,
                    float *dk, float *dv);
-/// With bf16 operands: tensor cores (sm_80 and later), head_dim <= 128.
+/// The largest head_dim of the attention kernels: f32 operands on CUDA
+/// cores, bf16 operands on tensor cores (sm_80 and later). The CUDA target
+/// refuses larger ones when it emits the calls.
+constexpr int64_t kMaxAttentionHeadDim = 256;
+constexpr int64_t kMaxBf16AttentionHeadDim = 128;
 void attention(const bf16 *q, const bf16 *k, const bf16 *v, int64_t batch,
                int64_t seq, int64_t heads, int64_t kvHeads, int64_t headDim,
                bool causal, float *out);
