@@ -68,14 +68,15 @@ inline Shape makeShape(int64_t batch, int64_t seq, int64_t heads,
           static_cast<float>(1.0 / std::sqrt(static_cast<double>(headDim)))};
 }
 
-/// One head of a [batch, seq, numHeads, headDim] tensor; index() also
-/// addresses tensors of the same layout (out, dOut, the gradients).
-struct Head {
-  const float *tensor;
+/// One head of a [batch, seq, numHeads, headDim] tensor of T (f32, or the
+/// bits of bf16); index() also addresses tensors of the same layout (out,
+/// dOut, the gradients).
+template <typename T> struct Head {
+  const T *tensor;
   int64_t origin, stride, seq;
   int headDim;
 
-  __device__ Head(const float *tensor, const Shape &shape, int64_t b, int h,
+  __device__ Head(const T *tensor, const Shape &shape, int64_t b, int h,
                   int numHeads)
       : tensor(tensor), origin((b * shape.seq * numHeads + h) * shape.headDim),
         stride(int64_t(numHeads) * shape.headDim), seq(shape.seq),
@@ -91,7 +92,8 @@ struct Head {
 };
 
 /// a[d][r] = head(r0 + r, d0 + d): an A tile.
-__device__ inline void loadA(float *a, const Head &head, int64_t r0, int d0) {
+__device__ inline void loadA(float *a, const Head<float> &head, int64_t r0,
+                             int d0) {
   for (int e = threadIdx.x; e < kTile * kTile; e += kAttentionThreads) {
     int r = e / kTile, d = e % kTile;
     a[d * kStrideA + r] = head.at(r0 + r, d0 + d);
@@ -99,7 +101,8 @@ __device__ inline void loadA(float *a, const Head &head, int64_t r0, int d0) {
 }
 
 /// b[r][d] = head(r0 + r, d0 + d): a B tile.
-__device__ inline void loadB(float *b, const Head &head, int64_t r0, int d0) {
+__device__ inline void loadB(float *b, const Head<float> &head, int64_t r0,
+                             int d0) {
   for (int e = threadIdx.x; e < kTile * kTile; e += kAttentionThreads) {
     int r = e / kTile, d = e % kTile;
     b[r * kStrideB + d] = head.at(r0 + r, d0 + d);

@@ -184,10 +184,6 @@ __global__ void __launch_bounds__(kGemmThreads, 2)
   }
 }
 
-bool aligned16(const void *pointer) {
-  return reinterpret_cast<uintptr_t>(pointer) % 16 == 0;
-}
-
 } // namespace
 
 void moert::cuda::groupedGemm(const GroupedGemm<float> &gemm,

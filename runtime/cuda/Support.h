@@ -33,6 +33,11 @@ void *workspace(size_t bytes);
 void check(cudaError_t status, const char *what);
 void check(cublasStatus_t status, const char *what);
 
+/// Whether 16-byte vector accesses (float4, uint4) may start at `pointer`.
+inline bool aligned16(const void *pointer) {
+  return reinterpret_cast<uintptr_t>(pointer) % 16 == 0;
+}
+
 constexpr int kThreads = 256;
 /// The one block of a single-block reduction (its kernels say so in
 /// __launch_bounds__, so that registers never limit it below this).

@@ -38,6 +38,9 @@
 
 #include "moert/Bf16.h"
 
+#include <algorithm>
+#include <initializer_list>
+
 namespace moert::cuda::flash::tc {
 
 using Bits = uint16_t; // a bf16 value's bits
@@ -155,28 +158,11 @@ __device__ inline void productOfRegisters(float (&acc)[N / 8][4],
   }
 }
 
-/// One head of a [batch, seq, numHeads, headDim] bf16 tensor.
-struct Bf16Head {
-  const Bits *origin;
-  int64_t stride, seq;
-  int headDim;
-
-  __device__ Bf16Head(const Bits *tensor, const Shape &shape, int64_t b, int h,
-                      int numHeads)
-      : origin(tensor + (b * shape.seq * numHeads + h) * shape.headDim),
-        stride(int64_t(numHeads) * shape.headDim), seq(shape.seq),
-        headDim(shape.headDim) {}
-
-  __device__ int64_t index(int64_t row, int dim) const {
-    return row * stride + dim;
-  }
-};
-
 /// Rows [r0, r0 + 64) of `head` into the row-major tile; zero past the
 /// sequence and the head. With `vectors` (head_dim a multiple of 8, 16-byte
 /// aligned tensors), 8 elements a load and a store.
 template <int HeadDim>
-__device__ void loadTile(Bits *tile, const Bf16Head &head, int64_t r0,
+__device__ void loadTile(Bits *tile, const Head<Bits> &head, int64_t r0,
                          bool vectors) {
   if (vectors) {
     constexpr int kVectors = HeadDim / 8;
@@ -184,7 +170,7 @@ __device__ void loadTile(Bits *tile, const Bf16Head &head, int64_t r0,
       int r = e / kVectors, d = e % kVectors * 8;
       uint4 value = make_uint4(0, 0, 0, 0);
       if (r0 + r < head.seq && d < head.headDim)
-        value = *reinterpret_cast<const uint4 *>(head.origin +
+        value = *reinterpret_cast<const uint4 *>(head.tensor +
                                                  head.index(r0 + r, d));
       *reinterpret_cast<uint4 *>(tile + r * kLd<HeadDim> + d) = value;
     }
@@ -193,7 +179,7 @@ __device__ void loadTile(Bits *tile, const Bf16Head &head, int64_t r0,
   for (int e = threadIdx.x; e < kRows * HeadDim; e += kTcThreads) {
     int r = e / HeadDim, d = e % HeadDim;
     tile[r * kLd<HeadDim> + d] = r0 + r < head.seq && d < head.headDim
-                                     ? head.origin[head.index(r0 + r, d)]
+                                     ? head.tensor[head.index(r0 + r, d)]
                                      : Bits(0);
   }
 }
@@ -234,9 +220,9 @@ __global__ void __launch_bounds__(kTcThreads)
   int64_t b = blockIdx.x / shape.heads;
   int h = blockIdx.x % shape.heads;
   int kvHead = h / (shape.heads / shape.kvHeads);
-  Bf16Head qHead(q, shape, b, h, shape.heads);
-  Bf16Head kHead(k, shape, b, kvHead, shape.kvHeads);
-  Bf16Head vHead(v, shape, b, kvHead, shape.kvHeads);
+  Head qHead(q, shape, b, h, shape.heads);
+  Head kHead(k, shape, b, kvHead, shape.kvHeads);
+  Head vHead(v, shape, b, kvHead, shape.kvHeads);
   int64_t i0 = int64_t(blockIdx.y) * kRows;
   int64_t rows[2] = {i0 + warp * 16 + fragmentRow(0),
                      i0 + warp * 16 + fragmentRow(2)};
@@ -315,8 +301,7 @@ __global__ void __launch_bounds__(kTcThreads)
         if (!valid || d >= shape.headDim)
           continue;
         float o = acc[n][e] / sum[half];
-        int64_t at = (b * shape.seq + i) * shape.heads * shape.headDim +
-                     int64_t(h) * shape.headDim + d;
+        int64_t at = qHead.index(i, d);
         if constexpr (Stats)
           dot += moert::toFloat(bf16{dOut[at]}) * o;
         else
@@ -332,11 +317,10 @@ __global__ void __launch_bounds__(kTcThreads)
   }
 }
 
-/// Writes the warp's 16 rows of acc (f32) to rows [r0, ...) of one head of
-/// a [batch, seq, numHeads, headDim] f32 tensor.
+/// Writes the warp's 16 rows of acc (f32) to rows [r0, ...) of an f32
+/// tensor, at the places of `layout`'s head.
 template <int HeadDim>
-__device__ void storeRows(float *tensor, const Shape &shape, int64_t b, int h,
-                          int numHeads, int64_t r0,
+__device__ void storeRows(float *tensor, const Head<Bits> &layout, int64_t r0,
                           const float (&acc)[HeadDim / 8][4]) {
 #pragma unroll
   for (int n = 0; n < HeadDim / 8; ++n)
@@ -344,9 +328,8 @@ __device__ void storeRows(float *tensor, const Shape &shape, int64_t b, int h,
     for (int e = 0; e < 4; ++e) {
       int64_t row = r0 + fragmentRow(e);
       int d = fragmentColumn(n, e);
-      if (row < shape.seq && d < shape.headDim)
-        tensor[((b * shape.seq + row) * numHeads + h) * shape.headDim + d] =
-            acc[n][e];
+      if (row < layout.seq && d < layout.headDim)
+        tensor[layout.index(row, d)] = acc[n][e];
     }
 }
 
@@ -370,10 +353,9 @@ __global__ void __launch_bounds__(kTcThreads)
   int kvHead = blockIdx.x % shape.kvHeads;
   int group = shape.heads / shape.kvHeads;
   int64_t k0 = int64_t(blockIdx.y) * kRows;
-  loadTile<HeadDim>(ks, Bf16Head(k, shape, b, kvHead, shape.kvHeads), k0,
-                    vectors);
-  loadTile<HeadDim>(vs, Bf16Head(v, shape, b, kvHead, shape.kvHeads), k0,
-                    vectors);
+  Head kHead(k, shape, b, kvHead, shape.kvHeads);
+  loadTile<HeadDim>(ks, kHead, k0, vectors);
+  loadTile<HeadDim>(vs, Head(v, shape, b, kvHead, shape.kvHeads), k0, vectors);
 
   float dkAcc[HeadDim / 8][4] = {}, dvAcc[HeadDim / 8][4] = {};
   int64_t keys[2] = {k0 + warp * 16 + fragmentRow(0),
@@ -381,8 +363,8 @@ __global__ void __launch_bounds__(kTcThreads)
   // Causal: queries before the key tile see none of its keys.
   int64_t firstQuery = shape.causal ? k0 : 0;
   for (int h = kvHead * group; h < (kvHead + 1) * group; ++h) {
-    Bf16Head qHead(q, shape, b, h, shape.heads);
-    Bf16Head oHead(dOut, shape, b, h, shape.heads);
+    Head qHead(q, shape, b, h, shape.heads);
+    Head oHead(dOut, shape, b, h, shape.heads);
     int64_t rowBase = (b * shape.heads + h) * shape.seq;
     for (int64_t i0 = firstQuery; i0 < shape.seq; i0 += kRows) {
       __syncthreads(); // the last tile's readers are done
@@ -409,10 +391,8 @@ __global__ void __launch_bounds__(kTcThreads)
       productOfRegisters<HeadDim>(dkAcc, dp, qs, ld); // dk_j += dS_ij q_i
     }
   }
-  storeRows<HeadDim>(dk, shape, b, kvHead, shape.kvHeads, k0 + warp * 16,
-                     dkAcc);
-  storeRows<HeadDim>(dv, shape, b, kvHead, shape.kvHeads, k0 + warp * 16,
-                     dvAcc);
+  storeRows<HeadDim>(dk, kHead, k0 + warp * 16, dkAcc);
+  storeRows<HeadDim>(dv, kHead, k0 + warp * 16, dvAcc);
 }
 
 /// dQ of 64 queries of one head, summed over key tiles in order. Shared
@@ -430,11 +410,12 @@ __global__ void __launch_bounds__(kTcThreads)
   int64_t b = blockIdx.x / shape.heads;
   int h = blockIdx.x % shape.heads;
   int kvHead = h / (shape.heads / shape.kvHeads);
-  Bf16Head kHead(k, shape, b, kvHead, shape.kvHeads);
-  Bf16Head vHead(v, shape, b, kvHead, shape.kvHeads);
+  Head kHead(k, shape, b, kvHead, shape.kvHeads);
+  Head vHead(v, shape, b, kvHead, shape.kvHeads);
   int64_t i0 = int64_t(blockIdx.y) * kRows;
-  loadTile<HeadDim>(qs, Bf16Head(q, shape, b, h, shape.heads), i0, vectors);
-  loadTile<HeadDim>(os, Bf16Head(dOut, shape, b, h, shape.heads), i0, vectors);
+  Head qHead(q, shape, b, h, shape.heads);
+  loadTile<HeadDim>(qs, qHead, i0, vectors);
+  loadTile<HeadDim>(os, Head(dOut, shape, b, h, shape.heads), i0, vectors);
 
   int64_t rowBase = (b * shape.heads + h) * shape.seq;
   int64_t rows[2] = {i0 + warp * 16 + fragmentRow(0),
@@ -465,18 +446,14 @@ __global__ void __launch_bounds__(kTcThreads)
                     rowLse[e / 2], rowDelta[e / 2], s[n][e], dp[n][e]);
     productOfRegisters<HeadDim>(dqAcc, dp, ks, ld); // dq_i += dS_ij k_j
   }
-  storeRows<HeadDim>(dq, shape, b, h, shape.heads, i0 + warp * 16, dqAcc);
+  storeRows<HeadDim>(dq, qHead, i0 + warp * 16, dqAcc);
 }
 
 /// Whether tiles load 8 elements at a time: whole 16-byte vectors per row.
 inline bool vectorLoads(const Shape &shape,
                         std::initializer_list<const void *> tensors) {
-  if (shape.headDim % 8 != 0)
-    return false;
-  for (const void *tensor : tensors)
-    if (reinterpret_cast<uintptr_t>(tensor) % 16 != 0)
-      return false;
-  return true;
+  return shape.headDim % 8 == 0 &&
+         std::all_of(tensors.begin(), tensors.end(), aligned16);
 }
 
 // Each launcher sets its kernels' limits once, on the first (eager) call,

@@ -101,9 +101,11 @@ TEST_F(CudaBf16KernelsTest, AttentionAndGradMatchCpu) {
                            c.batch, c.seq, c.heads, c.kvHeads, c.headDim,
                            causal, dqGpu.get(), dkGpu.get(), dvGpu.get());
       };
-      if (c.headDim > 128) {
-        std::string expected = "bf16 head_dim " + std::to_string(c.headDim) +
-                               " is over the CUDA tensor-core kernels' 128";
+      if (c.headDim > moert::cuda::kMaxBf16AttentionHeadDim) {
+        std::string expected =
+            "bf16 head_dim " + std::to_string(c.headDim) +
+            " is over the CUDA tensor-core kernels' " +
+            std::to_string(moert::cuda::kMaxBf16AttentionHeadDim);
         EXPECT_NE(errorOf(forward).find(expected), std::string::npos) << name;
         EXPECT_NE(errorOf(backward).find(expected), std::string::npos) << name;
         continue;
