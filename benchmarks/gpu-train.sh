@@ -20,11 +20,16 @@
 # BUILD_DIR (default build) holds a build with the CUDA target; PYTHON
 # (default python3) a PyTorch with CUDA, else the PyTorch rows are skipped;
 # PRECISIONS (default "f32 bf16") picks the precisions, TORCH_PRECISIONS
-# (default: the same) those PyTorch runs in. PROFILE=1 also builds each
+# (default: the same) those PyTorch runs in, TORCH_TIMEOUT bounds each
+# PyTorch run (seconds). PROFILE=1 also builds each
 # precision with --profile and writes the per-kernel profile of 3 steps to
 # OUT_DIR/profile-PRECISION.txt (a profiled step runs eagerly and waits for
 # each kernel: its times are for finding where a step goes, not for MFU).
 # Writes OUT_DIR/gpu-train.md and prints it.
+# Compiling and running can happen on two machines (scripts/gpu-check.sh
+# --prepare and --run): COMPILE_ONLY=1 only compiles the binaries into
+# OUT_DIR (no GPU needed); COMPILED=DIR runs the binaries found in DIR
+# instead of compiling them (no moe-compile needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build}
@@ -34,56 +39,67 @@ python=${PYTHON:-python3}
 config=benchmarks/gpu/moe-2b.json
 mkdir -p "$out"
 
+# The binary of precision $1, with --profile when $2 is "profile".
+binary_of() {
+  local kind=train
+  [ "$2" = profile ] && kind=profile
+  echo "${COMPILED:-$out}/$kind-moe-2b-$1"
+}
+status=0
+compile() {
+  local precision=$1 profile=$2 binary
+  binary=$(binary_of "$precision" "$profile")
+  "$build/bin/moe-compile" "$config" --target cuda \
+    --precision "$precision" ${profile:+--profile} \
+    --optimizer "lr=3e-4 warmup-steps=100 decay-steps=10000" \
+    -o "$binary" > "$binary.log" 2>&1 || {
+    echo "gpu-train: compiling $binary failed (see $binary.log)" >&2
+    status=1
+    return 1
+  }
+}
+if [ "${COMPILE_ONLY:-0}" = 1 ]; then
+  for precision in ${PRECISIONS:-f32 bf16}; do
+    compile "$precision" "" || true
+    if [ "${PROFILE:-0}" = 1 ]; then
+      compile "$precision" profile || true
+    fi
+  done
+  exit $status
+fi
+
 python3 benchmarks/gpu/random-tokens.py 32000 4000000 "$out/tokens.bin"
 have_torch=0
 "$python" -c "import torch; assert torch.cuda.is_available()" 2>/dev/null &&
   have_torch=1
 
-# Compiles the model in precision $1 as $2 (with --profile when $3 is
-# "profile") and trains it for $4 steps, the other arguments being the
-# binary's; its output goes to $5. One validation batch and no similarity
-# metric: only steps are timed. A failed part is reported and the others
-# still run.
-status=0
+# Trains the model of precision $1 (profiled when $2 is "profile") for $3
+# steps, compiling it first unless COMPILED is set, the other arguments
+# being the binary's; its output goes to $4. One validation batch and no
+# similarity metric: only steps are timed. A failed part is reported and
+# the others still run.
 run_compiled() {
-  local precision=$1 binary=$out/$2 profile=$3 steps=$4 log=$5
-  shift 5
-  if ! { "$build/bin/moe-compile" "$config" --target cuda \
-    --precision "$precision" ${profile:+--profile} \
-    --optimizer "lr=3e-4 warmup-steps=100 decay-steps=10000" \
-    -o "$binary" &&
-    "$binary" --data "$out/tokens.bin" --steps "$steps" \
-      --eval-interval 0 --eval-batches 1 --similarity-interval 0 \
-      --sample-tokens 0 --log-interval 1 "$@"; } > "$log" 2>&1; then
+  local precision=$1 profile=$2 steps=$3 log=$4 binary
+  shift 4
+  binary=$(binary_of "$precision" "$profile")
+  [ -n "${COMPILED:-}" ] || compile "$precision" "$profile" || return 0
+  "$binary" --data "$out/tokens.bin" --steps "$steps" \
+    --eval-interval 0 --eval-batches 1 --similarity-interval 0 \
+    --sample-tokens 0 --log-interval 1 "$@" > "$log" 2>&1 || {
     echo "gpu-train: the compiled ${profile:+and profiled }$precision run" \
       "failed (see $log)" >&2
     status=1
-  fi
+  }
 }
 
-runs=()
+# The compiled runs and the grouped GEMM first, PyTorch's last: where a
+# time limit cuts the run short, it cuts the baselines.
 for precision in ${PRECISIONS:-f32 bf16}; do
-  metrics=$out/metrics-$precision.jsonl
-  rm -f "$metrics"
-  run_compiled "$precision" "train-moe-2b-$precision" "" "$steps" \
-    "$out/train-$precision.log" --metrics "$metrics"
-
-  eager=skipped compiled=skipped autocast=()
-  [ "$precision" = bf16 ] && autocast=(--autocast bf16)
-  if [ "$have_torch" = 1 ] &&
-    [[ " ${TORCH_PRECISIONS:-${PRECISIONS:-f32 bf16}} " == *" $precision "* ]]; then
-    eager=$("$python" benchmarks/pytorch_moe.py --tokens "$out/tokens.bin" \
-      --config "$config" --device cuda --steps 10 "${autocast[@]}" ||
-      echo failed)
-    compiled=$("$python" benchmarks/pytorch_moe.py --tokens "$out/tokens.bin" \
-      --config "$config" --device cuda --steps 15 --compile "${autocast[@]}" ||
-      echo failed)
-  fi
-  runs+=("$precision" "$metrics" "$eager" "$compiled")
-
+  rm -f "$out/metrics-$precision.jsonl"
+  run_compiled "$precision" "" "$steps" "$out/train-$precision.log" \
+    --metrics "$out/metrics-$precision.jsonl"
   if [ "${PROFILE:-0}" = 1 ]; then
-    run_compiled "$precision" "profile-moe-2b-$precision" profile 3 \
-      "$out/profile-$precision.txt"
+    run_compiled "$precision" profile 3 "$out/profile-$precision.txt"
   fi
 done
 
@@ -91,6 +107,26 @@ done
   echo "gpu-train: moe-grouped-gemm-bench failed" >&2
   status=1
 }
+
+# PyTorch's median step in ms, or "failed"; TORCH_TIMEOUT (seconds, default
+# none) bounds each run, torch.compile's compilation included.
+pytorch() {
+  local ms
+  ms=$(timeout "${TORCH_TIMEOUT:-0}" "$python" benchmarks/pytorch_moe.py \
+    --tokens "$out/tokens.bin" --config "$config" --device cuda "$@") &&
+    echo "$ms" || echo failed
+}
+runs=()
+for precision in ${PRECISIONS:-f32 bf16}; do
+  eager=skipped compiled=skipped autocast=()
+  [ "$precision" = bf16 ] && autocast=(--autocast bf16)
+  if [ "$have_torch" = 1 ] &&
+    [[ " ${TORCH_PRECISIONS:-${PRECISIONS:-f32 bf16}} " == *" $precision "* ]]; then
+    eager=$(pytorch --steps 10 "${autocast[@]}")
+    compiled=$(pytorch --steps 15 --compile "${autocast[@]}")
+  fi
+  runs+=("$precision" "$out/metrics-$precision.jsonl" "$eager" "$compiled")
+done
 
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 python3 - "$config" "$out/grouped-gemm.txt" "$gpu" "${runs[@]}" \

@@ -1,0 +1,315 @@
+#!/usr/bin/env python3
+"""The GPU checks of the compiled CUDA train step, in two halves.
+
+`prepare` needs the toolchain (moe-import, moe-opt, moe-run and moe-compile
+on PATH, nvcc), not a GPU: it writes into WORK/CASE the reference runs of
+moe-run and the CUDA binaries. `check` needs a GPU and nothing of the
+toolchain: it runs the prepared binaries and compares them with the
+references. `run` does both. So the checks run where the toolchain is
+(lit: test/Cuda/*.test) and on a GPU machine that has only a driver
+(scripts/gpu-check.sh --prepare here, --run there), from one definition.
+Without CASE arguments, every case. A failed case names its failed command
+and log; the others still run, and the exit status is then non-zero.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+INPUTS = os.path.join(os.path.dirname(HERE), "Inputs")
+SOURCE_ROOT = os.path.dirname(os.path.dirname(HERE))
+TINY = os.path.join(SOURCE_ROOT, "examples", "tiny-moe", "config.json")
+# The binaries read the whole text (their own 90/10 train/validation
+# split); moe-run reads the first 90%.
+TEXT = "english.txt"
+
+
+class Failure(Exception):
+    pass
+
+
+class Case:
+    """One folder of WORK: the commands run there, logged to its log.txt."""
+
+    def __init__(self, work, name, target):
+        self.work = work
+        self.target = target
+        self.dir = os.path.join(work, name)
+        self.name = name
+        os.makedirs(self.dir, exist_ok=True)
+        self.log = os.path.join(self.dir, "log.txt")
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def run(self, *args, env=None):
+        """Runs args in the case's folder; returns stdout, fails on error."""
+        command = [str(a) for a in args]
+        with open(self.log, "a") as log:
+            log.write("$ " + " ".join(command) + "\n")
+            log.flush()
+            try:
+                result = subprocess.run(
+                    command, cwd=self.dir, capture_output=True, text=True,
+                    env=dict(os.environ, **(env or {})))
+            except OSError as error:
+                raise Failure("%s: cannot run `%s`: %s" % (
+                    self.name, " ".join(command), error.strerror))
+            log.write(result.stdout + result.stderr)
+        if result.returncode != 0:
+            tail = "\n".join(
+                (result.stdout + result.stderr).splitlines()[-20:])
+            raise Failure("%s: `%s` exited with %d (log: %s)\n%s" % (
+                self.name, " ".join(command), result.returncode,
+                os.path.relpath(self.log, self.work), tail))
+        return result.stdout
+
+    def python(self, script, *args):
+        return self.run(sys.executable, os.path.join(INPUTS, script), *args)
+
+    def compile(self, model, *args):
+        """moe-compile for the case's target."""
+        return self.run("moe-compile", model, "--target", self.target, *args)
+
+    def train(self, binary, steps, *args, env=None):
+        return self.run("./" + binary, "--data", TEXT, "--steps", steps,
+                        "--sample-tokens", 0, "--eval-interval", 0, *args,
+                        env=env)
+
+
+def remove(path):
+    if os.path.exists(path):
+        os.remove(path)
+
+
+def prepare_text(case):
+    shutil.copyfile(os.path.join(INPUTS, TEXT), case.path(TEXT))
+    data = open(case.path(TEXT), "rb").read()
+    open(case.path("train.txt"), "wb").write(data[:len(data) - len(data) // 10])
+
+
+# The compared cases train a narrower and shallower tiny MoE (hidden 64 in 2
+# heads, expert hidden 128, 2 layers): every kernel of the step runs, and
+# the references that go to a GPU machine stay small (5.5 MB of parameters
+# and Adam moments each, against 56 MB for the tiny MoE).
+COMPACT = ["hidden_size=64", "num_attention_heads=2", "num_key_value_heads=2",
+           "intermediate_size=128", "num_hidden_layers=2"]
+
+
+def compact_config(case, name, *edits):
+    """Writes the compact tiny MoE's config.json, with `edits`, as `name`."""
+    open(case.path(name), "w").write(
+        case.python("edit-json.py", TINY, *COMPACT, *edits))
+    return name
+
+
+def reference(case, config, passes, steps, prefix=""):
+    """moe-run's steps of `config` (tiny: batch 2 x 32) after `passes`."""
+    case.run("moe-import", config, "--batch-size", 2, "--seq-len", 32,
+             "-o", prefix + "model.mlir")
+    case.run("moe-opt", prefix + "model.mlir", *passes,
+             "-o", prefix + "train.mlir")
+    remove(case.path(prefix + "reference.jsonl"))  # moe-run appends
+    case.run("moe-run", prefix + "train.mlir", "--entry", "train_step",
+             "--steps", steps, "--seed", 5, "--data", "train.txt",
+             "--data-seed", 5, "--save-params",
+             prefix + "reference.safetensors", "--metrics",
+             prefix + "reference.jsonl")
+
+
+def compare(case, steps, binary, prefix, *tolerances):
+    """The binary's steps against moe-run's, as compare-runs.py says."""
+    metrics = prefix + "metrics.jsonl"
+    remove(case.path(metrics))  # the binary appends
+    case.train(binary, steps, "--seed", 5, "--metrics", metrics,
+               "--checkpoint", prefix + "compiled.safetensors")
+    case.python("compare-runs.py", prefix + "reference.jsonl", metrics,
+                prefix + "reference.safetensors",
+                prefix + "compiled.safetensors", *tolerances)
+
+
+def graph_replay(case, binary, steps):
+    """Graph replay equals eager launches bit for bit: the same steps with
+    every call eager (MOE_CUDA_GRAPHS=0) leave the same checkpoint, byte for
+    byte, as the first call eager and the others replayed from a graph."""
+    case.train(binary, steps, "--seed", 5, "--checkpoint",
+               "graph.safetensors")
+    case.train(binary, steps, "--seed", 5, "--checkpoint",
+               "eager.safetensors", env={"MOE_CUDA_GRAPHS": "0"})
+    if (open(case.path("graph.safetensors"), "rb").read() !=
+            open(case.path("eager.safetensors"), "rb").read()):
+        raise Failure("%s: graph replay and eager launches left different "
+                      "checkpoints (%s)" % (case.name, case.dir))
+
+
+# train-step: the compiled CUDA train step matches the reference
+# interpreter for 3 AdamW steps of the tiny MoE in f32 (every step's loss
+# and metrics, every tensor of the final state within 1e-4 relative), as
+# the C++ target does in Target/compiled-matches-interpreter.test; then the
+# Skywork-MoE techniques (normalized gating, drops by probability at
+# capacity 1.0, z-loss, adaptive aux coefficients) over 5 steps; then graph
+# replay against eager launches. At a learning rate of 1e-2 (the C++
+# target's test) Adam's first steps move each weight of the compact model by
+# half its initial scale, which makes f32 summation-order differences 1e-4
+# apart already between the C++ target and the interpreter; at 1e-3 they
+# stay 10x below the tolerance there, and a wrong gradient still moves the
+# Adam moments far past it.
+F32_OPTIMIZER = "lr=1e-3 warmup-steps=1 decay-steps=10"
+ADAPTIVE = "xi=1.0 initial-alpha=0.001"
+
+
+def prepare_train_step(case):
+    prepare_text(case)
+    reference(case, compact_config(case, "config.json"),
+              ["--moe-autodiff", "--moe-optimizer=" + F32_OPTIMIZER], 3)
+    case.compile("model.mlir", "--optimizer", F32_OPTIMIZER, "-o",
+                 "train-bin")
+    compact_config(case, "skywork.json", "moe_gate_norm_lambda=1.0",
+                   "moe_capacity_factor=1.0", 'moe_drop_policy="probability"',
+                   "router_z_loss_coef=0.001")
+    reference(case, "skywork.json",
+              ["--moe-fuse-router", "--moe-autodiff",
+               "--moe-adaptive-aux=" + ADAPTIVE,
+               "--moe-optimizer=" + F32_OPTIMIZER], 5, "skywork.")
+    case.compile("skywork.json", "--batch-size", 2, "--seq-len", 32,
+                 "--adaptive-aux=" + ADAPTIVE, "--optimizer", F32_OPTIMIZER,
+                 "-o", "skywork-bin")
+
+
+def check_train_step(case):
+    compare(case, 3, "train-bin", "", 1e-4)
+    compare(case, 5, "skywork-bin", "skywork.", 1e-4)
+    graph_replay(case, "train-bin", 5)
+
+
+# train-step-bf16: the compiled CUDA bf16 mixed-precision train step
+# matches the reference interpreter on the same mixed-precision IR for 3
+# AdamW steps, with the tolerances of the C++ target's bf16 test
+# (Target/compiled-matches-interpreter-bf16.test, which says why they are
+# wider than f32's): losses within 1e-3, drop counts and expert loads
+# equal, the aux losses, the other metrics and the final state within 2e-2.
+BF16_OPTIMIZER = "lr=1e-5 min-lr=1e-6 warmup-steps=1 decay-steps=10"
+
+
+def prepare_train_step_bf16(case):
+    prepare_text(case)
+    reference(case, compact_config(case, "config.json"),
+              ["--moe-autodiff", "--moe-mixed-precision",
+               "--moe-optimizer=" + BF16_OPTIMIZER], 3)
+    # Not vacuous: tokens were dropped.
+    dropped = sum(v for line in open(case.path("reference.jsonl"))
+                  for k, v in json.loads(line).items()
+                  if k.endswith(".dropped"))
+    if dropped <= 0:
+        raise Failure("%s: the reference dropped no token" % case.name)
+    case.compile("model.mlir", "--precision", "bf16", "--optimizer",
+                 BF16_OPTIMIZER, "-o", "train-bin")
+
+
+def check_train_step_bf16(case):
+    compare(case, 3, "train-bin", "", 2e-2, "aux_loss=2e-2", "loss=1e-3")
+    graph_replay(case, "train-bin", 4)
+
+
+# profile: moe-compile --target cuda --profile times every kernel call with
+# CUDA events around its launches (a profiled function runs eagerly, not as
+# a graph, and waits for its kernels) and reports as the C++ target does
+# (Target/profile.test, whose checks of the metrics record this shares), in
+# f32 and in bf16, where the tensor-core kernels are timed too.
+NUMBER = r"[0-9.]+"
+
+
+def expect(case, output, *patterns):
+    for pattern in patterns:
+        if not re.search(pattern, output, re.MULTILINE):
+            raise Failure("%s: no line matches %r in the output:\n%s" % (
+                case.name, pattern, output))
+
+
+def kernel_row(kernel, calls=r"[0-9]+"):
+    """A row of the profile's table: kernel, calls, ms/step, share, GFLOP/s
+    and GB/s, in columns."""
+    return r"^%s +%s +%s +%s%% +%s +%s$" % (kernel, calls, NUMBER, NUMBER,
+                                            NUMBER, NUMBER)
+
+
+def prepare_profile(case):
+    prepare_text(case)
+    case.run("moe-import", TINY, "--batch-size", 2, "--seq-len", 32,
+             "-o", "model.mlir")
+    case.compile("model.mlir", "--profile", "-o", "train-bin")
+    case.compile("model.mlir", "--precision", "bf16", "--profile", "-o",
+                 "bf16-bin")
+
+
+def check_profile(case):
+    remove(case.path("metrics.jsonl"))
+    output = case.train("train-bin", 3, "--metrics", "metrics.jsonl")
+    expect(case, output, r"step +3/3",
+           r"^profile of train_step over 2 steps \(the first one left out\): "
+           r"[0-9.]+ ms/step, [0-9.]+ ms of it in [0-9]+ kernel calls\n"
+           r"^kernel +calls +ms/step +share +GFLOP/s +GB/s$",
+           kernel_row("attention", 4), kernel_row("attentionGrad", 4),
+           kernel_row("expertFfnGrad", 4))
+    case.run(sys.executable, os.path.join(HERE, "..", "Target",
+                                          "profile.test.py"), "metrics.jsonl")
+    output = case.train("bf16-bin", 2)
+    expect(case, output,
+           r"^profile of train_step over 1 step \(the first one left out\)",
+           kernel_row("attention", 4), kernel_row("convert"))
+
+
+CASES = {
+    "train-step": (prepare_train_step, check_train_step),
+    "train-step-bf16": (prepare_train_step_bf16, check_train_step_bf16),
+    "profile": (prepare_profile, check_profile),
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("mode", choices=("prepare", "check", "run"))
+    parser.add_argument("work")
+    parser.add_argument("cases", nargs="*", metavar="CASE",
+                        help="of: " + ", ".join(CASES))
+    parser.add_argument("--target", choices=("cuda", "cpu"), default="cuda",
+                        help="what prepare compiles for (cpu: the C++ "
+                        "target, which tests the checks without a GPU)")
+    parser.add_argument("--results", metavar="FILE",
+                        help="also write {case: {status, seconds}} here")
+    args = parser.parse_args()
+    unknown = [n for n in args.cases if n not in CASES]
+    if unknown:
+        parser.error("unknown case %s" % ", ".join(unknown))
+    results = {}
+    # Every case runs, also after one failed: a GPU machine's time is short.
+    for name in args.cases or list(CASES):
+        prepare, check = CASES[name]
+        case = Case(args.work, name, args.target)
+        start = time.time()
+        try:
+            if args.mode in ("prepare", "run"):
+                prepare(case)
+            if args.mode in ("check", "run"):
+                check(case)
+            status = "prepared" if args.mode == "prepare" else "passed"
+        except Failure as failure:
+            print("gpu_cases.py: error: %s" % failure, file=sys.stderr)
+            status = "failed: " + str(failure).splitlines()[0]
+        results[name] = {"status": status,
+                         "seconds": round(time.time() - start, 1)}
+        print("%s: %s" % (name, status))
+    if args.results:
+        json.dump(results, open(args.results, "w"), indent=1)
+    sys.exit(0 if all(not r["status"].startswith("failed")
+                      for r in results.values()) else 1)
+
+
+if __name__ == "__main__":
+    main()
