@@ -24,6 +24,9 @@ else()
     set(CMAKE_CUDA_STANDARD 17)
     set(CMAKE_CUDA_STANDARD_REQUIRED ON)
     enable_language(CUDA)
+    # Source lines for compute-sanitizer's and ncu's reports; the code is
+    # the same.
+    add_compile_options($<$<COMPILE_LANGUAGE:CUDA>:-lineinfo>)
     if(CCACHE_PROGRAM)
       set(CMAKE_CUDA_COMPILER_LAUNCHER ${CCACHE_PROGRAM})
     endif()

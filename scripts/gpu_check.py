@@ -19,6 +19,10 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "test", "Cuda"))
+from gpu_cases import compute_sanitizer  # noqa: E402
+
 TEST_TIMEOUT_S = 300
 
 
@@ -36,18 +40,29 @@ def list_tests(binary):
     return tests
 
 
-def run_test(binary, test, log_dir):
-    start = time.time()
-    log = os.path.join(log_dir, test + ".log")
+def run_logged(command, log):
+    """Runs command with its output in log; returns a status."""
     env = dict(os.environ, MOE_REQUIRE_GPU="1")
     try:
         with open(log, "w") as out:
-            code = subprocess.run([binary, "--gtest_filter=" + test],
-                                  stdout=out, stderr=subprocess.STDOUT,
-                                  env=env, timeout=TEST_TIMEOUT_S).returncode
-        status = "passed" if code == 0 else "failed (exit %d)" % code
+            code = subprocess.run(command, stdout=out,
+                                  stderr=subprocess.STDOUT, env=env,
+                                  timeout=TEST_TIMEOUT_S).returncode
+        return "passed" if code == 0 else "failed (exit %d)" % code
     except subprocess.TimeoutExpired:
-        status = "failed (over %d s)" % TEST_TIMEOUT_S
+        return "failed (over %d s)" % TEST_TIMEOUT_S
+
+
+def run_test(binary, test, log_dir):
+    start = time.time()
+    command = [binary, "--gtest_filter=" + test]
+    status = run_logged(command, os.path.join(log_dir, test + ".log"))
+    sanitizer = compute_sanitizer()
+    if status != "passed" and sanitizer:
+        # memcheck names the kernel and source line of a bad access.
+        run_logged([sanitizer, "--tool", "memcheck", "--print-limit", "20"] +
+                   command, os.path.join(log_dir, test + ".memcheck.log"))
+        status += "; compute-sanitizer memcheck: %s.memcheck.log" % test
     return test, {"status": status, "seconds": round(time.time() - start, 1)}
 
 

@@ -77,9 +77,33 @@ class Case:
         return self.run("moe-compile", model, "--target", self.target, *args)
 
     def train(self, binary, steps, *args, env=None):
-        return self.run("./" + binary, "--data", TEXT, "--steps", steps,
-                        "--sample-tokens", 0, "--eval-interval", 0, *args,
-                        env=env)
+        command = ["./" + binary, "--data", TEXT, "--steps", steps,
+                   "--sample-tokens", 0, "--eval-interval", 0, *args]
+        try:
+            return self.run(*command, env=env)
+        except Failure as failure:
+            sanitizer = compute_sanitizer() if self.target == "cuda" else None
+            if not sanitizer:
+                raise
+            # memcheck names the kernel and source line of a bad access,
+            # which the binary's own error (at the next synchronization)
+            # cannot.
+            try:
+                self.run(sanitizer, "--tool", "memcheck", "--print-limit", 20,
+                         *command, env=env)
+            except Failure:
+                pass
+            raise Failure("%s\n(compute-sanitizer's memcheck reran it: see "
+                          "the log)" % failure)
+
+
+def compute_sanitizer():
+    """compute-sanitizer's path (on PATH or in the toolkit), or None."""
+    for candidate in (shutil.which("compute-sanitizer"),
+                      "/usr/local/cuda/bin/compute-sanitizer"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
 
 
 def remove(path):

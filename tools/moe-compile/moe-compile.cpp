@@ -126,7 +126,8 @@ static SmallVector<std::string> compileCommand(bool cuda, StringRef source,
     return command;
   }
 #ifdef MOE_CUDA_COMPILER
-  command = {MOE_CUDA_COMPILER, "-O2", "-std=c++17"};
+  // -lineinfo: source lines for compute-sanitizer and ncu, the same code.
+  command = {MOE_CUDA_COMPILER, "-O2", "-std=c++17", "-lineinfo"};
   // The runtime's architectures (CMAKE_CUDA_ARCHITECTURES).
   SmallVector<std::string> gencodes;
   split(MOE_CUDA_GENCODES, ' ', gencodes);
