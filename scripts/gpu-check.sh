@@ -146,9 +146,14 @@ use_libraries() {
 # Runs the checks of the bundle folder $1 into the report folder $2; $3
 # and $4 are the seconds that building and preparing took.
 run_checks() {
-  local bundle=$1 report=$2 build_s=$3 prepare_s=$4 parallel=4 tested log
+  local bundle=$1 report=$2 build_s=$3 prepare_s=$4 parallel tested log
   use_libraries "$bundle"
-  # One test at a time where the GPU admits one process (exclusive mode).
+  # A kernel test per two cores (their CPU references are multithreaded),
+  # up to 8; one at a time where the GPU admits one process (exclusive
+  # mode).
+  parallel=$(($(nproc) / 2))
+  [ "$parallel" -gt 8 ] && parallel=8
+  [ "$parallel" -lt 1 ] && parallel=1
   nvidia-smi --query-gpu=compute_mode --format=csv,noheader |
     grep -qi exclusive && parallel=1
   local began=$(date +%s) status=0
@@ -167,9 +172,9 @@ run_checks() {
   python3 scripts/gpu_check.py report "$report" "$build_s" "$prepare_s" \
     "$((tested - began))" "not run yet" > /dev/null
   # PyTorch in bf16 only (the precision of the MFU and torch.compile
-  # targets), each of its runs within 2 minutes, to keep within 8 minutes.
+  # targets), each of its runs within 150 s, to keep within 8 minutes.
   BUILD_DIR=$bundle COMPILED=$bundle/benchmark PROFILE=1 TORCH_PRECISIONS=bf16 \
-    TORCH_TIMEOUT=120 timeout 400 benchmarks/gpu-train.sh \
+    TORCH_TIMEOUT=150 timeout 360 benchmarks/gpu-train.sh \
     "$report/benchmark" > "$report/benchmark.log" 2>&1 || status=1
   python3 scripts/gpu_check.py report "$report" "$build_s" "$prepare_s" \
     "$((tested - began))" "$(($(date +%s) - tested))"
