@@ -3,8 +3,8 @@
 # kernels; the compiled CUDA train step against moe-run, in f32 and bf16;
 # graph replay against eager launches, bit for bit; the per-kernel profile
 # of --profile (test/Cuda/gpu_cases.py); and the GPU benchmark
-# (benchmarks/gpu-train.sh, both precisions, with its bf16 profile). It
-# writes a short report.
+# (benchmarks/gpu-train.sh, both precisions, with their per-kernel
+# profiles). It writes a short report.
 #
 # usage: scripts/gpu-check.sh REPORT_DIR
 #   On a machine with an NVIDIA GPU, its driver and the CUDA toolkit
@@ -24,7 +24,6 @@
 # BUILD_DIR (default build-gpu) is the build folder.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-source_root=$PWD
 build=$(realpath -m "${BUILD_DIR:-build-gpu}")
 start=$(date +%s)
 
@@ -36,11 +35,9 @@ usage() {
   sed -n 's/^# usage: /usage: /p' "$0" >&2
   exit 2
 }
-have_gpu() {
-  nvidia-smi -L >/dev/null 2>&1
-}
 require_gpu() {
-  have_gpu || fail "no NVIDIA GPU is usable here (nvidia-smi -L failed)"
+  nvidia-smi -L >/dev/null 2>&1 ||
+    fail "no NVIDIA GPU is usable here (nvidia-smi -L failed)"
 }
 
 # Builds what the checks need into $build; the log goes to $1.
