@@ -113,9 +113,11 @@ def report(report_dir, build_s, prepare_s, tests_s, bench_s):
         for test, result in results.items():
             lines.append("- %s: %s (%ss)" % (test, result["status"],
                                              result["seconds"]))
-        failed = sum(r["status"] != "passed" for r in results.values())
-        verdicts.append("%d of %d passed" % (len(results) - failed,
-                                             len(results)))
+        counts = {verdict: sum(r["status"].startswith(verdict)
+                               for r in results.values())
+                  for verdict in ("passed", "skipped", "failed")}
+        verdicts.append("%(passed)d passed, %(skipped)d skipped, "
+                        "%(failed)d failed" % counts)
     lines += ["", "## Benchmark", ""]
     md = os.path.join(report_dir, "benchmark", "gpu-train.md")
     lines.append(open(md).read().strip() if os.path.exists(md)

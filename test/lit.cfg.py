@@ -31,8 +31,15 @@ if config.moe_have_cuda:
     config.substitutions.append(("%nvcc", config.cuda_compiler))
     config.substitutions.append(("%ptxas", os.path.join(cuda_bin, "ptxas")))
     smi = shutil.which("nvidia-smi")
-    if smi and subprocess.run([smi, "-L"], capture_output=True).returncode == 0:
+    listing = subprocess.run([smi, "-L"], capture_output=True,
+                             text=True) if smi else None
+    if listing and listing.returncode == 0:
         config.available_features.add("gpu")
+        # NCCL takes one GPU per rank.
+        gpus = sum(line.startswith("GPU ")
+                   for line in listing.stdout.splitlines())
+        if gpus >= 2 and shutil.which("mpirun"):
+            config.available_features.add("multi-gpu")
 
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)

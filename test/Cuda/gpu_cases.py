@@ -33,6 +33,10 @@ class Failure(Exception):
     pass
 
 
+class Skipped(Exception):
+    """A check that this machine cannot run (too few GPUs)."""
+
+
 class Case:
     """One folder of WORK: the commands run there, logged to its log.txt."""
 
@@ -76,11 +80,12 @@ class Case:
         """moe-compile for the case's target."""
         return self.run("moe-compile", model, "--target", self.target, *args)
 
-    def train(self, binary, steps, *args, env=None):
+    def train(self, binary, steps, *args, env=None, launcher=()):
+        """Trains with `binary` (started by `launcher`, e.g. mpirun)."""
         command = ["./" + binary, "--data", TEXT, "--steps", steps,
                    "--sample-tokens", 0, "--eval-interval", 0, *args]
         try:
-            return self.run(*command, env=env)
+            return self.run(*launcher, *command, env=env)
         except Failure as failure:
             sanitizer = compute_sanitizer() if self.target == "cuda" else None
             if not sanitizer:
@@ -89,8 +94,8 @@ class Case:
             # which the binary's own error (at the next synchronization)
             # cannot.
             try:
-                self.run(sanitizer, "--tool", "memcheck", "--print-limit", 20,
-                         *command, env=env)
+                self.run(*launcher, sanitizer, "--tool", "memcheck",
+                         "--print-limit", 20, *command, env=env)
             except Failure:
                 pass
             raise Failure("%s\n(compute-sanitizer's memcheck reran it: see "
@@ -288,10 +293,67 @@ def check_profile(case):
            kernel_row("attention", 4), kernel_row("convert"))
 
 
+# expert-parallel: the compact MoE (batch 4 x 32, capacity factor 1.0 so
+# that tokens are dropped, gating logit normalization, adaptive aux
+# coefficients) trained by 2 ranks, one GPU each (NCCL's all-to-all and
+# all-reduce inside the step's graph), as by 1 for 10 steps: every step's
+# results within 1e-4 relative (the adaptive coefficients 1e-6), drop
+# counts and expert loads equal, and the final checkpoints (gathered by
+# rank 0), as Target/expert-parallel-binary.test checks the C++ target's
+# MPI ranks. NCCL takes one GPU per rank: a machine with fewer than 2
+# skips it.
+PARALLEL_OPTIONS = ["--batch-size", 4, "--seq-len", 32, "--gate-norm", 1,
+                    "--adaptive-aux=xi=1 alpha-max=1", "--optimizer",
+                    "lr=1e-3 warmup-steps=2 decay-steps=40"]
+
+
+def prepare_expert_parallel(case):
+    prepare_text(case)
+    compact_config(case, "config.json", "moe_capacity_factor=1.0")
+    case.compile("config.json", *PARALLEL_OPTIONS, "-o", "p1-bin")
+    case.compile("config.json", *PARALLEL_OPTIONS, "--expert-parallel", 2,
+                 "-o", "p2-bin")
+
+
+def mpirun(ranks):
+    """The command that starts `ranks` processes here, or None."""
+    found = shutil.which("mpirun")
+    if not found:
+        return None
+    command = [found, "-np", ranks, "--oversubscribe", "--bind-to", "none"]
+    if os.geteuid() == 0:
+        command.append("--allow-run-as-root")
+    return command
+
+
+def gpu_count():
+    listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True,
+                             text=True).stdout
+    return sum(line.startswith("GPU ") for line in listing.splitlines())
+
+
+def check_expert_parallel(case):
+    launcher = mpirun(2)
+    if not launcher:
+        raise Skipped("no mpirun here")
+    if case.target == "cuda" and gpu_count() < 2:
+        raise Skipped("NCCL needs a GPU per rank, and this machine has %d" %
+                      gpu_count())
+    for name in ("p1", "p2"):
+        remove(case.path(name + ".jsonl"))
+    case.train("p1-bin", 10, "--metrics", "p1.jsonl", "--checkpoint",
+               "p1.safetensors")
+    case.train("p2-bin", 10, "--metrics", "p2.jsonl", "--checkpoint",
+               "p2.safetensors", launcher=launcher)
+    case.python("compare-runs.py", "p1.jsonl", "p2.jsonl", "p1.safetensors",
+                "p2.safetensors", 1e-4, "aux_loss_coeff=1e-6")
+
+
 CASES = {
     "train-step": (prepare_train_step, check_train_step),
     "train-step-bf16": (prepare_train_step_bf16, check_train_step_bf16),
     "profile": (prepare_profile, check_profile),
+    "expert-parallel": (prepare_expert_parallel, check_expert_parallel),
 }
 
 
@@ -326,6 +388,8 @@ def main():
         except Failure as failure:
             print("gpu_cases.py: error: %s" % failure, file=sys.stderr)
             status = "failed: " + str(failure).splitlines()[0]
+        except Skipped as reason:
+            status = "skipped: %s" % reason
         results[name] = {"status": status,
                          "seconds": round(time.time() - start, 1)}
         print("%s: %s" % (name, status))
