@@ -20,8 +20,9 @@
 # BUILD_DIR (default build) holds a build with the CUDA target; PYTHON
 # (default python3) a PyTorch with CUDA, else the PyTorch rows are skipped;
 # PRECISIONS (default "f32 bf16") picks the precisions, TORCH_PRECISIONS
-# (default: the same) those PyTorch runs in, TORCH_TIMEOUT bounds each
-# PyTorch run (seconds). PROFILE=1 also builds each
+# (default: the same) those PyTorch runs in; TORCH_TIMEOUT bounds each
+# PyTorch run and TIME_LIMIT the whole benchmark (seconds; the compiled
+# runs come first). PROFILE=1 also builds each
 # precision with --profile and writes the per-kernel profile of 3 steps to
 # OUT_DIR/profile-PRECISION.txt (a profiled step runs eagerly and waits for
 # each kernel: its times are for finding where a step goes, not for MFU).
@@ -69,9 +70,40 @@ if [ "${COMPILE_ONLY:-0}" = 1 ]; then
 fi
 
 python3 benchmarks/gpu/random-tokens.py 32000 4000000 "$out/tokens.bin"
+# The PyTorch runs see PYTORCH_LD_LIBRARY_PATH (default LD_LIBRARY_PATH):
+# scripts/gpu-check.sh points LD_LIBRARY_PATH at libraries for our
+# programs, which must not replace PyTorch's own CUDA libraries.
+torch_env=(env "LD_LIBRARY_PATH=${PYTORCH_LD_LIBRARY_PATH-${LD_LIBRARY_PATH:-}}")
 have_torch=0
-"$python" -c "import torch; assert torch.cuda.is_available()" 2>/dev/null &&
-  have_torch=1
+"${torch_env[@]}" "$python" -c \
+  "import torch; assert torch.cuda.is_available()" 2>/dev/null && have_torch=1
+
+# TIME_LIMIT (seconds, default none) bounds the whole benchmark: each run
+# gets what is left (at most $1 seconds when given); none is left: 0.
+deadline=$(($(date +%s) + ${TIME_LIMIT:-0}))
+time_left() {
+  local left=$((deadline - $(date +%s))) most=${1:-0}
+  if [ -z "${TIME_LIMIT:-}" ]; then
+    echo "$most" # timeout's 0: no limit
+  elif [ "$left" -lt 1 ]; then
+    echo 0
+  elif [ "$most" -gt 0 ] && [ "$most" -lt "$left" ]; then
+    echo "$most"
+  else
+    echo "$left"
+  fi
+}
+# Runs the command within `time_left $1`; "out of time" when none is left.
+within() {
+  local seconds
+  seconds=$(time_left "$1")
+  shift
+  if [ -n "${TIME_LIMIT:-}" ] && [ "$seconds" = 0 ]; then
+    echo "gpu-train: out of time for $*" >&2
+    return 124
+  fi
+  timeout "$seconds" "$@"
+}
 
 # Trains the model of precision $1 (profiled when $2 is "profile") for $3
 # steps, compiling it first unless COMPILED is set, the other arguments
@@ -83,7 +115,7 @@ run_compiled() {
   shift 4
   binary=$(binary_of "$precision" "$profile")
   [ -n "${COMPILED:-}" ] || compile "$precision" "$profile" || return 0
-  "$binary" --data "$out/tokens.bin" --steps "$steps" \
+  within 0 "$binary" --data "$out/tokens.bin" --steps "$steps" \
     --eval-interval 0 --eval-batches 1 --similarity-interval 0 \
     --sample-tokens 0 --log-interval 1 "$@" > "$log" 2>&1 || {
     echo "gpu-train: the compiled ${profile:+and profiled }$precision run" \
@@ -92,7 +124,33 @@ run_compiled() {
   }
 }
 
-# The compiled runs and the grouped GEMM first, PyTorch's last: where a
+# PyTorch's median step in ms, or why there is none; TORCH_TIMEOUT
+# (seconds, default none) bounds each run, torch.compile's compilation
+# included.
+pytorch() {
+  local ms code=0
+  ms=$(within "${TORCH_TIMEOUT:-0}" "${torch_env[@]}" "$python" \
+    benchmarks/pytorch_moe.py --tokens "$out/tokens.bin" --config "$config" \
+    --device cuda "$@") || code=$?
+  if [ "$code" = 0 ]; then
+    echo "$ms"
+  elif [ "$code" = 124 ]; then
+    echo "timed out"
+  else
+    echo failed
+  fi
+}
+
+# Writes and prints the summary of what has run: after the compiled runs,
+# so that a run cut short still leaves their figures, and at the end.
+runs=()
+summarize() {
+  python3 benchmarks/gpu/summary.py "$config" "$out/grouped-gemm.txt" \
+    "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" \
+    "${runs[@]}" > "$out/gpu-train.md"
+}
+
+# The compiled runs and the grouped GEMM first, PyTorch's last: where the
 # time limit cuts the run short, it cuts the baselines.
 for precision in ${PRECISIONS:-f32 bf16}; do
   rm -f "$out/metrics-$precision.jsonl"
@@ -102,83 +160,32 @@ for precision in ${PRECISIONS:-f32 bf16}; do
     run_compiled "$precision" profile 3 "$out/profile-$precision.txt"
   fi
 done
-
-"$build/bin/moe-grouped-gemm-bench" > "$out/grouped-gemm.txt" 2>&1 || {
+rm -f "$out/grouped-gemm.txt"
+within 0 "$build/bin/moe-grouped-gemm-bench" > "$out/grouped-gemm.txt" 2>&1 || {
   echo "gpu-train: moe-grouped-gemm-bench failed" >&2
   status=1
 }
 
-# PyTorch's median step in ms, or "failed"; TORCH_TIMEOUT (seconds, default
-# none) bounds each run, torch.compile's compilation included.
-pytorch() {
-  local ms
-  ms=$(timeout "${TORCH_TIMEOUT:-0}" "$python" benchmarks/pytorch_moe.py \
-    --tokens "$out/tokens.bin" --config "$config" --device cuda "$@") &&
-    echo "$ms" || echo failed
+torch_runs() { # $1: the value of a run not (yet) made
+  runs=()
+  for precision in ${PRECISIONS:-f32 bf16}; do
+    local eager=skipped compiled=skipped autocast=()
+    [ "$precision" = bf16 ] && autocast=(--autocast bf16)
+    if [ "$have_torch" = 1 ] &&
+      [[ " ${TORCH_PRECISIONS:-${PRECISIONS:-f32 bf16}} " == *" $precision "* ]]; then
+      if [ "$1" = run ]; then
+        eager=$(pytorch --steps 10 "${autocast[@]}")
+        compiled=$(pytorch --steps 15 --compile "${autocast[@]}")
+      else
+        eager=$1 compiled=$1
+      fi
+    fi
+    runs+=("$precision" "$out/metrics-$precision.jsonl" "$eager" "$compiled")
+  done
 }
-runs=()
-for precision in ${PRECISIONS:-f32 bf16}; do
-  eager=skipped compiled=skipped autocast=()
-  [ "$precision" = bf16 ] && autocast=(--autocast bf16)
-  if [ "$have_torch" = 1 ] &&
-    [[ " ${TORCH_PRECISIONS:-${PRECISIONS:-f32 bf16}} " == *" $precision "* ]]; then
-    eager=$(pytorch --steps 10 "${autocast[@]}")
-    compiled=$(pytorch --steps 15 --compile "${autocast[@]}")
-  fi
-  runs+=("$precision" "$out/metrics-$precision.jsonl" "$eager" "$compiled")
-done
-
-gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
-python3 - "$config" "$out/grouped-gemm.txt" "$gpu" "${runs[@]}" \
-  <<'PY' | tee "$out/gpu-train.md"
-import json, statistics, sys
-config, gemm, gpu = sys.argv[1:4]
-runs = sys.argv[4:]
-c = json.load(open(config))
-h, f, L = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"]
-E, k, V = c["num_local_experts"], c["num_experts_per_tok"], c["vocab_size"]
-s, b = c["moe_seq_len"], c["moe_batch_size"]
-tokens = b * s
-# Forward FLOPs per token: q, k, v, o projections; causal attention's two
-# products (half the square); the router; top-k SwiGLU experts; the head.
-forward = L * (4 * 2 * h * h + 2 * 2 * h * s / 2 + 2 * h * E
-               + k * 3 * 2 * h * f) + 2 * h * V
-step_flops = 3 * forward * tokens
-# Dense peaks without sparsity, TFLOP/s.
-peaks = {"H200": {"f32": 67, "bf16": 989}, "H100": {"f32": 67, "bf16": 989},
-         "A100": {"f32": 19.5, "bf16": 312}}
-peak = next((p for name, p in peaks.items() if name in gpu), None)
-print("# GPU train step: %s\n" % gpu)
-print("model: %s, %d tokens per step, %.1f TFLOP per step" %
-      (config, tokens, step_flops / 1e12))
-for i in range(0, len(runs), 4):
-    precision, metrics, eager, compiled = runs[i:i + 4]
-    print("\n## %s\n" % precision)
-    try:
-        lines = [json.loads(l) for l in open(metrics)]
-    except OSError:
-        lines = []
-    # The first call runs eagerly, the second captures the graph.
-    times = [l["step_seconds"] for l in lines if "step_seconds" in l][2:]
-    if not times:
-        print("compiled (CUDA target): failed (see train-%s.log)" % precision)
-        continue
-    step = statistics.median(times)
-    rate = step_flops / step / 1e12
-    print("compiled (CUDA target): median step %.1f ms, %.0f tokens/s, "
-          "%.1f TFLOP/s" % (1000 * step, tokens / step, rate))
-    if peak:
-        print("MFU: %.1f%% of the dense %s peak (%g TFLOP/s)%s" %
-              (100 * rate / peak[precision], precision, peak[precision],
-               "; target >= 40%" if precision == "bf16" else ""))
-    torch = "PyTorch" + (" (bf16 autocast)" if precision == "bf16" else "")
-    for name, value in (("eager", eager), ("torch.compile", compiled)):
-        if value in ("skipped", "failed"):
-            print("%s %s: %s" % (torch, name, value))
-        else:
-            ms = float(value)
-            print("%s %s: median step %.1f ms (compiled is %.2fx faster)" %
-                  (torch, name, ms, ms / (1000 * step)))
-print("\n" + open(gemm).read().strip())
-PY
+torch_runs "not run yet"
+summarize
+torch_runs run
+summarize
+cat "$out/gpu-train.md"
 exit $status

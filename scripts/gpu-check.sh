@@ -2,47 +2,71 @@
 # The GPU acceptance of the CUDA target: every CUDA kernel against the CPU
 # kernels; the compiled CUDA train step against moe-run, in f32 and bf16;
 # graph replay against eager launches, bit for bit; the per-kernel profile
-# of --profile (test/Cuda/gpu_cases.py); and the GPU benchmark
-# (benchmarks/gpu-train.sh, both precisions, with their per-kernel
-# profiles). It writes a short report.
+# of --profile; expert parallelism over NCCL where there are 2 GPUs
+# (test/Cuda/gpu_cases.py); and the GPU benchmark (benchmarks/gpu-train.sh,
+# both precisions, with their per-kernel profiles). It writes a report.
 #
 # usage: scripts/gpu-check.sh REPORT_DIR
 #   On a machine with an NVIDIA GPU, its driver and the CUDA toolkit
 #   (Debian or Ubuntu): installs what else is missing, builds the CUDA
-#   target in Release (build-gpu/), prepares and runs the checks.
+#   target in Release for this GPU, prepares and runs the checks.
 # usage: scripts/gpu-check.sh --prepare BUNDLE.tar.xz
-#   Where the toolchain is, no GPU needed: builds, then packs every binary,
-#   reference run and shared library that the checks need.
+#   Where the toolchain is, no GPU needed: builds for the default GPU
+#   architectures, then packs every binary, reference run and shared
+#   library that the checks need.
 # usage: scripts/gpu-check.sh --run BUNDLE.tar.xz REPORT_DIR
 #   On a GPU machine that has the driver and python3 but nothing of the
 #   toolchain (no MLIR, no package mirror): unpacks the bundle and runs its
 #   checks. The CUDA libraries (cuBLAS, NCCL) come from that machine: its
 #   toolkit's or PyTorch's.
 #
-# REPORT_DIR/report.md gets pass/fail per test and the benchmark's figures,
+# REPORT_DIR/report.md gets pass/fail per check and the benchmark's figures,
 # beside the logs; the exit status is non-zero when a check failed.
-# BUILD_DIR (default build-gpu) is the build folder.
+# BUILD_DIR (default build-gpu in the repository) is the build folder.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-build=$(realpath -m "${BUILD_DIR:-build-gpu}")
+script=$(realpath "$0")
+usage() {
+  sed -n 's/^# usage: /usage: /p' "$script" >&2
+  exit 2
+}
+# Paths are the caller's: resolved before moving to the repository.
+mode=all
+case ${1:-} in
+--prepare)
+  [ $# -eq 2 ] || usage
+  mode=prepare archive=$(realpath -m "$2")
+  ;;
+--run)
+  [ $# -eq 3 ] || usage
+  mode=run archive=$(realpath -m "$2") report=$(realpath -m "$3")
+  ;;
+-* | "") usage ;;
+*)
+  [ $# -eq 1 ] || usage
+  report=$(realpath -m "$1")
+  ;;
+esac
+root=$(dirname "$(dirname "$script")")
+build=$(realpath -m "${BUILD_DIR:-$root/build-gpu}")
+cd "$root" || exit 1
 start=$(date +%s)
 
 fail() {
   echo "gpu-check: error: $*" >&2
   exit 1
 }
-usage() {
-  sed -n 's/^# usage: /usage: /p' "$0" >&2
-  exit 2
-}
 require_gpu() {
   nvidia-smi -L >/dev/null 2>&1 ||
     fail "no NVIDIA GPU is usable here (nvidia-smi -L failed)"
 }
+elapsed_since() {
+  echo $(($(date +%s) - $1))
+}
 
-# Builds what the checks need into $build; the log goes to $1.
+# Builds what the checks need into $build, for this machine's GPU ($2 =
+# local) or for the default architectures; the log goes to $1.
 build_targets() {
-  local log=$1 nvcc
+  local log=$1 nvcc architectures=() capability arch
   nvcc=${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
   [ -x "$nvcc" ] ||
     fail "no CUDA toolkit: nvcc is neither on PATH nor in /usr/local/cuda/bin"
@@ -52,16 +76,16 @@ build_targets() {
   scripts/install-deps.sh > "$log.install" 2>&1 ||
     echo "gpu-check: warning: installing packages failed (see" \
       "$log.install); building with what is here" >&2
-  # Code for this machine's GPU only (sm_90a on Hopper), which halves
-  # nvcc's time against the default three architectures; without a GPU,
-  # those three.
-  local architectures=() capability arch
-  capability=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader \
-    2>/dev/null | head -1 | tr -d ' .')
-  if [ -n "$capability" ]; then # older drivers lack compute_cap: all three
-    arch=${capability}-real
-    [ "$capability" = 90 ] && arch=90a-real
-    architectures=(-DCMAKE_CUDA_ARCHITECTURES="$arch")
+  # Code for this GPU only (sm_90a on Hopper) halves nvcc's time against
+  # the default three architectures.
+  if [ "$2" = local ]; then
+    capability=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader \
+      2>/dev/null | head -1 | tr -d ' .')
+    if [ -n "$capability" ]; then # older drivers lack compute_cap
+      arch=${capability}-real
+      [ "$capability" = 90 ] && arch=90a-real
+      architectures=(-DCMAKE_CUDA_ARCHITECTURES="$arch")
+    fi
   fi
   {
     [ -f "$build/build.ninja" ] ||
@@ -91,13 +115,15 @@ collect_libraries() {
 }
 
 # Builds and writes the checks' binaries, references and libraries into
-# the folder $1; the logs go to $2.
+# the folder $1, with the CUDA architectures they hold; the logs go to $2.
 prepare() {
   local bundle=$1 logs=$2
   rm -rf "$bundle"
   mkdir -p "$bundle/bin"
   cp "$build/bin/moe-cuda-kernel-tests" "$build/bin/moe-grouped-gemm-bench" \
     "$bundle/bin/"
+  sed -n 's/^CMAKE_CUDA_ARCHITECTURES:[A-Z]*=//p' "$build/CMakeCache.txt" |
+    tr ';' ' ' > "$bundle/architectures"
   PATH=$build/bin:$PATH python3 test/Cuda/gpu_cases.py prepare \
     "$bundle/cases" > "$logs/prepare-cases.log" 2>&1 ||
     fail "preparing the cases failed (see $logs/prepare-cases.log)"
@@ -107,31 +133,62 @@ prepare() {
   collect_libraries "$bundle"
 }
 
-# Points LD_LIBRARY_PATH at what the bundle's programs lack here: the
-# bundle's libraries, and CUDA's wherever this machine keeps them (the
-# toolkit, PyTorch's pip packages).
+# Fails unless the bundle's code runs on this GPU: machine code for its
+# architecture, or PTX of an architecture up to it, which the driver
+# compiles.
+check_architectures() {
+  local capability
+  capability=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader \
+    2>/dev/null | head -1 | tr -d ' .')
+  [ -n "$capability" ] || return 0 # older drivers lack compute_cap
+  python3 - "$capability" "$(cat "$1/architectures")" <<'PY' ||
+import re, sys
+gpu, architectures = int(sys.argv[1]), sys.argv[2].split()
+def runs(a):
+    match = re.match(r"(\d+)a?(?:-(real|virtual))?$", a)
+    if not match:  # native, all: not ours to judge
+        return True
+    number, kind = int(match.group(1)), match.group(2)
+    return number == gpu or (kind != "real" and number <= gpu)
+sys.exit(0 if any(runs(a) for a in architectures) else 1)
+PY
+    fail "the bundle holds code for CUDA architectures" \
+      "'$(cat "$1/architectures")', none of which runs on this GPU" \
+      "(compute capability $capability); prepare it with" \
+      "CMAKE_CUDA_ARCHITECTURES that include it"
+}
+
+# Points LD_LIBRARY_PATH at the bundle's libraries (those its programs were
+# linked with) and at CUDA's wherever this machine keeps them (the toolkit,
+# PyTorch's pip packages); PyTorch's own runs keep the path they had.
 use_libraries() {
-  local bundle=$1 own=$1/lib-used programs missing name found dirs round
-  rm -rf "$own"
-  mkdir -p "$own"
-  dirs=$own
+  local bundle=$1 programs missing name candidate dirs round roots
+  export PYTORCH_LD_LIBRARY_PATH=${PYTORCH_LD_LIBRARY_PATH-${LD_LIBRARY_PATH:-}}
+  dirs=$bundle/lib
   programs=$(find "$bundle/bin" "$bundle/cases" "$bundle/benchmark" \
     -type f -perm -u+x)
-  # A library found makes its own dependencies visible: up to three rounds
-  # of finding, each checked.
+  roots=(/usr/local)
+  mapfile -t -O 1 roots < <(python3 -c 'import site, sys
+print("\n".join(site.getsitepackages() + [site.getusersitepackages(),
+                                          sys.prefix]))' 2>/dev/null)
+  roots+=(/opt /usr/lib /usr/lib64)
+  # Each round adds a folder for each library still missing (a library
+  # found can need others); the last one only checks.
   for round in 1 2 3 4; do
     missing=$(echo "$programs" |
       LD_LIBRARY_PATH=$dirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} xargs ldd \
         2>/dev/null | awk '/not found/ { print $1 }' | sort -u)
     [ -z "$missing" ] || [ "$round" = 4 ] && break
     for name in $missing; do
-      if [ -e "$bundle/lib/$name" ]; then
-        ln -sf "$bundle/lib/$name" "$own/$name"
-        continue
-      fi
-      found=$(find /usr/local /opt /usr/lib /usr/lib64 -name "$name" \
-        2>/dev/null | head -1)
-      [ -n "$found" ] && dirs=$dirs:$(dirname "$found")
+      while read -r candidate; do
+        case ":$dirs:" in
+        *":$(dirname "$candidate"):"*) ;;
+        *)
+          dirs=$dirs:$(dirname "$candidate")
+          break
+          ;;
+        esac
+      done < <(find "${roots[@]}" -name "$name" 2>/dev/null)
     done
   done
   export LD_LIBRARY_PATH=$dirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
@@ -141,9 +198,13 @@ use_libraries() {
 }
 
 # Runs the checks of the bundle folder $1 into the report folder $2; $3
-# and $4 are the seconds that building and preparing took.
+# says how long getting the bundle took.
 run_checks() {
-  local bundle=$1 report=$2 build_s=$3 prepare_s=$4 parallel tested log
+  local bundle=$1 report=$2 times=$3 parallel began tested log status=0
+  rm -rf "$report"/{kernel-tests,kernel-tests.json,cases,cases.json} \
+    "$report"/{benchmark,report.md}
+  mkdir -p "$report"
+  check_architectures "$bundle"
   use_libraries "$bundle"
   # A kernel test per two cores (their CPU references are multithreaded),
   # up to 8; one at a time where the GPU admits one process (exclusive
@@ -153,11 +214,15 @@ run_checks() {
   [ "$parallel" -lt 1 ] && parallel=1
   nvidia-smi --query-gpu=compute_mode --format=csv,noheader |
     grep -qi exclusive && parallel=1
-  local began=$(date +%s) status=0
+  began=$(date +%s)
   python3 scripts/gpu_check.py kernel-tests \
     "$bundle/bin/moe-cuda-kernel-tests" "$report/kernel-tests.json" \
     "$report/kernel-tests" "$parallel" > "$report/kernel-tests.log" 2>&1 ||
     status=1
+  # A report after each part, so that a run cut short leaves one.
+  python3 scripts/gpu_check.py report "$report" \
+    "$times, kernel tests $(elapsed_since "$began") s" "not run yet" \
+    > /dev/null
   python3 test/Cuda/gpu_cases.py check "$bundle/cases" \
     --results "$report/cases.json" > "$report/cases.log" 2>&1 || status=1
   for log in "$bundle"/cases/*/log.txt; do
@@ -165,40 +230,42 @@ run_checks() {
     cp "$log" "$report/cases/$(basename "$(dirname "$log")")/"
   done
   tested=$(date +%s)
-  # A report now, so that a run cut short during the benchmark leaves one.
-  python3 scripts/gpu_check.py report "$report" "$build_s" "$prepare_s" \
-    "$((tested - began))" "not run yet" > /dev/null
+  times="$times, tests $((tested - began)) s"
+  python3 scripts/gpu_check.py report "$report" "$times" "not run yet" \
+    > /dev/null
   # PyTorch in bf16 only (the precision of the MFU and torch.compile
-  # targets), each of its runs within 150 s, to keep within 8 minutes.
-  BUILD_DIR=$bundle COMPILED=$bundle/benchmark PROFILE=1 TORCH_PRECISIONS=bf16 \
-    TORCH_TIMEOUT=150 timeout 360 benchmarks/gpu-train.sh \
-    "$report/benchmark" > "$report/benchmark.log" 2>&1 || status=1
-  python3 scripts/gpu_check.py report "$report" "$build_s" "$prepare_s" \
-    "$((tested - began))" "$(($(date +%s) - tested))"
+  # targets), each of its runs within 150 s, and the whole within 6
+  # minutes, to keep within 8.
+  local benchmark=passed
+  BUILD_DIR=$bundle COMPILED=$bundle/benchmark PROFILE=1 \
+    TORCH_PRECISIONS=bf16 TORCH_TIMEOUT=150 TIME_LIMIT=360 \
+    benchmarks/gpu-train.sh "$report/benchmark" > "$report/benchmark.log" \
+    2>&1 || benchmark="failed (see benchmark.log)"
+  [ "$benchmark" = passed ] || status=1
+  rm -f "$report/benchmark/tokens.bin"
+  python3 scripts/gpu_check.py report "$report" \
+    "$times, benchmark $(elapsed_since "$tested") s" "$benchmark"
   return $status
 }
 
-case ${1:-} in
---prepare)
-  [ $# -eq 2 ] || usage
-  archive=$(realpath -m "$2")
+case $mode in
+prepare)
   logs=$(dirname "$archive")
   mkdir -p "$logs"
-  build_targets "$logs/gpu-build.log"
+  build_targets "$logs/gpu-build.log" default
   bundle=$build/gpu-bundle
   prepare "$bundle" "$logs"
   tar -C "$bundle" -cf - . | xz -9 -T1 > "$archive" ||
     fail "cannot write $archive"
-  echo "gpu-check: wrote $archive ($(du -h "$archive" | cut -f1)) in" \
-    "$(($(date +%s) - start)) s; on the GPU machine: scripts/gpu-check.sh" \
-    "--run $2 REPORT_DIR"
+  echo "gpu-check: wrote $archive ($(du -h "$archive" | cut -f1); CUDA" \
+    "architectures $(cat "$bundle/architectures")) in $(elapsed_since \
+      "$start") s; on the GPU machine: scripts/gpu-check.sh --run BUNDLE" \
+    "REPORT_DIR"
   ;;
---run)
-  [ $# -eq 3 ] || usage
+run)
   require_gpu
-  [ -f "$2" ] || fail "no bundle at $2 (scripts/gpu-check.sh --prepare writes one)"
-  report=$(realpath -m "$3")
-  mkdir -p "$report"
+  [ -f "$archive" ] ||
+    fail "no bundle at $archive (scripts/gpu-check.sh --prepare writes one)"
   bundle=$(mktemp -d)
   trap 'rm -rf "$bundle"' EXIT
   # Python's tarfile, not tar -J: a slim image may lack xz.
@@ -206,20 +273,16 @@ case ${1:-} in
 with tarfile.open(sys.argv[1]) as bundle:
     bundle.extractall(sys.argv[2], **(
         {"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}))' \
-    "$2" "$bundle" || fail "cannot unpack $2"
-  prepared=$(($(date +%s) - start))
-  run_checks "$bundle" "$report" 0 "$prepared"
+    "$archive" "$bundle" || fail "cannot unpack $archive"
+  run_checks "$bundle" "$report" "unpacking $(elapsed_since "$start") s"
   ;;
--* | "") usage ;;
-*)
-  [ $# -eq 1 ] || usage
+all)
   require_gpu
-  report=$(realpath -m "$1")
   mkdir -p "$report"
-  build_targets "$report/build.log"
+  build_targets "$report/build.log" local
   built=$(date +%s)
   prepare "$build/gpu-bundle" "$report"
-  run_checks "$build/gpu-bundle" "$report" "$((built - start))" \
-    "$(($(date +%s) - built))"
+  run_checks "$build/gpu-bundle" "$report" \
+    "build $((built - start)) s, prepare $(elapsed_since "$built") s"
   ;;
 esac

@@ -24,22 +24,22 @@ if hasattr(os, "geteuid") and os.geteuid() == 0:
 config.substitutions.append(("%mpirun", mpirun))
 
 # The CUDA target: tests that compile CUDA need the toolkit ("cuda-toolkit");
-# tests that run it need a GPU ("gpu"), else lit reports them UNSUPPORTED.
+# tests that run it need a GPU too ("gpu"; "multi-gpu": 2 or more, and
+# mpirun, since NCCL takes one GPU per rank), else lit reports them
+# UNSUPPORTED.
 if config.moe_have_cuda:
     config.available_features.add("cuda-toolkit")
     cuda_bin = os.path.dirname(config.cuda_compiler)
     config.substitutions.append(("%nvcc", config.cuda_compiler))
     config.substitutions.append(("%ptxas", os.path.join(cuda_bin, "ptxas")))
-    smi = shutil.which("nvidia-smi")
-    listing = subprocess.run([smi, "-L"], capture_output=True,
-                             text=True) if smi else None
-    if listing and listing.returncode == 0:
-        config.available_features.add("gpu")
-        # NCCL takes one GPU per rank.
-        gpus = sum(line.startswith("GPU ")
-                   for line in listing.stdout.splitlines())
-        if gpus >= 2 and shutil.which("mpirun"):
-            config.available_features.add("multi-gpu")
+smi = shutil.which("nvidia-smi")
+listing = subprocess.run([smi, "-L"], capture_output=True,
+                         text=True) if smi else None
+if listing and listing.returncode == 0:
+    config.available_features.add("gpu")
+    gpus = sum(line.startswith("GPU ") for line in listing.stdout.splitlines())
+    if gpus >= 2 and shutil.which("mpirun"):
+        config.available_features.add("multi-gpu")
 
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)

@@ -24,6 +24,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 INPUTS = os.path.join(os.path.dirname(HERE), "Inputs")
 SOURCE_ROOT = os.path.dirname(os.path.dirname(HERE))
 TINY = os.path.join(SOURCE_ROOT, "examples", "tiny-moe", "config.json")
+# Each command's limit: the tiny models' runs take seconds, memcheck's
+# many times longer.
+COMMAND_TIMEOUT_S, MEMCHECK_TIMEOUT_S = 300, 120
 # The binaries read the whole text (their own 90/10 train/validation
 # split); moe-run reads the first 90%.
 TEXT = "english.txt"
@@ -51,7 +54,7 @@ class Case:
     def path(self, name):
         return os.path.join(self.dir, name)
 
-    def run(self, *args, env=None):
+    def run(self, *args, env=None, timeout=COMMAND_TIMEOUT_S):
         """Runs args in the case's folder; returns stdout, fails on error."""
         command = [str(a) for a in args]
         with open(self.log, "a") as log:
@@ -60,10 +63,14 @@ class Case:
             try:
                 result = subprocess.run(
                     command, cwd=self.dir, capture_output=True, text=True,
-                    env=dict(os.environ, **(env or {})))
+                    errors="replace", env=dict(os.environ, **(env or {})),
+                    timeout=timeout)
             except OSError as error:
                 raise Failure("%s: cannot run `%s`: %s" % (
                     self.name, " ".join(command), error.strerror))
+            except subprocess.TimeoutExpired:
+                raise Failure("%s: `%s` did not finish in %d s" % (
+                    self.name, " ".join(command), timeout))
             log.write(result.stdout + result.stderr)
         if result.returncode != 0:
             tail = "\n".join(
@@ -95,7 +102,8 @@ class Case:
             # cannot.
             try:
                 self.run(*launcher, sanitizer, "--tool", "memcheck",
-                         "--print-limit", 20, *command, env=env)
+                         "--print-limit", 20, *command, env=env,
+                         timeout=MEMCHECK_TIMEOUT_S)
             except Failure:
                 pass
             raise Failure("%s\n(compute-sanitizer's memcheck reran it: see "
@@ -327,8 +335,11 @@ def mpirun(ranks):
 
 
 def gpu_count():
-    listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True,
-                             text=True).stdout
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True,
+                                 text=True).stdout
+    except OSError:
+        return 0
     return sum(line.startswith("GPU ") for line in listing.splitlines())
 
 
@@ -390,11 +401,15 @@ def main():
             status = "failed: " + str(failure).splitlines()[0]
         except Skipped as reason:
             status = "skipped: %s" % reason
+        except Exception as error:  # a bug here must not hide the others
+            print("gpu_cases.py: error: %s: %r" % (name, error),
+                  file=sys.stderr)
+            status = "failed: %s: %r" % (name, error)
         results[name] = {"status": status,
                          "seconds": round(time.time() - start, 1)}
         print("%s: %s" % (name, status))
-    if args.results:
-        json.dump(results, open(args.results, "w"), indent=1)
+        if args.results:  # after each case, for a run cut short
+            json.dump(results, open(args.results, "w"), indent=1)
     sys.exit(0 if all(not r["status"].startswith("failed")
                       for r in results.values()) else 1)
 
