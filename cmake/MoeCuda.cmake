@@ -21,6 +21,11 @@ else()
     if(NOT CMAKE_CUDA_ARCHITECTURES)
       set(CMAKE_CUDA_ARCHITECTURES 80-real 90a-real 90-virtual)
     endif()
+    # For scripts/gpu-check.sh, whose bundles say what they run on.
+    string(REPLACE ";" " " MOE_CUDA_ARCHITECTURES_LINE
+      "${CMAKE_CUDA_ARCHITECTURES}")
+    file(WRITE ${PROJECT_BINARY_DIR}/cuda-architectures
+      "${MOE_CUDA_ARCHITECTURES_LINE}\n")
     set(CMAKE_CUDA_STANDARD 17)
     set(CMAKE_CUDA_STANDARD_REQUIRED ON)
     enable_language(CUDA)

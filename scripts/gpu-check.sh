@@ -122,8 +122,9 @@ prepare() {
   mkdir -p "$bundle/bin"
   cp "$build/bin/moe-cuda-kernel-tests" "$build/bin/moe-grouped-gemm-bench" \
     "$bundle/bin/"
-  sed -n 's/^CMAKE_CUDA_ARCHITECTURES:[A-Z]*=//p' "$build/CMakeCache.txt" |
-    tr ';' ' ' > "$bundle/architectures"
+  [ -s "$build/cuda-architectures" ] ||
+    fail "$build/cuda-architectures is missing: configure $build again"
+  cp "$build/cuda-architectures" "$bundle/architectures"
   PATH=$build/bin:$PATH python3 test/Cuda/gpu_cases.py prepare \
     "$bundle/cases" > "$logs/prepare-cases.log" 2>&1 ||
     fail "preparing the cases failed (see $logs/prepare-cases.log)"
