@@ -181,11 +181,12 @@ def graph_replay(case, binary, steps):
     if (open(case.path("graph.safetensors"), "rb").read() !=
             open(case.path("eager.safetensors"), "rb").read()):
         raise Failure("%s: graph replay and eager launches left different "
-                      "checkpoints (%s)" % (case.name, case.dir))
+                      "checkpoints (graph.safetensors, eager.safetensors)" %
+                      case.name)
 
 
 # train-step: the compiled CUDA train step matches the reference
-# interpreter for 3 AdamW steps of the tiny MoE in f32 (every step's loss
+# interpreter for 3 AdamW steps of the compact MoE in f32 (every step's loss
 # and metrics, every tensor of the final state within 1e-4 relative), as
 # the C++ target does in Target/compiled-matches-interpreter.test; then the
 # Skywork-MoE techniques (normalized gating, drops by probability at
