@@ -207,16 +207,16 @@ run_checks() {
   mkdir -p "$report"
   check_architectures "$bundle"
   use_libraries "$bundle"
-  # A kernel test per two cores (their CPU references are multithreaded),
-  # up to 8; one at a time where the GPU admits one process (exclusive
-  # mode).
+  # A kernel test per two cores, whose CPU references share them, up to
+  # 8; one at a time where the GPU admits one process (exclusive mode).
   parallel=$(($(nproc) / 2))
   [ "$parallel" -gt 8 ] && parallel=8
   [ "$parallel" -lt 1 ] && parallel=1
   nvidia-smi --query-gpu=compute_mode --format=csv,noheader |
     grep -qi exclusive && parallel=1
   began=$(date +%s)
-  python3 scripts/gpu_check.py kernel-tests \
+  OMP_NUM_THREADS=$(($(nproc) / parallel)) python3 scripts/gpu_check.py \
+    kernel-tests \
     "$bundle/bin/moe-cuda-kernel-tests" "$report/kernel-tests.json" \
     "$report/kernel-tests" "$parallel" > "$report/kernel-tests.log" 2>&1 ||
     status=1
