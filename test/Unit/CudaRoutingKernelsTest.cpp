@@ -274,7 +274,10 @@ TEST_F(CudaRoutingKernelsTest, DispatchQueuesTokenMajorAndByPriority) {
 // expert-parallel program), each part placed in its runs and the runs
 // merged give the queues; split_runs undoes merge_runs.
 TEST_F(CudaRoutingKernelsTest, RoutePlaceAndRunsMatchCpu) {
-  for (const Shape &s : kShapes) {
+  // And 20000 assignments: each of 2 ranks queues more than one chunk.
+  std::vector<Shape> shapes = kShapes;
+  shapes.push_back({10000, 2, 4, 2, 1});
+  for (const Shape &s : shapes) {
     int64_t fair = fairCapacity(s);
     for (int64_t capacity : {std::max<int64_t>(1, fair / 2), s.tokens})
       for (int64_t parts : {1, 2, 4}) {

@@ -245,15 +245,17 @@ inline const std::vector<Shape> kShapes =
 // on 3 and 2 on 1, sizes off the vector widths, head_dim 200 over four
 // 64-wide chunks, the benchmark's shape) and, for the 64 x 64 tiles: a
 // sequence of two tiles and a query per kv head group of 4, one just past a
-// tile with head_dim 256 (the f32 kernels' largest), a 129-long one, and
-// the head_dims of the bf16 kernels' largest build (128, that of Mixtral
-// and the GPU benchmark; 96 padded to it).
+// tile with head_dim 256 (the f32 kernels' largest), a 129-long one, the
+// head_dims of the bf16 kernels' largest build (128, that of Mixtral and
+// the GPU benchmark; 96 padded to it), and 160, the f32 kernels' build of
+// three chunks.
 inline const std::vector<AttentionCase> kAttentionCases =
     extended(test::kAttentionCases, {{2, 128, 8, 2, 64},
                                      {1, 65, 2, 2, 256},
                                      {1, 129, 3, 1, 33},
                                      {2, 130, 4, 2, 128},
-                                     {1, 70, 2, 1, 96}});
+                                     {1, 70, 2, 1, 96},
+                                     {1, 70, 2, 1, 160}});
 
 //===----------------------------------------------------------------------===//
 // Comparisons.

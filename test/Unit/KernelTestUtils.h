@@ -92,11 +92,12 @@ struct Shape {
   }
 };
 
-// Includes one expert, sizes off the 16-lane blocks and the benchmark's.
+// Includes one expert, sizes off the 16-lane blocks, the benchmark's and
+// top-1 routing (Switch) over several experts.
 inline const Shape kShapes[] = {{1, 1, 1, 1, 1},      {5, 3, 4, 2, 7},
                                 {37, 17, 6, 3, 23},   {64, 32, 8, 2, 40},
                                 {100, 20, 16, 4, 33}, {768, 128, 8, 2, 352},
-                                {50, 9, 5, 5, 17}};
+                                {50, 9, 5, 5, 17},    {9, 4, 3, 1, 5}};
 
 /// An expert's capacity at capacity factor 1.25.
 inline int64_t expertCapacity(const Shape &s) {
