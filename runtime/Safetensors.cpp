@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <tuple>
 
 using moert::DType;
 using nlohmann::json;
@@ -160,7 +161,9 @@ moert::SafetensorsReader::SafetensorsReader(std::string pathArg,
 
   const char *data = contents.data() + 8 + headerBytes;
   uint64_t dataBytes = contents.size() - 8 - headerBytes;
-  std::vector<std::pair<uint64_t, size_t>> starts;
+  // (start, bytes, index): empty tensors sort before the one that shares
+  // their start.
+  std::vector<std::tuple<uint64_t, uint64_t, size_t>> starts;
   for (auto &[name, entry] : header.items()) {
     if (name == "__metadata__") {
       if (!entry.is_object())
@@ -174,21 +177,21 @@ moert::SafetensorsReader::SafetensorsReader(std::string pathArg,
     }
     uint64_t begin = 0;
     tensors.push_back(parseEntry(path, name, entry, data, dataBytes, begin));
-    starts.push_back({begin, tensors.size() - 1});
+    starts.push_back({begin, tensors.back().bytes(), tensors.size() - 1});
   }
   // The format indexes the data entirely, without holes or shared bytes: a
   // header length that is off by a byte shows as a hole.
   std::sort(starts.begin(), starts.end());
   uint64_t expected = 0;
   std::string previous = "the header";
-  for (const auto &[begin, index] : starts) {
+  for (const auto &[begin, bytes, index] : starts) {
     const TensorView &tensor = tensors[index];
     if (begin != expected)
       fail("{}: tensor '{}' starts at data byte {}, but {} ends at {}{}", path,
            tensor.name, begin, previous, expected,
            begin > expected ? " (a hole: is the header length right?)"
                             : " (they overlap)");
-    expected = begin + tensor.bytes();
+    expected = begin + bytes;
     previous = "tensor '" + tensor.name + "'";
   }
   if (expected != dataBytes)

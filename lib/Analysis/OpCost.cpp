@@ -47,6 +47,12 @@ int64_t dim(Value value, int64_t index) {
   return shape[index < 0 ? shape.size() + index : index];
 }
 
+/// The rows of a [..., last] tensor, also when the last dimension is 0.
+int64_t rowsOf(Value value) {
+  return ShapedType::getNumElements(
+      cast<ShapedType>(value.getType()).getShape().drop_back());
+}
+
 double filledBytes(Value value, const QueueFill &fill) {
   return tensorBytes(value.getType()) * fill.of(value);
 }
@@ -114,8 +120,8 @@ mlir::moe::QueueFill::QueueFill(Block &body) {
   // of expert parallelism (which the backward repeats).
   llvm::DenseMap<Attribute, double> assignments, runFill;
   auto set = [&](Value value, double filledRows) {
-    double rows = numElements(value) / dim(value, -1);
-    fills[value] = std::min(1.0, filledRows / rows);
+    int64_t rows = rowsOf(value);
+    fills[value] = rows > 0 ? std::min(1.0, filledRows / rows) : 1.0;
   };
   auto copy = [&](Value to, Value from) { fills[to] = of(from); };
   for (Operation &op : body) {
@@ -194,19 +200,19 @@ FailureOr<OpCost> mlir::moe::getOpCost(Operation *op, const QueueFill &fill) {
                 LrScheduleOp>([](Operation *) { return OpCost(); })
           .Case([&](LinearOp op) {
             int64_t k = dim(op.getInput(), -1), n = dim(op.getWeight(), 0);
-            return gemm(numElements(op.getInput()) / k, n, k, 1);
+            return gemm(rowsOf(op.getInput()), n, k, 1);
           })
           .Case([&](LinearInputGradOp op) {
             int64_t n = dim(op.getWeight(), 0), k = dim(op.getWeight(), 1);
-            return gemm(numElements(op.getDResult()) / n, k, n, 1);
+            return gemm(rowsOf(op.getDResult()), k, n, 1);
           })
           .Case([&](LinearWeightGradOp op) {
             int64_t n = dim(op.getDResult(), -1), k = dim(op.getInput(), -1);
-            return gemm(n, k, numElements(op.getDResult()) / n, 1);
+            return gemm(n, k, rowsOf(op.getDResult()), 1);
           })
           .Case([&](RouterOp op) {
             int64_t h = dim(op.getTokens(), -1), e = dim(op.getWeight(), 0);
-            return gemm(numElements(op.getTokens()) / h, e, h, 1);
+            return gemm(rowsOf(op.getTokens()), e, h, 1);
           })
           .Case([&](ExpertFfnOp op) {
             return experts(op.getInput(), op.getGateProj(), 3);

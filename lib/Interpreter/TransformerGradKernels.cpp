@@ -34,7 +34,7 @@ Tensor mlir::moe::ref::embeddingGrad(const Tensor &ids, const Tensor &dResult,
 RmsNormGrads mlir::moe::ref::rmsNormGrad(const Tensor &input,
                                          const Tensor &weight, double eps,
                                          const Tensor &dResult) {
-  int64_t hidden = input.dim(-1), rows = input.numel() / hidden;
+  int64_t hidden = input.dim(-1), rows = input.rowCount();
   RmsNormGrads grads{Tensor::zeros(input.dtype, input.shape),
                      Tensor::zeros(weight.dtype, {hidden})};
   for (int64_t r = 0; r < rows; ++r) {
@@ -62,7 +62,7 @@ RmsNormGrads mlir::moe::ref::rmsNormGrad(const Tensor &input,
 
 Tensor mlir::moe::ref::linearInputGrad(const Tensor &dResult,
                                        const Tensor &weight) {
-  int64_t out = weight.dim(0), in = weight.dim(1), rows = dResult.numel() / out;
+  int64_t out = weight.dim(0), in = weight.dim(1), rows = dResult.rowCount();
   std::vector<int64_t> shape = dResult.shape;
   shape.back() = in;
   Tensor dInput = Tensor::zeros(dResult.dtype, shape);
@@ -78,7 +78,7 @@ Tensor mlir::moe::ref::linearInputGrad(const Tensor &dResult,
 
 Tensor mlir::moe::ref::linearWeightGrad(const Tensor &dResult,
                                         const Tensor &input) {
-  int64_t out = dResult.dim(-1), in = input.dim(-1), rows = input.numel() / in;
+  int64_t out = dResult.dim(-1), in = input.dim(-1), rows = input.rowCount();
   Tensor dWeight = Tensor::zeros(dResult.dtype, {out, in});
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t o = 0; o < out; ++o)
@@ -89,7 +89,7 @@ Tensor mlir::moe::ref::linearWeightGrad(const Tensor &dResult,
 }
 
 Tensor mlir::moe::ref::biasGrad(const Tensor &dResult) {
-  int64_t out = dResult.dim(-1), rows = dResult.numel() / out;
+  int64_t out = dResult.dim(-1), rows = dResult.rowCount();
   Tensor dBias = Tensor::zeros(dResult.dtype, {out});
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t o = 0; o < out; ++o)

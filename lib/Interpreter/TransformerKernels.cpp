@@ -23,7 +23,7 @@ Tensor mlir::moe::ref::embedding(const Tensor &table, const Tensor &ids) {
 
 Tensor mlir::moe::ref::rmsNorm(const Tensor &input, const Tensor &weight,
                                double eps) {
-  int64_t hidden = input.dim(-1), rows = input.numel() / hidden;
+  int64_t hidden = input.dim(-1), rows = input.rowCount();
   Tensor result = Tensor::zeros(input.dtype, input.shape);
   for (int64_t r = 0; r < rows; ++r) {
     const double *x = &input.data[r * hidden];
@@ -39,7 +39,7 @@ Tensor mlir::moe::ref::rmsNorm(const Tensor &input, const Tensor &weight,
 
 Tensor mlir::moe::ref::linear(const Tensor &input, const Tensor &weight,
                               const Tensor *bias) {
-  int64_t out = weight.dim(0), in = weight.dim(1), rows = input.numel() / in;
+  int64_t out = weight.dim(0), in = weight.dim(1), rows = input.rowCount();
   std::vector<int64_t> shape = input.shape;
   shape.back() = out;
   Tensor result = Tensor::zeros(input.dtype, shape);

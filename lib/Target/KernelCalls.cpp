@@ -34,6 +34,10 @@ int64_t target::numElements(Value value) {
   return cast<RankedTensorType>(value.getType()).getNumElements();
 }
 
+int64_t target::rowsOf(Value value) {
+  return ShapedType::getNumElements(shapeOf(value).drop_back());
+}
+
 std::string target::literal(double value) {
   if (std::isnan(value))
     return "NAN";
@@ -125,12 +129,11 @@ KernelCall call(StringRef kernel, SmallVector<KernelArg> args,
 KernelCall linearCall(Operation *op) {
   Value input = op->getOperand(0), weight = op->getOperand(1);
   int64_t inFeatures = dim(weight, 1), outFeatures = dim(weight, 0);
-  return call("linear",
-              {buffer(input), buffer(weight),
-               op->getNumOperands() > 2 ? buffer(op->getOperand(2))
-                                        : expression("nullptr"),
-               size(numElements(input) / inFeatures), size(inFeatures),
-               size(outFeatures), buffer(op->getResult(0))});
+  return call("linear", {buffer(input), buffer(weight),
+                         op->getNumOperands() > 2 ? buffer(op->getOperand(2))
+                                                  : expression("nullptr"),
+                         size(rowsOf(input)), size(inFeatures),
+                         size(outFeatures), buffer(op->getResult(0))});
 }
 
 } // namespace
@@ -151,38 +154,34 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
       })
       .Case([&](RmsNormOp o) {
         int64_t hidden = dim(o.getInput(), -1);
-        return call("rmsNorm",
-                    {in(0), in(1), size(numElements(o.getInput()) / hidden),
-                     size(hidden), real(o.getEps()), res(0)});
+        return call("rmsNorm", {in(0), in(1), size(rowsOf(o.getInput())),
+                                size(hidden), real(o.getEps()), res(0)});
       })
       .Case([&](RmsNormGradOp o) {
         int64_t hidden = dim(o.getInput(), -1);
         return call("rmsNormGrad",
-                    {in(0), in(1), in(2),
-                     size(numElements(o.getInput()) / hidden), size(hidden),
-                     real(o.getEps()), res(0), res(1)});
+                    {in(0), in(1), in(2), size(rowsOf(o.getInput())),
+                     size(hidden), real(o.getEps()), res(0), res(1)});
       })
       .Case<LinearOp, RouterOp>([&](Operation *) { return linearCall(op); })
       .Case([&](LinearInputGradOp o) {
         int64_t inFeatures = dim(o.getWeight(), 1),
                 outFeatures = dim(o.getWeight(), 0);
         return call("linearInputGrad",
-                    {in(0), in(1),
-                     size(numElements(o.getDResult()) / outFeatures),
+                    {in(0), in(1), size(rowsOf(o.getDResult())),
                      size(inFeatures), size(outFeatures), res(0)});
       })
       .Case([&](LinearWeightGradOp o) {
         int64_t inFeatures = dim(o.getDWeight(), 1),
                 outFeatures = dim(o.getDWeight(), 0);
         return call("linearWeightGrad",
-                    {in(0), in(1), size(numElements(o.getInput()) / inFeatures),
-                     size(inFeatures), size(outFeatures), res(0)});
+                    {in(0), in(1), size(rowsOf(o.getInput())), size(inFeatures),
+                     size(outFeatures), res(0)});
       })
       .Case([&](BiasGradOp o) {
         int64_t outFeatures = dim(o.getDBias(), 0);
-        return call("biasGrad",
-                    {in(0), size(numElements(o.getDResult()) / outFeatures),
-                     size(outFeatures), res(0)});
+        return call("biasGrad", {in(0), size(rowsOf(o.getDResult())),
+                                 size(outFeatures), res(0)});
       })
       .Case([&](RopeOp o) {
         Value x = o.getInput();
@@ -220,7 +219,7 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
       })
       .Case<CrossEntropyOp, CrossEntropyGradOp>([&](auto o) {
         int64_t vocab = dim(o.getLogits(), -1);
-        int64_t rows = numElements(o.getLogits()) / vocab;
+        int64_t rows = rowsOf(o.getLogits());
         // Without a divisor the loss is the mean over all rows.
         SmallVector<KernelArg> args = {in(0),
                                        in(1),
@@ -343,14 +342,12 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
       })
       .Case([&](shard::AllSliceOp o) {
         // `outer` groups of one block per rank along the sliced axis.
-        ArrayRef<int64_t> shape = shapeOf(o.getInput());
         int64_t axis = o.getSliceAxis().getSExtValue();
-        int64_t outer = 1;
-        for (int64_t i = 0; i < axis; ++i)
-          outer *= shape[i];
-        return call("allSlice",
-                    {in(0), size(outer),
-                     size(numElements(o.getResult()) / outer), res(0)});
+        ArrayRef<int64_t> shape = shapeOf(o.getResult());
+        return call(
+            "allSlice",
+            {in(0), size(ShapedType::getNumElements(shape.take_front(axis))),
+             size(ShapedType::getNumElements(shape.drop_front(axis))), res(0)});
       })
       .Case([&](DispatchGradOp o) {
         Value buffer = o.getDBuffer();

@@ -155,9 +155,11 @@ TEST(CpuTransformerKernelsTest, LinearAndGradsMatchReference) {
   struct Case {
     int64_t rows, in, out;
   };
-  // No rows: empty outputs, zero weight and bias gradients.
-  for (Case c : {Case{1, 1, 1}, Case{7, 5, 3}, Case{768, 128, 128},
-                 Case{768, 128, 256}, Case{33, 130, 257}, Case{0, 5, 3}}) {
+  // No rows: empty outputs, zero weight and bias gradients; no inputs: the
+  // bias alone (or zeros), an empty weight gradient.
+  for (Case c :
+       {Case{1, 1, 1}, Case{7, 5, 3}, Case{768, 128, 128}, Case{768, 128, 256},
+        Case{33, 130, 257}, Case{0, 5, 3}, Case{4, 0, 3}}) {
     std::string name = shapeName({c.rows, c.in, c.out});
     Floats x = randomFloats(c.rows * c.in, 1);
     Floats weight = randomFloats(c.out * c.in, 2);

@@ -226,10 +226,11 @@ void expectLinearMatchesCpu(int64_t rows, int64_t in, int64_t out) {
 struct LinearCase {
   int64_t rows, in, out;
 };
-// No rows: empty outputs, zero weight and bias gradients.
+// No rows: empty outputs, zero weight and bias gradients; no inputs: the
+// bias alone (or zeros), an empty weight gradient.
 const LinearCase kLinearCases[] = {
     {1, 1, 1},      {7, 5, 3}, {768, 128, 128}, {768, 128, 256},
-    {33, 130, 257}, {0, 5, 3}, {2000, 64, 48}};
+    {33, 130, 257}, {0, 5, 3}, {2000, 64, 48},  {4, 0, 3}};
 
 } // namespace
 

@@ -332,6 +332,19 @@ TEST_F(SafetensorsTest, AcceptsAdjacentTensors) {
   EXPECT_EQ(reader.getTensors().size(), 2u);
 }
 
+TEST_F(SafetensorsTest, AcceptsEmptyTensorsWhereOthersStart) {
+  // b and c hold no bytes at the starts of a and d, after them by name.
+  std::string path = writeRaw(
+      "empty.safetensors",
+      R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},)"
+      R"( "b": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]},)"
+      R"( "c": {"dtype": "F32", "shape": [2, 0], "data_offsets": [8, 8]},)"
+      R"( "d": {"dtype": "I32", "shape": [2], "data_offsets": [8, 16]}})",
+      kSixteenBytes);
+  SafetensorsReader reader(path);
+  EXPECT_EQ(reader.getTensors().size(), 4u);
+}
+
 TEST_F(SafetensorsTest, RefusesNegativeShapeEntry) {
   std::string path = writeRaw(
       "negative.safetensors",

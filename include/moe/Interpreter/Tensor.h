@@ -40,6 +40,12 @@ struct Tensor {
   int64_t dim(int64_t axis) const {
     return shape[axis < 0 ? axis + shape.size() : axis];
   }
+  /// The rows of a [..., last] tensor: the product of every dimension but
+  /// the last, also when the last is 0.
+  int64_t rowCount() const {
+    return moert::numElements(
+        std::vector<int64_t>(shape.begin(), shape.end() - 1));
+  }
   /// Rounds every value to the precision of `dtype` (f32 values to float,
   /// bf16 values to nearest even bf16 of their float).
   void roundToDType();
