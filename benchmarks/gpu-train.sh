@@ -60,11 +60,18 @@ compile() {
   }
 }
 if [ "${COMPILE_ONLY:-0}" = 1 ]; then
+  # In parallel: each nvcc run takes one core for tens of seconds.
+  compiles=()
   for precision in ${PRECISIONS:-f32 bf16}; do
-    compile "$precision" "" || true
+    compile "$precision" "" &
+    compiles+=($!)
     if [ "${PROFILE:-0}" = 1 ]; then
-      compile "$precision" profile || true
+      compile "$precision" profile &
+      compiles+=($!)
     fi
+  done
+  for compile in "${compiles[@]}"; do
+    wait "$compile" || status=1
   done
   exit $status
 fi
