@@ -49,6 +49,25 @@ struct Shape {
   int heads, kvHeads, headDim;
   bool causal;
   float scale;
+
+  /// The query heads that read each kv head.
+  __device__ int group() const { return heads / kvHeads; }
+  /// The first of query head h's softmax statistics (lse, delta), which
+  /// are [batch, heads, seq].
+  __device__ int64_t statistics(int64_t b, int h) const {
+    return (b * heads + h) * seq;
+  }
+};
+
+/// The query head that a block of a queries' grid (x: batch * heads) owns,
+/// and the kv head that it reads.
+struct QueryHeadOfBlock {
+  int64_t b;
+  int h, kvHead;
+
+  __device__ explicit QueryHeadOfBlock(const Shape &shape)
+      : b(blockIdx.x / shape.heads), h(blockIdx.x % shape.heads),
+        kvHead(h / shape.group()) {}
 };
 
 inline Shape makeShape(int64_t batch, int64_t seq, int64_t heads,
@@ -198,9 +217,7 @@ __global__ void __launch_bounds__(kAttentionThreads)
   float *qT = reinterpret_cast<float *>(sharedMemory);
   float *kv = qT + kBuffer, *pT = kv + kBuffer;
   int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-  int64_t b = blockIdx.x / shape.heads;
-  int h = blockIdx.x % shape.heads;
-  int kvHead = h / (shape.heads / shape.kvHeads);
+  auto [b, h, kvHead] = QueryHeadOfBlock(shape);
   Head qHead(q, shape, b, h, shape.heads);
   Head kHead(k, shape, b, kvHead, shape.kvHeads);
   Head vHead(v, shape, b, kvHead, shape.kvHeads);
@@ -274,7 +291,7 @@ __global__ void __launch_bounds__(kAttentionThreads)
     }
   }
 
-  int64_t rowBase = (b * shape.heads + h) * shape.seq;
+  int64_t rowBase = shape.statistics(b, h);
 #pragma unroll
   for (int ii = 0; ii < 4; ++ii) {
     int64_t i = i0 + ty * 4 + ii;
@@ -327,7 +344,7 @@ __global__ void __launch_bounds__(kAttentionThreads)
   int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
   int64_t b = blockIdx.x / shape.kvHeads;
   int kvHead = blockIdx.x % shape.kvHeads;
-  int group = shape.heads / shape.kvHeads;
+  int group = shape.group();
   Head kHead(k, shape, b, kvHead, shape.kvHeads);
   Head vHead(v, shape, b, kvHead, shape.kvHeads);
   int64_t k0 = int64_t(blockIdx.y) * kTile;
@@ -340,8 +357,8 @@ __global__ void __launch_bounds__(kAttentionThreads)
   for (int h = kvHead * group; h < (kvHead + 1) * group; ++h) {
     Head qHead(q, shape, b, h, shape.heads);
     Head oHead(dOut, shape, b, h, shape.heads);
-    const float *rowLse = lse + (b * shape.heads + h) * shape.seq;
-    const float *rowDelta = delta + (b * shape.heads + h) * shape.seq;
+    const float *rowLse = lse + shape.statistics(b, h);
+    const float *rowDelta = delta + shape.statistics(b, h);
     // Causal: queries before the tile's first key see none of it.
     for (int64_t i0 = shape.causal ? k0 : 0; i0 < shape.seq; i0 += kTile) {
       float s[4][4] = {}, dp[4][4] = {}; // [key][query]
@@ -415,15 +432,13 @@ __global__ void __launch_bounds__(kAttentionThreads)
   float *oT = qT + kBuffer, *kB = oT + kBuffer, *vB = kB + kBuffer;
   float *dsA = vB + kBuffer;
   int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-  int64_t b = blockIdx.x / shape.heads;
-  int h = blockIdx.x % shape.heads;
-  int kvHead = h / (shape.heads / shape.kvHeads);
+  auto [b, h, kvHead] = QueryHeadOfBlock(shape);
   Head qHead(q, shape, b, h, shape.heads);
   Head oHead(dOut, shape, b, h, shape.heads);
   Head kHead(k, shape, b, kvHead, shape.kvHeads);
   Head vHead(v, shape, b, kvHead, shape.kvHeads);
   int64_t i0 = int64_t(blockIdx.y) * kTile;
-  int64_t rowBase = (b * shape.heads + h) * shape.seq;
+  int64_t rowBase = shape.statistics(b, h);
 
   float rowL[4], rowD[4];
 #pragma unroll

@@ -217,9 +217,7 @@ __global__ void __launch_bounds__(kTcThreads)
   Bits *qs = reinterpret_cast<Bits *>(sharedTiles);
   Bits *ks = qs + kRows * ld, *vs = ks + kRows * ld;
   int warp = threadIdx.x / 32;
-  int64_t b = blockIdx.x / shape.heads;
-  int h = blockIdx.x % shape.heads;
-  int kvHead = h / (shape.heads / shape.kvHeads);
+  auto [b, h, kvHead] = QueryHeadOfBlock(shape);
   Head qHead(q, shape, b, h, shape.heads);
   Head kHead(k, shape, b, kvHead, shape.kvHeads);
   Head vHead(v, shape, b, kvHead, shape.kvHeads);
@@ -287,7 +285,7 @@ __global__ void __launch_bounds__(kTcThreads)
     productOfRegisters<HeadDim>(acc, s, vs, ld);
   }
 
-  int64_t rowBase = (b * shape.heads + h) * shape.seq;
+  int64_t rowBase = shape.statistics(b, h);
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     int64_t i = rows[half];
@@ -351,7 +349,7 @@ __global__ void __launch_bounds__(kTcThreads)
   int warp = threadIdx.x / 32;
   int64_t b = blockIdx.x / shape.kvHeads;
   int kvHead = blockIdx.x % shape.kvHeads;
-  int group = shape.heads / shape.kvHeads;
+  int group = shape.group();
   int64_t k0 = int64_t(blockIdx.y) * kRows;
   Head kHead(k, shape, b, kvHead, shape.kvHeads);
   loadTile<HeadDim>(ks, kHead, k0, vectors);
@@ -365,7 +363,7 @@ __global__ void __launch_bounds__(kTcThreads)
   for (int h = kvHead * group; h < (kvHead + 1) * group; ++h) {
     Head qHead(q, shape, b, h, shape.heads);
     Head oHead(dOut, shape, b, h, shape.heads);
-    int64_t rowBase = (b * shape.heads + h) * shape.seq;
+    int64_t rowBase = shape.statistics(b, h);
     for (int64_t i0 = firstQuery; i0 < shape.seq; i0 += kRows) {
       __syncthreads(); // the last tile's readers are done
       loadTile<HeadDim>(qs, qHead, i0, vectors);
@@ -407,9 +405,7 @@ __global__ void __launch_bounds__(kTcThreads)
   Bits *qs = reinterpret_cast<Bits *>(sharedTiles);
   Bits *os = qs + kRows * ld, *ks = os + kRows * ld, *vs = ks + kRows * ld;
   int warp = threadIdx.x / 32;
-  int64_t b = blockIdx.x / shape.heads;
-  int h = blockIdx.x % shape.heads;
-  int kvHead = h / (shape.heads / shape.kvHeads);
+  auto [b, h, kvHead] = QueryHeadOfBlock(shape);
   Head kHead(k, shape, b, kvHead, shape.kvHeads);
   Head vHead(v, shape, b, kvHead, shape.kvHeads);
   int64_t i0 = int64_t(blockIdx.y) * kRows;
@@ -417,7 +413,7 @@ __global__ void __launch_bounds__(kTcThreads)
   loadTile<HeadDim>(qs, qHead, i0, vectors);
   loadTile<HeadDim>(os, Head(dOut, shape, b, h, shape.heads), i0, vectors);
 
-  int64_t rowBase = (b * shape.heads + h) * shape.seq;
+  int64_t rowBase = shape.statistics(b, h);
   int64_t rows[2] = {i0 + warp * 16 + fragmentRow(0),
                      i0 + warp * 16 + fragmentRow(2)};
   float rowLse[2], rowDelta[2];
