@@ -17,6 +17,7 @@
 
 #include "moert/Collectives.h"
 #include "moert/CudaKernels.h"
+#include "moert/CudaTarget.h"
 #include "moert/Error.h"
 
 #define OMPI_SKIP_MPICXX 1
@@ -119,6 +120,7 @@ void moert::cuda::gatherBytes(const void *local, int64_t bytes, void *whole) {
 void moert::cuda::leaveGroup() {
   if (communicator) {
     check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
+    releaseGraphs();
     ncclCommDestroy(communicator);
     communicator = nullptr;
   }

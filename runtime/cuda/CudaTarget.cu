@@ -13,6 +13,7 @@
 #include "moert/CudaTarget.h"
 #include "moert/Error.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -318,9 +319,32 @@ moert::cuda::ProfileScope::~ProfileScope() {
   context().timedCalls.push_back({&site, start, stop});
 }
 
+namespace {
+/// The FunctionGraphs alive. Created by the first one's constructor, so
+/// destroyed after the last one's destructor.
+std::vector<FunctionGraph *> &liveGraphs() {
+  static std::vector<FunctionGraph *> graphs;
+  return graphs;
+}
+} // namespace
+
+FunctionGraph::FunctionGraph() { liveGraphs().push_back(this); }
+
 FunctionGraph::~FunctionGraph() {
+  std::vector<FunctionGraph *> &graphs = liveGraphs();
+  graphs.erase(std::find(graphs.begin(), graphs.end(), this));
+  release();
+}
+
+void FunctionGraph::release() {
   if (graph)
     cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph));
+  graph = nullptr;
+}
+
+void moert::cuda::releaseGraphs() {
+  for (FunctionGraph *graph : liveGraphs())
+    graph->release();
 }
 
 void FunctionGraph::run(std::initializer_list<const void *> key,
@@ -342,10 +366,7 @@ void FunctionGraph::run(std::initializer_list<const void *> key,
   if (!graph || generation != capturedGeneration ||
       !std::equal(key.begin(), key.end(), capturedKey.begin(),
                   capturedKey.end())) {
-    if (graph)
-      check(cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph)),
-            "cudaGraphExecDestroy");
-    graph = nullptr;
+    release();
     cudaGraph_t captured = nullptr;
     check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal),
           "cudaStreamBeginCapture");

@@ -68,13 +68,15 @@ private:
 /// then waits for its kernels and adds their times to the sites.
 class FunctionGraph {
 public:
-  FunctionGraph() = default;
+  FunctionGraph();
   FunctionGraph(const FunctionGraph &) = delete;
   FunctionGraph &operator=(const FunctionGraph &) = delete;
   ~FunctionGraph();
 
   void run(std::initializer_list<const void *> key,
            const std::function<void()> &body);
+  /// Destroys the captured graph, if any; the next call captures again.
+  void release();
 
 private:
   std::vector<const void *> capturedKey;
@@ -82,6 +84,11 @@ private:
   void *graph = nullptr; // cudaGraphExec_t
   bool warmedUp = false, profiled = false;
 };
+
+/// Releases every FunctionGraph's graph. A graph that captured NCCL calls
+/// holds a reference on the communicator, and ncclCommDestroy waits until
+/// none is left: leaving the process group releases them first.
+void releaseGraphs();
 
 } // namespace moert::cuda
 
