@@ -14,7 +14,14 @@
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
 
+#include "llvm/Support/CommandLine.h"
+
 int main(int argc, char **argv) {
+  // Only MLIR's and our options in --help: every option registered so far
+  // is one of LLVM's own (its code generators', its optimizers'), while
+  // MlirOptMain registers its options and the passes' when it runs.
+  static llvm::cl::OptionCategory optOptions("moe-opt options");
+  llvm::cl::HideUnrelatedOptions(optOptions);
   mlir::DialectRegistry registry;
   mlir::moe::registerAllDialects(registry);
   mlir::moe::registerMoePasses();
