@@ -28,6 +28,16 @@ constexpr char kTemporarySuffix[] = ".tmp-XXXXXX";
 } // namespace
 
 moert::AtomicFile::AtomicFile(std::string pathArg) : path(std::move(pathArg)) {
+  // The rename would replace a device or a FIFO with a regular file, and
+  // a file the user may not write (in a directory they may write).
+  struct stat status;
+  if (stat(path.c_str(), &status) == 0) {
+    if (!S_ISREG(status.st_mode))
+      fail("{}: not a regular file: only a regular file is replaced", path);
+    if (access(path.c_str(), W_OK) != 0)
+      fail("{}: not writable: {}", path, describeErrno());
+    mode = status.st_mode & 07777;
+  }
   std::vector<char> pattern(path.begin(), path.end());
   pattern.insert(pattern.end(), kTemporarySuffix,
                  kTemporarySuffix + sizeof(kTemporarySuffix));
@@ -56,10 +66,14 @@ void moert::AtomicFile::write(const char *data, size_t size) {
 }
 
 void moert::AtomicFile::commit() {
-  // mkstemp creates the file 0600; give it the mode a plain open() would.
-  mode_t mask = umask(0);
-  umask(mask);
-  if (fchmod(fd, 0666 & ~mask) != 0)
+  // mkstemp creates the file 0600: give it the replaced file's mode, or
+  // the one a plain open() would.
+  if (mode < 0) {
+    mode_t mask = umask(0);
+    umask(mask);
+    mode = 0666 & ~mask;
+  }
+  if (fchmod(fd, static_cast<mode_t>(mode)) != 0)
     fail("{}: cannot set the file mode: {}", path, describeErrno());
   if (fsync(fd) != 0)
     fail("{}: fsync failed: {}", path, describeErrno());

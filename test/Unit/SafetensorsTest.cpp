@@ -18,6 +18,7 @@
 #include <set>
 #include <string>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
 
@@ -436,17 +437,62 @@ TEST_F(SafetensorsTest, FailedWriteKeepsExistingFile) {
   EXPECT_EQ(listDir(), std::vector<std::string>{"model.safetensors"});
 }
 
-TEST_F(SafetensorsTest, FailedReplaceRemovesTemporary) {
-  // A directory stands where the file should go: the temporary file is
-  // written, the rename over the directory fails, and the temporary file
-  // must be cleaned up.
-  std::string path = pathOf("model.safetensors");
-  ASSERT_EQ(mkdir(path.c_str(), 0755), 0);
+TEST_F(SafetensorsTest, ReplacesOnlyRegularFiles) {
+  // A rename would put a regular file where a directory, a FIFO or a
+  // device was.
+  std::string directory = pathOf("directory.safetensors");
+  std::string fifo = pathOf("fifo.safetensors");
+  ASSERT_EQ(mkdir(directory.c_str(), 0755), 0);
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
   const float value[] = {1.0f};
-  std::string message = errorOf([&] {
-    moert::writeSafetensors(path, {{"x", DType::F32, {1}, value}});
-  });
-  EXPECT_TRUE(contains(message, "cannot replace")) << message;
+  for (const std::string &path : {directory, fifo}) {
+    std::string message = errorOf([&] {
+      moert::writeSafetensors(path, {{"x", DType::F32, {1}, value}});
+    });
+    EXPECT_TRUE(contains(message, path + ": not a regular file")) << message;
+  }
+  struct stat status;
+  ASSERT_EQ(stat(fifo.c_str(), &status), 0);
+  EXPECT_TRUE(S_ISFIFO(status.st_mode));
+  EXPECT_EQ(listDir(), (std::vector<std::string>{"directory.safetensors",
+                                                 "fifo.safetensors"}));
+}
+
+TEST_F(SafetensorsTest, ReplacingKeepsTheFileMode) {
+  const float value[] = {1.0f};
+  std::string path = pathOf("model.safetensors");
+  moert::writeSafetensors(path, {{"x", DType::F32, {1}, value}});
+  ASSERT_EQ(chmod(path.c_str(), 0600), 0);
+  moert::writeSafetensors(path, {{"x", DType::F32, {1}, value}});
+  struct stat status;
+  ASSERT_EQ(stat(path.c_str(), &status), 0);
+  EXPECT_EQ(status.st_mode & 07777, 0600u);
+}
+
+TEST_F(SafetensorsTest, RefusesToReplaceAReadOnlyFile) {
+  // The rename needs only the directory's write permission: the file's
+  // must be checked. Root may write anything, so as root the writer runs
+  // as nobody, in a child process.
+  const float value[] = {1.0f};
+  std::string path = pathOf("model.safetensors");
+  moert::writeSafetensors(path, {{"x", DType::F32, {1}, value}});
+  ASSERT_EQ(chmod(path.c_str(), 0444), 0);
+  ASSERT_EQ(chmod(dir.c_str(), 0777), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+      _exit(2);
+    std::string message = errorOf([&] {
+      moert::writeSafetensors(path, {{"y", DType::F32, {1}, value}});
+    });
+    _exit(contains(message, path + ": not writable") ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_NE(SafetensorsReader(path).find("x"), nullptr);
   EXPECT_EQ(listDir(), std::vector<std::string>{"model.safetensors"});
 }
 

@@ -16,7 +16,8 @@ namespace moert {
 
 class AtomicFile {
 public:
-  /// Creates the temporary file; throws moert::Error.
+  /// Creates the temporary file; throws moert::Error, also when `path`
+  /// exists and is not a regular file the caller may write.
   explicit AtomicFile(std::string path);
   AtomicFile(const AtomicFile &) = delete;
   AtomicFile &operator=(const AtomicFile &) = delete;
@@ -31,6 +32,7 @@ private:
   std::string path;
   std::string temporaryPath;
   int fd = -1;
+  int mode = -1; // the replaced file's permissions, if there is one
 };
 
 /// The right to replace `path` for as long as it lives: an exclusive lock on
