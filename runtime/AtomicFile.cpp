@@ -27,7 +27,11 @@ constexpr char kTemporarySuffix[] = ".tmp-XXXXXX";
 
 } // namespace
 
-moert::AtomicFile::AtomicFile(std::string pathArg) : path(std::move(pathArg)) {
+moert::AtomicFile::AtomicFile(std::string pathArg, int newFileMode)
+    : path(std::move(pathArg)) {
+  mode_t mask = umask(0);
+  umask(mask);
+  mode = newFileMode & ~static_cast<int>(mask);
   // The rename would replace a device or a FIFO with a regular file, and
   // a file the user may not write (in a directory they may write).
   struct stat status;
@@ -66,13 +70,7 @@ void moert::AtomicFile::write(const char *data, size_t size) {
 }
 
 void moert::AtomicFile::commit() {
-  // mkstemp creates the file 0600: give it the replaced file's mode, or
-  // the one a plain open() would.
-  if (mode < 0) {
-    mode_t mask = umask(0);
-    umask(mask);
-    mode = 0666 & ~mask;
-  }
+  // mkstemp creates the file 0600.
   if (fchmod(fd, static_cast<mode_t>(mode)) != 0)
     fail("{}: cannot set the file mode: {}", path, describeErrno());
   if (fsync(fd) != 0)

@@ -14,12 +14,13 @@
 #include "moe/Frontend/ModelBuilder.h"
 #include "moe/InitAllDialects.h"
 #include "moe/Pipelines/Pipelines.h"
+#include "moe/Support/ToolFiles.h"
 #include "moe/Target/Translations.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Support/FileUtilities.h"
+#include "moert/AtomicFile.h"
 #include "moert/Error.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -29,7 +30,8 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/SourceMgr.h"
-#include "llvm/Support/ToolOutputFile.h"
+
+#include <optional>
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -158,6 +160,19 @@ static int run() {
   if (targetName != "cpu" && targetName != "cuda")
     return fail("unknown --target '" + targetName + "' (known: cpu, cuda)");
   bool cuda = targetName == "cuda";
+  // Bad paths fail before the compilation, which takes a while. The
+  // compiler writes beside the binary, which a failed build leaves as it
+  // was.
+  std::optional<moert::AtomicFile> binary;
+  if (!outputPath.empty()) {
+    binary.emplace(outputPath, 0777);
+    if (!cuda) {
+      llvm::ErrorOr<std::string> compiler = llvm::sys::findProgramByName(cxx);
+      if (!compiler)
+        return fail("--cxx " + cxx + ": no such program");
+      cxx = *compiler;
+    }
+  }
   if (precision != "f32" && precision != "bf16")
     return fail("unknown --precision '" + precision + "' (known: f32, bf16)");
 #ifndef MOE_CUDA_COMPILER
@@ -174,11 +189,7 @@ static int run() {
 
   OwningOpRef<ModuleOp> module;
   if (StringRef(inputPath).ends_with(".json")) {
-    std::string error;
-    std::unique_ptr<llvm::MemoryBuffer> input =
-        openInputFile(inputPath, &error);
-    if (!input)
-      return fail(error);
+    std::unique_ptr<llvm::MemoryBuffer> input = moe::readToolInput(inputPath);
     llvm::Expected<OwningOpRef<ModuleOp>> imported = moe::importModelConfig(
         context, input->getBuffer(), inputPath,
         {Float32Type::get(&context),
@@ -190,7 +201,8 @@ static int run() {
       return fail(llvm::toString(imported.takeError()));
     module = std::move(*imported);
   } else {
-    module = parseSourceFile<ModuleOp>(inputPath, sourceMgr, &context);
+    sourceMgr.AddNewSourceBuffer(moe::readToolInput(inputPath), llvm::SMLoc());
+    module = parseSourceFile<ModuleOp>(sourceMgr, &context);
     if (!module)
       return 1;
   }
@@ -225,40 +237,39 @@ static int run() {
       return fail("cannot create a temporary file");
     source = temporary.str().str();
   }
-  {
-    std::string error;
-    std::unique_ptr<llvm::ToolOutputFile> output =
-        openOutputFile(source, &error);
-    if (!output)
-      return fail(error);
-    moe::TranslateOptions translateOptions;
-    translateOptions.modelName =
-        !modelName.empty()   ? modelName.getValue()
-        : outputPath.empty() ? llvm::sys::path::stem(emitCppPath).str()
-                             : llvm::sys::path::filename(outputPath).str();
-    translateOptions.profile = profile;
-    if (failed(translation->translate(*module, output->os(), translateOptions)))
-      return 1;
-    output->keep();
-  }
+  moe::TranslateOptions translateOptions;
+  translateOptions.modelName =
+      !modelName.empty()   ? modelName.getValue()
+      : outputPath.empty() ? llvm::sys::path::stem(emitCppPath).str()
+                           : llvm::sys::path::filename(outputPath).str();
+  translateOptions.profile = profile;
+  if (!moe::writeToolOutput(source, [&](llvm::raw_ostream &os) {
+        return succeeded(translation->translate(*module, os, translateOptions));
+      }))
+    return 1;
   if (outputPath.empty())
     return 0;
 
-  SmallVector<std::string> command = compileCommand(cuda, source, outputPath);
+  SmallVector<std::string> command =
+      compileCommand(cuda, source, binary->temporary());
   SmallVector<StringRef> args(command.begin(), command.end());
   std::string error;
   int status = llvm::sys::ExecuteAndWait(command.front(), args, std::nullopt,
                                          {}, 0, 0, &error);
   if (emitCppPath.empty())
     llvm::sys::fs::remove(source);
+  if (!error.empty())
+    return fail("cannot run " + command.front() + ": " + error);
   if (status != 0)
     return fail(Twine("compiling the generated ") + (cuda ? "CUDA" : "C++") +
-                " failed" + (error.empty() ? "" : ": " + error));
+                " failed");
+  binary->commit();
   return 0;
 }
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
+  moe::initToolFiles();
   // Only our options in --help, not LLVM's.
   cl::HideUnrelatedOptions(toolOptions);
   cl::ParseCommandLineOptions(argc, argv, "moe model to training binary\n");

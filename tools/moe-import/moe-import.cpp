@@ -8,14 +8,13 @@
 
 #include "moe/Frontend/ModelBuilder.h"
 #include "moe/InitAllDialects.h"
+#include "moe/Support/ToolFiles.h"
 
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/Support/FileUtilities.h"
 #include "moert/Error.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
-#include "llvm/Support/ToolOutputFile.h"
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -44,10 +43,7 @@ static int fail(const llvm::Twine &message) {
 
 /// Everything after option parsing.
 static int run() {
-  std::string error;
-  std::unique_ptr<llvm::MemoryBuffer> input = openInputFile(inputPath, &error);
-  if (!input)
-    return fail(error);
+  std::unique_ptr<llvm::MemoryBuffer> input = moe::readToolInput(inputPath);
   DialectRegistry registry;
   moe::registerAllDialects(registry);
   MLIRContext context(registry);
@@ -67,19 +63,18 @@ static int run() {
   if (!module)
     return fail(llvm::toString(module.takeError()));
 
-  std::unique_ptr<llvm::ToolOutputFile> output =
-      openOutputFile(outputPath, &error);
-  if (!output)
-    return fail(error);
   // Locations name each op's Hugging Face module (e.g. model.layers.3.mlp);
   // passes such as moe-autodiff's recomputation read them.
-  (*module)->print(output->os(), OpPrintingFlags().enableDebugInfo());
-  output->keep();
+  moe::writeToolOutput(outputPath, [&](llvm::raw_ostream &os) {
+    (*module)->print(os, OpPrintingFlags().enableDebugInfo());
+    return true;
+  });
   return 0;
 }
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
+  moe::initToolFiles();
   // Only our options in --help, not LLVM's.
   cl::HideUnrelatedOptions(toolOptions);
   cl::ParseCommandLineOptions(argc, argv, "config.json to moe-dialect IR\n");

@@ -8,6 +8,7 @@
 
 #include "moe/InitAllDialects.h"
 #include "moe/Pipelines/Pipelines.h"
+#include "moe/Support/ToolFiles.h"
 #include "moe/Transforms/Passes.h"
 #include "moert/Error.h"
 
@@ -15,11 +16,17 @@
 #include "mlir/Transforms/Passes.h"
 
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+
+#include <string>
+#include <vector>
 
 int main(int argc, char **argv) {
+  llvm::InitLLVM initLLVM(argc, argv);
+  mlir::moe::initToolFiles();
   // Only MLIR's and our options in --help: every option registered so far
   // is one of LLVM's own (its code generators', its optimizers'), while
-  // MlirOptMain registers its options and the passes' when it runs.
+  // MLIR registers its options and the passes' below.
   static llvm::cl::OptionCategory optOptions("moe-opt options");
   llvm::cl::HideUnrelatedOptions(optOptions);
   mlir::DialectRegistry registry;
@@ -27,8 +34,29 @@ int main(int argc, char **argv) {
   mlir::moe::registerMoePasses();
   mlir::moe::registerMoePipelines();
   mlir::registerTransformsPasses();
+  // A diagnostic does not print the operation it is about: that would be
+  // the whole model for a pass's error about the module. Our default comes
+  // first, so a --mlir-print-op-on-diagnostic of the user's wins.
+  std::vector<char *> arguments(argv, argv + argc);
+  std::string noOpPrinting = "--mlir-print-op-on-diagnostic=false";
+  arguments.insert(arguments.begin() + 1, noOpPrinting.data());
+  auto [inputPath, outputPath] = mlir::registerAndParseCLIOptions(
+      static_cast<int>(arguments.size()), arguments.data(),
+      "moe compiler driver\n", registry);
   return moert::exitOnErrors("moe-opt", [&] {
-    return mlir::asMainReturnCode(
-        mlir::MlirOptMain(argc, argv, "moe compiler driver\n", registry));
+    mlir::MlirOptMainConfig config =
+        mlir::MlirOptMainConfig::createFromCLOptions();
+    // MLIR's driver lists these and reads no input.
+    if (config.shouldShowDialects() || config.shouldListPasses())
+      return mlir::asMainReturnCode(
+          mlir::MlirOptMain(argc, argv, inputPath, outputPath, registry));
+    std::unique_ptr<llvm::MemoryBuffer> input =
+        mlir::moe::readToolInput(inputPath);
+    bool succeeded =
+        mlir::moe::writeToolOutput(outputPath, [&](llvm::raw_ostream &os) {
+          return mlir::succeeded(
+              mlir::MlirOptMain(os, std::move(input), registry, config));
+        });
+    return succeeded ? 0 : 1;
   });
 }

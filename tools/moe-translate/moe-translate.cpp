@@ -8,18 +8,17 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/InitAllDialects.h"
+#include "moe/Support/ToolFiles.h"
 #include "moe/Target/Translations.h"
 #include "moe/Transforms/Passes.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Support/FileUtilities.h"
 #include "moert/Error.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
-#include "llvm/Support/ToolOutputFile.h"
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -51,8 +50,8 @@ static int run() {
   MLIRContext context(registry);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-  OwningOpRef<ModuleOp> module =
-      parseSourceFile<ModuleOp>(inputPath, sourceMgr, &context);
+  sourceMgr.AddNewSourceBuffer(moe::readToolInput(inputPath), llvm::SMLoc());
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
     return 1;
   bool planned = llvm::all_of(module->getOps<func::FuncOp>(), [](auto f) {
@@ -69,24 +68,19 @@ static int run() {
     if (failed(pm.run(*module)))
       return 1;
   }
-  std::string error;
-  std::unique_ptr<llvm::ToolOutputFile> output =
-      openOutputFile(outputPath, &error);
-  if (!output) {
-    llvm::errs() << "moe-translate: error: " << error << "\n";
-    return 1;
-  }
   moe::TranslateOptions translateOptions;
   translateOptions.modelName = modelName;
   translateOptions.profile = profile;
-  if (failed(translation->translate(*module, output->os(), translateOptions)))
-    return 1;
-  output->keep();
-  return 0;
+  bool translated =
+      moe::writeToolOutput(outputPath, [&](llvm::raw_ostream &os) {
+        return succeeded(translation->translate(*module, os, translateOptions));
+      });
+  return translated ? 0 : 1;
 }
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
+  moe::initToolFiles();
   // Only our options in --help, not LLVM's.
   cl::HideUnrelatedOptions(toolOptions);
   cl::ParseCommandLineOptions(argc, argv, "moe IR to target source\n");

@@ -17,8 +17,9 @@ namespace moert {
 class AtomicFile {
 public:
   /// Creates the temporary file; throws moert::Error, also when `path`
-  /// exists and is not a regular file the caller may write.
-  explicit AtomicFile(std::string path);
+  /// exists and is not a regular file the caller may write. A new file gets
+  /// `newFileMode` less the umask, a replaced one keeps its mode.
+  explicit AtomicFile(std::string path, int newFileMode = 0666);
   AtomicFile(const AtomicFile &) = delete;
   AtomicFile &operator=(const AtomicFile &) = delete;
   /// Removes the temporary file unless commit() succeeded.
@@ -27,12 +28,15 @@ public:
   void write(const char *data, size_t size);
   /// Flushes to disk and renames the temporary file over the target.
   void commit();
+  /// The temporary file, for a writer in another process (a compiler),
+  /// which may also replace it.
+  const std::string &temporary() const { return temporaryPath; }
 
 private:
   std::string path;
   std::string temporaryPath;
   int fd = -1;
-  int mode = -1; // the replaced file's permissions, if there is one
+  int mode; // the permissions the file gets
 };
 
 /// The right to replace `path` for as long as it lives: an exclusive lock on

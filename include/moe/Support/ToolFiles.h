@@ -1,0 +1,43 @@
+//===- ToolFiles.h - the tools' input and output files ----------*- C++ -*-===//
+//
+// How moe-opt, moe-import, moe-translate and moe-compile read their input
+// and write their output, so that a bad path gets a clear error instead of
+// a hang, a crash or a damaged file.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_SUPPORT_TOOLFILES_H
+#define MOE_SUPPORT_TOOLFILES_H
+
+#include "llvm/ADT/STLFunctionalExtras.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <memory>
+
+namespace mlir::moe {
+
+/// What a tool's main does first, after InitLLVM: past a file size limit,
+/// writes fail with EFBIG, which is reported, instead of SIGXFSZ killing
+/// the process and leaving its temporary files.
+void initToolFiles();
+
+/// The contents of a tool's input: "-" is stdin; any other path must be a
+/// regular file (a FIFO would block, a device such as /dev/zero never
+/// ends). Throws moert::Error naming the path.
+std::unique_ptr<llvm::MemoryBuffer> readToolInput(llvm::StringRef path);
+
+/// Writes a tool's output with `write`, which returns false after reporting
+/// its own failure. "-" is stdout, and an existing device or FIFO (such as
+/// /dev/null) is written to directly. A regular file is written beside the
+/// path and renamed over it only when `write` succeeded (moert::AtomicFile),
+/// so a failure leaves an existing file as it was, and the output may be
+/// the input. Throws moert::Error, naming the path, when writing fails.
+/// Returns what `write` returned.
+bool writeToolOutput(llvm::StringRef path,
+                     llvm::function_ref<bool(llvm::raw_ostream &)> write);
+
+} // namespace mlir::moe
+
+#endif // MOE_SUPPORT_TOOLFILES_H

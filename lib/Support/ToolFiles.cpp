@@ -1,0 +1,116 @@
+//===- ToolFiles.cpp - the tools' input and output files ------------------===//
+
+#include "moe/Support/ToolFiles.h"
+
+#include "moert/AtomicFile.h"
+#include "moert/Error.h"
+
+#include "llvm/Support/Signals.h"
+
+#include <csignal>
+#include <optional>
+#include <sys/stat.h>
+
+using namespace mlir;
+
+namespace {
+
+/// A raw_ostream into an AtomicFile. The file's write error is kept, not
+/// thrown through LLVM's stream code, and raised by check().
+class AtomicFileStream : public llvm::raw_ostream {
+public:
+  explicit AtomicFileStream(moert::AtomicFile &file) : file(file) {}
+  ~AtomicFileStream() override { flush(); }
+
+  void check() {
+    flush();
+    if (!error.empty())
+      throw moert::Error(error);
+  }
+
+private:
+  void write_impl(const char *data, size_t size) override {
+    position += size;
+    if (!error.empty())
+      return;
+    try {
+      file.write(data, size);
+    } catch (const moert::Error &failure) {
+      error = failure.what();
+    }
+  }
+  uint64_t current_pos() const override { return position; }
+
+  moert::AtomicFile &file;
+  uint64_t position = 0;
+  std::string error;
+};
+
+/// Flushes `os` and raises its error, if any, naming `path`. A stream's
+/// error left set would end the process with LLVM's fatal error instead.
+void checkStream(llvm::raw_fd_ostream &os, llvm::StringRef path) {
+  os.flush();
+  if (std::error_code error = os.error()) {
+    os.clear_error();
+    moert::fail("{}: write failed: {}", path.str(), error.message());
+  }
+}
+
+/// The file at `path`, if there is one.
+std::optional<struct stat> statusOf(llvm::StringRef path) {
+  struct stat status;
+  if (stat(path.str().c_str(), &status) != 0)
+    return std::nullopt;
+  return status;
+}
+
+} // namespace
+
+void moe::initToolFiles() { std::signal(SIGXFSZ, SIG_IGN); }
+
+std::unique_ptr<llvm::MemoryBuffer> moe::readToolInput(llvm::StringRef path) {
+  if (path != "-") {
+    std::optional<struct stat> status = statusOf(path);
+    if (!status)
+      moert::fail("{}: cannot read it: {}", path.str(), moert::describeErrno());
+    if (!S_ISREG(status->st_mode))
+      moert::fail("{}: not a regular file", path.str());
+  }
+  llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> buffer =
+      llvm::MemoryBuffer::getFileOrSTDIN(path, /*IsText=*/false);
+  if (!buffer)
+    moert::fail("{}: cannot read it: {}", path.str(),
+                buffer.getError().message());
+  return std::move(*buffer);
+}
+
+bool moe::writeToolOutput(llvm::StringRef path,
+                          llvm::function_ref<bool(llvm::raw_ostream &)> write) {
+  if (path == "-") {
+    bool written = write(llvm::outs());
+    checkStream(llvm::outs(), "stdout");
+    return written;
+  }
+  std::optional<struct stat> status = statusOf(path);
+  if (status && S_ISDIR(status->st_mode))
+    moert::fail("{}: is a directory", path.str());
+  if (status && !S_ISREG(status->st_mode)) {
+    std::error_code error;
+    llvm::raw_fd_ostream os(path, error);
+    if (error)
+      moert::fail("{}: cannot open it: {}", path.str(), error.message());
+    bool written = write(os);
+    checkStream(os, path);
+    return written;
+  }
+  moert::AtomicFile file(path.str());
+  // A signal (a closed pipe, Ctrl-C) removes it too.
+  llvm::sys::RemoveFileOnSignal(file.temporary());
+  AtomicFileStream os(file);
+  bool written = write(os);
+  os.check();
+  llvm::sys::DontRemoveFileOnSignal(file.temporary());
+  if (written)
+    file.commit();
+  return written;
+}
