@@ -15,7 +15,8 @@ void moe::buildTrainPipeline(OpPassManager &pm,
     expertParallel.ranks = options.expertParallel;
     pm.addPass(createExpertParallel(expertParallel));
   }
-  if (options.gateNorm >= 0) {
+  // Negative means "as the model says"; NaN reaches the pass's check.
+  if (!(options.gateNorm < 0)) {
     GateNormOptions gateNorm;
     gateNorm.lambda = options.gateNorm;
     pm.addPass(createGateNorm(gateNorm));

@@ -11,6 +11,8 @@
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
 #include "llvm/Support/Debug.h"
 
+#include <cmath>
+
 #define DEBUG_TYPE "moe-gate-norm"
 
 namespace mlir::moe {
@@ -72,9 +74,11 @@ struct GateNormPass : moe::impl::GateNormBase<GateNormPass> {
   using GateNormBase::GateNormBase;
 
   void runOnOperation() override {
-    if (!(lambda >= 0) || !(epsilon > 0)) {
+    if (!(lambda >= 0) || !std::isfinite(lambda) || !(epsilon > 0) ||
+        !std::isfinite(epsilon)) {
       getOperation().emitError()
-          << "moe-gate-norm: lambda must be >= 0 and eps > 0, got lambda="
+          << "moe-gate-norm: lambda must be finite and >= 0 and eps finite "
+             "and > 0, got lambda="
           << lambda << " eps=" << epsilon;
       return signalPassFailure();
     }

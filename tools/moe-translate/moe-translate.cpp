@@ -48,6 +48,9 @@ static int run() {
   DialectRegistry registry;
   moe::registerAllDialects(registry);
   MLIRContext context(registry);
+  // Locations name the model's modules; printing the operation a
+  // diagnostic is about would print the whole model for a module's.
+  context.printOpOnDiagnostic(false);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
   sourceMgr.AddNewSourceBuffer(moe::readToolInput(inputPath), llvm::SMLoc());
