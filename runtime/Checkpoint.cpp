@@ -4,6 +4,7 @@
 #include "moert/Error.h"
 #include "moert/ModelState.h"
 #include "moert/Safetensors.h"
+#include "moert/StateNames.h"
 #include "moert/Upcycle.h"
 #include "moert/WeightSource.h"
 
@@ -11,11 +12,16 @@
 
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <set>
+#include <sys/stat.h>
 
 using nlohmann::json;
 
 namespace {
+
+/// The `format` metadata of our checkpoints.
+constexpr char kCheckpointFormat[] = "moe-checkpoint-v1";
 
 moert::DType dtypeOf(int32_t abiDType) {
   switch (abiDType) {
@@ -43,21 +49,30 @@ std::vector<int64_t> wholeShape(const moe_global &global,
   return shape;
 }
 
+/// The index and value of the first NaN or infinity of a float tensor, as
+/// stored.
+std::optional<std::pair<int64_t, double>>
+firstNonFinite(const moert::TensorView &tensor) {
+  if (!moert::isFloat(tensor.dtype))
+    return std::nullopt;
+  int64_t count = moert::numElements(tensor.shape);
+  const char *data = static_cast<const char *>(tensor.data);
+  for (int64_t i = 0; i < count; ++i) {
+    double value = moert::readFloat(tensor.dtype, data, i);
+    if (!std::isfinite(value))
+      return std::make_pair(i, value);
+  }
+  return std::nullopt;
+}
+
 /// Throws when a float tensor holds a NaN or an infinity: a checkpoint is
 /// only ever replaced by one that can be resumed.
-void requireFinite(const std::string &path, const moert::TensorView &tensor) {
-  int64_t count = moert::numElements(tensor.shape);
-  auto scan = [&](const auto *values) {
-    for (int64_t i = 0; i < count; ++i)
-      if (!std::isfinite(values[i]))
-        moert::fail("{}: not written: tensor '{}' holds {} at element {} "
-                    "(training diverged); the previous checkpoint is kept",
-                    path, tensor.name, values[i], i);
-  };
-  if (tensor.dtype == moert::DType::F32)
-    scan(static_cast<const float *>(tensor.data));
-  else if (tensor.dtype == moert::DType::F64)
-    scan(static_cast<const double *>(tensor.data));
+void requireFiniteToWrite(const std::string &path,
+                          const moert::TensorView &tensor) {
+  if (auto bad = firstNonFinite(tensor))
+    moert::fail("{}: not written: tensor '{}' holds {} at element {} "
+                "(training diverged); the previous checkpoint is kept",
+                path, tensor.name, bad->second, bad->first);
 }
 
 /// The first top-level key whose value differs between two configs.
@@ -72,6 +87,29 @@ std::string firstDifference(const json &a, const json &b) {
 }
 
 } // namespace
+
+void moert::requireFiniteTensor(const std::string &path,
+                                const TensorView &tensor) {
+  if (auto bad = firstNonFinite(tensor))
+    fail("{}: tensor '{}' holds {} at element {}", path, tensor.name,
+         bad->second, bad->first);
+}
+
+void moert::requireReplaceableCheckpoint(const std::string &path) {
+  struct stat status;
+  if (stat(path.c_str(), &status) != 0)
+    return;
+  Metadata metadata;
+  try {
+    metadata = readSafetensorsMetadata(path);
+  } catch (const Error &) {
+    // Not safetensors at all: refused below like any other file.
+  }
+  if (metadata["format"] != kCheckpointFormat)
+    fail("{}: exists and is not a moe checkpoint (no {} metadata): not "
+         "replacing it",
+         path, kCheckpointFormat);
+}
 
 void moert::saveCheckpoint(const std::string &path, const moe_model &model,
                            const void *state, const RunPosition &position,
@@ -93,24 +131,24 @@ void moert::saveCheckpoint(const std::string &path, const moe_model &model,
   if (group.rank != 0)
     return;
   for (const TensorView &tensor : tensors)
-    requireFinite(path, tensor);
+    requireFiniteToWrite(path, tensor);
   json run = {{"model", model.name},
               {"config", model.config_json},
               {"step", position.step},
               {"seed", position.seed},
               {"train_position", position.trainPosition}};
   writeSafetensors(path, tensors,
-                   {{"format", "moe-checkpoint-v1"}, {"moe", run.dump()}});
+                   {{"format", kCheckpointFormat}, {"moe", run.dump()}});
 }
 
 moert::CheckpointRun moert::parseCheckpointRun(const std::string &path,
                                                const Metadata &metadata) {
   auto format = metadata.find("format");
   auto run = metadata.find("moe");
-  if (format == metadata.end() || format->second != "moe-checkpoint-v1" ||
+  if (format == metadata.end() || format->second != kCheckpointFormat ||
       run == metadata.end())
-    fail("{}: not a moe training checkpoint (no moe-checkpoint-v1 metadata)",
-         path);
+    fail("{}: not a moe training checkpoint (no {} metadata)", path,
+         kCheckpointFormat);
   json fields = json::parse(run->second, nullptr, /*allow_exceptions=*/false);
   if (!fields.is_object())
     fail("{}: checkpoint metadata is not a JSON object: {}", path, run->second);
@@ -176,6 +214,17 @@ moert::RunPosition moert::loadCheckpoint(const std::string &path,
            global.tensor.name, dtypeName(tensor->dtype),
            formatShape(tensor->shape), dtypeName(dtypeOf(global.tensor.dtype)),
            formatShape(wholeShape(global, group)));
+    requireFiniteTensor(path, *tensor);
+  }
+  // The step count is the model's I64 scalar when it has one (checked
+  // above); Adam's bias correction reads it, the data sampler the metadata.
+  const TensorView *step = file.find(kOptimizerStepGlobal);
+  if (step && step->dtype == DType::I64 && step->shape.empty()) {
+    int64_t counted;
+    std::memcpy(&counted, step->data, sizeof(counted));
+    if (counted != run.position.step)
+      fail("{}: tensor '{}' counts {} steps, but the metadata says step {}",
+           path, kOptimizerStepGlobal, counted, run.position.step);
   }
   for (int64_t i = 0; i < model.num_globals; ++i) {
     const moe_global &global = model.globals[i];
@@ -224,6 +273,8 @@ void initializeUpcycled(const moert::WeightSource &source,
                                        wholeShape(global, group),
                                        dtypeOf(global.tensor.dtype), seed,
                                        global.init_value));
+    requireFiniteTensor(source.getPath(),
+                        weights.back().second.view(global.tensor.name));
   }
   checkDenseTensorsUsed(source, sources);
   for (const auto &[global, tensor] : weights) {
@@ -259,6 +310,7 @@ void moert::initializeFromWeights(const std::string &path,
       fail("{}: tensor '{}' is {}, but the model expects {}", path,
            global.tensor.name, formatShape(tensor.shape),
            formatShape(wholeShape(global, group)));
+    requireFiniteTensor(path, tensor.view(global.tensor.name));
     weights.emplace_back(&global, std::move(tensor));
   }
   for (const auto &[global, tensor] : weights) {

@@ -7,12 +7,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 std::vector<char> moert::readRegularFile(const std::string &path,
-                                         const char *what) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+                                         const char *what, uint64_t limit) {
+  // O_NONBLOCK: opening a FIFO would wait for a writer; it does not change
+  // how a regular file reads.
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     fail("{}: cannot open {}: {}", path, what, describeErrno());
-  struct stat info;
+  struct stat info = {};
   if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
     bool directory = S_ISDIR(info.st_mode);
     close(fd);
@@ -21,7 +25,8 @@ std::vector<char> moert::readRegularFile(const std::string &path,
   }
   std::vector<char> bytes;
   try {
-    bytes.resize(static_cast<size_t>(info.st_size));
+    bytes.resize(static_cast<size_t>(
+        std::min<uint64_t>(static_cast<uint64_t>(info.st_size), limit)));
   } catch (const std::bad_alloc &) {
     close(fd);
     fail("{}: {} of {} bytes does not fit in memory", path, what, info.st_size);

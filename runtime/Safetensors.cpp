@@ -133,7 +133,61 @@ moert::TensorView parseEntry(const std::string &path, const std::string &name,
   return view;
 }
 
+/// The little-endian header length that starts a safetensors file.
+uint64_t headerLengthOf(const std::vector<char> &contents) {
+  uint64_t headerBytes = 0;
+  for (int i = 7; i >= 0; --i)
+    headerBytes = (headerBytes << 8) | static_cast<unsigned char>(contents[i]);
+  return headerBytes;
+}
+
+/// The header of a safetensors file whose `contents` hold at least its
+/// header (all of its bytes, or all those the header needs), checked;
+/// `headerBytes` is set to its length.
+json parseHeader(const std::string &path, const std::vector<char> &contents,
+                 uint64_t &headerBytes) {
+  if (contents.size() < 8)
+    moert::fail("{}: file is {} bytes, too short for the 8-byte header length",
+                path, contents.size());
+  headerBytes = headerLengthOf(contents);
+  if (headerBytes > kMaxHeaderBytes || headerBytes > contents.size() - 8)
+    moert::fail("{}: header length {} exceeds the {} bytes after it "
+                "(truncated or not safetensors)",
+                path, headerBytes, contents.size() - 8);
+  json header = json::parse(contents.begin() + 8,
+                            contents.begin() + 8 + headerBytes, nullptr,
+                            /*allow_exceptions=*/false);
+  if (header.is_discarded() || !header.is_object())
+    moert::fail("{}: header is not a JSON object", path);
+  return header;
+}
+
+moert::Metadata parseMetadata(const std::string &path, const json &entry) {
+  if (!entry.is_object())
+    moert::fail("{}: '__metadata__' must be an object of strings", path);
+  moert::Metadata metadata;
+  for (auto &[key, value] : entry.items()) {
+    if (!value.is_string())
+      moert::fail("{}: metadata '{}' must be a string", path, key);
+    metadata[key] = value.get<std::string>();
+  }
+  return metadata;
+}
+
 } // namespace
+
+moert::Metadata moert::readSafetensorsMetadata(const std::string &path) {
+  const char *what = "safetensors file";
+  std::vector<char> start = readRegularFile(path, what, 8);
+  // A length too large fails parseHeader's check on the 8 bytes alone.
+  uint64_t headerBytes = start.size() < 8 ? 0 : headerLengthOf(start);
+  if (headerBytes <= kMaxHeaderBytes)
+    start = readRegularFile(path, what, 8 + headerBytes);
+  json header = parseHeader(path, start, headerBytes);
+  return header.contains("__metadata__")
+             ? parseMetadata(path, header["__metadata__"])
+             : Metadata();
+}
 
 moert::SafetensorsReader::SafetensorsReader(std::string pathArg)
     : SafetensorsReader(pathArg, readRegularFile(pathArg, "safetensors file")) {
@@ -142,23 +196,8 @@ moert::SafetensorsReader::SafetensorsReader(std::string pathArg)
 moert::SafetensorsReader::SafetensorsReader(std::string pathArg,
                                             std::vector<char> contentsArg)
     : path(std::move(pathArg)), contents(std::move(contentsArg)) {
-  if (contents.size() < 8)
-    fail("{}: file is {} bytes, too short for the 8-byte header length", path,
-         contents.size());
   uint64_t headerBytes = 0;
-  for (int i = 7; i >= 0; --i)
-    headerBytes = (headerBytes << 8) | static_cast<unsigned char>(contents[i]);
-  if (headerBytes > kMaxHeaderBytes || headerBytes > contents.size() - 8)
-    fail("{}: header length {} exceeds the {} bytes after it (truncated or not "
-         "safetensors)",
-         path, headerBytes, contents.size() - 8);
-
-  json header = json::parse(contents.begin() + 8,
-                            contents.begin() + 8 + headerBytes, nullptr,
-                            /*allow_exceptions=*/false);
-  if (header.is_discarded() || !header.is_object())
-    fail("{}: header is not a JSON object", path);
-
+  json header = parseHeader(path, contents, headerBytes);
   const char *data = contents.data() + 8 + headerBytes;
   uint64_t dataBytes = contents.size() - 8 - headerBytes;
   // (start, bytes, index): empty tensors sort before the one that shares
@@ -166,13 +205,7 @@ moert::SafetensorsReader::SafetensorsReader(std::string pathArg,
   std::vector<std::tuple<uint64_t, uint64_t, size_t>> starts;
   for (auto &[name, entry] : header.items()) {
     if (name == "__metadata__") {
-      if (!entry.is_object())
-        fail("{}: '__metadata__' must be an object of strings", path);
-      for (auto &[key, value] : entry.items()) {
-        if (!value.is_string())
-          fail("{}: metadata '{}' must be a string", path, key);
-        metadata[key] = value.get<std::string>();
-      }
+      metadata = parseMetadata(path, entry);
       continue;
     }
     uint64_t begin = 0;

@@ -39,49 +39,6 @@ bool exists(const std::string &path) {
   return stat(path.c_str(), &info) == 0;
 }
 
-double readFloat(DType dtype, const char *data, int64_t i) {
-  switch (dtype) {
-  case DType::F32: {
-    float value;
-    std::memcpy(&value, data + 4 * i, 4);
-    return value;
-  }
-  case DType::F64: {
-    double value;
-    std::memcpy(&value, data + 8 * i, 8);
-    return value;
-  }
-  case DType::BF16: {
-    uint16_t half;
-    std::memcpy(&half, data + 2 * i, 2);
-    uint32_t bits = uint32_t(half) << 16;
-    float value;
-    std::memcpy(&value, &bits, 4);
-    return value;
-  }
-  case DType::F16: {
-    uint16_t half;
-    std::memcpy(&half, data + 2 * i, 2);
-    int sign = half >> 15, exponent = (half >> 10) & 0x1f,
-        mantissa = half & 0x3ff;
-    double magnitude = exponent == 0 ? std::ldexp(mantissa, -24)
-                       : exponent == 31
-                           ? (mantissa ? NAN : INFINITY)
-                           : std::ldexp(1024 + mantissa, exponent - 25);
-    return sign ? -magnitude : magnitude;
-  }
-  case DType::I32:
-  case DType::I64:
-    break;
-  }
-  return 0;
-}
-
-bool isFloat(DType dtype) {
-  return dtype == DType::F32 || dtype == DType::F64 || dtype == DType::BF16 ||
-         dtype == DType::F16;
-}
-
 /// Rows [begin, end) of axis 1 of a rank-3 view, in its own dtype.
 OwnedTensor sliceAxis1(const TensorView &view, int64_t begin, int64_t end) {
   OwnedTensor slice{

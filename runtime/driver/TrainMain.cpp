@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -110,6 +111,16 @@ void checkVocabulary(const std::vector<int32_t> &tokens, int64_t vocab,
       moert::fail("{}: token {} is {}, outside the model's vocabulary of {} "
                   "(is this the model's data?)",
                   path, i, tokens[i], vocab);
+}
+
+/// Every byte of the prompt is a token of the model's vocabulary.
+void checkPrompt(const std::string &prompt, int64_t vocab) {
+  for (unsigned char byte : prompt)
+    if (byte >= vocab)
+      moert::fail("option --prompt: byte {}({}) is outside the vocabulary of "
+                  "{}",
+                  std::isprint(byte) ? fmt::format("'{}' ", char(byte)) : "",
+                  byte, vocab);
 }
 
 std::string formatDuration(double seconds) {
@@ -249,6 +260,9 @@ int run(int argc, char **argv) {
                   "without --seed, or with --seed {}",
                   options.resume, position.seed, options.seed, position.seed);
     options.seed = position.seed;
+    if (position.step >= options.steps)
+      moert::fail("{} is at step {}, at or past --steps {}: nothing to train",
+                  options.resume, position.step, options.steps);
   } else {
     Clock::time_point start = Clock::now();
     moert::initializeState(model, state.host(), options.seed, group.rank);
@@ -269,12 +283,18 @@ int run(int argc, char **argv) {
 
   std::optional<moert::WriterLock> checkpointLock;
   if (primary && !options.checkpoint.empty()) {
+    moert::requireReplaceableCheckpoint(options.checkpoint);
     checkpointLock.emplace(options.checkpoint);
     if (int removed = checkpointLock->removedTemporaries())
       fmt::print("removed {} temporary file{} of interrupted checkpoint "
                  "writes beside {}\n",
                  removed, removed == 1 ? "" : "s", options.checkpoint);
   }
+
+  const moe_function *logitsFn = moert::findFunction(model, "logits");
+  bool sampling = logitsFn && options.sampleTokens > 0;
+  if (sampling)
+    checkPrompt(options.prompt, logitsFn->outputs[0].shape[2]);
 
   Function step(model, trainStep, state.target(), arena.data());
   Function forward(model, forwardFn, state.target(), arena.data());
@@ -400,8 +420,7 @@ int run(int argc, char **argv) {
     fmt::print("{}", profile.format());
     record({{"profile", profile.json()}});
   }
-  const moe_function *logitsFn = moert::findFunction(model, "logits");
-  if (logitsFn && options.sampleTokens > 0) {
+  if (sampling) {
     Function logits(model, *logitsFn, state.target(), arena.data());
     int64_t vocab = logitsFn->outputs[0].shape[2];
     fmt::print("---- sample (temperature {:.2f}, top-k {}) ----\n{}{}\n",

@@ -9,7 +9,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <functional>
-#include <limits>
 #include <map>
 
 namespace {
@@ -57,15 +56,16 @@ int64_t moert::parseInteger(const std::string &option, const std::string &text,
 }
 
 double moert::parseReal(const std::string &option, const std::string &text,
-                        double min, double max) {
+                        double min, double max, bool minExcluded) {
   errno = 0;
   char *end = nullptr;
   double value = std::strtod(text.c_str(), &end);
   if (text.empty() || *end != '\0' || text.find_first_of(" \t") == 0 ||
       !std::isfinite(value))
     fail("option --{}: '{}' is not a finite number", option, text);
-  if (!(value >= min && value <= max))
-    fail("option --{}: {} is outside [{}, {}]", option, text, min, max);
+  if (!(minExcluded ? value > min : value >= min) || !(value <= max))
+    fail("option --{}: {} is outside {}{}, {}]", option, text,
+         minExcluded ? '(' : '[', min, max);
   return value;
 }
 
@@ -88,7 +88,6 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
       field = v;
     };
   };
-  double smallestPositive = std::numeric_limits<double>::min();
   std::map<std::string, Setter> setters = {
       {"data", path(options.data)},
       {"steps", count(options.steps, 0)},
@@ -96,7 +95,7 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
       {"eval-batches", count(options.evalBatches, 1)},
       {"val-fraction",
        [&](const std::string &name, const std::string &v) {
-         options.valFraction = parseReal(name, v, smallestPositive, 0.5);
+         options.valFraction = parseReal(name, v, 0, 0.5, /*minExcluded=*/true);
        }},
       {"seed",
        [&](const std::string &name, const std::string &v) {
@@ -116,7 +115,7 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
       {"sample-tokens", count(options.sampleTokens, 0)},
       {"temperature",
        [&](const std::string &name, const std::string &v) {
-         options.temperature = parseReal(name, v, smallestPositive, 1e6);
+         options.temperature = parseReal(name, v, 0, 1e6, /*minExcluded=*/true);
        }},
       {"top-k", count(options.topK, 0)},
       {"prompt", text(options.prompt)},

@@ -4,6 +4,7 @@
 usage: edit-safetensors.py IN OUT EDIT...
   drop=NAME                     leave tensor NAME out
   add=NAME:DTYPE:D0xD1:V0,V1    add a tensor (as make-safetensors.py)
+  set=NAME:INDEX:VALUE          overwrite element INDEX of tensor NAME
   moe.KEY=JSON                  set KEY of the JSON in the "moe" metadata
   header-length=DELTA           write a header length DELTA bytes off
 Written independently of the project's writer, to test its reader.
@@ -34,6 +35,13 @@ for edit in sys.argv[3:]:
                                     *numbers)
         header[name] = {"dtype": dtype,
                         "shape": [int(d) for d in shape.split("x")] if shape else []}
+    elif key == "set":
+        name, index, number = value.split(":")
+        code = FORMATS[header[name]["dtype"]]
+        at = int(index) * struct.calcsize(code)
+        packed = struct.pack("<" + code,
+                             float(number) if code in "fd" else int(number))
+        tensors[name] = tensors[name][:at] + packed + tensors[name][at + len(packed):]
     elif key.startswith("moe."):
         run = json.loads(metadata["moe"])
         run[key[4:]] = json.loads(value)

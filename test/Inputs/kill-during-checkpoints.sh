@@ -24,7 +24,9 @@ for i in $(seq 1 "$kills"); do
   sleep "0.$((i * 17 % 10))$i"
   kill -9 "$pid"
   wait "$pid" 2> /dev/null
-  if ! "$binary" $run --steps 0 --resume "$checkpoint" > "$dir/load.txt" 2>&1; then
+  # --steps 0 loads and checks the whole checkpoint, then refuses to train.
+  "$binary" $run --steps 0 --resume "$checkpoint" > "$dir/load.txt" 2>&1
+  if ! grep -q "nothing to train" "$dir/load.txt"; then
     echo "kill $i: the checkpoint does not load:"; cat "$dir/load.txt"; exit 1
   fi
   temporaries=$(ls "$checkpoint".tmp-* 2> /dev/null | wc -l)
@@ -33,6 +35,7 @@ for i in $(seq 1 "$kills"); do
   fi
   echo "kill $i: $(grep -o 'at step [0-9]*' "$dir/load.txt"), $temporaries temporary file(s)"
 done
-"$binary" $run --steps 0 --resume "$checkpoint" --checkpoint "$checkpoint" > /dev/null || exit 1
+step=$(grep -o 'at step [0-9]*' "$dir/load.txt" | grep -o '[0-9]*$')
+"$binary" $run --steps $((step + 1)) --resume "$checkpoint" --checkpoint "$checkpoint" > /dev/null || exit 1
 temporaries=$(ls "$checkpoint".tmp-* 2> /dev/null | wc -l)
 echo "after a clean run: $temporaries temporary files"

@@ -15,6 +15,7 @@
 #include "moe/Frontend/ModelConfig.h"
 #include "moe/InitAllDialects.h"
 #include "moe/MoeDialect.h"
+#include "moe/Support/ToolFiles.h"
 #include "moert/AtomicFile.h"
 #include "moert/Checkpoint.h"
 #include "moert/Error.h"
@@ -132,6 +133,10 @@ static void writeText(const std::string &path, const std::string &text) {
 }
 
 static int run() {
+  // 0 would mean one file per tensor.
+  if (maxShardBytes == 0)
+    moert::fail("option --max-shard-size: 0 is not a size (give bytes, at "
+                "least 1)");
   // Never write into a folder that holds something already.
   bool exists = llvm::sys::fs::exists(outputDir);
   if (exists) {
@@ -141,6 +146,12 @@ static int run() {
       moert::fail("{}: exists and is not an empty folder",
                   outputDir.getValue());
   }
+  // The folder is made, not its parents: a mistyped path is an error, as
+  // in the other tools.
+  llvm::StringRef parent = llvm::sys::path::parent_path(outputDir);
+  if (!exists && !parent.empty() && !llvm::sys::fs::is_directory(parent))
+    moert::fail("{}: cannot create the folder: {} is not a folder",
+                outputDir.getValue(), parent.str());
 
   // The weights are read once: a checkpoint can be most of the disk.
   moert::WeightSource source(inputPath);
@@ -184,13 +195,14 @@ static int run() {
       moert::fail("{}: tensor '{}' is {}, but the config gives {}",
                   inputPath.getValue(), name, moert::formatShape(tensor.shape),
                   moert::formatShape(expected));
+    moert::requireFiniteTensor(inputPath, tensor.view(name));
     for (auto &piece : moert::toHuggingFace(name, std::move(tensor)))
       tensors.push_back(std::move(piece));
   });
 
   // Everything is read and checked: now the folder.
   if (!exists)
-    if (std::error_code error = llvm::sys::fs::create_directories(outputDir))
+    if (std::error_code error = llvm::sys::fs::create_directory(outputDir))
       moert::fail("{}: cannot create the folder: {}", outputDir.getValue(),
                   error.message());
 
@@ -235,6 +247,7 @@ static int run() {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
+  moe::initToolFiles();
   // Only our options in --help, not LLVM's.
   cl::HideUnrelatedOptions(toolOptions);
   cl::ParseCommandLineOptions(argc, argv,

@@ -13,6 +13,7 @@
 #define MOERT_CHECKPOINT_H
 
 #include "moert/ModelAbi.h"
+#include "moert/Safetensors.h"
 
 #include <cstdint>
 #include <map>
@@ -56,9 +57,20 @@ parseCheckpointRun(const std::string &path,
 /// Restores `state` from `path`, this rank's part of each sharded global;
 /// throws moert::Error naming the file and the tensor if the checkpoint is
 /// truncated, corrupt or of another model (a missing, extra or differently
-/// shaped tensor).
+/// shaped tensor), holds a non-finite value, or its optimizer step count
+/// disagrees with its metadata.
 RunPosition loadCheckpoint(const std::string &path, const moe_model &model,
                            void *state, const RankGroup &group = {});
+
+/// Throws unless `path` is absent or a moe checkpoint (of any model): a
+/// checkpoint replaces its predecessor, never another file (say the run's
+/// own data) given by mistake.
+void requireReplaceableCheckpoint(const std::string &path);
+
+/// Throws "PATH: tensor 'NAME' holds nan at element I" when a float tensor
+/// (F32, F64, BF16 or F16, as stored) holds a NaN or an infinity: weights
+/// that are read must be finite before anything trains on or exports them.
+void requireFiniteTensor(const std::string &path, const TensorView &tensor);
 
 /// Overwrites the trainable globals of `state` (initialized before) with
 /// the weights at `path`: a Hugging Face model folder or safetensors file,
@@ -66,12 +78,12 @@ RunPosition loadCheckpoint(const std::string &path, const moe_model &model,
 /// dtype, this rank's part of each sharded global. Every trainable global
 /// must be there with its shape, and every tensor must have a global; the
 /// other globals (optimizer state) keep their initial values. Throws
-/// moert::Error naming the file, the tensor and both shapes, before any
-/// global is written. A model that moe-upcycle wrote also reads a
-/// checkpoint of the dense model it came from (one that lacks the model's
-/// own trainable globals): each global with an upcycle rule is built by it
-/// (moert/Upcycle.h; noise and fresh routers drawn from `seed`), and every
-/// dense tensor must feed a rule.
+/// moert::Error naming the file, the tensor and both shapes (or its first
+/// non-finite value), before any global is written. A model that moe-upcycle
+/// wrote also reads a checkpoint of the dense model it came from (one that
+/// lacks the model's own trainable globals): each global with an upcycle rule
+/// is built by it (moert/Upcycle.h; noise and fresh routers drawn from `seed`),
+/// and every dense tensor must feed a rule.
 void initializeFromWeights(const std::string &path, const moe_model &model,
                            void *state, const RankGroup &group, uint64_t seed);
 

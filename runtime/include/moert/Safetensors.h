@@ -12,8 +12,10 @@
 #ifndef MOERT_SAFETENSORS_H
 #define MOERT_SAFETENSORS_H
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <string>
@@ -53,6 +55,52 @@ template <typename Fn> decltype(auto) visitDType(DType dtype, Fn &&fn) {
   return fn(int64_t());
 }
 
+/// Whether `dtype` holds floats: F32, F64, BF16 or F16.
+inline bool isFloat(DType dtype) {
+  return dtype == DType::F32 || dtype == DType::F64 || dtype == DType::BF16 ||
+         dtype == DType::F16;
+}
+
+/// Element `i` of float data of `dtype` as stored, as a double (exact for
+/// every float dtype); 0 for an integer dtype.
+inline double readFloat(DType dtype, const char *data, int64_t i) {
+  switch (dtype) {
+  case DType::F32: {
+    float value;
+    std::memcpy(&value, data + 4 * i, 4);
+    return value;
+  }
+  case DType::F64: {
+    double value;
+    std::memcpy(&value, data + 8 * i, 8);
+    return value;
+  }
+  case DType::BF16: {
+    uint16_t half;
+    std::memcpy(&half, data + 2 * i, 2);
+    uint32_t bits = uint32_t(half) << 16;
+    float value;
+    std::memcpy(&value, &bits, 4);
+    return value;
+  }
+  case DType::F16: {
+    uint16_t half;
+    std::memcpy(&half, data + 2 * i, 2);
+    int sign = half >> 15, exponent = (half >> 10) & 0x1f,
+        mantissa = half & 0x3ff;
+    double magnitude = exponent == 0 ? std::ldexp(mantissa, -24)
+                       : exponent == 31
+                           ? (mantissa ? NAN : INFINITY)
+                           : std::ldexp(1024 + mantissa, exponent - 25);
+    return sign ? -magnitude : magnitude;
+  }
+  case DType::I32:
+  case DType::I64:
+    break;
+  }
+  return 0;
+}
+
 int64_t numElements(const std::vector<int64_t> &shape);
 std::string formatShape(const std::vector<int64_t> &shape);
 
@@ -86,6 +134,10 @@ private:
   std::vector<TensorView> tensors;
   Metadata metadata;
 };
+
+/// The metadata of the safetensors file at `path`, read from its header
+/// alone (a checkpoint can be most of a disk); throws moert::Error.
+Metadata readSafetensorsMetadata(const std::string &path);
 
 /// Writes `tensors` to `path` through a temporary file, fsync and rename.
 void writeSafetensors(const std::string &path,
