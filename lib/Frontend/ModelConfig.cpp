@@ -6,6 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <limits>
+#include <set>
+
 using nlohmann::json;
 
 namespace {
@@ -63,6 +66,11 @@ public:
                                                 : value.get<double>() < 0)) {
       keyError(key, strictlyPositive ? "a positive number"
                                      : "a non-negative number");
+      return fallback;
+    }
+    // The model computes in f32, where a larger value is infinite.
+    if (!(value.get<double>() <= std::numeric_limits<float>::max())) {
+      keyError(key, "a number within f32's range (at most 3.4e38)");
       return fallback;
     }
     return value.get<double>();
@@ -276,14 +284,62 @@ void checkConsistency(KeyReader &keys, const mlir::moe::ModelConfig &config) {
                   .str());
 }
 
+/// A key that one object of the config holds twice.
+struct DuplicateKey {
+  std::string key;
+};
+
+/// `jsonText` parsed, or an error with the line and column of a syntax
+/// error, or naming a key an object holds twice (a parser keeps one of
+/// them silently).
+llvm::Expected<json> parseJson(llvm::StringRef jsonText,
+                               llvm::StringRef fileName) {
+  std::vector<std::set<std::string>> keys;
+  auto callback = [&](int, json::parse_event_t event, json &parsed) {
+    if (event == json::parse_event_t::object_start)
+      keys.emplace_back();
+    else if (event == json::parse_event_t::object_end)
+      keys.pop_back();
+    else if (event == json::parse_event_t::key &&
+             !keys.back().insert(parsed.get<std::string>()).second)
+      throw DuplicateKey{parsed.get<std::string>()};
+    return true;
+  };
+  try {
+    return json::parse(jsonText.begin(), jsonText.end(), callback);
+  } catch (const DuplicateKey &duplicate) {
+    return llvm::createStringError(
+        llvm::formatv("{0}: '{1}' appears twice", fileName, duplicate.key)
+            .str());
+  } catch (const json::parse_error &error) {
+    // error.byte counts from 1; its message starts "[json.exception...]
+    // parse error at ...: " before the cause.
+    size_t offset =
+        std::min<size_t>(error.byte ? error.byte - 1 : 0, jsonText.size());
+    llvm::StringRef before = jsonText.take_front(offset);
+    size_t line = before.count('\n') + 1;
+    size_t lineStart = before.rfind('\n');
+    size_t column =
+        offset - (lineStart == llvm::StringRef::npos ? 0 : lineStart + 1) + 1;
+    llvm::StringRef cause = error.what();
+    if (size_t at = cause.find(": "); at != llvm::StringRef::npos)
+      cause = cause.drop_front(at + 2);
+    return llvm::createStringError(
+        llvm::formatv("{0}:{1}:{2}: invalid JSON: {3}", fileName, line, column,
+                      cause)
+            .str());
+  }
+}
+
 } // namespace
 
 llvm::Expected<mlir::moe::ModelConfig>
 mlir::moe::parseModelConfig(llvm::StringRef jsonText,
                             llvm::StringRef fileName) {
-  json object = json::parse(jsonText.begin(), jsonText.end(), nullptr,
-                            /*allow_exceptions=*/false);
-  if (object.is_discarded() || !object.is_object())
+  json object;
+  if (llvm::Error error = parseJson(jsonText, fileName).moveInto(object))
+    return std::move(error);
+  if (!object.is_object())
     return llvm::createStringError(fileName + ": not a JSON object");
 
   KeyReader keys(object, fileName);
@@ -349,12 +405,19 @@ llvm::Error mlir::moe::checkModelSizes(const ModelConfig &config,
                       ? std::ceil(*config.capacityFactor * tokens *
                                   config.topK / config.numExperts)
                       : tokens;
-    if (rows > kMaxDimension)
+    if (rows > kMaxDimension && config.capacityFactor)
       return llvm::createStringError(
           llvm::formatv(
               "{0}: 'moe_capacity_factor' ({1:e}) gives {2:e} rows per "
               "expert, more than 2^31",
               fileName, *config.capacityFactor, rows)
+              .str());
+    if (rows > kMaxDimension)
+      return llvm::createStringError(
+          llvm::formatv("{0}: the batch ({1}) x sequence ({2}) of a dropless "
+                        "layer gives {3} rows per expert (every token may "
+                        "choose one expert), more than 2^31",
+                        fileName, config.batchSize, config.seqLen, tokens)
               .str());
     tensors.push_back(
         {"expert buffers",

@@ -16,6 +16,7 @@
 
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 
+#include <new>
 #include <set>
 
 using namespace mlir;
@@ -48,8 +49,15 @@ moe::Evaluator::initializeGlobals(uint64_t seed,
                          << mlir::moe::kInitAttrName << "' initializer";
       return WalkResult::interrupt();
     }
-    Tensor tensor =
-        Tensor::zeros(*dtypeOf(type->getElementType()), shapeOf(*type));
+    Tensor tensor;
+    try {
+      tensor = Tensor::zeros(*dtypeOf(type->getElementType()), shapeOf(*type));
+    } catch (const std::bad_alloc &) {
+      global.emitError() << "cannot allocate "
+                         << type->getNumElements() * sizeof(double)
+                         << " bytes for global '" << global.getSymName() << "'";
+      return WalkResult::interrupt();
+    }
     FailureOr<int64_t> rank = shardIndex(global);
     if (failed(rank))
       return WalkResult::interrupt();

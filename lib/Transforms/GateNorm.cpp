@@ -11,6 +11,8 @@
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
 #include "llvm/Support/Debug.h"
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 
 #define DEBUG_TYPE "moe-gate-norm"
@@ -85,6 +87,25 @@ struct GateNormPass : moe::impl::GateNormBase<GateNormPass> {
     RewritePatternSet patterns(&getContext());
     populateGateNormPatterns(patterns, lambda, epsilon);
     walkAndApplyPatterns(getOperation(), std::move(patterns));
+    recordInConfig();
+  }
+
+  /// The config the model records (its checkpoints' and moe-export's
+  /// config.json) says how it routes now: a model trained with normalization
+  /// must not be resumed or exported as one without.
+  void recordInConfig() {
+    auto text = getOperation()->getAttrOfType<StringAttr>(kConfigAttrName);
+    if (!text)
+      return;
+    nlohmann::json config = nlohmann::json::parse(
+        text.getValue().str(), nullptr, /*allow_exceptions=*/false);
+    if (!config.is_object())
+      return; // moe-import wrote it: not ours to repair here
+    config.erase("moe_use_logits_norm");
+    config.erase("moe_gate_norm_std");
+    config["moe_gate_norm_lambda"] = lambda.getValue();
+    getOperation()->setAttr(kConfigAttrName,
+                            StringAttr::get(&getContext(), config.dump(2)));
   }
 };
 

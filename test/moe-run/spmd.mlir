@@ -29,12 +29,13 @@
 // VJP: shard.all_to_all %{{.*}} on @ranks grid_axes = [0] split_axis = 1 concat_axis = 2 : tensor<1x8x4xf64> -> tensor<1x4x8xf64>
 // VJP: moe.embedding_grad
 
-// Collectives need a group of the grid's size, and a rank that fails stops
-// the others instead of leaving them waiting.
+// Collectives need a group of the grid's size (checked before any rank
+// starts), and a rank that fails stops the others instead of leaving them
+// waiting.
 // RUN: not moe-run %s --entry spmd --data %S/../Inputs/english.txt 2>&1 | FileCheck %s --check-prefix=ALONE
 // ALONE: error: 'shard.all_to_all' needs the ranks of an SPMD group (moe-run --ranks)
 // RUN: not moe-run %s --entry spmd --ranks 4 --data %S/../Inputs/english.txt 2>&1 | FileCheck %s --check-prefix=SIZE
-// SIZE: error: moe-run runs 1-D grids of the group's 4 ranks, but @ranks has shape [2]
+// SIZE: error: option --ranks 4: the model's shard grid @ranks has shape [2]
 // RUN: not moe-run %s --entry rank_fails --ranks 2 2>&1 | FileCheck %s --check-prefix=FAILS
 // FAILS: error: {{.*}} 200 is outside [0, 128)
 

@@ -13,6 +13,7 @@
 #include "moe/Frontend/ModelConfig.h"
 #include "moe/InitAllDialects.h"
 #include "moe/Pipelines/Pipelines.h"
+#include "moe/Support/ToolFiles.h"
 #include "moert/Error.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -221,24 +222,23 @@ static int run() {
     return fail("--global-batch must be positive");
   if (top <= 0)
     return fail("--top must be positive");
-  std::string error;
   std::unique_ptr<llvm::MemoryBuffer> configFile =
-      openInputFile(configPath, &error);
-  if (!configFile)
-    return fail(error);
+      moe::readToolInput(configPath);
   llvm::Expected<moe::ModelConfig> config =
       moe::parseModelConfig(configFile->getBuffer(), configPath);
   if (!config)
     return fail(llvm::toString(config.takeError()));
   std::unique_ptr<llvm::MemoryBuffer> clusterFile =
-      openInputFile(clusterPath, &error);
-  if (!clusterFile)
-    return fail(error);
+      moe::readToolInput(clusterPath);
   llvm::Expected<moe::Cluster> cluster =
       moe::parseCluster(clusterFile->getBuffer(), clusterPath);
   if (!cluster)
     return fail(llvm::toString(cluster.takeError()));
   if (gpus.getNumOccurrences()) {
+    // As the cluster file's "gpus": products of the layout stay in range.
+    if (gpus >= 1'000'000'000)
+      return fail(
+          llvm::formatv("--gpus {0} is not below 10^9", gpus.getValue()));
     if (gpus <= 0 || gpus % cluster->gpusPerNode)
       return fail(llvm::formatv("--gpus {0} is not a positive multiple of "
                                 "the {1} GPUs of a node",
@@ -310,6 +310,7 @@ static int run() {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
+  moe::initToolFiles();
   // Only our options in --help, not LLVM's.
   cl::HideUnrelatedOptions(toolOptions);
   cl::ParseCommandLineOptions(argc, argv,

@@ -11,10 +11,12 @@
 #include "moe/InitAllDialects.h"
 #include "moe/Interpreter/Evaluator.h"
 #include "moe/Interpreter/GradientCheck.h"
+#include "moe/Support/ToolFiles.h"
 #include "moert/Error.h"
 #include "moert/TokenData.h"
 #include "moert/WeightSource.h"
 
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "llvm/Support/CommandLine.h"
@@ -28,6 +30,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <new>
 #include <thread>
 
 using namespace mlir;
@@ -345,8 +348,8 @@ int runGradientCheck(ModuleOp module, moe::Evaluator &evaluator,
 int run(MLIRContext &context) {
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-  OwningOpRef<ModuleOp> module =
-      parseSourceFile<ModuleOp>(modelPath, sourceMgr, &context);
+  sourceMgr.AddNewSourceBuffer(moe::readToolInput(modelPath), llvm::SMLoc());
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
     return 1;
   auto func = module->lookupSymbol<func::FuncOp>(entry);
@@ -361,6 +364,36 @@ int run(MLIRContext &context) {
                  << "\n";
     return 1;
   }
+  // Checked before any rank thread starts: every grid of the model is the
+  // 1-D group of --ranks ranks.
+  if (ranks > 1) {
+    int64_t groupSize = ranks;
+    SmallVector<shard::GridOp> grids(module->getOps<shard::GridOp>());
+    if (grids.empty())
+      moert::fail("option --ranks {}: the model has no shard grid (run it "
+                  "as one rank, or through moe-opt --moe-expert-parallel)",
+                  groupSize);
+    for (shard::GridOp grid : grids)
+      if (grid.getShape() != ArrayRef<int64_t>(groupSize))
+        moert::fail("option --ranks {}: the model's shard grid @{} has shape "
+                    "{}",
+                    groupSize, grid.getSymName().str(),
+                    moert::formatShape(grid.getShape().vec()));
+  }
+  // Values that would make the gradient check vacuous or meaningless.
+  if (gradSamples < 1)
+    moert::fail("option --grad-samples: {} is not positive",
+                static_cast<int64_t>(gradSamples));
+  if (!(gradStep > 0) || !std::isfinite(gradStep))
+    moert::fail("option --grad-step: {} is not a positive finite number",
+                static_cast<double>(gradStep));
+  if (!(gradTolerance >= 0) || !std::isfinite(gradTolerance))
+    moert::fail("option --grad-tolerance: {} is not a non-negative finite "
+                "number",
+                static_cast<double>(gradTolerance));
+  if (!metricsPath.empty() && steps == 0)
+    moert::fail("option --metrics: metrics are written per training step: "
+                "give --steps");
   if (!initFromPath.empty() && !paramsPath.empty()) {
     llvm::errs() << "moe-run: error: --init-from (a dense checkpoint to "
                     "upcycle) and --params (this model's weights) exclude "
@@ -439,6 +472,11 @@ int run(MLIRContext &context) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
+  moe::initToolFiles();
+  // The interpreter's tensors may not fit in memory: an allocation that
+  // fails throws std::bad_alloc, reported with the global at fault,
+  // instead of LLVM's handler aborting.
+  std::set_new_handler(nullptr);
   // Only our options in --help, not LLVM's.
   cl::HideUnrelatedOptions(toolOptions);
   cl::ParseCommandLineOptions(argc, argv, "moe reference interpreter\n");
@@ -446,6 +484,9 @@ int main(int argc, char **argv) {
     DialectRegistry registry;
     moe::registerAllDialects(registry);
     MLIRContext context(registry);
+    // Locations name the model's modules; printing the operation a
+    // diagnostic is about would print the whole model for a module's.
+    context.printOpOnDiagnostic(false);
     return run(context);
   });
 }

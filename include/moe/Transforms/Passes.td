@@ -94,7 +94,9 @@ def GateNorm : Pass<"moe-gate-norm", "::mlir::ModuleOp"> {
     or a moe.gate_norm feeding it) and, with `lambda` > 0, gets a
     moe.gate_norm with that lambda in front of it (the expanded form, which
     `moe-fuse-router` folds back). `lambda=0` turns normalization off. Run it
-    before moe-autodiff.
+    before moe-autodiff. The module's `moe.config` records the lambda
+    (`moe_gate_norm_lambda`), so that checkpoints and moe-export's
+    config.json say how the model routes.
   }];
   let options = [
     Option<"lambda", "lambda", "double", "1.0",
