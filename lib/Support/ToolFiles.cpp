@@ -104,7 +104,7 @@ bool moe::writeToolOutput(llvm::StringRef path,
     return written;
   }
   moert::AtomicFile file(path.str());
-  // A signal (a closed pipe, Ctrl-C) removes it too.
+  // A signal (a closed pipe, Ctrl-C) removes the temporary file too.
   llvm::sys::RemoveFileOnSignal(file.temporary());
   AtomicFileStream os(file);
   bool written = write(os);

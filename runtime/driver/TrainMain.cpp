@@ -199,6 +199,24 @@ std::string sample(Function &logits, int64_t batch, int64_t seqLen,
   return text;
 }
 
+/// Every rank of `group` was started with the same command line: a rank
+/// with another --steps would leave the others waiting in a collective, one
+/// with another --data would train on other batches without a word.
+void requireSameOptions(const moe_model &model, const moert::RankGroup &group,
+                        int argc, char **argv) {
+  std::string line;
+  for (int i = 1; i < argc; ++i)
+    line.append(argv[i]).push_back('\0');
+  uint64_t hash = std::hash<std::string>()(line);
+  std::vector<uint64_t> hashes(group.ranks);
+  model.target->gather(&hash, sizeof hash, hashes.data());
+  for (int64_t rank = 1; rank < group.ranks; ++rank)
+    if (hashes[rank] != hashes[0])
+      moert::fail("rank {} was started with other options than rank 0: "
+                  "every rank takes the same command line",
+                  rank);
+}
+
 int run(int argc, char **argv) {
   Clock::time_point launched = Clock::now();
   moert::TrainOptions options = moert::parseTrainOptions(argc, argv);
@@ -214,6 +232,7 @@ int run(int argc, char **argv) {
   if (model.ranks > 1) {
     group.ranks = model.ranks;
     group.rank = model.target->join_group(model.ranks);
+    requireSameOptions(model, group, argc, argv);
     if (group.rank != 0 && !std::freopen("/dev/null", "w", stdout))
       moert::fail("cannot silence rank {}'s output", group.rank);
   }

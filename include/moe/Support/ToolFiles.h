@@ -1,8 +1,7 @@
 //===- ToolFiles.h - the tools' input and output files ----------*- C++ -*-===//
 //
-// How moe-opt, moe-import, moe-translate and moe-compile read their input
-// and write their output, so that a bad path gets a clear error instead of
-// a hang, a crash or a damaged file.
+// How the tools read their input and write their output, so that a bad
+// path gets a clear error instead of a hang, a crash or a damaged file.
 //
 //===----------------------------------------------------------------------===//
 
