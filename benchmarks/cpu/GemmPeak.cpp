@@ -67,17 +67,19 @@ template <typename T> double gflops(const Case &c, int repeats) {
 int main(int argc, char **argv) {
   return moert::exitOnErrors("moe-gemm-peak", [&] {
     // On a shared machine a few runs often all meet a neighbour's load.
-    int repeats = argc > 1 ? std::atoi(argv[1]) : 20;
-    if (repeats < 1)
-      moert::fail("usage: moe-gemm-peak [REPEATS >= 1]");
+    char *end = nullptr;
+    long repeats = argc > 1 ? std::strtol(argv[1], &end, 10) : 20;
+    if (argc > 2 || (argc == 2 && (*argv[1] == '\0' || *end != '\0')) ||
+        repeats < 1 || repeats > 1000000)
+      moert::fail("usage: moe-gemm-peak [REPEATS, 1 to 1000000]");
     // 2048^3, and one expert of the small config: its capacity (320 rows of
     // 8 x 256 tokens, top-2 of 16 experts, factor 1.25) x 1408 x 512.
     for (const Case &c : {Case{"square-2048", 2048, 2048, 2048},
                           Case{"expert", 320, 1408, 512}})
       for (const char *precision : {"f32", "bf16"}) {
         double rate = std::string(precision) == "f32"
-                          ? gflops<float>(c, repeats)
-                          : gflops<moert::bf16>(c, repeats);
+                          ? gflops<float>(c, static_cast<int>(repeats))
+                          : gflops<moert::bf16>(c, static_cast<int>(repeats));
         std::string path = std::string(precision) == "f32" ? "f32"
                            : moert::cpu::detail::hasBf16Matmul()
                                ? "onednn-bf16-matmul"
