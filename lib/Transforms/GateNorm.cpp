@@ -93,9 +93,14 @@ struct GateNormPass : moe::impl::GateNormBase<GateNormPass> {
   /// The config the model records (its checkpoints' and moe-export's
   /// config.json) says how it routes now: a model trained with normalization
   /// must not be resumed or exported as one without.
+  /// A dense model (no gate) records nothing: an upcycled MoE of it is
+  /// normalized as its own config says.
   void recordInConfig() {
     auto text = getOperation()->getAttrOfType<StringAttr>(kConfigAttrName);
-    if (!text)
+    bool hasGate = getOperation()
+                       ->walk([](GateOp) { return WalkResult::interrupt(); })
+                       .wasInterrupted();
+    if (!text || !hasGate)
       return;
     nlohmann::json config = nlohmann::json::parse(
         text.getValue().str(), nullptr, /*allow_exceptions=*/false);
@@ -103,7 +108,10 @@ struct GateNormPass : moe::impl::GateNormBase<GateNormPass> {
       return; // moe-import wrote it: not ours to repair here
     config.erase("moe_use_logits_norm");
     config.erase("moe_gate_norm_std");
-    config["moe_gate_norm_lambda"] = lambda.getValue();
+    // Without the key, a config says "no normalization".
+    config.erase("moe_gate_norm_lambda");
+    if (lambda != 0)
+      config["moe_gate_norm_lambda"] = lambda.getValue();
     getOperation()->setAttr(kConfigAttrName,
                             StringAttr::get(&getContext(), config.dump(2)));
   }
