@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include <vector>
@@ -28,21 +29,32 @@ constexpr char kTemporarySuffix[] = ".tmp-XXXXXX";
 } // namespace
 
 moert::AtomicFile::AtomicFile(std::string pathArg, int newFileMode)
-    : path(std::move(pathArg)) {
+    : path(std::move(pathArg)), target(path) {
+  if (path.empty())
+    fail("an empty path names no file");
   mode_t mask = umask(0);
   umask(mask);
   mode = newFileMode & ~static_cast<int>(mask);
+  // A symbolic link is followed: the rename replaces the file it names,
+  // not the link (which may be /dev/stdout).
+  struct stat status;
+  if (lstat(path.c_str(), &status) == 0 && S_ISLNK(status.st_mode)) {
+    char *resolved = realpath(path.c_str(), nullptr);
+    if (!resolved)
+      fail("{}: a symbolic link to nothing: {}", path, describeErrno());
+    target = resolved;
+    free(resolved);
+  }
   // The rename would replace a device or a FIFO with a regular file, and
   // a file the user may not write (in a directory they may write).
-  struct stat status;
-  if (stat(path.c_str(), &status) == 0) {
+  if (stat(target.c_str(), &status) == 0) {
     if (!S_ISREG(status.st_mode))
       fail("{}: not a regular file: only a regular file is replaced", path);
     if (access(path.c_str(), W_OK) != 0)
       fail("{}: not writable: {}", path, describeErrno());
     mode = status.st_mode & 07777;
   }
-  std::vector<char> pattern(path.begin(), path.end());
+  std::vector<char> pattern(target.begin(), target.end());
   pattern.insert(pattern.end(), kTemporarySuffix,
                  kTemporarySuffix + sizeof(kTemporarySuffix));
   fd = mkstemp(pattern.data());
@@ -79,11 +91,11 @@ void moert::AtomicFile::commit() {
   fd = -1;
   if (closed != 0)
     fail("{}: close failed: {}", path, describeErrno());
-  if (rename(temporaryPath.c_str(), path.c_str()) != 0)
+  if (rename(temporaryPath.c_str(), target.c_str()) != 0)
     fail("{}: cannot replace the file: {}", path, describeErrno());
   temporaryPath.clear();
   // The rename is durable once the directory entry is on disk.
-  int dir = open(parentDirectory(path).c_str(), O_RDONLY | O_DIRECTORY);
+  int dir = open(parentDirectory(target).c_str(), O_RDONLY | O_DIRECTORY);
   if (dir >= 0) {
     fsync(dir);
     close(dir);

@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
     -DCMAKE_CXX_FLAGS="-O1 -gline-tables-only -Wno-pass-failed" \
     -DMOE_SANITIZE=address,undefined -DMOE_FUZZ=ON
 # What the sanitized tests run: not the tools that only lit uses.
-cmake --build build-sanitize --target moe-unit-tests moe-cpu-kernel-tests moe-estimator-tests \
+cmake --build build-sanitize --target moe-unit-tests moe-cpu-kernel-tests \
+  moe-estimator-tests moe-tool-files-tests \
   moe-compile moe-fuzz-safetensors moe-fuzz-checkpoint-metadata \
   moe-fuzz-token-data moe-fuzz-config moe-fuzz-ir
 # OpenMP's and OpenMPI's own allocations outlive main by design. LLVM's

@@ -68,9 +68,11 @@ public:
                                      : "a non-negative number");
       return fallback;
     }
-    // The model computes in f32, where a larger value is infinite.
-    if (!(value.get<double>() <= std::numeric_limits<float>::max())) {
-      keyError(key, "a number within f32's range (at most 3.4e38)");
+    // The model computes in f32, where a larger value is infinite and a
+    // positive one may round to 0.
+    if (!(value.get<double>() <= std::numeric_limits<float>::max()) ||
+        (strictlyPositive && static_cast<float>(value.get<double>()) == 0)) {
+      keyError(key, "a number within f32's range (1.4e-45 to 3.4e38)");
       return fallback;
     }
     return value.get<double>();

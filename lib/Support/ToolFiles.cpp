@@ -4,12 +4,14 @@
 
 #include "moert/AtomicFile.h"
 #include "moert/Error.h"
+#include "moert/Files.h"
 
 #include "llvm/Support/Signals.h"
 
 #include <csignal>
 #include <optional>
 #include <sys/stat.h>
+#include <vector>
 
 using namespace mlir;
 
@@ -70,17 +72,14 @@ void moe::initToolFiles() { std::signal(SIGXFSZ, SIG_IGN); }
 
 std::unique_ptr<llvm::MemoryBuffer> moe::readToolInput(llvm::StringRef path) {
   if (path != "-") {
-    std::optional<struct stat> status = statusOf(path);
-    if (!status)
-      moert::fail("{}: cannot read it: {}", path.str(), moert::describeErrno());
-    if (!S_ISREG(status->st_mode))
-      moert::fail("{}: not a regular file", path.str());
+    std::vector<char> bytes = moert::readRegularFile(path.str(), "input");
+    return llvm::MemoryBuffer::getMemBufferCopy(
+        llvm::StringRef(bytes.data(), bytes.size()), path);
   }
   llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> buffer =
-      llvm::MemoryBuffer::getFileOrSTDIN(path, /*IsText=*/false);
+      llvm::MemoryBuffer::getSTDIN();
   if (!buffer)
-    moert::fail("{}: cannot read it: {}", path.str(),
-                buffer.getError().message());
+    moert::fail("stdin: cannot read it: {}", buffer.getError().message());
   return std::move(*buffer);
 }
 
@@ -91,10 +90,10 @@ bool moe::writeToolOutput(llvm::StringRef path,
     checkStream(llvm::outs(), "stdout");
     return written;
   }
+  // A device or a FIFO (also through a link, such as /dev/stdout) is
+  // written to; AtomicFile refuses a directory.
   std::optional<struct stat> status = statusOf(path);
-  if (status && S_ISDIR(status->st_mode))
-    moert::fail("{}: is a directory", path.str());
-  if (status && !S_ISREG(status->st_mode)) {
+  if (status && !S_ISREG(status->st_mode) && !S_ISDIR(status->st_mode)) {
     std::error_code error;
     llvm::raw_fd_ostream os(path, error);
     if (error)

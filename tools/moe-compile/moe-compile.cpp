@@ -24,11 +24,13 @@
 #include "moert/Error.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
+#include "llvm/Support/Signals.h"
 #include "llvm/Support/SourceMgr.h"
 
 #include <optional>
@@ -166,9 +168,12 @@ static int run() {
   std::optional<moert::AtomicFile> binary;
   if (!outputPath.empty()) {
     binary.emplace(outputPath, 0777);
+    // Interrupted (Ctrl-C), the compile leaves no temporary behind.
+    llvm::sys::RemoveFileOnSignal(binary->temporary());
     if (!cuda) {
+      // A name is looked up on PATH; a path is taken as it is.
       llvm::ErrorOr<std::string> compiler = llvm::sys::findProgramByName(cxx);
-      if (!compiler)
+      if (!compiler || !llvm::sys::fs::can_execute(*compiler))
         return fail("--cxx " + cxx + ": no such program");
       cxx = *compiler;
     }
@@ -233,12 +238,15 @@ static int run() {
     return 1;
 
   std::string source = emitCppPath;
+  // A source of our own goes when moe-compile returns, however it does.
+  std::optional<llvm::FileRemover> sourceRemover;
   if (source.empty()) {
     llvm::SmallString<128> temporary;
     if (llvm::sys::fs::createTemporaryFile("moe-compile", cuda ? "cu" : "cpp",
                                            temporary))
       return fail("cannot create a temporary file");
     source = temporary.str().str();
+    sourceRemover.emplace(source);
   }
   moe::TranslateOptions translateOptions;
   translateOptions.modelName =
@@ -259,13 +267,13 @@ static int run() {
   std::string error;
   int status = llvm::sys::ExecuteAndWait(command.front(), args, std::nullopt,
                                          {}, 0, 0, &error);
-  if (emitCppPath.empty())
-    llvm::sys::fs::remove(source);
-  if (!error.empty())
+  // -1: it did not run; -2: a signal ended it.
+  if (status == -1)
     return fail("cannot run " + command.front() + ": " + error);
   if (status != 0)
     return fail(Twine("compiling the generated ") + (cuda ? "CUDA" : "C++") +
-                " failed");
+                " failed" + (error.empty() ? "" : ": " + error));
+  llvm::sys::DontRemoveFileOnSignal(binary->temporary());
   binary->commit();
   return 0;
 }

@@ -148,7 +148,8 @@ static int run() {
   }
   // The folder is made, not its parents: a mistyped path is an error, as
   // in the other tools.
-  llvm::StringRef parent = llvm::sys::path::parent_path(outputDir);
+  llvm::StringRef parent =
+      llvm::sys::path::parent_path(llvm::StringRef(outputDir).rtrim('/'));
   if (!exists && !parent.empty() && !llvm::sys::fs::is_directory(parent))
     moert::fail("{}: cannot create the folder: {} is not a folder",
                 outputDir.getValue(), parent.str());

@@ -17,7 +17,9 @@
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Process.h"
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -49,7 +51,13 @@ int main(int argc, char **argv) {
     // MLIR's driver lists these and reads no input.
     if (config.shouldShowDialects() || config.shouldListPasses())
       return mlir::asMainReturnCode(
-          mlir::MlirOptMain(argc, argv, inputPath, outputPath, registry));
+          mlir::MlirOptMain(llvm::outs(), llvm::MemoryBuffer::getMemBuffer(""),
+                            registry, config));
+    // As mlir-opt: a terminal on stdin is usually a forgotten input file.
+    if (inputPath == "-" &&
+        llvm::sys::Process::FileDescriptorIsDisplayed(fileno(stdin)))
+      llvm::errs() << "(processing input from stdin now, hit ctrl-c/ctrl-d to "
+                      "interrupt)\n";
     std::unique_ptr<llvm::MemoryBuffer> input =
         mlir::moe::readToolInput(inputPath);
     bool succeeded =

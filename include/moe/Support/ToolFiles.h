@@ -23,13 +23,14 @@ namespace mlir::moe {
 void initToolFiles();
 
 /// The contents of a tool's input: "-" is stdin; any other path must be a
-/// regular file (a FIFO would block, a device such as /dev/zero never
-/// ends). Throws moert::Error naming the path.
+/// regular file (moert::readRegularFile: a FIFO would block, a device such
+/// as /dev/zero never ends). Throws moert::Error naming the path.
 std::unique_ptr<llvm::MemoryBuffer> readToolInput(llvm::StringRef path);
 
 /// Writes a tool's output with `write`, which returns false after reporting
 /// its own failure. "-" is stdout, and an existing device or FIFO (such as
-/// /dev/null) is written to directly. A regular file is written beside the
+/// /dev/null, or /dev/stdout's) is written to directly. A regular file is
+/// written beside the
 /// path and renamed over it only when `write` succeeded (moert::AtomicFile),
 /// so a failure leaves an existing file as it was, and the output may be
 /// the input. Throws moert::Error, naming the path, when writing fails.

@@ -17,7 +17,8 @@ namespace moert {
 class AtomicFile {
 public:
   /// Creates the temporary file; throws moert::Error, also when `path`
-  /// exists and is not a regular file the caller may write. A new file gets
+  /// exists and is not a regular file the caller may write. A symbolic link
+  /// is followed: the file it names is replaced. A new file gets
   /// `newFileMode` less the umask, a replaced one keeps its mode.
   explicit AtomicFile(std::string path, int newFileMode = 0666);
   AtomicFile(const AtomicFile &) = delete;
@@ -28,12 +29,13 @@ public:
   void write(const char *data, size_t size);
   /// Flushes to disk and renames the temporary file over the target.
   void commit();
-  /// The temporary file, for a writer in another process (a compiler),
-  /// which may also replace it.
+  /// The temporary file, for a writer in another process (a linker writes
+  /// into it in place; commit() sets its mode through the open file).
   const std::string &temporary() const { return temporaryPath; }
 
 private:
-  std::string path;
+  std::string path;   // as the caller named it, for errors
+  std::string target; // the file replaced: `path` with links followed
   std::string temporaryPath;
   int fd = -1;
   int mode; // the permissions the file gets
