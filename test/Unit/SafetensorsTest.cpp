@@ -5,6 +5,7 @@
 #include "moert/Error.h"
 #include "moert/WeightSource.h"
 
+#include "TemporaryDirectory.h"
 #include "TestUtils.h"
 
 #include <gtest/gtest.h>
@@ -12,7 +13,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <dirent.h>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -33,38 +33,12 @@ namespace {
 /// Gives every test its own empty directory and removes it afterwards.
 class SafetensorsTest : public ::testing::Test {
 protected:
-  void SetUp() override {
-    std::string pattern = ::testing::TempDir();
-    if (pattern.empty() || pattern.back() != '/')
-      pattern += '/';
-    pattern += "moe-safetensors-XXXXXX";
-    std::vector<char> buffer(pattern.begin(), pattern.end());
-    buffer.push_back('\0');
-    ASSERT_NE(mkdtemp(buffer.data()), nullptr);
-    dir = buffer.data();
+  std::string pathOf(const std::string &name) const {
+    return directory.pathOf(name);
   }
+  std::vector<std::string> listDir() const { return directory.names(); }
 
-  void TearDown() override {
-    for (const std::string &name : listDir())
-      if (unlink((dir + "/" + name).c_str()) != 0)
-        rmdir((dir + "/" + name).c_str());
-    rmdir(dir.c_str());
-  }
-
-  std::string pathOf(const std::string &name) const { return dir + "/" + name; }
-
-  std::vector<std::string> listDir() const {
-    std::vector<std::string> names;
-    if (DIR *handle = opendir(dir.c_str())) {
-      while (dirent *entry = readdir(handle)) {
-        std::string name = entry->d_name;
-        if (name != "." && name != "..")
-          names.push_back(name);
-      }
-      closedir(handle);
-    }
-    return names;
-  }
+  TemporaryDirectory directory{"moe-safetensors"};
 
   /// Writes raw bytes to `name`.
   std::string writeBytes(const std::string &name, const std::string &bytes) {
@@ -87,8 +61,6 @@ protected:
                        const std::string &data) {
     return writeRaw(name, header, data, header.size());
   }
-
-  std::string dir;
 };
 
 template <typename T> std::vector<T> valuesOf(const TensorView &view) {
@@ -477,7 +449,7 @@ TEST_F(SafetensorsTest, RefusesToReplaceAReadOnlyFile) {
   std::string path = pathOf("model.safetensors");
   moert::writeSafetensors(path, {{"x", DType::F32, {1}, value}});
   ASSERT_EQ(chmod(path.c_str(), 0444), 0);
-  ASSERT_EQ(chmod(dir.c_str(), 0777), 0);
+  ASSERT_EQ(chmod(directory.path().c_str(), 0777), 0);
   pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {

@@ -9,15 +9,14 @@
 #include "moert/Error.h"
 
 #include "ErrorTestUtils.h"
+#include "TemporaryDirectory.h"
 
 #include <gtest/gtest.h>
 
-#include <dirent.h>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <vector>
 
 using namespace moe::test;
@@ -26,36 +25,7 @@ namespace {
 
 class ToolFilesTest : public ::testing::Test {
 protected:
-  void SetUp() override {
-    std::string pattern = ::testing::TempDir();
-    if (pattern.empty() || pattern.back() != '/')
-      pattern += '/';
-    pattern += "moe-tool-files-XXXXXX";
-    std::vector<char> buffer(pattern.begin(), pattern.end());
-    buffer.push_back('\0');
-    ASSERT_NE(mkdtemp(buffer.data()), nullptr);
-    dir = buffer.data();
-    path = dir + "/out.txt";
-    std::ofstream(path) << "KEEP";
-  }
-
-  void TearDown() override {
-    for (const std::string &name : names())
-      unlink((dir + "/" + name).c_str());
-    rmdir(dir.c_str());
-  }
-
-  std::vector<std::string> names() const {
-    std::vector<std::string> found;
-    if (DIR *handle = opendir(dir.c_str())) {
-      while (dirent *entry = readdir(handle))
-        if (std::string(entry->d_name) != "." &&
-            std::string(entry->d_name) != "..")
-          found.push_back(entry->d_name);
-      closedir(handle);
-    }
-    return found;
-  }
+  void SetUp() override { std::ofstream(path) << "KEEP"; }
 
   std::string contents() const {
     std::stringstream text;
@@ -63,7 +33,8 @@ protected:
     return text.str();
   }
 
-  std::string dir, path;
+  TemporaryDirectory directory{"moe-tool-files"};
+  std::string path = directory.pathOf("out.txt");
 };
 
 TEST_F(ToolFilesTest, AFailedWriteLeavesTheFileAndNoTemporary) {
@@ -73,7 +44,7 @@ TEST_F(ToolFilesTest, AFailedWriteLeavesTheFileAndNoTemporary) {
   });
   EXPECT_FALSE(written);
   EXPECT_EQ(contents(), "KEEP");
-  EXPECT_EQ(names(), std::vector<std::string>{"out.txt"});
+  EXPECT_EQ(directory.names(), std::vector<std::string>{"out.txt"});
 }
 
 TEST_F(ToolFilesTest, AThrowingWriteLeavesTheFileAndNoTemporary) {
@@ -85,7 +56,7 @@ TEST_F(ToolFilesTest, AThrowingWriteLeavesTheFileAndNoTemporary) {
   });
   EXPECT_EQ(message, "the translation failed");
   EXPECT_EQ(contents(), "KEEP");
-  EXPECT_EQ(names(), std::vector<std::string>{"out.txt"});
+  EXPECT_EQ(directory.names(), std::vector<std::string>{"out.txt"});
 }
 
 TEST_F(ToolFilesTest, ASuccessfulWriteReplacesTheFile) {
@@ -94,7 +65,7 @@ TEST_F(ToolFilesTest, ASuccessfulWriteReplacesTheFile) {
     return true;
   }));
   EXPECT_EQ(contents(), "NEW");
-  EXPECT_EQ(names(), std::vector<std::string>{"out.txt"});
+  EXPECT_EQ(directory.names(), std::vector<std::string>{"out.txt"});
 }
 
 TEST_F(ToolFilesTest, AWriteErrorNamesThePath) {
@@ -109,7 +80,7 @@ TEST_F(ToolFilesTest, AWriteErrorNamesThePath) {
 
 TEST_F(ToolFilesTest, InputsAreRegularFiles) {
   EXPECT_EQ(mlir::moe::readToolInput(path)->getBuffer(), "KEEP");
-  std::string fifo = dir + "/fifo";
+  std::string fifo = directory.pathOf("fifo");
   ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
   std::string message = errorOf([&] { mlir::moe::readToolInput(fifo); });
   EXPECT_TRUE(contains(message, fifo + ": input is not a regular file"))

@@ -5,12 +5,12 @@
 #include "moert/Random.h"
 #include "moert/Safetensors.h"
 
+#include "TemporaryDirectory.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
-#include <unistd.h>
 
 using moert::DType;
 using moert::UpcycleRule;
@@ -22,16 +22,11 @@ namespace {
 class UpcycleTest : public ::testing::Test {
 protected:
   void SetUp() override {
-    std::string pattern = ::testing::TempDir();
-    if (pattern.empty() || pattern.back() != '/')
-      pattern += '/';
-    path = pattern + "moe-upcycle-" + std::to_string(getpid()) + ".safetensors";
     for (int i = 0; i < 12; ++i)
       values[i] = static_cast<float>(i);
     moert::writeSafetensors(path, {{"gate", DType::F32, {6, 2}, values},
                                    {"down", DType::F32, {2, 6}, values}});
   }
-  void TearDown() override { std::remove(path.c_str()); }
 
   std::vector<float> build(const std::string &ruleText,
                            std::vector<int64_t> shape) {
@@ -44,7 +39,8 @@ protected:
     return {data, data + tensor.data.size() / sizeof(float)};
   }
 
-  std::string path;
+  moe::test::TemporaryDirectory directory{"moe-upcycle"};
+  std::string path = directory.pathOf("dense.safetensors");
   float values[12];
 };
 
