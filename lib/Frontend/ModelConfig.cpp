@@ -330,6 +330,14 @@ llvm::Expected<json> parseJson(llvm::StringRef jsonText,
         llvm::formatv("{0}:{1}:{2}: invalid JSON: {3}", fileName, line, column,
                       cause)
             .str());
+  } catch (const json::exception &error) {
+    // A number beyond a double's range (out_of_range.406) carries no
+    // position.
+    llvm::StringRef cause = error.what();
+    if (size_t at = cause.find("] "); at != llvm::StringRef::npos)
+      cause = cause.drop_front(at + 2);
+    return llvm::createStringError(
+        llvm::formatv("{0}: invalid JSON: {1}", fileName, cause).str());
   }
 }
 
