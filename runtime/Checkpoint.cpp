@@ -49,27 +49,11 @@ std::vector<int64_t> wholeShape(const moe_global &global,
   return shape;
 }
 
-/// The index and value of the first NaN or infinity of a float tensor, as
-/// stored.
-std::optional<std::pair<int64_t, double>>
-firstNonFinite(const moert::TensorView &tensor) {
-  if (!moert::isFloat(tensor.dtype))
-    return std::nullopt;
-  int64_t count = moert::numElements(tensor.shape);
-  const char *data = static_cast<const char *>(tensor.data);
-  for (int64_t i = 0; i < count; ++i) {
-    double value = moert::readFloat(tensor.dtype, data, i);
-    if (!std::isfinite(value))
-      return std::make_pair(i, value);
-  }
-  return std::nullopt;
-}
-
 /// Throws when a float tensor holds a NaN or an infinity: a checkpoint is
 /// only ever replaced by one that can be resumed.
 void requireFiniteToWrite(const std::string &path,
                           const moert::TensorView &tensor) {
-  if (auto bad = firstNonFinite(tensor))
+  if (auto bad = moert::firstNonFinite(tensor))
     moert::fail("{}: not written: tensor '{}' holds {} at element {} "
                 "(training diverged); the previous checkpoint is kept",
                 path, tensor.name, bad->second, bad->first);
@@ -87,13 +71,6 @@ std::string firstDifference(const json &a, const json &b) {
 }
 
 } // namespace
-
-void moert::requireFiniteTensor(const std::string &path,
-                                const TensorView &tensor) {
-  if (auto bad = firstNonFinite(tensor))
-    fail("{}: tensor '{}' holds {} at element {}", path, tensor.name,
-         bad->second, bad->first);
-}
 
 void moert::requireReplaceableCheckpoint(const std::string &path) {
   struct stat status;
@@ -214,12 +191,12 @@ moert::RunPosition moert::loadCheckpoint(const std::string &path,
            global.tensor.name, dtypeName(tensor->dtype),
            formatShape(tensor->shape), dtypeName(dtypeOf(global.tensor.dtype)),
            formatShape(wholeShape(global, group)));
-    requireFiniteTensor(path, *tensor);
+    requireFinite(path, *tensor);
   }
-  // The step count is the model's I64 scalar when it has one (checked
-  // above); Adam's bias correction reads it, the data sampler the metadata.
-  const TensorView *step = file.find(kOptimizerStepGlobal);
-  if (step && step->dtype == DType::I64 && step->shape.empty()) {
+  // The step count is the model's I64 scalar when it has one (its dtype
+  // and shape checked above); Adam's bias correction reads it, the data
+  // sampler the metadata.
+  if (const TensorView *step = file.find(kOptimizerStepGlobal)) {
     int64_t counted;
     std::memcpy(&counted, step->data, sizeof(counted));
     if (counted != run.position.step)
@@ -273,8 +250,6 @@ void initializeUpcycled(const moert::WeightSource &source,
                                        wholeShape(global, group),
                                        dtypeOf(global.tensor.dtype), seed,
                                        global.init_value));
-    requireFiniteTensor(source.getPath(),
-                        weights.back().second.view(global.tensor.name));
   }
   checkDenseTensorsUsed(source, sources);
   for (const auto &[global, tensor] : weights) {
@@ -310,7 +285,6 @@ void moert::initializeFromWeights(const std::string &path,
       fail("{}: tensor '{}' is {}, but the model expects {}", path,
            global.tensor.name, formatShape(tensor.shape),
            formatShape(wholeShape(global, group)));
-    requireFiniteTensor(path, tensor.view(global.tensor.name));
     weights.emplace_back(&global, std::move(tensor));
   }
   for (const auto &[global, tensor] : weights) {

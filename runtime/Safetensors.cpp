@@ -233,6 +233,26 @@ moert::SafetensorsReader::SafetensorsReader(std::string pathArg,
          path, expected, dataBytes);
 }
 
+std::optional<std::pair<int64_t, double>>
+moert::firstNonFinite(const TensorView &tensor) {
+  if (!isFloat(tensor.dtype))
+    return std::nullopt;
+  int64_t count = numElements(tensor.shape);
+  const char *data = static_cast<const char *>(tensor.data);
+  for (int64_t i = 0; i < count; ++i) {
+    double value = readFloat(tensor.dtype, data, i);
+    if (!std::isfinite(value))
+      return std::make_pair(i, value);
+  }
+  return std::nullopt;
+}
+
+void moert::requireFinite(const std::string &path, const TensorView &tensor) {
+  if (auto bad = firstNonFinite(tensor))
+    fail("{}: tensor '{}' holds {} at element {}", path, tensor.name,
+         bad->second, bad->first);
+}
+
 const moert::TensorView *
 moert::SafetensorsReader::find(std::string_view name) const {
   for (const TensorView &tensor : tensors)

@@ -128,6 +128,8 @@ moert::toHuggingFace(const std::string &name, OwnedTensor tensor) {
 
 OwnedTensor moert::convertTensor(const TensorView &view, DType dtype,
                                  const std::string &where) {
+  // Every weight read passes here, under its name in its file.
+  requireFinite(where, view);
   OwnedTensor result{dtype, view.shape, {}};
   int64_t count = numElements(view.shape);
   if (view.dtype == dtype) {

@@ -9,7 +9,6 @@
 #include "llvm/Support/Signals.h"
 
 #include <csignal>
-#include <optional>
 #include <sys/stat.h>
 #include <vector>
 
@@ -58,14 +57,6 @@ void checkStream(llvm::raw_fd_ostream &os, llvm::StringRef path) {
   }
 }
 
-/// The file at `path`, if there is one.
-std::optional<struct stat> statusOf(llvm::StringRef path) {
-  struct stat status;
-  if (stat(path.str().c_str(), &status) != 0)
-    return std::nullopt;
-  return status;
-}
-
 } // namespace
 
 void moe::initToolFiles() { std::signal(SIGXFSZ, SIG_IGN); }
@@ -92,8 +83,9 @@ bool moe::writeToolOutput(llvm::StringRef path,
   }
   // A device or a FIFO (also through a link, such as /dev/stdout) is
   // written to; AtomicFile refuses a directory.
-  std::optional<struct stat> status = statusOf(path);
-  if (status && !S_ISREG(status->st_mode) && !S_ISDIR(status->st_mode)) {
+  struct stat status;
+  if (stat(path.str().c_str(), &status) == 0 && !S_ISREG(status.st_mode) &&
+      !S_ISDIR(status.st_mode)) {
     std::error_code error;
     llvm::raw_fd_ostream os(path, error);
     if (error)

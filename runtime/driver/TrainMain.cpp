@@ -117,10 +117,11 @@ void checkVocabulary(const std::vector<int32_t> &tokens, int64_t vocab,
 void checkPrompt(const std::string &prompt, int64_t vocab) {
   for (unsigned char byte : prompt)
     if (byte >= vocab)
-      moert::fail("option --prompt: byte {}({}) is outside the vocabulary of "
-                  "{}",
-                  std::isprint(byte) ? fmt::format("'{}' ", char(byte)) : "",
-                  byte, vocab);
+      moert::fail("option --prompt: byte {} is outside the vocabulary of {}",
+                  std::isprint(byte)
+                      ? fmt::format("'{}' ({})", char(byte), byte)
+                      : std::to_string(byte),
+                  vocab);
 }
 
 std::string formatDuration(double seconds) {

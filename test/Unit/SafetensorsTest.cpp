@@ -481,18 +481,28 @@ static std::vector<T> valuesOf(const moert::OwnedTensor &tensor) {
 
 TEST_F(SafetensorsTest, HalfPrecisionTensorsConvertExactly) {
   // bf16: 1, -2.5, 3.140625; f16: 1, -2.5, 2^-24 (the smallest subnormal),
-  // 65504 (the largest finite), infinity.
+  // 65504 (the largest finite); then an f16 infinity and a bf16 NaN.
   uint16_t bf16[] = {0x3F80, 0xC020, 0x4049};
-  uint16_t f16[] = {0x3C00, 0xC100, 0x0001, 0x7BFF, 0x7C00};
+  uint16_t f16[] = {0x3C00, 0xC100, 0x0001, 0x7BFF};
+  uint16_t f16Infinity[] = {0x3C00, 0x7C00};
+  uint16_t bf16NaN[] = {0x7FC0};
   std::string path = pathOf("half.safetensors");
-  moert::writeSafetensors(
-      path, {{"b", DType::BF16, {3}, bf16}, {"h", DType::F16, {5}, f16}});
+  moert::writeSafetensors(path, {{"b", DType::BF16, {3}, bf16},
+                                 {"h", DType::F16, {4}, f16},
+                                 {"hinf", DType::F16, {2}, f16Infinity},
+                                 {"bnan", DType::BF16, {1}, bf16NaN}});
   moert::WeightSource source(path);
   EXPECT_EQ(valuesOf<float>(source.get("b", DType::F32)),
             (std::vector<float>{1, -2.5f, 3.140625f}));
-  EXPECT_EQ(
-      valuesOf<double>(source.get("h", DType::F64)),
-      (std::vector<double>{1, -2.5, std::ldexp(1.0, -24), 65504, INFINITY}));
+  EXPECT_EQ(valuesOf<double>(source.get("h", DType::F64)),
+            (std::vector<double>{1, -2.5, std::ldexp(1.0, -24), 65504}));
+  // Weights are read finite.
+  std::string infinity = errorOf([&] { source.get("hinf", DType::F64); });
+  EXPECT_TRUE(contains(infinity, path + ": tensor 'hinf' holds inf at "
+                                        "element 1"))
+      << infinity;
+  std::string nan = errorOf([&] { source.get("bnan", DType::F32); });
+  EXPECT_TRUE(contains(nan, "tensor 'bnan' holds nan at element 0")) << nan;
   // Computing with them is refused by name, not misread.
   std::string message = errorOf(
       [&] { Tensor::fromView(SafetensorsReader(path).getTensors()[0]); });

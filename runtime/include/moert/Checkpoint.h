@@ -13,7 +13,6 @@
 #define MOERT_CHECKPOINT_H
 
 #include "moert/ModelAbi.h"
-#include "moert/Safetensors.h"
 
 #include <cstdint>
 #include <map>
@@ -66,11 +65,6 @@ RunPosition loadCheckpoint(const std::string &path, const moe_model &model,
 /// checkpoint replaces its predecessor, never another file (say the run's
 /// own data) given by mistake.
 void requireReplaceableCheckpoint(const std::string &path);
-
-/// Throws "PATH: tensor 'NAME' holds nan at element I" when a float tensor
-/// (F32, F64, BF16 or F16, as stored) holds a NaN or an infinity: weights
-/// that are read must be finite before anything trains on or exports them.
-void requireFiniteTensor(const std::string &path, const TensorView &tensor);
 
 /// Overwrites the trainable globals of `state` (initialized before) with
 /// the weights at `path`: a Hugging Face model folder or safetensors file,

@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace moert {
@@ -112,6 +113,16 @@ struct TensorView {
   const void *data;
   size_t bytes() const { return numElements(shape) * dtypeSize(dtype); }
 };
+
+/// The index and value of the first NaN or infinity of a float tensor, as
+/// stored; none for an integer tensor.
+std::optional<std::pair<int64_t, double>>
+firstNonFinite(const TensorView &tensor);
+
+/// Throws "PATH: tensor 'NAME' holds nan at element I" when a float tensor
+/// holds a NaN or an infinity: weights that are read must be finite before
+/// anything trains on or exports them.
+void requireFinite(const std::string &path, const TensorView &tensor);
 
 using Metadata = std::map<std::string, std::string>;
 

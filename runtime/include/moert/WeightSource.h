@@ -80,7 +80,8 @@ std::vector<std::pair<std::string, OwnedTensor>>
 toHuggingFace(const std::string &name, OwnedTensor tensor);
 
 /// `view`'s values as `dtype`: floats to F32 or F64 from any float type,
-/// integers unchanged. Throws on any other conversion.
+/// integers unchanged. Throws on any other conversion, and on a NaN or an
+/// infinity (moert::requireFinite, naming `where`).
 OwnedTensor convertTensor(const TensorView &view, DType dtype,
                           const std::string &where);
 
