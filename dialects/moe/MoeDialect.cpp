@@ -211,6 +211,11 @@ void mlir::moe::copyLayer(Operation *from, Operation *to) {
     to->setAttr(kLayerAttrName, layer);
 }
 
+int64_t mlir::moe::rowsOf(Value value) {
+  return ShapedType::getNumElements(
+      cast<ShapedType>(value.getType()).getShape().drop_back());
+}
+
 Type mlir::moe::gemmResultType(Type operandType) {
   if (!getElementTypeOrSelf(operandType).isBF16())
     return operandType;

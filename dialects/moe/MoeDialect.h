@@ -33,6 +33,10 @@ class OptimizerStep
 } // namespace mlir::moe::OpTrait
 
 namespace mlir::moe {
+/// The rows of a [..., last] tensor, which the row-wise ops (norms, linear
+/// layers, softmax, routing) treat one row at a time: the product of every
+/// dimension but the last, also when the last is 0.
+int64_t rowsOf(Value value);
 /// The type of a GEMM's result over operands of `operandType` (a tensor or
 /// an element type): bf16 operands give f32 (f32 accumulation), f32 and f64
 /// give themselves.

@@ -47,12 +47,6 @@ int64_t dim(Value value, int64_t index) {
   return shape[index < 0 ? shape.size() + index : index];
 }
 
-/// The rows of a [..., last] tensor, also when the last dimension is 0.
-int64_t rowsOf(Value value) {
-  return ShapedType::getNumElements(
-      cast<ShapedType>(value.getType()).getShape().drop_back());
-}
-
 double filledBytes(Value value, const QueueFill &fill) {
   return tensorBytes(value.getType()) * fill.of(value);
 }

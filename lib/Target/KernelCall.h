@@ -20,9 +20,6 @@ namespace mlir::moe::target {
 
 ArrayRef<int64_t> shapeOf(Value value);
 int64_t numElements(Value value);
-/// The rows of a [..., last] tensor: the product of every dimension but the
-/// last, also when the last is 0.
-int64_t rowsOf(Value value);
 /// A C++ expression of exactly `value` (a double).
 std::string literal(double value);
 

@@ -34,10 +34,6 @@ int64_t target::numElements(Value value) {
   return cast<RankedTensorType>(value.getType()).getNumElements();
 }
 
-int64_t target::rowsOf(Value value) {
-  return ShapedType::getNumElements(shapeOf(value).drop_back());
-}
-
 std::string target::literal(double value) {
   if (std::isnan(value))
     return "NAN";
