@@ -14,6 +14,7 @@
 #include "moe/Frontend/ModelBuilder.h"
 #include "moe/InitAllDialects.h"
 #include "moe/Pipelines/Pipelines.h"
+#include "moe/Support/ToolDiagnostics.h"
 #include "moe/Support/ToolFiles.h"
 #include "moe/Target/Translations.h"
 
@@ -189,11 +190,8 @@ static int run() {
   DialectRegistry registry;
   moe::registerAllDialects(registry);
   MLIRContext context(registry);
-  // Locations name the model's modules; printing the operation a
-  // diagnostic is about would print the whole model for a module's.
-  context.printOpOnDiagnostic(false);
   llvm::SourceMgr sourceMgr;
-  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  moe::ToolDiagnosticHandler diagnostics(sourceMgr, &context, inputPath);
 
   OwningOpRef<ModuleOp> module;
   if (StringRef(inputPath).ends_with(".json")) {

@@ -13,6 +13,7 @@
 #include "moe/Frontend/ModelConfig.h"
 #include "moe/InitAllDialects.h"
 #include "moe/Pipelines/Pipelines.h"
+#include "moe/Support/ToolDiagnostics.h"
 #include "moe/Support/ToolFiles.h"
 #include "moert/Error.h"
 
@@ -23,6 +24,7 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
 
 #include <set>
 
@@ -274,6 +276,8 @@ static int run() {
   DialectRegistry registry;
   moe::registerAllDialects(registry);
   MLIRContext context(registry);
+  llvm::SourceMgr sourceMgr;
+  moe::ToolDiagnosticHandler diagnostics(sourceMgr, &context, configPath);
   std::map<int64_t, moe::ModelProfile> profiles;
   for (int64_t ep : degrees) {
     FailureOr<moe::ModelProfile> profile =

@@ -7,7 +7,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/InitAllDialects.h"
+#include "moe/MoeDialect.h"
 #include "moe/Pipelines/Pipelines.h"
+#include "moe/Support/ToolDiagnostics.h"
 #include "moe/Support/ToolFiles.h"
 #include "moe/Transforms/Passes.h"
 #include "moert/Error.h"
@@ -22,6 +24,21 @@
 #include <cstdio>
 #include <string>
 #include <vector>
+
+/// The input, which diagnostics without a file position are about.
+static std::string diagnosticsInput;
+
+/// Diagnostics located by the importer's names print as the other tools
+/// print them (moe/Support/ToolDiagnostics.h). MlirOptMain installs a
+/// SourceMgrDiagnosticHandler for each input before parsing it; this
+/// handler, added when parsing loads the moe dialect, comes before it.
+static void printUnplacedDiagnosticsFirst(mlir::MLIRContext *context,
+                                          mlir::moe::MoeDialect *) {
+  context->getDiagEngine().registerHandler([](mlir::Diagnostic &diagnostic) {
+    return mlir::moe::printUnplacedDiagnostic(diagnostic, diagnosticsInput,
+                                              llvm::errs());
+  });
+}
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
@@ -48,6 +65,11 @@ int main(int argc, char **argv) {
   return moert::exitOnErrors("moe-opt", [&] {
     mlir::MlirOptMainConfig config =
         mlir::MlirOptMainConfig::createFromCLOptions();
+    // --verify-diagnostics matches MLIR's own diagnostics.
+    if (!config.shouldVerifyDiagnostics()) {
+      diagnosticsInput = inputPath;
+      registry.addExtension(printUnplacedDiagnosticsFirst);
+    }
     // MLIR's driver lists these and reads no input.
     if (config.shouldShowDialects() || config.shouldListPasses())
       return mlir::asMainReturnCode(

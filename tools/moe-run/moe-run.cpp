@@ -11,6 +11,7 @@
 #include "moe/InitAllDialects.h"
 #include "moe/Interpreter/Evaluator.h"
 #include "moe/Interpreter/GradientCheck.h"
+#include "moe/Support/ToolDiagnostics.h"
 #include "moe/Support/ToolFiles.h"
 #include "moert/Error.h"
 #include "moert/TokenData.h"
@@ -347,7 +348,7 @@ int runGradientCheck(ModuleOp module, moe::Evaluator &evaluator,
 
 int run(MLIRContext &context) {
   llvm::SourceMgr sourceMgr;
-  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  moe::ToolDiagnosticHandler diagnostics(sourceMgr, &context, modelPath);
   sourceMgr.AddNewSourceBuffer(moe::readToolInput(modelPath), llvm::SMLoc());
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
@@ -484,9 +485,6 @@ int main(int argc, char **argv) {
     DialectRegistry registry;
     moe::registerAllDialects(registry);
     MLIRContext context(registry);
-    // Locations name the model's modules; printing the operation a
-    // diagnostic is about would print the whole model for a module's.
-    context.printOpOnDiagnostic(false);
     return run(context);
   });
 }

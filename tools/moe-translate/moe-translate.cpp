@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/InitAllDialects.h"
+#include "moe/Support/ToolDiagnostics.h"
 #include "moe/Support/ToolFiles.h"
 #include "moe/Target/Translations.h"
 #include "moe/Transforms/Passes.h"
@@ -48,11 +49,8 @@ static int run() {
   DialectRegistry registry;
   moe::registerAllDialects(registry);
   MLIRContext context(registry);
-  // Locations name the model's modules; printing the operation a
-  // diagnostic is about would print the whole model for a module's.
-  context.printOpOnDiagnostic(false);
   llvm::SourceMgr sourceMgr;
-  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  moe::ToolDiagnosticHandler diagnostics(sourceMgr, &context, inputPath);
   sourceMgr.AddNewSourceBuffer(moe::readToolInput(inputPath), llvm::SMLoc());
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
