@@ -46,7 +46,7 @@ MOERT_CLONES void widenBlock(const bf16 *x, int64_t count, float *y) {
     std::memcpy(&halves, x + i, sizeof(halves));
     Floats values;
     moert::cpu::detail::fromBf16(halves, values);
-    std::memcpy(y + i, &values, sizeof(values));
+    moert::cpu::detail::storeFloats(y + i, values);
   }
   for (; i < count; ++i)
     y[i] = moert::toFloat(x[i]);

@@ -73,7 +73,10 @@ MOERT_INLINE void load(Floats &v, const moert::bf16 *p, int64_t n) {
   detail::fromBf16(halves, v);
 }
 MOERT_INLINE void store(float *p, const Floats &v, int64_t n) {
-  std::memcpy(p, &v, n * sizeof(float));
+  if (n == kLanes)
+    detail::storeFloats(p, v);
+  else
+    std::memcpy(p, &v, n * sizeof(float));
 }
 /// A GEMM operand in bf16 is rounded as it is stored.
 MOERT_INLINE void store(moert::bf16 *p, const Floats &v, int64_t n) {

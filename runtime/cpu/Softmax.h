@@ -22,6 +22,12 @@ float rowMax(const float *x, int64_t n);
 float expAndSum(const float *x, int64_t n, float scale, float shift,
                 float *out);
 
+/// expAndSum, to the bit, for rows whose x and out extend to n rounded up
+/// to whole vectors (kLanes): their tail runs as one vector instead of lane
+/// by lane, writing unspecified values to out past n.
+float expAndSumPadded(const float *x, int64_t n, float scale, float shift,
+                      float *out);
+
 } // namespace moert::cpu::detail
 
 #endif // MOERT_CPU_SOFTMAX_H

@@ -32,7 +32,11 @@
 
 using moert::cpu::detail::expInPlace;
 using moert::cpu::detail::Floats;
+using moert::cpu::detail::HalfFloats;
+using moert::cpu::detail::Ints;
 using moert::cpu::detail::kLanes;
+using moert::cpu::detail::splitHalves;
+using moert::cpu::detail::storeFloats;
 
 float moert::cpu::detail::rowMax(const float *x, int64_t n) {
   float maximum = -HUGE_VALF;
@@ -42,20 +46,43 @@ float moert::cpu::detail::rowMax(const float *x, int64_t n) {
   return maximum;
 }
 
-MOERT_CLONES float moert::cpu::detail::expAndSum(const float *x, int64_t n,
-                                                 float scale, float shift,
-                                                 float *out) {
-  Floats sums = {};
+namespace {
+
+/// Lane masks: kKeepFirst + kLanes - k keeps the first k lanes.
+constexpr int32_t kKeepFirst[2 * kLanes] = {-1, -1, -1, -1, -1, -1, -1, -1,
+                                            -1, -1, -1, -1, -1, -1, -1, -1};
+
+/// expAndSum; with kPaddedTail, the tail runs as a whole vector.
+template <bool kPaddedTail>
+MOERT_INLINE float expAndSumOf(const float *x, int64_t n, float scale,
+                               float shift, float *out) {
+  // Per-lane sums, kept as halves (Vectorize.h's storeFloats says why).
+  HalfFloats lowSums = {}, highSums = {};
+  auto add = [&](const Floats &e) MOERT_LAMBDA_INLINE {
+    HalfFloats low, high;
+    splitHalves(e, low, high);
+    lowSums += low;
+    highSums += high;
+  };
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
     Floats e;
     std::memcpy(&e, x + i, sizeof e);
     e = e * scale - shift;
     expInPlace(e);
-    std::memcpy(out + i, &e, sizeof e);
-    sums += e;
+    storeFloats(out + i, e);
+    add(e);
   }
-  if (i < n) { // the tail, padded; padding lanes are dropped
+  if (i < n && kPaddedTail) {
+    Floats e;
+    std::memcpy(&e, x + i, sizeof e);
+    e = e * scale - shift;
+    expInPlace(e);
+    storeFloats(out + i, e);
+    Ints keep;
+    std::memcpy(&keep, kKeepFirst + kLanes - (n - i), sizeof keep);
+    add((Floats)((Ints)e & keep)); // +0 in the lanes past n, as below
+  } else if (i < n) { // the tail, padded; padding lanes are dropped
     Floats e = {};
     for (int64_t lane = 0; lane < n - i; ++lane)
       e[lane] = x[i + lane] * scale - shift;
@@ -65,12 +92,29 @@ MOERT_CLONES float moert::cpu::detail::expAndSum(const float *x, int64_t n,
         out[i + lane] = e[lane];
       else
         e[lane] = 0.0f;
-    sums += e;
+    add(e);
   }
   float sum = 0;
-  for (int64_t lane = 0; lane < kLanes; ++lane)
-    sum += sums[lane];
+  for (int64_t lane = 0; lane < kLanes / 2; ++lane)
+    sum += lowSums[lane];
+  for (int64_t lane = 0; lane < kLanes / 2; ++lane)
+    sum += highSums[lane];
   return sum;
+}
+
+} // namespace
+
+MOERT_CLONES float moert::cpu::detail::expAndSum(const float *x, int64_t n,
+                                                 float scale, float shift,
+                                                 float *out) {
+  return expAndSumOf<false>(x, n, scale, shift, out);
+}
+
+MOERT_CLONES float moert::cpu::detail::expAndSumPadded(const float *x,
+                                                       int64_t n, float scale,
+                                                       float shift,
+                                                       float *out) {
+  return expAndSumOf<true>(x, n, scale, shift, out);
 }
 
 namespace {

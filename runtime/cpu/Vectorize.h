@@ -30,6 +30,29 @@ namespace moert::cpu::detail {
 typedef float Floats __attribute__((vector_size(64)));
 typedef int32_t Ints __attribute__((vector_size(64)));
 constexpr int64_t kLanes = sizeof(Floats) / sizeof(float);
+static_assert(kLanes == 16, "the halves' shuffles below pick 8 of 16 lanes");
+/// Half of Floats: one AVX2 register.
+typedef float HalfFloats __attribute__((vector_size(sizeof(Floats) / 2)));
+
+/// The low and high halves of x. (Vectors are passed by reference here and
+/// below: returning one would change the ABI between the clones.)
+MOERT_INLINE void splitHalves(const Floats &x, HalfFloats &low,
+                              HalfFloats &high) {
+  low = __builtin_shufflevector(x, x, 0, 1, 2, 3, 4, 5, 6, 7);
+  high = __builtin_shufflevector(x, x, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+
+/// Stores the kLanes lanes of x at `to`. GCC 12 moves a vector wider than
+/// the target's registers to memory (or adds it to one kept across loop
+/// iterations) through the stack and general registers: the AVX2 clones of
+/// softmax and SwiGLU ran 2-3x slower so. Halves split by a shuffle stay in
+/// registers.
+MOERT_INLINE void storeFloats(float *to, const Floats &x) {
+  HalfFloats low, high;
+  splitHalves(x, low, high);
+  std::memcpy(to, &low, sizeof(low));
+  std::memcpy(to + kLanes / 2, &high, sizeof(high));
+}
 
 /// x <- exp(x): Cephes' expf polynomial (within 2 ulp), with x clamped to
 /// [-87, 88] so that 2^n stays a normal float; NaN stays NaN.
@@ -37,11 +60,10 @@ MOERT_INLINE void expInPlace(Floats &x) {
   // The clamp runs on halves: GCC compares and selects a vector wider than
   // the target's registers one lane at a time (all of the AVX2 clone's
   // exps were scalar), and a half is an AVX2 register.
-  typedef float Half __attribute__((vector_size(sizeof(Floats) / 2)));
-  Half halves[2];
+  HalfFloats halves[2];
   std::memcpy(halves, &x, sizeof(x));
-  for (Half &half : halves) {
-    Half low = Half{} - 87.0f, high = Half{} + 88.0f;
+  for (HalfFloats &half : halves) {
+    HalfFloats low = HalfFloats{} - 87.0f, high = HalfFloats{} + 88.0f;
     half = half < low ? low : half;
     half = half > high ? high : half;
   }
@@ -65,8 +87,6 @@ typedef uint32_t Words __attribute__((vector_size(sizeof(Floats))));
 typedef uint16_t Halves __attribute__((vector_size(sizeof(Floats) / 2)));
 
 /// moert::toBf16 of every lane (to nearest even, NaN kept quiet), as bits.
-/// (Vectors are passed by reference: returning one would change the ABI
-/// between the clones.)
 MOERT_INLINE void toBf16(const Floats &x, Halves &result) {
   Words bits = (Words)x;
   Words rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
