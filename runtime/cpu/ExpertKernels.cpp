@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 #include <type_traits>
 #include <vector>
 
@@ -153,12 +154,19 @@ MOERT_CLONES void gatedSiluGrad(const moert::bf16 *gate, const moert::bf16 *up,
 
 /// Runs body(e) for every expert: in parallel, one expert per thread, when
 /// there are at least as many experts as threads; else one after another,
-/// each GEMM using every thread.
-template <typename Body> void forEachExpert(int64_t experts, Body body) {
+/// each GEMM using every thread. In parallel the fullest experts go first,
+/// so that the last to finish are short ones and no thread waits long.
+template <typename Body>
+void forEachExpert(const int64_t *counts, int64_t experts, Body body) {
   if (experts >= omp_get_max_threads()) {
+    std::vector<int64_t> order(experts);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+      return counts[a] > counts[b];
+    });
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int64_t e = 0; e < experts; ++e)
-      body(e);
+    for (int64_t i = 0; i < experts; ++i)
+      body(order[i]);
   } else {
     for (int64_t e = 0; e < experts; ++e)
       body(e);
@@ -183,7 +191,7 @@ void expertFfnOf(const T *x, const T *gateProj, const T *upProj,
   // bf16 projections are the f32 GEMM results, rounded.
   float *accumulated =
       narrow ? scratch<float, 1>(2 * offsets[experts] * ffn) : nullptr;
-  forEachExpert(experts, [&](int64_t e) {
+  forEachExpert(counts, experts, [&](int64_t e) {
     int64_t rows = counts[e];
     if (rows == 0)
       return; // an empty expert costs nothing
@@ -231,7 +239,7 @@ void expertFfnGradOf(const T *x, const T *gateProj, const T *upProj,
     acts = dActs;
   else
     acts = dUps + total * ffn;
-  forEachExpert(experts, [&](int64_t e) {
+  forEachExpert(counts, experts, [&](int64_t e) {
     int64_t rows = counts[e];
     float *dGate = dGateProj + e * ffn * hidden,
           *dUp = dUpProj + e * ffn * hidden;
