@@ -44,9 +44,9 @@ MOERT_INLINE void splitHalves(const Floats &x, HalfFloats &low,
 
 /// Stores the kLanes lanes of x at `to`. GCC 12 moves a vector wider than
 /// the target's registers to memory (or adds it to one kept across loop
-/// iterations) through the stack and general registers: the AVX2 clones of
-/// softmax and SwiGLU ran 2-3x slower so. Halves split by a shuffle stay in
-/// registers.
+/// iterations) through the stack and general registers: the AVX2 clone of
+/// softmax's exp-and-sum ran half as fast so. Halves split by a shuffle
+/// stay in registers.
 MOERT_INLINE void storeFloats(float *to, const Floats &x) {
   HalfFloats low, high;
   splitHalves(x, low, high);
