@@ -14,6 +14,7 @@
 #include <cstring>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <sys/stat.h>
 
 using nlohmann::json;
@@ -109,11 +110,10 @@ void moert::saveCheckpoint(const std::string &path, const moe_model &model,
     return;
   for (const TensorView &tensor : tensors)
     requireFiniteToWrite(path, tensor);
-  json run = {{"model", model.name},
-              {"config", model.config_json},
-              {"step", position.step},
-              {"seed", position.seed},
-              {"train_position", position.trainPosition}};
+  json run = {
+      {"model", model.name},        {"config", model.config_json},
+      {"training", model.training}, {"step", position.step},
+      {"seed", position.seed},      {"train_position", position.trainPosition}};
   writeSafetensors(path, tensors,
                    {{"format", kCheckpointFormat}, {"moe", run.dump()}});
 }
@@ -148,15 +148,53 @@ moert::CheckpointRun moert::parseCheckpointRun(const std::string &path,
   require("seed", isCount("seed"), "a non-negative integer");
   require("train_position", isCount("train_position"),
           "a non-negative integer");
+  // Checkpoints of ABI 5 binaries have no training settings.
+  if (fields.contains("training"))
+    require("training", isString("training"), "a string");
   return {fields["model"].get<std::string>(),
           fields["config"].get<std::string>(),
           {fields["step"].get<int64_t>(), fields["seed"].get<uint64_t>(),
-           fields["train_position"].get<uint64_t>()}};
+           fields["train_position"].get<uint64_t>()},
+          fields.value("training", std::string())};
 }
 
-moert::RunPosition moert::loadCheckpoint(const std::string &path,
-                                         const moe_model &model, void *state,
-                                         const RankGroup &group) {
+std::string moert::trainingChanges(const std::string &checkpoint,
+                                   const std::string &binary) {
+  auto settings = [](const std::string &text) {
+    std::map<std::string, std::string> values;
+    std::istringstream words(text);
+    for (std::string word; words >> word;) {
+      size_t equals = word.find('=');
+      values[word.substr(0, equals)] =
+          equals == std::string::npos ? "" : word.substr(equals + 1);
+    }
+    return values;
+  };
+  if (checkpoint.empty() || binary.empty())
+    return "";
+  std::map<std::string, std::string> before = settings(checkpoint),
+                                     after = settings(binary);
+  std::string changes;
+  auto note = [&](const std::string &key, const std::string &was,
+                  const std::string &is) {
+    changes += (changes.empty() ? "" : "; ") + key + ": " + was + " -> " + is;
+  };
+  for (const auto &[key, value] : before) {
+    auto now = after.find(key);
+    if (now == after.end())
+      note(key, value, "(none)");
+    else if (now->second != value)
+      note(key, value, now->second);
+  }
+  for (const auto &[key, value] : after)
+    if (!before.count(key))
+      note(key, "(none)", value);
+  return changes;
+}
+
+moert::CheckpointRun moert::loadCheckpoint(const std::string &path,
+                                           const moe_model &model, void *state,
+                                           const RankGroup &group) {
   SafetensorsReader file(path);
   CheckpointRun run = parseCheckpointRun(path, file.getMetadata());
   if (run.model != model.name)
@@ -211,7 +249,7 @@ moert::RunPosition moert::loadCheckpoint(const std::string &path,
     std::memcpy(static_cast<char *>(state) + global.offset,
                 static_cast<const char *>(tensor->data) + skip, global.bytes);
   }
-  return run.position;
+  return run;
 }
 
 namespace {

@@ -64,6 +64,16 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
       return op->emitError() << "'" << name << "' must be a string on a module";
     return success();
   }
+  if (name == kTrainingAttrName) {
+    auto settings = dyn_cast<DictionaryAttr>(attr.getValue());
+    if (!isa<ModuleOp>(op) || !settings ||
+        !llvm::all_of(settings, [](NamedAttribute entry) {
+          return isa<StringAttr>(entry.getValue());
+        }))
+      return op->emitError()
+             << "'" << name << "' must be a dictionary of strings on a module";
+    return success();
+  }
   if (name == kArenaOffsetsAttrName) {
     auto offsets = dyn_cast<DenseI64ArrayAttr>(attr.getValue());
     if (!offsets || offsets.size() != static_cast<int64_t>(op->getNumResults()))

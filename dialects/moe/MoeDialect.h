@@ -69,6 +69,11 @@ inline constexpr llvm::StringLiteral kTrainableAttrName = "moe.trainable";
 /// The config.json text a module was imported from (on the module), which
 /// compiled models and their checkpoints carry.
 inline constexpr llvm::StringLiteral kConfigAttrName = "moe.config";
+/// The options of the passes that decide how a module trains (autodiff,
+/// mixed precision, the optimizer, adaptive aux coefficients): a dictionary
+/// from pass name to "key=value ..." on the module, which compiled models
+/// and their checkpoints carry (moe/Transforms/TrainingSettings.h).
+inline constexpr llvm::StringLiteral kTrainingAttrName = "moe.training";
 /// On a global of an upcycled model: how its initial value comes from the
 /// dense checkpoint (moert/Upcycle.h's rule, as text), set by moe-upcycle.
 inline constexpr llvm::StringLiteral kUpcycleAttrName = "moe.upcycle";

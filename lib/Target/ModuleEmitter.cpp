@@ -185,6 +185,22 @@ std::string ModuleEmitter::shapeArray(ArrayRef<int64_t> shape) {
   return name;
 }
 
+std::string ModuleEmitter::trainingSettings() {
+  auto recorded = module->getAttrOfType<DictionaryAttr>(kTrainingAttrName);
+  if (!recorded)
+    return "";
+  SmallVector<std::string> words;
+  for (NamedAttribute entry : recorded) {
+    SmallVector<StringRef> pairs;
+    cast<StringAttr>(entry.getValue())
+        .getValue()
+        .split(pairs, ' ', -1, /*KeepEmpty=*/false);
+    for (StringRef pair : pairs)
+      words.push_back((entry.getName().getValue() + "." + pair).str());
+  }
+  return llvm::join(words, " ");
+}
+
 std::string ModuleEmitter::descriptor(StringRef name, Type type) {
   auto tensor = cast<RankedTensorType>(type);
   return formatv("{{{0}, {1}, {2}, {3}}", cString(name), abiDType(type),
@@ -571,9 +587,10 @@ LogicalResult ModuleEmitter::emit() {
   os << "};\n\n"
      << "const moe_model model = {MOE_ABI_VERSION, "
      << cString(options.modelName) << ", " << cString(configJson()) << ", "
-     << alignment << ", " << ranks << ", " << stateBytes << ", "
-     << globalOffsets.size() << ", globals, " << functionEntries.size()
-     << ", functions, " << target.abiTargetExpression() << "};\n\n"
+     << cString(trainingSettings()) << ", " << alignment << ", " << ranks
+     << ", " << stateBytes << ", " << globalOffsets.size() << ", globals, "
+     << functionEntries.size() << ", functions, "
+     << target.abiTargetExpression() << "};\n\n"
      << "} // namespace\n\n"
      << "extern \"C\" const moe_model *moe_get_model(void) { return &model; "
         "}\n";

@@ -69,6 +69,9 @@ private:
     auto config = module->getAttrOfType<StringAttr>(kConfigAttrName);
     return config ? config.str() : "";
   }
+  /// The training settings the module records (kTrainingAttrName) as one
+  /// "pass.key=value ..." list, in pass and key order, or "".
+  std::string trainingSettings();
   std::string descriptor(StringRef name, Type type);
 
   /// The pointer expression of `value`.

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Transforms/Passes.h"
+#include "moe/Transforms/TrainingSettings.h"
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_ADAPTIVEAUX
@@ -125,6 +126,7 @@ void AdaptiveAuxPass::runOnOperation() {
                  "adapt (no MoE layer, or aux losses switched off)");
     return signalPassFailure();
   }
+  recordTrainingSettings(*this, getOperation());
 
   SymbolTableCollection symbols;
   OpBuilder b(function.getBody().front().getTerminator());

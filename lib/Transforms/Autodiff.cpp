@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Transforms/Passes.h"
+#include "moe/Transforms/TrainingSettings.h"
 
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/IR/IRMapping.h"
@@ -272,6 +273,7 @@ struct AutodiffPass : moe::impl::AutodiffBase<AutodiffPass> {
     gradient.setSymName(gradientFunctionName);
     if (failed(GradientBuilder(gradient, recompute).build(cotangentArgument)))
       return signalPassFailure();
+    recordTrainingSettings(*this, module);
   }
 };
 

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Transforms/Passes.h"
+#include "moe/Transforms/TrainingSettings.h"
 #include "moert/StateNames.h"
 
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
@@ -152,6 +153,7 @@ void OptimizerPass::runOnOperation() {
   Value gradNorm = gradientNorm(b, loc, function, parameters, scalarType);
   if (!gradNorm)
     return signalPassFailure();
+  recordTrainingSettings(*this, module);
 
   for (auto [global, grad] : parameters) {
     auto type = cast<RankedTensorType>(global.getType());

@@ -273,8 +273,18 @@ int run(int argc, char **argv) {
   moert::RunPosition position{0, options.seed, 0};
   double initializationSeconds = 0;
   if (!options.resume.empty()) {
-    position =
+    moert::CheckpointRun run =
         moert::loadCheckpoint(options.resume, model, state.host(), group);
+    position = run.position;
+    // Resuming under other settings (say a new learning-rate schedule) is
+    // allowed, but said, since the binary's settings win.
+    if (std::string changes =
+            moert::trainingChanges(run.training, model.training);
+        !changes.empty() && primary)
+      fmt::print(stderr,
+                 "note: {} was trained with other settings than this "
+                 "binary's, which training goes on with: {}\n",
+                 options.resume, changes);
     if (options.seedGiven && position.seed != options.seed)
       moert::fail("{}: the run was trained with --seed {}, not {}: resume "
                   "without --seed, or with --seed {}",

@@ -4,8 +4,9 @@
 // model (weights, Adam moments, the step counter, per-layer coefficients)
 // under its Hugging Face style name, and in its "__metadata__" the run's
 // position: "moe" maps to a JSON object with the model name and config, the
-// step, the seed and the training data's sampler position. It is written
-// atomically, so a failed write leaves any existing checkpoint intact.
+// step, the seed, the training data's sampler position and the training
+// settings of the binary that wrote it. It is written atomically, so a
+// failed write leaves any existing checkpoint intact.
 //
 //===----------------------------------------------------------------------===//
 
@@ -45,6 +46,7 @@ struct CheckpointRun {
   std::string model;
   std::string config; // the config.json text the model was imported from
   RunPosition position;
+  std::string training; // moe_model.training of the binary that wrote it
 };
 
 /// Reads and checks the "__metadata__" of checkpoint `path` (format, JSON,
@@ -53,13 +55,20 @@ CheckpointRun
 parseCheckpointRun(const std::string &path,
                    const std::map<std::string, std::string> &metadata);
 
-/// Restores `state` from `path`, this rank's part of each sharded global;
-/// throws moert::Error naming the file and the tensor if the checkpoint is
-/// truncated, corrupt or of another model (a missing, extra or differently
-/// shaped tensor), holds a non-finite value, or its optimizer step count
-/// disagrees with its metadata.
-RunPosition loadCheckpoint(const std::string &path, const moe_model &model,
-                           void *state, const RankGroup &group = {});
+/// Restores `state` from `path`, this rank's part of each sharded global,
+/// and returns its metadata; throws moert::Error naming the file and the
+/// tensor if the checkpoint is truncated, corrupt or of another model (a
+/// missing, extra or differently shaped tensor), holds a non-finite value,
+/// or its optimizer step count disagrees with its metadata.
+CheckpointRun loadCheckpoint(const std::string &path, const moe_model &model,
+                             void *state, const RankGroup &group = {});
+
+/// The training settings ("key=value ..." lists, as moe_model.training)
+/// that differ between a checkpoint's and this binary's, as "key: checkpoint
+/// value -> this binary's value", "; "-separated; "" when they agree or
+/// either is unknown.
+std::string trainingChanges(const std::string &checkpoint,
+                            const std::string &binary);
 
 /// Throws unless `path` is absent or a moe checkpoint (of any model): a
 /// checkpoint replaces its predecessor, never another file (say the run's

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define MOE_ABI_VERSION 5
+#define MOE_ABI_VERSION 6
 
 enum moe_dtype { MOE_F32 = 0, MOE_F64 = 1, MOE_I32 = 2, MOE_I64 = 3 };
 enum moe_init_kind { MOE_INIT_NORMAL = 0, MOE_INIT_CONSTANT = 1 };
@@ -107,8 +107,11 @@ typedef struct moe_model {
   int32_t abi_version; /* MOE_ABI_VERSION */
   const char *name;
   const char *config_json; /* the config the model was imported from, or "" */
-  int64_t alignment;       /* of the globals in the state and of arenas */
-  int32_t ranks;           /* processes of an expert-parallel model, or 1 */
+  /* The training settings it was compiled with: the options its passes
+     recorded (moe.training) as "pass.key=value ...", or "". */
+  const char *training;
+  int64_t alignment; /* of the globals in the state and of arenas */
+  int32_t ranks;     /* processes of an expert-parallel model, or 1 */
   int64_t state_bytes;
   int64_t num_globals;
   const moe_global *globals;

@@ -132,3 +132,15 @@ module attributes {moe.target = #moe.target<"cpu", alignment = 32>} {}
 
 // expected-error @+1 {{target 'cpu' needs an alignment that is a power of two and at least 64, got 96}}
 module attributes {moe.target = #moe.target<"cpu", alignment = 96>} {}
+
+// -----
+
+// moe.training maps pass names to their options, as strings.
+// expected-error @+1 {{'moe.training' must be a dictionary of strings on a module}}
+module attributes {moe.training = {"moe-optimizer" = 3 : i64}} {}
+
+// -----
+
+// moe.training belongs on a module.
+// expected-error @+1 {{'moe.training' must be a dictionary of strings on a module}}
+func.func private @f() attributes {moe.training = {"moe-optimizer" = "lr=1.0"}}
