@@ -10,9 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <cmath>
 #include <cstring>
-#include <optional>
 #include <set>
 #include <sstream>
 #include <sys/stat.h>
@@ -160,6 +158,8 @@ moert::CheckpointRun moert::parseCheckpointRun(const std::string &path,
 
 std::string moert::trainingChanges(const std::string &checkpoint,
                                    const std::string &binary) {
+  if (checkpoint.empty() || binary.empty())
+    return "";
   auto settings = [](const std::string &text) {
     std::map<std::string, std::string> values;
     std::istringstream words(text);
@@ -170,25 +170,23 @@ std::string moert::trainingChanges(const std::string &checkpoint,
     }
     return values;
   };
-  if (checkpoint.empty() || binary.empty())
-    return "";
   std::map<std::string, std::string> before = settings(checkpoint),
                                      after = settings(binary);
-  std::string changes;
-  auto note = [&](const std::string &key, const std::string &was,
-                  const std::string &is) {
-    changes += (changes.empty() ? "" : "; ") + key + ": " + was + " -> " + is;
+  std::set<std::string> keys;
+  for (const auto *values : {&before, &after})
+    for (const auto &entry : *values)
+      keys.insert(entry.first);
+  auto valueOf = [](const std::map<std::string, std::string> &values,
+                    const std::string &key) {
+    auto found = values.find(key);
+    return found == values.end() ? std::string("(none)") : found->second;
   };
-  for (const auto &[key, value] : before) {
-    auto now = after.find(key);
-    if (now == after.end())
-      note(key, value, "(none)");
-    else if (now->second != value)
-      note(key, value, now->second);
+  std::string changes;
+  for (const std::string &key : keys) {
+    std::string was = valueOf(before, key), is = valueOf(after, key);
+    if (was != is)
+      changes += (changes.empty() ? "" : "; ") + key + ": " + was + " -> " + is;
   }
-  for (const auto &[key, value] : after)
-    if (!before.count(key))
-      note(key, "(none)", value);
   return changes;
 }
 
