@@ -2,14 +2,16 @@
 //
 // The expert-sized GEMMs of benchmarks/gpu/moe-2b.json (16 experts, 5120
 // rows each at capacity factor 1.25, hidden 2048, expert hidden 1408), every
-// expert full: what our experts run (f32: our grouped GEMM, counts read on
-// the device; bf16: our cuBLAS batched GEMM over whole capacities), cuBLAS's
-// grouped GEMM
+// expert full: what our experts run (our grouped GEMM, counts read on the
+// device: CUDA cores in f32, tensor cores in bf16), cuBLAS's grouped GEMM
 // (cublasGemmGroupedBatchedEx, counts given on the host, so it cannot be
-// captured in a graph with device counts), and one dense cuBLAS GEMM of
+// captured in a graph with device counts), cuBLAS's strided batched GEMM
+// (the whole capacities whatever the counts), and one dense cuBLAS GEMM of
 // equal FLOPs; in f32 without TF32, and with bf16 operands (f32
 // accumulation; cuBLAS on tensor cores). Prints TFLOP/s and the ratios to
-// the dense GEMM.
+// the dense GEMM, and ours with the experts a quarter full (a dropless
+// layer's queues, sized for every token, hold about that or less), whose
+// rate counts the filled rows' FLOPs only.
 //
 //===----------------------------------------------------------------------===//
 
@@ -101,15 +103,12 @@ template <typename T> void measure(const char *label) {
   gemm.a[0][0] = x;
   gemm.b[0][0] = w;
   gemm.c[0] = y;
-  // What the experts run: the grouped kernel (f32), the tensor-core
-  // batched GEMM over whole capacities (bf16; an expert filled to a
-  // fraction f of its capacity does f of this useful work).
-  double ours = timeIt([&] {
-    if constexpr (std::is_same_v<T, float>)
-      groupedGemm(gemm, "grouped GEMM benchmark");
-    else
-      batchedGemm(gemm, "batched GEMM benchmark");
-  });
+  double ours = timeIt([&] { groupedGemm(gemm, "grouped GEMM benchmark"); });
+  int64_t *quarterCounts = deviceArray<int64_t>(kExperts, kRows / 4);
+  GroupedGemm<T> quarterFull = gemm;
+  quarterFull.counts = quarterCounts;
+  double quarter =
+      timeIt([&] { groupedGemm(quarterFull, "grouped GEMM benchmark"); });
 
   // cuBLAS's grouped GEMM: column-major, so C^T = W X^T per expert.
   std::vector<const void *> as, bs;
@@ -142,6 +141,16 @@ template <typename T> void measure(const char *label) {
     refused = error.what();
   }
 
+  // cuBLAS's strided batched GEMM: every expert's whole capacity.
+  double batched = timeIt([&] {
+    check(cublasGemmStridedBatchedEx(
+              handle, CUBLAS_OP_T, CUBLAS_OP_N, kFfn, kRows, kHidden, &alpha, w,
+              kType<T>, kHidden, kFfn * kHidden, x, kType<T>, kHidden,
+              kRows * kHidden, &beta, y, CUDA_R_32F, kFfn, kRows * kFfn,
+              kExperts, kCompute<T>, CUBLAS_GEMM_DEFAULT),
+          "cublasGemmStridedBatchedEx");
+  });
+
   // One dense GEMM of the same FLOPs: all experts' rows against one
   // weight.
   double dense = timeIt([&] {
@@ -159,12 +168,15 @@ template <typename T> void measure(const char *label) {
               (long long)kFfn, (long long)kHidden, label);
   std::printf("  dense cuBLAS GEMM of equal FLOPs: %.1f TFLOP/s\n",
               tflops(dense));
-  std::printf("  ours (%s): %.1f TFLOP/s, %.0f%% of dense (target >= "
-              "85%%)\n",
-              std::is_same_v<T, float>
-                  ? "grouped GEMM, counts read on the device"
-                  : "tensor-core batched GEMM over whole capacities",
+  std::printf("  ours (grouped GEMM, counts read on the device): %.1f "
+              "TFLOP/s, %.0f%% of dense (target >= 85%%)\n",
               tflops(ours), 100 * dense / ours);
+  std::printf("  ours, experts a quarter full: %.1f TFLOP/s of filled rows, "
+              "%.2fx the full experts' time\n",
+              tflops(quarter * 4), quarter / ours);
+  std::printf("  cublasGemmStridedBatchedEx (whole capacities): %.1f "
+              "TFLOP/s, %.0f%% of dense\n",
+              tflops(batched), 100 * dense / batched);
   if (refused.empty())
     std::printf("  cublasGemmGroupedBatchedEx (host counts): %.1f TFLOP/s, "
                 "%.0f%% of dense\n",
@@ -174,8 +186,9 @@ template <typename T> void measure(const char *label) {
                 refused.c_str());
   for (void *array :
        {static_cast<void *>(x), static_cast<void *>(w), static_cast<void *>(y),
-        static_cast<void *>(counts), static_cast<void *>(aDevice),
-        static_cast<void *>(bDevice), static_cast<void *>(cDevice)})
+        static_cast<void *>(counts), static_cast<void *>(quarterCounts),
+        static_cast<void *>(aDevice), static_cast<void *>(bDevice),
+        static_cast<void *>(cDevice)})
     check(cudaFree(array), "cudaFree");
 }
 

@@ -501,27 +501,6 @@ __global__ void __launch_bounds__(kAttentionThreads)
   }
 }
 
-/// Raises `kernel`'s dynamic shared memory limit (over the default 48 KiB)
-/// to `bytes`, which the GPU must allow a block (sm_80 and sm_90 allow
-/// over 160 KB, sm_86 and sm_89 99 KB); returns the bytes.
-template <typename Kernel>
-size_t allowSharedBytes(Kernel kernel, size_t bytes, const char *what) {
-  int device = 0, limit = 0;
-  check(cudaGetDevice(&device), what);
-  check(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin,
-                               device),
-        what);
-  if (bytes > static_cast<size_t>(limit))
-    moert::fail("{}: the kernel needs {} bytes of shared memory a block, this "
-                "GPU allows {}",
-                what, bytes, limit);
-  check(cudaFuncSetAttribute(kernel,
-                             cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             static_cast<int>(bytes)),
-        what);
-  return bytes;
-}
-
 /// allowSharedBytes for `buffers` tile buffers.
 template <typename Kernel>
 size_t allowSharedMemory(Kernel kernel, int buffers, const char *what) {

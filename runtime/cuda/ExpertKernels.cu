@@ -11,9 +11,9 @@
 // buffer is touched after it was reported. The intermediate activations
 // take full [experts, capacity, ffn] scratch arrays for the same reason;
 // only their filled rows are computed. With bf16 operands the GEMMs run on
-// tensor cores over whole capacities (batchedGemm) and still produce f32,
-// which the SwiGLU kernels round where the CPU kernels do: the projections
-// and every intermediate that feeds a GEMM.
+// tensor cores and still produce f32, which the SwiGLU kernels round where
+// the CPU kernels do: the projections and every intermediate that feeds a
+// GEMM.
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,7 +25,6 @@
 
 #include <algorithm>
 #include <type_traits>
-#include <utility>
 
 using namespace moert::cuda;
 
@@ -121,29 +120,6 @@ __global__ void gatedSiluGradKernel(const T *projections, const int64_t *rows,
     dUp[i] = storedAs<T>(da * silu);
     act[i] = storedAs<T>(silu * u);
   });
-}
-
-/// to = from on the filled rows of [experts, capacity, width], 0 past the
-/// counts.
-__global__ void maskRowsKernel(const moert::bf16 *from, const int64_t *rows,
-                               int64_t experts, int64_t capacity, int64_t width,
-                               moert::bf16 *to) {
-  for (int64_t i : gridStride(experts * capacity * width)) {
-    int64_t row = i / width;
-    to[i] = row % capacity < rows[row / capacity] ? from[i] : moert::bf16{0};
-  }
-}
-
-/// f32 expert GEMMs run the grouped kernel, which skips rows past the
-/// counts and sums in the CPU's precision; bf16 ones run on tensor cores
-/// over whole capacities (batchedGemm), whose rows past the counts the
-/// gradient zeroes where a GEMM sums over them.
-template <typename T>
-void runExpertGemm(const GroupedGemm<T> &gemm, const char *name) {
-  if constexpr (std::is_same_v<T, float>)
-    groupedGemm(gemm, name);
-  else
-    batchedGemm(gemm, name);
 }
 
 /// The grouped GEMM of every expert's [capacity, ...] block, counted rows
@@ -405,10 +381,6 @@ void expertFfnOf(const T *x, const T *gateProj, const T *upProj,
   checkedRows(counts, experts, capacity, rows, name);
   if constexpr (inF32)
     accumulated = projections;
-  else // whole-capacity GEMMs: y's rows past the counts are then zero
-    check(
-        cudaMemsetAsync(act, 0, experts * capacity * ffn * sizeof(T), stream()),
-        name);
 
   // g = x Wg^T and u = x Wu^T into [experts, 2, capacity, ffn].
   GroupedGemm<T> up = expertGemm<T>(false, true, experts, capacity, ffn, hidden,
@@ -420,7 +392,7 @@ void expertFfnOf(const T *x, const T *gateProj, const T *upProj,
   up.a[0][0] = up.a[1][0] = x;
   up.b[0][0] = gateProj, up.b[1][0] = upProj;
   up.c[0] = accumulated, up.c[1] = accumulated + capacity * ffn;
-  runExpertGemm(up, name);
+  groupedGemm(up, name);
 
   gatedSiluKernel<<<blocksFor(experts * capacity * ffn), kThreads, 0,
                     stream()>>>(accumulated, rows, experts, capacity, ffn,
@@ -434,7 +406,7 @@ void expertFfnOf(const T *x, const T *gateProj, const T *upProj,
   down.strideA = capacity * ffn, down.strideB = hidden * ffn;
   down.strideC = capacity * hidden;
   down.a[0][0] = act, down.b[0][0] = downProj, down.c[0] = y;
-  runExpertGemm(down, name);
+  groupedGemm(down, name);
 }
 
 template <typename T>
@@ -447,37 +419,19 @@ void expertFfnGradOf(const T *x, const T *gateProj, const T *upProj,
   const char *name = "moert::cuda::expertFfnGrad";
   int64_t *rows = nullptr;
   float *dAct = nullptr;
-  T *dGate = nullptr, *dUp = nullptr, *act = nullptr, *xMasked = nullptr,
-    *dyMasked = nullptr;
-  int64_t block = capacity * ffn, inputs = experts * capacity * hidden;
+  T *dGate = nullptr, *dUp = nullptr, *act = nullptr;
+  int64_t block = capacity * ffn;
   carveWorkspace([&](Scratch &s) {
     rows = s.take<int64_t>(experts);
     dAct = s.take<float>(experts * block);
     dGate = s.take<T>(experts * block);
     dUp = s.take<T>(experts * block);
-    if constexpr (!inF32) {
+    if constexpr (!inF32)
       act = s.take<T>(experts * block);
-      xMasked = s.take<T>(inputs);
-      dyMasked = s.take<T>(inputs);
-    }
   });
   checkedRows(counts, experts, capacity, rows, name);
-  if constexpr (inF32) {
+  if constexpr (inF32)
     act = dAct; // a overwrites da
-  } else {
-    // Whole-capacity GEMMs: zero rows past the counts in the inputs and
-    // in dg, du and a, which the weight gradients sum over.
-    for (auto [from, to] : {std::pair(x, xMasked), std::pair(dy, dyMasked)}) {
-      maskRowsKernel<<<blocksFor(inputs), kThreads, 0, stream()>>>(
-          from, rows, experts, capacity, hidden, to);
-      checkLaunch(name);
-    }
-    x = xMasked;
-    dy = dyMasked;
-    for (T *scratch : {dGate, dUp, act})
-      check(cudaMemsetAsync(scratch, 0, experts * block * sizeof(T), stream()),
-            name);
-  }
 
   // da = dy Wd.
   GroupedGemm<T> actGrad = expertGemm<T>(false, false, experts, capacity, ffn,
@@ -486,7 +440,7 @@ void expertFfnGradOf(const T *x, const T *gateProj, const T *upProj,
   actGrad.strideA = capacity * hidden, actGrad.strideB = hidden * ffn;
   actGrad.strideC = block;
   actGrad.a[0][0] = dy, actGrad.b[0][0] = downProj, actGrad.c[0] = dAct;
-  runExpertGemm(actGrad, name);
+  groupedGemm(actGrad, name);
 
   // dg, du, and a.
   gatedSiluGradKernel<<<blocksFor(experts * block), kThreads, 0, stream()>>>(
@@ -500,7 +454,7 @@ void expertFfnGradOf(const T *x, const T *gateProj, const T *upProj,
   down.strideA = capacity * hidden, down.strideB = block;
   down.strideC = hidden * ffn;
   down.a[0][0] = dy, down.b[0][0] = act, down.c[0] = dDownProj;
-  runExpertGemm(down, name);
+  groupedGemm(down, name);
 
   // dWg = dg^T x and dWu = du^T x.
   GroupedGemm<T> weights = expertGemm<T>(true, false, experts, ffn, hidden,
@@ -512,7 +466,7 @@ void expertFfnGradOf(const T *x, const T *gateProj, const T *upProj,
   weights.a[0][0] = dGate, weights.a[1][0] = dUp;
   weights.b[0][0] = weights.b[1][0] = x;
   weights.c[0] = dGateProj, weights.c[1] = dUpProj;
-  runExpertGemm(weights, name);
+  groupedGemm(weights, name);
 
   // dx = dg Wg + du Wu, one sum over both terms.
   GroupedGemm<T> input = expertGemm<T>(false, false, experts, capacity, hidden,
@@ -524,7 +478,7 @@ void expertFfnGradOf(const T *x, const T *gateProj, const T *upProj,
   input.a[0][0] = dGate, input.a[0][1] = dUp;
   input.b[0][0] = gateProj, input.b[0][1] = upProj;
   input.c[0] = dx;
-  runExpertGemm(input, name);
+  groupedGemm(input, name);
 }
 
 } // namespace

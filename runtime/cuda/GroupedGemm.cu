@@ -1,17 +1,17 @@
-//===- GroupedGemm.cu - the experts' grouped GEMMs ------------------------===//
+//===- GroupedGemm.cu - the experts' grouped GEMM in f32 ------------------===//
 //
-// A classic shared-memory SGEMM: 128x128 block tiles, k-steps of 8, 256
-// threads each computing an 8x8 register tile (two 4x4 quadrants 64 apart,
-// so that its shared-memory reads are float4 broadcasts without bank
-// conflicts), and the next k-step's tiles loaded into registers while the
-// current one is computed (double-buffered shared memory, one barrier per
-// step). blockIdx.z enumerates (problem, group); a block whose rows start
-// past its group's count exits at once, and every load of a counted row or
-// k index past the count reads 0 instead of memory.
+// groupedGemm over f32 operands on CUDA cores. A classic shared-memory
+// SGEMM: 128x128 block tiles, k-steps of 8, 256 threads each computing an
+// 8x8 register tile (two 4x4 quadrants 64 apart, so that its shared-memory
+// reads are float4 broadcasts without bank conflicts), and the next
+// k-step's tiles loaded into registers while the current one is computed
+// (double-buffered shared memory, one barrier per step). blockIdx.z
+// enumerates (problem, group); a block whose rows start past its group's
+// count exits at once, and every load of a counted row or k index past the
+// count reads 0 instead of memory.
 //
 // Each C element is one thread's sum over k in order, so results are
 // deterministic; they differ from the CPU's oneDNN in summation order only.
-// batchedGemm is cuBLAS's tensor-core path for bf16 operands.
 //
 //===----------------------------------------------------------------------===//
 
@@ -209,33 +209,4 @@ void moert::cuda::groupedGemm(const GroupedGemm<float> &gemm,
                                            : groupedGemmKernel<false, false>);
   kernel<<<grid, kGemmThreads, 0, stream()>>>(gemm, vector);
   checkLaunch(name);
-}
-
-void moert::cuda::batchedGemm(const GroupedGemm<moert::bf16> &gemm,
-                              const char *name) {
-  if (gemm.groups == 0 || gemm.m == 0 || gemm.n == 0)
-    return;
-  // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T.
-  cublasOperation_t opA = gemm.transA ? CUBLAS_OP_T : CUBLAS_OP_N;
-  cublasOperation_t opB = gemm.transB ? CUBLAS_OP_T : CUBLAS_OP_N;
-  const float one = 1.0f, zero = 0.0f;
-  for (int problem = 0; problem < gemm.problems; ++problem) {
-    if (gemm.k == 0) { // cuBLAS leaves C alone; an empty sum is 0
-      for (int64_t g = 0; g < gemm.groups; ++g)
-        check(cudaMemset2DAsync(gemm.c[problem] + g * gemm.strideC,
-                                gemm.ldc * sizeof(float), 0,
-                                gemm.n * sizeof(float), gemm.m, stream()),
-              name);
-      continue;
-    }
-    for (int term = 0; term < gemm.terms; ++term)
-      check(cublasGemmStridedBatchedEx_64(
-                mixedBlas(), opB, opA, gemm.n, gemm.m, gemm.k, &one,
-                gemm.b[problem][term], CUDA_R_16BF, gemm.ldb, gemm.strideB,
-                gemm.a[problem][term], CUDA_R_16BF, gemm.lda, gemm.strideA,
-                term == 0 ? &zero : &one, gemm.c[problem], CUDA_R_32F, gemm.ldc,
-                gemm.strideC, gemm.groups, CUBLAS_COMPUTE_32F,
-                CUBLAS_GEMM_DEFAULT),
-            name);
-  }
 }

@@ -3,9 +3,10 @@
 // One GEMM per expert (group) with static shapes, whose row counts live in
 // device memory: a train step is a CUDA graph, so the host never reads
 // them. Tiles past a group's count are skipped, and its rows past the
-// count are never read (they may hold garbage). Exact f32 FMAs, no TF32.
-// bf16 operands go to tensor cores instead (batchedGemm), over whole
-// groups. C is f32 either way. Internal to moert_cuda.
+// count are never read (they may hold garbage). f32 operands run exact f32
+// FMAs on CUDA cores, no TF32 (GroupedGemm.cu); bf16 operands run on
+// tensor cores with f32 accumulation (TensorCoreGemm.cu). C is f32 either
+// way. Internal to moert_cuda.
 //
 //===----------------------------------------------------------------------===//
 
@@ -46,17 +47,9 @@ template <typename T> struct GroupedGemm {
   float *c[kMaxProblems] = {};
 };
 
-/// Enqueues `gemm` (f32 operands, CUDA cores) on stream(); `name` names the
-/// launch in errors.
+/// Enqueues `gemm` on stream(); `name` names the launch in errors.
 void groupedGemm(const GroupedGemm<float> &gemm, const char *name);
-
-/// The same products with bf16 operands on tensor cores: one cuBLAS
-/// strided batched GEMM per problem and term over every group's whole m
-/// and k, the counts unread. Rows past a group's count are computed too, so
-/// the caller makes them zero in at least one operand, and finite in the
-/// other, where they are summed over (CountedDim::K); with CountedDim::M
-/// they only produce C rows past the count, which hold anything.
-void batchedGemm(const GroupedGemm<moert::bf16> &gemm, const char *name);
+void groupedGemm(const GroupedGemm<moert::bf16> &gemm, const char *name);
 
 } // namespace moert::cuda
 

@@ -10,6 +10,7 @@
 #define MOERT_CUDA_SUPPORT_H
 
 #include "moert/CudaTarget.h"
+#include "moert/Error.h"
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -36,6 +37,27 @@ void check(cublasStatus_t status, const char *what);
 /// Whether 16-byte vector accesses (float4, uint4) may start at `pointer`.
 inline bool aligned16(const void *pointer) {
   return reinterpret_cast<uintptr_t>(pointer) % 16 == 0;
+}
+
+/// Raises `kernel`'s dynamic shared memory limit (over the default 48 KiB)
+/// to `bytes`, which the GPU must allow a block (sm_80 and sm_90 allow
+/// over 160 KB, sm_86 and sm_89 99 KB); returns the bytes.
+template <typename Kernel>
+size_t allowSharedBytes(Kernel kernel, size_t bytes, const char *what) {
+  int device = 0, limit = 0;
+  check(cudaGetDevice(&device), what);
+  check(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin,
+                               device),
+        what);
+  if (bytes > static_cast<size_t>(limit))
+    moert::fail("{}: the kernel needs {} bytes of shared memory a block, this "
+                "GPU allows {}",
+                what, bytes, limit);
+  check(cudaFuncSetAttribute(kernel,
+                             cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(bytes)),
+        what);
+  return bytes;
 }
 
 constexpr int kThreads = 256;

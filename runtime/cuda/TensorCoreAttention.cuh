@@ -16,15 +16,11 @@
 // fragment's 8 rows x 4 words, and ldmatrix's 8 rows x 16 bytes, fall in
 // 32 banks; head dims are padded with zeros to HeadDim (32, 64 or 128).
 //
-// Fragments of mma.m16n8k16.row.col (PTX ISA), for lane = 4 g + t:
-// - A (16 x 16, row-major): (g, 2t..2t+1), (g+8, 2t..), (g, 2t+8..),
-//   (g+8, 2t+8..);
-// - B (16 x 8): (k 2t..2t+1, n g), (k 2t+8.., n g): two 32-bit words of a
-//   row of the tile when it holds B^T (the second factor of the scores and
-//   of dP, whose products run over the head dim), ldmatrix.trans of its
-//   rows when it holds B (V, dO, Q and K in the products over rows that
-//   read the probabilities or the scores' gradients);
-// - C (16 x 8, f32): (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1).
+// Fragments are those of TensorCore.cuh: B comes from two 32-bit words of
+// a row of the tile when it holds B^T (the second factor of the scores and
+// of dP, whose products run over the head dim), from ldmatrix.trans of its
+// rows when it holds B (V, dO, Q and K in the products over rows that
+// read the probabilities or the scores' gradients).
 // C over two adjacent n-tiles has A's layout over 16 columns, so the
 // probabilities go from one product into the next without leaving
 // registers (FlashAttention-2's scheme).
@@ -35,6 +31,7 @@
 #define MOERT_CUDA_TENSORCOREATTENTION_CUH
 
 #include "AttentionKernels.cuh"
+#include "TensorCore.cuh"
 
 #include "moert/Bf16.h"
 
@@ -43,7 +40,10 @@
 
 namespace moert::cuda::flash::tc {
 
-using Bits = uint16_t; // a bf16 value's bits
+using tensorcore::Bits;
+using tensorcore::mma;
+using tensorcore::packBf16;
+using tensorcore::wordAt;
 
 constexpr int kRows = kTile; // queries or keys of a tile
 constexpr int kWarps = 4;
@@ -55,27 +55,6 @@ template <int HeadDim> constexpr int kLd = HeadDim + kPad;
 /// Bytes of `tiles` tiles.
 template <int HeadDim> constexpr size_t tileBytes(int tiles) {
   return size_t(tiles) * kRows * kLd<HeadDim> * sizeof(Bits);
-}
-
-__device__ inline uint32_t wordAt(const Bits *p) {
-  return *reinterpret_cast<const uint32_t *>(p);
-}
-
-/// lo and hi rounded to bf16 (to nearest even), lo in the low half.
-__device__ inline uint32_t packBf16(float lo, float hi) {
-  uint32_t packed;
-  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(hi), "f"(lo));
-  return packed;
-}
-
-/// c += a b over one 16 x 8 x 16 tile.
-__device__ inline void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
-                           uint32_t b1) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-               "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-               "{%0, %1, %2, %3};"
-               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
 /// The A fragment of rows [r0, r0 + 16), columns [c0, c0 + 16) of a
@@ -128,11 +107,7 @@ __device__ inline void loadBPairOfRows(uint32_t (&b)[4], const Bits *tile,
   int lane = threadIdx.x % 32, block = lane / 8;
   const Bits *row =
       tile + (k0 + lane % 8 + 8 * (block & 1)) * ld + n0 + 8 * (block >> 1);
-  uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(row));
-  asm volatile(
-      "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
-      : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3])
-      : "r"(address));
+  tensorcore::loadMatricesTransposed(b, row);
 }
 
 /// acc (16 x N) += bf16(P) B, where P (16 x 64) is the C fragments p of a

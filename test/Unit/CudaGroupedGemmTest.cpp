@@ -1,0 +1,176 @@
+//===- CudaGroupedGemmTest.cpp - the experts' grouped GEMMs ---------------===//
+//
+// groupedGemm (runtime/cuda/GroupedGemm.h) in f32 and in bf16 against a
+// double-precision product of the same operands, for every transposition,
+// either counted dimension, two problems and two terms, with row strides
+// that allow 16-byte copies and odd ones that do not. Values past a
+// group's count are NaN, so a kernel that reads one fails; C starts as
+// NaN, so rows past the count must stay so (unwritten) and every other
+// element must be written. The expert kernels' tests cover the same GEMMs
+// through the FFN; these tell a GEMM's fault from the FFN's.
+//
+//===----------------------------------------------------------------------===//
+
+#include "GroupedGemm.h"
+
+#include "Bf16TestUtils.h"
+#include "CudaTestUtils.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace moe::cudatest {
+namespace {
+
+using moert::cuda::CountedDim;
+using moert::cuda::GroupedGemm;
+
+struct GemmCase {
+  int64_t groups, m, n, k;
+  /// Extra values after each stored row: 0 keeps row strides of m, n or k.
+  int64_t pad;
+  CountedDim counted;
+  std::vector<int64_t> counts;
+};
+
+std::string caseName(const GemmCase &c, bool transA, bool transB) {
+  return std::to_string(c.m) + "x" + std::to_string(c.n) + "x" +
+         std::to_string(c.k) + " pad " + std::to_string(c.pad) +
+         (c.counted == CountedDim::M ? " counted m" : " counted k") +
+         (transA ? " A^T" : "") + (transB ? " B^T" : "");
+}
+
+float valueOf(float value) { return value; }
+float valueOf(moert::bf16 value) { return moert::toFloat(value); }
+
+/// Runs one case with operands of type T and checks it.
+template <typename T>
+void expectGroupedGemmMatches(const GemmCase &c, bool transA, bool transB) {
+  std::string name = caseName(c, transA, transB) +
+                     (std::is_same_v<T, float> ? " f32" : " bf16");
+  // Stored shapes: A is [m, k] or [k, m], B [k, n] or [n, k].
+  int64_t aRows = transA ? c.k : c.m, aColumns = transA ? c.m : c.k;
+  int64_t bRows = transB ? c.n : c.k, bColumns = transB ? c.k : c.n;
+  GroupedGemm<T> gemm;
+  gemm.transA = transA;
+  gemm.transB = transB;
+  gemm.groups = c.groups;
+  gemm.m = c.m;
+  gemm.n = c.n;
+  gemm.k = c.k;
+  gemm.counted = c.counted;
+  gemm.lda = aColumns + c.pad;
+  gemm.ldb = bColumns + c.pad;
+  gemm.ldc = c.n + c.pad;
+  gemm.strideA = aRows * gemm.lda;
+  gemm.strideB = bRows * gemm.ldb;
+  gemm.strideC = c.m * gemm.ldc;
+  gemm.problems = 2;
+  gemm.terms = 2;
+
+  // Operand values, NaN past each group's count and in the row padding.
+  auto operand = [&](bool isA, uint32_t seed) {
+    int64_t rows = isA ? aRows : bRows, columns = isA ? aColumns : bColumns;
+    int64_t ld = isA ? gemm.lda : gemm.ldb;
+    bool kAlongRows = isA ? transA : !transB; // stored as [k][outer]
+    Floats values = randomFloats(c.groups * rows * ld, seed);
+    for (int64_t g = 0; g < c.groups; ++g)
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t col = 0; col < ld; ++col) {
+          int64_t k = kAlongRows ? r : col, outer = kAlongRows ? col : r;
+          bool past = c.counted == CountedDim::K ? k >= c.counts[g]
+                                                 : isA && outer >= c.counts[g];
+          if (past || col >= columns)
+            values[(g * rows + r) * ld + col] = NAN;
+        }
+    return test::operandsOf<T>(values);
+  };
+  std::vector<std::vector<T>> as, bs;
+  for (int p = 0; p < 2; ++p)
+    for (int t = 0; t < 2; ++t) {
+      as.push_back(operand(true, 10 + 2 * p + t));
+      bs.push_back(operand(false, 20 + 2 * p + t));
+    }
+  std::vector<DeviceBuffer<T>> aGpu, bGpu;
+  for (int i = 0; i < 4; ++i) {
+    aGpu.emplace_back(as[i]);
+    bGpu.emplace_back(bs[i]);
+  }
+  DeviceBuffer<int64_t> countsGpu(c.counts);
+  std::vector<DeviceBuffer<float>> cGpu;
+  for (int p = 0; p < 2; ++p)
+    cGpu.emplace_back(c.groups * gemm.strideC);
+  gemm.counts = countsGpu.get();
+  for (int p = 0; p < 2; ++p) {
+    gemm.c[p] = cGpu[p].get();
+    for (int t = 0; t < 2; ++t) {
+      gemm.a[p][t] = aGpu[2 * p + t].get();
+      gemm.b[p][t] = bGpu[2 * p + t].get();
+    }
+  }
+  moert::cuda::groupedGemm(gemm, "grouped GEMM test");
+  synchronize();
+
+  for (int p = 0; p < 2; ++p) {
+    Floats result = cGpu[p].download();
+    std::vector<double> expected;
+    Floats actual;
+    for (int64_t g = 0; g < c.groups; ++g) {
+      int64_t mLimit = c.counted == CountedDim::M ? c.counts[g] : c.m;
+      int64_t kLimit = c.counted == CountedDim::K ? c.counts[g] : c.k;
+      for (int64_t i = 0; i < c.m; ++i)
+        for (int64_t j = 0; j < c.n; ++j) {
+          float value = result[g * gemm.strideC + i * gemm.ldc + j];
+          if (i >= mLimit) {
+            ASSERT_TRUE(std::isnan(value))
+                << name << ": wrote row " << i << " of group " << g;
+            continue;
+          }
+          double sum = 0;
+          for (int t = 0; t < 2; ++t) {
+            const std::vector<T> &a = as[2 * p + t], &b = bs[2 * p + t];
+            for (int64_t l = 0; l < kLimit; ++l) {
+              int64_t aAt = g * gemm.strideA +
+                            (transA ? l * gemm.lda + i : i * gemm.lda + l);
+              int64_t bAt = g * gemm.strideB +
+                            (transB ? j * gemm.ldb + l : l * gemm.ldb + j);
+              sum += double(valueOf(a[aAt])) * double(valueOf(b[bAt]));
+            }
+          }
+          expected.push_back(sum);
+          actual.push_back(value);
+        }
+    }
+    expectClose(actual, expected, name + " problem " + std::to_string(p),
+                kGemmTolerance);
+  }
+}
+
+class CudaGroupedGemmTest : public CudaTest {};
+
+// Shapes off and on the 128 x 128 tiles and 8- and 32-wide k-steps; an
+// empty group, a partial and a full one in each.
+const std::vector<GemmCase> kCases = {
+    {3, 200, 150, 70, 0, CountedDim::M, {0, 77, 200}},
+    {3, 200, 150, 70, 3, CountedDim::M, {200, 0, 129}},
+    {3, 256, 136, 96, 0, CountedDim::M, {131, 256, 0}},
+    {3, 150, 130, 100, 0, CountedDim::K, {0, 33, 100}},
+    {3, 136, 264, 256, 0, CountedDim::K, {256, 0, 97}},
+    {2, 5, 3, 7, 1, CountedDim::K, {7, 4}},
+};
+
+TEST_F(CudaGroupedGemmTest, MatchesTheProductInF32AndBf16) {
+  for (const GemmCase &c : kCases)
+    for (bool transA : {false, true})
+      for (bool transB : {false, true}) {
+        expectGroupedGemmMatches<float>(c, transA, transB);
+        expectGroupedGemmMatches<moert::bf16>(c, transA, transB);
+      }
+}
+
+} // namespace
+} // namespace moe::cudatest
