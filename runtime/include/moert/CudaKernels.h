@@ -11,8 +11,7 @@
 // and attention's intermediates that feed their next GEMM to bf16 (the
 // online softmax rounds attention's probabilities before their final
 // scaling, the CPU after it: they agree to bf16 rounding, not bit for
-// bit). (With bf16 operands the
-// expert FFN's output rows past the counts are zero, not unwritten.)
+// bit).
 //
 // Differences from the CPU kernels, all because values live on the device:
 // - every buffer, counts array and 0-d tensor is device memory; the arrays
