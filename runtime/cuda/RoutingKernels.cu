@@ -47,16 +47,6 @@ inline unsigned rowBlocks(int64_t count) {
                                                 : 65536);
 }
 
-/// Grid-stride loops of one warp per item, over blocks of kThreads.
-constexpr int kWarpsPerBlock = kThreads / 32;
-__device__ inline int64_t warpId() {
-  return (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
-}
-__device__ inline int64_t warpStride() {
-  return int64_t(gridDim.x) * blockDim.x / 32;
-}
-inline unsigned warpBlocks(int64_t count) { return blocksFor(count * 32); }
-
 /// The buffer row of assignment i: -1 when it was dropped (slot -1) or when
 /// its expert index or slot is outside the buffer, which `report` reports
 /// (as the CPU's checkAssignments: the index first, then the slot).

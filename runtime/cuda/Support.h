@@ -94,6 +94,16 @@ struct GridStride {
 };
 __device__ inline GridStride gridStride(int64_t count) { return {count}; }
 
+/// Grid-stride loops of one warp per item, over blocks of kThreads.
+constexpr int kWarpsPerBlock = kThreads / 32;
+__device__ inline int64_t warpId() {
+  return (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+}
+__device__ inline int64_t warpStride() {
+  return int64_t(gridDim.x) * blockDim.x / 32;
+}
+inline unsigned warpBlocks(int64_t count) { return blocksFor(count * 32); }
+
 /// Pointer or size lists passed by value in a launch's parameters (a host
 /// array would be gone when a captured graph replays).
 template <typename T, int N> struct ParameterArray { T items[N]; };
