@@ -5,9 +5,13 @@
 // kernel (GroupedGemm.cu), so that a dropless layer's experts, whose
 // queues hold every token, cost their filled rows and not their capacity.
 //
-// A block computes a 128 x 128 tile of C with 8 warps of 64 x 32, over
+// A block computes a 128 x 128 tile of C with 4 warps of 64 x 64 (the
+// shape of CUTLASS's sm_80 bf16 GEMMs: a warp's 16-wide k-step takes 8
+// ldmatrix for 32 mma, where 64 x 32 warps take 6 for 16 and run short
+// of shared-memory bandwidth on Hopper's faster tensor cores), over
 // k-steps of 32 staged in shared memory by cp.async, three steps in
-// flight. Each operand's tile is stored as the matrix is, k-contiguous
+// flight; about 210 registers a thread, two blocks an SM. Each operand's tile
+// is stored as the matrix is, k-contiguous
 // ([outer][k]) or outer-contiguous ([k][outer]), rows padded by 8 values
 // so that ldmatrix's 8 rows of 16 bytes fall in distinct banks; ldmatrix
 // (.trans for outer-contiguous tiles) then hands out the fragments of
@@ -34,7 +38,7 @@ constexpr int kTile = 128; // rows and columns of a block's tile of C
 constexpr int kTileK = 32; // k of a stage
 constexpr int kStages = 3; // k-steps in flight
 constexpr int kPad = 8;    // values after each stored row of a stage
-constexpr int kWarpRows = 64, kWarpColumns = 32;
+constexpr int kWarpRows = 64, kWarpColumns = 64;
 constexpr int kGemmThreads = 32 * (kTile / kWarpRows) * (kTile / kWarpColumns);
 constexpr int kChunk = 8; // values a 16-byte copy moves
 
