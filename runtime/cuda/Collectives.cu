@@ -10,6 +10,10 @@
 // nonzero row) arrives as the zeros it would have been filled with, and the
 // counts that trimming needs would be a host read inside the step.
 //
+// NCCL sums f32 in f32, in the order of its ring or tree, where the CPU
+// target sums in double in rank order: over 2 ranks both round the same
+// exact sum once, over more they agree to f32 rounding, not bit for bit.
+//
 //===----------------------------------------------------------------------===//
 
 #include "Collectives.h"
@@ -25,7 +29,6 @@
 #include <mpi.h>
 #include <nccl.h>
 
-#include <chrono>
 #include <cstdlib>
 
 using namespace moert::cuda;
@@ -34,27 +37,11 @@ namespace {
 
 ncclComm_t communicator = nullptr;
 int32_t rank = 0, size = 1;
-double secondsInCollectives = 0;
 
 void checkNccl(ncclResult_t status, const char *what) {
   if (status != ncclSuccess)
     moert::fail("NCCL: {} failed: {}", what, ncclGetErrorString(status));
 }
-
-/// Adds the host time of a collective's call to secondsInCollectives (the
-/// device time is the step's).
-class CollectiveTimer {
-public:
-  CollectiveTimer() : start(std::chrono::steady_clock::now()) {}
-  ~CollectiveTimer() {
-    secondsInCollectives +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-            .count();
-  }
-
-private:
-  std::chrono::steady_clock::time_point start;
-};
 
 ncclComm_t comm() {
   if (!communicator)
@@ -67,26 +54,51 @@ ncclDataType_t ncclType(const int32_t *) { return ncclInt32; }
 ncclDataType_t ncclType(const int64_t *) { return ncclInt64; }
 
 template <typename T> void gather(const T *local, int64_t count, T *whole) {
-  CollectiveTimer timer;
   checkNccl(
       ncclAllGather(local, whole, count, ncclType(local), comm(), stream()),
       "ncclAllGather");
 }
 
 template <typename T> void reduce(const T *local, int64_t count, T *sum) {
-  CollectiveTimer timer;
   checkNccl(ncclAllReduce(local, sum, count, ncclType(local), ncclSum, comm(),
                           stream()),
             "ncclAllReduce");
 }
 
+/// The largest pitch of a 2D copy (2^31 - 1 bytes on current GPUs).
+size_t maxPitch() {
+  static const size_t pitch = [] {
+    int device = 0, value = 0;
+    check(cudaGetDevice(&device), "cudaGetDevice");
+    check(cudaDeviceGetAttribute(&value, cudaDevAttrMaxPitch, device),
+          "cudaDeviceGetAttribute (max pitch)");
+    return static_cast<size_t>(value);
+  }();
+  return pitch;
+}
+
+/// Rank `rank`'s block of each of the `outer` rows of `size` blocks: one
+/// copy when there is one row, a 2D copy when the rows' pitch allows, else
+/// a copy a row (a tensor over 2 GiB).
 template <typename T>
 void slice(const T *whole, int64_t outer, int64_t count, T *part) {
-  CollectiveTimer timer;
-  check(cudaMemcpy2DAsync(part, count * sizeof(T), whole + rank * count,
-                          size * count * sizeof(T), count * sizeof(T), outer,
-                          cudaMemcpyDeviceToDevice, stream()),
-        "cudaMemcpy2DAsync (all_slice)");
+  const char *what = "cudaMemcpyAsync (all_slice)";
+  size_t block = count * sizeof(T), pitch = size * block;
+  const T *from = whole + rank * count;
+  if (outer == 1) {
+    check(
+        cudaMemcpyAsync(part, from, block, cudaMemcpyDeviceToDevice, stream()),
+        what);
+  } else if (pitch <= maxPitch()) {
+    check(cudaMemcpy2DAsync(part, block, from, pitch, block, outer,
+                            cudaMemcpyDeviceToDevice, stream()),
+          what);
+  } else {
+    for (int64_t row = 0; row < outer; ++row)
+      check(cudaMemcpyAsync(part + row * count, from + row * size * count,
+                            block, cudaMemcpyDeviceToDevice, stream()),
+            what);
+  }
 }
 
 } // namespace
@@ -94,16 +106,22 @@ void slice(const T *whole, int64_t outer, int64_t count, T *part) {
 int32_t moert::cuda::joinGroup(int32_t ranks) {
   rank = moert::cpu::joinGroup(ranks);
   size = ranks;
-  // The ranks of one node share its GPUs round-robin.
+  // A GPU per rank of a node, in rank order: NCCL refuses two ranks of a
+  // communicator on one GPU.
   MPI_Comm node;
   MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL,
                       &node);
-  int localRank = 0;
+  int localRank = 0, localRanks = 1;
   MPI_Comm_rank(node, &localRank);
+  MPI_Comm_size(node, &localRanks);
   MPI_Comm_free(&node);
   int devices = 0;
   check(cudaGetDeviceCount(&devices), "cudaGetDeviceCount");
-  check(cudaSetDevice(localRank % devices), "cudaSetDevice");
+  if (localRanks > devices)
+    moert::fail("{} ranks run on this node, which has {} GPU(s): the CUDA "
+                "target needs a GPU per rank (start at most {} ranks a node)",
+                localRanks, devices, devices);
+  check(cudaSetDevice(localRank), "cudaSetDevice");
   ncclUniqueId id;
   if (rank == 0)
     checkNccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
@@ -127,7 +145,9 @@ void moert::cuda::leaveGroup() {
   moert::cpu::leaveGroup();
 }
 
-double moert::cuda::collectiveSeconds() { return secondsInCollectives; }
+double moert::cuda::collectiveSeconds() {
+  return -1; // they run on the device, inside the step's graph
+}
 
 void moert::cuda::allGather(const float *local, int64_t count, float *whole) {
   gather(local, count, whole);
@@ -151,7 +171,6 @@ void moert::cuda::allReduceSum(const int64_t *local, int64_t count,
 
 void moert::cuda::reduceScatterSum(const float *local, int64_t count,
                                    float *part) {
-  CollectiveTimer timer;
   checkNccl(ncclReduceScatter(local, part, count, ncclFloat32, ncclSum, comm(),
                               stream()),
             "ncclReduceScatter");
@@ -159,7 +178,6 @@ void moert::cuda::reduceScatterSum(const float *local, int64_t count,
 
 void moert::cuda::allToAll(const float *local, int64_t count, int64_t,
                            int64_t rowLength, float *received) {
-  CollectiveTimer timer;
   int64_t block = count / size;
   if (count % size != 0 || block % rowLength != 0)
     moert::fail("an all-to-all of {} values does not split over {} ranks into "

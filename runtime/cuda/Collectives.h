@@ -19,7 +19,8 @@ int32_t joinGroup(int32_t ranks);
 /// Every rank's `bytes` bytes of host memory, in rank order.
 void gatherBytes(const void *local, int64_t bytes, void *whole);
 void leaveGroup();
-/// Seconds of host time spent enqueuing collectives.
+/// -1: the collectives run on the device inside the step's graph, where
+/// the host cannot time them apart without waiting (--profile's events do).
 double collectiveSeconds();
 
 } // namespace moert::cuda

@@ -355,10 +355,20 @@ def check_expert_parallel(case):
         remove(case.path(name + ".jsonl"))
     case.train("p1-bin", 10, "--metrics", "p1.jsonl", "--checkpoint",
                "p1.safetensors")
-    case.train("p2-bin", 10, "--metrics", "p2.jsonl", "--checkpoint",
-               "p2.safetensors", launcher=launcher)
+    output = case.train("p2-bin", 10, "--metrics", "p2.jsonl", "--checkpoint",
+                        "p2.safetensors", launcher=launcher)
     case.python("compare-runs.py", "p1.jsonl", "p2.jsonl", "p1.safetensors",
                 "p2.safetensors", 1e-4, "aux_loss_coeff=1e-6")
+    # The host times MPI's collectives; NCCL's run inside the step's graph.
+    expect(case, output, COLLECTIVE_TIME[case.target])
+
+
+COLLECTIVE_TIME = {
+    "cpu": r"^%s s of %s s of training steps in collectives$" % (NUMBER,
+                                                                 NUMBER),
+    "cuda": r"^%s s of training steps; this target does not time its "
+            r"collectives apart" % NUMBER,
+}
 
 
 CASES = {

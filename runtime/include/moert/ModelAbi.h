@@ -95,7 +95,7 @@ typedef struct moe_target {
   int32_t (*join_group)(int32_t ranks);
   void (*gather)(const void *local, int64_t bytes, void *whole);
   void (*leave_group)(void);
-  /* Seconds this process has spent in the model's collectives. */
+  /* Seconds this process spent in collectives; < 0: not timed (CUDA). */
   double (*collective_seconds)(void);
   /* 1 when the target's memory is host memory and its functions have
      finished when they return: the host then reads and writes the state
