@@ -329,6 +329,12 @@ LogicalResult ModuleEmitter::emitConstant(arith::ConstantOp op) {
   FailureOr<StringRef> type = cType(op, op.getType());
   if (!dense || failed(type))
     return op.emitError("code generation supports dense tensor constants");
+  // Literals are written as numbers, which bf16's storage type does not
+  // take; the pipelines round to bf16 with arith.truncf instead.
+  if (dense.getElementType().isBF16())
+    return op.emitError("code generation supports f32 and integer constants, "
+                        "not bf16 ones: make it f32 and round it with "
+                        "arith.truncf");
   std::string name = fresh("constant");
   int64_t count = dense.getNumElements();
   staticsOs << *type << " " << name << "[" << count << "] = {";

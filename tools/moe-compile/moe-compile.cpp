@@ -132,7 +132,10 @@ static SmallVector<std::string> compileCommand(bool cuda, StringRef source,
   }
 #ifdef MOE_CUDA_COMPILER
   // -lineinfo: source lines for compute-sanitizer and ncu, the same code.
-  command = {MOE_CUDA_COMPILER, "-O2", "-std=c++17", "-lineinfo"};
+  // -fmad=false: the fused loops round each product before a sum, as the
+  // C++ target's do (baseline x86-64 has no FMA to contract into).
+  command = {MOE_CUDA_COMPILER, "-O2", "-std=c++17", "-lineinfo",
+             "-fmad=false"};
   // The runtime's architectures (CMAKE_CUDA_ARCHITECTURES).
   SmallVector<std::string> gencodes;
   split(MOE_CUDA_GENCODES, ' ', gencodes);
