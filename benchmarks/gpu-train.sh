@@ -19,10 +19,11 @@
 # usage: benchmarks/gpu-train.sh [OUT_DIR] [STEPS]
 # BUILD_DIR (default build) holds a build with the CUDA target; PYTHON
 # (default python3) a PyTorch with CUDA, else the PyTorch rows are skipped;
-# PRECISIONS (default "f32 bf16") picks the precisions, TORCH_PRECISIONS
+# PRECISIONS (default "bf16 f32": the targets' precision first, where a
+# time limit cuts the other) picks the precisions, TORCH_PRECISIONS
 # (default: the same) those PyTorch runs in; TORCH_TIMEOUT bounds each
-# PyTorch run and TIME_LIMIT the whole benchmark (seconds; the compiled
-# runs come first). PROFILE=1 also builds each
+# PyTorch run and TIME_LIMIT the whole benchmark (seconds; a precision's
+# compiled runs come before its PyTorch runs). PROFILE=1 also builds each
 # precision with --profile and writes the per-kernel profile of 3 steps to
 # OUT_DIR/profile-PRECISION.txt (a profiled step runs eagerly and waits for
 # each kernel: its times are for finding where a step goes, not for MFU).
@@ -62,7 +63,7 @@ compile() {
 if [ "${COMPILE_ONLY:-0}" = 1 ]; then
   # In parallel: each nvcc run takes one core for tens of seconds.
   compiles=()
-  for precision in ${PRECISIONS:-f32 bf16}; do
+  for precision in ${PRECISIONS:-bf16 f32}; do
     compile "$precision" "" &
     compiles+=($!)
     if [ "${PROFILE:-0}" = 1 ]; then
@@ -76,13 +77,18 @@ if [ "${COMPILE_ONLY:-0}" = 1 ]; then
   exit $status
 fi
 
-python3 benchmarks/gpu/random-tokens.py 32000 4000000 "$out/tokens.bin"
+# The tokens stay out of OUT_DIR, which a GPU machine may send back whole.
+tokens=$(mktemp)
+trap 'rm -f "$tokens"' EXIT
+python3 benchmarks/gpu/random-tokens.py 32000 4000000 "$tokens"
 # The PyTorch runs see PYTORCH_LD_LIBRARY_PATH (default LD_LIBRARY_PATH):
 # scripts/gpu-check.sh points LD_LIBRARY_PATH at libraries for our
 # programs, which must not replace PyTorch's own CUDA libraries.
-torch_env=(env "LD_LIBRARY_PATH=${PYTORCH_LD_LIBRARY_PATH-${LD_LIBRARY_PATH:-}}")
+# Expandable segments: the experts' varying sizes fragment PyTorch's cache.
+torch_env=(env "LD_LIBRARY_PATH=${PYTORCH_LD_LIBRARY_PATH-${LD_LIBRARY_PATH:-}}"
+  PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True)
 have_torch=0
-"${torch_env[@]}" "$python" -c \
+timeout -k 5 60 "${torch_env[@]}" "$python" -c \
   "import torch; assert torch.cuda.is_available()" 2>/dev/null && have_torch=1
 
 # TIME_LIMIT (seconds, default none) bounds the whole benchmark: each run
@@ -109,7 +115,7 @@ within() {
     echo "gpu-train: out of time for $*" >&2
     return 124
   fi
-  timeout "$seconds" "$@"
+  timeout -k 10 "$seconds" "$@"
 }
 
 # Trains the model of precision $1 (profiled when $2 is "profile") for $3
@@ -122,7 +128,7 @@ run_compiled() {
   shift 4
   binary=$(binary_of "$precision" "$profile")
   [ -n "${COMPILED:-}" ] || compile "$precision" "$profile" || return 0
-  within 0 "$binary" --data "$out/tokens.bin" --steps "$steps" \
+  within 0 "$binary" --data "$tokens" --steps "$steps" \
     --eval-interval 0 --eval-batches 1 --similarity-interval 0 \
     --sample-tokens 0 --log-interval 1 "$@" > "$log" 2>&1 || {
     echo "gpu-train: the compiled ${profile:+and profiled }$precision run" \
@@ -137,7 +143,7 @@ run_compiled() {
 pytorch() {
   local ms code=0
   ms=$(within "${TORCH_TIMEOUT:-0}" "${torch_env[@]}" "$python" \
-    benchmarks/pytorch_moe.py --tokens "$out/tokens.bin" --config "$config" \
+    benchmarks/pytorch_moe.py --tokens "$tokens" --config "$config" \
     --device cuda "$@") || code=$?
   if [ "$code" = 0 ]; then
     echo "$ms"
@@ -148,51 +154,52 @@ pytorch() {
   fi
 }
 
-# Writes and prints the summary of what has run: after the compiled runs,
-# so that a run cut short still leaves their figures, and at the end.
+# The summary of what has run, rewritten after each run, so that a run
+# cut short leaves the figures it got: runs holds (precision, metrics,
+# eager, torch.compile) for each precision.
 runs=()
 summarize() {
   python3 benchmarks/gpu/summary.py "$config" "$out/grouped-gemm.txt" \
     "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" \
     "${runs[@]}" > "$out/gpu-train.md"
 }
+wants_torch() {
+  [ "$have_torch" = 1 ] &&
+    [[ " ${TORCH_PRECISIONS:-${PRECISIONS:-bf16 f32}} " == *" $1 "* ]]
+}
 
-# The compiled runs and the grouped GEMM first, PyTorch's last: where the
-# time limit cuts the run short, it cuts the baselines.
-for precision in ${PRECISIONS:-f32 bf16}; do
+# A precision at a time, in PRECISIONS' order: the compiled runs, then
+# (after the first precision's) the grouped GEMM, then PyTorch's of the
+# same precision. Where the time limit cuts the benchmark short, it cuts
+# the last precision, and PyTorch before the compiled runs.
+rm -f "$out/grouped-gemm.txt"
+for precision in ${PRECISIONS:-bf16 f32}; do
   rm -f "$out/metrics-$precision.jsonl"
   run_compiled "$precision" "" "$steps" "$out/train-$precision.log" \
     --metrics "$out/metrics-$precision.jsonl"
   if [ "${PROFILE:-0}" = 1 ]; then
     run_compiled "$precision" profile 3 "$out/profile-$precision.txt"
   fi
-done
-rm -f "$out/grouped-gemm.txt"
-within 0 "$build/bin/moe-grouped-gemm-bench" > "$out/grouped-gemm.txt" 2>&1 || {
-  echo "gpu-train: moe-grouped-gemm-bench failed" >&2
-  status=1
-}
-
-torch_runs() { # $1: the value of a run not (yet) made
-  runs=()
-  for precision in ${PRECISIONS:-f32 bf16}; do
-    local eager=skipped compiled=skipped autocast=()
+  if [ ! -f "$out/grouped-gemm.txt" ]; then
+    within 0 "$build/bin/moe-grouped-gemm-bench" > "$out/grouped-gemm.txt" \
+      2>&1 || {
+      echo "gpu-train: moe-grouped-gemm-bench failed" >&2
+      status=1
+    }
+  fi
+  eager=skipped compiled=skipped
+  wants_torch "$precision" && eager="not run yet" compiled="not run yet"
+  runs+=("$precision" "$out/metrics-$precision.jsonl" "$eager" "$compiled")
+  summarize
+  if wants_torch "$precision"; then
+    autocast=()
     [ "$precision" = bf16 ] && autocast=(--autocast bf16)
-    if [ "$have_torch" = 1 ] &&
-      [[ " ${TORCH_PRECISIONS:-${PRECISIONS:-f32 bf16}} " == *" $precision "* ]]; then
-      if [ "$1" = run ]; then
-        eager=$(pytorch --steps 10 "${autocast[@]}")
-        compiled=$(pytorch --steps 15 --compile "${autocast[@]}")
-      else
-        eager=$1 compiled=$1
-      fi
-    fi
-    runs+=("$precision" "$out/metrics-$precision.jsonl" "$eager" "$compiled")
-  done
-}
-torch_runs "not run yet"
-summarize
-torch_runs run
-summarize
+    last=$((${#runs[@]} - 2))
+    runs[last]=$(pytorch --steps 10 "${autocast[@]}")
+    summarize
+    runs[last+1]=$(pytorch --steps 15 --compile "${autocast[@]}")
+    summarize
+  fi
+done
 cat "$out/gpu-train.md"
 exit $status

@@ -160,7 +160,10 @@ def main():
         header = struct.unpack("<256i", f.read(1024))
         data = torch.frombuffer(bytearray(f.read()), dtype=torch.int16).long() & 0xFFFF
     train = data[: len(data) - len(data) // 10]
-    model = Model(config["vocab_size"]).to(device)
+    # Made on the device: a GPU model's 2.6B parameters take many seconds
+    # to initialize on one CPU thread.
+    with device:
+        model = Model(config["vocab_size"])
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
@@ -181,10 +184,12 @@ def main():
         begin = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step)
+        # Before the forward, so that the last step's gradients do not
+        # share the memory with this step's activations.
+        optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.bfloat16,
                             enabled=args.autocast == "bf16"):
             loss = loss_fn(x, y)
-        optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()

@@ -23,12 +23,15 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "test", "Cuda"))
-from gpu_cases import compute_sanitizer  # noqa: E402
+from gpu_cases import compute_sanitizer, seconds_left  # noqa: E402
 
-TEST_TIMEOUT_S = 300
-# memcheck runs kernels many times slower: the first few failures say
-# where, a failure of every test (a broken installation) would take hours.
-MEMCHECK_RERUNS, MEMCHECK_TIMEOUT_S = 3, 120
+# A kernel test takes seconds. memcheck runs kernels many times slower: the
+# first few failures say where, a failure of every test (a broken
+# installation) would take hours.
+TEST_TIMEOUT_S = 120
+MEMCHECK_RERUNS, MEMCHECK_TIMEOUT_S = 3, 90
+# Under GPU_CHECK_DEADLINE, a test starts only with this much time left.
+START_S = 10
 
 
 def list_tests(binary):
@@ -78,10 +81,12 @@ class KernelTests:
 
     def run(self, test):
         start = time.time()
+        if seconds_left(START_S) < START_S:
+            return test, {"status": "not run (out of time)", "seconds": 0}
         command = [self.binary, "--gtest_filter=" + test]
         status = run_logged(command, os.path.join(self.log_dir,
                                                   test + ".log"),
-                            TEST_TIMEOUT_S)
+                            seconds_left(TEST_TIMEOUT_S))
         if status != "passed" and self.take_rerun():
             # memcheck names the kernel and source line of a bad access.
             run_logged([self.sanitizer, "--tool", "memcheck",
@@ -94,7 +99,9 @@ class KernelTests:
 
     def take_rerun(self):
         with self.lock:
-            if not self.sanitizer or self.reruns >= MEMCHECK_RERUNS:
+            if not self.sanitizer or self.reruns >= MEMCHECK_RERUNS or \
+                    seconds_left(2 * MEMCHECK_TIMEOUT_S) < \
+                    2 * MEMCHECK_TIMEOUT_S:
                 return False
             self.reruns += 1
             return True
@@ -129,6 +136,9 @@ def report(report_dir, times, benchmark_status):
         ["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
          "--format=csv,noheader"], capture_output=True, text=True).stdout
         .strip())
+    environment = os.path.join(report_dir, "environment.txt")
+    if os.path.exists(environment):
+        lines.append(open(environment).read().strip())
     lines.append(times)
     verdicts = []
     for title, name, log in (
@@ -147,9 +157,9 @@ def report(report_dir, times, benchmark_status):
                                              result["seconds"]))
         counts = {verdict: sum(r["status"].startswith(verdict)
                                for r in results.values())
-                  for verdict in ("passed", "skipped", "failed")}
+                  for verdict in ("passed", "skipped", "failed", "not run")}
         verdicts.append("%(passed)d passed, %(skipped)d skipped, "
-                        "%(failed)d failed" % counts)
+                        "%(failed)d failed, %(not run)d not run" % counts)
     lines += ["", "## Benchmark", ""]
     md = os.path.join(report_dir, "benchmark", "gpu-train.md")
     lines.append(open(md).read().strip() if os.path.exists(md)

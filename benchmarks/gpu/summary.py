@@ -33,10 +33,15 @@ print("model: %s, %d tokens per step, %.1f TFLOP per step" %
 for i in range(0, len(runs), 4):
     precision, metrics, eager, compiled = runs[i:i + 4]
     print("\n## %s\n" % precision)
+    lines = []
     try:
-        lines = [json.loads(l) for l in open(metrics)]
-    except (OSError, ValueError):
-        lines = []
+        for text in open(metrics):
+            try:
+                lines.append(json.loads(text))
+            except ValueError:  # a run killed mid-line
+                pass
+    except OSError:
+        pass
     # The first call runs eagerly, the second captures the graph.
     times = [l["step_seconds"] for l in lines if "step_seconds" in l][2:]
     if not times:

@@ -25,8 +25,10 @@ INPUTS = os.path.join(os.path.dirname(HERE), "Inputs")
 SOURCE_ROOT = os.path.dirname(os.path.dirname(HERE))
 TINY = os.path.join(SOURCE_ROOT, "examples", "tiny-moe", "config.json")
 # Each command's limit: the tiny models' runs take seconds, memcheck's
-# many times longer.
-COMMAND_TIMEOUT_S, MEMCHECK_TIMEOUT_S = 300, 120
+# many times longer; the first failures' memcheck reruns say where, more
+# would only spend a GPU machine's short lease.
+COMMAND_TIMEOUT_S, MEMCHECK_TIMEOUT_S, MEMCHECK_RERUNS = 120, 90, 2
+memcheck_reruns = 0
 # The binaries read the whole text (their own 90/10 train/validation
 # split); moe-run reads the first 90%.
 TEXT = "english.txt"
@@ -57,6 +59,7 @@ class Case:
     def run(self, *args, env=None, timeout=COMMAND_TIMEOUT_S):
         """Runs args in the case's folder; returns stdout, fails on error."""
         command = [str(a) for a in args]
+        timeout = seconds_left(timeout)
         with open(self.log, "a") as log:
             log.write("$ " + " ".join(command) + "\n")
             log.flush()
@@ -94,9 +97,12 @@ class Case:
         try:
             return self.run(*launcher, *command, env=env)
         except Failure as failure:
+            global memcheck_reruns
             sanitizer = compute_sanitizer() if self.target == "cuda" else None
-            if not sanitizer:
+            if not sanitizer or memcheck_reruns >= MEMCHECK_RERUNS or \
+                    seconds_left(2 * MEMCHECK_TIMEOUT_S) < 2 * MEMCHECK_TIMEOUT_S:
                 raise
+            memcheck_reruns += 1
             # memcheck names the kernel and source line of a bad access,
             # which the binary's own error (at the next synchronization)
             # cannot.
@@ -108,6 +114,15 @@ class Case:
                 pass
             raise Failure("%s\n(compute-sanitizer's memcheck reran it: see "
                           "the log)" % failure)
+
+
+def seconds_left(most):
+    """`most` seconds, or fewer (at least 1) where GPU_CHECK_DEADLINE (set
+    by scripts/gpu-check.sh, in seconds since the epoch) comes sooner."""
+    deadline = os.environ.get("GPU_CHECK_DEADLINE")
+    if not deadline:
+        return most
+    return max(1, min(most, int(float(deadline) - time.time())))
 
 
 def compute_sanitizer():
