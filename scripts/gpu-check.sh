@@ -176,7 +176,7 @@ PY
 # linked with) and at CUDA's wherever this machine keeps them (the toolkit,
 # PyTorch's pip packages); PyTorch's own runs keep the path they had.
 use_libraries() {
-  local bundle=$1 programs missing name candidate dirs round roots
+  local bundle=$1 programs missing versions name candidate dirs round roots
   export PYTORCH_LD_LIBRARY_PATH=${PYTORCH_LD_LIBRARY_PATH-${LD_LIBRARY_PATH:-}}
   dirs=$bundle/lib
   programs=$(find "$bundle/bin" "$bundle/cases" "$bundle/benchmark" \
@@ -189,9 +189,20 @@ print("\n".join(site.getsitepackages() + [site.getusersitepackages(),
   # Each round adds a folder for each library still missing (a library
   # found can need others); the last one only checks.
   for round in 1 2 3 4; do
+    # A library there but older than the one linked against: ldd says
+    # "version `GLIBC_2.36' not found (required by ...)".
+    versions=$(echo "$programs" |
+      LD_LIBRARY_PATH=$dirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} xargs ldd \
+        2>&1 | grep -o "version \`[^']*' not found (required by [^)]*)" |
+      sort -u)
+    [ -z "$versions" ] ||
+      fail "this machine's system libraries are older than those the bundle" \
+        "was built against ($(ldd --version 2>/dev/null | head -1)):" \
+        "${versions//$'\n'/; }; prepare the bundle on a system no newer" \
+        "than this one"
     missing=$(echo "$programs" |
       LD_LIBRARY_PATH=$dirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} xargs ldd \
-        2>/dev/null | awk '/not found/ { print $1 }' | sort -u)
+        2>/dev/null | awk '$2 == "=>" && $3 == "not" { print $1 }' | sort -u)
     [ -z "$missing" ] || [ "$round" = 4 ] && break
     for name in $missing; do
       while read -r candidate; do
