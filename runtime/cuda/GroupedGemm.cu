@@ -16,6 +16,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "GroupedGemm.h"
+#include "GroupedGemmBlock.cuh"
 #include "Support.h"
 
 #include <cstdint>
@@ -101,13 +102,8 @@ __global__ void __launch_bounds__(kGemmThreads, 2)
   __shared__ __align__(16) float tileA[2][kTileK][kTileM + kPad];
   __shared__ __align__(16) float tileB[2][kTileK][kTileN + kPad];
 
-  int64_t group = blockIdx.z % p.groups;
-  int problem = static_cast<int>(blockIdx.z / p.groups);
-  int64_t count = p.counts[group];
-  int64_t mLimit = p.counted == CountedDim::M ? count : p.m;
-  int64_t kLimit = p.counted == CountedDim::K ? count : p.k;
-  int64_t row0 = int64_t(blockIdx.y) * kTileM,
-          col0 = int64_t(blockIdx.x) * kTileN;
+  auto [group, problem, mLimit, kLimit, row0, col0] =
+      blockOf(p, kTileM, kTileN);
   if (row0 >= mLimit)
     return; // past the group's rows: nothing to read or write
 

@@ -24,6 +24,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "GroupedGemm.h"
+#include "GroupedGemmBlock.cuh"
 #include "Support.h"
 #include "TensorCore.cuh"
 
@@ -147,13 +148,7 @@ __global__ void __launch_bounds__(kGemmThreads, 2)
     return tileA(stage) + StageTile<L::kAContiguous>::kValues;
   };
 
-  int64_t group = blockIdx.z % p.groups;
-  int problem = static_cast<int>(blockIdx.z / p.groups);
-  int64_t count = p.counts[group];
-  int64_t mLimit = p.counted == CountedDim::M ? count : p.m;
-  int64_t kLimit = p.counted == CountedDim::K ? count : p.k;
-  int64_t row0 = int64_t(blockIdx.y) * kTile,
-          col0 = int64_t(blockIdx.x) * kTile;
+  auto [group, problem, mLimit, kLimit, row0, col0] = blockOf(p, kTile, kTile);
   if (row0 >= mLimit)
     return; // past the group's rows: nothing to read or write
 

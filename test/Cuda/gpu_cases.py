@@ -38,6 +38,11 @@ class Failure(Exception):
     pass
 
 
+class TimedOut(Failure):
+    """A command over its time limit: memcheck, many times slower, would
+    not finish either."""
+
+
 class Skipped(Exception):
     """A check that this machine cannot run (too few GPUs)."""
 
@@ -72,7 +77,7 @@ class Case:
                 raise Failure("%s: cannot run `%s`: %s" % (
                     self.name, " ".join(command), error.strerror))
             except subprocess.TimeoutExpired:
-                raise Failure("%s: `%s` did not finish in %d s" % (
+                raise TimedOut("%s: `%s` did not finish in %d s" % (
                     self.name, " ".join(command), timeout))
             log.write(result.stdout + result.stderr)
         if result.returncode != 0:
@@ -99,7 +104,8 @@ class Case:
         except Failure as failure:
             global memcheck_reruns
             sanitizer = compute_sanitizer() if self.target == "cuda" else None
-            if not sanitizer or memcheck_reruns >= MEMCHECK_RERUNS or \
+            if not sanitizer or isinstance(failure, TimedOut) or \
+                    memcheck_reruns >= MEMCHECK_RERUNS or \
                     seconds_left(2 * MEMCHECK_TIMEOUT_S) < 2 * MEMCHECK_TIMEOUT_S:
                 raise
             memcheck_reruns += 1
