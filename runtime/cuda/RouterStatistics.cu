@@ -6,9 +6,11 @@
 //
 // Sums over tokens are deterministic and in double, in the CPU's order:
 // partial sums over fixed chunks of kChunk tokens, each a thread's
-// sequential sum, then the chunks' sums in chunk order (the pooled loss
-// sums its layers' chunks in layer order). Counts of expert choices are
-// integers, so their atomics add up the same in any order.
+// sequential sum, then the chunks' sums in chunk order. The pooled loss
+// sums its layers' chunks in layer order, where the CPU (rows::PooledLoad)
+// sums each layer's tokens in one run: the two agree to double rounding.
+// Counts of expert choices are integers, so their atomics add up the same
+// in any order.
 //
 //===----------------------------------------------------------------------===//
 
