@@ -10,12 +10,11 @@
 // ldmatrix for 32 mma, where 64 x 32 warps take 6 for 16 and run short
 // of shared-memory bandwidth on Hopper's faster tensor cores), over
 // k-steps of 32 staged in shared memory by cp.async, three steps in
-// flight; about 210 registers a thread, two blocks an SM. Each operand's tile
-// is stored as the matrix is, k-contiguous
-// ([outer][k]) or outer-contiguous ([k][outer]), rows padded by 8 values
-// so that ldmatrix's 8 rows of 16 bytes fall in distinct banks; ldmatrix
-// (.trans for outer-contiguous tiles) then hands out the fragments of
-// either. Tiles past a group's counted rows are skipped, and every value
+// flight; about 210 registers a thread, two blocks an SM. Each operand's
+// tile is stored as the matrix is, k-contiguous ([outer][k]) or
+// outer-contiguous ([k][outer]), rows padded by 8 values so that
+// ldmatrix's 8 rows of 16 bytes fall in distinct banks; ldmatrix (.trans
+// for outer-contiguous tiles) then hands out the fragments of either. Tiles past a group's counted rows are skipped, and every value
 // of a counted row or k index past the count is 0 instead of memory.
 //
 // Each C element is one thread's sum in a fixed order: deterministic, and
