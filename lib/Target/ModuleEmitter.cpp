@@ -14,6 +14,7 @@
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -324,41 +325,43 @@ LogicalResult ModuleEmitter::declareResults(Operation *op) {
   return success();
 }
 
+/// The C++ initializer of one element of a constant of `type`: a bf16 by
+/// its bits (its storage type takes no number), a float as a literal.
+static std::string constantElement(Type type, const APFloat &value) {
+  if (type.isBF16())
+    return formatv("moert::bf16{{{0:x}}", value.bitcastToAPInt().getZExtValue())
+        .str();
+  return "float(" + literal(value.convertToDouble()) + ")";
+}
+
 LogicalResult ModuleEmitter::emitConstant(arith::ConstantOp op) {
   auto dense = dyn_cast<DenseElementsAttr>(op.getValue());
   FailureOr<StringRef> type = cType(op, op.getType());
   if (!dense || failed(type))
     return op.emitError("code generation supports dense tensor constants");
-  // Literals are written as numbers, which bf16's storage type does not
-  // take; the pipelines round to bf16 with arith.truncf instead.
-  if (dense.getElementType().isBF16())
-    return op.emitError("code generation supports f32 and integer constants, "
-                        "not bf16 ones: make it f32 and round it with "
-                        "arith.truncf");
+  Type elementType = dense.getElementType();
+  auto element = [&](Attribute value) {
+    if (auto number = dyn_cast<FloatAttr>(value))
+      return constantElement(elementType, number.getValue());
+    return std::to_string(cast<IntegerAttr>(value).getValue().getSExtValue());
+  };
   std::string name = fresh("constant");
   int64_t count = dense.getNumElements();
   staticsOs << *type << " " << name << "[" << count << "] = {";
   if (dense.isSplat()) {
-    // Static zero-initialization covers the common all-zero splat; other
-    // splats are filled once at load time.
-    double value = isa<FloatType>(dense.getElementType())
-                       ? dense.getSplatValue<APFloat>().convertToDouble()
-                       : double(dense.getSplatValue<APInt>().getSExtValue());
+    // Static zero-initialization covers the common all-zero splat (zero
+    // bits for every type); other splats are filled once at load time.
+    auto splat = dense.getSplatValue<Attribute>();
     staticsOs << "};\n";
-    if (value != 0)
+    if (!matchPattern(splat, m_PosZeroFloat()) &&
+        !matchPattern(splat, m_Zero()))
       staticsOs << "const bool " << name << "_filled = (std::fill_n(" << name
-                << ", " << count << ", " << *type << "(" << literal(value)
+                << ", " << count << ", " << *type << "(" << element(splat)
                 << ")), true);\n";
   } else {
-    if (isa<FloatType>(dense.getElementType()))
-      llvm::interleaveComma(
-          dense.getValues<APFloat>(), staticsOs, [&](const APFloat &v) {
-            staticsOs << "float(" << literal(v.convertToDouble()) << ")";
-          });
-    else
-      llvm::interleaveComma(
-          dense.getValues<APInt>(), staticsOs,
-          [&](const APInt &v) { staticsOs << v.getSExtValue(); });
+    llvm::interleaveComma(
+        dense.getValues<Attribute>(), staticsOs,
+        [&](Attribute value) { staticsOs << element(value); });
     staticsOs << "};\n";
   }
   names[op.getResult()] = target.constantBuffer(out, name, *type, count);

@@ -274,6 +274,10 @@ int32_t *moert::cuda::uploadConstant(const int32_t *host, int64_t count) {
 int64_t *moert::cuda::uploadConstant(const int64_t *host, int64_t count) {
   return upload(host, count);
 }
+moert::bf16 *moert::cuda::uploadConstant(const moert::bf16 *host,
+                                         int64_t count) {
+  return upload(host, count);
+}
 
 int64_t *moert::cuda::deviceRowCounts(int64_t count, int64_t fill) {
   std::vector<int64_t> host(count, std::max<int64_t>(fill, 0));

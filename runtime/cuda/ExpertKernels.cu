@@ -80,10 +80,7 @@ __device__ void forEachFilled(const int64_t *rows, int64_t experts,
 }
 
 using moert::storedAs;
-__device__ inline float widen(float value) { return value; }
-__device__ inline float widen(moert::bf16 value) {
-  return moert::toFloat(value);
-}
+using moert::toFloat;
 
 /// act = silu(g) u on the filled rows, from the GEMMs' f32 results
 /// `accumulated` ([experts, 2, capacity, ffn]: g then u), which are stored
@@ -101,7 +98,7 @@ __global__ void gatedSiluKernel(const float *accumulated, const int64_t *rows,
       projections[at] = gStored;
       projections[at + block] = uStored;
     }
-    float g = widen(gStored), u = widen(uStored);
+    float g = toFloat(gStored), u = toFloat(uStored);
     act[i] = storedAs<T>(g / (1.0f + expf(-g)) * u);
   });
 }
@@ -118,7 +115,7 @@ __global__ void gatedSiluGradKernel(const T *projections, const int64_t *rows,
   int64_t block = capacity * ffn;
   forEachFilled(rows, experts, capacity, ffn, [&](int64_t e, int64_t i) {
     int64_t at = i + e * block; // [experts, 2, capacity, ffn]
-    float g = widen(projections[at]), u = widen(projections[at + block]);
+    float g = toFloat(projections[at]), u = toFloat(projections[at + block]);
     float da = dAct[i];
     float s = 1.0f / (1.0f + expf(-g)), silu = g * s;
     dGate[i] = storedAs<T>(da * u * s * (1.0f + g * (1.0f - s)));

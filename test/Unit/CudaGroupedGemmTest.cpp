@@ -44,9 +44,6 @@ std::string caseName(const GemmCase &c, bool transA, bool transB) {
          (transA ? " A^T" : "") + (transB ? " B^T" : "");
 }
 
-float valueOf(float value) { return value; }
-float valueOf(moert::bf16 value) { return moert::toFloat(value); }
-
 /// Runs one case with operands of type T and checks it.
 template <typename T>
 void expectGroupedGemmMatches(const GemmCase &c, bool transA, bool transB) {
@@ -139,7 +136,8 @@ void expectGroupedGemmMatches(const GemmCase &c, bool transA, bool transB) {
                             (transA ? l * gemm.lda + i : i * gemm.lda + l);
               int64_t bAt = g * gemm.strideB +
                             (transB ? j * gemm.ldb + l : l * gemm.ldb + j);
-              sum += double(valueOf(a[aAt])) * double(valueOf(b[bAt]));
+              sum += double(moert::toFloat(a[aAt])) *
+                     double(moert::toFloat(b[bAt]));
             }
           }
           expected.push_back(sum);

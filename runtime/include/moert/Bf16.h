@@ -24,6 +24,8 @@ struct bf16 {
   uint16_t bits;
 };
 
+/// An f32 as it is: with the bf16 overload, any operand type's value.
+MOERT_HOST_DEVICE inline float toFloat(float value) { return value; }
 MOERT_HOST_DEVICE inline float toFloat(bf16 value) {
   uint32_t bits = uint32_t(value.bits) << 16;
   float result;

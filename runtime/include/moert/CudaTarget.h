@@ -11,6 +11,7 @@
 #ifndef MOERT_CUDATARGET_H
 #define MOERT_CUDATARGET_H
 
+#include "moert/Bf16.h"
 #include "moert/ModelAbi.h"
 
 #include <cuda_runtime.h>
@@ -34,6 +35,7 @@ void checkLaunch(const char *kernel);
 float *uploadConstant(const float *host, int64_t count);
 int32_t *uploadConstant(const int32_t *host, int64_t count);
 int64_t *uploadConstant(const int64_t *host, int64_t count);
+moert::bf16 *uploadConstant(const moert::bf16 *host, int64_t count);
 /// A device array of `count` row counts, each `fill` when it is >= 0.
 int64_t *deviceRowCounts(int64_t count, int64_t fill);
 /// Copies `bytes` bytes between device buffers, on the step's stream.
