@@ -3,7 +3,9 @@
 // The expert-sized GEMMs of benchmarks/gpu/moe-2b.json (16 experts, 5120
 // rows each at capacity factor 1.25, hidden 2048, expert hidden 1408), every
 // expert full: what our experts run (our grouped GEMM, counts read on the
-// device: CUDA cores in f32, tensor cores in bf16), cuBLAS's grouped GEMM
+// device: CUDA cores in f32, tensor cores in bf16, where an sm_90 GPU
+// runs wgmma and shows mma.sync, the other GPUs' kernel, beside it),
+// cuBLAS's grouped GEMM
 // (cublasGemmGroupedBatchedEx, counts given on the host, so it cannot be
 // captured in a graph with device counts), cuBLAS's strided batched GEMM
 // (the whole capacities whatever the counts), and one dense cuBLAS GEMM of
@@ -11,7 +13,9 @@
 // accumulation; cuBLAS on tensor cores). Prints TFLOP/s and the ratios to
 // the dense GEMM, and ours with the experts a quarter full (a dropless
 // layer's queues, sized for every token, hold about that or less), whose
-// rate counts the filled rows' FLOPs only.
+// rate counts the filled rows' FLOPs only, and ours in the weight
+// gradients' shape (the reduction over each expert's rows, both operands
+// stored k-major).
 //
 //===----------------------------------------------------------------------===//
 
@@ -103,12 +107,47 @@ template <typename T> void measure(const char *label) {
   gemm.a[0][0] = x;
   gemm.b[0][0] = w;
   gemm.c[0] = y;
-  double ours = timeIt([&] { groupedGemm(gemm, "grouped GEMM benchmark"); });
+  auto timeOurs = [&](const GroupedGemm<T> &problem, TensorCoreKernel kernel) {
+    return timeIt([&] {
+      if constexpr (std::is_same_v<T, float>)
+        groupedGemm(problem, "grouped GEMM benchmark");
+      else
+        groupedGemm(problem, "grouped GEMM benchmark", kernel);
+    });
+  };
+  double ours = timeOurs(gemm, TensorCoreKernel::Auto);
+  // The sm_80 kernel where the GPU runs another one.
+  bool otherKernel =
+      !std::is_same_v<T, float> && moert::cuda::warpGroupGemmAvailable();
+  double mmaSync =
+      otherKernel ? timeOurs(gemm, TensorCoreKernel::MmaSync) : 0.0;
   int64_t *quarterCounts = deviceArray<int64_t>(kExperts, kRows / 4);
   GroupedGemm<T> quarterFull = gemm;
   quarterFull.counts = quarterCounts;
-  double quarter =
-      timeIt([&] { groupedGemm(quarterFull, "grouped GEMM benchmark"); });
+  double quarter = timeOurs(quarterFull, TensorCoreKernel::Auto);
+
+  // dW_e [ffn, hidden] = dy_e^T x_e over the expert's rows (dy_e, here
+  // [rows, ffn], reads the y buffer's bits as operands).
+  GroupedGemm<T> weightGrad;
+  weightGrad.transA = true;
+  weightGrad.groups = kExperts;
+  weightGrad.m = kFfn;
+  weightGrad.n = kHidden;
+  weightGrad.k = kRows;
+  weightGrad.counts = counts;
+  weightGrad.counted = CountedDim::K;
+  weightGrad.lda = kFfn;
+  weightGrad.ldb = kHidden;
+  weightGrad.ldc = kHidden;
+  weightGrad.strideA = kRows * kFfn;
+  weightGrad.strideB = kRows * kHidden;
+  weightGrad.strideC = kFfn * kHidden;
+  T *dy = deviceArray<T>(kExperts * kRows * kFfn, moert::storedAs<T>(0.01f));
+  float *dw = deviceArray<float>(kExperts * kFfn * kHidden, 0.0f);
+  weightGrad.a[0][0] = dy;
+  weightGrad.b[0][0] = x;
+  weightGrad.c[0] = dw;
+  double weightGradSeconds = timeOurs(weightGrad, TensorCoreKernel::Auto);
 
   // cuBLAS's grouped GEMM: column-major, so C^T = W X^T per expert.
   std::vector<const void *> as, bs;
@@ -171,9 +210,16 @@ template <typename T> void measure(const char *label) {
   std::printf("  ours (grouped GEMM, counts read on the device): %.1f "
               "TFLOP/s, %.0f%% of dense (target >= 85%%)\n",
               tflops(ours), 100 * dense / ours);
+  if (otherKernel)
+    std::printf("  ours on mma.sync (other GPUs' kernel): %.1f TFLOP/s, "
+                "%.0f%% of dense\n",
+                tflops(mmaSync), 100 * dense / mmaSync);
   std::printf("  ours, experts a quarter full: %.1f TFLOP/s of filled rows, "
               "%.2fx the full experts' time\n",
               tflops(quarter * 4), quarter / ours);
+  std::printf("  ours, weight gradients (counted k, A^T): %.1f TFLOP/s, "
+              "%.0f%% of dense\n",
+              tflops(weightGradSeconds), 100 * dense / weightGradSeconds);
   std::printf("  cublasGemmStridedBatchedEx (whole capacities): %.1f "
               "TFLOP/s, %.0f%% of dense\n",
               tflops(batched), 100 * dense / batched);
@@ -186,6 +232,7 @@ template <typename T> void measure(const char *label) {
                 refused.c_str());
   for (void *array :
        {static_cast<void *>(x), static_cast<void *>(w), static_cast<void *>(y),
+        static_cast<void *>(dy), static_cast<void *>(dw),
         static_cast<void *>(counts), static_cast<void *>(quarterCounts),
         static_cast<void *>(aDevice), static_cast<void *>(bDevice),
         static_cast<void *>(cDevice)})

@@ -5,8 +5,9 @@
 // them. Tiles past a group's count are skipped, and its rows past the
 // count are never read (they may hold garbage). f32 operands run exact f32
 // FMAs on CUDA cores, no TF32 (GroupedGemm.cu); bf16 operands run on
-// tensor cores with f32 accumulation (TensorCoreGemm.cu). C is f32 either
-// way. Internal to moert_cuda.
+// tensor cores with f32 accumulation: wgmma on sm_90 (WarpGroupGemm.cu),
+// mma.sync elsewhere (TensorCoreGemm.cu). C is f32 either way. Internal to
+// moert_cuda.
 //
 //===----------------------------------------------------------------------===//
 
@@ -47,9 +48,19 @@ template <typename T> struct GroupedGemm {
   float *c[kMaxProblems] = {};
 };
 
+/// The kernels of bf16 operands. Auto: wgmma where warpGroupGemmAvailable,
+/// else mma.sync; the others (for tests and benchmarks) pick one, and
+/// WarpGroup fails where it is not available.
+enum class TensorCoreKernel { Auto, MmaSync, WarpGroup };
+
+/// Whether this process's GPU runs the wgmma kernel: an sm_90 GPU (H100,
+/// H200) and a build with sm_90a code, which wgmma needs.
+bool warpGroupGemmAvailable();
+
 /// Enqueues `gemm` on stream(); `name` names the launch in errors.
 void groupedGemm(const GroupedGemm<float> &gemm, const char *name);
-void groupedGemm(const GroupedGemm<moert::bf16> &gemm, const char *name);
+void groupedGemm(const GroupedGemm<moert::bf16> &gemm, const char *name,
+                 TensorCoreKernel kernel = TensorCoreKernel::Auto);
 
 } // namespace moert::cuda
 

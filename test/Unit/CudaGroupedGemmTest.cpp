@@ -1,6 +1,7 @@
 //===- CudaGroupedGemmTest.cpp - the experts' grouped GEMMs ---------------===//
 //
-// groupedGemm (runtime/cuda/GroupedGemm.h) in f32 and in bf16 against a
+// groupedGemm (runtime/cuda/GroupedGemm.h) in f32 and in bf16 (each bf16
+// kernel the GPU runs: mma.sync, and wgmma on sm_90) against a
 // double-precision product of the same operands, for every transposition,
 // either counted dimension, two problems and two terms, with row strides
 // that allow 16-byte copies and odd ones that do not. Values past a
@@ -28,6 +29,7 @@ namespace {
 
 using moert::cuda::CountedDim;
 using moert::cuda::GroupedGemm;
+using moert::cuda::TensorCoreKernel;
 
 struct GemmCase {
   int64_t groups, m, n, k;
@@ -44,11 +46,23 @@ std::string caseName(const GemmCase &c, bool transA, bool transB) {
          (transA ? " A^T" : "") + (transB ? " B^T" : "");
 }
 
-/// Runs one case with operands of type T and checks it.
+/// Runs one case with operands of type T (bf16 on `kernel`) and checks it.
 template <typename T>
-void expectGroupedGemmMatches(const GemmCase &c, bool transA, bool transB) {
-  std::string name = caseName(c, transA, transB) +
-                     (std::is_same_v<T, float> ? " f32" : " bf16");
+void expectGroupedGemmMatches(
+    const GemmCase &c, bool transA, bool transB,
+    TensorCoreKernel kernel = TensorCoreKernel::Auto) {
+  std::string name =
+      caseName(c, transA, transB) + (std::is_same_v<T, float> ? " f32"
+                                     : kernel == TensorCoreKernel::WarpGroup
+                                         ? " bf16 wgmma"
+                                         : " bf16 mma.sync");
+  auto run = [&](const GroupedGemm<T> &gemm) {
+    if constexpr (std::is_same_v<T, float>)
+      moert::cuda::groupedGemm(gemm, "grouped GEMM test");
+    else
+      moert::cuda::groupedGemm(gemm, "grouped GEMM test", kernel);
+    synchronize();
+  };
   // Stored shapes: A is [m, k] or [k, m], B [k, n] or [n, k].
   int64_t aRows = transA ? c.k : c.m, aColumns = transA ? c.m : c.k;
   int64_t bRows = transB ? c.n : c.k, bColumns = transB ? c.k : c.n;
@@ -109,8 +123,7 @@ void expectGroupedGemmMatches(const GemmCase &c, bool transA, bool transB) {
       gemm.b[p][t] = bGpu[2 * p + t].get();
     }
   }
-  moert::cuda::groupedGemm(gemm, "grouped GEMM test");
-  synchronize();
+  run(gemm);
 
   for (int p = 0; p < 2; ++p) {
     Floats result = cGpu[p].download();
@@ -153,8 +166,7 @@ void expectGroupedGemmMatches(const GemmCase &c, bool transA, bool transB) {
   std::vector<Floats> first;
   for (int p = 0; p < 2; ++p)
     first.push_back(cGpu[p].download());
-  moert::cuda::groupedGemm(gemm, "grouped GEMM test");
-  synchronize();
+  run(gemm);
   for (int p = 0; p < 2; ++p)
     expectBitwiseEqual(cGpu[p].download(), first[p],
                        name + " again, problem " + std::to_string(p));
@@ -162,7 +174,7 @@ void expectGroupedGemmMatches(const GemmCase &c, bool transA, bool transB) {
 
 class CudaGroupedGemmTest : public CudaTest {};
 
-// Shapes off and on the 128 x 128 tiles and 8- and 32-wide k-steps, row
+// Shapes off and on the 128 x 128 tiles and 8-, 32- and 64-wide k-steps, row
 // padding that keeps 16-byte copies (2) or rules them out (1, 3); an empty
 // group, a partial and a full one in each.
 const std::vector<GemmCase> kCases = {
@@ -176,12 +188,28 @@ const std::vector<GemmCase> kCases = {
 };
 
 TEST_F(CudaGroupedGemmTest, MatchesTheProductInF32AndBf16) {
+  std::vector<TensorCoreKernel> bf16Kernels = {TensorCoreKernel::MmaSync};
+  if (moert::cuda::warpGroupGemmAvailable())
+    bf16Kernels.push_back(TensorCoreKernel::WarpGroup);
   for (const GemmCase &c : kCases)
     for (bool transA : {false, true})
       for (bool transB : {false, true}) {
         expectGroupedGemmMatches<float>(c, transA, transB);
-        expectGroupedGemmMatches<moert::bf16>(c, transA, transB);
+        for (TensorCoreKernel kernel : bf16Kernels)
+          expectGroupedGemmMatches<moert::bf16>(c, transA, transB, kernel);
       }
+}
+
+// Where the wgmma kernel is not available, asking for it is an error that
+// says why, not a launch of code that is not there.
+TEST_F(CudaGroupedGemmTest, RefusesTheWarpGroupKernelWhereItIsNotAvailable) {
+  if (moert::cuda::warpGroupGemmAvailable())
+    GTEST_SKIP() << "this GPU runs the wgmma kernel";
+  std::string error = errorOf([] {
+    moert::cuda::groupedGemm(GroupedGemm<moert::bf16>{}, "grouped GEMM test",
+                             TensorCoreKernel::WarpGroup);
+  });
+  EXPECT_TRUE(test::contains(error, "needs an sm_90 GPU")) << error;
 }
 
 } // namespace

@@ -1,0 +1,131 @@
+//===- TensorCoreTiles.cuh - the bf16 grouped GEMMs' tiles ------*- C++ -*-===//
+//
+// What the two kernels of the bf16 grouped GEMM share: mma.sync on every
+// GPU from sm_80 (TensorCoreGemm.cu) and wgmma on sm_90a (WarpGroupGemm.cu).
+// Both stage k-steps of operand tiles in shared memory by cp.async, each
+// kernel in the layout its instructions read (a Tile policy says where a
+// 16-byte chunk goes), and both hold C in the same 16 x 8 fragments
+// (TensorCore.cuh's C layout). Internal to moert_cuda.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_CUDA_TENSORCORETILES_CUH
+#define MOERT_CUDA_TENSORCORETILES_CUH
+
+#include "GroupedGemm.h"
+#include "TensorCore.cuh"
+
+#include <cstdint>
+
+namespace moert::cuda::tensorcore {
+
+constexpr int kChunk = 8; // values a 16-byte copy moves
+
+/// Copies 16 bytes from global to shared memory without the registers.
+__device__ inline void copyAsync(Bits *shared, const Bits *global) {
+  uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(address),
+               "l"(global));
+}
+__device__ inline void commitCopies() {
+  asm volatile("cp.async.commit_group;");
+}
+/// Waits until at most `Pending` committed groups of copies are in flight.
+template <int Pending> __device__ inline void awaitCopies() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(Pending));
+}
+
+/// One operand of a block: its group's matrix, the block's first outer
+/// index (row of op(A) or column of op(B)), and where its values end.
+struct Operand {
+  const Bits *data;
+  int64_t ld, outer0, outerLimit, kLimit;
+};
+
+/// Stage tile of k-step `step` from `op` (zero past the limits): 16-byte
+/// copies where a chunk is whole and `vector`, else values one by one.
+/// The stage holds Tile::kTileOuter outer indices by Tile::kTileK k, read
+/// as the matrix stores them: k-contiguous rows [outer][k] or
+/// outer-contiguous rows [k][outer]; Tile::offset(row, chunk) places the
+/// chunk-th 16 bytes of such a row, and Tile::kThreads threads share the
+/// copies.
+template <typename Tile, bool KContiguous>
+__device__ void loadStage(const Operand &op, int64_t step, bool vector,
+                          Bits *tile) {
+  constexpr int kChunksPerRow =
+      (KContiguous ? Tile::kTileK : Tile::kTileOuter) / kChunk;
+  constexpr int kChunks = Tile::kTileOuter * Tile::kTileK / kChunk;
+  static_assert(kChunks % Tile::kThreads == 0, "whole chunks per thread");
+#pragma unroll
+  for (int c = threadIdx.x; c < kChunks; c += Tile::kThreads) {
+    int row = c / kChunksPerRow, chunk = c % kChunksPerRow;
+    // Along the stored rows and columns of the matrix.
+    int64_t k0 = step * Tile::kTileK;
+    int64_t matrixRow = KContiguous ? op.outer0 + row : k0 + row;
+    int64_t matrixColumn =
+        (KContiguous ? k0 : op.outer0) + int64_t(chunk) * kChunk;
+    int64_t rowLimit = KContiguous ? op.outerLimit : op.kLimit;
+    int64_t columnLimit = KContiguous ? op.kLimit : op.outerLimit;
+    int64_t available = matrixRow < rowLimit ? columnLimit - matrixColumn : 0;
+    Bits *to = tile + Tile::offset(row, chunk);
+    if (vector && available >= kChunk) {
+      copyAsync(to, op.data + matrixRow * op.ld + matrixColumn);
+      continue;
+    }
+    union {
+      uint4 whole;
+      Bits values[kChunk];
+    } values;
+    values.whole = make_uint4(0, 0, 0, 0);
+    if (available > 0) {
+      const Bits *from = op.data + matrixRow * op.ld + matrixColumn;
+#pragma unroll
+      for (int j = 0; j < kChunk; ++j)
+        if (j < available)
+          values.values[j] = from[j];
+    }
+    *reinterpret_cast<uint4 *>(to) = values.whole;
+  }
+}
+
+/// Stores a 16 x 8 fragment of C (TensorCore.cuh's C layout, this lane's
+/// four values) whose first element is (row, col) of `c`; rows from
+/// mLimit and columns from n are not C's and stay unwritten. `pairedC`:
+/// a lane's two columns go as one float2.
+__device__ inline void storeFragment(float *c, int64_t ldc, int64_t n,
+                                     int64_t mLimit, int64_t row, int64_t col,
+                                     const float *fragment, bool pairedC) {
+  int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
+  col += 2 * t;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    int64_t at = row + g + 8 * half;
+    if (at >= mLimit)
+      continue;
+    float *out = c + at * ldc + col;
+    float first = fragment[2 * half], second = fragment[2 * half + 1];
+    if (pairedC && col + 1 < n) {
+      *reinterpret_cast<float2 *>(out) = make_float2(first, second);
+    } else {
+      if (col < n)
+        out[0] = first;
+      if (col + 1 < n)
+        out[1] = second;
+    }
+  }
+}
+
+/// How a launch may access memory: 16-byte copies of A and B (every row
+/// start 16-byte aligned) and float2 stores to C (8-byte aligned).
+struct Access {
+  bool vector, pairedC;
+};
+Access accessOf(const GroupedGemm<moert::bf16> &gemm);
+
+/// Launches `gemm` (non-empty) on wgmma; only where warpGroupGemmAvailable.
+void launchWarpGroupGemm(const GroupedGemm<moert::bf16> &gemm, Access access,
+                         const char *name);
+
+} // namespace moert::cuda::tensorcore
+
+#endif // MOERT_CUDA_TENSORCORETILES_CUH

@@ -1,0 +1,277 @@
+//===- WarpGroupGemm.cu - the experts' grouped GEMM on Hopper -------------===//
+//
+// groupedGemm over bf16 operands on sm_90a: wgmma, the warp-group MMA that
+// Hopper's tensor cores need to run at their rate (mma.sync, which
+// TensorCoreGemm.cu runs on every GPU from sm_80, reaches about two thirds
+// of H100's peak by FlashAttention-3's measurements). The contract is the
+// mma.sync kernel's: counts read on the device, tiles past a group's counted
+// rows skipped, values past a count read as 0, f32 accumulation, one thread's
+// fixed-order sum for each C element (deterministic).
+//
+// A block computes a 128 x 128 tile of C with two warp groups, each a 64 x
+// 128 accumulator (64 registers a thread) fed by m64n128k16 wgmma straight
+// from shared memory. k-steps of 64 are staged by cp.async, three in
+// flight, in the 128-byte swizzled layout that wgmma's descriptors name:
+// a k-contiguous tile is [128 outer][64 k], an outer-contiguous one [2
+// blocks of 64 outer][64 k][64 outer], so that every stored row is 128
+// bytes, and the 16-byte chunk c of row r sits at chunk c ^ (r % 8) (the
+// same chunk of 8 rows in distinct banks, for the copies and for wgmma).
+// Both majors are wgmma's own (its transpose flags, bf16 only), so the
+// four transpositions share the kernel. 96 KiB of stages a block, two
+// blocks an SM.
+//
+// The copies are the generic proxy's and wgmma reads through the async
+// proxy: each thread fences its landed copies to the async proxy before
+// the barrier that hands a stage to the warp groups.
+//
+//===----------------------------------------------------------------------===//
+
+#include "GroupedGemm.h"
+#include "GroupedGemmBlock.cuh"
+#include "Support.h"
+#include "TensorCoreTiles.cuh"
+
+#include <cstdint>
+
+using namespace moert::cuda;
+using namespace moert::cuda::tensorcore;
+
+namespace {
+
+constexpr int kTile = 128; // rows and columns of a block's tile of C
+constexpr int kStages = 3; // k-steps in flight
+constexpr int kWarpGroups = 2;
+constexpr int kGemmThreads = 128 * kWarpGroups;
+constexpr int kRowBytes = 128;            // a stored row, the swizzle's width
+constexpr int kAtomBytes = 8 * kRowBytes; // the rows one swizzle pattern spans
+constexpr int kTileK = kRowBytes / sizeof(Bits); // k of a stage
+
+// Device code only where wgmma is (sm_90a); elsewhere the kernel traps.
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+constexpr int kMmaK = 16;                       // k of one wgmma
+constexpr int kGroupRows = kTile / kWarpGroups; // a warp group's rows of C
+constexpr int kAccumulators = kGroupRows * kTile / 128; // a thread's
+
+/// A stage's tile of one operand in the 128-byte swizzled layout.
+template <bool KContiguous> struct SwizzledTile {
+  static constexpr int kThreads = kGemmThreads;
+  static constexpr int kTileK = ::kTileK, kTileOuter = kTile;
+  static constexpr int kValues = kTileOuter * kTileK;
+  /// Rows of the tile or of one of its outer blocks.
+  static constexpr int kRows = KContiguous ? kTileOuter : kTileK;
+  static constexpr int kRowValues = kRowBytes / sizeof(Bits);
+  static constexpr int kChunksPerSwizzleRow = kRowBytes / 16;
+  __device__ static int offset(int row, int chunk) {
+    int block = chunk / kChunksPerSwizzleRow,
+        within = chunk % kChunksPerSwizzleRow;
+    return (block * kRows + row) * kRowValues + (within ^ row % 8) * kChunk;
+  }
+};
+/// wgmma's descriptor of the 128-byte swizzled operand that starts at
+/// `start`: leading byte offset `leading` (between outer blocks of 64 in
+/// an outer-contiguous tile; k-contiguous ones take no leading offset, 16
+/// by the PTX ISA's convention), stride byte offset kAtomBytes (between
+/// groups of 8 rows of 128 bytes).
+__device__ inline uint64_t descriptorOf(const Bits *start, uint32_t leading) {
+  uint64_t address = static_cast<uint32_t>(__cvta_generic_to_shared(start));
+  constexpr uint64_t kSwizzle128 = 1;
+  return (address & 0x3FFFF) >> 4 | uint64_t(leading >> 4) << 16 |
+         uint64_t(kAtomBytes >> 4) << 32 | kSwizzle128 << 62;
+}
+
+/// The descriptor of a k-step's slice kk (kMmaK wide) of a stage tile,
+/// from its outer index outer0 (a multiple of 64).
+template <bool KContiguous>
+__device__ inline uint64_t sliceDescriptor(const Bits *tile, int outer0,
+                                           int kk) {
+  using Tile = SwizzledTile<KContiguous>;
+  if constexpr (KContiguous)
+    // Rows outer0.., k within the 128-byte rows (the swizzle applies to
+    // the address, so a start inside the row stays in its pattern).
+    return descriptorOf(tile + outer0 * Tile::kRowValues + kk * kMmaK, 16);
+  else
+    // Block outer0 / 64, k rows kk * 16..; blocks kRows rows apart.
+    return descriptorOf(tile + outer0 / 64 * Tile::kRows * Tile::kRowValues +
+                            kk * kMmaK * Tile::kRowValues,
+                        Tile::kRows * kRowBytes);
+}
+
+/// d += a b over 64 x 128 x 16, A and B from shared memory; TransposedA:
+/// A is stored m-contiguous, TransposedB: B is stored n-contiguous.
+template <bool TransposedA, bool TransposedB>
+__device__ inline void warpGroupMma(float (&d)[kAccumulators], uint64_t a,
+                                    uint64_t b) {
+  asm volatile(
+      "{\n"
+      ".reg .pred accumulate;\n"
+      "setp.ne.b32 accumulate, 1, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, "
+      "%8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, "
+      "%24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, "
+      "%40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, "
+      "%56, %57, %58, %59, %60, %61, %62, %63"
+      "}, %64, %65, accumulate, 1, 1, %66, %67;\n"
+      "}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]),
+        "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]),
+        "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
+        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]),
+        "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]),
+        "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),
+        "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]),
+        "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]),
+        "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]),
+        "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]),
+        "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "l"(a), "l"(b), "n"(int(TransposedA)), "n"(int(TransposedB)));
+}
+
+__device__ inline void warpGroupArrive() {
+  asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+}
+__device__ inline void warpGroupCommit() {
+  asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+}
+__device__ inline void warpGroupWait() {
+  asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+}
+/// Keeps the compiler from moving accesses of the accumulators across the
+/// asynchronous wgmma (it sees only the asm statements' operands).
+__device__ inline void fenceAccumulators(float (&d)[kAccumulators]) {
+#pragma unroll
+  for (float &value : d)
+    asm volatile("" : "+f"(value)::"memory");
+}
+/// Makes this thread's shared-memory writes visible to wgmma's reads.
+__device__ inline void fenceToAsyncProxy() {
+  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+}
+#endif
+
+constexpr int kStageValues = 2 * kTile * kTileK; // A's tile, then B's
+// Stages start 1024-byte aligned (the swizzle pattern's period); the extra
+// bytes let the kernel align them.
+constexpr size_t kSharedBytes =
+    size_t(kStages) * kStageValues * sizeof(Bits) + kAtomBytes;
+
+template <bool TransA, bool TransB>
+__global__ void __launch_bounds__(kGemmThreads, 2)
+    warpGroupGemmKernel(GroupedGemm<moert::bf16> p, bool vector, bool pairedC) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr bool kAContiguous = !TransA; // A is [m][k]
+  constexpr bool kBContiguous = TransB;  // B is [n][k]
+  using TileA = SwizzledTile<kAContiguous>;
+  using TileB = SwizzledTile<kBContiguous>;
+  // Aligned in the shared window, whose addresses the swizzle reads.
+  extern __shared__ __align__(16) unsigned char shared[];
+  uint32_t base = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
+  auto *stages = reinterpret_cast<Bits *>(
+      shared + (kAtomBytes - base % kAtomBytes) % kAtomBytes);
+  auto tileA = [&](int stage) { return stages + stage * kStageValues; };
+  auto tileB = [&](int stage) { return tileA(stage) + TileA::kValues; };
+
+  auto [group, problem, mLimit, kLimit, row0, col0] = blockOf(p, kTile, kTile);
+  if (row0 >= mLimit)
+    return; // past the group's rows: nothing to read or write
+
+  int warpGroup = threadIdx.x / 128;
+  float acc[kAccumulators] = {};
+  int64_t steps = (kLimit + kTileK - 1) / kTileK;
+  for (int term = 0; term < p.terms; ++term) {
+    auto *aData = reinterpret_cast<const Bits *>(p.a[problem][term]);
+    auto *bData = reinterpret_cast<const Bits *>(p.b[problem][term]);
+    Operand a{aData + group * p.strideA, p.lda, row0, mLimit, kLimit};
+    Operand b{bData + group * p.strideB, p.ldb, col0, p.n, kLimit};
+    // The first kStages - 1 steps; a group is committed for every stage,
+    // empty or not, so that counting groups counts stages.
+#pragma unroll
+    for (int stage = 0; stage < kStages - 1; ++stage) {
+      if (stage < steps) {
+        loadStage<TileA, kAContiguous>(a, stage, vector, tileA(stage));
+        loadStage<TileB, kBContiguous>(b, stage, vector, tileB(stage));
+      }
+      commitCopies();
+    }
+    for (int64_t step = 0; step < steps; ++step) {
+      awaitCopies<kStages - 2>(); // this step's stage has landed
+      fenceToAsyncProxy();
+      __syncthreads(); // for every warp group, which is done with the last
+      int stage = static_cast<int>(step % kStages);
+      const Bits *as = tileA(stage), *bs = tileB(stage);
+      fenceAccumulators(acc);
+      warpGroupArrive();
+#pragma unroll
+      for (int kk = 0; kk < kTileK / kMmaK; ++kk)
+        warpGroupMma<TransA, !TransB>(
+            acc, sliceDescriptor<kAContiguous>(as, warpGroup * kGroupRows, kk),
+            sliceDescriptor<kBContiguous>(bs, 0, kk));
+      warpGroupCommit();
+      // While the tensor cores run: refill the stage that the last step
+      // read (both warp groups waited for its wgmma before the barrier).
+      int64_t next = step + kStages - 1;
+      if (next < steps) {
+        int refill = static_cast<int>(next % kStages);
+        loadStage<TileA, kAContiguous>(a, next, vector, tileA(refill));
+        loadStage<TileB, kBContiguous>(b, next, vector, tileB(refill));
+      }
+      commitCopies();
+      warpGroupWait();
+      fenceAccumulators(acc);
+    }
+    awaitCopies<0>();
+    __syncthreads(); // the next term refills every stage
+  }
+
+  // A warp's 16 rows of the accumulator are a 16 x 8 fragment for each 8
+  // columns (wgmma's D layout).
+  float *c = p.c[problem] + group * p.strideC;
+  int64_t row = row0 + warpGroup * kGroupRows + threadIdx.x % 128 / 32 * 16;
+#pragma unroll
+  for (int j = 0; j < kTile / 8; ++j)
+    storeFragment(c, p.ldc, p.n, mLimit, row, col0 + 8 * j, acc + 4 * j,
+                  pairedC);
+#else
+  __trap(); // launched only where warpGroupGemmAvailable (sm_90a code)
+#endif
+}
+
+template <bool TransA, bool TransB>
+void launch(const GroupedGemm<moert::bf16> &gemm, Access access,
+            const char *name) {
+  auto kernel = warpGroupGemmKernel<TransA, TransB>;
+  // Once per kernel: over the default 48 KiB of shared memory, and as much
+  // of the SM's L1 as shared memory as two blocks' stages take.
+  static const size_t bytes = [&] {
+    const char *what = "moert::cuda::groupedGemm";
+    size_t allowed = allowSharedBytes(kernel, kSharedBytes, what);
+    check(cudaFuncSetAttribute(kernel,
+                               cudaFuncAttributePreferredSharedMemoryCarveout,
+                               cudaSharedmemCarveoutMaxShared),
+          what);
+    return allowed;
+  }();
+  dim3 grid(static_cast<unsigned>((gemm.n + kTile - 1) / kTile),
+            static_cast<unsigned>((gemm.m + kTile - 1) / kTile),
+            static_cast<unsigned>(gemm.groups * gemm.problems));
+  kernel<<<grid, kGemmThreads, bytes, stream()>>>(gemm, access.vector,
+                                                  access.pairedC);
+  checkLaunch(name);
+}
+
+} // namespace
+
+void moert::cuda::tensorcore::launchWarpGroupGemm(
+    const GroupedGemm<moert::bf16> &gemm, Access access, const char *name) {
+  if (gemm.transA)
+    gemm.transB ? launch<true, true>(gemm, access, name)
+                : launch<true, false>(gemm, access, name);
+  else
+    gemm.transB ? launch<false, true>(gemm, access, name)
+                : launch<false, false>(gemm, access, name);
+}
