@@ -48,14 +48,20 @@ template <typename T> struct GroupedGemm {
   float *c[kMaxProblems] = {};
 };
 
-/// The kernels of bf16 operands. Auto: wgmma where warpGroupGemmAvailable,
-/// else mma.sync; the others (for tests and benchmarks) pick one, and
-/// WarpGroup fails where it is not available.
+/// The kernels of bf16 operands. Auto: autoTensorCoreKernel(); the others
+/// (for tests and benchmarks) pick one, and WarpGroup fails where it is not
+/// available.
 enum class TensorCoreKernel { Auto, MmaSync, WarpGroup };
 
 /// Whether this process's GPU runs the wgmma kernel: an sm_90 GPU (H100,
 /// H200) and a build with sm_90a code, which wgmma needs.
 bool warpGroupGemmAvailable();
+
+/// The kernel Auto runs: wgmma where warpGroupGemmAvailable, else mma.sync;
+/// MOE_CUDA_GROUPED_GEMM=mma.sync keeps mma.sync on an sm_90 GPU too (to
+/// compare, or to tell a wgmma fault from another), and any value but that
+/// and `auto` is an error.
+TensorCoreKernel autoTensorCoreKernel();
 
 /// Enqueues `gemm` on stream(); `name` names the launch in errors.
 void groupedGemm(const GroupedGemm<float> &gemm, const char *name);

@@ -32,6 +32,8 @@
 #include "TensorCoreTiles.cuh"
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
 using namespace moert::cuda;
 using namespace moert::cuda::tensorcore;
@@ -230,6 +232,17 @@ bool moert::cuda::warpGroupGemmAvailable() {
 #endif
 }
 
+TensorCoreKernel moert::cuda::autoTensorCoreKernel() {
+  // Read at every call (host code only: a graph replays the kernels).
+  const char *setting = std::getenv("MOE_CUDA_GROUPED_GEMM");
+  if (setting && std::strcmp(setting, "mma.sync") == 0)
+    return TensorCoreKernel::MmaSync;
+  if (setting && *setting && std::strcmp(setting, "auto") != 0)
+    moert::fail("MOE_CUDA_GROUPED_GEMM={}: expected mma.sync or auto", setting);
+  return warpGroupGemmAvailable() ? TensorCoreKernel::WarpGroup
+                                  : TensorCoreKernel::MmaSync;
+}
+
 void moert::cuda::groupedGemm(const GroupedGemm<moert::bf16> &gemm,
                               const char *name, TensorCoreKernel kernel) {
   if (kernel == TensorCoreKernel::WarpGroup && !warpGroupGemmAvailable())
@@ -238,9 +251,9 @@ void moert::cuda::groupedGemm(const GroupedGemm<moert::bf16> &gemm,
                 name);
   if (gemm.groups == 0 || gemm.m == 0 || gemm.n == 0 || gemm.problems == 0)
     return;
-  bool warpGroup =
-      kernel == TensorCoreKernel::WarpGroup ||
-      (kernel == TensorCoreKernel::Auto && warpGroupGemmAvailable());
-  warpGroup ? launchWarpGroupGemm(gemm, accessOf(gemm), name)
-            : launchMmaSync(gemm, accessOf(gemm), name);
+  if (kernel == TensorCoreKernel::Auto)
+    kernel = autoTensorCoreKernel();
+  kernel == TensorCoreKernel::WarpGroup
+      ? launchWarpGroupGemm(gemm, accessOf(gemm), name)
+      : launchMmaSync(gemm, accessOf(gemm), name);
 }

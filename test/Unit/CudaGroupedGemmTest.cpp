@@ -21,6 +21,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -210,6 +211,19 @@ TEST_F(CudaGroupedGemmTest, RefusesTheWarpGroupKernelWhereItIsNotAvailable) {
                              TensorCoreKernel::WarpGroup);
   });
   EXPECT_TRUE(test::contains(error, "needs an sm_90 GPU")) << error;
+}
+
+// MOE_CUDA_GROUPED_GEMM=mma.sync keeps the mma.sync kernel (no GPU
+// needed to decide), and a value it does not know is an error naming it.
+TEST(TensorCoreKernelChoiceTest, TheVariableKeepsMmaSyncAndNamesABadValue) {
+  ASSERT_EQ(setenv("MOE_CUDA_GROUPED_GEMM", "mma.sync", 1), 0);
+  EXPECT_EQ(moert::cuda::autoTensorCoreKernel(), TensorCoreKernel::MmaSync);
+  ASSERT_EQ(setenv("MOE_CUDA_GROUPED_GEMM", "wgmma", 1), 0);
+  std::string error = errorOf([] { moert::cuda::autoTensorCoreKernel(); });
+  EXPECT_TRUE(test::contains(error, "MOE_CUDA_GROUPED_GEMM=wgmma: expected "
+                                    "mma.sync or auto"))
+      << error;
+  unsetenv("MOE_CUDA_GROUPED_GEMM");
 }
 
 } // namespace
