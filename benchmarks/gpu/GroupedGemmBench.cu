@@ -126,8 +126,8 @@ template <typename T> void measure(const char *label) {
   quarterFull.counts = quarterCounts;
   double quarter = timeOurs(quarterFull, TensorCoreKernel::Auto);
 
-  // dW_e [ffn, hidden] = dy_e^T x_e over the expert's rows (dy_e, here
-  // [rows, ffn], reads the y buffer's bits as operands).
+  // dW_e [ffn, hidden] = dy_e^T x_e, dy_e [rows, ffn], summed over the
+  // expert's rows: the weight gradients' shape.
   GroupedGemm<T> weightGrad;
   weightGrad.transA = true;
   weightGrad.groups = kExperts;

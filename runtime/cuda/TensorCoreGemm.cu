@@ -49,6 +49,7 @@ constexpr int kGemmThreads = 32 * (kTile / kWarpRows) * (kTile / kWarpColumns);
 /// A stage's tile of one operand as it is stored: [kTile][kTileK] when
 /// k-contiguous, else [kTileK][kTile], each row padded.
 template <bool KContiguous> struct StageTile {
+  static constexpr bool kKContiguous = KContiguous;
   static constexpr int kThreads = kGemmThreads;
   static constexpr int kTileK = 32, kTileOuter = kTile;
   static constexpr int kRows = KContiguous ? kTile : kTileK;
@@ -96,8 +97,10 @@ __global__ void __launch_bounds__(kGemmThreads, 2)
     return tileA(stage) + StageTile<L::kAContiguous>::kValues;
   };
 
-  auto [group, problem, mLimit, kLimit, row0, col0] = blockOf(p, kTile, kTile);
-  if (row0 >= mLimit)
+  using TileA = StageTile<L::kAContiguous>;
+  using TileB = StageTile<L::kBContiguous>;
+  GroupedGemmBlock block = blockOf(p, kTile, kTile);
+  if (block.row0 >= block.mLimit)
     return; // past the group's rows: nothing to read or write
 
   int warp = threadIdx.x / 32;
@@ -105,22 +108,15 @@ __global__ void __launch_bounds__(kGemmThreads, 2)
   int warpColumn = warp % (kTile / kWarpColumns) * kWarpColumns;
   constexpr int kMTiles = kWarpRows / 16, kNTiles = kWarpColumns / 8;
   float acc[kMTiles][kNTiles][4] = {};
-  int64_t steps = (kLimit + kTileK - 1) / kTileK;
+  int64_t steps = (block.kLimit + kTileK - 1) / kTileK;
   for (int term = 0; term < p.terms; ++term) {
-    auto *aData = reinterpret_cast<const Bits *>(p.a[problem][term]);
-    auto *bData = reinterpret_cast<const Bits *>(p.b[problem][term]);
-    Operand a{aData + group * p.strideA, p.lda, row0, mLimit, kLimit};
-    Operand b{bData + group * p.strideB, p.ldb, col0, p.n, kLimit};
+    StagedOperands<TileA, TileB> operands(p, block, term, vector);
     // The first kStages - 1 steps; a group is committed for every stage,
     // empty or not, so that counting groups counts stages.
 #pragma unroll
     for (int stage = 0; stage < kStages - 1; ++stage) {
-      if (stage < steps) {
-        loadStage<StageTile<L::kAContiguous>, L::kAContiguous>(a, stage, vector,
-                                                               tileA(stage));
-        loadStage<StageTile<L::kBContiguous>, L::kBContiguous>(b, stage, vector,
-                                                               tileB(stage));
-      }
+      if (stage < steps)
+        operands.load(stage, tileA(stage), tileB(stage));
       commitCopies();
     }
     for (int64_t step = 0; step < steps; ++step) {
@@ -129,10 +125,7 @@ __global__ void __launch_bounds__(kGemmThreads, 2)
       int64_t next = step + kStages - 1;
       if (next < steps) {
         int stage = static_cast<int>(next % kStages);
-        loadStage<StageTile<L::kAContiguous>, L::kAContiguous>(a, next, vector,
-                                                               tileA(stage));
-        loadStage<StageTile<L::kBContiguous>, L::kBContiguous>(b, next, vector,
-                                                               tileB(stage));
+        operands.load(next, tileA(stage), tileB(stage));
       }
       commitCopies();
 
@@ -161,13 +154,13 @@ __global__ void __launch_bounds__(kGemmThreads, 2)
     __syncthreads(); // the next term refills every stage
   }
 
-  float *c = p.c[problem] + group * p.strideC;
+  float *c = outputOf(p, block);
 #pragma unroll
   for (int i = 0; i < kMTiles; ++i)
 #pragma unroll
     for (int j = 0; j < kNTiles; ++j)
-      storeFragment(c, p.ldc, p.n, mLimit, row0 + warpRow + 16 * i,
-                    col0 + warpColumn + 8 * j, acc[i][j], pairedC);
+      storeFragment(c, p.ldc, p.n, block.mLimit, block.row0 + warpRow + 16 * i,
+                    block.col0 + warpColumn + 8 * j, acc[i][j], pairedC);
 }
 
 template <bool TransA, bool TransB>
@@ -187,12 +180,9 @@ void launch(const GroupedGemm<moert::bf16> &gemm, Access access,
 
 void launchMmaSync(const GroupedGemm<moert::bf16> &gemm, Access access,
                    const char *name) {
-  if (gemm.transA)
-    gemm.transB ? launch<true, true>(gemm, access, name)
-                : launch<true, false>(gemm, access, name);
-  else
-    gemm.transB ? launch<false, true>(gemm, access, name)
-                : launch<false, false>(gemm, access, name);
+  withTranspositions(gemm, [&](auto transA, auto transB) {
+    launch<transA, transB>(gemm, access, name);
+  });
 }
 
 } // namespace

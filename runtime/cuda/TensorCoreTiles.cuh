@@ -13,9 +13,11 @@
 #define MOERT_CUDA_TENSORCORETILES_CUH
 
 #include "GroupedGemm.h"
+#include "GroupedGemmBlock.cuh"
 #include "TensorCore.cuh"
 
 #include <cstdint>
+#include <type_traits>
 
 namespace moert::cuda::tensorcore {
 
@@ -45,13 +47,14 @@ struct Operand {
 /// Stage tile of k-step `step` from `op` (zero past the limits): 16-byte
 /// copies where a chunk is whole and `vector`, else values one by one.
 /// The stage holds Tile::kTileOuter outer indices by Tile::kTileK k, read
-/// as the matrix stores them: k-contiguous rows [outer][k] or
-/// outer-contiguous rows [k][outer]; Tile::offset(row, chunk) places the
-/// chunk-th 16 bytes of such a row, and Tile::kThreads threads share the
-/// copies.
-template <typename Tile, bool KContiguous>
+/// as the matrix stores them: k-contiguous rows [outer][k] (when
+/// Tile::kKContiguous) or outer-contiguous rows [k][outer];
+/// Tile::offset(row, chunk) places the chunk-th 16 bytes of such a row, and
+/// Tile::kThreads threads share the copies.
+template <typename Tile>
 __device__ void loadStage(const Operand &op, int64_t step, bool vector,
                           Bits *tile) {
+  constexpr bool KContiguous = Tile::kKContiguous;
   constexpr int kChunksPerRow =
       (KContiguous ? Tile::kTileK : Tile::kTileOuter) / kChunk;
   constexpr int kChunks = Tile::kTileOuter * Tile::kTileK / kChunk;
@@ -88,6 +91,36 @@ __device__ void loadStage(const Operand &op, int64_t step, bool vector,
   }
 }
 
+/// A block's A and B of one term, staged a k-step at a time into the
+/// tiles TileA and TileB.
+template <typename TileA, typename TileB> struct StagedOperands {
+  Operand a, b;
+  bool vector;
+
+  __device__ StagedOperands(const GroupedGemm<moert::bf16> &p,
+                            const GroupedGemmBlock &block, int term,
+                            bool vector)
+      : a{reinterpret_cast<const Bits *>(p.a[block.problem][term]) +
+              block.group * p.strideA,
+          p.lda, block.row0, block.mLimit, block.kLimit},
+        b{reinterpret_cast<const Bits *>(p.b[block.problem][term]) +
+              block.group * p.strideB,
+          p.ldb, block.col0, p.n, block.kLimit},
+        vector(vector) {}
+
+  /// Loads k-step `step` into a stage's tiles.
+  __device__ void load(int64_t step, Bits *tileA, Bits *tileB) const {
+    loadStage<TileA>(a, step, vector, tileA);
+    loadStage<TileB>(b, step, vector, tileB);
+  }
+};
+
+/// The block's group's C.
+__device__ inline float *outputOf(const GroupedGemm<moert::bf16> &p,
+                                  const GroupedGemmBlock &block) {
+  return p.c[block.problem] + block.group * p.strideC;
+}
+
 /// Stores a 16 x 8 fragment of C (TensorCore.cuh's C layout, this lane's
 /// four values) whose first element is (row, col) of `c`; rows from
 /// mLimit and columns from n are not C's and stay unwritten. `pairedC`:
@@ -121,6 +154,18 @@ struct Access {
   bool vector, pairedC;
 };
 Access accessOf(const GroupedGemm<moert::bf16> &gemm);
+
+/// Calls launch(std::bool_constant<transA>, std::bool_constant<transB>)
+/// with `gemm`'s transpositions: each kernel is instantiated for all four.
+template <typename Launch>
+void withTranspositions(const GroupedGemm<moert::bf16> &gemm, Launch &&launch) {
+  using Yes = std::true_type;
+  using No = std::false_type;
+  if (gemm.transA)
+    gemm.transB ? launch(Yes{}, Yes{}) : launch(Yes{}, No{});
+  else
+    gemm.transB ? launch(No{}, Yes{}) : launch(No{}, No{});
+}
 
 /// Launches `gemm` (non-empty) on wgmma; only where warpGroupGemmAvailable.
 void launchWarpGroupGemm(const GroupedGemm<moert::bf16> &gemm, Access access,

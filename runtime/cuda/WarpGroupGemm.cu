@@ -63,6 +63,7 @@ constexpr int kAccumulators = kGroupRows * kTileN / 128; // a thread's
 /// A stage's tile of one operand, `Outer` rows of op(A) or columns of
 /// op(B), in the 128-byte swizzled layout.
 template <bool KContiguous, int Outer> struct SwizzledTile {
+  static constexpr bool kKContiguous = KContiguous;
   static constexpr int kThreads = kGemmThreads;
   static constexpr int kTileK = ::kTileK, kTileOuter = Outer;
   /// Rows of the tile or of one of its outer blocks.
@@ -205,27 +206,21 @@ __global__ void __launch_bounds__(kGemmThreads, 1)
   auto tileA = [&](int stage) { return stages + stage * kStageValues; };
   auto tileB = [&](int stage) { return tileA(stage) + kTileM * kTileK; };
 
-  auto [group, problem, mLimit, kLimit, row0, col0] =
-      blockOf(p, kTileM, kTileN);
-  if (row0 >= mLimit)
+  GroupedGemmBlock block = blockOf(p, kTileM, kTileN);
+  if (block.row0 >= block.mLimit)
     return; // past the group's rows: nothing to read or write
 
   int warpGroup = threadIdx.x / 128;
   float acc[kAccumulators] = {};
-  int64_t steps = (kLimit + kTileK - 1) / kTileK;
+  int64_t steps = (block.kLimit + kTileK - 1) / kTileK;
   for (int term = 0; term < p.terms; ++term) {
-    auto *aData = reinterpret_cast<const Bits *>(p.a[problem][term]);
-    auto *bData = reinterpret_cast<const Bits *>(p.b[problem][term]);
-    Operand a{aData + group * p.strideA, p.lda, row0, mLimit, kLimit};
-    Operand b{bData + group * p.strideB, p.ldb, col0, p.n, kLimit};
+    StagedOperands<TileA, TileB> operands(p, block, term, vector);
     // The first kLoadAhead steps; a group is committed for every stage,
     // empty or not, so that counting groups counts stages.
 #pragma unroll
     for (int stage = 0; stage < kLoadAhead; ++stage) {
-      if (stage < steps) {
-        loadStage<TileA, kAContiguous>(a, stage, vector, tileA(stage));
-        loadStage<TileB, kBContiguous>(b, stage, vector, tileB(stage));
-      }
+      if (stage < steps)
+        operands.load(stage, tileA(stage), tileB(stage));
       commitCopies();
     }
     for (int64_t step = 0; step < steps; ++step) {
@@ -249,8 +244,7 @@ __global__ void __launch_bounds__(kGemmThreads, 1)
       int64_t next = step + kLoadAhead;
       if (next < steps) {
         int refill = static_cast<int>(next % kStages);
-        loadStage<TileA, kAContiguous>(a, next, vector, tileA(refill));
-        loadStage<TileB, kBContiguous>(b, next, vector, tileB(refill));
+        operands.load(next, tileA(refill), tileB(refill));
       }
       commitCopies();
       // This step's wgmma stays in flight into the next step's.
@@ -265,12 +259,13 @@ __global__ void __launch_bounds__(kGemmThreads, 1)
 
   // A warp's 16 rows of the accumulator are a 16 x 8 fragment for each 8
   // columns (wgmma's D layout).
-  float *c = p.c[problem] + group * p.strideC;
-  int64_t row = row0 + warpGroup * kGroupRows + threadIdx.x % 128 / 32 * 16;
+  float *c = outputOf(p, block);
+  int64_t row =
+      block.row0 + warpGroup * kGroupRows + threadIdx.x % 128 / 32 * 16;
 #pragma unroll
   for (int j = 0; j < kTileN / 8; ++j)
-    storeFragment(c, p.ldc, p.n, mLimit, row, col0 + 8 * j, acc + 4 * j,
-                  pairedC);
+    storeFragment(c, p.ldc, p.n, block.mLimit, row, block.col0 + 8 * j,
+                  acc + 4 * j, pairedC);
 #else
   __trap(); // launched only where warpGroupGemmAvailable (sm_90a code)
 #endif
@@ -303,10 +298,7 @@ void launch(const GroupedGemm<moert::bf16> &gemm, Access access,
 
 void moert::cuda::tensorcore::launchWarpGroupGemm(
     const GroupedGemm<moert::bf16> &gemm, Access access, const char *name) {
-  if (gemm.transA)
-    gemm.transB ? launch<true, true>(gemm, access, name)
-                : launch<true, false>(gemm, access, name);
-  else
-    gemm.transB ? launch<false, true>(gemm, access, name)
-                : launch<false, false>(gemm, access, name);
+  withTranspositions(gemm, [&](auto transA, auto transB) {
+    launch<transA, transB>(gemm, access, name);
+  });
 }
