@@ -47,6 +47,25 @@ def Moe_InPlaceOpInterface : OpInterface<"InPlaceOpInterface"> {
   ];
 }
 
+def Moe_NarrowableResultOpInterface
+    : OpInterface<"NarrowableResultOpInterface"> {
+  let cppNamespace = "::mlir::moe";
+  let description = [{
+    An op whose kernels can store a result computed in f32 as bf16, rounded
+    to nearest even as `arith.truncf` rounds: the result may be typed bf16
+    where the op's f32 program would narrow it right after. moe-narrow-results
+    folds such an `arith.truncf` into the op, which saves the pass over
+    memory that the f32 result and its conversion cost.
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        Whether result `resultIndex` may be bf16 where the op's operands are
+        f32.
+      }],
+      "bool", "isNarrowableResult", (ins "unsigned":$resultIndex)>
+  ];
+}
+
 // Marks the ops that compute gradients (the vector-Jacobian products of
 // forward ops), which the memory planner counts as backward memory.
 def Moe_Backward : NativeOpTrait<"Backward"> {

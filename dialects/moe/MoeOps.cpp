@@ -77,7 +77,9 @@ LogicalResult LinearOp::verify() {
 
 LogicalResult RopeOp::verify() {
   if (failed(expectRank(*this, "input", getInput(), 4,
-                        "[batch, seq, heads, head_dim]")))
+                        "[batch, seq, heads, head_dim]")) ||
+      failed(verifyNarrowableResult(*this, "input", getInput(), "result",
+                                    getResult())))
     return failure();
   int64_t headDim = shapeOf(getInput())[3];
   if (headDim % 2 != 0)
@@ -289,6 +291,27 @@ LogicalResult AdaptiveAuxCoeffOp::verify() {
 //===----------------------------------------------------------------------===//
 
 /// `capacity_factor = <float>` or `dropless`.
+bool RopeOp::isNarrowableResult(unsigned) { return true; }
+
+/// `: input-type`, then `-> result-type` where the result's type differs
+/// (a narrowed result).
+static ParseResult parseNarrowableResult(OpAsmParser &parser, Type &input,
+                                         Type &result) {
+  if (parser.parseType(input))
+    return failure();
+  result = input;
+  if (succeeded(parser.parseOptionalArrow()))
+    return parser.parseType(result);
+  return success();
+}
+
+static void printNarrowableResult(OpAsmPrinter &printer, Operation *,
+                                  Type input, Type result) {
+  printer << input;
+  if (result != input)
+    printer << " -> " << result;
+}
+
 static ParseResult parseCapacity(OpAsmParser &parser, FloatAttr &factor) {
   if (succeeded(parser.parseOptionalKeyword("dropless")))
     return success();

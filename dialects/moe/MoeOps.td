@@ -33,6 +33,10 @@ class Moe_GemmResultOf<string operand, string result>
                      "' and the element type of a GEMM over it",
                      operand, result, "::mlir::moe::gemmResultType($_self)">;
 
+/// A result of a NarrowableResultOpInterface op: its operands' float type,
+/// or bf16 for f32 operands (the verifier checks which).
+def Moe_NarrowableTensor : StaticShapeTensorOf<[F32, F64, BF16]>;
+
 def Moe_IndexTensor : StaticShapeTensorOf<[I32]>;
 def Moe_FloatScalar : 0DTensorOf<[F32, F64]>;
 def Moe_CountScalar : 0DTensorOf<[I64]>;
@@ -100,7 +104,8 @@ def Moe_LinearOp : Moe_DiffOp<"linear"> {
   }];
 }
 
-def Moe_RopeOp : Moe_DiffOp<"rope", [AllTypesMatch<["input", "result"]>]> {
+def Moe_RopeOp : Moe_DiffOp<"rope", [
+    DeclareOpInterfaceMethods<Moe_NarrowableResultOpInterface>]> {
   let summary = "rotary position embedding (Llama's rotate-half convention)";
   let description = [{
     The input is `[batch, seq, heads, head_dim]` with an even `head_dim`; the
@@ -109,17 +114,21 @@ def Moe_RopeOp : Moe_DiffOp<"rope", [AllTypesMatch<["input", "result"]>]> {
     `y[i] = x[i] cos a - x[i + head_dim/2] sin a` and
     `y[i + head_dim/2] = x[i + head_dim/2] cos a + x[i] sin a`.
     With `inverse` the angles are negated: the transposed rotation, which is
-    rope's own vector-Jacobian product.
+    rope's own vector-Jacobian product. The result has the input's type, or
+    is bf16 for an f32 input: the f32 result rounded to nearest even
+    (moe-narrow-results).
 
     ```mlir
     %q2 = moe.rope %q theta = 1.0e+04 : tensor<8x64x4x32xf32>
+    %q3 = moe.rope %q theta = 1.0e+04 : tensor<8x64x4x32xf32> -> tensor<8x64x4x32xbf16>
     ```
   }];
   let arguments = (ins Moe_FloatTensor:$input, F64Attr:$theta,
                        UnitAttr:$inverse);
-  let results = (outs Moe_FloatTensor:$result);
+  let results = (outs Moe_NarrowableTensor:$result);
   let assemblyFormat = [{
-    $input `theta` `=` $theta (`inverse` $inverse^)? attr-dict `:` type($input)
+    $input `theta` `=` $theta (`inverse` $inverse^)? attr-dict `:`
+    custom<NarrowableResult>(type($input), type($result))
   }];
 }
 

@@ -46,6 +46,20 @@ LogicalResult expectShape(Operation *op, StringRef name, Value value,
                            << formatShape(shapeOf(value));
 }
 
+LogicalResult verifyNarrowableResult(Operation *op, StringRef sourceName,
+                                     Value source, StringRef resultName,
+                                     Value result) {
+  if (failed(expectShape(op, resultName, result, shapeOf(source))))
+    return failure();
+  Type from = getElementTypeOrSelf(source), to = getElementTypeOrSelf(result);
+  if (to == from || (from.isF32() && to.isBF16()))
+    return success();
+  return op->emitOpError() << "'" << resultName << "' must have the element "
+                           << "type of '" << sourceName << "' (" << from << ")"
+                           << (from.isF32() ? " or bf16" : "") << ", got "
+                           << to;
+}
+
 /// Checks every named float value has the element type of the first one.
 LogicalResult
 expectSameElementType(Operation *op,

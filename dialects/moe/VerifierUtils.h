@@ -32,6 +32,11 @@ LogicalResult
 verifyGemmElementTypes(Operation *op,
                        ArrayRef<std::pair<StringRef, Value>> operands,
                        ArrayRef<std::pair<StringRef, Value>> accumulated);
+/// A NarrowableResultOpInterface result computed from `source`: its shape,
+/// and its element type or, for an f32 source, bf16.
+LogicalResult verifyNarrowableResult(Operation *op, StringRef sourceName,
+                                     Value source, StringRef resultName,
+                                     Value result);
 LogicalResult expectPositive(Operation *op, StringRef name, double value);
 LogicalResult expectNonNegative(Operation *op, StringRef name, double value);
 SmallVector<int64_t> withLastDim(ArrayRef<int64_t> shape, int64_t last);

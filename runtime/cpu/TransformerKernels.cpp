@@ -340,8 +340,11 @@ void moert::cpu::biasGrad(const float *dy, int64_t rows, int64_t out,
 // RoPE.
 //===----------------------------------------------------------------------===//
 
-void moert::cpu::rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
-                      int64_t headDim, double theta, bool inverse, float *y) {
+namespace {
+
+template <typename T>
+void ropeInto(const float *x, int64_t batch, int64_t seq, int64_t heads,
+              int64_t headDim, double theta, bool inverse, T *y) {
   // head_dim is even (the verifier checks it). cos and sin of s * f_i for
   // every position, stepped by angle addition in double (error ~seq * 1e-16)
   // instead of seq * head_dim / 2 libm calls.
@@ -368,15 +371,27 @@ void moert::cpu::rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
     const float *sin = &sines[(p % seq) * half];
     for (int64_t h = 0; h < heads; ++h) {
       const float *xh = x + (p * heads + h) * headDim;
-      float *yh = y + (p * heads + h) * headDim;
+      T *yh = y + (p * heads + h) * headDim;
 #pragma omp simd
       for (int64_t i = 0; i < half; ++i) {
         float x1 = xh[i], x2 = xh[i + half];
-        yh[i] = x1 * cos[i] - x2 * sin[i];
-        yh[i + half] = x2 * cos[i] + x1 * sin[i];
+        yh[i] = moert::storedAs<T>(x1 * cos[i] - x2 * sin[i]);
+        yh[i + half] = moert::storedAs<T>(x2 * cos[i] + x1 * sin[i]);
       }
     }
   }
+}
+
+} // namespace
+
+void moert::cpu::rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
+                      int64_t headDim, double theta, bool inverse, float *y) {
+  ropeInto(x, batch, seq, heads, headDim, theta, inverse, y);
+}
+
+void moert::cpu::rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
+                      int64_t headDim, double theta, bool inverse, bf16 *y) {
+  ropeInto(x, batch, seq, heads, headDim, theta, inverse, y);
 }
 
 //===----------------------------------------------------------------------===//

@@ -266,9 +266,10 @@ __global__ void rmsNormGradRows(const float *x, const float *weight,
 
 /// One thread per (position, frequency): its cos and sin in double, applied
 /// to every batch and head.
+template <typename T>
 __global__ void ropeKernel(const float *x, int64_t batch, int64_t seq,
                            int64_t heads, int64_t headDim, double theta,
-                           bool inverse, float *y) {
+                           bool inverse, T *y) {
   int64_t half = headDim / 2;
   for (int64_t e : gridStride(seq * half)) {
     int64_t position = e / half, i = e % half;
@@ -282,8 +283,8 @@ __global__ void ropeKernel(const float *x, int64_t batch, int64_t seq,
       for (int64_t h = 0; h < heads; ++h) {
         int64_t at = ((b * seq + position) * heads + h) * headDim + i;
         float x1 = x[at], x2 = x[at + half];
-        y[at] = x1 * c - x2 * s;
-        y[at + half] = x2 * c + x1 * s;
+        y[at] = moert::storedAs<T>(x1 * c - x2 * s);
+        y[at + half] = moert::storedAs<T>(x2 * c + x1 * s);
       }
   }
 }
@@ -565,9 +566,11 @@ void moert::cuda::biasGrad(const float *dy, int64_t rows, int64_t out,
 // RoPE and attention.
 //===----------------------------------------------------------------------===//
 
-void moert::cuda::rope(const float *x, int64_t batch, int64_t seq,
-                       int64_t heads, int64_t headDim, double theta,
-                       bool inverse, float *y) {
+namespace {
+
+template <typename T>
+void ropeInto(const float *x, int64_t batch, int64_t seq, int64_t heads,
+              int64_t headDim, double theta, bool inverse, T *y) {
   // head_dim is even (the verifier checks it).
   int64_t pairs = seq * (headDim / 2);
   if (pairs == 0 || batch == 0 || heads == 0)
@@ -575,6 +578,20 @@ void moert::cuda::rope(const float *x, int64_t batch, int64_t seq,
   ropeKernel<<<blocksFor(pairs), kThreads, 0, stream()>>>(
       x, batch, seq, heads, headDim, theta, inverse, y);
   checkLaunch("moert::cuda::rope");
+}
+
+} // namespace
+
+void moert::cuda::rope(const float *x, int64_t batch, int64_t seq,
+                       int64_t heads, int64_t headDim, double theta,
+                       bool inverse, float *y) {
+  ropeInto(x, batch, seq, heads, headDim, theta, inverse, y);
+}
+
+void moert::cuda::rope(const float *x, int64_t batch, int64_t seq,
+                       int64_t heads, int64_t headDim, double theta,
+                       bool inverse, bf16 *y) {
+  ropeInto(x, batch, seq, heads, headDim, theta, inverse, y);
 }
 
 namespace {

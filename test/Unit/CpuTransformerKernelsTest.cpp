@@ -215,6 +215,14 @@ TEST(CpuTransformerKernelsTest, RopeMatchesReferenceAndInverts) {
                 y.data());
       expectClose(y, ref::rope(f32(shape, x), c.theta, inverse),
                   "rope " + name + (inverse ? " inverse" : ""));
+      // A narrowed result is the f32 one rounded, bit for bit.
+      std::vector<moert::bf16> narrowed(count), expected(count);
+      cpu::rope(x.data(), c.batch, c.seq, c.heads, c.headDim, c.theta, inverse,
+                narrowed.data());
+      cpu::convert(y.data(), count, expected.data());
+      expectBitwiseEqual(narrowed, expected,
+                         "rope into bf16 " + name +
+                             (inverse ? " inverse" : ""));
     }
     // The inverse is rope's transpose, and a rotation's transpose undoes it.
     Floats rotated = output(count), back = output(count);

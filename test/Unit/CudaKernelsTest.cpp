@@ -279,6 +279,14 @@ TEST_F(CudaTransformerKernelsTest, RopeMatchesCpuAndInverts) {
                 y.data());
       expectClose(yGpu.download(), y,
                   "rope " + name + (inverse ? " inverse" : ""));
+      // A narrowed result is the GPU's f32 one rounded, bit for bit.
+      DeviceBuffer<moert::bf16> narrowed(count), expected(count);
+      gpu::rope(xGpu.get(), c.batch, c.seq, c.heads, c.headDim, c.theta,
+                inverse, narrowed.get());
+      gpu::convert(yGpu.get(), count, expected.get());
+      expectBitwiseEqual(narrowed.download(), expected.download(),
+                         "rope into bf16 " + name +
+                             (inverse ? " inverse" : ""));
     }
     // The inverse undoes the rotation.
     DeviceBuffer<float> rotated(count), back(count);

@@ -203,7 +203,7 @@ inline void expectBitwiseEqual(const std::vector<T> &a, const std::vector<T> &b,
                                const std::string &what) {
   ASSERT_EQ(a.size(), b.size()) << what;
   EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(T)), 0)
-      << what << " differs between two runs";
+      << what << ": the bits differ";
 }
 
 /// The rows [e, r < counts[e]) of an [experts, capacity, width] buffer,

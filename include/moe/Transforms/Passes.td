@@ -336,6 +336,22 @@ def Optimizer : Pass<"moe-optimizer", "::mlir::ModuleOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def NarrowResults : Pass<"moe-narrow-results", "::mlir::ModuleOp"> {
+  let summary = "Fold bf16 conversions into the ops that compute their input";
+  let description = [{
+    A mixed-precision program narrows f32 activations to bf16 right after
+    they are computed (`arith.truncf`). Where the conversion is the only
+    reader of an f32 result and the op implements
+    NarrowableResultOpInterface for that result, the op's result becomes
+    bf16 and the conversion goes: its kernel rounds as it stores (to
+    nearest even, as `arith.truncf` does), so the values are the same bits,
+    and the f32 result's write and the conversion's pass over it are gone.
+    Runs for code generation, after differentiation and moe-mixed-precision.
+  }];
+  let dependentDialects = ["::mlir::moe::MoeDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def FuseElementwise : Pass<"moe-fuse-elementwise", "::mlir::ModuleOp"> {
   let summary = "Fuse chains of elementwise ops into single loops";
   let description = [{

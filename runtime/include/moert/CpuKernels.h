@@ -67,9 +67,12 @@ void linearWeightGrad(const bf16 *dy, const bf16 *x, int64_t rows, int64_t in,
 /// dBias[out] = sum over rows of dy[rows, out].
 void biasGrad(const float *dy, int64_t rows, int64_t out, float *dBias);
 
-/// x, y: [batch, seq, heads, headDim].
+/// x, y: [batch, seq, heads, headDim]; a bf16 y is the f32 result rounded
+/// (a narrowed result, moe-narrow-results).
 void rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
           int64_t headDim, double theta, bool inverse, float *y);
+void rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
+          int64_t headDim, double theta, bool inverse, bf16 *y);
 
 /// q, out: [batch, seq, heads, headDim]; k, v: [batch, seq, kvHeads, headDim].
 void attention(const float *q, const float *k, const float *v, int64_t batch,

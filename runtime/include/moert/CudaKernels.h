@@ -84,6 +84,8 @@ void biasGrad(const float *dy, int64_t rows, int64_t out, float *dBias);
 
 void rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
           int64_t headDim, double theta, bool inverse, float *y);
+void rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
+          int64_t headDim, double theta, bool inverse, bf16 *y);
 
 void attention(const float *q, const float *k, const float *v, int64_t batch,
                int64_t seq, int64_t heads, int64_t kvHeads, int64_t headDim,

@@ -194,6 +194,24 @@ func.func @rope_odd_head_dim(%q: tensor<2x3x4x5xf32>) {
 
 // -----
 
+// moe.rope: a narrowed result is bf16 from f32, not from f64.
+func.func @rope_narrowed_f64(%q: tensor<2x3x4x6xf64>) {
+  // expected-error @+1 {{'moe.rope' op 'result' must have the element type of 'input' ('f64'), got 'bf16'}}
+  %y = moe.rope %q theta = 1.0e+04 : tensor<2x3x4x6xf64> -> tensor<2x3x4x6xbf16>
+  return
+}
+
+// -----
+
+// moe.rope: the result has the input's shape.
+func.func @rope_result_shape(%q: tensor<2x3x4x6xf32>) {
+  // expected-error @+1 {{'moe.rope' op 'result' must have shape [2, 3, 4, 6], got [2, 3, 4, 2]}}
+  %y = moe.rope %q theta = 1.0e+04 : tensor<2x3x4x6xf32> -> tensor<2x3x4x2xbf16>
+  return
+}
+
+// -----
+
 // moe.rope: theta must be positive.
 func.func @rope_theta(%q: tensor<2x3x4x6xf32>) {
   // expected-error @+1 {{'moe.rope' op attribute 'theta' must be a positive finite number, got -1.000000e+04}}

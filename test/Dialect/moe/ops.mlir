@@ -110,6 +110,14 @@ func.func @rope(%q: tensor<2x3x4x6xf32>) -> tensor<2x3x4x6xf32> {
   return %y : tensor<2x3x4x6xf32>
 }
 
+// A narrowed result (moe-narrow-results) prints its type after an arrow.
+// CHECK-LABEL: func.func @rope_narrowed
+// CHECK: moe.rope %{{.*}} theta = 1.000000e+04 inverse : tensor<2x3x4x6xf32> -> tensor<2x3x4x6xbf16>
+func.func @rope_narrowed(%q: tensor<2x3x4x6xf32>) -> tensor<2x3x4x6xbf16> {
+  %y = moe.rope %q theta = 1.0e+04 inverse : tensor<2x3x4x6xf32> -> tensor<2x3x4x6xbf16>
+  return %y : tensor<2x3x4x6xbf16>
+}
+
 // Grouped-query attention: 4 query heads read 2 key/value heads.
 // CHECK-LABEL: func.func @attention
 // CHECK-SAME: (%[[Q:.*]]: tensor<2x3x4x6xf32>, %[[K:.*]]: tensor<2x3x2x6xf32>, %[[V:.*]]: tensor<2x3x2x6xf32>)

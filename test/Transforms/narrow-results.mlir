@@ -1,0 +1,68 @@
+// RUN: moe-opt %s --moe-narrow-results | FileCheck %s
+// RUN: moe-opt %s --moe-narrow-results -o %t.narrowed.mlir
+// The narrowed RoPE stores the f32 result rounded as arith.truncf rounds it:
+// the same bits.
+// RUN: moe-run %s --entry rotate > %t.converted
+// RUN: moe-run %t.narrowed.mlir --entry rotate > %t.narrowed
+// RUN: diff %t.converted %t.narrowed
+// RUN: moe-run %s --entry rotate_collapsed > %t.converted-collapsed
+// RUN: moe-run %t.narrowed.mlir --entry rotate_collapsed > %t.narrowed-collapsed
+// RUN: diff %t.converted-collapsed %t.narrowed-collapsed
+
+// A conversion that is its f32 result's only reader folds into moe.rope.
+// CHECK-LABEL: func.func @rotate
+// CHECK: %[[Y:.*]] = moe.rope %{{.*}} theta = 1.000000e+04 : tensor<1x4x2x8xf32> -> tensor<1x4x2x8xbf16>
+// CHECK-NEXT: %[[W:.*]] = arith.extf %[[Y]]
+// CHECK-NEXT: return %[[W]]
+func.func @rotate() -> (tensor<1x4x2x8xf32> {moe.output = "rotated"}) {
+  %x = arith.constant dense<[[[[0.1, -0.2, 0.3, 0.4, 0.5, -0.6, 0.7, 0.8], [1.1, 1.2, -1.3, 1.4, 1.5, 1.6, 1.7, -1.8]], [[2.1, 2.2, 2.3, -2.4, 2.5, 2.6, 2.7, 2.8], [-3.1, 3.2, 3.3, 3.4, 3.5, 3.6, -3.7, 3.8]], [[0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08], [10.1, 10.2, 10.3, 10.4, 10.5, 10.6, 10.7, 10.8]], [[-0.11, 0.12, -0.13, 0.14, -0.15, 0.16, -0.17, 0.18], [7.1, 7.3, 7.5, 7.7, 7.9, 8.1, 8.3, 8.5]]]]> : tensor<1x4x2x8xf32>
+  %y = moe.rope %x theta = 1.0e+04 : tensor<1x4x2x8xf32>
+  %n = arith.truncf %y : tensor<1x4x2x8xf32> to tensor<1x4x2x8xbf16>
+  %w = arith.extf %n : tensor<1x4x2x8xbf16> to tensor<1x4x2x8xf32>
+  return %w : tensor<1x4x2x8xf32>
+}
+
+// Through a reshape that is the result's only reader (a gradient's heads
+// collapsed for its GEMMs): the reshape is narrowed too.
+// CHECK-LABEL: func.func @rotate_collapsed
+// CHECK: %[[Y:.*]] = moe.rope %{{.*}} -> tensor<1x2x2x4xbf16>
+// CHECK-NEXT: %[[F:.*]] = tensor.collapse_shape %[[Y]] {{.*}} : tensor<1x2x2x4xbf16> into tensor<2x8xbf16>
+// CHECK-NEXT: %[[W:.*]] = arith.extf %[[F]]
+func.func @rotate_collapsed() -> (tensor<2x8xf32> {moe.output = "rotated"}) {
+  %x = arith.constant dense<[[[[0.1, -0.2, 0.3, 0.4], [0.5, -0.6, 0.7, 0.8]], [[1.1, 1.2, -1.3, 1.4], [1.5, 1.6, 1.7, -1.8]]]]> : tensor<1x2x2x4xf32>
+  %y = moe.rope %x theta = 1.0e+04 inverse : tensor<1x2x2x4xf32>
+  %f = tensor.collapse_shape %y [[0, 1], [2, 3]] : tensor<1x2x2x4xf32> into tensor<2x8xf32>
+  %n = arith.truncf %f : tensor<2x8xf32> to tensor<2x8xbf16>
+  %w = arith.extf %n : tensor<2x8xbf16> to tensor<2x8xf32>
+  return %w : tensor<2x8xf32>
+}
+
+// The f32 result has another reader: it stays, and so does the conversion.
+// CHECK-LABEL: func.func @shared
+// CHECK-NEXT: %[[Y:.*]] = moe.rope %{{.*}} : tensor<1x2x1x4xf32>{{$}}
+// CHECK-NEXT: arith.truncf %[[Y]]
+func.func @shared(%x: tensor<1x2x1x4xf32>) -> (tensor<1x2x1x4xf32>, tensor<1x2x1x4xbf16>) {
+  %y = moe.rope %x theta = 1.0e+04 : tensor<1x2x1x4xf32>
+  %n = arith.truncf %y : tensor<1x2x1x4xf32> to tensor<1x2x1x4xbf16>
+  return %y, %n : tensor<1x2x1x4xf32>, tensor<1x2x1x4xbf16>
+}
+
+// An op without NarrowableResultOpInterface keeps its conversion.
+// CHECK-LABEL: func.func @not_narrowable
+// CHECK-NEXT: %[[S:.*]] = moe.add
+// CHECK-NEXT: arith.truncf %[[S]]
+func.func @not_narrowable(%a: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<4xbf16> {
+  %s = moe.add %a, %b : tensor<4xf32>
+  %n = arith.truncf %s : tensor<4xf32> to tensor<4xbf16>
+  return %n : tensor<4xbf16>
+}
+
+// f64 programs are for gradient checks: an f64 RoPE is not narrowed.
+// CHECK-LABEL: func.func @f64
+// CHECK-NEXT: %[[Y:.*]] = moe.rope %{{.*}} : tensor<1x2x1x4xf64>{{$}}
+// CHECK-NEXT: arith.truncf %[[Y]]
+func.func @f64(%x: tensor<1x2x1x4xf64>) -> tensor<1x2x1x4xbf16> {
+  %y = moe.rope %x theta = 1.0e+04 : tensor<1x2x1x4xf64>
+  %n = arith.truncf %y : tensor<1x2x1x4xf64> to tensor<1x2x1x4xbf16>
+  return %n : tensor<1x2x1x4xbf16>
+}
