@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "AsmUtils.h"
 #include "VerifierUtils.h"
 #include "moe/MoeDialect.h"
 
@@ -129,8 +130,16 @@ LogicalResult DispatchGradOp::verify() {
 }
 
 LogicalResult CombineGradOp::verify() {
+  if (failed(verifyNarrowableResult(*this, "expert_output", getExpertOutput(),
+                                    "d_expert_output", getDExpertOutput())))
+    return failure();
   return verifyCombineOperands(*this, getExpertOutput(), getWeights(),
                                getIndices(), "d_result", getDResult());
+}
+
+/// The expert outputs' gradient, not the weights'.
+bool CombineGradOp::isNarrowableResult(unsigned resultIndex) {
+  return resultIndex == 0;
 }
 
 LogicalResult AuxLossGradOp::verify() {

@@ -209,24 +209,27 @@ def Moe_ExpertFfnGradOp : Moe_GradOp<"expert_ffn_grad",
 }
 
 def Moe_CombineGradOp : Moe_GradOp<"combine_grad",
-    [AllTypesMatch<["expert_output", "d_expert_output"]>,
-     AllTypesMatch<["indices", "slots"]>,
-     AllTypesMatch<["weights", "d_weights"]>]> {
+    [AllTypesMatch<["indices", "slots"]>,
+     AllTypesMatch<["weights", "d_weights"]>,
+     DeclareOpInterfaceMethods<Moe_NarrowableResultOpInterface>]> {
   let summary = "gradients of moe.combine";
   let description = [{
     `d_expert_output[indices[t, c], slots[t, c]] = weights[t, c] * d_result[t]`
     and `d_weights[t, c] = <d_result[t], expert_output[indices[t, c], slots[t, c]]>`
-    for kept assignments; dropped ones (slot -1) get zero.
+    for kept assignments; dropped ones (slot -1) get zero. `d_expert_output`
+    has the expert outputs' type, or is bf16 for f32 operands: the values
+    rounded to nearest even (moe-narrow-results).
   }];
   let arguments = (ins Moe_FloatTensor:$expert_output, Moe_FloatTensor:$weights,
                        Moe_IndexTensor:$indices, Moe_IndexTensor:$slots,
                        Moe_FloatTensor:$d_result);
-  let results = (outs Moe_FloatTensor:$d_expert_output,
+  let results = (outs Moe_NarrowableTensor:$d_expert_output,
                       Moe_FloatTensor:$d_weights);
   let assemblyFormat = [{
     $expert_output `,` $weights `,` $indices `,` $slots `,` $d_result
-    attr-dict `:` type($expert_output) `,` type($weights) `,` type($indices)
-    `,` type($d_result)
+    attr-dict `:` custom<NarrowableResult>(type($expert_output),
+                                           type($d_expert_output))
+    `,` type($weights) `,` type($indices) `,` type($d_result)
   }];
 }
 

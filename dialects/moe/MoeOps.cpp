@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "AsmUtils.h"
 #include "VerifierUtils.h"
 #include "moe/MoeDialect.h"
 
@@ -138,7 +139,9 @@ LogicalResult GateNormOp::verify() {
 
 LogicalResult DispatchOp::verify() {
   if (failed(verifyPlacedTokens(*this, getTokens(), getIndices(), getSlots(),
-                                getBuffer())))
+                                getBuffer())) ||
+      failed(expectNarrowableElementType(*this, "tokens", getTokens(), "buffer",
+                                         getBuffer())))
     return failure();
   int64_t tokens = shapeOf(getTokens())[0], topK = shapeOf(getIndices())[1];
   ArrayRef<int64_t> buffer = shapeOf(getBuffer());
@@ -210,8 +213,11 @@ LogicalResult SplitRunsOp::verify() {
 }
 
 LogicalResult PlaceOp::verify() {
-  return verifyPlacedTokens(*this, getTokens(), getIndices(), getSlots(),
-                            getBuffer());
+  if (failed(verifyPlacedTokens(*this, getTokens(), getIndices(), getSlots(),
+                                getBuffer())))
+    return failure();
+  return expectSameElementType(
+      *this, {{"tokens", getTokens()}, {"buffer", getBuffer()}});
 }
 
 LogicalResult ExpertFfnOp::verify() {
@@ -293,23 +299,9 @@ LogicalResult AdaptiveAuxCoeffOp::verify() {
 /// `capacity_factor = <float>` or `dropless`.
 bool RopeOp::isNarrowableResult(unsigned) { return true; }
 
-/// `: input-type`, then `-> result-type` where the result's type differs
-/// (a narrowed result).
-static ParseResult parseNarrowableResult(OpAsmParser &parser, Type &input,
-                                         Type &result) {
-  if (parser.parseType(input))
-    return failure();
-  result = input;
-  if (succeeded(parser.parseOptionalArrow()))
-    return parser.parseType(result);
-  return success();
-}
-
-static void printNarrowableResult(OpAsmPrinter &printer, Operation *,
-                                  Type input, Type result) {
-  printer << input;
-  if (result != input)
-    printer << " -> " << result;
+/// The buffer, not the slots or the count.
+bool DispatchOp::isNarrowableResult(unsigned resultIndex) {
+  return resultIndex == 0;
 }
 
 static ParseResult parseCapacity(OpAsmParser &parser, FloatAttr &factor) {

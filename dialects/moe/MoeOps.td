@@ -316,7 +316,8 @@ def Moe_GateOp : Moe_DiffOp<"gate"> {
   }];
 }
 
-def Moe_DispatchOp : Moe_DiffOp<"dispatch"> {
+def Moe_DispatchOp : Moe_DiffOp<"dispatch", [
+    DeclareOpInterfaceMethods<Moe_NarrowableResultOpInterface>]> {
   let summary = "gather tokens into per-expert buffers under a capacity";
   let description = [{
     `tokens` is `[T, hidden]`, `indices` the gate's `[T, k]` expert choices.
@@ -329,7 +330,8 @@ def Moe_DispatchOp : Moe_DiffOp<"dispatch"> {
     take rows in token-major order.
     `slots[t, c]` is the row of `buffer[indices[t, c]]` that holds token `t`,
     or -1 when dropped; `dropped` counts the dropped assignments. Unused rows
-    of `buffer` are zero.
+    of `buffer` are zero. `buffer` has the tokens' type, or is bf16 for f32
+    tokens: the rows rounded to nearest even (moe-narrow-results).
 
     With `capacity_factor = cf`, capacity must equal `ceil(cf * T * k /
     experts)`; `dropless` sets capacity to `T` (a token picks an expert at
@@ -345,7 +347,7 @@ def Moe_DispatchOp : Moe_DiffOp<"dispatch"> {
   let arguments = (ins Moe_FloatTensor:$tokens, Moe_IndexTensor:$indices,
                        Optional<Moe_FloatTensor>:$priority,
                        OptionalAttr<F64Attr>:$capacity_factor);
-  let results = (outs Moe_FloatTensor:$buffer, Moe_IndexTensor:$slots,
+  let results = (outs Moe_NarrowableTensor:$buffer, Moe_IndexTensor:$slots,
                       Moe_CountScalar:$dropped);
   let assemblyFormat = [{
     $tokens `,` $indices (`priority` $priority^)? custom<Capacity>($capacity_factor)

@@ -51,6 +51,13 @@ LogicalResult verifyNarrowableResult(Operation *op, StringRef sourceName,
                                      Value result) {
   if (failed(expectShape(op, resultName, result, shapeOf(source))))
     return failure();
+  return expectNarrowableElementType(op, sourceName, source, resultName,
+                                     result);
+}
+
+LogicalResult expectNarrowableElementType(Operation *op, StringRef sourceName,
+                                          Value source, StringRef resultName,
+                                          Value result) {
   Type from = getElementTypeOrSelf(source), to = getElementTypeOrSelf(result);
   if (to == from || (from.isF32() && to.isBF16()))
     return success();
@@ -314,9 +321,7 @@ LogicalResult mlir::moe::detail::verifyPlacedTokens(Operation *op, Value tokens,
   if (rows[0] < topK)
     return op->emitOpError() << "'buffer' must have at least top_k = " << topK
                              << " experts, got " << rows[0];
-  if (failed(expectShape(op, "buffer", buffer, {rows[0], rows[1], hidden})))
-    return failure();
-  return expectSameElementType(op, {{"tokens", tokens}, {"buffer", buffer}});
+  return expectShape(op, "buffer", buffer, {rows[0], rows[1], hidden});
 }
 
 FailureOr<int64_t>

@@ -32,8 +32,12 @@ LogicalResult
 verifyGemmElementTypes(Operation *op,
                        ArrayRef<std::pair<StringRef, Value>> operands,
                        ArrayRef<std::pair<StringRef, Value>> accumulated);
-/// A NarrowableResultOpInterface result computed from `source`: its shape,
-/// and its element type or, for an f32 source, bf16.
+/// A NarrowableResultOpInterface result computed from `source`: the
+/// source's element type or, for an f32 source, bf16.
+LogicalResult expectNarrowableElementType(Operation *op, StringRef sourceName,
+                                          Value source, StringRef resultName,
+                                          Value result);
+/// Such a result of the source's shape.
 LogicalResult verifyNarrowableResult(Operation *op, StringRef sourceName,
                                      Value source, StringRef resultName,
                                      Value result);
@@ -83,7 +87,8 @@ LogicalResult verifyZLossOperands(Operation *op, Value logits,
 LogicalResult verifyGateNormalization(Operation *op, FloatAttr lambda,
                                       double eps);
 /// moe.dispatch and moe.place: tokens [T, hidden] and indices and slots
-/// [T, top_k] into a buffer [experts, capacity, hidden] of their type.
+/// [T, top_k] into a buffer [experts, capacity, hidden] (the callers check
+/// its element type).
 LogicalResult verifyPlacedTokens(Operation *op, Value tokens, Value indices,
                                  Value slots, Value buffer);
 /// moe.dispatch and moe.route: the rows per expert that `factor` gives

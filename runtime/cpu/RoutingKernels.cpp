@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 using namespace moert::cpu;
@@ -250,18 +251,34 @@ int64_t routeAssignments(const int32_t *indices, const float *priority,
 }
 
 /// Copies each kept token into its row; the rows are disjoint.
+template <typename T>
 void placeRows(const float *tokens, const int32_t *indices,
                const int32_t *slots, int64_t numTokens, int64_t hidden,
-               int64_t topK, int64_t capacity, float *buffer) {
+               int64_t topK, int64_t capacity, T *buffer) {
   int64_t work = numTokens * topK * hidden;
 #pragma omp parallel for schedule(static) if (worthThreads(work))
   for (int64_t t = 0; t < numTokens; ++t)
     for (int64_t c = 0; c < topK; ++c) {
       int64_t row = rowOf(indices, slots, t * topK + c, capacity);
-      if (row >= 0)
-        std::memcpy(buffer + row * hidden, tokens + t * hidden,
-                    hidden * sizeof(float));
+      if (row < 0)
+        continue;
+      const float *from = tokens + t * hidden;
+      T *to = buffer + row * hidden;
+      if constexpr (std::is_same_v<T, float>)
+        std::memcpy(to, from, hidden * sizeof(float));
+      else
+        moert::cpu::convert(from, hidden, to);
     }
+}
+
+template <typename T>
+void dispatchInto(const float *tokens, const int32_t *indices,
+                  const float *priority, int64_t numTokens, int64_t hidden,
+                  int64_t topK, int64_t experts, int64_t capacity, T *buffer,
+                  int32_t *slots, int64_t *counts, int64_t *dropped) {
+  *dropped = routeAssignments(indices, priority, numTokens * topK, experts,
+                              capacity, slots, counts, "moe.dispatch");
+  placeRows(tokens, indices, slots, numTokens, hidden, topK, capacity, buffer);
 }
 
 } // namespace
@@ -271,9 +288,17 @@ void moert::cpu::dispatch(const float *tokens, const int32_t *indices,
                           int64_t hidden, int64_t topK, int64_t experts,
                           int64_t capacity, float *buffer, int32_t *slots,
                           int64_t *counts, int64_t *dropped) {
-  *dropped = routeAssignments(indices, priority, numTokens * topK, experts,
-                              capacity, slots, counts, "moe.dispatch");
-  placeRows(tokens, indices, slots, numTokens, hidden, topK, capacity, buffer);
+  dispatchInto(tokens, indices, priority, numTokens, hidden, topK, experts,
+               capacity, buffer, slots, counts, dropped);
+}
+
+void moert::cpu::dispatch(const float *tokens, const int32_t *indices,
+                          const float *priority, int64_t numTokens,
+                          int64_t hidden, int64_t topK, int64_t experts,
+                          int64_t capacity, bf16 *buffer, int32_t *slots,
+                          int64_t *counts, int64_t *dropped) {
+  dispatchInto(tokens, indices, priority, numTokens, hidden, topK, experts,
+               capacity, buffer, slots, counts, dropped);
 }
 
 void moert::cpu::route(const int32_t *indices, const float *priority,
@@ -356,16 +381,20 @@ void moert::cpu::combine(const float *expertOutput, const float *weights,
   }
 }
 
-void moert::cpu::combineGrad(const float *expertOutput, const float *weights,
-                             const int32_t *indices, const int32_t *slots,
-                             const float *dy, int64_t tokens, int64_t topK,
-                             int64_t experts, int64_t capacity, int64_t hidden,
-                             float *dExpertOutput, float *dWeights) {
+namespace {
+
+template <typename T>
+void combineGradInto(const float *expertOutput, const float *weights,
+                     const int32_t *indices, const int32_t *slots,
+                     const float *dy, int64_t tokens, int64_t topK,
+                     int64_t experts, int64_t capacity, int64_t hidden,
+                     T *dExpertOutput, float *dWeights) {
   checkAssignments(indices, slots, tokens * topK, experts, capacity,
                    "moe.combine");
   // Rows no kept assignment reads get no gradient: zeros, which an
   // expert-parallel program sums over the ranks.
-  std::fill(dExpertOutput, dExpertOutput + experts * capacity * hidden, 0.0f);
+  std::fill(dExpertOutput, dExpertOutput + experts * capacity * hidden,
+            moert::storedAs<T>(0.0f));
   // Each kept (expert, slot) row belongs to exactly one assignment, so the
   // per-token loop writes disjoint rows.
   int64_t work = tokens * topK * hidden;
@@ -380,16 +409,36 @@ void moert::cpu::combineGrad(const float *expertOutput, const float *weights,
       }
       float weight = weights[i];
       const float *out = expertOutput + row * hidden;
-      float *dRow = dExpertOutput + row * hidden;
+      T *dRow = dExpertOutput + row * hidden;
       double dot = 0;
 #pragma omp simd reduction(+ : dot)
       for (int64_t d = 0; d < hidden; ++d) {
-        dRow[d] = weight * dOut[d];
+        dRow[d] = moert::storedAs<T>(weight * dOut[d]);
         dot += static_cast<double>(dOut[d]) * out[d];
       }
       dWeights[i] = static_cast<float>(dot);
     }
   }
+}
+
+} // namespace
+
+void moert::cpu::combineGrad(const float *expertOutput, const float *weights,
+                             const int32_t *indices, const int32_t *slots,
+                             const float *dy, int64_t tokens, int64_t topK,
+                             int64_t experts, int64_t capacity, int64_t hidden,
+                             float *dExpertOutput, float *dWeights) {
+  combineGradInto(expertOutput, weights, indices, slots, dy, tokens, topK,
+                  experts, capacity, hidden, dExpertOutput, dWeights);
+}
+
+void moert::cpu::combineGrad(const float *expertOutput, const float *weights,
+                             const int32_t *indices, const int32_t *slots,
+                             const float *dy, int64_t tokens, int64_t topK,
+                             int64_t experts, int64_t capacity, int64_t hidden,
+                             bf16 *dExpertOutput, float *dWeights) {
+  combineGradInto(expertOutput, weights, indices, slots, dy, tokens, topK,
+                  experts, capacity, hidden, dExpertOutput, dWeights);
 }
 
 //===----------------------------------------------------------------------===//

@@ -363,11 +363,11 @@ void queueAssignments(const int32_t *indices, const float *priority,
 /// Copies each kept assignment's token into its buffer row, a warp per
 /// assignment; `report` checks the rows (place), which dispatch's own slots
 /// need not.
-__global__ void placeKernel(const float *tokens, const int32_t *indices,
-                            const int32_t *slots, int64_t assignments,
-                            int64_t hidden, int64_t topK, int64_t experts,
-                            int64_t capacity, bool report, float *buffer,
-                            DeviceError *errors) {
+template <typename T>
+__global__ void
+placeKernel(const float *tokens, const int32_t *indices, const int32_t *slots,
+            int64_t assignments, int64_t hidden, int64_t topK, int64_t experts,
+            int64_t capacity, bool report, T *buffer, DeviceError *errors) {
   int lane = threadIdx.x % 32;
   for (int64_t i = warpId(); i < assignments; i += warpStride()) {
     int64_t row = keptRow(indices, slots, i, experts, capacity,
@@ -375,9 +375,9 @@ __global__ void placeKernel(const float *tokens, const int32_t *indices,
     if (row < 0)
       continue;
     const float *in = tokens + i / topK * hidden;
-    float *out = buffer + row * hidden;
+    T *out = buffer + row * hidden;
     for (int64_t d = lane; d < hidden; d += 32)
-      out[d] = in[d];
+      out[d] = moert::storedAs<T>(in[d]);
   }
 }
 
@@ -419,13 +419,13 @@ __global__ void gatherKernel(const float *rowsIn, const float *weights,
 
 /// combine's gradient, a warp per assignment: its row of dExpertOutput
 /// (zero on entry) and its weight's gradient, a double dot product.
-__global__ void combineGradKernel(const float *expertOutput,
-                                  const float *weights, const int32_t *indices,
-                                  const int32_t *slots, const float *dy,
-                                  int64_t assignments, int64_t topK,
-                                  int64_t experts, int64_t capacity,
-                                  int64_t hidden, float *dExpertOutput,
-                                  float *dWeights, DeviceError *errors) {
+template <typename T>
+__global__ void
+combineGradKernel(const float *expertOutput, const float *weights,
+                  const int32_t *indices, const int32_t *slots, const float *dy,
+                  int64_t assignments, int64_t topK, int64_t experts,
+                  int64_t capacity, int64_t hidden, T *dExpertOutput,
+                  float *dWeights, DeviceError *errors) {
   int lane = threadIdx.x % 32;
   for (int64_t i = warpId(); i < assignments; i += warpStride()) {
     int64_t row = keptRow(indices, slots, i, experts, capacity, lane == 0,
@@ -438,10 +438,10 @@ __global__ void combineGradKernel(const float *expertOutput,
     float weight = weights[i];
     const float *dOut = dy + i / topK * hidden;
     const float *out = expertOutput + row * hidden;
-    float *dRow = dExpertOutput + row * hidden;
+    T *dRow = dExpertOutput + row * hidden;
     double dot = 0;
     for (int64_t d = lane; d < hidden; d += 32) {
-      dRow[d] = __fmul_rn(weight, dOut[d]);
+      dRow[d] = moert::storedAs<T>(__fmul_rn(weight, dOut[d]));
       dot += static_cast<double>(dOut[d]) * out[d];
     }
     for (int offset = 16; offset > 0; offset /= 2)
@@ -499,11 +499,13 @@ void moert::cuda::gateNormGrad(const float *logits, const float *dy,
   launchGateNorm(logits, dy, tokens, experts, lambda, eps, dLogits);
 }
 
-void moert::cuda::dispatch(const float *tokens, const int32_t *indices,
-                           const float *priority, int64_t numTokens,
-                           int64_t hidden, int64_t topK, int64_t experts,
-                           int64_t capacity, float *buffer, int32_t *slots,
-                           int64_t *counts, int64_t *dropped) {
+namespace {
+
+template <typename T>
+void dispatchInto(const float *tokens, const int32_t *indices,
+                  const float *priority, int64_t numTokens, int64_t hidden,
+                  int64_t topK, int64_t experts, int64_t capacity, T *buffer,
+                  int32_t *slots, int64_t *counts, int64_t *dropped) {
   int64_t assignments = numTokens * topK;
   queueAssignments(indices, priority, assignments, experts, capacity, 1, slots,
                    counts, dropped, CheckedOp::Dispatch,
@@ -512,6 +514,44 @@ void moert::cuda::dispatch(const float *tokens, const int32_t *indices,
       tokens, indices, slots, assignments, hidden, topK, experts, capacity,
       false, buffer, deviceErrors());
   checkLaunch("moert::cuda::dispatch");
+}
+
+template <typename T>
+void combineGradInto(const float *expertOutput, const float *weights,
+                     const int32_t *indices, const int32_t *slots,
+                     const float *dy, int64_t tokens, int64_t topK,
+                     int64_t experts, int64_t capacity, int64_t hidden,
+                     T *dExpertOutput, float *dWeights) {
+  // Rows no kept assignment reads get no gradient: zeros (0 bits in f32 and
+  // bf16), which an expert-parallel program sums over the ranks.
+  check(cudaMemsetAsync(dExpertOutput, 0,
+                        experts * capacity * hidden * sizeof(T), stream()),
+        "moert::cuda::combineGrad");
+  int64_t assignments = tokens * topK;
+  combineGradKernel<<<warpBlocks(assignments), kThreads, 0, stream()>>>(
+      expertOutput, weights, indices, slots, dy, assignments, topK, experts,
+      capacity, hidden, dExpertOutput, dWeights, deviceErrors());
+  checkLaunch("moert::cuda::combineGrad");
+}
+
+} // namespace
+
+void moert::cuda::dispatch(const float *tokens, const int32_t *indices,
+                           const float *priority, int64_t numTokens,
+                           int64_t hidden, int64_t topK, int64_t experts,
+                           int64_t capacity, float *buffer, int32_t *slots,
+                           int64_t *counts, int64_t *dropped) {
+  dispatchInto(tokens, indices, priority, numTokens, hidden, topK, experts,
+               capacity, buffer, slots, counts, dropped);
+}
+
+void moert::cuda::dispatch(const float *tokens, const int32_t *indices,
+                           const float *priority, int64_t numTokens,
+                           int64_t hidden, int64_t topK, int64_t experts,
+                           int64_t capacity, bf16 *buffer, int32_t *slots,
+                           int64_t *counts, int64_t *dropped) {
+  dispatchInto(tokens, indices, priority, numTokens, hidden, topK, experts,
+               capacity, buffer, slots, counts, dropped);
 }
 
 void moert::cuda::route(const int32_t *indices, const float *priority,
@@ -563,14 +603,15 @@ void moert::cuda::combineGrad(const float *expertOutput, const float *weights,
                               const float *dy, int64_t tokens, int64_t topK,
                               int64_t experts, int64_t capacity, int64_t hidden,
                               float *dExpertOutput, float *dWeights) {
-  // Rows no kept assignment reads get no gradient: zeros, which an
-  // expert-parallel program sums over the ranks.
-  check(cudaMemsetAsync(dExpertOutput, 0,
-                        experts * capacity * hidden * sizeof(float), stream()),
-        "moert::cuda::combineGrad");
-  int64_t assignments = tokens * topK;
-  combineGradKernel<<<warpBlocks(assignments), kThreads, 0, stream()>>>(
-      expertOutput, weights, indices, slots, dy, assignments, topK, experts,
-      capacity, hidden, dExpertOutput, dWeights, deviceErrors());
-  checkLaunch("moert::cuda::combineGrad");
+  combineGradInto(expertOutput, weights, indices, slots, dy, tokens, topK,
+                  experts, capacity, hidden, dExpertOutput, dWeights);
+}
+
+void moert::cuda::combineGrad(const float *expertOutput, const float *weights,
+                              const int32_t *indices, const int32_t *slots,
+                              const float *dy, int64_t tokens, int64_t topK,
+                              int64_t experts, int64_t capacity, int64_t hidden,
+                              bf16 *dExpertOutput, float *dWeights) {
+  combineGradInto(expertOutput, weights, indices, slots, dy, tokens, topK,
+                  experts, capacity, hidden, dExpertOutput, dWeights);
 }

@@ -8,6 +8,9 @@
 // RUN: moe-run %s --entry rotate_collapsed > %t.converted-collapsed
 // RUN: moe-run %t.narrowed.mlir --entry rotate_collapsed > %t.narrowed-collapsed
 // RUN: diff %t.converted-collapsed %t.narrowed-collapsed
+// RUN: moe-run %s --entry routed > %t.converted-routed
+// RUN: moe-run %t.narrowed.mlir --entry routed > %t.narrowed-routed
+// RUN: diff %t.converted-routed %t.narrowed-routed
 
 // A conversion that is its f32 result's only reader folds into moe.rope.
 // CHECK-LABEL: func.func @rotate
@@ -35,6 +38,30 @@ func.func @rotate_collapsed() -> (tensor<2x8xf32> {moe.output = "rotated"}) {
   %n = arith.truncf %f : tensor<2x8xf32> to tensor<2x8xbf16>
   %w = arith.extf %n : tensor<2x8xbf16> to tensor<2x8xf32>
   return %w : tensor<2x8xf32>
+}
+
+// The experts' buffer and the gradient of their outputs: the results that
+// dispatch and combine_grad narrow (not the slots, count or weights'
+// gradient).
+// CHECK-LABEL: func.func @routed
+// CHECK: moe.dispatch {{.*}} -> tensor<2x4x2xbf16>, tensor<4x1xi32>, tensor<i64>
+// CHECK-NOT: arith.truncf
+// CHECK: moe.combine_grad {{.*}} : tensor<2x4x2xf32> -> tensor<2x4x2xbf16>, tensor<4x1xf32>, tensor<4x1xi32>, tensor<4x2xf32>
+// CHECK-NOT: arith.truncf
+// CHECK: return
+func.func @routed() -> (tensor<2x4x2xf32> {moe.output = "buffer"}, tensor<2x4x2xf32> {moe.output = "d_expert_output"}, tensor<4x1xf32> {moe.output = "d_weights"}) {
+  %x = arith.constant dense<[[0.1, 1.1], [2.2, -3.3], [0.37, 0.01], [5.5, 6.6]]> : tensor<4x2xf32>
+  %i = arith.constant dense<[[0], [1], [1], [0]]> : tensor<4x1xi32>
+  %buf, %slots, %dropped = moe.dispatch %x, %i dropless : tensor<4x2xf32>, tensor<4x1xi32> -> tensor<2x4x2xf32>, tensor<4x1xi32>, tensor<i64>
+  %nb = arith.truncf %buf : tensor<2x4x2xf32> to tensor<2x4x2xbf16>
+  %wb = arith.extf %nb : tensor<2x4x2xbf16> to tensor<2x4x2xf32>
+  %out = arith.constant dense<[[[0.5, -1.5], [2.25, 0.125], [0.0, 0.0], [0.0, 0.0]], [[1.75, 0.3], [-0.6, 2.2], [0.0, 0.0], [0.0, 0.0]]]> : tensor<2x4x2xf32>
+  %w = arith.constant dense<[[0.3], [0.7], [1.3], [0.9]]> : tensor<4x1xf32>
+  %dy = arith.constant dense<[[1.01, -2.03], [0.5, 0.25], [3.3, 0.1], [-0.7, 0.9]]> : tensor<4x2xf32>
+  %dout, %dw = moe.combine_grad %out, %w, %i, %slots, %dy : tensor<2x4x2xf32>, tensor<4x1xf32>, tensor<4x1xi32>, tensor<4x2xf32>
+  %nd = arith.truncf %dout : tensor<2x4x2xf32> to tensor<2x4x2xbf16>
+  %wd = arith.extf %nd : tensor<2x4x2xbf16> to tensor<2x4x2xf32>
+  return %wb, %wd, %dw : tensor<2x4x2xf32>, tensor<2x4x2xf32>, tensor<4x1xf32>
 }
 
 // The f32 result has another reader: it stays, and so does the conversion.

@@ -15,6 +15,7 @@
 #include "moe/Interpreter/ReferenceKernels.h"
 #include "moert/CpuKernels.h"
 
+#include "Bf16TestUtils.h"
 #include "CpuRoutingTestUtils.h"
 
 #include <gtest/gtest.h>
@@ -386,6 +387,18 @@ TEST(CpuRoutingKernelsTest, CombineAndGradMatchReference) {
       cpu::dispatch(tokens.data(), indices.data(), nullptr, s.tokens, s.hidden,
                     s.topK, s.experts, capacity, buffer.data(), slots.data(),
                     counts.data(), &dropped);
+      // A narrowed buffer (moe-narrow-results) is the f32 one rounded, bit
+      // for bit (rows past the counts untouched in both).
+      Halves narrowedBuffer(buffer.size());
+      Ids narrowedSlots(slots.size());
+      std::vector<int64_t> narrowedCounts(s.experts);
+      int64_t narrowedDropped = 0;
+      cpu::dispatch(tokens.data(), indices.data(), nullptr, s.tokens, s.hidden,
+                    s.topK, s.experts, capacity, narrowedBuffer.data(),
+                    narrowedSlots.data(), narrowedCounts.data(),
+                    &narrowedDropped);
+      expectBitwiseEqual(narrowedBuffer, narrowed(buffer),
+                         "dispatch into bf16 " + name);
       Floats expertOutput = randomFloats(buffer.size(), 3);
       Floats weights = randomFloats(s.tokens * s.topK, 4);
       Tensor outT = f32({s.experts, capacity, s.hidden}, expertOutput);
@@ -416,6 +429,17 @@ TEST(CpuRoutingKernelsTest, CombineAndGradMatchReference) {
         if (slots[i] < 0) {
           EXPECT_EQ(dWeights[i], 0.0f) << name << " dropped " << i;
         }
+      // A narrowed dExpertOutput is the f32 one rounded, bit for bit.
+      Halves narrowedDOut(dOut.size());
+      Floats narrowedDWeights = output(weights.size());
+      cpu::combineGrad(expertOutput.data(), weights.data(), indices.data(),
+                       slots.data(), dy.data(), s.tokens, s.topK, s.experts,
+                       capacity, s.hidden, narrowedDOut.data(),
+                       narrowedDWeights.data());
+      expectBitwiseEqual(narrowedDOut, narrowed(dOut),
+                         "combineGrad into bf16 " + name);
+      expectBitwiseEqual(narrowedDWeights, dWeights,
+                         "combineGrad dWeights beside bf16 " + name);
     }
   }
 }

@@ -14,6 +14,7 @@
 #include "moert/CpuKernels.h"
 #include "moert/CudaKernels.h"
 
+#include "Bf16TestUtils.h"
 #include "CudaTestUtils.h"
 
 #include <gtest/gtest.h>
@@ -78,6 +79,17 @@ Decisions expectDispatchMatches(const Shape &s, int64_t capacity,
                                 capacity, s.hidden),
               filledRows<float>(buffer, cpuResult.counts, capacity, s.hidden),
               what + " buffer", 0.0);
+  // A narrowed buffer (moe-narrow-results) holds the rows rounded.
+  DeviceBuffer<moert::bf16> narrowedGpu(s.experts * capacity * s.hidden);
+  gpu::dispatch(tokensGpu.get(), indicesGpu.get(),
+                priority ? priorityGpu.get() : nullptr, s.tokens, s.hidden,
+                s.topK, s.experts, capacity, narrowedGpu.get(), slotsGpu.get(),
+                countsGpu.get(), droppedGpu.get());
+  expectClose(filledRows<float>(moe::test::widened(narrowedGpu.download()),
+                                cpuResult.counts, capacity, s.hidden),
+              filledRows<float>(moe::test::widened(moe::test::narrowed(buffer)),
+                                cpuResult.counts, capacity, s.hidden),
+              what + " buffer into bf16", 0.0);
   return cpuResult;
 }
 
@@ -413,6 +425,16 @@ TEST_F(CudaRoutingKernelsTest, CombineAndGradMatchCpu) {
         if (slots[i] < 0) {
           EXPECT_EQ(gpuDWeights[i], 0.0f) << name << " dropped " << i;
         }
+      // A narrowed dExpertOutput is the GPU's f32 one rounded, bit for bit.
+      DeviceBuffer<moert::bf16> narrowedGpu(bufferSize),
+          expectedGpu(bufferSize);
+      gpu::combineGrad(expertOutputGpu.get(), weightsGpu.get(),
+                       indicesGpu.get(), slotsGpu.get(), dyGpu.get(), s.tokens,
+                       s.topK, s.experts, capacity, s.hidden, narrowedGpu.get(),
+                       dWeightsGpu.get());
+      gpu::convert(dOutGpu.get(), bufferSize, expectedGpu.get());
+      expectBitwiseEqual(narrowedGpu.download(), expectedGpu.download(),
+                         "combineGrad into bf16 " + name);
     }
   }
 }

@@ -131,10 +131,15 @@ void gateNormGrad(const float *logits, const float *dy, int64_t tokens,
 /// counts[e] = rows filled; *dropped = dropped assignments. Rows past
 /// counts[e] are left unwritten. An expert over capacity keeps its first
 /// assignments, or with `priority` ([tokens, topK]; may be null) those of
-/// highest priority, ties going to the earlier one.
+/// highest priority, ties going to the earlier one. A bf16 buffer holds
+/// the rows rounded (a narrowed result, moe-narrow-results).
 void dispatch(const float *tokens, const int32_t *indices,
               const float *priority, int64_t numTokens, int64_t hidden,
               int64_t topK, int64_t experts, int64_t capacity, float *buffer,
+              int32_t *slots, int64_t *counts, int64_t *dropped);
+void dispatch(const float *tokens, const int32_t *indices,
+              const float *priority, int64_t numTokens, int64_t hidden,
+              int64_t topK, int64_t experts, int64_t capacity, bf16 *buffer,
               int32_t *slots, int64_t *counts, int64_t *dropped);
 /// dispatch's decisions alone (moe.route): slots within the runs of `ranks`
 /// equal parts of the tokens, the runs' lengths (`counts`, [ranks,
@@ -193,11 +198,17 @@ void combine(const float *expertOutput, const float *weights,
              const int32_t *indices, const int32_t *slots, int64_t tokens,
              int64_t topK, int64_t experts, int64_t capacity, int64_t hidden,
              float *y);
-/// dExpertOutput rows that no kept assignment reads are zero.
+/// dExpertOutput rows that no kept assignment reads are zero; a bf16
+/// dExpertOutput holds the values rounded.
 void combineGrad(const float *expertOutput, const float *weights,
                  const int32_t *indices, const int32_t *slots, const float *dy,
                  int64_t tokens, int64_t topK, int64_t experts,
                  int64_t capacity, int64_t hidden, float *dExpertOutput,
+                 float *dWeights);
+void combineGrad(const float *expertOutput, const float *weights,
+                 const int32_t *indices, const int32_t *slots, const float *dy,
+                 int64_t tokens, int64_t topK, int64_t experts,
+                 int64_t capacity, int64_t hidden, bf16 *dExpertOutput,
                  float *dWeights);
 
 float auxLoss(AuxLossKind kind, const float *probs, const int32_t *indices,

@@ -142,6 +142,10 @@ void dispatch(const float *tokens, const int32_t *indices,
               const float *priority, int64_t numTokens, int64_t hidden,
               int64_t topK, int64_t experts, int64_t capacity, float *buffer,
               int32_t *slots, int64_t *counts, int64_t *dropped);
+void dispatch(const float *tokens, const int32_t *indices,
+              const float *priority, int64_t numTokens, int64_t hidden,
+              int64_t topK, int64_t experts, int64_t capacity, bf16 *buffer,
+              int32_t *slots, int64_t *counts, int64_t *dropped);
 void route(const int32_t *indices, const float *priority, int64_t numTokens,
            int64_t topK, int64_t experts, int64_t capacity, int64_t ranks,
            int32_t *slots, int64_t *counts, int64_t *dropped);
@@ -188,6 +192,11 @@ void combineGrad(const float *expertOutput, const float *weights,
                  const int32_t *indices, const int32_t *slots, const float *dy,
                  int64_t tokens, int64_t topK, int64_t experts,
                  int64_t capacity, int64_t hidden, float *dExpertOutput,
+                 float *dWeights);
+void combineGrad(const float *expertOutput, const float *weights,
+                 const int32_t *indices, const int32_t *slots, const float *dy,
+                 int64_t tokens, int64_t topK, int64_t experts,
+                 int64_t capacity, int64_t hidden, bf16 *dExpertOutput,
                  float *dWeights);
 
 void auxLoss(AuxLossKind kind, const float *probs, const int32_t *indices,

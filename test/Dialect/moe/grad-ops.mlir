@@ -239,6 +239,16 @@ func.func @combine_grad(%out: tensor<4x10x8xf32>, %w: tensor<16x2xf32>, %i: tens
   return %dout, %dw : tensor<4x10x8xf32>, tensor<16x2xf32>
 }
 
+// A narrowed expert-output gradient (moe-narrow-results) prints its type
+// after an arrow.
+// CHECK-LABEL: func.func @combine_grad_narrowed
+// CHECK: moe.combine_grad {{.*}} : tensor<4x10x8xf32> -> tensor<4x10x8xbf16>, tensor<16x2xf32>, tensor<16x2xi32>, tensor<16x8xf32>
+func.func @combine_grad_narrowed(%out: tensor<4x10x8xf32>, %w: tensor<16x2xf32>, %i: tensor<16x2xi32>, %slots: tensor<16x2xi32>, %dy: tensor<16x8xf32>)
+    -> (tensor<4x10x8xbf16>, tensor<16x2xf32>) {
+  %dout, %dw = moe.combine_grad %out, %w, %i, %slots, %dy : tensor<4x10x8xf32> -> tensor<4x10x8xbf16>, tensor<16x2xf32>, tensor<16x2xi32>, tensor<16x8xf32>
+  return %dout, %dw : tensor<4x10x8xbf16>, tensor<16x2xf32>
+}
+
 //===----------------------------------------------------------------------===//
 // Auxiliary-loss backward ops
 //===----------------------------------------------------------------------===//

@@ -544,7 +544,7 @@ func.func @combine_grad_d_result_element_type(%out: tensor<4x10x8xf32>, %w: tens
 
 // moe.combine_grad (ODS): d_expert_output has the type of expert_output (generic form).
 func.func @combine_grad_d_expert_output_type(%out: tensor<4x10x8xf32>, %w: tensor<16x2xf32>, %i: tensor<16x2xi32>, %s: tensor<16x2xi32>, %dy: tensor<16x8xf32>) {
-  // expected-error @+1 {{'moe.combine_grad' op failed to verify that all of {expert_output, d_expert_output} have same type}}
+  // expected-error @+1 {{'moe.combine_grad' op 'd_expert_output' must have the element type of 'expert_output' ('f32') or bf16, got 'f64'}}
   %d:2 = "moe.combine_grad"(%out, %w, %i, %s, %dy) : (tensor<4x10x8xf32>, tensor<16x2xf32>, tensor<16x2xi32>, tensor<16x2xi32>, tensor<16x8xf32>) -> (tensor<4x10x8xf64>, tensor<16x2xf32>)
   return
 }

@@ -267,7 +267,7 @@ func.func @dispatch_hidden(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>) {
 
 // moe.dispatch: the buffer has the element type of the tokens.
 func.func @dispatch_buffer_element_type(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>) {
-  // expected-error @+1 {{'moe.dispatch' op 'buffer' must have element type 'f32' (that of 'tokens'), got 'f64'}}
+  // expected-error @+1 {{'moe.dispatch' op 'buffer' must have the element type of 'tokens' ('f32') or bf16, got 'f64'}}
   %b, %s, %d = moe.dispatch %x, %i dropless : tensor<16x8xf32>, tensor<16x2xi32> -> tensor<4x16x8xf64>, tensor<16x2xi32>, tensor<i64>
   return
 }

@@ -279,6 +279,14 @@ func.func @dispatch_capacity_factor(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>) 
   return %buf, %slots, %dropped : tensor<4x10x8xf32>, tensor<16x2xi32>, tensor<i64>
 }
 
+// A bf16 buffer from f32 tokens: a narrowed result (moe-narrow-results).
+// CHECK-LABEL: func.func @dispatch_narrowed
+// CHECK: moe.dispatch {{.*}} -> tensor<4x10x8xbf16>, tensor<16x2xi32>, tensor<i64>
+func.func @dispatch_narrowed(%x: tensor<16x8xf32>, %i: tensor<16x2xi32>) -> tensor<4x10x8xbf16> {
+  %buf, %slots, %dropped = moe.dispatch %x, %i capacity_factor = 1.25 : tensor<16x8xf32>, tensor<16x2xi32> -> tensor<4x10x8xbf16>, tensor<16x2xi32>, tensor<i64>
+  return %buf : tensor<4x10x8xbf16>
+}
+
 // The expert-parallel halves of dispatch: route (one part, then two) and
 // place, and the runs of two ranks merged into two experts' queues and split
 // again.
