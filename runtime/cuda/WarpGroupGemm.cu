@@ -90,10 +90,10 @@ __device__ inline uint64_t descriptorOf(const Bits *start, uint32_t leading) {
 
 /// The descriptor of a k-step's slice kk (kMmaK wide) of a stage tile,
 /// from its outer index outer0 (a multiple of 64).
-template <typename Tile, bool KContiguous>
+template <typename Tile>
 __device__ inline uint64_t sliceDescriptor(const Bits *tile, int outer0,
                                            int kk) {
-  if constexpr (KContiguous)
+  if constexpr (Tile::kKContiguous)
     // Rows outer0.., k within the 128-byte rows (the swizzle applies to
     // the address, so a start inside the row stays in its pattern).
     return descriptorOf(tile + outer0 * Tile::kRowValues + kk * kMmaK, 16);
@@ -236,10 +236,8 @@ __global__ void __launch_bounds__(kGemmThreads, 1)
 #pragma unroll
       for (int kk = 0; kk < kTileK / kMmaK; ++kk)
         warpGroupMma<TransA, !TransB>(
-            acc,
-            sliceDescriptor<TileA, kAContiguous>(as, warpGroup * kGroupRows,
-                                                 kk),
-            sliceDescriptor<TileB, kBContiguous>(bs, 0, kk));
+            acc, sliceDescriptor<TileA>(as, warpGroup * kGroupRows, kk),
+            sliceDescriptor<TileB>(bs, 0, kk));
       warpGroupCommit();
       int64_t next = step + kLoadAhead;
       if (next < steps) {
