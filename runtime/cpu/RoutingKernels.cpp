@@ -272,10 +272,10 @@ void placeRows(const float *tokens, const int32_t *indices,
 }
 
 template <typename T>
-void dispatchInto(const float *tokens, const int32_t *indices,
-                  const float *priority, int64_t numTokens, int64_t hidden,
-                  int64_t topK, int64_t experts, int64_t capacity, T *buffer,
-                  int32_t *slots, int64_t *counts, int64_t *dropped) {
+void dispatchOf(const float *tokens, const int32_t *indices,
+                const float *priority, int64_t numTokens, int64_t hidden,
+                int64_t topK, int64_t experts, int64_t capacity, T *buffer,
+                int32_t *slots, int64_t *counts, int64_t *dropped) {
   *dropped = routeAssignments(indices, priority, numTokens * topK, experts,
                               capacity, slots, counts, "moe.dispatch");
   placeRows(tokens, indices, slots, numTokens, hidden, topK, capacity, buffer);
@@ -288,8 +288,8 @@ void moert::cpu::dispatch(const float *tokens, const int32_t *indices,
                           int64_t hidden, int64_t topK, int64_t experts,
                           int64_t capacity, float *buffer, int32_t *slots,
                           int64_t *counts, int64_t *dropped) {
-  dispatchInto(tokens, indices, priority, numTokens, hidden, topK, experts,
-               capacity, buffer, slots, counts, dropped);
+  dispatchOf(tokens, indices, priority, numTokens, hidden, topK, experts,
+             capacity, buffer, slots, counts, dropped);
 }
 
 void moert::cpu::dispatch(const float *tokens, const int32_t *indices,
@@ -297,8 +297,8 @@ void moert::cpu::dispatch(const float *tokens, const int32_t *indices,
                           int64_t hidden, int64_t topK, int64_t experts,
                           int64_t capacity, bf16 *buffer, int32_t *slots,
                           int64_t *counts, int64_t *dropped) {
-  dispatchInto(tokens, indices, priority, numTokens, hidden, topK, experts,
-               capacity, buffer, slots, counts, dropped);
+  dispatchOf(tokens, indices, priority, numTokens, hidden, topK, experts,
+             capacity, buffer, slots, counts, dropped);
 }
 
 void moert::cpu::route(const int32_t *indices, const float *priority,
@@ -384,11 +384,11 @@ void moert::cpu::combine(const float *expertOutput, const float *weights,
 namespace {
 
 template <typename T>
-void combineGradInto(const float *expertOutput, const float *weights,
-                     const int32_t *indices, const int32_t *slots,
-                     const float *dy, int64_t tokens, int64_t topK,
-                     int64_t experts, int64_t capacity, int64_t hidden,
-                     T *dExpertOutput, float *dWeights) {
+void combineGradOf(const float *expertOutput, const float *weights,
+                   const int32_t *indices, const int32_t *slots,
+                   const float *dy, int64_t tokens, int64_t topK,
+                   int64_t experts, int64_t capacity, int64_t hidden,
+                   T *dExpertOutput, float *dWeights) {
   checkAssignments(indices, slots, tokens * topK, experts, capacity,
                    "moe.combine");
   // Rows no kept assignment reads get no gradient: zeros, which an
@@ -428,8 +428,8 @@ void moert::cpu::combineGrad(const float *expertOutput, const float *weights,
                              const float *dy, int64_t tokens, int64_t topK,
                              int64_t experts, int64_t capacity, int64_t hidden,
                              float *dExpertOutput, float *dWeights) {
-  combineGradInto(expertOutput, weights, indices, slots, dy, tokens, topK,
-                  experts, capacity, hidden, dExpertOutput, dWeights);
+  combineGradOf(expertOutput, weights, indices, slots, dy, tokens, topK,
+                experts, capacity, hidden, dExpertOutput, dWeights);
 }
 
 void moert::cpu::combineGrad(const float *expertOutput, const float *weights,
@@ -437,8 +437,8 @@ void moert::cpu::combineGrad(const float *expertOutput, const float *weights,
                              const float *dy, int64_t tokens, int64_t topK,
                              int64_t experts, int64_t capacity, int64_t hidden,
                              bf16 *dExpertOutput, float *dWeights) {
-  combineGradInto(expertOutput, weights, indices, slots, dy, tokens, topK,
-                  experts, capacity, hidden, dExpertOutput, dWeights);
+  combineGradOf(expertOutput, weights, indices, slots, dy, tokens, topK,
+                experts, capacity, hidden, dExpertOutput, dWeights);
 }
 
 //===----------------------------------------------------------------------===//

@@ -343,8 +343,8 @@ void moert::cpu::biasGrad(const float *dy, int64_t rows, int64_t out,
 namespace {
 
 template <typename T>
-void ropeInto(const float *x, int64_t batch, int64_t seq, int64_t heads,
-              int64_t headDim, double theta, bool inverse, T *y) {
+void ropeOf(const float *x, int64_t batch, int64_t seq, int64_t heads,
+            int64_t headDim, double theta, bool inverse, T *y) {
   // head_dim is even (the verifier checks it). cos and sin of s * f_i for
   // every position, stepped by angle addition in double (error ~seq * 1e-16)
   // instead of seq * head_dim / 2 libm calls.
@@ -386,12 +386,12 @@ void ropeInto(const float *x, int64_t batch, int64_t seq, int64_t heads,
 
 void moert::cpu::rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
                       int64_t headDim, double theta, bool inverse, float *y) {
-  ropeInto(x, batch, seq, heads, headDim, theta, inverse, y);
+  ropeOf(x, batch, seq, heads, headDim, theta, inverse, y);
 }
 
 void moert::cpu::rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
                       int64_t headDim, double theta, bool inverse, bf16 *y) {
-  ropeInto(x, batch, seq, heads, headDim, theta, inverse, y);
+  ropeOf(x, batch, seq, heads, headDim, theta, inverse, y);
 }
 
 //===----------------------------------------------------------------------===//

@@ -196,13 +196,11 @@ void moert::cuda::groupedGemm(const GroupedGemm<float> &gemm,
       vector = vector && aligned16(gemm.a[problem][term]) &&
                aligned16(gemm.b[problem][term]);
   }
-  dim3 grid(static_cast<unsigned>((gemm.n + kTileN - 1) / kTileN),
-            static_cast<unsigned>((gemm.m + kTileM - 1) / kTileM),
-            static_cast<unsigned>(gemm.groups * gemm.problems));
   auto kernel = gemm.transA ? (gemm.transB ? groupedGemmKernel<true, true>
                                            : groupedGemmKernel<true, false>)
                             : (gemm.transB ? groupedGemmKernel<false, true>
                                            : groupedGemmKernel<false, false>);
-  kernel<<<grid, kGemmThreads, 0, stream()>>>(gemm, vector);
+  kernel<<<gridOf(gemm, kTileM, kTileN), kGemmThreads, 0, stream()>>>(gemm,
+                                                                      vector);
   checkLaunch(name);
 }

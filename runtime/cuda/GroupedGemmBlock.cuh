@@ -1,8 +1,9 @@
 //===- GroupedGemmBlock.cuh - a grouped GEMM block's share -----*- C++ -*-===//
 //
-// What both grouped GEMM kernels (GroupedGemm.cu, TensorCoreGemm.cu) take
-// from a block's place in their grid: x the column tiles, y the row tiles,
-// z the (problem, group) pairs. Internal to moert_cuda.
+// The grid of every grouped GEMM kernel (GroupedGemm.cu, TensorCoreGemm.cu,
+// WarpGroupGemm.cu) and what a block takes from its place in it: x the
+// column tiles, y the row tiles, z the (problem, group) pairs. Internal to
+// moert_cuda.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,6 +24,14 @@ struct GroupedGemmBlock {
   int problem;
   int64_t mLimit, kLimit, row0, col0;
 };
+
+/// The grid of `p` over tiles of tileM x tileN of C.
+template <typename T>
+inline dim3 gridOf(const GroupedGemm<T> &p, int tileM, int tileN) {
+  return dim3(static_cast<unsigned>((p.n + tileN - 1) / tileN),
+              static_cast<unsigned>((p.m + tileM - 1) / tileM),
+              static_cast<unsigned>(p.groups * p.problems));
+}
 
 /// This block's share of `p`, over tiles of tileM x tileN of C.
 template <typename T>

@@ -502,10 +502,10 @@ void moert::cuda::gateNormGrad(const float *logits, const float *dy,
 namespace {
 
 template <typename T>
-void dispatchInto(const float *tokens, const int32_t *indices,
-                  const float *priority, int64_t numTokens, int64_t hidden,
-                  int64_t topK, int64_t experts, int64_t capacity, T *buffer,
-                  int32_t *slots, int64_t *counts, int64_t *dropped) {
+void dispatchOf(const float *tokens, const int32_t *indices,
+                const float *priority, int64_t numTokens, int64_t hidden,
+                int64_t topK, int64_t experts, int64_t capacity, T *buffer,
+                int32_t *slots, int64_t *counts, int64_t *dropped) {
   int64_t assignments = numTokens * topK;
   queueAssignments(indices, priority, assignments, experts, capacity, 1, slots,
                    counts, dropped, CheckedOp::Dispatch,
@@ -517,11 +517,11 @@ void dispatchInto(const float *tokens, const int32_t *indices,
 }
 
 template <typename T>
-void combineGradInto(const float *expertOutput, const float *weights,
-                     const int32_t *indices, const int32_t *slots,
-                     const float *dy, int64_t tokens, int64_t topK,
-                     int64_t experts, int64_t capacity, int64_t hidden,
-                     T *dExpertOutput, float *dWeights) {
+void combineGradOf(const float *expertOutput, const float *weights,
+                   const int32_t *indices, const int32_t *slots,
+                   const float *dy, int64_t tokens, int64_t topK,
+                   int64_t experts, int64_t capacity, int64_t hidden,
+                   T *dExpertOutput, float *dWeights) {
   // Rows no kept assignment reads get no gradient: zeros (0 bits in f32 and
   // bf16), which an expert-parallel program sums over the ranks.
   check(cudaMemsetAsync(dExpertOutput, 0,
@@ -541,8 +541,8 @@ void moert::cuda::dispatch(const float *tokens, const int32_t *indices,
                            int64_t hidden, int64_t topK, int64_t experts,
                            int64_t capacity, float *buffer, int32_t *slots,
                            int64_t *counts, int64_t *dropped) {
-  dispatchInto(tokens, indices, priority, numTokens, hidden, topK, experts,
-               capacity, buffer, slots, counts, dropped);
+  dispatchOf(tokens, indices, priority, numTokens, hidden, topK, experts,
+             capacity, buffer, slots, counts, dropped);
 }
 
 void moert::cuda::dispatch(const float *tokens, const int32_t *indices,
@@ -550,8 +550,8 @@ void moert::cuda::dispatch(const float *tokens, const int32_t *indices,
                            int64_t hidden, int64_t topK, int64_t experts,
                            int64_t capacity, bf16 *buffer, int32_t *slots,
                            int64_t *counts, int64_t *dropped) {
-  dispatchInto(tokens, indices, priority, numTokens, hidden, topK, experts,
-               capacity, buffer, slots, counts, dropped);
+  dispatchOf(tokens, indices, priority, numTokens, hidden, topK, experts,
+             capacity, buffer, slots, counts, dropped);
 }
 
 void moert::cuda::route(const int32_t *indices, const float *priority,
@@ -603,8 +603,8 @@ void moert::cuda::combineGrad(const float *expertOutput, const float *weights,
                               const float *dy, int64_t tokens, int64_t topK,
                               int64_t experts, int64_t capacity, int64_t hidden,
                               float *dExpertOutput, float *dWeights) {
-  combineGradInto(expertOutput, weights, indices, slots, dy, tokens, topK,
-                  experts, capacity, hidden, dExpertOutput, dWeights);
+  combineGradOf(expertOutput, weights, indices, slots, dy, tokens, topK,
+                experts, capacity, hidden, dExpertOutput, dWeights);
 }
 
 void moert::cuda::combineGrad(const float *expertOutput, const float *weights,
@@ -612,6 +612,6 @@ void moert::cuda::combineGrad(const float *expertOutput, const float *weights,
                               const float *dy, int64_t tokens, int64_t topK,
                               int64_t experts, int64_t capacity, int64_t hidden,
                               bf16 *dExpertOutput, float *dWeights) {
-  combineGradInto(expertOutput, weights, indices, slots, dy, tokens, topK,
-                  experts, capacity, hidden, dExpertOutput, dWeights);
+  combineGradOf(expertOutput, weights, indices, slots, dy, tokens, topK,
+                experts, capacity, hidden, dExpertOutput, dWeights);
 }

@@ -170,11 +170,8 @@ void launch(const GroupedGemm<moert::bf16> &gemm, Access access,
   // Once per kernel: over the default 48 KiB of shared memory.
   static const size_t bytes = allowSharedBytes(
       kernel, Layout<TransA, TransB>::kSharedBytes, "moert::cuda::groupedGemm");
-  dim3 grid(static_cast<unsigned>((gemm.n + kTile - 1) / kTile),
-            static_cast<unsigned>((gemm.m + kTile - 1) / kTile),
-            static_cast<unsigned>(gemm.groups * gemm.problems));
-  kernel<<<grid, kGemmThreads, bytes, stream()>>>(gemm, access.vector,
-                                                  access.pairedC);
+  kernel<<<gridOf(gemm, kTile, kTile), kGemmThreads, bytes, stream()>>>(
+      gemm, access.vector, access.pairedC);
   checkLaunch(name);
 }
 

@@ -569,8 +569,8 @@ void moert::cuda::biasGrad(const float *dy, int64_t rows, int64_t out,
 namespace {
 
 template <typename T>
-void ropeInto(const float *x, int64_t batch, int64_t seq, int64_t heads,
-              int64_t headDim, double theta, bool inverse, T *y) {
+void ropeOf(const float *x, int64_t batch, int64_t seq, int64_t heads,
+            int64_t headDim, double theta, bool inverse, T *y) {
   // head_dim is even (the verifier checks it).
   int64_t pairs = seq * (headDim / 2);
   if (pairs == 0 || batch == 0 || heads == 0)
@@ -585,13 +585,13 @@ void ropeInto(const float *x, int64_t batch, int64_t seq, int64_t heads,
 void moert::cuda::rope(const float *x, int64_t batch, int64_t seq,
                        int64_t heads, int64_t headDim, double theta,
                        bool inverse, float *y) {
-  ropeInto(x, batch, seq, heads, headDim, theta, inverse, y);
+  ropeOf(x, batch, seq, heads, headDim, theta, inverse, y);
 }
 
 void moert::cuda::rope(const float *x, int64_t batch, int64_t seq,
                        int64_t heads, int64_t headDim, double theta,
                        bool inverse, bf16 *y) {
-  ropeInto(x, batch, seq, heads, headDim, theta, inverse, y);
+  ropeOf(x, batch, seq, heads, headDim, theta, inverse, y);
 }
 
 namespace {

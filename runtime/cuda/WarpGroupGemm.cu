@@ -51,7 +51,8 @@ constexpr int kWarpGroups = 2;
 constexpr int kGemmThreads = 128 * kWarpGroups;
 constexpr int kRowBytes = 128;            // a stored row, the swizzle's width
 constexpr int kAtomBytes = 8 * kRowBytes; // the rows one swizzle pattern spans
-constexpr int kTileK = kRowBytes / sizeof(Bits); // k of a stage
+constexpr int kRowValues = kRowBytes / sizeof(Bits);
+constexpr int kTileK = kRowValues; // k of a stage: a k-contiguous row
 
 // Device code only where wgmma is (sm_90a); elsewhere the kernel traps.
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -68,7 +69,6 @@ template <bool KContiguous, int Outer> struct SwizzledTile {
   static constexpr int kTileK = ::kTileK, kTileOuter = Outer;
   /// Rows of the tile or of one of its outer blocks.
   static constexpr int kRows = KContiguous ? kTileOuter : kTileK;
-  static constexpr int kRowValues = kRowBytes / sizeof(Bits);
   static constexpr int kChunksPerSwizzleRow = kRowBytes / 16;
   __device__ static int offset(int row, int chunk) {
     int block = chunk / kChunksPerSwizzleRow,
@@ -96,11 +96,11 @@ __device__ inline uint64_t sliceDescriptor(const Bits *tile, int outer0,
   if constexpr (Tile::kKContiguous)
     // Rows outer0.., k within the 128-byte rows (the swizzle applies to
     // the address, so a start inside the row stays in its pattern).
-    return descriptorOf(tile + outer0 * Tile::kRowValues + kk * kMmaK, 16);
+    return descriptorOf(tile + outer0 * kRowValues + kk * kMmaK, 16);
   else
     // Block outer0 / 64, k rows kk * 16..; blocks kRows rows apart.
-    return descriptorOf(tile + outer0 / 64 * Tile::kRows * Tile::kRowValues +
-                            kk * kMmaK * Tile::kRowValues,
+    return descriptorOf(tile + outer0 / 64 * Tile::kRows * kRowValues +
+                            kk * kMmaK * kRowValues,
                         Tile::kRows * kRowBytes);
 }
 
@@ -284,11 +284,8 @@ void launch(const GroupedGemm<moert::bf16> &gemm, Access access,
           what);
     return allowed;
   }();
-  dim3 grid(static_cast<unsigned>((gemm.n + kTileN - 1) / kTileN),
-            static_cast<unsigned>((gemm.m + kTileM - 1) / kTileM),
-            static_cast<unsigned>(gemm.groups * gemm.problems));
-  kernel<<<grid, kGemmThreads, bytes, stream()>>>(gemm, access.vector,
-                                                  access.pairedC);
+  kernel<<<gridOf(gemm, kTileM, kTileN), kGemmThreads, bytes, stream()>>>(
+      gemm, access.vector, access.pairedC);
   checkLaunch(name);
 }
 

@@ -175,9 +175,9 @@ void expectGroupedGemmMatches(
 
 class CudaGroupedGemmTest : public CudaTest {};
 
-// Shapes off and on the 128 x 128 tiles and 8-, 32- and 64-wide k-steps, row
-// padding that keeps 16-byte copies (2) or rules them out (1, 3); an empty
-// group, a partial and a full one in each.
+// Shapes off and on the 128 x 128 and 128 x 256 tiles and 8-, 32- and 64-wide
+// k-steps, row padding that keeps 16-byte copies (2) or rules them out (1, 3);
+// an empty group, a partial and a full one in each.
 const std::vector<GemmCase> kCases = {
     {3, 200, 150, 70, 0, CountedDim::M, {0, 77, 200}},
     {3, 200, 150, 70, 3, CountedDim::M, {200, 0, 129}},
