@@ -158,3 +158,6 @@ void moe::populateFuseElementwisePatterns(RewritePatternSet &patterns,
                                           ControlFusionFn control) {
   patterns.add<FuseElementwiseChain>(patterns.getContext(), std::move(control));
 }
+
+// Unity builds compile the next file of the batch after this one.
+#undef DEBUG_TYPE

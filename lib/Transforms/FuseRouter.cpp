@@ -75,3 +75,6 @@ void moe::populateFuseRouterPatterns(RewritePatternSet &patterns,
                                      ControlFusionFn control) {
   patterns.add<FoldGateNormIntoGate>(patterns.getContext(), std::move(control));
 }
+
+// Unity builds compile the next file of the batch after this one.
+#undef DEBUG_TYPE

@@ -123,3 +123,6 @@ void moe::populateGateNormPatterns(RewritePatternSet &patterns, double lambda,
                                    double eps) {
   patterns.add<SetGateNormalization>(patterns.getContext(), lambda, eps);
 }
+
+// Unity builds compile the next file of the batch after this one.
+#undef DEBUG_TYPE
