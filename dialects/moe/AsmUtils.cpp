@@ -4,21 +4,19 @@
 
 using namespace mlir;
 
-ParseResult mlir::moe::detail::parseNarrowableResult(OpAsmParser &parser,
-                                                     Type &source,
-                                                     Type &result) {
-  if (parser.parseType(source))
+ParseResult mlir::moe::detail::parseConvertedType(OpAsmParser &parser,
+                                                  Type &from, Type &to) {
+  if (parser.parseType(from))
     return failure();
-  result = source;
+  to = from;
   if (succeeded(parser.parseOptionalArrow()))
-    return parser.parseType(result);
+    return parser.parseType(to);
   return success();
 }
 
-void mlir::moe::detail::printNarrowableResult(OpAsmPrinter &printer,
-                                              Operation *, Type source,
-                                              Type result) {
-  printer << source;
-  if (result != source)
-    printer << " -> " << result;
+void mlir::moe::detail::printConvertedType(OpAsmPrinter &printer, Operation *,
+                                           Type from, Type to) {
+  printer << from;
+  if (to != from)
+    printer << " -> " << to;
 }

@@ -11,13 +11,13 @@
 
 namespace mlir::moe::detail {
 
-/// custom<NarrowableResult>(type($source), type($result)): the source's
-/// type, then `-> result-type` only where the result's differs (a result
-/// narrowed to bf16, NarrowableResultOpInterface).
-ParseResult parseNarrowableResult(OpAsmParser &parser, Type &source,
-                                  Type &result);
-void printNarrowableResult(OpAsmPrinter &printer, Operation *, Type source,
-                           Type result);
+/// custom<ConvertedType>(type($from), type($to)): the first value's type,
+/// then `-> type` of the second only where it differs: a result narrowed to
+/// bf16 after its source's type (NarrowableResultOpInterface), or the type
+/// an op computes in after that of an operand it reads stored as bf16
+/// (WidenableOperandOpInterface).
+ParseResult parseConvertedType(OpAsmParser &parser, Type &from, Type &to);
+void printConvertedType(OpAsmPrinter &printer, Operation *, Type from, Type to);
 
 } // namespace mlir::moe::detail
 

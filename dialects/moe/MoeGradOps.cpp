@@ -19,8 +19,19 @@ LogicalResult EmbeddingGradOp::verify() {
 }
 
 LogicalResult RmsNormGradOp::verify() {
+  if (failed(
+          expectShape(*this, "d_result", getDResult(), shapeOf(getInput()))) ||
+      failed(expectElementTypeOrBf16(*this, "d_result", getDResult(), "input",
+                                     getInput())))
+    return failure();
   return verifyRmsNormOperands(*this, getInput(), getWeight(),
-                               getEps().convertToDouble());
+                               getEps().convertToDouble(), "d_result",
+                               getDResult());
+}
+
+/// The input, the activation the backward keeps.
+bool RmsNormGradOp::isWidenableOperand(unsigned operandIndex) {
+  return operandIndex == getInputMutable().getOperandNumber();
 }
 
 LogicalResult LinearInputGradOp::verify() {
@@ -130,16 +141,27 @@ LogicalResult DispatchGradOp::verify() {
 }
 
 LogicalResult CombineGradOp::verify() {
-  if (failed(verifyNarrowableResult(*this, "expert_output", getExpertOutput(),
-                                    "d_expert_output", getDExpertOutput())))
+  if (failed(verifyCombineOperands(*this, getExpertOutput(), getWeights(),
+                                   getIndices(), "d_result", getDResult())) ||
+      failed(expectShape(*this, "d_expert_output", getDExpertOutput(),
+                         shapeOf(getExpertOutput()))) ||
+      failed(expectElementTypeOrBf16(*this, "d_result", getDResult(),
+                                     "expert_output", getExpertOutput())) ||
+      failed(expectSameElementType(
+          *this, {{"d_result", getDResult()}, {"weights", getWeights()}})))
     return failure();
-  return verifyCombineOperands(*this, getExpertOutput(), getWeights(),
-                               getIndices(), "d_result", getDResult());
+  return expectElementTypeOrBf16(*this, "d_result", getDResult(),
+                                 "d_expert_output", getDExpertOutput());
 }
 
 /// The expert outputs' gradient, not the weights'.
 bool CombineGradOp::isNarrowableResult(unsigned resultIndex) {
   return resultIndex == 0;
+}
+
+/// The expert outputs, the activation the backward keeps.
+bool CombineGradOp::isWidenableOperand(unsigned operandIndex) {
+  return operandIndex == getExpertOutputMutable().getOperandNumber();
 }
 
 LogicalResult AuxLossGradOp::verify() {

@@ -29,15 +29,20 @@ def Moe_EmbeddingGradOp : Moe_GradOp<"embedding_grad"> {
 }
 
 def Moe_RmsNormGradOp : Moe_GradOp<"rms_norm_grad",
-    [AllTypesMatch<["input", "d_result", "d_input"]>,
-     AllTypesMatch<["weight", "d_weight"]>]> {
+    [AllTypesMatch<["d_result", "d_input"]>,
+     AllTypesMatch<["weight", "d_weight"]>,
+     DeclareOpInterfaceMethods<Moe_WidenableOperandOpInterface>]> {
   let summary = "gradients of moe.rms_norm";
-  let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$weight,
+  let description = [{
+    `input` has the gradients' type, or is bf16 for f32 gradients: the
+    stored activation, widened as it is read (moe-widen-operands).
+  }];
+  let arguments = (ins Moe_WidenableTensor:$input, Moe_FloatTensor:$weight,
                        Moe_FloatTensor:$d_result, F64Attr:$eps);
   let results = (outs Moe_FloatTensor:$d_input, Moe_FloatTensor:$d_weight);
   let assemblyFormat = [{
-    $input `,` $weight `,` $d_result `eps` `=` $eps attr-dict `:` type($input)
-    `,` type($weight)
+    $input `,` $weight `,` $d_result `eps` `=` $eps attr-dict `:`
+    custom<ConvertedType>(type($input), type($d_result)) `,` type($weight)
   }];
 }
 
@@ -211,23 +216,26 @@ def Moe_ExpertFfnGradOp : Moe_GradOp<"expert_ffn_grad",
 def Moe_CombineGradOp : Moe_GradOp<"combine_grad",
     [AllTypesMatch<["indices", "slots"]>,
      AllTypesMatch<["weights", "d_weights"]>,
-     DeclareOpInterfaceMethods<Moe_NarrowableResultOpInterface>]> {
+     DeclareOpInterfaceMethods<Moe_NarrowableResultOpInterface>,
+     DeclareOpInterfaceMethods<Moe_WidenableOperandOpInterface>]> {
   let summary = "gradients of moe.combine";
   let description = [{
     `d_expert_output[indices[t, c], slots[t, c]] = weights[t, c] * d_result[t]`
     and `d_weights[t, c] = <d_result[t], expert_output[indices[t, c], slots[t, c]]>`
-    for kept assignments; dropped ones (slot -1) get zero. `d_expert_output`
-    has the expert outputs' type, or is bf16 for f32 operands: the values
-    rounded to nearest even (moe-narrow-results).
+    for kept assignments; dropped ones (slot -1) get zero. The op computes
+    in `d_result`'s type. `d_expert_output` has that type, or is bf16 where
+    it is f32: the values rounded to nearest even (moe-narrow-results).
+    `expert_output` too may be bf16 where it is f32: the stored activation,
+    widened as it is read (moe-widen-operands).
   }];
-  let arguments = (ins Moe_FloatTensor:$expert_output, Moe_FloatTensor:$weights,
+  let arguments = (ins Moe_WidenableTensor:$expert_output, Moe_FloatTensor:$weights,
                        Moe_IndexTensor:$indices, Moe_IndexTensor:$slots,
                        Moe_FloatTensor:$d_result);
   let results = (outs Moe_NarrowableTensor:$d_expert_output,
                       Moe_FloatTensor:$d_weights);
   let assemblyFormat = [{
     $expert_output `,` $weights `,` $indices `,` $slots `,` $d_result
-    attr-dict `:` custom<NarrowableResult>(type($expert_output),
+    attr-dict `:` custom<ConvertedType>(type($expert_output),
                                            type($d_expert_output))
     `,` type($weights) `,` type($indices) `,` type($d_result)
   }];

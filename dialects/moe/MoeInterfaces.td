@@ -66,6 +66,25 @@ def Moe_NarrowableResultOpInterface
   ];
 }
 
+def Moe_WidenableOperandOpInterface
+    : OpInterface<"WidenableOperandOpInterface"> {
+  let cppNamespace = "::mlir::moe";
+  let description = [{
+    An op whose kernels can read an operand stored as bf16, widening each
+    element as `arith.extf` does, while they compute in f32: the operand may
+    be typed bf16 where the op's f32 program would widen it right before.
+    moe-widen-operands folds such an `arith.extf` into the op, which saves
+    the pass over memory that the conversion and its f32 copy cost.
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        Whether operand `operandIndex` may be bf16 where the op computes in
+        f32.
+      }],
+      "bool", "isWidenableOperand", (ins "unsigned":$operandIndex)>
+  ];
+}
+
 // Marks the ops that compute gradients (the vector-Jacobian products of
 // forward ops), which the memory planner counts as backward memory.
 def Moe_Backward : NativeOpTrait<"Backward"> {

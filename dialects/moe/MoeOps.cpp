@@ -68,7 +68,7 @@ LogicalResult EmbeddingOp::verify() {
 
 LogicalResult RmsNormOp::verify() {
   return verifyRmsNormOperands(*this, getInput(), getWeight(),
-                               getEps().convertToDouble());
+                               getEps().convertToDouble(), "input", getInput());
 }
 
 LogicalResult LinearOp::verify() {
@@ -140,8 +140,8 @@ LogicalResult GateNormOp::verify() {
 LogicalResult DispatchOp::verify() {
   if (failed(verifyPlacedTokens(*this, getTokens(), getIndices(), getSlots(),
                                 getBuffer())) ||
-      failed(expectNarrowableElementType(*this, "tokens", getTokens(), "buffer",
-                                         getBuffer())))
+      failed(expectElementTypeOrBf16(*this, "tokens", getTokens(), "buffer",
+                                     getBuffer())))
     return failure();
   int64_t tokens = shapeOf(getTokens())[0], topK = shapeOf(getIndices())[1];
   ArrayRef<int64_t> buffer = shapeOf(getBuffer());
@@ -227,7 +227,10 @@ LogicalResult ExpertFfnOp::verify() {
 
 LogicalResult CombineOp::verify() {
   if (failed(verifyCombineOperands(*this, getExpertOutput(), getWeights(),
-                                   getIndices(), "result", getResult())))
+                                   getIndices(), "result", getResult())) ||
+      failed(expectSameElementType(*this, {{"expert_output", getExpertOutput()},
+                                           {"weights", getWeights()},
+                                           {"result", getResult()}})))
     return failure();
   return expectShape(*this, "slots", getSlots(), shapeOf(getWeights()));
 }

@@ -36,6 +36,9 @@ class Moe_GemmResultOf<string operand, string result>
 /// A result of a NarrowableResultOpInterface op: its operands' float type,
 /// or bf16 for f32 operands (the verifier checks which).
 def Moe_NarrowableTensor : StaticShapeTensorOf<[F32, F64, BF16]>;
+/// An operand of a WidenableOperandOpInterface op: the float type the op
+/// computes in, or bf16 where that is f32 (the verifier checks which).
+def Moe_WidenableTensor : StaticShapeTensorOf<[F32, F64, BF16]>;
 
 def Moe_IndexTensor : StaticShapeTensorOf<[I32]>;
 def Moe_FloatScalar : 0DTensorOf<[F32, F64]>;
@@ -128,7 +131,7 @@ def Moe_RopeOp : Moe_DiffOp<"rope", [
   let results = (outs Moe_NarrowableTensor:$result);
   let assemblyFormat = [{
     $input `theta` `=` $theta (`inverse` $inverse^)? attr-dict `:`
-    custom<NarrowableResult>(type($input), type($result))
+    custom<ConvertedType>(type($input), type($result))
   }];
 }
 

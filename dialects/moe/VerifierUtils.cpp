@@ -51,20 +51,20 @@ LogicalResult verifyNarrowableResult(Operation *op, StringRef sourceName,
                                      Value result) {
   if (failed(expectShape(op, resultName, result, shapeOf(source))))
     return failure();
-  return expectNarrowableElementType(op, sourceName, source, resultName,
-                                     result);
+  return expectElementTypeOrBf16(op, sourceName, source, resultName, result);
 }
 
-LogicalResult expectNarrowableElementType(Operation *op, StringRef sourceName,
-                                          Value source, StringRef resultName,
-                                          Value result) {
-  Type from = getElementTypeOrSelf(source), to = getElementTypeOrSelf(result);
-  if (to == from || (from.isF32() && to.isBF16()))
+LogicalResult expectElementTypeOrBf16(Operation *op, StringRef referenceName,
+                                      Value reference, StringRef name,
+                                      Value value) {
+  Type expected = getElementTypeOrSelf(reference),
+       actual = getElementTypeOrSelf(value);
+  if (actual == expected || (expected.isF32() && actual.isBF16()))
     return success();
-  return op->emitOpError() << "'" << resultName << "' must have the element "
-                           << "type of '" << sourceName << "' (" << from << ")"
-                           << (from.isF32() ? " or bf16" : "") << ", got "
-                           << to;
+  return op->emitOpError() << "'" << name << "' must have the element type of '"
+                           << referenceName << "' (" << expected << ")"
+                           << (expected.isF32() ? " or bf16" : "") << ", got "
+                           << actual;
 }
 
 /// Checks every named float value has the element type of the first one.
@@ -143,12 +143,14 @@ LogicalResult verifyEmbeddingShapes(Operation *op, StringRef tableName,
 }
 
 LogicalResult verifyRmsNormOperands(Operation *op, Value input, Value weight,
-                                    double eps) {
+                                    double eps, StringRef computedName,
+                                    Value computed) {
   ArrayRef<int64_t> shape = shapeOf(input);
   if (shape.empty())
     return op->emitOpError("'input' must have rank >= 1");
   if (failed(expectShape(op, "weight", weight, {shape.back()})) ||
-      failed(expectSameElementType(op, {{"input", input}, {"weight", weight}})))
+      failed(expectSameElementType(
+          op, {{computedName, computed}, {"weight", weight}})))
     return failure();
   return expectPositive(op, "eps", eps);
 }
@@ -231,13 +233,10 @@ LogicalResult verifyCombineOperands(Operation *op, Value expertOutput,
       failed(expectRank(op, "weights", weights, 2, "[tokens, top_k]")))
     return failure();
   ArrayRef<int64_t> weightShape = shapeOf(weights);
-  if (failed(expectShape(op, "indices", indices, weightShape)) ||
-      failed(expectShape(op, rowsName, rows,
-                         {weightShape[0], shapeOf(expertOutput)[2]})))
+  if (failed(expectShape(op, "indices", indices, weightShape)))
     return failure();
-  return expectSameElementType(op, {{"expert_output", expertOutput},
-                                    {"weights", weights},
-                                    {rowsName, rows}});
+  return expectShape(op, rowsName, rows,
+                     {weightShape[0], shapeOf(expertOutput)[2]});
 }
 
 LogicalResult verifyAuxLossOperands(Operation *op, Value probs, Value indices,

@@ -32,12 +32,15 @@ LogicalResult
 verifyGemmElementTypes(Operation *op,
                        ArrayRef<std::pair<StringRef, Value>> operands,
                        ArrayRef<std::pair<StringRef, Value>> accumulated);
-/// A NarrowableResultOpInterface result computed from `source`: the
-/// source's element type or, for an f32 source, bf16.
-LogicalResult expectNarrowableElementType(Operation *op, StringRef sourceName,
-                                          Value source, StringRef resultName,
-                                          Value result);
-/// Such a result of the source's shape.
+/// A value that may be stored as bf16 where `reference` is f32: the
+/// element type of `reference` or, for an f32 one, bf16. A result narrowed
+/// by its op (NarrowableResultOpInterface, `reference` its source) or an
+/// operand widened by its op (WidenableOperandOpInterface, `reference` a
+/// value of the type the op computes in).
+LogicalResult expectElementTypeOrBf16(Operation *op, StringRef referenceName,
+                                      Value reference, StringRef name,
+                                      Value value);
+/// A NarrowableResultOpInterface result of its source's shape.
 LogicalResult verifyNarrowableResult(Operation *op, StringRef sourceName,
                                      Value source, StringRef resultName,
                                      Value result);
@@ -50,9 +53,12 @@ SmallVector<int64_t> withLastDim(ArrayRef<int64_t> shape, int64_t last);
 LogicalResult verifyEmbeddingShapes(Operation *op, StringRef tableName,
                                     Value table, Value ids, StringRef rowsName,
                                     Value rows);
-/// The operand checks of moe.rms_norm, shared with moe.rms_norm_grad.
+/// The operand checks of moe.rms_norm, shared with moe.rms_norm_grad: the
+/// weight has the element type the op computes in, `computed`'s (the
+/// input's, or the gradient's, whose input may be stored as bf16).
 LogicalResult verifyRmsNormOperands(Operation *op, Value input, Value weight,
-                                    double eps);
+                                    double eps, StringRef computedName,
+                                    Value computed);
 /// moe.cross_entropy and its gradient; `scalar` is the loss or its gradient.
 LogicalResult verifyCrossEntropyOperands(Operation *op, Value logits,
                                          Value targets, StringRef scalarName,
@@ -72,8 +78,9 @@ LogicalResult verifyAttentionOperands(Operation *op, Value query, Value key);
 LogicalResult verifyExpertFfnOperands(Operation *op, Value input,
                                       Value gateProj, Value downProj,
                                       Value projections);
-/// moe.combine and its gradient: `rows` (the result or its gradient) is
-/// [tokens, hidden] for weights/indices [tokens, top_k].
+/// The shapes of moe.combine and its gradient: `rows` (the result or its
+/// gradient) is [tokens, hidden] for weights/indices [tokens, top_k]. The
+/// callers check the element types.
 LogicalResult verifyCombineOperands(Operation *op, Value expertOutput,
                                     Value weights, Value indices,
                                     StringRef rowsName, Value rows);

@@ -57,6 +57,7 @@ void moe::buildCodegenPipeline(OpPassManager &pm, StringRef targetName) {
   target.targetName = targetName.str();
   pm.addPass(createAttachTarget(target));
   pm.addPass(createNarrowResults());
+  pm.addPass(createWidenOperands());
   pm.addPass(createFuseElementwise());
   PlanMemoryOptions plan;
   plan.report = false;
@@ -73,11 +74,13 @@ void moe::registerMoePipelines() {
   PassPipelineRegistration<>(
       "moe-cpu-codegen",
       "A train step to planned IR for the C++ target: moe-attach-target, "
-      "moe-narrow-results, moe-fuse-elementwise, moe-plan-memory",
+      "moe-narrow-results, moe-widen-operands, moe-fuse-elementwise, "
+      "moe-plan-memory",
       [](OpPassManager &pm) { buildCodegenPipeline(pm, "cpu"); });
   PassPipelineRegistration<>(
       "moe-cuda-codegen",
       "A train step to planned IR for the CUDA target: moe-attach-target, "
-      "moe-narrow-results, moe-fuse-elementwise, moe-plan-memory",
+      "moe-narrow-results, moe-widen-operands, moe-fuse-elementwise, "
+      "moe-plan-memory",
       [](OpPassManager &pm) { buildCodegenPipeline(pm, "cuda"); });
 }

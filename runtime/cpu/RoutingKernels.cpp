@@ -381,20 +381,18 @@ void moert::cpu::combine(const float *expertOutput, const float *weights,
   }
 }
 
-namespace {
-
-template <typename T>
-void combineGradOf(const float *expertOutput, const float *weights,
-                   const int32_t *indices, const int32_t *slots,
-                   const float *dy, int64_t tokens, int64_t topK,
-                   int64_t experts, int64_t capacity, int64_t hidden,
-                   T *dExpertOutput, float *dWeights) {
+template <typename Stored, typename Gradient>
+void moert::cpu::combineGrad(const Stored *expertOutput, const float *weights,
+                             const int32_t *indices, const int32_t *slots,
+                             const float *dy, int64_t tokens, int64_t topK,
+                             int64_t experts, int64_t capacity, int64_t hidden,
+                             Gradient *dExpertOutput, float *dWeights) {
   checkAssignments(indices, slots, tokens * topK, experts, capacity,
                    "moe.combine");
   // Rows no kept assignment reads get no gradient: zeros, which an
   // expert-parallel program sums over the ranks.
   std::fill(dExpertOutput, dExpertOutput + experts * capacity * hidden,
-            moert::storedAs<T>(0.0f));
+            moert::storedAs<Gradient>(0.0f));
   // Each kept (expert, slot) row belongs to exactly one assignment, so the
   // per-token loop writes disjoint rows.
   int64_t work = tokens * topK * hidden;
@@ -408,38 +406,29 @@ void combineGradOf(const float *expertOutput, const float *weights,
         continue;
       }
       float weight = weights[i];
-      const float *out = expertOutput + row * hidden;
-      T *dRow = dExpertOutput + row * hidden;
+      const Stored *out = expertOutput + row * hidden;
+      Gradient *dRow = dExpertOutput + row * hidden;
       double dot = 0;
 #pragma omp simd reduction(+ : dot)
       for (int64_t d = 0; d < hidden; ++d) {
-        dRow[d] = moert::storedAs<T>(weight * dOut[d]);
-        dot += static_cast<double>(dOut[d]) * out[d];
+        dRow[d] = moert::storedAs<Gradient>(weight * dOut[d]);
+        dot += static_cast<double>(dOut[d]) * moert::toFloat(out[d]);
       }
       dWeights[i] = static_cast<float>(dot);
     }
   }
 }
 
-} // namespace
-
-void moert::cpu::combineGrad(const float *expertOutput, const float *weights,
-                             const int32_t *indices, const int32_t *slots,
-                             const float *dy, int64_t tokens, int64_t topK,
-                             int64_t experts, int64_t capacity, int64_t hidden,
-                             float *dExpertOutput, float *dWeights) {
-  combineGradOf(expertOutput, weights, indices, slots, dy, tokens, topK,
-                experts, capacity, hidden, dExpertOutput, dWeights);
-}
-
-void moert::cpu::combineGrad(const float *expertOutput, const float *weights,
-                             const int32_t *indices, const int32_t *slots,
-                             const float *dy, int64_t tokens, int64_t topK,
-                             int64_t experts, int64_t capacity, int64_t hidden,
-                             bf16 *dExpertOutput, float *dWeights) {
-  combineGradOf(expertOutput, weights, indices, slots, dy, tokens, topK,
-                experts, capacity, hidden, dExpertOutput, dWeights);
-}
+#define MOERT_INSTANTIATE_COMBINE_GRAD(Stored, Gradient)                       \
+  template void moert::cpu::combineGrad(                                       \
+      const Stored *, const float *, const int32_t *, const int32_t *,         \
+      const float *, int64_t, int64_t, int64_t, int64_t, int64_t, Gradient *,  \
+      float *);
+MOERT_INSTANTIATE_COMBINE_GRAD(float, float)
+MOERT_INSTANTIATE_COMBINE_GRAD(float, moert::bf16)
+MOERT_INSTANTIATE_COMBINE_GRAD(moert::bf16, float)
+MOERT_INSTANTIATE_COMBINE_GRAD(moert::bf16, moert::bf16)
+#undef MOERT_INSTANTIATE_COMBINE_GRAD
 
 //===----------------------------------------------------------------------===//
 // Auxiliary losses

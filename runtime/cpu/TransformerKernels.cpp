@@ -154,12 +154,15 @@ void sumOverRows(int64_t rows, int64_t cols, float *out, Term term) {
   }
 }
 
-/// 1 / sqrt(mean(x^2) + eps).
-MOERT_INLINE double rmsScale(const float *x, int64_t n, double eps) {
+/// 1 / sqrt(mean(x^2) + eps), of an f32 row or a bf16 one widened.
+template <typename Stored>
+MOERT_INLINE double rmsScale(const Stored *x, int64_t n, double eps) {
   double sum = 0;
 #pragma omp simd reduction(+ : sum)
-  for (int64_t i = 0; i < n; ++i)
-    sum += static_cast<double>(x[i]) * x[i];
+  for (int64_t i = 0; i < n; ++i) {
+    double value = moert::toFloat(x[i]);
+    sum += value * value;
+  }
   return moert::rows::inverseRms(sum, n, eps);
 }
 
@@ -176,19 +179,33 @@ MOERT_CLONES void rmsNormRow(const float *x, const float *weight,
 /// One row of rms_norm's input gradient; returns the row's scale s. With
 /// g = dy w: dx_j = s g_j - s^3 x_j / hidden * sum_i g_i x_i, in double:
 /// the two terms cancel when g is nearly parallel to x (always, at hidden
-/// 1).
-MOERT_CLONES float rmsNormGradRow(const float *x, const float *weight,
-                                  const float *dy, int64_t hidden, double eps,
-                                  float *dx) {
+/// 1). A bf16 x (the stored activation) is widened as it is read.
+template <typename Stored>
+MOERT_INLINE float rmsNormGradRowOf(const Stored *x, const float *weight,
+                                    const float *dy, int64_t hidden, double eps,
+                                    float *dx) {
   double s = rmsScale(x, hidden, eps), dot = 0;
 #pragma omp simd reduction(+ : dot)
   for (int64_t i = 0; i < hidden; ++i)
-    dot += static_cast<double>(dy[i] * weight[i]) * x[i];
+    dot += static_cast<double>(dy[i] * weight[i]) * moert::toFloat(x[i]);
   double coefficient = s * s * s * dot / hidden;
 #pragma omp simd
   for (int64_t j = 0; j < hidden; ++j)
-    dx[j] = static_cast<float>(s * (dy[j] * weight[j]) - coefficient * x[j]);
+    dx[j] = static_cast<float>(s * (dy[j] * weight[j]) -
+                               coefficient * moert::toFloat(x[j]));
   return static_cast<float>(s);
+}
+
+// Target clones cannot be templates: one clone per stored type.
+MOERT_CLONES float rmsNormGradRow(const float *x, const float *weight,
+                                  const float *dy, int64_t hidden, double eps,
+                                  float *dx) {
+  return rmsNormGradRowOf(x, weight, dy, hidden, eps, dx);
+}
+MOERT_CLONES float rmsNormGradRow(const moert::bf16 *x, const float *weight,
+                                  const float *dy, int64_t hidden, double eps,
+                                  float *dx) {
+  return rmsNormGradRowOf(x, weight, dy, hidden, eps, dx);
 }
 
 void fillZero(float *x, int64_t count) { std::fill(x, x + count, 0.0f); }
@@ -248,7 +265,8 @@ void moert::cpu::rmsNorm(const float *x, const float *weight, int64_t rows,
     rmsNormRow(x + r * hidden, weight, hidden, eps, y + r * hidden);
 }
 
-void moert::cpu::rmsNormGrad(const float *x, const float *weight,
+template <typename Stored>
+void moert::cpu::rmsNormGrad(const Stored *x, const float *weight,
                              const float *dy, int64_t rows, int64_t hidden,
                              double eps, float *dx, float *dWeight) {
   std::vector<float> scales(rows);
@@ -260,10 +278,16 @@ void moert::cpu::rmsNormGrad(const float *x, const float *weight,
                                  hidden, eps, dx + r * hidden);
     // dWeight_i = sum over rows of dy_i x_i s, column by column.
     sumOverRows(rows, hidden, dWeight, [&](int64_t r, int64_t i) {
-      return dy[r * hidden + i] * x[r * hidden + i] * scales[r];
+      return dy[r * hidden + i] * moert::toFloat(x[r * hidden + i]) * scales[r];
     });
   }
 }
+template void moert::cpu::rmsNormGrad(const float *, const float *,
+                                      const float *, int64_t, int64_t, double,
+                                      float *, float *);
+template void moert::cpu::rmsNormGrad(const bf16 *, const float *,
+                                      const float *, int64_t, int64_t, double,
+                                      float *, float *);
 
 //===----------------------------------------------------------------------===//
 // Linear layers: OpenBLAS.

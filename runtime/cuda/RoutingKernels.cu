@@ -419,12 +419,12 @@ __global__ void gatherKernel(const float *rowsIn, const float *weights,
 
 /// combine's gradient, a warp per assignment: its row of dExpertOutput
 /// (zero on entry) and its weight's gradient, a double dot product.
-template <typename T>
+template <typename Stored, typename Gradient>
 __global__ void
-combineGradKernel(const float *expertOutput, const float *weights,
+combineGradKernel(const Stored *expertOutput, const float *weights,
                   const int32_t *indices, const int32_t *slots, const float *dy,
                   int64_t assignments, int64_t topK, int64_t experts,
-                  int64_t capacity, int64_t hidden, T *dExpertOutput,
+                  int64_t capacity, int64_t hidden, Gradient *dExpertOutput,
                   float *dWeights, DeviceError *errors) {
   int lane = threadIdx.x % 32;
   for (int64_t i = warpId(); i < assignments; i += warpStride()) {
@@ -437,12 +437,12 @@ combineGradKernel(const float *expertOutput, const float *weights,
     }
     float weight = weights[i];
     const float *dOut = dy + i / topK * hidden;
-    const float *out = expertOutput + row * hidden;
-    T *dRow = dExpertOutput + row * hidden;
+    const Stored *out = expertOutput + row * hidden;
+    Gradient *dRow = dExpertOutput + row * hidden;
     double dot = 0;
     for (int64_t d = lane; d < hidden; d += 32) {
-      dRow[d] = moert::storedAs<T>(__fmul_rn(weight, dOut[d]));
-      dot += static_cast<double>(dOut[d]) * out[d];
+      dRow[d] = moert::storedAs<Gradient>(__fmul_rn(weight, dOut[d]));
+      dot += static_cast<double>(dOut[d]) * moert::toFloat(out[d]);
     }
     for (int offset = 16; offset > 0; offset /= 2)
       dot += __shfl_xor_sync(0xffffffffu, dot, offset);
@@ -516,24 +516,6 @@ void dispatchOf(const float *tokens, const int32_t *indices,
   checkLaunch("moert::cuda::dispatch");
 }
 
-template <typename T>
-void combineGradOf(const float *expertOutput, const float *weights,
-                   const int32_t *indices, const int32_t *slots,
-                   const float *dy, int64_t tokens, int64_t topK,
-                   int64_t experts, int64_t capacity, int64_t hidden,
-                   T *dExpertOutput, float *dWeights) {
-  // Rows no kept assignment reads get no gradient: zeros (0 bits in f32 and
-  // bf16), which an expert-parallel program sums over the ranks.
-  check(cudaMemsetAsync(dExpertOutput, 0,
-                        experts * capacity * hidden * sizeof(T), stream()),
-        "moert::cuda::combineGrad");
-  int64_t assignments = tokens * topK;
-  combineGradKernel<<<warpBlocks(assignments), kThreads, 0, stream()>>>(
-      expertOutput, weights, indices, slots, dy, assignments, topK, experts,
-      capacity, hidden, dExpertOutput, dWeights, deviceErrors());
-  checkLaunch("moert::cuda::combineGrad");
-}
-
 } // namespace
 
 void moert::cuda::dispatch(const float *tokens, const int32_t *indices,
@@ -598,20 +580,31 @@ void moert::cuda::combine(const float *expertOutput, const float *weights,
   checkLaunch("moert::cuda::combine");
 }
 
-void moert::cuda::combineGrad(const float *expertOutput, const float *weights,
+template <typename Stored, typename Gradient>
+void moert::cuda::combineGrad(const Stored *expertOutput, const float *weights,
                               const int32_t *indices, const int32_t *slots,
                               const float *dy, int64_t tokens, int64_t topK,
                               int64_t experts, int64_t capacity, int64_t hidden,
-                              float *dExpertOutput, float *dWeights) {
-  combineGradOf(expertOutput, weights, indices, slots, dy, tokens, topK,
-                experts, capacity, hidden, dExpertOutput, dWeights);
+                              Gradient *dExpertOutput, float *dWeights) {
+  // Rows no kept assignment reads get no gradient: zeros (0 bits in f32 and
+  // bf16), which an expert-parallel program sums over the ranks.
+  check(cudaMemsetAsync(dExpertOutput, 0,
+                        experts * capacity * hidden * sizeof(Gradient),
+                        stream()),
+        "moert::cuda::combineGrad");
+  int64_t assignments = tokens * topK;
+  combineGradKernel<<<warpBlocks(assignments), kThreads, 0, stream()>>>(
+      expertOutput, weights, indices, slots, dy, assignments, topK, experts,
+      capacity, hidden, dExpertOutput, dWeights, deviceErrors());
+  checkLaunch("moert::cuda::combineGrad");
 }
-
-void moert::cuda::combineGrad(const float *expertOutput, const float *weights,
-                              const int32_t *indices, const int32_t *slots,
-                              const float *dy, int64_t tokens, int64_t topK,
-                              int64_t experts, int64_t capacity, int64_t hidden,
-                              bf16 *dExpertOutput, float *dWeights) {
-  combineGradOf(expertOutput, weights, indices, slots, dy, tokens, topK,
-                experts, capacity, hidden, dExpertOutput, dWeights);
-}
+#define MOERT_INSTANTIATE_COMBINE_GRAD(Stored, Gradient)                       \
+  template void moert::cuda::combineGrad(                                      \
+      const Stored *, const float *, const int32_t *, const int32_t *,         \
+      const float *, int64_t, int64_t, int64_t, int64_t, int64_t, Gradient *,  \
+      float *);
+MOERT_INSTANTIATE_COMBINE_GRAD(float, float)
+MOERT_INSTANTIATE_COMBINE_GRAD(float, moert::bf16)
+MOERT_INSTANTIATE_COMBINE_GRAD(moert::bf16, float)
+MOERT_INSTANTIATE_COMBINE_GRAD(moert::bf16, moert::bf16)
+#undef MOERT_INSTANTIATE_COMBINE_GRAD

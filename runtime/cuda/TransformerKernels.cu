@@ -152,11 +152,13 @@ struct ColumnTerm {
 };
 
 /// rms_norm's dWeight term, in float as on the CPU.
-struct RmsWeightTerm {
-  const float *dy, *x, *scales;
+template <typename Stored> struct RmsWeightTerm {
+  const float *dy;
+  const Stored *x;
+  const float *scales;
   int64_t hidden;
   __device__ float operator()(int64_t r, int64_t i) const {
-    return dy[r * hidden + i] * x[r * hidden + i] * scales[r];
+    return dy[r * hidden + i] * moert::toFloat(x[r * hidden + i]) * scales[r];
   }
 };
 
@@ -240,25 +242,29 @@ __global__ void rmsNormKernel(const float *x, const float *weight, int64_t rows,
 }
 
 /// dx of one row per block, and the row's scale s for dWeight. With
-/// g = dy w: dx_j = s g_j - s^3 x_j / hidden * sum_i g_i x_i, in double.
-__global__ void rmsNormGradRows(const float *x, const float *weight,
+/// g = dy w: dx_j = s g_j - s^3 x_j / hidden * sum_i g_i x_i, in double. A
+/// bf16 x (the stored activation) is widened as it is read.
+template <typename Stored>
+__global__ void rmsNormGradRows(const Stored *x, const float *weight,
                                 const float *dy, int64_t rows, int64_t hidden,
                                 double eps, float *dx, float *scales) {
   __shared__ double scratch[32];
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
-    const float *xr = x + r * hidden, *dyr = dy + r * hidden;
+    const Stored *xr = x + r * hidden;
+    const float *dyr = dy + r * hidden;
     double squares = 0, dot = 0;
     for (int64_t i = threadIdx.x; i < hidden; i += blockDim.x) {
-      squares += static_cast<double>(xr[i]) * xr[i];
-      dot += static_cast<double>(dyr[i] * weight[i]) * xr[i];
+      double value = moert::toFloat(xr[i]);
+      squares += value * value;
+      dot += static_cast<double>(dyr[i] * weight[i]) * value;
     }
     squares = blockSum(squares, scratch);
     dot = blockSum(dot, scratch);
     double s = moert::rows::inverseRms(squares, hidden, eps);
     double coefficient = s * s * s * dot / hidden;
     for (int64_t j = threadIdx.x; j < hidden; j += blockDim.x)
-      dx[r * hidden + j] =
-          static_cast<float>(s * (dyr[j] * weight[j]) - coefficient * xr[j]);
+      dx[r * hidden + j] = static_cast<float>(
+          s * (dyr[j] * weight[j]) - coefficient * moert::toFloat(xr[j]));
     if (threadIdx.x == 0)
       scales[r] = static_cast<float>(s);
   }
@@ -530,7 +536,8 @@ void moert::cuda::rmsNorm(const float *x, const float *weight, int64_t rows,
   checkLaunch("moert::cuda::rmsNorm");
 }
 
-void moert::cuda::rmsNormGrad(const float *x, const float *weight,
+template <typename Stored>
+void moert::cuda::rmsNormGrad(const Stored *x, const float *weight,
                               const float *dy, int64_t rows, int64_t hidden,
                               double eps, float *dx, float *dWeight) {
   ColumnChunks shape(rows, hidden);
@@ -546,8 +553,15 @@ void moert::cuda::rmsNormGrad(const float *x, const float *weight,
     checkLaunch("moert::cuda::rmsNormGrad");
   }
   // dWeight_i = sum over rows of dy_i x_i s, column by column.
-  sumOverRows(shape, RmsWeightTerm{dy, x, scales, hidden}, partial, dWeight);
+  sumOverRows(shape, RmsWeightTerm<Stored>{dy, x, scales, hidden}, partial,
+              dWeight);
 }
+template void moert::cuda::rmsNormGrad(const float *, const float *,
+                                       const float *, int64_t, int64_t, double,
+                                       float *, float *);
+template void moert::cuda::rmsNormGrad(const bf16 *, const float *,
+                                       const float *, int64_t, int64_t, double,
+                                       float *, float *);
 
 //===----------------------------------------------------------------------===//
 // Bias gradients (the linear layers' GEMMs are in LinearKernels.cu).

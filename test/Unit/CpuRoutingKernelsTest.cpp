@@ -440,6 +440,35 @@ TEST(CpuRoutingKernelsTest, CombineAndGradMatchReference) {
                          "combineGrad into bf16 " + name);
       expectBitwiseEqual(narrowedDWeights, dWeights,
                          "combineGrad dWeights beside bf16 " + name);
+      // bf16 expert outputs (the stored activation) give the f32 ones'
+      // results for the widened values, bit for bit, into either type.
+      Halves stored = narrowed(expertOutput);
+      Floats widenedOut = widened(stored);
+      Floats dOutOfWidened = output(buffer.size()),
+             dWeightsOfWidened = output(weights.size());
+      cpu::combineGrad(widenedOut.data(), weights.data(), indices.data(),
+                       slots.data(), dy.data(), s.tokens, s.topK, s.experts,
+                       capacity, s.hidden, dOutOfWidened.data(),
+                       dWeightsOfWidened.data());
+      Floats dOutOfStored = output(buffer.size()),
+             dWeightsOfStored = output(weights.size());
+      cpu::combineGrad(stored.data(), weights.data(), indices.data(),
+                       slots.data(), dy.data(), s.tokens, s.topK, s.experts,
+                       capacity, s.hidden, dOutOfStored.data(),
+                       dWeightsOfStored.data());
+      expectBitwiseEqual(dOutOfStored, dOutOfWidened,
+                         "combineGrad of bf16 " + name);
+      expectBitwiseEqual(dWeightsOfStored, dWeightsOfWidened,
+                         "combineGrad dWeights of bf16 " + name);
+      Halves narrowedDOutOfStored(buffer.size());
+      cpu::combineGrad(stored.data(), weights.data(), indices.data(),
+                       slots.data(), dy.data(), s.tokens, s.topK, s.experts,
+                       capacity, s.hidden, narrowedDOutOfStored.data(),
+                       dWeightsOfStored.data());
+      expectBitwiseEqual(narrowedDOutOfStored, narrowed(dOutOfWidened),
+                         "combineGrad of bf16 into bf16 " + name);
+      expectBitwiseEqual(dWeightsOfStored, dWeightsOfWidened,
+                         "combineGrad dWeights of bf16 beside bf16 " + name);
     }
   }
 }

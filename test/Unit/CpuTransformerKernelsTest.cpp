@@ -12,6 +12,7 @@
 #include "moe/Interpreter/ReferenceKernels.h"
 #include "moert/CpuKernels.h"
 
+#include "Bf16TestUtils.h"
 #include "CpuTestUtils.h"
 
 #include <gtest/gtest.h>
@@ -148,6 +149,22 @@ TEST(CpuTransformerKernelsTest, RmsNormAndGradMatchReference) {
         ref::rmsNormGrad(xRef, wRef, c.eps, f32({c.rows, c.hidden}, dy));
     expectClose(dx, grads.dInput, "rmsNormGrad dx " + name);
     expectClose(dWeight, grads.dWeight, "rmsNormGrad dWeight " + name);
+
+    // A bf16 input (the stored activation) gives the f32 input's results
+    // for the widened values, bit for bit.
+    Halves stored = narrowed(x);
+    Floats widenedX = widened(stored);
+    Floats dxOfWidened = output(dx.size()), dWeightOfWidened = output(c.hidden);
+    cpu::rmsNormGrad(widenedX.data(), weight.data(), dy.data(), c.rows,
+                     c.hidden, c.eps, dxOfWidened.data(),
+                     dWeightOfWidened.data());
+    Floats dxOfStored = output(dx.size()), dWeightOfStored = output(c.hidden);
+    cpu::rmsNormGrad(stored.data(), weight.data(), dy.data(), c.rows, c.hidden,
+                     c.eps, dxOfStored.data(), dWeightOfStored.data());
+    expectBitwiseEqual(dxOfStored, dxOfWidened,
+                       "rmsNormGrad dx of bf16 " + name);
+    expectBitwiseEqual(dWeightOfStored, dWeightOfWidened,
+                       "rmsNormGrad dWeight of bf16 " + name);
   }
 }
 

@@ -26,7 +26,10 @@
 #include <vector>
 
 using namespace moe::cudatest;
+using moe::test::Halves;
+using moe::test::narrowed;
 using moe::test::operandsOf;
+using moe::test::widened;
 
 namespace {
 
@@ -177,6 +180,22 @@ TEST_F(CudaTransformerKernelsTest, RmsNormAndGradMatchCpu) {
                      c.eps, dx.data(), dWeight.data());
     expectClose(dxGpu.download(), dx, "rmsNormGrad dx " + name);
     expectClose(dWeightGpu.download(), dWeight, "rmsNormGrad dWeight " + name);
+
+    // A bf16 input (the stored activation) gives the f32 input's results
+    // for the widened values, bit for bit.
+    Halves stored = narrowed(x);
+    DeviceBuffer<moert::bf16> storedGpu(stored);
+    DeviceBuffer<float> widenedGpu(widened(stored));
+    DeviceBuffer<float> dxOfStored(c.rows * c.hidden),
+        dWeightOfStored(c.hidden);
+    gpu::rmsNormGrad(storedGpu.get(), weightGpu.get(), dyGpu.get(), c.rows,
+                     c.hidden, c.eps, dxOfStored.get(), dWeightOfStored.get());
+    gpu::rmsNormGrad(widenedGpu.get(), weightGpu.get(), dyGpu.get(), c.rows,
+                     c.hidden, c.eps, dxGpu.get(), dWeightGpu.get());
+    expectBitwiseEqual(dxOfStored.download(), dxGpu.download(),
+                       "rmsNormGrad dx of bf16 " + name);
+    expectBitwiseEqual(dWeightOfStored.download(), dWeightGpu.download(),
+                       "rmsNormGrad dWeight of bf16 " + name);
   }
 }
 

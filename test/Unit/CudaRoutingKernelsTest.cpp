@@ -26,6 +26,9 @@
 #include <vector>
 
 using namespace moe::cudatest;
+using moe::test::Halves;
+using moe::test::narrowed;
+using moe::test::widened;
 
 namespace {
 
@@ -435,6 +438,31 @@ TEST_F(CudaRoutingKernelsTest, CombineAndGradMatchCpu) {
       gpu::convert(dOutGpu.get(), bufferSize, expectedGpu.get());
       expectBitwiseEqual(narrowedGpu.download(), expectedGpu.download(),
                          "combineGrad into bf16 " + name);
+      // bf16 expert outputs (the stored activation) give the f32 ones'
+      // results for the widened values, bit for bit, into either type.
+      Halves stored = narrowed(expertOutput);
+      DeviceBuffer<moert::bf16> storedGpu(stored);
+      DeviceBuffer<float> widenedGpu(widened(stored));
+      DeviceBuffer<float> dOutOfStored(bufferSize),
+          dWeightsOfStored(weights.size());
+      gpu::combineGrad(storedGpu.get(), weightsGpu.get(), indicesGpu.get(),
+                       slotsGpu.get(), dyGpu.get(), s.tokens, s.topK, s.experts,
+                       capacity, s.hidden, dOutOfStored.get(),
+                       dWeightsOfStored.get());
+      gpu::combineGrad(widenedGpu.get(), weightsGpu.get(), indicesGpu.get(),
+                       slotsGpu.get(), dyGpu.get(), s.tokens, s.topK, s.experts,
+                       capacity, s.hidden, dOutGpu.get(), dWeightsGpu.get());
+      expectBitwiseEqual(dOutOfStored.download(), dOutGpu.download(),
+                         "combineGrad of bf16 " + name);
+      expectBitwiseEqual(dWeightsOfStored.download(), dWeightsGpu.download(),
+                         "combineGrad dWeights of bf16 " + name);
+      gpu::combineGrad(storedGpu.get(), weightsGpu.get(), indicesGpu.get(),
+                       slotsGpu.get(), dyGpu.get(), s.tokens, s.topK, s.experts,
+                       capacity, s.hidden, narrowedGpu.get(),
+                       dWeightsOfStored.get());
+      gpu::convert(dOutGpu.get(), bufferSize, expectedGpu.get());
+      expectBitwiseEqual(narrowedGpu.download(), expectedGpu.download(),
+                         "combineGrad of bf16 into bf16 " + name);
     }
   }
 }

@@ -352,6 +352,22 @@ def NarrowResults : Pass<"moe-narrow-results", "::mlir::ModuleOp"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def WidenOperands : Pass<"moe-widen-operands", "::mlir::ModuleOp"> {
+  let summary = "Fold bf16 -> f32 conversions into the ops that read them";
+  let description = [{
+    A mixed-precision program keeps some activations for the backward as
+    bf16 and widens each right before the op that reads it (`arith.extf`).
+    Where that op implements WidenableOperandOpInterface for the operand,
+    it reads the bf16 value itself, widening each element as it loads it
+    (exactly, as `arith.extf` does), so the values are the same and the
+    conversion's pass over memory and its f32 copy are gone. A conversion
+    that other ops still read stays for them. Runs for code generation,
+    after differentiation and moe-mixed-precision.
+  }];
+  let dependentDialects = ["::mlir::moe::MoeDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def FuseElementwise : Pass<"moe-fuse-elementwise", "::mlir::ModuleOp"> {
   let summary = "Fuse chains of elementwise ops into single loops";
   let description = [{

@@ -45,7 +45,10 @@ void embeddingGrad(const int32_t *ids, int64_t count, const float *dOut,
 
 void rmsNorm(const float *x, const float *weight, int64_t rows, int64_t hidden,
              double eps, float *y);
-void rmsNormGrad(const float *x, const float *weight, const float *dy,
+/// x is f32, or bf16 (the stored activation, widened as it is read);
+/// instantiated for both.
+template <typename Stored>
+void rmsNormGrad(const Stored *x, const float *weight, const float *dy,
                  int64_t rows, int64_t hidden, double eps, float *dx,
                  float *dWeight);
 
@@ -198,17 +201,15 @@ void combine(const float *expertOutput, const float *weights,
              const int32_t *indices, const int32_t *slots, int64_t tokens,
              int64_t topK, int64_t experts, int64_t capacity, int64_t hidden,
              float *y);
-/// dExpertOutput rows that no kept assignment reads are zero; a bf16
-/// dExpertOutput holds the values rounded.
-void combineGrad(const float *expertOutput, const float *weights,
+/// dExpertOutput rows that no kept assignment reads are zero. Each of
+/// expertOutput (the stored activation, widened as it is read) and
+/// dExpertOutput (the values rounded as they are stored) is f32 or bf16;
+/// instantiated for the four pairs.
+template <typename Stored, typename Gradient>
+void combineGrad(const Stored *expertOutput, const float *weights,
                  const int32_t *indices, const int32_t *slots, const float *dy,
                  int64_t tokens, int64_t topK, int64_t experts,
-                 int64_t capacity, int64_t hidden, float *dExpertOutput,
-                 float *dWeights);
-void combineGrad(const float *expertOutput, const float *weights,
-                 const int32_t *indices, const int32_t *slots, const float *dy,
-                 int64_t tokens, int64_t topK, int64_t experts,
-                 int64_t capacity, int64_t hidden, bf16 *dExpertOutput,
+                 int64_t capacity, int64_t hidden, Gradient *dExpertOutput,
                  float *dWeights);
 
 float auxLoss(AuxLossKind kind, const float *probs, const int32_t *indices,

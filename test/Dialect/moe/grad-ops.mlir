@@ -54,6 +54,15 @@ func.func @rms_norm_grad_f64(%x: tensor<8xf64>, %w: tensor<8xf64>, %dy: tensor<8
   return %dx, %dw : tensor<8xf64>, tensor<8xf64>
 }
 
+// An input stored as bf16 (moe-widen-operands): the gradients' type after
+// an arrow.
+// CHECK-LABEL: func.func @rms_norm_grad_widened
+// CHECK: moe.rms_norm_grad {{.*}} eps = 1.000000e-05 : tensor<2x8xbf16> -> tensor<2x8xf32>, tensor<8xf32>
+func.func @rms_norm_grad_widened(%x: tensor<2x8xbf16>, %w: tensor<8xf32>, %dy: tensor<2x8xf32>) -> (tensor<2x8xf32>, tensor<8xf32>) {
+  %dx, %dw = moe.rms_norm_grad %x, %w, %dy eps = 1.0e-05 : tensor<2x8xbf16> -> tensor<2x8xf32>, tensor<8xf32>
+  return %dx, %dw : tensor<2x8xf32>, tensor<8xf32>
+}
+
 // d_result [..., out] x weight [out, in] -> d_input [..., in].
 // CHECK-LABEL: func.func @linear_input_grad
 // CHECK-SAME: (%[[DY:.*]]: tensor<2x3x6xf32>, %[[W:.*]]: tensor<6x8xf32>)
@@ -247,6 +256,18 @@ func.func @combine_grad_narrowed(%out: tensor<4x10x8xf32>, %w: tensor<16x2xf32>,
     -> (tensor<4x10x8xbf16>, tensor<16x2xf32>) {
   %dout, %dw = moe.combine_grad %out, %w, %i, %slots, %dy : tensor<4x10x8xf32> -> tensor<4x10x8xbf16>, tensor<16x2xf32>, tensor<16x2xi32>, tensor<16x8xf32>
   return %dout, %dw : tensor<4x10x8xbf16>, tensor<16x2xf32>
+}
+
+// Expert outputs stored as bf16 (moe-widen-operands): the gradient the op
+// computes, f32, after an arrow; both bf16 print once.
+// CHECK-LABEL: func.func @combine_grad_widened
+// CHECK: moe.combine_grad {{.*}} : tensor<4x10x8xbf16> -> tensor<4x10x8xf32>, tensor<16x2xf32>, tensor<16x2xi32>, tensor<16x8xf32>
+// CHECK: moe.combine_grad {{.*}} : tensor<4x10x8xbf16>, tensor<16x2xf32>, tensor<16x2xi32>, tensor<16x8xf32>
+func.func @combine_grad_widened(%out: tensor<4x10x8xbf16>, %w: tensor<16x2xf32>, %i: tensor<16x2xi32>, %slots: tensor<16x2xi32>, %dy: tensor<16x8xf32>)
+    -> (tensor<4x10x8xf32>, tensor<4x10x8xbf16>) {
+  %dout, %dw = moe.combine_grad %out, %w, %i, %slots, %dy : tensor<4x10x8xbf16> -> tensor<4x10x8xf32>, tensor<16x2xf32>, tensor<16x2xi32>, tensor<16x8xf32>
+  %nout, %nw = moe.combine_grad %out, %w, %i, %slots, %dy : tensor<4x10x8xbf16>, tensor<16x2xf32>, tensor<16x2xi32>, tensor<16x8xf32>
+  return %dout, %nout : tensor<4x10x8xf32>, tensor<4x10x8xbf16>
 }
 
 //===----------------------------------------------------------------------===//

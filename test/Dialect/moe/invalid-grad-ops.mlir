@@ -61,9 +61,10 @@ func.func @rms_norm_grad_weight_shape(%x: tensor<4x8xf32>, %w: tensor<4xf32>, %d
 
 // -----
 
-// moe.rms_norm_grad: the weight has the element type of the input.
+// moe.rms_norm_grad: the weight has the element type the op computes in,
+// the gradients'.
 func.func @rms_norm_grad_weight_element_type(%x: tensor<4x8xf32>, %w: tensor<8xf64>, %dy: tensor<4x8xf32>) {
-  // expected-error @+1 {{'moe.rms_norm_grad' op 'weight' must have element type 'f32' (that of 'input'), got 'f64'}}
+  // expected-error @+1 {{'moe.rms_norm_grad' op 'weight' must have element type 'f32' (that of 'd_result'), got 'f64'}}
   %dx, %dw = moe.rms_norm_grad %x, %w, %dy eps = 1.0e-05 : tensor<4x8xf32>, tensor<8xf64>
   return
 }
@@ -79,9 +80,9 @@ func.func @rms_norm_grad_eps(%x: tensor<4x8xf32>, %w: tensor<8xf32>, %dy: tensor
 
 // -----
 
-// moe.rms_norm_grad (ODS): d_result has the type of the input (generic form).
+// moe.rms_norm_grad (ODS): d_input has the type of d_result (generic form).
 func.func @rms_norm_grad_d_result_type(%x: tensor<4x8xf32>, %w: tensor<8xf32>, %dy: tensor<4x8xf64>) {
-  // expected-error @+1 {{'moe.rms_norm_grad' op failed to verify that all of {input, d_result, d_input} have same type}}
+  // expected-error @+1 {{'moe.rms_norm_grad' op failed to verify that all of {d_result, d_input} have same type}}
   %dx, %dw = "moe.rms_norm_grad"(%x, %w, %dy) <{eps = 1.0e-05 : f64}> : (tensor<4x8xf32>, tensor<8xf32>, tensor<4x8xf64>) -> (tensor<4x8xf32>, tensor<8xf32>)
   return
 }
@@ -524,27 +525,30 @@ func.func @combine_grad_d_result_shape(%out: tensor<4x10x8xf32>, %w: tensor<16x2
 
 // -----
 
-// moe.combine_grad: the weights have the element type of expert_output.
+// moe.combine_grad: the weights have the element type the op computes in,
+// d_result's.
 func.func @combine_grad_weights_element_type(%out: tensor<4x10x8xf32>, %w: tensor<16x2xf64>, %i: tensor<16x2xi32>, %s: tensor<16x2xi32>, %dy: tensor<16x8xf32>) {
-  // expected-error @+1 {{'moe.combine_grad' op 'weights' must have element type 'f32' (that of 'expert_output'), got 'f64'}}
+  // expected-error @+1 {{'moe.combine_grad' op 'weights' must have element type 'f32' (that of 'd_result'), got 'f64'}}
   %dout, %dw = moe.combine_grad %out, %w, %i, %s, %dy : tensor<4x10x8xf32>, tensor<16x2xf64>, tensor<16x2xi32>, tensor<16x8xf32>
   return
 }
 
 // -----
 
-// moe.combine_grad: d_result has the element type of expert_output.
+// moe.combine_grad: expert_output has d_result's element type (or is bf16
+// where that is f32).
 func.func @combine_grad_d_result_element_type(%out: tensor<4x10x8xf32>, %w: tensor<16x2xf32>, %i: tensor<16x2xi32>, %s: tensor<16x2xi32>, %dy: tensor<16x8xf64>) {
-  // expected-error @+1 {{'moe.combine_grad' op 'd_result' must have element type 'f32' (that of 'expert_output'), got 'f64'}}
+  // expected-error @+1 {{'moe.combine_grad' op 'expert_output' must have the element type of 'd_result' ('f64'), got 'f32'}}
   %dout, %dw = moe.combine_grad %out, %w, %i, %s, %dy : tensor<4x10x8xf32>, tensor<16x2xf32>, tensor<16x2xi32>, tensor<16x8xf64>
   return
 }
 
 // -----
 
-// moe.combine_grad (ODS): d_expert_output has the type of expert_output (generic form).
+// moe.combine_grad: d_expert_output has d_result's element type, or is bf16
+// where that is f32 (generic form).
 func.func @combine_grad_d_expert_output_type(%out: tensor<4x10x8xf32>, %w: tensor<16x2xf32>, %i: tensor<16x2xi32>, %s: tensor<16x2xi32>, %dy: tensor<16x8xf32>) {
-  // expected-error @+1 {{'moe.combine_grad' op 'd_expert_output' must have the element type of 'expert_output' ('f32') or bf16, got 'f64'}}
+  // expected-error @+1 {{'moe.combine_grad' op 'd_expert_output' must have the element type of 'd_result' ('f32') or bf16, got 'f64'}}
   %d:2 = "moe.combine_grad"(%out, %w, %i, %s, %dy) : (tensor<4x10x8xf32>, tensor<16x2xf32>, tensor<16x2xi32>, tensor<16x2xi32>, tensor<16x8xf32>) -> (tensor<4x10x8xf64>, tensor<16x2xf32>)
   return
 }
@@ -762,5 +766,33 @@ func.func @linear_weight_grad_rank0(%dy: tensor<f32>, %x: tensor<f32>) {
 func.func @linear_input_grad_out_features(%dy: tensor<2x3x8xf32>, %w: tensor<6x8xf32>) {
   // expected-error @+1 {{'moe.linear_input_grad' op 'd_result' last dimension must be 6 (out_features of 'weight'), got 8}}
   %dx = moe.linear_input_grad %dy, %w : tensor<2x3x8xf32>, tensor<6x8xf32> -> tensor<2x3x8xf32>
+  return
+}
+
+// -----
+
+// moe.rms_norm_grad: a bf16 input (the stored activation, widened) only
+// where the op computes in f32.
+func.func @rms_norm_grad_bf16_input_f64(%x: tensor<4x8xbf16>, %w: tensor<8xf64>, %dy: tensor<4x8xf64>) {
+  // expected-error @+1 {{'moe.rms_norm_grad' op 'input' must have the element type of 'd_result' ('f64'), got 'bf16'}}
+  %dx, %dw = moe.rms_norm_grad %x, %w, %dy eps = 1.0e-05 : tensor<4x8xbf16> -> tensor<4x8xf64>, tensor<8xf64>
+  return
+}
+
+// -----
+
+// moe.rms_norm_grad: d_result has the input's shape.
+func.func @rms_norm_grad_d_result_shape(%x: tensor<4x8xbf16>, %w: tensor<8xf32>, %dy: tensor<2x8xf32>) {
+  // expected-error @+1 {{'moe.rms_norm_grad' op 'd_result' must have shape [4, 8], got [2, 8]}}
+  %dx, %dw = moe.rms_norm_grad %x, %w, %dy eps = 1.0e-05 : tensor<4x8xbf16> -> tensor<2x8xf32>, tensor<8xf32>
+  return
+}
+
+// -----
+
+// moe.combine_grad: bf16 expert outputs only where the op computes in f32.
+func.func @combine_grad_bf16_expert_output_f64(%out: tensor<4x10x8xbf16>, %w: tensor<16x2xf64>, %i: tensor<16x2xi32>, %s: tensor<16x2xi32>, %dy: tensor<16x8xf64>) {
+  // expected-error @+1 {{'moe.combine_grad' op 'expert_output' must have the element type of 'd_result' ('f64'), got 'bf16'}}
+  %dout, %dw = moe.combine_grad %out, %w, %i, %s, %dy : tensor<4x10x8xbf16> -> tensor<4x10x8xf64>, tensor<16x2xf64>, tensor<16x2xi32>, tensor<16x8xf64>
   return
 }
