@@ -94,9 +94,14 @@ LogicalResult ExpertFfnGradOp::verify() {
 }
 
 LogicalResult CrossEntropyGradOp::verify() {
+  if (failed(verifyNarrowableResult(*this, "logits", getLogits(), "d_logits",
+                                    getDLogits())))
+    return failure();
   return verifyCrossEntropyOperands(*this, getLogits(), getTargets(), "d_loss",
                                     getDLoss(), getDivisor(), getIgnoreIndex());
 }
+
+bool CrossEntropyGradOp::isNarrowableResult(unsigned) { return true; }
 
 LogicalResult GateNormGradOp::verify() {
   if (failed(expectRank(*this, "logits", getLogits(), 2, "[tokens, experts]")))

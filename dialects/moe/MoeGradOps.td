@@ -113,22 +113,25 @@ def Moe_SwigluGradOp : Moe_GradOp<"swiglu_grad",
 }
 
 def Moe_CrossEntropyGradOp : Moe_GradOp<"cross_entropy_grad",
-    [AllTypesMatch<["logits", "d_logits"]>]> {
+    [DeclareOpInterfaceMethods<Moe_NarrowableResultOpInterface>]> {
   let summary = "gradient of moe.cross_entropy with respect to the logits";
   let description = [{
     `d_logits[p, :] = d_loss * (softmax(logits[p, :]) - onehot(targets[p])) / N`
     for each counted position, 0 for the others; `N` is `divisor` when
     given (0 gives 0) and the number of positions otherwise. `divisor` and
-    `ignore_index` are the forward's.
+    `ignore_index` are the forward's. `d_logits` has the logits' type, or
+    is bf16 for f32 logits: the values rounded to nearest even
+    (moe-narrow-results).
   }];
   let arguments = (ins Moe_FloatTensor:$logits, Moe_IndexTensor:$targets,
                        Moe_FloatScalar:$d_loss,
                        Optional<Moe_FloatScalar>:$divisor,
                        OptionalAttr<I64Attr>:$ignore_index);
-  let results = (outs Moe_FloatTensor:$d_logits);
+  let results = (outs Moe_NarrowableTensor:$d_logits);
   let assemblyFormat = [{
     $logits `,` $targets `,` $d_loss (`divisor` $divisor^)? attr-dict `:`
-    type($logits) `,` type($targets) `,` type($d_loss) (`,` type($divisor)^)?
+    custom<ConvertedType>(type($logits), type($d_logits)) `,` type($targets)
+    `,` type($d_loss) (`,` type($divisor)^)?
   }];
 }
 

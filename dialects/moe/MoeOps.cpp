@@ -67,9 +67,14 @@ LogicalResult EmbeddingOp::verify() {
 }
 
 LogicalResult RmsNormOp::verify() {
+  if (failed(verifyNarrowableResult(*this, "input", getInput(), "result",
+                                    getResult())))
+    return failure();
   return verifyRmsNormOperands(*this, getInput(), getWeight(),
                                getEps().convertToDouble(), "input", getInput());
 }
+
+bool RmsNormOp::isNarrowableResult(unsigned) { return true; }
 
 LogicalResult LinearOp::verify() {
   return verifyAffine(*this, "input", getInput(), getWeight(), getBias(),

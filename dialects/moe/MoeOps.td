@@ -68,11 +68,14 @@ def Moe_EmbeddingOp : Moe_DiffOp<"embedding"> {
   }];
 }
 
-def Moe_RmsNormOp : Moe_DiffOp<"rms_norm", [AllTypesMatch<["input", "result"]>]> {
+def Moe_RmsNormOp : Moe_DiffOp<"rms_norm",
+    [DeclareOpInterfaceMethods<Moe_NarrowableResultOpInterface>]> {
   let summary = "RMSNorm over the last axis";
   let description = [{
     `result = input / sqrt(mean(input^2, last axis) + eps) * weight`, with
-    `weight` of shape `[hidden]` (Llama's RMSNorm).
+    `weight` of shape `[hidden]` (Llama's RMSNorm). The result has the
+    input's type, or is bf16 for an f32 input: the values rounded to
+    nearest even (moe-narrow-results).
 
     ```mlir
     %y = moe.rms_norm %x, %w eps = 1.0e-05 : tensor<8x64x128xf32>, tensor<128xf32>
@@ -80,9 +83,10 @@ def Moe_RmsNormOp : Moe_DiffOp<"rms_norm", [AllTypesMatch<["input", "result"]>]>
   }];
   let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$weight,
                        F64Attr:$eps);
-  let results = (outs Moe_FloatTensor:$result);
+  let results = (outs Moe_NarrowableTensor:$result);
   let assemblyFormat = [{
-    $input `,` $weight `eps` `=` $eps attr-dict `:` type($input) `,` type($weight)
+    $input `,` $weight `eps` `=` $eps attr-dict `:`
+    custom<ConvertedType>(type($input), type($result)) `,` type($weight)
   }];
 }
 

@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 //===----------------------------------------------------------------------===//
@@ -166,14 +167,26 @@ MOERT_INLINE double rmsScale(const Stored *x, int64_t n, double eps) {
   return moert::rows::inverseRms(sum, n, eps);
 }
 
-/// One row of rms_norm. The row functions are target clones: their double
-/// reductions are the norms' cost, 2-wide in baseline SSE.
-MOERT_CLONES void rmsNormRow(const float *x, const float *weight,
-                             int64_t hidden, double eps, float *y) {
+/// One row of rms_norm, stored as T (bf16: rounded). The row functions are
+/// target clones: their double reductions are the norms' cost, 2-wide in
+/// baseline SSE.
+template <typename T>
+MOERT_INLINE void rmsNormRowOf(const float *x, const float *weight,
+                               int64_t hidden, double eps, T *y) {
   float scale = static_cast<float>(rmsScale(x, hidden, eps));
 #pragma omp simd
   for (int64_t i = 0; i < hidden; ++i)
-    y[i] = x[i] * scale * weight[i];
+    y[i] = moert::storedAs<T>(x[i] * scale * weight[i]);
+}
+
+// Target clones cannot be templates: one clone per result type.
+MOERT_CLONES void rmsNormRow(const float *x, const float *weight,
+                             int64_t hidden, double eps, float *y) {
+  rmsNormRowOf(x, weight, hidden, eps, y);
+}
+MOERT_CLONES void rmsNormRow(const float *x, const float *weight,
+                             int64_t hidden, double eps, moert::bf16 *y) {
+  rmsNormRowOf(x, weight, hidden, eps, y);
 }
 
 /// One row of rms_norm's input gradient; returns the row's scale s. With
@@ -258,12 +271,17 @@ void moert::cpu::embeddingGrad(const int32_t *ids, int64_t count,
 // RMS norm.
 //===----------------------------------------------------------------------===//
 
+template <typename T>
 void moert::cpu::rmsNorm(const float *x, const float *weight, int64_t rows,
-                         int64_t hidden, double eps, float *y) {
+                         int64_t hidden, double eps, T *y) {
 #pragma omp parallel for schedule(static) if (rows * hidden >= kGrain)
   for (int64_t r = 0; r < rows; ++r)
     rmsNormRow(x + r * hidden, weight, hidden, eps, y + r * hidden);
 }
+template void moert::cpu::rmsNorm(const float *, const float *, int64_t,
+                                  int64_t, double, float *);
+template void moert::cpu::rmsNorm(const float *, const float *, int64_t,
+                                  int64_t, double, bf16 *);
 
 template <typename Stored>
 void moert::cpu::rmsNormGrad(const Stored *x, const float *weight,
@@ -522,31 +540,61 @@ float moert::cpu::crossEntropy(const float *logits, const int32_t *targets,
   return divisor == 0 ? 0.0f : static_cast<float>(total / divisor);
 }
 
+namespace {
+
+/// A counted row's softmax - onehot, scaled by rowScale.
+void crossEntropyGradRow(const float *row, int32_t target, int64_t vocab,
+                         double rowScale, float *dRow) {
+  float maximum = rowMax(row, vocab);
+  float sum = expAndSum(row, vocab, 1.0f, maximum, dRow);
+  float factor = static_cast<float>(rowScale / sum);
+#pragma omp simd
+  for (int64_t v = 0; v < vocab; ++v)
+    dRow[v] *= factor;
+  dRow[target] -= static_cast<float>(rowScale);
+}
+
+} // namespace
+
+template <typename T>
 void moert::cpu::crossEntropyGrad(const float *logits, const int32_t *targets,
                                   int64_t rows, int64_t vocab,
                                   const CountedTargets &counted, double divisor,
-                                  float dLoss, float *dLogits) {
+                                  float dLoss, T *dLogits) {
   checkTargets(targets, rows, vocab, counted);
   // The loss divides the counted rows' sum: each one's softmax - onehot is
   // scaled by dLoss / divisor.
   double rowScale = divisor == 0 ? 0.0 : static_cast<double>(dLoss) / divisor;
-#pragma omp parallel for schedule(static) if (rows * vocab >= kGrain)
-  for (int64_t r = 0; r < rows; ++r) {
-    float *dRow = dLogits + r * vocab;
-    if (!isCounted(counted, targets[r])) {
-      std::fill(dRow, dRow + vocab, 0.0f);
-      continue;
+#pragma omp parallel if (rows * vocab >= kGrain)
+  {
+    // A bf16 row is computed in f32, then rounded as it is stored.
+    std::vector<float> f32Row(std::is_same_v<T, float> ? 0 : vocab);
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      T *dRow = dLogits + r * vocab;
+      if (!isCounted(counted, targets[r])) {
+        std::fill(dRow, dRow + vocab, moert::storedAs<T>(0.0f));
+        continue;
+      }
+      if constexpr (std::is_same_v<T, float>) {
+        crossEntropyGradRow(logits + r * vocab, targets[r], vocab, rowScale,
+                            dRow);
+      } else {
+        crossEntropyGradRow(logits + r * vocab, targets[r], vocab, rowScale,
+                            f32Row.data());
+        convert(f32Row.data(), vocab, dRow);
+      }
     }
-    const float *row = logits + r * vocab;
-    float maximum = rowMax(row, vocab);
-    float sum = expAndSum(row, vocab, 1.0f, maximum, dRow);
-    float factor = static_cast<float>(rowScale / sum);
-#pragma omp simd
-    for (int64_t v = 0; v < vocab; ++v)
-      dRow[v] *= factor;
-    dRow[targets[r]] -= static_cast<float>(rowScale);
   }
 }
+template void moert::cpu::crossEntropyGrad(const float *, const int32_t *,
+                                           int64_t, int64_t,
+                                           const CountedTargets &, double,
+                                           float, float *);
+template void moert::cpu::crossEntropyGrad(const float *, const int32_t *,
+                                           int64_t, int64_t,
+                                           const CountedTargets &, double,
+                                           float, bf16 *);
 
 float moert::cpu::countTargets(const int32_t *targets, int64_t count,
                                const CountedTargets &counted) {

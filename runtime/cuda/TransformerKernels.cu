@@ -226,8 +226,9 @@ __global__ void embeddingGradRows(const int32_t *positions,
   }
 }
 
+template <typename T>
 __global__ void rmsNormKernel(const float *x, const float *weight, int64_t rows,
-                              int64_t hidden, double eps, float *y) {
+                              int64_t hidden, double eps, T *y) {
   __shared__ double scratch[32];
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const float *xr = x + r * hidden;
@@ -237,7 +238,7 @@ __global__ void rmsNormKernel(const float *x, const float *weight, int64_t rows,
     float scale = static_cast<float>(
         moert::rows::inverseRms(blockSum(sum, scratch), hidden, eps));
     for (int64_t i = threadIdx.x; i < hidden; i += blockDim.x)
-      y[r * hidden + i] = xr[i] * scale * weight[i];
+      y[r * hidden + i] = moert::storedAs<T>(xr[i] * scale * weight[i]);
   }
 }
 
@@ -407,23 +408,23 @@ __global__ void __launch_bounds__(kReduceThreads)
   }
 }
 
-/// Each counted row's softmax - onehot, scaled by dLoss / divisor; other
-/// rows (and rows with a bad target) are zero.
-__global__ void crossEntropyGradRows(const float *logits,
-                                     const int32_t *targets, int64_t rows,
-                                     int64_t vocab, CountedTargets counted,
-                                     const float *divisorDevice,
-                                     double divisorConstant, const float *dLoss,
-                                     DeviceError *errors, float *dLogits) {
+/// Each counted row's softmax - onehot, scaled by dLoss / divisor, stored
+/// as T (bf16: rounded); other rows (and rows with a bad target) are zero.
+template <typename T>
+__global__ void
+crossEntropyGradRows(const float *logits, const int32_t *targets, int64_t rows,
+                     int64_t vocab, CountedTargets counted,
+                     const float *divisorDevice, double divisorConstant,
+                     const float *dLoss, DeviceError *errors, T *dLogits) {
   __shared__ float floatScratch[32];
   __shared__ double doubleScratch[32];
   double divisor = divisorValue(divisorDevice, divisorConstant);
   double rowScale = divisor == 0 ? 0.0 : static_cast<double>(*dLoss) / divisor;
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
-    float *dRow = dLogits + r * vocab;
+    T *dRow = dLogits + r * vocab;
     if (!countedRow(targets, r, vocab, counted, errors)) {
       for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x)
-        dRow[v] = 0.0f;
+        dRow[v] = moert::storedAs<T>(0.0f);
       continue;
     }
     const float *row = logits + r * vocab;
@@ -434,7 +435,8 @@ __global__ void crossEntropyGradRows(const float *logits,
     int32_t target = targets[r];
     for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) {
       float d = expf(row[v] - maximum) * factor;
-      dRow[v] = v == target ? d - static_cast<float>(rowScale) : d;
+      dRow[v] = moert::storedAs<T>(
+          v == target ? d - static_cast<float>(rowScale) : d);
     }
   }
 }
@@ -527,14 +529,19 @@ void moert::cuda::embeddingGrad(const int32_t *ids, int64_t count,
 // RMS norm.
 //===----------------------------------------------------------------------===//
 
+template <typename T>
 void moert::cuda::rmsNorm(const float *x, const float *weight, int64_t rows,
-                          int64_t hidden, double eps, float *y) {
+                          int64_t hidden, double eps, T *y) {
   if (rows == 0)
     return;
   rmsNormKernel<<<blocksOver(rows), kThreads, 0, stream()>>>(x, weight, rows,
                                                              hidden, eps, y);
   checkLaunch("moert::cuda::rmsNorm");
 }
+template void moert::cuda::rmsNorm(const float *, const float *, int64_t,
+                                   int64_t, double, float *);
+template void moert::cuda::rmsNorm(const float *, const float *, int64_t,
+                                   int64_t, double, bf16 *);
 
 template <typename Stored>
 void moert::cuda::rmsNormGrad(const Stored *x, const float *weight,
@@ -722,11 +729,12 @@ void moert::cuda::crossEntropy(const float *logits, const int32_t *targets,
   checkLaunch("moert::cuda::crossEntropy (total)");
 }
 
+template <typename T>
 void moert::cuda::crossEntropyGrad(const float *logits, const int32_t *targets,
                                    int64_t rows, int64_t vocab,
                                    const CountedTargets &counted,
                                    Divisor divisor, const float *dLoss,
-                                   float *dLogits) {
+                                   T *dLogits) {
   if (rows == 0)
     return;
   crossEntropyGradRows<<<blocksOver(rows), kThreads, 0, stream()>>>(
@@ -734,6 +742,14 @@ void moert::cuda::crossEntropyGrad(const float *logits, const int32_t *targets,
       dLoss, deviceErrors(), dLogits);
   checkLaunch("moert::cuda::crossEntropyGrad");
 }
+template void moert::cuda::crossEntropyGrad(const float *, const int32_t *,
+                                            int64_t, int64_t,
+                                            const CountedTargets &, Divisor,
+                                            const float *, float *);
+template void moert::cuda::crossEntropyGrad(const float *, const int32_t *,
+                                            int64_t, int64_t,
+                                            const CountedTargets &, Divisor,
+                                            const float *, bf16 *);
 
 void moert::cuda::countTargets(const int32_t *targets, int64_t count,
                                const CountedTargets &counted, float *result) {

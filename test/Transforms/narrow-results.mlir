@@ -93,3 +93,28 @@ func.func @f64(%x: tensor<1x2x1x4xf64>) -> tensor<1x2x1x4xbf16> {
   %n = arith.truncf %y : tensor<1x2x1x4xf64> to tensor<1x2x1x4xbf16>
   return %n : tensor<1x2x1x4xbf16>
 }
+
+// RMSNorm's output before the attention's GEMMs, and the logits' gradient
+// before the output projection's: both fold.
+// RUN: moe-run %s --entry normed > %t.converted-normed
+// RUN: moe-run %t.narrowed.mlir --entry normed > %t.narrowed-normed
+// RUN: diff %t.converted-normed %t.narrowed-normed
+// CHECK-LABEL: func.func @normed
+// CHECK: moe.rms_norm {{.*}} : tensor<2x4xf32> -> tensor<2x4xbf16>, tensor<4xf32>
+// CHECK: moe.cross_entropy_grad {{.*}} : tensor<2x5xf32> -> tensor<2x5xbf16>, tensor<2xi32>, tensor<f32>
+// CHECK-NOT: arith.truncf
+// CHECK: return
+func.func @normed() -> (tensor<2x4xf32> {moe.output = "normed"}, tensor<2x5xf32> {moe.output = "d_logits"}) {
+  %x = arith.constant dense<[[0.1, -2.2, 0.37, 4.4], [1.5, 0.6, -0.71, 0.8]]> : tensor<2x4xf32>
+  %w = arith.constant dense<[1.1, 0.9, -1.3, 0.7]> : tensor<4xf32>
+  %y = moe.rms_norm %x, %w eps = 1.0e-05 : tensor<2x4xf32>, tensor<4xf32>
+  %ny = arith.truncf %y : tensor<2x4xf32> to tensor<2x4xbf16>
+  %wy = arith.extf %ny : tensor<2x4xbf16> to tensor<2x4xf32>
+  %z = arith.constant dense<[[0.3, -1.1, 2.7, 0.05, -0.4], [1.9, 0.2, -0.8, 0.6, 1.3]]> : tensor<2x5xf32>
+  %t = arith.constant dense<[2, 0]> : tensor<2xi32>
+  %dl = arith.constant dense<0.7> : tensor<f32>
+  %dz = moe.cross_entropy_grad %z, %t, %dl : tensor<2x5xf32>, tensor<2xi32>, tensor<f32>
+  %nz = arith.truncf %dz : tensor<2x5xf32> to tensor<2x5xbf16>
+  %wz = arith.extf %nz : tensor<2x5xbf16> to tensor<2x5xf32>
+  return %wy, %wz : tensor<2x4xf32>, tensor<2x5xf32>
+}

@@ -141,6 +141,11 @@ TEST(CpuTransformerKernelsTest, RmsNormAndGradMatchReference) {
     Floats y = output(c.rows * c.hidden);
     cpu::rmsNorm(x.data(), weight.data(), c.rows, c.hidden, c.eps, y.data());
     expectClose(y, ref::rmsNorm(xRef, wRef, c.eps), "rmsNorm " + name);
+    // A narrowed result is the f32 one rounded, bit for bit.
+    Halves narrowedY(y.size());
+    cpu::rmsNorm(x.data(), weight.data(), c.rows, c.hidden, c.eps,
+                 narrowedY.data());
+    expectBitwiseEqual(narrowedY, narrowed(y), "rmsNorm into bf16 " + name);
 
     Floats dx = output(c.rows * c.hidden), dWeight = output(c.hidden);
     cpu::rmsNormGrad(x.data(), weight.data(), dy.data(), c.rows, c.hidden,
@@ -365,6 +370,13 @@ TEST(CpuTransformerKernelsTest, CrossEntropyAndGradMatchReference) {
                                         Tensor::scalar(DType::F32, c.dLoss),
                                         counted),
                   "crossEntropyGrad " + name + v.what);
+      // A narrowed gradient is the f32 one rounded, bit for bit.
+      Halves narrowedDLogits(dLogits.size());
+      cpu::crossEntropyGrad(logits.data(), v.targets.data(), c.rows, c.vocab,
+                            v.counted, divisor, c.dLoss,
+                            narrowedDLogits.data());
+      expectBitwiseEqual(narrowedDLogits, narrowed(dLogits),
+                         "crossEntropyGrad into bf16 " + name + v.what);
     }
     EXPECT_EQ(cpu::crossEntropy(logits.data(), allIgnored.data(), c.rows,
                                 c.vocab, {true, -100}, 0),

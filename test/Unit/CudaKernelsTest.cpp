@@ -171,6 +171,14 @@ TEST_F(CudaTransformerKernelsTest, RmsNormAndGradMatchCpu) {
     Floats y = output(c.rows * c.hidden);
     cpu::rmsNorm(x.data(), weight.data(), c.rows, c.hidden, c.eps, y.data());
     expectClose(yGpu.download(), y, "rmsNorm " + name);
+    // A narrowed result is the GPU's f32 one rounded, bit for bit.
+    DeviceBuffer<moert::bf16> narrowedYGpu(c.rows * c.hidden),
+        expectedYGpu(c.rows * c.hidden);
+    gpu::rmsNorm(xGpu.get(), weightGpu.get(), c.rows, c.hidden, c.eps,
+                 narrowedYGpu.get());
+    gpu::convert(yGpu.get(), c.rows * c.hidden, expectedYGpu.get());
+    expectBitwiseEqual(narrowedYGpu.download(), expectedYGpu.download(),
+                       "rmsNorm into bf16 " + name);
 
     DeviceBuffer<float> dxGpu(c.rows * c.hidden), dWeightGpu(c.hidden);
     gpu::rmsNormGrad(xGpu.get(), weightGpu.get(), dyGpu.get(), c.rows, c.hidden,
@@ -457,6 +465,15 @@ TEST_F(CudaTransformerKernelsTest, CrossEntropyAndGradMatchCpu) {
                             constantGrad.get());
       expectClose(constantGrad.download(), dLogits,
                   "crossEntropyGrad constant divisor " + what);
+      // A narrowed gradient is the GPU's f32 one rounded, bit for bit.
+      DeviceBuffer<moert::bf16> narrowedGrad(c.rows * c.vocab),
+          expectedGrad(c.rows * c.vocab);
+      gpu::crossEntropyGrad(logitsGpu.get(), targetsGpu.get(), c.rows, c.vocab,
+                            v.counted, gpu::Divisor(divisor), dLossGpu.get(),
+                            narrowedGrad.get());
+      gpu::convert(constantGrad.get(), c.rows * c.vocab, expectedGrad.get());
+      expectBitwiseEqual(narrowedGrad.download(), expectedGrad.download(),
+                         "crossEntropyGrad into bf16 " + what);
       // The count is the divisor (all rows when none is ignored).
       DeviceBuffer<float> deviceGrad(c.rows * c.vocab);
       gpu::crossEntropyGrad(logitsGpu.get(), targetsGpu.get(), c.rows, c.vocab,

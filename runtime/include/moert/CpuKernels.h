@@ -43,8 +43,10 @@ void embedding(const float *table, int64_t vocab, int64_t hidden,
 void embeddingGrad(const int32_t *ids, int64_t count, const float *dOut,
                    int64_t vocab, int64_t hidden, float *dTable);
 
+/// y is f32, or bf16 (the values rounded); instantiated for both.
+template <typename T>
 void rmsNorm(const float *x, const float *weight, int64_t rows, int64_t hidden,
-             double eps, float *y);
+             double eps, T *y);
 /// x is f32, or bf16 (the stored activation, widened as it is read);
 /// instantiated for both.
 template <typename Stored>
@@ -104,9 +106,11 @@ void mul(const float *a, const float *b, int64_t count, float *y);
 float crossEntropy(const float *logits, const int32_t *targets, int64_t rows,
                    int64_t vocab, const CountedTargets &counted,
                    double divisor);
+/// dLogits is f32, or bf16 (the values rounded); instantiated for both.
+template <typename T>
 void crossEntropyGrad(const float *logits, const int32_t *targets, int64_t rows,
                       int64_t vocab, const CountedTargets &counted,
-                      double divisor, float dLoss, float *dLogits);
+                      double divisor, float dLoss, T *dLogits);
 /// The number of counted targets (moe.count_targets).
 float countTargets(const int32_t *targets, int64_t count,
                    const CountedTargets &counted);

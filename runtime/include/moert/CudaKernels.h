@@ -62,8 +62,10 @@ void embedding(const float *table, int64_t vocab, int64_t hidden,
 void embeddingGrad(const int32_t *ids, int64_t count, const float *dOut,
                    int64_t vocab, int64_t hidden, float *dTable);
 
+/// y is f32, or bf16 (the values rounded); instantiated for both.
+template <typename T>
 void rmsNorm(const float *x, const float *weight, int64_t rows, int64_t hidden,
-             double eps, float *y);
+             double eps, T *y);
 /// x is f32, or bf16 (the stored activation, widened as it is read);
 /// instantiated for both.
 template <typename Stored>
@@ -119,9 +121,11 @@ void mul(const float *a, const float *b, int64_t count, float *y);
 void crossEntropy(const float *logits, const int32_t *targets, int64_t rows,
                   int64_t vocab, const CountedTargets &counted, Divisor divisor,
                   float *result);
+/// dLogits is f32, or bf16 (the values rounded); instantiated for both.
+template <typename T>
 void crossEntropyGrad(const float *logits, const int32_t *targets, int64_t rows,
                       int64_t vocab, const CountedTargets &counted,
-                      Divisor divisor, const float *dLoss, float *dLogits);
+                      Divisor divisor, const float *dLoss, T *dLogits);
 void countTargets(const int32_t *targets, int64_t count,
                   const CountedTargets &counted, float *result);
 

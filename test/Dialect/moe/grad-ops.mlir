@@ -142,6 +142,14 @@ func.func @cross_entropy_grad(%logits: tensor<2x3x16xf32>, %targets: tensor<2x3x
   return %dz : tensor<2x3x16xf32>
 }
 
+// A gradient narrowed to bf16 (moe-narrow-results) prints after an arrow.
+// CHECK-LABEL: func.func @cross_entropy_grad_narrowed
+// CHECK: moe.cross_entropy_grad {{.*}} : tensor<2x16xf32> -> tensor<2x16xbf16>, tensor<2xi32>, tensor<f32>
+func.func @cross_entropy_grad_narrowed(%logits: tensor<2x16xf32>, %targets: tensor<2xi32>, %dl: tensor<f32>) -> tensor<2x16xbf16> {
+  %dz = moe.cross_entropy_grad %logits, %targets, %dl : tensor<2x16xf32> -> tensor<2x16xbf16>, tensor<2xi32>, tensor<f32>
+  return %dz : tensor<2x16xbf16>
+}
+
 //===----------------------------------------------------------------------===//
 // Routing and expert backward ops
 //===----------------------------------------------------------------------===//

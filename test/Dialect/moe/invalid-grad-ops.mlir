@@ -289,9 +289,10 @@ func.func @cross_entropy_grad_d_loss_element_type(%z: tensor<2x3x16xf32>, %t: te
 
 // -----
 
-// moe.cross_entropy_grad (ODS): d_logits has the type of the logits (generic form).
+// moe.cross_entropy_grad: d_logits has the type of the logits, or bf16 for
+// f32 ones (generic form).
 func.func @cross_entropy_grad_d_logits_type(%z: tensor<2x3x16xf32>, %t: tensor<2x3xi32>, %dl: tensor<f32>) {
-  // expected-error @+1 {{'moe.cross_entropy_grad' op failed to verify that all of {logits, d_logits} have same type}}
+  // expected-error @+1 {{'moe.cross_entropy_grad' op 'd_logits' must have the element type of 'logits' ('f32') or bf16, got 'f64'}}
   %dz = "moe.cross_entropy_grad"(%z, %t, %dl) : (tensor<2x3x16xf32>, tensor<2x3xi32>, tensor<f32>) -> tensor<2x3x16xf64>
   return
 }

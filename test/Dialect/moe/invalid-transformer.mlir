@@ -59,6 +59,24 @@ func.func @rms_norm_weight_shape(%x: tensor<4x8xf32>, %w: tensor<4xf32>) {
 
 // -----
 
+// moe.rms_norm: the result has the input's shape (generic form).
+func.func @rms_norm_result_shape(%x: tensor<4x8xf32>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{'moe.rms_norm' op 'result' must have shape [4, 8], got [8, 4]}}
+  %y = "moe.rms_norm"(%x, %w) <{eps = 1.0e-05 : f64}> : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<8x4xf32>
+  return
+}
+
+// -----
+
+// moe.rms_norm: a bf16 result (narrowed) only for an f32 input.
+func.func @rms_norm_narrowed_f64(%x: tensor<4x8xf64>, %w: tensor<8xf64>) {
+  // expected-error @+1 {{'moe.rms_norm' op 'result' must have the element type of 'input' ('f64'), got 'bf16'}}
+  %y = moe.rms_norm %x, %w eps = 1.0e-05 : tensor<4x8xf64> -> tensor<4x8xbf16>, tensor<8xf64>
+  return
+}
+
+// -----
+
 // moe.rms_norm: the weight has the element type of the input.
 func.func @rms_norm_weight_element_type(%x: tensor<4x8xf32>, %w: tensor<8xf64>) {
   // expected-error @+1 {{'moe.rms_norm' op 'weight' must have element type 'f32' (that of 'input'), got 'f64'}}

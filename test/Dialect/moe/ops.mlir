@@ -83,6 +83,14 @@ func.func @rms_norm_f64(%x: tensor<8xf64>, %w: tensor<8xf64>) -> tensor<8xf64> {
   return %y : tensor<8xf64>
 }
 
+// A result narrowed to bf16 (moe-narrow-results) prints after an arrow.
+// CHECK-LABEL: func.func @rms_norm_narrowed
+// CHECK: moe.rms_norm %{{.*}}, %{{.*}} eps = 1.000000e-05 : tensor<2x8xf32> -> tensor<2x8xbf16>, tensor<8xf32>
+func.func @rms_norm_narrowed(%x: tensor<2x8xf32>, %w: tensor<8xf32>) -> tensor<2x8xbf16> {
+  %y = moe.rms_norm %x, %w eps = 1.0e-05 : tensor<2x8xf32> -> tensor<2x8xbf16>, tensor<8xf32>
+  return %y : tensor<2x8xbf16>
+}
+
 // CHECK-LABEL: func.func @linear
 // CHECK-SAME: (%[[X:.*]]: tensor<2x3x8xf32>, %[[W:.*]]: tensor<6x8xf32>)
 // CHECK: %[[Y:.*]] = moe.linear %[[X]], %[[W]] : tensor<2x3x8xf32>, tensor<6x8xf32> -> tensor<2x3x6xf32>
