@@ -429,13 +429,18 @@ TEST(CpuRoutingKernelsTest, CombineAndGradMatchReference) {
         if (slots[i] < 0) {
           EXPECT_EQ(dWeights[i], 0.0f) << name << " dropped " << i;
         }
+      // combineGrad of these assignments, with expert outputs and their
+      // gradient of any storage type.
+      auto gradOf = [&](const auto *out, auto *dExpertOutput,
+                        float *dWeightsOut) {
+        cpu::combineGrad(out, weights.data(), indices.data(), slots.data(),
+                         dy.data(), s.tokens, s.topK, s.experts, capacity,
+                         s.hidden, dExpertOutput, dWeightsOut);
+      };
       // A narrowed dExpertOutput is the f32 one rounded, bit for bit.
       Halves narrowedDOut(dOut.size());
       Floats narrowedDWeights = output(weights.size());
-      cpu::combineGrad(expertOutput.data(), weights.data(), indices.data(),
-                       slots.data(), dy.data(), s.tokens, s.topK, s.experts,
-                       capacity, s.hidden, narrowedDOut.data(),
-                       narrowedDWeights.data());
+      gradOf(expertOutput.data(), narrowedDOut.data(), narrowedDWeights.data());
       expectBitwiseEqual(narrowedDOut, narrowed(dOut),
                          "combineGrad into bf16 " + name);
       expectBitwiseEqual(narrowedDWeights, dWeights,
@@ -446,25 +451,17 @@ TEST(CpuRoutingKernelsTest, CombineAndGradMatchReference) {
       Floats widenedOut = widened(stored);
       Floats dOutOfWidened = output(buffer.size()),
              dWeightsOfWidened = output(weights.size());
-      cpu::combineGrad(widenedOut.data(), weights.data(), indices.data(),
-                       slots.data(), dy.data(), s.tokens, s.topK, s.experts,
-                       capacity, s.hidden, dOutOfWidened.data(),
-                       dWeightsOfWidened.data());
+      gradOf(widenedOut.data(), dOutOfWidened.data(), dWeightsOfWidened.data());
       Floats dOutOfStored = output(buffer.size()),
              dWeightsOfStored = output(weights.size());
-      cpu::combineGrad(stored.data(), weights.data(), indices.data(),
-                       slots.data(), dy.data(), s.tokens, s.topK, s.experts,
-                       capacity, s.hidden, dOutOfStored.data(),
-                       dWeightsOfStored.data());
+      gradOf(stored.data(), dOutOfStored.data(), dWeightsOfStored.data());
       expectBitwiseEqual(dOutOfStored, dOutOfWidened,
                          "combineGrad of bf16 " + name);
       expectBitwiseEqual(dWeightsOfStored, dWeightsOfWidened,
                          "combineGrad dWeights of bf16 " + name);
       Halves narrowedDOutOfStored(buffer.size());
-      cpu::combineGrad(stored.data(), weights.data(), indices.data(),
-                       slots.data(), dy.data(), s.tokens, s.topK, s.experts,
-                       capacity, s.hidden, narrowedDOutOfStored.data(),
-                       dWeightsOfStored.data());
+      gradOf(stored.data(), narrowedDOutOfStored.data(),
+             dWeightsOfStored.data());
       expectBitwiseEqual(narrowedDOutOfStored, narrowed(dOutOfWidened),
                          "combineGrad of bf16 into bf16 " + name);
       expectBitwiseEqual(dWeightsOfStored, dWeightsOfWidened,

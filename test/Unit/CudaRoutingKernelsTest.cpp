@@ -428,13 +428,19 @@ TEST_F(CudaRoutingKernelsTest, CombineAndGradMatchCpu) {
         if (slots[i] < 0) {
           EXPECT_EQ(gpuDWeights[i], 0.0f) << name << " dropped " << i;
         }
+      // combineGrad of these assignments on the GPU, with expert outputs
+      // and their gradient of any storage type.
+      auto gradOf = [&](const auto *out, auto *dExpertOutput,
+                        float *dWeightsOut) {
+        gpu::combineGrad(out, weightsGpu.get(), indicesGpu.get(),
+                         slotsGpu.get(), dyGpu.get(), s.tokens, s.topK,
+                         s.experts, capacity, s.hidden, dExpertOutput,
+                         dWeightsOut);
+      };
       // A narrowed dExpertOutput is the GPU's f32 one rounded, bit for bit.
       DeviceBuffer<moert::bf16> narrowedGpu(bufferSize),
           expectedGpu(bufferSize);
-      gpu::combineGrad(expertOutputGpu.get(), weightsGpu.get(),
-                       indicesGpu.get(), slotsGpu.get(), dyGpu.get(), s.tokens,
-                       s.topK, s.experts, capacity, s.hidden, narrowedGpu.get(),
-                       dWeightsGpu.get());
+      gradOf(expertOutputGpu.get(), narrowedGpu.get(), dWeightsGpu.get());
       gpu::convert(dOutGpu.get(), bufferSize, expectedGpu.get());
       expectBitwiseEqual(narrowedGpu.download(), expectedGpu.download(),
                          "combineGrad into bf16 " + name);
@@ -445,21 +451,13 @@ TEST_F(CudaRoutingKernelsTest, CombineAndGradMatchCpu) {
       DeviceBuffer<float> widenedGpu(widened(stored));
       DeviceBuffer<float> dOutOfStored(bufferSize),
           dWeightsOfStored(weights.size());
-      gpu::combineGrad(storedGpu.get(), weightsGpu.get(), indicesGpu.get(),
-                       slotsGpu.get(), dyGpu.get(), s.tokens, s.topK, s.experts,
-                       capacity, s.hidden, dOutOfStored.get(),
-                       dWeightsOfStored.get());
-      gpu::combineGrad(widenedGpu.get(), weightsGpu.get(), indicesGpu.get(),
-                       slotsGpu.get(), dyGpu.get(), s.tokens, s.topK, s.experts,
-                       capacity, s.hidden, dOutGpu.get(), dWeightsGpu.get());
+      gradOf(storedGpu.get(), dOutOfStored.get(), dWeightsOfStored.get());
+      gradOf(widenedGpu.get(), dOutGpu.get(), dWeightsGpu.get());
       expectBitwiseEqual(dOutOfStored.download(), dOutGpu.download(),
                          "combineGrad of bf16 " + name);
       expectBitwiseEqual(dWeightsOfStored.download(), dWeightsGpu.download(),
                          "combineGrad dWeights of bf16 " + name);
-      gpu::combineGrad(storedGpu.get(), weightsGpu.get(), indicesGpu.get(),
-                       slotsGpu.get(), dyGpu.get(), s.tokens, s.topK, s.experts,
-                       capacity, s.hidden, narrowedGpu.get(),
-                       dWeightsOfStored.get());
+      gradOf(storedGpu.get(), narrowedGpu.get(), dWeightsOfStored.get());
       gpu::convert(dOutGpu.get(), bufferSize, expectedGpu.get());
       expectBitwiseEqual(narrowedGpu.download(), expectedGpu.download(),
                          "combineGrad of bf16 into bf16 " + name);
