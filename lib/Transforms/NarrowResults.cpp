@@ -24,11 +24,15 @@ using namespace mlir::moe;
 
 namespace {
 
-/// Whether every float operand of `op` is f32.
+/// Whether `op` computes in f32: each float operand is f32, or bf16 where
+/// the op widens it as it reads it (moe-widen-operands).
 bool hasF32Operands(Operation *op) {
-  return llvm::all_of(op->getOperandTypes(), [](Type type) {
-    Type element = getElementTypeOrSelf(type);
-    return !isa<FloatType>(element) || element.isF32();
+  auto widening = dyn_cast<WidenableOperandOpInterface>(op);
+  return llvm::all_of(op->getOpOperands(), [&](OpOperand &operand) {
+    Type element = getElementTypeOrSelf(operand.get().getType());
+    return !isa<FloatType>(element) || element.isF32() ||
+           (element.isBF16() && widening &&
+            widening.isWidenableOperand(operand.getOperandNumber()));
   });
 }
 

@@ -13,6 +13,8 @@
 // RUN: moe-opt %s --moe-narrow-results --moe-widen-operands -o %t.both.mlir
 // RUN: moe-run %t.both.mlir --entry combined_grad > %t.both-combine
 // RUN: diff %t.converted-combine %t.both-combine
+// In either order: a widened operand still computes in f32.
+// RUN: moe-opt %s --moe-widen-operands --moe-narrow-results | FileCheck %s --check-prefix=BOTH
 
 // The stored residual stream, widened only for RMSNorm's gradient: the
 // conversion goes.
