@@ -271,35 +271,26 @@ void placeRows(const float *tokens, const int32_t *indices,
     }
 }
 
+} // namespace
+
 template <typename T>
-void dispatchOf(const float *tokens, const int32_t *indices,
-                const float *priority, int64_t numTokens, int64_t hidden,
-                int64_t topK, int64_t experts, int64_t capacity, T *buffer,
-                int32_t *slots, int64_t *counts, int64_t *dropped) {
+void moert::cpu::dispatch(const float *tokens, const int32_t *indices,
+                          const float *priority, int64_t numTokens,
+                          int64_t hidden, int64_t topK, int64_t experts,
+                          int64_t capacity, T *buffer, int32_t *slots,
+                          int64_t *counts, int64_t *dropped) {
   *dropped = routeAssignments(indices, priority, numTokens * topK, experts,
                               capacity, slots, counts, "moe.dispatch");
   placeRows(tokens, indices, slots, numTokens, hidden, topK, capacity, buffer);
 }
-
-} // namespace
-
-void moert::cpu::dispatch(const float *tokens, const int32_t *indices,
-                          const float *priority, int64_t numTokens,
-                          int64_t hidden, int64_t topK, int64_t experts,
-                          int64_t capacity, float *buffer, int32_t *slots,
-                          int64_t *counts, int64_t *dropped) {
-  dispatchOf(tokens, indices, priority, numTokens, hidden, topK, experts,
-             capacity, buffer, slots, counts, dropped);
-}
-
-void moert::cpu::dispatch(const float *tokens, const int32_t *indices,
-                          const float *priority, int64_t numTokens,
-                          int64_t hidden, int64_t topK, int64_t experts,
-                          int64_t capacity, bf16 *buffer, int32_t *slots,
-                          int64_t *counts, int64_t *dropped) {
-  dispatchOf(tokens, indices, priority, numTokens, hidden, topK, experts,
-             capacity, buffer, slots, counts, dropped);
-}
+template void moert::cpu::dispatch(const float *, const int32_t *,
+                                   const float *, int64_t, int64_t, int64_t,
+                                   int64_t, int64_t, float *, int32_t *,
+                                   int64_t *, int64_t *);
+template void moert::cpu::dispatch(const float *, const int32_t *,
+                                   const float *, int64_t, int64_t, int64_t,
+                                   int64_t, int64_t, bf16 *, int32_t *,
+                                   int64_t *, int64_t *);
 
 void moert::cpu::route(const int32_t *indices, const float *priority,
                        int64_t numTokens, int64_t topK, int64_t experts,

@@ -382,11 +382,9 @@ void moert::cpu::biasGrad(const float *dy, int64_t rows, int64_t out,
 // RoPE.
 //===----------------------------------------------------------------------===//
 
-namespace {
-
 template <typename T>
-void ropeOf(const float *x, int64_t batch, int64_t seq, int64_t heads,
-            int64_t headDim, double theta, bool inverse, T *y) {
+void moert::cpu::rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
+                      int64_t headDim, double theta, bool inverse, T *y) {
   // head_dim is even (the verifier checks it). cos and sin of s * f_i for
   // every position, stepped by angle addition in double (error ~seq * 1e-16)
   // instead of seq * head_dim / 2 libm calls.
@@ -424,17 +422,10 @@ void ropeOf(const float *x, int64_t batch, int64_t seq, int64_t heads,
   }
 }
 
-} // namespace
-
-void moert::cpu::rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
-                      int64_t headDim, double theta, bool inverse, float *y) {
-  ropeOf(x, batch, seq, heads, headDim, theta, inverse, y);
-}
-
-void moert::cpu::rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
-                      int64_t headDim, double theta, bool inverse, bf16 *y) {
-  ropeOf(x, batch, seq, heads, headDim, theta, inverse, y);
-}
+template void moert::cpu::rope(const float *, int64_t, int64_t, int64_t,
+                               int64_t, double, bool, float *);
+template void moert::cpu::rope(const float *, int64_t, int64_t, int64_t,
+                               int64_t, double, bool, bf16 *);
 
 //===----------------------------------------------------------------------===//
 // Elementwise.

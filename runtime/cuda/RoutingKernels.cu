@@ -499,13 +499,12 @@ void moert::cuda::gateNormGrad(const float *logits, const float *dy,
   launchGateNorm(logits, dy, tokens, experts, lambda, eps, dLogits);
 }
 
-namespace {
-
 template <typename T>
-void dispatchOf(const float *tokens, const int32_t *indices,
-                const float *priority, int64_t numTokens, int64_t hidden,
-                int64_t topK, int64_t experts, int64_t capacity, T *buffer,
-                int32_t *slots, int64_t *counts, int64_t *dropped) {
+void moert::cuda::dispatch(const float *tokens, const int32_t *indices,
+                           const float *priority, int64_t numTokens,
+                           int64_t hidden, int64_t topK, int64_t experts,
+                           int64_t capacity, T *buffer, int32_t *slots,
+                           int64_t *counts, int64_t *dropped) {
   int64_t assignments = numTokens * topK;
   queueAssignments(indices, priority, assignments, experts, capacity, 1, slots,
                    counts, dropped, CheckedOp::Dispatch,
@@ -515,26 +514,14 @@ void dispatchOf(const float *tokens, const int32_t *indices,
       false, buffer, deviceErrors());
   checkLaunch("moert::cuda::dispatch");
 }
-
-} // namespace
-
-void moert::cuda::dispatch(const float *tokens, const int32_t *indices,
-                           const float *priority, int64_t numTokens,
-                           int64_t hidden, int64_t topK, int64_t experts,
-                           int64_t capacity, float *buffer, int32_t *slots,
-                           int64_t *counts, int64_t *dropped) {
-  dispatchOf(tokens, indices, priority, numTokens, hidden, topK, experts,
-             capacity, buffer, slots, counts, dropped);
-}
-
-void moert::cuda::dispatch(const float *tokens, const int32_t *indices,
-                           const float *priority, int64_t numTokens,
-                           int64_t hidden, int64_t topK, int64_t experts,
-                           int64_t capacity, bf16 *buffer, int32_t *slots,
-                           int64_t *counts, int64_t *dropped) {
-  dispatchOf(tokens, indices, priority, numTokens, hidden, topK, experts,
-             capacity, buffer, slots, counts, dropped);
-}
+template void moert::cuda::dispatch(const float *, const int32_t *,
+                                    const float *, int64_t, int64_t, int64_t,
+                                    int64_t, int64_t, float *, int32_t *,
+                                    int64_t *, int64_t *);
+template void moert::cuda::dispatch(const float *, const int32_t *,
+                                    const float *, int64_t, int64_t, int64_t,
+                                    int64_t, int64_t, bf16 *, int32_t *,
+                                    int64_t *, int64_t *);
 
 void moert::cuda::route(const int32_t *indices, const float *priority,
                         int64_t numTokens, int64_t topK, int64_t experts,

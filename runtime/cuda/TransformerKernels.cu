@@ -587,11 +587,10 @@ void moert::cuda::biasGrad(const float *dy, int64_t rows, int64_t out,
 // RoPE and attention.
 //===----------------------------------------------------------------------===//
 
-namespace {
-
 template <typename T>
-void ropeOf(const float *x, int64_t batch, int64_t seq, int64_t heads,
-            int64_t headDim, double theta, bool inverse, T *y) {
+void moert::cuda::rope(const float *x, int64_t batch, int64_t seq,
+                       int64_t heads, int64_t headDim, double theta,
+                       bool inverse, T *y) {
   // head_dim is even (the verifier checks it).
   int64_t pairs = seq * (headDim / 2);
   if (pairs == 0 || batch == 0 || heads == 0)
@@ -600,20 +599,10 @@ void ropeOf(const float *x, int64_t batch, int64_t seq, int64_t heads,
       x, batch, seq, heads, headDim, theta, inverse, y);
   checkLaunch("moert::cuda::rope");
 }
-
-} // namespace
-
-void moert::cuda::rope(const float *x, int64_t batch, int64_t seq,
-                       int64_t heads, int64_t headDim, double theta,
-                       bool inverse, float *y) {
-  ropeOf(x, batch, seq, heads, headDim, theta, inverse, y);
-}
-
-void moert::cuda::rope(const float *x, int64_t batch, int64_t seq,
-                       int64_t heads, int64_t headDim, double theta,
-                       bool inverse, bf16 *y) {
-  ropeOf(x, batch, seq, heads, headDim, theta, inverse, y);
-}
+template void moert::cuda::rope(const float *, int64_t, int64_t, int64_t,
+                                int64_t, double, bool, float *);
+template void moert::cuda::rope(const float *, int64_t, int64_t, int64_t,
+                                int64_t, double, bool, bf16 *);
 
 namespace {
 

@@ -72,12 +72,11 @@ void linearWeightGrad(const bf16 *dy, const bf16 *x, int64_t rows, int64_t in,
 /// dBias[out] = sum over rows of dy[rows, out].
 void biasGrad(const float *dy, int64_t rows, int64_t out, float *dBias);
 
-/// x, y: [batch, seq, heads, headDim]; a bf16 y is the f32 result rounded
-/// (a narrowed result, moe-narrow-results).
+/// x, y: [batch, seq, heads, headDim]; y is f32, or bf16 (the f32 result
+/// rounded, a narrowed result of moe-narrow-results); instantiated for both.
+template <typename T>
 void rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
-          int64_t headDim, double theta, bool inverse, float *y);
-void rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
-          int64_t headDim, double theta, bool inverse, bf16 *y);
+          int64_t headDim, double theta, bool inverse, T *y);
 
 /// q, out: [batch, seq, heads, headDim]; k, v: [batch, seq, kvHeads, headDim].
 void attention(const float *q, const float *k, const float *v, int64_t batch,
@@ -138,15 +137,13 @@ void gateNormGrad(const float *logits, const float *dy, int64_t tokens,
 /// counts[e] = rows filled; *dropped = dropped assignments. Rows past
 /// counts[e] are left unwritten. An expert over capacity keeps its first
 /// assignments, or with `priority` ([tokens, topK]; may be null) those of
-/// highest priority, ties going to the earlier one. A bf16 buffer holds
-/// the rows rounded (a narrowed result, moe-narrow-results).
+/// highest priority, ties going to the earlier one. The buffer is f32, or
+/// bf16 holding the rows rounded (a narrowed result, moe-narrow-results);
+/// instantiated for both.
+template <typename T>
 void dispatch(const float *tokens, const int32_t *indices,
               const float *priority, int64_t numTokens, int64_t hidden,
-              int64_t topK, int64_t experts, int64_t capacity, float *buffer,
-              int32_t *slots, int64_t *counts, int64_t *dropped);
-void dispatch(const float *tokens, const int32_t *indices,
-              const float *priority, int64_t numTokens, int64_t hidden,
-              int64_t topK, int64_t experts, int64_t capacity, bf16 *buffer,
+              int64_t topK, int64_t experts, int64_t capacity, T *buffer,
               int32_t *slots, int64_t *counts, int64_t *dropped);
 /// dispatch's decisions alone (moe.route): slots within the runs of `ranks`
 /// equal parts of the tokens, the runs' lengths (`counts`, [ranks,

@@ -87,10 +87,10 @@ void linearWeightGrad(const bf16 *dy, const bf16 *x, int64_t rows, int64_t in,
                       int64_t out, float *dWeight);
 void biasGrad(const float *dy, int64_t rows, int64_t out, float *dBias);
 
+/// y is f32, or bf16 (the values rounded); instantiated for both.
+template <typename T>
 void rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
-          int64_t headDim, double theta, bool inverse, float *y);
-void rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
-          int64_t headDim, double theta, bool inverse, bf16 *y);
+          int64_t headDim, double theta, bool inverse, T *y);
 
 void attention(const float *q, const float *k, const float *v, int64_t batch,
                int64_t seq, int64_t heads, int64_t kvHeads, int64_t headDim,
@@ -145,13 +145,11 @@ void gateNorm(const float *logits, int64_t tokens, int64_t experts,
 void gateNormGrad(const float *logits, const float *dy, int64_t tokens,
                   int64_t experts, double lambda, double eps, float *dLogits);
 
+/// The buffer is f32, or bf16 (the rows rounded); instantiated for both.
+template <typename T>
 void dispatch(const float *tokens, const int32_t *indices,
               const float *priority, int64_t numTokens, int64_t hidden,
-              int64_t topK, int64_t experts, int64_t capacity, float *buffer,
-              int32_t *slots, int64_t *counts, int64_t *dropped);
-void dispatch(const float *tokens, const int32_t *indices,
-              const float *priority, int64_t numTokens, int64_t hidden,
-              int64_t topK, int64_t experts, int64_t capacity, bf16 *buffer,
+              int64_t topK, int64_t experts, int64_t capacity, T *buffer,
               int32_t *slots, int64_t *counts, int64_t *dropped);
 void route(const int32_t *indices, const float *priority, int64_t numTokens,
            int64_t topK, int64_t experts, int64_t capacity, int64_t ranks,
