@@ -28,6 +28,7 @@ void moe::buildTrainPipeline(OpPassManager &pm,
   if (options.precision != "f32") {
     MixedPrecisionOptions mixed;
     mixed.dtype = options.precision;
+    mixed.weightCopies = options.weightCopies;
     pm.addPass(createMixedPrecision(mixed));
   }
   if (options.adaptiveAux) {

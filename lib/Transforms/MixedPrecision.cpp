@@ -133,20 +133,24 @@ SmallVector<OpOperand *> storedActivations(Operation *op) {
 }
 
 /// Makes bf16 copies: one per activation, right after its definition,
-/// shared by all its readers; one per weight and reader, right before it.
+/// shared by all its readers; one per weight and reader, right before it,
+/// or with copies per step one per weight (known by its global, so that a
+/// recomputed layer's second load shares it too) right before its first
+/// reader in a block, shared by the block's later readers.
 class Narrower {
 public:
-  explicit Narrower(MLIRContext *context) : bf16(BFloat16Type::get(context)) {}
+  Narrower(MLIRContext *context, bool weightCopyPerStep)
+      : bf16(BFloat16Type::get(context)), weightCopyPerStep(weightCopyPerStep) {
+  }
 
   Value narrow(Value value, Operation *user) {
     Operation *definition = value.getDefiningOp();
-    bool weight = isa_and_nonnull<ml_program::GlobalLoadOp>(definition);
-    auto [entry, inserted] =
-        narrowed.try_emplace({value, weight ? user : nullptr});
+    auto load = dyn_cast_or_null<ml_program::GlobalLoadOp>(definition);
+    auto [entry, inserted] = narrowed.try_emplace(copyKey(value, load, user));
     if (!inserted)
       return entry->second;
     OpBuilder builder(value.getContext());
-    if (weight)
+    if (load)
       builder.setInsertionPoint(user);
     else if (definition)
       builder.setInsertionPointAfter(definition);
@@ -155,7 +159,7 @@ public:
     auto type = cast<RankedTensorType>(value.getType()).clone(bf16);
     auto truncate =
         arith::TruncFOp::create(builder, value.getLoc(), type, value);
-    if (Operation *source = weight ? user : definition)
+    if (Operation *source = load ? user : definition)
       copyLayer(source, truncate);
     entry->second = truncate.getResult();
     return entry->second;
@@ -164,8 +168,21 @@ public:
   Type getBf16() const { return bf16; }
 
 private:
+  /// What tells the copies apart: the value for an activation; for a
+  /// weight, its reader, or its global and the reader's block.
+  using CopyKey = std::pair<const void *, const void *>;
+  CopyKey copyKey(Value value, ml_program::GlobalLoadOp load,
+                  Operation *user) const {
+    if (!load)
+      return {value.getAsOpaquePointer(), nullptr};
+    if (weightCopyPerStep)
+      return {load.getGlobalAttr().getAsOpaquePointer(), user->getBlock()};
+    return {value.getAsOpaquePointer(), user};
+  }
+
   Type bf16;
-  DenseMap<std::pair<Value, Operation *>, Value> narrowed;
+  bool weightCopyPerStep;
+  DenseMap<CopyKey, Value> narrowed;
 };
 
 struct MixedPrecisionPass : moe::impl::MixedPrecisionBase<MixedPrecisionPass> {
@@ -177,8 +194,15 @@ struct MixedPrecisionPass : moe::impl::MixedPrecisionBase<MixedPrecisionPass> {
           << "moe-mixed-precision: dtype must be bf16, got '" << dtype << "'";
       return signalPassFailure();
     }
+    if (weightCopies != "per-gemm" && weightCopies != "per-step") {
+      getOperation().emitError()
+          << "moe-mixed-precision: weight-copies must be per-gemm or "
+             "per-step, got '"
+          << weightCopies << "'";
+      return signalPassFailure();
+    }
     auto result = getOperation().walk([&](func::FuncOp function) {
-      Narrower narrower(&getContext());
+      Narrower narrower(&getContext(), weightCopies == "per-step");
       if (narrowGemmOperands(function, narrower).wasInterrupted())
         return WalkResult::interrupt();
       storeActivationsInBf16(function, narrower);
@@ -192,10 +216,12 @@ struct MixedPrecisionPass : moe::impl::MixedPrecisionBase<MixedPrecisionPass> {
   WalkResult narrowGemmOperands(func::FuncOp function, Narrower &narrower) {
     // An activation gets one bf16 copy, right after its definition, that
     // its forward and backward GEMMs share: the backward keeps it instead
-    // of the f32 value. A weight gets a copy right before each GEMM: copies
-    // kept from the forward to the backward would hold 2 bytes a parameter
-    // for the whole step (570 MB for the small config), more than bf16
-    // activations save, for the price of reading the f32 weight again.
+    // of the f32 value. By default a weight gets a copy right before each
+    // GEMM: copies kept from the forward to the backward would hold 2 bytes
+    // a parameter for the whole step (570 MB for the small config), more
+    // than bf16 activations save, for the price of reading the f32 weight
+    // again. Where memory is plentiful and traffic dear (a GPU), one copy
+    // per step saves that traffic.
     RouterGradients router(function);
     return function.walk([&](Operation *op) {
       for (unsigned index : gemmOperands(op, router)) {

@@ -73,6 +73,13 @@ static cl::opt<std::string>
     precision(cl::cat(toolOptions), "precision", cl::init("f32"),
               cl::desc("GEMM precision: f32, or bf16 (bf16 operands, f32 "
                        "accumulation, master weights and optimizer state)"));
+static cl::opt<std::string> weightCopies(
+    cl::cat(toolOptions), "bf16-weight-copies",
+    cl::desc("bf16 copies of the weights: per-gemm (one before each GEMM; "
+             "the default for cpu) or per-step (one shared by the step's "
+             "GEMMs: 2 bytes a parameter more memory, less traffic; the "
+             "default for cuda)"),
+    cl::value_desc("per-gemm|per-step"));
 static cl::opt<int64_t> batchSize(cl::cat(toolOptions), "batch-size",
                                   cl::init(0),
                                   cl::desc("Override moe_batch_size"));
@@ -184,6 +191,13 @@ static int run() {
   }
   if (precision != "f32" && precision != "bf16")
     return fail("unknown --precision '" + precision + "' (known: f32, bf16)");
+  if (weightCopies.getNumOccurrences() > 0) {
+    if (precision != "bf16")
+      return fail("--bf16-weight-copies needs --precision bf16");
+    if (weightCopies != "per-gemm" && weightCopies != "per-step")
+      return fail("unknown --bf16-weight-copies '" + weightCopies +
+                  "' (known: per-gemm, per-step)");
+  }
 #ifndef MOE_CUDA_COMPILER
   if (cuda && !outputPath.empty())
     return fail("this moe-compile was built without the CUDA toolkit: "
@@ -229,6 +243,9 @@ static int run() {
   train.recompute = recompute.getValue();
   train.expertParallel = expertParallel.getValue();
   train.precision = precision.getValue();
+  train.weightCopies = weightCopies.getNumOccurrences() > 0
+                           ? weightCopies.getValue()
+                           : std::string(cuda ? "per-step" : "per-gemm");
   PassManager pm = PassManager::on<ModuleOp>(&context);
   moe::buildTrainPipeline(pm, train);
   moe::buildCodegenPipeline(pm, targetName);

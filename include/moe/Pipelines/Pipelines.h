@@ -39,6 +39,11 @@ struct TrainPipelineOptions : public PassPipelineOptions<TrainPipelineOptions> {
       llvm::cl::desc("GEMM operand precision: f32, or bf16 with f32 "
                      "accumulation and master weights (moe-mixed-precision)"),
       llvm::cl::init("f32")};
+  PassOptions::Option<std::string> weightCopies{
+      *this, "weight-copies",
+      llvm::cl::desc("moe-mixed-precision's weight-copies: per-gemm or "
+                     "per-step"),
+      llvm::cl::init("per-gemm")};
 
   PassOptions::Option<bool> adaptiveAux{
       *this, "adaptive-aux",

@@ -117,9 +117,14 @@ def MixedPrecision : Pass<"moe-mixed-precision", "::mlir::ModuleOp"> {
     narrowed once, by an `arith.truncf` right after it is defined, and every
     GEMM that reads it, forward or backward, shares that bf16 copy: the
     activations kept for the backward are stored in bf16 (the experts'
-    projections too). A weight (a global load) is narrowed right before each
-    GEMM that reads it, so that no bf16 copy of the weights lives through
-    the step. The other activations the backward keeps (RMSNorm's input,
+    projections too). With `weight-copies=per-gemm` (the default) a weight
+    (a global load) is narrowed right before each GEMM that reads it, so
+    that no bf16 copy of the weights lives through the step; with
+    `per-step` it is narrowed once, right before its first GEMM, and every
+    later GEMM of the step reads that copy (the forward's and the
+    backward's, a recomputed layer's too), which holds 2 bytes a parameter
+    until the weight's last GEMM to save the weight's other conversions,
+    6 bytes of traffic a parameter each. The other activations the backward keeps (RMSNorm's input,
     SwiGLU's inputs, the experts' outputs) are kept as bf16 copies too, made
     after their definition and widened right before the gradient op that
     reads them; a value that a backward op also reads in f32 (a recomputed
@@ -137,7 +142,10 @@ def MixedPrecision : Pass<"moe-mixed-precision", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"dtype", "dtype", "std::string", "\"bf16\"",
-           "The GEMM operands' type (bf16)">
+           "The GEMM operands' type (bf16)">,
+    Option<"weightCopies", "weight-copies", "std::string", "\"per-gemm\"",
+           "bf16 weight copies: per-gemm (one before each GEMM) or per-step "
+           "(one shared by the step's GEMMs)">
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
