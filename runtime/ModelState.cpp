@@ -71,7 +71,8 @@ moert::TargetBuffer::TargetBuffer(const moe_model &model, int64_t bytes)
       storage(model.target->allocate(bytes, model.alignment),
               model.target->release) {
   if (!storage)
-    fail("cannot allocate {} bytes of {} memory", bytes, target.name);
+    fail("cannot allocate {} bytes of {} memory aligned to {} bytes", bytes,
+         target.name, model.alignment);
 }
 
 void moert::TargetBuffer::copyFromHost(const void *source) const {

@@ -29,7 +29,10 @@
 #include <mpi.h>
 #include <nccl.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
+#include <vector>
 
 using namespace moert::cuda;
 
@@ -101,27 +104,46 @@ void slice(const T *whole, int64_t outer, int64_t count, T *part) {
   }
 }
 
-} // namespace
-
-int32_t moert::cuda::joinGroup(int32_t ranks) {
-  rank = moert::cpu::joinGroup(ranks);
-  size = ranks;
-  // A GPU per rank of a node, in rank order: NCCL refuses two ranks of a
-  // communicator on one GPU.
+/// This rank's GPU. Where a node's ranks see all of its GPUs, the rank's in
+/// node order; where a launcher gives each rank its own (CUDA_VISIBLE_DEVICES
+/// per rank, srun --gpus-per-task=1), the one it sees. NCCL refuses two
+/// ranks of a communicator on one GPU: so do we, saying what to change.
+int pickDevice() {
   MPI_Comm node;
   MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL,
                       &node);
   int localRank = 0, localRanks = 1;
   MPI_Comm_rank(node, &localRank);
   MPI_Comm_size(node, &localRanks);
-  MPI_Comm_free(&node);
   int devices = 0;
   check(cudaGetDeviceCount(&devices), "cudaGetDeviceCount");
-  if (localRanks > devices)
-    moert::fail("{} ranks run on this node, which has {} GPU(s): the CUDA "
-                "target needs a GPU per rank (start at most {} ranks a node)",
-                localRanks, devices, devices);
-  check(cudaSetDevice(localRank), "cudaSetDevice");
+  int device = devices >= localRanks ? localRank : 0;
+  constexpr int kBusIdSize = 32;
+  std::vector<char> busIds(kBusIdSize * localRanks);
+  char *busId = busIds.data() + kBusIdSize * localRank;
+  check(cudaDeviceGetPCIBusId(busId, kBusIdSize, device),
+        "cudaDeviceGetPCIBusId");
+  MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, busIds.data(), kBusIdSize,
+                MPI_CHAR, node);
+  MPI_Comm_free(&node);
+  for (int other = 0; other < localRanks; ++other)
+    if (other != localRank && std::strncmp(busIds.data() + kBusIdSize * other,
+                                           busId, kBusIdSize) == 0)
+      moert::fail("{} ranks run on this node, and ranks {} and {} of them "
+                  "would share its GPU {} (this rank sees {} GPU(s)): the "
+                  "CUDA target needs a GPU per rank (start at most one rank "
+                  "a GPU, or give each rank its own)",
+                  localRanks, std::min(localRank, other),
+                  std::max(localRank, other), busId, devices);
+  return device;
+}
+
+} // namespace
+
+int32_t moert::cuda::joinGroup(int32_t ranks) {
+  rank = moert::cpu::joinGroup(ranks);
+  size = ranks;
+  check(cudaSetDevice(pickDevice()), "cudaSetDevice");
   ncclUniqueId id;
   if (rank == 0)
     checkNccl(ncclGetUniqueId(&id), "ncclGetUniqueId");

@@ -177,7 +177,8 @@ class CudaGroupedGemmTest : public CudaTest {};
 
 // Shapes off and on the 128 x 128 and 128 x 256 tiles and 8-, 32- and 64-wide
 // k-steps, row padding that keeps 16-byte copies (2) or rules them out (1, 3);
-// an empty group, a partial and a full one in each.
+// an empty group, a partial and a full one in each; and k deep enough (520:
+// 9 steps of 64 and a tail) that each kernel refills its stages twice over.
 const std::vector<GemmCase> kCases = {
     {3, 200, 150, 70, 0, CountedDim::M, {0, 77, 200}},
     {3, 200, 150, 70, 3, CountedDim::M, {200, 0, 129}},
@@ -186,6 +187,8 @@ const std::vector<GemmCase> kCases = {
     {3, 150, 130, 100, 0, CountedDim::K, {0, 33, 100}},
     {3, 136, 264, 256, 0, CountedDim::K, {256, 0, 97}},
     {2, 5, 3, 7, 1, CountedDim::K, {7, 4}},
+    {2, 136, 264, 520, 0, CountedDim::K, {520, 300}},
+    {2, 200, 136, 520, 0, CountedDim::M, {71, 200}},
 };
 
 TEST_F(CudaGroupedGemmTest, MatchesTheProductInF32AndBf16) {
