@@ -42,14 +42,12 @@ class Function {
 public:
   Function(const moe_model &model, const moe_function &function, void *state,
            void *arena)
-      : model(model), function(function), state(state), arena(arena) {
+      : model(model), function(function), state(state), arena(arena),
+        outputOffsets(packedOffsets(function, model.alignment)),
+        outputs(model, outputOffsets.back()),
+        hostOutputs(outputOffsets.back()) {
     for (int64_t i = 0; i < function.num_inputs; ++i)
       inputs.emplace_back(model, moert::tensorBytes(function.inputs[i]));
-    for (int64_t i = 0; i < function.num_outputs; ++i) {
-      int64_t bytes = moert::tensorBytes(function.outputs[i]);
-      outputs.emplace_back(model, bytes);
-      hostOutputs.emplace_back(bytes);
-    }
   }
 
   /// Runs the function to completion on `hostInputs`.
@@ -60,12 +58,12 @@ public:
       inputPointers.push_back(inputs[i].data());
     }
     std::vector<void *> outputPointers;
-    for (moert::TargetBuffer &output : outputs)
-      outputPointers.push_back(output.data());
+    for (int64_t i = 0; i < function.num_outputs; ++i)
+      outputPointers.push_back(static_cast<char *>(outputs.data()) +
+                               outputOffsets[i]);
     function.call(state, arena, inputPointers.data(), outputPointers.data());
     model.target->synchronize();
-    for (size_t i = 0; i < outputs.size(); ++i)
-      outputs[i].copyToHost(hostOutputs[i].data());
+    outputs.copyToHost(hostOutputs.data());
   }
 
   /// The scalar f32 output named `name`, if the function has one.
@@ -73,25 +71,46 @@ public:
     for (int64_t i = 0; i < function.num_outputs; ++i)
       if (name == function.outputs[i].name &&
           function.outputs[i].dtype == MOE_F32)
-        return *static_cast<const float *>(hostOutputs[i].data());
+        return *output(i);
     return std::nullopt;
   }
   const float *output(int64_t index) const {
-    return static_cast<const float *>(hostOutputs[index].data());
+    return reinterpret_cast<const float *>(hostOutput(index));
   }
   /// Adds every output to `line` by name.
   void addOutputs(nlohmann::json &line) const {
     for (int64_t i = 0; i < function.num_outputs; ++i)
-      moert::addOutput(line, function, i, hostOutputs[i].data());
+      moert::addOutput(line, function, i, hostOutput(i));
   }
 
 private:
+  /// Where each output starts in one buffer holding them all, each at
+  /// `alignment`, then the buffer's size: a call copies its outputs to the
+  /// host at once (a train step has several small ones a layer, and a copy
+  /// from a GPU waits for the GPU).
+  static std::vector<int64_t> packedOffsets(const moe_function &function,
+                                            int64_t alignment) {
+    alignment = std::max<int64_t>(alignment, 1);
+    std::vector<int64_t> offsets{0};
+    for (int64_t i = 0; i < function.num_outputs; ++i) {
+      int64_t bytes = moert::tensorBytes(function.outputs[i]);
+      offsets.push_back(offsets.back() +
+                        (bytes + alignment - 1) / alignment * alignment);
+    }
+    return offsets;
+  }
+  const char *hostOutput(int64_t index) const {
+    return static_cast<const char *>(hostOutputs.data()) + outputOffsets[index];
+  }
+
   const moe_model &model;
   const moe_function &function;
   void *state;
   void *arena;
-  std::vector<moert::TargetBuffer> inputs, outputs;
-  std::vector<moert::AlignedBuffer> hostOutputs;
+  std::vector<int64_t> outputOffsets;
+  moert::TargetBuffer outputs;
+  moert::AlignedBuffer hostOutputs;
+  std::vector<moert::TargetBuffer> inputs;
 };
 
 const moe_function &requireFunction(const moe_model &model,
