@@ -235,6 +235,16 @@ Type mlir::moe::gemmResultType(Type operandType) {
   return f32;
 }
 
+bool mlir::moe::computesInF32(Operation *op) {
+  auto widening = dyn_cast<WidenableOperandOpInterface>(op);
+  return llvm::all_of(op->getOpOperands(), [&](OpOperand &operand) {
+    Type element = getElementTypeOrSelf(operand.get().getType());
+    return !isa<FloatType>(element) || element.isF32() ||
+           (element.isBF16() && widening &&
+            widening.isWidenableOperand(operand.getOperandNumber()));
+  });
+}
+
 LogicalResult mlir::moe::checkPrecisionConversion(Operation *op) {
   auto elementOf = [](Value value) {
     return getElementTypeOrSelf(value.getType());

@@ -41,6 +41,9 @@ int64_t rowsOf(Value value);
 /// an element type): bf16 operands give f32 (f32 accumulation), f32 and f64
 /// give themselves.
 Type gemmResultType(Type operandType);
+/// Whether `op` computes in f32 from its float operands: each is f32, or
+/// bf16 where the op widens it as it reads it (WidenableOperandOpInterface).
+bool computesInF32(Operation *op);
 /// Checks that `op` is a conversion the interpreter and the targets
 /// implement: arith.truncf of an f32 tensor to bf16, rounding to nearest
 /// even (the default), or arith.extf of a bf16 tensor to f32.

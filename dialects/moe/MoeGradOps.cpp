@@ -50,8 +50,13 @@ LogicalResult LinearInputGradOp::verify() {
                          withLastDim(dResult, shapeOf(getWeight())[1]))))
     return failure();
   return verifyGemmElementTypes(
-      *this, {{"d_result", getDResult()}, {"weight", getWeight()}},
+      *this, {{"d_result", getDResult()}, {"weight", getWeight()}}, {},
       {{"d_input", getDInput()}});
+}
+
+/// Over bf16 operands (the GEMM accumulates in f32).
+bool LinearInputGradOp::isNarrowableResult(unsigned) {
+  return getElementTypeOrSelf(getDResult()).isBF16();
 }
 
 LogicalResult LinearWeightGradOp::verify() {
@@ -101,7 +106,9 @@ LogicalResult CrossEntropyGradOp::verify() {
                                     getDLoss(), getDivisor(), getIgnoreIndex());
 }
 
-bool CrossEntropyGradOp::isNarrowableResult(unsigned) { return true; }
+bool CrossEntropyGradOp::isNarrowableResult(unsigned) {
+  return computesInF32(*this);
+}
 
 LogicalResult GateNormGradOp::verify() {
   if (failed(expectRank(*this, "logits", getLogits(), 2, "[tokens, experts]")))
@@ -161,7 +168,7 @@ LogicalResult CombineGradOp::verify() {
 
 /// The expert outputs' gradient, not the weights'.
 bool CombineGradOp::isNarrowableResult(unsigned resultIndex) {
-  return resultIndex == 0;
+  return resultIndex == 0 && computesInF32(*this);
 }
 
 /// The expert outputs, the activation the backward keeps.

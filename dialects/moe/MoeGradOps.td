@@ -46,11 +46,16 @@ def Moe_RmsNormGradOp : Moe_GradOp<"rms_norm_grad",
   }];
 }
 
-def Moe_LinearInputGradOp : Moe_GradOp<"linear_input_grad"> {
+def Moe_LinearInputGradOp : Moe_GradOp<"linear_input_grad",
+    [DeclareOpInterfaceMethods<Moe_NarrowableResultOpInterface>]> {
   let summary = "gradient of moe.linear (and moe.router) with respect to the input";
-  let description = "`d_input[..., i] = sum_o d_result[..., o] * weight[o, i]`.";
+  let description = [{
+    `d_input[..., i] = sum_o d_result[..., o] * weight[o, i]`. Over bf16
+    operands the GEMM accumulates in f32 and `d_input` is f32, or bf16: the
+    f32 result rounded to nearest even (moe-narrow-results).
+  }];
   let arguments = (ins Moe_GemmTensor:$d_result, Moe_GemmTensor:$weight);
-  let results = (outs Moe_FloatTensor:$d_input);
+  let results = (outs Moe_NarrowableTensor:$d_input);
   let assemblyFormat = [{
     $d_result `,` $weight attr-dict `:` type($d_result) `,` type($weight) `->` type($d_input)
   }];

@@ -59,8 +59,10 @@ def Moe_NarrowableResultOpInterface
   }];
   let methods = [
     InterfaceMethod<[{
-        Whether result `resultIndex` may be bf16 where the op's operands are
-        f32.
+        Whether result `resultIndex` may be bf16 with the op's operands as
+        they are: where the op computes it in f32, from f32 operands (or bf16
+        ones it widens, `computesInF32`) or, for a GEMM, from bf16 operands
+        it accumulates in f32.
       }],
       "bool", "isNarrowableResult", (ins "unsigned":$resultIndex)>
   ];

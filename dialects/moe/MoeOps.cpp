@@ -29,9 +29,13 @@ namespace {
 
 /// Shared by moe.linear and moe.router: input [..., in] x weight [out, in]
 /// (+ bias [out]) -> [..., out].
+/// A linear map's shapes and types; a `narrowable` result may be bf16 over
+/// bf16 operands when there is no bias (a kernel rounding its result as it
+/// stores it would round the bias before adding it).
 LogicalResult verifyAffine(Operation *op, StringRef inputName, Value input,
                            Value weight, Value bias, Value result,
-                           StringRef resultName, StringRef weightLayout) {
+                           StringRef resultName, StringRef weightLayout,
+                           bool narrowable) {
   if (failed(expectRank(op, "weight", weight, 2, weightLayout)))
     return failure();
   ArrayRef<int64_t> inputShape = shapeOf(input);
@@ -42,7 +46,15 @@ LogicalResult verifyAffine(Operation *op, StringRef inputName, Value input,
     return op->emitOpError()
            << "'" << inputName << "' last dimension must be " << inFeatures
            << " (in_features of 'weight'), got " << inputShape.back();
-  SmallVector<std::pair<StringRef, Value>> accumulated = {{resultName, result}};
+  if (narrowable && bias && getElementTypeOrSelf(input).isBF16() &&
+      getElementTypeOrSelf(result).isBF16())
+    return op->emitOpError()
+           << "'" << resultName
+           << "' may be bf16 only without a bias (its kernels round the "
+              "GEMM's f32 result as they store it)";
+  SmallVector<std::pair<StringRef, Value>> accumulated, narrowed;
+  (narrowable && !bias ? narrowed : accumulated)
+      .push_back({resultName, result});
   if (bias) {
     if (failed(expectShape(op, "bias", bias, {outFeatures})))
       return failure();
@@ -52,7 +64,7 @@ LogicalResult verifyAffine(Operation *op, StringRef inputName, Value input,
                          withLastDim(inputShape, outFeatures))))
     return failure();
   return verifyGemmElementTypes(op, {{inputName, input}, {"weight", weight}},
-                                accumulated);
+                                accumulated, narrowed);
 }
 
 } // namespace
@@ -74,11 +86,17 @@ LogicalResult RmsNormOp::verify() {
                                getEps().convertToDouble(), "input", getInput());
 }
 
-bool RmsNormOp::isNarrowableResult(unsigned) { return true; }
+bool RmsNormOp::isNarrowableResult(unsigned) { return computesInF32(*this); }
 
 LogicalResult LinearOp::verify() {
   return verifyAffine(*this, "input", getInput(), getWeight(), getBias(),
-                      getResult(), "result", "[out_features, in_features]");
+                      getResult(), "result", "[out_features, in_features]",
+                      /*narrowable=*/true);
+}
+
+/// Over bf16 operands (the GEMM accumulates in f32), without a bias.
+bool LinearOp::isNarrowableResult(unsigned) {
+  return !getBias() && getElementTypeOrSelf(getInput()).isBF16();
 }
 
 LogicalResult RopeOp::verify() {
@@ -111,7 +129,8 @@ LogicalResult RouterOp::verify() {
   if (failed(expectRank(*this, "tokens", getTokens(), 2, "[tokens, hidden]")))
     return failure();
   return verifyAffine(*this, "tokens", getTokens(), getWeight(), getBias(),
-                      getLogits(), "logits", "[experts, hidden]");
+                      getLogits(), "logits", "[experts, hidden]",
+                      /*narrowable=*/false);
 }
 
 LogicalResult GateOp::verify() {
@@ -305,11 +324,11 @@ LogicalResult AdaptiveAuxCoeffOp::verify() {
 //===----------------------------------------------------------------------===//
 
 /// `capacity_factor = <float>` or `dropless`.
-bool RopeOp::isNarrowableResult(unsigned) { return true; }
+bool RopeOp::isNarrowableResult(unsigned) { return computesInF32(*this); }
 
 /// The buffer, not the slots or the count.
 bool DispatchOp::isNarrowableResult(unsigned resultIndex) {
-  return resultIndex == 0;
+  return resultIndex == 0 && computesInF32(*this);
 }
 
 static ParseResult parseCapacity(OpAsmParser &parser, FloatAttr &factor) {

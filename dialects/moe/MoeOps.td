@@ -33,8 +33,8 @@ class Moe_GemmResultOf<string operand, string result>
                      "' and the element type of a GEMM over it",
                      operand, result, "::mlir::moe::gemmResultType($_self)">;
 
-/// A result of a NarrowableResultOpInterface op: its operands' float type,
-/// or bf16 for f32 operands (the verifier checks which).
+/// A result of a NarrowableResultOpInterface op: the float type it computes
+/// in, or bf16 where that is f32 (the verifier checks which).
 def Moe_NarrowableTensor : StaticShapeTensorOf<[F32, F64, BF16]>;
 /// An operand of a WidenableOperandOpInterface op: the float type the op
 /// computes in, or bf16 where that is f32 (the verifier checks which).
@@ -90,12 +90,16 @@ def Moe_RmsNormOp : Moe_DiffOp<"rms_norm",
   }];
 }
 
-def Moe_LinearOp : Moe_DiffOp<"linear"> {
+def Moe_LinearOp : Moe_DiffOp<"linear",
+    [DeclareOpInterfaceMethods<Moe_NarrowableResultOpInterface>]> {
   let summary = "x W^T (+ b) with a Hugging Face [out, in] weight";
   let description = [{
     `result[..., o] = sum_i input[..., i] * weight[o, i] (+ bias[o])`.
     The weight has the Hugging Face layout `[out_features, in_features]`;
     the result replaces the last axis of the input by `out_features`.
+    Over bf16 operands the GEMM accumulates in f32 and the result is f32,
+    or without a bias bf16: the f32 result rounded to nearest even
+    (moe-narrow-results).
 
     ```mlir
     %q = moe.linear %x, %wq : tensor<8x64x128xf32>, tensor<128x128xf32> -> tensor<8x64x128xf32>
@@ -104,7 +108,7 @@ def Moe_LinearOp : Moe_DiffOp<"linear"> {
   }];
   let arguments = (ins Moe_GemmTensor:$input, Moe_GemmTensor:$weight,
                        Optional<Moe_FloatTensor>:$bias);
-  let results = (outs Moe_FloatTensor:$result);
+  let results = (outs Moe_NarrowableTensor:$result);
   let assemblyFormat = [{
     $input `,` $weight (`bias` $bias^)? attr-dict `:` type($input) `,`
     type($weight) (`,` type($bias)^)? `->` type($result)

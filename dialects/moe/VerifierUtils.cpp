@@ -86,25 +86,36 @@ expectSameElementType(Operation *op,
 LogicalResult
 verifyGemmElementTypes(Operation *op,
                        ArrayRef<std::pair<StringRef, Value>> operands,
-                       ArrayRef<std::pair<StringRef, Value>> accumulated) {
+                       ArrayRef<std::pair<StringRef, Value>> accumulated,
+                       ArrayRef<std::pair<StringRef, Value>> narrowable) {
   if (failed(expectSameElementType(op, operands)))
     return failure();
   Type operandType = getElementTypeOrSelf(operands.front().second);
   Type expected = gemmResultType(operandType);
-  for (auto [name, value] : accumulated) {
+  auto check = [&](StringRef name, Value value,
+                   bool mayBeNarrowed) -> LogicalResult {
     Type actual = getElementTypeOrSelf(value);
-    if (actual == expected)
-      continue;
+    bool narrowed = mayBeNarrowed && operandType.isBF16() && actual.isBF16();
+    if (actual == expected || narrowed)
+      return success();
     InFlightDiagnostic error = op->emitOpError()
                                << "'" << name << "' must have element type "
                                << expected;
     if (expected == operandType)
       return error << " (that of '" << operands.front().first << "'), got "
                    << actual;
-    return error << " (a GEMM over " << operandType << " '"
-                 << operands.front().first << "' accumulates in " << expected
-                 << "), got " << actual;
-  }
+    error << " (a GEMM over " << operandType << " '" << operands.front().first
+          << "' accumulates in " << expected << ")";
+    if (mayBeNarrowed)
+      error << " or " << operandType << " (the accumulation rounded)";
+    return error << ", got " << actual;
+  };
+  for (auto [name, value] : accumulated)
+    if (failed(check(name, value, /*mayBeNarrowed=*/false)))
+      return failure();
+  for (auto [name, value] : narrowable)
+    if (failed(check(name, value, /*mayBeNarrowed=*/true)))
+      return failure();
   return success();
 }
 

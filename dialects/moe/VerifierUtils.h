@@ -28,10 +28,13 @@ expectSameElementType(Operation *op,
 /// A GEMM's element types: every one of `operands` has the first one's,
 /// and every one of `accumulated` (results, a bias added to them) has
 /// gemmResultType of it: f32 for bf16 operands, which accumulate in f32.
+/// Over bf16 operands, the `narrowable` results may be bf16 too: the f32
+/// accumulation rounded as it is stored (NarrowableResultOpInterface).
 LogicalResult
 verifyGemmElementTypes(Operation *op,
                        ArrayRef<std::pair<StringRef, Value>> operands,
-                       ArrayRef<std::pair<StringRef, Value>> accumulated);
+                       ArrayRef<std::pair<StringRef, Value>> accumulated,
+                       ArrayRef<std::pair<StringRef, Value>> narrowable = {});
 /// A value that may be stored as bf16 where `reference` is f32: the
 /// element type of `reference` or, for an f32 one, bf16. A result narrowed
 /// by its op (NarrowableResultOpInterface, `reference` its source) or an

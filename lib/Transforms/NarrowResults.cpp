@@ -4,7 +4,8 @@
 // over memory (read 4 bytes, write 2) on top of the op's f32 write; on a GPU,
 // where the step's GEMMs are fast, those passes are a large share of the
 // step. An op whose kernels store bf16 (NarrowableResultOpInterface) takes
-// the conversion over when the conversion is its result's only reader.
+// the conversion over when the conversion is its result's only reader and
+// the op computes that result in f32 (a GEMM over bf16 operands does).
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,18 +24,6 @@ using namespace mlir;
 using namespace mlir::moe;
 
 namespace {
-
-/// Whether `op` computes in f32: each float operand is f32, or bf16 where
-/// the op widens it as it reads it (moe-widen-operands).
-bool hasF32Operands(Operation *op) {
-  auto widening = dyn_cast<WidenableOperandOpInterface>(op);
-  return llvm::all_of(op->getOpOperands(), [&](OpOperand &operand) {
-    Type element = getElementTypeOrSelf(operand.get().getType());
-    return !isa<FloatType>(element) || element.isF32() ||
-           (element.isBF16() && widening &&
-            widening.isWidenableOperand(operand.getOperandNumber()));
-  });
-}
 
 /// The op result that `truncate` narrows, seen through reshapes (views,
 /// such as the collapse of a gradient's heads before its GEMMs), each the
@@ -56,8 +45,7 @@ OpResult foldableResult(arith::TruncFOp truncate,
   if (!result || !result.hasOneUse())
     return nullptr;
   auto producer = dyn_cast<NarrowableResultOpInterface>(result.getOwner());
-  if (!producer || !hasF32Operands(producer) ||
-      !producer.isNarrowableResult(result.getResultNumber()))
+  if (!producer || !producer.isNarrowableResult(result.getResultNumber()))
     return nullptr;
   return result;
 }

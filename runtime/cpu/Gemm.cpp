@@ -156,6 +156,21 @@ void moert::cpu::detail::gemm(bool transA, bool transB, int64_t m, int64_t n,
   stream.wait();
 }
 
+void moert::cpu::detail::gemm(bool transA, bool transB, int64_t m, int64_t n,
+                              int64_t k, const bf16 *a, int64_t lda,
+                              const bf16 *b, int64_t ldb, bf16 *c,
+                              int64_t ldc) {
+  thread_local std::vector<float> accumulated;
+  if (accumulated.size() < static_cast<size_t>(m * n))
+    accumulated.resize(m * n);
+  gemm(transA, transB, m, n, k, a, lda, b, ldb, 0.0f, accumulated.data(), n);
+  if (ldc == n) // one call: large matrices convert on every thread
+    moert::cpu::convert(accumulated.data(), m * n, c);
+  else
+    for (int64_t r = 0; r < m; ++r)
+      moert::cpu::convert(accumulated.data() + r * n, n, c + r * ldc);
+}
+
 bool moert::cpu::detail::hasBf16Matmul() {
   // Asked once per process, and said once: without it a bf16 build is
   // slower than an f32 one.

@@ -308,30 +308,10 @@ template void moert::cpu::rmsNormGrad(const bf16 *, const float *,
                                       float *, float *);
 
 //===----------------------------------------------------------------------===//
-// Linear layers: OpenBLAS.
+// Linear layers: oneDNN.
 //===----------------------------------------------------------------------===//
 
 namespace {
-
-/// The linear kernels of every operand type (f32, or bf16 with an f32
-/// result): only the GEMM's operand type differs.
-template <typename T>
-void linearOf(const T *x, const T *weight, const float *bias, int64_t rows,
-              int64_t in, int64_t out, float *y) {
-  // The bias is preloaded into y, on this thread (an OpenMP team spinning
-  // right before the call slows OpenBLAS's threads); the GEMM adds x W^T.
-  for (int64_t r = 0; bias && r < rows; ++r)
-    std::memcpy(y + r * out, bias, out * sizeof(float));
-  moert::cpu::detail::gemm(false, true, rows, out, in, x, in, weight, in,
-                           bias ? 1.0f : 0.0f, y, out);
-}
-
-template <typename T>
-void linearInputGradOf(const T *dy, const T *weight, int64_t rows, int64_t in,
-                       int64_t out, float *dx) {
-  moert::cpu::detail::gemm(false, false, rows, in, out, dy, out, weight, in,
-                           0.0f, dx, in);
-}
 
 template <typename T>
 void linearWeightGradOf(const T *dy, const T *x, int64_t rows, int64_t in,
@@ -342,25 +322,46 @@ void linearWeightGradOf(const T *dy, const T *x, int64_t rows, int64_t in,
 
 } // namespace
 
-void moert::cpu::linear(const float *x, const float *weight, const float *bias,
-                        int64_t rows, int64_t in, int64_t out, float *y) {
-  linearOf(x, weight, bias, rows, in, out, y);
+template <typename Operand, typename Result>
+void moert::cpu::linear(const Operand *x, const Operand *weight,
+                        const float *bias, int64_t rows, int64_t in,
+                        int64_t out, Result *y) {
+  if constexpr (std::is_same_v<Result, float>) {
+    // The bias is preloaded into y, on this thread (an OpenMP team spinning
+    // right before the call slows oneDNN's threads); the GEMM adds x W^T.
+    for (int64_t r = 0; bias && r < rows; ++r)
+      std::memcpy(y + r * out, bias, out * sizeof(float));
+    detail::gemm(false, true, rows, out, in, x, in, weight, in,
+                 bias ? 1.0f : 0.0f, y, out);
+  } else {
+    if (bias)
+      moert::fail("moert::cpu::linear: a bf16 result takes no bias");
+    detail::gemm(false, true, rows, out, in, x, in, weight, in, y, out);
+  }
 }
-void moert::cpu::linear(const bf16 *x, const bf16 *weight, const float *bias,
-                        int64_t rows, int64_t in, int64_t out, float *y) {
-  linearOf(x, weight, bias, rows, in, out, y);
-}
+template void moert::cpu::linear(const float *, const float *, const float *,
+                                 int64_t, int64_t, int64_t, float *);
+template void moert::cpu::linear(const bf16 *, const bf16 *, const float *,
+                                 int64_t, int64_t, int64_t, float *);
+template void moert::cpu::linear(const bf16 *, const bf16 *, const float *,
+                                 int64_t, int64_t, int64_t, bf16 *);
 
-void moert::cpu::linearInputGrad(const float *dy, const float *weight,
+template <typename Operand, typename Result>
+void moert::cpu::linearInputGrad(const Operand *dy, const Operand *weight,
                                  int64_t rows, int64_t in, int64_t out,
-                                 float *dx) {
-  linearInputGradOf(dy, weight, rows, in, out, dx);
+                                 Result *dx) {
+  if constexpr (std::is_same_v<Result, float>)
+    detail::gemm(false, false, rows, in, out, dy, out, weight, in, 0.0f, dx,
+                 in);
+  else
+    detail::gemm(false, false, rows, in, out, dy, out, weight, in, dx, in);
 }
-void moert::cpu::linearInputGrad(const bf16 *dy, const bf16 *weight,
-                                 int64_t rows, int64_t in, int64_t out,
-                                 float *dx) {
-  linearInputGradOf(dy, weight, rows, in, out, dx);
-}
+template void moert::cpu::linearInputGrad(const float *, const float *, int64_t,
+                                          int64_t, int64_t, float *);
+template void moert::cpu::linearInputGrad(const bf16 *, const bf16 *, int64_t,
+                                          int64_t, int64_t, float *);
+template void moert::cpu::linearInputGrad(const bf16 *, const bf16 *, int64_t,
+                                          int64_t, int64_t, bf16 *);
 
 void moert::cpu::linearWeightGrad(const float *dy, const float *x, int64_t rows,
                                   int64_t in, int64_t out, float *dWeight) {

@@ -2,11 +2,13 @@
 //
 // moe.linear and its gradients through cuBLAS, with f32 operands (pedantic
 // math: the step equals the CPU's to f32 rounding) or bf16 ones (tensor
-// cores, f32 accumulation and f32 results, as the CPU's oneDNN matmul).
+// cores, f32 accumulation; f32 results as the CPU's oneDNN matmul, or bf16
+// ones that cuBLAS rounds as it stores them).
 //
 //===----------------------------------------------------------------------===//
 
 #include "moert/CudaKernels.h"
+#include "moert/Error.h"
 
 #include "Support.h"
 
@@ -23,16 +25,17 @@ __global__ void broadcastRows(const float *bias, int64_t rows, int64_t out,
 }
 
 /// Row-major C[m x n] = op(A) op(B) + beta C through column-major cuBLAS:
-/// C^T = op(B)^T op(A)^T. C is f32 whatever A and B are.
-template <typename T>
+/// C^T = op(B)^T op(A)^T. C is f32, or bf16 over bf16 A and B (the f32
+/// accumulation rounded as cuBLAS stores it).
+template <typename T, typename Result>
 void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const T *a,
-          int64_t lda, const T *b, int64_t ldb, float beta, float *c,
+          int64_t lda, const T *b, int64_t ldb, float beta, Result *c,
           int64_t ldc, const char *what) {
   if (m == 0 || n == 0)
     return;
   if (k == 0) { // C = beta C; cuBLAS leaves k == 0 to the caller
     if (beta == 0.0f)
-      check(cudaMemsetAsync(c, 0, m * n * sizeof(float), stream()), what);
+      check(cudaMemsetAsync(c, 0, m * n * sizeof(Result), stream()), what);
     return; // beta is 1 (a preloaded bias) or 0 here
   }
   const float alpha = 1.0f;
@@ -45,30 +48,10 @@ void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const T *a,
   else
     check(cublasGemmEx_64(mixedBlas(), opB, opA, n, m, k, &alpha, b,
                           CUDA_R_16BF, ldb, a, CUDA_R_16BF, lda, &beta, c,
-                          CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F,
-                          CUBLAS_GEMM_DEFAULT),
+                          std::is_same_v<Result, float> ? CUDA_R_32F
+                                                        : CUDA_R_16BF,
+                          ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
           what);
-}
-
-template <typename T>
-void linearOf(const T *x, const T *weight, const float *bias, int64_t rows,
-              int64_t in, int64_t out, float *y) {
-  // The bias is preloaded into y and the GEMM adds x W^T (beta 1), as on
-  // the CPU.
-  if (bias && rows * out > 0) {
-    broadcastRows<<<blocksFor(rows * out), kThreads, 0, stream()>>>(bias, rows,
-                                                                    out, y);
-    checkLaunch("moert::cuda::linear (bias)");
-  }
-  gemm(false, true, rows, out, in, x, in, weight, in, bias ? 1.0f : 0.0f, y,
-       out, "moert::cuda::linear");
-}
-
-template <typename T>
-void linearInputGradOf(const T *dy, const T *weight, int64_t rows, int64_t in,
-                       int64_t out, float *dx) {
-  gemm(false, false, rows, in, out, dy, out, weight, in, 0.0f, dx, in,
-       "moert::cuda::linearInputGrad");
 }
 
 template <typename T>
@@ -80,25 +63,44 @@ void linearWeightGradOf(const T *dy, const T *x, int64_t rows, int64_t in,
 
 } // namespace
 
-void moert::cuda::linear(const float *x, const float *weight, const float *bias,
-                         int64_t rows, int64_t in, int64_t out, float *y) {
-  linearOf(x, weight, bias, rows, in, out, y);
+template <typename Operand, typename Result>
+void moert::cuda::linear(const Operand *x, const Operand *weight,
+                         const float *bias, int64_t rows, int64_t in,
+                         int64_t out, Result *y) {
+  // The bias is preloaded into y and the GEMM adds x W^T (beta 1), as on
+  // the CPU; a bf16 result takes none (the verifier's rule).
+  if constexpr (std::is_same_v<Result, float>) {
+    if (bias && rows * out > 0) {
+      broadcastRows<<<blocksFor(rows * out), kThreads, 0, stream()>>>(
+          bias, rows, out, y);
+      checkLaunch("moert::cuda::linear (bias)");
+    }
+  } else if (bias) {
+    moert::fail("moert::cuda::linear: a bf16 result takes no bias");
+  }
+  gemm(false, true, rows, out, in, x, in, weight, in, bias ? 1.0f : 0.0f, y,
+       out, "moert::cuda::linear");
 }
-void moert::cuda::linear(const bf16 *x, const bf16 *weight, const float *bias,
-                         int64_t rows, int64_t in, int64_t out, float *y) {
-  linearOf(x, weight, bias, rows, in, out, y);
-}
+template void moert::cuda::linear(const float *, const float *, const float *,
+                                  int64_t, int64_t, int64_t, float *);
+template void moert::cuda::linear(const bf16 *, const bf16 *, const float *,
+                                  int64_t, int64_t, int64_t, float *);
+template void moert::cuda::linear(const bf16 *, const bf16 *, const float *,
+                                  int64_t, int64_t, int64_t, bf16 *);
 
-void moert::cuda::linearInputGrad(const float *dy, const float *weight,
+template <typename Operand, typename Result>
+void moert::cuda::linearInputGrad(const Operand *dy, const Operand *weight,
                                   int64_t rows, int64_t in, int64_t out,
-                                  float *dx) {
-  linearInputGradOf(dy, weight, rows, in, out, dx);
+                                  Result *dx) {
+  gemm(false, false, rows, in, out, dy, out, weight, in, 0.0f, dx, in,
+       "moert::cuda::linearInputGrad");
 }
-void moert::cuda::linearInputGrad(const bf16 *dy, const bf16 *weight,
-                                  int64_t rows, int64_t in, int64_t out,
-                                  float *dx) {
-  linearInputGradOf(dy, weight, rows, in, out, dx);
-}
+template void moert::cuda::linearInputGrad(const float *, const float *,
+                                           int64_t, int64_t, int64_t, float *);
+template void moert::cuda::linearInputGrad(const bf16 *, const bf16 *, int64_t,
+                                           int64_t, int64_t, float *);
+template void moert::cuda::linearInputGrad(const bf16 *, const bf16 *, int64_t,
+                                           int64_t, int64_t, bf16 *);
 
 void moert::cuda::linearWeightGrad(const float *dy, const float *x,
                                    int64_t rows, int64_t in, int64_t out,

@@ -118,3 +118,39 @@ func.func @normed() -> (tensor<2x4xf32> {moe.output = "normed"}, tensor<2x5xf32>
   %wz = arith.extf %nz : tensor<2x5xbf16> to tensor<2x5xf32>
   return %wy, %wz : tensor<2x4xf32>, tensor<2x5xf32>
 }
+
+// A GEMM over bf16 operands accumulates in f32 and rounds as it stores: a
+// linear layer's result (through the heads' reshape) and its input
+// gradient narrow; one with a bias or over f32 operands does not.
+// RUN: moe-run %s --entry projected > %t.converted-projected
+// RUN: moe-run %t.narrowed.mlir --entry projected > %t.narrowed-projected
+// RUN: diff %t.converted-projected %t.narrowed-projected
+// CHECK-LABEL: func.func @projected
+// CHECK: %[[Y:.*]] = moe.linear %{{.*}}, %{{.*}} : tensor<3x4xbf16>, tensor<4x4xbf16> -> tensor<3x4xbf16>
+// CHECK-NEXT: %[[HEADS:.*]] = tensor.expand_shape %[[Y]] {{.*}} : tensor<3x4xbf16> into tensor<3x2x2xbf16>
+// CHECK-NEXT: %[[DX:.*]] = moe.linear_input_grad %{{.*}}, %{{.*}} : tensor<3x4xbf16>, tensor<4x4xbf16> -> tensor<3x4xbf16>
+// CHECK-NEXT: %[[BIASED:.*]] = moe.linear %{{.*}} bias %{{.*}} -> tensor<3x4xf32>
+// CHECK-NEXT: arith.truncf %[[BIASED]]
+// CHECK-NEXT: %[[F32:.*]] = moe.linear %{{.*}}, %{{.*}} : tensor<3x4xf32>, tensor<4x4xf32> -> tensor<3x4xf32>
+// CHECK-NEXT: arith.truncf %[[F32]]
+func.func @projected() -> (tensor<3x2x2xf32> {moe.output = "heads"}, tensor<3x4xf32> {moe.output = "d_input"}, tensor<3x4xf32> {moe.output = "biased"}, tensor<3x4xf32> {moe.output = "f32"}) {
+  %x32 = arith.constant dense<[[0.1, -0.2, 0.3, 0.4], [1.1, 1.2, -1.3, 1.4], [2.1, -2.2, 2.3, 2.45]]> : tensor<3x4xf32>
+  %w32 = arith.constant dense<[[0.5, 0.25, -0.75, 1.5], [1.3, -0.1, 0.7, 0.9], [-2.5, 0.3, 0.2, 0.11], [0.6, 0.6, -0.6, 0.33]]> : tensor<4x4xf32>
+  %b = arith.constant dense<[0.01, -0.02, 0.03, 0.5]> : tensor<4xf32>
+  %x = arith.truncf %x32 : tensor<3x4xf32> to tensor<3x4xbf16>
+  %w = arith.truncf %w32 : tensor<4x4xf32> to tensor<4x4xbf16>
+  %y = moe.linear %x, %w : tensor<3x4xbf16>, tensor<4x4xbf16> -> tensor<3x4xf32>
+  %heads = tensor.expand_shape %y [[0], [1, 2]] output_shape [3, 2, 2] : tensor<3x4xf32> into tensor<3x2x2xf32>
+  %heads16 = arith.truncf %heads : tensor<3x2x2xf32> to tensor<3x2x2xbf16>
+  %dx = moe.linear_input_grad %x, %w : tensor<3x4xbf16>, tensor<4x4xbf16> -> tensor<3x4xf32>
+  %dx16 = arith.truncf %dx : tensor<3x4xf32> to tensor<3x4xbf16>
+  %biased = moe.linear %x, %w bias %b : tensor<3x4xbf16>, tensor<4x4xbf16>, tensor<4xf32> -> tensor<3x4xf32>
+  %biased16 = arith.truncf %biased : tensor<3x4xf32> to tensor<3x4xbf16>
+  %f32 = moe.linear %x32, %w32 : tensor<3x4xf32>, tensor<4x4xf32> -> tensor<3x4xf32>
+  %f3216 = arith.truncf %f32 : tensor<3x4xf32> to tensor<3x4xbf16>
+  %r0 = arith.extf %heads16 : tensor<3x2x2xbf16> to tensor<3x2x2xf32>
+  %r1 = arith.extf %dx16 : tensor<3x4xbf16> to tensor<3x4xf32>
+  %r2 = arith.extf %biased16 : tensor<3x4xbf16> to tensor<3x4xf32>
+  %r3 = arith.extf %f3216 : tensor<3x4xbf16> to tensor<3x4xf32>
+  return %r0, %r1, %r2, %r3 : tensor<3x2x2xf32>, tensor<3x4xf32>, tensor<3x4xf32>, tensor<3x4xf32>
+}

@@ -15,6 +15,7 @@
 
 #include "Bf16TestUtils.h"
 #include "CpuRoutingTestUtils.h"
+#include "ErrorTestUtils.h"
 
 #include <gtest/gtest.h>
 #include <omp.h>
@@ -86,12 +87,14 @@ TEST(CpuBf16KernelsTest, ConvertCoversEveryElementOnAnyThreadCount) {
   }
 }
 
+struct LinearShape {
+  int64_t rows, in, out;
+};
+
 TEST(CpuBf16KernelsTest, LinearAndGradsMatchReference) {
-  struct Case {
-    int64_t rows, in, out;
-  };
-  for (Case c : {Case{1, 1, 1}, Case{7, 5, 3}, Case{768, 128, 256},
-                 Case{33, 130, 257}, Case{0, 5, 3}}) {
+  for (LinearShape c :
+       {LinearShape{1, 1, 1}, LinearShape{7, 5, 3}, LinearShape{768, 128, 256},
+        LinearShape{33, 130, 257}, LinearShape{0, 5, 3}}) {
     std::string name = shapeName({c.rows, c.in, c.out});
     Halves x = narrowed(randomFloats(c.rows * c.in, 1));
     Halves weight = narrowed(randomFloats(c.out * c.in, 2));
@@ -116,6 +119,46 @@ TEST(CpuBf16KernelsTest, LinearAndGradsMatchReference) {
     expectClose(dWeight, ref::linearWeightGrad(dyRef, xRef),
                 "linearWeightGrad " + name);
   }
+}
+
+// A bf16 result (moe-narrow-results) is the f32 result rounded, bit for bit;
+// a bias does not go with one (its kernels would round it first).
+TEST(CpuBf16KernelsTest, LinearAndInputGradStoreTheirResultsRounded) {
+  for (LinearShape c : {LinearShape{1, 1, 1}, LinearShape{7, 5, 3},
+                        LinearShape{768, 128, 256}, LinearShape{33, 130, 257},
+                        LinearShape{0, 5, 3}, LinearShape{4, 0, 3}}) {
+    std::string name = shapeName({c.rows, c.in, c.out});
+    Halves x = narrowed(randomFloats(c.rows * c.in, 1));
+    Halves weight = narrowed(randomFloats(c.out * c.in, 2));
+    Halves dy = narrowed(randomFloats(c.rows * c.out, 4));
+
+    Floats y = output(c.rows * c.out);
+    cpu::linear(x.data(), weight.data(), nullptr, c.rows, c.in, c.out,
+                y.data());
+    Halves y16(c.rows * c.out);
+    cpu::linear(x.data(), weight.data(), nullptr, c.rows, c.in, c.out,
+                y16.data());
+    for (size_t i = 0; i < y.size(); ++i)
+      ASSERT_EQ(y16[i].bits, moert::toBf16(y[i]).bits)
+          << "linear " << name << " at " << i;
+
+    Floats dx = output(c.rows * c.in);
+    cpu::linearInputGrad(dy.data(), weight.data(), c.rows, c.in, c.out,
+                         dx.data());
+    Halves dx16(c.rows * c.in);
+    cpu::linearInputGrad(dy.data(), weight.data(), c.rows, c.in, c.out,
+                         dx16.data());
+    for (size_t i = 0; i < dx.size(); ++i)
+      ASSERT_EQ(dx16[i].bits, moert::toBf16(dx[i]).bits)
+          << "linearInputGrad " << name << " at " << i;
+  }
+  Halves one = narrowed({1.0f}), y16(1);
+  Floats bias = {0.5f};
+  std::string error = errorOf([&] {
+    cpu::linear(one.data(), one.data(), bias.data(), 1, 1, 1, y16.data());
+  });
+  EXPECT_NE(error.find("a bf16 result takes no bias"), std::string::npos)
+      << error;
 }
 
 TEST(CpuBf16KernelsTest, AttentionAndGradMatchReference) {

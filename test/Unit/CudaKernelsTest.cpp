@@ -26,6 +26,7 @@
 #include <vector>
 
 using namespace moe::cudatest;
+using moe::test::expectBf16RoundedAlike;
 using moe::test::Halves;
 using moe::test::narrowed;
 using moe::test::operandsOf;
@@ -211,7 +212,8 @@ namespace {
 
 /// linear (with and without bias) and its input and weight gradients on
 /// both targets, with operands of type T (random values rounded to T, bf16
-/// being mixed precision) and f32 results, within the GEMM tolerance.
+/// being mixed precision) and f32 results, within the GEMM tolerance; over
+/// bf16 operands also bf16 results of linear and its input gradient.
 template <typename T>
 void expectLinearMatchesCpu(int64_t rows, int64_t in, int64_t out) {
   std::string name = shapeName({rows, in, out}) +
@@ -248,6 +250,23 @@ void expectLinearMatchesCpu(int64_t rows, int64_t in, int64_t out) {
   cpu::linearWeightGrad(dy.data(), x.data(), rows, in, out, dWeight.data());
   expectClose(dWeightGpu.download(), dWeight, "linearWeightGrad " + name,
               kGemmTolerance);
+
+  // Over bf16 operands, bf16 results: cuBLAS rounds its f32 sums as it
+  // stores them, the CPU rounds its own, summed in another order.
+  if constexpr (std::is_same_v<T, moert::bf16>) {
+    DeviceBuffer<moert::bf16> y16Gpu(rows * out), dx16Gpu(rows * in);
+    gpu::linear(xGpu.get(), weightGpu.get(), nullptr, rows, in, out,
+                y16Gpu.get());
+    std::vector<moert::bf16> y16(rows * out), dx16(rows * in);
+    cpu::linear(x.data(), weight.data(), nullptr, rows, in, out, y16.data());
+    expectBf16RoundedAlike(widened(y16Gpu.download()), widened(y16),
+                           "linear, bf16 result " + name);
+    gpu::linearInputGrad(dyGpu.get(), weightGpu.get(), rows, in, out,
+                         dx16Gpu.get());
+    cpu::linearInputGrad(dy.data(), weight.data(), rows, in, out, dx16.data());
+    expectBf16RoundedAlike(widened(dx16Gpu.download()), widened(dx16),
+                           "linearInputGrad, bf16 result " + name);
+  }
 }
 
 struct LinearCase {

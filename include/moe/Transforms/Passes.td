@@ -350,10 +350,12 @@ def NarrowResults : Pass<"moe-narrow-results", "::mlir::ModuleOp"> {
     A mixed-precision program narrows f32 activations to bf16 right after
     they are computed (`arith.truncf`). Where the conversion is the only
     reader of an f32 result and the op implements
-    NarrowableResultOpInterface for that result, the op's result becomes
+    NarrowableResultOpInterface for that result (an op that computes it in
+    f32, a GEMM over bf16 operands among them), the op's result becomes
     bf16 and the conversion goes: its kernel rounds as it stores (to
-    nearest even, as `arith.truncf` does), so the values are the same bits,
-    and the f32 result's write and the conversion's pass over it are gone.
+    nearest even, as `arith.truncf` does), so the values are those of the
+    f32 result rounded, and the f32 result's write and the conversion's
+    pass over it are gone.
     Runs for code generation, after differentiation and moe-mixed-precision.
   }];
   let dependentDialects = ["::mlir::moe::MoeDialect",

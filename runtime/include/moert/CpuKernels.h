@@ -54,19 +54,20 @@ void rmsNormGrad(const Stored *x, const float *weight, const float *dy,
                  int64_t rows, int64_t hidden, double eps, float *dx,
                  float *dWeight);
 
-/// y[rows, out] = x[rows, in] weight[out, in]^T (+ bias[out]).
-void linear(const float *x, const float *weight, const float *bias,
-            int64_t rows, int64_t in, int64_t out, float *y);
-/// dx[rows, in] = dy[rows, out] weight[out, in].
-void linearInputGrad(const float *dy, const float *weight, int64_t rows,
-                     int64_t in, int64_t out, float *dx);
+/// y[rows, out] = x[rows, in] weight[out, in]^T (+ bias[out]). The
+/// operands are f32, or bf16 (accumulated in f32); the result is f32, or
+/// for bf16 operands without a bias also bf16 (the f32 result rounded).
+/// Instantiated for those three.
+template <typename Operand, typename Result>
+void linear(const Operand *x, const Operand *weight, const float *bias,
+            int64_t rows, int64_t in, int64_t out, Result *y);
+/// dx[rows, in] = dy[rows, out] weight[out, in], with linear's types.
+template <typename Operand, typename Result>
+void linearInputGrad(const Operand *dy, const Operand *weight, int64_t rows,
+                     int64_t in, int64_t out, Result *dx);
 /// dWeight[out, in] = dy[rows, out]^T x[rows, in].
 void linearWeightGrad(const float *dy, const float *x, int64_t rows, int64_t in,
                       int64_t out, float *dWeight);
-void linear(const bf16 *x, const bf16 *weight, const float *bias, int64_t rows,
-            int64_t in, int64_t out, float *y);
-void linearInputGrad(const bf16 *dy, const bf16 *weight, int64_t rows,
-                     int64_t in, int64_t out, float *dx);
 void linearWeightGrad(const bf16 *dy, const bf16 *x, int64_t rows, int64_t in,
                       int64_t out, float *dWeight);
 /// dBias[out] = sum over rows of dy[rows, out].

@@ -73,16 +73,16 @@ void rmsNormGrad(const Stored *x, const float *weight, const float *dy,
                  int64_t rows, int64_t hidden, double eps, float *dx,
                  float *dWeight);
 
-void linear(const float *x, const float *weight, const float *bias,
-            int64_t rows, int64_t in, int64_t out, float *y);
-void linearInputGrad(const float *dy, const float *weight, int64_t rows,
-                     int64_t in, int64_t out, float *dx);
+/// f32 or bf16 operands; an f32 result, or for bf16 operands without a
+/// bias also a bf16 one (cuBLAS rounds the f32 accumulation as it stores).
+template <typename Operand, typename Result>
+void linear(const Operand *x, const Operand *weight, const float *bias,
+            int64_t rows, int64_t in, int64_t out, Result *y);
+template <typename Operand, typename Result>
+void linearInputGrad(const Operand *dy, const Operand *weight, int64_t rows,
+                     int64_t in, int64_t out, Result *dx);
 void linearWeightGrad(const float *dy, const float *x, int64_t rows, int64_t in,
                       int64_t out, float *dWeight);
-void linear(const bf16 *x, const bf16 *weight, const float *bias, int64_t rows,
-            int64_t in, int64_t out, float *y);
-void linearInputGrad(const bf16 *dy, const bf16 *weight, int64_t rows,
-                     int64_t in, int64_t out, float *dx);
 void linearWeightGrad(const bf16 *dy, const bf16 *x, int64_t rows, int64_t in,
                       int64_t out, float *dWeight);
 void biasGrad(const float *dy, int64_t rows, int64_t out, float *dBias);

@@ -1,12 +1,37 @@
 // RUN: moe-opt %s -split-input-file -verify-diagnostics
 
 // Mixed-precision misuse: a GEMM's operands share one type, bf16 operands
-// give f32 results, and only GEMM operands may be bf16 (the router, norms,
-// losses and everything else are f32).
+// give f32 results (or, for linear layers without a bias, bf16 ones: the
+// f32 result rounded), and only GEMM operands may be bf16 (the router,
+// norms, losses and everything else are f32).
 
-func.func @bf16_result(%x: tensor<4x8xbf16>, %w: tensor<2x8xbf16>) {
-  // expected-error @+1 {{'moe.linear' op result #0 must be statically shaped tensor of 32-bit float or 64-bit float values, but got 'tensor<4x2xbf16>'}}
-  %y = moe.linear %x, %w : tensor<4x8xbf16>, tensor<2x8xbf16> -> tensor<4x2xbf16>
+func.func @bf16_result_of_f32(%x: tensor<4x8xf32>, %w: tensor<2x8xf32>) {
+  // expected-error @+1 {{'moe.linear' op 'result' must have element type 'f32' (that of 'input'), got 'bf16'}}
+  %y = moe.linear %x, %w : tensor<4x8xf32>, tensor<2x8xf32> -> tensor<4x2xbf16>
+  return
+}
+
+// -----
+
+func.func @bf16_result_with_bias(%x: tensor<4x8xbf16>, %w: tensor<2x8xbf16>, %b: tensor<2xf32>) {
+  // expected-error @+1 {{'moe.linear' op 'result' may be bf16 only without a bias (its kernels round the GEMM's f32 result as they store it)}}
+  %y = moe.linear %x, %w bias %b : tensor<4x8xbf16>, tensor<2x8xbf16>, tensor<2xf32> -> tensor<4x2xbf16>
+  return
+}
+
+// -----
+
+func.func @input_grad_f64_of_bf16(%dy: tensor<4x2xbf16>, %w: tensor<2x8xbf16>) {
+  // expected-error @+1 {{'moe.linear_input_grad' op 'd_input' must have element type 'f32' (a GEMM over 'bf16' 'd_result' accumulates in 'f32') or 'bf16' (the accumulation rounded), got 'f64'}}
+  %dx = moe.linear_input_grad %dy, %w : tensor<4x2xbf16>, tensor<2x8xbf16> -> tensor<4x8xf64>
+  return
+}
+
+// -----
+
+func.func @input_grad_bf16_of_f32(%dy: tensor<4x2xf32>, %w: tensor<2x8xf32>) {
+  // expected-error @+1 {{'moe.linear_input_grad' op 'd_input' must have element type 'f32' (that of 'd_result'), got 'bf16'}}
+  %dx = moe.linear_input_grad %dy, %w : tensor<4x2xf32>, tensor<2x8xf32> -> tensor<4x8xbf16>
   return
 }
 
