@@ -1,6 +1,7 @@
 //===- AsmUtils.cpp - custom assembly directives of the moe ops -----------===//
 
 #include "AsmUtils.h"
+#include "MoeDialect.h"
 
 using namespace mlir;
 
@@ -12,6 +13,20 @@ ParseResult mlir::moe::detail::parseConvertedType(OpAsmParser &parser,
   if (succeeded(parser.parseOptionalArrow()))
     return parser.parseType(to);
   return success();
+}
+
+ParseResult mlir::moe::detail::parseGemmResultType(OpAsmParser &parser,
+                                                   Type operand, Type &result) {
+  if (succeeded(parser.parseOptionalArrow()))
+    return parser.parseType(result);
+  result = gemmResultType(operand);
+  return success();
+}
+
+void mlir::moe::detail::printGemmResultType(OpAsmPrinter &printer, Operation *,
+                                            Type operand, Type result) {
+  if (result != gemmResultType(operand))
+    printer << " -> " << result;
 }
 
 void mlir::moe::detail::printConvertedType(OpAsmPrinter &printer, Operation *,

@@ -19,6 +19,14 @@ namespace mlir::moe::detail {
 ParseResult parseConvertedType(OpAsmParser &parser, Type &from, Type &to);
 void printConvertedType(OpAsmPrinter &printer, Operation *, Type from, Type to);
 
+/// custom<GemmResultType>(ref(type($operand)), type($result)): nothing where
+/// the result has gemmResultType of the operand's type (f32 for bf16), else
+/// `-> type`: a GEMM's result narrowed to bf16 (NarrowableResultOpInterface).
+ParseResult parseGemmResultType(OpAsmParser &parser, Type operand,
+                                Type &result);
+void printGemmResultType(OpAsmPrinter &printer, Operation *, Type operand,
+                         Type result);
+
 } // namespace mlir::moe::detail
 
 #endif // MOE_DIALECT_ASMUTILS_H

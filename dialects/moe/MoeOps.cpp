@@ -112,7 +112,16 @@ LogicalResult RopeOp::verify() {
 }
 
 LogicalResult AttentionOp::verify() {
-  return verifyAttentionOperands(*this, getQuery(), getKey());
+  if (failed(verifyAttentionOperands(*this, getQuery(), getKey())) ||
+      failed(expectShape(*this, "result", getResult(), shapeOf(getQuery()))))
+    return failure();
+  return verifyGemmElementTypes(*this, {{"query", getQuery()}}, {},
+                                {{"result", getResult()}});
+}
+
+/// Over bf16 operands (the GEMMs accumulate in f32).
+bool AttentionOp::isNarrowableResult(unsigned) {
+  return getElementTypeOrSelf(getQuery()).isBF16();
 }
 
 LogicalResult CrossEntropyOp::verify() {

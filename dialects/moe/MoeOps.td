@@ -144,7 +144,8 @@ def Moe_RopeOp : Moe_DiffOp<"rope", [
 }
 
 def Moe_AttentionOp : Moe_DiffOp<"attention",
-    [Moe_GemmResultOf<"query", "result">, AllTypesMatch<["key", "value"]>]> {
+    [AllTypesMatch<["key", "value"]>,
+     DeclareOpInterfaceMethods<Moe_NarrowableResultOpInterface>]> {
   let summary = "scaled dot-product attention, grouped-query, optionally causal";
   let description = [{
     `query` is `[batch, seq, heads, head_dim]`, `key` and `value` are
@@ -156,17 +157,21 @@ def Moe_AttentionOp : Moe_DiffOp<"attention",
     accumulate in f32, the softmax is f32, and the probabilities are rounded
     to bf16 before they multiply `value`, as tensor cores read them (a
     flash kernel rounds them before dividing by the row's sum: the same
-    to bf16 rounding).
+    to bf16 rounding). The result is then f32, or bf16: the f32 result
+    rounded to nearest even as it is stored (moe-narrow-results), printed
+    after an arrow.
 
     ```mlir
     %o = moe.attention %q, %k, %v causal : tensor<8x64x4x32xf32>, tensor<8x64x2x32xf32>
+    %o2 = moe.attention %q2, %k2, %v2 causal : tensor<8x64x4x32xbf16>, tensor<8x64x2x32xbf16> -> tensor<8x64x4x32xbf16>
     ```
   }];
   let arguments = (ins Moe_GemmTensor:$query, Moe_GemmTensor:$key,
                        Moe_GemmTensor:$value, UnitAttr:$causal);
-  let results = (outs Moe_FloatTensor:$result);
+  let results = (outs Moe_NarrowableTensor:$result);
   let assemblyFormat = [{
     $query `,` $key `,` $value (`causal` $causal^)? attr-dict `:` type($query) `,` type($key)
+    `` custom<GemmResultType>(ref(type($query)), type($result))
   }];
 }
 

@@ -237,10 +237,13 @@ void roundRowsToBf16(const float *from, float *to, int64_t rows, int64_t cols,
 // of 4 to 64 at seq 64) and wastes little on causal masking.
 constexpr int64_t kQueryBlock = 16;
 
-template <typename T>
-void attentionOf(const T *q, const T *k, const T *v, int64_t batch, int64_t seq,
-                 int64_t heads, int64_t kvHeads, int64_t headDim, bool causal,
-                 float *out) {
+} // namespace
+
+template <typename Operand, typename Result>
+void moert::cpu::attention(const Operand *q, const Operand *k, const Operand *v,
+                           int64_t batch, int64_t seq, int64_t heads,
+                           int64_t kvHeads, int64_t headDim, bool causal,
+                           Result *out) {
   AttentionShape shape{seq, heads, kvHeads, headDim, causal};
   int64_t group = heads / kvHeads, padded = shape.padded();
   int64_t tasks = batch * heads;
@@ -248,6 +251,9 @@ void attentionOf(const T *q, const T *k, const T *v, int64_t batch, int64_t seq,
   {
     std::vector<float> kT(headDim * padded), p(kQueryBlock * padded);
     std::vector<float> qBuffer, kBuffer, vBuffer;
+    // A bf16 result's block of rows in f32, rounded as it is stored.
+    std::vector<float> rowsOut(
+        std::is_same_v<Result, float> ? 0 : kQueryBlock * headDim);
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < tasks; ++task) {
       int64_t b = task / heads, h = task % heads, kvHead = h / group;
@@ -259,16 +265,36 @@ void attentionOf(const T *q, const T *k, const T *v, int64_t batch, int64_t seq,
         int64_t rows = std::min(kQueryBlock, seq - i);
         int64_t width =
             softmaxBlock(qHead, kT.data(), shape, i, rows, p.data());
-        if constexpr (std::is_same_v<T, bf16>)
+        if constexpr (std::is_same_v<Operand, bf16>)
           roundRowsToBf16(p.data(), p.data(), rows, width, padded);
         // out_i = sum_j p_ij v_j.
-        smallGemm({rows, headDim, width, p.data(), padded, 1, vHead.rows,
-                   vHead.stride, out + shape.at(b, i, h, heads),
-                   heads * headDim, false});
+        Result *outRows = out + shape.at(b, i, h, heads);
+        if constexpr (std::is_same_v<Result, float>) {
+          smallGemm({rows, headDim, width, p.data(), padded, 1, vHead.rows,
+                     vHead.stride, outRows, heads * headDim, false});
+        } else {
+          smallGemm({rows, headDim, width, p.data(), padded, 1, vHead.rows,
+                     vHead.stride, rowsOut.data(), headDim, false});
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t d = 0; d < headDim; ++d)
+              outRows[r * heads * headDim + d] =
+                  moert::toBf16(rowsOut[r * headDim + d]);
+        }
       }
     }
   }
 }
+template void moert::cpu::attention(const float *, const float *, const float *,
+                                    int64_t, int64_t, int64_t, int64_t, int64_t,
+                                    bool, float *);
+template void moert::cpu::attention(const bf16 *, const bf16 *, const bf16 *,
+                                    int64_t, int64_t, int64_t, int64_t, int64_t,
+                                    bool, float *);
+template void moert::cpu::attention(const bf16 *, const bf16 *, const bf16 *,
+                                    int64_t, int64_t, int64_t, int64_t, int64_t,
+                                    bool, bf16 *);
+
+namespace {
 
 template <typename T>
 void attentionGradOf(const T *q, const T *k, const T *v, const T *dOut,
@@ -347,20 +373,6 @@ void attentionGradOf(const T *q, const T *k, const T *v, const T *dOut,
 }
 
 } // namespace
-
-void moert::cpu::attention(const float *q, const float *k, const float *v,
-                           int64_t batch, int64_t seq, int64_t heads,
-                           int64_t kvHeads, int64_t headDim, bool causal,
-                           float *out) {
-  attentionOf(q, k, v, batch, seq, heads, kvHeads, headDim, causal, out);
-}
-
-void moert::cpu::attention(const bf16 *q, const bf16 *k, const bf16 *v,
-                           int64_t batch, int64_t seq, int64_t heads,
-                           int64_t kvHeads, int64_t headDim, bool causal,
-                           float *out) {
-  attentionOf(q, k, v, batch, seq, heads, kvHeads, headDim, causal, out);
-}
 
 void moert::cpu::attentionGrad(const float *q, const float *k, const float *v,
                                const float *dOut, int64_t batch, int64_t seq,

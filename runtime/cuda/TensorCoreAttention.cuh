@@ -181,11 +181,12 @@ __device__ inline int fragmentColumn(int n, int e) {
 
 /// The forward, or with Stats the backward's per-query-row statistics
 /// (lse, and delta = dOut . out): AttentionKernels.cuh's forwardKernel on
-/// tensor cores. Shared memory: Q, K, V.
-template <int HeadDim, bool Stats>
+/// tensor cores. Shared memory: Q, K, V. The output is f32, or bf16 (the
+/// f32 result rounded as it is stored).
+template <int HeadDim, bool Stats, typename Out = float>
 __global__ void __launch_bounds__(kTcThreads)
     forwardKernel(const Bits *q, const Bits *k, const Bits *v, Shape shape,
-                  bool vectors, float *out, const Bits *dOut, float *lse,
+                  bool vectors, Out *out, const Bits *dOut, float *lse,
                   float *delta) {
   constexpr int ld = kLd<HeadDim>;
   extern __shared__ uint4 sharedTiles[];
@@ -278,7 +279,7 @@ __global__ void __launch_bounds__(kTcThreads)
         if constexpr (Stats)
           dot += moert::toFloat(bf16{dOut[at]}) * o;
         else
-          out[at] = o;
+          out[at] = moert::storedAs<Out>(o);
       }
     if constexpr (Stats) {
       dot = quadSum(dot); // every lane takes part
@@ -429,13 +430,13 @@ inline bool vectorLoads(const Shape &shape,
 
 // Each launcher sets its kernels' limits once, on the first (eager) call,
 // before any graph capture.
-template <int HeadDim>
+template <int HeadDim, typename Out>
 void forwardDims(const Bits *q, const Bits *k, const Bits *v,
-                 const Shape &shape, float *out) {
+                 const Shape &shape, Out *out) {
   const char *what = "moert::cuda::attention (bf16)";
-  static const size_t bytes = allowSharedBytes(forwardKernel<HeadDim, false>,
-                                               tileBytes<HeadDim>(3), what);
-  forwardKernel<HeadDim, false>
+  static const size_t bytes = allowSharedBytes(
+      forwardKernel<HeadDim, false, Out>, tileBytes<HeadDim>(3), what);
+  forwardKernel<HeadDim, false, Out>
       <<<tileGrid(shape.batch * shape.heads, shape), kTcThreads, bytes,
          stream()>>>(q, k, v, shape, vectorLoads(shape, {q, k, v}), out,
                      nullptr, nullptr, nullptr);
@@ -448,14 +449,14 @@ void backwardDims(const Bits *q, const Bits *k, const Bits *v, const Bits *dOut,
                   float *dk, float *dv) {
   const char *what = "moert::cuda::attentionGrad (bf16)";
   static const size_t statsBytes = allowSharedBytes(
-      forwardKernel<HeadDim, true>, tileBytes<HeadDim>(3), what);
+      forwardKernel<HeadDim, true, float>, tileBytes<HeadDim>(3), what);
   static const size_t keyBytes =
       allowSharedBytes(keyValueGradKernel<HeadDim>,
                        tileBytes<HeadDim>(4) + 2 * kRows * sizeof(float), what);
   static const size_t queryBytes =
       allowSharedBytes(queryGradKernel<HeadDim>, tileBytes<HeadDim>(4), what);
   bool vectors = vectorLoads(shape, {q, k, v, dOut});
-  forwardKernel<HeadDim, true>
+  forwardKernel<HeadDim, true, float>
       <<<tileGrid(shape.batch * shape.heads, shape), kTcThreads, statsBytes,
          stream()>>>(q, k, v, shape, vectors, nullptr, dOut, lse, delta);
   checkLaunch("moert::cuda::attentionGrad (bf16 statistics)");
@@ -486,8 +487,9 @@ inline const Bits *bitsOf(const bf16 *tensor) {
 
 namespace moert::cuda::flash {
 
-inline void forward(const bf16 *q, const bf16 *k, const bf16 *v,
-                    const Shape &shape, float *out) {
+template <typename Out>
+void forward(const bf16 *q, const bf16 *k, const bf16 *v, const Shape &shape,
+             Out *out) {
   using namespace tc;
   switch (paddedHeadDim(shape)) {
   case 32:

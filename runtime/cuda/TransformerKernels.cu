@@ -607,17 +607,6 @@ template void moert::cuda::rope(const float *, int64_t, int64_t, int64_t,
 namespace {
 
 template <typename T>
-void attentionOf(const T *q, const T *k, const T *v, int64_t batch, int64_t seq,
-                 int64_t heads, int64_t kvHeads, int64_t headDim, bool causal,
-                 float *out) {
-  if (batch == 0 || seq == 0 || heads == 0 || headDim == 0)
-    return;
-  flash::forward(q, k, v,
-                 flash::makeShape(batch, seq, heads, kvHeads, headDim, causal),
-                 out);
-}
-
-template <typename T>
 void attentionGradOf(const T *q, const T *k, const T *v, const T *dOut,
                      int64_t batch, int64_t seq, int64_t heads, int64_t kvHeads,
                      int64_t headDim, bool causal, float *dq, float *dk,
@@ -638,19 +627,26 @@ void attentionGradOf(const T *q, const T *k, const T *v, const T *dOut,
 
 } // namespace
 
-void moert::cuda::attention(const float *q, const float *k, const float *v,
-                            int64_t batch, int64_t seq, int64_t heads,
-                            int64_t kvHeads, int64_t headDim, bool causal,
-                            float *out) {
-  attentionOf(q, k, v, batch, seq, heads, kvHeads, headDim, causal, out);
+template <typename Operand, typename Result>
+void moert::cuda::attention(const Operand *q, const Operand *k,
+                            const Operand *v, int64_t batch, int64_t seq,
+                            int64_t heads, int64_t kvHeads, int64_t headDim,
+                            bool causal, Result *out) {
+  if (batch == 0 || seq == 0 || heads == 0 || headDim == 0)
+    return;
+  flash::forward(q, k, v,
+                 flash::makeShape(batch, seq, heads, kvHeads, headDim, causal),
+                 out);
 }
-
-void moert::cuda::attention(const bf16 *q, const bf16 *k, const bf16 *v,
-                            int64_t batch, int64_t seq, int64_t heads,
-                            int64_t kvHeads, int64_t headDim, bool causal,
-                            float *out) {
-  attentionOf(q, k, v, batch, seq, heads, kvHeads, headDim, causal, out);
-}
+template void moert::cuda::attention(const float *, const float *,
+                                     const float *, int64_t, int64_t, int64_t,
+                                     int64_t, int64_t, bool, float *);
+template void moert::cuda::attention(const bf16 *, const bf16 *, const bf16 *,
+                                     int64_t, int64_t, int64_t, int64_t,
+                                     int64_t, bool, float *);
+template void moert::cuda::attention(const bf16 *, const bf16 *, const bf16 *,
+                                     int64_t, int64_t, int64_t, int64_t,
+                                     int64_t, bool, bf16 *);
 
 void moert::cuda::attentionGrad(const float *q, const float *k, const float *v,
                                 const float *dOut, int64_t batch, int64_t seq,

@@ -116,6 +116,15 @@ TEST_F(CudaBf16KernelsTest, AttentionAndGradMatchCpu) {
                      c.kvHeads, c.headDim, causal, out.data());
       expectClose(outGpu.download(), out, "attention " + name,
                   kAttentionTolerance);
+      // A bf16 result (moe-narrow-results) is the kernel's f32 one rounded.
+      DeviceBuffer<bf16> out16Gpu(qCount);
+      gpu::attention(qGpu.get(), kGpu.get(), vGpu.get(), c.batch, c.seq,
+                     c.heads, c.kvHeads, c.headDim, causal, out16Gpu.get());
+      Floats outOfGpu = outGpu.download();
+      std::vector<bf16> out16 = out16Gpu.download();
+      for (int64_t i = 0; i < qCount; ++i)
+        ASSERT_EQ(out16[i].bits, moert::toBf16(outOfGpu[i]).bits)
+            << "attention, bf16 result " << name << " at " << i;
 
       backward();
       Floats dq = output(qCount), dk = output(kvCount), dv = output(kvCount);

@@ -293,18 +293,19 @@ func.func @attention_key_element_type(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x
 
 // -----
 
-// moe.attention (ODS): over bf16 operands the result is f32 (generic form).
+// moe.attention: over bf16 operands the result is f32 or bf16 (generic
+// form).
 func.func @attention_bf16_result_type(%q: tensor<2x3x4x6xbf16>, %k: tensor<2x3x2x6xbf16>, %v: tensor<2x3x2x6xbf16>) {
-  // expected-error @+1 {{'moe.attention' op result #0 must be statically shaped tensor of 32-bit float or 64-bit float values, but got 'tensor<2x3x4x6xbf16>'}}
-  %o = "moe.attention"(%q, %k, %v) : (tensor<2x3x4x6xbf16>, tensor<2x3x2x6xbf16>, tensor<2x3x2x6xbf16>) -> tensor<2x3x4x6xbf16>
+  // expected-error @+1 {{'moe.attention' op 'result' must have element type 'f32' (a GEMM over 'bf16' 'query' accumulates in 'f32') or 'bf16' (the accumulation rounded), got 'f64'}}
+  %o = "moe.attention"(%q, %k, %v) : (tensor<2x3x4x6xbf16>, tensor<2x3x2x6xbf16>, tensor<2x3x2x6xbf16>) -> tensor<2x3x4x6xf64>
   return
 }
 
 // -----
 
-// moe.attention (ODS): the result has the query's shape (generic form).
+// moe.attention: the result has the query's shape (generic form).
 func.func @attention_result_shape(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x6xf32>, %v: tensor<2x3x2x6xf32>) {
-  // expected-error @+1 {{'moe.attention' op failed to verify that 'result' has the shape of 'query' and the element type of a GEMM over it}}
+  // expected-error @+1 {{'moe.attention' op 'result' must have shape [2, 3, 4, 6], got [2, 3, 4, 8]}}
   %o = "moe.attention"(%q, %k, %v) : (tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x2x6xf32>) -> tensor<2x3x4x8xf32>
   return
 }
