@@ -28,10 +28,9 @@ using namespace mlir::moe::detail;
 namespace {
 
 /// Shared by moe.linear and moe.router: input [..., in] x weight [out, in]
-/// (+ bias [out]) -> [..., out].
-/// A linear map's shapes and types; a `narrowable` result may be bf16 over
-/// bf16 operands when there is no bias (a kernel rounding its result as it
-/// stores it would round the bias before adding it).
+/// (+ bias [out]) -> [..., out]. A `narrowable` result may be bf16 over bf16
+/// operands when there is no bias: the kernels preload the bias into the
+/// result, which the GEMM then adds to.
 LogicalResult verifyAffine(Operation *op, StringRef inputName, Value input,
                            Value weight, Value bias, Value result,
                            StringRef resultName, StringRef weightLayout,
@@ -50,8 +49,8 @@ LogicalResult verifyAffine(Operation *op, StringRef inputName, Value input,
       getElementTypeOrSelf(result).isBF16())
     return op->emitOpError()
            << "'" << resultName
-           << "' may be bf16 only without a bias (its kernels round the "
-              "GEMM's f32 result as they store it)";
+           << "' may be bf16 only without a bias (its kernels add the GEMM "
+              "to the bias preloaded into the result)";
   SmallVector<std::pair<StringRef, Value>> accumulated, narrowed;
   (narrowable && !bias ? narrowed : accumulated)
       .push_back({resultName, result});
@@ -328,11 +327,6 @@ LogicalResult AdaptiveAuxCoeffOp::verify() {
   return success();
 }
 
-//===----------------------------------------------------------------------===//
-// Custom syntax
-//===----------------------------------------------------------------------===//
-
-/// `capacity_factor = <float>` or `dropless`.
 bool RopeOp::isNarrowableResult(unsigned) { return computesInF32(*this); }
 
 /// The buffer, not the slots or the count.
@@ -340,6 +334,11 @@ bool DispatchOp::isNarrowableResult(unsigned resultIndex) {
   return resultIndex == 0 && computesInF32(*this);
 }
 
+//===----------------------------------------------------------------------===//
+// Custom syntax
+//===----------------------------------------------------------------------===//
+
+/// `capacity_factor = <float>` or `dropless`.
 static ParseResult parseCapacity(OpAsmParser &parser, FloatAttr &factor) {
   if (succeeded(parser.parseOptionalKeyword("dropless")))
     return success();

@@ -24,8 +24,9 @@ class Moe_DiffOp<string mnemonic, list<Trait> traits = []>
         [DeclareOpInterfaceMethods<Moe_DifferentiableOpInterface>], traits)>;
 
 def Moe_FloatTensor : StaticShapeTensorOf<[F32, F64]>;
-/// A GEMM's operand: f32 or f64, or bf16 (mixed precision) when its results
-/// are f32 (`gemmResultType`).
+/// A GEMM's operand: f32 or f64, or bf16 (mixed precision), whose products
+/// accumulate in f32 (`gemmResultType`; some results may then be rounded
+/// to bf16, NarrowableResultOpInterface).
 def Moe_GemmTensor : StaticShapeTensorOf<[F32, F64, BF16]>;
 /// A GEMM result of the shape of `operand`: f32 when the operands are bf16.
 class Moe_GemmResultOf<string operand, string result>

@@ -16,6 +16,8 @@
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <tuple>
+
 namespace mlir::moe {
 #define GEN_PASS_DEF_MIXEDPRECISION
 #include "moe/Transforms/Passes.h.inc"
@@ -136,7 +138,8 @@ SmallVector<OpOperand *> storedActivations(Operation *op) {
 /// shared by all its readers; one per weight and reader, right before it,
 /// or with copies per step one per weight (known by its global, so that a
 /// recomputed layer's second load shares it too) right before its first
-/// reader in a block, shared by the block's later readers.
+/// reader in a block, shared by the block's later readers until a store to
+/// the global.
 class Narrower {
 public:
   Narrower(MLIRContext *context, bool weightCopyPerStep)
@@ -167,22 +170,28 @@ public:
 
   Type getBf16() const { return bf16; }
 
+  /// A store to `global`: later readers of it need a copy of the new value.
+  void noteStore(Attribute global) { ++stores[global]; }
+
 private:
   /// What tells the copies apart: the value for an activation; for a
-  /// weight, its reader, or its global and the reader's block.
-  using CopyKey = std::pair<const void *, const void *>;
+  /// weight, its reader, or its global, the reader's block and the stores
+  /// to the global before the reader.
+  using CopyKey = std::tuple<const void *, const void *, unsigned>;
   CopyKey copyKey(Value value, ml_program::GlobalLoadOp load,
                   Operation *user) const {
     if (!load)
-      return {value.getAsOpaquePointer(), nullptr};
+      return {value.getAsOpaquePointer(), nullptr, 0};
     if (weightCopyPerStep)
-      return {load.getGlobalAttr().getAsOpaquePointer(), user->getBlock()};
-    return {value.getAsOpaquePointer(), user};
+      return {load.getGlobalAttr().getAsOpaquePointer(), user->getBlock(),
+              stores.lookup(load.getGlobalAttr())};
+    return {value.getAsOpaquePointer(), user, 0};
   }
 
   Type bf16;
   bool weightCopyPerStep;
   DenseMap<CopyKey, Value> narrowed;
+  DenseMap<Attribute, unsigned> stores;
 };
 
 struct MixedPrecisionPass : moe::impl::MixedPrecisionBase<MixedPrecisionPass> {
@@ -224,6 +233,8 @@ struct MixedPrecisionPass : moe::impl::MixedPrecisionBase<MixedPrecisionPass> {
     // per step saves that traffic.
     RouterGradients router(function);
     return function.walk([&](Operation *op) {
+      if (auto store = dyn_cast<ml_program::GlobalStoreOp>(op))
+        narrower.noteStore(store.getGlobalAttr());
       for (unsigned index : gemmOperands(op, router)) {
         Value operand = op->getOperand(index);
         Type element = getElementTypeOrSelf(operand.getType());

@@ -158,17 +158,20 @@ void moert::cpu::detail::gemm(bool transA, bool transB, int64_t m, int64_t n,
 
 void moert::cpu::detail::gemm(bool transA, bool transB, int64_t m, int64_t n,
                               int64_t k, const bf16 *a, int64_t lda,
-                              const bf16 *b, int64_t ldb, bf16 *c,
-                              int64_t ldc) {
+                              const bf16 *b, int64_t ldb, bf16 *c) {
+  // Blocks of rows keep the scratch, which the memory plan does not see,
+  // at 4 MB whatever the product's size.
+  constexpr int64_t kScratchFloats = int64_t(1) << 20;
+  int64_t blockRows =
+      std::max<int64_t>(1, kScratchFloats / std::max<int64_t>(n, 1));
   thread_local std::vector<float> accumulated;
-  if (accumulated.size() < static_cast<size_t>(m * n))
-    accumulated.resize(m * n);
-  gemm(transA, transB, m, n, k, a, lda, b, ldb, 0.0f, accumulated.data(), n);
-  if (ldc == n) // one call: large matrices convert on every thread
-    moert::cpu::convert(accumulated.data(), m * n, c);
-  else
-    for (int64_t r = 0; r < m; ++r)
-      moert::cpu::convert(accumulated.data() + r * n, n, c + r * ldc);
+  accumulated.resize(std::min(m, blockRows) * n);
+  for (int64_t row = 0; row < m; row += blockRows) {
+    int64_t rows = std::min(blockRows, m - row);
+    gemm(transA, transB, rows, n, k, transA ? a + row : a + row * lda, lda, b,
+         ldb, 0.0f, accumulated.data(), n);
+    moert::cpu::convert(accumulated.data(), rows * n, c + row * n);
+  }
 }
 
 bool moert::cpu::detail::hasBf16Matmul() {

@@ -31,12 +31,12 @@ void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
           const bf16 *a, int64_t lda, const bf16 *b, int64_t ldb, float beta,
           float *c, int64_t ldc);
 
-/// The same with a bf16 result: c = op(a) op(b), the f32 accumulation
-/// rounded to nearest even as it is stored (through f32 scratch: the
-/// rounding a GPU's GEMM epilogue does, which saves memory traffic there).
+/// The same with a dense bf16 result c[m, n] = op(a) op(b): the f32
+/// accumulation rounded to nearest even as it is stored (through f32
+/// scratch a block of rows at a time: the rounding a GPU's GEMM epilogue
+/// does, which saves memory traffic there).
 void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
-          const bf16 *a, int64_t lda, const bf16 *b, int64_t ldb, bf16 *c,
-          int64_t ldc);
+          const bf16 *a, int64_t lda, const bf16 *b, int64_t ldb, bf16 *c);
 
 /// Whether bf16 GEMMs run oneDNN's bf16 matmul (not widened to f32); the
 /// first call says on stderr when they do not.

@@ -336,7 +336,7 @@ void moert::cpu::linear(const Operand *x, const Operand *weight,
   } else {
     if (bias)
       moert::fail("moert::cpu::linear: a bf16 result takes no bias");
-    detail::gemm(false, true, rows, out, in, x, in, weight, in, y, out);
+    detail::gemm(false, true, rows, out, in, x, in, weight, in, y);
   }
 }
 template void moert::cpu::linear(const float *, const float *, const float *,
@@ -354,7 +354,7 @@ void moert::cpu::linearInputGrad(const Operand *dy, const Operand *weight,
     detail::gemm(false, false, rows, in, out, dy, out, weight, in, 0.0f, dx,
                  in);
   else
-    detail::gemm(false, false, rows, in, out, dy, out, weight, in, dx, in);
+    detail::gemm(false, false, rows, in, out, dy, out, weight, in, dx);
 }
 template void moert::cpu::linearInputGrad(const float *, const float *, int64_t,
                                           int64_t, int64_t, float *);

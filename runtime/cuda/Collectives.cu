@@ -116,25 +116,33 @@ int pickDevice() {
   MPI_Comm_rank(node, &localRank);
   MPI_Comm_size(node, &localRanks);
   int devices = 0;
-  check(cudaGetDeviceCount(&devices), "cudaGetDeviceCount");
+  cudaError_t status = cudaGetDeviceCount(&devices);
   int device = devices >= localRanks ? localRank : 0;
   constexpr int kBusIdSize = 32;
   std::vector<char> busIds(kBusIdSize * localRanks);
   char *busId = busIds.data() + kBusIdSize * localRank;
-  check(cudaDeviceGetPCIBusId(busId, kBusIdSize, device),
-        "cudaDeviceGetPCIBusId");
+  if (status == cudaSuccess)
+    status = cudaDeviceGetPCIBusId(busId, kBusIdSize, device);
+  // A rank without a GPU takes part too (an empty bus id), so that no rank
+  // waits here for one that stopped.
+  if (status != cudaSuccess)
+    busId[0] = '\0';
   MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, busIds.data(), kBusIdSize,
                 MPI_CHAR, node);
   MPI_Comm_free(&node);
-  for (int other = 0; other < localRanks; ++other)
-    if (other != localRank && std::strncmp(busIds.data() + kBusIdSize * other,
-                                           busId, kBusIdSize) == 0)
+  check(status, "finding this rank's GPU");
+  for (int other = 0; other < localRanks; ++other) {
+    const char *otherBusId = busIds.data() + kBusIdSize * other;
+    if (otherBusId[0] == '\0')
+      moert::fail("rank {} of this node found no usable GPU", other);
+    if (other != localRank && std::strncmp(otherBusId, busId, kBusIdSize) == 0)
       moert::fail("{} ranks run on this node, and ranks {} and {} of them "
                   "would share its GPU {} (this rank sees {} GPU(s)): the "
                   "CUDA target needs a GPU per rank (start at most one rank "
                   "a GPU, or give each rank its own)",
                   localRanks, std::min(localRank, other),
                   std::max(localRank, other), busId, devices);
+  }
   return device;
 }
 

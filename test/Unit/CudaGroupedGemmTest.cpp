@@ -178,7 +178,7 @@ class CudaGroupedGemmTest : public CudaTest {};
 // Shapes off and on the 128 x 128 and 128 x 256 tiles and 8-, 32- and 64-wide
 // k-steps, row padding that keeps 16-byte copies (2) or rules them out (1, 3);
 // an empty group, a partial and a full one in each; and k deep enough (520:
-// 9 steps of 64 and a tail) that each kernel refills its stages twice over.
+// 8 steps of 64 and a tail of 8) that each kernel's ring of stages wraps.
 const std::vector<GemmCase> kCases = {
     {3, 200, 150, 70, 0, CountedDim::M, {0, 77, 200}},
     {3, 200, 150, 70, 3, CountedDim::M, {200, 0, 129}},

@@ -124,8 +124,10 @@ def MixedPrecision : Pass<"moe-mixed-precision", "::mlir::ModuleOp"> {
     later GEMM of the step reads that copy (the forward's and the
     backward's, a recomputed layer's too), which holds 2 bytes a parameter
     until the weight's last GEMM to save the weight's other conversions,
-    6 bytes of traffic a parameter each. The other activations the backward keeps (RMSNorm's input,
-    SwiGLU's inputs, the experts' outputs) are kept as bf16 copies too, made
+    6 bytes of traffic a parameter each (a store to the weight's global
+    ends its copy). The other activations the backward keeps (RMSNorm's
+    input, SwiGLU's inputs, the experts' outputs) are kept as bf16 copies
+    too, made
     after their definition and widened right before the gradient op that
     reads them; a value that a backward op also reads in f32 (a recomputed
     layer's input) is left alone. All computation other than the GEMMs stays

@@ -14,7 +14,7 @@ func.func @bf16_result_of_f32(%x: tensor<4x8xf32>, %w: tensor<2x8xf32>) {
 // -----
 
 func.func @bf16_result_with_bias(%x: tensor<4x8xbf16>, %w: tensor<2x8xbf16>, %b: tensor<2xf32>) {
-  // expected-error @+1 {{'moe.linear' op 'result' may be bf16 only without a bias (its kernels round the GEMM's f32 result as they store it)}}
+  // expected-error @+1 {{'moe.linear' op 'result' may be bf16 only without a bias (its kernels add the GEMM to the bias preloaded into the result)}}
   %y = moe.linear %x, %w bias %b : tensor<4x8xbf16>, tensor<2x8xbf16>, tensor<2xf32> -> tensor<4x2xbf16>
   return
 }
