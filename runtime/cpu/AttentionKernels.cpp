@@ -276,9 +276,8 @@ void moert::cpu::attention(const Operand *q, const Operand *k, const Operand *v,
           smallGemm({rows, headDim, width, p.data(), padded, 1, vHead.rows,
                      vHead.stride, rowsOut.data(), headDim, false});
           for (int64_t r = 0; r < rows; ++r)
-            for (int64_t d = 0; d < headDim; ++d)
-              outRows[r * heads * headDim + d] =
-                  moert::toBf16(rowsOut[r * headDim + d]);
+            convert(rowsOut.data() + r * headDim, headDim,
+                    outRows + r * heads * headDim);
         }
       }
     }
