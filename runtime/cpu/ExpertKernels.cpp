@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <numeric>
 #include <type_traits>
 #include <vector>
@@ -44,16 +45,24 @@ std::vector<int64_t> packedOffsets(const int64_t *counts, int64_t experts,
 
 /// Per-thread scratch that grows and is kept: the expert kernels run every
 /// step with the same shapes, so this avoids allocating and page-faulting
-/// megabytes per call.
+/// megabytes per call. The routed rows, and so the size asked, change every
+/// step: the buffer grows by half again, uninitialized, so that a step with
+/// a few more rows than any before does not copy and zero the whole buffer
+/// (most of the page faults of a profile's early steps were such copies).
 /// `Slot` tells apart buffers of one type that a kernel uses together.
 template <typename T, int Slot = 0> T *scratch(size_t size) {
-  thread_local std::vector<T> buffer;
-  if (buffer.size() < size)
-    buffer.resize(size);
-  return buffer.data();
+  static_assert(std::is_trivially_default_constructible_v<T>);
+  thread_local std::unique_ptr<T[]> buffer;
+  thread_local size_t capacity = 0;
+  if (capacity < size) {
+    capacity = std::max(size, capacity + capacity / 2);
+    buffer.reset(new T[capacity]);
+  }
+  return buffer.get();
 }
 
 using detail::gemm;
+using detail::Rows; // an expert's row count changes every step
 
 // The SwiGLU between the expert GEMMs is exp-bound: libm's scalar expf does
 // not vectorize without -ffast-math, so it is written on generic vectors
@@ -206,9 +215,9 @@ void expertFfnOf(const T *x, const T *gateProj, const T *upProj,
       uAcc = u;
     }
     gemm(false, true, rows, ffn, hidden, xe, hidden,
-         gateProj + e * ffn * hidden, hidden, 0.0f, gAcc, ffn);
+         gateProj + e * ffn * hidden, hidden, 0.0f, gAcc, ffn, Rows::Vary);
     gemm(false, true, rows, ffn, hidden, xe, hidden, upProj + e * ffn * hidden,
-         hidden, 0.0f, uAcc, ffn);
+         hidden, 0.0f, uAcc, ffn, Rows::Vary);
     if constexpr (narrow) {
       convert(gAcc, rows * ffn, g);
       convert(uAcc, rows * ffn, u);
@@ -217,7 +226,7 @@ void expertFfnOf(const T *x, const T *gateProj, const T *upProj,
     T *a = acts + offsets[e] * ffn;
     gatedSilu(g, u, a, rows * ffn);
     gemm(false, true, rows, hidden, ffn, a, ffn, downProj + e * hidden * ffn,
-         ffn, 0.0f, y + e * capacity * hidden, hidden);
+         ffn, 0.0f, y + e * capacity * hidden, hidden, Rows::Vary);
   });
 }
 
@@ -258,19 +267,20 @@ void expertFfnGradOf(const T *x, const T *gateProj, const T *upProj,
     float *dAct = dActs + offsets[e] * ffn;
     // da = dy Wd; then dg, du, and a = silu(g) u.
     gemm(false, false, rows, ffn, hidden, dye, hidden,
-         downProj + e * hidden * ffn, ffn, 0.0f, dAct, ffn);
+         downProj + e * hidden * ffn, ffn, 0.0f, dAct, ffn, Rows::Vary);
     gatedSiluGrad(g, u, dAct, dg, du, a, rows * ffn);
     // dWd = dy^T a, dWg = dg^T x, dWu = du^T x, dx = dg Wg + du Wu.
     float *dxe = dx + e * capacity * hidden;
-    gemm(true, false, hidden, ffn, rows, dye, hidden, a, ffn, 0.0f, dDown, ffn);
+    gemm(true, false, hidden, ffn, rows, dye, hidden, a, ffn, 0.0f, dDown, ffn,
+         Rows::Vary);
     gemm(true, false, ffn, hidden, rows, dg, ffn, xe, hidden, 0.0f, dGate,
-         hidden);
-    gemm(true, false, ffn, hidden, rows, du, ffn, xe, hidden, 0.0f, dUp,
-         hidden);
+         hidden, Rows::Vary);
+    gemm(true, false, ffn, hidden, rows, du, ffn, xe, hidden, 0.0f, dUp, hidden,
+         Rows::Vary);
     gemm(false, false, rows, hidden, ffn, dg, ffn, gateProj + e * ffn * hidden,
-         hidden, 0.0f, dxe, hidden);
+         hidden, 0.0f, dxe, hidden, Rows::Vary);
     gemm(false, false, rows, hidden, ffn, du, ffn, upProj + e * ffn * hidden,
-         hidden, 1.0f, dxe, hidden);
+         hidden, 1.0f, dxe, hidden, Rows::Vary);
   });
 }
 

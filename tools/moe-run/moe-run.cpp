@@ -13,6 +13,7 @@
 #include "moe/Interpreter/GradientCheck.h"
 #include "moe/Support/ToolDiagnostics.h"
 #include "moe/Support/ToolFiles.h"
+#include "moert/Checkpoint.h"
 #include "moert/Error.h"
 #include "moert/TokenData.h"
 #include "moert/WeightSource.h"
@@ -57,6 +58,13 @@ static cl::opt<std::string> initFromPath(
     cl::desc("A checkpoint of the dense model that this model was upcycled "
              "from (moe-upcycle): its globals are built by their rules"),
     cl::value_desc("path"));
+static cl::opt<std::string> resumePath(
+    cl::cat(toolOptions), "resume",
+    cl::desc("A compiled binary's checkpoint to go on from: every global "
+             "from it, the batches of --data that the binary would draw "
+             "next (its seed and position), and step numbers counting on "
+             "from its step; so any step of a compiled run replays here"),
+    cl::value_desc("file"));
 static cl::opt<uint64_t> seed(cl::cat(toolOptions), "seed", cl::init(0),
                               cl::desc("Seed of the #moe.init initializers"));
 static cl::opt<std::string>
@@ -138,9 +146,11 @@ Tensor tokenTensor(const std::vector<int32_t> &values,
 /// --inputs by name, token batches from --data (a new batch each step).
 class ArgumentSource {
 public:
-  /// The arguments of rank `rank` of `ranks`.
-  ArgumentSource(func::FuncOp func, int64_t ranks, int64_t rank)
-      : func(func), ranks(ranks), rank(rank) {
+  /// The arguments of rank `rank` of `ranks`; --data batches are drawn
+  /// from `dataStart` (a seed, and a position in its stream).
+  ArgumentSource(func::FuncOp func, int64_t ranks, int64_t rank,
+                 moert::RunPosition dataStart)
+      : func(func), ranks(ranks), rank(rank), dataStart(dataStart) {
     if (!inputsPath.empty())
       inputs.emplace(inputsPath);
   }
@@ -155,6 +165,7 @@ private:
 
   func::FuncOp func;
   int64_t ranks, rank;
+  moert::RunPosition dataStart;
   std::optional<moert::SafetensorsReader> inputs;
   std::optional<moert::BatchSampler> text;
 };
@@ -176,8 +187,10 @@ FailureOr<std::vector<Tensor>> ArgumentSource::next() {
     if (!dataPath.empty() && isTokens && shape.size() == 2) {
       // Every rank draws the global batch and keeps its rows.
       std::vector<int64_t> global = {shape[0] * ranks, shape[1]};
-      if (!text)
-        text.emplace(dataPath, shape[1], dataSeed);
+      if (!text) {
+        text.emplace(dataPath, shape[1], dataStart.seed);
+        text->setPosition(dataStart.trainPosition);
+      }
       if (!batch)
         batch = text->next(global[0]);
       arguments.push_back(part(tokenTensor(
@@ -247,8 +260,10 @@ int runOnce(moe::Evaluator &evaluator, func::FuncOp func,
 
 /// --steps: runs the function repeatedly (a train step updates its globals
 /// in place) on fresh batches and prints its scalar results per step.
+/// Runs --steps steps after `firstStep` - 1 taken before (by a checkpoint's
+/// run), numbered on from there.
 int train(moe::Evaluator &evaluator, func::FuncOp func, ArgumentSource &source,
-          bool primary) {
+          bool primary, uint64_t firstStep) {
   std::optional<std::ofstream> metrics;
   if (primary && !metricsPath.empty()) {
     metrics.emplace(metricsPath, std::ios::app);
@@ -258,7 +273,8 @@ int train(moe::Evaluator &evaluator, func::FuncOp func, ArgumentSource &source,
       return 1;
     }
   }
-  for (uint64_t step = 1; step <= steps; ++step) {
+  uint64_t lastStep = firstStep + steps - 1;
+  for (uint64_t step = firstStep; step <= lastStep; ++step) {
     auto start = std::chrono::steady_clock::now();
     FailureOr<std::vector<Tensor>> arguments = source.next();
     if (failed(arguments))
@@ -282,7 +298,7 @@ int train(moe::Evaluator &evaluator, func::FuncOp func, ArgumentSource &source,
     }
     if (!primary)
       continue;
-    llvm::outs() << "step " << step << "/" << steps;
+    llvm::outs() << "step " << step << "/" << lastStep;
     // Per-module metrics ("model.layers.0....") go to --metrics only.
     for (unsigned i = 0; i < results->size(); ++i)
       if (std::string name = nameOf(func, i, /*isResult=*/true);
@@ -401,6 +417,21 @@ int run(MLIRContext &context) {
                     "each other\n";
     return 1;
   }
+  // A checkpoint to go on from holds the weights, the seed and the data's
+  // position: another source of any of them would contradict it.
+  moert::RunPosition start{0, dataSeed, 0};
+  if (!resumePath.empty()) {
+    for (const cl::Option *option : std::initializer_list<const cl::Option *>{
+             &paramsPath, &initFromPath, &seed, &dataSeed})
+      if (option->getNumOccurrences() > 0)
+        moert::fail("option --resume: the checkpoint {} gives what --{} "
+                    "would: give one of them",
+                    static_cast<std::string>(resumePath), option->ArgStr.str());
+    start = moert::parseCheckpointRun(
+                resumePath, moert::WeightSource(resumePath).getMetadata())
+                .position;
+  }
+  std::string weightsPath = resumePath.empty() ? paramsPath : resumePath;
   // The gradient function is added once, before any rank runs.
   if (gradCheck && ranks > 1 &&
       failed(moe::addGradientFunction(*module, gradientCheckOptions(func))))
@@ -411,20 +442,23 @@ int run(MLIRContext &context) {
     moe::Evaluator evaluator(*module);
     evaluator.setCommunicator(communicator);
     std::optional<moert::WeightSource> params;
-    if (!paramsPath.empty())
-      params.emplace(paramsPath);
-    if (failed(evaluator.initializeGlobals(seed, params ? &*params : nullptr)))
+    if (!weightsPath.empty())
+      params.emplace(weightsPath);
+    uint64_t initSeed = resumePath.empty() ? uint64_t(seed) : start.seed;
+    if (failed(
+            evaluator.initializeGlobals(initSeed, params ? &*params : nullptr)))
       return 1;
     if (params && failed(evaluator.loadGlobals(*params)))
       return 1;
     if (!initFromPath.empty() && failed(evaluator.upcycleGlobals(
                                      moert::WeightSource(initFromPath), seed)))
       return 1;
-    ArgumentSource source(func, ranks, rank);
+    ArgumentSource source(func, ranks, rank, start);
     if (gradCheck)
       return runGradientCheck(*module, evaluator, func, source, communicator);
     bool primary = rank == 0;
-    int status = steps > 0 ? train(evaluator, func, source, primary)
+    int status = steps > 0 ? train(evaluator, func, source, primary,
+                                   static_cast<uint64_t>(start.step) + 1)
                            : runOnce(evaluator, func, source, primary);
     if (status == 0 && !saveParamsPath.empty()) {
       // Every rank gives its parts of the sharded globals; rank 0 writes.
