@@ -1,7 +1,8 @@
 //===- moe-run.cpp - the reference interpreter ----------------------------===//
 //
 // Evaluates one function of a moe-dialect module naively on the CPU. Globals
-// come from a safetensors file (--params) or from their #moe.init
+// come from a safetensors file (--params), a compiled binary's checkpoint
+// (--resume, which also sets where --data goes on) or their #moe.init
 // initializers (--seed); arguments from a safetensors file (--inputs, tensors
 // named by the arguments' `moe.input` attributes) or, for token arguments,
 // from a text file (--data). Results are printed and optionally written.
@@ -259,9 +260,8 @@ int runOnce(moe::Evaluator &evaluator, func::FuncOp func,
 }
 
 /// --steps: runs the function repeatedly (a train step updates its globals
-/// in place) on fresh batches and prints its scalar results per step.
-/// Runs --steps steps after `firstStep` - 1 taken before (by a checkpoint's
-/// run), numbered on from there.
+/// in place) on fresh batches and prints its scalar results per step,
+/// numbering the steps from `firstStep` (after a checkpoint's steps).
 int train(moe::Evaluator &evaluator, func::FuncOp func, ArgumentSource &source,
           bool primary, uint64_t firstStep) {
   std::optional<std::ofstream> metrics;
