@@ -119,6 +119,26 @@ MOERT_INLINE void gatedSiluOf(const T *gate, const T *up, T *act,
   });
 }
 
+/// gate and up, the GEMMs' f32 projections rounded to bf16, and act =
+/// silu(gate) up from the rounded values: one pass where rounding each
+/// projection and then the SwiGLU took three.
+MOERT_CLONES void roundedGatedSilu(const float *gAcc, const float *uAcc,
+                                   moert::bf16 *gate, moert::bf16 *up,
+                                   moert::bf16 *act, int64_t count) {
+  forEachBlock(count, [&](int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
+    Floats g, u, e;
+    load(g, gAcc + i, n);
+    load(u, uAcc + i, n);
+    store(gate + i, g, n);
+    store(up + i, u, n);
+    load(g, gate + i, n);
+    load(u, up + i, n);
+    e = -g;
+    expInPlace(e);
+    store(act + i, g / (1.0f + e) * u, n);
+  });
+}
+
 /// Given g, u and da, with s = sigmoid(g): dg = da u s (1 + g (1 - s)),
 /// du = da silu(g), and a = silu(g) u (for the down projection's weight
 /// gradient; `act` may be `dAct`: each block is read before it is written).
@@ -143,10 +163,6 @@ MOERT_INLINE void gatedSiluGradOf(const T *gate, const T *up, const float *dAct,
 // Target clones cannot be templates: one clone per operand type.
 MOERT_CLONES void gatedSilu(const float *gate, const float *up, float *act,
                             int64_t count) {
-  gatedSiluOf(gate, up, act, count);
-}
-MOERT_CLONES void gatedSilu(const moert::bf16 *gate, const moert::bf16 *up,
-                            moert::bf16 *act, int64_t count) {
   gatedSiluOf(gate, up, act, count);
 }
 MOERT_CLONES void gatedSiluGrad(const float *gate, const float *up,
@@ -218,13 +234,12 @@ void expertFfnOf(const T *x, const T *gateProj, const T *upProj,
          gateProj + e * ffn * hidden, hidden, 0.0f, gAcc, ffn, Rows::Vary);
     gemm(false, true, rows, ffn, hidden, xe, hidden, upProj + e * ffn * hidden,
          hidden, 0.0f, uAcc, ffn, Rows::Vary);
-    if constexpr (narrow) {
-      convert(gAcc, rows * ffn, g);
-      convert(uAcc, rows * ffn, u);
-    }
     // a = silu(g) u; y = a Wd^T, straight into the expert's rows.
     T *a = acts + offsets[e] * ffn;
-    gatedSilu(g, u, a, rows * ffn);
+    if constexpr (narrow)
+      roundedGatedSilu(gAcc, uAcc, g, u, a, rows * ffn);
+    else
+      gatedSilu(g, u, a, rows * ffn);
     gemm(false, true, rows, hidden, ffn, a, ffn, downProj + e * hidden * ffn,
          ffn, 0.0f, y + e * capacity * hidden, hidden, Rows::Vary);
   });
