@@ -50,9 +50,10 @@ MOERT_INLINE void addSquares(const float *x, Doubles4 &low, Doubles4 &high) {
 }
 
 /// The sum in double of x[i]^2 over [begin, end), in a fixed order that
-/// vectorizes: the range's four quarters read as four streams, each into
-/// its own 8 lanes (one stream per thread reached half the memory bandwidth
-/// that AdamW's several streams do), then each quarter's tail, in order.
+/// vectorizes: four equal quarters of whole blocks of 8, read as four
+/// streams, each into its own 8 lanes (one stream per thread reached half
+/// the memory bandwidth that AdamW's several streams do); then the blocks
+/// left after them into the last quarter's lanes, and the tail one by one.
 MOERT_CLONES double sumOfSquares(const float *x, int64_t begin, int64_t end) {
   int64_t quarter = (end - begin) / 4 / 8 * 8;
   const float *q0 = x + begin, *q1 = q0 + quarter, *q2 = q1 + quarter,
