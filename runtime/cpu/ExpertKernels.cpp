@@ -62,7 +62,6 @@ template <typename T, int Slot = 0> T *scratch(size_t size) {
 }
 
 using detail::gemm;
-using detail::Rows; // an expert's row count changes every step
 
 // The SwiGLU between the expert GEMMs is exp-bound: libm's scalar expf does
 // not vectorize without -ffast-math, so it is written on generic vectors
@@ -105,17 +104,24 @@ MOERT_INLINE void forEachBlock(int64_t count, Block block) {
     block(i, count - i);
 }
 
+/// act = silu(g) u of a block (an out-parameter: a vector wider than the
+/// baseline ABI's registers is not returned).
+MOERT_INLINE void gatedSiluBlock(const Floats &g, const Floats &u,
+                                 Floats &act) {
+  Floats e = -g;
+  expInPlace(e);
+  act = g / (1.0f + e) * u;
+}
+
 /// act = silu(gate) up.
-template <typename T>
-MOERT_INLINE void gatedSiluOf(const T *gate, const T *up, T *act,
-                              int64_t count) {
+MOERT_CLONES void gatedSilu(const float *gate, const float *up, float *act,
+                            int64_t count) {
   forEachBlock(count, [&](int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
-    Floats g, u, e;
+    Floats g, u, a;
     load(g, gate + i, n);
     load(u, up + i, n);
-    e = -g;
-    expInPlace(e);
-    store(act + i, g / (1.0f + e) * u, n);
+    gatedSiluBlock(g, u, a);
+    store(act + i, a, n);
   });
 }
 
@@ -126,16 +132,15 @@ MOERT_CLONES void roundedGatedSilu(const float *gAcc, const float *uAcc,
                                    moert::bf16 *gate, moert::bf16 *up,
                                    moert::bf16 *act, int64_t count) {
   forEachBlock(count, [&](int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
-    Floats g, u, e;
+    Floats g, u, a;
     load(g, gAcc + i, n);
     load(u, uAcc + i, n);
     store(gate + i, g, n);
     store(up + i, u, n);
     load(g, gate + i, n);
     load(u, up + i, n);
-    e = -g;
-    expInPlace(e);
-    store(act + i, g / (1.0f + e) * u, n);
+    gatedSiluBlock(g, u, a);
+    store(act + i, a, n);
   });
 }
 
@@ -161,10 +166,6 @@ MOERT_INLINE void gatedSiluGradOf(const T *gate, const T *up, const float *dAct,
 }
 
 // Target clones cannot be templates: one clone per operand type.
-MOERT_CLONES void gatedSilu(const float *gate, const float *up, float *act,
-                            int64_t count) {
-  gatedSiluOf(gate, up, act, count);
-}
 MOERT_CLONES void gatedSiluGrad(const float *gate, const float *up,
                                 const float *dAct, float *dGate, float *dUp,
                                 float *act, int64_t count) {
@@ -231,9 +232,9 @@ void expertFfnOf(const T *x, const T *gateProj, const T *upProj,
       uAcc = u;
     }
     gemm(false, true, rows, ffn, hidden, xe, hidden,
-         gateProj + e * ffn * hidden, hidden, 0.0f, gAcc, ffn, Rows::Vary);
+         gateProj + e * ffn * hidden, hidden, 0.0f, gAcc, ffn);
     gemm(false, true, rows, ffn, hidden, xe, hidden, upProj + e * ffn * hidden,
-         hidden, 0.0f, uAcc, ffn, Rows::Vary);
+         hidden, 0.0f, uAcc, ffn);
     // a = silu(g) u; y = a Wd^T, straight into the expert's rows.
     T *a = acts + offsets[e] * ffn;
     if constexpr (narrow)
@@ -241,7 +242,7 @@ void expertFfnOf(const T *x, const T *gateProj, const T *upProj,
     else
       gatedSilu(g, u, a, rows * ffn);
     gemm(false, true, rows, hidden, ffn, a, ffn, downProj + e * hidden * ffn,
-         ffn, 0.0f, y + e * capacity * hidden, hidden, Rows::Vary);
+         ffn, 0.0f, y + e * capacity * hidden, hidden);
   });
 }
 
@@ -282,20 +283,19 @@ void expertFfnGradOf(const T *x, const T *gateProj, const T *upProj,
     float *dAct = dActs + offsets[e] * ffn;
     // da = dy Wd; then dg, du, and a = silu(g) u.
     gemm(false, false, rows, ffn, hidden, dye, hidden,
-         downProj + e * hidden * ffn, ffn, 0.0f, dAct, ffn, Rows::Vary);
+         downProj + e * hidden * ffn, ffn, 0.0f, dAct, ffn);
     gatedSiluGrad(g, u, dAct, dg, du, a, rows * ffn);
     // dWd = dy^T a, dWg = dg^T x, dWu = du^T x, dx = dg Wg + du Wu.
     float *dxe = dx + e * capacity * hidden;
-    gemm(true, false, hidden, ffn, rows, dye, hidden, a, ffn, 0.0f, dDown, ffn,
-         Rows::Vary);
+    gemm(true, false, hidden, ffn, rows, dye, hidden, a, ffn, 0.0f, dDown, ffn);
     gemm(true, false, ffn, hidden, rows, dg, ffn, xe, hidden, 0.0f, dGate,
-         hidden, Rows::Vary);
-    gemm(true, false, ffn, hidden, rows, du, ffn, xe, hidden, 0.0f, dUp, hidden,
-         Rows::Vary);
+         hidden);
+    gemm(true, false, ffn, hidden, rows, du, ffn, xe, hidden, 0.0f, dUp,
+         hidden);
     gemm(false, false, rows, hidden, ffn, dg, ffn, gateProj + e * ffn * hidden,
-         hidden, 0.0f, dxe, hidden, Rows::Vary);
+         hidden, 0.0f, dxe, hidden);
     gemm(false, false, rows, hidden, ffn, du, ffn, upProj + e * ffn * hidden,
-         hidden, 1.0f, dxe, hidden, Rows::Vary);
+         hidden, 1.0f, dxe, hidden);
   });
 }
 

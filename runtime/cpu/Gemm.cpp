@@ -14,11 +14,10 @@
 #include <unordered_map>
 #include <vector>
 
-// sgemm keeps no primitive: every shape costs the same, recurring or not.
 void moert::cpu::detail::gemm(bool transA, bool transB, int64_t m, int64_t n,
                               int64_t k, const float *a, int64_t lda,
                               const float *b, int64_t ldb, float beta, float *c,
-                              int64_t ldc, Rows) {
+                              int64_t ldc) {
   if (m == 0 || n == 0)
     return;
   if (k == 0) {
@@ -37,8 +36,6 @@ void moert::cpu::detail::gemm(bool transA, bool transB, int64_t m, int64_t n,
 namespace {
 
 /// A bf16 matmul primitive's shape; a thread keeps one primitive per key.
-/// Where a's rows vary, their count (m, or k when transA) is
-/// DNNL_RUNTIME_DIM_VAL, so that one key covers every count.
 struct MatmulKey {
   bool transA, transB;
   int64_t m, n, k, lda, ldb, ldc;
@@ -49,17 +46,6 @@ struct MatmulKey {
                     other.lda, other.ldb, other.ldc, other.accumulate);
   }
 };
-
-using dims = dnnl::memory::dims;
-using dt = dnnl::memory::data_type;
-
-/// A row-major matrix with a leading dimension; a transposed one swaps
-/// strides.
-dnnl::memory::desc matrix(int64_t rows, int64_t cols, bool transposed,
-                          int64_t ld, dt type) {
-  return dnnl::memory::desc(dims{rows, cols}, type,
-                            transposed ? dims{1, ld} : dims{ld, 1});
-}
 
 struct MatmulKeyHash {
   size_t operator()(const MatmulKey &key) const {
@@ -75,14 +61,27 @@ const dnnl::engine &cpuEngine() {
   return engine;
 }
 
+struct Bf16Matmul {
+  dnnl::matmul primitive;
+  dnnl::memory::desc a, b, c;
+};
+
 /// The primitive for `key`, or none when this CPU has no bf16 matmul.
-const std::optional<dnnl::matmul> &bf16Matmul(const MatmulKey &key) {
-  thread_local std::unordered_map<MatmulKey, std::optional<dnnl::matmul>,
+const std::optional<Bf16Matmul> &bf16Matmul(const MatmulKey &key) {
+  thread_local std::unordered_map<MatmulKey, std::optional<Bf16Matmul>,
                                   MatmulKeyHash>
       primitives;
   auto [entry, inserted] = primitives.try_emplace(key);
   if (!inserted)
     return entry->second;
+  using dims = dnnl::memory::dims;
+  using dt = dnnl::memory::data_type;
+  // Row-major with leading dimensions; a transposed operand swaps strides.
+  auto matrix = [](int64_t rows, int64_t cols, bool transposed, int64_t ld,
+                   dt type) {
+    return dnnl::memory::desc(dims{rows, cols}, type,
+                              transposed ? dims{1, ld} : dims{ld, 1});
+  };
   dnnl::primitive_attr attributes;
   if (key.accumulate) {
     dnnl::post_ops sum;
@@ -97,15 +96,10 @@ const std::optional<dnnl::matmul> &bf16Matmul(const MatmulKey &key) {
                                             attributes, cpuEngine());
     // On AVX-512 without bf16 instructions oneDNN emulates bf16, slower
     // than the widened f32 GEMM: only bf16 and AMX implementations count.
-    // Runtime rows get its BLAS-like "gemm:jit", which has the bf16 kernels
-    // of the CPU that hasBf16Matmul found (as fast as the brgemm ones on a
-    // Xeon with AMX, measured on expert-sized products).
     std::string implementation = descriptor.impl_info_str();
-    bool runtimeRows =
-        key.m == DNNL_RUNTIME_DIM_VAL || key.k == DNNL_RUNTIME_DIM_VAL;
-    if (runtimeRows || implementation.find("bf16") != std::string::npos ||
+    if (implementation.find("bf16") != std::string::npos ||
         implementation.find("amx") != std::string::npos)
-      entry->second = dnnl::matmul(descriptor);
+      entry->second = Bf16Matmul{dnnl::matmul(descriptor), a, b, c};
   } catch (const dnnl::error &error) {
     if (error.status != dnnl_unimplemented)
       moert::fail("oneDNN cannot make a bf16 matmul for m={} n={} k={}: {}",
@@ -133,42 +127,38 @@ const float *widened(const moert::bf16 *matrix, int64_t rows, int64_t cols,
 void moert::cpu::detail::gemm(bool transA, bool transB, int64_t m, int64_t n,
                               int64_t k, const bf16 *a, int64_t lda,
                               const bf16 *b, int64_t ldb, float beta, float *c,
-                              int64_t ldc, Rows rows) {
+                              int64_t ldc) {
   // Empty products and other scales than 0 and 1 are not worth a primitive;
   // without a bf16 matmul, asking oneDNN for each new shape (expert row
   // counts change every step) would cost a failed primitive each time.
   bool primitive = hasBf16Matmul() && m > 0 && n > 0 && k > 0 &&
                    (beta == 0.0f || beta == 1.0f);
-  bool vary = rows == Rows::Vary;
-  const std::optional<dnnl::matmul> *matmul =
-      primitive ? &bf16Matmul({transA, transB,
-                               vary && !transA ? DNNL_RUNTIME_DIM_VAL : m, n,
-                               vary && transA ? DNNL_RUNTIME_DIM_VAL : k, lda,
-                               ldb, ldc, beta != 0.0f})
-                : nullptr;
+  const std::optional<Bf16Matmul> *matmul =
+      primitive
+          ? &bf16Matmul({transA, transB, m, n, k, lda, ldb, ldc, beta != 0.0f})
+          : nullptr;
   if (!matmul || !*matmul) {
     thread_local std::vector<float> wideA, wideB;
     const float *fa = widened(a, transA ? k : m, transA ? m : k, lda, wideA);
     const float *fb = widened(b, transB ? n : k, transB ? k : n, ldb, wideB);
     gemm(transA, transB, m, n, k, fa, transA ? m : k, fb, transB ? k : n, beta,
-         c, ldc, rows);
+         c, ldc);
     return;
   }
+  const Bf16Matmul &product = **matmul;
   thread_local dnnl::stream stream(cpuEngine());
   auto memory = [&](const dnnl::memory::desc &desc, const void *data) {
     return dnnl::memory(desc, cpuEngine(), const_cast<void *>(data));
   };
-  (*matmul)->execute(
-      stream,
-      {{DNNL_ARG_SRC, memory(matrix(m, k, transA, lda, dt::bf16), a)},
-       {DNNL_ARG_WEIGHTS, memory(matrix(k, n, transB, ldb, dt::bf16), b)},
-       {DNNL_ARG_DST, memory(matrix(m, n, false, ldc, dt::f32), c)}});
+  product.primitive.execute(stream, {{DNNL_ARG_SRC, memory(product.a, a)},
+                                     {DNNL_ARG_WEIGHTS, memory(product.b, b)},
+                                     {DNNL_ARG_DST, memory(product.c, c)}});
   stream.wait();
 }
 
 void moert::cpu::detail::gemm(bool transA, bool transB, int64_t m, int64_t n,
                               int64_t k, const bf16 *a, int64_t lda,
-                              const bf16 *b, int64_t ldb, bf16 *c, Rows rows) {
+                              const bf16 *b, int64_t ldb, bf16 *c) {
   // Blocks of rows keep the scratch, which the memory plan does not see,
   // at 4 MB whatever the product's size.
   constexpr int64_t kScratchFloats = int64_t(1) << 20;
@@ -177,10 +167,10 @@ void moert::cpu::detail::gemm(bool transA, bool transB, int64_t m, int64_t n,
   thread_local std::vector<float> accumulated;
   accumulated.resize(std::min(m, blockRows) * n);
   for (int64_t row = 0; row < m; row += blockRows) {
-    int64_t count = std::min(blockRows, m - row);
-    gemm(transA, transB, count, n, k, transA ? a + row : a + row * lda, lda, b,
-         ldb, 0.0f, accumulated.data(), n, rows);
-    moert::cpu::convert(accumulated.data(), count * n, c + row * n);
+    int64_t rows = std::min(blockRows, m - row);
+    gemm(transA, transB, rows, n, k, transA ? a + row : a + row * lda, lda, b,
+         ldb, 0.0f, accumulated.data(), n);
+    moert::cpu::convert(accumulated.data(), rows * n, c + row * n);
   }
 }
 

@@ -16,36 +16,27 @@
 
 namespace moert::cpu::detail {
 
-/// Whether a product's rows of `a` (as stored: m, or k when transA) recur
-/// from call to call. A bf16 product keeps a oneDNN primitive per shape,
-/// whose creation (~0.5 ms with AMX) a product over an expert's tokens,
-/// whose count changes every call, would pay almost every time: for those,
-/// one primitive with the rows as a runtime dimension serves every count.
-enum class Rows { Recur, Vary };
-
 /// c[m, n] = op(a) op(b) + beta * c, row-major; op transposes when asked.
 /// Empty sizes are allowed (k == 0 gives beta * c). Outside an OpenMP
 /// parallel region it uses every thread; inside one, only the caller's.
 void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
           const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
-          float *c, int64_t ldc, Rows rows = Rows::Recur);
+          float *c, int64_t ldc);
 
 /// The same with bf16 operands, accumulating in f32. It runs oneDNN's bf16
-/// matmul primitive (one per shape and thread, kept; see Rows) where the CPU
-/// has bf16 instructions (AVX-512 BF16 or AMX); elsewhere it widens the
-/// operands to f32, exactly, and runs the f32 GEMM, which computes the same
-/// sums.
+/// matmul primitive (one per shape and thread, kept) where the CPU has bf16
+/// instructions (AVX-512 BF16 or AMX); elsewhere it widens the operands to
+/// f32, exactly, and runs the f32 GEMM, which computes the same sums.
 void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
           const bf16 *a, int64_t lda, const bf16 *b, int64_t ldb, float beta,
-          float *c, int64_t ldc, Rows rows = Rows::Recur);
+          float *c, int64_t ldc);
 
 /// The same with a dense bf16 result c[m, n] = op(a) op(b): the f32
 /// accumulation rounded to nearest even as it is stored (through f32
 /// scratch a block of rows at a time: the rounding a GPU's GEMM epilogue
 /// does, which saves memory traffic there).
 void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
-          const bf16 *a, int64_t lda, const bf16 *b, int64_t ldb, bf16 *c,
-          Rows rows = Rows::Recur);
+          const bf16 *a, int64_t lda, const bf16 *b, int64_t ldb, bf16 *c);
 
 /// Whether bf16 GEMMs run oneDNN's bf16 matmul (not widened to f32); the
 /// first call says on stderr when they do not.
