@@ -7,11 +7,14 @@
 // softmax; and recomputing a block's softmax in the backward costs less than
 // storing [seq, seq].
 //
-// bf16 operands (mixed precision) are widened per head and the products run
-// in f32 as for f32 operands; the f32 intermediates that a bf16 GEMM would
-// read (the probabilities before they multiply V or dOut, the scores'
-// gradients before they multiply K or Q) are rounded to bf16 first, as the
-// reference kernels and tensor-core kernels do.
+// bf16 operands (mixed precision) run their products on AVX-512 BF16's dot
+// product where the CPU has it (PairedBf16Gemm.h: twice as fast as f32
+// products at the small benchmark's heads on an AMD EPYC); elsewhere they
+// are widened per head and the products run in f32 as for f32 operands.
+// Either way the f32 intermediates that a bf16 GEMM would read (the
+// probabilities before they multiply V or dOut, the scores' gradients
+// before they multiply K or Q) are rounded to bf16 first, as the reference
+// kernels and tensor-core kernels do.
 //
 // Reproducibility: each task owns its outputs (dK and dV belong to a (batch,
 // kv head) task, which sums over its query heads and rows in order).
@@ -20,6 +23,7 @@
 
 #include "moert/CpuKernels.h"
 
+#include "PairedBf16Gemm.h"
 #include "Softmax.h"
 #include "Vectorize.h"
 
@@ -200,16 +204,11 @@ void transposeHead(const HeadRows &head, const AttentionShape &shape,
       t[d * padded + j] = head.rows[j * head.stride + d];
 }
 
-/// Probabilities p[r * padded + j] of query rows [i, i + rows) of the head
-/// q, from the transposed keys kT; zero for the masked j < `width`. Returns
-/// width, the columns that any of the rows sees.
-int64_t softmaxBlock(const HeadRows &q, const float *kT,
-                     const AttentionShape &shape, int64_t i, int64_t rows,
-                     float *p) {
-  int64_t padded = shape.padded(), width = shape.visible(i + rows - 1);
-  // Scores for whole tiles: kT's zero padding keeps them in bounds.
-  smallGemm({rows, (width + 15) / 16 * 16, shape.headDim, q.row(i), q.stride, 1,
-             kT, padded, p, padded, false});
+/// Softmax of the scores p[r * padded + j] of query rows [i, i + rows) in
+/// place; zero for the masked j < `width`.
+void softmaxRows(const AttentionShape &shape, int64_t i, int64_t rows,
+                 int64_t width, float *p) {
+  int64_t padded = shape.padded();
   float scale = shape.scale();
   for (int64_t r = 0; r < rows; ++r) {
     float *row = p + r * padded;
@@ -221,7 +220,53 @@ int64_t softmaxBlock(const HeadRows &q, const float *kT,
       row[j] *= inverse;
     std::fill(row + n, row + width, 0.0f);
   }
+}
+
+/// Probabilities p[r * padded + j] of query rows [i, i + rows) of the head
+/// q, from the transposed keys kT; zero for the masked j < `width`. Returns
+/// width, the columns that any of the rows sees.
+int64_t softmaxBlock(const HeadRows &q, const float *kT,
+                     const AttentionShape &shape, int64_t i, int64_t rows,
+                     float *p) {
+  int64_t padded = shape.padded(), width = shape.visible(i + rows - 1);
+  // Scores for whole tiles: kT's zero padding keeps them in bounds.
+  smallGemm({rows, (width + 15) / 16 * 16, shape.headDim, q.row(i), q.stride, 1,
+             kT, padded, p, padded, false});
+  softmaxRows(shape, i, rows, width, p);
   return width;
+}
+
+/// The softmax backward of `rows` rows `padded` apart: dS holds dp_ij on
+/// entry and the scores' gradients ds_ij = p_ij (dp_ij - sum_j p_ij dp_ij)
+/// scale on return, for j < width (masked entries have p = 0, so ds = 0).
+void softmaxGradRows(const float *p, float *dS, int64_t rows, int64_t width,
+                     int64_t padded, float scale) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *pr = p + r * padded;
+    float *dSr = dS + r * padded;
+    float expected = 0; // sum_j p_ij dp_ij
+#pragma omp simd reduction(+ : expected)
+    for (int64_t j = 0; j < width; ++j)
+      expected += pr[j] * dSr[j];
+#pragma omp simd
+    for (int64_t j = 0; j < width; ++j)
+      dSr[j] = pr[j] * (dSr[j] - expected) * scale;
+  }
+}
+
+/// A product's `rows` x `cols` result into out's rows `ld` apart: an f32
+/// result in place, a bf16 one through `scratch`, rounded as it is stored.
+template <typename Result, typename Product>
+void productInto(Result *out, int64_t ld, int64_t rows, int64_t cols,
+                 std::vector<float> &scratch, Product product) {
+  if constexpr (std::is_same_v<Result, float>) {
+    product(out, ld);
+  } else {
+    scratch.resize(rows * cols);
+    product(scratch.data(), cols);
+    for (int64_t r = 0; r < rows; ++r)
+      moert::cpu::convert(scratch.data() + r * cols, cols, out + r * ld);
+  }
 }
 
 /// The first `cols` of `rows` rows `ld` apart of `from` rounded to bf16
@@ -233,9 +278,106 @@ void roundRowsToBf16(const float *from, float *to, int64_t rows, int64_t cols,
       to[r * ld + j] = moert::roundToBf16(from[r * ld + j]);
 }
 
+/// The first `width` of `rows` rows `padded` apart of `from` as bf16 pairs
+/// in `to`, a zero after an odd width; returns the columns in whole pairs.
+int64_t narrowRowsToPairs(float *from, int64_t rows, int64_t width,
+                          int64_t padded, bf16 *to) {
+  int64_t even = (width + 1) / 2 * 2;
+  for (int64_t r = 0; r < rows; ++r) {
+    if (even != width)
+      from[r * padded + width] = 0.0f;
+    moert::cpu::convert(from + r * padded, even, to + r * padded);
+  }
+  return even;
+}
+
 // Query rows per block: 16 amortizes the dK and dV updates (measured best
 // of 4 to 64 at seq 64) and wastes little on causal masking.
 constexpr int64_t kQueryBlock = 16;
+
+/// bf16 operands run as pairs of bf16 (AVX-512 BF16's dot product) where
+/// the CPU has it and the heads split into pairs; elsewhere they are
+/// widened and multiplied in f32.
+bool usePairedProducts(int64_t headDim) {
+  return headDim % 2 == 0 && moert::cpu::detail::hasBf16DotProduct();
+}
+
+template <typename Operand, typename Result>
+void attentionInF32(const Operand *q, const Operand *k, const Operand *v,
+                    int64_t batch, const AttentionShape &shape, Result *out) {
+  int64_t heads = shape.heads, headDim = shape.headDim;
+  int64_t group = heads / shape.kvHeads, padded = shape.padded();
+  int64_t tasks = batch * heads, seq = shape.seq;
+#pragma omp parallel if (tasks * seq * seq * headDim >= kGrain)
+  {
+    std::vector<float> kT(headDim * padded), p(kQueryBlock * padded);
+    std::vector<float> qBuffer, kBuffer, vBuffer, rowsOut;
+#pragma omp for schedule(static)
+    for (int64_t task = 0; task < tasks; ++task) {
+      int64_t b = task / heads, h = task % heads, kvHead = h / group;
+      HeadRows qHead = headRows(q, shape, b, h, heads, qBuffer);
+      HeadRows vHead = headRows(v, shape, b, kvHead, shape.kvHeads, vBuffer);
+      transposeHead(headRows(k, shape, b, kvHead, shape.kvHeads, kBuffer),
+                    shape, kT.data());
+      for (int64_t i = 0; i < seq; i += kQueryBlock) {
+        int64_t rows = std::min(kQueryBlock, seq - i);
+        int64_t width =
+            softmaxBlock(qHead, kT.data(), shape, i, rows, p.data());
+        if constexpr (std::is_same_v<Operand, bf16>)
+          roundRowsToBf16(p.data(), p.data(), rows, width, padded);
+        // out_i = sum_j p_ij v_j.
+        productInto(out + shape.at(b, i, h, heads), heads * headDim, rows,
+                    headDim, rowsOut, [&](float *c, int64_t ldc) {
+                      smallGemm({rows, headDim, width, p.data(), padded, 1,
+                                 vHead.rows, vHead.stride, c, ldc, false});
+                    });
+      }
+    }
+  }
+}
+
+template <typename Result>
+void attentionOnPairs(const bf16 *q, const bf16 *k, const bf16 *v,
+                      int64_t batch, const AttentionShape &shape, Result *out) {
+  using namespace moert::cpu::detail;
+  int64_t heads = shape.heads, headDim = shape.headDim;
+  int64_t group = heads / shape.kvHeads, padded = shape.padded();
+  int64_t tasks = batch * heads, seq = shape.seq;
+  int64_t qStride = heads * headDim, kvStride = shape.kvHeads * headDim;
+#pragma omp parallel if (tasks * seq * seq * headDim >= kGrain)
+  {
+    std::vector<bf16> kPairs(headDim * padded), vPairs(padded * headDim);
+    std::vector<bf16> pRows(kQueryBlock * padded);
+    std::vector<float> p(kQueryBlock * padded), rowsOut;
+#pragma omp for schedule(static)
+    for (int64_t task = 0; task < tasks; ++task) {
+      int64_t b = task / heads, h = task % heads, kvHead = h / group;
+      const bf16 *qHead = q + shape.at(b, 0, h, heads);
+      pairColumns(k + shape.at(b, 0, kvHead, shape.kvHeads), kvStride, seq,
+                  headDim, padded, kPairs.data());
+      pairRows(v + shape.at(b, 0, kvHead, shape.kvHeads), kvStride, seq,
+               headDim, padded / 2, vPairs.data());
+      for (int64_t i = 0; i < seq; i += kQueryBlock) {
+        int64_t rows = std::min(kQueryBlock, seq - i);
+        int64_t width = shape.visible(i + rows - 1);
+        // Scores for whole tiles: the keys' zero padding keeps them in
+        // bounds.
+        pairedGemm({rows, (width + 15) / 16 * 16, headDim / 2,
+                    qHead + i * qStride, qStride, kPairs.data(), 2 * padded,
+                    p.data(), padded, false});
+        softmaxRows(shape, i, rows, width, p.data());
+        int64_t pairs =
+            narrowRowsToPairs(p.data(), rows, width, padded, pRows.data()) / 2;
+        // out_i = sum_j p_ij v_j.
+        productInto(out + shape.at(b, i, h, heads), qStride, rows, headDim,
+                    rowsOut, [&](float *c, int64_t ldc) {
+                      pairedGemm({rows, headDim, pairs, pRows.data(), padded,
+                                  vPairs.data(), 2 * headDim, c, ldc, false});
+                    });
+      }
+    }
+  }
+}
 
 } // namespace
 
@@ -245,43 +387,11 @@ void moert::cpu::attention(const Operand *q, const Operand *k, const Operand *v,
                            int64_t kvHeads, int64_t headDim, bool causal,
                            Result *out) {
   AttentionShape shape{seq, heads, kvHeads, headDim, causal};
-  int64_t group = heads / kvHeads, padded = shape.padded();
-  int64_t tasks = batch * heads;
-#pragma omp parallel if (tasks * seq * seq * headDim >= kGrain)
-  {
-    std::vector<float> kT(headDim * padded), p(kQueryBlock * padded);
-    std::vector<float> qBuffer, kBuffer, vBuffer;
-    // A bf16 result's block of rows in f32, rounded as it is stored.
-    std::vector<float> rowsOut(
-        std::is_same_v<Result, float> ? 0 : kQueryBlock * headDim);
-#pragma omp for schedule(static)
-    for (int64_t task = 0; task < tasks; ++task) {
-      int64_t b = task / heads, h = task % heads, kvHead = h / group;
-      HeadRows qHead = headRows(q, shape, b, h, heads, qBuffer);
-      HeadRows vHead = headRows(v, shape, b, kvHead, kvHeads, vBuffer);
-      transposeHead(headRows(k, shape, b, kvHead, kvHeads, kBuffer), shape,
-                    kT.data());
-      for (int64_t i = 0; i < seq; i += kQueryBlock) {
-        int64_t rows = std::min(kQueryBlock, seq - i);
-        int64_t width =
-            softmaxBlock(qHead, kT.data(), shape, i, rows, p.data());
-        if constexpr (std::is_same_v<Operand, bf16>)
-          roundRowsToBf16(p.data(), p.data(), rows, width, padded);
-        // out_i = sum_j p_ij v_j.
-        Result *outRows = out + shape.at(b, i, h, heads);
-        if constexpr (std::is_same_v<Result, float>) {
-          smallGemm({rows, headDim, width, p.data(), padded, 1, vHead.rows,
-                     vHead.stride, outRows, heads * headDim, false});
-        } else {
-          smallGemm({rows, headDim, width, p.data(), padded, 1, vHead.rows,
-                     vHead.stride, rowsOut.data(), headDim, false});
-          for (int64_t r = 0; r < rows; ++r)
-            convert(rowsOut.data() + r * headDim, headDim,
-                    outRows + r * heads * headDim);
-        }
-      }
-    }
+  if constexpr (std::is_same_v<Operand, bf16>) {
+    if (usePairedProducts(headDim))
+      return attentionOnPairs(q, k, v, batch, shape, out);
   }
+  attentionInF32(q, k, v, batch, shape, out);
 }
 template void moert::cpu::attention(const float *, const float *, const float *,
                                     int64_t, int64_t, int64_t, int64_t, int64_t,
@@ -295,12 +405,23 @@ template void moert::cpu::attention(const bf16 *, const bf16 *, const bf16 *,
 
 namespace {
 
+/// Zeroes the dK and dV rows of one (batch, kv head) task.
+void zeroKeyHeadGrads(const AttentionShape &shape, int64_t b, int64_t kvHead,
+                      float *dk, float *dv) {
+  for (int64_t j = 0; j < shape.seq; ++j) {
+    std::fill_n(dk + shape.at(b, j, kvHead, shape.kvHeads), shape.headDim,
+                0.0f);
+    std::fill_n(dv + shape.at(b, j, kvHead, shape.kvHeads), shape.headDim,
+                0.0f);
+  }
+}
+
 template <typename T>
-void attentionGradOf(const T *q, const T *k, const T *v, const T *dOut,
-                     int64_t batch, int64_t seq, int64_t heads, int64_t kvHeads,
-                     int64_t headDim, bool causal, float *dq, float *dk,
-                     float *dv) {
-  AttentionShape shape{seq, heads, kvHeads, headDim, causal};
+void attentionGradInF32(const T *q, const T *k, const T *v, const T *dOut,
+                        int64_t batch, const AttentionShape &shape, float *dq,
+                        float *dk, float *dv) {
+  int64_t heads = shape.heads, kvHeads = shape.kvHeads;
+  int64_t headDim = shape.headDim, seq = shape.seq;
   int64_t group = heads / kvHeads, padded = shape.padded();
   int64_t qStride = heads * headDim, kvStride = kvHeads * headDim;
   float scale = shape.scale();
@@ -322,10 +443,7 @@ void attentionGradOf(const T *q, const T *k, const T *v, const T *dOut,
                     vT.data());
       float *dkHead = dk + shape.at(b, 0, kvHead, kvHeads);
       float *dvHead = dv + shape.at(b, 0, kvHead, kvHeads);
-      for (int64_t j = 0; j < seq; ++j) {
-        std::fill_n(dkHead + j * kvStride, headDim, 0.0f);
-        std::fill_n(dvHead + j * kvStride, headDim, 0.0f);
-      }
+      zeroKeyHeadGrads(shape, b, kvHead, dk, dv);
       for (int64_t h = kvHead * group; h < (kvHead + 1) * group; ++h) {
         HeadRows qHead = headRows(q, shape, b, h, heads, qBuffer);
         HeadRows dOutHead = headRows(dOut, shape, b, h, heads, dOutBuffer);
@@ -345,19 +463,9 @@ void attentionGradOf(const T *q, const T *k, const T *v, const T *dOut,
           smallGemm({rows, (width + 15) / 16 * 16, headDim, dOutHead.row(i),
                      dOutHead.stride, 1, vT.data(), padded, dS.data(), padded,
                      false});
-          // Softmax backward, then s_ij = scale q_i . k_j; masked entries
-          // have p = 0, so dS = 0.
-          for (int64_t r = 0; r < rows; ++r) {
-            const float *pr = &p[r * padded];
-            float *dSr = &dS[r * padded];
-            float expected = 0; // sum_j p_ij dp_ij
-#pragma omp simd reduction(+ : expected)
-            for (int64_t j = 0; j < width; ++j)
-              expected += pr[j] * dSr[j];
-#pragma omp simd
-            for (int64_t j = 0; j < width; ++j)
-              dSr[j] = pr[j] * (dSr[j] - expected) * scale;
-          }
+          // Softmax backward; then, as s_ij = scale q_i . k_j,
+          // dq_i = sum_j ds_ij k_j and dk_j += ds_ij q_i.
+          softmaxGradRows(p.data(), dS.data(), rows, width, padded, scale);
           if constexpr (std::is_same_v<T, bf16>)
             roundRowsToBf16(dS.data(), dS.data(), rows, width, padded);
           smallGemm({rows, headDim, width, dS.data(), padded, 1, kHead.rows,
@@ -371,20 +479,98 @@ void attentionGradOf(const T *q, const T *k, const T *v, const T *dOut,
   }
 }
 
+void attentionGradOnPairs(const bf16 *q, const bf16 *k, const bf16 *v,
+                          const bf16 *dOut, int64_t batch,
+                          const AttentionShape &shape, float *dq, float *dk,
+                          float *dv) {
+  using namespace moert::cpu::detail;
+  int64_t heads = shape.heads, kvHeads = shape.kvHeads;
+  int64_t headDim = shape.headDim, seq = shape.seq;
+  int64_t group = heads / kvHeads, padded = shape.padded();
+  int64_t qStride = heads * headDim, kvStride = kvHeads * headDim;
+  float scale = shape.scale();
+  // As in attentionGradInF32, a task owns its (batch, kv head)'s dK and dV.
+  int64_t tasks = batch * kvHeads;
+#pragma omp parallel if (tasks * group * seq * seq * headDim >= kGrain)
+  {
+    // The keys as B of the scores (pairs along d) and of dQ (pairs along
+    // positions), the values as B of dp; a block's probabilities and
+    // scores' gradients as rows (A along positions) and transposed (A of dV
+    // and dK), its dOut and q rows as B of dV and dK.
+    std::vector<bf16> kPairs(headDim * padded), kRowPairs(padded * headDim),
+        vPairs(headDim * padded), pRows(kQueryBlock * padded),
+        dSRows(kQueryBlock * padded), transposed(padded * kQueryBlock),
+        blockPairs(kQueryBlock * headDim);
+    std::vector<float> p(kQueryBlock * padded), dS(kQueryBlock * padded);
+#pragma omp for schedule(static)
+    for (int64_t task = 0; task < tasks; ++task) {
+      int64_t b = task / kvHeads, kvHead = task % kvHeads;
+      const bf16 *kHead = k + shape.at(b, 0, kvHead, kvHeads);
+      const bf16 *vHead = v + shape.at(b, 0, kvHead, kvHeads);
+      pairColumns(kHead, kvStride, seq, headDim, padded, kPairs.data());
+      pairRows(kHead, kvStride, seq, headDim, padded / 2, kRowPairs.data());
+      pairColumns(vHead, kvStride, seq, headDim, padded, vPairs.data());
+      float *dkHead = dk + shape.at(b, 0, kvHead, kvHeads);
+      float *dvHead = dv + shape.at(b, 0, kvHead, kvHeads);
+      zeroKeyHeadGrads(shape, b, kvHead, dk, dv);
+      for (int64_t h = kvHead * group; h < (kvHead + 1) * group; ++h) {
+        const bf16 *qHead = q + shape.at(b, 0, h, heads);
+        const bf16 *dOutHead = dOut + shape.at(b, 0, h, heads);
+        for (int64_t i = 0; i < seq; i += kQueryBlock) {
+          int64_t rows = std::min(kQueryBlock, seq - i);
+          int64_t rowPairs = (rows + 1) / 2;
+          int64_t width = shape.visible(i + rows - 1);
+          int64_t tiles = (width + 15) / 16 * 16;
+          pairedGemm({rows, tiles, headDim / 2, qHead + i * qStride, qStride,
+                      kPairs.data(), 2 * padded, p.data(), padded, false});
+          softmaxRows(shape, i, rows, width, p.data());
+          narrowRowsToPairs(p.data(), rows, width, padded, pRows.data());
+          // out_i = sum_j p_ij v_j: dv_j += p_ij dOut_i, dp_ij = dOut_i . v_j.
+          pairRowsTransposed(pRows.data(), padded, rows, width, rowPairs,
+                             transposed.data());
+          pairRows(dOutHead + i * qStride, qStride, rows, headDim, rowPairs,
+                   blockPairs.data());
+          pairedGemm({width, headDim, rowPairs, transposed.data(), 2 * rowPairs,
+                      blockPairs.data(), 2 * headDim, dvHead, kvStride, true});
+          pairedGemm({rows, tiles, headDim / 2, dOutHead + i * qStride, qStride,
+                      vPairs.data(), 2 * padded, dS.data(), padded, false});
+          // Softmax backward; then, as s_ij = scale q_i . k_j,
+          // dq_i = sum_j ds_ij k_j and dk_j += ds_ij q_i.
+          softmaxGradRows(p.data(), dS.data(), rows, width, padded, scale);
+          int64_t pairs =
+              narrowRowsToPairs(dS.data(), rows, width, padded, dSRows.data()) /
+              2;
+          pairedGemm({rows, headDim, pairs, dSRows.data(), padded,
+                      kRowPairs.data(), 2 * headDim,
+                      dq + shape.at(b, i, h, heads), qStride, false});
+          pairRowsTransposed(dSRows.data(), padded, rows, width, rowPairs,
+                             transposed.data());
+          pairRows(qHead + i * qStride, qStride, rows, headDim, rowPairs,
+                   blockPairs.data());
+          pairedGemm({width, headDim, rowPairs, transposed.data(), 2 * rowPairs,
+                      blockPairs.data(), 2 * headDim, dkHead, kvStride, true});
+        }
+      }
+    }
+  }
+}
+
 } // namespace
 
 void moert::cpu::attentionGrad(const float *q, const float *k, const float *v,
                                const float *dOut, int64_t batch, int64_t seq,
                                int64_t heads, int64_t kvHeads, int64_t headDim,
                                bool causal, float *dq, float *dk, float *dv) {
-  attentionGradOf(q, k, v, dOut, batch, seq, heads, kvHeads, headDim, causal,
-                  dq, dk, dv);
+  attentionGradInF32(q, k, v, dOut, batch,
+                     {seq, heads, kvHeads, headDim, causal}, dq, dk, dv);
 }
 
 void moert::cpu::attentionGrad(const bf16 *q, const bf16 *k, const bf16 *v,
                                const bf16 *dOut, int64_t batch, int64_t seq,
                                int64_t heads, int64_t kvHeads, int64_t headDim,
                                bool causal, float *dq, float *dk, float *dv) {
-  attentionGradOf(q, k, v, dOut, batch, seq, heads, kvHeads, headDim, causal,
-                  dq, dk, dv);
+  AttentionShape shape{seq, heads, kvHeads, headDim, causal};
+  if (usePairedProducts(headDim))
+    return attentionGradOnPairs(q, k, v, dOut, batch, shape, dq, dk, dv);
+  attentionGradInF32(q, k, v, dOut, batch, shape, dq, dk, dv);
 }
