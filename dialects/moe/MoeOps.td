@@ -503,7 +503,10 @@ def Moe_ExpertFfnOp : Moe_DiffOp<"expert_ffn",
     With bf16 operands (moe-mixed-precision) the GEMMs accumulate in f32,
     `result` is f32, and `projections` are stored in bf16: the SwiGLU reads
     the rounded projections, and its output is rounded to bf16 before the
-    down projection, as a GEMM operand.
+    down projection, as a GEMM operand. With bf16 `input` the weights may
+    also be f32: the GEMMs then read them rounded to bf16 (to nearest even,
+    as `arith.truncf`), which a kernel may do an expert at a time instead
+    of copying the whole weight (`weight-copies=per-expert`).
 
     ```mlir
     %y, %proj = moe.expert_ffn %buf, %w1, %w3, %w2

@@ -218,13 +218,26 @@ LogicalResult verifyExpertFfnOperands(Operation *op, Value input,
       failed(expectShape(op, "projections", projections,
                          {experts, 2, capacity, ffn})))
     return failure();
-  // The projections are kept in the operands' type, for the backward.
-  return verifyGemmElementTypes(op,
-                                {{"input", input},
-                                 {"gate_proj", gateProj},
-                                 {"down_proj", downProj},
-                                 {"projections", projections}},
-                                {});
+  // The projections are kept in the operands' type, for the backward. bf16
+  // GEMMs may read f32 weights, which the kernels round as they read them.
+  Type inputType = getElementTypeOrSelf(input);
+  Type weightType = getElementTypeOrSelf(gateProj);
+  if (weightType != inputType && !(inputType.isBF16() && weightType.isF32())) {
+    InFlightDiagnostic error = op->emitOpError()
+                               << "'gate_proj' must have element type "
+                               << inputType << " (that of 'input')";
+    if (inputType.isBF16())
+      error << " or f32 (rounded to bf16 as the GEMMs read it)";
+    return error << ", got " << weightType;
+  }
+  // The weights share one type: the input's, or f32.
+  StringRef weightsLike = weightType == inputType ? "input" : "gate_proj";
+  if (getElementTypeOrSelf(downProj) != weightType)
+    return op->emitOpError() << "'down_proj' must have element type "
+                             << weightType << " (that of '" << weightsLike
+                             << "'), got " << getElementTypeOrSelf(downProj);
+  return verifyGemmElementTypes(
+      op, {{"input", input}, {"projections", projections}}, {});
 }
 
 LogicalResult expectTopKAtMostExperts(Operation *op, StringRef name,

@@ -75,6 +75,19 @@ private:
     values[value] = std::move(tensor);
   }
 
+  /// An expert weight as the expert's GEMMs read it: f32 weights of bf16
+  /// GEMMs (moe-mixed-precision weight-copies=per-expert) rounded as
+  /// arith.truncf rounds them.
+  Tensor expertWeight(Value weight, Value input) {
+    Tensor tensor = get(weight);
+    if (tensor.dtype == moe::ref::DType::F32 &&
+        get(input).dtype == moe::ref::DType::BF16) {
+      tensor.dtype = moe::ref::DType::BF16;
+      tensor.roundToDType();
+    }
+    return tensor;
+  }
+
   std::vector<const Tensor *> tensorsOf(ValueRange range) {
     std::vector<const Tensor *> tensors;
     for (Value value : range)
@@ -351,12 +364,14 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           return success();
         })
         .Case([&](moe::ExpertFfnOp o) {
+          Value x = o.getInput();
+          Tensor gate = expertWeight(o.getGateProj(), x),
+                 up = expertWeight(o.getUpProj(), x);
           set(o.getResult(),
-              moe::ref::expertFfn(get(o.getInput()), get(o.getGateProj()),
-                                  get(o.getUpProj()), get(o.getDownProj())));
+              moe::ref::expertFfn(get(x), gate, up,
+                                  expertWeight(o.getDownProj(), x)));
           set(o.getProjections(),
-              moe::ref::expertProjections(
-                  get(o.getInput()), get(o.getGateProj()), get(o.getUpProj())));
+              moe::ref::expertProjections(get(x), gate, up));
           return success();
         })
         .Case([&](moe::CombineOp o) {
@@ -474,9 +489,11 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           return success();
         })
         .Case([&](moe::ExpertFfnGradOp o) {
+          Value x = o.getInput();
           moe::ref::ExpertFfnGrads r = moe::ref::expertFfnGrad(
-              get(o.getInput()), get(o.getGateProj()), get(o.getUpProj()),
-              get(o.getDownProj()), get(o.getDResult()));
+              get(x), expertWeight(o.getGateProj(), x),
+              expertWeight(o.getUpProj(), x), expertWeight(o.getDownProj(), x),
+              get(o.getDResult()));
           set(o.getDInput(), std::move(r.dInput));
           set(o.getDGateProj(), std::move(r.dGateProj));
           set(o.getDUpProj(), std::move(r.dUpProj));

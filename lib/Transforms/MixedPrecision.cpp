@@ -115,6 +115,13 @@ SmallVector<unsigned> gemmOperands(Operation *op,
       .Default([](Operation *) { return SmallVector<unsigned>{}; });
 }
 
+/// Whether operand `index` of `op` is an expert weight: with
+/// weight-copies=per-expert the expert kernels read it in f32 and round
+/// each expert's part as their GEMMs read it.
+bool isExpertWeight(Operation *op, unsigned index) {
+  return isa<ExpertFfnOp, ExpertFfnGradOp>(op) && index >= 1 && index <= 3;
+}
+
 /// The operands of a gradient op that read forward activations which no
 /// GEMM reads: RMSNorm's input (the residual stream), SwiGLU's inputs and
 /// the experts' outputs. They are kept for
@@ -203,10 +210,11 @@ struct MixedPrecisionPass : moe::impl::MixedPrecisionBase<MixedPrecisionPass> {
           << "moe-mixed-precision: dtype must be bf16, got '" << dtype << "'";
       return signalPassFailure();
     }
-    if (weightCopies != "per-gemm" && weightCopies != "per-step") {
+    if (weightCopies != "per-gemm" && weightCopies != "per-step" &&
+        weightCopies != "per-expert") {
       getOperation().emitError()
-          << "moe-mixed-precision: weight-copies must be per-gemm or "
-             "per-step, got '"
+          << "moe-mixed-precision: weight-copies must be per-gemm, per-step "
+             "or per-expert, got '"
           << weightCopies << "'";
       return signalPassFailure();
     }
@@ -230,12 +238,17 @@ struct MixedPrecisionPass : moe::impl::MixedPrecisionBase<MixedPrecisionPass> {
     // a parameter for the whole step (570 MB for the small config), more
     // than bf16 activations save, for the price of reading the f32 weight
     // again. Where memory is plentiful and traffic dear (a GPU), one copy
-    // per step saves that traffic.
+    // per step saves that traffic. With per-expert, the expert kernels
+    // round their f32 weights themselves, an expert at a time into cache,
+    // so that the experts' weights (most of the model) are not copied
+    // through memory at all.
     RouterGradients router(function);
     return function.walk([&](Operation *op) {
       if (auto store = dyn_cast<ml_program::GlobalStoreOp>(op))
         narrower.noteStore(store.getGlobalAttr());
       for (unsigned index : gemmOperands(op, router)) {
+        if (weightCopies == "per-expert" && isExpertWeight(op, index))
+          continue;
         Value operand = op->getOperand(index);
         Type element = getElementTypeOrSelf(operand.getType());
         if (element.isBF16())

@@ -203,11 +203,27 @@ void forEachExpert(const int64_t *counts, int64_t experts, Body body) {
 
 namespace {
 
+/// Expert e's weight matrix (`size` values from `weights`) as a GEMM
+/// operand of type T: in place, or f32 weights of a bf16 GEMM rounded into
+/// this thread's scratch, one matrix at a time, so that the GEMM reads
+/// them from cache (1.4 MB for the small benchmark's experts).
+template <typename T, typename W>
+const T *gemmWeights(const W *weights, int64_t size) {
+  if constexpr (std::is_same_v<T, W>) {
+    return weights;
+  } else {
+    T *rounded = scratch<T, 2>(size);
+    convert(weights, size, rounded);
+    return rounded;
+  }
+}
+
 /// The expert kernels of every operand type T (f32, or bf16 with f32
-/// results): the activations and gradients that feed a GEMM are stored as T.
-template <typename T>
-void expertFfnOf(const T *x, const T *gateProj, const T *upProj,
-                 const T *downProj, const int64_t *counts, int64_t experts,
+/// results): the activations and gradients that feed a GEMM are stored as
+/// T, the weights as T or (bf16 GEMMs) as f32 weights W rounded per expert.
+template <typename T, typename W>
+void expertFfnOf(const T *x, const W *gateProj, const W *upProj,
+                 const W *downProj, const int64_t *counts, int64_t experts,
                  int64_t capacity, int64_t hidden, int64_t ffn, float *y,
                  T *projections) {
   constexpr bool narrow = std::is_same_v<T, moert::bf16>;
@@ -232,23 +248,26 @@ void expertFfnOf(const T *x, const T *gateProj, const T *upProj,
       uAcc = u;
     }
     gemm(false, true, rows, ffn, hidden, xe, hidden,
-         gateProj + e * ffn * hidden, hidden, 0.0f, gAcc, ffn);
-    gemm(false, true, rows, ffn, hidden, xe, hidden, upProj + e * ffn * hidden,
-         hidden, 0.0f, uAcc, ffn);
+         gemmWeights<T>(gateProj + e * ffn * hidden, ffn * hidden), hidden,
+         0.0f, gAcc, ffn);
+    gemm(false, true, rows, ffn, hidden, xe, hidden,
+         gemmWeights<T>(upProj + e * ffn * hidden, ffn * hidden), hidden, 0.0f,
+         uAcc, ffn);
     // a = silu(g) u; y = a Wd^T, straight into the expert's rows.
     T *a = acts + offsets[e] * ffn;
     if constexpr (narrow)
       roundedGatedSilu(gAcc, uAcc, g, u, a, rows * ffn);
     else
       gatedSilu(g, u, a, rows * ffn);
-    gemm(false, true, rows, hidden, ffn, a, ffn, downProj + e * hidden * ffn,
-         ffn, 0.0f, y + e * capacity * hidden, hidden);
+    gemm(false, true, rows, hidden, ffn, a, ffn,
+         gemmWeights<T>(downProj + e * hidden * ffn, hidden * ffn), ffn, 0.0f,
+         y + e * capacity * hidden, hidden);
   });
 }
 
-template <typename T>
-void expertFfnGradOf(const T *x, const T *gateProj, const T *upProj,
-                     const T *downProj, const T *projections, const T *dy,
+template <typename T, typename W>
+void expertFfnGradOf(const T *x, const W *gateProj, const W *upProj,
+                     const W *downProj, const T *projections, const T *dy,
                      const int64_t *counts, int64_t experts, int64_t capacity,
                      int64_t hidden, int64_t ffn, float *dx, float *dGateProj,
                      float *dUpProj, float *dDownProj) {
@@ -283,7 +302,8 @@ void expertFfnGradOf(const T *x, const T *gateProj, const T *upProj,
     float *dAct = dActs + offsets[e] * ffn;
     // da = dy Wd; then dg, du, and a = silu(g) u.
     gemm(false, false, rows, ffn, hidden, dye, hidden,
-         downProj + e * hidden * ffn, ffn, 0.0f, dAct, ffn);
+         gemmWeights<T>(downProj + e * hidden * ffn, hidden * ffn), ffn, 0.0f,
+         dAct, ffn);
     gatedSiluGrad(g, u, dAct, dg, du, a, rows * ffn);
     // dWd = dy^T a, dWg = dg^T x, dWu = du^T x, dx = dg Wg + du Wu.
     float *dxe = dx + e * capacity * hidden;
@@ -292,10 +312,12 @@ void expertFfnGradOf(const T *x, const T *gateProj, const T *upProj,
          hidden);
     gemm(true, false, ffn, hidden, rows, du, ffn, xe, hidden, 0.0f, dUp,
          hidden);
-    gemm(false, false, rows, hidden, ffn, dg, ffn, gateProj + e * ffn * hidden,
-         hidden, 0.0f, dxe, hidden);
-    gemm(false, false, rows, hidden, ffn, du, ffn, upProj + e * ffn * hidden,
-         hidden, 1.0f, dxe, hidden);
+    gemm(false, false, rows, hidden, ffn, dg, ffn,
+         gemmWeights<T>(gateProj + e * ffn * hidden, ffn * hidden), hidden,
+         0.0f, dxe, hidden);
+    gemm(false, false, rows, hidden, ffn, du, ffn,
+         gemmWeights<T>(upProj + e * ffn * hidden, ffn * hidden), hidden, 1.0f,
+         dxe, hidden);
   });
 }
 
@@ -318,6 +340,15 @@ void moert::cpu::expertFfn(const bf16 *x, const bf16 *gateProj,
               ffn, y, projections);
 }
 
+void moert::cpu::expertFfn(const bf16 *x, const float *gateProj,
+                           const float *upProj, const float *downProj,
+                           const int64_t *counts, int64_t experts,
+                           int64_t capacity, int64_t hidden, int64_t ffn,
+                           float *y, bf16 *projections) {
+  expertFfnOf(x, gateProj, upProj, downProj, counts, experts, capacity, hidden,
+              ffn, y, projections);
+}
+
 void moert::cpu::expertFfnGrad(const float *x, const float *gateProj,
                                const float *upProj, const float *downProj,
                                const float *projections, const float *dy,
@@ -331,6 +362,17 @@ void moert::cpu::expertFfnGrad(const float *x, const float *gateProj,
 }
 void moert::cpu::expertFfnGrad(const bf16 *x, const bf16 *gateProj,
                                const bf16 *upProj, const bf16 *downProj,
+                               const bf16 *projections, const bf16 *dy,
+                               const int64_t *counts, int64_t experts,
+                               int64_t capacity, int64_t hidden, int64_t ffn,
+                               float *dx, float *dGateProj, float *dUpProj,
+                               float *dDownProj) {
+  expertFfnGradOf(x, gateProj, upProj, downProj, projections, dy, counts,
+                  experts, capacity, hidden, ffn, dx, dGateProj, dUpProj,
+                  dDownProj);
+}
+void moert::cpu::expertFfnGrad(const bf16 *x, const float *gateProj,
+                               const float *upProj, const float *downProj,
                                const bf16 *projections, const bf16 *dy,
                                const int64_t *counts, int64_t experts,
                                int64_t capacity, int64_t hidden, int64_t ffn,

@@ -207,6 +207,62 @@ TEST(CpuBf16KernelsTest, AttentionAndGradMatchReference) {
     }
 }
 
+TEST(CpuBf16KernelsTest, ExpertFfnOnF32WeightsEqualsItOnTheirBf16Copies) {
+  // weight-copies=per-expert: the kernels round each expert's f32 weights
+  // as they use them, which must give the bits of bf16 copies made first.
+  for (const Shape &s : kShapes) {
+    std::string name = s.name();
+    int64_t capacity = expertCapacity(s);
+    std::vector<int64_t> counts = mixedFills(s.experts, capacity);
+    int64_t rows = s.experts * capacity * s.hidden;
+    int64_t weights = s.experts * s.ffn * s.hidden;
+    Halves x = narrowed(randomFloats(rows, 1)),
+           dy = narrowed(randomFloats(rows, 2));
+    float scale = 1.0f / std::sqrt(static_cast<float>(s.hidden));
+    Floats gate = randomFloats(weights, 3, scale),
+           up = randomFloats(weights, 4, scale),
+           down = randomFloats(weights, 5, scale);
+    Halves gate16 = narrowed(gate), up16 = narrowed(up),
+           down16 = narrowed(down);
+
+    Floats y = output(rows), yCopies = output(rows);
+    Halves projections(s.experts * 2 * capacity * s.ffn),
+        projectionsCopies(projections.size());
+    cpu::expertFfn(x.data(), gate.data(), up.data(), down.data(), counts.data(),
+                   s.experts, capacity, s.hidden, s.ffn, y.data(),
+                   projections.data());
+    cpu::expertFfn(x.data(), gate16.data(), up16.data(), down16.data(),
+                   counts.data(), s.experts, capacity, s.hidden, s.ffn,
+                   yCopies.data(), projectionsCopies.data());
+    EXPECT_EQ(filledRows<float>(y, counts, capacity, s.hidden),
+              filledRows<float>(yCopies, counts, capacity, s.hidden))
+        << "expertFfn " << name;
+    for (size_t i = 0; i < projections.size(); ++i)
+      ASSERT_EQ(projections[i].bits, projectionsCopies[i].bits)
+          << "projections " << name << " at " << i;
+
+    Floats dx = output(rows), dGate = output(weights), dUp = output(weights),
+           dDown = output(weights);
+    Floats dxCopies = output(rows), dGateCopies = output(weights),
+           dUpCopies = output(weights), dDownCopies = output(weights);
+    cpu::expertFfnGrad(x.data(), gate.data(), up.data(), down.data(),
+                       projections.data(), dy.data(), counts.data(), s.experts,
+                       capacity, s.hidden, s.ffn, dx.data(), dGate.data(),
+                       dUp.data(), dDown.data());
+    cpu::expertFfnGrad(x.data(), gate16.data(), up16.data(), down16.data(),
+                       projections.data(), dy.data(), counts.data(), s.experts,
+                       capacity, s.hidden, s.ffn, dxCopies.data(),
+                       dGateCopies.data(), dUpCopies.data(),
+                       dDownCopies.data());
+    EXPECT_EQ(filledRows<float>(dx, counts, capacity, s.hidden),
+              filledRows<float>(dxCopies, counts, capacity, s.hidden))
+        << "expertFfnGrad dx " << name;
+    EXPECT_EQ(dGate, dGateCopies) << "expertFfnGrad dGate " << name;
+    EXPECT_EQ(dUp, dUpCopies) << "expertFfnGrad dUp " << name;
+    EXPECT_EQ(dDown, dDownCopies) << "expertFfnGrad dDown " << name;
+  }
+}
+
 TEST(CpuBf16KernelsTest, ExpertFfnAndGradMatchReferenceOnFilledRows) {
   // And no tokens: capacity 0, whose weight gradients are 0.
   std::vector<Shape> shapes(std::begin(kShapes), std::end(kShapes));

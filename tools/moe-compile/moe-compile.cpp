@@ -75,11 +75,13 @@ static cl::opt<std::string>
                        "accumulation, master weights and optimizer state)"));
 static cl::opt<std::string> weightCopies(
     cl::cat(toolOptions), "bf16-weight-copies",
-    cl::desc("bf16 copies of the weights: per-gemm (one before each GEMM; "
-             "the default for cpu) or per-step (one shared by the step's "
-             "GEMMs: 2 bytes a parameter more memory, less traffic; the "
-             "default for cuda)"),
-    cl::value_desc("per-gemm|per-step"));
+    cl::desc("bf16 copies of the weights: per-gemm (one before each "
+             "GEMM), per-step (one shared by the step's GEMMs: 2 bytes a "
+             "parameter more memory, less traffic; the default for cuda) or "
+             "per-expert (none of the experts' weights, which the CPU "
+             "kernels round as they read them; per-gemm for the others; the "
+             "default for cpu)"),
+    cl::value_desc("per-gemm|per-step|per-expert"));
 static cl::opt<int64_t> batchSize(cl::cat(toolOptions), "batch-size",
                                   cl::init(0),
                                   cl::desc("Override moe_batch_size"));
@@ -194,6 +196,10 @@ static int run() {
   // moe-mixed-precision checks the value; without bf16 it does not run.
   if (weightCopies.getNumOccurrences() > 0 && precision != "bf16")
     return fail("--bf16-weight-copies needs --precision bf16");
+  if (cuda && weightCopies == "per-expert")
+    return fail("--bf16-weight-copies per-expert is for the cpu target: the "
+                "CUDA expert kernels read bf16 weights (use per-step or "
+                "per-gemm)");
 #ifndef MOE_CUDA_COMPILER
   if (cuda && !outputPath.empty())
     return fail("this moe-compile was built without the CUDA toolkit: "
@@ -241,7 +247,7 @@ static int run() {
   train.precision = precision.getValue();
   train.weightCopies = weightCopies.getNumOccurrences() > 0
                            ? weightCopies.getValue()
-                           : std::string(cuda ? "per-step" : "per-gemm");
+                           : std::string(cuda ? "per-step" : "per-expert");
   PassManager pm = PassManager::on<ModuleOp>(&context);
   moe::buildTrainPipeline(pm, train);
   moe::buildCodegenPipeline(pm, targetName);

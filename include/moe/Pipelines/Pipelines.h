@@ -41,8 +41,8 @@ struct TrainPipelineOptions : public PassPipelineOptions<TrainPipelineOptions> {
       llvm::cl::init("f32")};
   PassOptions::Option<std::string> weightCopies{
       *this, "weight-copies",
-      llvm::cl::desc("moe-mixed-precision's weight-copies: per-gemm or "
-                     "per-step"),
+      llvm::cl::desc("moe-mixed-precision's weight-copies: per-gemm, "
+                     "per-step or per-expert"),
       llvm::cl::init("per-gemm")};
 
   PassOptions::Option<bool> adaptiveAux{

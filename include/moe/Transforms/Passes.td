@@ -125,10 +125,14 @@ def MixedPrecision : Pass<"moe-mixed-precision", "::mlir::ModuleOp"> {
     backward's, a recomputed layer's too), which holds 2 bytes a parameter
     until the weight's last GEMM to save the weight's other conversions,
     6 bytes of traffic a parameter each (a store to the weight's global
-    ends its copy). The other activations the backward keeps (RMSNorm's
-    input, SwiGLU's inputs, the experts' outputs) are kept as bf16 copies
-    too, made
-    after their definition and widened right before the gradient op that
+    ends its copy). With `per-expert` the expert FFNs and their gradients
+    read their f32 weights and their kernels round each expert's weights
+    as its GEMMs read them (the same bf16 values), so that the experts'
+    weights, most of an MoE's parameters, are not copied through memory;
+    the other weights are narrowed as with `per-gemm`. The other
+    activations the backward keeps (RMSNorm's input, SwiGLU's inputs, the
+    experts' outputs) are kept as bf16 copies too, made after their
+    definition and widened right before the gradient op that
     reads them; a value that a backward op also reads in f32 (a recomputed
     layer's input) is left alone. All computation other than the GEMMs stays
     f32: the master weights, gradients and Adam moments, norms, attention's
@@ -146,8 +150,10 @@ def MixedPrecision : Pass<"moe-mixed-precision", "::mlir::ModuleOp"> {
     Option<"dtype", "dtype", "std::string", "\"bf16\"",
            "The GEMM operands' type (bf16)">,
     Option<"weightCopies", "weight-copies", "std::string", "\"per-gemm\"",
-           "bf16 weight copies: per-gemm (one before each GEMM) or per-step "
-           "(one shared by the step's GEMMs)">
+           "bf16 weight copies: per-gemm (one before each GEMM), per-step "
+           "(one shared by the step's GEMMs) or per-expert (none for the "
+           "experts' weights, which their kernels round; per-gemm for the "
+           "others)">
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }

@@ -37,6 +37,8 @@ public:
   StringRef targetName() const override { return "cuda"; }
 
   LogicalResult checkKernelLimits(Operation *op) const override {
+    if (failed(checkExpertWeights(op)))
+      return failure();
     Value query = llvm::TypeSwitch<Operation *, Value>(op)
                       .Case([](AttentionOp o) { return o.getQuery(); })
                       .Case([](AttentionGradOp o) { return o.getQuery(); })
@@ -54,6 +56,23 @@ public:
            << "head_dim " << headDim << " is over the largest that the CUDA "
            << "target's " << (bf16 ? "bf16 (tensor-core)" : "f32")
            << " attention kernels take, " << limit;
+  }
+  /// The grouped GEMMs read bf16 weights when their tokens are bf16: the
+  /// CUDA target has no kernel that rounds f32 weights as it reads them.
+  static LogicalResult checkExpertWeights(Operation *op) {
+    auto [input, weight] =
+        llvm::TypeSwitch<Operation *, std::pair<Value, Value>>(op)
+            .Case<ExpertFfnOp, ExpertFfnGradOp>([](auto o) {
+              return std::pair<Value, Value>{o.getInput(), o.getGateProj()};
+            })
+            .Default([](Operation *) { return std::pair<Value, Value>{}; });
+    if (!input || getElementTypeOrSelf(input) == getElementTypeOrSelf(weight))
+      return success();
+    return op->emitOpError()
+           << "the CUDA target's expert kernels read " << input.getType()
+           << " tokens with weights of the same type, got " << weight.getType()
+           << " (moe-mixed-precision weight-copies=per-expert is for the CPU "
+              "target; use per-step or per-gemm)";
   }
   /// ProfileScope is in CudaTarget.h, which the preamble includes.
   StringRef profileHeader() const override { return ""; }

@@ -198,6 +198,18 @@ void expertFfnGrad(const bf16 *x, const bf16 *gateProj, const bf16 *upProj,
                    const bf16 *dy, const int64_t *counts, int64_t experts,
                    int64_t capacity, int64_t hidden, int64_t ffn, float *dx,
                    float *dGateProj, float *dUpProj, float *dDownProj);
+/// bf16 GEMMs on f32 weights (moe-mixed-precision weight-copies=per-expert):
+/// each expert's weights are rounded to bf16 as its GEMMs use them, the
+/// same values a bf16 copy of the weights would hold.
+void expertFfn(const bf16 *x, const float *gateProj, const float *upProj,
+               const float *downProj, const int64_t *counts, int64_t experts,
+               int64_t capacity, int64_t hidden, int64_t ffn, float *y,
+               bf16 *projections);
+void expertFfnGrad(const bf16 *x, const float *gateProj, const float *upProj,
+                   const float *downProj, const bf16 *projections,
+                   const bf16 *dy, const int64_t *counts, int64_t experts,
+                   int64_t capacity, int64_t hidden, int64_t ffn, float *dx,
+                   float *dGateProj, float *dUpProj, float *dDownProj);
 
 void combine(const float *expertOutput, const float *weights,
              const int32_t *indices, const int32_t *slots, int64_t tokens,

@@ -86,9 +86,27 @@ func.func @bf16_router(%x: tensor<4x8xbf16>, %w: tensor<2x8xbf16>) {
 
 // -----
 
+// bf16 tokens take bf16 or f32 weights (rounded as the GEMMs read them),
+// all of one type; f32 tokens take f32 weights only.
 func.func @expert_ffn_mixed(%buf: tensor<2x3x8xbf16>, %w1: tensor<2x5x8xf32>, %w2: tensor<2x8x5xbf16>) {
-  // expected-error @+1 {{'moe.expert_ffn' op 'gate_proj' must have element type 'bf16' (that of 'input'), got 'f32'}}
-  %out, %proj = moe.expert_ffn %buf, %w1, %w1, %w2 : tensor<2x3x8xbf16>, tensor<2x5x8xf32>, tensor<2x8x5xbf16> -> tensor<2x2x3x5xf32>
+  // expected-error @+1 {{'moe.expert_ffn' op 'down_proj' must have element type 'f32' (that of 'gate_proj'), got 'bf16'}}
+  %out, %proj = moe.expert_ffn %buf, %w1, %w1, %w2 : tensor<2x3x8xbf16>, tensor<2x5x8xf32>, tensor<2x8x5xbf16> -> tensor<2x2x3x5xbf16>
+  return
+}
+
+// -----
+
+func.func @expert_ffn_f64_weights(%buf: tensor<2x3x8xbf16>, %w1: tensor<2x5x8xf64>, %w2: tensor<2x8x5xf64>) {
+  // expected-error @+1 {{'moe.expert_ffn' op 'gate_proj' must have element type 'bf16' (that of 'input') or f32 (rounded to bf16 as the GEMMs read it), got 'f64'}}
+  %out, %proj = moe.expert_ffn %buf, %w1, %w1, %w2 : tensor<2x3x8xbf16>, tensor<2x5x8xf64>, tensor<2x8x5xf64> -> tensor<2x2x3x5xbf16>
+  return
+}
+
+// -----
+
+func.func @expert_ffn_grad_bf16_weights_of_f32(%buf: tensor<2x3x8xf32>, %w1: tensor<2x5x8xbf16>, %w2: tensor<2x8x5xbf16>, %proj: tensor<2x2x3x5xf32>) {
+  // expected-error @+1 {{'moe.expert_ffn_grad' op 'gate_proj' must have element type 'f32' (that of 'input'), got 'bf16'}}
+  %din, %dw1, %dw3, %dw2 = moe.expert_ffn_grad %buf, %w1, %w1, %w2, %proj, %buf : tensor<2x3x8xf32>, tensor<2x5x8xbf16>, tensor<2x8x5xbf16>, tensor<2x2x3x5xf32>
   return
 }
 
