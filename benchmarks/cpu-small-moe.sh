@@ -48,7 +48,9 @@ python3 test/Inputs/edit-json.py examples/tiny-moe/config.json \
 
 optimizer="lr=1e-3 min-lr=1e-4 warmup-steps=100 decay-steps=2000 beta2=0.99 weight-decay=0.1 max-grad-norm=1.0"
 for precision in f32 bf16; do
-  "$bin/moe-opt" "$work/model.mlir" --moe-train-pipeline="precision=$precision" \
+  # weight-copies as moe-compile's CPU target chooses (only bf16 reads it).
+  "$bin/moe-opt" "$work/model.mlir" \
+    --moe-train-pipeline="precision=$precision weight-copies=per-expert" \
     --moe-attach-target --moe-fuse-elementwise --moe-plan-memory=report=true \
     -o /dev/null 2>&1 | grep '@train_step' > "$work/memory-$precision.txt"
   "$bin/moe-compile" "$work/config.json" --precision "$precision" \
