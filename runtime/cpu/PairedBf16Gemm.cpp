@@ -8,7 +8,6 @@
 
 #include "PairedBf16Gemm.h"
 
-#include <algorithm>
 #include <cstring>
 
 #if defined(__x86_64__)
@@ -132,7 +131,8 @@ MOERT_BF16_DOT void moert::cpu::detail::pairColumns(const bf16 *x, int64_t ldx,
       to[p * outRows + r] = from[p];
   }
   for (int64_t p = 0; p < cols / 2; ++p)
-    std::fill(to + p * outRows + rows, to + (p + 1) * outRows, 0u);
+    std::memset(to + p * outRows + rows, 0,
+                (outRows - rows) * sizeof(PairBits));
 }
 
 MOERT_BF16_DOT void moert::cpu::detail::pairRows(const bf16 *x, int64_t ldx,
@@ -142,7 +142,7 @@ MOERT_BF16_DOT void moert::cpu::detail::pairRows(const bf16 *x, int64_t ldx,
   for (int64_t q = 0; q < pairs; ++q) {
     PairBits *row = to + q * cols;
     if (2 * q >= rows) {
-      std::fill(row, row + cols, 0u);
+      std::memset(row, 0, cols * sizeof(PairBits));
       continue;
     }
     const auto *low = reinterpret_cast<const HalfBits *>(x + 2 * q * ldx);

@@ -42,20 +42,20 @@ bool hasBf16DotProduct();
 void pairedGemm(const PairedGemm &g);
 
 /// out + p * 2 * outRows + 2r holds the pair x(r, 2p), x(r, 2p + 1) for r <
-/// rows and zeros for rows <= r < outRows: x (rows x cols, cols even, rows
-/// ldx apart) as B of a product with x^T.
+/// rows and zeros for rows <= r < outRows: B = x^T, for a product A x^T (x
+/// is rows x cols, cols even, rows ldx apart).
 void pairColumns(const bf16 *x, int64_t ldx, int64_t rows, int64_t cols,
                  int64_t outRows, bf16 *out);
 
 /// out + q * 2 * cols + 2c holds the pair x(2q, c), x(2q + 1, c), with
-/// zeros for rows <= 2q + e < 2 * pairs: x (rows x cols, rows ldx apart) as
-/// B of a product with x.
+/// zeros for rows <= 2q + e < 2 * pairs: B = x, for a product A x (x is
+/// rows x cols, rows ldx apart).
 void pairRows(const bf16 *x, int64_t ldx, int64_t rows, int64_t cols,
               int64_t pairs, bf16 *out);
 
 /// out + c * 2 * pairs + 2q holds the pair x(2q, c), x(2q + 1, c), with
-/// zeros for rows <= 2q + e < 2 * pairs: x (rows x cols, rows ldx apart) as
-/// A of a product with x^T.
+/// zeros for rows <= 2q + e < 2 * pairs: A = x^T, for a product x^T B (x is
+/// rows x cols, rows ldx apart).
 void pairRowsTransposed(const bf16 *x, int64_t ldx, int64_t rows, int64_t cols,
                         int64_t pairs, bf16 *out);
 
