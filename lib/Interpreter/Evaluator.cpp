@@ -17,6 +17,7 @@
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <cmath>
+#include <optional>
 
 using namespace mlir;
 using moe::ref::Tensor;
@@ -75,17 +76,20 @@ private:
     values[value] = std::move(tensor);
   }
 
-  /// An expert weight as the expert's GEMMs read it: f32 weights of bf16
-  /// GEMMs (moe-mixed-precision weight-copies=per-expert) rounded as
+  /// An expert weight as the expert's GEMMs read it: the value itself, or
+  /// for f32 weights of bf16 GEMMs (moe-mixed-precision
+  /// weight-copies=per-expert) a copy in `rounded`, rounded as
   /// arith.truncf rounds them.
-  Tensor expertWeight(Value weight, Value input) {
-    Tensor tensor = get(weight);
-    if (tensor.dtype == moe::ref::DType::F32 &&
-        get(input).dtype == moe::ref::DType::BF16) {
-      tensor.dtype = moe::ref::DType::BF16;
-      tensor.roundToDType();
-    }
-    return tensor;
+  const Tensor &expertWeight(Value weight, Value input,
+                             std::optional<Tensor> &rounded) {
+    const Tensor &tensor = get(weight);
+    if (tensor.dtype != moe::ref::DType::F32 ||
+        get(input).dtype != moe::ref::DType::BF16)
+      return tensor;
+    rounded = tensor;
+    rounded->dtype = moe::ref::DType::BF16;
+    rounded->roundToDType();
+    return *rounded;
   }
 
   std::vector<const Tensor *> tensorsOf(ValueRange range) {
@@ -365,11 +369,12 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
         })
         .Case([&](moe::ExpertFfnOp o) {
           Value x = o.getInput();
-          Tensor gate = expertWeight(o.getGateProj(), x),
-                 up = expertWeight(o.getUpProj(), x);
+          std::optional<Tensor> gateCopy, upCopy, downCopy;
+          const Tensor &gate = expertWeight(o.getGateProj(), x, gateCopy);
+          const Tensor &up = expertWeight(o.getUpProj(), x, upCopy);
           set(o.getResult(),
               moe::ref::expertFfn(get(x), gate, up,
-                                  expertWeight(o.getDownProj(), x)));
+                                  expertWeight(o.getDownProj(), x, downCopy)));
           set(o.getProjections(),
               moe::ref::expertProjections(get(x), gate, up));
           return success();
@@ -490,10 +495,11 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
         })
         .Case([&](moe::ExpertFfnGradOp o) {
           Value x = o.getInput();
+          std::optional<Tensor> gateCopy, upCopy, downCopy;
           moe::ref::ExpertFfnGrads r = moe::ref::expertFfnGrad(
-              get(x), expertWeight(o.getGateProj(), x),
-              expertWeight(o.getUpProj(), x), expertWeight(o.getDownProj(), x),
-              get(o.getDResult()));
+              get(x), expertWeight(o.getGateProj(), x, gateCopy),
+              expertWeight(o.getUpProj(), x, upCopy),
+              expertWeight(o.getDownProj(), x, downCopy), get(o.getDResult()));
           set(o.getDInput(), std::move(r.dInput));
           set(o.getDGateProj(), std::move(r.dGateProj));
           set(o.getDUpProj(), std::move(r.dUpProj));

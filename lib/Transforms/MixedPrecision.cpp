@@ -243,11 +243,12 @@ struct MixedPrecisionPass : moe::impl::MixedPrecisionBase<MixedPrecisionPass> {
     // so that the experts' weights (most of the model) are not copied
     // through memory at all.
     RouterGradients router(function);
+    bool expertWeightsInKernels = weightCopies == "per-expert";
     return function.walk([&](Operation *op) {
       if (auto store = dyn_cast<ml_program::GlobalStoreOp>(op))
         narrower.noteStore(store.getGlobalAttr());
       for (unsigned index : gemmOperands(op, router)) {
-        if (weightCopies == "per-expert" && isExpertWeight(op, index))
+        if (expertWeightsInKernels && isExpertWeight(op, index))
           continue;
         Value operand = op->getOperand(index);
         Type element = getElementTypeOrSelf(operand.getType());

@@ -160,6 +160,11 @@ struct AttentionShape {
   int64_t at(int64_t b, int64_t s, int64_t h, int64_t numHeads) const {
     return ((b * seq + s) * numHeads + h) * headDim;
   }
+  /// Query heads per kv head, and the elements between two positions of
+  /// the queries' and of the keys' [batch, seq, numHeads, headDim] tensors.
+  int64_t group() const { return heads / kvHeads; }
+  int64_t queryStride() const { return heads * headDim; }
+  int64_t keyStride() const { return kvHeads * headDim; }
   int64_t visible(int64_t i) const { return causal ? i + 1 : seq; }
   float scale() const {
     return static_cast<float>(1.0 / std::sqrt(static_cast<double>(headDim)));
@@ -305,9 +310,8 @@ bool usePairedProducts(int64_t headDim) {
 template <typename Operand, typename Result>
 void attentionInF32(const Operand *q, const Operand *k, const Operand *v,
                     int64_t batch, const AttentionShape &shape, Result *out) {
-  int64_t heads = shape.heads, headDim = shape.headDim;
-  int64_t group = heads / shape.kvHeads, padded = shape.padded();
-  int64_t tasks = batch * heads, seq = shape.seq;
+  int64_t heads = shape.heads, headDim = shape.headDim, seq = shape.seq;
+  int64_t group = shape.group(), padded = shape.padded(), tasks = batch * heads;
 #pragma omp parallel if (tasks * seq * seq * headDim >= kGrain)
   {
     std::vector<float> kT(headDim * padded), p(kQueryBlock * padded);
@@ -326,7 +330,7 @@ void attentionInF32(const Operand *q, const Operand *k, const Operand *v,
         if constexpr (std::is_same_v<Operand, bf16>)
           roundRowsToBf16(p.data(), p.data(), rows, width, padded);
         // out_i = sum_j p_ij v_j.
-        productInto(out + shape.at(b, i, h, heads), heads * headDim, rows,
+        productInto(out + shape.at(b, i, h, heads), shape.queryStride(), rows,
                     headDim, rowsOut, [&](float *c, int64_t ldc) {
                       smallGemm({rows, headDim, width, p.data(), padded, 1,
                                  vHead.rows, vHead.stride, c, ldc, false});
@@ -340,10 +344,9 @@ template <typename Result>
 void attentionOnPairs(const bf16 *q, const bf16 *k, const bf16 *v,
                       int64_t batch, const AttentionShape &shape, Result *out) {
   using namespace moert::cpu::detail;
-  int64_t heads = shape.heads, headDim = shape.headDim;
-  int64_t group = heads / shape.kvHeads, padded = shape.padded();
-  int64_t tasks = batch * heads, seq = shape.seq;
-  int64_t qStride = heads * headDim, kvStride = shape.kvHeads * headDim;
+  int64_t heads = shape.heads, headDim = shape.headDim, seq = shape.seq;
+  int64_t group = shape.group(), padded = shape.padded(), tasks = batch * heads;
+  int64_t qStride = shape.queryStride(), kvStride = shape.keyStride();
 #pragma omp parallel if (tasks * seq * seq * headDim >= kGrain)
   {
     std::vector<bf16> kPairs(headDim * padded), vPairs(padded * headDim);
@@ -420,10 +423,10 @@ template <typename T>
 void attentionGradInF32(const T *q, const T *k, const T *v, const T *dOut,
                         int64_t batch, const AttentionShape &shape, float *dq,
                         float *dk, float *dv) {
-  int64_t heads = shape.heads, kvHeads = shape.kvHeads;
-  int64_t headDim = shape.headDim, seq = shape.seq;
-  int64_t group = heads / kvHeads, padded = shape.padded();
-  int64_t qStride = heads * headDim, kvStride = kvHeads * headDim;
+  int64_t heads = shape.heads, kvHeads = shape.kvHeads, seq = shape.seq;
+  int64_t headDim = shape.headDim, group = shape.group(),
+          padded = shape.padded();
+  int64_t qStride = shape.queryStride(), kvStride = shape.keyStride();
   float scale = shape.scale();
   // One task per (batch, kv head): it owns that head's dK and dV, summing
   // over its query heads and rows in order, so nothing is shared.
@@ -484,10 +487,10 @@ void attentionGradOnPairs(const bf16 *q, const bf16 *k, const bf16 *v,
                           const AttentionShape &shape, float *dq, float *dk,
                           float *dv) {
   using namespace moert::cpu::detail;
-  int64_t heads = shape.heads, kvHeads = shape.kvHeads;
-  int64_t headDim = shape.headDim, seq = shape.seq;
-  int64_t group = heads / kvHeads, padded = shape.padded();
-  int64_t qStride = heads * headDim, kvStride = kvHeads * headDim;
+  int64_t heads = shape.heads, kvHeads = shape.kvHeads, seq = shape.seq;
+  int64_t headDim = shape.headDim, group = shape.group(),
+          padded = shape.padded();
+  int64_t qStride = shape.queryStride(), kvStride = shape.keyStride();
   float scale = shape.scale();
   // As in attentionGradInF32, a task owns its (batch, kv head)'s dK and dV.
   int64_t tasks = batch * kvHeads;

@@ -117,6 +117,11 @@ __attribute__((always_inline)) inline uint32_t pairBits(uint16_t low,
   return uint32_t(low) | uint32_t(high) << 16;
 }
 
+/// Row r of x as bits, or null past its rows (which pack as zeros).
+const HalfBits *rowBits(const bf16 *x, int64_t ldx, int64_t rows, int64_t r) {
+  return r < rows ? reinterpret_cast<const HalfBits *>(x + r * ldx) : nullptr;
+}
+
 } // namespace
 
 // The packs run only beside pairedGemm, so they may use its registers.
@@ -140,21 +145,10 @@ MOERT_BF16_DOT void moert::cpu::detail::pairRows(const bf16 *x, int64_t ldx,
                                                  int64_t pairs, bf16 *out) {
   auto *to = reinterpret_cast<PairBits *>(out);
   for (int64_t q = 0; q < pairs; ++q) {
-    PairBits *row = to + q * cols;
-    if (2 * q >= rows) {
-      std::memset(row, 0, cols * sizeof(PairBits));
-      continue;
-    }
-    const auto *low = reinterpret_cast<const HalfBits *>(x + 2 * q * ldx);
-    if (2 * q + 1 == rows) {
-      for (int64_t c = 0; c < cols; ++c)
-        row[c] = low[c];
-      continue;
-    }
-    const auto *high =
-        reinterpret_cast<const HalfBits *>(x + (2 * q + 1) * ldx);
+    const HalfBits *low = rowBits(x, ldx, rows, 2 * q),
+                   *high = rowBits(x, ldx, rows, 2 * q + 1);
     for (int64_t c = 0; c < cols; ++c)
-      row[c] = pairBits(low[c], high[c]);
+      to[q * cols + c] = pairBits(low ? low[c] : 0, high ? high[c] : 0);
   }
 }
 
@@ -162,11 +156,9 @@ MOERT_BF16_DOT void
 moert::cpu::detail::pairRowsTransposed(const bf16 *x, int64_t ldx, int64_t rows,
                                        int64_t cols, int64_t pairs, bf16 *out) {
   auto *to = reinterpret_cast<PairBits *>(out);
-  auto row = [&](int64_t r) {
-    return r < rows ? reinterpret_cast<const HalfBits *>(x + r * ldx) : nullptr;
-  };
   for (int64_t q = 0; q < pairs; ++q) {
-    const HalfBits *low = row(2 * q), *high = row(2 * q + 1);
+    const HalfBits *low = rowBits(x, ldx, rows, 2 * q),
+                   *high = rowBits(x, ldx, rows, 2 * q + 1);
     for (int64_t c = 0; c < cols; ++c)
       to[c * pairs + q] = pairBits(low ? low[c] : 0, high ? high[c] : 0);
   }

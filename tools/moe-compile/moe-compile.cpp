@@ -196,10 +196,6 @@ static int run() {
   // moe-mixed-precision checks the value; without bf16 it does not run.
   if (weightCopies.getNumOccurrences() > 0 && precision != "bf16")
     return fail("--bf16-weight-copies needs --precision bf16");
-  if (cuda && weightCopies == "per-expert")
-    return fail("--bf16-weight-copies per-expert is for the cpu target: the "
-                "CUDA expert kernels read bf16 weights (use per-step or "
-                "per-gemm)");
 #ifndef MOE_CUDA_COMPILER
   if (cuda && !outputPath.empty())
     return fail("this moe-compile was built without the CUDA toolkit: "
