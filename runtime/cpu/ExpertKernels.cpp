@@ -61,7 +61,7 @@ template <typename T, int Slot = 0> T *scratch(size_t size) {
   return buffer.get();
 }
 
-using detail::gemm;
+using detail::expertGemm;
 
 // The SwiGLU between the expert GEMMs is exp-bound: libm's scalar expf does
 // not vectorize without -ffast-math, so it is written on generic vectors
@@ -247,21 +247,21 @@ void expertFfnOf(const T *x, const W *gateProj, const W *upProj,
       gAcc = g;
       uAcc = u;
     }
-    gemm(false, true, rows, ffn, hidden, xe, hidden,
-         gemmWeights<T>(gateProj + e * ffn * hidden, ffn * hidden), hidden,
-         0.0f, gAcc, ffn);
-    gemm(false, true, rows, ffn, hidden, xe, hidden,
-         gemmWeights<T>(upProj + e * ffn * hidden, ffn * hidden), hidden, 0.0f,
-         uAcc, ffn);
+    expertGemm(false, true, rows, ffn, hidden, xe, hidden,
+               gemmWeights<T>(gateProj + e * ffn * hidden, ffn * hidden),
+               hidden, 0.0f, gAcc, ffn);
+    expertGemm(false, true, rows, ffn, hidden, xe, hidden,
+               gemmWeights<T>(upProj + e * ffn * hidden, ffn * hidden), hidden,
+               0.0f, uAcc, ffn);
     // a = silu(g) u; y = a Wd^T, straight into the expert's rows.
     T *a = acts + offsets[e] * ffn;
     if constexpr (narrow)
       roundedGatedSilu(gAcc, uAcc, g, u, a, rows * ffn);
     else
       gatedSilu(g, u, a, rows * ffn);
-    gemm(false, true, rows, hidden, ffn, a, ffn,
-         gemmWeights<T>(downProj + e * hidden * ffn, hidden * ffn), ffn, 0.0f,
-         y + e * capacity * hidden, hidden);
+    expertGemm(false, true, rows, hidden, ffn, a, ffn,
+               gemmWeights<T>(downProj + e * hidden * ffn, hidden * ffn), ffn,
+               0.0f, y + e * capacity * hidden, hidden);
   });
 }
 
@@ -301,23 +301,24 @@ void expertFfnGradOf(const T *x, const W *gateProj, const W *upProj,
     T *a = acts + offsets[e] * ffn;
     float *dAct = dActs + offsets[e] * ffn;
     // da = dy Wd; then dg, du, and a = silu(g) u.
-    gemm(false, false, rows, ffn, hidden, dye, hidden,
-         gemmWeights<T>(downProj + e * hidden * ffn, hidden * ffn), ffn, 0.0f,
-         dAct, ffn);
+    expertGemm(false, false, rows, ffn, hidden, dye, hidden,
+               gemmWeights<T>(downProj + e * hidden * ffn, hidden * ffn), ffn,
+               0.0f, dAct, ffn);
     gatedSiluGrad(g, u, dAct, dg, du, a, rows * ffn);
     // dWd = dy^T a, dWg = dg^T x, dWu = du^T x, dx = dg Wg + du Wu.
     float *dxe = dx + e * capacity * hidden;
-    gemm(true, false, hidden, ffn, rows, dye, hidden, a, ffn, 0.0f, dDown, ffn);
-    gemm(true, false, ffn, hidden, rows, dg, ffn, xe, hidden, 0.0f, dGate,
-         hidden);
-    gemm(true, false, ffn, hidden, rows, du, ffn, xe, hidden, 0.0f, dUp,
-         hidden);
-    gemm(false, false, rows, hidden, ffn, dg, ffn,
-         gemmWeights<T>(gateProj + e * ffn * hidden, ffn * hidden), hidden,
-         0.0f, dxe, hidden);
-    gemm(false, false, rows, hidden, ffn, du, ffn,
-         gemmWeights<T>(upProj + e * ffn * hidden, ffn * hidden), hidden, 1.0f,
-         dxe, hidden);
+    expertGemm(true, false, hidden, ffn, rows, dye, hidden, a, ffn, 0.0f, dDown,
+               ffn);
+    expertGemm(true, false, ffn, hidden, rows, dg, ffn, xe, hidden, 0.0f, dGate,
+               hidden);
+    expertGemm(true, false, ffn, hidden, rows, du, ffn, xe, hidden, 0.0f, dUp,
+               hidden);
+    expertGemm(false, false, rows, hidden, ffn, dg, ffn,
+               gemmWeights<T>(gateProj + e * ffn * hidden, ffn * hidden),
+               hidden, 0.0f, dxe, hidden);
+    expertGemm(false, false, rows, hidden, ffn, du, ffn,
+               gemmWeights<T>(upProj + e * ffn * hidden, ffn * hidden), hidden,
+               1.0f, dxe, hidden);
   });
 }
 

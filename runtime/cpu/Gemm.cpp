@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -122,6 +123,22 @@ const float *widened(const moert::bf16 *matrix, int64_t rows, int64_t cols,
   return scratch.data();
 }
 
+/// Copies a rows x cols matrix with leading dimension `ld` into the top
+/// left corner of a dense, otherwise zero paddedRows x paddedCols one.
+const moert::bf16 *zeroPadded(const moert::bf16 *matrix, int64_t rows,
+                              int64_t cols, int64_t ld, int64_t paddedRows,
+                              int64_t paddedCols,
+                              std::vector<moert::bf16> &scratch) {
+  scratch.assign(paddedRows * paddedCols, moert::bf16{0});
+  for (int64_t r = 0; r < rows; ++r)
+    std::memcpy(scratch.data() + r * paddedCols, matrix + r * ld,
+                cols * sizeof(moert::bf16));
+  return scratch.data();
+}
+
+/// The granule of an expert GEMM's varying size (expertGemm).
+constexpr int64_t kCountBlock = 16;
+
 } // namespace
 
 void moert::cpu::detail::gemm(bool transA, bool transB, int64_t m, int64_t n,
@@ -172,6 +189,44 @@ void moert::cpu::detail::gemm(bool transA, bool transB, int64_t m, int64_t n,
          ldb, 0.0f, accumulated.data(), n);
     moert::cpu::convert(accumulated.data(), rows * n, c + row * n);
   }
+}
+
+void moert::cpu::detail::expertGemm(bool transA, bool transB, int64_t m,
+                                    int64_t n, int64_t k, const float *a,
+                                    int64_t lda, const float *b, int64_t ldb,
+                                    float beta, float *c, int64_t ldc) {
+  gemm(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc);
+}
+
+void moert::cpu::detail::expertGemm(bool transA, bool transB, int64_t m,
+                                    int64_t n, int64_t k, const bf16 *a,
+                                    int64_t lda, const bf16 *b, int64_t ldb,
+                                    float beta, float *c, int64_t ldc) {
+  if (!hasBf16Matmul() || n == 0) {
+    gemm(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  // Rows split: the two products write disjoint rows of c.
+  int64_t blockRows = m / kCountBlock * kCountBlock;
+  if (blockRows > 0 && blockRows < m) {
+    gemm(transA, transB, blockRows, n, k, a, lda, b, ldb, beta, c, ldc);
+    expertGemm(transA, transB, m - blockRows, n, k,
+               transA ? a + blockRows : a + blockRows * lda, lda, b, ldb, beta,
+               c + blockRows * ldc, ldc);
+    return;
+  }
+  // A split depth would read and write all of c twice: zeros are cheaper.
+  int64_t depth = (k + kCountBlock - 1) / kCountBlock * kCountBlock;
+  if (depth != k) {
+    thread_local std::vector<bf16> paddedA, paddedB;
+    a = transA ? zeroPadded(a, k, m, lda, depth, m, paddedA)
+               : zeroPadded(a, m, k, lda, m, depth, paddedA);
+    b = transB ? zeroPadded(b, n, k, ldb, n, depth, paddedB)
+               : zeroPadded(b, k, n, ldb, depth, n, paddedB);
+    lda = transA ? m : depth;
+    ldb = transB ? depth : n;
+  }
+  gemm(transA, transB, m, n, depth, a, lda, b, ldb, beta, c, ldc);
 }
 
 bool moert::cpu::detail::hasBf16Matmul() {

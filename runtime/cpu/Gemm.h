@@ -38,6 +38,19 @@ void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
 void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
           const bf16 *a, int64_t lda, const bf16 *b, int64_t ldb, bf16 *c);
 
+/// The same for an expert's GEMMs, whose m or k is the expert's row count,
+/// which changes from step to step. oneDNN compiles a bf16 primitive per
+/// shape (0.3 ms each, thousands of them over the first hundreds of steps),
+/// so the bf16 one splits m into a multiple of 16 and a remainder (two
+/// products) and zero-pads k to a multiple of 16 (in thread-local scratch):
+/// a few dozen shapes then serve every count. The f32 one is gemm.
+void expertGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+                const float *a, int64_t lda, const float *b, int64_t ldb,
+                float beta, float *c, int64_t ldc);
+void expertGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+                const bf16 *a, int64_t lda, const bf16 *b, int64_t ldb,
+                float beta, float *c, int64_t ldc);
+
 /// Whether bf16 GEMMs run oneDNN's bf16 matmul (not widened to f32); the
 /// first call says on stderr when they do not.
 bool hasBf16Matmul();
