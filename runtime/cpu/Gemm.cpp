@@ -202,7 +202,7 @@ void moert::cpu::detail::expertGemm(bool transA, bool transB, int64_t m,
                                     int64_t n, int64_t k, const bf16 *a,
                                     int64_t lda, const bf16 *b, int64_t ldb,
                                     float beta, float *c, int64_t ldc) {
-  if (!hasBf16Matmul() || n == 0) {
+  if (!hasBf16Matmul() || m == 0 || n == 0 || k == 0) {
     gemm(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc);
     return;
   }
