@@ -69,6 +69,7 @@ using detail::expertGemm;
 using detail::expInPlace;
 using detail::Floats;
 using detail::kLanes;
+using detail::withRegisterWidth;
 
 /// Loads/stores n <= kLanes floats (a full block when n is the constant).
 MOERT_INLINE void load(Floats &v, const float *p, int64_t n) {
@@ -106,22 +107,25 @@ MOERT_INLINE void forEachBlock(int64_t count, Block block) {
 
 /// act = silu(g) u of a block (an out-parameter: a vector wider than the
 /// baseline ABI's registers is not returned).
+template <bool kOneRegister>
 MOERT_INLINE void gatedSiluBlock(const Floats &g, const Floats &u,
                                  Floats &act) {
   Floats e = -g;
-  expInPlace(e);
+  expInPlace<kOneRegister>(e);
   act = g / (1.0f + e) * u;
 }
 
 /// act = silu(gate) up.
 MOERT_CLONES void gatedSilu(const float *gate, const float *up, float *act,
                             int64_t count) {
-  forEachBlock(count, [&](int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
-    Floats g, u, a;
-    load(g, gate + i, n);
-    load(u, up + i, n);
-    gatedSiluBlock(g, u, a);
-    store(act + i, a, n);
+  withRegisterWidth([&](auto oneRegister) MOERT_LAMBDA_INLINE {
+    forEachBlock(count, [&](int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
+      Floats g, u, a;
+      load(g, gate + i, n);
+      load(u, up + i, n);
+      gatedSiluBlock<decltype(oneRegister)::value>(g, u, a);
+      store(act + i, a, n);
+    });
   });
 }
 
@@ -131,16 +135,18 @@ MOERT_CLONES void gatedSilu(const float *gate, const float *up, float *act,
 MOERT_CLONES void roundedGatedSilu(const float *gAcc, const float *uAcc,
                                    moert::bf16 *gate, moert::bf16 *up,
                                    moert::bf16 *act, int64_t count) {
-  forEachBlock(count, [&](int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
-    Floats g, u, a;
-    load(g, gAcc + i, n);
-    load(u, uAcc + i, n);
-    store(gate + i, g, n);
-    store(up + i, u, n);
-    load(g, gate + i, n);
-    load(u, up + i, n);
-    gatedSiluBlock(g, u, a);
-    store(act + i, a, n);
+  withRegisterWidth([&](auto oneRegister) MOERT_LAMBDA_INLINE {
+    forEachBlock(count, [&](int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
+      Floats g, u, a;
+      load(g, gAcc + i, n);
+      load(u, uAcc + i, n);
+      store(gate + i, g, n);
+      store(up + i, u, n);
+      load(g, gate + i, n);
+      load(u, up + i, n);
+      gatedSiluBlock<decltype(oneRegister)::value>(g, u, a);
+      store(act + i, a, n);
+    });
   });
 }
 
@@ -150,18 +156,20 @@ MOERT_CLONES void roundedGatedSilu(const float *gAcc, const float *uAcc,
 template <typename T>
 MOERT_INLINE void gatedSiluGradOf(const T *gate, const T *up, const float *dAct,
                                   T *dGate, T *dUp, T *act, int64_t count) {
-  forEachBlock(count, [&](int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
-    Floats g, u, da, s;
-    load(g, gate + i, n);
-    load(u, up + i, n);
-    load(da, dAct + i, n);
-    s = -g;
-    expInPlace(s);
-    s = 1.0f / (1.0f + s);
-    Floats silu = g * s;
-    store(dGate + i, da * u * s * (1.0f + g * (1.0f - s)), n);
-    store(dUp + i, da * silu, n);
-    store(act + i, silu * u, n);
+  withRegisterWidth([&](auto oneRegister) MOERT_LAMBDA_INLINE {
+    forEachBlock(count, [&](int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
+      Floats g, u, da, s;
+      load(g, gate + i, n);
+      load(u, up + i, n);
+      load(da, dAct + i, n);
+      s = -g;
+      expInPlace<decltype(oneRegister)::value>(s);
+      s = 1.0f / (1.0f + s);
+      Floats silu = g * s;
+      store(dGate + i, da * u * s * (1.0f + g * (1.0f - s)), n);
+      store(dUp + i, da * silu, n);
+      store(act + i, silu * u, n);
+    });
   });
 }
 

@@ -38,6 +38,7 @@ using moert::cpu::detail::Ints;
 using moert::cpu::detail::kLanes;
 using moert::cpu::detail::splitHalves;
 using moert::cpu::detail::storeFloats;
+using moert::cpu::detail::withRegisterWidth;
 
 float moert::cpu::detail::rowMax(const float *x, int64_t n) {
   float maximum = -HUGE_VALF;
@@ -54,7 +55,7 @@ constexpr int32_t kKeepFirst[2 * kLanes] = {-1, -1, -1, -1, -1, -1, -1, -1,
                                             -1, -1, -1, -1, -1, -1, -1, -1};
 
 /// expAndSum; with kPaddedTail, the tail runs as a whole vector.
-template <bool kPaddedTail>
+template <bool kPaddedTail, bool kOneRegister>
 MOERT_INLINE float expAndSumOf(const float *x, int64_t n, float scale,
                                float shift, float *out) {
   // Per-lane sums, kept as halves (Vectorize.h's storeFloats says why).
@@ -70,7 +71,7 @@ MOERT_INLINE float expAndSumOf(const float *x, int64_t n, float scale,
     Floats e;
     std::memcpy(&e, x + i, sizeof e);
     e = e * scale - shift;
-    expInPlace(e);
+    expInPlace<kOneRegister>(e);
     storeFloats(out + i, e);
     add(e);
   }
@@ -78,7 +79,7 @@ MOERT_INLINE float expAndSumOf(const float *x, int64_t n, float scale,
     Floats e;
     std::memcpy(&e, x + i, sizeof e);
     e = e * scale - shift;
-    expInPlace(e);
+    expInPlace<kOneRegister>(e);
     storeFloats(out + i, e);
     Ints keep;
     std::memcpy(&keep, kKeepFirst + kLanes - (n - i), sizeof keep);
@@ -87,7 +88,7 @@ MOERT_INLINE float expAndSumOf(const float *x, int64_t n, float scale,
     Floats e = {};
     for (int64_t lane = 0; lane < n - i; ++lane)
       e[lane] = x[i + lane] * scale - shift;
-    expInPlace(e);
+    expInPlace<kOneRegister>(e);
     for (int64_t lane = 0; lane < kLanes; ++lane)
       if (lane < n - i)
         out[i + lane] = e[lane];
@@ -108,14 +109,20 @@ MOERT_INLINE float expAndSumOf(const float *x, int64_t n, float scale,
 MOERT_CLONES float moert::cpu::detail::expAndSum(const float *x, int64_t n,
                                                  float scale, float shift,
                                                  float *out) {
-  return expAndSumOf<false>(x, n, scale, shift, out);
+  return withRegisterWidth([&](auto oneRegister) MOERT_LAMBDA_INLINE {
+    return expAndSumOf<false, decltype(oneRegister)::value>(x, n, scale, shift,
+                                                            out);
+  });
 }
 
 MOERT_CLONES float moert::cpu::detail::expAndSumPadded(const float *x,
                                                        int64_t n, float scale,
                                                        float shift,
                                                        float *out) {
-  return expAndSumOf<true>(x, n, scale, shift, out);
+  return withRegisterWidth([&](auto oneRegister) MOERT_LAMBDA_INLINE {
+    return expAndSumOf<true, decltype(oneRegister)::value>(x, n, scale, shift,
+                                                           out);
+  });
 }
 
 namespace {

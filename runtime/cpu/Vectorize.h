@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #if defined(__x86_64__) && !defined(__clang__)
 #define MOERT_CLONES                                                           \
@@ -35,8 +36,6 @@ static_assert(kLanes == 16, "the halves' shuffles below pick 8 of 16 lanes");
 typedef float HalfFloats __attribute__((vector_size(sizeof(Floats) / 2)));
 
 /// Whether the x86-64-v4 clones run, where Floats is one AVX-512 register.
-/// Code that compiles best differently on AVX2 and AVX-512 tests it: a
-/// predictable branch, and the clones stay one source.
 #if defined(__x86_64__) && !defined(__clang__)
 inline const bool kVectorInOneRegister = [] {
   __builtin_cpu_init(); // this may run before libgcc's constructor
@@ -45,6 +44,16 @@ inline const bool kVectorInOneRegister = [] {
 #else
 inline const bool kVectorInOneRegister = false;
 #endif
+
+/// Returns body(std::bool_constant<kVectorInOneRegister>()), for code that
+/// compiles best differently on AVX2 and AVX-512: each clone compiles its
+/// loop both ways and runs the one its registers want. (A branch inside
+/// the loop made GCC keep the AVX2 clone's vectors in memory, 4x slower.)
+template <typename Body> MOERT_INLINE auto withRegisterWidth(Body body) {
+  if (kVectorInOneRegister)
+    return body(std::true_type());
+  return body(std::false_type());
+}
 
 /// The low and high halves of x. (Vectors are passed by reference here and
 /// below: returning one would change the ABI between the clones.)
@@ -67,18 +76,19 @@ MOERT_INLINE void storeFloats(float *to, const Floats &x) {
 }
 
 /// x <- exp(x): Cephes' expf polynomial (within 2 ulp), with x clamped to
-/// [-87, 88] so that 2^n stays a normal float; NaN stays NaN.
-MOERT_INLINE void expInPlace(Floats &x) {
-  // The clamp runs on halves: GCC compares and selects a vector wider than
-  // the target's registers one lane at a time (all of the AVX2 clone's
-  // exps were scalar), and a half is an AVX2 register.
-  if (kVectorInOneRegister) {
-    // The AVX2 way through memory stalls here: the reload of two half
-    // stores as one register took 4/5 of the SwiGLU's time.
+/// [-87, 88] so that 2^n stays a normal float; NaN stays NaN. The clamp
+/// compiles per register width (withRegisterWidth gives kOneRegister).
+template <bool kOneRegister> MOERT_INLINE void expInPlace(Floats &x) {
+  if constexpr (kOneRegister) {
+    // The AVX2 way below stalls AVX-512: reloading two half stores as one
+    // register took 4/5 of the SwiGLU's time.
     Floats low = Floats{} - 87.0f, high = Floats{} + 88.0f;
     x = x < low ? low : x;
     x = x > high ? high : x;
   } else {
+    // On halves: GCC compares and selects a vector wider than the target's
+    // registers one lane at a time (all of the AVX2 clone's exps were
+    // scalar), and a half is an AVX2 register.
     HalfFloats halves[2];
     std::memcpy(halves, &x, sizeof(x));
     for (HalfFloats &half : halves) {
