@@ -13,6 +13,8 @@
 #include "moe/Interpreter/ReferenceKernels.h"
 #include "moert/CpuKernels.h"
 
+#include "Gemm.h"
+
 #include "Bf16TestUtils.h"
 #include "CpuRoutingTestUtils.h"
 #include "ErrorTestUtils.h"
@@ -205,6 +207,57 @@ TEST(CpuBf16KernelsTest, AttentionAndGradMatchReference) {
       expectBf16Close(dk, grads.dKey.data, "attentionGrad dk " + name);
       expectBf16Close(dv, grads.dValue.data, "attentionGrad dv " + name);
     }
+}
+
+TEST(CpuBf16KernelsTest, ExpertGemmMatchesTheWidenedProductForEveryCount) {
+  // expertGemm splits rows and zero-pads the depth in blocks of 16: counts
+  // around the blocks, both layouts of each operand, accumulation, and
+  // leading dimensions past the matrices whose gaps hold NaN, which any
+  // read outside an operand would carry into c.
+  namespace detail = moert::cpu::detail;
+  const int64_t n = 24;
+  for (int64_t count : {1, 5, 15, 16, 17, 31, 32, 33, 47, 70})
+    for (bool transA : {false, true})
+      for (bool transB : {false, true})
+        for (bool rowsVary : {true, false})
+          for (float beta : {0.0f, 1.0f}) {
+            int64_t m = rowsVary ? count : 20, k = rowsVary ? 20 : count;
+            int64_t aRows = transA ? k : m, aCols = transA ? m : k;
+            int64_t bRows = transB ? n : k, bCols = transB ? k : n;
+            int64_t lda = aCols + 3, ldb = bCols + 5, ldc = n + 2;
+            Halves a(aRows * lda, moert::toBf16(NAN)),
+                b(bRows * ldb, moert::toBf16(NAN));
+            Floats aValues = randomFloats(aRows * aCols, 11 + count),
+                   bValues = randomFloats(bRows * bCols, 12 + count);
+            Floats wideA(aRows * aCols), wideB(bRows * bCols);
+            for (int64_t r = 0; r < aRows; ++r)
+              for (int64_t c = 0; c < aCols; ++c) {
+                a[r * lda + c] = moert::toBf16(aValues[r * aCols + c]);
+                wideA[r * aCols + c] = moert::toFloat(a[r * lda + c]);
+              }
+            for (int64_t r = 0; r < bRows; ++r)
+              for (int64_t c = 0; c < bCols; ++c) {
+                b[r * ldb + c] = moert::toBf16(bValues[r * bCols + c]);
+                wideB[r * bCols + c] = moert::toFloat(b[r * ldb + c]);
+              }
+            Floats c(m * ldc, 0.5f), expected(m * n, 0.5f);
+            detail::expertGemm(transA, transB, m, n, k, a.data(), lda, b.data(),
+                               ldb, beta, c.data(), ldc);
+            detail::gemm(transA, transB, m, n, k, wideA.data(), aCols,
+                         wideB.data(), bCols, beta, expected.data(), n);
+            std::string name =
+                "count " + std::to_string(count) + (transA ? " A^T" : " A") +
+                (transB ? " B^T" : " B") + (rowsVary ? " rows" : " depth") +
+                (beta != 0.0f ? " accumulating" : "");
+            for (int64_t i = 0; i < m; ++i)
+              for (int64_t j = 0; j < n; ++j)
+                ASSERT_NEAR(c[i * ldc + j], expected[i * n + j],
+                            1e-5f * (1.0f + std::abs(expected[i * n + j])))
+                    << name << " at (" << i << ", " << j << ")";
+            for (int64_t i = 0; i < m; ++i)
+              for (int64_t j = n; j < ldc; ++j)
+                ASSERT_EQ(c[i * ldc + j], 0.5f) << name << ": gap written";
+          }
 }
 
 TEST(CpuBf16KernelsTest, ExpertFfnOnF32WeightsEqualsItOnTheirBf16Copies) {
