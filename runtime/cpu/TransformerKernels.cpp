@@ -390,6 +390,41 @@ void moert::cpu::biasGrad(const float *dy, int64_t rows, int64_t out,
 // RoPE.
 //===----------------------------------------------------------------------===//
 
+namespace {
+
+/// One position's heads rotated: y = x rotated by (cos, sin) per pair of
+/// lanes (i, i + half), stored as T (bf16: rounded). Target clones, so that
+/// the bf16 rounding vectorizes beyond baseline SSE.
+template <typename T>
+MOERT_INLINE void ropePositionOf(const float *x, const float *cos,
+                                 const float *sin, int64_t heads,
+                                 int64_t headDim, T *y) {
+  int64_t half = headDim / 2;
+  for (int64_t h = 0; h < heads; ++h) {
+    const float *xh = x + h * headDim;
+    T *yh = y + h * headDim;
+#pragma omp simd
+    for (int64_t i = 0; i < half; ++i) {
+      float x1 = xh[i], x2 = xh[i + half];
+      yh[i] = moert::storedAs<T>(x1 * cos[i] - x2 * sin[i]);
+      yh[i + half] = moert::storedAs<T>(x2 * cos[i] + x1 * sin[i]);
+    }
+  }
+}
+
+MOERT_CLONES void ropePosition(const float *x, const float *cos,
+                               const float *sin, int64_t heads, int64_t headDim,
+                               float *y) {
+  ropePositionOf(x, cos, sin, heads, headDim, y);
+}
+MOERT_CLONES void ropePosition(const float *x, const float *cos,
+                               const float *sin, int64_t heads, int64_t headDim,
+                               moert::bf16 *y) {
+  ropePositionOf(x, cos, sin, heads, headDim, y);
+}
+
+} // namespace
+
 template <typename T>
 void moert::cpu::rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
                       int64_t headDim, double theta, bool inverse, T *y) {
@@ -414,20 +449,10 @@ void moert::cpu::rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
   int64_t positions = batch * seq;
 #pragma omp parallel for schedule(static) if (positions * heads * headDim >=   \
                                               kGrain)
-  for (int64_t p = 0; p < positions; ++p) {
-    const float *cos = &cosines[(p % seq) * half];
-    const float *sin = &sines[(p % seq) * half];
-    for (int64_t h = 0; h < heads; ++h) {
-      const float *xh = x + (p * heads + h) * headDim;
-      T *yh = y + (p * heads + h) * headDim;
-#pragma omp simd
-      for (int64_t i = 0; i < half; ++i) {
-        float x1 = xh[i], x2 = xh[i + half];
-        yh[i] = moert::storedAs<T>(x1 * cos[i] - x2 * sin[i]);
-        yh[i + half] = moert::storedAs<T>(x2 * cos[i] + x1 * sin[i]);
-      }
-    }
-  }
+  for (int64_t p = 0; p < positions; ++p)
+    ropePosition(x + p * heads * headDim, &cosines[(p % seq) * half],
+                 &sines[(p % seq) * half], heads, headDim,
+                 y + p * heads * headDim);
 }
 
 template void moert::cpu::rope(const float *, int64_t, int64_t, int64_t,
