@@ -16,6 +16,10 @@
 # create GEMM primitives and fault in memory that later steps reuse (on a
 # Xeon with AMX, steps 3-8 took 11-14% longer than steps 16-20, where
 # routing had also changed).
+# ROUNDS (3): the f32 and bf16 binaries run in turn this many times, and
+# each precision reports the median of its runs' medians and the bf16/f32
+# ratio of each round: these machines' speed wanders by 10-20% within
+# minutes, and a ratio from two runs minutes apart measures that too.
 # PYTHON: a Python with PyTorch (else the PyTorch rows are skipped).
 # TORCH_STEPS: PyTorch steps per run (15; the median leaves out the first 5).
 # Without bf16 instructions a bf16 autocast step of PyTorch takes minutes.
@@ -55,10 +59,16 @@ for precision in f32 bf16; do
     -o /dev/null 2>&1 | grep '@train_step' > "$work/memory-$precision.txt"
   "$bin/moe-compile" "$work/config.json" --precision "$precision" \
     --optimizer "$optimizer" ${PROFILE:+--profile} -o "$work/train-$precision"
-  rm -f "$work/metrics-$precision.jsonl"
-  "$work/train-$precision" --data "$work/tokens.bin" --steps "$steps" \
-    --eval-interval 0 --sample-tokens 0 --log-interval 1 \
-    --metrics "$work/metrics-$precision.jsonl" | tee "$work/log-$precision.txt"
+done
+rounds=${ROUNDS:-3}
+for round in $(seq "$rounds"); do
+  for precision in f32 bf16; do
+    rm -f "$work/metrics-$precision-$round.jsonl"
+    "$work/train-$precision" --data "$work/tokens.bin" --steps "$steps" \
+      --eval-interval 0 --sample-tokens 0 --log-interval 1 \
+      --metrics "$work/metrics-$precision-$round.jsonl" |
+      tee "$work/log-$precision-$round.txt"
+  done
 done
 
 python=${PYTHON:-}
@@ -82,25 +92,32 @@ else
   echo "PyTorch skipped: set PYTHON to a Python with torch"
 fi
 
-python3 - "$work" "${torch_rows[@]}" <<'PY'
+python3 - "$work" "$rounds" "${torch_rows[@]}" <<'PY'
 import json, re, statistics, sys
-work, rows = sys.argv[1], dict(r.split("=") for r in sys.argv[2:])
+work, rounds = sys.argv[1], int(sys.argv[2])
+rows = dict(r.split("=") for r in sys.argv[3:])
 cost = open(f"{work}/cost.txt").read()
 flops = sum(int(x) for x in re.findall(r"(?:gemm|attention) (\d+) flops", cost))
 peaks = {(l["gemm"], l["precision"]): l for l in map(json.loads, open(f"{work}/gemm-peak.jsonl"))}
 peak = peaks[("square-2048", "f32")]["gflops"]
 print(f"model FLOPs per step: {flops / 1e9:.1f} GFLOP; f32 GEMM peak {peak:.0f} GFLOP/s; "
       f"bf16 GEMM {peaks[('square-2048', 'bf16')]['gflops']:.0f} GFLOP/s ({peaks[('square-2048', 'bf16')]['path']})")
-for precision in ("f32", "bf16"):
-    lines = [json.loads(l) for l in open(f"{work}/metrics-{precision}.jsonl")]
+def median_step(precision, round):
+    lines = [json.loads(l) for l in open(f"{work}/metrics-{precision}-{round}.jsonl")]
     times = [l["step_seconds"] for l in lines if "step_seconds" in l]
-    times = times[5:] or times  # the first steps warm up
-    ms = 1000 * statistics.median(times)
-    ready = re.search(r"ready in ([0-9.]+) s", open(f"{work}/log-{precision}.txt").read())
+    return 1000 * statistics.median(times[5:] or times)  # the first steps warm up
+runs = {p: [median_step(p, r) for r in range(1, rounds + 1)] for p in ("f32", "bf16")}
+for precision in ("f32", "bf16"):
+    ms = statistics.median(runs[precision])
+    ready = re.search(r"ready in ([0-9.]+) s", open(f"{work}/log-{precision}-1.txt").read())
     memory = re.search(r"peak activations (\d+)", open(f"{work}/memory-{precision}.txt").read())
-    print(f"compiled {precision}: median step {ms:.0f} ms, {flops / ms / 1e6:.0f} GFLOP/s "
+    print(f"compiled {precision}: median step {ms:.0f} ms (runs: "
+          f"{', '.join(f'{t:.0f}' for t in runs[precision])}), {flops / ms / 1e6:.0f} GFLOP/s "
           f"({100 * flops / ms / 1e6 / peak:.0f}% of the f32 GEMM peak), ready in "
           f"{ready.group(1) if ready else '?'} s, peak activations {int(memory.group(1)) / 1e6:.1f} MB")
     for name, best in rows.items():
         print(f"  vs PyTorch {name} ({float(best):.0f} ms): {float(best) / ms:.2f}x")
+ratios = [f / b for f, b in zip(runs["f32"], runs["bf16"])]
+print(f"bf16 over f32, each round: {', '.join(f'{r:.2f}x' for r in ratios)} "
+      f"(median {statistics.median(ratios):.2f}x)")
 PY
