@@ -82,9 +82,11 @@ struct RouterGradients {
 /// The operands of `op` that a narrowed GEMM reads; empty for an op without
 /// GEMMs and for the router's gradient GEMMs, which stay f32. The expert
 /// FFN's `projections` are its result, not an operand: the pass gives them
-/// bf16.
-SmallVector<unsigned> gemmOperands(Operation *op,
-                                   const RouterGradients &router) {
+/// bf16. With expertWeightsInKernels (weight-copies=per-expert) the expert
+/// ops' weights are not among them: their kernels read them in f32 and
+/// round each expert's part as its GEMMs read it.
+SmallVector<unsigned> gemmOperands(Operation *op, const RouterGradients &router,
+                                   bool expertWeightsInKernels) {
   return llvm::TypeSwitch<Operation *, SmallVector<unsigned>>(op)
       .Case([](LinearOp) {
         return SmallVector<unsigned>{0, 1};
@@ -105,21 +107,18 @@ SmallVector<unsigned> gemmOperands(Operation *op,
       .Case([](AttentionGradOp) {
         return SmallVector<unsigned>{0, 1, 2, 3};
       })
-      .Case([](ExpertFfnOp) {
+      .Case([&](ExpertFfnOp) {
+        if (expertWeightsInKernels)
+          return SmallVector<unsigned>{0};
         return SmallVector<unsigned>{0, 1, 2, 3};
       })
-      .Case([](ExpertFfnGradOp o) {
-        return SmallVector<unsigned>{0, 1, 2, 3,
-                                     o.getDResultMutable().getOperandNumber()};
+      .Case([&](ExpertFfnGradOp o) {
+        unsigned dResult = o.getDResultMutable().getOperandNumber();
+        if (expertWeightsInKernels)
+          return SmallVector<unsigned>{0, dResult};
+        return SmallVector<unsigned>{0, 1, 2, 3, dResult};
       })
       .Default([](Operation *) { return SmallVector<unsigned>{}; });
-}
-
-/// Whether operand `index` of `op` is an expert weight: with
-/// weight-copies=per-expert the expert kernels read it in f32 and round
-/// each expert's part as their GEMMs read it.
-bool isExpertWeight(Operation *op, unsigned index) {
-  return isa<ExpertFfnOp, ExpertFfnGradOp>(op) && index >= 1 && index <= 3;
 }
 
 /// The operands of a gradient op that read forward activations which no
@@ -247,9 +246,7 @@ struct MixedPrecisionPass : moe::impl::MixedPrecisionBase<MixedPrecisionPass> {
     return function.walk([&](Operation *op) {
       if (auto store = dyn_cast<ml_program::GlobalStoreOp>(op))
         narrower.noteStore(store.getGlobalAttr());
-      for (unsigned index : gemmOperands(op, router)) {
-        if (expertWeightsInKernels && isExpertWeight(op, index))
-          continue;
+      for (unsigned index : gemmOperands(op, router, expertWeightsInKernels)) {
         Value operand = op->getOperand(index);
         Type element = getElementTypeOrSelf(operand.getType());
         if (element.isBF16())
