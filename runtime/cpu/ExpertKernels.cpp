@@ -95,14 +95,18 @@ MOERT_INLINE void store(moert::bf16 *p, const Floats &v, int64_t n) {
   std::memcpy(p, &halves, n * sizeof(moert::bf16));
 }
 
-/// Calls block(i, n) on [i, i + n) for full blocks of kLanes, then the tail.
+/// Calls block(oneRegister, i, n) on [i, i + n) for full blocks of kLanes,
+/// then the tail; oneRegister, withRegisterWidth's, says how the blocks'
+/// exps clamp.
 template <typename Block>
 MOERT_INLINE void forEachBlock(int64_t count, Block block) {
-  int64_t i = 0;
-  for (; i + kLanes <= count; i += kLanes)
-    block(i, kLanes);
-  if (i < count)
-    block(i, count - i);
+  withRegisterWidth([&](auto oneRegister) MOERT_LAMBDA_INLINE {
+    int64_t i = 0;
+    for (; i + kLanes <= count; i += kLanes)
+      block(oneRegister, i, kLanes);
+    if (i < count)
+      block(oneRegister, i, count - i);
+  });
 }
 
 /// act = silu(g) u of a block (an out-parameter: a vector wider than the
@@ -118,15 +122,14 @@ MOERT_INLINE void gatedSiluBlock(const Floats &g, const Floats &u,
 /// act = silu(gate) up.
 MOERT_CLONES void gatedSilu(const float *gate, const float *up, float *act,
                             int64_t count) {
-  withRegisterWidth([&](auto oneRegister) MOERT_LAMBDA_INLINE {
-    forEachBlock(count, [&](int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
-      Floats g, u, a;
-      load(g, gate + i, n);
-      load(u, up + i, n);
-      gatedSiluBlock<decltype(oneRegister)::value>(g, u, a);
-      store(act + i, a, n);
-    });
-  });
+  forEachBlock(count,
+               [&](auto oneRegister, int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
+                 Floats g, u, a;
+                 load(g, gate + i, n);
+                 load(u, up + i, n);
+                 gatedSiluBlock<decltype(oneRegister)::value>(g, u, a);
+                 store(act + i, a, n);
+               });
 }
 
 /// gate and up, the GEMMs' f32 projections rounded to bf16, and act =
@@ -135,19 +138,18 @@ MOERT_CLONES void gatedSilu(const float *gate, const float *up, float *act,
 MOERT_CLONES void roundedGatedSilu(const float *gAcc, const float *uAcc,
                                    moert::bf16 *gate, moert::bf16 *up,
                                    moert::bf16 *act, int64_t count) {
-  withRegisterWidth([&](auto oneRegister) MOERT_LAMBDA_INLINE {
-    forEachBlock(count, [&](int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
-      Floats g, u, a;
-      load(g, gAcc + i, n);
-      load(u, uAcc + i, n);
-      store(gate + i, g, n);
-      store(up + i, u, n);
-      load(g, gate + i, n);
-      load(u, up + i, n);
-      gatedSiluBlock<decltype(oneRegister)::value>(g, u, a);
-      store(act + i, a, n);
-    });
-  });
+  forEachBlock(count,
+               [&](auto oneRegister, int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
+                 Floats g, u, a;
+                 load(g, gAcc + i, n);
+                 load(u, uAcc + i, n);
+                 store(gate + i, g, n);
+                 store(up + i, u, n);
+                 load(g, gate + i, n);
+                 load(u, up + i, n);
+                 gatedSiluBlock<decltype(oneRegister)::value>(g, u, a);
+                 store(act + i, a, n);
+               });
 }
 
 /// Given g, u and da, with s = sigmoid(g): dg = da u s (1 + g (1 - s)),
@@ -156,21 +158,20 @@ MOERT_CLONES void roundedGatedSilu(const float *gAcc, const float *uAcc,
 template <typename T>
 MOERT_INLINE void gatedSiluGradOf(const T *gate, const T *up, const float *dAct,
                                   T *dGate, T *dUp, T *act, int64_t count) {
-  withRegisterWidth([&](auto oneRegister) MOERT_LAMBDA_INLINE {
-    forEachBlock(count, [&](int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
-      Floats g, u, da, s;
-      load(g, gate + i, n);
-      load(u, up + i, n);
-      load(da, dAct + i, n);
-      s = -g;
-      expInPlace<decltype(oneRegister)::value>(s);
-      s = 1.0f / (1.0f + s);
-      Floats silu = g * s;
-      store(dGate + i, da * u * s * (1.0f + g * (1.0f - s)), n);
-      store(dUp + i, da * silu, n);
-      store(act + i, silu * u, n);
-    });
-  });
+  forEachBlock(count,
+               [&](auto oneRegister, int64_t i, int64_t n) MOERT_LAMBDA_INLINE {
+                 Floats g, u, da, s;
+                 load(g, gate + i, n);
+                 load(u, up + i, n);
+                 load(da, dAct + i, n);
+                 s = -g;
+                 expInPlace<decltype(oneRegister)::value>(s);
+                 s = 1.0f / (1.0f + s);
+                 Floats silu = g * s;
+                 store(dGate + i, da * u * s * (1.0f + g * (1.0f - s)), n);
+                 store(dUp + i, da * silu, n);
+                 store(act + i, silu * u, n);
+               });
 }
 
 // Target clones cannot be templates: one clone per operand type.
@@ -207,10 +208,6 @@ void forEachExpert(const int64_t *counts, int64_t experts, Body body) {
   }
 }
 
-} // namespace
-
-namespace {
-
 /// Expert e's weight matrix (`size` values from `weights`) as a GEMM
 /// operand of type T: in place, or f32 weights of a bf16 GEMM rounded into
 /// this thread's scratch, one matrix at a time, so that the GEMM reads
@@ -226,14 +223,16 @@ const T *gemmWeights(const W *weights, int64_t size) {
   }
 }
 
+} // namespace
+
 /// The expert kernels of every operand type T (f32, or bf16 with f32
 /// results): the activations and gradients that feed a GEMM are stored as
 /// T, the weights as T or (bf16 GEMMs) as f32 weights W rounded per expert.
 template <typename T, typename W>
-void expertFfnOf(const T *x, const W *gateProj, const W *upProj,
-                 const W *downProj, const int64_t *counts, int64_t experts,
-                 int64_t capacity, int64_t hidden, int64_t ffn, float *y,
-                 T *projections) {
+void moert::cpu::expertFfn(const T *x, const W *gateProj, const W *upProj,
+                           const W *downProj, const int64_t *counts,
+                           int64_t experts, int64_t capacity, int64_t hidden,
+                           int64_t ffn, float *y, T *projections) {
   constexpr bool narrow = std::is_same_v<T, moert::bf16>;
   std::vector<int64_t> offsets =
       packedOffsets(counts, experts, capacity, "moe.expert_ffn");
@@ -274,11 +273,13 @@ void expertFfnOf(const T *x, const W *gateProj, const W *upProj,
 }
 
 template <typename T, typename W>
-void expertFfnGradOf(const T *x, const W *gateProj, const W *upProj,
-                     const W *downProj, const T *projections, const T *dy,
-                     const int64_t *counts, int64_t experts, int64_t capacity,
-                     int64_t hidden, int64_t ffn, float *dx, float *dGateProj,
-                     float *dUpProj, float *dDownProj) {
+void moert::cpu::expertFfnGrad(const T *x, const W *gateProj, const W *upProj,
+                               const W *downProj, const T *projections,
+                               const T *dy, const int64_t *counts,
+                               int64_t experts, int64_t capacity,
+                               int64_t hidden, int64_t ffn, float *dx,
+                               float *dGateProj, float *dUpProj,
+                               float *dDownProj) {
   std::vector<int64_t> offsets =
       packedOffsets(counts, experts, capacity, "moe.expert_ffn");
   int64_t total = offsets[experts];
@@ -330,67 +331,18 @@ void expertFfnGradOf(const T *x, const W *gateProj, const W *upProj,
   });
 }
 
-} // namespace
-
-void moert::cpu::expertFfn(const float *x, const float *gateProj,
-                           const float *upProj, const float *downProj,
-                           const int64_t *counts, int64_t experts,
-                           int64_t capacity, int64_t hidden, int64_t ffn,
-                           float *y, float *projections) {
-  expertFfnOf(x, gateProj, upProj, downProj, counts, experts, capacity, hidden,
-              ffn, y, projections);
-}
-void moert::cpu::expertFfn(const bf16 *x, const bf16 *gateProj,
-                           const bf16 *upProj, const bf16 *downProj,
-                           const int64_t *counts, int64_t experts,
-                           int64_t capacity, int64_t hidden, int64_t ffn,
-                           float *y, bf16 *projections) {
-  expertFfnOf(x, gateProj, upProj, downProj, counts, experts, capacity, hidden,
-              ffn, y, projections);
-}
-
-void moert::cpu::expertFfn(const bf16 *x, const float *gateProj,
-                           const float *upProj, const float *downProj,
-                           const int64_t *counts, int64_t experts,
-                           int64_t capacity, int64_t hidden, int64_t ffn,
-                           float *y, bf16 *projections) {
-  expertFfnOf(x, gateProj, upProj, downProj, counts, experts, capacity, hidden,
-              ffn, y, projections);
-}
-
-void moert::cpu::expertFfnGrad(const float *x, const float *gateProj,
-                               const float *upProj, const float *downProj,
-                               const float *projections, const float *dy,
-                               const int64_t *counts, int64_t experts,
-                               int64_t capacity, int64_t hidden, int64_t ffn,
-                               float *dx, float *dGateProj, float *dUpProj,
-                               float *dDownProj) {
-  expertFfnGradOf(x, gateProj, upProj, downProj, projections, dy, counts,
-                  experts, capacity, hidden, ffn, dx, dGateProj, dUpProj,
-                  dDownProj);
-}
-void moert::cpu::expertFfnGrad(const bf16 *x, const bf16 *gateProj,
-                               const bf16 *upProj, const bf16 *downProj,
-                               const bf16 *projections, const bf16 *dy,
-                               const int64_t *counts, int64_t experts,
-                               int64_t capacity, int64_t hidden, int64_t ffn,
-                               float *dx, float *dGateProj, float *dUpProj,
-                               float *dDownProj) {
-  expertFfnGradOf(x, gateProj, upProj, downProj, projections, dy, counts,
-                  experts, capacity, hidden, ffn, dx, dGateProj, dUpProj,
-                  dDownProj);
-}
-void moert::cpu::expertFfnGrad(const bf16 *x, const float *gateProj,
-                               const float *upProj, const float *downProj,
-                               const bf16 *projections, const bf16 *dy,
-                               const int64_t *counts, int64_t experts,
-                               int64_t capacity, int64_t hidden, int64_t ffn,
-                               float *dx, float *dGateProj, float *dUpProj,
-                               float *dDownProj) {
-  expertFfnGradOf(x, gateProj, upProj, downProj, projections, dy, counts,
-                  experts, capacity, hidden, ffn, dx, dGateProj, dUpProj,
-                  dDownProj);
-}
+#define MOERT_EXPERT_KERNELS(T, W)                                             \
+  template void moert::cpu::expertFfn(                                         \
+      const T *, const W *, const W *, const W *, const int64_t *, int64_t,    \
+      int64_t, int64_t, int64_t, float *, T *);                                \
+  template void moert::cpu::expertFfnGrad(                                     \
+      const T *, const W *, const W *, const W *, const T *, const T *,        \
+      const int64_t *, int64_t, int64_t, int64_t, int64_t, float *, float *,   \
+      float *, float *);
+MOERT_EXPERT_KERNELS(float, float)
+MOERT_EXPERT_KERNELS(bf16, bf16)
+MOERT_EXPERT_KERNELS(bf16, float)
+#undef MOERT_EXPERT_KERNELS
 
 namespace {
 

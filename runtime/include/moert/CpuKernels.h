@@ -177,39 +177,25 @@ void mergeRuns(const float *runs, const int64_t *counts, int64_t ranks,
 void splitRuns(const float *queue, const int64_t *counts, int64_t ranks,
                int64_t experts, int64_t capacity, int64_t runCapacity,
                int64_t hidden, float *runs);
-void expertFfn(const float *x, const float *gateProj, const float *upProj,
-               const float *downProj, const int64_t *counts, int64_t experts,
+/// The operands x and projections are of type T: f32, or bf16 (the GEMMs
+/// accumulate in f32, the projections are kept in bf16). The weights are
+/// of type W: T, or f32 with bf16 T (moe-mixed-precision
+/// weight-copies=per-expert), rounded to bf16 an expert at a time as its
+/// GEMMs read them, the values a bf16 copy of the weights would hold.
+/// Instantiated for (f32, f32), (bf16, bf16) and (bf16, f32).
+template <typename T, typename W>
+void expertFfn(const T *x, const W *gateProj, const W *upProj,
+               const W *downProj, const int64_t *counts, int64_t experts,
                int64_t capacity, int64_t hidden, int64_t ffn, float *y,
-               float *projections);
+               T *projections);
 /// From the forward's projections; dx rows past counts[e] are left
 /// unwritten; the weight gradients are complete.
-void expertFfnGrad(const float *x, const float *gateProj, const float *upProj,
-                   const float *downProj, const float *projections,
-                   const float *dy, const int64_t *counts, int64_t experts,
-                   int64_t capacity, int64_t hidden, int64_t ffn, float *dx,
-                   float *dGateProj, float *dUpProj, float *dDownProj);
-/// With bf16 operands the projections are kept in bf16.
-void expertFfn(const bf16 *x, const bf16 *gateProj, const bf16 *upProj,
-               const bf16 *downProj, const int64_t *counts, int64_t experts,
-               int64_t capacity, int64_t hidden, int64_t ffn, float *y,
-               bf16 *projections);
-void expertFfnGrad(const bf16 *x, const bf16 *gateProj, const bf16 *upProj,
-                   const bf16 *downProj, const bf16 *projections,
-                   const bf16 *dy, const int64_t *counts, int64_t experts,
-                   int64_t capacity, int64_t hidden, int64_t ffn, float *dx,
-                   float *dGateProj, float *dUpProj, float *dDownProj);
-/// bf16 GEMMs on f32 weights (moe-mixed-precision weight-copies=per-expert):
-/// each expert's weights are rounded to bf16 as its GEMMs use them, the
-/// same values a bf16 copy of the weights would hold.
-void expertFfn(const bf16 *x, const float *gateProj, const float *upProj,
-               const float *downProj, const int64_t *counts, int64_t experts,
-               int64_t capacity, int64_t hidden, int64_t ffn, float *y,
-               bf16 *projections);
-void expertFfnGrad(const bf16 *x, const float *gateProj, const float *upProj,
-                   const float *downProj, const bf16 *projections,
-                   const bf16 *dy, const int64_t *counts, int64_t experts,
-                   int64_t capacity, int64_t hidden, int64_t ffn, float *dx,
-                   float *dGateProj, float *dUpProj, float *dDownProj);
+template <typename T, typename W>
+void expertFfnGrad(const T *x, const W *gateProj, const W *upProj,
+                   const W *downProj, const T *projections, const T *dy,
+                   const int64_t *counts, int64_t experts, int64_t capacity,
+                   int64_t hidden, int64_t ffn, float *dx, float *dGateProj,
+                   float *dUpProj, float *dDownProj);
 
 void combine(const float *expertOutput, const float *weights,
              const int32_t *indices, const int32_t *slots, int64_t tokens,
