@@ -304,7 +304,7 @@ constexpr int64_t kQueryBlock = 16;
 /// the CPU has it and the heads split into pairs; elsewhere they are
 /// widened and multiplied in f32.
 bool usePairedProducts(int64_t headDim) {
-  return headDim % 2 == 0 && moert::cpu::detail::hasBf16DotProduct();
+  return headDim % 2 == 0 && moert::cpu::detail::hasAvx512Bf16();
 }
 
 template <typename Operand, typename Result>

@@ -85,23 +85,14 @@ MOERT_BF16_DOT void pairedGemmAvx512(const PairedGemm &g) {
 
 } // namespace
 
-bool moert::cpu::detail::hasBf16DotProduct() {
-  static const bool available = __builtin_cpu_supports("avx512f") &&
-                                __builtin_cpu_supports("avx512bw") &&
-                                __builtin_cpu_supports("avx512bf16");
-  return available;
-}
-
 void moert::cpu::detail::pairedGemm(const PairedGemm &g) {
   pairedGemmAvx512(g);
 }
 
 #else
 
-bool moert::cpu::detail::hasBf16DotProduct() { return false; }
-
 void moert::cpu::detail::pairedGemm(const PairedGemm &) {
-  __builtin_trap(); // callers check hasBf16DotProduct()
+  __builtin_trap(); // callers check hasAvx512Bf16()
 }
 
 #endif

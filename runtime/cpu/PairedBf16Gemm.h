@@ -35,10 +35,7 @@ struct PairedGemm {
   bool accumulate;
 };
 
-/// Whether this CPU has the dot product pairedGemm needs (AVX-512 BF16).
-bool hasBf16DotProduct();
-
-/// Runs g; only where hasBf16DotProduct().
+/// Runs g; only where hasAvx512Bf16() (Vectorize.h).
 void pairedGemm(const PairedGemm &g);
 
 /// out + p * 2 * outRows + 2r holds the pair x(r, 2p), x(r, 2p + 1) for r <

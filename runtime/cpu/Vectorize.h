@@ -45,6 +45,10 @@ inline const bool kVectorInOneRegister = [] {
 inline const bool kVectorInOneRegister = false;
 #endif
 
+/// Whether this CPU has AVX-512 BF16: the bf16 dot product of
+/// PairedBf16Gemm.h and the rounding conversion of moert::cpu::convert.
+bool hasAvx512Bf16();
+
 /// Returns body(std::bool_constant<kVectorInOneRegister>()), for code that
 /// compiles best differently on AVX2 and AVX-512: each clone compiles its
 /// loop both ways and runs the one its registers want. (A branch inside
