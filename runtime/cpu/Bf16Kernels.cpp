@@ -46,10 +46,10 @@ MOERT_CLONES void narrowBlock(const float *x, int64_t count, bf16 *y) {
 #if defined(__x86_64__)
 /// narrowBlock on AVX-512 BF16's conversion, which rounds to nearest even
 /// and quiets NaNs as toBf16 does but reads subnormals as zero: a vector
-/// with one takes toBf16, so the bits stay the reference's. Two instructions
-/// a register instead of a dozen: on a Xeon with AMX, twice narrowBlock's
-/// throughput from L1/L2 and a third more from memory (the experts' weights
-/// are rounded this way twice a step).
+/// with one takes toBf16, so the bits stay the reference's. Five
+/// instructions a register instead of a dozen: on a Xeon with AMX, twice
+/// narrowBlock's throughput from L1/L2 and a third more from memory (the
+/// experts' weights are rounded this way twice a step).
 __attribute__((target("avx512f,avx512bf16"))) void
 narrowBlockAvx512Bf16(const float *x, int64_t count, bf16 *y) {
   const __m512i exponent = _mm512_set1_epi32(0x7f800000);
