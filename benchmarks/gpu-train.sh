@@ -77,22 +77,9 @@ if [ "${COMPILE_ONLY:-0}" = 1 ]; then
   exit $status
 fi
 
-# The tokens stay out of OUT_DIR, which a GPU machine may send back whole.
-tokens=$(mktemp)
-trap 'rm -f "$tokens"' EXIT
-python3 benchmarks/gpu/random-tokens.py 32000 4000000 "$tokens"
-# The PyTorch runs see PYTORCH_LD_LIBRARY_PATH (default LD_LIBRARY_PATH):
-# scripts/gpu-check.sh points LD_LIBRARY_PATH at libraries for our
-# programs, which must not replace PyTorch's own CUDA libraries.
-# Expandable segments: the experts' varying sizes fragment PyTorch's cache.
-torch_env=(env "LD_LIBRARY_PATH=${PYTORCH_LD_LIBRARY_PATH-${LD_LIBRARY_PATH:-}}"
-  PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True)
-have_torch=0
-timeout -k 5 60 "${torch_env[@]}" "$python" -c \
-  "import torch; assert torch.cuda.is_available()" 2>/dev/null && have_torch=1
-
-# TIME_LIMIT (seconds, default none) bounds the whole benchmark: each run
-# gets what is left (at most $1 seconds when given); none is left: 0.
+# TIME_LIMIT (seconds, default none) bounds the whole benchmark from here
+# on, the tokens and the PyTorch probe included: each run gets what is
+# left (at most $1 seconds when given); none is left: 0.
 deadline=$(($(date +%s) + ${TIME_LIMIT:-0}))
 time_left() {
   local left=$((deadline - $(date +%s))) most=${1:-0}
@@ -118,6 +105,20 @@ within() {
   timeout -k 10 "$seconds" "$@"
 }
 
+# The tokens stay out of OUT_DIR, which a GPU machine may send back whole.
+tokens=$(mktemp)
+trap 'rm -f "$tokens"' EXIT
+python3 benchmarks/gpu/random-tokens.py 32000 4000000 "$tokens"
+# The PyTorch runs see PYTORCH_LD_LIBRARY_PATH (default LD_LIBRARY_PATH):
+# scripts/gpu-check.sh points LD_LIBRARY_PATH at libraries for our
+# programs, which must not replace PyTorch's own CUDA libraries.
+# Expandable segments: the experts' varying sizes fragment PyTorch's cache.
+torch_env=(env "LD_LIBRARY_PATH=${PYTORCH_LD_LIBRARY_PATH-${LD_LIBRARY_PATH:-}}"
+  PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True)
+have_torch=0
+within 60 "${torch_env[@]}" "$python" -c \
+  "import torch; assert torch.cuda.is_available()" 2>/dev/null && have_torch=1
+
 # Trains the model of precision $1 (profiled when $2 is "profile") for $3
 # steps, compiling it first unless COMPILED is set, the other arguments
 # being the binary's; its output goes to $4. One validation batch and no
@@ -128,13 +129,20 @@ run_compiled() {
   shift 4
   binary=$(binary_of "$precision" "$profile")
   [ -n "${COMPILED:-}" ] || compile "$precision" "$profile" || return 0
+  local code=0
   within 0 "$binary" --data "$tokens" --steps "$steps" \
     --eval-interval 0 --eval-batches 1 --similarity-interval 0 \
-    --sample-tokens 0 --log-interval 1 "$@" > "$log" 2>&1 || {
+    --sample-tokens 0 --log-interval 1 "$@" > "$log" 2>&1 || code=$?
+  # timeout's 124 (or 137 after -k): the time limit cut the run, which
+  # is not a failure of the binary; the steps it logged still count.
+  if [ -n "${TIME_LIMIT:-}" ] && { [ "$code" = 124 ] || [ "$code" = 137 ]; }; then
+    echo "gpu-train: the time limit cut the compiled" \
+      "${profile:+and profiled }$precision run short (see $log)" >&2
+  elif [ "$code" != 0 ]; then
     echo "gpu-train: the compiled ${profile:+and profiled }$precision run" \
       "failed (see $log)" >&2
     status=1
-  }
+  fi
 }
 
 # PyTorch's median step in ms, or why there is none; TORCH_TIMEOUT

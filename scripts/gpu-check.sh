@@ -55,12 +55,30 @@ case ${1:-} in
 esac
 root=$(dirname "$(dirname "$script")")
 build=$(realpath -m "${BUILD_DIR:-$root/build-gpu}")
+# A relative GPU_CHECK_PUBLISH is the caller's too.
+[ -z "${GPU_CHECK_PUBLISH:-}" ] ||
+  GPU_CHECK_PUBLISH=$(realpath -m "$GPU_CHECK_PUBLISH")
 cd "$root" || exit 1
 start=$(date +%s)
-export GPU_CHECK_DEADLINE=$((start + ${GPU_CHECK_SECONDS:-480}))
+# The limit is the GPU machine's: preparing a bundle is not bounded.
+[ "$mode" = prepare ] ||
+  export GPU_CHECK_DEADLINE=$((start + ${GPU_CHECK_SECONDS:-480}))
 
+# Once run_checks has a report folder (failed_report), an error before the
+# checks (this GPU, its driver, missing libraries) is the report.
+failed_report=
 fail() {
   echo "gpu-check: error: $*" >&2
+  if [ -n "$failed_report" ]; then
+    {
+      echo "# gpu-check report"
+      echo
+      cat "$failed_report/environment.txt" 2>/dev/null
+      echo
+      echo "not run: $*"
+    } > "$failed_report/report.md"
+    publish "$failed_report"
+  fi
   exit 1
 }
 require_gpu() {
@@ -172,20 +190,30 @@ PY
       "CMAKE_CUDA_ARCHITECTURES that include it"
 }
 
+# Fails unless this driver runs the CUDA major version the bundle was
+# linked against (libcudart.so.N): else every kernel would fail to load.
+check_driver() {
+  local needed supported
+  needed=$(ldd "$1/bin/moe-cuda-kernel-tests" 2>/dev/null |
+    grep -o 'libcudart\.so\.[0-9]*' | head -1 | sed 's/.*\.//')
+  supported=$(nvidia-smi 2>/dev/null | grep -o 'CUDA Version: [0-9]*' |
+    head -1 | grep -o '[0-9]*$')
+  [ -z "$needed" ] || [ -z "$supported" ] ||
+    [ "$supported" -ge "$needed" ] ||
+    fail "the bundle was built with CUDA $needed, and this driver runs" \
+      "CUDA up to $supported (nvidia-smi): prepare it with a toolkit no" \
+      "newer than the driver, or update the driver"
+}
+
 # Points LD_LIBRARY_PATH at the bundle's libraries (those its programs were
 # linked with) and at CUDA's wherever this machine keeps them (the toolkit,
 # PyTorch's pip packages); PyTorch's own runs keep the path they had.
 use_libraries() {
-  local bundle=$1 programs missing versions name candidate dirs round roots
+  local bundle=$1 programs missing versions name candidate dirs round
   export PYTORCH_LD_LIBRARY_PATH=${PYTORCH_LD_LIBRARY_PATH-${LD_LIBRARY_PATH:-}}
   dirs=$bundle/lib
   programs=$(find "$bundle/bin" "$bundle/cases" "$bundle/benchmark" \
     -type f -perm -u+x)
-  roots=(/usr/local)
-  mapfile -t -O 1 roots < <(python3 -c 'import site, sys
-print("\n".join(site.getsitepackages() + [site.getusersitepackages(),
-                                          sys.prefix]))' 2>/dev/null)
-  roots+=(/opt /usr/lib /usr/lib64)
   # Each round adds a folder for each library still missing (a library
   # found can need others); the last one only checks.
   for round in 1 2 3 4; do
@@ -202,24 +230,26 @@ print("\n".join(site.getsitepackages() + [site.getusersitepackages(),
         "than this one"
     missing=$(echo "$programs" |
       LD_LIBRARY_PATH=$dirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} xargs ldd \
-        2>/dev/null | awk '$2 == "=>" && $3 == "not" { print $1 }' | sort -u)
+        2>/dev/null | awk '$2 == "=>" && $3 == "not" { print $1 }' |
+      sort -u | tr '\n' ' ')
     [ -z "$missing" ] || [ "$round" = 4 ] && break
-    for name in $missing; do
-      while read -r candidate; do
-        case ":$dirs:" in
-        *":$(dirname "$candidate"):"*) ;;
-        *)
-          dirs=$dirs:$(dirname "$candidate")
-          break
-          ;;
-        esac
-      done < <(find "${roots[@]}" -name "$name" 2>/dev/null)
-    done
+    # The first folder of each library's candidates not taken yet.
+    # shellcheck disable=SC2086 # one argument per library name
+    while read -r name candidate; do
+      case " $missing " in *" $name "*) ;; *) continue ;; esac
+      case ":$dirs:" in
+      *":$(dirname "$candidate"):"*) ;;
+      *)
+        dirs=$dirs:$(dirname "$candidate")
+        missing=$(echo " $missing " | sed "s/ $name / /")
+        ;;
+      esac
+    done < <(python3 scripts/gpu_check.py find-libraries $missing)
   done
   export LD_LIBRARY_PATH=$dirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   [ -z "$missing" ] ||
     fail "the bundle's programs need libraries that are neither here nor in" \
-      "the bundle: ${missing//$'\n'/ }"
+      "the bundle: $missing"
 }
 
 # Runs the checks of the bundle folder $1 into the report folder $2; $3
@@ -236,7 +266,9 @@ run_checks() {
     echo "machine: $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")," \
       "$(ldd --version 2>/dev/null | head -1), $(nproc) cores"
   } > "$report/environment.txt"
+  failed_report=$report
   check_architectures "$bundle"
+  check_driver "$bundle"
   use_libraries "$bundle"
   # A kernel test per two cores, whose CPU references share them, up to
   # 8; one at a time where the GPU admits one process (exclusive mode).

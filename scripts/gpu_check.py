@@ -3,19 +3,25 @@
 
 usage: gpu_check.py kernel-tests BINARY RESULTS.json LOG_DIR JOBS
        gpu_check.py report REPORT_DIR TIMES BENCHMARK_STATUS
+       gpu_check.py find-libraries NAME...
 
 kernel-tests runs every test of a gtest BINARY in a process of its own
 (as ctest does: a test that leaves the device unusable fails alone), JOBS at
-a time, with MOE_REQUIRE_GPU=1 (no usable GPU fails, not skips), and
+a time, with MOE_REQUIRE_GPU=1 (no usable GPU fails, not skips; a test that
+does not apply to this GPU still skips), and
 writes {test: {"status", "seconds"}} to RESULTS.json; the first failures
 run again under compute-sanitizer's memcheck where there is one. It exits
 non-zero when a test failed. report writes REPORT_DIR/report.md from the
 results found there (kernel-tests.json, cases.json, benchmark/gpu-train.md),
 TIMES (what took how long) and BENCHMARK_STATUS, and prints it.
+find-libraries prints "NAME PATH" for each file of one of these names
+under the places a GPU machine keeps CUDA's libraries (its toolkit,
+PyTorch's pip packages, /opt, /usr/lib), the likeliest places first.
 """
 import concurrent.futures
 import json
 import os
+import site
 import subprocess
 import sys
 import threading
@@ -23,15 +29,14 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "test", "Cuda"))
-from gpu_cases import compute_sanitizer, seconds_left  # noqa: E402
+from gpu_cases import START_S, compute_sanitizer, seconds_left  # noqa
 
 # A kernel test takes seconds. memcheck runs kernels many times slower: the
-# first few failures say where, a failure of every test (a broken
-# installation) would take hours.
+# first failures say where, a failure of every test (a broken installation)
+# would take hours. Under GPU_CHECK_DEADLINE, a test starts only with
+# START_S seconds left.
 TEST_TIMEOUT_S = 120
-MEMCHECK_RERUNS, MEMCHECK_TIMEOUT_S = 3, 90
-# Under GPU_CHECK_DEADLINE, a test starts only with this much time left.
-START_S = 10
+MEMCHECK_RERUNS, MEMCHECK_TIMEOUT_S = 2, 60
 
 
 def list_tests(binary):
@@ -66,8 +71,12 @@ def run_logged(command, log, timeout):
         return "failed (over %d s)" % timeout
     if code != 0:
         return "failed (exit %d)" % code
-    # A filter that matched nothing also exits 0.
-    if "[  PASSED  ] 1 test." not in open(log, errors="replace").read():
+    # A filter that matched nothing also exits 0. A test that does not
+    # apply to this GPU (GTEST_SKIP) counts as skipped, not as passed.
+    output = open(log, errors="replace").read()
+    if "[  SKIPPED ] 1 test" in output:
+        return "skipped"
+    if "[  PASSED  ] 1 test." not in output:
         return "failed (ran no test)"
     return "passed"
 
@@ -118,11 +127,38 @@ def kernel_tests(binary, results_path, log_dir, jobs):
     with concurrent.futures.ThreadPoolExecutor(int(jobs)) as pool:
         results = dict(pool.map(runner.run, tests))
     json.dump(results, open(results_path, "w"), indent=1)
-    failed = [t for t, r in results.items() if r["status"] != "passed"]
+    failed = [t for t, r in results.items()
+              if r["status"] not in ("passed", "skipped")]
     print("%d kernel tests, %d failed%s" % (len(results), len(failed),
                                              ": " + ", ".join(failed)
                                              if failed else ""))
     sys.exit(1 if failed else 0)
+
+
+def find_libraries(*names):
+    roots = ["/usr/local"] + site.getsitepackages() + [
+        site.getusersitepackages(), sys.prefix, "/opt", "/usr/lib",
+        "/usr/lib64"]
+    roots = list(dict.fromkeys(os.path.realpath(r) for r in roots
+                               if os.path.isdir(r)))
+
+    def rank(path):
+        """The first root holding path (roots nest: /opt holds a venv)."""
+        return next(i for i, root in enumerate(roots)
+                    if path.startswith(root.rstrip("/") + "/"))
+    # One walk over the outermost roots, however they nest: the trees of
+    # PyTorch's packages are large, and walked once.
+    outermost = [r for r in roots if not any(
+        r != o and r.startswith(o.rstrip("/") + "/") for o in roots)]
+    pattern = []
+    for name in names:
+        pattern += ["-o", "-name", name]
+    found = subprocess.run(["find"] + outermost + ["("] + pattern[1:] +
+                           [")"], capture_output=True, text=True,
+                           errors="replace").stdout.splitlines()
+    for path in sorted(found, key=lambda p: (names.index(
+            os.path.basename(p)), rank(p))):
+        print(os.path.basename(path), path)
 
 
 def load(path):
@@ -174,8 +210,10 @@ def report(report_dir, times, benchmark_status):
 
 
 if __name__ == "__main__":
-    commands = {"kernel-tests": (kernel_tests, 4), "report": (report, 3)}
+    commands = {"kernel-tests": (kernel_tests, 4), "report": (report, 3),
+                "find-libraries": (find_libraries, None)}
     if len(sys.argv) < 2 or sys.argv[1] not in commands or \
-            len(sys.argv) != 2 + commands[sys.argv[1]][1]:
+            len(sys.argv) != 2 + (commands[sys.argv[1]][1] or
+                                  max(1, len(sys.argv) - 2)):
         sys.exit(__doc__)
     commands[sys.argv[1]][0](*sys.argv[2:])

@@ -59,8 +59,15 @@ struct Context {
     }
     // Pedantic f32: the step must equal the reference to f32 rounding,
     // which TF32 tensor cores would not. bf16 operands go to tensor cores
-    // (exact products, f32 sums) in the default math mode.
+    // (exact products, f32 sums); a bf16 result is rounded once, so split-K
+    // partial sums stay f32 (the default would let cuBLAS reduce them in
+    // the output's bf16).
     check(cublasSetMathMode(blas, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
+    check(cublasSetMathMode(
+              mixedBlas, static_cast<cublasMath_t>(
+                             CUBLAS_DEFAULT_MATH |
+                             CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)),
+          "cublasSetMathMode");
     check(cudaMalloc(&errors, sizeof(DeviceError)), "cudaMalloc");
     // On the step's stream: cudaMemset would go to the legacy default
     // stream, which a non-blocking stream's kernels do not wait for.

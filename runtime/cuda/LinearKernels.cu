@@ -33,10 +33,14 @@ void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const T *a,
           int64_t ldc, const char *what) {
   if (m == 0 || n == 0)
     return;
+  if (beta != 0.0f && beta != 1.0f)
+    moert::fail("{}: a GEMM scales its result by 0 or 1, not {}", what, beta);
   if (k == 0) { // C = beta C; cuBLAS leaves k == 0 to the caller
     if (beta == 0.0f)
-      check(cudaMemsetAsync(c, 0, m * n * sizeof(Result), stream()), what);
-    return; // beta is 1 (a preloaded bias) or 0 here
+      check(cudaMemset2DAsync(c, ldc * sizeof(Result), 0, n * sizeof(Result), m,
+                              stream()),
+            what);
+    return; // beta is 1: a preloaded bias
   }
   const float alpha = 1.0f;
   cublasOperation_t opA = transA ? CUBLAS_OP_T : CUBLAS_OP_N;

@@ -3,7 +3,15 @@
 // Flash attention over bf16 operands with mma.sync m16n8k16 (sm_80 and
 // later): f32 accumulation, an f32 softmax, and the probabilities and the
 // scores' gradients rounded to bf16 (to nearest even) right before the
-// products that read them, as moe.attention over bf16 operands specifies.
+// products that read them. The backward rounds the normalized
+// probabilities, as moe.attention over bf16 operands specifies; the
+// forward, one pass over the keys, rounds them relative to the running
+// maximum and divides by the row's sum at the end (FlashAttention's
+// scheme), which differs from the specified rounding by up to 2^-8 of a
+// term, and the backward's delta = dOut . out inherits that. A second
+// pass over the keys for exact rounding would double the forward's
+// QK^T products; the kernel tests and the bf16 train-step case hold
+// these differences to bf16 tolerances.
 // Included by TransformerKernels.cu beside the f32 kernels
 // (AttentionKernels.cuh), whose Shape, grids and statistics it shares: the
 // same three backward kernels, the same loop orders.

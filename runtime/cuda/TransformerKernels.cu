@@ -433,8 +433,10 @@ crossEntropyGradRows(const float *logits, const int32_t *targets, int64_t rows,
     rowSoftmaxStatistics(row, vocab, floatScratch, doubleScratch, maximum, sum);
     float factor = static_cast<float>(rowScale / sum);
     int32_t target = targets[r];
+    // Rounded before the target's subtraction, as the CPU rounds: fused,
+    // p - 1 at a confident target would keep what the CPU's cancels.
     for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) {
-      float d = expf(row[v] - maximum) * factor;
+      float d = __fmul_rn(expf(row[v] - maximum), factor);
       dRow[v] = moert::storedAs<T>(
           v == target ? d - static_cast<float>(rowScale) : d);
     }
