@@ -210,10 +210,12 @@ def report(report_dir, times, benchmark_status):
 
 
 if __name__ == "__main__":
+    # Each command and its number of arguments (None: one or more).
     commands = {"kernel-tests": (kernel_tests, 4), "report": (report, 3),
                 "find-libraries": (find_libraries, None)}
-    if len(sys.argv) < 2 or sys.argv[1] not in commands or \
-            len(sys.argv) != 2 + (commands[sys.argv[1]][1] or
-                                  max(1, len(sys.argv) - 2)):
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
-    commands[sys.argv[1]][0](*sys.argv[2:])
+    command, arguments = commands[sys.argv[1]], sys.argv[2:]
+    if len(arguments) != (command[1] or max(1, len(arguments))):
+        sys.exit(__doc__)
+    command[0](*arguments)
