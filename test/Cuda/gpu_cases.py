@@ -154,6 +154,10 @@ def remove(path):
         os.remove(path)
 
 
+def read_if_present(path):
+    return open(path).read() if os.path.exists(path) else ""
+
+
 def prepare_text(case):
     shutil.copyfile(os.path.join(INPUTS, TEXT), case.path(TEXT))
     data = open(case.path(TEXT), "rb").read()
@@ -348,6 +352,8 @@ PARALLEL_OPTIONS = ["--batch-size", 4, "--seq-len", 32, "--gate-norm", 1,
 
 def prepare_expert_parallel(case):
     prepare_text(case)
+    # The binaries link this machine's MPI, whose mpirun must start them.
+    open(case.path("mpirun-version.txt"), "w").write(mpirun_version())
     compact_config(case, "config.json", "moe_capacity_factor=1.0")
     case.compile("config.json", *PARALLEL_OPTIONS, "-o", "p1-bin")
     case.compile("config.json", *PARALLEL_OPTIONS, "--expert-parallel", 2,
@@ -363,6 +369,21 @@ def mpirun(ranks):
     if os.geteuid() == 0:
         command.append("--allow-run-as-root")
     return command
+
+
+def mpirun_version():
+    """The first line of `mpirun --version` ("mpirun (Open MPI) 4.1.4"),
+    or "" without an mpirun."""
+    found = shutil.which("mpirun")
+    if not found:
+        return ""
+    try:
+        output = subprocess.run([found, "--version"], capture_output=True,
+                                text=True, errors="replace",
+                                timeout=seconds_left(30)).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return (output.splitlines() or [""])[0].strip()
 
 
 def gpu_count():
@@ -381,6 +402,13 @@ def check_expert_parallel(case):
     if case.target == "cuda" and gpu_count() < 2:
         raise Skipped("NCCL needs a GPU per rank, and this machine has %d" %
                       gpu_count())
+    # A bundle carries the MPI library it was built with, not the MPI
+    # installation (its components and launcher) that it needs around it.
+    built = read_if_present(case.path("mpirun-version.txt")).strip()
+    here = mpirun_version()
+    if built and here != built:
+        raise Skipped("the binaries were built with %s, and this machine's "
+                      "mpirun is %s" % (built, here))
     for name in ("p1", "p2"):
         remove(case.path(name + ".jsonl"))
     case.train("p1-bin", 10, "--metrics", "p1.jsonl", "--checkpoint",
