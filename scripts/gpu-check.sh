@@ -70,13 +70,8 @@ failed_report=
 fail() {
   echo "gpu-check: error: $*" >&2
   if [ -n "$failed_report" ]; then
-    {
-      echo "# gpu-check report"
-      echo
-      cat "$failed_report/environment.txt" 2>/dev/null
-      echo
-      echo "not run: $*"
-    } > "$failed_report/report.md"
+    python3 scripts/gpu_check.py report "$failed_report" "not run: $*" \
+      "not run" > /dev/null
     publish "$failed_report"
   fi
   exit 1
