@@ -85,17 +85,24 @@ MOERT_BF16_DOT void pairedGemmAvx512(const PairedGemm &g) {
 
 } // namespace
 
-void moert::cpu::detail::pairedGemm(const PairedGemm &g) {
+void moert::cpu::detail::pairedGemmOnVectors(const PairedGemm &g) {
   pairedGemmAvx512(g);
 }
 
 #else
 
-void moert::cpu::detail::pairedGemm(const PairedGemm &) {
+void moert::cpu::detail::pairedGemmOnVectors(const PairedGemm &) {
   __builtin_trap(); // callers check hasAvx512Bf16()
 }
 
 #endif
+
+void moert::cpu::detail::pairedGemm(const PairedGemm &g) {
+  if (hasAmxBf16())
+    pairedGemmOnTiles(g);
+  else
+    pairedGemmOnVectors(g);
+}
 
 namespace {
 

@@ -35,8 +35,19 @@ struct PairedGemm {
   bool accumulate;
 };
 
-/// Runs g; only where hasAvx512Bf16() (Vectorize.h).
+/// Runs g on AMX tiles where hasAmxBf16(), else on AVX-512 vectors; only
+/// where hasAvx512Bf16() (Vectorize.h).
 void pairedGemm(const PairedGemm &g);
+
+/// Runs g on AVX-512 BF16's dot products; only where hasAvx512Bf16().
+void pairedGemmOnVectors(const PairedGemm &g);
+
+/// Runs g's whole 16 x 16 tiles on AMX and its other rows and columns on
+/// vectors; only where hasAmxBf16(). The sums' order is not the vectors'.
+void pairedGemmOnTiles(const PairedGemm &g);
+
+/// Whether the CPU has AMX with bf16 and the OS lets this process use it.
+bool hasAmxBf16();
 
 /// out + p * 2 * outRows + 2r holds the pair x(r, 2p), x(r, 2p + 1) for r <
 /// rows and zeros for rows <= r < outRows: B = x^T, for a product A x^T (x

@@ -14,9 +14,11 @@
 
 #include "Bf16TestUtils.h"
 #include "CpuTestUtils.h"
+#include "Softmax.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -316,6 +318,35 @@ TEST(CpuTransformerKernelsTest, ElementwiseOpsMatchReference) {
     y = output(count);
     cpu::mul(gate.data(), up.data(), count, y.data());
     expectClose(y, ref::mul(gateRef, upRef), "mul " + name);
+  }
+}
+
+TEST(CpuTransformerKernelsTest, RowMaxIsTheLargestValueAndSkipsNaNs) {
+  // The softmax rows' and cross-entropy's maximum, on vectors: every length
+  // around the vector widths, the maximum in every lane and in the tail.
+  Floats values = randomFloats(80, 7);
+  for (int64_t n = 0; n <= 80; ++n) {
+    float expected = -HUGE_VALF;
+    for (int64_t i = 0; i < n; ++i)
+      expected = std::max(expected, values[i]);
+    EXPECT_EQ(cpu::detail::rowMax(values.data(), n), expected) << "n " << n;
+    if (n == 0)
+      continue;
+    // A NaN is skipped wherever it is, as std::max(maximum, x) skips it.
+    Floats withNaN(values.begin(), values.begin() + n);
+    withNaN[n / 2] = NAN;
+    float withoutIt = -HUGE_VALF;
+    for (int64_t i = 0; i < n; ++i)
+      if (i != n / 2)
+        withoutIt = std::max(withoutIt, withNaN[i]);
+    EXPECT_EQ(cpu::detail::rowMax(withNaN.data(), n), withoutIt)
+        << "n " << n << " with a NaN";
+  }
+  for (int64_t top = 0; top < 40; ++top) {
+    Floats row(40, -3.0f);
+    row[top] = 2.5f;
+    EXPECT_EQ(cpu::detail::rowMax(row.data(), 40), 2.5f)
+        << "maximum at " << top;
   }
 }
 
