@@ -137,8 +137,12 @@ MOERT_INLINE void cosInPlace(Doubles &x) {
   x = (Doubles)((Ints64)cosY ^ sign);
 }
 
-MOERT_CLONES void fillBlocks(uint64_t key, uint64_t first, int64_t count,
-                             double scale, float *out) {
+/// moert::detail::fillNormalAssuming (Random.h): returns how many values
+/// the scalar path computed.
+MOERT_CLONES int64_t fillBlocks(double relativeError, uint64_t key,
+                                uint64_t first, int64_t count, double scale,
+                                float *out) {
+  int64_t fromScalarPath = 0;
   Words64 lane;
   for (int l = 0; l < kLanes; ++l)
     lane[l] = l;
@@ -159,7 +163,7 @@ MOERT_CLONES void fillBlocks(uint64_t key, uint64_t first, int64_t count,
     // The float is certain when both ends of the error interval round to
     // it; else (rarely) the scalar path decides.
     Doubles slack =
-        kRelativeError * (Doubles)((Words64)value & 0x7fffffffffffffffULL);
+        relativeError * (Doubles)((Words64)value & 0x7fffffffffffffffULL);
     Floats8 rounded = __builtin_convertvector(value, Floats8);
     Ints32x8 certain =
         (__builtin_convertvector(value - slack, Floats8) == rounded) &
@@ -173,15 +177,24 @@ MOERT_CLONES void fillBlocks(uint64_t key, uint64_t first, int64_t count,
     if ((words[0] & words[1] & words[2] & words[3]) == ~uint64_t(0))
       continue;
     for (int l = 0; l < lanes; ++l)
-      if (!certain[l])
+      if (!certain[l]) {
         out[begin + l] =
             static_cast<float>(scale * moert::normalAt(key, first + begin + l));
+        ++fromScalarPath;
+      }
   }
+  return fromScalarPath;
 }
 
 } // namespace
 
 void moert::fillNormal(uint64_t key, uint64_t first, int64_t count,
                        double scale, float *out) {
-  fillBlocks(key, first, count, scale, out);
+  fillBlocks(kRelativeError, key, first, count, scale, out);
+}
+
+int64_t moert::detail::fillNormalAssuming(double relativeError, uint64_t key,
+                                          uint64_t first, int64_t count,
+                                          double scale, float *out) {
+  return fillBlocks(relativeError, key, first, count, scale, out);
 }

@@ -359,3 +359,43 @@ TEST(RandomTest, FillNormalEqualsTheScalarPathBitForBit) {
     EXPECT_EQ(differences, 0) << "seed " << seed;
   }
 }
+
+TEST(RandomTest, FillNormalScalarPathFillsEveryValueItTakes) {
+  // fillNormal's scalar fallback is too rare for the test above to reach:
+  // with an error bound of 1%, no lane is certain of its float, so every
+  // value is the fallback's, and must be the scalar value at its index.
+  uint64_t key = streamKey(5, "fill.fallback");
+  const int64_t count = 100003;
+  std::vector<float> filled(count);
+  EXPECT_EQ(moert::detail::fillNormalAssuming(1e-2, key, 77, count, 0.5,
+                                              filled.data()),
+            count);
+  for (int64_t i = 0; i < count; ++i) {
+    float expected = static_cast<float>(0.5 * normalAt(key, 77 + i));
+    ASSERT_EQ(std::memcmp(&filled[i], &expected, sizeof(float)), 0)
+        << "index " << i;
+  }
+}
+
+TEST(RandomTest, FillNormalLanesAloneAreWithinTheirErrorBound) {
+  // With no error assumed, every value is the lanes' own rounding: it may
+  // differ from the scalar path's only where the scalar value lies within
+  // fillNormal's bound (1e-14 relative) of a midpoint between two floats,
+  // about once in three million values, and then by one float.
+  uint64_t key = streamKey(6, "fill.lanes");
+  const int64_t count = int64_t(1) << 20;
+  std::vector<float> filled(count);
+  EXPECT_EQ(
+      moert::detail::fillNormalAssuming(0.0, key, 3, count, 1.0, filled.data()),
+      0);
+  int64_t differences = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    float expected = static_cast<float>(normalAt(key, 3 + i));
+    if (filled[i] == expected)
+      continue;
+    ++differences;
+    EXPECT_TRUE(std::nextafter(expected, filled[i]) == filled[i])
+        << "index " << i << ": " << filled[i] << " against " << expected;
+  }
+  EXPECT_LE(differences, 8);
+}

@@ -34,6 +34,17 @@ double normalAt(uint64_t key, uint64_t index);
 void fillNormal(uint64_t key, uint64_t first, int64_t count, double scale,
                 float *out);
 
+namespace detail {
+/// fillNormal with the relative error its vector lanes assume: a value that
+/// could round to another float within that error takes the scalar path.
+/// Returns how many did. fillNormal's bound makes that about one value in
+/// two million, too rare for a test to reach that path; a test passes a
+/// large error to send every value through it, or zero to keep every value
+/// on the lanes.
+int64_t fillNormalAssuming(double relativeError, uint64_t key, uint64_t first,
+                           int64_t count, double scale, float *out);
+} // namespace detail
+
 /// A sequential generator over one stream, for samplers.
 class Stream {
 public:
