@@ -7,10 +7,12 @@
 // softmax; and recomputing a block's softmax in the backward costs less than
 // storing [seq, seq].
 //
-// bf16 operands (mixed precision) run their products on AVX-512 BF16's dot
-// product where the CPU has it (PairedBf16Gemm.h: twice as fast as f32
-// products at the small benchmark's heads on an AMD EPYC); elsewhere they
-// are widened per head and the products run in f32 as for f32 operands.
+// bf16 operands (mixed precision) run their products as paired GEMMs
+// (PairedBf16Gemm.h) where the CPU has AVX-512 BF16: on AMX tiles where it
+// has AMX (about twice as fast as f32 at the small benchmark's heads on a
+// Xeon), else on AVX-512 BF16's dot product (as fast on a Xeon, twice as
+// fast on an AMD EPYC); elsewhere they are widened per head and the
+// products run in f32 as for f32 operands.
 // Either way the f32 intermediates that a bf16 GEMM would read (the
 // probabilities before they multiply V or dOut, the scores' gradients
 // before they multiply K or Q) are rounded to bf16 first, as the reference
@@ -308,9 +310,9 @@ int64_t pairedQueryBlock() {
   return moert::cpu::detail::hasAmxBf16() ? 2 * kQueryBlock : kQueryBlock;
 }
 
-/// bf16 operands run as pairs of bf16 (AVX-512 BF16's dot product) where
-/// the CPU has it and the heads split into pairs; elsewhere they are
-/// widened and multiplied in f32.
+/// bf16 operands run as pairs of bf16 (paired GEMMs, on AMX tiles or
+/// AVX-512 BF16's dot product) where the CPU has AVX-512 BF16 and the heads
+/// split into pairs; elsewhere they are widened and multiplied in f32.
 bool usePairedProducts(int64_t headDim) {
   return headDim % 2 == 0 && moert::cpu::detail::hasAvx512Bf16();
 }

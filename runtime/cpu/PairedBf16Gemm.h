@@ -7,8 +7,9 @@
 // along k: A's pair (i, p) is A(i, 2p), A(i, 2p + 1) at a + i * lda + 2p,
 // B's pair (p, j) is B(2p, j), B(2p + 1, j) at b + p * ldb + 2j. A
 // row-major bf16 matrix is already pairs along its columns; the pack
-// helpers below lay out the others. The products are exact in f32 and sum
-// in f32, as a bf16 GEMM with f32 accumulation does (in pairs, with bf16
+// helpers below lay out the others. AMX's tiles take the same layout
+// (PairedBf16GemmTiles.cpp). The products are exact in f32 and sum in f32,
+// as a bf16 GEMM with f32 accumulation does (in pairs, with bf16
 // subnormals read as zero).
 //
 //===----------------------------------------------------------------------===//

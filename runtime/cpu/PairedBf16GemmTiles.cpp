@@ -13,7 +13,7 @@
 #include "PairedBf16Gemm.h"
 #include "Vectorize.h"
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) && defined(__linux__)
 #include <cpuid.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -25,7 +25,8 @@
 using moert::bf16;
 using moert::cpu::detail::PairedGemm;
 
-#if defined(__x86_64__)
+// AMX needs Linux's permission (hasAmxBf16); elsewhere there is none.
+#if defined(__x86_64__) && defined(__linux__)
 
 #define MOERT_TILE_OP __attribute__((always_inline)) inline
 
