@@ -188,13 +188,13 @@ MOERT_CLONES int64_t fillBlocks(double relativeError, uint64_t key,
 
 } // namespace
 
-void moert::fillNormal(uint64_t key, uint64_t first, int64_t count,
-                       double scale, float *out) {
-  fillBlocks(kRelativeError, key, first, count, scale, out);
-}
-
 int64_t moert::detail::fillNormalAssuming(double relativeError, uint64_t key,
                                           uint64_t first, int64_t count,
                                           double scale, float *out) {
   return fillBlocks(relativeError, key, first, count, scale, out);
+}
+
+void moert::fillNormal(uint64_t key, uint64_t first, int64_t count,
+                       double scale, float *out) {
+  detail::fillNormalAssuming(kRelativeError, key, first, count, scale, out);
 }

@@ -215,7 +215,8 @@ if __name__ == "__main__":
                 "find-libraries": (find_libraries, None)}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
-    command, arguments = commands[sys.argv[1]], sys.argv[2:]
-    if len(arguments) != (command[1] or max(1, len(arguments))):
+    function, count = commands[sys.argv[1]]
+    arguments = sys.argv[2:]
+    if len(arguments) != count if count else not arguments:
         sys.exit(__doc__)
-    command[0](*arguments)
+    function(*arguments)

@@ -44,13 +44,11 @@ MOERT_CLONES void narrowBlock(const float *x, int64_t count, bf16 *y) {
 }
 
 #if defined(__x86_64__)
-#define MOERT_AVX512_BF16                                                      \
-  __attribute__((target("avx512f,avx512bf16"), always_inline)) inline
-
 /// toBf16 of x[0, 16) into y on AVX-512 BF16's conversion, which rounds to
 /// nearest even and quiets NaNs as toBf16 does but reads subnormals as
 /// zero: a vector with one takes toBf16, so the bits stay the reference's.
-MOERT_AVX512_BF16 void narrowVector(const float *x, bf16 *y) {
+__attribute__((target("avx512f,avx512bf16"), always_inline)) inline void
+narrowVector(const float *x, bf16 *y) {
   const __m512i exponent = _mm512_set1_epi32(0x7f800000);
   const __m512i magnitude = _mm512_set1_epi32(0x7fffffff);
   __m512 values = _mm512_loadu_ps(x);
