@@ -190,6 +190,22 @@ std::string moert::trainingChanges(const std::string &checkpoint,
   return changes;
 }
 
+void moert::requireCheckpointConfig(const std::string &path,
+                                    const CheckpointRun &run,
+                                    const std::string &config,
+                                    const std::string &resumer) {
+  if (run.config == config)
+    return;
+  json saved = json::parse(run.config, nullptr, false);
+  json mine = json::parse(config, nullptr, false);
+  std::string key =
+      saved.is_object() && mine.is_object() ? firstDifference(saved, mine) : "";
+  fail("{}: checkpoint of another configuration of model '{}'{}: resume it "
+       "with {}",
+       path, run.model,
+       key.empty() ? std::string() : " (its '" + key + "' differs)", resumer);
+}
+
 moert::CheckpointRun moert::loadCheckpoint(const std::string &path,
                                            const moe_model &model, void *state,
                                            const RankGroup &group) {
@@ -198,17 +214,8 @@ moert::CheckpointRun moert::loadCheckpoint(const std::string &path,
   if (run.model != model.name)
     fail("{}: checkpoint of model '{}', but this binary trains '{}'", path,
          run.model, model.name);
-  if (run.config != model.config_json) {
-    json saved = json::parse(run.config, nullptr, false);
-    json mine = json::parse(model.config_json, nullptr, false);
-    std::string key = saved.is_object() && mine.is_object()
-                          ? firstDifference(saved, mine)
-                          : "";
-    fail("{}: checkpoint of another configuration of model '{}'{}: resume it "
-         "with the binary that wrote it",
-         path, model.name,
-         key.empty() ? std::string() : " (its '" + key + "' differs)");
-  }
+  requireCheckpointConfig(path, run, model.config_json,
+                          "the binary that wrote it");
   // Every tensor by name, so that a missing or an extra one is named.
   for (const TensorView &tensor : file.getTensors())
     if (!findGlobal(model, tensor.name))

@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstring>
 #include <fstream>
@@ -261,9 +263,23 @@ moert::SafetensorsReader::find(std::string_view name) const {
   return nullptr;
 }
 
+void moert::requireReplaceableSafetensors(const std::string &path) {
+  // Folders, FIFOs and devices are the atomic writer's to refuse (reading a
+  // FIFO here would block).
+  struct stat status;
+  if (stat(path.c_str(), &status) != 0 || !S_ISREG(status.st_mode))
+    return;
+  try {
+    readSafetensorsMetadata(path);
+  } catch (const Error &) {
+    fail("{}: exists and is not a safetensors file: not replacing it", path);
+  }
+}
+
 void moert::writeSafetensors(const std::string &path,
                              const std::vector<TensorView> &tensors,
                              const Metadata &metadata) {
+  requireReplaceableSafetensors(path);
   json header = json::object();
   if (!metadata.empty())
     header["__metadata__"] = metadata;

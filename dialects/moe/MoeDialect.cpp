@@ -120,9 +120,35 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
   if (name == kInPlaceAttrName) {
     if (!isa<UnitAttr>(attr.getValue()))
       return op->emitError() << "'" << name << "' must be a unit attribute";
+    // The emitter writes such results straight into their global's storage.
+    if (inPlaceGlobals(op).empty())
+      return op->emitError()
+             << "'" << name
+             << "' needs an in-place op each of whose results has one use, "
+                "storing it to the global its in-place operand was loaded "
+                "from";
     return success();
   }
   return op->emitError() << "unknown moe dialect attribute '" << name << "'";
+}
+
+SmallVector<StringRef> mlir::moe::inPlaceGlobals(Operation *op) {
+  auto inPlace = dyn_cast<InPlaceOpInterface>(op);
+  if (!inPlace)
+    return {};
+  SmallVector<StringRef> globals;
+  for (OpResult result : op->getResults()) {
+    if (!result.hasOneUse())
+      return {};
+    auto store = dyn_cast<ml_program::GlobalStoreOp>(*result.user_begin());
+    auto load =
+        op->getOperand(inPlace.getInPlaceOperandIndex(result.getResultNumber()))
+            .getDefiningOp<ml_program::GlobalLoadOp>();
+    if (!store || !load || load.getGlobal() != store.getGlobal())
+      return {};
+    globals.push_back(store.getGlobal().getLeafReference());
+  }
+  return globals;
 }
 
 static LogicalResult verifyNameAttr(Operation *op, NamedAttribute attr,
@@ -187,6 +213,12 @@ LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                        << "' needs an alignment that is a power of two and "
                           "at least "
                        << known->minAlignment << ", got " << alignment;
+  // Beyond a huge page no buffer gains, and the plan's offsets could overflow.
+  constexpr int64_t kMaxAlignment = int64_t(1) << 21;
+  if (alignment > kMaxAlignment)
+    return emitError() << "target '" << name << "' alignment " << alignment
+                       << " exceeds " << kMaxAlignment
+                       << " bytes (2 MiB, a huge page)";
   return success();
 }
 

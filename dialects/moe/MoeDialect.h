@@ -89,6 +89,12 @@ inline constexpr llvm::StringLiteral kArenaOffsetsAttrName =
 inline constexpr llvm::StringLiteral kArenaBytesAttrName = "moe.arena_bytes";
 inline constexpr llvm::StringLiteral kInPlaceAttrName = "moe.in_place";
 
+/// The globals whose storage `op`'s results may take, one per result, or
+/// none: `op` may update operands in place (InPlaceOpInterface), and each
+/// result is only stored back to the global its operand was loaded from.
+/// moe-plan-memory marks such ops kInPlaceAttrName, which requires it.
+llvm::SmallVector<llvm::StringRef> inPlaceGlobals(Operation *op);
+
 /// The transformer layer (0-based) an op belongs to, an i64 set by the
 /// importer on every op of `model.layers.N` and kept by passes that clone or
 /// replace ops. Recomputation segments the forward by it.

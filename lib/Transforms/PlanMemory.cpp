@@ -96,28 +96,6 @@ struct FunctionPlan {
   int64_t peakGradientBytes = 0;
 };
 
-/// The globals whose storage `op`'s results may take, one per result, or
-/// none: `op` may update operands in place (InPlaceOpInterface), and each
-/// result is only stored back to the global its operand was loaded from.
-SmallVector<StringRef> inPlaceGlobals(Operation *op) {
-  auto inPlace = dyn_cast<InPlaceOpInterface>(op);
-  if (!inPlace)
-    return {};
-  SmallVector<StringRef> globals;
-  for (OpResult result : op->getResults()) {
-    if (!result.hasOneUse())
-      return {};
-    auto store = dyn_cast<ml_program::GlobalStoreOp>(*result.user_begin());
-    auto load =
-        op->getOperand(inPlace.getInPlaceOperandIndex(result.getResultNumber()))
-            .getDefiningOp<ml_program::GlobalLoadOp>();
-    if (!store || !load || load.getGlobal() != store.getGlobal())
-      return {};
-    globals.push_back(store.getGlobal().getLeafReference());
-  }
-  return globals;
-}
-
 FunctionPlan planFunction(func::FuncOp function, int64_t alignment) {
   Block &body = function.getBody().front();
   DenseMap<Operation *, int64_t> position;

@@ -14,6 +14,7 @@
 #include "moert/AtomicFile.h"
 #include "moert/Checkpoint.h"
 #include "moert/Error.h"
+#include "moert/Files.h"
 #include "moert/ModelState.h"
 #include "moert/TokenData.h"
 
@@ -354,6 +355,7 @@ int run(int argc, char **argv) {
     similarity.emplace(model, *similarityFn, state.target(), arena.data());
   std::optional<std::ofstream> metrics;
   if (primary && !options.metrics.empty()) {
+    moert::requireAppendableMetrics(options.metrics);
     metrics.emplace(options.metrics, std::ios::app);
     if (!*metrics)
       moert::fail("{}: cannot open metrics file: {}", options.metrics,

@@ -39,7 +39,8 @@ const char *kUsage = R"(usage: {} [options]
 )";
 
 constexpr int64_t kMaxCount = int64_t(1) << 53;
-constexpr int64_t kMaxThreads = 1 << 16;
+// libgomp crashed creating 65536 threads; 1024 covers the largest hosts.
+constexpr int64_t kMaxThreads = 1024;
 
 } // namespace
 
@@ -131,17 +132,19 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
     if (arg.rfind("--", 0) != 0)
       fail("unexpected argument '{}' (see --help)", arg);
     std::string name = arg.substr(2), value;
-    if (size_t eq = name.find('='); eq != std::string::npos) {
+    size_t eq = name.find('=');
+    if (eq != std::string::npos) {
       value = name.substr(eq + 1);
       name = name.substr(0, eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      fail("option --{} needs a value", name);
     }
     auto setter = setters.find(name);
     if (setter == setters.end())
       fail("unknown option --{} (see --help)", name);
+    if (eq == std::string::npos) {
+      if (i + 1 == argc)
+        fail("option --{} needs a value", name);
+      value = argv[++i];
+    }
     setter->second(name, value);
   }
   if (!options.resume.empty() && !options.initFrom.empty())

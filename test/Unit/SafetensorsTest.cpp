@@ -15,6 +15,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <set>
 #include <string>
 #include <sys/stat.h>
@@ -428,6 +429,23 @@ TEST_F(SafetensorsTest, ReplacesOnlyRegularFiles) {
   EXPECT_TRUE(S_ISFIFO(status.st_mode));
   EXPECT_EQ(listDir(), (std::vector<std::string>{"directory.safetensors",
                                                  "fifo.safetensors"}));
+}
+
+TEST_F(SafetensorsTest, RefusesToReplaceAFileOfAnotherKind) {
+  // A mistyped output path must not destroy the training data.
+  std::string path = pathOf("data.txt");
+  std::ofstream(path) << "First Citizen:\nBefore we proceed any further";
+  const float value[] = {1.0f};
+  std::string message = errorOf([&] {
+    moert::writeSafetensors(path, {{"x", DType::F32, {1}, value}});
+  });
+  EXPECT_TRUE(contains(
+      message, path + ": exists and is not a safetensors file: not replacing"))
+      << message;
+  std::ifstream in(path);
+  std::string kept((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(kept, "First Citizen:\nBefore we proceed any further");
+  EXPECT_EQ(listDir(), std::vector<std::string>{"data.txt"});
 }
 
 TEST_F(SafetensorsTest, ReplacingKeepsTheFileMode) {

@@ -16,6 +16,8 @@
 #include "moe/Support/ToolFiles.h"
 #include "moert/Checkpoint.h"
 #include "moert/Error.h"
+#include "moert/Files.h"
+#include "moert/Safetensors.h"
 #include "moert/TokenData.h"
 #include "moert/WeightSource.h"
 
@@ -23,8 +25,10 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 
 #include <nlohmann/json.hpp>
@@ -408,9 +412,24 @@ int run(MLIRContext &context) {
     moert::fail("option --grad-tolerance: {} is not a non-negative finite "
                 "number",
                 static_cast<double>(gradTolerance));
+  if (steps.getNumOccurrences() > 0 && steps == 0)
+    moert::fail("option --steps: 0 steps would run nothing (without --steps "
+                "the function runs once)");
   if (!metricsPath.empty() && steps == 0)
     moert::fail("option --metrics: metrics are written per training step: "
                 "give --steps");
+  if (!metricsPath.empty())
+    moert::requireAppendableMetrics(metricsPath);
+  // Output files are checked before the run, which may take long.
+  for (const std::string &path :
+       {std::string(outputPath), std::string(saveParamsPath)}) {
+    if (path.empty())
+      continue;
+    StringRef folder = llvm::sys::path::parent_path(path);
+    if (!folder.empty() && !llvm::sys::fs::is_directory(folder))
+      moert::fail("{}: the folder {} does not exist", path, folder.str());
+    moert::requireReplaceableSafetensors(path);
+  }
   if (!initFromPath.empty() && !paramsPath.empty()) {
     llvm::errs() << "moe-run: error: --init-from (a dense checkpoint to "
                     "upcycle) and --params (this model's weights) exclude "
@@ -427,9 +446,13 @@ int run(MLIRContext &context) {
         moert::fail("option --resume: the checkpoint {} gives what --{} "
                     "would: give one of them",
                     static_cast<std::string>(resumePath), option->ArgStr.str());
-    start = moert::parseCheckpointRun(
-                resumePath, moert::WeightSource(resumePath).getMetadata())
-                .position;
+    moert::CheckpointRun run = moert::parseCheckpointRun(
+        resumePath, moert::WeightSource(resumePath).getMetadata());
+    if (auto config =
+            (*module)->getAttrOfType<StringAttr>(moe::kConfigAttrName))
+      moert::requireCheckpointConfig(resumePath, run, config.str(),
+                                     "a model imported from its config");
+    start = run.position;
   }
   std::string weightsPath = resumePath.empty() ? paramsPath : resumePath;
   // The gradient function is added once, before any rank runs.

@@ -55,6 +55,14 @@ CheckpointRun
 parseCheckpointRun(const std::string &path,
                    const std::map<std::string, std::string> &metadata);
 
+/// Throws unless checkpoint `path` (whose metadata says `run`) was written
+/// by a model imported from the config.json text `config`, naming the first
+/// key that differs; `resumer` says what should resume it instead ("the
+/// binary that wrote it").
+void requireCheckpointConfig(const std::string &path, const CheckpointRun &run,
+                             const std::string &config,
+                             const std::string &resumer);
+
 /// Restores `state` from `path`, this rank's part of each sharded global,
 /// and returns its metadata; throws moert::Error naming the file and the
 /// tensor if the checkpoint is truncated, corrupt or of another model (a

@@ -150,7 +150,12 @@ private:
 /// alone (a checkpoint can be most of a disk); throws moert::Error.
 Metadata readSafetensorsMetadata(const std::string &path);
 
-/// Writes `tensors` to `path` through a temporary file, fsync and rename.
+/// Throws moert::Error when `path` exists and is not a safetensors file (a
+/// data file, a folder): a writer replaces only its own kind of file.
+void requireReplaceableSafetensors(const std::string &path);
+
+/// Writes `tensors` to `path` through a temporary file, fsync and rename;
+/// an existing `path` must be a safetensors file.
 void writeSafetensors(const std::string &path,
                       const std::vector<TensorView> &tensors,
                       const Metadata &metadata = {});

@@ -135,6 +135,12 @@ module attributes {moe.target = #moe.target<"cpu", alignment = 96>} {}
 
 // -----
 
+// Past a huge page, alignments would only overflow the memory plan.
+// expected-error @+1 {{target 'cpu' alignment 2305843009213693952 exceeds 2097152 bytes (2 MiB, a huge page)}}
+module attributes {moe.target = #moe.target<"cpu", alignment = 2305843009213693952>} {}
+
+// -----
+
 // moe.training maps pass names to their options, as strings.
 // expected-error @+1 {{'moe.training' must be a dictionary of strings on a module}}
 module attributes {moe.training = {"moe-optimizer" = 3 : i64}} {}
@@ -144,3 +150,39 @@ module attributes {moe.training = {"moe-optimizer" = 3 : i64}} {}
 // moe.training belongs on a module.
 // expected-error @+1 {{'moe.training' must be a dictionary of strings on a module}}
 func.func private @f() attributes {moe.training = {"moe-optimizer" = "lr=1.0"}}
+
+// -----
+
+// moe.in_place (set by moe-plan-memory) needs each result stored, by its
+// only use, to the global its in-place operand was loaded from: the emitted
+// code writes the result straight into that global's storage.
+ml_program.global private mutable @step(dense<0> : tensor<i64>) : tensor<i64>
+func.func @unstored() {
+  %0 = ml_program.global_load @step : tensor<i64>
+  %one = arith.constant dense<1> : tensor<i64>
+  // expected-error @+1 {{'moe.in_place' needs an in-place op each of whose results has one use, storing it to the global its in-place operand was loaded from}}
+  %1 = arith.addi %0, %one {moe.in_place} : tensor<i64>
+  return
+}
+
+// -----
+
+ml_program.global private mutable @step(dense<0> : tensor<i64>) : tensor<i64>
+ml_program.global private mutable @other(dense<0> : tensor<i64>) : tensor<i64>
+func.func @storedElsewhere() {
+  %0 = ml_program.global_load @step : tensor<i64>
+  %one = arith.constant dense<1> : tensor<i64>
+  // expected-error @+1 {{'moe.in_place' needs an in-place op}}
+  %1 = arith.addi %0, %one {moe.in_place} : tensor<i64>
+  ml_program.global_store @other = %1 : tensor<i64>
+  return
+}
+
+// -----
+
+// A constant cannot update anything in place.
+func.func @notInPlace() -> tensor<i64> {
+  // expected-error @+1 {{'moe.in_place' needs an in-place op}}
+  %0 = arith.constant {moe.in_place} dense<1> : tensor<i64>
+  return %0 : tensor<i64>
+}
