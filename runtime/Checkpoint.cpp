@@ -75,6 +75,8 @@ void moert::requireReplaceableCheckpoint(const std::string &path) {
   struct stat status;
   if (stat(path.c_str(), &status) != 0)
     return;
+  if (S_ISDIR(status.st_mode))
+    fail("{}: is a folder, not a checkpoint file: give a file path", path);
   Metadata metadata;
   try {
     metadata = readSafetensorsMetadata(path);

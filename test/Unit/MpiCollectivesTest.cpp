@@ -9,8 +9,10 @@
 #include "moert/Collectives.h"
 #include "moert/Error.h"
 
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -113,12 +115,24 @@ void checkGatherReduceSlice(int64_t size, int64_t rank) {
 } // namespace
 
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    std::cerr << "usage: mpirun -np P " << argv[0] << " P\n";
+  std::string usage = std::string("usage: mpirun -np P ") + argv[0] + " P\n";
+  if (argc == 2 &&
+      (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
+    std::cout << usage;
+    return 0;
+  }
+  // The group size, parsed strictly: P must be the number mpirun started.
+  char *end = nullptr;
+  errno = 0;
+  long ranks = argc == 2 ? std::strtol(argv[1], &end, 10) : 0;
+  if (argc != 2 || *argv[1] == '\0' || *end != '\0' || errno == ERANGE ||
+      ranks < 1 || ranks > (1 << 20)) {
+    std::cerr << "error: P must be a rank count from 1 to " << (1 << 20) << "\n"
+              << usage;
     return 2;
   }
   try {
-    joinGroup(std::stoi(argv[1]));
+    joinGroup(static_cast<int>(ranks));
   } catch (const moert::Error &error) {
     std::cerr << "error: " << error.what() << "\n";
     return 1;

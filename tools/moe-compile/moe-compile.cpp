@@ -16,6 +16,7 @@
 #include "moe/Pipelines/Pipelines.h"
 #include "moe/Support/ToolDiagnostics.h"
 #include "moe/Support/ToolFiles.h"
+#include "moe/Support/ToolVersion.h"
 #include "moe/Target/Translations.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -33,6 +34,8 @@
 #include "llvm/Support/Program.h"
 #include "llvm/Support/Signals.h"
 #include "llvm/Support/SourceMgr.h"
+
+#include <fmt/format.h>
 
 #include <optional>
 
@@ -193,6 +196,11 @@ static int run() {
   }
   if (precision != "f32" && precision != "bf16")
     return fail("unknown --precision '" + precision + "' (known: f32, bf16)");
+  // The pipeline reads a negative lambda as "as the model says".
+  if (gateNormLambda.getNumOccurrences() > 0 && gateNormLambda < 0)
+    return fail(fmt::format("--gate-norm {}: lambda must not be negative (0 "
+                            "turns the normalization off)",
+                            gateNormLambda.getValue()));
   // moe-mixed-precision checks the value; without bf16 it does not run.
   if (weightCopies.getNumOccurrences() > 0 && precision != "bf16")
     return fail("--bf16-weight-copies needs --precision bf16");
@@ -288,7 +296,10 @@ static int run() {
     return fail("cannot run " + command.front() + ": " + error);
   if (status != 0)
     return fail(Twine("compiling the generated ") + (cuda ? "CUDA" : "C++") +
-                " failed" + (error.empty() ? "" : ": " + error));
+                " failed: " + command.front() +
+                (status == -2 ? " was killed by a signal"
+                              : " exited with status " + Twine(status)) +
+                (error.empty() ? "" : " (" + error + ")"));
   llvm::sys::DontRemoveFileOnSignal(binary->temporary());
   binary->commit();
   return 0;
@@ -297,6 +308,7 @@ static int run() {
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   moe::initToolFiles();
+  moe::setToolVersion();
   // Only our options in --help, not LLVM's.
   cl::HideUnrelatedOptions(toolOptions);
   cl::ParseCommandLineOptions(argc, argv, "moe model to training binary\n");

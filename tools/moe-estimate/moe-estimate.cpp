@@ -15,6 +15,7 @@
 #include "moe/Pipelines/Pipelines.h"
 #include "moe/Support/ToolDiagnostics.h"
 #include "moe/Support/ToolFiles.h"
+#include "moe/Support/ToolVersion.h"
 #include "moert/Error.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -315,6 +316,7 @@ static int run() {
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   moe::initToolFiles();
+  moe::setToolVersion();
   // Only our options in --help, not LLVM's.
   cl::HideUnrelatedOptions(toolOptions);
   cl::ParseCommandLineOptions(argc, argv,

@@ -16,6 +16,7 @@
 #include "moe/InitAllDialects.h"
 #include "moe/MoeDialect.h"
 #include "moe/Support/ToolFiles.h"
+#include "moe/Support/ToolVersion.h"
 #include "moert/AtomicFile.h"
 #include "moert/Checkpoint.h"
 #include "moert/Error.h"
@@ -151,8 +152,10 @@ static int run() {
   llvm::StringRef parent =
       llvm::sys::path::parent_path(llvm::StringRef(outputDir).rtrim('/'));
   if (!exists && !parent.empty() && !llvm::sys::fs::is_directory(parent))
-    moert::fail("{}: cannot create the folder: {} is not a folder",
-                outputDir.getValue(), parent.str());
+    moert::fail("{}: cannot create the folder: {} {}", outputDir.getValue(),
+                parent.str(),
+                llvm::sys::fs::exists(parent) ? "is not a folder"
+                                              : "does not exist");
 
   // The weights are read once: a checkpoint can be most of the disk.
   moert::WeightSource source(inputPath);
@@ -248,6 +251,7 @@ static int run() {
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   moe::initToolFiles();
+  moe::setToolVersion();
   // Only our options in --help, not LLVM's.
   cl::HideUnrelatedOptions(toolOptions);
   cl::ParseCommandLineOptions(argc, argv,

@@ -9,6 +9,7 @@
 #include "moe/Frontend/ModelBuilder.h"
 #include "moe/InitAllDialects.h"
 #include "moe/Support/ToolFiles.h"
+#include "moe/Support/ToolVersion.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "moert/Error.h"
@@ -75,6 +76,7 @@ static int run() {
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   moe::initToolFiles();
+  moe::setToolVersion();
   // Only our options in --help, not LLVM's.
   cl::HideUnrelatedOptions(toolOptions);
   cl::ParseCommandLineOptions(argc, argv, "config.json to moe-dialect IR\n");

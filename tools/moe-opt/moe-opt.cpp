@@ -11,6 +11,7 @@
 #include "moe/Pipelines/Pipelines.h"
 #include "moe/Support/ToolDiagnostics.h"
 #include "moe/Support/ToolFiles.h"
+#include "moe/Support/ToolVersion.h"
 #include "moe/Transforms/Passes.h"
 #include "moert/Error.h"
 
@@ -43,6 +44,12 @@ static void printUnplacedDiagnosticsFirst(mlir::MLIRContext *context,
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   mlir::moe::initToolFiles();
+  // MLIR's option parsing below puts LLVM's version printer back.
+  for (int i = 1; i < argc; ++i)
+    if (llvm::StringRef(argv[i]) == "--version") {
+      mlir::moe::printToolVersion(llvm::outs());
+      return 0;
+    }
   // Only MLIR's and our options in --help: every option registered so far
   // is one of LLVM's own (its code generators', its optimizers'), while
   // MLIR registers its options and the passes' below.

@@ -14,6 +14,7 @@
 #include "moe/Interpreter/GradientCheck.h"
 #include "moe/Support/ToolDiagnostics.h"
 #include "moe/Support/ToolFiles.h"
+#include "moe/Support/ToolVersion.h"
 #include "moert/Checkpoint.h"
 #include "moert/Error.h"
 #include "moert/Files.h"
@@ -531,6 +532,7 @@ int run(MLIRContext &context) {
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   moe::initToolFiles();
+  moe::setToolVersion();
   // The interpreter's tensors may not fit in memory: an allocation that
   // fails throws std::bad_alloc, reported with the global at fault,
   // instead of LLVM's handler aborting.

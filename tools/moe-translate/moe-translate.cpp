@@ -10,6 +10,7 @@
 #include "moe/InitAllDialects.h"
 #include "moe/Support/ToolDiagnostics.h"
 #include "moe/Support/ToolFiles.h"
+#include "moe/Support/ToolVersion.h"
 #include "moe/Target/Translations.h"
 #include "moe/Transforms/Passes.h"
 
@@ -82,6 +83,7 @@ static int run() {
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   moe::initToolFiles();
+  moe::setToolVersion();
   // Only our options in --help, not LLVM's.
   cl::HideUnrelatedOptions(toolOptions);
   cl::ParseCommandLineOptions(argc, argv, "moe IR to target source\n");
