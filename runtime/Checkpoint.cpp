@@ -129,10 +129,17 @@ moert::CheckpointRun moert::parseCheckpointRun(const std::string &path,
   json fields = json::parse(run->second, nullptr, /*allow_exceptions=*/false);
   if (!fields.is_object())
     fail("{}: checkpoint metadata is not a JSON object: {}", path, run->second);
+  // The value alone, not all the metadata (which holds the whole config).
   auto require = [&](const char *key, bool valid, const char *expected) {
-    if (!fields.contains(key) || !valid)
-      fail("{}: checkpoint metadata '{}' must be {}: {}", path, key, expected,
-           run->second);
+    if (!fields.contains(key))
+      fail("{}: checkpoint metadata has no '{}' ({})", path, key, expected);
+    if (!valid) {
+      std::string value = fields[key].dump();
+      if (value.size() > 80)
+        value = value.substr(0, 77) + "...";
+      fail("{}: checkpoint metadata '{}' must be {}, not {}", path, key,
+           expected, value);
+    }
   };
   auto isString = [&](const char *key) {
     return fields.contains(key) && fields[key].is_string();
@@ -141,7 +148,11 @@ moert::CheckpointRun moert::parseCheckpointRun(const std::string &path,
     return fields.contains(key) && fields[key].is_number_unsigned();
   };
   require("model", isString("model"), "a string");
-  require("config", isString("config"), "a string");
+  require("config",
+          isString("config") &&
+              json::parse(fields["config"].get<std::string>(), nullptr, false)
+                  .is_object(),
+          "a config.json text");
   require("step",
           isCount("step") && fields["step"].get<uint64_t>() <= INT64_MAX,
           "a non-negative integer");

@@ -123,7 +123,9 @@ moert::TensorView parseEntry(const std::string &path, const std::string &name,
     bad("'data_offsets' must be [begin, end] with non-negative integers");
   begin = offsets[0].get<uint64_t>();
   uint64_t end = offsets[1].get<uint64_t>();
-  if (begin > end || end > dataBytes)
+  if (begin > end)
+    bad(fmt::format("data_offsets [{}, {}] end before they begin", begin, end));
+  if (end > dataBytes)
     bad(fmt::format("data_offsets [{}, {}] lie outside the {} data bytes of "
                     "the file (truncated?)",
                     begin, end, dataBytes));

@@ -82,7 +82,15 @@ llvm::Expected<Cluster> mlir::moe::parseCluster(llvm::StringRef jsonText,
             field.key, value.dump()));
       *field.integer = value.get<int64_t>();
     } else {
-      *field.number = value.get<double>() * field.scale;
+      // In the file's units (TFLOP/s, GB/s, GB, us), a value outside this
+      // range is a typo, and would only print steps of 10^285 s.
+      constexpr double kSmallest = 1e-6, kLargest = 1e9;
+      double number = value.get<double>();
+      if ((number != 0 && number < kSmallest) || number > kLargest)
+        return error(llvm::formatv("key '{0}' = {1} is outside the plausible "
+                                   "range [1e-6, 1e9]",
+                                   field.key, value.dump()));
+      *field.number = number * field.scale;
     }
     if (llvm::StringRef(field.key).ends_with("efficiency") &&
         value.get<double>() > 1)

@@ -5,6 +5,7 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
 
 using namespace mlir::moe;
@@ -19,9 +20,12 @@ llvm::Error layoutError(const llvm::Twine &message) {
 /// A positive integer below 2^31, all of `text`.
 llvm::Expected<int64_t> parseCount(llvm::StringRef key, llvm::StringRef text) {
   int64_t value = 0;
-  if (text.getAsInteger(10, value) || value <= 0 || value >= (1ll << 31))
+  if (text.getAsInteger(10, value) || value <= 0)
     return layoutError(llvm::formatv(
         "'{0}' must be a positive integer, got '{1}'", key, text));
+  if (value >= (1ll << 31))
+    return layoutError(llvm::formatv(
+        "'{0}' = {1} is too large (at most 2^31 - 1)", key, text));
   return value;
 }
 
@@ -31,9 +35,13 @@ llvm::Expected<Layout> mlir::moe::parseLayout(llvm::StringRef text) {
   Layout layout;
   llvm::SmallVector<llvm::StringRef> items;
   text.split(items, ',', -1, /*KeepEmpty=*/false);
+  llvm::StringSet<> seen;
   for (llvm::StringRef item : items) {
     item = item.trim();
     auto [key, value] = item.split('=');
+    // A key given twice is a typo whichever value was meant.
+    if (!seen.insert(key).second)
+      return layoutError(llvm::formatv("'{0}' is given twice", key));
     if (key == "zero1" || key == "recompute") {
       if (item.contains('='))
         return layoutError(llvm::formatv("'{0}' takes no value", key));

@@ -169,6 +169,17 @@ TEST(EstimatorTest, LayoutTextRoundTripsAndRejectsNonsense) {
     EXPECT_FALSE(static_cast<bool>(parsed)) << bad;
     llvm::consumeError(parsed.takeError());
   }
+  auto error = [](const char *text) {
+    llvm::Expected<Layout> parsed = parseLayout(text);
+    return parsed ? std::string() : llvm::toString(parsed.takeError());
+  };
+  EXPECT_EQ(error("dp=64,dp=64"), "--layout: 'dp' is given twice");
+  EXPECT_EQ(error("zero1,zero1"), "--layout: 'zero1' is given twice");
+  EXPECT_EQ(error("pp=2,split=1+1,split=1+1"),
+            "--layout: 'split' is given twice");
+  EXPECT_EQ(error("dp=9223372036854775807"),
+            "--layout: 'dp' = 9223372036854775807 is too large (at most 2^31 "
+            "- 1)");
 }
 
 TEST(EstimatorTest, ClusterFilesAreCheckedKeyByKey) {
@@ -181,6 +192,24 @@ TEST(EstimatorTest, ClusterFilesAreCheckedKeyByKey) {
             "c.json: unknown key 'nvlink'");
   EXPECT_EQ(error(R"({"gpus": 8})"),
             "c.json: required key 'gpus_per_node' is missing");
+  // Values far outside any machine are refused, not estimated with.
+  auto cluster = [](const std::string &peak, const std::string &bandwidth) {
+    return R"({"gpus": 8, "gpus_per_node": 8, "peak_bf16_tflops": )" + peak +
+           R"(, "hbm_gb": 80, "hbm_bandwidth_gb_per_s": 3350,)"
+           R"( "reserved_memory_gb": 4, "intra_node_bandwidth_gb_per_s": 450,)"
+           R"( "intra_node_latency_us": 5, "inter_node_bandwidth_gb_per_s": )" +
+           bandwidth +
+           R"(, "inter_node_latency_us": 10, "gemm_efficiency": 0.7,)"
+           R"( "gemm_half_efficiency_dim": 128, "attention_efficiency": 0.5,)"
+           R"( "memory_efficiency": 0.8, "collective_efficiency": 0.75})";
+  };
+  EXPECT_EQ(error(cluster("989", "50")), "");
+  EXPECT_EQ(error(cluster("1e308", "50")),
+            "c.json: key 'peak_bf16_tflops' = 1e+308 is outside the "
+            "plausible range [1e-6, 1e9]");
+  EXPECT_EQ(error(cluster("989", "1e-300")),
+            "c.json: key 'inter_node_bandwidth_gb_per_s' = 1e-300 is outside "
+            "the plausible range [1e-6, 1e9]");
 }
 
 } // namespace

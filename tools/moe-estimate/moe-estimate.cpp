@@ -221,8 +221,11 @@ static int run() {
   if (!search && layoutText.empty())
     return fail("give --layout, --search, or both (to search the split, "
                 "micro-batch and recomputation of a layout's degrees)");
-  if (globalBatch <= 0)
-    return fail("--global-batch must be positive");
+  // 2^31 sequences is thousands of times any real batch; more overflows
+  // the token counts of the cost model.
+  if (globalBatch <= 0 || globalBatch >= (int64_t(1) << 31))
+    return fail("--global-batch must be a positive count of sequences below "
+                "2^31");
   if (top <= 0)
     return fail("--top must be positive");
   std::unique_ptr<llvm::MemoryBuffer> configFile =
