@@ -204,6 +204,10 @@ static int run() {
   // moe-mixed-precision checks the value; without bf16 it does not run.
   if (weightCopies.getNumOccurrences() > 0 && precision != "bf16")
     return fail("--bf16-weight-copies needs --precision bf16");
+  if (cuda && weightCopies == "per-expert")
+    return fail("--bf16-weight-copies per-expert is for the CPU target, whose "
+                "expert kernels round f32 weights as they read them: use "
+                "per-step or per-gemm with --target cuda");
 #ifndef MOE_CUDA_COMPILER
   if (cuda && !outputPath.empty())
     return fail("this moe-compile was built without the CUDA toolkit: "
