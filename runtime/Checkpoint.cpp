@@ -148,11 +148,14 @@ moert::CheckpointRun moert::parseCheckpointRun(const std::string &path,
     return fields.contains(key) && fields[key].is_number_unsigned();
   };
   require("model", isString("model"), "a string");
-  require("config",
-          isString("config") &&
-              json::parse(fields["config"].get<std::string>(), nullptr, false)
-                  .is_object(),
-          "a config.json text");
+  // "" where the model was compiled from IR without a config (ModelAbi.h).
+  auto isConfig = [&] {
+    if (!isString("config"))
+      return false;
+    const std::string &text = fields["config"].get_ref<const std::string &>();
+    return text.empty() || json::parse(text, nullptr, false).is_object();
+  };
+  require("config", isConfig(), "a config.json text or \"\"");
   require("step",
           isCount("step") && fields["step"].get<uint64_t>() <= INT64_MAX,
           "a non-negative integer");
@@ -209,10 +212,13 @@ void moert::requireCheckpointConfig(const std::string &path,
                                     const std::string &resumer) {
   if (run.config == config)
     return;
+  // The same config read from a file laid out otherwise is the same config.
   json saved = json::parse(run.config, nullptr, false);
   json mine = json::parse(config, nullptr, false);
-  std::string key =
-      saved.is_object() && mine.is_object() ? firstDifference(saved, mine) : "";
+  bool objects = saved.is_object() && mine.is_object();
+  if (objects && saved == mine)
+    return;
+  std::string key = objects ? firstDifference(saved, mine) : "";
   fail("{}: checkpoint of another configuration of model '{}'{}: resume it "
        "with {}",
        path, run.model,

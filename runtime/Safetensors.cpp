@@ -267,14 +267,20 @@ moert::SafetensorsReader::find(std::string_view name) const {
 
 void moert::requireReplaceableSafetensors(const std::string &path) {
   // Folders, FIFOs and devices are the atomic writer's to refuse (reading a
-  // FIFO here would block).
+  // FIFO here would block); an empty file (mktemp's) holds nothing to lose.
   struct stat status;
-  if (stat(path.c_str(), &status) != 0 || !S_ISREG(status.st_mode))
+  if (stat(path.c_str(), &status) != 0 || !S_ISREG(status.st_mode) ||
+      status.st_size == 0)
     return;
   try {
     readSafetensorsMetadata(path);
-  } catch (const Error &) {
-    fail("{}: exists and is not a safetensors file: not replacing it", path);
+  } catch (const Error &error) {
+    // The reason without its leading "PATH: ".
+    std::string reason = error.what();
+    if (reason.rfind(path + ": ", 0) == 0)
+      reason.erase(0, path.size() + 2);
+    fail("{}: exists and is not a safetensors file ({}): not replacing it",
+         path, reason);
   }
 }
 

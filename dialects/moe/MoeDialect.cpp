@@ -132,25 +132,6 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
   return op->emitError() << "unknown moe dialect attribute '" << name << "'";
 }
 
-SmallVector<StringRef> mlir::moe::inPlaceGlobals(Operation *op) {
-  auto inPlace = dyn_cast<InPlaceOpInterface>(op);
-  if (!inPlace)
-    return {};
-  SmallVector<StringRef> globals;
-  for (OpResult result : op->getResults()) {
-    if (!result.hasOneUse())
-      return {};
-    auto store = dyn_cast<ml_program::GlobalStoreOp>(*result.user_begin());
-    auto load =
-        op->getOperand(inPlace.getInPlaceOperandIndex(result.getResultNumber()))
-            .getDefiningOp<ml_program::GlobalLoadOp>();
-    if (!store || !load || load.getGlobal() != store.getGlobal())
-      return {};
-    globals.push_back(store.getGlobal().getLeafReference());
-  }
-  return globals;
-}
-
 static LogicalResult verifyNameAttr(Operation *op, NamedAttribute attr,
                                     StringRef expectedName) {
   if (attr.getName() != expectedName)

@@ -38,6 +38,8 @@ llvm::Expected<Layout> mlir::moe::parseLayout(llvm::StringRef text) {
   llvm::StringSet<> seen;
   for (llvm::StringRef item : items) {
     item = item.trim();
+    if (item.empty())
+      continue;
     auto [key, value] = item.split('=');
     // A key given twice is a typo whichever value was meant.
     if (!seen.insert(key).second)

@@ -11,6 +11,6 @@ void mlir::moe::printToolVersion(llvm::raw_ostream &os) {
      << ")\n";
 }
 
-void mlir::moe::setToolVersion() {
+void mlir::moe::setToolVersionPrinter() {
   llvm::cl::SetVersionPrinter(printToolVersion);
 }

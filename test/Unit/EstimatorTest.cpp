@@ -173,6 +173,7 @@ TEST(EstimatorTest, LayoutTextRoundTripsAndRejectsNonsense) {
     llvm::Expected<Layout> parsed = parseLayout(text);
     return parsed ? std::string() : llvm::toString(parsed.takeError());
   };
+  EXPECT_EQ(error("dp=8, ,tp=2, "), "");
   EXPECT_EQ(error("dp=64,dp=64"), "--layout: 'dp' is given twice");
   EXPECT_EQ(error("zero1,zero1"), "--layout: 'zero1' is given twice");
   EXPECT_EQ(error("pp=2,split=1+1,split=1+1"),

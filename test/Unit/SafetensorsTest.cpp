@@ -440,13 +440,24 @@ TEST_F(SafetensorsTest, RefusesToReplaceAFileOfAnotherKind) {
   std::string message = errorOf([&] {
     moert::writeSafetensors(path, {{"x", DType::F32, {1}, value}});
   });
-  EXPECT_TRUE(contains(
-      message, path + ": exists and is not a safetensors file: not replacing"))
+  EXPECT_TRUE(
+      contains(message, path + ": exists and is not a safetensors file ("))
       << message;
+  EXPECT_TRUE(contains(message, "): not replacing it")) << message;
   std::ifstream in(path);
   std::string kept((std::istreambuf_iterator<char>(in)), {});
   EXPECT_EQ(kept, "First Citizen:\nBefore we proceed any further");
   EXPECT_EQ(listDir(), std::vector<std::string>{"data.txt"});
+}
+
+TEST_F(SafetensorsTest, ReplacesAnEmptyFile) {
+  // mktemp's empty file is a fine place to write to.
+  std::string path = pathOf("empty.safetensors");
+  std::ofstream(path).close();
+  const float value[] = {1.0f};
+  moert::writeSafetensors(path, {{"x", DType::F32, {1}, value}});
+  SafetensorsReader reader(path);
+  EXPECT_NE(reader.find("x"), nullptr);
 }
 
 TEST_F(SafetensorsTest, ReplacingKeepsTheFileMode) {

@@ -312,7 +312,7 @@ static int run() {
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   moe::initToolFiles();
-  moe::setToolVersion();
+  moe::setToolVersionPrinter();
   // Only our options in --help, not LLVM's.
   cl::HideUnrelatedOptions(toolOptions);
   cl::ParseCommandLineOptions(argc, argv, "moe model to training binary\n");

@@ -68,7 +68,13 @@ static std::string configText(const moert::WeightSource &source) {
     moert::fail("{}: records no config (not a training checkpoint): give "
                 "--config",
                 inputPath.getValue());
-  return moert::parseCheckpointRun(inputPath, source.getMetadata()).config;
+  std::string config =
+      moert::parseCheckpointRun(inputPath, source.getMetadata()).config;
+  if (config.empty())
+    moert::fail("{}: records no config (its model was compiled from IR "
+                "without one): give --config",
+                inputPath.getValue());
+  return config;
 }
 
 /// config.json for transformers: the model's keys, plus the architecture
@@ -251,7 +257,7 @@ static int run() {
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   moe::initToolFiles();
-  moe::setToolVersion();
+  moe::setToolVersionPrinter();
   // Only our options in --help, not LLVM's.
   cl::HideUnrelatedOptions(toolOptions);
   cl::ParseCommandLineOptions(argc, argv,

@@ -46,7 +46,8 @@ int main(int argc, char **argv) {
   mlir::moe::initToolFiles();
   // MLIR's option parsing below puts LLVM's version printer back.
   for (int i = 1; i < argc; ++i)
-    if (llvm::StringRef(argv[i]) == "--version") {
+    if (llvm::StringRef(argv[i]) == "--version" ||
+        llvm::StringRef(argv[i]) == "-version") {
       mlir::moe::printToolVersion(llvm::outs());
       return 0;
     }

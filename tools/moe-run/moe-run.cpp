@@ -428,7 +428,11 @@ int run(MLIRContext &context) {
       continue;
     StringRef folder = llvm::sys::path::parent_path(path);
     if (!folder.empty() && !llvm::sys::fs::is_directory(folder))
-      moert::fail("{}: the folder {} does not exist", path, folder.str());
+      moert::fail("{}: {} {}", path, folder.str(),
+                  llvm::sys::fs::exists(folder) ? "is not a folder"
+                                                : "does not exist");
+    if (llvm::sys::fs::exists(path) && !llvm::sys::fs::is_regular_file(path))
+      moert::fail("{}: is not a regular file: not replacing it", path);
     moert::requireReplaceableSafetensors(path);
   }
   if (!initFromPath.empty() && !paramsPath.empty()) {
@@ -447,13 +451,13 @@ int run(MLIRContext &context) {
         moert::fail("option --resume: the checkpoint {} gives what --{} "
                     "would: give one of them",
                     static_cast<std::string>(resumePath), option->ArgStr.str());
-    moert::CheckpointRun run = moert::parseCheckpointRun(
+    moert::CheckpointRun checkpoint = moert::parseCheckpointRun(
         resumePath, moert::WeightSource(resumePath).getMetadata());
     if (auto config =
             (*module)->getAttrOfType<StringAttr>(moe::kConfigAttrName))
-      moert::requireCheckpointConfig(resumePath, run, config.str(),
+      moert::requireCheckpointConfig(resumePath, checkpoint, config.str(),
                                      "a model imported from its config");
-    start = run.position;
+    start = checkpoint.position;
   }
   std::string weightsPath = resumePath.empty() ? paramsPath : resumePath;
   // The gradient function is added once, before any rank runs.
@@ -532,7 +536,7 @@ int run(MLIRContext &context) {
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   moe::initToolFiles();
-  moe::setToolVersion();
+  moe::setToolVersionPrinter();
   // The interpreter's tensors may not fit in memory: an allocation that
   // fails throws std::bad_alloc, reported with the global at fault,
   // instead of LLVM's handler aborting.

@@ -18,7 +18,7 @@ namespace mlir::moe {
 void printToolVersion(llvm::raw_ostream &os);
 
 /// Makes --version printToolVersion. Call before parsing the command line.
-void setToolVersion();
+void setToolVersionPrinter();
 
 } // namespace mlir::moe
 

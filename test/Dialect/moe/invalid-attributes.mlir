@@ -186,3 +186,15 @@ func.func @notInPlace() -> tensor<i64> {
   %0 = arith.constant {moe.in_place} dense<1> : tensor<i64>
   return %0 : tensor<i64>
 }
+
+// -----
+
+// An op missing the operand its interface names is refused, not read past
+// its operands (the attribute is verified before the op itself).
+ml_program.global private mutable @step(dense<0> : tensor<i64>) : tensor<i64>
+func.func @noOperands() {
+  // expected-error @+1 {{'moe.in_place' needs an in-place op}}
+  %0 = "arith.addi"() {moe.in_place} : () -> tensor<i64>
+  ml_program.global_store @step = %0 : tensor<i64>
+  return
+}
