@@ -12,6 +12,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include <vector>
 
@@ -26,22 +27,21 @@ std::string parentDirectory(const std::string &path) {
 
 constexpr char kTemporarySuffix[] = ".tmp-XXXXXX";
 
-} // namespace
-
-moert::AtomicFile::AtomicFile(std::string pathArg, int newFileMode)
-    : path(std::move(pathArg)), target(path) {
+/// The file that replacing `path` replaces (a symbolic link is followed:
+/// the rename replaces the file it names, not the link, which may be
+/// /dev/stdout), after checking that it is absent or a regular file the
+/// caller may write; `existingMode` gets its permissions where it exists.
+std::string replaceableTarget(const std::string &path,
+                              std::optional<mode_t> &existingMode) {
   if (path.empty())
-    fail("an empty path names no file");
-  mode_t mask = umask(0);
-  umask(mask);
-  mode = newFileMode & ~static_cast<int>(mask);
-  // A symbolic link is followed: the rename replaces the file it names,
-  // not the link (which may be /dev/stdout).
+    moert::fail("an empty path names no file");
+  std::string target = path;
   struct stat status;
   if (lstat(path.c_str(), &status) == 0 && S_ISLNK(status.st_mode)) {
     char *resolved = realpath(path.c_str(), nullptr);
     if (!resolved)
-      fail("{}: a symbolic link to nothing: {}", path, describeErrno());
+      moert::fail("{}: a symbolic link to nothing: {}", path,
+                  moert::describeErrno());
     target = resolved;
     free(resolved);
   }
@@ -49,11 +49,30 @@ moert::AtomicFile::AtomicFile(std::string pathArg, int newFileMode)
   // a file the user may not write (in a directory they may write).
   if (stat(target.c_str(), &status) == 0) {
     if (!S_ISREG(status.st_mode))
-      fail("{}: not a regular file: only a regular file is replaced", path);
+      moert::fail("{}: not a regular file: only a regular file is replaced",
+                  path);
     if (access(path.c_str(), W_OK) != 0)
-      fail("{}: not writable: {}", path, describeErrno());
-    mode = status.st_mode & 07777;
+      moert::fail("{}: not writable: {}", path, moert::describeErrno());
+    existingMode = status.st_mode & 07777;
   }
+  return target;
+}
+
+} // namespace
+
+void moert::requireReplaceableFile(const std::string &path) {
+  std::optional<mode_t> existingMode;
+  replaceableTarget(path, existingMode);
+}
+
+moert::AtomicFile::AtomicFile(std::string pathArg, int newFileMode)
+    : path(std::move(pathArg)) {
+  std::optional<mode_t> existingMode;
+  target = replaceableTarget(path, existingMode);
+  mode_t mask = umask(0);
+  umask(mask);
+  mode = existingMode ? static_cast<int>(*existingMode)
+                      : newFileMode & ~static_cast<int>(mask);
   std::vector<char> pattern(target.begin(), target.end());
   pattern.insert(pattern.end(), kTemporarySuffix,
                  kTemporarySuffix + sizeof(kTemporarySuffix));

@@ -1,6 +1,7 @@
 //===- Checkpoint.cpp - training checkpoints ------------------------------===//
 
 #include "moert/Checkpoint.h"
+#include "moert/AtomicFile.h"
 #include "moert/Error.h"
 #include "moert/ModelState.h"
 #include "moert/Safetensors.h"
@@ -72,11 +73,10 @@ std::string firstDifference(const json &a, const json &b) {
 } // namespace
 
 void moert::requireReplaceableCheckpoint(const std::string &path) {
+  requireReplaceableFile(path);
   struct stat status;
   if (stat(path.c_str(), &status) != 0)
     return;
-  if (S_ISDIR(status.st_mode))
-    fail("{}: is a folder, not a checkpoint file: give a file path", path);
   Metadata metadata;
   try {
     metadata = readSafetensorsMetadata(path);

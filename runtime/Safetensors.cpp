@@ -266,11 +266,10 @@ moert::SafetensorsReader::find(std::string_view name) const {
 }
 
 void moert::requireReplaceableSafetensors(const std::string &path) {
-  // Folders, FIFOs and devices are the atomic writer's to refuse (reading a
-  // FIFO here would block); an empty file (mktemp's) holds nothing to lose.
+  requireReplaceableFile(path);
+  // An empty file (mktemp's) holds nothing to lose.
   struct stat status;
-  if (stat(path.c_str(), &status) != 0 || !S_ISREG(status.st_mode) ||
-      status.st_size == 0)
+  if (stat(path.c_str(), &status) != 0 || status.st_size == 0)
     return;
   try {
     readSafetensorsMetadata(path);

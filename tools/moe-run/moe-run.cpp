@@ -431,8 +431,6 @@ int run(MLIRContext &context) {
       moert::fail("{}: {} {}", path, folder.str(),
                   llvm::sys::fs::exists(folder) ? "is not a folder"
                                                 : "does not exist");
-    if (llvm::sys::fs::exists(path) && !llvm::sys::fs::is_regular_file(path))
-      moert::fail("{}: is not a regular file: not replacing it", path);
     moert::requireReplaceableSafetensors(path);
   }
   if (!initFromPath.empty() && !paramsPath.empty()) {

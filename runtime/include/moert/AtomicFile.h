@@ -14,6 +14,11 @@
 
 namespace moert {
 
+/// Throws moert::Error where AtomicFile(path) would refuse `path`: when it
+/// exists (links followed) and is not a regular file the caller may write.
+/// Tools ask before the work whose result they will write.
+void requireReplaceableFile(const std::string &path);
+
 class AtomicFile {
 public:
   /// Creates the temporary file; throws moert::Error, also when `path`

@@ -150,8 +150,9 @@ private:
 /// alone (a checkpoint can be most of a disk); throws moert::Error.
 Metadata readSafetensorsMetadata(const std::string &path);
 
-/// Throws moert::Error when `path` exists and is not a safetensors file (a
-/// data file, a folder): a writer replaces only its own kind of file.
+/// Throws moert::Error where AtomicFile would refuse `path`, and when it is
+/// a non-empty regular file that is not safetensors (the training data,
+/// say): a writer replaces only its own kind of file.
 void requireReplaceableSafetensors(const std::string &path);
 
 /// Writes `tensors` to `path` through a temporary file, fsync and rename;
