@@ -133,15 +133,23 @@ void checkVocabulary(const std::vector<int32_t> &tokens, int64_t vocab,
                   path, i, tokens[i], vocab);
 }
 
-/// Every byte of the prompt is a token of the model's vocabulary.
-void checkPrompt(const std::string &prompt, int64_t vocab) {
+/// The first byte of `prompt` that is not a token of the vocabulary.
+std::optional<unsigned char> byteOutside(const std::string &prompt,
+                                         int64_t vocab) {
   for (unsigned char byte : prompt)
     if (byte >= vocab)
-      moert::fail("option --prompt: byte {} is outside the vocabulary of {}",
-                  std::isprint(byte)
-                      ? fmt::format("'{}' ({})", char(byte), byte)
-                      : std::to_string(byte),
-                  vocab);
+      return byte;
+  return std::nullopt;
+}
+
+/// Every byte of the prompt is a token of the model's vocabulary.
+void checkPrompt(const std::string &prompt, int64_t vocab) {
+  if (std::optional<unsigned char> byte = byteOutside(prompt, vocab))
+    moert::fail("option --prompt: byte {} is outside the vocabulary of {}",
+                std::isprint(*byte)
+                    ? fmt::format("'{}' ({})", char(*byte), *byte)
+                    : std::to_string(*byte),
+                vocab);
 }
 
 std::string formatDuration(double seconds) {
@@ -343,8 +351,18 @@ int run(int argc, char **argv) {
 
   const moe_function *logitsFn = moert::findFunction(model, "logits");
   bool sampling = logitsFn && options.sampleTokens > 0;
-  if (sampling)
-    checkPrompt(options.prompt, logitsFn->outputs[0].shape[2]);
+  if (sampling) {
+    int64_t vocab = logitsFn->outputs[0].shape[2];
+    if (options.promptGiven) {
+      checkPrompt(options.prompt, vocab);
+    } else if (byteOutside(options.prompt, vocab)) {
+      // Not the user's doing: a toy vocabulary without the newline.
+      fmt::print("note: no sample at the end: the default prompt (a "
+                 "newline) is outside the vocabulary of {}; give --prompt\n",
+                 vocab);
+      sampling = false;
+    }
+  }
 
   Function step(model, trainStep, state.target(), arena.data());
   Function forward(model, forwardFn, state.target(), arena.data());

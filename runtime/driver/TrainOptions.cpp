@@ -78,9 +78,6 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
       field = parseInteger(name, v, min, kMaxCount);
     };
   };
-  auto text = [](std::string &field) -> Setter {
-    return [&field](const std::string &, const std::string &v) { field = v; };
-  };
   // An empty file name would read as "not given".
   auto path = [](std::string &field) -> Setter {
     return [&field](const std::string &name, const std::string &v) {
@@ -119,7 +116,11 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
          options.temperature = parseReal(name, v, 0, 1e6, /*minExcluded=*/true);
        }},
       {"top-k", count(options.topK, 0)},
-      {"prompt", text(options.prompt)},
+      {"prompt",
+       [&](const std::string &, const std::string &v) {
+         options.prompt = v;
+         options.promptGiven = true;
+       }},
       {"log-interval", count(options.logInterval, 1)},
       {"similarity-interval", count(options.similarityInterval, 0)},
   };

@@ -32,6 +32,7 @@ struct TrainOptions {
   double temperature = 0.8;
   int64_t topK = 40;
   std::string prompt = "\n";
+  bool promptGiven = false;
   int64_t logInterval = 10;
   int64_t similarityInterval = 100;
 };
