@@ -29,8 +29,7 @@ bool moe::canFoldGateNormIntoGate(GateNormOp norm, GateOp gate) {
 namespace {
 
 struct FoldGateNormIntoGate : OpRewritePattern<GateOp> {
-  FoldGateNormIntoGate(MLIRContext *context, ControlFusionFn control)
-      : OpRewritePattern(context), control(std::move(control)) {}
+  using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(GateOp gate,
                                 PatternRewriter &rewriter) const override {
@@ -42,11 +41,6 @@ struct FoldGateNormIntoGate : OpRewritePattern<GateOp> {
                               << ": the gate already normalizes\n");
       return rewriter.notifyMatchFailure(gate, "gate already normalizes");
     }
-    if (control && !control(norm, gate)) {
-      LLVM_DEBUG(llvm::dbgs() << "not folding " << norm
-                              << ": declined by the control function\n");
-      return rewriter.notifyMatchFailure(gate, "declined by control");
-    }
     LLVM_DEBUG(llvm::dbgs() << "folding " << norm << " into " << gate << "\n");
     rewriter.modifyOpInPlace(gate, [&] {
       gate.setNormLambdaAttr(norm.getNormLambdaAttr());
@@ -57,8 +51,6 @@ struct FoldGateNormIntoGate : OpRewritePattern<GateOp> {
       rewriter.eraseOp(norm);
     return success();
   }
-
-  ControlFusionFn control;
 };
 
 struct FuseRouterPass : moe::impl::FuseRouterBase<FuseRouterPass> {
@@ -71,9 +63,8 @@ struct FuseRouterPass : moe::impl::FuseRouterBase<FuseRouterPass> {
 
 } // namespace
 
-void moe::populateFuseRouterPatterns(RewritePatternSet &patterns,
-                                     ControlFusionFn control) {
-  patterns.add<FoldGateNormIntoGate>(patterns.getContext(), std::move(control));
+void moe::populateFuseRouterPatterns(RewritePatternSet &patterns) {
+  patterns.add<FoldGateNormIntoGate>(patterns.getContext());
 }
 
 // Unity builds compile the next file of the batch after this one.

@@ -42,33 +42,34 @@ constexpr int64_t kMaxCount = int64_t(1) << 53;
 // libgomp crashed creating 65536 threads; 1024 covers the largest hosts.
 constexpr int64_t kMaxThreads = 1024;
 
-} // namespace
-
-int64_t moert::parseInteger(const std::string &option, const std::string &text,
-                            int64_t min, int64_t max) {
+/// `text` as an integer in [min, max], or an Error naming `option`.
+int64_t parseInteger(const std::string &option, const std::string &text,
+                     int64_t min, int64_t max) {
   errno = 0;
   char *end = nullptr;
   long long value = std::strtoll(text.c_str(), &end, 10);
   if (text.empty() || *end != '\0' || text.find_first_of(" \t") == 0)
-    fail("option --{}: '{}' is not an integer", option, text);
+    moert::fail("option --{}: '{}' is not an integer", option, text);
   if (errno == ERANGE || value < min || value > max)
-    fail("option --{}: {} is outside [{}, {}]", option, text, min, max);
+    moert::fail("option --{}: {} is outside [{}, {}]", option, text, min, max);
   return value;
 }
 
-double moert::parseReal(const std::string &option, const std::string &text,
-                        double min, double max, bool minExcluded) {
+/// `text` as a finite real in (0, max], or an Error naming `option`.
+double parsePositiveReal(const std::string &option, const std::string &text,
+                         double max) {
   errno = 0;
   char *end = nullptr;
   double value = std::strtod(text.c_str(), &end);
   if (text.empty() || *end != '\0' || text.find_first_of(" \t") == 0 ||
       !std::isfinite(value))
-    fail("option --{}: '{}' is not a finite number", option, text);
-  if (!(minExcluded ? value > min : value >= min) || !(value <= max))
-    fail("option --{}: {} is outside {}{}, {}]", option, text,
-         minExcluded ? '(' : '[', min, max);
+    moert::fail("option --{}: '{}' is not a finite number", option, text);
+  if (!(value > 0) || !(value <= max))
+    moert::fail("option --{}: {} is outside (0, {}]", option, text, max);
   return value;
 }
+
+} // namespace
 
 moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
   TrainOptions options;
@@ -93,7 +94,7 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
       {"eval-batches", count(options.evalBatches, 1)},
       {"val-fraction",
        [&](const std::string &name, const std::string &v) {
-         options.valFraction = parseReal(name, v, 0, 0.5, /*minExcluded=*/true);
+         options.valFraction = parsePositiveReal(name, v, 0.5);
        }},
       {"seed",
        [&](const std::string &name, const std::string &v) {
@@ -113,7 +114,7 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
       {"sample-tokens", count(options.sampleTokens, 0)},
       {"temperature",
        [&](const std::string &name, const std::string &v) {
-         options.temperature = parseReal(name, v, 0, 1e6, /*minExcluded=*/true);
+         options.temperature = parsePositiveReal(name, v, 1e6);
        }},
       {"top-k", count(options.topK, 0)},
       {"prompt",

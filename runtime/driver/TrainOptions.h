@@ -41,14 +41,6 @@ struct TrainOptions {
 /// moert::Error on anything it cannot take.
 TrainOptions parseTrainOptions(int argc, char **argv);
 
-/// `text` as an integer in [min, max], or an Error naming `option`.
-int64_t parseInteger(const std::string &option, const std::string &text,
-                     int64_t min, int64_t max);
-/// `text` as a finite real in [min, max] (or (min, max] if `minExcluded`),
-/// or an Error naming `option`.
-double parseReal(const std::string &option, const std::string &text, double min,
-                 double max, bool minExcluded = false);
-
 } // namespace moert
 
 #endif // MOERT_DRIVER_TRAINOPTIONS_H

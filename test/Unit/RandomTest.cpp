@@ -1,7 +1,6 @@
 //===- RandomTest.cpp - counter-based random streams and text batches -----===//
 
 #include "moert/Random.h"
-#include "moert/Error.h"
 #include "moert/TokenData.h"
 
 #include "TestUtils.h"

@@ -7,7 +7,6 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Interpreter/ReferenceKernels.h"
-#include "moert/Error.h"
 
 #include "TestUtils.h"
 

@@ -1,13 +1,11 @@
 //===- moe-compile.cpp - a model to a training binary in one command ------===//
 //
 // config.json (or moe-dialect .mlir) -> moe-import -> the train pipeline
-// ([moe-gate-norm], moe-fuse-router, moe-autodiff, [moe-adaptive-aux],
-// moe-optimizer) -> the target's code-generation pipeline
-// (moe-attach-target, moe-fuse-elementwise, moe-plan-memory) -> C++ for the
-// CPU or CUDA C++ for NVIDIA GPUs -> the host C++ compiler or nvcc, linking
-// the target's runtime and the training driver. The CMake function
-// moe_add_training_binary uses it for the source only, so both share this
-// pipeline.
+// (buildTrainPipeline) -> the target's code-generation pipeline
+// (buildCodegenPipeline) -> C++ for the CPU or CUDA C++ for NVIDIA GPUs ->
+// the host C++ compiler or nvcc, linking the target's runtime and the
+// training driver. The CMake function moe_add_training_binary uses it for
+// the source only, so both share this pipeline.
 //
 //===----------------------------------------------------------------------===//
 

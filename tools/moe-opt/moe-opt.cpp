@@ -1,8 +1,9 @@
 //===- moe-opt.cpp - the moe compiler driver ------------------------------===//
 //
 // mlir-opt with the moe dialect, passes and named pipelines
-// (--moe-train-pipeline, --moe-cpu-codegen): parses, verifies, runs the pass
-// pipeline given on the command line and prints the result.
+// (--moe-train-pipeline, --moe-cpu-codegen, --moe-cuda-codegen): parses,
+// verifies, runs the pass pipeline given on the command line and prints the
+// result.
 //
 //===----------------------------------------------------------------------===//
 

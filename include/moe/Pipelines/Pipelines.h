@@ -16,8 +16,9 @@
 namespace mlir::moe {
 
 /// --moe-train-pipeline: a model's @forward to a complete @train_step
-/// (gate normalization, router fusion, autodiff, adaptive aux coefficients,
-/// AdamW). The option names are those of the passes they go to.
+/// (expert parallelism, gate normalization, router fusion, autodiff, mixed
+/// precision, adaptive aux coefficients, AdamW). The optimizer's,
+/// moe-adaptive-aux's and `weight-copies` keep their passes' option names.
 struct TrainPipelineOptions : public PassPipelineOptions<TrainPipelineOptions> {
   PassOptions::Option<int64_t> expertParallel{
       *this, "expert-parallel",

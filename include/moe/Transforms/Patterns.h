@@ -31,8 +31,7 @@ bool canFoldGateNormIntoGate(GateNormOp norm, GateOp gate);
 
 /// moe.gate_norm feeding a moe.gate -> one normalizing moe.gate
 /// (moe-fuse-router). The moe.gate_norm goes when nothing else reads it.
-void populateFuseRouterPatterns(RewritePatternSet &patterns,
-                                ControlFusionFn control = {});
+void populateFuseRouterPatterns(RewritePatternSet &patterns);
 
 /// Gives every moe.gate the gating logit normalization `lambda` (0: none)
 /// with `eps`, in the expanded form (moe-gate-norm). A gate already in that

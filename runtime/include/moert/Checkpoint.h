@@ -39,7 +39,7 @@ struct RankGroup {
 /// sharded globals are gathered with the model's target) and rank 0 writes.
 void saveCheckpoint(const std::string &path, const moe_model &model,
                     const void *state, const RunPosition &position,
-                    const RankGroup &group = {});
+                    const RankGroup &group);
 
 /// What a checkpoint's metadata says about its run.
 struct CheckpointRun {
@@ -69,7 +69,7 @@ void requireCheckpointConfig(const std::string &path, const CheckpointRun &run,
 /// missing, extra or differently shaped tensor), holds a non-finite value,
 /// or its optimizer step count disagrees with its metadata.
 CheckpointRun loadCheckpoint(const std::string &path, const moe_model &model,
-                             void *state, const RankGroup &group = {});
+                             void *state, const RankGroup &group);
 
 /// The training settings ("key=value ..." lists, as moe_model.training)
 /// that differ between a checkpoint's and this binary's, as "key: checkpoint

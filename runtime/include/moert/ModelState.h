@@ -82,7 +82,7 @@ private:
 /// `state` must be zeroed (allocateZeroed): globals initialized to +0 (the
 /// Adam moments) are not written.
 void initializeState(const moe_model &model, void *state, uint64_t seed,
-                     int32_t rank = 0);
+                     int32_t rank);
 
 /// The function named `name`, or nullptr.
 const moe_function *findFunction(const moe_model &model, std::string_view name);
