@@ -288,8 +288,9 @@ int64_t mlir::moe::byteSize(Type tensorType) {
 
 int64_t mlir::moe::expertCapacity(double capacityFactor, int64_t tokens,
                                   int64_t topK, int64_t numExperts) {
-  double exact = capacityFactor * static_cast<double>(tokens * topK) /
-                 static_cast<double>(numExperts);
+  // The assignments in a double: an int64 product could wrap.
+  double assignments = static_cast<double>(tokens) * static_cast<double>(topK);
+  double exact = capacityFactor * assignments / static_cast<double>(numExperts);
   // Forgive only the rounding error of the product (a few ulps), so that
   // 1.1 * 100 is 110 while 1000.0000005 still rounds up.
   double nearest = std::round(exact);

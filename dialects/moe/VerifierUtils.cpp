@@ -8,6 +8,7 @@
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MathExtras.h"
 
 #include <cmath>
 
@@ -27,14 +28,21 @@ ArrayRef<int64_t> shapeOf(Value value) {
   return cast<RankedTensorType>(value.getType()).getShape();
 }
 
-/// Checks `value` has `rank` dimensions; `layout` names them in the message.
 LogicalResult expectRank(Operation *op, StringRef name, Value value,
                          int64_t rank, StringRef layout) {
   int64_t actual = shapeOf(value).size();
-  if (actual == rank)
-    return success();
-  return op->emitOpError() << "'" << name << "' must have rank " << rank << " ("
-                           << layout << "), got rank " << actual;
+  if (actual != rank)
+    return op->emitOpError() << "'" << name << "' must have rank " << rank
+                             << " (" << layout << "), got rank " << actual;
+  // Verifiers multiply a tensor's dimensions: their product must not wrap.
+  int64_t elements = 1;
+  for (int64_t size : shapeOf(value))
+    if (!ShapedType::isDynamic(size) &&
+        llvm::MulOverflow(elements, size, elements))
+      return op->emitOpError()
+             << "'" << name << "' of shape " << formatShape(shapeOf(value))
+             << " has more elements than an int64 holds";
+  return success();
 }
 
 LogicalResult expectShape(Operation *op, StringRef name, Value value,
@@ -341,6 +349,9 @@ LogicalResult mlir::moe::detail::verifyPlacedTokens(Operation *op, Value tokens,
   if (failed(expectShape(op, "indices", indices, {count, topK})) ||
       failed(expectShape(op, "slots", slots, {count, topK})))
     return failure();
+  if (topK < 1)
+    return op->emitOpError("'indices' must have a column per chosen expert "
+                           "(top_k >= 1), got none");
   if (rows[0] < topK)
     return op->emitOpError() << "'buffer' must have at least top_k = " << topK
                              << " experts, got " << rows[0];

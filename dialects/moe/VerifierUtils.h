@@ -16,7 +16,8 @@ namespace mlir::moe::detail {
 std::string formatShape(ArrayRef<int64_t> shape);
 ArrayRef<int64_t> shapeOf(Value value);
 
-/// Checks `value` has `rank` dimensions; `layout` names them in the message.
+/// Checks `value` has `rank` dimensions (`layout` names them in the
+/// message) and a number of elements that int64 holds.
 LogicalResult expectRank(Operation *op, StringRef name, Value value,
                          int64_t rank, StringRef layout);
 LogicalResult expectShape(Operation *op, StringRef name, Value value,

@@ -551,3 +551,40 @@ func.func @merge_runs_types(%r: tensor<4x8x8xf64>, %c: tensor<2x2xi64>) {
   %q = moe.merge_runs %r, %c : tensor<4x8x8xf64>, tensor<2x2xi64> -> tensor<2x16x8xf32>
   return
 }
+
+// -----
+
+// moe.dispatch: indices without a column choose no expert (their capacity
+// would divide by zero experts).
+func.func @dispatch_no_top_k(%x: tensor<4x8xf32>, %i: tensor<4x0xi32>) {
+  // expected-error @+1 {{'moe.dispatch' op 'indices' must have a column per chosen expert (top_k >= 1), got none}}
+  %buf, %slots, %dropped = moe.dispatch %x, %i capacity_factor = 1.25 : tensor<4x8xf32>, tensor<4x0xi32> -> tensor<0x1x8xf32>, tensor<4x0xi32>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.route: the same for its indices, with zero experts.
+func.func @route_no_top_k(%i: tensor<4x0xi32>) {
+  // expected-error @+1 {{'moe.route' op 'indices' must have a column per chosen expert (top_k >= 1), got none}}
+  %s, %c, %d = moe.route %i experts = 0 capacity_factor = 1.25 : tensor<4x0xi32> -> tensor<4x0xi32>, tensor<1x0xi64>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.route: a shape whose element count wraps int64 (tokens * top_k).
+func.func @route_indices_overflow(%i: tensor<4611686018427387904x4xi32>) {
+  // expected-error @+1 {{'moe.route' op 'indices' of shape [4611686018427387904, 4] has more elements than an int64 holds}}
+  %s, %c, %d = moe.route %i experts = 4 capacity_factor = 1.0e-300 : tensor<4611686018427387904x4xi32> -> tensor<4611686018427387904x4xi32>, tensor<1x4xi64>, tensor<i64>
+  return
+}
+
+// -----
+
+// moe.merge_runs: the same for the counts (ranks * experts).
+func.func @merge_runs_counts_overflow(%r: tensor<4x8x8xf32>, %c: tensor<4294967296x4294967296xi64>) {
+  // expected-error @+1 {{'moe.merge_runs' op 'counts' of shape [4294967296, 4294967296] has more elements than an int64 holds}}
+  %q = moe.merge_runs %r, %c : tensor<4x8x8xf32>, tensor<4294967296x4294967296xi64> -> tensor<4294967296x16x8xf32>
+  return
+}
