@@ -3,6 +3,7 @@
 #include "moert/Checkpoint.h"
 #include "moert/AtomicFile.h"
 #include "moert/Error.h"
+#include "moert/Json.h"
 #include "moert/ModelState.h"
 #include "moert/Safetensors.h"
 #include "moert/StateNames.h"
@@ -126,7 +127,7 @@ moert::CheckpointRun moert::parseCheckpointRun(const std::string &path,
       run == metadata.end())
     fail("{}: not a moe training checkpoint (no {} metadata)", path,
          kCheckpointFormat);
-  json fields = json::parse(run->second, nullptr, /*allow_exceptions=*/false);
+  json fields = parseJson(run->second, path + ": checkpoint metadata");
   if (!fields.is_object())
     fail("{}: checkpoint metadata is not a JSON object: {}", path, run->second);
   // The value alone, not all the metadata (which holds the whole config).
@@ -153,7 +154,8 @@ moert::CheckpointRun moert::parseCheckpointRun(const std::string &path,
     if (!isString("config"))
       return false;
     const std::string &text = fields["config"].get_ref<const std::string &>();
-    return text.empty() || json::parse(text, nullptr, false).is_object();
+    return text.empty() ||
+           parseJson(text, path + ": checkpoint metadata 'config'").is_object();
   };
   require("config", isConfig(), "a config.json text or \"\"");
   require("step",
@@ -213,8 +215,8 @@ void moert::requireCheckpointConfig(const std::string &path,
   if (run.config == config)
     return;
   // The same config read from a file laid out otherwise is the same config.
-  json saved = json::parse(run.config, nullptr, false);
-  json mine = json::parse(config, nullptr, false);
+  json saved = parseJson(run.config, path + ": its config");
+  json mine = parseJson(config, "the model's config");
   bool objects = saved.is_object() && mine.is_object();
   if (objects && saved == mine)
     return;

@@ -4,6 +4,7 @@
 #include "moert/AtomicFile.h"
 #include "moert/Error.h"
 #include "moert/Files.h"
+#include "moert/Json.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -158,9 +159,8 @@ json parseHeader(const std::string &path, const std::vector<char> &contents,
     moert::fail("{}: header length {} exceeds the {} bytes after it "
                 "(truncated or not safetensors)",
                 path, headerBytes, contents.size() - 8);
-  json header = json::parse(contents.begin() + 8,
-                            contents.begin() + 8 + headerBytes, nullptr,
-                            /*allow_exceptions=*/false);
+  json header = moert::parseJson(
+      std::string_view(contents.data() + 8, headerBytes), path + ": header");
   if (header.is_discarded() || !header.is_object())
     moert::fail("{}: header is not a JSON object", path);
   return header;

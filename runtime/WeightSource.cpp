@@ -3,6 +3,7 @@
 #include "moert/WeightSource.h"
 #include "moert/Error.h"
 #include "moert/Files.h"
+#include "moert/Json.h"
 #include "moert/StateNames.h"
 
 #include <nlohmann/json.hpp>
@@ -146,6 +147,9 @@ OwnedTensor moert::convertTensor(const TensorView &view, DType dtype,
     double value = readFloat(view.dtype, data, i);
     if (dtype == DType::F32) {
       float narrow = static_cast<float>(value);
+      if (!std::isfinite(narrow))
+        fail("{}: tensor '{}' holds {} at element {}, beyond f32's range",
+             where, view.name, value, i);
       std::memcpy(result.data.data() + 4 * i, &narrow, 4);
     } else {
       std::memcpy(result.data.data() + 8 * i, &value, 8);
@@ -164,7 +168,7 @@ moert::WeightSource::WeightSource(const std::string &pathArg) : path(pathArg) {
     if (exists(index)) {
       std::vector<char> text = readRegularFile(index, "checkpoint index");
       nlohmann::json json =
-          nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
+          parseJson(std::string_view(text.data(), text.size()), index);
       if (json.is_discarded())
         fail("{}: not valid JSON", index);
       if (!json.is_object() || !json.contains("weight_map") ||

@@ -1,6 +1,7 @@
 //===- ModelConfig.cpp - a model described by a config.json ---------------===//
 
 #include "moe/Frontend/ModelConfig.h"
+#include "moert/Json.h"
 
 #include "llvm/Support/FormatVariadic.h"
 
@@ -18,6 +19,13 @@ constexpr double kMaxDimension = 2147483647.0;
 constexpr int64_t kMaxLayers = 4096;
 /// Elements of the largest tensor a model may have (4 TiB of f32).
 constexpr int64_t kMaxTensorElements = int64_t(1) << 40;
+
+/// The model computes in f32, where a larger value is infinite and a
+/// positive one may round to 0.
+bool withinF32(double value, bool strictlyPositive) {
+  return value <= std::numeric_limits<float>::max() &&
+         !(strictlyPositive && static_cast<float>(value) == 0);
+}
 
 /// Reads typed keys from the config object, remembering the first error.
 class KeyReader {
@@ -68,10 +76,7 @@ public:
                                      : "a non-negative number");
       return fallback;
     }
-    // The model computes in f32, where a larger value is infinite and a
-    // positive one may round to 0.
-    if (!(value.get<double>() <= std::numeric_limits<float>::max()) ||
-        (strictlyPositive && static_cast<float>(value.get<double>()) == 0)) {
+    if (!withinF32(value.get<double>(), strictlyPositive)) {
       keyError(key, "a number within f32's range (1.4e-45 to 3.4e38)");
       return fallback;
     }
@@ -200,9 +205,11 @@ void readRope(KeyReader &keys, mlir::moe::ModelConfig &config) {
                        ") is not supported: only default (unscaled) RoPE");
     if (rope.contains("rope_theta")) {
       const json &theta = rope["rope_theta"];
-      if (!theta.is_number() || theta.get<double>() <= 0)
-        return keys.keyError("rope_parameters", "an object with a positive "
-                                                "'rope_theta'");
+      if (!theta.is_number() || theta.get<double>() <= 0 ||
+          !withinF32(theta.get<double>(), /*strictlyPositive=*/true))
+        return keys.keyError("rope_parameters",
+                             "an object with a positive 'rope_theta' within "
+                             "f32's range (1.4e-45 to 3.4e38)");
       if (keys.has("rope_theta") && theta.get<double>() != config.ropeTheta)
         return keys.fail("keys 'rope_theta' and 'rope_parameters.rope_theta' "
                          "disagree");
@@ -290,6 +297,7 @@ void checkConsistency(KeyReader &keys, const mlir::moe::ModelConfig &config) {
 struct DuplicateKey {
   std::string key;
 };
+struct TooDeep {};
 
 /// `jsonText` parsed, or an error with the line and column of a syntax
 /// error, or naming a key an object holds twice (a parser keeps one of
@@ -297,7 +305,10 @@ struct DuplicateKey {
 llvm::Expected<json> parseJson(llvm::StringRef jsonText,
                                llvm::StringRef fileName) {
   std::vector<std::set<std::string>> keys;
-  auto callback = [&](int, json::parse_event_t event, json &parsed) {
+  auto callback = [&](int depth, json::parse_event_t event, json &parsed) {
+    // Printing a value (in errors) recurses: refuse what could overflow.
+    if (depth > moert::kMaxJsonDepth)
+      throw TooDeep{};
     if (event == json::parse_event_t::object_start)
       keys.emplace_back();
     else if (event == json::parse_event_t::object_end)
@@ -309,6 +320,11 @@ llvm::Expected<json> parseJson(llvm::StringRef jsonText,
   };
   try {
     return json::parse(jsonText.begin(), jsonText.end(), callback);
+  } catch (const TooDeep &) {
+    return llvm::createStringError(llvm::formatv("{0}: JSON nests deeper than "
+                                                 "{1} levels",
+                                                 fileName, moert::kMaxJsonDepth)
+                                       .str());
   } catch (const DuplicateKey &duplicate) {
     return llvm::createStringError(
         llvm::formatv("{0}: '{1}' appears twice", fileName, duplicate.key)

@@ -6,6 +6,7 @@ usage: edit-safetensors.py IN OUT EDIT...
   add=NAME:DTYPE:D0xD1:V0,V1    add a tensor (as make-safetensors.py)
   set=NAME:INDEX:VALUE          overwrite element INDEX of tensor NAME
   moe.KEY=JSON                  set KEY of the JSON in the "moe" metadata
+  moe.KEY=@FILE                 the same with the JSON in FILE
   header-length=DELTA           write a header length DELTA bytes off
 Written independently of the project's writer, to test its reader.
 """
@@ -44,6 +45,8 @@ for edit in sys.argv[3:]:
         tensors[name] = tensors[name][:at] + packed + tensors[name][at + len(packed):]
     elif key.startswith("moe."):
         run = json.loads(metadata["moe"])
+        if value.startswith("@"):
+            value = open(value[1:]).read()
         run[key[4:]] = json.loads(value)
         metadata["moe"] = json.dumps(run)
     elif key == "header-length":

@@ -585,6 +585,19 @@ TEST_F(SafetensorsTest, IntegersDoNotBecomeFloats) {
       << message;
 }
 
+TEST_F(SafetensorsTest, F64BeyondF32IsRefusedAsF32) {
+  // Finite in f64, infinite once narrowed: an f32 weight is read finite.
+  double weights[] = {1.5, 1e300};
+  std::string path = pathOf("huge.safetensors");
+  moert::writeSafetensors(path, {{"w", DType::F64, {2}, weights}});
+  moert::WeightSource source(path);
+  EXPECT_EQ(valuesOf<double>(source.get("w", DType::F64))[1], 1e300);
+  std::string message = errorOf([&] { source.get("w", DType::F32); });
+  EXPECT_TRUE(contains(message, path + ": tensor 'w' holds 1e+300 at element "
+                                       "1, beyond f32's range"))
+      << message;
+}
+
 TEST_F(SafetensorsTest, AGlobalComesFromOneLayoutOnly) {
   // Expert 0 per expert, and the whole stacked tensor too: refused, naming
   // both tensors.

@@ -1,0 +1,29 @@
+//===- Json.h - parsing JSON that the runtime reads -------------*- C++ -*-===//
+//
+// nlohmann's parser is iterative, but printing, comparing and copying a
+// value recurse: a file of a few hundred KB of brackets would overflow the
+// stack in an error message. JSON is therefore refused past a depth that
+// no config, header or metadata comes near.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_JSON_H
+#define MOERT_JSON_H
+
+#include <nlohmann/json.hpp>
+
+#include <string_view>
+
+namespace moert {
+
+/// How deep parsed JSON may nest (configs nest 3 levels or so).
+constexpr int kMaxJsonDepth = 64;
+
+/// `text` parsed, or a discarded value (is_discarded()) where it is not
+/// JSON. Throws moert::Error, naming `where`, where it nests deeper than
+/// kMaxJsonDepth.
+nlohmann::json parseJson(std::string_view text, std::string_view where);
+
+} // namespace moert
+
+#endif // MOERT_JSON_H
