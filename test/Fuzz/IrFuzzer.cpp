@@ -7,6 +7,7 @@
 
 #include "moe/InitAllDialects.h"
 
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -27,10 +28,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         [](mlir::Diagnostic &) { return mlir::success(); });
     return context;
   }();
-  mlir::ParserConfig config(context, /*verifyAfterParse=*/true);
+  mlir::ParserConfig config(context, /*verifyAfterParse=*/false);
   // MLIR's lexer reads up to a terminating NUL, as files loaded by tools have.
   std::string text(reinterpret_cast<const char *>(data), size);
   mlir::OwningOpRef<mlir::ModuleOp> module =
       mlir::parseSourceString<mlir::ModuleOp>(text, config);
+  if (!module)
+    return 0;
+  // MLIR 22's shard.grid accepts a dimension of 0, and shard.all_slice's
+  // symbol verifier then divides by it (SIGFPE): an upstream bug, not ours.
+  bool zeroGrid = module
+                      ->walk([](mlir::shard::GridOp grid) {
+                        return llvm::is_contained(grid.getShape(), 0)
+                                   ? mlir::WalkResult::interrupt()
+                                   : mlir::WalkResult::advance();
+                      })
+                      .wasInterrupted();
+  if (!zeroGrid)
+    (void)mlir::verify(*module);
   return 0;
 }
