@@ -1,6 +1,8 @@
 //===- Cluster.cpp - cluster files ----------------------------------------===//
 
 #include "moe/Estimate/Cluster.h"
+#include "moert/Error.h"
+#include "moert/Json.h"
 
 #include "llvm/Support/FormatVariadic.h"
 
@@ -15,8 +17,14 @@ llvm::Expected<Cluster> mlir::moe::parseCluster(llvm::StringRef jsonText,
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    fileName + ": " + message);
   };
-  json object = json::parse(jsonText.begin(), jsonText.end(), nullptr,
-                            /*allow_exceptions=*/false);
+  json object;
+  try {
+    object = moert::parseJson(
+        std::string_view(jsonText.data(), jsonText.size()), fileName.str());
+  } catch (const moert::Error &tooDeep) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   tooDeep.what());
+  }
   if (object.is_discarded())
     return error("not valid JSON");
   if (!object.is_object())

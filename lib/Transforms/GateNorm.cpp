@@ -7,6 +7,8 @@
 
 #include "moe/Transforms/Passes.h"
 #include "moe/Transforms/Patterns.h"
+#include "moert/Error.h"
+#include "moert/Json.h"
 
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
 #include "llvm/Support/Debug.h"
@@ -102,8 +104,13 @@ struct GateNormPass : moe::impl::GateNormBase<GateNormPass> {
                        .wasInterrupted();
     if (!text || !hasGate)
       return;
-    nlohmann::json config = nlohmann::json::parse(
-        text.getValue().str(), nullptr, /*allow_exceptions=*/false);
+    nlohmann::json config;
+    try {
+      config = moert::parseJson(text.getValue(), kConfigAttrName);
+    } catch (const moert::Error &tooDeep) {
+      getOperation()->emitError(tooDeep.what());
+      return signalPassFailure();
+    }
     if (!config.is_object())
       return; // moe-import wrote it: not ours to repair here
     config.erase("moe_use_logits_norm");
