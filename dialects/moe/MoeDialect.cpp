@@ -1,6 +1,7 @@
 //===- MoeDialect.cpp - the moe dialect -----------------------------------===//
 
 #include "moe/MoeDialect.h"
+#include "moert/Json.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
@@ -60,8 +61,18 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
     return success();
   }
   if (name == kConfigAttrName) {
-    if (!isa<ModuleOp>(op) || !isa<StringAttr>(attr.getValue()))
+    auto text = dyn_cast<StringAttr>(attr.getValue());
+    if (!isa<ModuleOp>(op) || !text)
       return op->emitError() << "'" << name << "' must be a string on a module";
+    // Passes, binaries and checkpoints read it back as a config.json.
+    bool tooDeep;
+    nlohmann::json config = moert::parseJsonWithin(text.getValue(), tooDeep);
+    if (tooDeep)
+      return op->emitError() << "'" << name << "' nests deeper than "
+                             << moert::kMaxJsonDepth << " levels";
+    if (!config.is_object())
+      return op->emitError()
+             << "'" << name << "' must be a config.json text (a JSON object)";
     return success();
   }
   if (name == kTrainingAttrName) {

@@ -198,9 +198,8 @@ LogicalResult RouteOp::verify() {
     return failure();
   int64_t tokens = shapeOf(getIndices())[0], topK = shapeOf(getIndices())[1];
   int64_t experts = getExpertsAttr().getInt();
-  if (topK < 1)
-    return emitOpError("'indices' must have a column per chosen expert "
-                       "(top_k >= 1), got none");
+  if (failed(expectChosenExperts(*this, topK)))
+    return failure();
   if (experts < topK)
     return emitOpError() << "attribute 'experts' must be at least top_k = "
                          << topK << ", got " << experts;

@@ -248,6 +248,13 @@ LogicalResult verifyExpertFfnOperands(Operation *op, Value input,
       op, {{"input", input}, {"projections", projections}}, {});
 }
 
+LogicalResult expectChosenExperts(Operation *op, int64_t topK) {
+  if (topK >= 1)
+    return success();
+  return op->emitOpError("'indices' must have a column per chosen expert "
+                         "(top_k >= 1), got none");
+}
+
 LogicalResult expectTopKAtMostExperts(Operation *op, StringRef name,
                                       int64_t topK, int64_t experts) {
   if (topK <= experts)
@@ -349,9 +356,8 @@ LogicalResult mlir::moe::detail::verifyPlacedTokens(Operation *op, Value tokens,
   if (failed(expectShape(op, "indices", indices, {count, topK})) ||
       failed(expectShape(op, "slots", slots, {count, topK})))
     return failure();
-  if (topK < 1)
-    return op->emitOpError("'indices' must have a column per chosen expert "
-                           "(top_k >= 1), got none");
+  if (failed(expectChosenExperts(op, topK)))
+    return failure();
   if (rows[0] < topK)
     return op->emitOpError() << "'buffer' must have at least top_k = " << topK
                              << " experts, got " << rows[0];

@@ -108,6 +108,8 @@ LogicalResult verifyPlacedTokens(Operation *op, Value tokens, Value indices,
 FailureOr<int64_t> verifyCapacity(Operation *op, FloatAttr factor,
                                   Value priority, int64_t tokens, int64_t topK,
                                   int64_t experts);
+/// Routing indices [tokens, top_k] choose at least one expert a token.
+LogicalResult expectChosenExperts(Operation *op, int64_t topK);
 /// A token picks distinct experts, so top_k cannot exceed their number.
 LogicalResult expectTopKAtMostExperts(Operation *op, StringRef name,
                                       int64_t topK, int64_t experts);

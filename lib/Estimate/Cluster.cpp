@@ -1,7 +1,6 @@
 //===- Cluster.cpp - cluster files ----------------------------------------===//
 
 #include "moe/Estimate/Cluster.h"
-#include "moert/Error.h"
 #include "moert/Json.h"
 
 #include "llvm/Support/FormatVariadic.h"
@@ -17,14 +16,12 @@ llvm::Expected<Cluster> mlir::moe::parseCluster(llvm::StringRef jsonText,
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    fileName + ": " + message);
   };
-  json object;
-  try {
-    object = moert::parseJson(
-        std::string_view(jsonText.data(), jsonText.size()), fileName.str());
-  } catch (const moert::Error &tooDeep) {
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   tooDeep.what());
-  }
+  bool tooDeep;
+  json object = moert::parseJsonWithin(
+      std::string_view(jsonText.data(), jsonText.size()), tooDeep);
+  if (tooDeep)
+    return error(llvm::formatv("JSON nests deeper than {0} levels",
+                               moert::kMaxJsonDepth));
   if (object.is_discarded())
     return error("not valid JSON");
   if (!object.is_object())

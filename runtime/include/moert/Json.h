@@ -20,8 +20,11 @@ namespace moert {
 constexpr int kMaxJsonDepth = 64;
 
 /// `text` parsed, or a discarded value (is_discarded()) where it is not
-/// JSON. Throws moert::Error, naming `where`, where it nests deeper than
-/// kMaxJsonDepth.
+/// JSON or nests deeper than kMaxJsonDepth; `tooDeep` says which.
+nlohmann::json parseJsonWithin(std::string_view text, bool &tooDeep);
+
+/// The same, throwing moert::Error, naming `where`, where it nests deeper
+/// than kMaxJsonDepth.
 nlohmann::json parseJson(std::string_view text, std::string_view where);
 
 } // namespace moert

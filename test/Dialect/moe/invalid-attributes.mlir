@@ -198,3 +198,20 @@ func.func @noOperands() {
   ml_program.global_store @step = %0 : tensor<i64>
   return
 }
+
+// -----
+
+// moe.config: the config.json that passes, binaries and checkpoints read.
+// expected-error @+1 {{'moe.config' must be a config.json text (a JSON object)}}
+module attributes {moe.config = "[1, 2]"} {}
+
+// -----
+
+// expected-error @+1 {{'moe.config' must be a config.json text (a JSON object)}}
+module attributes {moe.config = "{\"hidden_size\": 128,"} {}
+
+// -----
+
+// Printing or comparing JSON recurses: deep nesting is refused.
+// expected-error @+1 {{'moe.config' nests deeper than 64 levels}}
+module attributes {moe.config = "{\"vocab_size\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}"} {}
