@@ -4,7 +4,8 @@
 // (text or llm.c token files) with a held-out validation split, trains with
 // the model's train_step, prints a progress line per step, writes metrics as
 // JSONL, evaluates, checkpoints (resumable to the same loss curve) and ends
-// with a sample of generated text.
+// with a sample of generated text. --skip-train only evaluates and samples
+// the weights it loaded.
 //
 //===----------------------------------------------------------------------===//
 
@@ -313,12 +314,12 @@ int run(int argc, char **argv) {
                  "note: {} was trained with other settings than this "
                  "binary's, which training goes on with: {}\n",
                  options.resume, changes);
-    if (options.seedGiven && position.seed != options.seed)
+    if (options.isGiven("seed") && position.seed != options.seed)
       moert::fail("{}: the run was trained with --seed {}, not {}: resume "
                   "without --seed, or with --seed {}",
                   options.resume, position.seed, options.seed, position.seed);
     options.seed = position.seed;
-    if (position.step >= options.steps)
+    if (!options.skipTrain && position.step >= options.steps)
       moert::fail("{} is at step {}, at or past --steps {}: nothing to train",
                   options.resume, position.step, options.steps);
   } else {
@@ -353,7 +354,7 @@ int run(int argc, char **argv) {
   bool sampling = logitsFn && options.sampleTokens > 0;
   if (sampling) {
     int64_t vocab = logitsFn->outputs[0].shape[2];
-    if (options.promptGiven) {
+    if (options.isGiven("prompt")) {
       checkPrompt(options.prompt, vocab);
     } else if (byteOutside(options.prompt, vocab)) {
       // Not the user's doing: a toy vocabulary without the newline.
@@ -395,21 +396,45 @@ int run(int argc, char **argv) {
     fmt::print("checkpoint {} (step {})\n", options.checkpoint, position.step);
   };
 
-  fmt::print("{}: {} steps of {} x {} tokens on {} ({} training, {} "
-             "validation tokens), {} target, {} threads",
-             model.name, options.steps, batch * group.ranks, seqLen,
-             options.data, train.size(), valTokens.size(), model.target->name,
-             threads);
+  if (options.skipTrain)
+    fmt::print("{}: no training (--skip-train) at step {}, validating on {} "
+               "({} tokens), {} target, {} threads",
+               model.name, position.step, options.data, valTokens.size(),
+               model.target->name, threads);
+  else
+    fmt::print("{}: {} steps of {} x {} tokens on {} ({} training, {} "
+               "validation tokens), {} target, {} threads",
+               model.name, options.steps, batch * group.ranks, seqLen,
+               options.data, train.size(), valTokens.size(), model.target->name,
+               threads);
   if (group.ranks > 1)
     fmt::print(", {} ranks", group.ranks);
   fmt::print("\nready in {:.2f} s (parameters initialized in {:.2f} s)\n",
              std::chrono::duration<double>(Clock::now() - launched).count(),
              initializationSeconds);
+  auto measureSimilarity = [&] {
+    similarity->call({});
+    nlohmann::json similarities = {{"step", position.step}};
+    similarity->addOutputs(similarities);
+    record(similarities);
+    fmt::print("step {:5} | expert similarity", position.step);
+    for (int64_t i = 0; i < similarityFn->num_outputs; ++i)
+      fmt::print(" {:.4f}",
+                 similarities[similarityFn->outputs[i].name].get<double>());
+    fmt::print("\n");
+  };
+  auto validate = [&] {
+    double valLoss = evaluate(forward, valTokens, batch, seqLen,
+                              options.evalBatches, options.seed, group);
+    fmt::print("step {:5} | validation loss {:.4f}\n", position.step, valLoss);
+    record({{"step", position.step}, {"val_loss", valLoss}});
+  };
+
   // Time in training steps, and in their collectives (not validation's).
   double trainSeconds = 0, collectiveSeconds = 0;
   int64_t firstStep = position.step;
   moert::StepProfile profile(trainStep);
-  while (position.step < options.steps) {
+  while (!options.skipTrain && position.step < options.steps) {
     moert::TokenBatch data = nextBatch(train, batch, group);
     Clock::time_point start = Clock::now();
     double collectivesBefore = model.target->collective_seconds();
@@ -455,29 +480,14 @@ int run(int argc, char **argv) {
       moert::printLayerMetrics(line);
       std::fflush(stdout);
     }
-    if (similarity && options.similarityInterval > 0 &&
-        (position.step % options.similarityInterval == 0 ||
-         position.step == options.steps)) {
-      similarity->call({});
-      nlohmann::json similarities = {{"step", position.step}};
-      similarity->addOutputs(similarities);
-      record(similarities);
-      fmt::print("step {:5} | expert similarity", position.step);
-      for (int64_t i = 0; i < similarityFn->num_outputs; ++i)
-        fmt::print(" {:.4f}",
-                   similarities[similarityFn->outputs[i].name].get<double>());
-      fmt::print("\n");
-    }
     bool last = position.step == options.steps;
+    if (similarity && options.similarityInterval > 0 &&
+        (position.step % options.similarityInterval == 0 || last))
+      measureSimilarity();
     if ((options.evalInterval > 0 &&
          position.step % options.evalInterval == 0) ||
-        last) {
-      double valLoss = evaluate(forward, valTokens, batch, seqLen,
-                                options.evalBatches, options.seed, group);
-      fmt::print("step {:5} | validation loss {:.4f}\n", position.step,
-                 valLoss);
-      record({{"step", position.step}, {"val_loss", valLoss}});
-    }
+        last)
+      validate();
     if (!options.checkpoint.empty() &&
         ((options.checkpointInterval > 0 &&
           position.step % options.checkpointInterval == 0) ||
@@ -485,6 +495,11 @@ int run(int argc, char **argv) {
       saveCheckpoint();
   }
 
+  if (options.skipTrain) {
+    if (similarity && options.similarityInterval > 0)
+      measureSimilarity();
+    validate();
+  }
   if (profile.enabled() && position.step > firstStep) {
     fmt::print("{}", profile.format());
     record({{"profile", profile.json()}});

@@ -36,7 +36,15 @@ const char *kUsage = R"(usage: {} [options]
                            every N steps (default 10)
   --similarity-interval N  average pairwise cosine similarity of each MoE
                            layer's experts every N steps (default 100; 0: off)
+  --skip-train             train nothing: report the validation loss (and the
+                           expert similarity) of the weights from --resume,
+                           --init-from or the initialization, then sample
 )";
+
+/// What --skip-train leaves without effect: training, and writing its
+/// state.
+const char *const kTrainingOptions[] = {"steps", "eval-interval", "checkpoint",
+                                        "checkpoint-interval", "log-interval"};
 
 constexpr int64_t kMaxCount = int64_t(1) << 53;
 // libgomp crashed creating 65536 threads; 1024 covers the largest hosts.
@@ -100,7 +108,6 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
        [&](const std::string &name, const std::string &v) {
          options.seed =
              static_cast<uint64_t>(parseInteger(name, v, 0, kMaxCount));
-         options.seedGiven = true;
        }},
       {"threads",
        [&](const std::string &name, const std::string &v) {
@@ -118,13 +125,11 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
        }},
       {"top-k", count(options.topK, 0)},
       {"prompt",
-       [&](const std::string &, const std::string &v) {
-         options.prompt = v;
-         options.promptGiven = true;
-       }},
+       [&](const std::string &, const std::string &v) { options.prompt = v; }},
       {"log-interval", count(options.logInterval, 1)},
       {"similarity-interval", count(options.similarityInterval, 0)},
   };
+  std::map<std::string, bool *> flags = {{"skip-train", &options.skipTrain}};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -139,6 +144,13 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
       value = name.substr(eq + 1);
       name = name.substr(0, eq);
     }
+    options.given.insert(name);
+    if (auto flag = flags.find(name); flag != flags.end()) {
+      if (eq != std::string::npos)
+        fail("option --{} takes no value", name);
+      *flag->second = true;
+      continue;
+    }
     auto setter = setters.find(name);
     if (setter == setters.end())
       fail("unknown option --{} (see --help)", name);
@@ -149,6 +161,12 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
     }
     setter->second(name, value);
   }
+  if (options.skipTrain)
+    for (const char *name : kTrainingOptions)
+      if (options.isGiven(name))
+        fail("option --{} does nothing with --skip-train, which trains no "
+             "step",
+             name);
   if (!options.resume.empty() && !options.initFrom.empty())
     fail("options --resume and --init-from: give one (--resume continues a "
          "run with its optimizer state, --init-from starts one from "

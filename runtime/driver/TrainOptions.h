@@ -9,6 +9,7 @@
 #define MOERT_DRIVER_TRAINOPTIONS_H
 
 #include <cstdint>
+#include <set>
 #include <string>
 
 namespace moert {
@@ -20,7 +21,6 @@ struct TrainOptions {
   int64_t evalBatches = 8;
   double valFraction = 0.1;
   uint64_t seed = 0;
-  bool seedGiven = false;
   /// 0: every core.
   int64_t threads = 0;
   std::string checkpoint;
@@ -32,9 +32,14 @@ struct TrainOptions {
   double temperature = 0.8;
   int64_t topK = 40;
   std::string prompt = "\n";
-  bool promptGiven = false;
   int64_t logInterval = 10;
   int64_t similarityInterval = 100;
+  /// No training: validate, measure and sample the loaded weights.
+  bool skipTrain = false;
+  /// The options on the command line, by name ("seed"), defaults aside.
+  std::set<std::string> given;
+
+  bool isGiven(const std::string &name) const { return given.count(name); }
 };
 
 /// Parses the command line; prints the usage and exits on --help, throws
