@@ -97,6 +97,8 @@ void moert::saveCheckpoint(const std::string &path, const moe_model &model,
   std::vector<std::vector<char>> gathered;
   for (int64_t i = 0; i < model.num_globals; ++i) {
     const moe_global &global = model.globals[i];
+    if (global.transient)
+      continue;
     const char *data = static_cast<const char *>(state) + global.offset;
     if (global.sharded && group.ranks > 1) {
       std::vector<char> &whole = gathered.emplace_back(
@@ -239,13 +241,16 @@ moert::CheckpointRun moert::loadCheckpoint(const std::string &path,
                           "the binary that wrote it");
   // Every tensor by name, so that a missing or an extra one is named.
   for (const TensorView &tensor : file.getTensors())
-    if (!findGlobal(model, tensor.name))
+    if (const moe_global *global = findGlobal(model, tensor.name);
+        !global || global->transient)
       fail("{}: tensor '{}' is not part of model '{}'", path, tensor.name,
            model.name);
   // Validate every tensor before writing any, so a bad file leaves the
   // state untouched.
   for (int64_t i = 0; i < model.num_globals; ++i) {
     const moe_global &global = model.globals[i];
+    if (global.transient)
+      continue;
     const TensorView *tensor = file.find(global.tensor.name);
     if (!tensor)
       fail("{}: tensor '{}' is missing", path, global.tensor.name);
@@ -269,11 +274,16 @@ moert::CheckpointRun moert::loadCheckpoint(const std::string &path,
   }
   for (int64_t i = 0; i < model.num_globals; ++i) {
     const moe_global &global = model.globals[i];
+    char *data = static_cast<char *>(state) + global.offset;
+    if (global.transient) {
+      std::memset(data, 0, global.bytes);
+      continue;
+    }
     const TensorView *tensor = file.find(global.tensor.name);
     // A sharded global takes this rank's part, a contiguous run.
     int64_t skip = global.sharded ? group.rank * global.bytes : 0;
-    std::memcpy(static_cast<char *>(state) + global.offset,
-                static_cast<const char *>(tensor->data) + skip, global.bytes);
+    std::memcpy(data, static_cast<const char *>(tensor->data) + skip,
+                global.bytes);
   }
   return run;
 }

@@ -115,6 +115,21 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
                                 "ml_program.global";
     return success();
   }
+  if (name == kTransientAttrName) {
+    if (!isa<ml_program::GlobalOp>(op) || !isa<UnitAttr>(attr.getValue()))
+      return op->emitError()
+             << "'" << name << "' must be a unit attribute on an "
+             << "ml_program.global";
+    return success();
+  }
+  if (name == kMicroBatchesAttrName) {
+    auto count = dyn_cast<IntegerAttr>(attr.getValue());
+    if (!isa<ModuleOp>(op) || !count ||
+        !count.getType().isSignlessInteger(64) || count.getInt() < 2)
+      return op->emitError()
+             << "'" << name << "' must be an i64 of at least 2 on a module";
+    return success();
+  }
   if (name == kSpmdGridAttrName) {
     if (!isa<FunctionOpInterface>(op) ||
         !isa<FlatSymbolRefAttr>(attr.getValue()))

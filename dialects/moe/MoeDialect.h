@@ -81,6 +81,16 @@ inline constexpr llvm::StringLiteral kTrainingAttrName = "moe.training";
 /// dense checkpoint (moert/Upcycle.h's rule, as text), set by moe-upcycle.
 inline constexpr llvm::StringLiteral kUpcycleAttrName = "moe.upcycle";
 
+/// Unit attribute on an ml_program.global of training state that is zero
+/// between optimizer steps (a gradient accumulator): checkpoints leave it
+/// out, and resuming starts it at zero.
+inline constexpr llvm::StringLiteral kTransientAttrName = "moe.transient";
+/// On a module split by moe-accumulate-gradients: the micro-batches of an
+/// optimizer step (an i64 >= 2), i.e. @train_micro_step's calls per step
+/// plus one.
+inline constexpr llvm::StringLiteral kMicroBatchesAttrName =
+    "moe.micro_batches";
+
 /// The memory plan of moe-plan-memory: per-result arena offsets (-1 where a
 /// result has no arena buffer) on ops, the arena size on functions, and a
 /// unit marker on ops that write a global's storage in place.

@@ -39,3 +39,9 @@ LogicalResult FusedElementwiseOp::verify() {
     return emitOpError() << "body must end with moe.yield of " << element;
   return success();
 }
+
+unsigned FusedElementwiseOp::getInPlaceOperandIndex(unsigned) {
+  // Each element of the first input is read before the same element of
+  // the result is written.
+  return 0;
+}

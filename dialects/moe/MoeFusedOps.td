@@ -15,14 +15,17 @@ def Moe_YieldOp : Op<Moe_Dialect, "yield",
   let assemblyFormat = "$value attr-dict `:` type($value)";
 }
 
-def Moe_FusedElementwiseOp : Moe_Op<"fused_elementwise", [SingleBlock]> {
+def Moe_FusedElementwiseOp : Moe_Op<"fused_elementwise", [SingleBlock,
+    DeclareOpInterfaceMethods<Moe_InPlaceOpInterface>]> {
   let summary = "a chain of elementwise ops as one loop over the elements";
   let description = [{
     Applies its body to every element: the block arguments are the elements
     of `inputs` at one position (one scalar per input, of the element type),
     the body computes with `arith.addf`, `subf`, `mulf`, `divf`, `negf`,
     `arith.constant` and `math.exp`, and `moe.yield` gives the result's
-    element. All inputs and the result have one shape and element type.
+    element. All inputs and the result have one shape and element type;
+    the result may take the storage of the first input (an accumulator that
+    moe-accumulate-gradients updates in place).
     moe-fuse-elementwise builds it from chains of moe.add, moe.mul and
     moe.swiglu so that the chain reads and writes memory once.
 

@@ -209,7 +209,9 @@ FailureOr<int64_t> moe::Evaluator::shardIndex(ml_program::GlobalOp global) {
 llvm::StringMap<Tensor> moe::Evaluator::wholeGlobals() const {
   llvm::StringMap<Tensor> whole = globals;
   for (auto global : ModuleOp(module).getOps<ml_program::GlobalOp>())
-    if (global->hasAttr(kShardedAttrName))
+    if (global->hasAttr(kTransientAttrName))
+      whole.erase(global.getSymName());
+    else if (global->hasAttr(kShardedAttrName))
       whole[global.getSymName()] =
           ref::allGather(*communicator, globals.lookup(global.getSymName()), 0);
   return whole;

@@ -51,6 +51,11 @@ void moe::buildTrainPipeline(OpPassManager &pm,
   optimizer.maxGradNorm = options.maxGradNorm;
   optimizer.noDecay.assign(options.noDecay.begin(), options.noDecay.end());
   pm.addPass(createOptimizer(optimizer));
+  if (options.microBatches != 1) {
+    AccumulateGradientsOptions accumulate;
+    accumulate.microBatches = options.microBatches;
+    pm.addPass(createAccumulateGradients(accumulate));
+  }
 }
 
 void moe::buildCodegenPipeline(OpPassManager &pm, StringRef targetName) {
@@ -70,7 +75,7 @@ void moe::registerMoePipelines() {
       "moe-train-pipeline",
       "A model's @forward to a complete @train_step: [moe-gate-norm], "
       "moe-fuse-router, moe-autodiff, [moe-mixed-precision], "
-      "[moe-adaptive-aux], moe-optimizer",
+      "[moe-adaptive-aux], moe-optimizer, [moe-accumulate-gradients]",
       buildTrainPipeline);
   PassPipelineRegistration<>(
       "moe-cpu-codegen",

@@ -88,6 +88,9 @@ std::string fusedBody(FusedElementwiseOp op, StringRef index,
   int counter = 0;
   auto fresh = [&] { return formatv("e{0}", counter++).str(); };
   for (auto [input, argument] : llvm::zip(inputs, body.getArguments())) {
+    // An input that only gives the shape (a fill) is not read.
+    if (argument.use_empty())
+      continue;
     std::string name = fresh();
     os << "    float " << name << " = " << input << "[" << index << "];\n";
     scalars[argument] = name;
@@ -272,7 +275,8 @@ void ModuleEmitter::emitFusedElementwise(FusedElementwiseOp op) {
       [&](StringRef index, ArrayRef<std::string> inputNames,
           StringRef outputName) {
         return fusedBody(op, index, inputNames, outputName);
-      });
+      },
+      op->hasAttr(kInPlaceAttrName));
 }
 
 LogicalResult ModuleEmitter::declareResults(Operation *op) {
@@ -555,6 +559,8 @@ LogicalResult ModuleEmitter::emit() {
                             "static size");
     ranks = grid.getShape()[0];
   }
+  auto microBatches = module->getAttrOfType<IntegerAttr>(kMicroBatchesAttrName);
+  int64_t microBatchCount = microBatches ? microBatches.getInt() : 1;
   // The state region: every global, aligned, in declaration order.
   int64_t stateBytes = 0;
   std::string globals;
@@ -576,7 +582,8 @@ LogicalResult ModuleEmitter::emit() {
                                                      : "MOE_INIT_CONSTANT")
               << ", " << literal(init.getValue().convertToDouble()) << ", "
               << (global->hasAttr(kShardedAttrName) ? 1 : 0) << ", "
-              << (upcycle ? cString(upcycle.getValue()) : "nullptr") << "},\n";
+              << (upcycle ? cString(upcycle.getValue()) : "nullptr") << ", "
+              << (global->hasAttr(kTransientAttrName) ? 1 : 0) << "},\n";
     stateBytes += (bytes + alignment - 1) / alignment * alignment;
   }
   for (auto function : module.getOps<func::FuncOp>())
@@ -597,9 +604,9 @@ LogicalResult ModuleEmitter::emit() {
      << "const moe_model model = {MOE_ABI_VERSION, "
      << cString(options.modelName) << ", " << cString(configJson()) << ", "
      << cString(trainingSettings()) << ", " << alignment << ", " << ranks
-     << ", " << stateBytes << ", " << globalOffsets.size() << ", globals, "
-     << functionEntries.size() << ", functions, "
-     << target.abiTargetExpression() << "};\n\n"
+     << ", " << microBatchCount << ", " << stateBytes << ", "
+     << globalOffsets.size() << ", globals, " << functionEntries.size()
+     << ", functions, " << target.abiTargetExpression() << "};\n\n"
      << "} // namespace\n\n"
      << "extern \"C\" const moe_model *moe_get_model(void) { return &model; "
         "}\n";

@@ -82,12 +82,13 @@ public:
   using ElementBody = std::function<std::string(
       StringRef index, ArrayRef<std::string> inputs, StringRef output)>;
   /// A loop over `count` elements of `inputs` (float buffers) into
-  /// `output`, each element computed by `body`. `statics` receives
-  /// namespace-scope code (a device kernel), `os` the statement.
+  /// `output`, each element computed by `body`; `inPlace`: `output` is the
+  /// first input's buffer. `statics` receives namespace-scope code (a
+  /// device kernel), `os` the statement.
   virtual void emitElementwiseLoop(raw_ostream &os, raw_ostream &statics,
                                    int64_t count, ArrayRef<std::string> inputs,
-                                   StringRef output,
-                                   const ElementBody &body) const = 0;
+                                   StringRef output, const ElementBody &body,
+                                   bool inPlace) const = 0;
 };
 
 } // namespace mlir::moe::target

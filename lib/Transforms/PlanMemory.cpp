@@ -118,15 +118,21 @@ FunctionPlan planFunction(func::FuncOp function, int64_t alignment) {
   }
 
   // Values stored in place into globals need no arena buffer. Their op
-  // overwrites the globals, so every load of them must be dead by then.
+  // overwrites the globals, so every load of them before its stores must be
+  // dead by then (a load after them reads the new value, which is where it
+  // would be either way).
   for (Operation &op : body) {
     SmallVector<StringRef> targets = inPlaceGlobals(&op);
     if (targets.empty())
       continue;
+    int64_t lastStore = 0;
+    for (Operation *store : op.getUsers())
+      lastStore = std::max(lastStore, position[store]);
     bool loadsDead = true;
     for (Operation &other : body)
       if (auto load = dyn_cast<ml_program::GlobalLoadOp>(other))
         if (llvm::is_contained(targets, load.getGlobal().getLeafReference()) &&
+            position[&other] < lastStore &&
             lastUse.lookup(load.getResult()) > position[&op])
           loadsDead = false;
     if (loadsDead)

@@ -42,7 +42,13 @@ struct Row {
 
 } // namespace
 
-StepProfile::StepProfile(const moe_function &function) : function(function) {}
+StepProfile::StepProfile(const std::vector<const moe_function *> &functions) {
+  for (const moe_function *function : functions) {
+    name += (name.empty() ? "" : " + ") + std::string(function->name);
+    for (int64_t i = 0; i < function->num_profile_sites; ++i)
+      sites.push_back(&function->profile_sites[i]);
+  }
+}
 
 void StepProfile::recordStep(double seconds) {
   if (stepsRecorded++ == 0) {
@@ -53,9 +59,9 @@ void StepProfile::recordStep(double seconds) {
 }
 
 std::vector<StepProfile::Totals> StepProfile::siteTotals() const {
-  std::vector<Totals> totals(function.num_profile_sites);
-  for (int64_t i = 0; i < function.num_profile_sites; ++i) {
-    const moe_profile_site &site = function.profile_sites[i];
+  std::vector<Totals> totals(sites.size());
+  for (size_t i = 0; i < sites.size(); ++i) {
+    const moe_profile_site &site = *sites[i];
     totals[i] = {site.calls, static_cast<double>(site.nanoseconds) * 1e-9};
     // The first step is left out when there are others.
     if (stepsRecorded > 1) {
@@ -82,12 +88,13 @@ std::string StepProfile::format() const {
   double stepMs = seconds() * perStep * 1e3;
   // Sums per kernel, and per kernel and folded location.
   std::map<std::string, Row> kernels;
-  std::map<std::pair<std::string, std::string>, Row> sites;
+  std::map<std::pair<std::string, std::string>, Row> places;
   Row all;
-  for (int64_t i = 0; i < function.num_profile_sites; ++i) {
-    const moe_profile_site &site = function.profile_sites[i];
+  for (size_t i = 0; i < sites.size(); ++i) {
+    const moe_profile_site &site = *sites[i];
     std::string location = foldLayers(site.location);
-    Row &kernel = kernels[site.kernel], &place = sites[{site.kernel, location}];
+    Row &kernel = kernels[site.kernel],
+        &place = places[{site.kernel, location}];
     kernel.name = site.kernel;
     place.name = std::string(site.kernel) + " @ " + location;
     for (Row *row : {&kernel, &place, &all}) {
@@ -118,7 +125,7 @@ std::string StepProfile::format() const {
   std::string text = fmt::format(
       "profile of {} over {} step{}{}: {:.2f} ms/step, {:.2f} ms of it in "
       "{:.0f} kernel calls\n",
-      function.name, steps(), steps() == 1 ? "" : "s",
+      name, steps(), steps() == 1 ? "" : "s",
       stepsRecorded > 1 ? " (the first one left out)" : "", stepMs,
       all.seconds * perStep * 1e3, static_cast<double>(all.calls) * perStep);
   auto header = [](const char *what, int width) {
@@ -137,7 +144,7 @@ std::string StepProfile::format() const {
     text += line(row.name, row, kKernelWidth);
   constexpr size_t kSitesShown = 15;
   text += header("costliest call sites (layers folded)", kSiteWidth);
-  std::vector<Row> bySite = costliest(sites);
+  std::vector<Row> bySite = costliest(places);
   for (size_t i = 0; i < std::min(kSitesShown, bySite.size()); ++i)
     text += line(bySite[i].name, bySite[i], kSiteWidth);
   return text;
@@ -145,20 +152,20 @@ std::string StepProfile::format() const {
 
 nlohmann::json StepProfile::json() const {
   std::vector<Totals> totals = siteTotals();
-  nlohmann::json sites = nlohmann::json::array();
-  for (int64_t i = 0; i < function.num_profile_sites; ++i) {
-    const moe_profile_site &site = function.profile_sites[i];
-    sites.push_back({{"kernel", site.kernel},
-                     {"location", site.location},
-                     {"flops", site.flops},
-                     {"bytes", site.bytes},
-                     {"calls", totals[i].calls},
-                     {"seconds", totals[i].seconds}});
+  nlohmann::json figures = nlohmann::json::array();
+  for (size_t i = 0; i < sites.size(); ++i) {
+    const moe_profile_site &site = *sites[i];
+    figures.push_back({{"kernel", site.kernel},
+                       {"location", site.location},
+                       {"flops", site.flops},
+                       {"bytes", site.bytes},
+                       {"calls", totals[i].calls},
+                       {"seconds", totals[i].seconds}});
   }
-  return {{"function", function.name},
+  return {{"function", name},
           {"steps", steps()},
           {"seconds", seconds()},
-          {"sites", sites}};
+          {"sites", figures}};
 }
 
 } // namespace moert

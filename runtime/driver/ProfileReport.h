@@ -23,11 +23,14 @@ namespace moert {
 
 class StepProfile {
 public:
-  explicit StepProfile(const moe_function &function);
+  /// The profile of a step that calls `functions` (a train step, and the
+  /// micro steps before it): their sites with the same kernel and place
+  /// add up.
+  explicit StepProfile(const std::vector<const moe_function *> &functions);
 
-  /// Whether the function was compiled with profile sites.
-  bool enabled() const { return function.num_profile_sites > 0; }
-  /// After each call of the function, which took `seconds`.
+  /// Whether the functions were compiled with profile sites.
+  bool enabled() const { return !sites.empty(); }
+  /// After each step, which took `seconds`.
   void recordStep(double seconds);
   /// The tables per kernel and per call site (layer numbers folded).
   std::string format() const;
@@ -45,7 +48,9 @@ private:
   int64_t steps() const;
   double seconds() const;
 
-  const moe_function &function;
+  /// The functions' names, joined by '+'.
+  std::string name;
+  std::vector<const moe_profile_site *> sites;
   int64_t stepsRecorded = 0;
   double secondsRecorded = 0;
   /// The first step: its time and its sites' counters.

@@ -16,6 +16,7 @@
 #include "moert/Checkpoint.h"
 #include "moert/Error.h"
 #include "moert/Files.h"
+#include "moert/MicroBatches.h"
 #include "moert/ModelState.h"
 #include "moert/TokenData.h"
 
@@ -79,10 +80,12 @@ public:
   const float *output(int64_t index) const {
     return reinterpret_cast<const float *>(hostOutput(index));
   }
-  /// Adds every output to `line` by name.
-  void addOutputs(nlohmann::json &line) const {
+  /// Every output by name.
+  nlohmann::json outputsByName() const {
+    nlohmann::json line = nlohmann::json::object();
     for (int64_t i = 0; i < function.num_outputs; ++i)
       moert::addOutput(line, function, i, hostOutput(i));
+    return line;
   }
 
 private:
@@ -271,6 +274,10 @@ int run(int argc, char **argv) {
   const moe_function &forwardFn = requireFunction(model, "forward");
   if (trainStep.num_inputs != 2 || trainStep.inputs[0].rank != 2)
     moert::fail("train_step must take input_ids and labels [batch, seq]");
+  // Gradient accumulation: micro_batches - 1 micro steps before each step.
+  int64_t microBatches = std::max<int64_t>(model.micro_batches, 1);
+  const moe_function *microStepFn =
+      microBatches > 1 ? &requireFunction(model, "train_micro_step") : nullptr;
   int64_t batch = trainStep.inputs[0].shape[0];
   int64_t seqLen = trainStep.inputs[0].shape[1];
 
@@ -366,6 +373,9 @@ int run(int argc, char **argv) {
   }
 
   Function step(model, trainStep, state.target(), arena.data());
+  std::optional<Function> microStep;
+  if (microStepFn)
+    microStep.emplace(model, *microStepFn, state.target(), arena.data());
   Function forward(model, forwardFn, state.target(), arena.data());
   const moe_function *similarityFn =
       moert::findFunction(model, "expert_similarity");
@@ -407,6 +417,8 @@ int run(int argc, char **argv) {
                model.name, options.steps, batch * group.ranks, seqLen,
                options.data, train.size(), valTokens.size(), model.target->name,
                threads);
+  if (microBatches > 1 && !options.skipTrain)
+    fmt::print(", {} micro-batches a step", microBatches);
   if (group.ranks > 1)
     fmt::print(", {} ranks", group.ranks);
   fmt::print("\nready in {:.2f} s (parameters initialized in {:.2f} s)\n",
@@ -415,7 +427,7 @@ int run(int argc, char **argv) {
   auto measureSimilarity = [&] {
     similarity->call({});
     nlohmann::json similarities = {{"step", position.step}};
-    similarity->addOutputs(similarities);
+    similarities.update(similarity->outputsByName());
     record(similarities);
     fmt::print("step {:5} | expert similarity", position.step);
     for (int64_t i = 0; i < similarityFn->num_outputs; ++i)
@@ -433,26 +445,32 @@ int run(int argc, char **argv) {
   // Time in training steps, and in their collectives (not validation's).
   double trainSeconds = 0, collectiveSeconds = 0;
   int64_t firstStep = position.step;
-  moert::StepProfile profile(trainStep);
+  moert::StepProfile profile(microStepFn ? std::vector{microStepFn, &trainStep}
+                                         : std::vector{&trainStep});
   while (!options.skipTrain && position.step < options.steps) {
-    moert::TokenBatch data = nextBatch(train, batch, group);
     Clock::time_point start = Clock::now();
     double collectivesBefore = model.target->collective_seconds();
-    step.call({data.inputs.data(), data.targets.data()});
+    std::vector<nlohmann::json> microBatchFigures;
+    for (int64_t micro = 1; micro <= microBatches; ++micro) {
+      Function &function = micro < microBatches ? *microStep : step;
+      moert::TokenBatch data = nextBatch(train, batch, group);
+      function.call({data.inputs.data(), data.targets.data()});
+      microBatchFigures.push_back(function.outputsByName());
+    }
     double seconds =
         std::chrono::duration<double>(Clock::now() - start).count();
     trainSeconds += seconds;
     profile.recordStep(seconds);
     collectiveSeconds += model.target->collective_seconds() - collectivesBefore;
     ++position.step;
-    float loss = *step.scalar("loss");
-    double tokensPerSecond = batch * group.ranks * seqLen / seconds;
+    double tokensPerSecond =
+        microBatches * batch * group.ranks * seqLen / seconds;
     double eta = trainSeconds / (position.step - firstStep) *
                  (options.steps - position.step);
     nlohmann::json line = {{"step", position.step},
                            {"tokens_per_second", tokensPerSecond},
                            {"step_seconds", seconds}};
-    step.addOutputs(line);
+    line.update(moert::meanOverMicroBatches(microBatchFigures));
     record(line);
     // A diverged step's update is not trusted: the run stops before any
     // checkpoint holds it.
@@ -466,7 +484,7 @@ int run(int argc, char **argv) {
     if (position.step % options.logInterval == 0 ||
         position.step == options.steps) {
       fmt::print("step {:5}/{} | loss {:.4f}", position.step, options.steps,
-                 loss);
+                 line["loss"].get<double>());
       if (std::optional<double> aux = moert::layerMean(line, "aux_loss"))
         fmt::print(" | aux {:.3e}", *aux);
       if (std::optional<double> drop = moert::layerMean(line, "drop_rate"))

@@ -70,6 +70,11 @@ static cl::opt<int64_t> expertParallel(
     cl::cat(toolOptions), "expert-parallel", cl::init(1),
     cl::desc("Ranks to split the experts and the batch over: the binary "
              "runs under mpirun -np P"));
+static cl::opt<int64_t> microBatches(
+    cl::cat(toolOptions), "micro-batches", cl::init(1),
+    cl::desc("Batches of --batch-size sequences per optimizer step "
+             "(gradient accumulation): activations take one batch's "
+             "memory"));
 static cl::opt<std::string>
     precision(cl::cat(toolOptions), "precision", cl::init("f32"),
               cl::desc("GEMM precision: f32, or bf16 (bf16 operands, f32 "
@@ -250,6 +255,7 @@ static int run() {
   train.gateNorm = gateNormLambda.getValue();
   train.recompute = recompute.getValue();
   train.expertParallel = expertParallel.getValue();
+  train.microBatches = microBatches.getValue();
   train.precision = precision.getValue();
   train.weightCopies = weightCopies.getNumOccurrences() > 0
                            ? weightCopies.getValue()

@@ -18,6 +18,7 @@
 #include "moert/Checkpoint.h"
 #include "moert/Error.h"
 #include "moert/Files.h"
+#include "moert/MicroBatches.h"
 #include "moert/Safetensors.h"
 #include "moert/TokenData.h"
 #include "moert/WeightSource.h"
@@ -266,7 +267,10 @@ int runOnce(moe::Evaluator &evaluator, func::FuncOp func,
 
 /// --steps: runs the function repeatedly (a train step updates its globals
 /// in place) on fresh batches and prints its scalar results per step,
-/// numbering the steps from `firstStep` (after a checkpoint's steps).
+/// numbering the steps from `firstStep` (after a checkpoint's steps). The
+/// train step of a model split into micro-batches (moe-accumulate-gradients)
+/// runs after its micro steps, each on a batch of its own; a step's figures
+/// are their means.
 int train(moe::Evaluator &evaluator, func::FuncOp func, ArgumentSource &source,
           bool primary, uint64_t firstStep) {
   std::optional<std::ofstream> metrics;
@@ -278,45 +282,65 @@ int train(moe::Evaluator &evaluator, func::FuncOp func, ArgumentSource &source,
       return 1;
     }
   }
+  auto module = func->getParentOfType<ModuleOp>();
+  auto microBatches =
+      module->getAttrOfType<IntegerAttr>(moe::kMicroBatchesAttrName);
+  auto microStep = module.lookupSymbol<func::FuncOp>("train_micro_step");
+  int64_t calls = 1;
+  if (microBatches && func.getSymName() == "train_step") {
+    if (!microStep) {
+      llvm::errs() << "moe-run: error: " << modelPath << " has "
+                   << moe::kMicroBatchesAttrName
+                   << " but no function @train_micro_step\n";
+      return 1;
+    }
+    calls = microBatches.getInt();
+  }
   uint64_t lastStep = firstStep + steps - 1;
   for (uint64_t step = firstStep; step <= lastStep; ++step) {
     auto start = std::chrono::steady_clock::now();
-    FailureOr<std::vector<Tensor>> arguments = source.next();
-    if (failed(arguments))
-      return 1;
-    FailureOr<std::vector<Tensor>> results = evaluator.run(func, *arguments);
-    if (failed(results))
-      return 1;
+    std::vector<nlohmann::json> figures;
+    for (int64_t call = 1; call <= calls; ++call) {
+      func::FuncOp function = call < calls ? microStep : func;
+      FailureOr<std::vector<Tensor>> arguments = source.next();
+      if (failed(arguments))
+        return 1;
+      FailureOr<std::vector<Tensor>> results =
+          evaluator.run(function, *arguments);
+      if (failed(results))
+        return 1;
+      nlohmann::json &line = figures.emplace_back(nlohmann::json::object());
+      for (unsigned i = 0; i < results->size(); ++i)
+        if (const Tensor &result = (*results)[i]; result.shape.size() <= 1)
+          line[nameOf(function, i, /*isResult=*/true)] = metricValue(result);
+    }
+    nlohmann::json figure = moert::meanOverMicroBatches(figures);
     std::chrono::duration<double> elapsed =
         std::chrono::steady_clock::now() - start;
     // A diverged step stops the run (every rank sees the same values).
-    for (unsigned i = 0; i < results->size(); ++i) {
-      std::string name = nameOf(func, i, /*isResult=*/true);
-      if ((name == "loss" || name == "grad_norm") &&
-          (*results)[i].numel() == 1 && !std::isfinite((*results)[i].data[0])) {
+    for (const char *name : {"loss", "grad_norm"})
+      if (figure.contains(name) && !std::isfinite(figure[name].get<double>())) {
         if (primary)
           llvm::errs() << "moe-run: error: training diverged at step " << step
-                       << ": " << name << " is " << (*results)[i].data[0]
+                       << ": " << name << " is " << figure[name].get<double>()
                        << "\n";
         return 1;
       }
-    }
     if (!primary)
       continue;
     llvm::outs() << "step " << step << "/" << lastStep;
     // Per-module metrics ("model.layers.0....") go to --metrics only.
-    for (unsigned i = 0; i < results->size(); ++i)
+    for (unsigned i = 0; i < func.getNumResults(); ++i)
       if (std::string name = nameOf(func, i, /*isResult=*/true);
-          (*results)[i].numel() == 1 && !StringRef(name).contains('.'))
+          figure.contains(name) && figure[name].is_number() &&
+          !StringRef(name).contains('.'))
         llvm::outs() << " " << name << " "
-                     << llvm::format("%.6g", (*results)[i].data[0]);
+                     << llvm::format("%.6g", figure[name].get<double>());
     llvm::outs() << llvm::format(" (%.2f s)\n", elapsed.count());
     llvm::outs().flush();
     if (metrics) {
       nlohmann::json line = {{"step", step}};
-      for (unsigned i = 0; i < results->size(); ++i)
-        if (const Tensor &result = (*results)[i]; result.shape.size() <= 1)
-          line[nameOf(func, i, /*isResult=*/true)] = metricValue(result);
+      line.update(figure);
       *metrics << line.dump() << "\n" << std::flush;
       if (!*metrics) {
         llvm::errs() << "moe-run: error: " << metricsPath
@@ -488,8 +512,7 @@ int run(MLIRContext &context) {
                            : runOnce(evaluator, func, source, primary);
     if (status == 0 && !saveParamsPath.empty()) {
       // Every rank gives its parts of the sharded globals; rank 0 writes.
-      llvm::StringMap<Tensor> whole =
-          communicator ? evaluator.wholeGlobals() : evaluator.getGlobals();
+      llvm::StringMap<Tensor> whole = evaluator.wholeGlobals();
       if (primary)
         moe::Evaluator::writeGlobals(saveParamsPath, whole);
     }

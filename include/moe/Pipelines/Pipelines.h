@@ -93,6 +93,10 @@ struct TrainPipelineOptions : public PassPipelineOptions<TrainPipelineOptions> {
       llvm::cl::init(OptimizerOptions().maxGradNorm)};
   PassOptions::ListOption<std::string> noDecay{
       *this, "no-decay", llvm::cl::desc("moe-optimizer's no-decay")};
+  PassOptions::Option<int64_t> microBatches{
+      *this, "micro-batches",
+      llvm::cl::desc("moe-accumulate-gradients' micro-batches"),
+      llvm::cl::init(AccumulateGradientsOptions().microBatches)};
 };
 
 /// Adds the passes of --moe-train-pipeline to `pm` (on a module).

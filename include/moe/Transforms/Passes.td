@@ -352,6 +352,36 @@ def Optimizer : Pass<"moe-optimizer", "::mlir::ModuleOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def AccumulateGradients : Pass<"moe-accumulate-gradients",
+                               "::mlir::ModuleOp"> {
+  let summary = "Split an optimizer step over micro-batches (gradient "
+                "accumulation)";
+  let description = [{
+    Megatron-LM's gradient accumulation: one optimizer step over
+    `micro-batches` batches, whose activations are live one batch at a time.
+    Runs on a complete train step (`function`, after moe-optimizer) and adds
+    `@train_micro_step`, its forward and backward without any state update:
+    it adds each gradient, scaled by 1/micro-batches, to an accumulator (a
+    global `<parameter>.grad_accum`). A host calls it on micro-batches 1 to
+    N-1, then the train step on micro-batch N, which adds its own gradients
+    the same way and updates the parameters from the sums, then zeroes them.
+    An adaptive aux-loss coefficient (moe-adaptive-aux) follows the drops of
+    all N micro-batches (`<coefficient>.dropped_accum`). Accumulators are
+    `moe.transient`: zero between steps, not checkpointed. The module gets
+    `moe.micro_batches`. The step's loss and metrics are a micro-batch's;
+    a host reports their mean over the step. 1 leaves the module as it is.
+  }];
+  let options = [
+    Option<"functionName", "function", "std::string", "\"train_step\"",
+           "Train step to split">,
+    Option<"microBatches", "micro-batches", "int64_t", "1",
+           "Batches per optimizer step">
+  ];
+  let dependentDialects = ["::mlir::moe::MoeDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::ml_program::MLProgramDialect"];
+}
+
 def NarrowResults : Pass<"moe-narrow-results", "::mlir::ModuleOp"> {
   let summary = "Fold bf16 conversions into the ops that compute their input";
   let description = [{

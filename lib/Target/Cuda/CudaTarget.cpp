@@ -148,14 +148,18 @@ public:
 
   void emitElementwiseLoop(raw_ostream &os, raw_ostream &statics, int64_t count,
                            ArrayRef<std::string> inputs, StringRef output,
-                           const ElementBody &body) const override {
+                           const ElementBody &body,
+                           bool inPlace) const override {
     std::string kernel = ("fused_" + output).str();
+    // In place, the output and the first input are one buffer.
+    StringRef restrict = inPlace ? "" : "__restrict__ ";
     SmallVector<std::string> parameters, inputNames;
     for (size_t i = 0; i < inputs.size(); ++i) {
       inputNames.push_back(llvm::formatv("in{0}", i).str());
-      parameters.push_back("const float *__restrict__ " + inputNames.back());
+      parameters.push_back(
+          ("const float *" + restrict + inputNames.back()).str());
     }
-    parameters.push_back("float *__restrict__ out");
+    parameters.push_back(("float *" + restrict + "out").str());
     statics << "__global__ void " << kernel << "("
             << llvm::join(parameters, ", ") << ") {\n"
             << "  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + "

@@ -1,8 +1,9 @@
 //===- Checkpoint.h - training checkpoints ----------------------*- C++ -*-===//
 //
 // A checkpoint is one safetensors file holding every global of a compiled
-// model (weights, Adam moments, the step counter, per-layer coefficients)
-// under its Hugging Face style name, and in its "__metadata__" the run's
+// model (weights, Adam moments, the step counter, per-layer coefficients;
+// not the transient gradient accumulators, zero between steps) under its
+// Hugging Face style name, and in its "__metadata__" the run's
 // position: "moe" maps to a JSON object with the model name and config, the
 // step, the seed, the training data's sampler position and the training
 // settings of the binary that wrote it. It is written atomically, so a

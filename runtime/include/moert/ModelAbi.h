@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define MOE_ABI_VERSION 6
+#define MOE_ABI_VERSION 7
 
 enum moe_dtype { MOE_F32 = 0, MOE_F64 = 1, MOE_I32 = 2, MOE_I64 = 3 };
 enum moe_init_kind { MOE_INIT_NORMAL = 0, MOE_INIT_CONSTANT = 1 };
@@ -41,6 +41,8 @@ typedef struct moe_global {
                           over the model's ranks (expert weights) */
   const char *upcycle; /* how --init-from builds it from a dense checkpoint
                           (moert/Upcycle.h), or NULL */
+  int32_t transient;   /* zero between train steps (a gradient accumulator):
+                          not in checkpoints, zero when a run resumes */
 } moe_global;
 
 typedef void (*moe_function_ptr)(void *state, void *arena,
@@ -112,6 +114,9 @@ typedef struct moe_model {
   const char *training;
   int64_t alignment; /* of the globals in the state and of arenas */
   int32_t ranks;     /* processes of an expert-parallel model, or 1 */
+  /* Batches per optimizer step: a train step is micro_batches - 1 calls of
+     train_micro_step, then one of train_step (gradient accumulation). */
+  int32_t micro_batches;
   int64_t state_bytes;
   int64_t num_globals;
   const moe_global *globals;

@@ -1,0 +1,35 @@
+//===- MicroBatchesTest.cpp - a step's figures from its micro-batches -----===//
+
+#include "moert/MicroBatches.h"
+
+#include <gtest/gtest.h>
+
+namespace {
+
+using nlohmann::json;
+
+TEST(MicroBatchesTest, OneMicroBatchIsTheStepAsItIs) {
+  json line = {{"loss", 2.5}, {"dropped", 3}, {"load", {1, 2}}};
+  json step = moert::meanOverMicroBatches({line});
+  EXPECT_EQ(step, line);
+  EXPECT_TRUE(step["dropped"].is_number_integer());
+}
+
+TEST(MicroBatchesTest, NumbersAndListsAreMeansOverTheMicroBatches) {
+  json first = {{"loss", 3.0}, {"dropped", 2}, {"load", {1, 4}}};
+  json last = {{"loss", 2.0},
+               {"dropped", 5},
+               {"load", {2, 1}},
+               {"grad_norm", 0.5},
+               {"lr", 1e-3}};
+  json step = moert::meanOverMicroBatches({first, first, last});
+  EXPECT_DOUBLE_EQ(step["loss"].get<double>(), 8.0 / 3);
+  EXPECT_DOUBLE_EQ(step["dropped"].get<double>(), 3.0);
+  EXPECT_DOUBLE_EQ(step["load"][0].get<double>(), 4.0 / 3);
+  EXPECT_DOUBLE_EQ(step["load"][1].get<double>(), 3.0);
+  // The optimizer's own figures come from the train step alone.
+  EXPECT_DOUBLE_EQ(step["grad_norm"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(step["lr"].get<double>(), 1e-3);
+}
+
+} // namespace
