@@ -11,7 +11,9 @@
 # bf16 mixed precision (--precision bf16; PyTorch under bf16 autocast). The
 # train step's planned arena is 79.6 GB in f32 and 47.3 GB in bf16, beside
 # 10.5 GB of parameters and 20.9 GB of Adam moments (moe-plan-memory): the
-# suggested 64k tokens would not fit an H200 in f32.
+# suggested 64k tokens would not fit an H200 in f32 as one batch (as two
+# micro-batches, moe-compile --micro-batches 2, they would; MFU is the same
+# per token either way, so the benchmark keeps one batch a step).
 # MFU = model FLOPs per step (3x the forward's matrix products, causal
 # attention counted half, top-2 experts per token) / step time / the GPU's
 # dense peak of the precision (f32 on CUDA cores, bf16 on tensor cores).
