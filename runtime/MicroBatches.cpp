@@ -1,5 +1,4 @@
-//===- MicroBatches.cpp - an optimizer step's figures from its micro-batches
-//===//
+//===- MicroBatches.cpp - a step's figures from its micro-batches' ------===//
 
 #include "moert/MicroBatches.h"
 

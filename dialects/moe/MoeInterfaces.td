@@ -34,7 +34,8 @@ def Moe_InPlaceOpInterface : OpInterface<"InPlaceOpInterface"> {
     An op each of whose results may be written into the storage of one of
     its operands: the op reads every element of that operand before it
     writes the same element of the result, so result and operand may alias
-    (AdamW's parameter and moments, the step counter's increment). The
+    (AdamW's parameter and moments, a fused loop's first input, the step
+    counter's increment). The
     memory planner (moe-plan-memory) decides whether they do; the op's
     kernel must work either way.
   }];

@@ -2,18 +2,24 @@
 //
 // Gradient accumulation, found from the complete step's structure: the
 // gradients are the moe.adamw operands, the drop counts those of
-// moe.adaptive_aux_coeff. Each gradient is added, scaled by 1/N, to its
-// accumulator in place (a moe.fused_elementwise that takes the accumulator's
-// storage) right where the backward produces it, so no micro-batch keeps a
-// gradient buffer past that point.
+// moe.adaptive_aux_coeff. Each gradient is added to its accumulator in place
+// (a moe.fused_elementwise that takes the accumulator's storage) right where
+// the backward produces it, so no micro-batch keeps a gradient buffer past
+// that point; the last one scales the sum once. A replicated gradient of an
+// SPMD program is summed over the ranks once a step, not once a
+// micro-batch: its accumulator holds this rank's part.
 //
 //===----------------------------------------------------------------------===//
 
 #include "moe/Transforms/Passes.h"
+#include "moe/Transforms/StateGlobals.h"
 #include "moe/Transforms/TrainingSettings.h"
+#include "moert/StateNames.h"
 
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
-#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/RegionUtils.h"
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_ACCUMULATEGRADIENTS
@@ -25,9 +31,7 @@ using namespace mlir::moe;
 
 namespace {
 
-constexpr StringLiteral kMicroStepName = "train_micro_step";
-
-/// `body(x, y)` over every element of the tensors `inputs` (one or two).
+/// `body` over every element of the tensors `inputs`, which share a type.
 Value fusedElementwise(
     OpBuilder &b, Location loc, ValueRange inputs,
     function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
@@ -41,6 +45,14 @@ Value fusedElementwise(
   return fused.getResult();
 }
 
+/// The rank's own part of `gradient`: the operand of the sum over the ranks
+/// that autodiff gives a replicated parameter's gradient, else `gradient`.
+Value localPart(Value gradient) {
+  if (auto sum = gradient.getDefiningOp<shard::AllReduceOp>())
+    return sum.getInput();
+  return gradient;
+}
+
 struct AccumulateGradientsPass
     : moe::impl::AccumulateGradientsBase<AccumulateGradientsPass> {
   using AccumulateGradientsBase::AccumulateGradientsBase;
@@ -48,57 +60,72 @@ struct AccumulateGradientsPass
   void runOnOperation() override;
 
 private:
-  /// Declares a transient global `name` of `type` after `like`, zero at
-  /// first, sharded like it.
-  FlatSymbolRefAttr declareAccumulator(ml_program::GlobalOp like,
-                                       StringRef name, RankedTensorType type);
-  /// After `gradient` is computed: accumulator += gradient, and for the
-  /// last micro-batch divided by micro-batches (a sum scaled once, not a
-  /// sum of scaled terms, whose rounding cancellation would magnify).
-  void accumulate(OpBuilder &b, Value gradient, FlatSymbolRefAttr accumulator,
-                  bool last);
+  /// The accumulator of the parameter or coefficient whose value `served`
+  /// is (a global_load's result), or null.
+  FlatSymbolRefAttr accumulatorOf(Value served);
+  /// Declares the accumulator of the global that `served` loads, named with
+  /// `suffix`, of `type`: transient, zero at first, beside that global.
+  LogicalResult declareAccumulator(Operation *user, Value served,
+                                   std::string_view suffix, Type type);
+  /// After `part` is computed: its accumulator += part, and on the last
+  /// micro-batch the sum is divided by micro-batches (a sum scaled once:
+  /// scaling each term would round it, which cancellation then magnifies).
+  /// Returns the sum's accumulator.
+  FlatSymbolRefAttr accumulate(OpBuilder &b, AdamWOp update, bool last);
+  /// Before `coefficient`: the drops of the micro-batches so far, this one
+  /// included.
+  Value sumDrops(OpBuilder &b, AdaptiveAuxCoeffOp coefficient);
   /// Turns `micro` (a copy of the train step) into the micro-batch step.
   void makeMicroStep(func::FuncOp micro);
-
-  /// The global whose value `value` is, if it is a global_load's result.
-  ml_program::GlobalOp globalOf(Value value);
+  /// Makes the train step update from the sums and zero them.
+  void updateFromSums(func::FuncOp step);
 
   ModuleOp module;
   /// Accumulator globals by the parameter or coefficient they serve.
   DenseMap<Operation *, FlatSymbolRefAttr> accumulators;
 };
 
-FlatSymbolRefAttr AccumulateGradientsPass::declareAccumulator(
-    ml_program::GlobalOp like, StringRef name, RankedTensorType type) {
-  OpBuilder b(like->getContext());
-  b.setInsertionPointAfter(like);
-  auto global = ml_program::GlobalOp::create(
-      b, like.getLoc(), b.getStringAttr(name), TypeAttr::get(type),
-      b.getUnitAttr(), /*value=*/nullptr, b.getStringAttr("private"));
-  global->setAttr(
-      kInitAttrName,
-      InitAttr::get(b.getContext(), InitKind::constant, APFloat(0.0)));
-  global->setAttr(kTransientAttrName, b.getUnitAttr());
-  if (Attribute sharded = like->getAttr(kShardedAttrName))
-    global->setAttr(kShardedAttrName, sharded);
-  return FlatSymbolRefAttr::get(global.getSymNameAttr());
+FlatSymbolRefAttr AccumulateGradientsPass::accumulatorOf(Value served) {
+  auto load = served.getDefiningOp<ml_program::GlobalLoadOp>();
+  if (!load)
+    return {};
+  return accumulators.lookup(
+      module.lookupSymbol<ml_program::GlobalOp>(load.getGlobal()));
 }
 
-ml_program::GlobalOp AccumulateGradientsPass::globalOf(Value value) {
-  auto load = value.getDefiningOp<ml_program::GlobalLoadOp>();
-  return load ? module.lookupSymbol<ml_program::GlobalOp>(load.getGlobal())
-              : ml_program::GlobalOp();
+LogicalResult AccumulateGradientsPass::declareAccumulator(
+    Operation *user, Value served, std::string_view suffix, Type type) {
+  auto load = served.getDefiningOp<ml_program::GlobalLoadOp>();
+  auto global =
+      load ? module.lookupSymbol<ml_program::GlobalOp>(load.getGlobal())
+           : ml_program::GlobalOp();
+  if (!global)
+    return user->emitError("moe-accumulate-gradients: this update's state is "
+                           "not a global's value");
+  std::string name = (global.getSymName() + StringRef(suffix)).str();
+  if (Operation *existing = module.lookupSymbol(name))
+    return existing->emitError()
+           << "moe-accumulate-gradients: @" << name << " already exists";
+  OpBuilder b(global->getContext());
+  b.setInsertionPointAfter(global);
+  ml_program::GlobalOp accumulator = declareStateGlobal(
+      b, global.getLoc(), name, cast<RankedTensorType>(type), 0.0, global);
+  accumulator->setAttr(kTransientAttrName, b.getUnitAttr());
+  accumulators[global] = FlatSymbolRefAttr::get(accumulator.getSymNameAttr());
+  return success();
 }
 
-void AccumulateGradientsPass::accumulate(OpBuilder &b, Value gradient,
-                                         FlatSymbolRefAttr accumulator,
-                                         bool last) {
-  Location loc = gradient.getLoc();
-  auto type = cast<RankedTensorType>(gradient.getType());
+FlatSymbolRefAttr
+AccumulateGradientsPass::accumulate(OpBuilder &b, AdamWOp update, bool last) {
+  Value part = localPart(update.getGrad());
+  FlatSymbolRefAttr accumulator = accumulatorOf(update.getParam());
+  b.setInsertionPointAfterValue(part);
+  Location loc = part.getLoc();
+  auto type = cast<RankedTensorType>(part.getType());
   Value sum = ml_program::GlobalLoadOp::create(b, loc, type, accumulator);
   double scale = 1.0 / static_cast<double>(microBatches);
   Value next = fusedElementwise(
-      b, loc, {sum, gradient}, [&](OpBuilder &b, Location loc, ValueRange x) {
+      b, loc, {sum, part}, [&](OpBuilder &b, Location loc, ValueRange x) {
         Value total = arith::AddFOp::create(b, loc, x[0], x[1]);
         if (!last)
           return total;
@@ -107,21 +134,17 @@ void AccumulateGradientsPass::accumulate(OpBuilder &b, Value gradient,
         return arith::MulFOp::create(b, loc, total, factor).getResult();
       });
   ml_program::GlobalStoreOp::create(b, loc, accumulator, next);
+  return accumulator;
 }
 
-/// Erases every op whose results are all unused, until none is left: what
-/// only fed a state update the micro step no longer makes.
-void eraseUnusedResults(func::FuncOp function) {
-  bool erased = true;
-  while (erased) {
-    erased = false;
-    for (Operation &op :
-         llvm::make_early_inc_range(llvm::reverse(function.getBody().front())))
-      if (op.getNumResults() > 0 && op.use_empty()) {
-        op.erase();
-        erased = true;
-      }
-  }
+Value AccumulateGradientsPass::sumDrops(OpBuilder &b,
+                                        AdaptiveAuxCoeffOp coefficient) {
+  b.setInsertionPoint(coefficient);
+  Location loc = coefficient.getLoc();
+  Value dropped = coefficient.getDropped();
+  Value before = ml_program::GlobalLoadOp::create(
+      b, loc, dropped.getType(), accumulatorOf(coefficient.getAlpha()));
+  return arith::AddIOp::create(b, loc, before, dropped);
 }
 
 void AccumulateGradientsPass::makeMicroStep(func::FuncOp micro) {
@@ -129,22 +152,12 @@ void AccumulateGradientsPass::makeMicroStep(func::FuncOp micro) {
   SmallVector<ml_program::GlobalStoreOp> stores(
       micro.getOps<ml_program::GlobalStoreOp>());
   OpBuilder b(micro.getContext());
-  for (AdamWOp adamw : llvm::to_vector(micro.getOps<AdamWOp>())) {
-    Value gradient = adamw.getGrad();
-    b.setInsertionPointAfterValue(gradient);
-    accumulate(b, gradient, accumulators.lookup(globalOf(adamw.getParam())),
-               /*last=*/false);
-  }
+  for (AdamWOp update : llvm::to_vector(micro.getOps<AdamWOp>()))
+    accumulate(b, update, /*last=*/false);
   for (auto coefficient : llvm::to_vector(micro.getOps<AdaptiveAuxCoeffOp>())) {
-    b.setInsertionPoint(coefficient);
-    FlatSymbolRefAttr dropped =
-        accumulators.lookup(globalOf(coefficient.getAlpha()));
-    Location loc = coefficient.getLoc();
-    Type type = coefficient.getDropped().getType();
-    Value sum = arith::AddIOp::create(
-        b, loc, ml_program::GlobalLoadOp::create(b, loc, type, dropped),
-        coefficient.getDropped());
-    ml_program::GlobalStoreOp::create(b, loc, dropped, sum);
+    Value sum = sumDrops(b, coefficient);
+    ml_program::GlobalStoreOp::create(
+        b, coefficient.getLoc(), accumulatorOf(coefficient.getAlpha()), sum);
   }
   for (ml_program::GlobalStoreOp store : stores)
     store.erase();
@@ -165,7 +178,55 @@ void AccumulateGradientsPass::makeMicroStep(func::FuncOp micro) {
   micro.setType(FunctionType::get(micro.getContext(), micro.getArgumentTypes(),
                                   ValueRange(results).getTypes()));
   micro.setAllResultAttrs(resultAttrs);
-  eraseUnusedResults(micro);
+  // What only fed the updates (the optimizer, the sums over the ranks).
+  IRRewriter rewriter(micro.getContext());
+  (void)runRegionDCE(rewriter, micro.getBody());
+}
+
+void AccumulateGradientsPass::updateFromSums(func::FuncOp step) {
+  OpBuilder b(step.getContext());
+  auto ret = cast<func::ReturnOp>(step.getBody().front().getTerminator());
+  for (AdamWOp update : llvm::to_vector(step.getOps<AdamWOp>())) {
+    Value gradient = update.getGrad();
+    Type sumType = localPart(gradient).getType();
+    FlatSymbolRefAttr accumulator = accumulate(b, update, /*last=*/true);
+    Value sum = ml_program::GlobalLoadOp::create(b, gradient.getLoc(), sumType,
+                                                 accumulator);
+    if (auto overRanks = gradient.getDefiningOp<shard::AllReduceOp>()) {
+      auto once = cast<shard::AllReduceOp>(b.clone(*overRanks));
+      once.getInputMutable().assign(sum);
+      sum = once.getResult();
+    }
+    gradient.replaceUsesWithIf(sum, [&](OpOperand &use) {
+      return isa<AdamWOp, GlobalNormOp>(use.getOwner());
+    });
+    if (Operation *overRanks = gradient.getDefiningOp();
+        isa<shard::AllReduceOp>(overRanks) && overRanks->use_empty())
+      overRanks->erase();
+    // Zeroed by a fill in place: a zero constant would be as large as the
+    // parameter.
+    b.setInsertionPoint(ret);
+    Value last = ml_program::GlobalLoadOp::create(b, step.getLoc(), sumType,
+                                                  accumulator);
+    Value zero = fusedElementwise(
+        b, step.getLoc(), {last}, [&](OpBuilder &b, Location loc, ValueRange) {
+          return arith::ConstantOp::create(
+                     b, loc, b.getZeroAttr(getElementTypeOrSelf(last)))
+              .getResult();
+        });
+    ml_program::GlobalStoreOp::create(b, step.getLoc(), accumulator, zero);
+  }
+  for (auto coefficient : llvm::to_vector(step.getOps<AdaptiveAuxCoeffOp>())) {
+    coefficient.getDroppedMutable().assign(sumDrops(b, coefficient));
+    coefficient.setAssignments(coefficient.getAssignments() * microBatches);
+    b.setInsertionPoint(ret);
+    auto type = cast<RankedTensorType>(coefficient.getDropped().getType());
+    Value zero = arith::ConstantOp::create(
+        b, step.getLoc(),
+        DenseElementsAttr::get(type, b.getZeroAttr(type.getElementType())));
+    ml_program::GlobalStoreOp::create(
+        b, step.getLoc(), accumulatorOf(coefficient.getAlpha()), zero);
+  }
 }
 
 void AccumulateGradientsPass::runOnOperation() {
@@ -178,104 +239,41 @@ void AccumulateGradientsPass::runOnOperation() {
   }
   if (microBatches == 1)
     return;
-  auto function = module.lookupSymbol<func::FuncOp>(functionName);
+  auto step = module.lookupSymbol<func::FuncOp>(functionName);
   SmallVector<AdamWOp> updates;
-  if (function)
-    updates = llvm::to_vector(function.getOps<AdamWOp>());
+  if (step)
+    updates = llvm::to_vector(step.getOps<AdamWOp>());
   if (updates.empty()) {
     module.emitError() << "moe-accumulate-gradients: no moe.adamw in @"
                        << functionName << " (run moe-optimizer first)";
     return signalPassFailure();
   }
-  if (Operation *existing = module.lookupSymbol(kMicroStepName)) {
-    existing->emitError() << "moe-accumulate-gradients: @" << kMicroStepName
+  StringRef microStepName(moert::kMicroStepFunction);
+  if (Operation *existing = module.lookupSymbol(microStepName)) {
+    existing->emitError() << "moe-accumulate-gradients: @" << microStepName
                           << " already exists (was the pass applied twice?)";
     return signalPassFailure();
   }
+  for (AdamWOp update : updates)
+    if (failed(declareAccumulator(update, update.getParam(),
+                                  moert::kGradientSumSuffix,
+                                  localPart(update.getGrad()).getType())))
+      return signalPassFailure();
+  for (auto coefficient : step.getOps<AdaptiveAuxCoeffOp>())
+    if (failed(declareAccumulator(coefficient, coefficient.getAlpha(),
+                                  moert::kDropSumSuffix,
+                                  coefficient.getDropped().getType())))
+      return signalPassFailure();
   recordTrainingSettings(*this, module);
   module->setAttr(kMicroBatchesAttrName,
                   IntegerAttr::get(IntegerType::get(&getContext(), 64),
                                    microBatches.getValue()));
 
-  // The accumulators, beside what they serve.
-  // Accumulators beside what they serve, each named by it.
-  auto declare = [&](Operation *op, Value served, StringRef suffix,
-                     Value like) {
-    ml_program::GlobalOp global = globalOf(served);
-    if (!global) {
-      op->emitError("moe-accumulate-gradients: this update's state is not a "
-                    "global's value");
-      return false;
-    }
-    std::string name = (global.getSymName() + suffix).str();
-    if (Operation *existing = module.lookupSymbol(name)) {
-      existing->emitError()
-          << "moe-accumulate-gradients: @" << name << " already exists";
-      return false;
-    }
-    accumulators[global] = declareAccumulator(
-        global, name, cast<RankedTensorType>(like.getType()));
-    return true;
-  };
-  for (AdamWOp adamw : updates)
-    if (!declare(adamw, adamw.getParam(), ".grad_accum", adamw.getGrad()))
-      return signalPassFailure();
-  auto coefficients = llvm::to_vector(function.getOps<AdaptiveAuxCoeffOp>());
-  for (AdaptiveAuxCoeffOp coefficient : coefficients)
-    if (!declare(coefficient, coefficient.getAlpha(), ".dropped_accum",
-                 coefficient.getDropped()))
-      return signalPassFailure();
-
-  auto micro = cast<func::FuncOp>(function->clone());
-  micro.setName(kMicroStepName);
-  module.getBody()->getOperations().insert(Block::iterator(function), micro);
+  auto micro = cast<func::FuncOp>(step->clone());
+  micro.setName(microStepName);
+  module.getBody()->getOperations().insert(Block::iterator(step), micro);
   makeMicroStep(micro);
-
-  // The step: the last micro-batch's gradients join the sums, from which
-  // the norm and the updates read; the drops of all micro-batches drive
-  // the coefficients. Then every accumulator is zero for the next step.
-  OpBuilder b(&getContext());
-  auto ret = cast<func::ReturnOp>(function.getBody().front().getTerminator());
-  for (AdamWOp adamw : updates) {
-    Value gradient = adamw.getGrad();
-    FlatSymbolRefAttr accumulator =
-        accumulators.lookup(globalOf(adamw.getParam()));
-    b.setInsertionPointAfterValue(gradient);
-    accumulate(b, gradient, accumulator, /*last=*/true);
-    Location loc = gradient.getLoc();
-    Value sum = ml_program::GlobalLoadOp::create(b, loc, gradient.getType(),
-                                                 accumulator);
-    gradient.replaceUsesWithIf(sum, [&](OpOperand &use) {
-      return isa<AdamWOp, GlobalNormOp>(use.getOwner());
-    });
-    b.setInsertionPoint(ret);
-    Value zero = fusedElementwise(
-        b, loc,
-        {ml_program::GlobalLoadOp::create(b, loc, sum.getType(), accumulator)},
-        [&](OpBuilder &b, Location loc, ValueRange) {
-          return arith::ConstantOp::create(
-                     b, loc, b.getZeroAttr(getElementTypeOrSelf(sum)))
-              .getResult();
-        });
-    ml_program::GlobalStoreOp::create(b, loc, accumulator, zero);
-  }
-  for (AdaptiveAuxCoeffOp coefficient : coefficients) {
-    FlatSymbolRefAttr dropped =
-        accumulators.lookup(globalOf(coefficient.getAlpha()));
-    Location loc = coefficient.getLoc();
-    auto type = cast<RankedTensorType>(coefficient.getDropped().getType());
-    b.setInsertionPoint(coefficient);
-    Value sum = arith::AddIOp::create(
-        b, loc, ml_program::GlobalLoadOp::create(b, loc, type, dropped),
-        coefficient.getDropped());
-    coefficient.getDroppedMutable().assign(sum);
-    coefficient.setAssignments(coefficient.getAssignments() * microBatches);
-    b.setInsertionPoint(ret);
-    Value zero = arith::ConstantOp::create(
-        b, loc,
-        DenseElementsAttr::get(type, b.getZeroAttr(type.getElementType())));
-    ml_program::GlobalStoreOp::create(b, loc, dropped, zero);
-  }
+  updateFromSums(step);
 }
 
 } // namespace

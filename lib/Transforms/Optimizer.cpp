@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Transforms/Passes.h"
+#include "moe/Transforms/StateGlobals.h"
 #include "moe/Transforms/TrainingSettings.h"
 #include "moert/StateNames.h"
 
@@ -28,12 +29,6 @@ struct OptimizerPass : moe::impl::OptimizerBase<OptimizerPass> {
   void runOnOperation() override;
 
 private:
-  /// Declares a state global initialized to `value`, before `anchor`,
-  /// sharded like `like` (a parameter) when given.
-  FlatSymbolRefAttr declareState(OpBuilder &b, Operation *anchor,
-                                 StringRef name, RankedTensorType type,
-                                 double value,
-                                 ml_program::GlobalOp like = nullptr);
   /// The global gradient norm. In an SPMD program each rank holds the
   /// replicated parameters' gradients whole and its part of the sharded
   /// ones': the ranks' norms of their parts are gathered and count with
@@ -43,24 +38,6 @@ private:
                      RankedTensorType scalarType);
   bool decays(ml_program::GlobalOp global) const;
 };
-
-FlatSymbolRefAttr OptimizerPass::declareState(OpBuilder &b, Operation *anchor,
-                                              StringRef name,
-                                              RankedTensorType type,
-                                              double value,
-                                              ml_program::GlobalOp like) {
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPoint(anchor);
-  auto global = ml_program::GlobalOp::create(
-      b, anchor->getLoc(), b.getStringAttr(name), TypeAttr::get(type),
-      b.getUnitAttr(), /*value=*/nullptr, b.getStringAttr("private"));
-  global->setAttr(
-      kInitAttrName,
-      InitAttr::get(b.getContext(), InitKind::constant, APFloat(value)));
-  if (like && like->hasAttr(kShardedAttrName))
-    global->setAttr(kShardedAttrName, like->getAttr(kShardedAttrName));
-  return FlatSymbolRefAttr::get(global.getSymNameAttr());
-}
 
 Value OptimizerPass::gradientNorm(
     OpBuilder &b, Location loc, func::FuncOp function,
@@ -138,10 +115,19 @@ void OptimizerPass::runOnOperation() {
 
   OpBuilder b(ret);
   Location loc = function.getLoc();
+  // The state, zero at first, goes before the first function.
   Operation *firstFunction = *module.getOps<func::FuncOp>().begin();
+  OpBuilder stateBuilder(firstFunction);
+  auto declareState = [&](StringRef name, RankedTensorType type,
+                          ml_program::GlobalOp like) {
+    return FlatSymbolRefAttr::get(declareStateGlobal(stateBuilder,
+                                                     firstFunction->getLoc(),
+                                                     name, type, 0.0, like)
+                                      .getSymNameAttr());
+  };
   auto stepType = RankedTensorType::get({}, b.getI64Type());
-  FlatSymbolRefAttr stepRef = declareState(
-      b, firstFunction, StringRef(moert::kOptimizerStepGlobal), stepType, 0.0);
+  FlatSymbolRefAttr stepRef =
+      declareState(moert::kOptimizerStepGlobal, stepType, nullptr);
   Value step = ml_program::GlobalLoadOp::create(b, loc, stepType, stepRef);
   Type elementType = cast<RankedTensorType>(parameters.front().second.getType())
                          .getElementType();
@@ -161,11 +147,9 @@ void OptimizerPass::runOnOperation() {
     FlatSymbolRefAttr paramRef =
         FlatSymbolRefAttr::get(global.getSymNameAttr());
     FlatSymbolRefAttr avgRef = declareState(
-        b, firstFunction, (name + StringRef(moert::kFirstMomentSuffix)).str(),
-        type, 0.0, global);
+        (name + StringRef(moert::kFirstMomentSuffix)).str(), type, global);
     FlatSymbolRefAttr avgSqRef = declareState(
-        b, firstFunction, (name + StringRef(moert::kSecondMomentSuffix)).str(),
-        type, 0.0, global);
+        (name + StringRef(moert::kSecondMomentSuffix)).str(), type, global);
     auto load = [&](FlatSymbolRefAttr ref) -> Value {
       return ml_program::GlobalLoadOp::create(b, loc, type, ref);
     };

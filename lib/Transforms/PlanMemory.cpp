@@ -125,6 +125,7 @@ FunctionPlan planFunction(func::FuncOp function, int64_t alignment) {
     SmallVector<StringRef> targets = inPlaceGlobals(&op);
     if (targets.empty())
       continue;
+    // Its users are its stores (inPlaceGlobals).
     int64_t lastStore = 0;
     for (Operation *store : op.getUsers())
       lastStore = std::max(lastStore, position[store]);

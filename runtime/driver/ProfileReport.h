@@ -48,7 +48,7 @@ private:
   int64_t steps() const;
   double seconds() const;
 
-  /// The functions' names, joined by '+'.
+  /// The functions' names, joined by " + ".
   std::string name;
   std::vector<const moe_profile_site *> sites;
   int64_t stepsRecorded = 0;

@@ -110,8 +110,9 @@ void printLayerMetrics(const nlohmann::json &line) {
     if (auto load = metrics.find("expert_load");
         load != metrics.end() && load->second.is_array()) {
       fmt::print(" | load");
+      // A mean over micro-batches is shown rounded.
       for (const nlohmann::json &tokens : load->second)
-        fmt::print(" {}", tokens.get<int64_t>());
+        fmt::print(" {:.0f}", tokens.get<double>());
     }
     fmt::print("\n");
   }

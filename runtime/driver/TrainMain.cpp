@@ -18,6 +18,7 @@
 #include "moert/Files.h"
 #include "moert/MicroBatches.h"
 #include "moert/ModelState.h"
+#include "moert/StateNames.h"
 #include "moert/TokenData.h"
 
 #include <fmt/core.h>
@@ -277,7 +278,8 @@ int run(int argc, char **argv) {
   // Gradient accumulation: micro_batches - 1 micro steps before each step.
   int64_t microBatches = std::max<int64_t>(model.micro_batches, 1);
   const moe_function *microStepFn =
-      microBatches > 1 ? &requireFunction(model, "train_micro_step") : nullptr;
+      microBatches > 1 ? &requireFunction(model, moert::kMicroStepFunction)
+                       : nullptr;
   int64_t batch = trainStep.inputs[0].shape[0];
   int64_t seqLen = trainStep.inputs[0].shape[1];
 

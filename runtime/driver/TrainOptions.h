@@ -39,7 +39,7 @@ struct TrainOptions {
   /// The options on the command line, by name ("seed"), defaults aside.
   std::set<std::string> given;
 
-  bool isGiven(const std::string &name) const { return given.count(name); }
+  bool isGiven(const std::string &name) const { return given.count(name) > 0; }
 };
 
 /// Parses the command line; prints the usage and exits on --help, throws

@@ -230,7 +230,9 @@ def graph_replay(case, binary, steps):
 # half its initial scale, which turns f32 summation-order differences
 # into up to 2.2e-4 between the C++ target and the interpreter (Skywork, 5
 # steps); at 1e-3 they stay under 1e-5, and a wrong gradient still moves
-# the Adam moments far past the tolerance.
+# the Adam moments far past the tolerance. Then the same for gradient
+# accumulation (2 micro-batches a step: the fused loops that update the
+# sums in place, and the micro step's own graph).
 F32_OPTIMIZER = "lr=1e-3 warmup-steps=1 decay-steps=10"
 ADAPTIVE = "xi=1.0 initial-alpha=0.001"
 
@@ -251,12 +253,22 @@ def prepare_train_step(case):
     case.compile("skywork.json", "--batch-size", 2, "--seq-len", 32,
                  "--adaptive-aux=" + ADAPTIVE, "--optimizer", F32_OPTIMIZER,
                  "-o", "skywork-bin")
+    reference(case, "skywork.json",
+              ["--moe-fuse-router", "--moe-autodiff",
+               "--moe-adaptive-aux=" + ADAPTIVE,
+               "--moe-optimizer=" + F32_OPTIMIZER,
+               "--moe-accumulate-gradients=micro-batches=2"], 3, "micro.")
+    case.compile("skywork.json", "--batch-size", 2, "--seq-len", 32,
+                 "--adaptive-aux=" + ADAPTIVE, "--optimizer", F32_OPTIMIZER,
+                 "--micro-batches", 2, "-o", "micro-bin")
 
 
 def check_train_step(case):
     compare(case, 3, "train-bin", "", 1e-4)
     compare(case, 5, "skywork-bin", "skywork.", 1e-4)
+    compare(case, 3, "micro-bin", "micro.", 1e-4)
     graph_replay(case, "train-bin", 5)
+    graph_replay(case, "micro-bin", 4)
 
 
 # train-step-bf16: the compiled CUDA bf16 mixed-precision train step

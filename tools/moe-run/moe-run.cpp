@@ -20,6 +20,7 @@
 #include "moert/Files.h"
 #include "moert/MicroBatches.h"
 #include "moert/Safetensors.h"
+#include "moert/StateNames.h"
 #include "moert/TokenData.h"
 #include "moert/WeightSource.h"
 
@@ -285,13 +286,13 @@ int train(moe::Evaluator &evaluator, func::FuncOp func, ArgumentSource &source,
   auto module = func->getParentOfType<ModuleOp>();
   auto microBatches =
       module->getAttrOfType<IntegerAttr>(moe::kMicroBatchesAttrName);
-  auto microStep = module.lookupSymbol<func::FuncOp>("train_micro_step");
+  auto microStep = module.lookupSymbol<func::FuncOp>(moert::kMicroStepFunction);
   int64_t calls = 1;
   if (microBatches && func.getSymName() == "train_step") {
     if (!microStep) {
       llvm::errs() << "moe-run: error: " << modelPath << " has "
-                   << moe::kMicroBatchesAttrName
-                   << " but no function @train_micro_step\n";
+                   << moe::kMicroBatchesAttrName << " but no function @"
+                   << moert::kMicroStepFunction << "\n";
       return 1;
     }
     calls = microBatches.getInt();
@@ -443,6 +444,14 @@ int run(MLIRContext &context) {
   if (!metricsPath.empty() && steps == 0)
     moert::fail("option --metrics: metrics are written per training step: "
                 "give --steps");
+  // Called alone, the train step of a split model would update from one
+  // micro-batch's share of the sums.
+  if (auto microBatches =
+          (*module)->getAttrOfType<IntegerAttr>(moe::kMicroBatchesAttrName);
+      microBatches && entry == "train_step" && steps == 0 && !gradCheck)
+    moert::fail("option --entry train_step: the model sums {} micro-batches "
+                "a step: give --steps, which runs @{} on all but the last",
+                microBatches.getInt(), moert::kMicroStepFunction);
   if (!metricsPath.empty())
     moert::requireAppendableMetrics(metricsPath);
   // Output files are checked before the run, which may take long.

@@ -77,7 +77,6 @@ public:
     this->communicator = communicator;
   }
 
-  const llvm::StringMap<ref::Tensor> &getGlobals() const { return globals; }
   /// The value of global `name`, which must exist, for callers that perturb
   /// it (gradient checks).
   ref::Tensor &getGlobal(llvm::StringRef name) {

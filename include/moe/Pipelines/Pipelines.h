@@ -17,7 +17,8 @@ namespace mlir::moe {
 
 /// --moe-train-pipeline: a model's @forward to a complete @train_step
 /// (expert parallelism, gate normalization, router fusion, autodiff, mixed
-/// precision, adaptive aux coefficients, AdamW). The optimizer's,
+/// precision, adaptive aux coefficients, AdamW, gradient accumulation over
+/// micro-batches). The optimizer's,
 /// moe-adaptive-aux's and `weight-copies` keep their passes' option names.
 struct TrainPipelineOptions : public PassPipelineOptions<TrainPipelineOptions> {
   PassOptions::Option<int64_t> expertParallel{

@@ -361,15 +361,17 @@ def AccumulateGradients : Pass<"moe-accumulate-gradients",
     `micro-batches` batches, whose activations are live one batch at a time.
     Runs on a complete train step (`function`, after moe-optimizer) and adds
     `@train_micro_step`, its forward and backward without any state update:
-    it adds each gradient, scaled by 1/micro-batches, to an accumulator (a
-    global `<parameter>.grad_accum`). A host calls it on micro-batches 1 to
-    N-1, then the train step on micro-batch N, which adds its own gradients
-    the same way and updates the parameters from the sums, then zeroes them.
-    An adaptive aux-loss coefficient (moe-adaptive-aux) follows the drops of
-    all N micro-batches (`<coefficient>.dropped_accum`). Accumulators are
-    `moe.transient`: zero between steps, not checkpointed. The module gets
-    `moe.micro_batches`. The step's loss and metrics are a micro-batch's;
-    a host reports their mean over the step. 1 leaves the module as it is.
+    it adds each gradient to an accumulator (a global
+    `<parameter>.grad_accum`). A host calls it on micro-batches 1 to N-1,
+    then the train step on micro-batch N, which adds its own gradients,
+    divides the sums by N, updates the parameters from them and zeroes
+    them. In an SPMD program a replicated parameter's accumulator holds the
+    rank's part, summed over the ranks once a step. An adaptive aux-loss
+    coefficient (moe-adaptive-aux) follows the drops of all N micro-batches
+    (`<coefficient>.dropped_accum`). Accumulators are `moe.transient`: zero
+    between steps, not checkpointed. The module gets `moe.micro_batches`.
+    The step's loss and metrics are a micro-batch's; a host reports their
+    mean over the step. 1 leaves the module as it is.
   }];
   let options = [
     Option<"functionName", "function", "std::string", "\"train_step\"",

@@ -81,7 +81,8 @@ public:
 
   void emitElementwiseLoop(raw_ostream &os, raw_ostream &, int64_t count,
                            ArrayRef<std::string> inputs, StringRef output,
-                           const ElementBody &body, bool) const override {
+                           const ElementBody &body,
+                           bool /*inPlace*/) const override {
     os << "#pragma omp parallel for simd schedule(static)\n"
        << "  for (int64_t i = 0; i < " << count << "; ++i) {\n"
        << body("i", inputs, output) << "  }\n";

@@ -152,14 +152,14 @@ public:
                            bool inPlace) const override {
     std::string kernel = ("fused_" + output).str();
     // In place, the output and the first input are one buffer.
-    StringRef restrict = inPlace ? "" : "__restrict__ ";
+    StringRef restrictQualifier = inPlace ? "" : "__restrict__ ";
     SmallVector<std::string> parameters, inputNames;
     for (size_t i = 0; i < inputs.size(); ++i) {
       inputNames.push_back(llvm::formatv("in{0}", i).str());
       parameters.push_back(
-          ("const float *" + restrict + inputNames.back()).str());
+          ("const float *" + restrictQualifier + inputNames.back()).str());
     }
-    parameters.push_back(("float *" + restrict + "out").str());
+    parameters.push_back(("float *" + restrictQualifier + "out").str());
     statics << "__global__ void " << kernel << "("
             << llvm::join(parameters, ", ") << ") {\n"
             << "  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + "

@@ -3,7 +3,8 @@
 // A model compiled with micro-batches (moe-accumulate-gradients) reports
 // its loss and metrics per micro-batch; the training binaries and moe-run
 // report the step's as their means, so that a step of N micro-batches of B
-// sequences reads like a step of N x B sequences.
+// sequences reads like a step of N x B sequences (the loss exactly so, as
+// every micro-batch counts the same number of targets).
 //
 //===----------------------------------------------------------------------===//
 

@@ -1,15 +1,16 @@
 /*===- ModelAbi.h - the C ABI of a compiled model ----------------*- C -*-===*\
 |*                                                                            *|
-|* What moe-translate --emit=cpp generates and the training driver (and any  *|
-|* other host) uses: a description of the model's globals (parameters and    *|
-|* training state, laid out in one state region) and of its functions        *|
-|* (train_step, forward, logits), each called with the state, a scratch      *|
-|* arena of the function's planned size, and its inputs and outputs in the   *|
-|* order of the descriptors. Everything is plain C data; the functions are   *|
-|* C++ and report bad input (e.g. a token id out of range) by throwing       *|
-|* moert::Error. The state, the arenas, the inputs and the outputs live in  *|
-|* the memory of the model's target (moe_target), which a host reaches only  *|
-|* through the target's functions; on the CPU target that is host memory.   *|
+|* What moe-translate --emit=cpp generates and the training driver (and any   *|
+|* other host) uses: a description of the model's globals (parameters and     *|
+|* training state, laid out in one state region) and of its functions         *|
+|* (train_step, train_micro_step, forward, logits), each called with the      *|
+|* state, a scratch arena of the function's planned size, and its inputs and  *|
+|* outputs in the order of the descriptors. Everything is plain C data; the   *|
+|* functions are C++ and report bad input (e.g. a token id out of range) by   *|
+|* throwing moert::Error. The state, the arenas, the inputs and the outputs   *|
+|* live in the memory of the model's target (moe_target), which a host        *|
+|* reaches only through the target's functions; on the CPU target that is     *|
+|* host memory.                                                               *|
 |*                                                                            *|
 \*===----------------------------------------------------------------------===*/
 

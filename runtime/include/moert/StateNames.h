@@ -1,7 +1,8 @@
-//===- StateNames.h - names of the training state globals -------*- C++ -*-===//
+//===- StateNames.h - names of the training state ---------------*- C++ -*-===//
 //
-// moe-optimizer adds these globals beside the weights; checkpoints carry
-// them, and readers of weights recognize them.
+// moe-optimizer and moe-accumulate-gradients add these globals and
+// functions beside the model's; checkpoints carry the optimizer's globals,
+// readers of weights recognize them, and hosts call the functions.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,6 +19,13 @@ inline constexpr std::string_view kOptimizerStepGlobal = "optimizer.step";
 /// NAME.exp_avg_sq.
 inline constexpr std::string_view kFirstMomentSuffix = ".exp_avg";
 inline constexpr std::string_view kSecondMomentSuffix = ".exp_avg_sq";
+/// The gradient accumulator of the trainable global NAME, and the drop
+/// count accumulator of the adaptive coefficient NAME (transient globals).
+inline constexpr std::string_view kGradientSumSuffix = ".grad_accum";
+inline constexpr std::string_view kDropSumSuffix = ".dropped_accum";
+/// The function a host calls on each micro-batch of a step but the last,
+/// which goes to the train step.
+inline constexpr std::string_view kMicroStepFunction = "train_micro_step";
 
 } // namespace moert
 

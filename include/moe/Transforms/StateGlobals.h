@@ -1,0 +1,28 @@
+//===- StateGlobals.h - training state that passes add -----------*- C++
+//-*-===//
+//
+// The optimizer's moments and step count and the gradient accumulators are
+// globals beside the weights, declared the same way: mutable, private,
+// with a constant initializer, and split over the ranks like the parameter
+// they serve.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_TRANSFORMS_STATEGLOBALS_H
+#define MOE_TRANSFORMS_STATEGLOBALS_H
+
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/IR/Builders.h"
+
+namespace mlir::moe {
+
+/// Declares global `name` of `type` at `b`'s insertion point, initialized
+/// to the constant `value` and sharded like `like` (a parameter, or null).
+ml_program::GlobalOp declareStateGlobal(OpBuilder &b, Location loc,
+                                        StringRef name, RankedTensorType type,
+                                        double value,
+                                        ml_program::GlobalOp like);
+
+} // namespace mlir::moe
+
+#endif // MOE_TRANSFORMS_STATEGLOBALS_H
