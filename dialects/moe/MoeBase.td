@@ -44,6 +44,15 @@ def Moe_AuxLossKind : I32EnumAttr<"AuxLossKind",
   let cppNamespace = "::mlir::moe";
 }
 
+def Moe_LrDecay : I32EnumAttr<"LrDecay",
+    "how the learning rate falls after warmup", [
+      I32EnumAttrCase<"cosine", 0>,
+      I32EnumAttrCase<"linear", 1>,
+      I32EnumAttrCase<"constant", 2>
+    ]> {
+  let cppNamespace = "::mlir::moe";
+}
+
 def Moe_InitKind : I32EnumAttr<"InitKind", "parameter initializer", [
       I32EnumAttrCase<"normal", 0>,
       I32EnumAttrCase<"constant", 1>

@@ -13,26 +13,34 @@ class Moe_OptimizerOp<string mnemonic, list<Trait> traits = []>
     : Moe_Op<mnemonic, !listconcat([Moe_OptimizerStep], traits)>;
 
 def Moe_LrScheduleOp : Moe_OptimizerOp<"lr_schedule"> {
-  let summary = "linear warmup, then cosine decay to a minimum learning rate";
+  let summary = "linear warmup, then a decay to a minimum learning rate";
   let description = [{
-    For the 0-based optimizer `step` (nanoGPT's schedule):
+    For the 0-based optimizer `step` (nanoGPT's schedule with the default
+    `cosine` decay; Megatron-LM's `--lr-decay-style` with the others):
     - `step < warmup_steps`: `max_lr * (step + 1) / (warmup_steps + 1)`;
+    - `decay = constant`: `max_lr` from then on;
     - `step > decay_steps`: `min_lr`;
     - otherwise, with `r = (step - warmup_steps) / (decay_steps - warmup_steps)`:
-      `min_lr + 0.5 * (1 + cos(pi * r)) * (max_lr - min_lr)`.
+      `min_lr + 0.5 * (1 + cos(pi * r)) * (max_lr - min_lr)` (`cosine`) or
+      `min_lr + (1 - r) * (max_lr - min_lr)` (`linear`).
 
     ```mlir
     %lr = moe.lr_schedule %step max_lr = 1.0e-03 min_lr = 1.0e-04 warmup_steps = 100
         decay_steps = 2000 : tensor<i64> -> tensor<f32>
+    %lr2 = moe.lr_schedule %step decay = linear max_lr = 1.0e-03 min_lr = 1.0e-04
+        warmup_steps = 100 decay_steps = 2000 : tensor<i64> -> tensor<f32>
     ```
   }];
-  let arguments = (ins Moe_CountScalar:$step, F64Attr:$max_lr, F64Attr:$min_lr,
+  let arguments = (ins Moe_CountScalar:$step,
+                       DefaultValuedAttr<Moe_LrDecay,
+                                         "::mlir::moe::LrDecay::cosine">:$decay,
+                       F64Attr:$max_lr, F64Attr:$min_lr,
                        I64Attr:$warmup_steps, I64Attr:$decay_steps);
   let results = (outs Moe_FloatScalar:$lr);
   let assemblyFormat = [{
-    $step `max_lr` `=` $max_lr `min_lr` `=` $min_lr `warmup_steps` `=`
-    $warmup_steps `decay_steps` `=` $decay_steps attr-dict `:` type($step)
-    `->` type($lr)
+    $step (`decay` `=` $decay^)? `max_lr` `=` $max_lr `min_lr` `=` $min_lr
+    `warmup_steps` `=` $warmup_steps `decay_steps` `=` $decay_steps attr-dict
+    `:` type($step) `->` type($lr)
   }];
 }
 

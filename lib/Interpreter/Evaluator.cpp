@@ -45,6 +45,18 @@ std::optional<double> normLambdaOf(FloatAttr lambda) {
   return std::nullopt;
 }
 
+moert::LrDecay lrDecayOf(mlir::moe::LrDecay decay) {
+  switch (decay) {
+  case mlir::moe::LrDecay::cosine:
+    return moert::LrDecay::Cosine;
+  case mlir::moe::LrDecay::linear:
+    return moert::LrDecay::Linear;
+  case mlir::moe::LrDecay::constant:
+    return moert::LrDecay::Constant;
+  }
+  llvm_unreachable("unknown learning-rate decay");
+}
+
 moe::ref::AuxLossKind auxLossKindOf(mlir::moe::AuxLossKind kind) {
   return kind == mlir::moe::AuxLossKind::skywork
              ? moe::ref::AuxLossKind::Skywork
@@ -536,7 +548,8 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
         .Case([&](moe::LrScheduleOp o) {
           moe::ref::LrSchedule schedule{
               o.getMaxLr().convertToDouble(), o.getMinLr().convertToDouble(),
-              o.getWarmupStepsAttr().getInt(), o.getDecayStepsAttr().getInt()};
+              o.getWarmupStepsAttr().getInt(), o.getDecayStepsAttr().getInt(),
+              lrDecayOf(o.getDecay())};
           set(o, moe::ref::lrSchedule(get(o.getStep()), schedule,
                                       dtypeOfValue(o.getLr())));
           return success();

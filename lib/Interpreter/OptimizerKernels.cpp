@@ -9,8 +9,8 @@
 using namespace mlir::moe::ref;
 
 double mlir::moe::ref::LrSchedule::at(int64_t step) const {
-  return moert::rows::learningRate(step, maxLr, minLr, warmupSteps,
-                                   decaySteps);
+  return moert::rows::learningRate(step, maxLr, minLr, warmupSteps, decaySteps,
+                                   decay);
 }
 
 Tensor mlir::moe::ref::lrSchedule(const Tensor &step,

@@ -44,6 +44,7 @@ void moe::buildTrainPipeline(OpPassManager &pm,
   optimizer.minLr = options.minLr;
   optimizer.warmupSteps = options.warmupSteps;
   optimizer.decaySteps = options.decaySteps;
+  optimizer.lrDecay = options.lrDecay;
   optimizer.beta1 = options.beta1;
   optimizer.beta2 = options.beta2;
   optimizer.epsilon = options.eps;

@@ -111,6 +111,18 @@ KernelArg countedTargets(std::optional<int64_t> ignoreIndex) {
                         .str());
 }
 
+KernelArg lrDecay(LrDecay decay) {
+  switch (decay) {
+  case LrDecay::cosine:
+    return expression("LrDecay::Cosine");
+  case LrDecay::linear:
+    return expression("LrDecay::Linear");
+  case LrDecay::constant:
+    return expression("LrDecay::Constant");
+  }
+  llvm_unreachable("unknown learning-rate decay");
+}
+
 KernelArg auxKind(AuxLossKind kind) {
   return expression(kind == AuxLossKind::skywork ? "AuxLossKind::Skywork"
                                                  : "AuxLossKind::Switch");
@@ -432,7 +444,8 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
         return call("lrSchedule",
                     {scalar(o.getStep()), real(o.getMaxLr()),
                      real(o.getMinLr()), size(o.getWarmupStepsAttr().getInt()),
-                     size(o.getDecayStepsAttr().getInt())},
+                     size(o.getDecayStepsAttr().getInt()),
+                     lrDecay(o.getDecay())},
                     o.getResult());
       })
       .Case([&](PooledAuxLossOp o) {

@@ -132,10 +132,16 @@ void OptimizerPass::runOnOperation() {
   Type elementType = cast<RankedTensorType>(parameters.front().second.getType())
                          .getElementType();
   auto scalarType = RankedTensorType::get({}, elementType);
+  std::optional<LrDecay> decay = symbolizeLrDecay(lrDecay);
+  if (!decay) {
+    module.emitError() << "moe-optimizer: unknown lr-decay '" << lrDecay
+                       << "' (known: cosine, linear, constant)";
+    return signalPassFailure();
+  }
   Value lr = LrScheduleOp::create(
-      b, loc, scalarType, step, b.getF64FloatAttr(maxLr),
-      b.getF64FloatAttr(minLr), b.getI64IntegerAttr(warmupSteps),
-      b.getI64IntegerAttr(decaySteps));
+      b, loc, scalarType, step, LrDecayAttr::get(b.getContext(), *decay),
+      b.getF64FloatAttr(maxLr), b.getF64FloatAttr(minLr),
+      b.getI64IntegerAttr(warmupSteps), b.getI64IntegerAttr(decaySteps));
   Value gradNorm = gradientNorm(b, loc, function, parameters, scalarType);
   if (!gradNorm)
     return signalPassFailure();

@@ -13,9 +13,10 @@
 #include <vector>
 
 float moert::cpu::lrSchedule(int64_t step, double maxLr, double minLr,
-                             int64_t warmupSteps, int64_t decaySteps) {
-  return static_cast<float>(
-      moert::rows::learningRate(step, maxLr, minLr, warmupSteps, decaySteps));
+                             int64_t warmupSteps, int64_t decaySteps,
+                             LrDecay decay) {
+  return static_cast<float>(moert::rows::learningRate(
+      step, maxLr, minLr, warmupSteps, decaySteps, decay));
 }
 
 void moert::cpu::addInt64(const int64_t *a, const int64_t *b, int64_t count,

@@ -46,9 +46,10 @@ __device__ double blockSum(double value) {
 
 __global__ void lrScheduleKernel(const int64_t *step, double maxLr,
                                  double minLr, int64_t warmupSteps,
-                                 int64_t decaySteps, float *result) {
-  *result = static_cast<float>(
-      moert::rows::learningRate(*step, maxLr, minLr, warmupSteps, decaySteps));
+                                 int64_t decaySteps, moert::LrDecay decay,
+                                 float *result) {
+  *result = static_cast<float>(moert::rows::learningRate(
+      *step, maxLr, minLr, warmupSteps, decaySteps, decay));
 }
 
 /// partial[(first + y) * kNormBlocks + x]: block x's sum of squares of
@@ -115,9 +116,9 @@ __global__ void adamwKernel(const float *param, const float *grad,
 
 void moert::cuda::lrSchedule(const int64_t *step, double maxLr, double minLr,
                              int64_t warmupSteps, int64_t decaySteps,
-                             float *result) {
+                             LrDecay decay, float *result) {
   lrScheduleKernel<<<1, 1, 0, stream()>>>(step, maxLr, minLr, warmupSteps,
-                                          decaySteps, result);
+                                          decaySteps, decay, result);
   checkLaunch("moert::cuda::lrSchedule");
 }
 

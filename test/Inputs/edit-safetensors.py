@@ -7,7 +7,8 @@ usage: edit-safetensors.py IN OUT EDIT...
   set=NAME:INDEX:VALUE          overwrite element INDEX of tensor NAME
   moe.KEY=JSON                  set KEY of the JSON in the "moe" metadata
   moe.KEY=@FILE                 the same with the JSON in FILE
-  header-length=DELTA           write a header length DELTA bytes off
+  header-length=DELTA           write a header length DELTA bytes off (a
+                                shorter one still holds the whole JSON)
 Written independently of the project's writer, to test its reader.
 """
 import json
@@ -60,6 +61,11 @@ for name in header:
 if metadata:
     header["__metadata__"] = metadata
 text = json.dumps(header).encode()
-text += b" " * ((8 - len(text) % 8) % 8)
+padding = (8 - len(text) % 8) % 8
+# A short length cuts into the padding, not the JSON: what is wrong is then
+# only where the data starts.
+while padding < -length_delta:
+    padding += 8
+text += b" " * padding
 with open(sys.argv[2], "wb") as out:
     out.write(struct.pack("<Q", len(text) + length_delta) + text + out_data)

@@ -1,6 +1,9 @@
 // RUN: moe-opt %s --moe-autodiff --moe-optimizer="lr=0.01 min-lr=0.001 warmup-steps=10 decay-steps=100 weight-decay=0.1 max-grad-norm=0.5 no-decay=embed" | FileCheck %s
 // RUN: not moe-opt %s --moe-autodiff --moe-optimizer --moe-optimizer 2>&1 | FileCheck %s --check-prefix=TWICE
 // RUN: not moe-opt %s --moe-optimizer 2>&1 | FileCheck %s --check-prefix=NOSTEP
+// RUN: moe-opt %s --moe-autodiff --moe-optimizer="lr-decay=linear" | FileCheck %s --check-prefix=LINEAR
+// RUN: moe-opt %s --moe-autodiff --moe-optimizer="lr-decay=constant" | moe-opt | FileCheck %s --check-prefix=CONSTANT
+// RUN: not moe-opt %s --moe-autodiff --moe-optimizer="lr-decay=step" 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 
 // The optimizer state: a step counter and two moments per parameter, all
 // zero-initialized training state (no moe.trainable).
@@ -47,3 +50,9 @@ func.func @forward(%ids: tensor<2xi32>, %labels: tensor<2xi32>) -> (tensor<f32> 
   %loss = moe.cross_entropy %logits, %labels : tensor<2x4xf32>, tensor<2xi32> -> tensor<f32>
   return %loss : tensor<f32>
 }
+
+// The decay after warmup is the schedule's attribute (cosine, the default,
+// is not printed); it survives a round trip through the printer.
+// LINEAR: moe.lr_schedule %{{.*}} decay = linear max_lr = 1.000000e-03
+// CONSTANT: moe.lr_schedule %{{.*}} decay = constant max_lr = 1.000000e-03
+// UNKNOWN: error: moe-optimizer: unknown lr-decay 'step' (known: cosine, linear, constant)

@@ -16,16 +16,21 @@ namespace cpu = moert::cpu;
 namespace ref = mlir::moe::ref;
 
 TEST(CpuOptimizerKernelsTest, LrScheduleMatchesReference) {
-  ref::LrSchedule schedule{3e-4, 3e-5, 10, 100};
-  for (int64_t step : {0, 1, 5, 9, 10, 11, 50, 99, 100, 101, 1000}) {
-    float lr = cpu::lrSchedule(step, schedule.maxLr, schedule.minLr,
-                               schedule.warmupSteps, schedule.decaySteps);
-    EXPECT_NEAR(lr, schedule.at(step), 1e-7 * schedule.at(step))
-        << "step " << step;
+  for (moert::LrDecay decay : {moert::LrDecay::Cosine, moert::LrDecay::Linear,
+                               moert::LrDecay::Constant}) {
+    ref::LrSchedule schedule{3e-4, 3e-5, 10, 100, decay};
+    for (int64_t step : {0, 1, 5, 9, 10, 11, 50, 99, 100, 101, 1000}) {
+      float lr =
+          cpu::lrSchedule(step, schedule.maxLr, schedule.minLr,
+                          schedule.warmupSteps, schedule.decaySteps, decay);
+      EXPECT_NEAR(lr, schedule.at(step), 1e-7 * schedule.at(step))
+          << "step " << step << ", decay " << static_cast<int>(decay);
+    }
   }
   // No warmup.
-  ref::LrSchedule flat{1e-3, 1e-3, 0, 5};
-  EXPECT_NEAR(cpu::lrSchedule(2, 1e-3, 1e-3, 0, 5), flat.at(2), 1e-10);
+  ref::LrSchedule flat{1e-3, 1e-3, 0, 5, moert::LrDecay::Cosine};
+  EXPECT_NEAR(cpu::lrSchedule(2, 1e-3, 1e-3, 0, 5, moert::LrDecay::Cosine),
+              flat.at(2), 1e-10);
 }
 
 TEST(CpuOptimizerKernelsTest, GlobalNormMatchesReference) {

@@ -523,18 +523,20 @@ TEST_F(CudaOptimizerKernelsTest, LrScheduleMatchesCpu) {
     double maxLr, minLr;
     int64_t warmupSteps, decaySteps;
   };
-  // With warmup, and without (flat).
+  // With warmup, and without (flat); every decay.
   for (Schedule s : {Schedule{3e-4, 3e-5, 10, 100}, Schedule{1e-3, 1e-3, 0, 5}})
-    for (int64_t step : {0, 1, 2, 5, 9, 10, 11, 50, 99, 100, 101, 1000}) {
-      DeviceBuffer<int64_t> stepGpu = scalar(step);
-      DeviceBuffer<float> lrGpu(1);
-      gpu::lrSchedule(stepGpu.get(), s.maxLr, s.minLr, s.warmupSteps,
-                      s.decaySteps, lrGpu.get());
-      expectScalarClose(
-          lrGpu.value(),
-          cpu::lrSchedule(step, s.maxLr, s.minLr, s.warmupSteps, s.decaySteps),
-          "lrSchedule step " + std::to_string(step), 1e-6);
-    }
+    for (moert::LrDecay decay : {moert::LrDecay::Cosine, moert::LrDecay::Linear,
+                                 moert::LrDecay::Constant})
+      for (int64_t step : {0, 1, 2, 5, 9, 10, 11, 50, 99, 100, 101, 1000}) {
+        DeviceBuffer<int64_t> stepGpu = scalar(step);
+        DeviceBuffer<float> lrGpu(1);
+        gpu::lrSchedule(stepGpu.get(), s.maxLr, s.minLr, s.warmupSteps,
+                        s.decaySteps, decay, lrGpu.get());
+        expectScalarClose(lrGpu.value(),
+                          cpu::lrSchedule(step, s.maxLr, s.minLr, s.warmupSteps,
+                                          s.decaySteps, decay),
+                          "lrSchedule step " + std::to_string(step), 1e-6);
+      }
 }
 
 namespace {

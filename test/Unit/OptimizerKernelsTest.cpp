@@ -68,7 +68,7 @@ TEST(AdamWTest, NormBelowThresholdDoesNotClip) {
 //   step 0: 1e-3 * 1/101;  step 99: 1e-3 * 100/101;  step 100: 1e-3;
 //   step 1050 (halfway): 1e-4 + 0.5 * 9e-4 = 5.5e-4;  2000, 2001: 1e-4.
 TEST(LrScheduleTest, WarmupThenCosineToMinimum) {
-  LrSchedule schedule{1e-3, 1e-4, 100, 2000};
+  LrSchedule schedule{1e-3, 1e-4, 100, 2000, moert::LrDecay::Cosine};
   EXPECT_NEAR(schedule.at(0), 9.900990099009901e-06, 1e-18);
   EXPECT_NEAR(schedule.at(99), 0.0009900990099009901, 1e-18);
   EXPECT_NEAR(schedule.at(100), 0.001, 1e-18);
@@ -78,6 +78,22 @@ TEST(LrScheduleTest, WarmupThenCosineToMinimum) {
   Tensor lr = lrSchedule(scalar(DType::I64, 100), schedule, DType::F32);
   EXPECT_EQ(lr.dtype, DType::F32);
   EXPECT_EQ(lr.data[0], 0.001);
+}
+
+// The same warmup, then a straight line to 1e-4 (halfway: 5.5e-4 too,
+// a quarter of the way: 1e-4 + 0.75 * 9e-4), or the peak from then on.
+TEST(LrScheduleTest, LinearAndConstantDecay) {
+  LrSchedule linear{1e-3, 1e-4, 100, 2000, moert::LrDecay::Linear};
+  EXPECT_NEAR(linear.at(99), 0.0009900990099009901, 1e-18);
+  EXPECT_NEAR(linear.at(100), 0.001, 1e-18);
+  EXPECT_NEAR(linear.at(575), 0.000775, 1e-15);
+  EXPECT_NEAR(linear.at(1050), 0.00055, 1e-15);
+  EXPECT_NEAR(linear.at(2000), 0.0001, 1e-18);
+  EXPECT_NEAR(linear.at(5000), 0.0001, 1e-18);
+  LrSchedule constant{1e-3, 1e-4, 100, 2000, moert::LrDecay::Constant};
+  EXPECT_NEAR(constant.at(0), 9.900990099009901e-06, 1e-18);
+  EXPECT_EQ(constant.at(100), 0.001);
+  EXPECT_EQ(constant.at(5000), 0.001);
 }
 
 // sqrt(3^2 + 4^2 + 12^2) = 13.

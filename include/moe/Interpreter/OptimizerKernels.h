@@ -9,12 +9,14 @@
 #define MOE_INTERPRETER_OPTIMIZERKERNELS_H
 
 #include "moe/Interpreter/Tensor.h"
+#include "moert/KernelTypes.h"
 
 namespace mlir::moe::ref {
 
 struct LrSchedule {
   double maxLr, minLr;
   int64_t warmupSteps, decaySteps;
+  moert::LrDecay decay;
   /// The learning rate at 0-based optimizer step `step`.
   double at(int64_t step) const;
 };

@@ -77,6 +77,9 @@ struct TrainPipelineOptions : public PassPipelineOptions<TrainPipelineOptions> {
   PassOptions::Option<int64_t> decaySteps{
       *this, "decay-steps", llvm::cl::desc("moe-optimizer's decay-steps"),
       llvm::cl::init(OptimizerOptions().decaySteps)};
+  PassOptions::Option<std::string> lrDecay{
+      *this, "lr-decay", llvm::cl::desc("moe-optimizer's lr-decay"),
+      llvm::cl::init(OptimizerOptions().lrDecay)};
   PassOptions::Option<double> beta1{*this, "beta1",
                                     llvm::cl::desc("moe-optimizer's beta1"),
                                     llvm::cl::init(OptimizerOptions().beta1)};

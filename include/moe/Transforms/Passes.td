@@ -313,8 +313,9 @@ def Optimizer : Pass<"moe-optimizer", "::mlir::ModuleOp"> {
     output 0 the loss, then `<global>.grad` results) into a full training
     step. It adds the training state: `optimizer.step` (i64, from 0) and,
     for each parameter, `<name>.exp_avg` and `<name>.exp_avg_sq` (zeros).
-    The step computes the learning rate (linear warmup, cosine decay to
-    `min-lr`, nanoGPT's schedule), the global gradient norm, and for each
+    The step computes the learning rate (linear warmup, then `lr-decay`:
+    cosine decay to `min-lr`, nanoGPT's schedule, linear decay, or the
+    constant peak rate), the global gradient norm, and for each
     parameter one `moe.adamw` update (clipping to `max-grad-norm`, decoupled
     weight decay, bias correction), stores the new parameters, moments and
     step, and returns the loss, the gradient norm and the learning rate.
@@ -334,7 +335,9 @@ def Optimizer : Pass<"moe-optimizer", "::mlir::ModuleOp"> {
     Option<"warmupSteps", "warmup-steps", "int64_t", "100",
            "Steps of linear warmup">,
     Option<"decaySteps", "decay-steps", "int64_t", "2000",
-           "Step at which the cosine decay reaches min-lr">,
+           "Step at which the decay reaches min-lr">,
+    Option<"lrDecay", "lr-decay", "std::string", "\"cosine\"",
+           "Decay after warmup: cosine, linear or constant (max lr)">,
     Option<"beta1", "beta1", "double", "0.9", "AdamW beta1">,
     Option<"beta2", "beta2", "double", "0.95", "AdamW beta2">,
     Option<"epsilon", "eps", "double", "1e-8", "AdamW epsilon">,

@@ -29,6 +29,7 @@ using moert::AdamWConfig;
 using moert::AuxLossKind;
 using moert::CountedTargets;
 using moert::GateConfig;
+using moert::LrDecay;
 
 /// arith.truncf (f32 to bf16, to nearest even) and arith.extf (exact).
 void convert(const float *x, int64_t count, bf16 *y);
@@ -251,7 +252,7 @@ float expertSimilarity(const float *gateProj, const float *upProj,
 //===----------------------------------------------------------------------===//
 
 float lrSchedule(int64_t step, double maxLr, double minLr, int64_t warmupSteps,
-                 int64_t decaySteps);
+                 int64_t decaySteps, LrDecay decay);
 /// sqrt of the sum of squares of `count` tensors of `sizes[i]` elements.
 float globalNorm(const float *const *tensors, const int64_t *sizes,
                  int64_t count);

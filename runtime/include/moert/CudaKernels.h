@@ -40,6 +40,7 @@ using moert::AdamWConfig;
 using moert::AuxLossKind;
 using moert::CountedTargets;
 using moert::GateConfig;
+using moert::LrDecay;
 
 /// arith.truncf (f32 to bf16, to nearest even) and arith.extf (exact).
 void convert(const float *x, int64_t count, bf16 *y);
@@ -234,7 +235,8 @@ void expertSimilarity(const float *gateProj, const float *upProj,
 //===----------------------------------------------------------------------===//
 
 void lrSchedule(const int64_t *step, double maxLr, double minLr,
-                int64_t warmupSteps, int64_t decaySteps, float *result);
+                int64_t warmupSteps, int64_t decaySteps, LrDecay decay,
+                float *result);
 void globalNorm(const float *const *tensors, const int64_t *sizes,
                 int64_t count, float *result);
 void addInt64(const int64_t *a, const int64_t *b, int64_t count, int64_t *y);

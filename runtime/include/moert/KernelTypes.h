@@ -29,6 +29,9 @@ struct GateConfig {
 
 enum class AuxLossKind { Skywork, Switch };
 
+/// How the learning rate falls from its peak after warmup (moe.lr_schedule).
+enum class LrDecay { Cosine, Linear, Constant };
+
 struct AdamWConfig {
   double beta1, beta2, eps, weightDecay, maxGradNorm;
 };

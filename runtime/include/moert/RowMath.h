@@ -344,19 +344,26 @@ MOERT_HOST_DEVICE inline double ropeFrequency(int64_t i, int64_t headDim,
 }
 
 /// moe.lr_schedule: linear warmup to maxLr over warmupSteps (step s gets
-/// maxLr (s + 1) / (warmupSteps + 1)), then a cosine decay to minLr at
-/// decaySteps, minLr after it.
+/// maxLr (s + 1) / (warmupSteps + 1)), then a cosine or linear decay to
+/// minLr at decaySteps and minLr after it, or maxLr from then on
+/// (constant).
 MOERT_HOST_DEVICE inline double learningRate(int64_t step, double maxLr,
                                              double minLr, int64_t warmupSteps,
-                                             int64_t decaySteps) {
+                                             int64_t decaySteps,
+                                             LrDecay decay) {
   if (step < warmupSteps)
     return maxLr * static_cast<double>(step + 1) /
            static_cast<double>(warmupSteps + 1);
+  if (decay == LrDecay::Constant)
+    return maxLr;
   if (step > decaySteps)
     return minLr;
   double ratio = static_cast<double>(step - warmupSteps) /
                  static_cast<double>(decaySteps - warmupSteps);
-  return minLr + 0.5 * (1.0 + std::cos(M_PI * ratio)) * (maxLr - minLr);
+  double remaining = decay == LrDecay::Linear
+                         ? 1.0 - ratio
+                         : 0.5 * (1.0 + std::cos(M_PI * ratio));
+  return minLr + remaining * (maxLr - minLr);
 }
 
 /// The scalars of one AdamW step, computed in double and rounded to f32
