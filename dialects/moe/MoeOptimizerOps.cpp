@@ -24,7 +24,8 @@ LogicalResult LrScheduleOp::verify() {
   if (warmup < 0)
     return emitOpError() << "attribute 'warmup_steps' must be >= 0, got "
                          << warmup;
-  if (decay <= warmup)
+  // A constant rate after warmup has no decay to end.
+  if (getDecay() != LrDecay::constant && decay <= warmup)
     return emitOpError() << "attribute 'decay_steps' (" << decay
                          << ") must exceed 'warmup_steps' (" << warmup << ")";
   return success();

@@ -24,6 +24,8 @@ def Moe_LrScheduleOp : Moe_OptimizerOp<"lr_schedule"> {
       `min_lr + 0.5 * (1 + cos(pi * r)) * (max_lr - min_lr)` (`cosine`) or
       `min_lr + (1 - r) * (max_lr - min_lr)` (`linear`).
 
+    `decay_steps` must exceed `warmup_steps`, but for a `constant` rate.
+
     ```mlir
     %lr = moe.lr_schedule %step max_lr = 1.0e-03 min_lr = 1.0e-04 warmup_steps = 100
         decay_steps = 2000 : tensor<i64> -> tensor<f32>

@@ -230,7 +230,9 @@ void AccumulateGradientsPass::updateFromSums(func::FuncOp step) {
 }
 
 void AccumulateGradientsPass::runOnOperation() {
+  // A pass instance may run again, on another module.
   module = getOperation();
+  accumulators.clear();
   if (microBatches < 1) {
     module.emitError() << "moe-accumulate-gradients: micro-batches must be at "
                           "least 1, got "

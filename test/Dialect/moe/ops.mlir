@@ -426,3 +426,16 @@ func.func @expert_similarity(%w1: tensor<4x12x8xf32>, %w3: tensor<4x12x8xf32>, %
   %s = moe.expert_similarity %w1, %w3, %w2 : tensor<4x12x8xf32>, tensor<4x8x12xf32> -> tensor<f32>
   return %s : tensor<f32>
 }
+
+// A decay is printed unless it is the default cosine; a constant rate has
+// no decay to end, so its decay_steps need not exceed the warmup.
+// CHECK-LABEL: func.func @lr_schedule
+// CHECK: moe.lr_schedule %{{.*}} max_lr = 1.000000e-03 min_lr = 1.000000e-04 warmup_steps = 10 decay_steps = 100 : tensor<i64> -> tensor<f32>
+// CHECK: moe.lr_schedule %{{.*}} decay = linear max_lr
+// CHECK: moe.lr_schedule %{{.*}} decay = constant max_lr = 1.000000e-03 min_lr = 1.000000e-04 warmup_steps = 3000 decay_steps = 2000
+func.func @lr_schedule(%step: tensor<i64>) -> (tensor<f32>, tensor<f32>, tensor<f32>) {
+  %cosine = moe.lr_schedule %step decay = cosine max_lr = 1.0e-03 min_lr = 1.0e-04 warmup_steps = 10 decay_steps = 100 : tensor<i64> -> tensor<f32>
+  %linear = moe.lr_schedule %step decay = linear max_lr = 1.0e-03 min_lr = 1.0e-04 warmup_steps = 10 decay_steps = 100 : tensor<i64> -> tensor<f32>
+  %constant = moe.lr_schedule %step decay = constant max_lr = 1.0e-03 min_lr = 1.0e-04 warmup_steps = 3000 decay_steps = 2000 : tensor<i64> -> tensor<f32>
+  return %cosine, %linear, %constant : tensor<f32>, tensor<f32>, tensor<f32>
+}
