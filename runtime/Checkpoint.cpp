@@ -46,7 +46,7 @@ std::vector<int64_t> wholeShape(const moe_global &global,
                                 const moert::RankGroup &group) {
   std::vector<int64_t> shape = shapeOf(global.tensor);
   if (global.sharded)
-    shape.at(0) *= group.ranks;
+    shape.at(0) *= group.expertRanks;
   return shape;
 }
 
@@ -100,7 +100,9 @@ void moert::saveCheckpoint(const std::string &path, const moe_model &model,
     if (global.transient)
       continue;
     const char *data = static_cast<const char *>(state) + global.offset;
-    if (global.sharded && group.ranks > 1) {
+    // Every rank's part; the first expertRanks ranks' make the whole
+    // tensor (the others hold replicas).
+    if (global.sharded && group.expertRanks > 1) {
       std::vector<char> &whole = gathered.emplace_back(
           static_cast<size_t>(global.bytes) * group.ranks);
       model.target->gather(data, global.bytes, whole.data());
@@ -281,7 +283,7 @@ moert::CheckpointRun moert::loadCheckpoint(const std::string &path,
     }
     const TensorView *tensor = file.find(global.tensor.name);
     // A sharded global takes this rank's part, a contiguous run.
-    int64_t skip = global.sharded ? group.rank * global.bytes : 0;
+    int64_t skip = global.sharded ? group.shard() * global.bytes : 0;
     std::memcpy(data, static_cast<const char *>(tensor->data) + skip,
                 global.bytes);
   }
@@ -327,7 +329,7 @@ void initializeUpcycled(const moert::WeightSource &source,
   }
   checkDenseTensorsUsed(source, sources);
   for (const auto &[global, tensor] : weights) {
-    int64_t skip = global->sharded ? group.rank * global->bytes : 0;
+    int64_t skip = global->sharded ? group.shard() * global->bytes : 0;
     std::memcpy(static_cast<char *>(state) + global->offset,
                 tensor.data.data() + skip, global->bytes);
   }
@@ -362,7 +364,7 @@ void moert::initializeFromWeights(const std::string &path,
     weights.emplace_back(&global, std::move(tensor));
   }
   for (const auto &[global, tensor] : weights) {
-    int64_t skip = global->sharded ? group.rank * global->bytes : 0;
+    int64_t skip = global->sharded ? group.shard() * global->bytes : 0;
     std::memcpy(static_cast<char *>(state) + global->offset,
                 tensor.data.data() + skip, global->bytes);
   }

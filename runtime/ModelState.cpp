@@ -148,7 +148,7 @@ void initializeRange(const moe_global &global, char *base, uint64_t key,
 } // namespace
 
 void moert::initializeState(const moe_model &model, void *state, uint64_t seed,
-                            int32_t rank) {
+                            int64_t shard) {
   // Every value is a pure function of (seed, name, index), so chunks of all
   // globals run on every core in any order and give the same bits: a 285M
   // parameter model started in 12 s on one core.
@@ -167,7 +167,7 @@ void moert::initializeState(const moe_model &model, void *state, uint64_t seed,
                                                                           : 8);
     uint64_t key = streamKey(seed, global.tensor.name);
     // A part along axis 0 is a contiguous run of the whole tensor.
-    int64_t offset = global.sharded ? rank * count : 0;
+    int64_t offset = global.sharded ? shard * count : 0;
     for (int64_t begin = 0; begin < count; begin += kChunkElements)
       chunks.push_back({&global, key, offset, begin,
                         std::min(count, begin + kChunkElements)});

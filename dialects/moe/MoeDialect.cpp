@@ -9,6 +9,7 @@
 #include "mlir/IR/DialectImplementation.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
+#include "llvm/ADT/Sequence.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/MathExtras.h"
 
@@ -310,6 +311,19 @@ int64_t mlir::moe::byteSize(Type tensorType) {
   auto tensor = cast<RankedTensorType>(tensorType);
   return tensor.getNumElements() *
          std::max<int64_t>(1, tensor.getElementTypeBitWidth() / 8);
+}
+
+SmallVector<int16_t> mlir::moe::batchGridAxes(ArrayRef<int64_t> gridShape) {
+  return llvm::to_vector(
+      llvm::seq<int16_t>(0, static_cast<int16_t>(gridShape.size())));
+}
+
+int16_t mlir::moe::expertGridAxis(ArrayRef<int64_t> gridShape) {
+  return static_cast<int16_t>(gridShape.size()) - 1;
+}
+
+SmallVector<int16_t> mlir::moe::replicaGridAxes(ArrayRef<int64_t> gridShape) {
+  return llvm::to_vector(llvm::seq<int16_t>(0, expertGridAxis(gridShape)));
 }
 
 int64_t mlir::moe::expertCapacity(double capacityFactor, int64_t tokens,

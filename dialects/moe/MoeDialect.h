@@ -112,15 +112,25 @@ inline constexpr llvm::StringLiteral kLayerAttrName = "moe.layer";
 
 /// On an ml_program.global of an SPMD program: the global is this rank's
 /// part, along the given axis (an i64; 0 today), of a tensor split evenly
-/// over the ranks of the program's grid (expert weights under expert
-/// parallelism). Globals without it are replicated: every rank holds all of
-/// them.
+/// over the expert axis of the program's grid (expert weights under expert
+/// parallelism), and replicated over its other axes. Globals without it are
+/// replicated: every rank holds all of them.
 inline constexpr llvm::StringLiteral kShardedAttrName = "moe.sharded";
 
 /// On a function: it is an SPMD program, the program of one rank of this
-/// 1-D shard.grid (a flat symbol reference). moe-autodiff sums the gradients
-/// of its replicated trainable globals over the grid.
+/// shard.grid (a flat symbol reference). moe-autodiff sums the gradients of
+/// its replicated trainable globals over the grid, and those of its sharded
+/// ones over the grid's replica axes.
 inline constexpr llvm::StringLiteral kSpmdGridAttrName = "moe.spmd_grid";
+
+/// The grid of an SPMD program is [P], or [P/Q, Q] when Q ranks share the
+/// experts: every axis splits the batch, the last (the expert axis) also
+/// splits the experts, and the others (replica axes) hold P/Q copies of each
+/// rank's experts, as Megatron-LM's expert data parallelism. Collectives
+/// over the whole batch name every axis.
+llvm::SmallVector<int16_t> batchGridAxes(llvm::ArrayRef<int64_t> gridShape);
+int16_t expertGridAxis(llvm::ArrayRef<int64_t> gridShape);
+llvm::SmallVector<int16_t> replicaGridAxes(llvm::ArrayRef<int64_t> gridShape);
 
 /// The module's #moe.target (see moe-attach-target).
 inline constexpr llvm::StringLiteral kTargetAttrName = "moe.target";

@@ -24,6 +24,23 @@ private:
   int64_t index;
 };
 
+SubgroupCommunicator::SubgroupCommunicator(Communicator &all,
+                                           std::vector<int64_t> members)
+    : all(all), members(std::move(members)) {
+  auto mine = std::find(this->members.begin(), this->members.end(), all.rank());
+  if (mine == this->members.end())
+    moert::fail("rank {} is not a member of its own group", all.rank());
+  index = mine - this->members.begin();
+}
+
+std::vector<Tensor> SubgroupCommunicator::exchange(const Tensor &local) {
+  std::vector<Tensor> everyone = all.exchange(local);
+  std::vector<Tensor> group;
+  for (int64_t member : members)
+    group.push_back(std::move(everyone.at(member)));
+  return group;
+}
+
 ThreadGroup::ThreadGroup(int64_t size) : slots(size) {
   if (size < 1)
     moert::fail("a group needs at least one rank, got {}", size);

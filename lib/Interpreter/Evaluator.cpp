@@ -7,6 +7,7 @@
 #include "moe/Interpreter/ReferenceKernels.h"
 #include "moe/MoeDialect.h"
 #include "moert/Error.h"
+#include "moert/GridGroups.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
@@ -138,15 +139,24 @@ LogicalResult FunctionRun::evaluateCollective(Operation *op) {
   auto grid = SymbolTable::lookupNearestSymbolFrom<shard::GridOp>(op, gridName);
   if (!grid)
     return op->emitError() << "no shard.grid named " << gridName;
-  if (grid.getShape().size() != 1 || grid.getShape()[0] != communicator->size())
-    return op->emitError() << "moe-run runs 1-D grids of the group's "
+  std::vector<int64_t> shape = grid.getShape().vec();
+  if (ShapedType::getNumElements(shape) != communicator->size())
+    return op->emitError() << "moe-run runs grids of the group's "
                            << communicator->size() << " ranks, but @"
                            << grid.getSymName() << " has shape "
-                           << moert::formatShape(grid.getShape().vec());
+                           << moert::formatShape(shape);
   auto axes = op->getAttrOfType<DenseI16ArrayAttr>("grid_axes");
-  if (!axes || axes.size() != 1 || axes.asArrayRef()[0] != 0)
-    return op->emitError("moe-run runs collectives over grid axis 0: "
-                         "grid_axes = [0]");
+  if (!axes)
+    return op->emitError("a collective needs its grid_axes");
+  std::vector<int64_t> groupAxes(axes.asArrayRef().begin(),
+                                 axes.asArrayRef().end());
+  std::optional<moe::ref::SubgroupCommunicator> group;
+  try {
+    group.emplace(*communicator, moert::gridGroupMembers(shape, groupAxes,
+                                                         communicator->rank()));
+  } catch (const moert::Error &error) {
+    return op->emitError() << error.what();
+  }
   auto reduction =
       [&](shard::ReductionKind kind) -> FailureOr<moe::ref::Reduction> {
     switch (kind) {
@@ -161,7 +171,7 @@ LogicalResult FunctionRun::evaluateCollective(Operation *op) {
     }
   };
   auto axis = [](const APInt &value) { return value.getSExtValue(); };
-  moe::ref::Communicator &comm = *communicator;
+  moe::ref::Communicator &comm = *group;
   return llvm::TypeSwitch<Operation *, LogicalResult>(op)
       .Case([&](shard::AllGatherOp o) {
         set(o, moe::ref::allGather(comm, get(o.getInput()),

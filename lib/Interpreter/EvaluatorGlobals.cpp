@@ -10,17 +10,30 @@
 #include "moe/Interpreter/ReferenceKernels.h"
 #include "moe/MoeDialect.h"
 #include "moert/Error.h"
+#include "moert/GridGroups.h"
 #include "moert/Random.h"
 #include "moert/Upcycle.h"
 #include "moert/WeightSource.h"
 
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
 
 #include <new>
 #include <set>
 
 using namespace mlir;
 using namespace mlir::moe::evaluator;
+
+namespace {
+
+/// Part `index` of `parts` equal parts of `whole` along axis 0 (a scalar
+/// is its only part).
+Tensor partOf(Tensor whole, int64_t index, int64_t parts) {
+  return parts == 1 ? std::move(whole)
+                    : moe::ref::split(whole, 0, parts)[index];
+}
+
+} // namespace
 
 LogicalResult
 moe::Evaluator::initializeGlobals(uint64_t seed,
@@ -58,11 +71,11 @@ moe::Evaluator::initializeGlobals(uint64_t seed,
                          << " bytes for global '" << global.getSymName() << "'";
       return WalkResult::interrupt();
     }
-    FailureOr<int64_t> rank = shardIndex(global);
-    if (failed(rank))
+    FailureOr<Shard> shard = shardOf(global);
+    if (failed(shard))
       return WalkResult::interrupt();
     // A part along axis 0 is a contiguous run of the whole tensor.
-    int64_t offset = *rank * tensor.numel();
+    int64_t offset = shard->index * tensor.numel();
     uint64_t key = moert::streamKey(seed, global.getSymName().str());
     double value = init.getValue().convertToDouble();
     for (int64_t i = 0; i < tensor.numel(); ++i)
@@ -93,13 +106,12 @@ LogicalResult moe::Evaluator::loadGlobals(const moert::WeightSource &source) {
       return WalkResult::interrupt();
     }
     ref::DType dtype = *dtypeOf(type->getElementType());
-    FailureOr<int64_t> rank = shardIndex(global);
-    if (failed(rank))
+    FailureOr<Shard> shard = shardOf(global);
+    if (failed(shard))
       return WalkResult::interrupt();
     std::vector<int64_t> whole = shapeOf(*type);
-    bool sharded = global->hasAttr(mlir::moe::kShardedAttrName);
-    if (sharded)
-      whole[0] *= communicator->size();
+    if (shard->parts > 1)
+      whole[0] *= shard->parts;
     moert::OwnedTensor loaded;
     try {
       loaded = source.get(name, dtype);
@@ -116,7 +128,7 @@ LogicalResult moe::Evaluator::loadGlobals(const moert::WeightSource &source) {
     }
     Tensor tensor = Tensor::fromView(loaded.view(name));
     globals[global.getSymName()] =
-        sharded ? ref::split(tensor, 0, communicator->size())[*rank] : tensor;
+        partOf(std::move(tensor), shard->index, shard->parts);
     return WalkResult::advance();
   });
   if (walk.wasInterrupted())
@@ -153,17 +165,16 @@ LogicalResult moe::Evaluator::upcycleGlobals(const moert::WeightSource &dense,
     auto init = global->getAttrOfType<InitAttr>(kInitAttrName);
     FailureOr<RankedTensorType> type =
         staticTensorType(global, global.getType());
-    FailureOr<int64_t> rank = shardIndex(global);
-    if (!init || failed(type) || failed(rank)) {
+    FailureOr<Shard> shard = shardOf(global);
+    if (!init || failed(type) || failed(shard)) {
       if (!init)
         global.emitError() << "an upcycled global needs a '" << kInitAttrName
                            << "' initializer";
       return WalkResult::interrupt();
     }
-    bool sharded = global->hasAttr(kShardedAttrName);
     std::vector<int64_t> whole = shapeOf(*type);
-    if (sharded)
-      whole[0] *= communicator->size();
+    if (shard->parts > 1)
+      whole[0] *= shard->parts;
     std::string name = global.getSymName().str();
     try {
       moert::UpcycleRule rule =
@@ -175,7 +186,7 @@ LogicalResult moe::Evaluator::upcycleGlobals(const moert::WeightSource &dense,
           init.getValue().convertToDouble());
       Tensor tensor = Tensor::fromView(built.view(name));
       globals[global.getSymName()] =
-          sharded ? ref::split(tensor, 0, communicator->size())[*rank] : tensor;
+          partOf(std::move(tensor), shard->index, shard->parts);
     } catch (const moert::Error &error) {
       global.emitError() << error.what();
       return WalkResult::interrupt();
@@ -197,23 +208,49 @@ LogicalResult moe::Evaluator::upcycleGlobals(const moert::WeightSource &dense,
   return success();
 }
 
-FailureOr<int64_t> moe::Evaluator::shardIndex(ml_program::GlobalOp global) {
-  if (!global->hasAttr(kShardedAttrName))
-    return 0;
+FailureOr<moe::ref::SubgroupCommunicator>
+moe::Evaluator::expertGroup(Operation *at) const {
   if (!communicator)
-    return global.emitError() << "a sharded global needs the ranks of its "
-                                 "SPMD group (moe-run --ranks)";
-  return communicator->rank();
+    return at->emitError() << "a sharded global needs the ranks of its "
+                              "SPMD group (moe-run --ranks)";
+  auto grids = ModuleOp(module).getOps<shard::GridOp>();
+  if (grids.empty())
+    return at->emitError() << "a sharded global needs the module's "
+                              "shard.grid";
+  std::vector<int64_t> shape = (*grids.begin()).getShape().vec();
+  try {
+    return ref::SubgroupCommunicator(
+        *communicator, moert::gridGroupMembers(shape, {expertGridAxis(shape)},
+                                               communicator->rank()));
+  } catch (const moert::Error &error) {
+    return at->emitError() << error.what();
+  }
+}
+
+FailureOr<moe::Evaluator::Shard>
+moe::Evaluator::shardOf(ml_program::GlobalOp global) const {
+  if (!global->hasAttr(kShardedAttrName))
+    return Shard();
+  FailureOr<ref::SubgroupCommunicator> group = expertGroup(global);
+  if (failed(group))
+    return failure();
+  return Shard{group->rank(), group->size()};
 }
 
 llvm::StringMap<Tensor> moe::Evaluator::wholeGlobals() const {
   llvm::StringMap<Tensor> whole = globals;
-  for (auto global : ModuleOp(module).getOps<ml_program::GlobalOp>())
-    if (global->hasAttr(kTransientAttrName))
+  for (auto global : ModuleOp(module).getOps<ml_program::GlobalOp>()) {
+    if (global->hasAttr(kTransientAttrName)) {
       whole.erase(global.getSymName());
-    else if (global->hasAttr(kShardedAttrName))
+    } else if (global->hasAttr(kShardedAttrName)) {
+      FailureOr<ref::SubgroupCommunicator> group = expertGroup(global);
+      if (failed(group))
+        moert::fail("cannot gather the sharded global '{}'",
+                    global.getSymName().str());
       whole[global.getSymName()] =
-          ref::allGather(*communicator, globals.lookup(global.getSymName()), 0);
+          ref::allGather(*group, globals.lookup(global.getSymName()), 0);
+    }
+  }
   return whole;
 }
 

@@ -13,6 +13,7 @@ void moe::buildTrainPipeline(OpPassManager &pm,
   if (options.expertParallel != 1) {
     ExpertParallelOptions expertParallel;
     expertParallel.ranks = options.expertParallel;
+    expertParallel.expertRanks = options.expertRanks;
     pm.addPass(createExpertParallel(expertParallel));
   }
   // Negative means "as the model says"; NaN reaches the pass's check.

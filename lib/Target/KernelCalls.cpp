@@ -123,6 +123,22 @@ KernelArg lrDecay(LrDecay decay) {
   llvm_unreachable("unknown learning-rate decay");
 }
 
+/// The grid axes of a collective (`GridAxes{mask}`); the runtime orders a
+/// group's ranks by increasing axes, so other orders are not supported.
+FailureOr<KernelArg> gridAxes(ArrayRef<int16_t> axes) {
+  int32_t mask = 0;
+  int16_t previous = -1;
+  for (int16_t axis : axes) {
+    if (axis <= previous || axis >= 31)
+      return failure();
+    mask |= int32_t(1) << axis;
+    previous = axis;
+  }
+  if (mask == 0)
+    return failure();
+  return expression(formatv("GridAxes{{{0}}", mask).str());
+}
+
 KernelArg auxKind(AuxLossKind kind) {
   return expression(kind == AuxLossKind::skywork ? "AuxLossKind::Skywork"
                                                  : "AuxLossKind::Switch");
@@ -319,43 +335,52 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
                      size(dim(buffer, 0)), size(dim(buffer, 1)), res(0)});
       })
       .Case([&](shard::AllGatherOp o) -> FailureOr<KernelCall> {
-        if (o.getGatherAxis() != 0)
+        FailureOr<KernelArg> axes = gridAxes(o.getGridAxes());
+        if (failed(axes) || o.getGatherAxis() != 0)
           return failure();
         return call("allGather",
-                    {in(0), size(numElements(o.getInput())), res(0)});
+                    {*axes, in(0), size(numElements(o.getInput())), res(0)});
       })
       .Case([&](shard::AllReduceOp o) -> FailureOr<KernelCall> {
-        if (o.getReduction() != shard::ReductionKind::Sum)
+        FailureOr<KernelArg> axes = gridAxes(o.getGridAxes());
+        if (failed(axes) || o.getReduction() != shard::ReductionKind::Sum)
           return failure();
         return call("allReduceSum",
-                    {in(0), size(numElements(o.getInput())), res(0)});
+                    {*axes, in(0), size(numElements(o.getInput())), res(0)});
       })
       .Case([&](shard::ReduceScatterOp o) -> FailureOr<KernelCall> {
-        if (o.getScatterAxis() != 0 ||
+        FailureOr<KernelArg> axes = gridAxes(o.getGridAxes());
+        if (failed(axes) || o.getScatterAxis() != 0 ||
             o.getReduction() != shard::ReductionKind::Sum)
           return failure();
         return call("reduceScatterSum",
-                    {in(0), size(numElements(o.getResult())), res(0)});
+                    {*axes, in(0), size(numElements(o.getResult())), res(0)});
       })
       .Case([&](shard::AllToAllOp o) -> FailureOr<KernelCall> {
         // Blocks along axis 0 in both directions: contiguous blocks. The
         // last two axes are the segments whose zero rows stay home.
         ArrayRef<int64_t> shape = shapeOf(o.getInput());
-        if (o.getSplitAxis() != 0 || o.getConcatAxis() != 0 || shape.size() < 2)
+        FailureOr<KernelArg> axes = gridAxes(o.getGridAxes());
+        if (failed(axes) || o.getSplitAxis() != 0 || o.getConcatAxis() != 0 ||
+            shape.size() < 2)
           return failure();
         return call("allToAll",
-                    {in(0), size(numElements(o.getResult())),
+                    {*axes, in(0), size(numElements(o.getResult())),
                      size(shape.size() > 2 ? dim(o.getInput(), -2) : 1),
                      size(dim(o.getInput(), -1)), res(0)});
       })
-      .Case([&](shard::AllSliceOp o) {
+      .Case([&](shard::AllSliceOp o) -> FailureOr<KernelCall> {
         // `outer` groups of one block per rank along the sliced axis.
         int64_t axis = o.getSliceAxis().getSExtValue();
         ArrayRef<int64_t> shape = shapeOf(o.getResult());
-        return call(
-            "allSlice",
-            {in(0), size(ShapedType::getNumElements(shape.take_front(axis))),
-             size(ShapedType::getNumElements(shape.drop_front(axis))), res(0)});
+        FailureOr<KernelArg> axes = gridAxes(o.getGridAxes());
+        if (failed(axes))
+          return failure();
+        return call("allSlice",
+                    {*axes, in(0),
+                     size(ShapedType::getNumElements(shape.take_front(axis))),
+                     size(ShapedType::getNumElements(shape.drop_front(axis))),
+                     res(0)});
       })
       .Case([&](DispatchGradOp o) {
         Value buffer = o.getDBuffer();

@@ -550,14 +550,17 @@ LogicalResult ModuleEmitter::emit() {
            << "the module is planned for target '" << moduleTarget.getName()
            << "', not '" << target.targetName() << "'";
   int64_t alignment = moduleTarget.getAlignment();
-  // An SPMD program runs as one process per rank of its 1-D grid.
-  int64_t ranks = 1;
+  // An SPMD program runs as one process per rank of its grid, the layout of
+  // moe-expert-parallel: [ranks] or [replicas, expert ranks].
+  int64_t ranks = 1, expertRanks = 1;
   for (auto grid : module.getOps<shard::GridOp>()) {
-    if (ranks != 1 || grid.getShape().size() != 1 ||
-        ShapedType::isDynamic(grid.getShape()[0]))
-      return grid.emitError("code generation supports one 1-D grid of a "
-                            "static size");
-    ranks = grid.getShape()[0];
+    ArrayRef<int64_t> shape = grid.getShape();
+    if (ranks != 1 || shape.empty() || shape.size() > 2 ||
+        llvm::any_of(shape, [](int64_t extent) { return extent < 1; }))
+      return grid.emitError("code generation supports one grid of a static "
+                            "shape [ranks] or [replicas, expert ranks]");
+    ranks = ShapedType::getNumElements(shape);
+    expertRanks = shape.back();
   }
   auto microBatches = module->getAttrOfType<IntegerAttr>(kMicroBatchesAttrName);
   int64_t microBatchCount = microBatches ? microBatches.getInt() : 1;
@@ -604,8 +607,8 @@ LogicalResult ModuleEmitter::emit() {
      << "const moe_model model = {MOE_ABI_VERSION, "
      << cString(options.modelName) << ", " << cString(configJson()) << ", "
      << cString(trainingSettings()) << ", " << alignment << ", " << ranks
-     << ", " << microBatchCount << ", " << stateBytes << ", "
-     << globalOffsets.size() << ", globals, " << functionEntries.size()
+     << ", " << expertRanks << ", " << microBatchCount << ", " << stateBytes
+     << ", " << globalOffsets.size() << ", globals, " << functionEntries.size()
      << ", functions, " << target.abiTargetExpression() << "};\n\n"
      << "} // namespace\n\n"
      << "extern \"C\" const moe_model *moe_get_model(void) { return &model; "

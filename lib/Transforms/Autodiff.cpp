@@ -188,8 +188,16 @@ LogicalResult GradientBuilder::build(bool cotangentArgument) {
   }
 
   // A global's gradient is the sum over its loads, in declaration order;
-  // in an SPMD program, a replicated global's is also summed over the ranks.
-  auto grid = function->getAttrOfType<FlatSymbolRefAttr>(kSpmdGridAttrName);
+  // in an SPMD program, a replicated global's is also summed over the ranks,
+  // and a sharded one's over the replicas of its part.
+  auto gridName = function->getAttrOfType<FlatSymbolRefAttr>(kSpmdGridAttrName);
+  shard::GridOp grid;
+  if (gridName) {
+    grid =
+        SymbolTable::lookupNearestSymbolFrom<shard::GridOp>(function, gridName);
+    if (!grid)
+      return function.emitError() << "moe-autodiff: no shard.grid " << gridName;
+  }
   SmallVector<Value> results = {output};
   SmallVector<std::string> names = {"loss"};
   if (auto name = function.getResultAttrOfType<StringAttr>(0, kOutputAttrName))
@@ -206,10 +214,15 @@ LogicalResult GradientBuilder::build(bool cotangentArgument) {
             total = total ? AddOp::create(b, loc, grad.getType(), total, grad)
                                 .getResult()
                           : grad;
-    if (total && grid && !global->hasAttr(kShardedAttrName))
+    SmallVector<int16_t> axes;
+    if (grid)
+      axes = global->hasAttr(kShardedAttrName)
+                 ? replicaGridAxes(grid.getShape())
+                 : batchGridAxes(grid.getShape());
+    if (total && !axes.empty())
       total = shard::AllReduceOp::create(b, loc, total.getType(),
-                                         grid.getValue(), ArrayRef<int16_t>{0},
-                                         total, shard::ReductionKind::Sum);
+                                         gridName.getValue(), axes, total,
+                                         shard::ReductionKind::Sum);
     results.push_back(total ? total : zerosLike(b, loc, global.getType()));
     names.push_back(gradientOutputName(global.getSymName()));
   }

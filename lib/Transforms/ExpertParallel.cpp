@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Transforms/Passes.h"
+#include "moert/GridGroups.h"
 
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/IR/IRMapping.h"
@@ -48,7 +49,8 @@ bool isUnchanged(Operation *op) {
 
 class Partitioner {
 public:
-  Partitioner(ModuleOp module, int64_t ranks) : module(module), ranks(ranks) {}
+  Partitioner(ModuleOp module, int64_t ranks, int64_t expertRanks)
+      : module(module), ranks(ranks), expertRanks(expertRanks) {}
 
   LogicalResult run(StringRef lossFunction);
 
@@ -71,11 +73,20 @@ private:
     shape[0] = rows;
     return tensor.clone(shape);
   }
-  RankedTensorType local(Type type) {
-    return withRows(type, cast<RankedTensorType>(type).getDimSize(0) / ranks);
+  /// A part of `type` split `parts` ways along axis 0, or the whole of
+  /// such a part.
+  RankedTensorType part(Type type, int64_t parts) {
+    return withRows(type, cast<RankedTensorType>(type).getDimSize(0) / parts);
   }
-  RankedTensorType whole(Type type) {
-    return withRows(type, cast<RankedTensorType>(type).getDimSize(0) * ranks);
+  RankedTensorType whole(Type type, int64_t parts) {
+    return withRows(type, cast<RankedTensorType>(type).getDimSize(0) * parts);
+  }
+  /// A rank's part of the batch, and the whole batch from a rank's part.
+  RankedTensorType local(Type type) { return part(type, ranks); }
+  RankedTensorType whole(Type type) { return whole(type, ranks); }
+  SmallVector<int16_t> batchAxes() const { return batchGridAxes(gridShape); }
+  SmallVector<int16_t> expertAxes() const {
+    return {expertGridAxis(gridShape)};
   }
   /// `value`'s rows from every rank, gathered once per value.
   Value gatherRows(OpBuilder &b, Location loc, Value value) {
@@ -83,12 +94,23 @@ private:
     if (!gathered)
       gathered =
           shard::AllGatherOp::create(b, loc, whole(value.getType()), kGridName,
-                                     ArrayRef<int16_t>{0}, value, APInt(64, 0));
+                                     batchAxes(), value, APInt(64, 0));
+    return gathered;
+  }
+  /// The whole of expert weights from the ranks that share the experts.
+  Value gatherExperts(OpBuilder &b, Location loc, Value weights) {
+    Value &gathered = gatheredRows[weights];
+    if (!gathered)
+      gathered = shard::AllGatherOp::create(
+          b, loc, whole(weights.getType(), expertRanks), kGridName,
+          expertAxes(), weights, APInt(64, 0));
     return gathered;
   }
 
   ModuleOp module;
   int64_t ranks;
+  int64_t expertRanks;
+  SmallVector<int64_t> gridShape;
   DenseSet<StringRef> expertGlobals;
   DenseMap<Value, Value> gatheredRows;
 };
@@ -119,11 +141,11 @@ LogicalResult Partitioner::shardExpertGlobals() {
   for (StringRef name : expertGlobals) {
     auto global = symbols.lookup<ml_program::GlobalOp>(name);
     auto type = cast<RankedTensorType>(global.getType());
-    if (type.getDimSize(0) % ranks != 0)
+    if (type.getDimSize(0) % expertRanks != 0)
       return global.emitError()
              << "moe-expert-parallel: " << type.getDimSize(0)
-             << " experts do not divide over " << ranks << " ranks";
-    global.setTypeAttr(TypeAttr::get(local(type)));
+             << " experts do not divide over " << expertRanks << " ranks";
+    global.setTypeAttr(TypeAttr::get(part(type, expertRanks)));
     global->setAttr(
         kShardedAttrName,
         IntegerAttr::get(IntegerType::get(module.getContext(), 64), 0));
@@ -171,8 +193,8 @@ LogicalResult Partitioner::partitionLayer(DispatchOp dispatch) {
                       b.getI64IntegerAttr(experts), b.getI64IntegerAttr(ranks),
                       dispatch.getCapacityFactorAttr());
   Value slots = shard::AllSliceOp::create(
-      b, loc, local(dispatch.getSlots().getType()), kGridName,
-      ArrayRef<int16_t>{0}, route.getSlots(), APInt(64, 0));
+      b, loc, local(dispatch.getSlots().getType()), kGridName, batchAxes(),
+      route.getSlots(), APInt(64, 0));
   // A rank's run in an expert's queue holds at most its tokens (a token
   // picks an expert once) and at most the capacity.
   int64_t tokens =
@@ -182,21 +204,30 @@ LogicalResult Partitioner::partitionLayer(DispatchOp dispatch) {
   auto runType = bufferType.clone(runShape);
   Value runs = PlaceOp::create(b, loc, runType, dispatch.getTokens(),
                                dispatch.getIndices(), slots);
-  // Block q of the runs goes to rank q, which holds its experts' runs from
-  // every rank.
-  Value received = shard::AllToAllOp::create(b, loc, runType, kGridName,
-                                             ArrayRef<int16_t>{0}, runs,
-                                             APInt(64, 0), APInt(64, 0));
-  Value myCounts = shard::AllSliceOp::create(
-      b, loc, RankedTensorType::get({ranks, experts / ranks}, b.getI64Type()),
-      kGridName, ArrayRef<int16_t>{0}, route.getCounts(), APInt(64, 1));
-  Value queue =
-      MergeRunsOp::create(b, loc, local(bufferType), received, myCounts);
-  for (Operation *op :
-       {route.getOperation(), slots.getDefiningOp(), runs.getDefiningOp(),
-        received.getDefiningOp(), myCounts.getDefiningOp(),
-        queue.getDefiningOp(), wholeLogits.getDefiningOp()})
-    copyLayer(gate, op);
+  // Block q of the runs goes to rank q of the ranks that share the
+  // experts, which holds its experts' runs from each of them.
+  Value received =
+      shard::AllToAllOp::create(b, loc, runType, kGridName, expertAxes(), runs,
+                                APInt(64, 0), APInt(64, 0));
+  // The runs' lengths: the rows of the ranks that share the experts (the
+  // replica's), the columns of this rank's experts.
+  Value myCounts = route.getCounts();
+  if (expertRanks != ranks)
+    myCounts = shard::AllSliceOp::create(
+        b, loc, RankedTensorType::get({expertRanks, experts}, b.getI64Type()),
+        kGridName, replicaGridAxes(gridShape), myCounts, APInt(64, 0));
+  myCounts = shard::AllSliceOp::create(
+      b, loc,
+      RankedTensorType::get({expertRanks, experts / expertRanks},
+                            b.getI64Type()),
+      kGridName, expertAxes(), myCounts, APInt(64, 1));
+  Value queue = MergeRunsOp::create(b, loc, part(bufferType, expertRanks),
+                                    received, myCounts);
+  copyLayer(gate, wholeLogits.getDefiningOp());
+  for (Operation &op :
+       llvm::make_range(route->getIterator(),
+                        std::next(queue.getDefiningOp()->getIterator())))
+    copyLayer(gate, &op);
 
   for (OpOperand &use :
        llvm::make_early_inc_range(dispatch.getBuffer().getUses())) {
@@ -206,15 +237,15 @@ LogicalResult Partitioner::partitionLayer(DispatchOp dispatch) {
           "moe-expert-parallel: a dispatched buffer must feed moe.expert_ffn");
     use.set(queue);
     for (OpResult result : ffn->getResults())
-      result.setType(local(result.getType()));
+      result.setType(part(result.getType(), expertRanks));
     // The outputs go back the same way: split into runs, each run to the
     // rank of its tokens.
     b.setInsertionPointAfter(ffn);
     Value outputRuns =
         SplitRunsOp::create(b, loc, runType, ffn.getResult(), myCounts);
-    Value returned = shard::AllToAllOp::create(b, loc, runType, kGridName,
-                                               ArrayRef<int16_t>{0}, outputRuns,
-                                               APInt(64, 0), APInt(64, 0));
+    Value returned =
+        shard::AllToAllOp::create(b, loc, runType, kGridName, expertAxes(),
+                                  outputRuns, APInt(64, 0), APInt(64, 0));
     copyLayer(gate, outputRuns.getDefiningOp());
     copyLayer(gate, returned.getDefiningOp());
     ffn.getResult().replaceAllUsesExcept(returned, outputRuns.getDefiningOp());
@@ -257,14 +288,13 @@ LogicalResult Partitioner::partitionFunction(func::FuncOp function,
     if (auto load = dyn_cast<ml_program::GlobalLoadOp>(op)) {
       if (!expertGlobals.contains(load.getGlobal().getLeafReference()))
         continue;
-      Type wholeType = load.getType();
-      load.getResult().setType(local(wholeType));
+      load.getResult().setType(part(load.getType(), expertRanks));
       // Weights read whole (the experts' similarity) are gathered.
       for (OpOperand &use : llvm::make_early_inc_range(load->getUses()))
         if (!isa<ExpertFfnOp, shard::AllGatherOp>(use.getOwner())) {
           OpBuilder b(load);
           b.setInsertionPointAfter(load);
-          use.set(gatherRows(b, load.getLoc(), load.getResult()));
+          use.set(gatherExperts(b, load.getLoc(), load.getResult()));
         }
       continue;
     }
@@ -303,7 +333,7 @@ LogicalResult Partitioner::partitionFunction(func::FuncOp function,
     OpBuilder b(loss);
     auto type = cast<RankedTensorType>(divisor.getType());
     Value total = shard::AllReduceOp::create(b, loss.getLoc(), type, kGridName,
-                                             ArrayRef<int16_t>{0}, divisor,
+                                             batchAxes(), divisor,
                                              shard::ReductionKind::Sum);
     loss.getDivisorMutable().assign(MulOp::create(
         b, loss.getLoc(), type, total, rankShare(b, loss.getLoc(), type)));
@@ -331,10 +361,10 @@ LogicalResult Partitioner::partitionFunction(func::FuncOp function,
                              "moe-expert-parallel: the loss function's first "
                              "result must be a scalar float loss");
     Value loss = ret.getOperand(0);
-    Value part = MulOp::create(b, loss.getLoc(), type, loss,
-                               rankShare(b, loss.getLoc(), type));
+    Value share = MulOp::create(b, loss.getLoc(), type, loss,
+                                rankShare(b, loss.getLoc(), type));
     Value total = shard::AllReduceOp::create(b, loss.getLoc(), type, kGridName,
-                                             ArrayRef<int16_t>{0}, part,
+                                             batchAxes(), share,
                                              shard::ReductionKind::Sum);
     ret->setOperand(0, total);
   }
@@ -348,6 +378,11 @@ LogicalResult Partitioner::run(StringRef lossFunction) {
     return module.emitError() << "moe-expert-parallel: ranks must be at "
                                  "least 2, got "
                               << ranks;
+  if (expertRanks < 1 || ranks % expertRanks != 0)
+    return module.emitError()
+           << "moe-expert-parallel: expert-ranks must divide ranks (" << ranks
+           << "), got " << expertRanks;
+  gridShape = llvm::to_vector(moert::modelGridShape(ranks, expertRanks));
   if (module.lookupSymbol(kGridName))
     return module.emitError()
            << "moe-expert-parallel: the module already has a symbol @"
@@ -358,8 +393,7 @@ LogicalResult Partitioner::run(StringRef lossFunction) {
   if (failed(shardExpertGlobals()))
     return failure();
   OpBuilder b(module.getBodyRegion());
-  shard::GridOp::create(b, module.getLoc(), kGridName,
-                        ArrayRef<int64_t>{ranks});
+  shard::GridOp::create(b, module.getLoc(), kGridName, gridShape);
   for (auto function : module.getOps<func::FuncOp>())
     if (failed(
             partitionFunction(function, function.getSymName() == lossFunction)))
@@ -368,7 +402,8 @@ LogicalResult Partitioner::run(StringRef lossFunction) {
 }
 
 /// What each kind of collective of `function` carries per rank and step.
-void printTraffic(ModuleOp module, func::FuncOp function, int64_t ranks) {
+void printTraffic(ModuleOp module, func::FuncOp function, int64_t ranks,
+                  int64_t expertRanks) {
   // Per kind: calls, bytes in, bytes out.
   llvm::MapVector<StringRef, std::array<int64_t, 3>> kinds;
   function.walk([&](Operation *op) {
@@ -380,20 +415,27 @@ void printTraffic(ModuleOp module, func::FuncOp function, int64_t ranks) {
     kind[1] += byteSize(op->getOperand(0).getType());
     kind[2] += byteSize(op->getResult(0).getType());
   });
-  int64_t replicated = 0;
+  int64_t replicated = 0, sharded = 0;
   for (auto global : module.getOps<ml_program::GlobalOp>())
-    if (global->hasAttr(kTrainableAttrName) &&
-        !global->hasAttr(kShardedAttrName))
-      replicated += byteSize(global.getType());
-  llvm::outs() << "moe-expert-parallel: " << ranks
-               << " ranks; per step and rank, the forward of @"
+    if (global->hasAttr(kTrainableAttrName))
+      (global->hasAttr(kShardedAttrName) ? sharded : replicated) +=
+          byteSize(global.getType());
+  llvm::outs() << "moe-expert-parallel: " << ranks << " ranks";
+  if (expertRanks != ranks)
+    llvm::outs() << " (" << ranks / expertRanks << " replicas of "
+                 << expertRanks << " that share the experts)";
+  llvm::outs() << "; per step and rank, the forward of @"
                << function.getSymName() << ":\n";
   for (auto &[name, kind] : kinds)
     llvm::outs() << "  " << name << ": " << kind[0] << " calls, " << kind[1]
                  << " bytes in, " << kind[2] << " bytes out\n";
   llvm::outs() << "  the backward: the same in reverse, and the all-reduce "
                   "of the replicated gradients, "
-               << replicated << " bytes\n";
+               << replicated << " bytes";
+  if (expertRanks != ranks)
+    llvm::outs() << ", and of the experts' over their replicas, " << sharded
+                 << " bytes";
+  llvm::outs() << "\n";
 }
 
 struct ExpertParallelPass : moe::impl::ExpertParallelBase<ExpertParallelPass> {
@@ -401,11 +443,12 @@ struct ExpertParallelPass : moe::impl::ExpertParallelBase<ExpertParallelPass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (failed(Partitioner(module, ranks).run(lossFunction)))
+    int64_t sharing = expertRanks == 0 ? ranks : expertRanks;
+    if (failed(Partitioner(module, ranks, sharing).run(lossFunction)))
       return signalPassFailure();
     if (report)
       printTraffic(module, module.lookupSymbol<func::FuncOp>(lossFunction),
-                   ranks);
+                   ranks, sharing);
   }
 };
 

@@ -31,8 +31,9 @@ struct OptimizerPass : moe::impl::OptimizerBase<OptimizerPass> {
 private:
   /// The global gradient norm. In an SPMD program each rank holds the
   /// replicated parameters' gradients whole and its part of the sharded
-  /// ones': the ranks' norms of their parts are gathered and count with
-  /// the replicated gradients once. Null after an error.
+  /// ones': the norms of the parts of the ranks that share the experts are
+  /// gathered and count with the replicated gradients once. Null after an
+  /// error.
   Value gradientNorm(OpBuilder &b, Location loc, func::FuncOp function,
                      ArrayRef<std::pair<ml_program::GlobalOp, Value>> grads,
                      RankedTensorType scalarType);
@@ -58,10 +59,14 @@ Value OptimizerPass::gradientNorm(
       function.emitError() << "moe-optimizer: no shard.grid " << grid;
       return Value();
     }
+    // The ranks that share the experts hold every part once (their
+    // replicas hold the same sums).
+    int16_t axis = expertGridAxis(ranks.getShape());
     whole.push_back(shard::AllGatherOp::create(
         b, loc,
-        RankedTensorType::get(ranks.getShape(), vector.getElementType()),
-        grid.getValue(), ArrayRef<int16_t>{0}, mine, APInt(64, 0)));
+        RankedTensorType::get({ranks.getShape()[axis]},
+                              vector.getElementType()),
+        grid.getValue(), ArrayRef<int16_t>{axis}, mine, APInt(64, 0)));
   }
   return GlobalNormOp::create(b, loc, scalarType, whole);
 }

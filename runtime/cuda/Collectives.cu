@@ -23,6 +23,7 @@
 #include "moert/CudaKernels.h"
 #include "moert/CudaTarget.h"
 #include "moert/Error.h"
+#include "moert/GridGroups.h"
 
 #define OMPI_SKIP_MPICXX 1
 #define MPICH_SKIP_MPICXX 1
@@ -38,33 +39,46 @@ using namespace moert::cuda;
 
 namespace {
 
-ncclComm_t communicator = nullptr;
-int32_t rank = 0, size = 1;
+/// The ranks of a set of grid axes that this process is one of.
+struct Group {
+  ncclComm_t comm = nullptr;
+  int rank = 0;
+  int size = 1;
+};
+
+/// This process's group for each mask of grid axes (index: the mask); the
+/// last, every axis, is the whole grid.
+std::vector<Group> groups;
+int32_t rank = 0;
 
 void checkNccl(ncclResult_t status, const char *what) {
   if (status != ncclSuccess)
     moert::fail("NCCL: {} failed: {}", what, ncclGetErrorString(status));
 }
 
-ncclComm_t comm() {
-  if (!communicator)
-    moert::fail("a collective ran before the process joined its group");
-  return communicator;
+const Group &groupOf(moert::GridAxes axes) {
+  if (axes.mask <= 0 || axes.mask >= static_cast<int32_t>(groups.size()))
+    moert::fail("a collective over grid axes (mask {}) that this process's "
+                "grid does not have: has it joined its group?",
+                axes.mask);
+  return groups[axes.mask];
 }
 
 ncclDataType_t ncclType(const float *) { return ncclFloat32; }
 ncclDataType_t ncclType(const int32_t *) { return ncclInt32; }
 ncclDataType_t ncclType(const int64_t *) { return ncclInt64; }
 
-template <typename T> void gather(const T *local, int64_t count, T *whole) {
+template <typename T>
+void gather(const Group &group, const T *local, int64_t count, T *whole) {
   checkNccl(
-      ncclAllGather(local, whole, count, ncclType(local), comm(), stream()),
+      ncclAllGather(local, whole, count, ncclType(local), group.comm, stream()),
       "ncclAllGather");
 }
 
-template <typename T> void reduce(const T *local, int64_t count, T *sum) {
-  checkNccl(ncclAllReduce(local, sum, count, ncclType(local), ncclSum, comm(),
-                          stream()),
+template <typename T>
+void reduce(const Group &group, const T *local, int64_t count, T *sum) {
+  checkNccl(ncclAllReduce(local, sum, count, ncclType(local), ncclSum,
+                          group.comm, stream()),
             "ncclAllReduce");
 }
 
@@ -80,14 +94,16 @@ size_t maxPitch() {
   return pitch;
 }
 
-/// Rank `rank`'s block of each of the `outer` rows of `size` blocks: one
+/// This rank's block of each of the `outer` rows of a block per rank of
+/// `group`: one
 /// copy when there is one row, a 2D copy when the rows' pitch allows, else
 /// a copy a row (a tensor over 2 GiB).
 template <typename T>
-void slice(const T *whole, int64_t outer, int64_t count, T *part) {
+void slice(const Group &group, const T *whole, int64_t outer, int64_t count,
+           T *part) {
   const char *what = "cudaMemcpyAsync (all_slice)";
-  size_t block = count * sizeof(T), pitch = size * block;
-  const T *from = whole + rank * count;
+  size_t block = count * sizeof(T), pitch = group.size * block;
+  const T *from = whole + group.rank * count;
   if (outer == 1) {
     check(
         cudaMemcpyAsync(part, from, block, cudaMemcpyDeviceToDevice, stream()),
@@ -98,7 +114,7 @@ void slice(const T *whole, int64_t outer, int64_t count, T *part) {
           what);
   } else {
     for (int64_t row = 0; row < outer; ++row)
-      check(cudaMemcpyAsync(part + row * count, from + row * size * count,
+      check(cudaMemcpyAsync(part + row * count, from + row * group.size * count,
                             block, cudaMemcpyDeviceToDevice, stream()),
             what);
   }
@@ -148,16 +164,32 @@ int pickDevice() {
 
 } // namespace
 
-int32_t moert::cuda::joinGroup(int32_t ranks) {
-  rank = moert::cpu::joinGroup(ranks);
-  size = ranks;
+int32_t moert::cuda::joinGroup(int32_t ranks, int32_t expertRanks) {
+  rank = moert::cpu::joinGroup(ranks, expertRanks);
   check(cudaSetDevice(pickDevice()), "cudaSetDevice");
   ncclUniqueId id;
   if (rank == 0)
     checkNccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
   MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
-  checkNccl(ncclCommInitRank(&communicator, size, id, rank),
-            "ncclCommInitRank");
+  std::vector<int64_t> shape = moert::modelGridShape(ranks, expertRanks);
+  groups.assign(size_t(1) << shape.size(), Group());
+  Group &whole = groups.back();
+  whole.rank = rank;
+  whole.size = ranks;
+  checkNccl(ncclCommInitRank(&whole.comm, ranks, id, rank), "ncclCommInitRank");
+  // The other axes' groups split the whole grid's communicator, all ranks
+  // at once, before any step is captured.
+  for (int32_t mask = 1; mask + 1 < static_cast<int32_t>(groups.size());
+       ++mask) {
+    moert::GridGroup mine =
+        moert::gridGroup(shape, moert::axesOfMask(mask), rank);
+    Group &group = groups[mask];
+    group.rank = static_cast<int>(mine.index);
+    group.size = static_cast<int>(mine.size);
+    checkNccl(ncclCommSplit(whole.comm, static_cast<int>(mine.color),
+                            group.rank, &group.comm, nullptr),
+              "ncclCommSplit");
+  }
   return rank;
 }
 
@@ -166,11 +198,13 @@ void moert::cuda::gatherBytes(const void *local, int64_t bytes, void *whole) {
 }
 
 void moert::cuda::leaveGroup() {
-  if (communicator) {
+  if (!groups.empty()) {
     check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
     releaseGraphs();
-    ncclCommDestroy(communicator);
-    communicator = nullptr;
+    for (Group &group : groups)
+      if (group.comm)
+        ncclCommDestroy(group.comm);
+    groups.clear();
   }
   moert::cpu::leaveGroup();
 }
@@ -179,35 +213,39 @@ double moert::cuda::collectiveSeconds() {
   return -1; // they run on the device, inside the step's graph
 }
 
-void moert::cuda::allGather(const float *local, int64_t count, float *whole) {
-  gather(local, count, whole);
+void moert::cuda::allGather(GridAxes axes, const float *local, int64_t count,
+                            float *whole) {
+  gather(groupOf(axes), local, count, whole);
 }
-void moert::cuda::allGather(const int32_t *local, int64_t count,
+void moert::cuda::allGather(GridAxes axes, const int32_t *local, int64_t count,
                             int32_t *whole) {
-  gather(local, count, whole);
+  gather(groupOf(axes), local, count, whole);
 }
-void moert::cuda::allGather(const int64_t *local, int64_t count,
+void moert::cuda::allGather(GridAxes axes, const int64_t *local, int64_t count,
                             int64_t *whole) {
-  gather(local, count, whole);
+  gather(groupOf(axes), local, count, whole);
 }
 
-void moert::cuda::allReduceSum(const float *local, int64_t count, float *sum) {
-  reduce(local, count, sum);
+void moert::cuda::allReduceSum(GridAxes axes, const float *local, int64_t count,
+                               float *sum) {
+  reduce(groupOf(axes), local, count, sum);
 }
-void moert::cuda::allReduceSum(const int64_t *local, int64_t count,
-                               int64_t *sum) {
-  reduce(local, count, sum);
+void moert::cuda::allReduceSum(GridAxes axes, const int64_t *local,
+                               int64_t count, int64_t *sum) {
+  reduce(groupOf(axes), local, count, sum);
 }
 
-void moert::cuda::reduceScatterSum(const float *local, int64_t count,
-                                   float *part) {
-  checkNccl(ncclReduceScatter(local, part, count, ncclFloat32, ncclSum, comm(),
-                              stream()),
+void moert::cuda::reduceScatterSum(GridAxes axes, const float *local,
+                                   int64_t count, float *part) {
+  checkNccl(ncclReduceScatter(local, part, count, ncclFloat32, ncclSum,
+                              groupOf(axes).comm, stream()),
             "ncclReduceScatter");
 }
 
-void moert::cuda::allToAll(const float *local, int64_t count, int64_t,
-                           int64_t rowLength, float *received) {
+void moert::cuda::allToAll(GridAxes axes, const float *local, int64_t count,
+                           int64_t, int64_t rowLength, float *received) {
+  const Group &group = groupOf(axes);
+  int32_t size = group.size;
   int64_t block = count / size;
   if (count % size != 0 || block % rowLength != 0)
     moert::fail("an all-to-all of {} values does not split over {} ranks into "
@@ -215,25 +253,25 @@ void moert::cuda::allToAll(const float *local, int64_t count, int64_t,
                 count, size, rowLength);
   checkNccl(ncclGroupStart(), "ncclGroupStart");
   for (int32_t peer = 0; peer < size; ++peer) {
-    checkNccl(ncclSend(local + peer * block, block, ncclFloat32, peer, comm(),
-                       stream()),
+    checkNccl(ncclSend(local + peer * block, block, ncclFloat32, peer,
+                       group.comm, stream()),
               "ncclSend");
     checkNccl(ncclRecv(received + peer * block, block, ncclFloat32, peer,
-                       comm(), stream()),
+                       group.comm, stream()),
               "ncclRecv");
   }
   checkNccl(ncclGroupEnd(), "ncclGroupEnd");
 }
 
-void moert::cuda::allSlice(const float *whole, int64_t outer, int64_t count,
-                           float *part) {
-  slice(whole, outer, count, part);
+void moert::cuda::allSlice(GridAxes axes, const float *whole, int64_t outer,
+                           int64_t count, float *part) {
+  slice(groupOf(axes), whole, outer, count, part);
 }
-void moert::cuda::allSlice(const int32_t *whole, int64_t outer, int64_t count,
-                           int32_t *part) {
-  slice(whole, outer, count, part);
+void moert::cuda::allSlice(GridAxes axes, const int32_t *whole, int64_t outer,
+                           int64_t count, int32_t *part) {
+  slice(groupOf(axes), whole, outer, count, part);
 }
-void moert::cuda::allSlice(const int64_t *whole, int64_t outer, int64_t count,
-                           int64_t *part) {
-  slice(whole, outer, count, part);
+void moert::cuda::allSlice(GridAxes axes, const int64_t *whole, int64_t outer,
+                           int64_t count, int64_t *part) {
+  slice(groupOf(axes), whole, outer, count, part);
 }

@@ -13,9 +13,10 @@
 
 namespace moert::cuda {
 
-/// Joins the group (MPI), picks this rank's GPU among the node's and opens
-/// the NCCL communicator; returns the rank.
-int32_t joinGroup(int32_t ranks);
+/// Joins the group of `ranks` ranks of which `expertRanks` share the
+/// experts (MPI), picks this rank's GPU among the node's and opens the NCCL
+/// communicators of the grid's axes; returns the rank.
+int32_t joinGroup(int32_t ranks, int32_t expertRanks);
 /// Every rank's `bytes` bytes of host memory, in rank order.
 void gatherBytes(const void *local, int64_t bytes, void *whole);
 void leaveGroup();

@@ -265,7 +265,8 @@ int run(int argc, char **argv) {
   moert::RankGroup group;
   if (model.ranks > 1) {
     group.ranks = model.ranks;
-    group.rank = model.target->join_group(model.ranks);
+    group.expertRanks = model.expert_ranks;
+    group.rank = model.target->join_group(model.ranks, model.expert_ranks);
     requireSameOptions(model, group, argc, argv);
     if (group.rank != 0 && !std::freopen("/dev/null", "w", stdout))
       moert::fail("cannot silence rank {}'s output", group.rank);
@@ -333,7 +334,7 @@ int run(int argc, char **argv) {
                   options.resume, position.step, options.steps);
   } else {
     Clock::time_point start = Clock::now();
-    moert::initializeState(model, state.host(), options.seed, group.rank);
+    moert::initializeState(model, state.host(), options.seed, group.shard());
     initializationSeconds =
         std::chrono::duration<double>(Clock::now() - start).count();
     if (!options.initFrom.empty())
@@ -423,6 +424,9 @@ int run(int argc, char **argv) {
     fmt::print(", {} micro-batches a step", microBatches);
   if (group.ranks > 1)
     fmt::print(", {} ranks", group.ranks);
+  if (group.expertRanks < group.ranks)
+    fmt::print(" ({} replicas of {} that share the experts)",
+               group.ranks / group.expertRanks, group.expertRanks);
   fmt::print("\nready in {:.2f} s (parameters initialized in {:.2f} s)\n",
              std::chrono::duration<double>(Clock::now() - launched).count(),
              initializationSeconds);

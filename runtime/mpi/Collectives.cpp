@@ -2,6 +2,7 @@
 
 #include "moert/Collectives.h"
 #include "moert/Error.h"
+#include "moert/GridGroups.h"
 
 // MPI's C API only: OpenMPI's deprecated C++ bindings need a library we do
 // not link.
@@ -17,6 +18,25 @@ namespace {
 
 double secondsInCollectives = 0;
 
+/// The ranks of a set of grid axes that this process is one of.
+struct Group {
+  MPI_Comm comm = MPI_COMM_NULL;
+  int rank = 0;
+  int size = 1;
+};
+
+/// This process's group for each mask of grid axes (index: the mask), made
+/// when it joins, while every rank is there to split the world.
+std::vector<Group> groups;
+
+const Group &groupOf(moert::GridAxes axes) {
+  if (axes.mask <= 0 || axes.mask >= static_cast<int32_t>(groups.size()))
+    moert::fail("a collective over grid axes (mask {}) that this process's "
+                "grid does not have: has it joined its group?",
+                axes.mask);
+  return groups[axes.mask];
+}
+
 /// Adds the lifetime of a collective to secondsInCollectives.
 class CollectiveTimer {
 public:
@@ -31,11 +51,12 @@ MPI_Datatype mpiType(const float *) { return MPI_FLOAT; }
 MPI_Datatype mpiType(const int32_t *) { return MPI_INT32_T; }
 MPI_Datatype mpiType(const int64_t *) { return MPI_INT64_T; }
 
-template <typename T> void gather(const T *local, int64_t count, T *whole) {
+template <typename T>
+void gather(const Group &group, const T *local, int64_t count, T *whole) {
   if (count > INT32_MAX)
     moert::fail("a collective of {} values exceeds MPI's count limit", count);
   MPI_Allgather(local, static_cast<int>(count), mpiType(local), whole,
-                static_cast<int>(count), mpiType(local), MPI_COMM_WORLD);
+                static_cast<int>(count), mpiType(local), group.comm);
 }
 
 /// The rank-ordered sum of the `parts` blocks of `count` values in `blocks`.
@@ -50,15 +71,17 @@ void sumBlocks(const std::vector<T> &blocks, int64_t parts, int64_t count,
   }
 }
 
-template <typename T> void reduce(const T *local, int64_t count, T *sum) {
-  std::vector<T> blocks(count * moert::cpu::groupSize());
-  gather(local, count, blocks.data());
-  sumBlocks(blocks, moert::cpu::groupSize(), count, sum);
+template <typename T>
+void reduce(const Group &group, const T *local, int64_t count, T *sum) {
+  std::vector<T> blocks(count * group.size);
+  gather(group, local, count, blocks.data());
+  sumBlocks(blocks, group.size, count, sum);
 }
 
 template <typename T>
-void slice(const T *whole, int64_t outer, int64_t count, T *part) {
-  int64_t size = moert::cpu::groupSize(), rank = moert::cpu::groupRank();
+void slice(const Group &group, const T *whole, int64_t outer, int64_t count,
+           T *part) {
+  int64_t size = group.size, rank = group.rank;
   for (int64_t o = 0; o < outer; ++o)
     std::memcpy(part + o * count, whole + (o * size + rank) * count,
                 count * sizeof(T));
@@ -66,7 +89,8 @@ void slice(const T *whole, int64_t outer, int64_t count, T *part) {
 
 } // namespace
 
-int32_t moert::cpu::joinGroup(int32_t ranks) {
+int32_t moert::cpu::joinGroup(int32_t ranks, int32_t expertRanks) {
+  std::vector<int64_t> shape = modelGridShape(ranks, expertRanks);
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (!initialized)
@@ -76,10 +100,24 @@ int32_t moert::cpu::joinGroup(int32_t ranks) {
     fail("the model was compiled for {} ranks, but this job has {} process{}: "
          "run it with mpirun -np {}",
          ranks, size, size == 1 ? "" : "es", ranks);
-  return groupRank();
+  int32_t rank = groupRank();
+  groups.assign(size_t(1) << shape.size(), Group());
+  for (int32_t mask = 1; mask < static_cast<int32_t>(groups.size()); ++mask) {
+    GridGroup mine = gridGroup(shape, axesOfMask(mask), rank);
+    Group &group = groups[mask];
+    MPI_Comm_split(MPI_COMM_WORLD, static_cast<int>(mine.color),
+                   static_cast<int>(mine.index), &group.comm);
+    group.rank = static_cast<int>(mine.index);
+    group.size = static_cast<int>(mine.size);
+  }
+  return rank;
 }
 
 void moert::cpu::leaveGroup() {
+  for (Group &group : groups)
+    if (group.comm != MPI_COMM_NULL)
+      MPI_Comm_free(&group.comm);
+  groups.clear();
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (!finalized)
@@ -100,19 +138,20 @@ int32_t moert::cpu::groupSize() {
   return size;
 }
 
-void moert::cpu::allGather(const float *local, int64_t count, float *whole) {
+void moert::cpu::allGather(GridAxes axes, const float *local, int64_t count,
+                           float *whole) {
   CollectiveTimer timer;
-  gather(local, count, whole);
+  gather(groupOf(axes), local, count, whole);
 }
-void moert::cpu::allGather(const int32_t *local, int64_t count,
+void moert::cpu::allGather(GridAxes axes, const int32_t *local, int64_t count,
                            int32_t *whole) {
   CollectiveTimer timer;
-  gather(local, count, whole);
+  gather(groupOf(axes), local, count, whole);
 }
-void moert::cpu::allGather(const int64_t *local, int64_t count,
+void moert::cpu::allGather(GridAxes axes, const int64_t *local, int64_t count,
                            int64_t *whole) {
   CollectiveTimer timer;
-  gather(local, count, whole);
+  gather(groupOf(axes), local, count, whole);
 }
 
 void moert::cpu::allGatherBytes(const void *local, int64_t bytes, void *whole) {
@@ -123,34 +162,37 @@ void moert::cpu::allGatherBytes(const void *local, int64_t bytes, void *whole) {
                 static_cast<int>(bytes), MPI_BYTE, MPI_COMM_WORLD);
 }
 
-void moert::cpu::allReduceSum(const float *local, int64_t count, float *sum) {
+void moert::cpu::allReduceSum(GridAxes axes, const float *local, int64_t count,
+                              float *sum) {
   CollectiveTimer timer;
-  reduce(local, count, sum);
+  reduce(groupOf(axes), local, count, sum);
 }
-void moert::cpu::allReduceSum(const int64_t *local, int64_t count,
-                              int64_t *sum) {
+void moert::cpu::allReduceSum(GridAxes axes, const int64_t *local,
+                              int64_t count, int64_t *sum) {
   CollectiveTimer timer;
-  reduce(local, count, sum);
+  reduce(groupOf(axes), local, count, sum);
 }
 
-void moert::cpu::reduceScatterSum(const float *local, int64_t count,
-                                  float *part) {
+void moert::cpu::reduceScatterSum(GridAxes axes, const float *local,
+                                  int64_t count, float *part) {
   CollectiveTimer timer;
   // Block q of every rank goes to rank q, which adds them in rank order.
-  int64_t size = groupSize();
+  const Group &group = groupOf(axes);
+  int64_t size = group.size;
   std::vector<float> blocks(count * size);
   if (count > INT32_MAX)
     fail("a collective of {} values exceeds MPI's count limit", count);
   MPI_Alltoall(local, static_cast<int>(count), MPI_FLOAT, blocks.data(),
-               static_cast<int>(count), MPI_FLOAT, MPI_COMM_WORLD);
+               static_cast<int>(count), MPI_FLOAT, group.comm);
   sumBlocks(blocks, size, count, part);
 }
 
-void moert::cpu::allToAll(const float *local, int64_t count,
+void moert::cpu::allToAll(GridAxes axes, const float *local, int64_t count,
                           int64_t segmentRows, int64_t rowLength,
                           float *received) {
   CollectiveTimer timer;
-  int64_t size = groupSize();
+  const Group &group = groupOf(axes);
+  int64_t size = group.size;
   int64_t block = count / size, rowsPerBlock = block / rowLength;
   int64_t segments = rowsPerBlock / segmentRows;
   if (count % size != 0 || block % rowLength != 0 ||
@@ -179,7 +221,7 @@ void moert::cpu::allToAll(const float *local, int64_t count,
   }
   MPI_Alltoall(sentRows.data(), static_cast<int>(segments), MPI_INT64_T,
                receivedRows.data(), static_cast<int>(segments), MPI_INT64_T,
-               MPI_COMM_WORLD);
+               group.comm);
   // Pack the kept rows per destination, exchange, unpack with zeros.
   auto layout = [&](const std::vector<int64_t> &rows, std::vector<int> &counts,
                     std::vector<int> &offsets) {
@@ -211,7 +253,7 @@ void moert::cpu::allToAll(const float *local, int64_t count,
   }
   MPI_Alltoallv(sendBuffer.data(), sendCounts.data(), sendOffsets.data(),
                 MPI_FLOAT, receiveBuffer.data(), receiveCounts.data(),
-                receiveOffsets.data(), MPI_FLOAT, MPI_COMM_WORLD);
+                receiveOffsets.data(), MPI_FLOAT, group.comm);
   const float *unpacked = receiveBuffer.data();
   for (int64_t s = 0; s < size * segments; ++s) {
     float *segment = received + s * segmentRows * rowLength;
@@ -222,15 +264,15 @@ void moert::cpu::allToAll(const float *local, int64_t count,
   }
 }
 
-void moert::cpu::allSlice(const float *whole, int64_t outer, int64_t count,
-                          float *part) {
-  slice(whole, outer, count, part);
+void moert::cpu::allSlice(GridAxes axes, const float *whole, int64_t outer,
+                          int64_t count, float *part) {
+  slice(groupOf(axes), whole, outer, count, part);
 }
-void moert::cpu::allSlice(const int32_t *whole, int64_t outer, int64_t count,
-                          int32_t *part) {
-  slice(whole, outer, count, part);
+void moert::cpu::allSlice(GridAxes axes, const int32_t *whole, int64_t outer,
+                          int64_t count, int32_t *part) {
+  slice(groupOf(axes), whole, outer, count, part);
 }
-void moert::cpu::allSlice(const int64_t *whole, int64_t outer, int64_t count,
-                          int64_t *part) {
-  slice(whole, outer, count, part);
+void moert::cpu::allSlice(GridAxes axes, const int64_t *whole, int64_t outer,
+                          int64_t count, int64_t *part) {
+  slice(groupOf(axes), whole, outer, count, part);
 }

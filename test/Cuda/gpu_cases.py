@@ -351,7 +351,9 @@ def check_profile(case):
 # expert-parallel: the compact MoE (batch 4 x 32, capacity factor 1.0 so
 # that tokens are dropped, gating logit normalization, adaptive aux
 # coefficients) trained by 2 ranks, one GPU each (NCCL's all-to-all and
-# all-reduce inside the step's graph), as by 1 for 10 steps: every step's
+# all-reduce inside the step's graph), as by 1 for 10 steps, and by 2 ranks
+# that each hold every expert (a [2, 1] grid: the communicators that NCCL
+# splits per grid axis): every step's
 # results within 1e-4 relative (the adaptive coefficients 1e-6), drop
 # counts and expert loads equal, and the final checkpoints (gathered by
 # rank 0), as Target/expert-parallel-binary.test checks the C++ target's
@@ -370,6 +372,8 @@ def prepare_expert_parallel(case):
     case.compile("config.json", *PARALLEL_OPTIONS, "-o", "p1-bin")
     case.compile("config.json", *PARALLEL_OPTIONS, "--expert-parallel", 2,
                  "-o", "p2-bin")
+    case.compile("config.json", *PARALLEL_OPTIONS, "--expert-parallel", 2,
+                 "--expert-ranks", 1, "-o", "p2x1-bin")
 
 
 def mpirun(ranks):
@@ -421,14 +425,17 @@ def check_expert_parallel(case):
     if built and here != built:
         raise Skipped("the binaries were built with %s, and this machine "
                       "has %s" % (built, here or "no mpirun"))
-    for name in ("p1", "p2"):
+    for name in ("p1", "p2", "p2x1"):
         remove(case.path(name + ".jsonl"))
     case.train("p1-bin", 10, "--metrics", "p1.jsonl", "--checkpoint",
                "p1.safetensors")
-    output = case.train("p2-bin", 10, "--metrics", "p2.jsonl", "--checkpoint",
-                        "p2.safetensors", launcher=launcher)
-    case.python("compare-runs.py", "p1.jsonl", "p2.jsonl", "p1.safetensors",
-                "p2.safetensors", 1e-4, "aux_loss_coeff=1e-6")
+    for name in ("p2", "p2x1"):
+        output = case.train(name + "-bin", 10, "--metrics", name + ".jsonl",
+                            "--checkpoint", name + ".safetensors",
+                            launcher=launcher)
+        case.python("compare-runs.py", "p1.jsonl", name + ".jsonl",
+                    "p1.safetensors", name + ".safetensors", 1e-4,
+                    "aux_loss_coeff=1e-6")
     # The host times MPI's collectives; NCCL's run inside the step's graph.
     expect(case, output, COLLECTIVE_TIME[case.target])
 

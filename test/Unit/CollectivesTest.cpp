@@ -8,6 +8,7 @@
 #include "TestUtils.h"
 
 #include "moe/Interpreter/Collectives.h"
+#include "moert/GridGroups.h"
 
 #include <thread>
 
@@ -25,11 +26,12 @@ Tensor rankTensor(int64_t rank) {
 
 /// Runs `body` as every rank of a group and returns each rank's result.
 std::vector<Tensor>
-onEveryRank(const std::function<Tensor(Communicator &)> &body) {
-  ThreadGroup group(kRanks);
-  std::vector<Tensor> results(kRanks);
+onEveryRank(const std::function<Tensor(Communicator &)> &body,
+            int64_t ranks = kRanks) {
+  ThreadGroup group(ranks);
+  std::vector<Tensor> results(ranks);
   std::vector<std::thread> threads;
-  for (int64_t rank = 0; rank < kRanks; ++rank)
+  for (int64_t rank = 0; rank < ranks; ++rank)
     threads.emplace_back(
         [&, rank] { results[rank] = body(group.communicator(rank)); });
   for (std::thread &thread : threads)
@@ -120,6 +122,67 @@ TEST(CollectivesTest, AbortReleasesRanksWaitingForOneThatFailed) {
     thread.join();
   for (int64_t rank = 0; rank < 2; ++rank)
     EXPECT_TRUE(contains(errors[rank], "another rank failed")) << errors[rank];
+}
+
+// On a 2 x 3 grid, rank 4 stands at (1, 1).
+TEST(CollectivesTest, GridGroupsFollowTheAxes) {
+  std::vector<int64_t> grid = {2, 3};
+  moert::GridGroup rows = moert::gridGroup(grid, {1}, 4);
+  EXPECT_EQ(rows.color, 1);
+  EXPECT_EQ(rows.index, 1);
+  EXPECT_EQ(rows.size, 3);
+  EXPECT_EQ(moert::gridGroupMembers(grid, {1}, 4),
+            (std::vector<int64_t>{3, 4, 5}));
+  moert::GridGroup columns = moert::gridGroup(grid, {0}, 5);
+  EXPECT_EQ(columns.color, 2);
+  EXPECT_EQ(columns.index, 1);
+  EXPECT_EQ(columns.size, 2);
+  EXPECT_EQ(moert::gridGroupMembers(grid, {0}, 5),
+            (std::vector<int64_t>{2, 5}));
+  // Every axis, in the order given: (1, 1) is 1 * 2 + 1 with axis 1 first.
+  moert::GridGroup all = moert::gridGroup(grid, {1, 0}, 4);
+  EXPECT_EQ(all.color, 0);
+  EXPECT_EQ(all.index, 3);
+  EXPECT_EQ(all.size, 6);
+  EXPECT_EQ(moert::gridGroupMembers(grid, {0, 1}, 2),
+            (std::vector<int64_t>{0, 1, 2, 3, 4, 5}));
+  EXPECT_TRUE(
+      contains(errorOf([&] { moert::gridGroup(grid, {2}, 0); }),
+               "grid axis 2 is out of range or repeated for a 2-D grid"));
+  EXPECT_TRUE(contains(errorOf([&] {
+                         moert::gridGroup(grid, {0, 0}, 0);
+                       }),
+                       "grid axis 0 is out of range or repeated"));
+  EXPECT_TRUE(contains(errorOf([&] { moert::gridGroup(grid, {0}, 6); }),
+                       "rank 6 is outside a grid of 6 ranks"));
+}
+
+// Six ranks as a 2 x 3 grid: sums over each row of the grid, and gathers
+// over each column, each group in its own order.
+TEST(CollectivesTest, SubgroupsExchangeWithinTheirGroup) {
+  std::vector<int64_t> grid = {2, 3};
+  std::vector<Tensor> rowSums = onEveryRank(
+      [&](Communicator &all) {
+        SubgroupCommunicator row(
+            all, moert::gridGroupMembers(grid, {1}, all.rank()));
+        EXPECT_EQ(row.size(), 3);
+        EXPECT_EQ(row.rank(), all.rank() % 3);
+        return allReduce(row, f64({1}, {double(all.rank())}), Reduction::Sum,
+                         DType::F64);
+      },
+      6);
+  for (int64_t rank = 0; rank < 6; ++rank)
+    expectTensor(rowSums[rank], DType::F64, {1}, {rank < 3 ? 3.0 : 12.0});
+  std::vector<Tensor> columns = onEveryRank(
+      [&](Communicator &all) {
+        SubgroupCommunicator column(
+            all, moert::gridGroupMembers(grid, {0}, all.rank()));
+        return allGather(column, f64({1}, {double(all.rank())}), 0);
+      },
+      6);
+  for (int64_t rank = 0; rank < 6; ++rank)
+    expectTensor(columns[rank], DType::F64, {2},
+                 {double(rank % 3), double(rank % 3 + 3)});
 }
 
 } // namespace

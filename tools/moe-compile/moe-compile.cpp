@@ -70,6 +70,12 @@ static cl::opt<int64_t> expertParallel(
     cl::cat(toolOptions), "expert-parallel", cl::init(1),
     cl::desc("Ranks to split the experts and the batch over: the binary "
              "runs under mpirun -np P"));
+static cl::opt<int64_t> expertRanks(
+    cl::cat(toolOptions), "expert-ranks", cl::init(0),
+    cl::desc("Of the --expert-parallel ranks, how many share each layer's "
+             "experts (dividing them; default: all): groups of that many "
+             "consecutive ranks each hold every expert, as Megatron-LM's "
+             "--expert-model-parallel-size; 1 is data parallelism"));
 static cl::opt<int64_t> microBatches(
     cl::cat(toolOptions), "micro-batches", cl::init(1),
     cl::desc("Batches of --batch-size sequences per optimizer step "
@@ -207,6 +213,9 @@ static int run() {
   // moe-mixed-precision checks the value; without bf16 it does not run.
   if (weightCopies.getNumOccurrences() > 0 && precision != "bf16")
     return fail("--bf16-weight-copies needs --precision bf16");
+  if (expertRanks.getNumOccurrences() > 0 && expertParallel <= 1)
+    return fail("--expert-ranks needs --expert-parallel P of 2 or more "
+                "ranks");
   if (cuda && weightCopies == "per-expert")
     return fail("--bf16-weight-copies per-expert is for the CPU target, whose "
                 "expert kernels round f32 weights as they read them: use "
@@ -255,6 +264,7 @@ static int run() {
   train.gateNorm = gateNormLambda.getValue();
   train.recompute = recompute.getValue();
   train.expertParallel = expertParallel.getValue();
+  train.expertRanks = expertRanks.getValue();
   train.microBatches = microBatches.getValue();
   train.precision = precision.getValue();
   train.weightCopies = weightCopies.getNumOccurrences() > 0

@@ -411,8 +411,8 @@ int run(MLIRContext &context) {
                  << "\n";
     return 1;
   }
-  // Checked before any rank thread starts: every grid of the model is the
-  // 1-D group of --ranks ranks.
+  // Checked before any rank thread starts: every grid of the model holds
+  // the group of --ranks ranks.
   if (ranks > 1) {
     int64_t groupSize = ranks;
     SmallVector<shard::GridOp> grids(module->getOps<shard::GridOp>());
@@ -421,7 +421,7 @@ int run(MLIRContext &context) {
                   "as one rank, or through moe-opt --moe-expert-parallel)",
                   groupSize);
     for (shard::GridOp grid : grids)
-      if (grid.getShape() != ArrayRef<int64_t>(groupSize))
+      if (ShapedType::getNumElements(grid.getShape()) != groupSize)
         moert::fail("option --ranks {}: the model's shard grid @{} has shape "
                     "{}",
                     groupSize, grid.getSymName().str(),

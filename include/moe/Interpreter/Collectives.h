@@ -1,7 +1,7 @@
 //===- Collectives.h - the interpreter's collectives ------------*- C++ -*-===//
 //
-// Reference semantics of the shard dialect's collectives on a 1-D grid, for
-// SPMD programs that moe-run runs as P ranks, one thread each. Every
+// Reference semantics of the shard dialect's collectives, for SPMD programs
+// that moe-run runs as P ranks, one thread each. Every
 // collective is built from one primitive, exchanging whole tensors, and
 // reduces in rank order, so that results do not depend on timing.
 //
@@ -26,6 +26,25 @@ public:
   /// Every rank's `local`, in rank order, once every rank has called it;
   /// throws moert::Error when the group was aborted.
   virtual std::vector<Tensor> exchange(const Tensor &local) = 0;
+};
+
+/// The group of a collective over some axes of a grid (moert::gridGroup)
+/// as a communicator of its own. Every rank of `all` runs the same
+/// collective at once (SPMD), so an exchange of the group is one of `all`,
+/// of which each rank keeps its group's tensors.
+class SubgroupCommunicator : public Communicator {
+public:
+  /// `members`: the ranks of `all` in the group, in group order; `all`'s
+  /// rank among them.
+  SubgroupCommunicator(Communicator &all, std::vector<int64_t> members);
+  int64_t rank() const override { return index; }
+  int64_t size() const override { return static_cast<int64_t>(members.size()); }
+  std::vector<Tensor> exchange(const Tensor &local) override;
+
+private:
+  Communicator &all;
+  std::vector<int64_t> members;
+  int64_t index;
 };
 
 /// P ranks as threads of this process, meeting at each exchange.

@@ -71,7 +71,7 @@ public:
   run(mlir::func::FuncOp func, const std::vector<ref::Tensor> &arguments);
 
   /// Makes this evaluator one rank of an SPMD group: the shard dialect's
-  /// collectives (on a 1-D grid of the group's size) go through
+  /// collectives (on a grid of the group's size) go through
   /// `communicator`. Without one, a collective is an error.
   void setCommunicator(ref::Communicator *communicator) {
     this->communicator = communicator;
@@ -84,8 +84,18 @@ public:
   }
 
 private:
-  /// This rank's index when `global` is sharded, else 0.
-  mlir::FailureOr<int64_t> shardIndex(mlir::ml_program::GlobalOp global);
+  /// Which of how many equal parts of the whole tensor `global` holds on
+  /// this rank: one of the expert axis's parts when it is sharded, else the
+  /// only one.
+  struct Shard {
+    int64_t index = 0;
+    int64_t parts = 1;
+  };
+  mlir::FailureOr<Shard> shardOf(mlir::ml_program::GlobalOp global) const;
+  /// The ranks that share the experts with this one (the group of the
+  /// module's grid's expert axis), for `at`'s errors.
+  mlir::FailureOr<ref::SubgroupCommunicator>
+  expertGroup(mlir::Operation *at) const;
 
   mlir::ModuleOp module;
   llvm::StringMap<ref::Tensor> globals;

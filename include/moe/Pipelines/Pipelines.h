@@ -26,6 +26,12 @@ struct TrainPipelineOptions : public PassPipelineOptions<TrainPipelineOptions> {
       llvm::cl::desc("Ranks to partition experts and batch over "
                      "(moe-expert-parallel; 1: one process)"),
       llvm::cl::init(1)};
+  PassOptions::Option<int64_t> expertRanks{
+      *this, "expert-ranks",
+      llvm::cl::desc("Ranks that share each layer's experts, replicated "
+                     "over the others (moe-expert-parallel's expert-ranks; "
+                     "0: all)"),
+      llvm::cl::init(0)};
   PassOptions::Option<double> gateNorm{
       *this, "gate-norm",
       llvm::cl::desc("moe-gate-norm's lambda for every layer (0: off; "

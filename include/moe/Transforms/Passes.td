@@ -224,11 +224,15 @@ def ExpertParallel : Pass<"moe-expert-parallel", "::mlir::ModuleOp"> {
   let summary = "Partition a model's experts and batch over ranks (SPMD)";
   let description = [{
     Turns every function of an imported model (before moe-autodiff) into
-    the program of one rank of a 1-D group of `ranks` processes, the
-    `shard.grid @ranks`, with upstream shard collectives:
+    the program of one rank of a group of `ranks` processes (P), the
+    `shard.grid @ranks`, with upstream shard collectives. `expert-ranks`
+    (Q, by default P) ranks share each layer's experts: the grid is `[P]`
+    when Q = P, else `[P/Q, Q]`, consecutive ranks sharing the experts and
+    its first axis holding P/Q replicas of them (Megatron-LM's expert data
+    parallelism; Q = 1 is plain data parallelism):
 
-    - Each rank holds E/P experts of every MoE layer: the expert globals get
-      their local shape `[E/P, ...]` and `moe.sharded = 0`. Everything else
+    - Each rank holds E/Q experts of every MoE layer: the expert globals get
+      their local shape `[E/Q, ...]` and `moe.sharded = 0`. Everything else
       is replicated.
     - Each rank gets its part of the batch: arguments and activations have
       `batch / P` sequences.
@@ -239,12 +243,13 @@ def ExpertParallel : Pass<"moe-expert-parallel", "::mlir::ModuleOp"> {
       expert's queue keeps token order, so each rank's kept tokens form one
       run of the queue: the route gives every rank each run's length
       (`counts`, `[P, E]`) and each token's row within its run.
-    - Tokens travel with a pair of `shard.all_to_all`s per MoE layer: each
-      rank places its tokens in its runs (`moe.place`, `[E, R, H]` with R =
-      min(capacity, local tokens)), block q of which goes to rank q;
+    - Tokens travel with a pair of `shard.all_to_all`s per MoE layer over
+      the expert axis: each rank places its tokens in its runs (`moe.place`,
+      `[E, R, H]` with R = min(capacity, local tokens)), block q of which
+      goes to rank q of the ranks that share the experts;
       `moe.merge_runs` joins the runs received into the queues of the
-      rank's experts (`[E/P, C, H]`), the rows moe.dispatch would have
-      filled. After the experts, `moe.split_runs` and the second all-to-all
+      rank's experts (`[E/Q, C, H]`): the rows moe.dispatch would have
+      filled, of the tokens of those Q ranks. After the experts, `moe.split_runs` and the second all-to-all
       take the rows back to their tokens' ranks, where moe.combine reads
       them. The backward runs the same the other way round.
     - The aux and z-losses and the routing metrics are computed from the
@@ -255,11 +260,13 @@ def ExpertParallel : Pass<"moe-expert-parallel", "::mlir::ModuleOp"> {
       targets, is all-reduced.
     - The loss function (`loss-function`) returns the sum all-reduce of
       each rank's part (its loss divided by P); moe-autodiff differentiates
-      the parts and all-reduces the gradients of replicated parameters
-      (functions get `moe.spmd_grid = @ranks`).
+      the parts and all-reduces the gradients of replicated parameters over
+      the grid, and those of the experts over its replica axis (functions
+      get `moe.spmd_grid = @ranks`).
     - `@expert_similarity` all-gathers the expert weights.
 
-    The batch and every layer's experts must divide by `ranks`. With
+    The batch must divide by `ranks`, `expert-ranks` must divide `ranks`,
+    and every layer's experts by `expert-ranks`. With
     `report`, the pass prints, per training step and rank, how many bytes
     each kind of collective of the loss function's forward puts in (its
     input) and receives (its result), and the bytes of the replicated
@@ -268,6 +275,8 @@ def ExpertParallel : Pass<"moe-expert-parallel", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"ranks", "ranks", "int64_t", "2", "Ranks of the group (P)">,
+    Option<"expertRanks", "expert-ranks", "int64_t", "0",
+           "Ranks that share each layer's experts (Q, dividing P; 0: P)">,
     Option<"lossFunction", "loss-function", "std::string", "\"forward\"",
            "Function whose first result is the training loss">,
     Option<"report", "report", "bool", "false",

@@ -29,10 +29,14 @@ struct RunPosition {
 };
 
 /// Where this process stands in the ranks of an expert-parallel model: its
-/// state holds its part of every sharded global (moe_global.sharded).
+/// state holds its part of every sharded global (moe_global.sharded), of
+/// the parts of the `expertRanks` ranks that share the experts.
 struct RankGroup {
   int32_t rank = 0;
   int32_t ranks = 1;
+  int32_t expertRanks = 1;
+  /// Which part of a sharded global this rank holds.
+  int64_t shard() const { return rank % expertRanks; }
 };
 
 /// Writes the state with every sharded global whole, so that any number of

@@ -29,6 +29,7 @@ using moert::AdamWConfig;
 using moert::AuxLossKind;
 using moert::CountedTargets;
 using moert::GateConfig;
+using moert::GridAxes;
 using moert::LrDecay;
 
 /// arith.truncf (f32 to bf16, to nearest even) and arith.extf (exact).

@@ -40,6 +40,7 @@ using moert::AdamWConfig;
 using moert::AuxLossKind;
 using moert::CountedTargets;
 using moert::GateConfig;
+using moert::GridAxes;
 using moert::LrDecay;
 
 /// arith.truncf (f32 to bf16, to nearest even) and arith.extf (exact).
@@ -248,22 +249,27 @@ void adamw(const float *param, const float *grad, const float *expAvg,
            float *newExpAvgSq);
 
 //===----------------------------------------------------------------------===//
-// Collectives (NCCL over the model's ranks; see moert/Collectives.h for the
-// semantics).
+// Collectives (NCCL over the ranks of the grid axes named; see
+// moert/Collectives.h for the semantics).
 //===----------------------------------------------------------------------===//
 
-void allGather(const float *local, int64_t count, float *whole);
-void allGather(const int32_t *local, int64_t count, int32_t *whole);
-void allGather(const int64_t *local, int64_t count, int64_t *whole);
-void allReduceSum(const float *local, int64_t count, float *sum);
-void allReduceSum(const int64_t *local, int64_t count, int64_t *sum);
-void reduceScatterSum(const float *local, int64_t count, float *part);
-void allToAll(const float *local, int64_t count, int64_t segmentRows,
-              int64_t rowLength, float *received);
-void allSlice(const float *whole, int64_t outer, int64_t count, float *part);
-void allSlice(const int32_t *whole, int64_t outer, int64_t count,
+void allGather(GridAxes axes, const float *local, int64_t count, float *whole);
+void allGather(GridAxes axes, const int32_t *local, int64_t count,
+               int32_t *whole);
+void allGather(GridAxes axes, const int64_t *local, int64_t count,
+               int64_t *whole);
+void allReduceSum(GridAxes axes, const float *local, int64_t count, float *sum);
+void allReduceSum(GridAxes axes, const int64_t *local, int64_t count,
+                  int64_t *sum);
+void reduceScatterSum(GridAxes axes, const float *local, int64_t count,
+                      float *part);
+void allToAll(GridAxes axes, const float *local, int64_t count,
+              int64_t segmentRows, int64_t rowLength, float *received);
+void allSlice(GridAxes axes, const float *whole, int64_t outer, int64_t count,
+              float *part);
+void allSlice(GridAxes axes, const int32_t *whole, int64_t outer, int64_t count,
               int32_t *part);
-void allSlice(const int64_t *whole, int64_t outer, int64_t count,
+void allSlice(GridAxes axes, const int64_t *whole, int64_t outer, int64_t count,
               int64_t *part);
 
 } // namespace moert::cuda

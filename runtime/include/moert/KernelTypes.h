@@ -32,6 +32,14 @@ enum class AuxLossKind { Skywork, Switch };
 /// How the learning rate falls from its peak after warmup (moe.lr_schedule).
 enum class LrDecay { Cosine, Linear, Constant };
 
+/// The axes of the model's grid that a collective runs over (bit i: axis
+/// i): it runs among the ranks that differ only along them
+/// (moert/GridGroups.h), e.g. GridAxes{2}, the ranks that share the experts
+/// of a [replicas, expert ranks] grid.
+struct GridAxes {
+  int32_t mask;
+};
+
 struct AdamWConfig {
   double beta1, beta2, eps, weightDecay, maxGradNorm;
 };

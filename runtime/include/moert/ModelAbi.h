@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#define MOE_ABI_VERSION 7
+#define MOE_ABI_VERSION 8
 
 enum moe_dtype { MOE_F32 = 0, MOE_F64 = 1, MOE_I32 = 2, MOE_I64 = 3 };
 enum moe_init_kind { MOE_INIT_NORMAL = 0, MOE_INIT_CONSTANT = 1 };
@@ -39,7 +39,8 @@ typedef struct moe_global {
   int32_t init_kind;   /* enum moe_init_kind */
   double init_value;   /* std of a normal initializer, or the constant */
   int32_t sharded;     /* this rank's part, along axis 0, of a tensor split
-                          over the model's ranks (expert weights) */
+                          over the ranks that share the experts (expert
+                          weights): part rank % expert_ranks */
   const char *upcycle; /* how --init-from builds it from a dense checkpoint
                           (moert/Upcycle.h), or NULL */
   int32_t transient;   /* zero between train steps (a gradient accumulator):
@@ -92,10 +93,11 @@ typedef struct moe_target {
      (throws) bad input that a function met on the target. */
   void (*synchronize)(void);
   /* A model compiled for ranks > 1 runs as one process per rank: joins the
-     group and returns this process's rank (throws when the job's size
+     group of `ranks` ranks of which `expert_ranks` share the experts (see
+     moe_model) and returns this process's rank (throws when the job's size
      differs); gathers every rank's `bytes` bytes of host memory in rank
      order; leaves the group. */
-  int32_t (*join_group)(int32_t ranks);
+  int32_t (*join_group)(int32_t ranks, int32_t expert_ranks);
   void (*gather)(const void *local, int64_t bytes, void *whole);
   void (*leave_group)(void);
   /* Seconds this process spent in collectives; < 0: not timed (CUDA). */
@@ -115,6 +117,10 @@ typedef struct moe_model {
   const char *training;
   int64_t alignment; /* of the globals in the state and of arenas */
   int32_t ranks;     /* processes of an expert-parallel model, or 1 */
+  /* Consecutive ranks that share each layer's experts, dividing ranks: the
+     grid is [ranks] when they are equal, else [ranks / expert_ranks,
+     expert_ranks], whose first axis holds replicas of the experts. */
+  int32_t expert_ranks;
   /* Batches per optimizer step: a train step is micro_batches - 1 calls of
      train_micro_step, then one of train_step (gradient accumulation). */
   int32_t micro_batches;

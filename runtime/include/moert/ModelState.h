@@ -77,12 +77,13 @@ private:
 /// Gives every global its initial value from its initializer, with the
 /// streams of the reference interpreter (moe-run --seed): element i of a
 /// normal global is std * normalAt(streamKey(seed, name), i).
-/// A sharded global (moe_global.sharded) gets rank `rank`'s part of the
-/// values of the whole tensor, so that any number of ranks starts alike.
+/// A sharded global (moe_global.sharded) gets part `shard` (RankGroup::shard)
+/// of the values of the whole tensor, so that any number of ranks starts
+/// alike.
 /// `state` must be zeroed (allocateZeroed): globals initialized to +0 (the
 /// Adam moments) are not written.
 void initializeState(const moe_model &model, void *state, uint64_t seed,
-                     int32_t rank);
+                     int64_t shard);
 
 /// The function named `name`, or nullptr.
 const moe_function *findFunction(const moe_model &model, std::string_view name);
