@@ -98,13 +98,25 @@ private:
     return gathered;
   }
   /// The whole of expert weights from the ranks that share the experts.
+  /// Collectives among the ranks that share the experts are left out when
+  /// each rank holds them all: they would only copy.
   Value gatherExperts(OpBuilder &b, Location loc, Value weights) {
+    if (expertRanks == 1)
+      return weights;
     Value &gathered = gatheredRows[weights];
     if (!gathered)
       gathered = shard::AllGatherOp::create(
           b, loc, whole(weights.getType(), expertRanks), kGridName,
           expertAxes(), weights, APInt(64, 0));
     return gathered;
+  }
+  /// Runs to and from the ranks of their experts.
+  Value exchangeRuns(OpBuilder &b, Location loc, Value runs) {
+    if (expertRanks == 1)
+      return runs;
+    return shard::AllToAllOp::create(b, loc, runs.getType(), kGridName,
+                                     expertAxes(), runs, APInt(64, 0),
+                                     APInt(64, 0));
   }
 
   ModuleOp module;
@@ -206,9 +218,7 @@ LogicalResult Partitioner::partitionLayer(DispatchOp dispatch) {
                                dispatch.getIndices(), slots);
   // Block q of the runs goes to rank q of the ranks that share the
   // experts, which holds its experts' runs from each of them.
-  Value received =
-      shard::AllToAllOp::create(b, loc, runType, kGridName, expertAxes(), runs,
-                                APInt(64, 0), APInt(64, 0));
+  Value received = exchangeRuns(b, loc, runs);
   // The runs' lengths: the rows of the ranks that share the experts (the
   // replica's), the columns of this rank's experts.
   Value myCounts = route.getCounts();
@@ -216,11 +226,12 @@ LogicalResult Partitioner::partitionLayer(DispatchOp dispatch) {
     myCounts = shard::AllSliceOp::create(
         b, loc, RankedTensorType::get({expertRanks, experts}, b.getI64Type()),
         kGridName, replicaGridAxes(gridShape), myCounts, APInt(64, 0));
-  myCounts = shard::AllSliceOp::create(
-      b, loc,
-      RankedTensorType::get({expertRanks, experts / expertRanks},
-                            b.getI64Type()),
-      kGridName, expertAxes(), myCounts, APInt(64, 1));
+  if (expertRanks != 1)
+    myCounts = shard::AllSliceOp::create(
+        b, loc,
+        RankedTensorType::get({expertRanks, experts / expertRanks},
+                              b.getI64Type()),
+        kGridName, expertAxes(), myCounts, APInt(64, 1));
   Value queue = MergeRunsOp::create(b, loc, part(bufferType, expertRanks),
                                     received, myCounts);
   copyLayer(gate, wholeLogits.getDefiningOp());
@@ -243,9 +254,7 @@ LogicalResult Partitioner::partitionLayer(DispatchOp dispatch) {
     b.setInsertionPointAfter(ffn);
     Value outputRuns =
         SplitRunsOp::create(b, loc, runType, ffn.getResult(), myCounts);
-    Value returned =
-        shard::AllToAllOp::create(b, loc, runType, kGridName, expertAxes(),
-                                  outputRuns, APInt(64, 0), APInt(64, 0));
+    Value returned = exchangeRuns(b, loc, outputRuns);
     copyLayer(gate, outputRuns.getDefiningOp());
     copyLayer(gate, returned.getDefiningOp());
     ffn.getResult().replaceAllUsesExcept(returned, outputRuns.getDefiningOp());
@@ -421,7 +430,9 @@ void printTraffic(ModuleOp module, func::FuncOp function, int64_t ranks,
       (global->hasAttr(kShardedAttrName) ? sharded : replicated) +=
           byteSize(global.getType());
   llvm::outs() << "moe-expert-parallel: " << ranks << " ranks";
-  if (expertRanks != ranks)
+  if (expertRanks == 1)
+    llvm::outs() << " (data parallel: each holds every expert)";
+  else if (expertRanks != ranks)
     llvm::outs() << " (" << ranks / expertRanks << " replicas of "
                  << expertRanks << " that share the experts)";
   llvm::outs() << "; per step and rank, the forward of @"

@@ -424,7 +424,9 @@ int run(int argc, char **argv) {
     fmt::print(", {} micro-batches a step", microBatches);
   if (group.ranks > 1)
     fmt::print(", {} ranks", group.ranks);
-  if (group.expertRanks < group.ranks)
+  if (group.ranks > 1 && group.expertRanks == 1)
+    fmt::print(" (data parallel: each holds every expert)");
+  else if (group.expertRanks < group.ranks)
     fmt::print(" ({} replicas of {} that share the experts)",
                group.ranks / group.expertRanks, group.expertRanks);
   fmt::print("\nready in {:.2f} s (parameters initialized in {:.2f} s)\n",
