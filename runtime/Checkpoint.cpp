@@ -3,6 +3,7 @@
 #include "moert/Checkpoint.h"
 #include "moert/AtomicFile.h"
 #include "moert/Error.h"
+#include "moert/GridGroups.h"
 #include "moert/Json.h"
 #include "moert/ModelState.h"
 #include "moert/Safetensors.h"
@@ -73,6 +74,14 @@ std::string firstDifference(const json &a, const json &b) {
 
 } // namespace
 
+int32_t moert::RankGroup::allAxes() const {
+  return (int32_t(1) << modelGridShape(ranks, expertRanks).size()) - 1;
+}
+
+int32_t moert::RankGroup::expertAxes() const {
+  return int32_t(1) << (modelGridShape(ranks, expertRanks).size() - 1);
+}
+
 void moert::requireReplaceableCheckpoint(const std::string &path) {
   requireReplaceableFile(path);
   struct stat status;
@@ -100,12 +109,12 @@ void moert::saveCheckpoint(const std::string &path, const moe_model &model,
     if (global.transient)
       continue;
     const char *data = static_cast<const char *>(state) + global.offset;
-    // Every rank's part; the first expertRanks ranks' make the whole
-    // tensor (the others hold replicas).
+    // The parts of the ranks that share the experts make the whole tensor.
     if (global.sharded && group.expertRanks > 1) {
       std::vector<char> &whole = gathered.emplace_back(
-          static_cast<size_t>(global.bytes) * group.ranks);
-      model.target->gather(data, global.bytes, whole.data());
+          static_cast<size_t>(global.bytes) * group.expertRanks);
+      model.target->gather(group.expertAxes(), data, global.bytes,
+                           whole.data());
       data = whole.data();
     }
     tensors.push_back({global.tensor.name, dtypeOf(global.tensor.dtype),

@@ -42,8 +42,10 @@ FailureOr<ProgramCost> mlir::moe::analyzeTrainStep(func::FuncOp trainStep) {
           trainStep->getAttrOfType<FlatSymbolRefAttr>(kSpmdGridAttrName)) {
     auto grid = SymbolTable::lookupNearestSymbolFrom<shard::GridOp>(trainStep,
                                                                     gridName);
-    if (grid)
+    if (grid) {
       program.ranks = ShapedType::getNumElements(grid.getShape());
+      program.expertRanks = grid.getShape()[expertGridAxis(grid.getShape())];
+    }
   }
 
   // Phases follow program order: the forward, then the backward from its

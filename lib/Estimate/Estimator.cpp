@@ -72,7 +72,7 @@ ModelProfile mlir::moe::profileProgram(const ProgramCost &program,
                                        const Cluster &cluster) {
   ModelProfile profile;
   profile.shape = shape;
-  profile.ep = program.ranks;
+  profile.ep = program.expertRanks;
   profile.slots.resize(program.slots.size());
   for (size_t slot = 0; slot < program.slots.size(); ++slot)
     profile.slots[slot].cost = program.slots[slot];

@@ -10,7 +10,8 @@ using namespace mlir::moe;
 
 void moe::buildTrainPipeline(OpPassManager &pm,
                              const TrainPipelineOptions &options) {
-  if (options.expertParallel != 1) {
+  // expert-ranks alone reaches the pass, which refuses one rank.
+  if (options.expertParallel != 1 || options.expertRanks != 0) {
     ExpertParallelOptions expertParallel;
     expertParallel.ranks = options.expertParallel;
     expertParallel.expertRanks = options.expertRanks;

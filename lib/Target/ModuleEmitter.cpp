@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ModuleEmitter.h"
+#include "moert/GridGroups.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -555,12 +556,18 @@ LogicalResult ModuleEmitter::emit() {
   int64_t ranks = 1, expertRanks = 1;
   for (auto grid : module.getOps<shard::GridOp>()) {
     ArrayRef<int64_t> shape = grid.getShape();
-    if (ranks != 1 || shape.empty() || shape.size() > 2 ||
-        llvm::any_of(shape, [](int64_t extent) { return extent < 1; }))
+    bool layout =
+        ranks == 1 && !shape.empty() && shape.size() <= 2 &&
+        llvm::all_of(shape, [](int64_t extent) { return extent > 0; });
+    if (layout) {
+      ranks = ShapedType::getNumElements(shape);
+      expertRanks = shape.back();
+      layout = shape == ArrayRef(moert::modelGridShape(ranks, expertRanks));
+    }
+    if (!layout)
       return grid.emitError("code generation supports one grid of a static "
-                            "shape [ranks] or [replicas, expert ranks]");
-    ranks = ShapedType::getNumElements(shape);
-    expertRanks = shape.back();
+                            "shape [ranks] or [replicas, expert ranks] "
+                            "(moe-expert-parallel's layouts)");
   }
   auto microBatches = module->getAttrOfType<IntegerAttr>(kMicroBatchesAttrName);
   int64_t microBatchCount = microBatches ? microBatches.getInt() : 1;

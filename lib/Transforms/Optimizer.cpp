@@ -45,23 +45,29 @@ Value OptimizerPass::gradientNorm(
     ArrayRef<std::pair<ml_program::GlobalOp, Value>> grads,
     RankedTensorType scalarType) {
   auto grid = function->getAttrOfType<FlatSymbolRefAttr>(kSpmdGridAttrName);
-  SmallVector<Value> whole, parts;
-  for (auto [global, grad] : grads)
-    (grid && global->hasAttr(kShardedAttrName) ? parts : whole).push_back(grad);
-  if (!parts.empty()) {
-    Value norm = GlobalNormOp::create(b, loc, scalarType, parts);
-    auto vector = RankedTensorType::get({1}, scalarType.getElementType());
-    Value mine = tensor::ExpandShapeOp::create(
-        b, loc, vector, norm, ArrayRef<ReassociationIndices>{});
-    auto ranks = dyn_cast_if_present<shard::GridOp>(
+  shard::GridOp ranks;
+  if (grid) {
+    ranks = dyn_cast_if_present<shard::GridOp>(
         SymbolTable::lookupNearestSymbolFrom(function, grid));
     if (!ranks) {
       function.emitError() << "moe-optimizer: no shard.grid " << grid;
       return Value();
     }
+  }
+  // Where one rank holds every expert, its sharded gradients are whole.
+  int16_t axis = ranks ? expertGridAxis(ranks.getShape()) : 0;
+  bool split = ranks && ranks.getShape()[axis] > 1;
+  SmallVector<Value> whole, parts;
+  for (auto [global, grad] : grads)
+    (split && global->hasAttr(kShardedAttrName) ? parts : whole)
+        .push_back(grad);
+  if (!parts.empty()) {
+    Value norm = GlobalNormOp::create(b, loc, scalarType, parts);
+    auto vector = RankedTensorType::get({1}, scalarType.getElementType());
+    Value mine = tensor::ExpandShapeOp::create(
+        b, loc, vector, norm, ArrayRef<ReassociationIndices>{});
     // The ranks that share the experts hold every part once (their
     // replicas hold the same sums).
-    int16_t axis = expertGridAxis(ranks.getShape());
     whole.push_back(shard::AllGatherOp::create(
         b, loc,
         RankedTensorType::get({ranks.getShape()[axis]},

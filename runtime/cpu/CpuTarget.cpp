@@ -39,6 +39,10 @@ void copy(void *destination, const void *source, int64_t bytes) {
 
 void synchronize() {}
 
+void gather(int32_t gridAxes, const void *local, int64_t bytes, void *whole) {
+  moert::cpu::allGatherBytes(moert::GridAxes{gridAxes}, local, bytes, whole);
+}
+
 } // namespace
 
 extern "C" const moe_target moe_cpu_target = {"cpu",
@@ -49,7 +53,7 @@ extern "C" const moe_target moe_cpu_target = {"cpu",
                                               copy,
                                               synchronize,
                                               moert::cpu::joinGroup,
-                                              moert::cpu::allGatherBytes,
+                                              gather,
                                               moert::cpu::leaveGroup,
                                               moert::cpu::collectiveSeconds,
                                               /*host_memory=*/1};

@@ -30,6 +30,11 @@
 #include <mpi.h>
 #include <nccl.h>
 
+// ncclCommSplit, which gives each set of grid axes its communicator.
+#if NCCL_VERSION_CODE < NCCL_VERSION(2, 18, 0)
+#error "the CUDA target needs NCCL 2.18 or later (ncclCommSplit)"
+#endif
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -193,8 +198,9 @@ int32_t moert::cuda::joinGroup(int32_t ranks, int32_t expertRanks) {
   return rank;
 }
 
-void moert::cuda::gatherBytes(const void *local, int64_t bytes, void *whole) {
-  moert::cpu::allGatherBytes(local, bytes, whole);
+void moert::cuda::gatherBytes(int32_t gridAxes, const void *local,
+                              int64_t bytes, void *whole) {
+  moert::cpu::allGatherBytes(GridAxes{gridAxes}, local, bytes, whole);
 }
 
 void moert::cuda::leaveGroup() {

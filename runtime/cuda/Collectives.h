@@ -17,8 +17,10 @@ namespace moert::cuda {
 /// experts (MPI), picks this rank's GPU among the node's and opens the NCCL
 /// communicators of the grid's axes; returns the rank.
 int32_t joinGroup(int32_t ranks, int32_t expertRanks);
-/// Every rank's `bytes` bytes of host memory, in rank order.
-void gatherBytes(const void *local, int64_t bytes, void *whole);
+/// The `bytes` bytes of host memory of every rank of grid axes `gridAxes`
+/// (a mask), in their order.
+void gatherBytes(int32_t gridAxes, const void *local, int64_t bytes,
+                 void *whole);
 void leaveGroup();
 /// -1: the collectives run on the device inside the step's graph, where
 /// the host cannot time them apart without waiting (--profile's events do).

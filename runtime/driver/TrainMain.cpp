@@ -243,7 +243,7 @@ void requireSameOptions(const moe_model &model, const moert::RankGroup &group,
     line.append(argv[i]).push_back('\0');
   uint64_t hash = std::hash<std::string>()(line);
   std::vector<uint64_t> hashes(group.ranks);
-  model.target->gather(&hash, sizeof hash, hashes.data());
+  model.target->gather(group.allAxes(), &hash, sizeof hash, hashes.data());
   for (int64_t rank = 1; rank < group.ranks; ++rank)
     if (hashes[rank] != hashes[0])
       moert::fail("rank {} was started with other options than rank 0: "

@@ -37,6 +37,13 @@ const Group &groupOf(moert::GridAxes axes) {
   return groups[axes.mask];
 }
 
+void releaseGroups() {
+  for (Group &group : groups)
+    if (group.comm != MPI_COMM_NULL)
+      MPI_Comm_free(&group.comm);
+  groups.clear();
+}
+
 /// Adds the lifetime of a collective to secondsInCollectives.
 class CollectiveTimer {
 public:
@@ -101,6 +108,7 @@ int32_t moert::cpu::joinGroup(int32_t ranks, int32_t expertRanks) {
          "run it with mpirun -np {}",
          ranks, size, size == 1 ? "" : "es", ranks);
   int32_t rank = groupRank();
+  releaseGroups();
   groups.assign(size_t(1) << shape.size(), Group());
   for (int32_t mask = 1; mask < static_cast<int32_t>(groups.size()); ++mask) {
     GridGroup mine = gridGroup(shape, axesOfMask(mask), rank);
@@ -114,10 +122,7 @@ int32_t moert::cpu::joinGroup(int32_t ranks, int32_t expertRanks) {
 }
 
 void moert::cpu::leaveGroup() {
-  for (Group &group : groups)
-    if (group.comm != MPI_COMM_NULL)
-      MPI_Comm_free(&group.comm);
-  groups.clear();
+  releaseGroups();
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (!finalized)
@@ -154,12 +159,13 @@ void moert::cpu::allGather(GridAxes axes, const int64_t *local, int64_t count,
   gather(groupOf(axes), local, count, whole);
 }
 
-void moert::cpu::allGatherBytes(const void *local, int64_t bytes, void *whole) {
+void moert::cpu::allGatherBytes(GridAxes axes, const void *local, int64_t bytes,
+                                void *whole) {
   CollectiveTimer timer;
   if (bytes > INT32_MAX)
     fail("a gather of {} bytes exceeds MPI's count limit", bytes);
   MPI_Allgather(local, static_cast<int>(bytes), MPI_BYTE, whole,
-                static_cast<int>(bytes), MPI_BYTE, MPI_COMM_WORLD);
+                static_cast<int>(bytes), MPI_BYTE, groupOf(axes).comm);
 }
 
 void moert::cpu::allReduceSum(GridAxes axes, const float *local, int64_t count,

@@ -49,8 +49,10 @@ struct ProgramCost {
   /// numLayers + 2 slots.
   std::vector<SlotCost> slots;
   std::vector<OpRecord> ops;
-  /// Ranks of the program's grid (1 without expert parallelism).
+  /// Ranks of the program's grid, and those that share the experts (the
+  /// extent of its expert axis); 1 without expert parallelism.
   int64_t ranks = 1;
+  int64_t expertRanks = 1;
 };
 
 /// The cost of `trainStep`, a function of forward ops (with `moe.layer`),

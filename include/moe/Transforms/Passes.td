@@ -68,7 +68,9 @@ def Autodiff : Pass<"moe-autodiff", "::mlir::ModuleOp"> {
     `shard.all_reduce` of the ranks' parts is differentiated through each
     rank's part, and a function with `moe.spmd_grid` gets the gradient of
     each replicated trainable global (one without `moe.sharded`) summed
-    over the grid's ranks; a sharded global's gradient stays the rank's.
+    over the grid's ranks; a sharded global's gradient is summed over the
+    grid's replica axes (its copies' ranks), and stays the rank's on a
+    grid without them.
   }];
   let options = [
     Option<"functionName", "function", "std::string", "\"forward\"",
@@ -244,12 +246,14 @@ def ExpertParallel : Pass<"moe-expert-parallel", "::mlir::ModuleOp"> {
       run of the queue: the route gives every rank each run's length
       (`counts`, `[P, E]`) and each token's row within its run.
     - Tokens travel with a pair of `shard.all_to_all`s per MoE layer over
-      the expert axis: each rank places its tokens in its runs (`moe.place`,
+      the expert axis (none when Q = 1, where every rank holds every
+      expert): each rank places its tokens in its runs (`moe.place`,
       `[E, R, H]` with R = min(capacity, local tokens)), block q of which
       goes to rank q of the ranks that share the experts;
       `moe.merge_runs` joins the runs received into the queues of the
       rank's experts (`[E/Q, C, H]`): the rows moe.dispatch would have
-      filled, of the tokens of those Q ranks. After the experts, `moe.split_runs` and the second all-to-all
+      filled, of the tokens of those Q ranks. After the experts,
+      `moe.split_runs` and the second all-to-all
       take the rows back to their tokens' ranks, where moe.combine reads
       them. The backward runs the same the other way round.
     - The aux and z-losses and the routing metrics are computed from the
@@ -333,8 +337,8 @@ def Optimizer : Pass<"moe-optimizer", "::mlir::ModuleOp"> {
 
     In an SPMD program (`moe.spmd_grid`), a sharded parameter's moments are
     sharded like it, and the gradient norm counts each replicated gradient
-    once and every rank's part of the sharded ones (their norms are
-    all-gathered).
+    once and the parts of the sharded ones of the ranks that share the
+    experts (their norms are all-gathered over the grid's expert axis).
   }];
   let options = [
     Option<"functionName", "function", "std::string", "\"train_step\"",
@@ -377,8 +381,9 @@ def AccumulateGradients : Pass<"moe-accumulate-gradients",
     `<parameter>.grad_accum`). A host calls it on micro-batches 1 to N-1,
     then the train step on micro-batch N, which adds its own gradients,
     divides the sums by N, updates the parameters from them and zeroes
-    them. In an SPMD program a replicated parameter's accumulator holds the
-    rank's part, summed over the ranks once a step. An adaptive aux-loss
+    them. In an SPMD program a gradient that autodiff sums over ranks (a
+    replicated parameter's, or an expert's over its replicas) accumulates
+    the rank's part, summed over those ranks once a step. An adaptive aux-loss
     coefficient (moe-adaptive-aux) follows the drops of all N micro-batches
     (`<coefficient>.dropped_accum`). Accumulators are `moe.transient`: zero
     between steps, not checkpointed. The module gets `moe.micro_batches`.

@@ -37,6 +37,10 @@ struct RankGroup {
   int32_t expertRanks = 1;
   /// Which part of a sharded global this rank holds.
   int64_t shard() const { return rank % expertRanks; }
+  /// moe_target.gather's masks: every rank, and the ranks that share the
+  /// experts with this one (the grid's last axis).
+  int32_t allAxes() const;
+  int32_t expertAxes() const;
 };
 
 /// Writes the state with every sharded global whole, so that any number of

@@ -29,12 +29,13 @@ int32_t groupRank();
 int32_t groupSize();
 /// Seconds spent in the collectives below so far, on this process.
 double collectiveSeconds();
+
+// The collectives of compiled models (and of the driver), among the ranks
+// of `axes`: "every rank" and "rank order" below mean theirs.
+
 /// Every rank's `bytes` bytes, in rank order.
-void allGatherBytes(const void *local, int64_t bytes, void *whole);
-
-// The collectives of compiled models, among the ranks of `axes`: "every
-// rank" and "rank order" below mean theirs.
-
+void allGatherBytes(GridAxes axes, const void *local, int64_t bytes,
+                    void *whole);
 /// `whole` = every rank's `count` values of `local`, in rank order.
 void allGather(GridAxes axes, const float *local, int64_t count, float *whole);
 void allGather(GridAxes axes, const int32_t *local, int64_t count,

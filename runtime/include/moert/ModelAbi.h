@@ -95,10 +95,12 @@ typedef struct moe_target {
   /* A model compiled for ranks > 1 runs as one process per rank: joins the
      group of `ranks` ranks of which `expert_ranks` share the experts (see
      moe_model) and returns this process's rank (throws when the job's size
-     differs); gathers every rank's `bytes` bytes of host memory in rank
-     order; leaves the group. */
+     differs); gathers the `bytes` bytes of host memory of every rank of the
+     grid axes `grid_axes` (a mask, bit i: axis i), in their order; leaves
+     the group. */
   int32_t (*join_group)(int32_t ranks, int32_t expert_ranks);
-  void (*gather)(const void *local, int64_t bytes, void *whole);
+  void (*gather)(int32_t grid_axes, const void *local, int64_t bytes,
+                 void *whole);
   void (*leave_group)(void);
   /* Seconds this process spent in collectives; < 0: not timed (CUDA). */
   double (*collective_seconds)(void);
