@@ -35,6 +35,12 @@ std::vector<int64_t> moert::modelGridShape(int64_t ranks, int64_t expertRanks) {
   return {ranks / expertRanks, expertRanks};
 }
 
+void moert::failNoGridAxes(int32_t mask) {
+  fail("a collective over grid axes (mask {}) that this process's grid does "
+       "not have: has it joined its group?",
+       mask);
+}
+
 std::vector<int64_t> moert::axesOfMask(int32_t mask) {
   std::vector<int64_t> axes;
   for (int64_t axis = 0; axis < 31; ++axis)

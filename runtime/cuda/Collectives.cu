@@ -44,16 +44,9 @@ using namespace moert::cuda;
 
 namespace {
 
-/// The ranks of a set of grid axes that this process is one of.
-struct Group {
-  ncclComm_t comm = nullptr;
-  int rank = 0;
-  int size = 1;
-};
-
-/// This process's group for each mask of grid axes (index: the mask); the
-/// last, every axis, is the whole grid.
-std::vector<Group> groups;
+/// This process's groups; the last, every axis, is the whole grid.
+moert::GridCommunicators<ncclComm_t> groups;
+using Group = moert::GridCommunicators<ncclComm_t>::Group;
 int32_t rank = 0;
 
 void checkNccl(ncclResult_t status, const char *what) {
@@ -61,13 +54,7 @@ void checkNccl(ncclResult_t status, const char *what) {
     moert::fail("NCCL: {} failed: {}", what, ncclGetErrorString(status));
 }
 
-const Group &groupOf(moert::GridAxes axes) {
-  if (axes.mask <= 0 || axes.mask >= static_cast<int32_t>(groups.size()))
-    moert::fail("a collective over grid axes (mask {}) that this process's "
-                "grid does not have: has it joined its group?",
-                axes.mask);
-  return groups[axes.mask];
-}
+const Group &groupOf(moert::GridAxes axes) { return groups.of(axes); }
 
 ncclDataType_t ncclType(const float *) { return ncclFloat32; }
 ncclDataType_t ncclType(const int32_t *) { return ncclInt32; }
@@ -177,18 +164,18 @@ int32_t moert::cuda::joinGroup(int32_t ranks, int32_t expertRanks) {
     checkNccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
   MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
   std::vector<int64_t> shape = moert::modelGridShape(ranks, expertRanks);
-  groups.assign(size_t(1) << shape.size(), Group());
-  Group &whole = groups.back();
+  groups.byMask.assign(size_t(1) << shape.size(), Group());
+  Group &whole = groups.byMask.back();
   whole.rank = rank;
   whole.size = ranks;
   checkNccl(ncclCommInitRank(&whole.comm, ranks, id, rank), "ncclCommInitRank");
   // The other axes' groups split the whole grid's communicator, all ranks
   // at once, before any step is captured.
-  for (int32_t mask = 1; mask + 1 < static_cast<int32_t>(groups.size());
+  for (int32_t mask = 1; mask + 1 < static_cast<int32_t>(groups.byMask.size());
        ++mask) {
     moert::GridGroup mine =
         moert::gridGroup(shape, moert::axesOfMask(mask), rank);
-    Group &group = groups[mask];
+    Group &group = groups.byMask[mask];
     group.rank = static_cast<int>(mine.index);
     group.size = static_cast<int>(mine.size);
     checkNccl(ncclCommSplit(whole.comm, static_cast<int>(mine.color),
@@ -204,13 +191,13 @@ void moert::cuda::gatherBytes(int32_t gridAxes, const void *local,
 }
 
 void moert::cuda::leaveGroup() {
-  if (!groups.empty()) {
+  if (!groups.byMask.empty()) {
     check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
     releaseGraphs();
-    for (Group &group : groups)
+    for (Group &group : groups.byMask)
       if (group.comm)
         ncclCommDestroy(group.comm);
-    groups.clear();
+    groups.byMask.clear();
   }
   moert::cpu::leaveGroup();
 }

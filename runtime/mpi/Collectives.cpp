@@ -18,30 +18,17 @@ namespace {
 
 double secondsInCollectives = 0;
 
-/// The ranks of a set of grid axes that this process is one of.
-struct Group {
-  MPI_Comm comm = MPI_COMM_NULL;
-  int rank = 0;
-  int size = 1;
-};
+/// This process's groups, made when it joins, while every rank is there
+/// to split the world.
+moert::GridCommunicators<MPI_Comm> groups;
+using Group = moert::GridCommunicators<MPI_Comm>::Group;
 
-/// This process's group for each mask of grid axes (index: the mask), made
-/// when it joins, while every rank is there to split the world.
-std::vector<Group> groups;
-
-const Group &groupOf(moert::GridAxes axes) {
-  if (axes.mask <= 0 || axes.mask >= static_cast<int32_t>(groups.size()))
-    moert::fail("a collective over grid axes (mask {}) that this process's "
-                "grid does not have: has it joined its group?",
-                axes.mask);
-  return groups[axes.mask];
-}
+const Group &groupOf(moert::GridAxes axes) { return groups.of(axes); }
 
 void releaseGroups() {
-  for (Group &group : groups)
-    if (group.comm != MPI_COMM_NULL)
-      MPI_Comm_free(&group.comm);
-  groups.clear();
+  for (size_t mask = 1; mask < groups.byMask.size(); ++mask)
+    MPI_Comm_free(&groups.byMask[mask].comm);
+  groups.byMask.clear();
 }
 
 /// Adds the lifetime of a collective to secondsInCollectives.
@@ -109,10 +96,11 @@ int32_t moert::cpu::joinGroup(int32_t ranks, int32_t expertRanks) {
          ranks, size, size == 1 ? "" : "es", ranks);
   int32_t rank = groupRank();
   releaseGroups();
-  groups.assign(size_t(1) << shape.size(), Group());
-  for (int32_t mask = 1; mask < static_cast<int32_t>(groups.size()); ++mask) {
+  groups.byMask.assign(size_t(1) << shape.size(), Group());
+  for (int32_t mask = 1; mask < static_cast<int32_t>(groups.byMask.size());
+       ++mask) {
     GridGroup mine = gridGroup(shape, axesOfMask(mask), rank);
-    Group &group = groups[mask];
+    Group &group = groups.byMask[mask];
     MPI_Comm_split(MPI_COMM_WORLD, static_cast<int>(mine.color),
                    static_cast<int>(mine.index), &group.comm);
     group.rank = static_cast<int>(mine.index);

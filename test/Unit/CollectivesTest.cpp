@@ -157,6 +157,21 @@ TEST(CollectivesTest, GridGroupsFollowTheAxes) {
                        "rank 6 is outside a grid of 6 ranks"));
 }
 
+// A runtime's communicators by mask: a 2-D grid has masks 1 to 3.
+TEST(CollectivesTest, GridCommunicatorsRefuseAxesTheGridLacks) {
+  moert::GridCommunicators<int> groups;
+  EXPECT_TRUE(contains(errorOf([&] { groups.of(moert::GridAxes{1}); }),
+                       "has it joined its group?"));
+  groups.byMask.resize(4);
+  groups.byMask[3].comm = 7;
+  EXPECT_EQ(groups.of(moert::GridAxes{3}).comm, 7);
+  for (int32_t mask : {0, 4, -1})
+    EXPECT_TRUE(contains(errorOf([&] { groups.of(moert::GridAxes{mask}); }),
+                         "a collective over grid axes (mask " +
+                             std::to_string(mask) +
+                             ") that this process's grid does not have"));
+}
+
 // Six ranks as a 2 x 3 grid: sums over each row of the grid, and gathers
 // over each column, each group in its own order.
 TEST(CollectivesTest, SubgroupsExchangeWithinTheirGroup) {

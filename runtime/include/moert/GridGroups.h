@@ -10,6 +10,8 @@
 #ifndef MOERT_GRIDGROUPS_H
 #define MOERT_GRIDGROUPS_H
 
+#include "moert/KernelTypes.h"
+
 #include <cstdint>
 #include <vector>
 
@@ -45,6 +47,29 @@ GridGroup gridGroup(const std::vector<int64_t> &shape,
 std::vector<int64_t> gridGroupMembers(const std::vector<int64_t> &shape,
                                       const std::vector<int64_t> &axes,
                                       int64_t rank);
+
+/// Throws the error of a collective over axes (`mask`) the grid lacks.
+[[noreturn]] void failNoGridAxes(int32_t mask);
+
+/// A process's communicators of one runtime (an MPI_Comm, an ncclComm_t),
+/// one per set of grid axes, made when it joins its group.
+template <typename Comm> struct GridCommunicators {
+  struct Group {
+    Comm comm{};
+    int rank = 0;
+    int size = 1;
+  };
+  /// Index: the mask of the axes (entry 0, no axes, unused); empty before
+  /// the process joins.
+  std::vector<Group> byMask;
+
+  /// The group of `axes`; throws moert::Error for axes the grid lacks.
+  const Group &of(GridAxes axes) const {
+    if (axes.mask <= 0 || axes.mask >= static_cast<int32_t>(byMask.size()))
+      failNoGridAxes(axes.mask);
+    return byMask[axes.mask];
+  }
+};
 
 } // namespace moert
 
