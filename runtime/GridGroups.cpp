@@ -4,8 +4,6 @@
 
 #include "moert/Error.h"
 
-#include <algorithm>
-
 namespace {
 
 /// `rank`'s coordinates on the grid `shape` (row-major).
