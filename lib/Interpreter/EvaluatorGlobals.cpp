@@ -26,11 +26,20 @@ using namespace mlir::moe::evaluator;
 
 namespace {
 
-/// Part `index` of `parts` equal parts of `whole` along axis 0 (a scalar
-/// is its only part).
-Tensor partOf(Tensor whole, int64_t index, int64_t parts) {
-  return parts == 1 ? std::move(whole)
-                    : moe::ref::split(whole, 0, parts)[index];
+/// The whole tensor of which a sharded global is part `shard.index` of
+/// `shard.size` equal parts along axis 0, and that part of it (a scalar is
+/// its only part).
+std::vector<int64_t> wholeShape(RankedTensorType part,
+                                const moert::GridGroup &shard) {
+  std::vector<int64_t> shape = shapeOf(part);
+  if (shard.size > 1)
+    shape[0] *= shard.size;
+  return shape;
+}
+
+Tensor partOf(Tensor whole, const moert::GridGroup &shard) {
+  return shard.size == 1 ? std::move(whole)
+                         : moe::ref::split(whole, 0, shard.size)[shard.index];
 }
 
 } // namespace
@@ -71,7 +80,7 @@ moe::Evaluator::initializeGlobals(uint64_t seed,
                          << " bytes for global '" << global.getSymName() << "'";
       return WalkResult::interrupt();
     }
-    FailureOr<Shard> shard = shardOf(global);
+    FailureOr<moert::GridGroup> shard = shardOf(global);
     if (failed(shard))
       return WalkResult::interrupt();
     // A part along axis 0 is a contiguous run of the whole tensor.
@@ -106,12 +115,10 @@ LogicalResult moe::Evaluator::loadGlobals(const moert::WeightSource &source) {
       return WalkResult::interrupt();
     }
     ref::DType dtype = *dtypeOf(type->getElementType());
-    FailureOr<Shard> shard = shardOf(global);
+    FailureOr<moert::GridGroup> shard = shardOf(global);
     if (failed(shard))
       return WalkResult::interrupt();
-    std::vector<int64_t> whole = shapeOf(*type);
-    if (shard->parts > 1)
-      whole[0] *= shard->parts;
+    std::vector<int64_t> whole = wholeShape(*type, *shard);
     moert::OwnedTensor loaded;
     try {
       loaded = source.get(name, dtype);
@@ -127,8 +134,7 @@ LogicalResult moe::Evaluator::loadGlobals(const moert::WeightSource &source) {
       return WalkResult::interrupt();
     }
     Tensor tensor = Tensor::fromView(loaded.view(name));
-    globals[global.getSymName()] =
-        partOf(std::move(tensor), shard->index, shard->parts);
+    globals[global.getSymName()] = partOf(std::move(tensor), *shard);
     return WalkResult::advance();
   });
   if (walk.wasInterrupted())
@@ -165,16 +171,14 @@ LogicalResult moe::Evaluator::upcycleGlobals(const moert::WeightSource &dense,
     auto init = global->getAttrOfType<InitAttr>(kInitAttrName);
     FailureOr<RankedTensorType> type =
         staticTensorType(global, global.getType());
-    FailureOr<Shard> shard = shardOf(global);
+    FailureOr<moert::GridGroup> shard = shardOf(global);
     if (!init || failed(type) || failed(shard)) {
       if (!init)
         global.emitError() << "an upcycled global needs a '" << kInitAttrName
                            << "' initializer";
       return WalkResult::interrupt();
     }
-    std::vector<int64_t> whole = shapeOf(*type);
-    if (shard->parts > 1)
-      whole[0] *= shard->parts;
+    std::vector<int64_t> whole = wholeShape(*type, *shard);
     std::string name = global.getSymName().str();
     try {
       moert::UpcycleRule rule =
@@ -185,8 +189,7 @@ LogicalResult moe::Evaluator::upcycleGlobals(const moert::WeightSource &dense,
           rule, dense, name, whole, *dtypeOf(type->getElementType()), seed,
           init.getValue().convertToDouble());
       Tensor tensor = Tensor::fromView(built.view(name));
-      globals[global.getSymName()] =
-          partOf(std::move(tensor), shard->index, shard->parts);
+      globals[global.getSymName()] = partOf(std::move(tensor), *shard);
     } catch (const moert::Error &error) {
       global.emitError() << error.what();
       return WalkResult::interrupt();
@@ -227,14 +230,17 @@ moe::Evaluator::expertGroup(Operation *at) const {
   }
 }
 
-FailureOr<moe::Evaluator::Shard>
+FailureOr<moert::GridGroup>
 moe::Evaluator::shardOf(ml_program::GlobalOp global) const {
   if (!global->hasAttr(kShardedAttrName))
-    return Shard();
+    return moert::GridGroup();
   FailureOr<ref::SubgroupCommunicator> group = expertGroup(global);
   if (failed(group))
     return failure();
-  return Shard{group->rank(), group->size()};
+  moert::GridGroup shard;
+  shard.index = group->rank();
+  shard.size = group->size();
+  return shard;
 }
 
 llvm::StringMap<Tensor> moe::Evaluator::wholeGlobals() const {

@@ -14,6 +14,7 @@
 
 #include "moe/Interpreter/Collectives.h"
 #include "moe/Interpreter/Tensor.h"
+#include "moert/GridGroups.h"
 #include "moert/WeightSource.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -85,13 +86,10 @@ public:
 
 private:
   /// Which of how many equal parts of the whole tensor `global` holds on
-  /// this rank: one of the expert axis's parts when it is sharded, else the
-  /// only one.
-  struct Shard {
-    int64_t index = 0;
-    int64_t parts = 1;
-  };
-  mlir::FailureOr<Shard> shardOf(mlir::ml_program::GlobalOp global) const;
+  /// this rank (`index` of `size`): its place among the ranks that share the
+  /// experts when it is sharded, else the only part.
+  mlir::FailureOr<moert::GridGroup>
+  shardOf(mlir::ml_program::GlobalOp global) const;
   /// The ranks that share the experts with this one (the group of the
   /// module's grid's expert axis), for `at`'s errors.
   mlir::FailureOr<ref::SubgroupCommunicator>
