@@ -38,19 +38,6 @@ moert::DType dtypeOf(int32_t abiDType) {
   }
 }
 
-std::vector<int64_t> shapeOf(const moe_tensor_desc &tensor) {
-  return {tensor.shape, tensor.shape + tensor.rank};
-}
-
-/// The shape of the whole tensor of which `global` may be a rank's part.
-std::vector<int64_t> wholeShape(const moe_global &global,
-                                const moert::RankGroup &group) {
-  std::vector<int64_t> shape = shapeOf(global.tensor);
-  if (global.sharded)
-    shape.at(0) *= group.expertRanks;
-  return shape;
-}
-
 /// Throws when a float tensor holds a NaN or an infinity: a checkpoint is
 /// only ever replaced by one that can be resumed.
 void requireFiniteToWrite(const std::string &path,
@@ -73,14 +60,6 @@ std::string firstDifference(const json &a, const json &b) {
 }
 
 } // namespace
-
-int32_t moert::RankGroup::allAxes() const {
-  return (int32_t(1) << modelGridShape(ranks, expertRanks).size()) - 1;
-}
-
-int32_t moert::RankGroup::expertAxes() const {
-  return int32_t(1) << (modelGridShape(ranks, expertRanks).size() - 1);
-}
 
 void moert::requireReplaceableCheckpoint(const std::string &path) {
   requireReplaceableFile(path);
@@ -109,16 +88,21 @@ void moert::saveCheckpoint(const std::string &path, const moe_model &model,
     if (global.transient)
       continue;
     const char *data = static_cast<const char *>(state) + global.offset;
-    // The parts of the ranks that share the experts make the whole tensor.
-    if (global.sharded && group.expertRanks > 1) {
-      std::vector<char> &whole = gathered.emplace_back(
-          static_cast<size_t>(global.bytes) * group.expertRanks);
-      model.target->gather(group.expertAxes(), data, global.bytes,
-                           whole.data());
+    GlobalPlacement placement = placementOf(model, global, group);
+    // The optimizer's parts make the rank's tensor, and the parts of the
+    // ranks that share the experts the whole tensor.
+    auto gatherOver = [&](int32_t axes, int64_t bytes, int64_t wholeBytes) {
+      std::vector<char> &whole = gathered.emplace_back(wholeBytes);
+      model.target->gather(axes, data, bytes, whole.data());
       data = whole.data();
-    }
+    };
+    if (placement.partAxes != 0)
+      gatherOver(placement.partAxes, global.bytes, placement.rankBytes);
+    if (placement.expertAxes != 0)
+      gatherOver(placement.expertAxes, placement.rankBytes,
+                 placement.rankBytes * group.expertRanks);
     tensors.push_back({global.tensor.name, dtypeOf(global.tensor.dtype),
-                       wholeShape(global, group), data});
+                       placement.wholeShape, data});
   }
   if (group.rank != 0)
     return;
@@ -265,12 +249,12 @@ moert::CheckpointRun moert::loadCheckpoint(const std::string &path,
     const TensorView *tensor = file.find(global.tensor.name);
     if (!tensor)
       fail("{}: tensor '{}' is missing", path, global.tensor.name);
-    if (tensor->dtype != dtypeOf(global.tensor.dtype) ||
-        tensor->shape != wholeShape(global, group))
+    std::vector<int64_t> whole = placementOf(model, global, group).wholeShape;
+    if (tensor->dtype != dtypeOf(global.tensor.dtype) || tensor->shape != whole)
       fail("{}: tensor '{}' is {} {}, but the model expects {} {}", path,
            global.tensor.name, dtypeName(tensor->dtype),
            formatShape(tensor->shape), dtypeName(dtypeOf(global.tensor.dtype)),
-           formatShape(wholeShape(global, group)));
+           formatShape(whole));
     requireFinite(path, *tensor);
   }
   // The step count is the model's I64 scalar when it has one (its dtype
@@ -291,9 +275,10 @@ moert::CheckpointRun moert::loadCheckpoint(const std::string &path,
       continue;
     }
     const TensorView *tensor = file.find(global.tensor.name);
-    // A sharded global takes this rank's part, a contiguous run.
-    int64_t skip = global.sharded ? group.shard() * global.bytes : 0;
-    std::memcpy(data, static_cast<const char *>(tensor->data) + skip,
+    // A rank's part is a contiguous run of the whole.
+    std::memcpy(data,
+                static_cast<const char *>(tensor->data) +
+                    placementOf(model, global, group).offsetBytes,
                 global.bytes);
   }
   return run;
@@ -330,17 +315,18 @@ void initializeUpcycled(const moert::WeightSource &source,
     UpcycleRule rule = parseUpcycleRule(global.upcycle, global.tensor.name);
     if (!rule.source.empty())
       sources.insert(rule.source);
-    weights.emplace_back(&global,
-                         upcycleTensor(rule, source, global.tensor.name,
-                                       wholeShape(global, group),
-                                       dtypeOf(global.tensor.dtype), seed,
-                                       global.init_value));
+    weights.emplace_back(
+        &global,
+        upcycleTensor(rule, source, global.tensor.name,
+                      placementOf(model, global, group).wholeShape,
+                      dtypeOf(global.tensor.dtype), seed, global.init_value));
   }
   checkDenseTensorsUsed(source, sources);
   for (const auto &[global, tensor] : weights) {
-    int64_t skip = global->sharded ? group.shard() * global->bytes : 0;
     std::memcpy(static_cast<char *>(state) + global->offset,
-                tensor.data.data() + skip, global->bytes);
+                tensor.data.data() +
+                    placementOf(model, *global, group).offsetBytes,
+                global->bytes);
   }
 }
 
@@ -366,15 +352,16 @@ void moert::initializeFromWeights(const std::string &path,
       continue;
     OwnedTensor tensor =
         source.get(global.tensor.name, dtypeOf(global.tensor.dtype));
-    if (tensor.shape != wholeShape(global, group))
+    std::vector<int64_t> whole = placementOf(model, global, group).wholeShape;
+    if (tensor.shape != whole)
       fail("{}: tensor '{}' is {}, but the model expects {}", path,
-           global.tensor.name, formatShape(tensor.shape),
-           formatShape(wholeShape(global, group)));
+           global.tensor.name, formatShape(tensor.shape), formatShape(whole));
     weights.emplace_back(&global, std::move(tensor));
   }
   for (const auto &[global, tensor] : weights) {
-    int64_t skip = global->sharded ? group.shard() * global->bytes : 0;
     std::memcpy(static_cast<char *>(state) + global->offset,
-                tensor.data.data() + skip, global->bytes);
+                tensor.data.data() +
+                    placementOf(model, *global, group).offsetBytes,
+                global->bytes);
   }
 }

@@ -148,7 +148,7 @@ void initializeRange(const moe_global &global, char *base, uint64_t key,
 } // namespace
 
 void moert::initializeState(const moe_model &model, void *state, uint64_t seed,
-                            int64_t shard) {
+                            const RankGroup &group) {
   // Every value is a pure function of (seed, name, index), so chunks of all
   // globals run on every core in any order and give the same bits: a 285M
   // parameter model started in 12 s on one core.
@@ -161,13 +161,14 @@ void moert::initializeState(const moe_model &model, void *state, uint64_t seed,
   std::vector<Chunk> chunks;
   for (int64_t g = 0; g < model.num_globals; ++g) {
     const moe_global &global = model.globals[g];
-    int64_t count =
-        tensorBytes(global.tensor) /
-        (global.tensor.dtype == MOE_F32 || global.tensor.dtype == MOE_I32 ? 4
-                                                                          : 8);
+    int64_t elementBytes =
+        global.tensor.dtype == MOE_F32 || global.tensor.dtype == MOE_I32 ? 4
+                                                                         : 8;
+    int64_t count = tensorBytes(global.tensor) / elementBytes;
     uint64_t key = streamKey(seed, global.tensor.name);
-    // A part along axis 0 is a contiguous run of the whole tensor.
-    int64_t offset = global.sharded ? shard * count : 0;
+    // A rank's part is a contiguous run of the whole tensor.
+    int64_t offset =
+        placementOf(model, global, group).offsetBytes / elementBytes;
     for (int64_t begin = 0; begin < count; begin += kChunkElements)
       chunks.push_back({&global, key, offset, begin,
                         std::min(count, begin + kChunkElements)});

@@ -116,6 +116,16 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
                                 "ml_program.global";
     return success();
   }
+  if (name == kOptimizerPartAttrName) {
+    auto global = dyn_cast<ml_program::GlobalOp>(op);
+    auto of = dyn_cast<FlatSymbolRefAttr>(attr.getValue());
+    auto type = global ? dyn_cast<RankedTensorType>(global.getType()) : nullptr;
+    if (!of || !type || type.getRank() != 1)
+      return op->emitError() << "'" << name
+                             << "' must be a parameter's symbol on a 1-D "
+                                "tensor ml_program.global";
+    return success();
+  }
   if (name == kTransientAttrName) {
     if (!isa<ml_program::GlobalOp>(op) || !isa<UnitAttr>(attr.getValue()))
       return op->emitError()
@@ -324,6 +334,11 @@ int16_t mlir::moe::expertGridAxis(ArrayRef<int64_t> gridShape) {
 
 SmallVector<int16_t> mlir::moe::replicaGridAxes(ArrayRef<int64_t> gridShape) {
   return llvm::to_vector(llvm::seq<int16_t>(0, expertGridAxis(gridShape)));
+}
+
+SmallVector<int16_t> mlir::moe::parameterCopyAxes(ArrayRef<int64_t> gridShape,
+                                                  bool sharded) {
+  return sharded ? replicaGridAxes(gridShape) : batchGridAxes(gridShape);
 }
 
 int64_t mlir::moe::expertCapacity(double capacityFactor, int64_t tokens,

@@ -131,6 +131,19 @@ inline constexpr llvm::StringLiteral kSpmdGridAttrName = "moe.spmd_grid";
 llvm::SmallVector<int16_t> batchGridAxes(llvm::ArrayRef<int64_t> gridShape);
 int16_t expertGridAxis(llvm::ArrayRef<int64_t> gridShape);
 llvm::SmallVector<int16_t> replicaGridAxes(llvm::ArrayRef<int64_t> gridShape);
+/// The axes over which a parameter of an SPMD program has copies: the
+/// replica axes for a sharded one, every axis for a replicated one.
+/// moe-autodiff sums its gradient over them.
+llvm::SmallVector<int16_t> parameterCopyAxes(llvm::ArrayRef<int64_t> gridShape,
+                                             bool sharded);
+
+/// On an ml_program.global of training state under the distributed
+/// optimizer (moe-distributed-optimizer): the global is this rank's part
+/// (flat, contiguous, equal) of a tensor shaped like the rank's own value
+/// of the referenced parameter (a flat symbol reference), split over that
+/// parameter's copy axes (parameterCopyAxes) in the order they list.
+inline constexpr llvm::StringLiteral kOptimizerPartAttrName =
+    "moe.optimizer_part";
 
 /// The module's #moe.target (see moe-attach-target).
 inline constexpr llvm::StringLiteral kTargetAttrName = "moe.target";

@@ -26,23 +26,30 @@ using namespace mlir::moe::evaluator;
 
 namespace {
 
-/// The whole tensor of which a sharded global is part `shard.index` of
-/// `shard.size` equal parts along axis 0, and that part of it (a scalar is
-/// its only part).
-std::vector<int64_t> wholeShape(RankedTensorType part,
-                                const moert::GridGroup &shard) {
-  std::vector<int64_t> shape = shapeOf(part);
-  if (shard.size > 1)
-    shape[0] *= shard.size;
-  return shape;
-}
-
-Tensor partOf(Tensor whole, const moert::GridGroup &shard) {
-  return shard.size == 1 ? std::move(whole)
-                         : moe::ref::split(whole, 0, shard.size)[shard.index];
+/// The run of `whole` at `offset` that a global of `type` holds.
+Tensor runOf(Tensor whole, int64_t offset, RankedTensorType type) {
+  std::vector<int64_t> shape = shapeOf(type);
+  if (whole.shape == shape)
+    return whole;
+  Tensor run = Tensor::zeros(whole.dtype, std::move(shape));
+  std::copy_n(whole.data.begin() + offset, run.numel(), run.data.begin());
+  return run;
 }
 
 } // namespace
+
+std::vector<int64_t> moe::Evaluator::Placement::wholeShape() const {
+  std::vector<int64_t> shape = shapeOf(rankTensor);
+  if (experts)
+    shape.at(0) *= experts->size();
+  return shape;
+}
+
+int64_t moe::Evaluator::Placement::offset() const {
+  int64_t partSize = rankTensor.getNumElements() / (parts ? parts->size() : 1);
+  return (experts ? experts->rank() * rankTensor.getNumElements() : 0) +
+         (parts ? parts->rank() * partSize : 0);
+}
 
 LogicalResult
 moe::Evaluator::initializeGlobals(uint64_t seed,
@@ -80,11 +87,10 @@ moe::Evaluator::initializeGlobals(uint64_t seed,
                          << " bytes for global '" << global.getSymName() << "'";
       return WalkResult::interrupt();
     }
-    FailureOr<moert::GridGroup> shard = shardOf(global);
-    if (failed(shard))
+    FailureOr<Placement> placement = placementOf(global);
+    if (failed(placement))
       return WalkResult::interrupt();
-    // A part along axis 0 is a contiguous run of the whole tensor.
-    int64_t offset = shard->index * tensor.numel();
+    int64_t offset = placement->offset();
     uint64_t key = moert::streamKey(seed, global.getSymName().str());
     double value = init.getValue().convertToDouble();
     for (int64_t i = 0; i < tensor.numel(); ++i)
@@ -115,10 +121,10 @@ LogicalResult moe::Evaluator::loadGlobals(const moert::WeightSource &source) {
       return WalkResult::interrupt();
     }
     ref::DType dtype = *dtypeOf(type->getElementType());
-    FailureOr<moert::GridGroup> shard = shardOf(global);
-    if (failed(shard))
+    FailureOr<Placement> placement = placementOf(global);
+    if (failed(placement))
       return WalkResult::interrupt();
-    std::vector<int64_t> whole = wholeShape(*type, *shard);
+    std::vector<int64_t> whole = placement->wholeShape();
     moert::OwnedTensor loaded;
     try {
       loaded = source.get(name, dtype);
@@ -133,8 +139,8 @@ LogicalResult moe::Evaluator::loadGlobals(const moert::WeightSource &source) {
                          << moert::formatShape(whole);
       return WalkResult::interrupt();
     }
-    Tensor tensor = Tensor::fromView(loaded.view(name));
-    globals[global.getSymName()] = partOf(std::move(tensor), *shard);
+    globals[global.getSymName()] =
+        runOf(Tensor::fromView(loaded.view(name)), placement->offset(), *type);
     return WalkResult::advance();
   });
   if (walk.wasInterrupted())
@@ -171,14 +177,14 @@ LogicalResult moe::Evaluator::upcycleGlobals(const moert::WeightSource &dense,
     auto init = global->getAttrOfType<InitAttr>(kInitAttrName);
     FailureOr<RankedTensorType> type =
         staticTensorType(global, global.getType());
-    FailureOr<moert::GridGroup> shard = shardOf(global);
-    if (!init || failed(type) || failed(shard)) {
+    FailureOr<Placement> placement = placementOf(global);
+    if (!init || failed(type) || failed(placement)) {
       if (!init)
         global.emitError() << "an upcycled global needs a '" << kInitAttrName
                            << "' initializer";
       return WalkResult::interrupt();
     }
-    std::vector<int64_t> whole = wholeShape(*type, *shard);
+    std::vector<int64_t> whole = placement->wholeShape();
     std::string name = global.getSymName().str();
     try {
       moert::UpcycleRule rule =
@@ -188,8 +194,8 @@ LogicalResult moe::Evaluator::upcycleGlobals(const moert::WeightSource &dense,
       moert::OwnedTensor built = moert::upcycleTensor(
           rule, dense, name, whole, *dtypeOf(type->getElementType()), seed,
           init.getValue().convertToDouble());
-      Tensor tensor = Tensor::fromView(built.view(name));
-      globals[global.getSymName()] = partOf(std::move(tensor), *shard);
+      globals[global.getSymName()] =
+          runOf(Tensor::fromView(built.view(name)), placement->offset(), *type);
     } catch (const moert::Error &error) {
       global.emitError() << error.what();
       return WalkResult::interrupt();
@@ -211,36 +217,65 @@ LogicalResult moe::Evaluator::upcycleGlobals(const moert::WeightSource &dense,
   return success();
 }
 
-FailureOr<moe::ref::SubgroupCommunicator>
-moe::Evaluator::expertGroup(Operation *at) const {
+FailureOr<moe::ref::SubgroupCommunicator> moe::Evaluator::gridGroupOf(
+    Operation *at,
+    function_ref<SmallVector<int16_t>(ArrayRef<int64_t>)> axesOf) const {
   if (!communicator)
-    return at->emitError() << "a sharded global needs the ranks of its "
-                              "SPMD group (moe-run --ranks)";
+    return at->emitError() << "a global split over ranks needs the ranks of "
+                              "its SPMD group (moe-run --ranks)";
   auto grids = ModuleOp(module).getOps<shard::GridOp>();
   if (grids.empty())
-    return at->emitError() << "a sharded global needs the module's "
+    return at->emitError() << "a global split over ranks needs the module's "
                               "shard.grid";
   std::vector<int64_t> shape = (*grids.begin()).getShape().vec();
+  SmallVector<int16_t> axes = axesOf(shape);
   try {
     return ref::SubgroupCommunicator(
-        *communicator, moert::gridGroupMembers(shape, {expertGridAxis(shape)},
-                                               communicator->rank()));
+        *communicator,
+        moert::gridGroupMembers(shape, {axes.begin(), axes.end()},
+                                communicator->rank()));
   } catch (const moert::Error &error) {
     return at->emitError() << error.what();
   }
 }
 
-FailureOr<moert::GridGroup>
-moe::Evaluator::shardOf(ml_program::GlobalOp global) const {
-  if (!global->hasAttr(kShardedAttrName))
-    return moert::GridGroup();
-  FailureOr<ref::SubgroupCommunicator> group = expertGroup(global);
-  if (failed(group))
-    return failure();
-  moert::GridGroup shard;
-  shard.index = group->rank();
-  shard.size = group->size();
-  return shard;
+FailureOr<moe::Evaluator::Placement>
+moe::Evaluator::placementOf(ml_program::GlobalOp global) const {
+  Placement placement;
+  placement.rankTensor = cast<RankedTensorType>(global.getType());
+  if (auto of =
+          global->getAttrOfType<FlatSymbolRefAttr>(kOptimizerPartAttrName)) {
+    auto parameter =
+        ModuleOp(module).lookupSymbol<ml_program::GlobalOp>(of.getAttr());
+    if (!parameter)
+      return global.emitError()
+             << "'" << kOptimizerPartAttrName << "' names no global " << of;
+    bool sharded = parameter->hasAttr(kShardedAttrName);
+    FailureOr<ref::SubgroupCommunicator> parts =
+        gridGroupOf(global, [&](ArrayRef<int64_t> shape) {
+          return parameterCopyAxes(shape, sharded);
+        });
+    if (failed(parts))
+      return failure();
+    placement.rankTensor = cast<RankedTensorType>(parameter.getType());
+    if (placement.rankTensor.getNumElements() !=
+        cast<RankedTensorType>(global.getType()).getNumElements() *
+            parts->size())
+      return global.emitError()
+             << "is not one of " << parts->size() << " equal parts of " << of
+             << "'s " << placement.rankTensor;
+    placement.parts.emplace(*parts);
+  }
+  if (global->hasAttr(kShardedAttrName)) {
+    FailureOr<ref::SubgroupCommunicator> experts =
+        gridGroupOf(global, [](ArrayRef<int64_t> shape) {
+          return SmallVector<int16_t>{expertGridAxis(shape)};
+        });
+    if (failed(experts))
+      return failure();
+    placement.experts.emplace(*experts);
+  }
+  return placement;
 }
 
 llvm::StringMap<Tensor> moe::Evaluator::wholeGlobals() const {
@@ -248,14 +283,18 @@ llvm::StringMap<Tensor> moe::Evaluator::wholeGlobals() const {
   for (auto global : ModuleOp(module).getOps<ml_program::GlobalOp>()) {
     if (global->hasAttr(kTransientAttrName)) {
       whole.erase(global.getSymName());
-    } else if (global->hasAttr(kShardedAttrName)) {
-      FailureOr<ref::SubgroupCommunicator> group = expertGroup(global);
-      if (failed(group))
-        moert::fail("cannot gather the sharded global '{}'",
-                    global.getSymName().str());
-      whole[global.getSymName()] =
-          ref::allGather(*group, globals.lookup(global.getSymName()), 0);
+      continue;
     }
+    FailureOr<Placement> placement = placementOf(global);
+    if (failed(placement))
+      moert::fail("cannot gather the global '{}'", global.getSymName().str());
+    Tensor &tensor = whole[global.getSymName()];
+    if (placement->parts) {
+      tensor = ref::allGather(*placement->parts, tensor, 0);
+      tensor.shape = shapeOf(placement->rankTensor);
+    }
+    if (placement->experts)
+      tensor = ref::allGather(*placement->experts, tensor, 0);
   }
   return whole;
 }

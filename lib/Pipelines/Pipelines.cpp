@@ -59,6 +59,8 @@ void moe::buildTrainPipeline(OpPassManager &pm,
     accumulate.microBatches = options.microBatches;
     pm.addPass(createAccumulateGradients(accumulate));
   }
+  if (options.distributedOptimizer)
+    pm.addPass(createDistributedOptimizer());
 }
 
 void moe::buildCodegenPipeline(OpPassManager &pm, StringRef targetName) {
@@ -78,7 +80,8 @@ void moe::registerMoePipelines() {
       "moe-train-pipeline",
       "A model's @forward to a complete @train_step: [moe-gate-norm], "
       "moe-fuse-router, moe-autodiff, [moe-mixed-precision], "
-      "[moe-adaptive-aux], moe-optimizer, [moe-accumulate-gradients]",
+      "[moe-adaptive-aux], moe-optimizer, [moe-accumulate-gradients], "
+      "[moe-distributed-optimizer]",
       buildTrainPipeline);
   PassPipelineRegistration<>(
       "moe-cpu-codegen",

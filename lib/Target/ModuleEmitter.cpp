@@ -575,7 +575,25 @@ LogicalResult ModuleEmitter::emit() {
   int64_t stateBytes = 0;
   std::string globals;
   llvm::raw_string_ostream globalsOs(globals);
+  llvm::StringMap<int64_t> globalIndex;
+  for (auto global : module.getOps<ml_program::GlobalOp>())
+    globalIndex[global.getSymName()] = globalIndex.size();
+  std::vector<int64_t> gridShape = moert::modelGridShape(ranks, expertRanks);
   for (auto global : module.getOps<ml_program::GlobalOp>()) {
+    // The distributed optimizer's part of a parameter's state.
+    int64_t partAxes = 0, partOf = 0;
+    if (auto of =
+            global->getAttrOfType<FlatSymbolRefAttr>(kOptimizerPartAttrName)) {
+      auto parameter = module.lookupSymbol<ml_program::GlobalOp>(of.getAttr());
+      if (!parameter || ranks == 1)
+        return global.emitError()
+               << "'" << kOptimizerPartAttrName << "' needs a global " << of
+               << " and the grid it is split over";
+      for (int16_t axis :
+           parameterCopyAxes(gridShape, parameter->hasAttr(kShardedAttrName)))
+        partAxes |= int64_t(1) << axis;
+      partOf = globalIndex.lookup(parameter.getSymName());
+    }
     if (failed(checkAbiType(global, global.getType(), "a global")))
       return failure();
     auto init = global->getAttrOfType<InitAttr>(kInitAttrName);
@@ -593,7 +611,8 @@ LogicalResult ModuleEmitter::emit() {
               << ", " << literal(init.getValue().convertToDouble()) << ", "
               << (global->hasAttr(kShardedAttrName) ? 1 : 0) << ", "
               << (upcycle ? cString(upcycle.getValue()) : "nullptr") << ", "
-              << (global->hasAttr(kTransientAttrName) ? 1 : 0) << "},\n";
+              << (global->hasAttr(kTransientAttrName) ? 1 : 0) << ", "
+              << partAxes << ", " << partOf << "},\n";
     stateBytes += (bytes + alignment - 1) / alignment * alignment;
   }
   for (auto function : module.getOps<func::FuncOp>())

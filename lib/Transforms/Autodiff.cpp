@@ -216,9 +216,8 @@ LogicalResult GradientBuilder::build(bool cotangentArgument) {
                           : grad;
     SmallVector<int16_t> axes;
     if (grid)
-      axes = global->hasAttr(kShardedAttrName)
-                 ? replicaGridAxes(grid.getShape())
-                 : batchGridAxes(grid.getShape());
+      axes =
+          parameterCopyAxes(grid.getShape(), global->hasAttr(kShardedAttrName));
     if (total && !axes.empty())
       total = shard::AllReduceOp::create(b, loc, total.getType(),
                                          gridName.getValue(), axes, total,

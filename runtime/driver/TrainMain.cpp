@@ -334,7 +334,7 @@ int run(int argc, char **argv) {
                   options.resume, position.step, options.steps);
   } else {
     Clock::time_point start = Clock::now();
-    moert::initializeState(model, state.host(), options.seed, group.shard());
+    moert::initializeState(model, state.host(), options.seed, group);
     initializationSeconds =
         std::chrono::duration<double>(Clock::now() - start).count();
     if (!options.initFrom.empty())

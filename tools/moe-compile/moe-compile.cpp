@@ -76,6 +76,11 @@ static cl::opt<int64_t> expertRanks(
              "experts (dividing them; default: all): groups of that many "
              "consecutive ranks each hold every expert, as Megatron-LM's "
              "--expert-model-parallel-size; 1 is data parallelism"));
+static cl::opt<bool> distributedOptimizer(
+    cl::cat(toolOptions), "distributed-optimizer",
+    cl::desc("Split each parameter's Adam moments over the ranks that hold "
+             "copies of it (Megatron-LM's distributed optimizer, ZeRO-1): "
+             "reduce-scattered gradients, all-gathered parameters"));
 static cl::opt<int64_t> microBatches(
     cl::cat(toolOptions), "micro-batches", cl::init(1),
     cl::desc("Batches of --batch-size sequences per optimizer step "
@@ -216,6 +221,9 @@ static int run() {
   if (expertRanks.getNumOccurrences() > 0 && expertParallel <= 1)
     return fail("--expert-ranks needs --expert-parallel P of 2 or more "
                 "ranks");
+  if (distributedOptimizer && expertParallel <= 1)
+    return fail("--distributed-optimizer needs --expert-parallel P of 2 or "
+                "more ranks");
   if (cuda && weightCopies == "per-expert")
     return fail("--bf16-weight-copies per-expert is for the CPU target, whose "
                 "expert kernels round f32 weights as they read them: use "
@@ -266,6 +274,7 @@ static int run() {
   train.expertParallel = expertParallel.getValue();
   train.expertRanks = expertRanks.getValue();
   train.microBatches = microBatches.getValue();
+  train.distributedOptimizer = distributedOptimizer.getValue();
   train.precision = precision.getValue();
   train.weightCopies = weightCopies.getNumOccurrences() > 0
                            ? weightCopies.getValue()

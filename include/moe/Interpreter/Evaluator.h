@@ -22,6 +22,8 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/StringMap.h"
 
+#include <optional>
+
 namespace mlir::moe {
 
 /// The interpreter's dtype for an element type, or failure for one it does
@@ -85,15 +87,30 @@ public:
   }
 
 private:
-  /// Which of how many equal parts of the whole tensor `global` holds on
-  /// this rank (`index` of `size`): its place among the ranks that share the
-  /// experts when it is sharded, else the only part.
-  mlir::FailureOr<moert::GridGroup>
-  shardOf(mlir::ml_program::GlobalOp global) const;
-  /// The ranks that share the experts with this one (the group of the
-  /// module's grid's expert axis), for `at`'s errors.
-  mlir::FailureOr<ref::SubgroupCommunicator>
-  expertGroup(mlir::Operation *at) const;
+  /// Where a global's value on this rank lies in the whole tensor that
+  /// weights files and checkpoints hold: a contiguous run of it.
+  struct Placement {
+    /// The rank's tensor of which the global is a flat part: the global's
+    /// own type, or its parameter's for an optimizer part
+    /// (moe.optimizer_part).
+    mlir::RankedTensorType rankTensor;
+    /// The ranks that share the experts, when the global is sharded.
+    std::optional<ref::SubgroupCommunicator> experts;
+    /// The ranks whose parts make `rankTensor`, for an optimizer part.
+    std::optional<ref::SubgroupCommunicator> parts;
+
+    std::vector<int64_t> wholeShape() const;
+    /// The index of the global's first element in the whole tensor.
+    int64_t offset() const;
+  };
+  mlir::FailureOr<Placement>
+  placementOf(mlir::ml_program::GlobalOp global) const;
+  /// The group of this rank in a collective over the axes that `axesOf`
+  /// picks from the module's grid shape; errors go to `at`.
+  mlir::FailureOr<ref::SubgroupCommunicator> gridGroupOf(
+      mlir::Operation *at,
+      llvm::function_ref<llvm::SmallVector<int16_t>(llvm::ArrayRef<int64_t>)>
+          axesOf) const;
 
   mlir::ModuleOp module;
   llvm::StringMap<ref::Tensor> globals;

@@ -18,7 +18,7 @@ namespace mlir::moe {
 /// --moe-train-pipeline: a model's @forward to a complete @train_step
 /// (expert parallelism, gate normalization, router fusion, autodiff, mixed
 /// precision, adaptive aux coefficients, AdamW, gradient accumulation over
-/// micro-batches). The optimizer's,
+/// micro-batches, the distributed optimizer). The optimizer's,
 /// moe-adaptive-aux's and `weight-copies` keep their passes' option names.
 struct TrainPipelineOptions : public PassPipelineOptions<TrainPipelineOptions> {
   PassOptions::Option<int64_t> expertParallel{
@@ -107,6 +107,11 @@ struct TrainPipelineOptions : public PassPipelineOptions<TrainPipelineOptions> {
       *this, "micro-batches",
       llvm::cl::desc("moe-accumulate-gradients' micro-batches"),
       llvm::cl::init(AccumulateGradientsOptions().microBatches)};
+  PassOptions::Option<bool> distributedOptimizer{
+      *this, "distributed-optimizer",
+      llvm::cl::desc("Split the Adam moments over the ranks that hold "
+                     "copies of each parameter (moe-distributed-optimizer)"),
+      llvm::cl::init(false)};
 };
 
 /// Adds the passes of --moe-train-pipeline to `pm` (on a module).

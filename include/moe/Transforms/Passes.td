@@ -401,6 +401,36 @@ def AccumulateGradients : Pass<"moe-accumulate-gradients",
                            "::mlir::ml_program::MLProgramDialect"];
 }
 
+def DistributedOptimizer : Pass<"moe-distributed-optimizer",
+                                "::mlir::ModuleOp"> {
+  let summary = "Split the Adam state over the copies of each parameter "
+                "(ZeRO-1)";
+  let description = [{
+    Megatron-LM's distributed optimizer on a complete SPMD train step
+    (`function`, after moe-optimizer and moe-accumulate-gradients): the R
+    ranks that hold copies of a parameter (every rank for a replicated
+    one, the replicas of an expert's rank under expert data parallelism)
+    each keep 1/R of its Adam moments, as a flat 1-D part marked
+    `moe.optimizer_part`. The gradient's sum over the copies
+    (`shard.all_reduce`) becomes a `shard.reduce_scatter` of the flattened
+    gradient, the update runs on the rank's part of the parameter
+    (`shard.all_slice`), and a `shard.all_gather` makes every copy whole
+    again: the bytes on the wire of an all-reduce plus the parameters',
+    and 2(R-1)/R of the moments' memory saved. The gradient norm becomes
+    the norm of the ranks' norms (each holds a part of every gradient).
+    A parameter must have a multiple of R elements on a rank. Checkpoints
+    hold the moments whole and shaped like their parameters, so any layout
+    resumes them.
+  }];
+  let options = [
+    Option<"functionName", "function", "std::string", "\"train_step\"",
+           "Train step to distribute">
+  ];
+  let dependentDialects = ["::mlir::moe::MoeDialect",
+                           "::mlir::shard::ShardDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def NarrowResults : Pass<"moe-narrow-results", "::mlir::ModuleOp"> {
   let summary = "Fold bf16 conversions into the ops that compute their input";
   let description = [{

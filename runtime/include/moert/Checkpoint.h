@@ -14,6 +14,7 @@
 #ifndef MOERT_CHECKPOINT_H
 #define MOERT_CHECKPOINT_H
 
+#include "moert/GlobalPlacement.h"
 #include "moert/ModelAbi.h"
 
 #include <cstdint>
@@ -26,21 +27,6 @@ struct RunPosition {
   int64_t step = 0;           // optimizer steps taken
   uint64_t seed = 0;          // the run's seed
   uint64_t trainPosition = 0; // the training sampler's stream position
-};
-
-/// Where this process stands in the ranks of an expert-parallel model: its
-/// state holds its part of every sharded global (moe_global.sharded), of
-/// the parts of the `expertRanks` ranks that share the experts.
-struct RankGroup {
-  int32_t rank = 0;
-  int32_t ranks = 1;
-  int32_t expertRanks = 1;
-  /// Which part of a sharded global this rank holds.
-  int64_t shard() const { return rank % expertRanks; }
-  /// moe_target.gather's masks: every rank, and the ranks that share the
-  /// experts with this one (the grid's last axis).
-  int32_t allAxes() const;
-  int32_t expertAxes() const;
 };
 
 /// Writes the state with every sharded global whole, so that any number of

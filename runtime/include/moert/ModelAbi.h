@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#define MOE_ABI_VERSION 8
+#define MOE_ABI_VERSION 9
 
 enum moe_dtype { MOE_F32 = 0, MOE_F64 = 1, MOE_I32 = 2, MOE_I64 = 3 };
 enum moe_init_kind { MOE_INIT_NORMAL = 0, MOE_INIT_CONSTANT = 1 };
@@ -45,6 +45,12 @@ typedef struct moe_global {
                           (moert/Upcycle.h), or NULL */
   int32_t transient;   /* zero between train steps (a gradient accumulator):
                           not in checkpoints, zero when a run resumes */
+  int32_t part_axes;   /* nonzero for the distributed optimizer's part of
+                          a parameter's Adam moment: the mask of the grid
+                          axes (bit i: axis i) whose ranks hold the equal,
+                          flat parts, in group order, of a tensor shaped as
+                          globals[part_of] */
+  int32_t part_of;
 } moe_global;
 
 typedef void (*moe_function_ptr)(void *state, void *arena,

@@ -3,6 +3,7 @@
 #ifndef MOERT_MODELSTATE_H
 #define MOERT_MODELSTATE_H
 
+#include "moert/GlobalPlacement.h"
 #include "moert/ModelAbi.h"
 
 #include <cstdint>
@@ -77,13 +78,13 @@ private:
 /// Gives every global its initial value from its initializer, with the
 /// streams of the reference interpreter (moe-run --seed): element i of a
 /// normal global is std * normalAt(streamKey(seed, name), i).
-/// A sharded global (moe_global.sharded) gets part `shard` (RankGroup::shard)
-/// of the values of the whole tensor, so that any number of ranks starts
-/// alike.
+/// A global split over ranks (moe_global.sharded, moe_global.part_axes)
+/// gets this rank's part of the values of the whole tensor, so that any
+/// number of ranks starts alike.
 /// `state` must be zeroed (allocateZeroed): globals initialized to +0 (the
 /// Adam moments) are not written.
 void initializeState(const moe_model &model, void *state, uint64_t seed,
-                     int64_t shard);
+                     const RankGroup &group);
 
 /// The function named `name`, or nullptr.
 const moe_function *findFunction(const moe_model &model, std::string_view name);

@@ -215,3 +215,15 @@ module attributes {moe.config = "{\"hidden_size\": 128,"} {}
 // Printing or comparing JSON recurses: deep nesting is refused.
 // expected-error @+1 {{'moe.config' nests deeper than 64 levels}}
 module attributes {moe.config = "{\"vocab_size\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}"} {}
+
+// -----
+
+// moe.optimizer_part: the distributed optimizer's flat part of a
+// parameter's state.
+// expected-error @+1 {{'moe.optimizer_part' must be a parameter's symbol on a 1-D tensor ml_program.global}}
+ml_program.global private mutable @w.exp_avg(dense<0.0> : tensor<2x2xf32>) : tensor<2x2xf32> {moe.optimizer_part = @w}
+
+// -----
+
+// expected-error @+1 {{'moe.optimizer_part' must be a parameter's symbol on a 1-D tensor ml_program.global}}
+ml_program.global private mutable @w.exp_avg(dense<0.0> : tensor<2xf32>) : tensor<2xf32> {moe.optimizer_part = "w"}

@@ -1,0 +1,213 @@
+//===- DistributedOptimizer.cpp - Adam state split over parameter copies --===//
+//
+// Megatron-LM's distributed optimizer (ZeRO stage 1) on a complete SPMD
+// train step: the R ranks that hold copies of a parameter each keep and
+// update 1/R of its Adam moments. A copy's gradient is reduce-scattered
+// instead of all-reduced (the same bytes), each rank updates its part of
+// the parameter, and an all-gather makes every copy whole again.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Transforms/Passes.h"
+
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/RegionUtils.h"
+
+namespace mlir::moe {
+#define GEN_PASS_DEF_DISTRIBUTEDOPTIMIZER
+#include "moe/Transforms/Passes.h.inc"
+} // namespace mlir::moe
+
+using namespace mlir;
+using namespace mlir::moe;
+
+namespace {
+
+/// `value` as a 1-D tensor (a view), or `value` when it is one already.
+Value flatten(OpBuilder &b, Location loc, Value value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  if (type.getRank() == 1)
+    return value;
+  ReassociationIndices all =
+      llvm::to_vector(llvm::seq<int64_t>(0, type.getRank()));
+  return tensor::CollapseShapeOp::create(
+      b, loc,
+      RankedTensorType::get({type.getNumElements()}, type.getElementType()),
+      value, ArrayRef<ReassociationIndices>{all});
+}
+
+/// The flat `value` shaped as `type` again.
+Value unflatten(OpBuilder &b, Location loc, Value value,
+                RankedTensorType type) {
+  if (type.getRank() == 1)
+    return value;
+  ReassociationIndices all =
+      llvm::to_vector(llvm::seq<int64_t>(0, type.getRank()));
+  return tensor::ExpandShapeOp::create(b, loc, type, value,
+                                       ArrayRef<ReassociationIndices>{all});
+}
+
+struct DistributedOptimizerPass
+    : moe::impl::DistributedOptimizerBase<DistributedOptimizerPass> {
+  using DistributedOptimizerBase::DistributedOptimizerBase;
+
+  void runOnOperation() override;
+
+private:
+  /// Splits `update`'s state over the copies of its parameter, with the
+  /// part of its gradient made at `before`; false after an error. Leaves an
+  /// update whose parameter has one copy as it is.
+  bool distribute(AdamWOp update, OpBuilder &before);
+  /// The global norm of the gradients that the updates now read, each
+  /// element of which one rank holds: the ranks' norms gathered.
+  Value gradientNorm(OpBuilder &b, Location loc, ArrayRef<AdamWOp> updates);
+
+  ModuleOp module;
+  FlatSymbolRefAttr gridName;
+  SmallVector<int64_t> gridShape;
+};
+
+bool DistributedOptimizerPass::distribute(AdamWOp update, OpBuilder &before) {
+  auto load = update.getParam().getDefiningOp<ml_program::GlobalLoadOp>();
+  auto parameter =
+      load ? module.lookupSymbol<ml_program::GlobalOp>(load.getGlobal())
+           : ml_program::GlobalOp();
+  if (!parameter) {
+    update.emitError("moe-distributed-optimizer: this update's parameter is "
+                     "not a global's value");
+    return false;
+  }
+  SmallVector<int16_t> axes =
+      parameterCopyAxes(gridShape, parameter->hasAttr(kShardedAttrName));
+  int64_t copies = 1;
+  for (int16_t axis : axes)
+    copies *= gridShape[axis];
+  if (copies == 1)
+    return true;
+  auto type = cast<RankedTensorType>(parameter.getType());
+  int64_t elements = type.getNumElements();
+  if (elements % copies != 0) {
+    parameter.emitError() << "moe-distributed-optimizer: @"
+                          << parameter.getSymName() << " has " << elements
+                          << " elements on a rank, not a multiple of the "
+                          << copies << " ranks that hold copies of it";
+    return false;
+  }
+  auto sum = update.getGrad().getDefiningOp<shard::AllReduceOp>();
+  if (!sum || sum.getGridAxes() != ArrayRef<int16_t>(axes)) {
+    update.emitError() << "moe-distributed-optimizer: the gradient of @"
+                       << parameter.getSymName()
+                       << " is not the sum over its copies that moe-autodiff "
+                          "makes";
+    return false;
+  }
+
+  Location loc = update.getLoc();
+  auto flatType = RankedTensorType::get({elements}, type.getElementType());
+  auto partType =
+      RankedTensorType::get({elements / copies}, type.getElementType());
+  Value gradPart =
+      shard::ReduceScatterOp::create(before, loc, partType, gridName.getValue(),
+                                     axes, flatten(before, loc, sum.getInput()),
+                                     shard::ReductionKind::Sum, APInt(64, 0));
+  OpBuilder b(update);
+  Value paramPart = shard::AllSliceOp::create(
+      b, loc, partType, gridName.getValue(), axes,
+      flatten(b, loc, update.getParam()), APInt(64, 0));
+  // The moments become parts: their globals, loads and stores change type.
+  for (Value moment : {update.getExpAvg(), update.getExpAvgSq()}) {
+    auto momentLoad = moment.getDefiningOp<ml_program::GlobalLoadOp>();
+    auto global =
+        momentLoad
+            ? module.lookupSymbol<ml_program::GlobalOp>(momentLoad.getGlobal())
+            : ml_program::GlobalOp();
+    if (!global || global.getType() != type) {
+      update.emitError() << "moe-distributed-optimizer: a moment of @"
+                         << parameter.getSymName()
+                         << " is not a global of its type";
+      return false;
+    }
+    global.setType(partType);
+    global->setAttr(kOptimizerPartAttrName,
+                    FlatSymbolRefAttr::get(parameter.getSymNameAttr()));
+    momentLoad.getResult().setType(partType);
+  }
+  update.getParamMutable().assign(paramPart);
+  update.getGradMutable().assign(gradPart);
+  for (Value result : update->getResults())
+    result.setType(partType);
+  b.setInsertionPointAfter(update);
+  Value whole =
+      shard::AllGatherOp::create(b, loc, flatType, gridName.getValue(), axes,
+                                 update.getNewParam(), APInt(64, 0));
+  update.getNewParam().replaceAllUsesExcept(unflatten(b, loc, whole, type),
+                                            whole.getDefiningOp());
+  return true;
+}
+
+Value DistributedOptimizerPass::gradientNorm(OpBuilder &b, Location loc,
+                                             ArrayRef<AdamWOp> updates) {
+  SmallVector<Value> grads;
+  for (AdamWOp update : updates)
+    grads.push_back(update.getGrad());
+  AdamWOp first = updates.front();
+  auto scalarType = cast<RankedTensorType>(first.getGradNorm().getType());
+  Value mine = GlobalNormOp::create(b, loc, scalarType, grads);
+  auto vector = RankedTensorType::get({1}, scalarType.getElementType());
+  Value norms = shard::AllGatherOp::create(
+      b, loc,
+      RankedTensorType::get({ShapedType::getNumElements(gridShape)},
+                            scalarType.getElementType()),
+      gridName.getValue(), batchGridAxes(gridShape),
+      tensor::ExpandShapeOp::create(b, loc, vector, mine,
+                                    ArrayRef<ReassociationIndices>{}),
+      APInt(64, 0));
+  return GlobalNormOp::create(b, loc, scalarType, ValueRange{norms});
+}
+
+void DistributedOptimizerPass::runOnOperation() {
+  module = getOperation();
+  auto step = module.lookupSymbol<func::FuncOp>(functionName);
+  SmallVector<AdamWOp> updates;
+  if (step)
+    updates = llvm::to_vector(step.getOps<AdamWOp>());
+  if (updates.empty()) {
+    module.emitError() << "moe-distributed-optimizer: no moe.adamw in @"
+                       << functionName << " (run moe-optimizer first)";
+    return signalPassFailure();
+  }
+  gridName = step->getAttrOfType<FlatSymbolRefAttr>(kSpmdGridAttrName);
+  auto grid = gridName
+                  ? dyn_cast_if_present<shard::GridOp>(
+                        SymbolTable::lookupNearestSymbolFrom(step, gridName))
+                  : shard::GridOp();
+  if (!grid) {
+    step.emitError() << "moe-distributed-optimizer: @" << functionName
+                     << " is no SPMD program of a shard.grid (run "
+                        "moe-expert-parallel first)";
+    return signalPassFailure();
+  }
+  gridShape = llvm::to_vector(grid.getShape());
+
+  // The parts of the gradients, then their norm, before the first update.
+  OpBuilder before(updates.front());
+  Value oldNorm = updates.front().getGradNorm();
+  for (AdamWOp update : updates) {
+    if (update.getGradNorm() != oldNorm) {
+      update.emitError("moe-distributed-optimizer: the updates of a step "
+                       "must share one gradient norm");
+      return signalPassFailure();
+    }
+    if (!distribute(update, before))
+      return signalPassFailure();
+  }
+  // Each rank now holds its part of every gradient, so the norm is the
+  // norm of the ranks' norms.
+  oldNorm.replaceAllUsesWith(gradientNorm(before, oldNorm.getLoc(), updates));
+  IRRewriter rewriter(&getContext());
+  (void)runRegionDCE(rewriter, step.getBody());
+}
+
+} // namespace
