@@ -429,6 +429,11 @@ int run(int argc, char **argv) {
   else if (group.expertRanks < group.ranks)
     fmt::print(" ({} replicas of {} that share the experts)",
                group.ranks / group.expertRanks, group.expertRanks);
+  if (std::any_of(model.globals, model.globals + model.num_globals,
+                  [](const moe_global &global) { return global.part_axes; }))
+    fmt::print(", distributed optimizer");
+  if (group.ranks > 1)
+    fmt::print(", {:.1f} MB of state a rank", model.state_bytes / 1e6);
   fmt::print("\nready in {:.2f} s (parameters initialized in {:.2f} s)\n",
              std::chrono::duration<double>(Clock::now() - launched).count(),
              initializationSeconds);

@@ -353,7 +353,8 @@ def check_profile(case):
 # coefficients) trained by 2 ranks, one GPU each (NCCL's all-to-all and
 # all-reduce inside the step's graph), as by 1 for 10 steps, and by 2 ranks
 # that each hold every expert (a [2, 1] grid: the communicators that NCCL
-# splits per grid axis): every step's
+# splits per grid axis), also with the distributed optimizer (NCCL's
+# reduce-scatter and all-gather around the update): every step's
 # results within 1e-4 relative (the adaptive coefficients 1e-6), drop
 # counts and expert loads equal, and the final checkpoints (gathered by
 # rank 0), as Target/expert-parallel-binary.test checks the C++ target's
@@ -374,6 +375,9 @@ def prepare_expert_parallel(case):
                  "-o", "p2-bin")
     case.compile("config.json", *PARALLEL_OPTIONS, "--expert-parallel", 2,
                  "--expert-ranks", 1, "-o", "p2x1-bin")
+    case.compile("config.json", *PARALLEL_OPTIONS, "--expert-parallel", 2,
+                 "--expert-ranks", 1, "--distributed-optimizer", "-o",
+                 "p2x1-zero-bin")
 
 
 def mpirun(ranks):
@@ -425,11 +429,11 @@ def check_expert_parallel(case):
     if built and here != built:
         raise Skipped("the binaries were built with %s, and this machine "
                       "has %s" % (built, here or "no mpirun"))
-    for name in ("p1", "p2", "p2x1"):
+    for name in ("p1", "p2", "p2x1", "p2x1-zero"):
         remove(case.path(name + ".jsonl"))
     case.train("p1-bin", 10, "--metrics", "p1.jsonl", "--checkpoint",
                "p1.safetensors")
-    for name in ("p2", "p2x1"):
+    for name in ("p2", "p2x1", "p2x1-zero"):
         output = case.train(name + "-bin", 10, "--metrics", name + ".jsonl",
                             "--checkpoint", name + ".safetensors",
                             launcher=launcher)
