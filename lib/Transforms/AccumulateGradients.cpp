@@ -241,22 +241,18 @@ void AccumulateGradientsPass::runOnOperation() {
   }
   if (microBatches == 1)
     return;
-  auto step = module.lookupSymbol<func::FuncOp>(functionName);
-  SmallVector<AdamWOp> updates;
-  if (step)
-    updates = llvm::to_vector(step.getOps<AdamWOp>());
-  if (updates.empty()) {
-    module.emitError() << "moe-accumulate-gradients: no moe.adamw in @"
-                       << functionName << " (run moe-optimizer first)";
+  FailureOr<SmallVector<AdamWOp>> updates =
+      optimizerUpdates(module, functionName, getArgument());
+  if (failed(updates))
     return signalPassFailure();
-  }
+  auto step = module.lookupSymbol<func::FuncOp>(functionName);
   StringRef microStepName(moert::kMicroStepFunction);
   if (Operation *existing = module.lookupSymbol(microStepName)) {
     existing->emitError() << "moe-accumulate-gradients: @" << microStepName
                           << " already exists (was the pass applied twice?)";
     return signalPassFailure();
   }
-  for (AdamWOp update : updates)
+  for (AdamWOp update : *updates)
     if (failed(declareAccumulator(update, update.getParam(),
                                   moert::kGradientSumSuffix,
                                   localPart(update.getGrad()).getType())))

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Transforms/Passes.h"
+#include "moe/Transforms/StateGlobals.h"
 
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
@@ -169,15 +170,12 @@ Value DistributedOptimizerPass::gradientNorm(OpBuilder &b, Location loc,
 
 void DistributedOptimizerPass::runOnOperation() {
   module = getOperation();
-  auto step = module.lookupSymbol<func::FuncOp>(functionName);
-  SmallVector<AdamWOp> updates;
-  if (step)
-    updates = llvm::to_vector(step.getOps<AdamWOp>());
-  if (updates.empty()) {
-    module.emitError() << "moe-distributed-optimizer: no moe.adamw in @"
-                       << functionName << " (run moe-optimizer first)";
+  FailureOr<SmallVector<AdamWOp>> found =
+      optimizerUpdates(module, functionName, getArgument());
+  if (failed(found))
     return signalPassFailure();
-  }
+  SmallVector<AdamWOp> updates = std::move(*found);
+  auto step = module.lookupSymbol<func::FuncOp>(functionName);
   gridName = step->getAttrOfType<FlatSymbolRefAttr>(kSpmdGridAttrName);
   auto grid = gridName
                   ? dyn_cast_if_present<shard::GridOp>(

@@ -4,12 +4,15 @@
 // The optimizer's moments and step count and the gradient accumulators are
 // globals beside the weights, declared the same way: mutable, private,
 // with a constant initializer, and split over the ranks like the parameter
-// they serve.
+// they serve. The passes that rewrite a complete step find its updates of
+// that state here too.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef MOE_TRANSFORMS_STATEGLOBALS_H
 #define MOE_TRANSFORMS_STATEGLOBALS_H
+
+#include "moe/MoeDialect.h"
 
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/IR/Builders.h"
@@ -22,6 +25,12 @@ ml_program::GlobalOp declareStateGlobal(OpBuilder &b, Location loc,
                                         StringRef name, RankedTensorType type,
                                         double value,
                                         ml_program::GlobalOp like);
+
+/// The moe.adamw updates of train step `function`, for the passes that
+/// rewrite a complete step; failure, with an error naming `pass`, when
+/// there are none.
+FailureOr<SmallVector<AdamWOp>>
+optimizerUpdates(ModuleOp module, StringRef function, StringRef pass);
 
 } // namespace mlir::moe
 
