@@ -22,8 +22,13 @@ moert::GlobalPlacement moert::placementOf(const moe_model &model,
       fail("global '{}' is a part of global {}, which the model lacks",
            global.tensor.name, global.part_of);
     shaped = &model.globals[global.part_of];
-    GridGroup part = gridGroup(modelGridShape(group.ranks, group.expertRanks),
-                               axesOfMask(global.part_axes), group.rank);
+    GridGroup part;
+    try {
+      part = gridGroup(modelGridShape(group.ranks, group.expertRanks),
+                       axesOfMask(global.part_axes), group.rank);
+    } catch (const Error &error) {
+      fail("global '{}': {}", global.tensor.name, error.what());
+    }
     if (global.bytes * part.size != shaped->bytes)
       fail("global '{}' is not one of {} equal parts of '{}'",
            global.tensor.name, part.size, shaped->tensor.name);

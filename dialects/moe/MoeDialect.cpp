@@ -124,6 +124,21 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
       return op->emitError() << "'" << name
                              << "' must be a parameter's symbol on a 1-D "
                                 "tensor ml_program.global";
+    auto parameter =
+        SymbolTable::lookupNearestSymbolFrom<ml_program::GlobalOp>(op, of);
+    // A module being built may lack it yet; those that run check again.
+    if (!parameter)
+      return success();
+    auto whole = dyn_cast<RankedTensorType>(parameter.getType());
+    if (!whole || !whole.hasStaticShape() || !type.hasStaticShape() ||
+        whole.getElementType() != type.getElementType() ||
+        type.getNumElements() == 0 ||
+        whole.getNumElements() % type.getNumElements() != 0 ||
+        parameter->hasAttr(kShardedAttrName) != op->hasAttr(kShardedAttrName))
+      return op->emitError()
+             << "'" << name << "': " << type << " is no equal part of " << of
+             << "'s " << parameter.getType()
+             << ", sharded like it, of the same element type";
     return success();
   }
   if (name == kTransientAttrName) {

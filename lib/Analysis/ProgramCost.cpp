@@ -6,6 +6,7 @@
 
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 
@@ -21,11 +22,22 @@ std::optional<int64_t> layerOf(Operation *op) {
 }
 
 bool isGradientSync(Operation *op) {
-  if (!isa<shard::AllReduceOp>(op))
+  if (!isa<shard::AllReduceOp, shard::ReduceScatterOp>(op))
     return false;
   return llvm::any_of(op->getUsers(), [](Operation *user) {
     return isa<AdamWOp, GlobalNormOp, func::ReturnOp>(user);
   });
+}
+
+/// The load of `update`'s parameter, seen through the distributed
+/// optimizer's slice of it, or null.
+ml_program::GlobalLoadOp parameterLoad(AdamWOp update) {
+  Value param = update.getParam();
+  if (auto part = param.getDefiningOp<shard::AllSliceOp>())
+    param = part.getInput();
+  if (auto flat = param.getDefiningOp<tensor::CollapseShapeOp>())
+    param = flat.getSrc();
+  return param.getDefiningOp<ml_program::GlobalLoadOp>();
 }
 
 } // namespace
@@ -75,8 +87,7 @@ FailureOr<ProgramCost> mlir::moe::analyzeTrainStep(func::FuncOp trainStep) {
         if (auto load = operand.getDefiningOp<ml_program::GlobalLoadOp>())
           globalSlots.try_emplace(load.getGlobal().getLeafReference(), slot);
     if (auto adamw = dyn_cast<AdamWOp>(op))
-      if (auto load =
-              adamw.getParam().getDefiningOp<ml_program::GlobalLoadOp>())
+      if (auto load = parameterLoad(adamw))
         slot = globalSlots.lookup(load.getGlobal().getLeafReference());
     placement[&op] = {phase, slot};
   }

@@ -40,7 +40,7 @@ Tensor runOf(Tensor whole, int64_t offset, RankedTensorType type) {
 
 std::vector<int64_t> moe::Evaluator::Placement::wholeShape() const {
   std::vector<int64_t> shape = shapeOf(rankTensor);
-  if (experts)
+  if (experts && experts->size() > 1)
     shape.at(0) *= experts->size();
   return shape;
 }
@@ -262,8 +262,8 @@ moe::Evaluator::placementOf(ml_program::GlobalOp global) const {
         cast<RankedTensorType>(global.getType()).getNumElements() *
             parts->size())
       return global.emitError()
-             << "is not one of " << parts->size() << " equal parts of " << of
-             << "'s " << placement.rankTensor;
+             << "@" << global.getSymName() << " is not one of " << parts->size()
+             << " equal parts of " << of << "'s " << placement.rankTensor;
     placement.parts.emplace(*parts);
   }
   if (global->hasAttr(kShardedAttrName)) {

@@ -576,8 +576,9 @@ LogicalResult ModuleEmitter::emit() {
   std::string globals;
   llvm::raw_string_ostream globalsOs(globals);
   llvm::StringMap<int64_t> globalIndex;
-  for (auto global : module.getOps<ml_program::GlobalOp>())
-    globalIndex[global.getSymName()] = globalIndex.size();
+  for (auto [index, global] :
+       llvm::enumerate(module.getOps<ml_program::GlobalOp>()))
+    globalIndex[global.getSymName()] = index;
   std::vector<int64_t> gridShape = moert::modelGridShape(ranks, expertRanks);
   for (auto global : module.getOps<ml_program::GlobalOp>()) {
     // The distributed optimizer's part of a parameter's state.
@@ -585,13 +586,14 @@ LogicalResult ModuleEmitter::emit() {
     if (auto of =
             global->getAttrOfType<FlatSymbolRefAttr>(kOptimizerPartAttrName)) {
       auto parameter = module.lookupSymbol<ml_program::GlobalOp>(of.getAttr());
-      if (!parameter || ranks == 1)
+      if (parameter && ranks > 1)
+        for (int16_t axis :
+             parameterCopyAxes(gridShape, parameter->hasAttr(kShardedAttrName)))
+          partAxes |= int64_t(1) << axis;
+      if (partAxes == 0)
         return global.emitError()
                << "'" << kOptimizerPartAttrName << "' needs a global " << of
-               << " and the grid it is split over";
-      for (int16_t axis :
-           parameterCopyAxes(gridShape, parameter->hasAttr(kShardedAttrName)))
-        partAxes |= int64_t(1) << axis;
+               << " with copies on the grid's ranks";
       partOf = globalIndex.lookup(parameter.getSymName());
     }
     if (failed(checkAbiType(global, global.getType(), "a global")))

@@ -3,8 +3,9 @@
 // Megatron-LM's distributed optimizer (ZeRO stage 1) on a complete SPMD
 // train step: the R ranks that hold copies of a parameter each keep and
 // update 1/R of its Adam moments. A copy's gradient is reduce-scattered
-// instead of all-reduced (the same bytes), each rank updates its part of
-// the parameter, and an all-gather makes every copy whole again.
+// instead of all-reduced, each rank updates its part of the parameter, and
+// an all-gather makes every copy whole again (together what a ring
+// all-reduce carries).
 //
 //===----------------------------------------------------------------------===//
 
@@ -57,10 +58,9 @@ struct DistributedOptimizerPass
   void runOnOperation() override;
 
 private:
-  /// Splits `update`'s state over the copies of its parameter, with the
-  /// part of its gradient made at `before`; false after an error. Leaves an
-  /// update whose parameter has one copy as it is.
-  bool distribute(AdamWOp update, OpBuilder &before);
+  /// Splits `update`'s state over the copies of its parameter; false after
+  /// an error. Leaves an update whose parameter has one copy as it is.
+  bool distribute(AdamWOp update);
   /// The global norm of the gradients that the updates now read, each
   /// element of which one rank holds: the ranks' norms gathered.
   Value gradientNorm(OpBuilder &b, Location loc, ArrayRef<AdamWOp> updates);
@@ -70,7 +70,7 @@ private:
   SmallVector<int64_t> gridShape;
 };
 
-bool DistributedOptimizerPass::distribute(AdamWOp update, OpBuilder &before) {
+bool DistributedOptimizerPass::distribute(AdamWOp update) {
   auto load = update.getParam().getDefiningOp<ml_program::GlobalLoadOp>();
   auto parameter =
       load ? module.lookupSymbol<ml_program::GlobalOp>(load.getGlobal())
@@ -97,7 +97,8 @@ bool DistributedOptimizerPass::distribute(AdamWOp update, OpBuilder &before) {
     return false;
   }
   auto sum = update.getGrad().getDefiningOp<shard::AllReduceOp>();
-  if (!sum || sum.getGridAxes() != ArrayRef<int16_t>(axes)) {
+  if (!sum || sum.getGridAxes() != ArrayRef<int16_t>(axes) ||
+      sum.getReduction() != shard::ReductionKind::Sum) {
     update.emitError() << "moe-distributed-optimizer: the gradient of @"
                        << parameter.getSymName()
                        << " is not the sum over its copies that moe-autodiff "
@@ -109,9 +110,11 @@ bool DistributedOptimizerPass::distribute(AdamWOp update, OpBuilder &before) {
   auto flatType = RankedTensorType::get({elements}, type.getElementType());
   auto partType =
       RankedTensorType::get({elements / copies}, type.getElementType());
+  // The part of the gradient where its sum was: the whole is dead sooner.
+  OpBuilder atSum(sum);
   Value gradPart =
-      shard::ReduceScatterOp::create(before, loc, partType, gridName.getValue(),
-                                     axes, flatten(before, loc, sum.getInput()),
+      shard::ReduceScatterOp::create(atSum, loc, partType, gridName.getValue(),
+                                     axes, flatten(atSum, loc, sum.getInput()),
                                      shard::ReductionKind::Sum, APInt(64, 0));
   OpBuilder b(update);
   Value paramPart = shard::AllSliceOp::create(
@@ -156,15 +159,8 @@ Value DistributedOptimizerPass::gradientNorm(OpBuilder &b, Location loc,
   AdamWOp first = updates.front();
   auto scalarType = cast<RankedTensorType>(first.getGradNorm().getType());
   Value mine = GlobalNormOp::create(b, loc, scalarType, grads);
-  auto vector = RankedTensorType::get({1}, scalarType.getElementType());
-  Value norms = shard::AllGatherOp::create(
-      b, loc,
-      RankedTensorType::get({ShapedType::getNumElements(gridShape)},
-                            scalarType.getElementType()),
-      gridName.getValue(), batchGridAxes(gridShape),
-      tensor::ExpandShapeOp::create(b, loc, vector, mine,
-                                    ArrayRef<ReassociationIndices>{}),
-      APInt(64, 0));
+  Value norms = gatherNorms(b, loc, gridName, batchGridAxes(gridShape),
+                            ShapedType::getNumElements(gridShape), mine);
   return GlobalNormOp::create(b, loc, scalarType, ValueRange{norms});
 }
 
@@ -189,8 +185,6 @@ void DistributedOptimizerPass::runOnOperation() {
   }
   gridShape = llvm::to_vector(grid.getShape());
 
-  // The parts of the gradients, then their norm, before the first update.
-  OpBuilder before(updates.front());
   Value oldNorm = updates.front().getGradNorm();
   for (AdamWOp update : updates) {
     if (update.getGradNorm() != oldNorm) {
@@ -198,12 +192,15 @@ void DistributedOptimizerPass::runOnOperation() {
                        "must share one gradient norm");
       return signalPassFailure();
     }
-    if (!distribute(update, before))
+    if (!distribute(update))
       return signalPassFailure();
   }
   // Each rank now holds its part of every gradient, so the norm is the
-  // norm of the ranks' norms.
-  oldNorm.replaceAllUsesWith(gradientNorm(before, oldNorm.getLoc(), updates));
+  // norm of the ranks' norms, made where the old one was.
+  OpBuilder atNorm(updates.front());
+  if (Operation *norm = oldNorm.getDefiningOp())
+    atNorm.setInsertionPoint(norm);
+  oldNorm.replaceAllUsesWith(gradientNorm(atNorm, oldNorm.getLoc(), updates));
   IRRewriter rewriter(&getContext());
   (void)runRegionDCE(rewriter, step.getBody());
 }

@@ -63,16 +63,10 @@ Value OptimizerPass::gradientNorm(
         .push_back(grad);
   if (!parts.empty()) {
     Value norm = GlobalNormOp::create(b, loc, scalarType, parts);
-    auto vector = RankedTensorType::get({1}, scalarType.getElementType());
-    Value mine = tensor::ExpandShapeOp::create(
-        b, loc, vector, norm, ArrayRef<ReassociationIndices>{});
     // The ranks that share the experts hold every part once (their
     // replicas hold the same sums).
-    whole.push_back(shard::AllGatherOp::create(
-        b, loc,
-        RankedTensorType::get({ranks.getShape()[axis]},
-                              vector.getElementType()),
-        grid.getValue(), ArrayRef<int16_t>{axis}, mine, APInt(64, 0)));
+    whole.push_back(
+        gatherNorms(b, loc, grid, {axis}, ranks.getShape()[axis], norm));
   }
   return GlobalNormOp::create(b, loc, scalarType, whole);
 }
@@ -170,12 +164,14 @@ void OptimizerPass::runOnOperation() {
     auto load = [&](FlatSymbolRefAttr ref) -> Value {
       return ml_program::GlobalLoadOp::create(b, loc, type, ref);
     };
-    auto update = AdamWOp::create(
-        b, loc, type, type, type, load(paramRef), grad, load(avgRef),
-        load(avgSqRef), lr, gradNorm, step, b.getF64FloatAttr(beta1),
-        b.getF64FloatAttr(beta2), b.getF64FloatAttr(epsilon),
-        b.getF64FloatAttr(decays(global) ? weightDecay : 0.0),
-        b.getF64FloatAttr(maxGradNorm));
+    // In this order whatever the compiler's order of arguments.
+    Value param = load(paramRef), avg = load(avgRef), avgSq = load(avgSqRef);
+    auto update =
+        AdamWOp::create(b, loc, type, type, type, param, grad, avg, avgSq, lr,
+                        gradNorm, step, b.getF64FloatAttr(beta1),
+                        b.getF64FloatAttr(beta2), b.getF64FloatAttr(epsilon),
+                        b.getF64FloatAttr(decays(global) ? weightDecay : 0.0),
+                        b.getF64FloatAttr(maxGradNorm));
     ml_program::GlobalStoreOp::create(b, loc, paramRef, update.getNewParam());
     ml_program::GlobalStoreOp::create(b, loc, avgRef, update.getNewExpAvg());
     ml_program::GlobalStoreOp::create(b, loc, avgSqRef,

@@ -4,6 +4,8 @@
 #include "moe/MoeDialect.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 using namespace mlir;
 
@@ -21,6 +23,17 @@ ml_program::GlobalOp moe::declareStateGlobal(OpBuilder &b, Location loc,
   if (like && like->hasAttr(kShardedAttrName))
     global->setAttr(kShardedAttrName, like->getAttr(kShardedAttrName));
   return global;
+}
+
+Value moe::gatherNorms(OpBuilder &b, Location loc, FlatSymbolRefAttr grid,
+                       ArrayRef<int16_t> axes, int64_t ranks, Value norm) {
+  Type element = cast<RankedTensorType>(norm.getType()).getElementType();
+  Value mine =
+      tensor::ExpandShapeOp::create(b, loc, RankedTensorType::get({1}, element),
+                                    norm, ArrayRef<ReassociationIndices>{});
+  return shard::AllGatherOp::create(b, loc,
+                                    RankedTensorType::get({ranks}, element),
+                                    grid.getValue(), axes, mine, APInt(64, 0));
 }
 
 FailureOr<SmallVector<moe::AdamWOp>>

@@ -415,8 +415,8 @@ def DistributedOptimizer : Pass<"moe-distributed-optimizer",
     (`shard.all_reduce`) becomes a `shard.reduce_scatter` of the flattened
     gradient, the update runs on the rank's part of the parameter
     (`shard.all_slice`), and a `shard.all_gather` makes every copy whole
-    again: the bytes on the wire of an all-reduce plus the parameters',
-    and 2(R-1)/R of the moments' memory saved. The gradient norm becomes
+    again: a reduce-scatter and an all-gather carry what a ring all-reduce
+    does, and (R-1)/R of the moments' memory is saved. The gradient norm becomes
     the norm of the ranks' norms (each holds a part of every gradient).
     A parameter must have a multiple of R elements on a rank. Checkpoints
     hold the moments whole and shaped like their parameters, so any layout

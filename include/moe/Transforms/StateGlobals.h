@@ -32,6 +32,11 @@ ml_program::GlobalOp declareStateGlobal(OpBuilder &b, Location loc,
 FailureOr<SmallVector<AdamWOp>>
 optimizerUpdates(ModuleOp module, StringRef function, StringRef pass);
 
+/// The scalar `norm` of every rank of a group over `axes` of `grid` (`ranks`
+/// of them), as a vector in group order, for a global norm of norms.
+Value gatherNorms(OpBuilder &b, Location loc, FlatSymbolRefAttr grid,
+                  ArrayRef<int16_t> axes, int64_t ranks, Value norm);
+
 } // namespace mlir::moe
 
 #endif // MOE_TRANSFORMS_STATEGLOBALS_H

@@ -1,5 +1,4 @@
-//===- GlobalPlacement.h - a rank's globals in the whole tensors -*- C++
-//-*-===//
+//===- GlobalPlacement.h - a rank's part of a whole tensor ------*- C++ -*-===//
 //
 // Under expert parallelism and the distributed optimizer a rank's state
 // holds parts of tensors: the experts it computes, its share of the Adam

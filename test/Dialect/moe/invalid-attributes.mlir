@@ -227,3 +227,16 @@ ml_program.global private mutable @w.exp_avg(dense<0.0> : tensor<2x2xf32>) : ten
 
 // expected-error @+1 {{'moe.optimizer_part' must be a parameter's symbol on a 1-D tensor ml_program.global}}
 ml_program.global private mutable @w.exp_avg(dense<0.0> : tensor<2xf32>) : tensor<2xf32> {moe.optimizer_part = "w"}
+
+// -----
+
+// A part must divide its parameter, in its element type, sharded like it.
+ml_program.global private mutable @w(dense<0.0> : tensor<2x3xf32>) : tensor<2x3xf32> {moe.trainable}
+// expected-error @+1 {{'moe.optimizer_part': 'tensor<4xf32>' is no equal part of @w's 'tensor<2x3xf32>', sharded like it, of the same element type}}
+ml_program.global private mutable @w.exp_avg(dense<0.0> : tensor<4xf32>) : tensor<4xf32> {moe.optimizer_part = @w}
+
+// -----
+
+ml_program.global private mutable @w(dense<0.0> : tensor<2x4xf32>) : tensor<2x4xf32> {moe.sharded = 0 : i64, moe.trainable}
+// expected-error @+1 {{is no equal part of @w's}}
+ml_program.global private mutable @w.exp_avg(dense<0.0> : tensor<4xf32>) : tensor<4xf32> {moe.optimizer_part = @w}
