@@ -127,10 +127,11 @@ bool DistributedOptimizerPass::distribute(AdamWOp update) {
         momentLoad
             ? module.lookupSymbol<ml_program::GlobalOp>(momentLoad.getGlobal())
             : ml_program::GlobalOp();
-    if (!global || global.getType() != type) {
+    // A global's value, unlike an initializer, would not fit its part.
+    if (!global || global.getType() != type || global.getValueAttr()) {
       update.emitError() << "moe-distributed-optimizer: a moment of @"
                          << parameter.getSymName()
-                         << " is not a global of its type";
+                         << " is not a global of its type without a value";
       return false;
     }
     global.setType(partType);

@@ -42,7 +42,24 @@ func.func @train_step(%g: tensor<4xf32>, %m: tensor<4xf32>, %lr: tensor<f32>, %n
   %p = ml_program.global_load @w : tensor<4xf32>
   %v = ml_program.global_load @w.exp_avg_sq : tensor<4xf32>
   %sum = shard.all_reduce %g on @ranks grid_axes = [0] : tensor<4xf32> -> tensor<4xf32>
-  // expected-error @+1 {{moe-distributed-optimizer: a moment of @w is not a global of its type}}
+  // expected-error @+1 {{moe-distributed-optimizer: a moment of @w is not a global of its type without a value}}
+  %0:3 = moe.adamw %p, %sum, %m, %v, %lr, %norm, %step beta1 = 0.9 beta2 = 0.95 eps = 1.0e-08 weight_decay = 0.0 max_grad_norm = 1.0 : tensor<4xf32>, tensor<f32>, tensor<i64>
+  return
+}
+
+// -----
+
+// A value would not fit the part; an initializer does.
+shard.grid @ranks(shape = 2)
+ml_program.global private mutable @w(dense<1.0> : tensor<4xf32>) : tensor<4xf32> {moe.trainable}
+ml_program.global private mutable @w.exp_avg(dense<0.0> : tensor<4xf32>) : tensor<4xf32>
+ml_program.global private mutable @w.exp_avg_sq(dense<0.0> : tensor<4xf32>) : tensor<4xf32>
+func.func @train_step(%g: tensor<4xf32>, %lr: tensor<f32>, %norm: tensor<f32>, %step: tensor<i64>) attributes {moe.spmd_grid = @ranks} {
+  %p = ml_program.global_load @w : tensor<4xf32>
+  %m = ml_program.global_load @w.exp_avg : tensor<4xf32>
+  %v = ml_program.global_load @w.exp_avg_sq : tensor<4xf32>
+  %sum = shard.all_reduce %g on @ranks grid_axes = [0] : tensor<4xf32> -> tensor<4xf32>
+  // expected-error @+1 {{moe-distributed-optimizer: a moment of @w is not a global of its type without a value}}
   %0:3 = moe.adamw %p, %sum, %m, %v, %lr, %norm, %step beta1 = 0.9 beta2 = 0.95 eps = 1.0e-08 weight_decay = 0.0 max_grad_norm = 1.0 : tensor<4xf32>, tensor<f32>, tensor<i64>
   return
 }
