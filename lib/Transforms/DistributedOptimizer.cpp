@@ -187,15 +187,15 @@ void DistributedOptimizerPass::runOnOperation() {
   gridShape = llvm::to_vector(grid.getShape());
 
   Value oldNorm = updates.front().getGradNorm();
-  for (AdamWOp update : updates) {
+  for (AdamWOp update : updates)
     if (update.getGradNorm() != oldNorm) {
       update.emitError("moe-distributed-optimizer: the updates of a step "
                        "must share one gradient norm");
       return signalPassFailure();
     }
+  for (AdamWOp update : updates)
     if (!distribute(update))
       return signalPassFailure();
-  }
   // Each rank now holds its part of every gradient, so the norm is the
   // norm of the ranks' norms, made where the old one was.
   OpBuilder atNorm(updates.front());
