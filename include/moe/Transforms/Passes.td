@@ -416,8 +416,9 @@ def DistributedOptimizer : Pass<"moe-distributed-optimizer",
     gradient, the update runs on the rank's part of the parameter
     (`shard.all_slice`), and a `shard.all_gather` makes every copy whole
     again: a reduce-scatter and an all-gather carry what a ring all-reduce
-    does, and (R-1)/R of the moments' memory is saved. The gradient norm becomes
-    the norm of the ranks' norms (each holds a part of every gradient).
+    does, and (R-1)/R of the moments' memory is saved. The gradient norm
+    becomes the norm of the ranks' norms (each holds a part of every
+    gradient).
     A parameter must have a multiple of R elements on a rank. Checkpoints
     hold the moments whole and shaped like their parameters, so any layout
     resumes them.
