@@ -1,4 +1,4 @@
-//===- GlobalPlacement.cpp - a rank's globals in the whole tensors --------===//
+//===- GlobalPlacement.cpp - a rank's part of a whole tensor --------------===//
 
 #include "moert/GlobalPlacement.h"
 #include "moert/Error.h"

@@ -12,6 +12,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace {
 
 using Shape = std::vector<int64_t>;
@@ -51,49 +53,57 @@ struct GridModel {
   }
 };
 
+/// A placement's figures as one line, to compare with what a case expects.
+std::string describe(const moert::GlobalPlacement &placement) {
+  auto shape = [](const Shape &dims) {
+    std::string text;
+    for (int64_t dim : dims)
+      text += (text.empty() ? "" : "x") + std::to_string(dim);
+    return text;
+  };
+  return "rank " + shape(placement.rankShape) + " (" +
+         std::to_string(placement.rankBytes) + " bytes), whole " +
+         shape(placement.wholeShape) + ", at byte " +
+         std::to_string(placement.offsetBytes) + ", part axes " +
+         std::to_string(placement.partAxes) + ", expert axes " +
+         std::to_string(placement.expertAxes);
+}
+
 TEST(GlobalPlacementTest, PartsAreRunsOfTheWholeTensor) {
   GridModel grid;
-  // Rank 3 is (1, 1) in the 2 x 2 grid.
-  moert::RankGroup group{3, 4, 2};
-  moert::GlobalPlacement dense =
-      moert::placementOf(grid.model, grid.globals[0], group);
-  EXPECT_EQ(dense.wholeShape, (Shape{4, 8}));
-  EXPECT_EQ(dense.offsetBytes, 0);
-  EXPECT_EQ(dense.partAxes, 0);
-  EXPECT_EQ(dense.expertAxes, 0);
-
-  moert::GlobalPlacement experts =
-      moert::placementOf(grid.model, grid.globals[1], group);
-  EXPECT_EQ(experts.wholeShape, (Shape{4, 8}));
-  EXPECT_EQ(experts.offsetBytes, 64);
-  EXPECT_EQ(experts.expertAxes, 2);
-
-  // Part 3 of 4 of the replicated parameter.
-  moert::GlobalPlacement denseMoment =
-      moert::placementOf(grid.model, grid.globals[2], group);
-  EXPECT_EQ(denseMoment.rankShape, (Shape{4, 8}));
-  EXPECT_EQ(denseMoment.wholeShape, (Shape{4, 8}));
-  EXPECT_EQ(denseMoment.offsetBytes, 3 * 32);
-  EXPECT_EQ(denseMoment.partAxes, 3);
-  EXPECT_EQ(denseMoment.expertAxes, 0);
-
-  // Part 1 of 2 (replica 1) of the experts of expert rank 1.
-  moert::GlobalPlacement expertMoment =
-      moert::placementOf(grid.model, grid.globals[3], group);
-  EXPECT_EQ(expertMoment.rankShape, (Shape{2, 8}));
-  EXPECT_EQ(expertMoment.rankBytes, 64);
-  EXPECT_EQ(expertMoment.wholeShape, (Shape{4, 8}));
-  EXPECT_EQ(expertMoment.offsetBytes, 64 + 32);
-  EXPECT_EQ(expertMoment.partAxes, 1);
-  EXPECT_EQ(expertMoment.expertAxes, 2);
-
-  // Rank 2 is (1, 0): replica 1 of expert rank 0.
-  EXPECT_EQ(
-      moert::placementOf(grid.model, grid.globals[3], {2, 4, 2}).offsetBytes,
-      32);
-  EXPECT_EQ(
-      moert::placementOf(grid.model, grid.globals[2], {2, 4, 2}).offsetBytes,
-      2 * 32);
+  struct Case {
+    int32_t rank;
+    int global;
+    const char *expected;
+  };
+  // Rank 3 is (1, 1) in the 2 x 2 grid: replica 1 of expert rank 1; rank 2
+  // is (1, 0). A replicated parameter's moment is part 2 * replica + expert
+  // rank of 4, an expert weight's part `replica` of 2 of the rank's experts.
+  const Case cases[] = {
+      {3, 0,
+       "rank 4x8 (128 bytes), whole 4x8, at byte 0, part axes 0, "
+       "expert axes 0"},
+      {3, 1,
+       "rank 2x8 (64 bytes), whole 4x8, at byte 64, part axes 0, "
+       "expert axes 2"},
+      {3, 2,
+       "rank 4x8 (128 bytes), whole 4x8, at byte 96, part axes 3, "
+       "expert axes 0"},
+      {3, 3,
+       "rank 2x8 (64 bytes), whole 4x8, at byte 96, part axes 1, "
+       "expert axes 2"},
+      {2, 2,
+       "rank 4x8 (128 bytes), whole 4x8, at byte 64, part axes 3, "
+       "expert axes 0"},
+      {2, 3,
+       "rank 2x8 (64 bytes), whole 4x8, at byte 32, part axes 1, "
+       "expert axes 2"},
+  };
+  for (const Case &c : cases)
+    EXPECT_EQ(describe(moert::placementOf(grid.model, grid.globals[c.global],
+                                          {c.rank, 4, 2})),
+              c.expected)
+        << "rank " << c.rank << ", global " << c.global;
 }
 
 TEST(GlobalPlacementTest, InconsistentPartsAreRefused) {

@@ -14,7 +14,6 @@
 
 #include "moe/Interpreter/Collectives.h"
 #include "moe/Interpreter/Tensor.h"
-#include "moert/GridGroups.h"
 #include "moert/WeightSource.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
