@@ -9,10 +9,11 @@
 # batch 12, 2000 iterations, AdamW lr 1e-3 (beta2 0.99), 100 warmup steps,
 # cosine decay to 1e-4, clipping 1.0, weight decay 0.1.
 # Targets: validation loss <= 1.80; median step time at least 3x faster than
-# PyTorch eager and 2x faster than torch.compile, each at its best of 1 and
-# 2 threads, against the compiled steps run right before it. The model's GEMM flops (moe-cost-model) at the probe's rate for
-# the experts' products, one per thread as the expert kernels run them, give
-# the step time its GEMMs alone would take at that peak.
+# PyTorch eager and 2x faster than torch.compile, each at its best of 1 and 2
+# threads, against the compiled steps run right before it. The model's GEMM
+# flops (moe-cost-model) at the probe's rate for the experts' products, one
+# per thread as the expert kernels run them, give the step time its GEMMs
+# alone would take at that peak.
 #
 # usage: [PRECISION=bf16] benchmarks/tiny-moe-shakespeare.sh [DATA] [STEPS]
 # PRECISION (f32 by default) is moe-compile's --precision; PyTorch stays f32.
