@@ -330,8 +330,10 @@ __device__ inline void softmaxGrad(const Shape &shape, bool show, float lse,
 }
 
 /// dK and dV of 64 keys of one kv head, summed over its query heads and
-/// query tiles in order. Shared memory: kT, vT (A); q, dO (B); P, dS (A, as
-/// [query][key]).
+/// query tiles in order. Shared memory: kT, vT (A); q, dO (B); P, then dS
+/// (A, as [query][key]). P and dS take turns in one buffer: five buffers
+/// (85 KiB) fit the 99 KiB a block may have on sm_86, sm_89 and sm_120
+/// GPUs (A10, L4, L40, RTX 30, 40 and 50), six did not.
 template <int Chunks>
 __global__ void __launch_bounds__(kAttentionThreads)
     keyValueGradKernel(const float *q, const float *k, const float *v,
@@ -340,7 +342,7 @@ __global__ void __launch_bounds__(kAttentionThreads)
   extern __shared__ float4 sharedMemory[];
   float *kT = reinterpret_cast<float *>(sharedMemory);
   float *vT = kT + kBuffer, *qB = vT + kBuffer, *oB = qB + kBuffer;
-  float *pA = oB + kBuffer, *dsA = pA + kBuffer;
+  float *pdsA = oB + kBuffer;
   int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
   int64_t b = blockIdx.x / shape.kvHeads;
   int kvHead = blockIdx.x % shape.kvHeads;
@@ -386,17 +388,22 @@ __global__ void __launch_bounds__(kAttentionThreads)
           softmaxGrad(shape, visible(shape, i, k0 + ty * 4 + ii), rowL, rowD,
                       s[ii][jj], dp[ii][jj]);
       }
-      storeA(pA, s);
-      storeA(dsA, dp);
+      storeA(pdsA, s);
 #pragma unroll
       for (int c = 0; c < Chunks; ++c) {
-        if (Chunks > 1) {
-          loadB(qB, qHead, i0, c * kTile);
+        if (Chunks > 1)
           loadB(oB, oHead, i0, c * kTile);
-        }
         __syncthreads();
-        tileUpdate(pA, oB, dvAcc[c]);  // dv_j += p_ij dOut_i
-        tileUpdate(dsA, qB, dkAcc[c]); // dk_j += dS_ij q_i
+        tileUpdate(pdsA, oB, dvAcc[c]); // dv_j += p_ij dOut_i
+        __syncthreads();
+      }
+      storeA(pdsA, dp); // every dv update has read P
+#pragma unroll
+      for (int c = 0; c < Chunks; ++c) {
+        if (Chunks > 1)
+          loadB(qB, qHead, i0, c * kTile);
+        __syncthreads();
+        tileUpdate(pdsA, qB, dkAcc[c]); // dk_j += dS_ij q_i
         __syncthreads();
       }
     }
@@ -501,11 +508,15 @@ __global__ void __launch_bounds__(kAttentionThreads)
   }
 }
 
-/// allowSharedBytes for `buffers` tile buffers.
-template <typename Kernel>
-size_t allowSharedMemory(Kernel kernel, int buffers, const char *what) {
-  return allowSharedBytes(kernel, size_t(buffers) * kBuffer * sizeof(float),
-                          what);
+/// allowSharedBytes for `Buffers` tile buffers, within the 99 KiB a block
+/// may have on every GPU the binaries run on (sm_86, sm_89 and sm_120
+/// allow least).
+template <int Buffers, typename Kernel>
+size_t allowSharedMemory(Kernel kernel, const char *what) {
+  constexpr size_t bytes = size_t(Buffers) * kBuffer * sizeof(float);
+  static_assert(bytes <= 99 * 1024,
+                "over the 99 KiB of shared memory a block may have");
+  return allowSharedBytes(kernel, bytes, what);
 }
 
 /// `blocks` (batch x heads or x kv heads) times the sequence's 64-row tiles.
@@ -521,7 +532,7 @@ void forwardChunks(const float *q, const float *k, const float *v,
                    const Shape &shape, float *out) {
   const char *what = "moert::cuda::attention";
   static const size_t bytes =
-      allowSharedMemory(forwardKernel<Chunks, false>, 3, what);
+      allowSharedMemory<3>(forwardKernel<Chunks, false>, what);
   forwardKernel<Chunks, false>
       <<<tileGrid(shape.batch * shape.heads, shape), kAttentionThreads, bytes,
          stream()>>>(q, k, v, shape, out, nullptr, nullptr, nullptr);
@@ -534,11 +545,11 @@ void backwardChunks(const float *q, const float *k, const float *v,
                     float *delta, float *dq, float *dk, float *dv) {
   const char *what = "moert::cuda::attentionGrad";
   static const size_t statsBytes =
-      allowSharedMemory(forwardKernel<Chunks, true>, 3, what);
+      allowSharedMemory<3>(forwardKernel<Chunks, true>, what);
   static const size_t keyBytes =
-      allowSharedMemory(keyValueGradKernel<Chunks>, 6, what);
+      allowSharedMemory<5>(keyValueGradKernel<Chunks>, what);
   static const size_t queryBytes =
-      allowSharedMemory(queryGradKernel<Chunks>, 5, what);
+      allowSharedMemory<5>(queryGradKernel<Chunks>, what);
   forwardKernel<Chunks, true>
       <<<tileGrid(shape.batch * shape.heads, shape), kAttentionThreads,
          statsBytes, stream()>>>(q, k, v, shape, nullptr, dOut, lse, delta);
