@@ -329,6 +329,26 @@ __device__ inline void softmaxGrad(const Shape &shape, bool show, float lse,
   s = p;
 }
 
+/// acc[c] += A B_c for each chunk c of 64 head dims: A is `tile`, stored
+/// to `a`; B_c is rows [r0, r0 + 64) and chunk c of `head`, loaded to `b`
+/// (with one chunk, `b` holds it already). Every thread must have finished
+/// reading `a` before the call; the last barrier frees `a` and `b` again.
+template <int Chunks>
+__device__ inline void accumulateChunks(const float (&tile)[4][4], float *a,
+                                        float *b, const Head<float> &head,
+                                        int64_t r0,
+                                        float (&acc)[Chunks][4][4]) {
+  storeA(a, tile);
+#pragma unroll
+  for (int c = 0; c < Chunks; ++c) {
+    if (Chunks > 1)
+      loadB(b, head, r0, c * kTile);
+    __syncthreads();
+    tileUpdate(a, b, acc[c]);
+    __syncthreads();
+  }
+}
+
 /// dK and dV of 64 keys of one kv head, summed over its query heads and
 /// query tiles in order. Shared memory: kT, vT (A); q, dO (B); P, then dS
 /// (A, as [query][key]). P and dS take turns in one buffer: five buffers
@@ -388,24 +408,8 @@ __global__ void __launch_bounds__(kAttentionThreads)
           softmaxGrad(shape, visible(shape, i, k0 + ty * 4 + ii), rowL, rowD,
                       s[ii][jj], dp[ii][jj]);
       }
-      storeA(pdsA, s);
-#pragma unroll
-      for (int c = 0; c < Chunks; ++c) {
-        if (Chunks > 1)
-          loadB(oB, oHead, i0, c * kTile);
-        __syncthreads();
-        tileUpdate(pdsA, oB, dvAcc[c]); // dv_j += p_ij dOut_i
-        __syncthreads();
-      }
-      storeA(pdsA, dp); // every dv update has read P
-#pragma unroll
-      for (int c = 0; c < Chunks; ++c) {
-        if (Chunks > 1)
-          loadB(qB, qHead, i0, c * kTile);
-        __syncthreads();
-        tileUpdate(pdsA, qB, dkAcc[c]); // dk_j += dS_ij q_i
-        __syncthreads();
-      }
+      accumulateChunks(s, pdsA, oB, oHead, i0, dvAcc);  // dv_j += p_ij dOut_i
+      accumulateChunks(dp, pdsA, qB, qHead, i0, dkAcc); // dk_j += dS_ij q_i
     }
   }
 
@@ -481,15 +485,7 @@ __global__ void __launch_bounds__(kAttentionThreads)
       for (int jj = 0; jj < 4; ++jj)
         softmaxGrad(shape, visible(shape, i0 + ty * 4 + ii, k0 + tx + 16 * jj),
                     rowL[ii], rowD[ii], s[ii][jj], dp[ii][jj]);
-    storeA(dsA, dp);
-#pragma unroll
-    for (int c = 0; c < Chunks; ++c) {
-      if (Chunks > 1)
-        loadB(kB, kHead, k0, c * kTile);
-      __syncthreads();
-      tileUpdate(dsA, kB, dqAcc[c]); // dq_i += dS_ij k_j
-      __syncthreads();
-    }
+    accumulateChunks(dp, dsA, kB, kHead, k0, dqAcc); // dq_i += dS_ij k_j
   }
 
 #pragma unroll
