@@ -270,8 +270,11 @@ run_checks() {
   parallel=$(($(nproc) / 2))
   [ "$parallel" -gt 8 ] && parallel=8
   [ "$parallel" -lt 1 ] && parallel=1
-  nvidia-smi --query-gpu=compute_mode --format=csv,noheader |
-    grep -qi exclusive && parallel=1
+  # Read whole, then matched: `grep -q` in a pipe could end nvidia-smi
+  # with SIGPIPE, which pipefail would count as no match.
+  case "$(nvidia-smi --query-gpu=compute_mode --format=csv,noheader)" in
+  *[Ee]xclusive*) parallel=1 ;;
+  esac
   began=$(date +%s)
   OMP_NUM_THREADS=$(($(nproc) / parallel)) python3 scripts/gpu_check.py \
     kernel-tests \
