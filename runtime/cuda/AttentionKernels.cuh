@@ -351,9 +351,8 @@ __device__ inline void accumulateChunks(const float (&tile)[4][4], float *a,
 
 /// dK and dV of 64 keys of one kv head, summed over its query heads and
 /// query tiles in order. Shared memory: kT, vT (A); q, dO (B); P, then dS
-/// (A, as [query][key]). P and dS take turns in one buffer: five buffers
-/// (85 KiB) fit the 99 KiB a block may have on sm_86, sm_89 and sm_120
-/// GPUs (A10, L4, L40, RTX 30, 40 and 50), six did not.
+/// (A, as [query][key]). P and dS take turns in one buffer, so that the
+/// five buffers (85 KiB) fit kPortableSharedBytes (six would not).
 template <int Chunks>
 __global__ void __launch_bounds__(kAttentionThreads)
     keyValueGradKernel(const float *q, const float *k, const float *v,
@@ -504,14 +503,11 @@ __global__ void __launch_bounds__(kAttentionThreads)
   }
 }
 
-/// allowSharedBytes for `Buffers` tile buffers, within the 99 KiB a block
-/// may have on every GPU the binaries run on (sm_86, sm_89 and sm_120
-/// allow least).
+/// allowSharedBytes for `Buffers` tile buffers.
 template <int Buffers, typename Kernel>
 size_t allowSharedMemory(Kernel kernel, const char *what) {
   constexpr size_t bytes = size_t(Buffers) * kBuffer * sizeof(float);
-  static_assert(bytes <= 99 * 1024,
-                "over the 99 KiB of shared memory a block may have");
+  static_assert(bytes <= kPortableSharedBytes);
   return allowSharedBytes(kernel, bytes, what);
 }
 

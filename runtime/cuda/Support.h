@@ -39,9 +39,14 @@ inline bool aligned16(const void *pointer) {
   return reinterpret_cast<uintptr_t>(pointer) % 16 == 0;
 }
 
+/// The shared memory a block may have on every GPU the binaries run on:
+/// sm_86, sm_89 and sm_120 allow least (sm_80 and sm_90 over 160 KiB).
+/// Kernels that run on all of them check their size against it when they
+/// compile (the sm_90a-only wgmma GEMM may use more).
+constexpr size_t kPortableSharedBytes = 99 * 1024;
+
 /// Raises `kernel`'s dynamic shared memory limit (over the default 48 KiB)
-/// to `bytes`, which the GPU must allow a block (sm_80 and sm_90 allow
-/// over 160 KB, sm_86 and sm_89 99 KB); returns the bytes.
+/// to `bytes`, which the GPU must allow a block; returns the bytes.
 template <typename Kernel>
 size_t allowSharedBytes(Kernel kernel, size_t bytes, const char *what) {
   int device = 0, limit = 0;

@@ -64,6 +64,12 @@ template <int HeadDim> constexpr int kLd = HeadDim + kPad;
 template <int HeadDim> constexpr size_t tileBytes(int tiles) {
   return size_t(tiles) * kRows * kLd<HeadDim> * sizeof(Bits);
 }
+/// The dK/dV kernel's: four tiles and a tile's row statistics.
+template <int HeadDim> constexpr size_t keyValueGradBytes() {
+  return tileBytes<HeadDim>(4) + 2 * kRows * sizeof(float);
+}
+// The kernels' largest need, at the largest head dim.
+static_assert(keyValueGradBytes<kMaxHeadDim>() <= kPortableSharedBytes);
 
 /// The A fragment of rows [r0, r0 + 16), columns [c0, c0 + 16) of a
 /// row-major tile.
@@ -458,9 +464,8 @@ void backwardDims(const Bits *q, const Bits *k, const Bits *v, const Bits *dOut,
   const char *what = "moert::cuda::attentionGrad (bf16)";
   static const size_t statsBytes = allowSharedBytes(
       forwardKernel<HeadDim, true, float>, tileBytes<HeadDim>(3), what);
-  static const size_t keyBytes =
-      allowSharedBytes(keyValueGradKernel<HeadDim>,
-                       tileBytes<HeadDim>(4) + 2 * kRows * sizeof(float), what);
+  static const size_t keyBytes = allowSharedBytes(
+      keyValueGradKernel<HeadDim>, keyValueGradBytes<HeadDim>(), what);
   static const size_t queryBytes =
       allowSharedBytes(queryGradKernel<HeadDim>, tileBytes<HeadDim>(4), what);
   bool vectors = vectorLoads(shape, {q, k, v, dOut});

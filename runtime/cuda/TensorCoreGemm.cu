@@ -84,6 +84,7 @@ template <bool TransA, bool TransB> struct Layout {
       StageTile<kAContiguous>::kValues + StageTile<kBContiguous>::kValues;
   static constexpr size_t kSharedBytes =
       size_t(kStages) * kStageValues * sizeof(Bits);
+  static_assert(kSharedBytes <= kPortableSharedBytes);
 };
 
 template <bool TransA, bool TransB>
