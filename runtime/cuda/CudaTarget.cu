@@ -22,6 +22,15 @@ using namespace moert::cuda;
 
 namespace {
 
+/// For a call whose failure this code cannot act on (a release, a
+/// destructor's event, a path already failing): clears the error that the
+/// runtime keeps for cudaGetLastError, so that the next checkLaunch does not
+/// report it under an unrelated kernel's name.
+void dismiss(cudaError_t status) {
+  if (status != cudaSuccess)
+    cudaGetLastError();
+}
+
 /// What one process holds on its GPU, created on first use (after the
 /// process group chose the device).
 struct Context {
@@ -186,25 +195,31 @@ void *allocate(int64_t bytes, int64_t alignment) {
                 "({})",
                 status != cudaSuccess ? cudaGetErrorString(status)
                                       : "no device");
-  void *memory = nullptr;
   // cudaMalloc aligns to 256 bytes at least, the target's alignment.
-  if (alignment > 256 ||
-      cudaMalloc(&memory, std::max<int64_t>(bytes, 1)) != cudaSuccess)
+  if (alignment > 256)
     return nullptr;
+  void *memory = nullptr;
+  status = cudaMalloc(&memory, std::max<int64_t>(bytes, 1));
+  if (status != cudaSuccess) {
+    dismiss(status);
+    return nullptr;
+  }
   // Zeroed on the step's stream and waited for: a cudaMemset (legacy
   // stream) could still run after a copy_to_target on the non-blocking
   // stream and wipe it.
   cudaStream_t s = context().stream;
-  if (cudaMemsetAsync(memory, 0, std::max<int64_t>(bytes, 1), s) !=
-          cudaSuccess ||
-      cudaStreamSynchronize(s) != cudaSuccess) {
-    cudaFree(memory);
+  status = cudaMemsetAsync(memory, 0, std::max<int64_t>(bytes, 1), s);
+  if (status == cudaSuccess)
+    status = cudaStreamSynchronize(s);
+  if (status != cudaSuccess) {
+    dismiss(status);
+    dismiss(cudaFree(memory));
     return nullptr;
   }
   return memory;
 }
 
-void release(void *memory) { cudaFree(memory); }
+void release(void *memory) { dismiss(cudaFree(memory)); }
 
 void copyToTarget(void *destination, const void *source, int64_t bytes) {
   check(cudaMemcpyAsync(destination, source, bytes, cudaMemcpyHostToDevice,
@@ -326,7 +341,7 @@ moert::cuda::ProfileScope::ProfileScope(moe_profile_site &site) : site(site) {
 moert::cuda::ProfileScope::~ProfileScope() {
   // A destructor must not throw: a stop event that fails to record fails
   // cudaEventSynchronize or cudaEventElapsedTime in settleProfile.
-  cudaEventRecord(stop, context().stream);
+  dismiss(cudaEventRecord(stop, context().stream));
   context().timedCalls.push_back({&site, start, stop});
 }
 
@@ -349,7 +364,7 @@ FunctionGraph::~FunctionGraph() {
 
 void FunctionGraph::release() {
   if (graph)
-    cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph));
+    dismiss(cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph)));
   graph = nullptr;
 }
 
@@ -384,9 +399,9 @@ void FunctionGraph::run(std::initializer_list<const void *> key,
     try {
       body();
     } catch (...) {
-      cudaStreamEndCapture(s, &captured);
+      dismiss(cudaStreamEndCapture(s, &captured));
       if (captured)
-        cudaGraphDestroy(captured);
+        dismiss(cudaGraphDestroy(captured));
       throw;
     }
     check(cudaStreamEndCapture(s, &captured), "cudaStreamEndCapture");
