@@ -29,33 +29,28 @@ using namespace moert::cpu;
 
 namespace {
 
-/// Validates `counts` and returns each expert's first row in a scratch
-/// buffer that packs the experts' filled rows: offsets[experts] is the total.
-std::vector<int64_t> packedOffsets(const int64_t *counts, int64_t experts,
-                                   int64_t capacity, const char *op) {
-  std::vector<int64_t> offsets(experts + 1, 0);
-  for (int64_t e = 0; e < experts; ++e) {
+/// Checks that every count lies in [0, capacity].
+void checkCounts(const int64_t *counts, int64_t experts, int64_t capacity,
+                 const char *op) {
+  for (int64_t e = 0; e < experts; ++e)
     if (counts[e] < 0 || counts[e] > capacity)
       moert::fail("{}: count {} of expert {} is outside [0, {}]", op, counts[e],
                   e, capacity);
-    offsets[e + 1] = offsets[e] + counts[e];
-  }
-  return offsets;
 }
 
-/// Per-thread scratch that grows and is kept: the expert kernels run every
-/// step with the same shapes, so this avoids allocating and page-faulting
-/// megabytes per call. The routed rows, and so the size asked, change every
-/// step: the buffer grows by half again, uninitialized, so that a step with
-/// a few more rows than any before does not copy and zero the whole buffer
-/// (most of the page faults of a profile's early steps were such copies).
-/// `Slot` tells apart buffers of one type that a kernel uses together.
+/// This thread's scratch of at least `size` values, kept from call to call.
+/// The expert kernels ask each thread for the same per-expert sizes every
+/// expert and every step, so a thread reuses one set of buffers, warm in
+/// its cache, and no call allocates or page-faults. (Buffers packing every
+/// expert's rows, shared by the threads, were cold: the SwiGLU gradient's
+/// stores into them took 70% of its time.) `Slot` tells apart buffers of
+/// one type that a kernel uses together.
 template <typename T, int Slot = 0> T *scratch(size_t size) {
   static_assert(std::is_trivially_default_constructible_v<T>);
   thread_local std::unique_ptr<T[]> buffer;
   thread_local size_t capacity = 0;
   if (capacity < size) {
-    capacity = std::max(size, capacity + capacity / 2);
+    capacity = size;
     buffer.reset(new T[capacity]);
   }
   return buffer.get();
@@ -234,12 +229,7 @@ void moert::cpu::expertFfn(const T *x, const W *gateProj, const W *upProj,
                            int64_t experts, int64_t capacity, int64_t hidden,
                            int64_t ffn, float *y, T *projections) {
   constexpr bool narrow = std::is_same_v<T, moert::bf16>;
-  std::vector<int64_t> offsets =
-      packedOffsets(counts, experts, capacity, "moe.expert_ffn");
-  T *acts = scratch<T>(offsets[experts] * ffn);
-  // bf16 projections are the f32 GEMM results, rounded.
-  float *accumulated =
-      narrow ? scratch<float, 1>(2 * offsets[experts] * ffn) : nullptr;
+  checkCounts(counts, experts, capacity, "moe.expert_ffn");
   forEachExpert(counts, experts, [&](int64_t e) {
     int64_t rows = counts[e];
     if (rows == 0)
@@ -248,7 +238,8 @@ void moert::cpu::expertFfn(const T *x, const W *gateProj, const W *upProj,
     const T *xe = x + e * capacity * hidden;
     float *gAcc, *uAcc;
     if constexpr (narrow) {
-      gAcc = accumulated + 2 * offsets[e] * ffn;
+      // bf16 projections are the f32 GEMM results, rounded.
+      gAcc = scratch<float, 1>(2 * capacity * ffn);
       uAcc = gAcc + rows * ffn;
     } else {
       gAcc = g;
@@ -261,7 +252,7 @@ void moert::cpu::expertFfn(const T *x, const W *gateProj, const W *upProj,
                gemmWeights<T>(upProj + e * ffn * hidden, ffn * hidden), hidden,
                0.0f, uAcc, ffn);
     // a = silu(g) u; y = a Wd^T, straight into the expert's rows.
-    T *a = acts + offsets[e] * ffn;
+    T *a = scratch<T>(capacity * ffn);
     if constexpr (narrow)
       roundedGatedSilu(gAcc, uAcc, g, u, a, rows * ffn);
     else
@@ -280,18 +271,7 @@ void moert::cpu::expertFfnGrad(const T *x, const W *gateProj, const W *upProj,
                                int64_t hidden, int64_t ffn, float *dx,
                                float *dGateProj, float *dUpProj,
                                float *dDownProj) {
-  std::vector<int64_t> offsets =
-      packedOffsets(counts, experts, capacity, "moe.expert_ffn");
-  int64_t total = offsets[experts];
-  // da in f32 (a GEMM's result); dg, du and a as the next GEMMs' operands.
-  // In f32, a overwrites da (each block is read before it is written).
-  float *dActs = scratch<float, 1>(total * ffn);
-  T *dGates = scratch<T>((std::is_same_v<T, float> ? 2 : 3) * total * ffn);
-  T *dUps = dGates + total * ffn, *acts;
-  if constexpr (std::is_same_v<T, float>)
-    acts = dActs;
-  else
-    acts = dUps + total * ffn;
+  checkCounts(counts, experts, capacity, "moe.expert_ffn");
   forEachExpert(counts, experts, [&](int64_t e) {
     int64_t rows = counts[e];
     float *dGate = dGateProj + e * ffn * hidden,
@@ -306,9 +286,16 @@ void moert::cpu::expertFfnGrad(const T *x, const W *gateProj, const W *upProj,
     }
     const T *xe = x + e * capacity * hidden, *dye = dy + e * capacity * hidden;
     const T *g = projections + 2 * e * capacity * ffn, *u = g + capacity * ffn;
-    T *dg = dGates + offsets[e] * ffn, *du = dUps + offsets[e] * ffn;
-    T *a = acts + offsets[e] * ffn;
-    float *dAct = dActs + offsets[e] * ffn;
+    // da in f32 (a GEMM's result); dg, du and a as the next GEMMs'
+    // operands. In f32, a overwrites da (each block is read before it is
+    // written).
+    float *dAct = scratch<float, 1>(capacity * ffn);
+    T *dg = scratch<T>((std::is_same_v<T, float> ? 2 : 3) * capacity * ffn);
+    T *du = dg + rows * ffn, *a;
+    if constexpr (std::is_same_v<T, float>)
+      a = dAct;
+    else
+      a = du + rows * ffn;
     // da = dy Wd; then dg, du, and a = silu(g) u.
     expertGemm(false, false, rows, ffn, hidden, dye, hidden,
                gemmWeights<T>(downProj + e * hidden * ffn, hidden * ffn), ffn,
