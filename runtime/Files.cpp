@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
+#include <tuple>
 
 std::vector<char> moert::readRegularFile(const std::string &path,
                                          const char *what, uint64_t limit) {
@@ -62,4 +64,60 @@ void moert::requireAppendableMetrics(const std::string &path) {
     fail("{}: exists and is not a metrics file (JSON lines): not appending to "
          "it",
          path);
+}
+
+namespace {
+
+/// What tells files apart: an existing regular file's device and inode
+/// (with no name), or a new file's folder and name.
+struct FileIdentity {
+  dev_t device;
+  ino_t inode;
+  std::string name;
+  bool operator==(const FileIdentity &other) const {
+    return std::tie(device, inode, name) ==
+           std::tie(other.device, other.inode, other.name);
+  }
+};
+
+std::optional<FileIdentity> identityOf(const std::string &path) {
+  if (path.empty())
+    return std::nullopt;
+  struct stat status;
+  if (stat(path.c_str(), &status) == 0) {
+    if (!S_ISREG(status.st_mode))
+      return std::nullopt;
+    return FileIdentity{status.st_dev, status.st_ino, ""};
+  }
+  size_t slash = path.find_last_of('/');
+  std::string folder = slash == std::string::npos ? "."
+                       : slash == 0               ? "/"
+                                                  : path.substr(0, slash);
+  if (stat(folder.c_str(), &status) != 0)
+    return std::nullopt; // the output's own check names the missing folder
+  return FileIdentity{status.st_dev, status.st_ino,
+                      slash == std::string::npos ? path
+                                                 : path.substr(slash + 1)};
+}
+
+} // namespace
+
+void moert::requireDistinctFiles(const std::vector<FileOption> &outputs,
+                                 const std::vector<FileOption> &inputs) {
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    std::optional<FileIdentity> output = identityOf(outputs[i].path);
+    if (!output)
+      continue;
+    auto refuse = [&](const FileOption &other) {
+      fail("{}: given as both {} and {}: an output must not write to an "
+           "input or to another output",
+           outputs[i].path, outputs[i].option, other.option);
+    };
+    for (size_t j = i + 1; j < outputs.size(); ++j)
+      if (identityOf(outputs[j].path) == output)
+        refuse(outputs[j]);
+    for (const FileOption &input : inputs)
+      if (identityOf(input.path) == output)
+        refuse(input);
+  }
 }

@@ -155,7 +155,13 @@ json parseHeader(const std::string &path, const std::vector<char> &contents,
     moert::fail("{}: file is {} bytes, too short for the 8-byte header length",
                 path, contents.size());
   headerBytes = headerLengthOf(contents);
-  if (headerBytes > kMaxHeaderBytes || headerBytes > contents.size() - 8)
+  // Checked first: readSafetensorsMetadata reads no more than the length
+  // when it is this large.
+  if (headerBytes > kMaxHeaderBytes)
+    moert::fail("{}: header length {} exceeds the {} bytes a header may "
+                "have (not safetensors?)",
+                path, headerBytes, kMaxHeaderBytes);
+  if (headerBytes > contents.size() - 8)
     moert::fail("{}: header length {} exceeds the {} bytes after it "
                 "(truncated or not safetensors)",
                 path, headerBytes, contents.size() - 8);

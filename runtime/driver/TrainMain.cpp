@@ -295,6 +295,9 @@ int run(int argc, char **argv) {
   // Everything knowable before step 1 is checked before step 1: the data,
   // its vocabulary and validation split, the checkpoint to resume and the
   // files to write.
+  moert::requireDistinctFiles(
+      {{"--metrics", options.metrics}, {"--checkpoint", options.checkpoint}},
+      {{"--data", options.data}, {"--init-from", options.initFrom}});
   std::vector<int32_t> tokens = moert::readTokens(options.data);
   if (const moe_global *table =
           moert::findGlobal(model, "model.embed_tokens.weight"))

@@ -201,7 +201,19 @@ TEST_F(SafetensorsTest, RefusesHeaderLengthBeyondFile) {
   std::string path = writeRaw("long.safetensors", "{}", "", 100);
   std::string message = errorOf([&] { SafetensorsReader reader(path); });
   EXPECT_TRUE(contains(message, "header length 100")) << message;
-  EXPECT_TRUE(contains(message, "exceeds")) << message;
+  EXPECT_TRUE(contains(message, "exceeds the 2 bytes after it")) << message;
+}
+
+TEST_F(SafetensorsTest, RefusesHeaderLengthBeyondAnyHeader) {
+  // A text's first 8 bytes, read as a length; the metadata reader reads no
+  // more than 8 bytes of such a file, and must not report those as its size.
+  std::string path = writeBytes("text.txt", std::string(64, 'a'));
+  for (const std::string &message :
+       {errorOf([&] { SafetensorsReader reader(path); }),
+        errorOf([&] { moert::readSafetensorsMetadata(path); })})
+    EXPECT_TRUE(contains(message, "exceeds the 104857600 bytes a header may "
+                                  "have"))
+        << message;
 }
 
 TEST_F(SafetensorsTest, RefusesHeaderThatIsNotJson) {

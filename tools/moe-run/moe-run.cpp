@@ -12,6 +12,7 @@
 #include "moe/InitAllDialects.h"
 #include "moe/Interpreter/Evaluator.h"
 #include "moe/Interpreter/GradientCheck.h"
+#include "moe/Support/ParseModule.h"
 #include "moe/Support/ToolDiagnostics.h"
 #include "moe/Support/ToolFiles.h"
 #include "moe/Support/ToolVersion.h"
@@ -26,7 +27,6 @@
 
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/Parser/Parser.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
@@ -396,7 +396,7 @@ int run(MLIRContext &context) {
   llvm::SourceMgr sourceMgr;
   moe::ToolDiagnosticHandler diagnostics(sourceMgr, &context, modelPath);
   sourceMgr.AddNewSourceBuffer(moe::readToolInput(modelPath), llvm::SMLoc());
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module = moe::parseAndVerifyModule(sourceMgr, &context);
   if (!module)
     return 1;
   auto func = module->lookupSymbol<func::FuncOp>(entry);
@@ -452,6 +452,24 @@ int run(MLIRContext &context) {
     moert::fail("option --entry train_step: the model sums {} micro-batches "
                 "a step: give --steps, which runs @{} on all but the last",
                 microBatches.getInt(), moert::kMicroStepFunction);
+  if (gradCheck)
+    for (const cl::Option *option : std::initializer_list<const cl::Option *>{
+             &steps, &metricsPath, &outputPath, &saveParamsPath})
+      if (option->getNumOccurrences() > 0)
+        moert::fail("option --{}: --grad-check checks the gradients once "
+                    "and writes no files: drop --{}",
+                    option->ArgStr.str(), option->ArgStr.str());
+  if (!outputPath.empty() && steps > 0)
+    moert::fail("option --output: it writes the results of one run; with "
+                "--steps, write the trained globals with --save-params");
+  moert::requireDistinctFiles({{"--output", outputPath},
+                               {"--save-params", saveParamsPath},
+                               {"--metrics", metricsPath}},
+                              {{"the model", modelPath},
+                               {"--data", dataPath},
+                               {"--inputs", inputsPath},
+                               {"--params", paramsPath},
+                               {"--init-from", initFromPath}});
   if (!metricsPath.empty())
     moert::requireAppendableMetrics(metricsPath);
   // Output files are checked before the run, which may take long.

@@ -26,6 +26,21 @@ std::vector<char> readRegularFile(const std::string &path, const char *what,
 /// of an earlier run, never to the training data or a checkpoint.
 void requireAppendableMetrics(const std::string &path);
 
+/// A file given on a command line, and the option that gave it.
+struct FileOption {
+  const char *option;
+  std::string path;
+};
+
+/// Throws moert::Error when an output names the same file as an input or
+/// another output: the same regular file under any name, or, for a file
+/// not created yet, the same name in the same folder. Empty paths (options
+/// not given) and devices or FIFOs (/dev/stdout) are not compared. The
+/// outputs would otherwise append to the data or overwrite a model file,
+/// or two of them would write one file and the last write would fail.
+void requireDistinctFiles(const std::vector<FileOption> &outputs,
+                          const std::vector<FileOption> &inputs);
+
 } // namespace moert
 
 #endif // MOERT_FILES_H
