@@ -101,9 +101,11 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
   }
   if (name == kLayerAttrName) {
     auto layer = dyn_cast<IntegerAttr>(attr.getValue());
-    if (!layer || !layer.getType().isSignlessInteger(64) || layer.getInt() < 0)
+    if (!layer || !layer.getType().isSignlessInteger(64) ||
+        layer.getInt() < 0 || layer.getInt() >= kMaxLayers)
       return op->emitError()
-             << "'" << name << "' must be a non-negative i64 layer index";
+             << "'" << name << "' must be an i64 layer index in [0, "
+             << kMaxLayers << ")";
     return success();
   }
   if (name == kShardedAttrName) {
@@ -263,6 +265,8 @@ ArrayRef<TargetFacts> mlir::moe::knownTargets() {
 }
 
 TargetAttr mlir::moe::getDefaultTarget(MLIRContext *context, StringRef name) {
+  // A module without moe ops (an empty one) has not loaded the dialect.
+  context->getOrLoadDialect<MoeDialect>();
   for (const TargetFacts &facts : knownTargets())
     if (facts.name == name)
       return TargetAttr::get(context, name, facts.minAlignment);

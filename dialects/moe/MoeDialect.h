@@ -109,6 +109,9 @@ llvm::SmallVector<llvm::StringRef> inPlaceGlobals(Operation *op);
 /// importer on every op of `model.layers.N` and kept by passes that clone or
 /// replace ops. Recomputation segments the forward by it.
 inline constexpr llvm::StringLiteral kLayerAttrName = "moe.layer";
+/// Layers are unrolled in the IR; real models have a few hundred at most.
+/// Analyses size per-layer tables by the largest index.
+inline constexpr int64_t kMaxLayers = 4096;
 
 /// On an ml_program.global of an SPMD program: the global is this rank's
 /// part, along the given axis (an i64; 0 today), of a tensor split evenly

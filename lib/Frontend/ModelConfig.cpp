@@ -15,8 +15,6 @@ using nlohmann::json;
 namespace {
 
 constexpr double kMaxDimension = 2147483647.0;
-/// Layers are unrolled in the IR; real models have a few hundred at most.
-constexpr int64_t kMaxLayers = 4096;
 /// Elements of the largest tensor a model may have (4 TiB of f32).
 constexpr int64_t kMaxTensorElements = int64_t(1) << 40;
 
@@ -281,10 +279,10 @@ void checkConsistency(KeyReader &keys, const mlir::moe::ModelConfig &config) {
                             "'num_attention_heads' ({1})",
                             config.numKvHeads, config.numHeads)
                   .str());
-  else if (config.numLayers > kMaxLayers)
+  else if (config.numLayers > mlir::moe::kMaxLayers)
     keys.fail(llvm::formatv("'num_hidden_layers' ({0}) exceeds the {1} layers "
                             "a model may have",
-                            config.numLayers, kMaxLayers)
+                            config.numLayers, mlir::moe::kMaxLayers)
                   .str());
   else if (config.seqLen > config.maxPositions)
     keys.fail(llvm::formatv("'moe_seq_len' ({0}) exceeds "

@@ -12,13 +12,13 @@
 #include "moe/Frontend/ModelBuilder.h"
 #include "moe/InitAllDialects.h"
 #include "moe/Pipelines/Pipelines.h"
+#include "moe/Support/ParseModule.h"
 #include "moe/Support/ToolDiagnostics.h"
 #include "moe/Support/ToolFiles.h"
 #include "moe/Support/ToolVersion.h"
 #include "moe/Target/Translations.h"
 
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "moert/AtomicFile.h"
 #include "moert/Error.h"
@@ -255,7 +255,7 @@ static int run() {
     module = std::move(*imported);
   } else {
     sourceMgr.AddNewSourceBuffer(moe::readToolInput(inputPath), llvm::SMLoc());
-    module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+    module = moe::parseAndVerifyModule(sourceMgr, &context);
     if (!module)
       return 1;
   }

@@ -10,12 +10,15 @@
 #include "moe/InitAllDialects.h"
 #include "moe/MoeDialect.h"
 #include "moe/Pipelines/Pipelines.h"
+#include "moe/Support/ParseModule.h"
 #include "moe/Support/ToolDiagnostics.h"
 #include "moe/Support/ToolFiles.h"
 #include "moe/Support/ToolVersion.h"
 #include "moe/Transforms/Passes.h"
 #include "moert/Error.h"
 
+#include "mlir/Parser/Parser.h"
+#include "mlir/Support/ToolUtilities.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
 
@@ -40,6 +43,41 @@ static void printUnplacedDiagnosticsFirst(mlir::MLIRContext *context,
     return mlir::moe::printUnplacedDiagnostic(diagnostic, diagnosticsInput,
                                               llvm::errs());
   });
+}
+
+/// MlirOptMain verifies what it parses, and MLIR 22's shard verifiers crash
+/// on some malformed ops (moe/Support/ParseModule.h): an input that has
+/// shard ops is parsed once before, unverified, chunk by chunk under
+/// --split-input-file, to reject those.
+static mlir::LogicalResult rejectShardVerifierCrashes(
+    const llvm::MemoryBuffer &input, const mlir::DialectRegistry &registry,
+    const mlir::MlirOptMainConfig &config, llvm::StringRef inputPath) {
+  if (!input.getBuffer().contains("shard."))
+    return mlir::success();
+  auto check = [&](std::unique_ptr<llvm::MemoryBuffer> chunk,
+                   llvm::raw_ostream &) {
+    mlir::MLIRContext context(registry);
+    llvm::SourceMgr sourceMgr;
+    sourceMgr.AddNewSourceBuffer(std::move(chunk), llvm::SMLoc());
+    mlir::OwningOpRef<mlir::ModuleOp> module;
+    {
+      // A parse error is MlirOptMain's to report.
+      mlir::ScopedDiagnosticHandler quiet(
+          &context, [](mlir::Diagnostic &) { return mlir::success(); });
+      module = mlir::parseSourceFile<mlir::ModuleOp>(
+          sourceMgr, mlir::ParserConfig(&context, /*verifyAfterParse=*/false));
+    }
+    if (!module)
+      return mlir::success();
+    mlir::moe::ToolDiagnosticHandler diagnostics(sourceMgr, &context,
+                                                 inputPath);
+    return mlir::moe::rejectShardVerifierCrashes(*module);
+  };
+  auto copy = llvm::MemoryBuffer::getMemBuffer(input.getMemBufferRef());
+  if (config.inputSplitMarker().empty())
+    return check(std::move(copy), llvm::nulls());
+  return mlir::splitAndProcessBuffer(std::move(copy), check, llvm::nulls(),
+                                     config.inputSplitMarker());
 }
 
 int main(int argc, char **argv) {
@@ -91,6 +129,9 @@ int main(int argc, char **argv) {
                       "interrupt)\n";
     std::unique_ptr<llvm::MemoryBuffer> input =
         mlir::moe::readToolInput(inputPath);
+    if (!config.shouldVerifyDiagnostics() &&
+        failed(rejectShardVerifierCrashes(*input, registry, config, inputPath)))
+      return 1;
     bool succeeded =
         mlir::moe::writeToolOutput(outputPath, [&](llvm::raw_ostream &os) {
           return mlir::succeeded(

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/InitAllDialects.h"
+#include "moe/Support/ParseModule.h"
 #include "moe/Support/ToolDiagnostics.h"
 #include "moe/Support/ToolFiles.h"
 #include "moe/Support/ToolVersion.h"
@@ -15,7 +16,6 @@
 #include "moe/Transforms/Passes.h"
 
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "moert/Error.h"
 #include "llvm/Support/CommandLine.h"
@@ -53,9 +53,13 @@ static int run() {
   llvm::SourceMgr sourceMgr;
   moe::ToolDiagnosticHandler diagnostics(sourceMgr, &context, inputPath);
   sourceMgr.AddNewSourceBuffer(moe::readToolInput(inputPath), llvm::SMLoc());
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module = moe::parseAndVerifyModule(sourceMgr, &context);
   if (!module)
     return 1;
+  if (module->getOps<func::FuncOp>().empty()) {
+    module->emitError("the module has no functions to emit");
+    return 1;
+  }
   bool planned = llvm::all_of(module->getOps<func::FuncOp>(), [](auto f) {
     return f->hasAttr(moe::kArenaBytesAttrName);
   });

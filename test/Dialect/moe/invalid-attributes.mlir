@@ -97,15 +97,25 @@ func.func @duplicate_input_names(%a: tensor<2xi32> {moe.input = "input_ids"}, %b
 
 // moe.layer is a layer index.
 func.func @negative_layer(%a: tensor<2xf32>) -> tensor<2xf32> {
-  // expected-error @+1 {{'moe.layer' must be a non-negative i64 layer index}}
+  // expected-error @+1 {{'moe.layer' must be an i64 layer index in [0, 4096)}}
   %0 = moe.add %a, %a {moe.layer = -1 : i64} : tensor<2xf32>
   return %0 : tensor<2xf32>
 }
 
 // -----
 
+// Analyses size per-layer tables by the largest index (a 2^31 index made
+// moe-cost-model run out of memory).
+func.func @layer_too_large(%a: tensor<2xf32>) -> tensor<2xf32> {
+  // expected-error @+1 {{'moe.layer' must be an i64 layer index in [0, 4096)}}
+  %0 = moe.add %a, %a {moe.layer = 4096 : i64} : tensor<2xf32>
+  return %0 : tensor<2xf32>
+}
+
+// -----
+
 func.func @layer_not_integer(%a: tensor<2xf32>) -> tensor<2xf32> {
-  // expected-error @+1 {{'moe.layer' must be a non-negative i64 layer index}}
+  // expected-error @+1 {{'moe.layer' must be an i64 layer index in [0, 4096)}}
   %0 = moe.add %a, %a {moe.layer = "3"} : tensor<2xf32>
   return %0 : tensor<2xf32>
 }

@@ -1,0 +1,69 @@
+//===- ParseModule.cpp - parsing and verifying a tool's module ------------===//
+
+#include "moe/Support/ParseModule.h"
+
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+
+using namespace mlir;
+
+namespace {
+
+/// The tensor-axis attributes of the collectives whose verifiers index the
+/// operand's shape by them unchecked.
+struct AxisAttributes {
+  StringRef op;
+  SmallVector<StringRef, 2> axes;
+};
+
+} // namespace
+
+LogicalResult mlir::moe::rejectShardVerifierCrashes(Operation *root) {
+  static const AxisAttributes kUncheckedAxes[] = {
+      {shard::AllSliceOp::getOperationName(), {"slice_axis"}},
+      {shard::AllToAllOp::getOperationName(), {"split_axis", "concat_axis"}},
+      {shard::ReduceScatterOp::getOperationName(), {"scatter_axis"}},
+      {shard::ScatterOp::getOperationName(), {"scatter_axis"}}};
+  bool rejected = false;
+  root->walk([&](Operation *op) {
+    if (auto grid = dyn_cast<shard::GridOp>(op)) {
+      if (llvm::is_contained(grid.getShape(), 0)) {
+        grid.emitError("a grid dimension must be positive");
+        rejected = true;
+      }
+      return;
+    }
+    for (const AxisAttributes &entry : kUncheckedAxes) {
+      if (op->getName().getStringRef() != entry.op)
+        continue;
+      auto type = op->getNumOperands() == 0
+                      ? nullptr
+                      : dyn_cast<RankedTensorType>(op->getOperand(0).getType());
+      for (StringRef name : entry.axes) {
+        auto axis = op->getAttrOfType<IntegerAttr>(name);
+        if (!type || !axis)
+          continue; // MLIR's own verifiers reject these
+        int64_t value = axis.getValue().getSExtValue();
+        if (value < 0 || value >= type.getRank()) {
+          op->emitError() << "'" << name << "' (" << value
+                          << ") must be an axis of the operand, in [0, "
+                          << type.getRank() << ")";
+          rejected = true;
+        }
+      }
+    }
+  });
+  return failure(rejected);
+}
+
+OwningOpRef<ModuleOp>
+mlir::moe::parseAndVerifyModule(llvm::SourceMgr &sourceMgr,
+                                MLIRContext *context) {
+  ParserConfig config(context, /*verifyAfterParse=*/false);
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, config);
+  if (!module || failed(rejectShardVerifierCrashes(*module)) ||
+      failed(verify(*module)))
+    return nullptr;
+  return module;
+}
