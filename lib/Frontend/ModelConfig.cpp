@@ -142,6 +142,13 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config) {
     keys.fail("key 'moe_drop_policy' is \"probability\" but there is no "
               "'moe_capacity_factor': a dropless layer drops nothing");
   config.renormalize = keys.boolean("moe_renormalize", true);
+  // Hugging Face's name for it (Qwen-MoE, DeepSeek), held to agree.
+  if (keys.has("norm_topk_prob")) {
+    bool normalized = keys.boolean("norm_topk_prob", config.renormalize);
+    if (keys.has("moe_renormalize") && normalized != config.renormalize)
+      keys.fail("keys 'moe_renormalize' and 'norm_topk_prob' disagree");
+    config.renormalize = normalized;
+  }
   // A transformers Mixtral config that names no kind trains as
   // transformers trains it: one Switch-style loss over all layers' tokens,
   // and only when output_router_logits is set (transformers adds no aux
@@ -243,6 +250,16 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config) {
   for (const char *key : {"attention_bias", "mlp_bias"})
     if (keys.has(key) && keys.object[key] != json(false))
       refuse(key, "projections have no bias");
+  if (keys.has("partial_rotary_factor") &&
+      keys.object["partial_rotary_factor"] != json(1) &&
+      keys.object["partial_rotary_factor"] != json(1.0))
+    refuse("partial_rotary_factor", "RoPE rotates every dimension of a head");
+  // Qwen-MoE's and DeepSeek's shared experts, which every token passes.
+  for (const char *key : {"shared_expert_intermediate_size", "n_shared_experts",
+                          "num_shared_experts"})
+    if (keys.has(key) && !keys.object[key].is_null() &&
+        keys.object[key] != json(0))
+      refuse(key, "the MoE layers have routed experts only");
   for (const char *key : {"attention_dropout", "router_jitter_noise"})
     if (keys.has(key) && keys.object[key] != json(0) &&
         keys.object[key] != json(0.0))

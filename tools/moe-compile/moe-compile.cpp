@@ -221,6 +221,11 @@ static int run() {
   if (expertRanks.getNumOccurrences() > 0 && expertParallel <= 1)
     return fail("--expert-ranks needs --expert-parallel P of 2 or more "
                 "ranks");
+  // 0 is the pipeline's "all ranks", which omitting the option says.
+  if (expertRanks.getNumOccurrences() > 0 && expertRanks < 1)
+    return fail(fmt::format("--expert-ranks {}: must be at least 1 (1 is data "
+                            "parallelism; omit it for all the ranks)",
+                            expertRanks.getValue()));
   if (distributedOptimizer && expertParallel <= 1)
     return fail("--distributed-optimizer needs --expert-parallel P of 2 or "
                 "more ranks");
