@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <limits>
 
 #define DEBUG_TYPE "moe-gate-norm"
 
@@ -76,11 +77,14 @@ struct GateNormPass : moe::impl::GateNormBase<GateNormPass> {
   using GateNormBase::GateNormBase;
 
   void runOnOperation() override {
-    if (!(lambda >= 0) || !std::isfinite(lambda) || !(epsilon > 0) ||
-        !std::isfinite(epsilon)) {
+    // Within f32's range, as a config's moe_gate_norm_lambda: the kernels
+    // compute in f32.
+    constexpr double kLargest = std::numeric_limits<float>::max();
+    if (!(lambda >= 0) || !(lambda <= kLargest) || !(epsilon > 0) ||
+        !(epsilon <= kLargest)) {
       getOperation().emitError()
-          << "moe-gate-norm: lambda must be finite and >= 0 and eps finite "
-             "and > 0, got lambda="
+          << "moe-gate-norm: lambda must be >= 0 and eps > 0, both finite in "
+             "f32, got lambda="
           << lambda << " eps=" << epsilon;
       return signalPassFailure();
     }

@@ -6,6 +6,7 @@
 // RUN: not moe-opt %s --moe-gate-norm="lambda=-1" 2>&1 | FileCheck %s --check-prefix=BAD
 // RUN: not moe-opt %s --moe-gate-norm="lambda=inf" 2>&1 | FileCheck %s --check-prefix=BAD-INF
 // RUN: not moe-opt %s --moe-train-pipeline="gate-norm=nan" 2>&1 | FileCheck %s --check-prefix=BAD-NAN
+// RUN: not moe-opt %s --moe-train-pipeline="gate-norm=1e39" 2>&1 | FileCheck %s --check-prefix=BAD-F32
 
 // Gating logit normalization in its two forms: the expanded form
 // (moe.gate_norm feeding a plain moe.gate, as moe-import writes it) and the
@@ -51,6 +52,7 @@ func.func @forward(%x: tensor<16x8xf64>) -> tensor<f64> {
 // FUSED-GRAD-NOT: gate_norm_grad
 // FUSED-GRAD: moe.linear_weight_grad %[[DZ]]
 
-// BAD: error: moe-gate-norm: lambda must be finite and >= 0 and eps finite and > 0, got lambda=-1.000000e+00
+// BAD: error: moe-gate-norm: lambda must be >= 0 and eps > 0, both finite in f32, got lambda=-1.000000e+00
 // BAD-INF: error: moe-gate-norm: {{.*}} got lambda=INF
 // BAD-NAN: error: moe-gate-norm: {{.*}} got lambda=nan
+// BAD-F32: error: moe-gate-norm: {{.*}} got lambda=1.000000e+39
