@@ -298,6 +298,10 @@ LogicalResult ModuleEmitter::declareResults(Operation *op) {
       return op->emitError()
              << "'" << kArenaOffsetsAttrName << "' has " << offsets.size()
              << " offsets for " << op->getNumResults() << " results";
+    // The plan aligns every buffer to the target (CUDA's vector loads and
+    // cuBLAS's fast paths need it).
+    int64_t alignment =
+        getModuleTarget(op->getParentOfType<ModuleOp>()).getAlignment();
     for (OpResult result : op->getResults()) {
       int64_t offset = offsets[result.getResultNumber()];
       int64_t bytes = byteSize(result.getType());
@@ -306,6 +310,11 @@ LogicalResult ModuleEmitter::declareResults(Operation *op) {
                                << bytes << " bytes) at arena offset " << offset
                                << " lies outside the arena of "
                                << arenaBytes.getInt() << " bytes";
+      if (offset % alignment != 0)
+        return op->emitError()
+               << "result #" << result.getResultNumber() << " at arena offset "
+               << offset << " is not aligned to the target's " << alignment
+               << " bytes";
     }
   }
   for (OpResult result : op->getResults()) {

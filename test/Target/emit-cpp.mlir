@@ -69,9 +69,12 @@ func.func @loss_fn(%ids: tensor<2x3xi32> {moe.input = "input_ids"}, %labels: ten
   return %loss : tensor<f32>
 }
 
-// A hand-edited plan whose offsets leave the arena is refused, not emitted
-// as out-of-bounds writes.
+// A hand-edited plan whose offsets leave the arena, or break the buffers'
+// alignment, is refused, not emitted as out-of-bounds or misaligned
+// accesses.
 // RUN: moe-opt %s --moe-plan-memory=report=false | sed 's/moe.arena_offsets = array<i64: 128>/moe.arena_offsets = array<i64: 999999999999>/' | not moe-translate --emit=cpp 2>&1 | FileCheck %s --check-prefix=FAR
 // FAR: error: result #0 (96 bytes) at arena offset 999999999999 lies outside the arena of 256 bytes
 // RUN: moe-opt %s --moe-plan-memory=report=false | sed 's/moe.arena_offsets = array<i64: 128>/moe.arena_offsets = array<i64: -64>/' | not moe-translate --emit=cpp 2>&1 | FileCheck %s --check-prefix=NEGATIVE
 // NEGATIVE: error: result #0 (96 bytes) at arena offset -64 lies outside the arena of 256 bytes
+// RUN: moe-opt %s --moe-plan-memory=report=false | sed 's/moe.arena_offsets = array<i64: 128>/moe.arena_offsets = array<i64: 3>/' | not moe-translate --emit=cpp 2>&1 | FileCheck %s --check-prefix=MISALIGNED
+// MISALIGNED: error: result #0 at arena offset 3 is not aligned to the target's 64 bytes
