@@ -168,9 +168,7 @@ moert::WeightSource::WeightSource(const std::string &pathArg) : path(pathArg) {
     if (exists(index)) {
       std::vector<char> text = readRegularFile(index, "checkpoint index");
       nlohmann::json json =
-          parseJson(std::string_view(text.data(), text.size()), index);
-      if (json.is_discarded())
-        fail("{}: not valid JSON", index);
+          parseJsonOrFail(std::string_view(text.data(), text.size()), index);
       if (!json.is_object() || !json.contains("weight_map") ||
           !json["weight_map"].is_object())
         fail("{}: no 'weight_map' object", index);

@@ -1,6 +1,7 @@
 //===- Cluster.cpp - cluster files ----------------------------------------===//
 
 #include "moe/Estimate/Cluster.h"
+#include "moert/Error.h"
 #include "moert/Json.h"
 
 #include "llvm/Support/FormatVariadic.h"
@@ -16,14 +17,13 @@ llvm::Expected<Cluster> mlir::moe::parseCluster(llvm::StringRef jsonText,
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    fileName + ": " + message);
   };
-  bool tooDeep;
-  json object = moert::parseJsonWithin(
-      std::string_view(jsonText.data(), jsonText.size()), tooDeep);
-  if (tooDeep)
-    return error(llvm::formatv("JSON nests deeper than {0} levels",
-                               moert::kMaxJsonDepth));
-  if (object.is_discarded())
-    return error("not valid JSON");
+  json object;
+  try {
+    object = moert::parseJsonOrFail(
+        std::string_view(jsonText.data(), jsonText.size()), fileName.str());
+  } catch (const moert::Error &failure) {
+    return llvm::createStringError(failure.what());
+  }
   if (!object.is_object())
     return error("not a JSON object");
 

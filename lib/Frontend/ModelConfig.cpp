@@ -344,31 +344,9 @@ llvm::Expected<json> parseJson(llvm::StringRef jsonText,
     return llvm::createStringError(
         llvm::formatv("{0}: '{1}' appears twice", fileName, duplicate.key)
             .str());
-  } catch (const json::parse_error &error) {
-    // error.byte counts from 1; its message starts "[json.exception...]
-    // parse error at ...: " before the cause.
-    size_t offset =
-        std::min<size_t>(error.byte ? error.byte - 1 : 0, jsonText.size());
-    llvm::StringRef before = jsonText.take_front(offset);
-    size_t line = before.count('\n') + 1;
-    size_t lineStart = before.rfind('\n');
-    size_t column =
-        offset - (lineStart == llvm::StringRef::npos ? 0 : lineStart + 1) + 1;
-    llvm::StringRef cause = error.what();
-    if (size_t at = cause.find(": "); at != llvm::StringRef::npos)
-      cause = cause.drop_front(at + 2);
-    return llvm::createStringError(
-        llvm::formatv("{0}:{1}:{2}: invalid JSON: {3}", fileName, line, column,
-                      cause)
-            .str());
   } catch (const json::exception &error) {
-    // A number beyond a double's range (out_of_range.406) carries no
-    // position.
-    llvm::StringRef cause = error.what();
-    if (size_t at = cause.find("] "); at != llvm::StringRef::npos)
-      cause = cause.drop_front(at + 2);
-    return llvm::createStringError(
-        llvm::formatv("{0}: invalid JSON: {1}", fileName, cause).str());
+    return llvm::createStringError(moert::describeJsonError(
+        std::string_view(fileName), std::string_view(jsonText), error));
   }
 }
 

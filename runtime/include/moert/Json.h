@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <string>
 #include <string_view>
 
 namespace moert {
@@ -26,6 +27,16 @@ nlohmann::json parseJsonWithin(std::string_view text, bool &tooDeep);
 /// The same, throwing moert::Error, naming `where`, where it nests deeper
 /// than kMaxJsonDepth.
 nlohmann::json parseJson(std::string_view text, std::string_view where);
+
+/// What a parse exception of `text` says, for a file named `where`:
+/// "WHERE:LINE:COLUMN: invalid JSON: CAUSE" at a syntax error, "WHERE:
+/// invalid JSON: CAUSE" for a number beyond a double's range (no position).
+std::string describeJsonError(std::string_view where, std::string_view text,
+                              const nlohmann::json::exception &error);
+
+/// `text` parsed, throwing moert::Error, naming `where`, where it is not
+/// JSON (describeJsonError) or nests deeper than kMaxJsonDepth.
+nlohmann::json parseJsonOrFail(std::string_view text, std::string_view where);
 
 } // namespace moert
 
