@@ -452,6 +452,12 @@ int run(MLIRContext &context) {
     moert::fail("option --entry train_step: the model sums {} micro-batches "
                 "a step: give --steps, which runs @{} on all but the last",
                 microBatches.getInt(), moert::kMicroStepFunction);
+  // An empty name would read as the option not given.
+  for (const cl::opt<std::string> *option :
+       {&paramsPath, &initFromPath, &resumePath, &inputsPath, &dataPath,
+        &outputPath, &saveParamsPath, &metricsPath})
+    if (option->getNumOccurrences() > 0 && option->empty())
+      moert::fail("option --{} needs a file name", option->ArgStr.str());
   if (gradCheck)
     for (const cl::Option *option : std::initializer_list<const cl::Option *>{
              &steps, &metricsPath, &outputPath, &saveParamsPath})
