@@ -17,8 +17,9 @@
 #include "moe/Transforms/Passes.h"
 #include "moert/Error.h"
 
-#include "mlir/Parser/Parser.h"
-#include "mlir/Support/ToolUtilities.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
 
@@ -45,40 +46,24 @@ static void printUnplacedDiagnosticsFirst(mlir::MLIRContext *context,
   });
 }
 
-/// MlirOptMain verifies what it parses, and MLIR 22's shard verifiers crash
-/// on some malformed ops (moe/Support/ParseModule.h): an input that has
-/// shard ops is parsed once before, unverified, chunk by chunk under
-/// --split-input-file, to reject those.
-static mlir::LogicalResult rejectShardVerifierCrashes(
-    const llvm::MemoryBuffer &input, const mlir::DialectRegistry &registry,
-    const mlir::MlirOptMainConfig &config, llvm::StringRef inputPath) {
-  if (!input.getBuffer().contains("shard."))
-    return mlir::success();
-  auto check = [&](std::unique_ptr<llvm::MemoryBuffer> chunk,
-                   llvm::raw_ostream &) {
-    mlir::MLIRContext context(registry);
-    llvm::SourceMgr sourceMgr;
-    sourceMgr.AddNewSourceBuffer(std::move(chunk), llvm::SMLoc());
-    mlir::OwningOpRef<mlir::ModuleOp> module;
-    {
-      // A parse error is MlirOptMain's to report.
-      mlir::ScopedDiagnosticHandler quiet(
-          &context, [](mlir::Diagnostic &) { return mlir::success(); });
-      module = mlir::parseSourceFile<mlir::ModuleOp>(
-          sourceMgr, mlir::ParserConfig(&context, /*verifyAfterParse=*/false));
-    }
-    if (!module)
-      return mlir::success();
-    mlir::moe::ToolDiagnosticHandler diagnostics(sourceMgr, &context,
-                                                 inputPath);
-    return mlir::moe::rejectShardVerifierCrashes(*module);
-  };
-  auto copy = llvm::MemoryBuffer::getMemBuffer(input.getMemBufferRef());
-  if (config.inputSplitMarker().empty())
-    return check(std::move(copy), llvm::nulls());
-  return mlir::splitAndProcessBuffer(std::move(copy), check, llvm::nulls(),
-                                     config.inputSplitMarker());
-}
+namespace {
+/// MLIR 22's shard verifiers crash on some malformed ops
+/// (moe/Support/ParseModule.h), and MlirOptMain verifies what it parses:
+/// moe-opt parses without verifying, and this pass, first in every
+/// pipeline, refuses those ops and then verifies.
+struct VerifyInput
+    : mlir::PassWrapper<VerifyInput, mlir::OperationPass<mlir::ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(VerifyInput)
+  llvm::StringRef getArgument() const override { return "moe-verify-input"; }
+  void runOnOperation() override {
+    if (failed(mlir::moe::rejectShardVerifierCrashes(getOperation())) ||
+        failed(mlir::verify(getOperation())))
+      return signalPassFailure();
+    // Unchanged IR: the pass manager need not verify it again.
+    markAllAnalysesPreserved();
+  }
+};
+} // namespace
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
@@ -129,9 +114,11 @@ int main(int argc, char **argv) {
                       "interrupt)\n";
     std::unique_ptr<llvm::MemoryBuffer> input =
         mlir::moe::readToolInput(inputPath);
-    if (!config.shouldVerifyDiagnostics() &&
-        failed(rejectShardVerifierCrashes(*input, registry, config, inputPath)))
-      return 1;
+    config.verifyOnParsing(false);
+    config.setPassPipelineSetupFn([pipeline = config](mlir::PassManager &pm) {
+      pm.addPass(std::make_unique<VerifyInput>());
+      return pipeline.setupPassPipeline(pm);
+    });
     bool succeeded =
         mlir::moe::writeToolOutput(outputPath, [&](llvm::raw_ostream &os) {
           return mlir::succeeded(
