@@ -22,6 +22,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "moert/AtomicFile.h"
 #include "moert/Error.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FileUtilities.h"
@@ -185,6 +186,65 @@ static SmallVector<std::string> compileCommand(bool cuda, StringRef source,
   return command;
 }
 
+/// The option names of a pass-option text such as "lr=1e-3
+/// no-decay={bias,norm}": what precedes the '=' of each piece between
+/// whitespace outside quotes and brackets.
+static SmallVector<StringRef> optionNames(StringRef text) {
+  SmallVector<StringRef> names;
+  size_t start = 0;
+  auto addPiece = [&](size_t end) {
+    StringRef piece = text.slice(start, end).trim();
+    if (!piece.empty())
+      names.push_back(piece.split('=').first);
+    start = end + 1;
+  };
+  int depth = 0;
+  char quote = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (quote)
+      quote = c == quote ? 0 : quote;
+    else if (c == '"' || c == '\'')
+      quote = c;
+    else if (c == '{' || c == '[' || c == '(')
+      ++depth;
+    else if (c == '}' || c == ']' || c == ')')
+      --depth;
+    else if (depth == 0 && llvm::isSpace(c))
+      addPiece(i);
+  }
+  addPiece(text.size());
+  return names;
+}
+
+/// Checks the text of `--flag`, which the train pipeline parses with its
+/// other options: it may name only options of `pass` (the pipeline's
+/// others have flags of their own, which would override them), each once
+/// (a repeated option would keep its last value).
+static bool checkPassOptions(StringRef flag, StringRef text,
+                             std::unique_ptr<Pass> pass) {
+  auto refuse = [&](const Twine &problem) {
+    fail("bad --" + flag + " options '" + text + "': " + problem);
+    return false;
+  };
+  llvm::StringSet<> seen;
+  for (StringRef name : optionNames(text))
+    if (!seen.insert(name).second)
+      return refuse("'" + name + "' is given twice");
+  // A bad value's message is already printed; an unknown name's comes here.
+  return succeeded(pass->initializeOptions(text, [&](const Twine &problem) {
+    std::string message = problem.str();
+    StringRef unknown = StringRef(message).trim();
+    unknown.consume_front("<Pass-Options-Parser>: ");
+    if (unknown.empty())
+      fail("bad --" + flag + " options '" + text + "'");
+    else
+      refuse(unknown + "; --" + flag + " takes " + pass->getArgument() +
+             "'s options only");
+    return failure();
+  }));
+}
+
 /// Everything after option parsing.
 static int run() {
   if (outputPath.empty() && emitCppPath.empty())
@@ -267,6 +327,10 @@ static int run() {
 
   // The optimizer's and adaptive-aux's option texts use the passes' option
   // names, which are also the train pipeline's.
+  if (!checkPassOptions("optimizer", optimizerOptions,
+                        moe::createOptimizer()) ||
+      !checkPassOptions("adaptive-aux", adaptiveAux, moe::createAdaptiveAux()))
+    return 1;
   moe::TrainPipelineOptions train;
   std::string trainOptions = optimizerOptions;
   if (adaptiveAux.getNumOccurrences() > 0)
