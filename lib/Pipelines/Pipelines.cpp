@@ -78,7 +78,8 @@ void moe::buildCodegenPipeline(OpPassManager &pm, StringRef targetName) {
 void moe::registerMoePipelines() {
   PassPipelineRegistration<TrainPipelineOptions>(
       "moe-train-pipeline",
-      "A model's @forward to a complete @train_step: [moe-gate-norm], "
+      "A model's @forward to a complete @train_step: "
+      "[moe-expert-parallel], [moe-gate-norm], "
       "moe-fuse-router, moe-autodiff, [moe-mixed-precision], "
       "[moe-adaptive-aux], moe-optimizer, [moe-accumulate-gradients], "
       "[moe-distributed-optimizer]",

@@ -28,8 +28,10 @@
 #include "Support.h"
 
 #include "moert/CudaKernels.h"
+#include "moert/Error.h"
 #include "moert/RowMath.h"
 
+#include <climits>
 #include <cub/device/device_radix_sort.cuh>
 
 using namespace moert::cuda;
@@ -321,6 +323,10 @@ void queueAssignments(const int32_t *indices, const float *priority,
   check(cudaMemsetAsync(dropped, 0, sizeof(int64_t), stream()), name);
   unsigned char *kept = nullptr;
   if (priority && assignments > 0) {
+    // CUB's radix sort counts items in int.
+    if (assignments > INT32_MAX)
+      moert::fail("{}: {} assignments are too many for the CUDA priority sort",
+                  name, assignments);
     int count = static_cast<int>(assignments);
     int endBit = 32 + bitsFor(experts);
     uint64_t *keys = nullptr, *sortedKeys = nullptr;

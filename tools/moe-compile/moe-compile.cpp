@@ -319,6 +319,12 @@ static int run() {
       return fail(llvm::toString(imported.takeError()));
     module = std::move(*imported);
   } else {
+    // An imported model's shapes are in its IR.
+    for (const cl::Option *option : {&batchSize, &seqLen})
+      if (option->getNumOccurrences() > 0)
+        return fail("--" + option->ArgStr +
+                    " applies to a config.json; the shapes of " + inputPath +
+                    " are those moe-import gave it");
     sourceMgr.AddNewSourceBuffer(moe::readToolInput(inputPath), llvm::SMLoc());
     module = moe::parseAndVerifyModule(sourceMgr, &context);
     if (!module)

@@ -126,10 +126,10 @@ static cl::opt<double>
 static cl::opt<int64_t>
     ranks(cl::cat(toolOptions), "ranks", cl::init(1),
           cl::desc("Run the function as this many ranks of an SPMD group (its "
-                   "shard collectives on a 1-D grid of that size), one thread "
-                   "each; every argument is the rank's part, along axis 0, of "
-                   "the global argument from --inputs or --data. Rank 0 prints "
-                   "and writes the results"));
+                   "shard collectives on a grid of that many processes), one "
+                   "thread each; every argument is the rank's part, along "
+                   "axis 0, of the global argument from --inputs or --data. "
+                   "Rank 0 prints and writes the results"));
 
 namespace {
 
