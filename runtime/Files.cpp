@@ -1,9 +1,7 @@
-//===- Files.cpp - reading input files, appending to logs -----------------===//
+//===- Files.cpp - reading input files, keeping outputs off them ----------===//
 
 #include "moert/Files.h"
 #include "moert/Error.h"
-
-#include <nlohmann/json.hpp>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -47,23 +45,6 @@ std::vector<char> moert::readRegularFile(const std::string &path,
   }
   close(fd);
   return bytes;
-}
-
-void moert::requireAppendableMetrics(const std::string &path) {
-  // New and empty files, and devices or FIFOs (/dev/stdout), take any lines.
-  struct stat status;
-  if (stat(path.c_str(), &status) != 0 || !S_ISREG(status.st_mode) ||
-      status.st_size == 0)
-    return;
-  // A metrics line is a few KB even with per-layer vectors of many layers.
-  constexpr uint64_t kFirstLineLimit = 1 << 20;
-  std::vector<char> head =
-      readRegularFile(path, "metrics file", kFirstLineLimit);
-  auto end = std::find(head.begin(), head.end(), '\n');
-  if (!nlohmann::json::parse(head.begin(), end, nullptr, false).is_object())
-    fail("{}: exists and is not a metrics file (JSON lines): not appending to "
-         "it",
-         path);
 }
 
 namespace {

@@ -16,6 +16,7 @@
 #include "moert/Checkpoint.h"
 #include "moert/Error.h"
 #include "moert/Files.h"
+#include "moert/MetricsLog.h"
 #include "moert/MicroBatches.h"
 #include "moert/ModelState.h"
 #include "moert/StateNames.h"
@@ -30,7 +31,6 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <numeric>
@@ -388,21 +388,12 @@ int run(int argc, char **argv) {
   std::optional<Function> similarity;
   if (similarityFn)
     similarity.emplace(model, *similarityFn, state.target(), arena.data());
-  std::optional<std::ofstream> metrics;
-  if (primary && !options.metrics.empty()) {
-    moert::requireAppendableMetrics(options.metrics);
-    metrics.emplace(options.metrics, std::ios::app);
-    if (!*metrics)
-      moert::fail("{}: cannot open metrics file: {}", options.metrics,
-                  moert::describeErrno());
-  }
+  std::optional<moert::MetricsLog> metrics;
+  if (primary && !options.metrics.empty())
+    metrics.emplace(options.metrics);
   auto record = [&](const nlohmann::json &line) {
-    if (!metrics)
-      return;
-    *metrics << line.dump() << "\n" << std::flush;
-    if (!*metrics)
-      moert::fail("{}: cannot write metrics: {}", options.metrics,
-                  moert::describeErrno());
+    if (metrics)
+      metrics->append(line);
   };
   auto saveCheckpoint = [&] {
     position.trainPosition = train.getPosition();

@@ -19,6 +19,7 @@
 #include "moert/Checkpoint.h"
 #include "moert/Error.h"
 #include "moert/Files.h"
+#include "moert/MetricsLog.h"
 #include "moert/MicroBatches.h"
 #include "moert/Safetensors.h"
 #include "moert/StateNames.h"
@@ -39,7 +40,6 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <new>
 #include <thread>
 
@@ -274,15 +274,9 @@ int runOnce(moe::Evaluator &evaluator, func::FuncOp func,
 /// are their means.
 int train(moe::Evaluator &evaluator, func::FuncOp func, ArgumentSource &source,
           bool primary, uint64_t firstStep) {
-  std::optional<std::ofstream> metrics;
-  if (primary && !metricsPath.empty()) {
-    metrics.emplace(metricsPath, std::ios::app);
-    if (!*metrics) {
-      llvm::errs() << "moe-run: error: " << metricsPath
-                   << ": cannot open the metrics file\n";
-      return 1;
-    }
-  }
+  std::optional<moert::MetricsLog> metrics;
+  if (primary && !metricsPath.empty())
+    metrics.emplace(metricsPath);
   auto module = func->getParentOfType<ModuleOp>();
   auto microBatches =
       module->getAttrOfType<IntegerAttr>(moe::kMicroBatchesAttrName);
@@ -342,13 +336,7 @@ int train(moe::Evaluator &evaluator, func::FuncOp func, ArgumentSource &source,
     if (metrics) {
       nlohmann::json line = {{"step", step}};
       line.update(figure);
-      *metrics << line.dump() << "\n" << std::flush;
-      if (!*metrics) {
-        llvm::errs() << "moe-run: error: " << metricsPath
-                     << ": cannot write metrics: " << moert::describeErrno()
-                     << "\n";
-        return 1;
-      }
+      metrics->append(line);
     }
   }
   return 0;

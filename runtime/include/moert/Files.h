@@ -2,7 +2,7 @@
 //
 // Inputs are regular files read by their size: a directory, a device
 // (/dev/zero) or a FIFO is refused by name instead of being read until
-// memory runs out. Logs are appended to only if they are logs.
+// memory runs out; outputs never name inputs.
 //
 //===----------------------------------------------------------------------===//
 
@@ -20,11 +20,6 @@ namespace moert {
 /// moert::Error.
 std::vector<char> readRegularFile(const std::string &path, const char *what,
                                   uint64_t limit = UINT64_MAX);
-
-/// Throws moert::Error when `path` is a non-empty regular file whose first
-/// line is not a JSON object: --metrics appends JSON lines to a metrics file
-/// of an earlier run, never to the training data or a checkpoint.
-void requireAppendableMetrics(const std::string &path);
 
 /// A file given on a command line, and the option that gave it.
 struct FileOption {

@@ -1,0 +1,71 @@
+//===- MetricsLog.cpp - the JSON-lines file of --metrics ------------------===//
+
+#include "moert/MetricsLog.h"
+#include "moert/Error.h"
+#include "moert/Files.h"
+
+#include <nlohmann/json.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+void moert::requireAppendableMetrics(const std::string &path) {
+  // New and empty files, and devices or pipes (/dev/stdout), take any lines.
+  struct stat status;
+  if (stat(path.c_str(), &status) != 0 || S_ISCHR(status.st_mode) ||
+      S_ISFIFO(status.st_mode) || (S_ISREG(status.st_mode) && !status.st_size))
+    return;
+  // A metrics line is a few KB even with per-layer vectors of many layers.
+  constexpr uint64_t kFirstLineLimit = 1 << 20;
+  std::vector<char> head =
+      readRegularFile(path, "metrics file", kFirstLineLimit);
+  auto end = std::find(head.begin(), head.end(), '\n');
+  nlohmann::json first = nlohmann::json::parse(head.begin(), end, nullptr,
+                                               /*allow_exceptions=*/false);
+  if (!first.is_object() || !first.contains("step"))
+    fail("{}: exists and is not a metrics file (JSON lines with a \"step\"): "
+         "not appending to it",
+         path);
+  char last = 0;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  bool read = fd >= 0 && pread(fd, &last, 1, status.st_size - 1) == 1;
+  if (fd >= 0)
+    close(fd);
+  if (!read)
+    fail("{}: cannot read the metrics file: {}", path, describeErrno());
+  if (last != '\n')
+    fail("{}: the metrics file's last line is incomplete (an interrupted "
+         "write?): not appending to it",
+         path);
+}
+
+moert::MetricsLog::MetricsLog(std::string path) : path(std::move(path)) {
+  requireAppendableMetrics(this->path);
+  // O_NONBLOCK: a FIFO without a reader fails (ENXIO) instead of blocking.
+  fd = open(this->path.c_str(),
+            O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0644);
+  if (fd < 0)
+    fail("{}: cannot open the metrics file: {}", this->path,
+         errno == ENXIO ? "no process reads this FIFO" : describeErrno());
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+}
+
+moert::MetricsLog::~MetricsLog() { close(fd); }
+
+void moert::MetricsLog::append(const nlohmann::json &line) {
+  std::string text = line.dump() + "\n";
+  struct stat before;
+  bool regular = fstat(fd, &before) == 0 && S_ISREG(before.st_mode);
+  ssize_t written = write(fd, text.data(), text.size());
+  if (written == static_cast<ssize_t>(text.size()))
+    return;
+  std::string reason = written < 0 ? describeErrno() : "a short write";
+  if (regular && written > 0 && ftruncate(fd, before.st_size) != 0)
+    fail("{}: cannot write metrics ({}), and cannot take back the partial "
+         "line: {}",
+         path, reason, describeErrno());
+  fail("{}: cannot write metrics: {}", path, reason);
+}
