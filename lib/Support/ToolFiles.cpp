@@ -105,3 +105,16 @@ bool moe::writeToolOutput(llvm::StringRef path,
     file.commit();
   return written;
 }
+
+void moe::requireOutputsApart(llvm::ArrayRef<moert::FileOption> outputs,
+                              const moert::FileOption &input) {
+  auto named = [](moert::FileOption file) {
+    if (file.path == "-")
+      file.path.clear();
+    return file;
+  };
+  std::vector<moert::FileOption> files;
+  for (const moert::FileOption &output : outputs)
+    files.push_back(named(output));
+  moert::requireDistinctFiles(files, {named(input)});
+}

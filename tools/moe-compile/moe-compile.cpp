@@ -252,6 +252,8 @@ static int run() {
   if (targetName != "cpu" && targetName != "cuda")
     return fail("unknown --target '" + targetName + "' (known: cpu, cuda)");
   bool cuda = targetName == "cuda";
+  moe::requireOutputsApart({{"-o", outputPath}, {"--emit-cpp", emitCppPath}},
+                           {"the input", inputPath});
   // Bad paths fail before the compilation, which takes a while. The
   // compiler writes beside the binary, which a failed build leaves as it
   // was.

@@ -44,6 +44,7 @@ static int fail(const llvm::Twine &message) {
 
 /// Everything after option parsing.
 static int run() {
+  moe::requireOutputsApart({{"-o", outputPath}}, {"the input", inputPath});
   std::unique_ptr<llvm::MemoryBuffer> input = moe::readToolInput(inputPath);
   DialectRegistry registry;
   moe::registerAllDialects(registry);

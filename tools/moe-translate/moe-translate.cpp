@@ -45,6 +45,7 @@ static cl::opt<bool> profile(cl::cat(toolOptions), "profile",
 
 /// Everything after option parsing.
 static int run() {
+  moe::requireOutputsApart({{"-o", outputPath}}, {"the input", inputPath});
   const moe::Translation *translation =
       emit ? emit.getValue() : moe::lookupTranslation("cpp");
   DialectRegistry registry;

@@ -8,6 +8,9 @@
 #ifndef MOE_SUPPORT_TOOLFILES_H
 #define MOE_SUPPORT_TOOLFILES_H
 
+#include "moert/Files.h"
+
+#include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -37,6 +40,12 @@ std::unique_ptr<llvm::MemoryBuffer> readToolInput(llvm::StringRef path);
 /// Returns what `write` returned.
 bool writeToolOutput(llvm::StringRef path,
                      llvm::function_ref<bool(llvm::raw_ostream &)> write);
+
+/// Throws moert::Error when an output of a tool that turns its input into
+/// another kind of file (a config into IR, IR into C++ or a binary) names
+/// the input or another output. "-" (stdin, stdout) names no file.
+void requireOutputsApart(llvm::ArrayRef<moert::FileOption> outputs,
+                         const moert::FileOption &input);
 
 } // namespace mlir::moe
 
