@@ -21,6 +21,8 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/RegionUtils.h"
 
+#include <cstdint>
+
 namespace mlir::moe {
 #define GEN_PASS_DEF_ACCUMULATEGRADIENTS
 #include "moe/Transforms/Passes.h.inc"
@@ -233,9 +235,10 @@ void AccumulateGradientsPass::runOnOperation() {
   // A pass instance may run again, on another module.
   module = getOperation();
   accumulators.clear();
-  if (microBatches < 1) {
+  // The model ABI counts them in an int32_t.
+  if (microBatches < 1 || microBatches > INT32_MAX) {
     module.emitError() << "moe-accumulate-gradients: micro-batches must be at "
-                          "least 1, got "
+                          "least 1 and below 2^31, got "
                        << static_cast<int64_t>(microBatches);
     return signalPassFailure();
   }

@@ -10,6 +10,8 @@
 #include "moe/Transforms/Passes.h"
 #include "moe/Transforms/TrainingSettings.h"
 
+#include <cmath>
+
 namespace mlir::moe {
 #define GEN_PASS_DEF_ADAPTIVEAUX
 #include "moe/Transforms/Passes.h.inc"
@@ -106,10 +108,20 @@ void AdaptiveAuxPass::runOnOperation() {
                        << " (run moe-autodiff first)";
     return signalPassFailure();
   }
-  if (!(xi >= 0) || !(alphaMax >= 0) || !(beta >= 0 && beta <= 1)) {
-    module.emitError() << "moe-adaptive-aux: need xi >= 0, alpha-max >= 0 and "
-                          "0 <= beta <= 1, got xi="
-                       << xi << " alpha-max=" << alphaMax << " beta=" << beta;
+  if (!(xi >= 0) || !std::isfinite(xi) || !(alphaMax >= 0) ||
+      !std::isfinite(alphaMax) || !(beta >= 0 && beta <= 1) ||
+      !std::isfinite(initialAlpha)) {
+    module.emitError() << "moe-adaptive-aux: need finite xi >= 0 and "
+                          "alpha-max >= 0, 0 <= beta <= 1 and a finite "
+                          "initial-alpha (negative: the model's), got xi="
+                       << xi << " alpha-max=" << alphaMax << " beta=" << beta
+                       << " initial-alpha=" << initialAlpha;
+    return signalPassFailure();
+  }
+  if (!function.getOps<AdaptiveAuxCoeffOp>().empty()) {
+    function.emitError() << "moe-adaptive-aux: @" << functionName
+                         << " already updates its coefficients (was the pass "
+                            "applied twice?)";
     return signalPassFailure();
   }
   FailureOr<SmallVector<LayerCoefficient>> layers = findLayers(function);

@@ -261,6 +261,10 @@ struct AutodiffPass : moe::impl::AutodiffBase<AutodiffPass> {
       module.emitError() << "moe-autodiff: no function @" << functionName;
       return signalPassFailure();
     }
+    if (gradientFunctionName.empty()) {
+      module.emitError("moe-autodiff: gradient-function must name a function");
+      return signalPassFailure();
+    }
     if (Operation *existing = module.lookupSymbol(gradientFunctionName)) {
       existing->emitError()
           << "moe-autodiff: @" << gradientFunctionName << " already exists";

@@ -18,6 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+
 namespace mlir::moe {
 #define GEN_PASS_DEF_UPCYCLE
 #include "moe/Transforms/Passes.h.inc"
@@ -58,10 +60,12 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
            << "moe-upcycle: granularity " << granularity.getValue()
            << " does not divide the FFN's intermediate_size "
            << dense.intermediateSize;
-  if (!(noiseStd >= 0) || !(capacityFactor >= 0) || !(auxLossCoeff >= 0))
-    return mlir::emitError(module.getLoc(),
-                           "moe-upcycle: noise-std, capacity-factor and "
-                           "aux-loss-coeff must be >= 0");
+  for (double value : {noiseStd.getValue(), capacityFactor.getValue(),
+                       auxLossCoeff.getValue()})
+    if (!(value >= 0) || !std::isfinite(value))
+      return mlir::emitError(module.getLoc(),
+                             "moe-upcycle: noise-std, capacity-factor and "
+                             "aux-loss-coeff must be finite and >= 0");
   nlohmann::json config = nlohmann::json::parse(denseText.str());
   config.erase("num_experts");
   config["num_local_experts"] = experts * granularity;

@@ -4,6 +4,7 @@
 // RUN: moe-opt %s --moe-autodiff --moe-optimizer --moe-accumulate-gradients="micro-batches=1" | FileCheck %s --check-prefix=ONE
 // RUN: not moe-opt %s --moe-autodiff --moe-accumulate-gradients="micro-batches=2" 2>&1 | FileCheck %s --check-prefix=NO-OPTIMIZER
 // RUN: not moe-opt %s --moe-autodiff --moe-optimizer --moe-accumulate-gradients="micro-batches=0" 2>&1 | FileCheck %s --check-prefix=ZERO
+// RUN: not moe-opt %s --moe-autodiff --moe-optimizer --moe-accumulate-gradients="micro-batches=2147483648" 2>&1 | FileCheck %s --check-prefix=HUGE
 // RUN: not moe-opt %s --moe-autodiff --moe-optimizer --moe-accumulate-gradients="micro-batches=2" --moe-accumulate-gradients="micro-batches=2" 2>&1 | FileCheck %s --check-prefix=TWICE
 
 // One MoE layer (adaptive-aux.mlir's): each optimizer step runs over 4
@@ -97,5 +98,6 @@ func.func @forward(%x: tensor<16x8xf32>, %targets: tensor<16xi32>) -> tensor<f32
 // ONE-NOT: @train_micro_step
 
 // NO-OPTIMIZER: error: moe-accumulate-gradients: no moe.adamw in @train_step (run moe-optimizer first)
-// ZERO: error: moe-accumulate-gradients: micro-batches must be at least 1, got 0
+// ZERO: error: moe-accumulate-gradients: micro-batches must be at least 1 and below 2^31, got 0
+// HUGE: error: moe-accumulate-gradients: micro-batches must be at least 1 and below 2^31, got 2147483648
 // TWICE: error: moe-accumulate-gradients: @train_micro_step already exists (was the pass applied twice?)

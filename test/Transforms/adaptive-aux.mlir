@@ -2,6 +2,9 @@
 // RUN: moe-opt %s --moe-autodiff --moe-adaptive-aux | FileCheck %s --check-prefix=DEFAULTS
 // RUN: not moe-opt %s --moe-adaptive-aux 2>&1 | FileCheck %s --check-prefix=NO-STEP
 // RUN: not moe-opt %s --moe-autodiff --moe-adaptive-aux="beta=1.5" 2>&1 | FileCheck %s --check-prefix=BAD-BETA
+// RUN: not moe-opt %s --moe-autodiff --moe-adaptive-aux="initial-alpha=nan" 2>&1 | FileCheck %s --check-prefix=BAD-ALPHA
+// RUN: not moe-opt %s --moe-autodiff --moe-adaptive-aux="xi=inf" 2>&1 | FileCheck %s --check-prefix=BAD-XI
+// RUN: not moe-opt %s --moe-autodiff --moe-adaptive-aux --moe-adaptive-aux 2>&1 | FileCheck %s --check-prefix=TWICE
 
 // One MoE layer whose aux loss is scaled by a state global: the pass makes
 // that global follow the layer's drop rate after every step.
@@ -40,4 +43,8 @@ func.func @forward(%x: tensor<16x8xf32>, %targets: tensor<16xi32>) -> tensor<f32
 // DEFAULTS: moe.adaptive_aux_coeff %{{.*}}, %{{.*}} xi = 2.000000e-01 alpha_max = 1.000000e-02 beta = 0.98999999999999999 assignments = 32
 
 // NO-STEP: error: moe-adaptive-aux: no function @train_step (run moe-autodiff first)
-// BAD-BETA: error: moe-adaptive-aux: need xi >= 0, alpha-max >= 0 and 0 <= beta <= 1, got xi=2.000000e-01 alpha-max=1.000000e-02 beta=1.500000e+00
+// BAD-BETA: error: moe-adaptive-aux: need finite xi >= 0 and alpha-max >= 0, 0 <= beta <= 1 and a finite initial-alpha (negative: the model's), got xi=2.000000e-01 alpha-max=1.000000e-02 beta=1.500000e+00 initial-alpha=-1.000000e+00
+// BAD-ALPHA: error: moe-adaptive-aux: need finite {{.*}} initial-alpha=nan
+// BAD-XI: error: moe-adaptive-aux: need finite {{.*}} got xi=INF
+// Twice, each step would update the coefficients twice.
+// TWICE: error: moe-adaptive-aux: @train_step already updates its coefficients (was the pass applied twice?)
