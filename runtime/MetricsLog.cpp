@@ -59,10 +59,15 @@ void moert::MetricsLog::append(const nlohmann::json &line) {
   std::string text = line.dump() + "\n";
   struct stat before;
   bool regular = fstat(fd, &before) == 0 && S_ISREG(before.st_mode);
-  ssize_t written = write(fd, text.data(), text.size());
-  if (written == static_cast<ssize_t>(text.size()))
+  // A short write is followed by one that says why it stopped.
+  size_t written = 0;
+  ssize_t got = 0;
+  while (written < text.size() &&
+         (got = write(fd, text.data() + written, text.size() - written)) > 0)
+    written += static_cast<size_t>(got);
+  if (written == text.size())
     return;
-  std::string reason = written < 0 ? describeErrno() : "a short write";
+  std::string reason = got < 0 ? describeErrno() : "nothing was written";
   if (regular && written > 0 && ftruncate(fd, before.st_size) != 0)
     fail("{}: cannot write metrics ({}), and cannot take back the partial "
          "line: {}",

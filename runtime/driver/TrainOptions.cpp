@@ -144,7 +144,8 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
       value = name.substr(eq + 1);
       name = name.substr(0, eq);
     }
-    options.given.insert(name);
+    if (!options.given.insert(name).second)
+      fail("option --{} is given twice", name);
     if (auto flag = flags.find(name); flag != flags.end()) {
       if (eq != std::string::npos)
         fail("option --{} takes no value", name);
@@ -174,5 +175,15 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
   if (options.prompt.empty())
     fail("option --prompt: the prompt must have at least one character (the "
          "default is a newline)");
+  // Options that would do nothing, silently.
+  if (options.isGiven("checkpoint-interval") && options.checkpoint.empty())
+    fail("option --checkpoint-interval needs --checkpoint FILE, where the "
+         "checkpoints go");
+  if (options.sampleTokens == 0)
+    for (const char *name : {"temperature", "top-k", "prompt"})
+      if (options.isGiven(name))
+        fail("option --{} does nothing with --sample-tokens 0, which "
+             "samples no text",
+             name);
   return options;
 }
