@@ -13,9 +13,9 @@
 #include "moe/InitAllDialects.h"
 #include "moe/Pipelines/Pipelines.h"
 #include "moe/Support/ParseModule.h"
+#include "moe/Support/ToolCommandLine.h"
 #include "moe/Support/ToolDiagnostics.h"
 #include "moe/Support/ToolFiles.h"
-#include "moe/Support/ToolVersion.h"
 #include "moe/Target/Translations.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -412,9 +412,7 @@ static int run() {
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   moe::initToolFiles();
-  moe::setToolVersionPrinter();
-  // Only our options in --help, not LLVM's.
-  cl::HideUnrelatedOptions(toolOptions);
-  cl::ParseCommandLineOptions(argc, argv, "moe model to training binary\n");
+  moe::parseToolCommandLine(argc, argv, toolOptions,
+                            "moe model to training binary\n");
   return moert::exitOnErrors("moe-compile", run);
 }

@@ -13,9 +13,9 @@
 #include "moe/Frontend/ModelConfig.h"
 #include "moe/InitAllDialects.h"
 #include "moe/Pipelines/Pipelines.h"
+#include "moe/Support/ToolCommandLine.h"
 #include "moe/Support/ToolDiagnostics.h"
 #include "moe/Support/ToolFiles.h"
-#include "moe/Support/ToolVersion.h"
 #include "moert/Error.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -319,10 +319,7 @@ static int run() {
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   moe::initToolFiles();
-  moe::setToolVersionPrinter();
-  // Only our options in --help, not LLVM's.
-  cl::HideUnrelatedOptions(toolOptions);
-  cl::ParseCommandLineOptions(argc, argv,
-                              "predict a layout's memory and step time\n");
+  moe::parseToolCommandLine(argc, argv, toolOptions,
+                            "predict a layout's memory and step time\n");
   return moert::exitOnErrors("moe-estimate", run);
 }

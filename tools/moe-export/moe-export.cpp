@@ -15,8 +15,8 @@
 #include "moe/Frontend/ModelConfig.h"
 #include "moe/InitAllDialects.h"
 #include "moe/MoeDialect.h"
+#include "moe/Support/ToolCommandLine.h"
 #include "moe/Support/ToolFiles.h"
-#include "moe/Support/ToolVersion.h"
 #include "moert/AtomicFile.h"
 #include "moert/Checkpoint.h"
 #include "moert/Error.h"
@@ -257,10 +257,7 @@ static int run() {
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   moe::initToolFiles();
-  moe::setToolVersionPrinter();
-  // Only our options in --help, not LLVM's.
-  cl::HideUnrelatedOptions(toolOptions);
-  cl::ParseCommandLineOptions(argc, argv,
-                              "checkpoint to a Hugging Face model folder\n");
+  moe::parseToolCommandLine(argc, argv, toolOptions,
+                            "checkpoint to a Hugging Face model folder\n");
   return moert::exitOnErrors("moe-export", run);
 }

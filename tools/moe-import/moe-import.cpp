@@ -8,8 +8,8 @@
 
 #include "moe/Frontend/ModelBuilder.h"
 #include "moe/InitAllDialects.h"
+#include "moe/Support/ToolCommandLine.h"
 #include "moe/Support/ToolFiles.h"
-#include "moe/Support/ToolVersion.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "moert/Error.h"
@@ -77,9 +77,7 @@ static int run() {
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   moe::initToolFiles();
-  moe::setToolVersionPrinter();
-  // Only our options in --help, not LLVM's.
-  cl::HideUnrelatedOptions(toolOptions);
-  cl::ParseCommandLineOptions(argc, argv, "config.json to moe-dialect IR\n");
+  moe::parseToolCommandLine(argc, argv, toolOptions,
+                            "config.json to moe-dialect IR\n");
   return moert::exitOnErrors("moe-import", run);
 }

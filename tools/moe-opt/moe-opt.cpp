@@ -11,9 +11,9 @@
 #include "moe/MoeDialect.h"
 #include "moe/Pipelines/Pipelines.h"
 #include "moe/Support/ParseModule.h"
+#include "moe/Support/ToolCommandLine.h"
 #include "moe/Support/ToolDiagnostics.h"
 #include "moe/Support/ToolFiles.h"
-#include "moe/Support/ToolVersion.h"
 #include "moe/Transforms/Passes.h"
 #include "moert/Error.h"
 

@@ -13,9 +13,9 @@
 #include "moe/Interpreter/Evaluator.h"
 #include "moe/Interpreter/GradientCheck.h"
 #include "moe/Support/ParseModule.h"
+#include "moe/Support/ToolCommandLine.h"
 #include "moe/Support/ToolDiagnostics.h"
 #include "moe/Support/ToolFiles.h"
-#include "moe/Support/ToolVersion.h"
 #include "moert/Checkpoint.h"
 #include "moert/Error.h"
 #include "moert/Files.h"
@@ -578,14 +578,12 @@ int run(MLIRContext &context) {
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   moe::initToolFiles();
-  moe::setToolVersionPrinter();
   // The interpreter's tensors may not fit in memory: an allocation that
   // fails throws std::bad_alloc, reported with the global at fault,
   // instead of LLVM's handler aborting.
   std::set_new_handler(nullptr);
-  // Only our options in --help, not LLVM's.
-  cl::HideUnrelatedOptions(toolOptions);
-  cl::ParseCommandLineOptions(argc, argv, "moe reference interpreter\n");
+  moe::parseToolCommandLine(argc, argv, toolOptions,
+                            "moe reference interpreter\n");
   return moert::exitOnErrors("moe-run", [] {
     DialectRegistry registry;
     moe::registerAllDialects(registry);

@@ -9,9 +9,9 @@
 
 #include "moe/InitAllDialects.h"
 #include "moe/Support/ParseModule.h"
+#include "moe/Support/ToolCommandLine.h"
 #include "moe/Support/ToolDiagnostics.h"
 #include "moe/Support/ToolFiles.h"
-#include "moe/Support/ToolVersion.h"
 #include "moe/Target/Translations.h"
 #include "moe/Transforms/Passes.h"
 
@@ -88,9 +88,7 @@ static int run() {
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   moe::initToolFiles();
-  moe::setToolVersionPrinter();
-  // Only our options in --help, not LLVM's.
-  cl::HideUnrelatedOptions(toolOptions);
-  cl::ParseCommandLineOptions(argc, argv, "moe IR to target source\n");
+  moe::parseToolCommandLine(argc, argv, toolOptions,
+                            "moe IR to target source\n");
   return moert::exitOnErrors("moe-translate", run);
 }
