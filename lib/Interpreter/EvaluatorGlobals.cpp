@@ -307,5 +307,11 @@ void moe::Evaluator::writeGlobals(const std::string &path,
   llvm::sort(named, llvm::less_first());
   std::vector<std::vector<char>> storage;
   std::vector<moert::TensorView> views = ref::viewsOf(named, storage);
+  // As a training binary's checkpoints: every reader refuses such a file.
+  for (const moert::TensorView &view : views)
+    if (auto bad = moert::firstNonFinite(view))
+      moert::fail("{}: not written: tensor '{}' holds {} at element {} "
+                  "(training diverged)",
+                  path, view.name, bad->second, bad->first);
   moert::writeSafetensors(path, views);
 }

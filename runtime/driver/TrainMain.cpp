@@ -442,16 +442,34 @@ int run(int argc, char **argv) {
                  similarities[similarityFn->outputs[i].name].get<double>());
     fmt::print("\n");
   };
+  int64_t firstStep = position.step;
+  // A run's first step computes on the state it started from: a
+  // resumed checkpoint's, which a damaged file may have made non-finite.
+  auto divergenceAdvice = [&] {
+    bool firstFromCheckpoint =
+        !options.resume.empty() && position.step == firstStep + 1;
+    return std::string(firstFromCheckpoint
+                           ? " (the first step after --resume: is the "
+                             "checkpoint's state damaged? else lower the "
+                             "learning rate)"
+                           : " (lower the learning rate)") +
+           "; the last checkpoint is kept";
+  };
   auto validate = [&] {
     double valLoss = evaluate(forward, valTokens, batch, seqLen,
                               options.evalBatches, options.seed, group);
     fmt::print("step {:5} | validation loss {:.4f}\n", position.step, valLoss);
     record({{"step", position.step}, {"val_loss", valLoss}});
+    // The last step's update shows only here (or in the next step's loss).
+    if (!std::isfinite(valLoss))
+      moert::fail("the validation loss at step {} is {}: the weights no "
+                  "longer give finite losses{}",
+                  position.step, valLoss,
+                  options.skipTrain ? "" : divergenceAdvice());
   };
 
   // Time in training steps, and in their collectives (not validation's).
   double trainSeconds = 0, collectiveSeconds = 0;
-  int64_t firstStep = position.step;
   moert::StepProfile profile(microStepFn ? std::vector{microStepFn, &trainStep}
                                          : std::vector{&trainStep});
   while (!options.skipTrain && position.step < options.steps) {
@@ -483,11 +501,10 @@ int run(int argc, char **argv) {
     // checkpoint holds it.
     for (const char *key : {"loss", "grad_norm"})
       if (line.contains(key) && !std::isfinite(line[key].get<double>()))
-        moert::fail("training diverged at step {}: the {} is {} (lower the "
-                    "learning rate); the last checkpoint is kept",
+        moert::fail("training diverged at step {}: the {} is {}{}",
                     position.step,
                     key == std::string("loss") ? "loss" : "gradient norm",
-                    line[key].get<double>());
+                    line[key].get<double>(), divergenceAdvice());
     if (position.step % options.logInterval == 0 ||
         position.step == options.steps) {
       fmt::print("step {:5}/{} | loss {:.4f}", position.step, options.steps,
