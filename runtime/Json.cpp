@@ -6,6 +6,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <set>
+#include <string>
+#include <vector>
 
 namespace {
 struct TooDeep {};
@@ -64,8 +67,23 @@ std::string moert::describeJsonError(std::string_view where,
 
 nlohmann::json moert::parseJsonOrFail(std::string_view text,
                                       std::string_view where) {
+  // The keys of each object being parsed: a parser would keep one of two
+  // equal keys silently.
+  std::vector<std::set<std::string>> keys;
+  auto callback = [&](int depth, nlohmann::json::parse_event_t event,
+                      nlohmann::json &parsed) {
+    limitDepth(depth, event, parsed);
+    if (event == nlohmann::json::parse_event_t::object_start)
+      keys.emplace_back();
+    else if (event == nlohmann::json::parse_event_t::object_end)
+      keys.pop_back();
+    else if (event == nlohmann::json::parse_event_t::key &&
+             !keys.back().insert(parsed.get<std::string>()).second)
+      fail("{}: '{}' appears twice", where, parsed.get<std::string>());
+    return true;
+  };
   try {
-    return nlohmann::json::parse(text.begin(), text.end(), limitDepth);
+    return nlohmann::json::parse(text.begin(), text.end(), callback);
   } catch (const TooDeep &) {
     fail("{}: JSON nests deeper than {} levels", where, kMaxJsonDepth);
   } catch (const nlohmann::json::exception &error) {

@@ -1,6 +1,7 @@
 //===- ModelConfig.cpp - a model described by a config.json ---------------===//
 
 #include "moe/Frontend/ModelConfig.h"
+#include "moert/Error.h"
 #include "moert/Json.h"
 
 #include "llvm/Support/FormatVariadic.h"
@@ -8,7 +9,6 @@
 #include <nlohmann/json.hpp>
 
 #include <limits>
-#include <set>
 
 using nlohmann::json;
 
@@ -308,56 +308,19 @@ void checkConsistency(KeyReader &keys, const mlir::moe::ModelConfig &config) {
                   .str());
 }
 
-/// A key that one object of the config holds twice.
-struct DuplicateKey {
-  std::string key;
-};
-struct TooDeep {};
-
-/// `jsonText` parsed, or an error with the line and column of a syntax
-/// error, or naming a key an object holds twice (a parser keeps one of
-/// them silently).
-llvm::Expected<json> parseJson(llvm::StringRef jsonText,
-                               llvm::StringRef fileName) {
-  std::vector<std::set<std::string>> keys;
-  auto callback = [&](int depth, json::parse_event_t event, json &parsed) {
-    // Printing a value (in errors) recurses: refuse what could overflow.
-    if (depth > moert::kMaxJsonDepth)
-      throw TooDeep{};
-    if (event == json::parse_event_t::object_start)
-      keys.emplace_back();
-    else if (event == json::parse_event_t::object_end)
-      keys.pop_back();
-    else if (event == json::parse_event_t::key &&
-             !keys.back().insert(parsed.get<std::string>()).second)
-      throw DuplicateKey{parsed.get<std::string>()};
-    return true;
-  };
-  try {
-    return json::parse(jsonText.begin(), jsonText.end(), callback);
-  } catch (const TooDeep &) {
-    return llvm::createStringError(llvm::formatv("{0}: JSON nests deeper than "
-                                                 "{1} levels",
-                                                 fileName, moert::kMaxJsonDepth)
-                                       .str());
-  } catch (const DuplicateKey &duplicate) {
-    return llvm::createStringError(
-        llvm::formatv("{0}: '{1}' appears twice", fileName, duplicate.key)
-            .str());
-  } catch (const json::exception &error) {
-    return llvm::createStringError(moert::describeJsonError(
-        std::string_view(fileName), std::string_view(jsonText), error));
-  }
-}
-
 } // namespace
 
 llvm::Expected<mlir::moe::ModelConfig>
 mlir::moe::parseModelConfig(llvm::StringRef jsonText,
                             llvm::StringRef fileName) {
   json object;
-  if (llvm::Error error = parseJson(jsonText, fileName).moveInto(object))
-    return std::move(error);
+  try {
+    object = moert::parseJsonOrFail(
+        std::string_view(jsonText.data(), jsonText.size()),
+        std::string_view(fileName.data(), fileName.size()));
+  } catch (const moert::Error &error) {
+    return llvm::createStringError(error.what());
+  }
   if (!object.is_object())
     return llvm::createStringError(fileName + ": not a JSON object");
 

@@ -310,10 +310,24 @@ static int run() {
       return 0;
     }
   }
-  printSearch(moe::searchLayouts(profiles, *cluster, globalBatch,
-                                 layout ? &*layout : nullptr),
-              shape);
-  return 0;
+  moe::SearchResult result = moe::searchLayouts(profiles, *cluster, globalBatch,
+                                                layout ? &*layout : nullptr);
+  printSearch(result, shape);
+  if (!result.ranked.empty())
+    return 0;
+  if (result.rejected.empty())
+    return fail(llvm::formatv("no layout of {0} GPUs splits the model and a "
+                              "global batch of {1} sequences",
+                              cluster->gpus, globalBatch.getValue()));
+  auto smallest = llvm::min_element(
+      result.rejected, [](const moe::Estimate &a, const moe::Estimate &b) {
+        return a.totalBytes < b.totalBytes;
+      });
+  return fail(llvm::formatv("none of the {0} layouts fits; the smallest, {1}: "
+                            "{2}",
+                            result.rejected.size(),
+                            moe::formatLayout(smallest->layout),
+                            smallest->rejection));
 }
 
 int main(int argc, char **argv) {

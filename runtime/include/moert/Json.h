@@ -35,7 +35,8 @@ std::string describeJsonError(std::string_view where, std::string_view text,
                               const nlohmann::json::exception &error);
 
 /// `text` parsed, throwing moert::Error, naming `where`, where it is not
-/// JSON (describeJsonError) or nests deeper than kMaxJsonDepth.
+/// JSON (describeJsonError), nests deeper than kMaxJsonDepth, or holds a
+/// key twice in one object.
 nlohmann::json parseJsonOrFail(std::string_view text, std::string_view where);
 
 } // namespace moert
