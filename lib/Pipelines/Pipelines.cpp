@@ -75,25 +75,64 @@ void moe::buildCodegenPipeline(OpPassManager &pm, StringRef targetName) {
   pm.addPass(createPlanMemory(plan));
 }
 
+namespace {
+
+/// An option given for a pass that the pipeline's other options leave out
+/// would do nothing: the first such option's name, or "".
+std::string unusedOption(const TrainPipelineOptions &options) {
+  if (!options.adaptiveAux)
+    for (auto [given, name] :
+         {std::pair(options.xi.hasValue(), "xi"),
+          std::pair(options.alphaMax.hasValue(), "alpha-max"),
+          std::pair(options.beta.hasValue(), "beta"),
+          std::pair(options.initialAlpha.hasValue(), "initial-alpha")})
+      if (given)
+        return std::string(name) + " (an option of adaptive-aux=true)";
+  if (options.precision == "f32" && options.weightCopies.hasValue())
+    return "weight-copies (an option of precision=bf16)";
+  return "";
+}
+
+} // namespace
+
 void moe::registerMoePipelines() {
-  PassPipelineRegistration<TrainPipelineOptions>(
+  registerPassPipeline(
       "moe-train-pipeline",
       "A model's @forward to a complete @train_step: "
       "[moe-expert-parallel], [moe-gate-norm], "
       "moe-fuse-router, moe-autodiff, [moe-mixed-precision], "
       "[moe-adaptive-aux], moe-optimizer, [moe-accumulate-gradients], "
       "[moe-distributed-optimizer]",
-      buildTrainPipeline);
-  PassPipelineRegistration<>(
-      "moe-cpu-codegen",
-      "A train step to planned IR for the C++ target: moe-attach-target, "
-      "moe-narrow-results, moe-widen-operands, moe-fuse-elementwise, "
-      "moe-plan-memory",
-      [](OpPassManager &pm) { buildCodegenPipeline(pm, "cpu"); });
-  PassPipelineRegistration<>(
-      "moe-cuda-codegen",
-      "A train step to planned IR for the CUDA target: moe-attach-target, "
-      "moe-narrow-results, moe-widen-operands, moe-fuse-elementwise, "
-      "moe-plan-memory",
-      [](OpPassManager &pm) { buildCodegenPipeline(pm, "cuda"); });
+      [](OpPassManager &pm, StringRef text,
+         function_ref<LogicalResult(const Twine &)> errorHandler) {
+        TrainPipelineOptions options;
+        if (failed(options.parseFromString(text)))
+          return failure();
+        if (std::string unused = unusedOption(options); !unused.empty())
+          return errorHandler("moe-train-pipeline: " + unused +
+                              " does nothing here");
+        buildTrainPipeline(pm, options);
+        return success();
+      },
+      [](function_ref<void(const mlir::detail::PassOptions &)> optionsHandler) {
+        optionsHandler(TrainPipelineOptions());
+      });
+  for (StringRef target : {"cpu", "cuda"})
+    registerPassPipeline(
+        ("moe-" + target + "-codegen").str(),
+        ("A train step to planned IR for the " +
+         StringRef(target == "cpu" ? "C++" : "CUDA") +
+         " target: moe-attach-target, moe-narrow-results, "
+         "moe-widen-operands, moe-fuse-elementwise, moe-plan-memory")
+            .str(),
+        [target](OpPassManager &pm, StringRef text,
+                 function_ref<LogicalResult(const Twine &)> errorHandler) {
+          if (!text.empty())
+            return errorHandler("moe-" + target +
+                                "-codegen takes no options, got '" + text +
+                                "'");
+          buildCodegenPipeline(pm, target);
+          return success();
+        },
+        [](function_ref<void(const mlir::detail::PassOptions &)>) {});
 }
