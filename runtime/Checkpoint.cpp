@@ -205,16 +205,44 @@ std::string moert::trainingChanges(const std::string &checkpoint,
   return changes;
 }
 
+namespace {
+/// The config keys of a step's shape, which a run may change on resuming.
+constexpr const char *kStepShapeKeys[] = {"moe_batch_size", "moe_seq_len"};
+} // namespace
+
+std::string moert::shapeChanges(const std::string &checkpointConfig,
+                                const std::string &config) {
+  json saved = parseJson(checkpointConfig, "the checkpoint's config");
+  json mine = parseJson(config, "the model's config");
+  if (!saved.is_object() || !mine.is_object())
+    return "";
+  std::string changes;
+  for (const char *key : kStepShapeKeys) {
+    json was = saved.value(key, json()), is = mine.value(key, json());
+    if (was != is)
+      changes += (changes.empty() ? "" : "; ") + std::string(key) + ": " +
+                 (was.is_null() ? "(none)" : was.dump()) + " -> " +
+                 (is.is_null() ? "(none)" : is.dump());
+  }
+  return changes;
+}
+
 void moert::requireCheckpointConfig(const std::string &path,
                                     const CheckpointRun &run,
                                     const std::string &config,
                                     const std::string &resumer) {
   if (run.config == config)
     return;
-  // The same config read from a file laid out otherwise is the same config.
+  // The same config read from a file laid out otherwise is the same config,
+  // whatever the step's shape.
   json saved = parseJson(run.config, path + ": its config");
   json mine = parseJson(config, "the model's config");
   bool objects = saved.is_object() && mine.is_object();
+  if (objects)
+    for (const char *key : kStepShapeKeys) {
+      saved.erase(key);
+      mine.erase(key);
+    }
   if (objects && saved == mine)
     return;
   std::string key = objects ? firstDifference(saved, mine) : "";

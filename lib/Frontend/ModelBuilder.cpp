@@ -22,6 +22,8 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/WithColor.h"
 
+#include <nlohmann/json.hpp>
+
 using namespace mlir;
 
 namespace {
@@ -468,9 +470,16 @@ moe::importModelConfig(MLIRContext &context, StringRef jsonText,
   context.loadAllAvailableDialects();
   OwningOpRef<ModuleOp> module =
       buildModel(context, *config, options.elementType);
-  // Compiled models and their checkpoints carry the config they came from.
-  (*module)->setAttr(kConfigAttrName,
-                     StringAttr::get(&context, jsonText.trim()));
+  // Compiled models and their checkpoints carry the config they came from,
+  // with the step's shape they were built for.
+  std::string recorded = jsonText.trim().str();
+  if (options.batchSize || options.seqLen) {
+    nlohmann::json object = nlohmann::json::parse(recorded);
+    object["moe_batch_size"] = config->batchSize;
+    object["moe_seq_len"] = config->seqLen;
+    recorded = object.dump(2);
+  }
+  (*module)->setAttr(kConfigAttrName, StringAttr::get(&context, recorded));
   if (failed(verify(*module)))
     return llvm::createStringError(
         ("the model built from " + fileName + " does not verify").str());

@@ -320,9 +320,11 @@ int run(int argc, char **argv) {
     position = run.position;
     // Resuming under other settings (say a new learning-rate schedule) is
     // allowed, but said, since the binary's settings win.
-    if (std::string changes =
-            moert::trainingChanges(run.training, model.training);
-        !changes.empty() && primary)
+    std::string changes = moert::trainingChanges(run.training, model.training);
+    if (std::string shapes = moert::shapeChanges(run.config, model.config_json);
+        !shapes.empty())
+      changes += (changes.empty() ? "" : "; ") + shapes;
+    if (!changes.empty() && primary)
       fmt::print(stderr,
                  "note: {} was trained with other settings than this "
                  "binary's, which training goes on with: {}\n",

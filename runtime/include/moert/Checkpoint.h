@@ -53,7 +53,8 @@ parseCheckpointRun(const std::string &path,
 /// Throws unless checkpoint `path` (whose metadata says `run`) was written
 /// by a model imported from the config.json text `config`, naming the first
 /// key that differs; `resumer` says what should resume it instead ("the
-/// binary that wrote it").
+/// binary that wrote it"). The step's shape (moe_batch_size, moe_seq_len)
+/// may differ: the weights do not depend on it (shapeChanges says it).
 void requireCheckpointConfig(const std::string &path, const CheckpointRun &run,
                              const std::string &config,
                              const std::string &resumer);
@@ -72,6 +73,11 @@ CheckpointRun loadCheckpoint(const std::string &path, const moe_model &model,
 /// either is unknown.
 std::string trainingChanges(const std::string &checkpoint,
                             const std::string &binary);
+
+/// The step shape keys that differ between a checkpoint's config and this
+/// model's, as trainingChanges says its settings; "" when they agree.
+std::string shapeChanges(const std::string &checkpointConfig,
+                         const std::string &config);
 
 /// Throws unless `path` is absent or a moe checkpoint (of any model): a
 /// checkpoint replaces its predecessor, never another file (say the run's
