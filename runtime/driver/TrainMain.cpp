@@ -233,22 +233,45 @@ std::string sample(Function &logits, int64_t batch, int64_t seqLen,
   return text;
 }
 
-/// Every rank of `group` was started with the same command line: a rank
-/// with another --steps would leave the others waiting in a collective, one
-/// with another --data would train on other batches without a word.
-void requireSameOptions(const moe_model &model, const moert::RankGroup &group,
-                        int argc, char **argv) {
-  std::string line;
-  for (int i = 1; i < argc; ++i)
-    line.append(argv[i]).push_back('\0');
-  uint64_t hash = std::hash<std::string>()(line);
+/// Every rank of `group` holds the same `text`, else every rank fails,
+/// naming the first rank that differs, `what` it differs in ("was started
+/// with other options") and a `hint`: ranks that disagree would wait in a
+/// collective, write past a peer's buffers, or train apart without a word.
+void requireSameOnEveryRank(const moe_model &model,
+                            const moert::RankGroup &group,
+                            std::string_view text, const std::string &what,
+                            const std::string &hint = "") {
+  uint64_t hash = std::hash<std::string_view>()(text);
   std::vector<uint64_t> hashes(group.ranks);
   model.target->gather(group.allAxes(), &hash, sizeof hash, hashes.data());
   for (int64_t rank = 1; rank < group.ranks; ++rank)
     if (hashes[rank] != hashes[0])
-      moert::fail("rank {} was started with other options than rank 0: "
-                  "every rank takes the same command line",
-                  rank);
+      moert::fail("rank {} {} than rank 0{}", rank, what, hint);
+}
+
+/// What tells compiled models apart: their names, configs, settings and
+/// state layout.
+std::string modelFingerprint(const moe_model &model) {
+  std::string text =
+      fmt::format("{}\n{}\n{}\n{}\n", model.name, model.config_json,
+                  model.training, model.state_bytes);
+  for (int64_t i = 0; i < model.num_globals; ++i)
+    text += fmt::format("{} {}\n", model.globals[i].tensor.name,
+                        model.globals[i].bytes);
+  return text;
+}
+
+/// The bytes of the globals that every rank holds whole and alike (not an
+/// expert shard, not a part of the distributed optimizer's moments).
+std::string replicatedState(const moe_model &model, const void *state) {
+  std::string bytes;
+  for (int64_t i = 0; i < model.num_globals; ++i) {
+    const moe_global &global = model.globals[i];
+    if (!global.sharded && !global.part_axes && !global.transient)
+      bytes.append(static_cast<const char *>(state) + global.offset,
+                   global.bytes);
+  }
+  return bytes;
 }
 
 int run(int argc, char **argv) {
@@ -267,7 +290,14 @@ int run(int argc, char **argv) {
     group.ranks = model.ranks;
     group.expertRanks = model.expert_ranks;
     group.rank = model.target->join_group(model.ranks, model.expert_ranks);
-    requireSameOptions(model, group, argc, argv);
+    requireSameOnEveryRank(model, group, modelFingerprint(model),
+                           "runs another model",
+                           " (another binary at that path on its node?)");
+    std::string line;
+    for (int i = 1; i < argc; ++i)
+      line.append(argv[i]).push_back('\0');
+    requireSameOnEveryRank(model, group, line, "was started with other options",
+                           ": every rank takes the same command line");
     if (group.rank != 0 && !std::freopen("/dev/null", "w", stdout))
       moert::fail("cannot silence rank {}'s output", group.rank);
   }
@@ -309,6 +339,12 @@ int run(int argc, char **argv) {
         "{}: its validation split (--val-fraction {}) has {} tokens, fewer "
         "than one window of {}: give more data or a larger --val-fraction",
         options.data, options.valFraction, validation, seqLen + 1);
+  if (group.ranks > 1)
+    requireSameOnEveryRank(
+        model, group,
+        std::string_view(reinterpret_cast<const char *>(tokens.data()),
+                         tokens.size() * sizeof(int32_t)),
+        fmt::format("read other data from {}", options.data));
   std::vector<int32_t> valTokens(tokens.end() - validation, tokens.end());
   tokens.resize(tokens.size() - validation);
 
@@ -318,6 +354,13 @@ int run(int argc, char **argv) {
     moert::CheckpointRun run =
         moert::loadCheckpoint(options.resume, model, state.host(), group);
     position = run.position;
+    if (group.ranks > 1)
+      requireSameOnEveryRank(
+          model, group,
+          fmt::format("{} {} {}\n", position.step, position.seed,
+                      position.trainPosition) +
+              replicatedState(model, state.host()),
+          fmt::format("resumed another run from {}", options.resume));
     // Resuming under other settings (say a new learning-rate schedule) is
     // allowed, but said, since the binary's settings win.
     std::string changes = moert::trainingChanges(run.training, model.training);
