@@ -60,6 +60,16 @@ LogicalResult mlir::moe::rejectShardVerifierCrashes(Operation *root) {
 OwningOpRef<ModuleOp>
 mlir::moe::parseAndVerifyModule(llvm::SourceMgr &sourceMgr,
                                 MLIRContext *context) {
+  // A binary file (a checkpoint given as the model) would be quoted as the
+  // "line" of the parser's first error, kilobytes of bytes.
+  const llvm::MemoryBuffer *buffer =
+      sourceMgr.getMemoryBuffer(sourceMgr.getMainFileID());
+  if (size_t nul = buffer->getBuffer().find('\0'); nul != StringRef::npos) {
+    emitError(UnknownLoc::get(context))
+        << "not MLIR text: byte " << nul
+        << " is a NUL (a binary file, such as a checkpoint?)";
+    return nullptr;
+  }
   ParserConfig config(context, /*verifyAfterParse=*/false);
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, config);
   if (!module || failed(rejectShardVerifierCrashes(*module)) ||

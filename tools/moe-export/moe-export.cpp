@@ -144,8 +144,12 @@ static int run() {
   if (maxShardBytes == 0)
     moert::fail("option --max-shard-size: 0 is not a size (give bytes, at "
                 "least 1)");
+  if (outputDir.empty())
+    moert::fail("option -o needs a folder name");
   // Never write into a folder that holds something already.
   bool exists = llvm::sys::fs::exists(outputDir);
+  if (exists && !llvm::sys::fs::is_directory(outputDir))
+    moert::fail("{}: exists and is not a folder", outputDir.getValue());
   if (exists) {
     std::error_code error;
     llvm::sys::fs::directory_iterator entry(outputDir, error);
