@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <numeric>
 #include <type_traits>
@@ -194,9 +195,22 @@ void forEachExpert(const int64_t *counts, int64_t experts, Body body) {
     std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
       return counts[a] > counts[b];
     });
+    // An error (a GEMM that cannot get memory) must not leave the OpenMP
+    // region, which would terminate the process: the first one is thrown
+    // after it.
+    std::exception_ptr failure;
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int64_t i = 0; i < experts; ++i)
-      body(order[i]);
+    for (int64_t i = 0; i < experts; ++i) {
+      try {
+        body(order[i]);
+      } catch (...) {
+#pragma omp critical(moertExpertFailure)
+        if (!failure)
+          failure = std::current_exception();
+      }
+    }
+    if (failure)
+      std::rethrow_exception(failure);
   } else {
     for (int64_t e = 0; e < experts; ++e)
       body(e);
