@@ -261,17 +261,20 @@ std::string modelFingerprint(const moe_model &model) {
   return text;
 }
 
-/// The bytes of the globals that every rank holds whole and alike (not an
-/// expert shard, not a part of the distributed optimizer's moments).
-std::string replicatedState(const moe_model &model, const void *state) {
-  std::string bytes;
+/// A digest of the globals that every rank holds whole and alike (not an
+/// expert shard, not a part of the distributed optimizer's moments): one
+/// hash per global, so that no copy of the state is made.
+std::string replicatedStateDigest(const moe_model &model, const void *state) {
+  std::string digest;
   for (int64_t i = 0; i < model.num_globals; ++i) {
     const moe_global &global = model.globals[i];
     if (!global.sharded && !global.part_axes && !global.transient)
-      bytes.append(static_cast<const char *>(state) + global.offset,
-                   global.bytes);
+      digest += fmt::format(
+          "{:x}\n",
+          std::hash<std::string_view>()(std::string_view(
+              static_cast<const char *>(state) + global.offset, global.bytes)));
   }
-  return bytes;
+  return digest;
 }
 
 int run(int argc, char **argv) {
@@ -359,7 +362,7 @@ int run(int argc, char **argv) {
           model, group,
           fmt::format("{} {} {}\n", position.step, position.seed,
                       position.trainPosition) +
-              replicatedState(model, state.host()),
+              replicatedStateDigest(model, state.host()),
           fmt::format("resumed another run from {}", options.resume));
     // Resuming under other settings (say a new learning-rate schedule) is
     // allowed, but said, since the binary's settings win.
