@@ -31,10 +31,10 @@ void moert::requireAppendableMetrics(const std::string &path) {
          path);
   char last = 0;
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  bool read = fd >= 0 && pread(fd, &last, 1, status.st_size - 1) == 1;
+  bool lastRead = fd >= 0 && pread(fd, &last, 1, status.st_size - 1) == 1;
   if (fd >= 0)
     close(fd);
-  if (!read)
+  if (!lastRead)
     fail("{}: cannot read the metrics file: {}", path, describeErrno());
   if (last != '\n')
     fail("{}: the metrics file's last line is incomplete (an interrupted "
