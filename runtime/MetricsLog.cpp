@@ -12,7 +12,11 @@
 
 #include <algorithm>
 
-void moert::requireAppendableMetrics(const std::string &path) {
+namespace {
+
+/// Throws unless `path` may take metrics lines (as MetricsLog says).
+void requireAppendableMetrics(const std::string &path) {
+  using namespace moert;
   // New and empty files, and devices or pipes (/dev/stdout), take any lines.
   struct stat status;
   if (stat(path.c_str(), &status) != 0 || S_ISCHR(status.st_mode) ||
@@ -41,6 +45,8 @@ void moert::requireAppendableMetrics(const std::string &path) {
          "write?): not appending to it",
          path);
 }
+
+} // namespace
 
 moert::MetricsLog::MetricsLog(std::string path) : path(std::move(path)) {
   requireAppendableMetrics(this->path);

@@ -268,15 +268,12 @@ int runOnce(moe::Evaluator &evaluator, func::FuncOp func,
 
 /// --steps: runs the function repeatedly (a train step updates its globals
 /// in place) on fresh batches and prints its scalar results per step,
-/// numbering the steps from `firstStep` (after a checkpoint's steps). The
-/// train step of a model split into micro-batches (moe-accumulate-gradients)
-/// runs after its micro steps, each on a batch of its own; a step's figures
-/// are their means.
+/// numbering the steps from `firstStep` (after a checkpoint's steps), and
+/// appends them to `metrics` when given. The train step of a model split into
+/// micro-batches (moe-accumulate-gradients) runs after its micro steps, each on
+/// a batch of its own; a step's figures are their means.
 int train(moe::Evaluator &evaluator, func::FuncOp func, ArgumentSource &source,
-          bool primary, uint64_t firstStep) {
-  std::optional<moert::MetricsLog> metrics;
-  if (primary && !metricsPath.empty())
-    metrics.emplace(metricsPath);
+          bool primary, uint64_t firstStep, moert::MetricsLog *metrics) {
   auto module = func->getParentOfType<ModuleOp>();
   auto microBatches =
       module->getAttrOfType<IntegerAttr>(moe::kMicroBatchesAttrName);
@@ -464,8 +461,10 @@ int run(MLIRContext &context) {
                                {"--inputs", inputsPath},
                                {"--params", paramsPath},
                                {"--init-from", initFromPath}});
+  // Opened (and checked) before the run, which may take long.
+  std::optional<moert::MetricsLog> metrics;
   if (!metricsPath.empty())
-    moert::requireAppendableMetrics(metricsPath);
+    metrics.emplace(metricsPath);
   // Output files are checked before the run, which may take long.
   for (const std::string &path :
        {std::string(outputPath), std::string(saveParamsPath)}) {
@@ -529,7 +528,8 @@ int run(MLIRContext &context) {
       return runGradientCheck(*module, evaluator, func, source, communicator);
     bool primary = rank == 0;
     int status = steps > 0 ? train(evaluator, func, source, primary,
-                                   static_cast<uint64_t>(start.step) + 1)
+                                   static_cast<uint64_t>(start.step) + 1,
+                                   primary && metrics ? &*metrics : nullptr)
                            : runOnce(evaluator, func, source, primary);
     if (status == 0 && !saveParamsPath.empty()) {
       // Every rank gives its parts of the sharded globals; rank 0 writes.

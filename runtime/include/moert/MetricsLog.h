@@ -16,15 +16,11 @@
 
 namespace moert {
 
-/// Throws moert::Error unless `path` may take metrics lines: a new or empty
-/// file, a metrics file of an earlier run (its first line a JSON object
-/// with a "step", its last line ended), or a device or pipe (/dev/stdout).
-/// Tools call it before their work, which MetricsLog then appends to.
-void requireAppendableMetrics(const std::string &path);
-
-/// `path` opened for appending metrics lines. Throws moert::Error where
-/// requireAppendableMetrics does, and for a FIFO that no process reads
-/// (which would block the open).
+/// `path` opened for appending metrics lines. Throws moert::Error unless it
+/// may take them: a new or empty file, a metrics file of an earlier run (its
+/// first line a JSON object with a "step", its last line ended), or a
+/// device or pipe (/dev/stdout) that a process reads (a FIFO without a
+/// reader would block the open). Tools open it before their work.
 class MetricsLog {
 public:
   explicit MetricsLog(std::string path);
