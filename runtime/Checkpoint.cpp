@@ -108,10 +108,13 @@ void moert::saveCheckpoint(const std::string &path, const moe_model &model,
     return;
   for (const TensorView &tensor : tensors)
     requireFiniteToWrite(path, tensor);
-  json run = {
-      {"model", model.name},        {"config", model.config_json},
-      {"training", model.training}, {"step", position.step},
-      {"seed", position.seed},      {"train_position", position.trainPosition}};
+  json run = {{"model", model.name},
+              {"config", model.config_json},
+              {"training", model.training},
+              {"step", position.step},
+              {"seed", position.seed},
+              {"train_position", position.trainPosition},
+              {"train_data", position.trainData}};
   writeSafetensors(path, tensors,
                    {{"format", kCheckpointFormat}, {"moe", run.dump()}});
 }
@@ -161,13 +164,16 @@ moert::CheckpointRun moert::parseCheckpointRun(const std::string &path,
   require("seed", isCount("seed"), "a non-negative integer");
   require("train_position", isCount("train_position"),
           "a non-negative integer");
-  // Checkpoints of ABI 5 binaries have no training settings.
-  if (fields.contains("training"))
-    require("training", isString("training"), "a string");
+  // Checkpoints of ABI 5 binaries have no training settings, and older ones
+  // no data fingerprint.
+  for (const char *optional : {"training", "train_data"})
+    if (fields.contains(optional))
+      require(optional, isString(optional), "a string");
   return {fields["model"].get<std::string>(),
           fields["config"].get<std::string>(),
           {fields["step"].get<int64_t>(), fields["seed"].get<uint64_t>(),
-           fields["train_position"].get<uint64_t>()},
+           fields["train_position"].get<uint64_t>(),
+           fields.value("train_data", std::string())},
           fields.value("training", std::string())};
 }
 

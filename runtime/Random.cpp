@@ -4,13 +4,6 @@
 
 #include <cmath>
 
-uint64_t moert::mix64(uint64_t value) {
-  value += 0x9e3779b97f4a7c15ULL;
-  value = (value ^ (value >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  value = (value ^ (value >> 27)) * 0x94d049bb133111ebULL;
-  return value ^ (value >> 31);
-}
-
 uint64_t moert::streamKey(uint64_t seed, std::string_view name) {
   // FNV-1a over the name, then mixed with the seed.
   uint64_t hash = 0xcbf29ce484222325ULL;

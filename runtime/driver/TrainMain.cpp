@@ -351,7 +351,8 @@ int run(int argc, char **argv) {
   std::vector<int32_t> valTokens(tokens.end() - validation, tokens.end());
   tokens.resize(tokens.size() - validation);
 
-  moert::RunPosition position{0, options.seed, 0};
+  std::string trainData = moert::tokensFingerprint(tokens);
+  moert::RunPosition position{0, options.seed, 0, trainData};
   double initializationSeconds = 0;
   if (!options.resume.empty()) {
     moert::CheckpointRun run =
@@ -370,6 +371,11 @@ int run(int argc, char **argv) {
     if (std::string shapes = moert::shapeChanges(run.config, model.config_json);
         !shapes.empty())
       changes += (changes.empty() ? "" : "; ") + shapes;
+    if (!position.trainData.empty() && position.trainData != trainData)
+      changes += fmt::format("{}training data ({}): {} -> {}",
+                             changes.empty() ? "" : "; ", options.data,
+                             position.trainData, trainData);
+    position.trainData = trainData;
     if (!changes.empty() && primary)
       fmt::print(stderr,
                  "note: {} was trained with other settings than this "

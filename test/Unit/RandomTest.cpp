@@ -275,6 +275,27 @@ TEST_F(BatchSamplerTest, WindowsAreContiguousAndTargetsShiftByOne) {
   }
 }
 
+TEST(TokensFingerprint, CountsAndDigestsEveryToken) {
+  std::vector<int32_t> tokens(1001);
+  for (size_t i = 0; i < tokens.size(); ++i)
+    tokens[i] = static_cast<int32_t>(i % 97);
+  std::string fingerprint = tokensFingerprint(tokens);
+  EXPECT_EQ(fingerprint.rfind("1001 tokens #", 0), 0u) << fingerprint;
+  EXPECT_EQ(fingerprint, tokensFingerprint(tokens));
+  // A change anywhere (each of the four lanes, and the tail), a swap of
+  // neighbours (two lanes) or one token less is another fingerprint.
+  for (size_t changed : {0, 1, 2, 3, 500, 1000}) {
+    std::vector<int32_t> other = tokens;
+    other[changed] += 1;
+    EXPECT_NE(tokensFingerprint(other), fingerprint) << changed;
+  }
+  std::vector<int32_t> swapped = tokens;
+  std::swap(swapped[10], swapped[11]);
+  EXPECT_NE(tokensFingerprint(swapped), fingerprint);
+  std::vector<int32_t> shorter(tokens.begin(), tokens.end() - 1);
+  EXPECT_NE(tokensFingerprint(shorter), fingerprint);
+}
+
 TEST_F(BatchSamplerTest, TokensAreUnsignedBytes) {
   // Bytes 250 and 0 follow each other at offset 250: a signed char would
   // give a negative token.

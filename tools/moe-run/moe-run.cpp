@@ -196,7 +196,18 @@ FailureOr<std::vector<Tensor>> ArgumentSource::next() {
       // Every rank draws the global batch and keeps its rows.
       std::vector<int64_t> global = {shape[0] * ranks, shape[1]};
       if (!text) {
-        text.emplace(dataPath, shape[1], dataStart.seed);
+        std::vector<int32_t> tokens = moert::readTokens(dataPath);
+        if (rank == 0 && !dataStart.trainData.empty())
+          if (std::string data = moert::tokensFingerprint(tokens);
+              data != dataStart.trainData)
+            llvm::errs() << fmt::format(
+                "moe-run: note: --data {} ({}) is not the training split the "
+                "checkpoint's run drew its batches from ({}): the batches "
+                "differ from that run's (its training split is its data file "
+                "without the last --val-fraction)\n",
+                static_cast<std::string>(dataPath), data, dataStart.trainData);
+        text.emplace(std::move(tokens), shape[1], dataStart.seed,
+                     static_cast<std::string>(dataPath));
         text->setPosition(dataStart.trainPosition);
       }
       if (!batch)

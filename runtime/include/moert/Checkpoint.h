@@ -27,6 +27,7 @@ struct RunPosition {
   int64_t step = 0;           // optimizer steps taken
   uint64_t seed = 0;          // the run's seed
   uint64_t trainPosition = 0; // the training sampler's stream position
+  std::string trainData;      // its data's fingerprint ("" where not recorded)
 };
 
 /// Writes the state with every sharded global whole, so that any number of

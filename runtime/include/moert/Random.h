@@ -16,8 +16,14 @@
 
 namespace moert {
 
-/// SplitMix64's output function: a bijective 64-bit mix.
-uint64_t mix64(uint64_t value);
+/// SplitMix64's output function: a bijective 64-bit mix. Inline: loops call
+/// it per element (uniformAt, data fingerprints).
+inline uint64_t mix64(uint64_t value) {
+  value += 0x9e3779b97f4a7c15ULL;
+  value = (value ^ (value >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  value = (value ^ (value >> 27)) * 0x94d049bb133111ebULL;
+  return value ^ (value >> 31);
+}
 
 /// The key of the stream named `name` under `seed`.
 uint64_t streamKey(uint64_t seed, std::string_view name);

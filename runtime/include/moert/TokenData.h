@@ -26,6 +26,11 @@ std::vector<int32_t> readTokens(const std::string &path);
 std::vector<int32_t> parseTokens(const std::vector<char> &bytes,
                                  const std::string &path);
 
+/// "N tokens #HEX", a digest of every token: checkpoints save the training
+/// split's, so that a run resumed on other data says so (its sampler
+/// position was drawn for the old data).
+std::string tokensFingerprint(const std::vector<int32_t> &tokens);
+
 struct TokenBatch {
   int64_t batch = 0, seqLen = 0;
   std::vector<int32_t> inputs;  // [batch, seqLen]
