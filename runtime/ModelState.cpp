@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -185,8 +186,13 @@ void moert::initializeState(const moe_model &model, void *state, uint64_t seed,
   size_t threads = std::min<size_t>(
       std::max(1u, std::thread::hardware_concurrency()), chunks.size());
   std::vector<std::thread> workers;
-  for (size_t t = 1; t < threads; ++t)
-    workers.emplace_back(work);
+  try {
+    for (size_t t = 1; t < threads; ++t)
+      workers.emplace_back(work);
+  } catch (const std::system_error &) {
+    // No thread to spare (a process or memory limit): the threads started,
+    // this one included, take every chunk.
+  }
   work();
   for (std::thread &worker : workers)
     worker.join();

@@ -556,23 +556,33 @@ int run(MLIRContext &context) {
   moe::ref::ThreadGroup group(ranks);
   std::vector<std::string> errors(ranks);
   std::atomic<int64_t> firstFailed{-1};
+  // A rank that stops early would leave the others waiting: they stop too,
+  // and the first rank that failed says why.
+  auto stopAll = [&](int64_t failedRank) {
+    int64_t none = -1;
+    firstFailed.compare_exchange_strong(none, failedRank);
+    group.abort();
+  };
+  auto runThread = [&](int64_t rank) {
+    int status = 1;
+    try {
+      status = runRank(rank, &group.communicator(rank));
+    } catch (const std::exception &error) {
+      errors[rank] = error.what();
+    }
+    if (status != 0)
+      stopAll(rank);
+  };
   std::vector<std::thread> threads;
-  for (int64_t rank = 0; rank < ranks; ++rank)
-    threads.emplace_back([&, rank] {
-      int status = 1;
-      try {
-        status = runRank(rank, &group.communicator(rank));
-      } catch (const std::exception &error) {
-        errors[rank] = error.what();
-      }
-      if (status == 0)
-        return;
-      // A rank that stops early would leave the others waiting: they stop
-      // too, and the first rank that failed says why.
-      int64_t none = -1;
-      firstFailed.compare_exchange_strong(none, rank);
-      group.abort();
-    });
+  for (int64_t rank = 0; rank < ranks; ++rank) {
+    try {
+      threads.emplace_back(runThread, rank);
+    } catch (const std::system_error &error) {
+      errors[rank] = fmt::format("cannot start its thread: {}", error.what());
+      stopAll(rank);
+      break;
+    }
+  }
   for (std::thread &thread : threads)
     thread.join();
   int64_t failed = firstFailed;
@@ -598,7 +608,10 @@ int main(int argc, char **argv) {
   return moert::exitOnErrors("moe-run", [] {
     DialectRegistry registry;
     moe::registerAllDialects(registry);
-    MLIRContext context(registry);
+    // The ranks are the interpreter's threads; MLIR's pool would only
+    // verify a few functions in parallel, and aborts where no thread can
+    // start, before a rank could say so.
+    MLIRContext context(registry, MLIRContext::Threading::DISABLED);
     return run(context);
   });
 }
