@@ -360,6 +360,10 @@ SmallVector<int16_t> mlir::moe::parameterCopyAxes(ArrayRef<int64_t> gridShape,
   return sharded ? replicaGridAxes(gridShape) : batchGridAxes(gridShape);
 }
 
+double mlir::moe::largestNormalizedLogit(double lambda, int64_t numExperts) {
+  return lambda * std::sqrt(static_cast<double>(numExperts - 1));
+}
+
 int64_t mlir::moe::expertCapacity(double capacityFactor, int64_t tokens,
                                   int64_t topK, int64_t numExperts) {
   // The assignments in a double: an int64 product could wrap.

@@ -177,6 +177,12 @@ int64_t byteSize(Type tensorType);
 int64_t expertCapacity(double capacityFactor, int64_t tokens, int64_t topK,
                        int64_t numExperts);
 
+/// The largest magnitude a gating logit normalized with `lambda` reaches
+/// over `numExperts` experts: lambda sqrt(numExperts - 1), since a row
+/// centred and divided by its population std lies within sqrt(n - 1) of 0.
+/// The verifiers, moe-gate-norm and the config importer keep it an f32.
+double largestNormalizedLogit(double lambda, int64_t numExperts);
+
 /// Attaches the moe interfaces, and upstream ViewLikeOpInterface, to the
 /// upstream ops a model uses: DifferentiableOpInterface and
 /// ViewLikeOpInterface to tensor.expand_shape and tensor.collapse_shape,

@@ -114,7 +114,7 @@ LogicalResult GateNormGradOp::verify() {
   if (failed(expectRank(*this, "logits", getLogits(), 2, "[tokens, experts]")))
     return failure();
   return verifyGateNormalization(*this, getNormLambdaAttr(),
-                                 getNormEps().convertToDouble());
+                                 getNormEps().convertToDouble(), getLogits());
 }
 
 LogicalResult GateGradOp::verify() {
@@ -129,7 +129,8 @@ LogicalResult GateGradOp::verify() {
       failed(expectTopKAtMostExperts(*this, "indices", topK, experts)))
     return failure();
   if (failed(verifyGateNormalization(*this, getNormLambdaAttr(),
-                                     getNormEps().convertToDouble())))
+                                     getNormEps().convertToDouble(),
+                                     getLogits())))
     return failure();
   return expectSameElementType(
       *this, {{"logits", getLogits()}, {"d_weights", getDWeights()}});

@@ -151,7 +151,8 @@ LogicalResult GateOp::verify() {
                             "experts ("
                          << experts << "), got " << topK;
   if (failed(verifyGateNormalization(*this, getNormLambdaAttr(),
-                                     getNormEps().convertToDouble())))
+                                     getNormEps().convertToDouble(),
+                                     getLogits())))
     return failure();
   if (failed(expectShape(*this, "probs", getProbs(), {tokens, experts})) ||
       failed(expectShape(*this, "weights", getWeights(), {tokens, topK})) ||
@@ -166,7 +167,7 @@ LogicalResult GateNormOp::verify() {
   if (failed(expectRank(*this, "logits", getLogits(), 2, "[tokens, experts]")))
     return failure();
   return verifyGateNormalization(*this, getNormLambdaAttr(),
-                                 getNormEps().convertToDouble());
+                                 getNormEps().convertToDouble(), getLogits());
 }
 
 LogicalResult DispatchOp::verify() {

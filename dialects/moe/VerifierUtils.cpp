@@ -333,11 +333,28 @@ LogicalResult verifyZLossOperands(Operation *op, Value logits,
 }
 
 LogicalResult verifyGateNormalization(Operation *op, FloatAttr lambda,
-                                      double eps) {
-  if (lambda &&
-      failed(expectPositive(op, "norm_lambda", lambda.getValueAsDouble())))
+                                      double eps, Value logits) {
+  if (!lambda)
+    return expectPositive(op, "norm_eps", eps);
+  double value = lambda.getValueAsDouble();
+  if (failed(expectPositive(op, "norm_lambda", value)) ||
+      failed(expectPositive(op, "norm_eps", eps)))
     return failure();
-  return expectPositive(op, "norm_eps", eps);
+  // Beyond the logits' type, the largest normalized logit becomes inf and
+  // the softmax NaN.
+  auto type = cast<FloatType>(getElementTypeOrSelf(logits.getType()));
+  double largest =
+      APFloat::getLargest(type.getFloatSemantics()).convertToDouble();
+  int64_t experts = shapeOf(logits)[1];
+  double logit = largestNormalizedLogit(value, experts);
+  if (logit <= largest)
+    return success();
+  return op->emitOpError() << "attribute 'norm_lambda' (" << value
+                           << ") is too large for " << experts
+                           << " experts: the largest normalized logit, "
+                              "lambda * sqrt(experts - 1), is "
+                           << logit << ", beyond " << type << " (" << largest
+                           << ")";
 }
 
 } // namespace mlir::moe::detail

@@ -94,9 +94,10 @@ LogicalResult verifyAuxLossOperands(Operation *op, Value probs, Value indices,
 /// moe.z_loss and its gradient; `scalar` is the loss or its gradient.
 LogicalResult verifyZLossOperands(Operation *op, Value logits,
                                   StringRef scalarName, Value scalar);
-/// The logit-normalization attributes of moe.gate and its gradient.
+/// The logit-normalization attributes of moe.gate, moe.gate_norm and their
+/// gradients, whose `logits` [tokens, experts] the caller has checked.
 LogicalResult verifyGateNormalization(Operation *op, FloatAttr lambda,
-                                      double eps);
+                                      double eps, Value logits);
 /// moe.dispatch and moe.place: tokens [T, hidden] and indices and slots
 /// [T, top_k] into a buffer [experts, capacity, hidden] (the callers check
 /// its element type).

@@ -1,6 +1,7 @@
 //===- ModelConfig.cpp - a model described by a config.json ---------------===//
 
 #include "moe/Frontend/ModelConfig.h"
+#include "moe/MoeDialect.h"
 #include "moert/Error.h"
 #include "moert/Json.h"
 
@@ -122,13 +123,27 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config) {
   config.topK = keys.positive("num_experts_per_tok");
   config.expertIntermediateSize =
       keys.positive("moe_intermediate_size", config.intermediateSize);
+  const char *lambdaKey = nullptr;
   if (keys.has("moe_gate_norm_lambda")) {
     if (keys.has("moe_use_logits_norm"))
       keys.fail("keys 'moe_gate_norm_lambda' and 'moe_use_logits_norm' "
                 "(Skywork's) mean the same; give only one");
-    config.gateNormLambda = keys.number("moe_gate_norm_lambda", 1.0, true);
+    lambdaKey = "moe_gate_norm_lambda";
   } else if (keys.boolean("moe_use_logits_norm", false)) {
-    config.gateNormLambda = keys.number("moe_gate_norm_std", 1.0, true);
+    lambdaKey = "moe_gate_norm_std";
+  }
+  if (lambdaKey) {
+    config.gateNormLambda = keys.number(lambdaKey, 1.0, true);
+    // As moe.gate_norm's verifier says of the IR.
+    double largest = mlir::moe::largestNormalizedLogit(*config.gateNormLambda,
+                                                       config.numExperts);
+    if (largest > std::numeric_limits<float>::max())
+      keys.fail(llvm::formatv("key '{0}' ({1:e}) is too large for {2} experts: "
+                              "the largest normalized logit, lambda * "
+                              "sqrt(experts - 1), is {3:e}, beyond f32",
+                              lambdaKey, *config.gateNormLambda,
+                              config.numExperts, largest)
+                    .str());
   }
   if (keys.has("moe_capacity_factor"))
     config.capacityFactor = keys.number("moe_capacity_factor", 1.0, true);

@@ -88,6 +88,23 @@ struct GateNormPass : moe::impl::GateNormBase<GateNormPass> {
           << lambda << " eps=" << epsilon;
       return signalPassFailure();
     }
+    if (lambda != 0) {
+      WalkResult tooLarge = getOperation()->walk([&](GateOp gate) {
+        int64_t experts =
+            cast<ShapedType>(gate.getLogits().getType()).getShape()[1];
+        double logit = largestNormalizedLogit(lambda, experts);
+        if (logit <= kLargest)
+          return WalkResult::advance();
+        gate.emitError() << "moe-gate-norm: lambda=" << lambda
+                         << " is too large for this gate's " << experts
+                         << " experts: the largest normalized logit, lambda "
+                            "* sqrt(experts - 1), is "
+                         << logit << ", beyond f32";
+        return WalkResult::interrupt();
+      });
+      if (tooLarge.wasInterrupted())
+        return signalPassFailure();
+    }
     // Autodiff wrote the backward of the gates' normalization as it was.
     if (SymbolTable::lookupSymbolIn(getOperation(), "train_step")) {
       getOperation().emitError(

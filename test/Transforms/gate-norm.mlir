@@ -7,6 +7,7 @@
 // RUN: not moe-opt %s --moe-gate-norm="lambda=inf" 2>&1 | FileCheck %s --check-prefix=BAD-INF
 // RUN: not moe-opt %s --moe-train-pipeline="gate-norm=nan" 2>&1 | FileCheck %s --check-prefix=BAD-NAN
 // RUN: not moe-opt %s --moe-train-pipeline="gate-norm=1e39" 2>&1 | FileCheck %s --check-prefix=BAD-F32
+// RUN: not moe-opt %s --moe-gate-norm="lambda=3e38" 2>&1 | FileCheck %s --check-prefix=BAD-SPREAD
 
 // Gating logit normalization in its two forms: the expanded form
 // (moe.gate_norm feeding a plain moe.gate, as moe-import writes it) and the
@@ -56,3 +57,6 @@ func.func @forward(%x: tensor<16x8xf64>) -> tensor<f64> {
 // BAD-INF: error: moe-gate-norm: {{.*}} got lambda=INF
 // BAD-NAN: error: moe-gate-norm: {{.*}} got lambda=nan
 // BAD-F32: error: moe-gate-norm: {{.*}} got lambda=1.000000e+39
+// An f32 lambda whose normalized logits would not be: 4 experts reach
+// sqrt(3) lambda.
+// BAD-SPREAD: error: moe-gate-norm: lambda=3.000000e+38 is too large for this gate's 4 experts: the largest normalized logit, lambda * sqrt(experts - 1), is 5.196152e+38, beyond f32

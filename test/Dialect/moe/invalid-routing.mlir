@@ -473,6 +473,17 @@ func.func @gate_norm_op_lambda(%z: tensor<16x4xf32>) {
 
 // -----
 
+// moe.gate_norm: the largest normalized logit, lambda sqrt(experts - 1),
+// must be a number of the logits' type (f64 logits may take this lambda).
+func.func @gate_norm_op_lambda_spread(%z: tensor<16x4xf32>, %z64: tensor<16x4xf64>) {
+  %zn64 = moe.gate_norm %z64 norm_lambda = 3.0e+38 : tensor<16x4xf64>
+  // expected-error @+1 {{'moe.gate_norm' op attribute 'norm_lambda' (3.000000e+38) is too large for 4 experts: the largest normalized logit, lambda * sqrt(experts - 1), is 5.196152e+38, beyond 'f32' (3.402823e+38)}}
+  %zn = moe.gate_norm %z norm_lambda = 3.0e+38 : tensor<16x4xf32>
+  return
+}
+
+// -----
+
 // moe.gate_norm: norm_eps must be positive.
 func.func @gate_norm_op_eps(%z: tensor<16x4xf32>) {
   // expected-error @+1 {{'moe.gate_norm' op attribute 'norm_eps' must be a positive finite number, got -1.000000e-06}}
