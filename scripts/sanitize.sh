@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The sanitizer half of the suite: builds the project with clang, ASan and
 # UBSan in build-sanitize/ (ccache shares objects between runs), then runs
-# the unit tests, a short training run with a checkpoint and a resume, and
-# the fuzz targets' corpora (replayed, then fuzzed briefly) under them.
+# the unit tests, a short training run with a checkpoint and a resume, two
+# interpreter steps, and the fuzz targets' corpora (replayed, then fuzzed
+# briefly) under them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # -O1 with line tables: readable reports, and half the compile time of -O2 -g.
@@ -11,11 +12,12 @@ cd "$(dirname "$0")/.."
     -DCMAKE_BUILD_TYPE=None \
     -DCMAKE_CXX_FLAGS="-O1 -gline-tables-only -Wno-pass-failed" \
     -DMOE_SANITIZE=address,undefined -DMOE_FUZZ=ON
-# What the sanitized tests run: not the tools that only lit uses.
+# What the sanitized tests run: not the tools that only lit uses (moe-import,
+# moe-opt and moe-run serve the interpreter's run).
 cmake --build build-sanitize --target moe-unit-tests moe-cpu-kernel-tests \
   moe-estimator-tests moe-tool-files-tests \
-  moe-compile moe-fuzz-safetensors moe-fuzz-checkpoint-metadata \
-  moe-fuzz-token-data moe-fuzz-config moe-fuzz-ir
+  moe-compile moe-import moe-opt moe-run moe-fuzz-safetensors \
+  moe-fuzz-checkpoint-metadata moe-fuzz-token-data moe-fuzz-config moe-fuzz-ir
 # OpenMP's and OpenMPI's own allocations outlive main by design. LLVM's
 # BumpPtrAllocator, inlined into our instrumented code, poisons the free part
 # of a slab, and Debian's uninstrumented libMLIR then allocates from the same

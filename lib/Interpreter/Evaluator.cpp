@@ -394,11 +394,13 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           std::optional<Tensor> gateCopy, upCopy, downCopy;
           const Tensor &gate = expertWeight(o.getGateProj(), x, gateCopy);
           const Tensor &up = expertWeight(o.getUpProj(), x, upCopy);
-          set(o.getResult(),
-              moe::ref::expertFfn(get(x), gate, up,
-                                  expertWeight(o.getDownProj(), x, downCopy)));
-          set(o.getProjections(),
-              moe::ref::expertProjections(get(x), gate, up));
+          // Both results before either is set: `gate` and `up` may refer
+          // into the values, which a set can move.
+          Tensor result = moe::ref::expertFfn(
+              get(x), gate, up, expertWeight(o.getDownProj(), x, downCopy));
+          Tensor projections = moe::ref::expertProjections(get(x), gate, up);
+          set(o.getResult(), std::move(result));
+          set(o.getProjections(), std::move(projections));
           return success();
         })
         .Case([&](moe::CombineOp o) {
