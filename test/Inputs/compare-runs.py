@@ -13,7 +13,8 @@ one), with the same dtypes and shapes; every float tensor of the final state
 must agree within RTOL (relative L2 distance), integer tensors must be equal.
 A SUFFIX=RTOL argument gives the results whose names end with SUFFIX their
 own tolerance. A NaN or infinity anywhere fails: every comparison is written
-`not (error <= tolerance)`.
+`not (error <= tolerance)`, and a metric that is null (as the metrics files
+write a NaN or an infinity) fails.
 """
 import json
 import math
@@ -39,6 +40,8 @@ def close(a, b, rtol):
         return (isinstance(a, list) and isinstance(b, list)
                 and len(a) == len(b)
                 and all(close(x, y, rtol) for x, y in zip(a, b)))
+    if a is None or b is None:
+        return False
     if not is_number(a) or not is_number(b):
         return a == b
     if isinstance(a, int) and isinstance(b, int):

@@ -302,6 +302,8 @@ TEST_F(BatchSamplerTest, TokensAreUnsignedBytes) {
   std::string path = writeCorpus("bytes", 252);
   BatchSampler batches(path, /*seqLen=*/251, /*seed=*/0);
   TokenBatch batch = batches.next(1);
+  ASSERT_EQ(batch.inputs.size(), 251u);
+  EXPECT_EQ(batch.inputs.back(), 250);
   for (int32_t token : batch.inputs) {
     EXPECT_GE(token, 0);
     EXPECT_LT(token, 256);
