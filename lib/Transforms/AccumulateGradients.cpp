@@ -244,6 +244,8 @@ void AccumulateGradientsPass::runOnOperation() {
   }
   if (microBatches == 1)
     return;
+  if (failed(requireOptimizerNotDistributed(module, getArgument())))
+    return signalPassFailure();
   FailureOr<SmallVector<AdamWOp>> updates =
       optimizerUpdates(module, functionName, getArgument());
   if (failed(updates))

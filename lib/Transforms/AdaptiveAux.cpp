@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Transforms/Passes.h"
+#include "moe/Transforms/StateGlobals.h"
 #include "moe/Transforms/TrainingSettings.h"
 
 #include <cmath>
@@ -118,6 +119,17 @@ void AdaptiveAuxPass::runOnOperation() {
                        << " initial-alpha=" << initialAlpha;
     return signalPassFailure();
   }
+  // Both rewrite the step's coefficient updates as this pass made them.
+  if (auto microBatches =
+          module->getAttrOfType<IntegerAttr>(kMicroBatchesAttrName)) {
+    module.emitError() << "moe-adaptive-aux: the step is already split into "
+                       << microBatches.getInt()
+                       << " micro-batches: moe-adaptive-aux runs before "
+                          "moe-accumulate-gradients";
+    return signalPassFailure();
+  }
+  if (failed(requireOptimizerNotDistributed(module, getArgument())))
+    return signalPassFailure();
   if (!function.getOps<AdaptiveAuxCoeffOp>().empty()) {
     function.emitError() << "moe-adaptive-aux: @" << functionName
                          << " already updates its coefficients (was the pass "

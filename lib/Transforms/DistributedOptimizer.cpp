@@ -167,6 +167,8 @@ Value DistributedOptimizerPass::gradientNorm(OpBuilder &b, Location loc,
 
 void DistributedOptimizerPass::runOnOperation() {
   module = getOperation();
+  if (failed(requireOptimizerNotDistributed(module, getArgument())))
+    return signalPassFailure();
   FailureOr<SmallVector<AdamWOp>> found =
       optimizerUpdates(module, functionName, getArgument());
   if (failed(found))

@@ -5,6 +5,7 @@
 // RUN: not moe-opt %s --moe-autodiff --moe-adaptive-aux="initial-alpha=nan" 2>&1 | FileCheck %s --check-prefix=BAD-ALPHA
 // RUN: not moe-opt %s --moe-autodiff --moe-adaptive-aux="xi=inf" 2>&1 | FileCheck %s --check-prefix=BAD-XI
 // RUN: not moe-opt %s --moe-autodiff --moe-adaptive-aux --moe-adaptive-aux 2>&1 | FileCheck %s --check-prefix=TWICE
+// RUN: not moe-opt %s --moe-autodiff --moe-optimizer --moe-accumulate-gradients=micro-batches=2 --moe-adaptive-aux 2>&1 | FileCheck %s --check-prefix=AFTER-ACCUMULATE
 
 // One MoE layer whose aux loss is scaled by a state global: the pass makes
 // that global follow the layer's drop rate after every step.
@@ -48,3 +49,6 @@ func.func @forward(%x: tensor<16x8xf32>, %targets: tensor<16xi32>) -> tensor<f32
 // BAD-XI: error: moe-adaptive-aux: need finite {{.*}} got xi=INF
 // Twice, each step would update the coefficients twice.
 // TWICE: error: moe-adaptive-aux: @train_step already updates its coefficients (was the pass applied twice?)
+// The micro-steps' coefficient updates are accumulate-gradients' rewrite of
+// this pass's: it comes first.
+// AFTER-ACCUMULATE: error: moe-adaptive-aux: the step is already split into 2 micro-batches: moe-adaptive-aux runs before moe-accumulate-gradients
