@@ -2,9 +2,11 @@
 
 #include "moe/MoeDialect.h"
 #include "moert/Json.h"
+#include "moert/StateNames.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
 #include "mlir/IR/TypeUtilities.h"
@@ -36,6 +38,33 @@ void MoeDialect::initialize() {
 #include "moe/MoeOps.cpp.inc"
       >();
 }
+
+namespace {
+/// A module whose moe.training records moe-accumulate-gradients split into
+/// N micro-batches carries moe.micro_batches = N: the step was built for N
+/// (its gradients are scaled by 1/N), so another count trains wrongly.
+LogicalResult verifyRecordedMicroBatches(Operation *module,
+                                         DictionaryAttr settings) {
+  auto recorded = settings.getAs<StringAttr>("moe-accumulate-gradients");
+  if (!recorded)
+    return success();
+  int64_t count = 1;
+  for (StringRef word : llvm::split(recorded.getValue(), ' '))
+    if (word.consume_front("micro-batches=") && word.getAsInteger(10, count))
+      return module->emitError() << "'" << kTrainingAttrName
+                                 << "': moe-accumulate-gradients records "
+                                    "micro-batches="
+                                 << word << ", not a count";
+  auto attr = module->getAttrOfType<IntegerAttr>(kMicroBatchesAttrName);
+  if (count < 2 || (attr && attr.getInt() == count))
+    return success();
+  return module->emitError()
+         << "'" << kMicroBatchesAttrName << "' is "
+         << (attr ? std::to_string(attr.getInt()) : "absent")
+         << ", but the step was built for " << count << " micro-batches (as '"
+         << kTrainingAttrName << "' records)";
+}
+} // namespace
 
 LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
                                                    NamedAttribute attr) {
@@ -84,7 +113,7 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
         }))
       return op->emitError()
              << "'" << name << "' must be a dictionary of strings on a module";
-    return success();
+    return verifyRecordedMicroBatches(op, settings);
   }
   if (name == kArenaOffsetsAttrName) {
     auto offsets = dyn_cast<DenseI64ArrayAttr>(attr.getValue());
@@ -128,9 +157,8 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
                                 "tensor ml_program.global";
     auto parameter =
         SymbolTable::lookupNearestSymbolFrom<ml_program::GlobalOp>(op, of);
-    // A module being built may lack it yet; those that run check again.
     if (!parameter)
-      return success();
+      return op->emitError() << "'" << name << "': no parameter global " << of;
     auto whole = dyn_cast<RankedTensorType>(parameter.getType());
     if (!whole || !whole.hasStaticShape() || !type.hasStaticShape() ||
         whole.getElementType() != type.getElementType() ||
@@ -148,6 +176,10 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
       return op->emitError()
              << "'" << name << "' must be a unit attribute on an "
              << "ml_program.global";
+    // Transient globals are left out of checkpoints and parameter files.
+    if (op->hasAttr(kTrainableAttrName))
+      return op->emitError() << "'" << name << "' on a '" << kTrainableAttrName
+                             << "' global: a parameter is saved";
     return success();
   }
   if (name == kMicroBatchesAttrName) {
@@ -156,11 +188,18 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
         !count.getType().isSignlessInteger(64) || count.getInt() < 2)
       return op->emitError()
              << "'" << name << "' must be an i64 of at least 2 on a module";
+    if (!isa_and_present<FunctionOpInterface>(
+            SymbolTable::lookupSymbolIn(op, moert::kMicroStepFunction)))
+      return op->emitError() << "'" << name << "' needs the function @"
+                             << moert::kMicroStepFunction
+                             << " that runs every micro-batch but the last";
     return success();
   }
   if (name == kSpmdGridAttrName) {
-    if (!isa<FunctionOpInterface>(op) ||
-        !isa<FlatSymbolRefAttr>(attr.getValue()))
+    auto grid = dyn_cast<FlatSymbolRefAttr>(attr.getValue());
+    if (!isa<FunctionOpInterface>(op) || !grid ||
+        !isa_and_present<shard::GridOp>(
+            SymbolTable::lookupNearestSymbolFrom(op, grid)))
       return op->emitError()
              << "'" << name << "' must name a shard.grid on a function";
     return success();

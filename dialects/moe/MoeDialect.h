@@ -83,11 +83,11 @@ inline constexpr llvm::StringLiteral kUpcycleAttrName = "moe.upcycle";
 
 /// Unit attribute on an ml_program.global of training state that is zero
 /// between optimizer steps (a gradient accumulator): checkpoints leave it
-/// out, and resuming starts it at zero.
+/// out, and resuming starts it at zero. Never on a moe.trainable global.
 inline constexpr llvm::StringLiteral kTransientAttrName = "moe.transient";
 /// On a module split by moe-accumulate-gradients: the micro-batches of an
 /// optimizer step (an i64 >= 2), i.e. @train_micro_step's calls per step
-/// plus one.
+/// plus one; what moe.training records of the pass, if it does.
 inline constexpr llvm::StringLiteral kMicroBatchesAttrName =
     "moe.micro_batches";
 

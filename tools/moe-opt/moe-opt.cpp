@@ -91,9 +91,11 @@ int main(int argc, char **argv) {
   std::vector<char *> arguments(argv, argv + argc);
   std::string noOpPrinting = "--mlir-print-op-on-diagnostic=false";
   arguments.insert(arguments.begin() + 1, noOpPrinting.data());
-  auto [inputPath, outputPath] = mlir::registerAndParseCLIOptions(
+  // Named, not structured bindings, which C++17 lambdas cannot capture.
+  std::pair<std::string, std::string> paths = mlir::registerAndParseCLIOptions(
       static_cast<int>(arguments.size()), arguments.data(),
       "moe compiler driver\n", registry);
+  const std::string &inputPath = paths.first, &outputPath = paths.second;
   return moert::exitOnErrors("moe-opt", [&] {
     mlir::MlirOptMainConfig config =
         mlir::MlirOptMainConfig::createFromCLOptions();

@@ -250,3 +250,46 @@ ml_program.global private mutable @w.exp_avg(dense<0.0> : tensor<4xf32>) : tenso
 ml_program.global private mutable @w(dense<0.0> : tensor<2x4xf32>) : tensor<2x4xf32> {moe.sharded = 0 : i64, moe.trainable}
 // expected-error @+1 {{is no equal part of @w's}}
 ml_program.global private mutable @w.exp_avg(dense<0.0> : tensor<4xf32>) : tensor<4xf32> {moe.optimizer_part = @w}
+
+// -----
+
+// A part of a parameter the module lacks.
+// expected-error @+1 {{'moe.optimizer_part': no parameter global @w}}
+ml_program.global private mutable @w.exp_avg(dense<0.0> : tensor<4xf32>) : tensor<4xf32> {moe.optimizer_part = @w}
+
+// -----
+
+// Transient globals are not saved: a parameter never is one.
+// expected-error @+1 {{'moe.transient' on a 'moe.trainable' global: a parameter is saved}}
+ml_program.global private mutable @w(dense<0.0> : tensor<4xf32>) : tensor<4xf32> {moe.trainable, moe.transient}
+
+// -----
+
+// moe.micro_batches counts the calls of @train_micro_step, plus one.
+// expected-error @+1 {{'moe.micro_batches' needs the function @train_micro_step that runs every micro-batch but the last}}
+module attributes {moe.micro_batches = 2 : i64} {
+  func.func private @train_step()
+}
+
+// -----
+
+// A step built for 2 micro-batches scales its gradients by 1/2: another
+// count, or none, would train wrongly.
+// expected-error @+1 {{'moe.micro_batches' is 3, but the step was built for 2 micro-batches (as 'moe.training' records)}}
+module attributes {moe.micro_batches = 3 : i64, moe.training = {"moe-accumulate-gradients" = "function=train_step micro-batches=2"}} {
+  func.func private @train_micro_step()
+}
+
+// -----
+
+// expected-error @+1 {{'moe.micro_batches' is absent, but the step was built for 2 micro-batches (as 'moe.training' records)}}
+module attributes {moe.training = {"moe-accumulate-gradients" = "function=train_step micro-batches=2"}} {
+  func.func private @train_micro_step()
+}
+
+// -----
+
+// moe.spmd_grid names a shard.grid, not any symbol.
+ml_program.global private mutable @w(dense<0.0> : tensor<4xf32>) : tensor<4xf32> {moe.trainable}
+// expected-error @+1 {{'moe.spmd_grid' must name a shard.grid on a function}}
+func.func private @train_step() attributes {moe.spmd_grid = @w}
