@@ -7,6 +7,8 @@
 
 #include "moe/Transforms/Passes.h"
 
+#include "mlir/Interfaces/FunctionInterfaces.h"
+
 namespace mlir::moe {
 #define GEN_PASS_DEF_ATTACHTARGET
 #include "moe/Transforms/Passes.h.inc"
@@ -33,6 +35,19 @@ struct AttachTargetPass : moe::impl::AttachTargetBase<AttachTargetPass> {
                                                StringRef(targetName), bytes);
     if (!target)
       return signalPassFailure();
+    // A memory plan is made for its target's alignment (and the CUDA
+    // target's kernels); another target needs its own plan.
+    TargetAttr planned = getModuleTarget(module);
+    bool hasPlan = llvm::any_of(module.getOps<FunctionOpInterface>(),
+                                [](FunctionOpInterface func) {
+                                  return func->hasAttr(kArenaBytesAttrName);
+                                });
+    if (hasPlan && planned && planned != target) {
+      emitError() << "the module is planned for " << planned
+                  << ": plan the IR from before moe-plan-memory for " << target
+                  << " instead";
+      return signalPassFailure();
+    }
     module->setAttr(kTargetAttrName, target);
   }
 };

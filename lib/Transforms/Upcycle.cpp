@@ -149,14 +149,21 @@ void UpcyclePass::runOnOperation() {
         << " experts per layer";
     return signalPassFailure();
   }
+  // The module is replaced by the imported MoE model: what other passes
+  // recorded on it (training settings, a target) would be lost with their
+  // work.
+  bool rewritten = llvm::any_of(module->getAttrs(), [](NamedAttribute attr) {
+    return attr.getName() != kConfigAttrName;
+  });
   auto forward = module.lookupSymbol<func::FuncOp>("forward");
-  if (!forward || module.lookupSymbol("train_step") ||
+  if (!forward || rewritten || module.lookupSymbol("train_step") ||
       !module.getOps<shard::GridOp>().empty() ||
       forward.getNumArguments() < 1 || forward.getNumResults() < 1) {
     mlir::emitError(module.getLoc(),
                     "moe-upcycle: runs on a model as moe-import writes it "
-                    "(with @forward), before moe-expert-parallel and the "
-                    "train pipeline");
+                    "(with @forward), before any other pass (the train "
+                    "pipeline, moe-expert-parallel, moe-mixed-precision, "
+                    "code generation)");
     return signalPassFailure();
   }
   FailureOr<std::string> config = moeConfig(text.getValue(), *dense);

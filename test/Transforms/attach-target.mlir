@@ -8,6 +8,8 @@
 // RUN: not moe-opt %s --moe-attach-target=alignment=48 2>&1 | FileCheck %s --check-prefix=ALIGN
 // RUN: moe-opt %s --moe-attach-target=target=cuda | FileCheck %s --check-prefix=CUDA
 // RUN: not moe-opt %s --moe-attach-target="target=cuda alignment=64" 2>&1 | FileCheck %s --check-prefix=CUDA-ALIGN
+// RUN: moe-opt %s --moe-plan-memory=report=false --moe-attach-target | FileCheck %s --check-prefix=DEFAULT
+// RUN: not moe-opt %s --moe-plan-memory=report=false --moe-attach-target=target=cuda 2>&1 | FileCheck %s --check-prefix=PLANNED
 
 // DEFAULT: module attributes {moe.target = #moe.target<"cpu", alignment = 64>}
 
@@ -25,6 +27,9 @@
 // The CUDA target's buffers are 256-byte aligned, as cudaMalloc's.
 // CUDA: module attributes {moe.target = #moe.target<"cuda", alignment = 256>}
 // CUDA-ALIGN: error: moe-attach-target: target 'cuda' needs an alignment that is a power of two and at least 256, got 64
+// A plan is for its target: the same target again keeps it, another is
+// refused.
+// PLANNED: error: moe-attach-target: the module is planned for #moe.target<"cpu", alignment = 64>: plan the IR from before moe-plan-memory for #moe.target<"cuda", alignment = 256> instead
 
 ml_program.global private mutable @a : tensor<4x4xf32> {moe.init = #moe.init<normal, 0.02>, moe.trainable}
 ml_program.global private mutable @b : tensor<4x4xf32> {moe.init = #moe.init<normal, 0.02>, moe.trainable}
