@@ -277,6 +277,25 @@ int runOnce(moe::Evaluator &evaluator, func::FuncOp func,
   return 0;
 }
 
+/// A step split into micro-batches reports the means of its figures, matched
+/// by name: every figure of @train_micro_step and @train_step needs one.
+LogicalResult requireNamedFigures(ModuleOp module) {
+  for (StringRef name :
+       {StringRef(moert::kMicroStepFunction), StringRef("train_step")}) {
+    auto function = module.lookupSymbol<func::FuncOp>(name);
+    if (!function)
+      continue; // A missing entry is named where it is looked up.
+    for (unsigned i = 0; i < function.getNumResults(); ++i)
+      if (cast<RankedTensorType>(function.getResultTypes()[i]).getRank() <= 1 &&
+          !function.getResultAttr(i, moe::kOutputAttrName))
+        return function.emitError()
+               << "result " << i << " has no '" << moe::kOutputAttrName
+               << "' name: a step split into micro-batches reports the "
+                  "means of its figures by name";
+  }
+  return success();
+}
+
 /// --steps: runs the function repeatedly (a train step updates its globals
 /// in place) on fresh batches and prints its scalar results per step,
 /// numbering the steps from `firstStep` (after a checkpoint's steps), and
@@ -438,10 +457,14 @@ int run(MLIRContext &context) {
   // micro-batch's share of the sums.
   if (auto microBatches =
           (*module)->getAttrOfType<IntegerAttr>(moe::kMicroBatchesAttrName);
-      microBatches && entry == "train_step" && steps == 0 && !gradCheck)
-    moert::fail("option --entry train_step: the model sums {} micro-batches "
-                "a step: give --steps, which runs @{} on all but the last",
-                microBatches.getInt(), moert::kMicroStepFunction);
+      microBatches && entry == "train_step") {
+    if (steps == 0 && !gradCheck)
+      moert::fail("option --entry train_step: the model sums {} micro-batches "
+                  "a step: give --steps, which runs @{} on all but the last",
+                  microBatches.getInt(), moert::kMicroStepFunction);
+    if (failed(requireNamedFigures(*module)))
+      return 1;
+  }
   // An empty name would read as the option not given.
   for (const cl::opt<std::string> *option :
        {&paramsPath, &initFromPath, &resumePath, &inputsPath, &dataPath,
