@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "moe/Transforms/PassOrder.h"
 #include "moe/Transforms/Passes.h"
 #include "moe/Transforms/StateGlobals.h"
 #include "moe/Transforms/TrainingSettings.h"
@@ -232,6 +233,8 @@ void AccumulateGradientsPass::updateFromSums(func::FuncOp step) {
 }
 
 void AccumulateGradientsPass::runOnOperation() {
+  if (failed(requireBeforeCodegen(getOperation(), getArgument())))
+    return signalPassFailure();
   // A pass instance may run again, on another module.
   module = getOperation();
   accumulators.clear();

@@ -7,8 +7,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "moe/Transforms/PassOrder.h"
 #include "moe/Transforms/Passes.h"
-#include "moe/Transforms/StateGlobals.h"
 #include "moe/Transforms/TrainingSettings.h"
 
 #include <cmath>
@@ -102,6 +102,8 @@ AdaptiveAuxPass::findLayers(func::FuncOp function) {
 }
 
 void AdaptiveAuxPass::runOnOperation() {
+  if (failed(requireBeforeCodegen(getOperation(), getArgument())))
+    return signalPassFailure();
   ModuleOp module = getOperation();
   auto function = module.lookupSymbol<func::FuncOp>(functionName);
   if (!function) {
@@ -120,14 +122,9 @@ void AdaptiveAuxPass::runOnOperation() {
     return signalPassFailure();
   }
   // Both rewrite the step's coefficient updates as this pass made them.
-  if (auto microBatches =
-          module->getAttrOfType<IntegerAttr>(kMicroBatchesAttrName)) {
-    module.emitError() << "moe-adaptive-aux: the step is already split into "
-                       << microBatches.getInt()
-                       << " micro-batches: moe-adaptive-aux runs before "
-                          "moe-accumulate-gradients";
+  if (failed(requireRunsBefore(module, getArgument(),
+                               {"moe-accumulate-gradients"})))
     return signalPassFailure();
-  }
   if (failed(requireOptimizerNotDistributed(module, getArgument())))
     return signalPassFailure();
   if (!function.getOps<AdaptiveAuxCoeffOp>().empty()) {

@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "moe/Transforms/PassOrder.h"
 #include "moe/Transforms/Passes.h"
 #include "moe/Transforms/TrainingSettings.h"
 
@@ -159,10 +160,16 @@ LogicalResult GradientBuilder::build(bool cotangentArgument) {
                       [&](Value v) { return grads.count(v); }))
       continue;
     auto differentiable = dyn_cast<DifferentiableOpInterface>(op);
-    if (!differentiable)
-      return op->emitError() << "'" << op->getName()
-                             << "' is on the path from a trainable global to "
-                                "the output but is not differentiable";
+    if (!differentiable) {
+      InFlightDiagnostic error =
+          op->emitError() << "'" << op->getName()
+                          << "' is on the path from a trainable global to "
+                             "the output but is not differentiable";
+      if (isa<FusedElementwiseOp>(op))
+        error << " (moe-fuse-elementwise made it: moe-autodiff runs before "
+                 "code generation)";
+      return error;
+    }
     SmallVector<Value> resultGrads;
     for (Value result : op->getResults()) {
       Value grad = grads.lookup(result);
@@ -255,6 +262,8 @@ struct AutodiffPass : moe::impl::AutodiffBase<AutodiffPass> {
   using AutodiffBase::AutodiffBase;
 
   void runOnOperation() override {
+    if (failed(requireBeforeCodegen(getOperation(), getArgument())))
+      return signalPassFailure();
     ModuleOp module = getOperation();
     auto forward = module.lookupSymbol<func::FuncOp>(functionName);
     if (!forward) {

@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "moe/Transforms/PassOrder.h"
 #include "moe/Transforms/Passes.h"
 #include "moe/Transforms/StateGlobals.h"
 
@@ -166,6 +167,8 @@ Value DistributedOptimizerPass::gradientNorm(OpBuilder &b, Location loc,
 }
 
 void DistributedOptimizerPass::runOnOperation() {
+  if (failed(requireBeforeCodegen(getOperation(), getArgument())))
+    return signalPassFailure();
   module = getOperation();
   if (failed(requireOptimizerNotDistributed(module, getArgument())))
     return signalPassFailure();

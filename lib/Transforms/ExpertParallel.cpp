@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "moe/Transforms/PassOrder.h"
 #include "moe/Transforms/Passes.h"
 #include "moert/GridGroups.h"
 
@@ -453,7 +454,14 @@ struct ExpertParallelPass : moe::impl::ExpertParallelBase<ExpertParallelPass> {
   using ExpertParallelBase::ExpertParallelBase;
 
   void runOnOperation() override {
+      if (failed(requireBeforeCodegen(getOperation(), getArgument())))
+      return signalPassFailure();
     ModuleOp module = getOperation();
+    // It partitions the forward that moe-autodiff differentiates, with the
+    // f32 expert weights that moe-mixed-precision converts.
+    if (failed(requireRunsBefore(module, getArgument(),
+                                 {"moe-autodiff", "moe-mixed-precision"})))
+      return signalPassFailure();
     int64_t sharing = expertRanks == 0 ? ranks : expertRanks;
     if (failed(Partitioner(module, ranks, sharing).run(lossFunction)))
       return signalPassFailure();

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "moe/Transforms/PassOrder.h"
 #include "moe/Transforms/Passes.h"
 #include "moe/Transforms/Patterns.h"
 
@@ -55,6 +56,8 @@ struct FoldGateNormIntoGate : OpRewritePattern<GateOp> {
 
 struct FuseRouterPass : moe::impl::FuseRouterBase<FuseRouterPass> {
   void runOnOperation() override {
+      if (failed(requireBeforeCodegen(getOperation(), getArgument())))
+      return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     populateFuseRouterPatterns(patterns);
     walkAndApplyPatterns(getOperation(), std::move(patterns));

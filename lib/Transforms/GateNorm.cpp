@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "moe/Transforms/PassOrder.h"
 #include "moe/Transforms/Passes.h"
 #include "moe/Transforms/Patterns.h"
 
@@ -77,6 +78,8 @@ struct GateNormPass : moe::impl::GateNormBase<GateNormPass> {
   using GateNormBase::GateNormBase;
 
   void runOnOperation() override {
+      if (failed(requireBeforeCodegen(getOperation(), getArgument())))
+      return signalPassFailure();
     // Within f32's range, as a config's moe_gate_norm_lambda: the kernels
     // compute in f32.
     constexpr double kLargest = std::numeric_limits<float>::max();

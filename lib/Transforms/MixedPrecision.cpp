@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "moe/Transforms/PassOrder.h"
 #include "moe/Transforms/Passes.h"
 #include "moe/Transforms/TrainingSettings.h"
 
@@ -204,6 +205,8 @@ struct MixedPrecisionPass : moe::impl::MixedPrecisionBase<MixedPrecisionPass> {
   using MixedPrecisionBase::MixedPrecisionBase;
 
   void runOnOperation() override {
+      if (failed(requireBeforeCodegen(getOperation(), getArgument())))
+      return signalPassFailure();
     if (dtype != "bf16") {
       getOperation().emitError()
           << "moe-mixed-precision: dtype must be bf16, got '" << dtype << "'";

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "moe/Transforms/PassOrder.h"
 #include "moe/Transforms/Passes.h"
 #include "moe/Transforms/StateGlobals.h"
 #include "moe/Transforms/TrainingSettings.h"
@@ -80,6 +81,8 @@ bool OptimizerPass::decays(ml_program::GlobalOp global) const {
 }
 
 void OptimizerPass::runOnOperation() {
+  if (failed(requireBeforeCodegen(getOperation(), getArgument())))
+    return signalPassFailure();
   ModuleOp module = getOperation();
   auto function = module.lookupSymbol<func::FuncOp>(functionName);
   if (!function) {

@@ -36,22 +36,6 @@ Value moe::gatherNorms(OpBuilder &b, Location loc, FlatSymbolRefAttr grid,
                                     grid.getValue(), axes, mine, APInt(64, 0));
 }
 
-LogicalResult moe::requireOptimizerNotDistributed(ModuleOp module,
-                                                  StringRef pass) {
-  for (auto global : module.getOps<ml_program::GlobalOp>()) {
-    if (!global->hasAttr(kOptimizerPartAttrName))
-      continue;
-    InFlightDiagnostic error =
-        global.emitError()
-        << pass << ": the optimizer state is already split over the ranks (@"
-        << global.getSymName() << " is a rank's part of a moment): ";
-    if (pass == "moe-distributed-optimizer")
-      return error << "was the pass applied twice?";
-    return error << pass << " runs before moe-distributed-optimizer";
-  }
-  return success();
-}
-
 FailureOr<SmallVector<moe::AdamWOp>>
 moe::optimizerUpdates(ModuleOp module, StringRef function, StringRef pass) {
   SmallVector<AdamWOp> updates;

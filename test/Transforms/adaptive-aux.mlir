@@ -51,4 +51,4 @@ func.func @forward(%x: tensor<16x8xf32>, %targets: tensor<16xi32>) -> tensor<f32
 // TWICE: error: moe-adaptive-aux: @train_step already updates its coefficients (was the pass applied twice?)
 // The micro-steps' coefficient updates are accumulate-gradients' rewrite of
 // this pass's: it comes first.
-// AFTER-ACCUMULATE: error: moe-adaptive-aux: the step is already split into 2 micro-batches: moe-adaptive-aux runs before moe-accumulate-gradients
+// AFTER-ACCUMULATE: error: moe-adaptive-aux: runs before moe-accumulate-gradients, which 'moe.training' records as applied

@@ -32,11 +32,6 @@ ml_program::GlobalOp declareStateGlobal(OpBuilder &b, Location loc,
 FailureOr<SmallVector<AdamWOp>>
 optimizerUpdates(ModuleOp module, StringRef function, StringRef pass);
 
-/// Fails, with an error naming `pass`, when moe-distributed-optimizer has
-/// split the optimizer state of `module` over the ranks: the passes that
-/// rewrite a step's updates run before it (and it runs once).
-LogicalResult requireOptimizerNotDistributed(ModuleOp module, StringRef pass);
-
 /// The scalar `norm` of every rank of a group over `axes` of `grid` (`ranks`
 /// of them), as a vector in group order, for a global norm of norms.
 Value gatherNorms(OpBuilder &b, Location loc, FlatSymbolRefAttr grid,
