@@ -5,9 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "moe/Transforms/PassOrder.h"
 #include "moe/Transforms/Passes.h"
-
-#include "mlir/Interfaces/FunctionInterfaces.h"
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_ATTACHTARGET
@@ -38,11 +37,7 @@ struct AttachTargetPass : moe::impl::AttachTargetBase<AttachTargetPass> {
     // A memory plan is made for its target's alignment (and the CUDA
     // target's kernels); another target needs its own plan.
     TargetAttr planned = getModuleTarget(module);
-    bool hasPlan = llvm::any_of(module.getOps<FunctionOpInterface>(),
-                                [](FunctionOpInterface func) {
-                                  return func->hasAttr(kArenaBytesAttrName);
-                                });
-    if (hasPlan && planned && planned != target) {
+    if (hasMemoryPlan(module) && planned != target) {
       emitError() << "the module is planned for " << planned
                   << ": plan the IR from before moe-plan-memory for " << target
                   << " instead";

@@ -454,7 +454,7 @@ struct ExpertParallelPass : moe::impl::ExpertParallelBase<ExpertParallelPass> {
   using ExpertParallelBase::ExpertParallelBase;
 
   void runOnOperation() override {
-      if (failed(requireBeforeCodegen(getOperation(), getArgument())))
+    if (failed(requireBeforeCodegen(getOperation(), getArgument())))
       return signalPassFailure();
     ModuleOp module = getOperation();
     // It partitions the forward that moe-autodiff differentiates, with the

@@ -56,7 +56,7 @@ struct FoldGateNormIntoGate : OpRewritePattern<GateOp> {
 
 struct FuseRouterPass : moe::impl::FuseRouterBase<FuseRouterPass> {
   void runOnOperation() override {
-      if (failed(requireBeforeCodegen(getOperation(), getArgument())))
+    if (failed(requireBeforeCodegen(getOperation(), getArgument())))
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     populateFuseRouterPatterns(patterns);

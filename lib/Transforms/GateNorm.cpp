@@ -78,7 +78,7 @@ struct GateNormPass : moe::impl::GateNormBase<GateNormPass> {
   using GateNormBase::GateNormBase;
 
   void runOnOperation() override {
-      if (failed(requireBeforeCodegen(getOperation(), getArgument())))
+    if (failed(requireBeforeCodegen(getOperation(), getArgument())))
       return signalPassFailure();
     // Within f32's range, as a config's moe_gate_norm_lambda: the kernels
     // compute in f32.

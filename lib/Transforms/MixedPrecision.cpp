@@ -205,7 +205,7 @@ struct MixedPrecisionPass : moe::impl::MixedPrecisionBase<MixedPrecisionPass> {
   using MixedPrecisionBase::MixedPrecisionBase;
 
   void runOnOperation() override {
-      if (failed(requireBeforeCodegen(getOperation(), getArgument())))
+    if (failed(requireBeforeCodegen(getOperation(), getArgument())))
       return signalPassFailure();
     if (dtype != "bf16") {
       getOperation().emitError()

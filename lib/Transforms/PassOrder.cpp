@@ -38,11 +38,15 @@ LogicalResult moe::requireOptimizerNotDistributed(ModuleOp module,
   return success();
 }
 
+bool moe::hasMemoryPlan(ModuleOp module) {
+  return llvm::any_of(module.getOps<FunctionOpInterface>(),
+                      [](FunctionOpInterface function) {
+                        return function->hasAttr(kArenaBytesAttrName);
+                      });
+}
+
 LogicalResult moe::requireBeforeCodegen(ModuleOp module, StringRef pass) {
-  auto planned = [](FunctionOpInterface function) {
-    return function->hasAttr(kArenaBytesAttrName);
-  };
-  if (llvm::none_of(module.getOps<FunctionOpInterface>(), planned))
+  if (!hasMemoryPlan(module))
     return success();
   return module.emitError()
          << pass << ": runs before code generation, whose memory plan ("

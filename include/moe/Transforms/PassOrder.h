@@ -1,5 +1,4 @@
-//===- PassOrder.h - which passes a pass must run before ---------*- C++
-//-*-===//
+//===- PassOrder.h - which passes a pass must run before --------*- C++ -*-===//
 //
 // The train pipeline's passes rewrite what the passes before them made, so
 // each must run before some others. A pass run too late would fail on ops
@@ -26,6 +25,9 @@ LogicalResult requireRunsBefore(ModuleOp module, StringRef pass,
 /// split the optimizer state of `module` over the ranks: the passes that
 /// rewrite a step's updates run before it (and it runs once).
 LogicalResult requireOptimizerNotDistributed(ModuleOp module, StringRef pass);
+
+/// Whether moe-plan-memory has planned a function of `module`.
+bool hasMemoryPlan(ModuleOp module);
 
 /// Fails, with an error naming `pass`, when code generation has planned the
 /// memory of `module`: the passes that rewrite the model run on its ops as

@@ -1,5 +1,4 @@
-//===- StateGlobals.h - training state that passes add -----------*- C++
-//-*-===//
+//===- StateGlobals.h - training state that passes add ----------*- C++ -*-===//
 //
 // The optimizer's moments and step count and the gradient accumulators are
 // globals beside the weights, declared the same way: mutable, private,
