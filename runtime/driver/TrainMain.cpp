@@ -366,7 +366,7 @@ int run(int argc, char **argv) {
               replicatedStateDigest(model, state.host()),
           fmt::format("resumed another run from {}", options.resume));
     // Resuming under other settings (say a new learning-rate schedule) is
-    // allowed, but said, since the binary's settings win.
+    // allowed, but said, since this run's settings (and data) win.
     std::string changes = moert::trainingChanges(run.training, model.training);
     if (std::string shapes = moert::shapeChanges(run.config, model.config_json);
         !shapes.empty())
@@ -379,7 +379,7 @@ int run(int argc, char **argv) {
     if (!changes.empty() && primary)
       fmt::print(stderr,
                  "note: {} was trained with other settings than this "
-                 "binary's, which training goes on with: {}\n",
+                 "run's, which training goes on with: {}\n",
                  options.resume, changes);
     if (options.isGiven("seed") && position.seed != options.seed)
       moert::fail("{}: the run was trained with --seed {}, not {}: resume "
