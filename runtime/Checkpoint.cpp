@@ -38,16 +38,6 @@ moert::DType dtypeOf(int32_t abiDType) {
   }
 }
 
-/// Throws when a float tensor holds a NaN or an infinity: a checkpoint is
-/// only ever replaced by one that can be resumed.
-void requireFiniteToWrite(const std::string &path,
-                          const moert::TensorView &tensor) {
-  if (auto bad = moert::firstNonFinite(tensor))
-    moert::fail("{}: not written: tensor '{}' holds {} at element {} "
-                "(training diverged); the previous checkpoint is kept",
-                path, tensor.name, bad->second, bad->first);
-}
-
 /// The first top-level key whose value differs between two configs.
 std::string firstDifference(const json &a, const json &b) {
   for (const auto &[key, value] : a.items())
@@ -106,8 +96,9 @@ void moert::saveCheckpoint(const std::string &path, const moe_model &model,
   }
   if (group.rank != 0)
     return;
+  // A checkpoint is only ever replaced by one that can be resumed.
   for (const TensorView &tensor : tensors)
-    requireFiniteToWrite(path, tensor);
+    requireFiniteToWrite(path, tensor, "the previous checkpoint");
   json run = {{"model", model.name},
               {"config", model.config_json},
               {"training", model.training},

@@ -263,6 +263,15 @@ void moert::requireFinite(const std::string &path, const TensorView &tensor) {
          bad->second, bad->first);
 }
 
+void moert::requireFiniteToWrite(const std::string &path,
+                                 const TensorView &tensor,
+                                 std::string_view kept) {
+  if (auto bad = firstNonFinite(tensor))
+    fail("{}: not written: tensor '{}' holds {} at element {} (training "
+         "diverged); {} is kept",
+         path, tensor.name, bad->second, bad->first, kept);
+}
+
 const moert::TensorView *
 moert::SafetensorsReader::find(std::string_view name) const {
   for (const TensorView &tensor : tensors)

@@ -309,9 +309,6 @@ void moe::Evaluator::writeGlobals(const std::string &path,
   std::vector<moert::TensorView> views = ref::viewsOf(named, storage);
   // As a training binary's checkpoints: every reader refuses such a file.
   for (const moert::TensorView &view : views)
-    if (auto bad = moert::firstNonFinite(view))
-      moert::fail("{}: not written: tensor '{}' holds {} at element {} "
-                  "(training diverged)",
-                  path, view.name, bad->second, bad->first);
+    moert::requireFiniteToWrite(path, view, "a file already there");
   moert::writeSafetensors(path, views);
 }

@@ -109,12 +109,9 @@ struct GateNormPass : moe::impl::GateNormBase<GateNormPass> {
         return signalPassFailure();
     }
     // Autodiff wrote the backward of the gates' normalization as it was.
-    if (SymbolTable::lookupSymbolIn(getOperation(), "train_step")) {
-      getOperation().emitError(
-          "moe-gate-norm: runs before moe-autodiff (this module has a "
-          "@train_step, whose backward would keep the old normalization)");
+    if (failed(
+            requireRunsBefore(getOperation(), getArgument(), {"moe-autodiff"})))
       return signalPassFailure();
-    }
     RewritePatternSet patterns(&getContext());
     populateGateNormPatterns(patterns, lambda, epsilon);
     walkAndApplyPatterns(getOperation(), std::move(patterns));

@@ -342,16 +342,15 @@ int run(int argc, char **argv) {
         "{}: its validation split (--val-fraction {}) has {} tokens, fewer "
         "than one window of {}: give more data or a larger --val-fraction",
         options.data, options.valFraction, validation, seqLen + 1);
-  if (group.ranks > 1)
-    requireSameOnEveryRank(
-        model, group,
-        std::string_view(reinterpret_cast<const char *>(tokens.data()),
-                         tokens.size() * sizeof(int32_t)),
-        fmt::format("read other data from {}", options.data));
   std::vector<int32_t> valTokens(tokens.end() - validation, tokens.end());
   tokens.resize(tokens.size() - validation);
-
+  // Each split's tokens are digested once: for checkpoints, which record the
+  // training split's, and for the ranks, which compare both.
   std::string trainData = moert::tokensFingerprint(tokens);
+  if (group.ranks > 1)
+    requireSameOnEveryRank(
+        model, group, trainData + "\n" + moert::tokensFingerprint(valTokens),
+        fmt::format("read other data from {}", options.data));
   moert::RunPosition position{0, options.seed, 0, trainData};
   double initializationSeconds = 0;
   if (!options.resume.empty()) {
@@ -367,14 +366,16 @@ int run(int argc, char **argv) {
           fmt::format("resumed another run from {}", options.resume));
     // Resuming under other settings (say a new learning-rate schedule) is
     // allowed, but said, since this run's settings (and data) win.
-    std::string changes = moert::trainingChanges(run.training, model.training);
-    if (std::string shapes = moert::shapeChanges(run.config, model.config_json);
-        !shapes.empty())
-      changes += (changes.empty() ? "" : "; ") + shapes;
+    std::string changes;
+    auto addChanges = [&](const std::string &more) {
+      if (!more.empty())
+        changes += (changes.empty() ? "" : "; ") + more;
+    };
+    addChanges(moert::trainingChanges(run.training, model.training));
+    addChanges(moert::shapeChanges(run.config, model.config_json));
     if (!position.trainData.empty() && position.trainData != trainData)
-      changes += fmt::format("{}training data ({}): {} -> {}",
-                             changes.empty() ? "" : "; ", options.data,
-                             position.trainData, trainData);
+      addChanges(fmt::format("training data ({}): {} -> {}", options.data,
+                             position.trainData, trainData));
     position.trainData = trainData;
     if (!changes.empty() && primary)
       fmt::print(stderr,

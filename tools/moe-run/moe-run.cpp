@@ -286,7 +286,8 @@ LogicalResult requireNamedFigures(ModuleOp module) {
     if (!function)
       continue; // A missing entry is named where it is looked up.
     for (unsigned i = 0; i < function.getNumResults(); ++i)
-      if (cast<RankedTensorType>(function.getResultTypes()[i]).getRank() <= 1 &&
+      if (auto type = dyn_cast<RankedTensorType>(function.getResultTypes()[i]);
+          type && type.getRank() <= 1 &&
           !function.getResultAttr(i, moe::kOutputAttrName))
         return function.emitError()
                << "result " << i << " has no '" << moe::kOutputAttrName

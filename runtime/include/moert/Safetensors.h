@@ -124,6 +124,13 @@ firstNonFinite(const TensorView &tensor);
 /// anything trains on or exports them.
 void requireFinite(const std::string &path, const TensorView &tensor);
 
+/// Throws "PATH: not written: tensor 'NAME' holds nan at element I (training
+/// diverged); KEPT is kept" when a float tensor about to be written holds a
+/// NaN or an infinity: no writer leaves a file that every reader refuses.
+/// `kept` names what stays at PATH ("the previous checkpoint").
+void requireFiniteToWrite(const std::string &path, const TensorView &tensor,
+                          std::string_view kept);
+
 using Metadata = std::map<std::string, std::string>;
 
 class SafetensorsReader {
