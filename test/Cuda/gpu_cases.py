@@ -277,6 +277,13 @@ def check_train_step(case):
 # (Target/compiled-matches-interpreter-bf16.test, which says why they are
 # wider than f32's): losses within 1e-3, drop counts and expert loads
 # equal, the aux losses, the other metrics and the final state within 2e-2.
+# Unlike the C++ target's, whose kernels sum as the interpreter's do but
+# for oneDNN's GEMMs, cuBLAS and the CUDA kernels sum everything in other
+# orders, and bf16 rounding makes that a routing flip now and then (the
+# first H200 run: layer 1 dropped 35 tokens at step 1, the interpreter
+# 34, and that layer's Adam moments ended up to 4.5e-2 apart): a layer
+# that flips is reported and held to 1e-1 (compare-runs.py
+# --flipped-rtol), the others to the tolerances above.
 BF16_OPTIMIZER = "lr=1e-5 min-lr=1e-6 warmup-steps=1 decay-steps=10"
 
 
@@ -296,7 +303,8 @@ def prepare_train_step_bf16(case):
 
 
 def check_train_step_bf16(case):
-    compare(case, 3, "train-bin", "", 2e-2, "aux_loss=2e-2", "loss=1e-3")
+    compare(case, 3, "train-bin", "", 2e-2, "aux_loss=2e-2", "loss=1e-3",
+            "--flipped-rtol=1e-1")
     graph_replay(case, "train-bin", 4)
 
 

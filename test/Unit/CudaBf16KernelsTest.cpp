@@ -194,7 +194,7 @@ TEST_F(CudaBf16KernelsTest, ExpertFfnAndGradMatchCpuOnFilledRows) {
                                              projectionCounts, capacity, s.ffn),
                            filledRows<float>(widened(projections),
                                              projectionCounts, capacity, s.ffn),
-                           "expertFfn projections " + name);
+                           s.hidden, "expertFfn projections " + name);
 
     // The gradient from the CPU's projections, so that it is compared alone.
     Floats dx = output(rows), dGate = output(weights), dUp = output(weights),

@@ -259,12 +259,12 @@ void expectLinearMatchesCpu(int64_t rows, int64_t in, int64_t out) {
                 y16Gpu.get());
     std::vector<moert::bf16> y16(rows * out), dx16(rows * in);
     cpu::linear(x.data(), weight.data(), nullptr, rows, in, out, y16.data());
-    expectBf16RoundedAlike(widened(y16Gpu.download()), widened(y16),
+    expectBf16RoundedAlike(widened(y16Gpu.download()), widened(y16), in,
                            "linear, bf16 result " + name);
     gpu::linearInputGrad(dyGpu.get(), weightGpu.get(), rows, in, out,
                          dx16Gpu.get());
     cpu::linearInputGrad(dy.data(), weight.data(), rows, in, out, dx16.data());
-    expectBf16RoundedAlike(widened(dx16Gpu.download()), widened(dx16),
+    expectBf16RoundedAlike(widened(dx16Gpu.download()), widened(dx16), out,
                            "linearInputGrad, bf16 result " + name);
   }
 }
