@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -67,13 +68,20 @@ void moert::AlignedBuffer::Free::operator()(void *pointer) const {
   releaseZeroed(pointer);
 }
 
-moert::TargetBuffer::TargetBuffer(const moe_model &model, int64_t bytes)
+moert::TargetBuffer::TargetBuffer(const moe_model &model, int64_t bytes,
+                                  std::string_view what)
     : target(*model.target), bytes(bytes),
-      storage(model.target->allocate(bytes, model.alignment),
-              model.target->release) {
+      storage(nullptr, model.target->release) {
+  std::string why;
+  try {
+    storage.reset(target.allocate(bytes, model.alignment));
+  } catch (const OutOfMemory &error) {
+    why = std::string(": ") + error.what();
+  }
   if (!storage)
-    fail("cannot allocate {} bytes of {} memory aligned to {} bytes", bytes,
-         target.name, model.alignment);
+    fail("cannot allocate {:.1f} {} of {} memory for {}{}",
+         bytes >= 1e9 ? bytes / 1e9 : bytes / 1e6, bytes >= 1e9 ? "GB" : "MB",
+         target.name, what, why);
 }
 
 void moert::TargetBuffer::copyFromHost(const void *source) const {
@@ -85,7 +93,8 @@ void moert::TargetBuffer::copyToHost(void *destination) const {
 }
 
 moert::StateBuffers::StateBuffers(const moe_model &model)
-    : state(model, model.state_bytes) {
+    : state(model, model.state_bytes,
+            "the model state (parameters and optimizer moments)") {
   if (!model.target->host_memory)
     hostCopy.emplace(model.state_bytes);
 }

@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <string>
 
 using namespace moert::cuda;
 
@@ -202,7 +203,13 @@ void *allocate(int64_t bytes, int64_t alignment) {
   status = cudaMalloc(&memory, std::max<int64_t>(bytes, 1));
   if (status != cudaSuccess) {
     dismiss(status);
-    return nullptr;
+    size_t free = 0, total = 0;
+    std::string room;
+    if (cudaMemGetInfo(&free, &total) == cudaSuccess)
+      room = fmt::format(" (the GPU has {:.1f} of its {:.1f} GB free)",
+                         free / 1e9, total / 1e9);
+    throw moert::OutOfMemory(
+        fmt::format("cudaMalloc: {}{}", cudaGetErrorString(status), room));
   }
   // Zeroed on the step's stream and waited for: a cudaMemset (legacy
   // stream) could still run after a copy_to_target on the non-blocking

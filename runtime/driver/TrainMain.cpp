@@ -48,10 +48,12 @@ public:
            void *arena)
       : model(model), function(function), state(state), arena(arena),
         outputOffsets(packedOffsets(function, model.alignment)),
-        outputs(model, outputOffsets.back()),
+        outputs(model, outputOffsets.back(),
+                fmt::format("the outputs of {}", function.name)),
         hostOutputs(outputOffsets.back()) {
     for (int64_t i = 0; i < function.num_inputs; ++i)
-      inputs.emplace_back(model, moert::tensorBytes(function.inputs[i]));
+      inputs.emplace_back(model, moert::tensorBytes(function.inputs[i]),
+                          fmt::format("input {} of {}", i, function.name));
   }
 
   /// Runs the function to completion on `hostInputs`.
@@ -323,7 +325,10 @@ int run(int argc, char **argv) {
   int64_t arenaBytes = 0;
   for (int64_t i = 0; i < model.num_functions; ++i)
     arenaBytes = std::max(arenaBytes, model.functions[i].arena_bytes);
-  moert::TargetBuffer arena(model, arenaBytes);
+  moert::TargetBuffer arena(
+      model, arenaBytes,
+      "the arena (a step's activations and temporaries; moe-compile "
+      "--micro-batches N divides the activations by about N)");
 
   // Everything knowable before step 1 is checked before step 1: the data,
   // its vocabulary and validation split, the checkpoint to resume and the

@@ -22,6 +22,13 @@ public:
   explicit Error(const std::string &message) : std::runtime_error(message) {}
 };
 
+/// A target's allocation that its memory cannot hold, the message saying
+/// why; moert::TargetBuffer names the buffer it was for.
+class OutOfMemory : public Error {
+public:
+  using Error::Error;
+};
+
 /// Throws an Error whose message is fmt::format(format, args...).
 template <typename... Args>
 [[noreturn]] void fail(fmt::format_string<Args...> format, Args &&...args) {

@@ -38,7 +38,8 @@ private:
 /// function's inputs and outputs.
 class TargetBuffer {
 public:
-  TargetBuffer(const moe_model &model, int64_t bytes);
+  /// `what` names the buffer in the error that a failed allocation raises.
+  TargetBuffer(const moe_model &model, int64_t bytes, std::string_view what);
   void *data() const { return storage.get(); }
   int64_t size() const { return bytes; }
   /// Copies `size()` bytes from host memory `source` into the buffer.
