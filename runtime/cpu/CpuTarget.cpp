@@ -2,6 +2,7 @@
 
 #include "moert/CpuTarget.h"
 #include "moert/Collectives.h"
+#include "moert/Error.h"
 #include "moert/ModelState.h"
 
 #include <omp.h>
@@ -9,13 +10,39 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <system_error>
+#include <thread>
+#include <vector>
 
 namespace {
+
+/// Starts `threads` - 1 threads at once and joins them: libgomp ends the
+/// process with its own message when it cannot start a team's thread (a
+/// process or memory limit, each thread reserving the stack size limit),
+/// so the count is tried here first, where the error can say what to do.
+void requireThreadsStart(int32_t threads) {
+  std::vector<std::thread> started;
+  try {
+    while (static_cast<int32_t>(started.size()) + 1 < threads)
+      started.emplace_back([] {});
+  } catch (const std::system_error &error) {
+    int32_t failed = static_cast<int32_t>(started.size()) + 2;
+    for (std::thread &thread : started)
+      thread.join();
+    moert::fail("cannot start {} threads: thread {} did not start ({}); run "
+                "fewer (--threads), or lower the stack size limit (ulimit "
+                "-s) that each thread reserves",
+                threads, failed, error.code().message());
+  }
+  for (std::thread &thread : started)
+    thread.join();
+}
 
 int32_t setThreads(int32_t threads) {
   // OpenMP threads serve both the kernels' loops and oneDNN's GEMMs.
   if (threads > 0)
     omp_set_num_threads(threads);
+  requireThreadsStart(omp_get_max_threads());
   return omp_get_max_threads();
 }
 
