@@ -3,8 +3,10 @@
 # kernels; the compiled CUDA train step against moe-run, in f32 and bf16;
 # graph replay against eager launches, bit for bit; the per-kernel profile
 # of --profile; expert parallelism over NCCL where there are 2 GPUs
-# (test/Cuda/gpu_cases.py); and the GPU benchmark (benchmarks/gpu-train.sh,
-# both precisions, with their per-kernel profiles). It writes a report.
+# (test/Cuda/gpu_cases.py); the GPU benchmark (benchmarks/gpu-train.sh,
+# both precisions, with their per-kernel profiles); and, in the time left,
+# Nsight Compute's counters of the costliest kernels
+# (benchmarks/gpu/kernel-counters.sh). It writes a report.
 #
 # usage: scripts/gpu-check.sh REPORT_DIR
 #   On a machine with an NVIDIA GPU, its driver and the CUDA toolkit
@@ -157,6 +159,10 @@ prepare() {
   BUILD_DIR=$build COMPILE_ONLY=1 PROFILE=1 benchmarks/gpu-train.sh \
     "$bundle/benchmark" > "$logs/prepare-benchmark.log" 2>&1 ||
     fail "compiling the benchmark failed (see $logs/prepare-benchmark.log)"
+  BUILD_DIR=$build COMPILE_ONLY=1 benchmarks/gpu/kernel-counters.sh \
+    "$bundle/counters" > "$logs/prepare-counters.log" 2>&1 ||
+    fail "compiling the kernel counters' model failed (see" \
+      "$logs/prepare-counters.log)"
   collect_libraries "$bundle"
 }
 
@@ -208,7 +214,7 @@ use_libraries() {
   export PYTORCH_LD_LIBRARY_PATH=${PYTORCH_LD_LIBRARY_PATH-${LD_LIBRARY_PATH:-}}
   dirs=$bundle/lib
   programs=$(find "$bundle/bin" "$bundle/cases" "$bundle/benchmark" \
-    -type f -perm -u+x)
+    "$bundle/counters" -type f -perm -u+x)
   # Each round adds a folder for each library still missing (a library
   # found can need others); the last one only checks.
   for round in 1 2 3 4; do
@@ -252,7 +258,7 @@ use_libraries() {
 run_checks() {
   local bundle=$1 report=$2 times=$3 parallel began tested log status=0
   rm -rf "$report"/{kernel-tests,kernel-tests.json,cases,cases.json} \
-    "$report"/{benchmark,report.md,environment.txt}
+    "$report"/{benchmark,counters,counters.log,report.md,environment.txt}
   mkdir -p "$report"
   # What a failure to load or run may come from, first in the report.
   {
@@ -311,8 +317,27 @@ run_checks() {
       > "$report/benchmark.log" 2>&1 || benchmark="failed (see benchmark.log)"
   fi
   [ "$benchmark" = passed ] || status=1
+  times="$times, benchmark $(elapsed_since "$tested") s"
+  python3 scripts/gpu_check.py report "$report" "$times" "$benchmark" \
+    > /dev/null
+  publish "$report"
+  # Nsight Compute's counters of the costliest kernels, in the time left: a
+  # diagnosis for the next change, not a check (its failure fails nothing).
+  local counters
+  began=$(date +%s)
+  limit=$(($(seconds_left) - 20))
+  if [ "$limit" -lt 30 ]; then
+    counters="not read (out of time)"
+  elif COMPILED=$bundle/counters TIME_LIMIT=$limit \
+    benchmarks/gpu/kernel-counters.sh "$report/counters" \
+    > "$report/counters.log" 2>&1; then
+    counters="counters/kernel-counters.txt"
+  else
+    counters="not read (see counters.log)"
+  fi
   python3 scripts/gpu_check.py report "$report" \
-    "$times, benchmark $(elapsed_since "$tested") s" "$benchmark"
+    "$times, kernel counters $(elapsed_since "$began") s" \
+    "$benchmark; kernel counters: $counters"
   publish "$report"
   return $status
 }
