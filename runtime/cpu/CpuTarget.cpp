@@ -20,7 +20,11 @@ namespace {
 /// process with its own message when it cannot start a team's thread (a
 /// process or memory limit, each thread reserving the stack size limit),
 /// so the count is tried here first, where the error can say what to do.
+/// Threads of a stack size set for libgomp (OMP_STACKSIZE, GOMP_STACKSIZE)
+/// are not tried: those variables' own syntax decides their size.
 void requireThreadsStart(int32_t threads) {
+  if (std::getenv("OMP_STACKSIZE") || std::getenv("GOMP_STACKSIZE"))
+    return;
   std::vector<std::thread> started;
   try {
     while (static_cast<int32_t>(started.size()) + 1 < threads)

@@ -196,9 +196,12 @@ void *allocate(int64_t bytes, int64_t alignment) {
                 "({})",
                 status != cudaSuccess ? cudaGetErrorString(status)
                                       : "no device");
-  // cudaMalloc aligns to 256 bytes at least, the target's alignment.
+  // cudaMalloc aligns to 256 bytes, the target's alignment.
   if (alignment > 256)
-    return nullptr;
+    throw moert::AllocationError(fmt::format(
+        "cudaMalloc aligns to 256 bytes, and the model's #moe.target asks "
+        "for {} (moe-attach-target alignment=256)",
+        alignment));
   void *memory = nullptr;
   status = cudaMalloc(&memory, std::max<int64_t>(bytes, 1));
   if (status != cudaSuccess) {
@@ -208,7 +211,7 @@ void *allocate(int64_t bytes, int64_t alignment) {
     if (cudaMemGetInfo(&free, &total) == cudaSuccess)
       room = fmt::format(" (the GPU has {:.1f} of its {:.1f} GB free)",
                          free / 1e9, total / 1e9);
-    throw moert::OutOfMemory(
+    throw moert::AllocationError(
         fmt::format("cudaMalloc: {}{}", cudaGetErrorString(status), room));
   }
   // Zeroed on the step's stream and waited for: a cudaMemset (legacy
@@ -221,7 +224,8 @@ void *allocate(int64_t bytes, int64_t alignment) {
   if (status != cudaSuccess) {
     dismiss(status);
     dismiss(cudaFree(memory));
-    return nullptr;
+    throw moert::AllocationError(
+        fmt::format("zeroing it: {}", cudaGetErrorString(status)));
   }
   return memory;
 }

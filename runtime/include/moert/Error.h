@@ -22,9 +22,9 @@ public:
   explicit Error(const std::string &message) : std::runtime_error(message) {}
 };
 
-/// A target's allocation that its memory cannot hold, the message saying
-/// why; moert::TargetBuffer names the buffer it was for.
-class OutOfMemory : public Error {
+/// A target's allocation that failed, the message saying why;
+/// moert::TargetBuffer names the buffer it was for.
+class AllocationError : public Error {
 public:
   using Error::Error;
 };

@@ -88,7 +88,8 @@ typedef struct moe_target {
      returns how many it uses. */
   int32_t (*set_threads)(int32_t threads);
   /* Memory of the target for the state, arenas, inputs and outputs,
-     `alignment`-aligned (moe_model.alignment); null when there is none. */
+     `alignment`-aligned (moe_model.alignment), zeroed; null when there is
+     none, or a thrown moert::AllocationError that says why. */
   void *(*allocate)(int64_t bytes, int64_t alignment);
   void (*release)(void *memory);
   /* Copies between host memory and the target's memory; a copy to the host
