@@ -27,8 +27,9 @@
 # BUILD_DIR (default build-gpu in the repository) is the build folder.
 # GPU_CHECK_SECONDS (default 480) bounds a run (the build included without
 # --run): each test and case command gets at most what is left, one that
-# cannot start in time is reported as not run, and the benchmark gets the
-# rest less the report's time. GPU_CHECK_PUBLISH, a folder, gets copies of
+# cannot start in time is reported as not run, the benchmark gets the rest
+# less the report's time, and the kernel counters what the benchmark
+# leaves. GPU_CHECK_PUBLISH, a folder, gets copies of
 # report.md and of the whole report as report.tgz after each part, so that
 # a caller that can take back only a few files (or whose run is cut short)
 # has them.
@@ -87,6 +88,13 @@ elapsed_since() {
 }
 seconds_left() {
   echo $((GPU_CHECK_DEADLINE - $(date +%s)))
+}
+# The seconds a last part may take: what is left but 20 s for the report,
+# or nothing (0) when under 30 s would be left.
+part_seconds() {
+  local limit=$(($(seconds_left) - 20))
+  [ "$limit" -ge 30 ] || limit=0
+  echo $limit
 }
 
 # Builds what the checks need into $build, for this machine's GPU ($2 =
@@ -307,8 +315,8 @@ run_checks() {
   # targets), each of its runs within 150 s, and the whole within what is
   # left but 20 s for the report.
   local benchmark=passed limit
-  limit=$(($(seconds_left) - 20))
-  if [ "$limit" -lt 30 ]; then
+  limit=$(part_seconds)
+  if [ "$limit" = 0 ]; then
     benchmark="not run (out of time)"
   else
     BUILD_DIR=$bundle COMPILED=$bundle/benchmark PROFILE=1 \
@@ -323,17 +331,20 @@ run_checks() {
   publish "$report"
   # Nsight Compute's counters of the costliest kernels, in the time left: a
   # diagnosis for the next change, not a check (its failure fails nothing).
-  local counters
+  local counters=counters/kernel-counters.txt code=0
   began=$(date +%s)
-  limit=$(($(seconds_left) - 20))
-  if [ "$limit" -lt 30 ]; then
+  limit=$(part_seconds)
+  if [ "$limit" = 0 ]; then
     counters="not read (out of time)"
-  elif COMPILED=$bundle/counters TIME_LIMIT=$limit \
-    benchmarks/gpu/kernel-counters.sh "$report/counters" \
-    > "$report/counters.log" 2>&1; then
-    counters="counters/kernel-counters.txt"
   else
-    counters="not read (see counters.log)"
+    COMPILED=$bundle/counters TIME_LIMIT=$limit \
+      benchmarks/gpu/kernel-counters.sh "$report/counters" \
+      > "$report/counters.log" 2>&1 || code=$?
+    case $code in
+    0) ;;
+    124) counters="cut short by the time limit (see counters.log)" ;;
+    *) counters="not read (see counters.log)" ;;
+    esac
   fi
   python3 scripts/gpu_check.py report "$report" \
     "$times, kernel counters $(elapsed_since "$began") s" \

@@ -14,9 +14,10 @@
 # build with the CUDA target. As with gpu-train.sh, COMPILE_ONLY=1 only
 # compiles the binary into OUT_DIR (no GPU needed) and COMPILED=DIR runs
 # DIR's (no toolchain needed). NCU names ncu (default: on PATH, else in
-# /usr/local/cuda/bin); KERNELS (an ncu regex) and LAUNCHES (default 12:
-# those kernels' launches in the first step) pick what it reads; TIME_LIMIT
-# (seconds) bounds the run.
+# /usr/local/cuda/bin); KERNELS (an ncu regex) and LAUNCHES (default 10:
+# those kernels' launches in the train step, the validation after it left
+# out) pick what it reads; TIME_LIMIT (seconds) bounds the run, and a run
+# that it cuts short exits with 124.
 set -euo pipefail
 if [ $# -ne 1 ]; then
   sed -n 's/^# usage: /usage: /p' "$0" >&2
@@ -33,10 +34,11 @@ if [ -z "${COMPILED:-}" ]; then
   python3 - benchmarks/gpu/moe-2b.json "$config" <<'PY'
 import json, sys
 config = json.load(open(sys.argv[1]))
-config.update(num_hidden_layers=1, moe_batch_size=4)
+config.update(num_hidden_layers=1)
 json.dump(config, open(sys.argv[2], "w"), indent=1)
 PY
-  "$build/bin/moe-compile" "$config" --target cuda --precision bf16 \
+  "$build/bin/moe-compile" "$config" --batch-size 4 --target cuda \
+    --precision bf16 \
     --optimizer "lr=3e-4 warmup-steps=100 decay-steps=10000" \
     -o "$binary" > "$binary.log" 2>&1 || {
     echo "kernel-counters: compiling $binary failed (see $binary.log)" >&2
@@ -58,16 +60,22 @@ trap 'rm -f "$tokens"' EXIT
 python3 benchmarks/gpu/random-tokens.py 32000 400000 "$tokens"
 kernels='warpGroupGemmKernel|tensorCoreGemmKernel|groupedGemmKernel'
 kernels+='|forwardKernel|keyValueGradKernel|queryGradKernel'
+code=0
 timeout -k 10 "${TIME_LIMIT:-0}" "$ncu" --clock-control none \
   --section SpeedOfLight --section ComputeWorkloadAnalysis \
   --section MemoryWorkloadAnalysis --section SchedulerStats \
   --section WarpStateStats --section Occupancy --section LaunchStats \
-  -k "regex:${KERNELS:-$kernels}" -c "${LAUNCHES:-12}" \
+  -k "regex:${KERNELS:-$kernels}" -c "${LAUNCHES:-10}" \
   "$binary" --data "$tokens" --steps 1 --eval-interval 0 --eval-batches 1 \
   --similarity-interval 0 --sample-tokens 0 \
-  > "$out/kernel-counters.txt" 2>&1 || {
-  echo "kernel-counters: ncu failed or ran out of time (see" \
+  > "$out/kernel-counters.txt" 2>&1 || code=$?
+# timeout's 124 (137 after -k): the time limit, not a failure of ncu.
+if [ "$code" = 124 ] || [ "$code" = 137 ]; then
+  echo "kernel-counters: the time limit cut ncu short (see" \
     "$out/kernel-counters.txt)" >&2
+  exit 124
+elif [ "$code" != 0 ]; then
+  echo "kernel-counters: ncu failed (see $out/kernel-counters.txt)" >&2
   exit 1
-}
+fi
 echo "kernel-counters: wrote $out/kernel-counters.txt"

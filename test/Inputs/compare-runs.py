@@ -21,8 +21,12 @@ other orders: there a last-bit difference can turn a near tie of two
 experts (or of two tokens for an expert's last place) the other way. A
 layer (`...layers.N.`) whose integer results differ at a step flipped
 there: it is reported, and from that step on its results, integers too,
-and at the end its tensors are held to RTOL instead. At least one layer
-must not flip, so that the tight tolerances still hold somewhere.
+and at the end its tensors are held to RTOL (or their own tolerance, if
+looser) instead. At least one layer must not flip, so that the tight
+tolerances still hold somewhere. The other layers and the tensors outside
+the layers keep their tolerances, though a flip moves them a little too
+(the gradients flow through the flipped layer): where that exceeds them,
+the comparison fails, and the flip's reach needs a look.
 """
 import json
 import math
@@ -120,7 +124,8 @@ for ref_line, out_line in zip(ref_steps, out_steps):
                 flipped.add(layer)
     for key in sorted(keys):
         if layer_of(key) in flipped:
-            agree = close(ref_line[key], out_line[key], flipped_rtol, False)
+            agree = close(ref_line[key], out_line[key],
+                          max(flipped_rtol, rtol_of(key)), False)
         else:
             agree = close(ref_line[key], out_line[key], rtol_of(key))
         if not agree:
