@@ -4,7 +4,8 @@
 // rows each at capacity factor 1.25, hidden 2048, expert hidden 1408), every
 // expert full: what our experts run (our grouped GEMM, counts read on the
 // device: CUDA cores in f32, tensor cores in bf16, where an sm_90 GPU
-// runs wgmma and shows mma.sync, the other GPUs' kernel, beside it),
+// runs wgmma and shows mma.sync, the other GPUs' kernel, and wgmma fed by
+// TMA beside it),
 // cuBLAS's grouped GEMM
 // (cublasGemmGroupedBatchedEx, counts given on the host, so it cannot be
 // captured in a graph with device counts), cuBLAS's strided batched GEMM
@@ -230,6 +231,18 @@ template <typename T> void measure(const char *label) {
   else
     std::printf("  cublasGemmGroupedBatchedEx (host counts): not run: %s\n",
                 refused.c_str());
+  // Last, so that a fault of the TMA kernel (which has not yet run on a
+  // GPU where the others were measured) leaves the figures above printed.
+  if (otherKernel) {
+    std::fflush(stdout);
+    double tma = timeOurs(gemm, TensorCoreKernel::WarpGroupTma);
+    double tmaWeightGrad = timeOurs(weightGrad, TensorCoreKernel::WarpGroupTma);
+    std::printf("  ours on wgmma, TMA copies (MOE_CUDA_GROUPED_GEMM=wgmma.tma):"
+                " %.1f TFLOP/s, %.0f%% of dense; weight gradients %.1f "
+                "TFLOP/s, %.0f%% of dense\n",
+                tflops(tma), 100 * dense / tma, tflops(tmaWeightGrad),
+                100 * dense / tmaWeightGrad);
+  }
   for (void *array :
        {static_cast<void *>(x), static_cast<void *>(w), static_cast<void *>(y),
         static_cast<void *>(dy), static_cast<void *>(dw),

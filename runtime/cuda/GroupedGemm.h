@@ -5,9 +5,9 @@
 // them. Tiles past a group's count are skipped, and its rows past the
 // count are never read (they may hold garbage). f32 operands run exact f32
 // FMAs on CUDA cores, no TF32 (GroupedGemm.cu); bf16 operands run on
-// tensor cores with f32 accumulation: wgmma on sm_90 (WarpGroupGemm.cu),
-// mma.sync elsewhere (TensorCoreGemm.cu). C is f32 either way. Internal to
-// moert_cuda.
+// tensor cores with f32 accumulation: wgmma on sm_90 (WarpGroupGemm.cu, or
+// WarpGroupTmaGemm.cu), mma.sync elsewhere (TensorCoreGemm.cu). C is f32 either
+// way. Internal to moert_cuda.
 //
 //===----------------------------------------------------------------------===//
 
@@ -49,18 +49,23 @@ template <typename T> struct GroupedGemm {
 };
 
 /// The kernels of bf16 operands. Auto: autoTensorCoreKernel(); the others
-/// (for tests and benchmarks) pick one, and WarpGroup fails where it is not
-/// available.
-enum class TensorCoreKernel { Auto, MmaSync, WarpGroup };
+/// (for tests and benchmarks) pick one, and the wgmma ones fail where they
+/// are not available. WarpGroupTma stages the operands by TMA
+/// (WarpGroupTmaGemm.cu), and runs WarpGroup where TMA cannot read them.
+enum class TensorCoreKernel { Auto, MmaSync, WarpGroup, WarpGroupTma };
 
-/// Whether this process's GPU runs the wgmma kernel: an sm_90 GPU (H100,
+/// Whether this process's GPU runs the wgmma kernels: an sm_90 GPU (H100,
 /// H200) and a build with sm_90a code, which wgmma needs.
 bool warpGroupGemmAvailable();
 
+/// Whether the TMA kernel reads `gemm`'s operands: this GPU's driver
+/// encodes their tensor maps (16-byte aligned addresses and strides).
+bool warpGroupTmaReads(const GroupedGemm<moert::bf16> &gemm);
+
 /// The kernel Auto runs: wgmma where warpGroupGemmAvailable, else mma.sync;
 /// MOE_CUDA_GROUPED_GEMM=mma.sync keeps mma.sync on an sm_90 GPU too (to
-/// compare, or to tell a wgmma fault from another), and any value but that
-/// and `auto` is an error.
+/// compare, or to tell a wgmma fault from another), =wgmma.tma runs the TMA
+/// kernel there, and any value but those and `auto` is an error.
 TensorCoreKernel autoTensorCoreKernel();
 
 /// Enqueues `gemm` on stream(); `name` names the launch in errors.

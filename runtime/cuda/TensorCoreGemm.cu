@@ -220,28 +220,45 @@ bool moert::cuda::warpGroupGemmAvailable() {
 #endif
 }
 
+namespace {
+/// Fails, naming `what`, where the wgmma kernels cannot run.
+void requireWarpGroupGemm(const char *what) {
+  if (!moert::cuda::warpGroupGemmAvailable())
+    moert::fail("{}: the wgmma grouped GEMM needs an sm_90 GPU and a build "
+                "with sm_90a code (CMAKE_CUDA_ARCHITECTURES)",
+                what);
+}
+} // namespace
+
 TensorCoreKernel moert::cuda::autoTensorCoreKernel() {
   // Read at every call (host code only: a graph replays the kernels).
   const char *setting = std::getenv("MOE_CUDA_GROUPED_GEMM");
   if (setting && std::strcmp(setting, "mma.sync") == 0)
     return TensorCoreKernel::MmaSync;
+  if (setting && std::strcmp(setting, "wgmma.tma") == 0) {
+    requireWarpGroupGemm("MOE_CUDA_GROUPED_GEMM=wgmma.tma");
+    return TensorCoreKernel::WarpGroupTma;
+  }
   if (setting && *setting && std::strcmp(setting, "auto") != 0)
-    moert::fail("MOE_CUDA_GROUPED_GEMM={}: expected mma.sync or auto", setting);
+    moert::fail("MOE_CUDA_GROUPED_GEMM={}: expected auto, mma.sync or "
+                "wgmma.tma",
+                setting);
   return warpGroupGemmAvailable() ? TensorCoreKernel::WarpGroup
                                   : TensorCoreKernel::MmaSync;
 }
 
 void moert::cuda::groupedGemm(const GroupedGemm<moert::bf16> &gemm,
                               const char *name, TensorCoreKernel kernel) {
-  if (kernel == TensorCoreKernel::WarpGroup && !warpGroupGemmAvailable())
-    moert::fail("{}: the wgmma grouped GEMM needs an sm_90 GPU and a build "
-                "with sm_90a code (CMAKE_CUDA_ARCHITECTURES)",
-                name);
+  if (kernel != TensorCoreKernel::Auto && kernel != TensorCoreKernel::MmaSync)
+    requireWarpGroupGemm(name);
   if (gemm.groups == 0 || gemm.m == 0 || gemm.n == 0 || gemm.problems == 0)
     return;
   if (kernel == TensorCoreKernel::Auto)
     kernel = autoTensorCoreKernel();
-  kernel == TensorCoreKernel::WarpGroup
-      ? launchWarpGroupGemm(gemm, accessOf(gemm), name)
-      : launchMmaSync(gemm, accessOf(gemm), name);
+  Access access = accessOf(gemm);
+  if (kernel == TensorCoreKernel::MmaSync)
+    launchMmaSync(gemm, access, name);
+  else if (kernel == TensorCoreKernel::WarpGroup ||
+           !launchWarpGroupTmaGemm(gemm, access, name))
+    launchWarpGroupGemm(gemm, access, name);
 }

@@ -170,6 +170,12 @@ void withTranspositions(const GroupedGemm<moert::bf16> &gemm, Launch &&launch) {
 /// Launches `gemm` (non-empty) on wgmma; only where warpGroupGemmAvailable.
 void launchWarpGroupGemm(const GroupedGemm<moert::bf16> &gemm, Access access,
                          const char *name);
+/// Launches `gemm` (non-empty) on wgmma with TMA's copies and returns
+/// true, or returns false where TMA cannot read its operands
+/// (warpGroupTmaReads);
+/// only where warpGroupGemmAvailable.
+bool launchWarpGroupTmaGemm(const GroupedGemm<moert::bf16> &gemm, Access access,
+                            const char *name);
 
 } // namespace moert::cuda::tensorcore
 

@@ -8,22 +8,12 @@
 // rows skipped, values past a count read as 0, f32 accumulation, one thread's
 // fixed-order sum for each C element (deterministic).
 //
-// A block computes a 128 x 256 tile of C with two warp groups, each a 64 x
-// 256 accumulator (128 registers a thread) fed by m64n256k16 wgmma straight
-// from shared memory: the widest tile that two warp groups hold, since
-// Hopper's tensor cores outrun the L2 bandwidth that narrower tiles need
-// (a 128 x 256 tile does 85 FLOP for each byte it loads, 128 x 128 64).
-// k-steps of 64 are
-// staged by cp.async in the 128-byte swizzled layout that wgmma's
-// descriptors name: a k-contiguous tile is [outer][64 k], an
-// outer-contiguous one [blocks of 64 outer][64 k][64 outer], so that every
-// stored row is 128 bytes, and the 16-byte chunk c of row r sits at chunk
-// c ^ (r % 8) (the same chunk of 8 rows in distinct banks, for the copies
-// and for wgmma). Both majors are wgmma's own (its transpose flags, bf16
-// only), so the four transpositions share the kernel. Four stages (192
-// KiB, one block an SM): while step s's wgmma runs, s - 1's may still
+// The tiles, products and stores are WarpGroupMma.cuh's; here the two warp
+// groups that multiply also stage the k-steps, by cp.async. Four stages
+// (192 KiB, one block an SM): while step s's wgmma runs, s - 1's may still
 // run and s + 1 and s + 2 load, so one barrier a step hands a stage over
-// and the tensor cores do not drain at it.
+// and the tensor cores do not drain at it. (WarpGroupTmaGemm.cu stages
+// them by TMA from a warp group of its own instead.)
 //
 // The copies are the generic proxy's and wgmma reads through the async
 // proxy: each thread fences its landed copies to the async proxy before
@@ -35,169 +25,28 @@
 #include "GroupedGemmBlock.cuh"
 #include "Support.h"
 #include "TensorCoreTiles.cuh"
+#include "WarpGroupMma.cuh"
 
 #include <cstdint>
 
 using namespace moert::cuda;
 using namespace moert::cuda::tensorcore;
+using namespace moert::cuda::tensorcore::wgmma;
 
 namespace {
 
-constexpr int kTileM = 128, kTileN = 256; // a block's tile of C
 // Stages: step s is read by wgmma while s - 1's may still run (one wgmma
 // group in flight) and s + 1, s + 2 load.
 constexpr int kStages = 4;
-constexpr int kWarpGroups = 2;
-constexpr int kGemmThreads = 128 * kWarpGroups;
-constexpr int kRowBytes = 128;            // a stored row, the swizzle's width
-constexpr int kAtomBytes = 8 * kRowBytes; // the rows one swizzle pattern spans
-constexpr int kRowValues = kRowBytes / sizeof(Bits);
-constexpr int kTileK = kRowValues; // k of a stage: a k-contiguous row
-
-// Device code only where wgmma is (sm_90a); elsewhere the kernel traps.
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-constexpr int kLoadAhead = kStages - 2;          // steps loading ahead
-constexpr int kMmaK = 16;                        // k of one wgmma
-constexpr int kGroupRows = kTileM / kWarpGroups; // a warp group's rows of C
-constexpr int kAccumulators = kGroupRows * kTileN / 128; // a thread's
-
-/// A stage's tile of one operand, `Outer` rows of op(A) or columns of
-/// op(B), in the 128-byte swizzled layout.
-template <bool KContiguous, int Outer> struct SwizzledTile {
-  static constexpr bool kKContiguous = KContiguous;
-  static constexpr int kThreads = kGemmThreads;
-  static constexpr int kTileK = ::kTileK, kTileOuter = Outer;
-  /// Rows of the tile or of one of its outer blocks.
-  static constexpr int kRows = KContiguous ? kTileOuter : kTileK;
-  static constexpr int kChunksPerSwizzleRow = kRowBytes / 16;
-  __device__ static int offset(int row, int chunk) {
-    int block = chunk / kChunksPerSwizzleRow,
-        within = chunk % kChunksPerSwizzleRow;
-    return (block * kRows + row) * kRowValues + (within ^ row % 8) * kChunk;
-  }
-};
-/// wgmma's descriptor of the 128-byte swizzled operand that starts at
-/// `start`: leading byte offset `leading` (between outer blocks of 64 in
-/// an outer-contiguous tile; k-contiguous ones take no leading offset, 16
-/// by the PTX ISA's convention), stride byte offset kAtomBytes (between
-/// groups of 8 rows of 128 bytes).
-__device__ inline uint64_t descriptorOf(const Bits *start, uint32_t leading) {
-  uint64_t address = static_cast<uint32_t>(__cvta_generic_to_shared(start));
-  constexpr uint64_t kSwizzle128 = 1;
-  return (address & 0x3FFFF) >> 4 | uint64_t(leading >> 4) << 16 |
-         uint64_t(kAtomBytes >> 4) << 32 | kSwizzle128 << 62;
-}
-
-/// The descriptor of a k-step's slice kk (kMmaK wide) of a stage tile,
-/// from its outer index outer0 (a multiple of 64).
-template <typename Tile>
-__device__ inline uint64_t sliceDescriptor(const Bits *tile, int outer0,
-                                           int kk) {
-  if constexpr (Tile::kKContiguous)
-    // Rows outer0.., k within the 128-byte rows (the swizzle applies to
-    // the address, so a start inside the row stays in its pattern).
-    return descriptorOf(tile + outer0 * kRowValues + kk * kMmaK, 16);
-  else
-    // Block outer0 / 64, k rows kk * 16..; blocks kRows rows apart.
-    return descriptorOf(tile + outer0 / 64 * Tile::kRows * kRowValues +
-                            kk * kMmaK * kRowValues,
-                        Tile::kRows * kRowBytes);
-}
-
-/// d += a b over 64 x 256 x 16, A and B from shared memory; TransposedA:
-/// A is stored m-contiguous, TransposedB: B is stored n-contiguous.
-template <bool TransposedA, bool TransposedB>
-__device__ inline void warpGroupMma(float (&d)[kAccumulators], uint64_t a,
-                                    uint64_t b) {
-  asm volatile(
-      "{\n"
-      ".reg .pred accumulate;\n"
-      "setp.ne.b32 accumulate, 1, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {"
-      "%0, %1, %2, %3, %4, %5, %6, %7, "
-      "%8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, "
-      "%24, %25, %26, %27, %28, %29, %30, %31, "
-      "%32, %33, %34, %35, %36, %37, %38, %39, "
-      "%40, %41, %42, %43, %44, %45, %46, %47, "
-      "%48, %49, %50, %51, %52, %53, %54, %55, "
-      "%56, %57, %58, %59, %60, %61, %62, %63, "
-      "%64, %65, %66, %67, %68, %69, %70, %71, "
-      "%72, %73, %74, %75, %76, %77, %78, %79, "
-      "%80, %81, %82, %83, %84, %85, %86, %87, "
-      "%88, %89, %90, %91, %92, %93, %94, %95, "
-      "%96, %97, %98, %99, %100, %101, %102, %103, "
-      "%104, %105, %106, %107, %108, %109, %110, %111, "
-      "%112, %113, %114, %115, %116, %117, %118, %119, "
-      "%120, %121, %122, %123, %124, %125, %126, %127"
-      "}, %128, %129, accumulate, 1, 1, %130, %131;\n"
-      "}\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]),
-        "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]),
-        "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
-        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
-        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]),
-        "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]),
-        "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),
-        "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]),
-        "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]),
-        "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]),
-        "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]),
-        "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]),
-        "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]),
-        "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]),
-        "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]),
-        "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]),
-        "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]),
-        "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
-        "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]),
-        "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]), "+f"(d[105]),
-        "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]),
-        "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]),
-        "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]),
-        "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]),
-        "+f"(d[126]), "+f"(d[127])
-      : "l"(a), "l"(b), "n"(int(TransposedA)), "n"(int(TransposedB)));
-}
-
-__device__ inline void warpGroupArrive() {
-  asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
-}
-__device__ inline void warpGroupCommit() {
-  asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-}
-/// Waits until at most `Pending` committed wgmma groups are in flight.
-template <int Pending> __device__ inline void warpGroupWait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(Pending) : "memory");
-}
-/// Keeps the compiler from moving accesses of the accumulators across the
-/// asynchronous wgmma (it sees only the asm statements' operands).
-__device__ inline void fenceAccumulators(float (&d)[kAccumulators]) {
-#pragma unroll
-  for (float &value : d)
-    asm volatile("" : "+f"(value)::"memory");
-}
-/// Makes this thread's shared-memory writes visible to wgmma's reads.
-__device__ inline void fenceToAsyncProxy() {
-  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-}
-#endif
-
-constexpr int kStageValues = (kTileM + kTileN) * kTileK; // A's, then B's
-// Stages start 1024-byte aligned (the swizzle pattern's period); the extra
-// bytes let the kernel align them.
+constexpr int kLoadAhead = kStages - 2; // steps loading ahead
+// The extra bytes let the kernel align the stages.
 constexpr size_t kSharedBytes =
     size_t(kStages) * kStageValues * sizeof(Bits) + kAtomBytes;
 
 template <bool TransA, bool TransB>
-__global__ void __launch_bounds__(kGemmThreads, 1)
+__global__ void __launch_bounds__(kMmaThreads, 1)
     warpGroupGemmKernel(GroupedGemm<moert::bf16> p, bool vector, bool pairedC) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  constexpr bool kAContiguous = !TransA; // A is [m][k]
-  constexpr bool kBContiguous = TransB;  // B is [n][k]
-  using TileA = SwizzledTile<kAContiguous, kTileM>;
-  using TileB = SwizzledTile<kBContiguous, kTileN>;
+#ifdef MOERT_WGMMA_DEVICE_CODE
   // Aligned in the shared window, whose addresses the swizzle reads.
   extern __shared__ __align__(16) unsigned char shared[];
   uint32_t base = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
@@ -214,7 +63,8 @@ __global__ void __launch_bounds__(kGemmThreads, 1)
   float acc[kAccumulators] = {};
   int64_t steps = (block.kLimit + kTileK - 1) / kTileK;
   for (int term = 0; term < p.terms; ++term) {
-    StagedOperands<TileA, TileB> operands(p, block, term, vector);
+    StagedOperands<TileOfA<TransA>, TileOfB<TransB>> operands(p, block, term,
+                                                              vector);
     // The first kLoadAhead steps; a group is committed for every stage,
     // empty or not, so that counting groups counts stages.
 #pragma unroll
@@ -230,15 +80,7 @@ __global__ void __launch_bounds__(kGemmThreads, 1)
       // which frees its stage for a refill.
       __syncthreads();
       int stage = static_cast<int>(step % kStages);
-      const Bits *as = tileA(stage), *bs = tileB(stage);
-      fenceAccumulators(acc);
-      warpGroupArrive();
-#pragma unroll
-      for (int kk = 0; kk < kTileK / kMmaK; ++kk)
-        warpGroupMma<TransA, !TransB>(
-            acc, sliceDescriptor<TileA>(as, warpGroup * kGroupRows, kk),
-            sliceDescriptor<TileB>(bs, 0, kk));
-      warpGroupCommit();
+      multiplyStage<TransA, TransB>(acc, tileA(stage), tileB(stage), warpGroup);
       int64_t next = step + kLoadAhead;
       if (next < steps) {
         int refill = static_cast<int>(next % kStages);
@@ -254,16 +96,7 @@ __global__ void __launch_bounds__(kGemmThreads, 1)
     awaitCopies<0>();
     __syncthreads(); // the next term refills every stage
   }
-
-  // A warp's 16 rows of the accumulator are a 16 x 8 fragment for each 8
-  // columns (wgmma's D layout).
-  float *c = outputOf(p, block);
-  int64_t row =
-      block.row0 + warpGroup * kGroupRows + threadIdx.x % 128 / 32 * 16;
-#pragma unroll
-  for (int j = 0; j < kTileN / 8; ++j)
-    storeFragment(c, p.ldc, p.n, block.mLimit, row, block.col0 + 8 * j,
-                  acc + 4 * j, pairedC);
+  storeAccumulators(p, block, warpGroup, acc, pairedC);
 #else
   __trap(); // launched only where warpGroupGemmAvailable (sm_90a code)
 #endif
@@ -273,18 +106,8 @@ template <bool TransA, bool TransB>
 void launch(const GroupedGemm<moert::bf16> &gemm, Access access,
             const char *name) {
   auto kernel = warpGroupGemmKernel<TransA, TransB>;
-  // Once per kernel: over the default 48 KiB of shared memory, with as much
-  // of the SM's L1 as shared memory as the carveout allows.
-  static const size_t bytes = [&] {
-    const char *what = "moert::cuda::groupedGemm";
-    size_t allowed = allowSharedBytes(kernel, kSharedBytes, what);
-    check(cudaFuncSetAttribute(kernel,
-                               cudaFuncAttributePreferredSharedMemoryCarveout,
-                               cudaSharedmemCarveoutMaxShared),
-          what);
-    return allowed;
-  }();
-  kernel<<<gridOf(gemm, kTileM, kTileN), kGemmThreads, bytes, stream()>>>(
+  static const size_t bytes = allowWarpGroupShared(kernel, kSharedBytes);
+  kernel<<<gridOf(gemm, kTileM, kTileN), kMmaThreads, bytes, stream()>>>(
       gemm, access.vector, access.pairedC);
   checkLaunch(name);
 }

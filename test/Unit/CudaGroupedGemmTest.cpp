@@ -1,7 +1,8 @@
 //===- CudaGroupedGemmTest.cpp - the experts' grouped GEMMs ---------------===//
 //
 // groupedGemm (runtime/cuda/GroupedGemm.h) in f32 and in bf16 (each bf16
-// kernel the GPU runs: mma.sync, and wgmma on sm_90) against a
+// kernel the GPU runs: mma.sync, and wgmma on sm_90, its operands staged
+// by cp.async or by TMA) against a
 // double-precision product of the same operands, for every transposition,
 // either counted dimension, two problems and two terms, with row strides
 // that allow 16-byte copies and odd ones that do not. Values past a
@@ -53,10 +54,11 @@ void expectGroupedGemmMatches(
     const GemmCase &c, bool transA, bool transB,
     TensorCoreKernel kernel = TensorCoreKernel::Auto) {
   std::string name =
-      caseName(c, transA, transB) + (std::is_same_v<T, float> ? " f32"
-                                     : kernel == TensorCoreKernel::WarpGroup
-                                         ? " bf16 wgmma"
-                                         : " bf16 mma.sync");
+      caseName(c, transA, transB) +
+      (std::is_same_v<T, float>                   ? " f32"
+       : kernel == TensorCoreKernel::WarpGroup    ? " bf16 wgmma"
+       : kernel == TensorCoreKernel::WarpGroupTma ? " bf16 wgmma.tma"
+                                                  : " bf16 mma.sync");
   auto run = [&](const GroupedGemm<T> &gemm) {
     if constexpr (std::is_same_v<T, float>)
       moert::cuda::groupedGemm(gemm, "grouped GEMM test");
@@ -124,6 +126,15 @@ void expectGroupedGemmMatches(
       gemm.b[p][t] = bGpu[2 * p + t].get();
     }
   }
+  if constexpr (!std::is_same_v<T, float>)
+    if (kernel == TensorCoreKernel::WarpGroupTma) {
+      // TMA reads rows and groups 16 bytes apart (cudaMalloc's addresses
+      // are); the others take the cp.async kernel, and these cases must
+      // test both.
+      bool aligned = gemm.lda % 8 == 0 && gemm.ldb % 8 == 0 &&
+                     gemm.strideA % 8 == 0 && gemm.strideB % 8 == 0;
+      EXPECT_EQ(moert::cuda::warpGroupTmaReads(gemm), aligned) << name;
+    }
   run(gemm);
 
   for (int p = 0; p < 2; ++p) {
@@ -193,8 +204,10 @@ const std::vector<GemmCase> kCases = {
 
 TEST_F(CudaGroupedGemmTest, MatchesTheProductInF32AndBf16) {
   std::vector<TensorCoreKernel> bf16Kernels = {TensorCoreKernel::MmaSync};
-  if (moert::cuda::warpGroupGemmAvailable())
+  if (moert::cuda::warpGroupGemmAvailable()) {
     bf16Kernels.push_back(TensorCoreKernel::WarpGroup);
+    bf16Kernels.push_back(TensorCoreKernel::WarpGroupTma);
+  }
   for (const GemmCase &c : kCases)
     for (bool transA : {false, true})
       for (bool transB : {false, true}) {
@@ -216,6 +229,23 @@ TEST_F(CudaGroupedGemmTest, RefusesTheWarpGroupKernelWhereItIsNotAvailable) {
   EXPECT_TRUE(test::contains(error, "needs an sm_90 GPU")) << error;
 }
 
+// MOE_CUDA_GROUPED_GEMM=wgmma.tma picks the TMA kernel where wgmma runs,
+// and says why not elsewhere.
+TEST_F(CudaGroupedGemmTest, TheVariablePicksTheTmaKernelWhereWgmmaRuns) {
+  ASSERT_EQ(setenv("MOE_CUDA_GROUPED_GEMM", "wgmma.tma", 1), 0);
+  std::string error;
+  TensorCoreKernel kernel = TensorCoreKernel::Auto;
+  error = errorOf([&] { kernel = moert::cuda::autoTensorCoreKernel(); });
+  unsetenv("MOE_CUDA_GROUPED_GEMM");
+  if (moert::cuda::warpGroupGemmAvailable())
+    EXPECT_EQ(kernel, TensorCoreKernel::WarpGroupTma) << error;
+  else
+    EXPECT_TRUE(test::contains(
+        error, "MOE_CUDA_GROUPED_GEMM=wgmma.tma: the wgmma grouped GEMM "
+               "needs an sm_90 GPU"))
+        << error;
+}
+
 // MOE_CUDA_GROUPED_GEMM=mma.sync keeps the mma.sync kernel (no GPU
 // needed to decide), and a value it does not know is an error naming it.
 TEST(TensorCoreKernelChoiceTest, TheVariableKeepsMmaSyncAndNamesABadValue) {
@@ -224,7 +254,7 @@ TEST(TensorCoreKernelChoiceTest, TheVariableKeepsMmaSyncAndNamesABadValue) {
   ASSERT_EQ(setenv("MOE_CUDA_GROUPED_GEMM", "wgmma", 1), 0);
   std::string error = errorOf([] { moert::cuda::autoTensorCoreKernel(); });
   EXPECT_TRUE(test::contains(error, "MOE_CUDA_GROUPED_GEMM=wgmma: expected "
-                                    "mma.sync or auto"))
+                                    "auto, mma.sync or wgmma.tma"))
       << error;
   unsetenv("MOE_CUDA_GROUPED_GEMM");
 }
