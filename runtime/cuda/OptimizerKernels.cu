@@ -86,11 +86,30 @@ __global__ void addInt64Kernel(const int64_t *a, const int64_t *b,
     y[i] = a[i] + b[i];
 }
 
-/// The CPU's element loop (OptimizerKernels.cpp). Each element's inputs are
-/// read before its outputs are written, so the outputs may alias them.
+/// One element of the CPU's element loop (OptimizerKernels.cpp). Its
+/// inputs are read (passed by value) before its outputs are written, so
+/// the outputs may alias them.
+struct AdamWUpdate {
+  moert::rows::AdamWScalars s;
+  __device__ void operator()(float param, float grad, float expAvg,
+                             float expAvgSq, float &newParam, float &newExpAvg,
+                             float &newExpAvgSq) const {
+    float g = s.scale * grad;
+    float m = s.beta1 * expAvg + (1.0f - s.beta1) * g;
+    float v = s.beta2 * expAvgSq + (1.0f - s.beta2) * g * g;
+    newParam = param * s.decay -
+               s.stepSize * m / (sqrtf(v) / s.rootCorrection2 + s.eps);
+    newExpAvg = m;
+    newExpAvgSq = v;
+  }
+};
+
+/// AdamW is memory-bound (seven arrays): where every array allows it, a
+/// thread updates four elements through 16-byte accesses; the rest, one
+/// at a time.
 __global__ void adamwKernel(const float *param, const float *grad,
                             const float *expAvg, const float *expAvgSq,
-                            int64_t count, const float *lr,
+                            int64_t count, bool quads, const float *lr,
                             const float *gradNorm, const int64_t *step,
                             AdamWConfig config, float *newParam,
                             float *newExpAvg, float *newExpAvgSq) {
@@ -100,15 +119,29 @@ __global__ void adamwKernel(const float *param, const float *grad,
   if (threadIdx.x == 0)
     shared = moert::rows::adamwScalars(config, *lr, *gradNorm, *step);
   __syncthreads();
-  moert::rows::AdamWScalars s = shared;
-  for (int64_t i : gridStride(count)) {
-    float g = s.scale * grad[i];
-    float m = s.beta1 * expAvg[i] + (1.0f - s.beta1) * g;
-    float v = s.beta2 * expAvgSq[i] + (1.0f - s.beta2) * g * g;
-    newParam[i] = param[i] * s.decay -
-                  s.stepSize * m / (sqrtf(v) / s.rootCorrection2 + s.eps);
-    newExpAvg[i] = m;
-    newExpAvgSq[i] = v;
+  AdamWUpdate update{shared};
+  int64_t first = 0;
+  if (quads) {
+    first = count / 4 * 4;
+    for (int64_t i : gridStride(count / 4)) {
+      float4 p = reinterpret_cast<const float4 *>(param)[i];
+      float4 g = reinterpret_cast<const float4 *>(grad)[i];
+      float4 m = reinterpret_cast<const float4 *>(expAvg)[i];
+      float4 v = reinterpret_cast<const float4 *>(expAvgSq)[i];
+      float4 newP, newM, newV;
+      update(p.x, g.x, m.x, v.x, newP.x, newM.x, newV.x);
+      update(p.y, g.y, m.y, v.y, newP.y, newM.y, newV.y);
+      update(p.z, g.z, m.z, v.z, newP.z, newM.z, newV.z);
+      update(p.w, g.w, m.w, v.w, newP.w, newM.w, newV.w);
+      reinterpret_cast<float4 *>(newParam)[i] = newP;
+      reinterpret_cast<float4 *>(newExpAvg)[i] = newM;
+      reinterpret_cast<float4 *>(newExpAvgSq)[i] = newV;
+    }
+  }
+  for (int64_t i : gridStride(count - first)) {
+    int64_t j = first + i;
+    update(param[j], grad[j], expAvg[j], expAvgSq[j], newParam[j], newExpAvg[j],
+           newExpAvgSq[j]);
   }
 }
 
@@ -156,8 +189,11 @@ void moert::cuda::adamw(const float *param, const float *grad,
                         int64_t count, const float *lr, const float *gradNorm,
                         const int64_t *step, const AdamWConfig &config,
                         float *newParam, float *newExpAvg, float *newExpAvgSq) {
-  adamwKernel<<<blocksFor(count), kThreads, 0, stream()>>>(
-      param, grad, expAvg, expAvgSq, count, lr, gradNorm, step, config,
+  bool quads = aligned16(param) && aligned16(grad) && aligned16(expAvg) &&
+               aligned16(expAvgSq) && aligned16(newParam) &&
+               aligned16(newExpAvg) && aligned16(newExpAvgSq);
+  adamwKernel<<<blocksFor(quads ? count / 4 : count), kThreads, 0, stream()>>>(
+      param, grad, expAvg, expAvgSq, count, quads, lr, gradNorm, step, config,
       newParam, newExpAvg, newExpAvgSq);
   checkLaunch("moert::cuda::adamw");
 }

@@ -64,21 +64,36 @@ TEST_F(CudaBf16KernelsTest, ConvertMatchesTheCpuBitForBit) {
   int64_t count = static_cast<int64_t>(values.size());
   Halves narrow(values.size());
   cpu::convert(values.data(), count, narrow.data());
-  DeviceBuffer<float> valuesGpu(values);
-  DeviceBuffer<bf16> narrowGpu(count);
-  gpu::convert(valuesGpu.get(), count, narrowGpu.get());
-  expectExact(bitsOf(narrowGpu.download()), bitsOf(narrow), "to bf16");
-
   Floats wide = output(count);
   cpu::convert(narrow.data(), count, wide.data());
-  DeviceBuffer<float> wideGpu(count);
-  gpu::convert(narrowGpu.get(), count, wideGpu.get());
-  std::vector<uint32_t> expected, actual;
-  for (float value : wide)
-    expected.push_back(bitsOf(value));
-  for (float value : wideGpu.download())
-    actual.push_back(bitsOf(value));
-  expectExact(actual, expected, "to f32");
+  DeviceBuffer<float> valuesGpu(values);
+  // Both ways of the kernels: four values a thread where the arrays are
+  // aligned for it (whole, and with a tail of 1 to 3), and one at a time
+  // where they start off the alignment.
+  for (int64_t offset : {0, 1})
+    for (int64_t tail : {0, 1, 3}) {
+      int64_t length = count - offset - tail;
+      std::string name = "from " + std::to_string(offset) + ", " +
+                         std::to_string(length) + " values";
+      DeviceBuffer<bf16> narrowGpu(count);
+      gpu::convert(valuesGpu.get() + offset, length, narrowGpu.get() + offset);
+      Halves narrowFromGpu = narrowGpu.download();
+      expectExact(bitsOf(Halves(narrowFromGpu.begin() + offset,
+                                narrowFromGpu.begin() + offset + length)),
+                  bitsOf(Halves(narrow.begin() + offset,
+                                narrow.begin() + offset + length)),
+                  "to bf16 " + name);
+
+      DeviceBuffer<float> wideGpu(count);
+      gpu::convert(narrowGpu.get() + offset, length, wideGpu.get() + offset);
+      Floats wideFromGpu = wideGpu.download();
+      std::vector<uint32_t> expected, actual;
+      for (int64_t i = offset; i < offset + length; ++i) {
+        expected.push_back(bitsOf(wide[i]));
+        actual.push_back(bitsOf(wideFromGpu[i]));
+      }
+      expectExact(actual, expected, "to f32 " + name);
+    }
 }
 
 TEST_F(CudaBf16KernelsTest, AttentionAndGradMatchCpu) {

@@ -650,6 +650,27 @@ TEST_F(CudaOptimizerKernelsTest, AdamWMatchesCpuAndMayAlias) {
                            "in-place adamw expAvg " + name);
         expectBitwiseEqual(avgSqGpu.download(), outAvgSq,
                            "in-place adamw expAvgSq " + name);
+
+        // Arrays that start off the 16-byte alignment: one element a thread
+        // (above, four where the arrays allow), the same update bit for bit.
+        if (count > 1) {
+          DeviceBuffer<float> shiftedParam(param), shiftedGrad(grad),
+              shiftedAvg(expAvg), shiftedAvgSq(expAvgSq);
+          gpu::adamw(shiftedParam.get() + 1, shiftedGrad.get() + 1,
+                     shiftedAvg.get() + 1, shiftedAvgSq.get() + 1, count - 1,
+                     lrGpu.get(), normGpu.get(), stepGpu.get(), config,
+                     shiftedParam.get() + 1, shiftedAvg.get() + 1,
+                     shiftedAvgSq.get() + 1);
+          auto tail = [](const Floats &values) {
+            return Floats(values.begin() + 1, values.end());
+          };
+          expectBitwiseEqual(tail(shiftedParam.download()), tail(outParam),
+                             "unaligned adamw param " + name);
+          expectBitwiseEqual(tail(shiftedAvg.download()), tail(outAvg),
+                             "unaligned adamw expAvg " + name);
+          expectBitwiseEqual(tail(shiftedAvgSq.download()), tail(outAvgSq),
+                             "unaligned adamw expAvgSq " + name);
+        }
       }
 }
 
