@@ -29,6 +29,8 @@
 # precision with --profile and writes the per-kernel profile of 3 steps to
 # OUT_DIR/profile-PRECISION.txt (a profiled step runs eagerly and waits for
 # each kernel: its times are for finding where a step goes, not for MFU).
+# On an sm_90 GPU the bf16 binary runs a second time with the experts' GEMMs
+# on the wgmma kernel fed by TMA (MOE_CUDA_GROUPED_GEMM=wgmma.tma).
 # Writes OUT_DIR/gpu-train.md and prints it.
 # Compiling and running can happen on two machines (scripts/gpu-check.sh
 # --prepare and --run): COMPILE_ONLY=1 only compiles the binaries into
@@ -178,6 +180,13 @@ wants_torch() {
     [[ " ${TORCH_PRECISIONS:-${PRECISIONS:-bf16 f32}} " == *" $1 "* ]]
 }
 
+# On an sm_90 GPU (H100, H200) the bf16 steps run again with the experts'
+# GEMMs on the wgmma kernel fed by TMA (MOE_CUDA_GROUPED_GEMM=wgmma.tma),
+# which is not the default until it has been measured.
+hopper=0
+[ "$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null |
+  head -1)" = 9.0 ] && hopper=1
+
 # A precision at a time, in PRECISIONS' order: the compiled runs, then
 # (after the first precision's) the grouped GEMM, then PyTorch's of the
 # same precision. Where the time limit cuts the benchmark short, it cuts
@@ -208,6 +217,15 @@ for precision in ${PRECISIONS:-bf16 f32}; do
     runs[last]=$(pytorch --steps 10 "${autocast[@]}")
     summarize
     runs[last+1]=$(pytorch --steps 15 --compile "${autocast[@]}")
+    summarize
+  fi
+  if [ "$precision" = bf16 ] && [ "$hopper" = 1 ]; then
+    rm -f "$out/metrics-bf16-tma.jsonl"
+    # The binary that ran above, not compiled again.
+    MOE_CUDA_GROUPED_GEMM=wgmma.tma COMPILED=${COMPILED:-$out} \
+      run_compiled bf16 "" "$steps" "$out/train-bf16-tma.log" \
+      --metrics "$out/metrics-bf16-tma.jsonl"
+    runs+=(bf16:wgmma.tma "$out/metrics-bf16-tma.jsonl" skipped skipped)
     summarize
   fi
 done

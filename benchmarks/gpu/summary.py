@@ -2,12 +2,16 @@
 """Prints benchmarks/gpu-train.sh's summary (Markdown).
 
 usage: summary.py CONFIG.json GROUPED_GEMM.txt GPU_NAME
-                  [PRECISION METRICS.jsonl EAGER COMPILED]...
+                  [PRECISION[:GROUPED_GEMM_KERNEL] METRICS.jsonl EAGER
+                   COMPILED]...
 
-METRICS.jsonl is a compiled run's --metrics; EAGER and COMPILED are
-PyTorch's median step in ms, or a word that says why there is none.
+METRICS.jsonl is a compiled run's --metrics (with the experts' GEMMs on
+MOE_CUDA_GROUPED_GEMM=GROUPED_GEMM_KERNEL where one is named); EAGER and
+COMPILED are PyTorch's median step in ms, or a word that says why there is
+none.
 """
 import json
+import os
 import statistics
 import sys
 
@@ -32,7 +36,9 @@ print("model: %s, %d tokens per step, %.1f TFLOP per step" %
       (config, tokens, step_flops / 1e12))
 for i in range(0, len(runs), 4):
     precision, metrics, eager, compiled = runs[i:i + 4]
-    print("\n## %s\n" % precision)
+    precision, _, kernel = precision.partition(":")
+    print("\n## %s%s\n" % (precision, ", experts' GEMMs on " + kernel
+                            if kernel else ""))
     lines = []
     try:
         for text in open(metrics):
@@ -45,7 +51,9 @@ for i in range(0, len(runs), 4):
     # The first call runs eagerly, the second captures the graph.
     times = [l["step_seconds"] for l in lines if "step_seconds" in l][2:]
     if not times:
-        print("compiled (CUDA target): failed (see train-%s.log)" % precision)
+        print("compiled (CUDA target): failed (see %s)" %
+              os.path.basename(metrics).replace("metrics-", "train-")
+              .replace(".jsonl", ".log"))
         continue
     step = statistics.median(times)
     rate = step_flops / step / 1e12
