@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Nsight Compute's hardware counters for the kernels that take most of the
 # GPU benchmark's bf16 step (the per-kernel profile of gpu-train.sh): the
-# experts' grouped GEMM and attention's forward and backward, over the
+# experts' grouped GEMM (whichever kernel runs it: MOE_CUDA_GROUPED_GEMM
+# picks one) and attention's forward and backward, over the
 # first step of benchmarks/gpu/moe-2b.json cut to one layer and 4 sequences
 # (ncu replays each kernel it reads, saving and restoring the memory the
 # kernel may write: the whole model would take minutes). The sections say
@@ -56,7 +57,7 @@ ncu=${NCU:-$(command -v ncu || echo /usr/local/cuda/bin/ncu)}
 tokens=$(mktemp)
 trap 'rm -f "$tokens"' EXIT
 python3 benchmarks/gpu/random-tokens.py 32000 400000 "$tokens"
-kernels='warpGroupGemmKernel|tensorCoreGemmKernel|groupedGemmKernel'
+kernels='warpGroupGemmKernel|tmaGemmKernel|tensorCoreGemmKernel|groupedGemmKernel'
 kernels+='|forwardKernel|keyValueGradKernel|queryGradKernel'
 code=0
 timeout -k 10 "${TIME_LIMIT:-0}" "$ncu" --clock-control none \
