@@ -6,8 +6,8 @@
 // count are never read (they may hold garbage). f32 operands run exact f32
 // FMAs on CUDA cores, no TF32 (GroupedGemm.cu); bf16 operands run on
 // tensor cores with f32 accumulation: wgmma on sm_90 (WarpGroupGemm.cu, or
-// WarpGroupTmaGemm.cu), mma.sync elsewhere (TensorCoreGemm.cu). C is f32 either
-// way. Internal to moert_cuda.
+// WarpGroupTmaGemm.cu), mma.sync elsewhere (TensorCoreGemm.cu). C is f32
+// either way. Internal to moert_cuda.
 //
 //===----------------------------------------------------------------------===//
 

@@ -1,11 +1,12 @@
 //===- TensorCoreTiles.cuh - the bf16 grouped GEMMs' tiles ------*- C++ -*-===//
 //
-// What the two kernels of the bf16 grouped GEMM share: mma.sync on every
-// GPU from sm_80 (TensorCoreGemm.cu) and wgmma on sm_90a (WarpGroupGemm.cu).
-// Both stage k-steps of operand tiles in shared memory by cp.async, each
-// kernel in the layout its instructions read (a Tile policy says where a
-// 16-byte chunk goes), and both hold C in the same 16 x 8 fragments
-// (TensorCore.cuh's C layout). Internal to moert_cuda.
+// What the kernels of the bf16 grouped GEMM share: mma.sync on every GPU
+// from sm_80 (TensorCoreGemm.cu) and wgmma on sm_90a (WarpGroupGemm.cu, and
+// WarpGroupTmaGemm.cu, whose stages TMA loads). The first two stage k-steps
+// of operand tiles in shared memory by cp.async, each kernel in the layout
+// its instructions read (a Tile policy says where a 16-byte chunk goes),
+// and all hold C in the same 16 x 8 fragments (TensorCore.cuh's C layout).
+// Internal to moert_cuda.
 //
 //===----------------------------------------------------------------------===//
 
@@ -172,8 +173,7 @@ void launchWarpGroupGemm(const GroupedGemm<moert::bf16> &gemm, Access access,
                          const char *name);
 /// Launches `gemm` (non-empty) on wgmma with TMA's copies and returns
 /// true, or returns false where TMA cannot read its operands
-/// (warpGroupTmaReads);
-/// only where warpGroupGemmAvailable.
+/// (warpGroupTmaReads); only where warpGroupGemmAvailable.
 bool launchWarpGroupTmaGemm(const GroupedGemm<moert::bf16> &gemm, Access access,
                             const char *name);
 
