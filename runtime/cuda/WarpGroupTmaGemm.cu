@@ -211,10 +211,19 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   __syncthreads();
 
-  // Every term's k-steps, one sequence through the ring of stages.
+  // Every term's k-steps go through the ring of stages in turn; a stage's
+  // barriers complete a phase each time round (counters, not divisions,
+  // in the loops: the integer pipe is what held the cp.async kernel back).
   int64_t steps = (block.kLimit + kTileK - 1) / kTileK;
-  int64_t sequence = steps * p.terms;
   int warpGroup = threadIdx.x / 128;
+  int stage = 0;
+  uint32_t phase = 0;
+  auto advance = [&] {
+    if (++stage == kStages) {
+      stage = 0;
+      phase ^= 1;
+    }
+  };
   if (warpGroup == kWarpGroups) {
     asm volatile(
         "setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(kProducerRegisters));
@@ -223,44 +232,44 @@ __global__ void __launch_bounds__(kThreads, 1)
     int boxesA = boxesOf<TileA>(block.row0, block.mLimit),
         boxesB = boxesOf<TileB>(block.col0, p.n);
     uint32_t stageBytes = (boxesA + boxesB) * kBoxValues * sizeof(Bits);
-    for (int64_t index = 0; index < sequence; ++index) {
-      int stage = static_cast<int>(index % kStages);
-      // The first round finds every stage empty (the phase before the
-      // first counts as complete).
-      waitFor(&empty[stage], (index / kStages & 1) ^ 1);
-      int term = static_cast<int>(index / steps);
-      int64_t step = index % steps;
-      arriveExpecting(&full[stage], stageBytes);
-      loadTile<TileA>(tileA(stage), maps.a[block.problem][term], block.row0,
-                      boxesA, step, block.group, &full[stage]);
-      loadTile<TileB>(tileB(stage), maps.b[block.problem][term], block.col0,
-                      boxesB, step, block.group, &full[stage]);
-    }
+    for (int term = 0; term < p.terms; ++term)
+      for (int64_t step = 0; step < steps; ++step, advance()) {
+        // The first round finds every stage empty (the phase before the
+        // first counts as complete).
+        waitFor(&empty[stage], phase ^ 1);
+        arriveExpecting(&full[stage], stageBytes);
+        loadTile<TileA>(tileA(stage), maps.a[block.problem][term], block.row0,
+                        boxesA, step, block.group, &full[stage]);
+        loadTile<TileB>(tileB(stage), maps.b[block.problem][term], block.col0,
+                        boxesB, step, block.group, &full[stage]);
+      }
     return;
   }
 
   asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(kMmaRegisters));
   float acc[kAccumulators] = {};
-  for (int64_t index = 0; index < sequence; ++index) {
-    int stage = static_cast<int>(index % kStages);
-    waitFor(&full[stage], index / kStages & 1);
-    __syncwarp(); // wgmma and bar.sync want the warp converged
-    int64_t kEnd = block.kLimit - index % steps * kTileK;
-    if (kEnd < kTileK) {
-      // Past a counted k: zero, for wgmma to read through the async proxy
-      // once both warp groups have.
-      zeroFromK<TileA>(tileA(stage), int(kEnd), threadIdx.x);
-      zeroFromK<TileB>(tileB(stage), int(kEnd), threadIdx.x);
-      fenceToAsyncProxy();
-      asm volatile("bar.sync 1, %0;" ::"n"(kMmaThreads) : "memory");
+  int previous = -1; // the stage that the last step multiplied
+  for (int term = 0; term < p.terms; ++term)
+    for (int64_t step = 0; step < steps; ++step, advance()) {
+      waitFor(&full[stage], phase);
+      __syncwarp(); // wgmma and bar.sync want the warp converged
+      int64_t kEnd = block.kLimit - step * kTileK;
+      if (kEnd < kTileK) {
+        // Past a counted k: zero, for wgmma to read through the async
+        // proxy once both warp groups have.
+        zeroFromK<TileA>(tileA(stage), int(kEnd), threadIdx.x);
+        zeroFromK<TileB>(tileB(stage), int(kEnd), threadIdx.x);
+        fenceToAsyncProxy();
+        asm volatile("bar.sync 1, %0;" ::"n"(kMmaThreads) : "memory");
+      }
+      multiplyStage<TransA, TransB>(acc, tileA(stage), tileB(stage), warpGroup);
+      // The previous step's wgmma is done: hand its stage back.
+      warpGroupWait<1>();
+      fenceAccumulators(acc);
+      if (previous >= 0 && threadIdx.x % 128 == 0)
+        arrive(&empty[previous]);
+      previous = stage;
     }
-    multiplyStage<TransA, TransB>(acc, tileA(stage), tileB(stage), warpGroup);
-    // The previous stage's wgmma is done: hand it back.
-    warpGroupWait<1>();
-    fenceAccumulators(acc);
-    if (index > 0 && threadIdx.x % 128 == 0)
-      arrive(&empty[(index - 1) % kStages]);
-  }
   warpGroupWait<0>();
   fenceAccumulators(acc);
   storeAccumulators(p, block, warpGroup, acc, pairedC);
