@@ -1,6 +1,7 @@
 //===- MoeDialect.cpp - the moe dialect -----------------------------------===//
 
 #include "moe/MoeDialect.h"
+#include "VerifierUtils.h"
 #include "moert/Json.h"
 #include "moert/StateNames.h"
 
@@ -160,10 +161,17 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
     if (!parameter)
       return op->emitError() << "'" << name << "': no parameter global " << of;
     auto whole = dyn_cast<RankedTensorType>(parameter.getType());
+    std::optional<int64_t> wholeCount =
+        whole ? detail::staticElementCount(whole.getShape()) : std::nullopt;
+    std::optional<int64_t> partCount =
+        detail::staticElementCount(type.getShape());
+    if (whole && (!wholeCount || !partCount))
+      return op->emitError()
+             << "'" << name << "': " << type << " or " << of << "'s " << whole
+             << " has more elements than an int64 holds";
     if (!whole || !whole.hasStaticShape() || !type.hasStaticShape() ||
-        whole.getElementType() != type.getElementType() ||
-        type.getNumElements() == 0 ||
-        whole.getNumElements() % type.getNumElements() != 0 ||
+        whole.getElementType() != type.getElementType() || *partCount == 0 ||
+        *wholeCount % *partCount != 0 ||
         parameter->hasAttr(kShardedAttrName) != op->hasAttr(kShardedAttrName))
       return op->emitError()
              << "'" << name << "': " << type << " is no equal part of " << of
@@ -379,6 +387,35 @@ int64_t mlir::moe::byteSize(Type tensorType) {
   auto tensor = cast<RankedTensorType>(tensorType);
   return tensor.getNumElements() *
          std::max<int64_t>(1, tensor.getElementTypeBitWidth() / 8);
+}
+
+LogicalResult mlir::moe::verifyTensorSizes(Operation *root) {
+  auto tooLarge = [](Type type) {
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    if (!tensor || !tensor.hasStaticShape())
+      return false;
+    std::optional<int64_t> elements =
+        detail::staticElementCount(tensor.getShape());
+    int64_t width = std::max<int64_t>(1, tensor.getElementTypeBitWidth() / 8);
+    return !elements || *elements > kMaxTensorBytes / width;
+  };
+  WalkResult walk = root->walk([&](Operation *op) {
+    SmallVector<Type> types(op->getResultTypes());
+    if (auto global = dyn_cast<ml_program::GlobalOp>(op))
+      types.push_back(global.getType());
+    for (Region &region : op->getRegions())
+      for (Block &block : region)
+        llvm::append_range(types, block.getArgumentTypes());
+    for (Type type : types)
+      if (tooLarge(type)) {
+        op->emitError() << type
+                        << " holds more than 2^48 bytes (256 TiB), the most "
+                           "a tensor may";
+        return WalkResult::interrupt();
+      }
+    return WalkResult::advance();
+  });
+  return failure(walk.wasInterrupted());
 }
 
 SmallVector<int16_t> mlir::moe::batchGridAxes(ArrayRef<int64_t> gridShape) {

@@ -171,6 +171,14 @@ void copyLayer(Operation *from, Operation *to);
 
 /// The bytes of a static tensor type (at least one per element).
 int64_t byteSize(Type tensorType);
+/// The most bytes a static tensor may hold, 2^48 (256 TiB): far past any
+/// model's tensors, and far enough below int64's limit that byteSize and
+/// the planner's sums of it cannot wrap.
+constexpr int64_t kMaxTensorBytes = int64_t(1) << 48;
+/// Checks every static tensor type under `root` (results, block arguments,
+/// ml_program.globals) holds at most kMaxTensorBytes; emits an error at the
+/// first that does not.
+LogicalResult verifyTensorSizes(Operation *root);
 
 /// Rows per expert buffer: ceil(capacityFactor * tokens * topK / numExperts).
 /// The product is rounded first so that, e.g., 1.1 * 100 gives 110, not 111.

@@ -28,20 +28,25 @@ ArrayRef<int64_t> shapeOf(Value value) {
   return cast<RankedTensorType>(value.getType()).getShape();
 }
 
+std::optional<int64_t> staticElementCount(ArrayRef<int64_t> shape) {
+  int64_t elements = 1;
+  for (int64_t size : shape)
+    if (!ShapedType::isDynamic(size) &&
+        llvm::MulOverflow(elements, size, elements))
+      return std::nullopt;
+  return elements;
+}
+
 LogicalResult expectRank(Operation *op, StringRef name, Value value,
                          int64_t rank, StringRef layout) {
   int64_t actual = shapeOf(value).size();
   if (actual != rank)
     return op->emitOpError() << "'" << name << "' must have rank " << rank
                              << " (" << layout << "), got rank " << actual;
-  // Verifiers multiply a tensor's dimensions: their product must not wrap.
-  int64_t elements = 1;
-  for (int64_t size : shapeOf(value))
-    if (!ShapedType::isDynamic(size) &&
-        llvm::MulOverflow(elements, size, elements))
-      return op->emitOpError()
-             << "'" << name << "' of shape " << formatShape(shapeOf(value))
-             << " has more elements than an int64 holds";
+  if (!staticElementCount(shapeOf(value)))
+    return op->emitOpError()
+           << "'" << name << "' of shape " << formatShape(shapeOf(value))
+           << " has more elements than an int64 holds";
   return success();
 }
 

@@ -11,10 +11,15 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Operation.h"
 
+#include <optional>
+
 namespace mlir::moe::detail {
 
 std::string formatShape(ArrayRef<int64_t> shape);
 ArrayRef<int64_t> shapeOf(Value value);
+/// The product of `shape`'s static sizes, or nullopt where int64 cannot
+/// hold it (verifiers multiply sizes: a product must not wrap).
+std::optional<int64_t> staticElementCount(ArrayRef<int64_t> shape);
 
 /// Checks `value` has `rank` dimensions (`layout` names them in the
 /// message) and a number of elements that int64 holds.

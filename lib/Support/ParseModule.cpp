@@ -1,6 +1,7 @@
 //===- ParseModule.cpp - parsing and verifying a tool's module ------------===//
 
 #include "moe/Support/ParseModule.h"
+#include "moe/MoeDialect.h"
 
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/IR/Verifier.h"
@@ -73,7 +74,7 @@ mlir::moe::parseAndVerifyModule(llvm::SourceMgr &sourceMgr,
   ParserConfig config(context, /*verifyAfterParse=*/false);
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, config);
   if (!module || failed(rejectShardVerifierCrashes(*module)) ||
-      failed(verify(*module)))
+      failed(verify(*module)) || failed(verifyTensorSizes(*module)))
     return nullptr;
   return module;
 }

@@ -1,11 +1,13 @@
 //===- IrFuzzer.cpp - the IR parser and the moe dialect's verifiers -------===//
 //
 // Any text either parses and verifies, or is rejected with diagnostics; no
-// verifier may crash on a malformed op.
+// verifier (nor the tools' check of tensor sizes) may crash on a malformed
+// op.
 //
 //===----------------------------------------------------------------------===//
 
 #include "moe/InitAllDialects.h"
+#include "moe/MoeDialect.h"
 #include "moe/Support/ParseModule.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -36,8 +38,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!module)
     return 0;
   // As the tools: ops that MLIR 22's shard verifiers crash on are rejected
-  // first.
-  if (succeeded(mlir::moe::rejectShardVerifierCrashes(*module)))
-    (void)mlir::verify(*module);
+  // first, and tensors too large to plan last.
+  if (succeeded(mlir::moe::rejectShardVerifierCrashes(*module)) &&
+      succeeded(mlir::verify(*module)))
+    (void)mlir::moe::verifyTensorSizes(*module);
   return 0;
 }

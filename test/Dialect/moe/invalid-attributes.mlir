@@ -253,6 +253,13 @@ ml_program.global private mutable @w.exp_avg(dense<0.0> : tensor<4xf32>) : tenso
 
 // -----
 
+// A parameter whose element count wraps int64 is no parameter to divide.
+ml_program.global private mutable @w : tensor<4611686018427387904x4xf32> {moe.trainable}
+// expected-error @+1 {{'moe.optimizer_part': 'tensor<4xf32>' or @w's 'tensor<4611686018427387904x4xf32>' has more elements than an int64 holds}}
+ml_program.global private mutable @w.exp_avg(dense<0.0> : tensor<4xf32>) : tensor<4xf32> {moe.optimizer_part = @w}
+
+// -----
+
 // A part of a parameter the module lacks.
 // expected-error @+1 {{'moe.optimizer_part': no parameter global @w}}
 ml_program.global private mutable @w.exp_avg(dense<0.0> : tensor<4xf32>) : tensor<4xf32> {moe.optimizer_part = @w}
