@@ -213,8 +213,6 @@ struct PlanMemoryPass : moe::impl::PlanMemoryBase<PlanMemoryPass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (failed(verifyTensorSizes(module)))
-      return signalPassFailure();
     int64_t parameterBytes = 0, stateBytes = 0;
     for (auto global : module.getOps<ml_program::GlobalOp>())
       (global->hasAttr(kTrainableAttrName) ? parameterBytes : stateBytes) +=

@@ -50,14 +50,16 @@ namespace {
 /// MLIR 22's shard verifiers crash on some malformed ops
 /// (moe/Support/ParseModule.h), and MlirOptMain verifies what it parses:
 /// moe-opt parses without verifying, and this pass, first in every
-/// pipeline, refuses those ops and then verifies.
+/// pipeline, refuses those ops, verifies, and refuses tensors too large to
+/// plan, as the other tools do when they parse.
 struct VerifyInput
     : mlir::PassWrapper<VerifyInput, mlir::OperationPass<mlir::ModuleOp>> {
   MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(VerifyInput)
   llvm::StringRef getArgument() const override { return "moe-verify-input"; }
   void runOnOperation() override {
     if (failed(mlir::moe::rejectShardVerifierCrashes(getOperation())) ||
-        failed(mlir::verify(getOperation())))
+        failed(mlir::verify(getOperation())) ||
+        failed(mlir::moe::verifyTensorSizes(getOperation())))
       return signalPassFailure();
     // Unchanged IR: the pass manager need not verify it again.
     markAllAnalysesPreserved();
