@@ -30,54 +30,66 @@ __device__ inline float highOf(uint32_t pair) {
   return moert::toFloat(bf16{uint16_t(pair >> 16)});
 }
 
-__global__ void narrowKernel(const float *x, int64_t count, bool quads,
-                             bf16 *y) {
+/// f32 to bf16: a value, and a quad (a float4 to 4 bf16 in a uint2).
+struct Narrow {
+  using From = float;
+  using To = bf16;
+  using FromQuad = float4;
+  using ToQuad = uint2;
+  __device__ static To one(From x) { return moert::toBf16(x); }
+  __device__ static ToQuad quad(FromQuad v) {
+    return make_uint2(packPair(v.x, v.y), packPair(v.z, v.w));
+  }
+};
+/// bf16 to f32, likewise.
+struct Widen {
+  using From = bf16;
+  using To = float;
+  using FromQuad = uint2;
+  using ToQuad = float4;
+  __device__ static To one(From x) { return moert::toFloat(x); }
+  __device__ static ToQuad quad(FromQuad v) {
+    return make_float4(lowOf(v.x), highOf(v.x), lowOf(v.y), highOf(v.y));
+  }
+};
+
+template <typename Conversion>
+__global__ void convertKernel(const typename Conversion::From *x, int64_t count,
+                              bool quads, typename Conversion::To *y) {
+  using FromQuad = typename Conversion::FromQuad;
+  using ToQuad = typename Conversion::ToQuad;
   int64_t first = 0;
   if (quads) {
     first = count / 4 * 4;
-    for (int64_t i : gridStride(count / 4)) {
-      float4 v = reinterpret_cast<const float4 *>(x)[i];
-      reinterpret_cast<uint2 *>(y)[i] =
-          make_uint2(packPair(v.x, v.y), packPair(v.z, v.w));
-    }
+    for (int64_t i : gridStride(count / 4))
+      reinterpret_cast<ToQuad *>(y)[i] =
+          Conversion::quad(reinterpret_cast<const FromQuad *>(x)[i]);
   }
   for (int64_t i : gridStride(count - first))
-    y[first + i] = moert::toBf16(x[first + i]);
+    y[first + i] = Conversion::one(x[first + i]);
 }
 
-__global__ void widenKernel(const bf16 *x, int64_t count, bool quads,
-                            float *y) {
-  int64_t first = 0;
-  if (quads) {
-    first = count / 4 * 4;
-    for (int64_t i : gridStride(count / 4)) {
-      uint2 v = reinterpret_cast<const uint2 *>(x)[i];
-      reinterpret_cast<float4 *>(y)[i] =
-          make_float4(lowOf(v.x), highOf(v.x), lowOf(v.y), highOf(v.y));
-    }
-  }
-  for (int64_t i : gridStride(count - first))
-    y[first + i] = moert::toFloat(x[first + i]);
-}
-
-/// Whether the float array (16 bytes a quad) and the bf16 array (8) are
-/// aligned for quads.
-bool quadsFit(const void *floats, const void *halves) {
-  return aligned16(floats) && reinterpret_cast<uintptr_t>(halves) % 8 == 0;
+/// Converts `count` values of x into y, by quads where both arrays are
+/// aligned for them.
+template <typename Conversion>
+void launchConversion(const typename Conversion::From *x, int64_t count,
+                      typename Conversion::To *y, const char *name) {
+  bool quads =
+      reinterpret_cast<uintptr_t>(x) % sizeof(typename Conversion::FromQuad) ==
+          0 &&
+      reinterpret_cast<uintptr_t>(y) % sizeof(typename Conversion::ToQuad) == 0;
+  convertKernel<Conversion>
+      <<<blocksFor(quads ? count / 4 : count), kThreads, 0, stream()>>>(
+          x, count, quads, y);
+  checkLaunch(name);
 }
 
 } // namespace
 
 void moert::cuda::convert(const float *x, int64_t count, bf16 *y) {
-  bool quads = quadsFit(x, y);
-  narrowKernel<<<blocksFor(quads ? count / 4 : count), kThreads, 0, stream()>>>(
-      x, count, quads, y);
-  checkLaunch("moert::cuda::convert (to bf16)");
+  launchConversion<Narrow>(x, count, y, "moert::cuda::convert (to bf16)");
 }
 
 void moert::cuda::convert(const bf16 *x, int64_t count, float *y) {
-  bool quads = quadsFit(y, x);
-  widenKernel<<<blocksFor(quads ? count / 4 : count), kThreads, 0, stream()>>>(
-      x, count, quads, y);
-  checkLaunch("moert::cuda::convert (to f32)");
+  launchConversion<Widen>(x, count, y, "moert::cuda::convert (to f32)");
 }
