@@ -173,8 +173,8 @@ void copyLayer(Operation *from, Operation *to);
 int64_t byteSize(Type tensorType);
 /// The most bytes a static tensor may hold, 2^48 (256 TiB): far past any
 /// model's tensors (a config's are held to 2^40 elements), and far enough
-/// below int64's limit that byteSize and the planner's sums of it cannot
-/// wrap. The tools check IR they parse against it.
+/// below int64's limit that byteSize cannot wrap and an int64 sum holds
+/// 2^15 such tensors. The tools check IR they parse against it.
 constexpr int64_t kMaxTensorBytes = int64_t(1) << 48;
 /// Checks every static tensor type under `root` (results, block arguments,
 /// ml_program.globals) holds at most kMaxTensorBytes; emits an error at the

@@ -38,7 +38,9 @@ namespace {
 // Stages: step s is read by wgmma while s - 1's may still run (one wgmma
 // group in flight) and s + 1, s + 2 load.
 constexpr int kStages = 4;
+#ifdef MOERT_WGMMA_DEVICE_CODE
 constexpr int kLoadAhead = kStages - 2; // steps loading ahead
+#endif
 // The extra bytes let the kernel align the stages.
 constexpr size_t kSharedBytes =
     size_t(kStages) * kStageValues * sizeof(Bits) + kAtomBytes;
@@ -47,13 +49,8 @@ template <bool TransA, bool TransB>
 __global__ void __launch_bounds__(kMmaThreads, 1)
     warpGroupGemmKernel(GroupedGemm<moert::bf16> p, bool vector, bool pairedC) {
 #ifdef MOERT_WGMMA_DEVICE_CODE
-  // Aligned in the shared window, whose addresses the swizzle reads.
   extern __shared__ __align__(16) unsigned char shared[];
-  uint32_t base = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
-  auto *stages = reinterpret_cast<Bits *>(
-      shared + (kAtomBytes - base % kAtomBytes) % kAtomBytes);
-  auto tileA = [&](int stage) { return stages + stage * kStageValues; };
-  auto tileB = [&](int stage) { return tileA(stage) + kTileM * kTileK; };
+  StageRing<kStages> stages(shared);
 
   GroupedGemmBlock block = blockOf(p, kTileM, kTileN);
   if (block.row0 >= block.mLimit)
@@ -70,7 +67,7 @@ __global__ void __launch_bounds__(kMmaThreads, 1)
 #pragma unroll
     for (int stage = 0; stage < kLoadAhead; ++stage) {
       if (stage < steps)
-        operands.load(stage, tileA(stage), tileB(stage));
+        operands.load(stage, stages.tileA(stage), stages.tileB(stage));
       commitCopies();
     }
     for (int64_t step = 0; step < steps; ++step) {
@@ -80,11 +77,12 @@ __global__ void __launch_bounds__(kMmaThreads, 1)
       // which frees its stage for a refill.
       __syncthreads();
       int stage = static_cast<int>(step % kStages);
-      multiplyStage<TransA, TransB>(acc, tileA(stage), tileB(stage), warpGroup);
+      multiplyStage<TransA, TransB>(acc, stages.tileA(stage),
+                                    stages.tileB(stage), warpGroup);
       int64_t next = step + kLoadAhead;
       if (next < steps) {
         int refill = static_cast<int>(next % kStages);
-        operands.load(next, tileA(refill), tileB(refill));
+        operands.load(next, stages.tileA(refill), stages.tileB(refill));
       }
       commitCopies();
       // This step's wgmma stays in flight into the next step's.

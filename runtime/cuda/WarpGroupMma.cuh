@@ -173,6 +173,26 @@ __device__ inline void warpGroupMma(float (&d)[kAccumulators], uint64_t a,
       : "l"(a), "l"(b), "n"(int(TransposedA)), "n"(int(TransposedB)));
 }
 
+/// A ring of `Stages` stages in the block's dynamic shared memory (which
+/// must have kAtomBytes to spare), each op(A)'s tile then op(B)'s, the
+/// first aligned to the swizzle pattern's period, whose addresses wgmma's
+/// descriptors read; end() is where the ring ends.
+template <int Stages> struct StageRing {
+  Bits *first;
+  __device__ explicit StageRing(unsigned char *shared) {
+    uint32_t base = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
+    first = reinterpret_cast<Bits *>(shared + (kAtomBytes - base % kAtomBytes) %
+                                                  kAtomBytes);
+  }
+  __device__ Bits *tileA(int stage) const {
+    return first + stage * kStageValues;
+  }
+  __device__ Bits *tileB(int stage) const {
+    return tileA(stage) + kTileM * kTileK;
+  }
+  __device__ Bits *end() const { return first + Stages * kStageValues; }
+};
+
 /// Waits until at most `Pending` committed wgmma groups are in flight.
 template <int Pending> __device__ inline void warpGroupWait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(Pending) : "memory");

@@ -121,8 +121,8 @@ __device__ inline void waitFor(uint64_t *barrier, uint32_t parity) {
       __trap();
   }
 }
-/// Copies the box at `coordinates` of `map` to `to`, completing bytes of
-/// `barrier`'s phase.
+/// Copies the box of `map` at (inner, outer, group), innermost first, to
+/// `to`, completing bytes of `barrier`'s phase.
 __device__ inline void loadBox(Bits *to, const CUtensorMap &map, int inner,
                                int outer, int group, uint64_t *barrier) {
   asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::"
@@ -189,15 +189,10 @@ __global__ void __launch_bounds__(kThreads, 1)
 #ifdef MOERT_WGMMA_DEVICE_CODE
   using TileA = TileOfA<TransA>;
   using TileB = TileOfB<TransB>;
-  // Aligned in the shared window, whose addresses the swizzle reads.
   extern __shared__ __align__(16) unsigned char shared[];
-  uint32_t base = sharedAddress(shared);
-  auto *stages = reinterpret_cast<Bits *>(
-      shared + (kAtomBytes - base % kAtomBytes) % kAtomBytes);
-  auto *full = reinterpret_cast<uint64_t *>(stages + kStages * kStageValues);
+  StageRing<kStages> stages(shared);
+  auto *full = reinterpret_cast<uint64_t *>(stages.end());
   uint64_t *empty = full + kStages;
-  auto tileA = [&](int stage) { return stages + stage * kStageValues; };
-  auto tileB = [&](int stage) { return tileA(stage) + kTileM * kTileK; };
 
   GroupedGemmBlock block = blockOf(p, kTileM, kTileN);
   if (block.row0 >= block.mLimit)
@@ -238,10 +233,10 @@ __global__ void __launch_bounds__(kThreads, 1)
         // first counts as complete).
         waitFor(&empty[stage], phase ^ 1);
         arriveExpecting(&full[stage], stageBytes);
-        loadTile<TileA>(tileA(stage), maps.a[block.problem][term], block.row0,
-                        boxesA, step, block.group, &full[stage]);
-        loadTile<TileB>(tileB(stage), maps.b[block.problem][term], block.col0,
-                        boxesB, step, block.group, &full[stage]);
+        loadTile<TileA>(stages.tileA(stage), maps.a[block.problem][term],
+                        block.row0, boxesA, step, block.group, &full[stage]);
+        loadTile<TileB>(stages.tileB(stage), maps.b[block.problem][term],
+                        block.col0, boxesB, step, block.group, &full[stage]);
       }
     return;
   }
@@ -254,15 +249,17 @@ __global__ void __launch_bounds__(kThreads, 1)
       waitFor(&full[stage], phase);
       __syncwarp(); // wgmma and bar.sync want the warp converged
       int64_t kEnd = block.kLimit - step * kTileK;
-      if (kEnd < kTileK) {
-        // Past a counted k: zero, for wgmma to read through the async
-        // proxy once both warp groups have.
-        zeroFromK<TileA>(tileA(stage), int(kEnd), threadIdx.x);
-        zeroFromK<TileB>(tileB(stage), int(kEnd), threadIdx.x);
+      if (p.counted == CountedDim::K && kEnd < kTileK) {
+        // Past a counted k (TMA zeroed what lies past the static k): zero,
+        // for wgmma to read through the async proxy once both warp groups
+        // have.
+        zeroFromK<TileA>(stages.tileA(stage), int(kEnd), threadIdx.x);
+        zeroFromK<TileB>(stages.tileB(stage), int(kEnd), threadIdx.x);
         fenceToAsyncProxy();
         asm volatile("bar.sync 1, %0;" ::"n"(kMmaThreads) : "memory");
       }
-      multiplyStage<TransA, TransB>(acc, tileA(stage), tileB(stage), warpGroup);
+      multiplyStage<TransA, TransB>(acc, stages.tileA(stage),
+                                    stages.tileB(stage), warpGroup);
       // The previous step's wgmma is done: hand its stage back.
       warpGroupWait<1>();
       fenceAccumulators(acc);
