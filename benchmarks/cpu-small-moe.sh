@@ -52,9 +52,10 @@ python3 test/Inputs/edit-json.py examples/tiny-moe/config.json \
 
 optimizer="lr=1e-3 min-lr=1e-4 warmup-steps=100 decay-steps=2000 beta2=0.99 weight-decay=0.1 max-grad-norm=1.0"
 for precision in f32 bf16; do
-  # weight-copies as moe-compile's CPU target chooses (only bf16 reads it).
-  "$bin/moe-opt" "$work/model.mlir" \
-    --moe-train-pipeline="precision=$precision weight-copies=per-expert" \
+  # bf16 with weight copies as moe-compile's CPU target chooses them.
+  pipeline="precision=$precision"
+  [ "$precision" = bf16 ] && pipeline+=" weight-copies=per-expert"
+  "$bin/moe-opt" "$work/model.mlir" --moe-train-pipeline="$pipeline" \
     --moe-attach-target --moe-fuse-elementwise --moe-plan-memory=report=true \
     -o /dev/null 2>&1 | grep '@train_step' > "$work/memory-$precision.txt"
   "$bin/moe-compile" "$work/config.json" --precision "$precision" \
