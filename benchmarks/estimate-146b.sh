@@ -15,12 +15,10 @@ echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc
 echo "ISA: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512_bf16|amx_tile)$' | xargs)"
 
 timed() {
-  local start end
-  start=$(date +%s.%N)
+  local start=$EPOCHREALTIME
   "$@"
-  end=$(date +%s.%N)
-  echo "($(echo "$end - $start" | bc) s)"
-  echo
+  awk -v start="$start" -v end="$EPOCHREALTIME" \
+    'BEGIN { printf "(%.3f s)\n\n", end - start }'
 }
 
 skywork=(examples/skywork-moe-146b/config.json --cluster examples/clusters/a800-80gb.json --seq-len 8192)
