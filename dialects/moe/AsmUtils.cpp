@@ -35,3 +35,17 @@ void mlir::moe::detail::printConvertedType(OpAsmPrinter &printer, Operation *,
   if (to != from)
     printer << " -> " << to;
 }
+
+ParseResult mlir::moe::detail::parseAttentionLseType(OpAsmParser &parser,
+                                                     Type query, Type &lse) {
+  lse = attentionLseType(query);
+  if (!lse)
+    return parser.emitError(parser.getNameLoc())
+           << "the query of an attention must be a [batch, seq, heads, "
+              "head_dim] tensor, got "
+           << query;
+  return success();
+}
+
+void mlir::moe::detail::printAttentionLseType(OpAsmPrinter &, Operation *, Type,
+                                              Type) {}

@@ -27,6 +27,12 @@ ParseResult parseGemmResultType(OpAsmParser &parser, Type operand,
 void printGemmResultType(OpAsmPrinter &printer, Operation *, Type operand,
                          Type result);
 
+/// custom<AttentionLseType>(ref(type($query)), type($lse)): nothing; the
+/// log-sum-exp's type follows from the query's (attentionLseType).
+ParseResult parseAttentionLseType(OpAsmParser &parser, Type query, Type &lse);
+void printAttentionLseType(OpAsmPrinter &printer, Operation *, Type query,
+                           Type lse);
+
 } // namespace mlir::moe::detail
 
 #endif // MOE_DIALECT_ASMUTILS_H

@@ -351,6 +351,15 @@ Type mlir::moe::gemmResultType(Type operandType) {
   return f32;
 }
 
+Type mlir::moe::attentionLseType(Type queryType) {
+  auto query = dyn_cast<RankedTensorType>(queryType);
+  if (!query || query.getRank() != 4)
+    return {};
+  ArrayRef<int64_t> shape = query.getShape(); // [batch, seq, heads, head_dim]
+  return RankedTensorType::get({shape[0], shape[2], shape[1]},
+                               gemmResultType(query.getElementType()));
+}
+
 bool mlir::moe::computesInF32(Operation *op) {
   auto widening = dyn_cast<WidenableOperandOpInterface>(op);
   return llvm::all_of(op->getOpOperands(), [&](OpOperand &operand) {

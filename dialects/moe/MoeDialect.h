@@ -41,6 +41,10 @@ int64_t rowsOf(Value value);
 /// an element type): bf16 operands give f32 (f32 accumulation), f32 and f64
 /// give themselves.
 Type gemmResultType(Type operandType);
+/// The type of moe.attention's log-sum-exp for a query of `queryType`
+/// ([batch, seq, heads, head_dim]): [batch, heads, seq] of the GEMMs'
+/// result element type; null for another type.
+Type attentionLseType(Type queryType);
 /// Whether `op` computes in f32 from its float operands: each is f32, or
 /// bf16 where the op widens it as it reads it (WidenableOperandOpInterface).
 bool computesInF32(Operation *op);

@@ -90,7 +90,9 @@ LogicalResult BiasGradOp::verify() {
 }
 
 LogicalResult AttentionGradOp::verify() {
-  return verifyAttentionOperands(*this, getQuery(), getKey());
+  if (failed(verifyAttentionOperands(*this, getQuery(), getKey())))
+    return failure();
+  return verifyAttentionLse(*this, getQuery(), getLse());
 }
 
 LogicalResult ExpertFfnGradOp::verify() {

@@ -82,13 +82,18 @@ def Moe_BiasGradOp : Moe_GradOp<"bias_grad"> {
 }
 
 def Moe_AttentionGradOp : Moe_GradOp<"attention_grad",
-    [AllTypesMatch<["query", "d_result"]>, AllTypesMatch<["key", "value"]>,
+    [AllTypesMatch<["query", "output", "d_result"]>,
+     AllTypesMatch<["key", "value"]>,
      Moe_GemmResultOf<"query", "d_query">, Moe_GemmResultOf<"key", "d_key">,
      Moe_GemmResultOf<"key", "d_value">]> {
   let summary = "gradients of moe.attention";
   let description = [{
-    Recomputes each query row's softmax from `query` and `key`; the
-    gradients of grouped-query heads sharing a key/value head add up.
+    `output` and `lse` are the forward's result (in the operands' type) and
+    log-sum-exp: each query row's probabilities are exp(score - lse), from
+    scores recomputed from `query` and `key`, and the softmax backward's
+    sum over the row, sum_j p_j dp_j, is `d_result . output` (as in
+    FlashAttention's backward: no second pass over the keys). The gradients
+    of grouped-query heads sharing a key/value head add up.
 
     Over bf16 operands the GEMMs accumulate in f32 and their f32 operands
     are rounded to bf16 first: the probabilities where they multiply
@@ -97,13 +102,15 @@ def Moe_AttentionGradOp : Moe_GradOp<"attention_grad",
     itself is f32.
   }];
   let arguments = (ins Moe_GemmTensor:$query, Moe_GemmTensor:$key,
-                       Moe_GemmTensor:$value, Moe_GemmTensor:$d_result,
+                       Moe_GemmTensor:$value, Moe_GemmTensor:$output,
+                       Moe_FloatTensor:$lse, Moe_GemmTensor:$d_result,
                        UnitAttr:$causal);
   let results = (outs Moe_FloatTensor:$d_query, Moe_FloatTensor:$d_key,
                       Moe_FloatTensor:$d_value);
   let assemblyFormat = [{
-    $query `,` $key `,` $value `,` $d_result (`causal` $causal^)? attr-dict `:`
-    type($query) `,` type($key)
+    $query `,` $key `,` $value `,` $output `,` $lse `,` $d_result
+    (`causal` $causal^)? attr-dict `:` type($query) `,` type($key)
+    `` custom<AttentionLseType>(ref(type($query)), type($lse))
   }];
 }
 

@@ -112,15 +112,17 @@ LogicalResult RopeOp::verify() {
 
 LogicalResult AttentionOp::verify() {
   if (failed(verifyAttentionOperands(*this, getQuery(), getKey())) ||
-      failed(expectShape(*this, "result", getResult(), shapeOf(getQuery()))))
+      failed(expectShape(*this, "result", getResult(), shapeOf(getQuery()))) ||
+      failed(verifyAttentionLse(*this, getQuery(), getLse())))
     return failure();
   return verifyGemmElementTypes(*this, {{"query", getQuery()}}, {},
                                 {{"result", getResult()}});
 }
 
-/// Over bf16 operands (the GEMMs accumulate in f32).
-bool AttentionOp::isNarrowableResult(unsigned) {
-  return getElementTypeOrSelf(getQuery()).isBF16();
+/// The result over bf16 operands (the GEMMs accumulate in f32); the
+/// log-sum-exp stays f32.
+bool AttentionOp::isNarrowableResult(unsigned index) {
+  return index == 0 && getElementTypeOrSelf(getQuery()).isBF16();
 }
 
 LogicalResult CrossEntropyOp::verify() {

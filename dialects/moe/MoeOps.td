@@ -162,18 +162,33 @@ def Moe_AttentionOp : Moe_DiffOp<"attention",
     rounded to nearest even as it is stored (moe-narrow-results), printed
     after an arrow.
 
+    `lse` (`[batch, heads, seq]`, f32, or f64 over f64 operands; its type
+    is not printed) is each query row's log-sum-exp of its scaled scores, max +
+    log(sum of exp(score - max)), which moe.attention_grad reads so that it
+    need not compute the softmax's statistics again (FlashAttention's
+    scheme).
+
     ```mlir
-    %o = moe.attention %q, %k, %v causal : tensor<8x64x4x32xf32>, tensor<8x64x2x32xf32>
-    %o2 = moe.attention %q2, %k2, %v2 causal : tensor<8x64x4x32xbf16>, tensor<8x64x2x32xbf16> -> tensor<8x64x4x32xbf16>
+    %o, %lse = moe.attention %q, %k, %v causal : tensor<8x64x4x32xf32>, tensor<8x64x2x32xf32>
+    %o2, %lse2 = moe.attention %q2, %k2, %v2 causal : tensor<8x64x4x32xbf16>, tensor<8x64x2x32xbf16> -> tensor<8x64x4x32xbf16>
     ```
   }];
   let arguments = (ins Moe_GemmTensor:$query, Moe_GemmTensor:$key,
                        Moe_GemmTensor:$value, UnitAttr:$causal);
-  let results = (outs Moe_NarrowableTensor:$result);
+  let results = (outs Moe_NarrowableTensor:$result, Moe_FloatTensor:$lse);
   let assemblyFormat = [{
     $query `,` $key `,` $value (`causal` $causal^)? attr-dict `:` type($query) `,` type($key)
     `` custom<GemmResultType>(ref(type($query)), type($result))
+    `` custom<AttentionLseType>(ref(type($query)), type($lse))
   }];
+  let builders = [
+    // The lse's type follows from the query's.
+    OpBuilder<(ins "Type":$resultType, "Value":$query, "Value":$key,
+                   "Value":$value, "bool":$causal), [{
+      build($_builder, $_state, resultType,
+            attentionLseType(query.getType()), query, key, value, causal);
+    }]>
+  ];
 }
 
 def Moe_SwigluOp : Moe_DiffOp<"swiglu", [AllTypesMatch<["gate", "up", "result"]>]> {

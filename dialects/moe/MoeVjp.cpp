@@ -70,10 +70,15 @@ LogicalResult RopeOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
 
 LogicalResult AttentionOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
                                     SmallVectorImpl<Value> &operandGrads) {
+  // Autodiff passes zeros for a result nothing differentiable uses.
+  if (resultGrads[1] && !matchPattern(resultGrads[1], m_AnyZeroFloat()))
+    return emitOpError() << "'lse' is kept for the backward and is not "
+                            "differentiable; the output depends on it";
   auto grad = AttentionGradOp::create(
       b, getLoc(), gemmResultType(getQuery().getType()),
       gemmResultType(getKey().getType()), gemmResultType(getValue().getType()),
-      getQuery(), getKey(), getValue(), resultGrads[0], getCausalAttr());
+      getQuery(), getKey(), getValue(), getResult(), getLse(), resultGrads[0],
+      getCausalAttr());
   llvm::append_range(operandGrads, grad->getResults());
   return success();
 }

@@ -215,6 +215,15 @@ LogicalResult verifyAttentionOperands(Operation *op, Value query, Value key) {
   return expectSameElementType(op, {{"query", query}, {"key", key}});
 }
 
+LogicalResult verifyAttentionLse(Operation *op, Value query, Value lse) {
+  Type expected = attentionLseType(query.getType());
+  if (lse.getType() != expected)
+    return op->emitOpError()
+           << "'lse' must be " << expected
+           << " ([batch, heads, seq] of the query's), got " << lse.getType();
+  return success();
+}
+
 LogicalResult verifyExpertFfnOperands(Operation *op, Value input,
                                       Value gateProj, Value downProj,
                                       Value projections) {

@@ -82,6 +82,9 @@ LogicalResult verifyPooledAuxLossOperands(Operation *op, ValueRange probs,
                                           StringRef scalarName, Value scalar);
 /// The operand checks of moe.attention, shared with moe.attention_grad.
 LogicalResult verifyAttentionOperands(Operation *op, Value query, Value key);
+/// Checks that `lse` has attentionLseType of `query` (after
+/// verifyAttentionOperands).
+LogicalResult verifyAttentionLse(Operation *op, Value query, Value lse);
 /// The operand checks of moe.expert_ffn, shared with moe.expert_ffn_grad;
 /// `projections` is [experts, 2, capacity, ffn].
 LogicalResult verifyExpertFfnOperands(Operation *op, Value input,

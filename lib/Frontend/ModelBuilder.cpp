@@ -160,7 +160,8 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
   key = moe::RopeOp::create(b, key.getType(), key,
                             b.getF64FloatAttr(config.ropeTheta));
   Value heads = moe::AttentionOp::create(b, query.getType(), query, key, value,
-                                         /*causal=*/true);
+                                         /*causal=*/true)
+                    .getResult();
   Value merged = tensor::CollapseShapeOp::create(
       b, floatTensor({batch, seq, config.hiddenSize}), heads,
       ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});

@@ -305,8 +305,11 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           return success();
         })
         .Case([&](moe::AttentionOp o) {
-          set(o, moe::ref::attention(get(o.getQuery()), get(o.getKey()),
-                                     get(o.getValue()), o.getCausal()));
+          moe::ref::AttentionResult r =
+              moe::ref::attention(get(o.getQuery()), get(o.getKey()),
+                                  get(o.getValue()), o.getCausal());
+          set(o.getResult(), std::move(r.result));
+          set(o.getLse(), std::move(r.lse));
           return success();
         })
         .Case([&](moe::SwigluOp o) {
@@ -478,7 +481,8 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
         .Case([&](moe::AttentionGradOp o) {
           moe::ref::AttentionGrads r = moe::ref::attentionGrad(
               get(o.getQuery()), get(o.getKey()), get(o.getValue()),
-              o.getCausal(), get(o.getDResult()));
+              get(o.getOutput()), get(o.getLse()), o.getCausal(),
+              get(o.getDResult()));
           set(o.getDQuery(), std::move(r.dQuery));
           set(o.getDKey(), std::move(r.dKey));
           set(o.getDValue(), std::move(r.dValue));

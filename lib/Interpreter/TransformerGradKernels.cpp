@@ -99,7 +99,9 @@ Tensor mlir::moe::ref::biasGrad(const Tensor &dResult) {
 
 AttentionGrads mlir::moe::ref::attentionGrad(const Tensor &query,
                                              const Tensor &key,
-                                             const Tensor &value, bool causal,
+                                             const Tensor &value,
+                                             const Tensor &output,
+                                             const Tensor &lse, bool causal,
                                              const Tensor &dResult) {
   int64_t batch = query.dim(0), seq = query.dim(1), heads = query.dim(2);
   int64_t headDim = query.dim(3), kvHeads = key.dim(2);
@@ -115,23 +117,26 @@ AttentionGrads mlir::moe::ref::attentionGrad(const Tensor &query,
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t h = 0; h < heads; ++h)
       for (int64_t i = 0; i < seq; ++i) {
-        // Recompute this query row's softmax rather than store [seq, seq].
+        // Recompute this query row's probabilities from the forward's
+        // log-sum-exp rather than store [seq, seq].
         int64_t visible = causal ? i + 1 : seq;
         int64_t kvHead = h / group; // grouped query heads share K and V
         const double *q = &query.data[at(b, i, h, heads)];
         const double *dOut = &dResult.data[at(b, i, h, heads)];
+        double normalizer = lse.data[(b * heads + h) * seq + i];
         for (int64_t j = 0; j < visible; ++j) {
           const double *k = &key.data[at(b, j, kvHead, kvHeads)];
           double dot = 0;
           for (int64_t d = 0; d < headDim; ++d)
             dot += q[d] * k[d];
-          probs[j] = dot * scale;
+          probs[j] = std::exp(dot * scale - normalizer);
         }
-        double normalizer = logSumExp(probs.data(), visible);
-        for (int64_t j = 0; j < visible; ++j)
-          probs[j] = std::exp(probs[j] - normalizer);
+        // sum_j p_j dp_j = dOut . sum_j p_j v_j = dOut . out.
+        const double *out = &output.data[at(b, i, h, heads)];
+        double expected = 0;
+        for (int64_t d = 0; d < headDim; ++d)
+          expected += dOut[d] * out[d];
         // out = sum_j p_j v_j: dv_j += p_j dOut, dp_j = dOut . v_j.
-        double expected = 0; // sum_j p_j dp_j
         for (int64_t j = 0; j < visible; ++j) {
           const double *v = &value.data[at(b, j, kvHead, kvHeads)];
           double *dv = &grads.dValue.data[at(b, j, kvHead, kvHeads)];
@@ -142,7 +147,6 @@ AttentionGrads mlir::moe::ref::attentionGrad(const Tensor &query,
             dv[d] += probability * dOut[d];
           }
           dProbs[j] = dot;
-          expected += probs[j] * dot;
         }
         // Softmax backward, then the scaled dot product s_j = scale q . k_j.
         double *dq = &grads.dQuery.data[at(b, i, h, heads)];

@@ -73,8 +73,9 @@ Tensor mlir::moe::ref::rope(const Tensor &input, double theta, bool inverse) {
   return result;
 }
 
-Tensor mlir::moe::ref::attention(const Tensor &query, const Tensor &key,
-                                 const Tensor &value, bool causal) {
+AttentionResult mlir::moe::ref::attention(const Tensor &query,
+                                          const Tensor &key,
+                                          const Tensor &value, bool causal) {
   int64_t batch = query.dim(0), seq = query.dim(1), heads = query.dim(2);
   int64_t headDim = query.dim(3), kvHeads = key.dim(2);
   int64_t group = heads / kvHeads;
@@ -82,7 +83,8 @@ Tensor mlir::moe::ref::attention(const Tensor &query, const Tensor &key,
   auto at = [&](int64_t b, int64_t s, int64_t h, int64_t numHeads) {
     return ((b * seq + s) * numHeads + h) * headDim;
   };
-  Tensor result = Tensor::zeros(query.dtype, query.shape);
+  AttentionResult result{Tensor::zeros(query.dtype, query.shape),
+                         Tensor::zeros(query.dtype, {batch, heads, seq})};
   std::vector<double> scores(seq);
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t h = 0; h < heads; ++h)
@@ -97,7 +99,8 @@ Tensor mlir::moe::ref::attention(const Tensor &query, const Tensor &key,
           scores[j] = dot * scale;
         }
         double normalizer = logSumExp(scores.data(), visible);
-        double *out = &result.data[at(b, i, h, heads)];
+        result.lse.data[(b * heads + h) * seq + i] = normalizer;
+        double *out = &result.result.data[at(b, i, h, heads)];
         for (int64_t j = 0; j < visible; ++j) {
           double probability =
               gemmOperand(std::exp(scores[j] - normalizer), query.dtype);

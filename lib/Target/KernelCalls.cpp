@@ -218,12 +218,12 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
         return call("attention",
                     {in(0), in(1), in(2), size(dim(q, 0)), size(dim(q, 1)),
                      size(dim(q, 2)), size(dim(o.getKey(), 2)), size(dim(q, 3)),
-                     flag(o.getCausal()), res(0)});
+                     flag(o.getCausal()), res(0), res(1)});
       })
       .Case([&](AttentionGradOp o) {
         Value q = o.getQuery();
         return call("attentionGrad",
-                    {in(0), in(1), in(2), in(3), size(dim(q, 0)),
+                    {in(0), in(1), in(2), in(3), in(4), in(5), size(dim(q, 0)),
                      size(dim(q, 1)), size(dim(q, 2)), size(dim(o.getKey(), 2)),
                      size(dim(q, 3)), flag(o.getCausal()), res(0), res(1),
                      res(2)});

@@ -11,7 +11,9 @@
 #include "moe/Transforms/Passes.h"
 #include "moe/Transforms/TrainingSettings.h"
 
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/MapVector.h"
@@ -105,8 +107,9 @@ SmallVector<unsigned> gemmOperands(Operation *op, const RouterGradients &router,
       .Case([](AttentionOp) {
         return SmallVector<unsigned>{0, 1, 2};
       })
+      // The forward's output too, which d_result multiplies; not its lse.
       .Case([](AttentionGradOp) {
-        return SmallVector<unsigned>{0, 1, 2, 3};
+        return SmallVector<unsigned>{0, 1, 2, 3, 5};
       })
       .Case([&](ExpertFfnOp) {
         if (expertWeightsInKernels)
@@ -156,9 +159,9 @@ public:
   Value narrow(Value value, Operation *user) {
     Operation *definition = value.getDefiningOp();
     auto load = dyn_cast_or_null<ml_program::GlobalLoadOp>(definition);
-    auto [entry, inserted] = narrowed.try_emplace(copyKey(value, load, user));
-    if (!inserted)
-      return entry->second;
+    CopyKey key = copyKey(value, load, user);
+    if (Value copy = narrowed.lookup(key))
+      return copy;
     OpBuilder builder(value.getContext());
     if (load)
       builder.setInsertionPoint(user);
@@ -167,12 +170,24 @@ public:
     else
       builder.setInsertionPointToStart(value.getParentBlock());
     auto type = cast<RankedTensorType>(value.getType()).clone(bf16);
-    auto truncate =
-        arith::TruncFOp::create(builder, value.getLoc(), type, value);
+    Operation *copy;
+    if (isa_and_nonnull<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(
+            definition)) {
+      // A reshape's copy is the reshape of its source's copy: a value and
+      // its reshapes (attention's output, read by its gradient, and its
+      // merged heads, read by the output projection) share one bf16 copy.
+      IRMapping sourceCopy;
+      sourceCopy.map(definition->getOperand(0),
+                     narrow(definition->getOperand(0), user));
+      copy = builder.clone(*definition, sourceCopy);
+      copy->getResult(0).setType(type);
+    } else {
+      copy = arith::TruncFOp::create(builder, value.getLoc(), type, value);
+    }
     if (Operation *source = load ? user : definition)
-      copyLayer(source, truncate);
-    entry->second = truncate.getResult();
-    return entry->second;
+      copyLayer(source, copy);
+    narrowed[key] = copy->getResult(0);
+    return copy->getResult(0);
   }
 
   Type getBf16() const { return bf16; }
@@ -224,6 +239,14 @@ struct MixedPrecisionPass : moe::impl::MixedPrecisionBase<MixedPrecisionPass> {
       Narrower narrower(&getContext(), weightCopies == "per-step");
       if (narrowGemmOperands(function, narrower).wasInterrupted())
         return WalkResult::interrupt();
+      // A reshape that only GEMMs read is now read by none (they read the
+      // reshape of the bf16 copy): erased, so that the reshaped value's
+      // copy is its only reader and moe-narrow-results can fold it.
+      function.walk([](Operation *op) {
+        if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(op) &&
+            op->use_empty())
+          op->erase();
+      });
       storeActivationsInBf16(function, narrower);
       return WalkResult::advance();
     });

@@ -4,8 +4,8 @@
 // task runs its products through smallGemm, a block of query rows at a
 // time. At batch 12, seq 64, 4 heads of 32 this measured ~1.5x faster than
 // per-head BLAS GEMM calls (which must stay serial) around an OpenMP
-// softmax; and recomputing a block's softmax in the backward costs less than
-// storing [seq, seq].
+// softmax; and recomputing a block's probabilities in the backward, from
+// the forward's log-sum-exp, costs less than storing [seq, seq].
 //
 // bf16 operands (mixed precision) run their products as paired GEMMs
 // (PairedBf16Gemm.h) where the CPU has AVX-512 BF16: on AMX tiles where it
@@ -212,15 +212,18 @@ void transposeHead(const HeadRows &head, const AttentionShape &shape,
 }
 
 /// Softmax of the scores p[r * padded + j] of query rows [i, i + rows) in
-/// place; zero for the masked j < `width`.
+/// place; zero for the masked j < `width`. Each row's log-sum-exp of its
+/// scaled scores goes to lse[r].
 void softmaxRows(const AttentionShape &shape, int64_t i, int64_t rows,
-                 int64_t width, float *p) {
+                 int64_t width, float *p, float *lse) {
   int64_t padded = shape.padded();
   float scale = shape.scale();
   for (int64_t r = 0; r < rows; ++r) {
     float *row = p + r * padded;
     int64_t n = shape.visible(i + r);
-    float sum = expAndSumPadded(row, n, scale, rowMax(row, n) * scale, row);
+    float shift = rowMax(row, n) * scale;
+    float sum = expAndSumPadded(row, n, scale, shift, row);
+    lse[r] = shift + std::log(sum);
     float inverse = 1.0f / sum;
 #pragma omp simd
     for (int64_t j = 0; j < n; ++j)
@@ -229,35 +232,58 @@ void softmaxRows(const AttentionShape &shape, int64_t i, int64_t rows,
   }
 }
 
-/// Probabilities p[r * padded + j] of query rows [i, i + rows) of the head
-/// q, from the transposed keys kT; zero for the masked j < `width`. Returns
-/// width, the columns that any of the rows sees.
-int64_t softmaxBlock(const HeadRows &q, const float *kT,
-                     const AttentionShape &shape, int64_t i, int64_t rows,
-                     float *p) {
+/// The probabilities exp(score - lse) of the scores p[r * padded + j] of
+/// query rows [i, i + rows), from their forward's log-sum-exp lse[r], in
+/// place; zero for the masked j < `width`.
+void probabilityRows(const AttentionShape &shape, int64_t i, int64_t rows,
+                     int64_t width, float *p, const float *lse) {
+  int64_t padded = shape.padded();
+  for (int64_t r = 0; r < rows; ++r) {
+    float *row = p + r * padded;
+    int64_t n = shape.visible(i + r);
+    expAndSumPadded(row, n, shape.scale(), lse[r], row);
+    std::fill(row + n, row + width, 0.0f);
+  }
+}
+
+/// Scores p[r * padded + j] of query rows [i, i + rows) of the head q, from
+/// the transposed keys kT, for whole tiles of the columns any of the rows
+/// sees; returns that width.
+int64_t scoreBlock(const HeadRows &q, const float *kT,
+                   const AttentionShape &shape, int64_t i, int64_t rows,
+                   float *p) {
   int64_t padded = shape.padded(), width = shape.visible(i + rows - 1);
-  // Scores for whole tiles: kT's zero padding keeps them in bounds.
+  // kT's zero padding keeps the whole tiles in bounds.
   smallGemm({rows, (width + 15) / 16 * 16, shape.headDim, q.row(i), q.stride, 1,
              kT, padded, p, padded, false});
-  softmaxRows(shape, i, rows, width, p);
   return width;
 }
 
+/// delta[r] = dOut_r . out_r over the head dim, for `rows` rows `stride`
+/// apart: the softmax backward's sum_j p_rj dp_rj, as out_r = sum_j p_rj v_j.
+template <typename T>
+void rowDots(const T *dOut, const T *out, int64_t stride, int64_t rows,
+             int64_t headDim, float *delta) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float dot = 0;
+    for (int64_t d = 0; d < headDim; ++d)
+      dot += moert::toFloat(dOut[r * stride + d]) *
+             moert::toFloat(out[r * stride + d]);
+    delta[r] = dot;
+  }
+}
+
 /// The softmax backward of `rows` rows `padded` apart: dS holds dp_ij on
-/// entry and the scores' gradients ds_ij = p_ij (dp_ij - sum_j p_ij dp_ij)
-/// scale on return, for j < width (masked entries have p = 0, so ds = 0).
-void softmaxGradRows(const float *p, float *dS, int64_t rows, int64_t width,
-                     int64_t padded, float scale) {
+/// entry and the scores' gradients ds_ij = p_ij (dp_ij - delta_i) scale on
+/// return, for j < width (masked entries have p = 0, so ds = 0).
+void softmaxGradRows(const float *p, const float *delta, float *dS,
+                     int64_t rows, int64_t width, int64_t padded, float scale) {
   for (int64_t r = 0; r < rows; ++r) {
     const float *pr = p + r * padded;
     float *dSr = dS + r * padded;
-    float expected = 0; // sum_j p_ij dp_ij
-#pragma omp simd reduction(+ : expected)
-    for (int64_t j = 0; j < width; ++j)
-      expected += pr[j] * dSr[j];
 #pragma omp simd
     for (int64_t j = 0; j < width; ++j)
-      dSr[j] = pr[j] * (dSr[j] - expected) * scale;
+      dSr[j] = pr[j] * (dSr[j] - delta[r]) * scale;
   }
 }
 
@@ -317,9 +343,17 @@ bool usePairedProducts(int64_t headDim) {
   return headDim % 2 == 0 && moert::cpu::detail::hasAvx512Bf16();
 }
 
+/// Query row i of head h of batch b in a [batch, heads, seq] tensor of
+/// row statistics.
+int64_t statisticsAt(const AttentionShape &shape, int64_t b, int64_t h,
+                     int64_t i) {
+  return (b * shape.heads + h) * shape.seq + i;
+}
+
 template <typename Operand, typename Result>
 void attentionInF32(const Operand *q, const Operand *k, const Operand *v,
-                    int64_t batch, const AttentionShape &shape, Result *out) {
+                    int64_t batch, const AttentionShape &shape, Result *out,
+                    float *lse) {
   int64_t heads = shape.heads, headDim = shape.headDim, seq = shape.seq;
   int64_t group = shape.group(), padded = shape.padded(), tasks = batch * heads;
 #pragma omp parallel if (tasks * seq * seq * headDim >= kGrain)
@@ -335,8 +369,9 @@ void attentionInF32(const Operand *q, const Operand *k, const Operand *v,
                     shape, kT.data());
       for (int64_t i = 0; i < seq; i += kQueryBlock) {
         int64_t rows = std::min(kQueryBlock, seq - i);
-        int64_t width =
-            softmaxBlock(qHead, kT.data(), shape, i, rows, p.data());
+        int64_t width = scoreBlock(qHead, kT.data(), shape, i, rows, p.data());
+        softmaxRows(shape, i, rows, width, p.data(),
+                    lse + statisticsAt(shape, b, h, i));
         if constexpr (std::is_same_v<Operand, bf16>)
           roundRowsToBf16(p.data(), p.data(), rows, width, padded);
         // out_i = sum_j p_ij v_j.
@@ -352,7 +387,8 @@ void attentionInF32(const Operand *q, const Operand *k, const Operand *v,
 
 template <typename Result>
 void attentionOnPairs(const bf16 *q, const bf16 *k, const bf16 *v,
-                      int64_t batch, const AttentionShape &shape, Result *out) {
+                      int64_t batch, const AttentionShape &shape, Result *out,
+                      float *lse) {
   using namespace moert::cpu::detail;
   const int64_t queryBlock = pairedQueryBlock();
   int64_t heads = shape.heads, headDim = shape.headDim, seq = shape.seq;
@@ -379,7 +415,8 @@ void attentionOnPairs(const bf16 *q, const bf16 *k, const bf16 *v,
         pairedGemm({rows, (width + 15) / 16 * 16, headDim / 2,
                     qHead + i * qStride, qStride, kPairs.data(), 2 * padded,
                     p.data(), padded, false});
-        softmaxRows(shape, i, rows, width, p.data());
+        softmaxRows(shape, i, rows, width, p.data(),
+                    lse + statisticsAt(shape, b, h, i));
         int64_t pairs =
             narrowRowsToPairs(p.data(), rows, width, padded, pRows.data()) / 2;
         // out_i = sum_j p_ij v_j.
@@ -399,23 +436,23 @@ template <typename Operand, typename Result>
 void moert::cpu::attention(const Operand *q, const Operand *k, const Operand *v,
                            int64_t batch, int64_t seq, int64_t heads,
                            int64_t kvHeads, int64_t headDim, bool causal,
-                           Result *out) {
+                           Result *out, float *lse) {
   AttentionShape shape{seq, heads, kvHeads, headDim, causal};
   if constexpr (std::is_same_v<Operand, bf16>) {
     if (usePairedProducts(headDim))
-      return attentionOnPairs(q, k, v, batch, shape, out);
+      return attentionOnPairs(q, k, v, batch, shape, out, lse);
   }
-  attentionInF32(q, k, v, batch, shape, out);
+  attentionInF32(q, k, v, batch, shape, out, lse);
 }
 template void moert::cpu::attention(const float *, const float *, const float *,
                                     int64_t, int64_t, int64_t, int64_t, int64_t,
-                                    bool, float *);
+                                    bool, float *, float *);
 template void moert::cpu::attention(const bf16 *, const bf16 *, const bf16 *,
                                     int64_t, int64_t, int64_t, int64_t, int64_t,
-                                    bool, float *);
+                                    bool, float *, float *);
 template void moert::cpu::attention(const bf16 *, const bf16 *, const bf16 *,
                                     int64_t, int64_t, int64_t, int64_t, int64_t,
-                                    bool, bf16 *);
+                                    bool, bf16 *, float *);
 
 namespace {
 
@@ -431,9 +468,10 @@ void zeroKeyHeadGrads(const AttentionShape &shape, int64_t b, int64_t kvHead,
 }
 
 template <typename T>
-void attentionGradInF32(const T *q, const T *k, const T *v, const T *dOut,
-                        int64_t batch, const AttentionShape &shape, float *dq,
-                        float *dk, float *dv) {
+void attentionGradInF32(const T *q, const T *k, const T *v, const T *out,
+                        const float *lse, const T *dOut, int64_t batch,
+                        const AttentionShape &shape, float *dq, float *dk,
+                        float *dv) {
   int64_t heads = shape.heads, kvHeads = shape.kvHeads, seq = shape.seq;
   int64_t headDim = shape.headDim, group = shape.group(),
           padded = shape.padded();
@@ -446,7 +484,7 @@ void attentionGradInF32(const T *q, const T *k, const T *v, const T *dOut,
   {
     std::vector<float> kT(headDim * padded), vT(headDim * padded),
         p(kQueryBlock * padded), pOperand(kQueryBlock * padded),
-        dS(kQueryBlock * padded);
+        dS(kQueryBlock * padded), delta(kQueryBlock);
     std::vector<float> qBuffer, kBuffer, vBuffer, dOutBuffer;
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < tasks; ++task) {
@@ -464,7 +502,12 @@ void attentionGradInF32(const T *q, const T *k, const T *v, const T *dOut,
         for (int64_t i = 0; i < seq; i += kQueryBlock) {
           int64_t rows = std::min(kQueryBlock, seq - i);
           int64_t width =
-              softmaxBlock(qHead, kT.data(), shape, i, rows, p.data());
+              scoreBlock(qHead, kT.data(), shape, i, rows, p.data());
+          probabilityRows(shape, i, rows, width, p.data(),
+                          lse + statisticsAt(shape, b, h, i));
+          rowDots(dOut + shape.at(b, i, h, heads),
+                  out + shape.at(b, i, h, heads), qStride, rows, headDim,
+                  delta.data());
           // The softmax backward reads p itself, dV's GEMM its operand.
           const float *pGemm = p.data();
           if constexpr (std::is_same_v<T, bf16>) {
@@ -479,7 +522,8 @@ void attentionGradInF32(const T *q, const T *k, const T *v, const T *dOut,
                      false});
           // Softmax backward; then, as s_ij = scale q_i . k_j,
           // dq_i = sum_j ds_ij k_j and dk_j += ds_ij q_i.
-          softmaxGradRows(p.data(), dS.data(), rows, width, padded, scale);
+          softmaxGradRows(p.data(), delta.data(), dS.data(), rows, width,
+                          padded, scale);
           if constexpr (std::is_same_v<T, bf16>)
             roundRowsToBf16(dS.data(), dS.data(), rows, width, padded);
           smallGemm({rows, headDim, width, dS.data(), padded, 1, kHead.rows,
@@ -494,9 +538,9 @@ void attentionGradInF32(const T *q, const T *k, const T *v, const T *dOut,
 }
 
 void attentionGradOnPairs(const bf16 *q, const bf16 *k, const bf16 *v,
-                          const bf16 *dOut, int64_t batch,
-                          const AttentionShape &shape, float *dq, float *dk,
-                          float *dv) {
+                          const bf16 *out, const float *lse, const bf16 *dOut,
+                          int64_t batch, const AttentionShape &shape, float *dq,
+                          float *dk, float *dv) {
   using namespace moert::cpu::detail;
   const int64_t queryBlock = pairedQueryBlock();
   int64_t heads = shape.heads, kvHeads = shape.kvHeads, seq = shape.seq;
@@ -516,7 +560,8 @@ void attentionGradOnPairs(const bf16 *q, const bf16 *k, const bf16 *v,
         vPairs(headDim * padded), pRows(queryBlock * padded),
         dSRows(queryBlock * padded), transposed(padded * queryBlock),
         blockPairs(queryBlock * headDim);
-    std::vector<float> p(queryBlock * padded), dS(queryBlock * padded);
+    std::vector<float> p(queryBlock * padded), dS(queryBlock * padded),
+        delta(queryBlock);
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < tasks; ++task) {
       int64_t b = task / kvHeads, kvHead = task % kvHeads;
@@ -538,7 +583,10 @@ void attentionGradOnPairs(const bf16 *q, const bf16 *k, const bf16 *v,
           int64_t tiles = (width + 15) / 16 * 16;
           pairedGemm({rows, tiles, headDim / 2, qHead + i * qStride, qStride,
                       kPairs.data(), 2 * padded, p.data(), padded, false});
-          softmaxRows(shape, i, rows, width, p.data());
+          probabilityRows(shape, i, rows, width, p.data(),
+                          lse + statisticsAt(shape, b, h, i));
+          rowDots(dOutHead + i * qStride, out + shape.at(b, i, h, heads),
+                  qStride, rows, headDim, delta.data());
           narrowRowsToPairs(p.data(), rows, width, padded, pRows.data());
           // out_i = sum_j p_ij v_j: dv_j += p_ij dOut_i, dp_ij = dOut_i . v_j.
           pairRowsTransposed(pRows.data(), padded, rows, width, rowPairs,
@@ -551,7 +599,8 @@ void attentionGradOnPairs(const bf16 *q, const bf16 *k, const bf16 *v,
                       vPairs.data(), 2 * padded, dS.data(), padded, false});
           // Softmax backward; then, as s_ij = scale q_i . k_j,
           // dq_i = sum_j ds_ij k_j and dk_j += ds_ij q_i.
-          softmaxGradRows(p.data(), dS.data(), rows, width, padded, scale);
+          softmaxGradRows(p.data(), delta.data(), dS.data(), rows, width,
+                          padded, scale);
           int64_t pairs =
               narrowRowsToPairs(dS.data(), rows, width, padded, dSRows.data()) /
               2;
@@ -573,19 +622,22 @@ void attentionGradOnPairs(const bf16 *q, const bf16 *k, const bf16 *v,
 } // namespace
 
 void moert::cpu::attentionGrad(const float *q, const float *k, const float *v,
+                               const float *out, const float *lse,
                                const float *dOut, int64_t batch, int64_t seq,
                                int64_t heads, int64_t kvHeads, int64_t headDim,
                                bool causal, float *dq, float *dk, float *dv) {
-  attentionGradInF32(q, k, v, dOut, batch,
+  attentionGradInF32(q, k, v, out, lse, dOut, batch,
                      {seq, heads, kvHeads, headDim, causal}, dq, dk, dv);
 }
 
 void moert::cpu::attentionGrad(const bf16 *q, const bf16 *k, const bf16 *v,
+                               const bf16 *out, const float *lse,
                                const bf16 *dOut, int64_t batch, int64_t seq,
                                int64_t heads, int64_t kvHeads, int64_t headDim,
                                bool causal, float *dq, float *dk, float *dv) {
   AttentionShape shape{seq, heads, kvHeads, headDim, causal};
   if (usePairedProducts(headDim))
-    return attentionGradOnPairs(q, k, v, dOut, batch, shape, dq, dk, dv);
-  attentionGradInF32(q, k, v, dOut, batch, shape, dq, dk, dv);
+    return attentionGradOnPairs(q, k, v, out, lse, dOut, batch, shape, dq, dk,
+                                dv);
+  attentionGradInF32(q, k, v, out, lse, dOut, batch, shape, dq, dk, dv);
 }

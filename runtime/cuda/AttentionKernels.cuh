@@ -15,9 +15,11 @@
 // accumulates C += P^T V-chunk over the 64 rows of a tile.
 //
 // - forward: one block per (batch, head, 64 queries); an online softmax per
-//   query row (the row's 64 keys of a tile live in one half-warp).
-// - backward: the forward once more writes each query row's log-sum-exp and
-//   delta = dOut . out; then one block per (batch, kv head, 64 keys) sums dK
+//   query row (the row's 64 keys of a tile live in one half-warp), which
+//   also writes the row's log-sum-exp for the backward.
+// - backward: one warp per query row writes delta = dOut . out (from the
+//   forward's out: no second pass over the keys); then one block per
+//   (batch, kv head, 64 keys) sums dK
 //   and dV over the group's query heads and query tiles in order, and one
 //   block per (batch, head, 64 queries) sums dQ over key tiles in order. Each
 //   output element is written by one thread: no atomics, deterministic.
@@ -206,13 +208,13 @@ __device__ inline int64_t keyEndOf(const Shape &shape, int64_t i0) {
   return shape.causal && i0 + kTile < shape.seq ? i0 + kTile : shape.seq;
 }
 
-/// The forward, or with Stats the backward's per-query-row statistics:
-/// lse = max + log(sum) of the scaled scores and delta = dOut . out.
+/// The forward: out, and each query row's lse = max + log(sum) of its
+/// scaled scores, which the backward reads.
 /// Shared memory: qT (A), kv (B: K then V chunks), pT (A).
-template <int Chunks, bool Stats>
+template <int Chunks>
 __global__ void __launch_bounds__(kAttentionThreads)
     forwardKernel(const float *q, const float *k, const float *v, Shape shape,
-                  float *out, const float *dOut, float *lse, float *delta) {
+                  float *out, float *lse) {
   extern __shared__ float4 sharedMemory[];
   float *qT = reinterpret_cast<float *>(sharedMemory);
   float *kv = qT + kBuffer, *pT = kv + kBuffer;
@@ -295,29 +297,51 @@ __global__ void __launch_bounds__(kAttentionThreads)
 #pragma unroll
   for (int ii = 0; ii < 4; ++ii) {
     int64_t i = i0 + ty * 4 + ii;
-    bool valid = i < shape.seq;
-    float dot = 0.0f;
+    if (i >= shape.seq)
+      continue;
 #pragma unroll
     for (int c = 0; c < Chunks; ++c)
 #pragma unroll
       for (int g = 0; g < 4; ++g) {
         int d = c * kTile + tx + 16 * g;
-        if (!valid || d >= shape.headDim)
-          continue;
-        float o = acc[c][ii][g] / sum[ii];
-        if constexpr (Stats)
-          dot += dOut[qHead.index(i, d)] * o;
-        else
-          out[qHead.index(i, d)] = o;
+        if (d < shape.headDim)
+          out[qHead.index(i, d)] = acc[c][ii][g] / sum[ii];
       }
-    if constexpr (Stats) {
-      dot = rowSum(dot); // every lane takes part
-      if (valid && tx == 0) {
-        lse[rowBase + i] = maximum[ii] + logf(sum[ii]);
-        delta[rowBase + i] = dot;
-      }
-    }
+    if (tx == 0)
+      lse[rowBase + i] = maximum[ii] + logf(sum[ii]);
   }
+}
+
+/// delta = dOut . out of each query row, one warp a row, in the
+/// statistics' [batch, heads, seq] order: the softmax backward's
+/// sum_j p_j dp_j, as out = sum_j p_j v_j. f32 or bf16 operands.
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    rowDotKernel(const T *dOut, const T *out, Shape shape, float *delta) {
+  int64_t rows = shape.batch * shape.heads * shape.seq;
+  for (int64_t row = warpId(); row < rows; row += warpStride()) {
+    // Rows of dOut and out are [batch, seq, heads] order.
+    int64_t b = row / (shape.seq * shape.heads);
+    int64_t i = row / shape.heads % shape.seq;
+    int h = int(row % shape.heads);
+    const T *x = dOut + row * shape.headDim, *y = out + row * shape.headDim;
+    float dot = 0.0f;
+    for (int d = threadIdx.x % 32; d < shape.headDim; d += 32)
+      dot += moert::toFloat(x[d]) * moert::toFloat(y[d]);
+#pragma unroll
+    for (int offset = 16; offset > 0; offset /= 2)
+      dot += __shfl_xor_sync(0xffffffffu, dot, offset);
+    if (threadIdx.x % 32 == 0)
+      delta[shape.statistics(b, h) + i] = dot;
+  }
+}
+
+/// Launches rowDotKernel over every query row.
+template <typename T>
+void rowDots(const T *dOut, const T *out, const Shape &shape, float *delta) {
+  rowDotKernel<<<warpBlocks(shape.batch * shape.heads * shape.seq), kThreads, 0,
+                 stream()>>>(dOut, out, shape, delta);
+  checkLaunch("moert::cuda::attentionGrad (dOut . out)");
 }
 
 /// The scaled score's probability and dS = p (dp - delta) scale of one
@@ -521,31 +545,24 @@ inline dim3 tileGrid(int64_t blocks, const Shape &shape) {
 // before any graph capture.
 template <int Chunks>
 void forwardChunks(const float *q, const float *k, const float *v,
-                   const Shape &shape, float *out) {
+                   const Shape &shape, float *out, float *lse) {
   const char *what = "moert::cuda::attention";
-  static const size_t bytes =
-      allowSharedMemory<3>(forwardKernel<Chunks, false>, what);
-  forwardKernel<Chunks, false>
+  static const size_t bytes = allowSharedMemory<3>(forwardKernel<Chunks>, what);
+  forwardKernel<Chunks>
       <<<tileGrid(shape.batch * shape.heads, shape), kAttentionThreads, bytes,
-         stream()>>>(q, k, v, shape, out, nullptr, nullptr, nullptr);
+         stream()>>>(q, k, v, shape, out, lse);
   checkLaunch(what);
 }
 
 template <int Chunks>
 void backwardChunks(const float *q, const float *k, const float *v,
-                    const float *dOut, const Shape &shape, float *lse,
-                    float *delta, float *dq, float *dk, float *dv) {
+                    const float *dOut, const Shape &shape, const float *lse,
+                    const float *delta, float *dq, float *dk, float *dv) {
   const char *what = "moert::cuda::attentionGrad";
-  static const size_t statsBytes =
-      allowSharedMemory<3>(forwardKernel<Chunks, true>, what);
   static const size_t keyBytes =
       allowSharedMemory<5>(keyValueGradKernel<Chunks>, what);
   static const size_t queryBytes =
       allowSharedMemory<5>(queryGradKernel<Chunks>, what);
-  forwardKernel<Chunks, true>
-      <<<tileGrid(shape.batch * shape.heads, shape), kAttentionThreads,
-         statsBytes, stream()>>>(q, k, v, shape, nullptr, dOut, lse, delta);
-  checkLaunch("moert::cuda::attentionGrad (statistics)");
   keyValueGradKernel<Chunks>
       <<<tileGrid(shape.batch * shape.kvHeads, shape), kAttentionThreads,
          keyBytes, stream()>>>(q, k, v, dOut, shape, lse, delta, dk, dv);
@@ -562,23 +579,23 @@ inline int chunksOf(const Shape &shape) {
 }
 
 inline void forward(const float *q, const float *k, const float *v,
-                    const Shape &shape, float *out) {
+                    const Shape &shape, float *out, float *lse) {
   switch (chunksOf(shape)) {
   case 1:
-    return forwardChunks<1>(q, k, v, shape, out);
+    return forwardChunks<1>(q, k, v, shape, out, lse);
   case 2:
-    return forwardChunks<2>(q, k, v, shape, out);
+    return forwardChunks<2>(q, k, v, shape, out, lse);
   case 3:
-    return forwardChunks<3>(q, k, v, shape, out);
+    return forwardChunks<3>(q, k, v, shape, out, lse);
   default:
-    return forwardChunks<4>(q, k, v, shape, out);
+    return forwardChunks<4>(q, k, v, shape, out, lse);
   }
 }
 
-/// lse and delta: [batch, heads, seq] of scratch each.
+/// lse and delta: the forward's log-sum-exp and rowDots' dOut . out.
 inline void backward(const float *q, const float *k, const float *v,
-                     const float *dOut, const Shape &shape, float *lse,
-                     float *delta, float *dq, float *dk, float *dv) {
+                     const float *dOut, const Shape &shape, const float *lse,
+                     const float *delta, float *dq, float *dk, float *dv) {
   switch (chunksOf(shape)) {
   case 1:
     return backwardChunks<1>(q, k, v, dOut, shape, lse, delta, dq, dk, dv);

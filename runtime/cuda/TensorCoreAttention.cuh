@@ -8,13 +8,13 @@
 // forward, one pass over the keys, rounds them relative to the running
 // maximum and divides by the row's sum at the end (FlashAttention's
 // scheme), which differs from the specified rounding by up to 2^-8 of a
-// term, and the backward's delta = dOut . out inherits that. A second
-// pass over the keys for exact rounding would double the forward's
-// QK^T products; the kernel tests and the bf16 train-step case hold
-// these differences to bf16 tolerances.
+// term, and the backward's delta = dOut . out (from the forward's out)
+// inherits that. A second pass over the keys for exact rounding would
+// double the forward's QK^T products; the kernel tests and the bf16
+// train-step case hold these differences to bf16 tolerances.
 // Included by TransformerKernels.cu beside the f32 kernels
-// (AttentionKernels.cuh), whose Shape, grids and statistics it shares: the
-// same three backward kernels, the same loop orders.
+// (AttentionKernels.cuh), whose Shape, grids, statistics and delta kernel
+// it shares: the same two backward kernels, the same loop orders.
 //
 // A block is 4 warps over 64 rows of queries (forward, dQ) or keys (dK,
 // dV), 16 rows a warp, walking 64-row tiles of the other side in order:
@@ -193,15 +193,14 @@ __device__ inline int fragmentColumn(int n, int e) {
   return n * 8 + 2 * (threadIdx.x % 4) + (e & 1);
 }
 
-/// The forward, or with Stats the backward's per-query-row statistics
-/// (lse, and delta = dOut . out): AttentionKernels.cuh's forwardKernel on
-/// tensor cores. Shared memory: Q, K, V. The output is f32, or bf16 (the
-/// f32 result rounded as it is stored).
-template <int HeadDim, bool Stats, typename Out = float>
+/// The forward, with each query row's lse for the backward:
+/// AttentionKernels.cuh's forwardKernel on tensor cores. Shared memory: Q,
+/// K, V. The output is f32, or bf16 (the f32 result rounded as it is
+/// stored).
+template <int HeadDim, typename Out>
 __global__ void __launch_bounds__(kTcThreads)
     forwardKernel(const Bits *q, const Bits *k, const Bits *v, Shape shape,
-                  bool vectors, Out *out, const Bits *dOut, float *lse,
-                  float *delta) {
+                  bool vectors, Out *out, float *lse) {
   constexpr int ld = kLd<HeadDim>;
   extern __shared__ uint4 sharedTiles[];
   Bits *qs = reinterpret_cast<Bits *>(sharedTiles);
@@ -279,29 +278,18 @@ __global__ void __launch_bounds__(kTcThreads)
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     int64_t i = rows[half];
-    bool valid = i < shape.seq;
-    float dot = 0.0f;
+    if (i >= shape.seq)
+      continue;
 #pragma unroll
     for (int n = 0; n < HeadDim / 8; ++n)
 #pragma unroll
       for (int e = 2 * half; e < 2 * half + 2; ++e) {
         int d = fragmentColumn(n, e);
-        if (!valid || d >= shape.headDim)
-          continue;
-        float o = acc[n][e] / sum[half];
-        int64_t at = qHead.index(i, d);
-        if constexpr (Stats)
-          dot += moert::toFloat(bf16{dOut[at]}) * o;
-        else
-          out[at] = moert::storedAs<Out>(o);
+        if (d < shape.headDim)
+          out[qHead.index(i, d)] = moert::storedAs<Out>(acc[n][e] / sum[half]);
       }
-    if constexpr (Stats) {
-      dot = quadSum(dot); // every lane takes part
-      if (valid && threadIdx.x % 4 == 0) {
-        lse[rowBase + i] = maximum[half] + logf(sum[half]);
-        delta[rowBase + i] = dot;
-      }
-    }
+    if (threadIdx.x % 4 == 0)
+      lse[rowBase + i] = maximum[half] + logf(sum[half]);
   }
 }
 
@@ -446,33 +434,26 @@ inline bool vectorLoads(const Shape &shape,
 // before any graph capture.
 template <int HeadDim, typename Out>
 void forwardDims(const Bits *q, const Bits *k, const Bits *v,
-                 const Shape &shape, Out *out) {
+                 const Shape &shape, Out *out, float *lse) {
   const char *what = "moert::cuda::attention (bf16)";
-  static const size_t bytes = allowSharedBytes(
-      forwardKernel<HeadDim, false, Out>, tileBytes<HeadDim>(3), what);
-  forwardKernel<HeadDim, false, Out>
+  static const size_t bytes = allowSharedBytes(forwardKernel<HeadDim, Out>,
+                                               tileBytes<HeadDim>(3), what);
+  forwardKernel<HeadDim, Out>
       <<<tileGrid(shape.batch * shape.heads, shape), kTcThreads, bytes,
-         stream()>>>(q, k, v, shape, vectorLoads(shape, {q, k, v}), out,
-                     nullptr, nullptr, nullptr);
+         stream()>>>(q, k, v, shape, vectorLoads(shape, {q, k, v}), out, lse);
   checkLaunch(what);
 }
 
 template <int HeadDim>
 void backwardDims(const Bits *q, const Bits *k, const Bits *v, const Bits *dOut,
-                  const Shape &shape, float *lse, float *delta, float *dq,
-                  float *dk, float *dv) {
+                  const Shape &shape, const float *lse, const float *delta,
+                  float *dq, float *dk, float *dv) {
   const char *what = "moert::cuda::attentionGrad (bf16)";
-  static const size_t statsBytes = allowSharedBytes(
-      forwardKernel<HeadDim, true, float>, tileBytes<HeadDim>(3), what);
   static const size_t keyBytes = allowSharedBytes(
       keyValueGradKernel<HeadDim>, keyValueGradBytes<HeadDim>(), what);
   static const size_t queryBytes =
       allowSharedBytes(queryGradKernel<HeadDim>, tileBytes<HeadDim>(4), what);
   bool vectors = vectorLoads(shape, {q, k, v, dOut});
-  forwardKernel<HeadDim, true, float>
-      <<<tileGrid(shape.batch * shape.heads, shape), kTcThreads, statsBytes,
-         stream()>>>(q, k, v, shape, vectors, nullptr, dOut, lse, delta);
-  checkLaunch("moert::cuda::attentionGrad (bf16 statistics)");
   keyValueGradKernel<HeadDim>
       <<<tileGrid(shape.batch * shape.kvHeads, shape), kTcThreads, keyBytes,
          stream()>>>(q, k, v, dOut, shape, vectors, lse, delta, dk, dv);
@@ -502,22 +483,22 @@ namespace moert::cuda::flash {
 
 template <typename Out>
 void forward(const bf16 *q, const bf16 *k, const bf16 *v, const Shape &shape,
-             Out *out) {
+             Out *out, float *lse) {
   using namespace tc;
   switch (paddedHeadDim(shape)) {
   case 32:
-    return forwardDims<32>(bitsOf(q), bitsOf(k), bitsOf(v), shape, out);
+    return forwardDims<32>(bitsOf(q), bitsOf(k), bitsOf(v), shape, out, lse);
   case 64:
-    return forwardDims<64>(bitsOf(q), bitsOf(k), bitsOf(v), shape, out);
+    return forwardDims<64>(bitsOf(q), bitsOf(k), bitsOf(v), shape, out, lse);
   default:
-    return forwardDims<128>(bitsOf(q), bitsOf(k), bitsOf(v), shape, out);
+    return forwardDims<128>(bitsOf(q), bitsOf(k), bitsOf(v), shape, out, lse);
   }
 }
 
-/// lse and delta: [batch, heads, seq] of scratch each.
+/// lse and delta: the forward's log-sum-exp and rowDots' dOut . out.
 inline void backward(const bf16 *q, const bf16 *k, const bf16 *v,
-                     const bf16 *dOut, const Shape &shape, float *lse,
-                     float *delta, float *dq, float *dk, float *dv) {
+                     const bf16 *dOut, const Shape &shape, const float *lse,
+                     const float *delta, float *dq, float *dk, float *dv) {
   using namespace tc;
   switch (paddedHeadDim(shape)) {
   case 32:

@@ -609,22 +609,22 @@ template void moert::cuda::rope(const float *, int64_t, int64_t, int64_t,
 namespace {
 
 template <typename T>
-void attentionGradOf(const T *q, const T *k, const T *v, const T *dOut,
-                     int64_t batch, int64_t seq, int64_t heads, int64_t kvHeads,
+void attentionGradOf(const T *q, const T *k, const T *v, const T *out,
+                     const float *lse, const T *dOut, int64_t batch,
+                     int64_t seq, int64_t heads, int64_t kvHeads,
                      int64_t headDim, bool causal, float *dq, float *dk,
                      float *dv) {
   if (batch == 0 || seq == 0 || heads == 0 || headDim == 0)
     return;
   flash::Shape shape =
       flash::makeShape(batch, seq, heads, kvHeads, headDim, causal);
-  // The softmax statistics (log-sum-exp and dOut . out per query row), then
-  // dK and dV by key tile, then dQ by query tile.
+  // dOut . out per query row, then dK and dV by key tile, then dQ by query
+  // tile, from the forward's log-sum-exp.
   Carver carver;
-  size_t lseAt = carver.add<float>(batch * heads * seq);
   size_t deltaAt = carver.add<float>(batch * heads * seq);
-  char *base = carver.take();
-  flash::backward(q, k, v, dOut, shape, reinterpret_cast<float *>(base + lseAt),
-                  reinterpret_cast<float *>(base + deltaAt), dq, dk, dv);
+  float *delta = reinterpret_cast<float *>(carver.take() + deltaAt);
+  flash::rowDots(dOut, out, shape, delta);
+  flash::backward(q, k, v, dOut, shape, lse, delta, dq, dk, dv);
 }
 
 } // namespace
@@ -633,37 +633,39 @@ template <typename Operand, typename Result>
 void moert::cuda::attention(const Operand *q, const Operand *k,
                             const Operand *v, int64_t batch, int64_t seq,
                             int64_t heads, int64_t kvHeads, int64_t headDim,
-                            bool causal, Result *out) {
+                            bool causal, Result *out, float *lse) {
   if (batch == 0 || seq == 0 || heads == 0 || headDim == 0)
     return;
   flash::forward(q, k, v,
                  flash::makeShape(batch, seq, heads, kvHeads, headDim, causal),
-                 out);
+                 out, lse);
 }
 template void moert::cuda::attention(const float *, const float *,
                                      const float *, int64_t, int64_t, int64_t,
-                                     int64_t, int64_t, bool, float *);
+                                     int64_t, int64_t, bool, float *, float *);
 template void moert::cuda::attention(const bf16 *, const bf16 *, const bf16 *,
                                      int64_t, int64_t, int64_t, int64_t,
-                                     int64_t, bool, float *);
+                                     int64_t, bool, float *, float *);
 template void moert::cuda::attention(const bf16 *, const bf16 *, const bf16 *,
                                      int64_t, int64_t, int64_t, int64_t,
-                                     int64_t, bool, bf16 *);
+                                     int64_t, bool, bf16 *, float *);
 
 void moert::cuda::attentionGrad(const float *q, const float *k, const float *v,
+                                const float *out, const float *lse,
                                 const float *dOut, int64_t batch, int64_t seq,
                                 int64_t heads, int64_t kvHeads, int64_t headDim,
                                 bool causal, float *dq, float *dk, float *dv) {
-  attentionGradOf(q, k, v, dOut, batch, seq, heads, kvHeads, headDim, causal,
-                  dq, dk, dv);
+  attentionGradOf(q, k, v, out, lse, dOut, batch, seq, heads, kvHeads, headDim,
+                  causal, dq, dk, dv);
 }
 
 void moert::cuda::attentionGrad(const bf16 *q, const bf16 *k, const bf16 *v,
+                                const bf16 *out, const float *lse,
                                 const bf16 *dOut, int64_t batch, int64_t seq,
                                 int64_t heads, int64_t kvHeads, int64_t headDim,
                                 bool causal, float *dq, float *dk, float *dv) {
-  attentionGradOf(q, k, v, dOut, batch, seq, heads, kvHeads, headDim, causal,
-                  dq, dk, dv);
+  attentionGradOf(q, k, v, out, lse, dOut, batch, seq, heads, kvHeads, headDim,
+                  causal, dq, dk, dv);
 }
 
 //===----------------------------------------------------------------------===//

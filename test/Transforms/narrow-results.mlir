@@ -161,9 +161,9 @@ func.func @projected() -> (tensor<3x2x2xf32> {moe.output = "heads"}, tensor<3x4x
 // RUN: moe-run %t.narrowed.mlir --entry attended > %t.narrowed-attended
 // RUN: diff %t.converted-attended %t.narrowed-attended
 // CHECK-LABEL: func.func @attended
-// CHECK: %[[O:.*]] = moe.attention %{{.*}} causal : tensor<1x3x2x2xbf16>, tensor<1x3x1x2xbf16> -> tensor<1x3x2x2xbf16>
+// CHECK: %[[O:.*]], %{{.*}} = moe.attention %{{.*}} causal : tensor<1x3x2x2xbf16>, tensor<1x3x1x2xbf16> -> tensor<1x3x2x2xbf16>
 // CHECK-NEXT: %[[MERGED:.*]] = tensor.collapse_shape %[[O]] {{.*}} : tensor<1x3x2x2xbf16> into tensor<1x3x4xbf16>
-// CHECK-NEXT: %[[F32:.*]] = moe.attention %{{.*}} causal : tensor<1x3x2x2xf32>, tensor<1x3x1x2xf32>{{$}}
+// CHECK-NEXT: %[[F32:.*]], %{{.*}} = moe.attention %{{.*}} causal : tensor<1x3x2x2xf32>, tensor<1x3x1x2xf32>{{$}}
 // CHECK-NEXT: arith.truncf %[[F32]]
 func.func @attended() -> (tensor<1x3x4xf32> {moe.output = "merged"}, tensor<1x3x2x2xf32> {moe.output = "f32"}) {
   %q32 = arith.constant dense<[[[[0.1, -0.2], [0.3, 0.4]], [[1.1, 1.2], [-1.3, 1.4]], [[2.1, -2.2], [2.3, 2.45]]]]> : tensor<1x3x2x2xf32>
@@ -172,10 +172,10 @@ func.func @attended() -> (tensor<1x3x4xf32> {moe.output = "merged"}, tensor<1x3x
   %q = arith.truncf %q32 : tensor<1x3x2x2xf32> to tensor<1x3x2x2xbf16>
   %k = arith.truncf %k32 : tensor<1x3x1x2xf32> to tensor<1x3x1x2xbf16>
   %v = arith.truncf %v32 : tensor<1x3x1x2xf32> to tensor<1x3x1x2xbf16>
-  %o = moe.attention %q, %k, %v causal : tensor<1x3x2x2xbf16>, tensor<1x3x1x2xbf16>
+  %o, %lse = moe.attention %q, %k, %v causal : tensor<1x3x2x2xbf16>, tensor<1x3x1x2xbf16>
   %merged = tensor.collapse_shape %o [[0], [1], [2, 3]] : tensor<1x3x2x2xf32> into tensor<1x3x4xf32>
   %merged16 = arith.truncf %merged : tensor<1x3x4xf32> to tensor<1x3x4xbf16>
-  %f32 = moe.attention %q32, %k32, %v32 causal : tensor<1x3x2x2xf32>, tensor<1x3x1x2xf32>
+  %f32, %lse32 = moe.attention %q32, %k32, %v32 causal : tensor<1x3x2x2xf32>, tensor<1x3x1x2xf32>
   %f3216 = arith.truncf %f32 : tensor<1x3x2x2xf32> to tensor<1x3x2x2xbf16>
   %r0 = arith.extf %merged16 : tensor<1x3x4xbf16> to tensor<1x3x4xf32>
   %r1 = arith.extf %f3216 : tensor<1x3x2x2xbf16> to tensor<1x3x2x2xf32>

@@ -184,25 +184,33 @@ TEST(CpuBf16KernelsTest, AttentionAndGradMatchReference) {
       Tensor qRef = bf16Tensor(qShape, q), kRef = bf16Tensor(kvShape, k);
       Tensor vRef = bf16Tensor(kvShape, v);
 
-      Floats out = output(qCount);
+      std::vector<int64_t> lseShape = {c.batch, c.heads, c.seq};
+      int64_t rows = c.batch * c.heads * c.seq;
+      Floats out = output(qCount), lse = output(rows);
       cpu::attention(q.data(), k.data(), v.data(), c.batch, c.seq, c.heads,
-                     c.kvHeads, c.headDim, causal, out.data());
-      expectBf16Close(out, ref::attention(qRef, kRef, vRef, causal).data,
-                      "attention " + name);
-      // A bf16 result (moe-narrow-results) is the f32 one rounded.
+                     c.kvHeads, c.headDim, causal, out.data(), lse.data());
+      ref::AttentionResult expected = ref::attention(qRef, kRef, vRef, causal);
+      expectBf16Close(out, expected.result.data, "attention " + name);
+      expectBf16Close(lse, expected.lse.data, "attention lse " + name);
+      // A bf16 result (moe-narrow-results) is the f32 one rounded, with the
+      // same log-sum-exp.
       Halves out16(qCount);
+      Floats lse16 = output(rows);
       cpu::attention(q.data(), k.data(), v.data(), c.batch, c.seq, c.heads,
-                     c.kvHeads, c.headDim, causal, out16.data());
+                     c.kvHeads, c.headDim, causal, out16.data(), lse16.data());
       for (int64_t i = 0; i < qCount; ++i)
         ASSERT_EQ(out16[i].bits, moert::toBf16(out[i]).bits)
             << "attention, bf16 result " << name << " at " << i;
+      EXPECT_EQ(lse16, lse) << "attention, bf16 result's lse " << name;
 
+      // The gradients from the bf16 result, as mixed precision keeps it.
       Floats dq = output(qCount), dk = output(kvCount), dv = output(kvCount);
-      cpu::attentionGrad(q.data(), k.data(), v.data(), dOut.data(), c.batch,
-                         c.seq, c.heads, c.kvHeads, c.headDim, causal,
-                         dq.data(), dk.data(), dv.data());
-      ref::AttentionGrads grads = ref::attentionGrad(qRef, kRef, vRef, causal,
-                                                     bf16Tensor(qShape, dOut));
+      cpu::attentionGrad(q.data(), k.data(), v.data(), out16.data(), lse.data(),
+                         dOut.data(), c.batch, c.seq, c.heads, c.kvHeads,
+                         c.headDim, causal, dq.data(), dk.data(), dv.data());
+      ref::AttentionGrads grads = ref::attentionGrad(
+          qRef, kRef, vRef, bf16Tensor(qShape, out16), f32(lseShape, lse),
+          causal, bf16Tensor(qShape, dOut));
       expectBf16Close(dq, grads.dQuery.data, "attentionGrad dq " + name);
       expectBf16Close(dk, grads.dKey.data, "attentionGrad dk " + name);
       expectBf16Close(dv, grads.dValue.data, "attentionGrad dv " + name);

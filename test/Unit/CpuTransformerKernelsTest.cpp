@@ -268,18 +268,22 @@ TEST(CpuTransformerKernelsTest, AttentionMatchesReference) {
       Tensor qRef = f32(qShape, q), kRef = f32(kvShape, k);
       Tensor vRef = f32(kvShape, v);
 
-      Floats out = output(qCount);
+      std::vector<int64_t> lseShape = {c.batch, c.heads, c.seq};
+      Floats out = output(qCount), lse = output(c.batch * c.heads * c.seq);
       cpu::attention(q.data(), k.data(), v.data(), c.batch, c.seq, c.heads,
-                     c.kvHeads, c.headDim, causal, out.data());
-      expectClose(out, ref::attention(qRef, kRef, vRef, causal),
-                  "attention " + name);
+                     c.kvHeads, c.headDim, causal, out.data(), lse.data());
+      ref::AttentionResult expected = ref::attention(qRef, kRef, vRef, causal);
+      expectClose(out, expected.result, "attention " + name);
+      expectClose(lse, expected.lse, "attention lse " + name);
 
+      // The gradients of both from the same forward.
       Floats dq = output(qCount), dk = output(kvCount), dv = output(kvCount);
-      cpu::attentionGrad(q.data(), k.data(), v.data(), dOut.data(), c.batch,
-                         c.seq, c.heads, c.kvHeads, c.headDim, causal,
-                         dq.data(), dk.data(), dv.data());
+      cpu::attentionGrad(q.data(), k.data(), v.data(), out.data(), lse.data(),
+                         dOut.data(), c.batch, c.seq, c.heads, c.kvHeads,
+                         c.headDim, causal, dq.data(), dk.data(), dv.data());
       ref::AttentionGrads grads =
-          ref::attentionGrad(qRef, kRef, vRef, causal, f32(qShape, dOut));
+          ref::attentionGrad(qRef, kRef, vRef, f32(qShape, out),
+                             f32(lseShape, lse), causal, f32(qShape, dOut));
       expectClose(dq, grads.dQuery, "attentionGrad dq " + name);
       expectClose(dk, grads.dKey, "attentionGrad dk " + name);
       expectClose(dv, grads.dValue, "attentionGrad dv " + name);
@@ -461,18 +465,21 @@ TEST(CpuTransformerKernelsTest, RunsAreBitwiseReproducible) {
     cpu::biasGrad(dy.data(), rows, hidden, next(hidden));
     cpu::rope(q.data(), batch, seq, heads, headDim, 10000, false,
               next(rows * hidden));
+    float *out = nullptr, *lse = nullptr;
     for (bool causal : {false, true}) {
+      out = next(rows * hidden);
+      lse = next(batch * heads * seq);
       cpu::attention(q.data(), k.data(), v.data(), batch, seq, heads, heads,
-                     headDim, causal, next(rows * hidden));
+                     headDim, causal, out, lse);
       float *dq = next(rows * hidden), *dk = next(rows * hidden);
-      cpu::attentionGrad(q.data(), k.data(), v.data(), dy.data(), batch, seq,
-                         heads, heads, headDim, causal, dq, dk,
+      cpu::attentionGrad(q.data(), k.data(), v.data(), out, lse, dy.data(),
+                         batch, seq, heads, heads, headDim, causal, dq, dk,
                          next(rows * hidden));
     }
     // Grouped queries: 4 heads on 2 kv heads share dK and dV sums.
     float *dq = next(rows * hidden), *dk = next(rows * hidden / 2);
-    cpu::attentionGrad(q.data(), k.data(), v.data(), dy.data(), batch, seq,
-                       heads, 2, headDim, true, dq, dk,
+    cpu::attentionGrad(q.data(), k.data(), v.data(), out, lse, dy.data(), batch,
+                       seq, heads, 2, headDim, true, dq, dk,
                        next(rows * hidden / 2));
     cpu::swiglu(gate.data(), up.data(), rows * ffn, next(rows * ffn));
     float *dGate = next(rows * ffn);

@@ -104,17 +104,23 @@ TEST_F(CudaBf16KernelsTest, AttentionAndGradMatchCpu) {
       AttentionInputs inputs = attentionInputs(c);
       Halves q = narrowed(inputs.q), k = narrowed(inputs.k);
       Halves v = narrowed(inputs.v), dOut = narrowed(inputs.dOut);
+      int64_t rows = c.batch * c.heads * c.seq;
       DeviceBuffer<bf16> qGpu(q), kGpu(k), vGpu(v), dOutGpu(dOut);
-      DeviceBuffer<float> outGpu(qCount);
+      DeviceBuffer<float> outGpu(qCount), lseGpu(rows);
+      // The backward reads the CPU forward's bf16 result and lse.
+      DeviceBuffer<bf16> outOfCpu(qCount);
+      DeviceBuffer<float> lseOfCpu(rows);
       DeviceBuffer<float> dqGpu(qCount), dkGpu(kvCount), dvGpu(kvCount);
       auto forward = [&] {
         gpu::attention(qGpu.get(), kGpu.get(), vGpu.get(), c.batch, c.seq,
-                       c.heads, c.kvHeads, c.headDim, causal, outGpu.get());
+                       c.heads, c.kvHeads, c.headDim, causal, outGpu.get(),
+                       lseGpu.get());
       };
       auto backward = [&] {
-        gpu::attentionGrad(qGpu.get(), kGpu.get(), vGpu.get(), dOutGpu.get(),
-                           c.batch, c.seq, c.heads, c.kvHeads, c.headDim,
-                           causal, dqGpu.get(), dkGpu.get(), dvGpu.get());
+        gpu::attentionGrad(qGpu.get(), kGpu.get(), vGpu.get(), outOfCpu.get(),
+                           lseOfCpu.get(), dOutGpu.get(), c.batch, c.seq,
+                           c.heads, c.kvHeads, c.headDim, causal, dqGpu.get(),
+                           dkGpu.get(), dvGpu.get());
       };
       if (c.headDim > moert::cuda::kMaxBf16AttentionHeadDim) {
         std::string expected =
@@ -126,26 +132,37 @@ TEST_F(CudaBf16KernelsTest, AttentionAndGradMatchCpu) {
         continue;
       }
       forward();
-      Floats out = output(qCount);
+      Floats out = output(qCount), lse = output(rows);
       cpu::attention(q.data(), k.data(), v.data(), c.batch, c.seq, c.heads,
-                     c.kvHeads, c.headDim, causal, out.data());
+                     c.kvHeads, c.headDim, causal, out.data(), lse.data());
       expectClose(outGpu.download(), out, "attention " + name,
                   kAttentionTolerance);
-      // A bf16 result (moe-narrow-results) is the kernel's f32 one rounded.
+      expectClose(lseGpu.download(), lse, "attention lse " + name,
+                  kAttentionTolerance);
+      // A bf16 result (moe-narrow-results) is the kernel's f32 one rounded,
+      // with the same lse.
       DeviceBuffer<bf16> out16Gpu(qCount);
+      DeviceBuffer<float> lse16Gpu(rows);
       gpu::attention(qGpu.get(), kGpu.get(), vGpu.get(), c.batch, c.seq,
-                     c.heads, c.kvHeads, c.headDim, causal, out16Gpu.get());
+                     c.heads, c.kvHeads, c.headDim, causal, out16Gpu.get(),
+                     lse16Gpu.get());
       Floats outOfGpu = outGpu.download();
       std::vector<bf16> out16 = out16Gpu.download();
       for (int64_t i = 0; i < qCount; ++i)
         ASSERT_EQ(out16[i].bits, moert::toBf16(outOfGpu[i]).bits)
             << "attention, bf16 result " << name << " at " << i;
+      EXPECT_EQ(lse16Gpu.download(), lseGpu.download())
+          << "attention, bf16 result's lse " << name;
 
+      Halves out16OfCpu = narrowed(out);
+      outOfCpu.upload(out16OfCpu);
+      lseOfCpu.upload(lse);
       backward();
       Floats dq = output(qCount), dk = output(kvCount), dv = output(kvCount);
-      cpu::attentionGrad(q.data(), k.data(), v.data(), dOut.data(), c.batch,
-                         c.seq, c.heads, c.kvHeads, c.headDim, causal,
-                         dq.data(), dk.data(), dv.data());
+      cpu::attentionGrad(q.data(), k.data(), v.data(), out16OfCpu.data(),
+                         lse.data(), dOut.data(), c.batch, c.seq, c.heads,
+                         c.kvHeads, c.headDim, causal, dq.data(), dk.data(),
+                         dv.data());
       expectClose(dqGpu.download(), dq, "attentionGrad dq " + name,
                   kAttentionTolerance);
       expectClose(dkGpu.download(), dk, "attentionGrad dk " + name,

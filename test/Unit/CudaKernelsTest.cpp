@@ -352,22 +352,29 @@ TEST_F(CudaTransformerKernelsTest, AttentionAndGradMatchCpu) {
       auto [q, k, v, dOut] = attentionInputs(c);
       DeviceBuffer<float> qGpu(q), kGpu(k), vGpu(v), dOutGpu(dOut);
 
-      DeviceBuffer<float> outGpu(qCount);
+      int64_t rows = c.batch * c.heads * c.seq;
+      DeviceBuffer<float> outGpu(qCount), lseGpu(rows);
       gpu::attention(qGpu.get(), kGpu.get(), vGpu.get(), c.batch, c.seq,
-                     c.heads, c.kvHeads, c.headDim, causal, outGpu.get());
-      Floats out = output(qCount);
+                     c.heads, c.kvHeads, c.headDim, causal, outGpu.get(),
+                     lseGpu.get());
+      Floats out = output(qCount), lse = output(rows);
       cpu::attention(q.data(), k.data(), v.data(), c.batch, c.seq, c.heads,
-                     c.kvHeads, c.headDim, causal, out.data());
+                     c.kvHeads, c.headDim, causal, out.data(), lse.data());
       expectClose(outGpu.download(), out, "attention " + name, kGemmTolerance);
+      expectClose(lseGpu.download(), lse, "attention lse " + name,
+                  kGemmTolerance);
 
+      // Both gradients from the CPU's forward.
+      DeviceBuffer<float> outCpu(out), lseCpu(lse);
       DeviceBuffer<float> dqGpu(qCount), dkGpu(kvCount), dvGpu(kvCount);
-      gpu::attentionGrad(qGpu.get(), kGpu.get(), vGpu.get(), dOutGpu.get(),
-                         c.batch, c.seq, c.heads, c.kvHeads, c.headDim, causal,
-                         dqGpu.get(), dkGpu.get(), dvGpu.get());
+      gpu::attentionGrad(qGpu.get(), kGpu.get(), vGpu.get(), outCpu.get(),
+                         lseCpu.get(), dOutGpu.get(), c.batch, c.seq, c.heads,
+                         c.kvHeads, c.headDim, causal, dqGpu.get(), dkGpu.get(),
+                         dvGpu.get());
       Floats dq = output(qCount), dk = output(kvCount), dv = output(kvCount);
-      cpu::attentionGrad(q.data(), k.data(), v.data(), dOut.data(), c.batch,
-                         c.seq, c.heads, c.kvHeads, c.headDim, causal,
-                         dq.data(), dk.data(), dv.data());
+      cpu::attentionGrad(q.data(), k.data(), v.data(), out.data(), lse.data(),
+                         dOut.data(), c.batch, c.seq, c.heads, c.kvHeads,
+                         c.headDim, causal, dq.data(), dk.data(), dv.data());
       expectClose(dqGpu.download(), dq, "attentionGrad dq " + name,
                   kGemmTolerance);
       expectClose(dkGpu.download(), dk, "attentionGrad dk " + name,
@@ -738,13 +745,20 @@ TEST_F(CudaTransformerKernelsTest, DeterministicKernelsAreBitwiseReproducible) {
                      1e-5, dx, next(hidden));
     gpu::biasGrad(dyGpu.get(), rows, hidden, next(hidden));
     for (bool causal : {false, true}) {
+      float *out = next(rows * hidden), *lse = next(batch * heads * seq);
+      gpu::attention(qGpu.get(), kGpu.get(), vGpu.get(), batch, seq, heads,
+                     heads, headDim, causal, out, lse);
       float *dq = next(rows * hidden), *dk = next(rows * hidden);
-      gpu::attentionGrad(qGpu.get(), kGpu.get(), vGpu.get(), dyGpu.get(), batch,
-                         seq, heads, heads, headDim, causal, dq, dk,
-                         next(rows * hidden));
+      gpu::attentionGrad(qGpu.get(), kGpu.get(), vGpu.get(), out, lse,
+                         dyGpu.get(), batch, seq, heads, heads, headDim, causal,
+                         dq, dk, next(rows * hidden));
+      out = next(gqaQGpu.size());
+      lse = next(2 * gqaHeads * gqaSeq);
+      gpu::attention(gqaQGpu.get(), gqaKGpu.get(), gqaVGpu.get(), 2, gqaSeq,
+                     gqaHeads, gqaKvHeads, gqaDim, causal, out, lse);
       dq = next(gqaQGpu.size());
       dk = next(gqaKGpu.size());
-      gpu::attentionGrad(gqaQGpu.get(), gqaKGpu.get(), gqaVGpu.get(),
+      gpu::attentionGrad(gqaQGpu.get(), gqaKGpu.get(), gqaVGpu.get(), out, lse,
                          gqaDOutGpu.get(), 2, gqaSeq, gqaHeads, gqaKvHeads,
                          gqaDim, causal, dq, dk, next(gqaVGpu.size()));
     }

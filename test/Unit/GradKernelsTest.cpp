@@ -283,9 +283,13 @@ TEST(AttentionGradTest, HandWorkedCausal) {
   // Row 1: p = softmax(2 k) = softmax({1, -2}) = {0.95257..., 0.04742...};
   // dv_j += 2 p_j; dp = 2 v = {6, 10}; ds_j = p_j (dp_j - p.dp);
   // dq1 = ds.k = -0.27105...; dk_j = 2 ds_j = {-0.36141..., 0.36141...}.
-  AttentionGrads grads = attentionGrad(
-      f64({1, 2, 1, 1}, {1, 2}), f64({1, 2, 1, 1}, {0.5, -1}),
-      f64({1, 2, 1, 1}, {3, 5}), /*causal=*/true, f64({1, 2, 1, 1}, {1, 2}));
+  // The forward's output and log-sum-exp come from moe.attention.
+  Tensor q = f64({1, 2, 1, 1}, {1, 2}), k = f64({1, 2, 1, 1}, {0.5, -1});
+  Tensor v = f64({1, 2, 1, 1}, {3, 5});
+  AttentionResult forward = attention(q, k, v, /*causal=*/true);
+  AttentionGrads grads =
+      attentionGrad(q, k, v, forward.result, forward.lse, /*causal=*/true,
+                    f64({1, 2, 1, 1}, {1, 2}));
   expectTensor(grads.dQuery, DType::F64, {1, 2, 1, 1},
                {0, -0.2710599583854736});
   expectTensor(grads.dKey, DType::F64, {1, 2, 1, 1},
@@ -308,26 +312,28 @@ TEST(AttentionGradTest, MatchesFiniteDifferences) {
         Tensor key = random.tensor({batch, seq, kvHeads, headDim}, -1.5, 1.5);
         Tensor value = random.tensor({batch, seq, kvHeads, headDim});
         Tensor r = random.tensor(query.shape);
-        AttentionGrads grads = attentionGrad(query, key, value, causal, r);
+        AttentionResult forward = attention(query, key, value, causal);
+        AttentionGrads grads = attentionGrad(query, key, value, forward.result,
+                                             forward.lse, causal, r);
         std::string what = "seed " + std::to_string(seed) + " heads " +
                            std::to_string(heads) + "/" +
                            std::to_string(kvHeads) + (causal ? " causal" : "");
         expectGradient(
             what + " query", grads.dQuery, query,
             [&](const Tensor &x) {
-              return dot(r, attention(x, key, value, causal));
+              return dot(r, attention(x, key, value, causal).result);
             },
             random);
         expectGradient(
             what + " key", grads.dKey, key,
             [&](const Tensor &x) {
-              return dot(r, attention(query, x, value, causal));
+              return dot(r, attention(query, x, value, causal).result);
             },
             random);
         expectGradient(
             what + " value", grads.dValue, value,
             [&](const Tensor &x) {
-              return dot(r, attention(query, key, x, causal));
+              return dot(r, attention(query, key, x, causal).result);
             },
             random);
       }

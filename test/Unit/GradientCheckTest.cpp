@@ -410,7 +410,7 @@ void buildAttention(Model &m, bool causal, int64_t heads, int64_t kvHeads) {
   m.param("q", q);
   m.param("k", kv);
   m.param("v", kv);
-  m.emit("%o = moe.attention %q, %k, %v" +
+  m.emit("%o, %lse = moe.attention %q, %k, %v" +
          std::string(causal ? " causal" : "") + " : " + typeOf(q) + ", " +
          typeOf(kv));
   m.result("%o", q);

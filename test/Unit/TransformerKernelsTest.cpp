@@ -158,7 +158,8 @@ TEST(AttentionTest, NonCausalAttendsToEveryPosition) {
   Tensor q = f64({1, 2, 1, 2}, kQuery);
   Tensor k = f64({1, 2, 1, 2}, kKey);
   Tensor v = f64({1, 2, 1, 2}, kValue);
-  expectTensor(attention(q, k, v, /*causal=*/false), DType::F64, {1, 2, 1, 2},
+  expectTensor(attention(q, k, v, /*causal=*/false).result, DType::F64,
+               {1, 2, 1, 2},
                {1.6604769013466862, 2.6604769013466862, 2.6088593650139136,
                 3.608859365013914});
 }
@@ -168,8 +169,20 @@ TEST(AttentionTest, CausalHidesLaterPositions) {
   Tensor q = f64({1, 2, 1, 2}, kQuery);
   Tensor k = f64({1, 2, 1, 2}, kKey);
   Tensor v = f64({1, 2, 1, 2}, kValue);
-  expectTensor(attention(q, k, v, /*causal=*/true), DType::F64, {1, 2, 1, 2},
-               {1, 2, 2.6088593650139136, 3.608859365013914});
+  expectTensor(attention(q, k, v, /*causal=*/true).result, DType::F64,
+               {1, 2, 1, 2}, {1, 2, 2.6088593650139136, 3.608859365013914});
+}
+
+TEST(AttentionTest, LogSumExpIsPerHeadAndQueryRow) {
+  // The scores of the two tests above: non-causal, pos 0 {1/sqrt2, 0} and
+  // pos 1 {0, sqrt2}; causal, pos 0 sees only its score 1/sqrt2.
+  Tensor q = f64({1, 2, 1, 2}, kQuery);
+  Tensor k = f64({1, 2, 1, 2}, kKey);
+  Tensor v = f64({1, 2, 1, 2}, kValue);
+  expectTensor(attention(q, k, v, /*causal=*/false).lse, DType::F64, {1, 1, 2},
+               {1.1079403076572498, 1.6318352839548387});
+  expectTensor(attention(q, k, v, /*causal=*/true).lse, DType::F64, {1, 1, 2},
+               {0.7071067811865476, 1.6318352839548387});
 }
 
 TEST(AttentionTest, GroupedQueryHeadsShareOneKvHead) {
@@ -181,7 +194,8 @@ TEST(AttentionTest, GroupedQueryHeadsShareOneKvHead) {
   Tensor q = f64({1, 2, 2, 2}, {1, 0, 0, 1, 0, 1, 2, 0});
   Tensor k = f64({1, 2, 1, 2}, kKey);
   Tensor v = f64({1, 2, 1, 2}, kValue);
-  expectTensor(attention(q, k, v, /*causal=*/true), DType::F64, {1, 2, 2, 2},
+  expectTensor(attention(q, k, v, /*causal=*/true).result, DType::F64,
+               {1, 2, 2, 2},
                {1, 2, 1, 2, 2.6088593650139136, 3.608859365013914,
                 1.3911406349860864, 2.3911406349860864});
 }
@@ -200,8 +214,8 @@ TEST(AttentionTest, GroupedQueryMapsConsecutiveHeadsToOneKvHead) {
   Tensor v = f64({1, 2, 2, 1}, {10, 30, 20, 50});
   const double a = 17.31058578630005, b = 32.384058440442345;
   const double c = 18.807970779778824, d = 30.35972419924183;
-  expectTensor(attention(q, k, v, /*causal=*/false), DType::F64, {1, 2, 4, 1},
-               {a, a, b, b, c, c, d, d});
+  expectTensor(attention(q, k, v, /*causal=*/false).result, DType::F64,
+               {1, 2, 4, 1}, {a, a, b, b, c, c, d, d});
 }
 
 TEST(AttentionTest, BatchesDoNotMix) {
@@ -213,8 +227,8 @@ TEST(AttentionTest, BatchesDoNotMix) {
   Tensor v = f64({2, 2, 1, 1}, {100, 200, 0, 4});
   // Batch 0: pos 0 -> 100; pos 1: equal scores -> 150.
   // Batch 1: pos 0 -> 0; pos 1 -> 2.
-  expectTensor(attention(q, k, v, /*causal=*/true), DType::F64, {2, 2, 1, 1},
-               {100, 150, 0, 2});
+  expectTensor(attention(q, k, v, /*causal=*/true).result, DType::F64,
+               {2, 2, 1, 1}, {100, 150, 0, 2});
 }
 
 //===----------------------------------------------------------------------===//

@@ -37,8 +37,10 @@ Tensor biasGrad(const Tensor &dResult);
 struct AttentionGrads {
   Tensor dQuery, dKey, dValue;
 };
+/// From the forward's `output` and log-sum-exp `lse` (moe.attention's).
 AttentionGrads attentionGrad(const Tensor &query, const Tensor &key,
-                             const Tensor &value, bool causal,
+                             const Tensor &value, const Tensor &output,
+                             const Tensor &lse, bool causal,
                              const Tensor &dResult);
 
 struct SwigluGrads {

@@ -25,8 +25,12 @@ Tensor linear(const Tensor &input, const Tensor &weight, const Tensor *bias);
 /// With `inverse`, rotates by the opposite angles: the transpose of the
 /// rotation, which is rope's vector-Jacobian product.
 Tensor rope(const Tensor &input, double theta, bool inverse = false);
-Tensor attention(const Tensor &query, const Tensor &key, const Tensor &value,
-                 bool causal);
+struct AttentionResult {
+  Tensor result;
+  Tensor lse; // [batch, heads, seq]: each query row's log-sum-exp
+};
+AttentionResult attention(const Tensor &query, const Tensor &key,
+                          const Tensor &value, bool causal);
 Tensor swiglu(const Tensor &gate, const Tensor &up);
 Tensor add(const Tensor &lhs, const Tensor &rhs);
 Tensor mul(const Tensor &lhs, const Tensor &rhs);

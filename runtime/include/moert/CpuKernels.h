@@ -81,21 +81,24 @@ template <typename T>
 void rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
           int64_t headDim, double theta, bool inverse, T *y);
 
-/// q, out: [batch, seq, heads, headDim]; k, v: [batch, seq, kvHeads, headDim].
+/// q, out: [batch, seq, heads, headDim]; k, v: [batch, seq, kvHeads, headDim];
+/// lse: [batch, heads, seq], each query row's log-sum-exp of its scaled
+/// scores, which the gradient reads with the forward's `out`.
 /// f32 or bf16 operands; an f32 result, or for bf16 operands also a bf16 one
 /// (the f32 result rounded). Instantiated for those three.
 template <typename Operand, typename Result>
 void attention(const Operand *q, const Operand *k, const Operand *v,
                int64_t batch, int64_t seq, int64_t heads, int64_t kvHeads,
-               int64_t headDim, bool causal, Result *out);
+               int64_t headDim, bool causal, Result *out, float *lse);
 void attentionGrad(const float *q, const float *k, const float *v,
-                   const float *dOut, int64_t batch, int64_t seq, int64_t heads,
-                   int64_t kvHeads, int64_t headDim, bool causal, float *dq,
-                   float *dk, float *dv);
-void attentionGrad(const bf16 *q, const bf16 *k, const bf16 *v,
-                   const bf16 *dOut, int64_t batch, int64_t seq, int64_t heads,
-                   int64_t kvHeads, int64_t headDim, bool causal, float *dq,
-                   float *dk, float *dv);
+                   const float *out, const float *lse, const float *dOut,
+                   int64_t batch, int64_t seq, int64_t heads, int64_t kvHeads,
+                   int64_t headDim, bool causal, float *dq, float *dk,
+                   float *dv);
+void attentionGrad(const bf16 *q, const bf16 *k, const bf16 *v, const bf16 *out,
+                   const float *lse, const bf16 *dOut, int64_t batch,
+                   int64_t seq, int64_t heads, int64_t kvHeads, int64_t headDim,
+                   bool causal, float *dq, float *dk, float *dv);
 
 void swiglu(const float *gate, const float *up, int64_t count, float *y);
 void swigluGrad(const float *gate, const float *up, const float *dy,

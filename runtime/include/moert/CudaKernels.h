@@ -99,20 +99,21 @@ void rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
 template <typename Operand, typename Result>
 void attention(const Operand *q, const Operand *k, const Operand *v,
                int64_t batch, int64_t seq, int64_t heads, int64_t kvHeads,
-               int64_t headDim, bool causal, Result *out);
+               int64_t headDim, bool causal, Result *out, float *lse);
 void attentionGrad(const float *q, const float *k, const float *v,
-                   const float *dOut, int64_t batch, int64_t seq, int64_t heads,
-                   int64_t kvHeads, int64_t headDim, bool causal, float *dq,
-                   float *dk, float *dv);
+                   const float *out, const float *lse, const float *dOut,
+                   int64_t batch, int64_t seq, int64_t heads, int64_t kvHeads,
+                   int64_t headDim, bool causal, float *dq, float *dk,
+                   float *dv);
 /// The largest head_dim of the attention kernels: f32 operands on CUDA
 /// cores, bf16 operands on tensor cores (sm_80 and later). The CUDA target
 /// refuses larger ones when it emits the calls.
 constexpr int64_t kMaxAttentionHeadDim = 256;
 constexpr int64_t kMaxBf16AttentionHeadDim = 128;
-void attentionGrad(const bf16 *q, const bf16 *k, const bf16 *v,
-                   const bf16 *dOut, int64_t batch, int64_t seq, int64_t heads,
-                   int64_t kvHeads, int64_t headDim, bool causal, float *dq,
-                   float *dk, float *dv);
+void attentionGrad(const bf16 *q, const bf16 *k, const bf16 *v, const bf16 *out,
+                   const float *lse, const bf16 *dOut, int64_t batch,
+                   int64_t seq, int64_t heads, int64_t kvHeads, int64_t headDim,
+                   bool causal, float *dq, float *dk, float *dv);
 
 void swiglu(const float *gate, const float *up, int64_t count, float *y);
 void swigluGrad(const float *gate, const float *up, const float *dy,

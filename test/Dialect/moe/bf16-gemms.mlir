@@ -33,8 +33,8 @@ func.func @bf16_gemms(%x: tensor<4x8xbf16>, %w: tensor<2x8xbf16>, %b: tensor<2xf
   %dw = moe.linear_weight_grad %dy, %x : tensor<4x2xbf16>, tensor<4x8xbf16> -> tensor<2x8xf32>
   %yb = moe.linear %x, %w : tensor<4x8xbf16>, tensor<2x8xbf16> -> tensor<4x2xbf16>
   %dxb = moe.linear_input_grad %dy, %w : tensor<4x2xbf16>, tensor<2x8xbf16> -> tensor<4x8xbf16>
-  %o = moe.attention %q, %k, %k causal : tensor<1x4x2x8xbf16>, tensor<1x4x1x8xbf16>
-  %ob = moe.attention %q, %k, %k causal : tensor<1x4x2x8xbf16>, tensor<1x4x1x8xbf16> -> tensor<1x4x2x8xbf16>
+  %o, %lse = moe.attention %q, %k, %k causal : tensor<1x4x2x8xbf16>, tensor<1x4x1x8xbf16>
+  %ob, %lseb = moe.attention %q, %k, %k causal : tensor<1x4x2x8xbf16>, tensor<1x4x1x8xbf16> -> tensor<1x4x2x8xbf16>
   %out, %proj = moe.expert_ffn %buf, %w1, %w3, %w2 : tensor<2x3x8xbf16>, tensor<2x5x8xbf16>, tensor<2x8x5xbf16> -> tensor<2x2x3x5xbf16>
   %din, %dw1, %dw3, %dw2 = moe.expert_ffn_grad %buf, %w1, %w3, %w2, %proj, %dbuf : tensor<2x3x8xbf16>, tensor<2x5x8xbf16>, tensor<2x8x5xbf16>, tensor<2x2x3x5xbf16>
   %out32, %proj32 = moe.expert_ffn %buf, %v1, %v3, %v2 : tensor<2x3x8xbf16>, tensor<2x5x8xf32>, tensor<2x8x5xf32> -> tensor<2x2x3x5xbf16>

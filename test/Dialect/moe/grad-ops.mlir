@@ -94,33 +94,33 @@ func.func @bias_grad(%dy: tensor<2x3x6xf64>) -> tensor<6xf64> {
 
 // Grouped-query attention: 4 query heads read 2 key/value heads.
 // CHECK-LABEL: func.func @attention_grad
-// CHECK-SAME: (%[[Q:.*]]: tensor<2x3x4x6xf32>, %[[K:.*]]: tensor<2x3x2x6xf32>, %[[V:.*]]: tensor<2x3x2x6xf32>, %[[DY:.*]]: tensor<2x3x4x6xf32>)
-// CHECK: %[[DQ:.*]], %[[DK:.*]], %[[DV:.*]] = moe.attention_grad %[[Q]], %[[K]], %[[V]], %[[DY]] : tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>
+// CHECK-SAME: (%[[Q:.*]]: tensor<2x3x4x6xf32>, %[[K:.*]]: tensor<2x3x2x6xf32>, %[[V:.*]]: tensor<2x3x2x6xf32>, %[[O:.*]]: tensor<2x3x4x6xf32>, %[[LSE:.*]]: tensor<2x4x3xf32>, %[[DY:.*]]: tensor<2x3x4x6xf32>)
+// CHECK: %[[DQ:.*]], %[[DK:.*]], %[[DV:.*]] = moe.attention_grad %[[Q]], %[[K]], %[[V]], %[[O]], %[[LSE]], %[[DY]] : tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>{{$}}
 // CHECK-NOT: causal
 // CHECK: return %[[DQ]], %[[DK]], %[[DV]] : tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x2x6xf32>
-func.func @attention_grad(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x6xf32>, %v: tensor<2x3x2x6xf32>, %dy: tensor<2x3x4x6xf32>)
+func.func @attention_grad(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x6xf32>, %v: tensor<2x3x2x6xf32>, %o: tensor<2x3x4x6xf32>, %lse: tensor<2x4x3xf32>, %dy: tensor<2x3x4x6xf32>)
     -> (tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x2x6xf32>) {
-  %dq, %dk, %dv = moe.attention_grad %q, %k, %v, %dy : tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>
+  %dq, %dk, %dv = moe.attention_grad %q, %k, %v, %o, %lse, %dy : tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>
   return %dq, %dk, %dv : tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x2x6xf32>
 }
 
 // CHECK-LABEL: func.func @attention_grad_causal
-// CHECK-SAME: (%[[Q:.*]]: tensor<2x3x4x6xf32>, %[[K:.*]]: tensor<2x3x4x6xf32>, %[[V:.*]]: tensor<2x3x4x6xf32>, %[[DY:.*]]: tensor<2x3x4x6xf32>)
-// CHECK: %[[DQ:.*]], %[[DK:.*]], %[[DV:.*]] = moe.attention_grad %[[Q]], %[[K]], %[[V]], %[[DY]] causal : tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>
+// CHECK-SAME: (%[[Q:.*]]: tensor<2x3x4x6xf32>, %[[K:.*]]: tensor<2x3x4x6xf32>, %[[V:.*]]: tensor<2x3x4x6xf32>, %[[O:.*]]: tensor<2x3x4x6xf32>, %[[LSE:.*]]: tensor<2x4x3xf32>, %[[DY:.*]]: tensor<2x3x4x6xf32>)
+// CHECK: %[[DQ:.*]], %[[DK:.*]], %[[DV:.*]] = moe.attention_grad %[[Q]], %[[K]], %[[V]], %[[O]], %[[LSE]], %[[DY]] causal : tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>
 // CHECK: return %[[DQ]], %[[DK]], %[[DV]] : tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>
-func.func @attention_grad_causal(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x4x6xf32>, %v: tensor<2x3x4x6xf32>, %dy: tensor<2x3x4x6xf32>)
+func.func @attention_grad_causal(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x4x6xf32>, %v: tensor<2x3x4x6xf32>, %o: tensor<2x3x4x6xf32>, %lse: tensor<2x4x3xf32>, %dy: tensor<2x3x4x6xf32>)
     -> (tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>) {
-  %dq, %dk, %dv = moe.attention_grad %q, %k, %v, %dy causal : tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>
+  %dq, %dk, %dv = moe.attention_grad %q, %k, %v, %o, %lse, %dy causal : tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>
   return %dq, %dk, %dv : tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>
 }
 
 // Mixed precision: bf16 operands, f32 gradients.
 // CHECK-LABEL: func.func @attention_grad_bf16
-// CHECK: moe.attention_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} causal : tensor<2x3x4x16xbf16>, tensor<2x3x2x16xbf16>
+// CHECK: moe.attention_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} causal : tensor<2x3x4x16xbf16>, tensor<2x3x2x16xbf16>
 // CHECK: return %{{.*}}, %{{.*}}, %{{.*}} : tensor<2x3x4x16xf32>, tensor<2x3x2x16xf32>, tensor<2x3x2x16xf32>
-func.func @attention_grad_bf16(%q: tensor<2x3x4x16xbf16>, %k: tensor<2x3x2x16xbf16>, %v: tensor<2x3x2x16xbf16>, %dy: tensor<2x3x4x16xbf16>)
+func.func @attention_grad_bf16(%q: tensor<2x3x4x16xbf16>, %k: tensor<2x3x2x16xbf16>, %v: tensor<2x3x2x16xbf16>, %o: tensor<2x3x4x16xbf16>, %lse: tensor<2x4x3xf32>, %dy: tensor<2x3x4x16xbf16>)
     -> (tensor<2x3x4x16xf32>, tensor<2x3x2x16xf32>, tensor<2x3x2x16xf32>) {
-  %dq, %dk, %dv = moe.attention_grad %q, %k, %v, %dy causal : tensor<2x3x4x16xbf16>, tensor<2x3x2x16xbf16>
+  %dq, %dk, %dv = moe.attention_grad %q, %k, %v, %o, %lse, %dy causal : tensor<2x3x4x16xbf16>, tensor<2x3x2x16xbf16>
   return %dq, %dk, %dv : tensor<2x3x4x16xf32>, tensor<2x3x2x16xf32>, tensor<2x3x2x16xf32>
 }
 

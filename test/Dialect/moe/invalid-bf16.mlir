@@ -131,6 +131,6 @@ func.func @bf16_add(%a: tensor<4xbf16>) {
 
 func.func @attention_bf16_result_of_f32(%q: tensor<1x4x2x8xf32>, %k: tensor<1x4x1x8xf32>) {
   // expected-error @+1 {{'moe.attention' op 'result' must have element type 'f32' (that of 'query'), got 'bf16'}}
-  %o = moe.attention %q, %k, %k causal : tensor<1x4x2x8xf32>, tensor<1x4x1x8xf32> -> tensor<1x4x2x8xbf16>
+  %o, %lse = moe.attention %q, %k, %k causal : tensor<1x4x2x8xf32>, tensor<1x4x1x8xf32> -> tensor<1x4x2x8xbf16>
   return
 }

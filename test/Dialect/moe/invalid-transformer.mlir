@@ -241,8 +241,8 @@ func.func @rope_theta(%q: tensor<2x3x4x6xf32>) {
 
 // moe.attention: the query is [batch, seq, heads, head_dim].
 func.func @attention_query_rank(%q: tensor<2x3x24xf32>, %k: tensor<2x3x2x6xf32>, %v: tensor<2x3x2x6xf32>) {
-  // expected-error @+1 {{'moe.attention' op 'query' must have rank 4 ([batch, seq, heads, head_dim]), got rank 3}}
-  %o = moe.attention %q, %k, %v : tensor<2x3x24xf32>, tensor<2x3x2x6xf32>
+  // expected-error @+1 {{the query of an attention must be a [batch, seq, heads, head_dim] tensor, got 'tensor<2x3x24xf32>'}}
+  %o, %lse = moe.attention %q, %k, %v : tensor<2x3x24xf32>, tensor<2x3x2x6xf32>
   return
 }
 
@@ -251,7 +251,7 @@ func.func @attention_query_rank(%q: tensor<2x3x24xf32>, %k: tensor<2x3x2x6xf32>,
 // moe.attention: the key is [batch, seq, kv_heads, head_dim].
 func.func @attention_key_rank(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x12xf32>, %v: tensor<2x3x12xf32>) {
   // expected-error @+1 {{'moe.attention' op 'key' must have rank 4 ([batch, seq, kv_heads, head_dim]), got rank 3}}
-  %o = moe.attention %q, %k, %v : tensor<2x3x4x6xf32>, tensor<2x3x12xf32>
+  %o, %lse = moe.attention %q, %k, %v : tensor<2x3x4x6xf32>, tensor<2x3x12xf32>
   return
 }
 
@@ -260,7 +260,7 @@ func.func @attention_key_rank(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x12xf32>, %
 // moe.attention: kv_heads must divide the query heads.
 func.func @attention_kv_heads(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x3x6xf32>, %v: tensor<2x3x3x6xf32>) {
   // expected-error @+1 {{'moe.attention' op 'key' kv_heads (3) must divide the query heads (4)}}
-  %o = moe.attention %q, %k, %v : tensor<2x3x4x6xf32>, tensor<2x3x3x6xf32>
+  %o, %lse = moe.attention %q, %k, %v : tensor<2x3x4x6xf32>, tensor<2x3x3x6xf32>
   return
 }
 
@@ -269,7 +269,7 @@ func.func @attention_kv_heads(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x3x6xf32>, 
 // moe.attention: zero kv_heads is rejected, not a division by zero.
 func.func @attention_zero_kv_heads(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x0x6xf32>, %v: tensor<2x3x0x6xf32>) {
   // expected-error @+1 {{'moe.attention' op 'key' kv_heads (0) must divide the query heads (4)}}
-  %o = moe.attention %q, %k, %v : tensor<2x3x4x6xf32>, tensor<2x3x0x6xf32>
+  %o, %lse = moe.attention %q, %k, %v : tensor<2x3x4x6xf32>, tensor<2x3x0x6xf32>
   return
 }
 
@@ -278,7 +278,7 @@ func.func @attention_zero_kv_heads(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x0x6xf
 // moe.attention: key and query agree on batch, seq and head_dim.
 func.func @attention_key_shape(%q: tensor<2x3x4x6xf32>, %k: tensor<2x5x2x6xf32>, %v: tensor<2x5x2x6xf32>) {
   // expected-error @+1 {{'moe.attention' op 'key' must have shape [2, 3, 2, 6], got [2, 5, 2, 6]}}
-  %o = moe.attention %q, %k, %v : tensor<2x3x4x6xf32>, tensor<2x5x2x6xf32>
+  %o, %lse = moe.attention %q, %k, %v : tensor<2x3x4x6xf32>, tensor<2x5x2x6xf32>
   return
 }
 
@@ -287,7 +287,7 @@ func.func @attention_key_shape(%q: tensor<2x3x4x6xf32>, %k: tensor<2x5x2x6xf32>,
 // moe.attention: the key has the element type of the query.
 func.func @attention_key_element_type(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x6xf64>, %v: tensor<2x3x2x6xf64>) {
   // expected-error @+1 {{'moe.attention' op 'key' must have element type 'f32' (that of 'query'), got 'f64'}}
-  %o = moe.attention %q, %k, %v : tensor<2x3x4x6xf32>, tensor<2x3x2x6xf64>
+  %o, %lse = moe.attention %q, %k, %v : tensor<2x3x4x6xf32>, tensor<2x3x2x6xf64>
   return
 }
 
@@ -297,7 +297,7 @@ func.func @attention_key_element_type(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x
 // form).
 func.func @attention_bf16_result_type(%q: tensor<2x3x4x6xbf16>, %k: tensor<2x3x2x6xbf16>, %v: tensor<2x3x2x6xbf16>) {
   // expected-error @+1 {{'moe.attention' op 'result' must have element type 'f32' (a GEMM over 'bf16' 'query' accumulates in 'f32') or 'bf16' (the accumulation rounded), got 'f64'}}
-  %o = "moe.attention"(%q, %k, %v) : (tensor<2x3x4x6xbf16>, tensor<2x3x2x6xbf16>, tensor<2x3x2x6xbf16>) -> tensor<2x3x4x6xf64>
+  %o:2 = "moe.attention"(%q, %k, %v) : (tensor<2x3x4x6xbf16>, tensor<2x3x2x6xbf16>, tensor<2x3x2x6xbf16>) -> (tensor<2x3x4x6xf64>, tensor<2x4x3xf32>)
   return
 }
 
@@ -306,7 +306,7 @@ func.func @attention_bf16_result_type(%q: tensor<2x3x4x6xbf16>, %k: tensor<2x3x2
 // moe.attention: the result has the query's shape (generic form).
 func.func @attention_result_shape(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x6xf32>, %v: tensor<2x3x2x6xf32>) {
   // expected-error @+1 {{'moe.attention' op 'result' must have shape [2, 3, 4, 6], got [2, 3, 4, 8]}}
-  %o = "moe.attention"(%q, %k, %v) : (tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x2x6xf32>) -> tensor<2x3x4x8xf32>
+  %o:2 = "moe.attention"(%q, %k, %v) : (tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x2x6xf32>) -> (tensor<2x3x4x8xf32>, tensor<2x4x3xf32>)
   return
 }
 
@@ -315,7 +315,25 @@ func.func @attention_result_shape(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x6xf3
 // moe.attention (ODS): key and value have one type (generic form).
 func.func @attention_value_type(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x6xf32>, %v: tensor<2x3x4x6xf32>) {
   // expected-error @+1 {{'moe.attention' op failed to verify that all of {key, value} have same type}}
-  %o = "moe.attention"(%q, %k, %v) : (tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x4x6xf32>) -> tensor<2x3x4x6xf32>
+  %o:2 = "moe.attention"(%q, %k, %v) : (tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x4x6xf32>) -> (tensor<2x3x4x6xf32>, tensor<2x4x3xf32>)
+  return
+}
+
+// -----
+
+// moe.attention: the log-sum-exp is [batch, heads, seq] (generic form).
+func.func @attention_lse_shape(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x6xf32>) {
+  // expected-error @+1 {{'moe.attention' op 'lse' must be 'tensor<2x4x3xf32>' ([batch, heads, seq] of the query's), got 'tensor<2x3x4xf32>'}}
+  %o:2 = "moe.attention"(%q, %k, %k) : (tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x2x6xf32>) -> (tensor<2x3x4x6xf32>, tensor<2x3x4xf32>)
+  return
+}
+
+// -----
+
+// moe.attention: over bf16 operands the log-sum-exp is f32 (generic form).
+func.func @attention_bf16_lse_type(%q: tensor<2x3x4x6xbf16>, %k: tensor<2x3x2x6xbf16>) {
+  // expected-error @+1 {{'moe.attention' op 'lse' must be 'tensor<2x4x3xf32>' ([batch, heads, seq] of the query's), got 'tensor<2x4x3xf64>'}}
+  %o:2 = "moe.attention"(%q, %k, %k) : (tensor<2x3x4x6xbf16>, tensor<2x3x2x6xbf16>, tensor<2x3x2x6xbf16>) -> (tensor<2x3x4x6xf32>, tensor<2x4x3xf64>)
   return
 }
 

@@ -129,20 +129,20 @@ func.func @rope_narrowed(%q: tensor<2x3x4x6xf32>) -> tensor<2x3x4x6xbf16> {
 // Grouped-query attention: 4 query heads read 2 key/value heads.
 // CHECK-LABEL: func.func @attention
 // CHECK-SAME: (%[[Q:.*]]: tensor<2x3x4x6xf32>, %[[K:.*]]: tensor<2x3x2x6xf32>, %[[V:.*]]: tensor<2x3x2x6xf32>)
-// CHECK: %[[O:.*]] = moe.attention %[[Q]], %[[K]], %[[V]] : tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>
+// CHECK: %[[O:.*]], %[[LSE:.*]] = moe.attention %[[Q]], %[[K]], %[[V]] : tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>
 // CHECK-NOT: causal
 // CHECK: return %[[O]] : tensor<2x3x4x6xf32>
 func.func @attention(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x6xf32>, %v: tensor<2x3x2x6xf32>) -> tensor<2x3x4x6xf32> {
-  %o = moe.attention %q, %k, %v : tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>
+  %o, %lse = moe.attention %q, %k, %v : tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>
   return %o : tensor<2x3x4x6xf32>
 }
 
 // CHECK-LABEL: func.func @attention_causal
 // CHECK-SAME: (%[[Q:.*]]: tensor<2x3x4x6xf32>, %[[K:.*]]: tensor<2x3x4x6xf32>, %[[V:.*]]: tensor<2x3x4x6xf32>)
-// CHECK: %[[O:.*]] = moe.attention %[[Q]], %[[K]], %[[V]] causal : tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>
+// CHECK: %[[O:.*]], %{{.*}} = moe.attention %[[Q]], %[[K]], %[[V]] causal : tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>
 // CHECK: return %[[O]] : tensor<2x3x4x6xf32>
 func.func @attention_causal(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x4x6xf32>, %v: tensor<2x3x4x6xf32>) -> tensor<2x3x4x6xf32> {
-  %o = moe.attention %q, %k, %v causal : tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>
+  %o, %lse = moe.attention %q, %k, %v causal : tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>
   return %o : tensor<2x3x4x6xf32>
 }
 
@@ -151,7 +151,7 @@ func.func @attention_causal(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x4x6xf32>, %v
 // CHECK: moe.attention %{{.*}}, %{{.*}}, %{{.*}} causal : tensor<2x3x4x16xbf16>, tensor<2x3x2x16xbf16>
 // CHECK: return %{{.*}} : tensor<2x3x4x16xf32>
 func.func @attention_bf16(%q: tensor<2x3x4x16xbf16>, %k: tensor<2x3x2x16xbf16>, %v: tensor<2x3x2x16xbf16>) -> tensor<2x3x4x16xf32> {
-  %o = moe.attention %q, %k, %v causal : tensor<2x3x4x16xbf16>, tensor<2x3x2x16xbf16>
+  %o, %lse = moe.attention %q, %k, %v causal : tensor<2x3x4x16xbf16>, tensor<2x3x2x16xbf16>
   return %o : tensor<2x3x4x16xf32>
 }
 
