@@ -18,6 +18,19 @@
 using namespace mlir;
 using namespace mlir::moe;
 
+/// Checks that `grad`, the cotangent of `op`'s result `name` that the
+/// backward reads as it is, is absent or zero (autodiff passes zeros for a
+/// result nothing differentiable reads).
+static LogicalResult expectKeptForBackward(Operation *op, Value grad,
+                                           StringRef name) {
+  if (grad && !matchPattern(grad, m_AnyZeroFloat()))
+    return op->emitOpError()
+           << "'" << name
+           << "' is kept for the backward, not differentiable; the output "
+              "depends on it";
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Transformer ops
 //===----------------------------------------------------------------------===//
@@ -70,10 +83,8 @@ LogicalResult RopeOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
 
 LogicalResult AttentionOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
                                     SmallVectorImpl<Value> &operandGrads) {
-  // Autodiff passes zeros for a result nothing differentiable uses.
-  if (resultGrads[1] && !matchPattern(resultGrads[1], m_AnyZeroFloat()))
-    return emitOpError() << "'lse' is kept for the backward and is not "
-                            "differentiable; the output depends on it";
+  if (failed(expectKeptForBackward(*this, resultGrads[1], "lse")))
+    return failure();
   auto grad = AttentionGradOp::create(
       b, getLoc(), gemmResultType(getQuery().getType()),
       gemmResultType(getKey().getType()), gemmResultType(getValue().getType()),
@@ -191,10 +202,8 @@ LogicalResult SplitRunsOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
 
 LogicalResult ExpertFfnOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
                                     SmallVectorImpl<Value> &operandGrads) {
-  // Autodiff passes zeros for a result nothing differentiable uses.
-  if (resultGrads[1] && !matchPattern(resultGrads[1], m_AnyZeroFloat()))
-    return emitOpError() << "'projections' are kept for the backward and are "
-                            "not differentiable; the output depends on them";
+  if (failed(expectKeptForBackward(*this, resultGrads[1], "projections")))
+    return failure();
   auto grad = ExpertFfnGradOp::create(
       b, getLoc(), getInput().getType(), getGateProj().getType(),
       getUpProj().getType(), getDownProj().getType(), getInput(), getGateProj(),

@@ -168,6 +168,11 @@ struct AttentionShape {
   int64_t queryStride() const { return heads * headDim; }
   int64_t keyStride() const { return kvHeads * headDim; }
   int64_t visible(int64_t i) const { return causal ? i + 1 : seq; }
+  /// Offset of query row i of head h of batch b in a [batch, heads, seq]
+  /// tensor of row statistics (the log-sum-exp).
+  int64_t statisticsAt(int64_t b, int64_t h, int64_t i) const {
+    return (b * heads + h) * seq + i;
+  }
   float scale() const {
     return static_cast<float>(1.0 / std::sqrt(static_cast<double>(headDim)));
   }
@@ -343,13 +348,6 @@ bool usePairedProducts(int64_t headDim) {
   return headDim % 2 == 0 && moert::cpu::detail::hasAvx512Bf16();
 }
 
-/// Query row i of head h of batch b in a [batch, heads, seq] tensor of
-/// row statistics.
-int64_t statisticsAt(const AttentionShape &shape, int64_t b, int64_t h,
-                     int64_t i) {
-  return (b * shape.heads + h) * shape.seq + i;
-}
-
 template <typename Operand, typename Result>
 void attentionInF32(const Operand *q, const Operand *k, const Operand *v,
                     int64_t batch, const AttentionShape &shape, Result *out,
@@ -371,7 +369,7 @@ void attentionInF32(const Operand *q, const Operand *k, const Operand *v,
         int64_t rows = std::min(kQueryBlock, seq - i);
         int64_t width = scoreBlock(qHead, kT.data(), shape, i, rows, p.data());
         softmaxRows(shape, i, rows, width, p.data(),
-                    lse + statisticsAt(shape, b, h, i));
+                    lse + shape.statisticsAt(b, h, i));
         if constexpr (std::is_same_v<Operand, bf16>)
           roundRowsToBf16(p.data(), p.data(), rows, width, padded);
         // out_i = sum_j p_ij v_j.
@@ -416,7 +414,7 @@ void attentionOnPairs(const bf16 *q, const bf16 *k, const bf16 *v,
                     qHead + i * qStride, qStride, kPairs.data(), 2 * padded,
                     p.data(), padded, false});
         softmaxRows(shape, i, rows, width, p.data(),
-                    lse + statisticsAt(shape, b, h, i));
+                    lse + shape.statisticsAt(b, h, i));
         int64_t pairs =
             narrowRowsToPairs(p.data(), rows, width, padded, pRows.data()) / 2;
         // out_i = sum_j p_ij v_j.
@@ -504,7 +502,7 @@ void attentionGradInF32(const T *q, const T *k, const T *v, const T *out,
           int64_t width =
               scoreBlock(qHead, kT.data(), shape, i, rows, p.data());
           probabilityRows(shape, i, rows, width, p.data(),
-                          lse + statisticsAt(shape, b, h, i));
+                          lse + shape.statisticsAt(b, h, i));
           rowDots(dOut + shape.at(b, i, h, heads),
                   out + shape.at(b, i, h, heads), qStride, rows, headDim,
                   delta.data());
@@ -584,7 +582,7 @@ void attentionGradOnPairs(const bf16 *q, const bf16 *k, const bf16 *v,
           pairedGemm({rows, tiles, headDim / 2, qHead + i * qStride, qStride,
                       kPairs.data(), 2 * padded, p.data(), padded, false});
           probabilityRows(shape, i, rows, width, p.data(),
-                          lse + statisticsAt(shape, b, h, i));
+                          lse + shape.statisticsAt(b, h, i));
           rowDots(dOutHead + i * qStride, out + shape.at(b, i, h, heads),
                   qStride, rows, headDim, delta.data());
           narrowRowsToPairs(p.data(), rows, width, padded, pRows.data());

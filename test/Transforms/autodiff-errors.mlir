@@ -56,9 +56,22 @@ func.func @train_step() {
 ml_program.global private mutable @w1 : tensor<1x2x2xf32> {moe.init = #moe.init<normal, 1.0>, moe.trainable}
 func.func @forward(%x: tensor<1x3x2xf32>, %w2: tensor<1x2x2xf32>) -> tensor<f32> {
   %w1 = ml_program.global_load @w1 : tensor<1x2x2xf32>
-  // expected-error @+1 {{'moe.expert_ffn' op 'projections' are kept for the backward and are not differentiable; the output depends on them}}
+  // expected-error @+1 {{'moe.expert_ffn' op 'projections' is kept for the backward, not differentiable; the output depends on it}}
   %y, %proj = moe.expert_ffn %x, %w1, %w1, %w2 : tensor<1x3x2xf32>, tensor<1x2x2xf32>, tensor<1x2x2xf32> -> tensor<1x2x3x2xf32>
   %flat = tensor.collapse_shape %proj [[0, 1, 2], [3]] : tensor<1x2x3x2xf32> into tensor<6x2xf32>
   %z = moe.z_loss %flat : tensor<6x2xf32> -> tensor<f32>
+  return %z : tensor<f32>
+}
+
+// -----
+
+// Nor is the log-sum-exp that moe.attention keeps for its backward.
+ml_program.global private mutable @q : tensor<1x3x2x4xf32> {moe.init = #moe.init<normal, 1.0>, moe.trainable}
+func.func @forward(%k: tensor<1x3x1x4xf32>) -> tensor<f32> {
+  %q = ml_program.global_load @q : tensor<1x3x2x4xf32>
+  // expected-error @+1 {{'moe.attention' op 'lse' is kept for the backward, not differentiable; the output depends on it}}
+  %o, %lse = moe.attention %q, %k, %k causal : tensor<1x3x2x4xf32>, tensor<1x3x1x4xf32>
+  %flat = tensor.collapse_shape %lse [[0, 1], [2]] : tensor<1x2x3xf32> into tensor<2x3xf32>
+  %z = moe.z_loss %flat : tensor<2x3xf32> -> tensor<f32>
   return %z : tensor<f32>
 }
