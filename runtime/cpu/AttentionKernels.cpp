@@ -271,6 +271,7 @@ void rowDots(const T *dOut, const T *out, int64_t stride, int64_t rows,
              int64_t headDim, float *delta) {
   for (int64_t r = 0; r < rows; ++r) {
     float dot = 0;
+#pragma omp simd reduction(+ : dot)
     for (int64_t d = 0; d < headDim; ++d)
       dot += moert::toFloat(dOut[r * stride + d]) *
              moert::toFloat(out[r * stride + d]);
