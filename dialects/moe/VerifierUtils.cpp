@@ -212,6 +212,10 @@ LogicalResult verifyAttentionOperands(Operation *op, Value query, Value key) {
            << q[2] << ")";
   if (failed(expectShape(op, "key", key, {q[0], q[1], kvHeads, q[3]})))
     return failure();
+  // The scores are scaled by 1 / sqrt(head_dim).
+  if (q[3] <= 0)
+    return op->emitOpError()
+           << "'query' head_dim must be positive, got " << q[3];
   return expectSameElementType(op, {{"query", query}, {"key", key}});
 }
 

@@ -172,10 +172,12 @@ public:
     auto type = cast<RankedTensorType>(value.getType()).clone(bf16);
     Operation *copy;
     if (isa_and_nonnull<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(
-            definition)) {
-      // A reshape's copy is the reshape of its source's copy: a value and
-      // its reshapes (attention's output, read by its gradient, and its
-      // merged heads, read by the output projection) share one bf16 copy.
+            definition) &&
+        !definition->getOperand(0).getDefiningOp<ml_program::GlobalLoadOp>()) {
+      // A reshaped activation's copy is the reshape of its source's copy: a
+      // value and its reshapes (attention's output, read by its gradient,
+      // and its merged heads, read by the output projection) share one
+      // bf16 copy. (A weight's copies are made before their readers.)
       IRMapping sourceCopy;
       sourceCopy.map(definition->getOperand(0),
                      narrow(definition->getOperand(0), user));
@@ -242,11 +244,15 @@ struct MixedPrecisionPass : moe::impl::MixedPrecisionBase<MixedPrecisionPass> {
       // A reshape that only GEMMs read is now read by none (they read the
       // reshape of the bf16 copy): erased, so that the reshaped value's
       // copy is its only reader and moe-narrow-results can fold it.
-      function.walk([](Operation *op) {
-        if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(op) &&
-            op->use_empty())
-          op->erase();
+      // Last first, so that a chain of reshapes goes entirely.
+      SmallVector<Operation *> reshapes;
+      function.walk([&](Operation *op) {
+        if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(op))
+          reshapes.push_back(op);
       });
+      for (Operation *reshape : llvm::reverse(reshapes))
+        if (reshape->use_empty())
+          reshape->erase();
       storeActivationsInBf16(function, narrower);
       return WalkResult::advance();
     });

@@ -94,6 +94,8 @@ template <typename T>
 void rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
           int64_t headDim, double theta, bool inverse, T *y);
 
+/// Layouts as CpuKernels.h's: lse is each query row's log-sum-exp
+/// ([batch, heads, seq]), which attentionGrad reads with the forward's out.
 /// f32 or bf16 operands; an f32 result, or for bf16 operands also a bf16 one
 /// (the tensor-core kernel rounds the f32 result as it stores it).
 template <typename Operand, typename Result>

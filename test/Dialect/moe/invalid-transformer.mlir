@@ -284,6 +284,15 @@ func.func @attention_key_shape(%q: tensor<2x3x4x6xf32>, %k: tensor<2x5x2x6xf32>,
 
 // -----
 
+// moe.attention: the scores are scaled by 1 / sqrt(head_dim).
+func.func @attention_empty_head(%q: tensor<2x3x4x0xf32>, %k: tensor<2x3x2x0xf32>) {
+  // expected-error @+1 {{'moe.attention' op 'query' head_dim must be positive, got 0}}
+  %o, %lse = moe.attention %q, %k, %k : tensor<2x3x4x0xf32>, tensor<2x3x2x0xf32>
+  return
+}
+
+// -----
+
 // moe.attention: the key has the element type of the query.
 func.func @attention_key_element_type(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x6xf64>, %v: tensor<2x3x2x6xf64>) {
   // expected-error @+1 {{'moe.attention' op 'key' must have element type 'f32' (that of 'query'), got 'f64'}}
