@@ -162,11 +162,11 @@ def Moe_AttentionOp : Moe_DiffOp<"attention",
     rounded to nearest even as it is stored (moe-narrow-results), printed
     after an arrow.
 
-    `lse` (`[batch, heads, seq]`, f32, or f64 over f64 operands; its type
-    is not printed) is each query row's log-sum-exp of its scaled scores, max +
-    log(sum of exp(score - max)), which moe.attention_grad reads so that it
-    need not compute the softmax's statistics again (FlashAttention's
-    scheme).
+    `lse` (`[batch, heads, seq]`, f32, or f64 over f64 operands; its
+    type is not printed) is each query row's log-sum-exp of its scaled
+    scores, max + log(sum of exp(score - max)), which moe.attention_grad
+    reads so that it need not compute the softmax's statistics again
+    (FlashAttention's scheme).
 
     ```mlir
     %o, %lse = moe.attention %q, %k, %v causal : tensor<8x64x4x32xf32>, tensor<8x64x2x32xf32>
