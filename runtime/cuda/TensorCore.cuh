@@ -3,8 +3,8 @@
 // The tensor-core instructions that the bf16 attention
 // (TensorCoreAttention.cuh) and the experts' bf16 grouped GEMM
 // (TensorCoreGemm.cu) build on: mma.sync m16n8k16 with f32 accumulation
-// (sm_80 and later) and ldmatrix, which loads its fragments from shared
-// memory.
+// (sm_80 and later), ldmatrix, which loads its fragments from shared
+// memory, and cp.async, which fills shared memory without the registers.
 //
 // Fragments of mma.m16n8k16.row.col (PTX ISA), for lane = 4 g + t:
 // - A (16 x 16, row-major): (g, 2t..2t+1), (g+8, 2t..), (g, 2t+8..),
@@ -26,10 +26,6 @@
 namespace moert::cuda::tensorcore {
 
 using Bits = uint16_t; // a bf16 value's bits
-
-__device__ inline uint32_t wordAt(const Bits *p) {
-  return *reinterpret_cast<const uint32_t *>(p);
-}
 
 /// lo and hi rounded to bf16 (to nearest even), lo in the low half.
 __device__ inline uint32_t packBf16(float lo, float hi) {
@@ -66,6 +62,22 @@ __device__ inline void loadMatricesTransposed(uint32_t (&blocks)[4],
       "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
       : "=r"(blocks[0]), "=r"(blocks[1]), "=r"(blocks[2]), "=r"(blocks[3])
       : "r"(address));
+}
+
+constexpr int kChunk = 8; // values a 16-byte copy moves
+
+/// Copies 16 bytes from global to shared memory without the registers.
+__device__ inline void copyAsync(Bits *shared, const Bits *global) {
+  uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(address),
+               "l"(global));
+}
+__device__ inline void commitCopies() {
+  asm volatile("cp.async.commit_group;");
+}
+/// Waits until at most `Pending` committed groups of copies are in flight.
+template <int Pending> __device__ inline void awaitCopies() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(Pending));
 }
 
 } // namespace moert::cuda::tensorcore

@@ -12,6 +12,11 @@
 // inherits that. A second pass over the keys for exact rounding would
 // double the forward's QK^T products; the kernel tests and the bf16
 // train-step case hold these differences to bf16 tolerances.
+// Scores are exponentiated base 2, their scale folded into one FMA with
+// log2(e) (ex2.approx, relative error about 2^-22, far under bf16's
+// 2^-9), and only tiles that cross the causal diagonal or the sequence's
+// end test each element's visibility: on tensor cores the instructions
+// around the products, not the products, bound these kernels.
 // Included by TransformerKernels.cu beside the f32 kernels
 // (AttentionKernels.cuh), whose Shape, grids, statistics and delta kernel
 // it shares: the same two backward kernels, the same loop orders.
@@ -20,15 +25,16 @@
 // dV), 16 rows a warp, walking 64-row tiles of the other side in order:
 // every output element is summed by one thread in a fixed order, with no
 // atomics. Tiles sit in shared memory as bf16 bits, row-major as the
-// tensors are ([row][head dim]), each row padded by 8 elements so that a
-// fragment's 8 rows x 4 words, and ldmatrix's 8 rows x 16 bytes, fall in
-// 32 banks; head dims are padded with zeros to HeadDim (32, 64 or 128).
+// tensors are ([row][head dim]), each row padded by 8 elements so that
+// ldmatrix's 8 rows x 16 bytes fall in 32 banks; head dims are padded with
+// zeros to HeadDim (32, 64 or 128). cp.async fills the tiles, a step's
+// second tile landing while the first one's product runs.
 //
-// Fragments are those of TensorCore.cuh: B comes from two 32-bit words of
-// a row of the tile when it holds B^T (the second factor of the scores and
-// of dP, whose products run over the head dim), from ldmatrix.trans of its
-// rows when it holds B (V, dO, Q and K in the products over rows that
-// read the probabilities or the scores' gradients).
+// Fragments are those of TensorCore.cuh, all loaded by ldmatrix: A and B
+// from the tile's rows when it holds A or B^T (the second factor of the
+// scores and of dP, whose products run over the head dim), B by
+// ldmatrix.trans when it holds B (V, dO, Q and K in the products over rows
+// that read the probabilities or the scores' gradients).
 // C over two adjacent n-tiles has A's layout over 16 columns, so the
 // probabilities go from one product into the next without leaving
 // registers (FlashAttention-2's scheme).
@@ -48,10 +54,13 @@
 
 namespace moert::cuda::flash::tc {
 
+using tensorcore::awaitCopies;
 using tensorcore::Bits;
+using tensorcore::commitCopies;
+using tensorcore::copyAsync;
+using tensorcore::kChunk;
 using tensorcore::mma;
 using tensorcore::packBf16;
-using tensorcore::wordAt;
 
 constexpr int kRows = kTile; // queries or keys of a tile
 constexpr int kWarps = 4;
@@ -72,25 +81,23 @@ template <int HeadDim> constexpr size_t keyValueGradBytes() {
 static_assert(keyValueGradBytes<kMaxHeadDim>() <= kPortableSharedBytes);
 
 /// The A fragment of rows [r0, r0 + 16), columns [c0, c0 + 16) of a
-/// row-major tile.
+/// row-major tile: ldmatrix of the four 8 x 8 blocks (r0 | r0 + 8) x
+/// (c0 | c0 + 8), lanes 8i..8i+7 giving the rows of block i.
 __device__ inline void loadA(uint32_t (&a)[4], const Bits *tile, int ld, int r0,
                              int c0) {
-  int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
-  const Bits *p = tile + (r0 + g) * ld + c0 + 2 * t;
-  a[0] = wordAt(p);
-  a[1] = wordAt(p + 8 * ld);
-  a[2] = wordAt(p + 8);
-  a[3] = wordAt(p + 8 * ld + 8);
+  int lane = threadIdx.x % 32, block = lane / 8;
+  tensorcore::loadMatrices(a, tile + (r0 + lane % 8 + 8 * (block & 1)) * ld +
+                                  c0 + 8 * (block >> 1));
 }
 
-/// The B fragment of k [k0, k0 + 16), n [n0, n0 + 8) of B, from the
-/// row-major tile bt = B^T ([n][k]).
-__device__ inline void loadB(uint32_t &b0, uint32_t &b1, const Bits *bt, int ld,
-                             int n0, int k0) {
-  int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
-  const Bits *p = bt + (n0 + g) * ld + k0 + 2 * t;
-  b0 = wordAt(p);
-  b1 = wordAt(p + 8);
+/// The B fragments of n-tiles n0 and n0 + 8 over k [k0, k0 + 16), from the
+/// row-major tile bt = B^T ([n][k]): ldmatrix of the blocks (n0 | n0 + 8)
+/// x (k0 | k0 + 8). Returns {b0, b1} of n0, then of n0 + 8.
+__device__ inline void loadBPair(uint32_t (&b)[4], const Bits *bt, int ld,
+                                 int n0, int k0) {
+  int lane = threadIdx.x % 32, block = lane / 8;
+  tensorcore::loadMatrices(b, bt + (n0 + lane % 8 + 8 * (block >> 1)) * ld +
+                                  k0 + 8 * (block & 1));
 }
 
 /// acc (16 x N) += A B: A is rows [r0, r0 + 16) of the row-major tile a
@@ -98,15 +105,17 @@ __device__ inline void loadB(uint32_t &b0, uint32_t &b1, const Bits *bt, int ld,
 template <int K, int N>
 __device__ inline void product(float (&acc)[N / 8][4], const Bits *a, int lda,
                                int r0, const Bits *bt, int ldb) {
+  static_assert(N % 16 == 0, "n-tiles are loaded in pairs");
 #pragma unroll
   for (int k0 = 0; k0 < K; k0 += 16) {
     uint32_t fragment[4];
     loadA(fragment, a, lda, r0, k0);
 #pragma unroll
-    for (int n = 0; n < N / 8; ++n) {
-      uint32_t b0, b1;
-      loadB(b0, b1, bt, ldb, n * 8, k0);
-      mma(acc[n], fragment, b0, b1);
+    for (int n = 0; n < N / 8; n += 2) {
+      uint32_t pair[4];
+      loadBPair(pair, bt, ldb, n * 8, k0);
+      mma(acc[n], fragment, pair[0], pair[1]);
+      mma(acc[n + 1], fragment, pair[2], pair[3]);
     }
   }
 }
@@ -149,19 +158,32 @@ __device__ inline void productOfRegisters(float (&acc)[N / 8][4],
 
 /// Rows [r0, r0 + 64) of `head` into the row-major tile; zero past the
 /// sequence and the head. With `vectors` (head_dim a multiple of 8, 16-byte
-/// aligned tensors), 8 elements a load and a store.
+/// aligned tensors), 16-byte cp.async copies, each thread a fixed chunk of
+/// every kPass-th row, which the caller commits and awaits; else values
+/// one by one.
 template <int HeadDim>
 __device__ void loadTile(Bits *tile, const Head<Bits> &head, int64_t r0,
                          bool vectors) {
   if (vectors) {
-    constexpr int kVectors = HeadDim / 8;
-    for (int e = threadIdx.x; e < kRows * kVectors; e += kTcThreads) {
-      int r = e / kVectors, d = e % kVectors * 8;
-      uint4 value = make_uint4(0, 0, 0, 0);
-      if (r0 + r < head.seq && d < head.headDim)
-        value = *reinterpret_cast<const uint4 *>(head.tensor +
-                                                 head.index(r0 + r, d));
-      *reinterpret_cast<uint4 *>(tile + r * kLd<HeadDim> + d) = value;
+    constexpr int kChunksPerRow = HeadDim / kChunk;
+    constexpr int kPass = kTcThreads / kChunksPerRow;
+    int row = threadIdx.x / kChunksPerRow,
+        d = threadIdx.x % kChunksPerRow * kChunk;
+    // The rows of the thread's chunk that the sequence has (0 past the
+    // head), and the step between its rows, kept out of the copies' loop.
+    int rowsHere =
+        d < head.headDim
+            ? static_cast<int>(min(head.seq - r0 - row, int64_t(kRows)))
+            : 0;
+    const Bits *from = head.tensor + head.index(r0 + row, d);
+    const int64_t step = int64_t(kPass) * head.stride;
+#pragma unroll
+    for (int pass = 0; pass < kRows / kPass; ++pass, from += step) {
+      Bits *to = tile + (row + pass * kPass) * kLd<HeadDim> + d;
+      if (pass * kPass < rowsHere)
+        copyAsync(to, from);
+      else
+        *reinterpret_cast<uint4 *>(to) = make_uint4(0, 0, 0, 0);
     }
     return;
   }
@@ -171,6 +193,36 @@ __device__ void loadTile(Bits *tile, const Head<Bits> &head, int64_t r0,
                                      ? head.tensor[head.index(r0 + r, d)]
                                      : Bits(0);
   }
+}
+
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+/// 2^x in one MUFU instruction; 0 for -inf.
+__device__ inline float exp2Approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+/// Loads the tiles of the next step's two products, the first's (from
+/// `first`) then the second's, as two groups of copies, and returns when
+/// the first has landed (and every copy committed before it); awaitSecond
+/// waits for the second, which lands while the first product runs.
+template <int HeadDim>
+__device__ void loadPair(Bits *firstTile, const Head<Bits> &first,
+                         Bits *secondTile, const Head<Bits> &second, int64_t r0,
+                         bool vectors) {
+  loadTile<HeadDim>(firstTile, first, r0, vectors);
+  commitCopies();
+  loadTile<HeadDim>(secondTile, second, r0, vectors);
+  commitCopies();
+  awaitCopies<1>();
+  __syncthreads();
+}
+__device__ inline void awaitSecond() {
+  awaitCopies<0>();
+  __syncthreads();
 }
 
 __device__ inline float quadMax(float value) {
@@ -191,6 +243,40 @@ __device__ inline int fragmentRow(int e) {
 }
 __device__ inline int fragmentColumn(int n, int e) {
   return n * 8 + 2 * (threadIdx.x % 4) + (e & 1);
+}
+
+/// Sets the warp's hidden scores of the product of the query tile from i0
+/// and the key tile from k0 to -inf; the warp's 16 rows start at row0, a
+/// query (RowsAreKeys false) or a key. Only tiles that cross the causal
+/// diagonal or the sequence's end test their elements.
+template <bool RowsAreKeys>
+__device__ inline void hideHidden(float (&s)[kRows / 8][4], const Shape &shape,
+                                  int64_t i0, int64_t k0, int64_t row0) {
+  bool crossed = (shape.causal && k0 + kRows - 1 > i0) ||
+                 i0 + kRows > shape.seq || k0 + kRows > shape.seq;
+  if (!crossed)
+    return;
+#pragma unroll
+  for (int n = 0; n < kRows / 8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      int64_t row = row0 + fragmentRow(e),
+              column = (RowsAreKeys ? i0 : k0) + fragmentColumn(n, e);
+      if (!visible(shape, RowsAreKeys ? column : row,
+                   RowsAreKeys ? row : column))
+        s[n][e] = -INFINITY;
+    }
+}
+
+/// softmaxGrad of AttentionKernels.cuh, the hidden scores -inf already
+/// (hideHidden), the row's lse in base 2 (lse2 = lse log2(e)) and
+/// scaleLog2 = scale log2(e).
+__device__ inline void softmaxGrad2(const Shape &shape, float scaleLog2,
+                                    float lse2, float delta, float &s,
+                                    float &dp) {
+  float p = exp2Approx(fmaf(s, scaleLog2, -lse2));
+  dp = p * (dp - delta) * shape.scale;
+  s = p;
 }
 
 /// The forward, with each query row's lse for the backward:
@@ -215,6 +301,8 @@ __global__ void __launch_bounds__(kTcThreads)
                      i0 + warp * 16 + fragmentRow(2)};
 
   loadTile<HeadDim>(qs, qHead, i0, vectors);
+  commitCopies();
+  awaitCopies<0>();
   __syncthreads();
   uint32_t queries[HeadDim / 16][4]; // the warp's rows stay in registers
 #pragma unroll
@@ -222,45 +310,42 @@ __global__ void __launch_bounds__(kTcThreads)
     loadA(queries[kk], qs, ld, warp * 16, kk * 16);
 
   float acc[HeadDim / 8][4] = {};
+  // The running maximum of each row's scores times scaleLog2, and the sum
+  // of 2^(score scaleLog2 - maximum).
+  const float scaleLog2 = shape.scale * kLog2e;
   float maximum[2] = {-INFINITY, -INFINITY}, sum[2] = {0.0f, 0.0f};
   int64_t keyEnd = keyEndOf(shape, i0);
   for (int64_t k0 = 0; k0 < keyEnd; k0 += kRows) {
     __syncthreads(); // the last tile's readers are done
-    loadTile<HeadDim>(ks, kHead, k0, vectors);
-    loadTile<HeadDim>(vs, vHead, k0, vectors);
-    __syncthreads();
+    loadPair<HeadDim>(ks, kHead, vs, vHead, k0, vectors);
     float s[kRows / 8][4] = {};
 #pragma unroll
     for (int kk = 0; kk < HeadDim / 16; ++kk)
 #pragma unroll
-      for (int n = 0; n < kRows / 8; ++n) {
-        uint32_t b0, b1;
-        loadB(b0, b1, ks, ld, n * 8, kk * 16);
-        mma(s[n], queries[kk], b0, b1);
+      for (int n = 0; n < kRows / 8; n += 2) {
+        uint32_t pair[4];
+        loadBPair(pair, ks, ld, n * 8, kk * 16);
+        mma(s[n], queries[kk], pair[0], pair[1]);
+        mma(s[n + 1], queries[kk], pair[2], pair[3]);
       }
-      // Online softmax per row, as in the f32 kernel: masked scores are
-      // -inf, and the first tile always shows key 0.
+    // Online softmax per row, as in the f32 kernel; the first tile always
+    // shows key 0.
+    hideHidden<false>(s, shape, i0, k0, i0 + warp * 16);
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       float tileMax = -INFINITY;
 #pragma unroll
       for (int n = 0; n < kRows / 8; ++n)
-#pragma unroll
-        for (int e = 2 * half; e < 2 * half + 2; ++e) {
-          int64_t j = k0 + fragmentColumn(n, e);
-          s[n][e] =
-              visible(shape, rows[half], j) ? s[n][e] * shape.scale : -INFINITY;
-          tileMax = fmaxf(tileMax, s[n][e]);
-        }
-      float newMax = fmaxf(maximum[half], quadMax(tileMax));
+        tileMax = fmaxf(tileMax, fmaxf(s[n][2 * half], s[n][2 * half + 1]));
+      float newMax = fmaxf(maximum[half], quadMax(tileMax) * scaleLog2);
       float base = newMax == -INFINITY ? 0.0f : newMax;
-      float correction = expf(maximum[half] - base);
+      float correction = exp2Approx(maximum[half] - base);
       float tileSum = 0.0f;
 #pragma unroll
       for (int n = 0; n < kRows / 8; ++n)
 #pragma unroll
         for (int e = 2 * half; e < 2 * half + 2; ++e) {
-          s[n][e] = expf(s[n][e] - base);
+          s[n][e] = exp2Approx(fmaf(s[n][e], scaleLog2, -base));
           tileSum += s[n][e];
         }
       sum[half] = sum[half] * correction + quadSum(tileSum);
@@ -271,6 +356,7 @@ __global__ void __launch_bounds__(kTcThreads)
         acc[n][2 * half + 1] *= correction;
       }
     }
+    awaitSecond();
     productOfRegisters<HeadDim>(acc, s, vs, ld);
   }
 
@@ -289,7 +375,7 @@ __global__ void __launch_bounds__(kTcThreads)
           out[qHead.index(i, d)] = moert::storedAs<Out>(acc[n][e] / sum[half]);
       }
     if (threadIdx.x % 4 == 0)
-      lse[rowBase + i] = maximum[half] + logf(sum[half]);
+      lse[rowBase + i] = (maximum[half] + log2f(sum[half])) * kLn2;
   }
 }
 
@@ -332,10 +418,10 @@ __global__ void __launch_bounds__(kTcThreads)
   Head kHead(k, shape, b, kvHead, shape.kvHeads);
   loadTile<HeadDim>(ks, kHead, k0, vectors);
   loadTile<HeadDim>(vs, Head(v, shape, b, kvHead, shape.kvHeads), k0, vectors);
+  commitCopies();
 
   float dkAcc[HeadDim / 8][4] = {}, dvAcc[HeadDim / 8][4] = {};
-  int64_t keys[2] = {k0 + warp * 16 + fragmentRow(0),
-                     k0 + warp * 16 + fragmentRow(2)};
+  const float scaleLog2 = shape.scale * kLog2e;
   // Causal: queries before the key tile see none of its keys.
   int64_t firstQuery = shape.causal ? k0 : 0;
   for (int h = kvHead * group; h < (kvHead + 1) * group; ++h) {
@@ -344,24 +430,24 @@ __global__ void __launch_bounds__(kTcThreads)
     int64_t rowBase = shape.statistics(b, h);
     for (int64_t i0 = firstQuery; i0 < shape.seq; i0 += kRows) {
       __syncthreads(); // the last tile's readers are done
-      loadTile<HeadDim>(qs, qHead, i0, vectors);
-      loadTile<HeadDim>(os, oHead, i0, vectors);
       for (int r = threadIdx.x; r < kRows; r += kTcThreads) {
         bool valid = i0 + r < shape.seq;
-        tileLse[r] = valid ? lse[rowBase + i0 + r] : 0.0f;
+        tileLse[r] = valid ? lse[rowBase + i0 + r] * kLog2e : 0.0f;
         tileDelta[r] = valid ? delta[rowBase + i0 + r] : 0.0f;
       }
-      __syncthreads();
-      float s[kRows / 8][4] = {}, dp[kRows / 8][4] = {};      // [key][query]
-      product<HeadDim, kRows>(s, ks, ld, warp * 16, qs, ld);  // k_j . q_i
+      loadPair<HeadDim>(qs, qHead, os, oHead, i0, vectors);
+      float s[kRows / 8][4] = {}, dp[kRows / 8][4] = {};     // [key][query]
+      product<HeadDim, kRows>(s, ks, ld, warp * 16, qs, ld); // k_j . q_i
+      awaitSecond();
       product<HeadDim, kRows>(dp, vs, ld, warp * 16, os, ld); // v_j . dO_i
+      hideHidden<true>(s, shape, i0, k0, k0 + warp * 16);
 #pragma unroll
       for (int n = 0; n < kRows / 8; ++n)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           int c = fragmentColumn(n, e);
-          softmaxGrad(shape, visible(shape, i0 + c, keys[e / 2]), tileLse[c],
-                      tileDelta[c], s[n][e], dp[n][e]);
+          softmaxGrad2(shape, scaleLog2, tileLse[c], tileDelta[c], s[n][e],
+                       dp[n][e]);
         }
       productOfRegisters<HeadDim>(dvAcc, s, os, ld);  // dv_j += p_ij dO_i
       productOfRegisters<HeadDim>(dkAcc, dp, qs, ld); // dk_j += dS_ij q_i
@@ -390,34 +476,35 @@ __global__ void __launch_bounds__(kTcThreads)
   Head qHead(q, shape, b, h, shape.heads);
   loadTile<HeadDim>(qs, qHead, i0, vectors);
   loadTile<HeadDim>(os, Head(dOut, shape, b, h, shape.heads), i0, vectors);
+  commitCopies();
 
   int64_t rowBase = shape.statistics(b, h);
   int64_t rows[2] = {i0 + warp * 16 + fragmentRow(0),
                      i0 + warp * 16 + fragmentRow(2)};
-  float rowLse[2], rowDelta[2];
+  const float scaleLog2 = shape.scale * kLog2e;
+  float rowLse2[2], rowDelta[2]; // lse in base 2
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     bool valid = rows[half] < shape.seq;
-    rowLse[half] = valid ? lse[rowBase + rows[half]] : 0.0f;
+    rowLse2[half] = valid ? lse[rowBase + rows[half]] * kLog2e : 0.0f;
     rowDelta[half] = valid ? delta[rowBase + rows[half]] : 0.0f;
   }
   float dqAcc[HeadDim / 8][4] = {};
   int64_t keyEnd = keyEndOf(shape, i0);
   for (int64_t k0 = 0; k0 < keyEnd; k0 += kRows) {
     __syncthreads(); // the last tile's readers are done
-    loadTile<HeadDim>(ks, kHead, k0, vectors);
-    loadTile<HeadDim>(vs, vHead, k0, vectors);
-    __syncthreads();
-    float s[kRows / 8][4] = {}, dp[kRows / 8][4] = {};      // [query][key]
-    product<HeadDim, kRows>(s, qs, ld, warp * 16, ks, ld);  // q_i . k_j
+    loadPair<HeadDim>(ks, kHead, vs, vHead, k0, vectors);
+    float s[kRows / 8][4] = {}, dp[kRows / 8][4] = {};     // [query][key]
+    product<HeadDim, kRows>(s, qs, ld, warp * 16, ks, ld); // q_i . k_j
+    awaitSecond();
     product<HeadDim, kRows>(dp, os, ld, warp * 16, vs, ld); // dO_i . v_j
+    hideHidden<false>(s, shape, i0, k0, i0 + warp * 16);
 #pragma unroll
     for (int n = 0; n < kRows / 8; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e)
-        softmaxGrad(shape,
-                    visible(shape, rows[e / 2], k0 + fragmentColumn(n, e)),
-                    rowLse[e / 2], rowDelta[e / 2], s[n][e], dp[n][e]);
+        softmaxGrad2(shape, scaleLog2, rowLse2[e / 2], rowDelta[e / 2], s[n][e],
+                     dp[n][e]);
     productOfRegisters<HeadDim>(dqAcc, dp, ks, ld); // dq_i += dS_ij k_j
   }
   storeRows<HeadDim>(dq, qHead, i0 + warp * 16, dqAcc);

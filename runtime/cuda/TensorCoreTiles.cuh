@@ -22,22 +22,6 @@
 
 namespace moert::cuda::tensorcore {
 
-constexpr int kChunk = 8; // values a 16-byte copy moves
-
-/// Copies 16 bytes from global to shared memory without the registers.
-__device__ inline void copyAsync(Bits *shared, const Bits *global) {
-  uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(address),
-               "l"(global));
-}
-__device__ inline void commitCopies() {
-  asm volatile("cp.async.commit_group;");
-}
-/// Waits until at most `Pending` committed groups of copies are in flight.
-template <int Pending> __device__ inline void awaitCopies() {
-  asm volatile("cp.async.wait_group %0;" ::"n"(Pending));
-}
-
 /// One operand of a block: its group's matrix, the block's first outer
 /// index (row of op(A) or column of op(B)), and where its values end.
 struct Operand {
