@@ -30,7 +30,9 @@
 # OUT_DIR/profile-PRECISION.txt (a profiled step runs eagerly and waits for
 # each kernel: its times are for finding where a step goes, not for MFU).
 # On an sm_90 GPU the bf16 binary runs a second time with the experts' GEMMs
-# on the wgmma kernel fed by TMA (MOE_CUDA_GROUPED_GEMM=wgmma.tma).
+# on the wgmma kernel fed by TMA (MOE_CUDA_GROUPED_GEMM=wgmma.tma), and a
+# third time with attention on wgmma as well (MOE_CUDA_ATTENTION=wgmma;
+# with PROFILE=1, profiled too).
 # Writes OUT_DIR/gpu-train.md and prints it.
 # Compiling and running can happen on two machines (scripts/gpu-check.sh
 # --prepare and --run): COMPILE_ONLY=1 only compiles the binaries into
@@ -182,7 +184,8 @@ wants_torch() {
 
 # On an sm_90 GPU (H100, H200) the bf16 steps run again with the experts'
 # GEMMs on the wgmma kernel fed by TMA (MOE_CUDA_GROUPED_GEMM=wgmma.tma),
-# which is not the default until it has been measured.
+# then with attention on wgmma too (MOE_CUDA_ATTENTION=wgmma), neither the
+# default until it has been measured.
 hopper=0
 [ "$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null |
   head -1)" = 9.0 ] && hopper=1
@@ -227,6 +230,18 @@ for precision in ${PRECISIONS:-bf16 f32}; do
       --metrics "$out/metrics-bf16-tma.jsonl"
     runs+=(bf16:wgmma.tma "$out/metrics-bf16-tma.jsonl" skipped skipped)
     summarize
+    rm -f "$out/metrics-bf16-wgmma.jsonl"
+    MOE_CUDA_GROUPED_GEMM=wgmma.tma MOE_CUDA_ATTENTION=wgmma \
+      COMPILED=${COMPILED:-$out} run_compiled bf16 "" "$steps" \
+      "$out/train-bf16-wgmma.log" --metrics "$out/metrics-bf16-wgmma.jsonl"
+    runs+=(bf16:wgmma.tma+attention "$out/metrics-bf16-wgmma.jsonl" skipped
+      skipped)
+    summarize
+    if [ "${PROFILE:-0}" = 1 ]; then
+      MOE_CUDA_GROUPED_GEMM=wgmma.tma MOE_CUDA_ATTENTION=wgmma \
+        COMPILED=${COMPILED:-$out} run_compiled bf16 profile 3 \
+        "$out/profile-bf16-wgmma.txt"
+    fi
   fi
 done
 cat "$out/gpu-train.md"

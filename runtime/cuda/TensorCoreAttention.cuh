@@ -69,16 +69,6 @@ constexpr int kPad = 8;
 constexpr int kMaxHeadDim = kMaxBf16AttentionHeadDim;
 /// The row stride of a [rows][HeadDim] tile.
 template <int HeadDim> constexpr int kLd = HeadDim + kPad;
-/// Bytes of `tiles` tiles.
-template <int HeadDim> constexpr size_t tileBytes(int tiles) {
-  return size_t(tiles) * kRows * kLd<HeadDim> * sizeof(Bits);
-}
-/// The dK/dV kernel's: four tiles and a tile's row statistics.
-template <int HeadDim> constexpr size_t keyValueGradBytes() {
-  return tileBytes<HeadDim>(4) + 2 * kRows * sizeof(float);
-}
-// The kernels' largest need, at the largest head dim.
-static_assert(keyValueGradBytes<kMaxHeadDim>() <= kPortableSharedBytes);
 
 /// The A fragment of rows [r0, r0 + 16), columns [c0, c0 + 16) of a
 /// row-major tile: ldmatrix of the four 8 x 8 blocks (r0 | r0 + 8) x
@@ -133,6 +123,17 @@ __device__ inline void loadBPairOfRows(uint32_t (&b)[4], const Bits *tile,
   tensorcore::loadMatricesTransposed(b, row);
 }
 
+/// The A fragment, rounded to bf16, of columns [16 k, 16 k + 16) of the
+/// C fragments p (16 x 64) of a product: C over two adjacent n-tiles has
+/// A's layout over 16 columns.
+__device__ inline void fragmentOf(uint32_t (&a)[4],
+                                  const float (&p)[kRows / 8][4], int k) {
+  a[0] = packBf16(p[2 * k][0], p[2 * k][1]);
+  a[1] = packBf16(p[2 * k][2], p[2 * k][3]);
+  a[2] = packBf16(p[2 * k + 1][0], p[2 * k + 1][1]);
+  a[3] = packBf16(p[2 * k + 1][2], p[2 * k + 1][3]);
+}
+
 /// acc (16 x N) += bf16(P) B, where P (16 x 64) is the C fragments p of a
 /// product and B the row-major tile b ([64][N]).
 template <int N>
@@ -142,10 +143,8 @@ __device__ inline void productOfRegisters(float (&acc)[N / 8][4],
   static_assert(N % 16 == 0, "n-tiles are loaded in pairs");
 #pragma unroll
   for (int k = 0; k < kRows / 16; ++k) {
-    const uint32_t fragment[4] = {packBf16(p[2 * k][0], p[2 * k][1]),
-                                  packBf16(p[2 * k][2], p[2 * k][3]),
-                                  packBf16(p[2 * k + 1][0], p[2 * k + 1][1]),
-                                  packBf16(p[2 * k + 1][2], p[2 * k + 1][3])};
+    uint32_t fragment[4];
+    fragmentOf(fragment, p, k);
 #pragma unroll
     for (int n = 0; n < N / 8; n += 2) {
       uint32_t pair[4];
@@ -156,14 +155,64 @@ __device__ inline void productOfRegisters(float (&acc)[N / 8][4],
   }
 }
 
-/// Rows [r0, r0 + 64) of `head` into the row-major tile; zero past the
-/// sequence and the head. With `vectors` (head_dim a multiple of 8, 16-byte
-/// aligned tensors), 16-byte cp.async copies, each thread a fixed chunk of
-/// every kPass-th row, which the caller commits and awaits; else values
-/// one by one.
-template <int HeadDim>
+/// The tiles and products of the kernels below on mma.sync: row-major
+/// tiles padded to kLd, products by warp (warp w's rows 16w..16w+15 of A
+/// and of the result). The kernels take this or WarpGroupAttention.cuh's
+/// wgmma policy, whose members have the same meaning:
+/// - kHeadDim, kTileValues (a tile's), kAlignmentBytes (extra bytes that
+///   first() may skip);
+/// - first(shared): where the block's tiles start;
+/// - offset(row, d): where element (row, d) of a tile lies;
+/// - landed(): called by each thread once its copies landed, before the
+///   barrier that hands the tiles to the products;
+/// - scores(s, a, bt): the warp's rows of s (64 x 64) += A B, A the tile
+///   a ([64][head dim]), B^T the tile bt;
+/// - accumulate(acc, p, b): the warp's rows of acc (64 x head dim) +=
+///   bf16(P) B, P the product p (the warp's rows), B the tile b.
+template <int HeadDim> struct MmaSyncTiles {
+  static constexpr int kHeadDim = HeadDim;
+  static constexpr int kTileValues = kRows * kLd<HeadDim>;
+  static constexpr size_t kAlignmentBytes = 0;
+
+  __device__ static Bits *first(unsigned char *shared) {
+    return reinterpret_cast<Bits *>(shared);
+  }
+  __device__ static int offset(int row, int d) {
+    return row * kLd<HeadDim> + d;
+  }
+  __device__ static void landed() {}
+  __device__ static void scores(float (&s)[kRows / 8][4], const Bits *a,
+                                const Bits *bt) {
+    product<HeadDim, kRows>(s, a, kLd<HeadDim>, threadIdx.x / 32 * 16, bt,
+                            kLd<HeadDim>);
+  }
+  __device__ static void accumulate(float (&acc)[HeadDim / 8][4],
+                                    const float (&p)[kRows / 8][4],
+                                    const Bits *b) {
+    productOfRegisters<HeadDim>(acc, p, b, kLd<HeadDim>);
+  }
+};
+
+/// Bytes of a kernel's `tiles` tiles (and `statistics` floats after them).
+template <typename Tiles>
+constexpr size_t sharedBytes(int tiles, int statistics = 0) {
+  return Tiles::kAlignmentBytes +
+         size_t(tiles) * Tiles::kTileValues * sizeof(Bits) +
+         statistics * sizeof(float);
+}
+// The kernels' largest need, the dK/dV kernel's at the largest head dim.
+static_assert(sharedBytes<MmaSyncTiles<kMaxHeadDim>>(4, 2 * kRows) <=
+              kPortableSharedBytes);
+
+/// Rows [r0, r0 + 64) of `head` into a tile; zero past the sequence and
+/// the head. With `vectors` (head_dim a multiple of 8, 16-byte aligned
+/// tensors), 16-byte cp.async copies, each thread a fixed chunk of every
+/// kPass-th row, which the caller commits and awaits; else values one by
+/// one.
+template <typename Tiles>
 __device__ void loadTile(Bits *tile, const Head<Bits> &head, int64_t r0,
                          bool vectors) {
+  constexpr int HeadDim = Tiles::kHeadDim;
   if (vectors) {
     constexpr int kChunksPerRow = HeadDim / kChunk;
     constexpr int kPass = kTcThreads / kChunksPerRow;
@@ -179,7 +228,7 @@ __device__ void loadTile(Bits *tile, const Head<Bits> &head, int64_t r0,
     const int64_t step = int64_t(kPass) * head.stride;
 #pragma unroll
     for (int pass = 0; pass < kRows / kPass; ++pass, from += step) {
-      Bits *to = tile + (row + pass * kPass) * kLd<HeadDim> + d;
+      Bits *to = tile + Tiles::offset(row + pass * kPass, d);
       if (pass * kPass < rowsHere)
         copyAsync(to, from);
       else
@@ -189,9 +238,9 @@ __device__ void loadTile(Bits *tile, const Head<Bits> &head, int64_t r0,
   }
   for (int e = threadIdx.x; e < kRows * HeadDim; e += kTcThreads) {
     int r = e / HeadDim, d = e % HeadDim;
-    tile[r * kLd<HeadDim> + d] = r0 + r < head.seq && d < head.headDim
-                                     ? head.tensor[head.index(r0 + r, d)]
-                                     : Bits(0);
+    tile[Tiles::offset(r, d)] = r0 + r < head.seq && d < head.headDim
+                                    ? head.tensor[head.index(r0 + r, d)]
+                                    : Bits(0);
   }
 }
 
@@ -209,19 +258,21 @@ __device__ inline float exp2Approx(float x) {
 /// `first`) then the second's, as two groups of copies, and returns when
 /// the first has landed (and every copy committed before it); awaitSecond
 /// waits for the second, which lands while the first product runs.
-template <int HeadDim>
+template <typename Tiles>
 __device__ void loadPair(Bits *firstTile, const Head<Bits> &first,
                          Bits *secondTile, const Head<Bits> &second, int64_t r0,
                          bool vectors) {
-  loadTile<HeadDim>(firstTile, first, r0, vectors);
+  loadTile<Tiles>(firstTile, first, r0, vectors);
   commitCopies();
-  loadTile<HeadDim>(secondTile, second, r0, vectors);
+  loadTile<Tiles>(secondTile, second, r0, vectors);
   commitCopies();
   awaitCopies<1>();
+  Tiles::landed();
   __syncthreads();
 }
-__device__ inline void awaitSecond() {
+template <typename Tiles> __device__ void awaitSecond() {
   awaitCopies<0>();
+  Tiles::landed();
   __syncthreads();
 }
 
@@ -283,14 +334,14 @@ __device__ inline void softmaxGrad2(const Shape &shape, float scaleLog2,
 /// AttentionKernels.cuh's forwardKernel on tensor cores. Shared memory: Q,
 /// K, V. The output is f32, or bf16 (the f32 result rounded as it is
 /// stored).
-template <int HeadDim, typename Out>
+template <typename Tiles, typename Out>
 __global__ void __launch_bounds__(kTcThreads)
     forwardKernel(const Bits *q, const Bits *k, const Bits *v, Shape shape,
                   bool vectors, Out *out, float *lse) {
-  constexpr int ld = kLd<HeadDim>;
+  constexpr int HeadDim = Tiles::kHeadDim;
   extern __shared__ uint4 sharedTiles[];
-  Bits *qs = reinterpret_cast<Bits *>(sharedTiles);
-  Bits *ks = qs + kRows * ld, *vs = ks + kRows * ld;
+  Bits *qs = Tiles::first(reinterpret_cast<unsigned char *>(sharedTiles));
+  Bits *ks = qs + Tiles::kTileValues, *vs = ks + Tiles::kTileValues;
   int warp = threadIdx.x / 32;
   auto [b, h, kvHead] = QueryHeadOfBlock(shape);
   Head qHead(q, shape, b, h, shape.heads);
@@ -300,14 +351,8 @@ __global__ void __launch_bounds__(kTcThreads)
   int64_t rows[2] = {i0 + warp * 16 + fragmentRow(0),
                      i0 + warp * 16 + fragmentRow(2)};
 
-  loadTile<HeadDim>(qs, qHead, i0, vectors);
+  loadTile<Tiles>(qs, qHead, i0, vectors);
   commitCopies();
-  awaitCopies<0>();
-  __syncthreads();
-  uint32_t queries[HeadDim / 16][4]; // the warp's rows stay in registers
-#pragma unroll
-  for (int kk = 0; kk < HeadDim / 16; ++kk)
-    loadA(queries[kk], qs, ld, warp * 16, kk * 16);
 
   float acc[HeadDim / 8][4] = {};
   // The running maximum of each row's scores times scaleLog2, and the sum
@@ -317,17 +362,9 @@ __global__ void __launch_bounds__(kTcThreads)
   int64_t keyEnd = keyEndOf(shape, i0);
   for (int64_t k0 = 0; k0 < keyEnd; k0 += kRows) {
     __syncthreads(); // the last tile's readers are done
-    loadPair<HeadDim>(ks, kHead, vs, vHead, k0, vectors);
+    loadPair<Tiles>(ks, kHead, vs, vHead, k0, vectors);
     float s[kRows / 8][4] = {};
-#pragma unroll
-    for (int kk = 0; kk < HeadDim / 16; ++kk)
-#pragma unroll
-      for (int n = 0; n < kRows / 8; n += 2) {
-        uint32_t pair[4];
-        loadBPair(pair, ks, ld, n * 8, kk * 16);
-        mma(s[n], queries[kk], pair[0], pair[1]);
-        mma(s[n + 1], queries[kk], pair[2], pair[3]);
-      }
+    Tiles::scores(s, qs, ks);
     // Online softmax per row, as in the f32 kernel; the first tile always
     // shows key 0.
     hideHidden<false>(s, shape, i0, k0, i0 + warp * 16);
@@ -356,8 +393,8 @@ __global__ void __launch_bounds__(kTcThreads)
         acc[n][2 * half + 1] *= correction;
       }
     }
-    awaitSecond();
-    productOfRegisters<HeadDim>(acc, s, vs, ld);
+    awaitSecond<Tiles>();
+    Tiles::accumulate(acc, s, vs);
   }
 
   int64_t rowBase = shape.statistics(b, h);
@@ -398,17 +435,18 @@ __device__ void storeRows(float *tensor, const Head<Bits> &layout, int64_t r0,
 /// dK and dV of 64 keys of one kv head, summed over its query heads and
 /// query tiles in order. Shared memory: K, V, Q, dO, and the query tile's
 /// lse and delta.
-template <int HeadDim>
+template <typename Tiles>
 __global__ void __launch_bounds__(kTcThreads)
     keyValueGradKernel(const Bits *q, const Bits *k, const Bits *v,
                        const Bits *dOut, Shape shape, bool vectors,
                        const float *lse, const float *delta, float *dk,
                        float *dv) {
-  constexpr int ld = kLd<HeadDim>;
+  constexpr int HeadDim = Tiles::kHeadDim;
+  constexpr int kValues = Tiles::kTileValues;
   extern __shared__ uint4 sharedTiles[];
-  Bits *ks = reinterpret_cast<Bits *>(sharedTiles);
-  Bits *vs = ks + kRows * ld, *qs = vs + kRows * ld, *os = qs + kRows * ld;
-  float *tileLse = reinterpret_cast<float *>(os + kRows * ld);
+  Bits *ks = Tiles::first(reinterpret_cast<unsigned char *>(sharedTiles));
+  Bits *vs = ks + kValues, *qs = vs + kValues, *os = qs + kValues;
+  float *tileLse = reinterpret_cast<float *>(os + kValues);
   float *tileDelta = tileLse + kRows;
   int warp = threadIdx.x / 32;
   int64_t b = blockIdx.x / shape.kvHeads;
@@ -416,8 +454,8 @@ __global__ void __launch_bounds__(kTcThreads)
   int group = shape.group();
   int64_t k0 = int64_t(blockIdx.y) * kRows;
   Head kHead(k, shape, b, kvHead, shape.kvHeads);
-  loadTile<HeadDim>(ks, kHead, k0, vectors);
-  loadTile<HeadDim>(vs, Head(v, shape, b, kvHead, shape.kvHeads), k0, vectors);
+  loadTile<Tiles>(ks, kHead, k0, vectors);
+  loadTile<Tiles>(vs, Head(v, shape, b, kvHead, shape.kvHeads), k0, vectors);
   commitCopies();
 
   float dkAcc[HeadDim / 8][4] = {}, dvAcc[HeadDim / 8][4] = {};
@@ -435,11 +473,11 @@ __global__ void __launch_bounds__(kTcThreads)
         tileLse[r] = valid ? lse[rowBase + i0 + r] * kLog2e : 0.0f;
         tileDelta[r] = valid ? delta[rowBase + i0 + r] : 0.0f;
       }
-      loadPair<HeadDim>(qs, qHead, os, oHead, i0, vectors);
-      float s[kRows / 8][4] = {}, dp[kRows / 8][4] = {};     // [key][query]
-      product<HeadDim, kRows>(s, ks, ld, warp * 16, qs, ld); // k_j . q_i
-      awaitSecond();
-      product<HeadDim, kRows>(dp, vs, ld, warp * 16, os, ld); // v_j . dO_i
+      loadPair<Tiles>(qs, qHead, os, oHead, i0, vectors);
+      float s[kRows / 8][4] = {}, dp[kRows / 8][4] = {}; // [key][query]
+      Tiles::scores(s, ks, qs);                          // k_j . q_i
+      awaitSecond<Tiles>();
+      Tiles::scores(dp, vs, os); // v_j . dO_i
       hideHidden<true>(s, shape, i0, k0, k0 + warp * 16);
 #pragma unroll
       for (int n = 0; n < kRows / 8; ++n)
@@ -449,8 +487,8 @@ __global__ void __launch_bounds__(kTcThreads)
           softmaxGrad2(shape, scaleLog2, tileLse[c], tileDelta[c], s[n][e],
                        dp[n][e]);
         }
-      productOfRegisters<HeadDim>(dvAcc, s, os, ld);  // dv_j += p_ij dO_i
-      productOfRegisters<HeadDim>(dkAcc, dp, qs, ld); // dk_j += dS_ij q_i
+      Tiles::accumulate(dvAcc, s, os);  // dv_j += p_ij dO_i
+      Tiles::accumulate(dkAcc, dp, qs); // dk_j += dS_ij q_i
     }
   }
   storeRows<HeadDim>(dk, kHead, k0 + warp * 16, dkAcc);
@@ -459,23 +497,24 @@ __global__ void __launch_bounds__(kTcThreads)
 
 /// dQ of 64 queries of one head, summed over key tiles in order. Shared
 /// memory: Q, dO, K, V.
-template <int HeadDim>
+template <typename Tiles>
 __global__ void __launch_bounds__(kTcThreads)
     queryGradKernel(const Bits *q, const Bits *k, const Bits *v,
                     const Bits *dOut, Shape shape, bool vectors,
                     const float *lse, const float *delta, float *dq) {
-  constexpr int ld = kLd<HeadDim>;
+  constexpr int HeadDim = Tiles::kHeadDim;
+  constexpr int kValues = Tiles::kTileValues;
   extern __shared__ uint4 sharedTiles[];
-  Bits *qs = reinterpret_cast<Bits *>(sharedTiles);
-  Bits *os = qs + kRows * ld, *ks = os + kRows * ld, *vs = ks + kRows * ld;
+  Bits *qs = Tiles::first(reinterpret_cast<unsigned char *>(sharedTiles));
+  Bits *os = qs + kValues, *ks = os + kValues, *vs = ks + kValues;
   int warp = threadIdx.x / 32;
   auto [b, h, kvHead] = QueryHeadOfBlock(shape);
   Head kHead(k, shape, b, kvHead, shape.kvHeads);
   Head vHead(v, shape, b, kvHead, shape.kvHeads);
   int64_t i0 = int64_t(blockIdx.y) * kRows;
   Head qHead(q, shape, b, h, shape.heads);
-  loadTile<HeadDim>(qs, qHead, i0, vectors);
-  loadTile<HeadDim>(os, Head(dOut, shape, b, h, shape.heads), i0, vectors);
+  loadTile<Tiles>(qs, qHead, i0, vectors);
+  loadTile<Tiles>(os, Head(dOut, shape, b, h, shape.heads), i0, vectors);
   commitCopies();
 
   int64_t rowBase = shape.statistics(b, h);
@@ -493,11 +532,11 @@ __global__ void __launch_bounds__(kTcThreads)
   int64_t keyEnd = keyEndOf(shape, i0);
   for (int64_t k0 = 0; k0 < keyEnd; k0 += kRows) {
     __syncthreads(); // the last tile's readers are done
-    loadPair<HeadDim>(ks, kHead, vs, vHead, k0, vectors);
-    float s[kRows / 8][4] = {}, dp[kRows / 8][4] = {};     // [query][key]
-    product<HeadDim, kRows>(s, qs, ld, warp * 16, ks, ld); // q_i . k_j
-    awaitSecond();
-    product<HeadDim, kRows>(dp, os, ld, warp * 16, vs, ld); // dO_i . v_j
+    loadPair<Tiles>(ks, kHead, vs, vHead, k0, vectors);
+    float s[kRows / 8][4] = {}, dp[kRows / 8][4] = {}; // [query][key]
+    Tiles::scores(s, qs, ks);                          // q_i . k_j
+    awaitSecond<Tiles>();
+    Tiles::scores(dp, os, vs); // dO_i . v_j
     hideHidden<false>(s, shape, i0, k0, i0 + warp * 16);
 #pragma unroll
     for (int n = 0; n < kRows / 8; ++n)
@@ -505,7 +544,7 @@ __global__ void __launch_bounds__(kTcThreads)
       for (int e = 0; e < 4; ++e)
         softmaxGrad2(shape, scaleLog2, rowLse2[e / 2], rowDelta[e / 2], s[n][e],
                      dp[n][e]);
-    productOfRegisters<HeadDim>(dqAcc, dp, ks, ld); // dq_i += dS_ij k_j
+    Tiles::accumulate(dqAcc, dp, ks); // dq_i += dS_ij k_j
   }
   storeRows<HeadDim>(dq, qHead, i0 + warp * 16, dqAcc);
 }
@@ -519,33 +558,33 @@ inline bool vectorLoads(const Shape &shape,
 
 // Each launcher sets its kernels' limits once, on the first (eager) call,
 // before any graph capture.
-template <int HeadDim, typename Out>
-void forwardDims(const Bits *q, const Bits *k, const Bits *v,
+template <typename Tiles, typename Out>
+void forwardWith(const Bits *q, const Bits *k, const Bits *v,
                  const Shape &shape, Out *out, float *lse) {
   const char *what = "moert::cuda::attention (bf16)";
-  static const size_t bytes = allowSharedBytes(forwardKernel<HeadDim, Out>,
-                                               tileBytes<HeadDim>(3), what);
-  forwardKernel<HeadDim, Out>
+  static const size_t bytes =
+      allowSharedBytes(forwardKernel<Tiles, Out>, sharedBytes<Tiles>(3), what);
+  forwardKernel<Tiles, Out>
       <<<tileGrid(shape.batch * shape.heads, shape), kTcThreads, bytes,
          stream()>>>(q, k, v, shape, vectorLoads(shape, {q, k, v}), out, lse);
   checkLaunch(what);
 }
 
-template <int HeadDim>
-void backwardDims(const Bits *q, const Bits *k, const Bits *v, const Bits *dOut,
+template <typename Tiles>
+void backwardWith(const Bits *q, const Bits *k, const Bits *v, const Bits *dOut,
                   const Shape &shape, const float *lse, const float *delta,
                   float *dq, float *dk, float *dv) {
   const char *what = "moert::cuda::attentionGrad (bf16)";
   static const size_t keyBytes = allowSharedBytes(
-      keyValueGradKernel<HeadDim>, keyValueGradBytes<HeadDim>(), what);
+      keyValueGradKernel<Tiles>, sharedBytes<Tiles>(4, 2 * kRows), what);
   static const size_t queryBytes =
-      allowSharedBytes(queryGradKernel<HeadDim>, tileBytes<HeadDim>(4), what);
+      allowSharedBytes(queryGradKernel<Tiles>, sharedBytes<Tiles>(4), what);
   bool vectors = vectorLoads(shape, {q, k, v, dOut});
-  keyValueGradKernel<HeadDim>
+  keyValueGradKernel<Tiles>
       <<<tileGrid(shape.batch * shape.kvHeads, shape), kTcThreads, keyBytes,
          stream()>>>(q, k, v, dOut, shape, vectors, lse, delta, dk, dv);
   checkLaunch("moert::cuda::attentionGrad (bf16 dK, dV)");
-  queryGradKernel<HeadDim>
+  queryGradKernel<Tiles>
       <<<tileGrid(shape.batch * shape.heads, shape), kTcThreads, queryBytes,
          stream()>>>(q, k, v, dOut, shape, vectors, lse, delta, dq);
   checkLaunch("moert::cuda::attentionGrad (bf16 dQ)");
@@ -565,41 +604,5 @@ inline const Bits *bitsOf(const bf16 *tensor) {
 }
 
 } // namespace moert::cuda::flash::tc
-
-namespace moert::cuda::flash {
-
-template <typename Out>
-void forward(const bf16 *q, const bf16 *k, const bf16 *v, const Shape &shape,
-             Out *out, float *lse) {
-  using namespace tc;
-  switch (paddedHeadDim(shape)) {
-  case 32:
-    return forwardDims<32>(bitsOf(q), bitsOf(k), bitsOf(v), shape, out, lse);
-  case 64:
-    return forwardDims<64>(bitsOf(q), bitsOf(k), bitsOf(v), shape, out, lse);
-  default:
-    return forwardDims<128>(bitsOf(q), bitsOf(k), bitsOf(v), shape, out, lse);
-  }
-}
-
-/// lse and delta: the forward's log-sum-exp and rowDots' dOut . out.
-inline void backward(const bf16 *q, const bf16 *k, const bf16 *v,
-                     const bf16 *dOut, const Shape &shape, const float *lse,
-                     const float *delta, float *dq, float *dk, float *dv) {
-  using namespace tc;
-  switch (paddedHeadDim(shape)) {
-  case 32:
-    return backwardDims<32>(bitsOf(q), bitsOf(k), bitsOf(v), bitsOf(dOut),
-                            shape, lse, delta, dq, dk, dv);
-  case 64:
-    return backwardDims<64>(bitsOf(q), bitsOf(k), bitsOf(v), bitsOf(dOut),
-                            shape, lse, delta, dq, dk, dv);
-  default:
-    return backwardDims<128>(bitsOf(q), bitsOf(k), bitsOf(v), bitsOf(dOut),
-                             shape, lse, delta, dq, dk, dv);
-  }
-}
-
-} // namespace moert::cuda::flash
 
 #endif // MOERT_CUDA_TENSORCOREATTENTION_CUH

@@ -19,7 +19,7 @@
 
 #include "AttentionKernels.cuh"
 #include "Support.h"
-#include "TensorCoreAttention.cuh"
+#include "WarpGroupAttention.cuh"
 
 #include <cub/device/device_radix_sort.cuh>
 

@@ -10,17 +10,12 @@
 // bandwidth that narrower tiles need (a 128 x 256 tile does 85 FLOP for
 // each byte it loads, 128 x 128 64).
 //
-// A stage holds a k-step of 64 of both operands in the 128-byte swizzled
-// layout that wgmma's descriptors name (and that TMA's 128-byte swizzle
-// writes): a k-contiguous tile is [outer][64 k], an outer-contiguous one
-// [blocks of 64 outer][64 k][64 outer], so that every stored row is 128
-// bytes, and the 16-byte chunk c of row r sits at chunk c ^ (r % 8) (the
-// same chunk of 8 rows in distinct banks). Stages start 1024-byte aligned,
-// the pattern's period. Both majors are wgmma's own (its transpose flags,
-// bf16 only), so the four transpositions share the code.
-//
-// The device code exists only where wgmma is (sm_90a,
-// MOERT_WGMMA_DEVICE_CODE); elsewhere the kernels trap. Internal to
+// A stage holds a k-step of 64 of both operands in WarpGroup.cuh's
+// 128-byte swizzled layout (which TMA's 128-byte swizzle also writes): a
+// k-contiguous tile is [outer][64 k], an outer-contiguous one [blocks of
+// 64 outer][64 k][64 outer]. Both majors are wgmma's own (its transpose
+// flags, bf16 only), so the four transpositions share the code. Where
+// wgmma is not (MOERT_WGMMA_DEVICE_CODE), the kernels trap. Internal to
 // moert_cuda.
 //
 //===----------------------------------------------------------------------===//
@@ -32,24 +27,17 @@
 #include "GroupedGemmBlock.cuh"
 #include "Support.h"
 #include "TensorCoreTiles.cuh"
+#include "WarpGroup.cuh"
 
 #include <cstdint>
-
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define MOERT_WGMMA_DEVICE_CODE 1
-#endif
 
 namespace moert::cuda::tensorcore::wgmma {
 
 constexpr int kTileM = 128, kTileN = 256; // a block's tile of C
 constexpr int kWarpGroups = 2;            // those that multiply
 constexpr int kMmaThreads = 128 * kWarpGroups;
-constexpr int kRowBytes = 128;            // a stored row, the swizzle's width
-constexpr int kAtomBytes = 8 * kRowBytes; // the rows one swizzle pattern spans
-constexpr int kRowValues = kRowBytes / sizeof(Bits);
 constexpr int kTileK = kRowValues; // k of a stage: a k-contiguous row
 constexpr int kStageValues = (kTileM + kTileN) * kTileK; // A's, then B's
-constexpr int kMmaK = 16;                                // k of one wgmma
 constexpr int kGroupRows = kTileM / kWarpGroups; // a warp group's rows of C
 constexpr int kAccumulators = kGroupRows * kTileN / 128; // a thread's
 
@@ -76,11 +64,8 @@ template <bool KContiguous, int Outer> struct SwizzledTile {
   static constexpr int kTileK = wgmma::kTileK, kTileOuter = Outer;
   /// Rows of the tile or of one of its outer blocks.
   static constexpr int kRows = KContiguous ? kTileOuter : kTileK;
-  static constexpr int kChunksPerSwizzleRow = kRowBytes / 16;
   __device__ static int offset(int row, int chunk) {
-    int block = chunk / kChunksPerSwizzleRow,
-        within = chunk % kChunksPerSwizzleRow;
-    return (block * kRows + row) * kRowValues + (within ^ row % 8) * kChunk;
+    return swizzledOffset(kRows, row, chunk);
   }
 };
 /// The tiles of op(A) (kTileM rows) and op(B) (kTileN columns).
@@ -88,18 +73,6 @@ template <bool TransA> using TileOfA = SwizzledTile<!TransA, kTileM>;
 template <bool TransB> using TileOfB = SwizzledTile<TransB, kTileN>;
 
 #ifdef MOERT_WGMMA_DEVICE_CODE
-/// wgmma's descriptor of the 128-byte swizzled operand that starts at
-/// `start`: leading byte offset `leading` (between outer blocks of 64 in
-/// an outer-contiguous tile; k-contiguous ones take no leading offset, 16
-/// by the PTX ISA's convention), stride byte offset kAtomBytes (between
-/// groups of 8 rows of 128 bytes).
-__device__ inline uint64_t descriptorOf(const Bits *start, uint32_t leading) {
-  uint64_t address = static_cast<uint32_t>(__cvta_generic_to_shared(start));
-  constexpr uint64_t kSwizzle128 = 1;
-  return (address & 0x3FFFF) >> 4 | uint64_t(leading >> 4) << 16 |
-         uint64_t(kAtomBytes >> 4) << 32 | kSwizzle128 << 62;
-}
-
 /// The descriptor of a k-step's slice kk (kMmaK wide) of a stage tile,
 /// from its outer index outer0 (a multiple of 64).
 template <typename Tile>
@@ -179,11 +152,8 @@ __device__ inline void warpGroupMma(float (&d)[kAccumulators], uint64_t a,
 /// descriptors read; end() is where the ring ends.
 template <int Stages> struct StageRing {
   Bits *first;
-  __device__ explicit StageRing(unsigned char *shared) {
-    uint32_t base = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
-    first = reinterpret_cast<Bits *>(shared + (kAtomBytes - base % kAtomBytes) %
-                                                  kAtomBytes);
-  }
+  __device__ explicit StageRing(unsigned char *shared)
+      : first(reinterpret_cast<Bits *>(alignedToAtoms(shared))) {}
   __device__ Bits *tileA(int stage) const {
     return first + stage * kStageValues;
   }
@@ -193,22 +163,6 @@ template <int Stages> struct StageRing {
   __device__ Bits *end() const { return first + Stages * kStageValues; }
 };
 
-/// Waits until at most `Pending` committed wgmma groups are in flight.
-template <int Pending> __device__ inline void warpGroupWait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(Pending) : "memory");
-}
-/// Keeps the compiler from moving accesses of the accumulators across the
-/// asynchronous wgmma (it sees only the asm statements' operands).
-__device__ inline void fenceAccumulators(float (&d)[kAccumulators]) {
-#pragma unroll
-  for (float &value : d)
-    asm volatile("" : "+f"(value)::"memory");
-}
-/// Makes this thread's shared-memory writes visible to wgmma's reads.
-__device__ inline void fenceToAsyncProxy() {
-  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-}
-
 /// Starts warp group `warpGroup`'s product of a stage (its kGroupRows rows
 /// of C) as one committed wgmma group; warpGroupWait ends it.
 template <bool TransA, bool TransB>
@@ -216,14 +170,14 @@ __device__ inline void multiplyStage(float (&acc)[kAccumulators],
                                      const Bits *tileA, const Bits *tileB,
                                      int warpGroup) {
   fenceAccumulators(acc);
-  asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+  fenceOperands();
 #pragma unroll
   for (int kk = 0; kk < kTileK / kMmaK; ++kk)
     warpGroupMma<TransA, !TransB>(
         acc,
         sliceDescriptor<TileOfA<TransA>>(tileA, warpGroup * kGroupRows, kk),
         sliceDescriptor<TileOfB<TransB>>(tileB, 0, kk));
-  asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+  commitGroup();
 }
 
 /// Stores warp group `warpGroup`'s accumulator (a warp's 16 rows are a

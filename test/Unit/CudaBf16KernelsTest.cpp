@@ -7,7 +7,8 @@
 // tolerance; the FFN reads no row past its counts (they hold NaN) and its
 // output rows past them are zero. Attention on tensor cores rounds its
 // probabilities at another point than the CPU (before normalizing) and is
-// compared to a wider tolerance.
+// compared to a wider tolerance, on each of its kernels that the GPU runs
+// (MOE_CUDA_ATTENTION: mma.sync, and wgmma on an sm_90 GPU).
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,10 +17,12 @@
 
 #include "Bf16TestUtils.h"
 #include "CudaTestUtils.h"
+#include "GroupedGemm.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -49,6 +52,23 @@ constexpr double kNearlyAll = 0.9;
 /// 2^-8 relative, and dQ, dK inherit it through delta = dOut . out. Wrong
 /// fragments or tiles miss by the values' own size.
 constexpr double kAttentionTolerance = 1e-2;
+
+/// Picks the bf16 attention kernels (MOE_CUDA_ATTENTION) for its lifetime.
+class AttentionKernelChoice {
+public:
+  explicit AttentionKernelChoice(const char *kernel) {
+    setenv("MOE_CUDA_ATTENTION", kernel, 1);
+  }
+  ~AttentionKernelChoice() { unsetenv("MOE_CUDA_ATTENTION"); }
+};
+
+/// The bf16 attention kernels this GPU runs.
+std::vector<const char *> attentionKernels() {
+  std::vector<const char *> kernels = {"mma.sync"};
+  if (moert::cuda::warpGroupGemmAvailable())
+    kernels.push_back("wgmma");
+  return kernels;
+}
 
 std::vector<uint16_t> bitsOf(const Halves &values) {
   std::vector<uint16_t> bits;
@@ -96,81 +116,102 @@ TEST_F(CudaBf16KernelsTest, ConvertMatchesTheCpuBitForBit) {
     }
 }
 
-TEST_F(CudaBf16KernelsTest, AttentionAndGradMatchCpu) {
-  for (AttentionCase c : kAttentionCases)
-    for (bool causal : {false, true}) {
-      std::string name = c.name(causal);
-      int64_t qCount = c.queryCount(), kvCount = c.keyCount();
-      AttentionInputs inputs = attentionInputs(c);
-      Halves q = narrowed(inputs.q), k = narrowed(inputs.k);
-      Halves v = narrowed(inputs.v), dOut = narrowed(inputs.dOut);
-      int64_t rows = c.batch * c.heads * c.seq;
-      DeviceBuffer<bf16> qGpu(q), kGpu(k), vGpu(v), dOutGpu(dOut);
-      DeviceBuffer<float> outGpu(qCount), lseGpu(rows);
-      // The backward reads the CPU forward's bf16 result and lse.
-      DeviceBuffer<bf16> outOfCpu(qCount);
-      DeviceBuffer<float> lseOfCpu(rows);
-      DeviceBuffer<float> dqGpu(qCount), dkGpu(kvCount), dvGpu(kvCount);
-      auto forward = [&] {
-        gpu::attention(qGpu.get(), kGpu.get(), vGpu.get(), c.batch, c.seq,
-                       c.heads, c.kvHeads, c.headDim, causal, outGpu.get(),
-                       lseGpu.get());
-      };
-      auto backward = [&] {
-        gpu::attentionGrad(qGpu.get(), kGpu.get(), vGpu.get(), outOfCpu.get(),
-                           lseOfCpu.get(), dOutGpu.get(), c.batch, c.seq,
-                           c.heads, c.kvHeads, c.headDim, causal, dqGpu.get(),
-                           dkGpu.get(), dvGpu.get());
-      };
-      if (c.headDim > moert::cuda::kMaxBf16AttentionHeadDim) {
-        std::string expected =
-            "bf16 head_dim " + std::to_string(c.headDim) +
-            " is over the CUDA tensor-core kernels' " +
-            std::to_string(moert::cuda::kMaxBf16AttentionHeadDim);
-        EXPECT_NE(errorOf(forward).find(expected), std::string::npos) << name;
-        EXPECT_NE(errorOf(backward).find(expected), std::string::npos) << name;
-        continue;
-      }
-      forward();
-      Floats out = output(qCount), lse = output(rows);
-      cpu::attention(q.data(), k.data(), v.data(), c.batch, c.seq, c.heads,
-                     c.kvHeads, c.headDim, causal, out.data(), lse.data());
-      expectClose(outGpu.download(), out, "attention " + name,
-                  kAttentionTolerance);
-      expectClose(lseGpu.download(), lse, "attention lse " + name,
-                  kAttentionTolerance);
-      // A bf16 result (moe-narrow-results) is the kernel's f32 one rounded,
-      // with the same lse.
-      DeviceBuffer<bf16> out16Gpu(qCount);
-      DeviceBuffer<float> lse16Gpu(rows);
-      gpu::attention(qGpu.get(), kGpu.get(), vGpu.get(), c.batch, c.seq,
-                     c.heads, c.kvHeads, c.headDim, causal, out16Gpu.get(),
-                     lse16Gpu.get());
-      Floats outOfGpu = outGpu.download();
-      std::vector<bf16> out16 = out16Gpu.download();
-      for (int64_t i = 0; i < qCount; ++i)
-        ASSERT_EQ(out16[i].bits, moert::toBf16(outOfGpu[i]).bits)
-            << "attention, bf16 result " << name << " at " << i;
-      EXPECT_EQ(lse16Gpu.download(), lseGpu.download())
-          << "attention, bf16 result's lse " << name;
+namespace {
 
-      Halves out16OfCpu = narrowed(out);
-      outOfCpu.upload(out16OfCpu);
-      lseOfCpu.upload(lse);
-      backward();
-      Floats dq = output(qCount), dk = output(kvCount), dv = output(kvCount);
-      cpu::attentionGrad(q.data(), k.data(), v.data(), out16OfCpu.data(),
-                         lse.data(), dOut.data(), c.batch, c.seq, c.heads,
-                         c.kvHeads, c.headDim, causal, dq.data(), dk.data(),
-                         dv.data());
-      expectClose(dqGpu.download(), dq, "attentionGrad dq " + name,
-                  kAttentionTolerance);
-      expectClose(dkGpu.download(), dk, "attentionGrad dk " + name,
-                  kAttentionTolerance);
-      // Both round the same normalized probabilities for dV.
-      expectBf16Close(dvGpu.download(), dv, "attentionGrad dv " + name,
-                      kNearlyAll);
-    }
+/// The forward and backward of `c` on the chosen kernels against the CPU.
+void checkAttention(const AttentionCase &c, bool causal,
+                    const std::string &name) {
+  int64_t qCount = c.queryCount(), kvCount = c.keyCount();
+  AttentionInputs inputs = attentionInputs(c);
+  Halves q = narrowed(inputs.q), k = narrowed(inputs.k);
+  Halves v = narrowed(inputs.v), dOut = narrowed(inputs.dOut);
+  int64_t rows = c.batch * c.heads * c.seq;
+  DeviceBuffer<bf16> qGpu(q), kGpu(k), vGpu(v), dOutGpu(dOut);
+  DeviceBuffer<float> outGpu(qCount), lseGpu(rows);
+  // The backward reads the CPU forward's bf16 result and lse.
+  DeviceBuffer<bf16> outOfCpu(qCount);
+  DeviceBuffer<float> lseOfCpu(rows);
+  DeviceBuffer<float> dqGpu(qCount), dkGpu(kvCount), dvGpu(kvCount);
+  auto forward = [&] {
+    gpu::attention(qGpu.get(), kGpu.get(), vGpu.get(), c.batch, c.seq, c.heads,
+                   c.kvHeads, c.headDim, causal, outGpu.get(), lseGpu.get());
+  };
+  auto backward = [&] {
+    gpu::attentionGrad(qGpu.get(), kGpu.get(), vGpu.get(), outOfCpu.get(),
+                       lseOfCpu.get(), dOutGpu.get(), c.batch, c.seq, c.heads,
+                       c.kvHeads, c.headDim, causal, dqGpu.get(), dkGpu.get(),
+                       dvGpu.get());
+  };
+  if (c.headDim > moert::cuda::kMaxBf16AttentionHeadDim) {
+    std::string expected =
+        "bf16 head_dim " + std::to_string(c.headDim) +
+        " is over the CUDA tensor-core kernels' " +
+        std::to_string(moert::cuda::kMaxBf16AttentionHeadDim);
+    EXPECT_NE(errorOf(forward).find(expected), std::string::npos) << name;
+    EXPECT_NE(errorOf(backward).find(expected), std::string::npos) << name;
+    return;
+  }
+  forward();
+  Floats out = output(qCount), lse = output(rows);
+  cpu::attention(q.data(), k.data(), v.data(), c.batch, c.seq, c.heads,
+                 c.kvHeads, c.headDim, causal, out.data(), lse.data());
+  expectClose(outGpu.download(), out, "attention " + name, kAttentionTolerance);
+  expectClose(lseGpu.download(), lse, "attention lse " + name,
+              kAttentionTolerance);
+  // A bf16 result (moe-narrow-results) is the kernel's f32 one rounded,
+  // with the same lse.
+  DeviceBuffer<bf16> out16Gpu(qCount);
+  DeviceBuffer<float> lse16Gpu(rows);
+  gpu::attention(qGpu.get(), kGpu.get(), vGpu.get(), c.batch, c.seq, c.heads,
+                 c.kvHeads, c.headDim, causal, out16Gpu.get(), lse16Gpu.get());
+  Floats outOfGpu = outGpu.download();
+  std::vector<bf16> out16 = out16Gpu.download();
+  for (int64_t i = 0; i < qCount; ++i)
+    ASSERT_EQ(out16[i].bits, moert::toBf16(outOfGpu[i]).bits)
+        << "attention, bf16 result " << name << " at " << i;
+  EXPECT_EQ(lse16Gpu.download(), lseGpu.download())
+      << "attention, bf16 result's lse " << name;
+
+  Halves out16OfCpu = narrowed(out);
+  outOfCpu.upload(out16OfCpu);
+  lseOfCpu.upload(lse);
+  backward();
+  Floats dq = output(qCount), dk = output(kvCount), dv = output(kvCount);
+  cpu::attentionGrad(q.data(), k.data(), v.data(), out16OfCpu.data(),
+                     lse.data(), dOut.data(), c.batch, c.seq, c.heads,
+                     c.kvHeads, c.headDim, causal, dq.data(), dk.data(),
+                     dv.data());
+  expectClose(dqGpu.download(), dq, "attentionGrad dq " + name,
+              kAttentionTolerance);
+  expectClose(dkGpu.download(), dk, "attentionGrad dk " + name,
+              kAttentionTolerance);
+  // Both round the same normalized probabilities for dV.
+  expectBf16Close(dvGpu.download(), dv, "attentionGrad dv " + name, kNearlyAll);
+}
+
+} // namespace
+
+TEST_F(CudaBf16KernelsTest, AttentionAndGradMatchCpu) {
+  for (const char *kernel : attentionKernels()) {
+    AttentionKernelChoice choice(kernel);
+    for (const AttentionCase &c : kAttentionCases)
+      for (bool causal : {false, true})
+        checkAttention(c, causal, c.name(causal) + " on " + kernel);
+  }
+}
+
+// A MOE_CUDA_ATTENTION the kernels do not know is an error naming it (no
+// GPU needed: the choice comes before any launch).
+TEST(AttentionKernelChoiceTest, ABadValueIsNamed) {
+  AttentionKernelChoice choice("flash");
+  std::string error = errorOf([] {
+    moert::cuda::attention<bf16, float>(nullptr, nullptr, nullptr, 1, 64, 1, 1,
+                                        64, true, nullptr, nullptr);
+  });
+  EXPECT_NE(error.find("MOE_CUDA_ATTENTION=flash: expected auto, mma.sync or "
+                       "wgmma"),
+            std::string::npos)
+      << error;
 }
 
 TEST_F(CudaBf16KernelsTest, ExpertFfnAndGradMatchCpuOnFilledRows) {
