@@ -173,8 +173,12 @@ template <int HeadDim> struct WarpGroupTiles {
     fenceAccumulators(reinterpret_cast<float(&)[HeadDim / 2]>(acc));
     uint32_t fragments[kRows / kMmaK][4];
 #pragma unroll
-    for (int kk = 0; kk < kRows / kMmaK; ++kk)
+    for (int kk = 0; kk < kRows / kMmaK; ++kk) {
       fragmentOf(fragments[kk], p, kk);
+      // Written before the fence below, not moved past it.
+      for (uint32_t &word : fragments[kk])
+        asm volatile("" : "+r"(word)::"memory");
+    }
     fenceOperands();
 #pragma unroll
     for (int kk = 0; kk < kRows / kMmaK; ++kk)
@@ -187,6 +191,10 @@ template <int HeadDim> struct WarpGroupTiles {
 #endif
   }
 };
+
+// The dK/dV kernel's, the largest need.
+static_assert(sharedBytes<WarpGroupTiles<kMaxHeadDim>>(4, 2 * kRows) <=
+              kPortableSharedBytes);
 
 /// The kernels MOE_CUDA_ATTENTION picks, read at every call (host code
 /// only: a graph replays the kernels): unset or `auto`, mma.sync; `wgmma`,
@@ -210,7 +218,8 @@ inline bool attentionOnWarpGroups() {
 /// 64 or 128) on the kernels attentionOnWarpGroups picks.
 template <typename Launch> void withTiles(const Shape &shape, Launch &&launch) {
   int headDim = paddedHeadDim(shape);
-  if (headDim > 32 && attentionOnWarpGroups())
+  bool onWarpGroups = attentionOnWarpGroups(); // a bad value fails anyway
+  if (headDim > 32 && onWarpGroups)
     return headDim == 64 ? launch(WarpGroupTiles<64>{})
                          : launch(WarpGroupTiles<128>{});
   switch (headDim) {

@@ -23,6 +23,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,13 +54,25 @@ constexpr double kNearlyAll = 0.9;
 /// fragments or tiles miss by the values' own size.
 constexpr double kAttentionTolerance = 1e-2;
 
-/// Picks the bf16 attention kernels (MOE_CUDA_ATTENTION) for its lifetime.
+/// Picks the bf16 attention kernels (MOE_CUDA_ATTENTION) for its lifetime,
+/// then restores the variable.
 class AttentionKernelChoice {
 public:
   explicit AttentionKernelChoice(const char *kernel) {
-    setenv("MOE_CUDA_ATTENTION", kernel, 1);
+    if (const char *setting = std::getenv(kVariable))
+      previous = setting;
+    setenv(kVariable, kernel, 1);
   }
-  ~AttentionKernelChoice() { unsetenv("MOE_CUDA_ATTENTION"); }
+  ~AttentionKernelChoice() {
+    if (previous)
+      setenv(kVariable, previous->c_str(), 1);
+    else
+      unsetenv(kVariable);
+  }
+
+private:
+  static constexpr const char *kVariable = "MOE_CUDA_ATTENTION";
+  std::optional<std::string> previous;
 };
 
 /// The bf16 attention kernels this GPU runs.
