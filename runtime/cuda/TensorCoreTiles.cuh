@@ -29,74 +29,101 @@ struct Operand {
   int64_t ld, outer0, outerLimit, kLimit;
 };
 
-/// Stage tile of k-step `step` from `op` (zero past the limits): 16-byte
-/// copies where a chunk is whole and `vector`, else values one by one.
-/// The stage holds Tile::kTileOuter outer indices by Tile::kTileK k, read
-/// as the matrix stores them: k-contiguous rows [outer][k] (when
-/// Tile::kKContiguous) or outer-contiguous rows [k][outer];
-/// Tile::offset(row, chunk) places the chunk-th 16 bytes of such a row, and
-/// Tile::kThreads threads share the copies.
-template <typename Tile>
-__device__ void loadStage(const Operand &op, int64_t step, bool vector,
-                          Bits *tile) {
-  constexpr bool KContiguous = Tile::kKContiguous;
-  constexpr int kChunksPerRow =
+/// A thread's share of the stage tiles of one operand, each holding
+/// Tile::kTileOuter outer indices by Tile::kTileK k, read as the matrix
+/// stores them: k-contiguous rows [outer][k] (when Tile::kKContiguous) or
+/// outer-contiguous rows [k][outer]; Tile::offset(row, chunk) places the
+/// chunk-th 16 bytes of such a row. Tile::kThreads threads share the
+/// copies, each the same chunk of every kPass-th stored row, so that its
+/// sources are a pointer and fixed steps: the addresses and the bounds are
+/// worked out once a term, not at every copy (the copies share the issue
+/// slots of the warps that multiply). Copies are 16-byte cp.async where a
+/// chunk is whole and `vector`, else values one by one; zero past the
+/// limits.
+template <typename Tile> class StageLoader {
+  static constexpr bool KContiguous = Tile::kKContiguous;
+  static constexpr int kChunksPerRow =
       (KContiguous ? Tile::kTileK : Tile::kTileOuter) / kChunk;
-  constexpr int kChunks = Tile::kTileOuter * Tile::kTileK / kChunk;
-  static_assert(kChunks % Tile::kThreads == 0, "whole chunks per thread");
-#pragma unroll
-  for (int c = threadIdx.x; c < kChunks; c += Tile::kThreads) {
-    int row = c / kChunksPerRow, chunk = c % kChunksPerRow;
-    // Along the stored rows and columns of the matrix.
+  static constexpr int kStoredRows =
+      KContiguous ? Tile::kTileOuter : Tile::kTileK;
+  static constexpr int kPass = Tile::kThreads / kChunksPerRow;
+  static_assert(Tile::kThreads % kChunksPerRow == 0 && kStoredRows % kPass == 0,
+                "each thread a fixed chunk of whole passes of rows");
+
+  Operand op;
+  bool vector;
+  int row, chunk;    // the thread's first stored row, and its chunk
+  const Bits *first; // the source of that row's chunk at step 0
+  // k-contiguous: the stored rows from `row` the operand has (outer
+  // indices); outer-contiguous: the values its chunk has (outer too).
+  int64_t outerLeft;
+
+public:
+  __device__ StageLoader(const Operand &op, bool vector)
+      : op(op), vector(vector), row(threadIdx.x / kChunksPerRow),
+        chunk(threadIdx.x % kChunksPerRow) {
+    int64_t matrixRow = KContiguous ? op.outer0 + row : row;
+    int64_t matrixColumn = (KContiguous ? 0 : op.outer0) + chunk * kChunk;
+    first = op.data + matrixRow * op.ld + matrixColumn;
+    outerLeft =
+        KContiguous ? op.outerLimit - matrixRow : op.outerLimit - matrixColumn;
+  }
+
+  /// Loads k-step `step` into `tile`.
+  __device__ void load(int64_t step, Bits *tile) const {
     int64_t k0 = step * Tile::kTileK;
-    int64_t matrixRow = KContiguous ? op.outer0 + row : k0 + row;
-    int64_t matrixColumn =
-        (KContiguous ? k0 : op.outer0) + int64_t(chunk) * kChunk;
-    int64_t rowLimit = KContiguous ? op.outerLimit : op.kLimit;
-    int64_t columnLimit = KContiguous ? op.kLimit : op.outerLimit;
-    int64_t available = matrixRow < rowLimit ? columnLimit - matrixColumn : 0;
-    Bits *to = tile + Tile::offset(row, chunk);
-    if (vector && available >= kChunk) {
-      copyAsync(to, op.data + matrixRow * op.ld + matrixColumn);
-      continue;
-    }
-    union {
-      uint4 whole;
-      Bits values[kChunk];
-    } values;
-    values.whole = make_uint4(0, 0, 0, 0);
-    if (available > 0) {
-      const Bits *from = op.data + matrixRow * op.ld + matrixColumn;
+    // Stored rows from `row` in bounds, and values of each such row's chunk.
+    int64_t rowsLeft = KContiguous ? outerLeft : op.kLimit - k0 - row;
+    int64_t available =
+        KContiguous ? op.kLimit - k0 - chunk * kChunk : outerLeft;
+    int rows =
+        static_cast<int>(rowsLeft < kStoredRows ? rowsLeft : kStoredRows);
+    const Bits *from = first + (KContiguous ? k0 : k0 * op.ld);
+    const int64_t rowStep = kPass * op.ld;
+#pragma unroll
+    for (int pass = 0; pass < kStoredRows / kPass; ++pass, from += rowStep) {
+      Bits *to = tile + Tile::offset(row + pass * kPass, chunk);
+      int64_t here = pass * kPass < rows ? available : 0;
+      if (vector && here >= kChunk) {
+        copyAsync(to, from);
+        continue;
+      }
+      union {
+        uint4 whole;
+        Bits values[kChunk];
+      } values;
+      values.whole = make_uint4(0, 0, 0, 0);
 #pragma unroll
       for (int j = 0; j < kChunk; ++j)
-        if (j < available)
+        if (j < here)
           values.values[j] = from[j];
+      *reinterpret_cast<uint4 *>(to) = values.whole;
     }
-    *reinterpret_cast<uint4 *>(to) = values.whole;
   }
-}
+};
 
 /// A block's A and B of one term, staged a k-step at a time into the
 /// tiles TileA and TileB.
 template <typename TileA, typename TileB> struct StagedOperands {
-  Operand a, b;
-  bool vector;
+  StageLoader<TileA> a;
+  StageLoader<TileB> b;
 
   __device__ StagedOperands(const GroupedGemm<moert::bf16> &p,
                             const GroupedGemmBlock &block, int term,
                             bool vector)
-      : a{reinterpret_cast<const Bits *>(p.a[block.problem][term]) +
-              block.group * p.strideA,
-          p.lda, block.row0, block.mLimit, block.kLimit},
-        b{reinterpret_cast<const Bits *>(p.b[block.problem][term]) +
-              block.group * p.strideB,
-          p.ldb, block.col0, p.n, block.kLimit},
-        vector(vector) {}
+      : a({reinterpret_cast<const Bits *>(p.a[block.problem][term]) +
+               block.group * p.strideA,
+           p.lda, block.row0, block.mLimit, block.kLimit},
+          vector),
+        b({reinterpret_cast<const Bits *>(p.b[block.problem][term]) +
+               block.group * p.strideB,
+           p.ldb, block.col0, p.n, block.kLimit},
+          vector) {}
 
   /// Loads k-step `step` into a stage's tiles.
   __device__ void load(int64_t step, Bits *tileA, Bits *tileB) const {
-    loadStage<TileA>(a, step, vector, tileA);
-    loadStage<TileB>(b, step, vector, tileB);
+    a.load(step, tileA);
+    b.load(step, tileB);
   }
 };
 

@@ -57,7 +57,7 @@ size_t allowWarpGroupShared(Kernel kernel, size_t bytes) {
 
 /// A stage's tile of one operand, `Outer` rows of op(A) or columns of
 /// op(B), in the 128-byte swizzled layout; the kMmaThreads threads that
-/// multiply share its copies (TensorCoreTiles.cuh's loadStage).
+/// multiply share its copies (TensorCoreTiles.cuh's StageLoader).
 template <bool KContiguous, int Outer> struct SwizzledTile {
   static constexpr bool kKContiguous = KContiguous;
   static constexpr int kThreads = kMmaThreads;
