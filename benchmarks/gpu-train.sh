@@ -228,14 +228,15 @@ for precision in ${PRECISIONS:-bf16 f32}; do
     MOE_CUDA_GROUPED_GEMM=wgmma.tma COMPILED=${COMPILED:-$out} \
       run_compiled bf16 "" "$steps" "$out/train-bf16-tma.log" \
       --metrics "$out/metrics-bf16-tma.jsonl"
-    runs+=(bf16:wgmma.tma "$out/metrics-bf16-tma.jsonl" skipped skipped)
+    runs+=("bf16:experts' GEMMs on wgmma.tma" "$out/metrics-bf16-tma.jsonl"
+      skipped skipped)
     summarize
     rm -f "$out/metrics-bf16-wgmma.jsonl"
     MOE_CUDA_GROUPED_GEMM=wgmma.tma MOE_CUDA_ATTENTION=wgmma \
       COMPILED=${COMPILED:-$out} run_compiled bf16 "" "$steps" \
       "$out/train-bf16-wgmma.log" --metrics "$out/metrics-bf16-wgmma.jsonl"
-    runs+=(bf16:wgmma.tma+attention "$out/metrics-bf16-wgmma.jsonl" skipped
-      skipped)
+    runs+=("bf16:experts' GEMMs on wgmma.tma, attention on wgmma"
+      "$out/metrics-bf16-wgmma.jsonl" skipped skipped)
     summarize
     if [ "${PROFILE:-0}" = 1 ]; then
       MOE_CUDA_GROUPED_GEMM=wgmma.tma MOE_CUDA_ATTENTION=wgmma \

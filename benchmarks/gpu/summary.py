@@ -36,9 +36,8 @@ print("model: %s, %d tokens per step, %.1f TFLOP per step" %
       (config, tokens, step_flops / 1e12))
 for i in range(0, len(runs), 4):
     precision, metrics, eager, compiled = runs[i:i + 4]
-    precision, _, kernel = precision.partition(":")
-    print("\n## %s%s\n" % (precision, ", experts' GEMMs on " + kernel
-                            if kernel else ""))
+    precision, _, variant = precision.partition(":")
+    print("\n## %s%s\n" % (precision, ", " + variant if variant else ""))
     lines = []
     try:
         for text in open(metrics):
