@@ -32,7 +32,8 @@
 # On an sm_90 GPU the bf16 binary runs a second time with the experts' GEMMs
 # on the wgmma kernel fed by TMA (MOE_CUDA_GROUPED_GEMM=wgmma.tma), and a
 # third time with attention on wgmma as well (MOE_CUDA_ATTENTION=wgmma;
-# with PROFILE=1, profiled too).
+# with PROFILE=1, profiled too). moe-grouped-gemm-bench and
+# moe-attention-bench time those kernels alone.
 # Writes OUT_DIR/gpu-train.md and prints it.
 # Compiling and running can happen on two machines (scripts/gpu-check.sh
 # --prepare and --run): COMPILE_ONLY=1 only compiles the binaries into
@@ -174,6 +175,7 @@ pytorch() {
 runs=()
 summarize() {
   python3 benchmarks/gpu/summary.py "$config" "$out/grouped-gemm.txt" \
+    "$out/attention.txt" \
     "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" \
     "${runs[@]}" > "$out/gpu-train.md"
 }
@@ -194,7 +196,7 @@ hopper=0
 # (after the first precision's) the grouped GEMM, then PyTorch's of the
 # same precision. Where the time limit cuts the benchmark short, it cuts
 # the last precision, and PyTorch before the compiled runs.
-rm -f "$out/grouped-gemm.txt"
+rm -f "$out/grouped-gemm.txt" "$out/attention.txt"
 for precision in ${PRECISIONS:-bf16 f32}; do
   rm -f "$out/metrics-$precision.jsonl"
   run_compiled "$precision" "" "$steps" "$out/train-$precision.log" \
@@ -243,6 +245,16 @@ for precision in ${PRECISIONS:-bf16 f32}; do
         COMPILED=${COMPILED:-$out} run_compiled bf16 profile 3 \
         "$out/profile-bf16-wgmma.txt"
     fi
+  fi
+  # The attention kernels alone, after the runs above (its wgmma kernels
+  # have not yet run on a GPU), within 2 minutes.
+  if [ ! -f "$out/attention.txt" ]; then
+    within 120 "$build/bin/moe-attention-bench" > "$out/attention.txt" \
+      2>&1 || {
+      echo "gpu-train: moe-attention-bench failed" >&2
+      status=1
+    }
+    summarize
   fi
 done
 cat "$out/gpu-train.md"

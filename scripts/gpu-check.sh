@@ -126,7 +126,8 @@ build_targets() {
       cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
         -DMOE_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc" "${architectures[@]}"
     cmake --build "$build" -j "$(nproc)" --target moe-cuda-kernel-tests \
-      moe-grouped-gemm-bench moe-compile moe-run moe-opt moe-import
+      moe-grouped-gemm-bench moe-attention-bench moe-compile moe-run moe-opt \
+      moe-import
   } > "$log" 2>&1 || fail "the build failed (see $log)"
 }
 
@@ -155,7 +156,7 @@ prepare() {
   rm -rf "$bundle"
   mkdir -p "$bundle/bin"
   cp "$build/bin/moe-cuda-kernel-tests" "$build/bin/moe-grouped-gemm-bench" \
-    "$bundle/bin/"
+    "$build/bin/moe-attention-bench" "$bundle/bin/"
   [ -s "$build/cuda-architectures" ] ||
     fail "$build/cuda-architectures is missing: configure $build again"
   cp "$build/cuda-architectures" "$bundle/architectures"

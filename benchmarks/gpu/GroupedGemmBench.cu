@@ -20,58 +20,23 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "BenchSupport.h"
 #include "GroupedGemm.h"
 #include "Support.h"
 
 #include "moert/Error.h"
 
 #include <cstdio>
-#include <functional>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 using namespace moert::cuda;
+using namespace moe::gpubench;
 
 namespace {
 
 constexpr int64_t kExperts = 16, kRows = 5120, kHidden = 2048, kFfn = 1408;
-constexpr int kWarmup = 3, kRepeats = 20;
-
-/// Seconds per call of `enqueue`, from CUDA events around kRepeats calls.
-double timeIt(const std::function<void()> &enqueue) {
-  for (int i = 0; i < kWarmup; ++i)
-    enqueue();
-  cudaEvent_t begin, end;
-  check(cudaEventCreate(&begin), "cudaEventCreate");
-  check(cudaEventCreate(&end), "cudaEventCreate");
-  check(cudaEventRecord(begin, stream()), "cudaEventRecord");
-  for (int i = 0; i < kRepeats; ++i)
-    enqueue();
-  check(cudaEventRecord(end, stream()), "cudaEventRecord");
-  check(cudaEventSynchronize(end), "cudaEventSynchronize");
-  float ms = 0;
-  check(cudaEventElapsedTime(&ms, begin, end), "cudaEventElapsedTime");
-  cudaEventDestroy(begin);
-  cudaEventDestroy(end);
-  return ms / 1000.0 / kRepeats;
-}
-
-/// A device copy of `host`, uploaded on the kernels' stream (which does not
-/// wait for the legacy one).
-template <typename T> T *deviceCopy(const std::vector<T> &host) {
-  T *device = nullptr;
-  check(cudaMalloc(&device, host.size() * sizeof(T)), "cudaMalloc");
-  check(cudaMemcpyAsync(device, host.data(), host.size() * sizeof(T),
-                        cudaMemcpyHostToDevice, stream()),
-        "cudaMemcpyAsync");
-  check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
-  return device;
-}
-
-template <typename T> T *deviceArray(int64_t count, T fill) {
-  return deviceCopy(std::vector<T>(count, fill));
-}
 
 /// cuBLAS's name of an operand type, and the compute type we use with it.
 template <typename T> constexpr cudaDataType_t kType = CUDA_R_32F;

@@ -1,22 +1,22 @@
 #!/usr/bin/env python3
 """Prints benchmarks/gpu-train.sh's summary (Markdown).
 
-usage: summary.py CONFIG.json GROUPED_GEMM.txt GPU_NAME
-                  [PRECISION[:GROUPED_GEMM_KERNEL] METRICS.jsonl EAGER
-                   COMPILED]...
+usage: summary.py CONFIG.json GROUPED_GEMM.txt ATTENTION.txt GPU_NAME
+                  [PRECISION[:VARIANT] METRICS.jsonl EAGER COMPILED]...
 
-METRICS.jsonl is a compiled run's --metrics (with the experts' GEMMs on
-MOE_CUDA_GROUPED_GEMM=GROUPED_GEMM_KERNEL where one is named); EAGER and
-COMPILED are PyTorch's median step in ms, or a word that says why there is
-none.
+METRICS.jsonl is a compiled run's --metrics (VARIANT, where there is one,
+says which other kernels it ran, for its heading); EAGER and COMPILED are
+PyTorch's median step in ms, or a word that says why there is none.
+GROUPED_GEMM.txt and ATTENTION.txt are the kernel benchmarks' reports,
+printed at the end.
 """
 import json
 import os
 import statistics
 import sys
 
-config, gemm, gpu = sys.argv[1:4]
-runs = sys.argv[4:]
+config, gemm, attention, gpu = sys.argv[1:5]
+runs = sys.argv[5:]
 c = json.load(open(config))
 h, f, L = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"]
 E, k, V = c["num_local_experts"], c["num_experts_per_tok"], c["vocab_size"]
@@ -71,7 +71,8 @@ for i in range(0, len(runs), 4):
             continue
         print("%s %s: median step %.1f ms (compiled is %.2fx faster)" %
               (torch, name, ms, ms / (1000 * step)))
-try:
-    print("\n" + open(gemm).read().strip())
-except OSError:
-    print("\ngrouped GEMM: not run")
+for report, name in ((gemm, "grouped GEMM"), (attention, "attention")):
+    try:
+        print("\n" + open(report).read().strip())
+    except OSError:
+        print("\n%s: not run" % name)
