@@ -194,8 +194,11 @@ hopper=0
 
 # A precision at a time, in PRECISIONS' order: the compiled runs, then
 # (after the first precision's) the grouped GEMM, then PyTorch's of the
-# same precision. Where the time limit cuts the benchmark short, it cuts
-# the last precision, and PyTorch before the compiled runs.
+# same precision, then (bf16 on sm_90) the variant runs, then (after the
+# first precision's) moe-attention-bench. Where the time limit cuts the
+# benchmark short, it cuts the last precision, and a precision's PyTorch
+# runs before its first compiled run (though not before the variant
+# runs).
 rm -f "$out/grouped-gemm.txt" "$out/attention.txt"
 for precision in ${PRECISIONS:-bf16 f32}; do
   rm -f "$out/metrics-$precision.jsonl"

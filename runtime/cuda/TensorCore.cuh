@@ -1,8 +1,7 @@
-//===- TensorCore.cuh - bf16 mma.sync and ldmatrix --------------*- C++ -*-===//
+//===- TensorCore.cuh - bf16 mma.sync, ldmatrix and cp.async ----*- C++ -*-===//
 //
-// The tensor-core instructions that the bf16 attention
-// (TensorCoreAttention.cuh) and the experts' bf16 grouped GEMM
-// (TensorCoreGemm.cu) build on: mma.sync m16n8k16 with f32 accumulation
+// The instructions that the bf16 attention (TensorCoreAttention.cuh) and
+// the experts' bf16 grouped GEMMs (TensorCoreTiles.cuh) build on: mma.sync m16n8k16 with f32 accumulation
 // (sm_80 and later), ldmatrix, which loads its fragments from shared
 // memory, and cp.async, which fills shared memory without the registers.
 //

@@ -17,9 +17,13 @@
 // 2^-9), and only tiles that cross the causal diagonal or the sequence's
 // end test each element's visibility: on tensor cores the instructions
 // around the products, not the products, bound these kernels.
-// Included by TransformerKernels.cu beside the f32 kernels
-// (AttentionKernels.cuh), whose Shape, grids, statistics and delta kernel
-// it shares: the same two backward kernels, the same loop orders.
+// Included by WarpGroupAttention.cuh (which TransformerKernels.cu includes
+// beside the f32 kernels, AttentionKernels.cuh), whose Shape, grids,
+// statistics and delta kernel it shares: the same two backward kernels,
+// the same loop orders. The kernels take a tile policy: this file's
+// MmaSyncTiles is what the rest of this comment describes;
+// WarpGroupAttention.cuh's WarpGroupTiles keeps the tiles swizzled and
+// multiplies by wgmma.
 //
 // A block is 4 warps over 64 rows of queries (forward, dQ) or keys (dK,
 // dV), 16 rows a warp, walking 64-row tiles of the other side in order:

@@ -11,8 +11,9 @@
 // outer-contiguous one (MN-major, bf16 only) [64 k][64 outer] per 64
 // outer, the blocks a leading byte offset apart.
 //
-// The device code exists only where wgmma is (sm_90a,
-// MOERT_WGMMA_DEVICE_CODE). Internal to moert_cuda.
+// The descriptors, fences and waits exist only where wgmma is (sm_90a,
+// MOERT_WGMMA_DEVICE_CODE); the layout's helpers everywhere. Internal to
+// moert_cuda.
 //
 //===----------------------------------------------------------------------===//
 
