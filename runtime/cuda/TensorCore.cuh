@@ -1,9 +1,10 @@
 //===- TensorCore.cuh - bf16 mma.sync, ldmatrix and cp.async ----*- C++ -*-===//
 //
 // The instructions that the bf16 attention (TensorCoreAttention.cuh) and
-// the experts' bf16 grouped GEMMs (TensorCoreTiles.cuh) build on: mma.sync m16n8k16 with f32 accumulation
-// (sm_80 and later), ldmatrix, which loads its fragments from shared
-// memory, and cp.async, which fills shared memory without the registers.
+// the experts' bf16 grouped GEMMs (TensorCoreTiles.cuh) build on: mma.sync
+// m16n8k16 with f32 accumulation (sm_80 and later), ldmatrix, which loads its
+// fragments from shared memory, and cp.async, which fills shared memory without
+// the registers.
 //
 // Fragments of mma.m16n8k16.row.col (PTX ISA), for lane = 4 g + t:
 // - A (16 x 16, row-major): (g, 2t..2t+1), (g+8, 2t..), (g, 2t+8..),

@@ -17,7 +17,8 @@
 // result is read; the cp.async copies are fenced to the async proxy
 // before the barrier that hands the tiles over. Head dims of 32 stay on
 // mma.sync (a 128-byte row is 64 values). MOE_CUDA_ATTENTION picks the
-// kernels (attentionOnWarpGroups below): mma.sync, until wgmma has run on a GPU.
+// kernels (attentionOnWarpGroups below): mma.sync, until wgmma has run on a
+// GPU.
 //
 //===----------------------------------------------------------------------===//
 
