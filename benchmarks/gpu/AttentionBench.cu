@@ -142,18 +142,8 @@ int run() {
 } // namespace
 
 int main(int argc, char **argv) {
-  return moert::exitOnErrors("moe-attention-bench", [&] {
-    if (argc == 2 &&
-        (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
-      std::printf("usage: moe-attention-bench\nTimes the bf16 attention "
-                  "kernels at the GPU benchmark's shape on this machine's "
-                  "GPU; takes no arguments.\n");
-      return 0;
-    }
-    if (argc > 1)
-      moert::fail("unexpected argument '{}': moe-attention-bench takes none "
-                  "(see --help)",
-                  argv[1]);
-    return run();
-  });
+  return benchmarkMain(argc, argv, "moe-attention-bench",
+                       "Times the bf16 attention kernels at the GPU "
+                       "benchmark's shape on this machine's GPU",
+                       run);
 }

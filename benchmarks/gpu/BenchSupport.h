@@ -1,7 +1,8 @@
 //===- BenchSupport.h - what the GPU benchmarks share -----------*- C++ -*-===//
 //
-// Timing by CUDA events on the kernels' stream, and device arrays made
-// from host values, for moe-grouped-gemm-bench and moe-attention-bench.
+// Timing by CUDA events on the kernels' stream, device arrays made from
+// host values, and a main that takes no arguments, for
+// moe-grouped-gemm-bench and moe-attention-bench.
 //
 //===----------------------------------------------------------------------===//
 
@@ -10,8 +11,12 @@
 
 #include "Support.h"
 
+#include "moert/Error.h"
+
 #include <cstdint>
+#include <cstdio>
 #include <functional>
+#include <string>
 #include <vector>
 
 namespace moe::gpubench {
@@ -55,6 +60,24 @@ template <typename T> T *deviceCopy(const std::vector<T> &host) {
 /// A device array of `count` copies of `fill`.
 template <typename T> T *deviceArray(int64_t count, T fill) {
   return deviceCopy(std::vector<T>(count, fill));
+}
+
+/// The main of a benchmark `tool` that takes no arguments: --help prints
+/// its usage and `what` it does, any argument is an error, and errors exit
+/// non-zero with their message; else run()'s exit status.
+inline int benchmarkMain(int argc, char **argv, const char *tool,
+                         const char *what, const std::function<int()> &run) {
+  return moert::exitOnErrors(tool, [&] {
+    if (argc == 2 &&
+        (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
+      std::printf("usage: %s\n%s; takes no arguments.\n", tool, what);
+      return 0;
+    }
+    if (argc > 1)
+      moert::fail("unexpected argument '{}': {} takes none (see --help)",
+                  argv[1], tool);
+    return run();
+  });
 }
 
 } // namespace moe::gpubench

@@ -226,18 +226,8 @@ int run() {
 } // namespace
 
 int main(int argc, char **argv) {
-  return moert::exitOnErrors("moe-grouped-gemm-bench", [&] {
-    if (argc == 2 &&
-        (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
-      std::printf("usage: moe-grouped-gemm-bench\nTimes the experts' grouped "
-                  "GEMM against cuBLAS on this machine's GPU; takes no "
-                  "arguments.\n");
-      return 0;
-    }
-    if (argc > 1)
-      moert::fail("unexpected argument '{}': moe-grouped-gemm-bench takes "
-                  "none (see --help)",
-                  argv[1]);
-    return run();
-  });
+  return benchmarkMain(
+      argc, argv, "moe-grouped-gemm-bench",
+      "Times the experts' grouped GEMM against cuBLAS on this machine's GPU",
+      run);
 }
