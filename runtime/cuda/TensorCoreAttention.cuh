@@ -305,8 +305,9 @@ __device__ inline int fragmentColumn(int n, int e) {
 /// query (RowsAreKeys false) or a key. Only tiles that cross the causal
 /// diagonal or the sequence's end test their elements.
 template <bool RowsAreKeys>
-__device__ inline void hideHidden(float (&s)[kRows / 8][4], const Shape &shape,
-                                  int64_t i0, int64_t k0, int64_t row0) {
+__device__ inline void maskHiddenScores(float (&s)[kRows / 8][4],
+                                        const Shape &shape, int64_t i0,
+                                        int64_t k0, int64_t row0) {
   bool crossed = (shape.causal && k0 + kRows - 1 > i0) ||
                  i0 + kRows > shape.seq || k0 + kRows > shape.seq;
   if (!crossed)
@@ -324,11 +325,11 @@ __device__ inline void hideHidden(float (&s)[kRows / 8][4], const Shape &shape,
 }
 
 /// softmaxGrad of AttentionKernels.cuh, the hidden scores -inf already
-/// (hideHidden), the row's lse in base 2 (lse2 = lse log2(e)) and
+/// (maskHiddenScores), the row's lse in base 2 (lse2 = lse log2(e)) and
 /// scaleLog2 = scale log2(e).
-__device__ inline void softmaxGrad2(const Shape &shape, float scaleLog2,
-                                    float lse2, float delta, float &s,
-                                    float &dp) {
+__device__ inline void softmaxGradBase2(const Shape &shape, float scaleLog2,
+                                        float lse2, float delta, float &s,
+                                        float &dp) {
   float p = exp2Approx(fmaf(s, scaleLog2, -lse2));
   dp = p * (dp - delta) * shape.scale;
   s = p;
@@ -371,7 +372,7 @@ __global__ void __launch_bounds__(kTcThreads)
     Tiles::scores(s, qs, ks);
     // Online softmax per row, as in the f32 kernel; the first tile always
     // shows key 0.
-    hideHidden<false>(s, shape, i0, k0, i0 + warp * 16);
+    maskHiddenScores<false>(s, shape, i0, k0, i0 + warp * 16);
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       float tileMax = -INFINITY;
@@ -482,14 +483,14 @@ __global__ void __launch_bounds__(kTcThreads)
       Tiles::scores(s, ks, qs);                          // k_j . q_i
       awaitSecond<Tiles>();
       Tiles::scores(dp, vs, os); // v_j . dO_i
-      hideHidden<true>(s, shape, i0, k0, k0 + warp * 16);
+      maskHiddenScores<true>(s, shape, i0, k0, k0 + warp * 16);
 #pragma unroll
       for (int n = 0; n < kRows / 8; ++n)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           int c = fragmentColumn(n, e);
-          softmaxGrad2(shape, scaleLog2, tileLse[c], tileDelta[c], s[n][e],
-                       dp[n][e]);
+          softmaxGradBase2(shape, scaleLog2, tileLse[c], tileDelta[c], s[n][e],
+                           dp[n][e]);
         }
       Tiles::accumulate(dvAcc, s, os);  // dv_j += p_ij dO_i
       Tiles::accumulate(dkAcc, dp, qs); // dk_j += dS_ij q_i
@@ -541,13 +542,13 @@ __global__ void __launch_bounds__(kTcThreads)
     Tiles::scores(s, qs, ks);                          // q_i . k_j
     awaitSecond<Tiles>();
     Tiles::scores(dp, os, vs); // dO_i . v_j
-    hideHidden<false>(s, shape, i0, k0, i0 + warp * 16);
+    maskHiddenScores<false>(s, shape, i0, k0, i0 + warp * 16);
 #pragma unroll
     for (int n = 0; n < kRows / 8; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e)
-        softmaxGrad2(shape, scaleLog2, rowLse2[e / 2], rowDelta[e / 2], s[n][e],
-                     dp[n][e]);
+        softmaxGradBase2(shape, scaleLog2, rowLse2[e / 2], rowDelta[e / 2],
+                         s[n][e], dp[n][e]);
     Tiles::accumulate(dqAcc, dp, ks); // dq_i += dS_ij k_j
   }
   storeRows<HeadDim>(dq, qHead, i0 + warp * 16, dqAcc);
