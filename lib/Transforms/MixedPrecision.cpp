@@ -183,6 +183,7 @@ public:
                      narrow(definition->getOperand(0), user));
       copy = builder.clone(*definition, sourceCopy);
       copy->getResult(0).setType(type);
+      copiedReshapes.push_back(definition);
     } else {
       copy = arith::TruncFOp::create(builder, value.getLoc(), type, value);
     }
@@ -193,6 +194,17 @@ public:
   }
 
   Type getBf16() const { return bf16; }
+
+  /// Erases the reshapes copied above that nothing reads any more (the
+  /// GEMMs read their copies), so that the reshaped value's copy is its
+  /// only reader and moe-narrow-results can fold it. Last first: a chain
+  /// of reshapes goes entirely (an outer reshape is copied after its
+  /// source).
+  void eraseUnreadReshapes() {
+    for (Operation *reshape : llvm::reverse(copiedReshapes))
+      if (reshape->use_empty())
+        reshape->erase();
+  }
 
   /// A store to `global`: later readers of it need a copy of the new value.
   void noteStore(Attribute global) { ++stores[global]; }
@@ -216,6 +228,7 @@ private:
   bool weightCopyPerStep;
   DenseMap<CopyKey, Value> narrowed;
   DenseMap<Attribute, unsigned> stores;
+  SmallVector<Operation *> copiedReshapes;
 };
 
 struct MixedPrecisionPass : moe::impl::MixedPrecisionBase<MixedPrecisionPass> {
@@ -241,18 +254,7 @@ struct MixedPrecisionPass : moe::impl::MixedPrecisionBase<MixedPrecisionPass> {
       Narrower narrower(&getContext(), weightCopies == "per-step");
       if (narrowGemmOperands(function, narrower).wasInterrupted())
         return WalkResult::interrupt();
-      // A reshape that only GEMMs read is now read by none (they read the
-      // reshape of the bf16 copy): erased, so that the reshaped value's
-      // copy is its only reader and moe-narrow-results can fold it.
-      // Last first, so that a chain of reshapes goes entirely.
-      SmallVector<Operation *> reshapes;
-      function.walk([&](Operation *op) {
-        if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(op))
-          reshapes.push_back(op);
-      });
-      for (Operation *reshape : llvm::reverse(reshapes))
-        if (reshape->use_empty())
-          reshape->erase();
+      narrower.eraseUnreadReshapes();
       storeActivationsInBf16(function, narrower);
       return WalkResult::advance();
     });

@@ -243,10 +243,11 @@ void softmaxRows(const AttentionShape &shape, int64_t i, int64_t rows,
 void probabilityRows(const AttentionShape &shape, int64_t i, int64_t rows,
                      int64_t width, float *p, const float *lse) {
   int64_t padded = shape.padded();
+  float scale = shape.scale();
   for (int64_t r = 0; r < rows; ++r) {
     float *row = p + r * padded;
     int64_t n = shape.visible(i + r);
-    expAndSumPadded(row, n, shape.scale(), lse[r], row);
+    expAndSumPadded(row, n, scale, lse[r], row);
     std::fill(row + n, row + width, 0.0f);
   }
 }
@@ -584,8 +585,9 @@ void attentionGradOnPairs(const bf16 *q, const bf16 *k, const bf16 *v,
                       kPairs.data(), 2 * padded, p.data(), padded, false});
           probabilityRows(shape, i, rows, width, p.data(),
                           lse + shape.statisticsAt(b, h, i));
-          rowDots(dOutHead + i * qStride, out + shape.at(b, i, h, heads),
-                  qStride, rows, headDim, delta.data());
+          rowDots(dOut + shape.at(b, i, h, heads),
+                  out + shape.at(b, i, h, heads), qStride, rows, headDim,
+                  delta.data());
           narrowRowsToPairs(p.data(), rows, width, padded, pRows.data());
           // out_i = sum_j p_ij v_j: dv_j += p_ij dOut_i, dp_ij = dOut_i . v_j.
           pairRowsTransposed(pRows.data(), padded, rows, width, rowPairs,

@@ -93,3 +93,13 @@ func.func @attention_grad_key_element_type(%q: tensor<2x3x4x6xf32>, %k: tensor<2
   %dq, %dk, %dv = moe.attention_grad %q, %k, %v, %o, %lse, %dy : tensor<2x3x4x6xf32>, tensor<2x3x2x6xf64>
   return
 }
+
+// -----
+
+// moe.attention_grad: the query is rank 4 (generic form; the custom form's
+// parser refuses it first).
+func.func @attention_grad_query_rank(%q: tensor<2x3x6xf32>, %k: tensor<2x3x2x6xf32>, %l: tensor<2x3xf32>) {
+  // expected-error @+1 {{'moe.attention_grad' op 'query' must have rank 4 ([batch, seq, heads, head_dim]), got rank 3}}
+  %d:3 = "moe.attention_grad"(%q, %k, %k, %q, %l, %q) : (tensor<2x3x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x6xf32>, tensor<2x3xf32>, tensor<2x3x6xf32>) -> (tensor<2x3x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x2x6xf32>)
+  return
+}

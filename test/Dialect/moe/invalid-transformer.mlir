@@ -330,6 +330,16 @@ func.func @attention_value_type(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x6xf32>
 
 // -----
 
+// moe.attention: the query is rank 4 (generic form; the custom form's
+// parser refuses it first).
+func.func @attention_query_rank(%q: tensor<2x3x6xf32>, %k: tensor<2x3x2x6xf32>) {
+  // expected-error @+1 {{'moe.attention' op 'query' must have rank 4 ([batch, seq, heads, head_dim]), got rank 3}}
+  %o:2 = "moe.attention"(%q, %k, %k) : (tensor<2x3x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x2x6xf32>) -> (tensor<2x3x6xf32>, tensor<2x3xf32>)
+  return
+}
+
+// -----
+
 // moe.attention: the log-sum-exp is [batch, heads, seq] (generic form).
 func.func @attention_lse_shape(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x6xf32>) {
   // expected-error @+1 {{'moe.attention' op 'lse' must be 'tensor<2x4x3xf32>' ([batch, heads, seq] of the query's), got 'tensor<2x3x4xf32>'}}
