@@ -29,11 +29,12 @@
 # precision with --profile and writes the per-kernel profile of 3 steps to
 # OUT_DIR/profile-PRECISION.txt (a profiled step runs eagerly and waits for
 # each kernel: its times are for finding where a step goes, not for MFU).
-# On an sm_90 GPU the bf16 binary runs a second time with the experts' GEMMs
-# on the wgmma kernel fed by TMA (MOE_CUDA_GROUPED_GEMM=wgmma.tma), and a
-# third time with attention on wgmma as well (MOE_CUDA_ATTENTION=wgmma;
-# with PROFILE=1, profiled too). moe-grouped-gemm-bench and
-# moe-attention-bench time those kernels alone.
+# The bf16 binary runs again with the experts' GEMMs on cuBLAS over whole
+# capacities where the count limits M (MOE_CUDA_GROUPED_GEMM=cublas), and on
+# an sm_90 GPU with them on the wgmma kernel fed by TMA (=wgmma.tma), then
+# with attention on wgmma as well (MOE_CUDA_ATTENTION=wgmma; with
+# PROFILE=1, profiled too). moe-grouped-gemm-bench and moe-attention-bench
+# time those kernels alone.
 # Writes OUT_DIR/gpu-train.md and prints it.
 # Compiling and running can happen on two machines (scripts/gpu-check.sh
 # --prepare and --run): COMPILE_ONLY=1 only compiles the binaries into
@@ -130,14 +131,16 @@ within 60 "${torch_env[@]}" "$python" -c \
 # steps, compiling it first unless COMPILED is set, the other arguments
 # being the binary's; its output goes to $4. One validation batch and no
 # similarity metric: only steps are timed. A failed part is reported and
-# the others still run.
+# the others still run. run_env holds the binary's extra environment
+# (NAME=VALUE words).
+run_env=()
 run_compiled() {
   local precision=$1 profile=$2 steps=$3 log=$4 binary
   shift 4
   binary=$(binary_of "$precision" "$profile")
   [ -n "${COMPILED:-}" ] || compile "$precision" "$profile" || return 0
   local code=0
-  within 0 "$binary" --data "$tokens" --steps "$steps" \
+  within 0 env "${run_env[@]}" "$binary" --data "$tokens" --steps "$steps" \
     --eval-interval 0 --eval-batches 1 --similarity-interval 0 \
     --sample-tokens 0 --log-interval 1 "$@" > "$log" 2>&1 || code=$?
   # timeout's 124 (or 137 after -k): the time limit cut the run, which
@@ -184,17 +187,21 @@ wants_torch() {
     [[ " ${TORCH_PRECISIONS:-${PRECISIONS:-bf16 f32}} " == *" $1 "* ]]
 }
 
-# On an sm_90 GPU (H100, H200) the bf16 steps run again with the experts'
-# GEMMs on the wgmma kernel fed by TMA (MOE_CUDA_GROUPED_GEMM=wgmma.tma),
-# then with attention on wgmma too (MOE_CUDA_ATTENTION=wgmma), neither the
-# default until it has been measured.
-hopper=0
-[ "$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null |
-  head -1)" = 9.0 ] && hopper=1
+# The bf16 variants (none the default until it has been measured): the
+# experts' GEMMs on cuBLAS where the count limits M, and on an sm_90 GPU
+# (H100, H200) on the wgmma kernel fed by TMA, then with attention on
+# wgmma too. Each is a label and the environment it runs in.
+variants=("experts' GEMMs on cuBLAS" "MOE_CUDA_GROUPED_GEMM=cublas")
+if [ "$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader \
+  2>/dev/null | head -1)" = 9.0 ]; then
+  variants+=("experts' GEMMs on wgmma.tma" "MOE_CUDA_GROUPED_GEMM=wgmma.tma"
+    "experts' GEMMs on wgmma.tma, attention on wgmma"
+    "MOE_CUDA_GROUPED_GEMM=wgmma.tma MOE_CUDA_ATTENTION=wgmma")
+fi
 
 # A precision at a time, in PRECISIONS' order: the compiled runs, then
 # (after the first precision's) the grouped GEMM, then PyTorch's of the
-# same precision, then (bf16 on sm_90) the variant runs, then (after the
+# same precision, then (bf16) the variant runs, then (after the
 # first precision's) moe-attention-bench. Where the time limit cuts the
 # benchmark short, it cuts the last precision, and a precision's PyTorch
 # runs before its first compiled run (though not before the variant
@@ -227,27 +234,23 @@ for precision in ${PRECISIONS:-bf16 f32}; do
     runs[last+1]=$(pytorch --steps 15 --compile "${autocast[@]}")
     summarize
   fi
-  if [ "$precision" = bf16 ] && [ "$hopper" = 1 ]; then
-    rm -f "$out/metrics-bf16-tma.jsonl"
-    # The binary that ran above, not compiled again.
-    MOE_CUDA_GROUPED_GEMM=wgmma.tma COMPILED=${COMPILED:-$out} \
-      run_compiled bf16 "" "$steps" "$out/train-bf16-tma.log" \
-      --metrics "$out/metrics-bf16-tma.jsonl"
-    runs+=("bf16:experts' GEMMs on wgmma.tma" "$out/metrics-bf16-tma.jsonl"
-      skipped skipped)
-    summarize
-    rm -f "$out/metrics-bf16-wgmma.jsonl"
-    MOE_CUDA_GROUPED_GEMM=wgmma.tma MOE_CUDA_ATTENTION=wgmma \
+  if [ "$precision" = bf16 ]; then
+    for ((v = 0; v < ${#variants[@]}; v += 2)); do
+      metrics=$out/metrics-bf16-variant$((v / 2 + 1)).jsonl
+      rm -f "$metrics"
+      read -ra run_env <<< "${variants[v + 1]}"
+      # The binary that ran above, not compiled again.
       COMPILED=${COMPILED:-$out} run_compiled bf16 "" "$steps" \
-      "$out/train-bf16-wgmma.log" --metrics "$out/metrics-bf16-wgmma.jsonl"
-    runs+=("bf16:experts' GEMMs on wgmma.tma, attention on wgmma"
-      "$out/metrics-bf16-wgmma.jsonl" skipped skipped)
-    summarize
-    if [ "${PROFILE:-0}" = 1 ]; then
-      MOE_CUDA_GROUPED_GEMM=wgmma.tma MOE_CUDA_ATTENTION=wgmma \
-        COMPILED=${COMPILED:-$out} run_compiled bf16 profile 3 \
-        "$out/profile-bf16-wgmma.txt"
+        "${metrics%.jsonl}.log" --metrics "$metrics"
+      runs+=("bf16:${variants[v]}" "$metrics" skipped skipped)
+      summarize
+    done
+    if [ "${PROFILE:-0}" = 1 ] && [ ${#variants[@]} -gt 2 ]; then
+      # The last variant, which changes most, profiled.
+      COMPILED=${COMPILED:-$out} run_compiled bf16 profile 3 \
+        "$out/profile-bf16-variant.txt"
     fi
+    run_env=()
   fi
   # The attention kernels alone, after the runs above (its wgmma kernels
   # have not yet run on a GPU), within 2 minutes.

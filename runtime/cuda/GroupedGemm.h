@@ -6,8 +6,9 @@
 // count are never read (they may hold garbage). f32 operands run exact f32
 // FMAs on CUDA cores, no TF32 (GroupedGemm.cu); bf16 operands run on
 // tensor cores with f32 accumulation: wgmma on sm_90 (WarpGroupGemm.cu, or
-// WarpGroupTmaGemm.cu), mma.sync elsewhere (TensorCoreGemm.cu). C is f32
-// either way. Internal to moert_cuda.
+// WarpGroupTmaGemm.cu), mma.sync elsewhere (TensorCoreGemm.cu), or
+// cuBLAS over whole groups (TensorCoreGemm.cu). C is f32 either way.
+// Internal to moert_cuda.
 //
 //===----------------------------------------------------------------------===//
 
@@ -22,8 +23,9 @@ namespace moert::cuda {
 
 /// Which dimension a group's row count limits: M, the rows of op(A) and C
 /// (an expert's tokens in the forward and the input gradients; C's rows
-/// past the count are left unwritten), or K, the reduction (the weight
-/// gradients: a group with no rows gets C = 0).
+/// past the count hold no result: left unwritten, or, by the cuBLAS
+/// kernel, products of the rows past the count), or K, the reduction (the
+/// weight gradients: a group with no rows gets C = 0).
 enum class CountedDim { M, K };
 
 /// For each group g and each of `problems` products p:
@@ -52,7 +54,12 @@ template <typename T> struct GroupedGemm {
 /// (for tests and benchmarks) pick one, and the wgmma ones fail where they
 /// are not available. WarpGroupTma stages the operands by TMA
 /// (WarpGroupTmaGemm.cu), and runs WarpGroup where TMA cannot read them.
-enum class TensorCoreKernel { Auto, MmaSync, WarpGroup, WarpGroupTma };
+/// Cublas runs a gemm whose count limits M as cuBLAS's strided batched GEMM
+/// over every group's m rows, the rows past the count too (a library GEMM
+/// at its full rate, against the work of the empty rows: about a fifth of
+/// a queue at capacity factor 1.25, most of a dropless layer's), and one
+/// whose count limits K on the kernel of Auto without the variable.
+enum class TensorCoreKernel { Auto, MmaSync, WarpGroup, WarpGroupTma, Cublas };
 
 /// Whether this process's GPU runs the wgmma kernels: an sm_90 GPU (H100,
 /// H200) and a build with sm_90a code, which wgmma needs.
@@ -65,7 +72,8 @@ bool warpGroupTmaReads(const GroupedGemm<moert::bf16> &gemm);
 /// The kernel Auto runs: wgmma where warpGroupGemmAvailable, else mma.sync;
 /// MOE_CUDA_GROUPED_GEMM=mma.sync keeps mma.sync on an sm_90 GPU too (to
 /// compare, or to tell a wgmma fault from another), =wgmma.tma runs the TMA
-/// kernel there, and any value but those and `auto` is an error.
+/// kernel there, =cublas the Cublas one on any GPU, and any value but
+/// those and `auto` is an error.
 TensorCoreKernel autoTensorCoreKernel();
 
 /// Enqueues `gemm` on stream(); `name` names the launch in errors.

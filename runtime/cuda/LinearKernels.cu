@@ -10,6 +10,7 @@
 #include "moert/CudaKernels.h"
 #include "moert/Error.h"
 
+#include "RowMajorGemm.h"
 #include "Support.h"
 
 #include <type_traits>
@@ -24,45 +25,11 @@ __global__ void broadcastRows(const float *bias, int64_t rows, int64_t out,
     y[i] = bias[i % out];
 }
 
-/// Row-major C[m x n] = op(A) op(B) + beta C through column-major cuBLAS:
-/// C^T = op(B)^T op(A)^T. C is f32, or bf16 over bf16 A and B (the f32
-/// accumulation rounded as cuBLAS stores it).
-template <typename T, typename Result>
-void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const T *a,
-          int64_t lda, const T *b, int64_t ldb, float beta, Result *c,
-          int64_t ldc, const char *what) {
-  if (m == 0 || n == 0)
-    return;
-  if (beta != 0.0f && beta != 1.0f)
-    moert::fail("{}: a GEMM scales its result by 0 or 1, not {}", what, beta);
-  if (k == 0) { // C = beta C; cuBLAS leaves k == 0 to the caller
-    if (beta == 0.0f)
-      check(cudaMemset2DAsync(c, ldc * sizeof(Result), 0, n * sizeof(Result), m,
-                              stream()),
-            what);
-    return; // beta is 1: a preloaded bias
-  }
-  const float alpha = 1.0f;
-  cublasOperation_t opA = transA ? CUBLAS_OP_T : CUBLAS_OP_N;
-  cublasOperation_t opB = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
-  if constexpr (std::is_same_v<T, float>)
-    check(cublasSgemm_64(blas(), opB, opA, n, m, k, &alpha, b, ldb, a, lda,
-                         &beta, c, ldc),
-          what);
-  else
-    check(cublasGemmEx_64(mixedBlas(), opB, opA, n, m, k, &alpha, b,
-                          CUDA_R_16BF, ldb, a, CUDA_R_16BF, lda, &beta, c,
-                          std::is_same_v<Result, float> ? CUDA_R_32F
-                                                        : CUDA_R_16BF,
-                          ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-          what);
-}
-
 template <typename T>
 void linearWeightGradOf(const T *dy, const T *x, int64_t rows, int64_t in,
                         int64_t out, float *dWeight) {
-  gemm(true, false, out, in, rows, dy, out, x, in, 0.0f, dWeight, in,
-       "moert::cuda::linearWeightGrad");
+  rowMajorGemm(true, false, out, in, rows, dy, out, x, in, 0.0f, dWeight, in,
+               "moert::cuda::linearWeightGrad");
 }
 
 } // namespace
@@ -82,8 +49,8 @@ void moert::cuda::linear(const Operand *x, const Operand *weight,
   } else if (bias) {
     moert::fail("moert::cuda::linear: a bf16 result takes no bias");
   }
-  gemm(false, true, rows, out, in, x, in, weight, in, bias ? 1.0f : 0.0f, y,
-       out, "moert::cuda::linear");
+  rowMajorGemm(false, true, rows, out, in, x, in, weight, in,
+               bias ? 1.0f : 0.0f, y, out, "moert::cuda::linear");
 }
 template void moert::cuda::linear(const float *, const float *, const float *,
                                   int64_t, int64_t, int64_t, float *);
@@ -96,8 +63,8 @@ template <typename Operand, typename Result>
 void moert::cuda::linearInputGrad(const Operand *dy, const Operand *weight,
                                   int64_t rows, int64_t in, int64_t out,
                                   Result *dx) {
-  gemm(false, false, rows, in, out, dy, out, weight, in, 0.0f, dx, in,
-       "moert::cuda::linearInputGrad");
+  rowMajorGemm(false, false, rows, in, out, dy, out, weight, in, 0.0f, dx, in,
+               "moert::cuda::linearInputGrad");
 }
 template void moert::cuda::linearInputGrad(const float *, const float *,
                                            int64_t, int64_t, int64_t, float *);

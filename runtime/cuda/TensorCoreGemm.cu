@@ -6,7 +6,8 @@
 // queues hold every token, cost their filled rows and not their capacity.
 // It runs on every GPU from sm_80; on sm_90 groupedGemm launches the wgmma
 // kernel (WarpGroupGemm.cu) instead, which Hopper's tensor cores need to
-// run at their rate.
+// run at their rate. MOE_CUDA_GROUPED_GEMM=cublas trades the empty rows'
+// work for cuBLAS's rate where the count limits M (GroupedGemm.h).
 //
 // A block computes a 128 x 128 tile of C with 4 warps of 64 x 64 (the
 // shape of CUTLASS's sm_80 bf16 GEMMs: a warp's 16-wide k-step takes 8
@@ -28,6 +29,7 @@
 
 #include "GroupedGemm.h"
 #include "GroupedGemmBlock.cuh"
+#include "RowMajorGemm.h"
 #include "Support.h"
 #include "TensorCoreTiles.cuh"
 
@@ -228,6 +230,25 @@ void requireWarpGroupGemm(const char *what) {
                 "with sm_90a code (CMAKE_CUDA_ARCHITECTURES)",
                 what);
 }
+
+/// The kernel of a GPU without the variable's say.
+TensorCoreKernel fastestCountedKernel() {
+  return warpGroupGemmAvailable() ? TensorCoreKernel::WarpGroup
+                                  : TensorCoreKernel::MmaSync;
+}
+
+/// Each group's m rows of op(A) op(B), the rows past the count too: a
+/// strided batched cuBLAS call for each problem and term, the second term
+/// added to the first.
+void launchCublas(const GroupedGemm<moert::bf16> &gemm, const char *name) {
+  GemmBatch batch{gemm.groups, gemm.strideA, gemm.strideB, gemm.strideC};
+  for (int problem = 0; problem < gemm.problems; ++problem)
+    for (int term = 0; term < gemm.terms; ++term)
+      rowMajorGemm(gemm.transA, gemm.transB, gemm.m, gemm.n, gemm.k,
+                   gemm.a[problem][term], gemm.lda, gemm.b[problem][term],
+                   gemm.ldb, term == 0 ? 0.0f : 1.0f, gemm.c[problem], gemm.ldc,
+                   name, batch);
+}
 } // namespace
 
 TensorCoreKernel moert::cuda::autoTensorCoreKernel() {
@@ -239,22 +260,29 @@ TensorCoreKernel moert::cuda::autoTensorCoreKernel() {
     requireWarpGroupGemm("MOE_CUDA_GROUPED_GEMM=wgmma.tma");
     return TensorCoreKernel::WarpGroupTma;
   }
+  if (setting && std::strcmp(setting, "cublas") == 0)
+    return TensorCoreKernel::Cublas;
   if (setting && *setting && std::strcmp(setting, "auto") != 0)
-    moert::fail("MOE_CUDA_GROUPED_GEMM={}: expected auto, mma.sync or "
-                "wgmma.tma",
+    moert::fail("MOE_CUDA_GROUPED_GEMM={}: expected auto, mma.sync, "
+                "wgmma.tma or cublas",
                 setting);
-  return warpGroupGemmAvailable() ? TensorCoreKernel::WarpGroup
-                                  : TensorCoreKernel::MmaSync;
+  return fastestCountedKernel();
 }
 
 void moert::cuda::groupedGemm(const GroupedGemm<moert::bf16> &gemm,
                               const char *name, TensorCoreKernel kernel) {
-  if (kernel != TensorCoreKernel::Auto && kernel != TensorCoreKernel::MmaSync)
+  if (kernel == TensorCoreKernel::WarpGroup ||
+      kernel == TensorCoreKernel::WarpGroupTma)
     requireWarpGroupGemm(name);
   if (gemm.groups == 0 || gemm.m == 0 || gemm.n == 0 || gemm.problems == 0)
     return;
   if (kernel == TensorCoreKernel::Auto)
     kernel = autoTensorCoreKernel();
+  if (kernel == TensorCoreKernel::Cublas) {
+    if (gemm.counted == CountedDim::M)
+      return launchCublas(gemm, name);
+    kernel = fastestCountedKernel();
+  }
   Access access = accessOf(gemm);
   if (kernel == TensorCoreKernel::MmaSync)
     launchMmaSync(gemm, access, name);

@@ -284,9 +284,12 @@ def check_train_step(case):
 # first H200 run: layer 1 dropped 35 tokens at step 1, the interpreter
 # 34, and that layer's Adam moments ended up to 4.5e-2 apart): a layer
 # that flips is reported and held to 1e-1 (compare-runs.py
-# --flipped-rtol), the others to the tolerances above. On an sm_90 GPU the
-# 3 steps run again with the experts' GEMMs on the wgmma kernel fed by TMA
-# (MOE_CUDA_GROUPED_GEMM=wgmma.tma), to the same tolerances.
+# --flipped-rtol), the others to the tolerances above. The 3 steps run
+# again with the experts' GEMMs on cuBLAS over whole capacities where the
+# count limits M (MOE_CUDA_GROUPED_GEMM=cublas: the empty rows' products,
+# which nothing may read, are computed), and on an sm_90 GPU with them on
+# the wgmma kernel fed by TMA (=wgmma.tma) and with attention on wgmma
+# (MOE_CUDA_ATTENTION=wgmma), each to the same tolerances.
 BF16_OPTIMIZER = "lr=1e-5 min-lr=1e-6 warmup-steps=1 decay-steps=10"
 
 
@@ -309,10 +312,14 @@ def check_train_step_bf16(case):
     tolerances = (2e-2, "aux_loss=2e-2", "loss=1e-3", "--flipped-rtol=1e-1")
     compare(case, 3, "train-bin", "", *tolerances)
     graph_replay(case, "train-bin", 4)
-    if case.target == "cuda" and compute_capability() == "9.0":
-        # Again with the experts' GEMMs on the wgmma kernel fed by TMA.
-        compare(case, 3, "train-bin", "", *tolerances, run="tma.",
-                env={"MOE_CUDA_GROUPED_GEMM": "wgmma.tma"})
+    if case.target != "cuda":
+        return
+    variants = [("cublas.", {"MOE_CUDA_GROUPED_GEMM": "cublas"})]
+    if compute_capability() == "9.0":
+        variants += [("tma.", {"MOE_CUDA_GROUPED_GEMM": "wgmma.tma"}),
+                     ("wgmma-attention.", {"MOE_CUDA_ATTENTION": "wgmma"})]
+    for run, env in variants:
+        compare(case, 3, "train-bin", "", *tolerances, run=run, env=env)
 
 
 # profile: moe-compile --target cuda --profile times every kernel call with

@@ -1,13 +1,14 @@
 //===- CudaGroupedGemmTest.cpp - the experts' grouped GEMMs ---------------===//
 //
 // groupedGemm (runtime/cuda/GroupedGemm.h) in f32 and in bf16 (each bf16
-// kernel the GPU runs: mma.sync, and wgmma on sm_90, its operands staged
-// by cp.async or by TMA) against a
+// kernel the GPU runs: mma.sync, cuBLAS over whole groups, and wgmma on
+// sm_90, its operands staged by cp.async or by TMA) against a
 // double-precision product of the same operands, for every transposition,
 // either counted dimension, two problems and two terms, with row strides
 // that allow 16-byte copies and odd ones that do not. Values past a
-// group's count are NaN, so a kernel that reads one fails; C starts as
-// NaN, so rows past the count must stay so (unwritten) and every other
+// group's count are NaN, so a kernel that reads one where it counts fails;
+// C starts as NaN, so rows past the count must stay so (unwritten, or
+// cuBLAS's products of NaN rows: a 0 there would show) and every other
 // element must be written. The expert kernels' tests cover the same GEMMs
 // through the FFN; these tell a GEMM's fault from the FFN's.
 //
@@ -58,6 +59,7 @@ void expectGroupedGemmMatches(
       (std::is_same_v<T, float>                   ? " f32"
        : kernel == TensorCoreKernel::WarpGroup    ? " bf16 wgmma"
        : kernel == TensorCoreKernel::WarpGroupTma ? " bf16 wgmma.tma"
+       : kernel == TensorCoreKernel::Cublas       ? " bf16 cublas"
                                                   : " bf16 mma.sync");
   auto run = [&](const GroupedGemm<T> &gemm) {
     if constexpr (std::is_same_v<T, float>)
@@ -203,7 +205,8 @@ const std::vector<GemmCase> kCases = {
 };
 
 TEST_F(CudaGroupedGemmTest, MatchesTheProductInF32AndBf16) {
-  std::vector<TensorCoreKernel> bf16Kernels = {TensorCoreKernel::MmaSync};
+  std::vector<TensorCoreKernel> bf16Kernels = {TensorCoreKernel::MmaSync,
+                                               TensorCoreKernel::Cublas};
   if (moert::cuda::warpGroupGemmAvailable()) {
     bf16Kernels.push_back(TensorCoreKernel::WarpGroup);
     bf16Kernels.push_back(TensorCoreKernel::WarpGroupTma);
@@ -246,15 +249,18 @@ TEST_F(CudaGroupedGemmTest, TheVariablePicksTheTmaKernelWhereWgmmaRuns) {
         << error;
 }
 
-// MOE_CUDA_GROUPED_GEMM=mma.sync keeps the mma.sync kernel (no GPU
-// needed to decide), and a value it does not know is an error naming it.
-TEST(TensorCoreKernelChoiceTest, TheVariableKeepsMmaSyncAndNamesABadValue) {
+// MOE_CUDA_GROUPED_GEMM=mma.sync keeps the mma.sync kernel and =cublas
+// picks cuBLAS (no GPU needed to decide), and a value it does not know is
+// an error naming it.
+TEST(TensorCoreKernelChoiceTest, TheVariablePicksAKernelAndNamesABadValue) {
   ASSERT_EQ(setenv("MOE_CUDA_GROUPED_GEMM", "mma.sync", 1), 0);
   EXPECT_EQ(moert::cuda::autoTensorCoreKernel(), TensorCoreKernel::MmaSync);
+  ASSERT_EQ(setenv("MOE_CUDA_GROUPED_GEMM", "cublas", 1), 0);
+  EXPECT_EQ(moert::cuda::autoTensorCoreKernel(), TensorCoreKernel::Cublas);
   ASSERT_EQ(setenv("MOE_CUDA_GROUPED_GEMM", "wgmma", 1), 0);
   std::string error = errorOf([] { moert::cuda::autoTensorCoreKernel(); });
   EXPECT_TRUE(test::contains(error, "MOE_CUDA_GROUPED_GEMM=wgmma: expected "
-                                    "auto, mma.sync or wgmma.tma"))
+                                    "auto, mma.sync, wgmma.tma or cublas"))
       << error;
   unsetenv("MOE_CUDA_GROUPED_GEMM");
 }
