@@ -107,11 +107,13 @@ __device__ inline bool phaseDone(uint64_t *barrier, uint32_t parity) {
   return done != 0;
 }
 /// Waits for the phase of `barrier` with `parity` to complete. An arrival
-/// that never comes (a bug) traps after 10 s instead of hanging the GPU.
+/// that never comes (a bug) traps after 10 s instead of hanging the GPU:
+/// the clock starts at the first failed try and is read every 256 (each
+/// try may suspend the thread a while, so not only every 4096).
 __device__ inline void waitFor(uint64_t *barrier, uint32_t parity) {
   uint64_t deadline = 0;
-  for (uint32_t tries = 1; !phaseDone(barrier, parity); ++tries) {
-    if (tries % 4096 != 0)
+  for (uint32_t tries = 0; !phaseDone(barrier, parity); ++tries) {
+    if (tries % 256 != 0)
       continue;
     uint64_t now;
     asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
@@ -135,7 +137,9 @@ __device__ inline void loadBox(Bits *to, const CUtensorMap &map, int inner,
 
 /// The boxes of a k-step of an operand's tile (`Outer` rows of op(A) or
 /// columns of op(B) from outer0): its blocks of kBox outer that start
-/// before outerLimit.
+/// before outerLimit. The others are not loaded: wgmma reads whatever an
+/// earlier stage left there, which reaches only rows or columns of C that
+/// are not stored.
 template <typename Tile>
 __device__ int boxesOf(int64_t outer0, int64_t outerLimit) {
   int64_t boxes = (outerLimit - outer0 + kBox - 1) / kBox;
