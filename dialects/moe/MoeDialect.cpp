@@ -244,27 +244,45 @@ static LogicalResult verifyNameAttr(Operation *op, NamedAttribute attr,
   return success();
 }
 
+/// Tools bind a function's arguments and results by name, so a name may
+/// appear once among them: the one at `index`, of `kind` ("arguments" or
+/// "results"), against those before it.
+static LogicalResult
+verifyNameUnique(Operation *op, unsigned index, NamedAttribute attr,
+                 StringRef kind,
+                 function_ref<Attribute(FunctionOpInterface, unsigned)> name) {
+  auto function = dyn_cast<FunctionOpInterface>(op);
+  if (!function)
+    return success();
+  for (unsigned other = 0; other < index; ++other)
+    if (name(function, other) == attr.getValue())
+      return op->emitError()
+             << kind << " #" << other << " and #" << index << " share the "
+             << attr.getName().strref() << " name " << attr.getValue();
+  return success();
+}
+
 LogicalResult MoeDialect::verifyRegionArgAttribute(Operation *op, unsigned,
                                                    unsigned argIndex,
                                                    NamedAttribute attr) {
   if (failed(verifyNameAttr(op, attr, kInputAttrName)))
     return failure();
-  // Tools bind arguments by name, so a name may appear once.
-  auto function = dyn_cast<FunctionOpInterface>(op);
-  if (!function)
-    return success();
-  for (unsigned other = 0; other < argIndex; ++other)
-    if (function.getArgAttr(other, kInputAttrName) == attr.getValue())
-      return op->emitError()
-             << "arguments #" << other << " and #" << argIndex << " share the "
-             << kInputAttrName << " name " << attr.getValue();
-  return success();
+  return verifyNameUnique(op, argIndex, attr, "arguments",
+                          [](FunctionOpInterface function, unsigned index) {
+                            return function.getArgAttr(index, kInputAttrName);
+                          });
 }
 
 LogicalResult MoeDialect::verifyRegionResultAttribute(Operation *op, unsigned,
-                                                      unsigned,
+                                                      unsigned resultIndex,
                                                       NamedAttribute attr) {
-  return verifyNameAttr(op, attr, kOutputAttrName);
+  if (failed(verifyNameAttr(op, attr, kOutputAttrName)))
+    return failure();
+  return verifyNameUnique(op, resultIndex, attr, "results",
+                          [](FunctionOpInterface function, unsigned index) {
+                            return function.getResultAttr(index,
+                                                          kOutputAttrName);
+                          });
 }
 
 LogicalResult InitAttr::verify(function_ref<InFlightDiagnostic()> emitError,

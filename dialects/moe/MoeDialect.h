@@ -180,6 +180,11 @@ int64_t byteSize(Type tensorType);
 /// below int64's limit that byteSize cannot wrap and an int64 sum holds
 /// 2^15 such tensors. The tools check IR they parse against it.
 constexpr int64_t kMaxTensorBytes = int64_t(1) << 48;
+/// The most bytes a function's arena or a module's globals may take
+/// together, 2^56: the planner and the emitters check their sums of
+/// tensors (each at most kMaxTensorBytes) against it after every one, so
+/// that no sum wraps, whatever the number of tensors.
+constexpr int64_t kMaxPlanBytes = int64_t(1) << 56;
 /// Checks every static tensor type under `root` (results, block arguments,
 /// ml_program.globals) holds at most kMaxTensorBytes; emits an error at the
 /// first that does not.

@@ -625,6 +625,10 @@ LogicalResult ModuleEmitter::emit() {
               << (global->hasAttr(kTransientAttrName) ? 1 : 0) << ", "
               << partAxes << ", " << partOf << "},\n";
     stateBytes += (bytes + alignment - 1) / alignment * alignment;
+    if (stateBytes > kMaxPlanBytes)
+      return global.emitError() << "the globals up to this one take more "
+                                   "than "
+                                << kMaxPlanBytes << " bytes (2^56)";
   }
   for (auto function : module.getOps<func::FuncOp>())
     if (failed(emitFunction(function)))

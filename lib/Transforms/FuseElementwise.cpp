@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "moe/Transforms/PassOrder.h"
 #include "moe/Transforms/Passes.h"
 #include "moe/Transforms/Patterns.h"
 
@@ -129,6 +130,9 @@ struct FuseElementwisePass
   using FuseElementwiseBase::FuseElementwiseBase;
 
   void runOnOperation() override {
+    // A plan's offsets and lifetimes are of the values as planned.
+    if (failed(requireBeforeCodegen(getOperation(), getArgument())))
+      return signalPassFailure();
     ControlFusionFn control;
     if (!fuseSwiglu)
       control = [](Operation *producer, Operation *) {

@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "moe/Transforms/PassOrder.h"
 #include "moe/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -58,6 +59,9 @@ void narrowType(Value value) {
 
 struct NarrowResultsPass : moe::impl::NarrowResultsBase<NarrowResultsPass> {
   void runOnOperation() override {
+    // A plan's offsets and lifetimes are of the values as planned.
+    if (failed(requireBeforeCodegen(getOperation(), getArgument())))
+      return signalPassFailure();
     SmallVector<arith::TruncFOp> truncates;
     getOperation().walk(
         [&](arith::TruncFOp truncate) { truncates.push_back(truncate); });

@@ -96,7 +96,9 @@ struct FunctionPlan {
   int64_t peakGradientBytes = 0;
 };
 
-FunctionPlan planFunction(func::FuncOp function, int64_t alignment) {
+/// The plan of `function`, or failure (reported) when its arena would
+/// exceed kMaxPlanBytes.
+FailureOr<FunctionPlan> planFunction(func::FuncOp function, int64_t alignment) {
   Block &body = function.getBody().front();
   DenseMap<Operation *, int64_t> position;
   for (Operation &op : body)
@@ -178,6 +180,11 @@ FunctionPlan planFunction(func::FuncOp function, int64_t alignment) {
       }
       int64_t bytes = byteSize(result.getType());
       int64_t offset = arena.allocate(bytes);
+      if (arena.size() > kMaxPlanBytes)
+        return op.emitError()
+               << "moe-plan-memory: @" << function.getSymName()
+               << "'s arena would exceed " << kMaxPlanBytes
+               << " bytes (2^56) with this result of " << bytes << " bytes";
       offsets[result] = offset;
       resultOffsets.push_back(offset);
       if (backward) {
@@ -214,9 +221,16 @@ struct PlanMemoryPass : moe::impl::PlanMemoryBase<PlanMemoryPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     int64_t parameterBytes = 0, stateBytes = 0;
-    for (auto global : module.getOps<ml_program::GlobalOp>())
+    for (auto global : module.getOps<ml_program::GlobalOp>()) {
       (global->hasAttr(kTrainableAttrName) ? parameterBytes : stateBytes) +=
           byteSize(global.getType());
+      if (parameterBytes + stateBytes > kMaxPlanBytes) {
+        global.emitError() << "moe-plan-memory: the globals up to this one "
+                              "take more than "
+                           << kMaxPlanBytes << " bytes (2^56)";
+        return signalPassFailure();
+      }
+    }
     // The planner and the emitters read the alignment from one place.
     TargetAttr target = getModuleTarget(module);
     module->setAttr(kTargetAttrName, target);
@@ -233,7 +247,11 @@ struct PlanMemoryPass : moe::impl::PlanMemoryBase<PlanMemoryPass> {
                              "tensors");
           return signalPassFailure();
         }
-      FunctionPlan plan = planFunction(function, target.getAlignment());
+      FailureOr<FunctionPlan> planned =
+          planFunction(function, target.getAlignment());
+      if (failed(planned))
+        return signalPassFailure();
+      FunctionPlan plan = *planned;
       if (report)
         llvm::outs() << "moe-plan-memory @" << function.getSymName()
                      << ": arena " << plan.arenaBytes

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "moe/Transforms/PassOrder.h"
 #include "moe/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -31,6 +32,9 @@ bool canWiden(OpOperand &use) {
 
 struct WidenOperandsPass : moe::impl::WidenOperandsBase<WidenOperandsPass> {
   void runOnOperation() override {
+    // A plan's offsets and lifetimes are of the values as planned.
+    if (failed(requireBeforeCodegen(getOperation(), getArgument())))
+      return signalPassFailure();
     SmallVector<arith::ExtFOp> extensions;
     getOperation().walk([&](arith::ExtFOp extend) {
       if (getElementTypeOrSelf(extend.getIn()).isBF16() &&

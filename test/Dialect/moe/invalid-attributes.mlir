@@ -95,6 +95,14 @@ func.func @duplicate_input_names(%a: tensor<2xi32> {moe.input = "input_ids"}, %b
 
 // -----
 
+// So do moe.output names: a second "loss" was reported as the loss.
+// expected-error @+1 {{results #0 and #1 share the moe.output name "loss"}}
+func.func @duplicate_output_names(%a: tensor<f32>) -> (tensor<f32> {moe.output = "loss"}, tensor<f32> {moe.output = "loss"}) {
+  return %a, %a : tensor<f32>, tensor<f32>
+}
+
+// -----
+
 // moe.layer is a layer index.
 func.func @negative_layer(%a: tensor<2xf32>) -> tensor<2xf32> {
   // expected-error @+1 {{'moe.layer' must be an i64 layer index in [0, 4096)}}
