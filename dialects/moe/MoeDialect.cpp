@@ -82,6 +82,13 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
       return op->emitError() << "'" << name
                              << "' must be a unit attribute on an "
                                 "ml_program.global";
+    // A parameter gets gradients and Adam moments of its own type.
+    Type type = cast<ml_program::GlobalOp>(op).getType();
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    if (!tensor ||
+        !(tensor.getElementType().isF32() || tensor.getElementType().isF64()))
+      return op->emitError()
+             << "'" << name << "' needs a tensor of f32 or f64, not " << type;
     return success();
   }
   if (name == kUpcycleAttrName) {

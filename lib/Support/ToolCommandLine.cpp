@@ -15,23 +15,31 @@ void mlir::moe::printToolVersion(llvm::raw_ostream &os) {
      << ")\n";
 }
 
+void mlir::moe::rejectRepeatedOptions(
+    llvm::StringRef tool,
+    llvm::function_ref<unsigned(const llvm::cl::Option &)> mostOccurrences) {
+  for (const auto &entry : llvm::cl::getRegisteredOptions()) {
+    const llvm::cl::Option *option = entry.second;
+    // A list option takes every occurrence.
+    bool single = option->getNumOccurrencesFlag() == llvm::cl::Optional ||
+                  option->getNumOccurrencesFlag() == llvm::cl::Required;
+    unsigned most = single ? mostOccurrences(*option) : 0;
+    if (most > 0 && static_cast<unsigned>(option->getNumOccurrences()) > most) {
+      llvm::errs() << llvm::sys::path::filename(tool) << ": error: option -"
+                   << (option->ArgStr.size() > 1 ? "-" : "") << option->ArgStr
+                   << " is given twice\n";
+      std::exit(1);
+    }
+  }
+}
+
 void mlir::moe::parseToolCommandLine(int argc, char **argv,
                                      llvm::cl::OptionCategory &options,
                                      llvm::StringRef overview) {
   llvm::cl::SetVersionPrinter(printToolVersion);
   llvm::cl::HideUnrelatedOptions(options);
   llvm::cl::ParseCommandLineOptions(argc, argv, overview);
-  for (const auto &entry : llvm::cl::getRegisteredOptions()) {
-    const llvm::cl::Option *option = entry.second;
-    // A list option takes every occurrence.
-    bool single = option->getNumOccurrencesFlag() == llvm::cl::Optional ||
-                  option->getNumOccurrencesFlag() == llvm::cl::Required;
-    if (single && option->getNumOccurrences() > 1 &&
-        llvm::is_contained(option->Categories, &options)) {
-      llvm::errs() << llvm::sys::path::filename(argv[0]) << ": error: option -"
-                   << (option->ArgStr.size() > 1 ? "-" : "") << option->ArgStr
-                   << " is given twice\n";
-      std::exit(1);
-    }
-  }
+  rejectRepeatedOptions(argv[0], [&](const llvm::cl::Option &option) {
+    return llvm::is_contained(option.Categories, &options) ? 1u : 0u;
+  });
 }

@@ -9,6 +9,7 @@
 #include "llvm/Support/Signals.h"
 
 #include <csignal>
+#include <fstream>
 #include <sys/stat.h>
 #include <vector>
 
@@ -74,8 +75,34 @@ std::unique_ptr<llvm::MemoryBuffer> moe::readToolInput(llvm::StringRef path) {
   return std::move(*buffer);
 }
 
+void moe::requireReplaceableOutput(llvm::StringRef path, OutputKind kind,
+                                   llvm::StringRef option) {
+  struct stat status;
+  if (stat(path.str().c_str(), &status) != 0 || !S_ISREG(status.st_mode) ||
+      status.st_size == 0)
+    return; // new, empty, or not a file, which the writer judges
+  std::ifstream file(path.str(), std::ios::binary);
+  std::string head(4096, '\0');
+  file.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<size_t>(file.gcount()));
+  llvm::StringRef start(head);
+  bool replaceable = kind == OutputKind::Executable
+                         ? start.starts_with("\x7f"
+                                             "ELF")
+                         : !start.contains('\0') || start.starts_with("ML\xef"
+                                                                      "R");
+  if (!replaceable)
+    moert::fail("{} {}: exists and is not {}: not replacing it", option.str(),
+                path.str(),
+                kind == OutputKind::Executable
+                    ? "an executable (no ELF header)"
+                    : "a text or MLIR bytecode file (a checkpoint or a "
+                      "program?)");
+}
+
 bool moe::writeToolOutput(llvm::StringRef path,
-                          llvm::function_ref<bool(llvm::raw_ostream &)> write) {
+                          llvm::function_ref<bool(llvm::raw_ostream &)> write,
+                          llvm::StringRef option) {
   if (path == "-") {
     bool written = write(llvm::outs());
     checkStream(llvm::outs(), "stdout");
@@ -94,6 +121,7 @@ bool moe::writeToolOutput(llvm::StringRef path,
     checkStream(os, path);
     return written;
   }
+  requireReplaceableOutput(path, OutputKind::Text, option);
   moert::AtomicFile file(path.str());
   // A signal (a closed pipe, Ctrl-C) removes the temporary file too.
   llvm::sys::RemoveFileOnSignal(file.temporary());

@@ -120,6 +120,18 @@ void OptimizerPass::runOnOperation() {
                        "trainable global");
     return signalPassFailure();
   }
+  // One learning rate, norm and step for all: one element type.
+  ml_program::GlobalOp first = parameters.front().first;
+  for (auto [global, gradient] : parameters)
+    if (getElementTypeOrSelf(global.getType()) !=
+        getElementTypeOrSelf(first.getType())) {
+      global.emitError() << "moe-optimizer: trainable globals of two element "
+                            "types: @"
+                         << global.getSymName() << " is " << global.getType()
+                         << ", @" << first.getSymName() << " "
+                         << first.getType();
+      return signalPassFailure();
+    }
 
   OpBuilder b(ret);
   Location loc = function.getLoc();

@@ -46,6 +46,10 @@ int32_t setThreads(int32_t threads) {
   // OpenMP threads serve both the kernels' loops and oneDNN's GEMMs.
   if (threads > 0)
     omp_set_num_threads(threads);
+  else if (omp_get_max_threads() > MOE_MAX_THREADS)
+    moert::fail("OMP_NUM_THREADS asks for {} threads, more than the {} a "
+                "model runs on (as --threads)",
+                omp_get_max_threads(), MOE_MAX_THREADS);
   requireThreadsStart(omp_get_max_threads());
   return omp_get_max_threads();
 }

@@ -2,6 +2,7 @@
 
 #include "TrainOptions.h"
 #include "moert/Error.h"
+#include "moert/ModelAbi.h"
 
 #include <fmt/core.h>
 
@@ -47,8 +48,6 @@ const char *const kTrainingOptions[] = {"steps", "eval-interval", "checkpoint",
                                         "checkpoint-interval", "log-interval"};
 
 constexpr int64_t kMaxCount = int64_t(1) << 53;
-// libgomp crashed creating 65536 threads; 1024 covers the largest hosts.
-constexpr int64_t kMaxThreads = 1024;
 
 /// `text` as an integer in [min, max], or an Error naming `option`.
 int64_t parseInteger(const std::string &option, const std::string &text,
@@ -111,7 +110,7 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
        }},
       {"threads",
        [&](const std::string &name, const std::string &v) {
-         options.threads = parseInteger(name, v, 1, kMaxThreads);
+         options.threads = parseInteger(name, v, 1, MOE_MAX_THREADS);
        }},
       {"checkpoint", path(options.checkpoint)},
       {"checkpoint-interval", count(options.checkpointInterval, 0)},

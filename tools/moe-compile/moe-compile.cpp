@@ -17,6 +17,7 @@
 #include "moe/Support/ToolDiagnostics.h"
 #include "moe/Support/ToolFiles.h"
 #include "moe/Target/Translations.h"
+#include "moe/Transforms/PassOrder.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
@@ -258,7 +259,12 @@ static int run() {
   // compiler writes beside the binary, which a failed build leaves as it
   // was.
   std::optional<moert::AtomicFile> binary;
+  if (!emitCppPath.empty())
+    moe::requireReplaceableOutput(emitCppPath, moe::OutputKind::Text,
+                                  "--emit-cpp");
   if (!outputPath.empty()) {
+    moe::requireReplaceableOutput(outputPath, moe::OutputKind::Executable,
+                                  "-o");
     binary.emplace(outputPath, 0777);
     // Interrupted (Ctrl-C), the compile leaves no temporary behind.
     llvm::sys::RemoveFileOnSignal(binary->temporary());
@@ -291,6 +297,9 @@ static int run() {
   if (distributedOptimizer && expertParallel <= 1)
     return fail("--distributed-optimizer needs --expert-parallel P of 2 or "
                 "more ranks");
+  if (cuda && cxx.getNumOccurrences() > 0)
+    return fail("--cxx is the cpu target's compiler: --target cuda builds "
+                "with the nvcc this moe-compile was built with");
   if (cuda && weightCopies == "per-expert")
     return fail("--bf16-weight-copies per-expert is for the CPU target, whose "
                 "expert kernels round f32 weights as they read them: use "
@@ -331,6 +340,28 @@ static int run() {
     module = moe::parseAndVerifyModule(sourceMgr, &context);
     if (!module)
       return 1;
+    // moe-compile runs the train pipeline and code generation itself: their
+    // passes would refuse their own output in their terms, not the user's.
+    if (module->lookupSymbol("train_step") || moe::hasMemoryPlan(*module))
+      return fail(inputPath +
+                  ": has a train step already (moe-opt's train pipeline or "
+                  "code generation made it): give moe-compile the model as "
+                  "moe-import writes it");
+    // The training binary feeds the step windows of tokens.
+    auto forward = module->lookupSymbol<func::FuncOp>("forward");
+    auto window = [&](unsigned index, StringRef name) {
+      auto type =
+          dyn_cast<RankedTensorType>(forward.getFunctionType().getInput(index));
+      return type && type.getRank() == 2 &&
+             forward.getArgAttr(index, moe::kInputAttrName) ==
+                 StringAttr::get(&context, name);
+    };
+    if (forward && !(forward.getNumArguments() == 2 && window(0, "input_ids") &&
+                     window(1, "labels")))
+      return fail(inputPath +
+                  ": @forward must take input_ids and labels, [batch, seq] "
+                  "each, as moe-import writes it: the training binary feeds "
+                  "it windows of tokens");
   }
 
   // The optimizer's and adaptive-aux's option texts use the passes' option
@@ -382,9 +413,13 @@ static int run() {
       : outputPath.empty() ? llvm::sys::path::stem(emitCppPath).str()
                            : llvm::sys::path::filename(outputPath).str();
   translateOptions.profile = profile;
-  if (!moe::writeToolOutput(source, [&](llvm::raw_ostream &os) {
-        return succeeded(translation->translate(*module, os, translateOptions));
-      }))
+  if (!moe::writeToolOutput(
+          source,
+          [&](llvm::raw_ostream &os) {
+            return succeeded(
+                translation->translate(*module, os, translateOptions));
+          },
+          "--emit-cpp"))
     return 1;
   if (outputPath.empty())
     return 0;

@@ -228,6 +228,8 @@ static int run() {
                 "2^31");
   if (top <= 0)
     return fail("--top must be positive");
+  if (top.getNumOccurrences() > 0 && !search)
+    return fail("--top counts the layouts --search prints: give --search");
   std::unique_ptr<llvm::MemoryBuffer> configFile =
       moe::readToolInput(configPath);
   llvm::Expected<moe::ModelConfig> config =

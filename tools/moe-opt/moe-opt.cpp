@@ -98,6 +98,12 @@ int main(int argc, char **argv) {
       static_cast<int>(arguments.size()), arguments.data(),
       "moe compiler driver\n", registry);
   const std::string &inputPath = paths.first, &outputPath = paths.second;
+  // MLIR's options too: a second -o or --pass-pipeline replaced the first.
+  // We give --mlir-print-op-on-diagnostic once ourselves.
+  mlir::moe::rejectRepeatedOptions(
+      argv[0], [&](const llvm::cl::Option &option) {
+        return option.ArgStr == "mlir-print-op-on-diagnostic" ? 2u : 1u;
+      });
   return moert::exitOnErrors("moe-opt", [&] {
     mlir::MlirOptMainConfig config =
         mlir::MlirOptMainConfig::createFromCLOptions();

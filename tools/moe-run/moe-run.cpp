@@ -399,6 +399,15 @@ int runGradientCheck(ModuleOp module, moe::Evaluator &evaluator,
                << llvm::format("%.3g", worst) << " (tolerance "
                << llvm::format("%.3g", static_cast<double>(gradTolerance))
                << ")\n";
+  // f32's rounding swamps a finite difference at any step.
+  bool inF64 = llvm::all_of(
+      module.getOps<ml_program::GlobalOp>(), [](ml_program::GlobalOp global) {
+        return !global->hasAttr(moe::kTrainableAttrName) ||
+               getElementTypeOrSelf(global.getType()).isF64();
+      });
+  if (!passed && !inF64)
+    llvm::errs() << "moe-run: note: the model is not f64 (moe-import "
+                    "--dtype f64), which finite differences need\n";
   return passed ? 0 : 1;
 }
 

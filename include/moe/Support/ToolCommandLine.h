@@ -10,11 +10,13 @@
 #ifndef MOE_SUPPORT_TOOLCOMMANDLINE_H
 #define MOE_SUPPORT_TOOLCOMMANDLINE_H
 
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/ADT/StringRef.h"
 
 namespace llvm {
 class raw_ostream;
 namespace cl {
+class Option;
 class OptionCategory;
 } // namespace cl
 } // namespace llvm
@@ -30,6 +32,13 @@ void printToolVersion(llvm::raw_ostream &os);
 void parseToolCommandLine(int argc, char **argv,
                           llvm::cl::OptionCategory &options,
                           llvm::StringRef overview);
+
+/// After parsing: exits (status 1) with an error naming the first
+/// single-valued option given more often than `mostOccurrences` says (0:
+/// as often as it likes). `tool` is argv[0].
+void rejectRepeatedOptions(
+    llvm::StringRef tool,
+    llvm::function_ref<unsigned(const llvm::cl::Option &)> mostOccurrences);
 
 } // namespace mlir::moe
 

@@ -30,16 +30,30 @@ void initToolFiles();
 /// as /dev/zero never ends). Throws moert::Error naming the path.
 std::unique_ptr<llvm::MemoryBuffer> readToolInput(llvm::StringRef path);
 
-/// Writes a tool's output with `write`, which returns false after reporting
-/// its own failure. "-" is stdout, and an existing device or FIFO (such as
-/// /dev/null, or /dev/stdout's) is written to directly. A regular file is
-/// written beside the
-/// path and renamed over it only when `write` succeeded (moert::AtomicFile),
-/// so a failure leaves an existing file as it was, and the output may be
-/// the input. Throws moert::Error, naming the path, when writing fails.
-/// Returns what `write` returned.
+/// What a tool writes to an output path, and so what an existing file there
+/// must be for the tool to replace it: text (IR, C++ or CUDA source) or
+/// MLIR bytecode, or an ELF executable. A checkpoint or a program named by
+/// mistake is refused, not destroyed.
+enum class OutputKind { Text, Executable };
+
+/// Throws moert::Error, naming `option` and `path`, when `path` is a
+/// nonempty regular file (links followed) whose first bytes say it is not
+/// of `kind`: for Text, a NUL byte in its first 4 KiB, unless it starts as
+/// MLIR bytecode does; for Executable, no ELF header.
+void requireReplaceableOutput(llvm::StringRef path, OutputKind kind,
+                              llvm::StringRef option);
+
+/// Writes a tool's text output with `write`, which returns false after
+/// reporting its own failure. "-" is stdout, and an existing device or FIFO
+/// (such as /dev/null, or /dev/stdout's) is written to directly. A regular
+/// file must be replaceable by text (requireReplaceableOutput) and is
+/// written beside the path and renamed over it only when `write` succeeded
+/// (moert::AtomicFile), so a failure leaves an existing file as it was, and
+/// the output may be the input. Throws moert::Error, naming the path, when
+/// writing fails. Returns what `write` returned.
 bool writeToolOutput(llvm::StringRef path,
-                     llvm::function_ref<bool(llvm::raw_ostream &)> write);
+                     llvm::function_ref<bool(llvm::raw_ostream &)> write,
+                     llvm::StringRef option = "-o");
 
 /// Throws moert::Error when an output of a tool that turns its input into
 /// another kind of file (a config into IR, IR into C++ or a binary) names

@@ -20,6 +20,9 @@
 #include <stdint.h>
 
 #define MOE_ABI_VERSION 9
+/* The most host threads a model runs on (libgomp crashed creating 65536;
+   1024 covers the largest hosts). */
+#define MOE_MAX_THREADS 1024
 
 enum moe_dtype { MOE_F32 = 0, MOE_F64 = 1, MOE_I32 = 2, MOE_I64 = 3 };
 enum moe_init_kind { MOE_INIT_NORMAL = 0, MOE_INIT_CONSTANT = 1 };
@@ -84,8 +87,9 @@ typedef struct moe_function {
 /* What differs between the targets a model is compiled for. */
 typedef struct moe_target {
   const char *name; /* the #moe.target name: "cpu" */
-  /* Runs the kernels on `threads` host threads (<= 0: every core) and
-     returns how many it uses. */
+  /* Runs the kernels on `threads` host threads (1 to MOE_MAX_THREADS; <= 0:
+     every core, or the environment's count, OMP_NUM_THREADS, within the
+     same bound) and returns how many it uses. */
   int32_t (*set_threads)(int32_t threads);
   /* Memory of the target for the state, arenas, inputs and outputs,
      `alignment`-aligned (moe_model.alignment), zeroed; null when there is

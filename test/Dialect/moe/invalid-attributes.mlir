@@ -95,6 +95,12 @@ func.func @duplicate_input_names(%a: tensor<2xi32> {moe.input = "input_ids"}, %b
 
 // -----
 
+// A parameter gets gradients and moments of its type: a float one.
+// expected-error @+1 {{'moe.trainable' needs a tensor of f32 or f64, not 'tensor<4xi32>'}}
+ml_program.global private mutable @counts : tensor<4xi32> {moe.init = #moe.init<constant, 1.0>, moe.trainable}
+
+// -----
+
 // So do moe.output names: a second "loss" was reported as the loss.
 // expected-error @+1 {{results #0 and #1 share the moe.output name "loss"}}
 func.func @duplicate_output_names(%a: tensor<f32>) -> (tensor<f32> {moe.output = "loss"}, tensor<f32> {moe.output = "loss"}) {
