@@ -240,56 +240,42 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
   return op->emitError() << "unknown moe dialect attribute '" << name << "'";
 }
 
-static LogicalResult verifyNameAttr(Operation *op, NamedAttribute attr,
-                                    StringRef expectedName) {
+/// A function's argument (`isResult` false) or result names it with a
+/// string under `expectedName` (moe.input, moe.output), which tools bind it
+/// by, so a name may appear once: the one at `index` against those before
+/// it.
+static LogicalResult verifyNameAttr(Operation *op, unsigned index,
+                                    NamedAttribute attr, StringRef expectedName,
+                                    bool isResult) {
   if (attr.getName() != expectedName)
     return op->emitError() << "unknown moe dialect attribute '"
                            << attr.getName().strref() << "' (expected '"
                            << expectedName << "')";
   if (!isa<StringAttr>(attr.getValue()))
     return op->emitError() << "'" << expectedName << "' must be a string";
-  return success();
-}
-
-/// Tools bind a function's arguments and results by name, so a name may
-/// appear once among them: the one at `index`, of `kind` ("arguments" or
-/// "results"), against those before it.
-static LogicalResult
-verifyNameUnique(Operation *op, unsigned index, NamedAttribute attr,
-                 StringRef kind,
-                 function_ref<Attribute(FunctionOpInterface, unsigned)> name) {
   auto function = dyn_cast<FunctionOpInterface>(op);
   if (!function)
     return success();
   for (unsigned other = 0; other < index; ++other)
-    if (name(function, other) == attr.getValue())
-      return op->emitError()
-             << kind << " #" << other << " and #" << index << " share the "
-             << attr.getName().strref() << " name " << attr.getValue();
+    if ((isResult
+             ? function.getResultAttr(other, expectedName)
+             : function.getArgAttr(other, expectedName)) == attr.getValue())
+      return op->emitError() << (isResult ? "results #" : "arguments #")
+                             << other << " and #" << index << " share the "
+                             << expectedName << " name " << attr.getValue();
   return success();
 }
 
 LogicalResult MoeDialect::verifyRegionArgAttribute(Operation *op, unsigned,
                                                    unsigned argIndex,
                                                    NamedAttribute attr) {
-  if (failed(verifyNameAttr(op, attr, kInputAttrName)))
-    return failure();
-  return verifyNameUnique(op, argIndex, attr, "arguments",
-                          [](FunctionOpInterface function, unsigned index) {
-                            return function.getArgAttr(index, kInputAttrName);
-                          });
+  return verifyNameAttr(op, argIndex, attr, kInputAttrName, false);
 }
 
 LogicalResult MoeDialect::verifyRegionResultAttribute(Operation *op, unsigned,
                                                       unsigned resultIndex,
                                                       NamedAttribute attr) {
-  if (failed(verifyNameAttr(op, attr, kOutputAttrName)))
-    return failure();
-  return verifyNameUnique(op, resultIndex, attr, "results",
-                          [](FunctionOpInterface function, unsigned index) {
-                            return function.getResultAttr(index,
-                                                          kOutputAttrName);
-                          });
+  return verifyNameAttr(op, resultIndex, attr, kOutputAttrName, true);
 }
 
 LogicalResult InitAttr::verify(function_ref<InFlightDiagnostic()> emitError,
