@@ -279,7 +279,9 @@ std::string replicatedStateDigest(const moe_model &model, const void *state) {
   return digest;
 }
 
-int run(int argc, char **argv) {
+/// `rank` is set once the job's group is joined (a job of one process
+/// leaves it -1).
+int run(int argc, char **argv, int32_t &rank) {
   Clock::time_point launched = Clock::now();
   moert::TrainOptions options = moert::parseTrainOptions(argc, argv);
   const moe_model &model = *moe_get_model();
@@ -295,6 +297,7 @@ int run(int argc, char **argv) {
     group.ranks = model.ranks;
     group.expertRanks = model.expert_ranks;
     group.rank = model.target->join_group(model.ranks, model.expert_ranks);
+    rank = static_cast<int32_t>(group.rank);
     requireSameOnEveryRank(model, group, modelFingerprint(model),
                            "runs another model",
                            " (another binary at that path on its node?)");
@@ -400,9 +403,16 @@ int run(int argc, char **argv) {
     moert::initializeState(model, state.host(), options.seed, group);
     initializationSeconds =
         std::chrono::duration<double>(Clock::now() - start).count();
-    if (!options.initFrom.empty())
+    if (!options.initFrom.empty()) {
       moert::initializeFromWeights(options.initFrom, model, state.host(), group,
                                    options.seed);
+      // Copies that start apart drift apart: a checkpoint would then hold a
+      // mix of them that no rank trained.
+      if (group.ranks > 1)
+        requireSameOnEveryRank(
+            model, group, replicatedStateDigest(model, state.host()),
+            fmt::format("read other weights from {}", options.initFrom));
+    }
   }
   moert::BatchSampler train(std::move(tokens), seqLen, options.seed,
                             options.data + " (training split)");
@@ -632,5 +642,14 @@ int main(int argc, char **argv) {
   // Past a file size limit, let write() fail with EFBIG (reported as an
   // error, the temporary file removed) instead of killing the process.
   std::signal(SIGXFSZ, SIG_IGN);
-  return moert::exitOnErrors(argv[0], [&] { return run(argc, argv); });
+  int32_t rank = -1;
+  try {
+    return run(argc, argv, rank);
+  } catch (...) {
+    // mpirun interleaves the ranks' output: say whose error it is (a file
+    // missing on one node).
+    std::string tool =
+        rank < 0 ? argv[0] : fmt::format("{} (rank {})", argv[0], rank);
+    return moert::exitOnErrors(tool.c_str(), []() -> int { throw; });
+  }
 }
