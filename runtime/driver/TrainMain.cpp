@@ -40,6 +40,17 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+/// The signal (SIGINT, SIGTERM) that asked a training run to stop, 0 while
+/// none has. The run stops between steps, so that a checkpoint being
+/// written is finished, not left as a temporary file; a second signal ends
+/// the process at once.
+volatile std::sig_atomic_t stopSignal = 0;
+
+extern "C" void requestStop(int signal) {
+  stopSignal = signal;
+  std::signal(signal, SIG_DFL);
+}
+
 /// Calls a model function with host inputs by position; its inputs and
 /// outputs live in the target's memory, its outputs also on the host.
 class Function {
@@ -183,13 +194,18 @@ moert::TokenBatch nextBatch(moert::BatchSampler &sampler, int64_t batch,
 }
 
 /// The mean loss of `forward` over `batches` fixed validation batches.
-double evaluate(Function &forward, const std::vector<int32_t> &tokens,
-                int64_t batch, int64_t seqLen, int64_t batches, uint64_t seed,
-                const moert::RankGroup &group) {
+/// The mean loss over `batches` validation batches, or none when a signal
+/// asked the run to stop before they were all done.
+std::optional<double> evaluate(Function &forward,
+                               const std::vector<int32_t> &tokens,
+                               int64_t batch, int64_t seqLen, int64_t batches,
+                               uint64_t seed, const moert::RankGroup &group) {
   moert::BatchSampler sampler(tokens, seqLen, seed ^ 0x76616c6964ULL,
                               "validation data");
   double total = 0;
   for (int64_t b = 0; b < batches; ++b) {
+    if (stopSignal != 0)
+      return std::nullopt;
     moert::TokenBatch data = nextBatch(sampler, batch, group);
     forward.call({data.inputs.data(), data.targets.data()});
     total += *forward.scalar("loss");
@@ -208,7 +224,7 @@ std::string sample(Function &logits, int64_t batch, int64_t seqLen,
   moert::Stream stream(options.seed, "sampling");
   std::string text;
   std::vector<std::pair<float, int32_t>> candidates(vocab);
-  for (int64_t n = 0; n < options.sampleTokens; ++n) {
+  for (int64_t n = 0; n < options.sampleTokens && stopSignal == 0; ++n) {
     int64_t length = std::min<int64_t>(context.size(), seqLen);
     std::copy(context.end() - length, context.end(), window.begin());
     logits.call({window.data()});
@@ -465,11 +481,13 @@ int run(int argc, char **argv, int32_t &rank) {
     if (metrics)
       metrics->append(line);
   };
+  std::optional<int64_t> savedStep;
   auto saveCheckpoint = [&] {
     position.trainPosition = train.getPosition();
     state.targetToHost();
     moert::saveCheckpoint(options.checkpoint, model, state.host(), position,
                           group);
+    savedStep = position.step;
     fmt::print("checkpoint {} (step {})\n", options.checkpoint, position.step);
   };
 
@@ -526,8 +544,12 @@ int run(int argc, char **argv, int32_t &rank) {
            "; the last checkpoint is kept";
   };
   auto validate = [&] {
-    double valLoss = evaluate(forward, valTokens, batch, seqLen,
-                              options.evalBatches, options.seed, group);
+    std::optional<double> evaluated =
+        evaluate(forward, valTokens, batch, seqLen, options.evalBatches,
+                 options.seed, group);
+    if (!evaluated)
+      return; // stopped: a part of the batches is no validation loss
+    double valLoss = *evaluated;
     fmt::print("step {:5} | validation loss {:.4f}\n", position.step, valLoss);
     record({{"step", position.step}, {"val_loss", valLoss}});
     // The last step's update shows only here (or in the next step's loss).
@@ -542,7 +564,10 @@ int run(int argc, char **argv, int32_t &rank) {
   double trainSeconds = 0, collectiveSeconds = 0;
   moert::StepProfile profile(microStepFn ? std::vector{microStepFn, &trainStep}
                                          : std::vector{&trainStep});
-  while (!options.skipTrain && position.step < options.steps) {
+  std::signal(SIGINT, requestStop);
+  std::signal(SIGTERM, requestStop);
+  while (!options.skipTrain && position.step < options.steps &&
+         stopSignal == 0) {
     Clock::time_point start = Clock::now();
     double collectivesBefore = model.target->collective_seconds();
     std::vector<nlohmann::json> microBatchFigures;
@@ -611,6 +636,20 @@ int run(int argc, char **argv, int32_t &rank) {
     if (similarity && options.similarityInterval > 0)
       measureSimilarity();
     validate();
+  }
+  if (stopSignal != 0) {
+    // The ranks of a job stop at steps of their own: no collective follows.
+    std::fflush(stdout);
+    std::string saved =
+        options.checkpoint.empty() ? std::string("no checkpoint asked for")
+        : savedStep
+            ? fmt::format("{} holds step {}", options.checkpoint, *savedStep)
+            : fmt::format("{} not written by this run", options.checkpoint);
+    if (primary)
+      fmt::print(stderr, "{}: stopped by {} after step {}; {}\n", argv[0],
+                 stopSignal == SIGINT ? "SIGINT" : "SIGTERM", position.step,
+                 saved);
+    return 128 + stopSignal;
   }
   if (profile.enabled() && position.step > firstStep) {
     fmt::print("{}", profile.format());
