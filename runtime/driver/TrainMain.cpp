@@ -193,9 +193,8 @@ moert::TokenBatch nextBatch(moert::BatchSampler &sampler, int64_t batch,
   return mine;
 }
 
-/// The mean loss of `forward` over `batches` fixed validation batches.
-/// The mean loss over `batches` validation batches, or none when a signal
-/// asked the run to stop before they were all done.
+/// The mean loss of `forward` over `batches` fixed validation batches, or
+/// none when a signal asked the run to stop before they were all done.
 std::optional<double> evaluate(Function &forward,
                                const std::vector<int32_t> &tokens,
                                int64_t batch, int64_t seqLen, int64_t batches,

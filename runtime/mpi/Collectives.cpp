@@ -99,14 +99,14 @@ int32_t moert::cpu::joinGroup(int32_t ranks, int32_t expertRanks) {
   // a binary with another grid (the rank count is checked above) would wait
   // in other collectives for ever.
   int64_t mine = expertRanks;
-  std::vector<int64_t> everyones(size);
-  MPI_Allgather(&mine, 1, MPI_INT64_T, everyones.data(), 1, MPI_INT64_T,
+  std::vector<int64_t> expertRanksOf(size);
+  MPI_Allgather(&mine, 1, MPI_INT64_T, expertRanksOf.data(), 1, MPI_INT64_T,
                 MPI_COMM_WORLD);
   for (int other = 1; other < size; ++other)
-    if (everyones[other] != everyones[0])
+    if (expertRanksOf[other] != expertRanksOf[0])
       fail("rank {} runs a model of {} expert ranks, rank 0 one of {}: every "
            "rank runs the same binary",
-           other, everyones[other], everyones[0]);
+           other, expertRanksOf[other], expertRanksOf[0]);
   releaseGroups();
   groups.byMask.assign(size_t(1) << shape.size(), Group());
   for (int32_t mask = 1; mask < static_cast<int32_t>(groups.byMask.size());
