@@ -30,7 +30,7 @@
 # OUT_DIR/profile-PRECISION.txt (a profiled step runs eagerly and waits for
 # each kernel: its times are for finding where a step goes, not for MFU).
 # The bf16 binary runs again with the experts' GEMMs on cuBLAS over whole
-# capacities where the count limits M (MOE_CUDA_GROUPED_GEMM=cublas), and on
+# capacities (MOE_CUDA_GROUPED_GEMM=cublas), and on
 # an sm_90 GPU with them on the wgmma kernel fed by TMA (=wgmma.tma), then
 # with attention on wgmma as well (MOE_CUDA_ATTENTION=wgmma; with
 # PROFILE=1, profiled too). moe-grouped-gemm-bench and moe-attention-bench
@@ -188,7 +188,7 @@ wants_torch() {
 }
 
 # The bf16 variants (none the default until it has been measured): the
-# experts' GEMMs on cuBLAS where the count limits M, and on an sm_90 GPU
+# experts' GEMMs on cuBLAS over whole capacities, and on an sm_90 GPU
 # (H100, H200) on the wgmma kernel fed by TMA, then with attention on
 # wgmma too. Each is a label and the environment it runs in.
 variants=("experts' GEMMs on cuBLAS" "MOE_CUDA_GROUPED_GEMM=cublas")

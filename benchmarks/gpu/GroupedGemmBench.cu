@@ -5,8 +5,8 @@
 // expert full: what our experts run (our grouped GEMM, counts read on the
 // device: CUDA cores in f32, tensor cores in bf16, where an sm_90 GPU
 // runs wgmma and shows mma.sync, the other GPUs' kernel, and wgmma fed by
-// TMA beside it),
-// cuBLAS's grouped GEMM
+// TMA beside it; in bf16 also our launch of cuBLAS over whole capacities,
+// MOE_CUDA_GROUPED_GEMM=cublas), cuBLAS's grouped GEMM
 // (cublasGemmGroupedBatchedEx, counts given on the host, so it cannot be
 // captured in a graph with device counts), cuBLAS's strided batched GEMM
 // (the whole capacities whatever the counts), and one dense cuBLAS GEMM of
@@ -196,6 +196,20 @@ template <typename T> void measure(const char *label) {
   else
     std::printf("  cublasGemmGroupedBatchedEx (host counts): not run: %s\n",
                 refused.c_str());
+  if constexpr (!std::is_same_v<T, float>) {
+    // The weight gradients sum whole capacities only where the products
+    // past the counts are zero (every row counts here).
+    GroupedGemm<T> wholeWeightGrad = weightGrad;
+    wholeWeightGrad.pastCount = PastCount::ZeroProducts;
+    double cublas = timeOurs(gemm, TensorCoreKernel::Cublas);
+    double cublasWeightGrad =
+        timeOurs(wholeWeightGrad, TensorCoreKernel::Cublas);
+    std::printf("  ours on cuBLAS (MOE_CUDA_GROUPED_GEMM=cublas, whole "
+                "capacities): %.1f TFLOP/s, %.0f%% of dense; weight gradients "
+                "%.1f TFLOP/s, %.0f%% of dense\n",
+                tflops(cublas), 100 * dense / cublas, tflops(cublasWeightGrad),
+                100 * dense / cublasWeightGrad);
+  }
   // Last, so that a fault of the TMA kernel (which has not yet run on a
   // GPU where the others were measured) leaves the figures above printed.
   if (otherKernel) {

@@ -282,6 +282,9 @@ void moert::cpu::dispatch(const float *tokens, const int32_t *indices,
   *dropped = routeAssignments(indices, priority, numTokens * topK, experts,
                               capacity, slots, counts, "moe.dispatch");
   placeRows(tokens, indices, slots, numTokens, hidden, topK, capacity, buffer);
+  for (int64_t e = 0; e < experts; ++e)
+    std::fill(buffer + (e * capacity + counts[e]) * hidden,
+              buffer + (e + 1) * capacity * hidden, moert::storedAs<T>(0.0f));
 }
 template void moert::cpu::dispatch(const float *, const int32_t *,
                                    const float *, int64_t, int64_t, int64_t,

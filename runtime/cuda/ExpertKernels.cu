@@ -10,7 +10,10 @@
 // hands the GEMMs a copy in which a bad count is 0 rows, so nothing past a
 // buffer is touched after it was reported. The intermediate activations
 // take full [experts, capacity, ffn] scratch arrays for the same reason;
-// only their filled rows are computed. With bf16 operands the GEMMs run on
+// only their filled rows are computed, but for the GEMMs on cuBLAS
+// (MOE_CUDA_GROUPED_GEMM=cublas), which compute whole capacities and sum
+// the weight gradients over rows zeroed past the counts. With bf16
+// operands the GEMMs run on
 // tensor cores and still produce f32, which the SwiGLU kernels round where
 // the CPU kernels do: the projections and every intermediate that feeds a
 // GEMM.
@@ -62,16 +65,16 @@ int64_t *checkedRows(const int64_t *counts, int64_t experts, int64_t capacity,
   return rows;
 }
 
-/// Calls fn(e, i) for every element i of expert e's filled rows in
-/// [experts, capacity, width] arrays, a warp per row (launched with
-/// warpBlocks(experts * capacity)): a row past the count, as most of a
-/// dropless layer's are, costs one test, and no element a division.
-template <typename Fn>
+/// Calls fn(e, i) for every element i of expert e's filled rows (or, with
+/// Filled false, of its rows past the count) in [experts, capacity, width]
+/// arrays, a warp per row (launched with warpBlocks(experts * capacity)):
+/// a row skipped costs one test, and no element a division.
+template <bool Filled = true, typename Fn>
 __device__ void forEachFilled(const int64_t *rows, int64_t experts,
                               int64_t capacity, int64_t width, Fn fn) {
   for (int64_t row = warpId(); row < experts * capacity; row += warpStride()) {
     int64_t e = row / capacity;
-    if (row - e * capacity >= rows[e])
+    if ((row - e * capacity < rows[e]) != Filled)
       continue;
     for (int64_t i = row * width + threadIdx.x % 32; i < (row + 1) * width;
          i += 32)
@@ -122,6 +125,18 @@ __global__ void gatedSiluGradKernel(const T *projections, const int64_t *rows,
     dUp[i] = storedAs<T>(da * silu);
     act[i] = storedAs<T>(silu * u);
   });
+}
+
+/// Zeros the rows past each expert's count of three [experts, capacity,
+/// width] arrays: the SwiGLU gradient's results, where a weight gradient
+/// then sums whole capacities (PastCount::ZeroProducts).
+template <typename T>
+__global__ void zeroPastCountsKernel(const int64_t *rows, int64_t experts,
+                                     int64_t capacity, int64_t width, T *a,
+                                     T *b, T *c) {
+  forEachFilled</*Filled=*/false>(
+      rows, experts, capacity, width,
+      [&](int64_t, int64_t i) { a[i] = b[i] = c[i] = storedAs<T>(0.0f); });
 }
 
 /// The grouped GEMM of every expert's [capacity, ...] block, counted rows
@@ -445,6 +460,18 @@ void expertFfnGradOf(const T *x, const T *gateProj, const T *upProj,
                         stream()>>>(projections, rows, experts, capacity, ffn,
                                     dAct, dGate, dUp, act);
   checkLaunch(name);
+  // cuBLAS sums the weight gradients over whole capacities: with dg, du and
+  // a zero past the counts, x's and dy's rows there (zeros, as dispatch,
+  // place, merge_runs and combine's gradient leave them) add nothing.
+  PastCount pastCount = PastCount::Garbage;
+  if constexpr (!inF32)
+    if (autoTensorCoreKernel() == TensorCoreKernel::Cublas) {
+      zeroPastCountsKernel<<<warpBlocks(experts * capacity), kThreads, 0,
+                             stream()>>>(rows, experts, capacity, ffn, dGate,
+                                         dUp, act);
+      checkLaunch(name);
+      pastCount = PastCount::ZeroProducts;
+    }
 
   // dWd = dy^T a over each expert's rows (zero for an idle expert).
   GroupedGemm<T> down = expertGemm<T>(true, false, experts, hidden, ffn,
@@ -452,6 +479,7 @@ void expertFfnGradOf(const T *x, const T *gateProj, const T *upProj,
   down.lda = hidden, down.ldb = ffn, down.ldc = ffn;
   down.strideA = capacity * hidden, down.strideB = block;
   down.strideC = hidden * ffn;
+  down.pastCount = pastCount;
   down.a[0][0] = dy, down.b[0][0] = act, down.c[0] = dDownProj;
   groupedGemm(down, name);
 
@@ -461,6 +489,7 @@ void expertFfnGradOf(const T *x, const T *gateProj, const T *upProj,
   weights.lda = ffn, weights.ldb = hidden, weights.ldc = hidden;
   weights.strideA = block, weights.strideB = capacity * hidden;
   weights.strideC = ffn * hidden;
+  weights.pastCount = pastCount;
   weights.problems = 2;
   weights.a[0][0] = dGate, weights.a[1][0] = dUp;
   weights.b[0][0] = weights.b[1][0] = x;

@@ -3,7 +3,8 @@
 // One GEMM per expert (group) with static shapes, whose row counts live in
 // device memory: a train step is a CUDA graph, so the host never reads
 // them. Tiles past a group's count are skipped, and its rows past the
-// count are never read (they may hold garbage). f32 operands run exact f32
+// count are never read (they may hold garbage), except by the cuBLAS
+// kernel, which computes whole groups. f32 operands run exact f32
 // FMAs on CUDA cores, no TF32 (GroupedGemm.cu); bf16 operands run on
 // tensor cores with f32 accumulation: wgmma on sm_90 (WarpGroupGemm.cu, or
 // WarpGroupTmaGemm.cu), mma.sync elsewhere (TensorCoreGemm.cu), or
@@ -28,6 +29,15 @@ namespace moert::cuda {
 /// weight gradients: a group with no rows gets C = 0).
 enum class CountedDim { M, K };
 
+/// What a K-counted gemm's caller vouches for past each group's count.
+enum class PastCount {
+  /// Anything: a kernel must stop at the count.
+  Garbage,
+  /// Every product there is zero (one operand's values there are zero and
+  /// the other's finite), so a kernel may sum the whole k.
+  ZeroProducts
+};
+
 /// For each group g and each of `problems` products p:
 ///   c[p]_g = sum over the terms t of op(a[p][t]_g) op(b[p][t]_g),
 /// row-major, with x_g = x + g * xStride and op(x) = x^T when transposed:
@@ -42,6 +52,7 @@ template <typename T> struct GroupedGemm {
   /// [0, m] or [0, k] (the caller checked them).
   const int64_t *counts = nullptr;
   CountedDim counted = CountedDim::M;
+  PastCount pastCount = PastCount::Garbage;
   int64_t lda = 0, ldb = 0, ldc = 0;
   int64_t strideA = 0, strideB = 0, strideC = 0;
   int problems = 1, terms = 1;
@@ -58,7 +69,9 @@ template <typename T> struct GroupedGemm {
 /// over every group's m rows, the rows past the count too (a library GEMM
 /// at its full rate, against the work of the empty rows: about a fifth of
 /// a queue at capacity factor 1.25, most of a dropless layer's), and one
-/// whose count limits K on the kernel of Auto without the variable.
+/// whose count limits K the same way where its products past the counts
+/// are zero (PastCount::ZeroProducts), else on the kernel of Auto without
+/// the variable.
 enum class TensorCoreKernel { Auto, MmaSync, WarpGroup, WarpGroupTma, Cublas };
 
 /// Whether this process's GPU runs the wgmma kernels: an sm_90 GPU (H100,

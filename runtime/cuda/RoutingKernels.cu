@@ -515,6 +515,10 @@ void moert::cuda::dispatch(const float *tokens, const int32_t *indices,
   queueAssignments(indices, priority, assignments, experts, capacity, 1, slots,
                    counts, dropped, CheckedOp::Dispatch,
                    "moert::cuda::dispatch");
+  // The unused rows are zero (0 bits in f32 and bf16), as place's.
+  check(cudaMemsetAsync(buffer, 0, experts * capacity * hidden * sizeof(T),
+                        stream()),
+        "moert::cuda::dispatch");
   placeKernel<<<warpBlocks(assignments), kThreads, 0, stream()>>>(
       tokens, indices, slots, assignments, hidden, topK, experts, capacity,
       false, buffer, deviceErrors());

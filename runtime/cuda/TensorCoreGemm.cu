@@ -237,9 +237,9 @@ TensorCoreKernel fastestCountedKernel() {
                                   : TensorCoreKernel::MmaSync;
 }
 
-/// Each group's m rows of op(A) op(B), the rows past the count too: a
-/// strided batched cuBLAS call for each problem and term, the second term
-/// added to the first.
+/// Each group's whole op(A) op(B), past the count too (its m rows, or its
+/// k where the products there are zero): a strided batched cuBLAS call for
+/// each problem and term, the second term added to the first.
 void launchCublas(const GroupedGemm<moert::bf16> &gemm, const char *name) {
   GemmBatch batch{gemm.groups, gemm.strideA, gemm.strideB, gemm.strideC};
   for (int problem = 0; problem < gemm.problems; ++problem)
@@ -279,7 +279,8 @@ void moert::cuda::groupedGemm(const GroupedGemm<moert::bf16> &gemm,
   if (kernel == TensorCoreKernel::Auto)
     kernel = autoTensorCoreKernel();
   if (kernel == TensorCoreKernel::Cublas) {
-    if (gemm.counted == CountedDim::M)
+    if (gemm.counted == CountedDim::M ||
+        gemm.pastCount == PastCount::ZeroProducts)
       return launchCublas(gemm, name);
     kernel = fastestCountedKernel();
   }

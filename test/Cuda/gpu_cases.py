@@ -285,9 +285,10 @@ def check_train_step(case):
 # 34, and that layer's Adam moments ended up to 4.5e-2 apart): a layer
 # that flips is reported and held to 1e-1 (compare-runs.py
 # --flipped-rtol), the others to the tolerances above. The 3 steps run
-# again with the experts' GEMMs on cuBLAS over whole capacities where the
-# count limits M (MOE_CUDA_GROUPED_GEMM=cublas: the empty rows' products,
-# which nothing may read, are computed), and on an sm_90 GPU with them on
+# again with the experts' GEMMs on cuBLAS over whole capacities
+# (MOE_CUDA_GROUPED_GEMM=cublas: the empty rows' products, which nothing
+# may read, are computed, and the weight gradients sum rows zeroed past
+# the counts), and on an sm_90 GPU with them on
 # the wgmma kernel fed by TMA (=wgmma.tma) and with attention on wgmma
 # (MOE_CUDA_ATTENTION=wgmma), each to the same tolerances.
 BF16_OPTIMIZER = "lr=1e-5 min-lr=1e-6 warmup-steps=1 decay-steps=10"

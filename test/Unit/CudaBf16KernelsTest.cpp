@@ -4,11 +4,12 @@
 // checks those against the reference; CudaKernelsTest the linear layers'):
 // the conversions bit for bit, and the expert FFN, whose projections and
 // intermediates both round to bf16 at the same points, to the bf16
-// tolerance; the FFN reads no row past its counts (they hold NaN) and its
-// output rows past them are zero. Attention on tensor cores rounds its
-// probabilities at another point than the CPU (before normalizing) and is
-// compared to a wider tolerance, on each of its kernels that the GPU runs
-// (MOE_CUDA_ATTENTION: mma.sync, and wgmma on an sm_90 GPU).
+// tolerance, on each grouped GEMM kernel the GPU runs (MOE_CUDA_GROUPED_GEMM):
+// the counted ones read no row past the counts (they hold NaN) and write no
+// output row there, cuBLAS sums whole capacities. Attention on tensor cores
+// rounds its probabilities at another point than the CPU (before normalizing)
+// and is compared to a wider tolerance, on each of its kernels that the GPU
+// runs (MOE_CUDA_ATTENTION: mma.sync, and wgmma on an sm_90 GPU).
 //
 //===----------------------------------------------------------------------===//
 
@@ -54,24 +55,24 @@ constexpr double kNearlyAll = 0.9;
 /// fragments or tiles miss by the values' own size.
 constexpr double kAttentionTolerance = 1e-2;
 
-/// Picks the bf16 attention kernels (MOE_CUDA_ATTENTION) for its lifetime,
-/// then restores the variable.
-class AttentionKernelChoice {
+/// Sets a kernel choice's variable (MOE_CUDA_ATTENTION,
+/// MOE_CUDA_GROUPED_GEMM) for its lifetime, then restores it.
+class KernelChoice {
 public:
-  explicit AttentionKernelChoice(const char *kernel) {
-    if (const char *setting = std::getenv(kVariable))
+  KernelChoice(const char *variable, const char *kernel) : variable(variable) {
+    if (const char *setting = std::getenv(variable))
       previous = setting;
-    setenv(kVariable, kernel, 1);
+    setenv(variable, kernel, 1);
   }
-  ~AttentionKernelChoice() {
+  ~KernelChoice() {
     if (previous)
-      setenv(kVariable, previous->c_str(), 1);
+      setenv(variable, previous->c_str(), 1);
     else
-      unsetenv(kVariable);
+      unsetenv(variable);
   }
 
 private:
-  static constexpr const char *kVariable = "MOE_CUDA_ATTENTION";
+  const char *variable;
   std::optional<std::string> previous;
 };
 
@@ -80,6 +81,14 @@ std::vector<const char *> attentionKernels() {
   std::vector<const char *> kernels = {"mma.sync"};
   if (moert::cuda::warpGroupGemmAvailable())
     kernels.push_back("wgmma");
+  return kernels;
+}
+
+/// The grouped GEMM kernels this GPU runs besides Auto's.
+std::vector<const char *> otherGroupedGemmKernels() {
+  std::vector<const char *> kernels = {"cublas"};
+  if (moert::cuda::warpGroupGemmAvailable())
+    kernels.push_back("wgmma.tma");
   return kernels;
 }
 
@@ -206,7 +215,7 @@ void checkAttention(const AttentionCase &c, bool causal,
 
 TEST_F(CudaBf16KernelsTest, AttentionAndGradMatchCpu) {
   for (const char *kernel : attentionKernels()) {
-    AttentionKernelChoice choice(kernel);
+    KernelChoice choice("MOE_CUDA_ATTENTION", kernel);
     for (const AttentionCase &c : kAttentionCases)
       for (bool causal : {false, true})
         checkAttention(c, causal, c.name(causal) + " on " + kernel);
@@ -216,7 +225,7 @@ TEST_F(CudaBf16KernelsTest, AttentionAndGradMatchCpu) {
 // A MOE_CUDA_ATTENTION the kernels do not know is an error naming it (no
 // GPU needed: the choice comes before any launch).
 TEST(AttentionKernelChoiceTest, ABadValueIsNamed) {
-  AttentionKernelChoice choice("flash");
+  KernelChoice choice("MOE_CUDA_ATTENTION", "flash");
   std::string error = errorOf([] {
     moert::cuda::attention<bf16, float>(nullptr, nullptr, nullptr, 1, 64, 1, 1,
                                         64, true, nullptr, nullptr);
@@ -227,85 +236,110 @@ TEST(AttentionKernelChoiceTest, ABadValueIsNamed) {
       << error;
 }
 
+namespace {
+
+/// The expert FFN and its gradient against the CPU's, their grouped GEMMs
+/// on `groupedGemm` (MOE_CUDA_GROUPED_GEMM). x's and dy's rows past the
+/// counts are NaN, or zero for cuBLAS, which computes whole capacities and
+/// needs them finite (as dispatch and combine's gradient leave them).
+void checkExpertFfn(const Shape &s, const char *groupedGemm) {
+  KernelChoice choice("MOE_CUDA_GROUPED_GEMM", groupedGemm);
+  bool wholeCapacities = std::string(groupedGemm) == "cublas";
+  std::string name = s.name() + " on " + groupedGemm;
+  int64_t capacity = expertCapacity(s);
+  Longs counts = mixedFills(s.experts, capacity);
+  int64_t rows = s.experts * capacity * s.hidden;
+  Halves x = narrowed(randomFloats(rows, 1)),
+         dy = narrowed(randomFloats(rows, 2));
+  for (int64_t e = 0; e < s.experts; ++e)
+    for (int64_t i = (e * capacity + counts[e]) * s.hidden;
+         i < (e + 1) * capacity * s.hidden; ++i)
+      x[i] = dy[i] = moert::toBf16(wholeCapacities ? 0.0f : NAN);
+  float scale = 1.0f / std::sqrt(static_cast<float>(s.hidden));
+  int64_t weights = s.experts * s.ffn * s.hidden;
+  Halves gateProj = narrowed(randomFloats(weights, 3, scale));
+  Halves upProj = narrowed(randomFloats(weights, 4, scale));
+  Halves downProj = narrowed(randomFloats(weights, 5, scale));
+  int64_t projectionSize = s.experts * 2 * capacity * s.ffn;
+
+  Floats y = output(rows);
+  Halves projections(projectionSize, moert::toBf16(NAN));
+  cpu::expertFfn(x.data(), gateProj.data(), upProj.data(), downProj.data(),
+                 counts.data(), s.experts, capacity, s.hidden, s.ffn, y.data(),
+                 projections.data());
+  DeviceBuffer<bf16> xGpu(x), dyGpu(dy), gateGpu(gateProj), upGpu(upProj),
+      downGpu(downProj);
+  DeviceBuffer<int64_t> countsGpu(counts);
+  DeviceBuffer<float> yGpu(rows);
+  DeviceBuffer<bf16> projectionsGpu(projectionSize);
+  gpu::expertFfn(xGpu.get(), gateGpu.get(), upGpu.get(), downGpu.get(),
+                 countsGpu.get(), s.experts, capacity, s.hidden, s.ffn,
+                 yGpu.get(), projectionsGpu.get());
+  Floats yFromGpu = yGpu.download();
+  expectBf16Close(filledRows<float>(yFromGpu, counts, capacity, s.hidden),
+                  filledRows<float>(y, counts, capacity, s.hidden),
+                  "expertFfn " + name, kNearlyAll);
+  // The counted kernels neither compute nor write rows past the counts.
+  for (int64_t e = 0; e < s.experts && !wholeCapacities; ++e)
+    for (int64_t i = (e * capacity + counts[e]) * s.hidden;
+         i < (e + 1) * capacity * s.hidden; ++i)
+      ASSERT_TRUE(std::isnan(yFromGpu[i]))
+          << "expertFfn " << name << " wrote " << yFromGpu[i] << " at " << i;
+  // Each expert's gate then up projections, [experts, 2, capacity, ffn].
+  Longs projectionCounts;
+  for (int64_t count : counts)
+    projectionCounts.insert(projectionCounts.end(), {count, count});
+  expectBf16RoundedAlike(filledRows<float>(widened(projectionsGpu.download()),
+                                           projectionCounts, capacity, s.ffn),
+                         filledRows<float>(widened(projections),
+                                           projectionCounts, capacity, s.ffn),
+                         s.hidden, "expertFfn projections " + name);
+
+  // The gradient from the CPU's projections, so that it is compared alone.
+  Floats dx = output(rows), dGate = output(weights), dUp = output(weights),
+         dDown = output(weights);
+  cpu::expertFfnGrad(x.data(), gateProj.data(), upProj.data(), downProj.data(),
+                     projections.data(), dy.data(), counts.data(), s.experts,
+                     capacity, s.hidden, s.ffn, dx.data(), dGate.data(),
+                     dUp.data(), dDown.data());
+  DeviceBuffer<bf16> cpuProjectionsGpu(projections);
+  DeviceBuffer<float> dxGpu(rows), dGateGpu(weights), dUpGpu(weights),
+      dDownGpu(weights);
+  // A first call on NaN rows, all of them counted, leaves NaN in the
+  // scratch (da, dg, du, a) that the next reuses: past the counts, cuBLAS's
+  // weight gradients then sum only what that call zeroes there.
+  DeviceBuffer<bf16> nanRows(rows);
+  DeviceBuffer<int64_t> fullCounts(Longs(s.experts, capacity));
+  gpu::expertFfnGrad(nanRows.get(), gateGpu.get(), upGpu.get(), downGpu.get(),
+                     cpuProjectionsGpu.get(), nanRows.get(), fullCounts.get(),
+                     s.experts, capacity, s.hidden, s.ffn, dxGpu.get(),
+                     dGateGpu.get(), dUpGpu.get(), dDownGpu.get());
+  gpu::expertFfnGrad(xGpu.get(), gateGpu.get(), upGpu.get(), downGpu.get(),
+                     cpuProjectionsGpu.get(), dyGpu.get(), countsGpu.get(),
+                     s.experts, capacity, s.hidden, s.ffn, dxGpu.get(),
+                     dGateGpu.get(), dUpGpu.get(), dDownGpu.get());
+  expectBf16Close(
+      filledRows<float>(dxGpu.download(), counts, capacity, s.hidden),
+      filledRows<float>(dx, counts, capacity, s.hidden),
+      "expertFfnGrad dx " + name, kNearlyAll);
+  // Complete, and finite: no NaN row was read (an empty expert's are 0).
+  expectBf16Close(dGateGpu.download(), dGate, "expertFfnGrad dGate " + name,
+                  kNearlyAll);
+  expectBf16Close(dUpGpu.download(), dUp, "expertFfnGrad dUp " + name,
+                  kNearlyAll);
+  expectBf16Close(dDownGpu.download(), dDown, "expertFfnGrad dDown " + name,
+                  kNearlyAll);
+}
+
+} // namespace
+
 TEST_F(CudaBf16KernelsTest, ExpertFfnAndGradMatchCpuOnFilledRows) {
   // And no tokens: capacity 0, whose weight gradients are 0.
   std::vector<Shape> shapes(std::begin(kShapes), std::end(kShapes));
   shapes.push_back({0, 5, 3, 1, 7});
-  for (const Shape &s : shapes) {
-    std::string name = s.name();
-    int64_t capacity = expertCapacity(s);
-    Longs counts = mixedFills(s.experts, capacity);
-    int64_t rows = s.experts * capacity * s.hidden;
-    Halves x = narrowed(randomFloats(rows, 1)),
-           dy = narrowed(randomFloats(rows, 2));
-    for (int64_t e = 0; e < s.experts; ++e)
-      for (int64_t i = (e * capacity + counts[e]) * s.hidden;
-           i < (e + 1) * capacity * s.hidden; ++i)
-        x[i] = dy[i] = moert::toBf16(NAN);
-    float scale = 1.0f / std::sqrt(static_cast<float>(s.hidden));
-    int64_t weights = s.experts * s.ffn * s.hidden;
-    Halves gateProj = narrowed(randomFloats(weights, 3, scale));
-    Halves upProj = narrowed(randomFloats(weights, 4, scale));
-    Halves downProj = narrowed(randomFloats(weights, 5, scale));
-    int64_t projectionSize = s.experts * 2 * capacity * s.ffn;
-
-    Floats y = output(rows);
-    Halves projections(projectionSize, moert::toBf16(NAN));
-    cpu::expertFfn(x.data(), gateProj.data(), upProj.data(), downProj.data(),
-                   counts.data(), s.experts, capacity, s.hidden, s.ffn,
-                   y.data(), projections.data());
-    DeviceBuffer<bf16> xGpu(x), dyGpu(dy), gateGpu(gateProj), upGpu(upProj),
-        downGpu(downProj);
-    DeviceBuffer<int64_t> countsGpu(counts);
-    DeviceBuffer<float> yGpu(rows);
-    DeviceBuffer<bf16> projectionsGpu(projectionSize);
-    gpu::expertFfn(xGpu.get(), gateGpu.get(), upGpu.get(), downGpu.get(),
-                   countsGpu.get(), s.experts, capacity, s.hidden, s.ffn,
-                   yGpu.get(), projectionsGpu.get());
-    Floats yFromGpu = yGpu.download();
-    expectBf16Close(filledRows<float>(yFromGpu, counts, capacity, s.hidden),
-                    filledRows<float>(y, counts, capacity, s.hidden),
-                    "expertFfn " + name, kNearlyAll);
-    // Rows past the counts are neither computed nor written.
-    for (int64_t e = 0; e < s.experts; ++e)
-      for (int64_t i = (e * capacity + counts[e]) * s.hidden;
-           i < (e + 1) * capacity * s.hidden; ++i)
-        ASSERT_TRUE(std::isnan(yFromGpu[i]))
-            << "expertFfn " << name << " wrote " << yFromGpu[i] << " at " << i;
-    // Each expert's gate then up projections, [experts, 2, capacity, ffn].
-    Longs projectionCounts;
-    for (int64_t count : counts)
-      projectionCounts.insert(projectionCounts.end(), {count, count});
-    expectBf16RoundedAlike(filledRows<float>(widened(projectionsGpu.download()),
-                                             projectionCounts, capacity, s.ffn),
-                           filledRows<float>(widened(projections),
-                                             projectionCounts, capacity, s.ffn),
-                           s.hidden, "expertFfn projections " + name);
-
-    // The gradient from the CPU's projections, so that it is compared alone.
-    Floats dx = output(rows), dGate = output(weights), dUp = output(weights),
-           dDown = output(weights);
-    cpu::expertFfnGrad(x.data(), gateProj.data(), upProj.data(),
-                       downProj.data(), projections.data(), dy.data(),
-                       counts.data(), s.experts, capacity, s.hidden, s.ffn,
-                       dx.data(), dGate.data(), dUp.data(), dDown.data());
-    DeviceBuffer<bf16> cpuProjectionsGpu(projections);
-    DeviceBuffer<float> dxGpu(rows), dGateGpu(weights), dUpGpu(weights),
-        dDownGpu(weights);
-    gpu::expertFfnGrad(xGpu.get(), gateGpu.get(), upGpu.get(), downGpu.get(),
-                       cpuProjectionsGpu.get(), dyGpu.get(), countsGpu.get(),
-                       s.experts, capacity, s.hidden, s.ffn, dxGpu.get(),
-                       dGateGpu.get(), dUpGpu.get(), dDownGpu.get());
-    expectBf16Close(
-        filledRows<float>(dxGpu.download(), counts, capacity, s.hidden),
-        filledRows<float>(dx, counts, capacity, s.hidden),
-        "expertFfnGrad dx " + name, kNearlyAll);
-    // Complete, and finite: no NaN row was read (an empty expert's are 0).
-    expectBf16Close(dGateGpu.download(), dGate, "expertFfnGrad dGate " + name,
-                    kNearlyAll);
-    expectBf16Close(dUpGpu.download(), dUp, "expertFfnGrad dUp " + name,
-                    kNearlyAll);
-    expectBf16Close(dDownGpu.download(), dDown, "expertFfnGrad dDown " + name,
-                    kNearlyAll);
-  }
+  std::vector<const char *> kernels = otherGroupedGemmKernels();
+  kernels.insert(kernels.begin(), "auto");
+  for (const char *kernel : kernels)
+    for (const Shape &s : shapes)
+      checkExpertFfn(s, kernel);
 }

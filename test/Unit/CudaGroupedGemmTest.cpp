@@ -6,7 +6,8 @@
 // double-precision product of the same operands, for every transposition,
 // either counted dimension, two problems and two terms, with row strides
 // that allow 16-byte copies and odd ones that do not. Values past a
-// group's count are NaN, so a kernel that reads one where it counts fails;
+// group's count are NaN, so a kernel that reads one where it counts fails
+// (or zero, where the caller says so and cuBLAS sums a whole counted k);
 // C starts as NaN, so rows past the count must stay so (unwritten, or
 // cuBLAS's products of NaN rows: a 0 there would show) and every other
 // element must be written. The expert kernels' tests cover the same GEMMs
@@ -32,6 +33,7 @@ namespace {
 
 using moert::cuda::CountedDim;
 using moert::cuda::GroupedGemm;
+using moert::cuda::PastCount;
 using moert::cuda::TensorCoreKernel;
 
 struct GemmCase {
@@ -49,18 +51,22 @@ std::string caseName(const GemmCase &c, bool transA, bool transB) {
          (transA ? " A^T" : "") + (transB ? " B^T" : "");
 }
 
-/// Runs one case with operands of type T (bf16 on `kernel`) and checks it.
+/// Runs one case with operands of type T (bf16 on `kernel`) and checks it;
+/// with PastCount::ZeroProducts (counted k only) the operands are zero past
+/// the counts.
 template <typename T>
-void expectGroupedGemmMatches(
-    const GemmCase &c, bool transA, bool transB,
-    TensorCoreKernel kernel = TensorCoreKernel::Auto) {
+void expectGroupedGemmMatches(const GemmCase &c, bool transA, bool transB,
+                              TensorCoreKernel kernel = TensorCoreKernel::Auto,
+                              PastCount pastCount = PastCount::Garbage) {
+  bool zeroPastCount = pastCount == PastCount::ZeroProducts;
   std::string name =
       caseName(c, transA, transB) +
       (std::is_same_v<T, float>                   ? " f32"
        : kernel == TensorCoreKernel::WarpGroup    ? " bf16 wgmma"
        : kernel == TensorCoreKernel::WarpGroupTma ? " bf16 wgmma.tma"
        : kernel == TensorCoreKernel::Cublas       ? " bf16 cublas"
-                                                  : " bf16 mma.sync");
+                                                  : " bf16 mma.sync") +
+      (zeroPastCount ? " zero past the count" : "");
   auto run = [&](const GroupedGemm<T> &gemm) {
     if constexpr (std::is_same_v<T, float>)
       moert::cuda::groupedGemm(gemm, "grouped GEMM test");
@@ -79,6 +85,7 @@ void expectGroupedGemmMatches(
   gemm.n = c.n;
   gemm.k = c.k;
   gemm.counted = c.counted;
+  gemm.pastCount = pastCount;
   gemm.lda = aColumns + c.pad;
   gemm.ldb = bColumns + c.pad;
   gemm.ldc = c.n + c.pad;
@@ -88,7 +95,8 @@ void expectGroupedGemmMatches(
   gemm.problems = 2;
   gemm.terms = 2;
 
-  // Operand values, NaN past each group's count and in the row padding.
+  // Operand values, NaN (or zero) past each group's count, NaN in the row
+  // padding.
   auto operand = [&](bool isA, uint32_t seed) {
     int64_t rows = isA ? aRows : bRows, columns = isA ? aColumns : bColumns;
     int64_t ld = isA ? gemm.lda : gemm.ldb;
@@ -100,8 +108,10 @@ void expectGroupedGemmMatches(
           int64_t k = kAlongRows ? r : col, outer = kAlongRows ? col : r;
           bool past = c.counted == CountedDim::K ? k >= c.counts[g]
                                                  : isA && outer >= c.counts[g];
-          if (past || col >= columns)
+          if (col >= columns)
             values[(g * rows + r) * ld + col] = NAN;
+          else if (past)
+            values[(g * rows + r) * ld + col] = zeroPastCount ? 0.0f : NAN;
         }
     return test::operandsOf<T>(values);
   };
@@ -217,6 +227,12 @@ TEST_F(CudaGroupedGemmTest, MatchesTheProductInF32AndBf16) {
         expectGroupedGemmMatches<float>(c, transA, transB);
         for (TensorCoreKernel kernel : bf16Kernels)
           expectGroupedGemmMatches<moert::bf16>(c, transA, transB, kernel);
+        // cuBLAS sums a counted k whole only where the products past the
+        // counts are zero (with NaN there it ran the counted kernel above).
+        if (c.counted == CountedDim::K)
+          expectGroupedGemmMatches<moert::bf16>(c, transA, transB,
+                                                TensorCoreKernel::Cublas,
+                                                PastCount::ZeroProducts);
       }
 }
 

@@ -141,11 +141,11 @@ void gateNormGrad(const float *logits, const float *dy, int64_t tokens,
 
 /// Fills buffer rows in token-major order; slots[t, c] = row or -1 (dropped);
 /// counts[e] = rows filled; *dropped = dropped assignments. Rows past
-/// counts[e] are left unwritten. An expert over capacity keeps its first
-/// assignments, or with `priority` ([tokens, topK]; may be null) those of
-/// highest priority, ties going to the earlier one. The buffer is f32, or
-/// bf16 holding the rows rounded (a narrowed result, moe-narrow-results);
-/// instantiated for both.
+/// counts[e] are zero (moe.dispatch's unused rows). An expert over capacity
+/// keeps its first assignments, or with `priority` ([tokens, topK]; may be
+/// null) those of highest priority, ties going to the earlier one. The buffer
+/// is f32, or bf16 holding the rows rounded (a narrowed result,
+/// moe-narrow-results); instantiated for both.
 template <typename T>
 void dispatch(const float *tokens, const int32_t *indices,
               const float *priority, int64_t numTokens, int64_t hidden,

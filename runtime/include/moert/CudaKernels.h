@@ -150,7 +150,8 @@ void gateNorm(const float *logits, int64_t tokens, int64_t experts,
 void gateNormGrad(const float *logits, const float *dy, int64_t tokens,
                   int64_t experts, double lambda, double eps, float *dLogits);
 
-/// The buffer is f32, or bf16 (the rows rounded); instantiated for both.
+/// As moert::cpu::dispatch: rows past counts[e] are zero. The buffer is
+/// f32, or bf16 (the rows rounded); instantiated for both.
 template <typename T>
 void dispatch(const float *tokens, const int32_t *indices,
               const float *priority, int64_t numTokens, int64_t hidden,
@@ -174,7 +175,11 @@ void splitRuns(const float *queue, const int64_t *counts, int64_t ranks,
                int64_t hidden, float *runs);
 
 /// The experts' GEMMs are grouped GEMMs that read counts[e] on the device
-/// and skip the tiles past each expert's rows.
+/// and skip the tiles past each expert's rows, or, in bf16 with
+/// MOE_CUDA_GROUPED_GEMM=cublas, compute whole capacities: x's and dy's
+/// rows past the counts must then be finite (dispatch, place, merge_runs
+/// and combineGrad make them zero), since the weight gradients multiply
+/// them by zeros.
 void expertFfn(const float *x, const float *gateProj, const float *upProj,
                const float *downProj, const int64_t *counts, int64_t experts,
                int64_t capacity, int64_t hidden, int64_t ffn, float *y,
