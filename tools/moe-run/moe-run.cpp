@@ -58,8 +58,8 @@ static cl::opt<std::string>
     paramsPath(cl::cat(toolOptions), "params",
                cl::desc("Weights: a safetensors file (ours, or a Hugging Face "
                         "model's) or a Hugging Face model folder; every "
-                        "trainable global must be there, the others keep "
-                        "their initial values"),
+                        "trainable global must be there, the others are "
+                        "loaded when present"),
                cl::value_desc("path"));
 static cl::opt<std::string> initFromPath(
     cl::cat(toolOptions), "init-from",
