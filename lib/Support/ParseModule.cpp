@@ -4,6 +4,7 @@
 #include "moe/MoeDialect.h"
 
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
 
@@ -20,7 +21,7 @@ struct AxisAttributes {
 
 } // namespace
 
-LogicalResult mlir::moe::rejectShardVerifierCrashes(Operation *root) {
+LogicalResult mlir::moe::rejectVerifierCrashes(Operation *root) {
   static const AxisAttributes kUncheckedAxes[] = {
       {shard::AllSliceOp::getOperationName(), {"slice_axis"}},
       {shard::AllToAllOp::getOperationName(), {"split_axis", "concat_axis"}},
@@ -28,6 +29,20 @@ LogicalResult mlir::moe::rejectShardVerifierCrashes(Operation *root) {
       {shard::ScatterOp::getOperationName(), {"scatter_axis"}}};
   bool rejected = false;
   root->walk([&](Operation *op) {
+    // tensor.expand_shape's and collapse_shape's verifiers read each
+    // reassociation group's first expression unchecked.
+    if (isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(op)) {
+      auto groups = op->getAttrOfType<ArrayAttr>("reassociation");
+      for (auto [index, group] : llvm::enumerate(
+               groups ? groups.getValue() : ArrayRef<Attribute>())) {
+        auto indices = dyn_cast<ArrayAttr>(group);
+        if (indices && indices.empty()) {
+          op->emitError() << "reassociation group #" << index << " is empty";
+          rejected = true;
+        }
+      }
+      return;
+    }
     if (auto grid = dyn_cast<shard::GridOp>(op)) {
       if (llvm::is_contained(grid.getShape(), 0)) {
         grid.emitError("a grid dimension must be positive");
@@ -73,7 +88,7 @@ mlir::moe::parseAndVerifyModule(llvm::SourceMgr &sourceMgr,
   }
   ParserConfig config(context, /*verifyAfterParse=*/false);
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, config);
-  if (!module || failed(rejectShardVerifierCrashes(*module)) ||
+  if (!module || failed(rejectVerifierCrashes(*module)) ||
       failed(verify(*module)) || failed(verifyTensorSizes(*module)))
     return nullptr;
   return module;

@@ -37,9 +37,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       mlir::parseSourceString<mlir::ModuleOp>(text, config);
   if (!module)
     return 0;
-  // As the tools: ops that MLIR 22's shard verifiers crash on are rejected
+  // As the tools: ops that MLIR 22's verifiers crash on are rejected
   // first, and tensors too large to plan last.
-  if (succeeded(mlir::moe::rejectShardVerifierCrashes(*module)) &&
+  if (succeeded(mlir::moe::rejectVerifierCrashes(*module)) &&
       succeeded(mlir::verify(*module)))
     (void)mlir::moe::verifyTensorSizes(*module);
   return 0;

@@ -47,7 +47,7 @@ static void printUnplacedDiagnosticsFirst(mlir::MLIRContext *context,
 }
 
 namespace {
-/// MLIR 22's shard verifiers crash on some malformed ops
+/// MLIR 22's shard and tensor reshape verifiers crash on some malformed ops
 /// (moe/Support/ParseModule.h), and MlirOptMain verifies what it parses:
 /// moe-opt parses without verifying, and this pass, first in every
 /// pipeline, refuses those ops, verifies, and refuses tensors too large to
@@ -57,7 +57,7 @@ struct VerifyInput
   MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(VerifyInput)
   llvm::StringRef getArgument() const override { return "moe-verify-input"; }
   void runOnOperation() override {
-    if (failed(mlir::moe::rejectShardVerifierCrashes(getOperation())) ||
+    if (failed(mlir::moe::rejectVerifierCrashes(getOperation())) ||
         failed(mlir::verify(getOperation())) ||
         failed(mlir::moe::verifyTensorSizes(getOperation())))
       return signalPassFailure();

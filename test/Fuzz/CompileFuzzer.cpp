@@ -1,0 +1,96 @@
+//===- CompileFuzzer.cpp - moe-compile's passes and emitters --------------===//
+//
+// Any model moe-compile takes (a config.json, or IR text) either compiles
+// to source, as moe-compile's pipelines and translations make it, or is
+// rejected with diagnostics: no pass or emitter may crash on a model that
+// imports, or parses and verifies. A hash of the text picks the pipeline's
+// options (precision, target, recomputation, micro-batches, adaptive
+// coefficients, expert parallelism), so that each input runs one
+// reproducible combination and the mutations of a seed reach them all.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Frontend/ModelBuilder.h"
+#include "moe/InitAllDialects.h"
+#include "moe/Pipelines/Pipelines.h"
+#include "moe/Support/ParseModule.h"
+#include "moe/Target/Translations.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/Hashing.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstddef>
+#include <cstdint>
+
+using namespace mlir;
+
+/// Models of more ops (about 60 layers) are not compiled.
+constexpr int64_t kMaxOps = 3000;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static MLIRContext *context = [] {
+    DialectRegistry registry;
+    moe::registerAllDialects(registry);
+    auto *context = new MLIRContext(registry);
+    context->loadAllAvailableDialects();
+    context->getDiagEngine().registerHandler(
+        [](Diagnostic &) { return success(); });
+    moe::registerTranslations();
+    return context;
+  }();
+  llvm::StringRef text(reinterpret_cast<const char *>(data), size);
+  OwningOpRef<ModuleOp> module;
+  if (text.ltrim().starts_with("{")) {
+    // As moe-compile imports a config.json, in small windows of tokens.
+    moe::ImportOptions options{Float32Type::get(context), 2, 4};
+    llvm::Expected<OwningOpRef<ModuleOp>> imported =
+        moe::importModelConfig(*context, text, "fuzz.json", options);
+    if (!imported) {
+      llvm::consumeError(imported.takeError());
+      return 0;
+    }
+    module = std::move(*imported);
+  } else {
+    llvm::SourceMgr sourceMgr;
+    sourceMgr.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(text),
+                                 llvm::SMLoc());
+    module = moe::parseAndVerifyModule(sourceMgr, context);
+    if (!module)
+      return 0;
+  }
+  // Thousands of layers take the passes long, and fuzzing time finds more
+  // in other models.
+  int64_t ops = 0;
+  module->walk([&](Operation *) { ++ops; });
+  if (ops > kMaxOps)
+    return 0;
+
+  uint64_t choice = llvm::hash_value(text);
+  auto bit = [&](int index) { return (choice >> index) & 1; };
+  moe::TrainPipelineOptions options;
+  options.precision = bit(0) ? "bf16" : "f32";
+  bool cuda = bit(1);
+  options.weightCopies = cuda ? "per-step" : "per-expert";
+  options.recompute = bit(2);
+  options.microBatches = bit(3) ? 2 : 1;
+  options.adaptiveAux = bit(4);
+  options.expertParallel = bit(5) ? 2 : 1;
+  options.distributedOptimizer = bit(5) && bit(6);
+
+  PassManager pm = PassManager::on<ModuleOp>(context);
+  moe::buildTrainPipeline(pm, options);
+  moe::buildCodegenPipeline(pm, cuda ? "cuda" : "cpu");
+  if (failed(pm.run(*module)))
+    return 0;
+  llvm::raw_null_ostream source;
+  (void)moe::lookupTranslation(cuda ? "cuda" : "cpp")
+      ->translate(*module, source, moe::TranslateOptions());
+  return 0;
+}
