@@ -17,6 +17,15 @@ std::vector<int32_t> moert::readTokens(const std::string &path) {
   return parseTokens(readRegularFile(path, "data file"), path);
 }
 
+void moert::checkVocabulary(const std::vector<int32_t> &tokens, int64_t vocab,
+                            const std::string &path) {
+  for (size_t i = 0; i < tokens.size(); ++i)
+    if (tokens[i] < 0 || tokens[i] >= vocab)
+      fail("{}: token {} is {}, outside the model's vocabulary of {} (is "
+           "this the model's data?)",
+           path, i, tokens[i], vocab);
+}
+
 std::vector<int32_t> moert::parseTokens(const std::vector<char> &bytes,
                                         const std::string &path) {
   int32_t header[3] = {0, 0, 0};

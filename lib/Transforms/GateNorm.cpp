@@ -91,6 +91,15 @@ struct GateNormPass : moe::impl::GateNormBase<GateNormPass> {
           << lambda << " eps=" << epsilon;
       return signalPassFailure();
     }
+    // As moe-adaptive-aux: an option that would do nothing is a mistake.
+    if (!getOperation()
+             ->walk([](GateOp) { return WalkResult::interrupt(); })
+             .wasInterrupted()) {
+      getOperation().emitError(
+          "moe-gate-norm: the model has no MoE layer (no moe.gate) whose "
+          "routing to normalize");
+      return signalPassFailure();
+    }
     if (lambda != 0) {
       WalkResult tooLarge = getOperation()->walk([&](GateOp gate) {
         int64_t experts =
@@ -121,14 +130,9 @@ struct GateNormPass : moe::impl::GateNormBase<GateNormPass> {
   /// The config the model records (its checkpoints' and moe-export's
   /// config.json) says how it routes now: a model trained with normalization
   /// must not be resumed or exported as one without.
-  /// A dense model (no gate) records nothing: an upcycled MoE of it is
-  /// normalized as its own config says.
   void recordInConfig() {
     auto text = getOperation()->getAttrOfType<StringAttr>(kConfigAttrName);
-    bool hasGate = getOperation()
-                       ->walk([](GateOp) { return WalkResult::interrupt(); })
-                       .wasInterrupted();
-    if (!text || !hasGate)
+    if (!text)
       return;
     // The dialect verified it is a JSON object of bounded depth.
     nlohmann::json config = nlohmann::json::parse(text.getValue().str());

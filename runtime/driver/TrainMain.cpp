@@ -140,17 +140,6 @@ const moe_function &requireFunction(const moe_model &model,
   return *function;
 }
 
-/// Every token of the data, validation split included, is an id of the
-/// model's vocabulary.
-void checkVocabulary(const std::vector<int32_t> &tokens, int64_t vocab,
-                     const std::string &path) {
-  for (size_t i = 0; i < tokens.size(); ++i)
-    if (tokens[i] < 0 || tokens[i] >= vocab)
-      moert::fail("{}: token {} is {}, outside the model's vocabulary of {} "
-                  "(is this the model's data?)",
-                  path, i, tokens[i], vocab);
-}
-
 /// The first byte of `prompt` that is not a token of the vocabulary.
 std::optional<unsigned char> byteOutside(const std::string &prompt,
                                          int64_t vocab) {
@@ -357,7 +346,7 @@ int run(int argc, char **argv, int32_t &rank) {
   std::vector<int32_t> tokens = moert::readTokens(options.data);
   if (const moe_global *table =
           moert::findGlobal(model, "model.embed_tokens.weight"))
-    checkVocabulary(tokens, table->tensor.shape[0], options.data);
+    moert::checkVocabulary(tokens, table->tensor.shape[0], options.data);
   int64_t validation = static_cast<int64_t>(static_cast<double>(tokens.size()) *
                                             options.valFraction);
   if (validation < seqLen + 1)

@@ -26,6 +26,12 @@ std::vector<int32_t> readTokens(const std::string &path);
 std::vector<int32_t> parseTokens(const std::vector<char> &bytes,
                                  const std::string &path);
 
+/// Throws moert::Error naming `path` and the first token of `tokens` (the
+/// whole data, validation split included) that is no id of a vocabulary of
+/// `vocab`.
+void checkVocabulary(const std::vector<int32_t> &tokens, int64_t vocab,
+                     const std::string &path);
+
 /// "N tokens #HEX", a digest of every token: checkpoints save the training
 /// split's, so that a run resumed on other data says so (its sampler
 /// position was drawn for the old data).
