@@ -89,6 +89,11 @@ bool warpGroupTmaReads(const GroupedGemm<moert::bf16> &gemm);
 /// those and `auto` is an error.
 TensorCoreKernel autoTensorCoreKernel();
 
+/// Whether `kernel` (not Auto) runs `gemm` on cuBLAS over whole groups: a
+/// gemm whose count limits M, or K with zero products past the counts.
+bool runsOnCublas(const GroupedGemm<moert::bf16> &gemm,
+                  TensorCoreKernel kernel);
+
 /// Enqueues `gemm` on stream(); `name` names the launch in errors.
 void groupedGemm(const GroupedGemm<float> &gemm, const char *name);
 void groupedGemm(const GroupedGemm<moert::bf16> &gemm, const char *name,

@@ -269,6 +269,13 @@ TensorCoreKernel moert::cuda::autoTensorCoreKernel() {
   return fastestCountedKernel();
 }
 
+bool moert::cuda::runsOnCublas(const GroupedGemm<moert::bf16> &gemm,
+                               TensorCoreKernel kernel) {
+  return kernel == TensorCoreKernel::Cublas &&
+         (gemm.counted == CountedDim::M ||
+          gemm.pastCount == PastCount::ZeroProducts);
+}
+
 void moert::cuda::groupedGemm(const GroupedGemm<moert::bf16> &gemm,
                               const char *name, TensorCoreKernel kernel) {
   if (kernel == TensorCoreKernel::WarpGroup ||
@@ -278,12 +285,10 @@ void moert::cuda::groupedGemm(const GroupedGemm<moert::bf16> &gemm,
     return;
   if (kernel == TensorCoreKernel::Auto)
     kernel = autoTensorCoreKernel();
-  if (kernel == TensorCoreKernel::Cublas) {
-    if (gemm.counted == CountedDim::M ||
-        gemm.pastCount == PastCount::ZeroProducts)
-      return launchCublas(gemm, name);
+  if (runsOnCublas(gemm, kernel))
+    return launchCublas(gemm, name);
+  if (kernel == TensorCoreKernel::Cublas)
     kernel = fastestCountedKernel();
-  }
   Access access = accessOf(gemm);
   if (kernel == TensorCoreKernel::MmaSync)
     launchMmaSync(gemm, access, name);

@@ -23,8 +23,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstdlib>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,27 +53,6 @@ constexpr double kNearlyAll = 0.9;
 /// fragments or tiles miss by the values' own size.
 constexpr double kAttentionTolerance = 1e-2;
 
-/// Sets a kernel choice's variable (MOE_CUDA_ATTENTION,
-/// MOE_CUDA_GROUPED_GEMM) for its lifetime, then restores it.
-class KernelChoice {
-public:
-  KernelChoice(const char *variable, const char *kernel) : variable(variable) {
-    if (const char *setting = std::getenv(variable))
-      previous = setting;
-    setenv(variable, kernel, 1);
-  }
-  ~KernelChoice() {
-    if (previous)
-      setenv(variable, previous->c_str(), 1);
-    else
-      unsetenv(variable);
-  }
-
-private:
-  const char *variable;
-  std::optional<std::string> previous;
-};
-
 /// The bf16 attention kernels this GPU runs.
 std::vector<const char *> attentionKernels() {
   std::vector<const char *> kernels = {"mma.sync"};
@@ -87,8 +64,10 @@ std::vector<const char *> attentionKernels() {
 /// The grouped GEMM kernels this GPU runs besides Auto's.
 std::vector<const char *> otherGroupedGemmKernels() {
   std::vector<const char *> kernels = {"cublas"};
-  if (moert::cuda::warpGroupGemmAvailable())
+  if (moert::cuda::warpGroupGemmAvailable()) {
+    kernels.push_back("mma.sync");
     kernels.push_back("wgmma.tma");
+  }
   return kernels;
 }
 

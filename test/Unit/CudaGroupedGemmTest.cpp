@@ -24,7 +24,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -138,7 +137,13 @@ void expectGroupedGemmMatches(const GemmCase &c, bool transA, bool transB,
       gemm.b[p][t] = bGpu[2 * p + t].get();
     }
   }
-  if constexpr (!std::is_same_v<T, float>)
+  if constexpr (!std::is_same_v<T, float>) {
+    // The zero products past the counts are what lets cuBLAS sum a whole
+    // counted k; with NaN there the counted kernel runs.
+    EXPECT_EQ(moert::cuda::runsOnCublas(gemm, kernel),
+              kernel == TensorCoreKernel::Cublas &&
+                  (c.counted == CountedDim::M || zeroPastCount))
+        << name;
     if (kernel == TensorCoreKernel::WarpGroupTma) {
       // TMA reads rows and groups 16 bytes apart (cudaMalloc's addresses
       // are); the others take the cp.async kernel, and these cases must
@@ -147,6 +152,7 @@ void expectGroupedGemmMatches(const GemmCase &c, bool transA, bool transB,
                      gemm.strideA % 8 == 0 && gemm.strideB % 8 == 0;
       EXPECT_EQ(moert::cuda::warpGroupTmaReads(gemm), aligned) << name;
     }
+  }
   run(gemm);
 
   for (int p = 0; p < 2; ++p) {
@@ -251,11 +257,12 @@ TEST_F(CudaGroupedGemmTest, RefusesTheWarpGroupKernelWhereItIsNotAvailable) {
 // MOE_CUDA_GROUPED_GEMM=wgmma.tma picks the TMA kernel where wgmma runs,
 // and says why not elsewhere.
 TEST_F(CudaGroupedGemmTest, TheVariablePicksTheTmaKernelWhereWgmmaRuns) {
-  ASSERT_EQ(setenv("MOE_CUDA_GROUPED_GEMM", "wgmma.tma", 1), 0);
   std::string error;
   TensorCoreKernel kernel = TensorCoreKernel::Auto;
-  error = errorOf([&] { kernel = moert::cuda::autoTensorCoreKernel(); });
-  unsetenv("MOE_CUDA_GROUPED_GEMM");
+  {
+    KernelChoice choice("MOE_CUDA_GROUPED_GEMM", "wgmma.tma");
+    error = errorOf([&] { kernel = moert::cuda::autoTensorCoreKernel(); });
+  }
   if (moert::cuda::warpGroupGemmAvailable())
     EXPECT_EQ(kernel, TensorCoreKernel::WarpGroupTma) << error;
   else
@@ -269,16 +276,35 @@ TEST_F(CudaGroupedGemmTest, TheVariablePicksTheTmaKernelWhereWgmmaRuns) {
 // picks cuBLAS (no GPU needed to decide), and a value it does not know is
 // an error naming it.
 TEST(TensorCoreKernelChoiceTest, TheVariablePicksAKernelAndNamesABadValue) {
-  ASSERT_EQ(setenv("MOE_CUDA_GROUPED_GEMM", "mma.sync", 1), 0);
-  EXPECT_EQ(moert::cuda::autoTensorCoreKernel(), TensorCoreKernel::MmaSync);
-  ASSERT_EQ(setenv("MOE_CUDA_GROUPED_GEMM", "cublas", 1), 0);
-  EXPECT_EQ(moert::cuda::autoTensorCoreKernel(), TensorCoreKernel::Cublas);
-  ASSERT_EQ(setenv("MOE_CUDA_GROUPED_GEMM", "wgmma", 1), 0);
+  {
+    KernelChoice choice("MOE_CUDA_GROUPED_GEMM", "mma.sync");
+    EXPECT_EQ(moert::cuda::autoTensorCoreKernel(), TensorCoreKernel::MmaSync);
+  }
+  {
+    KernelChoice choice("MOE_CUDA_GROUPED_GEMM", "cublas");
+    EXPECT_EQ(moert::cuda::autoTensorCoreKernel(), TensorCoreKernel::Cublas);
+  }
+  KernelChoice choice("MOE_CUDA_GROUPED_GEMM", "wgmma");
   std::string error = errorOf([] { moert::cuda::autoTensorCoreKernel(); });
   EXPECT_TRUE(test::contains(error, "MOE_CUDA_GROUPED_GEMM=wgmma: expected "
                                     "auto, mma.sync, wgmma.tma or cublas"))
       << error;
-  unsetenv("MOE_CUDA_GROUPED_GEMM");
+}
+
+// cuBLAS runs a gemm over whole groups where the count limits M, and where
+// it limits K only if the caller vouches that the products past the counts
+// are zero; no other kernel does (no GPU needed to decide).
+TEST(TensorCoreKernelChoiceTest, CublasSumsACountedKOnlyOverZeroProducts) {
+  GroupedGemm<moert::bf16> gemm;
+  EXPECT_TRUE(moert::cuda::runsOnCublas(gemm, TensorCoreKernel::Cublas));
+  gemm.counted = CountedDim::K;
+  EXPECT_FALSE(moert::cuda::runsOnCublas(gemm, TensorCoreKernel::Cublas));
+  gemm.pastCount = PastCount::ZeroProducts;
+  EXPECT_TRUE(moert::cuda::runsOnCublas(gemm, TensorCoreKernel::Cublas));
+  for (TensorCoreKernel other :
+       {TensorCoreKernel::MmaSync, TensorCoreKernel::WarpGroup,
+        TensorCoreKernel::WarpGroupTma})
+    EXPECT_FALSE(moert::cuda::runsOnCublas(gemm, other));
 }
 
 } // namespace

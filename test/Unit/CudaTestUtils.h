@@ -30,6 +30,7 @@
 #include <initializer_list>
 #include <iterator>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -289,6 +290,27 @@ downloadAll(const std::vector<DeviceBuffer<T>> &buffers) {
     host.push_back(buffer.download());
   return host;
 }
+
+/// Sets a kernel choice's variable (MOE_CUDA_ATTENTION,
+/// MOE_CUDA_GROUPED_GEMM) for its lifetime, then restores it.
+class KernelChoice {
+public:
+  KernelChoice(const char *variable, const char *kernel) : variable(variable) {
+    if (const char *setting = std::getenv(variable))
+      previous = setting;
+    setenv(variable, kernel, 1);
+  }
+  ~KernelChoice() {
+    if (previous)
+      setenv(variable, previous->c_str(), 1);
+    else
+      unsetenv(variable);
+  }
+
+private:
+  const char *variable;
+  std::optional<std::string> previous;
+};
 
 /// Two runs' outputs, output for output the same bits.
 inline void expectRunsBitwiseEqual(const std::vector<Floats> &first,

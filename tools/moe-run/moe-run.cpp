@@ -198,13 +198,13 @@ FailureOr<std::vector<Tensor>> ArgumentSource::next() {
       if (!text) {
         std::vector<int32_t> tokens = moert::readTokens(dataPath);
         // As the binaries: the data's tokens, not the embedding's error.
-        if (auto table =
-                SymbolTable::lookupNearestSymbolFrom<ml_program::GlobalOp>(
-                    func, StringAttr::get(func.getContext(),
-                                          "model.embed_tokens.weight")))
-          moert::checkVocabulary(
-              tokens, cast<ShapedType>(table.getType()).getShape()[0],
-              dataPath);
+        auto table = SymbolTable::lookupNearestSymbolFrom<ml_program::GlobalOp>(
+            func,
+            StringAttr::get(func.getContext(), "model.embed_tokens.weight"));
+        if (auto type =
+                table ? dyn_cast<RankedTensorType>(table.getType()) : nullptr;
+            type && type.getRank() == 2)
+          moert::checkVocabulary(tokens, type.getDimSize(0), dataPath);
         if (rank == 0 && !dataStart.trainData.empty())
           if (std::string data = moert::tokensFingerprint(tokens);
               data != dataStart.trainData)
