@@ -161,17 +161,7 @@ TEST(CpuExpertKernelsTest, ExpertSimilarityMatchesReference) {
     if (s.experts < 2)
       continue;
     std::string name = s.name();
-    int64_t size = s.experts * s.ffn * s.hidden;
-    // Experts share a common part, so that similarities are far from 0, and
-    // the last expert is zero.
-    Floats common = randomFloats(s.ffn * s.hidden, 1);
-    Floats gateProj = randomFloats(size, 2), upProj = randomFloats(size, 3),
-           downProj = randomFloats(size, 4);
-    for (int64_t i = 0; i < size; ++i) {
-      gateProj[i] += 2.0f * common[i % (s.ffn * s.hidden)];
-      if (i >= size - s.ffn * s.hidden)
-        gateProj[i] = upProj[i] = downProj[i] = 0.0f;
-    }
+    auto [gateProj, upProj, downProj] = similarExperts(s);
     float similarity =
         cpu::expertSimilarity(gateProj.data(), upProj.data(), downProj.data(),
                               s.experts, s.ffn, s.hidden);

@@ -151,10 +151,7 @@ TEST(CpuRouterStatisticsTest, RoutingMetricsMatchReference) {
     if (s.experts < 3)
       continue;
     std::string name = s.name();
-    Floats logits = randomFloats(s.tokens * s.experts, 1, 2.0f);
-    // A row whose runners-up underflow to 0 in f32.
-    std::fill(logits.begin(), logits.begin() + s.experts, -200.0f);
-    logits[0] = 0.0f;
+    Floats logits = logitsWithUnderflowingRow(s);
     Floats probs = output(logits.size()), weights = output(s.tokens * s.topK);
     Ids indices(s.tokens * s.topK), slots(s.tokens * s.topK);
     cpu::gate(logits.data(), s.tokens, s.experts,

@@ -206,17 +206,7 @@ TEST_F(CudaExpertKernelsTest, ExpertSimilarityMatchesCpu) {
     if (s.experts < 2)
       continue;
     std::string name = s.name();
-    int64_t size = s.experts * s.ffn * s.hidden;
-    // Experts share a common part, so that similarities are far from 0, and
-    // the last expert is zero.
-    Floats common = randomFloats(s.ffn * s.hidden, 1);
-    Floats gateProj = randomFloats(size, 2), upProj = randomFloats(size, 3),
-           downProj = randomFloats(size, 4);
-    for (int64_t i = 0; i < size; ++i) {
-      gateProj[i] += 2.0f * common[i % (s.ffn * s.hidden)];
-      if (i >= size - s.ffn * s.hidden)
-        gateProj[i] = upProj[i] = downProj[i] = 0.0f;
-    }
+    auto [gateProj, upProj, downProj] = similarExperts(s);
     DeviceBuffer<float> gateGpu(gateProj), upGpu(upProj), downGpu(downProj);
     DeviceBuffer<float> resultGpu(1);
     gpu::expertSimilarity(gateGpu.get(), upGpu.get(), downGpu.get(), s.experts,
@@ -399,10 +389,7 @@ TEST_F(CudaRouterStatisticsTest, RoutingMetricsMatchCpu) {
     if (s.experts < 3)
       continue;
     std::string name = s.name();
-    Floats logits = randomFloats(s.tokens * s.experts, 1, 2.0f);
-    // A row whose runners-up underflow to 0 in f32.
-    std::fill(logits.begin(), logits.begin() + s.experts, -200.0f);
-    logits[0] = 0.0f;
+    Floats logits = logitsWithUnderflowingRow(s);
     Floats probs = output(logits.size()), weights = output(s.tokens * s.topK);
     Ids indices(s.tokens * s.topK), slots(s.tokens * s.topK);
     cpu::gate(logits.data(), s.tokens, s.experts,

@@ -50,6 +50,7 @@ using test::filledRows;
 using test::Floats;
 using test::gateConfig;
 using test::Ids;
+using test::logitsWithUnderflowingRow;
 using test::mixedFills;
 using test::output;
 using test::randomChoices;
@@ -57,6 +58,7 @@ using test::randomFloats;
 using test::randomIds;
 using test::Shape;
 using test::shapeName;
+using test::similarExperts;
 
 using Longs = std::vector<int64_t>;
 

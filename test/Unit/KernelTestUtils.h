@@ -117,6 +117,35 @@ inline std::vector<int64_t> mixedFills(int64_t experts, int64_t capacity) {
   return counts;
 }
 
+/// A layer's expert weights ([experts, ffn, hidden] gate and up, their
+/// down projection laid out as [experts, hidden, ffn]) that share a common
+/// part, so that the experts' similarities are far from 0, and whose last
+/// expert is zero.
+struct SimilarExperts {
+  Floats gateProj, upProj, downProj;
+};
+inline SimilarExperts similarExperts(const Shape &s) {
+  int64_t size = s.experts * s.ffn * s.hidden, matrix = s.ffn * s.hidden;
+  Floats common = randomFloats(matrix, 1);
+  SimilarExperts w{randomFloats(size, 2), randomFloats(size, 3),
+                   randomFloats(size, 4)};
+  for (int64_t i = 0; i < size; ++i) {
+    w.gateProj[i] += 2.0f * common[i % matrix];
+    if (i >= size - matrix)
+      w.gateProj[i] = w.upProj[i] = w.downProj[i] = 0.0f;
+  }
+  return w;
+}
+
+/// Router logits [tokens, experts] whose first row's runners-up underflow
+/// to 0 in f32 (the routing metrics' ratios must not divide by them).
+inline Floats logitsWithUnderflowingRow(const Shape &s) {
+  Floats logits = randomFloats(s.tokens * s.experts, 1, 2.0f);
+  std::fill(logits.begin(), logits.begin() + s.experts, -200.0f);
+  logits[0] = 0.0f;
+  return logits;
+}
+
 struct AttentionCase {
   int64_t batch, seq, heads, kvHeads, headDim;
 
