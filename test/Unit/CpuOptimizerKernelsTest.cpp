@@ -61,42 +61,34 @@ TEST(CpuOptimizerKernelsTest, GlobalNormMatchesReference) {
 }
 
 TEST(CpuOptimizerKernelsTest, AdamWMatchesReferenceAndMayAlias) {
-  for (int64_t count : {1, 37, 100003})
-    for (double maxGradNorm : {0.0, 1.0, 1e6})
-      for (int64_t step : {0, 9}) {
-        std::string name = std::to_string(count) + " clip " +
-                           std::to_string(maxGradNorm) + " step " +
-                           std::to_string(step);
-        cpu::AdamWConfig config{0.9, 0.95, 1e-8, 0.1, maxGradNorm};
-        Floats param = randomFloats(count, 1), grad = randomFloats(count, 2);
-        Floats expAvg = randomFloats(count, 3, 0.1f);
-        Floats expAvgSq = randomFloats(count, 4, 0.01f);
-        for (float &value : expAvgSq)
-          value = value * value;
-        float lr = 3e-4f, gradNorm = 4.5f;
-        Floats newParam = output(count), newAvg = output(count),
-               newAvgSq = output(count);
-        cpu::adamw(param.data(), grad.data(), expAvg.data(), expAvgSq.data(),
-                   count, lr, gradNorm, step, config, newParam.data(),
-                   newAvg.data(), newAvgSq.data());
-        ref::AdamWResult expected = ref::adamw(
-            f32({count}, param), f32({count}, grad), f32({count}, expAvg),
-            f32({count}, expAvgSq), Tensor::scalar(DType::F32, lr),
-            Tensor::scalar(DType::F32, gradNorm),
-            Tensor::scalar(DType::I64, static_cast<double>(step)),
-            ref::AdamWConfig{config.beta1, config.beta2, config.eps,
-                             config.weightDecay, config.maxGradNorm});
-        expectClose(newParam, expected.param, "adamw param " + name, 1e-6);
-        expectClose(newAvg, expected.expAvg, "adamw expAvg " + name, 1e-6);
-        expectClose(newAvgSq, expected.expAvgSq, "adamw expAvgSq " + name,
-                    1e-6);
-        // In place: the outputs alias the inputs.
-        cpu::adamw(param.data(), grad.data(), expAvg.data(), expAvgSq.data(),
-                   count, lr, gradNorm, step, config, param.data(),
-                   expAvg.data(), expAvgSq.data());
-        expectBitwiseEqual(param, newParam, "in-place adamw param " + name);
-        expectBitwiseEqual(expAvg, newAvg, "in-place adamw expAvg " + name);
-        expectBitwiseEqual(expAvgSq, newAvgSq,
-                           "in-place adamw expAvgSq " + name);
-      }
+  for (AdamWCase &c : adamwCases()) {
+    std::string name = c.name();
+    int64_t count = c.count, step = c.step;
+    cpu::AdamWConfig config = c.config();
+    Floats &param = c.param, &grad = c.grad, &expAvg = c.expAvg,
+           &expAvgSq = c.expAvgSq;
+    float lr = c.lr, gradNorm = c.gradNorm;
+    Floats newParam = output(count), newAvg = output(count),
+           newAvgSq = output(count);
+    cpu::adamw(param.data(), grad.data(), expAvg.data(), expAvgSq.data(), count,
+               lr, gradNorm, step, config, newParam.data(), newAvg.data(),
+               newAvgSq.data());
+    ref::AdamWResult expected = ref::adamw(
+        f32({count}, param), f32({count}, grad), f32({count}, expAvg),
+        f32({count}, expAvgSq), Tensor::scalar(DType::F32, lr),
+        Tensor::scalar(DType::F32, gradNorm),
+        Tensor::scalar(DType::I64, static_cast<double>(step)),
+        ref::AdamWConfig{config.beta1, config.beta2, config.eps,
+                         config.weightDecay, config.maxGradNorm});
+    expectClose(newParam, expected.param, "adamw param " + name, 1e-6);
+    expectClose(newAvg, expected.expAvg, "adamw expAvg " + name, 1e-6);
+    expectClose(newAvgSq, expected.expAvgSq, "adamw expAvgSq " + name, 1e-6);
+    // In place: the outputs alias the inputs.
+    cpu::adamw(param.data(), grad.data(), expAvg.data(), expAvgSq.data(), count,
+               lr, gradNorm, step, config, param.data(), expAvg.data(),
+               expAvgSq.data());
+    expectBitwiseEqual(param, newParam, "in-place adamw param " + name);
+    expectBitwiseEqual(expAvg, newAvg, "in-place adamw expAvg " + name);
+    expectBitwiseEqual(expAvgSq, newAvgSq, "in-place adamw expAvgSq " + name);
+  }
 }

@@ -612,73 +612,67 @@ TEST_F(CudaOptimizerKernelsTest, AddInt64IsExactAndMayAlias) {
 }
 
 TEST_F(CudaOptimizerKernelsTest, AdamWMatchesCpuAndMayAlias) {
-  for (int64_t count : {1, 37, 100003})
-    for (double maxGradNorm : {0.0, 1.0, 1e6})
-      for (int64_t step : {0, 9}) {
-        std::string name = std::to_string(count) + " clip " +
-                           std::to_string(maxGradNorm) + " step " +
-                           std::to_string(step);
-        cpu::AdamWConfig config{0.9, 0.95, 1e-8, 0.1, maxGradNorm};
-        Floats param = randomFloats(count, 1), grad = randomFloats(count, 2);
-        Floats expAvg = randomFloats(count, 3, 0.1f);
-        Floats expAvgSq = randomFloats(count, 4, 0.01f);
-        for (float &value : expAvgSq)
-          value = value * value;
-        float lr = 3e-4f, gradNorm = 4.5f;
-        Floats newParam = output(count), newAvg = output(count),
-               newAvgSq = output(count);
-        cpu::adamw(param.data(), grad.data(), expAvg.data(), expAvgSq.data(),
-                   count, lr, gradNorm, step, config, newParam.data(),
-                   newAvg.data(), newAvgSq.data());
+  for (AdamWCase &c : adamwCases()) {
+    std::string name = c.name();
+    int64_t count = c.count, step = c.step;
+    cpu::AdamWConfig config = c.config();
+    Floats &param = c.param, &grad = c.grad, &expAvg = c.expAvg,
+           &expAvgSq = c.expAvgSq;
+    float lr = c.lr, gradNorm = c.gradNorm;
+    Floats newParam = output(count), newAvg = output(count),
+           newAvgSq = output(count);
+    cpu::adamw(param.data(), grad.data(), expAvg.data(), expAvgSq.data(), count,
+               lr, gradNorm, step, config, newParam.data(), newAvg.data(),
+               newAvgSq.data());
 
-        DeviceBuffer<float> paramGpu(param), gradGpu(grad), avgGpu(expAvg),
-            avgSqGpu(expAvgSq);
-        DeviceBuffer<float> lrGpu = scalar(lr), normGpu = scalar(gradNorm);
-        DeviceBuffer<int64_t> stepGpu = scalar(step);
-        DeviceBuffer<float> newParamGpu(count), newAvgGpu(count),
-            newAvgSqGpu(count);
-        gpu::adamw(paramGpu.get(), gradGpu.get(), avgGpu.get(), avgSqGpu.get(),
-                   count, lrGpu.get(), normGpu.get(), stepGpu.get(), config,
-                   newParamGpu.get(), newAvgGpu.get(), newAvgSqGpu.get());
-        Floats outParam = newParamGpu.download(), outAvg = newAvgGpu.download(),
-               outAvgSq = newAvgSqGpu.download();
-        // The parameters within a few ulps: the update is ~1e-4 of them.
-        expectClose(outParam, newParam, "adamw param " + name, 1e-6);
-        expectClose(outAvg, newAvg, "adamw expAvg " + name);
-        expectClose(outAvgSq, newAvgSq, "adamw expAvgSq " + name);
+    DeviceBuffer<float> paramGpu(param), gradGpu(grad), avgGpu(expAvg),
+        avgSqGpu(expAvgSq);
+    DeviceBuffer<float> lrGpu = scalar(lr), normGpu = scalar(gradNorm);
+    DeviceBuffer<int64_t> stepGpu = scalar(step);
+    DeviceBuffer<float> newParamGpu(count), newAvgGpu(count),
+        newAvgSqGpu(count);
+    gpu::adamw(paramGpu.get(), gradGpu.get(), avgGpu.get(), avgSqGpu.get(),
+               count, lrGpu.get(), normGpu.get(), stepGpu.get(), config,
+               newParamGpu.get(), newAvgGpu.get(), newAvgSqGpu.get());
+    Floats outParam = newParamGpu.download(), outAvg = newAvgGpu.download(),
+           outAvgSq = newAvgSqGpu.download();
+    // The parameters within a few ulps: the update is ~1e-4 of them.
+    expectClose(outParam, newParam, "adamw param " + name, 1e-6);
+    expectClose(outAvg, newAvg, "adamw expAvg " + name);
+    expectClose(outAvgSq, newAvgSq, "adamw expAvgSq " + name);
 
-        // In place: the outputs alias the inputs.
-        gpu::adamw(paramGpu.get(), gradGpu.get(), avgGpu.get(), avgSqGpu.get(),
-                   count, lrGpu.get(), normGpu.get(), stepGpu.get(), config,
-                   paramGpu.get(), avgGpu.get(), avgSqGpu.get());
-        expectBitwiseEqual(paramGpu.download(), outParam,
-                           "in-place adamw param " + name);
-        expectBitwiseEqual(avgGpu.download(), outAvg,
-                           "in-place adamw expAvg " + name);
-        expectBitwiseEqual(avgSqGpu.download(), outAvgSq,
-                           "in-place adamw expAvgSq " + name);
+    // In place: the outputs alias the inputs.
+    gpu::adamw(paramGpu.get(), gradGpu.get(), avgGpu.get(), avgSqGpu.get(),
+               count, lrGpu.get(), normGpu.get(), stepGpu.get(), config,
+               paramGpu.get(), avgGpu.get(), avgSqGpu.get());
+    expectBitwiseEqual(paramGpu.download(), outParam,
+                       "in-place adamw param " + name);
+    expectBitwiseEqual(avgGpu.download(), outAvg,
+                       "in-place adamw expAvg " + name);
+    expectBitwiseEqual(avgSqGpu.download(), outAvgSq,
+                       "in-place adamw expAvgSq " + name);
 
-        // Arrays that start off the 16-byte alignment: one element a thread
-        // (above, four where the arrays allow), the same update bit for bit.
-        if (count > 1) {
-          DeviceBuffer<float> shiftedParam(param), shiftedGrad(grad),
-              shiftedAvg(expAvg), shiftedAvgSq(expAvgSq);
-          gpu::adamw(shiftedParam.get() + 1, shiftedGrad.get() + 1,
-                     shiftedAvg.get() + 1, shiftedAvgSq.get() + 1, count - 1,
-                     lrGpu.get(), normGpu.get(), stepGpu.get(), config,
-                     shiftedParam.get() + 1, shiftedAvg.get() + 1,
-                     shiftedAvgSq.get() + 1);
-          auto tail = [](const Floats &values) {
-            return Floats(values.begin() + 1, values.end());
-          };
-          expectBitwiseEqual(tail(shiftedParam.download()), tail(outParam),
-                             "unaligned adamw param " + name);
-          expectBitwiseEqual(tail(shiftedAvg.download()), tail(outAvg),
-                             "unaligned adamw expAvg " + name);
-          expectBitwiseEqual(tail(shiftedAvgSq.download()), tail(outAvgSq),
-                             "unaligned adamw expAvgSq " + name);
-        }
-      }
+    // Arrays that start off the 16-byte alignment: one element a thread
+    // (above, four where the arrays allow), the same update bit for bit.
+    if (count > 1) {
+      DeviceBuffer<float> shiftedParam(param), shiftedGrad(grad),
+          shiftedAvg(expAvg), shiftedAvgSq(expAvgSq);
+      gpu::adamw(shiftedParam.get() + 1, shiftedGrad.get() + 1,
+                 shiftedAvg.get() + 1, shiftedAvgSq.get() + 1, count - 1,
+                 lrGpu.get(), normGpu.get(), stepGpu.get(), config,
+                 shiftedParam.get() + 1, shiftedAvg.get() + 1,
+                 shiftedAvgSq.get() + 1);
+      auto tail = [](const Floats &values) {
+        return Floats(values.begin() + 1, values.end());
+      };
+      expectBitwiseEqual(tail(shiftedParam.download()), tail(outParam),
+                         "unaligned adamw param " + name);
+      expectBitwiseEqual(tail(shiftedAvg.download()), tail(outAvg),
+                         "unaligned adamw expAvg " + name);
+      expectBitwiseEqual(tail(shiftedAvgSq.download()), tail(outAvgSq),
+                         "unaligned adamw expAvgSq " + name);
+    }
+  }
 }
 
 //===----------------------------------------------------------------------===//

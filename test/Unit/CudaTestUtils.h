@@ -39,6 +39,8 @@
 namespace moe::cudatest {
 
 // What the CPU kernel tests share (ErrorTestUtils.h, KernelTestUtils.h).
+using test::AdamWCase;
+using test::adamwCases;
 using test::AttentionCase;
 using test::AttentionInputs;
 using test::attentionInputs;

@@ -146,6 +146,44 @@ inline Floats logitsWithUnderflowingRow(const Shape &s) {
   return logits;
 }
 
+/// An AdamW update of `count` parameters, clipped at `maxGradNorm` (0:
+/// off), at optimizer step `step`, with random state: Adam moments of
+/// plausible sizes (the second non-negative).
+struct AdamWCase {
+  int64_t count;
+  double maxGradNorm;
+  int64_t step;
+  Floats param, grad, expAvg, expAvgSq;
+  float lr = 3e-4f, gradNorm = 4.5f;
+
+  AdamWCase(int64_t count, double maxGradNorm, int64_t step)
+      : count(count), maxGradNorm(maxGradNorm), step(step),
+        param(randomFloats(count, 1)), grad(randomFloats(count, 2)),
+        expAvg(randomFloats(count, 3, 0.1f)),
+        expAvgSq(randomFloats(count, 4, 0.01f)) {
+    for (float &value : expAvgSq)
+      value = value * value;
+  }
+  moert::AdamWConfig config() const {
+    return {0.9, 0.95, 1e-8, 0.1, maxGradNorm};
+  }
+  std::string name() const {
+    return std::to_string(count) + " clip " + std::to_string(maxGradNorm) +
+           " step " + std::to_string(step);
+  }
+};
+
+/// One element, a vector's tail, and more than a block's; no clipping, a
+/// clip that bites and one that does not; the first step and a later one.
+inline std::vector<AdamWCase> adamwCases() {
+  std::vector<AdamWCase> cases;
+  for (int64_t count : {1, 37, 100003})
+    for (double maxGradNorm : {0.0, 1.0, 1e6})
+      for (int64_t step : {0, 9})
+        cases.emplace_back(count, maxGradNorm, step);
+  return cases;
+}
+
 struct AttentionCase {
   int64_t batch, seq, heads, kvHeads, headDim;
 
