@@ -305,13 +305,7 @@ TEST_F(CudaTransformerKernelsTest, LinearAndGradsOnBf16OperandsMatchCpu) {
 //===----------------------------------------------------------------------===//
 
 TEST_F(CudaTransformerKernelsTest, RopeMatchesCpuAndInverts) {
-  struct Case {
-    int64_t batch, seq, heads, headDim;
-    double theta;
-  };
-  for (Case c : {Case{1, 1, 1, 2, 10000}, Case{2, 5, 3, 6, 10000},
-                 Case{12, 64, 4, 32, 10000}, Case{2, 37, 2, 18, 500000},
-                 Case{1, 1000, 1, 64, 10000}}) {
+  for (const RopeCase &c : kRopeCases) {
     std::string name = shapeName({c.batch, c.seq, c.heads, c.headDim});
     int64_t count = c.batch * c.seq * c.heads * c.headDim;
     Floats x = randomFloats(count, 1);

@@ -184,6 +184,18 @@ inline std::vector<AdamWCase> adamwCases() {
   return cases;
 }
 
+/// RoPE's shapes: the smallest, odd and even sizes, Llama 3's theta, and a
+/// long sequence.
+struct RopeCase {
+  int64_t batch, seq, heads, headDim;
+  double theta;
+};
+inline const RopeCase kRopeCases[] = {{1, 1, 1, 2, 10000},
+                                      {2, 5, 3, 6, 10000},
+                                      {12, 64, 4, 32, 10000},
+                                      {2, 37, 2, 18, 500000},
+                                      {1, 1000, 1, 64, 10000}};
+
 struct AttentionCase {
   int64_t batch, seq, heads, kvHeads, headDim;
 
