@@ -62,6 +62,11 @@ protected:
                        const std::string &data) {
     return writeRaw(name, header, data, header.size());
   }
+  /// What reading the file writeRaw writes throws.
+  template <typename... Args> std::string readError(const Args &...args) {
+    std::string path = writeRaw(args...);
+    return errorOf([&] { SafetensorsReader reader(path); });
+  }
 };
 
 template <typename T> std::vector<T> valuesOf(const TensorView &view) {
@@ -198,8 +203,7 @@ TEST_F(SafetensorsTest, RefusesFileShorterThanHeaderLength) {
 
 TEST_F(SafetensorsTest, RefusesHeaderLengthBeyondFile) {
   // Claims a 100-byte header, but only 2 bytes follow the length.
-  std::string path = writeRaw("long.safetensors", "{}", "", 100);
-  std::string message = errorOf([&] { SafetensorsReader reader(path); });
+  std::string message = readError("long.safetensors", "{}", "", 100);
   EXPECT_TRUE(contains(message, "header length 100")) << message;
   EXPECT_TRUE(contains(message, "exceeds the 2 bytes after it")) << message;
 }
@@ -217,56 +221,50 @@ TEST_F(SafetensorsTest, RefusesHeaderLengthBeyondAnyHeader) {
 }
 
 TEST_F(SafetensorsTest, RefusesHeaderThatIsNotJson) {
-  std::string path = writeRaw("garbage.safetensors", "not json at all", "");
-  std::string message = errorOf([&] { SafetensorsReader reader(path); });
+  std::string message = readError("garbage.safetensors", "not json at all", "");
   EXPECT_TRUE(contains(message, "not a JSON object")) << message;
 }
 
 TEST_F(SafetensorsTest, RefusesJsonHeaderThatIsNotAnObject) {
-  std::string path = writeRaw("array.safetensors", "[1, 2]", "");
-  std::string message = errorOf([&] { SafetensorsReader reader(path); });
+  std::string message = readError("array.safetensors", "[1, 2]", "");
   EXPECT_TRUE(contains(message, "not a JSON object")) << message;
 }
 
 TEST_F(SafetensorsTest, RefusesUnsupportedDType) {
-  std::string path = writeRaw(
+  std::string message = readError(
       "fp8.safetensors",
       R"({"w": {"dtype": "F8_E4M3", "shape": [2], "data_offsets": [0, 2]}})",
       std::string(2, '\0'));
-  std::string message = errorOf([&] { SafetensorsReader reader(path); });
   EXPECT_TRUE(contains(message, "'w'")) << message;
   EXPECT_TRUE(contains(message, "unsupported dtype 'F8_E4M3'")) << message;
 }
 
 TEST_F(SafetensorsTest, RefusesDataOffsetsBeyondData) {
   // [4] f32 needs 16 bytes, but the file was truncated after 8.
-  std::string path = writeRaw(
+  std::string message = readError(
       "truncated.safetensors",
       R"({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}})",
       std::string(8, '\0'));
-  std::string message = errorOf([&] { SafetensorsReader reader(path); });
   EXPECT_TRUE(contains(message, "'w'")) << message;
   EXPECT_TRUE(contains(message, "[0, 16]")) << message;
   EXPECT_TRUE(contains(message, "truncated")) << message;
 }
 
 TEST_F(SafetensorsTest, RefusesReversedDataOffsets) {
-  std::string path = writeRaw(
+  std::string message = readError(
       "reversed.safetensors",
       R"({"w": {"dtype": "F32", "shape": [0], "data_offsets": [8, 4]}})",
       kSixteenBytes);
-  std::string message = errorOf([&] { SafetensorsReader reader(path); });
   EXPECT_TRUE(contains(message, "data_offsets [8, 4] end before they begin"))
       << message;
 }
 
 TEST_F(SafetensorsTest, RefusesSpanThatDisagreesWithDTypeAndShape) {
   // [3] f64 needs 24 bytes; the offsets span 16.
-  std::string path = writeRaw(
+  std::string message = readError(
       "span.safetensors",
       R"({"w": {"dtype": "F64", "shape": [3], "data_offsets": [0, 16]}})",
       kSixteenBytes);
-  std::string message = errorOf([&] { SafetensorsReader reader(path); });
   EXPECT_TRUE(contains(message, "'w'")) << message;
   EXPECT_TRUE(contains(message, "span 16 bytes")) << message;
   EXPECT_TRUE(contains(message, "need 24")) << message;
@@ -274,12 +272,11 @@ TEST_F(SafetensorsTest, RefusesSpanThatDisagreesWithDTypeAndShape) {
 
 TEST_F(SafetensorsTest, RefusesOverlappingTensors) {
   // a covers bytes [0, 8), b covers [4, 12).
-  std::string path = writeRaw(
+  std::string message = readError(
       "overlap.safetensors",
       R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},)"
       R"( "b": {"dtype": "I32", "shape": [2], "data_offsets": [4, 12]}})",
       kSixteenBytes);
-  std::string message = errorOf([&] { SafetensorsReader reader(path); });
   EXPECT_TRUE(contains(message, "'a'")) << message;
   EXPECT_TRUE(contains(message, "'b'")) << message;
   EXPECT_TRUE(contains(message, "overlap")) << message;
@@ -287,23 +284,21 @@ TEST_F(SafetensorsTest, RefusesOverlappingTensors) {
 
 TEST_F(SafetensorsTest, RefusesShapesWhoseSizeOverflows) {
   // 2^32 * 2^32 elements wrap to 0 in 64 bits.
-  std::string path =
-      writeRaw("overflow.safetensors",
-               R"({"a": {"dtype": "F32", "shape": [4294967296, 4294967296],)"
-               R"( "data_offsets": [0, 0]}})",
-               "");
-  std::string message = errorOf([&] { SafetensorsReader reader(path); });
+  std::string message =
+      readError("overflow.safetensors",
+                R"({"a": {"dtype": "F32", "shape": [4294967296, 4294967296],)"
+                R"( "data_offsets": [0, 0]}})",
+                "");
   EXPECT_TRUE(contains(message, "too many elements")) << message;
 }
 
 TEST_F(SafetensorsTest, RefusesHoles) {
   // a covers [0, 4), b [8, 16): bytes 4-7 belong to nobody.
-  std::string path = writeRaw(
+  std::string message = readError(
       "hole.safetensors",
       R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},)"
       R"( "b": {"dtype": "I32", "shape": [2], "data_offsets": [8, 16]}})",
       kSixteenBytes);
-  std::string message = errorOf([&] { SafetensorsReader reader(path); });
   EXPECT_TRUE(contains(message, "'b' starts at data byte 8")) << message;
   EXPECT_TRUE(contains(message, "a hole")) << message;
 }
@@ -333,42 +328,38 @@ TEST_F(SafetensorsTest, AcceptsEmptyTensorsWhereOthersStart) {
 }
 
 TEST_F(SafetensorsTest, RefusesNegativeShapeEntry) {
-  std::string path = writeRaw(
+  std::string message = readError(
       "negative.safetensors",
       R"({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})",
       kSixteenBytes);
-  std::string message = errorOf([&] { SafetensorsReader reader(path); });
   EXPECT_TRUE(contains(message, "non-negative")) << message;
 }
 
 TEST_F(SafetensorsTest, RefusesShapeWhoseByteCountOverflows) {
   // [2^61] f64 needs 2^64 bytes, which cannot be backed by the 0 bytes the
   // offsets give; the byte count must not wrap around to 0 and be accepted.
-  std::string path =
-      writeRaw("overflow.safetensors",
-               R"({"w": {"dtype": "F64", "shape": [2305843009213693952],)"
-               R"( "data_offsets": [0, 0]}})",
-               kSixteenBytes);
-  std::string message = errorOf([&] { SafetensorsReader reader(path); });
+  std::string message =
+      readError("overflow.safetensors",
+                R"({"w": {"dtype": "F64", "shape": [2305843009213693952],)"
+                R"( "data_offsets": [0, 0]}})",
+                kSixteenBytes);
   EXPECT_TRUE(contains(message, "'w'")) << message;
 }
 
 TEST_F(SafetensorsTest, RefusesShapeWhoseElementCountOverflows) {
   // 2^32 * 2^32 = 2^64 elements overflow int64_t; the file must be refused,
   // not accepted with a wrapped element count of 0.
-  std::string path =
-      writeRaw("overflow.safetensors",
-               R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296],)"
-               R"( "data_offsets": [0, 0]}})",
-               kSixteenBytes);
-  std::string message = errorOf([&] { SafetensorsReader reader(path); });
+  std::string message =
+      readError("overflow.safetensors",
+                R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296],)"
+                R"( "data_offsets": [0, 0]}})",
+                kSixteenBytes);
   EXPECT_TRUE(contains(message, "'w'")) << message;
 }
 
 TEST_F(SafetensorsTest, RefusesNonStringMetadata) {
-  std::string path =
-      writeRaw("meta.safetensors", R"({"__metadata__": {"step": 3}})", "");
-  std::string message = errorOf([&] { SafetensorsReader reader(path); });
+  std::string message =
+      readError("meta.safetensors", R"({"__metadata__": {"step": 3}})", "");
   EXPECT_TRUE(contains(message, "metadata 'step'")) << message;
 }
 
