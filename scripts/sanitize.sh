@@ -18,7 +18,7 @@ cmake --build build-sanitize --target moe-unit-tests moe-cpu-kernel-tests \
   moe-estimator-tests moe-tool-files-tests \
   moe-compile moe-import moe-opt moe-run moe-fuzz-safetensors \
   moe-fuzz-checkpoint-metadata moe-fuzz-token-data moe-fuzz-config moe-fuzz-ir \
-  moe-fuzz-compile
+  moe-fuzz-compile moe-fuzz-interpret
 # OpenMP's and OpenMPI's own allocations outlive main by design. LLVM's
 # BumpPtrAllocator, inlined into our instrumented code, poisons the free part
 # of a slab, and Debian's uninstrumented libMLIR then allocates from the same

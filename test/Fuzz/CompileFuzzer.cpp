@@ -10,19 +10,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "moe/Frontend/ModelBuilder.h"
-#include "moe/InitAllDialects.h"
+#include "FuzzModel.h"
 #include "moe/Pipelines/Pipelines.h"
-#include "moe/Support/ParseModule.h"
 #include "moe/Target/Translations.h"
 
-#include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/Diagnostics.h"
-#include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
-#include "llvm/Support/Error.h"
-#include "llvm/Support/MemoryBuffer.h"
-#include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Support/xxhash.h"
 
@@ -35,36 +27,11 @@ using namespace mlir;
 constexpr int64_t kMaxOps = 3000;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static MLIRContext *context = [] {
-    DialectRegistry registry;
-    moe::registerAllDialects(registry);
-    auto *context = new MLIRContext(registry);
-    context->loadAllAvailableDialects();
-    context->getDiagEngine().registerHandler(
-        [](Diagnostic &) { return success(); });
-    moe::registerTranslations();
-    return context;
-  }();
+  moe::registerTranslations(); // once
   llvm::StringRef text(reinterpret_cast<const char *>(data), size);
-  OwningOpRef<ModuleOp> module;
-  if (text.ltrim().starts_with("{")) {
-    // As moe-compile imports a config.json, in small windows of tokens.
-    moe::ImportOptions options{Float32Type::get(context), 2, 4};
-    llvm::Expected<OwningOpRef<ModuleOp>> imported =
-        moe::importModelConfig(*context, text, "fuzz.json", options);
-    if (!imported) {
-      llvm::consumeError(imported.takeError());
-      return 0;
-    }
-    module = std::move(*imported);
-  } else {
-    llvm::SourceMgr sourceMgr;
-    sourceMgr.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(text),
-                                 llvm::SMLoc());
-    module = moe::parseAndVerifyModule(sourceMgr, context);
-    if (!module)
-      return 0;
-  }
+  OwningOpRef<ModuleOp> module = moe::fuzz::fuzzModel(text);
+  if (!module)
+    return 0;
   // Thousands of layers take the passes long, and fuzzing time finds more
   // in other models.
   int64_t ops = 0;
@@ -86,7 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   options.expertParallel = bit(5) ? 2 : 1;
   options.distributedOptimizer = bit(5) && bit(6);
 
-  PassManager pm = PassManager::on<ModuleOp>(context);
+  PassManager pm = PassManager::on<ModuleOp>(module->getContext());
   moe::buildTrainPipeline(pm, options);
   moe::buildCodegenPipeline(pm, cuda ? "cuda" : "cpu");
   if (failed(pm.run(*module)))
