@@ -1,9 +1,9 @@
 //===- FuzzModel.h - a fuzz input as the model a tool takes -----*- C++ -*-===//
 //
-// The fuzzers of the compiler and the interpreter read an input as
-// moe-compile does: a config.json (text that starts with '{'), imported in
-// small windows of tokens, or IR text, parsed and verified as every tool
-// parses it.
+// The fuzzers' MLIR context; the fuzzers of the compiler and the
+// interpreter read an input as moe-compile does: a config.json (text that
+// starts with '{'), imported in small windows of tokens, or IR text,
+// parsed and verified as every tool parses it.
 //
 //===----------------------------------------------------------------------===//
 

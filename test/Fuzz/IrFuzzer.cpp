@@ -6,13 +6,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "moe/InitAllDialects.h"
+#include "FuzzModel.h"
 #include "moe/MoeDialect.h"
 #include "moe/Support/ParseModule.h"
 
 #include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/Diagnostics.h"
-#include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
 
@@ -21,16 +19,8 @@
 #include <string>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static mlir::MLIRContext *context = [] {
-    mlir::DialectRegistry registry;
-    mlir::moe::registerAllDialects(registry);
-    auto *context = new mlir::MLIRContext(registry);
-    context->loadAllAvailableDialects();
-    context->getDiagEngine().registerHandler(
-        [](mlir::Diagnostic &) { return mlir::success(); });
-    return context;
-  }();
-  mlir::ParserConfig config(context, /*verifyAfterParse=*/false);
+  mlir::ParserConfig config(&mlir::moe::fuzz::fuzzContext(),
+                            /*verifyAfterParse=*/false);
   // MLIR's lexer reads up to a terminating NUL, as files loaded by tools have.
   std::string text(reinterpret_cast<const char *>(data), size);
   mlir::OwningOpRef<mlir::ModuleOp> module =
