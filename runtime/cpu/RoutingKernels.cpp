@@ -282,8 +282,8 @@ void moert::cpu::dispatch(const float *tokens, const int32_t *indices,
   *dropped = routeAssignments(indices, priority, numTokens * topK, experts,
                               capacity, slots, counts, "moe.dispatch");
   placeRows(tokens, indices, slots, numTokens, hidden, topK, capacity, buffer);
-#pragma omp parallel for schedule(                                             \
-    static) if (worthThreads(experts * capacity * hidden))
+  int64_t work = experts * capacity * hidden;
+#pragma omp parallel for schedule(static) if (worthThreads(work))
   for (int64_t e = 0; e < experts; ++e)
     std::fill(buffer + (e * capacity + counts[e]) * hidden,
               buffer + (e + 1) * capacity * hidden, moert::storedAs<T>(0.0f));

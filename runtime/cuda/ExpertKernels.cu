@@ -13,10 +13,9 @@
 // only their filled rows are computed, but for the GEMMs on cuBLAS
 // (MOE_CUDA_GROUPED_GEMM=cublas), which compute whole capacities and sum
 // the weight gradients over rows zeroed past the counts. With bf16
-// operands the GEMMs run on
-// tensor cores and still produce f32, which the SwiGLU kernels round where
-// the CPU kernels do: the projections and every intermediate that feeds a
-// GEMM.
+// operands the GEMMs run on tensor cores and still produce f32, which the
+// SwiGLU kernels round where the CPU kernels do: the projections and every
+// intermediate that feeds a GEMM.
 //
 //===----------------------------------------------------------------------===//
 
