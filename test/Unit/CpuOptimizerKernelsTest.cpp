@@ -63,32 +63,25 @@ TEST(CpuOptimizerKernelsTest, GlobalNormMatchesReference) {
 TEST(CpuOptimizerKernelsTest, AdamWMatchesReferenceAndMayAlias) {
   for (AdamWCase &c : adamwCases()) {
     std::string name = c.name();
-    int64_t count = c.count, step = c.step;
+    auto [newParam, newAvg, newAvgSq] = c.cpuUpdate();
     cpu::AdamWConfig config = c.config();
-    Floats &param = c.param, &grad = c.grad, &expAvg = c.expAvg,
-           &expAvgSq = c.expAvgSq;
-    float lr = c.lr, gradNorm = c.gradNorm;
-    Floats newParam = output(count), newAvg = output(count),
-           newAvgSq = output(count);
-    cpu::adamw(param.data(), grad.data(), expAvg.data(), expAvgSq.data(), count,
-               lr, gradNorm, step, config, newParam.data(), newAvg.data(),
-               newAvgSq.data());
-    ref::AdamWResult expected = ref::adamw(
-        f32({count}, param), f32({count}, grad), f32({count}, expAvg),
-        f32({count}, expAvgSq), Tensor::scalar(DType::F32, lr),
-        Tensor::scalar(DType::F32, gradNorm),
-        Tensor::scalar(DType::I64, static_cast<double>(step)),
-        ref::AdamWConfig{config.beta1, config.beta2, config.eps,
-                         config.weightDecay, config.maxGradNorm});
+    ref::AdamWResult expected =
+        ref::adamw(f32({c.count}, c.param), f32({c.count}, c.grad),
+                   f32({c.count}, c.expAvg), f32({c.count}, c.expAvgSq),
+                   Tensor::scalar(DType::F32, c.lr),
+                   Tensor::scalar(DType::F32, c.gradNorm),
+                   Tensor::scalar(DType::I64, static_cast<double>(c.step)),
+                   ref::AdamWConfig{config.beta1, config.beta2, config.eps,
+                                    config.weightDecay, config.maxGradNorm});
     expectClose(newParam, expected.param, "adamw param " + name, 1e-6);
     expectClose(newAvg, expected.expAvg, "adamw expAvg " + name, 1e-6);
     expectClose(newAvgSq, expected.expAvgSq, "adamw expAvgSq " + name, 1e-6);
     // In place: the outputs alias the inputs.
-    cpu::adamw(param.data(), grad.data(), expAvg.data(), expAvgSq.data(), count,
-               lr, gradNorm, step, config, param.data(), expAvg.data(),
-               expAvgSq.data());
-    expectBitwiseEqual(param, newParam, "in-place adamw param " + name);
-    expectBitwiseEqual(expAvg, newAvg, "in-place adamw expAvg " + name);
-    expectBitwiseEqual(expAvgSq, newAvgSq, "in-place adamw expAvgSq " + name);
+    cpu::adamw(c.param.data(), c.grad.data(), c.expAvg.data(),
+               c.expAvgSq.data(), c.count, c.lr, c.gradNorm, c.step, config,
+               c.param.data(), c.expAvg.data(), c.expAvgSq.data());
+    expectBitwiseEqual(c.param, newParam, "in-place adamw param " + name);
+    expectBitwiseEqual(c.expAvg, newAvg, "in-place adamw expAvg " + name);
+    expectBitwiseEqual(c.expAvgSq, newAvgSq, "in-place adamw expAvgSq " + name);
   }
 }

@@ -608,25 +608,16 @@ TEST_F(CudaOptimizerKernelsTest, AddInt64IsExactAndMayAlias) {
 TEST_F(CudaOptimizerKernelsTest, AdamWMatchesCpuAndMayAlias) {
   for (AdamWCase &c : adamwCases()) {
     std::string name = c.name();
-    int64_t count = c.count, step = c.step;
-    cpu::AdamWConfig config = c.config();
-    Floats &param = c.param, &grad = c.grad, &expAvg = c.expAvg,
-           &expAvgSq = c.expAvgSq;
-    float lr = c.lr, gradNorm = c.gradNorm;
-    Floats newParam = output(count), newAvg = output(count),
-           newAvgSq = output(count);
-    cpu::adamw(param.data(), grad.data(), expAvg.data(), expAvgSq.data(), count,
-               lr, gradNorm, step, config, newParam.data(), newAvg.data(),
-               newAvgSq.data());
+    auto [newParam, newAvg, newAvgSq] = c.cpuUpdate();
 
-    DeviceBuffer<float> paramGpu(param), gradGpu(grad), avgGpu(expAvg),
-        avgSqGpu(expAvgSq);
-    DeviceBuffer<float> lrGpu = scalar(lr), normGpu = scalar(gradNorm);
-    DeviceBuffer<int64_t> stepGpu = scalar(step);
-    DeviceBuffer<float> newParamGpu(count), newAvgGpu(count),
-        newAvgSqGpu(count);
+    DeviceBuffer<float> paramGpu(c.param), gradGpu(c.grad), avgGpu(c.expAvg),
+        avgSqGpu(c.expAvgSq);
+    DeviceBuffer<float> lrGpu = scalar(c.lr), normGpu = scalar(c.gradNorm);
+    DeviceBuffer<int64_t> stepGpu = scalar(c.step);
+    DeviceBuffer<float> newParamGpu(c.count), newAvgGpu(c.count),
+        newAvgSqGpu(c.count);
     gpu::adamw(paramGpu.get(), gradGpu.get(), avgGpu.get(), avgSqGpu.get(),
-               count, lrGpu.get(), normGpu.get(), stepGpu.get(), config,
+               c.count, lrGpu.get(), normGpu.get(), stepGpu.get(), c.config(),
                newParamGpu.get(), newAvgGpu.get(), newAvgSqGpu.get());
     Floats outParam = newParamGpu.download(), outAvg = newAvgGpu.download(),
            outAvgSq = newAvgSqGpu.download();
@@ -637,7 +628,7 @@ TEST_F(CudaOptimizerKernelsTest, AdamWMatchesCpuAndMayAlias) {
 
     // In place: the outputs alias the inputs.
     gpu::adamw(paramGpu.get(), gradGpu.get(), avgGpu.get(), avgSqGpu.get(),
-               count, lrGpu.get(), normGpu.get(), stepGpu.get(), config,
+               c.count, lrGpu.get(), normGpu.get(), stepGpu.get(), c.config(),
                paramGpu.get(), avgGpu.get(), avgSqGpu.get());
     expectBitwiseEqual(paramGpu.download(), outParam,
                        "in-place adamw param " + name);
@@ -648,12 +639,12 @@ TEST_F(CudaOptimizerKernelsTest, AdamWMatchesCpuAndMayAlias) {
 
     // Arrays that start off the 16-byte alignment: one element a thread
     // (above, four where the arrays allow), the same update bit for bit.
-    if (count > 1) {
-      DeviceBuffer<float> shiftedParam(param), shiftedGrad(grad),
-          shiftedAvg(expAvg), shiftedAvgSq(expAvgSq);
+    if (c.count > 1) {
+      DeviceBuffer<float> shiftedParam(c.param), shiftedGrad(c.grad),
+          shiftedAvg(c.expAvg), shiftedAvgSq(c.expAvgSq);
       gpu::adamw(shiftedParam.get() + 1, shiftedGrad.get() + 1,
-                 shiftedAvg.get() + 1, shiftedAvgSq.get() + 1, count - 1,
-                 lrGpu.get(), normGpu.get(), stepGpu.get(), config,
+                 shiftedAvg.get() + 1, shiftedAvgSq.get() + 1, c.count - 1,
+                 lrGpu.get(), normGpu.get(), stepGpu.get(), c.config(),
                  shiftedParam.get() + 1, shiftedAvg.get() + 1,
                  shiftedAvgSq.get() + 1);
       auto tail = [](const Floats &values) {

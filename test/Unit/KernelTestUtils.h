@@ -11,6 +11,7 @@
 #ifndef MOE_TEST_UNIT_KERNELTESTUTILS_H
 #define MOE_TEST_UNIT_KERNELTESTUTILS_H
 
+#include "moert/CpuKernels.h"
 #include "moert/KernelTypes.h"
 
 #include <gtest/gtest.h>
@@ -170,6 +171,17 @@ struct AdamWCase {
   std::string name() const {
     return std::to_string(count) + " clip " + std::to_string(maxGradNorm) +
            " step " + std::to_string(step);
+  }
+  /// The CPU kernel's update: the new parameters and moments.
+  struct Update {
+    Floats param, expAvg, expAvgSq;
+  };
+  Update cpuUpdate() const {
+    Update next{output(count), output(count), output(count)};
+    moert::cpu::adamw(param.data(), grad.data(), expAvg.data(), expAvgSq.data(),
+                      count, lr, gradNorm, step, config(), next.param.data(),
+                      next.expAvg.data(), next.expAvgSq.data());
+    return next;
   }
 };
 
