@@ -11,6 +11,7 @@
 
 #include "moe/Frontend/ModelBuilder.h"
 #include "moe/MoeDialect.h"
+#include "moert/StateNames.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -287,7 +288,7 @@ Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
 Value ModelBuilder::buildLogits(Value inputIds, TrainingTerms *terms) {
   int64_t batch = config.batchSize, seq = config.seqLen;
   setLocation("model.embed_tokens");
-  Value table = parameter("model.embed_tokens.weight",
+  Value table = parameter(std::string(moert::kTokenEmbeddingGlobal),
                           {config.vocabSize, config.hiddenSize});
   Value hidden = moe::EmbeddingOp::create(
       b, floatTensor({batch, seq, config.hiddenSize}), table, inputIds);

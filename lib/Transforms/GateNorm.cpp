@@ -96,8 +96,8 @@ struct GateNormPass : moe::impl::GateNormBase<GateNormPass> {
              ->walk([](GateOp) { return WalkResult::interrupt(); })
              .wasInterrupted()) {
       getOperation().emitError(
-          "moe-gate-norm: the model has no MoE layer (no moe.gate) whose "
-          "routing to normalize");
+          "moe-gate-norm: the model has no MoE layer (no moe.gate) to "
+          "normalize");
       return signalPassFailure();
     }
     if (lambda != 0) {

@@ -64,16 +64,20 @@ int64_t *checkedRows(const int64_t *counts, int64_t experts, int64_t capacity,
   return rows;
 }
 
-/// Calls fn(e, i) for every element i of expert e's filled rows (or, with
-/// Filled false, of its rows past the count) in [experts, capacity, width]
-/// arrays, a warp per row (launched with warpBlocks(experts * capacity)):
-/// a row skipped costs one test, and no element a division.
-template <bool Filled = true, typename Fn>
-__device__ void forEachFilled(const int64_t *rows, int64_t experts,
-                              int64_t capacity, int64_t width, Fn fn) {
+/// Which rows of an expert's queue a kernel visits: the filled ones, or
+/// those past its count.
+enum class Rows { Filled, PastCount };
+
+/// Calls fn(e, i) for every element i of expert e's `Which` rows in
+/// [experts, capacity, width] arrays, a warp per row (launched with
+/// warpBlocks(experts * capacity)): a row skipped costs one test, and no
+/// element a division.
+template <Rows Which, typename Fn>
+__device__ void forEachElementOf(const int64_t *rows, int64_t experts,
+                                 int64_t capacity, int64_t width, Fn fn) {
   for (int64_t row = warpId(); row < experts * capacity; row += warpStride()) {
     int64_t e = row / capacity;
-    if ((row - e * capacity < rows[e]) != Filled)
+    if ((row - e * capacity < rows[e]) != (Which == Rows::Filled))
       continue;
     for (int64_t i = row * width + threadIdx.x % 32; i < (row + 1) * width;
          i += 32)
@@ -92,17 +96,18 @@ __global__ void gatedSiluKernel(const float *accumulated, const int64_t *rows,
                                 int64_t experts, int64_t capacity, int64_t ffn,
                                 T *projections, T *act) {
   int64_t block = capacity * ffn;
-  forEachFilled(rows, experts, capacity, ffn, [&](int64_t e, int64_t i) {
-    int64_t at = i + e * block; // [experts, 2, capacity, ffn]
-    T gStored = storedAs<T>(accumulated[at]),
-      uStored = storedAs<T>(accumulated[at + block]);
-    if constexpr (!std::is_same_v<T, float>) {
-      projections[at] = gStored;
-      projections[at + block] = uStored;
-    }
-    float g = toFloat(gStored), u = toFloat(uStored);
-    act[i] = storedAs<T>(g / (1.0f + expf(-g)) * u);
-  });
+  forEachElementOf<Rows::Filled>(
+      rows, experts, capacity, ffn, [&](int64_t e, int64_t i) {
+        int64_t at = i + e * block; // [experts, 2, capacity, ffn]
+        T gStored = storedAs<T>(accumulated[at]),
+          uStored = storedAs<T>(accumulated[at + block]);
+        if constexpr (!std::is_same_v<T, float>) {
+          projections[at] = gStored;
+          projections[at + block] = uStored;
+        }
+        float g = toFloat(gStored), u = toFloat(uStored);
+        act[i] = storedAs<T>(g / (1.0f + expf(-g)) * u);
+      });
 }
 
 /// Given g, u and da, with s = sigmoid(g): dg = da u s (1 + g (1 - s)),
@@ -115,15 +120,17 @@ __global__ void gatedSiluGradKernel(const T *projections, const int64_t *rows,
                                     int64_t ffn, const float *dAct, T *dGate,
                                     T *dUp, T *act) {
   int64_t block = capacity * ffn;
-  forEachFilled(rows, experts, capacity, ffn, [&](int64_t e, int64_t i) {
-    int64_t at = i + e * block; // [experts, 2, capacity, ffn]
-    float g = toFloat(projections[at]), u = toFloat(projections[at + block]);
-    float da = dAct[i];
-    float s = 1.0f / (1.0f + expf(-g)), silu = g * s;
-    dGate[i] = storedAs<T>(da * u * s * (1.0f + g * (1.0f - s)));
-    dUp[i] = storedAs<T>(da * silu);
-    act[i] = storedAs<T>(silu * u);
-  });
+  forEachElementOf<Rows::Filled>(
+      rows, experts, capacity, ffn, [&](int64_t e, int64_t i) {
+        int64_t at = i + e * block; // [experts, 2, capacity, ffn]
+        float g = toFloat(projections[at]),
+              u = toFloat(projections[at + block]);
+        float da = dAct[i];
+        float s = 1.0f / (1.0f + expf(-g)), silu = g * s;
+        dGate[i] = storedAs<T>(da * u * s * (1.0f + g * (1.0f - s)));
+        dUp[i] = storedAs<T>(da * silu);
+        act[i] = storedAs<T>(silu * u);
+      });
 }
 
 /// Zeros the rows past each expert's count of three [experts, capacity,
@@ -133,7 +140,7 @@ template <typename T>
 __global__ void zeroPastCountsKernel(const int64_t *rows, int64_t experts,
                                      int64_t capacity, int64_t width, T *a,
                                      T *b, T *c) {
-  forEachFilled</*Filled=*/false>(
+  forEachElementOf<Rows::PastCount>(
       rows, experts, capacity, width,
       [&](int64_t, int64_t i) { a[i] = b[i] = c[i] = storedAs<T>(0.0f); });
 }

@@ -345,7 +345,7 @@ int run(int argc, char **argv, int32_t &rank) {
       {{"--data", options.data}, {"--init-from", options.initFrom}});
   std::vector<int32_t> tokens = moert::readTokens(options.data);
   if (const moe_global *table =
-          moert::findGlobal(model, "model.embed_tokens.weight"))
+          moert::findGlobal(model, moert::kTokenEmbeddingGlobal))
     moert::checkVocabulary(tokens, table->tensor.shape[0], options.data);
   int64_t validation = static_cast<int64_t>(static_cast<double>(tokens.size()) *
                                             options.valFraction);

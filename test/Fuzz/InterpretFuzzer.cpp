@@ -14,6 +14,7 @@
 #include "moe/Interpreter/Evaluator.h"
 #include "moe/Pipelines/Pipelines.h"
 #include "moert/Error.h"
+#include "moert/StateNames.h"
 
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/xxhash.h"
@@ -68,7 +69,7 @@ void run(ModuleOp module, StringRef name) {
     return;
   int64_t vocab = 1;
   if (auto table = module.lookupSymbol<ml_program::GlobalOp>(
-          "model.embed_tokens.weight"))
+          llvm::StringRef(moert::kTokenEmbeddingGlobal)))
     if (auto type = dyn_cast<RankedTensorType>(table.getType());
         type && type.getRank() == 2 && type.getDimSize(0) > 0)
       vocab = type.getDimSize(0);

@@ -200,7 +200,8 @@ FailureOr<std::vector<Tensor>> ArgumentSource::next() {
         // As the binaries: the data's tokens, not the embedding's error.
         auto table = SymbolTable::lookupNearestSymbolFrom<ml_program::GlobalOp>(
             func,
-            StringAttr::get(func.getContext(), "model.embed_tokens.weight"));
+            StringAttr::get(func.getContext(),
+                            llvm::StringRef(moert::kTokenEmbeddingGlobal)));
         if (auto type =
                 table ? dyn_cast<RankedTensorType>(table.getType()) : nullptr;
             type && type.getRank() == 2)

@@ -2,7 +2,8 @@
 //
 // moe-optimizer and moe-accumulate-gradients add these globals and
 // functions beside the model's; checkpoints carry the optimizer's globals,
-// readers of weights recognize them, and hosts call the functions.
+// readers of weights recognize them, and hosts call the functions. Hosts
+// also look up the model's token embedding.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,6 +14,10 @@
 
 namespace moert {
 
+/// The token embedding ([vocab, hidden]), whose rows are the vocabulary
+/// that data must stay within.
+inline constexpr std::string_view kTokenEmbeddingGlobal =
+    "model.embed_tokens.weight";
 /// The optimizer's step count.
 inline constexpr std::string_view kOptimizerStepGlobal = "optimizer.step";
 /// Adam's moments of the trainable global NAME: NAME.exp_avg and
