@@ -133,13 +133,37 @@ bool settleProfile() {
 }
 
 const char *opName(int32_t op) {
-  static const char *const names[] = {
-      "moe.embedding",       "moe.cross_entropy", "moe.gate",
-      "moe.dispatch",        "moe.route",         "moe.place",
-      "moe.combine",         "moe.aux_loss",      "moe.pooled_aux_loss",
-      "moe.routing_metrics", "moe.expert_ffn",    "moe.merge_runs",
-      "moe.split_runs"};
-  return op >= 0 && op < int32_t(std::size(names)) ? names[op] : "a kernel";
+  // By enumerator, not by position: the names cannot shift against
+  // CheckedOp when an op joins it.
+  switch (static_cast<CheckedOp>(op)) {
+  case CheckedOp::Embedding:
+    return "moe.embedding";
+  case CheckedOp::CrossEntropy:
+    return "moe.cross_entropy";
+  case CheckedOp::Gate:
+    return "moe.gate";
+  case CheckedOp::Dispatch:
+    return "moe.dispatch";
+  case CheckedOp::Route:
+    return "moe.route";
+  case CheckedOp::Place:
+    return "moe.place";
+  case CheckedOp::Combine:
+    return "moe.combine";
+  case CheckedOp::AuxLoss:
+    return "moe.aux_loss";
+  case CheckedOp::PooledAuxLoss:
+    return "moe.pooled_aux_loss";
+  case CheckedOp::RoutingMetrics:
+    return "moe.routing_metrics";
+  case CheckedOp::ExpertFfn:
+    return "moe.expert_ffn";
+  case CheckedOp::MergeRuns:
+    return "moe.merge_runs";
+  case CheckedOp::SplitRuns:
+    return "moe.split_runs";
+  }
+  return "a kernel";
 }
 
 [[noreturn]] void raise(const DeviceError &error) {

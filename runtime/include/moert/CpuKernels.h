@@ -167,10 +167,6 @@ void dispatchGrad(const float *dBuffer, const int32_t *indices,
                   int64_t topK, int64_t experts, int64_t capacity,
                   float *dTokens);
 
-/// SwiGLU FFN per expert on its first counts[e] rows: gateProj, upProj
-/// [experts, ffn, hidden], downProj [experts, hidden, ffn]. projections
-/// [experts, 2, capacity, ffn] receives x Wg^T and x Wu^T for the backward.
-/// Rows past counts[e] of y and projections are left unwritten.
 /// moe.merge_runs: block p * experts + e of `runs` ([ranks * experts,
 /// runCapacity, hidden]) holds rank p's run of counts[p, e] rows for expert
 /// e; `queue` ([experts, capacity, hidden]) gets each expert's runs in rank
@@ -182,6 +178,11 @@ void mergeRuns(const float *runs, const int64_t *counts, int64_t ranks,
 void splitRuns(const float *queue, const int64_t *counts, int64_t ranks,
                int64_t experts, int64_t capacity, int64_t runCapacity,
                int64_t hidden, float *runs);
+
+/// SwiGLU FFN per expert on its first counts[e] rows: gateProj, upProj
+/// [experts, ffn, hidden], downProj [experts, hidden, ffn]. projections
+/// [experts, 2, capacity, ffn] receives x Wg^T and x Wu^T for the backward.
+/// Rows past counts[e] of y and projections are left unwritten.
 /// The operands x and projections are of type T: f32, or bf16 (the GEMMs
 /// accumulate in f32, the projections are kept in bf16). The weights are
 /// of type W: T, or f32 with bf16 T (moe-mixed-precision
