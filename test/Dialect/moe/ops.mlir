@@ -439,3 +439,24 @@ func.func @lr_schedule(%step: tensor<i64>) -> (tensor<f32>, tensor<f32>, tensor<
   %constant = moe.lr_schedule %step decay = constant max_lr = 1.0e-03 min_lr = 1.0e-04 warmup_steps = 3000 decay_steps = 2000 : tensor<i64> -> tensor<f32>
   return %cosine, %linear, %constant : tensor<f32>, tensor<f32>, tensor<f32>
 }
+
+// moe-fuse-elementwise's loop and its terminator (test/Transforms/
+// fuse-elementwise.mlir builds them from chains of ops).
+// CHECK-LABEL: func.func @fused_elementwise
+// CHECK-SAME: (%[[A:.*]]: tensor<2x3xf32>, %[[B:.*]]: tensor<2x3xf32>)
+// CHECK: %[[R:.*]] = moe.fused_elementwise %[[A]], %[[B]] : tensor<2x3xf32>, tensor<2x3xf32> -> tensor<2x3xf32> {
+// CHECK-NEXT: ^bb0(%[[X:.*]]: f32, %[[Y:.*]]: f32):
+// CHECK-NEXT: %[[S:.*]] = arith.addf %[[X]], %[[Y]] : f32
+// CHECK-NEXT: %[[P:.*]] = arith.mulf %[[S]], %[[X]] : f32
+// CHECK-NEXT: moe.yield %[[P]] : f32
+// CHECK-NEXT: }
+// CHECK: return %[[R]] : tensor<2x3xf32>
+func.func @fused_elementwise(%a: tensor<2x3xf32>, %b: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  %r = moe.fused_elementwise %a, %b : tensor<2x3xf32>, tensor<2x3xf32> -> tensor<2x3xf32> {
+  ^bb0(%x: f32, %y: f32):
+    %s = arith.addf %x, %y : f32
+    %p = arith.mulf %s, %x : f32
+    moe.yield %p : f32
+  }
+  return %r : tensor<2x3xf32>
+}
