@@ -153,8 +153,8 @@ TEST(GradientCheck, AuxLoss) {
 }
 
 TEST(GradientCheck, Place) {
-  // Each kept choice's token at its slot, the rest of the buffer zero; with
-  // a capacity under the queues' lengths, some choices are dropped.
+  // Each kept choice's token at its slot, the rest of the buffer zero; a
+  // capacity under a queue's length drops that queue's last choices.
   checkCase("place", [](Model &m) {
     int64_t tokens = m.dim(), hidden = m.dim(), experts = m.dim(2, 5),
             k = m.dim(1, std::min<int64_t>(experts, 3)), capacity = m.dim(1, 4);
