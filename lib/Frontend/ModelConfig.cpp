@@ -117,12 +117,36 @@ public:
   std::string error;
 };
 
+/// A config with model_type mixtral that names no moe_aux_loss_kind is
+/// transformers' own: it imports as transformers' Mixtral computes and
+/// trains it, with MixtralConfig's defaults where ours differ, and the
+/// keys that Mixtral ignores are ignored here too (with a warning where
+/// they would have changed the model).
+bool isTransformersMixtral(KeyReader &keys) {
+  return keys.string("model_type", "") == "mixtral" &&
+         !keys.has("moe_aux_loss_kind");
+}
+
+/// MixtralConfig's defaults.
+constexpr int64_t kMixtralKvHeads = 8, kMixtralExperts = 8, kMixtralTopK = 2;
+constexpr double kMixtralRopeTheta = 1e6, kMixtralRmsNormEps = 1e-5;
+
 void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config) {
+  bool transformersMixtral = isTransformersMixtral(keys);
   config.numExperts =
-      keys.positive(keys.either("num_local_experts", "num_experts"));
-  config.topK = keys.positive("num_experts_per_tok");
+      keys.positive(keys.either("num_local_experts", "num_experts"),
+                    transformersMixtral ? kMixtralExperts : 0);
+  config.topK = keys.positive("num_experts_per_tok",
+                              transformersMixtral ? kMixtralTopK : 0);
+  // transformers' Mixtral sizes its experts by intermediate_size.
+  if (transformersMixtral && keys.has("moe_intermediate_size"))
+    config.warnings.push_back(
+        "transformers' Mixtral sizes its experts by 'intermediate_size', so "
+        "'moe_intermediate_size' is ignored, as there");
   config.expertIntermediateSize =
-      keys.positive("moe_intermediate_size", config.intermediateSize);
+      transformersMixtral
+          ? config.intermediateSize
+          : keys.positive("moe_intermediate_size", config.intermediateSize);
   const char *lambdaKey = nullptr;
   if (keys.has("moe_gate_norm_lambda")) {
     if (keys.has("moe_use_logits_norm"))
@@ -157,8 +181,15 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config) {
     keys.fail("key 'moe_drop_policy' is \"probability\" but there is no "
               "'moe_capacity_factor': a dropless layer drops nothing");
   config.renormalize = keys.boolean("moe_renormalize", true);
-  // Hugging Face's name for it (Qwen-MoE, DeepSeek), held to agree.
-  if (keys.has("norm_topk_prob")) {
+  // Hugging Face's name for it (Qwen-MoE, DeepSeek), held to agree; Mixtral
+  // renormalizes whatever it says.
+  if (transformersMixtral) {
+    if (!keys.boolean("norm_topk_prob", true))
+      config.warnings.push_back(
+          "'norm_topk_prob' is false, but transformers' Mixtral divides the "
+          "top-k gate values by their sum whatever it says, and so does this "
+          "model ('moe_renormalize' false would not)");
+  } else if (keys.has("norm_topk_prob")) {
     bool normalized = keys.boolean("norm_topk_prob", config.renormalize);
     if (keys.has("moe_renormalize") && normalized != config.renormalize)
       keys.fail("keys 'moe_renormalize' and 'norm_topk_prob' disagree");
@@ -168,9 +199,8 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config) {
   // transformers trains it: one Switch-style loss over all layers' tokens,
   // and only when output_router_logits is set (transformers adds no aux
   // loss otherwise); its coefficient defaults to MixtralConfig's.
-  bool fromTransformers = keys.string("model_type", "") == "mixtral";
-  std::string kind = keys.string("moe_aux_loss_kind",
-                                 fromTransformers ? "transformers" : "skywork");
+  std::string kind = keys.string(
+      "moe_aux_loss_kind", transformersMixtral ? "transformers" : "skywork");
   if (kind == "switch")
     config.auxLossKind = mlir::moe::AuxLossKind::switch_;
   else if (kind == "transformers")
@@ -182,16 +212,24 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config) {
   config.auxLossCoeff =
       keys.number(keys.either("moe_aux_loss_coeff", "router_aux_loss_coef"),
                   config.pooledAuxLoss ? 0.001 : 0.01, false);
-  if (fromTransformers && !keys.has("moe_aux_loss_kind") &&
-      !keys.boolean("output_router_logits", false)) {
+  if (transformersMixtral && !keys.boolean("output_router_logits", false)) {
     config.auxLossCoeff = 0;
     config.warnings.push_back(
         "'output_router_logits' is not true, so, as in transformers, the "
         "loss has no load-balancing term (its aux loss is still reported); "
         "set it true, or name a 'moe_aux_loss_kind', to balance the experts");
   }
-  config.zLossCoeff = keys.number(
-      keys.either("moe_z_loss_coeff", "router_z_loss_coef"), 0.0, false);
+  if (transformersMixtral) {
+    config.zLossCoeff = keys.number("moe_z_loss_coeff", 0.0, false);
+    if (keys.number("router_z_loss_coef", 0.0, false) != 0)
+      config.warnings.push_back(
+          "transformers' Mixtral has no router z-loss, so 'router_z_loss_coef' "
+          "is ignored, as there; give 'moe_z_loss_coeff' (or name a "
+          "'moe_aux_loss_kind') to train with one");
+  } else {
+    config.zLossCoeff = keys.number(
+        keys.either("moe_z_loss_coeff", "router_z_loss_coef"), 0.0, false);
+  }
   if (config.topK > config.numExperts && keys.error.empty())
     keys.fail(llvm::formatv("key 'num_experts_per_tok' ({0}) must be at most "
                             "the number of experts ({1})",
@@ -256,7 +294,8 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config) {
                   .str());
   };
   for (const char *key : {"hidden_act", "hidden_activation"})
-    if (keys.has(key) && keys.object[key] != "silu")
+    if (keys.has(key) && keys.object[key] != "silu" &&
+        keys.object[key] != "swish")
       refuse(key, "the MLPs and experts compute SwiGLU (silu)");
   if (keys.has("head_dim") && keys.object["head_dim"] != json(config.headDim()))
     refuse("head_dim", llvm::formatv("heads are hidden_size / "
@@ -281,9 +320,19 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config) {
       refuse(key, "training has no dropout or router noise");
   // The window is checked against the sequence once --seq-len is known
   // (checkModelSizes); Qwen's configs switch it off with
-  // use_sliding_window.
+  // use_sliding_window, which transformers' Mixtral and Mistral ignore.
+  bool mistral = keys.string("model_type", "") == "mistral";
   bool windowOff = keys.has("use_sliding_window") &&
                    keys.object["use_sliding_window"] == json(false);
+  if (windowOff && keys.has("sliding_window") &&
+      (mistral || isTransformersMixtral(keys))) {
+    windowOff = false;
+    config.warnings.push_back(
+        std::string(mistral ? "transformers' Mistral"
+                            : "transformers' Mixtral") +
+        " applies 'sliding_window' whatever 'use_sliding_window' says, and so "
+        "does this import");
+  }
   if (keys.has("sliding_window") && !windowOff) {
     const json &window = keys.object["sliding_window"];
     if (!window.is_number_integer() || window.get<int64_t>() <= 0)
@@ -346,13 +395,28 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   config.intermediateSize = keys.positive("intermediate_size");
   config.numLayers = keys.positive("num_hidden_layers");
   config.numHeads = keys.positive("num_attention_heads");
-  config.numKvHeads = keys.positive("num_key_value_heads", config.numHeads);
+  bool transformersMixtral = isTransformersMixtral(keys);
+  config.numKvHeads =
+      keys.positive("num_key_value_heads",
+                    transformersMixtral ? kMixtralKvHeads : config.numHeads);
+  if (transformersMixtral && !keys.has("num_key_value_heads") &&
+      config.numHeads % kMixtralKvHeads != 0)
+    keys.fail(llvm::formatv("key 'num_key_value_heads' is missing, and "
+                            "MixtralConfig's default ({0}) does not divide "
+                            "'num_attention_heads' ({1}): give it",
+                            kMixtralKvHeads, config.numHeads)
+                  .str());
   config.maxPositions = keys.positive("max_position_embeddings");
+  if (transformersMixtral) {
+    config.ropeTheta = kMixtralRopeTheta;
+    config.rmsNormEps = kMixtralRmsNormEps;
+  }
   readRope(keys, config);
   config.rmsNormEps = keys.number("rms_norm_eps", config.rmsNormEps, true);
   config.initStd = keys.number("initializer_range", config.initStd, false);
   config.tieWordEmbeddings = keys.boolean("tie_word_embeddings", false);
-  if (keys.has("num_local_experts") || keys.has("num_experts"))
+  if (keys.has("num_local_experts") || keys.has("num_experts") ||
+      transformersMixtral)
     readMoeKeys(keys, config);
   config.batchSize = keys.positive("moe_batch_size", 1);
   config.seqLen = keys.positive("moe_seq_len", config.maxPositions);
