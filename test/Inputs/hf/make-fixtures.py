@@ -3,7 +3,9 @@
 
 Run by hand, with a Python that has torch, transformers and safetensors:
 
-    python3 test/Inputs/hf/make-fixtures.py test/Inputs/hf
+    python3 test/Inputs/hf/make-fixtures.py test/Inputs/hf [NAME...]
+
+(NAMEs: only those models; all without).
 
 For each model below it creates a small random model with transformers
 (seed 0), saves it with save_pretrained (config.json and safetensors, in
@@ -46,6 +48,17 @@ MODELS = {
     # Dense Llama stored in bfloat16, tied.
     "llama-bf16-tied": dict(kind="llama", kv_heads=1, tied=True, theta=1e4,
                             dtype=torch.bfloat16),
+    # MixtralConfig's RoPE base and epsilon, left out of config.json, and
+    # keys that transformers' Mixtral ignores (its top-k weights are always
+    # renormalized, it has no z-loss, its experts are intermediate_size
+    # wide).
+    "mixtral-transformers-keys": dict(
+        kind="mixtral", kv_heads=2, top_k=2, tied=False, theta=None,
+        router_logits=True,
+        config_edits={"rope_parameters": None, "rope_theta": None,
+                      "rms_norm_eps": None, "norm_topk_prob": False,
+                      "router_z_loss_coef": 0.1,
+                      "moe_intermediate_size": 40}),
 }
 
 
@@ -53,10 +66,13 @@ def make_model(spec):
     common = dict(vocab_size=VOCAB, hidden_size=HIDDEN, intermediate_size=FFN,
                   num_hidden_layers=LAYERS, num_attention_heads=HEADS,
                   num_key_value_heads=spec["kv_heads"],
-                  max_position_embeddings=64, rms_norm_eps=1e-5,
-                  tie_word_embeddings=spec["tied"],
-                  rope_parameters={"rope_type": "default",
-                                   "rope_theta": spec["theta"]})
+                  max_position_embeddings=64,
+                  tie_word_embeddings=spec["tied"])
+    # Without a theta, the config class's own RoPE base and epsilon.
+    if spec["theta"] is not None:
+        common.update(rms_norm_eps=1e-5,
+                      rope_parameters={"rope_type": "default",
+                                       "rope_theta": spec["theta"]})
     if spec["kind"] == "mixtral":
         config = transformers.MixtralConfig(
             num_local_experts=4, num_experts_per_tok=spec["top_k"],
@@ -88,9 +104,23 @@ def save_fused(model, folder):
               metadata={"format": "pt"})
 
 
+def edit_config(folder, edits):
+    """Sets keys of the saved config.json (None removes one)."""
+    path = os.path.join(folder, "config.json")
+    config = json.load(open(path))
+    for key, value in edits.items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    json.dump(config, open(path, "w"), indent=2, sort_keys=True)
+
+
 def main():
-    out = sys.argv[1]
+    out, names = sys.argv[1], sys.argv[2:]
     for name, spec in MODELS.items():
+        if names and name not in names:
+            continue
         torch.manual_seed(0)
         model = make_model(spec).eval()
         folder = os.path.join(out, name)
@@ -98,6 +128,7 @@ def main():
             folder, max_shard_size=spec.get("shard", "1GB"))
         if spec.get("fused"):
             save_fused(model, folder)
+        edit_config(folder, spec.get("config_edits", {}))
         reloaded = type(model).from_pretrained(folder, dtype=torch.float32).eval()
         generator = torch.Generator().manual_seed(1)
         ids = torch.randint(0, VOCAB, (BATCH, SEQ), generator=generator)
