@@ -131,8 +131,8 @@ bool isTransformersMixtral(KeyReader &keys) {
 constexpr int64_t kMixtralKvHeads = 8, kMixtralExperts = 8, kMixtralTopK = 2;
 constexpr double kMixtralRopeTheta = 1e6, kMixtralRmsNormEps = 1e-5;
 
-void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config) {
-  bool transformersMixtral = isTransformersMixtral(keys);
+void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config,
+                 bool transformersMixtral) {
   config.numExperts =
       keys.positive(keys.either("num_local_experts", "num_experts"),
                     transformersMixtral ? kMixtralExperts : 0);
@@ -287,7 +287,8 @@ void readRope(KeyReader &keys, mlir::moe::ModelConfig &config) {
 /// Keys that would change what the model computes in ways it cannot: each
 /// must be absent or say what the model does anyway, or the config is
 /// refused rather than imported as a different model.
-void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config) {
+void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
+                       bool transformersMixtral) {
   auto refuse = [&](const char *key, const std::string &why) {
     keys.fail(llvm::formatv("key '{0}' ({1}) is not supported: {2}", key,
                             keys.object[key].dump(), why)
@@ -325,7 +326,7 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config) {
   bool windowOff = keys.has("use_sliding_window") &&
                    keys.object["use_sliding_window"] == json(false);
   if (windowOff && keys.has("sliding_window") &&
-      (mistral || isTransformersMixtral(keys))) {
+      (mistral || transformersMixtral)) {
     windowOff = false;
     config.warnings.push_back(
         std::string(mistral ? "transformers' Mistral"
@@ -417,12 +418,12 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   config.tieWordEmbeddings = keys.boolean("tie_word_embeddings", false);
   if (keys.has("num_local_experts") || keys.has("num_experts") ||
       transformersMixtral)
-    readMoeKeys(keys, config);
+    readMoeKeys(keys, config, transformersMixtral);
   config.batchSize = keys.positive("moe_batch_size", 1);
   config.seqLen = keys.positive("moe_seq_len", config.maxPositions);
   checkConsistency(keys, config);
   if (keys.error.empty())
-    refuseUnsupported(keys, config);
+    refuseUnsupported(keys, config, transformersMixtral);
   if (!keys.error.empty())
     return llvm::createStringError(keys.error);
   return config;
