@@ -11,6 +11,7 @@
 
 #include "ProfileReport.h"
 #include "StepMetrics.h"
+#include "StopSignals.h"
 #include "TrainOptions.h"
 #include "moert/AtomicFile.h"
 #include "moert/Checkpoint.h"
@@ -39,17 +40,6 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-/// The signal (SIGINT, SIGTERM) that asked a training run to stop, 0 while
-/// none has. The run stops between steps, so that a checkpoint being
-/// written is finished, not left as a temporary file; a second signal ends
-/// the process at once.
-volatile std::sig_atomic_t stopSignal = 0;
-
-extern "C" void requestStop(int signal) {
-  stopSignal = signal;
-  std::signal(signal, SIG_DFL);
-}
 
 /// Calls a model function with host inputs by position; its inputs and
 /// outputs live in the target's memory, its outputs also on the host.
@@ -192,7 +182,7 @@ std::optional<double> evaluate(Function &forward,
                               "validation data");
   double total = 0;
   for (int64_t b = 0; b < batches; ++b) {
-    if (stopSignal != 0)
+    if (moert::stopRequested() != 0)
       return std::nullopt;
     moert::TokenBatch data = nextBatch(sampler, batch, group);
     forward.call({data.inputs.data(), data.targets.data()});
@@ -212,7 +202,8 @@ std::string sample(Function &logits, int64_t batch, int64_t seqLen,
   moert::Stream stream(options.seed, "sampling");
   std::string text;
   std::vector<std::pair<float, int32_t>> candidates(vocab);
-  for (int64_t n = 0; n < options.sampleTokens && stopSignal == 0; ++n) {
+  for (int64_t n = 0; n < options.sampleTokens && moert::stopRequested() == 0;
+       ++n) {
     int64_t length = std::min<int64_t>(context.size(), seqLen);
     std::copy(context.end() - length, context.end(), window.begin());
     logits.call({window.data()});
@@ -552,10 +543,9 @@ int run(int argc, char **argv, int32_t &rank) {
   double trainSeconds = 0, collectiveSeconds = 0;
   moert::StepProfile profile(microStepFn ? std::vector{microStepFn, &trainStep}
                                          : std::vector{&trainStep});
-  std::signal(SIGINT, requestStop);
-  std::signal(SIGTERM, requestStop);
+  moert::allowStopBetweenSteps();
   while (!options.skipTrain && position.step < options.steps &&
-         stopSignal == 0) {
+         moert::stopRequested() == 0) {
     Clock::time_point start = Clock::now();
     double collectivesBefore = model.target->collective_seconds();
     std::vector<nlohmann::json> microBatchFigures;
@@ -625,7 +615,7 @@ int run(int argc, char **argv, int32_t &rank) {
       measureSimilarity();
     validate();
   }
-  if (stopSignal != 0) {
+  if (int stopSignal = moert::stopRequested()) {
     // The ranks of a job stop at steps of their own: no collective follows.
     std::fflush(stdout);
     std::string saved =
@@ -671,6 +661,7 @@ int main(int argc, char **argv) {
   std::signal(SIGXFSZ, SIG_IGN);
   int32_t rank = -1;
   try {
+    moert::takeStopSignals();
     return run(argc, argv, rank);
   } catch (...) {
     // mpirun interleaves the ranks' output: say whose error it is (a file

@@ -1,0 +1,73 @@
+//===- StopSignals.cpp - SIGINT and SIGTERM stop a run between steps ------===//
+
+#include "StopSignals.h"
+
+#include "moert/Error.h"
+
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <pthread.h>
+
+namespace {
+
+constexpr size_t kStackBytes = 64 * 1024;
+
+std::atomic<int> requested{0};
+std::atomic<bool> stoppable{false};
+
+sigset_t stopSet() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+/// Ends the process by `signal`'s default action, as if no one took it.
+[[noreturn]] void endBy(int signal) {
+  std::signal(signal, SIG_DFL);
+  sigset_t just;
+  sigemptyset(&just);
+  sigaddset(&just, signal);
+  pthread_sigmask(SIG_UNBLOCK, &just, nullptr);
+  pthread_kill(pthread_self(), signal);
+  std::_Exit(128 + signal); // not reached: the default action ends it
+}
+
+void *takeSignals(void *) {
+  sigset_t set = stopSet();
+  for (;;) {
+    int signal = 0;
+    if (sigwait(&set, &signal) != 0)
+      continue;
+    int none = 0;
+    if (!stoppable.load() || !requested.compare_exchange_strong(none, signal))
+      endBy(signal);
+  }
+}
+
+} // namespace
+
+void moert::takeStopSignals() {
+  sigset_t set = stopSet();
+  if (int error = pthread_sigmask(SIG_BLOCK, &set, nullptr))
+    fail("cannot block SIGINT and SIGTERM: {}", std::strerror(error));
+  // A small stack of its own: by default a thread reserves the stack limit
+  // (ulimit -s), which may exceed the address space the run has.
+  pthread_attr_t attributes;
+  pthread_attr_init(&attributes);
+  pthread_attr_setstacksize(&attributes, kStackBytes);
+  pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+  pthread_t thread;
+  int error = pthread_create(&thread, &attributes, takeSignals, nullptr);
+  pthread_attr_destroy(&attributes);
+  if (error)
+    fail("cannot start the thread that takes SIGINT and SIGTERM: {}",
+         std::strerror(error));
+}
+
+void moert::allowStopBetweenSteps() { stoppable.store(true); }
+
+int moert::stopRequested() { return requested.load(); }

@@ -1,0 +1,36 @@
+//===- StopSignals.h - SIGINT and SIGTERM stop a run between steps -*- C++
+//-*-===//
+//
+// A training run stops between steps on SIGINT or SIGTERM, so that a
+// checkpoint being written is finished; a second signal, or one before
+// training starts, ends the process at once, as by default.
+//
+// The signals are taken by a thread of their own (sigwait), never by a
+// handler: oneDNN 2.6's AVX-512 sgemm kernels use the stack pointer as a
+// general register (oneDNN issue #4845), so a handler that interrupts one
+// pushes its frame onto whatever that register points at, the heap
+// included, and the process later dies in malloc or with SIGSEGV.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_DRIVER_STOPSIGNALS_H
+#define MOERT_DRIVER_STOPSIGNALS_H
+
+namespace moert {
+
+/// Blocks SIGINT and SIGTERM in the calling thread and starts the thread
+/// that takes them. Call it first in main: threads started later (OpenMP's,
+/// MPI's, CUDA's) inherit the blocked mask, and a thread that did not block
+/// them would take them by default, ending the process.
+void takeStopSignals();
+
+/// From now on the first signal asks the run to stop (stopRequested); a
+/// second ends the process at once.
+void allowStopBetweenSteps();
+
+/// The signal that asked the run to stop, or 0.
+int stopRequested();
+
+} // namespace moert
+
+#endif // MOERT_DRIVER_STOPSIGNALS_H
