@@ -1,15 +1,14 @@
-//===- StopSignals.h - SIGINT and SIGTERM stop a run between steps -*- C++
-//-*-===//
+//===- StopSignals.h - SIGINT and SIGTERM between steps ---------*- C++ -*-===//
 //
 // A training run stops between steps on SIGINT or SIGTERM, so that a
 // checkpoint being written is finished; a second signal, or one before
 // training starts, ends the process at once, as by default.
 //
 // The signals are taken by a thread of their own (sigwait), never by a
-// handler: oneDNN 2.6's AVX-512 sgemm kernels use the stack pointer as a
-// general register (oneDNN issue #4845), so a handler that interrupts one
-// pushes its frame onto whatever that register points at, the heap
-// included, and the process later dies in malloc or with SIGSEGV.
+// handler: oneDNN 2.6's JIT sgemm kernels (AVX2 and AVX-512) use the stack
+// pointer as a general register (oneDNN issue #4845), so a handler that
+// interrupts one pushes its frame onto whatever that register points at,
+// the heap included, and the process later dies in malloc or with SIGSEGV.
 //
 //===----------------------------------------------------------------------===//
 
