@@ -5,6 +5,7 @@
 #include "moert/Error.h"
 
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -12,7 +13,7 @@
 
 namespace {
 
-constexpr size_t kStackBytes = 64 * 1024;
+constexpr size_t kStackBytes = 256 * 1024, kMaxStackBytes = 64 << 20;
 
 std::atomic<int> requested{0};
 std::atomic<bool> stoppable{false};
@@ -55,14 +56,20 @@ void moert::takeStopSignals() {
   if (int error = pthread_sigmask(SIG_BLOCK, &set, nullptr))
     fail("cannot block SIGINT and SIGTERM: {}", std::strerror(error));
   // A small stack of its own: by default a thread reserves the stack limit
-  // (ulimit -s), which may exceed the address space the run has.
-  pthread_attr_t attributes;
-  pthread_attr_init(&attributes);
-  pthread_attr_setstacksize(&attributes, kStackBytes);
-  pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
-  pthread_t thread;
-  int error = pthread_create(&thread, &attributes, takeSignals, nullptr);
-  pthread_attr_destroy(&attributes);
+  // (ulimit -s), which may exceed the address space the run has. The stack
+  // also holds the thread's static TLS (CUDA's libraries have much), and a
+  // size too small for it is EINVAL: then a larger one.
+  int error = EINVAL;
+  for (size_t bytes = kStackBytes; error == EINVAL && bytes <= kMaxStackBytes;
+       bytes *= 4) {
+    pthread_attr_t attributes;
+    pthread_attr_init(&attributes);
+    pthread_attr_setstacksize(&attributes, bytes);
+    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+    pthread_t thread;
+    error = pthread_create(&thread, &attributes, takeSignals, nullptr);
+    pthread_attr_destroy(&attributes);
+  }
   if (error)
     fail("cannot start the thread that takes SIGINT and SIGTERM: {}",
          std::strerror(error));
