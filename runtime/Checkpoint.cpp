@@ -312,17 +312,25 @@ moert::CheckpointRun moert::loadCheckpoint(const std::string &path,
 namespace {
 
 /// Whether `model` was upcycled and `source` is a checkpoint of the model
-/// it was upcycled from, rather than of the model itself.
+/// it was upcycled from, rather than of the model itself: it holds none of
+/// the tensors that only the upcycled model has (its experts and routers,
+/// which rules build from other tensors or draw), as even a checkpoint of
+/// the model itself that lacks some tensor does.
 bool readsDenseCheckpoint(const moe_model &model,
                           const moert::WeightSource &source) {
-  bool upcycled = false, holdsModel = true;
+  bool upcycled = false;
   for (int64_t i = 0; i < model.num_globals; ++i) {
     const moe_global &global = model.globals[i];
-    upcycled |= global.upcycle != nullptr;
-    if (global.trainable)
-      holdsModel &= source.contains(global.tensor.name);
+    if (!global.upcycle)
+      continue;
+    upcycled = true;
+    moert::UpcycleRule rule =
+        moert::parseUpcycleRule(global.upcycle, global.tensor.name);
+    if (rule.kind != moert::UpcycleRule::Kind::Copy &&
+        source.contains(global.tensor.name))
+      return false;
   }
-  return upcycled && !holdsModel;
+  return upcycled;
 }
 
 /// An upcycled model's globals, built by their rules from the dense
