@@ -61,11 +61,12 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
            << " does not divide the FFN's intermediate_size "
            << dense.intermediateSize;
   for (double value : {noiseStd.getValue(), capacityFactor.getValue(),
-                       auxLossCoeff.getValue()})
+                       auxLossCoeff.getValue(), zLossCoeff.getValue()})
     if (!(value >= 0) || !std::isfinite(value))
       return mlir::emitError(module.getLoc(),
-                             "moe-upcycle: noise-std, capacity-factor and "
-                             "aux-loss-coeff must be finite and >= 0");
+                             "moe-upcycle: noise-std, capacity-factor, "
+                             "aux-loss-coeff and z-loss-coeff must be finite "
+                             "and >= 0");
   nlohmann::json config = nlohmann::json::parse(denseText.str());
   config.erase("num_experts");
   config["num_local_experts"] = experts * granularity;
@@ -76,6 +77,8 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
     config["moe_capacity_factor"] = capacityFactor.getValue();
   config.erase("router_aux_loss_coef");
   config["moe_aux_loss_coeff"] = auxLossCoeff.getValue();
+  config.erase("router_z_loss_coef");
+  config["moe_z_loss_coeff"] = zLossCoeff.getValue();
   // Named, so that a dense config's model_type cannot pick a kind that
   // ignores the coefficient.
   if (!config.contains("moe_aux_loss_kind"))

@@ -213,7 +213,10 @@ def Upcycle : Pass<"moe-upcycle", "::mlir::ModuleOp"> {
     Option<"capacityFactor", "capacity-factor", "double", "0.0",
            "Expert capacity factor; 0 means dropless">,
     Option<"auxLossCoeff", "aux-loss-coeff", "double", "0.01",
-           "The MoE config's aux-loss coefficient">
+           "The MoE config's aux-loss coefficient">,
+    Option<"zLossCoeff", "z-loss-coeff", "double", "0.0",
+           "The MoE config's router z-loss coefficient (a dense config's "
+           "is dropped: it has no router)">
   ];
   let dependentDialects = ["::mlir::moe::MoeDialect",
                            "::mlir::ml_program::MLProgramDialect",
