@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 # What the sanitized tests run: not the tools that only lit uses (moe-import,
 # moe-opt and moe-run serve the interpreter's run).
 cmake --build build-sanitize --target moe-unit-tests moe-cpu-kernel-tests \
-  moe-estimator-tests moe-tool-files-tests \
+  moe-estimator-tests moe-op-coverage-tests moe-tool-files-tests \
   moe-compile moe-import moe-opt moe-run moe-fuzz-safetensors \
   moe-fuzz-checkpoint-metadata moe-fuzz-token-data moe-fuzz-config moe-fuzz-ir \
   moe-fuzz-compile moe-fuzz-interpret
