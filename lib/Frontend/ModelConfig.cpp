@@ -117,16 +117,6 @@ public:
   std::string error;
 };
 
-/// A config with model_type mixtral that names no moe_aux_loss_kind is
-/// transformers' own: it imports as transformers' Mixtral computes and
-/// trains it, with MixtralConfig's defaults where ours differ, and the
-/// keys that Mixtral ignores are ignored here too (with a warning where
-/// they would have changed the model).
-bool isTransformersMixtral(KeyReader &keys) {
-  return keys.string("model_type", "") == "mixtral" &&
-         !keys.has("moe_aux_loss_kind");
-}
-
 /// MixtralConfig's defaults.
 constexpr int64_t kMixtralKvHeads = 8, kMixtralExperts = 8, kMixtralTopK = 2;
 constexpr double kMixtralRopeTheta = 1e6, kMixtralRmsNormEps = 1e-5;
@@ -286,9 +276,11 @@ void readRope(KeyReader &keys, mlir::moe::ModelConfig &config) {
 
 /// Keys that would change what the model computes in ways it cannot: each
 /// must be absent or say what the model does anyway, or the config is
-/// refused rather than imported as a different model.
+/// refused rather than imported as a different model. `windowSwitchIgnorer`
+/// names the transformers model that applies sliding_window whatever
+/// use_sliding_window says (Mixtral's, Mistral's), or is null.
 void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
-                       bool transformersMixtral) {
+                       const char *windowSwitchIgnorer) {
   auto refuse = [&](const char *key, const std::string &why) {
     keys.fail(llvm::formatv("key '{0}' ({1}) is not supported: {2}", key,
                             keys.object[key].dump(), why)
@@ -321,18 +313,16 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
       refuse(key, "training has no dropout or router noise");
   // The window is checked against the sequence once --seq-len is known
   // (checkModelSizes); Qwen's configs switch it off with
-  // use_sliding_window, which transformers' Mixtral and Mistral ignore.
-  bool mistral = keys.string("model_type", "") == "mistral";
+  // use_sliding_window.
   bool windowOff = keys.has("use_sliding_window") &&
                    keys.object["use_sliding_window"] == json(false);
-  if (windowOff && keys.has("sliding_window") &&
-      (mistral || transformersMixtral)) {
+  if (windowOff && keys.has("sliding_window") && windowSwitchIgnorer) {
     windowOff = false;
     config.warnings.push_back(
-        std::string(mistral ? "transformers' Mistral"
-                            : "transformers' Mixtral") +
-        " applies 'sliding_window' whatever 'use_sliding_window' says, and so "
-        "does this import");
+        llvm::formatv("transformers' {0} applies 'sliding_window' whatever "
+                      "'use_sliding_window' says, and so does this import",
+                      windowSwitchIgnorer)
+            .str());
   }
   if (keys.has("sliding_window") && !windowOff) {
     const json &window = keys.object["sliding_window"];
@@ -396,7 +386,14 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   config.intermediateSize = keys.positive("intermediate_size");
   config.numLayers = keys.positive("num_hidden_layers");
   config.numHeads = keys.positive("num_attention_heads");
-  bool transformersMixtral = isTransformersMixtral(keys);
+  // A config with model_type mixtral that names no moe_aux_loss_kind is
+  // transformers' own: it imports as transformers' Mixtral computes and
+  // trains it, with MixtralConfig's defaults where ours differ, and the
+  // keys that Mixtral ignores are ignored here too (with a warning where
+  // they would have changed the model).
+  std::string modelType = keys.string("model_type", "");
+  bool transformersMixtral =
+      modelType == "mixtral" && !keys.has("moe_aux_loss_kind");
   config.numKvHeads =
       keys.positive("num_key_value_heads",
                     transformersMixtral ? kMixtralKvHeads : config.numHeads);
@@ -423,7 +420,10 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   config.seqLen = keys.positive("moe_seq_len", config.maxPositions);
   checkConsistency(keys, config);
   if (keys.error.empty())
-    refuseUnsupported(keys, config, transformersMixtral);
+    refuseUnsupported(keys, config,
+                      transformersMixtral      ? "Mixtral"
+                      : modelType == "mistral" ? "Mistral"
+                                               : nullptr);
   if (!keys.error.empty())
     return llvm::createStringError(keys.error);
   return config;

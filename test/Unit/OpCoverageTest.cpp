@@ -56,17 +56,20 @@ protected:
     return result;
   }
 
-  /// Calls `check` on every moe op at the top level of every function, with
-  /// the function's body and a label naming where the op is.
+  /// Calls `check` on every moe op at the top level of every function,
+  /// with the function's queue fills (which the cost model prices by) and
+  /// a label naming where the op is.
   template <typename Check> void forEachTopLevelOp(Check check) {
     for (OwningOpRef<ModuleOp> &module : modules)
-      for (auto function : module->getOps<func::FuncOp>())
-        for (Operation &op : function.getBody().front())
+      for (auto function : module->getOps<func::FuncOp>()) {
+        Block &body = function.getBody().front();
+        moe::QueueFill fill(body);
+        for (Operation &op : body)
           if (isa<moe::MoeDialect>(op.getDialect())) {
             diagnostics.clear();
-            check(op, function.getBody().front(),
-                  "@" + function.getSymName().str());
+            check(op, fill, "@" + function.getSymName().str());
           }
+      }
   }
 
   MLIRContext context;
@@ -98,21 +101,22 @@ TEST_F(OpCoverage, RoundTripsHoldEveryOp) {
 
 TEST_F(OpCoverage, EveryOpHasACostFormula) {
   // Nested ops (a fused loop's body) are priced with their loop.
-  forEachTopLevelOp([&](Operation &op, Block &body, const std::string &where) {
-    moe::QueueFill fill(body);
-    EXPECT_TRUE(succeeded(moe::getOpCost(&op, fill)))
-        << where << ": " << diagnostics;
-  });
+  forEachTopLevelOp(
+      [&](Operation &op, const moe::QueueFill &fill, const std::string &where) {
+        EXPECT_TRUE(succeeded(moe::getOpCost(&op, fill)))
+            << where << ": " << diagnostics;
+      });
 }
 
 TEST_F(OpCoverage, EveryOpHasAKernelCall) {
-  forEachTopLevelOp([&](Operation &op, Block &, const std::string &where) {
-    if (isa<moe::FusedElementwiseOp>(op))
-      return;
-    EXPECT_TRUE(succeeded(moe::target::describeKernelCall(&op)))
-        << where << ": no kernel computes "
-        << op.getName().getStringRef().str();
-  });
+  forEachTopLevelOp(
+      [&](Operation &op, const moe::QueueFill &, const std::string &where) {
+        if (isa<moe::FusedElementwiseOp>(op))
+          return;
+        EXPECT_TRUE(succeeded(moe::target::describeKernelCall(&op)))
+            << where << ": no kernel computes "
+            << op.getName().getStringRef().str();
+      });
 }
 
 } // namespace
