@@ -13,7 +13,7 @@ constexpr int64_t kTokenFileHeaderBytes = 256 * sizeof(int32_t);
 
 } // namespace
 
-std::vector<int32_t> moert::readTokens(const std::string &path) {
+moert::DataTokens moert::readTokens(const std::string &path) {
   return parseTokens(readRegularFile(path, "data file"), path);
 }
 
@@ -26,8 +26,8 @@ void moert::checkVocabulary(const std::vector<int32_t> &tokens, int64_t vocab,
            path, i, tokens[i], vocab);
 }
 
-std::vector<int32_t> moert::parseTokens(const std::vector<char> &bytes,
-                                        const std::string &path) {
+moert::DataTokens moert::parseTokens(const std::vector<char> &bytes,
+                                     const std::string &path) {
   int32_t header[3] = {0, 0, 0};
   if (bytes.size() >= sizeof(header))
     std::memcpy(header, bytes.data(), sizeof(header));
@@ -42,7 +42,7 @@ std::vector<int32_t> moert::parseTokens(const std::vector<char> &bytes,
            path, header[2], header[0], kTokenFileMagic);
     // Any other file is text: one token per byte.
     const auto *begin = reinterpret_cast<const unsigned char *>(bytes.data());
-    return std::vector<int32_t>(begin, begin + bytes.size());
+    return {std::vector<int32_t>(begin, begin + bytes.size()), true};
   }
   if (header[1] != 1)
     fail("{}: token file version {} is not supported (1 is)", path, header[1]);
@@ -52,12 +52,12 @@ std::vector<int32_t> moert::parseTokens(const std::vector<char> &bytes,
     fail("{}: token file header says {} tokens ({} bytes) but the file has {} "
          "bytes",
          path, count, expected, bytes.size());
-  std::vector<int32_t> tokens(count);
+  DataTokens tokens{std::vector<int32_t>(count), false};
   const char *data = bytes.data() + kTokenFileHeaderBytes;
   for (int64_t i = 0; i < count; ++i) {
     uint16_t token;
     std::memcpy(&token, data + 2 * i, sizeof(token));
-    tokens[i] = token;
+    tokens.ids[i] = token;
   }
   return tokens;
 }

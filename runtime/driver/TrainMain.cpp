@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ProfileReport.h"
+#include "Sampling.h"
 #include "StepMetrics.h"
 #include "StopSignals.h"
 #include "TrainOptions.h"
@@ -27,7 +28,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -130,25 +130,6 @@ const moe_function &requireFunction(const moe_model &model,
   return *function;
 }
 
-/// The first byte of `prompt` that is not a token of the vocabulary.
-std::optional<unsigned char> byteOutside(const std::string &prompt,
-                                         int64_t vocab) {
-  for (unsigned char byte : prompt)
-    if (byte >= vocab)
-      return byte;
-  return std::nullopt;
-}
-
-/// Every byte of the prompt is a token of the model's vocabulary.
-void checkPrompt(const std::string &prompt, int64_t vocab) {
-  if (std::optional<unsigned char> byte = byteOutside(prompt, vocab))
-    moert::fail("option --prompt: byte {} is outside the vocabulary of {}",
-                std::isprint(*byte)
-                    ? fmt::format("'{}' ({})", char(*byte), *byte)
-                    : std::to_string(*byte),
-                vocab);
-}
-
 std::string formatDuration(double seconds) {
   int64_t total = static_cast<int64_t>(seconds + 0.5);
   return fmt::format("{}:{:02}:{:02}", total / 3600, total / 60 % 60,
@@ -189,45 +170,6 @@ std::optional<double> evaluate(Function &forward,
     total += *forward.scalar("loss");
   }
   return total / static_cast<double>(batches);
-}
-
-/// Continues `prompt` with the logits function, one token at a time.
-std::string sample(Function &logits, int64_t batch, int64_t seqLen,
-                   int64_t vocab, const moert::TrainOptions &options) {
-  // Bytes are tokens 0-255, whatever the sign of char.
-  std::vector<int32_t> context;
-  for (unsigned char byte : options.prompt)
-    context.push_back(byte);
-  std::vector<int32_t> window(batch * seqLen, 0);
-  moert::Stream stream(options.seed, "sampling");
-  std::string text;
-  std::vector<std::pair<float, int32_t>> candidates(vocab);
-  for (int64_t n = 0; n < options.sampleTokens && moert::stopRequested() == 0;
-       ++n) {
-    int64_t length = std::min<int64_t>(context.size(), seqLen);
-    std::copy(context.end() - length, context.end(), window.begin());
-    logits.call({window.data()});
-    // Causal attention: positions past `length` do not affect this one.
-    const float *row = logits.output(0) + (length - 1) * vocab;
-    for (int64_t v = 0; v < vocab; ++v)
-      candidates[v] = {row[v], static_cast<int32_t>(v)};
-    int64_t keep = options.topK > 0 ? std::min(options.topK, vocab) : vocab;
-    std::partial_sort(candidates.begin(), candidates.begin() + keep,
-                      candidates.end(), std::greater<>());
-    double total = 0;
-    std::vector<double> weights(keep);
-    for (int64_t k = 0; k < keep; ++k)
-      total += weights[k] = std::exp(
-          (candidates[k].first - candidates[0].first) / options.temperature);
-    double draw = stream.uniform() * total;
-    int64_t chosen = 0;
-    while (chosen + 1 < keep && (draw -= weights[chosen]) > 0)
-      ++chosen;
-    int32_t token = candidates[chosen].second;
-    context.push_back(token);
-    text.push_back(static_cast<char>(token));
-  }
-  return text;
 }
 
 /// Every rank of `group` holds the same `text`, else every rank fails,
@@ -334,7 +276,8 @@ int run(int argc, char **argv, int32_t &rank) {
   moert::requireDistinctFiles(
       {{"--metrics", options.metrics}, {"--checkpoint", options.checkpoint}},
       {{"--data", options.data}, {"--init-from", options.initFrom}});
-  std::vector<int32_t> tokens = moert::readTokens(options.data);
+  moert::DataTokens data = moert::readTokens(options.data);
+  std::vector<int32_t> tokens = std::move(data.ids);
   if (const moe_global *table =
           moert::findGlobal(model, moert::kTokenEmbeddingGlobal))
     moert::checkVocabulary(tokens, table->tensor.shape[0], options.data);
@@ -345,6 +288,7 @@ int run(int argc, char **argv, int32_t &rank) {
         "{}: its validation split (--val-fraction {}) has {} tokens, fewer "
         "than one window of {}: give more data or a larger --val-fraction",
         options.data, options.valFraction, validation, seqLen + 1);
+  int32_t firstToken = tokens.front();
   std::vector<int32_t> valTokens(tokens.end() - validation, tokens.end());
   tokens.resize(tokens.size() - validation);
   // Each split's tokens are digested once: for checkpoints, which record the
@@ -429,19 +373,10 @@ int run(int argc, char **argv, int32_t &rank) {
   }
 
   const moe_function *logitsFn = moert::findFunction(model, "logits");
-  bool sampling = logitsFn && options.sampleTokens > 0;
-  if (sampling) {
-    int64_t vocab = logitsFn->outputs[0].shape[2];
-    if (options.isGiven("prompt")) {
-      checkPrompt(options.prompt, vocab);
-    } else if (byteOutside(options.prompt, vocab)) {
-      // Not the user's doing: a toy vocabulary without the newline.
-      fmt::print("note: no sample at the end: the default prompt (a "
-                 "newline) is outside the vocabulary of {}; give --prompt\n",
-                 vocab);
-      sampling = false;
-    }
-  }
+  std::optional<std::vector<int32_t>> prompt;
+  if (logitsFn && options.sampleTokens > 0)
+    prompt = moert::promptTokens(options, data.text, firstToken,
+                                 logitsFn->outputs[0].shape[2]);
 
   Function step(model, trainStep, state.target(), arena.data());
   std::optional<Function> microStep;
@@ -633,12 +568,27 @@ int run(int argc, char **argv, int32_t &rank) {
     fmt::print("{}", profile.format());
     record({{"profile", profile.json()}});
   }
-  if (sampling) {
+  if (prompt) {
     Function logits(model, *logitsFn, state.target(), arena.data());
-    int64_t vocab = logitsFn->outputs[0].shape[2];
-    fmt::print("---- sample (temperature {:.2f}, top-k {}) ----\n{}{}\n",
-               options.temperature, options.topK, options.prompt,
-               sample(logits, batch, seqLen, vocab, options));
+    std::vector<int32_t> window(batch * seqLen, 0);
+    auto logitsOf = [&](const std::vector<int32_t> &tokens) {
+      std::copy(tokens.begin(), tokens.end(), window.begin());
+      logits.call({window.data()});
+      return logits.output(0);
+    };
+    std::vector<int32_t> sample = moert::sampleTokens(
+        logitsOf, *prompt, seqLen, logitsFn->outputs[0].shape[2], options);
+    if (data.text)
+      fmt::print("---- sample (temperature {:.2f}, top-k {}) ----\n{}{}\n",
+                 options.temperature, options.topK,
+                 moert::formatTokens(*prompt, true),
+                 moert::formatTokens(sample, true));
+    else
+      fmt::print("---- sample (temperature {:.2f}, top-k {}; token ids after "
+                 "the prompt {}) ----\n{}\n",
+                 options.temperature, options.topK,
+                 moert::formatTokens(*prompt, false),
+                 moert::formatTokens(sample, false));
   }
   if (group.ranks > 1) {
     if (model.target->collective_seconds() < 0)

@@ -32,7 +32,9 @@ const char *kUsage = R"(usage: {} [options]
   --sample-tokens N        generate N tokens at the end (default 200)
   --temperature T          sampling temperature (default 0.8)
   --top-k K                sample among the K most likely tokens (default 40)
-  --prompt TEXT            text to continue (default a newline)
+  --prompt TEXT            text to continue (default a newline); for an
+                           llm.c token file, token ids separated by spaces
+                           (default the data's first token)
   --log-interval N         progress lines (the step, then one per MoE layer)
                            every N steps (default 10)
   --similarity-interval N  average pairwise cosine similarity of each MoE

@@ -14,7 +14,8 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   try {
     std::vector<int32_t> tokens =
-        moert::parseTokens(std::vector<char>(data, data + size), "fuzz.bin");
+        moert::parseTokens(std::vector<char>(data, data + size), "fuzz.bin")
+            .ids;
     for (int32_t token : tokens)
       if (token < 0 || token > 65535)
         __builtin_trap();

@@ -230,8 +230,9 @@ protected:
 
 TEST_F(BatchSamplerTest, ReadsLlmcTokenFiles) {
   std::vector<uint16_t> tokens = {0, 1, 50000, 65535, 7};
-  std::vector<int32_t> read = readTokens(writeTokenFile("tokens.bin", tokens));
-  EXPECT_EQ(read, (std::vector<int32_t>{0, 1, 50000, 65535, 7}));
+  DataTokens read = readTokens(writeTokenFile("tokens.bin", tokens));
+  EXPECT_EQ(read.ids, (std::vector<int32_t>{0, 1, 50000, 65535, 7}));
+  EXPECT_FALSE(read.text);
 }
 
 TEST_F(BatchSamplerTest, RefusesInconsistentTokenFiles) {
@@ -245,10 +246,11 @@ TEST_F(BatchSamplerTest, RefusesInconsistentTokenFiles) {
 
 TEST_F(BatchSamplerTest, OtherFilesAreBytes) {
   std::string path = writeCorpus("bytes.txt", 300);
-  std::vector<int32_t> read = readTokens(path);
-  ASSERT_EQ(read.size(), 300u);
-  EXPECT_EQ(read[250], 250);
-  EXPECT_EQ(read[251], 0);
+  DataTokens read = readTokens(path);
+  ASSERT_EQ(read.ids.size(), 300u);
+  EXPECT_EQ(read.ids[250], 250);
+  EXPECT_EQ(read.ids[251], 0);
+  EXPECT_TRUE(read.text);
 }
 
 TEST_F(BatchSamplerTest, WindowsAreContiguousAndTargetsShiftByOne) {

@@ -286,6 +286,10 @@ static int run() {
   // moe-mixed-precision checks the value; without bf16 it does not run.
   if (weightCopies.getNumOccurrences() > 0 && precision != "bf16")
     return fail("--bf16-weight-copies needs --precision bf16");
+  if (expertParallel < 1)
+    return fail(fmt::format("--expert-parallel {}: must be at least 1 (1, the "
+                            "default, is one process)",
+                            expertParallel.getValue()));
   if (expertRanks.getNumOccurrences() > 0 && expertParallel <= 1)
     return fail("--expert-ranks needs --expert-parallel P of 2 or more "
                 "ranks");

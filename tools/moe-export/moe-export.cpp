@@ -91,6 +91,11 @@ static json huggingFaceConfig(const std::string &text,
   out["rms_norm_eps"] = config.rmsNormEps;
   out["tie_word_embeddings"] = config.tieWordEmbeddings;
   out["hidden_act"] = "silu";
+  // transformers 5 types these float and refuses an integer such as 0.
+  for (const char *key :
+       {"initializer_range", "router_aux_loss_coef", "router_jitter_noise"})
+    if (out.contains(key) && out[key].is_number_integer())
+      out[key] = out[key].get<double>();
   out.erase("torch_dtype");
   out["dtype"] = "float32";
   if (moe) {

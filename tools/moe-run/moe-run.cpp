@@ -196,7 +196,7 @@ FailureOr<std::vector<Tensor>> ArgumentSource::next() {
       // Every rank draws the global batch and keeps its rows.
       std::vector<int64_t> global = {shape[0] * ranks, shape[1]};
       if (!text) {
-        std::vector<int32_t> tokens = moert::readTokens(dataPath);
+        std::vector<int32_t> tokens = moert::readTokens(dataPath).ids;
         // As the binaries: the data's tokens, not the embedding's error.
         auto table = SymbolTable::lookupNearestSymbolFrom<ml_program::GlobalOp>(
             func,

@@ -19,12 +19,18 @@
 
 namespace moert {
 
+/// A data file's tokens: its bytes (text), or the ids of an llm.c token
+/// file, whose tokenizer the binaries do not have.
+struct DataTokens {
+  std::vector<int32_t> ids;
+  bool text = true;
+};
+
 /// The tokens of `path`; throws moert::Error if it cannot be read or is a
 /// malformed token file.
-std::vector<int32_t> readTokens(const std::string &path);
+DataTokens readTokens(const std::string &path);
 /// The tokens of `bytes`, the contents of the data file `path`.
-std::vector<int32_t> parseTokens(const std::vector<char> &bytes,
-                                 const std::string &path);
+DataTokens parseTokens(const std::vector<char> &bytes, const std::string &path);
 
 /// Throws moert::Error naming `path` and the first token of `tokens` (the
 /// whole data, validation split included) that is no id of a vocabulary of
@@ -51,7 +57,7 @@ public:
                const std::string &what);
   /// All tokens of the file at `path`.
   BatchSampler(const std::string &path, int64_t seqLen, uint64_t seed)
-      : BatchSampler(readTokens(path), seqLen, seed, path) {}
+      : BatchSampler(readTokens(path).ids, seqLen, seed, path) {}
 
   TokenBatch next(int64_t batch);
   size_t size() const { return tokens.size(); }
