@@ -37,7 +37,9 @@ def read_run(path):
         elif values:
             similarity.append((record["step"], sum(values) / len(values)))
         elif "loss" in record:
-            losses.append((record["step"], record["loss"]))
+            # The cross-entropy, as validation reports it.
+            losses.append((record["step"], record.get("lm_loss",
+                                                      record["loss"])))
     if not losses:
         sys.exit("%s: no training steps" % path)
     return losses, val, similarity

@@ -40,7 +40,9 @@ def read_run(path):
                         match.group(2)] = value
             tokens = round(record["tokens_per_second"] * record["step_seconds"])
             steps.append({"step": record["step"], "tokens": tokens,
-                          "loss": record["loss"], "layers": layers})
+                          # The cross-entropy, as validation reports it.
+                          "loss": record.get("lm_loss", record["loss"]),
+                          "layers": layers})
     if not steps:
         sys.exit("%s: no training steps" % path)
     total = 0

@@ -361,12 +361,19 @@ void ModelBuilder::buildForward() {
   IntegerAttr ignoreIndex = b.getI64IntegerAttr(kIgnoreIndex);
   Value counted =
       moe::CountTargetsOp::create(b, floatTensor({}), labels, ignoreIndex);
-  Value loss = moe::CrossEntropyOp::create(b, floatTensor({}), logits, labels,
-                                           counted, ignoreIndex);
+  Value crossEntropy = moe::CrossEntropyOp::create(
+      b, floatTensor({}), logits, labels, counted, ignoreIndex);
+  Value loss = crossEntropy;
   for (Value term : terms.lossTerms)
     loss = moe::AddOp::create(b, loss.getType(), loss, term);
   SmallVector<Value> results = {loss};
   SmallVector<std::string> names = {"loss"};
+  // The objective's cross-entropy alone, Megatron-LM's "lm loss": what
+  // validation reports, comparable across aux-loss settings.
+  if (!terms.lossTerms.empty()) {
+    results.push_back(crossEntropy);
+    names.push_back(std::string(moert::kLanguageModelLoss));
+  }
   for (auto &[name, value] : terms.metrics) {
     results.push_back(value);
     names.push_back(name);

@@ -361,7 +361,7 @@ LogicalResult Partitioner::partitionFunction(func::FuncOp function,
     // Each rank's part of the loss is its loss over P: the local tokens'
     // mean cross-entropy averages to the batch's (a divided one was made
     // P times the rank's share above), and the replicated aux terms count
-    // once.
+    // once. A cross-entropy returned beside it (lm_loss) sums the same way.
     OpBuilder b(ret);
     auto type = ret.getNumOperands() > 0
                     ? dyn_cast<RankedTensorType>(ret.getOperand(0).getType())
@@ -370,13 +370,18 @@ LogicalResult Partitioner::partitionFunction(func::FuncOp function,
       return mlir::emitError(function.getLoc(),
                              "moe-expert-parallel: the loss function's first "
                              "result must be a scalar float loss");
-    Value loss = ret.getOperand(0);
-    Value share = MulOp::create(b, loss.getLoc(), type, loss,
-                                rankShare(b, loss.getLoc(), type));
-    Value total = shard::AllReduceOp::create(b, loss.getLoc(), type, kGridName,
-                                             batchAxes(), share,
-                                             shard::ReductionKind::Sum);
-    ret->setOperand(0, total);
+    for (OpOperand &result : ret->getOpOperands()) {
+      Value loss = result.get();
+      if (result.getOperandNumber() != 0 &&
+          !loss.getDefiningOp<CrossEntropyOp>())
+        continue;
+      auto lossType = cast<RankedTensorType>(loss.getType());
+      Value share = MulOp::create(b, loss.getLoc(), lossType, loss,
+                                  rankShare(b, loss.getLoc(), lossType));
+      result.set(shard::AllReduceOp::create(b, loss.getLoc(), lossType,
+                                            kGridName, batchAxes(), share,
+                                            shard::ReductionKind::Sum));
+    }
   }
   function.setType(FunctionType::get(
       module.getContext(), body.getArgumentTypes(), ret.getOperandTypes()));

@@ -153,8 +153,10 @@ moert::TokenBatch nextBatch(moert::BatchSampler &sampler, int64_t batch,
   return mine;
 }
 
-/// The mean loss of `forward` over `batches` fixed validation batches, or
-/// none when a signal asked the run to stop before they were all done.
+/// The mean loss of `forward` over `batches` fixed validation batches (its
+/// cross-entropy, lm_loss, where it also returns an objective with aux
+/// terms), or none when a signal asked the run to stop before they were
+/// all done.
 std::optional<double> evaluate(Function &forward,
                                const std::vector<int32_t> &tokens,
                                int64_t batch, int64_t seqLen, int64_t batches,
@@ -167,7 +169,9 @@ std::optional<double> evaluate(Function &forward,
       return std::nullopt;
     moert::TokenBatch data = nextBatch(sampler, batch, group);
     forward.call({data.inputs.data(), data.targets.data()});
-    total += *forward.scalar("loss");
+    std::optional<float> crossEntropy =
+        forward.scalar(moert::kLanguageModelLoss);
+    total += crossEntropy ? *crossEntropy : *forward.scalar("loss");
   }
   return total / static_cast<double>(batches);
 }
@@ -515,8 +519,12 @@ int run(int argc, char **argv, int32_t &rank) {
                     line[key].get<double>(), divergenceAdvice());
     if (position.step % options.logInterval == 0 ||
         position.step == options.steps) {
+      // The cross-entropy, as validation reports it.
+      std::string lossKey(line.contains(moert::kLanguageModelLoss)
+                              ? moert::kLanguageModelLoss
+                              : "loss");
       fmt::print("step {:5}/{} | loss {:.4f}", position.step, options.steps,
-                 line["loss"].get<double>());
+                 line[lossKey].get<double>());
       if (std::optional<double> aux = moert::layerMean(line, "aux_loss"))
         fmt::print(" | aux {:.3e}", *aux);
       if (std::optional<double> drop = moert::layerMean(line, "drop_rate"))

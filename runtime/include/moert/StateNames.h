@@ -3,7 +3,7 @@
 // moe-optimizer and moe-accumulate-gradients add these globals and
 // functions beside the model's; checkpoints carry the optimizer's globals,
 // readers of weights recognize them, and hosts call the functions. Hosts
-// also look up the model's token embedding.
+// also look up the model's token embedding and its loss outputs.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,6 +18,10 @@ namespace moert {
 /// that data must stay within.
 inline constexpr std::string_view kTokenEmbeddingGlobal =
     "model.embed_tokens.weight";
+/// The output of a model's loss function that holds the cross-entropy
+/// alone, beside its objective ("loss") where that adds aux-loss or z-loss
+/// terms: what the binaries report as the loss and the validation loss.
+inline constexpr std::string_view kLanguageModelLoss = "lm_loss";
 /// The optimizer's step count.
 inline constexpr std::string_view kOptimizerStepGlobal = "optimizer.step";
 /// Adam's moments of the trainable global NAME: NAME.exp_avg and
