@@ -2,20 +2,18 @@
 
 #include "moert/ModelState.h"
 #include "moert/Error.h"
+#include "moert/HostThreads.h"
 #include "moert/Random.h"
 #include "moert/Safetensors.h"
 
 #include <sys/mman.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <system_error>
-#include <thread>
 #include <vector>
 
 namespace {
@@ -195,28 +193,12 @@ void moert::initializeState(const moe_model &model, void *state, uint64_t seed,
       chunks.push_back({&global, key, offset, begin,
                         std::min(count, begin + kChunkElements)});
   }
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t c = next++; c < chunks.size(); c = next++) {
-      const Chunk &chunk = chunks[c];
-      initializeRange(*chunk.global,
-                      static_cast<char *>(state) + chunk.global->offset,
-                      chunk.key, chunk.offset, chunk.begin, chunk.end);
-    }
-  };
-  size_t threads = std::min<size_t>(
-      std::max(1u, std::thread::hardware_concurrency()), chunks.size());
-  std::vector<std::thread> workers;
-  try {
-    for (size_t t = 1; t < threads; ++t)
-      workers.emplace_back(work);
-  } catch (const std::system_error &) {
-    // No thread to spare (a process or memory limit): the threads started,
-    // this one included, take every chunk.
-  }
-  work();
-  for (std::thread &worker : workers)
-    worker.join();
+  forEachOnHostThreads(chunks.size(), [&](size_t c) {
+    const Chunk &chunk = chunks[c];
+    initializeRange(*chunk.global,
+                    static_cast<char *>(state) + chunk.global->offset,
+                    chunk.key, chunk.offset, chunk.begin, chunk.end);
+  });
 }
 
 const moe_function *moert::findFunction(const moe_model &model,

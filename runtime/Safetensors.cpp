@@ -4,12 +4,14 @@
 #include "moert/AtomicFile.h"
 #include "moert/Error.h"
 #include "moert/Files.h"
+#include "moert/HostThreads.h"
 #include "moert/Json.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <sys/stat.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cstring>
@@ -184,6 +186,55 @@ moert::Metadata parseMetadata(const std::string &path, const json &entry) {
   return metadata;
 }
 
+/// The CRC-32 of each tensor's bytes, computed on every core.
+std::vector<uint32_t>
+checksumsOf(const std::vector<moert::TensorView> &tensors) {
+  std::vector<uint32_t> sums(tensors.size());
+  moert::forEachOnHostThreads(tensors.size(), [&](size_t i) {
+    const auto *bytes = static_cast<const Bytef *>(tensors[i].data);
+    uLong sum = crc32(0L, Z_NULL, 0);
+    // zlib takes at most 4 GiB - 1 bytes a call.
+    for (uint64_t left = tensors[i].bytes(); left > 0;) {
+      uInt chunk = static_cast<uInt>(std::min<uint64_t>(left, 1u << 30));
+      sum = crc32(sum, bytes, chunk);
+      bytes += chunk;
+      left -= chunk;
+    }
+    sums[i] = static_cast<uint32_t>(sum);
+  });
+  return sums;
+}
+
+/// Throws moert::Error unless `record`, the file's kChecksumsKey metadata,
+/// holds exactly the tensors' checksums.
+void checkChecksums(const std::string &path, const std::string &record,
+                    const std::vector<moert::TensorView> &tensors) {
+  std::string where =
+      fmt::format("{}: metadata '{}'", path, moert::kChecksumsKey);
+  json expected = moert::parseJsonOrFail(record, where);
+  if (!expected.is_object())
+    moert::fail("{} must be an object of checksums by tensor name", where);
+  std::vector<uint32_t> sums = checksumsOf(tensors);
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const std::string &name = tensors[i].name;
+    if (!expected.contains(name) || !expected[name].is_string())
+      moert::fail("{} has no checksum of tensor '{}' (was the file edited?)",
+                  where, name);
+    std::string sum = fmt::format("{:08x}", sums[i]);
+    if (expected[name].get<std::string>() != sum)
+      moert::fail("{}: tensor '{}' is damaged: its bytes' CRC-32 is {}, but "
+                  "the file recorded {} when it was written",
+                  path, name, sum, expected[name].get<std::string>());
+  }
+  if (expected.size() != tensors.size())
+    for (auto &[name, sum] : expected.items())
+      if (!std::any_of(tensors.begin(), tensors.end(),
+                       [&](const auto &t) { return t.name == name; }))
+        moert::fail("{} names tensor '{}', which the file does not hold (was "
+                    "the file edited?)",
+                    where, name);
+}
+
 } // namespace
 
 moert::Metadata moert::readSafetensorsMetadata(const std::string &path) {
@@ -241,6 +292,12 @@ moert::SafetensorsReader::SafetensorsReader(std::string pathArg,
     fail("{}: the tensors cover {} of the {} data bytes (is the header length "
          "right?)",
          path, expected, dataBytes);
+  // The checksums are the reader's business, not its callers'.
+  if (auto record = metadata.find(std::string(kChecksumsKey));
+      record != metadata.end()) {
+    checkChecksums(path, record->second, tensors);
+    metadata.erase(record);
+  }
 }
 
 std::optional<std::pair<int64_t, double>>
@@ -302,9 +359,14 @@ void moert::writeSafetensors(const std::string &path,
                              const std::vector<TensorView> &tensors,
                              const Metadata &metadata) {
   requireReplaceableSafetensors(path);
+  json sums = json::object();
+  std::vector<uint32_t> checksums = checksumsOf(tensors);
+  for (size_t i = 0; i < tensors.size(); ++i)
+    sums[tensors[i].name] = fmt::format("{:08x}", checksums[i]);
+  Metadata recorded = metadata;
+  recorded[std::string(kChecksumsKey)] = sums.dump();
   json header = json::object();
-  if (!metadata.empty())
-    header["__metadata__"] = metadata;
+  header["__metadata__"] = recorded;
   uint64_t offset = 0;
   for (const TensorView &tensor : tensors) {
     if (header.contains(tensor.name))

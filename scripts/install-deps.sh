@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache python3 git
   libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools
-  nlohmann-json3-dev libfmt-dev libgtest-dev libdnnl-dev
+  nlohmann-json3-dev libfmt-dev libgtest-dev libdnnl-dev zlib1g-dev
   libopenmpi-dev openmpi-bin
   clang libclang-rt-14-dev libomp-14-dev
   fortunes-min fortunes

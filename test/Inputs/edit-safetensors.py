@@ -9,11 +9,17 @@ usage: edit-safetensors.py IN OUT EDIT...
   moe.KEY=@FILE                 the same with the JSON in FILE
   header-length=DELTA           write a header length DELTA bytes off (a
                                 shorter one still holds the whole JSON)
+  damage=NAME:BYTE              flip the bits of byte BYTE of tensor NAME
+                                after the checksums are recorded
+The tensors' checksums (metadata "moe.crc32", zlib's CRC-32), where the
+file records them, are recomputed for the edited tensors, so that an edit
+tests the check it is made for; damage= alone leaves a stale one.
 Written independently of the project's writer, to test its reader.
 """
 import json
 import struct
 import sys
+import zlib
 
 FORMATS = {"F32": "f", "F64": "d", "I32": "i", "I64": "q"}
 
@@ -52,8 +58,18 @@ for edit in sys.argv[3:]:
         metadata["moe"] = json.dumps(run)
     elif key == "header-length":
         length_delta = int(value)
-    else:
+    elif key != "damage":
         sys.exit("unknown edit " + edit)
+if "moe.crc32" in metadata:
+    metadata["moe.crc32"] = json.dumps(
+        {name: "%08x" % zlib.crc32(tensors[name]) for name in header})
+for edit in sys.argv[3:]:
+    key, value = edit.split("=", 1)
+    if key == "damage":
+        name, index = value.split(":")
+        at = int(index)
+        tensors[name] = (tensors[name][:at] + bytes([tensors[name][at] ^ 0xff])
+                         + tensors[name][at + 1:])
 out_data = b""
 for name in header:
     header[name]["data_offsets"] = [len(out_data), len(out_data) + len(tensors[name])]

@@ -151,6 +151,56 @@ TEST_F(SafetensorsTest, WrittenHeaderIsPaddedToEightBytes) {
   EXPECT_EQ(static_cast<uint64_t>(info.st_size), 8 + headerBytes + 4);
 }
 
+TEST_F(SafetensorsTest, ReadingChecksTheChecksumsOfWrittenTensors) {
+  const float a[] = {1.0f, 2.0f}, b[] = {3.0f, 4.0f, 5.0f};
+  std::string path = pathOf("sums.safetensors");
+  moert::writeSafetensors(
+      path, {{"a", DType::F32, {2}, a}, {"b", DType::F32, {3}, b}});
+  EXPECT_TRUE(SafetensorsReader(path).getMetadata().empty());
+  // One bit of b's last value flipped in the file.
+  std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+  file.seekg(-1, std::ios::end);
+  char last = static_cast<char>(file.get());
+  file.seekp(-1, std::ios::end);
+  file.put(static_cast<char>(last ^ 0x01));
+  file.close();
+  std::string message = errorOf([&] { SafetensorsReader reader(path); });
+  EXPECT_TRUE(contains(message, "sums.safetensors: tensor 'b' is damaged: its "
+                                "bytes' CRC-32 is "))
+      << message;
+  EXPECT_TRUE(contains(message, "but the file recorded")) << message;
+}
+
+TEST_F(SafetensorsTest, RefusesChecksumsOfOtherTensors) {
+  std::string tensor =
+      R"("x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]})";
+  // CRC-32 of 16 zero bytes.
+  std::string sum = R"(\"x\": \"ecbb4b55\")";
+  EXPECT_NO_THROW(SafetensorsReader(writeRaw(
+      "right.safetensors",
+      R"({"__metadata__": {"moe.crc32": "{)" + sum + R"(}"}, )" + tensor + "}",
+      kSixteenBytes)));
+  std::string message =
+      readError("missing.safetensors",
+                R"({"__metadata__": {"moe.crc32": "{}"}, )" + tensor + "}",
+                kSixteenBytes);
+  EXPECT_TRUE(contains(message, "metadata 'moe.crc32' has no checksum of "
+                                "tensor 'x' (was the file edited?)"))
+      << message;
+  message = readError("extra.safetensors",
+                      R"({"__metadata__": {"moe.crc32": "{)" + sum +
+                          R"(, \"y\": \"00000000\"}"}, )" + tensor + "}",
+                      kSixteenBytes);
+  EXPECT_TRUE(contains(message, "metadata 'moe.crc32' names tensor 'y', which "
+                                "the file does not hold"))
+      << message;
+  message =
+      readError("notjson.safetensors",
+                R"({"__metadata__": {"moe.crc32": "[1"}, )" + tensor + "}",
+                kSixteenBytes);
+  EXPECT_TRUE(contains(message, "metadata 'moe.crc32'")) << message;
+}
+
 TEST_F(SafetensorsTest, ReadsFileWithoutMetadataOrTensors) {
   std::string path = writeRaw("empty.safetensors", "{}", "");
   SafetensorsReader reader(path);

@@ -133,9 +133,17 @@ void requireFiniteToWrite(const std::string &path, const TensorView &tensor,
 
 using Metadata = std::map<std::string, std::string>;
 
+/// The metadata key under which writeSafetensors records the CRC-32
+/// (zlib's) of each tensor's bytes, a JSON object of 8 hex digits by name;
+/// SafetensorsReader checks them in a file that has it (ours), so that a
+/// damaged byte is named, not trained on, and leaves the key out of the
+/// metadata it gives.
+inline constexpr std::string_view kChecksumsKey = "moe.crc32";
+
 class SafetensorsReader {
 public:
-  /// Reads and validates the whole file; throws moert::Error.
+  /// Reads and validates the whole file (its tensors' checksums too, where
+  /// it records them); throws moert::Error.
   explicit SafetensorsReader(std::string path);
   /// Parses `contents`, the bytes of a file that errors call `path`.
   SafetensorsReader(std::string path, std::vector<char> contents);
@@ -162,8 +170,9 @@ Metadata readSafetensorsMetadata(const std::string &path);
 /// say): a writer replaces only its own kind of file.
 void requireReplaceableSafetensors(const std::string &path);
 
-/// Writes `tensors` to `path` through a temporary file, fsync and rename;
-/// an existing `path` must be a safetensors file.
+/// Writes `tensors` to `path` through a temporary file, fsync and rename,
+/// with their checksums in the metadata; an existing `path` must be a
+/// safetensors file.
 void writeSafetensors(const std::string &path,
                       const std::vector<TensorView> &tensors,
                       const Metadata &metadata = {});
