@@ -223,8 +223,10 @@ void checkChecksums(const std::string &path, const std::string &record,
     std::string sum = fmt::format("{:08x}", sums[i]);
     if (expected[name].get<std::string>() != sum)
       moert::fail("{}: tensor '{}' is damaged: its bytes' CRC-32 is {}, but "
-                  "the file recorded {} when it was written",
-                  path, name, sum, expected[name].get<std::string>());
+                  "the file recorded {} when it was written (a tool that "
+                  "edits tensors and keeps the metadata must drop '{}')",
+                  path, name, sum, expected[name].get<std::string>(),
+                  moert::kChecksumsKey);
   }
   if (expected.size() != tensors.size())
     for (auto &[name, sum] : expected.items())
@@ -245,9 +247,12 @@ moert::Metadata moert::readSafetensorsMetadata(const std::string &path) {
   if (headerBytes <= kMaxHeaderBytes)
     start = readRegularFile(path, what, 8 + headerBytes);
   json header = parseHeader(path, start, headerBytes);
-  return header.contains("__metadata__")
-             ? parseMetadata(path, header["__metadata__"])
-             : Metadata();
+  Metadata metadata;
+  if (header.contains("__metadata__"))
+    metadata = parseMetadata(path, header["__metadata__"]);
+  // As SafetensorsReader gives it: the checksums are the readers' business.
+  metadata.erase(std::string(kChecksumsKey));
+  return metadata;
 }
 
 moert::SafetensorsReader::SafetensorsReader(std::string pathArg)

@@ -154,9 +154,12 @@ TEST_F(SafetensorsTest, WrittenHeaderIsPaddedToEightBytes) {
 TEST_F(SafetensorsTest, ReadingChecksTheChecksumsOfWrittenTensors) {
   const float a[] = {1.0f, 2.0f}, b[] = {3.0f, 4.0f, 5.0f};
   std::string path = pathOf("sums.safetensors");
-  moert::writeSafetensors(
-      path, {{"a", DType::F32, {2}, a}, {"b", DType::F32, {3}, b}});
+  // An empty tensor's checksum is that of no bytes.
+  moert::writeSafetensors(path, {{"a", DType::F32, {2}, a},
+                                 {"empty", DType::F32, {0}, a},
+                                 {"b", DType::F32, {3}, b}});
   EXPECT_TRUE(SafetensorsReader(path).getMetadata().empty());
+  EXPECT_TRUE(moert::readSafetensorsMetadata(path).empty());
   // One bit of b's last value flipped in the file.
   std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
   file.seekg(-1, std::ios::end);

@@ -92,8 +92,8 @@ static json huggingFaceConfig(const std::string &text,
   out["tie_word_embeddings"] = config.tieWordEmbeddings;
   out["hidden_act"] = "silu";
   // transformers 5 types these float and refuses an integer such as 0.
-  for (const char *key :
-       {"initializer_range", "router_aux_loss_coef", "router_jitter_noise"})
+  for (const char *key : {"attention_dropout", "initializer_range",
+                          "router_aux_loss_coef", "router_jitter_noise"})
     if (out.contains(key) && out[key].is_number_integer())
       out[key] = out[key].get<double>();
   out.erase("torch_dtype");

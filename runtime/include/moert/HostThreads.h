@@ -1,5 +1,4 @@
-//===- HostThreads.h - work items spread over the host's threads -*- C++
-//-*-===//
+//===- HostThreads.h - work spread over the host's threads -----*- C++ -*-===//
 //
 // Start-up and file work that is not a kernel (initializing parameters,
 // checksumming a checkpoint) runs on every core with plain threads: it
@@ -33,6 +32,9 @@ template <typename Work> void forEachOnHostThreads(size_t count, Work work) {
   size_t threads = std::min<size_t>(
       std::max(1u, std::thread::hardware_concurrency()), count);
   std::vector<std::thread> workers;
+  // Reserved first: a failed push after a started thread would end the
+  // process (a joinable thread destroyed).
+  workers.reserve(threads);
   try {
     for (size_t t = 1; t < threads; ++t)
       workers.emplace_back(take);

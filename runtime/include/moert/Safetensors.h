@@ -136,8 +136,8 @@ using Metadata = std::map<std::string, std::string>;
 /// The metadata key under which writeSafetensors records the CRC-32
 /// (zlib's) of each tensor's bytes, a JSON object of 8 hex digits by name;
 /// SafetensorsReader checks them in a file that has it (ours), so that a
-/// damaged byte is named, not trained on, and leaves the key out of the
-/// metadata it gives.
+/// damaged byte is named, not trained on. Neither it nor
+/// readSafetensorsMetadata gives the key with the metadata.
 inline constexpr std::string_view kChecksumsKey = "moe.crc32";
 
 class SafetensorsReader {
