@@ -167,9 +167,11 @@ json parseHeader(const std::string &path, const std::vector<char> &contents,
     moert::fail("{}: header length {} exceeds the {} bytes after it "
                 "(truncated or not safetensors)",
                 path, headerBytes, contents.size() - 8);
-  json header = moert::parseJson(
+  // A key twice (a tensor, the metadata, a dtype) is an error, not the
+  // last one silently.
+  json header = moert::parseJsonOrFail(
       std::string_view(contents.data() + 8, headerBytes), path + ": header");
-  if (header.is_discarded() || !header.is_object())
+  if (!header.is_object())
     moert::fail("{}: header is not a JSON object", path);
   return header;
 }
@@ -186,55 +188,77 @@ moert::Metadata parseMetadata(const std::string &path, const json &entry) {
   return metadata;
 }
 
-/// The CRC-32 of each tensor's bytes, computed on every core.
-std::vector<uint32_t>
-checksumsOf(const std::vector<moert::TensorView> &tensors) {
-  std::vector<uint32_t> sums(tensors.size());
+/// zlib's CRC-32 of `size` bytes, as 8 lowercase hex digits.
+std::string crc32Of(const void *data, uint64_t size) {
+  const auto *bytes = static_cast<const Bytef *>(data);
+  uLong sum = crc32(0L, Z_NULL, 0);
+  // zlib takes at most 4 GiB - 1 bytes a call.
+  for (uint64_t left = size; left > 0;) {
+    uInt chunk = static_cast<uInt>(std::min<uint64_t>(left, 1u << 30));
+    sum = crc32(sum, bytes, chunk);
+    bytes += chunk;
+    left -= chunk;
+  }
+  return fmt::format("{:08x}", static_cast<uint32_t>(sum));
+}
+
+/// The record of kChecksumsKey: each tensor's checksum by name, computed on
+/// every core, and under "__metadata__" (a name no tensor has) that of the
+/// other metadata, key and value each ended by a NUL, in key order.
+json checksumsOf(const std::vector<moert::TensorView> &tensors,
+                 const moert::Metadata &metadata) {
+  std::vector<std::string> sums(tensors.size());
   moert::forEachOnHostThreads(tensors.size(), [&](size_t i) {
-    const auto *bytes = static_cast<const Bytef *>(tensors[i].data);
-    uLong sum = crc32(0L, Z_NULL, 0);
-    // zlib takes at most 4 GiB - 1 bytes a call.
-    for (uint64_t left = tensors[i].bytes(); left > 0;) {
-      uInt chunk = static_cast<uInt>(std::min<uint64_t>(left, 1u << 30));
-      sum = crc32(sum, bytes, chunk);
-      bytes += chunk;
-      left -= chunk;
-    }
-    sums[i] = static_cast<uint32_t>(sum);
+    sums[i] = crc32Of(tensors[i].data, tensors[i].bytes());
   });
-  return sums;
+  json record = json::object();
+  for (size_t i = 0; i < tensors.size(); ++i)
+    record[tensors[i].name] = sums[i];
+  std::string entries;
+  for (const auto &[key, value] : metadata)
+    if (key != moert::kChecksumsKey)
+      entries += key + '\0' + value + '\0';
+  record["__metadata__"] = crc32Of(entries.data(), entries.size());
+  return record;
 }
 
 /// Throws moert::Error unless `record`, the file's kChecksumsKey metadata,
-/// holds exactly the tensors' checksums.
+/// holds exactly the checksums of its tensors and other metadata.
 void checkChecksums(const std::string &path, const std::string &record,
-                    const std::vector<moert::TensorView> &tensors) {
+                    const std::vector<moert::TensorView> &tensors,
+                    const moert::Metadata &metadata) {
   std::string where =
       fmt::format("{}: metadata '{}'", path, moert::kChecksumsKey);
   json expected = moert::parseJsonOrFail(record, where);
   if (!expected.is_object())
     moert::fail("{} must be an object of checksums by tensor name", where);
-  std::vector<uint32_t> sums = checksumsOf(tensors);
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const std::string &name = tensors[i].name;
-    if (!expected.contains(name) || !expected[name].is_string())
-      moert::fail("{} has no checksum of tensor '{}' (was the file edited?)",
-                  where, name);
-    std::string sum = fmt::format("{:08x}", sums[i]);
-    if (expected[name].get<std::string>() != sum)
-      moert::fail("{}: tensor '{}' is damaged: its bytes' CRC-32 is {}, but "
-                  "the file recorded {} when it was written (a tool that "
-                  "edits tensors and keeps the metadata must drop '{}')",
-                  path, name, sum, expected[name].get<std::string>(),
-                  moert::kChecksumsKey);
+  for (auto &[name, sum] : expected.items())
+    if (!sum.is_string() || sum.get<std::string>().size() != 8 ||
+        sum.get<std::string>().find_first_not_of("0123456789abcdef") !=
+            std::string::npos)
+      moert::fail("{}: the checksum of '{}' is {}, not 8 lowercase hex digits "
+                  "(was the file edited?)",
+                  where, name, sum.dump());
+  json actual = checksumsOf(tensors, metadata);
+  for (auto &[name, sum] : actual.items()) {
+    std::string what = name == "__metadata__"
+                           ? std::string("its metadata")
+                           : fmt::format("tensor '{}'", name);
+    if (!expected.contains(name))
+      moert::fail("{} has no checksum of {} (was the file edited?)", where,
+                  what);
+    if (expected[name] != sum)
+      moert::fail("{}: {} is damaged: its bytes' CRC-32 is {}, but the file "
+                  "recorded {} when it was written (a tool that edits tensors "
+                  "or metadata and keeps the record must drop '{}')",
+                  path, what, sum.get<std::string>(),
+                  expected[name].get<std::string>(), moert::kChecksumsKey);
   }
-  if (expected.size() != tensors.size())
-    for (auto &[name, sum] : expected.items())
-      if (!std::any_of(tensors.begin(), tensors.end(),
-                       [&](const auto &t) { return t.name == name; }))
-        moert::fail("{} names tensor '{}', which the file does not hold (was "
-                    "the file edited?)",
-                    where, name);
+  for (auto &[name, sum] : expected.items())
+    if (!actual.contains(name))
+      moert::fail("{} names tensor '{}', which the file does not hold (was "
+                  "the file edited?)",
+                  where, name);
 }
 
 } // namespace
@@ -300,7 +324,7 @@ moert::SafetensorsReader::SafetensorsReader(std::string pathArg,
   // The checksums are the reader's business, not its callers'.
   if (auto record = metadata.find(std::string(kChecksumsKey));
       record != metadata.end()) {
-    checkChecksums(path, record->second, tensors);
+    checkChecksums(path, record->second, tensors, metadata);
     metadata.erase(record);
   }
 }
@@ -364,12 +388,8 @@ void moert::writeSafetensors(const std::string &path,
                              const std::vector<TensorView> &tensors,
                              const Metadata &metadata) {
   requireReplaceableSafetensors(path);
-  json sums = json::object();
-  std::vector<uint32_t> checksums = checksumsOf(tensors);
-  for (size_t i = 0; i < tensors.size(); ++i)
-    sums[tensors[i].name] = fmt::format("{:08x}", checksums[i]);
   Metadata recorded = metadata;
-  recorded[std::string(kChecksumsKey)] = sums.dump();
+  recorded[std::string(kChecksumsKey)] = checksumsOf(tensors, metadata).dump();
   json header = json::object();
   header["__metadata__"] = recorded;
   uint64_t offset = 0;

@@ -11,9 +11,12 @@ usage: edit-safetensors.py IN OUT EDIT...
                                 shorter one still holds the whole JSON)
   damage=NAME:BYTE              flip the bits of byte BYTE of tensor NAME
                                 after the checksums are recorded
-The tensors' checksums (metadata "moe.crc32", zlib's CRC-32), where the
-file records them, are recomputed for the edited tensors, so that an edit
-tests the check it is made for; damage= alone leaves a stale one.
+  stale-checksums=1             keep the file's checksums as they were
+The checksums (metadata "moe.crc32", zlib's CRC-32 of each tensor and,
+under "__metadata__", of the other metadata's keys and values, each ended
+by a NUL, in key order), where the file records them, are recomputed after
+the edits, so that an edit tests the check it is made for; damage= and
+stale-checksums=1 leave stale ones.
 Written independently of the project's writer, to test its reader.
 """
 import json
@@ -58,11 +61,14 @@ for edit in sys.argv[3:]:
         metadata["moe"] = json.dumps(run)
     elif key == "header-length":
         length_delta = int(value)
-    elif key != "damage":
+    elif key not in ("damage", "stale-checksums"):
         sys.exit("unknown edit " + edit)
-if "moe.crc32" in metadata:
-    metadata["moe.crc32"] = json.dumps(
-        {name: "%08x" % zlib.crc32(tensors[name]) for name in header})
+if "moe.crc32" in metadata and "stale-checksums=1" not in sys.argv[3:]:
+    sums = {name: "%08x" % zlib.crc32(tensors[name]) for name in header}
+    sums["__metadata__"] = "%08x" % zlib.crc32(b"".join(
+        key.encode() + b"\0" + value.encode() + b"\0"
+        for key, value in sorted(metadata.items()) if key != "moe.crc32"))
+    metadata["moe.crc32"] = json.dumps(sums)
 for edit in sys.argv[3:]:
     key, value = edit.split("=", 1)
     if key == "damage":

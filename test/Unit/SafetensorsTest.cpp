@@ -177,16 +177,17 @@ TEST_F(SafetensorsTest, ReadingChecksTheChecksumsOfWrittenTensors) {
 TEST_F(SafetensorsTest, RefusesChecksumsOfOtherTensors) {
   std::string tensor =
       R"("x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]})";
-  // CRC-32 of 16 zero bytes.
-  std::string sum = R"(\"x\": \"ecbb4b55\")";
+  // CRC-32 of 16 zero bytes, and of no other metadata.
+  std::string sum = R"(\"x\": \"ecbb4b55\", \"__metadata__\": \"00000000\")";
   EXPECT_NO_THROW(SafetensorsReader(writeRaw(
       "right.safetensors",
       R"({"__metadata__": {"moe.crc32": "{)" + sum + R"(}"}, )" + tensor + "}",
       kSixteenBytes)));
-  std::string message =
-      readError("missing.safetensors",
-                R"({"__metadata__": {"moe.crc32": "{}"}, )" + tensor + "}",
-                kSixteenBytes);
+  std::string message = readError(
+      "missing.safetensors",
+      R"({"__metadata__": {"moe.crc32": "{\"__metadata__\": \"00000000\"}"}, )" +
+          tensor + "}",
+      kSixteenBytes);
   EXPECT_TRUE(contains(message, "metadata 'moe.crc32' has no checksum of "
                                 "tensor 'x' (was the file edited?)"))
       << message;
@@ -202,6 +203,32 @@ TEST_F(SafetensorsTest, RefusesChecksumsOfOtherTensors) {
                 R"({"__metadata__": {"moe.crc32": "[1"}, )" + tensor + "}",
                 kSixteenBytes);
   EXPECT_TRUE(contains(message, "metadata 'moe.crc32'")) << message;
+  message =
+      readError("upper.safetensors",
+                R"({"__metadata__": {"moe.crc32": "{\"x\": \"ECBB4B55\"}"}, )" +
+                    tensor + "}",
+                kSixteenBytes);
+  EXPECT_TRUE(contains(message, "the checksum of 'x' is \"ECBB4B55\", not 8 "
+                                "lowercase hex digits"))
+      << message;
+  // Metadata other than the record is checksummed too.
+  message = readError("metadata.safetensors",
+                      R"({"__metadata__": {"format": "pt", "moe.crc32": "{)" +
+                          sum + R"(}"}, )" + tensor + "}",
+                      kSixteenBytes);
+  EXPECT_TRUE(contains(message, "metadata.safetensors: its metadata is "
+                                "damaged: its bytes' CRC-32 is "))
+      << message;
+}
+
+TEST_F(SafetensorsTest, RefusesAHeaderKeyGivenTwice) {
+  std::string message = readError(
+      "twice.safetensors",
+      R"({"x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}, )"
+      R"("x": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}})",
+      kSixteenBytes);
+  EXPECT_TRUE(contains(message, "twice.safetensors: header: 'x' appears twice"))
+      << message;
 }
 
 TEST_F(SafetensorsTest, ReadsFileWithoutMetadataOrTensors) {
@@ -275,7 +302,9 @@ TEST_F(SafetensorsTest, RefusesHeaderLengthBeyondAnyHeader) {
 
 TEST_F(SafetensorsTest, RefusesHeaderThatIsNotJson) {
   std::string message = readError("garbage.safetensors", "not json at all", "");
-  EXPECT_TRUE(contains(message, "not a JSON object")) << message;
+  EXPECT_TRUE(
+      contains(message, "garbage.safetensors: header:1:2: invalid JSON"))
+      << message;
 }
 
 TEST_F(SafetensorsTest, RefusesJsonHeaderThatIsNotAnObject) {

@@ -134,7 +134,8 @@ void requireFiniteToWrite(const std::string &path, const TensorView &tensor,
 using Metadata = std::map<std::string, std::string>;
 
 /// The metadata key under which writeSafetensors records the CRC-32
-/// (zlib's) of each tensor's bytes, a JSON object of 8 hex digits by name;
+/// (zlib's) of each tensor's bytes and of the other metadata, a JSON object
+/// of 8 hex digits by tensor name (the metadata's under "__metadata__");
 /// SafetensorsReader checks them in a file that has it (ours), so that a
 /// damaged byte is named, not trained on. Neither it nor
 /// readSafetensorsMetadata gives the key with the metadata.
