@@ -118,7 +118,8 @@ moert::CheckpointRun moert::parseCheckpointRun(const std::string &path,
       run == metadata.end())
     fail("{}: not a moe training checkpoint (no {} metadata)", path,
          kCheckpointFormat);
-  json fields = parseJson(run->second, path + ": checkpoint metadata");
+  // A field twice (a seed, a sampler position) is an error, not the last.
+  json fields = parseJsonOrFail(run->second, path + ": checkpoint metadata");
   if (!fields.is_object())
     fail("{}: checkpoint metadata is not a JSON object: {}", path, run->second);
   // The value alone, not all the metadata (which holds the whole config).
