@@ -153,11 +153,20 @@ moert::TokenBatch nextBatch(moert::BatchSampler &sampler, int64_t batch,
   return mine;
 }
 
-/// The mean loss of `forward` over `batches` fixed validation batches (its
-/// cross-entropy, lm_loss, where it also returns an objective with aux
-/// terms), or none when a signal asked the run to stop before they were
+/// The output the binaries report as the loss, in training and validation:
+/// the cross-entropy alone (lm_loss) where the loss function also returns
+/// it, beside an objective with aux terms; else the loss.
+std::string reportedLoss(const moe_function &lossFunction) {
+  for (int64_t i = 0; i < lossFunction.num_outputs; ++i)
+    if (lossFunction.outputs[i].name == moert::kLanguageModelLoss)
+      return std::string(moert::kLanguageModelLoss);
+  return "loss";
+}
+
+/// The mean `loss` output of `forward` over `batches` fixed validation
+/// batches, or none when a signal asked the run to stop before they were
 /// all done.
-std::optional<double> evaluate(Function &forward,
+std::optional<double> evaluate(Function &forward, const std::string &loss,
                                const std::vector<int32_t> &tokens,
                                int64_t batch, int64_t seqLen, int64_t batches,
                                uint64_t seed, const moert::RankGroup &group) {
@@ -169,9 +178,7 @@ std::optional<double> evaluate(Function &forward,
       return std::nullopt;
     moert::TokenBatch data = nextBatch(sampler, batch, group);
     forward.call({data.inputs.data(), data.targets.data()});
-    std::optional<float> crossEntropy =
-        forward.scalar(moert::kLanguageModelLoss);
-    total += crossEntropy ? *crossEntropy : *forward.scalar("loss");
+    total += *forward.scalar(loss);
   }
   return total / static_cast<double>(batches);
 }
@@ -253,6 +260,7 @@ int run(int argc, char **argv, int32_t &rank) {
   bool primary = group.rank == 0;
   const moe_function &trainStep = requireFunction(model, "train_step");
   const moe_function &forwardFn = requireFunction(model, "forward");
+  std::string lossName = reportedLoss(forwardFn);
   if (trainStep.num_inputs != 2 || trainStep.inputs[0].rank != 2)
     moert::fail("train_step must take input_ids and labels [batch, seq]");
   // Gradient accumulation: micro_batches - 1 micro steps before each step.
@@ -463,8 +471,8 @@ int run(int argc, char **argv, int32_t &rank) {
   };
   auto validate = [&] {
     std::optional<double> evaluated =
-        evaluate(forward, valTokens, batch, seqLen, options.evalBatches,
-                 options.seed, group);
+        evaluate(forward, lossName, valTokens, batch, seqLen,
+                 options.evalBatches, options.seed, group);
     if (!evaluated)
       return; // stopped: a part of the batches is no validation loss
     double valLoss = *evaluated;
@@ -519,12 +527,8 @@ int run(int argc, char **argv, int32_t &rank) {
                     line[key].get<double>(), divergenceAdvice());
     if (position.step % options.logInterval == 0 ||
         position.step == options.steps) {
-      // The cross-entropy, as validation reports it.
-      std::string lossKey(line.contains(moert::kLanguageModelLoss)
-                              ? moert::kLanguageModelLoss
-                              : "loss");
       fmt::print("step {:5}/{} | loss {:.4f}", position.step, options.steps,
-                 line[lossKey].get<double>());
+                 line[lossName].get<double>());
       if (std::optional<double> aux = moert::layerMean(line, "aux_loss"))
         fmt::print(" | aux {:.3e}", *aux);
       if (std::optional<double> drop = moert::layerMean(line, "drop_rate"))

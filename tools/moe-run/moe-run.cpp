@@ -540,8 +540,9 @@ int run(MLIRContext &context) {
         moert::fail("option --resume: the checkpoint {} gives what --{} "
                     "would: give one of them",
                     static_cast<std::string>(resumePath), option->ArgStr.str());
+    // The header alone: the weights are read once, below.
     moert::CheckpointRun checkpoint = moert::parseCheckpointRun(
-        resumePath, moert::WeightSource(resumePath).getMetadata());
+        resumePath, moert::readSafetensorsMetadata(resumePath));
     if (auto config =
             (*module)->getAttrOfType<StringAttr>(moe::kConfigAttrName))
       moert::requireCheckpointConfig(resumePath, checkpoint, config.str(),
@@ -554,21 +555,25 @@ int run(MLIRContext &context) {
       failed(moe::addGradientFunction(*module, gradientCheckOptions(func))))
     return 1;
 
+  // Files are read (and checksummed) once; the ranks share them, read
+  // only.
+  std::optional<moert::WeightSource> params, dense;
+  if (!weightsPath.empty())
+    params.emplace(weightsPath);
+  if (!initFromPath.empty())
+    dense.emplace(initFromPath);
+
   /// Runs rank `rank` of the group (`communicator` null when alone).
   auto runRank = [&](int64_t rank, moe::ref::Communicator *communicator) {
     moe::Evaluator evaluator(*module);
     evaluator.setCommunicator(communicator);
-    std::optional<moert::WeightSource> params;
-    if (!weightsPath.empty())
-      params.emplace(weightsPath);
     uint64_t initSeed = resumePath.empty() ? uint64_t(seed) : start.seed;
     if (failed(
             evaluator.initializeGlobals(initSeed, params ? &*params : nullptr)))
       return 1;
     if (params && failed(evaluator.loadGlobals(*params)))
       return 1;
-    if (!initFromPath.empty() && failed(evaluator.upcycleGlobals(
-                                     moert::WeightSource(initFromPath), seed)))
+    if (dense && failed(evaluator.upcycleGlobals(*dense, seed)))
       return 1;
     ArgumentSource source(func, ranks, rank, start);
     if (gradCheck)
