@@ -75,6 +75,12 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
     if (!onGlobal || !isa<InitAttr>(attr.getValue()))
       return op->emitError()
              << "'" << name << "' must be a #moe.init on an ml_program.global";
+    // Else the global would start as inf.
+    double value = cast<InitAttr>(attr.getValue()).getValue().convertToDouble();
+    Type type = cast<ml_program::GlobalOp>(op).getType();
+    if (!isFiniteIn(value, type))
+      return op->emitError() << "'" << name << "' value " << value
+                             << " is beyond the range of " << type;
     return success();
   }
   if (name == kTrainableAttrName) {
@@ -401,6 +407,17 @@ LogicalResult mlir::moe::checkPrecisionConversion(Operation *op) {
             "tensors to f32 only, got "
          << op->getOperand(0).getType() << " to " << op->getResult(0).getType()
          << (isa<arith::TruncFOp>(op) ? " (with its rounding mode)" : "");
+}
+
+bool mlir::moe::isFiniteIn(double value, Type type) {
+  auto element = dyn_cast<FloatType>(getElementTypeOrSelf(type));
+  if (!element)
+    return true;
+  APFloat rounded(value);
+  bool lost;
+  rounded.convert(element.getFloatSemantics(), APFloat::rmNearestTiesToEven,
+                  &lost);
+  return rounded.isFinite();
 }
 
 int64_t mlir::moe::byteSize(Type tensorType) {

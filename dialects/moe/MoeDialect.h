@@ -52,6 +52,9 @@ bool computesInF32(Operation *op);
 /// implement: arith.truncf of an f32 tensor to bf16, rounding to nearest
 /// even (the default), or arith.extf of a bf16 tensor to f32.
 LogicalResult checkPrecisionConversion(Operation *op);
+/// Whether `value` rounds to a finite number of `type`'s element type (any
+/// value does for a type that is not a float).
+bool isFiniteIn(double value, Type type);
 } // namespace mlir::moe
 
 #define GET_OP_CLASSES

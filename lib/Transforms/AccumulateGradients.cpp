@@ -260,11 +260,19 @@ void AccumulateGradientsPass::runOnOperation() {
                           << " already exists (was the pass applied twice?)";
     return signalPassFailure();
   }
-  for (AdamWOp update : *updates)
+  for (AdamWOp update : *updates) {
     if (failed(declareAccumulator(update, update.getParam(),
                                   moert::kGradientSumSuffix,
                                   localPart(update.getGrad()).getType())))
       return signalPassFailure();
+    // Each micro-batch's gradient is summed where the step computes it.
+    if (isa<BlockArgument>(localPart(update.getGrad()))) {
+      update.emitError("moe-accumulate-gradients: this update's gradient is "
+                       "an argument of the step, not computed from its "
+                       "micro-batch (as moe-autodiff computes it)");
+      return signalPassFailure();
+    }
+  }
   for (auto coefficient : step.getOps<AdaptiveAuxCoeffOp>())
     if (failed(declareAccumulator(coefficient, coefficient.getAlpha(),
                                   moert::kDropSumSuffix,

@@ -147,6 +147,13 @@ void AdaptiveAuxPass::runOnOperation() {
                  "adapt (no MoE layer, or aux losses switched off)");
     return signalPassFailure();
   }
+  for (LayerCoefficient &layer : *layers)
+    if (initialAlpha >= 0 && !isFiniteIn(initialAlpha, layer.alpha.getType())) {
+      module.emitError() << "moe-adaptive-aux: initial-alpha " << initialAlpha
+                         << " is beyond the range of the coefficient's "
+                         << layer.alpha.getType();
+      return signalPassFailure();
+    }
   recordTrainingSettings(*this, getOperation());
 
   SymbolTableCollection symbols;

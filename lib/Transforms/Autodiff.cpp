@@ -115,7 +115,8 @@ LogicalResult GradientBuilder::build(bool cotangentArgument) {
   auto ret = cast<func::ReturnOp>(body.getTerminator());
   if (ret.getNumOperands() == 0 || !isFloatTensor(ret.getOperand(0).getType()))
     return function.emitError()
-           << "the first result must be a float tensor to differentiate";
+           << "moe-autodiff: the first result must be a float tensor to "
+              "differentiate";
   Value output = ret.getOperand(0);
   // The forward's other results (metrics) pass through after the gradients.
   SmallVector<std::pair<Value, std::string>> passThrough;
@@ -136,8 +137,8 @@ LogicalResult GradientBuilder::build(bool cotangentArgument) {
     auto type = cast<RankedTensorType>(output.getType());
     if (type.getRank() != 0)
       return function.emitError()
-             << "the first result must be a scalar loss, got " << type
-             << " (use cotangent-argument for a non-scalar output)";
+             << "moe-autodiff: the first result must be a scalar loss, got "
+             << type << " (use cotangent-argument for a non-scalar output)";
     seed = arith::ConstantOp::create(
         b, loc, type,
         DenseElementsAttr::get(type,
@@ -280,7 +281,11 @@ struct AutodiffPass : moe::impl::AutodiffBase<AutodiffPass> {
       return signalPassFailure();
     }
     if (!forward.getBody().hasOneBlock()) {
-      forward.emitError("moe-autodiff: the function must have one block");
+      forward.emitError(forward.isExternal()
+                            ? "moe-autodiff: the function is a declaration, "
+                              "with no body to differentiate"
+                            : "moe-autodiff: the function must have one "
+                              "block");
       return signalPassFailure();
     }
     // The gradient GEMMs of a mixed-precision program read bf16 copies of
@@ -291,6 +296,24 @@ struct AutodiffPass : moe::impl::AutodiffBase<AutodiffPass> {
       return WalkResult::interrupt();
     });
     if (narrowed.wasInterrupted())
+      return signalPassFailure();
+    // A forward computes; it neither updates state (recomputed layers
+    // would read the update) nor holds a backward of its own.
+    WalkResult notForward = forward.walk([&](Operation *op) {
+      if (!isa<ml_program::GlobalStoreOp>(op) &&
+          !op->hasTrait<moe::OpTrait::Backward>() &&
+          !op->hasTrait<moe::OpTrait::OptimizerStep>())
+        return WalkResult::advance();
+      op->emitError() << "moe-autodiff: @" << functionName
+                      << " must be a forward, but '" << op->getName() << "' "
+                      << (isa<ml_program::GlobalStoreOp>(op)
+                              ? "updates state"
+                              : "belongs to a backward or an optimizer step")
+                      << " (moe-autodiff runs before moe-optimizer and "
+                         "moe-adaptive-aux)";
+      return WalkResult::interrupt();
+    });
+    if (notForward.wasInterrupted())
       return signalPassFailure();
     OpBuilder b(forward);
     b.setInsertionPointAfter(forward);

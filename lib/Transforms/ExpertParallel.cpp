@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "moe/Transforms/BuiltIrErrors.h"
 #include "moe/Transforms/PassOrder.h"
 #include "moe/Transforms/Passes.h"
 #include "moert/GridGroups.h"
@@ -59,6 +60,8 @@ private:
   LogicalResult shardExpertGlobals();
   LogicalResult partitionFunction(func::FuncOp function, bool isLoss);
   LogicalResult partitionLayer(DispatchOp dispatch);
+  /// Says which op the partition left invalid, and why that can happen.
+  LogicalResult verifyPartitioned(func::FuncOp function);
 
   /// The constant 1/P, a scalar of `type`.
   Value rankShare(OpBuilder &b, Location loc, RankedTensorType type) {
@@ -284,14 +287,19 @@ LogicalResult Partitioner::partitionFunction(func::FuncOp function,
   function->setAttr(kSpmdGridAttrName,
                     FlatSymbolRefAttr::get(module.getContext(), kGridName));
   Block &body = function.getBody().front();
+  // The arguments are the batch; what is computed from them token by token
+  // is split too, and what is not (from constants or globals) stays whole.
+  DenseSet<Value> split;
   for (BlockArgument argument : body.getArguments()) {
-    auto type = cast<RankedTensorType>(argument.getType());
-    if (type.getRank() == 0 || type.getDimSize(0) % ranks != 0)
+    auto type = dyn_cast<RankedTensorType>(argument.getType());
+    if (!type || !type.hasStaticShape() || type.getRank() == 0 ||
+        type.getDimSize(0) % ranks != 0)
       return mlir::emitError(argument.getLoc())
              << "moe-expert-parallel: argument #" << argument.getArgNumber()
-             << " of type " << type << " does not split over " << ranks
-             << " ranks along its batch axis";
+             << " of type " << argument.getType() << " does not split over "
+             << ranks << " ranks along its batch axis";
     argument.setType(local(type));
+    split.insert(argument);
   }
   SmallVector<DispatchOp> dispatches;
   for (Operation &op : llvm::make_early_inc_range(body)) {
@@ -312,15 +320,20 @@ LogicalResult Partitioner::partitionFunction(func::FuncOp function,
       dispatches.push_back(dispatch);
       continue;
     }
-    if (isTokenWise(&op)) {
-      for (OpResult result : op.getResults())
+    if (isTokenWise(&op) && llvm::any_of(op.getOperands(), [&](Value v) {
+          return split.contains(v);
+        })) {
+      for (OpResult result : op.getResults()) {
         result.setType(local(result.getType()));
+        split.insert(result);
+      }
       // An expand_shape also states its output shape.
       if (auto expand = dyn_cast<tensor::ExpandShapeOp>(op))
         expand.setStaticOutputShape(expand.getResultType().getShape());
       continue;
     }
-    if (isa<ExpertFfnOp>(op) || isa<shard::AllGatherOp>(op) || isUnchanged(&op))
+    if (isTokenWise(&op) || isa<ExpertFfnOp>(op) ||
+        isa<shard::AllGatherOp>(op) || isUnchanged(&op))
       continue;
     return op.emitError() << "moe-expert-parallel cannot partition '"
                           << op.getName() << "'";
@@ -410,10 +423,25 @@ LogicalResult Partitioner::run(StringRef lossFunction) {
   OpBuilder b(module.getBodyRegion());
   shard::GridOp::create(b, module.getLoc(), kGridName, gridShape);
   for (auto function : module.getOps<func::FuncOp>())
-    if (failed(
-            partitionFunction(function, function.getSymName() == lossFunction)))
+    if (failed(partitionFunction(function,
+                                 function.getSymName() == lossFunction)) ||
+        failed(verifyPartitioned(function)))
       return failure();
   return success();
+}
+
+LogicalResult Partitioner::verifyPartitioned(func::FuncOp function) {
+  std::optional<BuiltIrError> error = firstVerifierError(function);
+  if (!error)
+    return success();
+  // The input verified, so the split met a whole-batch value it cannot
+  // split.
+  return mlir::emitError(error->location)
+         << "moe-expert-parallel: splitting the batch over " << ranks
+         << " ranks leaves this op invalid (" << error->message
+         << "): the pass splits @" << function.getSymName()
+         << "'s arguments and what is computed from them, not a value of "
+            "the batch's shape that a constant or a global gives";
 }
 
 /// What each kind of collective of `function` carries per rank and step.

@@ -250,6 +250,8 @@ struct MixedPrecisionPass : moe::impl::MixedPrecisionBase<MixedPrecisionPass> {
           << weightCopies << "'";
       return signalPassFailure();
     }
+    if (failed(requireSameSettingsAsBefore(*this, getOperation())))
+      return signalPassFailure();
     auto result = getOperation().walk([&](func::FuncOp function) {
       Narrower narrower(&getContext(), weightCopies == "per-step");
       if (narrowGemmOperands(function, narrower).wasInterrupted())

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "moe/Transforms/BuiltIrErrors.h"
 #include "moe/Transforms/PassOrder.h"
 #include "moe/Transforms/Passes.h"
 #include "moe/Transforms/StateGlobals.h"
@@ -39,6 +40,8 @@ private:
                      ArrayRef<std::pair<ml_program::GlobalOp, Value>> grads,
                      RankedTensorType scalarType);
   bool decays(ml_program::GlobalOp global) const;
+  /// Fails, naming the options, where they made `op` invalid.
+  LogicalResult checkBuiltFromOptions(Operation *op);
 };
 
 Value OptimizerPass::gradientNorm(
@@ -70,6 +73,15 @@ Value OptimizerPass::gradientNorm(
         gatherNorms(b, loc, grid, {axis}, ranks.getShape()[axis], norm));
   }
   return GlobalNormOp::create(b, loc, scalarType, whole);
+}
+
+LogicalResult OptimizerPass::checkBuiltFromOptions(Operation *op) {
+  std::optional<BuiltIrError> error = firstVerifierError(op);
+  if (!error)
+    return success();
+  return getOperation().emitError()
+         << "moe-optimizer: the options make an invalid step ("
+         << error->message << "); they were: " << passOptionsText(*this);
 }
 
 bool OptimizerPass::decays(ml_program::GlobalOp global) const {
@@ -162,6 +174,8 @@ void OptimizerPass::runOnOperation() {
       b, loc, scalarType, step, LrDecayAttr::get(b.getContext(), *decay),
       b.getF64FloatAttr(maxLr), b.getF64FloatAttr(minLr),
       b.getI64IntegerAttr(warmupSteps), b.getI64IntegerAttr(decaySteps));
+  if (failed(checkBuiltFromOptions(lr.getDefiningOp())))
+    return signalPassFailure();
   Value gradNorm = gradientNorm(b, loc, function, parameters, scalarType);
   if (!gradNorm)
     return signalPassFailure();
@@ -187,6 +201,8 @@ void OptimizerPass::runOnOperation() {
                         b.getF64FloatAttr(beta2), b.getF64FloatAttr(epsilon),
                         b.getF64FloatAttr(decays(global) ? weightDecay : 0.0),
                         b.getF64FloatAttr(maxGradNorm));
+    if (failed(checkBuiltFromOptions(update)))
+      return signalPassFailure();
     ml_program::GlobalStoreOp::create(b, loc, paramRef, update.getNewParam());
     ml_program::GlobalStoreOp::create(b, loc, avgRef, update.getNewExpAvg());
     ml_program::GlobalStoreOp::create(b, loc, avgSqRef,

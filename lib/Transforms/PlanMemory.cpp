@@ -236,8 +236,11 @@ struct PlanMemoryPass : moe::impl::PlanMemoryBase<PlanMemoryPass> {
     module->setAttr(kTargetAttrName, target);
     for (auto function : module.getOps<func::FuncOp>()) {
       if (!function.getBody().hasOneBlock()) {
-        function.emitError("moe-plan-memory: the function must have one "
-                           "block");
+        function.emitError(function.isExternal()
+                               ? "moe-plan-memory: the function is a "
+                                 "declaration, with no body to plan"
+                               : "moe-plan-memory: the function must have "
+                                 "one block");
         return signalPassFailure();
       }
       for (Type type : function.getArgumentTypes())

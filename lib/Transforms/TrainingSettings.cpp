@@ -8,21 +8,38 @@
 
 using namespace mlir;
 
-void mlir::moe::recordTrainingSettings(Pass &pass, ModuleOp module) {
+std::string mlir::moe::passOptionsText(Pass &pass) {
   // printAsTextualPipeline gives "name{key=value ...}" with every option
   // (a list option's value is in braces too).
   std::string text;
   llvm::raw_string_ostream os(text);
   pass.printAsTextualPipeline(os);
   size_t open = text.find('{');
-  StringRef options = open == std::string::npos
-                          ? StringRef()
-                          : StringRef(text).slice(open + 1, text.size() - 1);
+  return open == std::string::npos
+             ? std::string()
+             : text.substr(open + 1, text.size() - open - 2);
+}
+
+void mlir::moe::recordTrainingSettings(Pass &pass, ModuleOp module) {
   NamedAttrList settings;
   if (auto recorded = module->getAttrOfType<DictionaryAttr>(kTrainingAttrName))
     settings.assign(recorded.getValue());
   settings.set(pass.getArgument(),
-               StringAttr::get(module.getContext(), options));
+               StringAttr::get(module.getContext(), passOptionsText(pass)));
   module->setAttr(kTrainingAttrName,
                   settings.getDictionary(module.getContext()));
+}
+
+LogicalResult mlir::moe::requireSameSettingsAsBefore(Pass &pass,
+                                                     ModuleOp module) {
+  auto recorded = module->getAttrOfType<DictionaryAttr>(kTrainingAttrName);
+  auto before =
+      recorded ? recorded.getAs<StringAttr>(pass.getArgument()) : StringAttr();
+  std::string now = passOptionsText(pass);
+  if (!before || before.getValue() == now)
+    return success();
+  return module.emitError()
+         << pass.getArgument() << ": the module was already transformed with '"
+         << before.getValue() << "'; running it again with '" << now
+         << "' would not undo that";
 }

@@ -14,6 +14,7 @@
 #include "moert/Upcycle.h"
 
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/Regex.h"
 
 #include <nlohmann/json.hpp>
@@ -55,6 +56,15 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
               "granularity >= 1, got experts="
            << experts.getValue() << " top-k=" << topK.getValue()
            << " granularity=" << granularity.getValue();
+  int64_t routedExperts, chosenExperts;
+  if (llvm::MulOverflow(experts.getValue(), granularity.getValue(),
+                        routedExperts) ||
+      llvm::MulOverflow(topK.getValue(), granularity.getValue(), chosenExperts))
+    return mlir::emitError(module.getLoc())
+           << "moe-upcycle: experts=" << experts.getValue()
+           << " and top-k=" << topK.getValue()
+           << " times granularity=" << granularity.getValue()
+           << " overflow a 64-bit count";
   if (dense.intermediateSize % granularity != 0)
     return mlir::emitError(module.getLoc())
            << "moe-upcycle: granularity " << granularity.getValue()
@@ -69,8 +79,8 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
                              "and >= 0");
   nlohmann::json config = nlohmann::json::parse(denseText.str());
   config.erase("num_experts");
-  config["num_local_experts"] = experts * granularity;
-  config["num_experts_per_tok"] = topK * granularity;
+  config["num_local_experts"] = routedExperts;
+  config["num_experts_per_tok"] = chosenExperts;
   config["moe_intermediate_size"] = dense.intermediateSize / granularity;
   config.erase("moe_capacity_factor");
   if (capacityFactor > 0)
@@ -169,14 +179,31 @@ void UpcyclePass::runOnOperation() {
                     "code generation)");
     return signalPassFailure();
   }
+  // The same batch, sequence and dtype as the dense module.
+  auto ids = dyn_cast<RankedTensorType>(forward.getArgumentTypes()[0]);
+  auto loss = dyn_cast<RankedTensorType>(forward.getResultTypes()[0]);
+  if (!ids || ids.getRank() != 2 || !ids.hasStaticShape() ||
+      !isa<IntegerType>(ids.getElementType()) || !loss || loss.getRank() != 0 ||
+      !(loss.getElementType().isF32() || loss.getElementType().isF64())) {
+    mlir::emitError(forward.getLoc())
+        << "moe-upcycle: @forward must take the token ids first (a static "
+           "tensor<BATCHxSEQxi32>) and return the f32 or f64 loss first (a "
+           "scalar tensor), as moe-import writes it; it is "
+        << forward.getFunctionType();
+    return signalPassFailure();
+  }
+  if (!isFiniteIn(noiseStd, loss)) {
+    mlir::emitError(module.getLoc())
+        << "moe-upcycle: noise-std " << noiseStd.getValue()
+        << " is beyond the range of the model's " << loss.getElementType();
+    return signalPassFailure();
+  }
   FailureOr<std::string> config = moeConfig(text.getValue(), *dense);
   if (failed(config))
     return signalPassFailure();
 
-  // The same batch, sequence and dtype as the dense module.
-  auto ids = cast<RankedTensorType>(forward.getArgument(0).getType());
   ImportOptions options;
-  options.elementType = getElementTypeOrSelf(forward.getResultTypes()[0]);
+  options.elementType = loss.getElementType();
   options.batchSize = ids.getDimSize(0);
   options.seqLen = ids.getDimSize(1);
   llvm::Expected<OwningOpRef<ModuleOp>> upcycled =

@@ -3,6 +3,7 @@
 // RUN: not moe-opt %s --moe-adaptive-aux 2>&1 | FileCheck %s --check-prefix=NO-STEP
 // RUN: not moe-opt %s --moe-autodiff --moe-adaptive-aux="beta=1.5" 2>&1 | FileCheck %s --check-prefix=BAD-BETA
 // RUN: not moe-opt %s --moe-autodiff --moe-adaptive-aux="initial-alpha=nan" 2>&1 | FileCheck %s --check-prefix=BAD-ALPHA
+// RUN: not moe-opt %s --moe-autodiff --moe-adaptive-aux="initial-alpha=1e39" 2>&1 | FileCheck %s --check-prefix=ALPHA-RANGE
 // RUN: not moe-opt %s --moe-autodiff --moe-adaptive-aux="xi=inf" 2>&1 | FileCheck %s --check-prefix=BAD-XI
 // RUN: not moe-opt %s --moe-autodiff --moe-adaptive-aux --moe-adaptive-aux 2>&1 | FileCheck %s --check-prefix=TWICE
 // RUN: not moe-opt %s --moe-autodiff --moe-optimizer --moe-accumulate-gradients=micro-batches=2 --moe-adaptive-aux 2>&1 | FileCheck %s --check-prefix=AFTER-ACCUMULATE
@@ -46,6 +47,7 @@ func.func @forward(%x: tensor<16x8xf32>, %targets: tensor<16xi32>) -> tensor<f32
 // NO-STEP: error: moe-adaptive-aux: no function @train_step (run moe-autodiff first)
 // BAD-BETA: error: moe-adaptive-aux: need finite xi >= 0 and alpha-max >= 0, 0 <= beta <= 1 and a finite initial-alpha (negative: the model's), got xi=2.000000e-01 alpha-max=1.000000e-02 beta=1.500000e+00 initial-alpha=-1.000000e+00
 // BAD-ALPHA: error: moe-adaptive-aux: need finite {{.*}} initial-alpha=nan
+// ALPHA-RANGE: error: moe-adaptive-aux: initial-alpha 1.000000e+39 is beyond the range of the coefficient's 'tensor<f32>'
 // BAD-XI: error: moe-adaptive-aux: need finite {{.*}} got xi=INF
 // Twice, each step would update the coefficients twice.
 // TWICE: error: moe-adaptive-aux: @train_step already updates its coefficients (was the pass applied twice?)

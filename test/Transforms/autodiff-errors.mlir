@@ -10,7 +10,7 @@ module {
 // -----
 
 ml_program.global private mutable @w : tensor<4xf32> {moe.init = #moe.init<normal, 1.0>, moe.trainable}
-// expected-error @+1 {{the first result must be a scalar loss, got 'tensor<4xf32>' (use cotangent-argument for a non-scalar output)}}
+// expected-error @+1 {{moe-autodiff: the first result must be a scalar loss, got 'tensor<4xf32>' (use cotangent-argument for a non-scalar output)}}
 func.func @forward() -> tensor<4xf32> {
   %w = ml_program.global_load @w : tensor<4xf32>
   return %w : tensor<4xf32>
@@ -18,7 +18,7 @@ func.func @forward() -> tensor<4xf32> {
 
 // -----
 
-// expected-error @+1 {{the first result must be a float tensor to differentiate}}
+// expected-error @+1 {{moe-autodiff: the first result must be a float tensor to differentiate}}
 func.func @forward() -> tensor<i64> {
   %c = arith.constant dense<1> : tensor<i64>
   return %c : tensor<i64>
@@ -75,3 +75,38 @@ func.func @forward(%k: tensor<1x3x1x4xf32>) -> tensor<f32> {
   %z = moe.z_loss %flat : tensor<2x3xf32> -> tensor<f32>
   return %z : tensor<f32>
 }
+
+// -----
+
+// A forward updates no state: recomputed layers would read the update.
+ml_program.global private mutable @w : tensor<4xf32> {moe.init = #moe.init<normal, 1.0>, moe.trainable}
+ml_program.global private mutable @seen : tensor<4xf32> {moe.init = #moe.init<constant, 0.0>}
+func.func @forward() -> tensor<f32> {
+  %w = ml_program.global_load @w : tensor<4xf32>
+  // expected-error @+1 {{moe-autodiff: @forward must be a forward, but 'ml_program.global_store' updates state (moe-autodiff runs before moe-optimizer and moe-adaptive-aux)}}
+  ml_program.global_store @seen = %w : tensor<4xf32>
+  %e = tensor.expand_shape %w [[0, 1]] output_shape [1, 4] : tensor<4xf32> into tensor<1x4xf32>
+  %ids = arith.constant dense<[0]> : tensor<1xi32>
+  %l = moe.cross_entropy %e, %ids : tensor<1x4xf32>, tensor<1xi32> -> tensor<f32>
+  return %l : tensor<f32>
+}
+
+// -----
+
+// Nor does it hold a backward.
+ml_program.global private mutable @w : tensor<4xf32> {moe.init = #moe.init<normal, 1.0>, moe.trainable}
+func.func @forward() -> tensor<f32> {
+  %w = ml_program.global_load @w : tensor<4xf32>
+  %e = tensor.expand_shape %w [[0, 1]] output_shape [1, 4] : tensor<4xf32> into tensor<1x4xf32>
+  %ids = arith.constant dense<[0]> : tensor<1xi32>
+  %one = arith.constant dense<1.0> : tensor<f32>
+  // expected-error @+1 {{moe-autodiff: @forward must be a forward, but 'moe.cross_entropy_grad' belongs to a backward or an optimizer step (moe-autodiff runs before moe-optimizer and moe-adaptive-aux)}}
+  %g = moe.cross_entropy_grad %e, %ids, %one : tensor<1x4xf32>, tensor<1xi32>, tensor<f32>
+  %l = moe.cross_entropy %g, %ids : tensor<1x4xf32>, tensor<1xi32> -> tensor<f32>
+  return %l : tensor<f32>
+}
+
+// -----
+
+// expected-error @+1 {{moe-autodiff: the function is a declaration, with no body to differentiate}}
+func.func private @forward() -> tensor<f32>

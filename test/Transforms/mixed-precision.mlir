@@ -2,9 +2,14 @@
 // RUN: moe-opt %s --moe-autodiff --moe-mixed-precision --moe-mixed-precision | FileCheck %s
 // RUN: not moe-opt %s --moe-autodiff --moe-mixed-precision --moe-autodiff=gradient-function=again 2>&1 | FileCheck %s --check-prefix=ORDER
 // RUN: moe-opt %s --moe-autodiff --moe-mixed-precision --moe-cost-model -o /dev/null 2>&1 | FileCheck %s --check-prefix=COST
+// RUN: not moe-opt %s --moe-autodiff --moe-mixed-precision --moe-mixed-precision=weight-copies=per-step 2>&1 | FileCheck %s --check-prefix=OTHER-COPIES
 
 // The cost model prices the conversions as memory-bound ops.
 // COST: layer 0 forward: gemm {{[1-9][0-9]*}} flops
+
+// Again with other options: the copies made stay, so it is refused (the
+// module would record settings its program does not have).
+// OTHER-COPIES: error: moe-mixed-precision: the module was already transformed with 'dtype=bf16 weight-copies=per-gemm'; running it again with 'dtype=bf16 weight-copies=per-step' would not undo that
 
 // moe-autodiff differentiates the f32 program, before mixed precision.
 // ORDER: error: moe-autodiff differentiates f32 and f64 programs; run moe-mixed-precision after it

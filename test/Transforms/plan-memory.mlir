@@ -1,5 +1,8 @@
 // RUN: moe-opt %s --moe-plan-memory | FileCheck %s
 // RUN: moe-opt %s --moe-plan-memory -o /dev/null | FileCheck %s --check-prefix=REPORT
+// RUN: echo 'func.func private @f(%%x: tensor<4xf32>) -> tensor<4xf32>' | not moe-opt --moe-plan-memory 2>&1 | FileCheck %s --check-prefix=DECLARATION
+
+// DECLARATION: error: moe-plan-memory: the function is a declaration, with no body to plan
 
 // Four [4, 16] f32 values of 256 bytes each. %a and %b are live together;
 // %c reuses %a's block once %a is dead; the reshape aliases %c; %d reuses

@@ -16,9 +16,16 @@
 
 namespace mlir::moe {
 
+/// `pass`'s options as "key=value ...", every option with its value.
+std::string passOptionsText(Pass &pass);
+
 /// Records `pass`'s options ("key=value ...", every option with its value)
 /// under its name in `module`'s kTrainingAttrName dictionary.
 void recordTrainingSettings(Pass &pass, ModuleOp module);
+
+/// Fails, naming both, where `module` records other options of `pass`: a
+/// pass that transformed it once cannot transform it again another way.
+LogicalResult requireSameSettingsAsBefore(Pass &pass, ModuleOp module);
 
 } // namespace mlir::moe
 

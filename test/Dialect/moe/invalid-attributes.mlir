@@ -74,6 +74,12 @@ ml_program.global private mutable @w : tensor<4xf32> {moe.init = #moe.init<const
 
 // -----
 
+// #moe.init: the value must be one the global's type holds.
+// expected-error @+1 {{'moe.init' value 1.000000e+39 is beyond the range of 'tensor<4xf32>'}}
+ml_program.global private mutable @w : tensor<4xf32> {moe.init = #moe.init<constant, 1.0e+39>}
+
+// -----
+
 // #moe.init: the value must be finite (NaN written as hex).
 // expected-error @+1 {{#moe.init value must be finite, got nan}}
 ml_program.global private mutable @w : tensor<4xf32> {moe.init = #moe.init<normal, 0x7FF8000000000000>}
