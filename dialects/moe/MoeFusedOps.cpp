@@ -33,6 +33,11 @@ LogicalResult FusedElementwiseOp::verify() {
       return op.emitOpError()
              << "is not allowed in a moe.fused_elementwise body (allowed: "
                 "arith.addf, subf, mulf, divf, negf, constant, math.exp)";
+    // The generated loops compute one scalar of the result's type.
+    for (Type resultType : op.getResultTypes())
+      if (resultType != element)
+        return op.emitOpError() << "in a moe.fused_elementwise body must give "
+                                << element << ", got " << resultType;
   }
   auto yield = dyn_cast<YieldOp>(body.getTerminator());
   if (!yield || yield.getValue().getType() != element)

@@ -251,7 +251,8 @@ FailureOr<OpCost> mlir::moe::getOpCost(Operation *op, const QueueFill &fill) {
           .Case<AdaptiveAuxCoeffOp, ExpertSimilarityOp, GlobalNormOp,
                 FusedElementwiseOp, PooledAuxLossOp, PooledAuxLossGradOp>(
               [&](Operation *op) {
-                OpCost cost = memory(0, op->getOperand(0));
+                // A fused fill reads no operand: count flops by operand.
+                OpCost cost = memory(0, op->getResult(0));
                 for (Value operand : op->getOperands())
                   cost.flops += 2 * numElements(operand);
                 return cost;

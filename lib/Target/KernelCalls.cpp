@@ -139,6 +139,25 @@ FailureOr<KernelArg> gridAxes(ArrayRef<int16_t> axes) {
   return expression(formatv("GridAxes{{{0}}", mask).str());
 }
 
+/// The element types a runtime collective is overloaded for: f32 for
+/// activations and gradients, and for some also the integers of routing
+/// (i64 counts, i32 slots).
+enum class CollectiveElements { F32, F32OrI64, F32OrIndices };
+
+bool collectiveTakes(CollectiveElements accepted, Value value) {
+  Type element = getElementTypeOrSelf(value);
+  switch (accepted) {
+  case CollectiveElements::F32:
+    return element.isF32();
+  case CollectiveElements::F32OrI64:
+    return element.isF32() || element.isSignlessInteger(64);
+  case CollectiveElements::F32OrIndices:
+    return element.isF32() || element.isSignlessInteger(64) ||
+           element.isSignlessInteger(32);
+  }
+  llvm_unreachable("unknown collective element types");
+}
+
 KernelArg auxKind(AuxLossKind kind) {
   return expression(kind == AuxLossKind::skywork ? "AuxLossKind::Skywork"
                                                  : "AuxLossKind::Switch");
@@ -336,14 +355,16 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
       })
       .Case([&](shard::AllGatherOp o) -> FailureOr<KernelCall> {
         FailureOr<KernelArg> axes = gridAxes(o.getGridAxes());
-        if (failed(axes) || o.getGatherAxis() != 0)
+        if (failed(axes) || o.getGatherAxis() != 0 ||
+            !collectiveTakes(CollectiveElements::F32OrIndices, o.getInput()))
           return failure();
         return call("allGather",
                     {*axes, in(0), size(numElements(o.getInput())), res(0)});
       })
       .Case([&](shard::AllReduceOp o) -> FailureOr<KernelCall> {
         FailureOr<KernelArg> axes = gridAxes(o.getGridAxes());
-        if (failed(axes) || o.getReduction() != shard::ReductionKind::Sum)
+        if (failed(axes) || o.getReduction() != shard::ReductionKind::Sum ||
+            !collectiveTakes(CollectiveElements::F32OrI64, o.getInput()))
           return failure();
         return call("allReduceSum",
                     {*axes, in(0), size(numElements(o.getInput())), res(0)});
@@ -351,7 +372,8 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
       .Case([&](shard::ReduceScatterOp o) -> FailureOr<KernelCall> {
         FailureOr<KernelArg> axes = gridAxes(o.getGridAxes());
         if (failed(axes) || o.getScatterAxis() != 0 ||
-            o.getReduction() != shard::ReductionKind::Sum)
+            o.getReduction() != shard::ReductionKind::Sum ||
+            !collectiveTakes(CollectiveElements::F32, o.getInput()))
           return failure();
         return call("reduceScatterSum",
                     {*axes, in(0), size(numElements(o.getResult())), res(0)});
@@ -362,7 +384,8 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
         ArrayRef<int64_t> shape = shapeOf(o.getInput());
         FailureOr<KernelArg> axes = gridAxes(o.getGridAxes());
         if (failed(axes) || o.getSplitAxis() != 0 || o.getConcatAxis() != 0 ||
-            shape.size() < 2)
+            shape.size() < 2 ||
+            !collectiveTakes(CollectiveElements::F32, o.getInput()))
           return failure();
         return call("allToAll",
                     {*axes, in(0), size(numElements(o.getResult())),
@@ -374,7 +397,8 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
         int64_t axis = o.getSliceAxis().getSExtValue();
         ArrayRef<int64_t> shape = shapeOf(o.getResult());
         FailureOr<KernelArg> axes = gridAxes(o.getGridAxes());
-        if (failed(axes))
+        if (failed(axes) ||
+            !collectiveTakes(CollectiveElements::F32OrIndices, o.getInput()))
           return failure();
         return call("allSlice",
                     {*axes, in(0),

@@ -21,6 +21,7 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cctype>
+#include <cstdint>
 
 using namespace mlir;
 using namespace mlir::moe;
@@ -47,6 +48,12 @@ FailureOr<StringRef> cType(Operation *op, Type type) {
 /// What crosses the model ABI (globals, a function's inputs and outputs):
 /// its dtypes have no bf16, which only intermediate values use.
 LogicalResult checkAbiType(Operation *op, Type type, StringRef what) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  if (!tensor || !tensor.hasStaticShape())
+    return op->emitError() << what
+                           << " must be a tensor of static shape (the model "
+                              "ABI describes each by its shape), got "
+                           << type;
   if (failed(cType(op, type)))
     return failure();
   if (getElementTypeOrSelf(type).isBF16())
@@ -69,10 +76,13 @@ int abiDType(Type type) {
 std::string cString(StringRef text) {
   std::string quoted = "\"";
   for (char c : text) {
+    auto byte = static_cast<unsigned char>(c);
     if (c == '"' || c == '\\')
-      quoted += '\\';
-    if (c == '\n')
-      quoted += "\\n";
+      quoted += {'\\', c};
+    else if (byte < 0x20 || byte == 0x7f)
+      // Three octal digits: a digit after it cannot extend the escape.
+      quoted += {'\\', char('0' + (byte >> 6)), char('0' + ((byte >> 3) & 7)),
+                 char('0' + (byte & 7))};
     else
       quoted += c;
   }
@@ -357,7 +367,10 @@ LogicalResult ModuleEmitter::emitConstant(arith::ConstantOp op) {
   auto element = [&](Attribute value) {
     if (auto number = dyn_cast<FloatAttr>(value))
       return constantElement(elementType, number.getValue());
-    return std::to_string(cast<IntegerAttr>(value).getValue().getSExtValue());
+    int64_t number = cast<IntegerAttr>(value).getValue().getSExtValue();
+    // -2^63 has no literal: 9223372036854775808 does not fit an int64_t.
+    return number == INT64_MIN ? std::string("INT64_MIN")
+                               : std::to_string(number);
   };
   std::string name = fresh("constant");
   int64_t count = dense.getNumElements();
@@ -446,13 +459,21 @@ LogicalResult ModuleEmitter::emitOp(Operation *op) {
 }
 
 LogicalResult ModuleEmitter::emitFunction(func::FuncOp function) {
+  // A plan may be written by hand: what moe-plan-memory checks, again.
+  if (!function.getBody().hasOneBlock())
+    return function.emitError(function.isExternal()
+                                  ? "the function is a declaration, with no "
+                                    "body to emit"
+                                  : "code generation needs functions of one "
+                                    "block");
   names.clear();
   dispatchCounts.clear();
   // Symbol names may hold characters C++ identifiers cannot.
   std::string cName = "function_";
   for (char c : function.getSymName())
     cName += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-  if (!functionNames.insert(cName).second)
+  // A renamed one is taken too: "a.b" and "a-b" before "a_b_5".
+  while (!functionNames.insert(cName).second)
     cName = fresh(cName + "_");
   for (Type type : function.getResultTypes())
     if (failed(checkAbiType(function, type, "a function result")))
@@ -558,7 +579,12 @@ LogicalResult ModuleEmitter::emit() {
   if (moduleTarget.getName() != target.targetName())
     return module.emitError()
            << "the module is planned for target '" << moduleTarget.getName()
-           << "', not '" << target.targetName() << "'";
+           << "'"
+           << (module->hasAttr(kTargetAttrName)
+                   ? ""
+                   : " (it names none: the default; moe-attach-target "
+                     "names one)")
+           << ", not '" << target.targetName() << "'";
   int64_t alignment = moduleTarget.getAlignment();
   // An SPMD program runs as one process per rank of its grid, the layout of
   // moe-expert-parallel: [ranks] or [replicas, expert ranks].
