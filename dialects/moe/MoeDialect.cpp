@@ -248,8 +248,8 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
 
 /// A function's argument (`isResult` false) or result names it with a
 /// string under `expectedName` (moe.input, moe.output), which tools bind it
-/// by, so a name may appear once: the one at `index` against those before
-/// it.
+/// by, so a name may appear once. The last named one checks them all, in one
+/// pass: a train step has a result per parameter.
 static LogicalResult verifyNameAttr(Operation *op, unsigned index,
                                     NamedAttribute attr, StringRef expectedName,
                                     bool isResult) {
@@ -262,13 +262,22 @@ static LogicalResult verifyNameAttr(Operation *op, unsigned index,
   auto function = dyn_cast<FunctionOpInterface>(op);
   if (!function)
     return success();
-  for (unsigned other = 0; other < index; ++other)
-    if ((isResult
-             ? function.getResultAttr(other, expectedName)
-             : function.getArgAttr(other, expectedName)) == attr.getValue())
-      return op->emitError() << (isResult ? "results #" : "arguments #")
-                             << other << " and #" << index << " share the "
-                             << expectedName << " name " << attr.getValue();
+  unsigned count =
+      isResult ? function.getNumResults() : function.getNumArguments();
+  auto nameAt = [&](unsigned i) {
+    return isResult ? function.getResultAttr(i, expectedName)
+                    : function.getArgAttr(i, expectedName);
+  };
+  for (unsigned later = index + 1; later < count; ++later)
+    if (nameAt(later))
+      return success();
+  DenseMap<Attribute, unsigned> first;
+  for (unsigned i = 0; i <= index; ++i)
+    if (Attribute name = nameAt(i))
+      if (auto [seen, added] = first.try_emplace(name, i); !added)
+        return op->emitError() << (isResult ? "results #" : "arguments #")
+                               << seen->second << " and #" << i << " share the "
+                               << expectedName << " name " << name;
   return success();
 }
 
@@ -407,6 +416,16 @@ LogicalResult mlir::moe::checkPrecisionConversion(Operation *op) {
             "tensors to f32 only, got "
          << op->getOperand(0).getType() << " to " << op->getResult(0).getType()
          << (isa<arith::TruncFOp>(op) ? " (with its rounding mode)" : "");
+}
+
+void mlir::moe::setOutputNames(FunctionOpInterface function,
+                               ArrayRef<std::string> names) {
+  Builder b(function.getContext());
+  function.setAllResultAttrs(
+      llvm::map_to_vector(names, [&](const std::string &name) -> Attribute {
+        return b.getDictionaryAttr(
+            b.getNamedAttr(kOutputAttrName, b.getStringAttr(name)));
+      }));
 }
 
 bool mlir::moe::isFiniteIn(double value, Type type) {

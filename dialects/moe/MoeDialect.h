@@ -12,6 +12,7 @@
 #include "mlir/IR/Dialect.h"
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "moe/MoeDialect.h.inc"
@@ -52,6 +53,10 @@ bool computesInF32(Operation *op);
 /// implement: arith.truncf of an f32 tensor to bf16, rounding to nearest
 /// even (the default), or arith.extf of a bf16 tensor to f32.
 LogicalResult checkPrecisionConversion(Operation *op);
+/// Names `function`'s results (moe.output) all at once: naming one at a
+/// time rebuilds the list of result attributes each time, and a train step
+/// has a result per parameter and metric.
+void setOutputNames(FunctionOpInterface function, ArrayRef<std::string> names);
 /// Whether `value` rounds to a finite number of `type`'s element type (any
 /// value does for a type that is not a float).
 bool isFiniteIn(double value, Type type);

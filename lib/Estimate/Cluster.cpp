@@ -81,7 +81,7 @@ llvm::Expected<Cluster> mlir::moe::parseCluster(llvm::StringRef jsonText,
           llvm::formatv("key '{0}' must be a {1} number, got {2}", field.key,
                         mayBeZero ? "non-negative" : "positive", value.dump()));
     if (field.integer) {
-      if (!value.is_number_integer() || value.get<double>() > 1e9)
+      if (!value.is_number_integer() || value.get<double>() >= 1e9)
         return error(llvm::formatv(
             "key '{0}' must be a positive integer below 10^9, got {1}",
             field.key, value.dump()));

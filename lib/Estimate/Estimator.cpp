@@ -292,13 +292,16 @@ Estimate mlir::moe::estimate(const ModelProfile &profile,
     double optimizerBytes = optimizerParams * kOptimizerStateBytes;
     double activationBytes = saved * inFlight;
     if (layout.recompute) {
-      // One layer's activations are rebuilt at a time.
+      // One layer's activations are rebuilt at a time, from its kept input,
+      // which `saved` counts already.
       double layerSaved = 0;
       for (size_t slot = std::max<size_t>(begin, 1);
            slot < std::min(end, profile.slots.size() - 1); ++slot)
         layerSaved =
             std::max(layerSaved, profile.slots[slot].cost.savedActivationBytes);
-      activationBytes += layerSaved * kActivationScale * tokenScale;
+      activationBytes +=
+          std::max(0.0, layerSaved * kActivationScale * tokenScale -
+                            hiddenBytes / layout.tp);
     }
     double total = paramBytes + gradBytes + optimizerBytes + activationBytes +
                    cluster.reservedBytes;

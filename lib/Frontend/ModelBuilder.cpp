@@ -381,8 +381,7 @@ void ModelBuilder::buildForward() {
   func::ReturnOp::create(b, results);
   func.setType(b.getFunctionType(body->getArgumentTypes(),
                                  ValueRange(results).getTypes()));
-  for (auto [index, name] : llvm::enumerate(names))
-    func.setResultAttr(index, moe::kOutputAttrName, b.getStringAttr(name));
+  moe::setOutputNames(func, names);
 }
 
 void ModelBuilder::buildLogitsFunction() {
@@ -426,8 +425,7 @@ void ModelBuilder::buildExpertSimilarityFunction() {
   }
   func::ReturnOp::create(b, results);
   func.setType(b.getFunctionType({}, ValueRange(results).getTypes()));
-  for (auto [index, name] : llvm::enumerate(names))
-    func.setResultAttr(index, moe::kOutputAttrName, b.getStringAttr(name));
+  moe::setOutputNames(func, names);
 }
 
 OwningOpRef<ModuleOp> ModelBuilder::build() {

@@ -64,6 +64,8 @@ private:
   SmallVector<Operation *> forwardOps;
   IRMapping recomputed;
   DenseSet<int64_t> recomputedLayers;
+  /// The forward ops of each layer, in order (for recomputation).
+  DenseMap<int64_t, SmallVector<Operation *>> layerOps;
 };
 
 void GradientBuilder::findActiveValues(Value output,
@@ -103,10 +105,13 @@ Operation *GradientBuilder::vjpSource(Operation *op) {
   std::optional<int64_t> layer = recompute ? getLayer(op) : std::nullopt;
   if (!layer)
     return op;
-  if (recomputedLayers.insert(*layer).second)
+  if (layerOps.empty())
     for (Operation *forwardOp : forwardOps)
-      if (getLayer(forwardOp) == layer)
-        b.clone(*forwardOp, recomputed);
+      if (std::optional<int64_t> of = getLayer(forwardOp))
+        layerOps[*of].push_back(forwardOp);
+  if (recomputedLayers.insert(*layer).second)
+    for (Operation *forwardOp : layerOps[*layer])
+      b.clone(*forwardOp, recomputed);
   return recomputed.lookup(op);
 }
 
@@ -211,17 +216,20 @@ LogicalResult GradientBuilder::build(bool cotangentArgument) {
   if (auto name = function.getResultAttrOfType<StringAttr>(0, kOutputAttrName))
     names[0] = name.str();
   ModuleOp module = function->getParentOfType<ModuleOp>();
+  // The gradients of each global's loads, in forward order.
+  DenseMap<StringAttr, SmallVector<Value>> loadGradients;
+  for (Operation *op : forwardOps)
+    if (auto load = dyn_cast<ml_program::GlobalLoadOp>(op))
+      if (Value grad = grads.lookup(load.getResult()))
+        loadGradients[load.getGlobal().getLeafReference()].push_back(grad);
   for (auto global : module.getOps<ml_program::GlobalOp>()) {
     if (!global->hasAttr(kTrainableAttrName))
       continue;
     Value total;
-    for (Operation *op : forwardOps)
-      if (auto load = dyn_cast<ml_program::GlobalLoadOp>(op))
-        if (load.getGlobal().getLeafReference() == global.getSymName())
-          if (Value grad = grads.lookup(load.getResult()))
-            total = total ? AddOp::create(b, loc, grad.getType(), total, grad)
-                                .getResult()
-                          : grad;
+    for (Value grad : loadGradients.lookup(global.getSymNameAttr()))
+      total =
+          total ? AddOp::create(b, loc, grad.getType(), total, grad).getResult()
+                : grad;
     SmallVector<int16_t> axes;
     if (grid)
       axes =
@@ -243,10 +251,7 @@ LogicalResult GradientBuilder::build(bool cotangentArgument) {
   function.setType(FunctionType::get(function.getContext(),
                                      body.getArgumentTypes(),
                                      ValueRange(results).getTypes()));
-  for (auto [index, name] : llvm::enumerate(names))
-    function.setResultAttrs(
-        index, b.getDictionaryAttr(
-                   b.getNamedAttr(kOutputAttrName, b.getStringAttr(name))));
+  setOutputNames(function, names);
   if (cotangentArgument)
     function.setArgAttrs(body.getNumArguments() - 1,
                          b.getDictionaryAttr(b.getNamedAttr(

@@ -113,19 +113,21 @@ void OptimizerPass::runOnOperation() {
   auto ret = cast<func::ReturnOp>(function.getBody().front().getTerminator());
 
   // Pair each `<global>.grad` result with its parameter.
+  llvm::StringMap<unsigned> resultByName;
+  for (unsigned i = 1; i < ret.getNumOperands(); ++i)
+    if (auto name =
+            function.getResultAttrOfType<StringAttr>(i, kOutputAttrName))
+      resultByName.try_emplace(name.getValue(), i);
   SmallVector<std::pair<ml_program::GlobalOp, Value>> parameters;
   DenseSet<unsigned> gradientResults;
   for (auto global : module.getOps<ml_program::GlobalOp>()) {
     if (!global->hasAttr(kTrainableAttrName))
       continue;
-    std::string gradName = gradientOutputName(global.getSymName());
-    for (unsigned i = 1; i < ret.getNumOperands(); ++i)
-      if (auto name =
-              function.getResultAttrOfType<StringAttr>(i, kOutputAttrName);
-          name && name.getValue() == gradName) {
-        parameters.push_back({global, ret.getOperand(i)});
-        gradientResults.insert(i);
-      }
+    auto result = resultByName.find(gradientOutputName(global.getSymName()));
+    if (result == resultByName.end())
+      continue;
+    parameters.push_back({global, ret.getOperand(result->second)});
+    gradientResults.insert(result->second);
   }
   if (parameters.empty()) {
     function.emitError("moe-optimizer: the function returns no gradient of a "
@@ -219,25 +221,21 @@ void OptimizerPass::runOnOperation() {
   SmallVector<Value> results = {ret.getOperand(0), gradNorm, lr};
   StringAttr lossName =
       function.getResultAttrOfType<StringAttr>(0, kOutputAttrName);
-  SmallVector<StringAttr> names = {
-      b.getStringAttr(lossName ? lossName.getValue() : "loss"),
-      b.getStringAttr("grad_norm"), b.getStringAttr("lr")};
+  SmallVector<std::string> names = {lossName ? lossName.str() : "loss",
+                                    "grad_norm", "lr"};
   for (unsigned i = 1; i < ret.getNumOperands(); ++i) {
     if (gradientResults.contains(i))
       continue;
     results.push_back(ret.getOperand(i));
     auto name = function.getResultAttrOfType<StringAttr>(i, kOutputAttrName);
-    names.push_back(name ? name
-                         : b.getStringAttr("result" + std::to_string(i)));
+    names.push_back(name ? name.str() : "result" + std::to_string(i));
   }
   func::ReturnOp::create(b, ret.getLoc(), results);
   ret.erase();
   function.setType(FunctionType::get(function.getContext(),
                                      function.getArgumentTypes(),
                                      ValueRange(results).getTypes()));
-  for (auto [index, name] : llvm::enumerate(names))
-    function.setResultAttrs(
-        index, b.getDictionaryAttr(b.getNamedAttr(kOutputAttrName, name)));
+  setOutputNames(function, names);
 }
 
 } // namespace
