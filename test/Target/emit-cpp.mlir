@@ -53,7 +53,7 @@
 // PROFILE-NEXT: std::memcpy(outputs[0]
 // PROFILE: {"loss_fn", 2, inputs{{[0-9]+}}, 1, outputs{{[0-9]+}}, 256, function_loss_fn, 5, [[SITES]]},
 
-// TARGET: moe-translate: for the --emit option: unknown output format 'wasm' (registered: cpp, cuda)
+// TARGET: moe-translate: error: for the --emit option: unknown output format 'wasm' (registered: cpp, cuda)
 
 ml_program.global private mutable @embed : tensor<5x4xf32> {moe.init = #moe.init<normal, 0.02>, moe.trainable}
 ml_program.global private mutable @norm : tensor<4xf32> {moe.init = #moe.init<constant, 1.0>, moe.trainable, moe.upcycle = "copy norm"}

@@ -52,7 +52,7 @@ static cl::opt<int64_t>
 static cl::opt<std::string>
     layoutText(cl::cat(toolOptions), "layout",
                cl::desc("dp=D,tp=T,ep=E,pp=P[,mbs=M][,split=A+B+...]"
-                        "[,zero1][,recompute]"));
+                        "[,zero1][,recompute]; a degree left out is 1"));
 static cl::opt<bool>
     search(cl::cat(toolOptions), "search",
            cl::desc("Rank the layouts that fit (with --layout: those with its "
