@@ -418,6 +418,19 @@ LogicalResult mlir::moe::checkPrecisionConversion(Operation *op) {
          << (isa<arith::TruncFOp>(op) ? " (with its rounding mode)" : "");
 }
 
+LogicalResult mlir::moe::requireOneBlockBody(FunctionOpInterface function,
+                                             StringRef prefix,
+                                             StringRef purpose) {
+  if (function.isExternal())
+    return function.emitError()
+           << prefix << "the function is a declaration, with no body to "
+           << purpose;
+  if (!function.getFunctionBody().hasOneBlock())
+    return function.emitError()
+           << prefix << "the function must have one block to " << purpose;
+  return success();
+}
+
 void mlir::moe::setOutputNames(FunctionOpInterface function,
                                ArrayRef<std::string> names) {
   Builder b(function.getContext());

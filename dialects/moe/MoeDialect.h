@@ -53,6 +53,11 @@ bool computesInF32(Operation *op);
 /// implement: arith.truncf of an f32 tensor to bf16, rounding to nearest
 /// even (the default), or arith.extf of a bf16 tensor to f32.
 LogicalResult checkPrecisionConversion(Operation *op);
+/// Fails where `function` has no body of one block to `purpose`
+/// ("differentiate"): a declaration, or a body of several blocks. `prefix`
+/// begins the error ("moe-autodiff: ").
+LogicalResult requireOneBlockBody(FunctionOpInterface function,
+                                  StringRef prefix, StringRef purpose);
 /// Names `function`'s results (moe.output) all at once: naming one at a
 /// time rebuilds the list of result attributes each time, and a train step
 /// has a result per parameter and metric.

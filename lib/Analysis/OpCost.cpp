@@ -251,7 +251,8 @@ FailureOr<OpCost> mlir::moe::getOpCost(Operation *op, const QueueFill &fill) {
           .Case<AdaptiveAuxCoeffOp, ExpertSimilarityOp, GlobalNormOp,
                 FusedElementwiseOp, PooledAuxLossOp, PooledAuxLossGradOp>(
               [&](Operation *op) {
-                // A fused fill reads no operand: count flops by operand.
+                // No flops per element here (the operands count them
+                // below), so any value serves; a fused fill has no operand.
                 OpCost cost = memory(0, op->getResult(0));
                 for (Value operand : op->getOperands())
                   cost.flops += 2 * numElements(operand);

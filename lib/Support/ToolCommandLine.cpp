@@ -38,11 +38,17 @@ void mlir::moe::rejectRepeatedOptions(
 
 namespace {
 /// Runs `parse` with stderr captured (LLVM prints an option's own errors
-/// there whatever stream it is given); what it printed.
+/// there whatever stream it is given); what it printed. Parsing only reads
+/// the command line: what exits inside it (--help, --version) prints to
+/// stdout.
 std::string captureStderr(llvm::function_ref<void()> parse) {
   std::FILE *capture = std::tmpfile();
   int saved = capture ? ::dup(STDERR_FILENO) : -1;
   if (saved < 0 || ::dup2(::fileno(capture), STDERR_FILENO) < 0) {
+    if (saved >= 0)
+      ::close(saved);
+    if (capture)
+      std::fclose(capture);
     parse();
     return {};
   }

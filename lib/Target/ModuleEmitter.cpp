@@ -460,12 +460,8 @@ LogicalResult ModuleEmitter::emitOp(Operation *op) {
 
 LogicalResult ModuleEmitter::emitFunction(func::FuncOp function) {
   // A plan may be written by hand: what moe-plan-memory checks, again.
-  if (!function.getBody().hasOneBlock())
-    return function.emitError(function.isExternal()
-                                  ? "the function is a declaration, with no "
-                                    "body to emit"
-                                  : "code generation needs functions of one "
-                                    "block");
+  if (failed(requireOneBlockBody(function, "", "emit")))
+    return failure();
   names.clear();
   dispatchCounts.clear();
   // Symbol names may hold characters C++ identifiers cannot.

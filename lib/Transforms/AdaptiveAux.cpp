@@ -147,13 +147,14 @@ void AdaptiveAuxPass::runOnOperation() {
                  "adapt (no MoE layer, or aux losses switched off)");
     return signalPassFailure();
   }
-  for (LayerCoefficient &layer : *layers)
-    if (initialAlpha >= 0 && !isFiniteIn(initialAlpha, layer.alpha.getType())) {
-      module.emitError() << "moe-adaptive-aux: initial-alpha " << initialAlpha
-                         << " is beyond the range of the coefficient's "
-                         << layer.alpha.getType();
-      return signalPassFailure();
-    }
+  // The layers' coefficients are of one type.
+  Type alphaType = layers->front().alpha.getType();
+  if (initialAlpha >= 0 && !isFiniteIn(initialAlpha, alphaType)) {
+    module.emitError() << "moe-adaptive-aux: initial-alpha " << initialAlpha
+                       << " is beyond the range of the coefficient's "
+                       << alphaType;
+    return signalPassFailure();
+  }
   recordTrainingSettings(*this, getOperation());
 
   SymbolTableCollection symbols;

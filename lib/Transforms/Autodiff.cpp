@@ -285,14 +285,8 @@ struct AutodiffPass : moe::impl::AutodiffBase<AutodiffPass> {
           << "moe-autodiff: @" << gradientFunctionName << " already exists";
       return signalPassFailure();
     }
-    if (!forward.getBody().hasOneBlock()) {
-      forward.emitError(forward.isExternal()
-                            ? "moe-autodiff: the function is a declaration, "
-                              "with no body to differentiate"
-                            : "moe-autodiff: the function must have one "
-                              "block");
+    if (failed(requireOneBlockBody(forward, "moe-autodiff: ", "differentiate")))
       return signalPassFailure();
-    }
     // The gradient GEMMs of a mixed-precision program read bf16 copies of
     // f32 cotangents, which moe-mixed-precision writes after this pass.
     WalkResult narrowed = forward.walk([&](arith::TruncFOp truncate) {

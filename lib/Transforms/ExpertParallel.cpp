@@ -280,10 +280,9 @@ LogicalResult Partitioner::partitionLayer(DispatchOp dispatch) {
 
 LogicalResult Partitioner::partitionFunction(func::FuncOp function,
                                              bool isLoss) {
-  if (function.isExternal())
-    return mlir::emitError(function.getLoc(),
-                           "moe-expert-parallel: cannot partition a function "
-                           "declaration");
+  if (failed(
+          requireOneBlockBody(function, "moe-expert-parallel: ", "partition")))
+    return failure();
   function->setAttr(kSpmdGridAttrName,
                     FlatSymbolRefAttr::get(module.getContext(), kGridName));
   Block &body = function.getBody().front();

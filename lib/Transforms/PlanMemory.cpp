@@ -235,14 +235,8 @@ struct PlanMemoryPass : moe::impl::PlanMemoryBase<PlanMemoryPass> {
     TargetAttr target = getModuleTarget(module);
     module->setAttr(kTargetAttrName, target);
     for (auto function : module.getOps<func::FuncOp>()) {
-      if (!function.getBody().hasOneBlock()) {
-        function.emitError(function.isExternal()
-                               ? "moe-plan-memory: the function is a "
-                                 "declaration, with no body to plan"
-                               : "moe-plan-memory: the function must have "
-                                 "one block");
+      if (failed(requireOneBlockBody(function, "moe-plan-memory: ", "plan")))
         return signalPassFailure();
-      }
       for (Type type : function.getArgumentTypes())
         if (!isa<RankedTensorType>(type) ||
             !cast<RankedTensorType>(type).hasStaticShape()) {

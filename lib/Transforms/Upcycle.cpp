@@ -183,7 +183,8 @@ void UpcyclePass::runOnOperation() {
   auto ids = dyn_cast<RankedTensorType>(forward.getArgumentTypes()[0]);
   auto loss = dyn_cast<RankedTensorType>(forward.getResultTypes()[0]);
   if (!ids || ids.getRank() != 2 || !ids.hasStaticShape() ||
-      !isa<IntegerType>(ids.getElementType()) || !loss || loss.getRank() != 0 ||
+      !ids.getElementType().isSignlessInteger(32) || !loss ||
+      loss.getRank() != 0 ||
       !(loss.getElementType().isF32() || loss.getElementType().isF64())) {
     mlir::emitError(forward.getLoc())
         << "moe-upcycle: @forward must take the token ids first (a static "

@@ -24,6 +24,15 @@ func.func @rows(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
 
 // -----
 
+func.func @forward(%x: tensor<4x8xf32>, %t: tensor<4xi32>) -> (tensor<f32> {moe.output = "loss"}) {
+  %loss = moe.cross_entropy %x, %t : tensor<4x8xf32>, tensor<4xi32> -> tensor<f32>
+  return %loss : tensor<f32>
+}
+// expected-error @+1 {{moe-expert-parallel: the function is a declaration, with no body to partition}}
+func.func private @external(tensor<4x8xf32>) -> tensor<4x8xf32>
+
+// -----
+
 // A value of the batch's shape that no argument gives is not split: an op
 // that meets it and a split value is named, with why.
 func.func @forward(%x: tensor<4x8xf32>) -> (tensor<f32> {moe.output = "loss"}) {
