@@ -105,10 +105,6 @@ Operation *GradientBuilder::vjpSource(Operation *op) {
   std::optional<int64_t> layer = recompute ? getLayer(op) : std::nullopt;
   if (!layer)
     return op;
-  if (layerOps.empty())
-    for (Operation *forwardOp : forwardOps)
-      if (std::optional<int64_t> of = getLayer(forwardOp))
-        layerOps[*of].push_back(forwardOp);
   if (recomputedLayers.insert(*layer).second)
     for (Operation *forwardOp : layerOps[*layer])
       b.clone(*forwardOp, recomputed);
@@ -130,8 +126,11 @@ LogicalResult GradientBuilder::build(bool cotangentArgument) {
     passThrough.push_back(
         {ret.getOperand(i), name ? name.str() : "result" + std::to_string(i)});
   }
-  for (Operation &op : body.without_terminator())
+  for (Operation &op : body.without_terminator()) {
     forwardOps.push_back(&op);
+    if (std::optional<int64_t> layer = recompute ? getLayer(&op) : std::nullopt)
+      layerOps[*layer].push_back(&op);
+  }
 
   b.setInsertionPoint(ret);
   Location loc = function.getLoc();

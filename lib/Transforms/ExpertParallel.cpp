@@ -319,9 +319,11 @@ LogicalResult Partitioner::partitionFunction(func::FuncOp function,
       dispatches.push_back(dispatch);
       continue;
     }
-    if (isTokenWise(&op) && llvm::any_of(op.getOperands(), [&](Value v) {
-          return split.contains(v);
-        })) {
+    if (isTokenWise(&op)) {
+      // One that reads no split value computes the same on every rank.
+      if (llvm::none_of(op.getOperands(),
+                        [&](Value v) { return split.contains(v); }))
+        continue;
       for (OpResult result : op.getResults()) {
         result.setType(local(result.getType()));
         split.insert(result);
@@ -331,8 +333,7 @@ LogicalResult Partitioner::partitionFunction(func::FuncOp function,
         expand.setStaticOutputShape(expand.getResultType().getShape());
       continue;
     }
-    if (isTokenWise(&op) || isa<ExpertFfnOp>(op) ||
-        isa<shard::AllGatherOp>(op) || isUnchanged(&op))
+    if (isa<ExpertFfnOp>(op) || isa<shard::AllGatherOp>(op) || isUnchanged(&op))
       continue;
     return op.emitError() << "moe-expert-parallel cannot partition '"
                           << op.getName() << "'";
