@@ -68,6 +68,13 @@ std::unique_ptr<llvm::MemoryBuffer> moe::readToolInput(llvm::StringRef path) {
     return llvm::MemoryBuffer::getMemBufferCopy(
         llvm::StringRef(bytes.data(), bytes.size()), path);
   }
+  // A second read would see the first one's end of input and blame the
+  // second input's syntax.
+  static bool stdinRead = false;
+  if (stdinRead)
+    moert::fail("'-' (standard input) is given for two inputs, and it can be "
+                "read only once: give a file for one of them");
+  stdinRead = true;
   llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> buffer =
       llvm::MemoryBuffer::getSTDIN();
   if (!buffer)
