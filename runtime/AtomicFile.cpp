@@ -58,6 +58,26 @@ std::string replaceableTarget(const std::string &path,
   return target;
 }
 
+/// One name for the file that replacing `path` replaces, however `path`
+/// reaches it (through links, `..`, another spelling of its directory), so
+/// that every writer of it takes the same lock: its directory and, if it
+/// exists, the file itself resolved. A directory that does not resolve is
+/// left for the caller's use of it to report.
+std::string canonicalTarget(const std::string &path) {
+  std::optional<mode_t> existingMode;
+  std::string target = replaceableTarget(path, existingMode);
+  if (char *resolved = realpath(target.c_str(), nullptr)) {
+    target = resolved;
+    free(resolved);
+  } else if (char *directory =
+                 realpath(parentDirectory(target).c_str(), nullptr)) {
+    std::string name = target.substr(target.rfind('/') + 1);
+    target = std::string(directory) + (directory[1] ? "/" : "") + name;
+    free(directory);
+  }
+  return target;
+}
+
 } // namespace
 
 void moert::requireReplaceableFile(const std::string &path) {
@@ -122,7 +142,8 @@ void moert::AtomicFile::commit() {
 }
 
 moert::WriterLock::WriterLock(const std::string &path) {
-  std::string lockPath = path + ".lock";
+  std::string file = canonicalTarget(path);
+  std::string lockPath = file + ".lock";
   fd = open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
   if (fd < 0)
     fail("{}: cannot write beside it ({}): {}", path, lockPath,
@@ -137,8 +158,8 @@ moert::WriterLock::WriterLock(const std::string &path) {
     fail("{}: {}", path, reason);
   }
   // AtomicFile's temporaries are the name, ".tmp-" and six characters.
-  std::string directory = parentDirectory(path);
-  std::string name = path.substr(path.rfind('/') + 1);
+  std::string directory = parentDirectory(file);
+  std::string name = file.substr(file.rfind('/') + 1);
   std::string prefix = name + ".tmp-";
   size_t length = prefix.size() + 6;
   if (DIR *entries = opendir(directory.c_str())) {

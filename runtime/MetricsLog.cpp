@@ -7,10 +7,13 @@
 #include <nlohmann/json.hpp>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <string>
 
 namespace {
 
@@ -57,6 +60,17 @@ moert::MetricsLog::MetricsLog(std::string path) : path(std::move(path)) {
     fail("{}: cannot open the metrics file: {}", this->path,
          errno == ENXIO ? "no process reads this FIFO" : describeErrno());
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  // Two runs appending to one file interleave their steps, and one's
+  // take-back of a failed line could cut the other's.
+  struct stat status;
+  if (fstat(fd, &status) == 0 && S_ISREG(status.st_mode) &&
+      flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    std::string reason = errno == EWOULDBLOCK
+                             ? "another run is writing metrics to it"
+                             : "cannot lock it: " + describeErrno();
+    close(fd);
+    fail("{}: {}", this->path, reason);
+  }
 }
 
 moert::MetricsLog::~MetricsLog() { close(fd); }

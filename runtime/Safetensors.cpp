@@ -10,7 +10,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -372,6 +374,13 @@ void moert::requireReplaceableSafetensors(const std::string &path) {
   struct stat status;
   if (stat(path.c_str(), &status) != 0 || status.st_size == 0)
     return;
+  // A file that cannot be opened (no descriptor left) is not judged.
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
+    fail("{}: exists and cannot be opened to check that it is a safetensors "
+         "file ({}): not replacing it",
+         path, describeErrno());
+  close(fd);
   try {
     readSafetensorsMetadata(path);
   } catch (const Error &error) {

@@ -5,12 +5,17 @@
 #include "moert/AtomicFile.h"
 #include "moert/Error.h"
 #include "moert/Files.h"
+#include "moert/StandardStreams.h"
 
+#include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/Signals.h"
 
 #include <csignal>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <vector>
 
 using namespace mlir;
@@ -58,9 +63,42 @@ void checkStream(llvm::raw_fd_ostream &os, llvm::StringRef path) {
   }
 }
 
+/// The name exitOnFatalError's line starts with (initToolFiles's).
+const char *toolName = "tool";
+
+void writeStderr(const char *text) {
+  // No allocation: the bad-alloc handler must not allocate.
+  for (size_t left = std::strlen(text); left > 0;) {
+    ssize_t written = ::write(STDERR_FILENO, text, left);
+    if (written <= 0)
+      return;
+    text += written;
+    left -= static_cast<size_t>(written);
+  }
+}
+
+/// LLVM's fatal and bad-alloc errors end the process with one error line;
+/// the interrupt handlers remove the files registered for removal.
+void exitOnFatalError(void *prefix, const char *reason, bool) {
+  writeStderr(toolName);
+  writeStderr(": error: ");
+  writeStderr(static_cast<const char *>(prefix));
+  writeStderr(reason);
+  writeStderr("\n");
+  llvm::sys::RunInterruptHandlers();
+  std::_Exit(1);
+}
+
 } // namespace
 
-void moe::initToolFiles() { std::signal(SIGXFSZ, SIG_IGN); }
+void moe::initToolFiles(const char *tool) {
+  toolName = tool;
+  std::signal(SIGXFSZ, SIG_IGN);
+  moert::reserveStandardStreams();
+  static char fatal[] = "", badAlloc[] = "out of memory: ";
+  llvm::install_fatal_error_handler(exitOnFatalError, fatal);
+  llvm::install_bad_alloc_error_handler(exitOnFatalError, badAlloc);
+}
 
 std::unique_ptr<llvm::MemoryBuffer> moe::readToolInput(llvm::StringRef path) {
   if (path != "-") {
@@ -106,6 +144,8 @@ void moe::requireReplaceableOutput(llvm::StringRef path, OutputKind kind,
                     : "a text or MLIR bytecode file (a checkpoint or a "
                       "program?)");
 }
+
+void moe::requireOutsWritten() { checkStream(llvm::outs(), "stdout"); }
 
 bool moe::writeToolOutput(llvm::StringRef path,
                           llvm::function_ref<bool(llvm::raw_ostream &)> write,

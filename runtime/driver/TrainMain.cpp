@@ -21,6 +21,7 @@
 #include "moert/MetricsLog.h"
 #include "moert/MicroBatches.h"
 #include "moert/ModelState.h"
+#include "moert/StandardStreams.h"
 #include "moert/StateNames.h"
 #include "moert/TokenData.h"
 
@@ -621,10 +622,14 @@ int main(int argc, char **argv) {
   // Past a file size limit, let write() fail with EFBIG (reported as an
   // error, the temporary file removed) instead of killing the process.
   std::signal(SIGXFSZ, SIG_IGN);
+  moert::reserveStandardStreams();
   int32_t rank = -1;
   try {
     moert::takeStopSignals();
-    return run(argc, argv, rank);
+    int status = run(argc, argv, rank);
+    if (status == 0)
+      moert::requireStdoutWritten();
+    return status;
   } catch (...) {
     // mpirun interleaves the ranks' output: say whose error it is (a file
     // missing on one node).

@@ -33,7 +33,10 @@ TEST(ErrorTest, ExitOnErrorsTurnsEveryExceptionIntoOneLine) {
   EXPECT_EQ(runReporting([]() -> int { moert::fail("{}: bad", "f"); }),
             std::make_pair(1, std::string("tool: error: f: bad\n")));
   EXPECT_EQ(runReporting([]() -> int { throw std::bad_alloc(); }),
-            std::make_pair(1, std::string("tool: error: out of memory\n")));
+            std::make_pair(1, std::string("tool: error: out of memory: an "
+                                          "allocation failed (is a memory "
+                                          "limit, such as ulimit -v, too "
+                                          "low?)\n")));
   EXPECT_EQ(runReporting([]() -> int { throw std::out_of_range("index 9"); }),
             std::make_pair(1, std::string("tool: error: index 9\n")));
   EXPECT_EQ(runReporting([]() -> int { throw 42; }),

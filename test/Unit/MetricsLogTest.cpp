@@ -67,6 +67,18 @@ TEST(MetricsLogTest, AFailedWriteTakesBackItsPartialLine) {
   again.append({{"step", 100}});
 }
 
+TEST(MetricsLogTest, OneWriterAtATime) {
+  moe::test::TemporaryDirectory directory("metrics");
+  std::string path = directory.pathOf("m.jsonl");
+  {
+    moert::MetricsLog log(path);
+    EXPECT_TRUE(moe::test::contains(
+        moe::test::errorOf([&] { moert::MetricsLog second(path); }),
+        "another run is writing metrics to it"));
+  }
+  moert::MetricsLog after(path);
+}
+
 TEST(MetricsLogTest, RefusesFilesThatAreNotMetrics) {
   moe::test::TemporaryDirectory directory("metrics");
   std::string config = directory.pathOf("config.json");

@@ -401,15 +401,23 @@ static int run() {
     return 1;
 
   std::string source = emitCppPath;
-  // A source of our own goes when moe-compile returns, however it does.
+  // A source of our own goes when moe-compile returns or is stopped by a
+  // signal.
   std::optional<llvm::FileRemover> sourceRemover;
   if (source.empty()) {
     llvm::SmallString<128> temporary;
-    if (llvm::sys::fs::createTemporaryFile("moe-compile", cuda ? "cu" : "cpp",
-                                           temporary))
-      return fail("cannot create a temporary file");
+    if (std::error_code error = llvm::sys::fs::createTemporaryFile(
+            "moe-compile", cuda ? "cu" : "cpp", temporary)) {
+      llvm::SmallString<128> folder;
+      llvm::sys::path::system_temp_directory(/*ErasedOnReboot=*/true, folder);
+      return fail(llvm::formatv("cannot create the generated source's "
+                                "temporary file in {0} (TMPDIR): {1}",
+                                folder, error.message())
+                      .str());
+    }
     source = temporary.str().str();
     sourceRemover.emplace(source);
+    llvm::sys::RemoveFileOnSignal(source);
   }
   moe::TranslateOptions translateOptions;
   translateOptions.modelName =
@@ -450,7 +458,7 @@ static int run() {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
-  moe::initToolFiles();
+  moe::initToolFiles("moe-compile");
   moe::parseToolCommandLine(argc, argv, toolOptions,
                             "moe model to training binary\n");
   return moert::exitOnErrors("moe-compile", run);

@@ -334,8 +334,13 @@ static int run() {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
-  moe::initToolFiles();
+  moe::initToolFiles("moe-estimate");
   moe::parseToolCommandLine(argc, argv, toolOptions,
                             "predict a layout's memory and step time\n");
-  return moert::exitOnErrors("moe-estimate", run);
+  return moert::exitOnErrors("moe-estimate", [] {
+    int status = run();
+    if (status == 0)
+      moe::requireOutsWritten();
+    return status;
+  });
 }

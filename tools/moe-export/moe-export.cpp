@@ -33,6 +33,8 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/stat.h>
+
 using namespace mlir;
 namespace cl = llvm::cl;
 using nlohmann::json;
@@ -144,6 +146,49 @@ static void writeText(const std::string &path, const std::string &text) {
   file.commit();
 }
 
+namespace {
+
+/// The export's files, written into a new folder beside the output that
+/// becomes the output only once every file is complete: a failure (a full
+/// disk) removes it, and a killed export leaves it under its own name, so
+/// that neither leaves a partial model where transformers would look, nor
+/// a non-empty output folder that a rerun refuses.
+class StagingFolder {
+public:
+  explicit StagingFolder(llvm::StringRef output) : output(output.str()) {
+    std::string pattern = output.rtrim('/').str() + ".tmp-XXXXXX";
+    if (!mkdtemp(pattern.data()))
+      moert::fail("{}: cannot create a folder beside it: {}", this->output,
+                  moert::describeErrno());
+    path = pattern;
+    // mkdtemp's folder is 0700; the output gets a new folder's mode.
+    mode_t mask = umask(0);
+    umask(mask);
+    chmod(path.c_str(), 0777 & ~mask);
+  }
+  StagingFolder(const StagingFolder &) = delete;
+  StagingFolder &operator=(const StagingFolder &) = delete;
+  ~StagingFolder() {
+    if (!path.empty())
+      llvm::sys::fs::remove_directories(path);
+  }
+
+  const std::string &folder() const { return path; }
+
+  /// The staging folder becomes the output (absent, or an empty folder).
+  void commit() {
+    if (rename(path.c_str(), output.c_str()) != 0)
+      moert::fail("{}: cannot put the exported folder in place: {}", output,
+                  moert::describeErrno());
+    path.clear();
+  }
+
+private:
+  std::string output, path;
+};
+
+} // namespace
+
 static int run() {
   // 0 would mean one file per tensor.
   if (maxShardBytes == 0)
@@ -219,10 +264,7 @@ static int run() {
   });
 
   // Everything is read and checked: now the folder.
-  if (!exists)
-    if (std::error_code error = llvm::sys::fs::create_directory(outputDir))
-      moert::fail("{}: cannot create the folder: {}", outputDir.getValue(),
-                  error.message());
+  StagingFolder staging(outputDir);
 
   // Shards in order, each at most --max-shard-size (a larger tensor alone).
   std::vector<std::vector<size_t>> shards(1);
@@ -248,16 +290,18 @@ static int run() {
       views.push_back(tensors[i].second.view(tensors[i].first));
       weightMap[tensors[i].first] = file;
     }
-    moert::writeSafetensors(outputDir + "/" + file, views, {{"format", "pt"}});
+    moert::writeSafetensors(staging.folder() + "/" + file, views,
+                            {{"format", "pt"}});
   }
   if (shards.size() > 1) {
     json index = {{"metadata", {{"total_size", totalBytes}}},
                   {"weight_map", weightMap}};
     std::string indexText = index.dump(2) + "\n";
-    writeText(outputDir + "/model.safetensors.index.json", indexText);
+    writeText(staging.folder() + "/model.safetensors.index.json", indexText);
   }
   std::string configJson = huggingFaceConfig(text, *config).dump(2) + "\n";
-  writeText(outputDir + "/config.json", configJson);
+  writeText(staging.folder() + "/config.json", configJson);
+  staging.commit();
   fmt::print("{}: {} tensors in {} file{}, config.json\n", outputDir.getValue(),
              tensors.size(), shards.size(), shards.size() == 1 ? "" : "s");
   return 0;
@@ -265,7 +309,7 @@ static int run() {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
-  moe::initToolFiles();
+  moe::initToolFiles("moe-export");
   moe::parseToolCommandLine(argc, argv, toolOptions,
                             "checkpoint to a Hugging Face model folder\n");
   return moert::exitOnErrors("moe-export", run);

@@ -76,7 +76,7 @@ static int run() {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
-  moe::initToolFiles();
+  moe::initToolFiles("moe-import");
   moe::parseToolCommandLine(argc, argv, toolOptions,
                             "config.json to moe-dialect IR\n");
   return moert::exitOnErrors("moe-import", run);

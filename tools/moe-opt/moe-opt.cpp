@@ -69,7 +69,7 @@ struct VerifyInput
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
-  mlir::moe::initToolFiles();
+  mlir::moe::initToolFiles("moe-opt");
   // MLIR's option parsing below puts LLVM's version printer back.
   for (int i = 1; i < argc; ++i)
     if (llvm::StringRef(argv[i]) == "--version" ||

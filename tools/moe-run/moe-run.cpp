@@ -639,7 +639,7 @@ int run(MLIRContext &context) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
-  moe::initToolFiles();
+  moe::initToolFiles("moe-run");
   // The interpreter's tensors may not fit in memory: an allocation that
   // fails throws std::bad_alloc, reported with the global at fault,
   // instead of LLVM's handler aborting.
@@ -653,6 +653,9 @@ int main(int argc, char **argv) {
     // verify a few functions in parallel, and aborts where no thread can
     // start, before a rank could say so.
     MLIRContext context(registry, MLIRContext::Threading::DISABLED);
-    return run(context);
+    int status = run(context);
+    if (status == 0)
+      moe::requireOutsWritten();
+    return status;
   });
 }

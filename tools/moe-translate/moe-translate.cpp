@@ -87,7 +87,7 @@ static int run() {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
-  moe::initToolFiles();
+  moe::initToolFiles("moe-translate");
   moe::parseToolCommandLine(argc, argv, toolOptions,
                             "moe IR to target source\n");
   return moert::exitOnErrors("moe-translate", run);

@@ -22,8 +22,16 @@ namespace mlir::moe {
 
 /// What a tool's main does first, after InitLLVM: past a file size limit,
 /// writes fail with EFBIG, which is reported, instead of SIGXFSZ killing
-/// the process and leaving its temporary files.
-void initToolFiles();
+/// the process and leaving its temporary files; a closed stdin, stdout or
+/// stderr keeps its number (moert::reserveStandardStreams); and LLVM's
+/// fatal errors (a thread that cannot start, memory that runs out, stdout
+/// that cannot be written as the process ends) are one line "TOOL: error:
+/// ..." and exit status 1, not an abort with a stack dump.
+void initToolFiles(const char *tool);
+
+/// Throws moert::Error when what the tool printed through llvm::outs() did
+/// not all reach stdout (a full disk, a closed stdout).
+void requireOutsWritten();
 
 /// The contents of a tool's input: "-" is stdin; any other path must be a
 /// regular file (moert::readRegularFile: a FIFO would block, a device such

@@ -47,8 +47,10 @@ private:
 };
 
 /// The right to replace `path` for as long as it lives: an exclusive lock on
-/// `path.lock`, so that two runs never write one checkpoint, held by the
-/// kernel and released when the process ends however it ends. Taking it
+/// `FILE.lock`, FILE being the file `path` names with its links and
+/// directory resolved, so that two runs never write one checkpoint, whatever
+/// they call it, held by the kernel and released when the process ends
+/// however it ends. Taking it
 /// removes the temporary files that killed writers left beside `path`
 /// (nobody else may be writing them) and proves the directory writable.
 class WriterLock {

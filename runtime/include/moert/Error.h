@@ -38,8 +38,9 @@ template <typename... Args>
 std::string describeErrno();
 
 /// The one top-level error path of every tool and binary: runs `body` and
-/// turns an exception escaping it into one line "<tool>: error: <message>"
-/// on stderr and exit code 1.
+/// turns an exception escaping it, or a successful body's output that did
+/// not all reach stdout, into one line "<tool>: error: <message>" on stderr
+/// and exit code 1.
 int exitOnErrors(const char *tool, const std::function<int()> &body);
 
 } // namespace moert

@@ -2,8 +2,9 @@
 //
 // The training binaries and moe-run append one JSON object per line to the
 // file --metrics names. They append only to a metrics file of an earlier
-// run, never to the data, a config or a torn file, and a line that cannot
-// be written whole is taken back, so that every line of the file parses.
+// run, never to the data, a config or a torn file, one run at a time (a
+// lock on the file), and a line that cannot be written whole is taken back,
+// so that every line of the file parses.
 //
 //===----------------------------------------------------------------------===//
 
