@@ -17,6 +17,7 @@
 #include <set>
 #include <sstream>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 using nlohmann::json;
 
@@ -66,6 +67,31 @@ void moert::requireReplaceableCheckpoint(const std::string &path) {
     fail("{}: exists and is not a moe checkpoint (no {} metadata): not "
          "replacing it",
          path, kCheckpointFormat);
+}
+
+void moert::requireRoomForCheckpoint(const std::string &path,
+                                     const moe_model &model,
+                                     const RankGroup &group) {
+  int64_t bytes = 0;
+  for (int64_t i = 0; i < model.num_globals; ++i) {
+    const moe_global &global = model.globals[i];
+    if (global.transient)
+      continue;
+    bytes += static_cast<int64_t>(
+        numElements(placementOf(model, global, group).wholeShape) *
+        dtypeSize(dtypeOf(global.tensor.dtype)));
+  }
+  std::string folder = path.substr(0, path.rfind('/') + 1);
+  struct statvfs space;
+  if (statvfs(folder.empty() ? "." : folder.c_str(), &space) != 0)
+    return; // the writer names what is wrong with the folder
+  int64_t free = static_cast<int64_t>(space.f_bavail) *
+                 static_cast<int64_t>(space.f_frsize);
+  if (space.f_files > 0 && space.f_favail == 0)
+    fail("{}: its file system has no free inode for the checkpoint", path);
+  if (free < bytes)
+    fail("{}: a checkpoint takes {}, and its file system has {} free", path,
+         describeBytes(bytes), describeBytes(free));
 }
 
 void moert::saveCheckpoint(const std::string &path, const moe_model &model,

@@ -66,19 +66,6 @@ void moert::AlignedBuffer::Free::operator()(void *pointer) const {
   releaseZeroed(pointer);
 }
 
-namespace {
-
-/// "3.8 GB", "12.5 MB", or "640 bytes".
-std::string describeBytes(int64_t bytes) {
-  if (bytes >= 1000000000)
-    return fmt::format("{:.1f} GB", bytes / 1e9);
-  if (bytes >= 1000000)
-    return fmt::format("{:.1f} MB", bytes / 1e6);
-  return fmt::format("{} bytes", bytes);
-}
-
-} // namespace
-
 moert::TargetBuffer::TargetBuffer(const moe_model &model, int64_t bytes,
                                   std::string_view what)
     : target(*model.target), bytes(bytes),

@@ -41,6 +41,13 @@ if listing and listing.returncode == 0:
     if gpus >= 2 and shutil.which("mpirun"):
         config.available_features.add("multi-gpu")
 
+# Tests that mount a small file system (a private tmpfs) need to be allowed
+# a mount namespace (root, usually).
+if shutil.which("unshare") and subprocess.run(
+        ["unshare", "-m", "sh", "-c", "mount -t tmpfs none /mnt"],
+        capture_output=True).returncode == 0:
+    config.available_features.add("mount-namespaces")
+
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.moe_tools_dir, append_path=True)

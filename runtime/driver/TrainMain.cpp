@@ -379,6 +379,7 @@ int run(int argc, char **argv, int32_t &rank) {
   if (primary && !options.checkpoint.empty()) {
     moert::requireReplaceableCheckpoint(options.checkpoint);
     checkpointLock.emplace(options.checkpoint);
+    moert::requireRoomForCheckpoint(options.checkpoint, model, group);
     if (int removed = checkpointLock->removedTemporaries())
       fmt::print("removed {} temporary file{} of interrupted checkpoint "
                  "writes beside {}\n",
@@ -571,10 +572,15 @@ int run(int argc, char **argv, int32_t &rank) {
         : savedStep
             ? fmt::format("{} holds step {}", options.checkpoint, *savedStep)
             : fmt::format("{} not written by this run", options.checkpoint);
-    if (primary)
-      fmt::print(stderr, "{}: stopped by {} after step {}; {}\n", argv[0],
-                 stopSignal == SIGINT ? "SIGINT" : "SIGTERM", position.step,
-                 saved);
+    // Every rank says so: a signal may reach one rank only.
+    std::string who = group.ranks > 1
+                          ? fmt::format("{} (rank {})", argv[0], group.rank)
+                          : std::string(argv[0]);
+    std::fprintf(stderr, "%s\n",
+                 fmt::format("{}: stopped by {} after step {}{}", who,
+                             stopSignal == SIGINT ? "SIGINT" : "SIGTERM",
+                             position.step, primary ? "; " + saved : "")
+                     .c_str());
     return 128 + stopSignal;
   }
   if (profile.enabled() && position.step > firstStep) {

@@ -608,6 +608,8 @@ int run(MLIRContext &context) {
     int status = 1;
     try {
       status = runRank(rank, &group.communicator(rank));
+    } catch (const std::bad_alloc &) {
+      errors[rank] = moert::kOutOfMemory;
     } catch (const std::exception &error) {
       errors[rank] = error.what();
     }

@@ -85,6 +85,13 @@ std::string shapeChanges(const std::string &checkpointConfig,
 /// own data) given by mistake.
 void requireReplaceableCheckpoint(const std::string &path);
 
+/// Throws moert::Error, naming the sizes, when the file system that holds
+/// `path` has less room than a checkpoint of `model` takes (its whole
+/// tensors), or no free inode: a run would otherwise find out at its first
+/// checkpoint, after the steps before it.
+void requireRoomForCheckpoint(const std::string &path, const moe_model &model,
+                              const RankGroup &group);
+
 /// Overwrites the trainable globals of `state` (initialized before) with
 /// the weights at `path`: a Hugging Face model folder or safetensors file,
 /// or one of our checkpoints (see WeightSource.h), converted to the model's

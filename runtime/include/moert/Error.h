@@ -11,6 +11,7 @@
 
 #include <fmt/core.h>
 
+#include <cstdint>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -36,6 +37,14 @@ template <typename... Args>
 }
 
 std::string describeErrno();
+
+/// "3.8 GB", "12.5 MB", or "640 bytes".
+std::string describeBytes(int64_t bytes);
+
+/// What a std::bad_alloc that reaches a tool's top level says.
+inline constexpr const char *kOutOfMemory =
+    "out of memory: an allocation failed (is a memory limit, such as "
+    "ulimit -v, too low?)";
 
 /// The one top-level error path of every tool and binary: runs `body` and
 /// turns an exception escaping it, or a successful body's output that did
