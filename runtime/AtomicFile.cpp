@@ -58,26 +58,6 @@ std::string replaceableTarget(const std::string &path,
   return target;
 }
 
-/// One name for the file that replacing `path` replaces, however `path`
-/// reaches it (through links, `..`, another spelling of its directory), so
-/// that every writer of it takes the same lock: its directory and, if it
-/// exists, the file itself resolved. A directory that does not resolve is
-/// left for the caller's use of it to report.
-std::string canonicalTarget(const std::string &path) {
-  std::optional<mode_t> existingMode;
-  std::string target = replaceableTarget(path, existingMode);
-  if (char *resolved = realpath(target.c_str(), nullptr)) {
-    target = resolved;
-    free(resolved);
-  } else if (char *directory =
-                 realpath(parentDirectory(target).c_str(), nullptr)) {
-    std::string name = target.substr(target.rfind('/') + 1);
-    target = std::string(directory) + (directory[1] ? "/" : "") + name;
-    free(directory);
-  }
-  return target;
-}
-
 } // namespace
 
 void moert::requireReplaceableFile(const std::string &path) {
@@ -142,7 +122,11 @@ void moert::AtomicFile::commit() {
 }
 
 moert::WriterLock::WriterLock(const std::string &path) {
-  std::string file = canonicalTarget(path);
+  // The file a link names: the lock and the temporaries are beside it
+  // (another spelling of its folder reaches the same lock file).
+  std::optional<mode_t> existingMode;
+  lockedFile = replaceableTarget(path, existingMode);
+  const std::string &file = lockedFile;
   std::string lockPath = file + ".lock";
   fd = open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
   if (fd < 0)

@@ -69,29 +69,40 @@ void moert::requireReplaceableCheckpoint(const std::string &path) {
          path, kCheckpointFormat);
 }
 
-void moert::requireRoomForCheckpoint(const std::string &path,
+void moert::requireRoomForCheckpoint(const WriterLock &lock,
                                      const moe_model &model,
-                                     const RankGroup &group) {
-  int64_t bytes = 0;
-  for (int64_t i = 0; i < model.num_globals; ++i) {
-    const moe_global &global = model.globals[i];
-    if (global.transient)
-      continue;
-    bytes += static_cast<int64_t>(
-        numElements(placementOf(model, global, group).wholeShape) *
-        dtypeSize(dtypeOf(global.tensor.dtype)));
-  }
-  std::string folder = path.substr(0, path.rfind('/') + 1);
+                                     const RankGroup &group,
+                                     bool severalSaves) {
+  // The tensors, and a megabyte for the header (names, config, metadata).
+  int64_t bytes = int64_t(1) << 20;
+  for (int64_t i = 0; i < model.num_globals; ++i)
+    if (!model.globals[i].transient)
+      bytes += static_cast<int64_t>(
+          numElements(placementOf(model, model.globals[i], group).wholeShape) *
+          dtypeSize(dtypeOf(model.globals[i].tensor.dtype)));
+  // Each save writes a new file beside the last one, which it then
+  // replaces: a second save needs room for two.
+  struct stat existing;
+  bool exists = stat(lock.file().c_str(), &existing) == 0;
+  int64_t needed = exists || !severalSaves ? bytes : 2 * bytes;
+  std::string file = lock.file();
+  std::string folder = file.substr(0, file.rfind('/') + 1);
   struct statvfs space;
-  if (statvfs(folder.empty() ? "." : folder.c_str(), &space) != 0)
-    return; // the writer names what is wrong with the folder
-  int64_t free = static_cast<int64_t>(space.f_bavail) *
-                 static_cast<int64_t>(space.f_frsize);
+  // Some file systems report no sizes at all.
+  if (statvfs(folder.empty() ? "." : folder.c_str(), &space) != 0 ||
+      space.f_blocks == 0)
+    return;
   if (space.f_files > 0 && space.f_favail == 0)
-    fail("{}: its file system has no free inode for the checkpoint", path);
-  if (free < bytes)
-    fail("{}: a checkpoint takes {}, and its file system has {} free", path,
-         describeBytes(bytes), describeBytes(free));
+    fail("{}: its file system has no free inode for the checkpoint",
+         lock.file());
+  uint64_t blockSize = space.f_frsize ? space.f_frsize : space.f_bsize;
+  if (static_cast<uint64_t>(space.f_bavail) <
+      static_cast<uint64_t>(needed) / blockSize + 1)
+    fail("{}: {} {}, and its file system has {} free", lock.file(),
+         needed == bytes ? "a checkpoint takes"
+                         : "two checkpoints (a new one beside the last) take",
+         describeBytes(needed),
+         describeBytes(static_cast<int64_t>(space.f_bavail * blockSize)));
 }
 
 void moert::saveCheckpoint(const std::string &path, const moe_model &model,

@@ -9,6 +9,10 @@
 
 std::string moert::describeErrno() { return std::strerror(errno); }
 
+void moert::printToStderr(const std::string &line) {
+  std::fprintf(stderr, "%s\n", line.c_str());
+}
+
 std::string moert::describeBytes(int64_t bytes) {
   if (bytes >= 1000000000)
     return fmt::format("{:.1f} GB", bytes / 1e9);
@@ -17,17 +21,6 @@ std::string moert::describeBytes(int64_t bytes) {
   return fmt::format("{} bytes", bytes);
 }
 
-namespace {
-
-/// The error line, written as far as stderr takes it: a stderr that is
-/// closed or full must not turn the error into an abort (fmt::print throws
-/// when its write fails).
-void printError(const char *tool, const char *message) {
-  std::fprintf(stderr, "%s: error: %s\n", tool, message);
-}
-
-} // namespace
-
 int moert::exitOnErrors(const char *tool, const std::function<int()> &body) {
   try {
     int status = body();
@@ -35,11 +28,11 @@ int moert::exitOnErrors(const char *tool, const std::function<int()> &body) {
       requireStdoutWritten();
     return status;
   } catch (const std::bad_alloc &) {
-    printError(tool, kOutOfMemory);
+    printToStderr(fmt::format("{}: error: {}", tool, kOutOfMemory));
   } catch (const std::exception &error) {
-    printError(tool, error.what());
+    printToStderr(fmt::format("{}: error: {}", tool, error.what()));
   } catch (...) {
-    printError(tool, "unknown exception");
+    printToStderr(fmt::format("{}: error: unknown exception", tool));
   }
   return 1;
 }

@@ -2,6 +2,7 @@
 import os
 import shutil
 import subprocess
+import tempfile
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -43,10 +44,12 @@ if listing and listing.returncode == 0:
 
 # Tests that mount a small file system (a private tmpfs) need to be allowed
 # a mount namespace (root, usually).
+probe_dir = tempfile.mkdtemp()
 if shutil.which("unshare") and subprocess.run(
-        ["unshare", "-m", "sh", "-c", "mount -t tmpfs none /mnt"],
+        ["unshare", "-m", "sh", "-c", "mount -t tmpfs none " + probe_dir],
         capture_output=True).returncode == 0:
     config.available_features.add("mount-namespaces")
+os.rmdir(probe_dir)
 
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)

@@ -79,14 +79,21 @@ void writeStderr(const char *text) {
 
 /// LLVM's fatal and bad-alloc errors end the process with one error line;
 /// the interrupt handlers remove the files registered for removal.
-void exitOnFatalError(void *prefix, const char *reason, bool) {
+[[noreturn]] void exitWithError(const char *message) {
   writeStderr(toolName);
   writeStderr(": error: ");
-  writeStderr(static_cast<const char *>(prefix));
-  writeStderr(reason);
+  writeStderr(message);
   writeStderr("\n");
   llvm::sys::RunInterruptHandlers();
   std::_Exit(1);
+}
+
+void exitOnFatalError(void *, const char *reason, bool) {
+  exitWithError(reason);
+}
+
+void exitOnBadAlloc(void *, const char *, bool) {
+  exitWithError(moert::kOutOfMemory);
 }
 
 } // namespace
@@ -95,9 +102,17 @@ void moe::initToolFiles(const char *tool) {
   toolName = tool;
   std::signal(SIGXFSZ, SIG_IGN);
   moert::reserveStandardStreams();
-  static char fatal[] = "", badAlloc[] = "out of memory: ";
-  llvm::install_fatal_error_handler(exitOnFatalError, fatal);
-  llvm::install_bad_alloc_error_handler(exitOnFatalError, badAlloc);
+  llvm::install_fatal_error_handler(exitOnFatalError);
+  llvm::install_bad_alloc_error_handler(exitOnBadAlloc);
+}
+
+int moe::runTool(const char *tool, const std::function<int()> &body) {
+  return moert::exitOnErrors(tool, [&] {
+    int status = body();
+    if (status == 0)
+      checkStream(llvm::outs(), "stdout");
+    return status;
+  });
 }
 
 std::unique_ptr<llvm::MemoryBuffer> moe::readToolInput(llvm::StringRef path) {
@@ -144,8 +159,6 @@ void moe::requireReplaceableOutput(llvm::StringRef path, OutputKind kind,
                     : "a text or MLIR bytecode file (a checkpoint or a "
                       "program?)");
 }
-
-void moe::requireOutsWritten() { checkStream(llvm::outs(), "stdout"); }
 
 bool moe::writeToolOutput(llvm::StringRef path,
                           llvm::function_ref<bool(llvm::raw_ostream &)> write,

@@ -228,6 +228,14 @@ std::string replicatedStateDigest(const moe_model &model, const void *state) {
   return digest;
 }
 
+/// What this process's messages start with: under mpirun, which
+/// interleaves the ranks' output, the binary and the rank (once the job's
+/// group is joined; -1 before, and in a job of one process).
+std::string rankedName(const char *binary, int32_t rank) {
+  return rank < 0 ? std::string(binary)
+                  : fmt::format("{} (rank {})", binary, rank);
+}
+
 /// `rank` is set once the job's group is joined (a job of one process
 /// leaves it -1).
 int run(int argc, char **argv, int32_t &rank) {
@@ -379,7 +387,13 @@ int run(int argc, char **argv, int32_t &rank) {
   if (primary && !options.checkpoint.empty()) {
     moert::requireReplaceableCheckpoint(options.checkpoint);
     checkpointLock.emplace(options.checkpoint);
-    moert::requireRoomForCheckpoint(options.checkpoint, model, group);
+    // The first save, the checkpoint resumed or a new file; with an
+    // interval, saves that follow it.
+    bool severalSaves =
+        options.checkpointInterval > 0 &&
+        position.step + options.checkpointInterval < options.steps;
+    moert::requireRoomForCheckpoint(*checkpointLock, model, group,
+                                    severalSaves);
     if (int removed = checkpointLock->removedTemporaries())
       fmt::print("removed {} temporary file{} of interrupted checkpoint "
                  "writes beside {}\n",
@@ -573,14 +587,10 @@ int run(int argc, char **argv, int32_t &rank) {
             ? fmt::format("{} holds step {}", options.checkpoint, *savedStep)
             : fmt::format("{} not written by this run", options.checkpoint);
     // Every rank says so: a signal may reach one rank only.
-    std::string who = group.ranks > 1
-                          ? fmt::format("{} (rank {})", argv[0], group.rank)
-                          : std::string(argv[0]);
-    std::fprintf(stderr, "%s\n",
-                 fmt::format("{}: stopped by {} after step {}{}", who,
-                             stopSignal == SIGINT ? "SIGINT" : "SIGTERM",
-                             position.step, primary ? "; " + saved : "")
-                     .c_str());
+    moert::printToStderr(fmt::format(
+        "{}: stopped by {} after step {}{}", rankedName(argv[0], rank),
+        stopSignal == SIGINT ? "SIGINT" : "SIGTERM", position.step,
+        primary ? "; " + saved : ""));
     return 128 + stopSignal;
   }
   if (profile.enabled() && position.step > firstStep) {
@@ -639,8 +649,7 @@ int main(int argc, char **argv) {
   } catch (...) {
     // mpirun interleaves the ranks' output: say whose error it is (a file
     // missing on one node).
-    std::string tool =
-        rank < 0 ? argv[0] : fmt::format("{} (rank {})", argv[0], rank);
-    return moert::exitOnErrors(tool.c_str(), []() -> int { throw; });
+    return moert::exitOnErrors(rankedName(argv[0], rank).c_str(),
+                               []() -> int { throw; });
   }
 }

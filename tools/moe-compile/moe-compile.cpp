@@ -128,6 +128,21 @@ static cl::opt<std::string> cxx(cl::cat(toolOptions), "cxx",
                                 cl::init(MOE_CXX_COMPILER),
                                 cl::desc("C++ compiler to build with"));
 
+/// A file that a signal ending the process removes, for as long as this
+/// lives (LLVM's list would otherwise keep its name after it is gone).
+class RemovedOnSignal {
+public:
+  explicit RemovedOnSignal(std::string path) : path(std::move(path)) {
+    llvm::sys::RemoveFileOnSignal(this->path);
+  }
+  RemovedOnSignal(const RemovedOnSignal &) = delete;
+  RemovedOnSignal &operator=(const RemovedOnSignal &) = delete;
+  ~RemovedOnSignal() { llvm::sys::DontRemoveFileOnSignal(path); }
+
+private:
+  std::string path;
+};
+
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "moe-compile: error: " << message << "\n";
   return 1;
@@ -259,6 +274,7 @@ static int run() {
   // compiler writes beside the binary, which a failed build leaves as it
   // was.
   std::optional<moert::AtomicFile> binary;
+  std::optional<RemovedOnSignal> binaryOnSignal;
   if (!emitCppPath.empty())
     moe::requireReplaceableOutput(emitCppPath, moe::OutputKind::Text,
                                   "--emit-cpp");
@@ -267,7 +283,7 @@ static int run() {
                                   "-o");
     binary.emplace(outputPath, 0777);
     // Interrupted (Ctrl-C), the compile leaves no temporary behind.
-    llvm::sys::RemoveFileOnSignal(binary->temporary());
+    binaryOnSignal.emplace(binary->temporary());
     if (!cuda) {
       // A name is looked up on PATH; a path is taken as it is.
       llvm::ErrorOr<std::string> compiler = llvm::sys::findProgramByName(cxx);
@@ -404,6 +420,7 @@ static int run() {
   // A source of our own goes when moe-compile returns or is stopped by a
   // signal.
   std::optional<llvm::FileRemover> sourceRemover;
+  std::optional<RemovedOnSignal> sourceOnSignal;
   if (source.empty()) {
     llvm::SmallString<128> temporary;
     if (std::error_code error = llvm::sys::fs::createTemporaryFile(
@@ -417,7 +434,7 @@ static int run() {
     }
     source = temporary.str().str();
     sourceRemover.emplace(source);
-    llvm::sys::RemoveFileOnSignal(source);
+    sourceOnSignal.emplace(source);
   }
   moe::TranslateOptions translateOptions;
   translateOptions.modelName =
@@ -451,7 +468,6 @@ static int run() {
                 (status == -2 ? " was killed by a signal"
                               : " exited with status " + Twine(status)) +
                 (error.empty() ? "" : " (" + error + ")"));
-  llvm::sys::DontRemoveFileOnSignal(binary->temporary());
   binary->commit();
   return 0;
 }
@@ -461,5 +477,5 @@ int main(int argc, char **argv) {
   moe::initToolFiles("moe-compile");
   moe::parseToolCommandLine(argc, argv, toolOptions,
                             "moe model to training binary\n");
-  return moert::exitOnErrors("moe-compile", run);
+  return moe::runTool("moe-compile", run);
 }

@@ -337,10 +337,5 @@ int main(int argc, char **argv) {
   moe::initToolFiles("moe-estimate");
   moe::parseToolCommandLine(argc, argv, toolOptions,
                             "predict a layout's memory and step time\n");
-  return moert::exitOnErrors("moe-estimate", [] {
-    int status = run();
-    if (status == 0)
-      moe::requireOutsWritten();
-    return status;
-  });
+  return moe::runTool("moe-estimate", run);
 }

@@ -34,6 +34,11 @@
 #include <nlohmann/json.hpp>
 
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <functional>
+#include <string>
+#include <vector>
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -148,43 +153,80 @@ static void writeText(const std::string &path, const std::string &text) {
 
 namespace {
 
-/// The export's files, written into a new folder beside the output that
-/// becomes the output only once every file is complete: a failure (a full
-/// disk) removes it, and a killed export leaves it under its own name, so
-/// that neither leaves a partial model where transformers would look, nor
-/// a non-empty output folder that a rerun refuses.
+/// What the folders of interrupted exports inside an output start with.
+constexpr llvm::StringLiteral kStagingPrefix = ".moe-export-";
+
+/// The export's files, written into a hidden folder inside the output and
+/// moved up into it only once every file is complete: a failure (a full
+/// disk) leaves the output as it was (absent, or an empty folder), and a
+/// killed export leaves only that folder, which the next export into the
+/// output removes. Inside the output, the files are written on its file
+/// system, and the output keeps its own mode, owner and links.
 class StagingFolder {
 public:
-  explicit StagingFolder(llvm::StringRef output) : output(output.str()) {
-    std::string pattern = output.rtrim('/').str() + ".tmp-XXXXXX";
-    if (!mkdtemp(pattern.data()))
-      moert::fail("{}: cannot create a folder beside it: {}", this->output,
+  /// `output` is an empty folder but for interrupted exports' folders, or
+  /// absent (`create`).
+  StagingFolder(std::string outputPath, bool create)
+      : output(std::move(outputPath)), created(create) {
+    if (create && mkdir(output.c_str(), 0777) != 0)
+      moert::fail("{}: cannot create the folder: {}", output,
                   moert::describeErrno());
+    std::error_code error;
+    for (llvm::sys::fs::directory_iterator entry(output, error), end;
+         !error && entry != end; entry.increment(error))
+      if (llvm::sys::path::filename(entry->path()).starts_with(kStagingPrefix))
+        llvm::sys::fs::remove_directories(entry->path());
+    std::string pattern = output + "/" + kStagingPrefix.str() + "XXXXXX";
+    if (!mkdtemp(pattern.data())) {
+      std::string reason = moert::describeErrno();
+      removeCreatedOutput();
+      moert::fail("{}: cannot create a folder in it: {}", output, reason);
+    }
     path = pattern;
-    // mkdtemp's folder is 0700; the output gets a new folder's mode.
-    mode_t mask = umask(0);
-    umask(mask);
-    chmod(path.c_str(), 0777 & ~mask);
   }
   StagingFolder(const StagingFolder &) = delete;
   StagingFolder &operator=(const StagingFolder &) = delete;
   ~StagingFolder() {
-    if (!path.empty())
-      llvm::sys::fs::remove_directories(path);
+    if (path.empty())
+      return;
+    llvm::sys::fs::remove_directories(path);
+    removeCreatedOutput();
   }
 
-  const std::string &folder() const { return path; }
+  /// Writes the output's file `name` with `write(path)`, into the staging
+  /// folder; an error names the output's file, not the staging one.
+  void write(const std::string &name,
+             const std::function<void(const std::string &)> &write) {
+    names.push_back(name);
+    try {
+      write(path + "/" + name);
+    } catch (const moert::Error &error) {
+      std::string message = error.what();
+      for (size_t at; (at = message.find(path)) != std::string::npos;)
+        message.replace(at, path.size(), output);
+      throw moert::Error(message);
+    }
+  }
 
-  /// The staging folder becomes the output (absent, or an empty folder).
+  /// Moves the files written into the output.
   void commit() {
-    if (rename(path.c_str(), output.c_str()) != 0)
-      moert::fail("{}: cannot put the exported folder in place: {}", output,
-                  moert::describeErrno());
+    for (const std::string &name : names)
+      if (rename((path + "/" + name).c_str(), (output + "/" + name).c_str()))
+        moert::fail("{}/{}: cannot move it into place: {}", output, name,
+                    moert::describeErrno());
+    rmdir(path.c_str());
     path.clear();
   }
 
 private:
+  void removeCreatedOutput() {
+    if (created)
+      rmdir(output.c_str());
+  }
+
   std::string output, path;
+  bool created;
+  std::vector<std::string> names;
 };
 
 } // namespace
@@ -202,10 +244,12 @@ static int run() {
     moert::fail("{}: exists and is not a folder", outputDir.getValue());
   if (exists) {
     std::error_code error;
-    llvm::sys::fs::directory_iterator entry(outputDir, error);
-    if (error || entry != llvm::sys::fs::directory_iterator())
-      moert::fail("{}: exists and is not an empty folder",
-                  outputDir.getValue());
+    for (llvm::sys::fs::directory_iterator entry(outputDir, error), end;
+         error || entry != end; entry.increment(error))
+      if (error ||
+          !llvm::sys::path::filename(entry->path()).starts_with(kStagingPrefix))
+        moert::fail("{}: exists and is not an empty folder",
+                    outputDir.getValue());
   }
   // The folder is made, not its parents: a mistyped path is an error, as
   // in the other tools.
@@ -264,7 +308,7 @@ static int run() {
   });
 
   // Everything is read and checked: now the folder.
-  StagingFolder staging(outputDir);
+  StagingFolder staging(outputDir, !exists);
 
   // Shards in order, each at most --max-shard-size (a larger tensor alone).
   std::vector<std::vector<size_t>> shards(1);
@@ -290,17 +334,20 @@ static int run() {
       views.push_back(tensors[i].second.view(tensors[i].first));
       weightMap[tensors[i].first] = file;
     }
-    moert::writeSafetensors(staging.folder() + "/" + file, views,
-                            {{"format", "pt"}});
+    staging.write(file, [&](const std::string &path) {
+      moert::writeSafetensors(path, views, {{"format", "pt"}});
+    });
   }
   if (shards.size() > 1) {
     json index = {{"metadata", {{"total_size", totalBytes}}},
                   {"weight_map", weightMap}};
     std::string indexText = index.dump(2) + "\n";
-    writeText(staging.folder() + "/model.safetensors.index.json", indexText);
+    staging.write("model.safetensors.index.json",
+                  [&](const std::string &path) { writeText(path, indexText); });
   }
   std::string configJson = huggingFaceConfig(text, *config).dump(2) + "\n";
-  writeText(staging.folder() + "/config.json", configJson);
+  staging.write("config.json",
+                [&](const std::string &path) { writeText(path, configJson); });
   staging.commit();
   fmt::print("{}: {} tensors in {} file{}, config.json\n", outputDir.getValue(),
              tensors.size(), shards.size(), shards.size() == 1 ? "" : "s");
@@ -312,5 +359,5 @@ int main(int argc, char **argv) {
   moe::initToolFiles("moe-export");
   moe::parseToolCommandLine(argc, argv, toolOptions,
                             "checkpoint to a Hugging Face model folder\n");
-  return moert::exitOnErrors("moe-export", run);
+  return moe::runTool("moe-export", run);
 }

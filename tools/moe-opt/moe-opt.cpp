@@ -73,10 +73,11 @@ int main(int argc, char **argv) {
   // MLIR's option parsing below puts LLVM's version printer back.
   for (int i = 1; i < argc; ++i)
     if (llvm::StringRef(argv[i]) == "--version" ||
-        llvm::StringRef(argv[i]) == "-version") {
-      mlir::moe::printToolVersion(llvm::outs());
-      return 0;
-    }
+        llvm::StringRef(argv[i]) == "-version")
+      return mlir::moe::runTool("moe-opt", [] {
+        mlir::moe::printToolVersion(llvm::outs());
+        return 0;
+      });
   // Only MLIR's and our options in --help: every option registered so far
   // is one of LLVM's own (its code generators', its optimizers'), while
   // MLIR registers its options and the passes' below.
@@ -104,7 +105,7 @@ int main(int argc, char **argv) {
       argv[0], [&](const llvm::cl::Option &option) {
         return option.ArgStr == "mlir-print-op-on-diagnostic" ? 2u : 1u;
       });
-  return moert::exitOnErrors("moe-opt", [&] {
+  return mlir::moe::runTool("moe-opt", [&] {
     mlir::MlirOptMainConfig config =
         mlir::MlirOptMainConfig::createFromCLOptions();
     // --verify-diagnostics matches MLIR's own diagnostics.

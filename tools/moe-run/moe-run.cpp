@@ -648,16 +648,13 @@ int main(int argc, char **argv) {
   std::set_new_handler(nullptr);
   moe::parseToolCommandLine(argc, argv, toolOptions,
                             "moe reference interpreter\n");
-  return moert::exitOnErrors("moe-run", [] {
+  return moe::runTool("moe-run", [] {
     DialectRegistry registry;
     moe::registerAllDialects(registry);
     // The ranks are the interpreter's threads; MLIR's pool would only
     // verify a few functions in parallel, and aborts where no thread can
     // start, before a rank could say so.
     MLIRContext context(registry, MLIRContext::Threading::DISABLED);
-    int status = run(context);
-    if (status == 0)
-      moe::requireOutsWritten();
-    return status;
+    return run(context);
   });
 }

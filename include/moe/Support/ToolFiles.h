@@ -16,6 +16,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <functional>
 #include <memory>
 
 namespace mlir::moe {
@@ -29,9 +30,10 @@ namespace mlir::moe {
 /// ..." and exit status 1, not an abort with a stack dump.
 void initToolFiles(const char *tool);
 
-/// Throws moert::Error when what the tool printed through llvm::outs() did
-/// not all reach stdout (a full disk, a closed stdout).
-void requireOutsWritten();
+/// A tool's main after initToolFiles: moert::exitOnErrors around `body`,
+/// whose success also needs what it printed through llvm::outs() to have
+/// reached stdout (not a full disk or a closed stdout).
+int runTool(const char *tool, const std::function<int()> &body);
 
 /// The contents of a tool's input: "-" is stdin; any other path must be a
 /// regular file (moert::readRegularFile: a FIFO would block, a device such

@@ -47,12 +47,12 @@ private:
 };
 
 /// The right to replace `path` for as long as it lives: an exclusive lock on
-/// `FILE.lock`, FILE being the file `path` names with its links and
-/// directory resolved, so that two runs never write one checkpoint, whatever
-/// they call it, held by the kernel and released when the process ends
-/// however it ends. Taking it
-/// removes the temporary files that killed writers left beside `path`
-/// (nobody else may be writing them) and proves the directory writable.
+/// `FILE.lock`, FILE being the file `path` names (a link followed, as the
+/// replacement follows it), so that two runs never write one checkpoint,
+/// whatever they call it, held by the kernel and released when the process
+/// ends however it ends. Taking it removes the temporary files that killed
+/// writers left beside FILE (nobody else may be writing them) and proves
+/// the directory writable.
 class WriterLock {
 public:
   /// Throws moert::Error when another process holds the lock or the lock
@@ -65,7 +65,11 @@ public:
   /// How many leftover temporary files the lock removed.
   int removedTemporaries() const { return removed; }
 
+  /// The file the lock is for (`path` with a link followed).
+  const std::string &file() const { return lockedFile; }
+
 private:
+  std::string lockedFile;
   int fd = -1;
   int removed = 0;
 };

@@ -23,6 +23,8 @@
 
 namespace moert {
 
+class WriterLock;
+
 struct RunPosition {
   int64_t step = 0;           // optimizer steps taken
   uint64_t seed = 0;          // the run's seed
@@ -85,12 +87,13 @@ std::string shapeChanges(const std::string &checkpointConfig,
 /// own data) given by mistake.
 void requireReplaceableCheckpoint(const std::string &path);
 
-/// Throws moert::Error, naming the sizes, when the file system that holds
-/// `path` has less room than a checkpoint of `model` takes (its whole
-/// tensors), or no free inode: a run would otherwise find out at its first
-/// checkpoint, after the steps before it.
-void requireRoomForCheckpoint(const std::string &path, const moe_model &model,
-                              const RankGroup &group);
+/// Throws moert::Error, naming the sizes, when the file system of the
+/// checkpoint that `lock` is for has less room than the run's saves of
+/// `model` need (one checkpoint; two where a new file's first save is
+/// followed by others, each written beside the last), or no free inode: a
+/// run would otherwise find out at a checkpoint, after the steps before it.
+void requireRoomForCheckpoint(const WriterLock &lock, const moe_model &model,
+                              const RankGroup &group, bool severalSaves);
 
 /// Overwrites the trainable globals of `state` (initialized before) with
 /// the weights at `path`: a Hugging Face model folder or safetensors file,

@@ -38,6 +38,11 @@ template <typename... Args>
 
 std::string describeErrno();
 
+/// Writes `line` and a newline to stderr as far as stderr takes it: a
+/// closed or full stderr must not turn a message into an exception (as
+/// fmt::print's failed write would).
+void printToStderr(const std::string &line);
+
 /// "3.8 GB", "12.5 MB", or "640 bytes".
 std::string describeBytes(int64_t bytes);
 
