@@ -5,8 +5,10 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <stdio.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -53,6 +55,18 @@ std::string replaceableTarget(const std::string &path,
                   path);
     if (access(path.c_str(), W_OK) != 0)
       moert::fail("{}: not writable: {}", path, moert::describeErrno());
+    // Root may write anything, but not rename over an append-only file:
+    // the rename would fail after the work (a whole training run).
+    int fd = open(target.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    int attributes = 0;
+    bool appendOnly = fd >= 0 && ioctl(fd, FS_IOC_GETFLAGS, &attributes) == 0 &&
+                      (attributes & (FS_APPEND_FL | FS_IMMUTABLE_FL)) != 0;
+    if (fd >= 0)
+      close(fd);
+    if (appendOnly)
+      moert::fail("{}: append-only or immutable (chattr +a or +i): it "
+                  "cannot be replaced",
+                  path);
     existingMode = status.st_mode & 07777;
   }
   return target;

@@ -49,6 +49,16 @@ if shutil.which("unshare") and subprocess.run(
         ["unshare", "-m", "sh", "-c", "mount -t tmpfs none " + probe_dir],
         capture_output=True).returncode == 0:
     config.available_features.add("mount-namespaces")
+# Tests of append-only files need a file system that keeps the attribute
+# (ext4 does; overlay and tmpfs file systems may not) and the right to set
+# it (root).
+probe_file = os.path.join(probe_dir, "append-only")
+open(probe_file, "w").close()
+if shutil.which("chattr") and subprocess.run(
+        ["chattr", "+a", probe_file], capture_output=True).returncode == 0:
+    config.available_features.add("append-only-files")
+    subprocess.run(["chattr", "-a", probe_file], capture_output=True)
+os.remove(probe_file)
 os.rmdir(probe_dir)
 
 llvm_config.use_default_substitutions()
