@@ -140,8 +140,7 @@ moert::WriterLock::WriterLock(const std::string &path) {
   // (another spelling of its folder reaches the same lock file).
   std::optional<mode_t> existingMode;
   lockedFile = replaceableTarget(path, existingMode);
-  const std::string &file = lockedFile;
-  std::string lockPath = file + ".lock";
+  std::string lockPath = lockedFile + ".lock";
   fd = open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
   if (fd < 0)
     fail("{}: cannot write beside it ({}): {}", path, lockPath,
@@ -156,8 +155,8 @@ moert::WriterLock::WriterLock(const std::string &path) {
     fail("{}: {}", path, reason);
   }
   // AtomicFile's temporaries are the name, ".tmp-" and six characters.
-  std::string directory = parentDirectory(file);
-  std::string name = file.substr(file.rfind('/') + 1);
+  std::string directory = parentDirectory(lockedFile);
+  std::string name = lockedFile.substr(lockedFile.rfind('/') + 1);
   std::string prefix = name + ".tmp-";
   size_t length = prefix.size() + 6;
   if (DIR *entries = opendir(directory.c_str())) {

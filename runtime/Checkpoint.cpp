@@ -82,10 +82,10 @@ void moert::requireRoomForCheckpoint(const WriterLock &lock,
           dtypeSize(dtypeOf(model.globals[i].tensor.dtype)));
   // Each save writes a new file beside the last one, which it then
   // replaces: a second save needs room for two.
+  const std::string &file = lock.file();
   struct stat existing;
-  bool exists = stat(lock.file().c_str(), &existing) == 0;
+  bool exists = stat(file.c_str(), &existing) == 0;
   int64_t needed = exists || !severalSaves ? bytes : 2 * bytes;
-  std::string file = lock.file();
   std::string folder = file.substr(0, file.rfind('/') + 1);
   struct statvfs space;
   // Some file systems report no sizes at all.
@@ -93,12 +93,11 @@ void moert::requireRoomForCheckpoint(const WriterLock &lock,
       space.f_blocks == 0)
     return;
   if (space.f_files > 0 && space.f_favail == 0)
-    fail("{}: its file system has no free inode for the checkpoint",
-         lock.file());
+    fail("{}: its file system has no free inode for the checkpoint", file);
   uint64_t blockSize = space.f_frsize ? space.f_frsize : space.f_bsize;
   if (static_cast<uint64_t>(space.f_bavail) <
       static_cast<uint64_t>(needed) / blockSize + 1)
-    fail("{}: {} {}, and its file system has {} free", lock.file(),
+    fail("{}: {} {}, and its file system has {} free", file,
          needed == bytes ? "a checkpoint takes"
                          : "two checkpoints (a new one beside the last) take",
          describeBytes(needed),

@@ -156,6 +156,12 @@ namespace {
 /// What the folders of interrupted exports inside an output start with.
 constexpr llvm::StringLiteral kStagingPrefix = ".moe-export-";
 
+/// Whether `path` is an interrupted export's folder, which an export into
+/// its output removes.
+bool isStagingFolder(llvm::StringRef path) {
+  return llvm::sys::path::filename(path).starts_with(kStagingPrefix);
+}
+
 /// The export's files, written into a hidden folder inside the output and
 /// moved up into it only once every file is complete: a failure (a full
 /// disk) leaves the output as it was (absent, or an empty folder), and a
@@ -174,7 +180,7 @@ public:
     std::error_code error;
     for (llvm::sys::fs::directory_iterator entry(output, error), end;
          !error && entry != end; entry.increment(error))
-      if (llvm::sys::path::filename(entry->path()).starts_with(kStagingPrefix))
+      if (isStagingFolder(entry->path()))
         llvm::sys::fs::remove_directories(entry->path());
     std::string pattern = output + "/" + kStagingPrefix.str() + "XXXXXX";
     if (!mkdtemp(pattern.data())) {
@@ -246,8 +252,7 @@ static int run() {
     std::error_code error;
     for (llvm::sys::fs::directory_iterator entry(outputDir, error), end;
          error || entry != end; entry.increment(error))
-      if (error ||
-          !llvm::sys::path::filename(entry->path()).starts_with(kStagingPrefix))
+      if (error || !isStagingFolder(entry->path()))
         moert::fail("{}: exists and is not an empty folder",
                     outputDir.getValue());
   }
