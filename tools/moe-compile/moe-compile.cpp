@@ -12,6 +12,7 @@
 #include "moe/Frontend/ModelBuilder.h"
 #include "moe/InitAllDialects.h"
 #include "moe/Pipelines/Pipelines.h"
+#include "moe/Support/ChildProcessGroup.h"
 #include "moe/Support/ParseModule.h"
 #include "moe/Support/ToolCommandLine.h"
 #include "moe/Support/ToolDiagnostics.h"
@@ -455,10 +456,10 @@ static int run() {
 
   SmallVector<std::string> command =
       compileCommand(cuda, source, binary->temporary());
-  SmallVector<StringRef> args(command.begin(), command.end());
+  // Stopped, moe-compile stops the compiler and its linker before removing
+  // the temporary they write.
   std::string error;
-  int status = llvm::sys::ExecuteAndWait(command.front(), args, std::nullopt,
-                                         {}, 0, 0, &error);
+  int status = moe::runInOwnProcessGroup(command, error);
   // -1: it did not run; -2: a signal ended it.
   if (status == -1)
     return fail("cannot run " + command.front() + ": " + error);
