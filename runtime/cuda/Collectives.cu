@@ -154,10 +154,9 @@ int pickDevice() {
   return device;
 }
 
-} // namespace
-
-int32_t moert::cuda::joinGroup(int32_t ranks, int32_t expertRanks) {
-  rank = moert::cpu::joinGroup(ranks, expertRanks);
+/// This rank's GPU and NCCL communicators, once `rank` has joined the MPI
+/// group.
+void joinNcclGroups(int32_t ranks, int32_t expertRanks) {
   check(cudaSetDevice(pickDevice()), "cudaSetDevice");
   ncclUniqueId id;
   if (rank == 0)
@@ -181,6 +180,17 @@ int32_t moert::cuda::joinGroup(int32_t ranks, int32_t expertRanks) {
     checkNccl(ncclCommSplit(whole.comm, static_cast<int>(mine.color),
                             group.rank, &group.comm, nullptr),
               "ncclCommSplit");
+  }
+}
+
+} // namespace
+
+int32_t moert::cuda::joinGroup(int32_t ranks, int32_t expertRanks) {
+  rank = moert::cpu::joinGroup(ranks, expertRanks);
+  try {
+    joinNcclGroups(ranks, expertRanks);
+  } catch (const moert::Error &error) {
+    throw moert::GroupError(error.what(), rank);
   }
   return rank;
 }

@@ -253,7 +253,12 @@ int run(int argc, char **argv, int32_t &rank) {
   if (model.ranks > 1) {
     group.ranks = model.ranks;
     group.expertRanks = model.expert_ranks;
-    group.rank = model.target->join_group(model.ranks, model.expert_ranks);
+    try {
+      group.rank = model.target->join_group(model.ranks, model.expert_ranks);
+    } catch (const moert::GroupError &error) {
+      rank = error.rank;
+      throw;
+    }
     rank = static_cast<int32_t>(group.rank);
     requireSameOnEveryRank(model, group, modelFingerprint(model),
                            "runs another model",

@@ -90,11 +90,16 @@ int32_t moert::cpu::joinGroup(int32_t ranks, int32_t expertRanks) {
   if (!initialized)
     MPI_Init(nullptr, nullptr);
   int size = groupSize();
-  if (size != ranks)
-    fail("the model was compiled for {} ranks, but this job has {} process{}: "
-         "run it with mpirun -np {}",
-         ranks, size, size == 1 ? "" : "es", ranks);
   int32_t rank = groupRank();
+  auto failInGroup = [&](const std::string &message) {
+    if (size == 1)
+      throw Error(message);
+    throw GroupError(message, rank);
+  };
+  if (size != ranks)
+    failInGroup(fmt::format("the model was compiled for {} ranks, but this job "
+                            "has {} process{}: run it with mpirun -np {}",
+                            ranks, size, size == 1 ? "" : "es", ranks));
   // Each rank splits the world once per set of the grid's axes: a rank of
   // a binary with another grid (the rank count is checked above) would wait
   // in other collectives for ever.
@@ -104,9 +109,9 @@ int32_t moert::cpu::joinGroup(int32_t ranks, int32_t expertRanks) {
                 MPI_COMM_WORLD);
   for (int other = 1; other < size; ++other)
     if (expertRanksOf[other] != expertRanksOf[0])
-      fail("rank {} runs a model of {} expert ranks, rank 0 one of {}: every "
-           "rank runs the same binary",
-           other, expertRanksOf[other], expertRanksOf[0]);
+      failInGroup(fmt::format("rank {} runs a model of {} expert ranks, rank "
+                              "0 one of {}: every rank runs the same binary",
+                              other, expertRanksOf[other], expertRanksOf[0]));
   releaseGroups();
   groups.byMask.assign(size_t(1) << shape.size(), Group());
   for (int32_t mask = 1; mask < static_cast<int32_t>(groups.byMask.size());

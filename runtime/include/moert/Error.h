@@ -30,6 +30,16 @@ public:
   using Error::Error;
 };
 
+/// An error that a rank of a job of several processes meets as it joins
+/// the job's group, before the caller knows its rank: it carries the rank,
+/// for the message to name (mpirun interleaves the ranks' output).
+class GroupError : public Error {
+public:
+  GroupError(const std::string &message, int32_t rank)
+      : Error(message), rank(rank) {}
+  int32_t rank;
+};
+
 /// Throws an Error whose message is fmt::format(format, args...).
 template <typename... Args>
 [[noreturn]] void fail(fmt::format_string<Args...> format, Args &&...args) {
