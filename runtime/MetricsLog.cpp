@@ -52,7 +52,6 @@ void requireAppendableMetrics(const std::string &path) {
 } // namespace
 
 moert::MetricsLog::MetricsLog(std::string path) : path(std::move(path)) {
-  requireAppendableMetrics(this->path);
   // O_NONBLOCK: a FIFO without a reader fails (ENXIO) instead of blocking.
   fd = open(this->path.c_str(),
             O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0644);
@@ -60,16 +59,20 @@ moert::MetricsLog::MetricsLog(std::string path) : path(std::move(path)) {
     fail("{}: cannot open the metrics file: {}", this->path,
          errno == ENXIO ? "no process reads this FIFO" : describeErrno());
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  // Two runs appending to one file interleave their steps, and one's
-  // take-back of a failed line could cut the other's.
-  struct stat status;
-  if (fstat(fd, &status) == 0 && S_ISREG(status.st_mode) &&
-      flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    std::string reason = errno == EWOULDBLOCK
-                             ? "another run is writing metrics to it"
-                             : "cannot lock it: " + describeErrno();
+  try {
+    // Two runs appending to one file interleave their steps, and one's
+    // take-back of a failed line could cut the other's. Locked first, the
+    // file's last line is not another run's, half written.
+    struct stat status;
+    if (fstat(fd, &status) == 0 && S_ISREG(status.st_mode) &&
+        flock(fd, LOCK_EX | LOCK_NB) != 0)
+      fail("{}: {}", this->path,
+           errno == EWOULDBLOCK ? "another run is writing metrics to it"
+                                : "cannot lock it: " + describeErrno());
+    requireAppendableMetrics(this->path);
+  } catch (...) {
     close(fd);
-    fail("{}: {}", this->path, reason);
+    throw;
   }
 }
 

@@ -75,6 +75,13 @@ TEST(MetricsLogTest, OneWriterAtATime) {
     EXPECT_TRUE(moe::test::contains(
         moe::test::errorOf([&] { moert::MetricsLog second(path); }),
         "another run is writing metrics to it"));
+    // A line the writer has half written is its own, not a torn file.
+    log.append({{"step", 1}});
+    std::ofstream(path, std::ios::app) << "{\"step\": 2, \"lo";
+    EXPECT_TRUE(moe::test::contains(
+        moe::test::errorOf([&] { moert::MetricsLog second(path); }),
+        "another run is writing metrics to it"));
+    std::ofstream(path, std::ios::app) << "ss\": 1}\n";
   }
   moert::MetricsLog after(path);
 }
