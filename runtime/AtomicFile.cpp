@@ -55,6 +55,21 @@ std::string replaceableTarget(const std::string &path,
                   path);
     if (access(path.c_str(), W_OK) != 0)
       moert::fail("{}: not writable: {}", path, moert::describeErrno());
+    // Root passes access(): a file that nobody may write is kept anyway.
+    if ((status.st_mode & 0222) == 0)
+      moert::fail("{}: read-only (mode {:04o}): it is not replaced, even by "
+                  "root (chmod u+w it to allow that)",
+                  path, status.st_mode & 07777);
+    // In a sticky folder (/tmp), only the file's or the folder's owner may
+    // rename over it, whatever its mode.
+    struct stat folder;
+    uid_t user = geteuid();
+    if (user != 0 && status.st_uid != user &&
+        stat(parentDirectory(target).c_str(), &folder) == 0 &&
+        (folder.st_mode & S_ISVTX) != 0 && folder.st_uid != user)
+      moert::fail("{}: in a sticky folder (as /tmp is) and another user's: "
+                  "it cannot be replaced",
+                  path);
     // Root may write anything, but not rename over an append-only file:
     // the rename would fail after the work (a whole training run).
     int fd = open(target.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);

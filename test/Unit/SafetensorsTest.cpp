@@ -583,6 +583,51 @@ TEST_F(SafetensorsTest, RefusesToReplaceAReadOnlyFile) {
   EXPECT_EQ(listDir(), std::vector<std::string>{"model.safetensors"});
 }
 
+TEST_F(SafetensorsTest, RootKeepsAFileThatNobodyMayWrite) {
+  // access() lets root write a 0444 file; its mode says to keep it.
+  if (geteuid() != 0)
+    GTEST_SKIP() << "as another user access() refuses it (tested above)";
+  const float value[] = {1.0f};
+  std::string path = pathOf("model.safetensors");
+  moert::writeSafetensors(path, {{"x", DType::F32, {1}, value}});
+  ASSERT_EQ(chmod(path.c_str(), 0444), 0);
+  EXPECT_TRUE(
+      contains(errorOf([&] {
+                 moert::writeSafetensors(path, {{"y", DType::F32, {1}, value}});
+               }),
+               path + ": read-only (mode 0444)"));
+  EXPECT_NE(SafetensorsReader(path).find("x"), nullptr);
+  EXPECT_EQ(listDir(), std::vector<std::string>{"model.safetensors"});
+}
+
+TEST_F(SafetensorsTest, RefusesAnotherUsersFileInAStickyFolder) {
+  // In a sticky folder the rename over another user's file fails, even a
+  // file that the user may write: refused before the work instead.
+  if (geteuid() != 0)
+    GTEST_SKIP() << "needs root, to write as a second user";
+  const float value[] = {1.0f};
+  std::string path = pathOf("model.safetensors");
+  moert::writeSafetensors(path, {{"x", DType::F32, {1}, value}});
+  ASSERT_EQ(chmod(path.c_str(), 0666), 0);
+  ASSERT_EQ(chmod(directory.path().c_str(), 01777), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (setgid(65534) != 0 || setuid(65534) != 0)
+      _exit(2);
+    std::string message = errorOf([&] {
+      moert::writeSafetensors(path, {{"y", DType::F32, {1}, value}});
+    });
+    _exit(contains(message, path + ": in a sticky folder") ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_NE(SafetensorsReader(path).find("x"), nullptr);
+  EXPECT_EQ(listDir(), std::vector<std::string>{"model.safetensors"});
+}
+
 //===----------------------------------------------------------------------===//
 // WeightSource: Hugging Face layouts and dtypes
 //===----------------------------------------------------------------------===//
