@@ -206,8 +206,10 @@ class CudaGroupedGemmTest : public CudaTest {};
 
 // Shapes off and on the 128 x 128 and 128 x 256 tiles and 8-, 32- and 64-wide
 // k-steps, row padding that keeps 16-byte copies (2) or rules them out (1, 3);
-// an empty group, a partial and a full one in each; and k deep enough (520:
-// 8 steps of 64 and a tail of 8) that each kernel's ring of stages wraps.
+// an empty group, a partial and a full one in each; k deep enough (520:
+// 8 steps of 64 and a tail of 8) that each kernel's ring of stages wraps; a
+// counted k under one 64-deep step, with rows that the TMA kernel takes (its
+// only step is the zeroed tail); and a single group.
 const std::vector<GemmCase> kCases = {
     {3, 200, 150, 70, 0, CountedDim::M, {0, 77, 200}},
     {3, 200, 150, 70, 3, CountedDim::M, {200, 0, 129}},
@@ -218,6 +220,8 @@ const std::vector<GemmCase> kCases = {
     {2, 5, 3, 7, 1, CountedDim::K, {7, 4}},
     {2, 136, 264, 520, 0, CountedDim::K, {520, 300}},
     {2, 200, 136, 520, 0, CountedDim::M, {71, 200}},
+    {2, 136, 264, 64, 0, CountedDim::K, {33, 0}},
+    {1, 200, 136, 96, 0, CountedDim::M, {150}},
 };
 
 TEST_F(CudaGroupedGemmTest, MatchesTheProductInF32AndBf16) {

@@ -262,7 +262,10 @@ inline const std::vector<AttentionCase> kAttentionCases =
                                      {1, 129, 3, 1, 33},
                                      {2, 130, 4, 2, 128},
                                      {1, 70, 2, 1, 96},
-                                     {1, 70, 2, 1, 160}});
+                                     {1, 70, 2, 1, 160},
+                                     // 16 key tiles of 64: the online
+                                     // softmax rescales many times.
+                                     {1, 1024, 2, 1, 128}});
 
 //===----------------------------------------------------------------------===//
 // Comparisons.
