@@ -96,9 +96,18 @@ int moe::runInOwnProcessGroup(llvm::ArrayRef<std::string> command,
   for (const std::string &argument : command)
     argv.push_back(const_cast<char *>(argument.c_str()));
   argv.push_back(nullptr);
+  // Outside the terminal's foreground group, the program's messages (or a
+  // read) would stop it under `stty tostop`, and this process would wait
+  // for ever: it starts with SIGTTOU and SIGTTIN ignored.
+  struct sigaction ignore = {}, callerTtou, callerTtin;
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGTTOU, &ignore, &callerTtou);
+  sigaction(SIGTTIN, &ignore, &callerTtin);
   pid_t leader = 0;
   int spawnError = posix_spawn(&leader, argv.front(), nullptr, &attributes,
                                argv.data(), environ);
+  sigaction(SIGTTOU, &callerTtou, nullptr);
+  sigaction(SIGTTIN, &callerTtin, nullptr);
   posix_spawnattr_destroy(&attributes);
   if (spawnError == 0)
     runningGroup = leader;

@@ -21,9 +21,10 @@ namespace mlir::moe {
 /// meanwhile stops the whole group (SIGTERM, then SIGKILL after 5 s); once
 /// the program has ended, the handler that was in place before (LLVM's, which
 /// removes the files of RemoveFileOnSignal and ends the process by the
-/// signal) takes it. Returns as llvm::sys::ExecuteAndWait does: the exit
-/// status, -1 with `error` set when the program did not start, -2 when a
-/// signal ended it.
+/// signal) takes it. The program starts with SIGTTOU and SIGTTIN ignored
+/// (outside the terminal's foreground group, they would stop it). Returns as
+/// llvm::sys::ExecuteAndWait does: the exit status, -1 with `error` set when
+/// the program did not start, -2 when a signal ended it.
 int runInOwnProcessGroup(llvm::ArrayRef<std::string> command,
                          std::string &error);
 
