@@ -127,18 +127,19 @@ FailureOr<std::vector<moe::TensorGradientCheck>> moe::checkGradients(
       numericSq += numeric * numeric;
       ++check.checkedElements;
     }
-    check.relativeError =
-        gradientRelativeError(differenceSq, analyticSq, numericSq);
+    check.relativeError = gradientRelativeError(
+        differenceSq, analyticSq, numericSq,
+        check.checkedElements * options.gradientFloor * options.gradientFloor);
     checks.push_back(check);
   }
   return checks;
 }
 
 double mlir::moe::gradientRelativeError(double differenceSq, double analyticSq,
-                                        double numericSq) {
+                                        double numericSq, double floorSq) {
   if (!std::isfinite(differenceSq) || !std::isfinite(analyticSq) ||
       !std::isfinite(numericSq))
     return std::numeric_limits<double>::infinity();
-  double scale = std::sqrt(std::max(analyticSq, numericSq));
+  double scale = std::sqrt(std::max({analyticSq, numericSq, floorSq}));
   return scale > 0 ? std::sqrt(differenceSq) / scale : 0.0;
 }

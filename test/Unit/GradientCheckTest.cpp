@@ -270,9 +270,22 @@ TEST(GradientCheck, CheckerDetectsWrongDifferences) {
 TEST(GradientRelativeErrorTest, NonFiniteGradientsFail) {
   double nan = std::numeric_limits<double>::quiet_NaN();
   double inf = std::numeric_limits<double>::infinity();
-  EXPECT_EQ(moe::gradientRelativeError(nan, nan, 1.0), inf);
-  EXPECT_EQ(moe::gradientRelativeError(inf, inf, 1.0), inf);
-  EXPECT_EQ(moe::gradientRelativeError(nan, 1.0, nan), inf);
-  EXPECT_EQ(moe::gradientRelativeError(0.0, 0.0, 0.0), 0.0);
-  EXPECT_DOUBLE_EQ(moe::gradientRelativeError(1.0, 4.0, 1.0), 0.5);
+  EXPECT_EQ(moe::gradientRelativeError(nan, nan, 1.0, 0.0), inf);
+  EXPECT_EQ(moe::gradientRelativeError(inf, inf, 1.0, 0.0), inf);
+  EXPECT_EQ(moe::gradientRelativeError(nan, 1.0, nan, 0.0), inf);
+  EXPECT_EQ(moe::gradientRelativeError(0.0, 0.0, 0.0, 0.0), 0.0);
+  EXPECT_DOUBLE_EQ(moe::gradientRelativeError(1.0, 4.0, 1.0, 0.0), 0.5);
+}
+
+TEST(GradientRelativeErrorTest, GradientsBelowTheFloorCompareToIt) {
+  // An exactly zero gradient: autodiff 1.9e-20, finite differences 0.
+  EXPECT_LT(moe::gradientRelativeError(1.9e-20 * 1.9e-20, 1.9e-20 * 1.9e-20,
+                                       0.0, 1e-8),
+            1e-6);
+  // Rounding noise of a finite difference in f64, against a floor of 1e-4.
+  EXPECT_LT(moe::gradientRelativeError(1e-22, 0.0, 1e-22, 1e-8), 1e-6);
+  // A wrong gradient of 1e-7 stays wrong.
+  EXPECT_GT(moe::gradientRelativeError(1e-14, 0.0, 1e-14, 1e-8), 1e-4);
+  // Above the floor, the floor changes nothing.
+  EXPECT_DOUBLE_EQ(moe::gradientRelativeError(1.0, 4.0, 1.0, 1e-8), 0.5);
 }

@@ -21,21 +21,28 @@ struct GradientCheckOptions {
   uint64_t seed = 0;            // cotangent and sampled elements
   int64_t samplesPerTensor = 4; // every element when the tensor is smaller
   double step = 1e-4;           // central-difference step
+  /// The root-mean-square gradient below which a tensor's error is taken
+  /// relative to this instead: a central difference of a gradient that is
+  /// exactly 0 is rounding noise (about 1e-11 in f64), against which the
+  /// autodiff value (1e-20, or 0) is an error of 1 relative to either; a
+  /// gradient wrong by 1e-9 still fails the default tolerance.
+  double gradientFloor = 1e-4;
 };
 
 struct TensorGradientCheck {
   std::string global;
   int64_t checkedElements = 0;
-  /// ||autodiff - finite differences|| / max(||autodiff||, ||fd||) over the
-  /// checked elements (0 when both are zero, infinite when either holds a
-  /// NaN or an infinity).
+  /// ||autodiff - finite differences|| / max(||autodiff||, ||fd||, floor)
+  /// over the checked elements, floor being the gradient floor's norm over
+  /// as many elements (infinite when either holds a NaN or an infinity).
   double relativeError = 0;
 };
 
-/// The relative error from the squared norms of the difference and of
-/// both gradients: a non-finite gradient is an infinite error, never 0.
+/// The relative error from the squared norms of the difference, of both
+/// gradients and of the floor: a non-finite gradient is an infinite error,
+/// never 0.
 double gradientRelativeError(double differenceSq, double analyticSq,
-                             double numericSq);
+                             double numericSq, double floorSq);
 
 /// Adds the gradient function of `options.function` to `module`, as
 /// @<function>_vjp with the output's cotangent as last argument.
