@@ -1,5 +1,4 @@
-//===- ChildProcessGroup.h - a program run in a group of its own -*- C++
-//-*-===//
+//===- ChildProcessGroup.h - a program in a group of its own ----*- C++ -*-===//
 //
 // How moe-compile runs the host compiler: when moe-compile is stopped, the
 // compiler's whole process tree stops first, so that no linker goes on
