@@ -19,14 +19,15 @@ write a NaN or an infinity) fails.
 --flipped-rtol=RTOL admits routing flips, for runs that round to bf16 in
 other orders: there a last-bit difference can turn a near tie of two
 experts (or of two tokens for an expert's last place) the other way. A
-layer (`...layers.N.`) whose integer results differ at a step flipped
-there: it is reported, and from that step on its results, integers too,
-and at the end its tensors are held to RTOL (or their own tolerance, if
-looser) instead. At least one layer must not flip, so that the tight
-tolerances still hold somewhere. The other layers and the tensors outside
-the layers keep their tolerances, though a flip moves them a little too
-(the gradients flow through the flipped layer): where that exceeds them,
-the comparison fails, and the flip's reach needs a look.
+layer (`...layers.N.`) whose integer results (or routing counts, which
+--micro-batches makes means) differ at a step flipped there: it is
+reported, and from that step on its results, integers too, and at the end
+its tensors are held to RTOL (or their own tolerance, if looser) instead.
+At least one layer must not flip, so that the tight tolerances still hold
+somewhere. The other layers and the tensors outside the layers keep their
+tolerances, though a flip moves them a little too (the gradients flow
+through the flipped layer): where that exceeds them, the comparison fails,
+and the flip's reach needs a look.
 """
 import json
 import math
@@ -90,6 +91,15 @@ def is_integral(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+# Routing counts: integers, or with --micro-batches their means over a
+# step's micro-batches (55.5), which differ just the same when a token flips.
+COUNTS = (".expert_load", ".dropped")
+
+
+def is_count(key, value):
+    return is_integral(value) or key.endswith(COUNTS)
+
+
 def rtol_of(key):
     return next((value for suffix, value in key_rtols
                  if key.endswith(suffix)), rtol)
@@ -114,7 +124,7 @@ for ref_line, out_line in zip(ref_steps, out_steps):
     if flipped_rtol is not None:
         for key in sorted(keys):
             layer = layer_of(key)
-            if (layer and layer not in flipped and is_integral(ref_line[key])
+            if (layer and layer not in flipped and is_count(key, ref_line[key])
                     and ref_line[key] != out_line[key]):
                 print("step %s: %s routed differently (%s: interpreter %s "
                       "compiled %s); its results and tensors from here on "
