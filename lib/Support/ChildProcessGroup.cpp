@@ -4,9 +4,11 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <vector>
@@ -19,79 +21,101 @@ namespace {
 
 /// The signals that stop a tool (LLVM's interrupt signals, but SIGUSR2).
 constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
+/// How long the group gets after SIGTERM, and again after SIGKILL.
+constexpr auto kGrace = std::chrono::seconds(5);
 
 /// The running group's id (its leader's pid), 0 when none runs.
 std::atomic<pid_t> runningGroup{0};
-/// The actions in place before, which the stop signals are passed on to.
-struct sigaction previousActions[std::size(kStopSignals)];
+/// The first stop signal that arrived, 0 before.
+std::atomic<int> stopSignal{0};
 
-struct sigaction &previousAction(int signal) {
-  for (size_t i = 0; i < std::size(kStopSignals); ++i)
-    if (kStopSignals[i] == signal)
-      return previousActions[i];
-  __builtin_unreachable();
-}
-
-/// Waits for `leader` for up to `seconds`; true once it has been reaped (or
-/// was already). Async-signal-safe.
-bool reapWithin(pid_t leader, int seconds) {
-  const timespec tick = {0, 10'000'000};
-  for (int tries = seconds * 100; tries > 0; --tries) {
-    int status;
-    pid_t reaped = waitpid(leader, &status, WNOHANG);
-    if (reaped == leader || (reaped < 0 && errno != EINTR))
-      return true;
-    nanosleep(&tick, nullptr);
-  }
-  return false;
-}
-
-/// Stops the running group, then hands `signal` to the previous action:
-/// blocked while this handler runs, it arrives on return. The group gets
-/// SIGTERM whatever the signal: a shell's background job ignores SIGINT.
-void passToGroup(int signal) {
+/// Any thread may take the signal: it only records it and stops the group,
+/// and the waiting thread does the rest.
+void stopGroup(int signal) {
   int savedErrno = errno;
-  if (pid_t group = runningGroup.exchange(0); group > 0) {
+  int none = 0;
+  stopSignal.compare_exchange_strong(none, signal);
+  if (pid_t group = runningGroup.load(); group > 0)
     kill(-group, SIGTERM);
-    if (!reapWithin(group, 5)) {
-      kill(-group, SIGKILL);
-      reapWithin(group, 5);
-    }
-  }
-  sigaction(signal, &previousAction(signal), nullptr);
-  raise(signal);
   errno = savedErrno;
+}
+
+void pause10ms() {
+  const timespec tick = {0, 10'000'000};
+  nanosleep(&tick, nullptr);
+}
+
+/// Waits for the leader of `group` to end, stopping the group with SIGTERM,
+/// then SIGKILL after kGrace, once a stop signal has arrived; returns its
+/// status as waitpid gives it (-1 when it cannot be had).
+int waitForLeader(pid_t group) {
+  std::optional<std::chrono::steady_clock::time_point> killAt;
+  for (;;) {
+    siginfo_t info = {};
+    // WNOWAIT: reaped only once no signal can be sent to its group id.
+    if (waitid(P_PID, group, &info, WEXITED | WNOHANG | WNOWAIT) != 0 &&
+        errno != EINTR)
+      break;
+    if (info.si_pid == group)
+      break;
+    if (stopSignal != 0) {
+      auto now = std::chrono::steady_clock::now();
+      if (!killAt) {
+        kill(-group, SIGTERM);
+        killAt = now + kGrace;
+      } else if (now >= *killAt) {
+        kill(-group, SIGKILL);
+        killAt = now + std::chrono::hours(1);
+      }
+    }
+    pause10ms();
+  }
+  runningGroup = 0;
+  int status = 0;
+  pid_t reaped;
+  do
+    reaped = waitpid(group, &status, 0);
+  while (reaped < 0 && errno == EINTR);
+  return reaped == group ? status : -1;
+}
+
+/// After a stop, the group's other processes (a compiler's linker) may
+/// outlive its leader: SIGTERM has reached them; they get kGrace to end,
+/// then SIGKILL and kGrace more.
+void drainGroup(pid_t group) {
+  for (int signal : {SIGTERM, SIGKILL}) {
+    kill(-group, signal);
+    auto deadline = std::chrono::steady_clock::now() + kGrace;
+    while (kill(-group, 0) == 0 && std::chrono::steady_clock::now() < deadline)
+      pause10ms();
+    if (kill(-group, 0) != 0)
+      return;
+  }
 }
 
 } // namespace
 
 int moe::runInOwnProcessGroup(llvm::ArrayRef<std::string> command,
                               std::string &error) {
-  // Between the spawn and the group's id being stored, a stop signal waits.
-  sigset_t stopSignals, callerMask;
-  sigemptyset(&stopSignals);
+  struct sigaction previous[std::size(kStopSignals)];
+  bool installed[std::size(kStopSignals)] = {};
+  struct sigaction recordStop = {};
+  recordStop.sa_handler = stopGroup;
+  sigemptyset(&recordStop.sa_mask);
   for (int signal : kStopSignals)
-    sigaddset(&stopSignals, signal);
-  pthread_sigmask(SIG_BLOCK, &stopSignals, &callerMask);
-  for (int signal : kStopSignals) {
-    struct sigaction current;
-    sigaction(signal, nullptr, &current);
+    sigaddset(&recordStop.sa_mask, signal);
+  for (size_t i = 0; i < std::size(kStopSignals); ++i) {
+    sigaction(kStopSignals[i], nullptr, &previous[i]);
     // An ignored signal (nohup's SIGHUP) stays ignored, for the child too.
-    if (current.sa_handler == SIG_IGN)
-      continue;
-    previousAction(signal) = current;
-    struct sigaction passOn = {};
-    passOn.sa_handler = passToGroup;
-    sigemptyset(&passOn.sa_mask);
-    sigaction(signal, &passOn, nullptr);
+    installed[i] = previous[i].sa_handler != SIG_IGN;
+    if (installed[i])
+      sigaction(kStopSignals[i], &recordStop, nullptr);
   }
 
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
-  posix_spawnattr_setflags(&attributes,
-                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
   posix_spawnattr_setpgroup(&attributes, 0);
-  posix_spawnattr_setsigmask(&attributes, &callerMask);
   std::vector<char *> argv;
   for (const std::string &argument : command)
     argv.push_back(const_cast<char *>(argument.c_str()));
@@ -104,33 +128,34 @@ int moe::runInOwnProcessGroup(llvm::ArrayRef<std::string> command,
   sigaction(SIGTTOU, &ignore, &callerTtou);
   sigaction(SIGTTIN, &ignore, &callerTtin);
   pid_t leader = 0;
-  int spawnError = posix_spawn(&leader, argv.front(), nullptr, &attributes,
-                               argv.data(), environ);
+  int spawnError = stopSignal != 0
+                       ? 0
+                       : posix_spawn(&leader, argv.front(), nullptr,
+                                     &attributes, argv.data(), environ);
   sigaction(SIGTTOU, &callerTtou, nullptr);
   sigaction(SIGTTIN, &callerTtin, nullptr);
   posix_spawnattr_destroy(&attributes);
-  if (spawnError == 0)
-    runningGroup = leader;
-  pthread_sigmask(SIG_SETMASK, &callerMask, nullptr);
 
-  int result;
+  int result = -2;
   if (spawnError != 0) {
     error = std::strerror(spawnError);
     result = -1;
-  } else {
-    int status = 0;
-    pid_t reaped;
-    do
-      reaped = waitpid(leader, &status, 0);
-    while (reaped < 0 && errno == EINTR);
-    result = reaped == leader && WIFEXITED(status) ? WEXITSTATUS(status) : -2;
+  } else if (leader > 0) {
+    // A stop signal before this line is seen by waitForLeader.
+    runningGroup = leader;
+    int status = waitForLeader(leader);
+    if (stopSignal != 0)
+      drainGroup(leader);
+    else if (status >= 0 && WIFEXITED(status))
+      result = WEXITSTATUS(status);
   }
-  runningGroup = 0;
-  for (int signal : kStopSignals) {
-    struct sigaction current;
-    sigaction(signal, nullptr, &current);
-    if (current.sa_handler == passToGroup)
-      sigaction(signal, &previousAction(signal), nullptr);
-  }
+  for (size_t i = 0; i < std::size(kStopSignals); ++i)
+    if (installed[i])
+      sigaction(kStopSignals[i], &previous[i], nullptr);
+  // The previous action (LLVM's removes the files of RemoveFileOnSignal and
+  // ends the process by the signal) takes it, now that no process of the
+  // group writes.
+  if (int signal = stopSignal.exchange(0))
+    raise(signal);
   return result;
 }

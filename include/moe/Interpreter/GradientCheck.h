@@ -25,7 +25,8 @@ struct GradientCheckOptions {
   /// relative to this instead: a central difference of a gradient that is
   /// exactly 0 is rounding noise (about 1e-11 in f64), against which the
   /// autodiff value (1e-20, or 0) is an error of 1 relative to either; a
-  /// gradient wrong by 1e-9 still fails the default tolerance.
+  /// gradient wrong by 1e-9 in every checked element still fails the
+  /// default tolerance.
   double gradientFloor = 1e-4;
 };
 

@@ -17,13 +17,15 @@ namespace mlir::moe {
 
 /// Runs `command` (a program's path, then its arguments) in a new process
 /// group and waits for it. A SIGINT, SIGTERM or SIGHUP reaching this process
-/// meanwhile stops the whole group (SIGTERM, then SIGKILL after 5 s); once
-/// the program has ended, the handler that was in place before (LLVM's, which
-/// removes the files of RemoveFileOnSignal and ends the process by the
-/// signal) takes it. The program starts with SIGTTOU and SIGTTIN ignored
-/// (outside the terminal's foreground group, they would stop it). Returns as
-/// llvm::sys::ExecuteAndWait does: the exit status, -1 with `error` set when
-/// the program did not start, -2 when a signal ended it.
+/// meanwhile, on any thread, stops the whole group (SIGTERM, then SIGKILL
+/// after 5 s, to the processes that outlive the program too); once none is
+/// left, the handler that was in place before (LLVM's, which removes the
+/// files of RemoveFileOnSignal and ends the process by the signal) takes
+/// it. The program starts with SIGTTOU and SIGTTIN ignored (outside the
+/// terminal's foreground group, they would stop it), and a SIGKILL sent to
+/// this process's group alone (`kill -KILL -PGID`) does not reach it.
+/// Returns as llvm::sys::ExecuteAndWait does: the exit status, -1 with
+/// `error` set when the program did not start, -2 when a signal ended it.
 int runInOwnProcessGroup(llvm::ArrayRef<std::string> command,
                          std::string &error);
 
