@@ -2,6 +2,7 @@
 
 #include "moert/AtomicFile.h"
 #include "moert/Error.h"
+#include "moert/Files.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -19,13 +20,6 @@
 #include <vector>
 
 namespace {
-
-std::string parentDirectory(const std::string &path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos)
-    return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
 
 constexpr char kTemporarySuffix[] = ".tmp-XXXXXX";
 
@@ -65,7 +59,7 @@ std::string replaceableTarget(const std::string &path,
     struct stat folder;
     uid_t user = geteuid();
     if (user != 0 && status.st_uid != user &&
-        stat(parentDirectory(target).c_str(), &folder) == 0 &&
+        stat(moert::parentDirectory(target).c_str(), &folder) == 0 &&
         (folder.st_mode & S_ISVTX) != 0 && folder.st_uid != user)
       moert::fail("{}: in a sticky folder (as /tmp is) and another user's: "
                   "it cannot be replaced",
@@ -143,7 +137,8 @@ void moert::AtomicFile::commit() {
     fail("{}: cannot replace the file: {}", path, describeErrno());
   temporaryPath.clear();
   // The rename is durable once the directory entry is on disk.
-  int dir = open(parentDirectory(target).c_str(), O_RDONLY | O_DIRECTORY);
+  int dir =
+      open(moert::parentDirectory(target).c_str(), O_RDONLY | O_DIRECTORY);
   if (dir >= 0) {
     fsync(dir);
     close(dir);
@@ -170,7 +165,7 @@ moert::WriterLock::WriterLock(const std::string &path) {
     fail("{}: {}", path, reason);
   }
   // AtomicFile's temporaries are the name, ".tmp-" and six characters.
-  std::string directory = parentDirectory(lockedFile);
+  std::string directory = moert::parentDirectory(lockedFile);
   std::string name = lockedFile.substr(lockedFile.rfind('/') + 1);
   std::string prefix = name + ".tmp-";
   size_t length = prefix.size() + 6;

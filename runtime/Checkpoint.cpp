@@ -3,6 +3,7 @@
 #include "moert/Checkpoint.h"
 #include "moert/AtomicFile.h"
 #include "moert/Error.h"
+#include "moert/Files.h"
 #include "moert/GridGroups.h"
 #include "moert/Json.h"
 #include "moert/ModelState.h"
@@ -86,10 +87,9 @@ void moert::requireRoomForCheckpoint(const WriterLock &lock,
   struct stat existing;
   bool exists = stat(file.c_str(), &existing) == 0;
   int64_t needed = exists || !severalSaves ? bytes : 2 * bytes;
-  std::string folder = file.substr(0, file.rfind('/') + 1);
   struct statvfs space;
   // Some file systems report no sizes at all.
-  if (statvfs(folder.empty() ? "." : folder.c_str(), &space) != 0 ||
+  if (statvfs(parentDirectory(file).c_str(), &space) != 0 ||
       space.f_blocks == 0)
     return;
   if (space.f_files > 0 && space.f_favail == 0)

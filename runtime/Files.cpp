@@ -47,6 +47,13 @@ std::vector<char> moert::readRegularFile(const std::string &path,
   return bytes;
 }
 
+std::string moert::parentDirectory(const std::string &path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos)
+    return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
 namespace {
 
 /// What tells files apart: an existing regular file's device and inode

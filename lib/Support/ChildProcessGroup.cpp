@@ -50,6 +50,7 @@ void pause10ms() {
 /// status as waitpid gives it (-1 when it cannot be had).
 int waitForLeader(pid_t group) {
   std::optional<std::chrono::steady_clock::time_point> killAt;
+  bool killed = false;
   for (;;) {
     siginfo_t info = {};
     // WNOWAIT: reaped only once no signal can be sent to its group id.
@@ -58,15 +59,13 @@ int waitForLeader(pid_t group) {
       break;
     if (info.si_pid == group)
       break;
-    if (stopSignal != 0) {
-      auto now = std::chrono::steady_clock::now();
-      if (!killAt) {
-        kill(-group, SIGTERM);
-        killAt = now + kGrace;
-      } else if (now >= *killAt) {
-        kill(-group, SIGKILL);
-        killAt = now + std::chrono::hours(1);
-      }
+    if (stopSignal != 0 && !killAt) {
+      kill(-group, SIGTERM);
+      killAt = std::chrono::steady_clock::now() + kGrace;
+    } else if (killAt && !killed &&
+               std::chrono::steady_clock::now() >= *killAt) {
+      kill(-group, SIGKILL);
+      killed = true;
     }
     pause10ms();
   }
@@ -127,6 +126,7 @@ int moe::runInOwnProcessGroup(llvm::ArrayRef<std::string> command,
   ignore.sa_handler = SIG_IGN;
   sigaction(SIGTTOU, &ignore, &callerTtou);
   sigaction(SIGTTIN, &ignore, &callerTtin);
+  // Stopped already, nothing starts (leader stays 0).
   pid_t leader = 0;
   int spawnError = stopSignal != 0
                        ? 0

@@ -106,8 +106,8 @@ void moe::initToolFiles(const char *tool) {
   llvm::install_bad_alloc_error_handler(exitOnBadAlloc);
 }
 
-int moe::runTool(const char *tool, const std::function<int()> &body) {
-  return moert::exitOnErrors(tool, [&] {
+int moe::runTool(const std::function<int()> &body) {
+  return moert::exitOnErrors(toolName, [&] {
     int status = body();
     if (status == 0)
       checkStream(llvm::outs(), "stdout");

@@ -478,5 +478,5 @@ int main(int argc, char **argv) {
   moe::initToolFiles("moe-compile");
   moe::parseToolCommandLine(argc, argv, toolOptions,
                             "moe model to training binary\n");
-  return moe::runTool("moe-compile", run);
+  return moe::runTool(run);
 }

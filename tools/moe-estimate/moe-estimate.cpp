@@ -337,5 +337,5 @@ int main(int argc, char **argv) {
   moe::initToolFiles("moe-estimate");
   moe::parseToolCommandLine(argc, argv, toolOptions,
                             "predict a layout's memory and step time\n");
-  return moe::runTool("moe-estimate", run);
+  return moe::runTool(run);
 }

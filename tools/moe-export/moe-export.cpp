@@ -364,5 +364,5 @@ int main(int argc, char **argv) {
   moe::initToolFiles("moe-export");
   moe::parseToolCommandLine(argc, argv, toolOptions,
                             "checkpoint to a Hugging Face model folder\n");
-  return moe::runTool("moe-export", run);
+  return moe::runTool(run);
 }

@@ -79,5 +79,5 @@ int main(int argc, char **argv) {
   moe::initToolFiles("moe-import");
   moe::parseToolCommandLine(argc, argv, toolOptions,
                             "config.json to moe-dialect IR\n");
-  return moe::runTool("moe-import", run);
+  return moe::runTool(run);
 }

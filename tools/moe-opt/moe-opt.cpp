@@ -74,7 +74,7 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; ++i)
     if (llvm::StringRef(argv[i]) == "--version" ||
         llvm::StringRef(argv[i]) == "-version")
-      return mlir::moe::runTool("moe-opt", [] {
+      return mlir::moe::runTool([] {
         mlir::moe::printToolVersion(llvm::outs());
         return 0;
       });
@@ -105,7 +105,7 @@ int main(int argc, char **argv) {
       argv[0], [&](const llvm::cl::Option &option) {
         return option.ArgStr == "mlir-print-op-on-diagnostic" ? 2u : 1u;
       });
-  return mlir::moe::runTool("moe-opt", [&] {
+  return mlir::moe::runTool([&] {
     mlir::MlirOptMainConfig config =
         mlir::MlirOptMainConfig::createFromCLOptions();
     // --verify-diagnostics matches MLIR's own diagnostics.

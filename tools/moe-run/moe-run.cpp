@@ -648,7 +648,7 @@ int main(int argc, char **argv) {
   std::set_new_handler(nullptr);
   moe::parseToolCommandLine(argc, argv, toolOptions,
                             "moe reference interpreter\n");
-  return moe::runTool("moe-run", [] {
+  return moe::runTool([] {
     DialectRegistry registry;
     moe::registerAllDialects(registry);
     // The ranks are the interpreter's threads; MLIR's pool would only

@@ -90,5 +90,5 @@ int main(int argc, char **argv) {
   moe::initToolFiles("moe-translate");
   moe::parseToolCommandLine(argc, argv, toolOptions,
                             "moe IR to target source\n");
-  return moe::runTool("moe-translate", run);
+  return moe::runTool(run);
 }

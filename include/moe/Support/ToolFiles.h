@@ -31,9 +31,10 @@ namespace mlir::moe {
 void initToolFiles(const char *tool);
 
 /// A tool's main after initToolFiles: moert::exitOnErrors around `body`,
-/// whose success also needs what it printed through llvm::outs() to have
-/// reached stdout (not a full disk or a closed stdout).
-int runTool(const char *tool, const std::function<int()> &body);
+/// under the tool's name given there, whose success also needs what it
+/// printed through llvm::outs() to have reached stdout (not a full disk or
+/// a closed stdout).
+int runTool(const std::function<int()> &body);
 
 /// The contents of a tool's input: "-" is stdin; any other path must be a
 /// regular file (moert::readRegularFile: a FIFO would block, a device such

@@ -21,6 +21,10 @@ namespace moert {
 std::vector<char> readRegularFile(const std::string &path, const char *what,
                                   uint64_t limit = UINT64_MAX);
 
+/// The folder of `path`: what comes before its last '/', "/" for a file at
+/// the root, "." for a bare name.
+std::string parentDirectory(const std::string &path);
+
 /// A file given on a command line, and the option that gave it.
 struct FileOption {
   const char *option;
