@@ -19,6 +19,7 @@
 #include "CpuRoutingTestUtils.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -627,12 +628,13 @@ TEST(CpuRoutingKernelsTest, LargeShapesTakeTheParallelPathsToo) {
 }
 
 //===----------------------------------------------------------------------===//
-// Determinism: two runs, same bits.
+// Determinism: a run on one thread and one on three, same bits.
 //===----------------------------------------------------------------------===//
 
-TEST(CpuRoutingKernelsTest, RunsAreBitwiseReproducible) {
+TEST(CpuRoutingKernelsTest, RunsAreBitwiseReproducibleOnAnyThreadCount) {
   // The benchmark's MoE layer: 768 tokens, hidden 128, 8 experts, top-2,
-  // ffn 352, capacity factor 1.25.
+  // ffn 352, capacity factor 1.25; large enough for the routing loops to
+  // use the OpenMP team when it has more than one thread.
   const int64_t tokens = 768, hidden = 128, experts = 8, topK = 2, ffn = 352;
   const int64_t capacity = 240;
   cpu::GateConfig config = gateConfig(topK, true, 1.0, true);
@@ -698,7 +700,12 @@ TEST(CpuRoutingKernelsTest, RunsAreBitwiseReproducible) {
     outs.push_back({static_cast<float>(dropped)});
     return outs;
   };
-  std::vector<Floats> first = run(), second = run();
+  int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  std::vector<Floats> first = run();
+  omp_set_num_threads(3);
+  std::vector<Floats> second = run();
+  omp_set_num_threads(threads);
   ASSERT_EQ(first.size(), second.size());
   for (size_t i = 0; i < first.size(); ++i)
     expectBitwiseEqual(first[i], second[i], "output " + std::to_string(i));
