@@ -13,6 +13,10 @@ cd "$(dirname "$0")/.."
 bin=${BUILD_DIR:-build}/bin
 data=${1:-../shared/data/tinyshakespeare.txt}
 steps=${2:-40}
+if [ "$steps" -le 5 ]; then
+  echo "STEPS must exceed the 5 left out of each median" >&2
+  exit 1
+fi
 work=${BUILD_DIR:-build}/bench-concurrent-runs
 mkdir -p "$work"
 
@@ -24,7 +28,9 @@ python3 test/Inputs/edit-json.py examples/tiny-moe/config.json \
   vocab_size="$vocab" moe_capacity_factor=1.25 > "$work/config.json"
 "$bin/moe-compile" "$work/config.json" --batch-size 12 --seq-len 64 -o "$work/train"
 
-# run NAME [ENV...]: one training run in the background, metrics to NAME.
+# run NAME [ENV...]: one training run in the background, metrics to NAME;
+# finish: waits for the runs started, and fails where one failed.
+pids=()
 run() {
   local name=$1
   shift
@@ -32,12 +38,17 @@ run() {
     --data "$work/tokens.bin" --steps "$steps" --log-interval 100000 \
     --eval-interval 0 --sample-tokens 0 --metrics "$work/$name.jsonl" \
     > /dev/null &
+  pids+=($!)
+}
+finish() {
+  for pid in "${pids[@]}"; do wait "$pid"; done
+  pids=()
 }
 rm -f "$work"/*.jsonl
-run alone && wait
-run alone-libgomp GOMP_SPINCOUNT=300000 && wait
-run driver-a && run driver-b && wait
-run libgomp-a GOMP_SPINCOUNT=300000 && run libgomp-b GOMP_SPINCOUNT=300000 && wait
+run alone && finish
+run alone-libgomp GOMP_SPINCOUNT=300000 && finish
+run driver-a && run driver-b && finish
+run libgomp-a GOMP_SPINCOUNT=300000 && run libgomp-b GOMP_SPINCOUNT=300000 && finish
 
 python3 - "$work" <<'PY'
 import json, statistics, sys

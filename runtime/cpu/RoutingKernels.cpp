@@ -10,9 +10,11 @@
 // before any parallel loop: an exception must not escape an OpenMP region.
 //
 // Loops of a few microseconds' work and more run on the OpenMP team (a
-// region costs about a microsecond on 2 cores); on the tiny model (768
-// tokens, 2 cores) the gate, dispatch, combine, z-loss and their gradients
-// took 2.1 ms of a 25 ms step on one thread, 1.4 ms on two.
+// region costs about a microsecond on 2 cores, 4-5 where the workers had
+// idled past the training driver's libgomp spin of ~15 us and slept); on
+// the tiny model (768 tokens, 2 cores) the gate, dispatch, combine, z-loss
+// and their gradients took 2.1 ms of a 25 ms step on one thread, 1.4 ms on
+// two.
 //
 //===----------------------------------------------------------------------===//
 

@@ -34,10 +34,12 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <numeric>
 #include <optional>
+#include <vector>
 
 #include <sys/auxv.h>
 #include <sys/stat.h>
@@ -643,26 +645,37 @@ int run(int argc, char **argv, int32_t &rank) {
 }
 
 /// libgomp waits at a barrier by spinning 300,000 times (milliseconds on
-/// recent x86) before it sleeps, so two training processes on the same
-/// cores lose a scheduler slice at each of a step's hundreds of barriers:
-/// two tiny-model runs on 2 cores took 3.1 s a step each, 73-92 ms with
-/// 1,000 spins (libgomp's own count for more threads than cores), and one
-/// run alone is as fast either way. libgomp reads its environment when it
-/// is loaded, so the binary runs itself again with GOMP_SPINCOUNT set,
-/// unless the user set it or OMP_WAIT_POLICY. Returns where it did not.
+/// recent x86) before it sleeps, so runs side by side on the same cores
+/// spin away each other's time slices at every barrier of a step
+/// (docs/Performance.md, "Runs side by side"). 1,000 spins are as fast for
+/// a run alone. libgomp reads its environment when it is loaded, so the
+/// binary runs itself again with GOMP_SPINCOUNT=1000; returns where it
+/// does not: where the user chose libgomp's wait or the threads' places
+/// (the first run's binding would narrow the second's CPUs), under
+/// valgrind (whose tools would not follow), and where a loader ran the
+/// binary (`ld.so BINARY`: /proc/self/exe is the loader).
 void shortenOpenMpSpinning(char **argv) {
-  if (std::getenv("GOMP_SPINCOUNT") || std::getenv("OMP_WAIT_POLICY"))
+  for (const char *name : {"GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "OMP_PROC_BIND",
+                           "OMP_PLACES", "GOMP_CPU_AFFINITY"})
+    if (std::getenv(name))
+      return;
+  const char *preload = std::getenv("LD_PRELOAD");
+  if (preload && std::strstr(preload, "vgpreload"))
     return;
-  // Only the file the kernel ran: not a loader that ran it (`ld.so BINARY`,
-  // whose argv would differ), nor a file put in its place since.
   const char *path = reinterpret_cast<const char *>(getauxval(AT_EXECFN));
   struct stat running, named;
   if (!path || stat("/proc/self/exe", &running) != 0 ||
       stat(path, &named) != 0 || running.st_dev != named.st_dev ||
       running.st_ino != named.st_ino)
     return;
-  setenv("GOMP_SPINCOUNT", "1000", 1);
-  execv("/proc/self/exe", argv);
+  // This process's environment stays as it was if the exec fails.
+  std::vector<char *> environment;
+  for (char **entry = environ; *entry; ++entry)
+    environment.push_back(*entry);
+  char spinCount[] = "GOMP_SPINCOUNT=1000";
+  environment.push_back(spinCount);
+  environment.push_back(nullptr);
+  execve("/proc/self/exe", argv, environment.data());
 }
 
 } // namespace

@@ -554,8 +554,8 @@ TEST(CpuRoutingKernelsTest, BadExpertIndicesAndSlotsThrowLikeTheReference) {
 }
 
 TEST(CpuRoutingKernelsTest, LargeShapesTakeTheParallelPathsToo) {
-  // Big enough (8192 tokens x top-2 x hidden 256, 16 experts) for the
-  // routing loops to use the OpenMP team, which small shapes skip.
+  // Big enough (8192 tokens x top-2 x hidden 256, 16 experts) for every
+  // routing loop to use the OpenMP team, which small shapes skip.
   const Shape s{8192, 256, 16, 2, 1};
   const int64_t capacity = s.tokens * s.topK * 5 / 4 / s.experts;
   cpu::GateConfig config = gateConfig(s.topK, true, 1.0, true);
@@ -704,6 +704,13 @@ TEST(CpuRoutingKernelsTest, RunsAreBitwiseReproducibleOnAnyThreadCount) {
   omp_set_num_threads(1);
   std::vector<Floats> first = run();
   omp_set_num_threads(3);
+  int team = 0;
+#pragma omp parallel
+  {
+#pragma omp single
+    team = omp_get_num_threads();
+  }
+  ASSERT_EQ(team, 3) << "OpenMP gives no team (OMP_THREAD_LIMIT?)";
   std::vector<Floats> second = run();
   omp_set_num_threads(threads);
   ASSERT_EQ(first.size(), second.size());
