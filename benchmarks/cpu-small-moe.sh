@@ -33,17 +33,12 @@ steps=${2:-20}
 work=${BUILD_DIR:-build}/bench-small-moe
 mkdir -p "$work"
 
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), $(nproc) cores"
-echo "ISA: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|avx512f|avx512_bf16|amx_bf16|amx_tile)$' | tr '\n' ' ')"
-echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-<unset>} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-<unset>}"
-
-vocab=$(python3 benchmarks/char-tokens.py "$data" "$work/tokens.bin")
-python3 test/Inputs/edit-json.py examples/tiny-moe/config.json \
-  vocab_size="$vocab" hidden_size=512 intermediate_size=1408 \
+source benchmarks/common.sh
+report_machine
+character_corpus "$data" "$work" hidden_size=512 intermediate_size=1408 \
   num_hidden_layers=8 num_attention_heads=8 num_key_value_heads=8 \
   max_position_embeddings=256 num_local_experts=16 num_experts_per_tok=2 \
-  moe_capacity_factor=1.25 moe_batch_size=8 moe_seq_len=256 \
-  > "$work/config.json"
+  moe_batch_size=8 moe_seq_len=256
 
 "$bin/moe-gemm-peak" | tee "$work/gemm-peak.jsonl"
 "$bin/moe-import" "$work/config.json" -o "$work/model.mlir"

@@ -22,12 +22,9 @@ mkdir -p "$work"
 mpirun="mpirun --oversubscribe --bind-to none"
 [ "$(id -u)" -eq 0 ] && mpirun="$mpirun --allow-run-as-root"
 
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
-echo "ISA: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512_bf16|amx_tile)$' | xargs)"
-
-vocab=$(python3 benchmarks/char-tokens.py "$data" "$work/tokens.bin")
-python3 test/Inputs/edit-json.py examples/tiny-moe/config.json \
-  vocab_size="$vocab" moe_capacity_factor=1.25 > "$work/config.json"
+source benchmarks/common.sh
+report_machine
+character_corpus "$data" "$work"
 "$bin/moe-import" "$work/config.json" --batch-size 12 --seq-len 64 -o "$work/model.mlir"
 "$bin/moe-opt" "$work/model.mlir" --moe-expert-parallel="ranks=2 report=true" -o /dev/null
 "$bin/moe-opt" "$work/model.mlir" --moe-expert-parallel="ranks=2 expert-ranks=1 report=true" -o /dev/null

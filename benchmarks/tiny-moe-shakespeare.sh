@@ -30,14 +30,9 @@ precision=${PRECISION:-f32}
 work=${BUILD_DIR:-build}/bench-tiny-moe-$precision
 mkdir -p "$work"
 
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), $(nproc) cores"
-echo "ISA: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|avx512f|avx512_bf16|amx_bf16|amx_tile)$' | tr '\n' ' ')"
-echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-<unset>} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-<unset>} (both sides run under these)"
-
-# Character vocabulary, as nanoGPT's shakespeare_char.
-vocab=$(python3 benchmarks/char-tokens.py "$data" "$work/tokens.bin")
-python3 test/Inputs/edit-json.py examples/tiny-moe/config.json \
-  vocab_size="$vocab" moe_capacity_factor=1.25 > "$work/config.json"
+source benchmarks/common.sh
+report_machine
+character_corpus "$data" "$work"
 "$bin/moe-compile" "$work/config.json" --batch-size 12 --seq-len 64 --precision "$precision" ${PROFILE:+--profile} \
   --optimizer "lr=1e-3 min-lr=1e-4 warmup-steps=100 decay-steps=2000 beta2=0.99 weight-decay=0.1 max-grad-norm=1.0" \
   -o "$work/train-shakespeare-moe"
