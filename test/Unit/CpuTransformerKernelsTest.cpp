@@ -17,6 +17,7 @@
 #include "Softmax.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -173,6 +174,27 @@ TEST(CpuTransformerKernelsTest, RmsNormAndGradMatchReference) {
     expectBitwiseEqual(dWeightOfStored, dWeightOfWidened,
                        "rmsNormGrad dWeight of bf16 " + name);
   }
+}
+
+TEST(CpuTransformerKernelsTest, RmsNormGradIsTheSameOnAnyThreadCount) {
+  // 300 rows: five blocks of the weight gradient's partial sums, the last
+  // one short, over one thread and over three.
+  const int64_t rows = 300, hidden = 130;
+  Floats x = randomFloats(rows * hidden, 1, 2.0f);
+  Floats weight = randomFloats(hidden, 2), dy = randomFloats(rows * hidden, 3);
+  auto run = [&](int threads) {
+    int before = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    Floats dx = output(rows * hidden), dWeight = output(hidden);
+    cpu::rmsNormGrad(x.data(), weight.data(), dy.data(), rows, hidden, 1e-5,
+                     dx.data(), dWeight.data());
+    omp_set_num_threads(before);
+    return std::make_pair(dx, dWeight);
+  };
+  auto [dx1, dWeight1] = run(1);
+  auto [dx3, dWeight3] = run(3);
+  expectBitwiseEqual(dx1, dx3, "rmsNormGrad dx");
+  expectBitwiseEqual(dWeight1, dWeight3, "rmsNormGrad dWeight");
 }
 
 TEST(CpuTransformerKernelsTest, LinearAndGradsMatchReference) {
