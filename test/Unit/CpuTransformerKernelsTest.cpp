@@ -177,8 +177,8 @@ TEST(CpuTransformerKernelsTest, RmsNormAndGradMatchReference) {
 }
 
 TEST(CpuTransformerKernelsTest, RmsNormGradIsTheSameOnAnyThreadCount) {
-  // 300 rows: five blocks of the weight gradient's partial sums, the last
-  // one short, over one thread and over three.
+  // 300 rows: 9 blocks of 37 rows for the weight gradient's partial sums,
+  // the last one short, over one thread and over three.
   const int64_t rows = 300, hidden = 130;
   Floats x = randomFloats(rows * hidden, 1, 2.0f);
   Floats weight = randomFloats(hidden, 2), dy = randomFloats(rows * hidden, 3);
