@@ -5,7 +5,7 @@
 # OPENBLAS variables, which PyTorch's runs read (every run of a benchmark
 # runs under the same ones).
 report_machine() {
-  echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
+  echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | sed 's/^[^:]*: *//'), $(nproc) cores"
   echo "ISA: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' |
     grep -E '^(avx2|fma|avx512f|avx512_bf16|amx_bf16|amx_tile)$' | xargs)"
   echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-<unset>} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-<unset>}"

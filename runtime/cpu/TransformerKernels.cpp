@@ -6,10 +6,11 @@
 // a polynomial exp.
 //
 // Reproducibility: every output element and every reduction is computed by a
-// single thread in a fixed order. Sums over rows (dWeight of rms_norm, bias
-// gradients, embedding gradients) are split by output column or row, never
-// by input row, so apart from inside the GEMM library results do not even
-// depend on the thread count. They may differ in the last bits between CPUs
+// single thread in a fixed order. Sums over rows are split by output column
+// or row (bias and embedding gradients), or by blocks of input rows that the
+// row count alone sizes, summed in block order (dWeight of rms_norm), so
+// apart from inside the GEMM library results do not even depend on the
+// thread count. They may differ in the last bits between CPUs
 // with and without AVX2+FMA.
 //===----------------------------------------------------------------------===//
 
@@ -212,8 +213,8 @@ MOERT_CLONES void rmsNormRow(const float *x, const float *weight,
   rmsNormRowOf(x, weight, hidden, eps, y);
 }
 
-/// rms_norm's input gradient of `rows` rows, each row's dWeight terms
-/// dy_j x_j s added to partial[j] in row order. With g = dy w and the row's
+/// rms_norm's input gradient of `rows` rows, and partial[j] = the sum of
+/// their dWeight terms dy_j x_j s in row order. With g = dy w and the row's
 /// scale s: dx_j = s g_j - s^3 x_j / hidden * sum_i g_i x_i, in double: the
 /// two terms cancel when g is nearly parallel to x (always, at hidden 1).
 /// A row's x and g wait in double in `widened` (2 * hidden) between its
@@ -245,7 +246,7 @@ MOERT_INLINE void rmsNormGradRowsOf(const Stored *x, const float *weight,
 #pragma omp simd
     for (int64_t j = 0; j < hidden; ++j) {
       dxRow[j] = static_cast<float>(s * gs[j] - coefficient * xs[j]);
-      partial[j] += dyRow[j] * moert::toFloat(xRow[j]) * scale;
+      partial[j] += dyRow[j] * static_cast<float>(xs[j]) * scale;
     }
   }
 }

@@ -185,6 +185,13 @@ TEST(CpuTransformerKernelsTest, RmsNormGradIsTheSameOnAnyThreadCount) {
   auto run = [&](int threads) {
     int before = omp_get_max_threads();
     omp_set_num_threads(threads);
+    int team = 0;
+#pragma omp parallel
+    {
+#pragma omp single
+      team = omp_get_num_threads();
+    }
+    EXPECT_EQ(team, threads) << "OpenMP gives no such team (OMP_THREAD_LIMIT?)";
     Floats dx = output(rows * hidden), dWeight = output(hidden);
     cpu::rmsNormGrad(x.data(), weight.data(), dy.data(), rows, hidden, 1e-5,
                      dx.data(), dWeight.data());
