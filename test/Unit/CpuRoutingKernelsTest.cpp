@@ -19,7 +19,6 @@
 #include "CpuRoutingTestUtils.h"
 
 #include <gtest/gtest.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -700,19 +699,7 @@ TEST(CpuRoutingKernelsTest, RunsAreBitwiseReproducibleOnAnyThreadCount) {
     outs.push_back({static_cast<float>(dropped)});
     return outs;
   };
-  int threads = omp_get_max_threads();
-  omp_set_num_threads(1);
-  std::vector<Floats> first = run();
-  omp_set_num_threads(3);
-  int team = 0;
-#pragma omp parallel
-  {
-#pragma omp single
-    team = omp_get_num_threads();
-  }
-  ASSERT_EQ(team, 3) << "OpenMP gives no team (OMP_THREAD_LIMIT?)";
-  std::vector<Floats> second = run();
-  omp_set_num_threads(threads);
+  std::vector<Floats> first = onThreads(1, run), second = onThreads(3, run);
   ASSERT_EQ(first.size(), second.size());
   for (size_t i = 0; i < first.size(); ++i)
     expectBitwiseEqual(first[i], second[i], "output " + std::to_string(i));

@@ -12,12 +12,32 @@
 #include "KernelTestUtils.h"
 #include "TestUtils.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
 
 namespace moe::test {
+
+/// f() run with OpenMP teams of `threads`, the count restored after. Fails
+/// the test where OpenMP gives other teams (OMP_THREAD_LIMIT, OMP_DYNAMIC),
+/// which would leave a comparison of thread counts comparing nothing.
+template <typename F> auto onThreads(int threads, F f) {
+  int before = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  int team = 0;
+#pragma omp parallel
+  {
+#pragma omp single
+    team = omp_get_num_threads();
+  }
+  EXPECT_EQ(team, threads) << "OpenMP gives teams of " << team;
+  auto result = f();
+  omp_set_num_threads(before);
+  return result;
+}
 
 /// A reference tensor holding exactly the f32 (or i32) values.
 template <typename T>
