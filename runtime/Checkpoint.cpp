@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
 #include <cstring>
 #include <set>
 #include <sstream>
@@ -205,22 +206,36 @@ moert::CheckpointRun moert::parseCheckpointRun(const std::string &path,
           fields.value("training", std::string())};
 }
 
+std::map<std::string, std::string>
+moert::trainingSettings(const std::string &text) {
+  std::map<std::string, std::string> values;
+  std::istringstream words(text);
+  for (std::string word; words >> word;) {
+    size_t equals = word.find('=');
+    values[word.substr(0, equals)] =
+        equals == std::string::npos ? "" : word.substr(equals + 1);
+  }
+  return values;
+}
+
+int64_t moert::scheduledSteps(const std::string &training) {
+  std::map<std::string, std::string> settings = trainingSettings(training);
+  auto decaySteps = settings.find("moe-optimizer.decay-steps");
+  auto decay = settings.find("moe-optimizer.lr-decay");
+  if (decaySteps == settings.end() ||
+      (decay != settings.end() && decay->second == "constant"))
+    return 0;
+  char *end = nullptr;
+  long long steps = std::strtoll(decaySteps->second.c_str(), &end, 10);
+  return *end == '\0' && steps > 0 ? steps : 0;
+}
+
 std::string moert::trainingChanges(const std::string &checkpoint,
                                    const std::string &binary) {
   if (checkpoint.empty() || binary.empty())
     return "";
-  auto settings = [](const std::string &text) {
-    std::map<std::string, std::string> values;
-    std::istringstream words(text);
-    for (std::string word; words >> word;) {
-      size_t equals = word.find('=');
-      values[word.substr(0, equals)] =
-          equals == std::string::npos ? "" : word.substr(equals + 1);
-    }
-    return values;
-  };
-  std::map<std::string, std::string> before = settings(checkpoint),
-                                     after = settings(binary);
+  std::map<std::string, std::string> before = trainingSettings(checkpoint),
+                                     after = trainingSettings(binary);
   std::set<std::string> keys;
   for (const auto *values : {&before, &after})
     for (const auto &entry : *values)
@@ -292,8 +307,10 @@ moert::CheckpointRun moert::loadCheckpoint(const std::string &path,
   SafetensorsReader file(path);
   CheckpointRun run = parseCheckpointRun(path, file.getMetadata());
   if (run.model != model.name)
-    fail("{}: checkpoint of model '{}', but this binary trains '{}'", path,
-         run.model, model.name);
+    fail("{}: checkpoint of model '{}', but this binary trains '{}' "
+         "(moe-compile --model-name names a binary's model, else its file "
+         "name does)",
+         path, run.model, model.name);
   requireCheckpointConfig(path, run, model.config_json,
                           "the binary that wrote it");
   // Every tensor by name, so that a missing or an extra one is named.

@@ -247,11 +247,13 @@ std::string rankedName(const char *binary, int32_t rank) {
 /// leaves it -1).
 int run(int argc, char **argv, int32_t &rank) {
   Clock::time_point launched = Clock::now();
-  moert::TrainOptions options = moert::parseTrainOptions(argc, argv);
   const moe_model &model = *moe_get_model();
   if (model.abi_version != MOE_ABI_VERSION)
     moert::fail("model ABI version {} does not match the driver's {}",
                 model.abi_version, MOE_ABI_VERSION);
+  int64_t scheduledSteps = moert::scheduledSteps(model.training);
+  moert::TrainOptions options =
+      moert::parseTrainOptions(argc, argv, scheduledSteps);
   int32_t threads =
       model.target->set_threads(static_cast<int32_t>(options.threads));
   // An expert-parallel model runs as one process per rank; rank 0 reports
@@ -473,6 +475,11 @@ int run(int argc, char **argv, int32_t &rank) {
   fmt::print("\nready in {:.2f} s (parameters initialized in {:.2f} s)\n",
              std::chrono::duration<double>(Clock::now() - launched).count(),
              initializationSeconds);
+  if (!options.skipTrain && options.steps < scheduledSteps)
+    fmt::print("note: the run ends at step {}, before its learning-rate "
+               "decay ends at step {} (moe-compile --optimizer "
+               "decay-steps=N sets that)\n",
+               options.steps, scheduledSteps);
   auto measureSimilarity = [&] {
     similarity->call({});
     nlohmann::json similarities = {{"step", position.step}};

@@ -11,12 +11,14 @@
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <string>
 
 namespace {
 
-const char *kUsage = R"(usage: {} [options]
+const char *kUsage = R"(usage: {0} [options]
   --data FILE              text (one token per byte) or llm.c uint16 token file
-  --steps N                total optimizer steps (default 2000)
+                           (default {2})
+  --steps N                total optimizer steps (default {1})
   --eval-interval N        validation loss every N steps (default 100; 0: end only)
   --eval-batches N         batches per validation (default 8)
   --val-fraction F         tail of the data held out for validation (default 0.1)
@@ -80,8 +82,11 @@ double parsePositiveReal(const std::string &option, const std::string &text,
 
 } // namespace
 
-moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
+moert::TrainOptions moert::parseTrainOptions(int argc, char **argv,
+                                             int64_t scheduledSteps) {
   TrainOptions options;
+  if (scheduledSteps > 0)
+    options.steps = scheduledSteps;
   using Setter = std::function<void(const std::string &, const std::string &)>;
   auto count = [](int64_t &field, int64_t min) -> Setter {
     return [&field, min](const std::string &name, const std::string &v) {
@@ -134,7 +139,13 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
-      fmt::print(fmt::runtime(kUsage), argv[0]);
+      fmt::print(fmt::runtime(kUsage), argv[0],
+                 scheduledSteps > 0
+                     ? fmt::format("{}: where the compiled learning-rate "
+                                   "decay ends",
+                                   scheduledSteps)
+                     : std::to_string(TrainOptions().steps),
+                 TrainOptions().data);
       std::exit(0);
     }
     if (arg.rfind("--", 0) != 0)

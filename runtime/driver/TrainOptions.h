@@ -43,8 +43,9 @@ struct TrainOptions {
 };
 
 /// Parses the command line; prints the usage and exits on --help, throws
-/// moert::Error on anything it cannot take.
-TrainOptions parseTrainOptions(int argc, char **argv);
+/// moert::Error on anything it cannot take. `scheduledSteps` (0: none) is
+/// where the model's learning-rate decay ends, the default of --steps.
+TrainOptions parseTrainOptions(int argc, char **argv, int64_t scheduledSteps);
 
 } // namespace moert
 

@@ -55,8 +55,11 @@ static cl::opt<std::string>
                cl::value_desc("file"));
 static cl::opt<std::string>
     optimizerOptions(cl::cat(toolOptions), "optimizer", cl::init(""),
-                     cl::desc("moe-optimizer options, e.g. \"lr=1e-3 "
-                              "warmup-steps=100 decay-steps=2000\""));
+                     cl::desc("moe-optimizer options, \"key=value ...\"; "
+                              "by default lr=1e-3 min-lr=1e-4 "
+                              "warmup-steps=100 decay-steps=2000 "
+                              "lr-decay=cosine beta1=0.9 beta2=0.95 eps=1e-8 "
+                              "weight-decay=0.1 max-grad-norm=1.0"));
 static cl::opt<bool> recompute(cl::cat(toolOptions), "recompute",
                                cl::desc("Recompute each layer's forward in "
                                         "the backward pass"));

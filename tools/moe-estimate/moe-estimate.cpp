@@ -58,7 +58,7 @@ static cl::opt<bool>
            cl::desc("Rank the layouts that fit (with --layout: those with its "
                     "dp, tp, ep and pp)"));
 static cl::opt<int64_t> top(cl::cat(toolOptions), "top", cl::init(10),
-                            cl::desc("Layouts --search prints"));
+                            cl::desc("Layouts --search prints (default 10)"));
 
 static int fail(const llvm::Twine &message) {
   // After the estimate it explains.

@@ -58,9 +58,11 @@ static cl::opt<std::string>
                cl::desc("The model's config.json (default: the one the "
                         "checkpoint records)"),
                cl::value_desc("file"));
-static cl::opt<uint64_t> maxShardBytes(
-    cl::cat(toolOptions), "max-shard-size", cl::init(5'000'000'000),
-    cl::desc("Largest safetensors file before sharding, in bytes"));
+static cl::opt<uint64_t>
+    maxShardBytes(cl::cat(toolOptions), "max-shard-size",
+                  cl::init(5'000'000'000),
+                  cl::desc("Largest safetensors file before sharding, in bytes "
+                           "(default 5000000000, as transformers' 5GB)"));
 
 /// The config text: --config, or what the checkpoint's metadata records.
 static std::string configText(const moert::WeightSource &source) {

@@ -30,7 +30,8 @@ static cl::opt<std::string>
                cl::value_desc("file"));
 static cl::opt<std::string>
     dtype(cl::cat(toolOptions), "dtype", cl::init("f32"),
-          cl::desc("Element type of parameters and activations: f32 or f64"));
+          cl::desc("Element type of parameters and activations: f32 "
+                   "(default) or f64"));
 static cl::opt<int64_t> batchSize(cl::cat(toolOptions), "batch-size",
                                   cl::init(0),
                                   cl::desc("Override moe_batch_size"));
