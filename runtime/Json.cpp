@@ -11,33 +11,77 @@
 #include <vector>
 
 namespace {
-struct TooDeep {};
+/// Why parsing stopped short of a syntax error, at `position` ("LINE:COLUMN"
+/// or "" for the whole text).
+struct Refused {
+  std::string position, problem;
 
-/// nlohmann's parser callback that refuses JSON past kMaxJsonDepth.
-bool limitDepth(int depth, nlohmann::json::parse_event_t, nlohmann::json &) {
-  if (depth > moert::kMaxJsonDepth)
-    throw TooDeep{};
-  return true;
+  std::string describe(std::string_view where) const {
+    return position.empty()
+               ? fmt::format("{}: {}", where, problem)
+               : fmt::format("{}:{}: {}", where, position, problem);
+  }
+};
+
+/// "LINE:COLUMN" of byte `offset` of `text`, both from 1.
+std::string positionOf(std::string_view text, size_t offset) {
+  std::string_view before = text.substr(0, std::min(offset, text.size()));
+  size_t line = std::count(before.begin(), before.end(), '\n') + 1;
+  size_t lineStart = before.rfind('\n');
+  size_t column =
+      before.size() - (lineStart == std::string_view::npos ? 0 : lineStart + 1);
+  return fmt::format("{}:{}", line, column + 1);
+}
+
+/// nlohmann's parse of `text`, throwing Refused where it holds a NUL byte
+/// (which nlohmann's lexer takes for the end of the text), a key twice in
+/// one object (a parser would keep one of them silently) or nests past
+/// kMaxJsonDepth, and nlohmann's exceptions at syntax errors.
+nlohmann::json parseRefusing(std::string_view text) {
+  if (size_t nul = text.find('\0'); nul != std::string_view::npos)
+    throw Refused{positionOf(text, nul), "invalid JSON: a NUL byte"};
+  std::vector<std::set<std::string>> keys;
+  auto callback = [&](int depth, nlohmann::json::parse_event_t event,
+                      nlohmann::json &parsed) {
+    if (depth > moert::kMaxJsonDepth)
+      throw Refused{"", fmt::format("JSON nests deeper than {} levels",
+                                    moert::kMaxJsonDepth)};
+    if (event == nlohmann::json::parse_event_t::object_start)
+      keys.emplace_back();
+    else if (event == nlohmann::json::parse_event_t::object_end)
+      keys.pop_back();
+    else if (event == nlohmann::json::parse_event_t::key &&
+             !keys.back().insert(parsed.get<std::string>()).second)
+      throw Refused{
+          "", fmt::format("'{}' appears twice", parsed.get<std::string>())};
+    return true;
+  };
+  return nlohmann::json::parse(text.begin(), text.end(), callback);
 }
 } // namespace
 
-nlohmann::json moert::parseJsonWithin(std::string_view text, bool &tooDeep) {
-  tooDeep = false;
+nlohmann::json moert::parseJsonWithin(std::string_view text,
+                                      std::string_view where,
+                                      std::string &problem) {
+  problem.clear();
   try {
-    return nlohmann::json::parse(text.begin(), text.end(), limitDepth,
-                                 /*allow_exceptions=*/false);
-  } catch (const TooDeep &) {
-    tooDeep = true;
-    return nlohmann::json(nlohmann::json::value_t::discarded);
+    return parseRefusing(text);
+  } catch (const Refused &refused) {
+    problem = refused.describe(where);
+  } catch (const nlohmann::json::exception &error) {
+    problem = describeJsonError(where, text, error);
   }
+  return nlohmann::json(nlohmann::json::value_t::discarded);
 }
 
 nlohmann::json moert::parseJson(std::string_view text, std::string_view where) {
-  bool tooDeep;
-  nlohmann::json value = parseJsonWithin(text, tooDeep);
-  if (tooDeep)
-    fail("{}: JSON nests deeper than {} levels", where, kMaxJsonDepth);
-  return value;
+  try {
+    return parseRefusing(text);
+  } catch (const Refused &refused) {
+    fail("{}", refused.describe(where));
+  } catch (const nlohmann::json::exception &) {
+    return nlohmann::json(nlohmann::json::value_t::discarded);
+  }
 }
 
 std::string moert::describeJsonError(std::string_view where,
@@ -53,39 +97,19 @@ std::string moert::describeJsonError(std::string_view where,
   }
   // byte counts from 1; the message starts "[json.exception...] parse
   // error at ...: " before the cause.
-  size_t offset = std::min<size_t>(parseError->byte ? parseError->byte - 1 : 0,
-                                   text.size());
-  std::string_view before = text.substr(0, offset);
-  size_t line = std::count(before.begin(), before.end(), '\n') + 1;
-  size_t lineStart = before.rfind('\n');
-  size_t column =
-      offset - (lineStart == std::string_view::npos ? 0 : lineStart + 1) + 1;
+  size_t offset = parseError->byte ? parseError->byte - 1 : 0;
   if (size_t at = cause.find(": "); at != std::string_view::npos)
     cause.remove_prefix(at + 2);
-  return fmt::format("{}:{}:{}: invalid JSON: {}", where, line, column, cause);
+  return fmt::format("{}:{}: invalid JSON: {}", where, positionOf(text, offset),
+                     cause);
 }
 
 nlohmann::json moert::parseJsonOrFail(std::string_view text,
                                       std::string_view where) {
-  // The keys of each object being parsed: a parser would keep one of two
-  // equal keys silently.
-  std::vector<std::set<std::string>> keys;
-  auto callback = [&](int depth, nlohmann::json::parse_event_t event,
-                      nlohmann::json &parsed) {
-    limitDepth(depth, event, parsed);
-    if (event == nlohmann::json::parse_event_t::object_start)
-      keys.emplace_back();
-    else if (event == nlohmann::json::parse_event_t::object_end)
-      keys.pop_back();
-    else if (event == nlohmann::json::parse_event_t::key &&
-             !keys.back().insert(parsed.get<std::string>()).second)
-      fail("{}: '{}' appears twice", where, parsed.get<std::string>());
-    return true;
-  };
   try {
-    return nlohmann::json::parse(text.begin(), text.end(), callback);
-  } catch (const TooDeep &) {
-    fail("{}: JSON nests deeper than {} levels", where, kMaxJsonDepth);
+    return parseRefusing(text);
+  } catch (const Refused &refused) {
+    fail("{}", refused.describe(where));
   } catch (const nlohmann::json::exception &error) {
     fail("{}", describeJsonError(where, text, error));
   }

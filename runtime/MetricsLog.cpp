@@ -3,6 +3,7 @@
 #include "moert/MetricsLog.h"
 #include "moert/Error.h"
 #include "moert/Files.h"
+#include "moert/Json.h"
 
 #include <nlohmann/json.hpp>
 
@@ -30,8 +31,9 @@ void requireAppendableMetrics(const std::string &path) {
   std::vector<char> head =
       readRegularFile(path, "metrics file", kFirstLineLimit);
   auto end = std::find(head.begin(), head.end(), '\n');
-  nlohmann::json first = nlohmann::json::parse(head.begin(), end, nullptr,
-                                               /*allow_exceptions=*/false);
+  std::string problem;
+  nlohmann::json first = parseJsonWithin(
+      std::string_view(head.data(), end - head.begin()), path, problem);
   if (!first.is_object() || !first.contains("step"))
     fail("{}: exists and is not a metrics file (JSON lines with a \"step\"): "
          "not appending to it",

@@ -177,12 +177,15 @@ moert::WeightSource::WeightSource(const std::string &pathArg) : path(pathArg) {
         if (!file.is_string())
           fail("{}: the file of tensor '{}' is not a string", index, tensor);
         std::string name = file.get<std::string>();
-        // Shards live in the folder: no paths out of it.
-        if (name.empty() || name.find('/') != std::string::npos ||
+        // Shards live in the folder: no paths out of it. A NUL would end
+        // the path early; the message shows the name as JSON does.
+        if (name.empty() ||
+            name.find_first_of(std::string_view("/\0", 2)) !=
+                std::string::npos ||
             name == "." || name == "..")
-          fail("{}: tensor '{}' is in '{}', which is not a file name in the "
+          fail("{}: tensor '{}' is in {}, which is not a file name in the "
                "folder",
-               index, tensor, name);
+               index, tensor, file.dump());
         shards.insert(name);
         listed.emplace_back(tensor, path + "/" + name);
       }

@@ -109,11 +109,11 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
     if (!isa<ModuleOp>(op) || !text)
       return op->emitError() << "'" << name << "' must be a string on a module";
     // Passes, binaries and checkpoints read it back as a config.json.
-    bool tooDeep;
-    nlohmann::json config = moert::parseJsonWithin(text.getValue(), tooDeep);
-    if (tooDeep)
-      return op->emitError() << "'" << name << "' nests deeper than "
-                             << moert::kMaxJsonDepth << " levels";
+    std::string problem;
+    nlohmann::json config = moert::parseJsonWithin(
+        text.getValue(), ("'" + name + "'").str(), problem);
+    if (!problem.empty())
+      return op->emitError() << problem;
     if (!config.is_object())
       return op->emitError()
              << "'" << name << "' must be a config.json text (a JSON object)";

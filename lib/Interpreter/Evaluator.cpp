@@ -131,15 +131,16 @@ private:
 };
 
 LogicalResult FunctionRun::evaluateCollective(Operation *op) {
-  if (!communicator)
-    return op->emitError() << "'" << op->getName()
-                           << "' needs the ranks of an SPMD group "
-                              "(moe-run --ranks)";
   auto gridName = op->getAttrOfType<FlatSymbolRefAttr>("grid");
   auto grid = SymbolTable::lookupNearestSymbolFrom<shard::GridOp>(op, gridName);
   if (!grid)
     return op->emitError() << "no shard.grid named " << gridName;
   std::vector<int64_t> shape = grid.getShape().vec();
+  if (!communicator)
+    return op->emitError() << "'" << op->getName() << "' needs the "
+                           << ShapedType::getNumElements(shape)
+                           << " ranks of its SPMD group (moe-run --ranks "
+                           << ShapedType::getNumElements(shape) << ")";
   if (ShapedType::getNumElements(shape) != communicator->size())
     return op->emitError() << "moe-run runs grids of the group's "
                            << communicator->size() << " ranks, but @"

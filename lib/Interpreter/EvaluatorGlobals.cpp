@@ -220,14 +220,16 @@ LogicalResult moe::Evaluator::upcycleGlobals(const moert::WeightSource &dense,
 FailureOr<moe::ref::SubgroupCommunicator> moe::Evaluator::gridGroupOf(
     Operation *at,
     function_ref<SmallVector<int16_t>(ArrayRef<int64_t>)> axesOf) const {
-  if (!communicator)
-    return at->emitError() << "a global split over ranks needs the ranks of "
-                              "its SPMD group (moe-run --ranks)";
   auto grids = ModuleOp(module).getOps<shard::GridOp>();
   if (grids.empty())
     return at->emitError() << "a global split over ranks needs the module's "
                               "shard.grid";
   std::vector<int64_t> shape = (*grids.begin()).getShape().vec();
+  if (!communicator)
+    return at->emitError() << "a global split over ranks needs the "
+                           << ShapedType::getNumElements(shape)
+                           << " ranks of its SPMD group (moe-run --ranks "
+                           << ShapedType::getNumElements(shape) << ")";
   SmallVector<int16_t> axes = axesOf(shape);
   try {
     return ref::SubgroupCommunicator(

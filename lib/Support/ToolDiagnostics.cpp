@@ -68,6 +68,10 @@ LogicalResult mlir::moe::printUnplacedDiagnostic(Diagnostic &diagnostic,
                                                  llvm::raw_ostream &os) {
   if (hasFilePosition(diagnostic.getLocation()))
     return failure();
+  // A pass option's bad value: LLVM's option parser has printed why, and
+  // MLIR's pipeline parser reports the failure with an empty message.
+  if (diagnostic.str().empty() && diagnostic.getNotes().empty())
+    return success();
   print(diagnostic.getLocation(), diagnostic.getSeverity(), diagnostic.str(),
         inputPath, os);
   for (Diagnostic &note : diagnostic.getNotes())

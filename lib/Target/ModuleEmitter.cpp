@@ -574,8 +574,7 @@ LogicalResult ModuleEmitter::emit() {
   TargetAttr moduleTarget = getModuleTarget(module);
   if (moduleTarget.getName() != target.targetName())
     return module.emitError()
-           << "the module is planned for target '" << moduleTarget.getName()
-           << "'"
+           << "the module is for target '" << moduleTarget.getName() << "'"
            << (module->hasAttr(kTargetAttrName)
                    ? ""
                    : " (it names none: the default; moe-attach-target "

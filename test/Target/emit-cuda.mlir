@@ -72,4 +72,4 @@ func.func @losses(%logits: tensor<6x5xf32>, %t: tensor<6xi32>) -> (tensor<f32>, 
 }
 
 // A module planned for the CPU is not emitted as CUDA.
-// CPU-PLAN: error: the module is planned for target 'cpu', not 'cuda'
+// CPU-PLAN: error: the module is for target 'cpu', not 'cuda'

@@ -307,6 +307,16 @@ TEST_F(SafetensorsTest, RefusesHeaderThatIsNotJson) {
       << message;
 }
 
+TEST_F(SafetensorsTest, RefusesHeaderWithNulByte) {
+  // JSON's parser would end the header at the NUL and ignore what follows.
+  const char header[] = "{}\0GARBAGE{\"not json \xff";
+  std::string message =
+      readError("nul.safetensors", std::string(header, sizeof header - 1), "");
+  EXPECT_TRUE(contains(message,
+                       "nul.safetensors: header:1:3: invalid JSON: a NUL byte"))
+      << message;
+}
+
 TEST_F(SafetensorsTest, RefusesJsonHeaderThatIsNotAnObject) {
   std::string message = readError("array.safetensors", "[1, 2]", "");
   EXPECT_TRUE(contains(message, "not a JSON object")) << message;

@@ -33,7 +33,7 @@
 // starts), and a rank that fails stops the others instead of leaving them
 // waiting.
 // RUN: not moe-run %s --entry spmd --data %S/../Inputs/english.txt 2>&1 | FileCheck %s --check-prefix=ALONE
-// ALONE: error: 'shard.all_to_all' needs the ranks of an SPMD group (moe-run --ranks)
+// ALONE: error: 'shard.all_to_all' needs the 2 ranks of its SPMD group (moe-run --ranks 2)
 // RUN: not moe-run %s --entry spmd --ranks 4 --data %S/../Inputs/english.txt 2>&1 | FileCheck %s --check-prefix=SIZE
 // SIZE: error: option --ranks 4: the model's shard grid @ranks has shape [2]
 // RUN: not moe-run %s --entry rank_fails --ranks 2 2>&1 | FileCheck %s --check-prefix=FAILS

@@ -28,6 +28,8 @@
 
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/IR/MLIRContext.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
@@ -141,6 +143,29 @@ std::string nameOf(func::FuncOp func, unsigned index, bool isResult) {
   if (name)
     return name.str();
   return (isResult ? "result" : "arg") + std::to_string(index);
+}
+
+/// Refuses a tensor of --inputs that is an argument of no function of the
+/// module (another entry's arguments may share the file): a misspelt name
+/// would leave its argument to --data, or fail without naming the tensor.
+void requireInputsUsed(ModuleOp module, func::FuncOp entry) {
+  moert::SafetensorsReader inputs(inputsPath);
+  llvm::StringSet<> arguments;
+  module.walk([&](func::FuncOp func) {
+    for (unsigned i = 0; i < func.getNumArguments(); ++i)
+      arguments.insert(nameOf(func, i, /*isResult=*/false));
+  });
+  for (const moert::TensorView &view : inputs.getTensors()) {
+    if (arguments.contains(view.name))
+      continue;
+    std::vector<std::string> names;
+    for (unsigned i = 0; i < entry.getNumArguments(); ++i)
+      names.push_back(nameOf(entry, i, /*isResult=*/false));
+    moert::fail("{}: tensor '{}' is an argument of no function of the model "
+                "(@{} takes {})",
+                inputs.getPath(), view.name, entry.getSymName().str(),
+                names.empty() ? "nothing" : llvm::join(names, ", "));
+  }
 }
 
 Tensor tokenTensor(const std::vector<int32_t> &values,
@@ -555,6 +580,8 @@ int run(MLIRContext &context) {
       failed(moe::addGradientFunction(*module, gradientCheckOptions(func))))
     return 1;
 
+  if (!inputsPath.empty())
+    requireInputsUsed(*module, func);
   // Files are read (and checksummed) once; the ranks share them, read
   // only.
   std::optional<moert::WeightSource> params, dense;

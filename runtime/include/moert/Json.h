@@ -21,11 +21,16 @@ namespace moert {
 constexpr int kMaxJsonDepth = 64;
 
 /// `text` parsed, or a discarded value (is_discarded()) where it is not
-/// JSON or nests deeper than kMaxJsonDepth; `tooDeep` says which.
-nlohmann::json parseJsonWithin(std::string_view text, bool &tooDeep);
+/// JSON that the project reads: a syntax error, a NUL byte (which
+/// nlohmann's parser takes for the end of the text), a key twice in one
+/// object, or nesting deeper than kMaxJsonDepth; `problem` then says which,
+/// as parseJsonOrFail would for a text named `where` ("" where it parsed).
+nlohmann::json parseJsonWithin(std::string_view text, std::string_view where,
+                               std::string &problem);
 
-/// The same, throwing moert::Error, naming `where`, where it nests deeper
-/// than kMaxJsonDepth.
+/// The same, throwing moert::Error, naming `where`, where it holds a NUL
+/// byte or a key twice, or nests deeper than kMaxJsonDepth (a syntax error
+/// gives a discarded value).
 nlohmann::json parseJson(std::string_view text, std::string_view where);
 
 /// What a parse exception of `text` says, for a file named `where`:
@@ -35,8 +40,7 @@ std::string describeJsonError(std::string_view where, std::string_view text,
                               const nlohmann::json::exception &error);
 
 /// `text` parsed, throwing moert::Error, naming `where`, where it is not
-/// JSON (describeJsonError), nests deeper than kMaxJsonDepth, or holds a
-/// key twice in one object.
+/// JSON (describeJsonError) or parseJsonWithin refuses it otherwise.
 nlohmann::json parseJsonOrFail(std::string_view text, std::string_view where);
 
 } // namespace moert

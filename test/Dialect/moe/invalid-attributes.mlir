@@ -237,13 +237,24 @@ module attributes {moe.config = "[1, 2]"} {}
 
 // -----
 
-// expected-error @+1 {{'moe.config' must be a config.json text (a JSON object)}}
+// expected-error @+1 {{'moe.config':1:21: invalid JSON: syntax error while parsing object key - unexpected end of input}}
 module attributes {moe.config = "{\"hidden_size\": 128,"} {}
 
 // -----
 
+// JSON's parser would stop at a NUL byte and keep one of two equal keys.
+// expected-error @+1 {{'moe.config':1:21: invalid JSON: a NUL byte}}
+module attributes {moe.config = "{\"hidden_size\": 128}\00garbage"} {}
+
+// -----
+
+// expected-error @+1 {{'moe.config': 'vocab_size' appears twice}}
+module attributes {moe.config = "{\"vocab_size\": 256, \"vocab_size\": 999}"} {}
+
+// -----
+
 // Printing or comparing JSON recurses: deep nesting is refused.
-// expected-error @+1 {{'moe.config' nests deeper than 64 levels}}
+// expected-error @+1 {{'moe.config': JSON nests deeper than 64 levels}}
 module attributes {moe.config = "{\"vocab_size\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}"} {}
 
 // -----
