@@ -11,6 +11,7 @@
 
 #include "ProfileReport.h"
 #include "Sampling.h"
+#include "SharedCores.h"
 #include "StepMetrics.h"
 #include "StopSignals.h"
 #include "TrainOptions.h"
@@ -277,6 +278,11 @@ int run(int argc, char **argv, int32_t &rank) {
       line.append(argv[i]).push_back('\0');
     requireSameOnEveryRank(model, group, line, "was started with other options",
                            ": every rank takes the same command line");
+    // The default of every core, shared with the ranks on those cores.
+    if (options.threads == 0 && !std::getenv("OMP_NUM_THREADS"))
+      threads = model.target->set_threads(std::max<int32_t>(
+          1, threads /
+                 static_cast<int32_t>(moert::ranksSharingCores(model, group))));
     if (group.rank != 0 && !std::freopen("/dev/null", "w", stdout))
       moert::fail("cannot silence rank {}'s output", group.rank);
   }
