@@ -7,7 +7,10 @@
 
 #include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/WithColor.h"
+
+#include <algorithm>
 
 using namespace mlir;
 
@@ -63,10 +66,31 @@ static void print(Location location, DiagnosticSeverity severity,
   os << message << '\n';
 }
 
-LogicalResult mlir::moe::printUnplacedDiagnostic(Diagnostic &diagnostic,
-                                                 StringRef inputPath,
-                                                 llvm::raw_ostream &os) {
-  if (hasFilePosition(diagnostic.getLocation()))
+/// Whether `location` is a position of `inputPath` on a line of its text
+/// `inputText` longer than kMaxShownLine.
+static bool isOnLongLine(Location location, StringRef inputPath,
+                         StringRef inputText) {
+  auto position = dyn_cast<FileLineColLoc>(location);
+  if (!position || position.getFilename().getValue() != inputPath)
+    return false;
+  size_t start = 0;
+  for (unsigned line = 1; line < position.getLine(); ++line) {
+    start = inputText.find('\n', start);
+    if (start == StringRef::npos)
+      return false;
+    ++start;
+  }
+  size_t end = std::min(inputText.find('\n', start), inputText.size());
+  return end - start > mlir::moe::kMaxShownLine;
+}
+
+LogicalResult mlir::moe::printToolDiagnostic(Diagnostic &diagnostic,
+                                             StringRef inputPath,
+                                             StringRef inputText,
+                                             llvm::raw_ostream &os) {
+  Location location = diagnostic.getLocation();
+  if (hasFilePosition(location) &&
+      !isOnLongLine(location, inputPath, inputText))
     return failure();
   // A pass option's bad value: LLVM's option parser has printed why, and
   // MLIR's pipeline parser reports the failure with an empty message.
@@ -86,8 +110,12 @@ mlir::moe::ToolDiagnosticHandler::ToolDiagnosticHandler(
       inputPath(inputPath.str()) {
   context->printOpOnDiagnostic(false);
   // Replaces the handler that SourceMgrDiagnosticHandler registered.
-  setHandler([this](Diagnostic &diagnostic) {
-    if (failed(printUnplacedDiagnostic(diagnostic, this->inputPath, os)))
+  setHandler([this, &sourceMgr](Diagnostic &diagnostic) {
+    StringRef inputText =
+        sourceMgr.getNumBuffers()
+            ? sourceMgr.getMemoryBuffer(sourceMgr.getMainFileID())->getBuffer()
+            : StringRef();
+    if (failed(printToolDiagnostic(diagnostic, this->inputPath, inputText, os)))
       emitDiagnostic(diagnostic);
   });
 }

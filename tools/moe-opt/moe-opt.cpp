@@ -31,18 +31,20 @@
 #include <string>
 #include <vector>
 
-/// The input, which diagnostics without a file position are about.
+/// The input, which diagnostics without a file position are about, and its
+/// text, which MlirOptMain holds while diagnostics are printed.
 static std::string diagnosticsInput;
+static llvm::StringRef diagnosticsText;
 
 /// Diagnostics located by the importer's names print as the other tools
 /// print them (moe/Support/ToolDiagnostics.h). MlirOptMain installs a
 /// SourceMgrDiagnosticHandler for each input before parsing it; this
 /// handler, added when parsing loads the moe dialect, comes before it.
-static void printUnplacedDiagnosticsFirst(mlir::MLIRContext *context,
-                                          mlir::moe::MoeDialect *) {
+static void printToolDiagnosticsFirst(mlir::MLIRContext *context,
+                                      mlir::moe::MoeDialect *) {
   context->getDiagEngine().registerHandler([](mlir::Diagnostic &diagnostic) {
-    return mlir::moe::printUnplacedDiagnostic(diagnostic, diagnosticsInput,
-                                              llvm::errs());
+    return mlir::moe::printToolDiagnostic(diagnostic, diagnosticsInput,
+                                          diagnosticsText, llvm::errs());
   });
 }
 
@@ -111,7 +113,7 @@ int main(int argc, char **argv) {
     // --verify-diagnostics matches MLIR's own diagnostics.
     if (!config.shouldVerifyDiagnostics()) {
       diagnosticsInput = inputPath;
-      registry.addExtension(printUnplacedDiagnosticsFirst);
+      registry.addExtension(printToolDiagnosticsFirst);
     }
     // MLIR's driver lists these and reads no input.
     if (config.shouldShowDialects() || config.shouldListPasses())
@@ -125,6 +127,7 @@ int main(int argc, char **argv) {
                       "interrupt)\n";
     std::unique_ptr<llvm::MemoryBuffer> input =
         mlir::moe::readToolInput(inputPath);
+    diagnosticsText = input->getBuffer();
     config.verifyOnParsing(false);
     config.setPassPipelineSetupFn([pipeline = config](mlir::PassManager &pm) {
       pm.addPass(std::make_unique<VerifyInput>());

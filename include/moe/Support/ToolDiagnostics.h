@@ -6,7 +6,9 @@
 //   <unknown>:0: error: loc("model.layers.0.block_sparse_moe"): message
 // The tools print it as a compiler would, naming the input and the module:
 //   model.mlir: model.layers.0.block_sparse_moe: error: message
-// Diagnostics at a position in a file print as before, with the source line.
+// Diagnostics at a position in a file print as before, with the source line,
+// unless that line is too long to show: a module's first line holds its
+// whole config (kilobytes), which would bury each error about the module.
 //
 //===----------------------------------------------------------------------===//
 
@@ -22,16 +24,23 @@
 
 namespace mlir::moe {
 
-/// Prints `diagnostic` and its notes to `os` when its location has no
-/// position in a file, and returns failure (leaving it to the next
-/// handler) when it has one. `inputPath` is the tool's input ("-" for
-/// stdin), which such a diagnostic is about.
-LogicalResult printUnplacedDiagnostic(Diagnostic &diagnostic,
-                                      llvm::StringRef inputPath,
-                                      llvm::raw_ostream &os);
+/// Source lines longer than this are not shown under a diagnostic.
+constexpr size_t kMaxShownLine = 500;
 
-/// A SourceMgrDiagnosticHandler that prints diagnostics without a file
-/// position through printUnplacedDiagnostic. It also turns off printing the
+/// Prints `diagnostic` and its notes to `os` when its location has no
+/// position in a file or is on a line of the input longer than
+/// kMaxShownLine, and returns failure (leaving it to the next handler, which
+/// shows the source line) otherwise. `inputPath` is the tool's input ("-"
+/// for stdin), which a diagnostic without a position is about, and
+/// `inputText` its contents.
+LogicalResult printToolDiagnostic(Diagnostic &diagnostic,
+                                  llvm::StringRef inputPath,
+                                  llvm::StringRef inputText,
+                                  llvm::raw_ostream &os);
+
+/// A SourceMgrDiagnosticHandler that prints diagnostics through
+/// printToolDiagnostic where it takes them (the input is the source
+/// manager's main buffer). It also turns off printing the
 /// operation a diagnostic is about, which for a pass's error about the
 /// module would be the whole model.
 class ToolDiagnosticHandler : public SourceMgrDiagnosticHandler {
