@@ -165,7 +165,10 @@ moert::WeightSource::WeightSource(const std::string &pathArg) : path(pathArg) {
   if (isDirectory(path)) {
     std::string index = path + "/model.safetensors.index.json";
     std::string single = path + "/model.safetensors";
-    if (exists(index)) {
+    // transformers reads model.safetensors where a folder has both.
+    if (exists(single)) {
+      filePaths.push_back(single);
+    } else if (exists(index)) {
       std::vector<char> text = readRegularFile(index, "checkpoint index");
       nlohmann::json json =
           parseJsonOrFail(std::string_view(text.data(), text.size()), index);
@@ -191,8 +194,6 @@ moert::WeightSource::WeightSource(const std::string &pathArg) : path(pathArg) {
       }
       for (const std::string &shard : shards)
         filePaths.push_back(path + "/" + shard);
-    } else if (exists(single)) {
-      filePaths.push_back(single);
     } else {
       fail("{}: a folder without model.safetensors or "
            "model.safetensors.index.json",
