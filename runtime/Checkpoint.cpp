@@ -14,7 +14,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <cstdlib>
 #include <cstring>
 #include <set>
 #include <sstream>
@@ -216,18 +215,6 @@ moert::trainingSettings(const std::string &text) {
         equals == std::string::npos ? "" : word.substr(equals + 1);
   }
   return values;
-}
-
-int64_t moert::scheduledSteps(const std::string &training) {
-  std::map<std::string, std::string> settings = trainingSettings(training);
-  auto decaySteps = settings.find("moe-optimizer.decay-steps");
-  auto decay = settings.find("moe-optimizer.lr-decay");
-  if (decaySteps == settings.end() ||
-      (decay != settings.end() && decay->second == "constant"))
-    return 0;
-  char *end = nullptr;
-  long long steps = std::strtoll(decaySteps->second.c_str(), &end, 10);
-  return *end == '\0' && steps > 0 ? steps : 0;
 }
 
 std::string moert::trainingChanges(const std::string &checkpoint,

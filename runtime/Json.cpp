@@ -51,9 +51,13 @@ nlohmann::json parseRefusing(std::string_view text) {
     else if (event == nlohmann::json::parse_event_t::object_end)
       keys.pop_back();
     else if (event == nlohmann::json::parse_event_t::key &&
-             !keys.back().insert(parsed.get<std::string>()).second)
+             !keys.back().insert(parsed.get<std::string>()).second) {
+      // Escaped as JSON writes it (a NUL would end the message), unquoted.
+      std::string key = parsed.dump();
       throw Refused{
-          "", fmt::format("'{}' appears twice", parsed.get<std::string>())};
+          "", fmt::format("'{}' appears twice",
+                          std::string_view(key).substr(1, key.size() - 2))};
+    }
     return true;
   };
   return nlohmann::json::parse(text.begin(), text.end(), callback);
@@ -106,11 +110,9 @@ std::string moert::describeJsonError(std::string_view where,
 
 nlohmann::json moert::parseJsonOrFail(std::string_view text,
                                       std::string_view where) {
-  try {
-    return parseRefusing(text);
-  } catch (const Refused &refused) {
-    fail("{}", refused.describe(where));
-  } catch (const nlohmann::json::exception &error) {
-    fail("{}", describeJsonError(where, text, error));
-  }
+  std::string problem;
+  nlohmann::json value = parseJsonWithin(text, where, problem);
+  if (!problem.empty())
+    fail("{}", problem);
+  return value;
 }

@@ -36,8 +36,8 @@ void requireAppendableMetrics(const std::string &path) {
       std::string_view(head.data(), end - head.begin()), path, problem);
   if (!first.is_object() || !first.contains("step"))
     fail("{}: exists and is not a metrics file (JSON lines with a \"step\"): "
-         "not appending to it",
-         path);
+         "not appending to it{}",
+         path, problem.empty() ? "" : " (" + problem + ")");
   char last = 0;
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   bool lastRead = fd >= 0 && pread(fd, &last, 1, status.st_size - 1) == 1;

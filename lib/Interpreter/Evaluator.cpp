@@ -137,10 +137,8 @@ LogicalResult FunctionRun::evaluateCollective(Operation *op) {
     return op->emitError() << "no shard.grid named " << gridName;
   std::vector<int64_t> shape = grid.getShape().vec();
   if (!communicator)
-    return op->emitError() << "'" << op->getName() << "' needs the "
-                           << ShapedType::getNumElements(shape)
-                           << " ranks of its SPMD group (moe-run --ranks "
-                           << ShapedType::getNumElements(shape) << ")";
+    return missingGroupError(op, "'" + op->getName().getStringRef() + "'",
+                             shape);
   if (ShapedType::getNumElements(shape) != communicator->size())
     return op->emitError() << "moe-run runs grids of the group's "
                            << communicator->size() << " ranks, but @"

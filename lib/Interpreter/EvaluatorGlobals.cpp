@@ -226,10 +226,7 @@ FailureOr<moe::ref::SubgroupCommunicator> moe::Evaluator::gridGroupOf(
                               "shard.grid";
   std::vector<int64_t> shape = (*grids.begin()).getShape().vec();
   if (!communicator)
-    return at->emitError() << "a global split over ranks needs the "
-                           << ShapedType::getNumElements(shape)
-                           << " ranks of its SPMD group (moe-run --ranks "
-                           << ShapedType::getNumElements(shape) << ")";
+    return missingGroupError(at, "a global split over ranks", shape);
   SmallVector<int16_t> axes = axesOf(shape);
   try {
     return ref::SubgroupCommunicator(

@@ -36,6 +36,16 @@ inline FailureOr<RankedTensorType> staticTensorType(Operation *op, Type type) {
   return tensorType;
 }
 
+/// An error at `op`, which `what` names, that needs the ranks of `grid`'s
+/// SPMD group where moe-run runs one rank.
+inline InFlightDiagnostic missingGroupError(Operation *op, const Twine &what,
+                                            ArrayRef<int64_t> grid) {
+  int64_t ranks = ShapedType::getNumElements(grid);
+  return op->emitError() << what << " needs the " << ranks
+                         << " ranks of its SPMD group (moe-run --ranks "
+                         << ranks << ")";
+}
+
 inline Tensor tensorFromAttr(RankedTensorType type, DenseElementsAttr attr) {
   Tensor tensor =
       Tensor::zeros(*moe::dtypeOf(type.getElementType()), shapeOf(type));

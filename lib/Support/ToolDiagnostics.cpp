@@ -66,38 +66,42 @@ static void print(Location location, DiagnosticSeverity severity,
   os << message << '\n';
 }
 
-/// Whether `location` is a position of `inputPath` on a line of its text
-/// `inputText` longer than kMaxShownLine.
-static bool isOnLongLine(Location location, StringRef inputPath,
-                         StringRef inputText) {
+/// Source lines longer than this are not shown under a diagnostic.
+constexpr size_t kMaxShownLine = 500;
+
+/// Whether `location` is a position in `input` (which names stdin
+/// "<stdin>") on a line longer than kMaxShownLine.
+static bool isOnLongLine(Location location, const llvm::MemoryBuffer *input) {
   auto position = dyn_cast<FileLineColLoc>(location);
-  if (!position || position.getFilename().getValue() != inputPath)
+  if (!input || !position ||
+      position.getFilename().getValue() != input->getBufferIdentifier())
     return false;
+  StringRef text = input->getBuffer();
   size_t start = 0;
   for (unsigned line = 1; line < position.getLine(); ++line) {
-    start = inputText.find('\n', start);
+    start = text.find('\n', start);
     if (start == StringRef::npos)
       return false;
     ++start;
   }
-  size_t end = std::min(inputText.find('\n', start), inputText.size());
-  return end - start > mlir::moe::kMaxShownLine;
+  size_t end = std::min(text.find('\n', start), text.size());
+  return end - start > kMaxShownLine;
 }
 
 LogicalResult mlir::moe::printToolDiagnostic(Diagnostic &diagnostic,
                                              StringRef inputPath,
-                                             StringRef inputText,
+                                             const llvm::MemoryBuffer *input,
                                              llvm::raw_ostream &os) {
   Location location = diagnostic.getLocation();
-  if (hasFilePosition(location) &&
-      !isOnLongLine(location, inputPath, inputText))
+  if (hasFilePosition(location) && !isOnLongLine(location, input))
     return failure();
   // A pass option's bad value: LLVM's option parser has printed why, and
-  // MLIR's pipeline parser reports the failure with an empty message.
-  if (diagnostic.str().empty() && diagnostic.getNotes().empty())
+  // MLIR's pipeline parser reports the failure, nowhere, with no message.
+  if (isa<UnknownLoc>(location) &&
+      diagnostic.getSeverity() == DiagnosticSeverity::Error &&
+      diagnostic.str().empty() && diagnostic.getNotes().empty())
     return success();
-  print(diagnostic.getLocation(), diagnostic.getSeverity(), diagnostic.str(),
-        inputPath, os);
+  print(location, diagnostic.getSeverity(), diagnostic.str(), inputPath, os);
   for (Diagnostic &note : diagnostic.getNotes())
     print(note.getLocation(), note.getSeverity(), note.str(), inputPath, os);
   os.flush();
@@ -111,11 +115,11 @@ mlir::moe::ToolDiagnosticHandler::ToolDiagnosticHandler(
   context->printOpOnDiagnostic(false);
   // Replaces the handler that SourceMgrDiagnosticHandler registered.
   setHandler([this, &sourceMgr](Diagnostic &diagnostic) {
-    StringRef inputText =
+    const llvm::MemoryBuffer *input =
         sourceMgr.getNumBuffers()
-            ? sourceMgr.getMemoryBuffer(sourceMgr.getMainFileID())->getBuffer()
-            : StringRef();
-    if (failed(printToolDiagnostic(diagnostic, this->inputPath, inputText, os)))
+            ? sourceMgr.getMemoryBuffer(sourceMgr.getMainFileID())
+            : nullptr;
+    if (failed(printToolDiagnostic(diagnostic, this->inputPath, input, os)))
       emitDiagnostic(diagnostic);
   });
 }

@@ -1,10 +1,10 @@
 //===- SharedCores.h - ranks that run on the same cores ---------*- C++ -*-===//
 //
-// mpirun binds each of up to two ranks to a core, and no rank where there
-// are more ranks than cores: then every rank of a host may run on all of
-// its cores, and each taking them all for its threads would run several
-// threads a core. The driver divides a rank's default thread count by the
-// ranks that share its cores.
+// OpenMPI binds each of 2 ranks or fewer to a core, more ranks to a
+// socket, and none where ranks outnumber cores: ranks of one socket, or of
+// a whole host, may then run on the same cores, and each taking them all
+// for its threads would run several threads a core. The driver divides a
+// rank's default thread count by the ranks that share its cores.
 //
 //===----------------------------------------------------------------------===//
 

@@ -278,11 +278,13 @@ int run(int argc, char **argv, int32_t &rank) {
       line.append(argv[i]).push_back('\0');
     requireSameOnEveryRank(model, group, line, "was started with other options",
                            ": every rank takes the same command line");
-    // The default of every core, shared with the ranks on those cores.
+    // The default of every core, shared with the ranks on those cores. The
+    // count is a collective, taken whatever each rank's environment says.
+    int32_t sharing =
+        static_cast<int32_t>(moert::ranksSharingCores(model, group));
     if (options.threads == 0 && !std::getenv("OMP_NUM_THREADS"))
-      threads = model.target->set_threads(std::max<int32_t>(
-          1, threads /
-                 static_cast<int32_t>(moert::ranksSharingCores(model, group))));
+      threads =
+          model.target->set_threads(std::max<int32_t>(1, threads / sharing));
     if (group.rank != 0 && !std::freopen("/dev/null", "w", stdout))
       moert::fail("cannot silence rank {}'s output", group.rank);
   }
@@ -482,9 +484,9 @@ int run(int argc, char **argv, int32_t &rank) {
              std::chrono::duration<double>(Clock::now() - launched).count(),
              initializationSeconds);
   if (!options.skipTrain && options.steps < scheduledSteps)
-    fmt::print("note: the run ends at step {}, before its learning-rate "
-               "decay ends at step {} (moe-compile --optimizer "
-               "decay-steps=N sets that)\n",
+    fmt::print("note: --steps {} ends the run short of its learning-rate "
+               "schedule's decay-steps, {} (moe-compile --optimizer "
+               "decay-steps=N sets them)\n",
                options.steps, scheduledSteps);
   auto measureSimilarity = [&] {
     similarity->call({});

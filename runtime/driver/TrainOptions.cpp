@@ -1,6 +1,7 @@
 //===- TrainOptions.cpp - the training driver's command line --------------===//
 
 #include "TrainOptions.h"
+#include "moert/Checkpoint.h"
 #include "moert/Error.h"
 #include "moert/ModelAbi.h"
 
@@ -23,7 +24,8 @@ const char *kUsage = R"(usage: {0} [options]
   --eval-batches N         batches per validation (default 8)
   --val-fraction F         tail of the data held out for validation (default 0.1)
   --seed N                 initialization and data seed (default 0)
-  --threads N              host threads of the kernels (default: all cores)
+  --threads N              host threads of the kernels (default: all cores,
+                           shared with the ranks on them under mpirun)
   --checkpoint FILE        write a checkpoint here (at the end, and every
                            --checkpoint-interval steps)
   --checkpoint-interval N  (default 0: end only)
@@ -81,6 +83,18 @@ double parsePositiveReal(const std::string &option, const std::string &text,
 }
 
 } // namespace
+
+int64_t moert::scheduledSteps(const std::string &training) {
+  std::map<std::string, std::string> settings = trainingSettings(training);
+  auto decaySteps = settings.find("moe-optimizer.decay-steps");
+  auto decay = settings.find("moe-optimizer.lr-decay");
+  if (decaySteps == settings.end() ||
+      (decay != settings.end() && decay->second == "constant"))
+    return 0;
+  char *end = nullptr;
+  long long steps = std::strtoll(decaySteps->second.c_str(), &end, 10);
+  return *end == '\0' && steps > 0 ? steps : 0;
+}
 
 moert::TrainOptions moert::parseTrainOptions(int argc, char **argv,
                                              int64_t scheduledSteps) {
@@ -141,9 +155,9 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv,
     if (arg == "--help" || arg == "-h") {
       fmt::print(fmt::runtime(kUsage), argv[0],
                  scheduledSteps > 0
-                     ? fmt::format("{}: where the compiled learning-rate "
-                                   "decay ends",
-                                   scheduledSteps)
+                     ? fmt::format("{}: the compiled\n{:27}learning-rate "
+                                   "schedule's decay-steps",
+                                   scheduledSteps, "")
                      : std::to_string(TrainOptions().steps),
                  TrainOptions().data);
       std::exit(0);

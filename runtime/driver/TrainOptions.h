@@ -42,9 +42,14 @@ struct TrainOptions {
   bool isGiven(const std::string &name) const { return given.count(name) > 0; }
 };
 
+/// moe-optimizer's decay-steps as a model's `training` settings record it
+/// (moe_model.training), or 0 where they record none or a constant rate
+/// after warmup.
+int64_t scheduledSteps(const std::string &training);
+
 /// Parses the command line; prints the usage and exits on --help, throws
 /// moert::Error on anything it cannot take. `scheduledSteps` (0: none) is
-/// where the model's learning-rate decay ends, the default of --steps.
+/// the default of --steps.
 TrainOptions parseTrainOptions(int argc, char **argv, int64_t scheduledSteps);
 
 } // namespace moert

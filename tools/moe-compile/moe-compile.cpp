@@ -53,13 +53,21 @@ static cl::opt<std::string>
                cl::desc("Training binary to write (without it, only "
                         "--emit-cpp)"),
                cl::value_desc("file"));
-static cl::opt<std::string>
-    optimizerOptions(cl::cat(toolOptions), "optimizer", cl::init(""),
-                     cl::desc("moe-optimizer options, \"key=value ...\"; "
-                              "by default lr=1e-3 min-lr=1e-4 "
-                              "warmup-steps=100 decay-steps=2000 "
-                              "lr-decay=cosine beta1=0.9 beta2=0.95 eps=1e-8 "
-                              "weight-decay=0.1 max-grad-norm=1.0"));
+/// --optimizer's help, with moe-optimizer's defaults as its pass has them.
+static const std::string optimizerHelp = [] {
+  moe::OptimizerOptions defaults;
+  return fmt::format("moe-optimizer options, \"key=value ...\"; by default "
+                     "lr={} min-lr={} warmup-steps={} decay-steps={} "
+                     "lr-decay={} beta1={} beta2={} eps={} weight-decay={} "
+                     "max-grad-norm={}",
+                     defaults.maxLr, defaults.minLr, defaults.warmupSteps,
+                     defaults.decaySteps, defaults.lrDecay, defaults.beta1,
+                     defaults.beta2, defaults.epsilon, defaults.weightDecay,
+                     defaults.maxGradNorm);
+}();
+static cl::opt<std::string> optimizerOptions(cl::cat(toolOptions), "optimizer",
+                                             cl::init(""),
+                                             cl::desc(optimizerHelp));
 static cl::opt<bool> recompute(cl::cat(toolOptions), "recompute",
                                cl::desc("Recompute each layer's forward in "
                                         "the backward pass"));

@@ -32,9 +32,9 @@
 #include <vector>
 
 /// The input, which diagnostics without a file position are about, and its
-/// text, which MlirOptMain holds while diagnostics are printed.
+/// contents, which MlirOptMain holds while diagnostics are printed.
 static std::string diagnosticsInput;
-static llvm::StringRef diagnosticsText;
+static const llvm::MemoryBuffer *diagnosticsBuffer = nullptr;
 
 /// Diagnostics located by the importer's names print as the other tools
 /// print them (moe/Support/ToolDiagnostics.h). MlirOptMain installs a
@@ -44,7 +44,7 @@ static void printToolDiagnosticsFirst(mlir::MLIRContext *context,
                                       mlir::moe::MoeDialect *) {
   context->getDiagEngine().registerHandler([](mlir::Diagnostic &diagnostic) {
     return mlir::moe::printToolDiagnostic(diagnostic, diagnosticsInput,
-                                          diagnosticsText, llvm::errs());
+                                          diagnosticsBuffer, llvm::errs());
   });
 }
 
@@ -127,7 +127,7 @@ int main(int argc, char **argv) {
                       "interrupt)\n";
     std::unique_ptr<llvm::MemoryBuffer> input =
         mlir::moe::readToolInput(inputPath);
-    diagnosticsText = input->getBuffer();
+    diagnosticsBuffer = input.get();
     config.verifyOnParsing(false);
     config.setPassPipelineSetupFn([pipeline = config](mlir::PassManager &pm) {
       pm.addPass(std::make_unique<VerifyInput>());

@@ -18,24 +18,22 @@
 #include "mlir/IR/Diagnostics.h"
 
 #include "llvm/ADT/StringRef.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <string>
 
 namespace mlir::moe {
 
-/// Source lines longer than this are not shown under a diagnostic.
-constexpr size_t kMaxShownLine = 500;
-
 /// Prints `diagnostic` and its notes to `os` when its location has no
-/// position in a file or is on a line of the input longer than
-/// kMaxShownLine, and returns failure (leaving it to the next handler, which
+/// position in a file or is on a line of `input` too long to show (over 500
+/// characters), and returns failure (leaving it to the next handler, which
 /// shows the source line) otherwise. `inputPath` is the tool's input ("-"
-/// for stdin), which a diagnostic without a position is about, and
-/// `inputText` its contents.
+/// for stdin), which a diagnostic without a position is about, and `input`
+/// its contents (null where not at hand).
 LogicalResult printToolDiagnostic(Diagnostic &diagnostic,
                                   llvm::StringRef inputPath,
-                                  llvm::StringRef inputText,
+                                  const llvm::MemoryBuffer *input,
                                   llvm::raw_ostream &os);
 
 /// A SourceMgrDiagnosticHandler that prints diagnostics through

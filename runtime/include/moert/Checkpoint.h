@@ -74,11 +74,6 @@ CheckpointRun loadCheckpoint(const std::string &path, const moe_model &model,
 /// key -> value ("" for a word without '=').
 std::map<std::string, std::string> trainingSettings(const std::string &text);
 
-/// The step at which the recorded learning-rate schedule ends its decay
-/// (moe-optimizer's decay-steps), or 0 when `training` records none or a
-/// constant rate after warmup.
-int64_t scheduledSteps(const std::string &training);
-
 /// The training settings ("key=value ..." lists, as moe_model.training)
 /// that differ between a checkpoint's and this binary's, as "key: checkpoint
 /// value -> this binary's value", "; "-separated; "" when they agree or

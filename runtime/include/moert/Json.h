@@ -1,9 +1,12 @@
 //===- Json.h - parsing JSON that the runtime reads -------------*- C++ -*-===//
 //
-// nlohmann's parser is iterative, but printing, comparing and copying a
-// value recurse: a file of a few hundred KB of brackets would overflow the
-// stack in an error message. JSON is therefore refused past a depth that
-// no config, header or metadata comes near.
+// JSON read strictly, so that a file never means something else than it
+// says: nlohmann's parser keeps one of two equal keys and takes a NUL byte
+// for the end of the text, so both are refused. Its parser is iterative,
+// but printing, comparing and copying a value recurse: a file of a few
+// hundred KB of brackets would overflow the stack in an error message.
+// JSON is therefore refused past a depth that no config, header or
+// metadata comes near.
 //
 //===----------------------------------------------------------------------===//
 
