@@ -483,7 +483,7 @@ int run(int argc, char **argv, int32_t &rank) {
   fmt::print("\nready in {:.2f} s (parameters initialized in {:.2f} s)\n",
              std::chrono::duration<double>(Clock::now() - launched).count(),
              initializationSeconds);
-  if (!options.skipTrain && options.steps < scheduledSteps)
+  if (!options.skipTrain && options.steps > 0 && options.steps < scheduledSteps)
     fmt::print("note: --steps {} ends the run short of its learning-rate "
                "schedule's decay-steps, {} (moe-compile --optimizer "
                "decay-steps=N sets them)\n",
@@ -604,6 +604,10 @@ int run(int argc, char **argv, int32_t &rank) {
     if (similarity && options.similarityInterval > 0)
       measureSimilarity();
     validate();
+  } else if (options.steps == 0 && !options.checkpoint.empty()) {
+    // The initialized state as a step-0 checkpoint: a run, or moe-run
+    // --resume, can start from it.
+    saveCheckpoint();
   }
   if (int stopSignal = moert::stopRequested()) {
     // The ranks of a job stop at steps of their own: no collective follows.
