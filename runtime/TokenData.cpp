@@ -62,6 +62,10 @@ moert::DataTokens moert::parseTokens(const std::vector<char> &bytes,
   return tokens;
 }
 
+int64_t moert::validationTokens(int64_t count, double valFraction) {
+  return static_cast<int64_t>(static_cast<double>(count) * valFraction);
+}
+
 std::string moert::tokensFingerprint(const std::vector<int32_t> &tokens) {
   // Eight independent lanes hide mix64's latency: about 1 ns a token on
   // one core, less than reading and converting it took.

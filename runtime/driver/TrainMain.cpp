@@ -324,8 +324,8 @@ int run(int argc, char **argv, int32_t &rank) {
   if (const moe_global *table =
           moert::findGlobal(model, moert::kTokenEmbeddingGlobal))
     moert::checkVocabulary(tokens, table->tensor.shape[0], options.data);
-  int64_t validation = static_cast<int64_t>(static_cast<double>(tokens.size()) *
-                                            options.valFraction);
+  int64_t validation = moert::validationTokens(
+      static_cast<int64_t>(tokens.size()), options.valFraction);
   if (validation < seqLen + 1)
     moert::fail(
         "{}: its validation split (--val-fraction {}) has {} tokens, fewer "

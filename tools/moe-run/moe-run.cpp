@@ -90,6 +90,11 @@ static cl::opt<std::string>
 static cl::opt<uint64_t> dataSeed(cl::cat(toolOptions), "data-seed",
                                   cl::init(0),
                                   cl::desc("Seed of the --data batch"));
+static cl::opt<double>
+    valFraction(cl::cat(toolOptions), "val-fraction", cl::init(0),
+                cl::desc("Draw --data batches from all but this tail of the "
+                         "data, as a training binary given the same "
+                         "--val-fraction trains on (default 0: all of it)"));
 static cl::opt<std::string>
     outputPath(cl::cat(toolOptions), "output",
                cl::desc("Write the results to a safetensors file"),
@@ -222,6 +227,8 @@ FailureOr<std::vector<Tensor>> ArgumentSource::next() {
       std::vector<int64_t> global = {shape[0] * ranks, shape[1]};
       if (!text) {
         std::vector<int32_t> tokens = moert::readTokens(dataPath).ids;
+        int64_t heldOut = moert::validationTokens(
+            static_cast<int64_t>(tokens.size()), valFraction);
         // As the binaries: the data's tokens, not the embedding's error.
         auto table = SymbolTable::lookupNearestSymbolFrom<ml_program::GlobalOp>(
             func,
@@ -231,6 +238,7 @@ FailureOr<std::vector<Tensor>> ArgumentSource::next() {
                 table ? dyn_cast<RankedTensorType>(table.getType()) : nullptr;
             type && type.getRank() == 2)
           moert::checkVocabulary(tokens, type.getDimSize(0), dataPath);
+        tokens.resize(tokens.size() - heldOut);
         if (rank == 0 && !dataStart.trainData.empty())
           if (std::string data = moert::tokensFingerprint(tokens);
               data != dataStart.trainData)
@@ -238,7 +246,7 @@ FailureOr<std::vector<Tensor>> ArgumentSource::next() {
                 "moe-run: note: --data {} ({}) is not the training split the "
                 "checkpoint's run drew its batches from ({}): the batches "
                 "differ from that run's (its training split is its data file "
-                "without the last --val-fraction)\n",
+                "without the last --val-fraction, which moe-run takes too)\n",
                 static_cast<std::string>(dataPath), data, dataStart.trainData);
         text.emplace(std::move(tokens), shape[1], dataStart.seed,
                      static_cast<std::string>(dataPath));
@@ -480,6 +488,11 @@ int run(MLIRContext &context) {
                     groupSize, grid.getSymName().str(),
                     moert::formatShape(grid.getShape().vec()));
   }
+  if (!(valFraction >= 0 && valFraction <= 0.5))
+    moert::fail("option --val-fraction: {} is outside [0, 0.5]",
+                static_cast<double>(valFraction));
+  if (valFraction.getNumOccurrences() && dataPath.empty())
+    moert::fail("option --val-fraction applies to --data, which is not given");
   // Values that would make the gradient check vacuous or meaningless.
   if (gradSamples < 1)
     moert::fail("option --grad-samples: {} is not positive",

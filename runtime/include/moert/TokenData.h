@@ -38,6 +38,10 @@ DataTokens parseTokens(const std::vector<char> &bytes, const std::string &path);
 void checkVocabulary(const std::vector<int32_t> &tokens, int64_t vocab,
                      const std::string &path);
 
+/// How many tokens at the end of `count` a run holds out for validation
+/// (--val-fraction); the training split is the tokens before them.
+int64_t validationTokens(int64_t count, double valFraction);
+
 /// "N tokens #HEX", a digest of every token: checkpoints save the training
 /// split's, so that a run resumed on other data says so (its sampler
 /// position was drawn for the old data).
