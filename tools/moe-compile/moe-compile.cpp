@@ -256,9 +256,14 @@ static bool checkPassOptions(StringRef flag, StringRef text,
     return false;
   };
   llvm::StringSet<> seen;
-  for (StringRef name : optionNames(text))
+  for (StringRef name : optionNames(text)) {
     if (!seen.insert(name).second)
       return refuse("'" + name + "' is given twice");
+    // The pass's, but a binary's step is always @train_step.
+    if (name == "function")
+      return refuse("moe-compile's binaries train @train_step; 'function' "
+                    "is for moe-opt");
+  }
   // A bad value's message is already printed; an unknown name's comes here.
   return succeeded(pass->initializeOptions(text, [&](const Twine &problem) {
     std::string message = problem.str();
