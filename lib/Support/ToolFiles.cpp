@@ -10,7 +10,6 @@
 #include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/Signals.h"
 
-#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -100,7 +99,7 @@ void exitOnBadAlloc(void *, const char *, bool) {
 
 void moe::initToolFiles(const char *tool) {
   toolName = tool;
-  std::signal(SIGXFSZ, SIG_IGN);
+  moert::reportFailedWrites();
   moert::reserveStandardStreams();
   llvm::install_fatal_error_handler(exitOnFatalError);
   llvm::install_bad_alloc_error_handler(exitOnBadAlloc);

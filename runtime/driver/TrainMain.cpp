@@ -701,9 +701,7 @@ void shortenOpenMpSpinning(char **argv) {
 
 int main(int argc, char **argv) {
   shortenOpenMpSpinning(argv);
-  // Past a file size limit, let write() fail with EFBIG (reported as an
-  // error, the temporary file removed) instead of killing the process.
-  std::signal(SIGXFSZ, SIG_IGN);
+  moert::reportFailedWrites();
   moert::reserveStandardStreams();
   int32_t rank = -1;
   try {

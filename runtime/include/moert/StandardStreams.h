@@ -18,6 +18,13 @@ namespace moert {
 /// or write of it fails (EBADF) as on the closed stream.
 void reserveStandardStreams();
 
+/// Lets a write past the file size limit (SIGXFSZ) or into a pipe whose
+/// reader is gone (SIGPIPE) fail with EFBIG or EPIPE, which the writer
+/// reports, instead of killing the process without a word: a training run
+/// piped into `head`, or a `tee` that died, goes on to its checkpoint.
+/// Programs it runs inherit the ignored signals.
+void reportFailedWrites();
+
 /// Throws moert::Error when what the process printed on stdout did not all
 /// arrive (a full disk, a closed stdout).
 void requireStdoutWritten();
