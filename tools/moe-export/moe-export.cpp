@@ -33,8 +33,12 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <functional>
 #include <string>
@@ -179,11 +183,29 @@ public:
     if (create && mkdir(output.c_str(), 0777) != 0)
       moert::fail("{}: cannot create the folder: {}", output,
                   moert::describeErrno());
+    // One export into a folder at a time, held until this one ends: a
+    // second would take the first's staging folder for an interrupted
+    // export's, or mix its files with the first's.
+    lock = open(output.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) != 0) {
+      std::string reason = errno == EWOULDBLOCK
+                               ? std::string("another moe-export is writing it")
+                               : "cannot lock it: " + moert::describeErrno();
+      if (lock >= 0)
+        close(lock);
+      removeCreatedOutput();
+      moert::fail("{}: {}", output, reason);
+    }
+    // Under the lock, the folder is still empty but for interrupted
+    // exports' folders (an export that ended since the caller looked
+    // filled it).
     std::error_code error;
     for (llvm::sys::fs::directory_iterator entry(output, error), end;
-         !error && entry != end; entry.increment(error))
-      if (isStagingFolder(entry->path()))
-        llvm::sys::fs::remove_directories(entry->path());
+         error || entry != end; entry.increment(error)) {
+      if (error || !isStagingFolder(entry->path()))
+        moert::fail("{}: exists and is not an empty folder", output);
+      llvm::sys::fs::remove_directories(entry->path());
+    }
     std::string pattern = output + "/" + kStagingPrefix.str() + "XXXXXX";
     if (!mkdtemp(pattern.data())) {
       std::string reason = moert::describeErrno();
@@ -195,10 +217,12 @@ public:
   StagingFolder(const StagingFolder &) = delete;
   StagingFolder &operator=(const StagingFolder &) = delete;
   ~StagingFolder() {
-    if (path.empty())
-      return;
-    llvm::sys::fs::remove_directories(path);
-    removeCreatedOutput();
+    if (!path.empty()) {
+      llvm::sys::fs::remove_directories(path);
+      removeCreatedOutput();
+    }
+    if (lock >= 0)
+      close(lock);
   }
 
   /// Writes the output's file `name` with `write(path)`, into the staging
@@ -234,6 +258,7 @@ private:
 
   std::string output, path;
   bool created;
+  int lock = -1;
   std::vector<std::string> names;
 };
 
