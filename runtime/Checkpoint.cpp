@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 #include <sstream>
@@ -82,25 +83,37 @@ void moert::requireRoomForCheckpoint(const WriterLock &lock,
           numElements(placementOf(model, model.globals[i], group).wholeShape) *
           dtypeSize(dtypeOf(model.globals[i].tensor.dtype)));
   // Each save writes a new file beside the last one, which it then
-  // replaces: a second save needs room for two.
+  // replaces: a second save needs room for two, less the file there now
+  // (of a smaller model, it may be smaller), and an inode for each.
   const std::string &file = lock.file();
   struct stat existing;
   bool exists = stat(file.c_str(), &existing) == 0;
-  int64_t needed = exists || !severalSaves ? bytes : 2 * bytes;
+  int64_t existingBytes = exists ? static_cast<int64_t>(existing.st_size) : 0;
+  int64_t needed =
+      severalSaves ? std::max(bytes, 2 * bytes - existingBytes) : bytes;
+  uint64_t inodes = severalSaves && !exists ? 2 : 1;
   struct statvfs space;
   // Some file systems report no sizes at all.
   if (statvfs(parentDirectory(file).c_str(), &space) != 0 ||
       space.f_blocks == 0)
     return;
-  if (space.f_files > 0 && space.f_favail == 0)
-    fail("{}: its file system has no free inode for the checkpoint", file);
+  if (space.f_files > 0 && space.f_favail < inodes)
+    fail("{}: its file system has {} free inode{}, and the checkpoint{} "
+         "take{} {}",
+         file, space.f_favail, space.f_favail == 1 ? "" : "s",
+         inodes == 1 ? "" : " and its next save", inodes == 1 ? "s" : "",
+         inodes);
   uint64_t blockSize = space.f_frsize ? space.f_frsize : space.f_bsize;
   if (static_cast<uint64_t>(space.f_bavail) <
       static_cast<uint64_t>(needed) / blockSize + 1)
-    fail("{}: {} {}, and its file system has {} free", file,
-         needed == bytes ? "a checkpoint takes"
-                         : "two checkpoints (a new one beside the last) take",
-         describeBytes(needed),
+    fail("{}: {}, and its file system has {} free", file,
+         needed == bytes ? "a checkpoint takes " + describeBytes(bytes)
+         : exists ? fmt::format("two checkpoints (a new one beside the last) "
+                                "take {} less the {} of the file there",
+                                describeBytes(2 * bytes),
+                                describeBytes(existingBytes))
+                  : "two checkpoints (a new one beside the last) take " +
+                        describeBytes(needed),
          describeBytes(static_cast<int64_t>(space.f_bavail * blockSize)));
 }
 

@@ -93,9 +93,10 @@ void requireReplaceableCheckpoint(const std::string &path);
 
 /// Throws moert::Error, naming the sizes, when the file system of the
 /// checkpoint that `lock` is for has less room than the run's saves of
-/// `model` need (one checkpoint; two where a new file's first save is
-/// followed by others, each written beside the last), or no free inode: a
-/// run would otherwise find out at a checkpoint, after the steps before it.
+/// `model` need (one checkpoint; where saves follow the first, each
+/// written beside the last, two less the file there now), or fewer free
+/// inodes (one; two where saves follow a new file's first): a run would
+/// otherwise find out at a checkpoint, after the steps before it.
 void requireRoomForCheckpoint(const WriterLock &lock, const moe_model &model,
                               const RankGroup &group, bool severalSaves);
 
