@@ -88,6 +88,17 @@ void moert::requireReplaceableFile(const std::string &path) {
   replaceableTarget(path, existingMode);
 }
 
+namespace {
+void (*trackTemporary)(const std::string &) = nullptr;
+void (*untrackTemporary)(const std::string &) = nullptr;
+} // namespace
+
+void moert::setTemporaryFileTracking(void (*track)(const std::string &),
+                                     void (*untrack)(const std::string &)) {
+  trackTemporary = track;
+  untrackTemporary = untrack;
+}
+
 moert::AtomicFile::AtomicFile(std::string pathArg, int newFileMode)
     : path(std::move(pathArg)) {
   std::optional<mode_t> existingMode;
@@ -104,13 +115,18 @@ moert::AtomicFile::AtomicFile(std::string pathArg, int newFileMode)
     fail("{}: cannot create a temporary file beside it: {}", path,
          describeErrno());
   temporaryPath = pattern.data();
+  if (trackTemporary)
+    trackTemporary(temporaryPath);
 }
 
 moert::AtomicFile::~AtomicFile() {
   if (fd >= 0)
     close(fd);
-  if (!temporaryPath.empty())
-    unlink(temporaryPath.c_str());
+  if (temporaryPath.empty())
+    return;
+  unlink(temporaryPath.c_str());
+  if (untrackTemporary)
+    untrackTemporary(temporaryPath);
 }
 
 void moert::AtomicFile::write(const char *data, size_t size) {
@@ -135,6 +151,8 @@ void moert::AtomicFile::commit() {
     fail("{}: close failed: {}", path, describeErrno());
   if (rename(temporaryPath.c_str(), target.c_str()) != 0)
     fail("{}: cannot replace the file: {}", path, describeErrno());
+  if (untrackTemporary)
+    untrackTemporary(temporaryPath);
   temporaryPath.clear();
   // The rename is durable once the directory entry is on disk.
   int dir =

@@ -101,6 +101,10 @@ void moe::initToolFiles(const char *tool) {
   toolName = tool;
   moert::reportFailedWrites();
   moert::reserveStandardStreams();
+  // A signal (Ctrl-C) removes the temporary files of unfinished outputs.
+  moert::setTemporaryFileTracking(
+      [](const std::string &path) { llvm::sys::RemoveFileOnSignal(path); },
+      [](const std::string &path) { llvm::sys::DontRemoveFileOnSignal(path); });
   llvm::install_fatal_error_handler(exitOnFatalError);
   llvm::install_bad_alloc_error_handler(exitOnBadAlloc);
 }
@@ -182,12 +186,9 @@ bool moe::writeToolOutput(llvm::StringRef path,
   }
   requireReplaceableOutput(path, OutputKind::Text, option);
   moert::AtomicFile file(path.str());
-  // A signal (a closed pipe, Ctrl-C) removes the temporary file too.
-  llvm::sys::RemoveFileOnSignal(file.temporary());
   AtomicFileStream os(file);
   bool written = write(os);
   os.check();
-  llvm::sys::DontRemoveFileOnSignal(file.temporary());
   if (written)
     file.commit();
   return written;

@@ -291,16 +291,15 @@ static int run() {
   // compiler writes beside the binary, which a failed build leaves as it
   // was.
   std::optional<moert::AtomicFile> binary;
-  std::optional<RemovedOnSignal> binaryOnSignal;
   if (!emitCppPath.empty())
     moe::requireReplaceableOutput(emitCppPath, moe::OutputKind::Text,
                                   "--emit-cpp");
   if (!outputPath.empty()) {
     moe::requireReplaceableOutput(outputPath, moe::OutputKind::Executable,
                                   "-o");
+    // Interrupted (Ctrl-C), the compile leaves no temporary behind
+    // (initToolFiles has AtomicFile's temporaries removed on a signal).
     binary.emplace(outputPath, 0777);
-    // Interrupted (Ctrl-C), the compile leaves no temporary behind.
-    binaryOnSignal.emplace(binary->temporary());
     if (!cuda) {
       // A name is looked up on PATH; a path is taken as it is.
       llvm::ErrorOr<std::string> compiler = llvm::sys::findProgramByName(cxx);

@@ -24,12 +24,13 @@ namespace mlir::moe {
 /// What a tool's main does first, after InitLLVM: past a file size limit
 /// or into a pipe whose reader is gone, writes fail with EFBIG or EPIPE,
 /// which is reported, instead of SIGXFSZ or SIGPIPE killing the process
-/// and leaving its temporary files (moert::reportFailedWrites); a closed stdin,
-/// stdout or stderr keeps its number (moert::reserveStandardStreams); and
-/// LLVM's fatal errors (a thread that cannot start, memory that runs out,
-/// stdout that cannot be written as the process ends) are one line "TOOL:
-/// error:
-/// ..." and exit status 1, not an abort with a stack dump.
+/// and leaving its temporary files (moert::reportFailedWrites); a signal
+/// that ends it removes the temporary files of every AtomicFile it has
+/// open (moert::setTemporaryFileTracking); a closed stdin, stdout or stderr
+/// keeps its number (moert::reserveStandardStreams); and LLVM's fatal
+/// errors (a thread that cannot start, memory that runs out, stdout that
+/// cannot be written as the process ends) are one line "TOOL: error: ..."
+/// and exit status 1, not an abort with a stack dump.
 void initToolFiles(const char *tool);
 
 /// A tool's main after initToolFiles: moert::exitOnErrors around `body`,

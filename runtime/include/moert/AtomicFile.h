@@ -19,6 +19,13 @@ namespace moert {
 /// Tools ask before the work whose result they will write.
 void requireReplaceableFile(const std::string &path);
 
+/// What a tool registers so that a signal ending it removes the temporary
+/// files of the AtomicFiles it has open (LLVM's RemoveFileOnSignal; the
+/// runtime does not link LLVM): `track` is called with a temporary file's
+/// path when it is created, `untrack` once it is renamed or removed.
+void setTemporaryFileTracking(void (*track)(const std::string &),
+                              void (*untrack)(const std::string &));
+
 class AtomicFile {
 public:
   /// Creates the temporary file; throws moert::Error, also when `path`
