@@ -168,6 +168,21 @@ bool isStagingFolder(llvm::StringRef path) {
   return llvm::sys::path::filename(path).starts_with(kStagingPrefix);
 }
 
+/// The interrupted exports' folders in `folder`; throws moert::Error when it
+/// holds anything else: an export never writes into a folder that holds
+/// something already.
+std::vector<std::string> requireEmptyButStaging(const std::string &folder) {
+  std::vector<std::string> staging;
+  std::error_code error;
+  for (llvm::sys::fs::directory_iterator entry(folder, error), end;
+       error || entry != end; entry.increment(error)) {
+    if (error || !isStagingFolder(entry->path()))
+      moert::fail("{}: exists and is not an empty folder", folder);
+    staging.push_back(entry->path());
+  }
+  return staging;
+}
+
 /// The export's files, written into a hidden folder inside the output and
 /// moved up into it only once every file is complete: a failure (a full
 /// disk) leaves the output as it was (absent, or an empty folder), and a
@@ -196,16 +211,10 @@ public:
       removeCreatedOutput();
       moert::fail("{}: {}", output, reason);
     }
-    // Under the lock, the folder is still empty but for interrupted
-    // exports' folders (an export that ended since the caller looked
-    // filled it).
-    std::error_code error;
-    for (llvm::sys::fs::directory_iterator entry(output, error), end;
-         error || entry != end; entry.increment(error)) {
-      if (error || !isStagingFolder(entry->path()))
-        moert::fail("{}: exists and is not an empty folder", output);
-      llvm::sys::fs::remove_directories(entry->path());
-    }
+    // Under the lock, again: an export that ended since the caller looked
+    // filled it.
+    for (const std::string &interrupted : requireEmptyButStaging(output))
+      llvm::sys::fs::remove_directories(interrupted);
     std::string pattern = output + "/" + kStagingPrefix.str() + "XXXXXX";
     if (!mkdtemp(pattern.data())) {
       std::string reason = moert::describeErrno();
@@ -271,18 +280,11 @@ static int run() {
                 "least 1)");
   if (outputDir.empty())
     moert::fail("option -o needs a folder name");
-  // Never write into a folder that holds something already.
   bool exists = llvm::sys::fs::exists(outputDir);
   if (exists && !llvm::sys::fs::is_directory(outputDir))
     moert::fail("{}: exists and is not a folder", outputDir.getValue());
-  if (exists) {
-    std::error_code error;
-    for (llvm::sys::fs::directory_iterator entry(outputDir, error), end;
-         error || entry != end; entry.increment(error))
-      if (error || !isStagingFolder(entry->path()))
-        moert::fail("{}: exists and is not an empty folder",
-                    outputDir.getValue());
-  }
+  if (exists)
+    requireEmptyButStaging(outputDir);
   // The folder is made, not its parents: a mistyped path is an error, as
   // in the other tools.
   llvm::StringRef parent =
