@@ -4,7 +4,7 @@
 // kernel the GPU runs: mma.sync, cuBLAS over whole groups, and wgmma on
 // sm_90, its operands staged by cp.async or by TMA) against a
 // double-precision product of the same operands, for every transposition,
-// either counted dimension, two problems and two terms, with row strides
+// either counted dimension, one or two problems and terms, with row strides
 // that allow 16-byte copies and odd ones that do not. Values past a
 // group's count are NaN, so a kernel that reads one where it counts fails
 // (or zero, where the caller says so and cuBLAS sums a whole counted k);
@@ -41,12 +41,16 @@ struct GemmCase {
   int64_t pad;
   CountedDim counted;
   std::vector<int64_t> counts;
+  /// The expert kernels run 1 x 1 (down), 2 x 1 (gate and up) and 1 x 2
+  /// (the input gradient).
+  int problems = 2, terms = 2;
 };
 
 std::string caseName(const GemmCase &c, bool transA, bool transB) {
   return std::to_string(c.m) + "x" + std::to_string(c.n) + "x" +
          std::to_string(c.k) + " pad " + std::to_string(c.pad) +
-         (c.counted == CountedDim::M ? " counted m" : " counted k") +
+         (c.counted == CountedDim::M ? " counted m" : " counted k") + " " +
+         std::to_string(c.problems) + "x" + std::to_string(c.terms) +
          (transA ? " A^T" : "") + (transB ? " B^T" : "");
 }
 
@@ -91,8 +95,8 @@ void expectGroupedGemmMatches(const GemmCase &c, bool transA, bool transB,
   gemm.strideA = aRows * gemm.lda;
   gemm.strideB = bRows * gemm.ldb;
   gemm.strideC = c.m * gemm.ldc;
-  gemm.problems = 2;
-  gemm.terms = 2;
+  gemm.problems = c.problems;
+  gemm.terms = c.terms;
 
   // Operand values, NaN (or zero) past each group's count, NaN in the row
   // padding.
@@ -114,27 +118,29 @@ void expectGroupedGemmMatches(const GemmCase &c, bool transA, bool transB,
         }
     return test::operandsOf<T>(values);
   };
+  // Operands of problem p, term t at [p * terms + t]; the pointers of the
+  // problems and terms past the counts stay null.
   std::vector<std::vector<T>> as, bs;
-  for (int p = 0; p < 2; ++p)
-    for (int t = 0; t < 2; ++t) {
+  for (int p = 0; p < c.problems; ++p)
+    for (int t = 0; t < c.terms; ++t) {
       as.push_back(operand(true, 10 + 2 * p + t));
       bs.push_back(operand(false, 20 + 2 * p + t));
     }
   std::vector<DeviceBuffer<T>> aGpu, bGpu;
-  for (int i = 0; i < 4; ++i) {
+  for (size_t i = 0; i < as.size(); ++i) {
     aGpu.emplace_back(as[i]);
     bGpu.emplace_back(bs[i]);
   }
   DeviceBuffer<int64_t> countsGpu(c.counts);
   std::vector<DeviceBuffer<float>> cGpu;
-  for (int p = 0; p < 2; ++p)
+  for (int p = 0; p < c.problems; ++p)
     cGpu.emplace_back(c.groups * gemm.strideC);
   gemm.counts = countsGpu.get();
-  for (int p = 0; p < 2; ++p) {
+  for (int p = 0; p < c.problems; ++p) {
     gemm.c[p] = cGpu[p].get();
-    for (int t = 0; t < 2; ++t) {
-      gemm.a[p][t] = aGpu[2 * p + t].get();
-      gemm.b[p][t] = bGpu[2 * p + t].get();
+    for (int t = 0; t < c.terms; ++t) {
+      gemm.a[p][t] = aGpu[p * c.terms + t].get();
+      gemm.b[p][t] = bGpu[p * c.terms + t].get();
     }
   }
   if constexpr (!std::is_same_v<T, float>) {
@@ -155,7 +161,7 @@ void expectGroupedGemmMatches(const GemmCase &c, bool transA, bool transB,
   }
   run(gemm);
 
-  for (int p = 0; p < 2; ++p) {
+  for (int p = 0; p < c.problems; ++p) {
     Floats result = cGpu[p].download();
     std::vector<double> expected;
     Floats actual;
@@ -172,8 +178,9 @@ void expectGroupedGemmMatches(const GemmCase &c, bool transA, bool transB,
             continue;
           }
           double sum = 0;
-          for (int t = 0; t < 2; ++t) {
-            const std::vector<T> &a = as[2 * p + t], &b = bs[2 * p + t];
+          for (int t = 0; t < c.terms; ++t) {
+            const std::vector<T> &a = as[p * c.terms + t],
+                                 &b = bs[p * c.terms + t];
             for (int64_t l = 0; l < kLimit; ++l) {
               int64_t aAt = g * gemm.strideA +
                             (transA ? l * gemm.lda + i : i * gemm.lda + l);
@@ -194,10 +201,10 @@ void expectGroupedGemmMatches(const GemmCase &c, bool transA, bool transB,
   // Again: each element is one thread's sum in a fixed order, so the same
   // bits (a race between the stages would show as a difference).
   std::vector<Floats> first;
-  for (int p = 0; p < 2; ++p)
+  for (int p = 0; p < c.problems; ++p)
     first.push_back(cGpu[p].download());
   run(gemm);
-  for (int p = 0; p < 2; ++p)
+  for (int p = 0; p < c.problems; ++p)
     expectBitwiseEqual(cGpu[p].download(), first[p],
                        name + " again, problem " + std::to_string(p));
 }
@@ -209,7 +216,9 @@ class CudaGroupedGemmTest : public CudaTest {};
 // an empty group, a partial and a full one in each; k deep enough (520:
 // 8 steps of 64 and a tail of 8) that each kernel's ring of stages wraps; a
 // counted k under one 64-deep step, with rows that the TMA kernel takes (its
-// only step is the zeroed tail); and a single group.
+// only step is the zeroed tail); a single group; and the expert kernels'
+// other arities, one problem or one term, on the TMA kernel's shapes with a
+// partial 128-row tile.
 const std::vector<GemmCase> kCases = {
     {3, 200, 150, 70, 0, CountedDim::M, {0, 77, 200}},
     {3, 200, 150, 70, 3, CountedDim::M, {200, 0, 129}},
@@ -222,6 +231,10 @@ const std::vector<GemmCase> kCases = {
     {2, 200, 136, 520, 0, CountedDim::M, {71, 200}},
     {2, 136, 264, 64, 0, CountedDim::K, {33, 0}},
     {1, 200, 136, 96, 0, CountedDim::M, {150}},
+    {2, 200, 136, 520, 0, CountedDim::M, {71, 200}, 1, 1},
+    {2, 200, 264, 136, 0, CountedDim::M, {0, 150}, 2, 1},
+    {2, 136, 264, 200, 0, CountedDim::K, {200, 71}, 2, 1},
+    {3, 200, 136, 264, 0, CountedDim::M, {129, 0, 200}, 1, 2},
 };
 
 TEST_F(CudaGroupedGemmTest, MatchesTheProductInF32AndBf16) {
