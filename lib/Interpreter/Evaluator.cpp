@@ -234,7 +234,11 @@ Tensor FunctionRun::evaluateFused(mlir::moe::FusedElementwiseOp op) {
               .Case([&](arith::ConstantOp c) {
                 return cast<FloatAttr>(c.getValue()).getValueAsDouble();
               })
-              .Default([&](Operation *) { return in(0); });
+              .Case([&](mlir::moe::YieldOp) { return in(0); })
+              .Default([](Operation *) -> double {
+                llvm_unreachable("FusedElementwiseOp::verify allows no other "
+                                 "body op");
+              });
       if (isa<mlir::moe::YieldOp>(inner))
         result.data[i] = value;
       else

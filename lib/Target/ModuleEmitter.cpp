@@ -125,7 +125,10 @@ std::string fusedBody(FusedElementwiseOp op, StringRef index,
                      literal(cast<FloatAttr>(c.getValue()).getValueAsDouble()) +
                      ")";
             })
-            .Default([&](Operation *) { return std::string(); });
+            .Default([](Operation *) -> std::string {
+              llvm_unreachable("FusedElementwiseOp::verify allows no other "
+                               "body op");
+            });
     std::string name = fresh();
     os << "    float " << name << " = " << expression << ";\n";
     scalars[inner.getResult(0)] = name;

@@ -13,6 +13,7 @@
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
+#include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/Debug.h"
 
 #include <functional>
@@ -44,22 +45,33 @@ Operation *fusedProducer(Value operand, Operation *consumer,
   return producer;
 }
 
-/// The scalar computation of one elementwise op in a fused body.
+/// The scalar computation of one elementwise op in a fused body: a case for
+/// every op isFusableElementwise takes.
 Value buildScalar(OpBuilder &b, Location loc, Operation *op,
                   ArrayRef<Value> operands) {
-  if (isa<AddOp>(op))
-    return arith::AddFOp::create(b, loc, operands[0], operands[1]);
-  if (isa<MulOp>(op))
-    return arith::MulFOp::create(b, loc, operands[0], operands[1]);
-  // swiglu(g, u) = g / (1 + exp(-g)) * u
-  Value gate = operands[0];
-  Value one =
-      arith::ConstantOp::create(b, loc, b.getFloatAttr(gate.getType(), 1.0));
-  Value denominator = arith::AddFOp::create(
-      b, loc, one,
-      math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, gate)));
-  return arith::MulFOp::create(
-      b, loc, arith::DivFOp::create(b, loc, gate, denominator), operands[1]);
+  return TypeSwitch<Operation *, Value>(op)
+      .Case([&](AddOp) {
+        return arith::AddFOp::create(b, loc, operands[0], operands[1]);
+      })
+      .Case([&](MulOp) {
+        return arith::MulFOp::create(b, loc, operands[0], operands[1]);
+      })
+      .Case([&](SwigluOp) {
+        // swiglu(g, u) = g / (1 + exp(-g)) * u
+        Value gate = operands[0];
+        Value one = arith::ConstantOp::create(
+            b, loc, b.getFloatAttr(gate.getType(), 1.0));
+        Value denominator = arith::AddFOp::create(
+            b, loc, one,
+            math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, gate)));
+        return arith::MulFOp::create(
+            b, loc, arith::DivFOp::create(b, loc, gate, denominator),
+            operands[1]);
+      })
+      .Default([](Operation *) -> Value {
+        llvm_unreachable("isFusableElementwise takes an op without a scalar "
+                         "form here");
+      });
 }
 
 /// Rewrites the chain of elementwise ops ending at its root, the op whose
