@@ -295,10 +295,17 @@ void moert::requireCheckpointConfig(const std::string &path,
   if (objects && saved == mine)
     return;
   std::string key = objects ? firstDifference(saved, mine) : "";
+  auto value = [&](const json &config) {
+    return config.contains(key) ? config[key].dump() : std::string("none");
+  };
   fail("{}: checkpoint of another configuration of model '{}'{}: resume it "
        "with {}",
        path, run.model,
-       key.empty() ? std::string() : " (its '" + key + "' differs)", resumer);
+       key.empty() ? std::string()
+                   : fmt::format(" (its '{}' differs: {} in the checkpoint's "
+                                 "config, {} in this one's)",
+                                 key, value(saved), value(mine)),
+       resumer);
 }
 
 moert::CheckpointRun moert::loadCheckpoint(const std::string &path,
@@ -312,7 +319,9 @@ moert::CheckpointRun moert::loadCheckpoint(const std::string &path,
          "name does)",
          path, run.model, model.name);
   requireCheckpointConfig(path, run, model.config_json,
-                          "the binary that wrote it");
+                          "the binary that wrote it, or start from its "
+                          "weights with --init-from (without its optimizer "
+                          "state)");
   // Every tensor by name, so that a missing or an extra one is named.
   for (const TensorView &tensor : file.getTensors())
     if (const moe_global *global = findGlobal(model, tensor.name);

@@ -429,6 +429,64 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   return config;
 }
 
+std::vector<mlir::moe::ConfigDifference>
+mlir::moe::modelDifferences(const ModelConfig &from, const ModelConfig &to) {
+  std::vector<ConfigDifference> differences;
+  // As JSON writes them: 1e-05, true, "none" without quotes.
+  auto text = [](const auto &value) {
+    if constexpr (std::is_same_v<std::decay_t<decltype(value)>, std::string>)
+      return value;
+    else
+      return json(value).dump();
+  };
+  auto compare = [&](const char *key, const auto &a, const auto &b) {
+    if (a != b)
+      differences.push_back({key, text(a), text(b)});
+  };
+  auto optional = [&](const auto &value, const char *unset) {
+    return value ? text(*value) : std::string(unset);
+  };
+  compare("vocab_size", from.vocabSize, to.vocabSize);
+  compare("hidden_size", from.hiddenSize, to.hiddenSize);
+  // A MoE model's MLPs are its experts (moe_intermediate_size).
+  if (!from.isMoe() && !to.isMoe())
+    compare("intermediate_size", from.intermediateSize, to.intermediateSize);
+  compare("num_hidden_layers", from.numLayers, to.numLayers);
+  compare("num_attention_heads", from.numHeads, to.numHeads);
+  compare("num_key_value_heads", from.numKvHeads, to.numKvHeads);
+  compare("max_position_embeddings", from.maxPositions, to.maxPositions);
+  compare("rope_theta", from.ropeTheta, to.ropeTheta);
+  compare("rms_norm_eps", from.rmsNormEps, to.rmsNormEps);
+  compare("tie_word_embeddings", from.tieWordEmbeddings, to.tieWordEmbeddings);
+  compare("sliding_window", optional(from.slidingWindow, "none"),
+          optional(to.slidingWindow, "none"));
+  compare("num_local_experts", from.numExperts, to.numExperts);
+  if (!from.isMoe() || !to.isMoe())
+    return differences;
+  compare("num_experts_per_tok", from.topK, to.topK);
+  compare("moe_intermediate_size", from.expertIntermediateSize,
+          to.expertIntermediateSize);
+  compare("moe_gate_norm_lambda", optional(from.gateNormLambda, "none"),
+          optional(to.gateNormLambda, "none"));
+  compare("moe_capacity_factor", optional(from.capacityFactor, "dropless"),
+          optional(to.capacityFactor, "dropless"));
+  auto policy = [](const ModelConfig &config) {
+    return config.dropByProbability ? "probability" : "position";
+  };
+  compare("moe_drop_policy", std::string(policy(from)),
+          std::string(policy(to)));
+  compare("moe_renormalize", from.renormalize, to.renormalize);
+  auto kind = [](const ModelConfig &config) {
+    return config.pooledAuxLoss
+               ? std::string("transformers")
+               : stringifyAuxLossKind(config.auxLossKind).str();
+  };
+  compare("moe_aux_loss_kind", kind(from), kind(to));
+  compare("moe_aux_loss_coeff", from.auxLossCoeff, to.auxLossCoeff);
+  compare("moe_z_loss_coeff", from.zLossCoeff, to.zLossCoeff);
+  return differences;
+}
+
 llvm::Error mlir::moe::checkModelSizes(const ModelConfig &config,
                                        llvm::StringRef fileName) {
   auto tooLarge =

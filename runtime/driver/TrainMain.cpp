@@ -236,6 +236,21 @@ std::string replicatedStateDigest(const moe_model &model, const void *state) {
   return digest;
 }
 
+/// Throws where a binary of one process was started as one of several by
+/// an MPI launcher (its environment says so: Open MPI's mpirun, or a PMI
+/// launcher such as MPICH's mpiexec and srun): each would train the whole
+/// model alone, as a copy of the others.
+void requireOneProcessJob() {
+  for (const char *variable : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {
+    const char *value = std::getenv(variable);
+    if (value && std::strtol(value, nullptr, 10) > 1)
+      moert::fail("this binary trains in one process, but it was started as "
+                  "one of {} ({}={}): run it without mpirun, or compile it "
+                  "with moe-compile --expert-parallel N for a job of N ranks",
+                  value, variable, value);
+  }
+}
+
 /// What this process's messages start with: under mpirun, which
 /// interleaves the ranks' output, the binary and the rank (once the job's
 /// group is joined; -1 before, and in a job of one process).
@@ -260,6 +275,8 @@ int run(int argc, char **argv, int32_t &rank) {
   // An expert-parallel model runs as one process per rank; rank 0 reports
   // and writes files, every rank computes.
   moert::RankGroup group;
+  if (model.ranks == 1)
+    requireOneProcessJob();
   if (model.ranks > 1) {
     group.ranks = model.ranks;
     group.expertRanks = model.expert_ranks;
@@ -650,7 +667,8 @@ int run(int argc, char **argv, int32_t &rank) {
                  moert::formatTokens(*prompt, false),
                  moert::formatTokens(sample, false));
   }
-  if (group.ranks > 1) {
+  // Where steps ran (not --skip-train, not --steps 0).
+  if (group.ranks > 1 && trainSeconds > 0) {
     if (model.target->collective_seconds() < 0)
       fmt::print("{:.2f} s of training steps; this target does not time its "
                  "collectives apart (--profile's binaries do)\n",
@@ -658,8 +676,9 @@ int run(int argc, char **argv, int32_t &rank) {
     else
       fmt::print("{:.2f} s of {:.2f} s of training steps in collectives\n",
                  collectiveSeconds, trainSeconds);
-    model.target->leave_group();
   }
+  if (group.ranks > 1)
+    model.target->leave_group();
   return 0;
 }
 

@@ -68,6 +68,14 @@ static cl::opt<uint64_t>
                   cl::desc("Largest safetensors file before sharding, in bytes "
                            "(default 5000000000, as transformers' 5GB)"));
 
+/// The config the checkpoint's metadata records, or "" (a weights file, or
+/// a model compiled from IR without one).
+static std::string recordedConfig(const moert::WeightSource &source) {
+  if (!source.getMetadata().count("moe"))
+    return "";
+  return moert::parseCheckpointRun(inputPath, source.getMetadata()).config;
+}
+
 /// The config text: --config, or what the checkpoint's metadata records.
 static std::string configText(const moert::WeightSource &source) {
   // A Hugging Face folder has its config.json.
@@ -81,13 +89,47 @@ static std::string configText(const moert::WeightSource &source) {
     moert::fail("{}: records no config (not a training checkpoint): give "
                 "--config",
                 inputPath.getValue());
-  std::string config =
-      moert::parseCheckpointRun(inputPath, source.getMetadata()).config;
+  std::string config = recordedConfig(source);
   if (config.empty())
     moert::fail("{}: records no config (its model was compiled from IR "
                 "without one): give --config",
                 inputPath.getValue());
   return config;
+}
+
+/// Refuses a --config whose model computes other logits than the one the
+/// checkpoint trained, but for how it routes over capacity (exported
+/// dropless, a model computes what transformers' Mixtral does); it notes
+/// that and other training settings.
+static void requireRecordedModel(const std::string &recorded,
+                                 const moe::ModelConfig &config) {
+  llvm::Expected<moe::ModelConfig> trained =
+      moe::parseModelConfig(recorded, inputPath + " (its recorded config)");
+  if (!trained)
+    moert::fail("{}", llvm::toString(trained.takeError()));
+  static constexpr llvm::StringLiteral kMayDiffer[] = {
+      "moe_capacity_factor", "moe_drop_policy", "moe_aux_loss_kind",
+      "moe_aux_loss_coeff", "moe_z_loss_coeff"};
+  std::string changes, allowed;
+  for (const moe::ConfigDifference &difference :
+       moe::modelDifferences(*trained, config)) {
+    std::string &list =
+        llvm::is_contained(kMayDiffer, difference.key) ? allowed : changes;
+    list +=
+        fmt::format("{}{} {} (the checkpoint's: {})", list.empty() ? "" : ", ",
+                    difference.key, difference.to, difference.from);
+  }
+  if (!changes.empty())
+    moert::fail("{}: describes another model than {} trained: {}; leave "
+                "--config out to export the config it records (only the "
+                "capacity, the drop policy and the auxiliary losses may "
+                "differ)",
+                configPath.getValue(), inputPath.getValue(), changes);
+  if (!allowed.empty())
+    fmt::print(stderr,
+               "moe-export: note: {} differs from the config {} records: "
+               "{}\n",
+               configPath.getValue(), inputPath.getValue(), allowed);
 }
 
 /// config.json for transformers: the model's keys, plus the architecture
@@ -302,6 +344,9 @@ static int run() {
       moe::parseModelConfig(text, configPath.empty() ? inputPath : configPath);
   if (!config)
     moert::fail("{}", llvm::toString(config.takeError()));
+  if (std::string recorded = recordedConfig(source);
+      !recorded.empty() && text != recorded)
+    requireRecordedModel(recorded, *config);
   noteDifferences(*config);
 
   // The trainable globals, from the model the config builds.

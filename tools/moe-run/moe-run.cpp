@@ -584,7 +584,8 @@ int run(MLIRContext &context) {
     if (auto config =
             (*module)->getAttrOfType<StringAttr>(moe::kConfigAttrName))
       moert::requireCheckpointConfig(resumePath, checkpoint, config.str(),
-                                     "a model imported from its config");
+                                     "a model imported from its config, or "
+                                     "read its weights with --params");
     start = checkpoint.position;
   }
   std::string weightsPath = resumePath.empty() ? paramsPath : resumePath;

@@ -70,6 +70,19 @@ struct ModelConfig {
 llvm::Expected<ModelConfig> parseModelConfig(llvm::StringRef jsonText,
                                              llvm::StringRef fileName);
 
+/// A key whose value differs between two configs' models.
+struct ConfigDifference {
+  std::string key, from, to;
+};
+
+/// Where the models of `from` and `to` differ, by the config keys that set
+/// them (their values as the model reads them: a key spelled otherwise, or
+/// left at the value its default gives, is no difference). The step's
+/// shape, the initializer's scale and the importer's warnings are not the
+/// model's, and not compared.
+std::vector<ConfigDifference> modelDifferences(const ModelConfig &from,
+                                               const ModelConfig &to);
+
 /// Checks that no tensor of the model (with its batch and sequence length)
 /// exceeds 2^40 elements and no expert 2^31 rows, so that sizes cannot
 /// overflow and memory is refused by name, not exhausted; and that a

@@ -55,9 +55,10 @@ parseCheckpointRun(const std::string &path,
 
 /// Throws unless checkpoint `path` (whose metadata says `run`) was written
 /// by a model imported from the config.json text `config`, naming the first
-/// key that differs; `resumer` says what should resume it instead ("the
-/// binary that wrote it"). The step's shape (moe_batch_size, moe_seq_len)
-/// may differ: the weights do not depend on it (shapeChanges says it).
+/// key that differs and its two values; `resumer` says what should resume
+/// it instead ("the binary that wrote it"). The step's shape (moe_batch_size,
+/// moe_seq_len) may differ: the weights do not depend on it (shapeChanges says
+/// it).
 void requireCheckpointConfig(const std::string &path, const CheckpointRun &run,
                              const std::string &config,
                              const std::string &resumer);
