@@ -1,5 +1,6 @@
 // RUN: moe-opt %s --moe-autodiff --moe-adaptive-aux="xi=0.5 alpha-max=0.02 beta=0.9 initial-alpha=0.003" | FileCheck %s
 // RUN: moe-opt %s --moe-autodiff --moe-adaptive-aux | FileCheck %s --check-prefix=DEFAULTS
+// RUN: moe-opt %s --moe-autodiff --moe-adaptive-aux="initial-alpha=0" | FileCheck %s --check-prefix=ZERO
 // RUN: not moe-opt %s --moe-adaptive-aux 2>&1 | FileCheck %s --check-prefix=NO-STEP
 // RUN: not moe-opt %s --moe-autodiff --moe-adaptive-aux="beta=1.5" 2>&1 | FileCheck %s --check-prefix=BAD-BETA
 // RUN: not moe-opt %s --moe-autodiff --moe-adaptive-aux="initial-alpha=nan" 2>&1 | FileCheck %s --check-prefix=BAD-ALPHA
@@ -30,6 +31,9 @@ func.func @forward(%x: tensor<16x8xf32>, %targets: tensor<16xi32>) -> tensor<f32
 
 // The coefficient starts at initial-alpha (training state, checkpointed).
 // CHECK: ml_program.global private mutable @layer.aux_loss_coeff : tensor<f32> {moe.init = #moe.init<constant, 3.000000e-03>}
+// initial-alpha=0 is a start like any other (only a negative one keeps the
+// model's 0.01): the coefficient starts from no aux loss at all.
+// ZERO: ml_program.global private mutable @layer.aux_loss_coeff : tensor<f32> {moe.init = #moe.init<constant, 0.000000e+00>}
 // CHECK-LABEL: func.func @train_step(
 // CHECK: %{{.*}}, %{{.*}}, %[[DROPPED:.*]] = moe.dispatch
 // CHECK: %[[ALPHA:.*]] = ml_program.global_load @layer.aux_loss_coeff

@@ -1,5 +1,8 @@
 // RUN: moe-opt %s --moe-gate-norm="lambda=2.0" | FileCheck %s --check-prefix=SET
 // RUN: moe-opt %s --moe-gate-norm="lambda=0" | FileCheck %s --check-prefix=OFF
+// RUN: moe-opt %s --moe-gate-norm="lambda=1.0 eps=1e-3" | FileCheck %s --check-prefix=EPS
+// RUN: moe-opt %s --moe-fuse-router | moe-opt --moe-gate-norm="lambda=0" | FileCheck %s --check-prefix=FUSED-OFF
+// RUN: moe-opt %s --moe-fuse-router | moe-opt --moe-gate-norm="lambda=2.0" | FileCheck %s --check-prefix=FUSED-SET
 // RUN: moe-opt %s --moe-fuse-router | FileCheck %s --check-prefix=FUSED
 // RUN: moe-opt %s --moe-autodiff | FileCheck %s --check-prefix=EXPANDED-GRAD
 // RUN: moe-opt %s --moe-fuse-router --moe-autodiff | FileCheck %s --check-prefix=FUSED-GRAD
@@ -34,6 +37,29 @@ func.func @forward(%x: tensor<16x8xf64>) -> tensor<f64> {
 // OFF-NEXT: moe.gate %[[Z]] top_k = 2 renormalize
 // OFF-NOT: gate_norm
 // OFF-NOT: norm_lambda
+
+// The same lambda with another eps is another normalization: the model's
+// moe.gate_norm (lambda 1, the default eps 1e-6) takes the asked eps rather
+// than being left as it was.
+// EPS: %[[Z:.*]] = moe.router
+// EPS-NEXT: %[[ZN:.*]] = moe.gate_norm %[[Z]] norm_lambda = 1.000000e+00 norm_eps = 1.000000e-03 : tensor<16x4xf64>
+// EPS-NEXT: moe.gate %[[ZN]] top_k = 2 renormalize
+// EPS-NOT: moe.gate_norm
+
+// A fused gate (the normalization as its norm_lambda, after
+// moe-fuse-router) loses it too: having no moe.gate_norm in front does not
+// make it unnormalized already, and lambda=0 leaves a plain gate.
+// FUSED-OFF: %[[Z:.*]] = moe.router
+// FUSED-OFF-NEXT: moe.gate %[[Z]] top_k = 2 renormalize
+// FUSED-OFF-NOT: norm_lambda
+// FUSED-OFF-NOT: gate_norm
+
+// With lambda > 0 the fused gate becomes the expanded form with the asked
+// lambda.
+// FUSED-SET: %[[Z:.*]] = moe.router
+// FUSED-SET-NEXT: %[[ZN:.*]] = moe.gate_norm %[[Z]] norm_lambda = 2.000000e+00 : tensor<16x4xf64>
+// FUSED-SET-NEXT: moe.gate %[[ZN]] top_k = 2 renormalize
+// FUSED-SET-NOT: gate_norm
 
 // FUSED: %[[Z:.*]] = moe.router
 // FUSED-NEXT: moe.gate %[[Z]] top_k = 2 norm_lambda = 1.000000e+00 renormalize

@@ -1,6 +1,7 @@
 // RUN: moe-opt %s --moe-autodiff --moe-optimizer="lr=0.01 min-lr=0.001 warmup-steps=10 decay-steps=100 weight-decay=0.1 max-grad-norm=0.5 no-decay=embed" | FileCheck %s
 // RUN: not moe-opt %s --moe-autodiff --moe-optimizer --moe-optimizer 2>&1 | FileCheck %s --check-prefix=TWICE
 // RUN: not moe-opt %s --moe-optimizer 2>&1 | FileCheck %s --check-prefix=NOSTEP
+// RUN: moe-opt %s --moe-autodiff --moe-optimizer="weight-decay=0.1 no-decay=mbe" | FileCheck %s --check-prefix=SUBSTRING
 // RUN: moe-opt %s --moe-autodiff --moe-optimizer="lr-decay=linear" | FileCheck %s --check-prefix=LINEAR
 // RUN: moe-opt %s --moe-autodiff --moe-optimizer="lr-decay=constant" | moe-opt | FileCheck %s --check-prefix=CONSTANT
 // RUN: not moe-opt %s --moe-autodiff --moe-optimizer="lr-decay=step" 2>&1 | FileCheck %s --check-prefix=UNKNOWN
@@ -33,6 +34,15 @@
 // CHECK: %[[ONE:.*]] = arith.constant dense<1> : tensor<i64>
 // CHECK: %[[NEXT:.*]] = arith.addi %[[STEP]], %[[ONE]] : tensor<i64>
 // CHECK: ml_program.global_store @optimizer.step = %[[NEXT]]
+
+// A no-decay pattern matches anywhere in a name, not only at its start
+// (Hugging Face's model.embed_tokens.weight holds "embed" in its middle):
+// "mbe" exempts @embed, and only @embed.
+// SUBSTRING-LABEL: func.func @train_step(
+// SUBSTRING: moe.adamw {{.*}} weight_decay = 0.000000e+00 {{.*}}: tensor<4x3xf32>
+// SUBSTRING-NEXT: ml_program.global_store @embed =
+// SUBSTRING: moe.adamw {{.*}} weight_decay = 1.000000e-01 {{.*}}: tensor<4x3xf32>
+// SUBSTRING-NEXT: ml_program.global_store @proj =
 // CHECK: return %{{.*}}, %[[NORM]], %[[LR]] : tensor<f32>, tensor<f32>, tensor<f32>
 
 // TWICE: error: moe-optimizer: @optimizer.step already exists (was the optimizer applied twice?)

@@ -85,3 +85,21 @@ TEST(CpuOptimizerKernelsTest, AdamWMatchesReferenceAndMayAlias) {
     expectBitwiseEqual(c.expAvgSq, newAvgSq, "in-place adamw expAvgSq " + name);
   }
 }
+
+// Clipping scales the gradient by max_grad_norm / (norm + 1e-6), as
+// PyTorch's clip_grad_norm_ does: the 1e-6 is invisible at the norms of
+// adamwCases (a relative 1e-6 of theirs), so this checks it where it
+// decides the factor. By hand, with norm = max_grad_norm = 1e-6 the factor
+// is 1e-6 / 2e-6 = 0.5 (without the 1e-6 it would be min(1, 1) = 1); from
+// zero moments at step 0 with beta1 0.9, beta2 0.95 and g = 1e-6:
+//   m = 0.1 * 0.5 * 1e-6 = 5e-8,  v = 0.05 * (0.5 * 1e-6)^2 = 1.25e-14.
+TEST(CpuOptimizerKernelsTest, AdamWClipsByMaxNormOverNormPlusOneMillionth) {
+  Floats param = {1.0f}, grad = {1e-6f}, expAvg = {0.0f}, expAvgSq = {0.0f};
+  Floats newParam(1), newAvg(1), newAvgSq(1);
+  moert::AdamWConfig config{0.9, 0.95, 1e-8, 0.0, 1e-6};
+  cpu::adamw(param.data(), grad.data(), expAvg.data(), expAvgSq.data(), 1,
+             1e-3f, 1e-6f, 0, config, newParam.data(), newAvg.data(),
+             newAvgSq.data());
+  EXPECT_NEAR(newAvg[0], 5e-8, 1e-6 * 5e-8);
+  EXPECT_NEAR(newAvgSq[0], 1.25e-14, 1e-6 * 1.25e-14);
+}
