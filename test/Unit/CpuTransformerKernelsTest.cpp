@@ -175,6 +175,27 @@ TEST(CpuTransformerKernelsTest, RmsNormAndGradMatchReference) {
   }
 }
 
+// eps is added to the mean square, inside the square root: on rows as small
+// as activations can be, where eps is not negligible (the random rows above
+// are ~1, where eps outside the root differs by less than the tolerance).
+// Rows of +-0.003: mean square 9e-6, plus eps 1.6e-5 is 2.5e-5, whose root
+// is 0.005, so y = +-0.003 / 0.005 * 2 = +-1.2 (eps outside the root would
+// give 0.003 / 0.003016 * 2 = 1.989).
+TEST(CpuTransformerKernelsTest, RmsNormAddsEpsInsideTheRoot) {
+  const int64_t rows = 2, hidden = 37;
+  Floats x(rows * hidden), weight(hidden, 2.0f);
+  for (int64_t i = 0; i < hidden; ++i) {
+    x[i] = 0.003f;
+    x[hidden + i] = -0.003f;
+  }
+  Floats y = output(rows * hidden);
+  cpu::rmsNorm(x.data(), weight.data(), rows, hidden, 1.6e-5, y.data());
+  for (int64_t i = 0; i < hidden; ++i) {
+    EXPECT_NEAR(y[i], 1.2f, 1e-5) << i;
+    EXPECT_NEAR(y[hidden + i], -1.2f, 1e-5) << i;
+  }
+}
+
 TEST(CpuTransformerKernelsTest, RmsNormGradIsTheSameOnAnyThreadCount) {
   // 300 rows: 9 blocks of 37 rows for the weight gradient's partial sums,
   // the last one short, over one thread and over three.

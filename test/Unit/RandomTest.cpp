@@ -277,6 +277,20 @@ TEST_F(BatchSamplerTest, WindowsAreContiguousAndTargetsShiftByOne) {
   }
 }
 
+// Ids run from 0 to vocab - 1: the last id is accepted, and the vocabulary's
+// size itself (one row past the embedding table) is refused, as is -1.
+TEST(CheckVocabulary, AcceptsTheLastIdAndRefusesTheVocabularySize) {
+  EXPECT_NO_THROW(checkVocabulary({0, 5, 9}, 10, "ok.bin"));
+  std::string message = errorOf([] {
+    checkVocabulary({0, 10, 3}, 10, "past.bin");
+  });
+  EXPECT_TRUE(contains(message, "past.bin: token 1 is 10, outside the "
+                                "model's vocabulary of 10"))
+      << message;
+  message = errorOf([] { checkVocabulary({-1}, 10, "negative.bin"); });
+  EXPECT_TRUE(contains(message, "token 0 is -1")) << message;
+}
+
 TEST(TokensFingerprint, CountsAndDigestsEveryToken) {
   std::vector<int32_t> tokens(1001);
   for (size_t i = 0; i < tokens.size(); ++i)
