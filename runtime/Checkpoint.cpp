@@ -107,13 +107,13 @@ void moert::requireRoomForCheckpoint(const WriterLock &lock,
   if (static_cast<uint64_t>(space.f_bavail) <
       static_cast<uint64_t>(needed) / blockSize + 1)
     fail("{}: {}, and its file system has {} free", file,
-         needed == bytes ? "a checkpoint takes " + describeBytes(bytes)
-         : exists ? fmt::format("two checkpoints (a new one beside the last) "
-                                "take {} less the {} of the file there",
-                                describeBytes(2 * bytes),
-                                describeBytes(existingBytes))
-                  : "two checkpoints (a new one beside the last) take " +
-                        describeBytes(needed),
+         needed == bytes
+             ? "a checkpoint takes " + describeBytes(bytes)
+             : "two checkpoints (a new one beside the last) take " +
+                   describeBytes(2 * bytes) +
+                   (exists ? " less the " + describeBytes(existingBytes) +
+                                 " of the file there"
+                           : ""),
          describeBytes(static_cast<int64_t>(space.f_bavail * blockSize)));
 }
 

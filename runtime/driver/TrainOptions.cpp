@@ -4,6 +4,7 @@
 #include "moert/Checkpoint.h"
 #include "moert/Error.h"
 #include "moert/ModelAbi.h"
+#include "moert/TokenData.h"
 
 #include <fmt/core.h>
 
@@ -122,7 +123,8 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv,
       {"eval-batches", count(options.evalBatches, 1)},
       {"val-fraction",
        [&](const std::string &name, const std::string &v) {
-         options.valFraction = parsePositiveReal(name, v, 0.5);
+         options.valFraction =
+             parsePositiveReal(name, v, moert::kMaxValFraction);
        }},
       {"seed",
        [&](const std::string &name, const std::string &v) {

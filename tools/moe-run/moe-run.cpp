@@ -488,9 +488,9 @@ int run(MLIRContext &context) {
                     groupSize, grid.getSymName().str(),
                     moert::formatShape(grid.getShape().vec()));
   }
-  if (!(valFraction >= 0 && valFraction <= 0.5))
-    moert::fail("option --val-fraction: {} is outside [0, 0.5]",
-                static_cast<double>(valFraction));
+  if (!(valFraction >= 0 && valFraction <= moert::kMaxValFraction))
+    moert::fail("option --val-fraction: {} is outside [0, {}]",
+                static_cast<double>(valFraction), moert::kMaxValFraction);
   if (valFraction.getNumOccurrences() && dataPath.empty())
     moert::fail("option --val-fraction applies to --data, which is not given");
   // Values that would make the gradient check vacuous or meaningless.

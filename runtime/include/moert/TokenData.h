@@ -41,6 +41,8 @@ void checkVocabulary(const std::vector<int32_t> &tokens, int64_t vocab,
 /// How many tokens at the end of `count` a run holds out for validation
 /// (--val-fraction); the training split is the tokens before them.
 int64_t validationTokens(int64_t count, double valFraction);
+/// The largest --val-fraction: at least half of the data trains.
+constexpr double kMaxValFraction = 0.5;
 
 /// "N tokens #HEX", a digest of every token: checkpoints save the training
 /// split's, so that a run resumed on other data says so (its sampler
