@@ -82,12 +82,22 @@ def make_model(spec):
     else:
         config = transformers.LlamaConfig(**common)
         model = transformers.LlamaForCausalLM(config)
-    # transformers initializes norms to 1: randomize them too, so that a
-    # missing or misplaced norm weight shows in the logits.
+    # transformers' initialization (std 0.02, norms 1) leaves a model this
+    # small nearly constant: attention close to uniform, whatever RoPE does,
+    # and logits within 0.1 of each other. Give every matrix the scale a
+    # trained one has (std 1/sqrt(fan-in), embeddings 1, queries and keys
+    # 1.5/sqrt(fan-in) for attention that picks positions) and norms random
+    # weights, so that a wrong rotation, head mapping, norm or routing shows
+    # in the logits.
     with torch.no_grad():
         for name, parameter in model.named_parameters():
             if "norm" in name:
                 parameter.uniform_(0.5, 1.5)
+            elif "embed_tokens" in name:
+                parameter.normal_(0.0, 1.0)
+            else:
+                gain = 1.5 if "q_proj" in name or "k_proj" in name else 1.0
+                parameter.normal_(0.0, gain / parameter.shape[-1] ** 0.5)
     return model
 
 
@@ -113,7 +123,9 @@ def edit_config(folder, edits):
             config.pop(key, None)
         else:
             config[key] = value
-    json.dump(config, open(path, "w"), indent=2, sort_keys=True)
+    with open(path, "w") as file:
+        json.dump(config, file, indent=2, sort_keys=True)
+        file.write("\n")
 
 
 def main():
@@ -129,6 +141,8 @@ def main():
         if spec.get("fused"):
             save_fused(model, folder)
         edit_config(folder, spec.get("config_edits", {}))
+        # Sampling defaults, which no test reads.
+        os.remove(os.path.join(folder, "generation_config.json"))
         reloaded = type(model).from_pretrained(folder, dtype=torch.float32).eval()
         generator = torch.Generator().manual_seed(1)
         ids = torch.randint(0, VOCAB, (BATCH, SEQ), generator=generator)
