@@ -18,7 +18,9 @@ with -100 (ignored) at every third position: logits.safetensors holds
 output_router_logits, router_aux_loss_coef times transformers' pooled
 load-balancing loss) and inputs.safetensors `labels` (I32) as our models
 take them, already shifted: labels[:, s] is the target of position s, -100
-at the last position. save_pretrained writes Mixtral's experts one by one
+at the last position. gradients.safetensors holds that loss's gradient of
+every parameter (F32), named as moe-autodiff names it (see
+gradients_by_our_names). save_pretrained writes Mixtral's experts one by one
 (model.layers.L.block_sparse_moe.experts.E.w1.weight, ...), as the hub's
 checkpoints have them; the "fused" model is rewritten with the fused names
 transformers 5 uses in memory (see save_fused).
@@ -101,6 +103,32 @@ def make_model(spec):
     return model
 
 
+def gradients_by_our_names(model):
+    """The parameters' gradients under the names moe-autodiff gives them: a
+    global of moe-import's model and ".grad". transformers 5 holds a Mixtral
+    layer's experts fused (mlp.experts.gate_up_proj [E, 2F, H], gate rows
+    first; mlp.experts.down_proj [E, H, F]) and its router at mlp.gate; the
+    model has them as block_sparse_moe.experts.w1, w3, w2 and
+    block_sparse_moe.gate."""
+    gradients = {}
+    for name, parameter in model.named_parameters():
+        grad = parameter.grad.detach()
+        prefix, _, leaf = name.rpartition(".mlp.")
+        if leaf == "experts.gate_up_proj":
+            experts = prefix + ".block_sparse_moe.experts."
+            width = grad.shape[1] // 2
+            gradients[experts + "w1"] = grad[:, :width]
+            gradients[experts + "w3"] = grad[:, width:]
+        elif leaf == "experts.down_proj":
+            gradients[prefix + ".block_sparse_moe.experts.w2"] = grad
+        elif leaf == "gate.weight":
+            gradients[prefix + ".block_sparse_moe.gate.weight"] = grad
+        else:
+            gradients[name] = grad
+    return {name + ".grad": grad.contiguous()
+            for name, grad in gradients.items()}
+
+
 def save_fused(model, folder):
     """Rewrites model.safetensors with transformers 5's in-memory names: the
     fused experts (mlp.experts.gate_up_proj [E, 2F, H], mlp.experts.down_proj
@@ -151,6 +179,7 @@ def main():
         with torch.no_grad():
             logits = reloaded(input_ids=ids).logits.float()
             loss = reloaded(input_ids=ids, labels=hf_labels).loss.float()
+        reloaded(input_ids=ids, labels=hf_labels).loss.backward()
         # transformers shifts the labels inside the model; ours are shifted.
         labels = torch.full_like(ids, -100)
         labels[:, :-1] = hf_labels[:, 1:]
@@ -159,6 +188,8 @@ def main():
                   os.path.join(folder, "inputs.safetensors"))
         save_file({"logits": logits.contiguous(), "loss": loss.reshape(())},
                   os.path.join(folder, "logits.safetensors"))
+        save_file(gradients_by_our_names(reloaded),
+                  os.path.join(folder, "gradients.safetensors"))
         print(name, sorted(os.listdir(folder)))
     print("transformers", transformers.__version__, "torch", torch.__version__)
 
