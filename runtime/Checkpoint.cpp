@@ -255,23 +255,31 @@ std::string moert::trainingChanges(const std::string &checkpoint,
 }
 
 namespace {
-/// The config keys of a step's shape, which a run may change on resuming.
-constexpr const char *kStepShapeKeys[] = {"moe_batch_size", "moe_seq_len"};
+/// The config keys that a run may change on resuming, since neither the
+/// weights nor the optimizer state depend on them: the step's shape, the
+/// experts' capacity and drop policy and the initializer's scale. (The
+/// auxiliary losses' coefficients are state: each layer's globals, which
+/// adaptive-aux moves and the checkpoint restores.)
+constexpr const char *kResumableKeys[] = {
+    "moe_batch_size", "moe_seq_len", "moe_capacity_factor", "moe_drop_policy",
+    "initializer_range"};
 } // namespace
 
-std::string moert::shapeChanges(const std::string &checkpointConfig,
-                                const std::string &config) {
+std::string moert::resumableChanges(const std::string &checkpointConfig,
+                                    const std::string &config) {
   json saved = parseJson(checkpointConfig, "the checkpoint's config");
   json mine = parseJson(config, "the model's config");
   if (!saved.is_object() || !mine.is_object())
     return "";
   std::string changes;
-  for (const char *key : kStepShapeKeys) {
-    json was = saved.value(key, json()), is = mine.value(key, json());
-    if (was != is)
+  for (const char *key : kResumableKeys) {
+    auto value = [&](const json &config) {
+      return config.contains(key) ? config[key].dump() : std::string("(none)");
+    };
+    if (saved.contains(key) != mine.contains(key) ||
+        (saved.contains(key) && saved[key] != mine[key]))
       changes += (changes.empty() ? "" : "; ") + std::string(key) + ": " +
-                 (was.is_null() ? "(none)" : was.dump()) + " -> " +
-                 (is.is_null() ? "(none)" : is.dump());
+                 value(saved) + " -> " + value(mine);
   }
   return changes;
 }
@@ -283,12 +291,12 @@ void moert::requireCheckpointConfig(const std::string &path,
   if (run.config == config)
     return;
   // The same config read from a file laid out otherwise is the same config,
-  // whatever the step's shape.
+  // whatever its resumable keys say.
   json saved = parseJson(run.config, path + ": its config");
   json mine = parseJson(config, "the model's config");
   bool objects = saved.is_object() && mine.is_object();
   if (objects)
-    for (const char *key : kStepShapeKeys) {
+    for (const char *key : kResumableKeys) {
       saved.erase(key);
       mine.erase(key);
     }

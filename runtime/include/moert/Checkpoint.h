@@ -56,9 +56,10 @@ parseCheckpointRun(const std::string &path,
 /// Throws unless checkpoint `path` (whose metadata says `run`) was written
 /// by a model imported from the config.json text `config`, naming the first
 /// key that differs and its two values; `resumer` says what should resume
-/// it instead ("the binary that wrote it"). The step's shape (moe_batch_size,
-/// moe_seq_len) may differ: the weights do not depend on it (shapeChanges says
-/// it).
+/// it instead ("the binary that wrote it"). The keys that neither the weights
+/// nor the optimizer state depend on may differ (resumableChanges lists them):
+/// the step's shape, the capacity and drop policy and the initializer's
+/// scale.
 void requireCheckpointConfig(const std::string &path, const CheckpointRun &run,
                              const std::string &config,
                              const std::string &resumer);
@@ -82,10 +83,11 @@ std::map<std::string, std::string> trainingSettings(const std::string &text);
 std::string trainingChanges(const std::string &checkpoint,
                             const std::string &binary);
 
-/// The step shape keys that differ between a checkpoint's config and this
-/// model's, as trainingChanges says its settings; "" when they agree.
-std::string shapeChanges(const std::string &checkpointConfig,
-                         const std::string &config);
+/// The config keys that requireCheckpointConfig lets differ and that do,
+/// between a checkpoint's config and this model's, as trainingChanges says
+/// its settings; "" when they agree.
+std::string resumableChanges(const std::string &checkpointConfig,
+                             const std::string &config);
 
 /// Throws unless `path` is absent or a moe checkpoint (of any model): a
 /// checkpoint replaces its predecessor, never another file (say the run's
