@@ -5,7 +5,7 @@ usage: transformers-logits.py MODEL_DIR INPUTS.safetensors OUT.safetensors
 
 Run by hand, with a Python that has torch, transformers and safetensors, to
 check that moe-export's folders load in transformers and compute what
-moe-run computes (see docs/UserGuide.md, "Hugging Face checkpoints"):
+moe-run computes (see docs/HuggingFace.md):
 INPUTS holds input_ids (I32 [batch, seq]); OUT gets logits (F32).
 """
 import sys
