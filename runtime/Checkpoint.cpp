@@ -150,6 +150,7 @@ void moert::saveCheckpoint(const std::string &path, const moe_model &model,
     requireFiniteToWrite(path, tensor, "the previous checkpoint");
   json run = {{"model", model.name},
               {"config", model.config_json},
+              {"canonical_config", configTextOf(model).canonical},
               {"training", model.training},
               {"step", position.step},
               {"seed", position.seed},
@@ -205,17 +206,35 @@ moert::CheckpointRun moert::parseCheckpointRun(const std::string &path,
   require("seed", isCount("seed"), "a non-negative integer");
   require("train_position", isCount("train_position"),
           "a non-negative integer");
-  // Checkpoints of ABI 5 binaries have no training settings, and older ones
-  // no data fingerprint.
+  // Checkpoints of ABI 5 binaries have no training settings, older ones no
+  // data fingerprint, and those before ABI 10 no canonical config.
   for (const char *optional : {"training", "train_data"})
     if (fields.contains(optional))
       require(optional, isString(optional), "a string");
+  auto isCanonical = [&] {
+    if (!isString("canonical_config"))
+      return false;
+    const std::string &text =
+        fields["canonical_config"].get_ref<const std::string &>();
+    return text.empty() ||
+           parseJson(text, path + ": checkpoint metadata 'canonical_config'")
+               .is_object();
+  };
+  if (fields.contains("canonical_config"))
+    require("canonical_config", isCanonical(), "a JSON object's text or \"\"");
   return {fields["model"].get<std::string>(),
           fields["config"].get<std::string>(),
           {fields["step"].get<int64_t>(), fields["seed"].get<uint64_t>(),
            fields["train_position"].get<uint64_t>(),
            fields.value("train_data", std::string())},
-          fields.value("training", std::string())};
+          fields.value("training", std::string()),
+          fields.value("canonical_config", std::string())};
+}
+
+moert::ModelConfigText moert::configTextOf(const moe_model &model) {
+  // Binaries before ABI 10 and hand-made models may leave it null.
+  return {model.config_json,
+          model.canonical_config ? model.canonical_config : ""};
 }
 
 std::map<std::string, std::string>
@@ -265,10 +284,26 @@ constexpr const char *kResumableKeys[] = {
     "initializer_range"};
 } // namespace
 
-std::string moert::resumableChanges(const std::string &checkpointConfig,
-                                    const std::string &config) {
-  json saved = parseJson(checkpointConfig, "the checkpoint's config");
-  json mine = parseJson(config, "the model's config");
+namespace {
+/// The checkpoint's config and this model's as comparable JSON: their
+/// canonical forms where both have one (so that a config file spelled
+/// otherwise, say moe-export's, is the same config), else as written.
+std::pair<json, json> comparableConfigs(const std::string &path,
+                                        const moert::CheckpointRun &run,
+                                        const moert::ModelConfigText &mine) {
+  if (!run.canonicalConfig.empty() && !mine.canonical.empty())
+    return {
+        moert::parseJson(run.canonicalConfig, path + ": its canonical config"),
+        moert::parseJson(mine.canonical, "the model's canonical config")};
+  return {moert::parseJson(run.config, path + ": its config"),
+          moert::parseJson(mine.config, "the model's config")};
+}
+} // namespace
+
+std::string moert::resumableChanges(const std::string &path,
+                                    const CheckpointRun &run,
+                                    const ModelConfigText &config) {
+  auto [saved, mine] = comparableConfigs(path, run, config);
   if (!saved.is_object() || !mine.is_object())
     return "";
   std::string changes;
@@ -286,14 +321,13 @@ std::string moert::resumableChanges(const std::string &checkpointConfig,
 
 void moert::requireCheckpointConfig(const std::string &path,
                                     const CheckpointRun &run,
-                                    const std::string &config,
+                                    const ModelConfigText &config,
                                     const std::string &resumer) {
-  if (run.config == config)
+  if (run.config == config.config)
     return;
   // The same config read from a file laid out otherwise is the same config,
   // whatever its resumable keys say.
-  json saved = parseJson(run.config, path + ": its config");
-  json mine = parseJson(config, "the model's config");
+  auto [saved, mine] = comparableConfigs(path, run, config);
   bool objects = saved.is_object() && mine.is_object();
   if (objects)
     for (const char *key : kResumableKeys) {
@@ -326,7 +360,7 @@ moert::CheckpointRun moert::loadCheckpoint(const std::string &path,
          "(moe-compile --model-name names a binary's model, else its file "
          "name does)",
          path, run.model, model.name);
-  requireCheckpointConfig(path, run, model.config_json,
+  requireCheckpointConfig(path, run, configTextOf(model),
                           "the binary that wrote it, or start from its "
                           "weights with --init-from (without its optimizer "
                           "state)");

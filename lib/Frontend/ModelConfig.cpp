@@ -429,61 +429,88 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   return config;
 }
 
+namespace {
+
+/// Every key of `config` that shapes its model or training step, in one
+/// spelling and order, with the value the model reads (null: unset).
+nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config) {
+  auto optional = [](const auto &value) {
+    return value ? nlohmann::ordered_json(*value) : nlohmann::ordered_json();
+  };
+  nlohmann::ordered_json keys = {{"vocab_size", config.vocabSize},
+                                 {"hidden_size", config.hiddenSize}};
+  // A MoE model's MLPs are its experts (moe_intermediate_size).
+  if (!config.isMoe())
+    keys["intermediate_size"] = config.intermediateSize;
+  keys["num_hidden_layers"] = config.numLayers;
+  keys["num_attention_heads"] = config.numHeads;
+  keys["num_key_value_heads"] = config.numKvHeads;
+  keys["max_position_embeddings"] = config.maxPositions;
+  keys["rope_theta"] = config.ropeTheta;
+  keys["rms_norm_eps"] = config.rmsNormEps;
+  keys["tie_word_embeddings"] = config.tieWordEmbeddings;
+  keys["sliding_window"] = optional(config.slidingWindow);
+  keys["num_local_experts"] = config.numExperts;
+  if (config.isMoe()) {
+    keys["num_experts_per_tok"] = config.topK;
+    keys["moe_intermediate_size"] = config.expertIntermediateSize;
+    keys["moe_gate_norm_lambda"] = optional(config.gateNormLambda);
+    keys["moe_capacity_factor"] = optional(config.capacityFactor);
+    keys["moe_drop_policy"] =
+        config.dropByProbability ? "probability" : "position";
+    keys["moe_renormalize"] = config.renormalize;
+    keys["moe_aux_loss_kind"] =
+        config.pooledAuxLoss
+            ? std::string("transformers")
+            : mlir::moe::stringifyAuxLossKind(config.auxLossKind).str();
+    keys["moe_aux_loss_coeff"] = config.auxLossCoeff;
+    keys["moe_z_loss_coeff"] = config.zLossCoeff;
+  }
+  keys["moe_batch_size"] = config.batchSize;
+  keys["moe_seq_len"] = config.seqLen;
+  keys["initializer_range"] = config.initStd;
+  return keys;
+}
+
+/// The keys of canonicalKeys that are not the model's.
+constexpr llvm::StringLiteral kNotModelKeys[] = {
+    "moe_batch_size", "moe_seq_len", "initializer_range"};
+
+} // namespace
+
+std::string mlir::moe::canonicalConfig(const ModelConfig &config) {
+  return canonicalKeys(config).dump();
+}
+
+std::string mlir::moe::canonicalConfigOf(llvm::StringRef text) {
+  if (text.empty())
+    return "";
+  llvm::Expected<ModelConfig> config = parseModelConfig(text, "moe.config");
+  if (!config) {
+    llvm::consumeError(config.takeError());
+    return "";
+  }
+  return canonicalConfig(*config);
+}
+
 std::vector<mlir::moe::ConfigDifference>
 mlir::moe::modelDifferences(const ModelConfig &from, const ModelConfig &to) {
+  nlohmann::ordered_json fromKeys = canonicalKeys(from),
+                         toKeys = canonicalKeys(to);
+  // As JSON writes them, a string without quotes, unset as "none" (for the
+  // capacity: "dropless").
+  auto text = [](const std::string &key, const nlohmann::ordered_json &value) {
+    if (value.is_null())
+      return std::string(key == "moe_capacity_factor" ? "dropless" : "none");
+    return value.is_string() ? value.get<std::string>() : value.dump();
+  };
   std::vector<ConfigDifference> differences;
-  // As JSON writes them: 1e-05, true, "none" without quotes.
-  auto text = [](const auto &value) {
-    if constexpr (std::is_same_v<std::decay_t<decltype(value)>, std::string>)
-      return value;
-    else
-      return json(value).dump();
-  };
-  auto compare = [&](const char *key, const auto &a, const auto &b) {
-    if (a != b)
-      differences.push_back({key, text(a), text(b)});
-  };
-  auto optional = [&](const auto &value, const char *unset) {
-    return value ? text(*value) : std::string(unset);
-  };
-  compare("vocab_size", from.vocabSize, to.vocabSize);
-  compare("hidden_size", from.hiddenSize, to.hiddenSize);
-  // A MoE model's MLPs are its experts (moe_intermediate_size).
-  if (!from.isMoe() && !to.isMoe())
-    compare("intermediate_size", from.intermediateSize, to.intermediateSize);
-  compare("num_hidden_layers", from.numLayers, to.numLayers);
-  compare("num_attention_heads", from.numHeads, to.numHeads);
-  compare("num_key_value_heads", from.numKvHeads, to.numKvHeads);
-  compare("max_position_embeddings", from.maxPositions, to.maxPositions);
-  compare("rope_theta", from.ropeTheta, to.ropeTheta);
-  compare("rms_norm_eps", from.rmsNormEps, to.rmsNormEps);
-  compare("tie_word_embeddings", from.tieWordEmbeddings, to.tieWordEmbeddings);
-  compare("sliding_window", optional(from.slidingWindow, "none"),
-          optional(to.slidingWindow, "none"));
-  compare("num_local_experts", from.numExperts, to.numExperts);
-  if (!from.isMoe() || !to.isMoe())
-    return differences;
-  compare("num_experts_per_tok", from.topK, to.topK);
-  compare("moe_intermediate_size", from.expertIntermediateSize,
-          to.expertIntermediateSize);
-  compare("moe_gate_norm_lambda", optional(from.gateNormLambda, "none"),
-          optional(to.gateNormLambda, "none"));
-  compare("moe_capacity_factor", optional(from.capacityFactor, "dropless"),
-          optional(to.capacityFactor, "dropless"));
-  auto policy = [](const ModelConfig &config) {
-    return config.dropByProbability ? "probability" : "position";
-  };
-  compare("moe_drop_policy", std::string(policy(from)),
-          std::string(policy(to)));
-  compare("moe_renormalize", from.renormalize, to.renormalize);
-  auto kind = [](const ModelConfig &config) {
-    return config.pooledAuxLoss
-               ? std::string("transformers")
-               : stringifyAuxLossKind(config.auxLossKind).str();
-  };
-  compare("moe_aux_loss_kind", kind(from), kind(to));
-  compare("moe_aux_loss_coeff", from.auxLossCoeff, to.auxLossCoeff);
-  compare("moe_z_loss_coeff", from.zLossCoeff, to.zLossCoeff);
+  // Keys that only one describes (a dense model's against a MoE's) follow
+  // from num_local_experts, which both do.
+  for (const auto &[key, value] : fromKeys.items())
+    if (!llvm::is_contained(kNotModelKeys, key) && toKeys.contains(key) &&
+        toKeys[key] != value)
+      differences.push_back({key, text(key, value), text(key, toKeys[key])});
   return differences;
 }
 

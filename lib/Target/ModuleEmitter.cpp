@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ModuleEmitter.h"
+#include "moe/Frontend/ModelConfig.h"
 #include "moert/GridGroups.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -671,6 +672,7 @@ LogicalResult ModuleEmitter::emit() {
   os << "};\n\n"
      << "const moe_model model = {MOE_ABI_VERSION, "
      << cString(options.modelName) << ", " << cString(configJson()) << ", "
+     << cString(canonicalConfigOf(configJson())) << ", "
      << cString(trainingSettings()) << ", " << alignment << ", " << ranks
      << ", " << expertRanks << ", " << microBatchCount << ", " << stateBytes
      << ", " << globalOffsets.size() << ", globals, " << functionEntries.size()

@@ -379,7 +379,8 @@ int run(int argc, char **argv, int32_t &rank) {
         changes += (changes.empty() ? "" : "; ") + more;
     };
     addChanges(moert::trainingChanges(run.training, model.training));
-    addChanges(moert::resumableChanges(run.config, model.config_json));
+    addChanges(moert::resumableChanges(options.resume, run,
+                                       moert::configTextOf(model)));
     if (!position.trainData.empty() && position.trainData != trainData)
       addChanges(fmt::format("training data ({}): {} -> {}", options.data,
                              position.trainData, trainData));

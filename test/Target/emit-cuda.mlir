@@ -62,7 +62,7 @@ func.func @experts(%x: tensor<6x3xf32>, %i: tensor<6x2xi32>, %wg: tensor<4x5x3xf
 // CHECK: countTargets([[T]], 6, CountedTargets{true, -100}, [[N:v[0-9]+]]);
 // CHECK: crossEntropy([[LOGITS]], [[T]], 6, 5, CountedTargets{true, -100}, [[N]], {{v[0-9]+}});
 // CHECK: crossEntropyGrad([[LOGITS]], [[T]], 6, 5, CountedTargets{false, 0}, 6.0, [[LOSS]], {{v[0-9]+}});
-// CHECK: const moe_model model = {MOE_ABI_VERSION, "demo", "", "", 256, 1, 1, 1, 0, 0, globals, 3, functions, &moe_cuda_target};
+// CHECK: const moe_model model = {MOE_ABI_VERSION, "demo", "", "", "", 256, 1, 1, 1, 0, 0, globals, 3, functions, &moe_cuda_target};
 func.func @losses(%logits: tensor<6x5xf32>, %t: tensor<6xi32>) -> (tensor<f32>, tensor<f32>, tensor<6x5xf32>) {
   %loss = moe.cross_entropy %logits, %t : tensor<6x5xf32>, tensor<6xi32> -> tensor<f32>
   %n = moe.count_targets %t {ignore_index = -100 : i64} : tensor<6xi32> -> tensor<f32>

@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "moe/Frontend/ModelConfig.h"
 #include "moe/InitAllDialects.h"
 #include "moe/Interpreter/Evaluator.h"
 #include "moe/Interpreter/GradientCheck.h"
@@ -583,9 +584,11 @@ int run(MLIRContext &context) {
         resumePath, moert::readSafetensorsMetadata(resumePath));
     if (auto config =
             (*module)->getAttrOfType<StringAttr>(moe::kConfigAttrName))
-      moert::requireCheckpointConfig(resumePath, checkpoint, config.str(),
-                                     "a model imported from its config, or "
-                                     "read its weights with --params");
+      moert::requireCheckpointConfig(
+          resumePath, checkpoint,
+          {config.str(), moe::canonicalConfigOf(config)},
+          "a model imported from its config, or "
+          "read its weights with --params");
     start = checkpoint.position;
   }
   std::string weightsPath = resumePath.empty() ? paramsPath : resumePath;

@@ -83,6 +83,19 @@ struct ConfigDifference {
 std::vector<ConfigDifference> modelDifferences(const ModelConfig &from,
                                                const ModelConfig &to);
 
+/// `config` as a JSON object of every key that shapes its model or training
+/// step, each in one spelling, with the value the model reads (null where
+/// unset; defaults spelled out): two configs that build the same model have
+/// the same canonical config, however their files spell it. Compiled models
+/// carry it, and checkpoints record it, to compare models without the
+/// importer (moert::requireCheckpointConfig).
+std::string canonicalConfig(const ModelConfig &config);
+
+/// The canonical config of config.json text `text` (a module's moe.config),
+/// or "" where it is empty or the importer would refuse it (IR written by
+/// hand may carry any JSON there).
+std::string canonicalConfigOf(llvm::StringRef text);
+
 /// Checks that no tensor of the model (with its batch and sequence length)
 /// exceeds 2^40 elements and no expert 2^31 rows, so that sizes cannot
 /// overflow and memory is refused by name, not exhausted; and that a

@@ -4,10 +4,10 @@
 // model (weights, Adam moments, the step counter, per-layer coefficients;
 // not the transient gradient accumulators, zero between steps) under its
 // Hugging Face style name, and in its "__metadata__" the run's
-// position: "moe" maps to a JSON object with the model name and config, the
-// step, the seed, the training data's sampler position and the training
-// settings of the binary that wrote it. It is written atomically, so a
-// failed write leaves any existing checkpoint intact.
+// position: "moe" maps to a JSON object with the model name, config and
+// canonical config, the step, the seed, the training data's sampler position
+// and the training settings of the binary that wrote it. It is written
+// atomically, so a failed write leaves any existing checkpoint intact.
 //
 //===----------------------------------------------------------------------===//
 
@@ -44,8 +44,18 @@ struct CheckpointRun {
   std::string model;
   std::string config; // the config.json text the model was imported from
   RunPosition position;
-  std::string training; // moe_model.training of the binary that wrote it
+  std::string training;        // moe_model.training of the binary that wrote it
+  std::string canonicalConfig; // moe_model.canonical_config, or ""
 };
+
+/// A model's config.json text and its canonical form (moe_model's
+/// config_json and canonical_config), "" where it has none.
+struct ModelConfigText {
+  std::string config, canonical;
+};
+
+/// What `model` says of its config.
+ModelConfigText configTextOf(const moe_model &model);
 
 /// Reads and checks the "__metadata__" of checkpoint `path` (format, JSON,
 /// the types and ranges of every field); throws moert::Error.
@@ -54,14 +64,15 @@ parseCheckpointRun(const std::string &path,
                    const std::map<std::string, std::string> &metadata);
 
 /// Throws unless checkpoint `path` (whose metadata says `run`) was written
-/// by a model imported from the config.json text `config`, naming the first
-/// key that differs and its two values; `resumer` says what should resume
+/// by a model imported from `config` (by its canonical form where both have
+/// one, else by its JSON), naming the first key that differs and its two
+/// values; `resumer` says what should resume
 /// it instead ("the binary that wrote it"). The keys that neither the weights
 /// nor the optimizer state depend on may differ (resumableChanges lists them):
 /// the step's shape, the capacity and drop policy and the initializer's
 /// scale.
 void requireCheckpointConfig(const std::string &path, const CheckpointRun &run,
-                             const std::string &config,
+                             const ModelConfigText &config,
                              const std::string &resumer);
 
 /// Restores `state` from `path`, this rank's part of each sharded global,
@@ -86,8 +97,8 @@ std::string trainingChanges(const std::string &checkpoint,
 /// The config keys that requireCheckpointConfig lets differ and that do,
 /// between a checkpoint's config and this model's, as trainingChanges says
 /// its settings; "" when they agree.
-std::string resumableChanges(const std::string &checkpointConfig,
-                             const std::string &config);
+std::string resumableChanges(const std::string &path, const CheckpointRun &run,
+                             const ModelConfigText &config);
 
 /// Throws unless `path` is absent or a moe checkpoint (of any model): a
 /// checkpoint replaces its predecessor, never another file (say the run's

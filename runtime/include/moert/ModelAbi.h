@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#define MOE_ABI_VERSION 9
+#define MOE_ABI_VERSION 10
 /* The most host threads a model runs on (libgomp crashed creating 65536;
    1024 covers the largest hosts). */
 #define MOE_MAX_THREADS 1024
@@ -125,6 +125,10 @@ typedef struct moe_model {
   int32_t abi_version; /* MOE_ABI_VERSION */
   const char *name;
   const char *config_json; /* the config the model was imported from, or "" */
+  /* That config's keys in one spelling, defaults spelled out (moe-import's
+     canonicalConfig), so that checkpoints compare models however their
+     config files spell them; "" without a config. */
+  const char *canonical_config;
   /* The training settings it was compiled with: the options its passes
      recorded (moe.training) as "pass.key=value ...", or "". */
   const char *training;
