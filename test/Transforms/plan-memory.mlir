@@ -110,3 +110,50 @@ func.func @report_then_update(%next: tensor<f32>) -> tensor<f32> {
   ml_program.global_store @alpha = %next : tensor<f32>
   return %alpha : tensor<f32>
 }
+
+// Blocks of [4, 16] f32 values (256 bytes) again. A view of a view aliases
+// the first view's source: %a stays live while %back is read, so %b cannot
+// take %a's block, and %c, read with both, needs a third.
+// CHECK-LABEL: func.func @view_of_view
+// CHECK-SAME: attributes {moe.arena_bytes = 768 : i64}
+func.func @view_of_view(%x: tensor<4x16xf32>) -> tensor<4x16xf32> {
+  // CHECK: moe.add {{.*}}{moe.arena_offsets = array<i64: 0>}
+  %a = moe.add %x, %x : tensor<4x16xf32>
+  %flat = tensor.collapse_shape %a [[0, 1]] : tensor<4x16xf32> into tensor<64xf32>
+  %back = tensor.expand_shape %flat [[0, 1]] output_shape [4, 16] : tensor<64xf32> into tensor<4x16xf32>
+  // CHECK: moe.mul {{.*}}{moe.arena_offsets = array<i64: 256>}
+  %b = moe.mul %x, %x : tensor<4x16xf32>
+  // CHECK: moe.add {{.*}}{moe.arena_offsets = array<i64: 512>}
+  %c = moe.add %back, %b : tensor<4x16xf32>
+  return %c : tensor<4x16xf32>
+}
+
+// Freed neighbours merge: once %c is computed, %a's block [0, 256) and
+// %b's [256, 512) are one free block, where the 512 bytes of %d fit; the
+// arena does not grow past %c's [512, 768).
+// CHECK-LABEL: func.func @freed_neighbours_merge
+// CHECK-SAME: attributes {moe.arena_bytes = 768 : i64}
+func.func @freed_neighbours_merge(%x: tensor<4x16xf32>, %y: tensor<8x16xf32>) -> (tensor<4x16xf32>, tensor<8x16xf32>) {
+  // CHECK: moe.add {{.*}}{moe.arena_offsets = array<i64: 0>}
+  %a = moe.add %x, %x : tensor<4x16xf32>
+  // CHECK: moe.mul {{.*}}{moe.arena_offsets = array<i64: 256>}
+  %b = moe.mul %x, %x : tensor<4x16xf32>
+  // CHECK: moe.mul {{.*}}{moe.arena_offsets = array<i64: 512>}
+  %c = moe.mul %a, %b : tensor<4x16xf32>
+  // CHECK: moe.add {{.*}}{moe.arena_offsets = array<i64: 0>}
+  %d = moe.add %y, %y : tensor<8x16xf32>
+  return %c, %d : tensor<4x16xf32>, tensor<8x16xf32>
+}
+
+// A result nobody reads is released right after its op (not at the start
+// of the function, which has passed): %b takes its block.
+// CHECK-LABEL: func.func @unread_result
+// CHECK-SAME: attributes {moe.arena_bytes = 256 : i64}
+func.func @unread_result(%x: tensor<4x16xf32>) -> tensor<4x16xf32> {
+  %w = ml_program.global_load @w : tensor<4x16xf32>
+  // CHECK: moe.add {{.*}}{moe.arena_offsets = array<i64: 0>}
+  %unread = moe.add %x, %w : tensor<4x16xf32>
+  // CHECK: moe.mul {{.*}}{moe.arena_offsets = array<i64: 0>}
+  %b = moe.mul %x, %x : tensor<4x16xf32>
+  return %b : tensor<4x16xf32>
+}

@@ -61,6 +61,13 @@ TEST(CollectivesTest, AllReduceSumsMaxesAndConverts) {
     return allReduce(comm, local, Reduction::Max, DType::F64);
   });
   expectTensor(maxima[2], DType::F64, {3, 2}, {99, 21, 22, 23, 24, 25});
+  // The least: rank 0's values but the first, which rank 2 lowers.
+  std::vector<Tensor> minima = onEveryRank([](Communicator &comm) {
+    Tensor local = rankTensor(comm.rank());
+    local.data[0] = comm.rank() == 2 ? -7 : 50;
+    return allReduce(comm, local, Reduction::Min, DType::F64);
+  });
+  expectTensor(minima[1], DType::F64, {3, 2}, {-7, 1, 2, 3, 4, 5});
   // An f32 result is rounded to f32 once, after the sum.
   std::vector<Tensor> rounded = onEveryRank([](Communicator &comm) {
     return allReduce(comm, f64({}, {0.1}), Reduction::Sum, DType::F32);
@@ -92,6 +99,20 @@ TEST(CollectivesTest, AllSliceTakesTheRanksPartWithoutCommunicating) {
   ThreadGroup group(kRanks);
   expectTensor(allSlice(group.communicator(2), rankTensor(0), 0), DType::F64,
                {1, 2}, {4, 5});
+}
+
+TEST(CollectivesTest, ReducingTensorsOfDifferentShapesIsAnError) {
+  std::vector<std::string> errors(kRanks);
+  onEveryRank([&](Communicator &comm) {
+    Tensor local = comm.rank() == 1 ? f64({2}, {1, 2}) : rankTensor(0);
+    errors[comm.rank()] =
+        errorOf([&] { allReduce(comm, local, Reduction::Sum, DType::F64); });
+    return Tensor();
+  });
+  for (const std::string &error : errors)
+    EXPECT_TRUE(contains(error, "ranks reduce tensors of different shapes: "
+                                "[3, 2] and [2]"))
+        << error;
 }
 
 TEST(CollectivesTest, UnevenSplitIsAnError) {

@@ -677,6 +677,24 @@ TEST_F(SafetensorsTest, PerExpertTensorsStackInExpertOrder) {
             (std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}));
 }
 
+TEST_F(SafetensorsTest, PerExpertTensorsOfDifferentShapesDoNotStack) {
+  // Expert 1 has a row fewer than expert 0: stacked, its bytes would not
+  // fill the [2, 2, 3] the first expert's shape gives the whole.
+  float expert0[] = {0, 1, 2, 3, 4, 5}, expert1[] = {6, 7, 8};
+  std::string path = pathOf("ragged.safetensors");
+  std::string prefix = "model.layers.0.block_sparse_moe.experts.";
+  moert::writeSafetensors(
+      path, {{prefix + "0.w1.weight", DType::F32, {2, 3}, expert0},
+             {prefix + "1.w1.weight", DType::F32, {1, 3}, expert1}});
+  moert::WeightSource source(path);
+  std::string message = errorOf([&] { source.get(prefix + "w1", DType::F32); });
+  EXPECT_TRUE(contains(message, "expert tensors of '" + prefix +
+                                    "w1' differ in shape: '" + prefix +
+                                    "0.w1.weight' is [2, 3], '" + prefix +
+                                    "1.w1.weight' is [1, 3]"))
+      << message;
+}
+
 TEST_F(SafetensorsTest, FusedGateUpSplitsIntoGateAndUp) {
   // 2 experts of [2 x 2 intermediate rows, 1 hidden column]: per expert,
   // rows 0-1 are the gate, rows 2-3 the up projection.

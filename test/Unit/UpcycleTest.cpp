@@ -59,7 +59,9 @@ TEST_F(UpcycleTest, MalformedRulesAreErrorsNamingTheGlobal) {
   for (const char *text :
        {"clone x", "experts", "router copies=0", "experts x axis=2",
         "experts x copies=two", "router colour=red", "experts x noise=-1",
-        "experts x scale=-2", "copy x copies=3", "router copies=2 noise=1"}) {
+        "experts x scale=-2", "copy x copies=3", "router copies=2 noise=1",
+        // A value is all of what follows '=': no trailing characters.
+        "experts x copies=2x", "router parts=3,", "experts x scale=1.5.5"}) {
     try {
       moert::parseUpcycleRule(text, "model.layers.0.x");
       ADD_FAILURE() << "accepted '" << text << "'";

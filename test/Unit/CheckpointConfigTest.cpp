@@ -1,0 +1,78 @@
+//===- CheckpointConfigTest.cpp - a checkpoint's config and the model's ---===//
+//
+// Resuming a checkpoint of another configuration is refused, naming the
+// first key that differs and its value in each config, "none" where one
+// config lacks it; the canonical configs decide where both sides have one.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ErrorTestUtils.h"
+#include "moert/Checkpoint.h"
+
+#include <gtest/gtest.h>
+
+using namespace moe::test;
+
+namespace {
+
+std::string configError(const std::string &saved, const std::string &mine,
+                        const std::string &savedCanonical = "",
+                        const std::string &myCanonical = "") {
+  moert::CheckpointRun run;
+  run.model = "tiny";
+  run.config = saved;
+  run.canonicalConfig = savedCanonical;
+  return errorOf([&] {
+    moert::requireCheckpointConfig("run.safetensors", run, {mine, myCanonical},
+                                   "its binary");
+  });
+}
+
+TEST(CheckpointConfigTest, NamesTheKeyThatDiffers) {
+  EXPECT_EQ(configError(R"({"hidden_size": 128, "vocab_size": 256})",
+                        R"({"vocab_size": 256, "hidden_size": 64})"),
+            "run.safetensors: checkpoint of another configuration of model "
+            "'tiny' (its 'hidden_size' differs: 128 in the checkpoint's "
+            "config, 64 in this one's): resume it with its binary");
+}
+
+TEST(CheckpointConfigTest, NamesAKeyThatOnlyOneConfigHas) {
+  // Only the checkpoint's, then only the model's.
+  EXPECT_TRUE(
+      contains(configError(R"({"a": 1, "router_jitter": 0.1})", R"({"a": 1})"),
+               "(its 'router_jitter' differs: 0.1 in the "
+               "checkpoint's config, none in this one's)"));
+  std::string added =
+      configError(R"({"a": 1})", R"({"a": 1, "router_jitter": 0.1})");
+  EXPECT_TRUE(contains(added, "(its 'router_jitter' differs: none in the "
+                              "checkpoint's config, 0.1 in this one's)"))
+      << added;
+}
+
+TEST(CheckpointConfigTest, CanonicalConfigsDecideWhereBothHaveOne) {
+  // Files spelled otherwise, the same canonical config.
+  EXPECT_EQ(configError(R"({"rope_theta": 10000})",
+                        R"({"rope_parameters": {"rope_theta": 10000}})",
+                        R"({"rope_theta": 10000.0})",
+                        R"({"rope_theta": 10000.0})"),
+            "");
+  // The same files, other canonical configs: the canonical key is named.
+  EXPECT_TRUE(contains(configError(R"({"a": 1})", R"({"a": 2})",
+                                   R"({"rope_theta": 10000.0})",
+                                   R"({"rope_theta": 1000000.0})"),
+                       "(its 'rope_theta' differs: 10000.0 in the "
+                       "checkpoint's config, 1000000.0 in this one's)"));
+  // One side without a canonical config: the files compare.
+  EXPECT_TRUE(contains(configError(R"({"a": 1})", R"({"a": 2})",
+                                   R"({"rope_theta": 10000.0})", ""),
+                       "(its 'a' differs: 1 in the checkpoint's config, 2 "
+                       "in this one's)"));
+}
+
+TEST(CheckpointConfigTest, TheStepsShapeMayDiffer) {
+  EXPECT_EQ(configError(R"({"a": 1, "moe_batch_size": 4, "moe_seq_len": 8})",
+                        R"({"moe_seq_len": 16, "a": 1})"),
+            "");
+}
+
+} // namespace
