@@ -282,9 +282,7 @@ namespace {
 constexpr const char *kResumableKeys[] = {
     "moe_batch_size", "moe_seq_len", "moe_capacity_factor", "moe_drop_policy",
     "initializer_range"};
-} // namespace
 
-namespace {
 /// The checkpoint's config and this model's as comparable JSON: their
 /// canonical forms where both have one (so that a config file spelled
 /// otherwise, say moe-export's, is the same config), else as written.
