@@ -232,7 +232,7 @@ moert::CheckpointRun moert::parseCheckpointRun(const std::string &path,
 }
 
 moert::ModelConfigText moert::configTextOf(const moe_model &model) {
-  // Binaries before ABI 10 and hand-made models may leave it null.
+  // Hand-made models (tests') may leave it null.
   return {model.config_json,
           model.canonical_config ? model.canonical_config : ""};
 }
@@ -307,7 +307,12 @@ std::string moert::resumableChanges(const std::string &path,
   std::string changes;
   for (const char *key : kResumableKeys) {
     auto value = [&](const json &config) {
-      return config.contains(key) ? config[key].dump() : std::string("(none)");
+      if (!config.contains(key))
+        return std::string("(none)");
+      // A canonical config's unset capacity.
+      if (config[key].is_null() && key == std::string("moe_capacity_factor"))
+        return std::string("dropless");
+      return config[key].dump();
     };
     if (saved.contains(key) != mine.contains(key) ||
         (saved.contains(key) && saved[key] != mine[key]))

@@ -449,7 +449,8 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config) {
   keys["rope_theta"] = config.ropeTheta;
   keys["rms_norm_eps"] = config.rmsNormEps;
   keys["tie_word_embeddings"] = config.tieWordEmbeddings;
-  keys["sliding_window"] = optional(config.slidingWindow);
+  // Not the sliding window: the importer takes one only where it covers the
+  // whole sequence, so it changes nothing (and moe-export writes none).
   keys["num_local_experts"] = config.numExperts;
   if (config.isMoe()) {
     keys["num_experts_per_tok"] = config.topK;

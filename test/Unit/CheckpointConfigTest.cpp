@@ -69,6 +69,22 @@ TEST(CheckpointConfigTest, CanonicalConfigsDecideWhereBothHaveOne) {
                        "in this one's)"));
 }
 
+TEST(CheckpointConfigTest, ResumableChangesAreListed) {
+  moert::CheckpointRun run;
+  run.config = R"({"moe_capacity_factor": 1.0, "moe_seq_len": 8})";
+  run.canonicalConfig = R"({"moe_capacity_factor": 1.0, "moe_seq_len": 8})";
+  // Canonically, an unset capacity is dropless.
+  EXPECT_EQ(moert::resumableChanges(
+                "run.safetensors", run,
+                {R"({"moe_seq_len": 8})",
+                 R"({"moe_capacity_factor": null, "moe_seq_len": 16})"}),
+            "moe_seq_len: 8 -> 16; moe_capacity_factor: 1.0 -> dropless");
+  // As files spell them, an absent key is "(none)".
+  EXPECT_EQ(moert::resumableChanges("run.safetensors", run,
+                                    {R"({"moe_seq_len": 8})", ""}),
+            "moe_capacity_factor: 1.0 -> (none)");
+}
+
 TEST(CheckpointConfigTest, TheStepsShapeMayDiffer) {
   EXPECT_EQ(configError(R"({"a": 1, "moe_batch_size": 4, "moe_seq_len": 8})",
                         R"({"moe_seq_len": 16, "a": 1})"),

@@ -66,11 +66,10 @@ parseCheckpointRun(const std::string &path,
 /// Throws unless checkpoint `path` (whose metadata says `run`) was written
 /// by a model imported from `config` (by its canonical form where both have
 /// one, else by its JSON), naming the first key that differs and its two
-/// values; `resumer` says what should resume
-/// it instead ("the binary that wrote it"). The keys that neither the weights
-/// nor the optimizer state depend on may differ (resumableChanges lists them):
-/// the step's shape, the capacity and drop policy and the initializer's
-/// scale.
+/// values; `resumer` says what should resume it instead ("the binary that
+/// wrote it"). The keys that neither the weights nor the optimizer state
+/// depend on may differ (resumableChanges lists them): the step's shape, the
+/// capacity and drop policy and the initializer's scale.
 void requireCheckpointConfig(const std::string &path, const CheckpointRun &run,
                              const ModelConfigText &config,
                              const std::string &resumer);

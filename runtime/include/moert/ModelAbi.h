@@ -125,9 +125,10 @@ typedef struct moe_model {
   int32_t abi_version; /* MOE_ABI_VERSION */
   const char *name;
   const char *config_json; /* the config the model was imported from, or "" */
-  /* That config's keys in one spelling, defaults spelled out (moe-import's
-     canonicalConfig), so that checkpoints compare models however their
-     config files spell them; "" without a config. */
+  /* That config's keys in one spelling, defaults spelled out (the
+     frontend's mlir::moe::canonicalConfig, which the emitter calls), so
+     that checkpoints compare models however their config files spell them;
+     "" without a config or with one the importer refuses (IR by hand). */
   const char *canonical_config;
   /* The training settings it was compiled with: the options its passes
      recorded (moe.training) as "pass.key=value ...", or "". */

@@ -170,7 +170,9 @@ def main():
             save_fused(model, folder)
         edit_config(folder, spec.get("config_edits", {}))
         # Sampling defaults, which no test reads.
-        os.remove(os.path.join(folder, "generation_config.json"))
+        generation = os.path.join(folder, "generation_config.json")
+        if os.path.exists(generation):
+            os.remove(generation)
         reloaded = type(model).from_pretrained(folder, dtype=torch.float32).eval()
         generator = torch.Generator().manual_seed(1)
         ids = torch.randint(0, VOCAB, (BATCH, SEQ), generator=generator)
