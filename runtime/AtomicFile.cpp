@@ -13,15 +13,29 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <cstring>
 #include <optional>
-
-#include <vector>
+#include <random>
+#include <string>
 
 namespace {
 
-constexpr char kTemporarySuffix[] = ".tmp-XXXXXX";
+/// AtomicFile's temporaries are the target's name, this and six letters or
+/// digits (WriterLock removes what killed writers left).
+constexpr char kTemporaryPrefix[] = ".tmp-";
+constexpr int kTemporaryAttempts = 100;
+
+/// Six random letters and digits, as mkstemp chooses them.
+std::string randomSuffix() {
+  static constexpr char kLetters[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  thread_local std::mt19937_64 generator{std::random_device{}()};
+  std::uniform_int_distribution<size_t> pick(0, sizeof(kLetters) - 2);
+  std::string suffix(6, ' ');
+  for (char &letter : suffix)
+    letter = kLetters[pick(generator)];
+  return suffix;
+}
 
 /// The file that replacing `path` replaces (a symbolic link is followed:
 /// the rename replaces the file it names, not the link, which may be
@@ -107,16 +121,26 @@ moert::AtomicFile::AtomicFile(std::string pathArg, int newFileMode)
   umask(mask);
   mode = existingMode ? static_cast<int>(*existingMode)
                       : newFileMode & ~static_cast<int>(mask);
-  std::vector<char> pattern(target.begin(), target.end());
-  pattern.insert(pattern.end(), kTemporarySuffix,
-                 kTemporarySuffix + sizeof(kTemporarySuffix));
-  fd = mkstemp(pattern.data());
-  if (fd < 0)
-    fail("{}: cannot create a temporary file beside it: {}", path,
-         describeErrno());
-  temporaryPath = pattern.data();
-  if (trackTemporary)
-    trackTemporary(temporaryPath);
+  // The name is tracked before the file exists (mkstemp would create it
+  // untracked), so that a signal at any moment removes what exists.
+  for (int attempt = 1;; ++attempt) {
+    std::string candidate = target + kTemporaryPrefix + randomSuffix();
+    if (trackTemporary)
+      trackTemporary(candidate);
+    fd = open(candidate.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      temporaryPath = candidate;
+      return;
+    }
+    int error = errno;
+    if (untrackTemporary)
+      untrackTemporary(candidate);
+    if (error != EEXIST || attempt == kTemporaryAttempts) {
+      errno = error;
+      fail("{}: cannot create a temporary file beside it: {}", path,
+           describeErrno());
+    }
+  }
 }
 
 moert::AtomicFile::~AtomicFile() {
@@ -140,7 +164,7 @@ void moert::AtomicFile::write(const char *data, size_t size) {
 }
 
 void moert::AtomicFile::commit() {
-  // mkstemp creates the file 0600.
+  // The temporary file is created 0600.
   if (fchmod(fd, static_cast<mode_t>(mode)) != 0)
     fail("{}: cannot set the file mode: {}", path, describeErrno());
   if (fsync(fd) != 0)
@@ -182,10 +206,9 @@ moert::WriterLock::WriterLock(const std::string &path) {
     fd = -1;
     fail("{}: {}", path, reason);
   }
-  // AtomicFile's temporaries are the name, ".tmp-" and six characters.
   std::string directory = moert::parentDirectory(lockedFile);
   std::string name = lockedFile.substr(lockedFile.rfind('/') + 1);
-  std::string prefix = name + ".tmp-";
+  std::string prefix = name + kTemporaryPrefix;
   size_t length = prefix.size() + 6;
   if (DIR *entries = opendir(directory.c_str())) {
     while (dirent *entry = readdir(entries))
