@@ -110,3 +110,19 @@ func.func @forward() -> tensor<f32> {
 
 // expected-error @+1 {{moe-autodiff: the function is a declaration, with no body to differentiate}}
 func.func private @forward() -> tensor<f32>
+
+// -----
+
+// A loss all-reduced by sum is differentiated rank by rank, each rank its
+// part; one reduced by max is not a sum of parts, and its VJP is refused.
+shard.grid @ranks(shape = 2)
+ml_program.global private mutable @w : tensor<4xf32> {moe.init = #moe.init<normal, 1.0>, moe.trainable}
+func.func @forward() -> tensor<f32> {
+  %w = ml_program.global_load @w : tensor<4xf32>
+  %e = tensor.expand_shape %w [[0, 1]] output_shape [1, 4] : tensor<4xf32> into tensor<1x4xf32>
+  %ids = arith.constant dense<[0]> : tensor<1xi32>
+  %l = moe.cross_entropy %e, %ids : tensor<1x4xf32>, tensor<1xi32> -> tensor<f32>
+  // expected-error @+1 {{only a sum all-reduce is differentiable}}
+  %max = shard.all_reduce %l on @ranks grid_axes = [0] reduction = max : tensor<f32> -> tensor<f32>
+  return %max : tensor<f32>
+}

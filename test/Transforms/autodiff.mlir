@@ -1,5 +1,6 @@
 // RUN: moe-opt %s --moe-autodiff | FileCheck %s
 // RUN: moe-opt %s --moe-autodiff="function=forward gradient-function=grads" | FileCheck %s --check-prefix=NAMED
+// RUN: moe-opt %s --moe-autodiff=cotangent-argument=true | FileCheck %s --check-prefix=COTANGENT
 
 // A one-layer MoE block with its aux loss scaled by the layer's coefficient:
 // the gradient function returns the loss and one gradient per trainable
@@ -39,6 +40,11 @@ ml_program.global private mutable @coeff : tensor<f64> {moe.init = #moe.init<con
 // An unused parameter gets zeros.
 // CHECK: %[[ZERO:.*]] = arith.constant dense<0.000000e+00> : tensor<3xf64>
 // CHECK: return %[[LOSS]], %[[DROUTER]], %[[DW1]], %[[DW3]], %[[DW2]], %[[DNORM]], %[[ZERO]]
+
+// With cotangent-argument, the seed is a last argument named "cotangent";
+// the forward's arguments keep their places (and no name).
+// COTANGENT-LABEL: func.func @train_step(
+// COTANGENT-SAME: %{{[^:]*}}: tensor<16x8xf64>, %{{[^:]*}}: tensor<16x4xf64>, %{{[^:]*}}: tensor<f64> {moe.input = "cotangent"}) ->
 
 // NAMED: func.func @forward(
 // NAMED: func.func @grads(

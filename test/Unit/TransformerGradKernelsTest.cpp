@@ -274,6 +274,17 @@ TEST(CrossEntropyGradTest, HandWorkedMeanOverPositions) {
                DType::F64, {2, 2}, {-0.5, 0.5, 0.5, -0.5});
 }
 
+TEST(CrossEntropyGradTest, ZeroDivisorGivesZeroGradient) {
+  // A divisor of 0 (no counted target in the whole step) makes the loss 0
+  // whatever the logits: its gradient is 0 too, not dLoss / 0.
+  Tensor logits = f64({2, 2}, {0, 0, 0, 0}), targets = i32({2}, {0, 1});
+  LossTargets none{std::nullopt, 0.0};
+  expectTensor(crossEntropy(logits, targets, none), DType::F64, {}, {0});
+  expectTensor(
+      crossEntropyGrad(logits, targets, Tensor::scalar(DType::F64, 2), none),
+      DType::F64, {2, 2}, {0, 0, 0, 0});
+}
+
 TEST(CrossEntropyGradTest, MatchesFiniteDifferences) {
   for (uint64_t seed : kSeeds) {
     Random random(seed);

@@ -29,6 +29,12 @@
 // VJP: shard.all_to_all %{{.*}} on @ranks grid_axes = [0] split_axis = 1 concat_axis = 2 : tensor<1x8x4xf64> -> tensor<1x4x8xf64>
 // VJP: moe.embedding_grad
 
+// Each reduction of shard.all_reduce: rank 0 holds [1, 5], rank 1 [3, -2].
+// RUN: moe-run %s --entry reductions --ranks 2 | FileCheck %s --check-prefix=REDUCE
+// REDUCE: max F64[2] = 3 5
+// REDUCE-NEXT: min F64[2] = 1 -2
+// REDUCE-NEXT: sum F64[2] = 4 3
+
 // Collectives need a group of the grid's size (checked before any rank
 // starts), and a rank that fails stops the others instead of leaving them
 // waiting.
@@ -83,4 +89,14 @@ func.func @rank_fails() -> tensor<f64> {
   %sum = shard.all_reduce %all on @ranks grid_axes = [0] : tensor<2x1x8xf64> -> tensor<2x1x8xf64>
   %zero = arith.constant dense<0.0> : tensor<f64>
   return %zero : tensor<f64>
+}
+
+func.func @reductions() -> (tensor<2xf64> {moe.output = "max"}, tensor<2xf64> {moe.output = "min"}, tensor<2xf64> {moe.output = "sum"}) {
+  %values = arith.constant dense<[[1.0, 5.0], [3.0, -2.0]]> : tensor<2x2xf64>
+  %part = shard.all_slice %values on @ranks grid_axes = [0] slice_axis = 0 : tensor<2x2xf64> -> tensor<1x2xf64>
+  %mine = tensor.collapse_shape %part [[0, 1]] : tensor<1x2xf64> into tensor<2xf64>
+  %max = shard.all_reduce %mine on @ranks grid_axes = [0] reduction = max : tensor<2xf64> -> tensor<2xf64>
+  %min = shard.all_reduce %mine on @ranks grid_axes = [0] reduction = min : tensor<2xf64> -> tensor<2xf64>
+  %sum = shard.all_reduce %mine on @ranks grid_axes = [0] : tensor<2xf64> -> tensor<2xf64>
+  return %max, %min, %sum : tensor<2xf64>, tensor<2xf64>, tensor<2xf64>
 }
