@@ -9,6 +9,8 @@
 
 #include "moe/Transforms/Passes.h"
 
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
+
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -41,6 +43,16 @@ std::string formatCount(int64_t count) {
 struct ModelStatsPass : moe::impl::ModelStatsBase<ModelStatsPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    // One rank's program holds its parts of the globals, and its experts
+    // read tokens that an all-to-all brought, not a dispatch.
+    auto grids = module.getOps<shard::GridOp>();
+    if (!grids.empty()) {
+      (*grids.begin()).emitError()
+          << "moe-model-stats counts a whole model: run it "
+             "before moe-expert-parallel, not on one rank's "
+             "SPMD program";
+      return signalPassFailure();
+    }
     SymbolTableCollection symbols;
 
     int64_t parameters = 0, stateGlobals = 0, stateElements = 0;

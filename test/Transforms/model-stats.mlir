@@ -2,6 +2,9 @@
 // RUN: moe-opt --moe-model-stats %s | FileCheck %s --check-prefix=UNCHANGED
 // A gradient function repeats the forward ops; the counts stay the same.
 // RUN: moe-opt --moe-autodiff=cotangent-argument=true --moe-model-stats %s -o /dev/null | FileCheck %s
+// One rank's SPMD program holds its parts of the model: refused.
+// RUN: moe-import %moe_src/examples/tiny-moe/config.json --batch-size 2 --seq-len 8 | not moe-opt --moe-expert-parallel=ranks=2 --moe-model-stats -o /dev/null 2>&1 | FileCheck %s --check-prefix=SPMD
+// SPMD: error: moe-model-stats counts a whole model: run it before moe-expert-parallel, not on one rank's SPMD program
 
 // Trainable: 8 (embedding) + 3 * 24 (experts) = 80; experts 72, of which a
 // token uses top_k / experts = 1/4: active = 80 - 72 * 3/4 = 26. The

@@ -16,7 +16,9 @@ def ModelStats : Pass<"moe-model-stats", "::mlir::ModuleOp"> {
     total number of trainable parameters (globals marked `moe.trainable`), the
     parameters held by experts, the parameters active per token (all but the
     experts' share, plus `top_k / experts` of it) and the training-state
-    globals. The module is not changed.
+    globals. The module is not changed. It counts a whole model: one rank's
+    SPMD program (after moe-expert-parallel), which holds its parts of the
+    globals, is refused.
   }];
   let dependentDialects = ["::mlir::moe::MoeDialect",
                            "::mlir::ml_program::MLProgramDialect"];
