@@ -583,12 +583,20 @@ int run(MLIRContext &context) {
     moert::CheckpointRun checkpoint = moert::parseCheckpointRun(
         resumePath, moert::readSafetensorsMetadata(resumePath));
     if (auto config =
-            (*module)->getAttrOfType<StringAttr>(moe::kConfigAttrName))
-      moert::requireCheckpointConfig(
-          resumePath, checkpoint,
-          {config.str(), moe::canonicalConfigOf(config)},
-          "a model imported from its config, or "
-          "read its weights with --params");
+            (*module)->getAttrOfType<StringAttr>(moe::kConfigAttrName)) {
+      moert::ModelConfigText mine{config.str(), moe::canonicalConfigOf(config)};
+      moert::requireCheckpointConfig(resumePath, checkpoint, mine,
+                                     "a model imported from its config, or "
+                                     "read its weights with --params");
+      // As the binaries say it: the steps replayed are this model's.
+      if (std::string changes =
+              moert::resumableChanges(resumePath, checkpoint, mine);
+          !changes.empty())
+        llvm::errs() << fmt::format(
+            "moe-run: note: {} was trained with another config than this "
+            "model's, which these steps go on with: {}\n",
+            static_cast<std::string>(resumePath), changes);
+    }
     start = checkpoint.position;
   }
   std::string weightsPath = resumePath.empty() ? paramsPath : resumePath;
