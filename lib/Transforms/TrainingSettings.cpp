@@ -5,19 +5,30 @@
 #include "moe/MoeDialect.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
+#include "llvm/ADT/StringExtras.h"
 
 using namespace mlir;
 
+namespace {
+/// `text`'s words separated by one space each.
+std::string singleSpaced(llvm::StringRef text) {
+  llvm::SmallVector<llvm::StringRef> words;
+  text.split(words, ' ', /*MaxSplit=*/-1, /*KeepEmpty=*/false);
+  return llvm::join(words, " ");
+}
+} // namespace
+
 std::string mlir::moe::passOptionsText(Pass &pass) {
-  // printAsTextualPipeline gives "name{key=value ...}" with every option
-  // (a list option's value is in braces too).
+  // printAsTextualPipeline gives "name{key=value ...}" with every option (a
+  // list option's value is in braces too, and an empty list leaves its two
+  // spaces, one of which goes).
   std::string text;
   llvm::raw_string_ostream os(text);
   pass.printAsTextualPipeline(os);
   size_t open = text.find('{');
-  return open == std::string::npos
-             ? std::string()
-             : text.substr(open + 1, text.size() - open - 2);
+  return open == std::string::npos ? std::string()
+                                   : singleSpaced(llvm::StringRef(text).slice(
+                                         open + 1, text.size() - 1));
 }
 
 void mlir::moe::recordTrainingSettings(Pass &pass, ModuleOp module) {

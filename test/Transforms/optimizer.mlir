@@ -5,7 +5,7 @@
 // RUN: moe-opt %s --moe-autodiff --moe-optimizer="lr-decay=linear" | FileCheck %s --check-prefix=LINEAR
 // RUN: moe-opt %s --moe-autodiff --moe-optimizer="lr-decay=constant" | moe-opt | FileCheck %s --check-prefix=CONSTANT
 // RUN: not moe-opt %s --moe-autodiff --moe-optimizer="lr-decay=step" 2>&1 | FileCheck %s --check-prefix=UNKNOWN
-// RUN: not moe-opt %s --moe-autodiff --moe-optimizer="decay-steps=0" 2>&1 | FileCheck %s --check-prefix=SCHEDULE
+// RUN: not moe-opt %s --moe-autodiff --moe-optimizer="decay-steps=0" 2>&1 | FileCheck %s --strict-whitespace --check-prefix=SCHEDULE
 // RUN: not moe-opt %s --moe-autodiff --moe-optimizer="beta2=1" 2>&1 | FileCheck %s --check-prefix=BETA
 
 // The optimizer state: a step counter and two moments per parameter, all
@@ -69,5 +69,6 @@ func.func @forward(%ids: tensor<2xi32>, %labels: tensor<2xi32>) -> (tensor<f32> 
 // CONSTANT: moe.lr_schedule %{{.*}} decay = constant max_lr = 1.000000e-03
 // UNKNOWN: error: moe-optimizer: unknown lr-decay 'step' (known: cosine, linear, constant)
 // Options the step's ops refuse are named as options.
-// SCHEDULE: error: moe-optimizer: the options make an invalid step ('moe.lr_schedule' op attribute 'decay_steps' (0) must exceed 'warmup_steps' (100)); they were: {{.*}} decay-steps=0 {{.*}} warmup-steps=100
+// Every option once, one space apart (the empty no-decay list prints none).
+// SCHEDULE: error: moe-optimizer: the options make an invalid step ('moe.lr_schedule' op attribute 'decay_steps' (0) must exceed 'warmup_steps' (100)); they were: beta1=9.000000e-01 beta2=9.500000e-01 decay-steps=0 eps=1.000000e-08 function=train_step lr=1.000000e-03 lr-decay=cosine max-grad-norm=1.000000e+00 min-lr=1.000000e-04 warmup-steps=100 weight-decay=1.000000e-01{{$}}
 // BETA: error: moe-optimizer: the options make an invalid step ('moe.adamw' op attribute 'beta2' must be in [0, 1), got 1.000000e+00); they were: beta1=9.000000e-01 beta2=1.000000e+00
