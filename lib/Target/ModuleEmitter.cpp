@@ -10,6 +10,7 @@
 #include "ModuleEmitter.h"
 #include "moe/Frontend/ModelConfig.h"
 #include "moert/GridGroups.h"
+#include "moert/ModelAbi.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -660,6 +661,12 @@ LogicalResult ModuleEmitter::emit() {
       return failure();
 
   target.emitPreamble(os);
+  // Code generated for another ABI than the runtime's headers describe
+  // would fail on the model's initializer with a puzzling message.
+  os << "static_assert(MOE_ABI_VERSION == " << MOE_ABI_VERSION
+     << ", \"generated for model ABI " << MOE_ABI_VERSION
+     << ", not this runtime's: compile it with this runtime's "
+        "moe-compile\");\n\n";
   if (options.profile && !target.profileHeader().empty())
     os << "#include \"" << target.profileHeader() << "\"\n\n";
   os << "namespace {\n\nusing namespace " << target.kernelNamespace() << ";\n\n"

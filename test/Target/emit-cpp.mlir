@@ -7,6 +7,8 @@
 // call the CPU kernels on state, arena and input pointers.
 // CHECK: #include "moert/CpuKernels.h"
 // CHECK: #include "moert/ModelAbi.h"
+// Compiled against another runtime's headers, the code says so first.
+// CHECK: static_assert(MOE_ABI_VERSION == [[ABI:[0-9]+]], "generated for model ABI [[ABI]], not this runtime's: compile it with this runtime's moe-compile");
 // CHECK: const int64_t [[IDS_SHAPE:shape[0-9]+]][] = {2, 3};
 // CHECK-LABEL: void function_loss_fn(
 // CHECK: int32_t *[[IDS:v[0-9]+]] = const_cast<int32_t *>(static_cast<const int32_t *>(inputs[0]));
