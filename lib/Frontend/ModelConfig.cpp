@@ -286,6 +286,19 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
                             keys.object[key].dump(), why)
                   .str());
   };
+  // The architectures that these keys describe completely. Others build
+  // other models from them: Qwen2's q, k and v projections have biases,
+  // Qwen3's and OLMoE's attention normalizes queries and keys, Gemma scales
+  // its norms and embeddings otherwise.
+  static constexpr llvm::StringLiteral kModelTypes[] = {
+      "llama", "mistral", "mixtral", "skywork_moe"};
+  if (keys.has("model_type") && keys.object["model_type"].is_string() &&
+      !llvm::is_contained(kModelTypes,
+                          keys.object["model_type"].get<std::string>()))
+    refuse("model_type",
+           "the importer builds Llama, Mistral, Mixtral and Skywork-MoE "
+           "models, whose configs these keys describe completely (leave "
+           "model_type out for a model that our keys alone describe)");
   for (const char *key : {"hidden_act", "hidden_activation"})
     if (keys.has(key) && keys.object[key] != "silu" &&
         keys.object[key] != "swish")
