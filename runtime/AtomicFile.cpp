@@ -20,18 +20,20 @@
 
 namespace {
 
-/// AtomicFile's temporaries are the target's name, this and six letters or
-/// digits (WriterLock removes what killed writers left).
+/// AtomicFile's temporaries are the target's name, this prefix and a
+/// suffix of letters and digits (WriterLock removes what killed writers
+/// left).
 constexpr char kTemporaryPrefix[] = ".tmp-";
+constexpr size_t kTemporarySuffixLength = 6;
 constexpr int kTemporaryAttempts = 100;
 
-/// Six random letters and digits, as mkstemp chooses them.
+/// Random letters and digits, as mkstemp chooses them.
 std::string randomSuffix() {
   static constexpr char kLetters[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
   thread_local std::mt19937_64 generator{std::random_device{}()};
   std::uniform_int_distribution<size_t> pick(0, sizeof(kLetters) - 2);
-  std::string suffix(6, ' ');
+  std::string suffix(kTemporarySuffixLength, ' ');
   for (char &letter : suffix)
     letter = kLetters[pick(generator)];
   return suffix;
@@ -209,7 +211,7 @@ moert::WriterLock::WriterLock(const std::string &path) {
   std::string directory = moert::parentDirectory(lockedFile);
   std::string name = lockedFile.substr(lockedFile.rfind('/') + 1);
   std::string prefix = name + kTemporaryPrefix;
-  size_t length = prefix.size() + 6;
+  size_t length = prefix.size() + kTemporarySuffixLength;
   if (DIR *entries = opendir(directory.c_str())) {
     while (dirent *entry = readdir(entries))
       if (std::strlen(entry->d_name) == length &&

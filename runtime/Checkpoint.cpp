@@ -191,15 +191,18 @@ moert::CheckpointRun moert::parseCheckpointRun(const std::string &path,
     return fields.contains(key) && fields[key].is_number_unsigned();
   };
   require("model", isString("model"), "a string");
-  // "" where the model was compiled from IR without a config (ModelAbi.h).
-  auto isConfig = [&] {
-    if (!isString("config"))
+  // A JSON object's text, or "" (a model compiled from IR without a
+  // config, ModelAbi.h).
+  auto isObjectText = [&](const char *key) {
+    if (!isString(key))
       return false;
-    const std::string &text = fields["config"].get_ref<const std::string &>();
+    const std::string &text = fields[key].get_ref<const std::string &>();
     return text.empty() ||
-           parseJson(text, path + ": checkpoint metadata 'config'").is_object();
+           parseJson(text,
+                     fmt::format("{}: checkpoint metadata '{}'", path, key))
+               .is_object();
   };
-  require("config", isConfig(), "a config.json text or \"\"");
+  require("config", isObjectText("config"), "a config.json text or \"\"");
   require("step",
           isCount("step") && fields["step"].get<uint64_t>() <= INT64_MAX,
           "a non-negative integer");
@@ -211,17 +214,9 @@ moert::CheckpointRun moert::parseCheckpointRun(const std::string &path,
   for (const char *optional : {"training", "train_data"})
     if (fields.contains(optional))
       require(optional, isString(optional), "a string");
-  auto isCanonical = [&] {
-    if (!isString("canonical_config"))
-      return false;
-    const std::string &text =
-        fields["canonical_config"].get_ref<const std::string &>();
-    return text.empty() ||
-           parseJson(text, path + ": checkpoint metadata 'canonical_config'")
-               .is_object();
-  };
   if (fields.contains("canonical_config"))
-    require("canonical_config", isCanonical(), "a JSON object's text or \"\"");
+    require("canonical_config", isObjectText("canonical_config"),
+            "a JSON object's text or \"\"");
   return {fields["model"].get<std::string>(),
           fields["config"].get<std::string>(),
           {fields["step"].get<int64_t>(), fields["seed"].get<uint64_t>(),
