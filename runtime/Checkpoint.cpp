@@ -271,12 +271,26 @@ std::string moert::trainingChanges(const std::string &checkpoint,
 namespace {
 /// The config keys that a run may change on resuming, since neither the
 /// weights nor the optimizer state depend on them: the step's shape, the
-/// experts' capacity and drop policy and the initializer's scale. (The
-/// auxiliary losses' coefficients are state: each layer's globals, which
-/// adaptive-aux moves and the checkpoint restores.)
+/// experts' capacity and drop policy, the initializer's scale and the
+/// auxiliary losses' coefficients (config constants, which the resumed run
+/// takes from its model, or moe-adaptive-aux's state, which goes on).
 constexpr const char *kResumableKeys[] = {
-    "moe_batch_size", "moe_seq_len", "moe_capacity_factor", "moe_drop_policy",
-    "initializer_range"};
+    "moe_batch_size",  "moe_seq_len",       "moe_capacity_factor",
+    "moe_drop_policy", "initializer_range", "moe_aux_loss_coeff",
+    "moe_z_loss_coeff"};
+
+/// Whether resumable `key` may differ between configs `saved` and `mine`:
+/// a z-loss coefficient only where neither is zero, since a zero one adds
+/// no term, hence no coefficient global to the model.
+bool mayDiffer(const std::string &key, const json &saved, const json &mine) {
+  if (key != "moe_z_loss_coeff")
+    return true;
+  auto zero = [&](const json &config) {
+    return !config.contains(key) ||
+           (config[key].is_number() && config[key].get<double>() == 0);
+  };
+  return zero(saved) == zero(mine);
+}
 
 /// The checkpoint's config and this model's as comparable JSON: their
 /// canonical forms where both have one (so that a config file spelled
@@ -295,12 +309,15 @@ std::pair<json, json> comparableConfigs(const std::string &path,
 
 std::string moert::resumableChanges(const std::string &path,
                                     const CheckpointRun &run,
-                                    const ModelConfigText &config) {
+                                    const ModelConfigText &config,
+                                    bool adaptiveAux) {
   auto [saved, mine] = comparableConfigs(path, run, config);
   if (!saved.is_object() || !mine.is_object())
     return "";
   std::string changes;
   for (const char *key : kResumableKeys) {
+    if (!mayDiffer(key, saved, mine))
+      continue;
     auto value = [&](const json &config) {
       if (!config.contains(key))
         return std::string("(none)");
@@ -312,9 +329,22 @@ std::string moert::resumableChanges(const std::string &path,
     if (saved.contains(key) != mine.contains(key) ||
         (saved.contains(key) && saved[key] != mine[key]))
       changes += (changes.empty() ? "" : "; ") + std::string(key) + ": " +
-                 value(saved) + " -> " + value(mine);
+                 value(saved) + " -> " + value(mine) +
+                 (adaptiveAux && key == std::string("moe_aux_loss_coeff")
+                      ? " (the adaptive coefficients' start: the "
+                        "checkpoint's coefficients go on)"
+                      : "");
   }
   return changes;
+}
+
+bool moert::adaptiveAuxCoefficients(const moe_model &model) {
+  for (int64_t i = 0; i < model.num_globals; ++i) {
+    const moe_global &global = model.globals[i];
+    if (isAuxLossCoeff(global.tensor.name) && !global.config_constant)
+      return true;
+  }
+  return false;
 }
 
 void moert::requireCheckpointConfig(const std::string &path,
@@ -328,10 +358,11 @@ void moert::requireCheckpointConfig(const std::string &path,
   auto [saved, mine] = comparableConfigs(path, run, config);
   bool objects = saved.is_object() && mine.is_object();
   if (objects)
-    for (const char *key : kResumableKeys) {
-      saved.erase(key);
-      mine.erase(key);
-    }
+    for (const char *key : kResumableKeys)
+      if (mayDiffer(key, saved, mine)) {
+        saved.erase(key);
+        mine.erase(key);
+      }
   if (objects && saved == mine)
     return;
   std::string key = objects ? firstDifference(saved, mine) : "";
@@ -400,6 +431,12 @@ moert::CheckpointRun moert::loadCheckpoint(const std::string &path,
     char *data = static_cast<char *>(state) + global.offset;
     if (global.transient) {
       std::memset(data, 0, global.bytes);
+      continue;
+    }
+    // The config's value holds over the one the checkpoint was trained
+    // with (a changed aux-loss coefficient).
+    if (global.config_constant) {
+      initializeGlobal(model, global, state, run.position.seed, group);
       continue;
     }
     const TensorView *tensor = file.find(global.tensor.name);

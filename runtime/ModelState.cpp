@@ -152,6 +152,24 @@ void initializeRange(const moe_global &global, char *base, uint64_t key,
   }
 }
 
+/// Where this rank's values of a global come from in the whole tensor's
+/// stream: its elements, the stream's key and its first element's index.
+struct RankValues {
+  int64_t count;
+  uint64_t key;
+  int64_t offset;
+};
+
+RankValues rankValuesOf(const moe_model &model, const moe_global &global,
+                        uint64_t seed, const moert::RankGroup &group) {
+  int64_t elementBytes =
+      global.tensor.dtype == MOE_F32 || global.tensor.dtype == MOE_I32 ? 4 : 8;
+  // A rank's part is a contiguous run of the whole tensor.
+  return {moert::tensorBytes(global.tensor) / elementBytes,
+          moert::streamKey(seed, global.tensor.name),
+          moert::placementOf(model, global, group).offsetBytes / elementBytes};
+}
+
 } // namespace
 
 void moert::initializeState(const moe_model &model, void *state, uint64_t seed,
@@ -161,31 +179,33 @@ void moert::initializeState(const moe_model &model, void *state, uint64_t seed,
   // parameter model started in 12 s on one core.
   struct Chunk {
     const moe_global *global;
-    uint64_t key;
-    int64_t offset, begin, end;
+    RankValues values;
+    int64_t begin, end;
   };
   constexpr int64_t kChunkElements = int64_t(1) << 18;
   std::vector<Chunk> chunks;
   for (int64_t g = 0; g < model.num_globals; ++g) {
     const moe_global &global = model.globals[g];
-    int64_t elementBytes =
-        global.tensor.dtype == MOE_F32 || global.tensor.dtype == MOE_I32 ? 4
-                                                                         : 8;
-    int64_t count = tensorBytes(global.tensor) / elementBytes;
-    uint64_t key = streamKey(seed, global.tensor.name);
-    // A rank's part is a contiguous run of the whole tensor.
-    int64_t offset =
-        placementOf(model, global, group).offsetBytes / elementBytes;
-    for (int64_t begin = 0; begin < count; begin += kChunkElements)
-      chunks.push_back({&global, key, offset, begin,
-                        std::min(count, begin + kChunkElements)});
+    RankValues values = rankValuesOf(model, global, seed, group);
+    for (int64_t begin = 0; begin < values.count; begin += kChunkElements)
+      chunks.push_back({&global, values, begin,
+                        std::min(values.count, begin + kChunkElements)});
   }
   forEachOnHostThreads(chunks.size(), [&](size_t c) {
     const Chunk &chunk = chunks[c];
-    initializeRange(*chunk.global,
-                    static_cast<char *>(state) + chunk.global->offset,
-                    chunk.key, chunk.offset, chunk.begin, chunk.end);
+    initializeRange(
+        *chunk.global, static_cast<char *>(state) + chunk.global->offset,
+        chunk.values.key, chunk.values.offset, chunk.begin, chunk.end);
   });
+}
+
+void moert::initializeGlobal(const moe_model &model, const moe_global &global,
+                             void *state, uint64_t seed,
+                             const RankGroup &group) {
+  char *data = static_cast<char *>(state) + global.offset;
+  std::memset(data, 0, global.bytes);
+  RankValues values = rankValuesOf(model, global, seed, group);
+  initializeRange(global, data, values.key, values.offset, 0, values.count);
 }
 
 const moe_function *moert::findFunction(const moe_model &model,

@@ -8,12 +8,14 @@
 #define MOE_MOEDIALECT_H
 
 #include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Dialect.h"
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "llvm/ADT/DenseSet.h"
 
 #include "moe/MoeDialect.h.inc"
 #include "moe/MoeEnums.h.inc"
@@ -102,6 +104,12 @@ inline constexpr llvm::StringLiteral kUpcycleAttrName = "moe.upcycle";
 /// between optimizer steps (a gradient accumulator): checkpoints leave it
 /// out, and resuming starts it at zero. Never on a moe.trainable global.
 inline constexpr llvm::StringLiteral kTransientAttrName = "moe.transient";
+/// The globals of `module` that hold values of its config, not training
+/// state: neither trainable nor transient, and stored by no function (a
+/// fixed auxiliary-loss coefficient; moe-adaptive-aux's coefficients are
+/// stored, so state). They take their initializers' values when a run
+/// resumes a checkpoint or reads weights, so that a changed config holds.
+llvm::DenseSet<StringAttr> configConstantGlobals(ModuleOp module);
 /// On a module split by moe-accumulate-gradients: the micro-batches of an
 /// optimizer step (an i64 >= 2), i.e. @train_micro_step's calls per step
 /// plus one; what moe.training records of the pass, if it does.

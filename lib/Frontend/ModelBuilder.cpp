@@ -250,9 +250,9 @@ Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
                                          gate.getProbs(), gate.getIndices());
       // Coefficients are training state, so that moe-adaptive-aux can update
       // them and checkpoints carry them.
-      Value auxCoeff =
-          global(block + ".aux_loss_coeff", {}, moe::InitKind::constant,
-                 config.auxLossCoeff, /*trainable=*/false);
+      Value auxCoeff = global(
+          block + "." + std::string(moert::kAuxLossCoeffName), {},
+          moe::InitKind::constant, config.auxLossCoeff, /*trainable=*/false);
       terms->lossTerms.push_back(
           moe::MulOp::create(b, auxCoeff.getType(), auxCoeff, aux));
       metric("aux_loss", aux);
@@ -332,8 +332,9 @@ void ModelBuilder::addPooledAuxLoss(TrainingTerms &terms) {
   setLocation("model");
   Value aux = moe::PooledAuxLossOp::create(b, floatTensor({}), terms.gateProbs,
                                            terms.gateIndices);
-  Value coeff = global("model.aux_loss_coeff", {}, moe::InitKind::constant,
-                       config.auxLossCoeff, /*trainable=*/false);
+  Value coeff =
+      global("model." + std::string(moert::kAuxLossCoeffName), {},
+             moe::InitKind::constant, config.auxLossCoeff, /*trainable=*/false);
   terms.lossTerms.push_back(moe::MulOp::create(b, coeff.getType(), coeff, aux));
   terms.metrics.push_back({"aux_loss", aux});
   terms.metrics.push_back({"aux_loss_coeff", coeff});

@@ -54,8 +54,11 @@ int64_t moe::Evaluator::Placement::offset() const {
 LogicalResult
 moe::Evaluator::initializeGlobals(uint64_t seed,
                                   const moert::WeightSource *provided) {
+  llvm::DenseSet<StringAttr> constants =
+      mlir::moe::configConstantGlobals(module);
   WalkResult walk = module.walk([&](ml_program::GlobalOp global) {
-    if (provided && provided->contains(global.getSymName().str()))
+    if (provided && provided->contains(global.getSymName().str()) &&
+        !constants.contains(global.getSymNameAttr()))
       return WalkResult::advance();
     FailureOr<RankedTensorType> type =
         staticTensorType(global, global.getType());
@@ -106,9 +109,14 @@ moe::Evaluator::initializeGlobals(uint64_t seed,
 
 LogicalResult moe::Evaluator::loadGlobals(const moert::WeightSource &source) {
   std::set<std::string> unused = source.names();
+  // The config's values hold over the file's, as a binary's resume does.
+  llvm::DenseSet<StringAttr> constants =
+      mlir::moe::configConstantGlobals(module);
   WalkResult walk = module.walk([&](ml_program::GlobalOp global) {
     std::string name = global.getSymName().str();
     unused.erase(name);
+    if (constants.contains(global.getSymNameAttr()))
+      return WalkResult::advance();
     FailureOr<RankedTensorType> type =
         staticTensorType(global, global.getType());
     if (failed(type))

@@ -615,6 +615,7 @@ LogicalResult ModuleEmitter::emit() {
        llvm::enumerate(module.getOps<ml_program::GlobalOp>()))
     globalIndex[global.getSymName()] = index;
   std::vector<int64_t> gridShape = moert::modelGridShape(ranks, expertRanks);
+  llvm::DenseSet<StringAttr> configConstants = configConstantGlobals(module);
   for (auto global : module.getOps<ml_program::GlobalOp>()) {
     // The distributed optimizer's part of a parameter's state.
     int64_t partAxes = 0, partOf = 0;
@@ -649,7 +650,9 @@ LogicalResult ModuleEmitter::emit() {
               << (global->hasAttr(kShardedAttrName) ? 1 : 0) << ", "
               << (upcycle ? cString(upcycle.getValue()) : "nullptr") << ", "
               << (global->hasAttr(kTransientAttrName) ? 1 : 0) << ", "
-              << partAxes << ", " << partOf << "},\n";
+              << partAxes << ", " << partOf << ", "
+              << (configConstants.contains(global.getSymNameAttr()) ? 1 : 0)
+              << "},\n";
     stateBytes += (bytes + alignment - 1) / alignment * alignment;
     if (stateBytes > kMaxPlanBytes)
       return global.emitError() << "the globals up to this one take more "

@@ -380,7 +380,8 @@ int run(int argc, char **argv, int32_t &rank) {
     };
     addChanges(moert::trainingChanges(run.training, model.training));
     addChanges(moert::resumableChanges(options.resume, run,
-                                       moert::configTextOf(model)));
+                                       moert::configTextOf(model),
+                                       moert::adaptiveAuxCoefficients(model)));
     if (!position.trainData.empty() && position.trainData != trainData)
       addChanges(fmt::format("training data ({}): {} -> {}", options.data,
                              position.trainData, trainData));

@@ -26,8 +26,8 @@
 // CHECK: *[[LOSS]] = crossEntropy([[LOGITS]], {{v[0-9]+}}, 6, 5, CountedTargets{false, 0}, 6.0);
 // CHECK: std::memcpy(outputs[0], [[LOSS]], 4);
 // CHECK: const moe_global globals[] = {
-// CHECK-NEXT: {{[{][{]}}"embed", 0, 2, shape{{[0-9]+}}}, 0, 80, 1, MOE_INIT_NORMAL, 0.02, 0, nullptr, 0, 0, 0},
-// CHECK-NEXT: {{[{][{]}}"norm", 0, 1, shape{{[0-9]+}}}, 128, 16, 1, MOE_INIT_CONSTANT, 1.0, 0, "copy norm", 0, 0, 0},
+// CHECK-NEXT: {{[{][{]}}"embed", 0, 2, shape{{[0-9]+}}}, 0, 80, 1, MOE_INIT_NORMAL, 0.02, 0, nullptr, 0, 0, 0, 0},
+// CHECK-NEXT: {{[{][{]}}"norm", 0, 1, shape{{[0-9]+}}}, 128, 16, 1, MOE_INIT_CONSTANT, 1.0, 0, "copy norm", 0, 0, 0, 0},
 // CHECK: {"loss_fn", 2, inputs{{[0-9]+}}, 1, outputs{{[0-9]+}}, 256, function_loss_fn, 0, nullptr},
 // CHECK: const moe_model model = {MOE_ABI_VERSION, "demo", "", "", "", 64, 1, 1, 1, 192, 2, globals, 1, functions, &moe_cpu_target};
 // CHECK: extern "C" const moe_model *moe_get_model(void) { return &model; }

@@ -19,7 +19,7 @@
 // PLAN: moe.mul {{.*}}{moe.arena_offsets = array<i64: 256>}
 
 // The second global starts at 256 in the state region.
-// CPP: {{[{][{]}}"b", 0, 2, shape{{[0-9]+}}}, 256, 64, 1, MOE_INIT_NORMAL, 0.02, 0, nullptr, 0, 0, 0},
+// CPP: {{[{][{]}}"b", 0, 2, shape{{[0-9]+}}}, 256, 64, 1, MOE_INIT_NORMAL, 0.02, 0, nullptr, 0, 0, 0, 0},
 // CPP: const moe_model model = {MOE_ABI_VERSION, "model", "", "", "", 256, 1, 1, 1, 512, 2, globals, 1, functions, &moe_cpu_target};
 
 // UNKNOWN: error: moe-attach-target: unknown target 'tpu' (known: cpu, cuda)

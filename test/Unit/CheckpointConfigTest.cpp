@@ -77,12 +77,48 @@ TEST(CheckpointConfigTest, ResumableChangesAreListed) {
   EXPECT_EQ(moert::resumableChanges(
                 "run.safetensors", run,
                 {R"({"moe_seq_len": 8})",
-                 R"({"moe_capacity_factor": null, "moe_seq_len": 16})"}),
+                 R"({"moe_capacity_factor": null, "moe_seq_len": 16})"},
+                /*adaptiveAux=*/false),
             "moe_seq_len: 8 -> 16; moe_capacity_factor: 1.0 -> dropless");
   // As files spell them, an absent key is "(none)".
   EXPECT_EQ(moert::resumableChanges("run.safetensors", run,
-                                    {R"({"moe_seq_len": 8})", ""}),
+                                    {R"({"moe_seq_len": 8})", ""},
+                                    /*adaptiveAux=*/false),
             "moe_capacity_factor: 1.0 -> (none)");
+}
+
+TEST(CheckpointConfigTest, AuxLossCoefficientsMayChange) {
+  moert::CheckpointRun run;
+  run.config = run.canonicalConfig =
+      R"({"moe_aux_loss_coeff": 0.01, "moe_z_loss_coeff": 0.001})";
+  std::string mine =
+      R"({"moe_aux_loss_coeff": 0.02, "moe_z_loss_coeff": 0.002})";
+  EXPECT_EQ(moert::resumableChanges("run.safetensors", run, {mine, mine},
+                                    /*adaptiveAux=*/false),
+            "moe_aux_loss_coeff: 0.01 -> 0.02; moe_z_loss_coeff: 0.001 -> "
+            "0.002");
+  // Adaptive coefficients are state: the config's only started them.
+  EXPECT_EQ(moert::resumableChanges("run.safetensors", run, {mine, mine},
+                                    /*adaptiveAux=*/true),
+            "moe_aux_loss_coeff: 0.01 -> 0.02 (the adaptive coefficients' "
+            "start: the checkpoint's coefficients go on); moe_z_loss_coeff: "
+            "0.001 -> 0.002");
+  EXPECT_EQ(configError(run.config, mine, run.config, mine), "");
+}
+
+TEST(CheckpointConfigTest, AZLossCoefficientMayNotBecomeZero) {
+  // A zero coefficient has no z-loss term, so no globals to restore.
+  std::string none = R"({"moe_z_loss_coeff": 0.0})",
+              some = R"({"moe_z_loss_coeff": 0.001})";
+  EXPECT_TRUE(contains(configError(some, none, some, none),
+                       "(its 'moe_z_loss_coeff' differs: 0.001 in the "
+                       "checkpoint's config, 0.0 in this one's)"));
+  EXPECT_TRUE(contains(configError(none, some, none, some),
+                       "(its 'moe_z_loss_coeff' differs: 0.0 in the "
+                       "checkpoint's config, 0.001 in this one's)"));
+  // Files without the key have no z-loss either.
+  EXPECT_TRUE(contains(configError("{}", some), "'moe_z_loss_coeff'"));
+  EXPECT_EQ(configError("{}", none), "");
 }
 
 TEST(CheckpointConfigTest, TheStepsShapeMayDiffer) {

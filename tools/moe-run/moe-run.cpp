@@ -13,6 +13,7 @@
 #include "moe/InitAllDialects.h"
 #include "moe/Interpreter/Evaluator.h"
 #include "moe/Interpreter/GradientCheck.h"
+#include "moe/MoeDialect.h"
 #include "moe/Support/ParseModule.h"
 #include "moe/Support/ToolCommandLine.h"
 #include "moe/Support/ToolDiagnostics.h"
@@ -27,6 +28,7 @@
 #include "moert/TokenData.h"
 #include "moert/WeightSource.h"
 
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/ADT/StringExtras.h"
@@ -454,6 +456,17 @@ int runGradientCheck(ModuleOp module, moe::Evaluator &evaluator,
   return passed ? 0 : 1;
 }
 
+/// Whether `module`'s aux-loss coefficients are state that its steps move,
+/// as moert::adaptiveAuxCoefficients says of a compiled model.
+bool adaptiveAuxCoefficients(ModuleOp module) {
+  llvm::DenseSet<StringAttr> constants = moe::configConstantGlobals(module);
+  return llvm::any_of(module.getOps<ml_program::GlobalOp>(),
+                      [&](ml_program::GlobalOp global) {
+                        return moert::isAuxLossCoeff(global.getSymName()) &&
+                               !constants.contains(global.getSymNameAttr());
+                      });
+}
+
 int run(MLIRContext &context) {
   llvm::SourceMgr sourceMgr;
   moe::ToolDiagnosticHandler diagnostics(sourceMgr, &context, modelPath);
@@ -589,8 +602,8 @@ int run(MLIRContext &context) {
                                      "a model imported from its config, or "
                                      "read its weights with --params");
       // As the binaries say it: the steps replayed are this model's.
-      if (std::string changes =
-              moert::resumableChanges(resumePath, checkpoint, mine);
+      if (std::string changes = moert::resumableChanges(
+              resumePath, checkpoint, mine, adaptiveAuxCoefficients(*module));
           !changes.empty())
         llvm::errs() << fmt::format(
             "moe-run: note: {} was trained with another config than this "

@@ -37,7 +37,8 @@ public:
   /// one, else its #moe.init initializer drawn under `seed`. A sharded
   /// global (moe.sharded) gets this rank's part of the values the whole
   /// tensor would get, so that P ranks start where one process does.
-  /// Globals that `provided` holds are left to loadGlobals.
+  /// Globals that `provided` holds are left to loadGlobals, but for the
+  /// config's constants (moe::configConstantGlobals).
   mlir::LogicalResult
   initializeGlobals(uint64_t seed,
                     const moert::WeightSource *provided = nullptr);
@@ -46,9 +47,10 @@ public:
   /// trainable one must be there with the global's shape (a sharded
   /// global: the whole tensor, of which it takes this rank's part), its
   /// values converted to the global's dtype; the others (optimizer state,
-  /// coefficients) keep their initial values when absent. A tensor with no
-  /// global is an error too. Errors name the tensor, the source and both
-  /// shapes.
+  /// coefficients) keep their initial values when absent. The config's
+  /// constants (a fixed aux-loss coefficient) keep theirs anyway, as a
+  /// binary's resume does. A tensor with no global is an error too. Errors
+  /// name the tensor, the source and both shapes.
   mlir::LogicalResult loadGlobals(const moert::WeightSource &source);
 
   /// Builds every global with a `moe.upcycle` rule (a model moe-upcycle

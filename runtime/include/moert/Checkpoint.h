@@ -69,7 +69,8 @@ parseCheckpointRun(const std::string &path,
 /// values; `resumer` says what should resume it instead ("the binary that
 /// wrote it"). The keys that neither the weights nor the optimizer state
 /// depend on may differ (resumableChanges lists them): the step's shape, the
-/// capacity and drop policy and the initializer's scale.
+/// capacity and drop policy, the initializer's scale and the aux-loss
+/// coefficients (a z-loss one only between nonzero values).
 void requireCheckpointConfig(const std::string &path, const CheckpointRun &run,
                              const ModelConfigText &config,
                              const std::string &resumer);
@@ -95,9 +96,15 @@ std::string trainingChanges(const std::string &checkpoint,
 
 /// The config keys that requireCheckpointConfig lets differ and that do,
 /// between a checkpoint's config and this model's, as trainingChanges says
-/// its settings; "" when they agree.
+/// its settings; "" when they agree. `adaptiveAux` says that the model's
+/// aux-loss coefficients are state its steps move (adaptiveAuxCoefficients),
+/// which the config's coefficient only starts.
 std::string resumableChanges(const std::string &path, const CheckpointRun &run,
-                             const ModelConfigText &config);
+                             const ModelConfigText &config, bool adaptiveAux);
+
+/// Whether `model`'s aux-loss coefficients are state that its steps move
+/// (moe-adaptive-aux's) rather than constants of its config.
+bool adaptiveAuxCoefficients(const moe_model &model);
 
 /// Throws unless `path` is absent or a moe checkpoint (of any model): a
 /// checkpoint replaces its predecessor, never another file (say the run's

@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#define MOE_ABI_VERSION 10
+#define MOE_ABI_VERSION 11
 /* The most host threads a model runs on (libgomp crashed creating 65536;
    1024 covers the largest hosts). */
 #define MOE_MAX_THREADS 1024
@@ -54,6 +54,9 @@ typedef struct moe_global {
                           flat parts, in group order, of a tensor shaped as
                           globals[part_of] */
   int32_t part_of;
+  int32_t config_constant; /* a value of the config that no step stores (a
+                              fixed aux-loss coefficient): a resumed run
+                              takes its initializer's, not a checkpoint's */
 } moe_global;
 
 typedef void (*moe_function_ptr)(void *state, void *arena,

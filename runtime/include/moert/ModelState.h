@@ -87,6 +87,11 @@ private:
 void initializeState(const moe_model &model, void *state, uint64_t seed,
                      const RankGroup &group);
 
+/// Gives `global`, one of `model`'s, the initial value initializeState
+/// would, over whatever `state` holds there.
+void initializeGlobal(const moe_model &model, const moe_global &global,
+                      void *state, uint64_t seed, const RankGroup &group);
+
 /// The function named `name`, or nullptr.
 const moe_function *findFunction(const moe_model &model, std::string_view name);
 /// The global named `name`, or nullptr.

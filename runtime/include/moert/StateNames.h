@@ -22,6 +22,13 @@ inline constexpr std::string_view kTokenEmbeddingGlobal =
 /// alone, beside its objective ("loss") where that adds aux-loss or z-loss
 /// terms: what the binaries report as the loss and the validation loss.
 inline constexpr std::string_view kLanguageModelLoss = "lm_loss";
+/// The last component of an aux-loss coefficient's name (each MoE layer's,
+/// or the model's where the loss is pooled): a constant of the config, or
+/// state that moe-adaptive-aux moves.
+inline constexpr std::string_view kAuxLossCoeffName = "aux_loss_coeff";
+inline bool isAuxLossCoeff(std::string_view global) {
+  return global.substr(global.rfind('.') + 1) == kAuxLossCoeffName;
+}
 /// The optimizer's step count.
 inline constexpr std::string_view kOptimizerStepGlobal = "optimizer.step";
 /// Adam's moments of the trainable global NAME: NAME.exp_avg and
