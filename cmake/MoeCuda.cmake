@@ -10,7 +10,9 @@ if(MOE_SANITIZE OR MOE_FUZZ)
 elseif(MOE_CUDA STREQUAL "OFF")
   message(STATUS "CUDA target: off (MOE_CUDA=OFF)")
 else()
-  find_package(CUDAToolkit 12)
+  # 12.5 first has cudaGetDriverEntryPointByVersion, through which the
+  # runtime reaches the driver's TMA tensor-map encoder.
+  find_package(CUDAToolkit 12.5)
   find_library(MOE_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR})
   if(CUDAToolkit_FOUND AND CUDAToolkit_NVCC_EXECUTABLE AND MOE_NCCL_LIBRARY)
     set(MOE_HAVE_CUDA ON)
@@ -38,11 +40,11 @@ else()
     message(STATUS "CUDA target: on (CUDA ${CUDAToolkit_VERSION}, "
                    "${CUDAToolkit_NVCC_EXECUTABLE}, ${MOE_NCCL_LIBRARY})")
   elseif(MOE_CUDA STREQUAL "ON")
-    message(FATAL_ERROR "MOE_CUDA=ON, but no CUDA toolkit with nvcc and NCCL "
-                        "was found (set CUDAToolkit_ROOT)")
+    message(FATAL_ERROR "MOE_CUDA=ON, but no CUDA toolkit (12.5 or later) "
+                        "with nvcc and NCCL was found (set CUDAToolkit_ROOT)")
   else()
-    message(STATUS "CUDA target: off, no CUDA toolkit with nvcc and NCCL "
-                   "was found (set CUDAToolkit_ROOT to build it); the CPU "
+    message(STATUS "CUDA target: off, no CUDA toolkit (12.5 or later) "
+                   "with nvcc and NCCL was found (set CUDAToolkit_ROOT to build it); the CPU "
                    "target builds alone")
   endif()
 endif()

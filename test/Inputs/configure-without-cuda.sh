@@ -18,7 +18,7 @@ unshare -m sh -c "mount -t tmpfs none '$cuda' &&
   echo "error: configuring without the CUDA toolkit failed"
   exit 1
 }
-grep -q "CUDA target: off, no CUDA toolkit with nvcc and NCCL was found" "$work.log" || {
+grep -q "CUDA target: off, no CUDA toolkit (12.5 or later) with nvcc and NCCL was found" "$work.log" || {
   cat "$work.log"
   echo "error: the configure log does not say that the CUDA target is off"
   exit 1
