@@ -32,4 +32,18 @@ TEST(MicroBatchesTest, NumbersAndListsAreMeansOverTheMicroBatches) {
   EXPECT_DOUBLE_EQ(step["lr"].get<double>(), 1e-3);
 }
 
+TEST(MicroBatchesTest, FiguresOtherThanNumbersAreTheLastMicroBatchs) {
+  // Only numbers, and numbers in lists, have means: a string, a list's
+  // string and a list's nested list are the last micro-batch's, beside the
+  // mean of the list's number ((1 + 3) / 2 = 2).
+  json first = {{"phase", "micro"}, {"mixed", {1, "a", {5, 6}}}};
+  json last = {{"phase", "step"}, {"mixed", {3, "b", {7, 8}}}};
+  json step = moert::meanOverMicroBatches({first, last});
+  EXPECT_EQ(step["phase"], "step");
+  ASSERT_EQ(step["mixed"].size(), 3u);
+  EXPECT_DOUBLE_EQ(step["mixed"][0].get<double>(), 2.0);
+  EXPECT_EQ(step["mixed"][1], "b");
+  EXPECT_EQ(step["mixed"][2], json({7, 8}));
+}
+
 } // namespace

@@ -244,6 +244,61 @@ TEST_F(BatchSamplerTest, RefusesInconsistentTokenFiles) {
   EXPECT_TRUE(contains(message, "version 2 is not supported")) << message;
 }
 
+namespace {
+
+/// The bytes of a file that starts with the three int32 `words`, padded
+/// with zero bytes to `size`.
+std::vector<char> fileOf(std::vector<int32_t> words, size_t size) {
+  std::vector<char> bytes(size, 0);
+  std::memcpy(bytes.data(), words.data(),
+              std::min(size, words.size() * sizeof(int32_t)));
+  return bytes;
+}
+
+} // namespace
+
+TEST(ParseTokens, RecognizesTheHeaderFromItsTwelveBytesOn) {
+  // Magic, version 1, 0 tokens in 12 bytes: a truncated token file (its
+  // header is 1024 bytes), not 12 bytes of text.
+  std::string message = errorOf([] {
+    parseTokens(fileOf({20240520, 1, 0}, 12), "cut.bin");
+  });
+  EXPECT_TRUE(contains(message, "cut.bin: token file header says 0 tokens "
+                                "(1024 bytes) but the file has 12 bytes"))
+      << message;
+  // 11 bytes hold no header: text.
+  DataTokens text = parseTokens(fileOf({20240520, 1, 0}, 11), "short.txt");
+  EXPECT_EQ(text.ids.size(), 11u);
+  EXPECT_TRUE(text.text);
+}
+
+TEST(ParseTokens, RefusesANegativeTokenCount) {
+  // -1 tokens would be 1024 - 2 = 1022 bytes, which this file has.
+  std::string message = errorOf([] {
+    parseTokens(fileOf({20240520, 1, -1}, 1022), "neg.bin");
+  });
+  EXPECT_TRUE(contains(message, "neg.bin: token file header says -1 tokens"))
+      << message;
+}
+
+TEST(ParseTokens, ADamagedMagicIsRefusedOnlyInATokenFilesLayout) {
+  // Version 1 and a size that fits the count, 0 tokens included: a token
+  // file whose magic is damaged.
+  std::string message = errorOf([] {
+    parseTokens(fileOf({20240521, 1, 0}, 1024), "empty.bin");
+  });
+  EXPECT_TRUE(contains(message, "empty.bin: laid out as an llm.c token file "
+                                "of 0 tokens, but its magic is 20240521"))
+      << message;
+  // Another version, or a size that does not fit the count, is text.
+  DataTokens version = parseTokens(fileOf({7, 2, 4}, 1032), "v2.txt");
+  EXPECT_EQ(version.ids.size(), 1032u);
+  EXPECT_TRUE(version.text);
+  DataTokens size = parseTokens(fileOf({7, 1, 4}, 1031), "odd.txt");
+  EXPECT_EQ(size.ids.size(), 1031u);
+  EXPECT_TRUE(size.text);
+}
+
 TEST_F(BatchSamplerTest, OtherFilesAreBytes) {
   std::string path = writeCorpus("bytes.txt", 300);
   DataTokens read = readTokens(path);
@@ -310,6 +365,17 @@ TEST(TokensFingerprint, CountsAndDigestsEveryToken) {
   EXPECT_NE(tokensFingerprint(swapped), fingerprint);
   std::vector<int32_t> shorter(tokens.begin(), tokens.end() - 1);
   EXPECT_NE(tokensFingerprint(shorter), fingerprint);
+}
+
+// Checkpoints save the fingerprint: another digest of the same tokens
+// would say that a resumed run's data changed. The digests below follow
+// the format's definition (eight lanes from 1 to 8, token i mixed into lane
+// i % 8 with SplitMix64's mix64, then the count's mix64 mixed with each
+// lane in turn), computed apart from this code.
+TEST(TokensFingerprint, IsTheDigestCheckpointsSaved) {
+  std::vector<int32_t> tokens = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  EXPECT_EQ(tokensFingerprint(tokens), "10 tokens #e496c45697b4b998");
+  EXPECT_EQ(tokensFingerprint({}), "0 tokens #002c770a2475d6be");
 }
 
 TEST_F(BatchSamplerTest, TokensAreUnsignedBytes) {
