@@ -54,6 +54,15 @@ std::string firstDifference(const json &a, const json &b) {
 
 } // namespace
 
+namespace {
+/// Whether a checkpoint holds `global`: not a transient one (zero between
+/// steps), nor a constant of the config (which the config records, and a
+/// resumed run takes from its model).
+bool isCheckpointed(const moe_global &global) {
+  return !global.transient && !global.config_constant;
+}
+} // namespace
+
 void moert::requireReplaceableCheckpoint(const std::string &path) {
   requireReplaceableFile(path);
   struct stat status;
@@ -78,7 +87,7 @@ void moert::requireRoomForCheckpoint(const WriterLock &lock,
   // The tensors, and a megabyte for the header (names, config, metadata).
   int64_t bytes = int64_t(1) << 20;
   for (int64_t i = 0; i < model.num_globals; ++i)
-    if (!model.globals[i].transient)
+    if (isCheckpointed(model.globals[i]))
       bytes += static_cast<int64_t>(
           numElements(placementOf(model, model.globals[i], group).wholeShape) *
           dtypeSize(dtypeOf(model.globals[i].tensor.dtype)));
@@ -124,7 +133,7 @@ void moert::saveCheckpoint(const std::string &path, const moe_model &model,
   std::vector<std::vector<char>> gathered;
   for (int64_t i = 0; i < model.num_globals; ++i) {
     const moe_global &global = model.globals[i];
-    if (global.transient)
+    if (!isCheckpointed(global))
       continue;
     const char *data = static_cast<const char *>(state) + global.offset;
     GlobalPlacement placement = placementOf(model, global, group);
@@ -148,6 +157,10 @@ void moert::saveCheckpoint(const std::string &path, const moe_model &model,
   // A checkpoint is only ever replaced by one that can be resumed.
   for (const TensorView &tensor : tensors)
     requireFiniteToWrite(path, tensor, "the previous checkpoint");
+  json constants = json::array();
+  for (int64_t i = 0; i < model.num_globals; ++i)
+    if (model.globals[i].config_constant)
+      constants.push_back(model.globals[i].tensor.name);
   json run = {{"model", model.name},
               {"config", model.config_json},
               {"canonical_config", configTextOf(model).canonical},
@@ -155,7 +168,8 @@ void moert::saveCheckpoint(const std::string &path, const moe_model &model,
               {"step", position.step},
               {"seed", position.seed},
               {"train_position", position.trainPosition},
-              {"train_data", position.trainData}};
+              {"train_data", position.trainData},
+              {"config_constants", constants}};
   writeSafetensors(path, tensors,
                    {{"format", kCheckpointFormat}, {"moe", run.dump()}});
 }
@@ -217,13 +231,51 @@ moert::CheckpointRun moert::parseCheckpointRun(const std::string &path,
   if (fields.contains("canonical_config"))
     require("canonical_config", isObjectText("canonical_config"),
             "a JSON object's text or \"\"");
+  std::optional<std::set<std::string>> constants;
+  if (fields.contains("config_constants")) {
+    const json &names = fields["config_constants"];
+    require("config_constants",
+            names.is_array() &&
+                std::all_of(names.begin(), names.end(),
+                            [](const json &name) { return name.is_string(); }),
+            "a list of global names");
+    constants.emplace(names.begin(), names.end());
+  }
   return {fields["model"].get<std::string>(),
           fields["config"].get<std::string>(),
           {fields["step"].get<int64_t>(), fields["seed"].get<uint64_t>(),
            fields["train_position"].get<uint64_t>(),
            fields.value("train_data", std::string())},
           fields.value("training", std::string()),
-          fields.value("canonical_config", std::string())};
+          fields.value("canonical_config", std::string()),
+          std::move(constants)};
+}
+
+std::string moert::stateOriginChanges(
+    const CheckpointRun &run, const std::vector<std::string> &myConstants,
+    const std::vector<std::string> &myState,
+    const std::function<bool(const std::string &)> &checkpointHas) {
+  if (!run.configConstants)
+    return "";
+  std::vector<std::string> replaced, started;
+  for (const std::string &name : myConstants)
+    if (checkpointHas(name) && !run.configConstants->count(name))
+      replaced.push_back(name);
+  for (const std::string &name : myState)
+    if (run.configConstants->count(name))
+      started.push_back(name);
+  std::string changes;
+  auto add = [&](const std::vector<std::string> &names, const char *change) {
+    if (names.empty())
+      return;
+    changes += fmt::format(
+        "{}{}{}: {}", changes.empty() ? "" : "; ", names.front(),
+        names.size() > 1 ? fmt::format(" (and {} more)", names.size() - 1) : "",
+        change);
+  };
+  add(replaced, "trained -> the config's constant");
+  add(started, "the config's constant -> trained from its initializer");
+  return changes;
 }
 
 moert::ModelConfigText moert::configTextOf(const moe_model &model) {
@@ -275,22 +327,10 @@ namespace {
 /// auxiliary losses' coefficients (config constants, which the resumed run
 /// takes from its model, or moe-adaptive-aux's state, which goes on).
 constexpr const char *kResumableKeys[] = {
-    "moe_batch_size",  "moe_seq_len",       "moe_capacity_factor",
-    "moe_drop_policy", "initializer_range", "moe_aux_loss_coeff",
-    "moe_z_loss_coeff"};
-
-/// Whether resumable `key` may differ between configs `saved` and `mine`:
-/// a z-loss coefficient only where neither is zero, since a zero one adds
-/// no term, hence no coefficient global to the model.
-bool mayDiffer(const std::string &key, const json &saved, const json &mine) {
-  if (key != "moe_z_loss_coeff")
-    return true;
-  auto zero = [&](const json &config) {
-    return !config.contains(key) ||
-           (config[key].is_number() && config[key].get<double>() == 0);
-  };
-  return zero(saved) == zero(mine);
-}
+    "moe_batch_size", "moe_seq_len", "moe_capacity_factor", "moe_drop_policy",
+    "initializer_range", "moe_aux_loss_coeff", "moe_z_loss_coeff",
+    // As config files spell them, which checkpoints before ABI 10 compare.
+    "router_aux_loss_coef", "router_z_loss_coef"};
 
 /// The checkpoint's config and this model's as comparable JSON: their
 /// canonical forms where both have one (so that a config file spelled
@@ -314,10 +354,14 @@ std::string moert::resumableChanges(const std::string &path,
   auto [saved, mine] = comparableConfigs(path, run, config);
   if (!saved.is_object() || !mine.is_object())
     return "";
+  // Whether the checkpoint's coefficients were adaptive too.
+  bool trainedAux =
+      !run.configConstants ||
+      std::none_of(
+          run.configConstants->begin(), run.configConstants->end(),
+          [](const std::string &name) { return isAuxLossCoeff(name); });
   std::string changes;
   for (const char *key : kResumableKeys) {
-    if (!mayDiffer(key, saved, mine))
-      continue;
     auto value = [&](const json &config) {
       if (!config.contains(key))
         return std::string("(none)");
@@ -328,12 +372,13 @@ std::string moert::resumableChanges(const std::string &path,
     };
     if (saved.contains(key) != mine.contains(key) ||
         (saved.contains(key) && saved[key] != mine[key]))
-      changes += (changes.empty() ? "" : "; ") + std::string(key) + ": " +
-                 value(saved) + " -> " + value(mine) +
-                 (adaptiveAux && key == std::string("moe_aux_loss_coeff")
-                      ? " (the adaptive coefficients' start: the "
-                        "checkpoint's coefficients go on)"
-                      : "");
+      changes +=
+          (changes.empty() ? "" : "; ") + std::string(key) + ": " +
+          value(saved) + " -> " + value(mine) +
+          (adaptiveAux && trainedAux && key == std::string("moe_aux_loss_coeff")
+               ? " (the adaptive coefficients' start: the "
+                 "checkpoint's coefficients go on)"
+               : "");
   }
   return changes;
 }
@@ -358,11 +403,10 @@ void moert::requireCheckpointConfig(const std::string &path,
   auto [saved, mine] = comparableConfigs(path, run, config);
   bool objects = saved.is_object() && mine.is_object();
   if (objects)
-    for (const char *key : kResumableKeys)
-      if (mayDiffer(key, saved, mine)) {
-        saved.erase(key);
-        mine.erase(key);
-      }
+    for (const char *key : kResumableKeys) {
+      saved.erase(key);
+      mine.erase(key);
+    }
   if (objects && saved == mine)
     return;
   std::string key = objects ? firstDifference(saved, mine) : "";
@@ -393,17 +437,25 @@ moert::CheckpointRun moert::loadCheckpoint(const std::string &path,
                           "the binary that wrote it, or start from its "
                           "weights with --init-from (without its optimizer "
                           "state)");
-  // Every tensor by name, so that a missing or an extra one is named.
+  // Every tensor by name, so that a missing or an extra one is named (a
+  // config constant's, which checkpoints before ABI 11 held, is taken as
+  // read).
   for (const TensorView &tensor : file.getTensors())
     if (const moe_global *global = findGlobal(model, tensor.name);
         !global || global->transient)
       fail("{}: tensor '{}' is not part of model '{}'", path, tensor.name,
            model.name);
+  // A global its model held constant (which it left out) starts from its
+  // initializer.
+  auto startsAnew = [&](const moe_global &global) {
+    return !file.find(global.tensor.name) && run.configConstants &&
+           run.configConstants->count(global.tensor.name);
+  };
   // Validate every tensor before writing any, so a bad file leaves the
   // state untouched.
   for (int64_t i = 0; i < model.num_globals; ++i) {
     const moe_global &global = model.globals[i];
-    if (global.transient)
+    if (!isCheckpointed(global) || startsAnew(global))
       continue;
     const TensorView *tensor = file.find(global.tensor.name);
     if (!tensor)
@@ -433,9 +485,9 @@ moert::CheckpointRun moert::loadCheckpoint(const std::string &path,
       std::memset(data, 0, global.bytes);
       continue;
     }
-    // The config's value holds over the one the checkpoint was trained
-    // with (a changed aux-loss coefficient).
-    if (global.config_constant) {
+    // The config's value, whatever the checkpoint was trained with (a
+    // changed aux-loss coefficient, a z-loss added).
+    if (global.config_constant || startsAnew(global)) {
       initializeGlobal(model, global, state, run.position.seed, group);
       continue;
     }
@@ -446,6 +498,16 @@ moert::CheckpointRun moert::loadCheckpoint(const std::string &path,
                     placementOf(model, global, group).offsetBytes,
                 global.bytes);
   }
+  std::vector<std::string> constants, trained;
+  for (int64_t i = 0; i < model.num_globals; ++i)
+    if (model.globals[i].config_constant)
+      constants.push_back(model.globals[i].tensor.name);
+    else if (!model.globals[i].transient)
+      trained.push_back(model.globals[i].tensor.name);
+  run.stateChanges =
+      stateOriginChanges(run, constants, trained, [&](const std::string &name) {
+        return file.find(name) != nullptr;
+      });
   return run;
 }
 

@@ -248,8 +248,9 @@ Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
     } else {
       Value aux = moe::AuxLossOp::create(b, floatTensor({}), config.auxLossKind,
                                          gate.getProbs(), gate.getIndices());
-      // Coefficients are training state, so that moe-adaptive-aux can update
-      // them and checkpoints carry them.
+      // Coefficients are globals, so that moe-adaptive-aux can update them
+      // and checkpoints carry them; a fixed one is a constant of the config
+      // (moe::configConstantGlobals), which a resumed run takes anew.
       Value auxCoeff = global(
           block + "." + std::string(moert::kAuxLossCoeffName), {},
           moe::InitKind::constant, config.auxLossCoeff, /*trainable=*/false);

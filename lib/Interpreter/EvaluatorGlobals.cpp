@@ -287,8 +287,12 @@ moe::Evaluator::placementOf(ml_program::GlobalOp global) const {
 
 llvm::StringMap<Tensor> moe::Evaluator::wholeGlobals() const {
   llvm::StringMap<Tensor> whole = globals;
+  // What a binary's checkpoint holds.
+  llvm::DenseSet<StringAttr> constants =
+      mlir::moe::configConstantGlobals(module);
   for (auto global : ModuleOp(module).getOps<ml_program::GlobalOp>()) {
-    if (global->hasAttr(kTransientAttrName)) {
+    if (global->hasAttr(kTransientAttrName) ||
+        constants.contains(global.getSymNameAttr())) {
       whole.erase(global.getSymName());
       continue;
     }

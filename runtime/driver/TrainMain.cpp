@@ -382,6 +382,7 @@ int run(int argc, char **argv, int32_t &rank) {
     addChanges(moert::resumableChanges(options.resume, run,
                                        moert::configTextOf(model),
                                        moert::adaptiveAuxCoefficients(model)));
+    addChanges(run.stateChanges);
     if (!position.trainData.empty() && position.trainData != trainData)
       addChanges(fmt::format("training data ({}): {} -> {}", options.data,
                              position.trainData, trainData));

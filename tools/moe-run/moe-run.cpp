@@ -11,6 +11,7 @@
 
 #include "moe/Frontend/ModelConfig.h"
 #include "moe/InitAllDialects.h"
+#include "moe/Interpreter/CheckpointState.h"
 #include "moe/Interpreter/Evaluator.h"
 #include "moe/Interpreter/GradientCheck.h"
 #include "moe/MoeDialect.h"
@@ -585,6 +586,7 @@ int run(MLIRContext &context) {
   // A checkpoint to go on from holds the weights, the seed and the data's
   // position: another source of any of them would contradict it.
   moert::RunPosition start{0, dataSeed, 0};
+  std::optional<moert::CheckpointRun> checkpoint;
   if (!resumePath.empty()) {
     for (const cl::Option *option : std::initializer_list<const cl::Option *>{
              &paramsPath, &initFromPath, &seed, &dataSeed})
@@ -593,24 +595,24 @@ int run(MLIRContext &context) {
                     "would: give one of them",
                     static_cast<std::string>(resumePath), option->ArgStr.str());
     // The header alone: the weights are read once, below.
-    moert::CheckpointRun checkpoint = moert::parseCheckpointRun(
+    checkpoint = moert::parseCheckpointRun(
         resumePath, moert::readSafetensorsMetadata(resumePath));
     if (auto config =
             (*module)->getAttrOfType<StringAttr>(moe::kConfigAttrName)) {
       moert::ModelConfigText mine{config.str(), moe::canonicalConfigOf(config)};
-      moert::requireCheckpointConfig(resumePath, checkpoint, mine,
+      moert::requireCheckpointConfig(resumePath, *checkpoint, mine,
                                      "a model imported from its config, or "
                                      "read its weights with --params");
       // As the binaries say it: the steps replayed are this model's.
       if (std::string changes = moert::resumableChanges(
-              resumePath, checkpoint, mine, adaptiveAuxCoefficients(*module));
+              resumePath, *checkpoint, mine, adaptiveAuxCoefficients(*module));
           !changes.empty())
         llvm::errs() << fmt::format(
             "moe-run: note: {} was trained with another config than this "
             "model's, which these steps go on with: {}\n",
             static_cast<std::string>(resumePath), changes);
     }
-    start = checkpoint.position;
+    start = checkpoint->position;
   }
   std::string weightsPath = resumePath.empty() ? paramsPath : resumePath;
   // The gradient function is added once, before any rank runs.
@@ -625,6 +627,17 @@ int run(MLIRContext &context) {
   std::optional<moert::WeightSource> params, dense;
   if (!weightsPath.empty())
     params.emplace(weightsPath);
+  if (checkpoint) {
+    if (failed(moe::requireCheckpointState(*module, *params, *checkpoint)))
+      return 1;
+    if (std::string changes =
+            moe::checkpointStateChanges(*module, *params, *checkpoint);
+        !changes.empty())
+      llvm::errs() << fmt::format(
+          "moe-run: note: {} was trained with other globals than this "
+          "model's, which these steps go on with: {}\n",
+          static_cast<std::string>(resumePath), changes);
+  }
   if (!initFromPath.empty())
     dense.emplace(initFromPath);
 

@@ -60,9 +60,9 @@ public:
   mlir::LogicalResult upcycleGlobals(const moert::WeightSource &dense,
                                      uint64_t seed);
 
-  /// Every global a checkpoint holds (not the transient ones) as a whole
-  /// tensor: sharded ones are gathered from every rank, so every rank of a
-  /// group must call this together.
+  /// Every global a checkpoint holds (not the transient ones, nor the
+  /// config's constants) as a whole tensor: sharded ones are gathered from
+  /// every rank, so every rank of a group must call this together.
   llvm::StringMap<ref::Tensor> wholeGlobals() const;
 
   /// Writes `globals` to `path` (atomically); throws moert::Error.

@@ -1,12 +1,14 @@
 //===- Checkpoint.h - training checkpoints ----------------------*- C++ -*-===//
 //
 // A checkpoint is one safetensors file holding every global of a compiled
-// model (weights, Adam moments, the step counter, per-layer coefficients;
-// not the transient gradient accumulators, zero between steps) under its
+// model (weights, Adam moments, the step counter, adaptive coefficients;
+// not the transient gradient accumulators, zero between steps, nor the
+// constants of the config, which its metadata records) under its
 // Hugging Face style name, and in its "__metadata__" the run's
 // position: "moe" maps to a JSON object with the model name, config and
-// canonical config, the step, the seed, the training data's sampler position
-// and the training settings of the binary that wrote it. It is written
+// canonical config, the step, the seed, the training data's sampler
+// position, the training settings of the binary that wrote it and the
+// names of its config constants. It is written
 // atomically, so a failed write leaves any existing checkpoint intact.
 //
 //===----------------------------------------------------------------------===//
@@ -18,7 +20,10 @@
 #include "moert/ModelAbi.h"
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
 
 namespace moert {
@@ -46,6 +51,12 @@ struct CheckpointRun {
   RunPosition position;
   std::string training;        // moe_model.training of the binary that wrote it
   std::string canonicalConfig; // moe_model.canonical_config, or ""
+  /// The globals its model held as constants of the config (which it left
+  /// out); unknown before ABI 11.
+  std::optional<std::set<std::string>> configConstants;
+  /// What loadCheckpoint changed of the state beyond the config's keys
+  /// (stateOriginChanges).
+  std::string stateChanges;
 };
 
 /// A model's config.json text and its canonical form (moe_model's
@@ -70,16 +81,31 @@ parseCheckpointRun(const std::string &path,
 /// wrote it"). The keys that neither the weights nor the optimizer state
 /// depend on may differ (resumableChanges lists them): the step's shape, the
 /// capacity and drop policy, the initializer's scale and the aux-loss
-/// coefficients (a z-loss one only between nonzero values).
+/// coefficients.
 void requireCheckpointConfig(const std::string &path, const CheckpointRun &run,
                              const ModelConfigText &config,
                              const std::string &resumer);
+
+/// What a resume from `run` changes of the state beyond the config's keys:
+/// globals this model holds constant that the checkpoint's trained (the
+/// config's values replace the checkpoint's), and globals this model trains
+/// that the checkpoint's held constant (they start from their
+/// initializers), as "NAME (and N more): was -> is", "; "-separated; "" when
+/// none or unknown. `checkpointHas` says whether the checkpoint holds a
+/// tensor.
+std::string stateOriginChanges(
+    const CheckpointRun &run, const std::vector<std::string> &myConstants,
+    const std::vector<std::string> &myState,
+    const std::function<bool(const std::string &)> &checkpointHas);
 
 /// Restores `state` from `path`, this rank's part of each sharded global,
 /// and returns its metadata; throws moert::Error naming the file and the
 /// tensor if the checkpoint is truncated, corrupt or of another model (a
 /// missing, extra or differently shaped tensor), holds a non-finite value,
-/// or its optimizer step count disagrees with its metadata.
+/// or its optimizer step count disagrees with its metadata. The config's
+/// constants (moe_global.config_constant) take their initializers' values,
+/// and so do globals missing from it that its model held constant (an
+/// adaptive coefficient that was fixed).
 CheckpointRun loadCheckpoint(const std::string &path, const moe_model &model,
                              void *state, const RankGroup &group);
 

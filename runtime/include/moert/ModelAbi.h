@@ -55,8 +55,9 @@ typedef struct moe_global {
                           globals[part_of] */
   int32_t part_of;
   int32_t config_constant; /* a value of the config that no step stores (a
-                              fixed aux-loss coefficient): a resumed run
-                              takes its initializer's, not a checkpoint's */
+                              fixed aux-loss coefficient): not in
+                              checkpoints, its initializer's when a run
+                              resumes */
 } moe_global;
 
 typedef void (*moe_function_ptr)(void *state, void *arena,
