@@ -445,10 +445,11 @@ moert::CheckpointRun moert::loadCheckpoint(const std::string &path,
         !global || global->transient)
       fail("{}: tensor '{}' is not part of model '{}'", path, tensor.name,
            model.name);
-  // A global its model held constant (which it left out) starts from its
-  // initializer.
+  // Training state that its model held constant (which it left out)
+  // starts from its initializer; a weight may never be missing.
   auto startsAnew = [&](const moe_global &global) {
-    return !file.find(global.tensor.name) && run.configConstants &&
+    return !global.trainable && !file.find(global.tensor.name) &&
+           run.configConstants &&
            run.configConstants->count(global.tensor.name);
   };
   // Validate every tensor before writing any, so a bad file leaves the

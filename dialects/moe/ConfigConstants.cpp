@@ -20,8 +20,7 @@ llvm::DenseSet<StringAttr> mlir::moe::configConstantGlobals(ModuleOp module) {
   });
   llvm::DenseSet<StringAttr> constants;
   for (auto global : module.getOps<ml_program::GlobalOp>())
-    if (!global->hasAttr(kTrainableAttrName) &&
-        !global->hasAttr(kTransientAttrName) &&
+    if (global->hasAttr(kConfigConstantAttrName) &&
         !stored.contains(global.getSymNameAttr()))
       constants.insert(global.getSymNameAttr());
   return constants;

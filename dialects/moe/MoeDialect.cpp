@@ -203,6 +203,18 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
                              << "' global: a parameter is saved";
     return success();
   }
+  if (name == kConfigConstantAttrName) {
+    if (!isa<ml_program::GlobalOp>(op) || !isa<UnitAttr>(attr.getValue()))
+      return op->emitError()
+             << "'" << name << "' must be a unit attribute on an "
+             << "ml_program.global";
+    // A config's value is neither learned nor zeroed between steps.
+    for (StringRef other : {kTrainableAttrName, kTransientAttrName})
+      if (op->hasAttr(other))
+        return op->emitError()
+               << "'" << name << "' on a '" << other << "' global";
+    return success();
+  }
   if (name == kMicroBatchesAttrName) {
     auto count = dyn_cast<IntegerAttr>(attr.getValue());
     if (!isa<ModuleOp>(op) || !count ||

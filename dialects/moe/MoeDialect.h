@@ -104,11 +104,16 @@ inline constexpr llvm::StringLiteral kUpcycleAttrName = "moe.upcycle";
 /// between optimizer steps (a gradient accumulator): checkpoints leave it
 /// out, and resuming starts it at zero. Never on a moe.trainable global.
 inline constexpr llvm::StringLiteral kTransientAttrName = "moe.transient";
+/// Unit attribute on an ml_program.global whose value is the config's (an
+/// aux- or z-loss coefficient), set by the importer; moe-adaptive-aux,
+/// which makes its coefficients training state, removes it.
+inline constexpr llvm::StringLiteral kConfigConstantAttrName =
+    "moe.config_constant";
 /// The globals of `module` that hold values of its config, not training
-/// state: neither trainable nor transient, and stored by no function (a
-/// fixed auxiliary-loss coefficient; moe-adaptive-aux's coefficients are
-/// stored, so state). They take their initializers' values when a run
-/// resumes a checkpoint or reads weights, so that a changed config holds.
+/// state: marked kConfigConstantAttrName (never with kTrainableAttrName or
+/// kTransientAttrName) and stored by no function. Checkpoints leave them
+/// out, and a run that resumes one or reads weights gives them their
+/// initializers' values, so that a changed config holds.
 llvm::DenseSet<StringAttr> configConstantGlobals(ModuleOp module);
 /// On a module split by moe-accumulate-gradients: the micro-batches of an
 /// optimizer step (an i64 >= 2), i.e. @train_micro_step's calls per step

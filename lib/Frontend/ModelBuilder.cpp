@@ -132,8 +132,10 @@ Value ModelBuilder::global(const std::string &name, ArrayRef<int64_t> shape,
         /*value=*/nullptr, b.getStringAttr("private"));
     op->setAttr(moe::kInitAttrName,
                 moe::InitAttr::get(b.getContext(), kind, APFloat(value)));
-    if (trainable)
-      op->setAttr(moe::kTrainableAttrName, b.getUnitAttr());
+    // What is not a parameter is a loss coefficient, the config's value.
+    op->setAttr(trainable ? moe::kTrainableAttrName
+                          : moe::kConfigConstantAttrName,
+                b.getUnitAttr());
   }
   return ml_program::GlobalLoadOp::create(
       b, type, FlatSymbolRefAttr::get(b.getStringAttr(name)));
@@ -248,9 +250,10 @@ Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
     } else {
       Value aux = moe::AuxLossOp::create(b, floatTensor({}), config.auxLossKind,
                                          gate.getProbs(), gate.getIndices());
-      // Coefficients are globals, so that moe-adaptive-aux can update them
-      // and checkpoints carry them; a fixed one is a constant of the config
-      // (moe::configConstantGlobals), which a resumed run takes anew.
+      // Coefficients are globals, so that moe-adaptive-aux can make them
+      // training state, which checkpoints carry; a fixed one is a constant
+      // of the config (moe::configConstantGlobals), which a resumed run
+      // takes anew.
       Value auxCoeff = global(
           block + "." + std::string(moert::kAuxLossCoeffName), {},
           moe::InitKind::constant, config.auxLossCoeff, /*trainable=*/false);

@@ -30,19 +30,27 @@ constantsAndTrained(ModuleOp module) {
 LogicalResult moe::requireCheckpointState(ModuleOp module,
                                           const moert::WeightSource &source,
                                           const moert::CheckpointRun &run) {
-  for (const std::string &name : constantsAndTrained(module).second)
+  for (const std::string &name : constantsAndTrained(module).second) {
+    Operation *global = module.lookupSymbol(name);
+    // Only training state that the checkpoint's model held constant may be
+    // missing, never a weight.
     if (!source.contains(name) &&
-        !(run.configConstants && run.configConstants->count(name)))
-      return module.lookupSymbol(name)->emitError()
+        !(!global->hasAttr(kTrainableAttrName) && run.configConstants &&
+          run.configConstants->count(name)))
+      return global->emitError()
              << source.getPath() << ": tensor '" << name << "' is missing";
+  }
   std::string stepName(moert::kOptimizerStepGlobal);
   if (!source.contains(stepName))
     return success();
   try {
     moert::OwnedTensor step = source.get(stepName, moert::DType::I64);
+    // Another shape is loadGlobals' to name.
+    if (!step.shape.empty())
+      return success();
     int64_t counted;
     std::memcpy(&counted, step.data.data(), sizeof(counted));
-    if (step.shape.empty() && counted != run.position.step)
+    if (counted != run.position.step)
       return module.emitError()
              << source.getPath() << ": tensor '" << stepName << "' counts "
              << counted << " steps, but the metadata says step "
@@ -60,4 +68,13 @@ std::string moe::checkpointStateChanges(ModuleOp module,
   return moert::stateOriginChanges(
       run, constants, trained,
       [&](const std::string &name) { return source.contains(name); });
+}
+
+bool moe::adaptiveAuxCoefficients(ModuleOp module) {
+  llvm::DenseSet<StringAttr> constants = configConstantGlobals(module);
+  return llvm::any_of(module.getOps<ml_program::GlobalOp>(),
+                      [&](ml_program::GlobalOp global) {
+                        return moert::isAuxLossCoeff(global.getSymName()) &&
+                               !constants.contains(global.getSymNameAttr());
+                      });
 }

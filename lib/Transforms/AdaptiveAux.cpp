@@ -161,6 +161,8 @@ void AdaptiveAuxPass::runOnOperation() {
   OpBuilder b(function.getBody().front().getTerminator());
   for (LayerCoefficient &layer : *layers) {
     ml_program::GlobalOp global = layer.alpha.getGlobalOp(symbols);
+    // The step now moves it: training state, no longer the config's.
+    global->removeAttr(kConfigConstantAttrName);
     if (initialAlpha >= 0)
       global->setAttr(kInitAttrName,
                       InitAttr::get(b.getContext(), InitKind::constant,

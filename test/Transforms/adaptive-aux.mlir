@@ -13,7 +13,7 @@
 // that global follow the layer's drop rate after every step.
 
 ml_program.global private mutable @w_router : tensor<4x8xf32> {moe.init = #moe.init<normal, 1.0>, moe.trainable}
-ml_program.global private mutable @layer.aux_loss_coeff : tensor<f32> {moe.init = #moe.init<constant, 0.01>}
+ml_program.global private mutable @layer.aux_loss_coeff : tensor<f32> {moe.config_constant, moe.init = #moe.init<constant, 0.01>}
 
 func.func @forward(%x: tensor<16x8xf32>, %targets: tensor<16xi32>) -> tensor<f32> {
   %w = ml_program.global_load @w_router : tensor<4x8xf32>
@@ -29,7 +29,8 @@ func.func @forward(%x: tensor<16x8xf32>, %targets: tensor<16xi32>) -> tensor<f32
   return %loss : tensor<f32>
 }
 
-// The coefficient starts at initial-alpha (training state, checkpointed).
+// The coefficient starts at initial-alpha, training state (checkpointed),
+// no longer the config's constant (the attribute goes).
 // CHECK: ml_program.global private mutable @layer.aux_loss_coeff : tensor<f32> {moe.init = #moe.init<constant, 3.000000e-03>}
 // initial-alpha=0 is a start like any other (only a negative one keeps the
 // model's 0.01): the coefficient starts from no aux loss at all.

@@ -104,6 +104,12 @@ TEST(CheckpointConfigTest, AuxLossCoefficientsMayChange) {
             "start: the checkpoint's coefficients go on); moe_z_loss_coeff: "
             "0.001 -> 0.002");
   EXPECT_EQ(configError(run.config, mine, run.config, mine), "");
+  // Where the checkpoint's were fixed, they start anew (loadCheckpoint).
+  run.configConstants = {{"model.layers.0.block_sparse_moe.aux_loss_coeff"}};
+  EXPECT_EQ(moert::resumableChanges("run.safetensors", run, {mine, mine},
+                                    /*adaptiveAux=*/true),
+            "moe_aux_loss_coeff: 0.01 -> 0.02; moe_z_loss_coeff: 0.001 -> "
+            "0.002");
 }
 
 TEST(CheckpointConfigTest, AZLossMayComeAndGo) {

@@ -256,48 +256,48 @@ std::vector<char> fileOf(std::vector<int32_t> words, size_t size) {
   return bytes;
 }
 
+/// Expects `bytes` refused as file `name` with a message that holds
+/// `expected`.
+void expectRefused(const std::vector<char> &bytes, const std::string &name,
+                   const std::string &expected) {
+  std::string message = errorOf([&] { parseTokens(bytes, name); });
+  EXPECT_TRUE(contains(message, expected)) << message;
+}
+
+/// Expects `bytes` read as text: a token per byte.
+void expectText(const std::vector<char> &bytes, const std::string &name) {
+  DataTokens tokens = parseTokens(bytes, name);
+  EXPECT_EQ(tokens.ids.size(), bytes.size()) << name;
+  EXPECT_TRUE(tokens.text) << name;
+}
+
 } // namespace
 
 TEST(ParseTokens, RecognizesTheHeaderFromItsTwelveBytesOn) {
   // Magic, version 1, 0 tokens in 12 bytes: a truncated token file (its
   // header is 1024 bytes), not 12 bytes of text.
-  std::string message = errorOf([] {
-    parseTokens(fileOf({20240520, 1, 0}, 12), "cut.bin");
-  });
-  EXPECT_TRUE(contains(message, "cut.bin: token file header says 0 tokens "
-                                "(1024 bytes) but the file has 12 bytes"))
-      << message;
+  expectRefused(fileOf({20240520, 1, 0}, 12), "cut.bin",
+                "cut.bin: token file header says 0 tokens (1024 bytes) but "
+                "the file has 12 bytes");
   // 11 bytes hold no header: text.
-  DataTokens text = parseTokens(fileOf({20240520, 1, 0}, 11), "short.txt");
-  EXPECT_EQ(text.ids.size(), 11u);
-  EXPECT_TRUE(text.text);
+  expectText(fileOf({20240520, 1, 0}, 11), "short.txt");
 }
 
 TEST(ParseTokens, RefusesANegativeTokenCount) {
   // -1 tokens would be 1024 - 2 = 1022 bytes, which this file has.
-  std::string message = errorOf([] {
-    parseTokens(fileOf({20240520, 1, -1}, 1022), "neg.bin");
-  });
-  EXPECT_TRUE(contains(message, "neg.bin: token file header says -1 tokens"))
-      << message;
+  expectRefused(fileOf({20240520, 1, -1}, 1022), "neg.bin",
+                "neg.bin: token file header says -1 tokens");
 }
 
 TEST(ParseTokens, ADamagedMagicIsRefusedOnlyInATokenFilesLayout) {
   // Version 1 and a size that fits the count, 0 tokens included: a token
   // file whose magic is damaged.
-  std::string message = errorOf([] {
-    parseTokens(fileOf({20240521, 1, 0}, 1024), "empty.bin");
-  });
-  EXPECT_TRUE(contains(message, "empty.bin: laid out as an llm.c token file "
-                                "of 0 tokens, but its magic is 20240521"))
-      << message;
+  expectRefused(fileOf({20240521, 1, 0}, 1024), "empty.bin",
+                "empty.bin: laid out as an llm.c token file of 0 tokens, but "
+                "its magic is 20240521");
   // Another version, or a size that does not fit the count, is text.
-  DataTokens version = parseTokens(fileOf({7, 2, 4}, 1032), "v2.txt");
-  EXPECT_EQ(version.ids.size(), 1032u);
-  EXPECT_TRUE(version.text);
-  DataTokens size = parseTokens(fileOf({7, 1, 4}, 1031), "odd.txt");
-  EXPECT_EQ(size.ids.size(), 1031u);
-  EXPECT_TRUE(size.text);
+  expectText(fileOf({7, 2, 4}, 1032), "v2.txt");
+  expectText(fileOf({7, 1, 4}, 1031), "odd.txt");
 }
 
 TEST_F(BatchSamplerTest, OtherFilesAreBytes) {

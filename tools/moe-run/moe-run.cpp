@@ -65,7 +65,8 @@ static cl::opt<std::string>
                cl::desc("Weights: a safetensors file (ours, or a Hugging Face "
                         "model's) or a Hugging Face model folder; every "
                         "trainable global must be there, the others are "
-                        "loaded when present"),
+                        "loaded when present, but for the config's "
+                        "constants (fixed loss coefficients)"),
                cl::value_desc("path"));
 static cl::opt<std::string> initFromPath(
     cl::cat(toolOptions), "init-from",
@@ -74,8 +75,9 @@ static cl::opt<std::string> initFromPath(
     cl::value_desc("path"));
 static cl::opt<std::string> resumePath(
     cl::cat(toolOptions), "resume",
-    cl::desc("A compiled binary's checkpoint to go on from: every global "
-             "from it, the batches of --data that the binary would draw "
+    cl::desc("A compiled binary's checkpoint to go on from: every global it "
+             "holds (all but the config's constants) from it, the batches of "
+             "--data that the binary would draw "
              "next (its seed and position), and step numbers counting on "
              "from its step; so any step of a compiled run replays here"),
     cl::value_desc("file"));
@@ -105,8 +107,8 @@ static cl::opt<std::string>
                cl::value_desc("file"));
 static cl::opt<std::string>
     saveParamsPath(cl::cat(toolOptions), "save-params",
-                   cl::desc("Write every global, after the run, to a "
-                            "safetensors file"),
+                   cl::desc("Write every global a checkpoint holds, after "
+                            "the run, to a safetensors file"),
                    cl::value_desc("file"));
 
 static cl::opt<uint64_t>
@@ -457,17 +459,6 @@ int runGradientCheck(ModuleOp module, moe::Evaluator &evaluator,
   return passed ? 0 : 1;
 }
 
-/// Whether `module`'s aux-loss coefficients are state that its steps move,
-/// as moert::adaptiveAuxCoefficients says of a compiled model.
-bool adaptiveAuxCoefficients(ModuleOp module) {
-  llvm::DenseSet<StringAttr> constants = moe::configConstantGlobals(module);
-  return llvm::any_of(module.getOps<ml_program::GlobalOp>(),
-                      [&](ml_program::GlobalOp global) {
-                        return moert::isAuxLossCoeff(global.getSymName()) &&
-                               !constants.contains(global.getSymNameAttr());
-                      });
-}
-
 int run(MLIRContext &context) {
   llvm::SourceMgr sourceMgr;
   moe::ToolDiagnosticHandler diagnostics(sourceMgr, &context, modelPath);
@@ -604,8 +595,9 @@ int run(MLIRContext &context) {
                                      "a model imported from its config, or "
                                      "read its weights with --params");
       // As the binaries say it: the steps replayed are this model's.
-      if (std::string changes = moert::resumableChanges(
-              resumePath, *checkpoint, mine, adaptiveAuxCoefficients(*module));
+      if (std::string changes =
+              moert::resumableChanges(resumePath, *checkpoint, mine,
+                                      moe::adaptiveAuxCoefficients(*module));
           !changes.empty())
         llvm::errs() << fmt::format(
             "moe-run: note: {} was trained with another config than this "

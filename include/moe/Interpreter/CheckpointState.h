@@ -27,6 +27,10 @@ LogicalResult requireCheckpointState(ModuleOp module,
                                      const moert::WeightSource &source,
                                      const moert::CheckpointRun &run);
 
+/// Whether `module`'s aux-loss coefficients are state that its steps move,
+/// as moert::adaptiveAuxCoefficients says of a compiled model.
+bool adaptiveAuxCoefficients(ModuleOp module);
+
 /// moert::stateOriginChanges of resuming `module` from checkpoint `source`.
 std::string checkpointStateChanges(ModuleOp module,
                                    const moert::WeightSource &source,

@@ -303,6 +303,22 @@ ml_program.global private mutable @w(dense<0.0> : tensor<4xf32>) : tensor<4xf32>
 
 // -----
 
+// A config's value (a loss coefficient) is neither learned nor transient.
+// expected-error @+1 {{'moe.config_constant' on a 'moe.trainable' global}}
+ml_program.global private mutable @w(dense<0.0> : tensor<4xf32>) : tensor<4xf32> {moe.trainable, moe.config_constant}
+
+// -----
+
+// expected-error @+1 {{'moe.config_constant' on a 'moe.transient' global}}
+ml_program.global private mutable @c(dense<0.0> : tensor<f32>) : tensor<f32> {moe.config_constant, moe.transient}
+
+// -----
+
+// expected-error @+1 {{'moe.config_constant' must be a unit attribute on an ml_program.global}}
+ml_program.global private mutable @c(dense<0.0> : tensor<f32>) : tensor<f32> {moe.config_constant = 1 : i64}
+
+// -----
+
 // moe.micro_batches counts the calls of @train_micro_step, plus one.
 // expected-error @+1 {{'moe.micro_batches' needs the function @train_micro_step that runs every micro-batch but the last}}
 module attributes {moe.micro_batches = 2 : i64} {
