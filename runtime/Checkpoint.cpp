@@ -52,15 +52,13 @@ std::string firstDifference(const json &a, const json &b) {
   return "";
 }
 
-} // namespace
-
-namespace {
 /// Whether a checkpoint holds `global`: not a transient one (zero between
 /// steps), nor a constant of the config (which the config records, and a
 /// resumed run takes from its model).
 bool isCheckpointed(const moe_global &global) {
   return !global.transient && !global.config_constant;
 }
+
 } // namespace
 
 void moert::requireReplaceableCheckpoint(const std::string &path) {
@@ -503,7 +501,7 @@ moert::CheckpointRun moert::loadCheckpoint(const std::string &path,
   for (int64_t i = 0; i < model.num_globals; ++i)
     if (model.globals[i].config_constant)
       constants.push_back(model.globals[i].tensor.name);
-    else if (!model.globals[i].transient)
+    else if (isCheckpointed(model.globals[i]))
       trained.push_back(model.globals[i].tensor.name);
   run.stateChanges =
       stateOriginChanges(run, constants, trained, [&](const std::string &name) {

@@ -8,8 +8,8 @@
 // position: "moe" maps to a JSON object with the model name, config and
 // canonical config, the step, the seed, the training data's sampler
 // position, the training settings of the binary that wrote it and the
-// names of its config constants. It is written
-// atomically, so a failed write leaves any existing checkpoint intact.
+// names of its config constants. It is written atomically, so a failed
+// write leaves any existing checkpoint intact.
 //
 //===----------------------------------------------------------------------===//
 
