@@ -390,8 +390,11 @@ int run(int argc, char **argv, int32_t &rank) {
     if (!changes.empty() && primary)
       fmt::print(stderr,
                  "note: {} was trained with other settings than this "
-                 "run's, which training goes on with: {}\n",
-                 options.resume, changes);
+                 "run's, which {}: {}\n",
+                 options.resume,
+                 options.skipTrain ? "it is evaluated with"
+                                   : "training goes on with",
+                 changes);
     if (options.isGiven("seed") && position.seed != options.seed)
       moert::fail("{}: the run was trained with --seed {}, not {}: resume "
                   "without --seed, or with --seed {}",
