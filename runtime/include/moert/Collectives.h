@@ -31,42 +31,14 @@ int32_t groupSize();
 double collectiveSeconds();
 
 // The collectives of compiled models (and of the driver), among the ranks
-// of `axes`: "every rank" and "rank order" below mean theirs.
+// of `axes`: "every rank" and "rank order" below mean theirs; those of
+// compiled models are declared in TargetCollectives.inc.
 
 /// Every rank's `bytes` bytes, in rank order.
 void allGatherBytes(GridAxes axes, const void *local, int64_t bytes,
                     void *whole);
-/// `whole` = every rank's `count` values of `local`, in rank order.
-void allGather(GridAxes axes, const float *local, int64_t count, float *whole);
-void allGather(GridAxes axes, const int32_t *local, int64_t count,
-               int32_t *whole);
-void allGather(GridAxes axes, const int64_t *local, int64_t count,
-               int64_t *whole);
-/// `sum` = the element-wise sum of every rank's `local`.
-void allReduceSum(GridAxes axes, const float *local, int64_t count, float *sum);
-void allReduceSum(GridAxes axes, const int64_t *local, int64_t count,
-                  int64_t *sum);
-/// `part` (`count` values) = this rank's part of the sum of every rank's
-/// `local` (`count` values per rank).
-void reduceScatterSum(GridAxes axes, const float *local, int64_t count,
-                      float *part);
-/// `local` and `received` hold `count` values, one block per rank: block q
-/// of `local` goes to rank q, and `received` holds the blocks for this rank
-/// in rank order. A block is segments of `segmentRows` rows of `rowLength`
-/// values; rows after a segment's last nonzero row are not sent but
-/// received as zeros (the runs of tokens that experts exchange end in
-/// zeros), so the bytes sent follow the tokens, not the static shapes.
-void allToAll(GridAxes axes, const float *local, int64_t count,
-              int64_t segmentRows, int64_t rowLength, float *received);
-/// `part` = this rank's part of `whole` (no communication): `whole` is
-/// `outer` groups of one `count`-value block per rank, `part` the `outer`
-/// blocks of this rank.
-void allSlice(GridAxes axes, const float *whole, int64_t outer, int64_t count,
-              float *part);
-void allSlice(GridAxes axes, const int32_t *whole, int64_t outer, int64_t count,
-              int32_t *part);
-void allSlice(GridAxes axes, const int64_t *whole, int64_t outer, int64_t count,
-              int64_t *part);
+
+#include "moert/TargetCollectives.inc"
 
 } // namespace moert::cpu
 
