@@ -378,15 +378,19 @@ __global__ void similarityKernel(const double *gram, int64_t experts,
       total / static_cast<double>(experts * (experts - 1) / 2));
 }
 
+} // namespace
+
 //===----------------------------------------------------------------------===//
-// The FFN of either operand type
+// Entry points
 //===----------------------------------------------------------------------===//
 
-template <typename T>
-void expertFfnOf(const T *x, const T *gateProj, const T *upProj,
-                 const T *downProj, const int64_t *counts, int64_t experts,
-                 int64_t capacity, int64_t hidden, int64_t ffn, float *y,
-                 T *projections) {
+template <typename T, typename W>
+void moert::cuda::expertFfn(const T *x, const W *gateProj, const W *upProj,
+                            const W *downProj, const int64_t *counts,
+                            int64_t experts, int64_t capacity, int64_t hidden,
+                            int64_t ffn, float *y, T *projections) {
+  // f32 weights with bf16 operands (weight-copies=per-expert) are the CPU's.
+  static_assert(std::is_same_v<T, W>, "expert weights of the operands' type");
   constexpr bool inF32 = std::is_same_v<T, float>;
   const char *name = "moert::cuda::expertFfn";
   int64_t *rows = nullptr;
@@ -428,12 +432,16 @@ void expertFfnOf(const T *x, const T *gateProj, const T *upProj,
   groupedGemm(down, name);
 }
 
-template <typename T>
-void expertFfnGradOf(const T *x, const T *gateProj, const T *upProj,
-                     const T *downProj, const T *projections, const T *dy,
-                     const int64_t *counts, int64_t experts, int64_t capacity,
-                     int64_t hidden, int64_t ffn, float *dx, float *dGateProj,
-                     float *dUpProj, float *dDownProj) {
+template <typename T, typename W>
+void moert::cuda::expertFfnGrad(const T *x, const W *gateProj, const W *upProj,
+                                const W *downProj, const T *projections,
+                                const T *dy, const int64_t *counts,
+                                int64_t experts, int64_t capacity,
+                                int64_t hidden, int64_t ffn, float *dx,
+                                float *dGateProj, float *dUpProj,
+                                float *dDownProj) {
+  // f32 weights with bf16 operands (weight-copies=per-expert) are the CPU's.
+  static_assert(std::is_same_v<T, W>, "expert weights of the operands' type");
   constexpr bool inF32 = std::is_same_v<T, float>;
   const char *name = "moert::cuda::expertFfnGrad";
   int64_t *rows = nullptr;
@@ -514,52 +522,26 @@ void expertFfnGradOf(const T *x, const T *gateProj, const T *upProj,
   input.c[0] = dx;
   groupedGemm(input, name);
 }
-
-} // namespace
-
-//===----------------------------------------------------------------------===//
-// Entry points
-//===----------------------------------------------------------------------===//
-
-void moert::cuda::expertFfn(const float *x, const float *gateProj,
-                            const float *upProj, const float *downProj,
-                            const int64_t *counts, int64_t experts,
-                            int64_t capacity, int64_t hidden, int64_t ffn,
-                            float *y, float *projections) {
-  expertFfnOf(x, gateProj, upProj, downProj, counts, experts, capacity, hidden,
-              ffn, y, projections);
-}
-void moert::cuda::expertFfn(const bf16 *x, const bf16 *gateProj,
-                            const bf16 *upProj, const bf16 *downProj,
-                            const int64_t *counts, int64_t experts,
-                            int64_t capacity, int64_t hidden, int64_t ffn,
-                            float *y, bf16 *projections) {
-  expertFfnOf(x, gateProj, upProj, downProj, counts, experts, capacity, hidden,
-              ffn, y, projections);
-}
-
-void moert::cuda::expertFfnGrad(const float *x, const float *gateProj,
-                                const float *upProj, const float *downProj,
-                                const float *projections, const float *dy,
-                                const int64_t *counts, int64_t experts,
-                                int64_t capacity, int64_t hidden, int64_t ffn,
-                                float *dx, float *dGateProj, float *dUpProj,
-                                float *dDownProj) {
-  expertFfnGradOf(x, gateProj, upProj, downProj, projections, dy, counts,
-                  experts, capacity, hidden, ffn, dx, dGateProj, dUpProj,
-                  dDownProj);
-}
-void moert::cuda::expertFfnGrad(const bf16 *x, const bf16 *gateProj,
-                                const bf16 *upProj, const bf16 *downProj,
-                                const bf16 *projections, const bf16 *dy,
-                                const int64_t *counts, int64_t experts,
-                                int64_t capacity, int64_t hidden, int64_t ffn,
-                                float *dx, float *dGateProj, float *dUpProj,
-                                float *dDownProj) {
-  expertFfnGradOf(x, gateProj, upProj, downProj, projections, dy, counts,
-                  experts, capacity, hidden, ffn, dx, dGateProj, dUpProj,
-                  dDownProj);
-}
+template void moert::cuda::expertFfn(const float *, const float *,
+                                     const float *, const float *,
+                                     const int64_t *, int64_t, int64_t, int64_t,
+                                     int64_t, float *, float *);
+template void moert::cuda::expertFfn(const bf16 *, const bf16 *, const bf16 *,
+                                     const bf16 *, const int64_t *, int64_t,
+                                     int64_t, int64_t, int64_t, float *,
+                                     bf16 *);
+template void moert::cuda::expertFfnGrad(const float *, const float *,
+                                         const float *, const float *,
+                                         const float *, const float *,
+                                         const int64_t *, int64_t, int64_t,
+                                         int64_t, int64_t, float *, float *,
+                                         float *, float *);
+template void moert::cuda::expertFfnGrad(const bf16 *, const bf16 *,
+                                         const bf16 *, const bf16 *,
+                                         const bf16 *, const bf16 *,
+                                         const int64_t *, int64_t, int64_t,
+                                         int64_t, int64_t, float *, float *,
+                                         float *, float *);
 
 void moert::cuda::mergeRuns(const float *runs, const int64_t *counts,
                             int64_t ranks, int64_t experts, int64_t runCapacity,

@@ -54,30 +54,6 @@ void crossEntropyGrad(const float *logits, const int32_t *targets, int64_t rows,
 float countTargets(const int32_t *targets, int64_t count,
                    const CountedTargets &counted);
 
-/// SwiGLU FFN per expert on its first counts[e] rows: gateProj, upProj
-/// [experts, ffn, hidden], downProj [experts, hidden, ffn]. projections
-/// [experts, 2, capacity, ffn] receives x Wg^T and x Wu^T for the backward.
-/// Rows past counts[e] of y and projections are left unwritten.
-/// The operands x and projections are of type T: f32, or bf16 (the GEMMs
-/// accumulate in f32, the projections are kept in bf16). The weights are
-/// of type W: T, or f32 with bf16 T (moe-mixed-precision
-/// weight-copies=per-expert), rounded to bf16 an expert at a time as its
-/// GEMMs read them, the values a bf16 copy of the weights would hold.
-/// Instantiated for (f32, f32), (bf16, bf16) and (bf16, f32).
-template <typename T, typename W>
-void expertFfn(const T *x, const W *gateProj, const W *upProj,
-               const W *downProj, const int64_t *counts, int64_t experts,
-               int64_t capacity, int64_t hidden, int64_t ffn, float *y,
-               T *projections);
-/// From the forward's projections; dx rows past counts[e] are left
-/// unwritten; the weight gradients are complete.
-template <typename T, typename W>
-void expertFfnGrad(const T *x, const W *gateProj, const W *upProj,
-                   const W *downProj, const T *projections, const T *dy,
-                   const int64_t *counts, int64_t experts, int64_t capacity,
-                   int64_t hidden, int64_t ffn, float *dx, float *dGateProj,
-                   float *dUpProj, float *dDownProj);
-
 float auxLoss(AuxLossKind kind, const float *probs, const int32_t *indices,
               int64_t tokens, int64_t experts, int64_t topK);
 void auxLossGrad(AuxLossKind kind, const float *probs, const int32_t *indices,

@@ -59,6 +59,13 @@ struct Divisor {
 constexpr int64_t kMaxAttentionHeadDim = 256;
 constexpr int64_t kMaxBf16AttentionHeadDim = 128;
 
+// expertFfn's and expertFfnGrad's GEMMs are grouped GEMMs that read counts[e]
+// on the device and skip the tiles past each expert's rows, or, in bf16 with
+// MOE_CUDA_GROUPED_GEMM=cublas, compute whole capacities: x's and dy's
+// rows past the counts must then be finite (dispatch, place, merge_runs
+// and combineGrad make them zero), since the weight gradients multiply
+// them by zeros.
+
 //===----------------------------------------------------------------------===//
 // Kernels whose CPU counterparts differ in signature: a 0-d operand is read
 // and a 0-d result written through a device pointer.
@@ -74,31 +81,6 @@ void crossEntropyGrad(const float *logits, const int32_t *targets, int64_t rows,
                       Divisor divisor, const float *dLoss, T *dLogits);
 void countTargets(const int32_t *targets, int64_t count,
                   const CountedTargets &counted, float *result);
-
-/// The experts' GEMMs are grouped GEMMs that read counts[e] on the device
-/// and skip the tiles past each expert's rows, or, in bf16 with
-/// MOE_CUDA_GROUPED_GEMM=cublas, compute whole capacities: x's and dy's
-/// rows past the counts must then be finite (dispatch, place, merge_runs
-/// and combineGrad make them zero), since the weight gradients multiply
-/// them by zeros.
-void expertFfn(const float *x, const float *gateProj, const float *upProj,
-               const float *downProj, const int64_t *counts, int64_t experts,
-               int64_t capacity, int64_t hidden, int64_t ffn, float *y,
-               float *projections);
-void expertFfnGrad(const float *x, const float *gateProj, const float *upProj,
-                   const float *downProj, const float *projections,
-                   const float *dy, const int64_t *counts, int64_t experts,
-                   int64_t capacity, int64_t hidden, int64_t ffn, float *dx,
-                   float *dGateProj, float *dUpProj, float *dDownProj);
-void expertFfn(const bf16 *x, const bf16 *gateProj, const bf16 *upProj,
-               const bf16 *downProj, const int64_t *counts, int64_t experts,
-               int64_t capacity, int64_t hidden, int64_t ffn, float *y,
-               bf16 *projections);
-void expertFfnGrad(const bf16 *x, const bf16 *gateProj, const bf16 *upProj,
-                   const bf16 *downProj, const bf16 *projections,
-                   const bf16 *dy, const int64_t *counts, int64_t experts,
-                   int64_t capacity, int64_t hidden, int64_t ffn, float *dx,
-                   float *dGateProj, float *dUpProj, float *dDownProj);
 
 void auxLoss(AuxLossKind kind, const float *probs, const int32_t *indices,
              int64_t tokens, int64_t experts, int64_t topK, float *result);
