@@ -1,7 +1,8 @@
 //===- TrainMain.cpp - the training driver of every compiled model --------===//
 //
 // Linked with a model's generated code into a training binary: loads data
-// (text or llm.c token files) with a held-out validation split, trains with
+// (text or llm.c token files) with a held-out validation split or a
+// validation file of its own, trains with
 // the model's train_step, prints a progress line per step, writes metrics as
 // JSONL, evaluates, checkpoints (resumable to the same loss curve) and ends
 // with a sample of generated text. --skip-train only evaluates and samples
@@ -14,6 +15,7 @@
 #include "SharedCores.h"
 #include "StepMetrics.h"
 #include "StopSignals.h"
+#include "TrainData.h"
 #include "TrainOptions.h"
 #include "moert/AtomicFile.h"
 #include "moert/Checkpoint.h"
@@ -335,29 +337,23 @@ int run(int argc, char **argv, int32_t &rank) {
   // files to write.
   moert::requireDistinctFiles(
       {{"--metrics", options.metrics}, {"--checkpoint", options.checkpoint}},
-      {{"--data", options.data}, {"--init-from", options.initFrom}});
-  moert::DataTokens data = moert::readTokens(options.data);
-  std::vector<int32_t> tokens = std::move(data.ids);
+      {{"--data", options.data},
+       {"--val-data", options.valData},
+       {"--init-from", options.initFrom}});
+  int64_t vocab = 0;
   if (const moe_global *table =
           moert::findGlobal(model, moert::kTokenEmbeddingGlobal))
-    moert::checkVocabulary(tokens, table->tensor.shape[0], options.data);
-  int64_t validation = moert::validationTokens(
-      static_cast<int64_t>(tokens.size()), options.valFraction);
-  if (validation < seqLen + 1)
-    moert::fail(
-        "{}: its validation split (--val-fraction {}) has {} tokens, fewer "
-        "than one window of {}: give more data or a larger --val-fraction",
-        options.data, options.valFraction, validation, seqLen + 1);
-  int32_t firstToken = tokens.front();
-  std::vector<int32_t> valTokens(tokens.end() - validation, tokens.end());
-  tokens.resize(tokens.size() - validation);
+    vocab = table->tensor.shape[0];
+  moert::TrainData data = moert::readTrainData(options, vocab, seqLen);
+  std::vector<int32_t> &tokens = data.train, &valTokens = data.validation;
   // Each split's tokens are digested once: for checkpoints, which record the
   // training split's, and for the ranks, which compare both.
   std::string trainData = moert::tokensFingerprint(tokens);
   if (group.ranks > 1)
     requireSameOnEveryRank(
         model, group, trainData + "\n" + moert::tokensFingerprint(valTokens),
-        fmt::format("read other data from {}", options.data));
+        fmt::format("read other data from {}{}", options.data,
+                    options.valData.empty() ? "" : " or " + options.valData));
   moert::RunPosition position{0, options.seed, 0, trainData};
   double initializationSeconds = 0;
   if (!options.resume.empty()) {
@@ -448,7 +444,7 @@ int run(int argc, char **argv, int32_t &rank) {
   const moe_function *logitsFn = moert::findFunction(model, "logits");
   std::optional<std::vector<int32_t>> prompt;
   if (logitsFn && options.sampleTokens > 0)
-    prompt = moert::promptTokens(options, data.text, firstToken,
+    prompt = moert::promptTokens(options, data.text, data.firstToken,
                                  logitsFn->outputs[0].shape[2]);
 
   Function step(model, trainStep, state.target(), arena.data());
@@ -481,14 +477,15 @@ int run(int argc, char **argv, int32_t &rank) {
   if (options.skipTrain)
     fmt::print("{}: no training (--skip-train) at step {}, validating on {} "
                "({} tokens), {} target, {} threads",
-               model.name, position.step, options.data, valTokens.size(),
+               model.name, position.step, data.validationFile, valTokens.size(),
                model.target->name, threads);
   else
     fmt::print("{}: {} steps of {} x {} tokens on {} ({} training, {} "
-               "validation tokens), {} target, {} threads",
+               "validation tokens{}), {} target, {} threads",
                model.name, options.steps, batch * group.ranks, seqLen,
-               options.data, train.size(), valTokens.size(), model.target->name,
-               threads);
+               options.data, train.size(), valTokens.size(),
+               options.valData.empty() ? "" : " from " + options.valData,
+               model.target->name, threads);
   if (microBatches > 1 && !options.skipTrain)
     fmt::print(", {} micro-batches a step", microBatches);
   if (group.ranks > 1)

@@ -24,6 +24,8 @@ const char *kUsage = R"(usage: {0} [options]
   --eval-interval N        validation loss every N steps (default 100; 0: end only)
   --eval-batches N         batches per validation (default 8)
   --val-fraction F         tail of the data held out for validation (default 0.1)
+  --val-data FILE          validate on this file instead (in --data's format),
+                           training on all of --data
   --seed N                 initialization and data seed (default 0)
   --threads N              host threads of the kernels (default: all cores,
                            shared with the ranks on them under mpirun)
@@ -126,6 +128,7 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv,
          options.valFraction =
              parsePositiveReal(name, v, moert::kMaxValFraction);
        }},
+      {"val-data", path(options.valData)},
       {"seed",
        [&](const std::string &name, const std::string &v) {
          options.seed =
@@ -200,6 +203,10 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv,
     fail("options --resume and --init-from: give one (--resume continues a "
          "run with its optimizer state, --init-from starts one from "
          "weights)");
+  if (options.isGiven("val-fraction") && options.isGiven("val-data"))
+    fail("options --val-fraction and --val-data: give one (--val-fraction "
+         "holds out the tail of --data for validation, --val-data validates "
+         "on a file of its own)");
   if (options.prompt.empty())
     fail("option --prompt: the prompt must have at least one character (the "
          "default is a newline)");

@@ -20,6 +20,8 @@ struct TrainOptions {
   int64_t evalInterval = 100;
   int64_t evalBatches = 8;
   double valFraction = 0.1;
+  /// Validation data of its own; --data then trains whole.
+  std::string valData;
   uint64_t seed = 0;
   /// 0: every core.
   int64_t threads = 0;
