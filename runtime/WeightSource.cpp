@@ -94,7 +94,7 @@ bool moert::isIgnorableTensor(
            name.compare(name.size() - suffix.size(), suffix.size(), suffix) ==
                0;
   };
-  if (name == kOptimizerStepGlobal)
+  if (name == kOptimizerStepGlobal || isLossCoeff(name))
     return true;
   for (std::string_view suffix : {kFirstMomentSuffix, kSecondMomentSuffix})
     if (endsWith(suffix) &&

@@ -264,9 +264,9 @@ Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
     }
     Value zLoss = moe::ZLossOp::create(b, floatTensor({}), logits);
     if (config.zLossCoeff > 0) {
-      Value zCoeff =
-          global(block + ".z_loss_coeff", {}, moe::InitKind::constant,
-                 config.zLossCoeff, /*trainable=*/false);
+      Value zCoeff = global(block + "." + std::string(moert::kZLossCoeffName),
+                            {}, moe::InitKind::constant, config.zLossCoeff,
+                            /*trainable=*/false);
       terms->lossTerms.push_back(
           moe::MulOp::create(b, zCoeff.getType(), zCoeff, zLoss));
     }

@@ -29,6 +29,12 @@ inline constexpr std::string_view kAuxLossCoeffName = "aux_loss_coeff";
 inline bool isAuxLossCoeff(std::string_view global) {
   return global.substr(global.rfind('.') + 1) == kAuxLossCoeffName;
 }
+/// The same of each MoE layer's z-loss coefficient.
+inline constexpr std::string_view kZLossCoeffName = "z_loss_coeff";
+inline bool isLossCoeff(std::string_view global) {
+  return isAuxLossCoeff(global) ||
+         global.substr(global.rfind('.') + 1) == kZLossCoeffName;
+}
 /// The optimizer's step count.
 inline constexpr std::string_view kOptimizerStepGlobal = "optimizer.step";
 /// Adam's moments of the trainable global NAME: NAME.exp_avg and

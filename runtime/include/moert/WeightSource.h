@@ -66,8 +66,11 @@ private:
 /// Whether a weights file may hold `name` although the model reading it has
 /// no such global (`hasGlobal` says which it has): the Adam state and step
 /// count of a training checkpoint read into a model without an optimizer,
-/// RoPE's inverse frequencies (a buffer older conversions store), and
-/// lm_head.weight stored beside tied embeddings (transformers ignores both).
+/// the loss coefficients of the run that wrote it (a checkpoint's adaptive
+/// ones, or constants before ABI 11) read into a model without those losses
+/// per layer, RoPE's inverse frequencies (a buffer older conversions store),
+/// and lm_head.weight stored beside tied embeddings (transformers ignores
+/// both).
 bool isIgnorableTensor(
     const std::string &name,
     const std::function<bool(const std::string &)> &hasGlobal);
