@@ -126,6 +126,26 @@ TEST(CheckpointConfigTest, AZLossMayComeAndGo) {
             "moe_z_loss_coeff: 0.001 -> 0.0");
 }
 
+TEST(CheckpointConfigTest, ConfigConstantsAreAListOfNames) {
+  auto parse = [](const std::string &constants) {
+    std::string fields = R"({"model": "tiny", "config": "", "step": 3, )"
+                         R"("seed": 0, "train_position": 0)";
+    if (!constants.empty())
+      fields += R"(, "config_constants": )" + constants;
+    return moert::parseCheckpointRun(
+        "run.safetensors",
+        {{"format", "moe-checkpoint-v1"}, {"moe", fields + "}"}});
+  };
+  // Unknown before ABI 11.
+  EXPECT_FALSE(parse("").configConstants);
+  EXPECT_EQ(parse(R"(["a.aux_loss_coeff"])").configConstants,
+            std::set<std::string>{"a.aux_loss_coeff"});
+  // A name alone is not a list of one.
+  EXPECT_EQ(errorOf([&] { parse(R"("a.aux_loss_coeff")"); }),
+            "run.safetensors: checkpoint metadata 'config_constants' must be "
+            "a list of global names, not \"a.aux_loss_coeff\"");
+}
+
 TEST(CheckpointConfigTest, TheStepsShapeMayDiffer) {
   EXPECT_EQ(configError(R"({"a": 1, "moe_batch_size": 4, "moe_seq_len": 8})",
                         R"({"moe_seq_len": 16, "a": 1})"),
