@@ -146,6 +146,32 @@ TEST(CheckpointConfigTest, ConfigConstantsAreAListOfNames) {
             "a list of global names, not \"a.aux_loss_coeff\"");
 }
 
+TEST(CheckpointConfigTest, StateOriginChangesAreListed) {
+  auto holds = [](std::set<std::string> names) {
+    return [names](const std::string &name) { return names.count(name) > 0; };
+  };
+  moert::CheckpointRun run;
+  // Unknown before ABI 11: nothing to say.
+  EXPECT_EQ(moert::stateOriginChanges(run, {"a.aux_loss_coeff"}, {"w"},
+                                      holds({"w", "a.aux_loss_coeff"})),
+            "");
+  // One of each: a constant that the checkpoint trained, a coefficient
+  // that it held constant and that is trained now.
+  run.configConstants.emplace(std::set<std::string>{"b.aux_loss_coeff"});
+  EXPECT_EQ(moert::stateOriginChanges(run, {"a.aux_loss_coeff"},
+                                      {"w", "b.aux_loss_coeff"},
+                                      holds({"w", "a.aux_loss_coeff"})),
+            "a.aux_loss_coeff: trained -> the config's constant; "
+            "b.aux_loss_coeff: the config's constant -> trained from its "
+            "initializer");
+  // A constant that the checkpoint neither held nor listed (a z-loss
+  // added) is new, not changed; one it listed too.
+  EXPECT_EQ(moert::stateOriginChanges(run,
+                                      {"a.z_loss_coeff", "b.aux_loss_coeff"},
+                                      {"w"}, holds({"w"})),
+            "");
+}
+
 TEST(CheckpointConfigTest, TheStepsShapeMayDiffer) {
   EXPECT_EQ(configError(R"({"a": 1, "moe_batch_size": 4, "moe_seq_len": 8})",
                         R"({"moe_seq_len": 16, "a": 1})"),
