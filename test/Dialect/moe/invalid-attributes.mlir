@@ -319,6 +319,12 @@ ml_program.global private mutable @c(dense<0.0> : tensor<f32>) : tensor<f32> {mo
 
 // -----
 
+// Only a global holds a config's value.
+// expected-error @+1 {{'moe.config_constant' must be a unit attribute on an ml_program.global}}
+func.func private @f() attributes {moe.config_constant}
+
+// -----
+
 // moe.micro_batches counts the calls of @train_micro_step, plus one.
 // expected-error @+1 {{'moe.micro_batches' needs the function @train_micro_step that runs every micro-batch but the last}}
 module attributes {moe.micro_batches = 2 : i64} {
