@@ -30,6 +30,14 @@ constantsAndTrained(ModuleOp module) {
 LogicalResult moe::requireCheckpointState(ModuleOp module,
                                           const moert::WeightSource &source,
                                           const moert::CheckpointRun &run) {
+  // Every tensor by name, as a binary's resume: readers of weights pass over
+  // training state their model lacks (Adam's moments, loss coefficients), a
+  // resume never.
+  for (const std::string &name : source.names())
+    if (auto global = module.lookupSymbol<ml_program::GlobalOp>(name);
+        !global || global->hasAttr(kTransientAttrName))
+      return module.emitError() << source.getPath() << ": tensor '" << name
+                                << "' is not part of the model";
   for (const std::string &name : constantsAndTrained(module).second) {
     Operation *global = module.lookupSymbol(name);
     // Only training state that the checkpoint's model held constant may be

@@ -19,7 +19,8 @@
 namespace mlir::moe {
 
 /// Fails, naming the tensor, unless checkpoint `source` (whose metadata says
-/// `run`) holds every global of `module` that a binary's checkpoint holds:
+/// `run`) holds tensors of `module`'s globals alone, none transient, and
+/// every global of `module` that a binary's checkpoint holds:
 /// all but the transient ones and the config's constants, where one that
 /// the checkpoint's model held constant may be missing (it starts from its
 /// initializer); and unless its optimizer step count agrees with `run`.
