@@ -389,8 +389,6 @@ void moert::cuda::expertFfn(const T *x, const W *gateProj, const W *upProj,
                             const W *downProj, const int64_t *counts,
                             int64_t experts, int64_t capacity, int64_t hidden,
                             int64_t ffn, float *y, T *projections) {
-  // f32 weights with bf16 operands (weight-copies=per-expert) are the CPU's.
-  static_assert(std::is_same_v<T, W>, "expert weights of the operands' type");
   constexpr bool inF32 = std::is_same_v<T, float>;
   const char *name = "moert::cuda::expertFfn";
   int64_t *rows = nullptr;
@@ -440,8 +438,6 @@ void moert::cuda::expertFfnGrad(const T *x, const W *gateProj, const W *upProj,
                                 int64_t hidden, int64_t ffn, float *dx,
                                 float *dGateProj, float *dUpProj,
                                 float *dDownProj) {
-  // f32 weights with bf16 operands (weight-copies=per-expert) are the CPU's.
-  static_assert(std::is_same_v<T, W>, "expert weights of the operands' type");
   constexpr bool inF32 = std::is_same_v<T, float>;
   const char *name = "moert::cuda::expertFfnGrad";
   int64_t *rows = nullptr;
@@ -522,6 +518,9 @@ void moert::cuda::expertFfnGrad(const T *x, const W *gateProj, const W *upProj,
   input.c[0] = dx;
   groupedGemm(input, name);
 }
+// Weights of the operands' type only: f32 weights with bf16 operands
+// (weight-copies=per-expert) are the CPU target's, and the CUDA target
+// refuses them when it emits the calls.
 template void moert::cuda::expertFfn(const float *, const float *,
                                      const float *, const float *,
                                      const int64_t *, int64_t, int64_t, int64_t,

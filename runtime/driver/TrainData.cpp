@@ -4,46 +4,98 @@
 #include "moert/Error.h"
 #include "moert/TokenData.h"
 
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <filesystem>
+
+namespace {
+
+/// A data file's tokens, in the model's vocabulary.
+moert::DataTokens readInVocabulary(const std::string &path, int64_t vocab) {
+  moert::DataTokens tokens = moert::readTokens(path);
+  if (vocab > 0)
+    moert::checkVocabulary(tokens.ids, vocab, path);
+  return tokens;
+}
+
+/// Fails unless `tokens` of `path` (its `part`) hold one window.
+void requireWindow(const std::vector<int32_t> &tokens, int64_t seqLen,
+                   const std::string &path, const std::string &part,
+                   const char *advice = "") {
+  if (static_cast<int64_t>(tokens.size()) < seqLen + 1)
+    moert::fail("{}: {} has {} tokens, fewer than one window of {}{}", path,
+                part, tokens.size(), seqLen + 1, advice);
+}
+
+/// nanoGPT's .bin files are uint16 tokens without llm.c's header, which a
+/// reader takes for text: their bytes below 256 are half zeros, which text
+/// has none of.
+std::string headerlessTokensNote(const moert::DataTokens &tokens,
+                                 const std::string &path) {
+  if (!tokens.text || tokens.ids.empty())
+    return "";
+  size_t zeros = std::count(tokens.ids.begin(), tokens.ids.end(), 0);
+  if (zeros * 10 < tokens.ids.size())
+    return "";
+  return fmt::format(
+      "note: {} is read as text (a token a byte), but {:.0f}% of its bytes "
+      "are zero: is it a file of uint16 tokens without llm.c's header "
+      "(magic 20240520), as nanoGPT writes? Those are not read as tokens\n",
+      path, 100.0 * zeros / tokens.ids.size());
+}
+
+} // namespace
+
 moert::TrainData moert::readTrainData(const TrainOptions &options,
                                       int64_t vocab, int64_t seqLen) {
   TrainData run;
-  DataTokens data = readTokens(options.data);
-  if (vocab > 0)
-    checkVocabulary(data.ids, vocab, options.data);
-  run.text = data.text;
-  run.train = std::move(data.ids);
-  if (options.valData.empty()) {
+  bool separate = !options.valData.empty();
+  if (!(separate && options.skipTrain)) {
+    DataTokens data = readInVocabulary(options.data, vocab);
+    run.note = headerlessTokensNote(data, options.data);
+    run.text = data.text;
+    run.train = std::move(data.ids);
+  }
+  if (!separate) {
     int64_t validation = validationTokens(
         static_cast<int64_t>(run.train.size()), options.valFraction);
-    if (validation < seqLen + 1)
-      fail("{}: its validation split (--val-fraction {}) has {} tokens, "
-           "fewer than one window of {}: give more data, a larger "
-           "--val-fraction or a --val-data file",
-           options.data, options.valFraction, validation, seqLen + 1);
-    run.firstToken = run.train.front();
     run.validation.assign(run.train.end() - validation, run.train.end());
     run.train.resize(run.train.size() - validation);
     run.validationFile = options.data;
-    return run;
+    requireWindow(run.validation, seqLen, options.data,
+                  fmt::format("its validation split (--val-fraction {})",
+                              options.valFraction),
+                  ": give more data, a larger --val-fraction or a --val-data "
+                  "file");
+  } else {
+    if (!options.skipTrain) {
+      requireWindow(run.train, seqLen, options.data, "--data");
+      std::error_code error;
+      if (std::filesystem::equivalent(options.data, options.valData, error))
+        fail("{}: given as both --data and --val-data: validation would "
+             "measure the tokens training fits",
+             options.valData);
+    }
+    DataTokens validation = readInVocabulary(options.valData, vocab);
+    run.note += headerlessTokensNote(validation, options.valData);
+    auto kind = [](bool text) {
+      return text ? "a text file (its bytes are the tokens)"
+                  : "an llm.c token file";
+    };
+    if (options.skipTrain)
+      run.text = validation.text;
+    else if (validation.text != run.text)
+      fail("{}: --val-data is {}, but --data {} is {}: give both in one "
+           "format",
+           options.valData, kind(validation.text), options.data,
+           kind(run.text));
+    run.validation = std::move(validation.ids);
+    run.validationFile = options.valData;
+    requireWindow(run.validation, seqLen, options.valData, "--val-data");
   }
-  if (static_cast<int64_t>(run.train.size()) < seqLen + 1)
-    fail("{}: --data has {} tokens, fewer than one window of {}", options.data,
-         run.train.size(), seqLen + 1);
-  run.firstToken = run.train.front();
-  DataTokens validation = readTokens(options.valData);
-  auto kind = [](bool text) {
-    return text ? "a text file (its bytes are the tokens)"
-                : "an llm.c token file";
-  };
-  if (validation.text != run.text)
-    fail("{}: --val-data is {}, but --data {} is {}: give both in one format",
-         options.valData, kind(validation.text), options.data, kind(run.text));
-  if (vocab > 0)
-    checkVocabulary(validation.ids, vocab, options.valData);
-  if (static_cast<int64_t>(validation.ids.size()) < seqLen + 1)
-    fail("{}: --val-data has {} tokens, fewer than one window of {}",
-         options.valData, validation.ids.size(), seqLen + 1);
-  run.validation = std::move(validation.ids);
-  run.validationFile = options.valData;
+  // The validation tokens hold a window, and --data's (if read) precede
+  // them.
+  run.firstToken = run.train.empty() ? run.validation[0] : run.train[0];
   return run;
 }

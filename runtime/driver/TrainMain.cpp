@@ -345,6 +345,8 @@ int run(int argc, char **argv, int32_t &rank) {
           moert::findGlobal(model, moert::kTokenEmbeddingGlobal))
     vocab = table->tensor.shape[0];
   moert::TrainData data = moert::readTrainData(options, vocab, seqLen);
+  if (primary)
+    fmt::print(stderr, "{}", data.note);
   std::vector<int32_t> &tokens = data.train, &valTokens = data.validation;
   // Each split's tokens are digested once: for checkpoints, which record the
   // training split's, and for the ranks, which compare both.
@@ -374,12 +376,16 @@ int run(int argc, char **argv, int32_t &rank) {
       if (!more.empty())
         changes += (changes.empty() ? "" : "; ") + more;
     };
-    addChanges(moert::trainingChanges(run.training, model.training));
+    // What evaluation depends on, with --skip-train: the config, not the
+    // training settings or data.
+    if (!options.skipTrain)
+      addChanges(moert::trainingChanges(run.training, model.training));
     addChanges(moert::resumableChanges(options.resume, run,
                                        moert::configTextOf(model),
                                        moert::adaptiveAuxCoefficients(model)));
     addChanges(run.stateChanges);
-    if (!position.trainData.empty() && position.trainData != trainData)
+    if (!options.skipTrain && !position.trainData.empty() &&
+        position.trainData != trainData)
       addChanges(fmt::format("training data ({}): {} -> {}", options.data,
                              position.trainData, trainData));
     position.trainData = trainData;
@@ -415,9 +421,13 @@ int run(int argc, char **argv, int32_t &rank) {
             fmt::format("read other weights from {}", options.initFrom));
     }
   }
-  moert::BatchSampler train(std::move(tokens), seqLen, options.seed,
-                            options.data + " (training split)");
-  train.setPosition(position.trainPosition);
+  // --skip-train draws no training batch (and may read no --data).
+  std::optional<moert::BatchSampler> train;
+  if (!options.skipTrain) {
+    train.emplace(std::move(tokens), seqLen, options.seed,
+                  options.data + " (training split)");
+    train->setPosition(position.trainPosition);
+  }
   if (!options.resume.empty())
     fmt::print("resumed {} at step {}\n", options.resume, position.step);
   if (!options.initFrom.empty())
@@ -466,7 +476,7 @@ int run(int argc, char **argv, int32_t &rank) {
   };
   std::optional<int64_t> savedStep;
   auto saveCheckpoint = [&] {
-    position.trainPosition = train.getPosition();
+    position.trainPosition = train->getPosition();
     state.targetToHost();
     moert::saveCheckpoint(options.checkpoint, model, state.host(), position,
                           group);
@@ -483,7 +493,7 @@ int run(int argc, char **argv, int32_t &rank) {
     fmt::print("{}: {} steps of {} x {} tokens on {} ({} training, {} "
                "validation tokens{}), {} target, {} threads",
                model.name, options.steps, batch * group.ranks, seqLen,
-               options.data, train.size(), valTokens.size(),
+               options.data, train->size(), valTokens.size(),
                options.valData.empty() ? "" : " from " + options.valData,
                model.target->name, threads);
   if (microBatches > 1 && !options.skipTrain)
@@ -561,7 +571,7 @@ int run(int argc, char **argv, int32_t &rank) {
     std::vector<nlohmann::json> microBatchFigures;
     for (int64_t micro = 1; micro <= microBatches; ++micro) {
       Function &function = micro < microBatches ? *microStep : step;
-      moert::TokenBatch data = nextBatch(train, batch, group);
+      moert::TokenBatch data = nextBatch(*train, batch, group);
       function.call({data.inputs.data(), data.targets.data()});
       microBatchFigures.push_back(function.outputsByName());
     }

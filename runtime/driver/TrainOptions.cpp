@@ -203,6 +203,10 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv,
     fail("options --resume and --init-from: give one (--resume continues a "
          "run with its optimizer state, --init-from starts one from "
          "weights)");
+  if (options.skipTrain && options.isGiven("val-data") &&
+      options.isGiven("data"))
+    fail("option --data does nothing with --skip-train and --val-data, "
+         "which validates on --val-data alone");
   if (options.isGiven("val-fraction") && options.isGiven("val-data"))
     fail("options --val-fraction and --val-data: give one (--val-fraction "
          "holds out the tail of --data for validation, --val-data validates "
