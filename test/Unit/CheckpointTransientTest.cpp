@@ -20,6 +20,24 @@
 
 namespace {
 
+/// A one-rank model named `name` of `count` globals in `stateBytes` of
+/// state.
+moe_model modelOf(const char *name, moe_global *globals, int64_t count,
+                  int64_t stateBytes) {
+  moe_model model{};
+  model.abi_version = MOE_ABI_VERSION;
+  model.name = name;
+  model.config_json = "";
+  model.training = "";
+  model.alignment = 64;
+  model.ranks = 1;
+  model.micro_batches = 1;
+  model.state_bytes = stateBytes;
+  model.num_globals = count;
+  model.globals = globals;
+  return model;
+}
+
 TEST(CheckpointTransientTest, LeftOutOfCheckpointsAndZeroedOnResume) {
   static const int64_t shape[] = {4};
   moe_global globals[2] = {};
@@ -30,17 +48,8 @@ TEST(CheckpointTransientTest, LeftOutOfCheckpointsAndZeroedOnResume) {
   globals[1].offset = 64;
   globals[1].bytes = 16;
   globals[1].transient = 1;
-  moe_model model{};
-  model.abi_version = MOE_ABI_VERSION;
-  model.name = "transient";
-  model.config_json = "";
-  model.training = "";
-  model.alignment = 64;
-  model.ranks = 1;
+  moe_model model = modelOf("transient", globals, 2, 128);
   model.micro_batches = 2;
-  model.state_bytes = 128;
-  model.num_globals = 2;
-  model.globals = globals;
 
   std::vector<float> state(32, 0.0f);
   for (int i = 0; i < 4; ++i) {
@@ -86,16 +95,7 @@ struct CoefficientModel {
       coeff.init_value = 0.25 * (1 + i);
       coeff.config_constant = constant[i];
     }
-    model.abi_version = MOE_ABI_VERSION;
-    model.name = "coefficients";
-    model.config_json = "";
-    model.training = "";
-    model.alignment = 64;
-    model.ranks = 1;
-    model.micro_batches = 1;
-    model.state_bytes = 192;
-    model.num_globals = 3;
-    model.globals = globals;
+    model = modelOf("coefficients", globals, 3, 192);
   }
 };
 
