@@ -25,7 +25,8 @@ const char *kUsage = R"(usage: {0} [options]
   --eval-batches N         batches per validation (default 8)
   --val-fraction F         tail of the data held out for validation (default 0.1)
   --val-data FILE          validate on this file instead (in --data's format),
-                           training on all of --data
+                           training on all of --data (--skip-train reads it
+                           alone, without --data)
   --seed N                 initialization and data seed (default 0)
   --threads N              host threads of the kernels (default: all cores,
                            shared with the ranks on them under mpirun)
@@ -41,7 +42,8 @@ const char *kUsage = R"(usage: {0} [options]
   --top-k K                sample among the K most likely tokens (default 40)
   --prompt TEXT            text to continue (default a newline); for an
                            llm.c token file, token ids separated by spaces
-                           (default the data's first token)
+                           (default the data's first token; --skip-train
+                           with --val-data: that file's)
   --log-interval N         progress lines (the step, then one per MoE layer)
                            every N steps (default 10)
   --similarity-interval N  average pairwise cosine similarity of each MoE

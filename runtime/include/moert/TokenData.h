@@ -1,6 +1,6 @@
 //===- TokenData.h - token files and batch sampling -------------*- C++ -*-===//
 //
-// Training data is a sequence of tokens: an llm.c/nanoGPT token file (a
+// Training data is a sequence of tokens: an llm.c token file (a
 // header of 256 int32 - magic 20240520, version 1, token count - followed by
 // uint16 tokens) or, for any other file, its bytes (vocabulary 256). A batch
 // is `batch` windows of seqLen + 1 contiguous tokens at seeded random
