@@ -2,11 +2,10 @@
 //
 // Linked with a model's generated code into a training binary: loads data
 // (text or llm.c token files) with a held-out validation split or a
-// validation file of its own, trains with
-// the model's train_step, prints a progress line per step, writes metrics as
-// JSONL, evaluates, checkpoints (resumable to the same loss curve) and ends
-// with a sample of generated text. --skip-train only evaluates and samples
-// the weights it loaded.
+// validation file of its own, trains with the model's train_step, prints a
+// progress line per step, writes metrics as JSONL, evaluates, checkpoints
+// (resumable to the same loss curve) and ends with a sample of generated
+// text. --skip-train only evaluates and samples the weights it loaded.
 //
 //===----------------------------------------------------------------------===//
 
