@@ -97,6 +97,22 @@ moert::BatchSampler::BatchSampler(std::vector<int32_t> tokensArg,
          tokens.size(), seqLen + 1);
 }
 
+int64_t moert::windowsInOrder(int64_t count, int64_t seqLen) {
+  return count > 0 ? (count - 1) / seqLen : 0;
+}
+
+moert::TokenBatch moert::windowBatch(const std::vector<int32_t> &tokens,
+                                     int64_t seqLen, int64_t first,
+                                     int64_t batch) {
+  TokenBatch result{batch, seqLen, {}, {}};
+  for (int64_t w = first; w < first + batch; ++w) {
+    auto start = tokens.begin() + w * seqLen;
+    result.inputs.insert(result.inputs.end(), start, start + seqLen);
+    result.targets.insert(result.targets.end(), start + 1, start + seqLen + 1);
+  }
+  return result;
+}
+
 moert::TokenBatch moert::BatchSampler::next(int64_t batch) {
   TokenBatch result{batch, seqLen, {}, {}};
   uint64_t windows = tokens.size() - static_cast<uint64_t>(seqLen);

@@ -148,9 +148,8 @@ std::string formatDuration(double seconds) {
 
 /// This rank's rows of the global batch: every rank draws the batch one
 /// process would draw and keeps its part.
-moert::TokenBatch nextBatch(moert::BatchSampler &sampler, int64_t batch,
-                            const moert::RankGroup &group) {
-  moert::TokenBatch global = sampler.next(batch * group.ranks);
+moert::TokenBatch rankPart(moert::TokenBatch global, int64_t batch,
+                           const moert::RankGroup &group) {
   if (group.ranks == 1)
     return global;
   moert::TokenBatch mine{batch, global.seqLen, {}, {}};
@@ -161,6 +160,11 @@ moert::TokenBatch nextBatch(moert::BatchSampler &sampler, int64_t batch,
   mine.inputs = part(global.inputs);
   mine.targets = part(global.targets);
   return mine;
+}
+
+moert::TokenBatch nextBatch(moert::BatchSampler &sampler, int64_t batch,
+                            const moert::RankGroup &group) {
+  return rankPart(sampler.next(batch * group.ranks), batch, group);
 }
 
 /// The output the binaries report as the loss, in training and validation:
@@ -174,19 +178,29 @@ std::string reportedLoss(const moe_function &lossFunction) {
 }
 
 /// The mean `loss` output of `forward` over `batches` fixed validation
-/// batches, or none when a signal asked the run to stop before they were
-/// all done.
+/// batches, or with `batches` 0 over the whole batches of the windows in
+/// order (all of them but those that fill no batch, which are fewer than a
+/// batch); none when a signal asked the run to stop before they were all
+/// done.
 std::optional<double> evaluate(Function &forward, const std::string &loss,
                                const std::vector<int32_t> &tokens,
                                int64_t batch, int64_t seqLen, int64_t batches,
                                uint64_t seed, const moert::RankGroup &group) {
-  moert::BatchSampler sampler(tokens, seqLen, seed ^ 0x76616c6964ULL,
-                              "validation data");
+  int64_t global = batch * group.ranks;
+  std::optional<moert::BatchSampler> sampler;
+  if (batches > 0)
+    sampler.emplace(tokens, seqLen, seed ^ 0x76616c6964ULL, "validation data");
+  else
+    batches = moert::windowsInOrder(tokens.size(), seqLen) / global;
   double total = 0;
   for (int64_t b = 0; b < batches; ++b) {
     if (moert::stopRequested() != 0)
       return std::nullopt;
-    moert::TokenBatch data = nextBatch(sampler, batch, group);
+    moert::TokenBatch data =
+        sampler
+            ? nextBatch(*sampler, batch, group)
+            : rankPart(moert::windowBatch(tokens, seqLen, b * global, global),
+                       batch, group);
     forward.call({data.inputs.data(), data.targets.data()});
     total += *forward.scalar(loss);
   }
@@ -344,6 +358,12 @@ int run(int argc, char **argv, int32_t &rank) {
           moert::findGlobal(model, moert::kTokenEmbeddingGlobal))
     vocab = table->tensor.shape[0];
   moert::TrainData data = moert::readTrainData(options, vocab, seqLen);
+  if (int64_t windows = moert::windowsInOrder(data.validation.size(), seqLen);
+      options.evalBatches == 0 && windows < batch * group.ranks)
+    moert::fail("{}: --eval-batches all: the validation tokens hold {} "
+                "window{} of {}, fewer than one batch of {}",
+                data.validationFile, windows, windows == 1 ? "" : "s",
+                seqLen + 1, batch * group.ranks);
   if (primary)
     fmt::print(stderr, "{}", data.note);
   std::vector<int32_t> &tokens = data.train, &valTokens = data.validation;

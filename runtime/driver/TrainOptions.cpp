@@ -22,7 +22,8 @@ const char *kUsage = R"(usage: {0} [options]
                            (default {2})
   --steps N                total optimizer steps (default {1})
   --eval-interval N        validation loss every N steps (default 100; 0: end only)
-  --eval-batches N         batches per validation (default 8)
+  --eval-batches N         batches per validation (default 8; all: every
+                           window of the validation tokens once, in order)
   --val-fraction F         tail of the data held out for validation (default 0.1)
   --val-data FILE          validate on this file instead (in --data's format),
                            training on all of --data (--skip-train reads it
@@ -124,7 +125,11 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv,
       {"data", path(options.data)},
       {"steps", count(options.steps, 0)},
       {"eval-interval", count(options.evalInterval, 0)},
-      {"eval-batches", count(options.evalBatches, 1)},
+      {"eval-batches",
+       [&](const std::string &name, const std::string &v) {
+         options.evalBatches =
+             v == "all" ? 0 : parseInteger(name, v, 1, kMaxCount);
+       }},
       {"val-fraction",
        [&](const std::string &name, const std::string &v) {
          options.valFraction =

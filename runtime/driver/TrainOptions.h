@@ -18,6 +18,7 @@ struct TrainOptions {
   std::string data = "/usr/share/games/fortunes/fortunes";
   int64_t steps = 2000;
   int64_t evalInterval = 100;
+  /// 0: every window of the validation tokens (--eval-batches all).
   int64_t evalBatches = 8;
   double valFraction = 0.1;
   /// Validation data of its own; --data then trains whole.

@@ -55,6 +55,14 @@ struct TokenBatch {
   std::vector<int32_t> targets; // [batch, seqLen], inputs shifted by one
 };
 
+/// How many windows of seqLen + 1 tokens, each starting where the last one's
+/// inputs end, `count` tokens hold: every token after the first is a target
+/// once.
+int64_t windowsInOrder(int64_t count, int64_t seqLen);
+/// Windows [first, first + batch) of those in order of `tokens`.
+TokenBatch windowBatch(const std::vector<int32_t> &tokens, int64_t seqLen,
+                       int64_t first, int64_t batch);
+
 class BatchSampler {
 public:
   /// Samples windows of `tokens`; `what` names the data in errors. Throws
