@@ -101,27 +101,31 @@ int64_t moert::windowsInOrder(int64_t count, int64_t seqLen) {
   return count > 0 ? (count - 1) / seqLen : 0;
 }
 
+namespace {
+/// Appends the window of `tokens` at `start` to `batch`: its first seqLen
+/// tokens as inputs, its last seqLen as targets.
+void appendWindow(moert::TokenBatch &batch, const std::vector<int32_t> &tokens,
+                  uint64_t start) {
+  auto first = tokens.begin() + start;
+  batch.inputs.insert(batch.inputs.end(), first, first + batch.seqLen);
+  batch.targets.insert(batch.targets.end(), first + 1,
+                       first + batch.seqLen + 1);
+}
+} // namespace
+
 moert::TokenBatch moert::windowBatch(const std::vector<int32_t> &tokens,
                                      int64_t seqLen, int64_t first,
                                      int64_t batch) {
   TokenBatch result{batch, seqLen, {}, {}};
-  for (int64_t w = first; w < first + batch; ++w) {
-    auto start = tokens.begin() + w * seqLen;
-    result.inputs.insert(result.inputs.end(), start, start + seqLen);
-    result.targets.insert(result.targets.end(), start + 1, start + seqLen + 1);
-  }
+  for (int64_t w = first; w < first + batch; ++w)
+    appendWindow(result, tokens, w * seqLen);
   return result;
 }
 
 moert::TokenBatch moert::BatchSampler::next(int64_t batch) {
   TokenBatch result{batch, seqLen, {}, {}};
   uint64_t windows = tokens.size() - static_cast<uint64_t>(seqLen);
-  for (int64_t b = 0; b < batch; ++b) {
-    uint64_t start = offsets.below(windows);
-    result.inputs.insert(result.inputs.end(), tokens.begin() + start,
-                         tokens.begin() + start + seqLen);
-    result.targets.insert(result.targets.end(), tokens.begin() + start + 1,
-                          tokens.begin() + start + seqLen + 1);
-  }
+  for (int64_t b = 0; b < batch; ++b)
+    appendWindow(result, tokens, offsets.below(windows));
   return result;
 }
