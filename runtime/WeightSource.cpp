@@ -53,6 +53,24 @@ OwnedTensor sliceAxis1(const TensorView &view, int64_t begin, int64_t end) {
   return slice;
 }
 
+/// Qwen-MoE's names of an expert's projections, and ours (Mixtral's).
+constexpr std::pair<const char *, const char *> kQwenProjections[] = {
+    {"gate", "w1"}, {"up", "w3"}, {"down", "w2"}};
+
+std::string mixtralProjection(const std::string &qwen) {
+  for (auto [theirs, ours] : kQwenProjections)
+    if (qwen == theirs)
+      return ours;
+  return qwen;
+}
+
+std::string qwenProjection(const std::string &mixtral) {
+  for (auto [theirs, ours] : kQwenProjections)
+    if (mixtral == ours)
+      return theirs;
+  return mixtral;
+}
+
 /// Our name (and part) for a name in a Hugging Face file.
 struct Renamed {
   std::string name;
@@ -66,6 +84,9 @@ Renamed rename(const std::string &name) {
     return {name};
   static const std::regex perExpert(
       R"(^(.*\.layers\.\d+)\.block_sparse_moe\.experts\.(\d{1,9})\.(w[123])\.weight$)");
+  // Qwen-MoE's names of an expert's projections.
+  static const std::regex qwenPerExpert(
+      R"(^(.*\.layers\.\d+)\.mlp\.experts\.(\d{1,9})\.(gate|up|down)_proj\.weight$)");
   static const std::regex gateUp(
       R"(^(.*\.layers\.\d+)\.mlp\.experts\.gate_up_proj$)");
   static const std::regex down(
@@ -74,6 +95,10 @@ Renamed rename(const std::string &name) {
   std::smatch match;
   if (std::regex_match(name, match, perExpert))
     return {match[1].str() + ".block_sparse_moe.experts." + match[3].str(),
+            std::stoll(match[2].str())};
+  if (std::regex_match(name, match, qwenPerExpert))
+    return {match[1].str() + ".block_sparse_moe.experts." +
+                mixtralProjection(match[3].str()),
             std::stoll(match[2].str())};
   if (std::regex_match(name, match, gateUp))
     return {match[1].str() + ".block_sparse_moe.experts.w1", -1, true};
@@ -105,11 +130,20 @@ bool moert::isIgnorableTensor(
 }
 
 std::vector<std::pair<std::string, OwnedTensor>>
-moert::toHuggingFace(const std::string &name, OwnedTensor tensor) {
+moert::toHuggingFace(const std::string &name, OwnedTensor tensor,
+                     ExpertNames names) {
   static const std::regex stacked(
-      R"(^(.*\.layers\.\d+\.block_sparse_moe\.experts)\.(w[123])$)");
+      R"(^(.*\.layers\.\d+)\.block_sparse_moe\.experts\.(w[123])$)");
+  static const std::regex router(
+      R"(^(.*\.layers\.\d+)\.block_sparse_moe\.gate\.weight$)");
+  bool qwen = names == ExpertNames::Qwen;
   std::smatch match;
   std::vector<std::pair<std::string, OwnedTensor>> tensors;
+  if (qwen && std::regex_match(name, match, router)) {
+    tensors.emplace_back(match[1].str() + ".mlp.gate.weight",
+                         std::move(tensor));
+    return tensors;
+  }
   if (!std::regex_match(name, match, stacked) || tensor.shape.empty()) {
     tensors.emplace_back(name, std::move(tensor));
     return tensors;
@@ -119,10 +153,14 @@ moert::toHuggingFace(const std::string &name, OwnedTensor tensor) {
   size_t bytes = tensor.data.size() / std::max<int64_t>(experts, 1);
   for (int64_t expert = 0; expert < experts; ++expert) {
     const char *begin = tensor.data.data() + expert * bytes;
-    tensors.emplace_back(
-        fmt::format("{}.{}.{}.weight", match[1].str(), expert, match[2].str()),
-        OwnedTensor{tensor.dtype, shape,
-                    std::vector<char>(begin, begin + bytes)});
+    std::string tensorName =
+        qwen ? fmt::format("{}.mlp.experts.{}.{}_proj.weight", match[1].str(),
+                           expert, qwenProjection(match[2].str()))
+             : fmt::format("{}.block_sparse_moe.experts.{}.{}.weight",
+                           match[1].str(), expert, match[2].str());
+    tensors.emplace_back(tensorName,
+                         OwnedTensor{tensor.dtype, shape,
+                                     std::vector<char>(begin, begin + bytes)});
   }
   return tensors;
 }

@@ -1,9 +1,10 @@
 //===- ModelBuilder.cpp - emit a model as moe-dialect IR ------------------===//
 //
 // One Llama-style decoder (Mixtral when the config has experts): embedding,
-// per layer RMSNorm -> attention with RoPE -> residual -> RMSNorm -> MoE (or
-// dense SwiGLU MLP) -> residual, final RMSNorm, LM head, cross-entropy, plus
-// each MoE layer's coefficient times its auxiliary loss (and z-loss).
+// per layer RMSNorm -> attention with RoPE (after Qwen3's RMSNorm of each
+// query and key head, where the config has it) -> residual -> RMSNorm -> MoE
+// (or dense SwiGLU MLP) -> residual, final RMSNorm, LM head, cross-entropy,
+// plus each MoE layer's coefficient times its auxiliary loss (and z-loss).
 // Every op carries the Hugging Face name of its module as its location, so
 // diagnostics point at the layer.
 //
@@ -73,9 +74,8 @@ private:
   Value parameter(const std::string &name, ArrayRef<int64_t> shape) {
     return global(name, shape, moe::InitKind::normal, config.initStd, true);
   }
-  Value normWeight(const std::string &name) {
-    return global(name, {config.hiddenSize}, moe::InitKind::constant, 1.0,
-                  true);
+  Value normWeight(const std::string &name, int64_t size) {
+    return global(name, {size}, moe::InitKind::constant, 1.0, true);
   }
   Value scalarConstant(double value) {
     auto type = floatTensor({});
@@ -146,7 +146,7 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
   int64_t headDim = config.headDim();
   setLocation(prefix + ".self_attn");
   auto project = [&](const char *name, int64_t heads) -> Value {
-    Value weight = parameter(prefix + ".self_attn." + name + ".weight",
+    Value weight = parameter(prefix + ".self_attn." + name + "_proj.weight",
                              {heads * headDim, config.hiddenSize});
     Value flat = moe::LinearOp::create(
         b, floatTensor({batch, seq, heads * headDim}), hidden, weight,
@@ -155,9 +155,18 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
         b, floatTensor({batch, seq, heads, headDim}), flat,
         ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});
   };
-  Value query = project("q_proj", config.numHeads);
-  Value key = project("k_proj", config.numKvHeads);
-  Value value = project("v_proj", config.numKvHeads);
+  // Qwen3 normalizes each query and key head before RoPE.
+  auto normalize = [&](const char *name, Value heads) -> Value {
+    if (!config.qkNorm)
+      return heads;
+    return moe::RmsNormOp::create(
+        b, heads.getType(), heads,
+        normWeight(prefix + ".self_attn." + name + "_norm.weight", headDim),
+        b.getF64FloatAttr(config.rmsNormEps));
+  };
+  Value query = normalize("q", project("q", config.numHeads));
+  Value key = normalize("k", project("k", config.numKvHeads));
+  Value value = project("v", config.numKvHeads);
   query = moe::RopeOp::create(b, query.getType(), query,
                               b.getF64FloatAttr(config.ropeTheta));
   key = moe::RopeOp::create(b, key.getType(), key,
@@ -166,11 +175,11 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
                                          /*causal=*/true)
                     .getResult();
   Value merged = tensor::CollapseShapeOp::create(
-      b, floatTensor({batch, seq, config.hiddenSize}), heads,
+      b, floatTensor({batch, seq, config.numHeads * headDim}), heads,
       ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});
   Value outWeight = parameter(prefix + ".self_attn.o_proj.weight",
-                              {config.hiddenSize, config.hiddenSize});
-  return moe::LinearOp::create(b, merged.getType(), merged, outWeight, Value());
+                              {config.hiddenSize, config.numHeads * headDim});
+  return moe::LinearOp::create(b, hidden.getType(), merged, outWeight, Value());
 }
 
 Value ModelBuilder::denseMlp(Value hidden, const std::string &prefix) {
@@ -301,16 +310,17 @@ Value ModelBuilder::buildLogits(Value inputIds, TrainingTerms *terms) {
     std::string prefix = llvm::formatv("model.layers.{0}", layer).str();
     hidden = inLayer(layer, [&] {
       setLocation(prefix);
-      Value normed =
-          moe::RmsNormOp::create(b, hidden.getType(), hidden,
-                                 normWeight(prefix + ".input_layernorm.weight"),
-                                 b.getF64FloatAttr(config.rmsNormEps));
+      Value normed = moe::RmsNormOp::create(
+          b, hidden.getType(), hidden,
+          normWeight(prefix + ".input_layernorm.weight", config.hiddenSize),
+          b.getF64FloatAttr(config.rmsNormEps));
       Value attended = moe::AddOp::create(b, hidden.getType(), hidden,
                                           attention(normed, prefix));
       setLocation(prefix);
       normed = moe::RmsNormOp::create(
           b, attended.getType(), attended,
-          normWeight(prefix + ".post_attention_layernorm.weight"),
+          normWeight(prefix + ".post_attention_layernorm.weight",
+                     config.hiddenSize),
           b.getF64FloatAttr(config.rmsNormEps));
       Value ffnOut = config.isMoe() ? moeBlock(normed, prefix, terms)
                                     : denseMlp(normed, prefix);
@@ -320,9 +330,10 @@ Value ModelBuilder::buildLogits(Value inputIds, TrainingTerms *terms) {
   }
 
   setLocation("model.norm");
-  hidden = moe::RmsNormOp::create(b, hidden.getType(), hidden,
-                                  normWeight("model.norm.weight"),
-                                  b.getF64FloatAttr(config.rmsNormEps));
+  hidden =
+      moe::RmsNormOp::create(b, hidden.getType(), hidden,
+                             normWeight("model.norm.weight", config.hiddenSize),
+                             b.getF64FloatAttr(config.rmsNormEps));
   setLocation("lm_head");
   Value head =
       config.tieWordEmbeddings

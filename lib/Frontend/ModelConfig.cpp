@@ -117,26 +117,49 @@ public:
   std::string error;
 };
 
-/// MixtralConfig's defaults.
-constexpr int64_t kMixtralKvHeads = 8, kMixtralExperts = 8, kMixtralTopK = 2;
-constexpr double kMixtralRopeTheta = 1e6, kMixtralRmsNormEps = 1e-5;
+/// A transformers MoE model's own config: model_type mixtral or qwen3_moe,
+/// naming no moe_aux_loss_kind. It imports as transformers computes and
+/// trains that model, with its config class's defaults where ours differ,
+/// and the keys that the model ignores are ignored here too (with a warning
+/// where they would have changed the model).
+struct TransformersMoe {
+  const char *model, *configClass;
+  int64_t kvHeads, experts, topK;
+  double ropeTheta, rmsNormEps;
+  /// Mixtral sizes its experts by intermediate_size and renormalizes the
+  /// top-k gate values whatever norm_topk_prob says; Qwen3-MoE reads
+  /// moe_intermediate_size (this default) and norm_topk_prob (false).
+  int64_t expertSize;
+  bool alwaysRenormalizes;
+  /// Whether it applies sliding_window whatever use_sliding_window says.
+  bool ignoresWindowSwitch;
+};
+constexpr TransformersMoe kMixtral{
+    "Mixtral", "MixtralConfig", 8, 8, 2, 1e6, 1e-5, 0, true, true};
+constexpr TransformersMoe kQwen3Moe{
+    "Qwen3-MoE", "Qwen3MoeConfig", 4, 128, 8, 1e4, 1e-6, 768, false, false};
 
 void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config,
-                 bool transformersMixtral) {
+                 const TransformersMoe *transformers) {
   config.numExperts =
       keys.positive(keys.either("num_local_experts", "num_experts"),
-                    transformersMixtral ? kMixtralExperts : 0);
+                    transformers ? transformers->experts : 0);
   config.topK = keys.positive("num_experts_per_tok",
-                              transformersMixtral ? kMixtralTopK : 0);
-  // transformers' Mixtral sizes its experts by intermediate_size.
-  if (transformersMixtral && keys.has("moe_intermediate_size"))
+                              transformers ? transformers->topK : 0);
+  bool byIntermediateSize = transformers && transformers->expertSize == 0;
+  if (byIntermediateSize && keys.has("moe_intermediate_size"))
     config.warnings.push_back(
-        "transformers' Mixtral sizes its experts by 'intermediate_size', so "
-        "'moe_intermediate_size' is ignored, as there");
+        llvm::formatv("transformers' {0} sizes its experts by "
+                      "'intermediate_size', so 'moe_intermediate_size' is "
+                      "ignored, as there",
+                      transformers->model)
+            .str());
   config.expertIntermediateSize =
-      transformersMixtral
+      byIntermediateSize
           ? config.intermediateSize
-          : keys.positive("moe_intermediate_size", config.intermediateSize);
+          : keys.positive("moe_intermediate_size",
+                          transformers ? transformers->expertSize
+                                       : config.intermediateSize);
   const char *lambdaKey = nullptr;
   if (keys.has("moe_gate_norm_lambda")) {
     if (keys.has("moe_use_logits_norm"))
@@ -170,27 +193,31 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config,
   if (config.dropByProbability && !config.capacityFactor)
     keys.fail("key 'moe_drop_policy' is \"probability\" but there is no "
               "'moe_capacity_factor': a dropless layer drops nothing");
-  config.renormalize = keys.boolean("moe_renormalize", true);
+  config.renormalize = keys.boolean(
+      "moe_renormalize", !transformers || transformers->alwaysRenormalizes);
   // Hugging Face's name for it (Qwen-MoE, DeepSeek), held to agree; Mixtral
   // renormalizes whatever it says.
-  if (transformersMixtral) {
+  if (transformers && transformers->alwaysRenormalizes) {
     if (!keys.boolean("norm_topk_prob", true))
       config.warnings.push_back(
-          "'norm_topk_prob' is false, but transformers' Mixtral divides the "
-          "top-k gate values by their sum whatever it says, and so does this "
-          "model ('moe_renormalize' false would not)");
+          llvm::formatv(
+              "'norm_topk_prob' is false, but transformers' {0} divides the "
+              "top-k gate values by their sum whatever it says, and so does "
+              "this model ('moe_renormalize' false would not)",
+              transformers->model)
+              .str());
   } else if (keys.has("norm_topk_prob")) {
     bool normalized = keys.boolean("norm_topk_prob", config.renormalize);
     if (keys.has("moe_renormalize") && normalized != config.renormalize)
       keys.fail("keys 'moe_renormalize' and 'norm_topk_prob' disagree");
     config.renormalize = normalized;
   }
-  // A transformers Mixtral config that names no kind trains as
-  // transformers trains it: one Switch-style loss over all layers' tokens,
-  // and only when output_router_logits is set (transformers adds no aux
-  // loss otherwise); its coefficient defaults to MixtralConfig's.
-  std::string kind = keys.string(
-      "moe_aux_loss_kind", transformersMixtral ? "transformers" : "skywork");
+  // A transformers config that names no kind trains as transformers trains
+  // it: one Switch-style loss over all layers' tokens, and only when
+  // output_router_logits is set (transformers adds no aux loss otherwise);
+  // its coefficient defaults to the config class's.
+  std::string kind = keys.string("moe_aux_loss_kind",
+                                 transformers ? "transformers" : "skywork");
   if (kind == "switch")
     config.auxLossKind = mlir::moe::AuxLossKind::switch_;
   else if (kind == "transformers")
@@ -202,20 +229,23 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config,
   config.auxLossCoeff =
       keys.number(keys.either("moe_aux_loss_coeff", "router_aux_loss_coef"),
                   config.pooledAuxLoss ? 0.001 : 0.01, false);
-  if (transformersMixtral && !keys.boolean("output_router_logits", false)) {
+  if (transformers && !keys.boolean("output_router_logits", false)) {
     config.auxLossCoeff = 0;
     config.warnings.push_back(
         "'output_router_logits' is not true, so, as in transformers, the "
         "loss has no load-balancing term (its aux loss is still reported); "
         "set it true, or name a 'moe_aux_loss_kind', to balance the experts");
   }
-  if (transformersMixtral) {
+  if (transformers) {
     config.zLossCoeff = keys.number("moe_z_loss_coeff", 0.0, false);
     if (keys.number("router_z_loss_coef", 0.0, false) != 0)
       config.warnings.push_back(
-          "transformers' Mixtral has no router z-loss, so 'router_z_loss_coef' "
-          "is ignored, as there; give 'moe_z_loss_coeff' (or name a "
-          "'moe_aux_loss_kind') to train with one");
+          llvm::formatv("transformers' {0} has no router z-loss, so "
+                        "'router_z_loss_coef' is ignored, as there; give "
+                        "'moe_z_loss_coeff' (or name a 'moe_aux_loss_kind') "
+                        "to train with one",
+                        transformers->model)
+              .str());
   } else {
     config.zLossCoeff = keys.number(
         keys.either("moe_z_loss_coeff", "router_z_loss_coef"), 0.0, false);
@@ -288,25 +318,22 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
   };
   // The architectures that these keys describe completely. Others build
   // other models from them: Qwen2's q, k and v projections have biases,
-  // Qwen3's and OLMoE's attention normalizes queries and keys, Gemma scales
-  // its norms and embeddings otherwise.
+  // OLMoE's attention normalizes whole queries and keys, Gemma scales its
+  // norms and embeddings otherwise.
   static constexpr llvm::StringLiteral kModelTypes[] = {
-      "llama", "mistral", "mixtral", "skywork_moe"};
+      "llama", "mistral", "mixtral", "qwen3", "qwen3_moe", "skywork_moe"};
   if (keys.has("model_type") && keys.object["model_type"].is_string() &&
       !llvm::is_contained(kModelTypes,
                           keys.object["model_type"].get<std::string>()))
     refuse("model_type",
-           "the importer builds Llama, Mistral, Mixtral and Skywork-MoE "
-           "models, whose configs these keys describe completely (leave "
-           "model_type out for a model that our keys alone describe)");
+           "the importer builds Llama, Mistral, Mixtral, Qwen3, Qwen3-MoE "
+           "and Skywork-MoE models, whose configs these keys describe "
+           "completely (leave model_type out for a model that our keys alone "
+           "describe)");
   for (const char *key : {"hidden_act", "hidden_activation"})
     if (keys.has(key) && keys.object[key] != "silu" &&
         keys.object[key] != "swish")
       refuse(key, "the MLPs and experts compute SwiGLU (silu)");
-  if (keys.has("head_dim") && keys.object["head_dim"] != json(config.headDim()))
-    refuse("head_dim", llvm::formatv("heads are hidden_size / "
-                                     "num_attention_heads = {0} wide",
-                                     config.headDim()));
   for (const char *key : {"attention_bias", "mlp_bias"})
     if (keys.has(key) && keys.object[key] != json(false))
       refuse(key, "projections have no bias");
@@ -320,6 +347,39 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
     if (keys.has(key) && !keys.object[key].is_null() &&
         keys.object[key] != json(0))
       refuse(key, "the MoE layers have routed experts only");
+  // Other families' keys for what the model does not build, which a config
+  // without model_type would otherwise pass over (a DeepSeek config, whose
+  // experts are n_routed_experts, would import as a dense model). Each is
+  // refused unless null or the value that builds nothing.
+  struct ForeignKey {
+    const char *key;
+    json neutral;
+    const char *why;
+  };
+  static const ForeignKey kForeignKeys[] = {
+      {"n_routed_experts", json(), "DeepSeek's MoE layers are not built"},
+      {"first_k_dense_replace", json(0), "every layer is a MoE layer"},
+      {"moe_layer_freq", json(1), "every layer is a MoE layer"},
+      {"q_lora_rank", json(), "attention is not multi-head latent attention"},
+      {"kv_lora_rank", json(), "attention is not multi-head latent attention"},
+      {"n_group", json(1), "the router chooses among all experts"},
+      {"topk_group", json(1), "the router chooses among all experts"},
+      {"scoring_func", json("softmax"), "the router's scores are a softmax"},
+      {"routed_scaling_factor", json(1.0), "the gate values are not scaled"},
+      {"qkv_bias", json(false), "projections have no bias"},
+      {"clip_qkv", json(), "queries, keys and values are not clipped"}};
+  for (const ForeignKey &foreign : kForeignKeys)
+    if (keys.has(foreign.key) && keys.object[foreign.key] != foreign.neutral)
+      refuse(foreign.key, foreign.why);
+  // Qwen-MoE's dense layers among the MoE ones.
+  if (config.isMoe()) {
+    if (keys.has("decoder_sparse_step") &&
+        keys.object["decoder_sparse_step"] != json(1))
+      refuse("decoder_sparse_step", "every layer is a MoE layer");
+    if (keys.has("mlp_only_layers") &&
+        keys.object["mlp_only_layers"] != json::array())
+      refuse("mlp_only_layers", "every layer is a MoE layer");
+  }
   for (const char *key : {"attention_dropout", "router_jitter_noise"})
     if (keys.has(key) && keys.object[key] != json(0) &&
         keys.object[key] != json(0.0))
@@ -349,15 +409,18 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
 void checkConsistency(KeyReader &keys, const mlir::moe::ModelConfig &config) {
   if (!keys.error.empty())
     return;
-  if (config.hiddenSize % config.numHeads != 0)
+  if (!config.headDimension && config.hiddenSize % config.numHeads != 0)
     keys.fail(llvm::formatv("'num_attention_heads' ({0}) must divide "
-                            "'hidden_size' ({1})",
+                            "'hidden_size' ({1}), or 'head_dim' be given",
                             config.numHeads, config.hiddenSize)
                   .str());
   else if (config.headDim() % 2 != 0)
-    keys.fail(llvm::formatv("head dimension hidden_size / num_attention_heads "
-                            "= {0} must be even for RoPE",
-                            config.headDim())
+    keys.fail(llvm::formatv("head dimension {0} must be even for RoPE",
+                            config.headDimension
+                                ? "'head_dim' (" +
+                                      std::to_string(config.headDim()) + ")"
+                                : "hidden_size / num_attention_heads = " +
+                                      std::to_string(config.headDim()))
                   .str());
   else if (config.numHeads % config.numKvHeads != 0)
     keys.fail(llvm::formatv("'num_key_value_heads' ({0}) must divide "
@@ -396,45 +459,54 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   ModelConfig config;
   config.vocabSize = keys.positive("vocab_size");
   config.hiddenSize = keys.positive("hidden_size");
-  config.intermediateSize = keys.positive("intermediate_size");
+  std::string modelType = keys.string("model_type", "");
+  const TransformersMoe *transformers = nullptr;
+  if (!keys.has("moe_aux_loss_kind"))
+    transformers = modelType == "mixtral"     ? &kMixtral
+                   : modelType == "qwen3_moe" ? &kQwen3Moe
+                                              : nullptr;
+  // Qwen3-MoE's dense MLP size, which its MoE layers do not use.
+  config.intermediateSize =
+      keys.positive("intermediate_size", transformers == &kQwen3Moe ? 6144 : 0);
   config.numLayers = keys.positive("num_hidden_layers");
   config.numHeads = keys.positive("num_attention_heads");
-  // A config with model_type mixtral that names no moe_aux_loss_kind is
-  // transformers' own: it imports as transformers' Mixtral computes and
-  // trains it, with MixtralConfig's defaults where ours differ, and the
-  // keys that Mixtral ignores are ignored here too (with a warning where
-  // they would have changed the model).
-  std::string modelType = keys.string("model_type", "");
-  bool transformersMixtral =
-      modelType == "mixtral" && !keys.has("moe_aux_loss_kind");
   config.numKvHeads =
       keys.positive("num_key_value_heads",
-                    transformersMixtral ? kMixtralKvHeads : config.numHeads);
-  if (transformersMixtral && !keys.has("num_key_value_heads") &&
-      config.numHeads % kMixtralKvHeads != 0)
+                    transformers ? transformers->kvHeads : config.numHeads);
+  if (transformers && !keys.has("num_key_value_heads") &&
+      config.numHeads % transformers->kvHeads != 0)
     keys.fail(llvm::formatv("key 'num_key_value_heads' is missing, and "
-                            "MixtralConfig's default ({0}) does not divide "
-                            "'num_attention_heads' ({1}): give it",
-                            kMixtralKvHeads, config.numHeads)
+                            "{0}'s default ({1}) does not divide "
+                            "'num_attention_heads' ({2}): give it",
+                            transformers->configClass, transformers->kvHeads,
+                            config.numHeads)
                   .str());
+  if (keys.has("head_dim"))
+    config.headDimension = keys.positive("head_dim");
+  bool qwen3 = modelType == "qwen3" || modelType == "qwen3_moe";
+  config.qkNorm = keys.boolean("moe_qk_norm", qwen3);
+  if (qwen3 && !config.qkNorm)
+    keys.fail("key 'moe_qk_norm' is false, but Qwen3's attention normalizes "
+              "its queries and keys (model_type '" +
+              modelType + "')");
   config.maxPositions = keys.positive("max_position_embeddings");
-  if (transformersMixtral) {
-    config.ropeTheta = kMixtralRopeTheta;
-    config.rmsNormEps = kMixtralRmsNormEps;
+  if (transformers) {
+    config.ropeTheta = transformers->ropeTheta;
+    config.rmsNormEps = transformers->rmsNormEps;
   }
   readRope(keys, config);
   config.rmsNormEps = keys.number("rms_norm_eps", config.rmsNormEps, true);
   config.initStd = keys.number("initializer_range", config.initStd, false);
   config.tieWordEmbeddings = keys.boolean("tie_word_embeddings", false);
-  if (keys.has("num_local_experts") || keys.has("num_experts") ||
-      transformersMixtral)
-    readMoeKeys(keys, config, transformersMixtral);
+  if (keys.has("num_local_experts") || keys.has("num_experts") || transformers)
+    readMoeKeys(keys, config, transformers);
   config.batchSize = keys.positive("moe_batch_size", 1);
   config.seqLen = keys.positive("moe_seq_len", config.maxPositions);
   checkConsistency(keys, config);
   if (keys.error.empty())
     refuseUnsupported(keys, config,
-                      transformersMixtral      ? "Mixtral"
+                      transformers && transformers->ignoresWindowSwitch
+                          ? transformers->model
                       : modelType == "mistral" ? "Mistral"
                                                : nullptr);
   if (!keys.error.empty())
@@ -445,8 +517,12 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
 namespace {
 
 /// Every key of `config` that shapes its model or training step, in one
-/// spelling and order, with the value the model reads (null: unset).
-nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config) {
+/// spelling and order, with the value the model reads (null: unset). The
+/// keys that came after checkpoints recorded canonical configs are left out
+/// where the model has their defaults, unless `complete`, so that those
+/// checkpoints' configs stay the same.
+nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
+                                     bool complete = false) {
   auto optional = [](const auto &value) {
     return value ? nlohmann::ordered_json(*value) : nlohmann::ordered_json();
   };
@@ -458,6 +534,10 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config) {
   keys["num_hidden_layers"] = config.numLayers;
   keys["num_attention_heads"] = config.numHeads;
   keys["num_key_value_heads"] = config.numKvHeads;
+  if (complete || config.numHeads * config.headDim() != config.hiddenSize)
+    keys["head_dim"] = config.headDim();
+  if (complete || config.qkNorm)
+    keys["moe_qk_norm"] = config.qkNorm;
   keys["max_position_embeddings"] = config.maxPositions;
   keys["rope_theta"] = config.ropeTheta;
   keys["rms_norm_eps"] = config.rmsNormEps;
@@ -509,8 +589,8 @@ std::string mlir::moe::canonicalConfigOf(llvm::StringRef text) {
 
 std::vector<mlir::moe::ConfigDifference>
 mlir::moe::modelDifferences(const ModelConfig &from, const ModelConfig &to) {
-  nlohmann::ordered_json fromKeys = canonicalKeys(from),
-                         toKeys = canonicalKeys(to);
+  nlohmann::ordered_json fromKeys = canonicalKeys(from, /*complete=*/true),
+                         toKeys = canonicalKeys(to, /*complete=*/true);
   // As JSON writes them, a string without quotes, unset as "none" (for the
   // capacity: "dropless").
   auto text = [](const std::string &key, const nlohmann::ordered_json &value) {
@@ -553,6 +633,10 @@ llvm::Error mlir::moe::checkModelSizes(const ModelConfig &config,
       {"logits", {config.batchSize, config.seqLen, config.vocabSize}},
       {"attention scores",
        {config.batchSize, config.numHeads, config.seqLen, config.seqLen}},
+      {"query heads",
+       {config.batchSize, config.seqLen, config.numHeads, config.headDim()}},
+      {"query projection weight",
+       {config.numHeads, config.headDim(), config.hiddenSize}},
       {"MLP weight", {config.intermediateSize, config.hiddenSize}},
       {"layer activations",
        {config.batchSize, config.seqLen,

@@ -8,6 +8,7 @@
 #include "moert/StandardStreams.h"
 
 #include "llvm/Support/ErrorHandling.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Signals.h"
 
 #include <cstdlib>
@@ -116,6 +117,12 @@ int moe::runTool(const std::function<int()> &body) {
       checkStream(llvm::outs(), "stdout");
     return status;
   });
+}
+
+std::string moe::modelInputPath(llvm::StringRef path) {
+  if (path != "-" && llvm::sys::fs::is_directory(path))
+    return (path.rtrim('/') + "/config.json").str();
+  return path.str();
 }
 
 std::unique_ptr<llvm::MemoryBuffer> moe::readToolInput(llvm::StringRef path) {

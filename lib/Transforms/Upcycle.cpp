@@ -78,10 +78,12 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
                              "aux-loss-coeff and z-loss-coeff must be finite "
                              "and >= 0");
   nlohmann::json config = nlohmann::json::parse(denseText.str());
-  // A Mixtral, as moe-export calls it; the kind named below keeps the
-  // import from taking transformers' Mixtral defaults.
-  config["model_type"] = "mixtral";
-  config["architectures"] = {"MixtralForCausalLM"};
+  // A Mixtral (a Qwen3-MoE for Qwen3's normalized queries and keys), as
+  // moe-export calls it; the kind named below keeps the import from taking
+  // transformers' defaults.
+  config["model_type"] = dense.qkNorm ? "qwen3_moe" : "mixtral";
+  config["architectures"] = {dense.qkNorm ? "Qwen3MoeForCausalLM"
+                                          : "MixtralForCausalLM"};
   config.erase("num_experts");
   config["num_local_experts"] = routedExperts;
   config["num_experts_per_tok"] = chosenExperts;

@@ -45,9 +45,9 @@ namespace cl = llvm::cl;
 
 static cl::OptionCategory toolOptions("moe-compile options");
 
-static cl::opt<std::string> inputPath(cl::cat(toolOptions), cl::Positional,
-                                      cl::Required,
-                                      cl::desc("<config.json | model.mlir>"));
+static cl::opt<std::string>
+    inputPath(cl::cat(toolOptions), cl::Positional, cl::Required,
+              cl::desc("<config.json | model folder | model.mlir>"));
 static cl::opt<std::string>
     outputPath(cl::cat(toolOptions), "o",
                cl::desc("Training binary to write (without it, only "
@@ -280,6 +280,7 @@ static bool checkPassOptions(StringRef flag, StringRef text,
 
 /// Everything after option parsing.
 static int run() {
+  inputPath.setValue(moe::modelInputPath(inputPath));
   if (outputPath.empty() && emitCppPath.empty())
     return fail("nothing to do: give -o BINARY and/or --emit-cpp FILE");
   if (targetName != "cpu" && targetName != "cuda")

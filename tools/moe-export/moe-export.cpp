@@ -1,13 +1,14 @@
 //===- moe-export.cpp - a checkpoint to a Hugging Face model folder -------===//
 //
 // Writes what transformers' AutoModelForCausalLM.from_pretrained loads: a
-// config.json (model_type mixtral, or llama for a dense model, with the
-// keys transformers needs and the model's own, Skywork's gating keys
-// included) and the trainable weights under Hugging Face's names in
-// safetensors files, experts one tensor each as save_pretrained writes
-// them, sharded with an index above --max-shard-size. The weights come
-// from a training checkpoint (which records its config) or any file
-// moe-run --params reads, with --config.
+// config.json (model_type mixtral, or llama for a dense model, mistral for
+// one with a sliding window; qwen3_moe and qwen3 for a model that
+// normalizes its queries and keys; with the keys transformers needs and the
+// model's own, Skywork's gating keys included) and the trainable weights under
+// Hugging Face's names in safetensors files, experts one tensor each as
+// save_pretrained writes them, sharded with an index above --max-shard-size.
+// The weights come from a training checkpoint (which records its config) or any
+// file moe-run --params reads, with --config.
 //
 //===----------------------------------------------------------------------===//
 
@@ -132,15 +133,35 @@ static void requireRecordedModel(const std::string &recorded,
                configPath.getValue(), inputPath.getValue(), allowed);
 }
 
+/// The transformers model that computes `config`'s: Qwen3's normalizes
+/// its queries and keys, Mistral's is Llama with a sliding window.
+struct TransformersModel {
+  const char *name, *architecture, *modelType;
+};
+static TransformersModel transformersModel(const moe::ModelConfig &config) {
+  if (config.qkNorm)
+    return config.isMoe()
+               ? TransformersModel{"Qwen3-MoE", "Qwen3MoeForCausalLM",
+                                   "qwen3_moe"}
+               : TransformersModel{"Qwen3", "Qwen3ForCausalLM", "qwen3"};
+  if (config.isMoe())
+    return {"Mixtral", "MixtralForCausalLM", "mixtral"};
+  return config.slidingWindow
+             ? TransformersModel{"Mistral", "MistralForCausalLM", "mistral"}
+             : TransformersModel{"Llama", "LlamaForCausalLM", "llama"};
+}
+
 /// config.json for transformers: the model's keys, plus the architecture
 /// and every key transformers reads that the model leaves at our default.
 static json huggingFaceConfig(const std::string &text,
                               const moe::ModelConfig &config) {
   json out = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  bool moe = config.isMoe();
-  out["architectures"] = {moe ? "MixtralForCausalLM" : "LlamaForCausalLM"};
-  out["model_type"] = moe ? "mixtral" : "llama";
+  bool moe = config.isMoe(), qwen = config.qkNorm;
+  TransformersModel model = transformersModel(config);
+  out["architectures"] = {model.architecture};
+  out["model_type"] = model.modelType;
   out["num_key_value_heads"] = config.numKvHeads;
+  out["head_dim"] = config.headDim();
   if (!out.contains("rope_parameters"))
     out["rope_theta"] = config.ropeTheta;
   out["rms_norm_eps"] = config.rmsNormEps;
@@ -153,17 +174,35 @@ static json huggingFaceConfig(const std::string &text,
       out[key] = out[key].get<double>();
   out.erase("torch_dtype");
   out["dtype"] = "float32";
+  // The window the model attends within (it covers the sequences it was
+  // trained on), for transformers to apply past them: Qwen3 to the layers
+  // from max_window_layers.
+  json window = config.slidingWindow ? json(*config.slidingWindow) : json();
+  out["sliding_window"] = window;
+  if (qwen) {
+    out["use_sliding_window"] = !window.is_null();
+    out["max_window_layers"] = 0;
+  }
   if (moe) {
-    if (out.contains("num_experts")) {
-      out.erase("num_experts");
+    out.erase("num_local_experts");
+    out.erase("num_experts");
+    if (qwen) {
+      // Every layer a MoE layer, its experts moe_intermediate_size wide;
+      // intermediate_size is the dense layers', which it has none of.
+      out["num_experts"] = config.numExperts;
+      out["moe_intermediate_size"] = config.expertIntermediateSize;
+      out["intermediate_size"] = config.intermediateSize;
+      out["norm_topk_prob"] = config.renormalize;
+      out["decoder_sparse_step"] = 1;
+      out["mlp_only_layers"] = json::array();
+    } else {
+      // transformers' Mixtral sizes its experts by intermediate_size.
       out["num_local_experts"] = config.numExperts;
+      out.erase("moe_intermediate_size");
+      out["intermediate_size"] = config.expertIntermediateSize;
     }
-    // transformers' Mixtral sizes its experts by intermediate_size.
-    out.erase("moe_intermediate_size");
-    out["intermediate_size"] = config.expertIntermediateSize;
-    out["sliding_window"] = nullptr;
-    // Named, since a Mixtral config that names no kind imports with
-    // transformers' pooled loss.
+    // Named, since a Mixtral or Qwen3-MoE config that names no kind
+    // imports with transformers' pooled loss.
     if (!config.pooledAuxLoss)
       out["moe_aux_loss_kind"] = config.auxLossKind == moe::AuxLossKind::switch_
                                      ? "switch"
@@ -176,21 +215,26 @@ static json huggingFaceConfig(const std::string &text,
 static void noteDifferences(const moe::ModelConfig &config) {
   if (!config.isMoe())
     return;
-  auto note = [](const char *what) {
+  const char *model = transformersModel(config).name;
+  auto note = [](const std::string &what) {
     fmt::print(stderr, "moe-export: note: {}\n", what);
   };
   if (config.gateNormLambda)
-    note("transformers' Mixtral has no gating logit normalization: its "
-         "routing (and logits) will differ");
+    note(fmt::format("transformers' {} has no gating logit normalization: "
+                     "its routing (and logits) will differ",
+                     model));
   if (config.capacityFactor)
-    note("transformers' Mixtral is dropless: where this model drops tokens "
-         "over capacity, its logits will differ");
-  if (!config.renormalize)
+    note(fmt::format("transformers' {} is dropless: where this model drops "
+                     "tokens over capacity, its logits will differ",
+                     model));
+  if (!config.renormalize && !config.qkNorm)
     note("transformers' Mixtral renormalizes the top-k gate values");
   if (!config.pooledAuxLoss)
-    note("transformers trains Mixtral with its own load-balancing loss (over "
-         "all layers' tokens pooled, with output_router_logits), not this "
-         "model's per-layer one; moe_aux_loss_kind keeps ours for moe-import");
+    note(fmt::format("transformers trains {} with its own load-balancing "
+                     "loss (over all layers' tokens pooled, with "
+                     "output_router_logits), not this model's per-layer one; "
+                     "moe_aux_loss_kind keeps ours for moe-import",
+                     model));
 }
 
 static void writeText(const std::string &path, const std::string &text) {
@@ -382,7 +426,10 @@ static int run() {
       moert::fail("{}: tensor '{}' is {}, but the config gives {}",
                   inputPath.getValue(), name, moert::formatShape(tensor.shape),
                   moert::formatShape(expected));
-    for (auto &piece : moert::toHuggingFace(name, std::move(tensor)))
+    for (auto &piece :
+         moert::toHuggingFace(name, std::move(tensor),
+                              config->qkNorm ? moert::ExpertNames::Qwen
+                                             : moert::ExpertNames::Mixtral))
       tensors.push_back(std::move(piece));
   });
 

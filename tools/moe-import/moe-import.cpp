@@ -23,7 +23,8 @@ namespace cl = llvm::cl;
 static cl::OptionCategory toolOptions("moe-import options");
 
 static cl::opt<std::string> inputPath(cl::cat(toolOptions), cl::Positional,
-                                      cl::Required, cl::desc("<config.json>"));
+                                      cl::Required,
+                                      cl::desc("<config.json | model folder>"));
 static cl::opt<std::string>
     outputPath(cl::cat(toolOptions), "o", cl::init("-"),
                cl::desc("Output file (default: stdout)"),
@@ -45,6 +46,7 @@ static int fail(const llvm::Twine &message) {
 
 /// Everything after option parsing.
 static int run() {
+  inputPath.setValue(moe::modelInputPath(inputPath));
   moe::requireOutputsApart({{"-o", outputPath}}, {"the input", inputPath});
   std::unique_ptr<llvm::MemoryBuffer> input = moe::readToolInput(inputPath);
   DialectRegistry registry;

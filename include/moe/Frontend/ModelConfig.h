@@ -1,8 +1,8 @@
 //===- ModelConfig.h - a model described by a config.json -------*- C++ -*-===//
 //
-// The subset of a Hugging Face config.json (Llama dense and Mixtral keys, the
-// keys of Skywork-MoE's release) and of our own training keys that defines a
-// model's IR. docs/UserGuide.md lists every key.
+// The subset of a Hugging Face config.json (Llama, Qwen3 dense and Mixtral,
+// Qwen3-MoE keys, the keys of Skywork-MoE's release) and of our own training
+// keys that defines a model's IR. docs/UserGuide.md lists every key.
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,6 +27,12 @@ struct ModelConfig {
   int64_t numLayers = 0;
   int64_t numHeads = 0;
   int64_t numKvHeads = 0;
+  /// Each head's width where the config gives head_dim; 0: hiddenSize /
+  /// numHeads (headDim()).
+  int64_t headDimension = 0;
+  /// Qwen3's RMSNorm of each query and key head (over head_dim, weights
+  /// q_norm and k_norm) before RoPE.
+  bool qkNorm = false;
   int64_t maxPositions = 0;
   double ropeTheta = 10000.0;
   double rmsNormEps = 1e-6;
@@ -63,7 +69,9 @@ struct ModelConfig {
   std::vector<std::string> warnings;
 
   bool isMoe() const { return numExperts > 0; }
-  int64_t headDim() const { return hiddenSize / numHeads; }
+  int64_t headDim() const {
+    return headDimension ? headDimension : hiddenSize / numHeads;
+  }
 };
 
 /// Parses and checks `jsonText`; errors name `fileName` and the key at fault.

@@ -44,6 +44,10 @@ int runTool(const std::function<int()> &body);
 /// as /dev/zero never ends). Throws moert::Error naming the path.
 std::unique_ptr<llvm::MemoryBuffer> readToolInput(llvm::StringRef path);
 
+/// A model input's path: a folder (a Hugging Face model's, as
+/// save_pretrained writes it) stands for its config.json.
+std::string modelInputPath(llvm::StringRef path);
+
 /// What a tool writes to an output path, and so what an existing file there
 /// must be for the tool to replace it: text (IR, C++ or CUDA source) or
 /// MLIR bytecode, or an ELF executable. A checkpoint or a program named by

@@ -75,12 +75,21 @@ bool isIgnorableTensor(
     const std::string &name,
     const std::function<bool(const std::string &)> &hasGlobal);
 
+/// Whose names a MoE layer's router and experts take in Hugging Face files.
+enum class ExpertNames {
+  Mixtral, // block_sparse_moe.gate, block_sparse_moe.experts.E.w1
+  Qwen,    // mlp.gate, mlp.experts.E.gate_proj
+};
+
 /// Our global `name` as Hugging Face's tensors: stacked expert weights
 /// split into the per-expert tensors save_pretrained writes
-/// (model.layers.L.block_sparse_moe.experts.E.w1.weight, ...), everything
-/// else under its own name. WeightSource reads them back.
+/// (model.layers.L.block_sparse_moe.experts.E.w1.weight, ..., or Qwen-MoE's
+/// model.layers.L.mlp.experts.E.gate_proj.weight, ..., with the router at
+/// mlp.gate), everything else under its own name. WeightSource reads them
+/// back.
 std::vector<std::pair<std::string, OwnedTensor>>
-toHuggingFace(const std::string &name, OwnedTensor tensor);
+toHuggingFace(const std::string &name, OwnedTensor tensor,
+              ExpertNames names = ExpertNames::Mixtral);
 
 /// `view`'s values as `dtype`: floats to F32 or F64 from any float type,
 /// integers unchanged. Throws on any other conversion, and on a NaN or an

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the Hugging Face fixtures of test/Frontend/hf-checkpoints.test.
+"""Writes the Hugging Face fixtures of test/Frontend/hf-checkpoints.test
+and hf-qwen3.test.
 
 Run by hand, with a Python that has torch, transformers and safetensors:
 
@@ -61,6 +62,16 @@ MODELS = {
                       "rms_norm_eps": None, "norm_topk_prob": False,
                       "router_z_loss_coef": 0.1,
                       "moe_intermediate_size": 40}),
+    # Qwen3-MoE: heads 8 wide where hidden_size / num_attention_heads is 4,
+    # each query and key head normalized, top-2 weights not renormalized
+    # (Qwen3MoeConfig's norm_topk_prob default), transformers' aux loss;
+    # its experts as save_pretrained writes Qwen's (mlp.experts.E.gate_proj).
+    "qwen3-moe-head-dim": dict(kind="qwen3_moe", kv_heads=2, top_k=2,
+                               tied=False, theta=1e6, head_dim=8,
+                               router_logits=True),
+    # Dense Qwen3, heads 6 wide, one key-value head, tied embeddings.
+    "qwen3-dense-tied": dict(kind="qwen3", kv_heads=1, tied=True, theta=1e4,
+                             head_dim=6),
 }
 
 
@@ -81,6 +92,16 @@ def make_model(spec):
             router_aux_loss_coef=0.01, sliding_window=None,
             output_router_logits=spec.get("router_logits", False), **common)
         model = transformers.MixtralForCausalLM(config)
+    elif spec["kind"] == "qwen3_moe":
+        config = transformers.Qwen3MoeConfig(
+            num_experts=4, num_experts_per_tok=spec["top_k"],
+            moe_intermediate_size=FFN, router_aux_loss_coef=0.01,
+            head_dim=spec["head_dim"],
+            output_router_logits=spec.get("router_logits", False), **common)
+        model = transformers.Qwen3MoeForCausalLM(config)
+    elif spec["kind"] == "qwen3":
+        config = transformers.Qwen3Config(head_dim=spec["head_dim"], **common)
+        model = transformers.Qwen3ForCausalLM(config)
     else:
         config = transformers.LlamaConfig(**common)
         model = transformers.LlamaForCausalLM(config)
@@ -106,7 +127,7 @@ def make_model(spec):
 def gradients_by_our_names(model):
     """The parameters' gradients under the names moe-autodiff gives them: a
     global of moe-import's model and ".grad". transformers 5 holds a Mixtral
-    layer's experts fused (mlp.experts.gate_up_proj [E, 2F, H], gate rows
+    (and a Qwen3-MoE) layer's experts fused (mlp.experts.gate_up_proj [E, 2F, H], gate rows
     first; mlp.experts.down_proj [E, H, F]) and its router at mlp.gate; the
     model has them as block_sparse_moe.experts.w1, w3, w2 and
     block_sparse_moe.gate."""
