@@ -41,7 +41,7 @@ character_corpus "$data" "$work"
 "$bin/moe-opt" "$work/model.mlir" --moe-train-pipeline --moe-cost-model \
   -o /dev/null > "$work/cost.txt" 2>&1
 
-rm -f "$work/metrics.jsonl"
+rm -f "$work/metrics.jsonl" "$work/trained.ckpt"
 "$work/train-shakespeare-moe" --data "$work/tokens.bin" --steps "$steps" \
   --eval-interval 500 --eval-batches 200 --log-interval 100 \
   --metrics "$work/metrics.jsonl" --sample-tokens 0 \

@@ -78,6 +78,29 @@ void moert::requireReplaceableCheckpoint(const std::string &path) {
          path, kCheckpointFormat);
 }
 
+void moert::requireNoLaterCheckpoint(const std::string &path,
+                                     const moe_model &model,
+                                     int64_t firstStep) {
+  struct stat status;
+  if (stat(path.c_str(), &status) != 0)
+    return;
+  CheckpointRun run;
+  try {
+    run = parseCheckpointRun(path, readSafetensorsMetadata(path));
+    if (run.model != model.name || run.position.step <= firstStep)
+      return;
+    requireCheckpointConfig(path, run, configTextOf(model), "");
+  } catch (const Error &) {
+    // A damaged checkpoint, or another configuration's, which this model
+    // cannot continue.
+    return;
+  }
+  fail("{}: holds step {} of this model's training, and this run starts at "
+       "step {}: continue it with --resume {}, or remove it (or give another "
+       "--checkpoint) to start again",
+       path, run.position.step, firstStep, path);
+}
+
 void moert::requireRoomForCheckpoint(const WriterLock &lock,
                                      const moe_model &model,
                                      const RankGroup &group,
@@ -566,12 +589,54 @@ void initializeUpcycled(const moert::WeightSource &source,
 
 } // namespace
 
-void moert::initializeFromWeights(const std::string &path,
-                                  const moe_model &model, void *state,
-                                  const RankGroup &group, uint64_t seed) {
+namespace {
+/// Where checkpoint `path` (whose metadata is `metadata`) was trained as
+/// another configuration than `model`'s, by the keys that differ, as a
+/// note; "" where none does, or where either records no canonical config
+/// (a Hugging Face file, an older checkpoint). The step's shape and the
+/// initializer's scale do not matter to weights read.
+std::string otherConfigurationNote(const std::string &path,
+                                   const moert::Metadata &metadata,
+                                   const moe_model &model) {
+  if (metadata.find("format") == metadata.end() ||
+      metadata.at("format") != kCheckpointFormat)
+    return "";
+  moert::CheckpointRun run = moert::parseCheckpointRun(path, metadata);
+  std::string mine = moert::configTextOf(model).canonical;
+  if (run.canonicalConfig.empty() || mine.empty())
+    return "";
+  json saved = moert::parseJson(run.canonicalConfig,
+                                path + ": its canonical config"),
+       now = moert::parseJson(mine, "the model's canonical config");
+  std::string differences;
+  for (const auto &[key, value] : now.items()) {
+    if (key == "moe_batch_size" || key == "moe_seq_len" ||
+        key == "initializer_range")
+      continue;
+    std::string there = saved.contains(key) ? saved[key].dump() : "none";
+    if (there != value.dump())
+      differences +=
+          fmt::format("{}{} {} there, {} here", differences.empty() ? "" : "; ",
+                      key, there, value.dump());
+  }
+  if (differences.empty())
+    return "";
+  return fmt::format("note: {} was trained as another configuration of its "
+                     "model: {}\n",
+                     path, differences);
+}
+} // namespace
+
+std::string moert::initializeFromWeights(const std::string &path,
+                                         const moe_model &model, void *state,
+                                         const RankGroup &group,
+                                         uint64_t seed) {
   WeightSource source(path);
-  if (readsDenseCheckpoint(model, source))
-    return initializeUpcycled(source, model, state, group, seed);
+  std::string note = otherConfigurationNote(path, source.getMetadata(), model);
+  if (readsDenseCheckpoint(model, source)) {
+    initializeUpcycled(source, model, state, group, seed);
+    return note;
+  }
   auto hasGlobal = [&](const std::string &name) {
     return findGlobal(model, name) != nullptr;
   };
@@ -598,4 +663,5 @@ void moert::initializeFromWeights(const std::string &path,
                     placementOf(model, *global, group).offsetBytes,
                 global->bytes);
   }
+  return note;
 }

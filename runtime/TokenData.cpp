@@ -4,12 +4,25 @@
 #include "moert/Error.h"
 #include "moert/Files.h"
 
+#include <climits>
 #include <cstring>
 
 namespace {
 
-constexpr int32_t kTokenFileMagic = 20240520;
 constexpr int64_t kTokenFileHeaderBytes = 256 * sizeof(int32_t);
+
+/// llm.c's token files (dev/data/data_common.py): GPT-2's uint16 tokens,
+/// and Llama 3's uint32 ones, for vocabularies past 65536.
+struct TokenFileFormat {
+  int32_t magic, version;
+  int64_t tokenBytes;
+  /// The file size that `count` tokens take.
+  int64_t bytesFor(int64_t count) const {
+    return kTokenFileHeaderBytes + tokenBytes * count;
+  }
+};
+constexpr TokenFileFormat kTokenFileFormats[] = {{20240520, 1, 2},
+                                                 {20240801, 7, 4}};
 
 } // namespace
 
@@ -31,23 +44,28 @@ moert::DataTokens moert::parseTokens(const std::vector<char> &bytes,
   int32_t header[3] = {0, 0, 0};
   if (bytes.size() >= sizeof(header))
     std::memcpy(header, bytes.data(), sizeof(header));
-  if (header[0] != kTokenFileMagic) {
+  int64_t count = header[2];
+  const TokenFileFormat *format = nullptr;
+  for (const TokenFileFormat &known : kTokenFileFormats)
+    if (header[0] == known.magic)
+      format = &known;
+  if (!format) {
     // A file laid out as a token file (version, count, size) whose magic is
     // wrong is a damaged token file, not text.
-    if (header[1] == 1 && header[2] >= 0 &&
-        static_cast<int64_t>(bytes.size()) ==
-            kTokenFileHeaderBytes + 2 * int64_t(header[2]))
-      fail("{}: laid out as an llm.c token file of {} tokens, but its magic is "
-           "{}, not {}",
-           path, header[2], header[0], kTokenFileMagic);
+    for (const TokenFileFormat &known : kTokenFileFormats)
+      if (header[1] == known.version && count >= 0 &&
+          static_cast<int64_t>(bytes.size()) == known.bytesFor(count))
+        fail("{}: laid out as an llm.c token file of {} tokens, but its magic "
+             "is {}, not {}",
+             path, count, header[0], known.magic);
     // Any other file is text: one token per byte.
     const auto *begin = reinterpret_cast<const unsigned char *>(bytes.data());
     return {std::vector<int32_t>(begin, begin + bytes.size()), true};
   }
-  if (header[1] != 1)
-    fail("{}: token file version {} is not supported (1 is)", path, header[1]);
-  int64_t count = header[2];
-  int64_t expected = kTokenFileHeaderBytes + 2 * count;
+  if (header[1] != format->version)
+    fail("{}: token file version {} is not supported ({} is, for magic {})",
+         path, header[1], format->version, format->magic);
+  int64_t expected = format->bytesFor(count);
   if (count < 0 || static_cast<int64_t>(bytes.size()) != expected)
     fail("{}: token file header says {} tokens ({} bytes) but the file has {} "
          "bytes",
@@ -55,9 +73,17 @@ moert::DataTokens moert::parseTokens(const std::vector<char> &bytes,
   DataTokens tokens{std::vector<int32_t>(count), false};
   const char *data = bytes.data() + kTokenFileHeaderBytes;
   for (int64_t i = 0; i < count; ++i) {
-    uint16_t token;
-    std::memcpy(&token, data + 2 * i, sizeof(token));
-    tokens.ids[i] = token;
+    if (format->tokenBytes == 2) {
+      uint16_t token;
+      std::memcpy(&token, data + 2 * i, sizeof(token));
+      tokens.ids[i] = token;
+    } else {
+      uint32_t token;
+      std::memcpy(&token, data + 4 * i, sizeof(token));
+      if (token > INT32_MAX)
+        fail("{}: token {} is {}, beyond any vocabulary", path, i, token);
+      tokens.ids[i] = static_cast<int32_t>(token);
+    }
   }
   return tokens;
 }

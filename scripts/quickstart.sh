@@ -19,5 +19,8 @@ if [ -z "$data" ]; then
     -print0 | sort -z | xargs -0 cat > "$data"
 fi
 echo "== Training the tiny MoE (4 layers, d=128, 8 experts, top-2) on $data"
+# A new run each time: a binary refuses to replace a checkpoint of the
+# model further along than where it starts (--resume would continue it).
+rm -f build/tiny-moe.safetensors build/tiny-moe.jsonl
 build/bin/train-tiny-moe --data "$data" --steps 2000 --eval-interval 250 --log-interval 50 \
   --checkpoint build/tiny-moe.safetensors --metrics build/tiny-moe.jsonl

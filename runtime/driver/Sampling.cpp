@@ -2,7 +2,6 @@
 
 #include "Sampling.h"
 
-#include "StopSignals.h"
 #include "moert/Error.h"
 #include "moert/Random.h"
 
@@ -73,14 +72,15 @@ moert::promptTokens(const TrainOptions &options, bool text, int32_t firstToken,
 std::vector<int32_t> moert::sampleTokens(const LogitsOfWindow &logitsOf,
                                          std::vector<int32_t> prompt,
                                          int64_t seqLen, int64_t vocab,
-                                         const TrainOptions &options) {
+                                         const TrainOptions &options,
+                                         const std::function<bool()> &stopped) {
   std::vector<int32_t> context = std::move(prompt), window;
   Stream stream(options.seed, "sampling");
   std::vector<std::pair<float, int32_t>> candidates(vocab);
   int64_t keep = options.topK > 0 ? std::min(options.topK, vocab) : vocab;
   std::vector<double> weights(keep);
   size_t promptLength = context.size();
-  for (int64_t n = 0; n < options.sampleTokens && stopRequested() == 0; ++n) {
+  for (int64_t n = 0; n < options.sampleTokens && !stopped(); ++n) {
     int64_t length = std::min<int64_t>(context.size(), seqLen);
     window.assign(context.end() - length, context.end());
     const float *row = logitsOf(window) + (length - 1) * vocab;

@@ -35,11 +35,13 @@ std::optional<std::vector<int32_t>> promptTokens(const TrainOptions &options,
 using LogitsOfWindow =
     std::function<const float *(const std::vector<int32_t> &tokens)>;
 
-/// --sample-tokens tokens continuing `prompt`, fewer if a signal asks the
-/// run to stop.
+/// --sample-tokens tokens continuing `prompt`, fewer if `stopped` (asked
+/// before each token: every rank's logits take part) says a signal asks
+/// the run to stop.
 std::vector<int32_t> sampleTokens(const LogitsOfWindow &logitsOf,
                                   std::vector<int32_t> prompt, int64_t seqLen,
-                                  int64_t vocab, const TrainOptions &options);
+                                  int64_t vocab, const TrainOptions &options,
+                                  const std::function<bool()> &stopped);
 
 /// `tokens` as text data spells them (a token past 255, which no byte is,
 /// as `<id>`) or, for a token file, as ids separated by spaces.

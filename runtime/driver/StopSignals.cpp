@@ -3,13 +3,17 @@
 #include "StopSignals.h"
 
 #include "moert/Error.h"
+#include "moert/GlobalPlacement.h"
+#include "moert/ModelAbi.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <pthread.h>
+#include <vector>
 
 namespace {
 
@@ -78,3 +82,13 @@ void moert::takeStopSignals() {
 void moert::allowStopBetweenSteps() { stoppable.store(true); }
 
 int moert::stopRequested() { return requested.load(); }
+
+int moert::stopRequestedOnAnyRank(const moe_model &model,
+                                  const RankGroup &group) {
+  int32_t mine = stopRequested();
+  if (group.ranks == 1)
+    return mine;
+  std::vector<int32_t> all(group.ranks);
+  model.target->gather(group.allAxes(), &mine, sizeof mine, all.data());
+  return *std::max_element(all.begin(), all.end());
+}

@@ -1,8 +1,10 @@
 //===- StopSignals.h - SIGINT and SIGTERM between steps ---------*- C++ -*-===//
 //
-// A training run stops between steps on SIGINT or SIGTERM, so that a
-// checkpoint being written is finished; a second signal, or one before
-// training starts, ends the process at once, as by default.
+// A training run stops between steps on SIGINT or SIGTERM, writing the
+// checkpoint of its last step (Megatron-LM's --exit-signal-handler); a
+// second signal, or one before training starts, ends the process at once,
+// as by default. The ranks of a job agree on the step to stop after, so
+// that they write its checkpoint together, whichever of them was signalled.
 //
 // The signals are taken by a thread of their own (sigwait), never by a
 // handler: oneDNN 2.6's JIT sgemm kernels (AVX2 and AVX-512) use the stack
@@ -15,7 +17,11 @@
 #ifndef MOERT_DRIVER_STOPSIGNALS_H
 #define MOERT_DRIVER_STOPSIGNALS_H
 
+struct moe_model;
+
 namespace moert {
+
+struct RankGroup;
 
 /// Blocks SIGINT and SIGTERM in the calling thread and starts the thread
 /// that takes them. Call it first in main: threads started later (OpenMP's,
@@ -29,6 +35,10 @@ void allowStopBetweenSteps();
 
 /// The signal that asked the run to stop, or 0.
 int stopRequested();
+
+/// The signal that asked any rank of `group` to stop, or 0: a collective,
+/// which every rank calls at the same point of the run.
+int stopRequestedOnAnyRank(const moe_model &model, const RankGroup &group);
 
 } // namespace moert
 

@@ -47,6 +47,26 @@ std::string headerlessTokensNote(const moert::DataTokens &tokens,
       path, 100.0 * zeros / tokens.ids.size());
 }
 
+/// A model with more than a byte's 256 tokens learns only byte ids from
+/// text: its tokenizer's ids come in an llm.c token file.
+std::string textVocabularyNote(const moert::DataTokens &tokens,
+                               const std::string &path, int64_t vocab) {
+  if (!tokens.text || vocab <= 256)
+    return "";
+  return fmt::format(
+      "note: {} is read as text, a token a byte (ids 0 to 255), but the "
+      "model's vocabulary has {} tokens: a tokenizer's tokens come in an "
+      "llm.c token file\n",
+      path, vocab);
+}
+
+/// What to say of a data file as the run reads it.
+std::string dataNotes(const moert::DataTokens &tokens, const std::string &path,
+                      int64_t vocab) {
+  return headerlessTokensNote(tokens, path) +
+         textVocabularyNote(tokens, path, vocab);
+}
+
 } // namespace
 
 moert::TrainData moert::readTrainData(const TrainOptions &options,
@@ -55,7 +75,7 @@ moert::TrainData moert::readTrainData(const TrainOptions &options,
   bool separate = !options.valData.empty();
   if (!(separate && options.skipTrain)) {
     DataTokens data = readInVocabulary(options.data, vocab);
-    run.note = headerlessTokensNote(data, options.data);
+    run.note = dataNotes(data, options.data, vocab);
     run.text = data.text;
     run.train = std::move(data.ids);
   }
@@ -80,7 +100,7 @@ moert::TrainData moert::readTrainData(const TrainOptions &options,
              options.valData);
     }
     DataTokens validation = readInVocabulary(options.valData, vocab);
-    run.note += headerlessTokensNote(validation, options.valData);
+    run.note += dataNotes(validation, options.valData, vocab);
     auto kind = [](bool text) {
       return text ? "a text file (its bytes are the tokens)"
                   : "an llm.c token file";

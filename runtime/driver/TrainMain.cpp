@@ -180,9 +180,10 @@ std::string reportedLoss(const moe_function &lossFunction) {
 /// The mean `loss` output of `forward` over `batches` fixed validation
 /// batches, or with `batches` 0 over the whole batches of the windows in
 /// order (all of them but those that fill no batch, which are fewer than a
-/// batch); none when a signal asked the run to stop before they were all
-/// done.
-std::optional<double> evaluate(Function &forward, const std::string &loss,
+/// batch); none when a signal asked the run (any rank) to stop before they
+/// were all done.
+std::optional<double> evaluate(const moe_model &model, Function &forward,
+                               const std::string &loss,
                                const std::vector<int32_t> &tokens,
                                int64_t batch, int64_t seqLen, int64_t batches,
                                uint64_t seed, const moert::RankGroup &group) {
@@ -194,7 +195,7 @@ std::optional<double> evaluate(Function &forward, const std::string &loss,
     batches = moert::windowsInOrder(tokens.size(), seqLen) / global;
   double total = 0;
   for (int64_t b = 0; b < batches; ++b) {
-    if (moert::stopRequested() != 0)
+    if (moert::stopRequestedOnAnyRank(model, group) != 0)
       return std::nullopt;
     moert::TokenBatch data =
         sampler
@@ -430,8 +431,10 @@ int run(int argc, char **argv, int32_t &rank) {
     initializationSeconds =
         std::chrono::duration<double>(Clock::now() - start).count();
     if (!options.initFrom.empty()) {
-      moert::initializeFromWeights(options.initFrom, model, state.host(), group,
-                                   options.seed);
+      std::string note = moert::initializeFromWeights(
+          options.initFrom, model, state.host(), group, options.seed);
+      if (primary)
+        fmt::print(stderr, "{}", note);
       // Copies that start apart drift apart: a checkpoint would then hold a
       // mix of them that no rank trained.
       if (group.ranks > 1)
@@ -457,6 +460,7 @@ int run(int argc, char **argv, int32_t &rank) {
   if (primary && !options.checkpoint.empty()) {
     moert::requireReplaceableCheckpoint(options.checkpoint);
     checkpointLock.emplace(options.checkpoint);
+    moert::requireNoLaterCheckpoint(options.checkpoint, model, position.step);
     // The first save, the checkpoint resumed or a new file; with an
     // interval, saves that follow it.
     bool severalSaves =
@@ -563,7 +567,7 @@ int run(int argc, char **argv, int32_t &rank) {
   };
   auto validate = [&] {
     std::optional<double> evaluated =
-        evaluate(forward, lossName, valTokens, batch, seqLen,
+        evaluate(model, forward, lossName, valTokens, batch, seqLen,
                  options.evalBatches, options.seed, group);
     if (!evaluated)
       return; // stopped: a part of the batches is no validation loss
@@ -584,7 +588,7 @@ int run(int argc, char **argv, int32_t &rank) {
                                          : std::vector{&trainStep});
   moert::allowStopBetweenSteps();
   while (!options.skipTrain && position.step < options.steps &&
-         moert::stopRequested() == 0) {
+         moert::stopRequestedOnAnyRank(model, group) == 0) {
     Clock::time_point start = Clock::now();
     double collectivesBefore = model.target->collective_seconds();
     std::vector<nlohmann::json> microBatchFigures;
@@ -658,8 +662,15 @@ int run(int argc, char **argv, int32_t &rank) {
     // --resume, can start from it.
     saveCheckpoint();
   }
-  if (int stopSignal = moert::stopRequested()) {
-    // The ranks of a job stop at steps of their own: no collective follows.
+  if (int stopSignal = moert::stopRequestedOnAnyRank(model, group)) {
+    // The ranks stop after the same step, whose checkpoint they write;
+    // none ends before the first rank has written it (mpirun would end
+    // that rank with the job).
+    if (!options.skipTrain && !options.checkpoint.empty() &&
+        savedStep != position.step && position.step > firstStep) {
+      saveCheckpoint();
+      moert::stopRequestedOnAnyRank(model, group);
+    }
     std::fflush(stdout);
     std::string saved =
         options.checkpoint.empty() ? std::string("no checkpoint asked for")
@@ -686,7 +697,8 @@ int run(int argc, char **argv, int32_t &rank) {
       return logits.output(0);
     };
     std::vector<int32_t> sample = moert::sampleTokens(
-        logitsOf, *prompt, seqLen, logitsFn->outputs[0].shape[2], options);
+        logitsOf, *prompt, seqLen, logitsFn->outputs[0].shape[2], options,
+        [&] { return moert::stopRequestedOnAnyRank(model, group) != 0; });
     if (data.text)
       fmt::print("---- sample (temperature {:.2f}, top-k {}) ----\n{}{}\n",
                  options.temperature, options.topK,

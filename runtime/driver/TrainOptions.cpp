@@ -18,7 +18,8 @@
 namespace {
 
 const char *kUsage = R"(usage: {0} [options]
-  --data FILE              text (one token per byte) or llm.c uint16 token file
+  --data FILE              text (one token per byte) or llm.c token file
+                           (GPT-2's uint16 or Llama 3's uint32 tokens)
                            (default {2})
   --steps N                total optimizer steps (default {1})
   --eval-interval N        validation loss every N steps (default 100; 0: end only)

@@ -300,6 +300,39 @@ TEST(ParseTokens, ADamagedMagicIsRefusedOnlyInATokenFilesLayout) {
   expectText(fileOf({7, 1, 4}, 1031), "odd.txt");
 }
 
+namespace {
+
+/// Llama 3's llm.c token file of `tokens` (magic 20240801, version 7,
+/// uint32 tokens) as bytes, with header words `magic` and `version`.
+std::vector<char> llama3TokenFile(const std::vector<uint32_t> &tokens,
+                                  int32_t magic = 20240801,
+                                  int32_t version = 7) {
+  std::vector<char> bytes =
+      fileOf({magic, version, static_cast<int32_t>(tokens.size())},
+             1024 + 4 * tokens.size());
+  std::memcpy(bytes.data() + 1024, tokens.data(), 4 * tokens.size());
+  return bytes;
+}
+
+} // namespace
+
+TEST(ParseTokens, ReadsLlama3TokenFiles) {
+  DataTokens read =
+      parseTokens(llama3TokenFile({0, 65535, 65536, 151935}), "llama3.bin");
+  EXPECT_EQ(read.ids, (std::vector<int32_t>{0, 65535, 65536, 151935}));
+  EXPECT_FALSE(read.text);
+  // GPT-2's version with Llama 3's magic, a damaged magic in Llama 3's
+  // layout, and an id past int32 are refused.
+  expectRefused(llama3TokenFile({1, 2}, 20240801, 1), "v1.bin",
+                "v1.bin: token file version 1 is not supported (7 is, for "
+                "magic 20240801)");
+  expectRefused(llama3TokenFile({1, 2}, 20240802), "magic.bin",
+                "magic.bin: laid out as an llm.c token file of 2 tokens, but "
+                "its magic is 20240802, not 20240801");
+  expectRefused(llama3TokenFile({1, 0x80000000u}), "big.bin",
+                "big.bin: token 1 is 2147483648, beyond any vocabulary");
+}
+
 TEST_F(BatchSamplerTest, OtherFilesAreBytes) {
   std::string path = writeCorpus("bytes.txt", 300);
   DataTokens read = readTokens(path);

@@ -137,6 +137,13 @@ bool adaptiveAuxCoefficients(const moe_model &model);
 /// own data) given by mistake.
 void requireReplaceableCheckpoint(const std::string &path);
 
+/// Throws when checkpoint `path` holds a step past `firstStep`, the step a
+/// run starts at, of a run that `model` resumes (the same model and
+/// configuration): a run started again without --resume would replace the
+/// progress it was meant to continue.
+void requireNoLaterCheckpoint(const std::string &path, const moe_model &model,
+                              int64_t firstStep);
+
 /// Throws moert::Error, naming the sizes, when the file system of the
 /// checkpoint that `lock` is for has less room than the run's saves of
 /// `model` need (one checkpoint; where saves follow the first, each
@@ -157,9 +164,13 @@ void requireRoomForCheckpoint(const WriterLock &lock, const moe_model &model,
 /// wrote also reads a checkpoint of the dense model it came from (one that
 /// lacks the model's own trainable globals): each global with an upcycle rule
 /// is built by it (moert/Upcycle.h; noise and fresh routers drawn from `seed`),
-/// and every dense tensor must feed a rule.
-void initializeFromWeights(const std::string &path, const moe_model &model,
-                           void *state, const RankGroup &group, uint64_t seed);
+/// and every dense tensor must feed a rule. Returns a note naming the
+/// config keys that a checkpoint of the model was trained with otherwise
+/// (rope_theta, top-k: what the weights fit but compute differently), or
+/// "".
+std::string initializeFromWeights(const std::string &path,
+                                  const moe_model &model, void *state,
+                                  const RankGroup &group, uint64_t seed);
 
 } // namespace moert
 

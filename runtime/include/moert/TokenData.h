@@ -1,8 +1,10 @@
 //===- TokenData.h - token files and batch sampling -------------*- C++ -*-===//
 //
-// Training data is a sequence of tokens: an llm.c token file (a
-// header of 256 int32 - magic 20240520, version 1, token count - followed by
-// uint16 tokens) or, for any other file, its bytes (vocabulary 256). A batch
+// Training data is a sequence of tokens: an llm.c token file (a header of
+// 256 int32 - magic, version, token count - followed by the tokens: magic
+// 20240520, version 1, uint16 tokens as for GPT-2; magic 20240801, version
+// 7, uint32 tokens as for Llama 3) or, for any other file, its bytes
+// (vocabulary 256). A batch
 // is `batch` windows of seqLen + 1 contiguous tokens at seeded random
 // offsets; inputs are the first seqLen tokens, targets the last seqLen.
 //
