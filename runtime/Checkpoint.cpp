@@ -89,7 +89,7 @@ void moert::requireNoLaterCheckpoint(const std::string &path,
     run = parseCheckpointRun(path, readSafetensorsMetadata(path));
     if (run.model != model.name || run.position.step <= firstStep)
       return;
-    requireCheckpointConfig(path, run, configTextOf(model), "");
+    requireCheckpointConfig(path, run, configTextOf(model), "", "");
   } catch (const Error &) {
     // A damaged checkpoint, or another configuration's, which this model
     // cannot continue.
@@ -347,6 +347,11 @@ namespace {
 /// experts' capacity and drop policy, the initializer's scale and the
 /// auxiliary losses' coefficients (config constants, which the resumed run
 /// takes from its model, or moe-adaptive-aux's state, which goes on).
+/// The canonical config keys of the step's shape and the initializer's
+/// scale, which no weights read depend on.
+constexpr std::string_view kStepKeys[] = {"moe_batch_size", "moe_seq_len",
+                                          "initializer_range"};
+
 constexpr const char *kResumableKeys[] = {
     "moe_batch_size", "moe_seq_len", "moe_capacity_factor", "moe_drop_policy",
     "initializer_range", "moe_aux_loss_coeff", "moe_z_loss_coeff",
@@ -416,7 +421,8 @@ bool moert::adaptiveAuxCoefficients(const moe_model &model) {
 void moert::requireCheckpointConfig(const std::string &path,
                                     const CheckpointRun &run,
                                     const ModelConfigText &config,
-                                    const std::string &resumer) {
+                                    const std::string &resumer,
+                                    const std::string &weightsReader) {
   if (run.config == config.config)
     return;
   // The same config read from a file laid out otherwise is the same config,
@@ -434,14 +440,31 @@ void moert::requireCheckpointConfig(const std::string &path,
   auto value = [&](const json &config) {
     return config.contains(key) ? config[key].dump() : std::string("none");
   };
+  // The canonical keys that shape the weights, which then do not fit.
+  static constexpr std::string_view kWeightShapeKeys[] = {
+      "vocab_size",
+      "hidden_size",
+      "intermediate_size",
+      "num_hidden_layers",
+      "num_attention_heads",
+      "num_key_value_heads",
+      "head_dim",
+      "num_local_experts",
+      "moe_intermediate_size",
+      "tie_word_embeddings",
+      "moe_qk_norm"};
+  bool weightsFit =
+      std::find(std::begin(kWeightShapeKeys), std::end(kWeightShapeKeys),
+                key) == std::end(kWeightShapeKeys);
   fail("{}: checkpoint of another configuration of model '{}'{}: resume it "
-       "with {}",
+       "with {}{}",
        path, run.model,
        key.empty() ? std::string()
                    : fmt::format(" (its '{}' differs: {} in the checkpoint's "
                                  "config, {} in this one's)",
                                  key, value(saved), value(mine)),
-       resumer);
+       resumer,
+       weightsFit && !weightsReader.empty() ? ", or " + weightsReader : "");
 }
 
 moert::CheckpointRun moert::loadCheckpoint(const std::string &path,
@@ -455,9 +478,9 @@ moert::CheckpointRun moert::loadCheckpoint(const std::string &path,
          "name does)",
          path, run.model, model.name);
   requireCheckpointConfig(path, run, configTextOf(model),
-                          "the binary that wrote it, or start from its "
-                          "weights with --init-from (without its optimizer "
-                          "state)");
+                          "the binary that wrote it",
+                          "start from its weights with --init-from (without "
+                          "its optimizer state)");
   // Every tensor by name, so that a missing or an extra one is named (a
   // config constant's, which checkpoints before ABI 11 held, is taken as
   // read).
@@ -587,37 +610,42 @@ void initializeUpcycled(const moert::WeightSource &source,
   }
 }
 
-} // namespace
-
-namespace {
-/// Where checkpoint `path` (whose metadata is `metadata`) was trained as
-/// another configuration than `model`'s, by the keys that differ, as a
-/// note; "" where none does, or where either records no canonical config
-/// (a Hugging Face file, an older checkpoint). The step's shape and the
-/// initializer's scale do not matter to weights read.
+/// Where checkpoint `path` (whose metadata is `metadata`) of `model` was
+/// trained as another configuration, by the keys that differ, as a note;
+/// "" where none does, where it is another model's (a dense one that
+/// `model` upcycles), or where either records no canonical config (a
+/// Hugging Face file, an older checkpoint).
 std::string otherConfigurationNote(const std::string &path,
                                    const moert::Metadata &metadata,
                                    const moe_model &model) {
-  if (metadata.find("format") == metadata.end() ||
-      metadata.at("format") != kCheckpointFormat)
-    return "";
-  moert::CheckpointRun run = moert::parseCheckpointRun(path, metadata);
   std::string mine = moert::configTextOf(model).canonical;
-  if (run.canonicalConfig.empty() || mine.empty())
+  moert::CheckpointRun run;
+  try {
+    run = moert::parseCheckpointRun(path, metadata);
+  } catch (const moert::Error &) {
+    return ""; // no checkpoint of ours, whose weights are read all the same
+  }
+  if (run.model != model.name || run.canonicalConfig.empty() || mine.empty())
     return "";
   json saved = moert::parseJson(run.canonicalConfig,
                                 path + ": its canonical config"),
        now = moert::parseJson(mine, "the model's canonical config");
+  std::set<std::string> keys;
+  for (const json *config : {&saved, &now})
+    for (const auto &item : config->items())
+      keys.insert(item.key());
   std::string differences;
-  for (const auto &[key, value] : now.items()) {
-    if (key == "moe_batch_size" || key == "moe_seq_len" ||
-        key == "initializer_range")
+  for (const std::string &key : keys) {
+    if (std::find(std::begin(kStepKeys), std::end(kStepKeys), key) !=
+        std::end(kStepKeys))
       continue;
-    std::string there = saved.contains(key) ? saved[key].dump() : "none";
-    if (there != value.dump())
+    auto value = [&](const json &config) {
+      return config.contains(key) ? config[key].dump() : std::string("none");
+    };
+    if (value(saved) != value(now))
       differences +=
           fmt::format("{}{} {} there, {} here", differences.empty() ? "" : "; ",
-                      key, there, value.dump());
+                      key, value(saved), value(now));
   }
   if (differences.empty())
     return "";
@@ -632,11 +660,11 @@ std::string moert::initializeFromWeights(const std::string &path,
                                          const RankGroup &group,
                                          uint64_t seed) {
   WeightSource source(path);
-  std::string note = otherConfigurationNote(path, source.getMetadata(), model);
   if (readsDenseCheckpoint(model, source)) {
     initializeUpcycled(source, model, state, group, seed);
-    return note;
+    return "";
   }
+  std::string note = otherConfigurationNote(path, source.getMetadata(), model);
   auto hasGlobal = [&](const std::string &name) {
     return findGlobal(model, name) != nullptr;
   };

@@ -4,8 +4,8 @@
 #include "moert/Error.h"
 #include "moert/Files.h"
 
-#include <climits>
 #include <cstring>
+#include <limits>
 
 namespace {
 
@@ -80,7 +80,7 @@ moert::DataTokens moert::parseTokens(const std::vector<char> &bytes,
     } else {
       uint32_t token;
       std::memcpy(&token, data + 4 * i, sizeof(token));
-      if (token > INT32_MAX)
+      if (token > uint32_t(std::numeric_limits<int32_t>::max()))
         fail("{}: token {} is {}, beyond any vocabulary", path, i, token);
       tokens.ids[i] = static_cast<int32_t>(token);
     }

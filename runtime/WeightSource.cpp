@@ -54,21 +54,16 @@ OwnedTensor sliceAxis1(const TensorView &view, int64_t begin, int64_t end) {
 }
 
 /// Qwen-MoE's names of an expert's projections, and ours (Mixtral's).
-constexpr std::pair<const char *, const char *> kQwenProjections[] = {
+constexpr std::pair<std::string_view, std::string_view> kQwenProjections[] = {
     {"gate", "w1"}, {"up", "w3"}, {"down", "w2"}};
 
-std::string mixtralProjection(const std::string &qwen) {
-  for (auto [theirs, ours] : kQwenProjections)
-    if (qwen == theirs)
-      return ours;
-  return qwen;
-}
-
-std::string qwenProjection(const std::string &mixtral) {
-  for (auto [theirs, ours] : kQwenProjections)
-    if (mixtral == ours)
-      return theirs;
-  return mixtral;
+/// A projection's name in the other naming: ours for Qwen's, Qwen's for
+/// ours.
+std::string otherProjectionName(const std::string &name) {
+  for (auto [qwen, ours] : kQwenProjections)
+    if (name == qwen || name == ours)
+      return std::string(name == qwen ? ours : qwen);
+  return name;
 }
 
 /// Our name (and part) for a name in a Hugging Face file.
@@ -98,7 +93,7 @@ Renamed rename(const std::string &name) {
             std::stoll(match[2].str())};
   if (std::regex_match(name, match, qwenPerExpert))
     return {match[1].str() + ".block_sparse_moe.experts." +
-                mixtralProjection(match[3].str()),
+                otherProjectionName(match[3].str()),
             std::stoll(match[2].str())};
   if (std::regex_match(name, match, gateUp))
     return {match[1].str() + ".block_sparse_moe.experts.w1", -1, true};
@@ -155,7 +150,7 @@ moert::toHuggingFace(const std::string &name, OwnedTensor tensor,
     const char *begin = tensor.data.data() + expert * bytes;
     std::string tensorName =
         qwen ? fmt::format("{}.mlp.experts.{}.{}_proj.weight", match[1].str(),
-                           expert, qwenProjection(match[2].str()))
+                           expert, otherProjectionName(match[2].str()))
              : fmt::format("{}.block_sparse_moe.experts.{}.{}.weight",
                            match[1].str(), expert, match[2].str());
     tensors.emplace_back(tensorName,

@@ -40,6 +40,9 @@ run() {
     --metrics "$work/$name.jsonl" "$@" | grep -E '^step .*(validation|/)' || true
 }
 
+# A new dense run each time (a binary refuses to replace its own run's
+# checkpoint that is further along than it starts).
+rm -f "$work/dense.safetensors"
 run dense dense "$dense_steps" 1e-3 --checkpoint "$work/dense.safetensors"
 for steps in "$short" "$long"; do
   run "scratch-$steps" moe "$steps" 1e-3

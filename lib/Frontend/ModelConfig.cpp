@@ -128,16 +128,25 @@ struct TransformersMoe {
   double ropeTheta, rmsNormEps;
   /// Mixtral sizes its experts by intermediate_size and renormalizes the
   /// top-k gate values whatever norm_topk_prob says; Qwen3-MoE reads
-  /// moe_intermediate_size (this default) and norm_topk_prob (false).
-  int64_t expertSize;
+  /// moe_intermediate_size (expertSize by default) and norm_topk_prob
+  /// (false), and needs no intermediate_size (its dense layers', of
+  /// denseSize by default; 0: required).
+  bool expertsByIntermediateSize;
+  int64_t expertSize, denseSize;
   bool alwaysRenormalizes;
   /// Whether it applies sliding_window whatever use_sliding_window says.
   bool ignoresWindowSwitch;
 };
 constexpr TransformersMoe kMixtral{
-    "Mixtral", "MixtralConfig", 8, 8, 2, 1e6, 1e-5, 0, true, true};
-constexpr TransformersMoe kQwen3Moe{
-    "Qwen3-MoE", "Qwen3MoeConfig", 4, 128, 8, 1e4, 1e-6, 768, false, false};
+    "Mixtral", "MixtralConfig", 8, 8, 2, 1e6, 1e-5, true, 0, 0, true, true};
+constexpr TransformersMoe kQwen3Moe{"Qwen3-MoE", "Qwen3MoeConfig",
+                                    4,           128,
+                                    8,           1e4,
+                                    1e-6,        false,
+                                    768,         6144,
+                                    false,       false};
+/// transformers' Qwen3Config's defaults, which differ from ours.
+constexpr int64_t kQwen3KvHeads = 32, kQwen3HeadDim = 128;
 
 void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config,
                  const TransformersMoe *transformers) {
@@ -146,7 +155,8 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config,
                     transformers ? transformers->experts : 0);
   config.topK = keys.positive("num_experts_per_tok",
                               transformers ? transformers->topK : 0);
-  bool byIntermediateSize = transformers && transformers->expertSize == 0;
+  bool byIntermediateSize =
+      transformers && transformers->expertsByIntermediateSize;
   if (byIntermediateSize && keys.has("moe_intermediate_size"))
     config.warnings.push_back(
         llvm::formatv("transformers' {0} sizes its experts by "
@@ -441,6 +451,20 @@ void checkConsistency(KeyReader &keys, const mlir::moe::ModelConfig &config) {
 
 } // namespace
 
+mlir::moe::TransformersModel
+mlir::moe::transformersModelOf(const ModelConfig &config) {
+  if (config.qkNorm)
+    return config.isMoe()
+               ? TransformersModel{"Qwen3-MoE", "Qwen3MoeForCausalLM",
+                                   "qwen3_moe"}
+               : TransformersModel{"Qwen3", "Qwen3ForCausalLM", "qwen3"};
+  if (config.isMoe())
+    return {"Mixtral", "MixtralForCausalLM", "mixtral"};
+  return config.slidingWindow
+             ? TransformersModel{"Mistral", "MistralForCausalLM", "mistral"}
+             : TransformersModel{"Llama", "LlamaForCausalLM", "llama"};
+}
+
 llvm::Expected<mlir::moe::ModelConfig>
 mlir::moe::parseModelConfig(llvm::StringRef jsonText,
                             llvm::StringRef fileName) {
@@ -465,24 +489,30 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
     transformers = modelType == "mixtral"     ? &kMixtral
                    : modelType == "qwen3_moe" ? &kQwen3Moe
                                               : nullptr;
-  // Qwen3-MoE's dense MLP size, which its MoE layers do not use.
-  config.intermediateSize =
-      keys.positive("intermediate_size", transformers == &kQwen3Moe ? 6144 : 0);
+  config.intermediateSize = keys.positive(
+      "intermediate_size", transformers ? transformers->denseSize : 0);
   config.numLayers = keys.positive("num_hidden_layers");
   config.numHeads = keys.positive("num_attention_heads");
-  config.numKvHeads =
-      keys.positive("num_key_value_heads",
-                    transformers ? transformers->kvHeads : config.numHeads);
-  if (transformers && !keys.has("num_key_value_heads") &&
-      config.numHeads % transformers->kvHeads != 0)
+  // The config class whose defaults fill the attention's keys left out.
+  bool qwen3Dense = modelType == "qwen3";
+  const char *configClass = transformers ? transformers->configClass
+                            : qwen3Dense ? "Qwen3Config"
+                                         : nullptr;
+  int64_t kvHeads = transformers ? transformers->kvHeads
+                    : qwen3Dense ? kQwen3KvHeads
+                                 : config.numHeads;
+  config.numKvHeads = keys.positive("num_key_value_heads", kvHeads);
+  if (configClass && !keys.has("num_key_value_heads") &&
+      config.numHeads % kvHeads != 0)
     keys.fail(llvm::formatv("key 'num_key_value_heads' is missing, and "
                             "{0}'s default ({1}) does not divide "
                             "'num_attention_heads' ({2}): give it",
-                            transformers->configClass, transformers->kvHeads,
-                            config.numHeads)
+                            configClass, kvHeads, config.numHeads)
                   .str());
   if (keys.has("head_dim"))
     config.headDimension = keys.positive("head_dim");
+  else if (qwen3Dense)
+    config.headDimension = kQwen3HeadDim;
   bool qwen3 = modelType == "qwen3" || modelType == "qwen3_moe";
   config.qkNorm = keys.boolean("moe_qk_norm", qwen3);
   if (qwen3 && !config.qkNorm)
@@ -543,7 +573,7 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
   keys["rms_norm_eps"] = config.rmsNormEps;
   keys["tie_word_embeddings"] = config.tieWordEmbeddings;
   // Not the sliding window: the importer takes one only where it covers the
-  // whole sequence, so it changes nothing (and moe-export writes none).
+  // whole sequence, so it changes nothing the model computes.
   keys["num_local_experts"] = config.numExperts;
   if (config.isMoe()) {
     keys["num_experts_per_tok"] = config.topK;

@@ -78,12 +78,14 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
                              "aux-loss-coeff and z-loss-coeff must be finite "
                              "and >= 0");
   nlohmann::json config = nlohmann::json::parse(denseText.str());
-  // A Mixtral (a Qwen3-MoE for Qwen3's normalized queries and keys), as
-  // moe-export calls it; the kind named below keeps the import from taking
-  // transformers' defaults.
-  config["model_type"] = dense.qkNorm ? "qwen3_moe" : "mixtral";
-  config["architectures"] = {dense.qkNorm ? "Qwen3MoeForCausalLM"
-                                          : "MixtralForCausalLM"};
+  // The MoE that transformers computes (a Mixtral, a Qwen3-MoE for Qwen3's
+  // normalized queries and keys), as moe-export calls it; the kind named
+  // below keeps the import from taking transformers' defaults.
+  ModelConfig upcycled = dense;
+  upcycled.numExperts = routedExperts;
+  TransformersModel model = transformersModelOf(upcycled);
+  config["model_type"] = model.modelType;
+  config["architectures"] = {model.architecture};
   config.erase("num_experts");
   config["num_local_experts"] = routedExperts;
   config["num_experts_per_tok"] = chosenExperts;

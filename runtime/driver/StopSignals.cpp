@@ -92,3 +92,7 @@ int moert::stopRequestedOnAnyRank(const moe_model &model,
   model.target->gather(group.allAxes(), &mine, sizeof mine, all.data());
   return *std::max_element(all.begin(), all.end());
 }
+
+void moert::waitForEveryRank(const moe_model &model, const RankGroup &group) {
+  stopRequestedOnAnyRank(model, group); // a gather: a barrier
+}

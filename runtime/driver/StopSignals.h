@@ -40,6 +40,9 @@ int stopRequested();
 /// which every rank calls at the same point of the run.
 int stopRequestedOnAnyRank(const moe_model &model, const RankGroup &group);
 
+/// Returns once every rank of `group` has called it.
+void waitForEveryRank(const moe_model &model, const RankGroup &group);
+
 } // namespace moert
 
 #endif // MOERT_DRIVER_STOPSIGNALS_H

@@ -663,14 +663,11 @@ int run(int argc, char **argv, int32_t &rank) {
     saveCheckpoint();
   }
   if (int stopSignal = moert::stopRequestedOnAnyRank(model, group)) {
-    // The ranks stop after the same step, whose checkpoint they write;
-    // none ends before the first rank has written it (mpirun would end
-    // that rank with the job).
-    if (!options.skipTrain && !options.checkpoint.empty() &&
-        savedStep != position.step && position.step > firstStep) {
+    // The ranks stop after the same step, whose checkpoint they write.
+    bool save = !options.skipTrain && !options.checkpoint.empty() &&
+                savedStep != position.step && position.step > firstStep;
+    if (save)
       saveCheckpoint();
-      moert::stopRequestedOnAnyRank(model, group);
-    }
     std::fflush(stdout);
     std::string saved =
         options.checkpoint.empty() ? std::string("no checkpoint asked for")
@@ -682,6 +679,10 @@ int run(int argc, char **argv, int32_t &rank) {
         "{}: stopped by {} after step {}{}", rankedName(argv[0], rank),
         stopSignal == SIGINT ? "SIGINT" : "SIGTERM", position.step,
         primary ? "; " + saved : ""));
+    // None ends before rank 0 has written the checkpoint and said so:
+    // mpirun ends the others when one exits so.
+    if (save)
+      moert::waitForEveryRank(model, group);
     return 128 + stopSignal;
   }
   if (profile.enabled() && position.step > firstStep) {

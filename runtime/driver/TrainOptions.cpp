@@ -32,8 +32,9 @@ const char *kUsage = R"(usage: {0} [options]
   --seed N                 initialization and data seed (default 0)
   --threads N              host threads of the kernels (default: all cores,
                            shared with the ranks on them under mpirun)
-  --checkpoint FILE        write a checkpoint here (at the end, and every
-                           --checkpoint-interval steps)
+  --checkpoint FILE        write a checkpoint here (at the end, every
+                           --checkpoint-interval steps, and on a stop by
+                           SIGINT or SIGTERM)
   --checkpoint-interval N  (default 0: end only)
   --resume FILE            continue the run saved in a checkpoint
   --init-from PATH         start from these weights: a Hugging Face model

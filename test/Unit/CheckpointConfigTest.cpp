@@ -24,7 +24,7 @@ std::string configError(const std::string &saved, const std::string &mine,
   run.canonicalConfig = savedCanonical;
   return errorOf([&] {
     moert::requireCheckpointConfig("run.safetensors", run, {mine, myCanonical},
-                                   "its binary");
+                                   "its binary", "");
   });
 }
 

@@ -133,31 +133,13 @@ static void requireRecordedModel(const std::string &recorded,
                configPath.getValue(), inputPath.getValue(), allowed);
 }
 
-/// The transformers model that computes `config`'s: Qwen3's normalizes
-/// its queries and keys, Mistral's is Llama with a sliding window.
-struct TransformersModel {
-  const char *name, *architecture, *modelType;
-};
-static TransformersModel transformersModel(const moe::ModelConfig &config) {
-  if (config.qkNorm)
-    return config.isMoe()
-               ? TransformersModel{"Qwen3-MoE", "Qwen3MoeForCausalLM",
-                                   "qwen3_moe"}
-               : TransformersModel{"Qwen3", "Qwen3ForCausalLM", "qwen3"};
-  if (config.isMoe())
-    return {"Mixtral", "MixtralForCausalLM", "mixtral"};
-  return config.slidingWindow
-             ? TransformersModel{"Mistral", "MistralForCausalLM", "mistral"}
-             : TransformersModel{"Llama", "LlamaForCausalLM", "llama"};
-}
-
 /// config.json for transformers: the model's keys, plus the architecture
 /// and every key transformers reads that the model leaves at our default.
 static json huggingFaceConfig(const std::string &text,
                               const moe::ModelConfig &config) {
   json out = json::parse(text, nullptr, /*allow_exceptions=*/false);
   bool moe = config.isMoe(), qwen = config.qkNorm;
-  TransformersModel model = transformersModel(config);
+  moe::TransformersModel model = moe::transformersModelOf(config);
   out["architectures"] = {model.architecture};
   out["model_type"] = model.modelType;
   out["num_key_value_heads"] = config.numKvHeads;
@@ -180,8 +162,11 @@ static json huggingFaceConfig(const std::string &text,
   json window = config.slidingWindow ? json(*config.slidingWindow) : json();
   out["sliding_window"] = window;
   if (qwen) {
+    // Every layer's: Qwen3Config derives layer_types from these where the
+    // config lacks it, and a saved config's would keep its own pattern.
     out["use_sliding_window"] = !window.is_null();
     out["max_window_layers"] = 0;
+    out.erase("layer_types");
   }
   if (moe) {
     out.erase("num_local_experts");
@@ -215,7 +200,7 @@ static json huggingFaceConfig(const std::string &text,
 static void noteDifferences(const moe::ModelConfig &config) {
   if (!config.isMoe())
     return;
-  const char *model = transformersModel(config).name;
+  const char *model = moe::transformersModelOf(config).name;
   auto note = [](const std::string &what) {
     fmt::print(stderr, "moe-export: note: {}\n", what);
   };

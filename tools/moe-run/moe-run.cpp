@@ -592,7 +592,7 @@ int run(MLIRContext &context) {
             (*module)->getAttrOfType<StringAttr>(moe::kConfigAttrName)) {
       moert::ModelConfigText mine{config.str(), moe::canonicalConfigOf(config)};
       moert::requireCheckpointConfig(resumePath, *checkpoint, mine,
-                                     "a model imported from its config, or "
+                                     "a model imported from its config",
                                      "read its weights with --params");
       // As the binaries say it: the steps replayed are this model's.
       if (std::string changes =

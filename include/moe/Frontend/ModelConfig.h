@@ -74,6 +74,15 @@ struct ModelConfig {
   }
 };
 
+/// The transformers model that computes what `config`'s does, as its
+/// messages name it ("Qwen3-MoE"), its architecture and its model_type:
+/// Qwen3's normalizes queries and keys, Mistral's is Llama with a sliding
+/// window.
+struct TransformersModel {
+  const char *name, *architecture, *modelType;
+};
+TransformersModel transformersModelOf(const ModelConfig &config);
+
 /// Parses and checks `jsonText`; errors name `fileName` and the key at fault.
 llvm::Expected<ModelConfig> parseModelConfig(llvm::StringRef jsonText,
                                              llvm::StringRef fileName);

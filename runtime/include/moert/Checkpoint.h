@@ -78,13 +78,15 @@ parseCheckpointRun(const std::string &path,
 /// by a model imported from `config` (by its canonical form where both have
 /// one, else by its JSON), naming the first key that differs and its two
 /// values; `resumer` says what should resume it instead ("the binary that
-/// wrote it"). The keys that neither the weights nor the optimizer state
-/// depend on may differ (resumableChanges lists them): the step's shape, the
-/// capacity and drop policy, the initializer's scale and the aux-loss
-/// coefficients.
+/// wrote it"), and `weightsReader` how to read its weights alone, where the
+/// key that differs leaves their shapes. The keys that neither the weights
+/// nor the optimizer state depend on may differ (resumableChanges lists
+/// them): the step's shape, the capacity and drop policy, the
+/// initializer's scale and the aux-loss coefficients.
 void requireCheckpointConfig(const std::string &path, const CheckpointRun &run,
                              const ModelConfigText &config,
-                             const std::string &resumer);
+                             const std::string &resumer,
+                             const std::string &weightsReader);
 
 /// What a resume from `run` changes of the state beyond the config's keys:
 /// globals this model holds constant that the checkpoint's trained (the
