@@ -401,6 +401,21 @@ static int run() {
                   "it windows of tokens");
   }
 
+  // Each rank takes its part of the step's batch: said in the options'
+  // terms, not as the partitioner's argument type.
+  auto forward = module->lookupSymbol<func::FuncOp>("forward");
+  if (expertParallel > 1 && forward && forward.getNumArguments() > 0) {
+    auto ids =
+        dyn_cast<RankedTensorType>(forward.getFunctionType().getInput(0));
+    if (ids && ids.hasStaticShape() && ids.getRank() > 0 &&
+        ids.getDimSize(0) % expertParallel != 0)
+      return fail(llvm::formatv(
+          "--expert-parallel {0} splits each batch over {0} ranks, but a "
+          "batch holds {1} sequences (moe_batch_size, or --batch-size): give "
+          "a multiple of {0}",
+          expertParallel.getValue(), ids.getDimSize(0)));
+  }
+
   // The optimizer's and adaptive-aux's option texts use the passes' option
   // names, which are also the train pipeline's.
   if (!checkPassOptions("optimizer", optimizerOptions,
