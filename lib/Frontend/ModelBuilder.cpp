@@ -488,8 +488,9 @@ moe::importModelConfig(MLIRContext &context, StringRef jsonText,
   }
   if (llvm::Error error = checkModelSizes(*config, fileName))
     return std::move(error);
-  for (const std::string &warning : config->warnings)
-    llvm::WithColor::warning() << fileName << ": " << warning << "\n";
+  if (options.printWarnings)
+    for (const std::string &warning : config->warnings)
+      llvm::WithColor::warning() << fileName << ": " << warning << "\n";
   context.loadAllAvailableDialects();
   OwningOpRef<ModuleOp> module =
       buildModel(context, *config, options.elementType);

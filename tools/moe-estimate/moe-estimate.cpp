@@ -68,15 +68,15 @@ static int fail(const llvm::Twine &message) {
 }
 
 /// The cost profile of the model's train step partitioned over `ep` ranks,
-/// each with one sequence.
-static FailureOr<moe::ModelProfile> profileModel(MLIRContext &context,
-                                                 llvm::StringRef configText,
-                                                 const moe::ModelShape &shape,
-                                                 const moe::Cluster &cluster,
-                                                 int64_t ep) {
-  llvm::Expected<OwningOpRef<ModuleOp>> module =
-      moe::importModelConfig(context, configText, configPath,
-                             {Float32Type::get(&context), ep, shape.seqLen});
+/// each with one sequence; the config's warnings are said where
+/// `printWarnings`.
+static FailureOr<moe::ModelProfile>
+profileModel(MLIRContext &context, llvm::StringRef configText,
+             const moe::ModelShape &shape, const moe::Cluster &cluster,
+             int64_t ep, bool printWarnings) {
+  llvm::Expected<OwningOpRef<ModuleOp>> module = moe::importModelConfig(
+      context, configText, configPath,
+      {Float32Type::get(&context), ep, shape.seqLen, printWarnings});
   if (!module) {
     fail(llvm::toString(module.takeError()));
     return failure();
@@ -287,7 +287,8 @@ static int run() {
   std::map<int64_t, moe::ModelProfile> profiles;
   for (int64_t ep : degrees) {
     FailureOr<moe::ModelProfile> profile =
-        profileModel(context, configFile->getBuffer(), shape, *cluster, ep);
+        profileModel(context, configFile->getBuffer(), shape, *cluster, ep,
+                     /*printWarnings=*/profiles.empty());
     if (failed(profile))
       return 1;
     profiles.emplace(ep, std::move(*profile));

@@ -26,6 +26,9 @@ struct ImportOptions {
   Type elementType;                 // f32 or f64
   std::optional<int64_t> batchSize; // overrides moe_batch_size (> 0)
   std::optional<int64_t> seqLen;    // overrides moe_seq_len (> 0)
+  /// Whether to print the config's warnings (a tool that imports one config
+  /// several times says them once).
+  bool printWarnings = true;
 };
 
 /// Parses the config.json text of `fileName`, applies the overrides, builds
