@@ -127,3 +127,24 @@ std::vector<int64_t> mlir::moe::heavySplit(int64_t layers, int64_t stages,
     ++split[first ? i : stages - 1 - i];
   return split;
 }
+
+std::string mlir::moe::compileOptionsOf(const Layout &layout,
+                                        int64_t globalBatch) {
+  if (layout.tp > 1 || layout.pp > 1)
+    return "";
+  int64_t microBatch = layout.microBatch * layout.dp;
+  std::string options;
+  if (layout.dp > 1)
+    options += llvm::formatv("--expert-parallel {0} ", layout.dp).str();
+  if (layout.dp > 1 && layout.ep != layout.dp)
+    options += llvm::formatv("--expert-ranks {0} ", layout.ep).str();
+  options += llvm::formatv("--batch-size {0}", microBatch).str();
+  if (globalBatch / microBatch > 1)
+    options +=
+        llvm::formatv(" --micro-batches {0}", globalBatch / microBatch).str();
+  if (layout.zero1)
+    options += " --distributed-optimizer";
+  if (layout.recompute)
+    options += " --recompute";
+  return options;
+}

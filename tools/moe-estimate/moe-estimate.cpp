@@ -123,6 +123,10 @@ static void printEstimate(const moe::Estimate &estimate,
                           const moe::ModelShape &shape) {
   llvm::raw_ostream &os = llvm::outs();
   os << "layout: " << moe::formatLayout(estimate.layout) << "\n";
+  std::string options = moe::compileOptionsOf(estimate.layout, globalBatch);
+  os << (options.empty() ? "moe-compile builds no tensor or pipeline "
+                           "parallelism (tp, pp > 1): an estimate only\n"
+                         : "moe-compile options: " + options + "\n");
   os << llvm::formatv("global batch: {0} sequences of {1} tokens, {2} "
                       "micro-batches per pipeline\n",
                       globalBatch.getValue(), shape.seqLen,
@@ -175,6 +179,18 @@ static void printSearch(const moe::SearchResult &result,
                         estimate.mfu * 100, si(estimate.stepSeconds, "s"),
                         si(estimate.totalBytes, "B"),
                         moe::formatLayout(estimate.layout));
+  }
+  // The best that moe-compile builds, which has no tensor or pipeline
+  // parallelism.
+  for (size_t i = 0; i < result.ranked.size(); ++i) {
+    std::string options =
+        moe::compileOptionsOf(result.ranked[i].layout, globalBatch);
+    if (options.empty())
+      continue;
+    os << llvm::formatv("moe-compile builds rank {0} at best ({1}): {2}\n",
+                        i + 1, moe::formatLayout(result.ranked[i].layout),
+                        options);
+    break;
   }
   if (!result.ranked.empty()) {
     // The split's effect: the best layout's degrees with the even split

@@ -37,6 +37,14 @@ llvm::Expected<Layout> parseLayout(llvm::StringRef text);
 /// The text parseLayout reads.
 std::string formatLayout(const Layout &layout);
 
+/// The moe-compile options that build `layout` for a global batch of
+/// `globalBatch` sequences: its data-parallel ranks are --expert-parallel's
+/// (its world), its ep --expert-ranks (Megatron-LM's expert-model-parallel
+/// size), mbs times the ranks a micro-batch (--batch-size), zero1
+/// --distributed-optimizer; "" for tensor or pipeline parallelism, which
+/// moe-compile does not build.
+std::string compileOptionsOf(const Layout &layout, int64_t globalBatch);
+
 /// `layers` spread over `stages` as evenly as possible, extra layers on the
 /// middle stages (the first and last also hold the embedding and the head).
 std::vector<int64_t> evenSplit(int64_t layers, int64_t stages);
