@@ -178,4 +178,35 @@ TEST(CheckpointConfigTest, TheStepsShapeMayDiffer) {
             "");
 }
 
+TEST(CheckpointConfigTest, TheWeightsReaderIsOfferedWhereTheWeightsFit) {
+  // A key that shapes a weight: the weights do not fit, and reading them
+  // alone is no way.
+  auto error = [](const std::string &key) {
+    moert::CheckpointRun run;
+    run.model = "tiny";
+    run.config = R"({"a": 1})";
+    run.canonicalConfig = "{\"" + key + "\": 1}";
+    return errorOf([&] {
+      moert::requireCheckpointConfig("run.safetensors", run,
+                                     {R"({"a": 2})", "{\"" + key + "\": 2}"},
+                                     "its binary", "read its weights");
+    });
+  };
+  for (const char *key :
+       {"vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+        "num_attention_heads", "num_key_value_heads", "head_dim",
+        "num_local_experts", "moe_intermediate_size", "tie_word_embeddings",
+        "moe_qk_norm"}) {
+    std::string refused = error(key);
+    EXPECT_TRUE(contains(refused, "(its '" + std::string(key) + "' differs"))
+        << refused;
+    EXPECT_FALSE(contains(refused, "read its weights")) << refused;
+  }
+  // One that does not (RoPE's base): they fit.
+  std::string refused = error("rope_theta");
+  EXPECT_TRUE(contains(refused, ": resume it with its binary, or read its "
+                                "weights"))
+      << refused;
+}
+
 } // namespace
