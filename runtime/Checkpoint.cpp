@@ -42,6 +42,11 @@ moert::DType dtypeOf(int32_t abiDType) {
 }
 
 /// The first top-level key whose value differs between two configs.
+/// `config`'s value of `key` as JSON text, or "none".
+std::string keyText(const json &config, const std::string &key) {
+  return config.contains(key) ? config[key].dump() : std::string("none");
+}
+
 std::string firstDifference(const json &a, const json &b) {
   for (const auto &[key, value] : a.items())
     if (!b.contains(key) || b[key] != value)
@@ -342,16 +347,16 @@ std::string moert::trainingChanges(const std::string &checkpoint,
 }
 
 namespace {
-/// The config keys that a run may change on resuming, since neither the
-/// weights nor the optimizer state depend on them: the step's shape, the
-/// experts' capacity and drop policy, the initializer's scale and the
-/// auxiliary losses' coefficients (config constants, which the resumed run
-/// takes from its model, or moe-adaptive-aux's state, which goes on).
 /// The canonical config keys of the step's shape and the initializer's
 /// scale, which no weights read depend on.
 constexpr std::string_view kStepKeys[] = {"moe_batch_size", "moe_seq_len",
                                           "initializer_range"};
 
+/// The config keys that a run may change on resuming, since neither the
+/// weights nor the optimizer state depend on them: the step's shape, the
+/// experts' capacity and drop policy, the initializer's scale and the
+/// auxiliary losses' coefficients (config constants, which the resumed run
+/// takes from its model, or moe-adaptive-aux's state, which goes on).
 constexpr const char *kResumableKeys[] = {
     "moe_batch_size", "moe_seq_len", "moe_capacity_factor", "moe_drop_policy",
     "initializer_range", "moe_aux_loss_coeff", "moe_z_loss_coeff",
@@ -437,9 +442,6 @@ void moert::requireCheckpointConfig(const std::string &path,
   if (objects && saved == mine)
     return;
   std::string key = objects ? firstDifference(saved, mine) : "";
-  auto value = [&](const json &config) {
-    return config.contains(key) ? config[key].dump() : std::string("none");
-  };
   // The canonical keys that shape the weights, which then do not fit.
   static constexpr std::string_view kWeightShapeKeys[] = {
       "vocab_size",
@@ -462,7 +464,7 @@ void moert::requireCheckpointConfig(const std::string &path,
        key.empty() ? std::string()
                    : fmt::format(" (its '{}' differs: {} in the checkpoint's "
                                  "config, {} in this one's)",
-                                 key, value(saved), value(mine)),
+                                 key, keyText(saved, key), keyText(mine, key)),
        resumer,
        weightsFit && !weightsReader.empty() ? ", or " + weightsReader : "");
 }
@@ -639,13 +641,11 @@ std::string otherConfigurationNote(const std::string &path,
     if (std::find(std::begin(kStepKeys), std::end(kStepKeys), key) !=
         std::end(kStepKeys))
       continue;
-    auto value = [&](const json &config) {
-      return config.contains(key) ? config[key].dump() : std::string("none");
-    };
-    if (value(saved) != value(now))
+    std::string there = keyText(saved, key), here = keyText(now, key);
+    if (there != here)
       differences +=
           fmt::format("{}{} {} there, {} here", differences.empty() ? "" : "; ",
-                      key, value(saved), value(now));
+                      key, there, here);
   }
   if (differences.empty())
     return "";

@@ -72,19 +72,21 @@ moert::DataTokens moert::parseTokens(const std::vector<char> &bytes,
          path, count, expected, bytes.size());
   DataTokens tokens{std::vector<int32_t>(count), false};
   const char *data = bytes.data() + kTokenFileHeaderBytes;
-  for (int64_t i = 0; i < count; ++i) {
-    if (format->tokenBytes == 2) {
-      uint16_t token;
-      std::memcpy(&token, data + 2 * i, sizeof(token));
-      tokens.ids[i] = token;
-    } else {
-      uint32_t token;
-      std::memcpy(&token, data + 4 * i, sizeof(token));
-      if (token > uint32_t(std::numeric_limits<int32_t>::max()))
+  // One loop per token width, not a branch per token.
+  auto read = [&](auto width) {
+    using Token = decltype(width);
+    for (int64_t i = 0; i < count; ++i) {
+      Token token;
+      std::memcpy(&token, data + sizeof(Token) * i, sizeof(Token));
+      if (int64_t(token) > std::numeric_limits<int32_t>::max())
         fail("{}: token {} is {}, beyond any vocabulary", path, i, token);
       tokens.ids[i] = static_cast<int32_t>(token);
     }
-  }
+  };
+  if (format->tokenBytes == 2)
+    read(uint16_t());
+  else
+    read(uint32_t());
   return tokens;
 }
 
