@@ -102,7 +102,7 @@ ModelProfile mlir::moe::profileProgram(const ProgramCost &program,
     bool forward = record.phase == Phase::Forward;
     (forward ? slot.forwardSeconds : slot.backwardSeconds) +=
         opSeconds(cost, cluster);
-    if (cost.kind != OpCost::Kind::Memory)
+    if (isModelFlops(cost))
       (forward ? slot.forwardFlops : slot.backwardFlops) += cost.flops;
   }
   return profile;

@@ -159,16 +159,18 @@ std::string locationLabel(Location loc) {
 
 } // namespace
 
-LogicalResult ModuleEmitter::openProfileScope(Operation *op, StringRef kernel,
-                                              std::optional<OpCost> cost) {
-  if (!options.profile)
-    return success();
+LogicalResult ModuleEmitter::openKernelScope(Operation *op, StringRef kernel,
+                                             std::optional<OpCost> cost) {
   if (!cost) {
     FailureOr<OpCost> priced = getOpCost(op, *queueFill);
     if (failed(priced))
       return failure();
     cost = *priced;
   }
+  if (isModelFlops(*cost))
+    modelFlops += cost->flops;
+  if (!options.profile)
+    return success();
   out << "  {\n  " << target.profileScope() << " profile(" << profileSites
       << "[" << profileSiteEntries.size() << "]);\n";
   profileSiteEntries.push_back(
@@ -179,7 +181,7 @@ LogicalResult ModuleEmitter::openProfileScope(Operation *op, StringRef kernel,
   return success();
 }
 
-void ModuleEmitter::closeProfileScope() {
+void ModuleEmitter::closeKernelScope() {
   if (options.profile)
     out << "  }\n";
 }
@@ -190,9 +192,9 @@ void ModuleEmitter::emitCopy(Operation *op, StringRef destination,
   cost.kind = OpCost::Kind::Memory;
   cost.bytes = 2.0 * static_cast<double>(bytes);
   // A copy's op is known, so pricing it cannot fail.
-  (void)openProfileScope(op, "copy", cost);
+  (void)openKernelScope(op, "copy", cost);
   target.emitCopy(out, destination, source, bytes);
-  closeProfileScope();
+  closeKernelScope();
 }
 
 std::string ModuleEmitter::shapeArray(ArrayRef<int64_t> shape) {
@@ -444,10 +446,10 @@ LogicalResult ModuleEmitter::emitOp(Operation *op) {
       .Case([&](arith::ConstantOp constant) { return emitConstant(constant); })
       .Case([&](FusedElementwiseOp fused) -> LogicalResult {
         if (failed(declareResults(fused)) ||
-            failed(openProfileScope(fused, "fused loop")))
+            failed(openKernelScope(fused, "fused loop")))
           return failure();
         emitFusedElementwise(fused);
-        closeProfileScope();
+        closeKernelScope();
         return success();
       })
       .Case<arith::TruncFOp, arith::ExtFOp>([&](Operation *convert) {
@@ -480,10 +482,10 @@ LogicalResult ModuleEmitter::emitFunction(func::FuncOp function) {
     if (failed(checkAbiType(function, type, "a function result")))
       return failure();
   profileSiteEntries.clear();
-  if (options.profile) {
+  if (options.profile)
     profileSites = fresh("profile_sites");
-    queueFill.emplace(function.getBody().front());
-  }
+  queueFill.emplace(function.getBody().front());
+  modelFlops = 0;
   target.emitFunctionBegin(out, cName, function.getNumArguments(),
                            function.getNumResults());
   for (BlockArgument argument : function.getArguments()) {
@@ -547,12 +549,12 @@ LogicalResult ModuleEmitter::emitFunction(func::FuncOp function) {
               << llvm::join(profileSiteEntries, ",\n    ") << "};\n";
     sites = formatv("{0}, {1}", profileSiteEntries.size(), profileSites);
   }
-  functionEntries.push_back(formatv("{{{0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}}",
-                                    cString(function.getSymName()),
-                                    function.getNumArguments(), inputs,
-                                    function.getNumResults(), outputs,
-                                    arenaBytes.getInt(), cName, sites)
-                                .str());
+  functionEntries.push_back(
+      formatv("{{{0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}}",
+              cString(function.getSymName()), function.getNumArguments(),
+              inputs, function.getNumResults(), outputs, arenaBytes.getInt(),
+              literal(modelFlops), cName, sites)
+          .str());
   return success();
 }
 
@@ -567,11 +569,11 @@ LogicalResult ModuleEmitter::emitKernelCall(Operation *op) {
     return failure();
   SmallVector<std::string> args = llvm::map_to_vector(
       call->args, [&](const KernelArg &arg) { return argument(arg); });
-  if (failed(openProfileScope(op, call->kernel)))
+  if (failed(openKernelScope(op, call->kernel)))
     return failure();
   target.emitCall(out, call->kernel, args,
                   call->scalarResult ? p(call->scalarResult) : "");
-  closeProfileScope();
+  closeKernelScope();
   return success();
 }
 

@@ -52,12 +52,13 @@ private:
   /// A copy of `bytes` bytes that `op` makes, timed when profiling.
   void emitCopy(Operation *op, StringRef destination, StringRef source,
                 int64_t bytes);
-  /// With --profile, opens the scope that times the statements emitted
-  /// until closeProfileScope in a new site of the function: `op`, calling
-  /// `kernel`, which the cost model prices (a copy passes its cost).
-  LogicalResult openProfileScope(Operation *op, StringRef kernel,
-                                 std::optional<OpCost> cost = std::nullopt);
-  void closeProfileScope();
+  /// Prices `op`, calling `kernel`, with the cost model (a copy passes its
+  /// cost): adds its model FLOPs to the function's and, with --profile,
+  /// opens the scope that times the statements emitted until
+  /// closeKernelScope in a new site of the function.
+  LogicalResult openKernelScope(Operation *op, StringRef kernel,
+                                std::optional<OpCost> cost = std::nullopt);
+  void closeKernelScope();
   /// Declares the C++ pointer of each result of `op`: its arena buffer, or
   /// the storage of the global it is stored to in place.
   LogicalResult declareResults(Operation *op);
@@ -95,11 +96,12 @@ private:
   llvm::raw_string_ostream out{body};
   SmallVector<std::string> functionEntries;
   const TranslateOptions &options;
-  /// The function being emitted: its profile sites' array and entries, and
-  /// the queue fills its expert ops are priced at.
+  /// The function being emitted: its profile sites' array and entries, the
+  /// queue fills its expert ops are priced at and its model FLOPs so far.
   std::string profileSites;
   SmallVector<std::string> profileSiteEntries;
   std::optional<QueueFill> queueFill;
+  double modelFlops = 0;
   llvm::StringSet<> functionNames;
   int counter = 0;
 };

@@ -222,7 +222,8 @@ void OptimizerPass::runOnOperation() {
   StringAttr lossName =
       function.getResultAttrOfType<StringAttr>(0, kOutputAttrName);
   SmallVector<std::string> names = {lossName ? lossName.str() : "loss",
-                                    "grad_norm", "lr"};
+                                    std::string(moert::kGradNormOutput),
+                                    std::string(moert::kLearningRateOutput)};
   for (unsigned i = 1; i < ret.getNumOperands(); ++i) {
     if (gradientResults.contains(i))
       continue;

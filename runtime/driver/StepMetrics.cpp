@@ -2,10 +2,15 @@
 
 #include "StepMetrics.h"
 
+#include "moert/MicroBatches.h"
+#include "moert/StateNames.h"
+
 #include <fmt/core.h>
 
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace moert {
 namespace {
@@ -45,24 +50,8 @@ splitLayerMetric(std::string_view name) {
                    std::string(name.substr(block + kMoeBlock.size()))};
 }
 
-} // namespace
-
-void addOutput(nlohmann::json &line, const moe_function &function,
-               int64_t index, const void *data) {
-  const moe_tensor_desc &desc = function.outputs[index];
-  int64_t count = 1;
-  for (int32_t d = 0; d < desc.rank; ++d)
-    count *= desc.shape[d];
-  if (desc.rank == 0) {
-    line[desc.name] = element(data, desc.dtype, 0);
-    return;
-  }
-  nlohmann::json values = nlohmann::json::array();
-  for (int64_t i = 0; i < count; ++i)
-    values.push_back(element(data, desc.dtype, i));
-  line[desc.name] = std::move(values);
-}
-
+/// The mean over MoE layers of the metric named `metric` in `line`, if any
+/// layer reports it.
 std::optional<double> layerMean(const nlohmann::json &line,
                                 std::string_view metric) {
   double total = 0;
@@ -78,6 +67,7 @@ std::optional<double> layerMean(const nlohmann::json &line,
   return total / static_cast<double>(layers);
 }
 
+/// Prints one line per MoE layer with the layer metrics found in `line`.
 void printLayerMetrics(const nlohmann::json &line) {
   // Layer number -> metric -> value, layers in numeric order.
   std::map<int64_t, std::map<std::string, nlohmann::json>> layers;
@@ -116,6 +106,78 @@ void printLayerMetrics(const nlohmann::json &line) {
     }
     fmt::print("\n");
   }
+}
+
+std::string formatDuration(double seconds) {
+  int64_t total = static_cast<int64_t>(seconds + 0.5);
+  return fmt::format("{}:{:02}:{:02}", total / 3600, total / 60 % 60,
+                     total % 60);
+}
+
+/// The optimizer's state: its last step's value stands for an interval.
+bool isOptimizerState(std::string_view key) {
+  return key == kLearningRateOutput || key == kGradNormOutput ||
+         key.substr(key.rfind('.') + 1) == kAuxLossCoeffName;
+}
+
+} // namespace
+
+void addOutput(nlohmann::json &line, const moe_function &function,
+               int64_t index, const void *data) {
+  const moe_tensor_desc &desc = function.outputs[index];
+  int64_t count = 1;
+  for (int32_t d = 0; d < desc.rank; ++d)
+    count *= desc.shape[d];
+  if (desc.rank == 0) {
+    line[desc.name] = element(data, desc.dtype, 0);
+    return;
+  }
+  nlohmann::json values = nlohmann::json::array();
+  for (int64_t i = 0; i < count; ++i)
+    values.push_back(element(data, desc.dtype, i));
+  line[desc.name] = std::move(values);
+}
+
+ProgressLog::ProgressLog(std::string lossName, int64_t lastStep,
+                         double tokensPerStep, double flopsPerStep,
+                         int32_t ranks)
+    : lossName(std::move(lossName)), lastStep(lastStep),
+      tokensPerStep(tokensPerStep), flopsPerStep(flopsPerStep), ranks(ranks) {}
+
+void ProgressLog::add(nlohmann::json figures, double seconds) {
+  interval.push_back(std::move(figures));
+  intervalSeconds += seconds;
+  totalSeconds += seconds;
+  ++totalSteps;
+}
+
+void ProgressLog::print(int64_t step) {
+  if (interval.empty())
+    return;
+  nlohmann::json line = meanOfFigures(interval, isOptimizerState);
+  double steps = static_cast<double>(interval.size());
+  double stepSeconds = intervalSeconds / steps;
+  fmt::print("step {:5}/{} | loss {:.4f}", step, lastStep,
+             line[lossName].get<double>());
+  if (std::optional<double> aux = layerMean(line, "aux_loss"))
+    fmt::print(" | aux {:.3e}", *aux);
+  if (std::optional<double> drop = layerMean(line, "drop_rate"))
+    fmt::print(" | drop {:.2f}%", *drop * 100);
+  if (auto lr = line.find(kLearningRateOutput); lr != line.end())
+    fmt::print(" | lr {:.2e}", lr->get<double>());
+  if (auto norm = line.find(kGradNormOutput); norm != line.end())
+    fmt::print(" | grad norm {:.3f}", norm->get<double>());
+  double flopRate = flopsPerStep / stepSeconds;
+  fmt::print(" | {:.1f} ms/step | {:.1f}k tok/s | {:.1f} {}FLOP/s{}",
+             stepSeconds * 1e3, tokensPerStep / stepSeconds / 1e3,
+             flopRate >= 1e12 ? flopRate / 1e12 : flopRate / 1e9,
+             flopRate >= 1e12 ? "T" : "G", ranks > 1 ? "/rank" : "");
+  fmt::print(" | ETA {}\n",
+             formatDuration(totalSeconds / static_cast<double>(totalSteps) *
+                            static_cast<double>(lastStep - step)));
+  printLayerMetrics(line);
+  interval.clear();
+  intervalSeconds = 0;
 }
 
 } // namespace moert

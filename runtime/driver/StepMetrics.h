@@ -2,8 +2,9 @@
 //
 // Every output of a train step besides the loss is a metric, named like the
 // module it describes ("model.layers.3.block_sparse_moe.drop_rate"). The
-// driver logs all of them as JSONL and prints the MoE layers' ones as one
-// progress line per layer.
+// driver logs all of them as JSONL and prints them every log interval as
+// Megatron-LM's training log does: a progress line of the interval's means,
+// then one line per MoE layer.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,8 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include <optional>
-#include <string_view>
+#include <string>
+#include <vector>
 
 namespace moert {
 
@@ -24,13 +25,38 @@ namespace moert {
 void addOutput(nlohmann::json &line, const moe_function &function,
                int64_t index, const void *data);
 
-/// The mean over MoE layers of the metric named `metric` in `line`, if any
-/// layer reports it.
-std::optional<double> layerMean(const nlohmann::json &line,
-                                std::string_view metric);
+/// The progress lines of a run's training steps.
+class ProgressLog {
+public:
+  /// The run trains to step `lastStep`; `lossName` names the loss shown. A
+  /// step trains `tokensPerStep` tokens on all ranks together and does
+  /// `flopsPerStep` model FLOPs on each of `ranks` ranks.
+  ProgressLog(std::string lossName, int64_t lastStep, double tokensPerStep,
+              double flopsPerStep, int32_t ranks);
 
-/// Prints one line per MoE layer with the layer metrics found in `line`.
-void printLayerMetrics(const nlohmann::json &line);
+  /// Adds the figures of a step (its outputs, as metrics) that took
+  /// `seconds`.
+  void add(nlohmann::json figures, double seconds);
+
+  /// Prints the line of the steps added since the last line, the last of
+  /// them `step`: the means of their loss, aux loss, drop rate, time, tokens
+  /// and model FLOPs a second, the learning rate and gradient norm of the
+  /// last, the time left at this run's pace so far; then each MoE layer's
+  /// figures (their means, the last step's aux-loss coefficient).
+  void print(int64_t step);
+
+  /// The seconds of every step added.
+  double trainSeconds() const { return totalSeconds; }
+
+private:
+  std::string lossName;
+  int64_t lastStep;
+  double tokensPerStep, flopsPerStep;
+  int32_t ranks;
+  std::vector<nlohmann::json> interval;
+  double intervalSeconds = 0, totalSeconds = 0;
+  int64_t totalSteps = 0;
+};
 
 } // namespace moert
 

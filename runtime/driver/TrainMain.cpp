@@ -140,12 +140,6 @@ const moe_function &requireFunction(const moe_model &model,
   return *function;
 }
 
-std::string formatDuration(double seconds) {
-  int64_t total = static_cast<int64_t>(seconds + 0.5);
-  return fmt::format("{}:{:02}:{:02}", total / 3600, total / 60 % 60,
-                     total % 60);
-}
-
 /// This rank's rows of the global batch: every rank draws the batch one
 /// process would draw and keeps its part.
 moert::TokenBatch rankPart(moert::TokenBatch global, int64_t batch,
@@ -582,8 +576,17 @@ int run(int argc, char **argv, int32_t &rank) {
                   options.skipTrain ? "" : divergenceAdvice());
   };
 
-  // Time in training steps, and in their collectives (not validation's).
-  double trainSeconds = 0, collectiveSeconds = 0;
+  // A step's figures, and the time of steps in collectives (not
+  // validation's).
+  double tokensPerStep =
+      static_cast<double>(microBatches * batch * group.ranks * seqLen);
+  double flopsPerStep = trainStep.model_flops +
+                        (microStepFn ? static_cast<double>(microBatches - 1) *
+                                           microStepFn->model_flops
+                                     : 0);
+  moert::ProgressLog progress(lossName, options.steps, tokensPerStep,
+                              flopsPerStep, group.ranks);
+  double collectiveSeconds = 0;
   moert::StepProfile profile(microStepFn ? std::vector{microStepFn, &trainStep}
                                          : std::vector{&trainStep});
   moert::allowStopBetweenSteps();
@@ -600,42 +603,34 @@ int run(int argc, char **argv, int32_t &rank) {
     }
     double seconds =
         std::chrono::duration<double>(Clock::now() - start).count();
-    trainSeconds += seconds;
     profile.recordStep(seconds);
     collectiveSeconds += model.target->collective_seconds() - collectivesBefore;
     ++position.step;
-    double tokensPerSecond =
-        microBatches * batch * group.ranks * seqLen / seconds;
-    double eta = trainSeconds / (position.step - firstStep) *
-                 (options.steps - position.step);
-    nlohmann::json line = {{"step", position.step},
-                           {"tokens_per_second", tokensPerSecond},
-                           {"step_seconds", seconds}};
-    line.update(moert::meanOverMicroBatches(microBatchFigures));
+    nlohmann::json figures = moert::meanOverMicroBatches(microBatchFigures);
+    nlohmann::json line = figures;
+    line.update(
+        {{"step", position.step},
+         {"step_seconds", seconds},
+         {"tokens_per_second", tokensPerStep / seconds},
+         {"model_flops_per_second", flopsPerStep / seconds},
+         {"consumed_samples", train->getPosition()},
+         {"time", std::chrono::duration<double>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count()}});
     record(line);
     // A diverged step's update is not trusted: the run stops before any
     // checkpoint holds it.
-    for (const char *key : {"loss", "grad_norm"})
-      if (line.contains(key) && !std::isfinite(line[key].get<double>()))
+    for (std::string_view key :
+         {std::string_view("loss"), moert::kGradNormOutput})
+      if (auto value = figures.find(key);
+          value != figures.end() && !std::isfinite(value->get<double>()))
         moert::fail("training diverged at step {}: the {} is {}{}",
-                    position.step,
-                    key == std::string("loss") ? "loss" : "gradient norm",
-                    line[key].get<double>(), divergenceAdvice());
+                    position.step, key == "loss" ? "loss" : "gradient norm",
+                    value->get<double>(), divergenceAdvice());
+    progress.add(std::move(figures), seconds);
     if (position.step % options.logInterval == 0 ||
         position.step == options.steps) {
-      fmt::print("step {:5}/{} | loss {:.4f}", position.step, options.steps,
-                 line[lossName].get<double>());
-      if (std::optional<double> aux = moert::layerMean(line, "aux_loss"))
-        fmt::print(" | aux {:.3e}", *aux);
-      if (std::optional<double> drop = moert::layerMean(line, "drop_rate"))
-        fmt::print(" | drop {:.2f}%", *drop * 100);
-      if (line.contains("lr"))
-        fmt::print(" | lr {:.2e}", line["lr"].get<double>());
-      if (line.contains("grad_norm"))
-        fmt::print(" | grad norm {:.3f}", line["grad_norm"].get<double>());
-      fmt::print(" | {:.1f}k tok/s | ETA {}\n", tokensPerSecond / 1000,
-                 formatDuration(eta));
-      moert::printLayerMetrics(line);
+      progress.print(position.step);
       std::fflush(stdout);
     }
     bool last = position.step == options.steps;
@@ -666,6 +661,8 @@ int run(int argc, char **argv, int32_t &rank) {
     // The ranks stop after the same step, whose checkpoint they write.
     bool save = !options.skipTrain && !options.checkpoint.empty() &&
                 savedStep != position.step && position.step > firstStep;
+    // The steps since the last progress line show too.
+    progress.print(position.step);
     if (save)
       saveCheckpoint();
     std::fflush(stdout);
@@ -713,6 +710,7 @@ int run(int argc, char **argv, int32_t &rank) {
                  moert::formatTokens(sample, false));
   }
   // Where steps ran (not --skip-train, not --steps 0).
+  double trainSeconds = progress.trainSeconds();
   if (group.ranks > 1 && trainSeconds > 0) {
     if (model.target->collective_seconds() < 0)
       fmt::print("{:.2f} s of training steps; this target does not time its "

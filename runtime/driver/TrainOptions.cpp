@@ -47,8 +47,9 @@ const char *kUsage = R"(usage: {0} [options]
                            llm.c token file, token ids separated by spaces
                            (default the data's first token; --skip-train
                            with --val-data: that file's)
-  --log-interval N         progress lines (the step, then one per MoE layer)
-                           every N steps (default 10)
+  --log-interval N         progress lines (the means of the steps since the
+                           last, then one per MoE layer) every N steps
+                           (default 10)
   --similarity-interval N  average pairwise cosine similarity of each MoE
                            layer's experts every N steps (default 100; 0: off)
   --skip-train             train nothing: report the validation loss (and the

@@ -11,8 +11,8 @@ rate, gradient norm and every per-layer metric): floats within RTOL relative
 the same length. Both safetensors files must hold the same tensors (at least
 one), with the same dtypes and shapes; every float tensor of the final state
 must agree within RTOL (relative L2 distance), integer tensors must be equal.
-A SUFFIX=RTOL argument gives the results whose names end with SUFFIX their
-own tolerance. A NaN or infinity anywhere fails: every comparison is written
+A SUFFIX=RTOL argument gives the results and tensors whose names end with
+SUFFIX their own tolerance. A NaN or infinity anywhere fails: every comparison is written
 `not (error <= tolerance)`, and a metric that is null (as the metrics files
 write a NaN or an infinity) fails.
 
@@ -37,7 +37,9 @@ import sys
 from safetensors_file import read_safetensors
 
 
-TIMING = {"step_seconds", "tokens_per_second"}
+# The run's own figures (timing, the data consumed), not the model's.
+RUN_FIGURES = {"step_seconds", "tokens_per_second", "model_flops_per_second",
+          "consumed_samples", "time"}
 
 
 def step_lines(path):
@@ -115,10 +117,10 @@ if not ref_steps:
     print("no steps to compare in %s and %s" % (ref_metrics, out_metrics))
     sys.exit(1)
 for ref_line, out_line in zip(ref_steps, out_steps):
-    keys = set(ref_line) - TIMING
-    if keys != set(out_line) - TIMING:
+    keys = set(ref_line) - RUN_FIGURES
+    if keys != set(out_line) - RUN_FIGURES:
         print("step %s: the results differ: %s" % (
-            ref_line.get("step"), sorted(keys ^ (set(out_line) - TIMING))))
+            ref_line.get("step"), sorted(keys ^ (set(out_line) - RUN_FIGURES))))
         sys.exit(1)
     layers |= {layer_of(key) for key in keys} - {None}
     if flipped_rtol is not None:
@@ -181,7 +183,9 @@ for name in sorted(ref):
     # A NaN error (from a NaN or infinity in either tensor) is the worst.
     if not math.isnan(worst[0]) and not (error <= worst[0]):
         worst = (error, name)
-    tolerance = flipped_rtol if layer_of(name) in flipped else rtol
+    tolerance = rtol_of(name)
+    if layer_of(name) in flipped:
+        tolerance = max(flipped_rtol, tolerance)
     if not (error <= tolerance):
         print("%s: relative difference %.2e" % (name, error))
         failures += 1

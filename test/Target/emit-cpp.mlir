@@ -28,11 +28,12 @@
 // CHECK: const moe_global globals[] = {
 // CHECK-NEXT: {{[{][{]}}"embed", 0, 2, shape{{[0-9]+}}}, 0, 80, 1, MOE_INIT_NORMAL, 0.02, 0, nullptr, 0, 0, 0, 0},
 // CHECK-NEXT: {{[{][{]}}"norm", 0, 1, shape{{[0-9]+}}}, 128, 16, 1, MOE_INIT_CONSTANT, 1.0, 0, "copy norm", 0, 0, 0, 0},
-// CHECK: {"loss_fn", 2, inputs{{[0-9]+}}, 1, outputs{{[0-9]+}}, 256, function_loss_fn, 0, nullptr},
+// The function's model FLOPs a call: the head's 6 x 4 x 5 product.
+// CHECK: {"loss_fn", 2, inputs{{[0-9]+}}, 1, outputs{{[0-9]+}}, 256, 240.0, function_loss_fn, 0, nullptr},
 // CHECK: const moe_model model = {MOE_ABI_VERSION, "demo", "", "", "", 64, 1, 1, 1, 192, 2, globals, 1, functions, &moe_cpu_target};
 // CHECK: extern "C" const moe_model *moe_get_model(void) { return &model; }
 
-// AUTOPLAN: {"loss_fn", 2, inputs{{[0-9]+}}, 1, outputs{{[0-9]+}}, 256, function_loss_fn, 0, nullptr},
+// AUTOPLAN: {"loss_fn", 2, inputs{{[0-9]+}}, 1, outputs{{[0-9]+}}, 256, 240.0, function_loss_fn, 0, nullptr},
 // --profile times each kernel call and copy in a site of its function,
 // priced by the cost model: the linear's 2 * 6 * 5 * 4 flops and the bytes
 // of its operands and result.
@@ -53,7 +54,7 @@
 // PROFILE-NEXT: linear(
 // PROFILE: moert::ProfileScope profile([[SITES]][4]);
 // PROFILE-NEXT: std::memcpy(outputs[0]
-// PROFILE: {"loss_fn", 2, inputs{{[0-9]+}}, 1, outputs{{[0-9]+}}, 256, function_loss_fn, 5, [[SITES]]},
+// PROFILE: {"loss_fn", 2, inputs{{[0-9]+}}, 1, outputs{{[0-9]+}}, 256, 240.0, function_loss_fn, 5, [[SITES]]},
 
 // TARGET: moe-translate: error: for the --emit option: unknown output format 'wasm' (registered: cpp, cuda)
 

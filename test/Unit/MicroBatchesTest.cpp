@@ -46,4 +46,17 @@ TEST(MicroBatchesTest, FiguresOtherThanNumbersAreTheLastMicroBatchs) {
   EXPECT_EQ(step["mixed"][2], json({7, 8}));
 }
 
+TEST(MicroBatchesTest, KeysOfTheLastValueKeepTheLastLines) {
+  // A progress line's interval: the loss and loads are means over its
+  // steps, the optimizer's state the last step's.
+  json first = {{"loss", 4.0}, {"lr", 1e-3}, {"load", {1, 3}}};
+  json last = {{"loss", 2.0}, {"lr", 5e-4}, {"load", {3, 5}}};
+  json interval = moert::meanOfFigures(
+      {first, last}, [](std::string_view key) { return key == "lr"; });
+  EXPECT_DOUBLE_EQ(interval["loss"].get<double>(), 3.0);
+  EXPECT_DOUBLE_EQ(interval["lr"].get<double>(), 5e-4);
+  EXPECT_DOUBLE_EQ(interval["load"][0].get<double>(), 2.0);
+  EXPECT_DOUBLE_EQ(interval["load"][1].get<double>(), 4.0);
+}
+
 } // namespace

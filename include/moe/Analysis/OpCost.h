@@ -64,6 +64,17 @@ private:
 /// location, so that a new op cannot be silently free.
 FailureOr<OpCost> getOpCost(Operation *op, const QueueFill &fill);
 
+/// Whether `cost` counts as model FLOPs: matrix products and attention,
+/// the work utilization figures (MFU) divide by time.
+inline bool isModelFlops(const OpCost &cost) {
+  return cost.kind == OpCost::Kind::Gemm ||
+         cost.kind == OpCost::Kind::Attention;
+}
+
+/// The model FLOPs of one execution of `body` on one rank (experts' at
+/// balanced routing); an op the model does not know is an error.
+FailureOr<double> getModelFlops(Block &body);
+
 /// Bytes of a statically shaped tensor (0 for other types).
 double tensorBytes(Type type);
 

@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#define MOE_ABI_VERSION 11
+#define MOE_ABI_VERSION 12
 /* The most host threads a model runs on (libgomp crashed creating 65536;
    1024 covers the largest hosts). */
 #define MOE_MAX_THREADS 1024
@@ -83,6 +83,10 @@ typedef struct moe_function {
   int64_t num_outputs;
   const moe_tensor_desc *outputs;
   int64_t arena_bytes; /* the function's planned scratch memory */
+  double model_flops;  /* per call on one rank: the cost model's matrix
+                          products and attention (whole score matrices),
+                          experts' at balanced routing; a multiply-add
+                          counts 2 */
   moe_function_ptr call;
   int64_t num_profile_sites; /* 0 unless compiled with --profile */
   moe_profile_site *profile_sites;

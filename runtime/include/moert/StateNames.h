@@ -22,6 +22,11 @@ inline constexpr std::string_view kTokenEmbeddingGlobal =
 /// alone, beside its objective ("loss") where that adds aux-loss or z-loss
 /// terms: what the binaries report as the loss and the validation loss.
 inline constexpr std::string_view kLanguageModelLoss = "lm_loss";
+/// The train step's outputs of the optimizer's state after its first
+/// result (the loss): the gradient norm before clipping and the learning
+/// rate of the step.
+inline constexpr std::string_view kGradNormOutput = "grad_norm";
+inline constexpr std::string_view kLearningRateOutput = "lr";
 /// The last component of an aux-loss coefficient's name (each MoE layer's,
 /// or the model's where the loss is pooled): a constant of the config, or
 /// state that moe-adaptive-aux moves.

@@ -77,8 +77,10 @@ public:
 
   TokenBatch next(int64_t batch);
   size_t size() const { return tokens.size(); }
-  /// The position in the offset stream: saved in checkpoints, so a resumed
-  /// run draws the batches an uninterrupted one would.
+  /// The position in the offset stream, which `next` draws once a window:
+  /// the windows sampled so far (a run's consumed samples, whatever batch
+  /// sizes it resumed with). Saved in checkpoints, so a resumed run draws
+  /// the batches an uninterrupted one would.
   uint64_t getPosition() const { return offsets.getPosition(); }
   void setPosition(uint64_t position) { offsets.setPosition(position); }
 
