@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CheckpointSaves.h"
 #include "ProfileReport.h"
 #include "Sampling.h"
 #include "SharedCores.h"
@@ -450,23 +451,10 @@ int run(int argc, char **argv, int32_t &rank) {
     fmt::print("initialized from {}\n", options.initFrom);
   state.hostToTarget();
 
-  std::optional<moert::WriterLock> checkpointLock;
-  if (primary && !options.checkpoint.empty()) {
-    moert::requireReplaceableCheckpoint(options.checkpoint);
-    checkpointLock.emplace(options.checkpoint);
-    moert::requireNoLaterCheckpoint(options.checkpoint, model, position.step);
-    // The first save, the checkpoint resumed or a new file; with an
-    // interval, saves that follow it.
-    bool severalSaves =
-        options.checkpointInterval > 0 &&
-        position.step + options.checkpointInterval < options.steps;
-    moert::requireRoomForCheckpoint(*checkpointLock, model, group,
-                                    severalSaves);
-    if (int removed = checkpointLock->removedTemporaries())
-      fmt::print("removed {} temporary file{} of interrupted checkpoint "
-                 "writes beside {}\n",
-                 removed, removed == 1 ? "" : "s", options.checkpoint);
-  }
+  std::optional<moert::CheckpointSaves> checkpoints;
+  if (!options.checkpoint.empty())
+    checkpoints.emplace(options.checkpoint, model, group, position.step,
+                        options.steps, options.checkpointInterval, primary);
 
   const moe_function *logitsFn = moert::findFunction(model, "logits");
   std::optional<std::vector<int32_t>> prompt;
@@ -495,10 +483,10 @@ int run(int argc, char **argv, int32_t &rank) {
   auto saveCheckpoint = [&] {
     position.trainPosition = train->getPosition();
     state.targetToHost();
-    moert::saveCheckpoint(options.checkpoint, model, state.host(), position,
-                          group);
+    std::string path = checkpoints->pathToWrite(position.step);
+    moert::saveCheckpoint(path, model, state.host(), position, group);
     savedStep = position.step;
-    fmt::print("checkpoint {} (step {})\n", options.checkpoint, position.step);
+    fmt::print("checkpoint {} (step {})\n", path, position.step);
   };
 
   if (options.skipTrain)
@@ -669,7 +657,8 @@ int run(int argc, char **argv, int32_t &rank) {
     std::string saved =
         options.checkpoint.empty() ? std::string("no checkpoint asked for")
         : savedStep
-            ? fmt::format("{} holds step {}", options.checkpoint, *savedStep)
+            ? fmt::format("{} holds step {}", checkpoints->pathOf(*savedStep),
+                          *savedStep)
             : fmt::format("{} not written by this run", options.checkpoint);
     // Every rank says so: a signal may reach one rank only.
     moert::printToStderr(fmt::format(

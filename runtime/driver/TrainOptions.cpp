@@ -1,6 +1,7 @@
 //===- TrainOptions.cpp - the training driver's command line --------------===//
 
 #include "TrainOptions.h"
+#include "CheckpointSaves.h"
 #include "moert/Checkpoint.h"
 #include "moert/Error.h"
 #include "moert/ModelAbi.h"
@@ -34,7 +35,8 @@ const char *kUsage = R"(usage: {0} [options]
                            shared with the ranks on them under mpirun)
   --checkpoint FILE        write a checkpoint here (at the end, every
                            --checkpoint-interval steps, and on a stop by
-                           SIGINT or SIGTERM)
+                           SIGINT or SIGTERM); {{step}} in FILE: a file per
+                           save, named by its step, each kept
   --checkpoint-interval N  (default 0: end only)
   --resume FILE            continue the run saved in a checkpoint
   --init-from PATH         start from these weights: a Hugging Face model
@@ -225,6 +227,7 @@ moert::TrainOptions moert::parseTrainOptions(int argc, char **argv,
     fail("option --prompt: the prompt must have at least one character (the "
          "default is a newline)");
   // Options that would do nothing, silently.
+  moert::requireCheckpointPattern(options.checkpoint);
   if (options.isGiven("checkpoint-interval") && options.checkpoint.empty())
     fail("option --checkpoint-interval needs --checkpoint FILE, where the "
          "checkpoints go");
