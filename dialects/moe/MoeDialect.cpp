@@ -151,6 +151,14 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
              << kMaxLayers << ")";
     return success();
   }
+  if (name == kRecomputedAttrName) {
+    // Recomputation clones a layer's forward ops, which have their layer.
+    if (!isa<UnitAttr>(attr.getValue()) || !op->hasAttr(kLayerAttrName))
+      return op->emitError()
+             << "'" << name << "' must be a unit attribute "
+             << "on an op of a layer ('" << kLayerAttrName << "')";
+    return success();
+  }
   if (name == kShardedAttrName) {
     auto axis = dyn_cast<IntegerAttr>(attr.getValue());
     auto global = dyn_cast<ml_program::GlobalOp>(op);
@@ -370,9 +378,10 @@ std::optional<int64_t> mlir::moe::getLayer(Operation *op) {
   return std::nullopt;
 }
 
-void mlir::moe::copyLayer(Operation *from, Operation *to) {
-  if (Attribute layer = from->getAttr(kLayerAttrName))
-    to->setAttr(kLayerAttrName, layer);
+void mlir::moe::copyOrigin(Operation *from, Operation *to) {
+  for (StringRef name : {kLayerAttrName, kRecomputedAttrName})
+    if (Attribute attribute = from->getAttr(name))
+      to->setAttr(name, attribute);
 }
 
 int64_t mlir::moe::rowsOf(Value value) {

@@ -139,6 +139,10 @@ llvm::SmallVector<llvm::StringRef> inPlaceGlobals(Operation *op);
 /// importer on every op of `model.layers.N` and kept by passes that clone or
 /// replace ops. Recomputation segments the forward by it.
 inline constexpr llvm::StringLiteral kLayerAttrName = "moe.layer";
+/// Marks the forward ops that recomputation clones into the backward (a
+/// unit attribute, kept with the layer): their flops are the hardware's,
+/// not the model's.
+inline constexpr llvm::StringLiteral kRecomputedAttrName = "moe.recomputed";
 /// Layers are unrolled in the IR; real models have a few hundred at most.
 /// Analyses size per-layer tables by the largest index.
 inline constexpr int64_t kMaxLayers = 4096;
@@ -196,8 +200,13 @@ TargetAttr getModuleTarget(Operation *module);
 
 /// The layer of `op` (its moe.layer), if it has one.
 std::optional<int64_t> getLayer(Operation *op);
-/// Gives `to` the layer of `from`, if `from` has one.
-void copyLayer(Operation *from, Operation *to);
+/// Gives `to` the origin of `from`: its layer, if it has one, and its
+/// recomputation mark.
+void copyOrigin(Operation *from, Operation *to);
+/// Whether `op` is a forward op that recomputation cloned.
+inline bool isRecomputed(Operation *op) {
+  return op->hasAttr(kRecomputedAttrName);
+}
 
 /// The bytes of a static tensor type (at least one per element).
 int64_t byteSize(Type tensorType);

@@ -141,6 +141,10 @@ mlir::moe::QueueFill::QueueFill(Block &body) {
         })
         .Case(
             [&](shard::AllToAllOp op) { copy(op.getResult(), op.getInput()); })
+        // bf16's conversions of a queue or run (mixed precision).
+        .Case<arith::TruncFOp, arith::ExtFOp>([&](Operation *convert) {
+          copy(convert->getResult(0), convert->getOperand(0));
+        })
         .Case([&](ExpertFfnOp op) {
           copy(op.getResult(), op.getInput());
           copy(op.getProjections(), op.getInput());

@@ -4,6 +4,7 @@
 
 #include "moe/MoeDialect.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -118,12 +119,17 @@ FailureOr<ProgramCost> mlir::moe::analyzeTrainStep(func::FuncOp trainStep) {
             tensorBytes(result.getType()) * fill.of(result);
   }
 
-  // Parameters by slot; expert weights are those expert_ffn reads.
+  // Parameters by slot; expert weights are those expert_ffn reads (through
+  // a bf16 copy in mixed precision).
   llvm::StringSet<> expertWeights;
   trainStep.walk([&](ExpertFfnOp ffn) {
-    for (Value weight : {ffn.getGateProj(), ffn.getUpProj(), ffn.getDownProj()})
+    for (Value weight :
+         {ffn.getGateProj(), ffn.getUpProj(), ffn.getDownProj()}) {
+      if (auto copy = weight.getDefiningOp<arith::TruncFOp>())
+        weight = copy.getIn();
       if (auto load = weight.getDefiningOp<ml_program::GlobalLoadOp>())
         expertWeights.insert(load.getGlobal().getLeafReference());
+    }
   });
   auto module = trainStep->getParentOfType<ModuleOp>();
   module.walk([&](ml_program::GlobalOp global) {

@@ -167,7 +167,7 @@ LogicalResult ModuleEmitter::openKernelScope(Operation *op, StringRef kernel,
       return failure();
     cost = *priced;
   }
-  if (isModelFlops(*cost))
+  if (isModelFlops(*cost) && !isRecomputed(op))
     modelFlops += cost->flops;
   if (!options.profile)
     return success();

@@ -107,7 +107,8 @@ Operation *GradientBuilder::vjpSource(Operation *op) {
     return op;
   if (recomputedLayers.insert(*layer).second)
     for (Operation *forwardOp : layerOps[*layer])
-      b.clone(*forwardOp, recomputed);
+      b.clone(*forwardOp, recomputed)
+          ->setAttr(kRecomputedAttrName, b.getUnitAttr());
   return recomputed.lookup(op);
 }
 
@@ -192,7 +193,7 @@ LogicalResult GradientBuilder::build(bool cotangentArgument) {
                                        : &body.front();
          built != ret; built = built->getNextNode())
       if (!built->hasAttr(kLayerAttrName))
-        copyLayer(op, built);
+        copyOrigin(op, built);
     for (auto [operand, grad] :
          llvm::zip_equal(op->getOperands(), operandGrads))
       if (grad && active.contains(operand))

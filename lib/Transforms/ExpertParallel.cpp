@@ -238,11 +238,11 @@ LogicalResult Partitioner::partitionLayer(DispatchOp dispatch) {
         kGridName, expertAxes(), myCounts, APInt(64, 1));
   Value queue = MergeRunsOp::create(b, loc, part(bufferType, expertRanks),
                                     received, myCounts);
-  copyLayer(gate, wholeLogits.getDefiningOp());
+  copyOrigin(gate, wholeLogits.getDefiningOp());
   for (Operation &op :
        llvm::make_range(route->getIterator(),
                         std::next(queue.getDefiningOp()->getIterator())))
-    copyLayer(gate, &op);
+    copyOrigin(gate, &op);
 
   for (OpOperand &use :
        llvm::make_early_inc_range(dispatch.getBuffer().getUses())) {
@@ -259,8 +259,8 @@ LogicalResult Partitioner::partitionLayer(DispatchOp dispatch) {
     Value outputRuns =
         SplitRunsOp::create(b, loc, runType, ffn.getResult(), myCounts);
     Value returned = exchangeRuns(b, loc, outputRuns);
-    copyLayer(gate, outputRuns.getDefiningOp());
-    copyLayer(gate, returned.getDefiningOp());
+    copyOrigin(gate, outputRuns.getDefiningOp());
+    copyOrigin(gate, returned.getDefiningOp());
     ffn.getResult().replaceAllUsesExcept(returned, outputRuns.getDefiningOp());
   }
   // The rank's tokens' rows where they are read token by token, the whole
@@ -365,7 +365,7 @@ LogicalResult Partitioner::partitionFunction(func::FuncOp function,
   for (auto zLoss : llvm::make_early_inc_range(body.getOps<ZLossOp>())) {
     OpBuilder b(zLoss);
     Value logits = gatherRows(b, zLoss.getLoc(), zLoss.getLogits());
-    copyLayer(zLoss, logits.getDefiningOp());
+    copyOrigin(zLoss, logits.getDefiningOp());
     zLoss.getLogitsMutable().assign(logits);
   }
 

@@ -112,7 +112,7 @@ struct FuseElementwiseChain : RewritePattern {
     Location loc = root->getLoc();
     Type type = root->getResult(0).getType();
     auto fused = FusedElementwiseOp::create(rewriter, loc, type, inputs);
-    copyLayer(root, fused);
+    copyOrigin(root, fused);
     Type element = getElementTypeOrSelf(type);
     Block *body = rewriter.createBlock(
         &fused.getBody(), {}, SmallVector<Type>(inputs.size(), element),

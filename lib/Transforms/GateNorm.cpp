@@ -59,7 +59,7 @@ struct SetGateNormalization : OpRewritePattern<GateOp> {
       auto norm = GateNormOp::create(rewriter, gate.getLoc(), logits.getType(),
                                      logits, rewriter.getF64FloatAttr(lambda),
                                      rewriter.getF64FloatAttr(eps));
-      copyLayer(gate, norm);
+      copyOrigin(gate, norm);
       logits = norm.getResult();
     }
     rewriter.modifyOpInPlace(gate, [&] {

@@ -188,7 +188,7 @@ public:
       copy = arith::TruncFOp::create(builder, value.getLoc(), type, value);
     }
     if (Operation *source = load ? user : definition)
-      copyLayer(source, copy);
+      copyOrigin(source, copy);
     narrowed[key] = copy->getResult(0);
     return copy->getResult(0);
   }
@@ -348,7 +348,7 @@ struct MixedPrecisionPass : moe::impl::MixedPrecisionBase<MixedPrecisionPass> {
         OpBuilder builder(operand->getOwner());
         auto widened = arith::ExtFOp::create(builder, value.getLoc(),
                                              value.getType(), copy);
-        copyLayer(operand->getOwner(), widened);
+        copyOrigin(operand->getOwner(), widened);
         operand->set(widened);
       }
     }

@@ -117,7 +117,7 @@ std::string formatDuration(double seconds) {
 /// The optimizer's state: its last step's value stands for an interval.
 bool isOptimizerState(std::string_view key) {
   return key == kLearningRateOutput || key == kGradNormOutput ||
-         key.substr(key.rfind('.') + 1) == kAuxLossCoeffName;
+         isAuxLossCoeff(key);
 }
 
 } // namespace
@@ -138,17 +138,17 @@ void addOutput(nlohmann::json &line, const moe_function &function,
   line[desc.name] = std::move(values);
 }
 
-ProgressLog::ProgressLog(std::string lossName, int64_t lastStep,
+ProgressLog::ProgressLog(std::string lossName, int64_t finalStep,
                          double tokensPerStep, double flopsPerStep,
                          int32_t ranks)
-    : lossName(std::move(lossName)), lastStep(lastStep),
+    : lossName(std::move(lossName)), finalStep(finalStep),
       tokensPerStep(tokensPerStep), flopsPerStep(flopsPerStep), ranks(ranks) {}
 
 void ProgressLog::add(nlohmann::json figures, double seconds) {
   interval.push_back(std::move(figures));
   intervalSeconds += seconds;
-  totalSeconds += seconds;
-  ++totalSteps;
+  stepSecondsSum += seconds;
+  ++stepsTimed;
 }
 
 void ProgressLog::print(int64_t step) {
@@ -157,7 +157,7 @@ void ProgressLog::print(int64_t step) {
   nlohmann::json line = meanOfFigures(interval, isOptimizerState);
   double steps = static_cast<double>(interval.size());
   double stepSeconds = intervalSeconds / steps;
-  fmt::print("step {:5}/{} | loss {:.4f}", step, lastStep,
+  fmt::print("step {:5}/{} | loss {:.4f}", step, finalStep,
              line[lossName].get<double>());
   if (std::optional<double> aux = layerMean(line, "aux_loss"))
     fmt::print(" | aux {:.3e}", *aux);
@@ -173,8 +173,8 @@ void ProgressLog::print(int64_t step) {
              flopRate >= 1e12 ? flopRate / 1e12 : flopRate / 1e9,
              flopRate >= 1e12 ? "T" : "G", ranks > 1 ? "/rank" : "");
   fmt::print(" | ETA {}\n",
-             formatDuration(totalSeconds / static_cast<double>(totalSteps) *
-                            static_cast<double>(lastStep - step)));
+             formatDuration(stepSecondsSum / static_cast<double>(stepsTimed) *
+                            static_cast<double>(finalStep - step)));
   printLayerMetrics(line);
   interval.clear();
   intervalSeconds = 0;

@@ -28,10 +28,10 @@ void addOutput(nlohmann::json &line, const moe_function &function,
 /// The progress lines of a run's training steps.
 class ProgressLog {
 public:
-  /// The run trains to step `lastStep`; `lossName` names the loss shown. A
+  /// The run trains to step `finalStep`; `lossName` names the loss shown. A
   /// step trains `tokensPerStep` tokens on all ranks together and does
   /// `flopsPerStep` model FLOPs on each of `ranks` ranks.
-  ProgressLog(std::string lossName, int64_t lastStep, double tokensPerStep,
+  ProgressLog(std::string lossName, int64_t finalStep, double tokensPerStep,
               double flopsPerStep, int32_t ranks);
 
   /// Adds the figures of a step (its outputs, as metrics) that took
@@ -39,23 +39,24 @@ public:
   void add(nlohmann::json figures, double seconds);
 
   /// Prints the line of the steps added since the last line, the last of
-  /// them `step`: the means of their loss, aux loss, drop rate, time, tokens
-  /// and model FLOPs a second, the learning rate and gradient norm of the
-  /// last, the time left at this run's pace so far; then each MoE layer's
-  /// figures (their means, the last step's aux-loss coefficient).
+  /// them `step`: the means of their loss, aux loss, drop rate and time, the
+  /// learning rate and gradient norm of the last, tokens and model FLOPs a
+  /// second over them, the time left at this run's pace so far; then each
+  /// MoE layer's figures (their means, the last step's aux-loss
+  /// coefficient).
   void print(int64_t step);
 
   /// The seconds of every step added.
-  double trainSeconds() const { return totalSeconds; }
+  double secondsTimed() const { return stepSecondsSum; }
 
 private:
   std::string lossName;
-  int64_t lastStep;
+  int64_t finalStep;
   double tokensPerStep, flopsPerStep;
   int32_t ranks;
   std::vector<nlohmann::json> interval;
-  double intervalSeconds = 0, totalSeconds = 0;
-  int64_t totalSteps = 0;
+  double intervalSeconds = 0, stepSecondsSum = 0;
+  int64_t stepsTimed = 0;
 };
 
 } // namespace moert

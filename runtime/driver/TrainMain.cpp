@@ -699,7 +699,7 @@ int run(int argc, char **argv, int32_t &rank) {
                  moert::formatTokens(sample, false));
   }
   // Where steps ran (not --skip-train, not --steps 0).
-  double trainSeconds = progress.trainSeconds();
+  double trainSeconds = progress.secondsTimed();
   if (group.ranks > 1 && trainSeconds > 0) {
     if (model.target->collective_seconds() < 0)
       fmt::print("{:.2f} s of training steps; this target does not time its "

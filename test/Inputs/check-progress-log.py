@@ -2,7 +2,7 @@
 """Checks a training binary's progress lines against its metrics file.
 
 usage: check-progress-log.py STDOUT METRICS.jsonl COST SEQUENCES_PER_STEP
-                             INTERVAL
+                             SEQ_LEN INTERVAL
 
 STDOUT is the run's output (started at step 0), METRICS.jsonl its
 --metrics, COST moe-cost-model's report of the same model and batch.
@@ -20,8 +20,8 @@ import statistics
 import sys
 import time
 
-out_path, metrics_path, cost_path, sequences, interval = sys.argv[1:6]
-sequences, interval = int(sequences), int(interval)
+out_path, metrics_path, cost_path, sequences, seq_len, interval = sys.argv[1:7]
+sequences, seq_len, interval = int(sequences), int(seq_len), int(interval)
 failures = []
 
 
@@ -103,6 +103,9 @@ for index, m in shown:
     seconds = mean("step_seconds")
     check(near(float(m.group(8)), 1e3 * seconds, 1),
           f"{at}: {m.group(8)} ms/step, the mean {1e3 * seconds}")
+    tokens = sequences * seq_len / seconds / 1e3
+    check(near(float(m.group(9)), tokens, 1),
+          f"{at}: {m.group(9)}k tok/s, not {tokens}")
     rate = flops / seconds / (1e12 if m.group(11) == "T" else 1e9)
     check(near(float(m.group(10)), rate, 1),
           f"{at}: {m.group(10)} {m.group(11)}FLOP/s, not {rate}")

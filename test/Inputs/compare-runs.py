@@ -11,10 +11,10 @@ rate, gradient norm and every per-layer metric): floats within RTOL relative
 the same length. Both safetensors files must hold the same tensors (at least
 one), with the same dtypes and shapes; every float tensor of the final state
 must agree within RTOL (relative L2 distance), integer tensors must be equal.
-A SUFFIX=RTOL argument gives the results and tensors whose names end with
-SUFFIX their own tolerance. A NaN or infinity anywhere fails: every comparison is written
-`not (error <= tolerance)`, and a metric that is null (as the metrics files
-write a NaN or an infinity) fails.
+A SUFFIX=RTOL argument gives the results and tensors whose names end
+with SUFFIX their own tolerance. A NaN or infinity anywhere fails: every
+comparison is written `not (error <= tolerance)`, and a metric that is null
+(as the metrics files write a NaN or an infinity) fails.
 
 --flipped-rtol=RTOL admits routing flips, for runs that round to bf16 in
 other orders: there a last-bit difference can turn a near tie of two
@@ -39,7 +39,7 @@ from safetensors_file import read_safetensors
 
 # The run's own figures (timing, the data consumed), not the model's.
 RUN_FIGURES = {"step_seconds", "tokens_per_second", "model_flops_per_second",
-          "consumed_samples", "time"}
+               "consumed_samples", "time"}
 
 
 def step_lines(path):

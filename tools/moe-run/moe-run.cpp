@@ -383,11 +383,13 @@ int train(moe::Evaluator &evaluator, func::FuncOp func, ArgumentSource &source,
     std::chrono::duration<double> elapsed =
         std::chrono::steady_clock::now() - start;
     // A diverged step stops the run (every rank sees the same values).
-    for (const char *name : {"loss", "grad_norm"})
-      if (figure.contains(name) && !std::isfinite(figure[name].get<double>())) {
+    for (std::string_view name :
+         {std::string_view("loss"), moert::kGradNormOutput})
+      if (auto value = figure.find(name);
+          value != figure.end() && !std::isfinite(value->get<double>())) {
         if (primary)
           llvm::errs() << "moe-run: error: training diverged at step " << step
-                       << ": " << name << " is " << figure[name].get<double>()
+                       << ": " << name << " is " << value->get<double>()
                        << "\n";
         return 1;
       }

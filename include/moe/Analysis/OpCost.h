@@ -71,10 +71,6 @@ inline bool isModelFlops(const OpCost &cost) {
          cost.kind == OpCost::Kind::Attention;
 }
 
-/// The model FLOPs of one execution of `body` on one rank (experts' at
-/// balanced routing); an op the model does not know is an error.
-FailureOr<double> getModelFlops(Block &body);
-
 /// Bytes of a statically shaped tensor (0 for other types).
 double tensorBytes(Type type);
 
