@@ -189,7 +189,9 @@ void moert::AtomicFile::commit() {
   }
 }
 
-moert::WriterLock::WriterLock(const std::string &path) {
+moert::WriterLock::WriterLock(
+    const std::string &path,
+    const std::function<bool(std::string_view name)> &covers) {
   // The file a link names: the lock and the temporaries are beside it
   // (another spelling of its folder reaches the same lock file).
   std::optional<mode_t> existingMode;
@@ -210,12 +212,19 @@ moert::WriterLock::WriterLock(const std::string &path) {
   }
   std::string directory = moert::parentDirectory(lockedFile);
   std::string name = lockedFile.substr(lockedFile.rfind('/') + 1);
-  std::string prefix = name + kTemporaryPrefix;
-  size_t length = prefix.size() + kTemporarySuffixLength;
+  // A temporary: a covered name, the prefix and the random suffix.
+  auto isTemporary = [&](std::string_view entry) {
+    size_t tail = std::strlen(kTemporaryPrefix) + kTemporarySuffixLength;
+    if (entry.size() <= tail ||
+        entry.substr(entry.size() - tail, std::strlen(kTemporaryPrefix)) !=
+            kTemporaryPrefix)
+      return false;
+    std::string_view target = entry.substr(0, entry.size() - tail);
+    return covers ? covers(target) : target == name;
+  };
   if (DIR *entries = opendir(directory.c_str())) {
     while (dirent *entry = readdir(entries))
-      if (std::strlen(entry->d_name) == length &&
-          std::strncmp(entry->d_name, prefix.c_str(), prefix.size()) == 0 &&
+      if (isTemporary(entry->d_name) &&
           unlink((directory + "/" + entry->d_name).c_str()) == 0)
         ++removed;
     closedir(entries);

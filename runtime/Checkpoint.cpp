@@ -83,27 +83,35 @@ void moert::requireReplaceableCheckpoint(const std::string &path) {
          path, kCheckpointFormat);
 }
 
-void moert::requireNoLaterCheckpoint(const std::string &path,
-                                     const moe_model &model,
-                                     int64_t firstStep) {
+std::optional<int64_t> moert::laterCheckpointStep(const std::string &path,
+                                                  const moe_model &model,
+                                                  int64_t firstStep) {
   struct stat status;
   if (stat(path.c_str(), &status) != 0)
-    return;
-  CheckpointRun run;
+    return std::nullopt;
   try {
-    run = parseCheckpointRun(path, readSafetensorsMetadata(path));
+    CheckpointRun run = parseCheckpointRun(path, readSafetensorsMetadata(path));
     if (run.model != model.name || run.position.step <= firstStep)
-      return;
+      return std::nullopt;
     requireCheckpointConfig(path, run, configTextOf(model), "", "");
+    return run.position.step;
   } catch (const Error &) {
     // A damaged checkpoint, or another configuration's, which this model
     // cannot continue.
-    return;
+    return std::nullopt;
   }
+}
+
+void moert::requireNoLaterCheckpoint(const std::string &path,
+                                     const moe_model &model,
+                                     int64_t firstStep) {
+  std::optional<int64_t> step = laterCheckpointStep(path, model, firstStep);
+  if (!step)
+    return;
   fail("{}: holds step {} of this model's training, and this run starts at "
        "step {}: continue it with --resume {}, or remove it (or give another "
        "--checkpoint) to start again",
-       path, run.position.step, firstStep, path);
+       path, *step, firstStep, path);
 }
 
 void moert::requireRoomForCheckpoint(const WriterLock &lock,

@@ -4,54 +4,108 @@
 
 #include "moert/Checkpoint.h"
 #include "moert/Error.h"
+#include "moert/Files.h"
 
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 
-#include <vector>
+#include <cctype>
+#include <map>
+
+#include <dirent.h>
+#include <sys/stat.h>
 
 namespace moert {
 
 void requireCheckpointPattern(const std::string &pattern) {
   size_t first = pattern.find(kStepPlaceholder);
-  if (first != std::string::npos &&
-      pattern.find(kStepPlaceholder, first + 1) != std::string::npos)
+  if (first == std::string::npos)
+    return;
+  if (pattern.find(kStepPlaceholder, first + 1) != std::string::npos)
     fail("option --checkpoint {}: names {} twice (once makes a file per "
          "save, named by its step)",
          pattern, kStepPlaceholder);
+  if (pattern.find('/', first) != std::string::npos)
+    fail("option --checkpoint {}: {} must be in the file's name, not a "
+         "folder's (FOLDER/step{}.safetensors, FOLDER there before the run)",
+         pattern, kStepPlaceholder, kStepPlaceholder);
 }
 
 CheckpointSaves::CheckpointSaves(std::string pattern, const moe_model &model,
                                  const RankGroup &group, int64_t firstStep,
-                                 int64_t lastStep, int64_t interval,
+                                 int64_t lastStep, bool severalSaves,
+                                 const std::vector<std::string> &inputs,
                                  bool primary)
-    : pattern(std::move(pattern)), lastStep(lastStep), interval(interval),
-      primary(primary) {
+    : pattern(std::move(pattern)) {
   if (!primary)
     return;
-  // The files the scheduled saves write: each interval's and the last
-  // step's (a stop's, at another step, is checked as it saves).
-  std::vector<int64_t> steps;
-  if (keepsEverySave() && interval > 0)
-    for (int64_t step = (firstStep / interval + 1) * interval; step < lastStep;
-         step += interval)
-      steps.push_back(step);
-  steps.push_back(lastStep);
-  for (int64_t step : steps)
-    requireReplaceableCheckpoint(pathOf(step));
-  // One lock for all the saves: the pattern's.
-  lock.emplace(this->pattern);
-  // The latest first: the one to name for --resume.
-  for (auto step = steps.rbegin(); step != steps.rend(); ++step)
-    requireNoLaterCheckpoint(pathOf(*step), model, firstStep);
-  // Saves to one file write each beside the last; kept saves are new files,
-  // whose room past the next one the user keeps.
-  bool severalSaves =
-      !keepsEverySave() && interval > 0 && firstStep + interval < lastStep;
-  requireRoomForCheckpoint(*lock, model, group, severalSaves);
+  if (!isSeries()) {
+    requireReplaceableCheckpoint(this->pattern);
+    lock.emplace(this->pattern);
+    requireNoLaterCheckpoint(this->pattern, model, firstStep);
+  } else {
+    // One lock for the series: the pattern's, which removes what killed
+    // writers of any of its files left.
+    lock.emplace(this->pattern, [this](std::string_view name) {
+      return stepOf(name).has_value();
+    });
+    checkSeries(model, firstStep, lastStep, inputs);
+  }
+  // A series' saves are new files, whose room past the next one is the
+  // user's to keep.
+  requireRoomForCheckpoint(*lock, model, group, severalSaves && !isSeries());
   if (int removed = lock->removedTemporaries())
     fmt::print("removed {} temporary file{} of interrupted checkpoint "
                "writes beside {}\n",
                removed, removed == 1 ? "" : "s", this->pattern);
+}
+
+void CheckpointSaves::checkSeries(const moe_model &model, int64_t firstStep,
+                                  int64_t lastStep,
+                                  const std::vector<std::string> &inputs) {
+  // The series' files by step, read from the folder once.
+  // Named as the pattern names its folder.
+  std::string folder = pattern.substr(0, pattern.rfind('/') + 1);
+  std::map<int64_t, std::string> files;
+  if (DIR *entries = opendir(parentDirectory(pattern).c_str())) {
+    while (dirent *entry = readdir(entries))
+      if (std::optional<int64_t> step = stepOf(entry->d_name))
+        files[*step] = folder + entry->d_name;
+    closedir(entries);
+  }
+  auto sameFile = [](const std::string &a, const std::string &b) {
+    struct stat first, second;
+    return stat(a.c_str(), &first) == 0 && stat(b.c_str(), &second) == 0 &&
+           first.st_dev == second.st_dev && first.st_ino == second.st_ino;
+  };
+  // The saves of this training past the run's first step that it could
+  // replace (its own or a stop's), refused together; the latest save of
+  // it anywhere in the series is the one to resume.
+  std::vector<std::string> later;
+  std::string latest;
+  for (const auto &[step, path] : files) {
+    bool mayReplace = step > firstStep && step <= lastStep;
+    if (mayReplace) {
+      for (const std::string &input : inputs)
+        if (!input.empty() && sameFile(input, path))
+          fail("{}: a save of this run would replace it, an input of the "
+               "run ({}): give another --checkpoint",
+               path, input);
+      requireReplaceableCheckpoint(path);
+    }
+    if (laterCheckpointStep(path, model, firstStep)) {
+      latest = path;
+      if (mayReplace)
+        later.push_back(path);
+    }
+  }
+  if (!later.empty())
+    fail("{}: hold{} later steps of this model's training than this run's "
+         "first, step {}, and its saves could replace them: continue it with "
+         "--resume {}, or remove the saves after step {} (or give another "
+         "--checkpoint) to start again",
+         fmt::join(later, ", "), later.size() == 1 ? "s" : "", firstStep,
+         latest, firstStep);
 }
 
 std::string CheckpointSaves::pathOf(int64_t step) const {
@@ -61,19 +115,33 @@ std::string CheckpointSaves::pathOf(int64_t step) const {
   return path;
 }
 
-std::string CheckpointSaves::pathToWrite(int64_t step) const {
-  std::string path = pathOf(step);
-  if (primary && keepsEverySave() && !isScheduled(step))
-    requireReplaceableCheckpoint(path);
-  return path;
-}
-
-bool CheckpointSaves::isScheduled(int64_t step) const {
-  return step == lastStep || (interval > 0 && step % interval == 0);
-}
-
-bool CheckpointSaves::keepsEverySave() const {
+bool CheckpointSaves::isSeries() const {
   return pattern.find(kStepPlaceholder) != std::string::npos;
+}
+
+std::optional<int64_t> CheckpointSaves::stepOf(std::string_view name) const {
+  std::string_view file = pattern;
+  file.remove_prefix(
+      file.rfind('/') == std::string_view::npos ? 0 : file.rfind('/') + 1);
+  size_t at = file.find(kStepPlaceholder);
+  std::string_view prefix = file.substr(0, at),
+                   suffix = file.substr(at + kStepPlaceholder.size());
+  if (name.size() <= prefix.size() + suffix.size() ||
+      name.substr(0, prefix.size()) != prefix ||
+      name.substr(name.size() - suffix.size()) != suffix)
+    return std::nullopt;
+  std::string_view digits =
+      name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+  // The decimal numbers pathOf writes: no sign, no leading zero.
+  if (digits.size() > 18 || (digits.size() > 1 && digits[0] == '0'))
+    return std::nullopt;
+  int64_t step = 0;
+  for (char digit : digits) {
+    if (!std::isdigit(static_cast<unsigned char>(digit)))
+      return std::nullopt;
+    step = step * 10 + (digit - '0');
+  }
+  return step;
 }
 
 } // namespace moert

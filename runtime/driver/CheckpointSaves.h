@@ -1,10 +1,11 @@
 //===- CheckpointSaves.h - where a run's checkpoints go ---------*- C++ -*-===//
 //
 // --checkpoint names one file, which each save replaces (nanoGPT's ckpt.pt),
-// or, where the path holds `{step}`, a file per save named by its step and
-// kept (Megatron-LM's iter_N folders): a run that went wrong can go back to
-// any save, and each can be evaluated. What the saves would replace is
-// checked, and the writer's lock taken, before step 1.
+// or, where the file's name holds `{step}`, a series: a file per save named
+// by its step and kept (as Megatron-LM keeps iter_N), so that a run that
+// went wrong can go back to any save, and each can be evaluated. What the
+// saves could replace is checked, and the writer's lock taken, before
+// step 1.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,44 +19,46 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace moert {
 
 /// The placeholder of a save's step in --checkpoint.
 inline constexpr std::string_view kStepPlaceholder = "{step}";
 
-/// Throws moert::Error where `pattern` names `{step}` more than once.
+/// Throws moert::Error where `pattern` names `{step}` more than once, or in
+/// a folder's name.
 void requireCheckpointPattern(const std::string &pattern);
 
 class CheckpointSaves {
 public:
-  /// The saves to `pattern` of a run from step `firstStep` to `lastStep`
-  /// that saves every `interval` steps (0: at the end only). On rank 0
-  /// (`primary`), refuses files the saves would replace that are no
-  /// checkpoints or hold a later step of this model's training, and a file
-  /// system without room for them, and takes the writer's lock.
+  /// The saves to `pattern` of a run from step `firstStep` to `lastStep`.
+  /// On rank 0 (`primary`) refuses, before step 1, to replace a file that
+  /// is no checkpoint, or that holds a later step of this model's training,
+  /// or that is one of `inputs`, where a save may go (the pattern's file;
+  /// for a series, every step of the run, as a stop saves at any); refuses
+  /// a file system without room for a save; takes the writer's lock.
+  /// `severalSaves`: saves follow the first (to one file, each is written
+  /// beside the last).
   CheckpointSaves(std::string pattern, const moe_model &model,
                   const RankGroup &group, int64_t firstStep, int64_t lastStep,
-                  int64_t interval, bool primary);
+                  bool severalSaves, const std::vector<std::string> &inputs,
+                  bool primary);
 
   /// The file of the save of `step`.
   std::string pathOf(int64_t step) const;
 
-  /// The file of the save of `step`, which a stop may ask for at any step:
-  /// refuses on rank 0 to replace a file there that is no checkpoint where
-  /// that was not checked before step 1.
-  std::string pathToWrite(int64_t step) const;
-
-  /// Whether each save has a file of its own.
-  bool keepsEverySave() const;
-
 private:
-  /// Whether the saves checked before step 1 include `step`'s file.
-  bool isScheduled(int64_t step) const;
+  /// Whether each save has a file of its own.
+  bool isSeries() const;
+  /// The step that a file named `name`, beside the pattern's, holds in
+  /// the series.
+  std::optional<int64_t> stepOf(std::string_view name) const;
+  void checkSeries(const moe_model &model, int64_t firstStep, int64_t lastStep,
+                   const std::vector<std::string> &inputs);
 
   std::string pattern;
-  int64_t lastStep, interval;
-  bool primary;
   std::optional<WriterLock> lock;
 };
 

@@ -453,8 +453,13 @@ int run(int argc, char **argv, int32_t &rank) {
 
   std::optional<moert::CheckpointSaves> checkpoints;
   if (!options.checkpoint.empty())
-    checkpoints.emplace(options.checkpoint, model, group, position.step,
-                        options.steps, options.checkpointInterval, primary);
+    checkpoints.emplace(
+        options.checkpoint, model, group, position.step, options.steps,
+        options.checkpointInterval > 0 &&
+            position.step + options.checkpointInterval < options.steps,
+        std::vector{options.initFrom, options.resume, options.data,
+                    options.valData},
+        primary);
 
   const moe_function *logitsFn = moert::findFunction(model, "logits");
   std::optional<std::vector<int32_t>> prompt;
@@ -483,7 +488,7 @@ int run(int argc, char **argv, int32_t &rank) {
   auto saveCheckpoint = [&] {
     position.trainPosition = train->getPosition();
     state.targetToHost();
-    std::string path = checkpoints->pathToWrite(position.step);
+    std::string path = checkpoints->pathOf(position.step);
     moert::saveCheckpoint(path, model, state.host(), position, group);
     savedStep = position.step;
     fmt::print("checkpoint {} (step {})\n", path, position.step);

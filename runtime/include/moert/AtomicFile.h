@@ -10,7 +10,9 @@
 #define MOERT_ATOMICFILE_H
 
 #include <cstddef>
+#include <functional>
 #include <string>
+#include <string_view>
 
 namespace moert {
 
@@ -63,8 +65,12 @@ private:
 class WriterLock {
 public:
   /// Throws moert::Error when another process holds the lock or the lock
-  /// file cannot be created.
-  explicit WriterLock(const std::string &path);
+  /// file cannot be created. `covers`, where given, names the files beside
+  /// FILE that the lock is for (a series of checkpoints, FILE its pattern):
+  /// their temporaries are removed instead of FILE's.
+  explicit WriterLock(
+      const std::string &path,
+      const std::function<bool(std::string_view name)> &covers = nullptr);
   WriterLock(const WriterLock &) = delete;
   WriterLock &operator=(const WriterLock &) = delete;
   ~WriterLock();

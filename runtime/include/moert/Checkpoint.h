@@ -139,10 +139,15 @@ bool adaptiveAuxCoefficients(const moe_model &model);
 /// own data) given by mistake.
 void requireReplaceableCheckpoint(const std::string &path);
 
-/// Throws when checkpoint `path` holds a step past `firstStep`, the step a
-/// run starts at, of a run that `model` resumes (the same model and
-/// configuration): a run started again without --resume would replace the
-/// progress it was meant to continue.
+/// The step that checkpoint `path` holds if it is past `firstStep`, the step
+/// a run starts at, of a run that `model` resumes (the same model and
+/// configuration); none for any other file, or none there.
+std::optional<int64_t> laterCheckpointStep(const std::string &path,
+                                           const moe_model &model,
+                                           int64_t firstStep);
+
+/// Throws when `path` holds such a later step: a run started again without
+/// --resume would replace the progress it was meant to continue.
 void requireNoLaterCheckpoint(const std::string &path, const moe_model &model,
                               int64_t firstStep);
 
