@@ -35,8 +35,8 @@ const char *kUsage = R"(usage: {0} [options]
                            shared with the ranks on them under mpirun)
   --checkpoint FILE        write a checkpoint here (at the end, every
                            --checkpoint-interval steps, and on a stop by
-                           SIGINT or SIGTERM); {{step}} in FILE: a file per
-                           save, named by its step, each kept
+                           SIGINT or SIGTERM); {{step}} in FILE's name: a
+                           file per save, named by its step, each kept
   --checkpoint-interval N  (default 0: end only)
   --resume FILE            continue the run saved in a checkpoint
   --init-from PATH         start from these weights: a Hugging Face model
