@@ -79,33 +79,37 @@ void CheckpointSaves::checkSeries(const moe_model &model, int64_t firstStep,
            first.st_dev == second.st_dev && first.st_ino == second.st_ino;
   };
   // The saves of this training past the run's first step that it could
-  // replace (its own or a stop's), refused together; the latest save of
-  // it anywhere in the series is the one to resume.
+  // replace (its own or a stop's), refused together.
   std::vector<std::string> later;
-  std::string latest;
   for (const auto &[step, path] : files) {
-    bool mayReplace = step > firstStep && step <= lastStep;
-    if (mayReplace) {
-      for (const std::string &input : inputs)
-        if (!input.empty() && sameFile(input, path))
-          fail("{}: a save of this run would replace it, an input of the "
-               "run ({}): give another --checkpoint",
-               path, input);
-      requireReplaceableCheckpoint(path);
-    }
-    if (laterCheckpointStep(path, model, firstStep)) {
-      latest = path;
-      if (mayReplace)
-        later.push_back(path);
-    }
+    if (step <= firstStep || step > lastStep)
+      continue;
+    for (const std::string &input : inputs)
+      if (!input.empty() && sameFile(input, path))
+        fail("{}: a save of this run would replace it, an input of the run "
+             "({}): give another --checkpoint",
+             path, input);
+    requireReplaceableCheckpoint(path);
+    if (laterCheckpointStep(path, model, firstStep))
+      later.push_back(path);
   }
-  if (!later.empty())
-    fail("{}: hold{} later steps of this model's training than this run's "
-         "first, step {}, and its saves could replace them: continue it with "
-         "--resume {}, or remove the saves after step {} (or give another "
-         "--checkpoint) to start again",
-         fmt::join(later, ", "), later.size() == 1 ? "s" : "", firstStep,
-         latest, firstStep);
+  if (later.empty())
+    return;
+  // The one to resume: the latest save of this training, past the run's
+  // last step too.
+  std::string latest = later.back();
+  for (auto file = files.rbegin();
+       file != files.rend() && file->first > lastStep; ++file)
+    if (laterCheckpointStep(file->second, model, firstStep)) {
+      latest = file->second;
+      break;
+    }
+  fail("{}: hold{} later steps of this model's training than this run's "
+       "first, step {}, and its saves could replace them: continue it with "
+       "--resume {}, or remove the saves after step {} (or give another "
+       "--checkpoint) to start again",
+       fmt::join(later, ", "), later.size() == 1 ? "s" : "", firstStep, latest,
+       firstStep);
 }
 
 std::string CheckpointSaves::pathOf(int64_t step) const {
