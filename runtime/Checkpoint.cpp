@@ -41,12 +41,12 @@ moert::DType dtypeOf(int32_t abiDType) {
   }
 }
 
-/// The first top-level key whose value differs between two configs.
 /// `config`'s value of `key` as JSON text, or "none".
 std::string keyText(const json &config, const std::string &key) {
   return config.contains(key) ? config[key].dump() : std::string("none");
 }
 
+/// The first top-level key whose value differs between two configs.
 std::string firstDifference(const json &a, const json &b) {
   for (const auto &[key, value] : a.items())
     if (!b.contains(key) || b[key] != value)

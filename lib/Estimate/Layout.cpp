@@ -142,7 +142,8 @@ std::string mlir::moe::compileOptionsOf(const Layout &layout,
   if (globalBatch / microBatch > 1)
     options +=
         llvm::formatv(" --micro-batches {0}", globalBatch / microBatch).str();
-  if (layout.zero1)
+  // One rank has no optimizer state to share (moe-compile refuses it).
+  if (layout.zero1 && layout.dp > 1)
     options += " --distributed-optimizer";
   if (layout.recompute)
     options += " --recompute";

@@ -86,6 +86,11 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
   TransformersModel model = transformersModelOf(upcycled);
   config["model_type"] = model.modelType;
   config["architectures"] = {model.architecture};
+  // The dense model's attention as it read it: the new model_type's
+  // defaults (Qwen3's head_dim and key-value heads apply to qwen3 only)
+  // must not change it.
+  config["head_dim"] = dense.headDim();
+  config["num_key_value_heads"] = dense.numKvHeads;
   config.erase("num_experts");
   config["num_local_experts"] = routedExperts;
   config["num_experts_per_tok"] = chosenExperts;

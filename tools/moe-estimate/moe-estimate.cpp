@@ -34,8 +34,9 @@ namespace cl = llvm::cl;
 
 static cl::OptionCategory toolOptions("moe-estimate options");
 
-static cl::opt<std::string> configPath(cl::cat(toolOptions), cl::Positional,
-                                       cl::Required, cl::desc("<config.json>"));
+static cl::opt<std::string>
+    configPath(cl::cat(toolOptions), cl::Positional, cl::Required,
+               cl::desc("<config.json | model folder>"));
 static cl::opt<std::string> clusterPath(cl::cat(toolOptions), "cluster",
                                         cl::Required,
                                         cl::desc("Cluster file (JSON)"),
@@ -246,6 +247,8 @@ static int run() {
     return fail("--top must be positive");
   if (top.getNumOccurrences() > 0 && !search)
     return fail("--top counts the layouts --search prints: give --search");
+  // A model folder stands for its config.json, as for moe-import.
+  configPath.setValue(moe::modelInputPath(configPath));
   std::unique_ptr<llvm::MemoryBuffer> configFile =
       moe::readToolInput(configPath);
   llvm::Expected<moe::ModelConfig> config =

@@ -81,7 +81,7 @@ static std::string recordedConfig(const moert::WeightSource &source) {
 static std::string configText(const moert::WeightSource &source) {
   // A Hugging Face folder has its config.json.
   if (configPath.empty() && llvm::sys::fs::is_directory(inputPath))
-    configPath = inputPath + "/config.json";
+    configPath = moe::modelInputPath(inputPath);
   if (!configPath.empty()) {
     std::vector<char> text = moert::readRegularFile(configPath, "config");
     return std::string(text.begin(), text.end());
