@@ -14,8 +14,8 @@ using namespace mlir::moe;
 using namespace mlir::moe::detail;
 
 LogicalResult EmbeddingGradOp::verify() {
-  return verifyEmbeddingShapes(*this, "d_table", getDTable(), getIds(),
-                               "d_result", getDResult());
+  return verifyEmbedding(*this, "d_table", getDTable(), getIds(), "d_result",
+                         getDResult(), getPaddingId());
 }
 
 LogicalResult RmsNormGradOp::verify() {

@@ -18,13 +18,16 @@ class Moe_GradOp<string mnemonic, list<Trait> traits = []>
 def Moe_EmbeddingGradOp : Moe_GradOp<"embedding_grad"> {
   let summary = "gradient of moe.embedding with respect to its table";
   let description = [{
-    `d_table[v, :] = sum over positions p with ids[p] = v of d_result[p, :]`.
-    The vocabulary size is the first dimension of the result.
+    `d_table[v, :] = sum over positions p with ids[p] = v of d_result[p, :]`,
+    and 0 for `v = padding_id`. The vocabulary size is the first dimension
+    of the result.
   }];
-  let arguments = (ins Moe_IndexTensor:$ids, Moe_FloatTensor:$d_result);
+  let arguments = (ins Moe_IndexTensor:$ids, Moe_FloatTensor:$d_result,
+                       OptionalAttr<I64Attr>:$padding_id);
   let results = (outs Moe_FloatTensor:$d_table);
   let assemblyFormat = [{
-    $ids `,` $d_result attr-dict `:` type($ids) `,` type($d_result) `->` type($d_table)
+    $ids `,` $d_result (`padding_id` `=` $padding_id^)? attr-dict `:`
+    type($ids) `,` type($d_result) `->` type($d_table)
   }];
 }
 

@@ -73,8 +73,8 @@ LogicalResult verifyAffine(Operation *op, StringRef inputName, Value input,
 //===----------------------------------------------------------------------===//
 
 LogicalResult EmbeddingOp::verify() {
-  return verifyEmbeddingShapes(*this, "table", getTable(), getIds(), "result",
-                               getResult());
+  return verifyEmbedding(*this, "table", getTable(), getIds(), "result",
+                         getResult(), getPaddingId());
 }
 
 LogicalResult RmsNormOp::verify() {

@@ -56,16 +56,22 @@ def Moe_EmbeddingOp : Moe_DiffOp<"embedding"> {
   let description = [{
     `result[..., :] = table[ids[...], :]`. The table is `[vocab, hidden]`, the
     result has the shape of `ids` followed by `hidden`. An id outside
-    `[0, vocab)` is an error at run time.
+    `[0, vocab)` is an error at run time. With `padding_id` (in
+    `[0, vocab)`), that id's row gets no gradient: PyTorch's
+    `nn.Embedding(padding_idx=...)`, which transformers' models build from
+    `pad_token_id`.
 
     ```mlir
     %h = moe.embedding %table[%ids] : tensor<256x128xf32>, tensor<8x64xi32> -> tensor<8x64x128xf32>
+    %p = moe.embedding %table[%ids] padding_id = 1 : tensor<256x128xf32>, tensor<8x64xi32> -> tensor<8x64x128xf32>
     ```
   }];
-  let arguments = (ins Moe_FloatTensor:$table, Moe_IndexTensor:$ids);
+  let arguments = (ins Moe_FloatTensor:$table, Moe_IndexTensor:$ids,
+                       OptionalAttr<I64Attr>:$padding_id);
   let results = (outs Moe_FloatTensor:$result);
   let assemblyFormat = [{
-    $table `[` $ids `]` attr-dict `:` type($table) `,` type($ids) `->` type($result)
+    $table `[` $ids `]` (`padding_id` `=` $padding_id^)? attr-dict `:`
+    type($table) `,` type($ids) `->` type($result)
   }];
 }
 

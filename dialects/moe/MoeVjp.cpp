@@ -37,8 +37,9 @@ static LogicalResult expectKeptForBackward(Operation *op, Value grad,
 
 LogicalResult EmbeddingOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
                                     SmallVectorImpl<Value> &operandGrads) {
-  operandGrads.push_back(EmbeddingGradOp::create(
-      b, getLoc(), getTable().getType(), getIds(), resultGrads[0]));
+  operandGrads.push_back(
+      EmbeddingGradOp::create(b, getLoc(), getTable().getType(), getIds(),
+                              resultGrads[0], getPaddingIdAttr()));
   operandGrads.push_back(Value());
   return success();
 }

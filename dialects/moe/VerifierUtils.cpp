@@ -154,15 +154,20 @@ SmallVector<int64_t> withLastDim(ArrayRef<int64_t> shape, int64_t last) {
   return result;
 }
 
-LogicalResult verifyEmbeddingShapes(Operation *op, StringRef tableName,
-                                    Value table, Value ids, StringRef rowsName,
-                                    Value rows) {
+LogicalResult verifyEmbedding(Operation *op, StringRef tableName, Value table,
+                              Value ids, StringRef rowsName, Value rows,
+                              std::optional<int64_t> paddingId) {
   if (failed(expectRank(op, tableName, table, 2, "[vocab, hidden]")))
     return failure();
   SmallVector<int64_t> expected(shapeOf(ids));
   expected.push_back(shapeOf(table)[1]);
   if (failed(expectShape(op, rowsName, rows, expected)))
     return failure();
+  int64_t vocab = shapeOf(table)[0];
+  if (paddingId && (*paddingId < 0 || *paddingId >= vocab))
+    return op->emitOpError()
+           << "padding_id " << *paddingId << " is outside the vocabulary [0, "
+           << vocab << ")";
   return expectSameElementType(op, {{tableName, table}, {rowsName, rows}});
 }
 

@@ -57,11 +57,11 @@ LogicalResult expectPositive(Operation *op, StringRef name, double value);
 LogicalResult expectNonNegative(Operation *op, StringRef name, double value);
 SmallVector<int64_t> withLastDim(ArrayRef<int64_t> shape, int64_t last);
 
-/// moe.embedding and its gradient: a [vocab, hidden] table and rows of the
-/// shape of `ids` followed by hidden.
-LogicalResult verifyEmbeddingShapes(Operation *op, StringRef tableName,
-                                    Value table, Value ids, StringRef rowsName,
-                                    Value rows);
+/// moe.embedding and its gradient: a [vocab, hidden] table, rows of the
+/// shape of `ids` followed by hidden, and a padding id within the vocabulary.
+LogicalResult verifyEmbedding(Operation *op, StringRef tableName, Value table,
+                              Value ids, StringRef rowsName, Value rows,
+                              std::optional<int64_t> paddingId);
 /// The operand checks of moe.rms_norm, shared with moe.rms_norm_grad: the
 /// weight has the element type the op computes in, `computed`'s (the
 /// input's, or the gradient's, whose input may be stored as bf16).

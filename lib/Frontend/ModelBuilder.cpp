@@ -145,28 +145,33 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
   int64_t batch = config.batchSize, seq = config.seqLen;
   int64_t headDim = config.headDim();
   setLocation(prefix + ".self_attn");
-  auto project = [&](const char *name, int64_t heads) -> Value {
+  // Qwen3 normalizes each query and key head before RoPE, OLMoE the whole
+  // query and key projections.
+  auto normalize = [&](const char *name, Value input, int64_t width) {
+    return moe::RmsNormOp::create(
+        b, input.getType(), input,
+        normWeight(prefix + ".self_attn." + name + "_norm.weight", width),
+        b.getF64FloatAttr(config.rmsNormEps));
+  };
+  auto project = [&](const char *name, int64_t heads,
+                     bool normalized) -> Value {
     Value weight = parameter(prefix + ".self_attn." + name + "_proj.weight",
                              {heads * headDim, config.hiddenSize});
     Value flat = moe::LinearOp::create(
         b, floatTensor({batch, seq, heads * headDim}), hidden, weight,
         /*bias=*/Value());
-    return tensor::ExpandShapeOp::create(
+    if (normalized && config.qkNorm == moe::QkNorm::whole)
+      flat = normalize(name, flat, heads * headDim);
+    Value split = tensor::ExpandShapeOp::create(
         b, floatTensor({batch, seq, heads, headDim}), flat,
         ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});
+    if (normalized && config.qkNorm == moe::QkNorm::perHead)
+      split = normalize(name, split, headDim);
+    return split;
   };
-  // Qwen3 normalizes each query and key head before RoPE.
-  auto normalize = [&](const char *name, Value heads) -> Value {
-    if (!config.qkNorm)
-      return heads;
-    return moe::RmsNormOp::create(
-        b, heads.getType(), heads,
-        normWeight(prefix + ".self_attn." + name + "_norm.weight", headDim),
-        b.getF64FloatAttr(config.rmsNormEps));
-  };
-  Value query = normalize("q", project("q", config.numHeads));
-  Value key = normalize("k", project("k", config.numKvHeads));
-  Value value = project("v", config.numKvHeads);
+  Value query = project("q", config.numHeads, /*normalized=*/true);
+  Value key = project("k", config.numKvHeads, /*normalized=*/true);
+  Value value = project("v", config.numKvHeads, /*normalized=*/false);
   query = moe::RopeOp::create(b, query.getType(), query,
                               b.getF64FloatAttr(config.ropeTheta));
   key = moe::RopeOp::create(b, key.getType(), key,
@@ -304,7 +309,9 @@ Value ModelBuilder::buildLogits(Value inputIds, TrainingTerms *terms) {
   Value table = parameter(std::string(moert::kTokenEmbeddingGlobal),
                           {config.vocabSize, config.hiddenSize});
   Value hidden = moe::EmbeddingOp::create(
-      b, floatTensor({batch, seq, config.hiddenSize}), table, inputIds);
+      b, floatTensor({batch, seq, config.hiddenSize}), table, inputIds,
+      config.padTokenId ? b.getI64IntegerAttr(*config.padTokenId)
+                        : IntegerAttr());
 
   for (int64_t layer = 0; layer < config.numLayers; ++layer) {
     std::string prefix = llvm::formatv("model.layers.{0}", layer).str();

@@ -1,6 +1,7 @@
 //===- ModelConfig.cpp - a model described by a config.json ---------------===//
 
 #include "moe/Frontend/ModelConfig.h"
+#include "moe/Frontend/TransformersModels.h"
 #include "moe/MoeDialect.h"
 #include "moert/Error.h"
 #include "moert/Json.h"
@@ -11,6 +12,7 @@
 
 #include <limits>
 
+using mlir::moe::TransformersModel;
 using nlohmann::json;
 
 namespace {
@@ -117,39 +119,14 @@ public:
   std::string error;
 };
 
-/// A transformers MoE model's own config: model_type mixtral or qwen3_moe,
-/// naming no moe_aux_loss_kind. It imports as transformers computes and
-/// trains that model, with its config class's defaults where ours differ,
-/// and the keys that the model ignores are ignored here too (with a warning
-/// where they would have changed the model).
-struct TransformersMoe {
-  const char *model, *configClass;
-  int64_t kvHeads, experts, topK;
-  double ropeTheta, rmsNormEps;
-  /// Mixtral sizes its experts by intermediate_size and renormalizes the
-  /// top-k gate values whatever norm_topk_prob says; Qwen3-MoE reads
-  /// moe_intermediate_size (expertSize by default) and norm_topk_prob
-  /// (false), and needs no intermediate_size (its dense layers', of
-  /// denseSize by default; 0: required).
-  bool expertsByIntermediateSize;
-  int64_t expertSize, denseSize;
-  bool alwaysRenormalizes;
-  /// Whether it applies sliding_window whatever use_sliding_window says.
-  bool ignoresWindowSwitch;
-};
-constexpr TransformersMoe kMixtral{
-    "Mixtral", "MixtralConfig", 8, 8, 2, 1e6, 1e-5, true, 0, 0, true, true};
-constexpr TransformersMoe kQwen3Moe{"Qwen3-MoE", "Qwen3MoeConfig",
-                                    4,           128,
-                                    8,           1e4,
-                                    1e-6,        false,
-                                    768,         6144,
-                                    false,       false};
-/// transformers' Qwen3Config's defaults, which differ from ours.
-constexpr int64_t kQwen3KvHeads = 32, kQwen3HeadDim = 128;
-
+/// `transformers`: the family of a transformers MoE model's own config
+/// (model_type mixtral, qwen3_moe or olmoe, naming no moe_aux_loss_kind),
+/// or null. Such a config imports as transformers computes and trains that
+/// model, with its config class's defaults where ours differ, and the keys
+/// that the model ignores are ignored here too (with a warning where they
+/// would have changed the model).
 void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config,
-                 const TransformersMoe *transformers) {
+                 const mlir::moe::TransformersModel *transformers) {
   config.numExperts =
       keys.positive(keys.either("num_local_experts", "num_experts"),
                     transformers ? transformers->experts : 0);
@@ -162,7 +139,7 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config,
         llvm::formatv("transformers' {0} sizes its experts by "
                       "'intermediate_size', so 'moe_intermediate_size' is "
                       "ignored, as there",
-                      transformers->model)
+                      transformers->name)
             .str());
   config.expertIntermediateSize =
       byIntermediateSize
@@ -214,7 +191,7 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config,
               "'norm_topk_prob' is false, but transformers' {0} divides the "
               "top-k gate values by their sum whatever it says, and so does "
               "this model ('moe_renormalize' false would not)",
-              transformers->model)
+              transformers->name)
               .str());
   } else if (keys.has("norm_topk_prob")) {
     bool normalized = keys.boolean("norm_topk_prob", config.renormalize);
@@ -254,7 +231,7 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config,
                         "'router_z_loss_coef' is ignored, as there; give "
                         "'moe_z_loss_coeff' (or name a 'moe_aux_loss_kind') "
                         "to train with one",
-                        transformers->model)
+                        transformers->name)
               .str());
   } else {
     config.zLossCoeff = keys.number(
@@ -326,20 +303,21 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
                             keys.object[key].dump(), why)
                   .str());
   };
-  // The architectures that these keys describe completely. Others build
-  // other models from them: Qwen2's q, k and v projections have biases,
-  // OLMoE's attention normalizes whole queries and keys, Gemma scales its
-  // norms and embeddings otherwise.
-  static constexpr llvm::StringLiteral kModelTypes[] = {
-      "llama", "mistral", "mixtral", "qwen3", "qwen3_moe", "skywork_moe"};
-  if (keys.has("model_type") && keys.object["model_type"].is_string() &&
-      !llvm::is_contained(kModelTypes,
-                          keys.object["model_type"].get<std::string>()))
-    refuse("model_type",
-           "the importer builds Llama, Mistral, Mixtral, Qwen3, Qwen3-MoE "
-           "and Skywork-MoE models, whose configs these keys describe "
-           "completely (leave model_type out for a model that our keys alone "
-           "describe)");
+  // The architectures that these keys describe completely: transformers'
+  // families and Skywork-MoE's release. Others build other models from
+  // them: Qwen2's q, k and v projections have biases, OLMo2 normalizes
+  // after attention and MLP, Gemma scales its norms and embeddings
+  // otherwise.
+  if (keys.has("model_type") && keys.object["model_type"].is_string()) {
+    std::string modelType = keys.object["model_type"].get<std::string>();
+    if (modelType != "skywork_moe" &&
+        !mlir::moe::transformersModelNamed(modelType))
+      refuse("model_type",
+             "the importer builds " + mlir::moe::transformersModelNames() +
+                 " and Skywork-MoE models, whose configs these keys describe "
+                 "completely (leave model_type out for a model that our keys "
+                 "alone describe)");
+  }
   for (const char *key : {"hidden_act", "hidden_activation"})
     if (keys.has(key) && keys.object[key] != "silu" &&
         keys.object[key] != "swish")
@@ -416,6 +394,45 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
   }
 }
 
+/// moe_qk_norm: false, true (each head, Qwen3's) or "whole" (the whole
+/// projections, OLMoE's); `family`'s attention decides where the config
+/// leaves it out, and must agree where it does not.
+void readQkNorm(KeyReader &keys, mlir::moe::ModelConfig &config,
+                const mlir::moe::TransformersModel *family) {
+  using mlir::moe::QkNorm;
+  QkNorm familyNorm = family ? family->qkNorm : QkNorm::none;
+  config.qkNorm = familyNorm;
+  if (keys.has("moe_qk_norm")) {
+    const json &value = keys.object["moe_qk_norm"];
+    if (value == json(true))
+      config.qkNorm = QkNorm::perHead;
+    else if (value == json("whole"))
+      config.qkNorm = QkNorm::whole;
+    else if (value == json(false))
+      config.qkNorm = QkNorm::none;
+    else
+      return keys.keyError("moe_qk_norm", "true, \"whole\" or false");
+  }
+  if (familyNorm != QkNorm::none && config.qkNorm != familyNorm)
+    return keys.fail(llvm::formatv(
+        "key 'moe_qk_norm' is {0}, but {1}'s attention normalizes {2} "
+        "(model_type '{3}')",
+        keys.object["moe_qk_norm"].dump(), family->name,
+        familyNorm == QkNorm::perHead ? "each query and key head"
+                                      : "its whole queries and keys",
+        family->modelType));
+  // OLMoE's q_norm is hidden_size wide.
+  if (familyNorm == QkNorm::whole && keys.has("head_dim") &&
+      keys.error.empty() &&
+      config.headDim() * config.numHeads != config.hiddenSize)
+    keys.fail(llvm::formatv("key 'head_dim' ({0}) is not supported: {1}'s "
+                            "q_norm is 'hidden_size' ({2}) wide, so its {3} "
+                            "heads are {4} wide",
+                            config.headDim(), family->name, config.hiddenSize,
+                            config.numHeads,
+                            config.hiddenSize / config.numHeads));
+}
+
 void checkConsistency(KeyReader &keys, const mlir::moe::ModelConfig &config) {
   if (!keys.error.empty())
     return;
@@ -451,20 +468,6 @@ void checkConsistency(KeyReader &keys, const mlir::moe::ModelConfig &config) {
 
 } // namespace
 
-mlir::moe::TransformersModel
-mlir::moe::transformersModelOf(const ModelConfig &config) {
-  if (config.qkNorm)
-    return config.isMoe()
-               ? TransformersModel{"Qwen3-MoE", "Qwen3MoeForCausalLM",
-                                   "qwen3_moe"}
-               : TransformersModel{"Qwen3", "Qwen3ForCausalLM", "qwen3"};
-  if (config.isMoe())
-    return {"Mixtral", "MixtralForCausalLM", "mixtral"};
-  return config.slidingWindow
-             ? TransformersModel{"Mistral", "MistralForCausalLM", "mistral"}
-             : TransformersModel{"Llama", "LlamaForCausalLM", "llama"};
-}
-
 llvm::Expected<mlir::moe::ModelConfig>
 mlir::moe::parseModelConfig(llvm::StringRef jsonText,
                             llvm::StringRef fileName) {
@@ -484,50 +487,56 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   config.vocabSize = keys.positive("vocab_size");
   config.hiddenSize = keys.positive("hidden_size");
   std::string modelType = keys.string("model_type", "");
-  const TransformersMoe *transformers = nullptr;
-  if (!keys.has("moe_aux_loss_kind"))
-    transformers = modelType == "mixtral"     ? &kMixtral
-                   : modelType == "qwen3_moe" ? &kQwen3Moe
-                                              : nullptr;
+  const TransformersModel *family = transformersModelNamed(modelType);
+  // A MoE config that names its aux loss's kind is ours (moe-export's), not
+  // transformers' own: its keys describe it without the family's defaults.
+  const TransformersModel *transformers =
+      family && family->moe && !keys.has("moe_aux_loss_kind") ? family
+                                                              : nullptr;
+  // Where the keys leave the attention (and the window's switch) out, the
+  // config class of a dense family, or of a transformers MoE config, says.
+  const TransformersModel *defaults =
+      family && !family->moe ? family : transformers;
   config.intermediateSize = keys.positive(
       "intermediate_size", transformers ? transformers->denseSize : 0);
   config.numLayers = keys.positive("num_hidden_layers");
   config.numHeads = keys.positive("num_attention_heads");
-  // The config class whose defaults fill the attention's keys left out.
-  bool qwen3Dense = modelType == "qwen3";
-  const char *configClass = transformers ? transformers->configClass
-                            : qwen3Dense ? "Qwen3Config"
-                                         : nullptr;
-  int64_t kvHeads = transformers ? transformers->kvHeads
-                    : qwen3Dense ? kQwen3KvHeads
-                                 : config.numHeads;
+  // The config class's defaults fill the attention's keys left out.
+  int64_t kvHeads =
+      defaults && defaults->kvHeads ? defaults->kvHeads : config.numHeads;
   config.numKvHeads = keys.positive("num_key_value_heads", kvHeads);
-  if (configClass && !keys.has("num_key_value_heads") &&
+  if (defaults && defaults->kvHeads && !keys.has("num_key_value_heads") &&
       config.numHeads % kvHeads != 0)
     keys.fail(llvm::formatv("key 'num_key_value_heads' is missing, and "
                             "{0}'s default ({1}) does not divide "
                             "'num_attention_heads' ({2}): give it",
-                            configClass, kvHeads, config.numHeads)
+                            defaults->configClass, kvHeads, config.numHeads)
                   .str());
   if (keys.has("head_dim"))
     config.headDimension = keys.positive("head_dim");
-  else if (qwen3Dense)
-    config.headDimension = kQwen3HeadDim;
-  bool qwen3 = modelType == "qwen3" || modelType == "qwen3_moe";
-  config.qkNorm = keys.boolean("moe_qk_norm", qwen3);
-  if (qwen3 && !config.qkNorm)
-    keys.fail("key 'moe_qk_norm' is false, but Qwen3's attention normalizes "
-              "its queries and keys (model_type '" +
-              modelType + "')");
+  else if (defaults)
+    config.headDimension = defaults->headDim;
+  readQkNorm(keys, config, family);
   config.maxPositions = keys.positive("max_position_embeddings");
-  if (transformers) {
-    config.ropeTheta = transformers->ropeTheta;
-    config.rmsNormEps = transformers->rmsNormEps;
-  }
+  if (defaults && defaults->ropeTheta)
+    config.ropeTheta = defaults->ropeTheta;
+  if (defaults && defaults->rmsNormEps)
+    config.rmsNormEps = defaults->rmsNormEps;
   readRope(keys, config);
   config.rmsNormEps = keys.number("rms_norm_eps", config.rmsNormEps, true);
   config.initStd = keys.number("initializer_range", config.initStd, false);
   config.tieWordEmbeddings = keys.boolean("tie_word_embeddings", false);
+  if (keys.has("pad_token_id")) {
+    const json &pad = keys.object["pad_token_id"];
+    if (!pad.is_number_integer() || pad.get<double>() < 0 ||
+        pad.get<double>() >= static_cast<double>(config.vocabSize))
+      keys.keyError("pad_token_id",
+                    llvm::formatv("null or a token id below 'vocab_size' ({0})",
+                                  config.vocabSize)
+                        .str());
+    else
+      config.padTokenId = pad.get<int64_t>();
+  }
   if (keys.has("num_local_experts") || keys.has("num_experts") || transformers)
     readMoeKeys(keys, config, transformers);
   config.batchSize = keys.positive("moe_batch_size", 1);
@@ -535,10 +544,8 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   checkConsistency(keys, config);
   if (keys.error.empty())
     refuseUnsupported(keys, config,
-                      transformers && transformers->ignoresWindowSwitch
-                          ? transformers->model
-                      : modelType == "mistral" ? "Mistral"
-                                               : nullptr);
+                      defaults && defaults->ignoresWindowSwitch ? defaults->name
+                                                                : nullptr);
   if (!keys.error.empty())
     return llvm::createStringError(keys.error);
   return config;
@@ -566,12 +573,18 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
   keys["num_key_value_heads"] = config.numKvHeads;
   if (complete || config.numHeads * config.headDim() != config.hiddenSize)
     keys["head_dim"] = config.headDim();
-  if (complete || config.qkNorm)
-    keys["moe_qk_norm"] = config.qkNorm;
+  if (complete || config.qkNorm != mlir::moe::QkNorm::none)
+    keys["moe_qk_norm"] =
+        config.qkNorm == mlir::moe::QkNorm::whole
+            ? nlohmann::ordered_json("whole")
+            : nlohmann::ordered_json(config.qkNorm ==
+                                     mlir::moe::QkNorm::perHead);
   keys["max_position_embeddings"] = config.maxPositions;
   keys["rope_theta"] = config.ropeTheta;
   keys["rms_norm_eps"] = config.rmsNormEps;
   keys["tie_word_embeddings"] = config.tieWordEmbeddings;
+  if (complete || config.padTokenId)
+    keys["pad_token_id"] = optional(config.padTokenId);
   // Not the sliding window: the importer takes one only where it covers the
   // whole sequence, so it changes nothing the model computes.
   keys["num_local_experts"] = config.numExperts;

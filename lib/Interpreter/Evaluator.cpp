@@ -454,9 +454,9 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           return success();
         })
         .Case([&](moe::EmbeddingGradOp o) {
-          set(o,
-              moe::ref::embeddingGrad(get(o.getIds()), get(o.getDResult()),
-                                      o.getDTable().getType().getDimSize(0)));
+          set(o, moe::ref::embeddingGrad(get(o.getIds()), get(o.getDResult()),
+                                         o.getDTable().getType().getDimSize(0),
+                                         o.getPaddingId()));
           return success();
         })
         .Case([&](moe::RmsNormGradOp o) {

@@ -19,12 +19,15 @@ using mlir::moe::ref::detail::gemmOperand;
 using mlir::moe::ref::detail::logSumExp;
 
 Tensor mlir::moe::ref::embeddingGrad(const Tensor &ids, const Tensor &dResult,
-                                     int64_t vocab) {
+                                     int64_t vocab,
+                                     std::optional<int64_t> paddingId) {
   int64_t hidden = dResult.dim(-1);
   Tensor dTable = Tensor::zeros(dResult.dtype, {vocab, hidden});
   // A repeated id gathered one row several times: its gradients add up.
   for (int64_t i = 0; i < ids.numel(); ++i) {
     int64_t id = checkedIndex(ids.data[i], vocab, "moe.embedding: token id");
+    if (id == paddingId)
+      continue;
     for (int64_t d = 0; d < hidden; ++d)
       dTable.data[id * hidden + d] += dResult.data[i * hidden + d];
   }

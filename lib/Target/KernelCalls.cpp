@@ -191,9 +191,10 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
                                   size(numElements(o.getIds())), res(0)});
       })
       .Case([&](EmbeddingGradOp o) {
-        return call("embeddingGrad", {in(0), size(numElements(o.getIds())),
-                                      in(1), size(dim(o.getDTable(), 0)),
-                                      size(dim(o.getDTable(), 1)), res(0)});
+        return call("embeddingGrad",
+                    {in(0), size(numElements(o.getIds())), in(1),
+                     size(dim(o.getDTable(), 0)), size(dim(o.getDTable(), 1)),
+                     size(o.getPaddingId().value_or(-1)), res(0)});
       })
       .Case([&](RmsNormOp o) {
         int64_t hidden = dim(o.getInput(), -1);

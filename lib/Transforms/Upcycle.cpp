@@ -9,6 +9,7 @@
 
 #include "moe/Frontend/ModelBuilder.h"
 #include "moe/Frontend/ModelConfig.h"
+#include "moe/Frontend/TransformersModels.h"
 #include "moe/Transforms/Passes.h"
 
 #include "moert/Upcycle.h"
@@ -79,13 +80,20 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
                              "and >= 0");
   nlohmann::json config = nlohmann::json::parse(denseText.str());
   // The MoE that transformers computes (a Mixtral, a Qwen3-MoE for Qwen3's
-  // normalized queries and keys), as moe-export calls it; the kind named
-  // below keeps the import from taking transformers' defaults.
+  // normalized query and key heads), as moe-export calls it, or none (our
+  // keys alone describe it); the kind named below keeps the import from
+  // taking transformers' defaults.
   ModelConfig upcycled = dense;
   upcycled.numExperts = routedExperts;
-  TransformersModel model = transformersModelOf(upcycled);
-  config["model_type"] = model.modelType;
-  config["architectures"] = {model.architecture};
+  if (llvm::Expected<const TransformersModel &> model =
+          transformersModelOf(upcycled)) {
+    config["model_type"] = model->modelType;
+    config["architectures"] = {model->architecture};
+  } else {
+    llvm::consumeError(model.takeError());
+    config.erase("model_type");
+    config.erase("architectures");
+  }
   // The dense model's attention as it read it: the new model_type's
   // defaults (Qwen3's head_dim and key-value heads apply to qwen3 only)
   // must not change it.

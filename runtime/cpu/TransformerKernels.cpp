@@ -292,7 +292,7 @@ void moert::cpu::embedding(const float *table, int64_t vocab, int64_t hidden,
 
 void moert::cpu::embeddingGrad(const int32_t *ids, int64_t count,
                                const float *dOut, int64_t vocab, int64_t hidden,
-                               float *dTable) {
+                               int64_t paddingId, float *dTable) {
   checkIndices(ids, count, vocab, "moe.embedding: token id");
   // Bucket the positions by id (a stable counting sort), then each table
   // row sums its positions in order: no scatter races, and the result does
@@ -310,6 +310,8 @@ void moert::cpu::embeddingGrad(const int32_t *ids, int64_t count,
   for (int64_t v = 0; v < vocab; ++v) {
     float *row = dTable + v * hidden;
     fillZero(row, hidden);
+    if (v == paddingId)
+      continue;
     for (int64_t p = begin[v]; p < begin[v + 1]; ++p) {
       const float *source = dOut + positions[p] * hidden;
 #pragma omp simd

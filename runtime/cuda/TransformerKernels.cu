@@ -210,13 +210,14 @@ __global__ void embeddingRanges(const uint32_t *sorted, int64_t count,
 }
 
 /// Each table row sums its positions' gradients in position order, from 0,
-/// exactly as the CPU kernel does.
+/// exactly as the CPU kernel does; paddingId's row is 0.
 __global__ void embeddingGradRows(const int32_t *positions,
                                   const int32_t *begin, const int32_t *end,
                                   const float *dOut, int64_t vocab,
-                                  int64_t hidden, float *dTable) {
+                                  int64_t hidden, int64_t paddingId,
+                                  float *dTable) {
   for (int64_t v = blockIdx.x; v < vocab; v += gridDim.x) {
-    int32_t first = begin[v], last = end[v];
+    int32_t first = begin[v], last = v == paddingId ? first : end[v];
     for (int64_t d = threadIdx.x; d < hidden; d += blockDim.x) {
       float sum = 0.0f;
       for (int32_t p = first; p < last; ++p)
@@ -473,7 +474,8 @@ void moert::cuda::embedding(const float *table, int64_t vocab, int64_t hidden,
 
 void moert::cuda::embeddingGrad(const int32_t *ids, int64_t count,
                                 const float *dOut, int64_t vocab,
-                                int64_t hidden, float *dTable) {
+                                int64_t hidden, int64_t paddingId,
+                                float *dTable) {
   if (vocab == 0)
     return;
   if (count > INT32_MAX || vocab >= INT32_MAX)
@@ -523,7 +525,7 @@ void moert::cuda::embeddingGrad(const int32_t *ids, int64_t count,
     checkLaunch("moert::cuda::embeddingRanges");
   }
   embeddingGradRows<<<blocksOver(vocab), kThreads, 0, stream()>>>(
-      sortedPositions, begin, end, dOut, vocab, hidden, dTable);
+      sortedPositions, begin, end, dOut, vocab, hidden, paddingId, dTable);
   checkLaunch("moert::cuda::embeddingGrad");
 }
 

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,14 +59,24 @@ TEST(CpuTransformerKernelsTest, EmbeddingAndGradMatchReference) {
     expectClose(y, ref::embedding(f32({c.vocab, c.hidden}, table), ids32(ids)),
                 "embedding " + name);
 
+    // Without a padding id, and with the first id's row as padding.
     Floats dOut = randomFloats(c.count * c.hidden, 3);
-    Floats dTable = output(c.vocab * c.hidden);
-    cpu::embeddingGrad(ids.data(), c.count, dOut.data(), c.vocab, c.hidden,
-                       dTable.data());
-    expectClose(
-        dTable,
-        ref::embeddingGrad(ids32(ids), f32({c.count, c.hidden}, dOut), c.vocab),
-        "embeddingGrad " + name);
+    for (std::optional<int64_t> padding :
+         {std::optional<int64_t>(), std::optional<int64_t>(ids[0])}) {
+      Floats dTable = output(c.vocab * c.hidden);
+      cpu::embeddingGrad(ids.data(), c.count, dOut.data(), c.vocab, c.hidden,
+                         padding.value_or(-1), dTable.data());
+      expectClose(dTable,
+                  ref::embeddingGrad(ids32(ids), f32({c.count, c.hidden}, dOut),
+                                     c.vocab, padding),
+                  "embeddingGrad " + name +
+                      (padding ? " padding " + std::to_string(*padding) : ""));
+      if (padding)
+        EXPECT_EQ(Floats(dTable.begin() + *padding * c.hidden,
+                         dTable.begin() + (*padding + 1) * c.hidden),
+                  Floats(c.hidden, 0.0f))
+            << name;
+    }
   }
 }
 
@@ -94,7 +105,7 @@ TEST(CpuTransformerKernelsTest, OutOfRangeIdsAndTargetsThrowBeforeWriting) {
     Floats dTable(vocab * hidden, 42.0f);
     EXPECT_EQ(errorOf([&] {
                 cpu::embeddingGrad(ids.data(), 3, dOut.data(), vocab, hidden,
-                                   dTable.data());
+                                   /*paddingId=*/-1, dTable.data());
               }),
               expected);
     EXPECT_EQ(dTable, Floats(vocab * hidden, 42.0f));
@@ -483,7 +494,7 @@ TEST(CpuTransformerKernelsTest, RunsAreBitwiseReproducible) {
     cpu::embedding(table.data(), vocab, hidden, ids.data(), rows,
                    next(rows * hidden));
     cpu::embeddingGrad(ids.data(), rows, dy.data(), vocab, hidden,
-                       next(vocab * hidden));
+                       /*paddingId=*/-1, next(vocab * hidden));
     cpu::rmsNorm(x.data(), bias.data(), rows, hidden, 1e-5,
                  next(rows * hidden));
     float *dx = next(rows * hidden);

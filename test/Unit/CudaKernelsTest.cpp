@@ -66,13 +66,18 @@ TEST_F(CudaTransformerKernelsTest, EmbeddingAndGradMatchCpu) {
                    y.data());
     expectClose(yGpu.download(), y, "embedding " + name, 0.0);
 
-    DeviceBuffer<float> dTableGpu(c.vocab * c.hidden);
-    gpu::embeddingGrad(idsGpu.get(), c.count, dOutGpu.get(), c.vocab, c.hidden,
-                       dTableGpu.get());
-    Floats dTable = output(c.vocab * c.hidden);
-    cpu::embeddingGrad(ids.data(), c.count, dOut.data(), c.vocab, c.hidden,
-                       dTable.data());
-    expectClose(dTableGpu.download(), dTable, "embeddingGrad " + name);
+    // Without a padding id, and with the first id's row as padding.
+    for (int64_t padding : {int64_t(-1), int64_t(ids[0])}) {
+      DeviceBuffer<float> dTableGpu(c.vocab * c.hidden);
+      gpu::embeddingGrad(idsGpu.get(), c.count, dOutGpu.get(), c.vocab,
+                         c.hidden, padding, dTableGpu.get());
+      Floats dTable = output(c.vocab * c.hidden);
+      cpu::embeddingGrad(ids.data(), c.count, dOut.data(), c.vocab, c.hidden,
+                         padding, dTable.data());
+      expectClose(dTableGpu.download(), dTable,
+                  "embeddingGrad " + name + " padding " +
+                      std::to_string(padding));
+    }
   }
 }
 
@@ -105,11 +110,11 @@ TEST_F(CudaTransformerKernelsTest, BadIdsAndTargetsRaiseTheCpuMessages) {
     expectDeviceError(
         [&] {
           gpu::embeddingGrad(idsGpu.get(), rows, dOutGpu.get(), vocab, hidden,
-                             dTableGpu.get());
+                             /*paddingId=*/-1, dTableGpu.get());
         },
         errorOf([&] {
           cpu::embeddingGrad(ids.data(), rows, dOut.data(), vocab, hidden,
-                             dTable.data());
+                             /*paddingId=*/-1, dTable.data());
         }),
         "embeddingGrad " + name);
 
@@ -716,9 +721,9 @@ TEST_F(CudaTransformerKernelsTest, DeterministicKernelsAreBitwiseReproducible) {
       return outs.back().get();
     };
     gpu::embeddingGrad(idsGpu.get(), rows, dyGpu.get(), vocab, hidden,
-                       next(vocab * hidden));
+                       /*paddingId=*/-1, next(vocab * hidden));
     gpu::embeddingGrad(manyIdsGpu.get(), 5000, manyDOutGpu.get(), 50, hidden,
-                       next(50 * hidden));
+                       /*paddingId=*/-1, next(50 * hidden));
     float *dx = next(rows * hidden);
     gpu::rmsNormGrad(xGpu.get(), weightGpu.get(), dyGpu.get(), rows, hidden,
                      1e-5, dx, next(hidden));

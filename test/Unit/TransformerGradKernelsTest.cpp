@@ -35,6 +35,14 @@ TEST(EmbeddingGradTest, ScatterAddsRepeatedIds) {
                {4, 2}, {3, 4, 6, 8, 0, 0, 7, 8});
 }
 
+TEST(EmbeddingGradTest, PaddingRowGetsNoGradient) {
+  // ids {1, 0, 1, 3} with padding id 1: row 1 stays 0.
+  Tensor dResult = f64({2, 2, 2}, {1, 2, 3, 4, 5, 6, 7, 8});
+  expectTensor(embeddingGrad(i32({2, 2}, {1, 0, 1, 3}), dResult, 4,
+                             /*paddingId=*/1),
+               DType::F64, {4, 2}, {3, 4, 0, 0, 0, 0, 7, 8});
+}
+
 TEST(EmbeddingGradTest, OutOfRangeIdThrows) {
   std::string error = errorOf([] {
     embeddingGrad(i32({1}, {5}), f64({1, 2}, {1, 2}), /*vocab=*/4);

@@ -14,6 +14,7 @@
 
 #include "moe/Frontend/ModelBuilder.h"
 #include "moe/Frontend/ModelConfig.h"
+#include "moe/Frontend/TransformersModels.h"
 #include "moe/InitAllDialects.h"
 #include "moe/MoeDialect.h"
 #include "moe/Support/ToolCommandLine.h"
@@ -101,7 +102,7 @@ static std::string configText(const moert::WeightSource &source) {
 /// Refuses a --config whose model computes other logits than the one the
 /// checkpoint trained, but for how it routes over capacity (exported
 /// dropless, a model computes what transformers' Mixtral does); it notes
-/// that and other training settings.
+/// that and other training settings (the losses, the padding token).
 static void requireRecordedModel(const std::string &recorded,
                                  const moe::ModelConfig &config) {
   llvm::Expected<moe::ModelConfig> trained =
@@ -109,8 +110,8 @@ static void requireRecordedModel(const std::string &recorded,
   if (!trained)
     moert::fail("{}", llvm::toString(trained.takeError()));
   static constexpr llvm::StringLiteral kMayDiffer[] = {
-      "moe_capacity_factor", "moe_drop_policy", "moe_aux_loss_kind",
-      "moe_aux_loss_coeff", "moe_z_loss_coeff"};
+      "moe_capacity_factor", "moe_drop_policy",  "moe_aux_loss_kind",
+      "moe_aux_loss_coeff",  "moe_z_loss_coeff", "pad_token_id"};
   std::string changes, allowed;
   for (const moe::ConfigDifference &difference :
        moe::modelDifferences(*trained, config)) {
@@ -133,13 +134,13 @@ static void requireRecordedModel(const std::string &recorded,
                configPath.getValue(), inputPath.getValue(), allowed);
 }
 
-/// config.json for transformers: the model's keys, plus the architecture
-/// and every key transformers reads that the model leaves at our default.
+/// config.json for transformers' `model`: the model's keys, plus the
+/// architecture and every key transformers reads that the model leaves at
+/// our default.
 static json huggingFaceConfig(const std::string &text,
-                              const moe::ModelConfig &config) {
+                              const moe::ModelConfig &config,
+                              const moe::TransformersModel &model) {
   json out = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  bool moe = config.isMoe(), qwen = config.qkNorm;
-  moe::TransformersModel model = moe::transformersModelOf(config);
   out["architectures"] = {model.architecture};
   out["model_type"] = model.modelType;
   out["num_key_value_heads"] = config.numKvHeads;
@@ -161,33 +162,34 @@ static json huggingFaceConfig(const std::string &text,
   // from max_window_layers.
   json window = config.slidingWindow ? json(*config.slidingWindow) : json();
   out["sliding_window"] = window;
-  if (qwen) {
+  if (model.windowLayerKeys) {
     // Every layer's: Qwen3Config derives layer_types from these where the
     // config lacks it, and a saved config's would keep its own pattern.
     out["use_sliding_window"] = !window.is_null();
     out["max_window_layers"] = 0;
     out.erase("layer_types");
   }
-  if (moe) {
+  if (config.isMoe()) {
     out.erase("num_local_experts");
     out.erase("num_experts");
-    if (qwen) {
-      // Every layer a MoE layer, its experts moe_intermediate_size wide;
-      // intermediate_size is the dense layers', which it has none of.
-      out["num_experts"] = config.numExperts;
-      out["moe_intermediate_size"] = config.expertIntermediateSize;
-      out["intermediate_size"] = config.intermediateSize;
-      out["norm_topk_prob"] = config.renormalize;
-      out["decoder_sparse_step"] = 1;
-      out["mlp_only_layers"] = json::array();
-    } else {
-      // transformers' Mixtral sizes its experts by intermediate_size.
-      out["num_local_experts"] = config.numExperts;
+    out[model.expertsKey] = config.numExperts;
+    if (model.expertsByIntermediateSize) {
       out.erase("moe_intermediate_size");
       out["intermediate_size"] = config.expertIntermediateSize;
+    } else {
+      // intermediate_size is the dense layers', which it has none of.
+      out["moe_intermediate_size"] = config.expertIntermediateSize;
+      out["intermediate_size"] = config.intermediateSize;
     }
-    // Named, since a Mixtral or Qwen3-MoE config that names no kind
-    // imports with transformers' pooled loss.
+    if (!model.alwaysRenormalizes)
+      out["norm_topk_prob"] = config.renormalize;
+    if (model.sparseLayerKeys) {
+      // Every layer a MoE layer.
+      out["decoder_sparse_step"] = 1;
+      out["mlp_only_layers"] = json::array();
+    }
+    // Named, since a transformers MoE config that names no kind imports
+    // with transformers' pooled loss.
     if (!config.pooledAuxLoss)
       out["moe_aux_loss_kind"] = config.auxLossKind == moe::AuxLossKind::switch_
                                      ? "switch"
@@ -196,30 +198,32 @@ static json huggingFaceConfig(const std::string &text,
   return out;
 }
 
-/// What transformers computes differently from the model, said once.
-static void noteDifferences(const moe::ModelConfig &config) {
+/// What transformers' `model` computes differently from the model, said
+/// once.
+static void noteDifferences(const moe::ModelConfig &config,
+                            const moe::TransformersModel &model) {
   if (!config.isMoe())
     return;
-  const char *model = moe::transformersModelOf(config).name;
   auto note = [](const std::string &what) {
     fmt::print(stderr, "moe-export: note: {}\n", what);
   };
   if (config.gateNormLambda)
     note(fmt::format("transformers' {} has no gating logit normalization: "
                      "its routing (and logits) will differ",
-                     model));
+                     model.name));
   if (config.capacityFactor)
     note(fmt::format("transformers' {} is dropless: where this model drops "
                      "tokens over capacity, its logits will differ",
-                     model));
-  if (!config.renormalize && !config.qkNorm)
-    note("transformers' Mixtral renormalizes the top-k gate values");
+                     model.name));
+  if (!config.renormalize && model.alwaysRenormalizes)
+    note(fmt::format("transformers' {} renormalizes the top-k gate values",
+                     model.name));
   if (!config.pooledAuxLoss)
     note(fmt::format("transformers trains {} with its own load-balancing "
                      "loss (over all layers' tokens pooled, with "
                      "output_router_logits), not this model's per-layer one; "
                      "moe_aux_loss_kind keeps ours for moe-import",
-                     model));
+                     model.name));
 }
 
 static void writeText(const std::string &path, const std::string &text) {
@@ -376,7 +380,14 @@ static int run() {
   if (std::string recorded = recordedConfig(source);
       !recorded.empty() && text != recorded)
     requireRecordedModel(recorded, *config);
-  noteDifferences(*config);
+  llvm::Expected<const moe::TransformersModel &> model =
+      moe::transformersModelOf(*config);
+  if (!model)
+    moert::fail("{}: cannot be exported: {}",
+                configPath.empty() ? inputPath.getValue()
+                                   : configPath.getValue(),
+                llvm::toString(model.takeError()));
+  noteDifferences(*config, *model);
 
   // The trainable globals, from the model the config builds.
   DialectRegistry registry;
@@ -411,10 +422,10 @@ static int run() {
       moert::fail("{}: tensor '{}' is {}, but the config gives {}",
                   inputPath.getValue(), name, moert::formatShape(tensor.shape),
                   moert::formatShape(expected));
-    for (auto &piece :
-         moert::toHuggingFace(name, std::move(tensor),
-                              config->qkNorm ? moert::ExpertNames::Qwen
-                                             : moert::ExpertNames::Mixtral))
+    for (auto &piece : moert::toHuggingFace(name, std::move(tensor),
+                                            model->qwenExpertNames
+                                                ? moert::ExpertNames::Qwen
+                                                : moert::ExpertNames::Mixtral))
       tensors.push_back(std::move(piece));
   });
 
@@ -456,7 +467,8 @@ static int run() {
     staging.write("model.safetensors.index.json",
                   [&](const std::string &path) { writeText(path, indexText); });
   }
-  std::string configJson = huggingFaceConfig(text, *config).dump(2) + "\n";
+  std::string configJson =
+      huggingFaceConfig(text, *config, *model).dump(2) + "\n";
   staging.write("config.json",
                 [&](const std::string &path) { writeText(path, configJson); });
   staging.commit();

@@ -1,8 +1,9 @@
 //===- ModelConfig.h - a model described by a config.json -------*- C++ -*-===//
 //
-// The subset of a Hugging Face config.json (Llama, Qwen3 dense and Mixtral,
-// Qwen3-MoE keys, the keys of Skywork-MoE's release) and of our own training
-// keys that defines a model's IR. docs/UserGuide.md lists every key.
+// The subset of a Hugging Face config.json (Llama, Mistral, Qwen3 dense,
+// Mixtral, Qwen3-MoE and OLMoE keys, the keys of Skywork-MoE's release) and of
+// our own training keys that defines a model's IR. docs/UserGuide.md lists
+// every key.
 //
 //===----------------------------------------------------------------------===//
 
@@ -20,6 +21,17 @@
 
 namespace mlir::moe {
 
+/// How the attention normalizes queries and keys (RMSNorm, before RoPE).
+enum class QkNorm {
+  none,
+  /// Qwen3's: each head over head_dim (weights q_norm and k_norm of
+  /// head_dim).
+  perHead,
+  /// OLMoE's: the whole projections, all heads together (weights of the
+  /// query and the key projections' widths).
+  whole,
+};
+
 struct ModelConfig {
   int64_t vocabSize = 0;
   int64_t hiddenSize = 0;
@@ -30,14 +42,15 @@ struct ModelConfig {
   /// Each head's width where the config gives head_dim; 0: hiddenSize /
   /// numHeads (headDim()).
   int64_t headDimension = 0;
-  /// Qwen3's RMSNorm of each query and key head (over head_dim, weights
-  /// q_norm and k_norm) before RoPE.
-  bool qkNorm = false;
+  QkNorm qkNorm = QkNorm::none;
   int64_t maxPositions = 0;
   double ropeTheta = 10000.0;
   double rmsNormEps = 1e-6;
   double initStd = 0.02;
   bool tieWordEmbeddings = false;
+  /// transformers' pad_token_id: that token's embedding gets no gradient
+  /// (nn.Embedding's padding_idx).
+  std::optional<int64_t> padTokenId;
 
   // Mixture of experts; numExperts == 0 means a dense Llama model.
   int64_t numExperts = 0;
@@ -73,15 +86,6 @@ struct ModelConfig {
     return headDimension ? headDimension : hiddenSize / numHeads;
   }
 };
-
-/// The transformers model that computes what `config`'s does, as its
-/// messages name it ("Qwen3-MoE"), its architecture and its model_type:
-/// Qwen3's normalizes queries and keys, Mistral's is Llama with a sliding
-/// window.
-struct TransformersModel {
-  const char *name, *architecture, *modelType;
-};
-TransformersModel transformersModelOf(const ModelConfig &config);
 
 /// Parses and checks `jsonText`; errors name `fileName` and the key at fault.
 llvm::Expected<ModelConfig> parseModelConfig(llvm::StringRef jsonText,

@@ -17,8 +17,10 @@
 
 namespace mlir::moe::ref {
 
-/// d table [vocab, hidden]: rows of dResult scatter-added at their ids.
-Tensor embeddingGrad(const Tensor &ids, const Tensor &dResult, int64_t vocab);
+/// d table [vocab, hidden]: rows of dResult scatter-added at their ids, but
+/// for `paddingId`'s, which stays 0.
+Tensor embeddingGrad(const Tensor &ids, const Tensor &dResult, int64_t vocab,
+                     std::optional<int64_t> paddingId = std::nullopt);
 
 struct RmsNormGrads {
   Tensor dInput;  // shape of input

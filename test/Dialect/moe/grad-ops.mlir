@@ -35,6 +35,13 @@ func.func @embedding_grad(%ids: tensor<2x3xi32>, %dy: tensor<2x3x8xf32>) -> tens
   return %dt : tensor<16x8xf32>
 }
 
+// CHECK-LABEL: func.func @embedding_grad_padding
+// CHECK: moe.embedding_grad %{{.*}}, %{{.*}} padding_id = 0 : tensor<2x3xi32>, tensor<2x3x8xf32> -> tensor<16x8xf32>
+func.func @embedding_grad_padding(%ids: tensor<2x3xi32>, %dy: tensor<2x3x8xf32>) -> tensor<16x8xf32> {
+  %dt = moe.embedding_grad %ids, %dy padding_id = 0 : tensor<2x3xi32>, tensor<2x3x8xf32> -> tensor<16x8xf32>
+  return %dt : tensor<16x8xf32>
+}
+
 // CHECK-LABEL: func.func @rms_norm_grad
 // CHECK-SAME: (%[[X:.*]]: tensor<2x3x8xf32>, %[[W:.*]]: tensor<8xf32>, %[[DY:.*]]: tensor<2x3x8xf32>)
 // CHECK: %[[DX:.*]], %[[DW:.*]] = moe.rms_norm_grad %[[X]], %[[W]], %[[DY]] eps = 1.000000e-05 : tensor<2x3x8xf32>, tensor<8xf32>

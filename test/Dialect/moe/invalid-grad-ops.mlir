@@ -16,6 +16,15 @@ func.func @embedding_grad_table_rank(%ids: tensor<2x3xi32>, %dy: tensor<2x3x8xf3
 
 // -----
 
+// moe.embedding_grad: the padding id is a row of d_table.
+func.func @embedding_grad_negative_padding(%ids: tensor<2x3xi32>, %dy: tensor<2x3x8xf32>) {
+  // expected-error @+1 {{'moe.embedding_grad' op padding_id -1 is outside the vocabulary [0, 16)}}
+  %dt = moe.embedding_grad %ids, %dy padding_id = -1 : tensor<2x3xi32>, tensor<2x3x8xf32> -> tensor<16x8xf32>
+  return
+}
+
+// -----
+
 // moe.embedding_grad: d_result is the shape of ids followed by hidden.
 func.func @embedding_grad_result_shape(%ids: tensor<2x3xi32>, %dy: tensor<2x3x4xf32>) {
   // expected-error @+1 {{'moe.embedding_grad' op 'd_result' must have shape [2, 3, 8], got [2, 3, 4]}}

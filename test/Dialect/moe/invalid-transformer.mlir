@@ -14,6 +14,15 @@ func.func @embedding_table_rank(%table: tensor<16xf32>, %ids: tensor<2x3xi32>) {
 
 // -----
 
+// moe.embedding: the padding id is a row of the table.
+func.func @embedding_padding_outside(%table: tensor<16x8xf32>, %ids: tensor<2x3xi32>) {
+  // expected-error @+1 {{'moe.embedding' op padding_id 16 is outside the vocabulary [0, 16)}}
+  %h = moe.embedding %table[%ids] padding_id = 16 : tensor<16x8xf32>, tensor<2x3xi32> -> tensor<2x3x8xf32>
+  return
+}
+
+// -----
+
 // moe.embedding: the result is the shape of ids followed by hidden.
 func.func @embedding_result_shape(%table: tensor<16x8xf32>, %ids: tensor<2x3xi32>) {
   // expected-error @+1 {{'moe.embedding' op 'result' must have shape [2, 3, 8], got [2, 3, 4]}}

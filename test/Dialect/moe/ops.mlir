@@ -63,6 +63,13 @@ func.func @embedding(%table: tensor<16x8xf32>, %ids: tensor<2x3xi32>) -> tensor<
   return %h : tensor<2x3x8xf32>
 }
 
+// CHECK-LABEL: func.func @embedding_padding
+// CHECK: moe.embedding %{{.*}}[%{{.*}}] padding_id = 15 : tensor<16x8xf32>, tensor<2x3xi32> -> tensor<2x3x8xf32>
+func.func @embedding_padding(%table: tensor<16x8xf32>, %ids: tensor<2x3xi32>) -> tensor<2x3x8xf32> {
+  %h = moe.embedding %table[%ids] padding_id = 15 : tensor<16x8xf32>, tensor<2x3xi32> -> tensor<2x3x8xf32>
+  return %h : tensor<2x3x8xf32>
+}
+
 // CHECK-LABEL: func.func @rms_norm
 // CHECK-SAME: (%[[X:.*]]: tensor<2x3x8xf32>, %[[W:.*]]: tensor<8xf32>)
 // CHECK: %[[Y:.*]] = moe.rms_norm %[[X]], %[[W]] eps = 1.000000e-05 : tensor<2x3x8xf32>, tensor<8xf32>

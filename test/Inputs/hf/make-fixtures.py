@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the Hugging Face fixtures of test/Frontend/hf-checkpoints.test
-and hf-qwen3.test.
+and hf-qk-norm.test.
 
 Run by hand, with a Python that has torch, transformers and safetensors:
 
@@ -69,6 +69,12 @@ MODELS = {
     "qwen3-moe-head-dim": dict(kind="qwen3_moe", kv_heads=2, top_k=2,
                                tied=False, theta=1e6, head_dim=8,
                                router_logits=True),
+    # OLMoE: the whole query and key projections normalized (q_norm of
+    # hidden_size, k_norm of the key-value heads' width), top-2 weights not
+    # renormalized, transformers' aux loss, OlmoeConfig's RoPE base and
+    # epsilon; its experts under Qwen's names.
+    "olmoe-gqa": dict(kind="olmoe", kv_heads=2, top_k=2, tied=False,
+                      theta=None, router_logits=True),
     # Dense Qwen3, heads 6 wide, one key-value head, tied embeddings.
     "qwen3-dense-tied": dict(kind="qwen3", kv_heads=1, tied=True, theta=1e4,
                              head_dim=6),
@@ -99,6 +105,12 @@ def make_model(spec):
             head_dim=spec["head_dim"],
             output_router_logits=spec.get("router_logits", False), **common)
         model = transformers.Qwen3MoeForCausalLM(config)
+    elif spec["kind"] == "olmoe":
+        config = transformers.OlmoeConfig(
+            num_experts=4, num_experts_per_tok=spec["top_k"],
+            router_aux_loss_coef=0.01,
+            output_router_logits=spec.get("router_logits", False), **common)
+        model = transformers.OlmoeForCausalLM(config)
     elif spec["kind"] == "qwen3":
         config = transformers.Qwen3Config(head_dim=spec["head_dim"], **common)
         model = transformers.Qwen3ForCausalLM(config)
@@ -127,7 +139,7 @@ def make_model(spec):
 def gradients_by_our_names(model):
     """The parameters' gradients under the names moe-autodiff gives them: a
     global of moe-import's model and ".grad". transformers 5 holds a Mixtral
-    (and a Qwen3-MoE) layer's experts fused (mlp.experts.gate_up_proj [E, 2F, H], gate rows
+    (and a Qwen3-MoE or OLMoE) layer's experts fused (mlp.experts.gate_up_proj [E, 2F, H], gate rows
     first; mlp.experts.down_proj [E, H, F]) and its router at mlp.gate; the
     model has them as block_sparse_moe.experts.w1, w3, w2 and
     block_sparse_moe.gate."""

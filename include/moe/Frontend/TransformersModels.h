@@ -1,0 +1,80 @@
+//===- TransformersModels.h - transformers' model families -----*- C++ -*-===//
+//
+// Each transformers model family that moe-import reads and moe-export
+// writes, described once: its names, its config class's defaults where they
+// differ from ours, and where its config keys and tensor names differ from
+// the model's. The importer reads a config by its model_type's entry;
+// moe-export and moe-upcycle pick the entry that computes what a model
+// computes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_FRONTEND_TRANSFORMERSMODELS_H
+#define MOE_FRONTEND_TRANSFORMERSMODELS_H
+
+#include "moe/Frontend/ModelConfig.h"
+
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+
+namespace mlir::moe {
+
+struct TransformersModel {
+  /// As messages name it ("Qwen3-MoE"), its architecture, model_type and
+  /// config class.
+  const char *name = "", *architecture = "", *modelType = "", *configClass = "";
+  bool moe = false;
+  QkNorm qkNorm = QkNorm::none;
+  /// Whether it is the model of a config with a sliding window only
+  /// (Mistral, which is Llama's with one).
+  bool windowed = false;
+  /// Whether it applies sliding_window whatever use_sliding_window says.
+  bool ignoresWindowSwitch = false;
+  /// Qwen's use_sliding_window and max_window_layers, which select the
+  /// layers that apply sliding_window.
+  bool windowLayerKeys = false;
+
+  // The config class's defaults where they differ from ours: 0 takes ours
+  // (for kvHeads, num_attention_heads).
+  int64_t kvHeads = 0, headDim = 0;
+  double ropeTheta = 0, rmsNormEps = 0;
+  int64_t experts = 0, topK = 0;
+  /// Mixtral and OLMoE size their experts by intermediate_size; Qwen3-MoE
+  /// reads moe_intermediate_size (expertSize by default), and needs no
+  /// intermediate_size (its dense layers', of denseSize by default).
+  bool expertsByIntermediateSize = false;
+  int64_t expertSize = 0, denseSize = 0;
+  /// Mixtral renormalizes the top-k gate values whatever norm_topk_prob
+  /// says; the others read norm_topk_prob (false by default).
+  bool alwaysRenormalizes = false;
+
+  // Its config keys and tensor names, where they differ from the model's.
+  /// The key of the number of experts (num_local_experts or num_experts).
+  const char *expertsKey = "num_local_experts";
+  /// Qwen's decoder_sparse_step and mlp_only_layers, which place dense
+  /// layers among the MoE ones.
+  bool sparseLayerKeys = false;
+  /// A MoE block's router and experts under Qwen's names (mlp.gate,
+  /// mlp.experts.E.gate_proj) rather than Mixtral's (block_sparse_moe.gate,
+  /// block_sparse_moe.experts.E.w1), which the model's globals have.
+  bool qwenExpertNames = false;
+};
+
+/// The family of config model_type `modelType`, or null (none, or one that
+/// is not a transformers model: skywork_moe).
+const TransformersModel *transformersModelNamed(llvm::StringRef modelType);
+
+/// The transformers model that computes what `config`'s does: Qwen3's and
+/// OLMoE's normalize queries and keys, Mistral's is Llama's with a sliding
+/// window. An error says why none does.
+llvm::Expected<const TransformersModel &>
+transformersModelOf(const ModelConfig &config);
+
+/// Every family's name, as a list for messages ("Llama, Mistral, ...").
+std::string transformersModelNames();
+
+} // namespace mlir::moe
+
+#endif // MOE_FRONTEND_TRANSFORMERSMODELS_H

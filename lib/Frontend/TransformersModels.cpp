@@ -1,0 +1,132 @@
+//===- TransformersModels.cpp - transformers' model families -------------===//
+
+#include "moe/Frontend/TransformersModels.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <vector>
+
+namespace {
+
+using mlir::moe::QkNorm;
+using mlir::moe::TransformersModel;
+
+TransformersModel family(const char *name, const char *architecture,
+                         const char *modelType, const char *configClass) {
+  TransformersModel model;
+  model.name = name;
+  model.architecture = architecture;
+  model.modelType = modelType;
+  model.configClass = configClass;
+  return model;
+}
+
+/// In the order transformersModelOf prefers them.
+const std::vector<TransformersModel> &families() {
+  static const std::vector<TransformersModel> all = [] {
+    TransformersModel llama =
+        family("Llama", "LlamaForCausalLM", "llama", "LlamaConfig");
+
+    TransformersModel mistral =
+        family("Mistral", "MistralForCausalLM", "mistral", "MistralConfig");
+    mistral.windowed = true;
+    mistral.ignoresWindowSwitch = true;
+    mistral.kvHeads = 8;
+
+    TransformersModel qwen3 =
+        family("Qwen3", "Qwen3ForCausalLM", "qwen3", "Qwen3Config");
+    qwen3.qkNorm = QkNorm::perHead;
+    qwen3.windowLayerKeys = true;
+    qwen3.kvHeads = 32;
+    qwen3.headDim = 128;
+
+    TransformersModel mixtral =
+        family("Mixtral", "MixtralForCausalLM", "mixtral", "MixtralConfig");
+    mixtral.moe = true;
+    mixtral.ignoresWindowSwitch = true;
+    mixtral.kvHeads = 8;
+    mixtral.ropeTheta = 1e6;
+    mixtral.rmsNormEps = 1e-5;
+    mixtral.experts = 8;
+    mixtral.topK = 2;
+    mixtral.expertsByIntermediateSize = true;
+    mixtral.alwaysRenormalizes = true;
+
+    TransformersModel qwen3Moe = family("Qwen3-MoE", "Qwen3MoeForCausalLM",
+                                        "qwen3_moe", "Qwen3MoeConfig");
+    qwen3Moe.moe = true;
+    qwen3Moe.qkNorm = QkNorm::perHead;
+    qwen3Moe.windowLayerKeys = true;
+    qwen3Moe.kvHeads = 4;
+    qwen3Moe.ropeTheta = 1e4;
+    qwen3Moe.rmsNormEps = 1e-6;
+    qwen3Moe.experts = 128;
+    qwen3Moe.topK = 8;
+    qwen3Moe.expertSize = 768;
+    qwen3Moe.denseSize = 6144;
+    qwen3Moe.expertsKey = "num_experts";
+    qwen3Moe.sparseLayerKeys = true;
+    qwen3Moe.qwenExpertNames = true;
+
+    // OLMoE's q_norm and k_norm normalize the whole projections (weights of
+    // hidden_size and of the key-value heads' width), before the heads are
+    // split; its config has no sliding window keys, but its attention
+    // applies a sliding_window that a config.json gives.
+    TransformersModel olmoe =
+        family("OLMoE", "OlmoeForCausalLM", "olmoe", "OlmoeConfig");
+    olmoe.moe = true;
+    olmoe.qkNorm = QkNorm::whole;
+    olmoe.ignoresWindowSwitch = true;
+    olmoe.ropeTheta = 1e4;
+    olmoe.rmsNormEps = 1e-5;
+    olmoe.experts = 64;
+    olmoe.topK = 8;
+    olmoe.expertsByIntermediateSize = true;
+    olmoe.denseSize = 2048;
+    olmoe.expertsKey = "num_experts";
+    olmoe.qwenExpertNames = true;
+
+    // Mistral before Llama: a config with a window is Mistral's.
+    return std::vector<TransformersModel>{mistral, llama,    qwen3,
+                                          mixtral, qwen3Moe, olmoe};
+  }();
+  return all;
+}
+
+} // namespace
+
+const TransformersModel *
+mlir::moe::transformersModelNamed(llvm::StringRef modelType) {
+  for (const TransformersModel &model : families())
+    if (modelType == model.modelType)
+      return &model;
+  return nullptr;
+}
+
+llvm::Expected<const TransformersModel &>
+mlir::moe::transformersModelOf(const ModelConfig &config) {
+  for (const TransformersModel &model : families())
+    if (model.moe == config.isMoe() && model.qkNorm == config.qkNorm &&
+        (!model.windowed || config.slidingWindow))
+      // OLMoE's norms are as wide as the hidden state's heads.
+      if (model.qkNorm != QkNorm::whole ||
+          config.headDim() * config.numHeads == config.hiddenSize)
+        return model;
+  if (config.qkNorm == QkNorm::whole && config.isMoe())
+    return llvm::createStringError(llvm::formatv(
+        "transformers' OLMoE normalizes queries of hidden_size ({0}), but "
+        "this model's {1} heads of {2} are {3} wide",
+        config.hiddenSize, config.numHeads, config.headDim(),
+        config.numHeads * config.headDim()));
+  return llvm::createStringError(
+      "no transformers model normalizes a dense model's whole queries and "
+      "keys (OLMoE's is a MoE)");
+}
+
+std::string mlir::moe::transformersModelNames() {
+  std::string names;
+  for (const TransformersModel &model : families())
+    names += (names.empty() ? "" : ", ") + std::string(model.name);
+  return names;
+}
