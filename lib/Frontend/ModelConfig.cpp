@@ -213,9 +213,12 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config,
     keys.fail("key 'moe_aux_loss_kind' must be \"skywork\", \"switch\" or "
               "\"transformers\", got \"" +
               kind + "\"");
+  // The pooled loss's coefficient defaults to the config class's
+  // router_aux_loss_coef (Mixtral's and Qwen3-MoE's without one).
+  double pooledCoeff = transformers ? transformers->auxLossCoeff : 0.001;
   config.auxLossCoeff =
       keys.number(keys.either("moe_aux_loss_coeff", "router_aux_loss_coef"),
-                  config.pooledAuxLoss ? 0.001 : 0.01, false);
+                  config.pooledAuxLoss ? pooledCoeff : 0.01, false);
   if (transformers && !keys.boolean("output_router_logits", false)) {
     config.auxLossCoeff = 0;
     config.warnings.push_back(
@@ -293,11 +296,11 @@ void readRope(KeyReader &keys, mlir::moe::ModelConfig &config) {
 
 /// Keys that would change what the model computes in ways it cannot: each
 /// must be absent or say what the model does anyway, or the config is
-/// refused rather than imported as a different model. `windowSwitchIgnorer`
-/// names the transformers model that applies sliding_window whatever
-/// use_sliding_window says (Mixtral's, Mistral's), or is null.
+/// refused rather than imported as a different model. `family` is the
+/// transformers model whose config class reads the keys (its
+/// sliding_window rule), or null.
 void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
-                       const char *windowSwitchIgnorer) {
+                       const TransformersModel *family) {
   auto refuse = [&](const char *key, const std::string &why) {
     keys.fail(llvm::formatv("key '{0}' ({1}) is not supported: {2}", key,
                             keys.object[key].dump(), why)
@@ -374,24 +377,35 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
       refuse(key, "training has no dropout or router noise");
   // The window is checked against the sequence once --seq-len is known
   // (checkModelSizes); Qwen's configs switch it off with
-  // use_sliding_window.
-  bool windowOff = keys.has("use_sliding_window") &&
-                   keys.object["use_sliding_window"] == json(false);
-  if (windowOff && keys.has("sliding_window") && windowSwitchIgnorer) {
-    windowOff = false;
+  // use_sliding_window, which Mistral and Mixtral ignore, and Llama and
+  // OLMoE ignore the window itself.
+  using mlir::moe::SlidingWindow;
+  SlidingWindow rule = family ? family->slidingWindow : SlidingWindow::switched;
+  if (!keys.has("sliding_window"))
+    return;
+  if (rule == SlidingWindow::ignored) {
+    config.warnings.push_back(
+        llvm::formatv("transformers' {0} does not apply 'sliding_window' (its "
+                      "attention is causal only), so it is ignored, as there",
+                      family->name)
+            .str());
+    return;
+  }
+  bool switchedOff = keys.has("use_sliding_window") &&
+                     keys.object["use_sliding_window"] == json(false);
+  if (switchedOff && rule == SlidingWindow::applied)
     config.warnings.push_back(
         llvm::formatv("transformers' {0} applies 'sliding_window' whatever "
                       "'use_sliding_window' says, and so does this import",
-                      windowSwitchIgnorer)
+                      family->name)
             .str());
-  }
-  if (keys.has("sliding_window") && !windowOff) {
-    const json &window = keys.object["sliding_window"];
-    if (!window.is_number_integer() || window.get<int64_t>() <= 0)
-      keys.keyError("sliding_window", "null or a positive integer");
-    else
-      config.slidingWindow = window.get<int64_t>();
-  }
+  else if (switchedOff)
+    return;
+  const json &window = keys.object["sliding_window"];
+  if (!window.is_number_integer() || window.get<int64_t>() <= 0)
+    keys.keyError("sliding_window", "null or a positive integer");
+  else
+    config.slidingWindow = window.get<int64_t>();
 }
 
 /// moe_qk_norm: false, true (each head, Qwen3's) or "whole" (the whole
@@ -526,16 +540,22 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   config.rmsNormEps = keys.number("rms_norm_eps", config.rmsNormEps, true);
   config.initStd = keys.number("initializer_range", config.initStd, false);
   config.tieWordEmbeddings = keys.boolean("tie_word_embeddings", false);
+  // As nn.Embedding's padding_idx: a negative id counts from the end.
   if (keys.has("pad_token_id")) {
     const json &pad = keys.object["pad_token_id"];
-    if (!pad.is_number_integer() || pad.get<double>() < 0 ||
-        pad.get<double>() >= static_cast<double>(config.vocabSize))
+    double vocab = static_cast<double>(config.vocabSize);
+    if (!pad.is_number_integer() || pad.get<double>() < -vocab ||
+        pad.get<double>() >= vocab)
       keys.keyError("pad_token_id",
-                    llvm::formatv("null or a token id below 'vocab_size' ({0})",
+                    llvm::formatv("null or a token id in [-{0}, {0}) "
+                                  "('vocab_size')",
                                   config.vocabSize)
                         .str());
     else
-      config.padTokenId = pad.get<int64_t>();
+      config.padTokenId =
+          (pad.get<int64_t>() + config.vocabSize) % config.vocabSize;
+  } else if (defaults) {
+    config.padTokenId = defaults->padTokenId;
   }
   if (keys.has("num_local_experts") || keys.has("num_experts") || transformers)
     readMoeKeys(keys, config, transformers);
@@ -543,9 +563,7 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   config.seqLen = keys.positive("moe_seq_len", config.maxPositions);
   checkConsistency(keys, config);
   if (keys.error.empty())
-    refuseUnsupported(keys, config,
-                      defaults && defaults->ignoresWindowSwitch ? defaults->name
-                                                                : nullptr);
+    refuseUnsupported(keys, config, defaults);
   if (!keys.error.empty())
     return llvm::createStringError(keys.error);
   return config;

@@ -10,6 +10,7 @@
 namespace {
 
 using mlir::moe::QkNorm;
+using mlir::moe::SlidingWindow;
 using mlir::moe::TransformersModel;
 
 TransformersModel family(const char *name, const char *architecture,
@@ -30,21 +31,20 @@ const std::vector<TransformersModel> &families() {
 
     TransformersModel mistral =
         family("Mistral", "MistralForCausalLM", "mistral", "MistralConfig");
-    mistral.windowed = true;
-    mistral.ignoresWindowSwitch = true;
+    mistral.slidingWindow = SlidingWindow::applied;
     mistral.kvHeads = 8;
 
     TransformersModel qwen3 =
         family("Qwen3", "Qwen3ForCausalLM", "qwen3", "Qwen3Config");
     qwen3.qkNorm = QkNorm::perHead;
-    qwen3.windowLayerKeys = true;
+    qwen3.slidingWindow = SlidingWindow::switched;
     qwen3.kvHeads = 32;
     qwen3.headDim = 128;
 
     TransformersModel mixtral =
         family("Mixtral", "MixtralForCausalLM", "mixtral", "MixtralConfig");
     mixtral.moe = true;
-    mixtral.ignoresWindowSwitch = true;
+    mixtral.slidingWindow = SlidingWindow::applied;
     mixtral.kvHeads = 8;
     mixtral.ropeTheta = 1e6;
     mixtral.rmsNormEps = 1e-5;
@@ -57,7 +57,7 @@ const std::vector<TransformersModel> &families() {
                                         "qwen3_moe", "Qwen3MoeConfig");
     qwen3Moe.moe = true;
     qwen3Moe.qkNorm = QkNorm::perHead;
-    qwen3Moe.windowLayerKeys = true;
+    qwen3Moe.slidingWindow = SlidingWindow::switched;
     qwen3Moe.kvHeads = 4;
     qwen3Moe.ropeTheta = 1e4;
     qwen3Moe.rmsNormEps = 1e-6;
@@ -71,14 +71,14 @@ const std::vector<TransformersModel> &families() {
 
     // OLMoE's q_norm and k_norm normalize the whole projections (weights of
     // hidden_size and of the key-value heads' width), before the heads are
-    // split; its config has no sliding window keys, but its attention
-    // applies a sliding_window that a config.json gives.
+    // split.
     TransformersModel olmoe =
         family("OLMoE", "OlmoeForCausalLM", "olmoe", "OlmoeConfig");
     olmoe.moe = true;
     olmoe.qkNorm = QkNorm::whole;
-    olmoe.ignoresWindowSwitch = true;
     olmoe.ropeTheta = 1e4;
+    olmoe.padTokenId = 1;
+    olmoe.auxLossCoeff = 0.01;
     olmoe.rmsNormEps = 1e-5;
     olmoe.experts = 64;
     olmoe.topK = 8;
@@ -87,8 +87,7 @@ const std::vector<TransformersModel> &families() {
     olmoe.expertsKey = "num_experts";
     olmoe.qwenExpertNames = true;
 
-    // Mistral before Llama: a config with a window is Mistral's.
-    return std::vector<TransformersModel>{mistral, llama,    qwen3,
+    return std::vector<TransformersModel>{llama,   mistral,  qwen3,
                                           mixtral, qwen3Moe, olmoe};
   }();
   return all;
@@ -106,22 +105,35 @@ mlir::moe::transformersModelNamed(llvm::StringRef modelType) {
 
 llvm::Expected<const TransformersModel &>
 mlir::moe::transformersModelOf(const ModelConfig &config) {
+  // A window (which covers the trained sequences) is kept for transformers
+  // to apply past them: Llama's is Mistral's model then.
+  auto fits = [&](const TransformersModel &model) {
+    return model.moe == config.isMoe() && model.qkNorm == config.qkNorm &&
+           (!config.slidingWindow ||
+            model.slidingWindow != SlidingWindow::ignored) &&
+           // OLMoE's norms are as wide as the hidden state's heads.
+           (model.qkNorm != QkNorm::whole ||
+            config.headDim() * config.numHeads == config.hiddenSize);
+  };
   for (const TransformersModel &model : families())
-    if (model.moe == config.isMoe() && model.qkNorm == config.qkNorm &&
-        (!model.windowed || config.slidingWindow))
-      // OLMoE's norms are as wide as the hidden state's heads.
-      if (model.qkNorm != QkNorm::whole ||
-          config.headDim() * config.numHeads == config.hiddenSize)
-        return model;
-  if (config.qkNorm == QkNorm::whole && config.isMoe())
+    if (fits(model))
+      return model;
+  if (config.qkNorm != QkNorm::whole)
+    llvm_unreachable("Llama, Mistral, Qwen3 and their MoEs fit the rest");
+  if (!config.isMoe())
+    return llvm::createStringError(
+        "no transformers model normalizes a dense model's whole queries and "
+        "keys (OLMoE's is a MoE)");
+  if (config.slidingWindow)
     return llvm::createStringError(llvm::formatv(
-        "transformers' OLMoE normalizes queries of hidden_size ({0}), but "
-        "this model's {1} heads of {2} are {3} wide",
-        config.hiddenSize, config.numHeads, config.headDim(),
-        config.numHeads * config.headDim()));
-  return llvm::createStringError(
-      "no transformers model normalizes a dense model's whole queries and "
-      "keys (OLMoE's is a MoE)");
+        "transformers' OLMoE has no sliding window, and this model attends "
+        "within {0} positions",
+        *config.slidingWindow));
+  return llvm::createStringError(llvm::formatv(
+      "transformers' OLMoE normalizes queries of hidden_size ({0}), but "
+      "this model's {1} heads of {2} are {3} wide",
+      config.hiddenSize, config.numHeads, config.headDim(),
+      config.numHeads * config.headDim()));
 }
 
 std::string mlir::moe::transformersModelNames() {

@@ -1,10 +1,10 @@
 //===- moe-export.cpp - a checkpoint to a Hugging Face model folder -------===//
 //
 // Writes what transformers' AutoModelForCausalLM.from_pretrained loads: a
-// config.json (model_type mixtral, or llama for a dense model, mistral for
-// one with a sliding window; qwen3_moe and qwen3 for a model that
-// normalizes its queries and keys; with the keys transformers needs and the
-// model's own, Skywork's gating keys included) and the trainable weights under
+// config.json (of the family that computes the model, TransformersModels.h:
+// mixtral, llama, mistral, qwen3_moe, qwen3 or olmoe; with the keys
+// transformers needs and the model's own, Skywork's gating keys included)
+// and the trainable weights under
 // Hugging Face's names in safetensors files, experts one tensor each as
 // save_pretrained writes them, sharded with an index above --max-shard-size.
 // The weights come from a training checkpoint (which records its config) or any
@@ -124,8 +124,8 @@ static void requireRecordedModel(const std::string &recorded,
   if (!changes.empty())
     moert::fail("{}: describes another model than {} trained: {}; leave "
                 "--config out to export the config it records (only the "
-                "capacity, the drop policy and the auxiliary losses may "
-                "differ)",
+                "capacity, the drop policy, the auxiliary losses and the "
+                "padding token may differ)",
                 configPath.getValue(), inputPath.getValue(), changes);
   if (!allowed.empty())
     fmt::print(stderr,
@@ -149,6 +149,9 @@ static json huggingFaceConfig(const std::string &text,
     out["rope_theta"] = config.ropeTheta;
   out["rms_norm_eps"] = config.rmsNormEps;
   out["tie_word_embeddings"] = config.tieWordEmbeddings;
+  // Written either way: OLMoE's config class pads with token 1 without it.
+  out["pad_token_id"] =
+      config.padTokenId ? json(*config.padTokenId) : json(nullptr);
   out["hidden_act"] = "silu";
   // transformers 5 types these float and refuses an integer such as 0.
   for (const char *key : {"attention_dropout", "initializer_range",
@@ -162,7 +165,7 @@ static json huggingFaceConfig(const std::string &text,
   // from max_window_layers.
   json window = config.slidingWindow ? json(*config.slidingWindow) : json();
   out["sliding_window"] = window;
-  if (model.windowLayerKeys) {
+  if (model.slidingWindow == moe::SlidingWindow::switched) {
     // Every layer's: Qwen3Config derives layer_types from these where the
     // config lacks it, and a saved config's would keep its own pattern.
     out["use_sliding_window"] = !window.is_null();
@@ -183,6 +186,17 @@ static json huggingFaceConfig(const std::string &text,
     }
     if (!model.alwaysRenormalizes)
       out["norm_topk_prob"] = config.renormalize;
+    // transformers reads the coefficient as router_aux_loss_coef. Where the
+    // config gives none, a transformers config's pooled loss took the
+    // family's default, which transformers takes too; any other took ours.
+    if (out.contains("moe_aux_loss_coeff")) {
+      if (out["moe_aux_loss_coeff"].is_number())
+        out["router_aux_loss_coef"] = out["moe_aux_loss_coeff"].get<double>();
+      out.erase("moe_aux_loss_coeff");
+    } else if (!out.contains("router_aux_loss_coef") &&
+               (!config.pooledAuxLoss || out.contains("moe_aux_loss_kind"))) {
+      out["router_aux_loss_coef"] = config.auxLossCoeff;
+    }
     if (model.sparseLayerKeys) {
       // Every layer a MoE layer.
       out["decoder_sparse_step"] = 1;

@@ -18,8 +18,20 @@
 #include "llvm/Support/Error.h"
 
 #include <cstdint>
+#include <optional>
 
 namespace mlir::moe {
+
+/// What a transformers model does with config.json's sliding_window.
+enum class SlidingWindow {
+  /// Nothing (Llama, OLMoE: their masks are causal only).
+  ignored,
+  /// It applies it whatever use_sliding_window says (Mistral, Mixtral).
+  applied,
+  /// use_sliding_window switches it, and max_window_layers selects the
+  /// layers (Qwen3's).
+  switched,
+};
 
 struct TransformersModel {
   /// As messages name it ("Qwen3-MoE"), its architecture, model_type and
@@ -27,19 +39,14 @@ struct TransformersModel {
   const char *name = "", *architecture = "", *modelType = "", *configClass = "";
   bool moe = false;
   QkNorm qkNorm = QkNorm::none;
-  /// Whether it is the model of a config with a sliding window only
-  /// (Mistral, which is Llama's with one).
-  bool windowed = false;
-  /// Whether it applies sliding_window whatever use_sliding_window says.
-  bool ignoresWindowSwitch = false;
-  /// Qwen's use_sliding_window and max_window_layers, which select the
-  /// layers that apply sliding_window.
-  bool windowLayerKeys = false;
+  SlidingWindow slidingWindow = SlidingWindow::ignored;
 
   // The config class's defaults where they differ from ours: 0 takes ours
   // (for kvHeads, num_attention_heads).
   int64_t kvHeads = 0, headDim = 0;
   double ropeTheta = 0, rmsNormEps = 0;
+  /// nn.Embedding's padding_idx where the config leaves pad_token_id out.
+  std::optional<int64_t> padTokenId;
   int64_t experts = 0, topK = 0;
   /// Mixtral and OLMoE size their experts by intermediate_size; Qwen3-MoE
   /// reads moe_intermediate_size (expertSize by default), and needs no
@@ -49,6 +56,8 @@ struct TransformersModel {
   /// Mixtral renormalizes the top-k gate values whatever norm_topk_prob
   /// says; the others read norm_topk_prob (false by default).
   bool alwaysRenormalizes = false;
+  /// router_aux_loss_coef's default.
+  double auxLossCoeff = 0.001;
 
   // Its config keys and tensor names, where they differ from the model's.
   /// The key of the number of experts (num_local_experts or num_experts).
@@ -68,7 +77,7 @@ const TransformersModel *transformersModelNamed(llvm::StringRef modelType);
 
 /// The transformers model that computes what `config`'s does: Qwen3's and
 /// OLMoE's normalize queries and keys, Mistral's is Llama's with a sliding
-/// window. An error says why none does.
+/// window (which Llama's and OLMoE's ignore). An error says why none does.
 llvm::Expected<const TransformersModel &>
 transformersModelOf(const ModelConfig &config);
 
