@@ -462,7 +462,8 @@ void moert::requireCheckpointConfig(const std::string &path,
       "num_local_experts",
       "moe_intermediate_size",
       "tie_word_embeddings",
-      "moe_qk_norm"};
+      "moe_qk_norm",
+      "qkv_bias"};
   bool weightsFit =
       std::find(std::begin(kWeightShapeKeys), std::end(kWeightShapeKeys),
                 key) == std::end(kWeightShapeKeys);

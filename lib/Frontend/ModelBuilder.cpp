@@ -155,11 +155,16 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
   };
   auto project = [&](const char *name, int64_t heads,
                      bool normalized) -> Value {
-    Value weight = parameter(prefix + ".self_attn." + name + "_proj.weight",
-                             {heads * headDim, config.hiddenSize});
+    std::string projection = prefix + ".self_attn." + name + "_proj";
+    Value weight =
+        parameter(projection + ".weight", {heads * headDim, config.hiddenSize});
+    // Qwen2's biases start at 0, as transformers initializes them.
+    Value bias = config.qkvBias
+                     ? global(projection + ".bias", {heads * headDim},
+                              moe::InitKind::constant, 0.0, /*trainable=*/true)
+                     : Value();
     Value flat = moe::LinearOp::create(
-        b, floatTensor({batch, seq, heads * headDim}), hidden, weight,
-        /*bias=*/Value());
+        b, floatTensor({batch, seq, heads * headDim}), hidden, weight, bias);
     if (normalized && config.qkNorm == moe::QkNorm::whole)
       flat = normalize(name, flat, heads * headDim);
     Value split = tensor::ExpandShapeOp::create(

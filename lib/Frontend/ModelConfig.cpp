@@ -308,9 +308,8 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
   };
   // The architectures that these keys describe completely: transformers'
   // families and Skywork-MoE's release. Others build other models from
-  // them: Qwen2's q, k and v projections have biases, OLMo2 normalizes
-  // after attention and MLP, Gemma scales its norms and embeddings
-  // otherwise.
+  // them: Qwen2-MoE adds shared experts, OLMo2 normalizes after attention
+  // and MLP, Gemma scales its norms and embeddings otherwise.
   if (keys.has("model_type") && keys.object["model_type"].is_string()) {
     std::string modelType = keys.object["model_type"].get<std::string>();
     if (modelType != "skywork_moe" &&
@@ -357,7 +356,6 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
       {"topk_group", json(1), "the router chooses among all experts"},
       {"scoring_func", json("softmax"), "the router's scores are a softmax"},
       {"routed_scaling_factor", json(1.0), "the gate values are not scaled"},
-      {"qkv_bias", json(false), "projections have no bias"},
       {"clip_qkv", json(), "queries, keys and values are not clipped"}};
   for (const ForeignKey &foreign : kForeignKeys)
     if (keys.has(foreign.key) && keys.object[foreign.key] != foreign.neutral)
@@ -531,6 +529,15 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   else if (defaults)
     config.headDimension = defaults->headDim;
   readQkNorm(keys, config, family);
+  // Qwen2's q, k and v projections have biases (no key of its config says
+  // so); ours say it with qkv_bias.
+  bool familyBias = family && family->qkvBias;
+  config.qkvBias = keys.boolean("qkv_bias", familyBias);
+  if (familyBias && !config.qkvBias)
+    keys.fail(llvm::formatv("key 'qkv_bias' is false, but {0}'s q, k and v "
+                            "projections have biases (model_type '{1}')",
+                            family->name, family->modelType)
+                  .str());
   config.maxPositions = keys.positive("max_position_embeddings");
   if (defaults && defaults->ropeTheta)
     config.ropeTheta = defaults->ropeTheta;
@@ -597,6 +604,8 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
             ? nlohmann::ordered_json("whole")
             : nlohmann::ordered_json(config.qkNorm ==
                                      mlir::moe::QkNorm::perHead);
+  if (complete || config.qkvBias)
+    keys["qkv_bias"] = config.qkvBias;
   keys["max_position_embeddings"] = config.maxPositions;
   keys["rope_theta"] = config.ropeTheta;
   keys["rms_norm_eps"] = config.rmsNormEps;

@@ -34,6 +34,12 @@ const std::vector<TransformersModel> &families() {
     mistral.slidingWindow = SlidingWindow::applied;
     mistral.kvHeads = 8;
 
+    TransformersModel qwen2 =
+        family("Qwen2", "Qwen2ForCausalLM", "qwen2", "Qwen2Config");
+    qwen2.qkvBias = true;
+    qwen2.slidingWindow = SlidingWindow::switched;
+    qwen2.kvHeads = 32;
+
     TransformersModel qwen3 =
         family("Qwen3", "Qwen3ForCausalLM", "qwen3", "Qwen3Config");
     qwen3.qkNorm = QkNorm::perHead;
@@ -87,7 +93,7 @@ const std::vector<TransformersModel> &families() {
     olmoe.expertsKey = "num_experts";
     olmoe.qwenExpertNames = true;
 
-    return std::vector<TransformersModel>{llama,   mistral,  qwen3,
+    return std::vector<TransformersModel>{llama,   mistral,  qwen2, qwen3,
                                           mixtral, qwen3Moe, olmoe};
   }();
   return all;
@@ -109,6 +115,7 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   // to apply past them: Llama's is Mistral's model then.
   auto fits = [&](const TransformersModel &model) {
     return model.moe == config.isMoe() && model.qkNorm == config.qkNorm &&
+           model.qkvBias == config.qkvBias &&
            (!config.slidingWindow ||
             model.slidingWindow != SlidingWindow::ignored) &&
            // OLMoE's norms are as wide as the hidden state's heads.
@@ -118,8 +125,12 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   for (const TransformersModel &model : families())
     if (fits(model))
       return model;
-  if (config.qkNorm != QkNorm::whole)
-    llvm_unreachable("Llama, Mistral, Qwen3 and their MoEs fit the rest");
+  // Qwen2's fits every other model with the biases.
+  if (config.qkvBias)
+    return llvm::createStringError(
+        "no transformers model has q, k and v biases with normalized queries "
+        "and keys, or with routed experts alone (Qwen2-MoE's has shared "
+        "experts too)");
   if (!config.isMoe())
     return llvm::createStringError(
         "no transformers model normalizes a dense model's whole queries and "

@@ -95,10 +95,12 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
     config.erase("architectures");
   }
   // The dense model's attention as it read it: the new model_type's
-  // defaults (Qwen3's head_dim and key-value heads apply to qwen3 only)
-  // must not change it.
+  // defaults (Qwen3's head_dim and key-value heads apply to qwen3 only),
+  // or none (Qwen2's biases), must not change it.
   config["head_dim"] = dense.headDim();
   config["num_key_value_heads"] = dense.numKvHeads;
+  if (dense.qkvBias)
+    config["qkv_bias"] = true;
   config.erase("num_experts");
   config["num_local_experts"] = routedExperts;
   config["num_experts_per_tok"] = chosenExperts;

@@ -196,7 +196,7 @@ TEST(CheckpointConfigTest, TheWeightsReaderIsOfferedWhereTheWeightsFit) {
        {"vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
         "num_attention_heads", "num_key_value_heads", "head_dim",
         "num_local_experts", "moe_intermediate_size", "tie_word_embeddings",
-        "moe_qk_norm"}) {
+        "moe_qk_norm", "qkv_bias"}) {
     std::string refused = error(key);
     EXPECT_TRUE(contains(refused, "(its '" + std::string(key) + "' differs"))
         << refused;

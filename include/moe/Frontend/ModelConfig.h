@@ -1,6 +1,6 @@
 //===- ModelConfig.h - a model described by a config.json -------*- C++ -*-===//
 //
-// The subset of a Hugging Face config.json (Llama, Mistral, Qwen3 dense,
+// The subset of a Hugging Face config.json (Llama, Mistral, Qwen2, Qwen3,
 // Mixtral, Qwen3-MoE and OLMoE keys, the keys of Skywork-MoE's release) and of
 // our own training keys that defines a model's IR. docs/UserGuide.md lists
 // every key.
@@ -43,6 +43,8 @@ struct ModelConfig {
   /// numHeads (headDim()).
   int64_t headDimension = 0;
   QkNorm qkNorm = QkNorm::none;
+  /// Qwen2's biases of the query, key and value projections (qkv_bias).
+  bool qkvBias = false;
   int64_t maxPositions = 0;
   double ropeTheta = 10000.0;
   double rmsNormEps = 1e-6;

@@ -39,6 +39,8 @@ struct TransformersModel {
   const char *name = "", *architecture = "", *modelType = "", *configClass = "";
   bool moe = false;
   QkNorm qkNorm = QkNorm::none;
+  /// Whether its q, k and v projections have biases (Qwen2's).
+  bool qkvBias = false;
   SlidingWindow slidingWindow = SlidingWindow::ignored;
 
   // The config class's defaults where they differ from ours: 0 takes ours
@@ -76,8 +78,9 @@ struct TransformersModel {
 const TransformersModel *transformersModelNamed(llvm::StringRef modelType);
 
 /// The transformers model that computes what `config`'s does: Qwen3's and
-/// OLMoE's normalize queries and keys, Mistral's is Llama's with a sliding
-/// window (which Llama's and OLMoE's ignore). An error says why none does.
+/// OLMoE's normalize queries and keys, Qwen2's projections have biases,
+/// Mistral's is Llama's with a sliding window (which Llama's and OLMoE's
+/// ignore). An error says why none does.
 llvm::Expected<const TransformersModel &>
 transformersModelOf(const ModelConfig &config);
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the Hugging Face fixtures of test/Frontend/hf-checkpoints.test
-and hf-qk-norm.test.
+and hf-families.test.
 
 Run by hand, with a Python that has torch, transformers and safetensors:
 
@@ -75,6 +75,8 @@ MODELS = {
     # epsilon; its experts under Qwen's names.
     "olmoe-gqa": dict(kind="olmoe", kv_heads=2, top_k=2, tied=False,
                       theta=None, router_logits=True),
+    # Dense Qwen2: biases on the q, k and v projections, 2 key-value heads.
+    "qwen2-qkv-bias": dict(kind="qwen2", kv_heads=2, tied=False, theta=1e6),
     # Dense Qwen3, heads 6 wide, one key-value head, tied embeddings.
     "qwen3-dense-tied": dict(kind="qwen3", kv_heads=1, tied=True, theta=1e4,
                              head_dim=6),
@@ -111,6 +113,9 @@ def make_model(spec):
             router_aux_loss_coef=0.01,
             output_router_logits=spec.get("router_logits", False), **common)
         model = transformers.OlmoeForCausalLM(config)
+    elif spec["kind"] == "qwen2":
+        config = transformers.Qwen2Config(**common)
+        model = transformers.Qwen2ForCausalLM(config)
     elif spec["kind"] == "qwen3":
         config = transformers.Qwen3Config(head_dim=spec["head_dim"], **common)
         model = transformers.Qwen3ForCausalLM(config)
