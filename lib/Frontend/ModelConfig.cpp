@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <limits>
 
 using mlir::moe::TransformersModel;
@@ -216,9 +217,10 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config,
   // The pooled loss's coefficient defaults to the config class's
   // router_aux_loss_coef (Mixtral's and Qwen3-MoE's without one).
   double pooledCoeff = transformers ? transformers->auxLossCoeff : 0.001;
-  config.auxLossCoeff =
+  config.configuredAuxLossCoeff =
       keys.number(keys.either("moe_aux_loss_coeff", "router_aux_loss_coef"),
                   config.pooledAuxLoss ? pooledCoeff : 0.01, false);
+  config.auxLossCoeff = config.configuredAuxLossCoeff;
   if (transformers && !keys.boolean("output_router_logits", false)) {
     config.auxLossCoeff = 0;
     config.warnings.push_back(
@@ -324,9 +326,20 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
     if (keys.has(key) && keys.object[key] != "silu" &&
         keys.object[key] != "swish")
       refuse(key, "the MLPs and experts compute SwiGLU (silu)");
-  for (const char *key : {"attention_bias", "mlp_bias"})
-    if (keys.has(key) && keys.object[key] != json(false))
+  for (const char *key : {"attention_bias", "mlp_bias"}) {
+    if (!keys.has(key) || keys.object[key] == json(false))
+      continue;
+    // Qwen2's attention has its biases whatever the key says.
+    if (family && family->qkvBias && llvm::StringRef(key) == "attention_bias")
+      config.warnings.push_back(
+          llvm::formatv("transformers' {0} ignores 'attention_bias' (its q, k "
+                        "and v projections have biases, its o projection "
+                        "none), and so does this import",
+                        family->name)
+              .str());
+    else
       refuse(key, "projections have no bias");
+  }
   if (keys.has("partial_rotary_factor") &&
       keys.object["partial_rotary_factor"] != json(1) &&
       keys.object["partial_rotary_factor"] != json(1.0))
@@ -374,13 +387,14 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
         keys.object[key] != json(0.0))
       refuse(key, "training has no dropout or router noise");
   // The window is checked against the sequence once --seq-len is known
-  // (checkModelSizes); Qwen's configs switch it off with
-  // use_sliding_window, which Mistral and Mixtral ignore, and Llama and
-  // OLMoE ignore the window itself.
+  // (checkModelSizes). Each family applies it its own way; our keys alone
+  // apply it unless use_sliding_window is false.
   using mlir::moe::SlidingWindow;
-  SlidingWindow rule = family ? family->slidingWindow : SlidingWindow::switched;
   if (!keys.has("sliding_window"))
     return;
+  SlidingWindow rule = family ? family->slidingWindow : SlidingWindow::applied;
+  bool switchedOff = keys.has("use_sliding_window") &&
+                     keys.object["use_sliding_window"] == json(false);
   if (rule == SlidingWindow::ignored) {
     config.warnings.push_back(
         llvm::formatv("transformers' {0} does not apply 'sliding_window' (its "
@@ -389,16 +403,41 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
             .str());
     return;
   }
-  bool switchedOff = keys.has("use_sliding_window") &&
-                     keys.object["use_sliding_window"] == json(false);
-  if (switchedOff && rule == SlidingWindow::applied)
+  if (!family && switchedOff)
+    return;
+  if (family && rule == SlidingWindow::applied && switchedOff)
     config.warnings.push_back(
         llvm::formatv("transformers' {0} applies 'sliding_window' whatever "
                       "'use_sliding_window' says, and so does this import",
                       family->name)
             .str());
-  else if (switchedOff)
-    return;
+  if (rule == SlidingWindow::switched) {
+    if (!keys.boolean("use_sliding_window", false))
+      return;
+    // The layers that slide: those layer_types names so, else the ones from
+    // max_window_layers on. The model's window is every layer's or none.
+    int64_t sliding = 0;
+    if (keys.has("layer_types") && keys.object["layer_types"].is_array()) {
+      for (const json &type : keys.object["layer_types"])
+        sliding += type == json("sliding_attention");
+    } else {
+      double first = keys.number("max_window_layers",
+                                 static_cast<double>(family->maxWindowLayers),
+                                 /*strictlyPositive=*/false);
+      sliding = std::max<int64_t>(
+          0, config.numLayers - static_cast<int64_t>(
+                                    std::min(first, double(config.numLayers))));
+    }
+    if (sliding == 0)
+      return;
+    if (sliding != config.numLayers)
+      return keys.fail(llvm::formatv(
+          "keys 'use_sliding_window', 'max_window_layers' and "
+          "'layer_types' make {0} of the {1} layers attend within "
+          "'sliding_window', which is not supported: the model's window is "
+          "every layer's or none",
+          sliding, config.numLayers));
+  }
   const json &window = keys.object["sliding_window"];
   if (!window.is_number_integer() || window.get<int64_t>() <= 0)
     keys.keyError("sliding_window", "null or a positive integer");
@@ -547,7 +586,8 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   config.rmsNormEps = keys.number("rms_norm_eps", config.rmsNormEps, true);
   config.initStd = keys.number("initializer_range", config.initStd, false);
   config.tieWordEmbeddings = keys.boolean("tie_word_embeddings", false);
-  // As nn.Embedding's padding_idx: a negative id counts from the end.
+  // As nn.Embedding's padding_idx: a negative id counts from the end; an
+  // explicit null is no padding token, whatever the family's default.
   if (keys.has("pad_token_id")) {
     const json &pad = keys.object["pad_token_id"];
     double vocab = static_cast<double>(config.vocabSize);
@@ -561,7 +601,7 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
     else
       config.padTokenId =
           (pad.get<int64_t>() + config.vocabSize) % config.vocabSize;
-  } else if (defaults) {
+  } else if (defaults && !object.contains("pad_token_id")) {
     config.padTokenId = defaults->padTokenId;
   }
   if (keys.has("num_local_experts") || keys.has("num_experts") || transformers)
@@ -570,7 +610,7 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   config.seqLen = keys.positive("moe_seq_len", config.maxPositions);
   checkConsistency(keys, config);
   if (keys.error.empty())
-    refuseUnsupported(keys, config, defaults);
+    refuseUnsupported(keys, config, family);
   if (!keys.error.empty())
     return llvm::createStringError(keys.error);
   return config;

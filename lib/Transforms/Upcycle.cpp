@@ -101,6 +101,17 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
   config["num_key_value_heads"] = dense.numKvHeads;
   if (dense.qkvBias)
     config["qkv_bias"] = true;
+  // And its window, in the keys every family's rule reads alike (Llama's
+  // is none, whatever its config said).
+  config.erase("layer_types");
+  config.erase("max_window_layers");
+  config.erase("use_sliding_window");
+  config["sliding_window"] = nullptr;
+  if (dense.slidingWindow) {
+    config["sliding_window"] = *dense.slidingWindow;
+    config["use_sliding_window"] = true;
+    config["max_window_layers"] = 0;
+  }
   config.erase("num_experts");
   config["num_local_experts"] = routedExperts;
   config["num_experts_per_tok"] = chosenExperts;

@@ -2,7 +2,7 @@
 //
 // Writes what transformers' AutoModelForCausalLM.from_pretrained loads: a
 // config.json (of the family that computes the model, TransformersModels.h:
-// mixtral, llama, mistral, qwen3_moe, qwen3 or olmoe; with the keys
+// mixtral, llama, mistral, qwen2, qwen3_moe, qwen3 or olmoe; with the keys
 // transformers needs and the model's own, Skywork's gating keys included)
 // and the trainable weights under
 // Hugging Face's names in safetensors files, experts one tensor each as
@@ -186,17 +186,11 @@ static json huggingFaceConfig(const std::string &text,
     }
     if (!model.alwaysRenormalizes)
       out["norm_topk_prob"] = config.renormalize;
-    // transformers reads the coefficient as router_aux_loss_coef. Where the
-    // config gives none, a transformers config's pooled loss took the
-    // family's default, which transformers takes too; any other took ours.
-    if (out.contains("moe_aux_loss_coeff")) {
-      if (out["moe_aux_loss_coeff"].is_number())
-        out["router_aux_loss_coef"] = out["moe_aux_loss_coeff"].get<double>();
-      out.erase("moe_aux_loss_coeff");
-    } else if (!out.contains("router_aux_loss_coef") &&
-               (!config.pooledAuxLoss || out.contains("moe_aux_loss_kind"))) {
-      out["router_aux_loss_coef"] = config.auxLossCoeff;
-    }
+    // transformers reads the coefficient as router_aux_loss_coef, and
+    // without one takes its class's default, which need not be the one the
+    // import took (another family's, or ours).
+    out.erase("moe_aux_loss_coeff");
+    out["router_aux_loss_coef"] = config.configuredAuxLossCoeff;
     if (model.sparseLayerKeys) {
       // Every layer a MoE layer.
       out["decoder_sparse_step"] = 1;

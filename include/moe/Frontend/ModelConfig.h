@@ -69,7 +69,11 @@ struct ModelConfig {
   /// (transformers' Mixtral loss, moe.pooled_aux_loss) instead of one per
   /// layer of `auxLossKind`.
   bool pooledAuxLoss = false;
+  /// The coefficient the loss applies: the configured one, or 0 where a
+  /// transformers config's output_router_logits leaves the term out.
   double auxLossCoeff = 0.01;
+  /// The configured coefficient (transformers' router_aux_loss_coef).
+  double configuredAuxLossCoeff = 0.01;
   double zLossCoeff = 0.0;
 
   // The shape of one training step.

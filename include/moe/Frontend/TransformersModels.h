@@ -28,8 +28,9 @@ enum class SlidingWindow {
   ignored,
   /// It applies it whatever use_sliding_window says (Mistral, Mixtral).
   applied,
-  /// use_sliding_window switches it, and max_window_layers selects the
-  /// layers (Qwen3's).
+  /// It applies it where use_sliding_window is true, to the layers from
+  /// max_window_layers (or those layer_types names sliding_attention):
+  /// Qwen's.
   switched,
 };
 
@@ -42,6 +43,8 @@ struct TransformersModel {
   /// Whether its q, k and v projections have biases (Qwen2's).
   bool qkvBias = false;
   SlidingWindow slidingWindow = SlidingWindow::ignored;
+  /// max_window_layers' default, for a switched window.
+  int64_t maxWindowLayers = 0;
 
   // The config class's defaults where they differ from ours: 0 takes ours
   // (for kvHeads, num_attention_heads).
