@@ -544,8 +544,9 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   const TransformersModel *transformers =
       family && family->moe && !keys.has("moe_aux_loss_kind") ? family
                                                               : nullptr;
-  // Where the keys leave the attention (and the window's switch) out, the
-  // config class of a dense family, or of a transformers MoE config, says.
+  // Where the keys leave the attention, RoPE, the epsilon or the padding
+  // token out, the config class of a dense family, or of a transformers MoE
+  // config, says.
   const TransformersModel *defaults =
       family && !family->moe ? family : transformers;
   config.intermediateSize = keys.positive(
