@@ -222,11 +222,31 @@ moert::WriterLock::WriterLock(
     std::string_view target = entry.substr(0, entry.size() - tail);
     return covers ? covers(target) : target == name;
   };
+  // A covered file may have a writer of its own (a run writing it alone),
+  // which holds that file's lock: its temporary is removed only while the
+  // lock is free, taken for the removal.
+  auto removeTemporary = [&](std::string_view entry) {
+    std::string target(entry.substr(0, entry.size() -
+                                           std::strlen(kTemporaryPrefix) -
+                                           kTemporarySuffixLength));
+    int ownLock = -1;
+    if (target != name) {
+      ownLock = open((directory + "/" + target + ".lock").c_str(),
+                     O_RDWR | O_CLOEXEC);
+      if (ownLock >= 0 && flock(ownLock, LOCK_EX | LOCK_NB) != 0) {
+        close(ownLock);
+        return;
+      }
+    }
+    if (unlink((directory + "/" + std::string(entry)).c_str()) == 0)
+      ++removed;
+    if (ownLock >= 0)
+      close(ownLock);
+  };
   if (DIR *entries = opendir(directory.c_str())) {
     while (dirent *entry = readdir(entries))
-      if (isTemporary(entry->d_name) &&
-          unlink((directory + "/" + entry->d_name).c_str()) == 0)
-        ++removed;
+      if (isTemporary(entry->d_name))
+        removeTemporary(entry->d_name);
     closedir(entries);
   }
 }

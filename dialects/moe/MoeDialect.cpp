@@ -439,6 +439,12 @@ LogicalResult mlir::moe::checkPrecisionConversion(Operation *op) {
          << (isa<arith::TruncFOp>(op) ? " (with its rounding mode)" : "");
 }
 
+Value mlir::moe::beforeBf16Copy(Value value) {
+  if (auto copy = value.getDefiningOp<arith::TruncFOp>())
+    return copy.getIn();
+  return value;
+}
+
 LogicalResult mlir::moe::requireOneBlockBody(FunctionOpInterface function,
                                              StringRef prefix,
                                              StringRef purpose) {

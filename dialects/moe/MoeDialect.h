@@ -55,6 +55,9 @@ bool computesInF32(Operation *op);
 /// implement: arith.truncf of an f32 tensor to bf16, rounding to nearest
 /// even (the default), or arith.extf of a bf16 tensor to f32.
 LogicalResult checkPrecisionConversion(Operation *op);
+/// `value`, or the f32 value it rounds where it is an arith.truncf's result
+/// (mixed precision's bf16 copy of a weight or an activation).
+Value beforeBf16Copy(Value value);
 /// Fails where `function` has no body of one block to `purpose`
 /// ("differentiate"): a declaration, or a body of several blocks. `prefix`
 /// begins the error ("moe-autodiff: ").

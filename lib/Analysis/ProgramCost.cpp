@@ -125,9 +125,8 @@ FailureOr<ProgramCost> mlir::moe::analyzeTrainStep(func::FuncOp trainStep) {
   trainStep.walk([&](ExpertFfnOp ffn) {
     for (Value weight :
          {ffn.getGateProj(), ffn.getUpProj(), ffn.getDownProj()}) {
-      if (auto copy = weight.getDefiningOp<arith::TruncFOp>())
-        weight = copy.getIn();
-      if (auto load = weight.getDefiningOp<ml_program::GlobalLoadOp>())
+      if (auto load =
+              beforeBf16Copy(weight).getDefiningOp<ml_program::GlobalLoadOp>())
         expertWeights.insert(load.getGlobal().getLeafReference());
     }
   });

@@ -127,7 +127,7 @@ public:
 /// that the model ignores are ignored here too (with a warning where they
 /// would have changed the model).
 void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config,
-                 const mlir::moe::TransformersModel *transformers) {
+                 const TransformersModel *transformers) {
   config.numExperts =
       keys.positive(keys.either("num_local_experts", "num_experts"),
                     transformers ? transformers->experts : 0);
@@ -312,16 +312,13 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
   // families and Skywork-MoE's release. Others build other models from
   // them: Qwen2-MoE adds shared experts, OLMo2 normalizes after attention
   // and MLP, Gemma scales its norms and embeddings otherwise.
-  if (keys.has("model_type") && keys.object["model_type"].is_string()) {
-    std::string modelType = keys.object["model_type"].get<std::string>();
-    if (modelType != "skywork_moe" &&
-        !mlir::moe::transformersModelNamed(modelType))
-      refuse("model_type",
-             "the importer builds " + mlir::moe::transformersModelNames() +
-                 " and Skywork-MoE models, whose configs these keys describe "
-                 "completely (leave model_type out for a model that our keys "
-                 "alone describe)");
-  }
+  if (!family && keys.has("model_type") &&
+      keys.object["model_type"] != json("skywork_moe"))
+    refuse("model_type",
+           "the importer builds " + mlir::moe::transformersModelNames() +
+               " and Skywork-MoE models, whose configs these keys describe "
+               "completely (leave model_type out for a model that our keys "
+               "alone describe)");
   for (const char *key : {"hidden_act", "hidden_activation"})
     if (keys.has(key) && keys.object[key] != "silu" &&
         keys.object[key] != "swish")
@@ -421,8 +418,7 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
       for (const json &type : keys.object["layer_types"])
         sliding += type == json("sliding_attention");
     } else {
-      double first = keys.number("max_window_layers",
-                                 static_cast<double>(family->maxWindowLayers),
+      double first = keys.number("max_window_layers", 28.0,
                                  /*strictlyPositive=*/false);
       sliding = std::max<int64_t>(
           0, config.numLayers - static_cast<int64_t>(
@@ -449,7 +445,7 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
 /// projections, OLMoE's); `family`'s attention decides where the config
 /// leaves it out, and must agree where it does not.
 void readQkNorm(KeyReader &keys, mlir::moe::ModelConfig &config,
-                const mlir::moe::TransformersModel *family) {
+                const TransformersModel *family) {
   using mlir::moe::QkNorm;
   QkNorm familyNorm = family ? family->qkNorm : QkNorm::none;
   config.qkNorm = familyNorm;

@@ -38,14 +38,12 @@ const std::vector<TransformersModel> &families() {
         family("Qwen2", "Qwen2ForCausalLM", "qwen2", "Qwen2Config");
     qwen2.qkvBias = true;
     qwen2.slidingWindow = SlidingWindow::switched;
-    qwen2.maxWindowLayers = 28;
     qwen2.kvHeads = 32;
 
     TransformersModel qwen3 =
         family("Qwen3", "Qwen3ForCausalLM", "qwen3", "Qwen3Config");
     qwen3.qkNorm = QkNorm::perHead;
     qwen3.slidingWindow = SlidingWindow::switched;
-    qwen3.maxWindowLayers = 28;
     qwen3.kvHeads = 32;
     qwen3.headDim = 128;
 
@@ -66,7 +64,6 @@ const std::vector<TransformersModel> &families() {
     qwen3Moe.moe = true;
     qwen3Moe.qkNorm = QkNorm::perHead;
     qwen3Moe.slidingWindow = SlidingWindow::switched;
-    qwen3Moe.maxWindowLayers = 28;
     qwen3Moe.kvHeads = 4;
     qwen3Moe.ropeTheta = 1e4;
     qwen3Moe.rmsNormEps = 1e-6;

@@ -72,14 +72,17 @@ struct ModelStatsPass : moe::impl::ModelStatsBase<ModelStatsPass> {
     llvm::StringSet<> layerWeights;
     int64_t experts = 0, topK = 0;
     module.walk([&](ExpertFfnOp ffn) {
-      auto dispatch = ffn.getInput().getDefiningOp<DispatchOp>();
+      // Through mixed precision's bf16 copies of queues and weights.
+      auto dispatch =
+          beforeBf16Copy(ffn.getInput()).getDefiningOp<DispatchOp>();
       if (!dispatch)
         return;
       experts = cast<ShapedType>(ffn.getInput().getType()).getDimSize(0);
       topK = cast<ShapedType>(dispatch.getIndices().getType()).getDimSize(1);
       for (Value weight :
            {ffn.getGateProj(), ffn.getUpProj(), ffn.getDownProj()}) {
-        auto load = weight.getDefiningOp<ml_program::GlobalLoadOp>();
+        auto load =
+            beforeBf16Copy(weight).getDefiningOp<ml_program::GlobalLoadOp>();
         if (!load)
           continue;
         StringRef name = load.getGlobal().getLeafReference();

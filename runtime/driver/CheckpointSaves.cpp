@@ -13,7 +13,6 @@
 #include <map>
 
 #include <dirent.h>
-#include <sys/stat.h>
 
 namespace moert {
 
@@ -34,7 +33,7 @@ void requireCheckpointPattern(const std::string &pattern) {
 CheckpointSaves::CheckpointSaves(std::string pattern, const moe_model &model,
                                  const RankGroup &group, int64_t firstStep,
                                  int64_t lastStep, bool severalSaves,
-                                 const std::vector<std::string> &inputs,
+                                 const std::vector<FileOption> &inputs,
                                  bool primary)
     : pattern(std::move(pattern)) {
   if (!primary)
@@ -62,7 +61,7 @@ CheckpointSaves::CheckpointSaves(std::string pattern, const moe_model &model,
 
 void CheckpointSaves::checkSeries(const moe_model &model, int64_t firstStep,
                                   int64_t lastStep,
-                                  const std::vector<std::string> &inputs) {
+                                  const std::vector<FileOption> &inputs) {
   // The series' files by step, read from the folder once.
   // Named as the pattern names its folder.
   std::string folder = pattern.substr(0, pattern.rfind('/') + 1);
@@ -73,22 +72,13 @@ void CheckpointSaves::checkSeries(const moe_model &model, int64_t firstStep,
         files[*step] = folder + entry->d_name;
     closedir(entries);
   }
-  auto sameFile = [](const std::string &a, const std::string &b) {
-    struct stat first, second;
-    return stat(a.c_str(), &first) == 0 && stat(b.c_str(), &second) == 0 &&
-           first.st_dev == second.st_dev && first.st_ino == second.st_ino;
-  };
   // The saves of this training past the run's first step that it could
   // replace (its own or a stop's), refused together.
   std::vector<std::string> later;
   for (const auto &[step, path] : files) {
     if (step <= firstStep || step > lastStep)
       continue;
-    for (const std::string &input : inputs)
-      if (!input.empty() && sameFile(input, path))
-        fail("{}: a save of this run would replace it, an input of the run "
-             "({}): give another --checkpoint",
-             path, input);
+    requireDistinctFiles({{"--checkpoint", path}}, inputs);
     requireReplaceableCheckpoint(path);
     if (laterCheckpointStep(path, model, firstStep))
       later.push_back(path);

@@ -13,6 +13,7 @@
 #define MOERT_DRIVER_CHECKPOINTSAVES_H
 
 #include "moert/AtomicFile.h"
+#include "moert/Files.h"
 #include "moert/GlobalPlacement.h"
 #include "moert/ModelAbi.h"
 
@@ -43,7 +44,7 @@ public:
   /// beside the last).
   CheckpointSaves(std::string pattern, const moe_model &model,
                   const RankGroup &group, int64_t firstStep, int64_t lastStep,
-                  bool severalSaves, const std::vector<std::string> &inputs,
+                  bool severalSaves, const std::vector<FileOption> &inputs,
                   bool primary);
 
   /// The file of the save of `step`.
@@ -56,7 +57,7 @@ private:
   /// the series.
   std::optional<int64_t> stepOf(std::string_view name) const;
   void checkSeries(const moe_model &model, int64_t firstStep, int64_t lastStep,
-                   const std::vector<std::string> &inputs);
+                   const std::vector<FileOption> &inputs);
 
   std::string pattern;
   std::optional<WriterLock> lock;

@@ -457,8 +457,10 @@ int run(int argc, char **argv, int32_t &rank) {
         options.checkpoint, model, group, position.step, options.steps,
         options.checkpointInterval > 0 &&
             position.step + options.checkpointInterval < options.steps,
-        std::vector{options.initFrom, options.resume, options.data,
-                    options.valData},
+        std::vector<moert::FileOption>{{"--init-from", options.initFrom},
+                                       {"--resume", options.resume},
+                                       {"--data", options.data},
+                                       {"--val-data", options.valData}},
         primary);
 
   const moe_function *logitsFn = moert::findFunction(model, "logits");

@@ -29,8 +29,8 @@ enum class SlidingWindow {
   /// It applies it whatever use_sliding_window says (Mistral, Mixtral).
   applied,
   /// It applies it where use_sliding_window is true, to the layers from
-  /// max_window_layers (or those layer_types names sliding_attention):
-  /// Qwen's.
+  /// max_window_layers (28 by default; or those layer_types names
+  /// sliding_attention): Qwen's.
   switched,
 };
 
@@ -43,8 +43,6 @@ struct TransformersModel {
   /// Whether its q, k and v projections have biases (Qwen2's).
   bool qkvBias = false;
   SlidingWindow slidingWindow = SlidingWindow::ignored;
-  /// max_window_layers' default, for a switched window.
-  int64_t maxWindowLayers = 0;
 
   // The config class's defaults where they differ from ours: 0 takes ours
   // (for kvHeads, num_attention_heads).

@@ -67,7 +67,8 @@ public:
   /// Throws moert::Error when another process holds the lock or the lock
   /// file cannot be created. `covers`, where given, names the files beside
   /// FILE that the lock is for (a series of checkpoints, FILE its pattern):
-  /// their temporaries are removed instead of FILE's.
+  /// their temporaries are removed instead of FILE's, but for those of a
+  /// file whose own lock another process holds (a run writing it alone).
   explicit WriterLock(
       const std::string &path,
       const std::function<bool(std::string_view name)> &covers = nullptr);
