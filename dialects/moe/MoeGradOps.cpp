@@ -100,6 +100,10 @@ LogicalResult ExpertFfnGradOp::verify() {
                                  getDownProj(), getProjections());
 }
 
+LogicalResult SigmoidScaleGradOp::verify() {
+  return verifySigmoidScaleOperands(*this, getInput(), getLogit());
+}
+
 LogicalResult CrossEntropyGradOp::verify() {
   if (failed(verifyNarrowableResult(*this, "logits", getLogits(), "d_logits",
                                     getDLogits())))

@@ -127,6 +127,24 @@ def Moe_SwigluGradOp : Moe_GradOp<"swiglu_grad",
   let hasVerifier = 0;
 }
 
+def Moe_SigmoidScaleGradOp : Moe_GradOp<"sigmoid_scale_grad",
+    [AllTypesMatch<["input", "d_result", "d_input"]>,
+     AllTypesMatch<["logit", "d_logit"]>]> {
+  let summary = "gradients of moe.sigmoid_scale";
+  let description = [{
+    With `s = sigmoid(logit)`: `d_input = d_result * s` and, per row,
+    `d_logit = s (1 - s) sum_h d_result[..., h] input[..., h]`.
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$logit,
+                       Moe_FloatTensor:$d_result);
+  let results = (outs Moe_FloatTensor:$d_input, Moe_FloatTensor:$d_logit);
+  let assemblyFormat = [{
+    $input `,` $logit `,` $d_result attr-dict `:` type($input) `,`
+    type($logit)
+  }];
+  let hasVerifier = 1;
+}
+
 def Moe_CrossEntropyGradOp : Moe_GradOp<"cross_entropy_grad",
     [DeclareOpInterfaceMethods<Moe_NarrowableResultOpInterface>]> {
   let summary = "gradient of moe.cross_entropy with respect to the logits";

@@ -125,6 +125,10 @@ bool AttentionOp::isNarrowableResult(unsigned index) {
   return index == 0 && getElementTypeOrSelf(getQuery()).isBF16();
 }
 
+LogicalResult SigmoidScaleOp::verify() {
+  return verifySigmoidScaleOperands(*this, getInput(), getLogit());
+}
+
 LogicalResult CrossEntropyOp::verify() {
   return verifyCrossEntropyOperands(*this, getLogits(), getTargets(), "result",
                                     getResult(), getDivisor(),

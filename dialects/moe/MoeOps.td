@@ -212,6 +212,25 @@ def Moe_SwigluOp : Moe_DiffOp<"swiglu", [AllTypesMatch<["gate", "up", "result"]>
   let hasVerifier = 0;
 }
 
+def Moe_SigmoidScaleOp : Moe_DiffOp<"sigmoid_scale",
+    [AllTypesMatch<["input", "result"]>]> {
+  let summary = "each row scaled by the sigmoid of its logit";
+  let description = [{
+    `result[..., h] = input[..., h] / (1 + exp(-logit[..., 0]))`, `logit`
+    of `input`'s shape with a last dimension of 1: how Qwen2-MoE gates its
+    shared expert's output, token by token.
+
+    ```mlir
+    %s = moe.sigmoid_scale %x, %g : tensor<8x64x512xf32>, tensor<8x64x1xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$logit);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat =
+      "$input `,` $logit attr-dict `:` type($input) `,` type($logit)";
+  let hasVerifier = 1;
+}
+
 class Moe_BinaryOp<string mnemonic, string formula>
     : Moe_DiffOp<mnemonic, [AllTypesMatch<["lhs", "rhs", "result"]>]> {
   let summary = "elementwise " # formula;

@@ -103,6 +103,16 @@ LogicalResult SwigluOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
   return success();
 }
 
+LogicalResult SigmoidScaleOp::buildVjp(OpBuilder &b,
+                                       ArrayRef<Value> resultGrads,
+                                       SmallVectorImpl<Value> &operandGrads) {
+  auto grad =
+      SigmoidScaleGradOp::create(b, getLoc(), getType(), getLogit().getType(),
+                                 getInput(), getLogit(), resultGrads[0]);
+  llvm::append_range(operandGrads, grad->getResults());
+  return success();
+}
+
 LogicalResult AddOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
                               SmallVectorImpl<Value> &operandGrads) {
   operandGrads.append({resultGrads[0], resultGrads[0]});

@@ -184,6 +184,16 @@ LogicalResult verifyRmsNormOperands(Operation *op, Value input, Value weight,
   return expectPositive(op, "eps", eps);
 }
 
+LogicalResult verifySigmoidScaleOperands(Operation *op, Value input,
+                                         Value logit) {
+  ArrayRef<int64_t> shape = shapeOf(input);
+  if (shape.empty())
+    return op->emitOpError("'input' must have rank >= 1");
+  if (failed(expectShape(op, "logit", logit, withLastDim(shape, 1))))
+    return failure();
+  return expectSameElementType(op, {{"input", input}, {"logit", logit}});
+}
+
 LogicalResult verifyCrossEntropyOperands(Operation *op, Value logits,
                                          Value targets, StringRef scalarName,
                                          Value scalar, Value divisor,

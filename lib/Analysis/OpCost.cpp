@@ -244,9 +244,9 @@ FailureOr<OpCost> mlir::moe::getOpCost(Operation *op, const QueueFill &fill) {
                 arith::ExtFOp>(
               [&](Operation *op) { return memory(1, op->getResult(0)); })
           .Case([&](CountTargetsOp op) { return memory(1, op.getTargets()); })
-          .Case<RmsNormOp, RopeOp, SwigluOp>(
+          .Case<RmsNormOp, RopeOp, SwigluOp, SigmoidScaleOp>(
               [&](Operation *op) { return memory(4, op->getResult(0)); })
-          .Case<RmsNormGradOp, SwigluGradOp>(
+          .Case<RmsNormGradOp, SwigluGradOp, SigmoidScaleGradOp>(
               [&](Operation *op) { return memory(8, op->getOperand(0)); })
           .Case<CrossEntropyOp, CrossEntropyGradOp, GateOp, GateGradOp,
                 GateNormOp, GateNormGradOp, AuxLossOp, AuxLossGradOp, ZLossOp,

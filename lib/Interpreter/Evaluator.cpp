@@ -319,6 +319,10 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           set(o, moe::ref::swiglu(get(o.getGate()), get(o.getUp())));
           return success();
         })
+        .Case([&](moe::SigmoidScaleOp o) {
+          set(o, moe::ref::sigmoidScale(get(o.getInput()), get(o.getLogit())));
+          return success();
+        })
         .Case([&](moe::AddOp o) {
           set(o, moe::ref::add(get(o.getLhs()), get(o.getRhs())));
           return success();
@@ -496,6 +500,13 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
               get(o.getGate()), get(o.getUp()), get(o.getDResult()));
           set(o.getDGate(), std::move(r.dGate));
           set(o.getDUp(), std::move(r.dUp));
+          return success();
+        })
+        .Case([&](moe::SigmoidScaleGradOp o) {
+          moe::ref::SigmoidScaleGrads r = moe::ref::sigmoidScaleGrad(
+              get(o.getInput()), get(o.getLogit()), get(o.getDResult()));
+          set(o.getDInput(), std::move(r.dInput));
+          set(o.getDLogit(), std::move(r.dLogit));
           return success();
         })
         .Case([&](moe::CrossEntropyGradOp o) {

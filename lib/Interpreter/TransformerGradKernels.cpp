@@ -181,6 +181,24 @@ SwigluGrads mlir::moe::ref::swigluGrad(const Tensor &gate, const Tensor &up,
   return grads;
 }
 
+SigmoidScaleGrads mlir::moe::ref::sigmoidScaleGrad(const Tensor &input,
+                                                   const Tensor &logit,
+                                                   const Tensor &dResult) {
+  int64_t hidden = input.dim(-1);
+  SigmoidScaleGrads grads{Tensor::zeros(input.dtype, input.shape),
+                          Tensor::zeros(logit.dtype, logit.shape)};
+  for (int64_t r = 0; r < logit.numel(); ++r) {
+    double sigmoid = moert::rows::sigmoid(logit.data[r]), dot = 0;
+    for (int64_t h = 0, i = r * hidden; h < hidden; ++h, ++i) {
+      grads.dInput.data[i] = dResult.data[i] * sigmoid;
+      dot += dResult.data[i] * input.data[i];
+    }
+    grads.dLogit.data[r] =
+        moert::rows::sigmoidScaleLogitGrad(logit.data[r], dot);
+  }
+  return grads;
+}
+
 Tensor mlir::moe::ref::crossEntropyGrad(const Tensor &logits,
                                         const Tensor &targets,
                                         const Tensor &dLoss,

@@ -120,6 +120,17 @@ Tensor mlir::moe::ref::swiglu(const Tensor &gate, const Tensor &up) {
   return result;
 }
 
+Tensor mlir::moe::ref::sigmoidScale(const Tensor &input, const Tensor &logit) {
+  int64_t hidden = input.dim(-1);
+  Tensor result = input;
+  for (int64_t r = 0; r < logit.numel(); ++r) {
+    double sigmoid = moert::rows::sigmoid(logit.data[r]);
+    for (int64_t h = 0; h < hidden; ++h)
+      result.data[r * hidden + h] *= sigmoid;
+  }
+  return result;
+}
+
 Tensor mlir::moe::ref::add(const Tensor &lhs, const Tensor &rhs) {
   Tensor result = lhs;
   for (int64_t i = 0; i < lhs.numel(); ++i)

@@ -257,6 +257,15 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
                     {in(0), in(1), in(2), size(numElements(o.getGate())),
                      res(0), res(1)});
       })
+      .Case([&](SigmoidScaleOp o) {
+        return call("sigmoidScale", {in(0), in(1), size(rowsOf(o.getInput())),
+                                     size(dim(o.getInput(), -1)), res(0)});
+      })
+      .Case([&](SigmoidScaleGradOp o) {
+        return call("sigmoidScaleGrad",
+                    {in(0), in(1), in(2), size(rowsOf(o.getInput())),
+                     size(dim(o.getInput(), -1)), res(0), res(1)});
+      })
       .Case<AddOp, MulOp>([&](auto o) {
         return call(isa<AddOp>(op) ? "add" : "mul",
                     {in(0), in(1), size(numElements(o.getLhs())), res(0)});

@@ -37,8 +37,8 @@ bool isTokenWise(Operation *op) {
   if (isa<AddOp, MulOp>(op))
     return cast<RankedTensorType>(op->getResult(0).getType()).getRank() > 0;
   return isa<EmbeddingOp, RmsNormOp, LinearOp, RouterOp, RopeOp, AttentionOp,
-             SwigluOp, GateNormOp, GateOp, CombineOp, tensor::CollapseShapeOp,
-             tensor::ExpandShapeOp>(op);
+             SwigluOp, SigmoidScaleOp, GateNormOp, GateOp, CombineOp,
+             tensor::CollapseShapeOp, tensor::ExpandShapeOp>(op);
 }
 
 /// Ops that keep their shapes: they see replicated or whole-batch values.

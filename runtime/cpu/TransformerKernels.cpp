@@ -565,6 +565,34 @@ void moert::cpu::swigluGrad(const float *gate, const float *up, const float *dy,
       });
 }
 
+void moert::cpu::sigmoidScale(const float *x, const float *logit, int64_t rows,
+                              int64_t hidden, float *y) {
+#pragma omp parallel for schedule(static) if (rows * hidden >= kGrain)
+  for (int64_t r = 0; r < rows; ++r) {
+    float scale = static_cast<float>(moert::rows::sigmoid(logit[r]));
+#pragma omp simd
+    for (int64_t h = 0; h < hidden; ++h)
+      y[r * hidden + h] = x[r * hidden + h] * scale;
+  }
+}
+
+void moert::cpu::sigmoidScaleGrad(const float *x, const float *logit,
+                                  const float *dy, int64_t rows, int64_t hidden,
+                                  float *dx, float *dLogit) {
+#pragma omp parallel for schedule(static) if (rows * hidden >= kGrain)
+  for (int64_t r = 0; r < rows; ++r) {
+    float scale = static_cast<float>(moert::rows::sigmoid(logit[r]));
+    double dot = 0;
+#pragma omp simd reduction(+ : dot)
+    for (int64_t h = 0; h < hidden; ++h) {
+      dx[r * hidden + h] = dy[r * hidden + h] * scale;
+      dot += static_cast<double>(dy[r * hidden + h]) * x[r * hidden + h];
+    }
+    dLogit[r] =
+        static_cast<float>(moert::rows::sigmoidScaleLogitGrad(logit[r], dot));
+  }
+}
+
 void moert::cpu::add(const float *a, const float *b, int64_t count, float *y) {
 #pragma omp parallel for simd schedule(static) if (count >= kGrain)
   for (int64_t i = 0; i < count; ++i)

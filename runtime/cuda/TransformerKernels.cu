@@ -318,6 +318,33 @@ __global__ void swigluGradKernel(const float *gate, const float *up,
   }
 }
 
+__global__ void sigmoidScaleKernel(const float *x, const float *logit,
+                                   int64_t rows, int64_t hidden, float *y) {
+  for (int64_t i : gridStride(rows * hidden))
+    y[i] = x[i] * static_cast<float>(moert::rows::sigmoid(logit[i / hidden]));
+}
+
+/// One warp a row: its dot product of dy and x gives the logit's gradient.
+__global__ void sigmoidScaleGradKernel(const float *x, const float *logit,
+                                       const float *dy, int64_t rows,
+                                       int64_t hidden, float *dx,
+                                       float *dLogit) {
+  int lane = threadIdx.x % 32;
+  for (int64_t r = warpId(); r < rows; r += warpStride()) {
+    float scale = static_cast<float>(moert::rows::sigmoid(logit[r]));
+    double dot = 0;
+    for (int64_t h = lane; h < hidden; h += 32) {
+      int64_t i = r * hidden + h;
+      dx[i] = dy[i] * scale;
+      dot += static_cast<double>(dy[i]) * x[i];
+    }
+    dot = warpSum(dot);
+    if (lane == 0)
+      dLogit[r] =
+          static_cast<float>(moert::rows::sigmoidScaleLogitGrad(logit[r], dot));
+  }
+}
+
 __global__ void addKernel(const float *a, const float *b, int64_t count,
                           float *y) {
   for (int64_t i : gridStride(count))
@@ -686,6 +713,21 @@ void moert::cuda::swigluGrad(const float *gate, const float *up,
   swigluGradKernel<<<blocksFor(count), kThreads, 0, stream()>>>(
       gate, up, dy, count, dGate, dUp);
   checkLaunch("moert::cuda::swigluGrad");
+}
+
+void moert::cuda::sigmoidScale(const float *x, const float *logit, int64_t rows,
+                               int64_t hidden, float *y) {
+  sigmoidScaleKernel<<<blocksFor(rows * hidden), kThreads, 0, stream()>>>(
+      x, logit, rows, hidden, y);
+  checkLaunch("moert::cuda::sigmoidScale");
+}
+
+void moert::cuda::sigmoidScaleGrad(const float *x, const float *logit,
+                                   const float *dy, int64_t rows,
+                                   int64_t hidden, float *dx, float *dLogit) {
+  sigmoidScaleGradKernel<<<warpBlocks(rows), kThreads, 0, stream()>>>(
+      x, logit, dy, rows, hidden, dx, dLogit);
+  checkLaunch("moert::cuda::sigmoidScaleGrad");
 }
 
 void moert::cuda::add(const float *a, const float *b, int64_t count, float *y) {

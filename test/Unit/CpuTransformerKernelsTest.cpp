@@ -338,6 +338,33 @@ TEST(CpuTransformerKernelsTest, AttentionMatchesReference) {
 // Elementwise ops and cross-entropy.
 //===----------------------------------------------------------------------===//
 
+TEST(CpuTransformerKernelsTest, SigmoidScaleMatchesReference) {
+  // Rows of odd widths, up to past the size where the loop goes parallel.
+  for (auto [rows, hidden] :
+       {std::pair<int64_t, int64_t>{1, 1}, {3, 7}, {70, 1025}, {300, 512}}) {
+    std::string name = std::to_string(rows) + "x" + std::to_string(hidden);
+    Floats x = randomFloats(rows * hidden, 1),
+           logit = randomFloats(rows, 2, 4.0f),
+           dy = randomFloats(rows * hidden, 3);
+    // Saturated logits on both sides.
+    logit[0] = 100.0f;
+    if (rows > 1)
+      logit[1] = -100.0f;
+    Tensor xRef = f32({rows, hidden}, x), logitRef = f32({rows, 1}, logit);
+
+    Floats y = output(rows * hidden);
+    cpu::sigmoidScale(x.data(), logit.data(), rows, hidden, y.data());
+    expectClose(y, ref::sigmoidScale(xRef, logitRef), "sigmoidScale " + name);
+    Floats dx = output(rows * hidden), dLogit = output(rows);
+    cpu::sigmoidScaleGrad(x.data(), logit.data(), dy.data(), rows, hidden,
+                          dx.data(), dLogit.data());
+    ref::SigmoidScaleGrads grads =
+        ref::sigmoidScaleGrad(xRef, logitRef, f32({rows, hidden}, dy));
+    expectClose(dx, grads.dInput, "sigmoidScaleGrad dx " + name);
+    expectClose(dLogit, grads.dLogit, "sigmoidScaleGrad dLogit " + name);
+  }
+}
+
 TEST(CpuTransformerKernelsTest, ElementwiseOpsMatchReference) {
   // Up to past the size where the loops go parallel, with odd tails.
   for (int64_t count : {1, 7, 1000, 1025, 70001}) {

@@ -387,6 +387,39 @@ TEST_F(CudaTransformerKernelsTest, AttentionAndGradMatchCpu) {
 // Elementwise ops.
 //===----------------------------------------------------------------------===//
 
+TEST_F(CudaTransformerKernelsTest, SigmoidScaleMatchesCpu) {
+  // Odd widths, and past the grid-stride loops' 65536 blocks.
+  for (auto [rows, hidden] : {std::pair<int64_t, int64_t>{1, 1},
+                              {3, 7},
+                              {70, 1025},
+                              {(1 << 19) + 3, 33}}) {
+    std::string name = std::to_string(rows) + "x" + std::to_string(hidden);
+    int64_t count = rows * hidden;
+    Floats x = randomFloats(count, 1), logit = randomFloats(rows, 2, 4.0f),
+           dy = randomFloats(count, 3);
+    logit[0] = 100.0f;
+    if (rows > 1)
+      logit[1] = -100.0f;
+    DeviceBuffer<float> xGpu(x), logitGpu(logit), dyGpu(dy);
+
+    DeviceBuffer<float> yGpu(count);
+    gpu::sigmoidScale(xGpu.get(), logitGpu.get(), rows, hidden, yGpu.get());
+    Floats y = output(count);
+    cpu::sigmoidScale(x.data(), logit.data(), rows, hidden, y.data());
+    expectClose(yGpu.download(), y, "sigmoidScale " + name);
+
+    DeviceBuffer<float> dxGpu(count), dLogitGpu(rows);
+    gpu::sigmoidScaleGrad(xGpu.get(), logitGpu.get(), dyGpu.get(), rows, hidden,
+                          dxGpu.get(), dLogitGpu.get());
+    Floats dx = output(count), dLogit = output(rows);
+    cpu::sigmoidScaleGrad(x.data(), logit.data(), dy.data(), rows, hidden,
+                          dx.data(), dLogit.data());
+    expectClose(dxGpu.download(), dx, "sigmoidScaleGrad dx " + name);
+    expectClose(dLogitGpu.download(), dLogit,
+                "sigmoidScaleGrad dLogit " + name);
+  }
+}
+
 TEST_F(CudaTransformerKernelsTest, ElementwiseOpsMatchCpu) {
   // Odd tails, and past the grid-stride loop's 65536 blocks of 256.
   for (int64_t count : {1, 7, 1000, 1025, 70001, (1 << 24) + 3}) {

@@ -117,6 +117,20 @@ TEST(GradientCheck, Elementwise) {
   }
 }
 
+TEST(GradientCheck, SigmoidScale) {
+  checkCase("sigmoid_scale", [](Model &m) {
+    Shape x = m.shape(1, 3, 5), logit = x;
+    logit.back() = 1;
+    m.param("x", x);
+    m.param("g", logit, 2.0);
+    m.emit("%y = moe.sigmoid_scale %x, %g : " + typeOf(x) + ", " +
+           typeOf(logit));
+    // A second use of %x: its gradient adds up over both uses.
+    m.emit("%z = moe.mul %y, %x : " + typeOf(x));
+    m.result("%z", x);
+  });
+}
+
 TEST(GradientCheck, CrossEntropy) {
   checkCase("cross_entropy", [](Model &m) {
     Shape targets = m.shape(1, 2);

@@ -271,6 +271,32 @@ TEST(SwigluGradTest, MatchesFiniteDifferences) {
 }
 
 //===----------------------------------------------------------------------===//
+// sigmoid_scale
+//===----------------------------------------------------------------------===//
+
+TEST(SigmoidScaleGradTest, MatchesFiniteDifferences) {
+  for (uint64_t seed : kSeeds) {
+    Random random(seed);
+    std::vector<int64_t> shape = {random.integer(1, 3), random.integer(2, 5),
+                                  random.integer(2, 6)};
+    std::vector<int64_t> logitShape = {shape[0], shape[1], 1};
+    Tensor input = random.tensor(shape),
+           logit = random.tensor(logitShape, -4, 4);
+    Tensor r = random.tensor(shape);
+    SigmoidScaleGrads grads = sigmoidScaleGrad(input, logit, r);
+    std::string what = "seed " + std::to_string(seed);
+    expectGradient(
+        what + " input", grads.dInput, input,
+        [&](const Tensor &x) { return dot(r, sigmoidScale(x, logit)); },
+        random);
+    expectGradient(
+        what + " logit", grads.dLogit, logit,
+        [&](const Tensor &x) { return dot(r, sigmoidScale(input, x)); },
+        random);
+  }
+}
+
+//===----------------------------------------------------------------------===//
 // cross_entropy
 //===----------------------------------------------------------------------===//
 

@@ -243,6 +243,13 @@ TEST(SwigluTest, SiluOfGateTimesUp) {
                {0.0, 1.4621171572600098, -0.7152175321327052});
 }
 
+TEST(SigmoidScaleTest, ScalesEachRowBySigmoidOfItsLogit) {
+  // sigmoid(0) = 0.5; sigmoid(2) = 0.8807970779778823.
+  Tensor result = sigmoidScale(f64({2, 2}, {3, -1, 2, 4}), f64({2, 1}, {0, 2}));
+  expectTensor(result, DType::F64, {2, 2},
+               {1.5, -0.5, 1.7615941559557646, 3.5231883119115293});
+}
+
 TEST(ElementwiseTest, AddSumsElementwise) {
   expectTensor(add(f64({2, 2}, {1, 2, 3, 4}), f64({2, 2}, {0.5, -2, 10, 0})),
                DType::F64, {2, 2}, {1.5, 0, 13, 4});

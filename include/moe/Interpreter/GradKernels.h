@@ -51,6 +51,12 @@ struct SwigluGrads {
 SwigluGrads swigluGrad(const Tensor &gate, const Tensor &up,
                        const Tensor &dResult);
 
+struct SigmoidScaleGrads {
+  Tensor dInput, dLogit;
+};
+SigmoidScaleGrads sigmoidScaleGrad(const Tensor &input, const Tensor &logit,
+                                   const Tensor &dResult);
+
 /// d logits of the cross-entropy, scaled by the scalar dLoss.
 Tensor crossEntropyGrad(const Tensor &logits, const Tensor &targets,
                         const Tensor &dLoss, const LossTargets &counted = {});

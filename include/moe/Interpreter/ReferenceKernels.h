@@ -32,6 +32,8 @@ struct AttentionResult {
 AttentionResult attention(const Tensor &query, const Tensor &key,
                           const Tensor &value, bool causal);
 Tensor swiglu(const Tensor &gate, const Tensor &up);
+/// Each row of `input` times the sigmoid of its row's `logit` ([..., 1]).
+Tensor sigmoidScale(const Tensor &input, const Tensor &logit);
 Tensor add(const Tensor &lhs, const Tensor &rhs);
 Tensor mul(const Tensor &lhs, const Tensor &rhs);
 /// Which positions a cross-entropy counts (those whose target is not

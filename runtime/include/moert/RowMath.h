@@ -336,6 +336,19 @@ MOERT_HOST_DEVICE inline double inverseRms(double sumOfSquares, int64_t size,
   return 1.0 / std::sqrt(sumOfSquares / size + eps);
 }
 
+/// moe.sigmoid_scale's factor of a row: sigmoid(logit).
+MOERT_HOST_DEVICE inline double sigmoid(double logit) {
+  return 1.0 / (1.0 + std::exp(-logit));
+}
+
+/// moe.sigmoid_scale's logit gradient, from the row's dot product of the
+/// result's gradient with the input: s (1 - s) dot.
+MOERT_HOST_DEVICE inline double sigmoidScaleLogitGrad(double logit,
+                                                      double dot) {
+  double s = sigmoid(logit);
+  return s * (1.0 - s) * dot;
+}
+
 /// RoPE's frequency of rotation pair i (of elements i and i + headDim / 2):
 /// theta^(-2 i / headDim); position p turns the pair by p times it.
 MOERT_HOST_DEVICE inline double ropeFrequency(int64_t i, int64_t headDim,

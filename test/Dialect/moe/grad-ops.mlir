@@ -140,6 +140,15 @@ func.func @swiglu_grad(%g: tensor<2x3x10xf32>, %u: tensor<2x3x10xf32>, %dy: tens
   return %dg, %du : tensor<2x3x10xf32>, tensor<2x3x10xf32>
 }
 
+// CHECK-LABEL: func.func @sigmoid_scale_grad
+// CHECK-SAME: (%[[X:.*]]: tensor<6x10xf32>, %[[G:.*]]: tensor<6x1xf32>, %[[DY:.*]]: tensor<6x10xf32>)
+// CHECK: %[[DX:.*]], %[[DG:.*]] = moe.sigmoid_scale_grad %[[X]], %[[G]], %[[DY]] : tensor<6x10xf32>, tensor<6x1xf32>
+// CHECK: return %[[DX]], %[[DG]] : tensor<6x10xf32>, tensor<6x1xf32>
+func.func @sigmoid_scale_grad(%x: tensor<6x10xf32>, %g: tensor<6x1xf32>, %dy: tensor<6x10xf32>) -> (tensor<6x10xf32>, tensor<6x1xf32>) {
+  %dx, %dg = moe.sigmoid_scale_grad %x, %g, %dy : tensor<6x10xf32>, tensor<6x1xf32>
+  return %dx, %dg : tensor<6x10xf32>, tensor<6x1xf32>
+}
+
 // CHECK-LABEL: func.func @cross_entropy_grad
 // CHECK-SAME: (%[[LOGITS:.*]]: tensor<2x3x16xf32>, %[[TARGETS:.*]]: tensor<2x3xi32>, %[[DL:.*]]: tensor<f32>)
 // CHECK: %[[DZ:.*]] = moe.cross_entropy_grad %[[LOGITS]], %[[TARGETS]], %[[DL]] : tensor<2x3x16xf32>, tensor<2x3xi32>, tensor<f32>

@@ -215,6 +215,24 @@ func.func @bias_grad_element_type(%dy: tensor<2x3x6xf32>) {
 
 // -----
 
+// moe.sigmoid_scale_grad: the operand checks of moe.sigmoid_scale.
+func.func @sigmoid_scale_grad_logit(%x: tensor<4x8xf32>, %g: tensor<3x1xf32>, %dy: tensor<4x8xf32>) {
+  // expected-error @+1 {{'moe.sigmoid_scale_grad' op 'logit' must have shape [4, 1], got [3, 1]}}
+  %d:2 = moe.sigmoid_scale_grad %x, %g, %dy : tensor<4x8xf32>, tensor<3x1xf32>
+  return
+}
+
+// -----
+
+// moe.sigmoid_scale_grad (ODS): input, d_result and d_input have one type (generic form).
+func.func @sigmoid_scale_grad_types(%x: tensor<4x8xf32>, %g: tensor<4x1xf32>, %dy: tensor<4x6xf32>) {
+  // expected-error @+1 {{'moe.sigmoid_scale_grad' op failed to verify that all of {input, d_result, d_input} have same type}}
+  %d:2 = "moe.sigmoid_scale_grad"(%x, %g, %dy) : (tensor<4x8xf32>, tensor<4x1xf32>, tensor<4x6xf32>) -> (tensor<4x8xf32>, tensor<4x1xf32>)
+  return
+}
+
+// -----
+
 // moe.swiglu_grad (ODS): gate, up, d_result, d_gate and d_up have one type (generic form).
 func.func @swiglu_grad_types(%g: tensor<4x8xf32>, %u: tensor<4x6xf32>, %dy: tensor<4x8xf32>) {
   // expected-error @+1 {{'moe.swiglu_grad' op failed to verify that all of {gate, up, d_result, d_gate, d_up} have same type}}

@@ -385,6 +385,33 @@ func.func @swiglu_types(%a: tensor<4x8xf32>, %b: tensor<4x6xf32>) {
 
 // -----
 
+// moe.sigmoid_scale: one logit per row of the input.
+func.func @sigmoid_scale_logit_shape(%x: tensor<4x8xf32>, %g: tensor<4x2xf32>) {
+  // expected-error @+1 {{'moe.sigmoid_scale' op 'logit' must have shape [4, 1], got [4, 2]}}
+  %s = moe.sigmoid_scale %x, %g : tensor<4x8xf32>, tensor<4x2xf32>
+  return
+}
+
+// -----
+
+// moe.sigmoid_scale: the logit has the input's element type.
+func.func @sigmoid_scale_logit_type(%x: tensor<4x8xf32>, %g: tensor<4x1xf64>) {
+  // expected-error @+1 {{'moe.sigmoid_scale' op 'logit' must have element type 'f32' (that of 'input'), got 'f64'}}
+  %s = moe.sigmoid_scale %x, %g : tensor<4x8xf32>, tensor<4x1xf64>
+  return
+}
+
+// -----
+
+// moe.sigmoid_scale: a 0-D input has no rows.
+func.func @sigmoid_scale_rank0(%x: tensor<f32>, %g: tensor<1xf32>) {
+  // expected-error @+1 {{'moe.sigmoid_scale' op 'input' must have rank >= 1}}
+  %s = moe.sigmoid_scale %x, %g : tensor<f32>, tensor<1xf32>
+  return
+}
+
+// -----
+
 // moe.cross_entropy: 0-D logits have no vocab axis.
 func.func @cross_entropy_rank0(%logits: tensor<f32>, %targets: tensor<i32>) {
   // expected-error @+1 {{'moe.cross_entropy' op 'logits' must have rank >= 1 ([..., vocab])}}

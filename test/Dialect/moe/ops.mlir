@@ -175,6 +175,15 @@ func.func @elementwise(%a: tensor<2x3x10xf32>, %b: tensor<2x3x10xf32>) -> tensor
   return %prod : tensor<2x3x10xf32>
 }
 
+// CHECK-LABEL: func.func @sigmoid_scale
+// CHECK-SAME: (%[[X:.*]]: tensor<2x3x10xf32>, %[[G:.*]]: tensor<2x3x1xf32>)
+// CHECK: %[[S:.*]] = moe.sigmoid_scale %[[X]], %[[G]] : tensor<2x3x10xf32>, tensor<2x3x1xf32>
+// CHECK: return %[[S]] : tensor<2x3x10xf32>
+func.func @sigmoid_scale(%x: tensor<2x3x10xf32>, %g: tensor<2x3x1xf32>) -> tensor<2x3x10xf32> {
+  %s = moe.sigmoid_scale %x, %g : tensor<2x3x10xf32>, tensor<2x3x1xf32>
+  return %s : tensor<2x3x10xf32>
+}
+
 // CHECK-LABEL: func.func @cross_entropy
 // CHECK-SAME: (%[[LOGITS:.*]]: tensor<2x3x16xf32>, %[[TARGETS:.*]]: tensor<2x3xi32>)
 // CHECK: %[[L:.*]] = moe.cross_entropy %[[LOGITS]], %[[TARGETS]] : tensor<2x3x16xf32>, tensor<2x3xi32> -> tensor<f32>
