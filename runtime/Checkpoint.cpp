@@ -461,6 +461,7 @@ void moert::requireCheckpointConfig(const std::string &path,
       "head_dim",
       "num_local_experts",
       "moe_intermediate_size",
+      "shared_expert_intermediate_size",
       "tie_word_embeddings",
       "moe_qk_norm",
       "qkv_bias"};

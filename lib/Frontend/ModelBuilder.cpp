@@ -3,7 +3,8 @@
 // One Llama-style decoder (Mixtral when the config has experts): embedding,
 // per layer RMSNorm -> attention with RoPE (after Qwen3's RMSNorm of each
 // query and key head, where the config has it) -> residual -> RMSNorm -> MoE
-// (or dense SwiGLU MLP) -> residual, final RMSNorm, LM head, cross-entropy,
+// (with Qwen2-MoE's gated shared expert, where the config has one; or dense
+// SwiGLU MLP) -> residual, final RMSNorm, LM head, cross-entropy,
 // plus each MoE layer's coefficient times its auxiliary loss (and z-loss).
 // Every op carries the Hugging Face name of its module as its location, so
 // diagnostics point at the layer.
@@ -85,7 +86,13 @@ private:
   }
 
   Value attention(Value hidden, const std::string &prefix);
-  Value denseMlp(Value hidden, const std::string &prefix);
+  /// A SwiGLU MLP `width` wide over `hidden` ([..., hidden_size]), its
+  /// weights `module`.gate_proj.weight and so on: a dense layer's, or a
+  /// shared expert's.
+  Value mlp(Value hidden, const std::string &module, int64_t width);
+  /// Qwen2-MoE's shared expert over the tokens `flat` [T, hidden_size],
+  /// scaled by the sigmoid of its gate's logit.
+  Value sharedExpert(Value flat, const std::string &prefix);
   /// What the MoE layers add to a training forward: loss terms and named
   /// metrics (the function's extra results).
   struct TrainingTerms {
@@ -192,21 +199,33 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
   return moe::LinearOp::create(b, hidden.getType(), merged, outWeight, Value());
 }
 
-Value ModelBuilder::denseMlp(Value hidden, const std::string &prefix) {
-  setLocation(prefix + ".mlp");
-  auto shape = cast<RankedTensorType>(hidden.getType()).getShape();
-  auto ffnType = floatTensor({shape[0], shape[1], config.intermediateSize});
+Value ModelBuilder::mlp(Value hidden, const std::string &module,
+                        int64_t width) {
+  setLocation(module);
+  SmallVector<int64_t> ffnShape(
+      cast<RankedTensorType>(hidden.getType()).getShape());
+  ffnShape.back() = width;
+  auto ffnType = floatTensor(ffnShape);
   auto project = [&](const char *name) -> Value {
-    Value weight = parameter(prefix + ".mlp." + name + ".weight",
-                             {config.intermediateSize, config.hiddenSize});
+    Value weight =
+        parameter(module + "." + name + ".weight", {width, config.hiddenSize});
     return moe::LinearOp::create(b, ffnType, hidden, weight, Value());
   };
   Value gate = project("gate_proj");
   Value up = project("up_proj");
   Value activation = moe::SwigluOp::create(b, ffnType, gate, up);
-  Value down = parameter(prefix + ".mlp.down_proj.weight",
-                         {config.hiddenSize, config.intermediateSize});
+  Value down =
+      parameter(module + ".down_proj.weight", {config.hiddenSize, width});
   return moe::LinearOp::create(b, hidden.getType(), activation, down, Value());
+}
+
+Value ModelBuilder::sharedExpert(Value flat, const std::string &prefix) {
+  std::string module = prefix + ".mlp.shared_expert";
+  Value expert = mlp(flat, module, config.sharedExpertIntermediateSize);
+  Value gateWeight = parameter(module + "_gate.weight", {1, config.hiddenSize});
+  Value logit = moe::LinearOp::create(b, floatTensor({tokens(), 1}), flat,
+                                      gateWeight, Value());
+  return moe::SigmoidScaleOp::create(b, expert.getType(), expert, logit);
 }
 
 Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
@@ -303,6 +322,13 @@ Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
       metric("expert_load", routing.getLoad());
     }
   }
+  // As transformers adds them: the routed experts' output, then the shared
+  // one's.
+  if (config.sharedExpertIntermediateSize) {
+    Value shared = sharedExpert(flat, prefix);
+    setLocation(block);
+    combined = moe::AddOp::create(b, flat.getType(), combined, shared);
+  }
   return tensor::ExpandShapeOp::create(
       b, hidden.getType(), combined,
       ArrayRef<ReassociationIndices>{{0, 1}, {2}});
@@ -335,7 +361,8 @@ Value ModelBuilder::buildLogits(Value inputIds, TrainingTerms *terms) {
                      config.hiddenSize),
           b.getF64FloatAttr(config.rmsNormEps));
       Value ffnOut = config.isMoe() ? moeBlock(normed, prefix, terms)
-                                    : denseMlp(normed, prefix);
+                                    : mlp(normed, prefix + ".mlp",
+                                          config.intermediateSize);
       return moe::AddOp::create(b, attended.getType(), attended, ffnOut)
           .getResult();
     });

@@ -18,10 +18,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr double kMaxDimension = 2147483647.0;
-/// Elements of the largest tensor a model may have (4 TiB of f32).
-constexpr int64_t kMaxTensorElements = int64_t(1) << 40;
-
 /// The model computes in f32, where a larger value is infinite and a
 /// positive one may round to 0.
 bool withinF32(double value, bool strictlyPositive) {
@@ -60,7 +56,7 @@ public:
     const json &value = object[key];
     // Sizes index with 32-bit ids and slots.
     if (!value.is_number_integer() || value.get<double>() <= 0 ||
-        value.get<double>() > kMaxDimension) {
+        value.get<double>() > mlir::moe::kMaxDimension) {
       keyError(key, "a positive integer below 2^31");
       return fallback;
     }
@@ -121,7 +117,8 @@ public:
 };
 
 /// `transformers`: the family of a transformers MoE model's own config
-/// (model_type mixtral, qwen3_moe or olmoe, naming no moe_aux_loss_kind),
+/// (model_type mixtral, qwen3_moe, olmoe or qwen2_moe, naming no
+/// moe_aux_loss_kind),
 /// or null. Such a config imports as transformers computes and trains that
 /// model, with its config class's defaults where ours differ, and the keys
 /// that the model ignores are ignored here too (with a warning where they
@@ -242,6 +239,20 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config,
     config.zLossCoeff = keys.number(
         keys.either("moe_z_loss_coeff", "router_z_loss_coef"), 0.0, false);
   }
+  // Qwen2-MoE's shared expert (0: none), which its config class gives
+  // where the key is absent.
+  const char *sharedKey = "shared_expert_intermediate_size";
+  bool sharedGiven = keys.has(sharedKey) && keys.object[sharedKey] != json(0);
+  if (transformers && !transformers->sharedExpertSize && sharedGiven)
+    config.warnings.push_back(
+        llvm::formatv("transformers' {0} has no shared expert, so '{1}' is "
+                      "ignored, as there",
+                      transformers->name, sharedKey)
+            .str());
+  else if (sharedGiven)
+    config.sharedExpertIntermediateSize = keys.positive(sharedKey);
+  else if (!keys.has(sharedKey) && transformers)
+    config.sharedExpertIntermediateSize = transformers->sharedExpertSize;
   if (config.topK > config.numExperts && keys.error.empty())
     keys.fail(llvm::formatv("key 'num_experts_per_tok' ({0}) must be at most "
                             "the number of experts ({1})",
@@ -329,10 +340,14 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
     // Qwen2's attention has its biases whatever the key says.
     if (family && family->qkvBias && llvm::StringRef(key) == "attention_bias")
       config.warnings.push_back(
-          llvm::formatv("transformers' {0} ignores 'attention_bias' (its q, k "
-                        "and v projections have biases, its o projection "
-                        "none), and so does this import",
-                        family->name)
+          llvm::formatv("transformers' {0} ignores 'attention_bias' ({1}), "
+                        "and so does this import",
+                        family->name,
+                        family->qkvBiasKey
+                            ? "'qkv_bias' gives its q, k and v projections "
+                              "biases"
+                            : "its q, k and v projections have biases, its o "
+                              "projection none")
               .str());
     else
       refuse(key, "projections have no bias");
@@ -341,12 +356,14 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
       keys.object["partial_rotary_factor"] != json(1) &&
       keys.object["partial_rotary_factor"] != json(1.0))
     refuse("partial_rotary_factor", "RoPE rotates every dimension of a head");
-  // Qwen-MoE's and DeepSeek's shared experts, which every token passes.
-  for (const char *key : {"shared_expert_intermediate_size", "n_shared_experts",
-                          "num_shared_experts"})
-    if (keys.has(key) && !keys.object[key].is_null() &&
-        keys.object[key] != json(0))
-      refuse(key, "the MoE layers have routed experts only");
+  // DeepSeek's shared experts, which every token passes ungated.
+  for (const char *key : {"n_shared_experts", "num_shared_experts"})
+    if (keys.has(key) && keys.object[key] != json(0))
+      refuse(key, "a shared expert's output is gated (Qwen2-MoE's: "
+                  "'shared_expert_intermediate_size')");
+  if (!config.isMoe() && keys.has("shared_expert_intermediate_size") &&
+      keys.object["shared_expert_intermediate_size"] != json(0))
+    refuse("shared_expert_intermediate_size", "a dense model has no experts");
   // Other families' keys for what the model does not build, which a config
   // without model_type would otherwise pass over (a DeepSeek config, whose
   // experts are n_routed_experts, would import as a dense model). Each is
@@ -408,21 +425,23 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
                       "'use_sliding_window' says, and so does this import",
                       family->name)
             .str());
-  if (rule == SlidingWindow::switched) {
+  if (rule == SlidingWindow::switched || rule == SlidingWindow::alternating) {
     if (!keys.boolean("use_sliding_window", false))
       return;
-    // The layers that slide: those layer_types names so, else the ones from
-    // max_window_layers on. The model's window is every layer's or none.
+    // The layers that slide: those layer_types names so, else Qwen2's and
+    // Qwen3's from max_window_layers on, Qwen2-MoE's even ones below it.
+    // The model's window is every layer's or none.
     int64_t sliding = 0;
     if (keys.has("layer_types") && keys.object["layer_types"].is_array()) {
       for (const json &type : keys.object["layer_types"])
         sliding += type == json("sliding_attention");
     } else {
-      double first = keys.number("max_window_layers", 28.0,
-                                 /*strictlyPositive=*/false);
-      sliding = std::max<int64_t>(
-          0, config.numLayers - static_cast<int64_t>(
-                                    std::min(first, double(config.numLayers))));
+      int64_t bound =
+          static_cast<int64_t>(std::min(keys.number("max_window_layers", 28.0,
+                                                    /*strictlyPositive=*/false),
+                                        double(config.numLayers)));
+      sliding = rule == SlidingWindow::switched ? config.numLayers - bound
+                                                : (bound + 1) / 2;
     }
     if (sliding == 0)
       return;
@@ -566,10 +585,10 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
     config.headDimension = defaults->headDim;
   readQkNorm(keys, config, family);
   // Qwen2's q, k and v projections have biases (no key of its config says
-  // so); ours say it with qkv_bias.
+  // so); ours and Qwen2-MoE's say it with qkv_bias.
   bool familyBias = family && family->qkvBias;
   config.qkvBias = keys.boolean("qkv_bias", familyBias);
-  if (familyBias && !config.qkvBias)
+  if (familyBias && !family->qkvBiasKey && !config.qkvBias)
     keys.fail(llvm::formatv("key 'qkv_bias' is false, but {0}'s q, k and v "
                             "projections have biases (model_type '{1}')",
                             family->name, family->modelType)
@@ -655,6 +674,9 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
   if (config.isMoe()) {
     keys["num_experts_per_tok"] = config.topK;
     keys["moe_intermediate_size"] = config.expertIntermediateSize;
+    if (complete || config.sharedExpertIntermediateSize)
+      keys["shared_expert_intermediate_size"] =
+          config.sharedExpertIntermediateSize;
     keys["moe_gate_norm_lambda"] = optional(config.gateNormLambda);
     keys["moe_capacity_factor"] = optional(config.capacityFactor);
     keys["moe_drop_policy"] =
@@ -713,78 +735,4 @@ mlir::moe::modelDifferences(const ModelConfig &from, const ModelConfig &to) {
         toKeys[key] != value)
       differences.push_back({key, text(key, value), text(key, toKeys[key])});
   return differences;
-}
-
-llvm::Error mlir::moe::checkModelSizes(const ModelConfig &config,
-                                       llvm::StringRef fileName) {
-  auto tooLarge =
-      [&](llvm::StringRef what,
-          llvm::ArrayRef<int64_t> shape) -> std::optional<std::string> {
-    int64_t elements = 1;
-    bool overflow = false;
-    for (int64_t dim : shape)
-      overflow |= __builtin_mul_overflow(elements, dim, &elements);
-    if (!overflow && elements <= kMaxTensorElements)
-      return std::nullopt;
-    std::string dims;
-    for (int64_t dim : shape)
-      dims += (dims.empty() ? "" : ", ") + std::to_string(dim);
-    return llvm::formatv("{0}: the {1} would be [{2}], more than the 2^40 "
-                         "elements a tensor may have",
-                         fileName, what, dims)
-        .str();
-  };
-  int64_t tokens = config.batchSize * config.seqLen;
-  std::vector<std::pair<std::string, std::vector<int64_t>>> tensors = {
-      {"embedding table", {config.vocabSize, config.hiddenSize}},
-      {"logits", {config.batchSize, config.seqLen, config.vocabSize}},
-      {"attention scores",
-       {config.batchSize, config.numHeads, config.seqLen, config.seqLen}},
-      {"query heads",
-       {config.batchSize, config.seqLen, config.numHeads, config.headDim()}},
-      {"query projection weight",
-       {config.numHeads, config.headDim(), config.hiddenSize}},
-      {"MLP weight", {config.intermediateSize, config.hiddenSize}},
-      {"layer activations",
-       {config.batchSize, config.seqLen,
-        std::max(config.hiddenSize, config.intermediateSize)}}};
-  if (config.isMoe()) {
-    tensors.push_back({"stacked expert weights",
-                       {config.numExperts, config.expertIntermediateSize,
-                        config.hiddenSize}});
-    // Rows per expert: the capacity, or every token when dropless.
-    double rows = config.capacityFactor
-                      ? std::ceil(*config.capacityFactor * tokens *
-                                  config.topK / config.numExperts)
-                      : tokens;
-    if (rows > kMaxDimension && config.capacityFactor)
-      return llvm::createStringError(
-          llvm::formatv(
-              "{0}: 'moe_capacity_factor' ({1:e}) gives {2:e} rows per "
-              "expert, more than 2^31",
-              fileName, *config.capacityFactor, rows)
-              .str());
-    if (rows > kMaxDimension)
-      return llvm::createStringError(
-          llvm::formatv("{0}: the batch ({1}) x sequence ({2}) of a dropless "
-                        "layer gives {3} rows per expert (every token may "
-                        "choose one expert), more than 2^31",
-                        fileName, config.batchSize, config.seqLen, tokens)
-              .str());
-    tensors.push_back(
-        {"expert buffers",
-         {config.numExperts, static_cast<int64_t>(rows),
-          std::max(config.hiddenSize, config.expertIntermediateSize)}});
-  }
-  for (const auto &[what, shape] : tensors)
-    if (std::optional<std::string> error = tooLarge(what, shape))
-      return llvm::createStringError(*error);
-  // A window as long as the sequence changes nothing.
-  if (config.slidingWindow && *config.slidingWindow < config.seqLen)
-    return llvm::createStringError(
-        llvm::formatv("{0}: key 'sliding_window' ({1}) is not supported: "
-                      "attention sees all {2} positions of a sequence",
-                      fileName, *config.slidingWindow, config.seqLen)
-            .str());
-  return llvm::Error::success();
 }

@@ -93,8 +93,26 @@ const std::vector<TransformersModel> &families() {
     olmoe.expertsKey = "num_experts";
     olmoe.qwenExpertNames = true;
 
+    // Qwen2-MoE's shared expert (Qwen1.5-MoE's) passes every token beside
+    // the routed ones; qkv_bias gives its q, k and v projections biases.
+    TransformersModel qwen2Moe = family("Qwen2-MoE", "Qwen2MoeForCausalLM",
+                                        "qwen2_moe", "Qwen2MoeConfig");
+    qwen2Moe.moe = true;
+    qwen2Moe.qkvBias = true;
+    qwen2Moe.qkvBiasKey = true;
+    qwen2Moe.slidingWindow = SlidingWindow::alternating;
+    qwen2Moe.kvHeads = 16;
+    qwen2Moe.experts = 60;
+    qwen2Moe.topK = 4;
+    qwen2Moe.expertSize = 1408;
+    qwen2Moe.denseSize = 5632;
+    qwen2Moe.sharedExpertSize = 5632;
+    qwen2Moe.expertsKey = "num_experts";
+    qwen2Moe.sparseLayerKeys = true;
+    qwen2Moe.qwenExpertNames = true;
+
     return std::vector<TransformersModel>{llama,   mistral,  qwen2, qwen3,
-                                          mixtral, qwen3Moe, olmoe};
+                                          mixtral, qwen3Moe, olmoe, qwen2Moe};
   }();
   return all;
 }
@@ -115,7 +133,9 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   // to apply past them: Llama's is Mistral's model then.
   auto fits = [&](const TransformersModel &model) {
     return model.moe == config.isMoe() && model.qkNorm == config.qkNorm &&
-           model.qkvBias == config.qkvBias &&
+           (model.qkvBiasKey || model.qkvBias == config.qkvBias) &&
+           (model.sharedExpertSize > 0) ==
+               (config.sharedExpertIntermediateSize > 0) &&
            (!config.slidingWindow ||
             model.slidingWindow != SlidingWindow::ignored) &&
            // OLMoE's norms are as wide as the hidden state's heads.
@@ -125,12 +145,17 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   for (const TransformersModel &model : families())
     if (fits(model))
       return model;
-  // Qwen2's fits every other model with the biases.
+  // Qwen2-MoE's fits every other model with a shared expert, and Qwen2's
+  // every other dense one with the biases.
+  if (config.sharedExpertIntermediateSize)
+    return llvm::createStringError(
+        "transformers' Qwen2-MoE, whose MoE layers have a shared expert, "
+        "does not normalize queries and keys");
   if (config.qkvBias)
     return llvm::createStringError(
         "no transformers model has q, k and v biases with normalized queries "
-        "and keys, or with routed experts alone (Qwen2-MoE's has shared "
-        "experts too)");
+        "and keys, or with routed experts alone (Qwen2-MoE's has a shared "
+        "expert too)");
   if (!config.isMoe())
     return llvm::createStringError(
         "no transformers model normalizes a dense model's whole queries and "

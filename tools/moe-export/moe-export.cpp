@@ -165,13 +165,18 @@ static json huggingFaceConfig(const std::string &text,
   // from max_window_layers.
   json window = config.slidingWindow ? json(*config.slidingWindow) : json();
   out["sliding_window"] = window;
-  if (model.slidingWindow == moe::SlidingWindow::switched) {
-    // Every layer's: Qwen3Config derives layer_types from these where the
-    // config lacks it, and a saved config's would keep its own pattern.
+  if (model.slidingWindow == moe::SlidingWindow::switched ||
+      model.slidingWindow == moe::SlidingWindow::alternating) {
+    // Every layer's, by name: Qwen's config classes derive layer_types from
+    // the others where the config lacks it (Qwen2-MoE's every other layer).
     out["use_sliding_window"] = !window.is_null();
     out["max_window_layers"] = 0;
-    out.erase("layer_types");
+    out["layer_types"] = std::vector<std::string>(
+        config.numLayers,
+        window.is_null() ? "full_attention" : "sliding_attention");
   }
+  if (model.qkvBiasKey)
+    out["qkv_bias"] = config.qkvBias;
   if (config.isMoe()) {
     out.erase("num_local_experts");
     out.erase("num_experts");
@@ -186,6 +191,9 @@ static json huggingFaceConfig(const std::string &text,
     }
     if (!model.alwaysRenormalizes)
       out["norm_topk_prob"] = config.renormalize;
+    if (model.sharedExpertSize)
+      out["shared_expert_intermediate_size"] =
+          config.sharedExpertIntermediateSize;
     // transformers reads the coefficient as router_aux_loss_coef, and
     // without one takes its class's default, which need not be the one the
     // import took (another family's, or ours).

@@ -1,9 +1,9 @@
 //===- ModelConfig.h - a model described by a config.json -------*- C++ -*-===//
 //
 // The subset of a Hugging Face config.json (Llama, Mistral, Qwen2, Qwen3,
-// Mixtral, Qwen3-MoE and OLMoE keys, the keys of Skywork-MoE's release) and of
-// our own training keys that defines a model's IR. docs/UserGuide.md lists
-// every key.
+// Mixtral, Qwen3-MoE, OLMoE and Qwen2-MoE keys, the keys of Skywork-MoE's
+// release) and of our own training keys that defines a model's IR.
+// docs/UserGuide.md lists every key.
 //
 //===----------------------------------------------------------------------===//
 
@@ -32,6 +32,10 @@ enum class QkNorm {
   whole,
 };
 
+/// The largest size a config may give (sizes index with 32-bit ids and
+/// slots).
+inline constexpr double kMaxDimension = 2147483647.0;
+
 struct ModelConfig {
   int64_t vocabSize = 0;
   int64_t hiddenSize = 0;
@@ -58,6 +62,10 @@ struct ModelConfig {
   int64_t numExperts = 0;
   int64_t topK = 0;
   int64_t expertIntermediateSize = 0;
+  /// Qwen2-MoE's shared expert, a SwiGLU MLP that every token of a MoE
+  /// layer passes, its output scaled by a sigmoid gate: its width, 0 where
+  /// there is none.
+  int64_t sharedExpertIntermediateSize = 0;
   std::optional<double> gateNormLambda; // unset: plain softmax gate
   std::optional<double> capacityFactor; // unset: dropless
   // Over capacity, drop the lowest gate probabilities instead of the latest

@@ -30,8 +30,12 @@ enum class SlidingWindow {
   applied,
   /// It applies it where use_sliding_window is true, to the layers from
   /// max_window_layers (28 by default; or those layer_types names
-  /// sliding_attention): Qwen's.
+  /// sliding_attention): Qwen2's, Qwen3's and Qwen3-MoE's.
   switched,
+  /// It applies it where use_sliding_window is true, to the even layers
+  /// below max_window_layers (or those layer_types names
+  /// sliding_attention): Qwen2-MoE's.
+  alternating,
 };
 
 struct TransformersModel {
@@ -40,8 +44,9 @@ struct TransformersModel {
   const char *name = "", *architecture = "", *modelType = "", *configClass = "";
   bool moe = false;
   QkNorm qkNorm = QkNorm::none;
-  /// Whether its q, k and v projections have biases (Qwen2's).
-  bool qkvBias = false;
+  /// Whether its q, k and v projections have biases (Qwen2's), by default
+  /// where `qkvBiasKey`: its config class reads qkv_bias (Qwen2-MoE's).
+  bool qkvBias = false, qkvBiasKey = false;
   SlidingWindow slidingWindow = SlidingWindow::ignored;
 
   // The config class's defaults where they differ from ours: 0 takes ours
@@ -61,6 +66,10 @@ struct TransformersModel {
   bool alwaysRenormalizes = false;
   /// router_aux_loss_coef's default.
   double auxLossCoeff = 0.001;
+  /// The width of the shared expert that every token of a MoE layer passes,
+  /// gated by a sigmoid (shared_expert_intermediate_size's default): 0 where
+  /// the family has none (all but Qwen2-MoE).
+  int64_t sharedExpertSize = 0;
 
   // Its config keys and tensor names, where they differ from the model's.
   /// The key of the number of experts (num_local_experts or num_experts).
@@ -80,8 +89,8 @@ const TransformersModel *transformersModelNamed(llvm::StringRef modelType);
 
 /// The transformers model that computes what `config`'s does: Qwen3's and
 /// OLMoE's normalize queries and keys, Qwen2's projections have biases,
-/// Mistral's is Llama's with a sliding window (which Llama's and OLMoE's
-/// ignore). An error says why none does.
+/// Qwen2-MoE's has a shared expert, Mistral's is Llama's with a sliding
+/// window (which Llama's and OLMoE's ignore). An error says why none does.
 llvm::Expected<const TransformersModel &>
 transformersModelOf(const ModelConfig &config);
 

@@ -75,6 +75,12 @@ MODELS = {
     # epsilon; its experts under Qwen's names.
     "olmoe-gqa": dict(kind="olmoe", kv_heads=2, top_k=2, tied=False,
                       theta=None, router_logits=True),
+    # Qwen2-MoE: a shared expert (20 wide) beside top-2 routed ones, its
+    # output scaled by the sigmoid of its gate; biases on the q, k and v
+    # projections (qkv_bias); top-2 weights not renormalized; transformers'
+    # aux loss; its experts under Qwen's names.
+    "qwen2-moe-shared": dict(kind="qwen2_moe", kv_heads=2, top_k=2,
+                             tied=False, theta=1e6, router_logits=True),
     # Dense Qwen2: biases on the q, k and v projections, 2 key-value heads.
     "qwen2-qkv-bias": dict(kind="qwen2", kv_heads=2, tied=False, theta=1e6),
     # Dense Qwen3, heads 6 wide, one key-value head, tied embeddings.
@@ -113,6 +119,13 @@ def make_model(spec):
             router_aux_loss_coef=0.01,
             output_router_logits=spec.get("router_logits", False), **common)
         model = transformers.OlmoeForCausalLM(config)
+    elif spec["kind"] == "qwen2_moe":
+        config = transformers.Qwen2MoeConfig(
+            num_experts=4, num_experts_per_tok=spec["top_k"],
+            moe_intermediate_size=FFN, shared_expert_intermediate_size=20,
+            router_aux_loss_coef=0.01,
+            output_router_logits=spec.get("router_logits", False), **common)
+        model = transformers.Qwen2MoeForCausalLM(config)
     elif spec["kind"] == "qwen2":
         config = transformers.Qwen2Config(**common)
         model = transformers.Qwen2ForCausalLM(config)
@@ -144,7 +157,7 @@ def make_model(spec):
 def gradients_by_our_names(model):
     """The parameters' gradients under the names moe-autodiff gives them: a
     global of moe-import's model and ".grad". transformers 5 holds a Mixtral
-    (and a Qwen3-MoE or OLMoE) layer's experts fused (mlp.experts.gate_up_proj [E, 2F, H], gate rows
+    (and a Qwen3-MoE, OLMoE or Qwen2-MoE) layer's experts fused (mlp.experts.gate_up_proj [E, 2F, H], gate rows
     first; mlp.experts.down_proj [E, H, F]) and its router at mlp.gate; the
     model has them as block_sparse_moe.experts.w1, w3, w2 and
     block_sparse_moe.gate."""
