@@ -23,6 +23,8 @@ std::string moert::formatUpcycleRule(const UpcycleRule &rule) {
                        rule.scale, rule.noiseStd);
   case UpcycleRule::Kind::Router:
     return fmt::format("router copies={} parts={}", rule.copies, rule.parts);
+  case UpcycleRule::Kind::Zeros:
+    return "zeros";
   }
   fail("unknown upcycle rule kind");
 }
@@ -42,9 +44,13 @@ UpcycleRule moert::parseUpcycleRule(const std::string &text,
     rule.kind = UpcycleRule::Kind::Experts;
   else if (kind == "router")
     rule.kind = UpcycleRule::Kind::Router;
+  else if (kind == "zeros")
+    rule.kind = UpcycleRule::Kind::Zeros;
   else
-    return bad("expected 'copy', 'experts' or 'router'");
-  if (rule.kind != UpcycleRule::Kind::Router && !(words >> rule.source))
+    return bad("expected 'copy', 'experts', 'router' or 'zeros'");
+  bool sourced = rule.kind == UpcycleRule::Kind::Copy ||
+                 rule.kind == UpcycleRule::Kind::Experts;
+  if (sourced && !(words >> rule.source))
     return bad("no source tensor");
   std::string word;
   while (words >> word) {
@@ -68,7 +74,8 @@ UpcycleRule moert::parseUpcycleRule(const std::string &text,
   // Each kind takes only its own keys: a key another kind reads would be
   // silently ignored.
   bool unread = rule.axis != 0 || rule.scale != 1 || rule.noiseStd != 0;
-  if (rule.kind == UpcycleRule::Kind::Copy)
+  if (rule.kind == UpcycleRule::Kind::Copy ||
+      rule.kind == UpcycleRule::Kind::Zeros)
     unread |= rule.copies != 1 || rule.parts != 1;
   if (rule.kind != UpcycleRule::Kind::Experts && unread)
     return bad("a key that this kind of rule does not take");
@@ -162,6 +169,8 @@ OwnedTensor moert::upcycleTensor(const UpcycleRule &rule,
             initStd * normalAt(key, (e / rule.parts) * hidden + h);
     break;
   }
+  case UpcycleRule::Kind::Zeros:
+    break;
   }
   OwnedTensor result{DType::F64, shape, {}};
   result.data.resize(out.size() * sizeof(double));

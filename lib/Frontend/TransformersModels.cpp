@@ -5,6 +5,9 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <nlohmann/json.hpp>
+
+#include <string>
 #include <vector>
 
 namespace {
@@ -170,6 +173,35 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
       "this model's {1} heads of {2} are {3} wide",
       config.hiddenSize, config.numHeads, config.headDim(),
       config.numHeads * config.headDim()));
+}
+
+void mlir::moe::writeAttentionKeys(nlohmann::json &config,
+                                   const ModelConfig &model,
+                                   const TransformersModel *family) {
+  config["num_key_value_heads"] = model.numKvHeads;
+  config["head_dim"] = model.headDim();
+  // Qwen2's class has its biases whatever a key says.
+  if (!family || family->qkvBiasKey)
+    config["qkv_bias"] = model.qkvBias;
+  nlohmann::json window =
+      model.slidingWindow ? nlohmann::json(*model.slidingWindow) : nullptr;
+  config["sliding_window"] = window;
+  SlidingWindow rule = family ? family->slidingWindow : SlidingWindow::applied;
+  if (rule == SlidingWindow::switched || rule == SlidingWindow::alternating) {
+    // Every layer's, by name: Qwen's config classes derive layer_types from
+    // the other keys where the config lacks it (Qwen2-MoE's every other
+    // layer).
+    config["use_sliding_window"] = !window.is_null();
+    config["max_window_layers"] = 0;
+    config["layer_types"] = std::vector<std::string>(
+        model.numLayers,
+        window.is_null() ? "full_attention" : "sliding_attention");
+  } else {
+    // The others apply sliding_window as it is (or have none).
+    for (const char *key :
+         {"use_sliding_window", "max_window_layers", "layer_types"})
+      config.erase(key);
+  }
 }
 
 std::string mlir::moe::transformersModelNames() {

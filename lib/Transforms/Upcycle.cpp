@@ -85,8 +85,14 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
   // taking transformers' defaults.
   ModelConfig upcycled = dense;
   upcycled.numExperts = routedExperts;
+  if (sharedExpert) {
+    upcycled.sharedExpertIntermediateSize = dense.intermediateSize;
+    config["shared_expert_intermediate_size"] = dense.intermediateSize;
+  }
+  const TransformersModel *family = nullptr;
   if (llvm::Expected<const TransformersModel &> model =
           transformersModelOf(upcycled)) {
+    family = &*model;
     config["model_type"] = model->modelType;
     config["architectures"] = {model->architecture};
   } else {
@@ -94,24 +100,10 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
     config.erase("model_type");
     config.erase("architectures");
   }
-  // The dense model's attention as it read it: the new model_type's
-  // defaults (Qwen3's head_dim and key-value heads apply to qwen3 only),
-  // or none (Qwen2's biases), must not change it.
-  config["head_dim"] = dense.headDim();
-  config["num_key_value_heads"] = dense.numKvHeads;
-  if (dense.qkvBias)
-    config["qkv_bias"] = true;
-  // And its window, in the keys every family's rule reads alike (Llama's
-  // is none, whatever its config said).
-  config.erase("layer_types");
-  config.erase("max_window_layers");
-  config.erase("use_sliding_window");
-  config["sliding_window"] = nullptr;
-  if (dense.slidingWindow) {
-    config["sliding_window"] = *dense.slidingWindow;
-    config["use_sliding_window"] = true;
-    config["max_window_layers"] = 0;
-  }
+  // The dense model's attention as it read it (Llama's window is none,
+  // whatever its config said): the new model_type's defaults (Qwen3's
+  // head_dim and key-value heads apply to qwen3 only) must not change it.
+  writeAttentionKeys(config, dense, family);
   config.erase("num_experts");
   config["num_local_experts"] = routedExperts;
   config["num_experts_per_tok"] = chosenExperts;
@@ -138,6 +130,10 @@ UpcyclePass::ruleFor(ml_program::GlobalOp global,
       "^(model\\.layers\\.[0-9]+)\\.block_sparse_moe\\.experts\\.(w[123])$");
   static const llvm::Regex router(
       "^model\\.layers\\.[0-9]+\\.block_sparse_moe\\.gate\\.weight$");
+  static const llvm::Regex sharedExpertWeight(
+      "^(model\\.layers\\.[0-9]+\\.mlp)\\.shared_expert\\.([a-z_]+\\.weight)$");
+  static const llvm::Regex sharedExpertGate(
+      "^model\\.layers\\.[0-9]+\\.mlp\\.shared_expert_gate\\.weight$");
   SmallVector<StringRef> match;
   moert::UpcycleRule rule;
   if (expertWeight.match(name, &match)) {
@@ -149,15 +145,21 @@ UpcyclePass::ruleFor(ml_program::GlobalOp global,
     rule.copies = experts;
     rule.parts = granularity;
     // w2 is [hidden, ffn]: its FFN axis is 1, and its parts are scaled so
-    // that the k * G experts' renormalized weights sum to the dense FFN.
+    // that the k * G experts' renormalized weights sum to the dense FFN, or
+    // to half of it beside a shared expert.
     bool down = match[2] == "w2";
     rule.axis = down ? 1 : 0;
-    rule.scale = down ? static_cast<double>(granularity) : 1.0;
+    rule.scale = down ? granularity / (sharedExpert ? 2.0 : 1.0) : 1.0;
     rule.noiseStd = noiseStd;
   } else if (router.match(name)) {
     rule.kind = moert::UpcycleRule::Kind::Router;
     rule.copies = experts;
     rule.parts = granularity;
+    return rule;
+  } else if (sharedExpertWeight.match(name, &match)) {
+    rule.source = (match[1] + "." + match[2]).str();
+  } else if (sharedExpertGate.match(name)) {
+    rule.kind = moert::UpcycleRule::Kind::Zeros;
     return rule;
   } else {
     auto dense = denseGlobals.find(name);

@@ -49,7 +49,7 @@ TEST_F(UpcycleTest, RulesRoundTripAsText) {
        {"copy model.norm.weight",
         "experts model.layers.0.mlp.down_proj.weight copies=4 parts=3 axis=1 "
         "scale=3 noise=0.002",
-        "router copies=4 parts=3"}) {
+        "router copies=4 parts=3", "zeros"}) {
     UpcycleRule rule = moert::parseUpcycleRule(text, "test");
     EXPECT_EQ(moert::formatUpcycleRule(rule), text);
   }
@@ -61,7 +61,9 @@ TEST_F(UpcycleTest, MalformedRulesAreErrorsNamingTheGlobal) {
         "experts x copies=two", "router colour=red", "experts x noise=-1",
         "experts x scale=-2", "copy x copies=3", "router copies=2 noise=1",
         // A value is all of what follows '=': no trailing characters.
-        "experts x copies=2x", "router parts=3,", "experts x scale=1.5.5"}) {
+        "experts x copies=2x", "router parts=3,", "experts x scale=1.5.5",
+        // Zeros read nothing.
+        "zeros x", "zeros copies=2"}) {
     try {
       moert::parseUpcycleRule(text, "model.layers.0.x");
       ADD_FAILURE() << "accepted '" << text << "'";
@@ -117,6 +119,11 @@ TEST_F(UpcycleTest, RouterRowsTieWithinACopyAndMatchTheInitializer) {
   std::vector<float> plain = build("router copies=6 parts=1", {6, 2});
   for (int64_t i = 0; i < 12; ++i)
     EXPECT_EQ(plain[i], static_cast<float>(0.5 * moert::normalAt(key, i)));
+}
+
+TEST_F(UpcycleTest, ZerosAreZeros) {
+  for (float value : build("zeros", {1, 6}))
+    EXPECT_EQ(value, 0.0f);
 }
 
 TEST_F(UpcycleTest, ShapesThatDoNotFitAreErrors) {

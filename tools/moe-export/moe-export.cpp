@@ -143,8 +143,7 @@ static json huggingFaceConfig(const std::string &text,
   json out = json::parse(text, nullptr, /*allow_exceptions=*/false);
   out["architectures"] = {model.architecture};
   out["model_type"] = model.modelType;
-  out["num_key_value_heads"] = config.numKvHeads;
-  out["head_dim"] = config.headDim();
+  moe::writeAttentionKeys(out, config, &model);
   if (!out.contains("rope_parameters"))
     out["rope_theta"] = config.ropeTheta;
   out["rms_norm_eps"] = config.rmsNormEps;
@@ -160,23 +159,6 @@ static json huggingFaceConfig(const std::string &text,
       out[key] = out[key].get<double>();
   out.erase("torch_dtype");
   out["dtype"] = "float32";
-  // The window the model attends within (it covers the sequences it was
-  // trained on), for transformers to apply past them: Qwen3 to the layers
-  // from max_window_layers.
-  json window = config.slidingWindow ? json(*config.slidingWindow) : json();
-  out["sliding_window"] = window;
-  if (model.slidingWindow == moe::SlidingWindow::switched ||
-      model.slidingWindow == moe::SlidingWindow::alternating) {
-    // Every layer's, by name: Qwen's config classes derive layer_types from
-    // the others where the config lacks it (Qwen2-MoE's every other layer).
-    out["use_sliding_window"] = !window.is_null();
-    out["max_window_layers"] = 0;
-    out["layer_types"] = std::vector<std::string>(
-        config.numLayers,
-        window.is_null() ? "full_attention" : "sliding_attention");
-  }
-  if (model.qkvBiasKey)
-    out["qkv_bias"] = config.qkvBias;
   if (config.isMoe()) {
     out.erase("num_local_experts");
     out.erase("num_experts");

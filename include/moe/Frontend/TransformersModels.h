@@ -17,6 +17,8 @@
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <cstdint>
 #include <optional>
 
@@ -93,6 +95,15 @@ const TransformersModel *transformersModelNamed(llvm::StringRef modelType);
 /// window (which Llama's and OLMoE's ignore). An error says why none does.
 llvm::Expected<const TransformersModel &>
 transformersModelOf(const ModelConfig &config);
+
+/// Writes `model`'s attention into config.json object `config` in the keys
+/// that `family`'s config class reads (ours where it is null): key-value
+/// heads, head width, q, k and v biases where a key says them, and the
+/// sliding window as the family's rule reads it (Qwen's with every layer
+/// named in layer_types), so that neither the class's defaults nor keys
+/// left from another family change it.
+void writeAttentionKeys(nlohmann::json &config, const ModelConfig &model,
+                        const TransformersModel *family);
 
 /// Every family's name, as a list for messages ("Llama, Mistral, ...").
 std::string transformersModelNames();

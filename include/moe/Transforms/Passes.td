@@ -198,6 +198,12 @@ def Upcycle : Pass<"moe-upcycle", "::mlir::ModuleOp"> {
     is split along the FFN axis into G experts of F/G (E * G experts, top
     k * G, `w2` scaled by G), and the router's rows are tied within each
     copy's G experts (virtual groups), so that a token picks whole copies.
+    With `shared-expert`, each MoE layer also gets Qwen2-MoE's gated
+    shared expert (Qwen1.5-MoE, itself upcycled, has one): a copy of the
+    dense FFN
+    (`mlp.shared_expert.*`), its gate (`mlp.shared_expert_gate.weight`)
+    zero, so that sigmoid(0) = 1/2 scales it for every token, and the
+    routed experts' `w2` halved: the two halves sum to the dense FFN.
     The upcycled MoE layer computes the dense FFN exactly when no token is
     dropped (dropless, the default), the top-k weights are renormalized,
     the experts are identical (no noise), and, with G > 1, the tied
@@ -212,6 +218,8 @@ def Upcycle : Pass<"moe-upcycle", "::mlir::ModuleOp"> {
            "Experts per copy, each 1/G of the FFN (G)">,
     Option<"noiseStd", "noise-std", "double", "0.0",
            "Std of the normal noise added to each expert's weights">,
+    Option<"sharedExpert", "shared-expert", "bool", "false",
+           "Add Qwen2-MoE's gated shared expert, a copy of the dense FFN">,
     Option<"capacityFactor", "capacity-factor", "double", "0.0",
            "Expert capacity factor; 0 means dropless">,
     Option<"auxLossCoeff", "aux-loss-coeff", "double", "0.01",

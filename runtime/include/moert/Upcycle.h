@@ -34,6 +34,8 @@ struct UpcycleRule {
     /// (the global's initializer std) repeated for the `parts` experts of
     /// copy c, so that they tie (granular upcycling's virtual groups).
     Router,
+    /// Zeros (a shared expert's gate: sigmoid(0) = 1/2 for every token).
+    Zeros,
   };
   Kind kind = Kind::Copy;
   std::string source;
@@ -41,8 +43,8 @@ struct UpcycleRule {
   double scale = 1, noiseStd = 0;
 };
 
-/// "copy SOURCE", "experts SOURCE copies=E parts=G axis=A scale=S noise=N"
-/// or "router copies=E parts=G".
+/// "copy SOURCE", "experts SOURCE copies=E parts=G axis=A scale=S noise=N",
+/// "router copies=E parts=G" or "zeros".
 std::string formatUpcycleRule(const UpcycleRule &rule);
 /// Throws moert::Error naming `where` and what is wrong.
 UpcycleRule parseUpcycleRule(const std::string &text, const std::string &where);
