@@ -47,7 +47,8 @@ public:
   }
 
   /// A positive integer; `fallback` when the key is absent (0: required).
-  int64_t positive(const char *key, int64_t fallback = 0) {
+  int64_t positive(const char *key, int64_t fallback = 0,
+                   const char *expected = "a positive integer below 2^31") {
     if (!has(key)) {
       if (fallback == 0)
         fail(llvm::formatv("required key '{0}' is missing", key).str());
@@ -57,7 +58,7 @@ public:
     // Sizes index with 32-bit ids and slots.
     if (!value.is_number_integer() || value.get<double>() <= 0 ||
         value.get<double>() > mlir::moe::kMaxDimension) {
-      keyError(key, "a positive integer below 2^31");
+      keyError(key, expected);
       return fallback;
     }
     return value.get<int64_t>();
@@ -239,25 +240,47 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config,
     config.zLossCoeff = keys.number(
         keys.either("moe_z_loss_coeff", "router_z_loss_coef"), 0.0, false);
   }
-  // Qwen2-MoE's shared expert (0: none), which its config class gives
-  // where the key is absent.
-  const char *sharedKey = "shared_expert_intermediate_size";
-  bool sharedGiven = keys.has(sharedKey) && keys.object[sharedKey] != json(0);
-  if (transformers && !transformers->sharedExpertSize && sharedGiven)
-    config.warnings.push_back(
-        llvm::formatv("transformers' {0} has no shared expert, so '{1}' is "
-                      "ignored, as there",
-                      transformers->name, sharedKey)
-            .str());
-  else if (sharedGiven)
-    config.sharedExpertIntermediateSize = keys.positive(sharedKey);
-  else if (!keys.has(sharedKey) && transformers)
-    config.sharedExpertIntermediateSize = transformers->sharedExpertSize;
   if (config.topK > config.numExperts && keys.error.empty())
     keys.fail(llvm::formatv("key 'num_experts_per_tok' ({0}) must be at most "
                             "the number of experts ({1})",
                             config.topK, config.numExperts)
                   .str());
+}
+
+/// Qwen2-MoE's shared expert, part of the model like its attention: a
+/// qwen2_moe config has Qwen2MoeConfig's where the key is absent, whatever
+/// aux kind it names. 0 or null is none, but in a qwen2_moe config, whose
+/// class builds an empty expert with a gate for 0 and refuses null.
+/// transformers' other MoE classes ignore the key (`transformers`).
+void readSharedExpert(KeyReader &keys, mlir::moe::ModelConfig &config,
+                      const TransformersModel *family,
+                      const TransformersModel *transformers) {
+  const char *key = "shared_expert_intermediate_size";
+  int64_t familySize = family ? family->sharedExpertSize : 0;
+  if (!keys.object.contains(key)) {
+    config.sharedExpertIntermediateSize = familySize;
+    return;
+  }
+  const json &value = keys.object[key];
+  bool none = value.is_null() || value == json(0);
+  if (transformers && !familySize) {
+    if (!none)
+      config.warnings.push_back(
+          llvm::formatv("transformers' {0} has no shared expert, so '{1}' is "
+                        "ignored, as there",
+                        transformers->name, key)
+              .str());
+  } else if (none && familySize) {
+    keys.fail(llvm::formatv("key '{0}' ({1}) is not supported for model_type "
+                            "'{2}': transformers' {3} refuses null and builds "
+                            "an empty shared expert with a gate for 0 (leave "
+                            "model_type out for a MoE without one)",
+                            key, value.dump(), family->modelType, family->name)
+                  .str());
+  } else if (!none) {
+    config.sharedExpertIntermediateSize =
+        keys.positive(key, 1, "0 (none) or a positive integer below 2^31");
+  }
 }
 
 /// The string `key` of `object`, or `fallback` when it is absent or not a
@@ -321,8 +344,8 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
   };
   // The architectures that these keys describe completely: transformers'
   // families and Skywork-MoE's release. Others build other models from
-  // them: Qwen2-MoE adds shared experts, OLMo2 normalizes after attention
-  // and MLP, Gemma scales its norms and embeddings otherwise.
+  // them: OLMo2 normalizes after attention and MLP, Gemma scales its norms
+  // and embeddings otherwise.
   if (!family && keys.has("model_type") &&
       keys.object["model_type"] != json("skywork_moe"))
     refuse("model_type",
@@ -425,7 +448,11 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
                       "'use_sliding_window' says, and so does this import",
                       family->name)
             .str());
-  if (rule == SlidingWindow::switched || rule == SlidingWindow::alternating) {
+  if (rule == SlidingWindow::switchedAll &&
+      !keys.boolean("use_sliding_window", false))
+    return;
+  if (rule == SlidingWindow::switchedFrom ||
+      rule == SlidingWindow::switchedAlternating) {
     if (!keys.boolean("use_sliding_window", false))
       return;
     // The layers that slide: those layer_types names so, else Qwen2's and
@@ -440,8 +467,8 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
           static_cast<int64_t>(std::min(keys.number("max_window_layers", 28.0,
                                                     /*strictlyPositive=*/false),
                                         double(config.numLayers)));
-      sliding = rule == SlidingWindow::switched ? config.numLayers - bound
-                                                : (bound + 1) / 2;
+      sliding = rule == SlidingWindow::switchedFrom ? config.numLayers - bound
+                                                    : (bound + 1) / 2;
     }
     if (sliding == 0)
       return;
@@ -622,6 +649,8 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   }
   if (keys.has("num_local_experts") || keys.has("num_experts") || transformers)
     readMoeKeys(keys, config, transformers);
+  if (config.isMoe())
+    readSharedExpert(keys, config, family, transformers);
   config.batchSize = keys.positive("moe_batch_size", 1);
   config.seqLen = keys.positive("moe_seq_len", config.maxPositions);
   checkConsistency(keys, config);

@@ -1,5 +1,4 @@
-//===- ModelSizes.cpp - the sizes a model's tensors may have
-//---------------===//
+//===- ModelSizes.cpp - the sizes a model's tensors may have -------------===//
 //
 // A config's model is refused by name where a tensor of it would be too
 // large for the sizes the kernels index with, before any memory is asked

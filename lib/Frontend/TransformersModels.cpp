@@ -40,13 +40,13 @@ const std::vector<TransformersModel> &families() {
     TransformersModel qwen2 =
         family("Qwen2", "Qwen2ForCausalLM", "qwen2", "Qwen2Config");
     qwen2.qkvBias = true;
-    qwen2.slidingWindow = SlidingWindow::switched;
+    qwen2.slidingWindow = SlidingWindow::switchedFrom;
     qwen2.kvHeads = 32;
 
     TransformersModel qwen3 =
         family("Qwen3", "Qwen3ForCausalLM", "qwen3", "Qwen3Config");
     qwen3.qkNorm = QkNorm::perHead;
-    qwen3.slidingWindow = SlidingWindow::switched;
+    qwen3.slidingWindow = SlidingWindow::switchedFrom;
     qwen3.kvHeads = 32;
     qwen3.headDim = 128;
 
@@ -66,7 +66,7 @@ const std::vector<TransformersModel> &families() {
                                         "qwen3_moe", "Qwen3MoeConfig");
     qwen3Moe.moe = true;
     qwen3Moe.qkNorm = QkNorm::perHead;
-    qwen3Moe.slidingWindow = SlidingWindow::switched;
+    qwen3Moe.slidingWindow = SlidingWindow::switchedAll;
     qwen3Moe.kvHeads = 4;
     qwen3Moe.ropeTheta = 1e4;
     qwen3Moe.rmsNormEps = 1e-6;
@@ -103,7 +103,7 @@ const std::vector<TransformersModel> &families() {
     qwen2Moe.moe = true;
     qwen2Moe.qkvBias = true;
     qwen2Moe.qkvBiasKey = true;
-    qwen2Moe.slidingWindow = SlidingWindow::alternating;
+    qwen2Moe.slidingWindow = SlidingWindow::switchedAlternating;
     qwen2Moe.kvHeads = 16;
     qwen2Moe.experts = 60;
     qwen2Moe.topK = 4;
@@ -187,20 +187,25 @@ void mlir::moe::writeAttentionKeys(nlohmann::json &config,
       model.slidingWindow ? nlohmann::json(*model.slidingWindow) : nullptr;
   config["sliding_window"] = window;
   SlidingWindow rule = family ? family->slidingWindow : SlidingWindow::applied;
-  if (rule == SlidingWindow::switched || rule == SlidingWindow::alternating) {
-    // Every layer's, by name: Qwen's config classes derive layer_types from
+  bool switched = rule == SlidingWindow::switchedAll ||
+                  rule == SlidingWindow::switchedFrom ||
+                  rule == SlidingWindow::switchedAlternating;
+  if (switched)
+    config["use_sliding_window"] = !window.is_null();
+  else
+    config.erase("use_sliding_window");
+  if (rule == SlidingWindow::switchedFrom ||
+      rule == SlidingWindow::switchedAlternating) {
+    // Every layer's, by name: these config classes derive layer_types from
     // the other keys where the config lacks it (Qwen2-MoE's every other
     // layer).
-    config["use_sliding_window"] = !window.is_null();
     config["max_window_layers"] = 0;
     config["layer_types"] = std::vector<std::string>(
         model.numLayers,
         window.is_null() ? "full_attention" : "sliding_attention");
   } else {
-    // The others apply sliding_window as it is (or have none).
-    for (const char *key :
-         {"use_sliding_window", "max_window_layers", "layer_types"})
-      config.erase(key);
+    config.erase("max_window_layers");
+    config.erase("layer_types");
   }
 }
 

@@ -126,8 +126,8 @@ SmallVector<unsigned> gemmOperands(Operation *op, const RouterGradients &router,
 }
 
 /// The operands of a gradient op that read forward activations which no
-/// GEMM reads: RMSNorm's input (the residual stream), SwiGLU's inputs and
-/// the experts' outputs. They are kept for
+/// GEMM reads: RMSNorm's input (the residual stream), SwiGLU's inputs, the
+/// experts' outputs and the shared expert's. They are kept for
 /// the backward as bf16 copies and widened right before the op, which
 /// computes in f32 as before.
 SmallVector<OpOperand *> storedActivations(Operation *op) {
@@ -140,6 +140,9 @@ SmallVector<OpOperand *> storedActivations(Operation *op) {
       })
       .Case([](CombineGradOp o) {
         return SmallVector<OpOperand *>{&o.getExpertOutputMutable()};
+      })
+      .Case([](SigmoidScaleGradOp o) {
+        return SmallVector<OpOperand *>{&o.getInputMutable()};
       })
       .Default([](Operation *) { return SmallVector<OpOperand *>{}; });
 }

@@ -318,10 +318,15 @@ __global__ void swigluGradKernel(const float *gate, const float *up,
   }
 }
 
+/// One warp a row: the row's scale once, then its elements.
 __global__ void sigmoidScaleKernel(const float *x, const float *logit,
                                    int64_t rows, int64_t hidden, float *y) {
-  for (int64_t i : gridStride(rows * hidden))
-    y[i] = x[i] * static_cast<float>(moert::rows::sigmoid(logit[i / hidden]));
+  int lane = threadIdx.x % 32;
+  for (int64_t r = warpId(); r < rows; r += warpStride()) {
+    float scale = static_cast<float>(moert::rows::sigmoid(logit[r]));
+    for (int64_t h = lane; h < hidden; h += 32)
+      y[r * hidden + h] = x[r * hidden + h] * scale;
+  }
 }
 
 /// One warp a row: its dot product of dy and x gives the logit's gradient.
@@ -717,7 +722,7 @@ void moert::cuda::swigluGrad(const float *gate, const float *up,
 
 void moert::cuda::sigmoidScale(const float *x, const float *logit, int64_t rows,
                                int64_t hidden, float *y) {
-  sigmoidScaleKernel<<<blocksFor(rows * hidden), kThreads, 0, stream()>>>(
+  sigmoidScaleKernel<<<warpBlocks(rows), kThreads, 0, stream()>>>(
       x, logit, rows, hidden, y);
   checkLaunch("moert::cuda::sigmoidScale");
 }

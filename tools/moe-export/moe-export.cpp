@@ -2,13 +2,12 @@
 //
 // Writes what transformers' AutoModelForCausalLM.from_pretrained loads: a
 // config.json (of the family that computes the model, TransformersModels.h:
-// mixtral, llama, mistral, qwen2, qwen3_moe, qwen3 or olmoe; with the keys
-// transformers needs and the model's own, Skywork's gating keys included)
-// and the trainable weights under
-// Hugging Face's names in safetensors files, experts one tensor each as
-// save_pretrained writes them, sharded with an index above --max-shard-size.
-// The weights come from a training checkpoint (which records its config) or any
-// file moe-run --params reads, with --config.
+// mixtral, llama, mistral, qwen2, qwen3_moe, qwen3, olmoe or qwen2_moe; with
+// the keys transformers needs and the model's own, Skywork's gating keys
+// included) and the trainable weights under Hugging Face's names in safetensors
+// files, experts one tensor each as save_pretrained writes them, sharded with
+// an index above --max-shard-size. The weights come from a training checkpoint
+// (which records its config) or any file moe-run --params reads, with --config.
 //
 //===----------------------------------------------------------------------===//
 

@@ -30,14 +30,17 @@ enum class SlidingWindow {
   ignored,
   /// It applies it whatever use_sliding_window says (Mistral, Mixtral).
   applied,
+  /// It applies it to every layer where use_sliding_window is true:
+  /// Qwen3-MoE's.
+  switchedAll,
   /// It applies it where use_sliding_window is true, to the layers from
   /// max_window_layers (28 by default; or those layer_types names
-  /// sliding_attention): Qwen2's, Qwen3's and Qwen3-MoE's.
-  switched,
+  /// sliding_attention): Qwen2's and Qwen3's.
+  switchedFrom,
   /// It applies it where use_sliding_window is true, to the even layers
   /// below max_window_layers (or those layer_types names
   /// sliding_attention): Qwen2-MoE's.
-  alternating,
+  switchedAlternating,
 };
 
 struct TransformersModel {

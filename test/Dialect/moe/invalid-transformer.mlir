@@ -385,6 +385,15 @@ func.func @swiglu_types(%a: tensor<4x8xf32>, %b: tensor<4x6xf32>) {
 
 // -----
 
+// moe.sigmoid_scale (ODS): input and result have one type (generic form).
+func.func @sigmoid_scale_types(%x: tensor<4x8xf32>, %g: tensor<4x1xf32>) {
+  // expected-error @+1 {{'moe.sigmoid_scale' op failed to verify that all of {input, result} have same type}}
+  %s = "moe.sigmoid_scale"(%x, %g) : (tensor<4x8xf32>, tensor<4x1xf32>) -> tensor<4x6xf32>
+  return
+}
+
+// -----
+
 // moe.sigmoid_scale: one logit per row of the input.
 func.func @sigmoid_scale_logit_shape(%x: tensor<4x8xf32>, %g: tensor<4x2xf32>) {
   // expected-error @+1 {{'moe.sigmoid_scale' op 'logit' must have shape [4, 1], got [4, 2]}}
