@@ -525,11 +525,13 @@ moe::importModelConfig(MLIRContext &context, StringRef jsonText,
               .str());
     config->seqLen = *options.seqLen;
   }
-  if (llvm::Error error = checkModelSizes(*config, fileName))
-    return std::move(error);
+  // Before the sizes' check: they say what model it checks (a window the
+  // config class gave).
   if (options.printWarnings)
     for (const std::string &warning : config->warnings)
       llvm::WithColor::warning() << fileName << ": " << warning << "\n";
+  if (llvm::Error error = checkModelSizes(*config, fileName))
+    return std::move(error);
   context.loadAllAvailableDialects();
   OwningOpRef<ModuleOp> module =
       buildModel(context, *config, options.elementType);

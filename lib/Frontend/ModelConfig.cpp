@@ -427,7 +427,13 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
   // (checkModelSizes). Each family applies it its own way; our keys alone
   // apply it unless use_sliding_window is false.
   using mlir::moe::SlidingWindow;
-  if (!keys.has("sliding_window"))
+  // Mistral's and Qwen's config classes have a window where the key is
+  // absent (not where it is null).
+  bool defaulted =
+      !keys.object.contains("sliding_window") && family && family->windowSize;
+  json window = defaulted ? json(family->windowSize)
+                          : keys.object.value("sliding_window", json());
+  if (window.is_null())
     return;
   SlidingWindow rule = family ? family->slidingWindow : SlidingWindow::applied;
   bool switchedOff = keys.has("use_sliding_window") &&
@@ -480,11 +486,15 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
           "every layer's or none",
           sliding, config.numLayers));
   }
-  const json &window = keys.object["sliding_window"];
   if (!window.is_number_integer() || window.get<int64_t>() <= 0)
-    keys.keyError("sliding_window", "null or a positive integer");
-  else
-    config.slidingWindow = window.get<int64_t>();
+    return keys.keyError("sliding_window", "null or a positive integer");
+  config.slidingWindow = window.get<int64_t>();
+  if (defaulted)
+    config.warnings.push_back(
+        llvm::formatv("'sliding_window' is absent, so {0}'s default, {1}, "
+                      "applies, as in transformers",
+                      family->configClass, family->windowSize)
+            .str());
 }
 
 /// moe_qk_norm: false, true (each head, Qwen3's) or "whole" (the whole

@@ -35,18 +35,21 @@ const std::vector<TransformersModel> &families() {
     TransformersModel mistral =
         family("Mistral", "MistralForCausalLM", "mistral", "MistralConfig");
     mistral.slidingWindow = SlidingWindow::applied;
+    mistral.windowSize = 4096;
     mistral.kvHeads = 8;
 
     TransformersModel qwen2 =
         family("Qwen2", "Qwen2ForCausalLM", "qwen2", "Qwen2Config");
     qwen2.qkvBias = true;
     qwen2.slidingWindow = SlidingWindow::switchedFrom;
+    qwen2.windowSize = 4096;
     qwen2.kvHeads = 32;
 
     TransformersModel qwen3 =
         family("Qwen3", "Qwen3ForCausalLM", "qwen3", "Qwen3Config");
     qwen3.qkNorm = QkNorm::perHead;
     qwen3.slidingWindow = SlidingWindow::switchedFrom;
+    qwen3.windowSize = 4096;
     qwen3.kvHeads = 32;
     qwen3.headDim = 128;
 
@@ -67,6 +70,7 @@ const std::vector<TransformersModel> &families() {
     qwen3Moe.moe = true;
     qwen3Moe.qkNorm = QkNorm::perHead;
     qwen3Moe.slidingWindow = SlidingWindow::switchedAll;
+    qwen3Moe.windowSize = 4096;
     qwen3Moe.kvHeads = 4;
     qwen3Moe.ropeTheta = 1e4;
     qwen3Moe.rmsNormEps = 1e-6;
@@ -104,6 +108,7 @@ const std::vector<TransformersModel> &families() {
     qwen2Moe.qkvBias = true;
     qwen2Moe.qkvBiasKey = true;
     qwen2Moe.slidingWindow = SlidingWindow::switchedAlternating;
+    qwen2Moe.windowSize = 4096;
     qwen2Moe.kvHeads = 16;
     qwen2Moe.experts = 60;
     qwen2Moe.topK = 4;
@@ -183,6 +188,12 @@ void mlir::moe::writeAttentionKeys(nlohmann::json &config,
   // Qwen2's class has its biases whatever a key says.
   if (!family || family->qkvBiasKey)
     config["qkv_bias"] = model.qkvBias;
+  // A family's attention has its norms by model_type.
+  if (!family)
+    config["moe_qk_norm"] =
+        model.qkNorm == QkNorm::whole
+            ? nlohmann::json("whole")
+            : nlohmann::json(model.qkNorm == QkNorm::perHead);
   nlohmann::json window =
       model.slidingWindow ? nlohmann::json(*model.slidingWindow) : nullptr;
   config["sliding_window"] = window;

@@ -53,6 +53,9 @@ struct TransformersModel {
   /// where `qkvBiasKey`: its config class reads qkv_bias (Qwen2-MoE's).
   bool qkvBias = false, qkvBiasKey = false;
   SlidingWindow slidingWindow = SlidingWindow::ignored;
+  /// sliding_window's default where the config leaves the key out
+  /// (Mistral's and Qwen's 4096); 0: none.
+  int64_t windowSize = 0;
 
   // The config class's defaults where they differ from ours: 0 takes ours
   // (for kvHeads, num_attention_heads).
@@ -101,10 +104,11 @@ transformersModelOf(const ModelConfig &config);
 
 /// Writes `model`'s attention into config.json object `config` in the keys
 /// that `family`'s config class reads (ours where it is null): key-value
-/// heads, head width, q, k and v biases where a key says them, and the
-/// sliding window as the family's rule reads it (Qwen's with every layer
-/// named in layer_types), so that neither the class's defaults nor keys
-/// left from another family change it.
+/// heads, head width, q, k and v biases where a key says them, the query
+/// and key norms where no model_type does, and the sliding window as the
+/// family's rule reads it (Qwen2's, Qwen3's and Qwen2-MoE's with every
+/// layer named in layer_types), so that neither the class's defaults nor
+/// keys left from another family change it.
 void writeAttentionKeys(nlohmann::json &config, const ModelConfig &model,
                         const TransformersModel *family);
 
