@@ -119,11 +119,10 @@ public:
 
 /// `transformers`: the family of a transformers MoE model's own config
 /// (model_type mixtral, qwen3_moe, olmoe or qwen2_moe, naming no
-/// moe_aux_loss_kind),
-/// or null. Such a config imports as transformers computes and trains that
-/// model, with its config class's defaults where ours differ, and the keys
-/// that the model ignores are ignored here too (with a warning where they
-/// would have changed the model).
+/// moe_aux_loss_kind), or null. Such a config imports as transformers
+/// computes and trains that model, with its config class's defaults where
+/// ours differ, and the keys that the model ignores are ignored here too
+/// (with a warning where they would have changed the model).
 void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config,
                  const TransformersModel *transformers) {
   config.numExperts =
