@@ -225,7 +225,8 @@ def graph_replay(case, binary, steps):
 # and metrics, every tensor of the final state within 1e-4 relative), as
 # the C++ target does in Target/compiled-matches-interpreter.test; then the
 # Skywork-MoE techniques (normalized gating, drops by probability at
-# capacity 1.0, z-loss, adaptive aux coefficients) over 5 steps; then graph
+# capacity 1.0, z-loss, adaptive aux coefficients), with Qwen2-MoE's gated
+# shared expert (moe.sigmoid_scale), over 5 steps; then graph
 # replay against eager launches. At a learning rate of 1e-2 (the C++
 # target's test) Adam's first steps move each weight of the compact model by
 # half its initial scale, which turns f32 summation-order differences
@@ -246,7 +247,8 @@ def prepare_train_step(case):
                  "train-bin")
     compact_config(case, "skywork.json", "moe_gate_norm_lambda=1.0",
                    "moe_capacity_factor=1.0", 'moe_drop_policy="probability"',
-                   "router_z_loss_coef=0.001")
+                   "router_z_loss_coef=0.001",
+                   "shared_expert_intermediate_size=64")
     reference(case, "skywork.json",
               ["--moe-fuse-router", "--moe-autodiff",
                "--moe-adaptive-aux=" + ADAPTIVE,
