@@ -212,26 +212,24 @@ moert::WriterLock::WriterLock(
   }
   std::string directory = moert::parentDirectory(lockedFile);
   std::string name = lockedFile.substr(lockedFile.rfind('/') + 1);
-  // A temporary: a covered name, the prefix and the random suffix.
-  auto isTemporary = [&](std::string_view entry) {
+  // The file a temporary is written for (the prefix and the random suffix
+  // after its name), or nullopt for another entry.
+  auto targetOf =
+      [](std::string_view entry) -> std::optional<std::string_view> {
     size_t tail = std::strlen(kTemporaryPrefix) + kTemporarySuffixLength;
     if (entry.size() <= tail ||
         entry.substr(entry.size() - tail, std::strlen(kTemporaryPrefix)) !=
             kTemporaryPrefix)
-      return false;
-    std::string_view target = entry.substr(0, entry.size() - tail);
-    return covers ? covers(target) : target == name;
+      return std::nullopt;
+    return entry.substr(0, entry.size() - tail);
   };
   // A covered file may have a writer of its own (a run writing it alone),
   // which holds that file's lock: its temporary is removed only while the
   // lock is free, taken for the removal.
-  auto removeTemporary = [&](std::string_view entry) {
-    std::string target(entry.substr(0, entry.size() -
-                                           std::strlen(kTemporaryPrefix) -
-                                           kTemporarySuffixLength));
+  auto removeTemporary = [&](std::string_view entry, std::string_view target) {
     int ownLock = -1;
     if (target != name) {
-      ownLock = open((directory + "/" + target + ".lock").c_str(),
+      ownLock = open((directory + "/" + std::string(target) + ".lock").c_str(),
                      O_RDWR | O_CLOEXEC);
       if (ownLock >= 0 && flock(ownLock, LOCK_EX | LOCK_NB) != 0) {
         close(ownLock);
@@ -245,8 +243,9 @@ moert::WriterLock::WriterLock(
   };
   if (DIR *entries = opendir(directory.c_str())) {
     while (dirent *entry = readdir(entries))
-      if (isTemporary(entry->d_name))
-        removeTemporary(entry->d_name);
+      if (std::optional<std::string_view> target = targetOf(entry->d_name);
+          target && (covers ? covers(*target) : *target == name))
+        removeTemporary(entry->d_name, *target);
     closedir(entries);
   }
 }

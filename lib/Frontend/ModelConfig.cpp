@@ -453,13 +453,9 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
                       "'use_sliding_window' says, and so does this import",
                       family->name)
             .str());
-  if (rule == SlidingWindow::switchedAll &&
-      !keys.boolean("use_sliding_window", false))
+  if (mlir::moe::isSwitched(rule) && !keys.boolean("use_sliding_window", false))
     return;
-  if (rule == SlidingWindow::switchedFrom ||
-      rule == SlidingWindow::switchedAlternating) {
-    if (!keys.boolean("use_sliding_window", false))
-      return;
+  if (mlir::moe::picksLayers(rule)) {
     // The layers that slide: those layer_types names so, else Qwen2's and
     // Qwen3's from max_window_layers on, Qwen2-MoE's even ones below it.
     // The model's window is every layer's or none.
@@ -506,14 +502,13 @@ void readQkNorm(KeyReader &keys, mlir::moe::ModelConfig &config,
   config.qkNorm = familyNorm;
   if (keys.has("moe_qk_norm")) {
     const json &value = keys.object["moe_qk_norm"];
-    if (value == json(true))
-      config.qkNorm = QkNorm::perHead;
-    else if (value == json("whole"))
-      config.qkNorm = QkNorm::whole;
-    else if (value == json(false))
-      config.qkNorm = QkNorm::none;
-    else
+    std::optional<QkNorm> spelled;
+    for (QkNorm norm : {QkNorm::none, QkNorm::perHead, QkNorm::whole})
+      if (mlir::moe::qkNormKeyValue(norm) == value)
+        spelled = norm;
+    if (!spelled)
       return keys.keyError("moe_qk_norm", "true, \"whole\" or false");
+    config.qkNorm = *spelled;
   }
   if (familyNorm != QkNorm::none && config.qkNorm != familyNorm)
     return keys.fail(llvm::formatv(
@@ -693,11 +688,7 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
   if (complete || config.numHeads * config.headDim() != config.hiddenSize)
     keys["head_dim"] = config.headDim();
   if (complete || config.qkNorm != mlir::moe::QkNorm::none)
-    keys["moe_qk_norm"] =
-        config.qkNorm == mlir::moe::QkNorm::whole
-            ? nlohmann::ordered_json("whole")
-            : nlohmann::ordered_json(config.qkNorm ==
-                                     mlir::moe::QkNorm::perHead);
+    keys["moe_qk_norm"] = mlir::moe::qkNormKeyValue(config.qkNorm);
   if (complete || config.qkvBias)
     keys["qkv_bias"] = config.qkvBias;
   keys["max_position_embeddings"] = config.maxPositions;
@@ -738,6 +729,10 @@ constexpr llvm::StringLiteral kNotModelKeys[] = {
     "moe_batch_size", "moe_seq_len", "initializer_range"};
 
 } // namespace
+
+nlohmann::json mlir::moe::qkNormKeyValue(QkNorm norm) {
+  return norm == QkNorm::whole ? json("whole") : json(norm == QkNorm::perHead);
+}
 
 std::string mlir::moe::canonicalConfig(const ModelConfig &config) {
   return canonicalKeys(config).dump();

@@ -190,23 +190,16 @@ void mlir::moe::writeAttentionKeys(nlohmann::json &config,
     config["qkv_bias"] = model.qkvBias;
   // A family's attention has its norms by model_type.
   if (!family)
-    config["moe_qk_norm"] =
-        model.qkNorm == QkNorm::whole
-            ? nlohmann::json("whole")
-            : nlohmann::json(model.qkNorm == QkNorm::perHead);
+    config["moe_qk_norm"] = qkNormKeyValue(model.qkNorm);
   nlohmann::json window =
       model.slidingWindow ? nlohmann::json(*model.slidingWindow) : nullptr;
   config["sliding_window"] = window;
   SlidingWindow rule = family ? family->slidingWindow : SlidingWindow::applied;
-  bool switched = rule == SlidingWindow::switchedAll ||
-                  rule == SlidingWindow::switchedFrom ||
-                  rule == SlidingWindow::switchedAlternating;
-  if (switched)
+  if (isSwitched(rule))
     config["use_sliding_window"] = !window.is_null();
   else
     config.erase("use_sliding_window");
-  if (rule == SlidingWindow::switchedFrom ||
-      rule == SlidingWindow::switchedAlternating) {
+  if (picksLayers(rule)) {
     // Every layer's, by name: these config classes derive layer_types from
     // the other keys where the config lacks it (Qwen2-MoE's every other
     // layer).

@@ -14,6 +14,8 @@
 
 #include "llvm/Support/Error.h"
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -35,6 +37,9 @@ enum class QkNorm {
 /// The largest size a config may give (sizes index with 32-bit ids and
 /// slots).
 inline constexpr double kMaxDimension = 2147483647.0;
+
+/// moe_qk_norm's value for `norm`: false, true (each head) or "whole".
+nlohmann::json qkNormKeyValue(QkNorm norm);
 
 struct ModelConfig {
   int64_t vocabSize = 0;

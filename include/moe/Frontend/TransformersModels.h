@@ -43,6 +43,17 @@ enum class SlidingWindow {
   switchedAlternating,
 };
 
+/// Whether `rule` applies the window only where use_sliding_window is true.
+inline bool isSwitched(SlidingWindow rule) {
+  return rule != SlidingWindow::ignored && rule != SlidingWindow::applied;
+}
+/// Whether `rule`'s config class picks the sliding layers
+/// (max_window_layers, layer_types).
+inline bool picksLayers(SlidingWindow rule) {
+  return rule == SlidingWindow::switchedFrom ||
+         rule == SlidingWindow::switchedAlternating;
+}
+
 struct TransformersModel {
   /// As messages name it ("Qwen3-MoE"), its architecture, model_type and
   /// config class.
