@@ -179,7 +179,7 @@ void moert::saveCheckpoint(const std::string &path, const moe_model &model,
       data = whole.data();
     };
     if (placement.partAxes != 0)
-      gatherOver(placement.partAxes, global.bytes, placement.rankBytes);
+      gatherOver(placement.partAxes, global.bytes, placement.partsBytes);
     if (placement.expertAxes != 0)
       gatherOver(placement.expertAxes, placement.rankBytes,
                  placement.rankBytes * group.expertRanks);
@@ -548,12 +548,7 @@ moert::CheckpointRun moert::loadCheckpoint(const std::string &path,
       initializeGlobal(model, global, state, run.position.seed, group);
       continue;
     }
-    const TensorView *tensor = file.find(global.tensor.name);
-    // A rank's part is a contiguous run of the whole.
-    std::memcpy(data,
-                static_cast<const char *>(tensor->data) +
-                    placementOf(model, global, group).offsetBytes,
-                global.bytes);
+    copyRunOf(model, global, group, file.find(global.tensor.name)->data, data);
   }
   std::vector<std::string> constants, trained;
   for (int64_t i = 0; i < model.num_globals; ++i)
@@ -614,12 +609,9 @@ void initializeUpcycled(const moert::WeightSource &source,
                       dtypeOf(global.tensor.dtype), seed, global.init_value));
   }
   checkDenseTensorsUsed(source, sources);
-  for (const auto &[global, tensor] : weights) {
-    std::memcpy(static_cast<char *>(state) + global->offset,
-                tensor.data.data() +
-                    placementOf(model, *global, group).offsetBytes,
-                global->bytes);
-  }
+  for (const auto &[global, tensor] : weights)
+    copyRunOf(model, *global, group, tensor.data.data(),
+              static_cast<char *>(state) + global->offset);
 }
 
 /// Where checkpoint `path` (whose metadata is `metadata`) of `model` was
@@ -695,11 +687,8 @@ std::string moert::initializeFromWeights(const std::string &path,
            global.tensor.name, formatShape(tensor.shape), formatShape(whole));
     weights.emplace_back(&global, std::move(tensor));
   }
-  for (const auto &[global, tensor] : weights) {
-    std::memcpy(static_cast<char *>(state) + global->offset,
-                tensor.data.data() +
-                    placementOf(model, *global, group).offsetBytes,
-                global->bytes);
-  }
+  for (const auto &[global, tensor] : weights)
+    copyRunOf(model, *global, group, tensor.data.data(),
+              static_cast<char *>(state) + global->offset);
   return note;
 }

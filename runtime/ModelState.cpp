@@ -106,10 +106,14 @@ void moert::StateBuffers::targetToHost() const {
     state.copyToHost(hostCopy->data());
 }
 
+int64_t moert::elementBytes(int32_t dtype) {
+  return dtype == MOE_F32 || dtype == MOE_I32 ? 4 : 8;
+}
+
 int64_t moert::tensorBytes(const moe_tensor_desc &tensor) {
   int64_t count = numElements(
       std::vector<int64_t>(tensor.shape, tensor.shape + tensor.rank));
-  return count * (tensor.dtype == MOE_F32 || tensor.dtype == MOE_I32 ? 4 : 8);
+  return count * elementBytes(tensor.dtype);
 }
 
 namespace {
@@ -162,12 +166,13 @@ struct RankValues {
 
 RankValues rankValuesOf(const moe_model &model, const moe_global &global,
                         uint64_t seed, const moert::RankGroup &group) {
-  int64_t elementBytes =
-      global.tensor.dtype == MOE_F32 || global.tensor.dtype == MOE_I32 ? 4 : 8;
-  // A rank's part is a contiguous run of the whole tensor.
-  return {moert::tensorBytes(global.tensor) / elementBytes,
+  int64_t elementBytes = moert::elementBytes(global.tensor.dtype);
+  // A rank's part is a contiguous run of the whole tensor; an optimizer
+  // part's padding after it stays zero.
+  moert::GlobalPlacement placement = moert::placementOf(model, global, group);
+  return {placement.runBytes / elementBytes,
           moert::streamKey(seed, global.tensor.name),
-          moert::placementOf(model, global, group).offsetBytes / elementBytes};
+          placement.offsetBytes / elementBytes};
 }
 
 } // namespace

@@ -190,14 +190,22 @@ LogicalResult MoeDialect::verifyOperationAttribute(Operation *op,
       return op->emitError()
              << "'" << name << "': " << type << " or " << of << "'s " << whole
              << " has more elements than an int64 holds";
+    // Some number of parts, ceil(whole / part) the fewest, splits the
+    // whole padded with zeros into parts of this size.
+    auto isEqualPart = [&] {
+      return *partCount > 0 && *wholeCount > 0 &&
+             llvm::divideCeilSigned(
+                 *wholeCount,
+                 llvm::divideCeilSigned(*wholeCount, *partCount)) == *partCount;
+    };
     if (!whole || !whole.hasStaticShape() || !type.hasStaticShape() ||
-        whole.getElementType() != type.getElementType() || *partCount == 0 ||
-        *wholeCount % *partCount != 0 ||
+        whole.getElementType() != type.getElementType() || !isEqualPart() ||
         parameter->hasAttr(kShardedAttrName) != op->hasAttr(kShardedAttrName))
       return op->emitError()
              << "'" << name << "': " << type << " is no equal part of " << of
              << "'s " << parameter.getType()
-             << ", sharded like it, of the same element type";
+             << " (padded with zeros to a multiple of the parts), sharded like "
+                "it, of the same element type";
     return success();
   }
   if (name == kTransientAttrName) {

@@ -35,6 +35,11 @@ class OptimizerStep
     : public ::mlir::OpTrait::TraitBase<ConcreteType, OptimizerStep> {};
 } // namespace mlir::moe::OpTrait
 
+namespace mlir::tensor {
+class ExtractSliceOp;
+class PadOp;
+} // namespace mlir::tensor
+
 namespace mlir::moe {
 /// The rows of a [..., last] tensor, which the row-wise ops (norms, linear
 /// layers, softmax, routing) treat one row at a time: the product of every
@@ -55,6 +60,24 @@ bool computesInF32(Operation *op);
 /// implement: arith.truncf of an f32 tensor to bf16, rounding to nearest
 /// even (the default), or arith.extf of a bf16 tensor to f32.
 LogicalResult checkPrecisionConversion(Operation *op);
+/// Whether `slice` takes a leading run of its tensor's storage: static
+/// shapes, offsets 0, strides 1, every size but the first the source's.
+/// Such a slice is a view of its source's start (FlatRuns.cpp).
+bool isLeadingRun(tensor::ExtractSliceOp slice);
+/// Checks isLeadingRun, the one slice the interpreter and the targets take.
+LogicalResult checkLeadingRun(tensor::ExtractSliceOp slice);
+/// Checks that `pad` is the one pad the interpreter and the targets take:
+/// static shapes, zeros appended along the first dimension only.
+LogicalResult checkZerosAfter(tensor::PadOp pad);
+/// The value whose storage `op`'s result aliases: a reshape's
+/// (ViewLikeOpInterface) or a leading run's source; null for other ops.
+Value viewSource(Operation *op);
+/// `value` extended along its first dimension to `extent` with zeros (a
+/// tensor.pad that checkZerosAfter accepts).
+Value padWithZerosAfter(OpBuilder &b, Location loc, Value value,
+                        int64_t extent);
+/// The first `extent` entries of `value`'s first dimension (a leading run).
+Value leadingRun(OpBuilder &b, Location loc, Value value, int64_t extent);
 /// `value`, or the f32 value it rounds where it is an arith.truncf's result
 /// (mixed precision's bf16 copy of a weight or an activation).
 Value beforeBf16Copy(Value value);

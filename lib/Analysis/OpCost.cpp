@@ -192,10 +192,11 @@ FailureOr<OpCost> mlir::moe::getOpCost(Operation *op, const QueueFill &fill) {
       llvm::TypeSwitch<Operation *, std::optional<OpCost>>(op)
           // No kernel: views, symbols, constants, control.
           .Case<tensor::ExpandShapeOp, tensor::CollapseShapeOp,
-                ml_program::GlobalLoadOp, ml_program::GlobalStoreOp,
-                ml_program::GlobalOp, arith::ConstantOp, arith::AddIOp,
-                func::ReturnOp, shard::GridOp, shard::AllSliceOp, YieldOp,
-                LrScheduleOp>([](Operation *) { return OpCost(); })
+                tensor::ExtractSliceOp, ml_program::GlobalLoadOp,
+                ml_program::GlobalStoreOp, ml_program::GlobalOp,
+                arith::ConstantOp, arith::AddIOp, func::ReturnOp, shard::GridOp,
+                shard::AllSliceOp, YieldOp, LrScheduleOp>(
+              [](Operation *) { return OpCost(); })
           .Case([&](LinearOp op) {
             int64_t k = dim(op.getInput(), -1), n = dim(op.getWeight(), 0);
             return gemm(rowsOf(op.getInput()), n, k, 1);
@@ -244,6 +245,8 @@ FailureOr<OpCost> mlir::moe::getOpCost(Operation *op, const QueueFill &fill) {
                 arith::ExtFOp>(
               [&](Operation *op) { return memory(1, op->getResult(0)); })
           .Case([&](CountTargetsOp op) { return memory(1, op.getTargets()); })
+          // A copy and a fill.
+          .Case([&](tensor::PadOp op) { return memory(0, op.getResult()); })
           .Case<RmsNormOp, RopeOp, SwigluOp, SigmoidScaleOp>(
               [&](Operation *op) { return memory(4, op->getResult(0)); })
           .Case<RmsNormGradOp, SwigluGradOp, SigmoidScaleGradOp>(

@@ -31,11 +31,13 @@ bool isGradientSync(Operation *op) {
 }
 
 /// The load of `update`'s parameter, seen through the distributed
-/// optimizer's slice of it, or null.
+/// optimizer's slice of it (flat, padded), or null.
 ml_program::GlobalLoadOp parameterLoad(AdamWOp update) {
   Value param = update.getParam();
   if (auto part = param.getDefiningOp<shard::AllSliceOp>())
     param = part.getInput();
+  if (auto padded = param.getDefiningOp<tensor::PadOp>())
+    param = padded.getSource();
   if (auto flat = param.getDefiningOp<tensor::CollapseShapeOp>())
     param = flat.getSrc();
   return param.getDefiningOp<ml_program::GlobalLoadOp>();

@@ -634,6 +634,24 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
               set(o, std::move(result));
               return success();
             })
+        .Case([&](tensor::ExtractSliceOp o) -> LogicalResult {
+          if (failed(moe::checkLeadingRun(o)))
+            return failure();
+          Tensor result = get(o.getSource());
+          result.shape = shapeOf(o.getType());
+          result.data.resize(o.getType().getNumElements());
+          set(o, std::move(result));
+          return success();
+        })
+        .Case([&](tensor::PadOp o) -> LogicalResult {
+          if (failed(moe::checkZerosAfter(o)))
+            return failure();
+          Tensor result = get(o.getSource());
+          result.shape = shapeOf(o.getResultType());
+          result.data.resize(o.getResultType().getNumElements(), 0.0);
+          set(o, std::move(result));
+          return success();
+        })
         .Case([&](ml_program::GlobalLoadOp o) -> LogicalResult {
           auto it = globals.find(o.getGlobal().getLeafReference());
           if (it == globals.end())

@@ -18,6 +18,7 @@
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
 
+#include <algorithm>
 #include <new>
 #include <set>
 
@@ -26,13 +27,15 @@ using namespace mlir::moe::evaluator;
 
 namespace {
 
-/// The run of `whole` at `offset` that a global of `type` holds.
-Tensor runOf(Tensor whole, int64_t offset, RankedTensorType type) {
+/// A global of `type`: the `count` elements of `whole` at `offset`, then
+/// zeros (an optimizer part's padding).
+Tensor runOf(Tensor whole, int64_t offset, int64_t count,
+             RankedTensorType type) {
   std::vector<int64_t> shape = shapeOf(type);
-  if (whole.shape == shape)
+  if (offset == 0 && count == whole.numel() && whole.shape == shape)
     return whole;
   Tensor run = Tensor::zeros(whole.dtype, std::move(shape));
-  std::copy_n(whole.data.begin() + offset, run.numel(), run.data.begin());
+  std::copy_n(whole.data.begin() + offset, count, run.data.begin());
   return run;
 }
 
@@ -46,9 +49,16 @@ std::vector<int64_t> moe::Evaluator::Placement::wholeShape() const {
 }
 
 int64_t moe::Evaluator::Placement::offset() const {
-  int64_t partSize = rankTensor.getNumElements() / (parts ? parts->size() : 1);
   return (experts ? experts->rank() * rankTensor.getNumElements() : 0) +
-         (parts ? parts->rank() * partSize : 0);
+         (parts ? parts->rank() * globalElements : 0);
+}
+
+int64_t moe::Evaluator::Placement::runElements() const {
+  if (!parts)
+    return globalElements;
+  return std::clamp<int64_t>(rankTensor.getNumElements() -
+                                 parts->rank() * globalElements,
+                             0, globalElements);
 }
 
 LogicalResult
@@ -96,7 +106,8 @@ moe::Evaluator::initializeGlobals(uint64_t seed,
     int64_t offset = placement->offset();
     uint64_t key = moert::streamKey(seed, global.getSymName().str());
     double value = init.getValue().convertToDouble();
-    for (int64_t i = 0; i < tensor.numel(); ++i)
+    // An optimizer part's padding stays zero.
+    for (int64_t i = 0; i < placement->runElements(); ++i)
       tensor.data[i] = init.getKind() == mlir::moe::InitKind::normal
                            ? value * moert::normalAt(key, offset + i)
                            : value;
@@ -148,7 +159,8 @@ LogicalResult moe::Evaluator::loadGlobals(const moert::WeightSource &source) {
       return WalkResult::interrupt();
     }
     globals[global.getSymName()] =
-        runOf(Tensor::fromView(loaded.view(name)), placement->offset(), *type);
+        runOf(Tensor::fromView(loaded.view(name)), placement->offset(),
+              placement->runElements(), *type);
     return WalkResult::advance();
   });
   if (walk.wasInterrupted())
@@ -203,7 +215,8 @@ LogicalResult moe::Evaluator::upcycleGlobals(const moert::WeightSource &dense,
           rule, dense, name, whole, *dtypeOf(type->getElementType()), seed,
           init.getValue().convertToDouble());
       globals[global.getSymName()] =
-          runOf(Tensor::fromView(built.view(name)), placement->offset(), *type);
+          runOf(Tensor::fromView(built.view(name)), placement->offset(),
+                placement->runElements(), *type);
     } catch (const moert::Error &error) {
       global.emitError() << error.what();
       return WalkResult::interrupt();
@@ -250,6 +263,7 @@ FailureOr<moe::Evaluator::Placement>
 moe::Evaluator::placementOf(ml_program::GlobalOp global) const {
   Placement placement;
   placement.rankTensor = cast<RankedTensorType>(global.getType());
+  placement.globalElements = placement.rankTensor.getNumElements();
   if (auto of =
           global->getAttrOfType<FlatSymbolRefAttr>(kOptimizerPartAttrName)) {
     auto parameter =
@@ -265,12 +279,13 @@ moe::Evaluator::placementOf(ml_program::GlobalOp global) const {
     if (failed(parts))
       return failure();
     placement.rankTensor = cast<RankedTensorType>(parameter.getType());
-    if (placement.rankTensor.getNumElements() !=
-        cast<RankedTensorType>(global.getType()).getNumElements() *
-            parts->size())
+    if (placement.globalElements !=
+        llvm::divideCeilSigned(placement.rankTensor.getNumElements(),
+                               parts->size()))
       return global.emitError()
              << "@" << global.getSymName() << " is not one of " << parts->size()
-             << " equal parts of " << of << "'s " << placement.rankTensor;
+             << " equal parts of " << of << "'s " << placement.rankTensor
+             << " (padded with zeros to a multiple of " << parts->size() << ")";
     placement.parts.emplace(*parts);
   }
   if (global->hasAttr(kShardedAttrName)) {
@@ -303,6 +318,7 @@ llvm::StringMap<Tensor> moe::Evaluator::wholeGlobals() const {
     if (placement->parts) {
       tensor = ref::allGather(*placement->parts, tensor, 0);
       tensor.shape = shapeOf(placement->rankTensor);
+      tensor.data.resize(placement->rankTensor.getNumElements());
     }
     if (placement->experts)
       tensor = ref::allGather(*placement->experts, tensor, 0);

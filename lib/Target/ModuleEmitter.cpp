@@ -17,8 +17,8 @@
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Matchers.h"
-#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -403,8 +403,8 @@ LogicalResult ModuleEmitter::emitConstant(arith::ConstantOp op) {
 }
 
 LogicalResult ModuleEmitter::emitOp(Operation *op) {
-  if (auto view = dyn_cast<ViewLikeOpInterface>(op)) {
-    names[view.getViewDest()] = p(view.getViewSource());
+  if (Value source = viewSource(op)) {
+    names[op->getResult(0)] = p(source);
     return success();
   }
   return llvm::TypeSwitch<Operation *, LogicalResult>(op)
@@ -444,6 +444,24 @@ LogicalResult ModuleEmitter::emitOp(Operation *op) {
         return success();
       })
       .Case([&](arith::ConstantOp constant) { return emitConstant(constant); })
+      // A leading run is a view (above); no other slice has a kernel.
+      .Case(
+          [&](tensor::ExtractSliceOp slice) { return checkLeadingRun(slice); })
+      .Case([&](tensor::PadOp pad) -> LogicalResult {
+        if (failed(checkZerosAfter(pad)) || failed(declareResults(pad)) ||
+            failed(openKernelScope(pad, "pad")))
+          return failure();
+        int64_t sourceBytes = byteSize(pad.getSourceType());
+        target.emitCopy(out, p(pad.getResult()), p(pad.getSource()),
+                        sourceBytes);
+        target.emitZero(out,
+                        formatv("reinterpret_cast<char *>({0}) + {1}",
+                                p(pad.getResult()), sourceBytes)
+                            .str(),
+                        byteSize(pad.getResultType()) - sourceBytes);
+        closeKernelScope();
+        return success();
+      })
       .Case([&](FusedElementwiseOp fused) -> LogicalResult {
         if (failed(declareResults(fused)) ||
             failed(openKernelScope(fused, "fused loop")))

@@ -68,6 +68,9 @@ public:
   /// A statement copying `bytes` bytes between two buffers.
   virtual void emitCopy(raw_ostream &os, StringRef destination,
                         StringRef source, int64_t bytes) const = 0;
+  /// A statement setting `bytes` bytes of a buffer to zero.
+  virtual void emitZero(raw_ostream &os, StringRef destination,
+                        int64_t bytes) const = 0;
   /// The pointer a function passes to kernels for the constant array
   /// `hostArray` of `count` values of `type`, declaring what it needs.
   virtual std::string constantBuffer(raw_ostream &os, StringRef hostArray,

@@ -90,13 +90,6 @@ bool DistributedOptimizerPass::distribute(AdamWOp update) {
     return true;
   auto type = cast<RankedTensorType>(parameter.getType());
   int64_t elements = type.getNumElements();
-  if (elements % copies != 0) {
-    parameter.emitError() << "moe-distributed-optimizer: @"
-                          << parameter.getSymName() << " has " << elements
-                          << " elements on a rank, not a multiple of the "
-                          << copies << " ranks that hold copies of it";
-    return false;
-  }
   auto sum = update.getGrad().getDefiningOp<shard::AllReduceOp>();
   if (!sum || sum.getGridAxes() != ArrayRef<int16_t>(axes) ||
       sum.getReduction() != shard::ReductionKind::Sum) {
@@ -108,19 +101,27 @@ bool DistributedOptimizerPass::distribute(AdamWOp update) {
   }
 
   Location loc = update.getLoc();
-  auto flatType = RankedTensorType::get({elements}, type.getElementType());
-  auto partType =
-      RankedTensorType::get({elements / copies}, type.getElementType());
+  // Megatron-LM's padding: equal parts of the flat tensor extended with
+  // zeros, whose gradients are zero, and which the update leaves zero.
+  int64_t partElements = llvm::divideCeilSigned(elements, copies);
+  auto paddedType =
+      RankedTensorType::get({partElements * copies}, type.getElementType());
+  auto partType = RankedTensorType::get({partElements}, type.getElementType());
+  auto padded = [&](OpBuilder &b, Value value) {
+    Value flat = flatten(b, loc, value);
+    return partElements * copies == elements
+               ? flat
+               : padWithZerosAfter(b, loc, flat, partElements * copies);
+  };
   // The part of the gradient where its sum was: the whole is dead sooner.
   OpBuilder atSum(sum);
-  Value gradPart =
-      shard::ReduceScatterOp::create(atSum, loc, partType, gridName.getValue(),
-                                     axes, flatten(atSum, loc, sum.getInput()),
-                                     shard::ReductionKind::Sum, APInt(64, 0));
+  Value gradPart = shard::ReduceScatterOp::create(
+      atSum, loc, partType, gridName.getValue(), axes,
+      padded(atSum, sum.getInput()), shard::ReductionKind::Sum, APInt(64, 0));
   OpBuilder b(update);
-  Value paramPart = shard::AllSliceOp::create(
-      b, loc, partType, gridName.getValue(), axes,
-      flatten(b, loc, update.getParam()), APInt(64, 0));
+  Value paramPart =
+      shard::AllSliceOp::create(b, loc, partType, gridName.getValue(), axes,
+                                padded(b, update.getParam()), APInt(64, 0));
   // The moments become parts: their globals, loads and stores change type.
   for (Value moment : {update.getExpAvg(), update.getExpAvgSq()}) {
     auto momentLoad = moment.getDefiningOp<ml_program::GlobalLoadOp>();
@@ -145,11 +146,14 @@ bool DistributedOptimizerPass::distribute(AdamWOp update) {
   for (Value result : update->getResults())
     result.setType(partType);
   b.setInsertionPointAfter(update);
-  Value whole =
-      shard::AllGatherOp::create(b, loc, flatType, gridName.getValue(), axes,
+  Value gathered =
+      shard::AllGatherOp::create(b, loc, paddedType, gridName.getValue(), axes,
                                  update.getNewParam(), APInt(64, 0));
+  Value whole = partElements * copies == elements
+                    ? gathered
+                    : leadingRun(b, loc, gathered, elements);
   update.getNewParam().replaceAllUsesExcept(unflatten(b, loc, whole, type),
-                                            whole.getDefiningOp());
+                                            gathered.getDefiningOp());
   return true;
 }
 

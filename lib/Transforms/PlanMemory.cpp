@@ -10,7 +10,6 @@
 
 #include "moe/Transforms/Passes.h"
 
-#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "llvm/Support/Format.h"
 
 #include <map>
@@ -83,12 +82,6 @@ private:
   std::map<int64_t, int64_t> free;
   int64_t top = 0;
 };
-
-/// The value whose storage a view aliases, or null when `op` is no view.
-Value viewSource(Operation *op) {
-  auto view = dyn_cast<ViewLikeOpInterface>(op);
-  return view ? view.getViewSource() : Value();
-}
 
 struct FunctionPlan {
   int64_t arenaBytes = 0;

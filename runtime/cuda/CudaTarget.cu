@@ -347,6 +347,11 @@ void moert::cuda::copy(void *destination, const void *source, int64_t bytes) {
         "cudaMemcpyAsync");
 }
 
+void moert::cuda::zero(void *destination, int64_t bytes) {
+  check(cudaMemsetAsync(destination, 0, bytes, context().stream),
+        "cudaMemsetAsync");
+}
+
 void moert::cuda::checkDeviceErrors() {
   Context &c = context();
   check(cudaStreamSynchronize(c.stream), "a kernel");

@@ -95,6 +95,9 @@ private:
     /// own type, or its parameter's for an optimizer part
     /// (moe.optimizer_part).
     mlir::RankedTensorType rankTensor;
+    /// The global's own elements: an optimizer part has
+    /// ceil(rankTensor's / parts), the last parts padded with zeros.
+    int64_t globalElements = 0;
     /// The ranks that share the experts, when the global is sharded.
     std::optional<ref::SubgroupCommunicator> experts;
     /// The ranks whose parts make `rankTensor`, for an optimizer part.
@@ -103,6 +106,9 @@ private:
     std::vector<int64_t> wholeShape() const;
     /// The index of the global's first element in the whole tensor.
     int64_t offset() const;
+    /// How many of the global's elements lie in the whole tensor; the rest
+    /// are an optimizer part's padding.
+    int64_t runElements() const;
   };
   mlir::FailureOr<Placement>
   placementOf(mlir::ml_program::GlobalOp global) const;

@@ -432,7 +432,9 @@ def DistributedOptimizer : Pass<"moe-distributed-optimizer",
     does, and (R-1)/R of the moments' memory is saved. The gradient norm
     becomes the norm of the ranks' norms (each holds a part of every
     gradient).
-    A parameter must have a multiple of R elements on a rank. Checkpoints
+    A parameter whose N elements on a rank R does not divide is padded with
+    zeros to R parts of ceil(N / R) (Megatron-LM pads alike), which costs a
+    copy of it and of its gradient a step. Checkpoints
     hold the moments whole and shaped like their parameters, so any layout
     resumes them.
   }];

@@ -66,6 +66,11 @@ public:
        << ");\n";
   }
 
+  void emitZero(raw_ostream &os, StringRef destination,
+                int64_t bytes) const override {
+    os << "  std::memset(" << destination << ", 0, " << bytes << ");\n";
+  }
+
   std::string constantBuffer(raw_ostream &, StringRef hostArray, StringRef,
                              int64_t) const override {
     return hostArray.str();

@@ -130,6 +130,11 @@ public:
        << bytes << ");\n";
   }
 
+  void emitZero(raw_ostream &os, StringRef destination,
+                int64_t bytes) const override {
+    os << "  moert::cuda::zero(" << destination << ", " << bytes << ");\n";
+  }
+
   std::string constantBuffer(raw_ostream &os, StringRef hostArray,
                              StringRef type, int64_t count) const override {
     std::string name = (hostArray + "_device").str();

@@ -40,6 +40,8 @@ moert::bf16 *uploadConstant(const moert::bf16 *host, int64_t count);
 int64_t *deviceRowCounts(int64_t count, int64_t fill);
 /// Copies `bytes` bytes between device buffers, on the step's stream.
 void copy(void *destination, const void *source, int64_t bytes);
+/// Sets `bytes` bytes of a device buffer to zero, on the step's stream.
+void zero(void *destination, int64_t bytes);
 /// Raises the first bad index a kernel reported as moert::Error (after
 /// waiting for the stream).
 void checkDeviceErrors();

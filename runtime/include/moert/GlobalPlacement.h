@@ -42,6 +42,12 @@ struct GlobalPlacement {
   std::vector<int64_t> wholeShape;
   /// Where the global's bytes start in the whole tensor's.
   int64_t offsetBytes = 0;
+  /// How many of the global's bytes lie in the whole tensor: all but an
+  /// optimizer part's padding (zeros after the rank's tensor).
+  int64_t runBytes = 0;
+  /// The bytes of the optimizer's parts together: the rank's tensor and
+  /// the padding that makes it a multiple of the parts.
+  int64_t partsBytes = 0;
   /// moe_target.gather's masks that make the whole from the parts: first
   /// the rank's tensor from the optimizer's parts, then the whole from the
   /// experts' parts (0: no such step).
@@ -53,6 +59,11 @@ struct GlobalPlacement {
 /// model's description of it is inconsistent.
 GlobalPlacement placementOf(const moe_model &model, const moe_global &global,
                             const RankGroup &group);
+
+/// Copies this rank's run of `global` from `whole` (the whole tensor's
+/// bytes) into `data`, zeroing the padding.
+void copyRunOf(const moe_model &model, const moe_global &global,
+               const RankGroup &group, const void *whole, void *data);
 
 } // namespace moert
 

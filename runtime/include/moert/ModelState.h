@@ -96,6 +96,8 @@ void initializeGlobal(const moe_model &model, const moe_global &global,
 const moe_function *findFunction(const moe_model &model, std::string_view name);
 /// The global named `name`, or nullptr.
 const moe_global *findGlobal(const moe_model &model, std::string_view name);
+/// The size in bytes of an element of the ABI's `dtype` (moe_dtype).
+int64_t elementBytes(int32_t dtype);
 /// The size in bytes of a tensor described by `tensor`.
 int64_t tensorBytes(const moe_tensor_desc &tensor);
 

@@ -271,9 +271,11 @@ ml_program.global private mutable @w.exp_avg(dense<0.0> : tensor<2xf32>) : tenso
 
 // -----
 
-// A part must divide its parameter, in its element type, sharded like it.
+// A part must be one of equal parts of its parameter padded with zeros (2
+// parts of 3 elements, 3 of 2, 6 of 1: no count of parts makes 4), in its
+// element type, sharded like it.
 ml_program.global private mutable @w(dense<0.0> : tensor<2x3xf32>) : tensor<2x3xf32> {moe.trainable}
-// expected-error @+1 {{'moe.optimizer_part': 'tensor<4xf32>' is no equal part of @w's 'tensor<2x3xf32>', sharded like it, of the same element type}}
+// expected-error @+1 {{'moe.optimizer_part': 'tensor<4xf32>' is no equal part of @w's 'tensor<2x3xf32>' (padded with zeros to a multiple of the parts), sharded like it, of the same element type}}
 ml_program.global private mutable @w.exp_avg(dense<0.0> : tensor<4xf32>) : tensor<4xf32> {moe.optimizer_part = @w}
 
 // -----
