@@ -61,6 +61,15 @@ def Moe_InitKind : I32EnumAttr<"InitKind", "parameter initializer", [
   let genSpecializedAttr = 0;
 }
 
+def Moe_RopeKind : I32EnumAttr<"RopeKind", "how RoPE's frequencies are scaled", [
+      I32EnumAttrCase<"linear", 1>,
+      I32EnumAttrCase<"llama3", 2>,
+      I32EnumAttrCase<"yarn", 3>
+    ]> {
+  let cppNamespace = "::mlir::moe";
+  let genSpecializedAttr = 0;
+}
+
 //===----------------------------------------------------------------------===//
 // Attributes
 //===----------------------------------------------------------------------===//
@@ -89,6 +98,55 @@ def Moe_InitAttr : AttrDef<Moe_Dialect, "Init"> {
   let parameters = (ins EnumParameter<Moe_InitKind>:$kind,
                         Moe_DoubleParameter:$value);
   let assemblyFormat = "`<` $kind `,` $value `>`";
+  let genVerifyDecl = 1;
+}
+
+class Moe_DefaultDouble<string value> : DefaultValuedParameter<
+    "::llvm::APFloat", "::llvm::APFloat(" # value # ")", "a double"> {
+  let parser = Moe_DoubleParameter.parser;
+  let printer = Moe_DoubleParameter.printer;
+}
+
+def Moe_RopeScalingAttr : AttrDef<Moe_Dialect, "RopeScaling"> {
+  let mnemonic = "rope_scaling";
+  let summary = "how moe.rope scales its frequencies (transformers' rope_type)";
+  let description = [{
+    The frequencies `f_i = theta^(-2i / head_dim)` of `moe.rope`, scaled as
+    transformers' `modeling_rope_utils` does for its `rope_type`:
+    - `linear`: every `f_i / factor`.
+    - `llama3`: with the wavelength `w = 2 pi / f_i` and the original
+      context `original_positions`, `f_i` where `w` is below
+      `original_positions / high_freq_factor`, `f_i / factor` where it is
+      above `original_positions / low_freq_factor`, and between them
+      `(1 - s) f_i / factor + s f_i` with
+      `s = (original_positions / w - low_freq_factor) /
+      (high_freq_factor - low_freq_factor)`.
+    - `yarn`: `f_i / factor` and `f_i` blended over a ramp of the pair
+      index between the dimensions that turn `beta_fast` and `beta_slow`
+      times over `original_positions` (rounded out with `truncate`), and
+      the rotated values scaled by `attention_factor`.
+    Parameters a kind does not read must keep their defaults (the verifier
+    checks it), which the printer leaves out.
+
+    ```mlir
+    #moe.rope_scaling<llama3, factor = 8.0, original_positions = 8192.0>
+    #moe.rope_scaling<yarn, factor = 4.0, original_positions = 32768.0, attention_factor = 1.1386294361119891>
+    ```
+  }];
+  let parameters = (ins EnumParameter<Moe_RopeKind>:$kind,
+                        Moe_DoubleParameter:$factor,
+                        Moe_DefaultDouble<"1.0">:$low_freq_factor,
+                        Moe_DefaultDouble<"4.0">:$high_freq_factor,
+                        Moe_DefaultDouble<"0.0">:$original_positions,
+                        Moe_DefaultDouble<"32.0">:$beta_fast,
+                        Moe_DefaultDouble<"1.0">:$beta_slow,
+                        DefaultValuedParameter<"bool", "true">:$truncate,
+                        Moe_DefaultDouble<"1.0">:$attention_factor);
+  let assemblyFormat = [{
+    `<` $kind `,` struct($factor, $low_freq_factor, $high_freq_factor,
+                          $original_positions, $beta_fast, $beta_slow,
+                          $truncate, $attention_factor) `>`
+  }];
   let genVerifyDecl = 1;
 }
 

@@ -331,6 +331,67 @@ LogicalResult InitAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return success();
 }
 
+LogicalResult
+RopeScalingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                        RopeKind kind, APFloat factor, APFloat lowFreqFactor,
+                        APFloat highFreqFactor, APFloat originalPositions,
+                        APFloat betaFast, APFloat betaSlow, bool truncate,
+                        APFloat attentionFactor) {
+  // The kernels read every parameter: one that the kind does not read must
+  // keep its default (printed, it is left out).
+  auto at = [](const APFloat &value, double fallback) {
+    return value.convertToDouble() == fallback;
+  };
+  const char *unread = nullptr;
+  if (kind != RopeKind::llama3 &&
+      !(at(lowFreqFactor, 1.0) && at(highFreqFactor, 4.0)))
+    unread = "low_freq_factor and high_freq_factor";
+  else if (kind == RopeKind::linear && !at(originalPositions, 0.0))
+    unread = "original_positions";
+  else if (kind != RopeKind::yarn &&
+           !(at(betaFast, 32.0) && at(betaSlow, 1.0) && truncate &&
+             at(attentionFactor, 1.0)))
+    unread = "beta_fast, beta_slow, truncate and attention_factor";
+  if (unread)
+    return emitError() << "#moe.rope_scaling<" << stringifyRopeKind(kind)
+                       << "> does not read " << unread
+                       << ": leave them at their defaults";
+  // transformers refuses the same (rope_config_validation).
+  auto require = [&](bool holds, StringRef what,
+                     APFloat value) -> LogicalResult {
+    if (holds)
+      return success();
+    return emitError() << "#moe.rope_scaling<" << stringifyRopeKind(kind)
+                       << "> needs " << what << ", got "
+                       << value.convertToDouble();
+  };
+  double positions = originalPositions.convertToDouble();
+  if (failed(require(factor.convertToDouble() >= 1 &&
+                         std::isfinite(factor.convertToDouble()),
+                     "a finite factor >= 1", factor)) ||
+      failed(require(attentionFactor.convertToDouble() > 0 &&
+                         std::isfinite(attentionFactor.convertToDouble()),
+                     "a finite attention_factor > 0", attentionFactor)))
+    return failure();
+  if (kind == RopeKind::linear)
+    return success();
+  if (failed(require(positions > 0 && std::isfinite(positions),
+                     "original_positions > 0", originalPositions)))
+    return failure();
+  // Two bounds in order: low and high frequency factors, or YaRN's slow and
+  // fast rotation counts.
+  bool llama3 = kind == RopeKind::llama3;
+  double low = (llama3 ? lowFreqFactor : betaSlow).convertToDouble();
+  double high = (llama3 ? highFreqFactor : betaFast).convertToDouble();
+  if (low > 0 && high > low && std::isfinite(high))
+    return success();
+  return emitError() << "#moe.rope_scaling<" << stringifyRopeKind(kind)
+                     << "> needs 0 < "
+                     << (llama3 ? "low_freq_factor < high_freq_factor"
+                                : "beta_slow < beta_fast")
+                     << ", got " << low << " and " << high;
+}
+
 LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                  StringRef name, int64_t alignment) {
   auto known = llvm::find_if(knownTargets(), [&](const TargetFacts &facts) {
@@ -445,6 +506,36 @@ LogicalResult mlir::moe::checkPrecisionConversion(Operation *op) {
             "tensors to f32 only, got "
          << op->getOperand(0).getType() << " to " << op->getResult(0).getType()
          << (isa<arith::TruncFOp>(op) ? " (with its rounding mode)" : "");
+}
+
+moert::RopeScaling mlir::moe::ropeScalingOf(RopeScalingAttr scaling) {
+  if (!scaling)
+    return {};
+  moert::RopeKind kind =
+      scaling.getKind() == RopeKind::linear   ? moert::RopeKind::Linear
+      : scaling.getKind() == RopeKind::llama3 ? moert::RopeKind::Llama3
+                                              : moert::RopeKind::Yarn;
+  return {kind,
+          scaling.getFactor().convertToDouble(),
+          scaling.getLowFreqFactor().convertToDouble(),
+          scaling.getHighFreqFactor().convertToDouble(),
+          scaling.getOriginalPositions().convertToDouble(),
+          scaling.getBetaFast().convertToDouble(),
+          scaling.getBetaSlow().convertToDouble(),
+          scaling.getTruncate(),
+          scaling.getAttentionFactor().convertToDouble()};
+}
+
+RopeScalingAttr mlir::moe::ropeScalingAttr(MLIRContext *context,
+                                           const moert::RopeScaling &scaling) {
+  RopeKind kind = scaling.kind == moert::RopeKind::Linear   ? RopeKind::linear
+                  : scaling.kind == moert::RopeKind::Llama3 ? RopeKind::llama3
+                                                            : RopeKind::yarn;
+  return RopeScalingAttr::get(
+      context, kind, APFloat(scaling.factor), APFloat(scaling.lowFreqFactor),
+      APFloat(scaling.highFreqFactor), APFloat(scaling.originalPositions),
+      APFloat(scaling.betaFast), APFloat(scaling.betaSlow), scaling.truncate,
+      APFloat(scaling.attentionFactor));
 }
 
 Value mlir::moe::beforeBf16Copy(Value value) {

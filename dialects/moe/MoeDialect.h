@@ -15,6 +15,7 @@
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "moert/KernelTypes.h"
 #include "llvm/ADT/DenseSet.h"
 
 #include "moe/MoeDialect.h.inc"
@@ -78,6 +79,11 @@ Value padWithZerosAfter(OpBuilder &b, Location loc, Value value,
                         int64_t extent);
 /// The first `extent` entries of `value`'s first dimension (a leading run).
 Value leadingRun(OpBuilder &b, Location loc, Value value, int64_t extent);
+/// The kernels' form of moe.rope's `scaling` (RopeScaling{} where null),
+/// and the attribute of a scaled one (not RopeKind::Default).
+moert::RopeScaling ropeScalingOf(RopeScalingAttr scaling);
+RopeScalingAttr ropeScalingAttr(MLIRContext *context,
+                                const moert::RopeScaling &scaling);
 /// `value`, or the f32 value it rounds where it is an arith.truncf's result
 /// (mixed precision's bf16 copy of a weight or an activation).
 Value beforeBf16Copy(Value value);

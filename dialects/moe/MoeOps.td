@@ -131,22 +131,26 @@ def Moe_RopeOp : Moe_DiffOp<"rope", [
     with `f_i = theta^(-2i / head_dim)` and `a = pos * f_i`:
     `y[i] = x[i] cos a - x[i + head_dim/2] sin a` and
     `y[i + head_dim/2] = x[i + head_dim/2] cos a + x[i] sin a`.
-    With `inverse` the angles are negated: the transposed rotation, which is
-    rope's own vector-Jacobian product. The result has the input's type, or
-    is bf16 for an f32 input: the f32 result rounded to nearest even
-    (moe-narrow-results).
+    With `scaling` the frequencies are scaled (Llama 3's, YaRN's long
+    contexts; `#moe.rope_scaling`), and YaRN's `attention_factor`
+    multiplies `y`. With `inverse` the angles are negated: the transposed
+    rotation, which is rope's own vector-Jacobian product. The result has
+    the input's type, or is bf16 for an f32 input: the f32 result rounded
+    to nearest even (moe-narrow-results).
 
     ```mlir
     %q2 = moe.rope %q theta = 1.0e+04 : tensor<8x64x4x32xf32>
     %q3 = moe.rope %q theta = 1.0e+04 : tensor<8x64x4x32xf32> -> tensor<8x64x4x32xbf16>
+    %q4 = moe.rope %q theta = 5.0e+05 scaling = <llama3, factor = 8.0, original_positions = 8192.0> : tensor<8x64x4x32xf32>
     ```
   }];
   let arguments = (ins Moe_FloatTensor:$input, F64Attr:$theta,
+                       OptionalAttr<Moe_RopeScalingAttr>:$scaling,
                        UnitAttr:$inverse);
   let results = (outs Moe_NarrowableTensor:$result);
   let assemblyFormat = [{
-    $input `theta` `=` $theta (`inverse` $inverse^)? attr-dict `:`
-    custom<ConvertedType>(type($input), type($result))
+    $input `theta` `=` $theta (`scaling` `=` $scaling^)? (`inverse` $inverse^)?
+    attr-dict `:` custom<ConvertedType>(type($input), type($result))
   }];
 }
 

@@ -184,10 +184,14 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
   Value query = project("q", config.numHeads, /*normalized=*/true);
   Value key = project("k", config.numKvHeads, /*normalized=*/true);
   Value value = project("v", config.numKvHeads, /*normalized=*/false);
-  query = moe::RopeOp::create(b, query.getType(), query,
-                              b.getF64FloatAttr(config.ropeTheta));
-  key = moe::RopeOp::create(b, key.getType(), key,
-                            b.getF64FloatAttr(config.ropeTheta));
+  moe::RopeScalingAttr scaling =
+      config.ropeScaling
+          ? moe::ropeScalingAttr(b.getContext(), *config.ropeScaling)
+          : moe::RopeScalingAttr();
+  FloatAttr theta = b.getF64FloatAttr(config.ropeTheta);
+  query = moe::RopeOp::create(b, query.getType(), query, theta, scaling,
+                              UnitAttr());
+  key = moe::RopeOp::create(b, key.getType(), key, theta, scaling, UnitAttr());
   Value heads = moe::AttentionOp::create(b, query.getType(), query, key, value,
                                          /*causal=*/true)
                     .getResult();

@@ -1,6 +1,7 @@
 //===- ModelConfig.cpp - a model described by a config.json ---------------===//
 
 #include "moe/Frontend/ModelConfig.h"
+#include "ConfigKeys.h"
 #include "moe/Frontend/TransformersModels.h"
 #include "moe/MoeDialect.h"
 #include "moert/Error.h"
@@ -14,108 +15,11 @@
 #include <limits>
 
 using mlir::moe::TransformersModel;
+using mlir::moe::config::KeyReader;
+using mlir::moe::config::withinF32;
 using nlohmann::json;
 
 namespace {
-
-/// The model computes in f32, where a larger value is infinite and a
-/// positive one may round to 0.
-bool withinF32(double value, bool strictlyPositive) {
-  return value <= std::numeric_limits<float>::max() &&
-         !(strictlyPositive && static_cast<float>(value) == 0);
-}
-
-/// Reads typed keys from the config object, remembering the first error.
-class KeyReader {
-public:
-  KeyReader(const json &object, llvm::StringRef fileName)
-      : object(object), fileName(fileName.str()) {}
-
-  bool has(const char *key) const {
-    return object.contains(key) && !object[key].is_null();
-  }
-
-  void fail(const std::string &message) {
-    if (error.empty())
-      error = fileName + ": " + message;
-  }
-
-  void keyError(const char *key, const std::string &expected) {
-    fail(llvm::formatv("key '{0}' must be {1}, got {2}", key, expected,
-                       object[key].dump())
-             .str());
-  }
-
-  /// A positive integer; `fallback` when the key is absent (0: required).
-  int64_t positive(const char *key, int64_t fallback = 0,
-                   const char *expected = "a positive integer below 2^31") {
-    if (!has(key)) {
-      if (fallback == 0)
-        fail(llvm::formatv("required key '{0}' is missing", key).str());
-      return fallback;
-    }
-    const json &value = object[key];
-    // Sizes index with 32-bit ids and slots.
-    if (!value.is_number_integer() || value.get<double>() <= 0 ||
-        value.get<double>() > mlir::moe::kMaxDimension) {
-      keyError(key, expected);
-      return fallback;
-    }
-    return value.get<int64_t>();
-  }
-
-  /// A number >= `lowest` (or > 0 when `strictlyPositive`).
-  double number(const char *key, double fallback, bool strictlyPositive) {
-    if (!has(key))
-      return fallback;
-    const json &value = object[key];
-    if (!value.is_number() || (strictlyPositive ? value.get<double>() <= 0
-                                                : value.get<double>() < 0)) {
-      keyError(key, strictlyPositive ? "a positive number"
-                                     : "a non-negative number");
-      return fallback;
-    }
-    if (!withinF32(value.get<double>(), strictlyPositive)) {
-      keyError(key, "a number within f32's range (1.4e-45 to 3.4e38)");
-      return fallback;
-    }
-    return value.get<double>();
-  }
-
-  bool boolean(const char *key, bool fallback) {
-    if (!has(key))
-      return fallback;
-    if (!object[key].is_boolean()) {
-      keyError(key, "true or false");
-      return fallback;
-    }
-    return object[key].get<bool>();
-  }
-
-  std::string string(const char *key, const std::string &fallback) {
-    if (!has(key))
-      return fallback;
-    if (!object[key].is_string()) {
-      keyError(key, "a string");
-      return fallback;
-    }
-    return object[key].get<std::string>();
-  }
-
-  /// The first of `keys` present: two present at once is an error, since the
-  /// config would say one thing twice and might contradict itself.
-  const char *either(const char *first, const char *second) {
-    if (has(first) && has(second))
-      fail(llvm::formatv("keys '{0}' and '{1}' mean the same; give only one",
-                         first, second)
-               .str());
-    return has(second) ? second : first;
-  }
-
-  const json &object;
-  std::string fileName;
-  std::string error;
-};
 
 /// `transformers`: the family of a transformers MoE model's own config
 /// (model_type mixtral, qwen3_moe, olmoe or qwen2_moe, naming no
@@ -279,53 +183,6 @@ void readSharedExpert(KeyReader &keys, mlir::moe::ModelConfig &config,
   } else if (!none) {
     config.sharedExpertIntermediateSize =
         keys.positive(key, 1, "0 (none) or a positive integer below 2^31");
-  }
-}
-
-/// The string `key` of `object`, or `fallback` when it is absent or not a
-/// string.
-std::string stringOr(const json &object, const char *key,
-                     const std::string &fallback) {
-  if (!object.is_object() || !object.contains(key) || !object[key].is_string())
-    return fallback;
-  return object[key].get<std::string>();
-}
-
-/// RoPE's base: `rope_theta` (transformers 4) or
-/// `rope_parameters.rope_theta` (transformers 5), unscaled.
-void readRope(KeyReader &keys, mlir::moe::ModelConfig &config) {
-  config.ropeTheta = keys.number("rope_theta", config.ropeTheta, true);
-  if (keys.has("rope_parameters")) {
-    const json &rope = keys.object["rope_parameters"];
-    bool plain =
-        rope.is_object() && stringOr(rope, "rope_type", "") ==
-                                (rope.contains("rope_type") ? "default" : "");
-    if (plain)
-      for (const auto &item : rope.items())
-        plain &= item.key() == "rope_type" || item.key() == "rope_theta";
-    if (!plain)
-      return keys.fail("key 'rope_parameters' (" + rope.dump() +
-                       ") is not supported: only default (unscaled) RoPE");
-    if (rope.contains("rope_theta")) {
-      const json &theta = rope["rope_theta"];
-      if (!theta.is_number() || theta.get<double>() <= 0 ||
-          !withinF32(theta.get<double>(), /*strictlyPositive=*/true))
-        return keys.keyError("rope_parameters",
-                             "an object with a positive 'rope_theta' within "
-                             "f32's range (1.4e-45 to 3.4e38)");
-      if (keys.has("rope_theta") && theta.get<double>() != config.ropeTheta)
-        return keys.fail("keys 'rope_theta' and 'rope_parameters.rope_theta' "
-                         "disagree");
-      config.ropeTheta = theta.get<double>();
-    }
-  }
-  if (keys.has("rope_scaling")) {
-    const json &scaling = keys.object["rope_scaling"];
-    std::string type =
-        stringOr(scaling, "rope_type", stringOr(scaling, "type", ""));
-    if (type != "default")
-      keys.fail("key 'rope_scaling' (" + scaling.dump() +
-                ") is not supported: only default (unscaled) RoPE");
   }
 }
 
@@ -629,7 +486,7 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
     config.ropeTheta = defaults->ropeTheta;
   if (defaults && defaults->rmsNormEps)
     config.rmsNormEps = defaults->rmsNormEps;
-  readRope(keys, config);
+  mlir::moe::config::readRope(keys, config);
   config.rmsNormEps = keys.number("rms_norm_eps", config.rmsNormEps, true);
   config.initStd = keys.number("initializer_range", config.initStd, false);
   config.tieWordEmbeddings = keys.boolean("tie_word_embeddings", false);
@@ -693,6 +550,9 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
     keys["qkv_bias"] = config.qkvBias;
   keys["max_position_embeddings"] = config.maxPositions;
   keys["rope_theta"] = config.ropeTheta;
+  if (complete || config.ropeScaling)
+    keys["rope_scaling"] =
+        mlir::moe::config::ropeScalingKeyValue(config.ropeScaling);
   keys["rms_norm_eps"] = config.rmsNormEps;
   keys["tie_word_embeddings"] = config.tieWordEmbeddings;
   if (complete || config.padTokenId)

@@ -302,9 +302,9 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           return success();
         })
         .Case([&](moe::RopeOp o) {
-          set(o,
-              moe::ref::rope(get(o.getInput()), o.getTheta().convertToDouble(),
-                             o.getInverse()));
+          set(o, moe::ref::rope(get(o.getInput()),
+                                o.getTheta().convertToDouble(), o.getInverse(),
+                                moe::ropeScalingOf(o.getScalingAttr())));
           return success();
         })
         .Case([&](moe::AttentionOp o) {

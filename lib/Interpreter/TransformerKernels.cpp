@@ -53,7 +53,8 @@ Tensor mlir::moe::ref::linear(const Tensor &input, const Tensor &weight,
   return result;
 }
 
-Tensor mlir::moe::ref::rope(const Tensor &input, double theta, bool inverse) {
+Tensor mlir::moe::ref::rope(const Tensor &input, double theta, bool inverse,
+                            const moert::RopeScaling &scaling) {
   int64_t batch = input.dim(0), seq = input.dim(1), heads = input.dim(2);
   int64_t headDim = input.dim(3), half = headDim / 2;
   Tensor result = Tensor::zeros(input.dtype, input.shape);
@@ -62,12 +63,13 @@ Tensor mlir::moe::ref::rope(const Tensor &input, double theta, bool inverse) {
       for (int64_t h = 0; h < heads; ++h) {
         int64_t base = ((b * seq + s) * heads + h) * headDim;
         for (int64_t i = 0; i < half; ++i) {
-          double angle =
-              (inverse ? -s : s) * std::pow(theta, -2.0 * i / headDim);
+          double angle = (inverse ? -s : s) *
+                         moert::rows::ropeFrequency(i, headDim, theta, scaling);
+          double c = scaling.attentionFactor * std::cos(angle);
+          double sine = scaling.attentionFactor * std::sin(angle);
           double x1 = input.data[base + i], x2 = input.data[base + i + half];
-          result.data[base + i] = x1 * std::cos(angle) - x2 * std::sin(angle);
-          result.data[base + i + half] =
-              x2 * std::cos(angle) + x1 * std::sin(angle);
+          result.data[base + i] = x1 * c - x2 * sine;
+          result.data[base + i + half] = x2 * c + x1 * sine;
         }
       }
   return result;

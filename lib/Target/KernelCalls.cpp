@@ -123,6 +123,25 @@ KernelArg lrDecay(LrDecay decay) {
   llvm_unreachable("unknown learning-rate decay");
 }
 
+/// RoPE's scaling (`RopeScaling{...}`; `RopeScaling{}` without one).
+KernelArg ropeScaling(RopeScalingAttr attr) {
+  if (!attr)
+    return expression("RopeScaling{}");
+  moert::RopeScaling scaling = ropeScalingOf(attr);
+  const char *kind = scaling.kind == moert::RopeKind::Linear   ? "Linear"
+                     : scaling.kind == moert::RopeKind::Llama3 ? "Llama3"
+                                                               : "Yarn";
+  return expression(
+      formatv("RopeScaling{{RopeKind::{0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, "
+              "{8}}",
+              kind, literal(scaling.factor), literal(scaling.lowFreqFactor),
+              literal(scaling.highFreqFactor),
+              literal(scaling.originalPositions), literal(scaling.betaFast),
+              literal(scaling.betaSlow), scaling.truncate ? "true" : "false",
+              literal(scaling.attentionFactor))
+          .str());
+}
+
 /// The grid axes of a collective (`GridAxes{mask}`); the runtime orders a
 /// group's ranks by increasing axes, so other orders are not supported.
 FailureOr<KernelArg> gridAxes(ArrayRef<int16_t> axes) {
@@ -229,9 +248,11 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
       })
       .Case([&](RopeOp o) {
         Value x = o.getInput();
-        return call("rope", {in(0), size(dim(x, 0)), size(dim(x, 1)),
-                             size(dim(x, 2)), size(dim(x, 3)),
-                             real(o.getTheta()), flag(o.getInverse()), res(0)});
+        return call("rope",
+                    {in(0), size(dim(x, 0)), size(dim(x, 1)), size(dim(x, 2)),
+                     size(dim(x, 3)), real(o.getTheta()),
+                     ropeScaling(o.getScalingAttr()), flag(o.getInverse()),
+                     res(0)});
       })
       .Case([&](AttentionOp o) {
         Value q = o.getQuery();

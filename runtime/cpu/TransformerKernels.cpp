@@ -486,20 +486,23 @@ MOERT_CLONES void ropePosition(const float *x, const float *cos,
 
 template <typename T>
 void moert::cpu::rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
-                      int64_t headDim, double theta, bool inverse, T *y) {
+                      int64_t headDim, double theta, RopeScaling scaling,
+                      bool inverse, T *y) {
   // head_dim is even (the verifier checks it). cos and sin of s * f_i for
   // every position, stepped by angle addition in double (error ~seq * 1e-16)
   // instead of seq * head_dim / 2 libm calls.
   int64_t half = headDim / 2;
   std::vector<float> cosines(seq * half), sines(seq * half);
   for (int64_t i = 0; i < half; ++i) {
-    double frequency = moert::rows::ropeFrequency(i, headDim, theta);
+    double frequency = moert::rows::ropeFrequency(i, headDim, theta, scaling);
     double stepCos = std::cos(frequency);
     double stepSin = inverse ? -std::sin(frequency) : std::sin(frequency);
     double c = 1, s = 0;
     for (int64_t position = 0; position < seq; ++position) {
-      cosines[position * half + i] = static_cast<float>(c);
-      sines[position * half + i] = static_cast<float>(s);
+      cosines[position * half + i] =
+          static_cast<float>(c * scaling.attentionFactor);
+      sines[position * half + i] =
+          static_cast<float>(s * scaling.attentionFactor);
       double nextC = c * stepCos - s * stepSin;
       s = s * stepCos + c * stepSin;
       c = nextC;
@@ -515,9 +518,9 @@ void moert::cpu::rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
 }
 
 template void moert::cpu::rope(const float *, int64_t, int64_t, int64_t,
-                               int64_t, double, bool, float *);
+                               int64_t, double, RopeScaling, bool, float *);
 template void moert::cpu::rope(const float *, int64_t, int64_t, int64_t,
-                               int64_t, double, bool, bf16 *);
+                               int64_t, double, RopeScaling, bool, bf16 *);
 
 //===----------------------------------------------------------------------===//
 // Elementwise.

@@ -277,16 +277,17 @@ __global__ void rmsNormGradRows(const Stored *x, const float *weight,
 template <typename T>
 __global__ void ropeKernel(const float *x, int64_t batch, int64_t seq,
                            int64_t heads, int64_t headDim, double theta,
-                           bool inverse, T *y) {
+                           moert::RopeScaling scaling, bool inverse, T *y) {
   int64_t half = headDim / 2;
   for (int64_t e : gridStride(seq * half)) {
     int64_t position = e / half, i = e % half;
     double angle = static_cast<double>(position) *
-                   moert::rows::ropeFrequency(i, headDim, theta);
+                   moert::rows::ropeFrequency(i, headDim, theta, scaling);
     double sine, cosine;
     sincos(angle, &sine, &cosine);
-    float c = static_cast<float>(cosine);
-    float s = static_cast<float>(inverse ? -sine : sine);
+    float c = static_cast<float>(cosine * scaling.attentionFactor);
+    float s =
+        static_cast<float>((inverse ? -sine : sine) * scaling.attentionFactor);
     for (int64_t b = 0; b < batch; ++b)
       for (int64_t h = 0; h < heads; ++h) {
         int64_t at = ((b * seq + position) * heads + h) * headDim + i;
@@ -626,19 +627,19 @@ void moert::cuda::biasGrad(const float *dy, int64_t rows, int64_t out,
 template <typename T>
 void moert::cuda::rope(const float *x, int64_t batch, int64_t seq,
                        int64_t heads, int64_t headDim, double theta,
-                       bool inverse, T *y) {
+                       RopeScaling scaling, bool inverse, T *y) {
   // head_dim is even (the verifier checks it).
   int64_t pairs = seq * (headDim / 2);
   if (pairs == 0 || batch == 0 || heads == 0)
     return;
   ropeKernel<<<blocksFor(pairs), kThreads, 0, stream()>>>(
-      x, batch, seq, heads, headDim, theta, inverse, y);
+      x, batch, seq, heads, headDim, theta, scaling, inverse, y);
   checkLaunch("moert::cuda::rope");
 }
 template void moert::cuda::rope(const float *, int64_t, int64_t, int64_t,
-                                int64_t, double, bool, float *);
+                                int64_t, double, RopeScaling, bool, float *);
 template void moert::cuda::rope(const float *, int64_t, int64_t, int64_t,
-                                int64_t, double, bool, bf16 *);
+                                int64_t, double, RopeScaling, bool, bf16 *);
 
 namespace {
 

@@ -226,7 +226,8 @@ def graph_replay(case, binary, steps):
 # the C++ target does in Target/compiled-matches-interpreter.test; then the
 # Skywork-MoE techniques (normalized gating, drops by probability at
 # capacity 1.0, z-loss, adaptive aux coefficients), with Qwen2-MoE's gated
-# shared expert (moe.sigmoid_scale), over 5 steps; then graph
+# shared expert (moe.sigmoid_scale) and YaRN's scaled RoPE over an original
+# context of 8, over 5 steps; then graph
 # replay against eager launches. At a learning rate of 1e-2 (the C++
 # target's test) Adam's first steps move each weight of the compact model by
 # half its initial scale, which turns f32 summation-order differences
@@ -248,7 +249,9 @@ def prepare_train_step(case):
     compact_config(case, "skywork.json", "moe_gate_norm_lambda=1.0",
                    "moe_capacity_factor=1.0", 'moe_drop_policy="probability"',
                    "router_z_loss_coef=0.001",
-                   "shared_expert_intermediate_size=64")
+                   "shared_expert_intermediate_size=64",
+                   'rope_scaling={"rope_type": "yarn", "factor": 4.0, '
+                   '"original_max_position_embeddings": 8, "beta_fast": 8}')
     reference(case, "skywork.json",
               ["--moe-fuse-router", "--moe-autodiff",
                "--moe-adaptive-aux=" + ADAPTIVE,

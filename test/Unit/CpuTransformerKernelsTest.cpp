@@ -279,26 +279,31 @@ TEST(CpuTransformerKernelsTest, RopeMatchesReferenceAndInverts) {
     Floats x = randomFloats(count, 1);
     for (bool inverse : {false, true}) {
       Floats y = output(count);
-      cpu::rope(x.data(), c.batch, c.seq, c.heads, c.headDim, c.theta, inverse,
-                y.data());
-      expectClose(y, ref::rope(f32(shape, x), c.theta, inverse),
+      cpu::rope(x.data(), c.batch, c.seq, c.heads, c.headDim, c.theta,
+                c.scaling, inverse, y.data());
+      expectClose(y, ref::rope(f32(shape, x), c.theta, inverse, c.scaling),
                   "rope " + name + (inverse ? " inverse" : ""));
       // A narrowed result is the f32 one rounded, bit for bit.
       std::vector<moert::bf16> narrowed(count), expected(count);
-      cpu::rope(x.data(), c.batch, c.seq, c.heads, c.headDim, c.theta, inverse,
-                narrowed.data());
+      cpu::rope(x.data(), c.batch, c.seq, c.heads, c.headDim, c.theta,
+                c.scaling, inverse, narrowed.data());
       cpu::convert(y.data(), count, expected.data());
       expectBitwiseEqual(narrowed, expected,
                          "rope into bf16 " + name +
                              (inverse ? " inverse" : ""));
     }
-    // The inverse is rope's transpose, and a rotation's transpose undoes it.
+    // The inverse is rope's transpose, and a rotation's transpose undoes it
+    // (YaRN's attention factor applies twice).
     Floats rotated = output(count), back = output(count);
-    cpu::rope(x.data(), c.batch, c.seq, c.heads, c.headDim, c.theta, false,
-              rotated.data());
-    cpu::rope(rotated.data(), c.batch, c.seq, c.heads, c.headDim, c.theta, true,
-              back.data());
-    expectClose(back, f32(shape, x), "rope round trip " + name);
+    cpu::rope(x.data(), c.batch, c.seq, c.heads, c.headDim, c.theta, c.scaling,
+              false, rotated.data());
+    cpu::rope(rotated.data(), c.batch, c.seq, c.heads, c.headDim, c.theta,
+              c.scaling, true, back.data());
+    double twice = c.scaling.attentionFactor * c.scaling.attentionFactor;
+    Floats expected = x;
+    for (float &value : expected)
+      value = static_cast<float>(value * twice);
+    expectClose(back, f32(shape, expected), "rope round trip " + name);
   }
 }
 
@@ -534,7 +539,7 @@ TEST(CpuTransformerKernelsTest, RunsAreBitwiseReproducible) {
     cpu::linearWeightGrad(dy.data(), x.data(), rows, hidden, hidden,
                           next(hidden * hidden));
     cpu::biasGrad(dy.data(), rows, hidden, next(hidden));
-    cpu::rope(q.data(), batch, seq, heads, headDim, 10000, false,
+    cpu::rope(q.data(), batch, seq, heads, headDim, 10000, {}, false,
               next(rows * hidden));
     float *out = nullptr, *lse = nullptr;
     for (bool causal : {false, true}) {

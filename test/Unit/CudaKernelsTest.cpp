@@ -318,27 +318,28 @@ TEST_F(CudaTransformerKernelsTest, RopeMatchesCpuAndInverts) {
     for (bool inverse : {false, true}) {
       DeviceBuffer<float> yGpu(count);
       gpu::rope(xGpu.get(), c.batch, c.seq, c.heads, c.headDim, c.theta,
-                inverse, yGpu.get());
+                c.scaling, inverse, yGpu.get());
       Floats y = output(count);
-      cpu::rope(x.data(), c.batch, c.seq, c.heads, c.headDim, c.theta, inverse,
-                y.data());
+      cpu::rope(x.data(), c.batch, c.seq, c.heads, c.headDim, c.theta,
+                c.scaling, inverse, y.data());
       expectClose(yGpu.download(), y,
                   "rope " + name + (inverse ? " inverse" : ""));
       // A narrowed result is the GPU's f32 one rounded, bit for bit.
       DeviceBuffer<moert::bf16> narrowed(count), expected(count);
       gpu::rope(xGpu.get(), c.batch, c.seq, c.heads, c.headDim, c.theta,
-                inverse, narrowed.get());
+                c.scaling, inverse, narrowed.get());
       gpu::convert(yGpu.get(), count, expected.get());
       expectBitwiseEqual(narrowed.download(), expected.download(),
                          "rope into bf16 " + name +
                              (inverse ? " inverse" : ""));
     }
-    // The inverse undoes the rotation.
+    // The inverse undoes the rotation (unscaled: the attention factor would
+    // apply twice).
     DeviceBuffer<float> rotated(count), back(count);
-    gpu::rope(xGpu.get(), c.batch, c.seq, c.heads, c.headDim, c.theta, false,
-              rotated.get());
-    gpu::rope(rotated.get(), c.batch, c.seq, c.heads, c.headDim, c.theta, true,
-              back.get());
+    gpu::rope(xGpu.get(), c.batch, c.seq, c.heads, c.headDim, c.theta, {},
+              false, rotated.get());
+    gpu::rope(rotated.get(), c.batch, c.seq, c.heads, c.headDim, c.theta, {},
+              true, back.get());
     expectClose(back.download(), x, "rope round trip " + name);
   }
 }

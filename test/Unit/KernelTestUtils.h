@@ -201,12 +201,30 @@ inline std::vector<AdamWCase> adamwCases() {
 struct RopeCase {
   int64_t batch, seq, heads, headDim;
   double theta;
+  moert::RopeScaling scaling = {};
 };
-inline const RopeCase kRopeCases[] = {{1, 1, 1, 2, 10000},
-                                      {2, 5, 3, 6, 10000},
-                                      {12, 64, 4, 32, 10000},
-                                      {2, 37, 2, 18, 500000},
-                                      {1, 1000, 1, 64, 10000}};
+/// The scaled cases' original contexts are short, so that their frequencies
+/// fall on every branch of the kind's formula.
+inline const RopeCase kRopeCases[] = {
+    {1, 1, 1, 2, 10000},
+    {2, 5, 3, 6, 10000},
+    {12, 64, 4, 32, 10000},
+    {2, 37, 2, 18, 500000},
+    {1, 1000, 1, 64, 10000},
+    {2, 37, 2, 18, 10000, {moert::RopeKind::Linear, 4}},
+    {2, 40, 2, 32, 500000, {moert::RopeKind::Llama3, 8, 1, 4, 32}},
+    {12,
+     64,
+     4,
+     32,
+     10000,
+     {moert::RopeKind::Yarn, 4, 1, 4, 16, 32, 1, true, 1.1386294361119891}},
+    {2,
+     33,
+     2,
+     64,
+     1000000,
+     {moert::RopeKind::Yarn, 2.5, 1, 4, 20, 16, 2, false, 1.25}}};
 
 struct AttentionCase {
   int64_t batch, seq, heads, kvHeads, headDim;

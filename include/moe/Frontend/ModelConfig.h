@@ -56,6 +56,10 @@ struct ModelConfig {
   bool qkvBias = false;
   int64_t maxPositions = 0;
   double ropeTheta = 10000.0;
+  /// RoPE's scaling where a config scales it (transformers' rope_type
+  /// linear, llama3 or yarn), each kind's defaults and derived values (YaRN's
+  /// attention factor) resolved; unset: unscaled.
+  std::optional<moert::RopeScaling> ropeScaling;
   double rmsNormEps = 1e-6;
   double initStd = 0.02;
   bool tieWordEmbeddings = false;

@@ -13,6 +13,7 @@
 #define MOE_INTERPRETER_REFERENCEKERNELS_H
 
 #include "moe/Interpreter/Tensor.h"
+#include "moert/KernelTypes.h"
 
 #include <optional>
 
@@ -24,7 +25,10 @@ Tensor rmsNorm(const Tensor &input, const Tensor &weight, double eps);
 Tensor linear(const Tensor &input, const Tensor &weight, const Tensor *bias);
 /// With `inverse`, rotates by the opposite angles: the transpose of the
 /// rotation, which is rope's vector-Jacobian product.
-Tensor rope(const Tensor &input, double theta, bool inverse = false);
+/// Frequencies scale as `scaling` says, and the result by its
+/// attentionFactor.
+Tensor rope(const Tensor &input, double theta, bool inverse = false,
+            const moert::RopeScaling &scaling = {});
 struct AttentionResult {
   Tensor result;
   Tensor lse; // [batch, heads, seq]: each query row's log-sum-exp

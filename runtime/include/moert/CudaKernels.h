@@ -42,6 +42,8 @@ using moert::CountedTargets;
 using moert::GateConfig;
 using moert::GridAxes;
 using moert::LrDecay;
+using moert::RopeKind;
+using moert::RopeScaling;
 
 #include "moert/TargetKernels.inc"
 

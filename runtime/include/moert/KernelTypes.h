@@ -40,6 +40,24 @@ struct GridAxes {
   int32_t mask;
 };
 
+/// How RoPE's frequencies are scaled (moe.rope's #moe.rope_scaling, after
+/// transformers' rope_type): Default is theta^(-2i/d); Linear divides every
+/// frequency by `factor`; Llama3 divides the low ones by it, keeps the high
+/// ones and blends between (lowFreqFactor, highFreqFactor,
+/// originalPositions); Yarn blends divided and kept ones over a ramp of
+/// dimensions (originalPositions, betaFast, betaSlow, truncate) and scales
+/// cos and sin by attentionFactor (1 for the others).
+enum class RopeKind { Default, Linear, Llama3, Yarn };
+struct RopeScaling {
+  RopeKind kind = RopeKind::Default;
+  double factor = 1;
+  double lowFreqFactor = 1, highFreqFactor = 4;
+  double originalPositions = 0;
+  double betaFast = 32, betaSlow = 1;
+  bool truncate = true;
+  double attentionFactor = 1;
+};
+
 struct AdamWConfig {
   double beta1, beta2, eps, weightDecay, maxGradNorm;
 };

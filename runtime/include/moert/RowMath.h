@@ -350,10 +350,56 @@ MOERT_HOST_DEVICE inline double sigmoidScaleLogitGrad(double logit,
 }
 
 /// RoPE's frequency of rotation pair i (of elements i and i + headDim / 2):
-/// theta^(-2 i / headDim); position p turns the pair by p times it.
+/// theta^(-2 i / headDim) as `scaling` scales it (transformers'
+/// modeling_rope_utils, formula by formula); position p turns the pair by
+/// p times it.
 MOERT_HOST_DEVICE inline double ropeFrequency(int64_t i, int64_t headDim,
-                                              double theta) {
-  return std::pow(theta, -2.0 * i / headDim);
+                                              double theta,
+                                              const RopeScaling &scaling) {
+  double frequency = std::pow(theta, -2.0 * i / headDim);
+  switch (scaling.kind) {
+  case RopeKind::Default:
+    return frequency;
+  case RopeKind::Linear:
+    return frequency / scaling.factor;
+  case RopeKind::Llama3: {
+    // Wavelengths shorter than the original context's share of
+    // highFreqFactor keep their frequency, longer than lowFreqFactor's are
+    // slowed by `factor`, and those between blend the two.
+    double wavelength = 2 * M_PI / frequency;
+    if (wavelength < scaling.originalPositions / scaling.highFreqFactor)
+      return frequency;
+    if (wavelength > scaling.originalPositions / scaling.lowFreqFactor)
+      return frequency / scaling.factor;
+    double smooth =
+        (scaling.originalPositions / wavelength - scaling.lowFreqFactor) /
+        (scaling.highFreqFactor - scaling.lowFreqFactor);
+    return (1 - smooth) * frequency / scaling.factor + smooth * frequency;
+  }
+  case RopeKind::Yarn: {
+    // The dimensions that turn betaFast to betaSlow times over the original
+    // context ramp from the kept frequency to the divided one.
+    auto correction = [&](double rotations) {
+      return headDim *
+             std::log(scaling.originalPositions / (rotations * 2 * M_PI)) /
+             (2 * std::log(theta));
+    };
+    double low = correction(scaling.betaFast);
+    double high = correction(scaling.betaSlow);
+    if (scaling.truncate) {
+      low = std::floor(low);
+      high = std::ceil(high);
+    }
+    low = low > 0 ? low : 0;
+    high = high < headDim - 1 ? high : headDim - 1;
+    if (low == high)
+      high += 0.001;
+    double ramp = (static_cast<double>(i) - low) / (high - low);
+    ramp = ramp < 0 ? 0 : (ramp > 1 ? 1 : ramp);
+    return frequency / scaling.factor * ramp + frequency * (1 - ramp);
+  }
+  }
+  return frequency;
 }
 
 /// moe.lr_schedule: linear warmup to maxLr over warmupSteps (step s gets

@@ -22,6 +22,19 @@ func.func @rope_inverse(%q: tensor<2x3x4x6xf32>) -> tensor<2x3x4x6xf32> {
   return %z : tensor<2x3x4x6xf32>
 }
 
+// RoPE's scaling (#moe.rope_scaling) keeps the parameters its kind reads;
+// the others take their defaults and are not printed.
+// CHECK-LABEL: func.func @rope_scaling
+// CHECK: moe.rope %{{.*}} theta = 5.000000e+05 scaling = <llama3, factor = 8.000000e+00, original_positions = 8.192000e+03> : tensor<2x3x4x6xf32>
+// CHECK: moe.rope %{{.*}} theta = 1.000000e+06 scaling = <yarn, factor = 4.000000e+00, original_positions = 3.276800e+04, beta_fast = 1.600000e+01, truncate = false, attention_factor = 1.200000e+00> inverse : tensor<2x3x4x6xf32>
+// CHECK: moe.rope %{{.*}} theta = 1.000000e+04 scaling = <linear, factor = 2.000000e+00> : tensor<2x3x4x6xf32>
+func.func @rope_scaling(%q: tensor<2x3x4x6xf32>) -> tensor<2x3x4x6xf32> {
+  %a = moe.rope %q theta = 5.0e+05 scaling = <llama3, factor = 8.0, original_positions = 8192.0> : tensor<2x3x4x6xf32>
+  %b = moe.rope %a theta = 1.0e+06 scaling = <yarn, factor = 4.0, original_positions = 32768.0, beta_fast = 16.0, truncate = false, attention_factor = 1.2> inverse : tensor<2x3x4x6xf32>
+  %c = moe.rope %b theta = 1.0e+04 scaling = <linear, factor = 2.0> : tensor<2x3x4x6xf32>
+  return %c : tensor<2x3x4x6xf32>
+}
+
 //===----------------------------------------------------------------------===//
 // Transformer backward ops
 //===----------------------------------------------------------------------===//

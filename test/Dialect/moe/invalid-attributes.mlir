@@ -355,3 +355,54 @@ module attributes {moe.training = {"moe-accumulate-gradients" = "function=train_
 ml_program.global private mutable @w(dense<0.0> : tensor<4xf32>) : tensor<4xf32> {moe.trainable}
 // expected-error @+1 {{'moe.spmd_grid' must name a shard.grid on a function}}
 func.func private @train_step() attributes {moe.spmd_grid = @w}
+
+// -----
+
+// #moe.rope_scaling follows transformers' validation of its kinds.
+func.func @f(%q: tensor<1x2x1x4xf32>) -> tensor<1x2x1x4xf32> {
+  // expected-error @+1 {{#moe.rope_scaling<linear> needs a finite factor >= 1, got 5.000000e-01}}
+  %y = moe.rope %q theta = 1.0e+04 scaling = <linear, factor = 0.5> : tensor<1x2x1x4xf32>
+  return %y : tensor<1x2x1x4xf32>
+}
+
+// -----
+
+func.func @f(%q: tensor<1x2x1x4xf32>) -> tensor<1x2x1x4xf32> {
+  // expected-error @+1 {{#moe.rope_scaling<llama3> needs original_positions > 0, got 0.000000e+00}}
+  %y = moe.rope %q theta = 1.0e+04 scaling = <llama3, factor = 8.0> : tensor<1x2x1x4xf32>
+  return %y : tensor<1x2x1x4xf32>
+}
+
+// -----
+
+func.func @f(%q: tensor<1x2x1x4xf32>) -> tensor<1x2x1x4xf32> {
+  // expected-error @+1 {{#moe.rope_scaling<llama3> needs 0 < low_freq_factor < high_freq_factor, got 4.000000e+00 and 1.000000e+00}}
+  %y = moe.rope %q theta = 1.0e+04 scaling = <llama3, factor = 8.0, low_freq_factor = 4.0, high_freq_factor = 1.0, original_positions = 64.0> : tensor<1x2x1x4xf32>
+  return %y : tensor<1x2x1x4xf32>
+}
+
+// -----
+
+func.func @f(%q: tensor<1x2x1x4xf32>) -> tensor<1x2x1x4xf32> {
+  // expected-error @+1 {{#moe.rope_scaling<yarn> needs 0 < beta_slow < beta_fast, got 1.000000e+00 and 1.000000e+00}}
+  %y = moe.rope %q theta = 1.0e+04 scaling = <yarn, factor = 4.0, original_positions = 64.0, beta_fast = 1.0> : tensor<1x2x1x4xf32>
+  return %y : tensor<1x2x1x4xf32>
+}
+
+// -----
+
+func.func @f(%q: tensor<1x2x1x4xf32>) -> tensor<1x2x1x4xf32> {
+  // expected-error @+1 {{#moe.rope_scaling<yarn> needs a finite attention_factor > 0, got 0.000000e+00}}
+  %y = moe.rope %q theta = 1.0e+04 scaling = <yarn, factor = 4.0, original_positions = 64.0, attention_factor = 0.0> : tensor<1x2x1x4xf32>
+  return %y : tensor<1x2x1x4xf32>
+}
+
+// -----
+
+// A parameter the kind does not read keeps its default: linear scaling
+// takes no attention factor.
+func.func @f(%q: tensor<1x2x1x4xf32>) -> tensor<1x2x1x4xf32> {
+  // expected-error @+1 {{#moe.rope_scaling<linear> does not read beta_fast, beta_slow, truncate and attention_factor: leave them at their defaults}}
+  %y = moe.rope %q theta = 1.0e+04 scaling = <linear, factor = 2.0, attention_factor = 1.2> : tensor<1x2x1x4xf32>
+  return %y : tensor<1x2x1x4xf32>
+}

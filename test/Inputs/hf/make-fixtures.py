@@ -86,6 +86,28 @@ MODELS = {
     # Dense Qwen3, heads 6 wide, one key-value head, tied embeddings.
     "qwen3-dense-tied": dict(kind="qwen3", kv_heads=1, tied=True, theta=1e4,
                              head_dim=6),
+    # Llama 3.1's RoPE scaling: heads 8 wide, so that of the 4 frequencies
+    # (wavelengths 6.3, 63, 628, 6283) one is kept, one smoothed and two
+    # slowed for an original context of 64.
+    "llama-rope-llama3": dict(
+        kind="llama", kv_heads=2, tied=False, theta=1e4, head_dim=8,
+        rope={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+              "high_freq_factor": 4.0,
+              "original_max_position_embeddings": 64}),
+    # Qwen3-MoE with YaRN (Qwen3's long-context recipe): the frequencies
+    # ramp between kept and slowed, cos and sin scaled by its attention
+    # factor (0.1 ln 4 + 1).
+    "qwen3-moe-yarn": dict(
+        kind="qwen3_moe", kv_heads=2, top_k=2, tied=False, theta=1e4,
+        head_dim=8, rope={"rope_type": "yarn", "factor": 4.0,
+                          "original_max_position_embeddings": 16}),
+    # Linear scaling in transformers 4's spelling (rope_scaling with "type",
+    # rope_theta apart).
+    "qwen2-rope-linear": dict(
+        kind="qwen2", kv_heads=2, tied=False, theta=1e4,
+        rope={"rope_type": "linear", "factor": 4.0},
+        config_edits={"rope_parameters": None, "rope_theta": 1e4,
+                      "rope_scaling": {"type": "linear", "factor": 4.0}}),
 }
 
 
@@ -99,7 +121,8 @@ def make_model(spec):
     if spec["theta"] is not None:
         common.update(rms_norm_eps=1e-5,
                       rope_parameters={"rope_type": "default",
-                                       "rope_theta": spec["theta"]})
+                                       "rope_theta": spec["theta"],
+                                       **spec.get("rope", {})})
     if spec["kind"] == "mixtral":
         config = transformers.MixtralConfig(
             num_local_experts=4, num_experts_per_tok=spec["top_k"],
@@ -133,7 +156,8 @@ def make_model(spec):
         config = transformers.Qwen3Config(head_dim=spec["head_dim"], **common)
         model = transformers.Qwen3ForCausalLM(config)
     else:
-        config = transformers.LlamaConfig(**common)
+        config = transformers.LlamaConfig(head_dim=spec.get("head_dim"),
+                                          **common)
         model = transformers.LlamaForCausalLM(config)
     # transformers' initialization (std 0.02, norms 1) leaves a model this
     # small nearly constant: attention close to uniform, whatever RoPE does,

@@ -1,0 +1,156 @@
+//===- ConfigKeys.h - reading a config.json's keys --------------*- C++ -*-===//
+//
+// The typed reader of a config object's keys that the importer's readers
+// share (ModelConfig.cpp, RopeConfig.cpp): the first error wins and names
+// the file and the key.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_LIB_FRONTEND_CONFIGKEYS_H
+#define MOE_LIB_FRONTEND_CONFIGKEYS_H
+
+#include "moe/Frontend/ModelConfig.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+#include <nlohmann/json.hpp>
+
+#include <limits>
+#include <string>
+
+namespace mlir::moe::config {
+
+/// The model computes in f32, where a larger value is infinite and a
+/// positive one may round to 0.
+inline bool withinF32(double value, bool strictlyPositive) {
+  return value <= std::numeric_limits<float>::max() &&
+         !(strictlyPositive && static_cast<float>(value) == 0);
+}
+
+/// Reads typed keys from the config object, remembering the first error.
+class KeyReader {
+public:
+  KeyReader(const nlohmann::json &object, llvm::StringRef fileName,
+            llvm::StringRef prefix = "")
+      : object(object), fileName(fileName.str()), prefix(prefix.str()) {}
+
+  /// A reader of the object under `key` whose messages name its keys as
+  /// `key.inner`; its first error becomes this reader's with report().
+  KeyReader nested(const char *key) const {
+    return KeyReader(object[key], fileName, prefix + key + ".");
+  }
+  void report(const KeyReader &inner) {
+    if (error.empty())
+      error = inner.error;
+  }
+
+  bool has(const char *key) const {
+    return object.contains(key) && !object[key].is_null();
+  }
+
+  void fail(const std::string &message) {
+    if (error.empty())
+      error = fileName + ": " + message;
+  }
+
+  void keyError(const char *key, const std::string &expected) {
+    fail(llvm::formatv("key '{0}{1}' must be {2}, got {3}", prefix, key,
+                       expected, object[key].dump())
+             .str());
+  }
+
+  /// Fails where `key` is absent (or null).
+  void require(const char *key) {
+    if (!has(key))
+      fail(
+          llvm::formatv("required key '{0}{1}' is missing", prefix, key).str());
+  }
+
+  /// A positive integer; `fallback` when the key is absent (0: required).
+  int64_t positive(const char *key, int64_t fallback = 0,
+                   const char *expected = "a positive integer below 2^31") {
+    if (!has(key)) {
+      if (fallback == 0)
+        require(key);
+      return fallback;
+    }
+    const nlohmann::json &value = object[key];
+    // Sizes index with 32-bit ids and slots.
+    if (!value.is_number_integer() || value.get<double>() <= 0 ||
+        value.get<double>() > mlir::moe::kMaxDimension) {
+      keyError(key, expected);
+      return fallback;
+    }
+    return value.get<int64_t>();
+  }
+
+  /// A number >= `lowest` (or > 0 when `strictlyPositive`).
+  double number(const char *key, double fallback, bool strictlyPositive) {
+    if (!has(key))
+      return fallback;
+    const nlohmann::json &value = object[key];
+    if (!value.is_number() || (strictlyPositive ? value.get<double>() <= 0
+                                                : value.get<double>() < 0)) {
+      keyError(key, strictlyPositive ? "a positive number"
+                                     : "a non-negative number");
+      return fallback;
+    }
+    if (!withinF32(value.get<double>(), strictlyPositive)) {
+      keyError(key, "a number within f32's range (1.4e-45 to 3.4e38)");
+      return fallback;
+    }
+    return value.get<double>();
+  }
+
+  bool boolean(const char *key, bool fallback) {
+    if (!has(key))
+      return fallback;
+    if (!object[key].is_boolean()) {
+      keyError(key, "true or false");
+      return fallback;
+    }
+    return object[key].get<bool>();
+  }
+
+  std::string string(const char *key, const std::string &fallback) {
+    if (!has(key))
+      return fallback;
+    if (!object[key].is_string()) {
+      keyError(key, "a string");
+      return fallback;
+    }
+    return object[key].get<std::string>();
+  }
+
+  /// The first of `keys` present: two present at once is an error, since the
+  /// config would say one thing twice and might contradict itself.
+  const char *either(const char *first, const char *second) {
+    if (has(first) && has(second))
+      fail(llvm::formatv("keys '{0}{1}' and '{0}{2}' mean the same; give "
+                         "only one",
+                         prefix, first, second)
+               .str());
+    return has(second) ? second : first;
+  }
+
+  const nlohmann::json &object;
+  std::string fileName;
+  /// What names this object's keys in messages ("rope_scaling."), or "".
+  std::string prefix;
+  std::string error;
+};
+
+/// Reads RoPE's keys into `config`: its base (`rope_theta`, or
+/// `rope_parameters.rope_theta`) and its scaling (`rope_scaling`, or
+/// `rope_parameters`: dynamic, linear, llama3, yarn), as transformers' config
+/// classes read them (RopeConfig.cpp).
+void readRope(KeyReader &keys, ModelConfig &config);
+
+/// `rope_scaling`'s canonical value: the kind and every number it reads,
+/// resolved (null: unscaled).
+nlohmann::ordered_json
+ropeScalingKeyValue(const std::optional<moert::RopeScaling> &scaling);
+
+} // namespace mlir::moe::config
+
+#endif // MOE_LIB_FRONTEND_CONFIGKEYS_H

@@ -1,0 +1,217 @@
+//===- RopeConfig.cpp - RoPE's keys of a config.json ----------------------===//
+//
+// RoPE's base and scaling as transformers' config classes read them:
+// transformers 4 writes `rope_theta` and `rope_scaling`, transformers 5 one
+// `rope_parameters` object with both; the scaling's keys by rope_type as
+// modeling_rope_utils reads them (dynamic, linear, llama3, yarn), each kind's
+// defaults and derived values resolved here, so that the IR carries the
+// numbers the kernels use.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ConfigKeys.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
+
+#include <cmath>
+#include <vector>
+
+using mlir::moe::ModelConfig;
+using mlir::moe::config::KeyReader;
+using moert::RopeKind;
+using moert::RopeScaling;
+using nlohmann::json;
+
+namespace {
+
+/// YaRN's magnitude scale (the paper's Eq. 21, transformers'
+/// yarn_get_mscale).
+double yarnMscale(double scale, double mscale) {
+  return scale <= 1 ? 1.0 : 0.1 * mscale * std::log(scale) + 1.0;
+}
+
+/// Refuses a key of `rope` that its kind does not read: another kind's,
+/// which transformers would refuse or compute with. transformers 5 copies
+/// `partial_rotary_factor` there too: 1 rotates every dimension, as the
+/// model does (the importer refuses others, whichever place says them).
+void refuseUnread(KeyReader &rope, const std::string &type,
+                  std::vector<std::string> read) {
+  read.insert(read.begin(), "rope_theta");
+  for (const auto &item : rope.object.items()) {
+    if (item.key() == "partial_rotary_factor" && item.value() != json(1) &&
+        item.value() != json(1.0))
+      return rope.fail(llvm::formatv("key '{0}partial_rotary_factor' ({1}) "
+                                     "is not supported: RoPE rotates every "
+                                     "dimension of a head",
+                                     rope.prefix, item.value().dump())
+                           .str());
+    if (!llvm::is_contained(read, item.key()) && item.key() != "rope_type" &&
+        item.key() != "type" && item.key() != "partial_rotary_factor" &&
+        !item.value().is_null())
+      return rope.fail(llvm::formatv("key '{0}{1}' is not supported: "
+                                     "rope_type '{2}' reads only {3}",
+                                     rope.prefix, item.key(), type,
+                                     llvm::join(read, ", "))
+                           .str());
+  }
+}
+
+/// The scaling that `rope` (rope_scaling or rope_parameters) describes, or
+/// none for the default RoPE.
+std::optional<RopeScaling> readScaling(KeyReader &rope, KeyReader &top,
+                                       const ModelConfig &config) {
+  // transformers 5 writes `type` beside `rope_type`; `rope_type` wins.
+  std::string type = rope.string("rope_type", rope.string("type", "default"));
+  RopeScaling scaling;
+  // transformers takes a model-level original_max_position_embeddings
+  // first (Phi-3's), then the scaling's, then max_position_embeddings.
+  auto originalPositions = [&] {
+    KeyReader &from = top.has("original_max_position_embeddings") ? top : rope;
+    return static_cast<double>(
+        from.positive("original_max_position_embeddings", config.maxPositions));
+  };
+  auto factor = [&](double fallback) {
+    double value = rope.number("factor", fallback, true);
+    if (rope.has("factor") && value < 1)
+      rope.keyError("factor", "a number >= 1");
+    return value;
+  };
+  if (type == "default") {
+    refuseUnread(rope, type, {});
+    return std::nullopt;
+  }
+  // Dynamic NTK scaling changes RoPE's base only past
+  // max_position_embeddings, which no trained sequence reaches
+  // (checkConsistency): within it, the default frequencies.
+  if (type == "dynamic") {
+    rope.require("factor");
+    factor(1.0);
+    refuseUnread(rope, type, {"factor"});
+    return std::nullopt;
+  }
+  if (type == "linear") {
+    scaling.kind = RopeKind::Linear;
+    rope.require("factor");
+    scaling.factor = factor(1.0);
+    refuseUnread(rope, type, {"factor"});
+    return scaling;
+  }
+  if (type == "llama3") {
+    scaling.kind = RopeKind::Llama3;
+    for (const char *key : {"factor", "low_freq_factor", "high_freq_factor"})
+      rope.require(key);
+    scaling.factor = factor(1.0);
+    scaling.lowFreqFactor = rope.number("low_freq_factor", 1.0, true);
+    scaling.highFreqFactor = rope.number("high_freq_factor", 4.0, true);
+    if (scaling.highFreqFactor <= scaling.lowFreqFactor)
+      rope.keyError("high_freq_factor", "a number above low_freq_factor");
+    scaling.originalPositions = originalPositions();
+    refuseUnread(rope, type,
+                 {"factor", "low_freq_factor", "high_freq_factor",
+                  "original_max_position_embeddings"});
+    return scaling;
+  }
+  if (type == "yarn") {
+    scaling.kind = RopeKind::Yarn;
+    // transformers derives a null factor from the contexts, and refuses a
+    // missing one.
+    if (!rope.object.contains("factor"))
+      rope.require("factor");
+    scaling.originalPositions = originalPositions();
+    scaling.factor = factor(config.maxPositions / scaling.originalPositions);
+    if (!rope.has("factor") && scaling.factor < 1)
+      rope.fail(llvm::formatv("key '{0}factor' is null, and "
+                              "max_position_embeddings / "
+                              "original_max_position_embeddings ({1}) is "
+                              "below 1",
+                              rope.prefix, json(scaling.factor).dump())
+                    .str());
+    // transformers reads 0 as unset for these.
+    double betaFast = rope.number("beta_fast", 0.0, false);
+    double betaSlow = rope.number("beta_slow", 0.0, false);
+    scaling.betaFast = betaFast ? betaFast : 32.0;
+    scaling.betaSlow = betaSlow ? betaSlow : 1.0;
+    if (scaling.betaFast <= scaling.betaSlow)
+      rope.keyError("beta_fast", "a number above beta_slow (1 by default)");
+    scaling.truncate = rope.boolean("truncate", true);
+    double mscale = rope.number("mscale", 0.0, false);
+    double mscaleAllDim = rope.number("mscale_all_dim", 0.0, false);
+    scaling.attentionFactor = rope.has("attention_factor")
+                                  ? rope.number("attention_factor", 1.0, true)
+                              : mscale && mscaleAllDim
+                                  ? yarnMscale(scaling.factor, mscale) /
+                                        yarnMscale(scaling.factor, mscaleAllDim)
+                                  : yarnMscale(scaling.factor, 1.0);
+    refuseUnread(rope, type,
+                 {"factor", "original_max_position_embeddings", "beta_fast",
+                  "beta_slow", "truncate", "mscale", "mscale_all_dim",
+                  "attention_factor"});
+    return scaling;
+  }
+  rope.fail(llvm::formatv("key '{0}rope_type' ('{1}') is not supported: "
+                          "RoPE scales as default, dynamic, linear, llama3 "
+                          "or yarn",
+                          rope.prefix, type)
+                .str());
+  return std::nullopt;
+}
+
+} // namespace
+
+nlohmann::ordered_json mlir::moe::config::ropeScalingKeyValue(
+    const std::optional<RopeScaling> &scaling) {
+  if (!scaling)
+    return nullptr;
+  const char *kind = scaling->kind == moert::RopeKind::Linear   ? "linear"
+                     : scaling->kind == moert::RopeKind::Llama3 ? "llama3"
+                                                                : "yarn";
+  nlohmann::ordered_json value = {{"rope_type", kind},
+                                  {"factor", scaling->factor}};
+  if (scaling->kind == moert::RopeKind::Llama3) {
+    value["low_freq_factor"] = scaling->lowFreqFactor;
+    value["high_freq_factor"] = scaling->highFreqFactor;
+  }
+  if (scaling->kind != moert::RopeKind::Linear)
+    value["original_max_position_embeddings"] =
+        static_cast<int64_t>(scaling->originalPositions);
+  if (scaling->kind == moert::RopeKind::Yarn) {
+    value["beta_fast"] = scaling->betaFast;
+    value["beta_slow"] = scaling->betaSlow;
+    value["truncate"] = scaling->truncate;
+    value["attention_factor"] = scaling->attentionFactor;
+  }
+  return value;
+}
+
+void mlir::moe::config::readRope(KeyReader &keys, ModelConfig &config) {
+  config.ropeTheta = keys.number("rope_theta", config.ropeTheta, true);
+  // transformers 4 writes rope_scaling, 5 rope_parameters; where config.json
+  // has both, transformers reads rope_scaling alone.
+  auto given = [&](const char *key) {
+    return keys.has(key) &&
+           !(keys.object[key].is_object() && keys.object[key].empty());
+  };
+  if (given("rope_scaling") && given("rope_parameters"))
+    return keys.fail("keys 'rope_parameters' and 'rope_scaling' both "
+                     "describe RoPE (transformers reads 'rope_scaling' "
+                     "alone); give one");
+  const char *key = given("rope_scaling") ? "rope_scaling" : "rope_parameters";
+  if (!given(key))
+    return;
+  if (!keys.object[key].is_object())
+    return keys.keyError(key, "an object");
+  KeyReader rope = keys.nested(key);
+  if (rope.has("rope_theta")) {
+    double theta = rope.number("rope_theta", config.ropeTheta, true);
+    if (keys.has("rope_theta") && theta != config.ropeTheta)
+      rope.fail(llvm::formatv("key '{0}.rope_theta' ({1}) disagrees with "
+                              "'rope_theta' ({2})",
+                              key, json(theta).dump(),
+                              json(config.ropeTheta).dump())
+                    .str());
+    config.ropeTheta = theta;
+  }
+  config.ropeScaling = readScaling(rope, keys, config);
+  keys.report(rope);
+}
