@@ -105,7 +105,11 @@ std::optional<RopeScaling> readScaling(KeyReader &rope, KeyReader &top,
     scaling.lowFreqFactor = rope.number("low_freq_factor", 1.0, true);
     scaling.highFreqFactor = rope.number("high_freq_factor", 4.0, true);
     if (scaling.highFreqFactor <= scaling.lowFreqFactor)
-      rope.keyError("high_freq_factor", "a number above low_freq_factor");
+      rope.fail(llvm::formatv("key '{0}high_freq_factor' ({1}) must be above "
+                              "'{0}low_freq_factor' ({2})",
+                              rope.prefix, json(scaling.highFreqFactor).dump(),
+                              json(scaling.lowFreqFactor).dump())
+                    .str());
     scaling.originalPositions = originalPositions();
     refuseUnread(rope, type,
                  {"factor", "low_freq_factor", "high_freq_factor",
@@ -133,7 +137,11 @@ std::optional<RopeScaling> readScaling(KeyReader &rope, KeyReader &top,
     scaling.betaFast = betaFast ? betaFast : 32.0;
     scaling.betaSlow = betaSlow ? betaSlow : 1.0;
     if (scaling.betaFast <= scaling.betaSlow)
-      rope.keyError("beta_fast", "a number above beta_slow (1 by default)");
+      rope.fail(llvm::formatv("key '{0}beta_fast' ({1}, 32 by default) must "
+                              "be above '{0}beta_slow' ({2}, 1 by default)",
+                              rope.prefix, json(scaling.betaFast).dump(),
+                              json(scaling.betaSlow).dump())
+                    .str());
     scaling.truncate = rope.boolean("truncate", true);
     double mscale = rope.number("mscale", 0.0, false);
     double mscaleAllDim = rope.number("mscale_all_dim", 0.0, false);
