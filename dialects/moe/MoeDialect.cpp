@@ -508,14 +508,18 @@ LogicalResult mlir::moe::checkPrecisionConversion(Operation *op) {
          << (isa<arith::TruncFOp>(op) ? " (with its rounding mode)" : "");
 }
 
+// The dialect's kinds carry the runtime's values (Default is 0, no kind).
+static_assert(static_cast<int>(RopeKind::linear) ==
+                  static_cast<int>(moert::RopeKind::Linear) &&
+              static_cast<int>(RopeKind::llama3) ==
+                  static_cast<int>(moert::RopeKind::Llama3) &&
+              static_cast<int>(RopeKind::yarn) ==
+                  static_cast<int>(moert::RopeKind::Yarn));
+
 moert::RopeScaling mlir::moe::ropeScalingOf(RopeScalingAttr scaling) {
   if (!scaling)
     return {};
-  moert::RopeKind kind =
-      scaling.getKind() == RopeKind::linear   ? moert::RopeKind::Linear
-      : scaling.getKind() == RopeKind::llama3 ? moert::RopeKind::Llama3
-                                              : moert::RopeKind::Yarn;
-  return {kind,
+  return {static_cast<moert::RopeKind>(scaling.getKind()),
           scaling.getFactor().convertToDouble(),
           scaling.getLowFreqFactor().convertToDouble(),
           scaling.getHighFreqFactor().convertToDouble(),
@@ -528,13 +532,11 @@ moert::RopeScaling mlir::moe::ropeScalingOf(RopeScalingAttr scaling) {
 
 RopeScalingAttr mlir::moe::ropeScalingAttr(MLIRContext *context,
                                            const moert::RopeScaling &scaling) {
-  RopeKind kind = scaling.kind == moert::RopeKind::Linear   ? RopeKind::linear
-                  : scaling.kind == moert::RopeKind::Llama3 ? RopeKind::llama3
-                                                            : RopeKind::yarn;
   return RopeScalingAttr::get(
-      context, kind, APFloat(scaling.factor), APFloat(scaling.lowFreqFactor),
-      APFloat(scaling.highFreqFactor), APFloat(scaling.originalPositions),
-      APFloat(scaling.betaFast), APFloat(scaling.betaSlow), scaling.truncate,
+      context, static_cast<RopeKind>(scaling.kind), APFloat(scaling.factor),
+      APFloat(scaling.lowFreqFactor), APFloat(scaling.highFreqFactor),
+      APFloat(scaling.originalPositions), APFloat(scaling.betaFast),
+      APFloat(scaling.betaSlow), scaling.truncate,
       APFloat(scaling.attentionFactor));
 }
 

@@ -57,6 +57,17 @@ void refuseUnread(KeyReader &rope, const std::string &type,
   }
 }
 
+/// Refuses `high` at or below `low`, naming both keys with the values the
+/// model reads (a default where a key is absent, which keyError cannot show).
+void requireAbove(KeyReader &rope, const char *highKey, double high,
+                  const char *lowKey, double low) {
+  if (high <= low)
+    rope.fail(llvm::formatv("key '{0}{1}' ({2}) must be above '{0}{3}' ({4})",
+                            rope.prefix, highKey, json(high).dump(), lowKey,
+                            json(low).dump())
+                  .str());
+}
+
 /// The scaling that `rope` (rope_scaling or rope_parameters) describes, or
 /// none for the default RoPE.
 std::optional<RopeScaling> readScaling(KeyReader &rope, KeyReader &top,
@@ -104,12 +115,8 @@ std::optional<RopeScaling> readScaling(KeyReader &rope, KeyReader &top,
     scaling.factor = factor(1.0);
     scaling.lowFreqFactor = rope.number("low_freq_factor", 1.0, true);
     scaling.highFreqFactor = rope.number("high_freq_factor", 4.0, true);
-    if (scaling.highFreqFactor <= scaling.lowFreqFactor)
-      rope.fail(llvm::formatv("key '{0}high_freq_factor' ({1}) must be above "
-                              "'{0}low_freq_factor' ({2})",
-                              rope.prefix, json(scaling.highFreqFactor).dump(),
-                              json(scaling.lowFreqFactor).dump())
-                    .str());
+    requireAbove(rope, "high_freq_factor", scaling.highFreqFactor,
+                 "low_freq_factor", scaling.lowFreqFactor);
     scaling.originalPositions = originalPositions();
     refuseUnread(rope, type,
                  {"factor", "low_freq_factor", "high_freq_factor",
@@ -136,12 +143,8 @@ std::optional<RopeScaling> readScaling(KeyReader &rope, KeyReader &top,
     double betaSlow = rope.number("beta_slow", 0.0, false);
     scaling.betaFast = betaFast ? betaFast : 32.0;
     scaling.betaSlow = betaSlow ? betaSlow : 1.0;
-    if (scaling.betaFast <= scaling.betaSlow)
-      rope.fail(llvm::formatv("key '{0}beta_fast' ({1}, 32 by default) must "
-                              "be above '{0}beta_slow' ({2}, 1 by default)",
-                              rope.prefix, json(scaling.betaFast).dump(),
-                              json(scaling.betaSlow).dump())
-                    .str());
+    requireAbove(rope, "beta_fast", scaling.betaFast, "beta_slow",
+                 scaling.betaSlow);
     scaling.truncate = rope.boolean("truncate", true);
     double mscale = rope.number("mscale", 0.0, false);
     double mscaleAllDim = rope.number("mscale_all_dim", 0.0, false);
@@ -171,11 +174,11 @@ nlohmann::ordered_json mlir::moe::config::ropeScalingKeyValue(
     const std::optional<RopeScaling> &scaling) {
   if (!scaling)
     return nullptr;
-  const char *kind = scaling->kind == moert::RopeKind::Linear   ? "linear"
-                     : scaling->kind == moert::RopeKind::Llama3 ? "llama3"
-                                                                : "yarn";
-  nlohmann::ordered_json value = {{"rope_type", kind},
-                                  {"factor", scaling->factor}};
+  nlohmann::ordered_json value = {
+      {"rope_type",
+       stringifyRopeKind(static_cast<mlir::moe::RopeKind>(scaling->kind))
+           .str()},
+      {"factor", scaling->factor}};
   if (scaling->kind == moert::RopeKind::Llama3) {
     value["low_freq_factor"] = scaling->lowFreqFactor;
     value["high_freq_factor"] = scaling->highFreqFactor;
