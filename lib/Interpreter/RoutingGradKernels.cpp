@@ -142,7 +142,7 @@ ExpertFfnGrads mlir::moe::ref::expertFfnGrad(const Tensor &input,
       }
       for (int64_t f = 0; f < ffn; ++f) {
         double g = gateAct[f], u = upAct[f];
-        double sigmoid = 1.0 / (1.0 + std::exp(-g)), silu = g * sigmoid;
+        double sigmoid = moert::rows::sigmoid(g), silu = g * sigmoid;
         // y = Wd a with a_f = silu(g_f) u_f: dWd = dy a^T, da = Wd^T dy.
         // a, dg and du are GEMM operands, in the operands' precision.
         double act = rounded(silu * u, input.dtype);

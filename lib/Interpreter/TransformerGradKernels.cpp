@@ -172,7 +172,7 @@ SwigluGrads mlir::moe::ref::swigluGrad(const Tensor &gate, const Tensor &up,
   SwigluGrads grads{Tensor::zeros(gate.dtype, gate.shape),
                     Tensor::zeros(up.dtype, up.shape)};
   for (int64_t i = 0; i < gate.numel(); ++i) {
-    double g = gate.data[i], sigmoid = 1.0 / (1.0 + std::exp(-g));
+    double g = gate.data[i], sigmoid = moert::rows::sigmoid(g);
     // silu(g) = g sigmoid(g), silu'(g) = sigmoid(g) (1 + g (1 - sigmoid(g))).
     grads.dUp.data[i] = dResult.data[i] * g * sigmoid;
     grads.dGate.data[i] =
@@ -193,8 +193,7 @@ SigmoidScaleGrads mlir::moe::ref::sigmoidScaleGrad(const Tensor &input,
       grads.dInput.data[i] = dResult.data[i] * sigmoid;
       dot += dResult.data[i] * input.data[i];
     }
-    grads.dLogit.data[r] =
-        moert::rows::sigmoidScaleLogitGrad(logit.data[r], dot);
+    grads.dLogit.data[r] = moert::rows::sigmoidScaleLogitGrad(sigmoid, dot);
   }
   return grads;
 }

@@ -584,15 +584,15 @@ void moert::cpu::sigmoidScaleGrad(const float *x, const float *logit,
                                   float *dx, float *dLogit) {
 #pragma omp parallel for schedule(static) if (rows * hidden >= kGrain)
   for (int64_t r = 0; r < rows; ++r) {
-    float scale = static_cast<float>(moert::rows::sigmoid(logit[r]));
+    double s = moert::rows::sigmoid(logit[r]);
+    float scale = static_cast<float>(s);
     double dot = 0;
 #pragma omp simd reduction(+ : dot)
     for (int64_t h = 0; h < hidden; ++h) {
       dx[r * hidden + h] = dy[r * hidden + h] * scale;
       dot += static_cast<double>(dy[r * hidden + h]) * x[r * hidden + h];
     }
-    dLogit[r] =
-        static_cast<float>(moert::rows::sigmoidScaleLogitGrad(logit[r], dot));
+    dLogit[r] = static_cast<float>(moert::rows::sigmoidScaleLogitGrad(s, dot));
   }
 }
 

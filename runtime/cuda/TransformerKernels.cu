@@ -337,7 +337,8 @@ __global__ void sigmoidScaleGradKernel(const float *x, const float *logit,
                                        float *dLogit) {
   int lane = threadIdx.x % 32;
   for (int64_t r = warpId(); r < rows; r += warpStride()) {
-    float scale = static_cast<float>(moert::rows::sigmoid(logit[r]));
+    double s = moert::rows::sigmoid(logit[r]);
+    float scale = static_cast<float>(s);
     double dot = 0;
     for (int64_t h = lane; h < hidden; h += 32) {
       int64_t i = r * hidden + h;
@@ -347,7 +348,7 @@ __global__ void sigmoidScaleGradKernel(const float *x, const float *logit,
     dot = warpSum(dot);
     if (lane == 0)
       dLogit[r] =
-          static_cast<float>(moert::rows::sigmoidScaleLogitGrad(logit[r], dot));
+          static_cast<float>(moert::rows::sigmoidScaleLogitGrad(s, dot));
   }
 }
 

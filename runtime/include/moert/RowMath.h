@@ -341,11 +341,10 @@ MOERT_HOST_DEVICE inline double sigmoid(double logit) {
   return 1.0 / (1.0 + std::exp(-logit));
 }
 
-/// moe.sigmoid_scale's logit gradient, from the row's dot product of the
-/// result's gradient with the input: s (1 - s) dot.
-MOERT_HOST_DEVICE inline double sigmoidScaleLogitGrad(double logit,
-                                                      double dot) {
-  double s = sigmoid(logit);
+/// moe.sigmoid_scale's logit gradient, from the row's scale s = sigmoid(logit)
+/// and the dot product of the result's gradient with the input: s (1 - s)
+/// dot.
+MOERT_HOST_DEVICE inline double sigmoidScaleLogitGrad(double s, double dot) {
   return s * (1.0 - s) * dot;
 }
 
