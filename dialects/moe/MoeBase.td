@@ -44,6 +44,14 @@ def Moe_AuxLossKind : I32EnumAttr<"AuxLossKind",
   let cppNamespace = "::mlir::moe";
 }
 
+def Moe_GateScoring : I32EnumAttr<"GateScoring",
+    "how a gate scores the experts from a token's logits", [
+      I32EnumAttrCase<"softmax", 0>,
+      I32EnumAttrCase<"sigmoid", 1>
+    ]> {
+  let cppNamespace = "::mlir::moe";
+}
+
 def Moe_LrDecay : I32EnumAttr<"LrDecay",
     "how the learning rate falls after warmup", [
       I32EnumAttrCase<"cosine", 0>,

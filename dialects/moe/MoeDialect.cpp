@@ -516,6 +516,15 @@ static_assert(static_cast<int>(RopeKind::linear) ==
               static_cast<int>(RopeKind::yarn) ==
                   static_cast<int>(moert::RopeKind::Yarn));
 
+static_assert(static_cast<int>(GateScoring::softmax) ==
+                  static_cast<int>(moert::GateScoring::Softmax) &&
+              static_cast<int>(GateScoring::sigmoid) ==
+                  static_cast<int>(moert::GateScoring::Sigmoid));
+
+moert::GateScoring mlir::moe::runtimeGateScoring(GateScoring scoring) {
+  return static_cast<moert::GateScoring>(scoring);
+}
+
 moert::RopeScaling mlir::moe::ropeScalingOf(RopeScalingAttr scaling) {
   if (!scaling)
     return {};

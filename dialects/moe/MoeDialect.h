@@ -82,6 +82,8 @@ Value leadingRun(OpBuilder &b, Location loc, Value value, int64_t extent);
 /// The kernels' form of moe.rope's `scaling` (RopeScaling{} where null),
 /// and the attribute of a scaled one (not RopeKind::Default).
 moert::RopeScaling ropeScalingOf(RopeScalingAttr scaling);
+/// The runtime's spelling of a gate's scoring (the same values).
+moert::GateScoring runtimeGateScoring(GateScoring scoring);
 RopeScalingAttr ropeScalingAttr(MLIRContext *context,
                                 const moert::RopeScaling &scaling);
 /// `value`, or the f32 value it rounds where it is an arith.truncf's result

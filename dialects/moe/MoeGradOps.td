@@ -174,19 +174,22 @@ def Moe_GateGradOp : Moe_GradOp<"gate_grad",
   let description = [{
     Given the gradients of the gate's `probs` and `weights` outputs and the
     forward's top-k `indices`, the gradient of the logits: through the
-    renormalization of the selected probabilities (when `renormalize`), the
-    softmax, and the logit normalization over the expert axis (mean and
-    population std, when `norm_lambda` is set). Attributes as in moe.gate.
+    renormalization of the selected scores (when `renormalize`), the sigmoid
+    scores' sum (sigmoid `scoring`), the softmax or the sigmoid, and the
+    logit normalization over the expert axis (mean and population std, when
+    `norm_lambda` is set). Attributes as in moe.gate.
   }];
   let arguments = (ins Moe_FloatTensor:$logits, Moe_IndexTensor:$indices,
                        Moe_FloatTensor:$d_probs, Moe_FloatTensor:$d_weights,
+                       DefaultValuedAttr<Moe_GateScoring,
+                                         "GateScoring::softmax">:$scoring,
                        OptionalAttr<F64Attr>:$norm_lambda,
                        DefaultValuedAttr<F64Attr, "1.0e-6">:$norm_eps,
                        UnitAttr:$renormalize);
   let results = (outs Moe_FloatTensor:$d_logits);
   let assemblyFormat = [{
     $logits `,` $indices `,` $d_probs `,` $d_weights
-    (`norm_lambda` `=` $norm_lambda^)? (`norm_eps` `=` $norm_eps^)?
+    (`scoring` `=` $scoring^)? (`norm_lambda` `=` $norm_lambda^)? (`norm_eps` `=` $norm_eps^)?
     (`renormalize` $renormalize^)? attr-dict `:` type($logits) `,`
     type($indices) `,` type($d_weights)
   }];

@@ -164,6 +164,11 @@ LogicalResult GateOp::verify() {
       failed(expectShape(*this, "weights", getWeights(), {tokens, topK})) ||
       failed(expectShape(*this, "indices", getIndices(), {tokens, topK})))
     return failure();
+  if (getBias() &&
+      (failed(expectShape(*this, "bias", getBias(), {experts})) ||
+       failed(expectSameElementType(
+           *this, {{"logits", getLogits()}, {"bias", getBias()}}))))
+    return failure();
   return expectSameElementType(*this, {{"logits", getLogits()},
                                        {"probs", getProbs()},
                                        {"weights", getWeights()}});
@@ -334,6 +339,20 @@ LogicalResult AdaptiveAuxCoeffOp::verify() {
   if (!(beta >= 0 && beta <= 1))
     return emitOpError() << "attribute 'beta' must be in [0, 1], got " << beta;
   return success();
+}
+
+LogicalResult ExpertLoadOp::verify() {
+  if (failed(expectRank(*this, "indices", getIndices(), 2, "[tokens, top_k]")))
+    return failure();
+  return expectTopKAtMostExperts(*this, "indices", shapeOf(getIndices())[1],
+                                 shapeOf(getResult())[0]);
+}
+
+LogicalResult ExpertBiasUpdateOp::verify() {
+  if (failed(expectRank(*this, "bias", getBias(), 1, "[experts]")) ||
+      failed(expectShape(*this, "load", getLoad(), shapeOf(getBias()))))
+    return failure();
+  return expectNonNegative(*this, "rate", getRate().convertToDouble());
 }
 
 bool RopeOp::isNarrowableResult(unsigned) { return computesInF32(*this); }

@@ -348,32 +348,47 @@ def Moe_GateNormOp : Moe_DiffOp<"gate_norm",
 }
 
 def Moe_GateOp : Moe_DiffOp<"gate"> {
-  let summary = "Skywork-MoE gate: optional logit normalization, softmax, top-k";
+  let summary = "Skywork-MoE gate: optional logit normalization, scoring, top-k";
   let description = [{
     For each token row `z` of `logits` (`[T, experts]`):
     with `norm_lambda`, `z~ = lambda * (z - mean(z)) / (std(z) + eps)` where
-    mean and the population std are taken over the expert axis, else `z~ = z`;
-    `probs = softmax(z~)`. `indices` (`[T, top_k]`) holds the `top_k` experts
-    of largest probability in decreasing order, ties broken towards the lower
-    expert index. `weights` (`[T, top_k]`) holds their probabilities, divided
-    by their sum when `renormalize` is set (Mixtral, Skywork-MoE).
+    mean and the population std are taken over the expert axis, else `z~ = z`.
+    The experts' scores `s` are `softmax(z~)` (`scoring = softmax`, the
+    default) or `sigmoid(z~)` element by element (`scoring = sigmoid`,
+    DeepSeek-V3's); `probs` holds them, divided by their sum for sigmoid
+    scores so that every row of `probs` is a distribution over the experts,
+    as the auxiliary losses read it.
+
+    `indices` (`[T, top_k]`) holds the `top_k` experts of largest score plus
+    `bias` (`[experts]`, when given; the scores as stored, then the sum
+    rounded to their type) in decreasing order, ties broken towards the
+    lower expert index. The bias only chooses: DeepSeek-V3's auxiliary-loss-
+    free balancing moves it between steps (moe-expert-bias), and it gets no
+    gradient. `weights` (`[T, top_k]`) holds the chosen experts' scores,
+    divided by their sum when `renormalize` is set (Mixtral, Skywork-MoE).
 
     ```mlir
     %p, %w, %i = moe.gate %z top_k = 2 norm_lambda = 1.0 renormalize
         : tensor<512x8xf32> -> tensor<512x8xf32>, tensor<512x2xf32>, tensor<512x2xi32>
+    %p2, %w2, %i2 = moe.gate %z bias %b top_k = 2 scoring = sigmoid renormalize
+        : tensor<512x8xf32>, tensor<8xf32> -> tensor<512x8xf32>, tensor<512x2xf32>, tensor<512x2xi32>
     ```
   }];
-  let arguments = (ins Moe_FloatTensor:$logits,
+  let arguments = (ins Moe_FloatTensor:$logits, Optional<Moe_FloatTensor>:$bias,
                        ConfinedAttr<I64Attr, [IntPositive]>:$top_k,
+                       DefaultValuedAttr<Moe_GateScoring,
+                                         "GateScoring::softmax">:$scoring,
                        OptionalAttr<F64Attr>:$norm_lambda,
                        DefaultValuedAttr<F64Attr, "1.0e-6">:$norm_eps,
                        UnitAttr:$renormalize);
   let results = (outs Moe_FloatTensor:$probs, Moe_FloatTensor:$weights,
                       Moe_IndexTensor:$indices);
   let assemblyFormat = [{
-    $logits `top_k` `=` $top_k (`norm_lambda` `=` $norm_lambda^)?
-    (`norm_eps` `=` $norm_eps^)? (`renormalize` $renormalize^)? attr-dict `:` type($logits) `->`
-    type($probs) `,` type($weights) `,` type($indices)
+    $logits (`bias` $bias^)? `top_k` `=` $top_k
+    (`scoring` `=` $scoring^)? (`norm_lambda` `=` $norm_lambda^)?
+    (`norm_eps` `=` $norm_eps^)? (`renormalize` $renormalize^)? attr-dict `:`
+    type($logits) (`,` type($bias)^)? `->` type($probs) `,` type($weights)
+    `,` type($indices)
   }];
 }
 
@@ -678,6 +693,46 @@ def Moe_AdaptiveAuxCoeffOp : Moe_Op<"adaptive_aux_coeff",
     $alpha `,` $dropped `xi` `=` $xi `alpha_max` `=` $alpha_max `beta` `=`
     $beta `assignments` `=` $assignments attr-dict `:` type($alpha) `,`
     type($dropped)
+  }];
+}
+
+def Moe_ExpertLoadOp : Moe_Op<"expert_load"> {
+  let summary = "how many of a layer's assignments chose each expert";
+  let description = [{
+    `result[e]` counts the entries of the gate's `indices` (`[T, k]`) equal
+    to `e`, before any capacity drop: the load that DeepSeek-V3's
+    auxiliary-loss-free balancing evens out. `result` is `[experts]`.
+
+    ```mlir
+    %load = moe.expert_load %i : tensor<512x2xi32> -> tensor<8xi64>
+    ```
+  }];
+  let arguments = (ins Moe_IndexTensor:$indices);
+  let results = (outs Moe_CountVector:$result);
+  let assemblyFormat = [{
+    $indices attr-dict `:` type($indices) `->` type($result)
+  }];
+}
+
+def Moe_ExpertBiasUpdateOp : Moe_Op<"expert_bias_update",
+    [AllTypesMatch<["bias", "result"]>]> {
+  let summary = "DeepSeek-V3's auxiliary-loss-free balancing: the bias's step";
+  let description = [{
+    Moves each expert's selection bias (moe.gate's `bias`, `[experts]`)
+    towards an even load: `result[e] = bias[e] + rate * sign(mean - load[e])`
+    with `load` the step's moe.expert_load and `mean` its average, so an
+    overloaded expert is chosen less often and an underloaded one more
+    (Megatron-LM's `--moe-router-bias-update-rate`, DeepSeek-V3's gamma).
+
+    ```mlir
+    %b1 = moe.expert_bias_update %b0, %load rate = 1.0e-03 : tensor<8xf32>, tensor<8xi64>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$bias, Moe_CountVector:$load,
+                       F64Attr:$rate);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = [{
+    $bias `,` $load `rate` `=` $rate attr-dict `:` type($bias) `,` type($load)
   }];
 }
 

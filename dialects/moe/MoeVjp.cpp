@@ -156,8 +156,11 @@ LogicalResult GateOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
                                SmallVectorImpl<Value> &operandGrads) {
   operandGrads.push_back(GateGradOp::create(
       b, getLoc(), getLogits().getType(), getLogits(), getIndices(),
-      resultGrads[0], resultGrads[1], getNormLambdaAttr(), getNormEpsAttr(),
-      getRenormalizeAttr()));
+      resultGrads[0], resultGrads[1], getScoringAttr(), getNormLambdaAttr(),
+      getNormEpsAttr(), getRenormalizeAttr()));
+  // The bias only chooses experts: piecewise constant, no gradient.
+  if (getBias())
+    operandGrads.push_back(Value());
   return success();
 }
 

@@ -245,6 +245,7 @@ FailureOr<OpCost> mlir::moe::getOpCost(Operation *op, const QueueFill &fill) {
                 arith::ExtFOp>(
               [&](Operation *op) { return memory(1, op->getResult(0)); })
           .Case([&](CountTargetsOp op) { return memory(1, op.getTargets()); })
+          .Case([&](ExpertLoadOp op) { return memory(1, op.getIndices()); })
           // A copy and a fill.
           .Case([&](tensor::PadOp op) { return memory(0, op.getResult()); })
           .Case<RmsNormOp, RopeOp, SwigluOp, SigmoidScaleOp>(
@@ -255,16 +256,16 @@ FailureOr<OpCost> mlir::moe::getOpCost(Operation *op, const QueueFill &fill) {
                 GateNormOp, GateNormGradOp, AuxLossOp, AuxLossGradOp, ZLossOp,
                 ZLossGradOp>(
               [&](Operation *op) { return memory(5, op->getOperand(0)); })
-          .Case<AdaptiveAuxCoeffOp, ExpertSimilarityOp, GlobalNormOp,
-                FusedElementwiseOp, PooledAuxLossOp, PooledAuxLossGradOp>(
-              [&](Operation *op) {
-                // No flops per element here (the operands count them
-                // below), so any value serves; a fused fill has no operand.
-                OpCost cost = memory(0, op->getResult(0));
-                for (Value operand : op->getOperands())
-                  cost.flops += 2 * numElements(operand);
-                return cost;
-              })
+          .Case<AdaptiveAuxCoeffOp, ExpertBiasUpdateOp, ExpertSimilarityOp,
+                GlobalNormOp, FusedElementwiseOp, PooledAuxLossOp,
+                PooledAuxLossGradOp>([&](Operation *op) {
+            // No flops per element here (the operands count them
+            // below), so any value serves; a fused fill has no operand.
+            OpCost cost = memory(0, op->getResult(0));
+            for (Value operand : op->getOperands())
+              cost.flops += 2 * numElements(operand);
+            return cost;
+          })
           .Case([&](AdamWOp op) { return memory(12, op.getParam()); })
           .Default([](Operation *) { return std::nullopt; });
   if (!cost)

@@ -69,14 +69,18 @@ private:
     return result;
   }
 
+  /// What a global holds: a parameter (trained), a value of the config (a
+  /// loss coefficient), or training state that the step moves otherwise.
+  enum class Holds { Parameter, ConfigConstant, State };
   /// Declares global `name` at the top of the module and loads it.
   Value global(const std::string &name, ArrayRef<int64_t> shape,
-               moe::InitKind kind, double value, bool trainable);
+               moe::InitKind kind, double value, Holds holds);
   Value parameter(const std::string &name, ArrayRef<int64_t> shape) {
-    return global(name, shape, moe::InitKind::normal, config.initStd, true);
+    return global(name, shape, moe::InitKind::normal, config.initStd,
+                  Holds::Parameter);
   }
   Value normWeight(const std::string &name, int64_t size) {
-    return global(name, {size}, moe::InitKind::constant, 1.0, true);
+    return global(name, {size}, moe::InitKind::constant, 1.0, Holds::Parameter);
   }
   Value scalarConstant(double value) {
     auto type = floatTensor({});
@@ -129,7 +133,7 @@ private:
 };
 
 Value ModelBuilder::global(const std::string &name, ArrayRef<int64_t> shape,
-                           moe::InitKind kind, double value, bool trainable) {
+                           moe::InitKind kind, double value, Holds holds) {
   RankedTensorType type = floatTensor(shape);
   if (declared.insert(name).second) {
     OpBuilder::InsertionGuard guard(b);
@@ -139,10 +143,10 @@ Value ModelBuilder::global(const std::string &name, ArrayRef<int64_t> shape,
         /*value=*/nullptr, b.getStringAttr("private"));
     op->setAttr(moe::kInitAttrName,
                 moe::InitAttr::get(b.getContext(), kind, APFloat(value)));
-    // What is not a parameter is a loss coefficient, the config's value.
-    op->setAttr(trainable ? moe::kTrainableAttrName
-                          : moe::kConfigConstantAttrName,
-                b.getUnitAttr());
+    if (holds == Holds::Parameter)
+      op->setAttr(moe::kTrainableAttrName, b.getUnitAttr());
+    if (holds == Holds::ConfigConstant)
+      op->setAttr(moe::kConfigConstantAttrName, b.getUnitAttr());
   }
   return ml_program::GlobalLoadOp::create(
       b, type, FlatSymbolRefAttr::get(b.getStringAttr(name)));
@@ -168,7 +172,7 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
     // Qwen2's biases start at 0, as transformers initializes them.
     Value bias = config.qkvBias
                      ? global(projection + ".bias", {heads * headDim},
-                              moe::InitKind::constant, 0.0, /*trainable=*/true)
+                              moe::InitKind::constant, 0.0, Holds::Parameter)
                      : Value();
     Value flat = moe::LinearOp::create(
         b, floatTensor({batch, seq, heads * headDim}), hidden, weight, bias);
@@ -253,9 +257,16 @@ Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
     gateInput = moe::GateNormOp::create(
         b, logitsType, logits, b.getF64FloatAttr(*config.gateNormLambda),
         b.getF64FloatAttr(kGateNormEps));
+  // DeepSeek-V3's balancing bias starts at 0; moe-expert-bias moves it.
+  Value bias =
+      config.expertBias
+          ? global(block + "." + std::string(moert::kExpertBiasName), {experts},
+                   moe::InitKind::constant, 0.0, Holds::State)
+          : Value();
   auto gate = moe::GateOp::create(
       b, logitsType, floatTensor({numTokens, topK}),
-      indexTensor({numTokens, topK}), gateInput, static_cast<uint64_t>(topK),
+      indexTensor({numTokens, topK}), gateInput, bias,
+      static_cast<uint64_t>(topK), config.scoring,
       /*norm_lambda=*/FloatAttr(), APFloat(kGateNormEps), config.renormalize);
 
   int64_t capacity = config.capacityFactor
@@ -298,7 +309,7 @@ Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
       // takes anew.
       Value auxCoeff = global(
           block + "." + std::string(moert::kAuxLossCoeffName), {},
-          moe::InitKind::constant, config.auxLossCoeff, /*trainable=*/false);
+          moe::InitKind::constant, config.auxLossCoeff, Holds::ConfigConstant);
       terms->lossTerms.push_back(
           moe::MulOp::create(b, auxCoeff.getType(), auxCoeff, aux));
       metric("aux_loss", aux);
@@ -308,7 +319,7 @@ Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
     if (config.zLossCoeff > 0) {
       Value zCoeff = global(block + "." + std::string(moert::kZLossCoeffName),
                             {}, moe::InitKind::constant, config.zLossCoeff,
-                            /*trainable=*/false);
+                            Holds::ConfigConstant);
       terms->lossTerms.push_back(
           moe::MulOp::create(b, zCoeff.getType(), zCoeff, zLoss));
     }
@@ -390,9 +401,9 @@ void ModelBuilder::addPooledAuxLoss(TrainingTerms &terms) {
   setLocation("model");
   Value aux = moe::PooledAuxLossOp::create(b, floatTensor({}), terms.gateProbs,
                                            terms.gateIndices);
-  Value coeff =
-      global("model." + std::string(moert::kAuxLossCoeffName), {},
-             moe::InitKind::constant, config.auxLossCoeff, /*trainable=*/false);
+  Value coeff = global("model." + std::string(moert::kAuxLossCoeffName), {},
+                       moe::InitKind::constant, config.auxLossCoeff,
+                       Holds::ConfigConstant);
   terms.lossTerms.push_back(moe::MulOp::create(b, coeff.getType(), coeff, aux));
   terms.metrics.push_back({"aux_loss", aux});
   terms.metrics.push_back({"aux_loss_coeff", coeff});

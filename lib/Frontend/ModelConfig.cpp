@@ -101,6 +101,17 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config,
       keys.fail("keys 'moe_renormalize' and 'norm_topk_prob' disagree");
     config.renormalize = normalized;
   }
+  // Megatron-LM's names (--moe-router-score-function,
+  // --moe-router-enable-expert-bias).
+  std::string scoring = keys.string("moe_router_score_function", "softmax");
+  std::optional<mlir::moe::GateScoring> gateScoring =
+      mlir::moe::symbolizeGateScoring(scoring);
+  if (!gateScoring)
+    keys.fail("key 'moe_router_score_function' must be \"softmax\" or "
+              "\"sigmoid\", got \"" +
+              scoring + "\"");
+  config.scoring = gateScoring.value_or(mlir::moe::GateScoring::softmax);
+  config.expertBias = keys.boolean("moe_router_enable_expert_bias", false);
   // A transformers config that names no kind trains as transformers trains
   // it: one Switch-style loss over all layers' tokens, and only when
   // output_router_logits is set (transformers adds no aux loss otherwise);
@@ -571,6 +582,11 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
     keys["moe_drop_policy"] =
         config.dropByProbability ? "probability" : "position";
     keys["moe_renormalize"] = config.renormalize;
+    if (complete || config.scoring != mlir::moe::GateScoring::softmax)
+      keys["moe_router_score_function"] =
+          mlir::moe::stringifyGateScoring(config.scoring).str();
+    if (complete || config.expertBias)
+      keys["moe_router_enable_expert_bias"] = config.expertBias;
     keys["moe_aux_loss_kind"] =
         config.pooledAuxLoss
             ? std::string("transformers")

@@ -137,6 +137,12 @@ mlir::moe::transformersModelNamed(llvm::StringRef modelType) {
 
 llvm::Expected<const TransformersModel &>
 mlir::moe::transformersModelOf(const ModelConfig &config) {
+  if (config.scoring != GateScoring::softmax || config.expertBias)
+    return llvm::createStringError(
+        "this model's gates score the experts with sigmoids or choose them "
+        "with a bias (DeepSeek-V3's routing), which transformers computes "
+        "only beside layers this compiler does not build (DeepSeek-V3's "
+        "latent attention, shared experts without a gate)");
   // A window (which covers the trained sequences) is kept for transformers
   // to apply past them: Llama's is Mistral's model then.
   auto fits = [&](const TransformersModel &model) {

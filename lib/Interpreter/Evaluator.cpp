@@ -346,7 +346,9 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           moe::ref::GateResult r = moe::ref::gate(
               get(o.getLogits()), o.getTopK(),
               normLambdaOf(o.getNormLambdaAttr()),
-              o.getNormEps().convertToDouble(), o.getRenormalize());
+              o.getNormEps().convertToDouble(), o.getRenormalize(),
+              moe::runtimeGateScoring(o.getScoring()),
+              o.getBias() ? &get(o.getBias()) : nullptr);
           set(o.getProbs(), std::move(r.probs));
           set(o.getWeights(), std::move(r.weights));
           set(o.getIndices(), std::move(r.indices));
@@ -441,6 +443,16 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
                      o.getBeta().convertToDouble(), o.getAssignments()));
           return success();
         })
+        .Case([&](moe::ExpertLoadOp o) {
+          set(o, moe::ref::expertLoad(get(o.getIndices()),
+                                      o.getType().getDimSize(0)));
+          return success();
+        })
+        .Case([&](moe::ExpertBiasUpdateOp o) {
+          set(o, moe::ref::expertBiasUpdate(get(o.getBias()), get(o.getLoad()),
+                                            o.getRate().convertToDouble()));
+          return success();
+        })
         .Case([&](moe::RoutingMetricsOp o) {
           moe::ref::RoutingMetrics r = moe::ref::routingMetrics(
               get(o.getProbs()), get(o.getIndices()), get(o.getSlots()),
@@ -520,7 +532,8 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
                                     normLambdaOf(o.getNormLambdaAttr()),
                                     o.getNormEps().convertToDouble(),
                                     o.getRenormalize(), get(o.getDProbs()),
-                                    get(o.getDWeights())));
+                                    get(o.getDWeights()),
+                                    moe::runtimeGateScoring(o.getScoring())));
           return success();
         })
         .Case([&](moe::GateNormGradOp o) {

@@ -24,11 +24,13 @@ using mlir::moe::ref::detail::normalizeRowGrad;
 Tensor mlir::moe::ref::gateGrad(const Tensor &logits, const Tensor &indices,
                                 std::optional<double> normLambda,
                                 double normEps, bool renormalize,
-                                const Tensor &dProbs, const Tensor &dWeights) {
+                                const Tensor &dProbs, const Tensor &dWeights,
+                                moert::GateScoring scoring) {
   int64_t tokens = logits.dim(0), experts = logits.dim(1);
   int64_t topK = indices.dim(1);
+  bool sigmoid = scoring == moert::GateScoring::Sigmoid;
   Tensor dLogits = Tensor::zeros(logits.dtype, {tokens, experts});
-  std::vector<double> centered(experts), probs(experts), dP(experts);
+  std::vector<double> centered(experts), scores(experts), dS(experts);
   std::vector<int64_t> chosen(topK);
   for (int64_t t = 0; t < tokens; ++t) {
     // Forward, as in gate().
@@ -36,38 +38,51 @@ Tensor mlir::moe::ref::gateGrad(const Tensor &logits, const Tensor &indices,
     double std = 0;
     if (normLambda)
       std = normalizeRow(z, experts, *normLambda, normEps, centered.data(),
-                         probs.data());
+                         scores.data());
     else
-      probs.assign(z, z + experts);
-    double normalizer = logSumExp(probs.data(), experts);
+      scores.assign(z, z + experts);
+    double normalizer = sigmoid ? 0.0 : logSumExp(scores.data(), experts);
     for (int64_t e = 0; e < experts; ++e)
-      probs[e] = std::exp(probs[e] - normalizer);
+      scores[e] = sigmoid ? 1.0 / (1.0 + std::exp(-scores[e]))
+                          : std::exp(scores[e] - normalizer);
 
-    // d probs: the probs output's own gradient plus the weights' path. With
-    // renormalize, w_c = p_{i_c} / S where S sums the k selected probs, so
-    // dp_{i_c} += (dw_c - sum_c' dw_c' w_c') / S.
+    // d scores from the probs output: sigmoid probs are s / total, so
+    // ds_e = (dp_e - sum_j dp_j p_j) / total; softmax probs are the scores.
+    const double *dP = &dProbs.data[t * experts];
+    double total = 0, expected = 0;
+    for (int64_t e = 0; e < experts; ++e)
+      total += scores[e];
+    for (int64_t e = 0; e < experts; ++e)
+      expected += dP[e] * scores[e] / total;
+    for (int64_t e = 0; e < experts; ++e)
+      dS[e] = sigmoid ? (dP[e] - expected) / total : dP[e];
+
+    // Plus the weights' path. With renormalize, w_c = s_{i_c} / S where S
+    // sums the k selected scores, so ds_{i_c} += (dw_c - sum_c' dw_c' w_c')
+    // / S.
     const double *dW = &dWeights.data[t * topK];
-    std::copy_n(&dProbs.data[t * experts], experts, dP.begin());
     double selected = 0;
     for (int64_t c = 0; c < topK; ++c) {
       chosen[c] = checkedIndex(indices.data[t * topK + c], experts,
                                "moe.gate: expert index");
-      selected += probs[chosen[c]];
+      selected += scores[chosen[c]];
     }
     double weighted = 0; // sum_c dw_c w_c
     if (renormalize)
       for (int64_t c = 0; c < topK; ++c)
-        weighted += dW[c] * probs[chosen[c]] / selected;
+        weighted += dW[c] * scores[chosen[c]] / selected;
     for (int64_t c = 0; c < topK; ++c)
-      dP[chosen[c]] += renormalize ? (dW[c] - weighted) / selected : dW[c];
+      dS[chosen[c]] += renormalize ? (dW[c] - weighted) / selected : dW[c];
 
-    // Softmax backward: dz~_e = p_e (dp_e - sum_j p_j dp_j).
-    double expected = 0;
-    for (int64_t e = 0; e < experts; ++e)
-      expected += probs[e] * dP[e];
+    // Softmax backward: dz~_e = p_e (dp_e - sum_j p_j dp_j); sigmoid's:
+    // dz~_e = s_e (1 - s_e) ds_e.
     double *dz = &dLogits.data[t * experts];
+    double softmaxExpected = 0;
     for (int64_t e = 0; e < experts; ++e)
-      dz[e] = probs[e] * (dP[e] - expected);
+      softmaxExpected += scores[e] * dS[e];
+    for (int64_t e = 0; e < experts; ++e)
+      dz[e] = sigmoid ? scores[e] * (1.0 - scores[e]) * dS[e]
+                      : scores[e] * (dS[e] - softmaxExpected);
     if (normLambda)
       normalizeRowGrad(centered.data(), std, experts, *normLambda, normEps, dz);
   }

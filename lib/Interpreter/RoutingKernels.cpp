@@ -18,7 +18,9 @@ using mlir::moe::ref::detail::normalizeRow;
 
 GateResult mlir::moe::ref::gate(const Tensor &logits, int64_t topK,
                                 std::optional<double> normLambda,
-                                double normEps, bool renormalize) {
+                                double normEps, bool renormalize,
+                                moert::GateScoring scoring,
+                                const Tensor *bias) {
   int64_t tokens = logits.dim(0), experts = logits.dim(1);
   GateResult result{Tensor::zeros(logits.dtype, {tokens, experts}),
                     Tensor::zeros(logits.dtype, {tokens, topK}),
@@ -32,27 +34,44 @@ GateResult mlir::moe::ref::gate(const Tensor &logits, int64_t topK,
                    z.data());
     else
       z.assign(row, row + experts);
-    double normalizer = logSumExp(z.data(), experts);
+    Tensor scores{logits.dtype, {experts}, {}};
+    double total = 0;
+    if (scoring == moert::GateScoring::Softmax) {
+      double normalizer = logSumExp(z.data(), experts);
+      for (int64_t e = 0; e < experts; ++e)
+        scores.data.push_back(std::exp(z[e] - normalizer));
+      total = 1;
+    } else {
+      for (int64_t e = 0; e < experts; ++e)
+        total += scores.data.emplace_back(1.0 / (1.0 + std::exp(-z[e])));
+    }
     double *probs = &result.probs.data[t * experts];
     for (int64_t e = 0; e < experts; ++e)
-      probs[e] = std::exp(z[e] - normalizer);
-    // Select on the probabilities as stored, so that ties are ties in the
-    // tensor's own precision; stable sorting favours the lower index.
-    Tensor stored{logits.dtype, {experts}, {probs, probs + experts}};
-    stored.roundToDType();
-    std::copy(stored.data.begin(), stored.data.end(), probs);
+      probs[e] = scores.data[e] / total;
+    // Select on the scores as stored, plus the bias (the sum rounded too),
+    // so that ties are ties in the tensor's own precision; stable sorting
+    // favours the lower index.
+    scores.roundToDType();
+    Tensor keys = scores;
+    if (bias) {
+      for (int64_t e = 0; e < experts; ++e)
+        keys.data[e] += bias->data[e];
+      keys.roundToDType();
+    }
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(),
-                     [&](int64_t a, int64_t b) { return probs[a] > probs[b]; });
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+      return keys.data[a] > keys.data[b];
+    });
     double selected = 0;
     for (int64_t c = 0; c < topK; ++c)
-      selected += probs[order[c]];
+      selected += scores.data[order[c]];
     for (int64_t c = 0; c < topK; ++c) {
       result.indices.data[t * topK + c] = static_cast<double>(order[c]);
       result.weights.data[t * topK + c] =
-          probs[order[c]] / (renormalize ? selected : 1.0);
+          scores.data[order[c]] / (renormalize ? selected : 1.0);
     }
   }
+  result.probs.roundToDType();
   return result;
 }
 
@@ -304,6 +323,28 @@ Tensor mlir::moe::ref::adaptiveAuxCoeff(const Tensor &alpha,
   double target = std::min(xi * dropRate, alphaMax);
   return Tensor::scalar(alpha.dtype,
                         beta * alpha.data[0] + (1.0 - beta) * target);
+}
+
+Tensor mlir::moe::ref::expertLoad(const Tensor &indices, int64_t experts) {
+  Tensor load = Tensor::zeros(DType::I64, {experts});
+  for (double index : indices.data)
+    load.data[checkedIndex(index, experts, "moe.expert_load: expert index")] +=
+        1;
+  return load;
+}
+
+Tensor mlir::moe::ref::expertBiasUpdate(const Tensor &bias, const Tensor &load,
+                                        double rate) {
+  int64_t experts = bias.dim(0);
+  double total = std::accumulate(load.data.begin(), load.data.end(), 0.0);
+  Tensor result = bias;
+  for (int64_t e = 0; e < experts; ++e) {
+    // sign(mean - load_e), compared as total and experts * load_e (exact).
+    double under = total - static_cast<double>(experts) * load.data[e];
+    result.data[e] += rate * ((under > 0) - (under < 0));
+  }
+  result.roundToDType();
+  return result;
 }
 
 RoutingMetrics mlir::moe::ref::routingMetrics(const Tensor &probs,

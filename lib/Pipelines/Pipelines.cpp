@@ -41,6 +41,9 @@ void moe::buildTrainPipeline(OpPassManager &pm,
     adaptiveAux.initialAlpha = options.initialAlpha;
     pm.addPass(createAdaptiveAux(adaptiveAux));
   }
+  ExpertBiasOptions expertBias;
+  expertBias.rate = options.expertBiasRate;
+  pm.addPass(createExpertBias(expertBias));
   OptimizerOptions optimizer;
   optimizer.maxLr = options.lr;
   optimizer.minLr = options.minLr;
@@ -101,7 +104,8 @@ void moe::registerMoePipelines() {
       "A model's @forward to a complete @train_step: "
       "[moe-expert-parallel], [moe-gate-norm], "
       "moe-fuse-router, moe-autodiff, [moe-mixed-precision], "
-      "[moe-adaptive-aux], moe-optimizer, [moe-accumulate-gradients], "
+      "[moe-adaptive-aux], moe-expert-bias, moe-optimizer, "
+      "[moe-accumulate-gradients], "
       "[moe-distributed-optimizer]",
       [](OpPassManager &pm, StringRef text,
          function_ref<LogicalResult(const Twine &)> errorHandler) {

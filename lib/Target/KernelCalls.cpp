@@ -88,19 +88,27 @@ KernelArg target::sizeList(ValueRange values) {
 
 namespace {
 
+/// An optional operand's buffer, or a null pointer without one.
+KernelArg optionalBuffer(Value value) {
+  return value ? buffer(value) : expression("nullptr");
+}
+
 int64_t dim(Value value, int64_t axis) {
   ArrayRef<int64_t> shape = shapeOf(value);
   return shape[axis < 0 ? axis + shape.size() : axis];
 }
 
-KernelArg gateConfig(int64_t topK, FloatAttr lambda, APFloat eps,
-                     bool renormalize) {
-  return expression(formatv("GateConfig{{{0}, {1}, {2}, {3}, {4}}", topK,
-                            lambda ? "true" : "false",
-                            literal(lambda ? lambda.getValueAsDouble() : 0.0),
-                            literal(eps.convertToDouble()),
-                            renormalize ? "true" : "false")
-                        .str());
+/// `GateConfig{...}`; the scoring is spelled only where it is not the
+/// default softmax.
+KernelArg gateConfig(int64_t topK, GateScoring scoring, FloatAttr lambda,
+                     APFloat eps, bool renormalize) {
+  return expression(
+      formatv("GateConfig{{{0}, {1}, {2}, {3}, {4}{5}}", topK,
+              lambda ? "true" : "false",
+              literal(lambda ? lambda.getValueAsDouble() : 0.0),
+              literal(eps.convertToDouble()), renormalize ? "true" : "false",
+              scoring == GateScoring::sigmoid ? ", GateScoring::Sigmoid" : "")
+          .str());
 }
 
 /// A cross-entropy's counted targets (`CountedTargets{...}`).
@@ -191,11 +199,12 @@ KernelCall call(StringRef kernel, SmallVector<KernelArg> args,
 KernelCall linearCall(Operation *op) {
   Value input = op->getOperand(0), weight = op->getOperand(1);
   int64_t inFeatures = dim(weight, 1), outFeatures = dim(weight, 0);
-  return call("linear", {buffer(input), buffer(weight),
-                         op->getNumOperands() > 2 ? buffer(op->getOperand(2))
-                                                  : expression("nullptr"),
-                         size(rowsOf(input)), size(inFeatures),
-                         size(outFeatures), buffer(op->getResult(0))});
+  return call(
+      "linear",
+      {buffer(input), buffer(weight),
+       optionalBuffer(op->getNumOperands() > 2 ? op->getOperand(2) : Value()),
+       size(rowsOf(input)), size(inFeatures), size(outFeatures),
+       buffer(op->getResult(0))});
 }
 
 } // namespace
@@ -318,17 +327,20 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
       })
       .Case([&](GateOp o) {
         Value logits = o.getLogits();
-        return call("gate", {in(0), size(dim(logits, 0)), size(dim(logits, 1)),
-                             gateConfig(o.getTopK(), o.getNormLambdaAttr(),
-                                        o.getNormEps(), o.getRenormalize()),
+        return call("gate", {in(0), optionalBuffer(o.getBias()),
+                             size(dim(logits, 0)), size(dim(logits, 1)),
+                             gateConfig(o.getTopK(), o.getScoring(),
+                                        o.getNormLambdaAttr(), o.getNormEps(),
+                                        o.getRenormalize()),
                              res(0), res(1), res(2)});
       })
       .Case([&](GateGradOp o) {
         Value logits = o.getLogits();
         return call("gateGrad",
                     {in(0), in(1), size(dim(logits, 0)), size(dim(logits, 1)),
-                     gateConfig(dim(o.getIndices(), 1), o.getNormLambdaAttr(),
-                                o.getNormEps(), o.getRenormalize()),
+                     gateConfig(dim(o.getIndices(), 1), o.getScoring(),
+                                o.getNormLambdaAttr(), o.getNormEps(),
+                                o.getRenormalize()),
                      in(2), in(3), res(0)});
       })
       .Case([&](GateNormOp o) {
@@ -346,9 +358,7 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
       .Case([&](DispatchOp o) {
         Value buffer = o.getBuffer();
         return call("dispatch",
-                    {in(0), in(1),
-                     o.getPriority() ? target::buffer(o.getPriority())
-                                     : expression("nullptr"),
+                    {in(0), in(1), optionalBuffer(o.getPriority()),
                      size(dim(o.getTokens(), 0)), size(dim(o.getTokens(), 1)),
                      size(dim(o.getIndices(), 1)), size(dim(buffer, 0)),
                      size(dim(buffer, 1)), res(0), res(1), newRowCounts(buffer),
@@ -356,9 +366,7 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
       })
       .Case([&](RouteOp o) {
         Value indices = o.getIndices();
-        return call("route", {buffer(indices),
-                              o.getPriority() ? buffer(o.getPriority())
-                                              : expression("nullptr"),
+        return call("route", {buffer(indices), optionalBuffer(o.getPriority()),
                               size(dim(indices, 0)), size(dim(indices, 1)),
                               size(o.getExperts()), size(o.getCapacity()),
                               size(o.getRanks()), res(0), res(1), res(2)});
@@ -519,6 +527,15 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
                      size(o.getAssignments()), real(o.getXi()),
                      real(o.getAlphaMax()), real(o.getBeta())},
                     o.getResult());
+      })
+      .Case([&](ExpertLoadOp o) {
+        return call("expertLoad", {in(0), size(numElements(o.getIndices())),
+                                   size(dim(o.getResult(), 0)), res(0)});
+      })
+      .Case([&](ExpertBiasUpdateOp o) {
+        return call("expertBiasUpdate",
+                    {in(0), in(1), size(dim(o.getBias(), 0)), real(o.getRate()),
+                     res(0)});
       })
       .Case([&](LrScheduleOp o) {
         return call("lrSchedule",

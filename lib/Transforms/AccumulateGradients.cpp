@@ -48,6 +48,29 @@ Value fusedElementwise(
   return fused.getResult();
 }
 
+/// A state update driven by counts of the step's routing, which the step
+/// makes from the counts of all its micro-batches: an adaptive aux-loss
+/// coefficient's drops, an expert bias's loads.
+struct CountedUpdate {
+  Operation *op;
+  OpOperand *counts;
+  Value state;
+  std::string_view suffix;
+};
+
+SmallVector<CountedUpdate> countedUpdates(func::FuncOp step) {
+  SmallVector<CountedUpdate> updates;
+  for (Operation &op : step.getBody().front()) {
+    if (auto coefficient = dyn_cast<AdaptiveAuxCoeffOp>(op))
+      updates.push_back({&op, &coefficient.getDroppedMutable(),
+                         coefficient.getAlpha(), moert::kDropSumSuffix});
+    if (auto bias = dyn_cast<ExpertBiasUpdateOp>(op))
+      updates.push_back(
+          {&op, &bias.getLoadMutable(), bias.getBias(), moert::kLoadSumSuffix});
+  }
+  return updates;
+}
+
 /// The rank's own part of `gradient`: the operand of the sum over the ranks
 /// that autodiff gives a replicated parameter's gradient, else `gradient`.
 Value localPart(Value gradient) {
@@ -75,9 +98,9 @@ private:
   /// scaling each term would round it, which cancellation then magnifies).
   /// Returns the sum's accumulator.
   FlatSymbolRefAttr accumulate(OpBuilder &b, AdamWOp update, bool last);
-  /// Before `coefficient`: the drops of the micro-batches so far, this one
+  /// Before `update`: its counts over the micro-batches so far, this one
   /// included.
-  Value sumDrops(OpBuilder &b, AdaptiveAuxCoeffOp coefficient);
+  Value sumCounts(OpBuilder &b, const CountedUpdate &update);
   /// Turns `micro` (a copy of the train step) into the micro-batch step.
   void makeMicroStep(func::FuncOp micro);
   /// Makes the train step update from the sums and zero them.
@@ -140,14 +163,14 @@ AccumulateGradientsPass::accumulate(OpBuilder &b, AdamWOp update, bool last) {
   return accumulator;
 }
 
-Value AccumulateGradientsPass::sumDrops(OpBuilder &b,
-                                        AdaptiveAuxCoeffOp coefficient) {
-  b.setInsertionPoint(coefficient);
-  Location loc = coefficient.getLoc();
-  Value dropped = coefficient.getDropped();
-  Value before = ml_program::GlobalLoadOp::create(
-      b, loc, dropped.getType(), accumulatorOf(coefficient.getAlpha()));
-  return arith::AddIOp::create(b, loc, before, dropped);
+Value AccumulateGradientsPass::sumCounts(OpBuilder &b,
+                                         const CountedUpdate &update) {
+  b.setInsertionPoint(update.op);
+  Location loc = update.op->getLoc();
+  Value counts = update.counts->get();
+  Value before = ml_program::GlobalLoadOp::create(b, loc, counts.getType(),
+                                                  accumulatorOf(update.state));
+  return arith::AddIOp::create(b, loc, before, counts);
 }
 
 void AccumulateGradientsPass::makeMicroStep(func::FuncOp micro) {
@@ -157,10 +180,10 @@ void AccumulateGradientsPass::makeMicroStep(func::FuncOp micro) {
   OpBuilder b(micro.getContext());
   for (AdamWOp update : llvm::to_vector(micro.getOps<AdamWOp>()))
     accumulate(b, update, /*last=*/false);
-  for (auto coefficient : llvm::to_vector(micro.getOps<AdaptiveAuxCoeffOp>())) {
-    Value sum = sumDrops(b, coefficient);
-    ml_program::GlobalStoreOp::create(
-        b, coefficient.getLoc(), accumulatorOf(coefficient.getAlpha()), sum);
+  for (const CountedUpdate &update : countedUpdates(micro)) {
+    Value sum = sumCounts(b, update);
+    ml_program::GlobalStoreOp::create(b, update.op->getLoc(),
+                                      accumulatorOf(update.state), sum);
   }
   for (ml_program::GlobalStoreOp store : stores)
     store.erase();
@@ -219,16 +242,17 @@ void AccumulateGradientsPass::updateFromSums(func::FuncOp step) {
         });
     ml_program::GlobalStoreOp::create(b, step.getLoc(), accumulator, zero);
   }
-  for (auto coefficient : llvm::to_vector(step.getOps<AdaptiveAuxCoeffOp>())) {
-    coefficient.getDroppedMutable().assign(sumDrops(b, coefficient));
-    coefficient.setAssignments(coefficient.getAssignments() * microBatches);
+  for (const CountedUpdate &update : countedUpdates(step)) {
+    update.counts->set(sumCounts(b, update));
+    if (auto coefficient = dyn_cast<AdaptiveAuxCoeffOp>(update.op))
+      coefficient.setAssignments(coefficient.getAssignments() * microBatches);
     b.setInsertionPoint(ret);
-    auto type = cast<RankedTensorType>(coefficient.getDropped().getType());
+    auto type = cast<RankedTensorType>(update.counts->get().getType());
     Value zero = arith::ConstantOp::create(
         b, step.getLoc(),
         DenseElementsAttr::get(type, b.getZeroAttr(type.getElementType())));
-    ml_program::GlobalStoreOp::create(
-        b, step.getLoc(), accumulatorOf(coefficient.getAlpha()), zero);
+    ml_program::GlobalStoreOp::create(b, step.getLoc(),
+                                      accumulatorOf(update.state), zero);
   }
 }
 
@@ -273,10 +297,9 @@ void AccumulateGradientsPass::runOnOperation() {
       return signalPassFailure();
     }
   }
-  for (auto coefficient : step.getOps<AdaptiveAuxCoeffOp>())
-    if (failed(declareAccumulator(coefficient, coefficient.getAlpha(),
-                                  moert::kDropSumSuffix,
-                                  coefficient.getDropped().getType())))
+  for (const CountedUpdate &update : countedUpdates(step))
+    if (failed(declareAccumulator(update.op, update.state, update.suffix,
+                                  update.counts->get().getType())))
       return signalPassFailure();
   recordTrainingSettings(*this, module);
   module->setAttr(kMicroBatchesAttrName,

@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <numeric>
 #include <type_traits>
 #include <vector>
 
@@ -157,9 +158,9 @@ std::vector<double> auxTerms(AuxLossKind kind, const float *probs,
 // gate
 //===----------------------------------------------------------------------===//
 
-void moert::cpu::gate(const float *logits, int64_t tokens, int64_t experts,
-                      const GateConfig &config, float *probs, float *weights,
-                      int32_t *indices) {
+void moert::cpu::gate(const float *logits, const float *bias, int64_t tokens,
+                      int64_t experts, const GateConfig &config, float *probs,
+                      float *weights, int32_t *indices) {
   int64_t topK = config.topK;
 #pragma omp parallel if (worthThreads(tokens * experts * kExpCost))
   {
@@ -167,9 +168,10 @@ void moert::cpu::gate(const float *logits, int64_t tokens, int64_t experts,
     std::vector<char> taken(experts);
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tokens; ++t)
-      moert::rows::gateRow(logits + t * experts, experts, config, z.data(),
-                           centered.data(), taken.data(), probs + t * experts,
-                           weights + t * topK, indices + t * topK);
+      moert::rows::gateRow(logits + t * experts, bias, experts, config,
+                           z.data(), centered.data(), taken.data(),
+                           probs + t * experts, weights + t * topK,
+                           indices + t * topK);
   }
 }
 
@@ -487,6 +489,23 @@ void moert::cpu::pooledAuxLossGrad(const int32_t *const *indices,
   for (int64_t layer = 0; layer < layers; ++layer)
     for (int64_t t = 0; t < assignments[layer] / topK; ++t)
       std::copy(row.begin(), row.end(), dProbs[layer] + t * experts);
+}
+
+void moert::cpu::expertLoad(const int32_t *indices, int64_t assignments,
+                            int64_t experts, int64_t *load) {
+  checkAssignments(indices, nullptr, assignments, experts, 0,
+                   "moe.expert_load");
+  std::fill(load, load + experts, 0);
+  for (int64_t i = 0; i < assignments; ++i)
+    ++load[indices[i]];
+}
+
+void moert::cpu::expertBiasUpdate(const float *bias, const int64_t *load,
+                                  int64_t experts, double rate, float *result) {
+  int64_t total = std::accumulate(load, load + experts, int64_t{0});
+  for (int64_t e = 0; e < experts; ++e)
+    result[e] =
+        moert::rows::expertBiasStep(bias[e], load[e], total, experts, rate);
 }
 
 float moert::cpu::adaptiveAuxCoeff(float alpha, int64_t dropped,

@@ -162,6 +162,8 @@ const char *opName(int32_t op) {
     return "moe.merge_runs";
   case CheckedOp::SplitRuns:
     return "moe.split_runs";
+  case CheckedOp::ExpertLoad:
+    return "moe.expert_load";
   }
   return "a kernel";
 }

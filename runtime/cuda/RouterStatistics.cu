@@ -327,6 +327,26 @@ __global__ void adaptiveAuxCoeffKernel(const float *alpha,
       *alpha, *dropped, assignments, xi, alphaMax, beta));
 }
 
+__global__ void expertLoadKernel(const int32_t *indices, int64_t assignments,
+                                 int64_t experts, int64_t *load,
+                                 DeviceError *errors) {
+  for (int64_t i : gridStride(assignments))
+    if (checkIndex(errors, DeviceCheck::ExpertIndex, CheckedOp::ExpertLoad,
+                   indices[i], experts))
+      atomicAdd(reinterpret_cast<unsigned long long *>(load + indices[i]), 1);
+}
+
+/// One thread: a layer's experts are few, and the step runs it once.
+__global__ void expertBiasUpdateKernel(const float *bias, const int64_t *load,
+                                       int64_t experts, double rate,
+                                       float *result) {
+  int64_t total = 0;
+  for (int64_t e = 0; e < experts; ++e)
+    total += load[e];
+  for (int64_t e = 0; e < experts; ++e)
+    result[e] = rows::expertBiasStep(bias[e], load[e], total, experts, rate);
+}
+
 /// Per token: its two probability ratios into ratios [tokens, 2], its
 /// kept choices into load (checking their indices, as the CPU does) and
 /// its drops into *drops. load and drops are zero on entry.
@@ -445,6 +465,23 @@ void moert::cuda::adaptiveAuxCoeff(const float *alpha, const int64_t *dropped,
   adaptiveAuxCoeffKernel<<<1, 1, 0, stream()>>>(alpha, dropped, assignments, xi,
                                                 alphaMax, beta, result);
   checkLaunch("moert::cuda::adaptiveAuxCoeff");
+}
+
+void moert::cuda::expertLoad(const int32_t *indices, int64_t assignments,
+                             int64_t experts, int64_t *load) {
+  const char *name = "moert::cuda::expertLoad";
+  check(cudaMemsetAsync(load, 0, experts * sizeof(int64_t), stream()), name);
+  expertLoadKernel<<<blocksFor(assignments), kThreads, 0, stream()>>>(
+      indices, assignments, experts, load, deviceErrors());
+  checkLaunch(name);
+}
+
+void moert::cuda::expertBiasUpdate(const float *bias, const int64_t *load,
+                                   int64_t experts, double rate,
+                                   float *result) {
+  expertBiasUpdateKernel<<<1, 1, 0, stream()>>>(bias, load, experts, rate,
+                                                result);
+  checkLaunch("moert::cuda::expertBiasUpdate");
 }
 
 void moert::cuda::zLoss(const float *logits, int64_t tokens, int64_t experts,

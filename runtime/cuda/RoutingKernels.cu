@@ -76,13 +76,14 @@ __device__ int64_t keptRow(const int32_t *indices, const int32_t *slots,
 // Gate
 //===----------------------------------------------------------------------===//
 
-__global__ void gateKernel(const float *logits, int64_t tokens, int64_t experts,
+__global__ void gateKernel(const float *logits, const float *bias,
+                           int64_t tokens, int64_t experts,
                            moert::GateConfig config, double *scratch,
                            char *taken, float *probs, float *weights,
                            int32_t *indices) {
   for (int64_t t : gridStride(tokens)) {
     double *z = scratch + 2 * t * experts;
-    rows::gateRow(logits + t * experts, experts, config, z, z + experts,
+    rows::gateRow(logits + t * experts, bias, experts, config, z, z + experts,
                   taken + t * experts, probs + t * experts,
                   weights + t * config.topK, indices + t * config.topK);
   }
@@ -467,9 +468,9 @@ size_t gatherShared(int64_t topK) {
 // Entry points
 //===----------------------------------------------------------------------===//
 
-void moert::cuda::gate(const float *logits, int64_t tokens, int64_t experts,
-                       const GateConfig &config, float *probs, float *weights,
-                       int32_t *indices) {
+void moert::cuda::gate(const float *logits, const float *bias, int64_t tokens,
+                       int64_t experts, const GateConfig &config, float *probs,
+                       float *weights, int32_t *indices) {
   double *scratch = nullptr;
   char *taken = nullptr;
   carveWorkspace([&](Scratch &s) {
@@ -477,7 +478,8 @@ void moert::cuda::gate(const float *logits, int64_t tokens, int64_t experts,
     taken = s.take<char>(tokens * experts);
   });
   gateKernel<<<rowBlocks(tokens), kRowThreads, 0, stream()>>>(
-      logits, tokens, experts, config, scratch, taken, probs, weights, indices);
+      logits, bias, tokens, experts, config, scratch, taken, probs, weights,
+      indices);
   checkLaunch("moert::cuda::gate");
 }
 

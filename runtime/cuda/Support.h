@@ -144,6 +144,7 @@ enum class CheckedOp : int32_t {
   ExpertFfn,
   MergeRuns,
   SplitRuns,
+  ExpertLoad,
 };
 
 struct DeviceError {

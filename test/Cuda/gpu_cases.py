@@ -228,7 +228,9 @@ def graph_replay(case, binary, steps):
 # capacity 1.0, z-loss, adaptive aux coefficients), with Qwen2-MoE's gated
 # shared expert (moe.sigmoid_scale) and YaRN's scaled RoPE over an original
 # context of 8, over 5 steps; then graph
-# replay against eager launches. At a learning rate of 1e-2 (the C++
+# replay against eager launches; DeepSeek-V3's routing (sigmoid scores, a
+# balancing bias that moe-expert-bias moves) over 5 steps too. At a
+# learning rate of 1e-2 (the C++
 # target's test) Adam's first steps move each weight of the compact model by
 # half its initial scale, which turns f32 summation-order differences
 # into up to 2.2e-4 between the C++ target and the interpreter (Skywork, 5
@@ -259,6 +261,15 @@ def prepare_train_step(case):
     case.compile("skywork.json", "--batch-size", 2, "--seq-len", 32,
                  "--adaptive-aux=" + ADAPTIVE, "--optimizer", F32_OPTIMIZER,
                  "-o", "skywork-bin")
+    compact_config(case, "deepseek.json",
+                   'moe_router_score_function="sigmoid"',
+                   "moe_router_enable_expert_bias=true")
+    reference(case, "deepseek.json",
+              ["--moe-autodiff", "--moe-expert-bias=rate=0.01",
+               "--moe-optimizer=" + F32_OPTIMIZER], 5, "deepseek.")
+    case.compile("deepseek.json", "--batch-size", 2, "--seq-len", 32,
+                 "--expert-bias-rate", 0.01, "--optimizer", F32_OPTIMIZER,
+                 "-o", "deepseek-bin")
     reference(case, "skywork.json",
               ["--moe-fuse-router", "--moe-autodiff",
                "--moe-adaptive-aux=" + ADAPTIVE,
@@ -272,6 +283,7 @@ def prepare_train_step(case):
 def check_train_step(case):
     compare(case, 3, "train-bin", "", 1e-4)
     compare(case, 5, "skywork-bin", "skywork.", 1e-4)
+    compare(case, 5, "deepseek-bin", "deepseek.", 1e-4)
     compare(case, 3, "micro-bin", "micro.", 1e-4)
     graph_replay(case, "train-bin", 5)
     graph_replay(case, "micro-bin", 4)

@@ -7,7 +7,7 @@
 // attribute would print the same).
 
 // CHECK-LABEL: void function_gate_eps(
-// CHECK: gate({{v[0-9]+}}, 6, 4, GateConfig{2, true, 2.5, 1.0000000000000001e-05, true},
+// CHECK: gate({{v[0-9]+}}, nullptr, 6, 4, GateConfig{2, true, 2.5, 1.0000000000000001e-05, true},
 // CHECK: gateGrad({{v[0-9]+}}, {{v[0-9]+}}, 6, 4, GateConfig{2, true, 2.5, 1.0000000000000001e-05, true},
 // CHECK: gateNormGrad({{v[0-9]+}}, {{v[0-9]+}}, 6, 4, 2.5, 1.0000000000000001e-05,
 func.func @gate_eps(%z: tensor<6x4xf32>, %dp: tensor<6x4xf32>, %dw: tensor<6x2xf32>) -> (tensor<6x4xf32>, tensor<6x2xf32>, tensor<6x2xi32>, tensor<6x4xf32>, tensor<6x4xf32>) {

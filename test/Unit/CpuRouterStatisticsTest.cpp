@@ -58,7 +58,7 @@ TEST(CpuRouterStatisticsTest, PooledAuxLossAndGradMatchReference) {
       probs.push_back(output(logits.size()));
       indices.emplace_back(tokens * topK);
       Floats weights = output(tokens * topK);
-      cpu::gate(logits.data(), tokens, experts,
+      cpu::gate(logits.data(), nullptr, tokens, experts,
                 gateConfig(topK, false, 1.0, true), probs.back().data(),
                 weights.data(), indices.back().data());
       probsT.push_back(f32({tokens, experts}, probs.back()));
@@ -111,7 +111,7 @@ TEST(CpuRouterStatisticsTest, AuxAndZLossesAndGradsMatchReference) {
       Floats logits = randomFloats(s.tokens * s.experts, 1, 2.0f);
       Floats probs = output(logits.size()), weights = output(s.tokens * s.topK);
       Ids indices(s.tokens * s.topK);
-      cpu::gate(logits.data(), s.tokens, s.experts,
+      cpu::gate(logits.data(), nullptr, s.tokens, s.experts,
                 gateConfig(s.topK, false, 1.0, true), probs.data(),
                 weights.data(), indices.data());
       Tensor probsT = f32({s.tokens, s.experts}, probs);
@@ -154,7 +154,7 @@ TEST(CpuRouterStatisticsTest, RoutingMetricsMatchReference) {
     Floats logits = logitsWithUnderflowingRow(s);
     Floats probs = output(logits.size()), weights = output(s.tokens * s.topK);
     Ids indices(s.tokens * s.topK), slots(s.tokens * s.topK);
-    cpu::gate(logits.data(), s.tokens, s.experts,
+    cpu::gate(logits.data(), nullptr, s.tokens, s.experts,
               gateConfig(s.topK, false, 1.0, true), probs.data(),
               weights.data(), indices.data());
     int64_t capacity = std::max<int64_t>(1, s.tokens * s.topK / s.experts / 2);

@@ -47,36 +47,69 @@ std::optional<double> lambdaOf(const cpu::GateConfig &config) {
 TEST(CpuRoutingKernelsTest, GateAndGradMatchReference) {
   for (const Shape &s : kShapes)
     for (bool normalize : {false, true})
-      for (bool renormalize : {false, true}) {
-        std::string name = s.name() + (normalize ? " norm" : "") +
-                           (renormalize ? " renorm" : "");
-        cpu::GateConfig config =
-            gateConfig(s.topK, normalize, normalize ? 2.5 : 1.0, renormalize);
-        Floats logits = randomFloats(s.tokens * s.experts, 1, 2.0f);
-        Floats probs = output(s.tokens * s.experts),
-               weights = output(s.tokens * s.topK);
-        Ids indices(s.tokens * s.topK, -7);
-        cpu::gate(logits.data(), s.tokens, s.experts, config, probs.data(),
-                  weights.data(), indices.data());
-        Tensor logitsRef = f32({s.tokens, s.experts}, logits);
-        ref::GateResult expected = ref::gate(
-            logitsRef, s.topK, lambdaOf(config), config.eps, renormalize);
-        expectClose(probs, expected.probs, "gate probs " + name, 1e-6);
-        expectExact(indices, expected.indices, "gate indices " + name);
-        expectClose(weights, expected.weights, "gate weights " + name, 1e-6);
+      for (bool renormalize : {false, true})
+        for (auto scoring :
+             {moert::GateScoring::Softmax, moert::GateScoring::Sigmoid})
+          for (bool biased : {false, true}) {
+            bool sigmoid = scoring == moert::GateScoring::Sigmoid;
+            std::string name = s.name() + (normalize ? " norm" : "") +
+                               (renormalize ? " renorm" : "") +
+                               (sigmoid ? " sigmoid" : "") +
+                               (biased ? " bias" : "");
+            cpu::GateConfig config = gateConfig(
+                s.topK, normalize, normalize ? 2.5 : 1.0, renormalize);
+            config.scoring = scoring;
+            Floats logits = randomFloats(s.tokens * s.experts, 1, 2.0f);
+            Floats bias = randomFloats(s.experts, 4, 0.2f);
+            Floats probs = output(s.tokens * s.experts),
+                   weights = output(s.tokens * s.topK);
+            Ids indices(s.tokens * s.topK, -7);
+            cpu::gate(logits.data(), biased ? bias.data() : nullptr, s.tokens,
+                      s.experts, config, probs.data(), weights.data(),
+                      indices.data());
+            Tensor logitsRef = f32({s.tokens, s.experts}, logits);
+            Tensor biasRef = f32({s.experts}, bias);
+            ref::GateResult expected =
+                ref::gate(logitsRef, s.topK, lambdaOf(config), config.eps,
+                          renormalize, scoring, biased ? &biasRef : nullptr);
+            expectClose(probs, expected.probs, "gate probs " + name, 1e-6);
+            expectExact(indices, expected.indices, "gate indices " + name);
+            expectClose(weights, expected.weights, "gate weights " + name,
+                        1e-6);
 
-        Floats dProbs = randomFloats(s.tokens * s.experts, 2),
-               dWeights = randomFloats(s.tokens * s.topK, 3);
-        Floats dLogits = output(s.tokens * s.experts);
-        cpu::gateGrad(logits.data(), indices.data(), s.tokens, s.experts,
-                      config, dProbs.data(), dWeights.data(), dLogits.data());
-        expectClose(dLogits,
-                    ref::gateGrad(logitsRef, expected.indices, lambdaOf(config),
-                                  config.eps, renormalize,
-                                  f32({s.tokens, s.experts}, dProbs),
-                                  f32({s.tokens, s.topK}, dWeights)),
-                    "gateGrad " + name);
-      }
+            Floats dProbs = randomFloats(s.tokens * s.experts, 2),
+                   dWeights = randomFloats(s.tokens * s.topK, 3);
+            Floats dLogits = output(s.tokens * s.experts);
+            cpu::gateGrad(logits.data(), indices.data(), s.tokens, s.experts,
+                          config, dProbs.data(), dWeights.data(),
+                          dLogits.data());
+            expectClose(dLogits,
+                        ref::gateGrad(logitsRef, expected.indices,
+                                      lambdaOf(config), config.eps, renormalize,
+                                      f32({s.tokens, s.experts}, dProbs),
+                                      f32({s.tokens, s.topK}, dWeights),
+                                      scoring),
+                        "gateGrad " + name);
+          }
+}
+
+TEST(CpuRoutingKernelsTest, ExpertLoadAndBiasUpdateMatchReference) {
+  Ids indices = {0, 2, 2, 3, 0, 2, 1, 2};
+  std::vector<int64_t> load(4, -1);
+  cpu::expertLoad(indices.data(), 8, 4, load.data());
+  EXPECT_EQ(load, (std::vector<int64_t>{2, 1, 4, 1}));
+  Floats bias = {0.5f, -0.25f, 0.0f, 1.0f};
+  Floats updated = output(4);
+  cpu::expertBiasUpdate(bias.data(), load.data(), 4, 1e-3, updated.data());
+  Tensor loadRef{DType::I64, {4}, {2, 1, 4, 1}};
+  expectExact(updated, ref::expertBiasUpdate(f32({4}, bias), loadRef, 1e-3),
+              "expertBiasUpdate");
+  // In place, as the step updates its bias state.
+  cpu::expertBiasUpdate(bias.data(), load.data(), 4, 1e-3, bias.data());
+  EXPECT_EQ(bias, updated);
+  Ids bad = {0, 4};
+  EXPECT_EQ(errorOf([&] { cpu::expertLoad(bad.data(), 2, 4, load.data()); }),
+            "moe.expert_load: expert index 4 is outside [0, 4)");
 }
 
 TEST(CpuRoutingKernelsTest, GateTiesPickTheLowerExpert) {
@@ -89,8 +122,8 @@ TEST(CpuRoutingKernelsTest, GateTiesPickTheLowerExpert) {
     cpu::GateConfig config = gateConfig(2, normalize, 1.0, true);
     Floats probs = output(16), weights = output(8);
     Ids indices(8, -7);
-    cpu::gate(logits.data(), 4, 4, config, probs.data(), weights.data(),
-              indices.data());
+    cpu::gate(logits.data(), nullptr, 4, 4, config, probs.data(),
+              weights.data(), indices.data());
     EXPECT_EQ(indices, (Ids{0, 1, 1, 2, 0, 2, 1, 3}));
     EXPECT_EQ(weights[0], 0.5f);
     EXPECT_EQ(weights[1], 0.5f);
@@ -564,7 +597,7 @@ TEST(CpuRoutingKernelsTest, LargeShapesTakeTheParallelPathsToo) {
     std::vector<Floats> outs;
     Floats probs = output(logits.size()), weights = output(s.tokens * s.topK);
     Ids indices(s.tokens * s.topK), slots(s.tokens * s.topK);
-    cpu::gate(logits.data(), s.tokens, s.experts, config, probs.data(),
+    cpu::gate(logits.data(), nullptr, s.tokens, s.experts, config, probs.data(),
               weights.data(), indices.data());
     Tensor indicesT = i32({s.tokens, s.topK}, indices);
     ref::GateResult gate =
@@ -655,7 +688,7 @@ TEST(CpuRoutingKernelsTest, RunsAreBitwiseReproducibleOnAnyThreadCount) {
     };
     float *probs = next(tokens * experts), *weights = next(tokens * topK);
     Ids indices(tokens * topK), slots(tokens * topK);
-    cpu::gate(logits.data(), tokens, experts, config, probs, weights,
+    cpu::gate(logits.data(), nullptr, tokens, experts, config, probs, weights,
               indices.data());
     std::vector<int64_t> counts(experts);
     int64_t dropped = 0;

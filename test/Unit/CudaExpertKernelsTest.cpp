@@ -41,7 +41,7 @@ Routed routeTokens(int64_t tokens, int64_t experts, int64_t topK,
   r.probs = output(tokens * experts);
   r.weights = output(tokens * topK);
   r.indices = Ids(tokens * topK, -7);
-  cpu::gate(r.logits.data(), tokens, experts,
+  cpu::gate(r.logits.data(), nullptr, tokens, experts,
             moert::GateConfig{topK, false, 1.0, 1e-6, true}, r.probs.data(),
             r.weights.data(), r.indices.data());
   return r;
@@ -392,7 +392,7 @@ TEST_F(CudaRouterStatisticsTest, RoutingMetricsMatchCpu) {
     Floats logits = logitsWithUnderflowingRow(s);
     Floats probs = output(logits.size()), weights = output(s.tokens * s.topK);
     Ids indices(s.tokens * s.topK), slots(s.tokens * s.topK);
-    cpu::gate(logits.data(), s.tokens, s.experts,
+    cpu::gate(logits.data(), nullptr, s.tokens, s.experts,
               moert::GateConfig{s.topK, false, 1.0, 1e-6, true}, probs.data(),
               weights.data(), indices.data());
     // Half the fair capacity: drops.

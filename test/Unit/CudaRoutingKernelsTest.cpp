@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -103,39 +104,72 @@ TEST_F(CudaRoutingKernelsTest, GateAndGradMatchCpu) {
   shapes.push_back({8192, 1, 16, 2, 1});
   for (const Shape &s : shapes)
     for (bool normalize : {false, true})
-      for (bool renormalize : {false, true}) {
-        std::string name = s.name() + (normalize ? " norm" : "") +
-                           (renormalize ? " renorm" : "");
-        moert::GateConfig config =
-            gateConfig(s.topK, normalize, normalize ? 2.5 : 1.0, renormalize);
-        Floats logits = randomFloats(s.tokens * s.experts, 1, 2.0f);
-        Floats probs = output(s.tokens * s.experts),
-               weights = output(s.tokens * s.topK);
-        Ids indices(s.tokens * s.topK, -7);
-        cpu::gate(logits.data(), s.tokens, s.experts, config, probs.data(),
-                  weights.data(), indices.data());
-        DeviceBuffer<float> logitsGpu(logits), probsGpu(probs.size()),
-            weightsGpu(weights.size());
-        DeviceBuffer<int32_t> indicesGpu(indices.size());
-        gpu::gate(logitsGpu.get(), s.tokens, s.experts, config, probsGpu.get(),
-                  weightsGpu.get(), indicesGpu.get());
-        expectClose(probsGpu.download(), probs, "gate probs " + name, 1e-6);
-        expectExact(indicesGpu.download(), indices, "gate indices " + name);
-        expectClose(weightsGpu.download(), weights, "gate weights " + name,
-                    1e-6);
+      for (bool renormalize : {false, true})
+        for (auto scoring :
+             {moert::GateScoring::Softmax, moert::GateScoring::Sigmoid}) {
+          bool sigmoid = scoring == moert::GateScoring::Sigmoid;
+          std::string name = s.name() + (normalize ? " norm" : "") +
+                             (renormalize ? " renorm" : "") +
+                             (sigmoid ? " sigmoid, bias" : "");
+          moert::GateConfig config =
+              gateConfig(s.topK, normalize, normalize ? 2.5 : 1.0, renormalize);
+          config.scoring = scoring;
+          Floats logits = randomFloats(s.tokens * s.experts, 1, 2.0f);
+          // DeepSeek-V3's combination: sigmoid scores with a bias.
+          Floats bias = randomFloats(s.experts, 4, 0.2f);
+          const float *cpuBias = sigmoid ? bias.data() : nullptr;
+          Floats probs = output(s.tokens * s.experts),
+                 weights = output(s.tokens * s.topK);
+          Ids indices(s.tokens * s.topK, -7);
+          cpu::gate(logits.data(), cpuBias, s.tokens, s.experts, config,
+                    probs.data(), weights.data(), indices.data());
+          DeviceBuffer<float> logitsGpu(logits), biasGpu(bias),
+              probsGpu(probs.size()), weightsGpu(weights.size());
+          DeviceBuffer<int32_t> indicesGpu(indices.size());
+          gpu::gate(logitsGpu.get(), sigmoid ? biasGpu.get() : nullptr,
+                    s.tokens, s.experts, config, probsGpu.get(),
+                    weightsGpu.get(), indicesGpu.get());
+          expectClose(probsGpu.download(), probs, "gate probs " + name, 1e-6);
+          expectExact(indicesGpu.download(), indices, "gate indices " + name);
+          expectClose(weightsGpu.download(), weights, "gate weights " + name,
+                      1e-6);
 
-        Floats dProbs = randomFloats(s.tokens * s.experts, 2),
-               dWeights = randomFloats(s.tokens * s.topK, 3);
-        Floats dLogits = output(s.tokens * s.experts);
-        cpu::gateGrad(logits.data(), indices.data(), s.tokens, s.experts,
-                      config, dProbs.data(), dWeights.data(), dLogits.data());
-        DeviceBuffer<float> dProbsGpu(dProbs), dWeightsGpu(dWeights),
-            dLogitsGpu(dLogits.size());
-        gpu::gateGrad(logitsGpu.get(), indicesGpu.get(), s.tokens, s.experts,
-                      config, dProbsGpu.get(), dWeightsGpu.get(),
-                      dLogitsGpu.get());
-        expectClose(dLogitsGpu.download(), dLogits, "gateGrad " + name);
-      }
+          Floats dProbs = randomFloats(s.tokens * s.experts, 2),
+                 dWeights = randomFloats(s.tokens * s.topK, 3);
+          Floats dLogits = output(s.tokens * s.experts);
+          cpu::gateGrad(logits.data(), indices.data(), s.tokens, s.experts,
+                        config, dProbs.data(), dWeights.data(), dLogits.data());
+          DeviceBuffer<float> dProbsGpu(dProbs), dWeightsGpu(dWeights),
+              dLogitsGpu(dLogits.size());
+          gpu::gateGrad(logitsGpu.get(), indicesGpu.get(), s.tokens, s.experts,
+                        config, dProbsGpu.get(), dWeightsGpu.get(),
+                        dLogitsGpu.get());
+          expectClose(dLogitsGpu.download(), dLogits, "gateGrad " + name);
+        }
+}
+
+TEST_F(CudaRoutingKernelsTest, ExpertLoadAndBiasUpdateMatchCpu) {
+  for (const Shape &s : kShapes) {
+    int64_t assignments = s.tokens * s.topK;
+    Ids indices(assignments);
+    std::mt19937 engine(7);
+    for (int32_t &index : indices)
+      index = static_cast<int32_t>(engine() % s.experts);
+    std::vector<int64_t> load(s.experts);
+    cpu::expertLoad(indices.data(), assignments, s.experts, load.data());
+    DeviceBuffer<int32_t> indicesGpu(indices);
+    DeviceBuffer<int64_t> loadGpu(s.experts);
+    gpu::expertLoad(indicesGpu.get(), assignments, s.experts, loadGpu.get());
+    EXPECT_EQ(loadGpu.download(), load) << s.name();
+
+    Floats bias = randomFloats(s.experts, 5, 0.1f), updated = output(s.experts);
+    cpu::expertBiasUpdate(bias.data(), load.data(), s.experts, 1e-3,
+                          updated.data());
+    DeviceBuffer<float> biasGpu(bias);
+    gpu::expertBiasUpdate(biasGpu.get(), loadGpu.get(), s.experts, 1e-3,
+                          biasGpu.get());
+    expectExact(biasGpu.download(), updated, "expertBiasUpdate " + s.name());
+  }
 }
 
 TEST_F(CudaRoutingKernelsTest, GateTiesPickTheLowerExpert) {
@@ -149,8 +183,8 @@ TEST_F(CudaRoutingKernelsTest, GateTiesPickTheLowerExpert) {
     moert::GateConfig config = gateConfig(2, normalize, 1.0, true);
     DeviceBuffer<float> probsGpu(16), weightsGpu(8);
     DeviceBuffer<int32_t> indicesGpu(8);
-    gpu::gate(logitsGpu.get(), 4, 4, config, probsGpu.get(), weightsGpu.get(),
-              indicesGpu.get());
+    gpu::gate(logitsGpu.get(), nullptr, 4, 4, config, probsGpu.get(),
+              weightsGpu.get(), indicesGpu.get());
     Ids indices = indicesGpu.download();
     EXPECT_EQ(indices, (Ids{0, 1, 1, 2, 0, 2, 1, 3}));
     Floats weights = weightsGpu.download();
@@ -158,8 +192,8 @@ TEST_F(CudaRoutingKernelsTest, GateTiesPickTheLowerExpert) {
     EXPECT_EQ(weights[1], 0.5f);
     Floats cpuProbs = output(16), cpuWeights = output(8);
     Ids cpuIndices(8, -7);
-    cpu::gate(logits.data(), 4, 4, config, cpuProbs.data(), cpuWeights.data(),
-              cpuIndices.data());
+    cpu::gate(logits.data(), nullptr, 4, 4, config, cpuProbs.data(),
+              cpuWeights.data(), cpuIndices.data());
     expectExact(indices, cpuIndices, "tied gate indices");
     expectClose(weights, cpuWeights, "tied gate weights", 1e-6);
   }
@@ -665,7 +699,7 @@ TEST_F(CudaRoutingKernelsTest, RunsAreBitwiseReproducible) {
   auto run = [&] {
     DeviceBuffer<float> probs(tokens * experts), weights(tokens * topK);
     DeviceBuffer<int32_t> indices(tokens * topK), slots(tokens * topK);
-    gpu::gate(logitsGpu.get(), tokens, experts, config, probs.get(),
+    gpu::gate(logitsGpu.get(), nullptr, tokens, experts, config, probs.get(),
               weights.get(), indices.get());
     DeviceBuffer<float> buffer(bufferSize, 0.0f);
     DeviceBuffer<int64_t> counts(experts), dropped(1);

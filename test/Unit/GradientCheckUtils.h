@@ -354,9 +354,12 @@ inline void buildAffine(Model &m, const std::string &op, bool bias) {
   m.result("%y", y);
 }
 
-/// `moe.gate` attributes: " top_k = k [norm_lambda = l] [renormalize]".
-inline std::string gateAttrs(int64_t k, double lambda, bool renormalize) {
+/// `moe.gate` attributes: " top_k = k [scoring = sigmoid] [norm_lambda = l]
+/// [renormalize]".
+inline std::string gateAttrs(int64_t k, double lambda, bool renormalize,
+                             bool sigmoid = false) {
   return " top_k = " + std::to_string(k) +
+         (sigmoid ? " scoring = sigmoid" : "") +
          (lambda > 0 ? " norm_lambda = " + number(lambda) : "") +
          (renormalize ? " renormalize" : "");
 }

@@ -69,36 +69,61 @@ TEST(GateGradTest, HandWorkedRenormalizedWeight) {
                {0, -0.19661193324148185, 0.19661193324148185});
 }
 
+TEST(GateGradTest, HandWorkedSigmoidScores) {
+  // logits {0, ln 3}: s = {1/2, 3/4}, total 5/4, probs {2/5, 3/5}; top-1
+  // picks expert 1 with weight 3/4. d probs {1, 0}: ds = (dp - 2/5) / (5/4)
+  // = {12/25, -8/25}; d weight 1 adds 1 to ds_1: 17/25. Through the
+  // sigmoids (s (1 - s) = {1/4, 3/16}): dz = {3/25, 51/400}.
+  Tensor logits = f64({1, 2}, {0, std::log(3.0)});
+  GateResult forward =
+      gate(logits, 1, std::nullopt, 1e-6, false, moert::GateScoring::Sigmoid);
+  expectTensor(gateGrad(logits, forward.indices, std::nullopt, 1e-6, false,
+                        f64({1, 2}, {1, 0}), f64({1, 1}, {1}),
+                        moert::GateScoring::Sigmoid),
+               DType::F64, {1, 2}, {3.0 / 25, 51.0 / 400});
+}
+
 TEST(GateGradTest, MatchesFiniteDifferences) {
   const std::optional<double> lambdas[] = {std::nullopt, 1.0, 2.0};
   for (uint64_t seed : kSeeds)
     for (std::optional<double> lambda : lambdas)
-      for (bool renormalize : {false, true}) {
-        Random random(seed * 100 +
-                      static_cast<uint64_t>(lambda ? *lambda : 0) * 10 +
-                      renormalize);
-        int64_t tokens = random.integer(2, 5), experts = random.integer(3, 6);
-        int64_t topK = random.integer(1, 3);
-        double eps = seed % 2 ? 1e-6 : 0.3; // a large eps exercises its term
-        Tensor logits = untiedLogits(random, tokens, experts, lambda, eps);
-        GateResult forward = gate(logits, topK, lambda, eps, renormalize);
-        Tensor rProbs = random.tensor({tokens, experts});
-        Tensor rWeights = random.tensor({tokens, topK});
-        std::string what = "seed " + std::to_string(seed) + " lambda " +
-                           (lambda ? std::to_string(*lambda) : "none") +
-                           (renormalize ? " renormalize" : "");
-        expectGradient(
-            what,
-            gateGrad(logits, forward.indices, lambda, eps, renormalize, rProbs,
-                     rWeights),
-            logits,
-            [&](const Tensor &x) {
-              GateResult result = gate(x, topK, lambda, eps, renormalize);
-              EXPECT_EQ(result.indices.data, forward.indices.data);
-              return dot(rProbs, result.probs) + dot(rWeights, result.weights);
-            },
-            random);
-      }
+      for (bool renormalize : {false, true})
+        for (auto scoring :
+             {moert::GateScoring::Softmax, moert::GateScoring::Sigmoid}) {
+          bool sigmoid = scoring == moert::GateScoring::Sigmoid;
+          Random random(seed * 1000 +
+                        static_cast<uint64_t>(lambda ? *lambda : 0) * 100 +
+                        renormalize * 10 + sigmoid);
+          int64_t tokens = random.integer(2, 5), experts = random.integer(3, 6);
+          int64_t topK = random.integer(1, 3);
+          double eps = seed % 2 ? 1e-6 : 0.3; // a large eps exercises its term
+          Tensor logits = untiedLogits(random, tokens, experts, lambda, eps);
+          // With sigmoid scores a bias chooses other experts than the
+          // largest scores; the gradient follows the choices.
+          Tensor bias = random.tensor({experts}, -0.3, 0.3);
+          const Tensor *chooser = sigmoid ? &bias : nullptr;
+          GateResult forward =
+              gate(logits, topK, lambda, eps, renormalize, scoring, chooser);
+          Tensor rProbs = random.tensor({tokens, experts});
+          Tensor rWeights = random.tensor({tokens, topK});
+          std::string what = "seed " + std::to_string(seed) + " lambda " +
+                             (lambda ? std::to_string(*lambda) : "none") +
+                             (renormalize ? " renormalize" : "") +
+                             (sigmoid ? " sigmoid" : "");
+          expectGradient(
+              what,
+              gateGrad(logits, forward.indices, lambda, eps, renormalize,
+                       rProbs, rWeights, scoring),
+              logits,
+              [&](const Tensor &x) {
+                GateResult result =
+                    gate(x, topK, lambda, eps, renormalize, scoring, chooser);
+                EXPECT_EQ(result.indices.data, forward.indices.data);
+                return dot(rProbs, result.probs) +
+                       dot(rWeights, result.weights);
+              },
+              random);
+        }
 }
 
 TEST(GateGradTest, ConstantRowIsFiniteAndMatches) {

@@ -146,6 +146,57 @@ TEST(GateTest, RowsAreIndependent) {
   expectTensor(result.weights, DType::F64, {2, 1}, {kP2, kP2});
 }
 
+TEST(GateTest, SigmoidScoresAreWeightsAndNormalizedProbs) {
+  // logits {0, ln 3, -ln 3}: sigmoid scores {1/2, 3/4, 1/4}, sum 3/2, so
+  // probs {1/3, 1/2, 1/6}; top-2 {1, 0} weigh their scores, 3/5 and 2/5
+  // renormalized.
+  Tensor logits = f64({1, 3}, {0, std::log(3.0), -std::log(3.0)});
+  for (bool renormalize : {false, true}) {
+    GateResult result = gate(logits, 2, std::nullopt, 1e-6, renormalize,
+                             moert::GateScoring::Sigmoid);
+    expectTensor(result.probs, DType::F64, {1, 3}, {1.0 / 3, 0.5, 1.0 / 6});
+    expectTensor(result.indices, DType::I32, {1, 2}, {1, 0});
+    expectTensor(result.weights, DType::F64, {1, 2},
+                 renormalize ? std::vector<double>{0.6, 0.4}
+                             : std::vector<double>{0.75, 0.5});
+  }
+}
+
+TEST(GateTest, BiasChoosesButDoesNotWeigh) {
+  // Softmax probs {kP0, kP1, kP2}; a bias of +1 on expert 0 makes it first
+  // (kP0 + 1 > kP2), yet its weight stays its probability.
+  Tensor logits = f64({1, 3}, {1, 2, 3});
+  Tensor bias = f64({3}, {1, 0, 0});
+  GateResult result = gate(logits, 2, std::nullopt, 1e-6, false,
+                           moert::GateScoring::Softmax, &bias);
+  expectTensor(result.probs, DType::F64, {1, 3}, {kP0, kP1, kP2});
+  expectTensor(result.indices, DType::I32, {1, 2}, {0, 2});
+  expectTensor(result.weights, DType::F64, {1, 2}, {kP0, kP2});
+  // On sigmoid scores {1/2, 3/4, 1/4}, -0.3 on expert 1 leaves 0.45:
+  // expert 0 first, then 1.
+  Tensor sigmoidLogits = f64({1, 3}, {0, std::log(3.0), -std::log(3.0)});
+  Tensor sigmoidBias = f64({3}, {0, -0.3, 0});
+  GateResult sigmoid = gate(sigmoidLogits, 2, std::nullopt, 1e-6, true,
+                            moert::GateScoring::Sigmoid, &sigmoidBias);
+  expectTensor(sigmoid.indices, DType::I32, {1, 2}, {0, 1});
+  expectTensor(sigmoid.weights, DType::F64, {1, 2}, {0.4, 0.6});
+}
+
+TEST(GateTest, F32BiasedKeysAreRoundedSums) {
+  // Stored f32 sigmoid scores {0.5, 0.5 + 2^-24}, an ulp apart. A bias of
+  // 0.75 * 2^-24 on expert 0 sums to 0.5 + 0.75 * 2^-24, below expert 1 in
+  // double but rounded to 0.5 + 2^-24 in f32: a tie, which the lower index
+  // wins. A bias of 2^-25 rounds to even, 0.5, and expert 1 wins.
+  Tensor logits{DType::F32, {1, 2}, {0.0, std::ldexp(1.0, -22)}};
+  for (auto [bias0, first] : {std::pair{0.75 * std::ldexp(1.0, -24), 0},
+                              std::pair{std::ldexp(1.0, -25), 1}}) {
+    Tensor bias{DType::F32, {2}, {bias0, 0.0}};
+    GateResult result = gate(logits, 1, std::nullopt, 1e-6, false,
+                             moert::GateScoring::Sigmoid, &bias);
+    expectTensor(result.indices, DType::I32, {1, 1}, {first});
+  }
+}
+
 //===----------------------------------------------------------------------===//
 // gate_norm
 //===----------------------------------------------------------------------===//
@@ -420,6 +471,27 @@ TEST(ZLossTest, MeanOfSquaredLogSumExp) {
   //   = 2.9158163...
   expectTensor(zLoss(f64({2, 2}, {0, 0, 1, 2})), DType::F64, {},
                {2.915816324428929});
+}
+
+//===----------------------------------------------------------------------===//
+// expert_load, expert_bias_update
+//===----------------------------------------------------------------------===//
+
+TEST(ExpertBiasTest, LoadCountsEveryChoice) {
+  expectTensor(expertLoad(i32({3, 2}, {0, 2, 2, 3, 0, 2}), 4), DType::I64, {4},
+               {2, 0, 3, 1});
+  EXPECT_THROW(expertLoad(i32({1, 2}, {0, 4}), 4), moert::Error);
+}
+
+TEST(ExpertBiasTest, UpdateMovesAgainstTheLoad) {
+  // Loads {2, 0, 3, 1}, mean 1.5: -, +, -, + rate; a load at the mean
+  // keeps its bias ({1, 1} below).
+  expectTensor(expertBiasUpdate(f64({4}, {0, 0.5, -0.25, 0}),
+                                Tensor{DType::I64, {4}, {2, 0, 3, 1}}, 0.125),
+               DType::F64, {4}, {-0.125, 0.625, -0.375, 0.125});
+  expectTensor(expertBiasUpdate(Tensor{DType::F32, {2}, {0.25, 0}},
+                                Tensor{DType::I64, {2}, {1, 1}}, 0.5),
+               DType::F32, {2}, {0.25, 0});
 }
 
 //===----------------------------------------------------------------------===//

@@ -80,6 +80,12 @@ static cl::opt<std::string> adaptiveAux(
     cl::cat(toolOptions), "adaptive-aux", cl::ValueOptional,
     cl::desc("Adaptive aux-loss coefficients (moe-adaptive-aux), with its "
              "options, e.g. \"xi=0.2 alpha-max=0.01 beta=0.99\""));
+static cl::opt<double> expertBiasRate(
+    cl::cat(toolOptions), "expert-bias-rate",
+    cl::init(moe::ExpertBiasOptions().rate),
+    cl::desc("How far each step moves the expert biases of a model with "
+             "them (moe_router_enable_expert_bias; DeepSeek-V3's gamma, "
+             "moe-expert-bias; 0 keeps them fixed)"));
 static cl::opt<int64_t> expertParallel(
     cl::cat(toolOptions), "expert-parallel", cl::init(1),
     cl::desc("Ranks to split the experts and the batch over: the binary "
@@ -429,6 +435,16 @@ static int run() {
   if (failed(train.parseFromString(trainOptions)))
     return fail("bad --optimizer or --adaptive-aux options '" + trainOptions +
                 "'");
+  if (expertBiasRate.getNumOccurrences() > 0 &&
+      !module
+           ->walk([](moe::GateOp gate) {
+             return gate.getBias() ? WalkResult::interrupt()
+                                   : WalkResult::advance();
+           })
+           .wasInterrupted())
+    return fail("--expert-bias-rate: the model has no expert biases to move "
+                "(its config sets no 'moe_router_enable_expert_bias')");
+  train.expertBiasRate = expertBiasRate.getValue();
   train.gateNorm = gateNormLambda.getValue();
   train.recompute = recompute.getValue();
   train.expertParallel = expertParallel.getValue();

@@ -81,6 +81,14 @@ struct ModelConfig {
   // tokens.
   bool dropByProbability = false;
   bool renormalize = true;
+  /// How the gate scores the experts (moe.gate's scoring): softmax, or
+  /// DeepSeek-V3's sigmoid.
+  GateScoring scoring = GateScoring::softmax;
+  /// A per-layer bias that chooses experts without weighing them
+  /// (`layers.L.block_sparse_moe.gate.e_score_correction_bias`), which
+  /// moe-expert-bias moves towards an even load: DeepSeek-V3's auxiliary-
+  /// loss-free balancing.
+  bool expertBias = false;
   AuxLossKind auxLossKind = AuxLossKind::skywork;
   /// One load-balancing loss over every layer's tokens pooled
   /// (transformers' Mixtral loss, moe.pooled_aux_loss) instead of one per

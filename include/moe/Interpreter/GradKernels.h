@@ -63,11 +63,13 @@ Tensor crossEntropyGrad(const Tensor &logits, const Tensor &targets,
 
 /// d logits [T, E] of the gate, given the gradients of its probs [T, E] and
 /// weights [T, k] outputs and the forward's top-k `indices` [T, k]: through
-/// the renormalization (when set), the softmax and the logit normalization
-/// (mean and population std over the expert axis, when normLambda is set).
+/// the renormalization (when set), the sigmoid scores' sum, the softmax or
+/// the sigmoid, and the logit normalization (mean and population std over
+/// the expert axis, when normLambda is set).
 Tensor gateGrad(const Tensor &logits, const Tensor &indices,
                 std::optional<double> normLambda, double normEps,
-                bool renormalize, const Tensor &dProbs, const Tensor &dWeights);
+                bool renormalize, const Tensor &dProbs, const Tensor &dWeights,
+                moert::GateScoring scoring = moert::GateScoring::Softmax);
 
 /// d logits [T, E] of moe.gate_norm: through the mean and the population std
 /// of each row exactly.

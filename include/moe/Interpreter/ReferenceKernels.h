@@ -59,9 +59,12 @@ struct GateResult {
   Tensor weights; // [T, k]
   Tensor indices; // [T, k], i32
 };
+/// moe.gate; `bias` ([E]) is null without one.
 GateResult gate(const Tensor &logits, int64_t topK,
                 std::optional<double> normLambda, double normEps,
-                bool renormalize);
+                bool renormalize,
+                moert::GateScoring scoring = moert::GateScoring::Softmax,
+                const Tensor *bias = nullptr);
 /// The gate's logit normalization alone (moe.gate_norm): per row,
 /// normLambda (z - mean) / (std + normEps), with the population std.
 Tensor gateNorm(const Tensor &logits, double normLambda, double normEps);
@@ -114,6 +117,10 @@ Tensor pooledAuxLoss(const std::vector<const Tensor *> &probs,
 Tensor zLoss(const Tensor &logits);
 Tensor adaptiveAuxCoeff(const Tensor &alpha, const Tensor &dropped, double xi,
                         double alphaMax, double beta, int64_t assignments);
+/// moe.expert_load: how many of `indices` ([T, k]) chose each of `experts`.
+Tensor expertLoad(const Tensor &indices, int64_t experts);
+/// moe.expert_bias_update: bias + rate * sign(mean(load) - load).
+Tensor expertBiasUpdate(const Tensor &bias, const Tensor &load, double rate);
 
 // Metrics. Their ops do not tie the float results' type to the inputs', so
 // the caller passes it.

@@ -71,6 +71,12 @@ struct TrainPipelineOptions : public PassPipelineOptions<TrainPipelineOptions> {
       llvm::cl::desc("moe-adaptive-aux's initial-alpha"),
       llvm::cl::init(AdaptiveAuxOptions().initialAlpha)};
 
+  PassOptions::Option<double> expertBiasRate{
+      *this, "expert-bias-rate",
+      llvm::cl::desc("moe-expert-bias's rate, for models with expert "
+                     "biases (moe_router_enable_expert_bias)"),
+      llvm::cl::init(ExpertBiasOptions().rate)};
+
   PassOptions::Option<double> lr{*this, "lr",
                                  llvm::cl::desc("moe-optimizer's lr"),
                                  llvm::cl::init(OptimizerOptions().maxLr)};

@@ -332,6 +332,33 @@ def AdaptiveAux : Pass<"moe-adaptive-aux", "::mlir::ModuleOp"> {
                            "::mlir::ml_program::MLProgramDialect"];
 }
 
+def ExpertBias : Pass<"moe-expert-bias", "::mlir::ModuleOp"> {
+  let summary = "DeepSeek-V3's auxiliary-loss-free balancing: bias updates";
+  let description = [{
+    Moves each MoE layer's expert-selection bias (the non-trainable global
+    that a moe.gate takes as `bias`, which the importer declares for
+    `moe_router_enable_expert_bias`) after every step: the step counts
+    how many of the layer's assignments chose each expert before any
+    capacity drop (moe.expert_load, over the whole batch, also in an
+    expert-parallel program) and adds `rate * sign(mean - load)` to each
+    expert's bias (moe.expert_bias_update, stored with
+    ml_program.global_store), so that an overloaded expert is chosen less
+    often. The bias only chooses experts and gets no gradient; it is
+    training state, which checkpoints carry. With moe-accumulate-gradients
+    the loads of a step's micro-batches are summed. Runs on `function`
+    (default `@train_step`, after moe-autodiff); a model without biased
+    gates is left as it is, and `rate = 0` keeps the biases fixed.
+  }];
+  let options = [
+    Option<"functionName", "function", "std::string", "\"train_step\"",
+           "Train step to extend">,
+    Option<"rate", "rate", "double", "1.0e-3",
+           "Bias step per update (DeepSeek-V3's gamma)">
+  ];
+  let dependentDialects = ["::mlir::moe::MoeDialect",
+                           "::mlir::ml_program::MLProgramDialect"];
+}
+
 def Optimizer : Pass<"moe-optimizer", "::mlir::ModuleOp"> {
   let summary = "Apply AdamW to the gradients of a train step";
   let description = [{

@@ -40,6 +40,7 @@ using moert::AdamWConfig;
 using moert::AuxLossKind;
 using moert::CountedTargets;
 using moert::GateConfig;
+using moert::GateScoring;
 using moert::GridAxes;
 using moert::LrDecay;
 using moert::RopeKind;

@@ -20,11 +20,16 @@ struct CountedTargets {
   int64_t ignoreIndex;
 };
 
+/// How a gate scores the experts (moe.gate's scoring): a softmax over a
+/// token's logits, or a sigmoid of each.
+enum class GateScoring { Softmax, Sigmoid };
+
 struct GateConfig {
   int64_t topK;
   bool normalize; // logit normalization with lambda and eps
   double lambda, eps;
   bool renormalize;
+  GateScoring scoring = GateScoring::Softmax;
 };
 
 enum class AuxLossKind { Skywork, Switch };

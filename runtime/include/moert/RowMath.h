@@ -116,77 +116,122 @@ MOERT_HOST_DEVICE inline double gateLogits(const float *row, int64_t experts,
   return 0;
 }
 
-/// The gate of one token: `probs` [experts] = softmax of its logits as f32,
-/// `indices` [topK] its chosen experts, largest probability first, and
-/// `weights` [topK] their probabilities, over their sum when renormalizing.
+/// A token's scores in place from its (normalized) logits: their softmax,
+/// or the sigmoid of each.
+MOERT_HOST_DEVICE inline void scoreInPlace(double *z, int64_t experts,
+                                           GateScoring scoring) {
+  if (scoring == GateScoring::Softmax) {
+    softmaxInPlace(z, experts);
+    return;
+  }
+  for (int64_t e = 0; e < experts; ++e)
+    z[e] = 1.0 / (1.0 + std::exp(-z[e]));
+}
+
+/// What a gate's `probs` divide its scores by: their sum for sigmoid
+/// scores (a softmax's sum to 1 already).
+MOERT_HOST_DEVICE inline double
+scoreTotal(const double *scores, int64_t experts, GateScoring scoring) {
+  if (scoring == GateScoring::Softmax)
+    return 1.0;
+  double total = 0;
+  for (int64_t e = 0; e < experts; ++e)
+    total += scores[e];
+  return total;
+}
+
+/// The gate of one token: `probs` [experts] = its scores as f32 (sigmoid
+/// scores over their sum), `indices` [topK] its chosen experts, largest
+/// score plus `bias` (nullable, [experts]) first, and `weights` [topK]
+/// their scores, over their sum when renormalizing.
 /// Scratch: z and centered, `experts` doubles each; taken, `experts` flags.
-MOERT_HOST_DEVICE inline void gateRow(const float *logits, int64_t experts,
-                                      const GateConfig &config, double *z,
-                                      double *centered, char *taken,
+MOERT_HOST_DEVICE inline void gateRow(const float *logits, const float *bias,
+                                      int64_t experts, const GateConfig &config,
+                                      double *z, double *centered, char *taken,
                                       float *probs, float *weights,
                                       int32_t *indices) {
   gateLogits(logits, experts, config, z, centered);
-  softmaxInPlace(z, experts);
+  scoreInPlace(z, experts, config.scoring);
+  double total = scoreTotal(z, experts, config.scoring);
   for (int64_t e = 0; e < experts; ++e) {
-    probs[e] = static_cast<float>(z[e]);
+    probs[e] = static_cast<float>(z[e] / total);
     taken[e] = 0;
   }
-  // Select on the f32 probabilities, so ties are ties in f32; the strict
-  // comparison keeps the lower index, like the reference's stable sort.
-  // topK <= experts (the verifier's rule), so there is always a best.
+  // Select on the f32 scores (plus the bias, an f32 sum), so ties are ties
+  // in f32; the strict comparison keeps the lower index, like the
+  // reference's stable sort. topK <= experts (the verifier's rule), so
+  // there is always a best.
+  auto key = [&](int64_t e) {
+    float score = static_cast<float>(z[e]);
+    return bias ? score + bias[e] : score;
+  };
   double selected = 0;
   for (int64_t c = 0; c < config.topK; ++c) {
     int64_t best = -1;
     for (int64_t e = 0; e < experts; ++e)
-      if (!taken[e] && (best < 0 || probs[e] > probs[best]))
+      if (!taken[e] && (best < 0 || key(e) > key(best)))
         best = e;
     taken[best] = 1;
     indices[c] = static_cast<int32_t>(best);
-    selected += probs[best];
+    selected += static_cast<float>(z[best]);
   }
   double denominator = config.renormalize ? selected : 1.0;
   for (int64_t c = 0; c < config.topK; ++c)
-    weights[c] = static_cast<float>(probs[indices[c]] / denominator);
+    weights[c] =
+        static_cast<float>(static_cast<float>(z[indices[c]]) / denominator);
 }
 
 /// The gate's backward for one token, following the forward's `chosen`
 /// experts (valid indices: the caller checks them). The forward is
-/// recomputed in double (the probabilities unrounded, as the reference
-/// does). Scratch: centered, probs and dP, `experts` doubles each.
+/// recomputed in double (the scores unrounded, as the reference does).
+/// Scratch: centered, scores and dS, `experts` doubles each.
 MOERT_HOST_DEVICE inline void
 gateGradRow(const float *logits, const int32_t *chosen, int64_t experts,
             const GateConfig &config, const float *dProbs,
-            const float *dWeights, double *centered, double *probs, double *dP,
+            const float *dWeights, double *centered, double *scores, double *dS,
             float *dLogits) {
-  double std = gateLogits(logits, experts, config, probs, centered);
-  softmaxInPlace(probs, experts);
+  double std = gateLogits(logits, experts, config, scores, centered);
+  scoreInPlace(scores, experts, config.scoring);
 
-  // Weights path: with renormalize w_c = p_{i_c} / S, so dp_{i_c} +=
+  // Probs path: probs = s / total, so ds_e = (dp_e - sum_j dp_j p_j) /
+  // total (total is 1 for a softmax, whose p_j are the scores).
+  double total = scoreTotal(scores, experts, config.scoring);
+  double expectedProb = 0;
+  if (config.scoring == GateScoring::Sigmoid)
+    for (int64_t e = 0; e < experts; ++e)
+      expectedProb += dProbs[e] * scores[e] / total;
+  for (int64_t e = 0; e < experts; ++e)
+    dS[e] = (dProbs[e] - expectedProb) / total;
+
+  // Weights path: with renormalize w_c = s_{i_c} / S, so ds_{i_c} +=
   // (dw_c - sum_c' dw_c' w_c') / S.
   int64_t topK = config.topK;
-  for (int64_t e = 0; e < experts; ++e)
-    dP[e] = dProbs[e];
   double selected = 0, weighted = 0;
   for (int64_t c = 0; c < topK; ++c)
-    selected += probs[chosen[c]];
+    selected += scores[chosen[c]];
   if (config.renormalize)
     for (int64_t c = 0; c < topK; ++c)
-      weighted += dWeights[c] * probs[chosen[c]] / selected;
+      weighted += dWeights[c] * scores[chosen[c]] / selected;
   for (int64_t c = 0; c < topK; ++c)
-    dP[chosen[c]] +=
+    dS[chosen[c]] +=
         config.renormalize ? (dWeights[c] - weighted) / selected : dWeights[c];
 
-  // Softmax backward, in place: dz~_e = p_e (dp_e - sum_j p_j dp_j).
-  double expected = 0;
-  for (int64_t e = 0; e < experts; ++e)
-    expected += probs[e] * dP[e];
-  for (int64_t e = 0; e < experts; ++e)
-    dP[e] = probs[e] * (dP[e] - expected);
+  if (config.scoring == GateScoring::Softmax) {
+    // dz~_e = p_e (dp_e - sum_j p_j dp_j).
+    double expected = 0;
+    for (int64_t e = 0; e < experts; ++e)
+      expected += scores[e] * dS[e];
+    for (int64_t e = 0; e < experts; ++e)
+      dS[e] = scores[e] * (dS[e] - expected);
+  } else {
+    for (int64_t e = 0; e < experts; ++e)
+      dS[e] *= scores[e] * (1.0 - scores[e]);
+  }
 
   if (config.normalize)
-    normalizeRowGrad(centered, std, experts, config.lambda, config.eps, dP);
+    normalizeRowGrad(centered, std, experts, config.lambda, config.eps, dS);
   for (int64_t e = 0; e < experts; ++e)
-    dLogits[e] = static_cast<float>(dP[e]);
+    dLogits[e] = static_cast<float>(dS[e]);
 }
 
 //===----------------------------------------------------------------------===//
@@ -243,6 +288,17 @@ adaptiveCoefficient(float alpha, int64_t dropped, int64_t assignments,
   if (alphaMax < target) // std::min(target, alphaMax), host-only
     target = alphaMax;
   return beta * alpha + (1 - beta) * target;
+}
+
+/// DeepSeek-V3's bias step for one expert that `load` of `total`
+/// assignments chose: bias + rate * sign(mean - load), the sign taken
+/// exactly (total against experts * load).
+MOERT_HOST_DEVICE inline float expertBiasStep(float bias, int64_t load,
+                                              int64_t total, int64_t experts,
+                                              double rate) {
+  int64_t under = total - experts * load;
+  return static_cast<float>(static_cast<double>(bias) +
+                            rate * ((under > 0) - (under < 0)));
 }
 
 /// moe.z_loss's gradient on one row of logits, times dLoss: the derivative

@@ -40,16 +40,23 @@ inline bool isLossCoeff(std::string_view global) {
   return isAuxLossCoeff(global) ||
          global.substr(global.rfind('.') + 1) == kZLossCoeffName;
 }
+/// The last components of a MoE layer's expert-selection bias
+/// (DeepSeek-V3's auxiliary-loss-free balancing, transformers' name):
+/// state that moe-expert-bias moves.
+inline constexpr std::string_view kExpertBiasName =
+    "gate.e_score_correction_bias";
 /// The optimizer's step count.
 inline constexpr std::string_view kOptimizerStepGlobal = "optimizer.step";
 /// Adam's moments of the trainable global NAME: NAME.exp_avg and
 /// NAME.exp_avg_sq.
 inline constexpr std::string_view kFirstMomentSuffix = ".exp_avg";
 inline constexpr std::string_view kSecondMomentSuffix = ".exp_avg_sq";
-/// The gradient accumulator of the trainable global NAME, and the drop
-/// count accumulator of the adaptive coefficient NAME (transient globals).
+/// The gradient accumulator of the trainable global NAME, the drop count
+/// accumulator of the adaptive coefficient NAME and the load accumulator of
+/// the expert bias NAME (transient globals).
 inline constexpr std::string_view kGradientSumSuffix = ".grad_accum";
 inline constexpr std::string_view kDropSumSuffix = ".dropped_accum";
+inline constexpr std::string_view kLoadSumSuffix = ".load_accum";
 /// The function a host calls on each micro-batch of a step but the last,
 /// which goes to the train step.
 inline constexpr std::string_view kMicroStepFunction = "train_micro_step";

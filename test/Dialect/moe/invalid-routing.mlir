@@ -121,6 +121,78 @@ func.func @gate_norm_eps(%z: tensor<16x4xf32>) {
 
 // -----
 
+// moe.gate: the bias is [experts].
+func.func @gate_bias_shape(%z: tensor<16x4xf32>, %b: tensor<8xf32>) {
+  // expected-error @+1 {{'moe.gate' op 'bias' must have shape [4], got [8]}}
+  %p, %w, %i = moe.gate %z bias %b top_k = 2 : tensor<16x4xf32>, tensor<8xf32> -> tensor<16x4xf32>, tensor<16x2xf32>, tensor<16x2xi32>
+  return
+}
+
+// -----
+
+// moe.gate: the bias has the logits' element type.
+func.func @gate_bias_type(%z: tensor<16x4xf32>, %b: tensor<4xf64>) {
+  // expected-error @+1 {{'moe.gate' op 'bias' must have element type 'f32' (that of 'logits'), got 'f64'}}
+  %p, %w, %i = moe.gate %z bias %b top_k = 2 : tensor<16x4xf32>, tensor<4xf64> -> tensor<16x4xf32>, tensor<16x2xf32>, tensor<16x2xi32>
+  return
+}
+
+// -----
+
+// moe.gate (ODS): the scoring is softmax or sigmoid.
+func.func @gate_scoring(%z: tensor<16x4xf32>) {
+  // expected-error @+1 {{expected string or keyword containing one of the following enum values for attribute 'scoring' [softmax, sigmoid]}}
+  %p, %w, %i = moe.gate %z top_k = 2 scoring = relu : tensor<16x4xf32> -> tensor<16x4xf32>, tensor<16x2xf32>, tensor<16x2xi32>
+  return
+}
+
+// -----
+
+// moe.expert_load: the indices are [tokens, top_k].
+func.func @expert_load_rank(%i: tensor<32xi32>) {
+  // expected-error @+1 {{'moe.expert_load' op 'indices' must have rank 2 ([tokens, top_k]), got rank 1}}
+  %l = moe.expert_load %i : tensor<32xi32> -> tensor<4xi64>
+  return
+}
+
+// -----
+
+// moe.expert_load: a token's top_k choices need as many experts.
+func.func @expert_load_experts(%i: tensor<16x4xi32>) {
+  // expected-error @+1 {{'moe.expert_load' op 'indices' top_k (4) must be at most the number of experts (2)}}
+  %l = moe.expert_load %i : tensor<16x4xi32> -> tensor<2xi64>
+  return
+}
+
+// -----
+
+// moe.expert_bias_update: the bias is [experts].
+func.func @expert_bias_rank(%b: tensor<2x4xf32>, %l: tensor<4xi64>) {
+  // expected-error @+1 {{'moe.expert_bias_update' op 'bias' must have rank 1 ([experts]), got rank 2}}
+  %r = moe.expert_bias_update %b, %l rate = 1.0e-03 : tensor<2x4xf32>, tensor<4xi64>
+  return
+}
+
+// -----
+
+// moe.expert_bias_update: one load per expert.
+func.func @expert_bias_load(%b: tensor<4xf32>, %l: tensor<8xi64>) {
+  // expected-error @+1 {{'moe.expert_bias_update' op 'load' must have shape [4], got [8]}}
+  %r = moe.expert_bias_update %b, %l rate = 1.0e-03 : tensor<4xf32>, tensor<8xi64>
+  return
+}
+
+// -----
+
+// moe.expert_bias_update: the rate is non-negative.
+func.func @expert_bias_rate(%b: tensor<4xf32>, %l: tensor<4xi64>) {
+  // expected-error @+1 {{'moe.expert_bias_update' op attribute 'rate' must be a non-negative finite number, got -1.000000e-03}}
+  %r = moe.expert_bias_update %b, %l rate = -1.0e-03 : tensor<4xf32>, tensor<4xi64>
+  return
+}
+
+// -----
+
 // moe.gate: probs are [tokens, experts].
 func.func @gate_probs_shape(%z: tensor<16x4xf32>) {
   // expected-error @+1 {{'moe.gate' op 'probs' must have shape [16, 4], got [16, 2]}}

@@ -280,6 +280,18 @@ func.func @gate_norm_eps(%z: tensor<16x4xf64>) -> (tensor<16x4xf64>, tensor<16x2
   return %p, %w, %i : tensor<16x4xf64>, tensor<16x2xf64>, tensor<16x2xi32>
 }
 
+// Sigmoid scoring with a selection bias (DeepSeek-V3); the default softmax
+// scoring is elided (see @gate).
+// CHECK-LABEL: func.func @gate_sigmoid_bias
+// CHECK-SAME: (%[[Z:.*]]: tensor<16x4xf32>, %[[B:.*]]: tensor<4xf32>)
+// CHECK: %[[P:.*]], %[[W:.*]], %[[I:.*]] = moe.gate %[[Z]] bias %[[B]] top_k = 2 scoring = sigmoid renormalize : tensor<16x4xf32>, tensor<4xf32> -> tensor<16x4xf32>, tensor<16x2xf32>, tensor<16x2xi32>
+// CHECK: moe.gate %[[Z]] bias %[[B]] top_k = 1 : tensor<16x4xf32>, tensor<4xf32> -> tensor<16x4xf32>, tensor<16x1xf32>, tensor<16x1xi32>
+func.func @gate_sigmoid_bias(%z: tensor<16x4xf32>, %b: tensor<4xf32>) -> (tensor<16x4xf32>, tensor<16x2xf32>, tensor<16x2xi32>, tensor<16x1xi32>) {
+  %p, %w, %i = moe.gate %z bias %b top_k = 2 scoring = sigmoid renormalize : tensor<16x4xf32>, tensor<4xf32> -> tensor<16x4xf32>, tensor<16x2xf32>, tensor<16x2xi32>
+  %p1, %w1, %i1 = moe.gate %z bias %b top_k = 1 scoring = softmax : tensor<16x4xf32>, tensor<4xf32> -> tensor<16x4xf32>, tensor<16x1xf32>, tensor<16x1xi32>
+  return %p, %w, %i, %i1 : tensor<16x4xf32>, tensor<16x2xf32>, tensor<16x2xi32>, tensor<16x1xi32>
+}
+
 // The expanded gate normalization: the default norm_eps is elided, another
 // one printed; f32 and f64.
 // CHECK-LABEL: func.func @gate_norm_op
@@ -419,6 +431,17 @@ func.func @adaptive_aux_coeff_bounds(%a: tensor<f64>, %d: tensor<i64>) -> tensor
   %a1 = moe.adaptive_aux_coeff %a, %d xi = 0.0 alpha_max = 0.0 beta = 0.0 assignments = 1 : tensor<f64>, tensor<i64>
   %a2 = moe.adaptive_aux_coeff %a1, %d xi = 0.0 alpha_max = 0.0 beta = 1.0 assignments = 1 : tensor<f64>, tensor<i64>
   return %a2 : tensor<f64>
+}
+
+// CHECK-LABEL: func.func @expert_bias
+// CHECK-SAME: (%[[B:.*]]: tensor<4xf32>, %[[I:.*]]: tensor<16x2xi32>)
+// CHECK: %[[L:.*]] = moe.expert_load %[[I]] : tensor<16x2xi32> -> tensor<4xi64>
+// CHECK: %[[B1:.*]] = moe.expert_bias_update %[[B]], %[[L]] rate = 1.000000e-03 : tensor<4xf32>, tensor<4xi64>
+// CHECK: return %[[B1]] : tensor<4xf32>
+func.func @expert_bias(%b: tensor<4xf32>, %i: tensor<16x2xi32>) -> tensor<4xf32> {
+  %load = moe.expert_load %i : tensor<16x2xi32> -> tensor<4xi64>
+  %b1 = moe.expert_bias_update %b, %load rate = 1.0e-03 : tensor<4xf32>, tensor<4xi64>
+  return %b1 : tensor<4xf32>
 }
 
 //===----------------------------------------------------------------------===//
