@@ -677,7 +677,11 @@ std::string moert::initializeFromWeights(const std::string &path,
   std::vector<std::pair<const moe_global *, OwnedTensor>> weights;
   for (int64_t i = 0; i < model.num_globals; ++i) {
     const moe_global &global = model.globals[i];
-    if (!global.trainable)
+    // The weights, and the expert biases where the file has them: they
+    // choose the experts, so a trained model routes with its own.
+    bool routing =
+        isExpertBias(global.tensor.name) && source.contains(global.tensor.name);
+    if (!global.trainable && !routing)
       continue;
     OwnedTensor tensor =
         source.get(global.tensor.name, dtypeOf(global.tensor.dtype));

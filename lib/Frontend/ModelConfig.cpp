@@ -102,16 +102,24 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config,
     config.renormalize = normalized;
   }
   // Megatron-LM's names (--moe-router-score-function,
-  // --moe-router-enable-expert-bias).
-  std::string scoring = keys.string("moe_router_score_function", "softmax");
+  // --moe-router-enable-expert-bias), or DeepSeek's scoring_func.
+  const char *scoringKey =
+      keys.either("moe_router_score_function", "scoring_func");
+  std::string scoring = keys.string(scoringKey, "softmax");
   std::optional<mlir::moe::GateScoring> gateScoring =
       mlir::moe::symbolizeGateScoring(scoring);
   if (!gateScoring)
-    keys.fail("key 'moe_router_score_function' must be \"softmax\" or "
-              "\"sigmoid\", got \"" +
-              scoring + "\"");
+    keys.fail("key '" + std::string(scoringKey) +
+              "' must be \"softmax\" or \"sigmoid\", got \"" + scoring + "\"");
   config.scoring = gateScoring.value_or(mlir::moe::GateScoring::softmax);
   config.expertBias = keys.boolean("moe_router_enable_expert_bias", false);
+  if (config.scoring == mlir::moe::GateScoring::sigmoid && config.topK == 1 &&
+      config.renormalize)
+    config.warnings.push_back(
+        "with one expert a token, renormalized sigmoid weights are all 1, so "
+        "the router learns nothing from the loss (Megatron-LM renormalizes "
+        "sigmoid weights only for top-k > 1): set 'moe_renormalize' false "
+        "to weigh each token's expert by its score");
   // A transformers config that names no kind trains as transformers trains
   // it: one Switch-style loss over all layers' tokens, and only when
   // output_router_logits is set (transformers adds no aux loss otherwise);
@@ -271,7 +279,6 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
       {"kv_lora_rank", json(), "attention is not multi-head latent attention"},
       {"n_group", json(1), "the router chooses among all experts"},
       {"topk_group", json(1), "the router chooses among all experts"},
-      {"scoring_func", json("softmax"), "the router's scores are a softmax"},
       {"routed_scaling_factor", json(1.0), "the gate values are not scaled"},
       {"clip_qkv", json(), "queries, keys and values are not clipped"}};
   for (const ForeignKey &foreign : kForeignKeys)

@@ -52,6 +52,8 @@ Tensor mlir::moe::ref::gateGrad(const Tensor &logits, const Tensor &indices,
     double total = 0, expected = 0;
     for (int64_t e = 0; e < experts; ++e)
       total += scores[e];
+    if (total == 0) // every score underflowed
+      total = 1;
     for (int64_t e = 0; e < experts; ++e)
       expected += dP[e] * scores[e] / total;
     for (int64_t e = 0; e < experts; ++e)
@@ -67,6 +69,8 @@ Tensor mlir::moe::ref::gateGrad(const Tensor &logits, const Tensor &indices,
                                "moe.gate: expert index");
       selected += scores[chosen[c]];
     }
+    if (selected == 0) // the chosen scores underflowed
+      selected = 1;
     double weighted = 0; // sum_c dw_c w_c
     if (renormalize)
       for (int64_t c = 0; c < topK; ++c)

@@ -44,6 +44,9 @@ GateResult mlir::moe::ref::gate(const Tensor &logits, int64_t topK,
     } else {
       for (int64_t e = 0; e < experts; ++e)
         total += scores.data.emplace_back(1.0 / (1.0 + std::exp(-z[e])));
+      // Every score underflowed (logits below about -745): all are 0.
+      if (total == 0)
+        total = 1;
     }
     double *probs = &result.probs.data[t * experts];
     for (int64_t e = 0; e < experts; ++e)
@@ -65,6 +68,9 @@ GateResult mlir::moe::ref::gate(const Tensor &logits, int64_t topK,
     double selected = 0;
     for (int64_t c = 0; c < topK; ++c)
       selected += scores.data[order[c]];
+    // Chosen scores that all rounded to 0 weigh 0.
+    if (selected == 0)
+      selected = 1;
     for (int64_t c = 0; c < topK; ++c) {
       result.indices.data[t * topK + c] = static_cast<double>(order[c]);
       result.weights.data[t * topK + c] =

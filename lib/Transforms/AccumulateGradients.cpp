@@ -1,13 +1,13 @@
 //===- AccumulateGradients.cpp - an optimizer step over micro-batches -----===//
 //
 // Gradient accumulation, found from the complete step's structure: the
-// gradients are the moe.adamw operands, the drop counts those of
-// moe.adaptive_aux_coeff. Each gradient is added to its accumulator in place
-// (a moe.fused_elementwise that takes the accumulator's storage) right where
-// the backward produces it, so no micro-batch keeps a gradient buffer past
-// that point; the last one scales the sum once. A replicated gradient of an
-// SPMD program is summed over the ranks once a step, not once a
-// micro-batch: its accumulator holds this rank's part.
+// gradients are the moe.adamw operands, the drop counts and loads those of
+// moe.adaptive_aux_coeff and moe.expert_bias_update. Each gradient is added to
+// its accumulator in place (a moe.fused_elementwise that takes the
+// accumulator's storage) right where the backward produces it, so no
+// micro-batch keeps a gradient buffer past that point; the last one scales the
+// sum once. A replicated gradient of an SPMD program is summed over the ranks
+// once a step, not once a micro-batch: its accumulator holds this rank's part.
 //
 //===----------------------------------------------------------------------===//
 

@@ -11,6 +11,8 @@
 #include "moe/Transforms/Passes.h"
 #include "moe/Transforms/TrainingSettings.h"
 
+#include "llvm/ADT/MapVector.h"
+
 #include <cmath>
 
 namespace mlir::moe {
@@ -76,24 +78,35 @@ void ExpertBiasPass::runOnOperation() {
     return signalPassFailure();
   }
 
-  // A backward recomputation repeats a layer's gate: its first gate, in
-  // program order, moves the bias.
+  // A backward recomputation repeats a layer's gate: its first routing
+  // gate, in program order, moves the bias. (An SPMD program's rank-local
+  // gate chooses with the bias too, but routes nothing.)
   SymbolTableCollection symbols;
   SmallVector<std::pair<ml_program::GlobalLoadOp, GateOp>> layers;
-  DenseSet<Operation *> seenGlobals;
-  bool foreignBias = false;
+  DenseSet<Operation *> routed;
+  llvm::MapVector<Operation *, GateOp> biased;
+  bool failedGate = false;
   function.walk([&](GateOp gate) {
     ml_program::GlobalLoadOp bias = stateLoad(gate.getBias(), symbols);
     if (gate.getBias() && !bias) {
       gate.emitError("moe-expert-bias: this gate's bias is not the value of "
                      "a non-trainable global");
-      foreignBias = true;
+      failedGate = true;
     }
-    if (bias && routesTheLayer(gate) &&
-        seenGlobals.insert(bias.getGlobalOp(symbols)).second)
+    if (!bias)
+      return;
+    Operation *global = bias.getGlobalOp(symbols);
+    biased.insert({global, gate});
+    if (routesTheLayer(gate) && routed.insert(global).second)
       layers.push_back({bias, gate});
   });
-  if (foreignBias)
+  for (auto [global, gate] : biased)
+    if (!routed.contains(global)) {
+      gate.emitError("moe-expert-bias: no moe.dispatch or moe.route reads "
+                     "this gate's choices, so its bias's load is unknown");
+      failedGate = true;
+    }
+  if (failedGate)
     return signalPassFailure();
   if (layers.empty())
     return;

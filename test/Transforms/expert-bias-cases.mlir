@@ -21,6 +21,22 @@ func.func @forward(%x: tensor<16x8xf32>, %targets: tensor<16xi32>) -> tensor<f32
 
 // -----
 
+// A gate with a bias whose choices nothing routes: its load is unknown.
+ml_program.global private mutable @w_router : tensor<4x8xf32> {moe.init = #moe.init<normal, 1.0>, moe.trainable}
+ml_program.global private mutable @layer.gate.e_score_correction_bias : tensor<4xf32> {moe.init = #moe.init<constant, 0.0>}
+
+func.func @forward(%x: tensor<16x8xf32>, %targets: tensor<16xi32>) -> tensor<f32> {
+  %w = ml_program.global_load @w_router : tensor<4x8xf32>
+  %z = moe.router %x, %w : tensor<16x8xf32>, tensor<4x8xf32> -> tensor<16x4xf32>
+  %b = ml_program.global_load @layer.gate.e_score_correction_bias : tensor<4xf32>
+  // expected-error @+1 {{moe-expert-bias: no moe.dispatch or moe.route reads this gate's choices, so its bias's load is unknown}}
+  %p, %wts, %i = moe.gate %z bias %b top_k = 2 : tensor<16x4xf32>, tensor<4xf32> -> tensor<16x4xf32>, tensor<16x2xf32>, tensor<16x2xi32>
+  %ce = moe.cross_entropy %p, %targets : tensor<16x4xf32>, tensor<16xi32> -> tensor<f32>
+  return %ce : tensor<f32>
+}
+
+// -----
+
 // A bias the step cannot move (an argument) is an error, not a fixed bias.
 ml_program.global private mutable @w_router : tensor<4x8xf32> {moe.init = #moe.init<normal, 1.0>, moe.trainable}
 

@@ -6,21 +6,22 @@
 // RUN: not moe-opt %s --moe-autodiff --moe-expert-bias --moe-expert-bias 2>&1 | FileCheck %s --check-prefix=TWICE
 // RUN: not moe-opt %s --moe-autodiff --moe-optimizer --moe-accumulate-gradients=micro-batches=2 --moe-expert-bias 2>&1 | FileCheck %s --check-prefix=AFTER-ACCUMULATE
 // RUN: moe-opt %s --moe-autodiff --moe-optimizer --moe-expert-bias --moe-accumulate-gradients=micro-batches=2 | FileCheck %s --check-prefix=ACCUMULATE
+// RUN: moe-opt %s --moe-autodiff=recompute=true --moe-expert-bias | FileCheck %s --check-prefix=RECOMPUTE
 
-// One MoE layer whose gate chooses with a bias held in a state global (no
-// moe.trainable): the pass moves it after every step from the step's
-// loads, and autodiff gives it no gradient.
+// One MoE layer (layer 0, which recompute repeats) whose gate chooses with
+// a bias held in a state global (no moe.trainable): the pass moves it after
+// every step from the step's loads, and autodiff gives it no gradient.
 
 ml_program.global private mutable @w_router : tensor<4x8xf32> {moe.init = #moe.init<normal, 1.0>, moe.trainable}
 ml_program.global private mutable @layer.gate.e_score_correction_bias : tensor<4xf32> {moe.init = #moe.init<constant, 0.0>}
 
 func.func @forward(%x: tensor<16x8xf32>, %targets: tensor<16xi32>) -> tensor<f32> {
   %w = ml_program.global_load @w_router : tensor<4x8xf32>
-  %z = moe.router %x, %w : tensor<16x8xf32>, tensor<4x8xf32> -> tensor<16x4xf32>
+  %z = moe.router %x, %w {moe.layer = 0 : i64} : tensor<16x8xf32>, tensor<4x8xf32> -> tensor<16x4xf32>
   %b = ml_program.global_load @layer.gate.e_score_correction_bias : tensor<4xf32>
-  %p, %wts, %i = moe.gate %z bias %b top_k = 2 scoring = sigmoid renormalize : tensor<16x4xf32>, tensor<4xf32> -> tensor<16x4xf32>, tensor<16x2xf32>, tensor<16x2xi32>
-  %buf, %slots, %dropped = moe.dispatch %x, %i capacity_factor = 1.0 : tensor<16x8xf32>, tensor<16x2xi32> -> tensor<4x8x8xf32>, tensor<16x2xi32>, tensor<i64>
-  %y = moe.combine %buf, %wts, %i, %slots : tensor<4x8x8xf32>, tensor<16x2xf32>, tensor<16x2xi32>, tensor<16x2xi32> -> tensor<16x8xf32>
+  %p, %wts, %i = moe.gate %z bias %b top_k = 2 scoring = sigmoid renormalize {moe.layer = 0 : i64} : tensor<16x4xf32>, tensor<4xf32> -> tensor<16x4xf32>, tensor<16x2xf32>, tensor<16x2xi32>
+  %buf, %slots, %dropped = moe.dispatch %x, %i capacity_factor = 1.0 {moe.layer = 0 : i64} : tensor<16x8xf32>, tensor<16x2xi32> -> tensor<4x8x8xf32>, tensor<16x2xi32>, tensor<i64>
+  %y = moe.combine %buf, %wts, %i, %slots {moe.layer = 0 : i64} : tensor<4x8x8xf32>, tensor<16x2xf32>, tensor<16x2xi32>, tensor<16x2xi32> -> tensor<16x8xf32>
   %ce = moe.cross_entropy %y, %targets : tensor<16x8xf32>, tensor<16xi32> -> tensor<f32>
   return %ce : tensor<f32>
 }
@@ -38,6 +39,15 @@ func.func @forward(%x: tensor<16x8xf32>, %targets: tensor<16xi32>) -> tensor<f32
 // CHECK: return
 
 // DEFAULT: moe.expert_bias_update %{{.*}}, %{{.*}} rate = 1.000000e-03
+
+// The backward's recomputed gate chooses alike: the forward's moves the
+// bias, once.
+// RECOMPUTE-LABEL: func.func @train_step(
+// RECOMPUTE: %{{.*}}, %{{.*}}, %[[I:.*]] = moe.gate
+// RECOMPUTE: moe.gate
+// RECOMPUTE: %[[LOAD:.*]] = moe.expert_load %[[I]]
+// RECOMPUTE-NOT: moe.expert_load
+// RECOMPUTE: return
 
 // NO-STEP: error: moe-expert-bias: no function @train_step (run moe-autodiff first)
 // BAD-RATE: error: moe-expert-bias: need a finite rate >= 0, got -1.000000e+00

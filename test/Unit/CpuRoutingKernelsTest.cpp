@@ -93,6 +93,28 @@ TEST(CpuRoutingKernelsTest, GateAndGradMatchReference) {
           }
 }
 
+TEST(CpuRoutingKernelsTest, UnderflowedSigmoidScoresWeighZero) {
+  // f32 scores of -120 round to 0 (the double ones do not): the
+  // renormalized weights are 0, not NaN, as the reference's.
+  Floats logits = {-120, -130, -800, -900};
+  cpu::GateConfig config = gateConfig(1, false, 1.0, true);
+  config.scoring = moert::GateScoring::Sigmoid;
+  Floats probs = output(4), weights = output(2), dLogits = output(4);
+  Ids indices(2, -7);
+  cpu::gate(logits.data(), nullptr, 2, 2, config, probs.data(), weights.data(),
+            indices.data());
+  EXPECT_EQ(weights, (Floats{0, 0}));
+  ref::GateResult expected = ref::gate(f32({2, 2}, logits), 1, std::nullopt,
+                                       1e-6, true, moert::GateScoring::Sigmoid);
+  expectClose(probs, expected.probs, "underflowed probs", 1e-6);
+  expectExact(indices, expected.indices, "underflowed indices");
+  Floats dProbs = {1, 1, 1, 1}, dWeights = {1, 1};
+  cpu::gateGrad(logits.data(), indices.data(), 2, 2, config, dProbs.data(),
+                dWeights.data(), dLogits.data());
+  for (float value : dLogits)
+    EXPECT_TRUE(std::isfinite(value));
+}
+
 TEST(CpuRoutingKernelsTest, ExpertLoadAndBiasUpdateMatchReference) {
   Ids indices = {0, 2, 2, 3, 0, 2, 1, 2};
   std::vector<int64_t> load(4, -1);

@@ -83,6 +83,18 @@ TEST(GateGradTest, HandWorkedSigmoidScores) {
                DType::F64, {1, 2}, {3.0 / 25, 51.0 / 400});
 }
 
+TEST(GateGradTest, UnderflowedSigmoidScoresHaveZeroGradient) {
+  // Scores of 0 in double (logits below about -745) have sigmoid' 0; the
+  // guarded sums keep 0 / 0 out.
+  Tensor logits = f64({1, 2}, {-800, -900});
+  GateResult forward =
+      gate(logits, 1, std::nullopt, 1e-6, true, moert::GateScoring::Sigmoid);
+  expectTensor(gateGrad(logits, forward.indices, std::nullopt, 1e-6, true,
+                        f64({1, 2}, {1, 1}), f64({1, 1}, {1}),
+                        moert::GateScoring::Sigmoid),
+               DType::F64, {1, 2}, {0, 0});
+}
+
 TEST(GateGradTest, MatchesFiniteDifferences) {
   const std::optional<double> lambdas[] = {std::nullopt, 1.0, 2.0};
   for (uint64_t seed : kSeeds)

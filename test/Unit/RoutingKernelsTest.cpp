@@ -182,6 +182,16 @@ TEST(GateTest, BiasChoosesButDoesNotWeigh) {
   expectTensor(sigmoid.weights, DType::F64, {1, 2}, {0.4, 0.6});
 }
 
+TEST(GateTest, UnderflowedSigmoidScoresWeighZero) {
+  // Sigmoids of logits below about -745 are 0 in double, so probs and
+  // renormalized weights divide 0 by 0 unless guarded: they are 0.
+  Tensor logits = f64({1, 2}, {-800, -900});
+  GateResult result =
+      gate(logits, 1, std::nullopt, 1e-6, true, moert::GateScoring::Sigmoid);
+  expectTensor(result.probs, DType::F64, {1, 2}, {0, 0});
+  expectTensor(result.weights, DType::F64, {1, 1}, {0});
+}
+
 TEST(GateTest, F32BiasedKeysAreRoundedSums) {
   // Stored f32 sigmoid scores {0.5, 0.5 + 2^-24}, an ulp apart. A bias of
   // 0.75 * 2^-24 on expert 0 sums to 0.5 + 0.75 * 2^-24, below expert 1 in

@@ -425,7 +425,8 @@ def AccumulateGradients : Pass<"moe-accumulate-gradients",
     replicated parameter's, or an expert's over its replicas) accumulates
     the rank's part, summed over those ranks once a step. An adaptive aux-loss
     coefficient (moe-adaptive-aux) follows the drops of all N micro-batches
-    (`<coefficient>.dropped_accum`). Accumulators are `moe.transient`: zero
+    (`<coefficient>.dropped_accum`), an expert bias (moe-expert-bias) their
+    loads (`<bias>.load_accum`). Accumulators are `moe.transient`: zero
     between steps, not checkpointed. The module gets `moe.micro_batches`.
     The step's loss and metrics are a micro-batch's; a host reports their
     mean over the step. 1 leaves the module as it is.

@@ -128,6 +128,12 @@ MOERT_HOST_DEVICE inline void scoreInPlace(double *z, int64_t experts,
     z[e] = 1.0 / (1.0 + std::exp(-z[e]));
 }
 
+/// What divides a sum of scores: the sum, or 1 where it is 0 (sigmoid
+/// scores of logits below about -745 underflow), the scores being 0 then.
+MOERT_HOST_DEVICE inline double scoreDivisor(double sum) {
+  return sum > 0 ? sum : 1.0;
+}
+
 /// What a gate's `probs` divide its scores by: their sum for sigmoid
 /// scores (a softmax's sum to 1 already).
 MOERT_HOST_DEVICE inline double
@@ -137,7 +143,7 @@ scoreTotal(const double *scores, int64_t experts, GateScoring scoring) {
   double total = 0;
   for (int64_t e = 0; e < experts; ++e)
     total += scores[e];
-  return total;
+  return scoreDivisor(total);
 }
 
 /// The gate of one token: `probs` [experts] = its scores as f32 (sigmoid
@@ -175,7 +181,7 @@ MOERT_HOST_DEVICE inline void gateRow(const float *logits, const float *bias,
     indices[c] = static_cast<int32_t>(best);
     selected += static_cast<float>(z[best]);
   }
-  double denominator = config.renormalize ? selected : 1.0;
+  double denominator = config.renormalize ? scoreDivisor(selected) : 1.0;
   for (int64_t c = 0; c < config.topK; ++c)
     weights[c] =
         static_cast<float>(static_cast<float>(z[indices[c]]) / denominator);
@@ -209,6 +215,7 @@ gateGradRow(const float *logits, const int32_t *chosen, int64_t experts,
   double selected = 0, weighted = 0;
   for (int64_t c = 0; c < topK; ++c)
     selected += scores[chosen[c]];
+  selected = scoreDivisor(selected);
   if (config.renormalize)
     for (int64_t c = 0; c < topK; ++c)
       weighted += dWeights[c] * scores[chosen[c]] / selected;

@@ -45,6 +45,12 @@ inline bool isLossCoeff(std::string_view global) {
 /// state that moe-expert-bias moves.
 inline constexpr std::string_view kExpertBiasName =
     "gate.e_score_correction_bias";
+inline bool isExpertBias(std::string_view global) {
+  return global.size() > kExpertBiasName.size() &&
+         global.substr(global.size() - kExpertBiasName.size()) ==
+             kExpertBiasName &&
+         global[global.size() - kExpertBiasName.size() - 1] == '.';
+}
 /// The optimizer's step count.
 inline constexpr std::string_view kOptimizerStepGlobal = "optimizer.step";
 /// Adam's moments of the trainable global NAME: NAME.exp_avg and
