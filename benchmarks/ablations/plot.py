@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turns the ablation runs' JSONL metrics into a CSV, a plot and a summary.
 
-usage: plot.py gate-norm|adaptive-aux WORK_DIR VARIANT...
+usage: plot.py gate-norm|adaptive-aux|expert-bias WORK_DIR VARIANT...
 
 Reads WORK_DIR/VARIANT.jsonl (the training binaries' --metrics), writes
 WORK_DIR/<ablation>.csv (one row per variant, step and MoE layer),
@@ -140,7 +140,9 @@ def main():
         axis.set_title("alpha per layer (line style: layer)")
         axis.set_xlabel("tokens")
         axis.legend(fontsize="x-small", ncol=2)
-    fig.suptitle("Skywork-MoE ablation: %s (16 experts, top-2, capacity 1.0)"
+    if ablation == "expert-bias":
+        axes.flat[3].axis("off")  # no coefficient to follow
+    fig.suptitle("MoE ablation: %s (16 experts, top-2, capacity 1.0)"
                  % ablation)
     fig.tight_layout()
     fig.savefig(os.path.join(work, ablation + ".png"), dpi=80)
