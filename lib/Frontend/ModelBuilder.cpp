@@ -375,9 +375,9 @@ Value ModelBuilder::buildLogits(Value inputIds, TrainingTerms *terms) {
           normWeight(prefix + ".post_attention_layernorm.weight",
                      config.hiddenSize),
           b.getF64FloatAttr(config.rmsNormEps));
-      Value ffnOut = config.isMoe() ? moeBlock(normed, prefix, terms)
-                                    : mlp(normed, prefix + ".mlp",
-                                          config.intermediateSize);
+      Value ffnOut = config.isMoeLayer(layer) ? moeBlock(normed, prefix, terms)
+                                              : mlp(normed, prefix + ".mlp",
+                                                    config.intermediateSize);
       return moe::AddOp::create(b, attended.getType(), attended, ffnOut)
           .getResult();
     });
@@ -478,6 +478,8 @@ void ModelBuilder::buildExpertSimilarityFunction() {
   SmallVector<std::string> names;
   int64_t experts = config.numExperts, ffn = config.expertIntermediateSize;
   for (int64_t layer = 0; layer < config.numLayers; ++layer) {
+    if (!config.isMoeLayer(layer))
+      continue;
     std::string block =
         llvm::formatv("model.layers.{0}.block_sparse_moe", layer).str();
     setLocation(block);

@@ -169,6 +169,69 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config,
                   .str());
 }
 
+/// The layers of a MoE model whose FFN is a dense MLP: those Qwen's
+/// mlp_only_layers lists, those its decoder_sparse_step passes over (layer
+/// l is a MoE layer where (l + 1) % step == 0) and DeepSeek's first
+/// first_k_dense_replace. A transformers config reads only the keys its
+/// class reads (Qwen-MoE's two); another's are refused, as their class
+/// builds every layer as a MoE layer.
+void readDenseLayers(KeyReader &keys, mlir::moe::ModelConfig &config,
+                     const TransformersModel *transformers) {
+  int64_t layers = config.numLayers;
+  std::vector<bool> dense(layers, false);
+  for (const char *key :
+       {"mlp_only_layers", "decoder_sparse_step", "first_k_dense_replace"}) {
+    bool read =
+        !transformers || (transformers->sparseLayerKeys &&
+                          std::string_view(key) != "first_k_dense_replace");
+    if (keys.has(key) && !read)
+      keys.fail(llvm::formatv("key '{0}' ({1}) is not supported: "
+                              "transformers' {2} builds every layer as a MoE "
+                              "layer",
+                              key, keys.object[key].dump(), transformers->name)
+                    .str());
+  }
+  if (keys.has("mlp_only_layers")) {
+    const json &list = keys.object["mlp_only_layers"];
+    std::string expected =
+        llvm::formatv("a list of layer indices below 'num_hidden_layers' ({0})",
+                      layers)
+            .str();
+    if (!list.is_array())
+      keys.keyError("mlp_only_layers", expected);
+    else
+      for (const json &entry : list) {
+        if (!entry.is_number_integer() || entry.get<double>() < 0 ||
+            entry.get<double>() >= layers) {
+          keys.keyError("mlp_only_layers", expected);
+          break;
+        }
+        dense[entry.get<int64_t>()] = true;
+      }
+  }
+  int64_t step = keys.positive("decoder_sparse_step", 1);
+  int64_t first = 0;
+  if (keys.has("first_k_dense_replace")) {
+    const json &value = keys.object["first_k_dense_replace"];
+    if (!value.is_number_integer() || value.get<double>() < 0 ||
+        value.get<double>() > layers)
+      keys.keyError("first_k_dense_replace",
+                    llvm::formatv("an integer from 0 to 'num_hidden_layers' "
+                                  "({0})",
+                                  layers)
+                        .str());
+    else
+      first = value.get<int64_t>();
+  }
+  for (int64_t layer = 0; layer < layers; ++layer)
+    if (dense[layer] || (layer + 1) % step != 0 || layer < first)
+      config.denseLayers.push_back(layer);
+  if (static_cast<int64_t>(config.denseLayers.size()) == layers)
+    keys.fail("keys 'mlp_only_layers', 'decoder_sparse_step' and "
+              "'first_k_dense_replace' leave no MoE layer: a model with "
+              "experts needs one");
+}
+
 /// Qwen2-MoE's shared expert, part of the model like its attention: a
 /// qwen2_moe config has Qwen2MoeConfig's where the key is absent, whatever
 /// aux kind it names. 0 or null is none, but in a qwen2_moe config, whose
@@ -273,8 +336,9 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
   };
   static const ForeignKey kForeignKeys[] = {
       {"n_routed_experts", json(), "DeepSeek's MoE layers are not built"},
-      {"first_k_dense_replace", json(0), "every layer is a MoE layer"},
-      {"moe_layer_freq", json(1), "every layer is a MoE layer"},
+      {"moe_layer_freq", json(1),
+       "dense layers are placed by 'first_k_dense_replace', "
+       "'mlp_only_layers' or 'decoder_sparse_step'"},
       {"q_lora_rank", json(), "attention is not multi-head latent attention"},
       {"kv_lora_rank", json(), "attention is not multi-head latent attention"},
       {"n_group", json(1), "the router chooses among all experts"},
@@ -284,15 +348,6 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
   for (const ForeignKey &foreign : kForeignKeys)
     if (keys.has(foreign.key) && keys.object[foreign.key] != foreign.neutral)
       refuse(foreign.key, foreign.why);
-  // Qwen-MoE's dense layers among the MoE ones.
-  if (config.isMoe()) {
-    if (keys.has("decoder_sparse_step") &&
-        keys.object["decoder_sparse_step"] != json(1))
-      refuse("decoder_sparse_step", "every layer is a MoE layer");
-    if (keys.has("mlp_only_layers") &&
-        keys.object["mlp_only_layers"] != json::array())
-      refuse("mlp_only_layers", "every layer is a MoE layer");
-  }
   for (const char *key : {"attention_dropout", "router_jitter_noise"})
     if (keys.has(key) && keys.object[key] != json(0) &&
         keys.object[key] != json(0.0))
@@ -528,8 +583,10 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   }
   if (keys.has("num_local_experts") || keys.has("num_experts") || transformers)
     readMoeKeys(keys, config, transformers);
-  if (config.isMoe())
+  if (config.isMoe()) {
+    readDenseLayers(keys, config, transformers);
     readSharedExpert(keys, config, family, transformers);
+  }
   config.batchSize = keys.positive("moe_batch_size", 1);
   config.seqLen = keys.positive("moe_seq_len", config.maxPositions);
   checkConsistency(keys, config);
@@ -554,8 +611,9 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
   };
   nlohmann::ordered_json keys = {{"vocab_size", config.vocabSize},
                                  {"hidden_size", config.hiddenSize}};
-  // A MoE model's MLPs are its experts (moe_intermediate_size).
-  if (!config.isMoe())
+  // A MoE model's MLPs are its experts (moe_intermediate_size), but for its
+  // dense layers'.
+  if (!config.isMoe() || !config.denseLayers.empty())
     keys["intermediate_size"] = config.intermediateSize;
   keys["num_hidden_layers"] = config.numLayers;
   keys["num_attention_heads"] = config.numHeads;
@@ -581,6 +639,8 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
   if (config.isMoe()) {
     keys["num_experts_per_tok"] = config.topK;
     keys["moe_intermediate_size"] = config.expertIntermediateSize;
+    if (complete || !config.denseLayers.empty())
+      keys["mlp_only_layers"] = config.denseLayers;
     if (complete || config.sharedExpertIntermediateSize)
       keys["shared_expert_intermediate_size"] =
           config.sharedExpertIntermediateSize;

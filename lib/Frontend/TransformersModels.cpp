@@ -150,6 +150,7 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
            (model.qkvBiasKey || model.qkvBias == config.qkvBias) &&
            (model.sharedExpertSize > 0) ==
                (config.sharedExpertIntermediateSize > 0) &&
+           (config.denseLayers.empty() || model.sparseLayerKeys) &&
            (!config.slidingWindow ||
             model.slidingWindow != SlidingWindow::ignored) &&
            // OLMoE's norms are as wide as the hidden state's heads.
@@ -159,6 +160,11 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   for (const TransformersModel &model : families())
     if (fits(model))
       return model;
+  if (!config.denseLayers.empty())
+    return llvm::createStringError(
+        "this model has dense layers among its MoE layers, which only "
+        "transformers' Qwen3-MoE (its query and key heads normalized) and "
+        "Qwen2-MoE (a shared expert) place (mlp_only_layers)");
   // Qwen2-MoE's fits every other model with a shared expert, and Qwen2's
   // every other dense one with the biases.
   if (config.sharedExpertIntermediateSize)

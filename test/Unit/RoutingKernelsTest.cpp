@@ -198,8 +198,8 @@ TEST(GateTest, F32BiasedKeysAreRoundedSums) {
   // double but rounded to 0.5 + 2^-24 in f32: a tie, which the lower index
   // wins. A bias of 2^-25 rounds to even, 0.5, and expert 1 wins.
   Tensor logits{DType::F32, {1, 2}, {0.0, std::ldexp(1.0, -22)}};
-  for (auto [bias0, first] : {std::pair{0.75 * std::ldexp(1.0, -24), 0},
-                              std::pair{std::ldexp(1.0, -25), 1}}) {
+  for (auto [bias0, first] : {std::pair{0.75 * std::ldexp(1.0, -24), 0.0},
+                              std::pair{std::ldexp(1.0, -25), 1.0}}) {
     Tensor bias{DType::F32, {2}, {bias0, 0.0}};
     GateResult result = gate(logits, 1, std::nullopt, 1e-6, false,
                              moert::GateScoring::Sigmoid, &bias);

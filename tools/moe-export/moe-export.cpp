@@ -181,9 +181,10 @@ static json huggingFaceConfig(const std::string &text,
     out.erase("moe_aux_loss_coeff");
     out["router_aux_loss_coef"] = config.configuredAuxLossCoeff;
     if (model.sparseLayerKeys) {
-      // Every layer a MoE layer.
+      // The dense layers by name, whatever placed them.
       out["decoder_sparse_step"] = 1;
-      out["mlp_only_layers"] = json::array();
+      out["mlp_only_layers"] = config.denseLayers;
+      out.erase("first_k_dense_replace");
     }
     // Named, since a transformers MoE config that names no kind imports
     // with transformers' pooled loss.

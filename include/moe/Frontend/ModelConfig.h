@@ -16,6 +16,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -71,6 +72,11 @@ struct ModelConfig {
   int64_t numExperts = 0;
   int64_t topK = 0;
   int64_t expertIntermediateSize = 0;
+  /// In a MoE model, the layers (ascending) whose FFN is a dense SwiGLU MLP
+  /// `intermediateSize` wide, named as a dense model's (Qwen's
+  /// mlp_only_layers and decoder_sparse_step, DeepSeek's
+  /// first_k_dense_replace); the others are MoE layers.
+  std::vector<int64_t> denseLayers;
   /// Qwen2-MoE's shared expert, a SwiGLU MLP that every token of a MoE
   /// layer passes, its output scaled by a sigmoid gate: its width, 0 where
   /// there is none.
@@ -113,6 +119,10 @@ struct ModelConfig {
   std::vector<std::string> warnings;
 
   bool isMoe() const { return numExperts > 0; }
+  bool isMoeLayer(int64_t layer) const {
+    return isMoe() &&
+           !std::binary_search(denseLayers.begin(), denseLayers.end(), layer);
+  }
   int64_t headDim() const {
     return headDimension ? headDimension : hiddenSize / numHeads;
   }
