@@ -173,22 +173,32 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config,
 /// mlp_only_layers lists, those its decoder_sparse_step passes over (layer
 /// l is a MoE layer where (l + 1) % step == 0) and DeepSeek's first
 /// first_k_dense_replace. A transformers config reads only the keys its
-/// class reads (Qwen-MoE's two); another's are refused, as their class
-/// builds every layer as a MoE layer.
+/// class reads (Qwen-MoE's two); another's are refused unless they place
+/// no dense layer.
 void readDenseLayers(KeyReader &keys, mlir::moe::ModelConfig &config,
                      const TransformersModel *transformers) {
   int64_t layers = config.numLayers;
+  // checkConsistency refuses more layers than a model may have, later; a
+  // list of them must not take the memory first.
+  if (layers > mlir::moe::kMaxLayers)
+    return;
   std::vector<bool> dense(layers, false);
-  for (const char *key :
-       {"mlp_only_layers", "decoder_sparse_step", "first_k_dense_replace"}) {
-    bool read =
-        !transformers || (transformers->sparseLayerKeys &&
-                          std::string_view(key) != "first_k_dense_replace");
-    if (keys.has(key) && !read)
+  const std::pair<const char *, json> neutral[] = {
+      {"mlp_only_layers", json::array()},
+      {"decoder_sparse_step", json(1)},
+      {"first_k_dense_replace", json(0)}};
+  for (const auto &[key, value] : neutral) {
+    bool qwen = transformers && transformers->sparseLayerKeys;
+    bool read = !transformers ||
+                (qwen && std::string_view(key) != "first_k_dense_replace");
+    if (keys.has(key) && !read && keys.object[key] != value)
       keys.fail(llvm::formatv("key '{0}' ({1}) is not supported: "
-                              "transformers' {2} builds every layer as a MoE "
-                              "layer",
-                              key, keys.object[key].dump(), transformers->name)
+                              "transformers' {2} {3}",
+                              key, keys.object[key].dump(), transformers->name,
+                              qwen ? "places dense layers by "
+                                     "'mlp_only_layers' and "
+                                     "'decoder_sparse_step' only"
+                                   : "builds every layer as a MoE layer")
                     .str());
   }
   if (keys.has("mlp_only_layers")) {

@@ -145,22 +145,26 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
         "latent attention, shared experts without a gate)");
   // A window (which covers the trained sequences) is kept for transformers
   // to apply past them: Llama's is Mistral's model then.
-  auto fits = [&](const TransformersModel &model) {
+  auto fits = [&](const TransformersModel &model, bool withDenseLayers) {
     return model.moe == config.isMoe() && model.qkNorm == config.qkNorm &&
            (model.qkvBiasKey || model.qkvBias == config.qkvBias) &&
            (model.sharedExpertSize > 0) ==
                (config.sharedExpertIntermediateSize > 0) &&
-           (config.denseLayers.empty() || model.sparseLayerKeys) &&
+           (!withDenseLayers || model.sparseLayerKeys) &&
            (!config.slidingWindow ||
             model.slidingWindow != SlidingWindow::ignored) &&
            // OLMoE's norms are as wide as the hidden state's heads.
            (model.qkNorm != QkNorm::whole ||
             config.headDim() * config.numHeads == config.hiddenSize);
   };
+  bool denseLayers = !config.denseLayers.empty();
   for (const TransformersModel &model : families())
-    if (fits(model))
+    if (fits(model, denseLayers))
       return model;
-  if (!config.denseLayers.empty())
+  // Only the dense layers, where a family would fit without them.
+  if (denseLayers && llvm::any_of(families(), [&](const auto &model) {
+        return fits(model, false);
+      }))
     return llvm::createStringError(
         "this model has dense layers among its MoE layers, which only "
         "transformers' Qwen3-MoE (its query and key heads normalized) and "

@@ -79,6 +79,10 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
                              "aux-loss-coeff and z-loss-coeff must be finite "
                              "and >= 0");
   nlohmann::json config = nlohmann::json::parse(denseText.str());
+  // Every layer's FFN becomes experts.
+  for (const char *key :
+       {"mlp_only_layers", "decoder_sparse_step", "first_k_dense_replace"})
+    config.erase(key);
   // The MoE that transformers computes (a Mixtral, a Qwen3-MoE for Qwen3's
   // normalized query and key heads), as moe-export calls it, or none (our
   // keys alone describe it); the kind named below keeps the import from

@@ -101,18 +101,21 @@ MODELS = {
         kind="qwen3_moe", kv_heads=2, top_k=2, tied=False, theta=1e4,
         head_dim=8, rope={"rope_type": "yarn", "factor": 4.0,
                           "original_max_position_embeddings": 16}),
-    # Linear scaling in transformers 4's spelling (rope_scaling with "type",
-    # rope_theta apart).
     # Dense layers among the MoE ones: Qwen3-MoE's layer 0 listed in
-    # mlp_only_layers (a dense MLP of intermediate_size under the dense
-    # model's names), and Qwen2-MoE's decoder_sparse_step 2 (layer 0 dense,
-    # layer 1 a MoE layer with its shared expert).
+    # mlp_only_layers (a dense MLP of intermediate_size, 40, under the dense
+    # model's names; the experts 24 wide), and Qwen2-MoE's
+    # decoder_sparse_step 2 (layer 0 dense, layer 1 a MoE layer with its
+    # shared expert).
     "qwen3-moe-dense-layer": dict(
         kind="qwen3_moe", kv_heads=2, top_k=2, tied=False, theta=1e6,
-        head_dim=8, router_logits=True, moe_keys={"mlp_only_layers": [0]}),
+        head_dim=8, router_logits=True,
+        moe_keys={"mlp_only_layers": [0], "intermediate_size": 40}),
     "qwen2-moe-sparse-step": dict(
         kind="qwen2_moe", kv_heads=2, top_k=2, tied=False, theta=1e6,
-        router_logits=True, moe_keys={"decoder_sparse_step": 2}),
+        router_logits=True,
+        moe_keys={"decoder_sparse_step": 2, "intermediate_size": 40}),
+    # Linear scaling in transformers 4's spelling (rope_scaling with "type",
+    # rope_theta apart).
     "qwen2-rope-linear": dict(
         kind="qwen2", kv_heads=2, tied=False, theta=1e4,
         rope={"rope_type": "linear", "factor": 4.0},
@@ -145,7 +148,7 @@ def make_model(spec):
             moe_intermediate_size=FFN, router_aux_loss_coef=0.01,
             head_dim=spec["head_dim"],
             output_router_logits=spec.get("router_logits", False),
-            **spec.get("moe_keys", {}), **common)
+            **{**common, **spec.get("moe_keys", {})})
         model = transformers.Qwen3MoeForCausalLM(config)
     elif spec["kind"] == "olmoe":
         config = transformers.OlmoeConfig(
@@ -159,7 +162,7 @@ def make_model(spec):
             moe_intermediate_size=FFN, shared_expert_intermediate_size=20,
             router_aux_loss_coef=0.01,
             output_router_logits=spec.get("router_logits", False),
-            **spec.get("moe_keys", {}), **common)
+            **{**common, **spec.get("moe_keys", {})})
         model = transformers.Qwen2MoeForCausalLM(config)
     elif spec["kind"] == "qwen2":
         config = transformers.Qwen2Config(**common)
