@@ -94,8 +94,8 @@ private:
   /// weights `module`.gate_proj.weight and so on: a dense layer's, or a
   /// shared expert's.
   Value mlp(Value hidden, const std::string &module, int64_t width);
-  /// Qwen2-MoE's shared expert over the tokens `flat` [T, hidden_size],
-  /// scaled by the sigmoid of its gate's logit.
+  /// The shared expert over the tokens `flat` [T, hidden_size]: Qwen2-MoE's,
+  /// scaled by the sigmoid of its gate's logit, or DeepSeek's, ungated.
   Value sharedExpert(Value flat, const std::string &prefix);
   /// What the MoE layers add to a training forward: loss terms and named
   /// metrics (the function's extra results).
@@ -228,6 +228,10 @@ Value ModelBuilder::mlp(Value hidden, const std::string &module,
 }
 
 Value ModelBuilder::sharedExpert(Value flat, const std::string &prefix) {
+  // DeepSeek's, added as it is.
+  if (!config.sharedExpertGated)
+    return mlp(flat, prefix + ".mlp.shared_experts",
+               config.sharedExpertIntermediateSize);
   std::string module = prefix + ".mlp.shared_expert";
   Value expert = mlp(flat, module, config.sharedExpertIntermediateSize);
   Value gateWeight = parameter(module + "_gate.weight", {1, config.hiddenSize});

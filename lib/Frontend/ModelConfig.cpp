@@ -252,6 +252,28 @@ void readSharedExpert(KeyReader &keys, mlir::moe::ModelConfig &config,
                       const TransformersModel *transformers) {
   const char *key = "shared_expert_intermediate_size";
   int64_t familySize = family ? family->sharedExpertSize : 0;
+  // DeepSeek's ungated shared experts, which no transformers family here
+  // has (Qwen2-MoE's is gated, whatever aux kind its config names).
+  if (keys.has("n_shared_experts") &&
+      keys.object["n_shared_experts"] != json(0)) {
+    const TransformersModel *refusing =
+        transformers ? transformers : (familySize ? family : nullptr);
+    if (refusing)
+      keys.fail(llvm::formatv("key 'n_shared_experts' ({0}) is not supported "
+                              "for model_type '{1}': transformers' {2} has "
+                              "no ungated shared experts",
+                              keys.object["n_shared_experts"].dump(),
+                              refusing->modelType, refusing->name)
+                    .str());
+    else if (keys.has(key) && keys.object[key] != json(0))
+      keys.fail("keys 'n_shared_experts' (ungated) and "
+                "'shared_expert_intermediate_size' (gated) both give the MoE "
+                "layers a shared expert: give one");
+    config.sharedExpertIntermediateSize =
+        keys.positive("n_shared_experts", 1) * config.expertIntermediateSize;
+    config.sharedExpertGated = false;
+    return;
+  }
   if (!keys.object.contains(key)) {
     config.sharedExpertIntermediateSize = familySize;
     return;
@@ -327,11 +349,15 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
       keys.object["partial_rotary_factor"] != json(1) &&
       keys.object["partial_rotary_factor"] != json(1.0))
     refuse("partial_rotary_factor", "RoPE rotates every dimension of a head");
-  // DeepSeek's shared experts, which every token passes ungated.
-  for (const char *key : {"n_shared_experts", "num_shared_experts"})
-    if (keys.has(key) && keys.object[key] != json(0))
-      refuse(key, "a shared expert's output is gated (Qwen2-MoE's: "
-                  "'shared_expert_intermediate_size')");
+  if (keys.has("num_shared_experts") &&
+      keys.object["num_shared_experts"] != json(0))
+    refuse("num_shared_experts",
+           "shared experts are given by 'n_shared_experts' (ungated, "
+           "DeepSeek's) or 'shared_expert_intermediate_size' (gated, "
+           "Qwen2-MoE's)");
+  if (!config.isMoe() && keys.has("n_shared_experts") &&
+      keys.object["n_shared_experts"] != json(0))
+    refuse("n_shared_experts", "a dense model has no experts");
   if (!config.isMoe() && keys.has("shared_expert_intermediate_size") &&
       keys.object["shared_expert_intermediate_size"] != json(0))
     refuse("shared_expert_intermediate_size", "a dense model has no experts");
@@ -654,6 +680,8 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
     if (complete || config.sharedExpertIntermediateSize)
       keys["shared_expert_intermediate_size"] =
           config.sharedExpertIntermediateSize;
+    if (complete || !config.sharedExpertGated)
+      keys["shared_expert_gate"] = config.sharedExpertGated;
     keys["moe_gate_norm_lambda"] = optional(config.gateNormLambda);
     keys["moe_capacity_factor"] = optional(config.capacityFactor);
     keys["moe_drop_policy"] =

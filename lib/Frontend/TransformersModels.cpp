@@ -143,6 +143,11 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
         "with a bias (DeepSeek-V3's routing), which transformers computes "
         "only beside layers this compiler does not build (DeepSeek-V3's "
         "latent attention, shared experts without a gate)");
+  if (config.sharedExpertIntermediateSize && !config.sharedExpertGated)
+    return llvm::createStringError(
+        "this model's shared experts are ungated (DeepSeek's "
+        "n_shared_experts), which transformers computes only beside routing "
+        "or layers this compiler does not build (DeepSeek's, Dots1's)");
   // A window (which covers the trained sequences) is kept for transformers
   // to apply past them: Llama's is Mistral's model then.
   auto fits = [&](const TransformersModel &model, bool withDenseLayers) {

@@ -77,6 +77,11 @@ struct ModelConfig {
   /// mlp_only_layers and decoder_sparse_step, DeepSeek's
   /// first_k_dense_replace); the others are MoE layers.
   std::vector<int64_t> denseLayers;
+  /// Whether the shared expert's output is scaled by a sigmoid gate
+  /// (Qwen2-MoE's, `mlp.shared_expert` and `mlp.shared_expert_gate`) or
+  /// added as it is (DeepSeek's `n_shared_experts`, `mlp.shared_experts`,
+  /// n times moe_intermediate_size wide).
+  bool sharedExpertGated = true;
   /// Qwen2-MoE's shared expert, a SwiGLU MLP that every token of a MoE
   /// layer passes, its output scaled by a sigmoid gate: its width, 0 where
   /// there is none.
