@@ -136,7 +136,8 @@ LogicalResult GateGradOp::verify() {
     return failure();
   if (failed(verifyGateNormalization(*this, getNormLambdaAttr(),
                                      getNormEps().convertToDouble(),
-                                     getLogits())))
+                                     getLogits())) ||
+      failed(expectPositive(*this, "scale", getScale().convertToDouble())))
     return failure();
   return expectSameElementType(
       *this, {{"logits", getLogits()}, {"d_weights", getDWeights()}});

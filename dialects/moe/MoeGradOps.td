@@ -174,7 +174,8 @@ def Moe_GateGradOp : Moe_GradOp<"gate_grad",
   let description = [{
     Given the gradients of the gate's `probs` and `weights` outputs and the
     forward's top-k `indices`, the gradient of the logits: through the
-    renormalization of the selected scores (when `renormalize`), the sigmoid
+    scale and the renormalization of the selected scores (when
+    `renormalize`), the sigmoid
     scores' sum (sigmoid `scoring`), the softmax or the sigmoid, and the
     logit normalization over the expert axis (mean and population std, when
     `norm_lambda` is set). Attributes as in moe.gate.
@@ -185,12 +186,14 @@ def Moe_GateGradOp : Moe_GradOp<"gate_grad",
                                          "GateScoring::softmax">:$scoring,
                        OptionalAttr<F64Attr>:$norm_lambda,
                        DefaultValuedAttr<F64Attr, "1.0e-6">:$norm_eps,
-                       UnitAttr:$renormalize);
+                       UnitAttr:$renormalize,
+                       DefaultValuedAttr<F64Attr, "1.0">:$scale);
   let results = (outs Moe_FloatTensor:$d_logits);
   let assemblyFormat = [{
     $logits `,` $indices `,` $d_probs `,` $d_weights
     (`scoring` `=` $scoring^)? (`norm_lambda` `=` $norm_lambda^)? (`norm_eps` `=` $norm_eps^)?
-    (`renormalize` $renormalize^)? attr-dict `:` type($logits) `,`
+    (`renormalize` $renormalize^)? (`scale` `=` $scale^)? attr-dict `:`
+    type($logits) `,`
     type($indices) `,` type($d_weights)
   }];
 }

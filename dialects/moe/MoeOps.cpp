@@ -158,7 +158,8 @@ LogicalResult GateOp::verify() {
                          << experts << "), got " << topK;
   if (failed(verifyGateNormalization(*this, getNormLambdaAttr(),
                                      getNormEps().convertToDouble(),
-                                     getLogits())))
+                                     getLogits())) ||
+      failed(expectPositive(*this, "scale", getScale().convertToDouble())))
     return failure();
   if (failed(expectShape(*this, "probs", getProbs(), {tokens, experts})) ||
       failed(expectShape(*this, "weights", getWeights(), {tokens, topK})) ||

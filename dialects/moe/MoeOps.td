@@ -365,7 +365,8 @@ def Moe_GateOp : Moe_DiffOp<"gate"> {
     lower expert index. The bias only chooses: DeepSeek-V3's auxiliary-loss-
     free balancing moves it between steps (moe-expert-bias), and it gets no
     gradient. `weights` (`[T, top_k]`) holds the chosen experts' scores,
-    divided by their sum when `renormalize` is set (Mixtral, Skywork-MoE).
+    divided by their sum when `renormalize` is set (Mixtral, Skywork-MoE),
+    times `scale` (DeepSeek's routed_scaling_factor; 1 by default).
 
     ```mlir
     %p, %w, %i = moe.gate %z top_k = 2 norm_lambda = 1.0 renormalize
@@ -380,14 +381,15 @@ def Moe_GateOp : Moe_DiffOp<"gate"> {
                                          "GateScoring::softmax">:$scoring,
                        OptionalAttr<F64Attr>:$norm_lambda,
                        DefaultValuedAttr<F64Attr, "1.0e-6">:$norm_eps,
-                       UnitAttr:$renormalize);
+                       UnitAttr:$renormalize,
+                       DefaultValuedAttr<F64Attr, "1.0">:$scale);
   let results = (outs Moe_FloatTensor:$probs, Moe_FloatTensor:$weights,
                       Moe_IndexTensor:$indices);
   let assemblyFormat = [{
     $logits (`bias` $bias^)? `top_k` `=` $top_k
     (`scoring` `=` $scoring^)? (`norm_lambda` `=` $norm_lambda^)?
-    (`norm_eps` `=` $norm_eps^)? (`renormalize` $renormalize^)? attr-dict `:`
-    type($logits) (`,` type($bias)^)? `->` type($probs) `,` type($weights)
+    (`norm_eps` `=` $norm_eps^)? (`renormalize` $renormalize^)?
+    (`scale` `=` $scale^)? attr-dict `:` type($logits) (`,` type($bias)^)? `->` type($probs) `,` type($weights)
     `,` type($indices)
   }];
 }

@@ -157,7 +157,7 @@ LogicalResult GateOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
   operandGrads.push_back(GateGradOp::create(
       b, getLoc(), getLogits().getType(), getLogits(), getIndices(),
       resultGrads[0], resultGrads[1], getScoringAttr(), getNormLambdaAttr(),
-      getNormEpsAttr(), getRenormalizeAttr()));
+      getNormEpsAttr(), getRenormalizeAttr(), getScaleAttr()));
   // The bias only chooses experts: piecewise constant, no gradient.
   if (getBias())
     operandGrads.push_back(Value());

@@ -267,11 +267,12 @@ Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
           ? global(block + "." + std::string(moert::kExpertBiasName), {experts},
                    moe::InitKind::constant, 0.0, Holds::State)
           : Value();
-  auto gate = moe::GateOp::create(
-      b, logitsType, floatTensor({numTokens, topK}),
-      indexTensor({numTokens, topK}), gateInput, bias,
-      static_cast<uint64_t>(topK), config.scoring,
-      /*norm_lambda=*/FloatAttr(), APFloat(kGateNormEps), config.renormalize);
+  auto gate =
+      moe::GateOp::create(b, logitsType, floatTensor({numTokens, topK}),
+                          indexTensor({numTokens, topK}), gateInput, bias,
+                          static_cast<uint64_t>(topK), config.scoring,
+                          /*norm_lambda=*/FloatAttr(), APFloat(kGateNormEps),
+                          config.renormalize, APFloat(config.routedScale));
 
   int64_t capacity = config.capacityFactor
                          ? moe::expertCapacity(*config.capacityFactor,

@@ -113,6 +113,18 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config,
               "' must be \"softmax\" or \"sigmoid\", got \"" + scoring + "\"");
   config.scoring = gateScoring.value_or(mlir::moe::GateScoring::softmax);
   config.expertBias = keys.boolean("moe_router_enable_expert_bias", false);
+  // DeepSeek's factor on the top-k weights, which transformers' families
+  // here do not read.
+  if (keys.has("routed_scaling_factor") &&
+      keys.object["routed_scaling_factor"] != json(1) &&
+      keys.object["routed_scaling_factor"] != json(1.0) && transformers)
+    keys.fail(llvm::formatv("key 'routed_scaling_factor' ({0}) is not "
+                            "supported: transformers' {1} does not scale the "
+                            "gate values",
+                            keys.object["routed_scaling_factor"].dump(),
+                            transformers->name)
+                  .str());
+  config.routedScale = keys.number("routed_scaling_factor", 1.0, true);
   if (config.scoring == mlir::moe::GateScoring::sigmoid && config.topK == 1 &&
       config.renormalize)
     config.warnings.push_back(
@@ -379,7 +391,6 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
       {"kv_lora_rank", json(), "attention is not multi-head latent attention"},
       {"n_group", json(1), "the router chooses among all experts"},
       {"topk_group", json(1), "the router chooses among all experts"},
-      {"routed_scaling_factor", json(1.0), "the gate values are not scaled"},
       {"clip_qkv", json(), "queries, keys and values are not clipped"}};
   for (const ForeignKey &foreign : kForeignKeys)
     if (keys.has(foreign.key) && keys.object[foreign.key] != foreign.neutral)
@@ -692,6 +703,8 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
           mlir::moe::stringifyGateScoring(config.scoring).str();
     if (complete || config.expertBias)
       keys["moe_router_enable_expert_bias"] = config.expertBias;
+    if (complete || config.routedScale != 1)
+      keys["routed_scaling_factor"] = config.routedScale;
     keys["moe_aux_loss_kind"] =
         config.pooledAuxLoss
             ? std::string("transformers")

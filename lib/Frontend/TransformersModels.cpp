@@ -137,10 +137,12 @@ mlir::moe::transformersModelNamed(llvm::StringRef modelType) {
 
 llvm::Expected<const TransformersModel &>
 mlir::moe::transformersModelOf(const ModelConfig &config) {
-  if (config.scoring != GateScoring::softmax || config.expertBias)
+  if (config.scoring != GateScoring::softmax || config.expertBias ||
+      config.routedScale != 1)
     return llvm::createStringError(
-        "this model's gates score the experts with sigmoids or choose them "
-        "with a bias (DeepSeek-V3's routing), which transformers computes "
+        "this model's gates score the experts with sigmoids, choose them "
+        "with a bias or scale their weights (DeepSeek-V3's routing), which "
+        "transformers computes "
         "only beside layers this compiler does not build (DeepSeek-V3's "
         "latent attention, shared experts without a gate)");
   if (config.sharedExpertIntermediateSize && !config.sharedExpertGated)

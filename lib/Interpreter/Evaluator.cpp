@@ -348,7 +348,8 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
               normLambdaOf(o.getNormLambdaAttr()),
               o.getNormEps().convertToDouble(), o.getRenormalize(),
               moe::runtimeGateScoring(o.getScoring()),
-              o.getBias() ? &get(o.getBias()) : nullptr);
+              o.getBias() ? &get(o.getBias()) : nullptr,
+              o.getScale().convertToDouble());
           set(o.getProbs(), std::move(r.probs));
           set(o.getWeights(), std::move(r.weights));
           set(o.getIndices(), std::move(r.indices));
@@ -533,7 +534,8 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
                                     o.getNormEps().convertToDouble(),
                                     o.getRenormalize(), get(o.getDProbs()),
                                     get(o.getDWeights()),
-                                    moe::runtimeGateScoring(o.getScoring())));
+                                    moe::runtimeGateScoring(o.getScoring()),
+                                    o.getScale().convertToDouble()));
           return success();
         })
         .Case([&](moe::GateNormGradOp o) {

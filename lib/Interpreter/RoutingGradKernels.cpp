@@ -25,13 +25,14 @@ Tensor mlir::moe::ref::gateGrad(const Tensor &logits, const Tensor &indices,
                                 std::optional<double> normLambda,
                                 double normEps, bool renormalize,
                                 const Tensor &dProbs, const Tensor &dWeights,
-                                moert::GateScoring scoring) {
+                                moert::GateScoring scoring, double scale) {
   int64_t tokens = logits.dim(0), experts = logits.dim(1);
   int64_t topK = indices.dim(1);
   bool sigmoid = scoring == moert::GateScoring::Sigmoid;
   Tensor dLogits = Tensor::zeros(logits.dtype, {tokens, experts});
   std::vector<double> centered(experts), scores(experts), dS(experts);
   std::vector<int64_t> chosen(topK);
+  std::vector<double> dU(topK);
   for (int64_t t = 0; t < tokens; ++t) {
     // Forward, as in gate().
     const double *z = &logits.data[t * experts];
@@ -59,10 +60,11 @@ Tensor mlir::moe::ref::gateGrad(const Tensor &logits, const Tensor &indices,
     for (int64_t e = 0; e < experts; ++e)
       dS[e] = sigmoid ? (dP[e] - expected) / total : dP[e];
 
-    // Plus the weights' path. With renormalize, w_c = s_{i_c} / S where S
-    // sums the k selected scores, so ds_{i_c} += (dw_c - sum_c' dw_c' w_c')
-    // / S.
-    const double *dW = &dWeights.data[t * topK];
+    // Plus the weights' path: w_c = scale u_c, so du_c = scale dw_c. With
+    // renormalize, u_c = s_{i_c} / S where S sums the k selected scores, so
+    // ds_{i_c} += (du_c - sum_c' du_c' u_c') / S.
+    for (int64_t c = 0; c < topK; ++c)
+      dU[c] = scale * dWeights.data[t * topK + c];
     double selected = 0;
     for (int64_t c = 0; c < topK; ++c) {
       chosen[c] = checkedIndex(indices.data[t * topK + c], experts,
@@ -71,12 +73,12 @@ Tensor mlir::moe::ref::gateGrad(const Tensor &logits, const Tensor &indices,
     }
     if (selected == 0) // the chosen scores underflowed
       selected = 1;
-    double weighted = 0; // sum_c dw_c w_c
+    double weighted = 0; // sum_c du_c u_c
     if (renormalize)
       for (int64_t c = 0; c < topK; ++c)
-        weighted += dW[c] * scores[chosen[c]] / selected;
+        weighted += dU[c] * scores[chosen[c]] / selected;
     for (int64_t c = 0; c < topK; ++c)
-      dS[chosen[c]] += renormalize ? (dW[c] - weighted) / selected : dW[c];
+      dS[chosen[c]] += renormalize ? (dU[c] - weighted) / selected : dU[c];
 
     // Softmax backward: dz~_e = p_e (dp_e - sum_j p_j dp_j); sigmoid's:
     // dz~_e = s_e (1 - s_e) ds_e.

@@ -19,8 +19,8 @@ using mlir::moe::ref::detail::normalizeRow;
 GateResult mlir::moe::ref::gate(const Tensor &logits, int64_t topK,
                                 std::optional<double> normLambda,
                                 double normEps, bool renormalize,
-                                moert::GateScoring scoring,
-                                const Tensor *bias) {
+                                moert::GateScoring scoring, const Tensor *bias,
+                                double scale) {
   int64_t tokens = logits.dim(0), experts = logits.dim(1);
   GateResult result{Tensor::zeros(logits.dtype, {tokens, experts}),
                     Tensor::zeros(logits.dtype, {tokens, topK}),
@@ -74,7 +74,7 @@ GateResult mlir::moe::ref::gate(const Tensor &logits, int64_t topK,
     for (int64_t c = 0; c < topK; ++c) {
       result.indices.data[t * topK + c] = static_cast<double>(order[c]);
       result.weights.data[t * topK + c] =
-          scores.data[order[c]] / (renormalize ? selected : 1.0);
+          scores.data[order[c]] / (renormalize ? selected : 1.0) * scale;
     }
   }
   result.probs.roundToDType();

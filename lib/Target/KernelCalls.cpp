@@ -98,17 +98,23 @@ int64_t dim(Value value, int64_t axis) {
   return shape[axis < 0 ? axis + shape.size() : axis];
 }
 
-/// `GateConfig{...}`; the scoring is spelled only where it is not the
-/// default softmax.
+/// `GateConfig{...}`; the scoring and the scale are spelled only where one
+/// is not the default (softmax, 1).
 KernelArg gateConfig(int64_t topK, GateScoring scoring, FloatAttr lambda,
-                     APFloat eps, bool renormalize) {
-  return expression(
-      formatv("GateConfig{{{0}, {1}, {2}, {3}, {4}{5}}", topK,
-              lambda ? "true" : "false",
-              literal(lambda ? lambda.getValueAsDouble() : 0.0),
-              literal(eps.convertToDouble()), renormalize ? "true" : "false",
-              scoring == GateScoring::sigmoid ? ", GateScoring::Sigmoid" : "")
-          .str());
+                     APFloat eps, bool renormalize, APFloat scale) {
+  double factor = scale.convertToDouble();
+  std::string tail;
+  if (scoring != GateScoring::softmax || factor != 1)
+    tail = scoring == GateScoring::sigmoid ? ", GateScoring::Sigmoid"
+                                           : ", GateScoring::Softmax";
+  if (factor != 1)
+    tail += ", " + literal(factor);
+  return expression(formatv("GateConfig{{{0}, {1}, {2}, {3}, {4}{5}}", topK,
+                            lambda ? "true" : "false",
+                            literal(lambda ? lambda.getValueAsDouble() : 0.0),
+                            literal(eps.convertToDouble()),
+                            renormalize ? "true" : "false", tail)
+                        .str());
 }
 
 /// A cross-entropy's counted targets (`CountedTargets{...}`).
@@ -331,7 +337,7 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
                              size(dim(logits, 0)), size(dim(logits, 1)),
                              gateConfig(o.getTopK(), o.getScoring(),
                                         o.getNormLambdaAttr(), o.getNormEps(),
-                                        o.getRenormalize()),
+                                        o.getRenormalize(), o.getScale()),
                              res(0), res(1), res(2)});
       })
       .Case([&](GateGradOp o) {
@@ -340,7 +346,7 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
                     {in(0), in(1), size(dim(logits, 0)), size(dim(logits, 1)),
                      gateConfig(dim(o.getIndices(), 1), o.getScoring(),
                                 o.getNormLambdaAttr(), o.getNormEps(),
-                                o.getRenormalize()),
+                                o.getRenormalize(), o.getScale()),
                      in(2), in(3), res(0)});
       })
       .Case([&](GateNormOp o) {

@@ -51,19 +51,20 @@ func.func @adaptive(%alpha: tensor<f32>, %dropped: tensor<i64>) -> tensor<f32> {
 }
 
 // DeepSeek-V3's routing: the sigmoid scoring is spelled in the GateConfig
-// (the gate's and its gradient's), the bias passed by pointer; the step's
+// (the gate's and its gradient's, with a scale beside it where not 1), the
+// bias passed by pointer; the step's
 // load and the bias update take buffers, the rate a literal.
 // CHECK-LABEL: void function_expert_bias(
 // CHECK: float *[[Z:v[0-9]+]] = const_cast<float *>(static_cast<const float *>(inputs[0]));
 // CHECK: float *[[B:v[0-9]+]] = const_cast<float *>(static_cast<const float *>(inputs[1]));
 // CHECK: gate([[Z]], [[B]], 6, 4, GateConfig{2, false, 0.0, 9.9999999999999995e-07, true, GateScoring::Sigmoid}, {{v[0-9]+}}, {{v[0-9]+}}, [[I:v[0-9]+]]);
-// CHECK: gateGrad([[Z]], [[I]], 6, 4, GateConfig{2, false, 0.0, 9.9999999999999995e-07, true, GateScoring::Sigmoid},
+// CHECK: gateGrad([[Z]], [[I]], 6, 4, GateConfig{2, false, 0.0, 9.9999999999999995e-07, true, GateScoring::Sigmoid, 2.5},
 // CHECK: int64_t *[[LOAD:v[0-9]+]] = reinterpret_cast<int64_t *>(arena + {{[0-9]+}});
 // CHECK: expertLoad([[I]], 12, 4, [[LOAD]]);
 // CHECK: expertBiasUpdate([[B]], [[LOAD]], 4, 0.001, {{v[0-9]+}});
 func.func @expert_bias(%z: tensor<6x4xf32>, %b: tensor<4xf32>, %dp: tensor<6x4xf32>, %dw: tensor<6x2xf32>) -> (tensor<6x4xf32>, tensor<6x2xf32>, tensor<6x4xf32>, tensor<4xf32>) {
   %p, %w, %i = moe.gate %z bias %b top_k = 2 scoring = sigmoid renormalize : tensor<6x4xf32>, tensor<4xf32> -> tensor<6x4xf32>, tensor<6x2xf32>, tensor<6x2xi32>
-  %dz = moe.gate_grad %z, %i, %dp, %dw scoring = sigmoid renormalize : tensor<6x4xf32>, tensor<6x2xi32>, tensor<6x2xf32>
+  %dz = moe.gate_grad %z, %i, %dp, %dw scoring = sigmoid renormalize scale = 2.5 : tensor<6x4xf32>, tensor<6x2xi32>, tensor<6x2xf32>
   %load = moe.expert_load %i : tensor<6x2xi32> -> tensor<4xi64>
   %b1 = moe.expert_bias_update %b, %load rate = 1.0e-03 : tensor<4xf32>, tensor<4xi64>
   return %p, %w, %dz, %b1 : tensor<6x4xf32>, tensor<6x2xf32>, tensor<6x4xf32>, tensor<4xf32>

@@ -55,10 +55,11 @@ TEST(CpuRoutingKernelsTest, GateAndGradMatchReference) {
             std::string name = s.name() + (normalize ? " norm" : "") +
                                (renormalize ? " renorm" : "") +
                                (sigmoid ? " sigmoid" : "") +
-                               (biased ? " bias" : "");
+                               (biased ? " bias, scale 2.5" : "");
             cpu::GateConfig config = gateConfig(
                 s.topK, normalize, normalize ? 2.5 : 1.0, renormalize);
             config.scoring = scoring;
+            config.scale = biased ? 2.5 : 1.0;
             Floats logits = randomFloats(s.tokens * s.experts, 1, 2.0f);
             Floats bias = randomFloats(s.experts, 4, 0.2f);
             Floats probs = output(s.tokens * s.experts),
@@ -69,9 +70,9 @@ TEST(CpuRoutingKernelsTest, GateAndGradMatchReference) {
                       indices.data());
             Tensor logitsRef = f32({s.tokens, s.experts}, logits);
             Tensor biasRef = f32({s.experts}, bias);
-            ref::GateResult expected =
-                ref::gate(logitsRef, s.topK, lambdaOf(config), config.eps,
-                          renormalize, scoring, biased ? &biasRef : nullptr);
+            ref::GateResult expected = ref::gate(
+                logitsRef, s.topK, lambdaOf(config), config.eps, renormalize,
+                scoring, biased ? &biasRef : nullptr, config.scale);
             expectClose(probs, expected.probs, "gate probs " + name, 1e-6);
             expectExact(indices, expected.indices, "gate indices " + name);
             expectClose(weights, expected.weights, "gate weights " + name,
@@ -88,7 +89,7 @@ TEST(CpuRoutingKernelsTest, GateAndGradMatchReference) {
                                       lambdaOf(config), config.eps, renormalize,
                                       f32({s.tokens, s.experts}, dProbs),
                                       f32({s.tokens, s.topK}, dWeights),
-                                      scoring),
+                                      scoring, config.scale),
                         "gateGrad " + name);
           }
 }

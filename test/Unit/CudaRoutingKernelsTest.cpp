@@ -110,12 +110,14 @@ TEST_F(CudaRoutingKernelsTest, GateAndGradMatchCpu) {
           bool sigmoid = scoring == moert::GateScoring::Sigmoid;
           std::string name = s.name() + (normalize ? " norm" : "") +
                              (renormalize ? " renorm" : "") +
-                             (sigmoid ? " sigmoid, bias" : "");
+                             (sigmoid ? " sigmoid, bias, scale" : "");
           moert::GateConfig config =
               gateConfig(s.topK, normalize, normalize ? 2.5 : 1.0, renormalize);
           config.scoring = scoring;
+          config.scale = sigmoid ? 2.5 : 1.0;
           Floats logits = randomFloats(s.tokens * s.experts, 1, 2.0f);
-          // DeepSeek-V3's combination: sigmoid scores with a bias.
+          // DeepSeek-V3's combination: sigmoid scores with a bias, the
+          // weights scaled.
           Floats bias = randomFloats(s.experts, 4, 0.2f);
           const float *cpuBias = sigmoid ? bias.data() : nullptr;
           Floats probs = output(s.tokens * s.experts),

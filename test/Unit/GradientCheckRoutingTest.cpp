@@ -27,23 +27,26 @@ TEST(GradientCheck, Gate) {
   // norm_lambda the logits start at std 10: z~ does not depend on their
   // scale, so the probabilities are as with std 1, but a step of 1e-4 is 10x
   // smaller relative to each row's std (see kMinLogitStd). Sigmoid scores
-  // keep the logits' order, which the probe's margins are taken on.
+  // keep the logits' order, which the probe's margins are taken on; their
+  // weights are scaled too (DeepSeek's routed_scaling_factor).
   for (double lambda : {0.0, 1.0, 2.5}) {
     for (bool renormalize : {false, true}) {
       for (bool sigmoid : {false, true}) {
         std::string label =
             "gate" +
             std::string(lambda > 0 ? " norm_lambda " + number(lambda) : "") +
-            (renormalize ? " renormalize" : "") + (sigmoid ? " sigmoid" : "");
+            (renormalize ? " renormalize" : "") +
+            (sigmoid ? " sigmoid scale 2.5" : "");
         checkCase(label, [&](Model &m) {
           int64_t tokens = m.dim(), experts = m.dim(lambda > 0 ? 3 : 2, 6),
                   k = m.dim(1, experts);
           Shape probs = {tokens, experts}, weights = {tokens, k};
           m.param("z", probs, lambda > 0 ? 10.0 : 1.0);
-          m.emit("%p, %w, %i = moe.gate %z" +
-                 gateAttrs(k, lambda, renormalize, sigmoid) + " : " +
-                 typeOf(probs) + " -> " + typeOf(probs) + ", " +
-                 typeOf(weights) + ", " + i32(weights));
+          m.emit(
+              "%p, %w, %i = moe.gate %z" +
+              gateAttrs(k, lambda, renormalize, sigmoid, sigmoid ? 2.5 : 1.0) +
+              " : " + typeOf(probs) + " -> " + typeOf(probs) + ", " +
+              typeOf(weights) + ", " + i32(weights));
           m.param("proj", {experts, k});
           m.emit("%wp = moe.linear %w, %proj : " + typeOf(weights) + ", " +
                  typeOf({experts, k}) + " -> " + typeOf(probs));

@@ -355,13 +355,14 @@ inline void buildAffine(Model &m, const std::string &op, bool bias) {
 }
 
 /// `moe.gate` attributes: " top_k = k [scoring = sigmoid] [norm_lambda = l]
-/// [renormalize]".
+/// [renormalize] [scale = s]".
 inline std::string gateAttrs(int64_t k, double lambda, bool renormalize,
-                             bool sigmoid = false) {
+                             bool sigmoid = false, double scale = 1) {
   return " top_k = " + std::to_string(k) +
          (sigmoid ? " scoring = sigmoid" : "") +
          (lambda > 0 ? " norm_lambda = " + number(lambda) : "") +
-         (renormalize ? " renormalize" : "");
+         (renormalize ? " renormalize" : "") +
+         (scale != 1 ? " scale = " + number(scale) : "");
 }
 
 /// The slots moe.dispatch assigns to row-major `indices` ([T, k]) under

@@ -111,11 +111,13 @@ TEST(GateGradTest, MatchesFiniteDifferences) {
           double eps = seed % 2 ? 1e-6 : 0.3; // a large eps exercises its term
           Tensor logits = untiedLogits(random, tokens, experts, lambda, eps);
           // With sigmoid scores a bias chooses other experts than the
-          // largest scores; the gradient follows the choices.
+          // largest scores, and the weights are scaled (DeepSeek-V3's);
+          // the gradient follows the choices.
           Tensor bias = random.tensor({experts}, -0.3, 0.3);
           const Tensor *chooser = sigmoid ? &bias : nullptr;
-          GateResult forward =
-              gate(logits, topK, lambda, eps, renormalize, scoring, chooser);
+          double scale = sigmoid ? 2.5 : 1.0;
+          GateResult forward = gate(logits, topK, lambda, eps, renormalize,
+                                    scoring, chooser, scale);
           Tensor rProbs = random.tensor({tokens, experts});
           Tensor rWeights = random.tensor({tokens, topK});
           std::string what = "seed " + std::to_string(seed) + " lambda " +
@@ -125,11 +127,11 @@ TEST(GateGradTest, MatchesFiniteDifferences) {
           expectGradient(
               what,
               gateGrad(logits, forward.indices, lambda, eps, renormalize,
-                       rProbs, rWeights, scoring),
+                       rProbs, rWeights, scoring, scale),
               logits,
               [&](const Tensor &x) {
-                GateResult result =
-                    gate(x, topK, lambda, eps, renormalize, scoring, chooser);
+                GateResult result = gate(x, topK, lambda, eps, renormalize,
+                                         scoring, chooser, scale);
                 EXPECT_EQ(result.indices.data, forward.indices.data);
                 return dot(rProbs, result.probs) +
                        dot(rWeights, result.weights);

@@ -160,6 +160,12 @@ TEST(GateTest, SigmoidScoresAreWeightsAndNormalizedProbs) {
                  renormalize ? std::vector<double>{0.6, 0.4}
                              : std::vector<double>{0.75, 0.5});
   }
+  // DeepSeek's routed_scaling_factor multiplies the (renormalized) weights
+  // alone.
+  GateResult scaled = gate(logits, 2, std::nullopt, 1e-6, true,
+                           moert::GateScoring::Sigmoid, nullptr, 2.5);
+  expectTensor(scaled.probs, DType::F64, {1, 3}, {1.0 / 3, 0.5, 1.0 / 6});
+  expectTensor(scaled.weights, DType::F64, {1, 2}, {1.5, 1.0});
 }
 
 TEST(GateTest, BiasChoosesButDoesNotWeigh) {

@@ -100,6 +100,8 @@ struct ModelConfig {
   /// moe-expert-bias moves towards an even load: DeepSeek-V3's auxiliary-
   /// loss-free balancing.
   bool expertBias = false;
+  /// The factor on the top-k weights (DeepSeek's routed_scaling_factor).
+  double routedScale = 1;
   AuxLossKind auxLossKind = AuxLossKind::skywork;
   /// One load-balancing loss over every layer's tokens pooled
   /// (transformers' Mixtral loss, moe.pooled_aux_loss) instead of one per

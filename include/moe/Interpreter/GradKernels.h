@@ -69,7 +69,8 @@ Tensor crossEntropyGrad(const Tensor &logits, const Tensor &targets,
 Tensor gateGrad(const Tensor &logits, const Tensor &indices,
                 std::optional<double> normLambda, double normEps,
                 bool renormalize, const Tensor &dProbs, const Tensor &dWeights,
-                moert::GateScoring scoring = moert::GateScoring::Softmax);
+                moert::GateScoring scoring = moert::GateScoring::Softmax,
+                double scale = 1);
 
 /// d logits [T, E] of moe.gate_norm: through the mean and the population std
 /// of each row exactly.

@@ -64,7 +64,7 @@ GateResult gate(const Tensor &logits, int64_t topK,
                 std::optional<double> normLambda, double normEps,
                 bool renormalize,
                 moert::GateScoring scoring = moert::GateScoring::Softmax,
-                const Tensor *bias = nullptr);
+                const Tensor *bias = nullptr, double scale = 1);
 /// The gate's logit normalization alone (moe.gate_norm): per row,
 /// normLambda (z - mean) / (std + normEps), with the population std.
 Tensor gateNorm(const Tensor &logits, double normLambda, double normEps);

@@ -30,6 +30,7 @@ struct GateConfig {
   double lambda, eps;
   bool renormalize;
   GateScoring scoring = GateScoring::Softmax;
+  double scale = 1; // the weights' factor (routed_scaling_factor)
 };
 
 enum class AuxLossKind { Skywork, Switch };

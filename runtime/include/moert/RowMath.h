@@ -183,8 +183,8 @@ MOERT_HOST_DEVICE inline void gateRow(const float *logits, const float *bias,
   }
   double denominator = config.renormalize ? scoreDivisor(selected) : 1.0;
   for (int64_t c = 0; c < config.topK; ++c)
-    weights[c] =
-        static_cast<float>(static_cast<float>(z[indices[c]]) / denominator);
+    weights[c] = static_cast<float>(static_cast<float>(z[indices[c]]) /
+                                    denominator * config.scale);
 }
 
 /// The gate's backward for one token, following the forward's `chosen`
@@ -209,8 +209,9 @@ gateGradRow(const float *logits, const int32_t *chosen, int64_t experts,
   for (int64_t e = 0; e < experts; ++e)
     dS[e] = (dProbs[e] - expectedProb) / total;
 
-  // Weights path: with renormalize w_c = s_{i_c} / S, so ds_{i_c} +=
-  // (dw_c - sum_c' dw_c' w_c') / S.
+  // Weights path: w_c = scale u_c, the unscaled weight getting du_c =
+  // scale dw_c; with renormalize u_c = s_{i_c} / S, so ds_{i_c} +=
+  // (du_c - sum_c' du_c' u_c') / S.
   int64_t topK = config.topK;
   double selected = 0, weighted = 0;
   for (int64_t c = 0; c < topK; ++c)
@@ -218,10 +219,11 @@ gateGradRow(const float *logits, const int32_t *chosen, int64_t experts,
   selected = scoreDivisor(selected);
   if (config.renormalize)
     for (int64_t c = 0; c < topK; ++c)
-      weighted += dWeights[c] * scores[chosen[c]] / selected;
-  for (int64_t c = 0; c < topK; ++c)
-    dS[chosen[c]] +=
-        config.renormalize ? (dWeights[c] - weighted) / selected : dWeights[c];
+      weighted += config.scale * dWeights[c] * scores[chosen[c]] / selected;
+  for (int64_t c = 0; c < topK; ++c) {
+    double dU = config.scale * dWeights[c];
+    dS[chosen[c]] += config.renormalize ? (dU - weighted) / selected : dU;
+  }
 
   if (config.scoring == GateScoring::Softmax) {
     // dz~_e = p_e (dp_e - sum_j p_j dp_j).

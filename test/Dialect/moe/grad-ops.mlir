@@ -227,10 +227,10 @@ func.func @gate_grad_renormalize(%z: tensor<16x4xf32>, %i: tensor<16x4xi32>, %dp
 // A non-default norm_eps is printed, with f64 tensors.
 // CHECK-LABEL: func.func @gate_grad_sigmoid
 // CHECK-SAME: (%[[Z:.*]]: tensor<16x4xf32>, %[[I:.*]]: tensor<16x2xi32>, %[[DP:.*]]: tensor<16x4xf32>, %[[DW:.*]]: tensor<16x2xf32>)
-// CHECK: %[[DZ:.*]] = moe.gate_grad %[[Z]], %[[I]], %[[DP]], %[[DW]] scoring = sigmoid renormalize : tensor<16x4xf32>, tensor<16x2xi32>, tensor<16x2xf32>
+// CHECK: %[[DZ:.*]] = moe.gate_grad %[[Z]], %[[I]], %[[DP]], %[[DW]] scoring = sigmoid renormalize scale = 2.500000e+00 : tensor<16x4xf32>, tensor<16x2xi32>, tensor<16x2xf32>
 // CHECK: return %[[DZ]] : tensor<16x4xf32>
 func.func @gate_grad_sigmoid(%z: tensor<16x4xf32>, %i: tensor<16x2xi32>, %dp: tensor<16x4xf32>, %dw: tensor<16x2xf32>) -> tensor<16x4xf32> {
-  %dz = moe.gate_grad %z, %i, %dp, %dw scoring = sigmoid renormalize : tensor<16x4xf32>, tensor<16x2xi32>, tensor<16x2xf32>
+  %dz = moe.gate_grad %z, %i, %dp, %dw scoring = sigmoid renormalize scale = 2.5 : tensor<16x4xf32>, tensor<16x2xi32>, tensor<16x2xf32>
   return %dz : tensor<16x4xf32>
 }
 

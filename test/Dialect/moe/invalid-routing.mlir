@@ -139,6 +139,15 @@ func.func @gate_bias_type(%z: tensor<16x4xf32>, %b: tensor<4xf64>) {
 
 // -----
 
+// moe.gate: the weights' scale is positive.
+func.func @gate_scale(%z: tensor<16x4xf32>) {
+  // expected-error @+1 {{'moe.gate' op attribute 'scale' must be a positive finite number, got 0.000000e+00}}
+  %p, %w, %i = moe.gate %z top_k = 2 scale = 0.0 : tensor<16x4xf32> -> tensor<16x4xf32>, tensor<16x2xf32>, tensor<16x2xi32>
+  return
+}
+
+// -----
+
 // moe.gate (ODS): the scoring is softmax or sigmoid.
 func.func @gate_scoring(%z: tensor<16x4xf32>) {
   // expected-error @+1 {{expected string or keyword containing one of the following enum values for attribute 'scoring' [softmax, sigmoid]}}

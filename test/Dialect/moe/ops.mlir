@@ -285,10 +285,10 @@ func.func @gate_norm_eps(%z: tensor<16x4xf64>) -> (tensor<16x4xf64>, tensor<16x2
 // CHECK-LABEL: func.func @gate_sigmoid_bias
 // CHECK-SAME: (%[[Z:.*]]: tensor<16x4xf32>, %[[B:.*]]: tensor<4xf32>)
 // CHECK: %[[P:.*]], %[[W:.*]], %[[I:.*]] = moe.gate %[[Z]] bias %[[B]] top_k = 2 scoring = sigmoid renormalize : tensor<16x4xf32>, tensor<4xf32> -> tensor<16x4xf32>, tensor<16x2xf32>, tensor<16x2xi32>
-// CHECK: moe.gate %[[Z]] bias %[[B]] top_k = 1 : tensor<16x4xf32>, tensor<4xf32> -> tensor<16x4xf32>, tensor<16x1xf32>, tensor<16x1xi32>
+// CHECK: moe.gate %[[Z]] bias %[[B]] top_k = 1 scale = 2.500000e+00 : tensor<16x4xf32>, tensor<4xf32> -> tensor<16x4xf32>, tensor<16x1xf32>, tensor<16x1xi32>
 func.func @gate_sigmoid_bias(%z: tensor<16x4xf32>, %b: tensor<4xf32>) -> (tensor<16x4xf32>, tensor<16x2xf32>, tensor<16x2xi32>, tensor<16x1xi32>) {
   %p, %w, %i = moe.gate %z bias %b top_k = 2 scoring = sigmoid renormalize : tensor<16x4xf32>, tensor<4xf32> -> tensor<16x4xf32>, tensor<16x2xf32>, tensor<16x2xi32>
-  %p1, %w1, %i1 = moe.gate %z bias %b top_k = 1 scoring = softmax : tensor<16x4xf32>, tensor<4xf32> -> tensor<16x4xf32>, tensor<16x1xf32>, tensor<16x1xi32>
+  %p1, %w1, %i1 = moe.gate %z bias %b top_k = 1 scoring = softmax scale = 2.5 : tensor<16x4xf32>, tensor<4xf32> -> tensor<16x4xf32>, tensor<16x1xf32>, tensor<16x1xi32>
   return %p, %w, %i, %i1 : tensor<16x4xf32>, tensor<16x2xf32>, tensor<16x2xi32>, tensor<16x1xi32>
 }
 
