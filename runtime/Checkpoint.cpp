@@ -463,12 +463,18 @@ void moert::requireCheckpointConfig(const std::string &path,
       "num_local_experts",
       "moe_intermediate_size",
       "shared_expert_intermediate_size",
+      "n_shared_experts",
       "tie_word_embeddings",
       "moe_qk_norm",
       "qkv_bias"};
+  // Every differing key, not the first alone, must leave the weights' shapes.
   bool weightsFit =
-      std::find(std::begin(kWeightShapeKeys), std::end(kWeightShapeKeys),
-                key) == std::end(kWeightShapeKeys);
+      !objects || std::none_of(std::begin(kWeightShapeKeys),
+                               std::end(kWeightShapeKeys), [&](auto shaping) {
+                                 std::string name(shaping);
+                                 return saved.value(name, json()) !=
+                                        mine.value(name, json());
+                               });
   fail("{}: checkpoint of another configuration of model '{}'{}: resume it "
        "with {}{}",
        path, run.model,

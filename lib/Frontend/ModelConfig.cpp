@@ -281,9 +281,16 @@ void readSharedExpert(KeyReader &keys, mlir::moe::ModelConfig &config,
       keys.fail("keys 'n_shared_experts' (ungated) and "
                 "'shared_expert_intermediate_size' (gated) both give the MoE "
                 "layers a shared expert: give one");
-    config.sharedExpertIntermediateSize =
-        keys.positive("n_shared_experts", 1) * config.expertIntermediateSize;
+    int64_t count = keys.positive("n_shared_experts", 1);
+    config.sharedExpertIntermediateSize = count * config.expertIntermediateSize;
     config.sharedExpertGated = false;
+    // Sizes index with 32 bits.
+    if (config.sharedExpertIntermediateSize > mlir::moe::kMaxDimension)
+      keys.fail(llvm::formatv("key 'n_shared_experts' ({0}) times "
+                              "'moe_intermediate_size' ({1}) makes the shared "
+                              "experts wider than 2^31",
+                              count, config.expertIntermediateSize)
+                    .str());
     return;
   }
   if (!keys.object.contains(key)) {
@@ -370,6 +377,10 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
   if (!config.isMoe() && keys.has("n_shared_experts") &&
       keys.object["n_shared_experts"] != json(0))
     refuse("n_shared_experts", "a dense model has no experts");
+  if (!config.isMoe() && keys.has("routed_scaling_factor") &&
+      keys.object["routed_scaling_factor"] != json(1) &&
+      keys.object["routed_scaling_factor"] != json(1.0))
+    refuse("routed_scaling_factor", "a dense model has no experts");
   if (!config.isMoe() && keys.has("shared_expert_intermediate_size") &&
       keys.object["shared_expert_intermediate_size"] != json(0))
     refuse("shared_expert_intermediate_size", "a dense model has no experts");
@@ -688,11 +699,14 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
     keys["moe_intermediate_size"] = config.expertIntermediateSize;
     if (complete || !config.denseLayers.empty())
       keys["mlp_only_layers"] = config.denseLayers;
-    if (complete || config.sharedExpertIntermediateSize)
+    // A shared expert in the key that builds it: Qwen2-MoE's gated one by
+    // its width, DeepSeek's ungated ones by their count.
+    if (!config.sharedExpertGated)
+      keys["n_shared_experts"] =
+          config.sharedExpertIntermediateSize / config.expertIntermediateSize;
+    else if (complete || config.sharedExpertIntermediateSize)
       keys["shared_expert_intermediate_size"] =
           config.sharedExpertIntermediateSize;
-    if (complete || !config.sharedExpertGated)
-      keys["shared_expert_gate"] = config.sharedExpertGated;
     keys["moe_gate_norm_lambda"] = optional(config.gateNormLambda);
     keys["moe_capacity_factor"] = optional(config.capacityFactor);
     keys["moe_drop_policy"] =

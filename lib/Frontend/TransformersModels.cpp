@@ -142,14 +142,12 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
     return llvm::createStringError(
         "this model's gates score the experts with sigmoids, choose them "
         "with a bias or scale their weights (DeepSeek-V3's routing), which "
-        "transformers computes "
-        "only beside layers this compiler does not build (DeepSeek-V3's "
-        "latent attention, shared experts without a gate)");
+        "no transformers family that moe-export writes computes");
   if (config.sharedExpertIntermediateSize && !config.sharedExpertGated)
     return llvm::createStringError(
         "this model's shared experts are ungated (DeepSeek's "
-        "n_shared_experts), which transformers computes only beside routing "
-        "or layers this compiler does not build (DeepSeek's, Dots1's)");
+        "n_shared_experts), which no transformers family that moe-export "
+        "writes computes");
   // A window (which covers the trained sequences) is kept for transformers
   // to apply past them: Llama's is Mistral's model then.
   auto fits = [&](const TransformersModel &model, bool withDenseLayers) {

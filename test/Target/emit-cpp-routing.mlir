@@ -57,15 +57,18 @@ func.func @adaptive(%alpha: tensor<f32>, %dropped: tensor<i64>) -> tensor<f32> {
 // CHECK-LABEL: void function_expert_bias(
 // CHECK: float *[[Z:v[0-9]+]] = const_cast<float *>(static_cast<const float *>(inputs[0]));
 // CHECK: float *[[B:v[0-9]+]] = const_cast<float *>(static_cast<const float *>(inputs[1]));
-// CHECK: gate([[Z]], [[B]], 6, 4, GateConfig{2, false, 0.0, 9.9999999999999995e-07, true, GateScoring::Sigmoid}, {{v[0-9]+}}, {{v[0-9]+}}, [[I:v[0-9]+]]);
+// CHECK: gate([[Z]], [[B]], 6, 4, GateConfig{2, false, 0.0, 9.9999999999999995e-07, true, GateScoring::Sigmoid, 2.5}, {{v[0-9]+}}, {{v[0-9]+}}, [[I:v[0-9]+]]);
 // CHECK: gateGrad([[Z]], [[I]], 6, 4, GateConfig{2, false, 0.0, 9.9999999999999995e-07, true, GateScoring::Sigmoid, 2.5},
+// A softmax gate with a scale spells its scoring to reach the scale.
+// CHECK: gateGrad([[Z]], [[I]], 6, 4, GateConfig{2, false, 0.0, 9.9999999999999995e-07, false, GateScoring::Softmax, 0.5},
 // CHECK: int64_t *[[LOAD:v[0-9]+]] = reinterpret_cast<int64_t *>(arena + {{[0-9]+}});
 // CHECK: expertLoad([[I]], 12, 4, [[LOAD]]);
 // CHECK: expertBiasUpdate([[B]], [[LOAD]], 4, 0.001, {{v[0-9]+}});
-func.func @expert_bias(%z: tensor<6x4xf32>, %b: tensor<4xf32>, %dp: tensor<6x4xf32>, %dw: tensor<6x2xf32>) -> (tensor<6x4xf32>, tensor<6x2xf32>, tensor<6x4xf32>, tensor<4xf32>) {
-  %p, %w, %i = moe.gate %z bias %b top_k = 2 scoring = sigmoid renormalize : tensor<6x4xf32>, tensor<4xf32> -> tensor<6x4xf32>, tensor<6x2xf32>, tensor<6x2xi32>
+func.func @expert_bias(%z: tensor<6x4xf32>, %b: tensor<4xf32>, %dp: tensor<6x4xf32>, %dw: tensor<6x2xf32>) -> (tensor<6x4xf32>, tensor<6x2xf32>, tensor<6x4xf32>, tensor<6x4xf32>, tensor<4xf32>) {
+  %p, %w, %i = moe.gate %z bias %b top_k = 2 scoring = sigmoid renormalize scale = 2.5 : tensor<6x4xf32>, tensor<4xf32> -> tensor<6x4xf32>, tensor<6x2xf32>, tensor<6x2xi32>
   %dz = moe.gate_grad %z, %i, %dp, %dw scoring = sigmoid renormalize scale = 2.5 : tensor<6x4xf32>, tensor<6x2xi32>, tensor<6x2xf32>
+  %dz2 = moe.gate_grad %z, %i, %dp, %dw scale = 0.5 : tensor<6x4xf32>, tensor<6x2xi32>, tensor<6x2xf32>
   %load = moe.expert_load %i : tensor<6x2xi32> -> tensor<4xi64>
   %b1 = moe.expert_bias_update %b, %load rate = 1.0e-03 : tensor<4xf32>, tensor<4xi64>
-  return %p, %w, %dz, %b1 : tensor<6x4xf32>, tensor<6x2xf32>, tensor<6x4xf32>, tensor<4xf32>
+  return %p, %w, %dz, %dz2, %b1 : tensor<6x4xf32>, tensor<6x2xf32>, tensor<6x4xf32>, tensor<6x4xf32>, tensor<4xf32>
 }
