@@ -113,6 +113,19 @@ void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config,
               "' must be \"softmax\" or \"sigmoid\", got \"" + scoring + "\"");
   config.scoring = gateScoring.value_or(mlir::moe::GateScoring::softmax);
   config.expertBias = keys.boolean("moe_router_enable_expert_bias", false);
+  // transformers' families here route by a softmax without a bias.
+  if (transformers && config.scoring != mlir::moe::GateScoring::softmax)
+    keys.fail(llvm::formatv("key '{0}' (\"sigmoid\") is not supported: "
+                            "transformers' {1} scores the experts with a "
+                            "softmax",
+                            scoringKey, transformers->name)
+                  .str());
+  if (transformers && config.expertBias)
+    keys.fail(llvm::formatv("key 'moe_router_enable_expert_bias' (true) is "
+                            "not supported: transformers' {0} chooses the "
+                            "experts without a bias",
+                            transformers->name)
+                  .str());
   // DeepSeek's factor on the top-k weights, which transformers' families
   // here do not read.
   if (keys.has("routed_scaling_factor") &&
