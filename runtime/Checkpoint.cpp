@@ -468,13 +468,12 @@ void moert::requireCheckpointConfig(const std::string &path,
       "moe_qk_norm",
       "qkv_bias"};
   // Every differing key, not the first alone, must leave the weights' shapes.
-  bool weightsFit =
-      !objects || std::none_of(std::begin(kWeightShapeKeys),
-                               std::end(kWeightShapeKeys), [&](auto shaping) {
-                                 std::string name(shaping);
-                                 return saved.value(name, json()) !=
-                                        mine.value(name, json());
-                               });
+  bool weightsFit = true;
+  for (std::string_view shaping : kWeightShapeKeys) {
+    std::string name(shaping);
+    if (objects && saved.value(name, json()) != mine.value(name, json()))
+      weightsFit = false;
+  }
   fail("{}: checkpoint of another configuration of model '{}'{}: resume it "
        "with {}{}",
        path, run.model,
