@@ -102,15 +102,11 @@ AdaptiveAuxPass::findLayers(func::FuncOp function) {
 }
 
 void AdaptiveAuxPass::runOnOperation() {
-  if (failed(requireBeforeCodegen(getOperation(), getArgument())))
-    return signalPassFailure();
   ModuleOp module = getOperation();
-  auto function = module.lookupSymbol<func::FuncOp>(functionName);
-  if (!function) {
-    module.emitError() << "moe-adaptive-aux: no function @" << functionName
-                       << " (run moe-autodiff first)";
+  func::FuncOp function =
+      trainStepToExtend(module, getArgument(), functionName);
+  if (!function)
     return signalPassFailure();
-  }
   if (!(xi >= 0) || !std::isfinite(xi) || !(alphaMax >= 0) ||
       !std::isfinite(alphaMax) || !(beta >= 0 && beta <= 1) ||
       !std::isfinite(initialAlpha)) {

@@ -52,15 +52,11 @@ struct ExpertBiasPass : moe::impl::ExpertBiasBase<ExpertBiasPass> {
 };
 
 void ExpertBiasPass::runOnOperation() {
-  if (failed(requireBeforeCodegen(getOperation(), getArgument())))
-    return signalPassFailure();
   ModuleOp module = getOperation();
-  auto function = module.lookupSymbol<func::FuncOp>(functionName);
-  if (!function) {
-    module.emitError() << "moe-expert-bias: no function @" << functionName
-                       << " (run moe-autodiff first)";
+  func::FuncOp function =
+      trainStepToExtend(module, getArgument(), functionName);
+  if (!function)
     return signalPassFailure();
-  }
   if (!(rate >= 0) || !std::isfinite(rate)) {
     module.emitError() << "moe-expert-bias: need a finite rate >= 0, got "
                        << rate;

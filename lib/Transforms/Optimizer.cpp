@@ -93,15 +93,11 @@ bool OptimizerPass::decays(ml_program::GlobalOp global) const {
 }
 
 void OptimizerPass::runOnOperation() {
-  if (failed(requireBeforeCodegen(getOperation(), getArgument())))
-    return signalPassFailure();
   ModuleOp module = getOperation();
-  auto function = module.lookupSymbol<func::FuncOp>(functionName);
-  if (!function) {
-    module.emitError() << "moe-optimizer: no function @" << functionName
-                       << " (run moe-autodiff first)";
+  func::FuncOp function =
+      trainStepToExtend(module, getArgument(), functionName);
+  if (!function)
     return signalPassFailure();
-  }
   if (Operation *existing =
           module.lookupSymbol(StringRef(moert::kOptimizerStepGlobal))) {
     existing->emitError() << "moe-optimizer: @"

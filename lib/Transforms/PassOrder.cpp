@@ -52,3 +52,14 @@ LogicalResult moe::requireBeforeCodegen(ModuleOp module, StringRef pass) {
          << pass << ": runs before code generation, whose memory plan ("
          << kArenaBytesAttrName << ") this module has";
 }
+
+func::FuncOp moe::trainStepToExtend(ModuleOp module, StringRef pass,
+                                    StringRef functionName) {
+  if (failed(requireBeforeCodegen(module, pass)))
+    return {};
+  auto function = module.lookupSymbol<func::FuncOp>(functionName);
+  if (!function)
+    module.emitError() << pass << ": no function @" << functionName
+                       << " (run moe-autodiff first)";
+  return function;
+}

@@ -12,6 +12,7 @@
 #ifndef MOE_TRANSFORMS_PASSORDER_H
 #define MOE_TRANSFORMS_PASSORDER_H
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 
 namespace mlir::moe {
@@ -25,6 +26,12 @@ LogicalResult requireRunsBefore(ModuleOp module, StringRef pass,
 /// split the optimizer state of `module` over the ranks: the passes that
 /// rewrite a step's updates run before it (and it runs once).
 LogicalResult requireOptimizerNotDistributed(ModuleOp module, StringRef pass);
+
+/// The train step `functionName` of `module` that `pass` extends, as
+/// moe-autodiff makes it, before code generation: null, with an error
+/// naming `pass`, where it is missing or the memory already planned.
+func::FuncOp trainStepToExtend(ModuleOp module, StringRef pass,
+                               StringRef functionName);
 
 /// Whether moe-plan-memory has planned a function of `module`.
 bool hasMemoryPlan(ModuleOp module);
