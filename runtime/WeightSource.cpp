@@ -86,7 +86,9 @@ Renamed rename(const std::string &name) {
       R"(^(.*\.layers\.\d+)\.mlp\.experts\.gate_up_proj$)");
   static const std::regex down(
       R"(^(.*\.layers\.\d+)\.mlp\.experts\.down_proj$)");
-  static const std::regex router(R"(^(.*\.layers\.\d+)\.mlp\.gate\.weight$)");
+  // The router and its expert-selection bias (Dots1's, DeepSeek-V3's).
+  static const std::regex router(
+      R"(^(.*\.layers\.\d+)\.mlp\.gate\.(weight|e_score_correction_bias)$)");
   std::smatch match;
   if (std::regex_match(name, match, perExpert))
     return {match[1].str() + ".block_sparse_moe.experts." + match[3].str(),
@@ -100,7 +102,7 @@ Renamed rename(const std::string &name) {
   if (std::regex_match(name, match, down))
     return {match[1].str() + ".block_sparse_moe.experts.w2"};
   if (std::regex_match(name, match, router))
-    return {match[1].str() + ".block_sparse_moe.gate.weight"};
+    return {match[1].str() + ".block_sparse_moe.gate." + match[2].str()};
   return {name};
 }
 
@@ -130,12 +132,12 @@ moert::toHuggingFace(const std::string &name, OwnedTensor tensor,
   static const std::regex stacked(
       R"(^(.*\.layers\.\d+)\.block_sparse_moe\.experts\.(w[123])$)");
   static const std::regex router(
-      R"(^(.*\.layers\.\d+)\.block_sparse_moe\.gate\.weight$)");
+      R"(^(.*\.layers\.\d+)\.block_sparse_moe\.gate\.(weight|e_score_correction_bias)$)");
   bool qwen = names == ExpertNames::Qwen;
   std::smatch match;
   std::vector<std::pair<std::string, OwnedTensor>> tensors;
   if (qwen && std::regex_match(name, match, router)) {
-    tensors.emplace_back(match[1].str() + ".mlp.gate.weight",
+    tensors.emplace_back(match[1].str() + ".mlp.gate." + match[2].str(),
                          std::move(tensor));
     return tensors;
   }

@@ -147,6 +147,28 @@ LogicalResult RouterOp::verify() {
                       /*narrowable=*/false);
 }
 
+/// DeepSeek-V3's groups: they split the experts evenly, each scored by its
+/// two best, and the chosen ones hold the top-k.
+static LogicalResult verifyExpertGroups(Operation *op, int64_t experts,
+                                        int64_t topK, int64_t groups,
+                                        int64_t groupTopK) {
+  if (groups == 1 && groupTopK == 1)
+    return success();
+  if (experts % groups != 0 || experts / groups < 2)
+    return op->emitOpError()
+           << "attribute 'groups' (" << groups << ") must split the " << experts
+           << " experts into groups of 2 or more";
+  if (groupTopK > groups)
+    return op->emitOpError() << "attribute 'group_top_k' (" << groupTopK
+                             << ") must be at most 'groups' (" << groups << ")";
+  if (topK > groupTopK * (experts / groups))
+    return op->emitOpError()
+           << "attribute 'top_k' (" << topK << ") must be at most the "
+           << groupTopK * (experts / groups) << " experts of the " << groupTopK
+           << " chosen groups";
+  return success();
+}
+
 LogicalResult GateOp::verify() {
   if (failed(expectRank(*this, "logits", getLogits(), 2, "[tokens, experts]")))
     return failure();
@@ -159,7 +181,9 @@ LogicalResult GateOp::verify() {
   if (failed(verifyGateNormalization(*this, getNormLambdaAttr(),
                                      getNormEps().convertToDouble(),
                                      getLogits())) ||
-      failed(expectPositive(*this, "scale", getScale().convertToDouble())))
+      failed(expectPositive(*this, "scale", getScale().convertToDouble())) ||
+      failed(verifyExpertGroups(*this, experts, topK, getGroups(),
+                                getGroupTopK())))
     return failure();
   if (failed(expectShape(*this, "probs", getProbs(), {tokens, experts})) ||
       failed(expectShape(*this, "weights", getWeights(), {tokens, topK})) ||

@@ -368,10 +368,18 @@ def Moe_GateOp : Moe_DiffOp<"gate"> {
     divided by their sum when `renormalize` is set (Mixtral, Skywork-MoE),
     times `scale` (DeepSeek's routed_scaling_factor; 1 by default).
 
+    With `groups = G` (> 1; DeepSeek-V3's group-limited routing, n_group and
+    topk_group), the experts form G groups of consecutive indices, each
+    scored by the sum of its two largest keys (score plus bias, the sum in
+    the scores' type), and the `group_top_k` groups of largest group score
+    (ties towards the lower group) hold every choice.
+
     ```mlir
     %p, %w, %i = moe.gate %z top_k = 2 norm_lambda = 1.0 renormalize
         : tensor<512x8xf32> -> tensor<512x8xf32>, tensor<512x2xf32>, tensor<512x2xi32>
     %p2, %w2, %i2 = moe.gate %z bias %b top_k = 2 scoring = sigmoid renormalize
+        : tensor<512x8xf32>, tensor<8xf32> -> tensor<512x8xf32>, tensor<512x2xf32>, tensor<512x2xi32>
+    %p3, %w3, %i3 = moe.gate %z bias %b top_k = 2 groups = 4 group_top_k = 2 scoring = sigmoid
         : tensor<512x8xf32>, tensor<8xf32> -> tensor<512x8xf32>, tensor<512x2xf32>, tensor<512x2xi32>
     ```
   }];
@@ -382,11 +390,16 @@ def Moe_GateOp : Moe_DiffOp<"gate"> {
                        OptionalAttr<F64Attr>:$norm_lambda,
                        DefaultValuedAttr<F64Attr, "1.0e-6">:$norm_eps,
                        UnitAttr:$renormalize,
-                       DefaultValuedAttr<F64Attr, "1.0">:$scale);
+                       DefaultValuedAttr<F64Attr, "1.0">:$scale,
+                       DefaultValuedAttr<ConfinedAttr<I64Attr, [IntPositive]>,
+                                         "1">:$groups,
+                       DefaultValuedAttr<ConfinedAttr<I64Attr, [IntPositive]>,
+                                         "1">:$group_top_k);
   let results = (outs Moe_FloatTensor:$probs, Moe_FloatTensor:$weights,
                       Moe_IndexTensor:$indices);
   let assemblyFormat = [{
     $logits (`bias` $bias^)? `top_k` `=` $top_k
+    (`groups` `=` $groups^)? (`group_top_k` `=` $group_top_k^)?
     (`scoring` `=` $scoring^)? (`norm_lambda` `=` $norm_lambda^)?
     (`norm_eps` `=` $norm_eps^)? (`renormalize` $renormalize^)?
     (`scale` `=` $scale^)? attr-dict `:` type($logits) (`,` type($bias)^)? `->` type($probs) `,` type($weights)

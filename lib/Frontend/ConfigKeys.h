@@ -10,6 +10,7 @@
 #define MOE_LIB_FRONTEND_CONFIGKEYS_H
 
 #include "moe/Frontend/ModelConfig.h"
+#include "moe/Frontend/TransformersModels.h"
 
 #include "llvm/Support/FormatVariadic.h"
 
@@ -17,6 +18,7 @@
 
 #include <limits>
 #include <string>
+#include <utility>
 
 namespace mlir::moe::config {
 
@@ -139,6 +141,45 @@ public:
   std::string prefix;
   std::string error;
 };
+
+/// The key of a config's number of experts and its other spelling, which
+/// `family`'s config class (null: ours) reads as one: num_local_experts
+/// and num_experts, Dots1's n_routed_experts and num_local_experts.
+std::pair<const char *, const char *>
+expertsKeys(const TransformersModel *family);
+
+/// Reads the experts', the router's and the losses' keys into `config`
+/// (MoeKeys.cpp). `family` is the config's model_type's (its router and its
+/// experts' key), `transformers` the family of a transformers MoE model's
+/// own config (naming no moe_aux_loss_kind), or null: such a config
+/// imports as transformers computes and trains that model, with its config
+/// class's defaults where ours differ, and the keys that the model ignores
+/// are ignored here too (with a warning where they would have changed the
+/// model).
+void readMoeKeys(KeyReader &keys, ModelConfig &config,
+                 const TransformersModel *family,
+                 const TransformersModel *transformers);
+
+/// The layers of a MoE model whose FFN is a dense MLP: those Qwen's
+/// mlp_only_layers lists, those its decoder_sparse_step passes over (layer
+/// l is a MoE layer where (l + 1) % step == 0) and DeepSeek's first
+/// first_k_dense_replace. A transformers config reads only the keys its
+/// class reads (Qwen-MoE's two, Dots1's first_k_dense_replace); another's
+/// are refused unless they place no dense layer.
+void readDenseLayers(KeyReader &keys, ModelConfig &config,
+                     const TransformersModel *transformers);
+
+/// The MoE layers' shared expert: Qwen2-MoE's gated one
+/// (shared_expert_intermediate_size), part of the model like its
+/// attention, so that a qwen2_moe config has Qwen2MoeConfig's where the key
+/// is absent, whatever aux kind it names (0 or null is none, but in a
+/// qwen2_moe config, whose class builds an empty expert with a gate for 0
+/// and refuses null; transformers' other MoE classes ignore the key); or
+/// DeepSeek's ungated ones (n_shared_experts), which a dots1 config must
+/// give.
+void readSharedExpert(KeyReader &keys, ModelConfig &config,
+                      const TransformersModel *family,
+                      const TransformersModel *transformers);
 
 /// Reads RoPE's keys into `config`: its base (`rope_theta`, or
 /// `rope_parameters.rope_theta`) and its scaling (`rope_scaling`, or

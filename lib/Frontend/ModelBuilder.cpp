@@ -267,12 +267,13 @@ Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
           ? global(block + "." + std::string(moert::kExpertBiasName), {experts},
                    moe::InitKind::constant, 0.0, Holds::State)
           : Value();
-  auto gate =
-      moe::GateOp::create(b, logitsType, floatTensor({numTokens, topK}),
-                          indexTensor({numTokens, topK}), gateInput, bias,
-                          static_cast<uint64_t>(topK), config.scoring,
-                          /*norm_lambda=*/FloatAttr(), APFloat(kGateNormEps),
-                          config.renormalize, APFloat(config.routedScale));
+  auto gate = moe::GateOp::create(
+      b, logitsType, floatTensor({numTokens, topK}),
+      indexTensor({numTokens, topK}), gateInput, bias,
+      static_cast<uint64_t>(topK), config.scoring,
+      /*norm_lambda=*/FloatAttr(), APFloat(kGateNormEps), config.renormalize,
+      APFloat(config.routedScale), static_cast<uint64_t>(config.routerGroups),
+      static_cast<uint64_t>(config.routerGroupTopK));
 
   int64_t capacity = config.capacityFactor
                          ? moe::expertCapacity(*config.capacityFactor,

@@ -16,321 +16,9 @@
 
 using mlir::moe::TransformersModel;
 using mlir::moe::config::KeyReader;
-using mlir::moe::config::withinF32;
 using nlohmann::json;
 
 namespace {
-
-/// `transformers`: the family of a transformers MoE model's own config
-/// (model_type mixtral, qwen3_moe, olmoe or qwen2_moe, naming no
-/// moe_aux_loss_kind), or null. Such a config imports as transformers
-/// computes and trains that model, with its config class's defaults where
-/// ours differ, and the keys that the model ignores are ignored here too
-/// (with a warning where they would have changed the model).
-void readMoeKeys(KeyReader &keys, mlir::moe::ModelConfig &config,
-                 const TransformersModel *transformers) {
-  config.numExperts =
-      keys.positive(keys.either("num_local_experts", "num_experts"),
-                    transformers ? transformers->experts : 0);
-  config.topK = keys.positive("num_experts_per_tok",
-                              transformers ? transformers->topK : 0);
-  bool byIntermediateSize =
-      transformers && transformers->expertsByIntermediateSize;
-  if (byIntermediateSize && keys.has("moe_intermediate_size"))
-    config.warnings.push_back(
-        llvm::formatv("transformers' {0} sizes its experts by "
-                      "'intermediate_size', so 'moe_intermediate_size' is "
-                      "ignored, as there",
-                      transformers->name)
-            .str());
-  config.expertIntermediateSize =
-      byIntermediateSize
-          ? config.intermediateSize
-          : keys.positive("moe_intermediate_size",
-                          transformers ? transformers->expertSize
-                                       : config.intermediateSize);
-  const char *lambdaKey = nullptr;
-  if (keys.has("moe_gate_norm_lambda")) {
-    if (keys.has("moe_use_logits_norm"))
-      keys.fail("keys 'moe_gate_norm_lambda' and 'moe_use_logits_norm' "
-                "(Skywork's) mean the same; give only one");
-    lambdaKey = "moe_gate_norm_lambda";
-  } else if (keys.boolean("moe_use_logits_norm", false)) {
-    lambdaKey = "moe_gate_norm_std";
-  }
-  if (lambdaKey) {
-    config.gateNormLambda = keys.number(lambdaKey, 1.0, true);
-    // As moe.gate_norm's verifier says of the IR.
-    double largest = mlir::moe::largestNormalizedLogit(*config.gateNormLambda,
-                                                       config.numExperts);
-    if (largest > std::numeric_limits<float>::max())
-      keys.fail(llvm::formatv("key '{0}' ({1:e}) is too large for {2} experts: "
-                              "the largest normalized logit, lambda * "
-                              "sqrt(experts - 1), is {3:e}, beyond f32",
-                              lambdaKey, *config.gateNormLambda,
-                              config.numExperts, largest)
-                    .str());
-  }
-  if (keys.has("moe_capacity_factor"))
-    config.capacityFactor = keys.number("moe_capacity_factor", 1.0, true);
-  std::string policy = keys.string("moe_drop_policy", "position");
-  if (policy != "position" && policy != "probability")
-    keys.fail("key 'moe_drop_policy' must be \"position\" or \"probability\", "
-              "got \"" +
-              policy + "\"");
-  config.dropByProbability = policy == "probability";
-  if (config.dropByProbability && !config.capacityFactor)
-    keys.fail("key 'moe_drop_policy' is \"probability\" but there is no "
-              "'moe_capacity_factor': a dropless layer drops nothing");
-  config.renormalize = keys.boolean(
-      "moe_renormalize", !transformers || transformers->alwaysRenormalizes);
-  // Hugging Face's name for it (Qwen-MoE, DeepSeek), held to agree; Mixtral
-  // renormalizes whatever it says.
-  if (transformers && transformers->alwaysRenormalizes) {
-    if (!keys.boolean("norm_topk_prob", true))
-      config.warnings.push_back(
-          llvm::formatv(
-              "'norm_topk_prob' is false, but transformers' {0} divides the "
-              "top-k gate values by their sum whatever it says, and so does "
-              "this model ('moe_renormalize' false would not)",
-              transformers->name)
-              .str());
-  } else if (keys.has("norm_topk_prob")) {
-    bool normalized = keys.boolean("norm_topk_prob", config.renormalize);
-    if (keys.has("moe_renormalize") && normalized != config.renormalize)
-      keys.fail("keys 'moe_renormalize' and 'norm_topk_prob' disagree");
-    config.renormalize = normalized;
-  }
-  // Megatron-LM's names (--moe-router-score-function,
-  // --moe-router-enable-expert-bias), or DeepSeek's scoring_func.
-  const char *scoringKey =
-      keys.either("moe_router_score_function", "scoring_func");
-  std::string scoring = keys.string(scoringKey, "softmax");
-  std::optional<mlir::moe::GateScoring> gateScoring =
-      mlir::moe::symbolizeGateScoring(scoring);
-  if (!gateScoring)
-    keys.fail("key '" + std::string(scoringKey) +
-              "' must be \"softmax\" or \"sigmoid\", got \"" + scoring + "\"");
-  config.scoring = gateScoring.value_or(mlir::moe::GateScoring::softmax);
-  config.expertBias = keys.boolean("moe_router_enable_expert_bias", false);
-  // transformers' families here route by a softmax without a bias.
-  if (transformers && config.scoring != mlir::moe::GateScoring::softmax)
-    keys.fail(llvm::formatv("key '{0}' (\"sigmoid\") is not supported: "
-                            "transformers' {1} scores the experts with a "
-                            "softmax",
-                            scoringKey, transformers->name)
-                  .str());
-  if (transformers && config.expertBias)
-    keys.fail(llvm::formatv("key 'moe_router_enable_expert_bias' (true) is "
-                            "not supported: transformers' {0} chooses the "
-                            "experts without a bias",
-                            transformers->name)
-                  .str());
-  // DeepSeek's factor on the top-k weights, which transformers' families
-  // here do not read.
-  if (keys.has("routed_scaling_factor") &&
-      keys.object["routed_scaling_factor"] != json(1) &&
-      keys.object["routed_scaling_factor"] != json(1.0) && transformers)
-    keys.fail(llvm::formatv("key 'routed_scaling_factor' ({0}) is not "
-                            "supported: transformers' {1} does not scale the "
-                            "gate values",
-                            keys.object["routed_scaling_factor"].dump(),
-                            transformers->name)
-                  .str());
-  config.routedScale = keys.number("routed_scaling_factor", 1.0, true);
-  if (config.scoring == mlir::moe::GateScoring::sigmoid && config.topK == 1 &&
-      config.renormalize)
-    config.warnings.push_back(
-        "with one expert a token, renormalized sigmoid weights are all 1, so "
-        "the router learns nothing from the loss (Megatron-LM renormalizes "
-        "sigmoid weights only for top-k > 1): set 'moe_renormalize' false "
-        "to weigh each token's expert by its score");
-  // A transformers config that names no kind trains as transformers trains
-  // it: one Switch-style loss over all layers' tokens, and only when
-  // output_router_logits is set (transformers adds no aux loss otherwise);
-  // its coefficient defaults to the config class's.
-  std::string kind = keys.string("moe_aux_loss_kind",
-                                 transformers ? "transformers" : "skywork");
-  if (kind == "switch")
-    config.auxLossKind = mlir::moe::AuxLossKind::switch_;
-  else if (kind == "transformers")
-    config.pooledAuxLoss = true;
-  else if (kind != "skywork")
-    keys.fail("key 'moe_aux_loss_kind' must be \"skywork\", \"switch\" or "
-              "\"transformers\", got \"" +
-              kind + "\"");
-  // The pooled loss's coefficient defaults to the config class's
-  // router_aux_loss_coef (Mixtral's and Qwen3-MoE's without one).
-  double pooledCoeff = transformers ? transformers->auxLossCoeff : 0.001;
-  config.configuredAuxLossCoeff =
-      keys.number(keys.either("moe_aux_loss_coeff", "router_aux_loss_coef"),
-                  config.pooledAuxLoss ? pooledCoeff : 0.01, false);
-  config.auxLossCoeff = config.configuredAuxLossCoeff;
-  if (transformers && !keys.boolean("output_router_logits", false)) {
-    config.auxLossCoeff = 0;
-    config.warnings.push_back(
-        "'output_router_logits' is not true, so, as in transformers, the "
-        "loss has no load-balancing term (its aux loss is still reported); "
-        "set it true, or name a 'moe_aux_loss_kind', to balance the experts");
-  }
-  if (transformers) {
-    config.zLossCoeff = keys.number("moe_z_loss_coeff", 0.0, false);
-    if (keys.number("router_z_loss_coef", 0.0, false) != 0)
-      config.warnings.push_back(
-          llvm::formatv("transformers' {0} has no router z-loss, so "
-                        "'router_z_loss_coef' is ignored, as there; give "
-                        "'moe_z_loss_coeff' (or name a 'moe_aux_loss_kind') "
-                        "to train with one",
-                        transformers->name)
-              .str());
-  } else {
-    config.zLossCoeff = keys.number(
-        keys.either("moe_z_loss_coeff", "router_z_loss_coef"), 0.0, false);
-  }
-  if (config.topK > config.numExperts && keys.error.empty())
-    keys.fail(llvm::formatv("key 'num_experts_per_tok' ({0}) must be at most "
-                            "the number of experts ({1})",
-                            config.topK, config.numExperts)
-                  .str());
-}
-
-/// The layers of a MoE model whose FFN is a dense MLP: those Qwen's
-/// mlp_only_layers lists, those its decoder_sparse_step passes over (layer
-/// l is a MoE layer where (l + 1) % step == 0) and DeepSeek's first
-/// first_k_dense_replace. A transformers config reads only the keys its
-/// class reads (Qwen-MoE's two); another's are refused unless they place
-/// no dense layer.
-void readDenseLayers(KeyReader &keys, mlir::moe::ModelConfig &config,
-                     const TransformersModel *transformers) {
-  int64_t layers = config.numLayers;
-  // checkConsistency refuses more layers than a model may have, later; a
-  // list of them must not take the memory first.
-  if (layers > mlir::moe::kMaxLayers)
-    return;
-  std::vector<bool> dense(layers, false);
-  const std::pair<const char *, json> neutral[] = {
-      {"mlp_only_layers", json::array()},
-      {"decoder_sparse_step", json(1)},
-      {"first_k_dense_replace", json(0)}};
-  for (const auto &[key, value] : neutral) {
-    bool qwen = transformers && transformers->sparseLayerKeys;
-    bool read = !transformers ||
-                (qwen && std::string_view(key) != "first_k_dense_replace");
-    if (keys.has(key) && !read && keys.object[key] != value)
-      keys.fail(llvm::formatv("key '{0}' ({1}) is not supported: "
-                              "transformers' {2} {3}",
-                              key, keys.object[key].dump(), transformers->name,
-                              qwen ? "places dense layers by "
-                                     "'mlp_only_layers' and "
-                                     "'decoder_sparse_step' only"
-                                   : "builds every layer as a MoE layer")
-                    .str());
-  }
-  if (keys.has("mlp_only_layers")) {
-    const json &list = keys.object["mlp_only_layers"];
-    std::string expected =
-        llvm::formatv("a list of layer indices below 'num_hidden_layers' ({0})",
-                      layers)
-            .str();
-    if (!list.is_array())
-      keys.keyError("mlp_only_layers", expected);
-    else
-      for (const json &entry : list) {
-        if (!entry.is_number_integer() || entry.get<double>() < 0 ||
-            entry.get<double>() >= layers) {
-          keys.keyError("mlp_only_layers", expected);
-          break;
-        }
-        dense[entry.get<int64_t>()] = true;
-      }
-  }
-  int64_t step = keys.positive("decoder_sparse_step", 1);
-  int64_t first = 0;
-  if (keys.has("first_k_dense_replace")) {
-    const json &value = keys.object["first_k_dense_replace"];
-    if (!value.is_number_integer() || value.get<double>() < 0 ||
-        value.get<double>() > layers)
-      keys.keyError("first_k_dense_replace",
-                    llvm::formatv("an integer from 0 to 'num_hidden_layers' "
-                                  "({0})",
-                                  layers)
-                        .str());
-    else
-      first = value.get<int64_t>();
-  }
-  for (int64_t layer = 0; layer < layers; ++layer)
-    if (dense[layer] || (layer + 1) % step != 0 || layer < first)
-      config.denseLayers.push_back(layer);
-  if (static_cast<int64_t>(config.denseLayers.size()) == layers)
-    keys.fail("keys 'mlp_only_layers', 'decoder_sparse_step' and "
-              "'first_k_dense_replace' leave no MoE layer: a model with "
-              "experts needs one");
-}
-
-/// Qwen2-MoE's shared expert, part of the model like its attention: a
-/// qwen2_moe config has Qwen2MoeConfig's where the key is absent, whatever
-/// aux kind it names. 0 or null is none, but in a qwen2_moe config, whose
-/// class builds an empty expert with a gate for 0 and refuses null.
-/// transformers' other MoE classes ignore the key (`transformers`).
-void readSharedExpert(KeyReader &keys, mlir::moe::ModelConfig &config,
-                      const TransformersModel *family,
-                      const TransformersModel *transformers) {
-  const char *key = "shared_expert_intermediate_size";
-  int64_t familySize = family ? family->sharedExpertSize : 0;
-  // DeepSeek's ungated shared experts, which no transformers family here
-  // has (Qwen2-MoE's is gated, whatever aux kind its config names).
-  if (keys.has("n_shared_experts") &&
-      keys.object["n_shared_experts"] != json(0)) {
-    const TransformersModel *refusing =
-        transformers ? transformers : (familySize ? family : nullptr);
-    if (refusing)
-      keys.fail(llvm::formatv("key 'n_shared_experts' ({0}) is not supported "
-                              "for model_type '{1}': transformers' {2} has "
-                              "no ungated shared experts",
-                              keys.object["n_shared_experts"].dump(),
-                              refusing->modelType, refusing->name)
-                    .str());
-    else if (keys.has(key) && keys.object[key] != json(0))
-      keys.fail("keys 'n_shared_experts' (ungated) and "
-                "'shared_expert_intermediate_size' (gated) both give the MoE "
-                "layers a shared expert: give one");
-    int64_t count = keys.positive("n_shared_experts", 1);
-    config.sharedExpertIntermediateSize = count * config.expertIntermediateSize;
-    config.sharedExpertGated = false;
-    // Sizes index with 32 bits.
-    if (config.sharedExpertIntermediateSize > mlir::moe::kMaxDimension)
-      keys.fail(llvm::formatv("key 'n_shared_experts' ({0}) times "
-                              "'moe_intermediate_size' ({1}) makes the shared "
-                              "experts wider than 2^31",
-                              count, config.expertIntermediateSize)
-                    .str());
-    return;
-  }
-  if (!keys.object.contains(key)) {
-    config.sharedExpertIntermediateSize = familySize;
-    return;
-  }
-  const json &value = keys.object[key];
-  bool none = value.is_null() || value == json(0);
-  if (transformers && !familySize) {
-    if (!none)
-      config.warnings.push_back(
-          llvm::formatv("transformers' {0} has no shared expert, so '{1}' is "
-                        "ignored, as there",
-                        transformers->name, key)
-              .str());
-  } else if (none && familySize) {
-    keys.fail(llvm::formatv("key '{0}' ({1}) is not supported for model_type "
-                            "'{2}': transformers' {3} refuses null and builds "
-                            "an empty shared expert with a gate for 0 (leave "
-                            "model_type out for a MoE without one)",
-                            key, value.dump(), family->modelType, family->name)
-                  .str());
-  } else if (!none) {
-    config.sharedExpertIntermediateSize =
-        keys.positive(key, 1, "0 (none) or a positive integer below 2^31");
-  }
-}
 
 /// Keys that would change what the model computes in ways it cannot: each
 /// must be absent or say what the model does anyway, or the config is
@@ -390,10 +78,10 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
   if (!config.isMoe() && keys.has("n_shared_experts") &&
       keys.object["n_shared_experts"] != json(0))
     refuse("n_shared_experts", "a dense model has no experts");
-  if (!config.isMoe() && keys.has("routed_scaling_factor") &&
-      keys.object["routed_scaling_factor"] != json(1) &&
-      keys.object["routed_scaling_factor"] != json(1.0))
-    refuse("routed_scaling_factor", "a dense model has no experts");
+  for (const char *key : {"routed_scaling_factor", "n_group", "topk_group"})
+    if (!config.isMoe() && keys.has(key) && keys.object[key] != json(1) &&
+        keys.object[key] != json(1.0))
+      refuse(key, "a dense model has no experts");
   if (!config.isMoe() && keys.has("shared_expert_intermediate_size") &&
       keys.object["shared_expert_intermediate_size"] != json(0))
     refuse("shared_expert_intermediate_size", "a dense model has no experts");
@@ -413,11 +101,11 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
        "'mlp_only_layers' or 'decoder_sparse_step'"},
       {"q_lora_rank", json(), "attention is not multi-head latent attention"},
       {"kv_lora_rank", json(), "attention is not multi-head latent attention"},
-      {"n_group", json(1), "the router chooses among all experts"},
-      {"topk_group", json(1), "the router chooses among all experts"},
       {"clip_qkv", json(), "queries, keys and values are not clipped"}};
+  auto [expertsKey, otherExpertsKey] = mlir::moe::config::expertsKeys(family);
   for (const ForeignKey &foreign : kForeignKeys)
-    if (keys.has(foreign.key) && keys.object[foreign.key] != foreign.neutral)
+    if (keys.has(foreign.key) && keys.object[foreign.key] != foreign.neutral &&
+        std::string_view(foreign.key) != expertsKey)
       refuse(foreign.key, foreign.why);
   for (const char *key : {"attention_dropout", "router_jitter_noise"})
     if (keys.has(key) && keys.object[key] != json(0) &&
@@ -448,29 +136,24 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
   }
   if (!family && switchedOff)
     return;
-  if (family && rule == SlidingWindow::applied && switchedOff)
-    config.warnings.push_back(
-        llvm::formatv("transformers' {0} applies 'sliding_window' whatever "
-                      "'use_sliding_window' says, and so does this import",
-                      family->name)
-            .str());
   if (mlir::moe::isSwitched(rule) && !keys.boolean("use_sliding_window", false))
     return;
   if (mlir::moe::picksLayers(rule)) {
-    // The layers that slide: those layer_types names so, else Qwen2's and
-    // Qwen3's from max_window_layers on, Qwen2-MoE's even ones below it.
-    // The model's window is every layer's or none.
+    // The layers that slide: those layer_types names so, else Qwen2's,
+    // Qwen3's and Dots1's from max_window_layers on, Qwen2-MoE's even ones
+    // below it. The model's window is every layer's or none.
     int64_t sliding = 0;
     if (keys.has("layer_types") && keys.object["layer_types"].is_array()) {
       for (const json &type : keys.object["layer_types"])
         sliding += type == json("sliding_attention");
     } else {
-      int64_t bound =
-          static_cast<int64_t>(std::min(keys.number("max_window_layers", 28.0,
-                                                    /*strictlyPositive=*/false),
-                                        double(config.numLayers)));
-      sliding = rule == SlidingWindow::switchedFrom ? config.numLayers - bound
-                                                    : (bound + 1) / 2;
+      int64_t bound = static_cast<int64_t>(std::min(
+          keys.number("max_window_layers", double(family->maxWindowLayers),
+                      /*strictlyPositive=*/false),
+          double(config.numLayers)));
+      sliding = rule == SlidingWindow::switchedAlternating
+                    ? (bound + 1) / 2
+                    : config.numLayers - bound;
     }
     if (sliding == 0)
       return;
@@ -482,6 +165,13 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
           "every layer's or none",
           sliding, config.numLayers));
   }
+  // The window applies (to every layer, for the rules that pick layers).
+  if (family && !mlir::moe::isSwitched(rule) && switchedOff)
+    config.warnings.push_back(
+        llvm::formatv("transformers' {0} applies 'sliding_window' whatever "
+                      "'use_sliding_window' says, and so does this import",
+                      family->name)
+            .str());
   if (!window.is_number_integer() || window.get<int64_t>() <= 0)
     return keys.keyError("sliding_window", "null or a positive integer");
   config.slidingWindow = window.get<int64_t>();
@@ -652,11 +342,12 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   } else if (defaults && !object.contains("pad_token_id")) {
     config.padTokenId = defaults->padTokenId;
   }
-  if (keys.has("num_local_experts") || keys.has("num_experts") || transformers)
-    readMoeKeys(keys, config, transformers);
+  auto [expertsKey, otherExpertsKey] = config::expertsKeys(family);
+  if (keys.has(expertsKey) || keys.has(otherExpertsKey) || transformers)
+    config::readMoeKeys(keys, config, family, transformers);
   if (config.isMoe()) {
-    readDenseLayers(keys, config, transformers);
-    readSharedExpert(keys, config, family, transformers);
+    config::readDenseLayers(keys, config, transformers);
+    config::readSharedExpert(keys, config, family, transformers);
   }
   config.batchSize = keys.positive("moe_batch_size", 1);
   config.seqLen = keys.positive("moe_seq_len", config.maxPositions);
@@ -732,6 +423,10 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
       keys["moe_router_enable_expert_bias"] = config.expertBias;
     if (complete || config.routedScale != 1)
       keys["routed_scaling_factor"] = config.routedScale;
+    if (complete || config.routerGroups != 1 || config.routerGroupTopK != 1) {
+      keys["n_group"] = config.routerGroups;
+      keys["topk_group"] = config.routerGroupTopK;
+    }
     keys["moe_aux_loss_kind"] =
         config.pooledAuxLoss
             ? std::string("transformers")

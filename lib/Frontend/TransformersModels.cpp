@@ -3,6 +3,7 @@
 #include "moe/Frontend/TransformersModels.h"
 
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 
 namespace {
 
+using mlir::moe::GateScoring;
 using mlir::moe::QkNorm;
 using mlir::moe::SlidingWindow;
 using mlir::moe::TransformersModel;
@@ -119,8 +121,35 @@ const std::vector<TransformersModel> &families() {
     qwen2Moe.sparseLayerKeys = true;
     qwen2Moe.qwenExpertNames = true;
 
-    return std::vector<TransformersModel>{llama,   mistral,  qwen2, qwen3,
-                                          mixtral, qwen3Moe, olmoe, qwen2Moe};
+    // Dots1 (rednote's dots.llm1): Qwen3's attention and DeepSeek-V3's MoE
+    // layers, its router's sigmoid scores chosen with a bias and scaled by
+    // routed_scaling_factor, ungated shared experts beside the routed ones,
+    // dense layers first (first_k_dense_replace), no load-balancing loss.
+    TransformersModel dots1 =
+        family("Dots1", "Dots1ForCausalLM", "dots1", "Dots1Config");
+    dots1.moe = true;
+    dots1.qkNorm = QkNorm::perHead;
+    dots1.slidingWindow = SlidingWindow::appliedFrom;
+    dots1.windowSize = 4096;
+    dots1.maxWindowLayers = 62;
+    dots1.kvHeads = 32;
+    dots1.ropeTheta = 1e4;
+    dots1.rmsNormEps = 1e-6;
+    dots1.expertSize = 1408;
+    dots1.denseSize = 10944;
+    dots1.auxLoss = false;
+    dots1.scoring = GateScoring::sigmoid;
+    dots1.expertBias = true;
+    dots1.routedScale = true;
+    dots1.expertGroups = true;
+    dots1.ungatedSharedExperts = true;
+    dots1.expertsKey = "n_routed_experts";
+    dots1.firstDenseKey = true;
+    dots1.qwenExpertNames = true;
+
+    return std::vector<TransformersModel>{llama, mistral,  qwen2,
+                                          qwen3, mixtral,  qwen3Moe,
+                                          olmoe, qwen2Moe, dots1};
   }();
   return all;
 }
@@ -137,25 +166,28 @@ mlir::moe::transformersModelNamed(llvm::StringRef modelType) {
 
 llvm::Expected<const TransformersModel &>
 mlir::moe::transformersModelOf(const ModelConfig &config) {
-  if (config.scoring != GateScoring::softmax || config.expertBias ||
-      config.routedScale != 1)
-    return llvm::createStringError(
-        "this model's gates score the experts with sigmoids, choose them "
-        "with a bias or scale their weights (DeepSeek-V3's routing), which "
-        "no transformers family that moe-export writes computes");
-  if (config.sharedExpertIntermediateSize && !config.sharedExpertGated)
-    return llvm::createStringError(
-        "this model's shared experts are ungated (DeepSeek's "
-        "n_shared_experts), which no transformers family that moe-export "
-        "writes computes");
+  bool gatedShared =
+      config.sharedExpertIntermediateSize && config.sharedExpertGated;
+  bool ungatedShared =
+      config.sharedExpertIntermediateSize && !config.sharedExpertGated;
+  // Dense layers that first_k_dense_replace places: the first ones.
+  bool denseFirst = config.denseLayers.empty() ||
+                    config.denseLayers.back() + 1 ==
+                        static_cast<int64_t>(config.denseLayers.size());
   // A window (which covers the trained sequences) is kept for transformers
   // to apply past them: Llama's is Mistral's model then.
   auto fits = [&](const TransformersModel &model, bool withDenseLayers) {
     return model.moe == config.isMoe() && model.qkNorm == config.qkNorm &&
            (model.qkvBiasKey || model.qkvBias == config.qkvBias) &&
-           (model.sharedExpertSize > 0) ==
-               (config.sharedExpertIntermediateSize > 0) &&
-           (!withDenseLayers || model.sparseLayerKeys) &&
+           (model.sharedExpertSize > 0) == gatedShared &&
+           model.ungatedSharedExperts == ungatedShared &&
+           (!config.isMoe() ||
+            (model.scoring == config.scoring &&
+             model.expertBias == config.expertBias &&
+             (model.routedScale || config.routedScale == 1) &&
+             (model.expertGroups || config.routerGroups == 1))) &&
+           (!withDenseLayers || model.sparseLayerKeys ||
+            (model.firstDenseKey && denseFirst)) &&
            (!config.slidingWindow ||
             model.slidingWindow != SlidingWindow::ignored) &&
            // OLMoE's norms are as wide as the hidden state's heads.
@@ -166,6 +198,30 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   for (const TransformersModel &model : families())
     if (fits(model, denseLayers))
       return model;
+  // DeepSeek-V3's MoE layers: only Dots1 has them, and each thing that
+  // keeps this model from Dots1's is named.
+  if (config.scoring != GateScoring::softmax || config.expertBias ||
+      config.routedScale != 1 || config.routerGroups != 1 || ungatedShared) {
+    std::vector<std::string> differences;
+    if (config.scoring != GateScoring::sigmoid)
+      differences.push_back("scores its experts with a softmax");
+    if (!config.expertBias)
+      differences.push_back("chooses its experts without a bias");
+    if (!ungatedShared)
+      differences.push_back("has no ungated shared experts");
+    if (config.qkNorm != QkNorm::perHead)
+      differences.push_back("does not normalize each query and key head");
+    if (config.qkvBias)
+      differences.push_back("has q, k and v biases");
+    if (!denseFirst)
+      differences.push_back("has a dense layer after a MoE layer");
+    return llvm::createStringError(llvm::formatv(
+        "of the transformers families that moe-export writes, only Dots1 "
+        "routes by sigmoid scores, a bias, routed_scaling_factor, groups of "
+        "experts or ungated shared experts (DeepSeek-V3's MoE layers), and "
+        "this model {0}",
+        llvm::join(differences, ", ")));
+  }
   // Only the dense layers, where a family would fit without them.
   if (denseLayers && llvm::any_of(families(), [&](const auto &model) {
         return fits(model, false);
@@ -173,7 +229,8 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
     return llvm::createStringError(
         "this model has dense layers among its MoE layers, which only "
         "transformers' Qwen3-MoE (its query and key heads normalized) and "
-        "Qwen2-MoE (a shared expert) place (mlp_only_layers)");
+        "Qwen2-MoE (a shared expert) place anywhere (mlp_only_layers), and "
+        "Dots1 first (first_k_dense_replace)");
   // Qwen2-MoE's fits every other model with a shared expert, and Qwen2's
   // every other dense one with the biases.
   if (config.sharedExpertIntermediateSize)

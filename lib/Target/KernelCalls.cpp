@@ -98,17 +98,22 @@ int64_t dim(Value value, int64_t axis) {
   return shape[axis < 0 ? axis + shape.size() : axis];
 }
 
-/// `GateConfig{...}`; the scoring and the scale are spelled only where one
-/// is not the default (softmax, 1).
+/// `GateConfig{...}`; the scoring, the scale and the expert groups are
+/// spelled only where one of them, or one after them, is not the default
+/// (softmax, 1, 1 and 1).
 KernelArg gateConfig(int64_t topK, GateScoring scoring, FloatAttr lambda,
-                     APFloat eps, bool renormalize, APFloat scale) {
+                     APFloat eps, bool renormalize, APFloat scale,
+                     int64_t groups = 1, int64_t groupTopK = 1) {
   double factor = scale.convertToDouble();
+  bool grouped = groups != 1 || groupTopK != 1;
   std::string tail;
-  if (scoring != GateScoring::softmax || factor != 1)
+  if (scoring != GateScoring::softmax || factor != 1 || grouped)
     tail = scoring == GateScoring::sigmoid ? ", GateScoring::Sigmoid"
                                            : ", GateScoring::Softmax";
-  if (factor != 1)
+  if (factor != 1 || grouped)
     tail += ", " + literal(factor);
+  if (grouped)
+    tail += formatv(", {0}, {1}", groups, groupTopK).str();
   return expression(formatv("GateConfig{{{0}, {1}, {2}, {3}, {4}{5}}", topK,
                             lambda ? "true" : "false",
                             literal(lambda ? lambda.getValueAsDouble() : 0.0),
@@ -337,7 +342,8 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
                              size(dim(logits, 0)), size(dim(logits, 1)),
                              gateConfig(o.getTopK(), o.getScoring(),
                                         o.getNormLambdaAttr(), o.getNormEps(),
-                                        o.getRenormalize(), o.getScale()),
+                                        o.getRenormalize(), o.getScale(),
+                                        o.getGroups(), o.getGroupTopK()),
                              res(0), res(1), res(2)});
       })
       .Case([&](GateGradOp o) {

@@ -72,3 +72,12 @@ func.func @expert_bias(%z: tensor<6x4xf32>, %b: tensor<4xf32>, %dp: tensor<6x4xf
   %b1 = moe.expert_bias_update %b, %load rate = 1.0e-03 : tensor<4xf32>, tensor<4xi64>
   return %p, %w, %dz, %dz2, %b1 : tensor<6x4xf32>, tensor<6x2xf32>, tensor<6x4xf32>, tensor<6x4xf32>, tensor<4xf32>
 }
+
+// DeepSeek-V3's groups follow the scoring and the scale in the GateConfig,
+// which spells both (the defaults) to reach them.
+// CHECK-LABEL: void function_expert_groups(
+// CHECK: gate({{v[0-9]+}}, nullptr, 6, 4, GateConfig{2, false, 0.0, 9.9999999999999995e-07, false, GateScoring::Softmax, 1.0, 2, 1}, {{v[0-9]+}}, {{v[0-9]+}}, {{v[0-9]+}});
+func.func @expert_groups(%z: tensor<6x4xf32>) -> (tensor<6x4xf32>, tensor<6x2xf32>, tensor<6x2xi32>) {
+  %p, %w, %i = moe.gate %z top_k = 2 groups = 2 : tensor<6x4xf32> -> tensor<6x4xf32>, tensor<6x2xf32>, tensor<6x2xi32>
+  return %p, %w, %i : tensor<6x4xf32>, tensor<6x2xf32>, tensor<6x2xi32>
+}

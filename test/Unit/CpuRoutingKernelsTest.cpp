@@ -94,6 +94,46 @@ TEST(CpuRoutingKernelsTest, GateAndGradMatchReference) {
           }
 }
 
+TEST(CpuRoutingKernelsTest, GroupedGateMatchesReference) {
+  // DeepSeek-V3's groups: of 2 experts (one, or enough, chosen) and halves
+  // (one chosen), on sigmoid scores with a bias and on softmax ones.
+  for (const Shape &s : kShapes) {
+    if (s.experts < 4 || s.experts % 2 != 0)
+      continue;
+    for (auto [groups, groupTopK] :
+         {std::pair<int64_t, int64_t>{s.experts / 2, (s.topK + 1) / 2},
+          {2, 1}}) {
+      if (s.topK > groupTopK * (s.experts / groups))
+        continue;
+      for (bool sigmoid : {false, true}) {
+        std::string name = s.name() + " groups " + std::to_string(groups) +
+                           " of which " + std::to_string(groupTopK) +
+                           (sigmoid ? " sigmoid" : "");
+        cpu::GateConfig config = gateConfig(s.topK, false, 1.0, true);
+        config.scoring =
+            sigmoid ? moert::GateScoring::Sigmoid : moert::GateScoring::Softmax;
+        config.groups = groups;
+        config.groupTopK = groupTopK;
+        Floats logits = randomFloats(s.tokens * s.experts, 5, 2.0f);
+        Floats bias = randomFloats(s.experts, 6, 0.2f);
+        Floats probs = output(s.tokens * s.experts),
+               weights = output(s.tokens * s.topK);
+        Ids indices(s.tokens * s.topK, -7);
+        cpu::gate(logits.data(), sigmoid ? bias.data() : nullptr, s.tokens,
+                  s.experts, config, probs.data(), weights.data(),
+                  indices.data());
+        Tensor biasRef = f32({s.experts}, bias);
+        ref::GateResult expected =
+            ref::gate(f32({s.tokens, s.experts}, logits), s.topK, std::nullopt,
+                      config.eps, true, config.scoring,
+                      sigmoid ? &biasRef : nullptr, 1.0, groups, groupTopK);
+        expectExact(indices, expected.indices, "gate indices " + name);
+        expectClose(weights, expected.weights, "gate weights " + name, 1e-6);
+      }
+    }
+  }
+}
+
 TEST(CpuRoutingKernelsTest, UnderflowedSigmoidScoresWeighZero) {
   // f32 scores of -120 round to 0 (the double ones do not): the
   // renormalized weights are 0, not NaN, as the reference's.

@@ -115,9 +115,15 @@ TEST_F(CudaRoutingKernelsTest, GateAndGradMatchCpu) {
               gateConfig(s.topK, normalize, normalize ? 2.5 : 1.0, renormalize);
           config.scoring = scoring;
           config.scale = sigmoid ? 2.5 : 1.0;
-          Floats logits = randomFloats(s.tokens * s.experts, 1, 2.0f);
           // DeepSeek-V3's combination: sigmoid scores with a bias, the
-          // weights scaled.
+          // weights scaled, the choices from the better half of the experts
+          // where the shape has halves to choose from.
+          if (sigmoid && s.experts >= 4 && s.experts % 2 == 0 &&
+              s.topK <= s.experts / 2) {
+            config.groups = 2;
+            config.groupTopK = 1;
+          }
+          Floats logits = randomFloats(s.tokens * s.experts, 1, 2.0f);
           Floats bias = randomFloats(s.experts, 4, 0.2f);
           const float *cpuBias = sigmoid ? bias.data() : nullptr;
           Floats probs = output(s.tokens * s.experts),

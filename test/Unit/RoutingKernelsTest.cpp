@@ -188,6 +188,25 @@ TEST(GateTest, BiasChoosesButDoesNotWeigh) {
   expectTensor(sigmoid.weights, DType::F64, {1, 2}, {0.4, 0.6});
 }
 
+TEST(GateTest, GroupsHoldTheChoices) {
+  // Sigmoid scores of 0 are all 1/2; the bias makes the keys {0.9, 0.1,
+  // 0.6, 0.6, 0.7, 0.2}. In 3 groups of 2 their two-key sums are 1.0, 1.2
+  // and 0.9: with one group chosen both choices come from the second (a tie,
+  // the lower index first); with two, from the first two groups; without
+  // groups, experts 0 and 4.
+  Tensor logits = f64({1, 6}, {0, 0, 0, 0, 0, 0});
+  Tensor bias = f64({6}, {0.4, -0.4, 0.1, 0.1, 0.2, -0.3});
+  auto chosen = [&](int64_t groups, int64_t groupTopK) {
+    return gate(logits, 2, std::nullopt, 1e-6, true,
+                moert::GateScoring::Sigmoid, &bias, 1.0, groups, groupTopK);
+  };
+  GateResult oneGroup = chosen(3, 1);
+  expectTensor(oneGroup.indices, DType::I32, {1, 2}, {2, 3});
+  expectTensor(oneGroup.weights, DType::F64, {1, 2}, {0.5, 0.5});
+  expectTensor(chosen(3, 2).indices, DType::I32, {1, 2}, {0, 2});
+  expectTensor(chosen(1, 1).indices, DType::I32, {1, 2}, {0, 4});
+}
+
 TEST(GateTest, UnderflowedSigmoidScoresWeighZero) {
   // Sigmoids of logits below about -745 are 0 in double, so probs and
   // renormalized weights divide 0 by 0 unless guarded: they are 0.

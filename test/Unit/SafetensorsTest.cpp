@@ -595,12 +595,13 @@ TEST_F(SafetensorsTest, RefusesToReplaceAReadOnlyFile) {
   ASSERT_EQ(chmod(directory.path().c_str(), 0777), 0);
   EXPECT_TRUE(refusedToNobody(path, path + ": not writable"));
   // Root passes access(); the mode still says to keep the file.
-  if (geteuid() == 0)
+  if (geteuid() == 0) {
     EXPECT_TRUE(contains(
         errorOf([&] {
           moert::writeSafetensors(path, {{"y", DType::F32, {1}, value}});
         }),
         path + ": read-only (mode 0444)"));
+  }
   EXPECT_NE(SafetensorsReader(path).find("x"), nullptr);
   EXPECT_EQ(listDir(), std::vector<std::string>{"model.safetensors"});
 }

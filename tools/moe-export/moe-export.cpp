@@ -2,11 +2,12 @@
 //
 // Writes what transformers' AutoModelForCausalLM.from_pretrained loads: a
 // config.json (of the family that computes the model, TransformersModels.h:
-// mixtral, llama, mistral, qwen2, qwen3_moe, qwen3, olmoe or qwen2_moe; with
-// the keys transformers needs and the model's own, Skywork's gating keys
-// included) and the trainable weights under Hugging Face's names in safetensors
-// files, experts one tensor each as save_pretrained writes them, sharded with
-// an index above --max-shard-size. The weights come from a training checkpoint
+// mixtral, llama, mistral, qwen2, qwen3_moe, qwen3, olmoe, qwen2_moe or dots1;
+// with the keys transformers needs and the model's own, Skywork's gating keys
+// included) and the trainable weights (and the routers' expert-selection
+// biases) under Hugging Face's names in safetensors files, experts one tensor
+// each as save_pretrained writes them, sharded with an index above
+// --max-shard-size. The weights come from a training checkpoint
 // (which records its config) or any file moe-run --params reads, with --config.
 //
 //===----------------------------------------------------------------------===//
@@ -22,6 +23,7 @@
 #include "moert/Checkpoint.h"
 #include "moert/Error.h"
 #include "moert/Files.h"
+#include "moert/StateNames.h"
 #include "moert/WeightSource.h"
 
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
@@ -175,6 +177,15 @@ static json huggingFaceConfig(const std::string &text,
     if (model.sharedExpertSize)
       out["shared_expert_intermediate_size"] =
           config.sharedExpertIntermediateSize;
+    if (model.ungatedSharedExperts)
+      out["n_shared_experts"] =
+          config.sharedExpertIntermediateSize / config.expertIntermediateSize;
+    if (model.routedScale)
+      out["routed_scaling_factor"] = config.routedScale;
+    if (model.expertGroups) {
+      out["n_group"] = config.routerGroups;
+      out["topk_group"] = config.routerGroupTopK;
+    }
     // transformers reads the coefficient as router_aux_loss_coef, and
     // without one takes its class's default, which need not be the one the
     // import took (another family's, or ours).
@@ -186,12 +197,20 @@ static json huggingFaceConfig(const std::string &text,
       out["mlp_only_layers"] = config.denseLayers;
       out.erase("first_k_dense_replace");
     }
+    if (model.firstDenseKey) {
+      // transformersModelOf has checked that they come first.
+      out["first_k_dense_replace"] = config.denseLayers.size();
+      out.erase("mlp_only_layers");
+      out.erase("decoder_sparse_step");
+    }
     // Named, since a transformers MoE config that names no kind imports
-    // with transformers' pooled loss.
+    // with transformers' pooled loss (Dots1's with none).
     if (!config.pooledAuxLoss)
       out["moe_aux_loss_kind"] = config.auxLossKind == moe::AuxLossKind::switch_
                                      ? "switch"
                                      : "skywork";
+    else if (!model.auxLoss && config.auxLossCoeff != 0)
+      out["moe_aux_loss_kind"] = "transformers";
   }
   return out;
 }
@@ -216,11 +235,20 @@ static void noteDifferences(const moe::ModelConfig &config,
   if (!config.renormalize && model.alwaysRenormalizes)
     note(fmt::format("transformers' {} renormalizes the top-k gate values",
                      model.name));
-  if (!config.pooledAuxLoss)
+  if (!config.pooledAuxLoss && model.auxLoss)
     note(fmt::format("transformers trains {} with its own load-balancing "
                      "loss (over all layers' tokens pooled, with "
                      "output_router_logits), not this model's per-layer one; "
                      "moe_aux_loss_kind keeps ours for moe-import",
+                     model.name));
+  if (!model.auxLoss && config.auxLossCoeff != 0)
+    note(fmt::format("transformers trains {} without a load-balancing loss; "
+                     "moe_aux_loss_kind keeps ours for moe-import",
+                     model.name));
+  if (model.expertBias)
+    note(fmt::format("transformers' {} keeps e_score_correction_bias as it "
+                     "is in training (moe-compile's binaries move it towards "
+                     "an even load)",
                      model.name));
 }
 
@@ -387,7 +415,8 @@ static int run() {
                 llvm::toString(model.takeError()));
   noteDifferences(*config, *model);
 
-  // The trainable globals, from the model the config builds.
+  // The trainable globals, and the expert-selection biases that route with
+  // them, from the model the config builds.
   DialectRegistry registry;
   moe::registerAllDialects(registry);
   MLIRContext context(registry);
@@ -398,9 +427,13 @@ static int run() {
     moert::fail("{}", llvm::toString(imported.takeError()));
   OwningOpRef<ModuleOp> module = std::move(*imported);
   // Every tensor of the source is exported or has a reason not to be.
+  auto exported = [](ml_program::GlobalOp global) {
+    return global->hasAttr(moe::kTrainableAttrName) ||
+           moert::isExpertBias(global.getSymName().str());
+  };
   auto hasGlobal = [&](const std::string &name) {
     auto global = module->lookupSymbol<ml_program::GlobalOp>(name);
-    return global && global->hasAttr(moe::kTrainableAttrName);
+    return global && exported(global);
   };
   for (const std::string &name : source.names())
     if (!hasGlobal(name) && !module->lookupSymbol(name) &&
@@ -409,13 +442,22 @@ static int run() {
                   inputPath.getValue(), name);
   std::vector<std::pair<std::string, moert::OwnedTensor>> tensors;
   module->walk([&](ml_program::GlobalOp global) {
-    if (!global->hasAttr(moe::kTrainableAttrName))
+    if (!exported(global))
       return;
     std::string name = global.getSymName().str();
-    moert::OwnedTensor tensor = source.get(name, moert::DType::F32);
     std::vector<int64_t> expected(
         cast<ShapedType>(global.getType()).getShape().begin(),
         cast<ShapedType>(global.getType()).getShape().end());
+    // A bias the source lacks starts from 0, as moe-run and --init-from
+    // start it.
+    bool zeroBias =
+        !global->hasAttr(moe::kTrainableAttrName) && !source.contains(name);
+    moert::OwnedTensor tensor =
+        zeroBias ? moert::OwnedTensor{moert::DType::F32, expected,
+                                      std::vector<char>(
+                                          moert::numElements(expected) *
+                                          sizeof(float))}
+                 : source.get(name, moert::DType::F32);
     if (tensor.shape != expected)
       moert::fail("{}: tensor '{}' is {}, but the config gives {}",
                   inputPath.getValue(), name, moert::formatShape(tensor.shape),

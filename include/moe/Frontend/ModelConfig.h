@@ -1,9 +1,9 @@
 //===- ModelConfig.h - a model described by a config.json -------*- C++ -*-===//
 //
 // The subset of a Hugging Face config.json (Llama, Mistral, Qwen2, Qwen3,
-// Mixtral, Qwen3-MoE, OLMoE and Qwen2-MoE keys, the keys of Skywork-MoE's
-// release) and of our own training keys that defines a model's IR.
-// docs/UserGuide.md lists every key.
+// Mixtral, Qwen3-MoE, OLMoE, Qwen2-MoE and Dots1 keys, the keys of
+// Skywork-MoE's release) and of our own training keys that defines a model's
+// IR. docs/UserGuide.md lists every key.
 //
 //===----------------------------------------------------------------------===//
 
@@ -102,6 +102,10 @@ struct ModelConfig {
   bool expertBias = false;
   /// The factor on the top-k weights (DeepSeek's routed_scaling_factor).
   double routedScale = 1;
+  /// DeepSeek-V3's group-limited routing (n_group, topk_group): the experts
+  /// in `routerGroups` groups, each token's choices from its best
+  /// `routerGroupTopK` (1 and 1: among all).
+  int64_t routerGroups = 1, routerGroupTopK = 1;
   AuxLossKind auxLossKind = AuxLossKind::skywork;
   /// One load-balancing loss over every layer's tokens pooled
   /// (transformers' Mixtral loss, moe.pooled_aux_loss) instead of one per

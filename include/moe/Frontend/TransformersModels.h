@@ -41,17 +41,22 @@ enum class SlidingWindow {
   /// below max_window_layers (or those layer_types names
   /// sliding_attention): Qwen2-MoE's.
   switchedAlternating,
+  /// It applies it to the layers from max_window_layers (62 by default; or
+  /// those layer_types names sliding_attention), with no switch: Dots1's.
+  appliedFrom,
 };
 
 /// Whether `rule` applies the window only where use_sliding_window is true.
 inline bool isSwitched(SlidingWindow rule) {
-  return rule != SlidingWindow::ignored && rule != SlidingWindow::applied;
+  return rule != SlidingWindow::ignored && rule != SlidingWindow::applied &&
+         rule != SlidingWindow::appliedFrom;
 }
 /// Whether `rule`'s config class picks the sliding layers
 /// (max_window_layers, layer_types).
 inline bool picksLayers(SlidingWindow rule) {
   return rule == SlidingWindow::switchedFrom ||
-         rule == SlidingWindow::switchedAlternating;
+         rule == SlidingWindow::switchedAlternating ||
+         rule == SlidingWindow::appliedFrom;
 }
 
 struct TransformersModel {
@@ -67,6 +72,8 @@ struct TransformersModel {
   /// sliding_window's default where the config leaves the key out
   /// (Mistral's and Qwen's 4096); 0: none.
   int64_t windowSize = 0;
+  /// max_window_layers' default, where the rule picks layers.
+  int64_t maxWindowLayers = 28;
 
   // The config class's defaults where they differ from ours: 0 takes ours
   // (for kvHeads, num_attention_heads).
@@ -83,22 +90,38 @@ struct TransformersModel {
   /// Mixtral renormalizes the top-k gate values whatever norm_topk_prob
   /// says; the others read norm_topk_prob (false by default).
   bool alwaysRenormalizes = false;
+  /// Whether it adds a load-balancing loss (with output_router_logits), and
   /// router_aux_loss_coef's default.
+  bool auxLoss = true;
   double auxLossCoeff = 0.001;
+  /// How its router scores the experts, whether it chooses them with a
+  /// bias (e_score_correction_bias) and whether it scales their weights by
+  /// routed_scaling_factor: DeepSeek-V3's router, in Dots1.
+  GateScoring scoring = GateScoring::softmax;
+  bool expertBias = false, routedScale = false;
+  /// Whether its router limits the choices to groups of experts (n_group,
+  /// topk_group).
+  bool expertGroups = false;
   /// The width of the shared expert that every token of a MoE layer passes,
   /// gated by a sigmoid (shared_expert_intermediate_size's default): 0 where
   /// the family has none (all but Qwen2-MoE).
   int64_t sharedExpertSize = 0;
+  /// Whether its MoE layers have ungated shared experts, n_shared_experts
+  /// times moe_intermediate_size wide (DeepSeek's, in Dots1).
+  bool ungatedSharedExperts = false;
 
   // Its config keys and tensor names, where they differ from the model's.
-  /// The key of the number of experts (num_local_experts or num_experts).
+  /// The key of the number of experts (num_local_experts, num_experts or
+  /// n_routed_experts).
   const char *expertsKey = "num_local_experts";
-  /// Qwen's decoder_sparse_step and mlp_only_layers, which place dense
-  /// layers among the MoE ones.
-  bool sparseLayerKeys = false;
-  /// A MoE block's router and experts under Qwen's names (mlp.gate,
-  /// mlp.experts.E.gate_proj) rather than Mixtral's (block_sparse_moe.gate,
-  /// block_sparse_moe.experts.E.w1), which the model's globals have.
+  /// Qwen's decoder_sparse_step and mlp_only_layers, and DeepSeek's
+  /// first_k_dense_replace (Dots1's), which place dense layers among the MoE
+  /// ones.
+  bool sparseLayerKeys = false, firstDenseKey = false;
+  /// A MoE block's router (and its bias) and experts under Qwen's names
+  /// (mlp.gate, mlp.experts.E.gate_proj) rather than Mixtral's
+  /// (block_sparse_moe.gate, block_sparse_moe.experts.E.w1), which the
+  /// model's globals have.
   bool qwenExpertNames = false;
 };
 

@@ -31,6 +31,9 @@ struct GateConfig {
   bool renormalize;
   GateScoring scoring = GateScoring::Softmax;
   double scale = 1; // the weights' factor (routed_scaling_factor)
+  // DeepSeek-V3's group-limited routing: the experts in `groups` groups, the
+  // choices from the best `groupTopK` (1 and 1: among all experts).
+  int64_t groups = 1, groupTopK = 1;
 };
 
 enum class AuxLossKind { Skywork, Switch };

@@ -146,10 +146,43 @@ scoreTotal(const double *scores, int64_t experts, GateScoring scoring) {
   return scoreDivisor(total);
 }
 
+/// Excludes (`taken`) the experts outside the `config.groupTopK` groups
+/// whose two best keys sum highest (an f32 sum; ties to the lower group):
+/// DeepSeek-V3's group-limited routing. Scratch: groupKeys, `config.groups`
+/// doubles.
+template <typename Key>
+MOERT_HOST_DEVICE inline void
+excludeOtherGroups(int64_t experts, const GateConfig &config, Key key,
+                   double *groupKeys, char *taken) {
+  int64_t size = experts / config.groups;
+  for (int64_t g = 0; g < config.groups; ++g) {
+    int64_t first = g * size, second = -1;
+    for (int64_t e = g * size + 1; e < (g + 1) * size; ++e)
+      if (key(e) > key(first)) {
+        second = first;
+        first = e;
+      } else if (second < 0 || key(e) > key(second)) {
+        second = e;
+      }
+    groupKeys[g] = key(first) + key(second);
+  }
+  for (int64_t e = 0; e < experts; ++e)
+    taken[e] = 1;
+  for (int64_t c = 0; c < config.groupTopK; ++c) {
+    int64_t best = -1;
+    for (int64_t g = 0; g < config.groups; ++g)
+      if (taken[g * size] && (best < 0 || groupKeys[g] > groupKeys[best]))
+        best = g;
+    for (int64_t e = best * size; e < (best + 1) * size; ++e)
+      taken[e] = 0;
+  }
+}
+
 /// The gate of one token: `probs` [experts] = its scores as f32 (sigmoid
 /// scores over their sum), `indices` [topK] its chosen experts, largest
-/// score plus `bias` (nullable, [experts]) first, and `weights` [topK]
-/// their scores, over their sum when renormalizing.
+/// score plus `bias` (nullable, [experts]) first (within the chosen groups,
+/// where there are groups), and `weights` [topK] their scores, over their
+/// sum when renormalizing.
 /// Scratch: z and centered, `experts` doubles each; taken, `experts` flags.
 MOERT_HOST_DEVICE inline void gateRow(const float *logits, const float *bias,
                                       int64_t experts, const GateConfig &config,
@@ -165,12 +198,16 @@ MOERT_HOST_DEVICE inline void gateRow(const float *logits, const float *bias,
   }
   // Select on the f32 scores (plus the bias, an f32 sum), so ties are ties
   // in f32; the strict comparison keeps the lower index, like the
-  // reference's stable sort. topK <= experts (the verifier's rule), so
-  // there is always a best.
+  // reference's stable sort. topK <= experts, and with groups topK <=
+  // groupTopK * experts / groups (the verifier's rules), so there is always
+  // a best.
   auto key = [&](int64_t e) {
     float score = static_cast<float>(z[e]);
     return bias ? score + bias[e] : score;
   };
+  // The normalization is done with `centered`: it holds the groups' keys.
+  if (config.groups > 1)
+    excludeOtherGroups(experts, config, key, centered, taken);
   double selected = 0;
   for (int64_t c = 0; c < config.topK; ++c) {
     int64_t best = -1;

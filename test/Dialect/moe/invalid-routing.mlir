@@ -148,6 +148,40 @@ func.func @gate_scale(%z: tensor<16x4xf32>) {
 
 // -----
 
+// moe.gate: groups split the experts evenly, 2 or more a group.
+func.func @gate_uneven_groups(%z: tensor<16x8xf32>) {
+  // expected-error @+1 {{'moe.gate' op attribute 'groups' (3) must split the 8 experts into groups of 2 or more}}
+  %p, %w, %i = moe.gate %z top_k = 2 groups = 3 : tensor<16x8xf32> -> tensor<16x8xf32>, tensor<16x2xf32>, tensor<16x2xi32>
+  return
+}
+
+// -----
+
+func.func @gate_single_expert_groups(%z: tensor<16x8xf32>) {
+  // expected-error @+1 {{'moe.gate' op attribute 'groups' (8) must split the 8 experts into groups of 2 or more}}
+  %p, %w, %i = moe.gate %z top_k = 2 groups = 8 group_top_k = 2 : tensor<16x8xf32> -> tensor<16x8xf32>, tensor<16x2xf32>, tensor<16x2xi32>
+  return
+}
+
+// -----
+
+func.func @gate_too_many_chosen_groups(%z: tensor<16x8xf32>) {
+  // expected-error @+1 {{'moe.gate' op attribute 'group_top_k' (3) must be at most 'groups' (2)}}
+  %p, %w, %i = moe.gate %z top_k = 2 groups = 2 group_top_k = 3 : tensor<16x8xf32> -> tensor<16x8xf32>, tensor<16x2xf32>, tensor<16x2xi32>
+  return
+}
+
+// -----
+
+// The chosen groups hold every choice.
+func.func @gate_top_k_beyond_groups(%z: tensor<16x8xf32>) {
+  // expected-error @+1 {{'moe.gate' op attribute 'top_k' (3) must be at most the 2 experts of the 1 chosen groups}}
+  %p, %w, %i = moe.gate %z top_k = 3 groups = 4 : tensor<16x8xf32> -> tensor<16x8xf32>, tensor<16x3xf32>, tensor<16x3xi32>
+  return
+}
+
+// -----
+
 // moe.gate (ODS): the scoring is softmax or sigmoid.
 func.func @gate_scoring(%z: tensor<16x4xf32>) {
   // expected-error @+1 {{expected string or keyword containing one of the following enum values for attribute 'scoring' [softmax, sigmoid]}}

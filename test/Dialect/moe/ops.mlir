@@ -292,6 +292,17 @@ func.func @gate_sigmoid_bias(%z: tensor<16x4xf32>, %b: tensor<4xf32>) -> (tensor
   return %p, %w, %i, %i1 : tensor<16x4xf32>, tensor<16x2xf32>, tensor<16x2xi32>, tensor<16x1xi32>
 }
 
+// DeepSeek-V3's group-limited routing: groups and group_top_k round-trip,
+// printed where not 1.
+// CHECK-LABEL: func.func @gate_groups
+// CHECK: moe.gate %{{.*}} bias %{{.*}} top_k = 2 groups = 4 group_top_k = 2 scoring = sigmoid : tensor<16x8xf32>, tensor<8xf32>
+// CHECK: moe.gate %{{.*}} top_k = 2 groups = 2 : tensor<16x8xf32>
+func.func @gate_groups(%z: tensor<16x8xf32>, %b: tensor<8xf32>) -> (tensor<16x2xi32>, tensor<16x2xi32>) {
+  %p, %w, %i = moe.gate %z bias %b top_k = 2 groups = 4 group_top_k = 2 scoring = sigmoid : tensor<16x8xf32>, tensor<8xf32> -> tensor<16x8xf32>, tensor<16x2xf32>, tensor<16x2xi32>
+  %p1, %w1, %i1 = moe.gate %z top_k = 2 groups = 2 group_top_k = 1 : tensor<16x8xf32> -> tensor<16x8xf32>, tensor<16x2xf32>, tensor<16x2xi32>
+  return %i, %i1 : tensor<16x2xi32>, tensor<16x2xi32>
+}
+
 // The expanded gate normalization: the default norm_eps is elided, another
 // one printed; f32 and f64.
 // CHECK-LABEL: func.func @gate_norm_op

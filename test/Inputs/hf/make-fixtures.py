@@ -114,6 +114,29 @@ MODELS = {
         kind="qwen2_moe", kv_heads=2, top_k=2, tied=False, theta=1e6,
         router_logits=True,
         moe_keys={"decoder_sparse_step": 2, "intermediate_size": 40}),
+    # Dots1 (DeepSeek-V3's MoE layers with Qwen3's attention): layer 0
+    # dense (first_k_dense_replace, 40 wide), layer 1 routing by sigmoid
+    # scores chosen with a random e_score_correction_bias, its top-2 weights
+    # renormalized and scaled by routed_scaling_factor, beside one ungated
+    # shared expert 24 wide; heads 8 wide. No aux loss (Dots1 has none).
+    "dots1-dense-first": dict(
+        kind="dots1", kv_heads=2, top_k=2, tied=False, theta=1e6,
+        head_dim=8,
+        moe_keys={"first_k_dense_replace": 1, "intermediate_size": 40,
+                  "n_shared_experts": 1, "routed_scaling_factor": 2.5,
+                  "norm_topk_prob": True}),
+    # Dots1 with top-1 weights that are the score itself (norm_topk_prob
+    # false, Dots1Config's default), two shared experts (48 wide), tied.
+    "dots1-top1-tied": dict(
+        kind="dots1", kv_heads=4, top_k=1, tied=True, theta=1e4,
+        moe_keys={"n_shared_experts": 2}),
+    # Dots1 with DeepSeek-V3's group-limited routing: the 4 experts in 2
+    # groups (n_group), each token's top-2 from the one group (topk_group)
+    # whose two best scores plus bias sum highest.
+    "dots1-groups": dict(
+        kind="dots1", kv_heads=2, top_k=2, tied=False, theta=1e4,
+        moe_keys={"n_shared_experts": 1, "n_group": 2, "topk_group": 1,
+                  "norm_topk_prob": True}),
     # Linear scaling in transformers 4's spelling (rope_scaling with "type",
     # rope_theta apart).
     "qwen2-rope-linear": dict(
@@ -164,6 +187,13 @@ def make_model(spec):
             output_router_logits=spec.get("router_logits", False),
             **{**common, **spec.get("moe_keys", {})})
         model = transformers.Qwen2MoeForCausalLM(config)
+    elif spec["kind"] == "dots1":
+        extra = {"head_dim": spec["head_dim"]} if "head_dim" in spec else {}
+        config = transformers.Dots1Config(
+            n_routed_experts=4, num_experts_per_tok=spec["top_k"],
+            moe_intermediate_size=FFN, **extra,
+            **{**common, **spec.get("moe_keys", {})})
+        model = transformers.Dots1ForCausalLM(config)
     elif spec["kind"] == "qwen2":
         config = transformers.Qwen2Config(**common)
         model = transformers.Qwen2ForCausalLM(config)
@@ -190,6 +220,10 @@ def make_model(spec):
             else:
                 gain = 1.5 if "q_proj" in name or "k_proj" in name else 1.0
                 parameter.normal_(0.0, gain / parameter.shape[-1] ** 0.5)
+        # A bias that changes which experts its scores choose.
+        for name, buffer in model.named_buffers():
+            if name.endswith("e_score_correction_bias"):
+                buffer.uniform_(-0.3, 0.3)
     return model
 
 

@@ -1,0 +1,433 @@
+//===- MoeKeys.cpp - a config.json's mixture-of-experts keys --------------===//
+//
+// The keys of a MoE model's experts, router, losses, dense layers and
+// shared experts, as ours, Megatron-LM's, Skywork-MoE's and each
+// transformers family's config classes spell and default them.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ConfigKeys.h"
+#include "moe/Frontend/TransformersModels.h"
+#include "moe/MoeDialect.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+#include <nlohmann/json.hpp>
+
+#include <limits>
+#include <string_view>
+#include <vector>
+
+using mlir::moe::GateScoring;
+using mlir::moe::TransformersModel;
+using mlir::moe::config::KeyReader;
+using nlohmann::json;
+
+namespace {
+
+/// Whether `key` is absent, null or 1, as a number.
+bool isOneOrAbsent(const KeyReader &keys, const char *key) {
+  return !keys.has(key) || keys.object[key] == json(1) ||
+         keys.object[key] == json(1.0);
+}
+
+/// DeepSeek-V3's group-limited routing: n_group groups of experts, each
+/// token's choices from its topk_group best (moe.gate's groups and
+/// group_top_k, whose rules the errors say by key). `router`: the
+/// transformers family whose class reads the keys, or null (ours).
+void readExpertGroups(KeyReader &keys, mlir::moe::ModelConfig &config,
+                      const TransformersModel *router) {
+  for (const char *key : {"n_group", "topk_group"})
+    if (router && !router->expertGroups && !isOneOrAbsent(keys, key))
+      keys.fail(llvm::formatv("key '{0}' ({1}) is not supported: "
+                              "transformers' {2} chooses among all experts",
+                              key, keys.object[key].dump(), router->name)
+                    .str());
+  // A family without groups has refused any but 1, however spelled.
+  if (router && !router->expertGroups)
+    return;
+  config.routerGroups = keys.positive("n_group", 1);
+  config.routerGroupTopK = keys.positive("topk_group", 1);
+  int64_t groups = config.routerGroups, chosen = config.routerGroupTopK;
+  if (!keys.error.empty() || (groups == 1 && chosen == 1))
+    return;
+  int64_t experts = config.numExperts;
+  if (experts % groups != 0 || experts / groups < 2)
+    keys.fail(llvm::formatv("key 'n_group' ({0}) must split the {1} experts "
+                            "into groups of 2 or more",
+                            groups, experts)
+                  .str());
+  else if (chosen > groups)
+    keys.fail(llvm::formatv("key 'topk_group' ({0}) must be at most "
+                            "'n_group' ({1})",
+                            chosen, groups)
+                  .str());
+  else if (config.topK > chosen * (experts / groups))
+    keys.fail(llvm::formatv("key 'num_experts_per_tok' ({0}) must be at most "
+                            "the {1} experts of the 'topk_group' ({2}) chosen "
+                            "groups",
+                            config.topK, chosen * (experts / groups), chosen)
+                  .str());
+}
+
+} // namespace
+
+std::pair<const char *, const char *>
+mlir::moe::config::expertsKeys(const TransformersModel *family) {
+  if (family && std::string_view(family->expertsKey) == "n_routed_experts")
+    return {"n_routed_experts", "num_local_experts"};
+  return {"num_local_experts", "num_experts"};
+}
+
+void mlir::moe::config::readMoeKeys(KeyReader &keys, ModelConfig &config,
+                                    const TransformersModel *family,
+                                    const TransformersModel *transformers) {
+  auto [expertsKey, otherExpertsKey] = expertsKeys(family);
+  config.numExperts = keys.positive(keys.either(expertsKey, otherExpertsKey),
+                                    transformers ? transformers->experts : 0);
+  config.topK = keys.positive("num_experts_per_tok",
+                              transformers ? transformers->topK : 0);
+  bool byIntermediateSize =
+      transformers && transformers->expertsByIntermediateSize;
+  if (byIntermediateSize && keys.has("moe_intermediate_size"))
+    config.warnings.push_back(
+        llvm::formatv("transformers' {0} sizes its experts by "
+                      "'intermediate_size', so 'moe_intermediate_size' is "
+                      "ignored, as there",
+                      transformers->name)
+            .str());
+  config.expertIntermediateSize =
+      byIntermediateSize
+          ? config.intermediateSize
+          : keys.positive("moe_intermediate_size",
+                          transformers ? transformers->expertSize
+                                       : config.intermediateSize);
+  const char *lambdaKey = nullptr;
+  if (keys.has("moe_gate_norm_lambda")) {
+    if (keys.has("moe_use_logits_norm"))
+      keys.fail("keys 'moe_gate_norm_lambda' and 'moe_use_logits_norm' "
+                "(Skywork's) mean the same; give only one");
+    lambdaKey = "moe_gate_norm_lambda";
+  } else if (keys.boolean("moe_use_logits_norm", false)) {
+    lambdaKey = "moe_gate_norm_std";
+  }
+  if (lambdaKey) {
+    config.gateNormLambda = keys.number(lambdaKey, 1.0, true);
+    // As moe.gate_norm's verifier says of the IR.
+    double largest = mlir::moe::largestNormalizedLogit(*config.gateNormLambda,
+                                                       config.numExperts);
+    if (largest > std::numeric_limits<float>::max())
+      keys.fail(llvm::formatv("key '{0}' ({1:e}) is too large for {2} experts: "
+                              "the largest normalized logit, lambda * "
+                              "sqrt(experts - 1), is {3:e}, beyond f32",
+                              lambdaKey, *config.gateNormLambda,
+                              config.numExperts, largest)
+                    .str());
+  }
+  if (keys.has("moe_capacity_factor"))
+    config.capacityFactor = keys.number("moe_capacity_factor", 1.0, true);
+  std::string policy = keys.string("moe_drop_policy", "position");
+  if (policy != "position" && policy != "probability")
+    keys.fail("key 'moe_drop_policy' must be \"position\" or \"probability\", "
+              "got \"" +
+              policy + "\"");
+  config.dropByProbability = policy == "probability";
+  if (config.dropByProbability && !config.capacityFactor)
+    keys.fail("key 'moe_drop_policy' is \"probability\" but there is no "
+              "'moe_capacity_factor': a dropless layer drops nothing");
+  config.renormalize = keys.boolean(
+      "moe_renormalize", !transformers || transformers->alwaysRenormalizes);
+  // Hugging Face's name for it (Qwen-MoE, DeepSeek), held to agree; Mixtral
+  // renormalizes whatever it says.
+  if (transformers && transformers->alwaysRenormalizes) {
+    if (!keys.boolean("norm_topk_prob", true))
+      config.warnings.push_back(
+          llvm::formatv(
+              "'norm_topk_prob' is false, but transformers' {0} divides the "
+              "top-k gate values by their sum whatever it says, and so does "
+              "this model ('moe_renormalize' false would not)",
+              transformers->name)
+              .str());
+  } else if (keys.has("norm_topk_prob")) {
+    bool normalized = keys.boolean("norm_topk_prob", config.renormalize);
+    if (keys.has("moe_renormalize") && normalized != config.renormalize)
+      keys.fail("keys 'moe_renormalize' and 'norm_topk_prob' disagree");
+    config.renormalize = normalized;
+  }
+  // Megatron-LM's names (--moe-router-score-function,
+  // --moe-router-enable-expert-bias), or DeepSeek's scoring_func. The
+  // family's router (Dots1's sigmoid and bias) decides where the keys leave
+  // them out; a transformers config's must agree where they do not.
+  const TransformersModel *router = transformers;
+  const TransformersModel *routing = family && family->moe ? family : nullptr;
+  const char *scoringKey =
+      keys.either("moe_router_score_function", "scoring_func");
+  GateScoring familyScoring = routing ? routing->scoring : GateScoring::softmax;
+  std::string scoring = keys.string(
+      scoringKey, mlir::moe::stringifyGateScoring(familyScoring).str());
+  std::optional<GateScoring> gateScoring =
+      mlir::moe::symbolizeGateScoring(scoring);
+  // transformers' classes do not read scoring_func (DeepSeek's configs may
+  // name their top-k method there, "noaux_tc").
+  if (!gateScoring && router &&
+      std::string_view(scoringKey) == "scoring_func") {
+    config.warnings.push_back(
+        llvm::formatv("transformers' {0} does not read 'scoring_func' "
+                      "(\"{1}\"), so it is ignored, as there: its router "
+                      "scores the experts with a {2}",
+                      router->name, scoring,
+                      mlir::moe::stringifyGateScoring(familyScoring))
+            .str());
+    gateScoring = familyScoring;
+  }
+  if (!gateScoring)
+    keys.fail("key '" + std::string(scoringKey) +
+              "' must be \"softmax\" or \"sigmoid\", got \"" + scoring + "\"");
+  config.scoring = gateScoring.value_or(familyScoring);
+  if (router && config.scoring != familyScoring)
+    keys.fail(llvm::formatv("key '{0}' (\"{1}\") is not supported: "
+                            "transformers' {2} scores the experts with a {3}",
+                            scoringKey, scoring, router->name,
+                            mlir::moe::stringifyGateScoring(familyScoring))
+                  .str());
+  bool familyBias = routing && routing->expertBias;
+  config.expertBias = keys.boolean("moe_router_enable_expert_bias", familyBias);
+  if (router && config.expertBias != familyBias)
+    keys.fail(llvm::formatv("key 'moe_router_enable_expert_bias' ({0}) is "
+                            "not supported: transformers' {1} chooses the "
+                            "experts {2}",
+                            config.expertBias, router->name,
+                            familyBias ? "with its e_score_correction_bias"
+                                       : "without a bias")
+                  .str());
+  // DeepSeek's factor on the top-k weights, which the softmax families do
+  // not read.
+  if (!isOneOrAbsent(keys, "routed_scaling_factor") && router &&
+      !router->routedScale)
+    keys.fail(llvm::formatv("key 'routed_scaling_factor' ({0}) is not "
+                            "supported: transformers' {1} does not scale the "
+                            "gate values",
+                            keys.object["routed_scaling_factor"].dump(),
+                            router->name)
+                  .str());
+  config.routedScale = keys.number("routed_scaling_factor", 1.0, true);
+  if (config.scoring == mlir::moe::GateScoring::sigmoid && config.topK == 1 &&
+      config.renormalize)
+    config.warnings.push_back(
+        "with one expert a token, renormalized sigmoid weights are all 1, so "
+        "the router learns nothing from the loss (Megatron-LM renormalizes "
+        "sigmoid weights only for top-k > 1): set 'moe_renormalize' false "
+        "to weigh each token's expert by its score");
+  // A transformers config that names no kind trains as transformers trains
+  // it: one Switch-style loss over all layers' tokens, and only when
+  // output_router_logits is set (transformers adds no aux loss otherwise);
+  // its coefficient defaults to the config class's.
+  std::string kind = keys.string("moe_aux_loss_kind",
+                                 transformers ? "transformers" : "skywork");
+  if (kind == "switch")
+    config.auxLossKind = mlir::moe::AuxLossKind::switch_;
+  else if (kind == "transformers")
+    config.pooledAuxLoss = true;
+  else if (kind != "skywork")
+    keys.fail("key 'moe_aux_loss_kind' must be \"skywork\", \"switch\" or "
+              "\"transformers\", got \"" +
+              kind + "\"");
+  // The pooled loss's coefficient defaults to the config class's
+  // router_aux_loss_coef (Mixtral's and Qwen3-MoE's without one).
+  double pooledCoeff = transformers ? transformers->auxLossCoeff : 0.001;
+  config.configuredAuxLossCoeff =
+      keys.number(keys.either("moe_aux_loss_coeff", "router_aux_loss_coef"),
+                  config.pooledAuxLoss ? pooledCoeff : 0.01, false);
+  config.auxLossCoeff = config.configuredAuxLossCoeff;
+  if (transformers && !transformers->auxLoss) {
+    // Dots1 balances its experts by the bias alone.
+    config.auxLossCoeff = 0;
+    if (keys.boolean("output_router_logits", false))
+      config.warnings.push_back(
+          llvm::formatv("transformers' {0} adds no load-balancing loss, so "
+                        "'output_router_logits' is ignored, as there; name a "
+                        "'moe_aux_loss_kind' to train with one",
+                        transformers->name)
+              .str());
+  } else if (transformers && !keys.boolean("output_router_logits", false)) {
+    config.auxLossCoeff = 0;
+    config.warnings.push_back(
+        "'output_router_logits' is not true, so, as in transformers, the "
+        "loss has no load-balancing term (its aux loss is still reported); "
+        "set it true, or name a 'moe_aux_loss_kind', to balance the experts");
+  }
+  if (transformers) {
+    config.zLossCoeff = keys.number("moe_z_loss_coeff", 0.0, false);
+    if (keys.number("router_z_loss_coef", 0.0, false) != 0)
+      config.warnings.push_back(
+          llvm::formatv("transformers' {0} has no router z-loss, so "
+                        "'router_z_loss_coef' is ignored, as there; give "
+                        "'moe_z_loss_coeff' (or name a 'moe_aux_loss_kind') "
+                        "to train with one",
+                        transformers->name)
+              .str());
+  } else {
+    config.zLossCoeff = keys.number(
+        keys.either("moe_z_loss_coeff", "router_z_loss_coef"), 0.0, false);
+  }
+  if (config.topK > config.numExperts && keys.error.empty())
+    keys.fail(llvm::formatv("key 'num_experts_per_tok' ({0}) must be at most "
+                            "the number of experts ({1})",
+                            config.topK, config.numExperts)
+                  .str());
+  readExpertGroups(keys, config, router);
+}
+
+void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,
+                                        const TransformersModel *transformers) {
+  int64_t layers = config.numLayers;
+  // checkConsistency refuses more layers than a model may have, later; a
+  // list of them must not take the memory first.
+  if (layers > mlir::moe::kMaxLayers)
+    return;
+  std::vector<bool> dense(layers, false);
+  const std::pair<const char *, json> neutral[] = {
+      {"mlp_only_layers", json::array()},
+      {"decoder_sparse_step", json(1)},
+      {"first_k_dense_replace", json(0)}};
+  for (const auto &[key, value] : neutral) {
+    bool read =
+        !transformers || (std::string_view(key) == "first_k_dense_replace"
+                              ? transformers->firstDenseKey
+                              : transformers->sparseLayerKeys);
+    if (keys.has(key) && !read && keys.object[key] != value)
+      keys.fail(llvm::formatv("key '{0}' ({1}) is not supported: "
+                              "transformers' {2} {3}",
+                              key, keys.object[key].dump(), transformers->name,
+                              transformers->sparseLayerKeys
+                                  ? "places dense layers by "
+                                    "'mlp_only_layers' and "
+                                    "'decoder_sparse_step' only"
+                              : transformers->firstDenseKey
+                                  ? "places dense layers by "
+                                    "'first_k_dense_replace' only"
+                                  : "builds every layer as a MoE layer")
+                    .str());
+  }
+  if (keys.has("mlp_only_layers")) {
+    const json &list = keys.object["mlp_only_layers"];
+    std::string expected =
+        llvm::formatv("a list of layer indices below 'num_hidden_layers' ({0})",
+                      layers)
+            .str();
+    if (!list.is_array())
+      keys.keyError("mlp_only_layers", expected);
+    else
+      for (const json &entry : list) {
+        if (!entry.is_number_integer() || entry.get<double>() < 0 ||
+            entry.get<double>() >= layers) {
+          keys.keyError("mlp_only_layers", expected);
+          break;
+        }
+        dense[entry.get<int64_t>()] = true;
+      }
+  }
+  int64_t step = keys.positive("decoder_sparse_step", 1);
+  int64_t first = 0;
+  if (keys.has("first_k_dense_replace")) {
+    const json &value = keys.object["first_k_dense_replace"];
+    if (!value.is_number_integer() || value.get<double>() < 0 ||
+        value.get<double>() > layers)
+      keys.keyError("first_k_dense_replace",
+                    llvm::formatv("an integer from 0 to 'num_hidden_layers' "
+                                  "({0})",
+                                  layers)
+                        .str());
+    else
+      first = value.get<int64_t>();
+  }
+  for (int64_t layer = 0; layer < layers; ++layer)
+    if (dense[layer] || (layer + 1) % step != 0 || layer < first)
+      config.denseLayers.push_back(layer);
+  if (static_cast<int64_t>(config.denseLayers.size()) == layers)
+    keys.fail("keys 'mlp_only_layers', 'decoder_sparse_step' and "
+              "'first_k_dense_replace' leave no MoE layer: a model with "
+              "experts needs one");
+}
+
+void mlir::moe::config::readSharedExpert(
+    KeyReader &keys, ModelConfig &config, const TransformersModel *family,
+    const TransformersModel *transformers) {
+  const char *key = "shared_expert_intermediate_size";
+  int64_t familySize = family ? family->sharedExpertSize : 0;
+  bool ungatedFamily = family && family->ungatedSharedExperts;
+  const char *countKey = "n_shared_experts";
+  bool ungated = keys.has(countKey) && keys.object[countKey] != json(0);
+  // Dots1's class builds them n_shared_experts times moe_intermediate_size
+  // wide: empty ones for 0, and it fails on null (Dots1Config's default).
+  if (ungatedFamily && !ungated)
+    return keys.fail(llvm::formatv(
+        "key '{0}' must be a positive integer for model_type '{1}', got {2}: "
+        "transformers' {3} builds its shared experts '{0}' times "
+        "'moe_intermediate_size' wide (and fails without the key)",
+        countKey, family->modelType,
+        keys.object.contains(countKey) ? keys.object[countKey].dump() : "none",
+        family->name));
+  // DeepSeek's ungated shared experts, which Dots1 has and the other
+  // transformers families here have not (Qwen2-MoE's is gated, whatever
+  // aux kind its config names).
+  if (ungated) {
+    const TransformersModel *refusing = ungatedFamily ? nullptr
+                                        : transformers
+                                            ? transformers
+                                            : (familySize ? family : nullptr);
+    bool gatedToo = keys.has(key) && keys.object[key] != json(0);
+    if (refusing)
+      keys.fail(llvm::formatv("key '{0}' ({1}) is not supported for "
+                              "model_type '{2}': transformers' {3} has no "
+                              "ungated shared experts",
+                              countKey, keys.object[countKey].dump(),
+                              refusing->modelType, refusing->name)
+                    .str());
+    else if (gatedToo && transformers)
+      config.warnings.push_back(
+          llvm::formatv("transformers' {0} has no gated shared expert, so "
+                        "'{1}' is ignored, as there",
+                        transformers->name, key)
+              .str());
+    else if (gatedToo)
+      keys.fail("keys 'n_shared_experts' (ungated) and "
+                "'shared_expert_intermediate_size' (gated) both give the MoE "
+                "layers a shared expert: give one");
+    int64_t count = keys.positive(countKey, 1);
+    config.sharedExpertIntermediateSize = count * config.expertIntermediateSize;
+    config.sharedExpertGated = false;
+    // Sizes index with 32 bits.
+    if (config.sharedExpertIntermediateSize > mlir::moe::kMaxDimension)
+      keys.fail(llvm::formatv("key '{0}' ({1}) times "
+                              "'moe_intermediate_size' ({2}) makes the shared "
+                              "experts wider than 2^31",
+                              countKey, count, config.expertIntermediateSize)
+                    .str());
+    return;
+  }
+  if (!keys.object.contains(key)) {
+    config.sharedExpertIntermediateSize = familySize;
+    return;
+  }
+  const json &value = keys.object[key];
+  bool none = value.is_null() || value == json(0);
+  if (transformers && !familySize) {
+    if (!none)
+      config.warnings.push_back(
+          llvm::formatv("transformers' {0} has no shared expert, so '{1}' is "
+                        "ignored, as there",
+                        transformers->name, key)
+              .str());
+  } else if (none && familySize) {
+    keys.fail(llvm::formatv("key '{0}' ({1}) is not supported for model_type "
+                            "'{2}': transformers' {3} refuses null and builds "
+                            "an empty shared expert with a gate for 0 (leave "
+                            "model_type out for a MoE without one)",
+                            key, value.dump(), family->modelType, family->name)
+                  .str());
+  } else if (!none) {
+    config.sharedExpertIntermediateSize =
+        keys.positive(key, 1, "0 (none) or a positive integer below 2^31");
+  }
+}
