@@ -122,6 +122,18 @@ bool isOptimizerState(std::string_view key) {
 
 } // namespace
 
+std::string layerValues(const nlohmann::json &line, std::string_view metric) {
+  std::map<int64_t, double> values;
+  for (const auto &[name, value] : line.items())
+    if (auto split = splitLayerMetric(name);
+        split && split->second == metric && value.is_number())
+      values[std::stoll(split->first)] = value.get<double>();
+  std::string text;
+  for (const auto &[layer, value] : values)
+    text += fmt::format("{}L{} {:.4f}", text.empty() ? "" : " ", layer, value);
+  return text;
+}
+
 void addOutput(nlohmann::json &line, const moe_function &function,
                int64_t index, const void *data) {
   const moe_tensor_desc &desc = function.outputs[index];

@@ -16,9 +16,14 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace moert {
+
+/// Each MoE layer's value of `metric` in `line`, in layer order, as
+/// "L1 0.0123 L3 -0.0040": a model's MoE layers need not be all its layers.
+std::string layerValues(const nlohmann::json &line, std::string_view metric);
 
 /// Adds output `index` of `function`, whose data is `data`, to `line` under
 /// its name: a number for a scalar, an array for a vector or matrix.

@@ -535,11 +535,8 @@ int run(int argc, char **argv, int32_t &rank) {
     nlohmann::json similarities = {{"step", position.step}};
     similarities.update(similarity->outputsByName());
     record(similarities);
-    fmt::print("step {:5} | expert similarity", position.step);
-    for (int64_t i = 0; i < similarityFn->num_outputs; ++i)
-      fmt::print(" {:.4f}",
-                 similarities[similarityFn->outputs[i].name].get<double>());
-    fmt::print("\n");
+    fmt::print("step {:5} | expert similarity {}\n", position.step,
+               moert::layerValues(similarities, "expert_similarity"));
   };
   int64_t firstStep = position.step;
   // A run's first step computes on the state it started from: a
