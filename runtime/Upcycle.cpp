@@ -15,7 +15,8 @@ using namespace moert;
 std::string moert::formatUpcycleRule(const UpcycleRule &rule) {
   switch (rule.kind) {
   case UpcycleRule::Kind::Copy:
-    return "copy " + rule.source;
+    return "copy " + rule.source +
+           (rule.scale != 1 ? fmt::format(" scale={}", rule.scale) : "");
   case UpcycleRule::Kind::Experts:
     return fmt::format("experts {} copies={} parts={} axis={} scale={} "
                        "noise={}",
@@ -72,8 +73,9 @@ UpcycleRule moert::parseUpcycleRule(const std::string &text,
     return bad("copies and parts must be positive, axis 0 or 1, scale > 0 "
                "and noise >= 0");
   // Each kind takes only its own keys: a key another kind reads would be
-  // silently ignored.
-  bool unread = rule.axis != 0 || rule.scale != 1 || rule.noiseStd != 0;
+  // silently ignored. A copy may be scaled.
+  bool unread = rule.axis != 0 || rule.noiseStd != 0 ||
+                (rule.scale != 1 && rule.kind != UpcycleRule::Kind::Copy);
   if (rule.kind == UpcycleRule::Kind::Copy ||
       rule.kind == UpcycleRule::Kind::Zeros)
     unread |= rule.copies != 1 || rule.parts != 1;
@@ -125,10 +127,16 @@ OwnedTensor moert::upcycleTensor(const UpcycleRule &rule,
   };
   switch (rule.kind) {
   case UpcycleRule::Kind::Copy: {
-    OwnedTensor source = dense.get(rule.source, dtype);
+    OwnedTensor source =
+        dense.get(rule.source, rule.scale == 1 ? dtype : DType::F64);
     if (source.shape != shape)
       shapeError(source.shape);
-    return source;
+    if (rule.scale == 1)
+      return source;
+    const double *from = values<double>(source);
+    for (size_t i = 0; i < out.size(); ++i)
+      out[i] = rule.scale * from[i];
+    break;
   }
   case UpcycleRule::Kind::Experts: {
     OwnedTensor source = dense.get(rule.source, DType::F64);

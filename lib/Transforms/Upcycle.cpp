@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <optional>
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_UPCYCLE
@@ -78,6 +79,15 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
                              "moe-upcycle: noise-std, capacity-factor, "
                              "aux-loss-coeff and z-loss-coeff must be finite "
                              "and >= 0");
+  std::optional<GateScoring> gateScoring = symbolizeGateScoring(scoring);
+  if (!gateScoring)
+    return mlir::emitError(module.getLoc())
+           << "moe-upcycle: scoring must be softmax or sigmoid, got '"
+           << scoring.getValue() << "'";
+  if (sharedExpert && ungatedSharedExpert)
+    return mlir::emitError(module.getLoc(),
+                           "moe-upcycle: shared-expert (gated) and "
+                           "ungated-shared-expert: give one");
   nlohmann::json config = nlohmann::json::parse(denseText.str());
   // Every layer's FFN becomes experts.
   for (const char *key :
@@ -93,6 +103,18 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
     upcycled.sharedExpertIntermediateSize = dense.intermediateSize;
     config["shared_expert_intermediate_size"] = dense.intermediateSize;
   }
+  // G shared experts of F / G: the dense FFN's width.
+  if (ungatedSharedExpert) {
+    upcycled.sharedExpertIntermediateSize = dense.intermediateSize;
+    upcycled.sharedExpertGated = false;
+    config["n_shared_experts"] = granularity.getValue();
+  }
+  upcycled.scoring = *gateScoring;
+  upcycled.expertBias = expertBias;
+  if (upcycled.scoring != GateScoring::softmax)
+    config["moe_router_score_function"] = scoring.getValue();
+  if (expertBias)
+    config["moe_router_enable_expert_bias"] = true;
   const TransformersModel *family = nullptr;
   if (llvm::Expected<const TransformersModel &> model =
           transformersModelOf(upcycled)) {
@@ -138,6 +160,9 @@ UpcyclePass::ruleFor(ml_program::GlobalOp global,
       "^(model\\.layers\\.[0-9]+\\.mlp)\\.shared_expert\\.([a-z_]+\\.weight)$");
   static const llvm::Regex sharedExpertGate(
       "^model\\.layers\\.[0-9]+\\.mlp\\.shared_expert_gate\\.weight$");
+  static const llvm::Regex ungatedSharedExpertWeight(
+      "^(model\\.layers\\.[0-9]+\\.mlp)\\.shared_experts\\.([a-z_]+)\\."
+      "weight$");
   SmallVector<StringRef> match;
   moert::UpcycleRule rule;
   if (expertWeight.match(name, &match)) {
@@ -153,7 +178,8 @@ UpcyclePass::ruleFor(ml_program::GlobalOp global,
     // to half of it beside a shared expert.
     bool down = match[2] == "w2";
     rule.axis = down ? 1 : 0;
-    rule.scale = down ? granularity / (sharedExpert ? 2.0 : 1.0) : 1.0;
+    bool shared = sharedExpert || ungatedSharedExpert;
+    rule.scale = down ? granularity / (shared ? 2.0 : 1.0) : 1.0;
     rule.noiseStd = noiseStd;
   } else if (router.match(name)) {
     rule.kind = moert::UpcycleRule::Kind::Router;
@@ -162,6 +188,10 @@ UpcyclePass::ruleFor(ml_program::GlobalOp global,
     return rule;
   } else if (sharedExpertWeight.match(name, &match)) {
     rule.source = (match[1] + "." + match[2]).str();
+  } else if (ungatedSharedExpertWeight.match(name, &match)) {
+    // Ungated, the copy's output halves at its down_proj.
+    rule.source = (match[1] + "." + match[2] + ".weight").str();
+    rule.scale = match[2] == "down_proj" ? 0.5 : 1.0;
   } else if (sharedExpertGate.match(name)) {
     rule.kind = moert::UpcycleRule::Kind::Zeros;
     return rule;

@@ -47,6 +47,7 @@ protected:
 TEST_F(UpcycleTest, RulesRoundTripAsText) {
   for (const char *text :
        {"copy model.norm.weight",
+        "copy model.layers.0.mlp.down_proj.weight scale=0.5",
         "experts model.layers.0.mlp.down_proj.weight copies=4 parts=3 axis=1 "
         "scale=3 noise=0.002",
         "router copies=4 parts=3", "zeros"}) {
@@ -60,6 +61,7 @@ TEST_F(UpcycleTest, MalformedRulesAreErrorsNamingTheGlobal) {
        {"clone x", "experts", "router copies=0", "experts x axis=2",
         "experts x copies=two", "router colour=red", "experts x noise=-1",
         "experts x scale=-2", "copy x copies=3", "router copies=2 noise=1",
+        "copy x scale=0", "zeros scale=2", "router copies=2 scale=2",
         // A value is all of what follows '=': no trailing characters.
         "experts x copies=2x", "router parts=3,", "experts x scale=1.5.5",
         // Zeros read nothing.
@@ -119,6 +121,13 @@ TEST_F(UpcycleTest, RouterRowsTieWithinACopyAndMatchTheInitializer) {
   std::vector<float> plain = build("router copies=6 parts=1", {6, 2});
   for (int64_t i = 0; i < 12; ++i)
     EXPECT_EQ(plain[i], static_cast<float>(0.5 * moert::normalAt(key, i)));
+}
+
+TEST_F(UpcycleTest, ScaledCopiesAreScaled) {
+  // An ungated shared expert's down_proj, halved.
+  std::vector<float> down = build("copy gate scale=0.5", {6, 2});
+  for (int64_t i = 0; i < 12; ++i)
+    EXPECT_EQ(down[i], 0.5f * values[i]);
 }
 
 TEST_F(UpcycleTest, ZerosAreZeros) {

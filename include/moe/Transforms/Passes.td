@@ -204,6 +204,13 @@ def Upcycle : Pass<"moe-upcycle", "::mlir::ModuleOp"> {
     (`mlp.shared_expert.*`), its gate (`mlp.shared_expert_gate.weight`)
     zero, so that sigmoid(0) = 1/2 scales it for every token, and the
     routed experts' `w2` halved: the two halves sum to the dense FFN.
+    With `ungated-shared-expert`, DeepSeek's ungated shared experts instead
+    (`n_shared_experts` = G, `mlp.shared_experts.*`): a copy of the dense FFN
+    with its `down_proj` halved, beside routed experts whose `w2` is halved.
+    `scoring = sigmoid` scores the experts by sigmoids (renormalized top-k
+    weights, as before, sum to 1) and `expert-bias` adds DeepSeek-V3's
+    balancing biases, from 0: with both and the ungated shared experts, a
+    Qwen3 becomes transformers' Dots1.
     The upcycled MoE layer computes the dense FFN exactly when no token is
     dropped (dropless, the default), the top-k weights are renormalized,
     the experts are identical (no noise), and, with G > 1, the tied
@@ -220,6 +227,12 @@ def Upcycle : Pass<"moe-upcycle", "::mlir::ModuleOp"> {
            "Std of the normal noise added to each expert's weights">,
     Option<"sharedExpert", "shared-expert", "bool", "false",
            "Add Qwen2-MoE's gated shared expert, a copy of the dense FFN">,
+    Option<"ungatedSharedExpert", "ungated-shared-expert", "bool", "false",
+           "Add DeepSeek's ungated shared experts, a copy of the dense FFN">,
+    Option<"scoring", "scoring", "std::string", "\"softmax\"",
+           "How the router scores the experts: softmax or sigmoid">,
+    Option<"expertBias", "expert-bias", "bool", "false",
+           "Add DeepSeek-V3's expert-selection biases (from 0)">,
     Option<"capacityFactor", "capacity-factor", "double", "0.0",
            "Expert capacity factor; 0 means dropless">,
     Option<"auxLossCoeff", "aux-loss-coeff", "double", "0.01",

@@ -23,7 +23,7 @@ namespace moert {
 
 struct UpcycleRule {
   enum class Kind {
-    /// The dense tensor of the same shape, as it is.
+    /// The dense tensor of the same shape, times `scale` (1: as it is).
     Copy,
     /// Stacked experts from a dense FFN projection: `copies` copies, each
     /// split along the dense tensor's FFN axis `axis` into `parts` parts
@@ -43,8 +43,8 @@ struct UpcycleRule {
   double scale = 1, noiseStd = 0;
 };
 
-/// "copy SOURCE", "experts SOURCE copies=E parts=G axis=A scale=S noise=N",
-/// "router copies=E parts=G" or "zeros".
+/// "copy SOURCE" (with " scale=S" where not 1), "experts SOURCE copies=E
+/// parts=G axis=A scale=S noise=N", "router copies=E parts=G" or "zeros".
 std::string formatUpcycleRule(const UpcycleRule &rule);
 /// Throws moert::Error naming `where` and what is wrong.
 UpcycleRule parseUpcycleRule(const std::string &text, const std::string &where);
