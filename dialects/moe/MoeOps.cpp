@@ -107,7 +107,17 @@ LogicalResult RopeOp::verify() {
   int64_t headDim = shapeOf(getInput())[3];
   if (headDim % 2 != 0)
     return emitOpError() << "'input' head_dim must be even, got " << headDim;
+  if (std::optional<uint64_t> rotary = getRotaryDim();
+      rotary && (*rotary % 2 != 0 || static_cast<int64_t>(*rotary) > headDim))
+    return emitOpError() << "attribute 'rotary_dim' must be even and at most "
+                            "the head_dim ("
+                         << headDim << "), got " << *rotary;
   return expectPositive(*this, "theta", getTheta().convertToDouble());
+}
+
+int64_t RopeOp::getRotatedDims() {
+  std::optional<uint64_t> rotary = getRotaryDim();
+  return rotary ? static_cast<int64_t>(*rotary) : shapeOf(getInput())[3];
 }
 
 LogicalResult AttentionOp::verify() {

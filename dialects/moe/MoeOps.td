@@ -133,7 +133,11 @@ def Moe_RopeOp : Moe_DiffOp<"rope", [
     `y[i + head_dim/2] = x[i + head_dim/2] cos a + x[i] sin a`.
     With `scaling` the frequencies are scaled (Llama 3's, YaRN's long
     contexts; `#moe.rope_scaling`), and YaRN's `attention_factor`
-    multiplies `y`. With `inverse` the angles are negated: the transposed
+    multiplies `y`. With `rotary_dim = r` (GLM's partial rotary embedding,
+    transformers' partial_rotary_factor), the first `r` dimensions of each
+    head rotate as a head of `r` would (`f_i = theta^(-2i / r)`, pairs `i`
+    and `i + r/2`) and the others pass unchanged. With `inverse` the angles
+    are negated: the transposed
     rotation, which is rope's own vector-Jacobian product. The result has
     the input's type, or is bf16 for an f32 input: the f32 result rounded
     to nearest even (moe-narrow-results).
@@ -142,14 +146,22 @@ def Moe_RopeOp : Moe_DiffOp<"rope", [
     %q2 = moe.rope %q theta = 1.0e+04 : tensor<8x64x4x32xf32>
     %q3 = moe.rope %q theta = 1.0e+04 : tensor<8x64x4x32xf32> -> tensor<8x64x4x32xbf16>
     %q4 = moe.rope %q theta = 5.0e+05 scaling = <llama3, factor = 8.0, original_positions = 8192.0> : tensor<8x64x4x32xf32>
+    %q5 = moe.rope %q theta = 1.0e+04 rotary_dim = 16 : tensor<8x64x4x32xf32>
     ```
   }];
   let arguments = (ins Moe_FloatTensor:$input, F64Attr:$theta,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$rotary_dim,
                        OptionalAttr<Moe_RopeScalingAttr>:$scaling,
                        UnitAttr:$inverse);
   let results = (outs Moe_NarrowableTensor:$result);
+  let extraClassDeclaration = [{
+    /// The leading dimensions of each head that rotate: all but for
+    /// `rotary_dim`.
+    int64_t getRotatedDims();
+  }];
   let assemblyFormat = [{
-    $input `theta` `=` $theta (`scaling` `=` $scaling^)? (`inverse` $inverse^)?
+    $input `theta` `=` $theta (`rotary_dim` `=` $rotary_dim^)?
+    (`scaling` `=` $scaling^)? (`inverse` $inverse^)?
     attr-dict `:` custom<ConvertedType>(type($input), type($result))
   }];
 }

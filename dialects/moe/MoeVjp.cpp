@@ -76,9 +76,10 @@ LogicalResult LinearOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
 LogicalResult RopeOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
                                SmallVectorImpl<Value> &operandGrads) {
   // A rotation's transpose is the rotation by the opposite angle.
-  operandGrads.push_back(RopeOp::create(
-      b, getLoc(), getType(), resultGrads[0], getThetaAttr(), getScalingAttr(),
-      getInverse() ? UnitAttr() : b.getUnitAttr()));
+  operandGrads.push_back(
+      RopeOp::create(b, getLoc(), getType(), resultGrads[0], getThetaAttr(),
+                     getRotaryDimAttr(), getScalingAttr(),
+                     getInverse() ? UnitAttr() : b.getUnitAttr()));
   return success();
 }
 

@@ -185,7 +185,12 @@ void readSharedExpert(KeyReader &keys, ModelConfig &config,
 /// `rope_parameters.rope_theta`) and its scaling (`rope_scaling`, or
 /// `rope_parameters`: dynamic, linear, llama3, yarn), as transformers' config
 /// classes read them (RopeConfig.cpp).
-void readRope(KeyReader &keys, ModelConfig &config);
+/// And the partial rotary embedding's `partial_rotary_factor` (top-level,
+/// or in `rope_parameters`, where transformers 5 copies it), which our keys
+/// read and `family`'s (the config's model_type's, or null) refuses but 1:
+/// every family here rotates whole heads.
+void readRope(KeyReader &keys, ModelConfig &config,
+              const TransformersModel *family);
 
 /// `rope_scaling`'s canonical value: the kind and every number it reads,
 /// resolved (null: unscaled).

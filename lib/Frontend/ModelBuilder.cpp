@@ -193,9 +193,13 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
           ? moe::ropeScalingAttr(b.getContext(), *config.ropeScaling)
           : moe::RopeScalingAttr();
   FloatAttr theta = b.getF64FloatAttr(config.ropeTheta);
-  query = moe::RopeOp::create(b, query.getType(), query, theta, scaling,
-                              UnitAttr());
-  key = moe::RopeOp::create(b, key.getType(), key, theta, scaling, UnitAttr());
+  IntegerAttr rotaryDim = config.rotaryDim() != headDim
+                              ? b.getI64IntegerAttr(config.rotaryDim())
+                              : IntegerAttr();
+  query = moe::RopeOp::create(b, query.getType(), query, theta, rotaryDim,
+                              scaling, UnitAttr());
+  key = moe::RopeOp::create(b, key.getType(), key, theta, rotaryDim, scaling,
+                            UnitAttr());
   Value heads = moe::AttentionOp::create(b, query.getType(), query, key, value,
                                          /*causal=*/true)
                     .getResult();

@@ -65,10 +65,6 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
     else
       refuse(key, "projections have no bias");
   }
-  if (keys.has("partial_rotary_factor") &&
-      keys.object["partial_rotary_factor"] != json(1) &&
-      keys.object["partial_rotary_factor"] != json(1.0))
-    refuse("partial_rotary_factor", "RoPE rotates every dimension of a head");
   if (keys.has("num_shared_experts") &&
       keys.object["num_shared_experts"] != json(0))
     refuse("num_shared_experts",
@@ -237,6 +233,14 @@ void checkConsistency(KeyReader &keys, const mlir::moe::ModelConfig &config) {
                                 : "hidden_size / num_attention_heads = " +
                                       std::to_string(config.headDim()))
                   .str());
+  else if (config.partialRotaryFactor != 1 &&
+           (config.rotaryDim() % 2 != 0 || config.rotaryDim() < 2))
+    keys.fail(llvm::formatv("'partial_rotary_factor' ({0}) rotates {1} of "
+                            "the {2} dimensions of each head (int(head_dim * "
+                            "factor)): RoPE needs an even number, 2 or more",
+                            json(config.partialRotaryFactor).dump(),
+                            config.rotaryDim(), config.headDim())
+                  .str());
   else if (config.numHeads % config.numKvHeads != 0)
     keys.fail(llvm::formatv("'num_key_value_heads' ({0}) must divide "
                             "'num_attention_heads' ({1})",
@@ -320,7 +324,7 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
     config.ropeTheta = defaults->ropeTheta;
   if (defaults && defaults->rmsNormEps)
     config.rmsNormEps = defaults->rmsNormEps;
-  mlir::moe::config::readRope(keys, config);
+  mlir::moe::config::readRope(keys, config, family);
   config.rmsNormEps = keys.number("rms_norm_eps", config.rmsNormEps, true);
   config.initStd = keys.number("initializer_range", config.initStd, false);
   config.tieWordEmbeddings = keys.boolean("tie_word_embeddings", false);
@@ -391,6 +395,8 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
   if (complete || config.ropeScaling)
     keys["rope_scaling"] =
         mlir::moe::config::ropeScalingKeyValue(config.ropeScaling);
+  if (complete || config.partialRotaryFactor != 1)
+    keys["partial_rotary_factor"] = config.partialRotaryFactor;
   keys["rms_norm_eps"] = config.rmsNormEps;
   keys["tie_word_embeddings"] = config.tieWordEmbeddings;
   if (complete || config.padTokenId)

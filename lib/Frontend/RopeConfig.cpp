@@ -33,19 +33,11 @@ double yarnMscale(double scale, double mscale) {
 
 /// Refuses a key of `rope` that its kind does not read: another kind's,
 /// which transformers would refuse or compute with. transformers 5 copies
-/// `partial_rotary_factor` there too: 1 rotates every dimension, as the
-/// model does (the importer refuses others, whichever place says them).
+/// `partial_rotary_factor` there too (readRope reads it).
 void refuseUnread(KeyReader &rope, const std::string &type,
                   std::vector<std::string> read) {
   read.insert(read.begin(), "rope_theta");
   for (const auto &item : rope.object.items()) {
-    if (item.key() == "partial_rotary_factor" && item.value() != json(1) &&
-        item.value() != json(1.0))
-      return rope.fail(llvm::formatv("key '{0}partial_rotary_factor' ({1}) "
-                                     "is not supported: RoPE rotates every "
-                                     "dimension of a head",
-                                     rope.prefix, item.value().dump())
-                           .str());
     if (!llvm::is_contained(read, item.key()) && item.key() != "rope_type" &&
         item.key() != "type" && item.key() != "partial_rotary_factor" &&
         !item.value().is_null())
@@ -195,7 +187,49 @@ nlohmann::ordered_json mlir::moe::config::ropeScalingKeyValue(
   return value;
 }
 
-void mlir::moe::config::readRope(KeyReader &keys, ModelConfig &config) {
+namespace {
+
+/// `partial_rotary_factor` at the top level and in `rope` (null: none), the
+/// two agreeing. Our keys read it; the transformers families here rotate
+/// whole heads (`family`, refusing another factor).
+void readPartialRotary(KeyReader &keys, KeyReader *rope, ModelConfig &config,
+                       const mlir::moe::TransformersModel *family) {
+  const char *key = "partial_rotary_factor";
+  auto factorIn = [&](KeyReader &reader) -> std::optional<double> {
+    if (!reader.has(key))
+      return std::nullopt;
+    return reader.number(key, 1.0, true);
+  };
+  std::optional<double> top = factorIn(keys);
+  std::optional<double> nested = rope ? factorIn(*rope) : std::nullopt;
+  if (top && nested && *top != *nested)
+    return keys.fail(llvm::formatv("key '{0}{1}' ({2}) disagrees with '{1}' "
+                                   "({3})",
+                                   rope->prefix, key, json(*nested).dump(),
+                                   json(*top).dump())
+                         .str());
+  double factor = nested ? *nested : top.value_or(1.0);
+  if (factor == 1)
+    return;
+  std::string spelled =
+      (nested ? rope->prefix : std::string()) + std::string(key);
+  if (family)
+    return keys.fail(llvm::formatv("key '{0}' ({1}) is not supported: "
+                                   "transformers' {2} rotates every "
+                                   "dimension of a head",
+                                   spelled, json(factor).dump(), family->name)
+                         .str());
+  if (factor > 1)
+    return keys.fail(llvm::formatv("key '{0}' must be at most 1, got {1}",
+                                   spelled, json(factor).dump())
+                         .str());
+  config.partialRotaryFactor = factor;
+}
+
+} // namespace
+
+void mlir::moe::config::readRope(KeyReader &keys, ModelConfig &config,
+                                 const TransformersModel *family) {
   config.ropeTheta = keys.number("rope_theta", config.ropeTheta, true);
   // transformers 4 writes rope_scaling, 5 rope_parameters; where config.json
   // has both, transformers reads rope_scaling alone.
@@ -209,10 +243,11 @@ void mlir::moe::config::readRope(KeyReader &keys, ModelConfig &config) {
                      "alone); give one");
   const char *key = given("rope_scaling") ? "rope_scaling" : "rope_parameters";
   if (!given(key))
-    return;
+    return readPartialRotary(keys, nullptr, config, family);
   if (!keys.object[key].is_object())
     return keys.keyError(key, "an object");
   KeyReader rope = keys.nested(key);
+  readPartialRotary(keys, &rope, config, family);
   if (rope.has("rope_theta")) {
     double theta = rope.number("rope_theta", config.ropeTheta, true);
     if (keys.has("rope_theta") && theta != config.ropeTheta)

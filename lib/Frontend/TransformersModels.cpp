@@ -166,6 +166,12 @@ mlir::moe::transformersModelNamed(llvm::StringRef modelType) {
 
 llvm::Expected<const TransformersModel &>
 mlir::moe::transformersModelOf(const ModelConfig &config) {
+  // GLM-4.5's partial rotary embedding has no family entry yet.
+  if (config.partialRotaryFactor != 1)
+    return llvm::createStringError(llvm::formatv(
+        "this model rotates part of each head (partial_rotary_factor {0}), "
+        "which no transformers family that moe-export writes does",
+        nlohmann::json(config.partialRotaryFactor).dump()));
   bool gatedShared =
       config.sharedExpertIntermediateSize && config.sharedExpertGated;
   bool ungatedShared =

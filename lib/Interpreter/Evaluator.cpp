@@ -304,7 +304,8 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
         .Case([&](moe::RopeOp o) {
           set(o, moe::ref::rope(get(o.getInput()),
                                 o.getTheta().convertToDouble(), o.getInverse(),
-                                moe::ropeScalingOf(o.getScalingAttr())));
+                                moe::ropeScalingOf(o.getScalingAttr()),
+                                o.getRotatedDims()));
           return success();
         })
         .Case([&](moe::AttentionOp o) {

@@ -54,17 +54,20 @@ Tensor mlir::moe::ref::linear(const Tensor &input, const Tensor &weight,
 }
 
 Tensor mlir::moe::ref::rope(const Tensor &input, double theta, bool inverse,
-                            const moert::RopeScaling &scaling) {
+                            const moert::RopeScaling &scaling,
+                            int64_t rotaryDim) {
   int64_t batch = input.dim(0), seq = input.dim(1), heads = input.dim(2);
-  int64_t headDim = input.dim(3), half = headDim / 2;
-  Tensor result = Tensor::zeros(input.dtype, input.shape);
+  int64_t headDim = input.dim(3);
+  int64_t rotated = rotaryDim ? rotaryDim : headDim, half = rotated / 2;
+  // The dimensions past the rotated ones pass as they are.
+  Tensor result = input;
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t s = 0; s < seq; ++s)
       for (int64_t h = 0; h < heads; ++h) {
         int64_t base = ((b * seq + s) * heads + h) * headDim;
         for (int64_t i = 0; i < half; ++i) {
           double angle = (inverse ? -s : s) *
-                         moert::rows::ropeFrequency(i, headDim, theta, scaling);
+                         moert::rows::ropeFrequency(i, rotated, theta, scaling);
           double c = scaling.attentionFactor * std::cos(angle);
           double sine = scaling.attentionFactor * std::sin(angle);
           double x1 = input.data[base + i], x2 = input.data[base + i + half];

@@ -270,9 +270,9 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
         Value x = o.getInput();
         return call("rope",
                     {in(0), size(dim(x, 0)), size(dim(x, 1)), size(dim(x, 2)),
-                     size(dim(x, 3)), real(o.getTheta()),
-                     ropeScaling(o.getScalingAttr()), flag(o.getInverse()),
-                     res(0)});
+                     size(dim(x, 3)), size(o.getRotatedDims()),
+                     real(o.getTheta()), ropeScaling(o.getScalingAttr()),
+                     flag(o.getInverse()), res(0)});
       })
       .Case([&](AttentionOp o) {
         Value q = o.getQuery();

@@ -452,13 +452,13 @@ void moert::cpu::biasGrad(const float *dy, int64_t rows, int64_t out,
 namespace {
 
 /// One position's heads rotated: y = x rotated by (cos, sin) per pair of
-/// lanes (i, i + half), stored as T (bf16: rounded). Target clones, so that
-/// the bf16 rounding vectorizes beyond baseline SSE.
+/// lanes (i, i + half) of the first 2 * half, the others copied, stored as
+/// T (bf16: rounded). Target clones, so that the bf16 rounding vectorizes
+/// beyond baseline SSE.
 template <typename T>
 MOERT_INLINE void ropePositionOf(const float *x, const float *cos,
                                  const float *sin, int64_t heads,
-                                 int64_t headDim, T *y) {
-  int64_t half = headDim / 2;
+                                 int64_t headDim, int64_t half, T *y) {
   for (int64_t h = 0; h < heads; ++h) {
     const float *xh = x + h * headDim;
     T *yh = y + h * headDim;
@@ -468,33 +468,35 @@ MOERT_INLINE void ropePositionOf(const float *x, const float *cos,
       yh[i] = moert::storedAs<T>(x1 * cos[i] - x2 * sin[i]);
       yh[i + half] = moert::storedAs<T>(x2 * cos[i] + x1 * sin[i]);
     }
+    for (int64_t i = 2 * half; i < headDim; ++i)
+      yh[i] = moert::storedAs<T>(xh[i]);
   }
 }
 
 MOERT_CLONES void ropePosition(const float *x, const float *cos,
                                const float *sin, int64_t heads, int64_t headDim,
-                               float *y) {
-  ropePositionOf(x, cos, sin, heads, headDim, y);
+                               int64_t half, float *y) {
+  ropePositionOf(x, cos, sin, heads, headDim, half, y);
 }
 MOERT_CLONES void ropePosition(const float *x, const float *cos,
                                const float *sin, int64_t heads, int64_t headDim,
-                               moert::bf16 *y) {
-  ropePositionOf(x, cos, sin, heads, headDim, y);
+                               int64_t half, moert::bf16 *y) {
+  ropePositionOf(x, cos, sin, heads, headDim, half, y);
 }
 
 } // namespace
 
 template <typename T>
 void moert::cpu::rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
-                      int64_t headDim, double theta, RopeScaling scaling,
-                      bool inverse, T *y) {
-  // head_dim is even (the verifier checks it). cos and sin of s * f_i for
+                      int64_t headDim, int64_t rotaryDim, double theta,
+                      RopeScaling scaling, bool inverse, T *y) {
+  // rotary_dim is even (the verifier checks it). cos and sin of s * f_i for
   // every position, stepped by angle addition in double (error ~seq * 1e-16)
-  // instead of seq * head_dim / 2 libm calls.
-  int64_t half = headDim / 2;
+  // instead of seq * rotary_dim / 2 libm calls.
+  int64_t half = rotaryDim / 2;
   std::vector<float> cosines(seq * half), sines(seq * half);
   for (int64_t i = 0; i < half; ++i) {
-    double frequency = moert::rows::ropeFrequency(i, headDim, theta, scaling);
+    double frequency = moert::rows::ropeFrequency(i, rotaryDim, theta, scaling);
     double stepCos = std::cos(frequency);
     double stepSin = inverse ? -std::sin(frequency) : std::sin(frequency);
     double c = 1, s = 0;
@@ -512,15 +514,17 @@ void moert::cpu::rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
 #pragma omp parallel for schedule(static) if (positions * heads * headDim >=   \
                                               kGrain)
   for (int64_t p = 0; p < positions; ++p)
-    ropePosition(x + p * heads * headDim, &cosines[(p % seq) * half],
-                 &sines[(p % seq) * half], heads, headDim,
+    ropePosition(x + p * heads * headDim, cosines.data() + (p % seq) * half,
+                 sines.data() + (p % seq) * half, heads, headDim, half,
                  y + p * heads * headDim);
 }
 
 template void moert::cpu::rope(const float *, int64_t, int64_t, int64_t,
-                               int64_t, double, RopeScaling, bool, float *);
+                               int64_t, int64_t, double, RopeScaling, bool,
+                               float *);
 template void moert::cpu::rope(const float *, int64_t, int64_t, int64_t,
-                               int64_t, double, RopeScaling, bool, bf16 *);
+                               int64_t, int64_t, double, RopeScaling, bool,
+                               bf16 *);
 
 //===----------------------------------------------------------------------===//
 // Elementwise.

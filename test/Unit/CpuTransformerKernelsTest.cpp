@@ -71,11 +71,12 @@ TEST(CpuTransformerKernelsTest, EmbeddingAndGradMatchReference) {
                                      c.vocab, padding),
                   "embeddingGrad " + name +
                       (padding ? " padding " + std::to_string(*padding) : ""));
-      if (padding)
+      if (padding) {
         EXPECT_EQ(Floats(dTable.begin() + *padding * c.hidden,
                          dTable.begin() + (*padding + 1) * c.hidden),
                   Floats(c.hidden, 0.0f))
             << name;
+      }
     }
   }
 }
@@ -279,30 +280,32 @@ TEST(CpuTransformerKernelsTest, RopeMatchesReferenceAndInverts) {
     Floats x = randomFloats(count, 1);
     for (bool inverse : {false, true}) {
       Floats y = output(count);
-      cpu::rope(x.data(), c.batch, c.seq, c.heads, c.headDim, c.theta,
-                c.scaling, inverse, y.data());
-      expectClose(y, ref::rope(f32(shape, x), c.theta, inverse, c.scaling),
-                  "rope " + name + (inverse ? " inverse" : ""));
+      cpu::rope(x.data(), c.batch, c.seq, c.heads, c.headDim, c.rotated(),
+                c.theta, c.scaling, inverse, y.data());
+      expectClose(
+          y, ref::rope(f32(shape, x), c.theta, inverse, c.scaling, c.rotaryDim),
+          "rope " + name + (inverse ? " inverse" : ""));
       // A narrowed result is the f32 one rounded, bit for bit.
       std::vector<moert::bf16> narrowed(count), expected(count);
-      cpu::rope(x.data(), c.batch, c.seq, c.heads, c.headDim, c.theta,
-                c.scaling, inverse, narrowed.data());
+      cpu::rope(x.data(), c.batch, c.seq, c.heads, c.headDim, c.rotated(),
+                c.theta, c.scaling, inverse, narrowed.data());
       cpu::convert(y.data(), count, expected.data());
       expectBitwiseEqual(narrowed, expected,
                          "rope into bf16 " + name +
                              (inverse ? " inverse" : ""));
     }
     // The inverse is rope's transpose, and a rotation's transpose undoes it
-    // (YaRN's attention factor applies twice).
+    // (YaRN's attention factor applies twice, to the rotated dimensions).
     Floats rotated = output(count), back = output(count);
-    cpu::rope(x.data(), c.batch, c.seq, c.heads, c.headDim, c.theta, c.scaling,
-              false, rotated.data());
-    cpu::rope(rotated.data(), c.batch, c.seq, c.heads, c.headDim, c.theta,
-              c.scaling, true, back.data());
+    cpu::rope(x.data(), c.batch, c.seq, c.heads, c.headDim, c.rotated(),
+              c.theta, c.scaling, false, rotated.data());
+    cpu::rope(rotated.data(), c.batch, c.seq, c.heads, c.headDim, c.rotated(),
+              c.theta, c.scaling, true, back.data());
     double twice = c.scaling.attentionFactor * c.scaling.attentionFactor;
     Floats expected = x;
-    for (float &value : expected)
-      value = static_cast<float>(value * twice);
+    for (int64_t i = 0; i < count; ++i)
+      if (i % c.headDim < c.rotated())
+        expected[i] = static_cast<float>(expected[i] * twice);
     expectClose(back, f32(shape, expected), "rope round trip " + name);
   }
 }
@@ -539,7 +542,7 @@ TEST(CpuTransformerKernelsTest, RunsAreBitwiseReproducible) {
     cpu::linearWeightGrad(dy.data(), x.data(), rows, hidden, hidden,
                           next(hidden * hidden));
     cpu::biasGrad(dy.data(), rows, hidden, next(hidden));
-    cpu::rope(q.data(), batch, seq, heads, headDim, 10000, {}, false,
+    cpu::rope(q.data(), batch, seq, heads, headDim, headDim, 10000, {}, false,
               next(rows * hidden));
     float *out = nullptr, *lse = nullptr;
     for (bool causal : {false, true}) {

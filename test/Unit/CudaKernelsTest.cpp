@@ -317,17 +317,17 @@ TEST_F(CudaTransformerKernelsTest, RopeMatchesCpuAndInverts) {
     DeviceBuffer<float> xGpu(x);
     for (bool inverse : {false, true}) {
       DeviceBuffer<float> yGpu(count);
-      gpu::rope(xGpu.get(), c.batch, c.seq, c.heads, c.headDim, c.theta,
-                c.scaling, inverse, yGpu.get());
+      gpu::rope(xGpu.get(), c.batch, c.seq, c.heads, c.headDim, c.rotated(),
+                c.theta, c.scaling, inverse, yGpu.get());
       Floats y = output(count);
-      cpu::rope(x.data(), c.batch, c.seq, c.heads, c.headDim, c.theta,
-                c.scaling, inverse, y.data());
+      cpu::rope(x.data(), c.batch, c.seq, c.heads, c.headDim, c.rotated(),
+                c.theta, c.scaling, inverse, y.data());
       expectClose(yGpu.download(), y,
                   "rope " + name + (inverse ? " inverse" : ""));
       // A narrowed result is the GPU's f32 one rounded, bit for bit.
       DeviceBuffer<moert::bf16> narrowed(count), expected(count);
-      gpu::rope(xGpu.get(), c.batch, c.seq, c.heads, c.headDim, c.theta,
-                c.scaling, inverse, narrowed.get());
+      gpu::rope(xGpu.get(), c.batch, c.seq, c.heads, c.headDim, c.rotated(),
+                c.theta, c.scaling, inverse, narrowed.get());
       gpu::convert(yGpu.get(), count, expected.get());
       expectBitwiseEqual(narrowed.download(), expected.download(),
                          "rope into bf16 " + name +
@@ -336,10 +336,10 @@ TEST_F(CudaTransformerKernelsTest, RopeMatchesCpuAndInverts) {
     // The inverse undoes the rotation (unscaled: the attention factor would
     // apply twice).
     DeviceBuffer<float> rotated(count), back(count);
-    gpu::rope(xGpu.get(), c.batch, c.seq, c.heads, c.headDim, c.theta, {},
-              false, rotated.get());
-    gpu::rope(rotated.get(), c.batch, c.seq, c.heads, c.headDim, c.theta, {},
-              true, back.get());
+    gpu::rope(xGpu.get(), c.batch, c.seq, c.heads, c.headDim, c.rotated(),
+              c.theta, {}, false, rotated.get());
+    gpu::rope(rotated.get(), c.batch, c.seq, c.heads, c.headDim, c.rotated(),
+              c.theta, {}, true, back.get());
     expectClose(back.download(), x, "rope round trip " + name);
   }
 }

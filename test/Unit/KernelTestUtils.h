@@ -202,6 +202,10 @@ struct RopeCase {
   int64_t batch, seq, heads, headDim;
   double theta;
   moert::RopeScaling scaling = {};
+  /// The rotated dimensions of each head (GLM's partial rotary embedding);
+  /// 0: all.
+  int64_t rotaryDim = 0;
+  int64_t rotated() const { return rotaryDim ? rotaryDim : headDim; }
 };
 /// The scaled cases' original contexts are short, so that their frequencies
 /// fall on every branch of the kind's formula.
@@ -224,7 +228,19 @@ inline const RopeCase kRopeCases[] = {
      2,
      64,
      1000000,
-     {moert::RopeKind::Yarn, 2.5, 1, 4, 20, 16, 2, false, 1.25}}};
+     {moert::RopeKind::Yarn, 2.5, 1, 4, 20, 16, 2, false, 1.25}},
+    // Partial: half of each head rotates (GLM-4.5's), a quarter, all but 2,
+    // and with YaRN on the rotated ones.
+    {2, 37, 2, 18, 10000, {}, 10},
+    {12, 64, 4, 32, 10000, {}, 8},
+    {2, 5, 3, 6, 10000, {}, 4},
+    {12,
+     64,
+     4,
+     32,
+     10000,
+     {moert::RopeKind::Yarn, 4, 1, 4, 16, 32, 1, true, 1.1386294361119891},
+     16}};
 
 struct AttentionCase {
   int64_t batch, seq, heads, kvHeads, headDim;

@@ -61,6 +61,9 @@ struct ModelConfig {
   /// linear, llama3 or yarn), each kind's defaults and derived values (YaRN's
   /// attention factor) resolved; unset: unscaled.
   std::optional<moert::RopeScaling> ropeScaling;
+  /// The share of each head that RoPE rotates (GLM's partial_rotary_factor):
+  /// its first int(head_dim * factor) dimensions.
+  double partialRotaryFactor = 1;
   double rmsNormEps = 1e-6;
   double initStd = 0.02;
   bool tieWordEmbeddings = false;
@@ -136,6 +139,12 @@ struct ModelConfig {
   }
   int64_t headDim() const {
     return headDimension ? headDimension : hiddenSize / numHeads;
+  }
+  /// The dimensions of each head that RoPE rotates, as transformers counts
+  /// them (int() truncates).
+  int64_t rotaryDim() const {
+    return static_cast<int64_t>(static_cast<double>(headDim()) *
+                                partialRotaryFactor);
   }
 };
 

@@ -26,9 +26,10 @@ Tensor linear(const Tensor &input, const Tensor &weight, const Tensor *bias);
 /// With `inverse`, rotates by the opposite angles: the transpose of the
 /// rotation, which is rope's vector-Jacobian product.
 /// Frequencies scale as `scaling` says, and the result by its
-/// attentionFactor.
+/// attentionFactor. Only the first `rotaryDim` of each head rotate (0: all),
+/// as a head of rotaryDim would; the others pass.
 Tensor rope(const Tensor &input, double theta, bool inverse = false,
-            const moert::RopeScaling &scaling = {});
+            const moert::RopeScaling &scaling = {}, int64_t rotaryDim = 0);
 struct AttentionResult {
   Tensor result;
   Tensor lse; // [batch, heads, seq]: each query row's log-sum-exp

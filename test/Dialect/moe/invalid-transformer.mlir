@@ -221,6 +221,23 @@ func.func @rope_odd_head_dim(%q: tensor<2x3x4x5xf32>) {
 
 // -----
 
+// A partial rotation's dimensions pair up within the head.
+func.func @rope_odd_rotary_dim(%q: tensor<2x3x4x6xf32>) {
+  // expected-error @+1 {{'moe.rope' op attribute 'rotary_dim' must be even and at most the head_dim (6), got 3}}
+  %y = moe.rope %q theta = 1.0e+04 rotary_dim = 3 : tensor<2x3x4x6xf32>
+  return
+}
+
+// -----
+
+func.func @rope_rotary_dim_beyond_head(%q: tensor<2x3x4x6xf32>) {
+  // expected-error @+1 {{'moe.rope' op attribute 'rotary_dim' must be even and at most the head_dim (6), got 8}}
+  %y = moe.rope %q theta = 1.0e+04 rotary_dim = 8 : tensor<2x3x4x6xf32>
+  return
+}
+
+// -----
+
 // moe.rope: a narrowed result is bf16 from f32, not from f64.
 func.func @rope_narrowed_f64(%q: tensor<2x3x4x6xf64>) {
   // expected-error @+1 {{'moe.rope' op 'result' must have the element type of 'input' ('f64'), got 'bf16'}}

@@ -125,6 +125,14 @@ func.func @rope(%q: tensor<2x3x4x6xf32>) -> tensor<2x3x4x6xf32> {
   return %y : tensor<2x3x4x6xf32>
 }
 
+// GLM's partial rotary embedding: the first rotary_dim of each head rotate.
+// CHECK-LABEL: func.func @rope_partial
+// CHECK: moe.rope %{{.*}} theta = 1.000000e+04 rotary_dim = 4 inverse : tensor<2x3x4x6xf32>
+func.func @rope_partial(%q: tensor<2x3x4x6xf32>) -> tensor<2x3x4x6xf32> {
+  %y = moe.rope %q theta = 1.0e+04 rotary_dim = 4 inverse : tensor<2x3x4x6xf32>
+  return %y : tensor<2x3x4x6xf32>
+}
+
 // A narrowed result (moe-narrow-results) prints its type after an arrow.
 // CHECK-LABEL: func.func @rope_narrowed
 // CHECK: moe.rope %{{.*}} theta = 1.000000e+04 inverse : tensor<2x3x4x6xf32> -> tensor<2x3x4x6xbf16>

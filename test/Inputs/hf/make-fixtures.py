@@ -137,6 +137,18 @@ MODELS = {
         kind="dots1", kv_heads=2, top_k=2, tied=False, theta=1e4,
         moe_keys={"n_shared_experts": 1, "n_group": 2, "topk_group": 1,
                   "norm_topk_prob": True}),
+    # GLM-4.5 (Glm4MoeConfig): half of each 8-wide head rotated
+    # (partial_rotary_factor 0.5, its default), q, k and v biases
+    # (attention_bias), each query and key head normalized (use_qk_norm),
+    # DeepSeek-V3's MoE layers after a dense first one (first_k_dense_replace
+    # 1, its default), top-2 weights renormalized and scaled by 1.5, one
+    # ungated shared expert. hf-glm4-moe.test reads it with our keys.
+    "glm4-moe-partial-rope": dict(
+        kind="glm4_moe", kv_heads=2, top_k=2, tied=False, theta=1e4,
+        head_dim=8,
+        moe_keys={"attention_bias": True, "use_qk_norm": True,
+                  "intermediate_size": 40, "n_shared_experts": 1,
+                  "routed_scaling_factor": 1.5}),
     # Linear scaling in transformers 4's spelling (rope_scaling with "type",
     # rope_theta apart).
     "qwen2-rope-linear": dict(
@@ -194,6 +206,12 @@ def make_model(spec):
             moe_intermediate_size=FFN, **extra,
             **{**common, **spec.get("moe_keys", {})})
         model = transformers.Dots1ForCausalLM(config)
+    elif spec["kind"] == "glm4_moe":
+        config = transformers.Glm4MoeConfig(
+            n_routed_experts=4, num_experts_per_tok=spec["top_k"],
+            moe_intermediate_size=FFN, head_dim=spec["head_dim"],
+            **{**common, **spec.get("moe_keys", {})})
+        model = transformers.Glm4MoeForCausalLM(config)
     elif spec["kind"] == "qwen2":
         config = transformers.Qwen2Config(**common)
         model = transformers.Qwen2ForCausalLM(config)
