@@ -38,6 +38,28 @@ std::optional<double> lambdaOf(const cpu::GateConfig &config) {
   return config.normalize ? std::optional<double>(config.lambda) : std::nullopt;
 }
 
+/// Runs the CPU gate of `s`'s shape under `config` on `logits` (and `bias`,
+/// nullable) and expects the reference's probs and weights (within 1e-6) and
+/// indices (exactly); returns the CPU's indices.
+Ids expectGateMatchesReference(const Shape &s, const cpu::GateConfig &config,
+                               const Floats &logits, const Floats *bias,
+                               const std::string &name) {
+  Floats probs = output(s.tokens * s.experts),
+         weights = output(s.tokens * s.topK);
+  Ids indices(s.tokens * s.topK, -7);
+  cpu::gate(logits.data(), bias ? bias->data() : nullptr, s.tokens, s.experts,
+            config, probs.data(), weights.data(), indices.data());
+  Tensor biasRef = f32({s.experts}, bias ? *bias : Floats(s.experts));
+  ref::GateResult expected = ref::gate(
+      f32({s.tokens, s.experts}, logits), s.topK, lambdaOf(config), config.eps,
+      config.renormalize, config.scoring, bias ? &biasRef : nullptr,
+      config.scale, config.groups, config.groupTopK);
+  expectClose(probs, expected.probs, "gate probs " + name, 1e-6);
+  expectExact(indices, expected.indices, "gate indices " + name);
+  expectClose(weights, expected.weights, "gate weights " + name, 1e-6);
+  return indices;
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -62,21 +84,8 @@ TEST(CpuRoutingKernelsTest, GateAndGradMatchReference) {
             config.scale = biased ? 2.5 : 1.0;
             Floats logits = randomFloats(s.tokens * s.experts, 1, 2.0f);
             Floats bias = randomFloats(s.experts, 4, 0.2f);
-            Floats probs = output(s.tokens * s.experts),
-                   weights = output(s.tokens * s.topK);
-            Ids indices(s.tokens * s.topK, -7);
-            cpu::gate(logits.data(), biased ? bias.data() : nullptr, s.tokens,
-                      s.experts, config, probs.data(), weights.data(),
-                      indices.data());
-            Tensor logitsRef = f32({s.tokens, s.experts}, logits);
-            Tensor biasRef = f32({s.experts}, bias);
-            ref::GateResult expected = ref::gate(
-                logitsRef, s.topK, lambdaOf(config), config.eps, renormalize,
-                scoring, biased ? &biasRef : nullptr, config.scale);
-            expectClose(probs, expected.probs, "gate probs " + name, 1e-6);
-            expectExact(indices, expected.indices, "gate indices " + name);
-            expectClose(weights, expected.weights, "gate weights " + name,
-                        1e-6);
+            Ids indices = expectGateMatchesReference(
+                s, config, logits, biased ? &bias : nullptr, name);
 
             Floats dProbs = randomFloats(s.tokens * s.experts, 2),
                    dWeights = randomFloats(s.tokens * s.topK, 3);
@@ -85,7 +94,8 @@ TEST(CpuRoutingKernelsTest, GateAndGradMatchReference) {
                           config, dProbs.data(), dWeights.data(),
                           dLogits.data());
             expectClose(dLogits,
-                        ref::gateGrad(logitsRef, expected.indices,
+                        ref::gateGrad(f32({s.tokens, s.experts}, logits),
+                                      i32({s.tokens, s.topK}, indices),
                                       lambdaOf(config), config.eps, renormalize,
                                       f32({s.tokens, s.experts}, dProbs),
                                       f32({s.tokens, s.topK}, dWeights),
@@ -116,19 +126,8 @@ TEST(CpuRoutingKernelsTest, GroupedGateMatchesReference) {
         config.groupTopK = groupTopK;
         Floats logits = randomFloats(s.tokens * s.experts, 5, 2.0f);
         Floats bias = randomFloats(s.experts, 6, 0.2f);
-        Floats probs = output(s.tokens * s.experts),
-               weights = output(s.tokens * s.topK);
-        Ids indices(s.tokens * s.topK, -7);
-        cpu::gate(logits.data(), sigmoid ? bias.data() : nullptr, s.tokens,
-                  s.experts, config, probs.data(), weights.data(),
-                  indices.data());
-        Tensor biasRef = f32({s.experts}, bias);
-        ref::GateResult expected =
-            ref::gate(f32({s.tokens, s.experts}, logits), s.topK, std::nullopt,
-                      config.eps, true, config.scoring,
-                      sigmoid ? &biasRef : nullptr, 1.0, groups, groupTopK);
-        expectExact(indices, expected.indices, "gate indices " + name);
-        expectClose(weights, expected.weights, "gate weights " + name, 1e-6);
+        expectGateMatchesReference(s, config, logits, sigmoid ? &bias : nullptr,
+                                   name);
       }
     }
   }
