@@ -91,7 +91,9 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
     const char *why;
   };
   static const ForeignKey kForeignKeys[] = {
-      {"n_routed_experts", json(), "DeepSeek's MoE layers are not built"},
+      {"n_routed_experts", json(),
+       "the experts are counted by 'num_local_experts' ('n_routed_experts' "
+       "in a model_type dots1 config)"},
       {"moe_layer_freq", json(1),
        "dense layers are placed by 'first_k_dense_replace', "
        "'mlp_only_layers' or 'decoder_sparse_step'"},

@@ -33,18 +33,19 @@ bool isOneOrAbsent(const KeyReader &keys, const char *key) {
 
 /// DeepSeek-V3's group-limited routing: n_group groups of experts, each
 /// token's choices from its topk_group best (moe.gate's groups and
-/// group_top_k, whose rules the errors say by key). `router`: the
+/// group_top_k, whose rules the errors say by key). `transformers`: the
 /// transformers family whose class reads the keys, or null (ours).
 void readExpertGroups(KeyReader &keys, mlir::moe::ModelConfig &config,
-                      const TransformersModel *router) {
+                      const TransformersModel *transformers) {
   for (const char *key : {"n_group", "topk_group"})
-    if (router && !router->expertGroups && !isOneOrAbsent(keys, key))
+    if (transformers && !transformers->expertGroups &&
+        !isOneOrAbsent(keys, key))
       keys.fail(llvm::formatv("key '{0}' ({1}) is not supported: "
                               "transformers' {2} chooses among all experts",
-                              key, keys.object[key].dump(), router->name)
+                              key, keys.object[key].dump(), transformers->name)
                     .str());
   // A family without groups has refused any but 1, however spelled.
-  if (router && !router->expertGroups)
+  if (transformers && !transformers->expertGroups)
     return;
   config.routerGroups = keys.positive("n_group", 1);
   config.routerGroupTopK = keys.positive("topk_group", 1);
@@ -158,24 +159,25 @@ void mlir::moe::config::readMoeKeys(KeyReader &keys, ModelConfig &config,
   // --moe-router-enable-expert-bias), or DeepSeek's scoring_func. The
   // family's router (Dots1's sigmoid and bias) decides where the keys leave
   // them out; a transformers config's must agree where they do not.
-  const TransformersModel *router = transformers;
-  const TransformersModel *routing = family && family->moe ? family : nullptr;
+  const TransformersModel *familyRouter =
+      family && family->moe ? family : nullptr;
   const char *scoringKey =
       keys.either("moe_router_score_function", "scoring_func");
-  GateScoring familyScoring = routing ? routing->scoring : GateScoring::softmax;
+  GateScoring familyScoring =
+      familyRouter ? familyRouter->scoring : GateScoring::softmax;
   std::string scoring = keys.string(
       scoringKey, mlir::moe::stringifyGateScoring(familyScoring).str());
   std::optional<GateScoring> gateScoring =
       mlir::moe::symbolizeGateScoring(scoring);
   // transformers' classes do not read scoring_func (DeepSeek's configs may
   // name their top-k method there, "noaux_tc").
-  if (!gateScoring && router &&
+  if (!gateScoring && transformers &&
       std::string_view(scoringKey) == "scoring_func") {
     config.warnings.push_back(
         llvm::formatv("transformers' {0} does not read 'scoring_func' "
                       "(\"{1}\"), so it is ignored, as there: its router "
                       "scores the experts with a {2}",
-                      router->name, scoring,
+                      transformers->name, scoring,
                       mlir::moe::stringifyGateScoring(familyScoring))
             .str());
     gateScoring = familyScoring;
@@ -184,31 +186,31 @@ void mlir::moe::config::readMoeKeys(KeyReader &keys, ModelConfig &config,
     keys.fail("key '" + std::string(scoringKey) +
               "' must be \"softmax\" or \"sigmoid\", got \"" + scoring + "\"");
   config.scoring = gateScoring.value_or(familyScoring);
-  if (router && config.scoring != familyScoring)
+  if (transformers && config.scoring != familyScoring)
     keys.fail(llvm::formatv("key '{0}' (\"{1}\") is not supported: "
                             "transformers' {2} scores the experts with a {3}",
-                            scoringKey, scoring, router->name,
+                            scoringKey, scoring, transformers->name,
                             mlir::moe::stringifyGateScoring(familyScoring))
                   .str());
-  bool familyBias = routing && routing->expertBias;
+  bool familyBias = familyRouter && familyRouter->expertBias;
   config.expertBias = keys.boolean("moe_router_enable_expert_bias", familyBias);
-  if (router && config.expertBias != familyBias)
+  if (transformers && config.expertBias != familyBias)
     keys.fail(llvm::formatv("key 'moe_router_enable_expert_bias' ({0}) is "
                             "not supported: transformers' {1} chooses the "
                             "experts {2}",
-                            config.expertBias, router->name,
+                            config.expertBias, transformers->name,
                             familyBias ? "with its e_score_correction_bias"
                                        : "without a bias")
                   .str());
   // DeepSeek's factor on the top-k weights, which the softmax families do
   // not read.
-  if (!isOneOrAbsent(keys, "routed_scaling_factor") && router &&
-      !router->routedScale)
+  if (!isOneOrAbsent(keys, "routed_scaling_factor") && transformers &&
+      !transformers->scalesWeights)
     keys.fail(llvm::formatv("key 'routed_scaling_factor' ({0}) is not "
                             "supported: transformers' {1} does not scale the "
                             "gate values",
                             keys.object["routed_scaling_factor"].dump(),
-                            router->name)
+                            transformers->name)
                   .str());
   config.routedScale = keys.number("routed_scaling_factor", 1.0, true);
   if (config.scoring == mlir::moe::GateScoring::sigmoid && config.topK == 1 &&
@@ -275,7 +277,7 @@ void mlir::moe::config::readMoeKeys(KeyReader &keys, ModelConfig &config,
                             "the number of experts ({1})",
                             config.topK, config.numExperts)
                   .str());
-  readExpertGroups(keys, config, router);
+  readExpertGroups(keys, config, transformers);
 }
 
 void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,

@@ -140,7 +140,7 @@ const std::vector<TransformersModel> &families() {
     dots1.auxLoss = false;
     dots1.scoring = GateScoring::sigmoid;
     dots1.expertBias = true;
-    dots1.routedScale = true;
+    dots1.scalesWeights = true;
     dots1.expertGroups = true;
     dots1.ungatedSharedExperts = true;
     dots1.expertsKey = "n_routed_experts";
@@ -190,7 +190,7 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
            (!config.isMoe() ||
             (model.scoring == config.scoring &&
              model.expertBias == config.expertBias &&
-             (model.routedScale || config.routedScale == 1) &&
+             (model.scalesWeights || config.routedScale == 1) &&
              (model.expertGroups || config.routerGroups == 1))) &&
            (!withDenseLayers || model.sparseLayerKeys ||
             (model.firstDenseKey && denseFirst)) &&

@@ -117,17 +117,17 @@ TEST(CpuRoutingKernelsTest, GroupedGateMatchesReference) {
         continue;
       for (bool sigmoid : {false, true}) {
         std::string name = s.name() + " groups " + std::to_string(groups) +
-                           " of which " + std::to_string(groupTopK) +
+                           "/" + std::to_string(groupTopK) +
                            (sigmoid ? " sigmoid" : "");
         cpu::GateConfig config = gateConfig(s.topK, false, 1.0, true);
         config.scoring =
             sigmoid ? moert::GateScoring::Sigmoid : moert::GateScoring::Softmax;
         config.groups = groups;
         config.groupTopK = groupTopK;
-        Floats logits = randomFloats(s.tokens * s.experts, 5, 2.0f);
         Floats bias = randomFloats(s.experts, 6, 0.2f);
-        expectGateMatchesReference(s, config, logits, sigmoid ? &bias : nullptr,
-                                   name);
+        expectGateMatchesReference(s, config,
+                                   randomFloats(s.tokens * s.experts, 5, 2.0f),
+                                   sigmoid ? &bias : nullptr, name);
       }
     }
   }

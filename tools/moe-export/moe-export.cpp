@@ -180,7 +180,7 @@ static json huggingFaceConfig(const std::string &text,
     if (model.ungatedSharedExperts)
       out["n_shared_experts"] =
           config.sharedExpertIntermediateSize / config.expertIntermediateSize;
-    if (model.routedScale)
+    if (model.scalesWeights)
       out["routed_scaling_factor"] = config.routedScale;
     if (model.expertGroups) {
       out["n_group"] = config.routerGroups;

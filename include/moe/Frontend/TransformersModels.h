@@ -98,7 +98,7 @@ struct TransformersModel {
   /// bias (e_score_correction_bias) and whether it scales their weights by
   /// routed_scaling_factor: DeepSeek-V3's router, in Dots1.
   GateScoring scoring = GateScoring::softmax;
-  bool expertBias = false, routedScale = false;
+  bool expertBias = false, scalesWeights = false;
   /// Whether its router limits the choices to groups of experts (n_group,
   /// topk_group).
   bool expertGroups = false;
@@ -118,7 +118,8 @@ struct TransformersModel {
   /// first_k_dense_replace (Dots1's), which place dense layers among the MoE
   /// ones.
   bool sparseLayerKeys = false, firstDenseKey = false;
-  /// A MoE block's router (and its bias) and experts under Qwen's names
+  /// A MoE block's router (and its bias) and experts under Qwen's (and
+  /// Dots1's) names
   /// (mlp.gate, mlp.experts.E.gate_proj) rather than Mixtral's
   /// (block_sparse_moe.gate, block_sparse_moe.experts.E.w1), which the
   /// model's globals have.
@@ -131,8 +132,9 @@ const TransformersModel *transformersModelNamed(llvm::StringRef modelType);
 
 /// The transformers model that computes what `config`'s does: Qwen3's and
 /// OLMoE's normalize queries and keys, Qwen2's projections have biases,
-/// Qwen2-MoE's has a shared expert, Mistral's is Llama's with a sliding
-/// window (which Llama's and OLMoE's ignore). An error says why none does.
+/// Qwen2-MoE's has a shared expert, Dots1's DeepSeek-V3's routing and
+/// ungated shared experts, Mistral's is Llama's with a sliding window
+/// (which Llama's and OLMoE's ignore). An error says why none does.
 llvm::Expected<const TransformersModel &>
 transformersModelOf(const ModelConfig &config);
 
