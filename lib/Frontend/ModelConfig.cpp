@@ -100,7 +100,7 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
       {"q_lora_rank", json(), "attention is not multi-head latent attention"},
       {"kv_lora_rank", json(), "attention is not multi-head latent attention"},
       {"clip_qkv", json(), "queries, keys and values are not clipped"}};
-  auto [expertsKey, otherExpertsKey] = mlir::moe::config::expertsKeys(family);
+  const char *expertsKey = mlir::moe::config::expertsKeys(family).first;
   for (const ForeignKey &foreign : kForeignKeys)
     if (keys.has(foreign.key) && keys.object[foreign.key] != foreign.neutral &&
         std::string_view(foreign.key) != expertsKey)

@@ -75,8 +75,8 @@ void readExpertGroups(KeyReader &keys, mlir::moe::ModelConfig &config,
 
 std::pair<const char *, const char *>
 mlir::moe::config::expertsKeys(const TransformersModel *family) {
-  if (family && std::string_view(family->expertsKey) == "n_routed_experts")
-    return {"n_routed_experts", "num_local_experts"};
+  if (family)
+    return {family->expertsKey, family->otherExpertsKey};
   return {"num_local_experts", "num_experts"};
 }
 

@@ -81,6 +81,7 @@ const std::vector<TransformersModel> &families() {
     qwen3Moe.expertSize = 768;
     qwen3Moe.denseSize = 6144;
     qwen3Moe.expertsKey = "num_experts";
+    qwen3Moe.otherExpertsKey = "num_local_experts";
     qwen3Moe.sparseLayerKeys = true;
     qwen3Moe.qwenExpertNames = true;
 
@@ -100,6 +101,7 @@ const std::vector<TransformersModel> &families() {
     olmoe.expertsByIntermediateSize = true;
     olmoe.denseSize = 2048;
     olmoe.expertsKey = "num_experts";
+    olmoe.otherExpertsKey = "num_local_experts";
     olmoe.qwenExpertNames = true;
 
     // Qwen2-MoE's shared expert (Qwen1.5-MoE's) passes every token beside
@@ -118,6 +120,7 @@ const std::vector<TransformersModel> &families() {
     qwen2Moe.denseSize = 5632;
     qwen2Moe.sharedExpertSize = 5632;
     qwen2Moe.expertsKey = "num_experts";
+    qwen2Moe.otherExpertsKey = "num_local_experts";
     qwen2Moe.sparseLayerKeys = true;
     qwen2Moe.qwenExpertNames = true;
 
@@ -144,6 +147,7 @@ const std::vector<TransformersModel> &families() {
     dots1.expertGroups = true;
     dots1.ungatedSharedExperts = true;
     dots1.expertsKey = "n_routed_experts";
+    dots1.otherExpertsKey = "num_local_experts";
     dots1.firstDenseKey = true;
     dots1.qwenExpertNames = true;
 

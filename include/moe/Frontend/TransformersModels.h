@@ -114,6 +114,8 @@ struct TransformersModel {
   /// The key of the number of experts (num_local_experts, num_experts or
   /// n_routed_experts).
   const char *expertsKey = "num_local_experts";
+  /// The other spelling its config class reads as the same (attribute_map).
+  const char *otherExpertsKey = "num_experts";
   /// Qwen's decoder_sparse_step and mlp_only_layers, and DeepSeek's
   /// first_k_dense_replace (Dots1's), which place dense layers among the MoE
   /// ones.
