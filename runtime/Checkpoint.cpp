@@ -672,7 +672,8 @@ std::string moert::initializeFromWeights(const std::string &path,
     initializeUpcycled(source, model, state, group, seed);
     return "";
   }
-  std::string note = otherConfigurationNote(path, source.getMetadata(), model);
+  std::string note = otherConfigurationNote(path, source.getMetadata(), model) +
+                     source.predictionLayersNote();
   auto hasGlobal = [&](const std::string &name) {
     return findGlobal(model, name) != nullptr;
   };

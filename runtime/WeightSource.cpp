@@ -6,6 +6,7 @@
 #include "moert/Json.h"
 #include "moert/StateNames.h"
 
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -270,6 +271,7 @@ moert::WeightSource::WeightSource(const std::string &pathArg) : path(pathArg) {
       }
     }
   }
+  skipPredictionLayers();
   for (const auto &entry : listed) {
     auto file = std::find_if(files.begin(), files.end(), [&](const auto &f) {
       return f->getPath() == entry.second;
@@ -281,6 +283,36 @@ moert::WeightSource::WeightSource(const std::string &pathArg) : path(pathArg) {
 }
 
 moert::WeightSource::~WeightSource() = default;
+
+void moert::WeightSource::skipPredictionLayers() {
+  // A multi-token-prediction module is a decoder layer with eh_proj (and
+  // enorm, hnorm, shared_head), stored after the last one.
+  static const std::regex projection(R"(^(.*\.layers\.\d+)\.eh_proj\.weight$)");
+  std::smatch match;
+  for (const auto &[name, parts] : recipes)
+    if (name.size() <= 1000 && std::regex_match(name, match, projection))
+      predictionLayers.push_back(match[1].str());
+  for (const std::string &layer : predictionLayers) {
+    std::string prefix = layer + ".";
+    auto first = recipes.lower_bound(prefix);
+    auto last = first;
+    while (last != recipes.end() &&
+           last->first.compare(0, prefix.size(), prefix) == 0)
+      ++last;
+    recipes.erase(first, last);
+  }
+}
+
+std::string moert::WeightSource::predictionLayersNote() const {
+  if (predictionLayers.empty())
+    return "";
+  bool one = predictionLayers.size() == 1;
+  return fmt::format("note: {}: its multi-token-prediction module{} ({}) "
+                     "{} not read: as in transformers, the model has "
+                     "none\n",
+                     path, one ? "" : "s", fmt::join(predictionLayers, ", "),
+                     one ? "is" : "are");
+}
 
 const moert::Metadata &moert::WeightSource::getMetadata() const {
   static const Metadata none;

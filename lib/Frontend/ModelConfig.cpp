@@ -50,8 +50,14 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
   for (const char *key : {"attention_bias", "mlp_bias"}) {
     if (!keys.has(key) || keys.object[key] == json(false))
       continue;
+    bool attentionBias = llvm::StringRef(key) == "attention_bias";
+    // GLM-4-MoE's gives its q, k and v projections biases (read with
+    // qkv_bias's).
+    if (family && family->qkvBiasKey && attentionBias &&
+        llvm::StringRef(family->qkvBiasKey) == key)
+      continue;
     // Qwen2's attention has its biases whatever the key says.
-    if (family && family->qkvBias && llvm::StringRef(key) == "attention_bias")
+    if (family && family->qkvBias && attentionBias)
       config.warnings.push_back(
           llvm::formatv("transformers' {0} ignores 'attention_bias' ({1}), "
                         "and so does this import",
@@ -188,6 +194,8 @@ void readQkNorm(KeyReader &keys, mlir::moe::ModelConfig &config,
                 const TransformersModel *family) {
   using mlir::moe::QkNorm;
   QkNorm familyNorm = family ? family->qkNorm : QkNorm::none;
+  if (family && family->qkNormKey && keys.boolean(family->qkNormKey, false))
+    familyNorm = QkNorm::perHead;
   config.qkNorm = familyNorm;
   if (keys.has("moe_qk_norm")) {
     const json &value = keys.object["moe_qk_norm"];
@@ -199,14 +207,20 @@ void readQkNorm(KeyReader &keys, mlir::moe::ModelConfig &config,
       return keys.keyError("moe_qk_norm", "true, \"whole\" or false");
     config.qkNorm = *spelled;
   }
-  if (familyNorm != QkNorm::none && config.qkNorm != familyNorm)
+  // Our key may add norms to a family without them, but not to one whose
+  // own key says none (GLM-4-MoE's use_qk_norm false).
+  bool keyed = family && family->qkNormKey;
+  if ((familyNorm != QkNorm::none || keyed) && config.qkNorm != familyNorm)
     return keys.fail(llvm::formatv(
-        "key 'moe_qk_norm' is {0}, but {1}'s attention normalizes {2} "
-        "(model_type '{3}')",
+        "key 'moe_qk_norm' is {0}, but {1}'s attention {2} ({3})",
         keys.object["moe_qk_norm"].dump(), family->name,
-        familyNorm == QkNorm::perHead ? "each query and key head"
-                                      : "its whole queries and keys",
-        family->modelType));
+        familyNorm == QkNorm::perHead ? "normalizes each query and key head"
+        : familyNorm == QkNorm::whole ? "normalizes its whole queries and keys"
+                                      : "normalizes no query or key",
+        keyed ? llvm::formatv("key '{0}' is {1}", family->qkNormKey,
+                              familyNorm == QkNorm::perHead)
+                    .str()
+              : llvm::formatv("model_type '{0}'", family->modelType).str()));
   // OLMoE's q_norm is hidden_size wide.
   if (familyNorm == QkNorm::whole && keys.has("head_dim") &&
       keys.error.empty() &&
@@ -313,9 +327,20 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
     config.headDimension = defaults->headDim;
   readQkNorm(keys, config, family);
   // Qwen2's q, k and v projections have biases (no key of its config says
-  // so); ours and Qwen2-MoE's say it with qkv_bias.
+  // so); ours and Qwen2-MoE's say it with qkv_bias, GLM-4-MoE's with
+  // attention_bias.
   bool familyBias = family && family->qkvBias;
   config.qkvBias = keys.boolean("qkv_bias", familyBias);
+  if (family && family->qkvBiasKey &&
+      llvm::StringRef(family->qkvBiasKey) != "qkv_bias") {
+    bool biased = keys.boolean(family->qkvBiasKey, familyBias);
+    if (keys.has("qkv_bias") && biased != config.qkvBias)
+      keys.fail(llvm::formatv("keys 'qkv_bias' and '{0}' disagree ({1}'s "
+                              "q, k and v biases are '{0}')",
+                              family->qkvBiasKey, family->name)
+                    .str());
+    config.qkvBias = biased;
+  }
   if (familyBias && !family->qkvBiasKey && !config.qkvBias)
     keys.fail(llvm::formatv("key 'qkv_bias' is false, but {0}'s q, k and v "
                             "projections have biases (model_type '{1}')",

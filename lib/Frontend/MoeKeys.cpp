@@ -137,7 +137,8 @@ void mlir::moe::config::readMoeKeys(KeyReader &keys, ModelConfig &config,
     keys.fail("key 'moe_drop_policy' is \"probability\" but there is no "
               "'moe_capacity_factor': a dropless layer drops nothing");
   config.renormalize = keys.boolean(
-      "moe_renormalize", !transformers || transformers->alwaysRenormalizes);
+      "moe_renormalize", !transformers || transformers->alwaysRenormalizes ||
+                             transformers->normTopKProb);
   // Hugging Face's name for it (Qwen-MoE, DeepSeek), held to agree; Mixtral
   // renormalizes whatever it says.
   if (transformers && transformers->alwaysRenormalizes) {
@@ -330,7 +331,7 @@ void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,
       }
   }
   int64_t step = keys.positive("decoder_sparse_step", 1);
-  int64_t first = 0;
+  int64_t first = transformers ? transformers->firstDenseLayers : 0;
   if (keys.has("first_k_dense_replace")) {
     const json &value = keys.object["first_k_dense_replace"];
     if (!value.is_number_integer() || value.get<double>() < 0 ||
@@ -359,17 +360,24 @@ void mlir::moe::config::readSharedExpert(
   int64_t familySize = family ? family->sharedExpertSize : 0;
   bool ungatedFamily = family && family->ungatedSharedExperts;
   const char *countKey = "n_shared_experts";
-  bool ungated = keys.has(countKey) && keys.object[countKey] != json(0);
-  // Dots1's class builds them n_shared_experts times moe_intermediate_size
-  // wide: empty ones for 0, and it fails on null (Dots1Config's default).
+  // GLM-4-MoE's class has one where the key is absent.
+  int64_t familyCount = ungatedFamily && !keys.object.contains(countKey)
+                            ? family->sharedExperts
+                            : 0;
+  bool ungated =
+      familyCount || (keys.has(countKey) && keys.object[countKey] != json(0));
+  // Dots1's and GLM-4-MoE's classes build them n_shared_experts times
+  // moe_intermediate_size wide: empty ones for 0, and they fail on null
+  // (and Dots1's without the key).
   if (ungatedFamily && !ungated)
     return keys.fail(llvm::formatv(
         "key '{0}' must be a positive integer for model_type '{1}', got {2}: "
         "transformers' {3} builds its shared experts '{0}' times "
-        "'moe_intermediate_size' wide (and fails without the key)",
+        "'moe_intermediate_size' wide{4}",
         countKey, family->modelType,
         keys.object.contains(countKey) ? keys.object[countKey].dump() : "none",
-        family->name));
+        family->name,
+        family->sharedExperts ? "" : " (and fails without the key)"));
   // DeepSeek's ungated shared experts, which Dots1 has and the other
   // transformers families here have not (Qwen2-MoE's is gated, whatever
   // aux kind its config names).
@@ -396,7 +404,7 @@ void mlir::moe::config::readSharedExpert(
       keys.fail("keys 'n_shared_experts' (ungated) and "
                 "'shared_expert_intermediate_size' (gated) both give the MoE "
                 "layers a shared expert: give one");
-    int64_t count = keys.positive(countKey, 1);
+    int64_t count = keys.positive(countKey, familyCount);
     config.sharedExpertIntermediateSize = count * config.expertIntermediateSize;
     config.sharedExpertGated = false;
     // Sizes index with 32 bits.

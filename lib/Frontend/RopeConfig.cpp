@@ -190,12 +190,22 @@ nlohmann::ordered_json mlir::moe::config::ropeScalingKeyValue(
 namespace {
 
 /// `partial_rotary_factor` at the top level and in `rope` (null: none), the
-/// two agreeing. Our keys read it; the transformers families here rotate
-/// whole heads (`family`, refusing another factor).
+/// two agreeing. Our keys and GLM-4-MoE's read it (`family`'s default where
+/// both leave it out); the other transformers families here rotate whole
+/// heads, refusing another factor.
 void readPartialRotary(KeyReader &keys, KeyReader *rope, ModelConfig &config,
                        const mlir::moe::TransformersModel *family) {
   const char *key = "partial_rotary_factor";
+  std::optional<double> familyFactor =
+      family ? family->partialRotaryFactor : std::nullopt;
   auto factorIn = [&](KeyReader &reader) -> std::optional<double> {
+    // GLM-4-MoE's class takes a null factor for none (whole heads) at the
+    // top level and fails on one in rope_parameters: refused, not guessed.
+    if (familyFactor && reader.object.contains(key) &&
+        reader.object[key].is_null())
+      reader.keyError(key, "a number (transformers' " +
+                               std::string(family->name) +
+                               " reads null as 1 or fails)");
     if (!reader.has(key))
       return std::nullopt;
     return reader.number(key, 1.0, true);
@@ -208,12 +218,12 @@ void readPartialRotary(KeyReader &keys, KeyReader *rope, ModelConfig &config,
                                    rope->prefix, key, json(*nested).dump(),
                                    json(*top).dump())
                          .str());
-  double factor = nested ? *nested : top.value_or(1.0);
+  double factor = nested ? *nested : top.value_or(familyFactor.value_or(1.0));
   if (factor == 1)
     return;
   std::string spelled =
       (nested ? rope->prefix : std::string()) + std::string(key);
-  if (family)
+  if (family && !familyFactor)
     return keys.fail(llvm::formatv("key '{0}' ({1}) is not supported: "
                                    "transformers' {2} rotates every "
                                    "dimension of a head",

@@ -110,7 +110,7 @@ const std::vector<TransformersModel> &families() {
                                         "qwen2_moe", "Qwen2MoeConfig");
     qwen2Moe.moe = true;
     qwen2Moe.qkvBias = true;
-    qwen2Moe.qkvBiasKey = true;
+    qwen2Moe.qkvBiasKey = "qkv_bias";
     qwen2Moe.slidingWindow = SlidingWindow::switchedAlternating;
     qwen2Moe.windowSize = 4096;
     qwen2Moe.kvHeads = 16;
@@ -151,9 +151,34 @@ const std::vector<TransformersModel> &families() {
     dots1.firstDenseKey = true;
     dots1.qwenExpertNames = true;
 
-    return std::vector<TransformersModel>{llama, mistral,  qwen2,
-                                          qwen3, mixtral,  qwen3Moe,
-                                          olmoe, qwen2Moe, dots1};
+    // GLM-4-MoE (Zhipu's GLM-4.5 and later): Dots1's MoE layers, one
+    // shared expert and one dense layer by default, with an attention whose
+    // query and key norms (use_qk_norm) and q, k and v biases
+    // (attention_bias) are keys, rotating half of each head by default
+    // (partial_rotary_factor), without a sliding window.
+    TransformersModel glm4Moe = dots1;
+    glm4Moe.name = "GLM-4-MoE";
+    glm4Moe.architecture = "Glm4MoeForCausalLM";
+    glm4Moe.modelType = "glm4_moe";
+    glm4Moe.configClass = "Glm4MoeConfig";
+    glm4Moe.qkNorm = QkNorm::none;
+    glm4Moe.qkNormKey = "use_qk_norm";
+    glm4Moe.qkvBiasKey = "attention_bias";
+    glm4Moe.partialRotaryFactor = 0.5;
+    glm4Moe.slidingWindow = SlidingWindow::ignored;
+    glm4Moe.windowSize = 0;
+    glm4Moe.kvHeads = 8;
+    glm4Moe.rmsNormEps = 1e-5;
+    glm4Moe.experts = 128;
+    glm4Moe.topK = 8;
+    glm4Moe.normTopKProb = true;
+    glm4Moe.sharedExperts = 1;
+    glm4Moe.firstDenseLayers = 1;
+    glm4Moe.predictionLayersKey = "num_nextn_predict_layers";
+
+    return std::vector<TransformersModel>{llama,   mistral,  qwen2, qwen3,
+                                          mixtral, qwen3Moe, olmoe, qwen2Moe,
+                                          dots1,   glm4Moe};
   }();
   return all;
 }
@@ -170,12 +195,6 @@ mlir::moe::transformersModelNamed(llvm::StringRef modelType) {
 
 llvm::Expected<const TransformersModel &>
 mlir::moe::transformersModelOf(const ModelConfig &config) {
-  // GLM-4.5's partial rotary embedding has no family entry yet.
-  if (config.partialRotaryFactor != 1)
-    return llvm::createStringError(llvm::formatv(
-        "this model rotates part of each head (partial_rotary_factor {0}), "
-        "which no transformers family that moe-export writes does",
-        nlohmann::json(config.partialRotaryFactor).dump()));
   bool gatedShared =
       config.sharedExpertIntermediateSize && config.sharedExpertGated;
   bool ungatedShared =
@@ -187,8 +206,11 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   // A window (which covers the trained sequences) is kept for transformers
   // to apply past them: Llama's is Mistral's model then.
   auto fits = [&](const TransformersModel &model, bool withDenseLayers) {
-    return model.moe == config.isMoe() && model.qkNorm == config.qkNorm &&
+    return model.moe == config.isMoe() &&
+           (model.qkNorm == config.qkNorm ||
+            (model.qkNormKey && config.qkNorm == QkNorm::perHead)) &&
            (model.qkvBiasKey || model.qkvBias == config.qkvBias) &&
+           (model.partialRotaryFactor || config.partialRotaryFactor == 1) &&
            (model.sharedExpertSize > 0) == gatedShared &&
            model.ungatedSharedExperts == ungatedShared &&
            (!config.isMoe() ||
@@ -208,10 +230,12 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   for (const TransformersModel &model : families())
     if (fits(model, denseLayers))
       return model;
-  // DeepSeek-V3's MoE layers: only Dots1 has them, and each thing that
-  // keeps this model from Dots1's is named.
+  // DeepSeek-V3's MoE layers: only Dots1 and GLM-4-MoE have them, and
+  // each thing that keeps this model from both is named.
+  bool partialRotary = config.partialRotaryFactor != 1;
   if (config.scoring != GateScoring::softmax || config.expertBias ||
-      config.routedScale != 1 || config.routerGroups != 1 || ungatedShared) {
+      config.routedScale != 1 || config.routerGroups != 1 || ungatedShared ||
+      (partialRotary && config.isMoe())) {
     std::vector<std::string> differences;
     if (config.scoring != GateScoring::sigmoid)
       differences.push_back("scores its experts with a softmax");
@@ -219,19 +243,32 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
       differences.push_back("chooses its experts without a bias");
     if (!ungatedShared)
       differences.push_back("has no ungated shared experts");
-    if (config.qkNorm != QkNorm::perHead)
-      differences.push_back("does not normalize each query and key head");
-    if (config.qkvBias)
-      differences.push_back("has q, k and v biases");
+    if (config.qkNorm == QkNorm::whole)
+      differences.push_back("normalizes its whole queries and keys");
     if (!denseFirst)
       differences.push_back("has a dense layer after a MoE layer");
+    // Dots1 applies a window, to each query and key head normalized, no
+    // bias, whole heads rotated.
+    if (config.slidingWindow &&
+        (config.qkNorm != QkNorm::perHead || config.qkvBias || partialRotary))
+      differences.push_back(
+          "attends within a sliding window, which only Dots1 applies, whose "
+          "attention normalizes each query and key head, has no q, k and v "
+          "biases and rotates whole heads");
     return llvm::createStringError(llvm::formatv(
         "of the transformers families that moe-export writes, only Dots1 "
-        "routes by sigmoid scores, a bias, routed_scaling_factor, groups of "
-        "experts or ungated shared experts (DeepSeek-V3's MoE layers), and "
-        "this model {0}",
+        "and GLM-4-MoE route by sigmoid scores, a bias, "
+        "routed_scaling_factor, groups of experts or ungated shared experts "
+        "(DeepSeek-V3's MoE layers){0}, and this model {1}",
+        partialRotary ? ", and only GLM-4-MoE rotates part of each head" : "",
         llvm::join(differences, ", ")));
   }
+  if (partialRotary)
+    return llvm::createStringError(llvm::formatv(
+        "this model rotates part of each head (partial_rotary_factor {0}), "
+        "which of the transformers families that moe-export writes only "
+        "GLM-4-MoE does, a MoE",
+        nlohmann::json(config.partialRotaryFactor).dump()));
   // Only the dense layers, where a family would fit without them.
   if (denseLayers && llvm::any_of(families(), [&](const auto &model) {
         return fits(model, false);
@@ -274,11 +311,25 @@ void mlir::moe::writeAttentionKeys(nlohmann::json &config,
   config["num_key_value_heads"] = model.numKvHeads;
   config["head_dim"] = model.headDim();
   // Qwen2's class has its biases whatever a key says.
-  if (!family || family->qkvBiasKey)
-    config["qkv_bias"] = model.qkvBias;
-  // A family's attention has its norms by model_type.
+  const char *biasKey = family ? family->qkvBiasKey : "qkv_bias";
+  if (biasKey) {
+    config.erase("qkv_bias");
+    config[biasKey] = model.qkvBias;
+  }
+  // A family's attention has its norms by model_type, or by a key.
   if (!family)
     config["moe_qk_norm"] = qkNormKeyValue(model.qkNorm);
+  else if (family->qkNormKey)
+    config[family->qkNormKey] = model.qkNorm == QkNorm::perHead;
+  // GLM-4-MoE's class rotates half of each head where the key is absent;
+  // transformers reads the factor from the RoPE object first.
+  if (family && family->partialRotaryFactor) {
+    config["partial_rotary_factor"] = model.partialRotaryFactor;
+    for (const char *key : {"rope_scaling", "rope_parameters"})
+      if (config.contains(key) && config[key].is_object() &&
+          !config[key].empty())
+        config[key]["partial_rotary_factor"] = model.partialRotaryFactor;
+  }
   nlohmann::json window =
       model.slidingWindow ? nlohmann::json(*model.slidingWindow) : nullptr;
   config["sliding_window"] = window;

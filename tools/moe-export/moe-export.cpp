@@ -186,6 +186,10 @@ static json huggingFaceConfig(const std::string &text,
       out["n_group"] = config.routerGroups;
       out["topk_group"] = config.routerGroupTopK;
     }
+    if (model.predictionLayersKey) {
+      out.erase("num_mtp_layers");
+      out[model.predictionLayersKey] = 0;
+    }
     // transformers reads the coefficient as router_aux_loss_coef, and
     // without one takes its class's default, which need not be the one the
     // import took (another family's, or ours).
@@ -398,6 +402,8 @@ static int run() {
 
   // The weights are read once: a checkpoint can be most of the disk.
   moert::WeightSource source(inputPath);
+  if (std::string note = source.predictionLayersNote(); !note.empty())
+    fmt::print(stderr, "moe-export: {}", note);
   std::string text = configText(source);
   llvm::Expected<moe::ModelConfig> config =
       moe::parseModelConfig(text, configPath.empty() ? inputPath : configPath);

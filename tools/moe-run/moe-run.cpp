@@ -619,8 +619,11 @@ int run(MLIRContext &context) {
   // Files are read (and checksummed) once; the ranks share them, read
   // only.
   std::optional<moert::WeightSource> params, dense;
-  if (!weightsPath.empty())
+  if (!weightsPath.empty()) {
     params.emplace(weightsPath);
+    if (std::string note = params->predictionLayersNote(); !note.empty())
+      llvm::errs() << "moe-run: " << note;
+  }
   if (checkpoint) {
     if (failed(moe::requireCheckpointState(*module, *params, *checkpoint)))
       return 1;

@@ -65,9 +65,17 @@ struct TransformersModel {
   const char *name = "", *architecture = "", *modelType = "", *configClass = "";
   bool moe = false;
   QkNorm qkNorm = QkNorm::none;
+  /// The key whose true normalizes each query and key head, where
+  /// `qkNorm` is none (GLM-4-MoE's use_qk_norm); null: none.
+  const char *qkNormKey = nullptr;
   /// Whether its q, k and v projections have biases (Qwen2's), by default
-  /// where `qkvBiasKey`: its config class reads qkv_bias (Qwen2-MoE's).
-  bool qkvBias = false, qkvBiasKey = false;
+  /// where `qkvBiasKey` names the key that says so: qkv_bias (Qwen2-MoE's)
+  /// or attention_bias (GLM-4-MoE's, whose o projection has none).
+  bool qkvBias = false;
+  const char *qkvBiasKey = nullptr;
+  /// partial_rotary_factor's default where its class reads the key (0.5,
+  /// GLM-4-MoE's); none where it rotates every dimension of a head.
+  std::optional<double> partialRotaryFactor;
   SlidingWindow slidingWindow = SlidingWindow::ignored;
   /// sliding_window's default where the config leaves the key out
   /// (Mistral's and Qwen's 4096); 0: none.
@@ -88,8 +96,8 @@ struct TransformersModel {
   bool expertsByIntermediateSize = false;
   int64_t expertSize = 0, denseSize = 0;
   /// Mixtral renormalizes the top-k gate values whatever norm_topk_prob
-  /// says; the others read norm_topk_prob (false by default).
-  bool alwaysRenormalizes = false;
+  /// says; the others read norm_topk_prob (`normTopKProb` by default).
+  bool alwaysRenormalizes = false, normTopKProb = false;
   /// Whether it adds a load-balancing loss (with output_router_logits), and
   /// router_aux_loss_coef's default.
   bool auxLoss = true;
@@ -107,8 +115,10 @@ struct TransformersModel {
   /// the family has none (all but Qwen2-MoE).
   int64_t sharedExpertSize = 0;
   /// Whether its MoE layers have ungated shared experts, n_shared_experts
-  /// times moe_intermediate_size wide (DeepSeek's, in Dots1).
+  /// times moe_intermediate_size wide (DeepSeek's, in Dots1 and GLM-4-MoE),
+  /// and n_shared_experts' default (0: the class fails without the key).
   bool ungatedSharedExperts = false;
+  int64_t sharedExperts = 0;
 
   // Its config keys and tensor names, where they differ from the model's.
   /// The key of the number of experts (num_local_experts, num_experts or
@@ -117,15 +127,20 @@ struct TransformersModel {
   /// The other spelling its config class reads as the same (attribute_map).
   const char *otherExpertsKey = "num_experts";
   /// Qwen's decoder_sparse_step and mlp_only_layers, and DeepSeek's
-  /// first_k_dense_replace (Dots1's), which place dense layers among the MoE
-  /// ones.
+  /// first_k_dense_replace (Dots1's and GLM-4-MoE's, with `firstDenseLayers`
+  /// by default), which place dense layers among the MoE ones.
   bool sparseLayerKeys = false, firstDenseKey = false;
+  int64_t firstDenseLayers = 0;
   /// A MoE block's router (and its bias) and experts under Qwen's (and
   /// Dots1's) names
   /// (mlp.gate, mlp.experts.E.gate_proj) rather than Mixtral's
   /// (block_sparse_moe.gate, block_sparse_moe.experts.E.w1), which the
   /// model's globals have.
   bool qwenExpertNames = false;
+  /// The key that counts its multi-token-prediction modules (GLM-4-MoE's
+  /// num_nextn_predict_layers, 1 by default), which an export, holding
+  /// none, sets to 0.
+  const char *predictionLayersKey = nullptr;
 };
 
 /// The family of config model_type `modelType`, or null (none, or one that
@@ -135,15 +150,17 @@ const TransformersModel *transformersModelNamed(llvm::StringRef modelType);
 /// The transformers model that computes what `config`'s does: Qwen3's and
 /// OLMoE's normalize queries and keys, Qwen2's projections have biases,
 /// Qwen2-MoE's has a shared expert, Dots1's DeepSeek-V3's routing and
-/// ungated shared experts, Mistral's is Llama's with a sliding window
-/// (which Llama's and OLMoE's ignore). An error says why none does.
+/// ungated shared experts (GLM-4-MoE's too, which rotates part of each
+/// head), Mistral's is Llama's with a sliding window (which Llama's and
+/// OLMoE's ignore). An error says why none does.
 llvm::Expected<const TransformersModel &>
 transformersModelOf(const ModelConfig &config);
 
 /// Writes `model`'s attention into config.json object `config` in the keys
 /// that `family`'s config class reads (ours where it is null): key-value
 /// heads, head width, q, k and v biases where a key says them, the query
-/// and key norms where no model_type does, and the sliding window as the
+/// and key norms where no model_type does, the rotated part of each head
+/// where the class reads it (GLM-4-MoE's), and the sliding window as the
 /// family's rule reads it (Qwen2's, Qwen3's and Qwen2-MoE's with every
 /// layer named in layer_types), so that neither the class's defaults nor
 /// keys left from another family change it.

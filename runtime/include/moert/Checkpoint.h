@@ -171,10 +171,10 @@ void requireRoomForCheckpoint(const WriterLock &lock, const moe_model &model,
 /// wrote also reads a checkpoint of the dense model it came from (one that
 /// lacks the model's own trainable globals): each global with an upcycle rule
 /// is built by it (moert/Upcycle.h; noise and fresh routers drawn from `seed`),
-/// and every dense tensor must feed a rule. Returns a note naming the
+/// and every dense tensor must feed a rule. Returns notes naming the
 /// config keys that a checkpoint of the model was trained with otherwise
-/// (rope_theta, top-k: what the weights fit but compute differently), or
-/// "".
+/// (rope_theta, top-k: what the weights fit but compute differently) and
+/// the multi-token-prediction layers skipped, or "".
 std::string initializeFromWeights(const std::string &path,
                                   const moe_model &model, void *state,
                                   const RankGroup &group, uint64_t seed);

@@ -48,8 +48,13 @@ public:
   /// The "__metadata__" of a single-file source (our checkpoints record
   /// their run there); empty for a folder.
   const Metadata &getMetadata() const;
-  /// Our names of every tensor the source holds.
+  /// Our names of every tensor the source holds, but for its
+  /// multi-token-prediction layers'.
   std::set<std::string> names() const;
+  /// A line that names the layers ("model.layers.46") holding DeepSeek-V3's
+  /// and GLM-4.5's multi-token-prediction modules, which are skipped (as in
+  /// transformers, no model here builds them), or "" where there are none.
+  std::string predictionLayersNote() const;
   bool contains(const std::string &name) const;
   /// The tensor of our `name`, its values converted to `dtype` (F32 or
   /// F64, or the stored integer type); throws if it is missing or its
@@ -60,9 +65,12 @@ public:
   struct Part;
 
 private:
+  void skipPredictionLayers();
+
   std::string path;
   std::vector<std::unique_ptr<SafetensorsReader>> files;
   std::map<std::string, std::vector<Part>> recipes;
+  std::vector<std::string> predictionLayers;
 };
 
 /// Whether a weights file may hold `name` although the model reading it has

@@ -137,18 +137,28 @@ MODELS = {
         kind="dots1", kv_heads=2, top_k=2, tied=False, theta=1e4,
         moe_keys={"n_shared_experts": 1, "n_group": 2, "topk_group": 1,
                   "norm_topk_prob": True}),
-    # GLM-4.5 (Glm4MoeConfig): half of each 8-wide head rotated
-    # (partial_rotary_factor 0.5, its default), q, k and v biases
+    # GLM-4-MoE (Glm4MoeConfig, GLM-4.5's): half of each 8-wide head
+    # rotated (partial_rotary_factor 0.5, its default), q, k and v biases
     # (attention_bias), each query and key head normalized (use_qk_norm),
     # DeepSeek-V3's MoE layers after a dense first one (first_k_dense_replace
     # 1, its default), top-2 weights renormalized and scaled by 1.5, one
-    # ungated shared expert. hf-glm4-moe.test reads it with our keys.
+    # ungated shared expert.
     "glm4-moe-partial-rope": dict(
         kind="glm4_moe", kv_heads=2, top_k=2, tied=False, theta=1e4,
         head_dim=8,
         moe_keys={"attention_bias": True, "use_qk_norm": True,
                   "intermediate_size": 40, "n_shared_experts": 1,
                   "routed_scaling_factor": 1.5}),
+    # GLM-4-MoE with its attention's keys left at their defaults (no q, k
+    # and v biases, no query and key norms), a quarter of each 8-wide head
+    # rotated, every layer a MoE layer (first_k_dense_replace 0), top-2 of 4
+    # experts in 2 groups, weights not renormalized, two ungated shared
+    # experts, tied embeddings.
+    "glm4-moe-groups-tied": dict(
+        kind="glm4_moe", kv_heads=4, top_k=2, tied=True, theta=1e4,
+        head_dim=8, rope={"partial_rotary_factor": 0.25},
+        moe_keys={"first_k_dense_replace": 0, "n_shared_experts": 2,
+                  "n_group": 2, "topk_group": 1, "norm_topk_prob": False}),
     # Linear scaling in transformers 4's spelling (rope_scaling with "type",
     # rope_theta apart).
     "qwen2-rope-linear": dict(
