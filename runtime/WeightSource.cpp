@@ -87,9 +87,13 @@ Renamed rename(const std::string &name) {
       R"(^(.*\.layers\.\d+)\.mlp\.experts\.gate_up_proj$)");
   static const std::regex down(
       R"(^(.*\.layers\.\d+)\.mlp\.experts\.down_proj$)");
-  // The router and its expert-selection bias (Dots1's, DeepSeek-V3's).
+  // The router and its expert-selection bias (Dots1's, DeepSeek-V3's), and
+  // the bias where MiniMax-M2 keeps it, beside the router (its checkpoints'
+  // name, and transformers 5's).
   static const std::regex router(
       R"(^(.*\.layers\.\d+)\.mlp\.gate\.(weight|e_score_correction_bias)$)");
+  static const std::regex blockBias(
+      R"(^(.*\.layers\.\d+)\.(block_sparse_moe|mlp)\.e_score_correction_bias$)");
   std::smatch match;
   if (std::regex_match(name, match, perExpert))
     return {match[1].str() + ".block_sparse_moe.experts." + match[3].str(),
@@ -104,6 +108,8 @@ Renamed rename(const std::string &name) {
     return {match[1].str() + ".block_sparse_moe.experts.w2"};
   if (std::regex_match(name, match, router))
     return {match[1].str() + ".block_sparse_moe.gate." + match[2].str()};
+  if (std::regex_match(name, match, blockBias))
+    return {match[1].str() + ".block_sparse_moe.gate.e_score_correction_bias"};
   return {name};
 }
 
@@ -139,6 +145,13 @@ moert::toHuggingFace(const std::string &name, OwnedTensor tensor,
   std::vector<std::pair<std::string, OwnedTensor>> tensors;
   if (qwen && std::regex_match(name, match, router)) {
     tensors.emplace_back(match[1].str() + ".mlp.gate." + match[2].str(),
+                         std::move(tensor));
+    return tensors;
+  }
+  if (names == ExpertNames::MiniMax && std::regex_match(name, match, router) &&
+      match[2] == "e_score_correction_bias") {
+    tensors.emplace_back(match[1].str() +
+                             ".block_sparse_moe.e_score_correction_bias",
                          std::move(tensor));
     return tensors;
   }

@@ -222,7 +222,7 @@ void readQkNorm(KeyReader &keys, mlir::moe::ModelConfig &config,
                     .str()
               : llvm::formatv("model_type '{0}'", family->modelType).str()));
   // OLMoE's q_norm is hidden_size wide.
-  if (familyNorm == QkNorm::whole && keys.has("head_dim") &&
+  if (family && family->wholeNormHiddenSize && keys.has("head_dim") &&
       keys.error.empty() &&
       config.headDim() * config.numHeads != config.hiddenSize)
     keys.fail(llvm::formatv("key 'head_dim' ({0}) is not supported: {1}'s "

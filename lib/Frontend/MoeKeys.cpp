@@ -142,7 +142,14 @@ void mlir::moe::config::readMoeKeys(KeyReader &keys, ModelConfig &config,
   // Hugging Face's name for it (Qwen-MoE, DeepSeek), held to agree; Mixtral
   // renormalizes whatever it says.
   if (transformers && transformers->alwaysRenormalizes) {
-    if (!keys.boolean("norm_topk_prob", true))
+    if (!config.renormalize)
+      config.warnings.push_back(
+          llvm::formatv("'moe_renormalize' is false, but transformers' {0} "
+                        "divides the top-k gate values by their sum: this "
+                        "model computes otherwise",
+                        transformers->name)
+              .str());
+    else if (!keys.boolean("norm_topk_prob", true))
       config.warnings.push_back(
           llvm::formatv(
               "'norm_topk_prob' is false, but transformers' {0} divides the "
@@ -252,12 +259,30 @@ void mlir::moe::config::readMoeKeys(KeyReader &keys, ModelConfig &config,
                         "'moe_aux_loss_kind' to train with one",
                         transformers->name)
               .str());
+  } else if (transformers && keys.boolean("output_router_logits", false) &&
+             transformers->scoring == GateScoring::sigmoid &&
+             config.auxLossCoeff != 0) {
+    // load_balancing_loss_func reads a softmax of the router logits.
+    keys.fail(llvm::formatv(
+                  "key 'output_router_logits' (true) is not supported: "
+                  "transformers' {0} computes its load-balancing loss from a "
+                  "softmax of the router logits and their top-k without the "
+                  "bias, not from the sigmoid scores it routes by; set it "
+                  "false, or name a 'moe_aux_loss_kind' (the config is then "
+                  "ours: our defaults fill the keys it leaves out)",
+                  transformers->name)
+                  .str());
   } else if (transformers && !keys.boolean("output_router_logits", false)) {
     config.auxLossCoeff = 0;
     config.warnings.push_back(
-        "'output_router_logits' is not true, so, as in transformers, the "
-        "loss has no load-balancing term (its aux loss is still reported); "
-        "set it true, or name a 'moe_aux_loss_kind', to balance the experts");
+        std::string("'output_router_logits' is not true, so, as in "
+                    "transformers, the loss has no load-balancing term (its "
+                    "aux loss is still reported); ") +
+        (transformers->scoring == GateScoring::sigmoid
+             ? "name a 'moe_aux_loss_kind' to add one (the binaries balance "
+               "the experts by the routers' biases too)"
+             : "set it true, or name a 'moe_aux_loss_kind', to balance the "
+               "experts"));
   }
   if (transformers) {
     config.zLossCoeff = keys.number("moe_z_loss_coeff", 0.0, false);

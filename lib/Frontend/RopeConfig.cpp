@@ -190,9 +190,10 @@ nlohmann::ordered_json mlir::moe::config::ropeScalingKeyValue(
 namespace {
 
 /// `partial_rotary_factor` at the top level and in `rope` (null: none), the
-/// two agreeing. Our keys and GLM-4-MoE's read it (`family`'s default where
-/// both leave it out); the other transformers families here rotate whole
-/// heads, refusing another factor.
+/// two agreeing. Our keys, GLM-4-MoE's and MiniMax-M2's read it (`family`'s
+/// default where both leave it out, or MiniMax-M2's rotary_dim over the
+/// head's width); the other transformers families here rotate whole heads,
+/// refusing another factor.
 void readPartialRotary(KeyReader &keys, KeyReader *rope, ModelConfig &config,
                        const mlir::moe::TransformersModel *family) {
   const char *key = "partial_rotary_factor";
@@ -219,6 +220,26 @@ void readPartialRotary(KeyReader &keys, KeyReader *rope, ModelConfig &config,
                                    json(*top).dump())
                          .str());
   double factor = nested ? *nested : top.value_or(familyFactor.value_or(1.0));
+  const char *dimsKey = family ? family->rotaryDimKey : nullptr;
+  if (dimsKey && keys.has(dimsKey) && config.headDim() > 0) {
+    int64_t dims = keys.positive(dimsKey);
+    double given = static_cast<double>(dims) / config.headDim();
+    if (dims > config.headDim() || dims % 2 != 0)
+      return keys.fail(llvm::formatv("key '{0}' ({1}) must be even and at "
+                                     "most the {2} dimensions of a head",
+                                     dimsKey, dims, config.headDim())
+                           .str());
+    if ((top || nested) && given != factor)
+      return keys.fail(
+          llvm::formatv("key '{0}' ({1}) disagrees with '{2}{3}' ({4}), "
+                        "which rotates {5} of the {6} dimensions of a head",
+                        dimsKey, dims, nested ? rope->prefix : std::string(),
+                        key, json(factor).dump(),
+                        static_cast<int64_t>(config.headDim() * factor),
+                        config.headDim())
+              .str());
+    factor = given;
+  }
   if (factor == 1)
     return;
   std::string spelled =

@@ -92,6 +92,7 @@ const std::vector<TransformersModel> &families() {
         family("OLMoE", "OlmoeForCausalLM", "olmoe", "OlmoeConfig");
     olmoe.moe = true;
     olmoe.qkNorm = QkNorm::whole;
+    olmoe.wholeNormHiddenSize = true;
     olmoe.ropeTheta = 1e4;
     olmoe.padTokenId = 1;
     olmoe.auxLossCoeff = 0.01;
@@ -176,11 +177,89 @@ const std::vector<TransformersModel> &families() {
     glm4Moe.firstDenseLayers = 1;
     glm4Moe.predictionLayersKey = "num_nextn_predict_layers";
 
-    return std::vector<TransformersModel>{llama,   mistral,  qwen2, qwen3,
-                                          mixtral, qwen3Moe, olmoe, qwen2Moe,
-                                          dots1,   glm4Moe};
+    // MiniMax-M2: Mixtral's names and experts (intermediate_size wide),
+    // routed by sigmoid scores chosen with a bias (the MoE block's) and
+    // always renormalized, its whole queries and keys normalized (as wide
+    // as the heads together), part of each head rotated (rotary_dim in its
+    // released configs), no window.
+    TransformersModel minimaxM2 = family("MiniMax-M2", "MiniMaxM2ForCausalLM",
+                                         "minimax_m2", "MiniMaxM2Config");
+    minimaxM2.moe = true;
+    minimaxM2.qkNorm = QkNorm::whole;
+    minimaxM2.partialRotaryFactor = 1.0;
+    minimaxM2.rotaryDimKey = "rotary_dim";
+    minimaxM2.kvHeads = 8;
+    minimaxM2.headDim = 128;
+    minimaxM2.ropeTheta = 5e6;
+    minimaxM2.rmsNormEps = 1e-6;
+    minimaxM2.experts = 256;
+    minimaxM2.topK = 8;
+    minimaxM2.expertsByIntermediateSize = true;
+    minimaxM2.alwaysRenormalizes = true;
+    minimaxM2.scoring = GateScoring::sigmoid;
+    minimaxM2.expertBias = true;
+    minimaxM2.biasBesideRouter = true;
+
+    return std::vector<TransformersModel>{llama,   mistral,  qwen2,    qwen3,
+                                          mixtral, qwen3Moe, olmoe,    qwen2Moe,
+                                          dots1,   glm4Moe,  minimaxM2};
   }();
   return all;
+}
+
+/// What keeps `config`, which routes by sigmoid scores or a bias (or has
+/// DeepSeek's scale, groups or ungated shared experts, or rotates part of
+/// each head), from Dots1 and GLM-4-MoE (DeepSeek-V3's MoE layers) and
+/// from MiniMax-M2.
+std::string sigmoidRoutingMismatch(const mlir::moe::ModelConfig &config,
+                                   bool ungatedShared, bool denseFirst) {
+  bool partialRotary = config.partialRotaryFactor != 1;
+  std::vector<std::string> fromDeepSeek, fromMiniMax;
+  for (auto *differences : {&fromDeepSeek, &fromMiniMax}) {
+    if (config.scoring != GateScoring::sigmoid)
+      differences->push_back("scores its experts with a softmax");
+    if (!config.expertBias)
+      differences->push_back("chooses its experts without a bias");
+  }
+  if (!ungatedShared)
+    fromDeepSeek.push_back("has no ungated shared experts");
+  if (config.qkNorm == QkNorm::whole)
+    fromDeepSeek.push_back("normalizes its whole queries and keys");
+  if (!denseFirst)
+    fromDeepSeek.push_back("has a dense layer after a MoE layer");
+  // Dots1 applies a window, to each query and key head normalized, no
+  // bias, whole heads rotated.
+  if (config.slidingWindow &&
+      (config.qkNorm != QkNorm::perHead || config.qkvBias || partialRotary))
+    fromDeepSeek.push_back(
+        "attends within a sliding window, which only Dots1 applies, whose "
+        "attention normalizes each query and key head, has no q, k and v "
+        "biases and rotates whole heads");
+  if (config.sharedExpertIntermediateSize)
+    fromMiniMax.push_back("has shared experts");
+  if (config.qkNorm != QkNorm::whole)
+    fromMiniMax.push_back("does not normalize its whole queries and keys");
+  if (config.qkvBias)
+    fromMiniMax.push_back("has q, k and v biases");
+  if (config.routedScale != 1)
+    fromMiniMax.push_back("scales the top-k weights (routed_scaling_factor)");
+  if (config.routerGroups != 1)
+    fromMiniMax.push_back("routes within groups of experts");
+  if (!config.denseLayers.empty())
+    fromMiniMax.push_back("has dense layers");
+  if (config.slidingWindow)
+    fromMiniMax.push_back("attends within a sliding window");
+  return llvm::formatv(
+      "of the transformers families that moe-export writes, only Dots1 and "
+      "GLM-4-MoE (DeepSeek-V3's MoE layers: sigmoid scores chosen with a "
+      "bias, routed_scaling_factor, groups of experts, ungated shared "
+      "experts) and MiniMax-M2 (sigmoid scores chosen with a bias) route "
+      "so{0}; this model, unlike Dots1 and GLM-4-MoE, {1}, and unlike "
+      "MiniMax-M2, {2}",
+      partialRotary
+          ? ", and only GLM-4-MoE and MiniMax-M2 rotate part of each head"
+          : "",
+      llvm::join(fromDeepSeek, ", "), llvm::join(fromMiniMax, ", "));
 }
 
 } // namespace
@@ -223,51 +302,26 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
            (!config.slidingWindow ||
             model.slidingWindow != SlidingWindow::ignored) &&
            // OLMoE's norms are as wide as the hidden state's heads.
-           (model.qkNorm != QkNorm::whole ||
+           (!model.wholeNormHiddenSize ||
             config.headDim() * config.numHeads == config.hiddenSize);
   };
   bool denseLayers = !config.denseLayers.empty();
   for (const TransformersModel &model : families())
     if (fits(model, denseLayers))
       return model;
-  // DeepSeek-V3's MoE layers: only Dots1 and GLM-4-MoE have them, and
-  // each thing that keeps this model from both is named.
+  // Sigmoid scores chosen with a bias: each thing that keeps this model
+  // from the families that route so is named.
   bool partialRotary = config.partialRotaryFactor != 1;
   if (config.scoring != GateScoring::softmax || config.expertBias ||
       config.routedScale != 1 || config.routerGroups != 1 || ungatedShared ||
-      (partialRotary && config.isMoe())) {
-    std::vector<std::string> differences;
-    if (config.scoring != GateScoring::sigmoid)
-      differences.push_back("scores its experts with a softmax");
-    if (!config.expertBias)
-      differences.push_back("chooses its experts without a bias");
-    if (!ungatedShared)
-      differences.push_back("has no ungated shared experts");
-    if (config.qkNorm == QkNorm::whole)
-      differences.push_back("normalizes its whole queries and keys");
-    if (!denseFirst)
-      differences.push_back("has a dense layer after a MoE layer");
-    // Dots1 applies a window, to each query and key head normalized, no
-    // bias, whole heads rotated.
-    if (config.slidingWindow &&
-        (config.qkNorm != QkNorm::perHead || config.qkvBias || partialRotary))
-      differences.push_back(
-          "attends within a sliding window, which only Dots1 applies, whose "
-          "attention normalizes each query and key head, has no q, k and v "
-          "biases and rotates whole heads");
-    return llvm::createStringError(llvm::formatv(
-        "of the transformers families that moe-export writes, only Dots1 "
-        "and GLM-4-MoE route by sigmoid scores, a bias, "
-        "routed_scaling_factor, groups of experts or ungated shared experts "
-        "(DeepSeek-V3's MoE layers){0}, and this model {1}",
-        partialRotary ? ", and only GLM-4-MoE rotates part of each head" : "",
-        llvm::join(differences, ", ")));
-  }
+      (partialRotary && config.isMoe()))
+    return llvm::createStringError(
+        sigmoidRoutingMismatch(config, ungatedShared, denseFirst));
   if (partialRotary)
     return llvm::createStringError(llvm::formatv(
         "this model rotates part of each head (partial_rotary_factor {0}), "
         "which of the transformers families that moe-export writes only "
-        "GLM-4-MoE does, a MoE",
+        "GLM-4-MoE and MiniMax-M2 do, MoEs",
         nlohmann::json(config.partialRotaryFactor).dump()));
   // Only the dense layers, where a family would fit without them.
   if (denseLayers && llvm::any_of(families(), [&](const auto &model) {
@@ -292,7 +346,7 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   if (!config.isMoe())
     return llvm::createStringError(
         "no transformers model normalizes a dense model's whole queries and "
-        "keys (OLMoE's is a MoE)");
+        "keys (OLMoE's and MiniMax-M2's are MoEs)");
   if (config.slidingWindow)
     return llvm::createStringError(llvm::formatv(
         "transformers' OLMoE has no sliding window, and this model attends "
@@ -322,8 +376,11 @@ void mlir::moe::writeAttentionKeys(nlohmann::json &config,
   else if (family->qkNormKey)
     config[family->qkNormKey] = model.qkNorm == QkNorm::perHead;
   // GLM-4-MoE's class rotates half of each head where the key is absent;
-  // transformers reads the factor from the RoPE object first.
+  // transformers reads the factor from the RoPE object first, and before
+  // MiniMax-M2's rotary_dim, which is left out.
   if (family && family->partialRotaryFactor) {
+    if (family->rotaryDimKey)
+      config.erase(family->rotaryDimKey);
     config["partial_rotary_factor"] = model.partialRotaryFactor;
     for (const char *key : {"rope_scaling", "rope_parameters"})
       if (config.contains(key) && config[key].is_object() &&

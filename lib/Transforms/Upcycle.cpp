@@ -95,10 +95,10 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
     config.erase(key);
   // The MoE that transformers computes (a Mixtral, a Qwen3-MoE for Qwen3's
   // normalized query and key heads, a Dots1 for DeepSeek-style layers on
-  // them, a GLM-4-MoE for those layers otherwise), as moe-export calls it,
-  // or none (our
-  // keys alone describe it); the kind named below keeps the import from
-  // taking transformers' defaults.
+  // them, a GLM-4-MoE for those layers otherwise, a MiniMax-M2 for sigmoid
+  // scores and a bias alone on whole-projection norms), as moe-export calls
+  // it, or none (our keys alone describe it); the kind named below keeps
+  // the import from taking transformers' defaults.
   ModelConfig upcycled = dense;
   upcycled.numExperts = routedExperts;
   if (sharedExpert) {

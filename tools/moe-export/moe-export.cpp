@@ -208,12 +208,14 @@ static json huggingFaceConfig(const std::string &text,
       out.erase("decoder_sparse_step");
     }
     // Named, since a transformers MoE config that names no kind imports
-    // with transformers' pooled loss (Dots1's with none).
+    // with transformers' pooled loss (Dots1's with none; MiniMax-M2's over
+    // a softmax, which a sigmoid-scored import refuses).
     if (!config.pooledAuxLoss)
       out["moe_aux_loss_kind"] = config.auxLossKind == moe::AuxLossKind::switch_
                                      ? "switch"
                                      : "skywork";
-    else if (!model.auxLoss && config.auxLossCoeff != 0)
+    else if ((!model.auxLoss || model.scoring == moe::GateScoring::sigmoid) &&
+             config.auxLossCoeff != 0)
       out["moe_aux_loss_kind"] = "transformers";
   }
   return out;
@@ -248,6 +250,13 @@ static void noteDifferences(const moe::ModelConfig &config,
   if (!model.auxLoss && config.auxLossCoeff != 0)
     note(fmt::format("transformers trains {} without a load-balancing loss; "
                      "moe_aux_loss_kind keeps ours for moe-import",
+                     model.name));
+  if (config.pooledAuxLoss && model.auxLoss &&
+      model.scoring == moe::GateScoring::sigmoid && config.auxLossCoeff != 0)
+    note(fmt::format("transformers trains {} with a load-balancing loss over "
+                     "a softmax of the router logits, not this model's over "
+                     "its sigmoid scores; moe_aux_loss_kind keeps ours for "
+                     "moe-import",
                      model.name));
   if (model.expertBias)
     note(fmt::format("transformers' {} keeps e_score_correction_bias as it "
@@ -468,10 +477,11 @@ static int run() {
       moert::fail("{}: tensor '{}' is {}, but the config gives {}",
                   inputPath.getValue(), name, moert::formatShape(tensor.shape),
                   moert::formatShape(expected));
-    for (auto &piece : moert::toHuggingFace(name, std::move(tensor),
-                                            model->qwenExpertNames
-                                                ? moert::ExpertNames::Qwen
-                                                : moert::ExpertNames::Mixtral))
+    moert::ExpertNames names = model->qwenExpertNames ? moert::ExpertNames::Qwen
+                               : model->biasBesideRouter
+                                   ? moert::ExpertNames::MiniMax
+                                   : moert::ExpertNames::Mixtral;
+    for (auto &piece : moert::toHuggingFace(name, std::move(tensor), names))
       tensors.push_back(std::move(piece));
   });
 

@@ -65,6 +65,9 @@ struct TransformersModel {
   const char *name = "", *architecture = "", *modelType = "", *configClass = "";
   bool moe = false;
   QkNorm qkNorm = QkNorm::none;
+  /// Whether its whole-projection query norm is hidden_size wide (OLMoE's),
+  /// as its heads must then be together; MiniMax-M2's is as wide as they.
+  bool wholeNormHiddenSize = false;
   /// The key whose true normalizes each query and key head, where
   /// `qkNorm` is none (GLM-4-MoE's use_qk_norm); null: none.
   const char *qkNormKey = nullptr;
@@ -76,6 +79,10 @@ struct TransformersModel {
   /// partial_rotary_factor's default where its class reads the key (0.5,
   /// GLM-4-MoE's); none where it rotates every dimension of a head.
   std::optional<double> partialRotaryFactor;
+  /// The key that gives the rotated dimensions in place of the factor
+  /// (MiniMax-M2's released configs' rotary_dim), which the factor, where
+  /// given, must agree with.
+  const char *rotaryDimKey = nullptr;
   SlidingWindow slidingWindow = SlidingWindow::ignored;
   /// sliding_window's default where the config leaves the key out
   /// (Mistral's and Qwen's 4096); 0: none.
@@ -137,6 +144,9 @@ struct TransformersModel {
   /// (block_sparse_moe.gate, block_sparse_moe.experts.E.w1), which the
   /// model's globals have.
   bool qwenExpertNames = false;
+  /// Whether the routers' bias is the MoE block's rather than the
+  /// router's (MiniMax-M2's block_sparse_moe.e_score_correction_bias).
+  bool biasBesideRouter = false;
   /// The key that counts its multi-token-prediction modules (GLM-4-MoE's
   /// num_nextn_predict_layers, 1 by default), which an export, holding
   /// none, sets to 0.
@@ -151,7 +161,8 @@ const TransformersModel *transformersModelNamed(llvm::StringRef modelType);
 /// OLMoE's normalize queries and keys, Qwen2's projections have biases,
 /// Qwen2-MoE's has a shared expert, Dots1's DeepSeek-V3's routing and
 /// ungated shared experts (GLM-4-MoE's too, which rotates part of each
-/// head), Mistral's is Llama's with a sliding window (which Llama's and
+/// head), MiniMax-M2's sigmoid scores and bias alone on whole-projection
+/// norms, Mistral's is Llama's with a sliding window (which Llama's and
 /// OLMoE's ignore). An error says why none does.
 llvm::Expected<const TransformersModel &>
 transformersModelOf(const ModelConfig &config);
@@ -160,7 +171,8 @@ transformersModelOf(const ModelConfig &config);
 /// that `family`'s config class reads (ours where it is null): key-value
 /// heads, head width, q, k and v biases where a key says them, the query
 /// and key norms where no model_type does, the rotated part of each head
-/// where the class reads it (GLM-4-MoE's), and the sliding window as the
+/// where the class reads it (GLM-4-MoE's, MiniMax-M2's), and the sliding
+/// window as the
 /// family's rule reads it (Qwen2's, Qwen3's and Qwen2-MoE's with every
 /// layer named in layer_types), so that neither the class's defaults nor
 /// keys left from another family change it.

@@ -11,7 +11,8 @@
 //     [E, 2F, H] (gate rows, then up rows) and ...mlp.experts.down_proj
 //     [E, H, F], with the router at model.layers.L.mlp.gate.weight (and
 //     DeepSeek-V3's expert-selection bias, in Dots1, at
-//     mlp.gate.e_score_correction_bias).
+//     mlp.gate.e_score_correction_bias; MiniMax-M2's beside the router, at
+//     block_sparse_moe.e_score_correction_bias or mlp.e_score_correction_bias).
 // BF16, F16, F32 and F64 tensors are converted to the dtype asked for.
 //
 //===----------------------------------------------------------------------===//
@@ -89,14 +90,16 @@ bool isIgnorableTensor(
 enum class ExpertNames {
   Mixtral, // block_sparse_moe.gate, block_sparse_moe.experts.E.w1
   Qwen,    // mlp.gate (its weight and bias), mlp.experts.E.gate_proj
+  MiniMax, // Mixtral's, the bias at block_sparse_moe.e_score_correction_bias
 };
 
 /// Our global `name` as Hugging Face's tensors: stacked expert weights
 /// split into the per-expert tensors save_pretrained writes
 /// (model.layers.L.block_sparse_moe.experts.E.w1.weight, ..., or Qwen-MoE's
 /// model.layers.L.mlp.experts.E.gate_proj.weight, ..., with the router and
-/// its bias at mlp.gate), everything else under its own name. WeightSource
-/// reads them back.
+/// its bias at mlp.gate; MiniMax-M2's bias at
+/// block_sparse_moe.e_score_correction_bias), everything else under its
+/// own name. WeightSource reads them back.
 std::vector<std::pair<std::string, OwnedTensor>>
 toHuggingFace(const std::string &name, OwnedTensor tensor,
               ExpertNames names = ExpertNames::Mixtral);

@@ -159,6 +159,14 @@ MODELS = {
         head_dim=8, rope={"partial_rotary_factor": 0.25},
         moe_keys={"first_k_dense_replace": 0, "n_shared_experts": 2,
                   "n_group": 2, "topk_group": 1, "norm_topk_prob": False}),
+    # MiniMax-M2: each layer a MoE layer whose sigmoid scores choose the
+    # top-2 of 4 experts with a random bias and are renormalized; queries
+    # and keys normalized over their whole projections (heads 8 wide, 32
+    # and 16 wide in all, the hidden state 16), half of each head rotated
+    # (rotary_dim 4, its released configs' key).
+    "minimax-m2-rotary-dim": dict(
+        kind="minimax_m2", kv_heads=2, top_k=2, tied=False, theta=1e4,
+        head_dim=8, moe_keys={"rotary_dim": 4}),
     # Linear scaling in transformers 4's spelling (rope_scaling with "type",
     # rope_theta apart).
     "qwen2-rope-linear": dict(
@@ -222,6 +230,12 @@ def make_model(spec):
             moe_intermediate_size=FFN, head_dim=spec["head_dim"],
             **{**common, **spec.get("moe_keys", {})})
         model = transformers.Glm4MoeForCausalLM(config)
+    elif spec["kind"] == "minimax_m2":
+        config = transformers.MiniMaxM2Config(
+            num_local_experts=4, num_experts_per_tok=spec["top_k"],
+            head_dim=spec["head_dim"],
+            **{**common, **spec.get("moe_keys", {})})
+        model = transformers.MiniMaxM2ForCausalLM(config)
     elif spec["kind"] == "qwen2":
         config = transformers.Qwen2Config(**common)
         model = transformers.Qwen2ForCausalLM(config)
