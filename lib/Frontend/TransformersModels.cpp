@@ -177,6 +177,24 @@ const std::vector<TransformersModel> &families() {
     glm4Moe.firstDenseLayers = 1;
     glm4Moe.predictionLayersKey = "num_nextn_predict_layers";
 
+    // Solar Open (Upstage): GLM-4-MoE's MoE layers in every layer, with
+    // Llama's attention (q, k and v biases by attention_bias, no query and
+    // key norms, whole heads rotated) and heads 128 wide by default. Its
+    // class has no intermediate_size (GLM-4-MoE's default stands, unused).
+    TransformersModel solarOpen = glm4Moe;
+    solarOpen.name = "Solar Open";
+    solarOpen.architecture = "SolarOpenForCausalLM";
+    solarOpen.modelType = "solar_open";
+    solarOpen.configClass = "SolarOpenConfig";
+    solarOpen.qkNormKey = nullptr;
+    solarOpen.partialRotaryFactor = std::nullopt;
+    solarOpen.headDim = 128;
+    solarOpen.ropeTheta = 1e6;
+    solarOpen.expertSize = 1280;
+    solarOpen.firstDenseKey = false;
+    solarOpen.firstDenseLayers = 0;
+    solarOpen.predictionLayersKey = nullptr;
+
     // MiniMax-M2: Mixtral's names and experts (intermediate_size wide),
     // routed by sigmoid scores chosen with a bias (the MoE block's) and
     // always renormalized, its whole queries and keys normalized (as wide
@@ -200,9 +218,9 @@ const std::vector<TransformersModel> &families() {
     minimaxM2.expertBias = true;
     minimaxM2.biasBesideRouter = true;
 
-    return std::vector<TransformersModel>{llama,   mistral,  qwen2,    qwen3,
-                                          mixtral, qwen3Moe, olmoe,    qwen2Moe,
-                                          dots1,   glm4Moe,  minimaxM2};
+    return std::vector<TransformersModel>{
+        llama, mistral,  qwen2, qwen3,   mixtral,   qwen3Moe,
+        olmoe, qwen2Moe, dots1, glm4Moe, solarOpen, minimaxM2};
   }();
   return all;
 }

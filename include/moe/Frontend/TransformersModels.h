@@ -161,9 +161,10 @@ const TransformersModel *transformersModelNamed(llvm::StringRef modelType);
 /// OLMoE's normalize queries and keys, Qwen2's projections have biases,
 /// Qwen2-MoE's has a shared expert, Dots1's DeepSeek-V3's routing and
 /// ungated shared experts (GLM-4-MoE's too, which rotates part of each
-/// head), MiniMax-M2's sigmoid scores and bias alone on whole-projection
-/// norms, Mistral's is Llama's with a sliding window (which Llama's and
-/// OLMoE's ignore). An error says why none does.
+/// head, and is preferred to Solar Open's, the same model), MiniMax-M2's
+/// sigmoid scores and bias alone on whole-projection norms, Mistral's is
+/// Llama's with a sliding window (which Llama's and OLMoE's ignore). An error
+/// says why none does.
 llvm::Expected<const TransformersModel &>
 transformersModelOf(const ModelConfig &config);
 

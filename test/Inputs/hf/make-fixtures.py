@@ -159,6 +159,15 @@ MODELS = {
         head_dim=8, rope={"partial_rotary_factor": 0.25},
         moe_keys={"first_k_dense_replace": 0, "n_shared_experts": 2,
                   "n_group": 2, "topk_group": 1, "norm_topk_prob": False}),
+    # Solar Open: GLM-4-MoE's MoE layers in every layer (top-2 of 4 within
+    # the better of 2 groups, renormalized, scaled by 2, one shared expert)
+    # with Llama's attention and q, k and v biases (attention_bias).
+    "solar-open-groups": dict(
+        kind="solar_open", kv_heads=2, top_k=2, tied=False, theta=1e4,
+        head_dim=8,
+        moe_keys={"attention_bias": True, "n_shared_experts": 1,
+                  "routed_scaling_factor": 2.0, "n_group": 2,
+                  "topk_group": 1, "norm_topk_prob": True}),
     # MiniMax-M2: each layer a MoE layer whose sigmoid scores choose the
     # top-2 of 4 experts with a random bias and are renormalized; queries
     # and keys normalized over their whole projections (heads 8 wide, 32
@@ -230,6 +239,12 @@ def make_model(spec):
             moe_intermediate_size=FFN, head_dim=spec["head_dim"],
             **{**common, **spec.get("moe_keys", {})})
         model = transformers.Glm4MoeForCausalLM(config)
+    elif spec["kind"] == "solar_open":
+        config = transformers.SolarOpenConfig(
+            n_routed_experts=4, num_experts_per_tok=spec["top_k"],
+            moe_intermediate_size=FFN, head_dim=spec["head_dim"],
+            **{**common, **spec.get("moe_keys", {})})
+        model = transformers.SolarOpenForCausalLM(config)
     elif spec["kind"] == "minimax_m2":
         config = transformers.MiniMaxM2Config(
             num_local_experts=4, num_experts_per_tok=spec["top_k"],
