@@ -136,8 +136,12 @@ def Moe_RopeOp : Moe_DiffOp<"rope", [
     multiplies the rotated part of `y`. With `rotary_dim = r` (GLM's partial rotary embedding,
     transformers' partial_rotary_factor), the first `r` dimensions of each
     head rotate as a head of `r` would (`f_i = theta^(-2i / r)`, pairs `i`
-    and `i + r/2`) and the others pass unchanged. With `inverse` the angles
-    are negated: the transposed
+    and `i + r/2`) and the others pass unchanged. With `interleaved` the
+    pairs are `2i` and `2i + 1` instead, with the same `f_i` (ERNIE 4.5's
+    and transformers' dense GLM's convention; DeepSeek-V3's rope_interleave
+    turns the same pairs but writes them de-interleaved, which changes no
+    attention score). With `inverse` the
+    angles are negated: the transposed
     rotation, which is rope's own vector-Jacobian product. The result has
     the input's type, or is bf16 for an f32 input: the f32 result rounded
     to nearest even (moe-narrow-results).
@@ -147,12 +151,13 @@ def Moe_RopeOp : Moe_DiffOp<"rope", [
     %q3 = moe.rope %q theta = 1.0e+04 : tensor<8x64x4x32xf32> -> tensor<8x64x4x32xbf16>
     %q4 = moe.rope %q theta = 5.0e+05 scaling = <llama3, factor = 8.0, original_positions = 8192.0> : tensor<8x64x4x32xf32>
     %q5 = moe.rope %q theta = 1.0e+04 rotary_dim = 16 : tensor<8x64x4x32xf32>
+    %q6 = moe.rope %q theta = 1.0e+04 interleaved : tensor<8x64x4x32xf32>
     ```
   }];
   let arguments = (ins Moe_FloatTensor:$input, F64Attr:$theta,
                        OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$rotary_dim,
                        OptionalAttr<Moe_RopeScalingAttr>:$scaling,
-                       UnitAttr:$inverse);
+                       UnitAttr:$interleaved, UnitAttr:$inverse);
   let results = (outs Moe_NarrowableTensor:$result);
   let extraClassDeclaration = [{
     /// The leading dimensions of each head that rotate: all but for
@@ -161,7 +166,8 @@ def Moe_RopeOp : Moe_DiffOp<"rope", [
   }];
   let assemblyFormat = [{
     $input `theta` `=` $theta (`rotary_dim` `=` $rotary_dim^)?
-    (`scaling` `=` $scaling^)? (`inverse` $inverse^)?
+    (`scaling` `=` $scaling^)? (`interleaved` $interleaved^)?
+    (`inverse` $inverse^)?
     attr-dict `:` custom<ConvertedType>(type($input), type($result))
   }];
 }

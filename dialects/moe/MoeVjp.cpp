@@ -78,7 +78,7 @@ LogicalResult RopeOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
   // A rotation's transpose is the rotation by the opposite angle.
   operandGrads.push_back(
       RopeOp::create(b, getLoc(), getType(), resultGrads[0], getThetaAttr(),
-                     getRotaryDimAttr(), getScalingAttr(),
+                     getRotaryDimAttr(), getScalingAttr(), getInterleavedAttr(),
                      getInverse() ? UnitAttr() : b.getUnitAttr()));
   return success();
 }

@@ -186,9 +186,10 @@ void readSharedExpert(KeyReader &keys, ModelConfig &config,
 /// `rope_parameters`: dynamic, linear, llama3, yarn), as transformers' config
 /// classes read them (RopeConfig.cpp).
 /// And the partial rotary embedding's `partial_rotary_factor` (top-level,
-/// or in `rope_parameters`, where transformers 5 copies it), which our keys
-/// read and `family`'s (the config's model_type's, or null) refuses but 1:
-/// every family here rotates whole heads.
+/// or in `rope_parameters`, where transformers 5 copies it; MiniMax-M2's
+/// `rotary_dim`), which our keys, GLM-4-MoE's and MiniMax-M2's read and the
+/// other families (`family`: the config's model_type's, or null) refuse but
+/// 1; and `rope_interleave`, the pairs turned, which must be `family`'s.
 void readRope(KeyReader &keys, ModelConfig &config,
               const TransformersModel *family);
 

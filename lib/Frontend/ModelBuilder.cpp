@@ -196,10 +196,11 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
   IntegerAttr rotaryDim = config.rotaryDim() != headDim
                               ? b.getI64IntegerAttr(config.rotaryDim())
                               : IntegerAttr();
+  UnitAttr interleaved = config.ropeInterleaved ? b.getUnitAttr() : UnitAttr();
   query = moe::RopeOp::create(b, query.getType(), query, theta, rotaryDim,
-                              scaling, UnitAttr());
+                              scaling, interleaved, UnitAttr());
   key = moe::RopeOp::create(b, key.getType(), key, theta, rotaryDim, scaling,
-                            UnitAttr());
+                            interleaved, UnitAttr());
   Value heads = moe::AttentionOp::create(b, query.getType(), query, key, value,
                                          /*causal=*/true)
                     .getResult();

@@ -105,7 +105,8 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
        "'mlp_only_layers' or 'decoder_sparse_step'"},
       {"q_lora_rank", json(), "attention is not multi-head latent attention"},
       {"kv_lora_rank", json(), "attention is not multi-head latent attention"},
-      {"clip_qkv", json(), "queries, keys and values are not clipped"}};
+      {"clip_qkv", json(), "queries, keys and values are not clipped"},
+      {"use_bias", json(false), "projections have no bias"}};
   const char *expertsKey = mlir::moe::config::expertsKeys(family).first;
   for (const ForeignKey &foreign : kForeignKeys)
     if (keys.has(foreign.key) && keys.object[foreign.key] != foreign.neutral &&
@@ -310,9 +311,16 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
       "intermediate_size", transformers ? transformers->denseSize : 0);
   config.numLayers = keys.positive("num_hidden_layers");
   config.numHeads = keys.positive("num_attention_heads");
-  // The config class's defaults fill the attention's keys left out.
+  // The config class's defaults fill the attention's keys left out; a null
+  // one is computed, as the classes that take null compute it (the heads'
+  // count, hidden_size over it; the others refuse null).
+  auto isNull = [&](const char *key) {
+    return keys.object.contains(key) && keys.object[key].is_null();
+  };
   int64_t kvHeads =
-      defaults && defaults->kvHeads ? defaults->kvHeads : config.numHeads;
+      defaults && defaults->kvHeads && !isNull("num_key_value_heads")
+          ? defaults->kvHeads
+          : config.numHeads;
   config.numKvHeads = keys.positive("num_key_value_heads", kvHeads);
   if (defaults && defaults->kvHeads && !keys.has("num_key_value_heads") &&
       config.numHeads % kvHeads != 0)
@@ -323,7 +331,7 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
                   .str());
   if (keys.has("head_dim"))
     config.headDimension = keys.positive("head_dim");
-  else if (defaults)
+  else if (defaults && !isNull("head_dim"))
     config.headDimension = defaults->headDim;
   readQkNorm(keys, config, family);
   // Qwen2's q, k and v projections have biases (no key of its config says
@@ -354,7 +362,8 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   mlir::moe::config::readRope(keys, config, family);
   config.rmsNormEps = keys.number("rms_norm_eps", config.rmsNormEps, true);
   config.initStd = keys.number("initializer_range", config.initStd, false);
-  config.tieWordEmbeddings = keys.boolean("tie_word_embeddings", false);
+  config.tieWordEmbeddings =
+      keys.boolean("tie_word_embeddings", defaults && defaults->tiedEmbeddings);
   // As nn.Embedding's padding_idx: a negative id counts from the end; an
   // explicit null is no padding token, whatever the family's default.
   if (keys.has("pad_token_id")) {
@@ -424,6 +433,8 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
         mlir::moe::config::ropeScalingKeyValue(config.ropeScaling);
   if (complete || config.partialRotaryFactor != 1)
     keys["partial_rotary_factor"] = config.partialRotaryFactor;
+  if (complete || config.ropeInterleaved)
+    keys["rope_interleave"] = config.ropeInterleaved;
   keys["rms_norm_eps"] = config.rmsNormEps;
   keys["tie_word_embeddings"] = config.tieWordEmbeddings;
   if (complete || config.padTokenId)

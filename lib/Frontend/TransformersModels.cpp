@@ -55,6 +55,19 @@ const std::vector<TransformersModel> &families() {
     qwen3.kvHeads = 32;
     qwen3.headDim = 128;
 
+    // ERNIE 4.5 (Baidu's dense models): Llama's with RoPE turning pairs
+    // (2i, 2i + 1), heads 128 wide, tied embeddings and padding token 0 by
+    // default; use_bias (biases on every projection) is refused.
+    TransformersModel ernie = family("ERNIE 4.5", "Ernie4_5ForCausalLM",
+                                     "ernie4_5", "Ernie4_5Config");
+    ernie.interleavedRope = true;
+    ernie.kvHeads = 2;
+    ernie.headDim = 128;
+    ernie.ropeTheta = 5e5;
+    ernie.rmsNormEps = 1e-5;
+    ernie.padTokenId = 0;
+    ernie.tiedEmbeddings = true;
+
     TransformersModel mixtral =
         family("Mixtral", "MixtralForCausalLM", "mixtral", "MixtralConfig");
     mixtral.moe = true;
@@ -219,7 +232,7 @@ const std::vector<TransformersModel> &families() {
     minimaxM2.biasBesideRouter = true;
 
     return std::vector<TransformersModel>{
-        llama, mistral,  qwen2, qwen3,   mixtral,   qwen3Moe,
+        llama, mistral,  qwen2, qwen3,   ernie,     mixtral,  qwen3Moe,
         olmoe, qwen2Moe, dots1, glm4Moe, solarOpen, minimaxM2};
   }();
   return all;
@@ -304,6 +317,7 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   // to apply past them: Llama's is Mistral's model then.
   auto fits = [&](const TransformersModel &model, bool withDenseLayers) {
     return model.moe == config.isMoe() &&
+           model.interleavedRope == config.ropeInterleaved &&
            (model.qkNorm == config.qkNorm ||
             (model.qkNormKey && config.qkNorm == QkNorm::perHead)) &&
            (model.qkvBiasKey || model.qkvBias == config.qkvBias) &&
@@ -327,6 +341,12 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   for (const TransformersModel &model : families())
     if (fits(model, denseLayers))
       return model;
+  if (config.ropeInterleaved)
+    return llvm::createStringError(
+        "this model's RoPE turns pairs (2i, 2i + 1) (rope_interleave), which "
+        "of the transformers families that moe-export writes only ERNIE 4.5 "
+        "does, a dense model without q, k and v biases, query and key norms "
+        "or a window that rotates whole heads");
   // Sigmoid scores chosen with a bias: each thing that keeps this model
   // from the families that route so is named.
   bool partialRotary = config.partialRotaryFactor != 1;

@@ -305,7 +305,7 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           set(o, moe::ref::rope(get(o.getInput()),
                                 o.getTheta().convertToDouble(), o.getInverse(),
                                 moe::ropeScalingOf(o.getScalingAttr()),
-                                o.getRotatedDims()));
+                                o.getRotatedDims(), o.getInterleaved()));
           return success();
         })
         .Case([&](moe::AttentionOp o) {

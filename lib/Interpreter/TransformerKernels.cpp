@@ -55,7 +55,7 @@ Tensor mlir::moe::ref::linear(const Tensor &input, const Tensor &weight,
 
 Tensor mlir::moe::ref::rope(const Tensor &input, double theta, bool inverse,
                             const moert::RopeScaling &scaling,
-                            int64_t rotaryDim) {
+                            int64_t rotaryDim, bool interleaved) {
   int64_t batch = input.dim(0), seq = input.dim(1), heads = input.dim(2);
   int64_t headDim = input.dim(3);
   int64_t rotated = rotaryDim ? rotaryDim : headDim, half = rotated / 2;
@@ -70,9 +70,11 @@ Tensor mlir::moe::ref::rope(const Tensor &input, double theta, bool inverse,
                          moert::rows::ropeFrequency(i, rotated, theta, scaling);
           double c = scaling.attentionFactor * std::cos(angle);
           double sine = scaling.attentionFactor * std::sin(angle);
-          double x1 = input.data[base + i], x2 = input.data[base + i + half];
-          result.data[base + i] = x1 * c - x2 * sine;
-          result.data[base + i + half] = x2 * c + x1 * sine;
+          int64_t first = interleaved ? 2 * i : i;
+          int64_t second = interleaved ? 2 * i + 1 : i + half;
+          double x1 = input.data[base + first], x2 = input.data[base + second];
+          result.data[base + first] = x1 * c - x2 * sine;
+          result.data[base + second] = x2 * c + x1 * sine;
         }
       }
   return result;

@@ -272,7 +272,7 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
                     {in(0), size(dim(x, 0)), size(dim(x, 1)), size(dim(x, 2)),
                      size(dim(x, 3)), size(o.getRotatedDims()),
                      real(o.getTheta()), ropeScaling(o.getScalingAttr()),
-                     flag(o.getInverse()), res(0)});
+                     flag(o.getInverse()), flag(o.getInterleaved()), res(0)});
       })
       .Case([&](AttentionOp o) {
         Value q = o.getQuery();

@@ -452,21 +452,25 @@ void moert::cpu::biasGrad(const float *dy, int64_t rows, int64_t out,
 namespace {
 
 /// One position's heads rotated: y = x rotated by (cos, sin) per pair of
-/// lanes (i, i + half) of the first 2 * half, the others copied, stored as
+/// lanes (i, i + half), or (2i, 2i + 1) where `interleaved`, of the first
+/// 2 * half, the others copied, stored as
 /// T (bf16: rounded). Target clones, so that the bf16 rounding vectorizes
 /// beyond baseline SSE.
 template <typename T>
 MOERT_INLINE void ropePositionOf(const float *x, const float *cos,
                                  const float *sin, int64_t heads,
-                                 int64_t headDim, int64_t half, T *y) {
+                                 int64_t headDim, int64_t half,
+                                 bool interleaved, T *y) {
   for (int64_t h = 0; h < heads; ++h) {
     const float *xh = x + h * headDim;
     T *yh = y + h * headDim;
 #pragma omp simd
     for (int64_t i = 0; i < half; ++i) {
-      float x1 = xh[i], x2 = xh[i + half];
-      yh[i] = moert::storedAs<T>(x1 * cos[i] - x2 * sin[i]);
-      yh[i + half] = moert::storedAs<T>(x2 * cos[i] + x1 * sin[i]);
+      int64_t first, second;
+      moert::rows::ropePair(i, half, interleaved, first, second);
+      float x1 = xh[first], x2 = xh[second];
+      yh[first] = moert::storedAs<T>(x1 * cos[i] - x2 * sin[i]);
+      yh[second] = moert::storedAs<T>(x2 * cos[i] + x1 * sin[i]);
     }
     for (int64_t i = 2 * half; i < headDim; ++i)
       yh[i] = moert::storedAs<T>(xh[i]);
@@ -475,13 +479,13 @@ MOERT_INLINE void ropePositionOf(const float *x, const float *cos,
 
 MOERT_CLONES void ropePosition(const float *x, const float *cos,
                                const float *sin, int64_t heads, int64_t headDim,
-                               int64_t half, float *y) {
-  ropePositionOf(x, cos, sin, heads, headDim, half, y);
+                               int64_t half, bool interleaved, float *y) {
+  ropePositionOf(x, cos, sin, heads, headDim, half, interleaved, y);
 }
 MOERT_CLONES void ropePosition(const float *x, const float *cos,
                                const float *sin, int64_t heads, int64_t headDim,
-                               int64_t half, moert::bf16 *y) {
-  ropePositionOf(x, cos, sin, heads, headDim, half, y);
+                               int64_t half, bool interleaved, moert::bf16 *y) {
+  ropePositionOf(x, cos, sin, heads, headDim, half, interleaved, y);
 }
 
 } // namespace
@@ -489,7 +493,8 @@ MOERT_CLONES void ropePosition(const float *x, const float *cos,
 template <typename T>
 void moert::cpu::rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
                       int64_t headDim, int64_t rotaryDim, double theta,
-                      RopeScaling scaling, bool inverse, T *y) {
+                      RopeScaling scaling, bool inverse, bool interleaved,
+                      T *y) {
   // rotary_dim is even (the verifier checks it). cos and sin of s * f_i for
   // every position, stepped by angle addition in double (error ~seq * 1e-16)
   // instead of seq * rotary_dim / 2 libm calls.
@@ -516,15 +521,15 @@ void moert::cpu::rope(const float *x, int64_t batch, int64_t seq, int64_t heads,
   for (int64_t p = 0; p < positions; ++p)
     ropePosition(x + p * heads * headDim, cosines.data() + (p % seq) * half,
                  sines.data() + (p % seq) * half, heads, headDim, half,
-                 y + p * heads * headDim);
+                 interleaved, y + p * heads * headDim);
 }
 
 template void moert::cpu::rope(const float *, int64_t, int64_t, int64_t,
                                int64_t, int64_t, double, RopeScaling, bool,
-                               float *);
+                               bool, float *);
 template void moert::cpu::rope(const float *, int64_t, int64_t, int64_t,
                                int64_t, int64_t, double, RopeScaling, bool,
-                               bf16 *);
+                               bool, bf16 *);
 
 //===----------------------------------------------------------------------===//
 // Elementwise.

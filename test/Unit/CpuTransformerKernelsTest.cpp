@@ -274,21 +274,22 @@ TEST(CpuTransformerKernelsTest, LinearAndGradsMatchReference) {
 
 TEST(CpuTransformerKernelsTest, RopeMatchesReferenceAndInverts) {
   for (const RopeCase &c : kRopeCases) {
-    std::string name = shapeName({c.batch, c.seq, c.heads, c.headDim});
+    std::string name = c.name();
     std::vector<int64_t> shape = {c.batch, c.seq, c.heads, c.headDim};
     int64_t count = c.batch * c.seq * c.heads * c.headDim;
     Floats x = randomFloats(count, 1);
     for (bool inverse : {false, true}) {
       Floats y = output(count);
       cpu::rope(x.data(), c.batch, c.seq, c.heads, c.headDim, c.rotated(),
-                c.theta, c.scaling, inverse, y.data());
-      expectClose(
-          y, ref::rope(f32(shape, x), c.theta, inverse, c.scaling, c.rotaryDim),
-          "rope " + name + (inverse ? " inverse" : ""));
+                c.theta, c.scaling, inverse, c.interleaved, y.data());
+      expectClose(y,
+                  ref::rope(f32(shape, x), c.theta, inverse, c.scaling,
+                            c.rotaryDim, c.interleaved),
+                  "rope " + name + (inverse ? " inverse" : ""));
       // A narrowed result is the f32 one rounded, bit for bit.
       std::vector<moert::bf16> narrowed(count), expected(count);
       cpu::rope(x.data(), c.batch, c.seq, c.heads, c.headDim, c.rotated(),
-                c.theta, c.scaling, inverse, narrowed.data());
+                c.theta, c.scaling, inverse, c.interleaved, narrowed.data());
       cpu::convert(y.data(), count, expected.data());
       expectBitwiseEqual(narrowed, expected,
                          "rope into bf16 " + name +
@@ -298,9 +299,9 @@ TEST(CpuTransformerKernelsTest, RopeMatchesReferenceAndInverts) {
     // (YaRN's attention factor applies twice, to the rotated dimensions).
     Floats rotated = output(count), back = output(count);
     cpu::rope(x.data(), c.batch, c.seq, c.heads, c.headDim, c.rotated(),
-              c.theta, c.scaling, false, rotated.data());
+              c.theta, c.scaling, false, c.interleaved, rotated.data());
     cpu::rope(rotated.data(), c.batch, c.seq, c.heads, c.headDim, c.rotated(),
-              c.theta, c.scaling, true, back.data());
+              c.theta, c.scaling, true, c.interleaved, back.data());
     double twice = c.scaling.attentionFactor * c.scaling.attentionFactor;
     Floats expected = x;
     for (int64_t i = 0; i < count; ++i)
@@ -543,7 +544,7 @@ TEST(CpuTransformerKernelsTest, RunsAreBitwiseReproducible) {
                           next(hidden * hidden));
     cpu::biasGrad(dy.data(), rows, hidden, next(hidden));
     cpu::rope(q.data(), batch, seq, heads, headDim, headDim, 10000, {}, false,
-              next(rows * hidden));
+              false, next(rows * hidden));
     float *out = nullptr, *lse = nullptr;
     for (bool causal : {false, true}) {
       out = next(rows * hidden);

@@ -311,23 +311,23 @@ TEST_F(CudaTransformerKernelsTest, LinearAndGradsOnBf16OperandsMatchCpu) {
 
 TEST_F(CudaTransformerKernelsTest, RopeMatchesCpuAndInverts) {
   for (const RopeCase &c : kRopeCases) {
-    std::string name = shapeName({c.batch, c.seq, c.heads, c.headDim});
+    std::string name = c.name();
     int64_t count = c.batch * c.seq * c.heads * c.headDim;
     Floats x = randomFloats(count, 1);
     DeviceBuffer<float> xGpu(x);
     for (bool inverse : {false, true}) {
       DeviceBuffer<float> yGpu(count);
       gpu::rope(xGpu.get(), c.batch, c.seq, c.heads, c.headDim, c.rotated(),
-                c.theta, c.scaling, inverse, yGpu.get());
+                c.theta, c.scaling, inverse, c.interleaved, yGpu.get());
       Floats y = output(count);
       cpu::rope(x.data(), c.batch, c.seq, c.heads, c.headDim, c.rotated(),
-                c.theta, c.scaling, inverse, y.data());
+                c.theta, c.scaling, inverse, c.interleaved, y.data());
       expectClose(yGpu.download(), y,
                   "rope " + name + (inverse ? " inverse" : ""));
       // A narrowed result is the GPU's f32 one rounded, bit for bit.
       DeviceBuffer<moert::bf16> narrowed(count), expected(count);
       gpu::rope(xGpu.get(), c.batch, c.seq, c.heads, c.headDim, c.rotated(),
-                c.theta, c.scaling, inverse, narrowed.get());
+                c.theta, c.scaling, inverse, c.interleaved, narrowed.get());
       gpu::convert(yGpu.get(), count, expected.get());
       expectBitwiseEqual(narrowed.download(), expected.download(),
                          "rope into bf16 " + name +
@@ -337,9 +337,9 @@ TEST_F(CudaTransformerKernelsTest, RopeMatchesCpuAndInverts) {
     // apply twice).
     DeviceBuffer<float> rotated(count), back(count);
     gpu::rope(xGpu.get(), c.batch, c.seq, c.heads, c.headDim, c.rotated(),
-              c.theta, {}, false, rotated.get());
+              c.theta, {}, false, c.interleaved, rotated.get());
     gpu::rope(rotated.get(), c.batch, c.seq, c.heads, c.headDim, c.rotated(),
-              c.theta, {}, true, back.get());
+              c.theta, {}, true, c.interleaved, back.get());
     expectClose(back.download(), x, "rope round trip " + name);
   }
 }

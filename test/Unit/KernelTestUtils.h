@@ -205,7 +205,11 @@ struct RopeCase {
   /// The rotated dimensions of each head (GLM's partial rotary embedding);
   /// 0: all.
   int64_t rotaryDim = 0;
+  /// Pairs (2i, 2i + 1) rather than (i, i + rotated / 2).
+  bool interleaved = false;
   int64_t rotated() const { return rotaryDim ? rotaryDim : headDim; }
+  /// The shape, and how its heads rotate where not all by halves.
+  std::string name() const;
 };
 /// The scaled cases' original contexts are short, so that their frequencies
 /// fall on every branch of the kind's formula.
@@ -240,7 +244,11 @@ inline const RopeCase kRopeCases[] = {
      32,
      10000,
      {moert::RopeKind::Yarn, 4, 1, 4, 16, 32, 1, true, 1.1386294361119891},
-     16}};
+     16},
+    // Interleaved pairs (ERNIE 4.5's): whole heads, partial, scaled.
+    {2, 37, 2, 18, 10000, {}, 0, true},
+    {12, 64, 4, 32, 10000, {}, 16, true},
+    {2, 40, 2, 32, 500000, {moert::RopeKind::Llama3, 8, 1, 4, 32}, 0, true}};
 
 struct AttentionCase {
   int64_t batch, seq, heads, kvHeads, headDim;
@@ -281,6 +289,12 @@ inline std::string shapeName(std::initializer_list<int64_t> sizes) {
   for (int64_t size : sizes)
     name += (name.empty() ? "" : "x") + std::to_string(size);
   return name;
+}
+
+inline std::string RopeCase::name() const {
+  return shapeName({batch, seq, heads, headDim}) +
+         (rotaryDim ? " rotary " + std::to_string(rotaryDim) : "") +
+         (interleaved ? " interleaved" : "");
 }
 
 inline std::string AttentionCase::name(bool causal) const {

@@ -166,9 +166,15 @@ TEST(RopeGradTest, InverseMatchesFiniteDifferences) {
         random.tensor({random.integer(1, 3), random.integer(2, 5),
                        random.integer(1, 3), 2 * random.integer(1, 3)});
     Tensor r = random.tensor(input.shape);
-    expectGradient(
-        "seed " + std::to_string(seed), rope(r, theta, /*inverse=*/true), input,
-        [&](const Tensor &x) { return dot(r, rope(x, theta)); }, random);
+    // Halves turned, then pairs (2i, 2i + 1).
+    for (bool interleaved : {false, true})
+      expectGradient(
+          "seed " + std::to_string(seed) + (interleaved ? " interleaved" : ""),
+          rope(r, theta, /*inverse=*/true, {}, 0, interleaved), input,
+          [&](const Tensor &x) {
+            return dot(r, rope(x, theta, false, {}, 0, interleaved));
+          },
+          random);
   }
 }
 

@@ -131,6 +131,19 @@ TEST(RopeTest, PositionOneRotatesHalves) {
                 2.4623779024123156, 4.17968349440576});
 }
 
+TEST(RopeTest, PositionOneRotatesInterleavedPairs) {
+  // The same head, pairs (0, 1) at a_0 = 1 and (2, 3) at a_1 = 0.1:
+  //   y0 = 1 cos 1   - 2 sin 1   = -1.14263...
+  //   y1 = 2 cos 1   + 1 sin 1   =  1.92207...
+  //   y2 = 3 cos 0.1 - 4 sin 0.1 =  2.58567...
+  //   y3 = 4 cos 0.1 + 3 sin 0.1 =  4.27951...
+  Tensor input = f64({1, 2, 1, 4}, {9, 9, 9, 9, 1, 2, 3, 4});
+  expectTensor(rope(input, 100.0, false, {}, 0, /*interleaved=*/true),
+               DType::F64, {1, 2, 1, 4},
+               {9, 9, 9, 9, -1.1426396637476532, 1.922075596544176,
+                2.585678829246765, 4.279516911052588});
+}
+
 TEST(RopeTest, PositionRestartsInEveryBatch) {
   // Batch element 1 also starts at position 0: it is left unchanged.
   Tensor input = f64({2, 1, 1, 2}, {1, 2, 3, 4});

@@ -64,6 +64,9 @@ struct ModelConfig {
   /// The share of each head that RoPE rotates (GLM's partial_rotary_factor):
   /// its first int(head_dim * factor) dimensions.
   double partialRotaryFactor = 1;
+  /// Whether RoPE turns pairs (2i, 2i + 1) rather than (i, i + half)
+  /// (DeepSeek-V3's key rope_interleave; ERNIE 4.5's rotation).
+  bool ropeInterleaved = false;
   double rmsNormEps = 1e-6;
   double initStd = 0.02;
   bool tieWordEmbeddings = false;

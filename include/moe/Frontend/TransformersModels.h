@@ -79,6 +79,9 @@ struct TransformersModel {
   /// partial_rotary_factor's default where its class reads the key (0.5,
   /// GLM-4-MoE's); none where it rotates every dimension of a head.
   std::optional<double> partialRotaryFactor;
+  /// Whether its RoPE turns pairs (2i, 2i + 1) (ERNIE 4.5's), which our
+  /// key rope_interleave says elsewhere.
+  bool interleavedRope = false;
   /// The key that gives the rotated dimensions in place of the factor
   /// (MiniMax-M2's released configs' rotary_dim), which the factor, where
   /// given, must agree with.
@@ -96,6 +99,8 @@ struct TransformersModel {
   double ropeTheta = 0, rmsNormEps = 0;
   /// nn.Embedding's padding_idx where the config leaves pad_token_id out.
   std::optional<int64_t> padTokenId;
+  /// tie_word_embeddings' default (ERNIE 4.5's true).
+  bool tiedEmbeddings = false;
   int64_t experts = 0, topK = 0;
   /// Mixtral and OLMoE size their experts by intermediate_size; Qwen3-MoE
   /// reads moe_intermediate_size (expertSize by default), and needs no

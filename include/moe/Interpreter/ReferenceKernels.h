@@ -27,9 +27,11 @@ Tensor linear(const Tensor &input, const Tensor &weight, const Tensor *bias);
 /// rotation, which is rope's vector-Jacobian product.
 /// Frequencies scale as `scaling` says, and the result by its
 /// attentionFactor. Only the first `rotaryDim` of each head rotate (0: all),
-/// as a head of rotaryDim would; the others pass.
+/// as a head of rotaryDim would; the others pass. The pairs are (i, i +
+/// rotaryDim / 2), or (2i, 2i + 1) where `interleaved`.
 Tensor rope(const Tensor &input, double theta, bool inverse = false,
-            const moert::RopeScaling &scaling = {}, int64_t rotaryDim = 0);
+            const moert::RopeScaling &scaling = {}, int64_t rotaryDim = 0,
+            bool interleaved = false);
 struct AttentionResult {
   Tensor result;
   Tensor lse; // [batch, heads, seq]: each query row's log-sum-exp

@@ -450,7 +450,17 @@ MOERT_HOST_DEVICE inline double sigmoidScaleLogitGrad(double s, double dot) {
   return s * (1.0 - s) * dot;
 }
 
-/// RoPE's frequency of rotation pair i (of elements i and i + headDim / 2):
+/// The elements that RoPE's rotation pair i of a head turns: i and
+/// i + half (Llama's rotate-half convention) or, `interleaved`, 2i and
+/// 2i + 1 (ERNIE 4.5's).
+MOERT_HOST_DEVICE inline void ropePair(int64_t i, int64_t half,
+                                       bool interleaved, int64_t &first,
+                                       int64_t &second) {
+  first = interleaved ? 2 * i : i;
+  second = interleaved ? 2 * i + 1 : i + half;
+}
+
+/// RoPE's frequency of rotation pair i (ropePair's elements):
 /// theta^(-2 i / headDim) as `scaling` scales it (transformers'
 /// modeling_rope_utils, formula by formula); position p turns the pair by
 /// p times it.

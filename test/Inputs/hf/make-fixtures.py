@@ -176,6 +176,10 @@ MODELS = {
     "minimax-m2-rotary-dim": dict(
         kind="minimax_m2", kv_heads=2, top_k=2, tied=False, theta=1e4,
         head_dim=8, moe_keys={"rotary_dim": 4}),
+    # ERNIE 4.5 (dense): Llama's with RoPE turning pairs (2i, 2i + 1),
+    # heads 8 wide, tied embeddings (its default), padding token 0.
+    "ernie4.5-interleaved": dict(
+        kind="ernie4_5", kv_heads=2, tied=True, theta=1e4, head_dim=8),
     # Linear scaling in transformers 4's spelling (rope_scaling with "type",
     # rope_theta apart).
     "qwen2-rope-linear": dict(
@@ -251,6 +255,10 @@ def make_model(spec):
             head_dim=spec["head_dim"],
             **{**common, **spec.get("moe_keys", {})})
         model = transformers.MiniMaxM2ForCausalLM(config)
+    elif spec["kind"] == "ernie4_5":
+        config = transformers.Ernie4_5Config(head_dim=spec["head_dim"],
+                                             **common)
+        model = transformers.Ernie4_5ForCausalLM(config)
     elif spec["kind"] == "qwen2":
         config = transformers.Qwen2Config(**common)
         model = transformers.Qwen2ForCausalLM(config)
