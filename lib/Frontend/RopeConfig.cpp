@@ -221,7 +221,8 @@ void readPartialRotary(KeyReader &keys, KeyReader *rope, ModelConfig &config,
                          .str());
   double factor = nested ? *nested : top.value_or(familyFactor.value_or(1.0));
   const char *dimsKey = family ? family->rotaryDimKey : nullptr;
-  if (dimsKey && keys.has(dimsKey) && config.headDim() > 0) {
+  // headDim() divides by the heads' count, which must have been read.
+  if (dimsKey && keys.has(dimsKey) && keys.error.empty()) {
     int64_t dims = keys.positive(dimsKey);
     double given = static_cast<double>(dims) / config.headDim();
     if (dims > config.headDim() || dims % 2 != 0)
