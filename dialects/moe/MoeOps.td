@@ -124,7 +124,7 @@ def Moe_LinearOp : Moe_DiffOp<"linear",
 
 def Moe_RopeOp : Moe_DiffOp<"rope", [
     DeclareOpInterfaceMethods<Moe_NarrowableResultOpInterface>]> {
-  let summary = "rotary position embedding (Llama's rotate-half convention)";
+  let summary = "rotary position embedding (halves or interleaved pairs)";
   let description = [{
     The input is `[batch, seq, heads, head_dim]` with an even `head_dim`; the
     position of a token is its index along `seq`. For `i < head_dim / 2`,

@@ -134,6 +134,14 @@ func.func @rope_partial(%q: tensor<2x3x4x6xf32>) -> tensor<2x3x4x6xf32> {
 }
 
 // A narrowed result (moe-narrow-results) prints its type after an arrow.
+// Interleaved pairs (ERNIE 4.5's), with a partial rotation and the inverse.
+// CHECK-LABEL: func.func @rope_interleaved
+// CHECK: moe.rope %{{.*}} theta = 1.000000e+04 rotary_dim = 4 interleaved inverse : tensor<2x3x4x6xf32>
+func.func @rope_interleaved(%q: tensor<2x3x4x6xf32>) -> tensor<2x3x4x6xf32> {
+  %y = moe.rope %q theta = 1.0e+04 rotary_dim = 4 interleaved inverse : tensor<2x3x4x6xf32>
+  return %y : tensor<2x3x4x6xf32>
+}
+
 // CHECK-LABEL: func.func @rope_narrowed
 // CHECK: moe.rope %{{.*}} theta = 1.000000e+04 inverse : tensor<2x3x4x6xf32> -> tensor<2x3x4x6xbf16>
 func.func @rope_narrowed(%q: tensor<2x3x4x6xf32>) -> tensor<2x3x4x6xbf16> {
