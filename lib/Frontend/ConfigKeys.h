@@ -176,7 +176,7 @@ void readDenseLayers(KeyReader &keys, ModelConfig &config,
 /// qwen2_moe config, whose class builds an empty expert with a gate for 0
 /// and refuses null; transformers' other MoE classes ignore the key); or
 /// DeepSeek's ungated ones (n_shared_experts), which a dots1 config must
-/// give.
+/// give and a glm4_moe or solar_open config has one of by default.
 void readSharedExpert(KeyReader &keys, ModelConfig &config,
                       const TransformersModel *family,
                       const TransformersModel *transformers);

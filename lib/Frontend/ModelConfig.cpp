@@ -81,8 +81,7 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
       keys.object["n_shared_experts"] != json(0))
     refuse("n_shared_experts", "a dense model has no experts");
   for (const char *key : {"routed_scaling_factor", "n_group", "topk_group"})
-    if (!config.isMoe() && keys.has(key) && keys.object[key] != json(1) &&
-        keys.object[key] != json(1.0))
+    if (!config.isMoe() && keys.has(key) && keys.object[key] != json(1))
       refuse(key, "a dense model has no experts");
   if (!config.isMoe() && keys.has("shared_expert_intermediate_size") &&
       keys.object["shared_expert_intermediate_size"] != json(0))
@@ -99,7 +98,7 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
   static const ForeignKey kForeignKeys[] = {
       {"n_routed_experts", json(),
        "the experts are counted by 'num_local_experts' ('n_routed_experts' "
-       "in a model_type dots1 config)"},
+       "in a model_type dots1, glm4_moe or solar_open config)"},
       {"moe_layer_freq", json(1),
        "dense layers are placed by 'first_k_dense_replace', "
        "'mlp_only_layers' or 'decoder_sparse_step'"},

@@ -25,10 +25,9 @@ using nlohmann::json;
 
 namespace {
 
-/// Whether `key` is absent, null or 1, as a number.
+/// Whether `key` is absent, null or 1 (json compares 1.0 equal).
 bool isOneOrAbsent(const KeyReader &keys, const char *key) {
-  return !keys.has(key) || keys.object[key] == json(1) ||
-         keys.object[key] == json(1.0);
+  return !keys.has(key) || keys.object[key] == json(1);
 }
 
 /// DeepSeek-V3's group-limited routing: n_group groups of experts, each
@@ -321,7 +320,7 @@ void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,
   for (const auto &[key, value] : neutral) {
     bool read =
         !transformers || (std::string_view(key) == "first_k_dense_replace"
-                              ? transformers->firstDenseKey
+                              ? transformers->firstDenseLayers.has_value()
                               : transformers->sparseLayerKeys);
     if (keys.has(key) && !read && keys.object[key] != value)
       keys.fail(llvm::formatv("key '{0}' ({1}) is not supported: "
@@ -331,7 +330,7 @@ void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,
                                   ? "places dense layers by "
                                     "'mlp_only_layers' and "
                                     "'decoder_sparse_step' only"
-                              : transformers->firstDenseKey
+                              : transformers->firstDenseLayers
                                   ? "places dense layers by "
                                     "'first_k_dense_replace' only"
                                   : "builds every layer as a MoE layer")
@@ -356,7 +355,7 @@ void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,
       }
   }
   int64_t step = keys.positive("decoder_sparse_step", 1);
-  int64_t first = transformers ? transformers->firstDenseLayers : 0;
+  int64_t first = transformers ? transformers->firstDenseLayers.value_or(0) : 0;
   if (keys.has("first_k_dense_replace")) {
     const json &value = keys.object["first_k_dense_replace"];
     if (!value.is_number_integer() || value.get<double>() < 0 ||

@@ -150,8 +150,6 @@ const std::vector<TransformersModel> &families() {
     dots1.windowSize = 4096;
     dots1.maxWindowLayers = 62;
     dots1.kvHeads = 32;
-    dots1.ropeTheta = 1e4;
-    dots1.rmsNormEps = 1e-6;
     dots1.expertSize = 1408;
     dots1.denseSize = 10944;
     dots1.auxLoss = false;
@@ -162,7 +160,7 @@ const std::vector<TransformersModel> &families() {
     dots1.ungatedSharedExperts = true;
     dots1.expertsKey = "n_routed_experts";
     dots1.otherExpertsKey = "num_local_experts";
-    dots1.firstDenseKey = true;
+    dots1.firstDenseLayers = 0;
     dots1.qwenExpertNames = true;
 
     // GLM-4-MoE (Zhipu's GLM-4.5 and later): Dots1's MoE layers, one
@@ -204,8 +202,7 @@ const std::vector<TransformersModel> &families() {
     solarOpen.headDim = 128;
     solarOpen.ropeTheta = 1e6;
     solarOpen.expertSize = 1280;
-    solarOpen.firstDenseKey = false;
-    solarOpen.firstDenseLayers = 0;
+    solarOpen.firstDenseLayers = std::nullopt;
     solarOpen.predictionLayersKey = nullptr;
 
     // MiniMax-M2: Mixtral's names and experts (intermediate_size wide),
@@ -330,7 +327,7 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
              (model.scalesWeights || config.routedScale == 1) &&
              (model.expertGroups || config.routerGroups == 1))) &&
            (!withDenseLayers || model.sparseLayerKeys ||
-            (model.firstDenseKey && denseFirst)) &&
+            (model.firstDenseLayers && denseFirst)) &&
            (!config.slidingWindow ||
             model.slidingWindow != SlidingWindow::ignored) &&
            // OLMoE's norms are as wide as the hidden state's heads.
@@ -369,7 +366,7 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
         "this model has dense layers among its MoE layers, which only "
         "transformers' Qwen3-MoE (its query and key heads normalized) and "
         "Qwen2-MoE (a shared expert) place anywhere (mlp_only_layers), and "
-        "Dots1 first (first_k_dense_replace)");
+        "Dots1 and GLM-4-MoE first (first_k_dense_replace)");
   // Qwen2-MoE's fits every other model with a shared expert, and Qwen2's
   // every other dense one with the biases.
   if (config.sharedExpertIntermediateSize)
@@ -445,6 +442,21 @@ void mlir::moe::writeAttentionKeys(nlohmann::json &config,
     config.erase("max_window_layers");
     config.erase("layer_types");
   }
+}
+
+void mlir::moe::writeClassDefaultedKeys(nlohmann::json &config,
+                                        const ModelConfig &model) {
+  config["rope_theta"] = model.ropeTheta;
+  for (const char *key : {"rope_scaling", "rope_parameters"})
+    if (config.contains(key) && config[key].is_object() && !config[key].empty())
+      config[key]["rope_theta"] = model.ropeTheta;
+  if (model.ropeInterleaved)
+    config["rope_interleave"] = true;
+  config["rms_norm_eps"] = model.rmsNormEps;
+  config["tie_word_embeddings"] = model.tieWordEmbeddings;
+  // Written either way: OLMoE's config class pads with token 1 without it.
+  config["pad_token_id"] = model.padTokenId ? nlohmann::json(*model.padTokenId)
+                                            : nlohmann::json(nullptr);
 }
 
 std::string mlir::moe::transformersModelNames() {

@@ -132,15 +132,9 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
   // whatever its config said): the new model_type's defaults (Qwen3's
   // head_dim and key-value heads apply to qwen3 only) must not change it.
   writeAttentionKeys(config, dense, family);
-  // So must the dense family's other defaults (ERNIE 4.5's RoPE base,
-  // epsilon, tied embeddings, padding token and pairs turned).
-  config["rope_theta"] = dense.ropeTheta;
-  config["rms_norm_eps"] = dense.rmsNormEps;
-  config["tie_word_embeddings"] = dense.tieWordEmbeddings;
-  config["pad_token_id"] = dense.padTokenId ? nlohmann::json(*dense.padTokenId)
-                                            : nlohmann::json(nullptr);
-  if (dense.ropeInterleaved)
-    config["rope_interleave"] = true;
+  // Nor its family's other defaults (ERNIE 4.5's RoPE base, pairs, epsilon,
+  // tied embeddings and padding token).
+  writeClassDefaultedKeys(config, dense);
   config.erase("num_experts");
   config["num_local_experts"] = routedExperts;
   config["num_experts_per_tok"] = chosenExperts;

@@ -50,21 +50,28 @@ splitLayerMetric(std::string_view name) {
                    std::string(name.substr(block + kMoeBlock.size()))};
 }
 
+/// The metric named `metric` in `line`, by MoE layer in numeric order.
+std::map<int64_t, double> layerMetric(const nlohmann::json &line,
+                                      std::string_view metric) {
+  std::map<int64_t, double> values;
+  for (const auto &[name, value] : line.items())
+    if (auto split = splitLayerMetric(name);
+        split && split->second == metric && value.is_number())
+      values[std::stoll(split->first)] = value.get<double>();
+  return values;
+}
+
 /// The mean over MoE layers of the metric named `metric` in `line`, if any
 /// layer reports it.
 std::optional<double> layerMean(const nlohmann::json &line,
                                 std::string_view metric) {
-  double total = 0;
-  int64_t layers = 0;
-  for (const auto &[name, value] : line.items())
-    if (auto split = splitLayerMetric(name);
-        split && split->second == metric && value.is_number()) {
-      total += value.get<double>();
-      ++layers;
-    }
-  if (layers == 0)
+  std::map<int64_t, double> values = layerMetric(line, metric);
+  if (values.empty())
     return std::nullopt;
-  return total / static_cast<double>(layers);
+  double total = 0;
+  for (const auto &[layer, value] : values)
+    total += value;
+  return total / static_cast<double>(values.size());
 }
 
 /// Prints one line per MoE layer with the layer metrics found in `line`.
@@ -123,13 +130,8 @@ bool isOptimizerState(std::string_view key) {
 } // namespace
 
 std::string layerValues(const nlohmann::json &line, std::string_view metric) {
-  std::map<int64_t, double> values;
-  for (const auto &[name, value] : line.items())
-    if (auto split = splitLayerMetric(name);
-        split && split->second == metric && value.is_number())
-      values[std::stoll(split->first)] = value.get<double>();
   std::string text;
-  for (const auto &[layer, value] : values)
+  for (const auto &[layer, value] : layerMetric(line, metric))
     text += fmt::format("{}L{} {:.4f}", text.empty() ? "" : " ", layer, value);
   return text;
 }

@@ -208,15 +208,11 @@ TEST_F(CudaRoutingKernelsTest, GateTiesPickTheLowerExpert) {
 }
 
 TEST_F(CudaRoutingKernelsTest, GateNormAndGradMatchCpu) {
-  std::vector<Shape> shapes(std::begin(kShapes), std::end(kShapes));
-  shapes.push_back({65536, 1, 16, 1, 1});
-  for (const Shape &s : shapes) {
+  for (const Shape &s : gateNormShapes(kShapes)) {
     std::string name = s.name();
     int64_t count = s.tokens * s.experts;
-    Floats logits = randomFloats(count, 1, 2.0f);
-    // A constant row: std 0, where only the centring path remains.
-    std::fill(logits.begin(), logits.begin() + s.experts, 0.5f);
-    Floats dy = randomFloats(count, 2);
+    std::pair<Floats, Floats> inputs = gateNormInputs(s);
+    const Floats &logits = inputs.first, &dy = inputs.second;
     Floats y = output(count), dLogits = output(count);
     cpu::gateNorm(logits.data(), s.tokens, s.experts, 2.5, 1e-6, y.data());
     cpu::gateNormGrad(logits.data(), dy.data(), s.tokens, s.experts, 2.5, 1e-6,

@@ -21,9 +21,11 @@
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace moe::test {
@@ -99,6 +101,24 @@ inline const Shape kShapes[] = {{1, 1, 1, 1, 1},      {5, 3, 4, 2, 7},
                                 {37, 17, 6, 3, 23},   {64, 32, 8, 2, 40},
                                 {100, 20, 16, 4, 33}, {768, 128, 8, 2, 352},
                                 {50, 9, 5, 5, 17},    {9, 4, 3, 1, 5}};
+
+/// The gate normalization tests' shapes: `shapes`, and 65536 x 16 logits,
+/// enough for the OpenMP team.
+template <typename Shapes>
+std::vector<Shape> gateNormShapes(const Shapes &shapes) {
+  std::vector<Shape> all(std::begin(shapes), std::end(shapes));
+  all.push_back({65536, 1, 16, 1, 1});
+  return all;
+}
+
+/// The gate normalization's logits for `s` (a constant first row: std 0,
+/// where only the centring path remains) and its result's gradient.
+inline std::pair<Floats, Floats> gateNormInputs(const Shape &s) {
+  int64_t count = s.tokens * s.experts;
+  Floats logits = randomFloats(count, 1, 2.0f);
+  std::fill(logits.begin(), logits.begin() + s.experts, 0.5f);
+  return {std::move(logits), randomFloats(count, 2)};
+}
 
 /// An expert's capacity at capacity factor 1.25.
 inline int64_t expertCapacity(const Shape &s) {

@@ -2,7 +2,8 @@
 //
 // Writes what transformers' AutoModelForCausalLM.from_pretrained loads: a
 // config.json (of the family that computes the model, TransformersModels.h:
-// mixtral, llama, mistral, qwen2, qwen3_moe, qwen3, olmoe, qwen2_moe or dots1;
+// llama, mistral, qwen2, qwen3, ernie4_5, mixtral, qwen3_moe, olmoe,
+// qwen2_moe, dots1, glm4_moe or minimax_m2;
 // with the keys transformers needs and the model's own, Skywork's gating keys
 // included) and the trainable weights (and the routers' expert-selection
 // biases) under Hugging Face's names in safetensors files, experts one tensor
@@ -145,13 +146,7 @@ static json huggingFaceConfig(const std::string &text,
   out["architectures"] = {model.architecture};
   out["model_type"] = model.modelType;
   moe::writeAttentionKeys(out, config, &model);
-  if (!out.contains("rope_parameters"))
-    out["rope_theta"] = config.ropeTheta;
-  out["rms_norm_eps"] = config.rmsNormEps;
-  out["tie_word_embeddings"] = config.tieWordEmbeddings;
-  // Written either way: OLMoE's config class pads with token 1 without it.
-  out["pad_token_id"] =
-      config.padTokenId ? json(*config.padTokenId) : json(nullptr);
+  moe::writeClassDefaultedKeys(out, config);
   out["hidden_act"] = "silu";
   // transformers 5 types these float and refuses an integer such as 0.
   for (const char *key : {"attention_dropout", "initializer_range",
@@ -201,7 +196,7 @@ static json huggingFaceConfig(const std::string &text,
       out["mlp_only_layers"] = config.denseLayers;
       out.erase("first_k_dense_replace");
     }
-    if (model.firstDenseKey) {
+    if (model.firstDenseLayers) {
       // transformersModelOf has checked that they come first.
       out["first_k_dense_replace"] = config.denseLayers.size();
       out.erase("mlp_only_layers");

@@ -1,7 +1,7 @@
 //===- ModelConfig.h - a model described by a config.json -------*- C++ -*-===//
 //
-// The subset of a Hugging Face config.json (Llama, Mistral, Qwen2, Qwen3,
-// Mixtral, Qwen3-MoE, OLMoE, Qwen2-MoE and Dots1 keys, the keys of
+// The subset of a Hugging Face config.json (the keys of the transformers
+// families in TransformersModels.h, the keys of
 // Skywork-MoE's release) and of our own training keys that defines a model's
 // IR. docs/UserGuide.md lists every key.
 //

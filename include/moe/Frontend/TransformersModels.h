@@ -138,16 +138,16 @@ struct TransformersModel {
   const char *expertsKey = "num_local_experts";
   /// The other spelling its config class reads as the same (attribute_map).
   const char *otherExpertsKey = "num_experts";
-  /// Qwen's decoder_sparse_step and mlp_only_layers, and DeepSeek's
-  /// first_k_dense_replace (Dots1's and GLM-4-MoE's, with `firstDenseLayers`
-  /// by default), which place dense layers among the MoE ones.
-  bool sparseLayerKeys = false, firstDenseKey = false;
-  int64_t firstDenseLayers = 0;
+  /// Qwen's decoder_sparse_step and mlp_only_layers, which place dense
+  /// layers among the MoE ones.
+  bool sparseLayerKeys = false;
+  /// first_k_dense_replace's default where its class reads DeepSeek's key
+  /// (Dots1's 0, GLM-4-MoE's 1), which places dense layers first.
+  std::optional<int64_t> firstDenseLayers;
   /// A MoE block's router (and its bias) and experts under Qwen's (and
-  /// Dots1's) names
-  /// (mlp.gate, mlp.experts.E.gate_proj) rather than Mixtral's
-  /// (block_sparse_moe.gate, block_sparse_moe.experts.E.w1), which the
-  /// model's globals have.
+  /// DeepSeek's) names (mlp.gate, mlp.experts.E.gate_proj) rather than
+  /// Mixtral's (block_sparse_moe.gate, block_sparse_moe.experts.E.w1), which
+  /// the model's globals have.
   bool qwenExpertNames = false;
   /// Whether the routers' bias is the MoE block's rather than the
   /// router's (MiniMax-M2's block_sparse_moe.e_score_correction_bias).
@@ -184,6 +184,13 @@ transformersModelOf(const ModelConfig &config);
 /// keys left from another family change it.
 void writeAttentionKeys(nlohmann::json &config, const ModelConfig &model,
                         const TransformersModel *family);
+
+/// Writes the other keys whose defaults differ between config classes as
+/// `model` has them: RoPE's base (also inside a RoPE object, which
+/// transformers reads first), the RoPE pairs where interleaved, the
+/// epsilon, tied embeddings and padding token, so that the class reading
+/// `config` (another family's, or ours) cannot change them.
+void writeClassDefaultedKeys(nlohmann::json &config, const ModelConfig &model);
 
 /// Every family's name, as a list for messages ("Llama, Mistral, ...").
 std::string transformersModelNames();
