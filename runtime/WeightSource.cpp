@@ -27,6 +27,9 @@ struct moert::WeightSource::Part {
   /// Rows [begin, end) of axis 1 (half of a fused gate_up_proj); end < 0:
   /// the whole tensor.
   int64_t begin = 0, end = -1;
+  /// Whether a leading axis of 1 is dropped (ERNIE 4.5 MoE's [1, experts]
+  /// bias).
+  bool squeeze = false;
 };
 
 namespace {
@@ -72,6 +75,7 @@ struct Renamed {
   std::string name;
   int64_t index = -1;
   bool fusedGateUp = false;
+  bool squeeze = false;
 };
 
 Renamed rename(const std::string &name) {
@@ -94,6 +98,10 @@ Renamed rename(const std::string &name) {
       R"(^(.*\.layers\.\d+)\.mlp\.gate\.(weight|e_score_correction_bias)$)");
   static const std::regex blockBias(
       R"(^(.*\.layers\.\d+)\.(block_sparse_moe|mlp)\.e_score_correction_bias$)");
+  // ERNIE 4.5 MoE's, [1, experts] (its checkpoints' name, and transformers
+  // 5's).
+  static const std::regex staticsBias(
+      R"(^(.*\.layers\.\d+)\.mlp\.(gate\.)?moe_statics\.e_score_correction_bias$)");
   std::smatch match;
   if (std::regex_match(name, match, perExpert))
     return {match[1].str() + ".block_sparse_moe.experts." + match[3].str(),
@@ -110,6 +118,9 @@ Renamed rename(const std::string &name) {
     return {match[1].str() + ".block_sparse_moe.gate." + match[2].str()};
   if (std::regex_match(name, match, blockBias))
     return {match[1].str() + ".block_sparse_moe.gate.e_score_correction_bias"};
+  if (std::regex_match(name, match, staticsBias))
+    return {match[1].str() + ".block_sparse_moe.gate.e_score_correction_bias",
+            -1, false, true};
   return {name};
 }
 
@@ -140,9 +151,17 @@ moert::toHuggingFace(const std::string &name, OwnedTensor tensor,
       R"(^(.*\.layers\.\d+)\.block_sparse_moe\.experts\.(w[123])$)");
   static const std::regex router(
       R"(^(.*\.layers\.\d+)\.block_sparse_moe\.gate\.(weight|e_score_correction_bias)$)");
-  bool qwen = names == ExpertNames::Qwen;
+  bool qwen = names == ExpertNames::Qwen || names == ExpertNames::Ernie;
   std::smatch match;
   std::vector<std::pair<std::string, OwnedTensor>> tensors;
+  if (names == ExpertNames::Ernie && std::regex_match(name, match, router) &&
+      match[2] == "e_score_correction_bias") {
+    tensor.shape.insert(tensor.shape.begin(), 1);
+    tensors.emplace_back(match[1].str() +
+                             ".mlp.moe_statics.e_score_correction_bias",
+                         std::move(tensor));
+    return tensors;
+  }
   if (qwen && std::regex_match(name, match, router)) {
     tensors.emplace_back(match[1].str() + ".mlp.gate." + match[2].str(),
                          std::move(tensor));
@@ -280,7 +299,8 @@ moert::WeightSource::WeightSource(const std::string &pathArg) : path(pathArg) {
         add(prefix + "w1", {&file, &view, -1, 0, half});
         add(prefix + "w3", {&file, &view, -1, half, 2 * half});
       } else {
-        add(renamed.name, {&file, &view, renamed.index});
+        add(renamed.name,
+            {&file, &view, renamed.index, 0, -1, renamed.squeeze});
       }
     }
   }
@@ -299,11 +319,18 @@ moert::WeightSource::~WeightSource() = default;
 
 void moert::WeightSource::skipPredictionLayers() {
   // A multi-token-prediction module is a decoder layer with eh_proj (and
-  // enorm, hnorm, shared_head), stored after the last one.
+  // enorm, hnorm, shared_head), stored after the last one; ERNIE 4.5's are
+  // modules of their own beside the layers.
   static const std::regex projection(R"(^(.*\.layers\.\d+)\.eh_proj\.weight$)");
+  static const std::regex ernieModule(
+      R"(^((.*\.)?mtp_(block|emb_norm|hidden_norm|linear_proj)\.\d+)\..*$)");
   std::smatch match;
   for (const auto &[name, parts] : recipes)
-    if (name.size() <= 1000 && std::regex_match(name, match, projection))
+    if (name.size() <= 1000 &&
+        (std::regex_match(name, match, projection) ||
+         std::regex_match(name, match, ernieModule)) &&
+        // A module's tensors are neighbours in the map.
+        (predictionLayers.empty() || predictionLayers.back() != match[1]))
       predictionLayers.push_back(match[1].str());
   for (const std::string &layer : predictionLayers) {
     std::string prefix = layer + ".";
@@ -356,8 +383,14 @@ OwnedTensor moert::WeightSource::get(const std::string &name,
             [](const Part &a, const Part &b) { return a.index < b.index; });
   const Part &first = parts.front();
   if (first.index < 0) {
-    if (first.end < 0)
-      return convertTensor(*first.view, dtype, first.file->getPath());
+    if (first.end < 0) {
+      OwnedTensor tensor =
+          convertTensor(*first.view, dtype, first.file->getPath());
+      // Another shape is left for the caller to refuse against the model's.
+      if (first.squeeze && tensor.shape.size() == 2 && tensor.shape[0] == 1)
+        tensor.shape.erase(tensor.shape.begin());
+      return tensor;
+    }
     OwnedTensor slice = sliceAxis1(*first.view, first.begin, first.end);
     return convertTensor(slice.view(first.view->name), dtype,
                          first.file->getPath());

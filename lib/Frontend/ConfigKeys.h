@@ -162,11 +162,14 @@ void readMoeKeys(KeyReader &keys, ModelConfig &config,
 
 /// The layers of a MoE model whose FFN is a dense MLP: those Qwen's
 /// mlp_only_layers lists, those its decoder_sparse_step passes over (layer
-/// l is a MoE layer where (l + 1) % step == 0) and DeepSeek's first
-/// first_k_dense_replace. A transformers config reads only the keys its
-/// class reads (Qwen-MoE's two, Dots1's first_k_dense_replace); another's
-/// are refused unless they place no dense layer.
+/// l is a MoE layer where (l + 1) % step == 0), DeepSeek's first
+/// first_k_dense_replace, and, for `family` ERNIE 4.5 MoE, those outside
+/// moe_layer_start_index..moe_layer_end_index or that moe_layer_interval
+/// passes over. A transformers config reads only the keys its class reads
+/// (Qwen-MoE's two, Dots1's first_k_dense_replace, ERNIE 4.5 MoE's three);
+/// another's are refused unless they place no dense layer.
 void readDenseLayers(KeyReader &keys, ModelConfig &config,
+                     const TransformersModel *family,
                      const TransformersModel *transformers);
 
 /// The MoE layers' shared expert: Qwen2-MoE's gated one

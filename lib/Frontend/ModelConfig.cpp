@@ -20,6 +20,27 @@ using nlohmann::json;
 
 namespace {
 
+constexpr const char *kErnieLayerKeys =
+    "dense layers are placed by 'first_k_dense_replace', 'mlp_only_layers' "
+    "or 'decoder_sparse_step' (moe_layer_start_index, moe_layer_end_index "
+    "and moe_layer_interval place the MoE layers of a model_type "
+    "ernie4_5_moe config)";
+
+/// ERNIE 4.5 MoE's moe_norm_min default, the largest read.
+constexpr double kLargestNormMin = 1e-12;
+
+/// Whether `family`'s config class reads `key`, which other configs do not.
+bool familyReads(const TransformersModel *family, std::string_view key) {
+  if (!family)
+    return false;
+  if (key == family->expertsKey || key == family->sharedExpertsKey ||
+      (family->topKKey && key == family->topKKey))
+    return true;
+  return family->firstMoeLayer &&
+         (key == "moe_layer_start_index" || key == "moe_layer_end_index" ||
+          key == "moe_layer_interval");
+}
+
 /// Keys that would change what the model computes in ways it cannot: each
 /// must be absent or say what the model does anyway, or the config is
 /// refused rather than imported as a different model. `family` is the
@@ -77,9 +98,9 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
            "shared experts are given by 'n_shared_experts' (ungated, "
            "DeepSeek's) or 'shared_expert_intermediate_size' (gated, "
            "Qwen2-MoE's)");
-  if (!config.isMoe() && keys.has("n_shared_experts") &&
-      keys.object["n_shared_experts"] != json(0))
-    refuse("n_shared_experts", "a dense model has no experts");
+  for (const char *key : {"n_shared_experts", "moe_num_shared_experts"})
+    if (!config.isMoe() && keys.has(key) && keys.object[key] != json(0))
+      refuse(key, "a dense model has no experts");
   for (const char *key : {"routed_scaling_factor", "n_group", "topk_group"})
     if (!config.isMoe() && keys.has(key) && keys.object[key] != json(1))
       refuse(key, "a dense model has no experts");
@@ -99,6 +120,18 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
       {"n_routed_experts", json(),
        "the experts are counted by 'num_local_experts' ('n_routed_experts' "
        "in a model_type dots1, glm4_moe or solar_open config)"},
+      {"moe_num_experts", json(),
+       "the experts are counted by 'num_local_experts' ('moe_num_experts' "
+       "in a model_type ernie4_5_moe config)"},
+      {"moe_k", json(),
+       "the experts of a token are 'num_experts_per_tok' ('moe_k' in a "
+       "model_type ernie4_5_moe config)"},
+      {"moe_num_shared_experts", json(0),
+       "ungated shared experts are counted by 'n_shared_experts' "
+       "('moe_num_shared_experts' in a model_type ernie4_5_moe config)"},
+      {"moe_layer_start_index", json(0), kErnieLayerKeys},
+      {"moe_layer_end_index", json(-1), kErnieLayerKeys},
+      {"moe_layer_interval", json(1), kErnieLayerKeys},
       {"moe_layer_freq", json(1),
        "dense layers are placed by 'first_k_dense_replace', "
        "'mlp_only_layers' or 'decoder_sparse_step'"},
@@ -106,11 +139,19 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
       {"kv_lora_rank", json(), "attention is not multi-head latent attention"},
       {"clip_qkv", json(), "queries, keys and values are not clipped"},
       {"use_bias", json(false), "projections have no bias"}};
-  const char *expertsKey = mlir::moe::config::expertsKeys(family).first;
   for (const ForeignKey &foreign : kForeignKeys)
     if (keys.has(foreign.key) && keys.object[foreign.key] != foreign.neutral &&
-        std::string_view(foreign.key) != expertsKey)
+        !familyReads(family, foreign.key))
       refuse(foreign.key, foreign.why);
+  // ERNIE 4.5 MoE divides the top-k scores by their sum, or by
+  // moe_norm_min where the sum is smaller; the model always by the sum.
+  if (keys.has("moe_norm_min") &&
+      (!keys.object["moe_norm_min"].is_number() ||
+       keys.object["moe_norm_min"].get<double>() > kLargestNormMin))
+    refuse("moe_norm_min",
+           "the top-k weights are divided by their sum however small, as "
+           "ERNIE 4.5 MoE's are below its default, 1e-12 (a number up to it "
+           "is read so)");
   for (const char *key : {"attention_dropout", "router_jitter_noise"})
     if (keys.has(key) && keys.object[key] != json(0) &&
         keys.object[key] != json(0.0))
@@ -385,7 +426,7 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   if (keys.has(expertsKey) || keys.has(otherExpertsKey) || transformers)
     config::readMoeKeys(keys, config, family, transformers);
   if (config.isMoe()) {
-    config::readDenseLayers(keys, config, transformers);
+    config::readDenseLayers(keys, config, family, transformers);
     config::readSharedExpert(keys, config, family, transformers);
   }
   config.batchSize = keys.positive("moe_batch_size", 1);

@@ -85,8 +85,12 @@ void mlir::moe::config::readMoeKeys(KeyReader &keys, ModelConfig &config,
   auto [expertsKey, otherExpertsKey] = expertsKeys(family);
   config.numExperts = keys.positive(keys.either(expertsKey, otherExpertsKey),
                                     transformers ? transformers->experts : 0);
-  config.topK = keys.positive("num_experts_per_tok",
-                              transformers ? transformers->topK : 0);
+  // ERNIE 4.5 MoE's class reads num_experts_per_tok as its moe_k.
+  const char *topKKey =
+      family && family->topKKey
+          ? keys.either(family->topKKey, "num_experts_per_tok")
+          : "num_experts_per_tok";
+  config.topK = keys.positive(topKKey, transformers ? transformers->topK : 0);
   bool byIntermediateSize =
       transformers && transformers->expertsByIntermediateSize;
   if (byIntermediateSize && keys.has("moe_intermediate_size"))
@@ -259,17 +263,19 @@ void mlir::moe::config::readMoeKeys(KeyReader &keys, ModelConfig &config,
                         transformers->name)
               .str());
   } else if (transformers && keys.boolean("output_router_logits", false) &&
-             transformers->scoring == GateScoring::sigmoid &&
-             config.auxLossCoeff != 0) {
+             transformers->expertBias && config.auxLossCoeff != 0) {
     // load_balancing_loss_func reads a softmax of the router logits.
     keys.fail(llvm::formatv(
                   "key 'output_router_logits' (true) is not supported: "
                   "transformers' {0} computes its load-balancing loss from a "
                   "softmax of the router logits and their top-k without the "
-                  "bias, not from the sigmoid scores it routes by; set it "
-                  "false, or name a 'moe_aux_loss_kind' (the config is then "
-                  "ours: our defaults fill the keys it leaves out)",
-                  transformers->name)
+                  "bias, not from the {1} and the experts it routes by; set "
+                  "it false, or name a 'moe_aux_loss_kind' (the config is "
+                  "then ours: our defaults fill the keys it leaves out)",
+                  transformers->name,
+                  transformers->scoring == GateScoring::sigmoid
+                      ? "sigmoid scores"
+                      : "scores")
                   .str());
   } else if (transformers && !keys.boolean("output_router_logits", false)) {
     config.auxLossCoeff = 0;
@@ -277,7 +283,7 @@ void mlir::moe::config::readMoeKeys(KeyReader &keys, ModelConfig &config,
         std::string("'output_router_logits' is not true, so, as in "
                     "transformers, the loss has no load-balancing term (its "
                     "aux loss is still reported); ") +
-        (transformers->scoring == GateScoring::sigmoid
+        (transformers->expertBias
              ? "name a 'moe_aux_loss_kind' to add one (the binaries balance "
                "the experts by the routers' biases too)"
              : "set it true, or name a 'moe_aux_loss_kind', to balance the "
@@ -298,14 +304,15 @@ void mlir::moe::config::readMoeKeys(KeyReader &keys, ModelConfig &config,
         keys.either("moe_z_loss_coeff", "router_z_loss_coef"), 0.0, false);
   }
   if (config.topK > config.numExperts && keys.error.empty())
-    keys.fail(llvm::formatv("key 'num_experts_per_tok' ({0}) must be at most "
-                            "the number of experts ({1})",
-                            config.topK, config.numExperts)
+    keys.fail(llvm::formatv("key '{0}' ({1}) must be at most the number of "
+                            "experts ({2})",
+                            topKKey, config.topK, config.numExperts)
                   .str());
   readExpertGroups(keys, config, transformers);
 }
 
 void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,
+                                        const TransformersModel *family,
                                         const TransformersModel *transformers) {
   int64_t layers = config.numLayers;
   // checkConsistency refuses more layers than a model may have, later; a
@@ -333,9 +340,40 @@ void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,
                               : transformers->firstDenseLayers
                                   ? "places dense layers by "
                                     "'first_k_dense_replace' only"
+                              : transformers->firstMoeLayer
+                                  ? "places its MoE layers by "
+                                    "'moe_layer_start_index', "
+                                    "'moe_layer_end_index' and "
+                                    "'moe_layer_interval' only"
                                   : "builds every layer as a MoE layer")
                     .str());
   }
+  // ERNIE 4.5 MoE's keys, read in its configs (and in ours that name its
+  // model_type, where our default, every layer, fills them).
+  std::optional<int64_t> firstMoe;
+  if (family && family->firstMoeLayer)
+    firstMoe = transformers ? *transformers->firstMoeLayer : 0;
+  int64_t moeEnd = layers - 1, moeInterval = 1;
+  if (firstMoe) {
+    auto integer = [&](const char *key, int64_t fallback) {
+      if (!keys.object.contains(key))
+        return fallback;
+      const json &value = keys.object[key];
+      if (!value.is_number_integer() || value.get<double>() < -(1LL << 31) ||
+          value.get<double>() >= (1LL << 31)) {
+        keys.keyError(key, "an integer");
+        return fallback;
+      }
+      return value.get<int64_t>();
+    };
+    firstMoe = integer("moe_layer_start_index", *firstMoe);
+    int64_t end = integer("moe_layer_end_index", -1);
+    // Its class reads -1 as the last layer.
+    moeEnd = end == -1 ? layers - 1 : end;
+    // 1 where the key is refused too: an interval of 0 divides by zero.
+    moeInterval = keys.positive("moe_layer_interval", 1);
+  }
+
   if (keys.has("mlp_only_layers")) {
     const json &list = keys.object["mlp_only_layers"];
     std::string expected =
@@ -368,13 +406,21 @@ void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,
     else
       first = value.get<int64_t>();
   }
+  auto ernieDense = [&](int64_t layer) {
+    return firstMoe && ((layer + 1) % moeInterval != 0 || layer < *firstMoe ||
+                        layer > moeEnd);
+  };
   for (int64_t layer = 0; layer < layers; ++layer)
-    if (dense[layer] || (layer + 1) % step != 0 || layer < first)
+    if (dense[layer] || (layer + 1) % step != 0 || layer < first ||
+        ernieDense(layer))
       config.denseLayers.push_back(layer);
   if (static_cast<int64_t>(config.denseLayers.size()) == layers)
-    keys.fail("keys 'mlp_only_layers', 'decoder_sparse_step' and "
-              "'first_k_dense_replace' leave no MoE layer: a model with "
-              "experts needs one");
+    keys.fail(firstMoe ? "keys 'moe_layer_start_index', 'moe_layer_end_index' "
+                         "and 'moe_layer_interval' leave no MoE layer: a "
+                         "model with experts needs one"
+                       : "keys 'mlp_only_layers', 'decoder_sparse_step' and "
+                         "'first_k_dense_replace' leave no MoE layer: a model "
+                         "with experts needs one");
 }
 
 void mlir::moe::config::readSharedExpert(
@@ -383,25 +429,40 @@ void mlir::moe::config::readSharedExpert(
   const char *key = "shared_expert_intermediate_size";
   int64_t familySize = family ? family->sharedExpertSize : 0;
   bool ungatedFamily = family && family->ungatedSharedExperts;
-  const char *countKey = "n_shared_experts";
-  // GLM-4-MoE's class has one where the key is absent.
+  const char *countKey = family ? family->sharedExpertsKey : "n_shared_experts";
+  // ERNIE 4.5 MoE's class counts them by its own key.
+  if (std::string_view(countKey) != "n_shared_experts" &&
+      keys.has("n_shared_experts") &&
+      keys.object["n_shared_experts"] != json(0))
+    return keys.fail(llvm::formatv(
+        "key 'n_shared_experts' ({0}) is not supported for model_type "
+        "'{1}': transformers' {2} counts its shared experts by '{3}'",
+        keys.object["n_shared_experts"].dump(), family->modelType, family->name,
+        countKey));
+  // GLM-4-MoE's class has one where the key is absent, ERNIE 4.5 MoE's
+  // two.
   int64_t familyCount = ungatedFamily && !keys.object.contains(countKey)
                             ? family->sharedExperts
                             : 0;
   bool ungated =
       familyCount || (keys.has(countKey) && keys.object[countKey] != json(0));
+  // ERNIE 4.5 MoE's class builds none for 0.
+  bool noneByCount = ungatedFamily && family->sharedExpertsOptional &&
+                     keys.object.contains(countKey) &&
+                     keys.object[countKey] == json(0);
   // Dots1's and GLM-4-MoE's classes build them n_shared_experts times
   // moe_intermediate_size wide: empty ones for 0, and they fail on null
-  // (and Dots1's without the key).
-  if (ungatedFamily && !ungated)
+  // (and Dots1's without the key); ERNIE 4.5 MoE's fails on null.
+  if (ungatedFamily && !ungated && !noneByCount)
     return keys.fail(llvm::formatv(
-        "key '{0}' must be a positive integer for model_type '{1}', got {2}: "
+        "key '{0}' must be a {5} integer for model_type '{1}', got {2}: "
         "transformers' {3} builds its shared experts '{0}' times "
         "'moe_intermediate_size' wide{4}",
         countKey, family->modelType,
         keys.object.contains(countKey) ? keys.object[countKey].dump() : "none",
         family->name,
-        family->sharedExperts ? "" : " (and fails without the key)"));
+        family->sharedExperts ? "" : " (and fails without the key)",
+        family->sharedExpertsOptional ? "non-negative" : "positive"));
   // DeepSeek's ungated shared experts, which Dots1 has and the other
   // transformers families here have not (Qwen2-MoE's is gated, whatever
   // aux kind its config names).
@@ -425,9 +486,11 @@ void mlir::moe::config::readSharedExpert(
                         transformers->name, key)
               .str());
     else if (gatedToo)
-      keys.fail("keys 'n_shared_experts' (ungated) and "
-                "'shared_expert_intermediate_size' (gated) both give the MoE "
-                "layers a shared expert: give one");
+      keys.fail(llvm::formatv("keys '{0}' (ungated) and "
+                              "'shared_expert_intermediate_size' (gated) both "
+                              "give the MoE layers a shared expert: give one",
+                              countKey)
+                    .str());
     int64_t count = keys.positive(countKey, familyCount);
     config.sharedExpertIntermediateSize = count * config.expertIntermediateSize;
     config.sharedExpertGated = false;

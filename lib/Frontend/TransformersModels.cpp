@@ -96,7 +96,7 @@ const std::vector<TransformersModel> &families() {
     qwen3Moe.expertsKey = "num_experts";
     qwen3Moe.otherExpertsKey = "num_local_experts";
     qwen3Moe.sparseLayerKeys = true;
-    qwen3Moe.qwenExpertNames = true;
+    qwen3Moe.expertNames = moert::ExpertNames::Qwen;
 
     // OLMoE's q_norm and k_norm normalize the whole projections (weights of
     // hidden_size and of the key-value heads' width), before the heads are
@@ -116,7 +116,7 @@ const std::vector<TransformersModel> &families() {
     olmoe.denseSize = 2048;
     olmoe.expertsKey = "num_experts";
     olmoe.otherExpertsKey = "num_local_experts";
-    olmoe.qwenExpertNames = true;
+    olmoe.expertNames = moert::ExpertNames::Qwen;
 
     // Qwen2-MoE's shared expert (Qwen1.5-MoE's) passes every token beside
     // the routed ones; qkv_bias gives its q, k and v projections biases.
@@ -136,7 +136,7 @@ const std::vector<TransformersModel> &families() {
     qwen2Moe.expertsKey = "num_experts";
     qwen2Moe.otherExpertsKey = "num_local_experts";
     qwen2Moe.sparseLayerKeys = true;
-    qwen2Moe.qwenExpertNames = true;
+    qwen2Moe.expertNames = moert::ExpertNames::Qwen;
 
     // Dots1 (rednote's dots.llm1): Qwen3's attention and DeepSeek-V3's MoE
     // layers, its router's sigmoid scores chosen with a bias and scaled by
@@ -161,7 +161,7 @@ const std::vector<TransformersModel> &families() {
     dots1.expertsKey = "n_routed_experts";
     dots1.otherExpertsKey = "num_local_experts";
     dots1.firstDenseLayers = 0;
-    dots1.qwenExpertNames = true;
+    dots1.expertNames = moert::ExpertNames::Qwen;
 
     // GLM-4-MoE (Zhipu's GLM-4.5 and later): Dots1's MoE layers, one
     // shared expert and one dense layer by default, with an attention whose
@@ -226,29 +226,65 @@ const std::vector<TransformersModel> &families() {
     minimaxM2.alwaysRenormalizes = true;
     minimaxM2.scoring = GateScoring::sigmoid;
     minimaxM2.expertBias = true;
-    minimaxM2.biasBesideRouter = true;
+    minimaxM2.expertNames = moert::ExpertNames::MiniMax;
+
+    // ERNIE 4.5 MoE (Baidu's ERNIE-4.5-21B-A3B, ERNIE-4.5-300B-A47B): the
+    // dense ERNIE 4.5's attention, MoE layers from the second on (its own
+    // keys place them), softmax scores chosen with a bias
+    // (moe_statics.e_score_correction_bias) and always renormalized, two
+    // ungated shared experts by default (0 builds none).
+    TransformersModel ernieMoe =
+        family("ERNIE 4.5 MoE", "Ernie4_5_MoeForCausalLM", "ernie4_5_moe",
+               "Ernie4_5_MoeConfig");
+    ernieMoe.moe = true;
+    ernieMoe.interleavedRope = true;
+    ernieMoe.kvHeads = 4;
+    ernieMoe.ropeTheta = 5e5;
+    ernieMoe.rmsNormEps = 1e-5;
+    ernieMoe.padTokenId = 0;
+    ernieMoe.tiedEmbeddings = true;
+    ernieMoe.experts = 64;
+    ernieMoe.topK = 6;
+    ernieMoe.topKKey = "moe_k";
+    ernieMoe.expertSize = 1536;
+    ernieMoe.denseSize = 12288;
+    ernieMoe.alwaysRenormalizes = true;
+    ernieMoe.expertBias = true;
+    ernieMoe.ungatedSharedExperts = true;
+    ernieMoe.sharedExperts = 2;
+    ernieMoe.sharedExpertsKey = "moe_num_shared_experts";
+    ernieMoe.sharedExpertsOptional = true;
+    ernieMoe.expertsKey = "moe_num_experts";
+    ernieMoe.firstMoeLayer = 1;
+    ernieMoe.expertNames = moert::ExpertNames::Ernie;
+    ernieMoe.predictionLayersKey = "num_nextn_predict_layers";
 
     return std::vector<TransformersModel>{
-        llama, mistral,  qwen2, qwen3,   ernie,     mixtral,  qwen3Moe,
-        olmoe, qwen2Moe, dots1, glm4Moe, solarOpen, minimaxM2};
+        llama, mistral,  qwen2, qwen3,   ernie,     mixtral,   qwen3Moe,
+        olmoe, qwen2Moe, dots1, glm4Moe, solarOpen, minimaxM2, ernieMoe};
   }();
   return all;
 }
 
 /// What keeps `config`, which routes by sigmoid scores or a bias (or has
 /// DeepSeek's scale, groups or ungated shared experts, or rotates part of
-/// each head), from Dots1 and GLM-4-MoE (DeepSeek-V3's MoE layers) and
-/// from MiniMax-M2.
-std::string sigmoidRoutingMismatch(const mlir::moe::ModelConfig &config,
-                                   bool ungatedShared, bool denseFirst) {
+/// each head or turns RoPE's pairs), from Dots1 and GLM-4-MoE (DeepSeek-V3's
+/// MoE layers), from MiniMax-M2 and from ERNIE 4.5 MoE.
+std::string biasedRoutingMismatch(const mlir::moe::ModelConfig &config,
+                                  bool ungatedShared, bool denseFirst) {
   bool partialRotary = config.partialRotaryFactor != 1;
-  std::vector<std::string> fromDeepSeek, fromMiniMax;
+  bool gatedShared =
+      config.sharedExpertIntermediateSize && config.sharedExpertGated;
+  std::vector<std::string> fromDeepSeek, fromMiniMax, fromErnie;
   for (auto *differences : {&fromDeepSeek, &fromMiniMax}) {
     if (config.scoring != GateScoring::sigmoid)
       differences->push_back("scores its experts with a softmax");
+    if (config.ropeInterleaved)
+      differences->push_back("turns RoPE's pairs (2i, 2i + 1)");
+  }
+  for (auto *differences : {&fromDeepSeek, &fromMiniMax, &fromErnie})
     if (!config.expertBias)
       differences->push_back("chooses its experts without a bias");
-  }
   if (!ungatedShared)
     fromDeepSeek.push_back("has no ungated shared experts");
   if (config.qkNorm == QkNorm::whole)
@@ -267,30 +303,69 @@ std::string sigmoidRoutingMismatch(const mlir::moe::ModelConfig &config,
     fromMiniMax.push_back("has shared experts");
   if (config.qkNorm != QkNorm::whole)
     fromMiniMax.push_back("does not normalize its whole queries and keys");
-  if (config.qkvBias)
-    fromMiniMax.push_back("has q, k and v biases");
-  if (config.routedScale != 1)
-    fromMiniMax.push_back("scales the top-k weights (routed_scaling_factor)");
-  if (config.routerGroups != 1)
-    fromMiniMax.push_back("routes within groups of experts");
   if (!config.denseLayers.empty())
     fromMiniMax.push_back("has dense layers");
-  if (config.slidingWindow)
-    fromMiniMax.push_back("attends within a sliding window");
+  for (auto *differences : {&fromMiniMax, &fromErnie}) {
+    if (config.qkvBias)
+      differences->push_back("has q, k and v biases");
+    if (config.routedScale != 1)
+      differences->push_back(
+          "scales the top-k weights (routed_scaling_factor)");
+    if (config.routerGroups != 1)
+      differences->push_back("routes within groups of experts");
+    if (config.slidingWindow)
+      differences->push_back("attends within a sliding window");
+  }
+  if (config.scoring != GateScoring::softmax)
+    fromErnie.push_back("scores its experts with sigmoids");
+  if (gatedShared)
+    fromErnie.push_back("has a gated shared expert");
+  if (config.qkNorm != QkNorm::none)
+    fromErnie.push_back("normalizes queries and keys");
+  if (partialRotary)
+    fromErnie.push_back("rotates part of each head");
+  if (!config.ropeInterleaved)
+    fromErnie.push_back("turns RoPE's halves (i, i + half), not pairs "
+                        "(2i, 2i + 1)");
+  if (!mlir::moe::moeLayerRangeOf(config))
+    fromErnie.push_back(
+        "has MoE layers that are not evenly spaced, each at an index one "
+        "below a multiple of their spacing (moe_layer_start_index, "
+        "moe_layer_end_index, moe_layer_interval)");
   return llvm::formatv(
       "of the transformers families that moe-export writes, only Dots1 and "
       "GLM-4-MoE (DeepSeek-V3's MoE layers: sigmoid scores chosen with a "
       "bias, routed_scaling_factor, groups of experts, ungated shared "
-      "experts) and MiniMax-M2 (sigmoid scores chosen with a bias) route "
-      "so{0}; this model, unlike Dots1 and GLM-4-MoE, {1}, and unlike "
-      "MiniMax-M2, {2}",
+      "experts), MiniMax-M2 (sigmoid scores chosen with a bias) and ERNIE "
+      "4.5 MoE (softmax scores chosen with a bias, ungated shared experts, "
+      "RoPE turning pairs (2i, 2i + 1)) route so{0}; this model, unlike "
+      "Dots1 and GLM-4-MoE, {1}; unlike MiniMax-M2, {2}; and unlike ERNIE "
+      "4.5 MoE, {3}",
       partialRotary
           ? ", and only GLM-4-MoE and MiniMax-M2 rotate part of each head"
           : "",
-      llvm::join(fromDeepSeek, ", "), llvm::join(fromMiniMax, ", "));
+      llvm::join(fromDeepSeek, ", "), llvm::join(fromMiniMax, ", "),
+      llvm::join(fromErnie, ", "));
 }
 
 } // namespace
+
+std::optional<mlir::moe::MoeLayerRange>
+mlir::moe::moeLayerRangeOf(const ModelConfig &config) {
+  std::vector<int64_t> moeLayers;
+  for (int64_t layer = 0; layer < config.numLayers; ++layer)
+    if (!llvm::is_contained(config.denseLayers, layer))
+      moeLayers.push_back(layer);
+  if (moeLayers.empty())
+    return std::nullopt;
+  int64_t interval = moeLayers.size() == 1 ? 1 : moeLayers[1] - moeLayers[0];
+  for (size_t i = 1; i < moeLayers.size(); ++i)
+    if (moeLayers[i] - moeLayers[i - 1] != interval)
+      return std::nullopt;
+  if ((moeLayers.front() + 1) % interval != 0)
+    return std::nullopt;
+  return MoeLayerRange{moeLayers.front(), moeLayers.back(), interval};
+}
 
 const TransformersModel *
 mlir::moe::transformersModelNamed(llvm::StringRef modelType) {
@@ -320,14 +395,16 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
            (model.qkvBiasKey || model.qkvBias == config.qkvBias) &&
            (model.partialRotaryFactor || config.partialRotaryFactor == 1) &&
            (model.sharedExpertSize > 0) == gatedShared &&
-           model.ungatedSharedExperts == ungatedShared &&
+           (model.ungatedSharedExperts == ungatedShared ||
+            (model.sharedExpertsOptional && !ungatedShared)) &&
            (!config.isMoe() ||
             (model.scoring == config.scoring &&
              model.expertBias == config.expertBias &&
              (model.scalesWeights || config.routedScale == 1) &&
              (model.expertGroups || config.routerGroups == 1))) &&
            (!withDenseLayers || model.sparseLayerKeys ||
-            (model.firstDenseLayers && denseFirst)) &&
+            (model.firstDenseLayers && denseFirst) ||
+            (model.firstMoeLayer && moeLayerRangeOf(config))) &&
            (!config.slidingWindow ||
             model.slidingWindow != SlidingWindow::ignored) &&
            // OLMoE's norms are as wide as the hidden state's heads.
@@ -338,20 +415,20 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   for (const TransformersModel &model : families())
     if (fits(model, denseLayers))
       return model;
-  if (config.ropeInterleaved)
+  if (config.ropeInterleaved && !config.isMoe())
     return llvm::createStringError(
         "this model's RoPE turns pairs (2i, 2i + 1) (rope_interleave), which "
-        "of the transformers families that moe-export writes only ERNIE 4.5 "
-        "does, a dense model without q, k and v biases, query and key norms "
-        "or a window that rotates whole heads");
-  // Sigmoid scores chosen with a bias: each thing that keeps this model
-  // from the families that route so is named.
+        "of the dense transformers families that moe-export writes only "
+        "ERNIE 4.5 does, without q, k and v biases, query and key norms or "
+        "a window, rotating whole heads");
+  // Scores chosen with a bias: each thing that keeps this model from the
+  // families that route so is named.
   bool partialRotary = config.partialRotaryFactor != 1;
   if (config.scoring != GateScoring::softmax || config.expertBias ||
       config.routedScale != 1 || config.routerGroups != 1 || ungatedShared ||
-      (partialRotary && config.isMoe()))
+      (partialRotary && config.isMoe()) || config.ropeInterleaved)
     return llvm::createStringError(
-        sigmoidRoutingMismatch(config, ungatedShared, denseFirst));
+        biasedRoutingMismatch(config, ungatedShared, denseFirst));
   if (partialRotary)
     return llvm::createStringError(llvm::formatv(
         "this model rotates part of each head (partial_rotary_factor {0}), "
@@ -442,6 +519,27 @@ void mlir::moe::writeAttentionKeys(nlohmann::json &config,
     config.erase("max_window_layers");
     config.erase("layer_types");
   }
+}
+
+void mlir::moe::writeExpertCountKeys(nlohmann::json &config,
+                                     const ModelConfig &model,
+                                     const TransformersModel *family) {
+  for (const char *key :
+       {"num_local_experts", "num_experts", "n_routed_experts",
+        "moe_num_experts", "num_experts_per_tok", "moe_k", "n_shared_experts",
+        "moe_num_shared_experts"})
+    config.erase(key);
+  config[family ? family->expertsKey : "num_local_experts"] = model.numExperts;
+  config[family && family->topKKey ? family->topKKey : "num_experts_per_tok"] =
+      model.topK;
+  // Where the class has them by default (ERNIE 4.5 MoE's two), a count of
+  // 0 says that the model has none.
+  bool ungated = model.sharedExpertIntermediateSize && !model.sharedExpertGated;
+  if (family ? family->ungatedSharedExperts : ungated)
+    config[family ? family->sharedExpertsKey : "n_shared_experts"] =
+        ungated
+            ? model.sharedExpertIntermediateSize / model.expertIntermediateSize
+            : 0;
 }
 
 void mlir::moe::writeClassDefaultedKeys(nlohmann::json &config,

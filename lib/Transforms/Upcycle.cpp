@@ -96,20 +96,23 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
   // The MoE that transformers computes (a Mixtral, a Qwen3-MoE for Qwen3's
   // normalized query and key heads, a Dots1 for DeepSeek-style layers on
   // them, a GLM-4-MoE for those layers otherwise, a MiniMax-M2 for sigmoid
-  // scores and a bias alone on whole-projection norms), as moe-export calls
-  // it, or none (our keys alone describe it); the kind named below keeps
-  // the import from taking transformers' defaults.
+  // scores and a bias alone on whole-projection norms, an ERNIE 4.5 MoE for
+  // softmax scores and a bias on RoPE's pairs), as moe-export calls it, or
+  // none (our keys alone describe it), its keys spelled as its class reads
+  // them; the kind named below keeps the import from taking transformers'
+  // defaults.
   ModelConfig upcycled = dense;
   upcycled.numExperts = routedExperts;
   if (sharedExpert) {
     upcycled.sharedExpertIntermediateSize = dense.intermediateSize;
     config["shared_expert_intermediate_size"] = dense.intermediateSize;
   }
+  upcycled.topK = chosenExperts;
+  upcycled.expertIntermediateSize = dense.intermediateSize / granularity;
   // G shared experts of F / G: the dense FFN's width.
   if (ungatedSharedExpert) {
     upcycled.sharedExpertIntermediateSize = dense.intermediateSize;
     upcycled.sharedExpertGated = false;
-    config["n_shared_experts"] = granularity.getValue();
   }
   upcycled.scoring = *gateScoring;
   upcycled.expertBias = expertBias;
@@ -135,10 +138,8 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
   // Nor its family's other defaults (ERNIE 4.5's RoPE base, pairs, epsilon,
   // tied embeddings and padding token).
   writeClassDefaultedKeys(config, dense);
-  config.erase("num_experts");
-  config["num_local_experts"] = routedExperts;
-  config["num_experts_per_tok"] = chosenExperts;
-  config["moe_intermediate_size"] = dense.intermediateSize / granularity;
+  writeExpertCountKeys(config, upcycled, family);
+  config["moe_intermediate_size"] = upcycled.expertIntermediateSize;
   config.erase("moe_capacity_factor");
   if (capacityFactor > 0)
     config["moe_capacity_factor"] = capacityFactor.getValue();

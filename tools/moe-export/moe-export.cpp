@@ -3,7 +3,7 @@
 // Writes what transformers' AutoModelForCausalLM.from_pretrained loads: a
 // config.json (of the family that computes the model, TransformersModels.h:
 // llama, mistral, qwen2, qwen3, ernie4_5, mixtral, qwen3_moe, olmoe,
-// qwen2_moe, dots1, glm4_moe or minimax_m2;
+// qwen2_moe, dots1, glm4_moe, minimax_m2 or ernie4_5_moe;
 // with the keys transformers needs and the model's own, Skywork's gating keys
 // included) and the trainable weights (and the routers' expert-selection
 // biases) under Hugging Face's names in safetensors files, experts one tensor
@@ -156,9 +156,7 @@ static json huggingFaceConfig(const std::string &text,
   out.erase("torch_dtype");
   out["dtype"] = "float32";
   if (config.isMoe()) {
-    out.erase("num_local_experts");
-    out.erase("num_experts");
-    out[model.expertsKey] = config.numExperts;
+    moe::writeExpertCountKeys(out, config, &model);
     if (model.expertsByIntermediateSize) {
       out.erase("moe_intermediate_size");
       out["intermediate_size"] = config.expertIntermediateSize;
@@ -172,9 +170,6 @@ static json huggingFaceConfig(const std::string &text,
     if (model.sharedExpertSize)
       out["shared_expert_intermediate_size"] =
           config.sharedExpertIntermediateSize;
-    if (model.ungatedSharedExperts)
-      out["n_shared_experts"] =
-          config.sharedExpertIntermediateSize / config.expertIntermediateSize;
     if (model.scalesWeights)
       out["routed_scaling_factor"] = config.routedScale;
     if (model.expertGroups) {
@@ -202,15 +197,25 @@ static json huggingFaceConfig(const std::string &text,
       out.erase("mlp_only_layers");
       out.erase("decoder_sparse_step");
     }
+    if (model.firstMoeLayer) {
+      // transformersModelOf has checked that these keys place them.
+      moe::MoeLayerRange range = *moe::moeLayerRangeOf(config);
+      out["moe_layer_start_index"] = range.start;
+      out["moe_layer_end_index"] = range.end;
+      out["moe_layer_interval"] = range.interval;
+      for (const char *key :
+           {"mlp_only_layers", "decoder_sparse_step", "first_k_dense_replace"})
+        out.erase(key);
+    }
     // Named, since a transformers MoE config that names no kind imports
-    // with transformers' pooled loss (Dots1's with none; MiniMax-M2's over
-    // a softmax, which a sigmoid-scored import refuses).
+    // with transformers' pooled loss (Dots1's with none; MiniMax-M2's and
+    // ERNIE 4.5 MoE's over a softmax's top-k without the bias, which the
+    // import refuses).
     if (!config.pooledAuxLoss)
       out["moe_aux_loss_kind"] = config.auxLossKind == moe::AuxLossKind::switch_
                                      ? "switch"
                                      : "skywork";
-    else if ((!model.auxLoss || model.scoring == moe::GateScoring::sigmoid) &&
-             config.auxLossCoeff != 0)
+    else if ((!model.auxLoss || model.expertBias) && config.auxLossCoeff != 0)
       out["moe_aux_loss_kind"] = "transformers";
   }
   return out;
@@ -246,11 +251,12 @@ static void noteDifferences(const moe::ModelConfig &config,
     note(fmt::format("transformers trains {} without a load-balancing loss; "
                      "moe_aux_loss_kind keeps ours for moe-import",
                      model.name));
-  if (config.pooledAuxLoss && model.auxLoss &&
-      model.scoring == moe::GateScoring::sigmoid && config.auxLossCoeff != 0)
+  if (config.pooledAuxLoss && model.auxLoss && model.expertBias &&
+      config.auxLossCoeff != 0)
     note(fmt::format("transformers trains {} with a load-balancing loss over "
-                     "a softmax of the router logits, not this model's over "
-                     "its sigmoid scores; moe_aux_loss_kind keeps ours for "
+                     "a softmax of the router logits and its top-k without "
+                     "the bias, not this model's over the scores and the "
+                     "experts it routes by; moe_aux_loss_kind keeps ours for "
                      "moe-import",
                      model.name));
   if (model.expertBias)
@@ -472,11 +478,8 @@ static int run() {
       moert::fail("{}: tensor '{}' is {}, but the config gives {}",
                   inputPath.getValue(), name, moert::formatShape(tensor.shape),
                   moert::formatShape(expected));
-    moert::ExpertNames names = model->qwenExpertNames ? moert::ExpertNames::Qwen
-                               : model->biasBesideRouter
-                                   ? moert::ExpertNames::MiniMax
-                                   : moert::ExpertNames::Mixtral;
-    for (auto &piece : moert::toHuggingFace(name, std::move(tensor), names))
+    for (auto &piece :
+         moert::toHuggingFace(name, std::move(tensor), model->expertNames))
       tensors.push_back(std::move(piece));
   });
 

@@ -13,6 +13,7 @@
 #define MOE_FRONTEND_TRANSFORMERSMODELS_H
 
 #include "moe/Frontend/ModelConfig.h"
+#include "moert/ExpertNames.h"
 
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
@@ -102,6 +103,10 @@ struct TransformersModel {
   /// tie_word_embeddings' default (ERNIE 4.5's true).
   bool tiedEmbeddings = false;
   int64_t experts = 0, topK = 0;
+  /// The key of top-k where its class reads another than
+  /// num_experts_per_tok, which it then maps to that one (ERNIE 4.5 MoE's
+  /// moe_k).
+  const char *topKKey = nullptr;
   /// Mixtral and OLMoE size their experts by intermediate_size; Qwen3-MoE
   /// reads moe_intermediate_size (expertSize by default), and needs no
   /// intermediate_size (its dense layers', of denseSize by default).
@@ -126,11 +131,15 @@ struct TransformersModel {
   /// gated by a sigmoid (shared_expert_intermediate_size's default): 0 where
   /// the family has none (all but Qwen2-MoE).
   int64_t sharedExpertSize = 0;
-  /// Whether its MoE layers have ungated shared experts, n_shared_experts
-  /// times moe_intermediate_size wide (DeepSeek's, in Dots1 and GLM-4-MoE),
-  /// and n_shared_experts' default (0: the class fails without the key).
+  /// Whether its MoE layers have ungated shared experts, `sharedExpertsKey`
+  /// times moe_intermediate_size wide (DeepSeek's, in Dots1 and GLM-4-MoE;
+  /// ERNIE 4.5 MoE's), and that key's default (0: the class fails without
+  /// the key). Where `sharedExpertsOptional`, a count of 0 builds none
+  /// (ERNIE 4.5 MoE's); elsewhere it builds empty ones, which are refused.
   bool ungatedSharedExperts = false;
   int64_t sharedExperts = 0;
+  const char *sharedExpertsKey = "n_shared_experts";
+  bool sharedExpertsOptional = false;
 
   // Its config keys and tensor names, where they differ from the model's.
   /// The key of the number of experts (num_local_experts, num_experts or
@@ -144,19 +153,29 @@ struct TransformersModel {
   /// first_k_dense_replace's default where its class reads DeepSeek's key
   /// (Dots1's 0, GLM-4-MoE's 1), which places dense layers first.
   std::optional<int64_t> firstDenseLayers;
-  /// A MoE block's router (and its bias) and experts under Qwen's (and
-  /// DeepSeek's) names (mlp.gate, mlp.experts.E.gate_proj) rather than
-  /// Mixtral's (block_sparse_moe.gate, block_sparse_moe.experts.E.w1), which
-  /// the model's globals have.
-  bool qwenExpertNames = false;
-  /// Whether the routers' bias is the MoE block's rather than the
-  /// router's (MiniMax-M2's block_sparse_moe.e_score_correction_bias).
-  bool biasBesideRouter = false;
+  /// moe_layer_start_index's default where its class places the MoE layers
+  /// by ERNIE 4.5's keys: every moe_layer_interval-th layer (those whose
+  /// index plus 1 it divides) from moe_layer_start_index to
+  /// moe_layer_end_index (-1: the last).
+  std::optional<int64_t> firstMoeLayer;
+  /// The names of a MoE block's router, its bias and its experts in its
+  /// checkpoints (the model's globals have Mixtral's).
+  moert::ExpertNames expertNames = moert::ExpertNames::Mixtral;
   /// The key that counts its multi-token-prediction modules (GLM-4-MoE's
   /// num_nextn_predict_layers, 1 by default), which an export, holding
   /// none, sets to 0.
   const char *predictionLayersKey = nullptr;
 };
+
+/// The MoE layers of a model as ERNIE 4.5 MoE's keys place them: every
+/// `interval`-th layer from `start` to `end`.
+struct MoeLayerRange {
+  int64_t start, end, interval;
+};
+
+/// The keys that place `config`'s MoE layers so, if any do: they must be
+/// evenly spaced, each at an index one below a multiple of their spacing.
+std::optional<MoeLayerRange> moeLayerRangeOf(const ModelConfig &config);
 
 /// The family of config model_type `modelType`, or null (none, or one that
 /// is not a transformers model: skywork_moe).
@@ -184,6 +203,13 @@ transformersModelOf(const ModelConfig &config);
 /// keys left from another family change it.
 void writeAttentionKeys(nlohmann::json &config, const ModelConfig &model,
                         const TransformersModel *family);
+
+/// Writes `model`'s number of experts, experts per token and ungated
+/// shared experts into config.json object `config` in the keys that
+/// `family`'s config class reads (ours where it is null), removing the other
+/// families' spellings, which the class would ignore or refuse.
+void writeExpertCountKeys(nlohmann::json &config, const ModelConfig &model,
+                          const TransformersModel *family);
 
 /// Writes the other keys whose defaults differ between config classes as
 /// `model` has them: RoPE's base (also inside a RoPE object, which

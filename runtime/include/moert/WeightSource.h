@@ -12,7 +12,10 @@
 //     [E, H, F], with the router at model.layers.L.mlp.gate.weight (and
 //     DeepSeek-V3's expert-selection bias, in Dots1, at
 //     mlp.gate.e_score_correction_bias; MiniMax-M2's beside the router, at
-//     block_sparse_moe.e_score_correction_bias or mlp.e_score_correction_bias).
+//     block_sparse_moe.e_score_correction_bias or mlp.e_score_correction_bias;
+//     ERNIE 4.5 MoE's at mlp.moe_statics.e_score_correction_bias, or
+//     transformers 5's mlp.gate.moe_statics.e_score_correction_bias, shaped
+//     [1, experts]).
 // BF16, F16, F32 and F64 tensors are converted to the dtype asked for.
 //
 //===----------------------------------------------------------------------===//
@@ -20,6 +23,7 @@
 #ifndef MOERT_WEIGHTSOURCE_H
 #define MOERT_WEIGHTSOURCE_H
 
+#include "moert/ExpertNames.h"
 #include "moert/Safetensors.h"
 
 #include <functional>
@@ -53,8 +57,10 @@ public:
   /// multi-token-prediction layers'.
   std::set<std::string> names() const;
   /// A line that names the layers ("model.layers.46") holding DeepSeek-V3's
-  /// and GLM-4.5's multi-token-prediction modules, which are skipped (as in
-  /// transformers, no model here builds them), or "" where there are none.
+  /// and GLM-4.5's multi-token-prediction modules, or ERNIE 4.5's modules
+  /// ("model.mtp_block.0", "model.mtp_linear_proj.0", ...), which are
+  /// skipped (as in transformers, no model here builds them), or "" where
+  /// there are none.
   std::string predictionLayersNote() const;
   bool contains(const std::string &name) const;
   /// The tensor of our `name`, its values converted to `dtype` (F32 or
@@ -86,20 +92,14 @@ bool isIgnorableTensor(
     const std::string &name,
     const std::function<bool(const std::string &)> &hasGlobal);
 
-/// Whose names a MoE layer's router and experts take in Hugging Face files.
-enum class ExpertNames {
-  Mixtral, // block_sparse_moe.gate, block_sparse_moe.experts.E.w1
-  Qwen,    // mlp.gate (its weight and bias), mlp.experts.E.gate_proj
-  MiniMax, // Mixtral's, the bias at block_sparse_moe.e_score_correction_bias
-};
-
 /// Our global `name` as Hugging Face's tensors: stacked expert weights
 /// split into the per-expert tensors save_pretrained writes
 /// (model.layers.L.block_sparse_moe.experts.E.w1.weight, ..., or Qwen-MoE's
 /// model.layers.L.mlp.experts.E.gate_proj.weight, ..., with the router and
 /// its bias at mlp.gate; MiniMax-M2's bias at
-/// block_sparse_moe.e_score_correction_bias), everything else under its
-/// own name. WeightSource reads them back.
+/// block_sparse_moe.e_score_correction_bias, ERNIE 4.5 MoE's at
+/// mlp.moe_statics.e_score_correction_bias as [1, experts]), everything
+/// else under its own name. WeightSource reads them back.
 std::vector<std::pair<std::string, OwnedTensor>>
 toHuggingFace(const std::string &name, OwnedTensor tensor,
               ExpertNames names = ExpertNames::Mixtral);

@@ -180,6 +180,16 @@ MODELS = {
     # heads 8 wide, tied embeddings (its default), padding token 0.
     "ernie4.5-interleaved": dict(
         kind="ernie4_5", kv_heads=2, tied=True, theta=1e4, head_dim=8),
+    # ERNIE 4.5 MoE: layer 0 dense (moe_layer_start_index's default 1, an
+    # MLP of intermediate_size, 40), layer 1 a MoE layer whose softmax
+    # scores choose the top-2 of 4 experts with a random bias
+    # (moe_statics.e_score_correction_bias, [1, 4]) and are renormalized,
+    # beside one ungated shared expert; RoPE turning pairs, heads 8 wide,
+    # tied embeddings.
+    "ernie4.5-moe-shared": dict(
+        kind="ernie4_5_moe", kv_heads=2, top_k=2, tied=True, theta=1e4,
+        head_dim=8,
+        moe_keys={"moe_num_shared_experts": 1, "intermediate_size": 40}),
     # Linear scaling in transformers 4's spelling (rope_scaling with "type",
     # rope_theta apart).
     "qwen2-rope-linear": dict(
@@ -259,6 +269,12 @@ def make_model(spec):
         config = transformers.Ernie4_5Config(head_dim=spec["head_dim"],
                                              **common)
         model = transformers.Ernie4_5ForCausalLM(config)
+    elif spec["kind"] == "ernie4_5_moe":
+        config = transformers.Ernie4_5_MoeConfig(
+            moe_num_experts=4, moe_k=spec["top_k"], moe_intermediate_size=FFN,
+            head_dim=spec["head_dim"],
+            **{**common, **spec.get("moe_keys", {})})
+        model = transformers.Ernie4_5_MoeForCausalLM(config)
     elif spec["kind"] == "qwen2":
         config = transformers.Qwen2Config(**common)
         model = transformers.Qwen2ForCausalLM(config)
@@ -278,7 +294,10 @@ def make_model(spec):
     # in the logits.
     with torch.no_grad():
         for name, parameter in model.named_parameters():
-            if "norm" in name:
+            # ERNIE 4.5 MoE's bias is a parameter without a gradient.
+            if name.endswith("e_score_correction_bias"):
+                parameter.uniform_(-0.3, 0.3)
+            elif "norm" in name:
                 parameter.uniform_(0.5, 1.5)
             elif "embed_tokens" in name:
                 parameter.normal_(0.0, 1.0)
@@ -301,6 +320,8 @@ def gradients_by_our_names(model):
     block_sparse_moe.gate."""
     gradients = {}
     for name, parameter in model.named_parameters():
+        if parameter.grad is None:
+            continue
         grad = parameter.grad.detach()
         prefix, _, leaf = name.rpartition(".mlp.")
         if leaf == "experts.gate_up_proj":

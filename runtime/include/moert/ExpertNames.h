@@ -1,0 +1,30 @@
+//===- ExpertNames.h - how checkpoints name a MoE layer's weights -*- C++
+//-*-===//
+//
+// Whose names a MoE layer's router, its expert-selection bias and its
+// experts take in Hugging Face files: what moert::toHuggingFace writes and
+// what a transformers family (TransformersModels.h) reads.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_EXPERTNAMES_H
+#define MOERT_EXPERTNAMES_H
+
+namespace moert {
+
+enum class ExpertNames {
+  /// block_sparse_moe.gate (its weight and bias),
+  /// block_sparse_moe.experts.E.w1.
+  Mixtral,
+  /// mlp.gate (its weight and bias), mlp.experts.E.gate_proj.
+  Qwen,
+  /// Mixtral's, the bias at block_sparse_moe.e_score_correction_bias.
+  MiniMax,
+  /// Qwen's, the bias at mlp.moe_statics.e_score_correction_bias, shaped
+  /// [1, experts].
+  Ernie,
+};
+
+} // namespace moert
+
+#endif // MOERT_EXPERTNAMES_H
