@@ -144,7 +144,8 @@ public:
 
 /// The key of a config's number of experts and its other spelling, which
 /// `family`'s config class (null: ours) reads as one: num_local_experts
-/// and num_experts, Dots1's n_routed_experts and num_local_experts.
+/// and num_experts, Dots1's n_routed_experts and num_local_experts, ERNIE
+/// 4.5 MoE's moe_num_experts and num_experts.
 std::pair<const char *, const char *>
 expertsKeys(const TransformersModel *family);
 

@@ -490,8 +490,7 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
     // A shared expert in the key that builds it: Qwen2-MoE's gated one by
     // its width, DeepSeek's ungated ones by their count.
     if (!config.sharedExpertGated)
-      keys["n_shared_experts"] =
-          config.sharedExpertIntermediateSize / config.expertIntermediateSize;
+      keys["n_shared_experts"] = config.ungatedSharedExperts();
     else if (complete || config.sharedExpertIntermediateSize)
       keys["shared_expert_intermediate_size"] =
           config.sharedExpertIntermediateSize;

@@ -85,7 +85,17 @@ void mlir::moe::config::readMoeKeys(KeyReader &keys, ModelConfig &config,
   auto [expertsKey, otherExpertsKey] = expertsKeys(family);
   config.numExperts = keys.positive(keys.either(expertsKey, otherExpertsKey),
                                     transformers ? transformers->experts : 0);
-  // ERNIE 4.5 MoE's class reads num_experts_per_tok as its moe_k.
+  // ERNIE 4.5 MoE's class reads num_experts_per_tok as its moe_k (and
+  // num_experts as moe_num_experts), and fails on a null of either.
+  if (family && family->topKKey)
+    for (const char *key :
+         {family->topKKey, "num_experts_per_tok", expertsKey, otherExpertsKey})
+      if (keys.object.contains(key) && keys.object[key].is_null())
+        keys.keyError(key,
+                      llvm::formatv("a positive integer (transformers' {0} "
+                                    "fails on null)",
+                                    family->name)
+                          .str());
   const char *topKKey =
       family && family->topKKey
           ? keys.either(family->topKKey, "num_experts_per_tok")
@@ -371,6 +381,9 @@ void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,
     // Its class reads -1 as the last layer.
     moeEnd = end == -1 ? layers - 1 : end;
     // 1 where the key is refused too: an interval of 0 divides by zero.
+    if (keys.object.contains("moe_layer_interval") &&
+        keys.object["moe_layer_interval"].is_null())
+      keys.keyError("moe_layer_interval", "a positive integer");
     moeInterval = keys.positive("moe_layer_interval", 1);
   }
 
@@ -444,12 +457,14 @@ void mlir::moe::config::readSharedExpert(
   int64_t familyCount = ungatedFamily && !keys.object.contains(countKey)
                             ? family->sharedExperts
                             : 0;
-  bool ungated =
-      familyCount || (keys.has(countKey) && keys.object[countKey] != json(0));
-  // ERNIE 4.5 MoE's class builds none for 0.
+  // ERNIE 4.5 MoE's class builds none for 0 (or fewer).
   bool noneByCount = ungatedFamily && family->sharedExpertsOptional &&
                      keys.object.contains(countKey) &&
-                     keys.object[countKey] == json(0);
+                     keys.object[countKey].is_number_integer() &&
+                     keys.object[countKey].get<double>() <= 0;
+  bool ungated =
+      !noneByCount &&
+      (familyCount || (keys.has(countKey) && keys.object[countKey] != json(0)));
   // Dots1's and GLM-4-MoE's classes build them n_shared_experts times
   // moe_intermediate_size wide: empty ones for 0, and they fail on null
   // (and Dots1's without the key); ERNIE 4.5 MoE's fails on null.

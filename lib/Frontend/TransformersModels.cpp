@@ -534,12 +534,36 @@ void mlir::moe::writeExpertCountKeys(nlohmann::json &config,
       model.topK;
   // Where the class has them by default (ERNIE 4.5 MoE's two), a count of
   // 0 says that the model has none.
-  bool ungated = model.sharedExpertIntermediateSize && !model.sharedExpertGated;
-  if (family ? family->ungatedSharedExperts : ungated)
-    config[family ? family->sharedExpertsKey : "n_shared_experts"] =
-        ungated
-            ? model.sharedExpertIntermediateSize / model.expertIntermediateSize
-            : 0;
+  int64_t ungated = model.ungatedSharedExperts();
+  if (family ? family->ungatedSharedExperts : ungated != 0)
+    config[family ? family->sharedExpertsKey : "n_shared_experts"] = ungated;
+}
+
+void mlir::moe::writeLayerPlacementKeys(nlohmann::json &config,
+                                        const ModelConfig &model,
+                                        const TransformersModel *family) {
+  for (const char *key :
+       {"mlp_only_layers", "decoder_sparse_step", "first_k_dense_replace",
+        "moe_layer_start_index", "moe_layer_end_index", "moe_layer_interval"})
+    config.erase(key);
+  // Our keys, and Qwen's, list them (by name, whatever placed them).
+  if (!family || family->sparseLayerKeys) {
+    if (family || !model.denseLayers.empty())
+      config["mlp_only_layers"] = model.denseLayers;
+    if (family)
+      config["decoder_sparse_step"] = 1;
+    return;
+  }
+  // transformersModelOf has checked that these keys place them: DeepSeek's
+  // first ones (a class may have one by default), ERNIE 4.5 MoE's range.
+  if (family->firstDenseLayers)
+    config["first_k_dense_replace"] = model.denseLayers.size();
+  if (family->firstMoeLayer) {
+    MoeLayerRange range = *moeLayerRangeOf(model);
+    config["moe_layer_start_index"] = range.start;
+    config["moe_layer_end_index"] = range.end;
+    config["moe_layer_interval"] = range.interval;
+  }
 }
 
 void mlir::moe::writeClassDefaultedKeys(nlohmann::json &config,

@@ -89,10 +89,6 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
                            "moe-upcycle: shared-expert (gated) and "
                            "ungated-shared-expert: give one");
   nlohmann::json config = nlohmann::json::parse(denseText.str());
-  // Every layer's FFN becomes experts.
-  for (const char *key :
-       {"mlp_only_layers", "decoder_sparse_step", "first_k_dense_replace"})
-    config.erase(key);
   // The MoE that transformers computes (a Mixtral, a Qwen3-MoE for Qwen3's
   // normalized query and key heads, a Dots1 for DeepSeek-style layers on
   // them, a GLM-4-MoE for those layers otherwise, a MiniMax-M2 for sigmoid
@@ -139,6 +135,10 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
   // tied embeddings and padding token).
   writeClassDefaultedKeys(config, dense);
   writeExpertCountKeys(config, upcycled, family);
+  // Every layer's FFN becomes experts, which the family's keys must say
+  // (GLM-4-MoE's and ERNIE 4.5 MoE's classes make the first layer dense by
+  // default).
+  writeLayerPlacementKeys(config, upcycled, family);
   config["moe_intermediate_size"] = upcycled.expertIntermediateSize;
   config.erase("moe_capacity_factor");
   if (capacityFactor > 0)

@@ -185,28 +185,7 @@ static json huggingFaceConfig(const std::string &text,
     // import took (another family's, or ours).
     out.erase("moe_aux_loss_coeff");
     out["router_aux_loss_coef"] = config.configuredAuxLossCoeff;
-    if (model.sparseLayerKeys) {
-      // The dense layers by name, whatever placed them.
-      out["decoder_sparse_step"] = 1;
-      out["mlp_only_layers"] = config.denseLayers;
-      out.erase("first_k_dense_replace");
-    }
-    if (model.firstDenseLayers) {
-      // transformersModelOf has checked that they come first.
-      out["first_k_dense_replace"] = config.denseLayers.size();
-      out.erase("mlp_only_layers");
-      out.erase("decoder_sparse_step");
-    }
-    if (model.firstMoeLayer) {
-      // transformersModelOf has checked that these keys place them.
-      moe::MoeLayerRange range = *moe::moeLayerRangeOf(config);
-      out["moe_layer_start_index"] = range.start;
-      out["moe_layer_end_index"] = range.end;
-      out["moe_layer_interval"] = range.interval;
-      for (const char *key :
-           {"mlp_only_layers", "decoder_sparse_step", "first_k_dense_replace"})
-        out.erase(key);
-    }
+    moe::writeLayerPlacementKeys(out, config, &model);
     // Named, since a transformers MoE config that names no kind imports
     // with transformers' pooled loss (Dots1's with none; MiniMax-M2's and
     // ERNIE 4.5 MoE's over a softmax's top-k without the bias, which the

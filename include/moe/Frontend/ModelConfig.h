@@ -143,6 +143,13 @@ struct ModelConfig {
   int64_t headDim() const {
     return headDimension ? headDimension : hiddenSize / numHeads;
   }
+  /// DeepSeek's ungated shared experts, each moe_intermediate_size wide: how
+  /// many (0 for a gated one, or none).
+  int64_t ungatedSharedExperts() const {
+    return sharedExpertGated || !expertIntermediateSize
+               ? 0
+               : sharedExpertIntermediateSize / expertIntermediateSize;
+  }
   /// The dimensions of each head that RoPE rotates, as transformers counts
   /// them (int() truncates).
   int64_t rotaryDim() const {

@@ -142,8 +142,8 @@ struct TransformersModel {
   bool sharedExpertsOptional = false;
 
   // Its config keys and tensor names, where they differ from the model's.
-  /// The key of the number of experts (num_local_experts, num_experts or
-  /// n_routed_experts).
+  /// The key of the number of experts (num_local_experts, num_experts,
+  /// n_routed_experts or moe_num_experts).
   const char *expertsKey = "num_local_experts";
   /// The other spelling its config class reads as the same (attribute_map).
   const char *otherExpertsKey = "num_experts";
@@ -186,9 +186,10 @@ const TransformersModel *transformersModelNamed(llvm::StringRef modelType);
 /// Qwen2-MoE's has a shared expert, Dots1's DeepSeek-V3's routing and
 /// ungated shared experts (GLM-4-MoE's too, which rotates part of each
 /// head, and is preferred to Solar Open's, the same model), MiniMax-M2's
-/// sigmoid scores and bias alone on whole-projection norms, Mistral's is
-/// Llama's with a sliding window (which Llama's and OLMoE's ignore). An error
-/// says why none does.
+/// sigmoid scores and bias alone on whole-projection norms, ERNIE 4.5's
+/// turns RoPE's pairs (its MoE, softmax scores chosen with a bias), Mistral's
+/// is Llama's with a sliding window (which Llama's and OLMoE's ignore). An
+/// error says why none does.
 llvm::Expected<const TransformersModel &>
 transformersModelOf(const ModelConfig &config);
 
@@ -210,6 +211,14 @@ void writeAttentionKeys(nlohmann::json &config, const ModelConfig &model,
 /// families' spellings, which the class would ignore or refuse.
 void writeExpertCountKeys(nlohmann::json &config, const ModelConfig &model,
                           const TransformersModel *family);
+
+/// Writes where `model`'s dense layers are into config.json object `config`
+/// in the keys that `family`'s config class reads (ours where it is null),
+/// removing the others: Qwen's and our list, DeepSeek's count of the first
+/// ones, ERNIE 4.5 MoE's range of MoE layers, which `transformersModelOf`
+/// has checked can place them.
+void writeLayerPlacementKeys(nlohmann::json &config, const ModelConfig &model,
+                             const TransformersModel *family);
 
 /// Writes the other keys whose defaults differ between config classes as
 /// `model` has them: RoPE's base (also inside a RoPE object, which

@@ -1,5 +1,4 @@
-//===- ExpertNames.h - how checkpoints name a MoE layer's weights -*- C++
-//-*-===//
+//===- ExpertNames.h - checkpoints' names of MoE weights --------*- C++ -*-===//
 //
 // Whose names a MoE layer's router, its expert-selection bias and its
 // experts take in Hugging Face files: what moert::toHuggingFace writes and
