@@ -102,6 +102,13 @@ Renamed rename(const std::string &name) {
   // 5's).
   static const std::regex staticsBias(
       R"(^(.*\.layers\.\d+)\.mlp\.(gate\.)?moe_statics\.e_score_correction_bias$)");
+  // HY V3's checkpoints' router, bias and shared experts.
+  static const std::regex hunyuanRouter(
+      R"(^(.*\.layers\.\d+)\.mlp\.router\.gate\.weight$)");
+  static const std::regex hunyuanBias(
+      R"(^(.*\.layers\.\d+)\.mlp\.expert_bias$)");
+  static const std::regex hunyuanShared(
+      R"(^(.*\.layers\.\d+)\.mlp\.shared_mlp\.(\w+)\.weight$)");
   std::smatch match;
   if (std::regex_match(name, match, perExpert))
     return {match[1].str() + ".block_sparse_moe.experts." + match[3].str(),
@@ -121,6 +128,13 @@ Renamed rename(const std::string &name) {
   if (std::regex_match(name, match, staticsBias))
     return {match[1].str() + ".block_sparse_moe.gate.e_score_correction_bias",
             -1, false, true};
+  if (std::regex_match(name, match, hunyuanRouter))
+    return {match[1].str() + ".block_sparse_moe.gate.weight"};
+  if (std::regex_match(name, match, hunyuanBias))
+    return {match[1].str() + ".block_sparse_moe.gate.e_score_correction_bias"};
+  if (std::regex_match(name, match, hunyuanShared))
+    return {match[1].str() + ".mlp.shared_experts." + match[2].str() +
+            ".weight"};
   return {name};
 }
 
@@ -151,9 +165,24 @@ moert::toHuggingFace(const std::string &name, OwnedTensor tensor,
       R"(^(.*\.layers\.\d+)\.block_sparse_moe\.experts\.(w[123])$)");
   static const std::regex router(
       R"(^(.*\.layers\.\d+)\.block_sparse_moe\.gate\.(weight|e_score_correction_bias)$)");
-  bool qwen = names == ExpertNames::Qwen || names == ExpertNames::Ernie;
+  static const std::regex sharedExperts(
+      R"(^(.*\.layers\.\d+)\.mlp\.shared_experts\.(\w+\.weight)$)");
+  bool qwen = names == ExpertNames::Qwen || names == ExpertNames::Ernie ||
+              names == ExpertNames::Hunyuan;
   std::smatch match;
   std::vector<std::pair<std::string, OwnedTensor>> tensors;
+  if (names == ExpertNames::Hunyuan &&
+      (std::regex_match(name, match, router) ||
+       std::regex_match(name, match, sharedExperts))) {
+    std::string leaf = match[2].str();
+    tensors.emplace_back(match[1].str() + (leaf == "weight"
+                                               ? ".mlp.router.gate.weight"
+                                           : leaf == "e_score_correction_bias"
+                                               ? ".mlp.expert_bias"
+                                               : ".mlp.shared_mlp." + leaf),
+                         std::move(tensor));
+    return tensors;
+  }
   if (names == ExpertNames::Ernie && std::regex_match(name, match, router) &&
       match[2] == "e_score_correction_bias") {
     tensor.shape.insert(tensor.shape.begin(), 1);

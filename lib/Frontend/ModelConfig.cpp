@@ -34,7 +34,8 @@ bool familyReads(const TransformersModel *family, std::string_view key) {
   if (!family)
     return false;
   if (key == family->expertsKey || key == family->sharedExpertsKey ||
-      (family->topKKey && key == family->topKKey))
+      (family->topKKey && key == family->topKKey) ||
+      (family->scaleKey && key == family->scaleKey))
     return true;
   return family->firstMoeLayer &&
          (key == "moe_layer_start_index" || key == "moe_layer_end_index" ||
@@ -93,11 +94,12 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
       refuse(key, "projections have no bias");
   }
   if (keys.has("num_shared_experts") &&
-      keys.object["num_shared_experts"] != json(0))
+      keys.object["num_shared_experts"] != json(0) &&
+      !familyReads(family, "num_shared_experts"))
     refuse("num_shared_experts",
            "shared experts are given by 'n_shared_experts' (ungated, "
-           "DeepSeek's) or 'shared_expert_intermediate_size' (gated, "
-           "Qwen2-MoE's)");
+           "DeepSeek's; 'num_shared_experts' in a model_type hy_v3 config) "
+           "or 'shared_expert_intermediate_size' (gated, Qwen2-MoE's)");
   for (const char *key : {"n_shared_experts", "moe_num_shared_experts"})
     if (!config.isMoe() && keys.has(key) && keys.object[key] != json(0))
       refuse(key, "a dense model has no experts");
@@ -129,6 +131,9 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
       {"moe_num_shared_experts", json(0),
        "ungated shared experts are counted by 'n_shared_experts' "
        "('moe_num_shared_experts' in a model_type ernie4_5_moe config)"},
+      {"router_scaling_factor", json(1),
+       "the top-k weights are scaled by 'routed_scaling_factor' "
+       "('router_scaling_factor' in a model_type hy_v3 config)"},
       {"moe_layer_start_index", json(0), kErnieLayerKeys},
       {"moe_layer_end_index", json(-1), kErnieLayerKeys},
       {"moe_layer_interval", json(1), kErnieLayerKeys},

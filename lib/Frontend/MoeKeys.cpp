@@ -224,16 +224,24 @@ void mlir::moe::config::readMoeKeys(KeyReader &keys, ModelConfig &config,
                                        : "without a bias")
                   .str());
   // DeepSeek's factor on the top-k weights, which the softmax families do
-  // not read.
+  // not read, and HY V3 reads as router_scaling_factor.
+  const char *scaleKey =
+      family && family->scaleKey ? family->scaleKey : "routed_scaling_factor";
   if (!isOneOrAbsent(keys, "routed_scaling_factor") && transformers &&
-      !transformers->scalesWeights)
+      (!transformers->scalesWeights || transformers->scaleKey))
     keys.fail(llvm::formatv("key 'routed_scaling_factor' ({0}) is not "
-                            "supported: transformers' {1} does not scale the "
-                            "gate values",
+                            "supported: transformers' {1} {2}",
                             keys.object["routed_scaling_factor"].dump(),
-                            transformers->name)
+                            transformers->name,
+                            transformers->scaleKey
+                                ? llvm::formatv("scales the gate values by "
+                                                "'{0}'",
+                                                transformers->scaleKey)
+                                      .str()
+                                : std::string("does not scale the gate values"))
                   .str());
-  config.routedScale = keys.number("routed_scaling_factor", 1.0, true);
+  config.routedScale = keys.number(
+      scaleKey, transformers ? transformers->routedScale : 1.0, true);
   if (config.scoring == mlir::moe::GateScoring::sigmoid && config.topK == 1 &&
       config.renormalize)
     config.warnings.push_back(
@@ -340,23 +348,58 @@ void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,
                               ? transformers->firstDenseLayers.has_value()
                               : transformers->sparseLayerKeys);
     if (keys.has(key) && !read && keys.object[key] != value)
-      keys.fail(llvm::formatv("key '{0}' ({1}) is not supported: "
-                              "transformers' {2} {3}",
-                              key, keys.object[key].dump(), transformers->name,
-                              transformers->sparseLayerKeys
-                                  ? "places dense layers by "
-                                    "'mlp_only_layers' and "
-                                    "'decoder_sparse_step' only"
-                              : transformers->firstDenseLayers
-                                  ? "places dense layers by "
-                                    "'first_k_dense_replace' only"
-                              : transformers->firstMoeLayer
-                                  ? "places its MoE layers by "
-                                    "'moe_layer_start_index', "
-                                    "'moe_layer_end_index' and "
-                                    "'moe_layer_interval' only"
-                                  : "builds every layer as a MoE layer")
+      keys.fail(llvm::formatv(
+                    "key '{0}' ({1}) is not supported: "
+                    "transformers' {2} {3}",
+                    key, keys.object[key].dump(), transformers->name,
+                    transformers->sparseLayerKeys ? "places dense layers by "
+                                                    "'mlp_only_layers' and "
+                                                    "'decoder_sparse_step' only"
+                    : transformers->firstDenseLayers
+                        ? "places dense layers by "
+                          "'first_k_dense_replace' only"
+                    : transformers->firstMoeLayer ? "places its MoE layers by "
+                                                    "'moe_layer_start_index', "
+                                                    "'moe_layer_end_index' and "
+                                                    "'moe_layer_interval' only"
+                    : transformers->mlpLayerTypes
+                        ? "places dense layers by "
+                          "'mlp_layer_types' only"
+                        : "builds every layer as a MoE layer")
                     .str());
+  }
+  // HY V3's "dense" or "sparse" for each layer, read in its configs (the
+  // first dense where the key is absent or null, as its class has it) and
+  // in ours that name its model_type (every layer sparse by default).
+  bool typesRead = family && family->mlpLayerTypes;
+  const char *typesKey = "mlp_layer_types";
+  if (typesRead && !keys.has(typesKey)) {
+    if (transformers && layers > 0)
+      dense[0] = true;
+  } else if (typesRead) {
+    const json &types = keys.object[typesKey];
+    std::string expected =
+        llvm::formatv("a list of \"dense\" or \"sparse\", one for each of "
+                      "the {0} layers ('num_hidden_layers')",
+                      layers)
+            .str();
+    if (!types.is_array() || static_cast<int64_t>(types.size()) != layers)
+      keys.keyError(typesKey, expected);
+    else
+      for (int64_t layer = 0; layer < layers; ++layer) {
+        if (types[layer] != json("dense") && types[layer] != json("sparse")) {
+          keys.keyError(typesKey, expected);
+          break;
+        }
+        dense[layer] = types[layer] == json("dense");
+      }
+  } else if (keys.has(typesKey)) {
+    keys.fail(llvm::formatv("key '{0}' ({1}) is not supported: dense layers "
+                            "are placed by 'mlp_only_layers', "
+                            "'decoder_sparse_step' or 'first_k_dense_replace' "
+                            "('{0}' in a model_type hy_v3 config)",
+                            typesKey, keys.object[typesKey].dump())
+                  .str());
   }
   // ERNIE 4.5 MoE's keys, read in its configs (and in ours that name its
   // model_type, where our default, every layer, fills them).
@@ -428,12 +471,14 @@ void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,
         ernieDense(layer))
       config.denseLayers.push_back(layer);
   if (static_cast<int64_t>(config.denseLayers.size()) == layers)
-    keys.fail(firstMoe ? "keys 'moe_layer_start_index', 'moe_layer_end_index' "
-                         "and 'moe_layer_interval' leave no MoE layer: a "
-                         "model with experts needs one"
-                       : "keys 'mlp_only_layers', 'decoder_sparse_step' and "
-                         "'first_k_dense_replace' leave no MoE layer: a model "
-                         "with experts needs one");
+    keys.fail(std::string(firstMoe    ? "keys 'moe_layer_start_index', "
+                                        "'moe_layer_end_index' and "
+                                        "'moe_layer_interval' leave"
+                          : typesRead ? "key 'mlp_layer_types' leaves"
+                                      : "keys 'mlp_only_layers', "
+                                        "'decoder_sparse_step' and "
+                                        "'first_k_dense_replace' leave") +
+              " no MoE layer: a model with experts needs one");
 }
 
 void mlir::moe::config::readSharedExpert(
@@ -443,7 +488,7 @@ void mlir::moe::config::readSharedExpert(
   int64_t familySize = family ? family->sharedExpertSize : 0;
   bool ungatedFamily = family && family->ungatedSharedExperts;
   const char *countKey = family ? family->sharedExpertsKey : "n_shared_experts";
-  // ERNIE 4.5 MoE's class counts them by its own key.
+  // ERNIE 4.5 MoE's and HY V3's classes count them by their own keys.
   if (std::string_view(countKey) != "n_shared_experts" &&
       keys.has("n_shared_experts") &&
       keys.object["n_shared_experts"] != json(0))
@@ -470,14 +515,14 @@ void mlir::moe::config::readSharedExpert(
   // (and Dots1's without the key); ERNIE 4.5 MoE's fails on null.
   if (ungatedFamily && !ungated && !noneByCount)
     return keys.fail(llvm::formatv(
-        "key '{0}' must be a {5} integer for model_type '{1}', got {2}: "
+        "key '{0}' must be {5} for model_type '{1}', got {2}: "
         "transformers' {3} builds its shared experts '{0}' times "
         "'moe_intermediate_size' wide{4}",
         countKey, family->modelType,
         keys.object.contains(countKey) ? keys.object[countKey].dump() : "none",
         family->name,
         family->sharedExperts ? "" : " (and fails without the key)",
-        family->sharedExpertsOptional ? "non-negative" : "positive"));
+        family->sharedExpertsOptional ? "an integer" : "a positive integer"));
   // DeepSeek's ungated shared experts, which Dots1 has and the other
   // transformers families here have not (Qwen2-MoE's is gated, whatever
   // aux kind its config names).

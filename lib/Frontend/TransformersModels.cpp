@@ -259,9 +259,42 @@ const std::vector<TransformersModel> &families() {
     ernieMoe.expertNames = moert::ExpertNames::Ernie;
     ernieMoe.predictionLayersKey = "num_nextn_predict_layers";
 
+    // HY V3 (Tencent's Hy3): Qwen3's attention without a window and
+    // DeepSeek-V3's router without groups (sigmoid scores chosen with a
+    // bias, always renormalized, scaled by router_scaling_factor), ungated
+    // shared experts counted by num_shared_experts, dense layers named by
+    // mlp_layer_types (the first by default), no load-balancing loss.
+    TransformersModel hunyuan =
+        family("HY V3", "HYV3ForCausalLM", "hy_v3", "HYV3Config");
+    hunyuan.moe = true;
+    hunyuan.qkNorm = QkNorm::perHead;
+    hunyuan.kvHeads = 8;
+    hunyuan.headDim = 128;
+    hunyuan.ropeTheta = 11158840;
+    hunyuan.rmsNormEps = 1e-5;
+    hunyuan.experts = 192;
+    hunyuan.topK = 8;
+    hunyuan.expertSize = 1536;
+    hunyuan.denseSize = 13312;
+    hunyuan.alwaysRenormalizes = true;
+    hunyuan.auxLoss = false;
+    hunyuan.scoring = GateScoring::sigmoid;
+    hunyuan.expertBias = true;
+    hunyuan.scalesWeights = true;
+    hunyuan.scaleKey = "router_scaling_factor";
+    hunyuan.routedScale = 2.826;
+    hunyuan.ungatedSharedExperts = true;
+    hunyuan.sharedExperts = 1;
+    hunyuan.sharedExpertsKey = "num_shared_experts";
+    hunyuan.expertsKey = "num_experts";
+    hunyuan.otherExpertsKey = "num_local_experts";
+    hunyuan.mlpLayerTypes = true;
+    hunyuan.expertNames = moert::ExpertNames::Hunyuan;
+
     return std::vector<TransformersModel>{
-        llama, mistral,  qwen2, qwen3,   ernie,     mixtral,   qwen3Moe,
-        olmoe, qwen2Moe, dots1, glm4Moe, solarOpen, minimaxM2, ernieMoe};
+        llama,   mistral,   qwen2,     qwen3,    ernie,
+        mixtral, qwen3Moe,  olmoe,     qwen2Moe, dots1,
+        glm4Moe, solarOpen, minimaxM2, ernieMoe, hunyuan};
   }();
   return all;
 }
@@ -269,24 +302,26 @@ const std::vector<TransformersModel> &families() {
 /// What keeps `config`, which routes by sigmoid scores or a bias (or has
 /// DeepSeek's scale, groups or ungated shared experts, or rotates part of
 /// each head or turns RoPE's pairs), from Dots1 and GLM-4-MoE (DeepSeek-V3's
-/// MoE layers), from MiniMax-M2 and from ERNIE 4.5 MoE.
+/// MoE layers), from HY V3, from MiniMax-M2 and from ERNIE 4.5 MoE.
 std::string biasedRoutingMismatch(const mlir::moe::ModelConfig &config,
                                   bool ungatedShared, bool denseFirst) {
   bool partialRotary = config.partialRotaryFactor != 1;
   bool gatedShared =
       config.sharedExpertIntermediateSize && config.sharedExpertGated;
-  std::vector<std::string> fromDeepSeek, fromMiniMax, fromErnie;
-  for (auto *differences : {&fromDeepSeek, &fromMiniMax}) {
+  std::vector<std::string> fromDeepSeek, fromHunyuan, fromMiniMax, fromErnie;
+  for (auto *differences : {&fromDeepSeek, &fromHunyuan, &fromMiniMax}) {
     if (config.scoring != GateScoring::sigmoid)
       differences->push_back("scores its experts with a softmax");
     if (config.ropeInterleaved)
       differences->push_back("turns RoPE's pairs (2i, 2i + 1)");
   }
-  for (auto *differences : {&fromDeepSeek, &fromMiniMax, &fromErnie})
+  for (auto *differences :
+       {&fromDeepSeek, &fromHunyuan, &fromMiniMax, &fromErnie})
     if (!config.expertBias)
       differences->push_back("chooses its experts without a bias");
-  if (!ungatedShared)
-    fromDeepSeek.push_back("has no ungated shared experts");
+  for (auto *differences : {&fromDeepSeek, &fromHunyuan})
+    if (!ungatedShared)
+      differences->push_back("has no ungated shared experts");
   if (config.qkNorm == QkNorm::whole)
     fromDeepSeek.push_back("normalizes its whole queries and keys");
   if (!denseFirst)
@@ -299,18 +334,23 @@ std::string biasedRoutingMismatch(const mlir::moe::ModelConfig &config,
         "attends within a sliding window, which only Dots1 applies, whose "
         "attention normalizes each query and key head, has no q, k and v "
         "biases and rotates whole heads");
+  if (config.qkNorm != QkNorm::perHead)
+    fromHunyuan.push_back("does not normalize each query and key head");
+  if (partialRotary)
+    fromHunyuan.push_back("rotates part of each head");
   if (config.sharedExpertIntermediateSize)
     fromMiniMax.push_back("has shared experts");
   if (config.qkNorm != QkNorm::whole)
     fromMiniMax.push_back("does not normalize its whole queries and keys");
   if (!config.denseLayers.empty())
     fromMiniMax.push_back("has dense layers");
-  for (auto *differences : {&fromMiniMax, &fromErnie}) {
-    if (config.qkvBias)
-      differences->push_back("has q, k and v biases");
-    if (config.routedScale != 1)
+  if (config.routedScale != 1)
+    for (auto *differences : {&fromMiniMax, &fromErnie})
       differences->push_back(
           "scales the top-k weights (routed_scaling_factor)");
+  for (auto *differences : {&fromHunyuan, &fromMiniMax, &fromErnie}) {
+    if (config.qkvBias)
+      differences->push_back("has q, k and v biases");
     if (config.routerGroups != 1)
       differences->push_back("routes within groups of experts");
     if (config.slidingWindow)
@@ -336,16 +376,17 @@ std::string biasedRoutingMismatch(const mlir::moe::ModelConfig &config,
       "of the transformers families that moe-export writes, only Dots1 and "
       "GLM-4-MoE (DeepSeek-V3's MoE layers: sigmoid scores chosen with a "
       "bias, routed_scaling_factor, groups of experts, ungated shared "
-      "experts), MiniMax-M2 (sigmoid scores chosen with a bias) and ERNIE "
-      "4.5 MoE (softmax scores chosen with a bias, ungated shared experts, "
-      "RoPE turning pairs (2i, 2i + 1)) route so{0}; this model, unlike "
-      "Dots1 and GLM-4-MoE, {1}; unlike MiniMax-M2, {2}; and unlike ERNIE "
-      "4.5 MoE, {3}",
+      "experts), HY V3 (those layers without groups, on normalized query "
+      "and key heads), MiniMax-M2 (sigmoid scores chosen with a bias) and "
+      "ERNIE 4.5 MoE (softmax scores chosen with a bias, ungated shared "
+      "experts, RoPE turning pairs (2i, 2i + 1)) route so{0}; this model, "
+      "unlike Dots1 and GLM-4-MoE, {1}; unlike HY V3, {2}; unlike "
+      "MiniMax-M2, {3}; and unlike ERNIE 4.5 MoE, {4}",
       partialRotary
           ? ", and only GLM-4-MoE and MiniMax-M2 rotate part of each head"
           : "",
-      llvm::join(fromDeepSeek, ", "), llvm::join(fromMiniMax, ", "),
-      llvm::join(fromErnie, ", "));
+      llvm::join(fromDeepSeek, ", "), llvm::join(fromHunyuan, ", "),
+      llvm::join(fromMiniMax, ", "), llvm::join(fromErnie, ", "));
 }
 
 } // namespace
@@ -402,7 +443,7 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
              model.expertBias == config.expertBias &&
              (model.scalesWeights || config.routedScale == 1) &&
              (model.expertGroups || config.routerGroups == 1))) &&
-           (!withDenseLayers || model.sparseLayerKeys ||
+           (!withDenseLayers || model.sparseLayerKeys || model.mlpLayerTypes ||
             (model.firstDenseLayers && denseFirst) ||
             (model.firstMoeLayer && moeLayerRangeOf(config))) &&
            (!config.slidingWindow ||
@@ -527,7 +568,7 @@ void mlir::moe::writeExpertCountKeys(nlohmann::json &config,
   for (const char *key :
        {"num_local_experts", "num_experts", "n_routed_experts",
         "moe_num_experts", "num_experts_per_tok", "moe_k", "n_shared_experts",
-        "moe_num_shared_experts"})
+        "moe_num_shared_experts", "num_shared_experts"})
     config.erase(key);
   config[family ? family->expertsKey : "num_local_experts"] = model.numExperts;
   config[family && family->topKKey ? family->topKKey : "num_experts_per_tok"] =
@@ -544,7 +585,8 @@ void mlir::moe::writeLayerPlacementKeys(nlohmann::json &config,
                                         const TransformersModel *family) {
   for (const char *key :
        {"mlp_only_layers", "decoder_sparse_step", "first_k_dense_replace",
-        "moe_layer_start_index", "moe_layer_end_index", "moe_layer_interval"})
+        "moe_layer_start_index", "moe_layer_end_index", "moe_layer_interval",
+        "mlp_layer_types"})
     config.erase(key);
   // Our keys, and Qwen's, list them (by name, whatever placed them).
   if (!family || family->sparseLayerKeys) {
@@ -555,9 +597,16 @@ void mlir::moe::writeLayerPlacementKeys(nlohmann::json &config,
     return;
   }
   // transformersModelOf has checked that these keys place them: DeepSeek's
-  // first ones (a class may have one by default), ERNIE 4.5 MoE's range.
+  // first ones (a class may have one by default), HY V3's list of each
+  // layer's kind, ERNIE 4.5 MoE's range.
   if (family->firstDenseLayers)
     config["first_k_dense_replace"] = model.denseLayers.size();
+  if (family->mlpLayerTypes) {
+    std::vector<std::string> types;
+    for (int64_t layer = 0; layer < model.numLayers; ++layer)
+      types.push_back(model.isMoeLayer(layer) ? "sparse" : "dense");
+    config["mlp_layer_types"] = types;
+  }
   if (family->firstMoeLayer) {
     MoeLayerRange range = *moeLayerRangeOf(model);
     config["moe_layer_start_index"] = range.start;

@@ -170,8 +170,11 @@ static json huggingFaceConfig(const std::string &text,
     if (model.sharedExpertSize)
       out["shared_expert_intermediate_size"] =
           config.sharedExpertIntermediateSize;
+    out.erase("routed_scaling_factor");
+    out.erase("router_scaling_factor");
     if (model.scalesWeights)
-      out["routed_scaling_factor"] = config.routedScale;
+      out[model.scaleKey ? model.scaleKey : "routed_scaling_factor"] =
+          config.routedScale;
     if (model.expertGroups) {
       out["n_group"] = config.routerGroups;
       out["topk_group"] = config.routerGroupTopK;

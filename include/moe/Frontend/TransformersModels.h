@@ -124,6 +124,11 @@ struct TransformersModel {
   /// routed_scaling_factor: DeepSeek-V3's router, in Dots1.
   GateScoring scoring = GateScoring::softmax;
   bool expertBias = false, scalesWeights = false;
+  /// The factor's key where its class reads another than
+  /// routed_scaling_factor (HY V3's router_scaling_factor), and the
+  /// factor's default.
+  const char *scaleKey = nullptr;
+  double routedScale = 1;
   /// Whether its router limits the choices to groups of experts (n_group,
   /// topk_group).
   bool expertGroups = false;
@@ -153,6 +158,9 @@ struct TransformersModel {
   /// first_k_dense_replace's default where its class reads DeepSeek's key
   /// (Dots1's 0, GLM-4-MoE's 1), which places dense layers first.
   std::optional<int64_t> firstDenseLayers;
+  /// Whether its class places the dense layers by mlp_layer_types, "dense"
+  /// or "sparse" for each layer (HY V3's; the first dense by default).
+  bool mlpLayerTypes = false;
   /// moe_layer_start_index's default where its class places the MoE layers
   /// by ERNIE 4.5's keys: every moe_layer_interval-th layer (those whose
   /// index plus 1 it divides) from moe_layer_start_index to

@@ -22,6 +22,9 @@ enum class ExpertNames {
   /// Qwen's, the bias at mlp.moe_statics.e_score_correction_bias, shaped
   /// [1, experts].
   Ernie,
+  /// Qwen's experts, the router at mlp.router.gate, the bias at
+  /// mlp.expert_bias, the shared experts at mlp.shared_mlp.
+  Hunyuan,
 };
 
 } // namespace moert

@@ -190,6 +190,16 @@ MODELS = {
         kind="ernie4_5_moe", kv_heads=2, top_k=2, tied=True, theta=1e4,
         head_dim=8,
         moe_keys={"moe_num_shared_experts": 1, "intermediate_size": 40}),
+    # HY V3: layer 0 a MoE layer whose sigmoid scores choose the top-2 of 4
+    # experts with a random bias, renormalized and scaled by 1.5
+    # (router_scaling_factor), beside one ungated shared expert; layer 1
+    # dense after it (mlp_layer_types, an MLP of intermediate_size, 40);
+    # each query and key head normalized, heads 8 wide.
+    "hy-v3-dense-after": dict(
+        kind="hy_v3", kv_heads=2, top_k=2, tied=False, theta=1e4, head_dim=8,
+        moe_keys={"num_shared_experts": 1, "router_scaling_factor": 1.5,
+                  "mlp_layer_types": ["sparse", "dense"],
+                  "intermediate_size": 40}),
     # Linear scaling in transformers 4's spelling (rope_scaling with "type",
     # rope_theta apart).
     "qwen2-rope-linear": dict(
@@ -275,6 +285,12 @@ def make_model(spec):
             head_dim=spec["head_dim"],
             **{**common, **spec.get("moe_keys", {})})
         model = transformers.Ernie4_5_MoeForCausalLM(config)
+    elif spec["kind"] == "hy_v3":
+        config = transformers.HYV3Config(
+            num_experts=4, num_experts_per_tok=spec["top_k"],
+            moe_intermediate_size=FFN, head_dim=spec["head_dim"],
+            **{**common, **spec.get("moe_keys", {})})
+        model = transformers.HYV3ForCausalLM(config)
     elif spec["kind"] == "qwen2":
         config = transformers.Qwen2Config(**common)
         model = transformers.Qwen2ForCausalLM(config)
