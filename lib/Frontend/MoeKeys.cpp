@@ -49,10 +49,20 @@ void readExpertGroups(KeyReader &keys, mlir::moe::ModelConfig &config,
   config.routerGroups = keys.positive("n_group", 1);
   config.routerGroupTopK = keys.positive("topk_group", 1);
   int64_t groups = config.routerGroups, chosen = config.routerGroupTopK;
-  if (!keys.error.empty() || (groups == 1 && chosen == 1))
-    return;
   int64_t experts = config.numExperts;
-  if (experts % groups != 0 || experts / groups < 2)
+  // transformers' DeepSeek-V3 routers score a group by its two best experts
+  // even where there is one group, and fail on a group of one.
+  bool pairsScored = transformers && transformers->expertGroups;
+  if (!keys.error.empty() ||
+      (groups == 1 && chosen == 1 && (!pairsScored || experts >= 2)))
+    return;
+  if (pairsScored && groups == 1 && experts < 2)
+    keys.fail(llvm::formatv("transformers' {0} scores each group of experts "
+                            "by its two best, so it needs 2 or more experts "
+                            "(it fails on {1})",
+                            transformers->name, experts)
+                  .str());
+  else if (experts % groups != 0 || experts / groups < 2)
     keys.fail(llvm::formatv("key 'n_group' ({0}) must split the {1} experts "
                             "into groups of 2 or more",
                             groups, experts)
@@ -85,17 +95,18 @@ void mlir::moe::config::readMoeKeys(KeyReader &keys, ModelConfig &config,
   auto [expertsKey, otherExpertsKey] = expertsKeys(family);
   config.numExperts = keys.positive(keys.either(expertsKey, otherExpertsKey),
                                     transformers ? transformers->experts : 0);
-  // ERNIE 4.5 MoE's class reads num_experts_per_tok as its moe_k (and
-  // num_experts as moe_num_experts), and fails on a null of either.
-  if (family && family->topKKey)
-    for (const char *key :
-         {family->topKKey, "num_experts_per_tok", expertsKey, otherExpertsKey})
-      if (keys.object.contains(key) && keys.object[key].is_null())
+  // The config classes fail on a null count (ERNIE 4.5 MoE's on one of
+  // the other spellings too, which its attribute_map passes on).
+  if (transformers)
+    for (const char *key : {transformers->topKKey, "num_experts_per_tok",
+                            expertsKey, otherExpertsKey})
+      if (key && keys.object.contains(key) && keys.object[key].is_null())
         keys.keyError(key,
                       llvm::formatv("a positive integer (transformers' {0} "
                                     "fails on null)",
-                                    family->name)
+                                    transformers->name)
                           .str());
+  // ERNIE 4.5 MoE's class reads num_experts_per_tok as its moe_k.
   const char *topKKey =
       family && family->topKKey
           ? keys.either(family->topKKey, "num_experts_per_tok")
@@ -227,19 +238,26 @@ void mlir::moe::config::readMoeKeys(KeyReader &keys, ModelConfig &config,
   // not read, and HY V3 reads as router_scaling_factor.
   const char *scaleKey =
       family && family->scaleKey ? family->scaleKey : "routed_scaling_factor";
-  if (!isOneOrAbsent(keys, "routed_scaling_factor") && transformers &&
-      (!transformers->scalesWeights || transformers->scaleKey))
+  // (HY V3's spelling is read in our configs that name its model_type too.)
+  const TransformersModel *scaleReader =
+      family && family->scaleKey ? family : transformers;
+  if (!isOneOrAbsent(keys, "routed_scaling_factor") && scaleReader &&
+      (!scaleReader->scalesWeights || scaleReader->scaleKey))
     keys.fail(llvm::formatv("key 'routed_scaling_factor' ({0}) is not "
                             "supported: transformers' {1} {2}",
                             keys.object["routed_scaling_factor"].dump(),
-                            transformers->name,
-                            transformers->scaleKey
+                            scaleReader->name,
+                            scaleReader->scaleKey
                                 ? llvm::formatv("scales the gate values by "
                                                 "'{0}'",
-                                                transformers->scaleKey)
+                                                scaleReader->scaleKey)
                                       .str()
                                 : std::string("does not scale the gate values"))
                   .str());
+  if (scaleReader && scaleReader->scaleKey &&
+      keys.object.contains(scaleReader->scaleKey) &&
+      keys.object[scaleReader->scaleKey].is_null())
+    keys.keyError(scaleReader->scaleKey, "a positive number");
   config.routedScale = keys.number(
       scaleKey, transformers ? transformers->routedScale : 1.0, true);
   if (config.scoring == mlir::moe::GateScoring::sigmoid && config.topK == 1 &&
@@ -471,10 +489,13 @@ void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,
         ernieDense(layer))
       config.denseLayers.push_back(layer);
   if (static_cast<int64_t>(config.denseLayers.size()) == layers)
-    keys.fail(std::string(firstMoe    ? "keys 'moe_layer_start_index', "
-                                        "'moe_layer_end_index' and "
-                                        "'moe_layer_interval' leave"
-                          : typesRead ? "key 'mlp_layer_types' leaves"
+    keys.fail(std::string(firstMoe ? "keys 'moe_layer_start_index', "
+                                     "'moe_layer_end_index' and "
+                                     "'moe_layer_interval' leave"
+                          : typesRead && keys.has(typesKey)
+                              ? "key 'mlp_layer_types' leaves"
+                          : typesRead ? "key 'mlp_layer_types', absent (the "
+                                        "first layer dense), leaves"
                                       : "keys 'mlp_only_layers', "
                                         "'decoder_sparse_step' and "
                                         "'first_k_dense_replace' leave") +
@@ -510,19 +531,23 @@ void mlir::moe::config::readSharedExpert(
   bool ungated =
       !noneByCount &&
       (familyCount || (keys.has(countKey) && keys.object[countKey] != json(0)));
-  // Dots1's and GLM-4-MoE's classes build them n_shared_experts times
-  // moe_intermediate_size wide: empty ones for 0, and they fail on null
-  // (and Dots1's without the key); ERNIE 4.5 MoE's fails on null.
+  // Dots1's, GLM-4-MoE's and HY V3's classes build them n_shared_experts
+  // times moe_intermediate_size wide, for 0 something else than none, and
+  // fail on null (Dots1's without the key); ERNIE 4.5 MoE's fails on null.
   if (ungatedFamily && !ungated && !noneByCount)
     return keys.fail(llvm::formatv(
         "key '{0}' must be {5} for model_type '{1}', got {2}: "
         "transformers' {3} builds its shared experts '{0}' times "
-        "'moe_intermediate_size' wide{4}",
+        "'moe_intermediate_size' wide{4}{6}",
         countKey, family->modelType,
         keys.object.contains(countKey) ? keys.object[countKey].dump() : "none",
         family->name,
         family->sharedExperts ? "" : " (and fails without the key)",
-        family->sharedExpertsOptional ? "an integer" : "a positive integer"));
+        family->sharedExpertsOptional ? "an integer" : "a positive integer",
+        family->zeroSharedExperts && keys.object.contains(countKey) &&
+                keys.object[countKey] == json(0)
+            ? llvm::formatv(", and for 0 {0}", family->zeroSharedExperts).str()
+            : std::string()));
   // DeepSeek's ungated shared experts, which Dots1 has and the other
   // transformers families here have not (Qwen2-MoE's is gated, whatever
   // aux kind its config names).

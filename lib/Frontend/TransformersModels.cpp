@@ -161,6 +161,7 @@ const std::vector<TransformersModel> &families() {
     dots1.expertsKey = "n_routed_experts";
     dots1.otherExpertsKey = "num_local_experts";
     dots1.firstDenseLayers = 0;
+    dots1.zeroSharedExperts = "empty ones, their weights 0 wide";
     dots1.expertNames = moert::ExpertNames::Qwen;
 
     // GLM-4-MoE (Zhipu's GLM-4.5 and later): Dots1's MoE layers, one
@@ -286,6 +287,7 @@ const std::vector<TransformersModel> &families() {
     hunyuan.ungatedSharedExperts = true;
     hunyuan.sharedExperts = 1;
     hunyuan.sharedExpertsKey = "num_shared_experts";
+    hunyuan.zeroSharedExperts = "one 'intermediate_size' wide";
     hunyuan.expertsKey = "num_experts";
     hunyuan.otherExpertsKey = "num_local_experts";
     hunyuan.mlpLayerTypes = true;
@@ -442,7 +444,10 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
             (model.scoring == config.scoring &&
              model.expertBias == config.expertBias &&
              (model.scalesWeights || config.routedScale == 1) &&
-             (model.expertGroups || config.routerGroups == 1))) &&
+             (model.expertGroups || config.routerGroups == 1) &&
+             // DeepSeek-V3's router scores a group by its two best experts.
+             (!model.expertGroups ||
+              config.numExperts / config.routerGroups >= 2))) &&
            (!withDenseLayers || model.sparseLayerKeys || model.mlpLayerTypes ||
             (model.firstDenseLayers && denseFirst) ||
             (model.firstMoeLayer && moeLayerRangeOf(config))) &&
@@ -484,7 +489,9 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
         "this model has dense layers among its MoE layers, which only "
         "transformers' Qwen3-MoE (its query and key heads normalized) and "
         "Qwen2-MoE (a shared expert) place anywhere (mlp_only_layers), and "
-        "Dots1 and GLM-4-MoE first (first_k_dense_replace)");
+        "Dots1 and GLM-4-MoE first (first_k_dense_replace); routing with a "
+        "bias, HY V3 anywhere (mlp_layer_types) and ERNIE 4.5 MoE evenly "
+        "spaced");
   // Qwen2-MoE's fits every other model with a shared expert, and Qwen2's
   // every other dense one with the biases.
   if (config.sharedExpertIntermediateSize)

@@ -138,13 +138,15 @@ struct TransformersModel {
   int64_t sharedExpertSize = 0;
   /// Whether its MoE layers have ungated shared experts, `sharedExpertsKey`
   /// times moe_intermediate_size wide (DeepSeek's, in Dots1 and GLM-4-MoE;
-  /// ERNIE 4.5 MoE's), and that key's default (0: the class fails without
-  /// the key). Where `sharedExpertsOptional`, a count of 0 builds none
-  /// (ERNIE 4.5 MoE's); elsewhere it builds empty ones, which are refused.
+  /// ERNIE 4.5 MoE's, HY V3's), and that key's default (0: the class fails
+  /// without the key). Where `sharedExpertsOptional`, a count of 0 builds
+  /// none (ERNIE 4.5 MoE's); elsewhere it builds what `zeroSharedExperts`
+  /// says, which is refused.
   bool ungatedSharedExperts = false;
   int64_t sharedExperts = 0;
   const char *sharedExpertsKey = "n_shared_experts";
   bool sharedExpertsOptional = false;
+  const char *zeroSharedExperts = nullptr;
 
   // Its config keys and tensor names, where they differ from the model's.
   /// The key of the number of experts (num_local_experts, num_experts,
@@ -196,8 +198,10 @@ const TransformersModel *transformersModelNamed(llvm::StringRef modelType);
 /// head, and is preferred to Solar Open's, the same model), MiniMax-M2's
 /// sigmoid scores and bias alone on whole-projection norms, ERNIE 4.5's
 /// turns RoPE's pairs (its MoE, softmax scores chosen with a bias), Mistral's
-/// is Llama's with a sliding window (which Llama's and OLMoE's ignore). An
-/// error says why none does.
+/// is Llama's with a sliding window (which Llama's and OLMoE's ignore), HY
+/// V3's DeepSeek-V3's routing without groups with dense layers anywhere
+/// (Dots1's is preferred where they come first, the same model). An error
+/// says why none does.
 llvm::Expected<const TransformersModel &>
 transformersModelOf(const ModelConfig &config);
 
@@ -223,8 +227,8 @@ void writeExpertCountKeys(nlohmann::json &config, const ModelConfig &model,
 /// Writes where `model`'s dense layers are into config.json object `config`
 /// in the keys that `family`'s config class reads (ours where it is null),
 /// removing the others: Qwen's and our list, DeepSeek's count of the first
-/// ones, ERNIE 4.5 MoE's range of MoE layers, which `transformersModelOf`
-/// has checked can place them.
+/// ones, HY V3's kind of each layer, ERNIE 4.5 MoE's range of MoE layers,
+/// which `transformersModelOf` has checked can place them.
 void writeLayerPlacementKeys(nlohmann::json &config, const ModelConfig &model,
                              const TransformersModel *family);
 

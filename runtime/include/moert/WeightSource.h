@@ -15,7 +15,8 @@
 //     block_sparse_moe.e_score_correction_bias or mlp.e_score_correction_bias;
 //     ERNIE 4.5 MoE's at mlp.moe_statics.e_score_correction_bias, or
 //     transformers 5's mlp.gate.moe_statics.e_score_correction_bias, shaped
-//     [1, experts]).
+//     [1, experts]; HY V3's router at mlp.router.gate.weight, its bias at
+//     mlp.expert_bias, its shared experts at mlp.shared_mlp).
 // BF16, F16, F32 and F64 tensors are converted to the dtype asked for.
 //
 //===----------------------------------------------------------------------===//
