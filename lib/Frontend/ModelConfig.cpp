@@ -33,7 +33,8 @@ constexpr double kLargestNormMin = 1e-12;
 bool familyReads(const TransformersModel *family, std::string_view key) {
   if (!family)
     return false;
-  if (key == family->expertsKey || key == family->sharedExpertsKey ||
+  if (key == family->expertsKey ||
+      (family->ungatedSharedExperts && key == family->sharedExpertsKey) ||
       (family->topKKey && key == family->topKKey) ||
       (family->scaleKey && key == family->scaleKey))
     return true;
