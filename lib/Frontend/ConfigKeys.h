@@ -49,6 +49,10 @@ public:
   bool has(const char *key) const {
     return object.contains(key) && !object[key].is_null();
   }
+  /// Whether the key is there with null, which most readers take as absent.
+  bool isNull(const char *key) const {
+    return object.contains(key) && object[key].is_null();
+  }
 
   void fail(const std::string &message) {
     if (error.empty())
@@ -145,7 +149,8 @@ public:
 /// The key of a config's number of experts and its other spelling, which
 /// `family`'s config class (null: ours) reads as one: num_local_experts
 /// and num_experts, Dots1's n_routed_experts and num_local_experts, ERNIE
-/// 4.5 MoE's moe_num_experts and num_experts.
+/// 4.5 MoE's moe_num_experts and num_experts, HY V3's num_experts and
+/// num_local_experts.
 std::pair<const char *, const char *>
 expertsKeys(const TransformersModel *family);
 
@@ -164,10 +169,11 @@ void readMoeKeys(KeyReader &keys, ModelConfig &config,
 /// The layers of a MoE model whose FFN is a dense MLP: those Qwen's
 /// mlp_only_layers lists, those its decoder_sparse_step passes over (layer
 /// l is a MoE layer where (l + 1) % step == 0), DeepSeek's first
-/// first_k_dense_replace, and, for `family` ERNIE 4.5 MoE, those outside
+/// first_k_dense_replace, for `family` ERNIE 4.5 MoE those outside
 /// moe_layer_start_index..moe_layer_end_index or that moe_layer_interval
-/// passes over. A transformers config reads only the keys its class reads
-/// (Qwen-MoE's two, Dots1's first_k_dense_replace, ERNIE 4.5 MoE's three);
+/// passes over, and for HY V3 those its mlp_layer_types names "dense". A
+/// transformers config reads only the keys its class reads (Qwen-MoE's two,
+/// Dots1's first_k_dense_replace, ERNIE 4.5 MoE's three, HY V3's list);
 /// another's are refused unless they place no dense layer.
 void readDenseLayers(KeyReader &keys, ModelConfig &config,
                      const TransformersModel *family,

@@ -149,6 +149,12 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
     if (keys.has(foreign.key) && keys.object[foreign.key] != foreign.neutral &&
         !familyReads(family, foreign.key))
       refuse(foreign.key, foreign.why);
+  // HY V3's kind of each layer, a list without a neutral value.
+  if (keys.has("mlp_layer_types") && !(family && family->mlpLayerTypes))
+    refuse("mlp_layer_types",
+           "dense layers are placed by 'mlp_only_layers', "
+           "'decoder_sparse_step' or 'first_k_dense_replace' "
+           "('mlp_layer_types' in a model_type hy_v3 config)");
   // ERNIE 4.5 MoE divides the top-k scores by their sum, or by
   // moe_norm_min where the sum is smaller; the model always by the sum.
   if (keys.has("moe_norm_min") &&
@@ -360,11 +366,8 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   // The config class's defaults fill the attention's keys left out; a null
   // one is computed, as the classes that take null compute it (the heads'
   // count, hidden_size over it; the others refuse null).
-  auto isNull = [&](const char *key) {
-    return keys.object.contains(key) && keys.object[key].is_null();
-  };
   int64_t kvHeads =
-      defaults && defaults->kvHeads && !isNull("num_key_value_heads")
+      defaults && defaults->kvHeads && !keys.isNull("num_key_value_heads")
           ? defaults->kvHeads
           : config.numHeads;
   config.numKvHeads = keys.positive("num_key_value_heads", kvHeads);
@@ -377,7 +380,7 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
                   .str());
   if (keys.has("head_dim"))
     config.headDimension = keys.positive("head_dim");
-  else if (defaults && !isNull("head_dim"))
+  else if (defaults && !keys.isNull("head_dim"))
     config.headDimension = defaults->headDim;
   readQkNorm(keys, config, family);
   // Qwen2's q, k and v projections have biases (no key of its config says

@@ -100,7 +100,7 @@ void mlir::moe::config::readMoeKeys(KeyReader &keys, ModelConfig &config,
   if (transformers)
     for (const char *key : {transformers->topKKey, "num_experts_per_tok",
                             expertsKey, otherExpertsKey})
-      if (key && keys.object.contains(key) && keys.object[key].is_null())
+      if (key && keys.isNull(key))
         keys.keyError(key,
                       llvm::formatv("a positive integer (transformers' {0} "
                                     "fails on null)",
@@ -255,8 +255,7 @@ void mlir::moe::config::readMoeKeys(KeyReader &keys, ModelConfig &config,
                                 : std::string("does not scale the gate values"))
                   .str());
   if (scaleReader && scaleReader->scaleKey &&
-      keys.object.contains(scaleReader->scaleKey) &&
-      keys.object[scaleReader->scaleKey].is_null())
+      keys.isNull(scaleReader->scaleKey))
     keys.keyError(scaleReader->scaleKey, "a positive number");
   config.routedScale = keys.number(
       scaleKey, transformers ? transformers->routedScale : 1.0, true);
@@ -411,13 +410,6 @@ void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,
         }
         dense[layer] = types[layer] == json("dense");
       }
-  } else if (keys.has(typesKey)) {
-    keys.fail(llvm::formatv("key '{0}' ({1}) is not supported: dense layers "
-                            "are placed by 'mlp_only_layers', "
-                            "'decoder_sparse_step' or 'first_k_dense_replace' "
-                            "('{0}' in a model_type hy_v3 config)",
-                            typesKey, keys.object[typesKey].dump())
-                  .str());
   }
   // ERNIE 4.5 MoE's keys, read in its configs (and in ours that name its
   // model_type, where our default, every layer, fills them).
@@ -442,8 +434,7 @@ void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,
     // Its class reads -1 as the last layer.
     moeEnd = end == -1 ? layers - 1 : end;
     // 1 where the key is refused too: an interval of 0 divides by zero.
-    if (keys.object.contains("moe_layer_interval") &&
-        keys.object["moe_layer_interval"].is_null())
+    if (keys.isNull("moe_layer_interval"))
       keys.keyError("moe_layer_interval", "a positive integer");
     moeInterval = keys.positive("moe_layer_interval", 1);
   }
@@ -524,7 +515,7 @@ void mlir::moe::config::readSharedExpert(
                             ? family->sharedExperts
                             : 0;
   // ERNIE 4.5 MoE's class builds none for 0 (or fewer).
-  bool noneByCount = ungatedFamily && family->sharedExpertsOptional &&
+  bool noneByCount = ungatedFamily && !family->zeroSharedExperts &&
                      keys.object.contains(countKey) &&
                      keys.object[countKey].is_number_integer() &&
                      keys.object[countKey].get<double>() <= 0;
@@ -543,7 +534,7 @@ void mlir::moe::config::readSharedExpert(
         keys.object.contains(countKey) ? keys.object[countKey].dump() : "none",
         family->name,
         family->sharedExperts ? "" : " (and fails without the key)",
-        family->sharedExpertsOptional ? "an integer" : "a positive integer",
+        family->zeroSharedExperts ? "a positive integer" : "an integer",
         family->zeroSharedExperts && keys.object.contains(countKey) &&
                 keys.object[countKey] == json(0)
             ? llvm::formatv(", and for 0 {0}", family->zeroSharedExperts).str()

@@ -202,8 +202,7 @@ void readPartialRotary(KeyReader &keys, KeyReader *rope, ModelConfig &config,
   auto factorIn = [&](KeyReader &reader) -> std::optional<double> {
     // GLM-4-MoE's class takes a null factor for none (whole heads) at the
     // top level and fails on one in rope_parameters: refused, not guessed.
-    if (familyFactor && reader.object.contains(key) &&
-        reader.object[key].is_null())
+    if (familyFactor && reader.isNull(key))
       reader.keyError(key, "a number (transformers' " +
                                std::string(family->name) +
                                " reads null as 1 or fails)");

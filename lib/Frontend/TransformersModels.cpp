@@ -254,7 +254,6 @@ const std::vector<TransformersModel> &families() {
     ernieMoe.ungatedSharedExperts = true;
     ernieMoe.sharedExperts = 2;
     ernieMoe.sharedExpertsKey = "moe_num_shared_experts";
-    ernieMoe.sharedExpertsOptional = true;
     ernieMoe.expertsKey = "moe_num_experts";
     ernieMoe.firstMoeLayer = 1;
     ernieMoe.expertNames = moert::ExpertNames::Ernie;
@@ -439,7 +438,8 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
            (model.partialRotaryFactor || config.partialRotaryFactor == 1) &&
            (model.sharedExpertSize > 0) == gatedShared &&
            (model.ungatedSharedExperts == ungatedShared ||
-            (model.sharedExpertsOptional && !ungatedShared)) &&
+            (model.ungatedSharedExperts && !model.zeroSharedExperts &&
+             !ungatedShared)) &&
            (!config.isMoe() ||
             (model.scoring == config.scoring &&
              model.expertBias == config.expertBias &&

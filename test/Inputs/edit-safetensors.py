@@ -3,6 +3,7 @@
 
 usage: edit-safetensors.py IN OUT EDIT...
   drop=NAME                     leave tensor NAME out
+  rename=NAME:NEW               give tensor NAME the name NEW
   add=NAME:DTYPE:D0xD1:V0,V1    add a tensor (as make-safetensors.py)
   set=NAME:INDEX:VALUE          overwrite element INDEX of tensor NAME
   moe.KEY=JSON                  set KEY of the JSON in the "moe" metadata
@@ -38,6 +39,9 @@ for edit in sys.argv[3:]:
     key, value = edit.split("=", 1)
     if key == "drop":
         del header[value], tensors[value]
+    elif key == "rename":
+        name, new = value.split(":")
+        header[new], tensors[new] = header.pop(name), tensors.pop(name)
     elif key == "add":
         name, dtype, shape, values = value.split(":")
         numbers = [float(v) if dtype[0] == "F" else int(v)

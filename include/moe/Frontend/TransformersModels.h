@@ -121,7 +121,7 @@ struct TransformersModel {
   double auxLossCoeff = 0.001;
   /// How its router scores the experts, whether it chooses them with a
   /// bias (e_score_correction_bias) and whether it scales their weights by
-  /// routed_scaling_factor: DeepSeek-V3's router, in Dots1.
+  /// routed_scaling_factor (or `scaleKey`): DeepSeek-V3's router, in Dots1.
   GateScoring scoring = GateScoring::softmax;
   bool expertBias = false, scalesWeights = false;
   /// The factor's key where its class reads another than
@@ -139,13 +139,13 @@ struct TransformersModel {
   /// Whether its MoE layers have ungated shared experts, `sharedExpertsKey`
   /// times moe_intermediate_size wide (DeepSeek's, in Dots1 and GLM-4-MoE;
   /// ERNIE 4.5 MoE's, HY V3's), and that key's default (0: the class fails
-  /// without the key). Where `sharedExpertsOptional`, a count of 0 builds
-  /// none (ERNIE 4.5 MoE's); elsewhere it builds what `zeroSharedExperts`
-  /// says, which is refused.
+  /// without the key).
   bool ungatedSharedExperts = false;
   int64_t sharedExperts = 0;
   const char *sharedExpertsKey = "n_shared_experts";
-  bool sharedExpertsOptional = false;
+  /// What its class builds for a count of 0 or fewer, which is refused
+  /// (Dots1's empty experts, HY V3's MLP of intermediate_size); null: none
+  /// (ERNIE 4.5 MoE's).
   const char *zeroSharedExperts = nullptr;
 
   // Its config keys and tensor names, where they differ from the model's.
@@ -168,12 +168,13 @@ struct TransformersModel {
   /// index plus 1 it divides) from moe_layer_start_index to
   /// moe_layer_end_index (-1: the last).
   std::optional<int64_t> firstMoeLayer;
-  /// The names of a MoE block's router, its bias and its experts in its
-  /// checkpoints (the model's globals have Mixtral's).
+  /// The names of a MoE block's router, its bias, its experts and its
+  /// shared experts in its checkpoints (the model's globals have Mixtral's
+  /// and DeepSeek's).
   moert::ExpertNames expertNames = moert::ExpertNames::Mixtral;
   /// The key that counts its multi-token-prediction modules (GLM-4-MoE's
-  /// num_nextn_predict_layers, 1 by default), which an export, holding
-  /// none, sets to 0.
+  /// and ERNIE 4.5 MoE's num_nextn_predict_layers), which an export,
+  /// holding none, sets to 0.
   const char *predictionLayersKey = nullptr;
 };
 

@@ -1,8 +1,9 @@
 //===- ExpertNames.h - checkpoints' names of MoE weights --------*- C++ -*-===//
 //
-// Whose names a MoE layer's router, its expert-selection bias and its
-// experts take in Hugging Face files: what moert::toHuggingFace writes and
-// what a transformers family (TransformersModels.h) reads.
+// Whose names a MoE layer's router, its expert-selection bias, its experts
+// and its shared experts take in Hugging Face files: what
+// moert::toHuggingFace writes and what a transformers family
+// (TransformersModels.h) reads.
 //
 //===----------------------------------------------------------------------===//
 

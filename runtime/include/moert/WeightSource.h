@@ -99,8 +99,10 @@ bool isIgnorableTensor(
 /// model.layers.L.mlp.experts.E.gate_proj.weight, ..., with the router and
 /// its bias at mlp.gate; MiniMax-M2's bias at
 /// block_sparse_moe.e_score_correction_bias, ERNIE 4.5 MoE's at
-/// mlp.moe_statics.e_score_correction_bias as [1, experts]), everything
-/// else under its own name. WeightSource reads them back.
+/// mlp.moe_statics.e_score_correction_bias as [1, experts]; HY V3's router
+/// at mlp.router.gate, its bias at mlp.expert_bias, its shared experts at
+/// mlp.shared_mlp), everything else under its own name. WeightSource reads
+/// them back.
 std::vector<std::pair<std::string, OwnedTensor>>
 toHuggingFace(const std::string &name, OwnedTensor tensor,
               ExpertNames names = ExpertNames::Mixtral);
