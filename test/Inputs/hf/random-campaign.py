@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Random models of a transformers family against moe-run, by hand.
+
+Run with a Python that has torch, transformers and safetensors, after
+building the tools:
+
+    python3 test/Inputs/hf/random-campaign.py FAMILY COUNT [FIRST_SEED]
+        [--bin build/bin] [--work /tmp/campaign]
+
+FAMILY: one of FAMILIES below. For each seed it draws a random small
+config of that family, builds the model with transformers (weights at a
+trained model's scale, routers' biases random, as make-fixtures.py does),
+saves it, and compares transformers' logits with moe-run's on the folder;
+where moe-import takes the config, it also exports the folder with
+moe-export and has transformers read the export back. It prints one line a
+model and a summary: how many agree (the largest difference, at the
+largest logit), how many exports read back to the same logits, which
+family each export took, and why moe-import refused the others.
+"""
+import argparse
+import collections
+import json
+import os
+import random
+import shutil
+import subprocess
+
+import torch
+import transformers
+from safetensors.torch import load_file, save_file
+
+
+def attention(rng):
+    heads = rng.choice([1, 2, 4])
+    return dict(vocab_size=32, hidden_size=rng.choice([8, 16, 32]),
+                num_hidden_layers=rng.randint(1, 4),
+                num_attention_heads=heads,
+                num_key_value_heads=rng.choice(
+                    [h for h in [1, 2, 4] if heads % h == 0]),
+                head_dim=rng.choice([4, 8, 16]),
+                intermediate_size=rng.choice([16, 24, 40]),
+                max_position_embeddings=64,
+                tie_word_embeddings=rng.random() < 0.5, rms_norm_eps=1e-5)
+
+
+def ernie4_5_moe(rng):
+    config = attention(rng)
+    layers = config["num_hidden_layers"]
+    experts = rng.choice([2, 4, 8])
+    start = rng.randint(0, layers - 1)
+    config.update(moe_num_experts=experts,
+                  moe_k=rng.randint(1, min(4, experts)),
+                  moe_intermediate_size=rng.choice([8, 16, 24]),
+                  moe_num_shared_experts=rng.choice([0, 1, 2]),
+                  moe_layer_start_index=start,
+                  moe_layer_end_index=rng.choice(
+                      [-1, rng.randint(start, layers - 1)]),
+                  moe_layer_interval=rng.choice([1, 1, 2, 3]),
+                  rope_parameters={"rope_type": "default",
+                                   "rope_theta": rng.choice([1e4, 5e5])})
+    return transformers.Ernie4_5_MoeConfig(**config)
+
+
+def hy_v3(rng):
+    config = attention(rng)
+    experts = rng.choice([2, 4, 8])
+    config.update(num_experts=experts,
+                  num_experts_per_tok=rng.randint(1, min(4, experts)),
+                  moe_intermediate_size=rng.choice([8, 16, 24]),
+                  num_shared_experts=rng.choice([1, 2]),
+                  mlp_layer_types=[rng.choice(["dense", "sparse"])
+                                   for _ in range(config["num_hidden_layers"])],
+                  router_scaling_factor=rng.choice([1.0, 1.5, 2.826, 0.7]),
+                  rope_parameters={"rope_type": "default",
+                                   "rope_theta": rng.choice([1e4, 11158840.0])})
+    return transformers.HYV3Config(**config)
+
+
+FAMILIES = {"ernie4_5_moe": ernie4_5_moe, "hy_v3": hy_v3}
+
+
+def randomize(model):
+    """make-fixtures.py's scales: trained-looking weights, random biases."""
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith("e_score_correction_bias"):
+                parameter.uniform_(-0.3, 0.3)
+            elif "norm" in name:
+                parameter.uniform_(0.5, 1.5)
+            elif "embed_tokens" in name:
+                parameter.normal_(0.0, 1.0)
+            else:
+                gain = 1.5 if "q_proj" in name or "k_proj" in name else 1.0
+                parameter.normal_(0.0, gain / parameter.shape[-1] ** 0.5)
+        for name, buffer in model.named_buffers():
+            if name.endswith("e_score_correction_bias"):
+                buffer.uniform_(-0.3, 0.3)
+
+
+def run(command):
+    return subprocess.run(command, shell=True, capture_output=True, text=True)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("family", choices=sorted(FAMILIES))
+    parser.add_argument("count", type=int)
+    parser.add_argument("first_seed", type=int, nargs="?", default=0)
+    parser.add_argument("--bin", default="build/bin")
+    parser.add_argument("--work", default="/tmp/campaign")
+    args = parser.parse_args()
+    agree, refused, exports = [], collections.Counter(), collections.Counter()
+    for seed in range(args.first_seed, args.first_seed + args.count):
+        folder = os.path.join(args.work, f"{args.family}-{seed}")
+        shutil.rmtree(folder, ignore_errors=True)
+        torch.manual_seed(seed)
+        config = FAMILIES[args.family](random.Random(seed))
+        model = transformers.AutoModelForCausalLM.from_config(config)
+        randomize(model)
+        model.eval().save_pretrained(folder)
+        model = type(model).from_pretrained(folder, dtype=torch.float32).eval()
+        ids = torch.randint(0, 32, (2, 8),
+                            generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            logits = model(input_ids=ids).logits.float()
+        save_file({"input_ids": ids.to(torch.int32)},
+                  os.path.join(folder, "inputs.safetensors"))
+        ours = run(f"{args.bin}/moe-import {folder}/config.json --batch-size 2 "
+                   f"--seq-len 8 -o {folder}/model.mlir && {args.bin}/moe-run "
+                   f"{folder}/model.mlir --entry logits --params {folder} "
+                   f"--inputs {folder}/inputs.safetensors --output "
+                   f"{folder}/logits.safetensors")
+        if ours.returncode:
+            reason = ours.stderr.strip().splitlines()[-1].split(": ", 3)[-1]
+            refused[reason] += 1
+            print(seed, "refused:", reason)
+            continue
+        difference = (load_file(os.path.join(folder, "logits.safetensors"))
+                      ["logits"] - logits).abs().max().item()
+        exported = run(f"{args.bin}/moe-export {folder} -o {folder}/export")
+        back = None
+        if not exported.returncode:
+            family = json.load(open(os.path.join(
+                folder, "export", "config.json")))["model_type"]
+            reloaded = transformers.AutoModelForCausalLM.from_pretrained(
+                os.path.join(folder, "export"), dtype=torch.float32).eval()
+            with torch.no_grad():
+                back = (reloaded(input_ids=ids).logits.float()
+                        - logits).abs().max().item()
+            exports[(family, back == 0)] += 1
+        else:
+            exports[("refused: " + exported.stderr.strip()[-200:], False)] += 1
+        agree.append((difference, logits.abs().max().item()))
+        print(seed, "logits within", difference, "export", back)
+        shutil.rmtree(folder, ignore_errors=True)
+    print(f"{len(agree)} of {args.count} imported", end="")
+    if agree:
+        print(f", logits within {max(d for d, _ in agree):.3g} (logits up to "
+              f"{max(m for _, m in agree):.3g})", end="")
+    print()
+    for (family, same), count in sorted(exports.items()):
+        print(f"  exported as {family}: {count}"
+              + (", read back to the same logits" if same else ""))
+    for reason, count in refused.most_common():
+        print(f"  refused ({count}): {reason}")
+
+
+if __name__ == "__main__":
+    main()
