@@ -34,6 +34,8 @@ import torch
 import transformers
 from safetensors.torch import load_file, save_file
 
+import trained_scale
+
 VOCAB, HIDDEN, FFN, LAYERS, HEADS = 32, 16, 24, 2, 4
 BATCH, SEQ = 2, 8
 
@@ -301,29 +303,7 @@ def make_model(spec):
         config = transformers.LlamaConfig(head_dim=spec.get("head_dim"),
                                           **common)
         model = transformers.LlamaForCausalLM(config)
-    # transformers' initialization (std 0.02, norms 1) leaves a model this
-    # small nearly constant: attention close to uniform, whatever RoPE does,
-    # and logits within 0.1 of each other. Give every matrix the scale a
-    # trained one has (std 1/sqrt(fan-in), embeddings 1, queries and keys
-    # 1.5/sqrt(fan-in) for attention that picks positions) and norms random
-    # weights, so that a wrong rotation, head mapping, norm or routing shows
-    # in the logits.
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            # ERNIE 4.5 MoE's bias is a parameter without a gradient.
-            if name.endswith("e_score_correction_bias"):
-                parameter.uniform_(-0.3, 0.3)
-            elif "norm" in name:
-                parameter.uniform_(0.5, 1.5)
-            elif "embed_tokens" in name:
-                parameter.normal_(0.0, 1.0)
-            else:
-                gain = 1.5 if "q_proj" in name or "k_proj" in name else 1.0
-                parameter.normal_(0.0, gain / parameter.shape[-1] ** 0.5)
-        # A bias that changes which experts its scores choose.
-        for name, buffer in model.named_buffers():
-            if name.endswith("e_score_correction_bias"):
-                buffer.uniform_(-0.3, 0.3)
+    trained_scale.randomize(model)
     return model
 
 

@@ -29,6 +29,8 @@ import torch
 import transformers
 from safetensors.torch import load_file, save_file
 
+import trained_scale
+
 
 def attention(rng):
     heads = rng.choice([1, 2, 4])
@@ -79,24 +81,6 @@ def hy_v3(rng):
 FAMILIES = {"ernie4_5_moe": ernie4_5_moe, "hy_v3": hy_v3}
 
 
-def randomize(model):
-    """make-fixtures.py's scales: trained-looking weights, random biases."""
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if name.endswith("e_score_correction_bias"):
-                parameter.uniform_(-0.3, 0.3)
-            elif "norm" in name:
-                parameter.uniform_(0.5, 1.5)
-            elif "embed_tokens" in name:
-                parameter.normal_(0.0, 1.0)
-            else:
-                gain = 1.5 if "q_proj" in name or "k_proj" in name else 1.0
-                parameter.normal_(0.0, gain / parameter.shape[-1] ** 0.5)
-        for name, buffer in model.named_buffers():
-            if name.endswith("e_score_correction_bias"):
-                buffer.uniform_(-0.3, 0.3)
-
-
 def run(command):
     return subprocess.run(command, shell=True, capture_output=True, text=True)
 
@@ -116,7 +100,7 @@ def main():
         torch.manual_seed(seed)
         config = FAMILIES[args.family](random.Random(seed))
         model = transformers.AutoModelForCausalLM.from_config(config)
-        randomize(model)
+        trained_scale.randomize(model)
         model.eval().save_pretrained(folder)
         model = type(model).from_pretrained(folder, dtype=torch.float32).eval()
         ids = torch.randint(0, 32, (2, 8),
