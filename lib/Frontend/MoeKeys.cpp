@@ -346,6 +346,83 @@ void mlir::moe::config::readMoeKeys(KeyReader &keys, ModelConfig &config,
   readExpertGroups(keys, config, transformers);
 }
 
+namespace {
+
+/// How `family`'s class places the dense layers, as messages name its keys
+/// (null: it builds every layer as a MoE layer).
+const char *layerKeysOf(const TransformersModel &family) {
+  if (family.sparseLayerKeys)
+    return "keys 'mlp_only_layers' and 'decoder_sparse_step'";
+  if (family.firstDenseLayers)
+    return "key 'first_k_dense_replace'";
+  if (family.firstMoeLayer)
+    return "keys 'moe_layer_start_index', 'moe_layer_end_index' and "
+           "'moe_layer_interval'";
+  if (family.mlpLayerTypes)
+    return "key 'mlp_layer_types'";
+  return nullptr;
+}
+
+/// HY V3's "dense" or "sparse" for each layer into `dense`: read in its
+/// configs (the first dense where the key is absent or null, as its class
+/// has it) and in ours that name its model_type (every layer sparse by
+/// default).
+void readLayerTypes(KeyReader &keys, const TransformersModel *transformers,
+                    std::vector<bool> &dense) {
+  const char *key = "mlp_layer_types";
+  int64_t layers = dense.size();
+  if (!keys.has(key)) {
+    if (transformers && layers > 0)
+      dense[0] = true;
+    return;
+  }
+  const json &types = keys.object[key];
+  std::string expected =
+      llvm::formatv("a list of \"dense\" or \"sparse\", one for each of the "
+                    "{0} layers ('num_hidden_layers')",
+                    layers)
+          .str();
+  if (!types.is_array() || static_cast<int64_t>(types.size()) != layers)
+    return keys.keyError(key, expected);
+  for (int64_t layer = 0; layer < layers; ++layer) {
+    if (types[layer] != json("dense") && types[layer] != json("sparse"))
+      return keys.keyError(key, expected);
+    dense[layer] = types[layer] == json("dense");
+  }
+}
+
+/// ERNIE 4.5 MoE's range of MoE layers: read in its configs (from layer 1
+/// by default, as its class has it) and in ours that name its model_type
+/// (every layer by default).
+mlir::moe::MoeLayerRange
+readMoeLayerRange(KeyReader &keys, int64_t layers,
+                  const TransformersModel *transformers) {
+  auto integer = [&](const char *key, int64_t fallback) {
+    if (!keys.object.contains(key))
+      return fallback;
+    const json &value = keys.object[key];
+    if (!value.is_number_integer() || value.get<double>() < -(1LL << 31) ||
+        value.get<double>() >= (1LL << 31)) {
+      keys.keyError(key, "an integer");
+      return fallback;
+    }
+    return value.get<int64_t>();
+  };
+  mlir::moe::MoeLayerRange range;
+  range.start = integer("moe_layer_start_index",
+                        transformers ? *transformers->firstMoeLayer : 0);
+  // Its class reads -1 as the last layer.
+  int64_t end = integer("moe_layer_end_index", -1);
+  range.end = end == -1 ? layers - 1 : end;
+  // 1 where the key is refused too: an interval of 0 divides by zero.
+  if (keys.isNull("moe_layer_interval"))
+    keys.keyError("moe_layer_interval", "a positive integer");
+  range.interval = keys.positive("moe_layer_interval", 1);
+  return range;
+}
+
+} // namespace
+
 void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,
                                         const TransformersModel *family,
                                         const TransformersModel *transformers) {
@@ -364,81 +441,21 @@ void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,
         !transformers || (std::string_view(key) == "first_k_dense_replace"
                               ? transformers->firstDenseLayers.has_value()
                               : transformers->sparseLayerKeys);
+    const char *placement = transformers ? layerKeysOf(*transformers) : "";
     if (keys.has(key) && !read && keys.object[key] != value)
-      keys.fail(llvm::formatv(
-                    "key '{0}' ({1}) is not supported: "
-                    "transformers' {2} {3}",
-                    key, keys.object[key].dump(), transformers->name,
-                    transformers->sparseLayerKeys ? "places dense layers by "
-                                                    "'mlp_only_layers' and "
-                                                    "'decoder_sparse_step' only"
-                    : transformers->firstDenseLayers
-                        ? "places dense layers by "
-                          "'first_k_dense_replace' only"
-                    : transformers->firstMoeLayer ? "places its MoE layers by "
-                                                    "'moe_layer_start_index', "
-                                                    "'moe_layer_end_index' and "
-                                                    "'moe_layer_interval' only"
-                    : transformers->mlpLayerTypes
-                        ? "places dense layers by "
-                          "'mlp_layer_types' only"
-                        : "builds every layer as a MoE layer")
+      keys.fail(llvm::formatv("key '{0}' ({1}) is not supported: "
+                              "transformers' {2} {3}",
+                              key, keys.object[key].dump(), transformers->name,
+                              placement ? "places its layers by its " +
+                                              std::string(placement) + " only"
+                                        : "builds every layer as a MoE layer")
                     .str());
   }
-  // HY V3's "dense" or "sparse" for each layer, read in its configs (the
-  // first dense where the key is absent or null, as its class has it) and
-  // in ours that name its model_type (every layer sparse by default).
-  bool typesRead = family && family->mlpLayerTypes;
-  const char *typesKey = "mlp_layer_types";
-  if (typesRead && !keys.has(typesKey)) {
-    if (transformers && layers > 0)
-      dense[0] = true;
-  } else if (typesRead) {
-    const json &types = keys.object[typesKey];
-    std::string expected =
-        llvm::formatv("a list of \"dense\" or \"sparse\", one for each of "
-                      "the {0} layers ('num_hidden_layers')",
-                      layers)
-            .str();
-    if (!types.is_array() || static_cast<int64_t>(types.size()) != layers)
-      keys.keyError(typesKey, expected);
-    else
-      for (int64_t layer = 0; layer < layers; ++layer) {
-        if (types[layer] != json("dense") && types[layer] != json("sparse")) {
-          keys.keyError(typesKey, expected);
-          break;
-        }
-        dense[layer] = types[layer] == json("dense");
-      }
-  }
-  // ERNIE 4.5 MoE's keys, read in its configs (and in ours that name its
-  // model_type, where our default, every layer, fills them).
-  std::optional<int64_t> firstMoe;
+  if (family && family->mlpLayerTypes)
+    readLayerTypes(keys, transformers, dense);
+  std::optional<MoeLayerRange> moeRange;
   if (family && family->firstMoeLayer)
-    firstMoe = transformers ? *transformers->firstMoeLayer : 0;
-  int64_t moeEnd = layers - 1, moeInterval = 1;
-  if (firstMoe) {
-    auto integer = [&](const char *key, int64_t fallback) {
-      if (!keys.object.contains(key))
-        return fallback;
-      const json &value = keys.object[key];
-      if (!value.is_number_integer() || value.get<double>() < -(1LL << 31) ||
-          value.get<double>() >= (1LL << 31)) {
-        keys.keyError(key, "an integer");
-        return fallback;
-      }
-      return value.get<int64_t>();
-    };
-    firstMoe = integer("moe_layer_start_index", *firstMoe);
-    int64_t end = integer("moe_layer_end_index", -1);
-    // Its class reads -1 as the last layer.
-    moeEnd = end == -1 ? layers - 1 : end;
-    // 1 where the key is refused too: an interval of 0 divides by zero.
-    if (keys.isNull("moe_layer_interval"))
-      keys.keyError("moe_layer_interval", "a positive integer");
-    moeInterval = keys.positive("moe_layer_interval", 1);
-  }
-
+    moeRange = readMoeLayerRange(keys, layers, transformers);
   if (keys.has("mlp_only_layers")) {
     const json &list = keys.object["mlp_only_layers"];
     std::string expected =
@@ -471,26 +488,29 @@ void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,
     else
       first = value.get<int64_t>();
   }
-  auto ernieDense = [&](int64_t layer) {
-    return firstMoe && ((layer + 1) % moeInterval != 0 || layer < *firstMoe ||
-                        layer > moeEnd);
+  auto outsideRange = [&](int64_t layer) {
+    return moeRange && ((layer + 1) % moeRange->interval != 0 ||
+                        layer < moeRange->start || layer > moeRange->end);
   };
   for (int64_t layer = 0; layer < layers; ++layer)
     if (dense[layer] || (layer + 1) % step != 0 || layer < first ||
-        ernieDense(layer))
+        outsideRange(layer))
       config.denseLayers.push_back(layer);
-  if (static_cast<int64_t>(config.denseLayers.size()) == layers)
-    keys.fail(std::string(firstMoe ? "keys 'moe_layer_start_index', "
-                                     "'moe_layer_end_index' and "
-                                     "'moe_layer_interval' leave"
-                          : typesRead && keys.has(typesKey)
-                              ? "key 'mlp_layer_types' leaves"
-                          : typesRead ? "key 'mlp_layer_types', absent (the "
-                                        "first layer dense), leaves"
-                                      : "keys 'mlp_only_layers', "
-                                        "'decoder_sparse_step' and "
-                                        "'first_k_dense_replace' leave") +
-              " no MoE layer: a model with experts needs one");
+  if (static_cast<int64_t>(config.denseLayers.size()) == layers) {
+    bool familyKeys =
+        family && (family->firstMoeLayer || family->mlpLayerTypes);
+    keys.fail(llvm::formatv("no layer is a MoE layer by its {0}{1}: a model "
+                            "with experts needs one",
+                            familyKeys ? layerKeysOf(*family)
+                                       : "keys 'mlp_only_layers', "
+                                         "'decoder_sparse_step' and "
+                                         "'first_k_dense_replace'",
+                            family && family->mlpLayerTypes &&
+                                    !keys.has("mlp_layer_types")
+                                ? " (absent: the first layer dense)"
+                                : "")
+                  .str());
+  }
 }
 
 void mlir::moe::config::readSharedExpert(
