@@ -24,9 +24,14 @@ struct moert::WeightSource::Part {
   const TensorView *view;
   /// Stacked along a new first axis: this part's index (an expert).
   int64_t index = -1;
-  /// Rows [begin, end) of axis 1 (half of a fused gate_up_proj); end < 0:
-  /// the whole tensor.
+  /// Rows [begin, end) of `axis` (half of a fused gate_up_proj on axis 1,
+  /// a third of a fused query_key_value on axis 0); end < 0: the whole
+  /// tensor.
+  int axis = 1;
   int64_t begin = 0, end = -1;
+  /// Which of a fused query_key_value's q, k and v rows this part is (-1:
+  /// none), whose bounds the o projection's columns (the q rows) give.
+  int qkvPart = -1;
   /// Whether a leading axis of 1 is dropped (ERNIE 4.5 MoE's [1, experts]
   /// bias).
   bool squeeze = false;
@@ -44,14 +49,22 @@ bool exists(const std::string &path) {
   return stat(path.c_str(), &info) == 0;
 }
 
-/// Rows [begin, end) of axis 1 of a rank-3 view, in its own dtype.
-OwnedTensor sliceAxis1(const TensorView &view, int64_t begin, int64_t end) {
-  OwnedTensor slice{
-      view.dtype, {view.shape[0], end - begin, view.shape[2]}, {}};
-  size_t row = view.shape[2] * moert::dtypeSize(view.dtype);
+/// Rows [begin, end) of axis `axis` of a view, in its own dtype.
+OwnedTensor sliceAxis(const TensorView &view, int axis, int64_t begin,
+                      int64_t end) {
+  OwnedTensor slice{view.dtype, view.shape, {}};
+  slice.shape[axis] = end - begin;
+  int64_t outers = 1;
+  size_t row = moert::dtypeSize(view.dtype);
+  for (int dim = 0; dim < static_cast<int>(view.shape.size()); ++dim) {
+    if (dim < axis)
+      outers *= view.shape[dim];
+    else if (dim > axis)
+      row *= view.shape[dim];
+  }
   const char *data = static_cast<const char *>(view.data);
-  for (int64_t outer = 0; outer < view.shape[0]; ++outer) {
-    const char *from = data + (outer * view.shape[1] + begin) * row;
+  for (int64_t outer = 0; outer < outers; ++outer) {
+    const char *from = data + (outer * view.shape[axis] + begin) * row;
     slice.data.insert(slice.data.end(), from, from + (end - begin) * row);
   }
   return slice;
@@ -76,6 +89,10 @@ struct Renamed {
   int64_t index = -1;
   bool fusedGateUp = false;
   bool squeeze = false;
+  /// A fused query_key_value's: `name` is the layer's attention
+  /// ("model.layers.0.self_attn"), `leaf` "weight" or "bias".
+  bool fusedQkv = false;
+  std::string leaf;
 };
 
 Renamed rename(const std::string &name) {
@@ -105,10 +122,18 @@ Renamed rename(const std::string &name) {
   // HY V3's checkpoints' router, bias and shared experts.
   static const std::regex hunyuanRouter(
       R"(^(.*\.layers\.\d+)\.mlp\.router\.gate\.weight$)");
-  static const std::regex hunyuanBias(
-      R"(^(.*\.layers\.\d+)\.mlp\.expert_bias$)");
+  // HY V3's beside the router, Sarvam-MoE's in it.
+  static const std::regex expertBias(
+      R"(^(.*\.layers\.\d+)\.mlp\.(gate\.)?expert_bias$)");
   static const std::regex hunyuanShared(
       R"(^(.*\.layers\.\d+)\.mlp\.shared_mlp\.(\w+)\.weight$)");
+  // Sarvam-MoE's checkpoints' (Ant's Bailing names): the embedding table,
+  // the attention's fused q, k and v rows, its o projection and norms.
+  static const std::regex wordEmbeddings(R"(^model\.word_embeddings\.weight$)");
+  static const std::regex fusedQkv(
+      R"(^(.*\.layers\.\d+)\.attention\.query_key_value\.(weight|bias)$)");
+  static const std::regex bailingAttention(
+      R"(^(.*\.layers\.\d+)\.attention\.(dense|query_layernorm|key_layernorm)\.(weight|bias)$)");
   std::smatch match;
   if (std::regex_match(name, match, perExpert))
     return {match[1].str() + ".block_sparse_moe.experts." + match[3].str(),
@@ -130,11 +155,25 @@ Renamed rename(const std::string &name) {
             -1, false, true};
   if (std::regex_match(name, match, hunyuanRouter))
     return {match[1].str() + ".block_sparse_moe.gate.weight"};
-  if (std::regex_match(name, match, hunyuanBias))
+  if (std::regex_match(name, match, expertBias))
     return {match[1].str() + ".block_sparse_moe.gate.e_score_correction_bias"};
   if (std::regex_match(name, match, hunyuanShared))
     return {match[1].str() + ".mlp.shared_experts." + match[2].str() +
             ".weight"};
+  if (std::regex_match(name, match, wordEmbeddings))
+    return {"model.embed_tokens.weight"};
+  if (std::regex_match(name, match, fusedQkv)) {
+    Renamed renamed{match[1].str() + ".self_attn"};
+    renamed.fusedQkv = true;
+    renamed.leaf = match[2].str();
+    return renamed;
+  }
+  if (std::regex_match(name, match, bailingAttention)) {
+    std::string module = match[2] == "dense"             ? "o_proj"
+                         : match[2] == "query_layernorm" ? "q_norm"
+                                                         : "k_norm";
+    return {match[1].str() + ".self_attn." + module + "." + match[3].str()};
+  }
   return {name};
 }
 
@@ -325,15 +364,24 @@ moert::WeightSource::WeightSource(const std::string &pathArg) : path(pathArg) {
         int64_t half = view.shape[1] / 2;
         std::string prefix = renamed.name.substr(
             0, renamed.name.size() - std::string("w1").size());
-        add(prefix + "w1", {&file, &view, -1, 0, half});
-        add(prefix + "w3", {&file, &view, -1, half, 2 * half});
+        add(prefix + "w1", {&file, &view, -1, 1, 0, half});
+        add(prefix + "w3", {&file, &view, -1, 1, half, 2 * half});
+      } else if (renamed.fusedQkv) {
+        int part = 0;
+        for (const char *projection : {".q_proj.", ".k_proj.", ".v_proj."}) {
+          Part third{&file, &view, -1, 0};
+          third.qkvPart = part++;
+          add(renamed.name + projection + renamed.leaf, third);
+        }
       } else {
-        add(renamed.name,
-            {&file, &view, renamed.index, 0, -1, renamed.squeeze});
+        Part whole{&file, &view, renamed.index};
+        whole.squeeze = renamed.squeeze;
+        add(renamed.name, whole);
       }
     }
   }
   skipPredictionLayers();
+  splitFusedQkv();
   for (const auto &entry : listed) {
     auto file = std::find_if(files.begin(), files.end(), [&](const auto &f) {
       return f->getPath() == entry.second;
@@ -369,6 +417,47 @@ void moert::WeightSource::skipPredictionLayers() {
            last->first.compare(0, prefix.size(), prefix) == 0)
       ++last;
     recipes.erase(first, last);
+  }
+}
+
+void moert::WeightSource::splitFusedQkv() {
+  // transformers splits [q | k | v] by its projections' sizes: the q rows
+  // are the o projection's columns, k and v the rest in halves.
+  static const std::regex projection(R"(^(.*)\.[qkv]_proj\.\w+$)");
+  std::smatch match;
+  for (auto &[name, parts] : recipes) {
+    Part &part = parts.front();
+    if (part.qkvPart < 0 || !std::regex_match(name, match, projection))
+      continue;
+    const TensorView &fused = *part.view;
+    std::string outName = match[1].str() + ".o_proj.weight";
+    auto out = recipes.find(outName);
+    // Named as the fused tensor's file would name it.
+    std::string outSpelled =
+        fused.name.substr(0, fused.name.rfind("query_key_value")) +
+        "dense.weight";
+    if (out == recipes.end() || out->second.front().view->shape.size() != 2)
+      fail("{}: tensor '{}' holds q, k and v, split by the columns of the "
+           "o projection, {}",
+           part.file->getPath(), fused.name,
+           out == recipes.end()
+               ? fmt::format("which is missing ('{}')", outSpelled)
+               : fmt::format("which is not a matrix ('{}' is {})",
+                             out->second.front().view->name,
+                             formatShape(out->second.front().view->shape)));
+    int64_t rows = fused.shape.empty() ? 0 : fused.shape[0];
+    int64_t queryRows = out->second.front().view->shape[1];
+    if (rows <= queryRows || (rows - queryRows) % 2 != 0)
+      fail("{}: tensor '{}' is {}, whose {} rows do not split into the {} "
+           "q rows of the o projection ('{}' is {}) and k and v rows as "
+           "many",
+           part.file->getPath(), fused.name, formatShape(fused.shape), rows,
+           queryRows, out->second.front().view->name,
+           formatShape(out->second.front().view->shape));
+    int64_t keyRows = (rows - queryRows) / 2;
+    part.begin =
+        part.qkvPart == 0 ? 0 : queryRows + (part.qkvPart - 1) * keyRows;
+    part.end = part.qkvPart == 0 ? queryRows : part.begin + keyRows;
   }
 }
 
@@ -420,7 +509,8 @@ OwnedTensor moert::WeightSource::get(const std::string &name,
         tensor.shape.erase(tensor.shape.begin());
       return tensor;
     }
-    OwnedTensor slice = sliceAxis1(*first.view, first.begin, first.end);
+    OwnedTensor slice =
+        sliceAxis(*first.view, first.axis, first.begin, first.end);
     return convertTensor(slice.view(first.view->name), dtype,
                          first.file->getPath());
   }

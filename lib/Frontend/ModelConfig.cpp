@@ -99,8 +99,9 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
       !familyReads(family, "num_shared_experts"))
     refuse("num_shared_experts",
            "shared experts are given by 'n_shared_experts' (ungated, "
-           "DeepSeek's; 'num_shared_experts' in a model_type hy_v3 config) "
-           "or 'shared_expert_intermediate_size' (gated, Qwen2-MoE's)");
+           "DeepSeek's; 'num_shared_experts' in a model_type hy_v3, "
+           "sarvam_moe or param2moe config) or "
+           "'shared_expert_intermediate_size' (gated, Qwen2-MoE's)");
   for (const char *key : {"n_shared_experts", "moe_num_shared_experts"})
     if (!config.isMoe() && keys.has(key) && keys.object[key] != json(0))
       refuse(key, "a dense model has no experts");
@@ -122,7 +123,8 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
   static const ForeignKey kForeignKeys[] = {
       {"n_routed_experts", json(),
        "the experts are counted by 'num_local_experts' ('n_routed_experts' "
-       "in a model_type dots1, glm4_moe or solar_open config)"},
+       "in a model_type dots1, glm4_moe, solar_open, sarvam_moe or param2moe "
+       "config)"},
       {"moe_num_experts", json(),
        "the experts are counted by 'num_local_experts' ('moe_num_experts' "
        "in a model_type ernie4_5_moe config)"},
@@ -144,7 +146,11 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
       {"q_lora_rank", json(), "attention is not multi-head latent attention"},
       {"kv_lora_rank", json(), "attention is not multi-head latent attention"},
       {"clip_qkv", json(), "queries, keys and values are not clipped"},
-      {"use_bias", json(false), "projections have no bias"}};
+      {"use_bias", json(false), "projections have no bias"},
+      {"use_qkv_bias", json(false),
+       "q, k and v biases are given by 'qkv_bias' ('attention_bias' in a "
+       "model_type glm4_moe or solar_open config, 'use_qkv_bias' in a "
+       "model_type sarvam_moe or param2moe config)"}};
   for (const ForeignKey &foreign : kForeignKeys)
     if (keys.has(foreign.key) && keys.object[foreign.key] != foreign.neutral &&
         !familyReads(family, foreign.key))
@@ -247,8 +253,18 @@ void readQkNorm(KeyReader &keys, mlir::moe::ModelConfig &config,
                 const TransformersModel *family) {
   using mlir::moe::QkNorm;
   QkNorm familyNorm = family ? family->qkNorm : QkNorm::none;
-  if (family && family->qkNormKey && keys.boolean(family->qkNormKey, false))
-    familyNorm = QkNorm::perHead;
+  // Its key says, the family's own norm by default (Sarvam-MoE's); the
+  // classes fail on null.
+  if (family && family->qkNormKey && keys.isNull(family->qkNormKey))
+    keys.keyError(family->qkNormKey,
+                  llvm::formatv("true or false (transformers' {0} fails on "
+                                "null)",
+                                family->name)
+                      .str());
+  if (family && family->qkNormKey)
+    familyNorm = keys.boolean(family->qkNormKey, familyNorm == QkNorm::perHead)
+                     ? QkNorm::perHead
+                     : QkNorm::none;
   config.qkNorm = familyNorm;
   if (keys.has("moe_qk_norm")) {
     const json &value = keys.object["moe_qk_norm"];
@@ -270,8 +286,9 @@ void readQkNorm(KeyReader &keys, mlir::moe::ModelConfig &config,
         familyNorm == QkNorm::perHead ? "normalizes each query and key head"
         : familyNorm == QkNorm::whole ? "normalizes its whole queries and keys"
                                       : "normalizes no query or key",
-        keyed ? llvm::formatv("key '{0}' is {1}", family->qkNormKey,
-                              familyNorm == QkNorm::perHead)
+        keyed ? llvm::formatv("key '{0}' is {1}{2}", family->qkNormKey,
+                              familyNorm == QkNorm::perHead,
+                              keys.has(family->qkNormKey) ? "" : " by default")
                     .str()
               : llvm::formatv("model_type '{0}'", family->modelType).str()));
   // OLMoE's q_norm is hidden_size wide.
@@ -349,6 +366,10 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   config.hiddenSize = keys.positive("hidden_size");
   std::string modelType = keys.string("model_type", "");
   const TransformersModel *family = transformersModelNamed(modelType);
+  auto renamed = renameKeyAliases(object, family, fileName);
+  if (!renamed)
+    return renamed.takeError();
+  keys.spelledAs.insert(renamed->begin(), renamed->end());
   // A MoE config that names its aux loss's kind is ours (moe-export's), not
   // transformers' own: its keys describe it without the family's defaults.
   const TransformersModel *transformers =
@@ -443,8 +464,14 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   checkConsistency(keys, config);
   if (keys.error.empty())
     refuseUnsupported(keys, config, family);
-  if (!keys.error.empty())
+  if (!keys.error.empty()) {
+    // Most messages name keys as the class reads them.
+    for (const auto &[key, spelling] : keys.spelledAs)
+      if (keys.error.find("'" + key + "'") != std::string::npos)
+        keys.error +=
+            llvm::formatv(" ('{0}' is the file's '{1}')", key, spelling).str();
     return llvm::createStringError(keys.error);
+  }
   return config;
 }
 

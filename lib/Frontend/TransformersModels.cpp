@@ -292,10 +292,51 @@ const std::vector<TransformersModel> &families() {
     hunyuan.mlpLayerTypes = true;
     hunyuan.expertNames = moert::ExpertNames::Hunyuan;
 
+    // Sarvam-MoE (Sarvam AI's Sarvam-30B and -105B): transformers'
+    // GLM-4-MoE under a config class of its own, whole heads rotated and
+    // each query and key head normalized by default, its released config's
+    // key names read as GLM-4-MoE's. Its checkpoints keep Ant's Bailing
+    // names (word_embeddings, a fused attention.query_key_value, ...),
+    // which WeightSource reads. GLM-4-MoE, which computes the same, is
+    // preferred for exports.
+    TransformersModel sarvamMoe = glm4Moe;
+    sarvamMoe.name = "Sarvam-MoE";
+    sarvamMoe.modelType = "sarvam_moe";
+    sarvamMoe.configClass = "SarvamMoEConfig";
+    sarvamMoe.qkNorm = QkNorm::perHead;
+    sarvamMoe.partialRotaryFactor = 1.0;
+    sarvamMoe.kvHeads = 4;
+    sarvamMoe.headDim = 64;
+    sarvamMoe.ropeTheta = 8e6;
+    sarvamMoe.rmsNormEps = 1e-6;
+    sarvamMoe.padTokenId = 0;
+    sarvamMoe.topK = 6;
+    sarvamMoe.expertSize = 1024;
+    sarvamMoe.denseSize = 8192;
+    sarvamMoe.routedScale = 2.5;
+    sarvamMoe.keyAliases = {{"num_experts", "n_routed_experts"},
+                            {"num_shared_experts", "n_shared_experts"},
+                            {"use_qkv_bias", "attention_bias"},
+                            {"num_mtp_layers", "num_nextn_predict_layers"}};
+
+    // Param2-MoE (BharatGen's Param2-17B-A2.4B): Sarvam-MoE's model and
+    // names with other defaults, tied embeddings among them.
+    TransformersModel param2Moe = sarvamMoe;
+    param2Moe.name = "Param2-MoE";
+    param2Moe.modelType = "param2moe";
+    param2Moe.configClass = "Param2MoeConfig";
+    param2Moe.kvHeads = 8;
+    param2Moe.ropeTheta = 5e5;
+    param2Moe.tiedEmbeddings = true;
+    param2Moe.experts = 64;
+    param2Moe.expertSize = 2048;
+    param2Moe.denseSize = 9216;
+    param2Moe.sharedExperts = 2;
+
     return std::vector<TransformersModel>{
-        llama,   mistral,   qwen2,     qwen3,    ernie,
-        mixtral, qwen3Moe,  olmoe,     qwen2Moe, dots1,
-        glm4Moe, solarOpen, minimaxM2, ernieMoe, hunyuan};
+        llama,     mistral,  qwen2,    qwen3,     ernie,    mixtral,
+        qwen3Moe,  olmoe,    qwen2Moe, dots1,     glm4Moe,  solarOpen,
+        minimaxM2, ernieMoe, hunyuan,  sarvamMoe, param2Moe};
   }();
   return all;
 }
@@ -409,6 +450,32 @@ mlir::moe::moeLayerRangeOf(const ModelConfig &config) {
   return MoeLayerRange{moeLayers.front(), moeLayers.back(), interval};
 }
 
+llvm::Expected<std::vector<std::pair<std::string, std::string>>>
+mlir::moe::renameKeyAliases(nlohmann::json &config,
+                            const TransformersModel *family,
+                            llvm::StringRef fileName) {
+  std::vector<std::pair<std::string, std::string>> renamed;
+  if (!family)
+    return renamed;
+  for (auto [spelling, key] : family->keyAliases) {
+    if (!config.contains(spelling))
+      continue;
+    // Both agreeing say one thing twice; disagreeing, which one the class
+    // takes depends on the key.
+    if (config.contains(key) && config[key] != config[spelling])
+      return llvm::createStringError(
+          llvm::formatv("{0}: keys '{1}' ({3}) and '{2}' ({4}) mean the same "
+                        "({5}'s attribute_map) and disagree",
+                        fileName, key, spelling, config[key].dump(),
+                        config[spelling].dump(), family->configClass)
+              .str());
+    config[key] = std::move(config[spelling]);
+    config.erase(spelling);
+    renamed.emplace_back(key, spelling);
+  }
+  return renamed;
+}
+
 const TransformersModel *
 mlir::moe::transformersModelNamed(llvm::StringRef modelType) {
   for (const TransformersModel &model : families())
@@ -433,7 +500,7 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
     return model.moe == config.isMoe() &&
            model.interleavedRope == config.ropeInterleaved &&
            (model.qkNorm == config.qkNorm ||
-            (model.qkNormKey && config.qkNorm == QkNorm::perHead)) &&
+            (model.qkNormKey && config.qkNorm != QkNorm::whole)) &&
            (model.qkvBiasKey || model.qkvBias == config.qkvBias) &&
            (model.partialRotaryFactor || config.partialRotaryFactor == 1) &&
            (model.sharedExpertSize > 0) == gatedShared &&

@@ -143,6 +143,16 @@ static json huggingFaceConfig(const std::string &text,
                               const moe::ModelConfig &config,
                               const moe::TransformersModel &model) {
   json out = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  // Keys in the spelling of the config's own class (Sarvam-MoE's
+  // num_experts) take the one `model`'s class reads, which the writers
+  // below set.
+  if (out.contains("model_type") && out["model_type"].is_string()) {
+    auto renamed = moe::renameKeyAliases(
+        out, moe::transformersModelNamed(out["model_type"].get<std::string>()),
+        "the config");
+    if (!renamed)
+      moert::fail("{}", llvm::toString(renamed.takeError()));
+  }
   out["architectures"] = {model.architecture};
   out["model_type"] = model.modelType;
   moe::writeAttentionKeys(out, config, &model);

@@ -22,6 +22,9 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace mlir::moe {
 
@@ -176,7 +179,21 @@ struct TransformersModel {
   /// and ERNIE 4.5 MoE's num_nextn_predict_layers), which an export,
   /// holding none, sets to 0.
   const char *predictionLayersKey = nullptr;
+  /// Other spellings of keys that its config class reads as those keys
+  /// (its attribute_map), each {spelling, key}: Sarvam-MoE's num_experts
+  /// for n_routed_experts, its released config's names. The experts' count
+  /// has its own pair (`otherExpertsKey`).
+  std::vector<std::pair<const char *, const char *>> keyAliases;
 };
+
+/// Renames the keys of config.json object `config` that `family` (null:
+/// none) spells otherwise to the keys its class reads them as, returning
+/// the {key, spelling} pairs renamed, so that messages can name what the
+/// file says. Fails where a file gives a key in both spellings with
+/// different values.
+llvm::Expected<std::vector<std::pair<std::string, std::string>>>
+renameKeyAliases(nlohmann::json &config, const TransformersModel *family,
+                 llvm::StringRef fileName);
 
 /// The MoE layers of a model as ERNIE 4.5 MoE's keys place them: every
 /// `interval`-th layer from `start` to `end`.

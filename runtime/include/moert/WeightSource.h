@@ -17,6 +17,12 @@
 //     transformers 5's mlp.gate.moe_statics.e_score_correction_bias, shaped
 //     [1, experts]; HY V3's router at mlp.router.gate.weight, its bias at
 //     mlp.expert_bias, its shared experts at mlp.shared_mlp).
+// Sarvam-MoE's checkpoints keep Ant's Bailing names, read as
+// transformers reads them: model.word_embeddings, the attention's
+// attention.dense (o_proj), query_layernorm and key_layernorm (q_norm,
+// k_norm), its q, k and v rows fused in attention.query_key_value (split
+// by the o projection's columns, the q rows, and two equal k and v parts),
+// and the expert-selection bias at mlp.gate.expert_bias.
 // BF16, F16, F32 and F64 tensors are converted to the dtype asked for.
 //
 //===----------------------------------------------------------------------===//
@@ -74,6 +80,7 @@ public:
 
 private:
   void skipPredictionLayers();
+  void splitFusedQkv();
 
   std::string path;
   std::vector<std::unique_ptr<SafetensorsReader>> files;

@@ -202,6 +202,31 @@ MODELS = {
         moe_keys={"num_shared_experts": 1, "router_scaling_factor": 1.5,
                   "mlp_layer_types": ["sparse", "dense"],
                   "intermediate_size": 40}),
+    # Sarvam-MoE (GLM-4-MoE's model under its own config class, its
+    # checkpoints in Ant's Bailing names: word_embeddings, a fused
+    # attention.query_key_value, attention.dense, ...): whole 8-wide heads
+    # rotated, each query and key head normalized and RoPE's base and the
+    # epsilon (8e6, 1e-6) by its defaults, q, k and v biases, layer 0 dense
+    # (an MLP of intermediate_size, 40), layer 1 top-2 of 4 renormalized and
+    # scaled by 2.5 (its default) beside one shared expert; the counts and
+    # the biases in its released config's spellings (num_experts,
+    # num_shared_experts, use_qkv_bias).
+    "sarvam-moe-qkv-bias": dict(
+        kind="sarvam_moe", kv_heads=2, top_k=2, tied=False, theta=None,
+        head_dim=8,
+        moe_keys={"attention_bias": True, "intermediate_size": 40},
+        config_edits={"n_routed_experts": None, "num_experts": 4,
+                      "n_shared_experts": None, "num_shared_experts": 1,
+                      "attention_bias": None, "use_qkv_bias": True}),
+    # Param2-MoE (Sarvam-MoE's model and names): every layer a MoE layer,
+    # top-2 of 4 in 2 groups, not renormalized, two shared experts (its
+    # default), no query and key norms (use_qk_norm false), tied
+    # embeddings, its RoPE base and epsilon (5e5, 1e-6).
+    "param2-moe-groups": dict(
+        kind="param2moe", kv_heads=2, top_k=2, tied=True, theta=None,
+        head_dim=8,
+        moe_keys={"use_qk_norm": False, "first_k_dense_replace": 0,
+                  "n_group": 2, "topk_group": 1, "norm_topk_prob": False}),
     # Linear scaling in transformers 4's spelling (rope_scaling with "type",
     # rope_theta apart).
     "qwen2-rope-linear": dict(
@@ -293,6 +318,13 @@ def make_model(spec):
             moe_intermediate_size=FFN, head_dim=spec["head_dim"],
             **{**common, **spec.get("moe_keys", {})})
         model = transformers.HYV3ForCausalLM(config)
+    elif spec["kind"] in ("sarvam_moe", "param2moe"):
+        config = transformers.AutoConfig.for_model(
+            spec["kind"], n_routed_experts=4,
+            num_experts_per_tok=spec["top_k"], moe_intermediate_size=FFN,
+            head_dim=spec["head_dim"],
+            **{**common, **spec.get("moe_keys", {})})
+        model = transformers.AutoModelForCausalLM.from_config(config)
     elif spec["kind"] == "qwen2":
         config = transformers.Qwen2Config(**common)
         model = transformers.Qwen2ForCausalLM(config)
@@ -379,7 +411,10 @@ def main():
         generation = os.path.join(folder, "generation_config.json")
         if os.path.exists(generation):
             os.remove(generation)
-        reloaded = type(model).from_pretrained(folder, dtype=torch.float32).eval()
+        # By model_type: Glm4MoeForCausalLM's own config class would drop
+        # Sarvam-MoE's defaults and checkpoint names.
+        reloaded = transformers.AutoModelForCausalLM.from_pretrained(
+            folder, dtype=torch.float32).eval()
         generator = torch.Generator().manual_seed(1)
         ids = torch.randint(0, VOCAB, (BATCH, SEQ), generator=generator)
         hf_labels = ids.clone()

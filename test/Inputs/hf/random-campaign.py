@@ -78,7 +78,44 @@ def hy_v3(rng):
     return transformers.HYV3Config(**config)
 
 
-FAMILIES = {"ernie4_5_moe": ernie4_5_moe, "hy_v3": hy_v3}
+def glm4_moe_layers(rng, config_class):
+    """GLM-4-MoE's model under `config_class` (Sarvam-MoE's, Param2-MoE's)."""
+    config = attention(rng)
+    experts = rng.choice([2, 4, 8])
+    groups = rng.choice([g for g in [1, 2] if experts // g >= 2])
+    chosen = rng.randint(1, groups)
+    config.update(n_routed_experts=experts,
+                  num_experts_per_tok=rng.randint(
+                      1, min(4, chosen * experts // groups)),
+                  moe_intermediate_size=rng.choice([8, 16, 24]),
+                  n_shared_experts=rng.choice([1, 2]),
+                  first_k_dense_replace=rng.randint(
+                      0, config["num_hidden_layers"] - 1),
+                  n_group=groups, topk_group=chosen,
+                  norm_topk_prob=rng.random() < 0.5,
+                  routed_scaling_factor=rng.choice([1.0, 2.5, 0.7]),
+                  use_qk_norm=rng.random() < 0.8,
+                  attention_bias=rng.random() < 0.5,
+                  rope_parameters={"rope_type": "default",
+                                   "rope_theta": rng.choice([1e4, 8e6]),
+                                   "partial_rotary_factor":
+                                       rng.choice([1.0, 1.0, 0.5])})
+    return config_class(**config)
+
+
+FAMILIES = {"ernie4_5_moe": ernie4_5_moe, "hy_v3": hy_v3,
+            "sarvam_moe": lambda rng: glm4_moe_layers(
+                rng, transformers.SarvamMoEConfig),
+            "param2moe": lambda rng: glm4_moe_layers(
+                rng, transformers.Param2MoeConfig)}
+
+# Keys that half of a family's configs spell as its released configs do
+# (attribute_map), renamed in the saved config.json.
+RELEASED_SPELLINGS = {
+    family: {"n_routed_experts": "num_experts",
+             "n_shared_experts": "num_shared_experts",
+             "attention_bias": "use_qkv_bias"}
+    for family in ("sarvam_moe", "param2moe")}
 
 
 def run(command):
@@ -102,7 +139,17 @@ def main():
         model = transformers.AutoModelForCausalLM.from_config(config)
         trained_scale.randomize(model)
         model.eval().save_pretrained(folder)
-        model = type(model).from_pretrained(folder, dtype=torch.float32).eval()
+        spellings = RELEASED_SPELLINGS.get(args.family, {})
+        if spellings and seed % 2:
+            path = os.path.join(folder, "config.json")
+            saved = json.load(open(path))
+            for key, spelling in spellings.items():
+                saved[spelling] = saved.pop(key)
+            json.dump(saved, open(path, "w"), indent=2)
+        # By model_type: a class's own config class could drop another
+        # family's defaults and checkpoint names (Sarvam-MoE's).
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            folder, dtype=torch.float32).eval()
         ids = torch.randint(0, 32, (2, 8),
                             generator=torch.Generator().manual_seed(seed))
         with torch.no_grad():
