@@ -104,10 +104,14 @@ Renamed rename(const std::string &name) {
   // Qwen-MoE's names of an expert's projections.
   static const std::regex qwenPerExpert(
       R"(^(.*\.layers\.\d+)\.mlp\.experts\.(\d{1,9})\.(gate|up|down)_proj\.weight$)");
+  // transformers 5's fused experts (Granite MoE's in block_sparse_moe), and
+  // Granite MoE's checkpoints' names for them.
   static const std::regex gateUp(
-      R"(^(.*\.layers\.\d+)\.mlp\.experts\.gate_up_proj$)");
+      R"(^(.*\.layers\.\d+)\.(mlp\.experts\.gate_up_proj|block_sparse_moe\.(experts\.gate_up_proj|input_linear\.weight))$)");
   static const std::regex down(
-      R"(^(.*\.layers\.\d+)\.mlp\.experts\.down_proj$)");
+      R"(^(.*\.layers\.\d+)\.(mlp\.experts\.down_proj|block_sparse_moe\.(experts\.down_proj|output_linear\.weight))$)");
+  static const std::regex graniteRouter(
+      R"(^(.*\.layers\.\d+)\.block_sparse_moe\.router\.(layer\.)?weight$)");
   // The router and its expert-selection bias (Dots1's, DeepSeek-V3's), and
   // the bias where MiniMax-M2 keeps it, beside the router (its checkpoints'
   // name, and transformers 5's).
@@ -148,6 +152,8 @@ Renamed rename(const std::string &name) {
     return {match[1].str() + ".block_sparse_moe.experts.w2"};
   if (std::regex_match(name, match, router))
     return {match[1].str() + ".block_sparse_moe.gate." + match[2].str()};
+  if (std::regex_match(name, match, graniteRouter))
+    return {match[1].str() + ".block_sparse_moe.gate.weight"};
   if (std::regex_match(name, match, blockBias))
     return {match[1].str() + ".block_sparse_moe.gate.e_score_correction_bias"};
   if (std::regex_match(name, match, staticsBias))
@@ -197,11 +203,22 @@ bool moert::isIgnorableTensor(
          (name == "lm_head.weight" && !hasGlobal(name));
 }
 
-std::vector<std::pair<std::string, OwnedTensor>>
-moert::toHuggingFace(const std::string &name, OwnedTensor tensor,
-                     ExpertNames names) {
+namespace {
+
+/// Stacked expert weights, each layer's w1, w3 and w2.
+const std::regex &stackedExperts() {
   static const std::regex stacked(
       R"(^(.*\.layers\.\d+)\.block_sparse_moe\.experts\.(w[123])$)");
+  return stacked;
+}
+
+/// One global as Hugging Face's tensors (toHuggingFace), but for Granite
+/// MoE's w1 and w3, which it fuses.
+std::vector<std::pair<std::string, OwnedTensor>>
+globalToHuggingFace(const std::string &name, OwnedTensor tensor,
+                    moert::ExpertNames names) {
+  using moert::ExpertNames;
+  const std::regex &stacked = stackedExperts();
   static const std::regex router(
       R"(^(.*\.layers\.\d+)\.block_sparse_moe\.gate\.(weight|e_score_correction_bias)$)");
   static const std::regex sharedExperts(
@@ -210,6 +227,16 @@ moert::toHuggingFace(const std::string &name, OwnedTensor tensor,
               names == ExpertNames::Hunyuan;
   std::smatch match;
   std::vector<std::pair<std::string, OwnedTensor>> tensors;
+  if (names == ExpertNames::Granite &&
+      (std::regex_match(name, match, router) ||
+       std::regex_match(name, match, stacked))) {
+    tensors.emplace_back(match[1].str() +
+                             (match[2] == "w2"
+                                  ? ".block_sparse_moe.output_linear.weight"
+                                  : ".block_sparse_moe.router.layer.weight"),
+                         std::move(tensor));
+    return tensors;
+  }
   if (names == ExpertNames::Hunyuan &&
       (std::regex_match(name, match, router) ||
        std::regex_match(name, match, sharedExperts))) {
@@ -260,6 +287,45 @@ moert::toHuggingFace(const std::string &name, OwnedTensor tensor,
                          OwnedTensor{tensor.dtype, shape,
                                      std::vector<char>(begin, begin + bytes)});
   }
+  return tensors;
+}
+
+} // namespace
+
+std::vector<std::pair<std::string, OwnedTensor>>
+moert::toHuggingFace(std::vector<std::pair<std::string, OwnedTensor>> globals,
+                     ExpertNames names) {
+  std::vector<std::pair<std::string, OwnedTensor>> tensors;
+  // Granite MoE's gate and up projections, by layer, fused below.
+  std::map<std::string, OwnedTensor> gates, ups;
+  std::smatch match;
+  for (auto &[name, tensor] : globals) {
+    if (names == ExpertNames::Granite &&
+        std::regex_match(name, match, stackedExperts()) && match[2] != "w2") {
+      (match[2] == "w1" ? gates : ups)[match[1].str()] = std::move(tensor);
+      continue;
+    }
+    for (auto &piece : globalToHuggingFace(name, std::move(tensor), names))
+      tensors.push_back(std::move(piece));
+  }
+  for (auto &[layer, gate] : gates) {
+    auto up = ups.find(layer);
+    if (up == ups.end() || up->second.shape != gate.shape ||
+        up->second.dtype != gate.dtype || gate.shape.size() != 3)
+      fail("{}: the experts' w1 and w3 do not pair to fuse", layer);
+    // [E, F, H] and [E, F, H] to [E, 2F, H], each expert's gate rows first.
+    OwnedTensor fused{
+        gate.dtype, {gate.shape[0], 2 * gate.shape[1], gate.shape[2]}, {}};
+    size_t bytes = gate.data.size() / std::max<int64_t>(gate.shape[0], 1);
+    for (int64_t expert = 0; expert < gate.shape[0]; ++expert)
+      for (const OwnedTensor *half : {&gate, &up->second})
+        fused.data.insert(fused.data.end(), half->data.begin() + expert * bytes,
+                          half->data.begin() + (expert + 1) * bytes);
+    tensors.emplace_back(layer + ".block_sparse_moe.input_linear.weight",
+                         std::move(fused));
+  }
+  if (gates.size() != ups.size())
+    fail("the experts' w1 and w3 do not pair to fuse");
   return tensors;
 }
 

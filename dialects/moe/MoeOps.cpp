@@ -139,6 +139,13 @@ LogicalResult SigmoidScaleOp::verify() {
   return verifySigmoidScaleOperands(*this, getInput(), getLogit());
 }
 
+LogicalResult ScaleOp::verify() {
+  if (!getFactor().isFinite())
+    return emitOpError() << "factor must be finite, got "
+                         << getFactor().convertToDouble();
+  return success();
+}
+
 LogicalResult CrossEntropyOp::verify() {
   return verifyCrossEntropyOperands(*this, getLogits(), getTargets(), "result",
                                     getResult(), getDivisor(),

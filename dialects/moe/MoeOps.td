@@ -267,6 +267,25 @@ class Moe_BinaryOp<string mnemonic, string formula>
 def Moe_AddOp : Moe_BinaryOp<"add", "lhs + rhs">;
 def Moe_MulOp : Moe_BinaryOp<"mul", "lhs * rhs">;
 
+def Moe_ScaleOp : Moe_DiffOp<"scale", [AllTypesMatch<["input", "result"]>]> {
+  let summary = "elementwise product with a constant";
+  let description = [{
+    `result = input * factor`: the constant multipliers of models trained
+    with muP (IBM Granite's `embedding_multiplier` on the embeddings,
+    `residual_multiplier` on each sublayer's output before the residual
+    add, `1 / logits_scaling` on the logits, and its attention's softmax
+    scale, applied to the queries). Its gradient is the output's gradient
+    times the same factor.
+
+    ```mlir
+    %s = moe.scale %x by 2.200000e-01 : tensor<8x64x512xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$input, F64Attr:$factor);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = "$input `by` $factor attr-dict `:` type($result)";
+}
+
 def Moe_CrossEntropyOp : Moe_DiffOp<"cross_entropy"> {
   let summary = "token cross-entropy of logits against targets";
   let description = [{

@@ -129,6 +129,13 @@ LogicalResult MulOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
   return success();
 }
 
+LogicalResult ScaleOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.push_back(
+      ScaleOp::create(b, getLoc(), getType(), resultGrads[0], getFactorAttr()));
+  return success();
+}
+
 LogicalResult CrossEntropyOp::buildVjp(OpBuilder &b,
                                        ArrayRef<Value> resultGrads,
                                        SmallVectorImpl<Value> &operandGrads) {

@@ -27,6 +27,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+
 using namespace mlir;
 
 namespace {
@@ -89,6 +91,13 @@ private:
         DenseElementsAttr::get(type, b.getFloatAttr(elementType, value)));
   }
 
+  /// `value` times `factor`: itself where the factor is 1.
+  Value scaled(Value value, double factor) {
+    if (factor == 1)
+      return value;
+    return moe::ScaleOp::create(b, value.getType(), value,
+                                b.getF64FloatAttr(factor));
+  }
   Value attention(Value hidden, const std::string &prefix);
   /// A SwiGLU MLP `width` wide over `hidden` ([..., hidden_size]), its
   /// weights `module`.gate_proj.weight and so on: a dense layer's, or a
@@ -186,6 +195,12 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
     return split;
   };
   Value query = project("q", config.numHeads, /*normalized=*/true);
+  // moe.attention scales the scores by 1 / sqrt(head_dim); muP's softmax
+  // scale (Granite's attention_multiplier) goes onto the queries instead,
+  // before RoPE (linear), whose result a bf16 step narrows.
+  if (config.attentionMultiplier)
+    query = scaled(query, *config.attentionMultiplier *
+                              std::sqrt(static_cast<double>(headDim)));
   Value key = project("k", config.numKvHeads, /*normalized=*/true);
   Value value = project("v", config.numKvHeads, /*normalized=*/false);
   moe::RopeScalingAttr scaling =
@@ -365,10 +380,12 @@ Value ModelBuilder::buildLogits(Value inputIds, TrainingTerms *terms) {
   setLocation("model.embed_tokens");
   Value table = parameter(std::string(moert::kTokenEmbeddingGlobal),
                           {config.vocabSize, config.hiddenSize});
-  Value hidden = moe::EmbeddingOp::create(
-      b, floatTensor({batch, seq, config.hiddenSize}), table, inputIds,
-      config.padTokenId ? b.getI64IntegerAttr(*config.padTokenId)
-                        : IntegerAttr());
+  Value hidden = scaled(
+      moe::EmbeddingOp::create(
+          b, floatTensor({batch, seq, config.hiddenSize}), table, inputIds,
+          config.padTokenId ? b.getI64IntegerAttr(*config.padTokenId)
+                            : IntegerAttr()),
+      config.embeddingMultiplier);
 
   for (int64_t layer = 0; layer < config.numLayers; ++layer) {
     std::string prefix = llvm::formatv("model.layers.{0}", layer).str();
@@ -378,8 +395,9 @@ Value ModelBuilder::buildLogits(Value inputIds, TrainingTerms *terms) {
           b, hidden.getType(), hidden,
           normWeight(prefix + ".input_layernorm.weight", config.hiddenSize),
           b.getF64FloatAttr(config.rmsNormEps));
-      Value attended = moe::AddOp::create(b, hidden.getType(), hidden,
-                                          attention(normed, prefix));
+      Value attended = moe::AddOp::create(
+          b, hidden.getType(), hidden,
+          scaled(attention(normed, prefix), config.residualMultiplier));
       setLocation(prefix);
       normed = moe::RmsNormOp::create(
           b, attended.getType(), attended,
@@ -389,7 +407,8 @@ Value ModelBuilder::buildLogits(Value inputIds, TrainingTerms *terms) {
       Value ffnOut = config.isMoeLayer(layer) ? moeBlock(normed, prefix, terms)
                                               : mlp(normed, prefix + ".mlp",
                                                     config.intermediateSize);
-      return moe::AddOp::create(b, attended.getType(), attended, ffnOut)
+      return moe::AddOp::create(b, attended.getType(), attended,
+                                scaled(ffnOut, config.residualMultiplier))
           .getResult();
     });
   }
@@ -404,8 +423,10 @@ Value ModelBuilder::buildLogits(Value inputIds, TrainingTerms *terms) {
       config.tieWordEmbeddings
           ? table
           : parameter("lm_head.weight", {config.vocabSize, config.hiddenSize});
-  return moe::LinearOp::create(b, floatTensor({batch, seq, config.vocabSize}),
-                               hidden, head, Value());
+  return scaled(
+      moe::LinearOp::create(b, floatTensor({batch, seq, config.vocabSize}),
+                            hidden, head, Value()),
+      1 / config.logitsScaling);
 }
 
 void ModelBuilder::addPooledAuxLoss(TrainingTerms &terms) {

@@ -303,6 +303,47 @@ void readQkNorm(KeyReader &keys, mlir::moe::ModelConfig &config,
                             config.hiddenSize / config.numHeads));
 }
 
+/// muP's multipliers, as Granite's classes read them (the attention's 1 by
+/// default) and our keys (the attention's 1 / sqrt(head_dim) by default).
+/// The other families' classes ignore them, as this import does, with a
+/// warning.
+void readMultipliers(KeyReader &keys, mlir::moe::ModelConfig &config,
+                     const TransformersModel *family) {
+  static constexpr const char *kKeys[] = {
+      "embedding_multiplier", "attention_multiplier", "residual_multiplier",
+      "logits_scaling"};
+  if (family && !family->muP) {
+    for (const char *key : kKeys)
+      if (keys.has(key) && keys.object[key] != json(1))
+        config.warnings.push_back(
+            llvm::formatv("transformers' {0} ignores '{1}' ({2}), and so "
+                          "does this import",
+                          family->name, key, keys.object[key].dump())
+                .str());
+    return;
+  }
+  // Granite's classes multiply by null and fail.
+  for (const char *key : kKeys)
+    if (family && keys.isNull(key))
+      keys.keyError(key, llvm::formatv("a positive number (transformers' {0} "
+                                       "fails on null)",
+                                       family->name)
+                             .str());
+  config.embeddingMultiplier =
+      keys.number("embedding_multiplier", 1, /*strictlyPositive=*/true);
+  if (family || keys.has("attention_multiplier"))
+    config.attentionMultiplier =
+        keys.number("attention_multiplier", 1, /*strictlyPositive=*/true);
+  // One spelling of the scale moe.attention applies anyway (a Granite
+  // export of our keys writes it), so that the two compare equal.
+  if (config.attentionMultiplier == config.defaultSoftmaxScale())
+    config.attentionMultiplier.reset();
+  config.residualMultiplier =
+      keys.number("residual_multiplier", 1, /*strictlyPositive=*/true);
+  config.logitsScaling =
+      keys.number("logits_scaling", 1, /*strictlyPositive=*/true);
+}
+
 void checkConsistency(KeyReader &keys, const mlir::moe::ModelConfig &config) {
   if (!keys.error.empty())
     return;
@@ -452,6 +493,7 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   } else if (defaults && !object.contains("pad_token_id")) {
     config.padTokenId = defaults->padTokenId;
   }
+  readMultipliers(keys, config, family);
   auto [expertsKey, otherExpertsKey] = config::expertsKeys(family);
   if (keys.has(expertsKey) || keys.has(otherExpertsKey) || transformers)
     config::readMoeKeys(keys, config, family, transformers);
@@ -515,6 +557,12 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
   keys["tie_word_embeddings"] = config.tieWordEmbeddings;
   if (complete || config.padTokenId)
     keys["pad_token_id"] = optional(config.padTokenId);
+  if (complete || config.hasMultipliers()) {
+    keys["embedding_multiplier"] = config.embeddingMultiplier;
+    keys["attention_multiplier"] = optional(config.attentionMultiplier);
+    keys["residual_multiplier"] = config.residualMultiplier;
+    keys["logits_scaling"] = config.logitsScaling;
+  }
   // Not the sliding window: the importer takes one only where it covers the
   // whole sequence, so it changes nothing the model computes.
   keys["num_local_experts"] = config.numExperts;

@@ -68,6 +68,11 @@ const std::vector<TransformersModel> &families() {
     ernie.padTokenId = 0;
     ernie.tiedEmbeddings = true;
 
+    // Granite (IBM's Granite 3): Llama's model with muP's multipliers.
+    TransformersModel granite =
+        family("Granite", "GraniteForCausalLM", "granite", "GraniteConfig");
+    granite.muP = true;
+
     TransformersModel mixtral =
         family("Mixtral", "MixtralForCausalLM", "mixtral", "MixtralConfig");
     mixtral.moe = true;
@@ -79,6 +84,20 @@ const std::vector<TransformersModel> &families() {
     mixtral.topK = 2;
     mixtral.expertsByIntermediateSize = true;
     mixtral.alwaysRenormalizes = true;
+
+    // Granite MoE (IBM's Granite 3.0 MoE): Mixtral's MoE layers and
+    // load-balancing loss with Llama's attention (no window) and muP's
+    // multipliers, its experts' gate and up rows fused in its checkpoints.
+    TransformersModel graniteMoe =
+        family("Granite MoE", "GraniteMoeForCausalLM", "granitemoe",
+               "GraniteMoeConfig");
+    graniteMoe.moe = true;
+    graniteMoe.muP = true;
+    graniteMoe.experts = 8;
+    graniteMoe.topK = 2;
+    graniteMoe.expertsByIntermediateSize = true;
+    graniteMoe.alwaysRenormalizes = true;
+    graniteMoe.expertNames = moert::ExpertNames::Granite;
 
     TransformersModel qwen3Moe = family("Qwen3-MoE", "Qwen3MoeForCausalLM",
                                         "qwen3_moe", "Qwen3MoeConfig");
@@ -334,9 +353,10 @@ const std::vector<TransformersModel> &families() {
     param2Moe.sharedExperts = 2;
 
     return std::vector<TransformersModel>{
-        llama,     mistral,  qwen2,    qwen3,     ernie,    mixtral,
-        qwen3Moe,  olmoe,    qwen2Moe, dots1,     glm4Moe,  solarOpen,
-        minimaxM2, ernieMoe, hunyuan,  sarvamMoe, param2Moe};
+        llama,   mistral,   qwen2,     qwen3,     ernie,
+        granite, mixtral,   qwen3Moe,  olmoe,     qwen2Moe,
+        dots1,   glm4Moe,   solarOpen, minimaxM2, ernieMoe,
+        hunyuan, sarvamMoe, param2Moe, graniteMoe};
   }();
   return all;
 }
@@ -498,6 +518,7 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   // to apply past them: Llama's is Mistral's model then.
   auto fits = [&](const TransformersModel &model, bool withDenseLayers) {
     return model.moe == config.isMoe() &&
+           (model.muP || !config.hasMultipliers()) &&
            model.interleavedRope == config.ropeInterleaved &&
            (model.qkNorm == config.qkNorm ||
             (model.qkNormKey && config.qkNorm != QkNorm::whole)) &&
@@ -528,6 +549,13 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   for (const TransformersModel &model : families())
     if (fits(model, denseLayers))
       return model;
+  if (config.hasMultipliers())
+    return llvm::createStringError(
+        "this model has muP's multipliers (embedding_multiplier, "
+        "attention_multiplier, residual_multiplier, logits_scaling), which "
+        "of the transformers families that moe-export writes only Granite "
+        "(Llama's model) and Granite MoE (Mixtral's) read; with them, no "
+        "transformers model computes it");
   if (config.ropeInterleaved && !config.isMoe())
     return llvm::createStringError(
         "this model's RoPE turns pairs (2i, 2i + 1) (rope_interleave), which "
@@ -702,6 +730,25 @@ void mlir::moe::writeClassDefaultedKeys(nlohmann::json &config,
   // Written either way: OLMoE's config class pads with token 1 without it.
   config["pad_token_id"] = model.padTokenId ? nlohmann::json(*model.padTokenId)
                                             : nlohmann::json(nullptr);
+}
+
+void mlir::moe::writeMultiplierKeys(nlohmann::json &config,
+                                    const ModelConfig &model,
+                                    const TransformersModel *family) {
+  for (const char *key : {"embedding_multiplier", "attention_multiplier",
+                          "residual_multiplier", "logits_scaling"})
+    config.erase(key);
+  // transformersModelOf has checked that a family without them may compute
+  // the model.
+  if (family ? !family->muP : !model.hasMultipliers())
+    return;
+  config["embedding_multiplier"] = model.embeddingMultiplier;
+  // Granite's softmax scale is 1 by default, ours 1 / sqrt(head_dim).
+  if (family || model.attentionMultiplier)
+    config["attention_multiplier"] =
+        model.attentionMultiplier.value_or(model.defaultSoftmaxScale());
+  config["residual_multiplier"] = model.residualMultiplier;
+  config["logits_scaling"] = model.logitsScaling;
 }
 
 std::string mlir::moe::transformersModelNames() {

@@ -332,6 +332,11 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           set(o, moe::ref::mul(get(o.getLhs()), get(o.getRhs())));
           return success();
         })
+        .Case([&](moe::ScaleOp o) {
+          set(o, moe::ref::scale(get(o.getInput()),
+                                 o.getFactor().convertToDouble()));
+          return success();
+        })
         .Case([&](moe::CrossEntropyOp o) {
           set(o, moe::ref::crossEntropy(
                      get(o.getLogits()), get(o.getTargets()),

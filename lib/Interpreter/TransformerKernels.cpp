@@ -152,6 +152,13 @@ Tensor mlir::moe::ref::mul(const Tensor &lhs, const Tensor &rhs) {
   return result;
 }
 
+Tensor mlir::moe::ref::scale(const Tensor &input, double factor) {
+  Tensor result = input;
+  for (double &value : result.data)
+    value *= factor;
+  return result;
+}
+
 Tensor mlir::moe::ref::crossEntropy(const Tensor &logits, const Tensor &targets,
                                     const LossTargets &counted) {
   int64_t vocab = logits.dim(-1), rows = targets.numel();

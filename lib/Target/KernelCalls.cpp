@@ -311,6 +311,10 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
         return call(isa<AddOp>(op) ? "add" : "mul",
                     {in(0), in(1), size(numElements(o.getLhs())), res(0)});
       })
+      .Case([&](ScaleOp o) {
+        return call("scale", {in(0), real(o.getFactor()),
+                              size(numElements(o.getInput())), res(0)});
+      })
       .Case<CrossEntropyOp, CrossEntropyGradOp>([&](auto o) {
         int64_t vocab = dim(o.getLogits(), -1);
         int64_t rows = rowsOf(o.getLogits());

@@ -34,7 +34,7 @@ constexpr StringLiteral kGridName = "ranks";
 /// Ops that compute token by token (or sequence by sequence): their results
 /// have the batch or the tokens on axis 0, and each rank computes its part.
 bool isTokenWise(Operation *op) {
-  if (isa<AddOp, MulOp>(op))
+  if (isa<AddOp, MulOp, ScaleOp>(op))
     return cast<RankedTensorType>(op->getResult(0).getType()).getRank() > 0;
   return isa<EmbeddingOp, RmsNormOp, LinearOp, RouterOp, RopeOp, AttentionOp,
              SwigluOp, SigmoidScaleOp, GateNormOp, GateOp, CombineOp,
@@ -45,7 +45,7 @@ bool isTokenWise(Operation *op) {
 bool isUnchanged(Operation *op) {
   return isa<ml_program::GlobalLoadOp, arith::ConstantOp, CrossEntropyOp,
              CountTargetsOp, AuxLossOp, PooledAuxLossOp, ZLossOp,
-             RoutingMetricsOp, ExpertSimilarityOp, AddOp, MulOp,
+             RoutingMetricsOp, ExpertSimilarityOp, AddOp, MulOp, ScaleOp,
              func::ReturnOp>(op);
 }
 

@@ -56,6 +56,13 @@ Value buildScalar(OpBuilder &b, Location loc, Operation *op,
       .Case([&](MulOp) {
         return arith::MulFOp::create(b, loc, operands[0], operands[1]);
       })
+      .Case([&](ScaleOp scale) {
+        Value factor = arith::ConstantOp::create(
+            b, loc,
+            b.getFloatAttr(operands[0].getType(),
+                           scale.getFactor().convertToDouble()));
+        return arith::MulFOp::create(b, loc, operands[0], factor);
+      })
       .Case([&](SwigluOp) {
         // swiglu(g, u) = g / (1 + exp(-g)) * u
         Value gate = operands[0];
@@ -159,7 +166,7 @@ struct FuseElementwisePass
 } // namespace
 
 bool moe::isFusableElementwise(Operation *op) {
-  return isa<AddOp, MulOp, SwigluOp>(op);
+  return isa<AddOp, MulOp, ScaleOp, SwigluOp>(op);
 }
 
 bool moe::canFuseElementwise(Operation *producer, Operation *consumer) {

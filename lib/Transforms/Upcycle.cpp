@@ -135,6 +135,7 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
   // Nor its family's other defaults (ERNIE 4.5's RoPE base, pairs, epsilon,
   // tied embeddings and padding token).
   writeClassDefaultedKeys(config, dense);
+  writeMultiplierKeys(config, dense, family);
   writeExpertCountKeys(config, upcycled, family);
   // Every layer's FFN becomes experts, which the family's keys must say
   // (GLM-4-MoE's and ERNIE 4.5 MoE's classes make the first layer dense by

@@ -617,6 +617,13 @@ void moert::cpu::mul(const float *a, const float *b, int64_t count, float *y) {
     y[i] = a[i] * b[i];
 }
 
+void moert::cpu::scale(const float *x, double factor, int64_t count, float *y) {
+  float f = static_cast<float>(factor);
+#pragma omp parallel for simd schedule(static) if (count >= kGrain)
+  for (int64_t i = 0; i < count; ++i)
+    y[i] = x[i] * f;
+}
+
 //===----------------------------------------------------------------------===//
 // Cross-entropy.
 //===----------------------------------------------------------------------===//

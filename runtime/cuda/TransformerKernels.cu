@@ -338,6 +338,12 @@ __global__ void mulKernel(const float *a, const float *b, int64_t count,
     y[i] = a[i] * b[i];
 }
 
+__global__ void scaleKernel(const float *x, float factor, int64_t count,
+                            float *y) {
+  for (int64_t i : gridStride(count))
+    y[i] = x[i] * factor;
+}
+
 //===----------------------------------------------------------------------===//
 // Cross-entropy: one block per row.
 //===----------------------------------------------------------------------===//
@@ -702,6 +708,13 @@ void moert::cuda::add(const float *a, const float *b, int64_t count, float *y) {
 void moert::cuda::mul(const float *a, const float *b, int64_t count, float *y) {
   mulKernel<<<blocksFor(count), kThreads, 0, stream()>>>(a, b, count, y);
   checkLaunch("moert::cuda::mul");
+}
+
+void moert::cuda::scale(const float *x, double factor, int64_t count,
+                        float *y) {
+  scaleKernel<<<blocksFor(count), kThreads, 0, stream()>>>(
+      x, static_cast<float>(factor), count, y);
+  checkLaunch("moert::cuda::scale");
 }
 
 //===----------------------------------------------------------------------===//

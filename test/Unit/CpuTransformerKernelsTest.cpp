@@ -402,6 +402,9 @@ TEST(CpuTransformerKernelsTest, ElementwiseOpsMatchReference) {
     y = output(count);
     cpu::mul(gate.data(), up.data(), count, y.data());
     expectClose(y, ref::mul(gateRef, upRef), "mul " + name);
+    y = output(count);
+    cpu::scale(gate.data(), 0.22, count, y.data());
+    expectClose(y, ref::scale(gateRef, 0.22), "scale " + name);
   }
 }
 

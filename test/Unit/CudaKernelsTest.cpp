@@ -455,6 +455,9 @@ TEST_F(CudaTransformerKernelsTest, ElementwiseOpsMatchCpu) {
     gpu::mul(gateGpu.get(), upGpu.get(), count, yGpu.get());
     cpu::mul(gate.data(), up.data(), count, y.data());
     expectClose(yGpu.download(), y, "mul " + name, 0.0);
+    gpu::scale(gateGpu.get(), 0.22, count, yGpu.get());
+    cpu::scale(gate.data(), 0.22, count, y.data());
+    expectClose(yGpu.download(), y, "scale " + name, 0.0);
   }
 }
 

@@ -117,6 +117,17 @@ TEST(GradientCheck, Elementwise) {
   }
 }
 
+TEST(GradientCheck, Scale) {
+  checkCase("scale", [](Model &m) {
+    Shape x = m.shape(1, 3, 5);
+    m.param("x", x);
+    m.emit("%y = moe.scale %x by 0.22 : " + typeOf(x));
+    // A second use of %x: its gradient adds up over both uses.
+    m.emit("%z = moe.mul %y, %x : " + typeOf(x));
+    m.result("%z", x);
+  });
+}
+
 TEST(GradientCheck, SigmoidScale) {
   checkCase("sigmoid_scale", [](Model &m) {
     Shape x = m.shape(1, 3, 5), logit = x;

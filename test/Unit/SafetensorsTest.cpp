@@ -753,13 +753,47 @@ TEST_F(SafetensorsTest, AGlobalComesFromOneLayoutOnly) {
       << message;
 }
 
+TEST_F(SafetensorsTest, GraniteExpertsFuseGateRowsFirstAndReadBack) {
+  auto tensorOf = [](std::vector<float> values, std::vector<int64_t> shape) {
+    moert::OwnedTensor tensor{DType::F32, std::move(shape), {}};
+    tensor.data.assign(reinterpret_cast<const char *>(values.data()),
+                       reinterpret_cast<const char *>(values.data()) +
+                           values.size() * sizeof(float));
+    return tensor;
+  };
+  std::string prefix = "model.layers.0.block_sparse_moe.";
+  // Two experts, each a [1, 2] gate and up projection.
+  moert::OwnedTensor gate = tensorOf({1, 2, 3, 4}, {2, 1, 2});
+  moert::OwnedTensor up = tensorOf({5, 6, 7, 8}, {2, 1, 2});
+  auto pieces =
+      moert::toHuggingFace({{prefix + "experts.w3", up},
+                            {prefix + "gate.weight", tensorOf({9, 10}, {1, 2})},
+                            {prefix + "experts.w1", gate}},
+                           moert::ExpertNames::Granite);
+  ASSERT_EQ(pieces.size(), 2u);
+  EXPECT_EQ(pieces[0].first, prefix + "router.layer.weight");
+  EXPECT_EQ(pieces[1].first, prefix + "input_linear.weight");
+  EXPECT_EQ(pieces[1].second.shape, (std::vector<int64_t>{2, 2, 2}));
+  EXPECT_EQ(pieces[1].second.data,
+            tensorOf({1, 2, 5, 6, 3, 4, 7, 8}, {2, 2, 2}).data);
+  std::vector<TensorView> views;
+  for (const auto &[pieceName, tensor] : pieces)
+    views.push_back(tensor.view(pieceName));
+  std::string path = pathOf("granite.safetensors");
+  moert::writeSafetensors(path, views);
+  moert::WeightSource source(path);
+  EXPECT_EQ(source.get(prefix + "experts.w1", DType::F32).data, gate.data);
+  EXPECT_EQ(source.get(prefix + "experts.w3", DType::F32).data, up.data);
+  EXPECT_TRUE(source.contains(prefix + "gate.weight"));
+}
+
 TEST_F(SafetensorsTest, ExportedExpertsReadBackBitForBit) {
   float values[] = {0.1f, -2, 3e-30f, 4, 5, 6};
   moert::OwnedTensor stacked{DType::F32, {3, 2, 1}, {}};
   stacked.data.assign(reinterpret_cast<const char *>(values),
                       reinterpret_cast<const char *>(values) + sizeof(values));
   std::string name = "model.layers.2.block_sparse_moe.experts.w3";
-  auto pieces = moert::toHuggingFace(name, stacked);
+  auto pieces = moert::toHuggingFace({{name, stacked}});
   ASSERT_EQ(pieces.size(), 3u);
   EXPECT_EQ(pieces[1].first,
             "model.layers.2.block_sparse_moe.experts.1.w3.weight");

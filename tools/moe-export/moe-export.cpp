@@ -157,6 +157,7 @@ static json huggingFaceConfig(const std::string &text,
   out["model_type"] = model.modelType;
   moe::writeAttentionKeys(out, config, &model);
   moe::writeClassDefaultedKeys(out, config);
+  moe::writeMultiplierKeys(out, config, &model);
   out["hidden_act"] = "silu";
   // transformers 5 types these float and refuses an integer such as 0.
   for (const char *key : {"attention_dropout", "initializer_range",
@@ -448,7 +449,7 @@ static int run() {
         !moert::isIgnorableTensor(name, hasGlobal))
       moert::fail("{}: tensor '{}' has no place in the model",
                   inputPath.getValue(), name);
-  std::vector<std::pair<std::string, moert::OwnedTensor>> tensors;
+  std::vector<std::pair<std::string, moert::OwnedTensor>> globals;
   module->walk([&](ml_program::GlobalOp global) {
     if (!exported(global))
       return;
@@ -470,10 +471,10 @@ static int run() {
       moert::fail("{}: tensor '{}' is {}, but the config gives {}",
                   inputPath.getValue(), name, moert::formatShape(tensor.shape),
                   moert::formatShape(expected));
-    for (auto &piece :
-         moert::toHuggingFace(name, std::move(tensor), model->expertNames))
-      tensors.push_back(std::move(piece));
+    globals.emplace_back(name, std::move(tensor));
   });
+  std::vector<std::pair<std::string, moert::OwnedTensor>> tensors =
+      moert::toHuggingFace(std::move(globals), model->expertNames);
 
   // Everything is read and checked: now the folder.
   StagingFolder staging(outputDir, !exists);

@@ -17,6 +17,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -73,6 +74,21 @@ struct ModelConfig {
   /// transformers' pad_token_id: that token's embedding gets no gradient
   /// (nn.Embedding's padding_idx).
   std::optional<int64_t> padTokenId;
+  /// muP's constant multipliers (IBM Granite's keys): on the embeddings,
+  /// the attention's softmax scale (unset: 1 / sqrt(head_dim)), each
+  /// sublayer's output before its residual add, and the logits' divisor.
+  double embeddingMultiplier = 1;
+  std::optional<double> attentionMultiplier;
+  double residualMultiplier = 1;
+  double logitsScaling = 1;
+  bool hasMultipliers() const {
+    return embeddingMultiplier != 1 || attentionMultiplier ||
+           residualMultiplier != 1 || logitsScaling != 1;
+  }
+  /// The softmax scale without attention_multiplier.
+  double defaultSoftmaxScale() const {
+    return 1 / std::sqrt(static_cast<double>(headDim()));
+  }
 
   // Mixture of experts; numExperts == 0 means a dense Llama model.
   int64_t numExperts = 0;

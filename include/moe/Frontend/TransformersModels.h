@@ -86,6 +86,11 @@ struct TransformersModel {
   /// Whether its RoPE turns pairs (2i, 2i + 1) (ERNIE 4.5's), which our
   /// key rope_interleave says elsewhere.
   bool interleavedRope = false;
+  /// Whether its class reads muP's multipliers (Granite's
+  /// embedding_multiplier, attention_multiplier, residual_multiplier,
+  /// logits_scaling: each 1 by default, so that its attention's softmax
+  /// scale is 1), which the other families ignore.
+  bool muP = false;
   /// The key that gives the rotated dimensions in place of the factor
   /// (MiniMax-M2's released configs' rotary_dim), which the factor, where
   /// given, must agree with.
@@ -256,6 +261,12 @@ void writeLayerPlacementKeys(nlohmann::json &config, const ModelConfig &model,
 /// epsilon, tied embeddings and padding token, so that the class reading
 /// `config` (another family's, or ours) cannot change them.
 void writeClassDefaultedKeys(nlohmann::json &config, const ModelConfig &model);
+
+/// Writes `model`'s muP multipliers into config.json object `config` where
+/// `family`'s class reads them (Granite's, every one; ours, where the model
+/// has them), removing them elsewhere.
+void writeMultiplierKeys(nlohmann::json &config, const ModelConfig &model,
+                         const TransformersModel *family);
 
 /// Every family's name, as a list for messages ("Llama, Mistral, ...").
 std::string transformersModelNames();

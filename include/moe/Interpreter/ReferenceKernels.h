@@ -43,6 +43,7 @@ Tensor swiglu(const Tensor &gate, const Tensor &up);
 Tensor sigmoidScale(const Tensor &input, const Tensor &logit);
 Tensor add(const Tensor &lhs, const Tensor &rhs);
 Tensor mul(const Tensor &lhs, const Tensor &rhs);
+Tensor scale(const Tensor &input, double factor);
 /// Which positions a cross-entropy counts (those whose target is not
 /// `ignoreIndex`) and what divides their losses' sum (`divisor`, 0 giving
 /// 0; without one, the mean over all positions).

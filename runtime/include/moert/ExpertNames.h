@@ -26,6 +26,10 @@ enum class ExpertNames {
   /// Qwen's experts, the router at mlp.router.gate, the bias at
   /// mlp.expert_bias, the shared experts at mlp.shared_mlp.
   Hunyuan,
+  /// block_sparse_moe.router.layer, each layer's experts' gate and up
+  /// rows fused in block_sparse_moe.input_linear [E, 2F, H] (gate first),
+  /// their down projections in block_sparse_moe.output_linear.
+  Granite,
 };
 
 } // namespace moert

@@ -100,7 +100,7 @@ bool isIgnorableTensor(
     const std::string &name,
     const std::function<bool(const std::string &)> &hasGlobal);
 
-/// Our global `name` as Hugging Face's tensors: stacked expert weights
+/// Our globals as Hugging Face's tensors: stacked expert weights
 /// split into the per-expert tensors save_pretrained writes
 /// (model.layers.L.block_sparse_moe.experts.E.w1.weight, ..., or Qwen-MoE's
 /// model.layers.L.mlp.experts.E.gate_proj.weight, ..., with the router and
@@ -108,10 +108,12 @@ bool isIgnorableTensor(
 /// block_sparse_moe.e_score_correction_bias, ERNIE 4.5 MoE's at
 /// mlp.moe_statics.e_score_correction_bias as [1, experts]; HY V3's router
 /// at mlp.router.gate, its bias at mlp.expert_bias, its shared experts at
-/// mlp.shared_mlp), everything else under its own name. WeightSource reads
-/// them back.
+/// mlp.shared_mlp; Granite MoE's router at block_sparse_moe.router.layer,
+/// each layer's experts whole, w1 and w3 fused as
+/// block_sparse_moe.input_linear [E, 2F, H], w2 as output_linear),
+/// everything else under its own name. WeightSource reads them back.
 std::vector<std::pair<std::string, OwnedTensor>>
-toHuggingFace(const std::string &name, OwnedTensor tensor,
+toHuggingFace(std::vector<std::pair<std::string, OwnedTensor>> globals,
               ExpertNames names = ExpertNames::Mixtral);
 
 /// `view`'s values as `dtype`: floats to F32 or F64 from any float type,

@@ -498,3 +498,12 @@ func.func @cross_entropy_result_rank(%logits: tensor<2x3x16xf32>, %targets: tens
   %l = moe.cross_entropy %logits, %targets : tensor<2x3x16xf32>, tensor<2x3xi32> -> tensor<1xf32>
   return
 }
+
+// -----
+
+// moe.scale: a factor that would make every value NaN or infinite.
+func.func @scale_infinite(%x: tensor<2x3xf32>) {
+  // expected-error @+1 {{'moe.scale' op factor must be finite, got INF}}
+  %s = moe.scale %x by 0x7FF0000000000000 : tensor<2x3xf32>
+  return
+}

@@ -183,12 +183,14 @@ func.func @attention_bf16(%q: tensor<2x3x4x16xbf16>, %k: tensor<2x3x2x16xbf16>, 
 // CHECK: %[[S:.*]] = moe.swiglu %[[A]], %[[B]] : tensor<2x3x10xf32>
 // CHECK: %[[SUM:.*]] = moe.add %[[S]], %[[A]] : tensor<2x3x10xf32>
 // CHECK: %[[PROD:.*]] = moe.mul %[[SUM]], %[[B]] : tensor<2x3x10xf32>
-// CHECK: return %[[PROD]] : tensor<2x3x10xf32>
+// CHECK: %[[SCALED:.*]] = moe.scale %[[PROD]] by 2.500000e-01 : tensor<2x3x10xf32>
+// CHECK: return %[[SCALED]] : tensor<2x3x10xf32>
 func.func @elementwise(%a: tensor<2x3x10xf32>, %b: tensor<2x3x10xf32>) -> tensor<2x3x10xf32> {
   %s = moe.swiglu %a, %b : tensor<2x3x10xf32>
   %sum = moe.add %s, %a : tensor<2x3x10xf32>
   %prod = moe.mul %sum, %b : tensor<2x3x10xf32>
-  return %prod : tensor<2x3x10xf32>
+  %scaled = moe.scale %prod by 0.25 : tensor<2x3x10xf32>
+  return %scaled : tensor<2x3x10xf32>
 }
 
 // CHECK-LABEL: func.func @sigmoid_scale

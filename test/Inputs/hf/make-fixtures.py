@@ -227,6 +227,23 @@ MODELS = {
         head_dim=8,
         moe_keys={"use_qk_norm": False, "first_k_dense_replace": 0,
                   "n_group": 2, "topk_group": 1, "norm_topk_prob": False}),
+    # Granite MoE (Mixtral's MoE layers, top-2 of 4 renormalized, with
+    # transformers' pooled load-balancing loss; Llama's attention) with
+    # muP's multipliers: the embeddings times 12, the softmax scale 0.3
+    # (1 / sqrt(4) without it), each sublayer's output times 0.22 before
+    # its residual add, the logits over 6; its checkpoints' experts fused
+    # (block_sparse_moe.input_linear, output_linear, router.layer).
+    "granitemoe-mup": dict(
+        kind="granitemoe", kv_heads=2, top_k=2, tied=False, theta=1e4,
+        router_logits=True,
+        moe_keys={"embedding_multiplier": 12.0, "attention_multiplier": 0.3,
+                  "residual_multiplier": 0.22, "logits_scaling": 6.0}),
+    # Granite (dense, Llama's model with muP's multipliers), tied
+    # embeddings, the attention's multiplier left at its class's 1.
+    "granite-mup-tied": dict(
+        kind="granite", kv_heads=2, tied=True, theta=1e4,
+        moe_keys={"embedding_multiplier": 6.0, "residual_multiplier": 0.5,
+                  "logits_scaling": 2.5}),
     # Linear scaling in transformers 4's spelling (rope_scaling with "type",
     # rope_theta apart).
     "qwen2-rope-linear": dict(
@@ -318,6 +335,14 @@ def make_model(spec):
             moe_intermediate_size=FFN, head_dim=spec["head_dim"],
             **{**common, **spec.get("moe_keys", {})})
         model = transformers.HYV3ForCausalLM(config)
+    elif spec["kind"] in ("granite", "granitemoe"):
+        experts = dict(num_local_experts=4, num_experts_per_tok=spec["top_k"],
+                       router_aux_loss_coef=0.01,
+                       output_router_logits=spec.get("router_logits", False)
+                       ) if spec["kind"] == "granitemoe" else {}
+        config = transformers.AutoConfig.for_model(
+            spec["kind"], **experts, **{**common, **spec["moe_keys"]})
+        model = transformers.AutoModelForCausalLM.from_config(config)
     elif spec["kind"] in ("sarvam_moe", "param2moe"):
         config = transformers.AutoConfig.for_model(
             spec["kind"], n_routed_experts=4,
@@ -351,7 +376,11 @@ def gradients_by_our_names(model):
         if parameter.grad is None:
             continue
         grad = parameter.grad.detach()
-        prefix, _, leaf = name.rpartition(".mlp.")
+        # Granite MoE's MoE block is block_sparse_moe, its router `router`.
+        prefix, _, leaf = name.rpartition(
+            ".block_sparse_moe." if ".block_sparse_moe." in name else ".mlp.")
+        if leaf == "router.weight":
+            leaf = "gate.weight"
         if leaf == "experts.gate_up_proj":
             experts = prefix + ".block_sparse_moe.experts."
             width = grad.shape[1] // 2

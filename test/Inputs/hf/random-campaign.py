@@ -103,7 +103,30 @@ def glm4_moe_layers(rng, config_class):
     return config_class(**config)
 
 
+def multipliers(rng):
+    """muP's, as Granite's classes read them (or left at their 1s)."""
+    return {key: rng.choice([1.0, value]) for key, value in (
+        ("embedding_multiplier", rng.uniform(1, 12)),
+        ("attention_multiplier", rng.uniform(0.01, 1)),
+        ("residual_multiplier", rng.uniform(0.1, 1)),
+        ("logits_scaling", rng.uniform(1, 10)))}
+
+
+def granitemoe(rng):
+    config = attention(rng)
+    experts = rng.choice([2, 4, 8])
+    config.update(num_local_experts=experts,
+                  num_experts_per_tok=rng.randint(1, min(4, experts)),
+                  **multipliers(rng))
+    return transformers.GraniteMoeConfig(**config)
+
+
+def granite(rng):
+    return transformers.GraniteConfig(**attention(rng), **multipliers(rng))
+
+
 FAMILIES = {"ernie4_5_moe": ernie4_5_moe, "hy_v3": hy_v3,
+            "granitemoe": granitemoe, "granite": granite,
             "sarvam_moe": lambda rng: glm4_moe_layers(
                 rng, transformers.SarvamMoEConfig),
             "param2moe": lambda rng: glm4_moe_layers(
