@@ -390,26 +390,37 @@ Value ModelBuilder::buildLogits(Value inputIds, TrainingTerms *terms) {
   for (int64_t layer = 0; layer < config.numLayers; ++layer) {
     std::string prefix = llvm::formatv("model.layers.{0}", layer).str();
     hidden = inLayer(layer, [&] {
-      setLocation(prefix);
-      Value normed = moe::RmsNormOp::create(
-          b, hidden.getType(), hidden,
-          normWeight(prefix + ".input_layernorm.weight", config.hiddenSize),
-          b.getF64FloatAttr(config.rmsNormEps));
-      Value attended = moe::AddOp::create(
-          b, hidden.getType(), hidden,
-          scaled(attention(normed, prefix), config.residualMultiplier));
-      setLocation(prefix);
-      normed = moe::RmsNormOp::create(
-          b, attended.getType(), attended,
-          normWeight(prefix + ".post_attention_layernorm.weight",
-                     config.hiddenSize),
-          b.getF64FloatAttr(config.rmsNormEps));
-      Value ffnOut = config.isMoeLayer(layer) ? moeBlock(normed, prefix, terms)
-                                              : mlp(normed, prefix + ".mlp",
-                                                    config.intermediateSize);
-      return moe::AddOp::create(b, attended.getType(), attended,
-                                scaled(ffnOut, config.residualMultiplier))
-          .getResult();
+      auto norm = [&](Value value, const char *name) -> Value {
+        setLocation(prefix);
+        return moe::RmsNormOp::create(
+            b, value.getType(), value,
+            normWeight(prefix + "." + name + ".weight", config.hiddenSize),
+            b.getF64FloatAttr(config.rmsNormEps));
+      };
+      // A sublayer's output joins the residual stream: pre-norm models
+      // normalize its input (input_layernorm, post_attention_layernorm),
+      // OLMo 2's its output (post_attention_layernorm,
+      // post_feedforward_layernorm).
+      auto residual = [&](Value stream, Value output,
+                          const char *postNorm) -> Value {
+        if (config.postNorms)
+          output = norm(output, postNorm);
+        return moe::AddOp::create(b, stream.getType(), stream,
+                                  scaled(output, config.residualMultiplier));
+      };
+      Value attended = residual(
+          hidden,
+          attention(config.postNorms ? hidden : norm(hidden, "input_layernorm"),
+                    prefix),
+          "post_attention_layernorm");
+      Value ffnInput = config.postNorms
+                           ? attended
+                           : norm(attended, "post_attention_layernorm");
+      Value ffnOut =
+          config.isMoeLayer(layer)
+              ? moeBlock(ffnInput, prefix, terms)
+              : mlp(ffnInput, prefix + ".mlp", config.intermediateSize);
+      return residual(attended, ffnOut, "post_feedforward_layernorm");
     });
   }
 

@@ -57,8 +57,7 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
   };
   // The architectures that these keys describe completely: transformers'
   // families and Skywork-MoE's release. Others build other models from
-  // them: OLMo2 normalizes after attention and MLP, Gemma scales its norms
-  // and embeddings otherwise.
+  // them: Gemma scales its norms and embeddings otherwise.
   if (!family && keys.has("model_type") &&
       keys.object["model_type"] != json("skywork_moe"))
     refuse("model_type",
@@ -336,7 +335,9 @@ void readMultipliers(KeyReader &keys, mlir::moe::ModelConfig &config,
         keys.number("attention_multiplier", 1, /*strictlyPositive=*/true);
   // One spelling of the scale moe.attention applies anyway (a Granite
   // export of our keys writes it), so that the two compare equal.
-  if (config.attentionMultiplier == config.defaultSoftmaxScale())
+  // (The heads' width needs their count, which must have been read.)
+  if (config.attentionMultiplier && keys.error.empty() &&
+      *config.attentionMultiplier == config.defaultSoftmaxScale())
     config.attentionMultiplier.reset();
   config.residualMultiplier =
       keys.number("residual_multiplier", 1, /*strictlyPositive=*/true);
@@ -492,8 +493,25 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
           (pad.get<int64_t>() + config.vocabSize) % config.vocabSize;
   } else if (defaults && !object.contains("pad_token_id")) {
     config.padTokenId = defaults->padTokenId;
+    // nn.Embedding refuses it (FlexOlmo's 100277 in a small vocabulary).
+    if (config.padTokenId && *config.padTokenId >= config.vocabSize)
+      keys.fail(llvm::formatv("key 'pad_token_id' is missing, and {0}'s "
+                              "default ({1}) is outside the vocabulary [0, "
+                              "{2}) ('vocab_size'): give it",
+                              defaults->configClass, *config.padTokenId,
+                              config.vocabSize)
+                    .str());
   }
   readMultipliers(keys, config, family);
+  // The norms' place: the family's, which our key may only repeat.
+  bool familyPostNorms = family && family->postNorms;
+  config.postNorms = keys.boolean("moe_post_norms", familyPostNorms);
+  if (family && config.postNorms != familyPostNorms)
+    keys.fail(llvm::formatv("key 'moe_post_norms' is {0}, but transformers' "
+                            "{1} normalizes each sublayer's {2}",
+                            config.postNorms, family->name,
+                            familyPostNorms ? "output" : "input")
+                  .str());
   auto [expertsKey, otherExpertsKey] = config::expertsKeys(family);
   if (keys.has(expertsKey) || keys.has(otherExpertsKey) || transformers)
     config::readMoeKeys(keys, config, family, transformers);
@@ -557,6 +575,8 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
   keys["tie_word_embeddings"] = config.tieWordEmbeddings;
   if (complete || config.padTokenId)
     keys["pad_token_id"] = optional(config.padTokenId);
+  if (complete || config.postNorms)
+    keys["moe_post_norms"] = config.postNorms;
   if (complete || config.hasMultipliers()) {
     keys["embedding_multiplier"] = config.embeddingMultiplier;
     keys["attention_multiplier"] = optional(config.attentionMultiplier);

@@ -73,6 +73,16 @@ const std::vector<TransformersModel> &families() {
         family("Granite", "GraniteForCausalLM", "granite", "GraniteConfig");
     granite.muP = true;
 
+    // OLMo 2 (AllenAI's): each sublayer's output normalized before its
+    // residual add, the whole queries and keys normalized (as wide as
+    // their heads together).
+    TransformersModel olmo2 =
+        family("OLMo 2", "Olmo2ForCausalLM", "olmo2", "Olmo2Config");
+    olmo2.postNorms = true;
+    olmo2.qkNorm = QkNorm::whole;
+    olmo2.rmsNormEps = 1e-5;
+    olmo2.padTokenId = 1;
+
     TransformersModel mixtral =
         family("Mixtral", "MixtralForCausalLM", "mixtral", "MixtralConfig");
     mixtral.moe = true;
@@ -84,6 +94,24 @@ const std::vector<TransformersModel> &families() {
     mixtral.topK = 2;
     mixtral.expertsByIntermediateSize = true;
     mixtral.alwaysRenormalizes = true;
+
+    // FlexOlmo (AllenAI's): OLMoE's MoE layers (top-k not renormalized by
+    // default, its load-balancing loss) on OLMo 2's layers.
+    TransformersModel flexOlmo = family("FlexOlmo", "FlexOlmoForCausalLM",
+                                        "flex_olmo", "FlexOlmoConfig");
+    flexOlmo.moe = true;
+    flexOlmo.postNorms = true;
+    flexOlmo.qkNorm = QkNorm::whole;
+    flexOlmo.ropeTheta = 5e5;
+    flexOlmo.rmsNormEps = 1e-6;
+    flexOlmo.padTokenId = 100277;
+    flexOlmo.auxLossCoeff = 0.01;
+    flexOlmo.experts = 7;
+    flexOlmo.topK = 5;
+    flexOlmo.expertsByIntermediateSize = true;
+    flexOlmo.expertsKey = "num_experts";
+    flexOlmo.otherExpertsKey = "num_local_experts";
+    flexOlmo.expertNames = moert::ExpertNames::Qwen;
 
     // Granite MoE (IBM's Granite 3.0 MoE): Mixtral's MoE layers and
     // load-balancing loss with Llama's attention (no window) and muP's
@@ -353,10 +381,10 @@ const std::vector<TransformersModel> &families() {
     param2Moe.sharedExperts = 2;
 
     return std::vector<TransformersModel>{
-        llama,   mistral,   qwen2,     qwen3,     ernie,
-        granite, mixtral,   qwen3Moe,  olmoe,     qwen2Moe,
-        dots1,   glm4Moe,   solarOpen, minimaxM2, ernieMoe,
-        hunyuan, sarvamMoe, param2Moe, graniteMoe};
+        llama,      mistral,   qwen2,    qwen3,    ernie,     granite,
+        mixtral,    qwen3Moe,  olmoe,    qwen2Moe, dots1,     glm4Moe,
+        solarOpen,  minimaxM2, ernieMoe, hunyuan,  sarvamMoe, param2Moe,
+        graniteMoe, olmo2,     flexOlmo};
   }();
   return all;
 }
@@ -519,6 +547,7 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   auto fits = [&](const TransformersModel &model, bool withDenseLayers) {
     return model.moe == config.isMoe() &&
            (model.muP || !config.hasMultipliers()) &&
+           model.postNorms == config.postNorms &&
            model.interleavedRope == config.ropeInterleaved &&
            (model.qkNorm == config.qkNorm ||
             (model.qkNormKey && config.qkNorm != QkNorm::whole)) &&
@@ -549,6 +578,15 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   for (const TransformersModel &model : families())
     if (fits(model, denseLayers))
       return model;
+  if (config.postNorms)
+    return llvm::createStringError(
+        "this model normalizes each sublayer's output (moe_post_norms), "
+        "which of the transformers families that moe-export writes only OLMo "
+        "2 (a dense model) and FlexOlmo (OLMoE's MoE layers: softmax scores "
+        "without a bias, no shared experts, every layer a MoE layer) do, both "
+        "normalizing whole queries and keys and rotating whole heads' halves, "
+        "without biases, a window or muP's multipliers; this model differs "
+        "from them");
   if (config.hasMultipliers())
     return llvm::createStringError(
         "this model has muP's multipliers (embedding_multiplier, "
@@ -601,7 +639,8 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   if (!config.isMoe())
     return llvm::createStringError(
         "no transformers model normalizes a dense model's whole queries and "
-        "keys (OLMoE's and MiniMax-M2's are MoEs)");
+        "keys with its norms before each sublayer (OLMo 2's follow each "
+        "sublayer, moe_post_norms; OLMoE's and MiniMax-M2's are MoEs)");
   if (config.slidingWindow)
     return llvm::createStringError(llvm::formatv(
         "transformers' OLMoE has no sliding window, and this model attends "
@@ -725,6 +764,9 @@ void mlir::moe::writeClassDefaultedKeys(nlohmann::json &config,
       config[key]["rope_theta"] = model.ropeTheta;
   if (model.ropeInterleaved)
     config["rope_interleave"] = true;
+  // OLMo 2's placement, which a config without its model_type must say.
+  if (model.postNorms)
+    config["moe_post_norms"] = true;
   config["rms_norm_eps"] = model.rmsNormEps;
   config["tie_word_embeddings"] = model.tieWordEmbeddings;
   // Written either way: OLMoE's config class pads with token 1 without it.

@@ -74,6 +74,10 @@ struct ModelConfig {
   /// transformers' pad_token_id: that token's embedding gets no gradient
   /// (nn.Embedding's padding_idx).
   std::optional<int64_t> padTokenId;
+  /// Whether each layer normalizes its attention's and FFN's outputs
+  /// before their residual adds (post_attention_layernorm,
+  /// post_feedforward_layernorm) rather than their inputs: OLMo 2's.
+  bool postNorms = false;
   /// muP's constant multipliers (IBM Granite's keys): on the embeddings,
   /// the attention's softmax scale (unset: 1 / sqrt(head_dim)), each
   /// sublayer's output before its residual add, and the logits' divisor.

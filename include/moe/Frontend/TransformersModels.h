@@ -86,6 +86,9 @@ struct TransformersModel {
   /// Whether its RoPE turns pairs (2i, 2i + 1) (ERNIE 4.5's), which our
   /// key rope_interleave says elsewhere.
   bool interleavedRope = false;
+  /// Whether it normalizes each sublayer's output rather than its input
+  /// (OLMo 2's), which our key moe_post_norms says elsewhere.
+  bool postNorms = false;
   /// Whether its class reads muP's multipliers (Granite's
   /// embedding_multiplier, attention_multiplier, residual_multiplier,
   /// logits_scaling: each 1 by default, so that its attention's softmax
@@ -257,8 +260,9 @@ void writeLayerPlacementKeys(nlohmann::json &config, const ModelConfig &model,
 
 /// Writes the other keys whose defaults differ between config classes as
 /// `model` has them: RoPE's base (also inside a RoPE object, which
-/// transformers reads first), the RoPE pairs where interleaved, the
-/// epsilon, tied embeddings and padding token, so that the class reading
+/// transformers reads first), the RoPE pairs where interleaved, the norms
+/// after each sublayer where there, the epsilon, tied embeddings and
+/// padding token, so that the class reading
 /// `config` (another family's, or ours) cannot change them.
 void writeClassDefaultedKeys(nlohmann::json &config, const ModelConfig &model);
 

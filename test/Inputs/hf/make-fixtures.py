@@ -244,6 +244,18 @@ MODELS = {
         kind="granite", kv_heads=2, tied=True, theta=1e4,
         moe_keys={"embedding_multiplier": 6.0, "residual_multiplier": 0.5,
                   "logits_scaling": 2.5}),
+    # OLMo 2 (dense): each sublayer's output normalized before its
+    # residual add (post_attention_layernorm, post_feedforward_layernorm),
+    # the whole queries and keys normalized (16 and 8 wide).
+    "olmo2-post-norm": dict(
+        kind="olmo2", kv_heads=2, tied=False, theta=1e4, moe_keys={}),
+    # FlexOlmo: OLMoE's MoE layers (top-2 of 4 not renormalized, its
+    # load-balancing loss) on OLMo 2's layers, its class's RoPE base and
+    # epsilon (5e5, 1e-6), padding token 0.
+    "flex-olmo-top2": dict(
+        kind="flex_olmo", kv_heads=4, top_k=2, tied=True, theta=None,
+        moe_keys={"num_experts": 4, "num_experts_per_tok": 2,
+                  "output_router_logits": True, "pad_token_id": 0}),
     # Linear scaling in transformers 4's spelling (rope_scaling with "type",
     # rope_theta apart).
     "qwen2-rope-linear": dict(
@@ -335,6 +347,10 @@ def make_model(spec):
             moe_intermediate_size=FFN, head_dim=spec["head_dim"],
             **{**common, **spec.get("moe_keys", {})})
         model = transformers.HYV3ForCausalLM(config)
+    elif spec["kind"] in ("olmo2", "flex_olmo"):
+        config = transformers.AutoConfig.for_model(
+            spec["kind"], **{**common, **spec["moe_keys"]})
+        model = transformers.AutoModelForCausalLM.from_config(config)
     elif spec["kind"] in ("granite", "granitemoe"):
         experts = dict(num_local_experts=4, num_experts_per_tok=spec["top_k"],
                        router_aux_loss_coef=0.01,

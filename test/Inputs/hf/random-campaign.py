@@ -125,7 +125,21 @@ def granite(rng):
     return transformers.GraniteConfig(**attention(rng), **multipliers(rng))
 
 
+def olmo2(rng):
+    return transformers.Olmo2Config(**attention(rng), pad_token_id=1)
+
+
+def flex_olmo(rng):
+    config = attention(rng)
+    experts = rng.choice([2, 4, 8])
+    config.update(num_experts=experts,
+                  num_experts_per_tok=rng.randint(1, min(4, experts)),
+                  norm_topk_prob=rng.random() < 0.5, pad_token_id=0)
+    return transformers.FlexOlmoConfig(**config)
+
+
 FAMILIES = {"ernie4_5_moe": ernie4_5_moe, "hy_v3": hy_v3,
+            "olmo2": olmo2, "flex_olmo": flex_olmo,
             "granitemoe": granitemoe, "granite": granite,
             "sarvam_moe": lambda rng: glm4_moe_layers(
                 rng, transformers.SarvamMoEConfig),
