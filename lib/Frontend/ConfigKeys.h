@@ -145,6 +145,20 @@ public:
     return has(second) ? second : first;
   }
 
+  /// Our boolean key `key` where a transformers family's class fixes its
+  /// value (`familyValue`): that value by default, another refused, naming
+  /// what the family `does` instead. Without a family, false by default.
+  bool familyFlag(const char *key, const TransformersModel *family,
+                  bool familyValue, const std::string &does) {
+    bool value = boolean(key, family && familyValue);
+    if (family && value != familyValue)
+      fail(llvm::formatv("key '{0}{1}' ({2}) is not supported: "
+                         "transformers' {3} {4}",
+                         prefix, key, value, family->name, does)
+               .str());
+    return value;
+  }
+
   const nlohmann::json &object;
   std::string fileName;
   /// What names this object's keys in messages ("rope_scaling."), or "".

@@ -503,15 +503,11 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
                     .str());
   }
   readMultipliers(keys, config, family);
-  // The norms' place: the family's, which our key may only repeat.
   bool familyPostNorms = family && family->postNorms;
-  config.postNorms = keys.boolean("moe_post_norms", familyPostNorms);
-  if (family && config.postNorms != familyPostNorms)
-    keys.fail(llvm::formatv("key 'moe_post_norms' is {0}, but transformers' "
-                            "{1} normalizes each sublayer's {2}",
-                            config.postNorms, family->name,
-                            familyPostNorms ? "output" : "input")
-                  .str());
+  config.postNorms =
+      keys.familyFlag("moe_post_norms", family, familyPostNorms,
+                      familyPostNorms ? "normalizes each sublayer's output"
+                                      : "normalizes each sublayer's input");
   auto [expertsKey, otherExpertsKey] = config::expertsKeys(family);
   if (keys.has(expertsKey) || keys.has(otherExpertsKey) || transformers)
     config::readMoeKeys(keys, config, family, transformers);

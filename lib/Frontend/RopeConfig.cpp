@@ -264,14 +264,10 @@ void mlir::moe::config::readRope(KeyReader &keys, ModelConfig &config,
   config.ropeTheta = keys.number("rope_theta", config.ropeTheta, true);
   // DeepSeek-V3's key for the pairs; a family's rotation is its class's.
   bool familyPairs = family && family->interleavedRope;
-  config.ropeInterleaved = keys.boolean("rope_interleave", familyPairs);
-  if (family && config.ropeInterleaved != familyPairs)
-    keys.fail(llvm::formatv("key 'rope_interleave' ({0}) is not supported: "
-                            "transformers' {1} turns {2}",
-                            config.ropeInterleaved, family->name,
-                            familyPairs ? "pairs (2i, 2i + 1)"
-                                        : "the halves of each head")
-                  .str());
+  config.ropeInterleaved =
+      keys.familyFlag("rope_interleave", family, familyPairs,
+                      familyPairs ? "turns pairs (2i, 2i + 1)"
+                                  : "turns the halves of each head");
   // transformers 4 writes rope_scaling, 5 rope_parameters; where config.json
   // has both, transformers reads rope_scaling alone.
   auto given = [&](const char *key) {
