@@ -226,8 +226,10 @@ const TransformersModel *transformersModelNamed(llvm::StringRef modelType);
 /// turns RoPE's pairs (its MoE, softmax scores chosen with a bias), Mistral's
 /// is Llama's with a sliding window (which Llama's and OLMoE's ignore), HY
 /// V3's DeepSeek-V3's routing without groups with dense layers anywhere
-/// (Dots1's is preferred where they come first, the same model). An error
-/// says why none does.
+/// (Dots1's is preferred where they come first, the same model), Granite's
+/// and Granite MoE's have muP's multipliers, OLMo 2's and FlexOlmo's norms
+/// follow each sublayer (Sarvam-MoE's and Param2-MoE's are GLM-4-MoE's,
+/// which is preferred). An error says why none does.
 llvm::Expected<const TransformersModel &>
 transformersModelOf(const ModelConfig &config);
 
