@@ -1,0 +1,159 @@
+//===- TransformersConfigKeys.cpp - a model's keys in a family's spelling -===//
+//
+// The config.json keys that moe-export and moe-upcycle write for a
+// transformers family (TransformersModels.h): each family's class reads
+// them, and its defaults or another family's keys must not change the
+// model.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Frontend/TransformersModels.h"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+using mlir::moe::QkNorm;
+using mlir::moe::SlidingWindow;
+using mlir::moe::TransformersModel;
+
+void mlir::moe::writeAttentionKeys(nlohmann::json &config,
+                                   const ModelConfig &model,
+                                   const TransformersModel *family) {
+  config["num_key_value_heads"] = model.numKvHeads;
+  config["head_dim"] = model.headDim();
+  // Qwen2's class has its biases whatever a key says.
+  const char *biasKey = family ? family->qkvBiasKey : "qkv_bias";
+  if (biasKey) {
+    config.erase("qkv_bias");
+    config[biasKey] = model.qkvBias;
+  }
+  // A family's attention has its norms by model_type, or by a key.
+  if (!family)
+    config["moe_qk_norm"] = qkNormKeyValue(model.qkNorm);
+  else if (family->qkNormKey)
+    config[family->qkNormKey] = model.qkNorm == QkNorm::perHead;
+  // GLM-4-MoE's class rotates half of each head where the key is absent;
+  // transformers reads the factor from the RoPE object first, and before
+  // MiniMax-M2's rotary_dim, which is left out.
+  if (family && family->partialRotaryFactor) {
+    if (family->rotaryDimKey)
+      config.erase(family->rotaryDimKey);
+    config["partial_rotary_factor"] = model.partialRotaryFactor;
+    for (const char *key : {"rope_scaling", "rope_parameters"})
+      if (config.contains(key) && config[key].is_object() &&
+          !config[key].empty())
+        config[key]["partial_rotary_factor"] = model.partialRotaryFactor;
+  }
+  nlohmann::json window =
+      model.slidingWindow ? nlohmann::json(*model.slidingWindow) : nullptr;
+  config["sliding_window"] = window;
+  SlidingWindow rule = family ? family->slidingWindow : SlidingWindow::applied;
+  if (isSwitched(rule))
+    config["use_sliding_window"] = !window.is_null();
+  else
+    config.erase("use_sliding_window");
+  if (picksLayers(rule)) {
+    // Every layer's, by name: these config classes derive layer_types from
+    // the other keys where the config lacks it (Qwen2-MoE's every other
+    // layer).
+    config["max_window_layers"] = 0;
+    config["layer_types"] = std::vector<std::string>(
+        model.numLayers,
+        window.is_null() ? "full_attention" : "sliding_attention");
+  } else {
+    config.erase("max_window_layers");
+    config.erase("layer_types");
+  }
+}
+
+void mlir::moe::writeExpertCountKeys(nlohmann::json &config,
+                                     const ModelConfig &model,
+                                     const TransformersModel *family) {
+  for (const char *key :
+       {"num_local_experts", "num_experts", "n_routed_experts",
+        "moe_num_experts", "num_experts_per_tok", "moe_k", "n_shared_experts",
+        "moe_num_shared_experts", "num_shared_experts"})
+    config.erase(key);
+  config[family ? family->expertsKey : "num_local_experts"] = model.numExperts;
+  config[family && family->topKKey ? family->topKKey : "num_experts_per_tok"] =
+      model.topK;
+  // Where the class has them by default (ERNIE 4.5 MoE's two), a count of
+  // 0 says that the model has none.
+  int64_t ungated = model.ungatedSharedExperts();
+  if (family ? family->ungatedSharedExperts : ungated != 0)
+    config[family ? family->sharedExpertsKey : "n_shared_experts"] = ungated;
+}
+
+void mlir::moe::writeLayerPlacementKeys(nlohmann::json &config,
+                                        const ModelConfig &model,
+                                        const TransformersModel *family) {
+  for (const char *key :
+       {"mlp_only_layers", "decoder_sparse_step", "first_k_dense_replace",
+        "moe_layer_start_index", "moe_layer_end_index", "moe_layer_interval",
+        "mlp_layer_types"})
+    config.erase(key);
+  // Our keys, and Qwen's, list them (by name, whatever placed them).
+  if (!family || family->sparseLayerKeys) {
+    if (family || !model.denseLayers.empty())
+      config["mlp_only_layers"] = model.denseLayers;
+    if (family)
+      config["decoder_sparse_step"] = 1;
+    return;
+  }
+  // transformersModelOf has checked that these keys place them: DeepSeek's
+  // first ones (a class may have one by default), HY V3's list of each
+  // layer's kind, ERNIE 4.5 MoE's range.
+  if (family->firstDenseLayers)
+    config["first_k_dense_replace"] = model.denseLayers.size();
+  if (family->mlpLayerTypes) {
+    std::vector<std::string> types;
+    for (int64_t layer = 0; layer < model.numLayers; ++layer)
+      types.push_back(model.isMoeLayer(layer) ? "sparse" : "dense");
+    config["mlp_layer_types"] = types;
+  }
+  if (family->firstMoeLayer) {
+    MoeLayerRange range = *moeLayerRangeOf(model);
+    config["moe_layer_start_index"] = range.start;
+    config["moe_layer_end_index"] = range.end;
+    config["moe_layer_interval"] = range.interval;
+  }
+}
+
+void mlir::moe::writeClassDefaultedKeys(nlohmann::json &config,
+                                        const ModelConfig &model) {
+  config["rope_theta"] = model.ropeTheta;
+  for (const char *key : {"rope_scaling", "rope_parameters"})
+    if (config.contains(key) && config[key].is_object() && !config[key].empty())
+      config[key]["rope_theta"] = model.ropeTheta;
+  if (model.ropeInterleaved)
+    config["rope_interleave"] = true;
+  // OLMo 2's placement, which a config without its model_type must say.
+  if (model.postNorms)
+    config["moe_post_norms"] = true;
+  config["rms_norm_eps"] = model.rmsNormEps;
+  config["tie_word_embeddings"] = model.tieWordEmbeddings;
+  // Written either way: OLMoE's config class pads with token 1 without it.
+  config["pad_token_id"] = model.padTokenId ? nlohmann::json(*model.padTokenId)
+                                            : nlohmann::json(nullptr);
+}
+
+void mlir::moe::writeMultiplierKeys(nlohmann::json &config,
+                                    const ModelConfig &model,
+                                    const TransformersModel *family) {
+  for (const char *key : {"embedding_multiplier", "attention_multiplier",
+                          "residual_multiplier", "logits_scaling"})
+    config.erase(key);
+  // transformersModelOf has checked that a family without them may compute
+  // the model.
+  if (family ? !family->muP : !model.hasMultipliers())
+    return;
+  config["embedding_multiplier"] = model.embeddingMultiplier;
+  // Granite's softmax scale is 1 by default, ours 1 / sqrt(head_dim).
+  if (family || model.attentionMultiplier)
+    config["attention_multiplier"] =
+        model.attentionMultiplier.value_or(model.defaultSoftmaxScale());
+  config["residual_multiplier"] = model.residualMultiplier;
+  config["logits_scaling"] = model.logitsScaling;
+}
