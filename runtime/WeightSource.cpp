@@ -227,8 +227,9 @@ globalToHuggingFace(const std::string &name, OwnedTensor tensor,
               names == ExpertNames::Hunyuan;
   std::smatch match;
   std::vector<std::pair<std::string, OwnedTensor>> tensors;
+  // Granite MoE's router has no bias.
   if (names == ExpertNames::Granite &&
-      (std::regex_match(name, match, router) ||
+      ((std::regex_match(name, match, router) && match[2] == "weight") ||
        std::regex_match(name, match, stacked))) {
     tensors.emplace_back(match[1].str() +
                              (match[2] == "w2"

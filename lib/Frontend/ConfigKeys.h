@@ -17,7 +17,6 @@
 #include <nlohmann/json.hpp>
 
 #include <limits>
-#include <map>
 #include <string>
 #include <utility>
 
@@ -60,22 +59,17 @@ public:
       error = fileName + ": " + message;
   }
 
-  /// `key` as the file spells it.
-  std::string spelled(const char *key) const {
-    auto found = spelledAs.find(key);
-    return prefix + (found == spelledAs.end() ? key : found->second);
-  }
-
   void keyError(const char *key, const std::string &expected) {
-    fail(llvm::formatv("key '{0}' must be {1}, got {2}", spelled(key), expected,
-                       object[key].dump())
+    fail(llvm::formatv("key '{0}{1}' must be {2}, got {3}", prefix, key,
+                       expected, object[key].dump())
              .str());
   }
 
   /// Fails where `key` is absent (or null).
   void require(const char *key) {
     if (!has(key))
-      fail(llvm::formatv("required key '{0}' is missing", spelled(key)).str());
+      fail(
+          llvm::formatv("required key '{0}{1}' is missing", prefix, key).str());
   }
 
   /// A positive integer; `fallback` when the key is absent (0: required).
@@ -163,9 +157,6 @@ public:
   std::string fileName;
   /// What names this object's keys in messages ("rope_scaling."), or "".
   std::string prefix;
-  /// The spelling in the file of keys renamed before reading
-  /// (renameKeyAliases).
-  std::map<std::string, std::string> spelledAs;
   std::string error;
 };
 

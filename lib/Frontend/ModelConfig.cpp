@@ -308,11 +308,9 @@ void readQkNorm(KeyReader &keys, mlir::moe::ModelConfig &config,
 /// warning.
 void readMultipliers(KeyReader &keys, mlir::moe::ModelConfig &config,
                      const TransformersModel *family) {
-  static constexpr const char *kKeys[] = {
-      "embedding_multiplier", "attention_multiplier", "residual_multiplier",
-      "logits_scaling"};
+  using mlir::moe::kMultiplierKeys;
   if (family && !family->muP) {
-    for (const char *key : kKeys)
+    for (const char *key : kMultiplierKeys)
       if (keys.has(key) && keys.object[key] != json(1))
         config.warnings.push_back(
             llvm::formatv("transformers' {0} ignores '{1}' ({2}), and so "
@@ -322,7 +320,7 @@ void readMultipliers(KeyReader &keys, mlir::moe::ModelConfig &config,
     return;
   }
   // Granite's classes multiply by null and fail.
-  for (const char *key : kKeys)
+  for (const char *key : kMultiplierKeys)
     if (family && keys.isNull(key))
       keys.keyError(key, llvm::formatv("a positive number (transformers' {0} "
                                        "fails on null)",
@@ -411,7 +409,6 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   auto renamed = renameKeyAliases(object, family, fileName);
   if (!renamed)
     return renamed.takeError();
-  keys.spelledAs.insert(renamed->begin(), renamed->end());
   // A MoE config that names its aux loss's kind is ours (moe-export's), not
   // transformers' own: its keys describe it without the family's defaults.
   const TransformersModel *transformers =
@@ -521,8 +518,8 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   if (keys.error.empty())
     refuseUnsupported(keys, config, family);
   if (!keys.error.empty()) {
-    // Most messages name keys as the class reads them.
-    for (const auto &[key, spelling] : keys.spelledAs)
+    // Messages name keys as the class reads them.
+    for (const auto &[key, spelling] : *renamed)
       if (keys.error.find("'" + key + "'") != std::string::npos)
         keys.error +=
             llvm::formatv(" ('{0}' is the file's '{1}')", key, spelling).str();

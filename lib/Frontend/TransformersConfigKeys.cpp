@@ -142,8 +142,7 @@ void mlir::moe::writeClassDefaultedKeys(nlohmann::json &config,
 void mlir::moe::writeMultiplierKeys(nlohmann::json &config,
                                     const ModelConfig &model,
                                     const TransformersModel *family) {
-  for (const char *key : {"embedding_multiplier", "attention_multiplier",
-                          "residual_multiplier", "logits_scaling"})
+  for (const char *key : kMultiplierKeys)
     config.erase(key);
   // transformersModelOf has checked that a family without them may compute
   // the model.

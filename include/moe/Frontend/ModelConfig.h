@@ -178,6 +178,12 @@ struct ModelConfig {
   }
 };
 
+/// muP's multipliers' keys (ModelConfig::embeddingMultiplier ...), as
+/// Granite's classes and ours spell them.
+inline constexpr const char *kMultiplierKeys[] = {
+    "embedding_multiplier", "attention_multiplier", "residual_multiplier",
+    "logits_scaling"};
+
 /// Parses and checks `jsonText`; errors name `fileName` and the key at fault.
 llvm::Expected<ModelConfig> parseModelConfig(llvm::StringRef jsonText,
                                              llvm::StringRef fileName);
