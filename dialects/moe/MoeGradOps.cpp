@@ -197,3 +197,8 @@ LogicalResult PooledAuxLossGradOp::verify() {
 LogicalResult ZLossGradOp::verify() {
   return verifyZLossOperands(*this, getLogits(), "d_loss", getDLoss());
 }
+
+LogicalResult ConcatGradOp::verify() {
+  return verifyConcatOperands(*this, "d_lhs", getDLhs(), "d_rhs", getDRhs(),
+                              "d_result", getDResult());
+}

@@ -127,6 +127,23 @@ def Moe_SwigluGradOp : Moe_GradOp<"swiglu_grad",
   let hasVerifier = 0;
 }
 
+def Moe_ConcatGradOp : Moe_GradOp<"concat_grad"> {
+  let summary = "gradients of moe.concat";
+  let description = [{
+    The parts of `d_result` that each operand of moe.concat gave, summed
+    over the heads for an operand of one head that every head read.
+
+    ```mlir
+    %dn, %dp = moe.concat_grad %dk : tensor<8x64x4x64xf32> -> tensor<8x64x4x48xf32>, tensor<8x64x1x16xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$d_result);
+  let results = (outs Moe_FloatTensor:$d_lhs, Moe_FloatTensor:$d_rhs);
+  let assemblyFormat = [{
+    $d_result attr-dict `:` type($d_result) `->` type($d_lhs) `,` type($d_rhs)
+  }];
+}
+
 def Moe_SigmoidScaleGradOp : Moe_GradOp<"sigmoid_scale_grad",
     [AllTypesMatch<["input", "d_result", "d_input"]>,
      AllTypesMatch<["logit", "d_logit"]>]> {

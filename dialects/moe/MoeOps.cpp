@@ -146,6 +146,21 @@ LogicalResult ScaleOp::verify() {
   return success();
 }
 
+LogicalResult SliceOp::verify() {
+  return verifyLastDimWindow(*this, "input", getInput(), "result", getResult(),
+                             getOffset());
+}
+
+LogicalResult PadOp::verify() {
+  return verifyLastDimWindow(*this, "result", getResult(), "input", getInput(),
+                             getOffset());
+}
+
+LogicalResult ConcatOp::verify() {
+  return verifyConcatOperands(*this, "lhs", getLhs(), "rhs", getRhs(), "result",
+                              getResult());
+}
+
 LogicalResult CrossEntropyOp::verify() {
   return verifyCrossEntropyOperands(*this, getLogits(), getTargets(), "result",
                                     getResult(), getDivisor(),

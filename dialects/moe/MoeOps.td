@@ -286,6 +286,68 @@ def Moe_ScaleOp : Moe_DiffOp<"scale", [AllTypesMatch<["input", "result"]>]> {
   let assemblyFormat = "$input `by` $factor attr-dict `:` type($result)";
 }
 
+def Moe_SliceOp : Moe_DiffOp<"slice"> {
+  let summary = "a window of the last dimension";
+  let description = [{
+    `result[..., j] = input[..., offset + j]` for `j` below the result's
+    last dimension: multi-head latent attention (DeepSeek-V2/V3) takes the
+    rotated and the unrotated part of each query head, and the compressed
+    keys and the shared rotated key, out of one projection. Its gradient is
+    moe.pad's: the result's gradient at the same offset, zeros elsewhere.
+
+    ```mlir
+    %pe = moe.slice %q from 48 : tensor<8x64x4x64xf32> -> tensor<8x64x4x16xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$input,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$offset);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `from` $offset attr-dict `:` type($input) `->` type($result)
+  }];
+}
+
+def Moe_PadOp : Moe_DiffOp<"pad"> {
+  let summary = "zeros around the last dimension";
+  let description = [{
+    `result[..., offset + j] = input[..., j]`, the result's other elements
+    zero: multi-head latent attention's values padded to the width of its
+    query and key heads, which moe.attention shares (vLLM pads them so for
+    FlashAttention too). Its gradient is moe.slice's at the same offset.
+
+    ```mlir
+    %v2 = moe.pad %v at 0 : tensor<8x64x4x32xf32> -> tensor<8x64x4x48xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$input,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$offset);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `at` $offset attr-dict `:` type($input) `->` type($result)
+  }];
+}
+
+def Moe_ConcatOp : Moe_DiffOp<"concat"> {
+  let summary = "two tensors side by side along the last dimension";
+  let description = [{
+    `result[..., h, :] = [lhs[..., h, :], rhs[..., h, :]]`: the operands
+    agree with the result on every dimension but the last, except that one
+    of size 1 second to last (a single head) is read for every head of the
+    result. Multi-head latent attention's keys are each head's unrotated
+    part beside one rotated part that all heads share. Its gradient is
+    moe.concat_grad.
+
+    ```mlir
+    %k = moe.concat %nope, %pe : tensor<8x64x4x48xf32>, tensor<8x64x1x16xf32> -> tensor<8x64x4x64xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$lhs, Moe_FloatTensor:$rhs);
+  let results = (outs Moe_FloatTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
+  }];
+}
+
 def Moe_CrossEntropyOp : Moe_DiffOp<"cross_entropy"> {
   let summary = "token cross-entropy of logits against targets";
   let description = [{

@@ -136,6 +136,28 @@ LogicalResult ScaleOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
   return success();
 }
 
+LogicalResult SliceOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.push_back(PadOp::create(b, getLoc(), getInput().getType(),
+                                       resultGrads[0], getOffsetAttr()));
+  return success();
+}
+
+LogicalResult PadOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                              SmallVectorImpl<Value> &operandGrads) {
+  operandGrads.push_back(SliceOp::create(b, getLoc(), getInput().getType(),
+                                         resultGrads[0], getOffsetAttr()));
+  return success();
+}
+
+LogicalResult ConcatOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
+                                 SmallVectorImpl<Value> &operandGrads) {
+  auto grad = ConcatGradOp::create(b, getLoc(), getLhs().getType(),
+                                   getRhs().getType(), resultGrads[0]);
+  llvm::append_range(operandGrads, grad->getResults());
+  return success();
+}
+
 LogicalResult CrossEntropyOp::buildVjp(OpBuilder &b,
                                        ArrayRef<Value> resultGrads,
                                        SmallVectorImpl<Value> &operandGrads) {

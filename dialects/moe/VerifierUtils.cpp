@@ -184,6 +184,57 @@ LogicalResult verifyRmsNormOperands(Operation *op, Value input, Value weight,
   return expectPositive(op, "eps", eps);
 }
 
+LogicalResult verifyLastDimWindow(Operation *op, StringRef wideName, Value wide,
+                                  StringRef narrowName, Value narrow,
+                                  int64_t offset) {
+  ArrayRef<int64_t> wideShape = shapeOf(wide), narrowShape = shapeOf(narrow);
+  if (wideShape.empty())
+    return op->emitOpError() << "'" << wideName << "' must have rank >= 1";
+  if (narrowShape.size() != wideShape.size() ||
+      narrowShape.drop_back() != wideShape.drop_back())
+    return op->emitOpError()
+           << "'" << narrowName << "' must have the shape of '" << wideName
+           << "' " << formatShape(wideShape)
+           << " but for its last dimension, got " << formatShape(narrowShape);
+  if (narrowShape.back() == 0 || offset > wideShape.back() - narrowShape.back())
+    return op->emitOpError()
+           << "'" << narrowName << "' must be a non-empty window of the "
+           << wideShape.back() << " elements of '" << wideName
+           << "''s last dimension, got " << narrowShape.back()
+           << " from offset " << offset;
+  return expectSameElementType(op, {{wideName, wide}, {narrowName, narrow}});
+}
+
+LogicalResult verifyConcatOperands(Operation *op, StringRef lhsName, Value lhs,
+                                   StringRef rhsName, Value rhs,
+                                   StringRef resultName, Value result) {
+  ArrayRef<int64_t> shape = shapeOf(result);
+  if (shape.empty())
+    return op->emitOpError() << "'" << resultName << "' must have rank >= 1";
+  int64_t widths = 0;
+  for (auto [name, part] : {std::pair{lhsName, lhs}, std::pair{rhsName, rhs}}) {
+    ArrayRef<int64_t> partShape = shapeOf(part);
+    bool agrees = partShape.size() == shape.size();
+    for (size_t axis = 0; agrees && axis + 1 < shape.size(); ++axis)
+      agrees = partShape[axis] == shape[axis] ||
+               (axis + 2 == shape.size() && partShape[axis] == 1);
+    if (!agrees)
+      return op->emitOpError()
+             << "'" << name << "' must have the shape of '" << resultName
+             << "' " << formatShape(shape)
+             << " but for its last dimension (and a second-to-last of 1), got "
+             << formatShape(partShape);
+    widths += partShape.back();
+  }
+  if (widths != shape.back())
+    return op->emitOpError()
+           << "'" << resultName << "''s last dimension must be the sum of '"
+           << lhsName << "''s and '" << rhsName << "''s, " << widths << ", got "
+           << shape.back();
+  return expectSameElementType(
+      op, {{resultName, result}, {lhsName, lhs}, {rhsName, rhs}});
+}
+
 LogicalResult verifySigmoidScaleOperands(Operation *op, Value input,
                                          Value logit) {
   ArrayRef<int64_t> shape = shapeOf(input);

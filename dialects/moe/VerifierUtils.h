@@ -57,6 +57,19 @@ LogicalResult expectPositive(Operation *op, StringRef name, double value);
 LogicalResult expectNonNegative(Operation *op, StringRef name, double value);
 SmallVector<int64_t> withLastDim(ArrayRef<int64_t> shape, int64_t last);
 
+/// moe.slice and moe.pad: `narrow` is the window of `wide`'s last
+/// dimension that starts at `offset`; the other dimensions and the element
+/// types agree.
+LogicalResult verifyLastDimWindow(Operation *op, StringRef wideName, Value wide,
+                                  StringRef narrowName, Value narrow,
+                                  int64_t offset);
+/// moe.concat and its gradient: `lhs` and `rhs` side by side along the last
+/// dimension are `result`, but for a second-to-last dimension of 1 in
+/// either, read for each of the result's.
+LogicalResult verifyConcatOperands(Operation *op, StringRef lhsName, Value lhs,
+                                   StringRef rhsName, Value rhs,
+                                   StringRef resultName, Value result);
+
 /// moe.embedding and its gradient: a [vocab, hidden] table, rows of the
 /// shape of `ids` followed by hidden, and a padding id within the vocabulary.
 LogicalResult verifyEmbedding(Operation *op, StringRef tableName, Value table,

@@ -239,11 +239,12 @@ FailureOr<OpCost> mlir::moe::getOpCost(Operation *op, const QueueFill &fill) {
             return collectiveCost(op, filledBytes(op.getInput(), fill));
           })
           // Bandwidth-bound ops, with rough flops per element.
-          .Case<AddOp, MulOp, ScaleOp, EmbeddingOp, EmbeddingGradOp, BiasGradOp,
-                PlaceOp, MergeRunsOp, SplitRunsOp, DispatchOp, DispatchGradOp,
-                RouteOp, RoutingMetricsOp, CombineOp, CombineGradOp,
-                arith::TruncFOp, arith::ExtFOp>(
+          .Case<AddOp, MulOp, ScaleOp, SliceOp, PadOp, ConcatOp, EmbeddingOp,
+                EmbeddingGradOp, BiasGradOp, PlaceOp, MergeRunsOp, SplitRunsOp,
+                DispatchOp, DispatchGradOp, RouteOp, RoutingMetricsOp,
+                CombineOp, CombineGradOp, arith::TruncFOp, arith::ExtFOp>(
               [&](Operation *op) { return memory(1, op->getResult(0)); })
+          .Case([&](ConcatGradOp op) { return memory(1, op.getDResult()); })
           .Case([&](CountTargetsOp op) { return memory(1, op.getTargets()); })
           .Case([&](ExpertLoadOp op) { return memory(1, op.getIndices()); })
           // A copy and a fill.

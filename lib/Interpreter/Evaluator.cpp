@@ -337,6 +337,22 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
                                  o.getFactor().convertToDouble()));
           return success();
         })
+        .Case([&](moe::SliceOp o) {
+          set(o, moe::ref::slice(get(o.getInput()), o.getOffset(),
+                                 o.getType().getShape().back()));
+          return success();
+        })
+        .Case([&](moe::PadOp o) {
+          set(o, moe::ref::pad(get(o.getInput()), o.getOffset(),
+                               o.getType().getShape().back()));
+          return success();
+        })
+        .Case([&](moe::ConcatOp o) {
+          set(o,
+              moe::ref::concat(get(o.getLhs()), get(o.getRhs()),
+                               shapeOf(cast<RankedTensorType>(o.getType()))));
+          return success();
+        })
         .Case([&](moe::CrossEntropyOp o) {
           set(o, moe::ref::crossEntropy(
                      get(o.getLogits()), get(o.getTargets()),
@@ -526,6 +542,15 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
               get(o.getInput()), get(o.getLogit()), get(o.getDResult()));
           set(o.getDInput(), std::move(r.dInput));
           set(o.getDLogit(), std::move(r.dLogit));
+          return success();
+        })
+        .Case([&](moe::ConcatGradOp o) {
+          moe::ref::ConcatGrads r = moe::ref::concatGrad(
+              get(o.getDResult()),
+              shapeOf(cast<RankedTensorType>(o.getDLhs().getType())),
+              shapeOf(cast<RankedTensorType>(o.getDRhs().getType())));
+          set(o.getDLhs(), std::move(r.dLhs));
+          set(o.getDRhs(), std::move(r.dRhs));
           return success();
         })
         .Case([&](moe::CrossEntropyGradOp o) {

@@ -30,6 +30,19 @@ inline double gemmOperand(double value, DType operandType) {
   return operandType == DType::BF16 ? rounded(value, DType::BF16) : value;
 }
 
+/// `tensor`'s shape with its last dimension `last`.
+inline std::vector<int64_t> withLastDim(const Tensor &tensor, int64_t last) {
+  std::vector<int64_t> shape = tensor.shape;
+  shape.back() = last;
+  return shape;
+}
+
+/// The heads of a [..., heads, width] shape as moe.concat reads it: its
+/// second-to-last dimension, or 1 for a vector.
+inline int64_t headsOf(const std::vector<int64_t> &shape) {
+  return shape.size() >= 2 ? shape[shape.size() - 2] : 1;
+}
+
 using moert::rows::logSumExp;
 using moert::rows::normalizeRow;
 using moert::rows::normalizeRowGrad;

@@ -198,6 +198,28 @@ SigmoidScaleGrads mlir::moe::ref::sigmoidScaleGrad(const Tensor &input,
   return grads;
 }
 
+ConcatGrads mlir::moe::ref::concatGrad(const Tensor &dResult,
+                                       const std::vector<int64_t> &lhsShape,
+                                       const std::vector<int64_t> &rhsShape) {
+  ConcatGrads grads{Tensor::zeros(dResult.dtype, lhsShape),
+                    Tensor::zeros(dResult.dtype, rhsShape)};
+  int64_t width = dResult.dim(-1), rows = dResult.rowCount();
+  int64_t heads = detail::headsOf(dResult.shape);
+  for (int64_t r = 0; r < rows; ++r) {
+    const double *row = &dResult.data[r * width];
+    // A part that every head read gathers every head's gradient.
+    for (Tensor *part : {&grads.dLhs, &grads.dRhs}) {
+      int64_t partWidth = part->dim(-1);
+      int64_t target =
+          moert::rows::concatOperandRow(r, heads, detail::headsOf(part->shape));
+      for (int64_t j = 0; j < partWidth; ++j)
+        part->data[target * partWidth + j] += row[j];
+      row += partWidth;
+    }
+  }
+  return grads;
+}
+
 Tensor mlir::moe::ref::crossEntropyGrad(const Tensor &logits,
                                         const Tensor &targets,
                                         const Tensor &dLoss,

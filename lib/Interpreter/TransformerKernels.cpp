@@ -159,6 +159,40 @@ Tensor mlir::moe::ref::scale(const Tensor &input, double factor) {
   return result;
 }
 
+Tensor mlir::moe::ref::slice(const Tensor &input, int64_t offset,
+                             int64_t size) {
+  int64_t width = input.dim(-1), rows = input.rowCount();
+  Tensor result = Tensor::zeros(input.dtype, detail::withLastDim(input, size));
+  for (int64_t r = 0; r < rows; ++r)
+    std::copy_n(&input.data[r * width + offset], size, &result.data[r * size]);
+  return result;
+}
+
+Tensor mlir::moe::ref::pad(const Tensor &input, int64_t offset, int64_t width) {
+  int64_t size = input.dim(-1), rows = input.rowCount();
+  Tensor result = Tensor::zeros(input.dtype, detail::withLastDim(input, width));
+  for (int64_t r = 0; r < rows; ++r)
+    std::copy_n(&input.data[r * size], size, &result.data[r * width + offset]);
+  return result;
+}
+
+Tensor mlir::moe::ref::concat(const Tensor &lhs, const Tensor &rhs,
+                              const std::vector<int64_t> &shape) {
+  Tensor result = Tensor::zeros(lhs.dtype, shape);
+  int64_t width = shape.back(), rows = result.rowCount();
+  int64_t heads = detail::headsOf(shape);
+  for (int64_t r = 0; r < rows; ++r) {
+    double *row = &result.data[r * width];
+    for (const Tensor *part : {&lhs, &rhs}) {
+      int64_t partWidth = part->dim(-1);
+      int64_t source =
+          moert::rows::concatOperandRow(r, heads, detail::headsOf(part->shape));
+      row = std::copy_n(&part->data[source * partWidth], partWidth, row);
+    }
+  }
+  return result;
+}
+
 Tensor mlir::moe::ref::crossEntropy(const Tensor &logits, const Tensor &targets,
                                     const LossTargets &counted) {
   int64_t vocab = logits.dim(-1), rows = targets.numel();

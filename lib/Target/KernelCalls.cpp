@@ -98,6 +98,12 @@ int64_t dim(Value value, int64_t axis) {
   return shape[axis < 0 ? axis + shape.size() : axis];
 }
 
+/// The heads of a [..., heads, width] value as moe.concat reads it: its
+/// second-to-last dimension, or 1 for a vector.
+int64_t headsOf(Value value) {
+  return shapeOf(value).size() >= 2 ? dim(value, -2) : 1;
+}
+
 /// `GateConfig{...}`; the scoring, the scale and the expert groups are
 /// spelled only where one of them, or one after them, is not the default
 /// (softmax, 1, 1 and 1).
@@ -310,6 +316,31 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
       .Case<AddOp, MulOp>([&](auto o) {
         return call(isa<AddOp>(op) ? "add" : "mul",
                     {in(0), in(1), size(numElements(o.getLhs())), res(0)});
+      })
+      .Case([&](SliceOp o) {
+        return call("slice", {in(0), size(rowsOf(o.getInput())),
+                              size(dim(o.getInput(), -1)), size(o.getOffset()),
+                              size(dim(o, -1)), res(0)});
+      })
+      .Case([&](PadOp o) {
+        return call("pad", {in(0), size(rowsOf(o.getInput())),
+                            size(dim(o.getInput(), -1)), size(o.getOffset()),
+                            size(dim(o, -1)), res(0)});
+      })
+      .Case([&](ConcatOp o) {
+        return call("concat",
+                    {in(0), in(1), size(rowsOf(o)), size(headsOf(o)),
+                     size(headsOf(o.getLhs())), size(dim(o.getLhs(), -1)),
+                     size(headsOf(o.getRhs())), size(dim(o.getRhs(), -1)),
+                     res(0)});
+      })
+      .Case([&](ConcatGradOp o) {
+        Value dResult = o.getDResult();
+        return call("concatGrad",
+                    {in(0), size(rowsOf(dResult)), size(headsOf(dResult)),
+                     size(headsOf(o.getDLhs())), size(dim(o.getDLhs(), -1)),
+                     size(headsOf(o.getDRhs())), size(dim(o.getDRhs(), -1)),
+                     res(0), res(1)});
       })
       .Case([&](ScaleOp o) {
         return call("scale", {in(0), real(o.getFactor()),

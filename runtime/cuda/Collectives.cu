@@ -91,8 +91,8 @@ size_t maxPitch() {
 /// copy when there is one row, a 2D copy when the rows' pitch allows, else
 /// a copy a row (a tensor over 2 GiB).
 template <typename T>
-void slice(const Group &group, const T *whole, int64_t outer, int64_t count,
-           T *part) {
+void copyOwnBlock(const Group &group, const T *whole, int64_t outer,
+                  int64_t count, T *part) {
   const char *what = "cudaMemcpyAsync (all_slice)";
   size_t block = count * sizeof(T), pitch = group.size * block;
   const T *from = whole + group.rank * count;
@@ -268,13 +268,13 @@ void moert::cuda::allToAll(GridAxes axes, const float *local, int64_t count,
 
 void moert::cuda::allSlice(GridAxes axes, const float *whole, int64_t outer,
                            int64_t count, float *part) {
-  slice(groupOf(axes), whole, outer, count, part);
+  copyOwnBlock(groupOf(axes), whole, outer, count, part);
 }
 void moert::cuda::allSlice(GridAxes axes, const int32_t *whole, int64_t outer,
                            int64_t count, int32_t *part) {
-  slice(groupOf(axes), whole, outer, count, part);
+  copyOwnBlock(groupOf(axes), whole, outer, count, part);
 }
 void moert::cuda::allSlice(GridAxes axes, const int64_t *whole, int64_t outer,
                            int64_t count, int64_t *part) {
-  slice(groupOf(axes), whole, outer, count, part);
+  copyOwnBlock(groupOf(axes), whole, outer, count, part);
 }

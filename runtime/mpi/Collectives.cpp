@@ -73,8 +73,8 @@ void reduce(const Group &group, const T *local, int64_t count, T *sum) {
 }
 
 template <typename T>
-void slice(const Group &group, const T *whole, int64_t outer, int64_t count,
-           T *part) {
+void copyOwnBlock(const Group &group, const T *whole, int64_t outer,
+                  int64_t count, T *part) {
   int64_t size = group.size, rank = group.rank;
   for (int64_t o = 0; o < outer; ++o)
     std::memcpy(part + o * count, whole + (o * size + rank) * count,
@@ -277,13 +277,13 @@ void moert::cpu::allToAll(GridAxes axes, const float *local, int64_t count,
 
 void moert::cpu::allSlice(GridAxes axes, const float *whole, int64_t outer,
                           int64_t count, float *part) {
-  slice(groupOf(axes), whole, outer, count, part);
+  copyOwnBlock(groupOf(axes), whole, outer, count, part);
 }
 void moert::cpu::allSlice(GridAxes axes, const int32_t *whole, int64_t outer,
                           int64_t count, int32_t *part) {
-  slice(groupOf(axes), whole, outer, count, part);
+  copyOwnBlock(groupOf(axes), whole, outer, count, part);
 }
 void moert::cpu::allSlice(GridAxes axes, const int64_t *whole, int64_t outer,
                           int64_t count, int64_t *part) {
-  slice(groupOf(axes), whole, outer, count, part);
+  copyOwnBlock(groupOf(axes), whole, outer, count, part);
 }

@@ -408,6 +408,50 @@ TEST(CpuTransformerKernelsTest, ElementwiseOpsMatchReference) {
   }
 }
 
+TEST(CpuTransformerKernelsTest, LastDimLayoutMatchesReference) {
+  // [outer, heads, width] pieces, the larger past the size where the loops
+  // go parallel; a part of one head on either side.
+  struct Case {
+    int64_t outer, heads, lhsHeads, lhsWidth, rhsHeads, rhsWidth;
+  };
+  for (Case c : {Case{1, 1, 1, 3, 1, 5}, Case{3, 4, 4, 6, 1, 2},
+                 Case{2, 4, 1, 2, 4, 6}, Case{128, 8, 8, 48, 1, 16}}) {
+    std::string name = std::to_string(c.outer) + "x" + std::to_string(c.heads) +
+                       "x" + std::to_string(c.lhsWidth) + "+" +
+                       std::to_string(c.rhsWidth);
+    int64_t rows = c.outer * c.heads, width = c.lhsWidth + c.rhsWidth;
+    std::vector<int64_t> lhsShape{c.outer, c.lhsHeads, c.lhsWidth},
+        rhsShape{c.outer, c.rhsHeads, c.rhsWidth},
+        shape{c.outer, c.heads, width};
+    Floats lhs = randomFloats(c.outer * c.lhsHeads * c.lhsWidth, 1);
+    Floats rhs = randomFloats(c.outer * c.rhsHeads * c.rhsWidth, 2);
+    Floats dy = randomFloats(rows * width, 3);
+
+    Floats y = output(rows * width);
+    cpu::concat(lhs.data(), rhs.data(), rows, c.heads, c.lhsHeads, c.lhsWidth,
+                c.rhsHeads, c.rhsWidth, y.data());
+    expectClose(y, ref::concat(f32(lhsShape, lhs), f32(rhsShape, rhs), shape),
+                "concat " + name, 0.0);
+    Floats dLhs = output(lhs.size()), dRhs = output(rhs.size());
+    cpu::concatGrad(dy.data(), rows, c.heads, c.lhsHeads, c.lhsWidth,
+                    c.rhsHeads, c.rhsWidth, dLhs.data(), dRhs.data());
+    ref::ConcatGrads grads =
+        ref::concatGrad(f32(shape, dy), lhsShape, rhsShape);
+    expectClose(dLhs, grads.dLhs, "concatGrad dLhs " + name);
+    expectClose(dRhs, grads.dRhs, "concatGrad dRhs " + name);
+
+    // The rhs's window of each row, and back.
+    Floats window = output(rows * c.rhsWidth);
+    cpu::slice(dy.data(), rows, width, c.lhsWidth, c.rhsWidth, window.data());
+    Tensor windowRef = ref::slice(f32(shape, dy), c.lhsWidth, c.rhsWidth);
+    expectClose(window, windowRef, "slice " + name, 0.0);
+    Floats padded = randomFloats(rows * width, 4);
+    cpu::pad(window.data(), rows, c.rhsWidth, c.lhsWidth, width, padded.data());
+    expectClose(padded, ref::pad(windowRef, c.lhsWidth, width), "pad " + name,
+                0.0);
+  }
+}
+
 TEST(CpuTransformerKernelsTest, RowMaxIsTheLargestValueAndSkipsNaNs) {
   // The softmax rows' and cross-entropy's maximum, on vectors: every length
   // around the vector widths, the maximum in every lane and in the tail.

@@ -128,6 +128,41 @@ TEST(GradientCheck, Scale) {
   });
 }
 
+TEST(GradientCheck, LastDimLayout) {
+  checkCase("slice, pad, concat", [](Model &m) {
+    // [..., heads, width] with a part of one head that every head reads,
+    // on either side.
+    Shape rows = m.shape(1, 2), one = rows;
+    int64_t width = m.dim(2, 6), offset = m.dim(0, width - 1);
+    int64_t size = m.dim(1, width - offset), shared = m.dim(1, 3);
+    bool sharedLeft = m.coin();
+    rows.push_back(m.dim(1, 3));
+    one.push_back(1);
+    auto last = [](Shape shape, int64_t d) {
+      shape.push_back(d);
+      return shape;
+    };
+    Shape x = last(rows, width), window = last(rows, size);
+    Shape part = last(one, shared), joined = last(rows, size + shared);
+    m.param("x", x);
+    m.param("p", part);
+    m.emit("%s = moe.slice %x from " + std::to_string(offset) + " : " +
+           typeOf(x) + " -> " + typeOf(window));
+    std::string lhs = sharedLeft ? "%p" : "%s", rhs = sharedLeft ? "%s" : "%p";
+    m.emit("%c = moe.concat " + lhs + ", " + rhs + " : " +
+           typeOf(sharedLeft ? part : window) + ", " +
+           typeOf(sharedLeft ? window : part) + " -> " + typeOf(joined));
+    Shape padded = last(rows, size + shared + 2);
+    m.emit("%y = moe.pad %c at 1 : " + typeOf(joined) + " -> " +
+           typeOf(padded));
+    // A second use of the window: its gradient adds up over both uses.
+    m.emit("%w = moe.pad %s at 0 : " + typeOf(window) + " -> " +
+           typeOf(padded));
+    m.emit("%z = moe.mul %y, %w : " + typeOf(padded));
+    m.result("%z", padded);
+  });
+}
+
 TEST(GradientCheck, SigmoidScale) {
   checkCase("sigmoid_scale", [](Model &m) {
     Shape x = m.shape(1, 3, 5), logit = x;

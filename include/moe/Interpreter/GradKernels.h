@@ -57,6 +57,14 @@ struct SigmoidScaleGrads {
 SigmoidScaleGrads sigmoidScaleGrad(const Tensor &input, const Tensor &logit,
                                    const Tensor &dResult);
 
+struct ConcatGrads {
+  Tensor dLhs, dRhs;
+};
+/// moe.concat_grad: the parts of `dResult` for operands of these shapes.
+ConcatGrads concatGrad(const Tensor &dResult,
+                       const std::vector<int64_t> &lhsShape,
+                       const std::vector<int64_t> &rhsShape);
+
 /// d logits of the cross-entropy, scaled by the scalar dLoss.
 Tensor crossEntropyGrad(const Tensor &logits, const Tensor &targets,
                         const Tensor &dLoss, const LossTargets &counted = {});

@@ -44,6 +44,15 @@ Tensor sigmoidScale(const Tensor &input, const Tensor &logit);
 Tensor add(const Tensor &lhs, const Tensor &rhs);
 Tensor mul(const Tensor &lhs, const Tensor &rhs);
 Tensor scale(const Tensor &input, double factor);
+/// moe.slice: the `size` elements of each row's last dimension from
+/// `offset`.
+Tensor slice(const Tensor &input, int64_t offset, int64_t size);
+/// moe.pad: each row of `input` at `offset` of a row of `width`, zeros
+/// elsewhere.
+Tensor pad(const Tensor &input, int64_t offset, int64_t width);
+/// moe.concat into a result of `shape`.
+Tensor concat(const Tensor &lhs, const Tensor &rhs,
+              const std::vector<int64_t> &shape);
 /// Which positions a cross-entropy counts (those whose target is not
 /// `ignoreIndex`) and what divides their losses' sum (`divisor`, 0 giving
 /// 0; without one, the mean over all positions).

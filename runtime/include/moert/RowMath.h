@@ -450,6 +450,14 @@ MOERT_HOST_DEVICE inline double sigmoidScaleLogitGrad(double s, double dot) {
   return s * (1.0 - s) * dot;
 }
 
+/// The row of a moe.concat operand with `operandHeads` heads that row
+/// `row` of its [..., heads, width] result reads: the same row, or where
+/// the operand has one head that every head reads, that head's.
+MOERT_HOST_DEVICE inline int64_t concatOperandRow(int64_t row, int64_t heads,
+                                                  int64_t operandHeads) {
+  return operandHeads == heads ? row : row / heads;
+}
+
 /// The elements that RoPE's rotation pair i of a head turns: i and
 /// i + half (Llama's rotate-half convention) or, `interleaved`, 2i and
 /// 2i + 1 (ERNIE 4.5's).

@@ -144,6 +144,15 @@ func.func @attention_grad_bf16(%q: tensor<2x3x4x16xbf16>, %k: tensor<2x3x2x16xbf
   return %dq, %dk, %dv : tensor<2x3x4x16xf32>, tensor<2x3x2x16xf32>, tensor<2x3x2x16xf32>
 }
 
+// CHECK-LABEL: func.func @concat_grad
+// CHECK-SAME: (%[[DY:.*]]: tensor<2x3x4x10xf32>)
+// CHECK: %[[DN:.*]], %[[DP:.*]] = moe.concat_grad %[[DY]] : tensor<2x3x4x10xf32> -> tensor<2x3x4x6xf32>, tensor<2x3x1x4xf32>
+// CHECK: return %[[DN]], %[[DP]]
+func.func @concat_grad(%dy: tensor<2x3x4x10xf32>) -> (tensor<2x3x4x6xf32>, tensor<2x3x1x4xf32>) {
+  %dn, %dp = moe.concat_grad %dy : tensor<2x3x4x10xf32> -> tensor<2x3x4x6xf32>, tensor<2x3x1x4xf32>
+  return %dn, %dp : tensor<2x3x4x6xf32>, tensor<2x3x1x4xf32>
+}
+
 // CHECK-LABEL: func.func @swiglu_grad
 // CHECK-SAME: (%[[G:.*]]: tensor<2x3x10xf32>, %[[U:.*]]: tensor<2x3x10xf32>, %[[DY:.*]]: tensor<2x3x10xf32>)
 // CHECK: %[[DG:.*]], %[[DU:.*]] = moe.swiglu_grad %[[G]], %[[U]], %[[DY]] : tensor<2x3x10xf32>

@@ -507,3 +507,58 @@ func.func @scale_infinite(%x: tensor<2x3xf32>) {
   %s = moe.scale %x by 0x7FF0000000000000 : tensor<2x3xf32>
   return
 }
+
+// -----
+
+// moe.slice: a window past the end of the last dimension.
+func.func @slice_past_end(%x: tensor<2x3x10xf32>) {
+  // expected-error @+1 {{'moe.slice' op 'result' must be a non-empty window of the 10 elements of 'input''s last dimension, got 4 from offset 7}}
+  %s = moe.slice %x from 7 : tensor<2x3x10xf32> -> tensor<2x3x4xf32>
+  return
+}
+
+// -----
+
+// moe.slice: a window of another tensor's rows.
+func.func @slice_other_rows(%x: tensor<2x3x10xf32>) {
+  // expected-error @+1 {{'moe.slice' op 'result' must have the shape of 'input' [2, 3, 10] but for its last dimension, got [2, 4, 4]}}
+  %s = moe.slice %x from 0 : tensor<2x3x10xf32> -> tensor<2x4x4xf32>
+  return
+}
+
+// -----
+
+// moe.pad: the input wider than the result.
+func.func @pad_narrower(%x: tensor<2x10xf32>) {
+  // expected-error @+1 {{'moe.pad' op 'input' must be a non-empty window of the 8 elements of 'result''s last dimension, got 10 from offset 0}}
+  %p = moe.pad %x at 0 : tensor<2x10xf32> -> tensor<2x8xf32>
+  return
+}
+
+// -----
+
+// moe.concat: widths that do not add up to the result's.
+func.func @concat_width(%a: tensor<2x4x6xf32>, %b: tensor<2x4x4xf32>) {
+  // expected-error @+1 {{'moe.concat' op 'result''s last dimension must be the sum of 'lhs''s and 'rhs''s, 10, got 12}}
+  %c = moe.concat %a, %b : tensor<2x4x6xf32>, tensor<2x4x4xf32> -> tensor<2x4x12xf32>
+  return
+}
+
+// -----
+
+// moe.concat: only a second-to-last dimension of 1 is read for each head.
+func.func @concat_broadcast_rows(%a: tensor<2x4x6xf32>, %b: tensor<1x4x4xf32>) {
+  // expected-error @+1 {{'moe.concat' op 'rhs' must have the shape of 'result' [2, 4, 10] but for its last dimension (and a second-to-last of 1), got [1, 4, 4]}}
+  %c = moe.concat %a, %b : tensor<2x4x6xf32>, tensor<1x4x4xf32> -> tensor<2x4x10xf32>
+  return
+}
+
+// -----
+
+// moe.concat: operands of two element types.
+func.func @concat_types(%a: tensor<2x4x6xf32>, %b: tensor<2x4x4xf64>) {
+  // expected-error @+1 {{'moe.concat' op 'rhs' must have element type 'f32' (that of 'result'), got 'f64'}}
+  %c = moe.concat %a, %b : tensor<2x4x6xf32>, tensor<2x4x4xf64> -> tensor<2x4x10xf32>
+  return
+}
+

@@ -193,6 +193,19 @@ func.func @elementwise(%a: tensor<2x3x10xf32>, %b: tensor<2x3x10xf32>) -> tensor
   return %scaled : tensor<2x3x10xf32>
 }
 
+// CHECK-LABEL: func.func @last_dim_layout
+// CHECK-SAME: (%[[Q:.*]]: tensor<2x3x4x10xf32>, %[[PE:.*]]: tensor<2x3x1x4xf32>)
+// CHECK: %[[NOPE:.*]] = moe.slice %[[Q]] from 4 : tensor<2x3x4x10xf32> -> tensor<2x3x4x6xf32>
+// CHECK: %[[K:.*]] = moe.concat %[[NOPE]], %[[PE]] : tensor<2x3x4x6xf32>, tensor<2x3x1x4xf32> -> tensor<2x3x4x10xf32>
+// CHECK: %[[V:.*]] = moe.pad %[[NOPE]] at 2 : tensor<2x3x4x6xf32> -> tensor<2x3x4x10xf32>
+// CHECK: return %[[K]], %[[V]]
+func.func @last_dim_layout(%q: tensor<2x3x4x10xf32>, %pe: tensor<2x3x1x4xf32>) -> (tensor<2x3x4x10xf32>, tensor<2x3x4x10xf32>) {
+  %nope = moe.slice %q from 4 : tensor<2x3x4x10xf32> -> tensor<2x3x4x6xf32>
+  %k = moe.concat %nope, %pe : tensor<2x3x4x6xf32>, tensor<2x3x1x4xf32> -> tensor<2x3x4x10xf32>
+  %v = moe.pad %nope at 2 : tensor<2x3x4x6xf32> -> tensor<2x3x4x10xf32>
+  return %k, %v : tensor<2x3x4x10xf32>, tensor<2x3x4x10xf32>
+}
+
 // CHECK-LABEL: func.func @sigmoid_scale
 // CHECK-SAME: (%[[X:.*]]: tensor<2x3x10xf32>, %[[G:.*]]: tensor<2x3x1xf32>)
 // CHECK: %[[S:.*]] = moe.sigmoid_scale %[[X]], %[[G]] : tensor<2x3x10xf32>, tensor<2x3x1xf32>
