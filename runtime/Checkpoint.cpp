@@ -466,7 +466,12 @@ void moert::requireCheckpointConfig(const std::string &path,
       "n_shared_experts",
       "tie_word_embeddings",
       "moe_qk_norm",
-      "qkv_bias"};
+      "qkv_bias",
+      "q_lora_rank",
+      "kv_lora_rank",
+      "qk_nope_head_dim",
+      "qk_rope_head_dim",
+      "v_head_dim"};
   // Every differing key, not the first alone, must leave the weights' shapes.
   bool weightsFit = true;
   for (std::string_view shaping : kWeightShapeKeys) {

@@ -217,6 +217,14 @@ void readSharedExpert(KeyReader &keys, ModelConfig &config,
 void readRope(KeyReader &keys, ModelConfig &config,
               const TransformersModel *family);
 
+/// Reads multi-head latent attention's keys into `config`
+/// (LatentAttentionConfig.cpp): where `family` (the config's model_type's,
+/// or null) has one, with its class's defaults where `classDefaults`, and
+/// otherwise where kv_lora_rank is given; other families refuse
+/// kv_lora_rank and q_lora_rank. Reads after RoPE's keys, which it checks
+/// against.
+void readLatentAttention(KeyReader &keys, ModelConfig &config,
+                         const TransformersModel *family, bool classDefaults);
 /// `rope_scaling`'s canonical value: the kind and every number it reads,
 /// resolved (null: unscaled).
 nlohmann::ordered_json

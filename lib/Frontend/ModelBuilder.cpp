@@ -27,6 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 using namespace mlir;
@@ -99,6 +100,12 @@ private:
                                 b.getF64FloatAttr(factor));
   }
   Value attention(Value hidden, const std::string &prefix);
+  /// DeepSeek-V2's and V3's multi-head latent attention, where the config
+  /// has one (attention() calls it).
+  Value latentAttention(Value hidden, const std::string &prefix);
+  /// RoPE over heads `input` ([batch, seq, heads, width]), their first
+  /// `rotaryDim` dimensions (all where null).
+  Value rotated(Value input, IntegerAttr rotaryDim = {});
   /// A SwiGLU MLP `width` wide over `hidden` ([..., hidden_size]), its
   /// weights `module`.gate_proj.weight and so on: a dense layer's, or a
   /// shared expert's.
@@ -161,7 +168,20 @@ Value ModelBuilder::global(const std::string &name, ArrayRef<int64_t> shape,
       b, type, FlatSymbolRefAttr::get(b.getStringAttr(name)));
 }
 
+Value ModelBuilder::rotated(Value input, IntegerAttr rotaryDim) {
+  moe::RopeScalingAttr scaling =
+      config.ropeScaling
+          ? moe::ropeScalingAttr(b.getContext(), *config.ropeScaling)
+          : moe::RopeScalingAttr();
+  UnitAttr interleaved = config.ropeInterleaved ? b.getUnitAttr() : UnitAttr();
+  return moe::RopeOp::create(b, input.getType(), input,
+                             b.getF64FloatAttr(config.ropeTheta), rotaryDim,
+                             scaling, interleaved, UnitAttr());
+}
+
 Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
+  if (config.latentAttention)
+    return latentAttention(hidden, prefix);
   int64_t batch = config.batchSize, seq = config.seqLen;
   int64_t headDim = config.headDim();
   setLocation(prefix + ".self_attn");
@@ -203,19 +223,11 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
                               std::sqrt(static_cast<double>(headDim)));
   Value key = project("k", config.numKvHeads, /*normalized=*/true);
   Value value = project("v", config.numKvHeads, /*normalized=*/false);
-  moe::RopeScalingAttr scaling =
-      config.ropeScaling
-          ? moe::ropeScalingAttr(b.getContext(), *config.ropeScaling)
-          : moe::RopeScalingAttr();
-  FloatAttr theta = b.getF64FloatAttr(config.ropeTheta);
   IntegerAttr rotaryDim = config.rotaryDim() != headDim
                               ? b.getI64IntegerAttr(config.rotaryDim())
                               : IntegerAttr();
-  UnitAttr interleaved = config.ropeInterleaved ? b.getUnitAttr() : UnitAttr();
-  query = moe::RopeOp::create(b, query.getType(), query, theta, rotaryDim,
-                              scaling, interleaved, UnitAttr());
-  key = moe::RopeOp::create(b, key.getType(), key, theta, rotaryDim, scaling,
-                            interleaved, UnitAttr());
+  query = rotated(query, rotaryDim);
+  key = rotated(key, rotaryDim);
   Value heads = moe::AttentionOp::create(b, query.getType(), query, key, value,
                                          /*causal=*/true)
                     .getResult();
@@ -225,6 +237,102 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
   Value outWeight = parameter(prefix + ".self_attn.o_proj.weight",
                               {config.hiddenSize, config.numHeads * headDim});
   return moe::LinearOp::create(b, hidden.getType(), merged, outWeight, Value());
+}
+
+Value ModelBuilder::latentAttention(Value hidden, const std::string &prefix) {
+  const moe::LatentAttention &mla = *config.latentAttention;
+  int64_t batch = config.batchSize, seq = config.seqLen;
+  int64_t heads = config.numHeads, headDim = mla.queryHeadDim();
+  int64_t nope = mla.nopeHeadDim, rope = mla.ropeHeadDim;
+  int64_t valueDim = mla.valueHeadDim;
+  std::string module = prefix + ".self_attn.";
+  setLocation(prefix + ".self_attn");
+  auto widthOf = [](Value value) {
+    return cast<RankedTensorType>(value.getType()).getShape().back();
+  };
+  auto withWidth = [&](Value value, int64_t width) {
+    SmallVector<int64_t> shape(
+        cast<RankedTensorType>(value.getType()).getShape());
+    shape.back() = width;
+    return floatTensor(shape);
+  };
+  auto project = [&](Value input, const char *name, int64_t width) -> Value {
+    Value weight =
+        parameter(module + name + ".weight", {width, widthOf(input)});
+    return moe::LinearOp::create(b, withWidth(input, width), input, weight,
+                                 Value());
+  };
+  // DeepSeek's latent norms have their class's epsilon, not rms_norm_eps.
+  auto normalize = [&](Value input, const char *name) -> Value {
+    return moe::RmsNormOp::create(
+        b, input.getType(), input,
+        normWeight(module + name + ".weight", widthOf(input)),
+        b.getF64FloatAttr(moe::kLatentNormEps));
+  };
+  auto asHeads = [&](Value flat, int64_t count) -> Value {
+    return tensor::ExpandShapeOp::create(
+        b, floatTensor({batch, seq, count, widthOf(flat) / count}), flat,
+        ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});
+  };
+  auto window = [&](Value input, int64_t offset, int64_t width) -> Value {
+    return moe::SliceOp::create(b, withWidth(input, width), input,
+                                b.getI64IntegerAttr(offset));
+  };
+  auto padded = [&](Value input, int64_t width) -> Value {
+    if (widthOf(input) == width)
+      return input;
+    return moe::PadOp::create(b, withWidth(input, width), input,
+                              b.getI64IntegerAttr(0));
+  };
+  auto joined = [&](Value lhs, Value rhs) -> Value {
+    return moe::ConcatOp::create(b, withWidth(lhs, widthOf(lhs) + widthOf(rhs)),
+                                 lhs, rhs);
+  };
+
+  Value query =
+      mla.queryRank
+          ? project(normalize(project(hidden, "q_a_proj", *mla.queryRank),
+                              "q_a_layernorm"),
+                    "q_b_proj", heads * headDim)
+          : project(hidden, "q_proj", heads * headDim);
+  query = asHeads(query, heads);
+  // The keys and values of every head from one latent, and one rotated key
+  // part that every head reads.
+  Value latent = project(hidden, "kv_a_proj_with_mqa", mla.kvRank + rope);
+  Value sharedKey = rotated(asHeads(window(latent, mla.kvRank, rope), 1));
+  Value keysValues = asHeads(
+      project(normalize(window(latent, 0, mla.kvRank), "kv_a_layernorm"),
+              "kv_b_proj", heads * (nope + valueDim)),
+      heads);
+  Value key = joined(window(keysValues, 0, nope), sharedKey);
+  Value value = window(keysValues, nope, valueDim);
+  // moe.attention's heads share one width: the narrower of queries and
+  // values is padded with zeros (vLLM pads DeepSeek's values so for
+  // FlashAttention), and its scale 1 / sqrt(width) corrected on the
+  // queries, as are YaRN's mscale_all_dim and muP's softmax scale.
+  int64_t width = std::max(headDim, valueDim);
+  double factor =
+      config.attentionMultiplier
+          ? *config.attentionMultiplier * std::sqrt(static_cast<double>(width))
+          : std::sqrt(static_cast<double>(width) / headDim);
+  if (config.ropeScaling && config.ropeMscaleAllDim) {
+    double mscale =
+        moe::yarnMscale(config.ropeScaling->factor, config.ropeMscaleAllDim);
+    factor *= mscale * mscale;
+  }
+  query = scaled(query, factor);
+  query = joined(window(query, 0, nope), rotated(window(query, nope, rope)));
+  Value attended =
+      moe::AttentionOp::create(b, withWidth(query, width), padded(query, width),
+                               padded(key, width), padded(value, width),
+                               /*causal=*/true)
+          .getResult();
+  if (width != valueDim)
+    attended = window(attended, 0, valueDim);
+  Value merged = tensor::CollapseShapeOp::create(
+      b, floatTensor({batch, seq, heads * valueDim}), attended,
+      ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});
+  return project(merged, "o_proj", config.hiddenSize);
 }
 
 Value ModelBuilder::mlp(Value hidden, const std::string &module,

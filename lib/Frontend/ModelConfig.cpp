@@ -122,8 +122,8 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
   static const ForeignKey kForeignKeys[] = {
       {"n_routed_experts", json(),
        "the experts are counted by 'num_local_experts' ('n_routed_experts' "
-       "in a model_type dots1, glm4_moe, solar_open, sarvam_moe or param2moe "
-       "config)"},
+       "in a model_type dots1, glm4_moe, solar_open, deepseek_v3, sarvam_moe "
+       "or param2moe config)"},
       {"moe_num_experts", json(),
        "the experts are counted by 'num_local_experts' ('moe_num_experts' "
        "in a model_type ernie4_5_moe config)"},
@@ -142,8 +142,6 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
       {"moe_layer_freq", json(1),
        "dense layers are placed by 'first_k_dense_replace', "
        "'mlp_only_layers' or 'decoder_sparse_step'"},
-      {"q_lora_rank", json(), "attention is not multi-head latent attention"},
-      {"kv_lora_rank", json(), "attention is not multi-head latent attention"},
       {"clip_qkv", json(), "queries, keys and values are not clipped"},
       {"use_bias", json(false), "projections have no bias"},
       {"use_qkv_bias", json(false),
@@ -346,12 +344,15 @@ void readMultipliers(KeyReader &keys, mlir::moe::ModelConfig &config,
 void checkConsistency(KeyReader &keys, const mlir::moe::ModelConfig &config) {
   if (!keys.error.empty())
     return;
-  if (!config.headDimension && config.hiddenSize % config.numHeads != 0)
+  // A latent attention's heads are sized by its own keys, checked there.
+  bool ownHeads = !config.latentAttention;
+  if (ownHeads && !config.headDimension &&
+      config.hiddenSize % config.numHeads != 0)
     keys.fail(llvm::formatv("'num_attention_heads' ({0}) must divide "
                             "'hidden_size' ({1}), or 'head_dim' be given",
                             config.numHeads, config.hiddenSize)
                   .str());
-  else if (config.headDim() % 2 != 0)
+  else if (ownHeads && config.headDim() % 2 != 0)
     keys.fail(llvm::formatv("head dimension {0} must be even for RoPE",
                             config.headDimension
                                 ? "'head_dim' (" +
@@ -469,6 +470,8 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   if (defaults && defaults->rmsNormEps)
     config.rmsNormEps = defaults->rmsNormEps;
   mlir::moe::config::readRope(keys, config, family);
+  mlir::moe::config::readLatentAttention(keys, config, family,
+                                         /*classDefaults=*/defaults != nullptr);
   config.rmsNormEps = keys.number("rms_norm_eps", config.rmsNormEps, true);
   config.initStd = keys.number("initializer_range", config.initStd, false);
   config.tieWordEmbeddings =
@@ -549,8 +552,21 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
   keys["num_hidden_layers"] = config.numLayers;
   keys["num_attention_heads"] = config.numHeads;
   keys["num_key_value_heads"] = config.numKvHeads;
-  if (complete || config.numHeads * config.headDim() != config.hiddenSize)
-    keys["head_dim"] = config.headDim();
+  if (config.latentAttention) {
+    const mlir::moe::LatentAttention &mla = *config.latentAttention;
+    keys["q_lora_rank"] = optional(mla.queryRank);
+    keys["kv_lora_rank"] = mla.kvRank;
+    keys["qk_nope_head_dim"] = mla.nopeHeadDim;
+    keys["qk_rope_head_dim"] = mla.ropeHeadDim;
+    keys["v_head_dim"] = mla.valueHeadDim;
+  } else {
+    if (complete || config.numHeads * config.headDim() != config.hiddenSize)
+      keys["head_dim"] = config.headDim();
+    // So that a latent attention differs from this one.
+    if (complete)
+      for (const char *key : mlir::moe::kLatentAttentionKeys)
+        keys[key] = nullptr;
+  }
   if (complete || config.qkNorm != mlir::moe::QkNorm::none)
     keys["moe_qk_norm"] = mlir::moe::qkNormKeyValue(config.qkNorm);
   if (complete || config.qkvBias)
@@ -560,6 +576,9 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
   if (complete || config.ropeScaling)
     keys["rope_scaling"] =
         mlir::moe::config::ropeScalingKeyValue(config.ropeScaling);
+  // Only a latent attention's softmax reads it.
+  if (config.latentAttention && config.ropeMscaleAllDim)
+    keys["rope_scaling"]["mscale_all_dim"] = config.ropeMscaleAllDim;
   if (complete || config.partialRotaryFactor != 1)
     keys["partial_rotary_factor"] = config.partialRotaryFactor;
   if (complete || config.ropeInterleaved)

@@ -58,6 +58,20 @@ llvm::Error mlir::moe::checkModelSizes(const ModelConfig &config,
        {config.batchSize, config.seqLen,
         std::max({config.hiddenSize, config.intermediateSize,
                   config.sharedExpertIntermediateSize})}}};
+  if (const std::optional<LatentAttention> &mla = config.latentAttention) {
+    tensors.push_back(
+        {"latent key-value projection weight",
+         {config.numHeads, mla->nopeHeadDim + mla->valueHeadDim, mla->kvRank}});
+    tensors.push_back({"value heads",
+                       {config.batchSize, config.seqLen, config.numHeads,
+                        mla->valueHeadDim}});
+    tensors.push_back(
+        {"output projection weight",
+         {config.hiddenSize, config.numHeads, mla->valueHeadDim}});
+    if (mla->queryRank)
+      tensors.push_back({"latent query projection weight",
+                         {config.numHeads, config.headDim(), *mla->queryRank}});
+  }
   if (config.isMoe()) {
     tensors.push_back({"stacked expert weights",
                        {config.numExperts, config.expertIntermediateSize,

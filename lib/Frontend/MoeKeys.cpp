@@ -46,8 +46,16 @@ void readExpertGroups(KeyReader &keys, mlir::moe::ModelConfig &config,
   // A family without groups has refused any but 1, however spelled.
   if (transformers && !transformers->expertGroups)
     return;
-  config.routerGroups = keys.positive("n_group", 1);
-  config.routerGroupTopK = keys.positive("topk_group", 1);
+  for (const char *key : {"n_group", "topk_group"})
+    if (transformers && keys.isNull(key))
+      keys.keyError(key, llvm::formatv("a positive integer (transformers' {0} "
+                                       "fails on null)",
+                                       transformers->name)
+                             .str());
+  config.routerGroups =
+      keys.positive("n_group", transformers ? transformers->routerGroups : 1);
+  config.routerGroupTopK = keys.positive(
+      "topk_group", transformers ? transformers->routerGroupTopK : 1);
   int64_t groups = config.routerGroups, chosen = config.routerGroupTopK;
   int64_t experts = config.numExperts;
   // transformers' DeepSeek-V3 routers score a group by its two best experts

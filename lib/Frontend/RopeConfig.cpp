@@ -23,13 +23,12 @@ using moert::RopeKind;
 using moert::RopeScaling;
 using nlohmann::json;
 
-namespace {
-
-/// YaRN's magnitude scale (the paper's Eq. 21, transformers'
-/// yarn_get_mscale).
-double yarnMscale(double scale, double mscale) {
+/// The paper's Eq. 21.
+double mlir::moe::yarnMscale(double scale, double mscale) {
   return scale <= 1 ? 1.0 : 0.1 * mscale * std::log(scale) + 1.0;
 }
+
+namespace {
 
 /// Refuses a key of `rope` that its kind does not read: another kind's,
 /// which transformers would refuse or compute with. transformers 5 copies
@@ -63,7 +62,7 @@ void requireAbove(KeyReader &rope, const char *highKey, double high,
 /// The scaling that `rope` (rope_scaling or rope_parameters) describes, or
 /// none for the default RoPE.
 std::optional<RopeScaling> readScaling(KeyReader &rope, KeyReader &top,
-                                       const ModelConfig &config) {
+                                       ModelConfig &config) {
   // transformers 5 writes `type` beside `rope_type`; `rope_type` wins.
   std::string type = rope.string("rope_type", rope.string("type", "default"));
   RopeScaling scaling;
@@ -140,12 +139,14 @@ std::optional<RopeScaling> readScaling(KeyReader &rope, KeyReader &top,
     scaling.truncate = rope.boolean("truncate", true);
     double mscale = rope.number("mscale", 0.0, false);
     double mscaleAllDim = rope.number("mscale_all_dim", 0.0, false);
-    scaling.attentionFactor = rope.has("attention_factor")
-                                  ? rope.number("attention_factor", 1.0, true)
-                              : mscale && mscaleAllDim
-                                  ? yarnMscale(scaling.factor, mscale) /
-                                        yarnMscale(scaling.factor, mscaleAllDim)
-                                  : yarnMscale(scaling.factor, 1.0);
+    config.ropeMscaleAllDim = mscaleAllDim;
+    scaling.attentionFactor =
+        rope.has("attention_factor")
+            ? rope.number("attention_factor", 1.0, true)
+        : mscale && mscaleAllDim
+            ? mlir::moe::yarnMscale(scaling.factor, mscale) /
+                  mlir::moe::yarnMscale(scaling.factor, mscaleAllDim)
+            : mlir::moe::yarnMscale(scaling.factor, 1.0);
     refuseUnread(rope, type,
                  {"factor", "original_max_position_embeddings", "beta_fast",
                   "beta_slow", "truncate", "mscale", "mscale_all_dim",
@@ -262,12 +263,17 @@ void readPartialRotary(KeyReader &keys, KeyReader *rope, ModelConfig &config,
 void mlir::moe::config::readRope(KeyReader &keys, ModelConfig &config,
                                  const TransformersModel *family) {
   config.ropeTheta = keys.number("rope_theta", config.ropeTheta, true);
-  // DeepSeek-V3's key for the pairs; a family's rotation is its class's.
+  // DeepSeek-V3's key for the pairs; another family's rotation is its
+  // class's.
   bool familyPairs = family && family->interleavedRope;
+  // DeepSeek-V3's class reads null as false.
   config.ropeInterleaved =
-      keys.familyFlag("rope_interleave", family, familyPairs,
-                      familyPairs ? "turns pairs (2i, 2i + 1)"
-                                  : "turns the halves of each head");
+      family && family->readsRopeInterleave
+          ? !keys.isNull("rope_interleave") &&
+                keys.boolean("rope_interleave", familyPairs)
+          : keys.familyFlag("rope_interleave", family, familyPairs,
+                            familyPairs ? "turns pairs (2i, 2i + 1)"
+                                        : "turns the halves of each head");
   // transformers 4 writes rope_scaling, 5 rope_parameters; where config.json
   // has both, transformers reads rope_scaling alone.
   auto given = [&](const char *key) {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+using mlir::moe::LatentAttention;
 using mlir::moe::QkNorm;
 using mlir::moe::SlidingWindow;
 using mlir::moe::TransformersModel;
@@ -22,7 +23,23 @@ void mlir::moe::writeAttentionKeys(nlohmann::json &config,
                                    const ModelConfig &model,
                                    const TransformersModel *family) {
   config["num_key_value_heads"] = model.numKvHeads;
-  config["head_dim"] = model.headDim();
+  for (const char *key : kLatentAttentionKeys)
+    config.erase(key);
+  if (const std::optional<LatentAttention> &mla = model.latentAttention) {
+    config["q_lora_rank"] = mla->queryRank ? nlohmann::json(*mla->queryRank)
+                                           : nlohmann::json(nullptr);
+    config["kv_lora_rank"] = mla->kvRank;
+    config["qk_nope_head_dim"] = mla->nopeHeadDim;
+    config["qk_rope_head_dim"] = mla->ropeHeadDim;
+    config["v_head_dim"] = mla->valueHeadDim;
+    // DeepSeek's classes set it so, whatever the file says; ours ignore it.
+    if (family)
+      config["head_dim"] = mla->ropeHeadDim;
+    else
+      config.erase("head_dim");
+  } else {
+    config["head_dim"] = model.headDim();
+  }
   // Qwen2's class has its biases whatever a key says.
   const char *biasKey = family ? family->qkvBiasKey : "qkv_bias";
   if (biasKey) {
@@ -34,6 +51,9 @@ void mlir::moe::writeAttentionKeys(nlohmann::json &config,
     config["moe_qk_norm"] = qkNormKeyValue(model.qkNorm);
   else if (family->qkNormKey)
     config[family->qkNormKey] = model.qkNorm == QkNorm::perHead;
+  // DeepSeek-V3's class turns RoPE's pairs where the key is absent.
+  if (family && family->readsRopeInterleave)
+    config["rope_interleave"] = model.ropeInterleaved;
   // GLM-4-MoE's class rotates half of each head where the key is absent;
   // transformers reads the factor from the RoPE object first, and before
   // MiniMax-M2's rotary_dim, which is left out.

@@ -236,6 +236,35 @@ const std::vector<TransformersModel> &families() {
     glm4Moe.firstDenseLayers = 1;
     glm4Moe.predictionLayersKey = "num_nextn_predict_layers";
 
+    // DeepSeek-V3 (and R1, and the models built on it): GLM-4-MoE's MoE
+    // layers, 256 experts in 8 groups routed to the best 4 by default,
+    // three dense layers first, under multi-head latent attention, whose
+    // RoPE turns pairs where rope_interleave says so (by default).
+    TransformersModel deepseekV3 = glm4Moe;
+    deepseekV3.name = "DeepSeek-V3";
+    deepseekV3.architecture = "DeepseekV3ForCausalLM";
+    deepseekV3.modelType = "deepseek_v3";
+    deepseekV3.configClass = "DeepseekV3Config";
+    deepseekV3.qkNormKey = nullptr;
+    deepseekV3.qkvBiasKey = nullptr;
+    deepseekV3.partialRotaryFactor = std::nullopt;
+    deepseekV3.interleavedRope = true;
+    deepseekV3.readsRopeInterleave = true;
+    deepseekV3.latentAttention =
+        mlir::moe::LatentAttention{/*queryRank=*/1536, /*kvRank=*/512,
+                                   /*nopeHeadDim=*/128, /*ropeHeadDim=*/64,
+                                   /*valueHeadDim=*/128};
+    deepseekV3.kvHeads = 128;
+    deepseekV3.rmsNormEps = 1e-6;
+    deepseekV3.experts = 256;
+    deepseekV3.expertSize = 2048;
+    deepseekV3.denseSize = 18432;
+    deepseekV3.routedScale = 2.5;
+    deepseekV3.routerGroups = 8;
+    deepseekV3.routerGroupTopK = 4;
+    deepseekV3.firstDenseLayers = 3;
+    deepseekV3.keyAliases = {{"num_mtp_layers", "num_nextn_predict_layers"}};
+
     // Solar Open (Upstage): GLM-4-MoE's MoE layers in every layer, with
     // Llama's attention (q, k and v biases by attention_bias, no query and
     // key norms, whole heads rotated) and heads 128 wide by default. Its
@@ -381,10 +410,10 @@ const std::vector<TransformersModel> &families() {
     param2Moe.sharedExperts = 2;
 
     return std::vector<TransformersModel>{
-        llama,      mistral,   qwen2,    qwen3,    ernie,     granite,
-        mixtral,    qwen3Moe,  olmoe,    qwen2Moe, dots1,     glm4Moe,
-        solarOpen,  minimaxM2, ernieMoe, hunyuan,  sarvamMoe, param2Moe,
-        graniteMoe, olmo2,     flexOlmo};
+        llama,      mistral,   qwen2,    qwen3,     ernie,     granite,
+        mixtral,    qwen3Moe,  olmoe,    qwen2Moe,  dots1,     glm4Moe,
+        solarOpen,  minimaxM2, ernieMoe, hunyuan,   sarvamMoe, param2Moe,
+        graniteMoe, olmo2,     flexOlmo, deepseekV3};
   }();
   return all;
 }
@@ -546,9 +575,12 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   // to apply past them: Llama's is Mistral's model then.
   auto fits = [&](const TransformersModel &model, bool withDenseLayers) {
     return model.moe == config.isMoe() &&
+           model.latentAttention.has_value() ==
+               config.latentAttention.has_value() &&
            (model.muP || !config.hasMultipliers()) &&
            model.postNorms == config.postNorms &&
-           model.interleavedRope == config.ropeInterleaved &&
+           (model.readsRopeInterleave ||
+            model.interleavedRope == config.ropeInterleaved) &&
            (model.qkNorm == config.qkNorm ||
             (model.qkNormKey && config.qkNorm != QkNorm::whole)) &&
            (model.qkvBiasKey || model.qkvBias == config.qkvBias) &&
@@ -578,6 +610,32 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   for (const TransformersModel &model : families())
     if (fits(model, denseLayers))
       return model;
+  if (config.latentAttention) {
+    std::vector<std::string> differences;
+    if (!config.isMoe())
+      differences.push_back("is dense");
+    if (config.isMoe() && config.scoring != GateScoring::sigmoid)
+      differences.push_back("scores its experts with a softmax");
+    if (config.isMoe() && !config.expertBias)
+      differences.push_back("chooses its experts without a bias");
+    if (config.isMoe() && !ungatedShared)
+      differences.push_back("has no ungated shared experts");
+    if (!denseFirst)
+      differences.push_back("has a dense layer after a MoE layer");
+    if (config.hasMultipliers())
+      differences.push_back("has muP's multipliers");
+    if (config.postNorms)
+      differences.push_back("normalizes each sublayer's output");
+    if (config.slidingWindow)
+      differences.push_back("attends within a sliding window");
+    return llvm::createStringError(llvm::formatv(
+        "this model's attention is multi-head latent attention "
+        "(kv_lora_rank), which of the transformers families that moe-export "
+        "writes only DeepSeek-V3 has, over MoE layers that route by sigmoid "
+        "scores chosen with a bias beside ungated shared experts, after its "
+        "dense layers; this model {0}",
+        llvm::join(differences, ", ")));
+  }
   if (config.postNorms)
     return llvm::createStringError(
         "this model normalizes each sublayer's output (moe_post_norms), "

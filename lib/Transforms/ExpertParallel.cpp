@@ -34,12 +34,14 @@ constexpr StringLiteral kGridName = "ranks";
 /// Ops that compute token by token (or sequence by sequence): their results
 /// have the batch or the tokens on axis 0, and each rank computes its part.
 bool isTokenWise(Operation *op) {
-  int64_t rank = cast<ShapedType>(op->getResult(0).getType()).getRank();
+  auto rank = [&] {
+    return cast<ShapedType>(op->getResult(0).getType()).getRank();
+  };
   if (isa<AddOp, MulOp, ScaleOp>(op))
-    return rank > 0;
+    return rank() > 0;
   // They work on the last dimension: the batch leads another.
   if (isa<SliceOp, PadOp, ConcatOp>(op))
-    return rank > 1;
+    return rank() > 1;
   return isa<EmbeddingOp, RmsNormOp, LinearOp, RouterOp, RopeOp, AttentionOp,
              SwigluOp, SigmoidScaleOp, GateNormOp, GateOp, CombineOp,
              tensor::CollapseShapeOp, tensor::ExpandShapeOp>(op);

@@ -237,8 +237,10 @@ def graph_replay(case, binary, steps):
 # steps); at 1e-3 they stay under 1e-5, and a wrong gradient still moves
 # the Adam moments far past the tolerance. Then the same for gradient
 # accumulation (2 micro-batches a step: the fused loops that update the
-# sums in place, and the micro step's own graph); and muP's multipliers
-# (Granite's keys: moe.scale as a kernel and in fused loops), 3 steps.
+# sums in place, and the micro step's own graph); muP's multipliers
+# (Granite's keys: moe.scale as a kernel and in fused loops); and
+# DeepSeek-V3's multi-head latent attention (moe.slice, moe.pad, moe.concat
+# and its gradient), 3 steps each.
 F32_OPTIMIZER = "lr=1e-3 warmup-steps=1 decay-steps=10"
 ADAPTIVE = "xi=1.0 initial-alpha=0.001"
 
@@ -279,14 +281,20 @@ def prepare_train_step(case):
     case.compile("skywork.json", "--batch-size", 2, "--seq-len", 32,
                  "--adaptive-aux=" + ADAPTIVE, "--optimizer", F32_OPTIMIZER,
                  "--micro-batches", 2, "-o", "micro-bin")
-    compact_config(case, "mup.json", "embedding_multiplier=4.0",
-                   "attention_multiplier=0.1", "residual_multiplier=0.5",
-                   "logits_scaling=3.0")
-    reference(case, "mup.json",
-              ["--moe-autodiff", "--moe-optimizer=" + F32_OPTIMIZER], 3,
-              "mup.")
-    case.compile("mup.json", "--batch-size", 2, "--seq-len", 32,
-                 "--optimizer", F32_OPTIMIZER, "-o", "mup-bin")
+    # Our keys (transformers' Mixtral, the tiny model's model_type, has
+    # neither multipliers nor a latent attention).
+    compact_config(case, "mup.json", "-model_type", "-architectures",
+                   "embedding_multiplier=4.0", "attention_multiplier=0.1",
+                   "residual_multiplier=0.5", "logits_scaling=3.0")
+    compact_config(case, "mla.json", "-model_type", "-architectures",
+                   "q_lora_rank=24", "kv_lora_rank=16", "qk_nope_head_dim=24",
+                   "qk_rope_head_dim=8", "v_head_dim=16", "rope_interleave=true")
+    for name in ("mup", "mla"):
+        reference(case, name + ".json",
+                  ["--moe-autodiff", "--moe-optimizer=" + F32_OPTIMIZER], 3,
+                  name + ".")
+        case.compile(name + ".json", "--batch-size", 2, "--seq-len", 32,
+                     "--optimizer", F32_OPTIMIZER, "-o", name + "-bin")
 
 
 def check_train_step(case):
@@ -295,6 +303,7 @@ def check_train_step(case):
     compare(case, 5, "deepseek-bin", "deepseek.", 1e-4)
     compare(case, 3, "micro-bin", "micro.", 1e-4)
     compare(case, 3, "mup-bin", "mup.", 1e-4)
+    compare(case, 3, "mla-bin", "mla.", 1e-4)
     graph_replay(case, "train-bin", 5)
     graph_replay(case, "micro-bin", 4)
 

@@ -43,6 +43,19 @@ inline constexpr double kMaxDimension = 2147483647.0;
 /// moe_qk_norm's value for `norm`: false, true (each head) or "whole".
 nlohmann::json qkNormKeyValue(QkNorm norm);
 
+/// Multi-head latent attention (DeepSeek-V2's and V3's): keys and values
+/// from one `kvRank`-wide latent per token (kv_lora_rank), queries through
+/// a `queryRank`-wide one where set (q_lora_rank; else one projection).
+/// Each query and key head is `nopeHeadDim` unrotated dimensions
+/// (qk_nope_head_dim) beside `ropeHeadDim` rotated ones (qk_rope_head_dim),
+/// the rotated key one for all heads; each value head `valueHeadDim` wide
+/// (v_head_dim).
+struct LatentAttention {
+  std::optional<int64_t> queryRank;
+  int64_t kvRank = 0, nopeHeadDim = 0, ropeHeadDim = 0, valueHeadDim = 0;
+  int64_t queryHeadDim() const { return nopeHeadDim + ropeHeadDim; }
+};
+
 struct ModelConfig {
   int64_t vocabSize = 0;
   int64_t hiddenSize = 0;
@@ -54,6 +67,9 @@ struct ModelConfig {
   /// numHeads (headDim()).
   int64_t headDimension = 0;
   QkNorm qkNorm = QkNorm::none;
+  /// Multi-head latent attention's sizes, where the attention is one;
+  /// headDim() is then its query and key heads' width.
+  std::optional<LatentAttention> latentAttention;
   /// Qwen2's biases of the query, key and value projections (qkv_bias).
   bool qkvBias = false;
   int64_t maxPositions = 0;
@@ -68,6 +84,9 @@ struct ModelConfig {
   /// Whether RoPE turns pairs (2i, 2i + 1) rather than (i, i + half)
   /// (DeepSeek-V3's key rope_interleave; ERNIE 4.5's rotation).
   bool ropeInterleaved = false;
+  /// YaRN's mscale_all_dim (0: none), by which multi-head latent
+  /// attention also scales its softmax: by yarn_get_mscale(factor, it)^2.
+  double ropeMscaleAllDim = 0;
   double rmsNormEps = 1e-6;
   double initStd = 0.02;
   bool tieWordEmbeddings = false;
@@ -161,6 +180,8 @@ struct ModelConfig {
            !std::binary_search(denseLayers.begin(), denseLayers.end(), layer);
   }
   int64_t headDim() const {
+    if (latentAttention)
+      return latentAttention->queryHeadDim();
     return headDimension ? headDimension : hiddenSize / numHeads;
   }
   /// DeepSeek's ungated shared experts, each moe_intermediate_size wide: how
@@ -173,10 +194,27 @@ struct ModelConfig {
   /// The dimensions of each head that RoPE rotates, as transformers counts
   /// them (int() truncates).
   int64_t rotaryDim() const {
+    if (latentAttention)
+      return latentAttention->ropeHeadDim;
     return static_cast<int64_t>(static_cast<double>(headDim()) *
                                 partialRotaryFactor);
   }
 };
+
+/// Multi-head latent attention's keys (ModelConfig::latentAttention), as
+/// DeepSeek's classes and ours spell them.
+inline constexpr const char *kLatentAttentionKeys[] = {
+    "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim",
+    "v_head_dim"};
+
+/// The epsilon of multi-head latent attention's latent norms
+/// (q_a_layernorm, kv_a_layernorm): DeepSeek's classes build them with
+/// their RMSNorm's default, whatever rms_norm_eps says.
+inline constexpr double kLatentNormEps = 1e-6;
+
+/// YaRN's yarn_get_mscale(scale, mscale) (transformers'
+/// modeling_rope_utils): 1 for a scale up to 1.
+double yarnMscale(double scale, double mscale);
 
 /// muP's multipliers' keys (ModelConfig::embeddingMultiplier ...), as
 /// Granite's classes and ours spell them.

@@ -86,6 +86,12 @@ struct TransformersModel {
   /// Whether its RoPE turns pairs (2i, 2i + 1) (ERNIE 4.5's), which our
   /// key rope_interleave says elsewhere.
   bool interleavedRope = false;
+  /// Whether its class reads rope_interleave (DeepSeek-V3's), with
+  /// `interleavedRope` as its default, rather than fixing the rotation.
+  bool readsRopeInterleave = false;
+  /// Its multi-head latent attention's sizes where its config leaves them
+  /// out (DeepSeek-V3's); none where its attention is not one.
+  std::optional<LatentAttention> latentAttention;
   /// Whether it normalizes each sublayer's output rather than its input
   /// (OLMo 2's), which our key moe_post_norms says elsewhere.
   bool postNorms = false;
@@ -141,8 +147,9 @@ struct TransformersModel {
   const char *scaleKey = nullptr;
   double routedScale = 1;
   /// Whether its router limits the choices to groups of experts (n_group,
-  /// topk_group).
+  /// topk_group), and those keys' defaults.
   bool expertGroups = false;
+  int64_t routerGroups = 1, routerGroupTopK = 1;
   /// The width of the shared expert that every token of a MoE layer passes,
   /// gated by a sigmoid (shared_expert_intermediate_size's default): 0 where
   /// the family has none (all but Qwen2-MoE).
@@ -228,7 +235,8 @@ const TransformersModel *transformersModelNamed(llvm::StringRef modelType);
 /// V3's DeepSeek-V3's routing without groups with dense layers anywhere
 /// (Dots1's is preferred where they come first, the same model), Granite's
 /// and Granite MoE's have muP's multipliers, OLMo 2's and FlexOlmo's norms
-/// follow each sublayer (Sarvam-MoE's and Param2-MoE's are GLM-4-MoE's,
+/// follow each sublayer, DeepSeek-V3's has multi-head latent attention
+/// over Dots1's MoE layers (Sarvam-MoE's and Param2-MoE's are GLM-4-MoE's,
 /// which is preferred). An error says why none does.
 llvm::Expected<const TransformersModel &>
 transformersModelOf(const ModelConfig &config);
@@ -236,8 +244,10 @@ transformersModelOf(const ModelConfig &config);
 /// Writes `model`'s attention into config.json object `config` in the keys
 /// that `family`'s config class reads (ours where it is null): key-value
 /// heads, head width, q, k and v biases where a key says them, the query
-/// and key norms where no model_type does, the rotated part of each head
-/// where the class reads it (GLM-4-MoE's, MiniMax-M2's), and the sliding
+/// and key norms where no model_type does, multi-head latent attention's
+/// sizes, the rotated part of each head where the class reads it
+/// (GLM-4-MoE's, MiniMax-M2's), RoPE's pairs where it reads that
+/// (DeepSeek-V3's), and the sliding
 /// window as the
 /// family's rule reads it (Qwen2's, Qwen3's and Qwen2-MoE's with every
 /// layer named in layer_types), so that neither the class's defaults nor

@@ -161,6 +161,33 @@ MODELS = {
         head_dim=8, rope={"partial_rotary_factor": 0.25},
         moe_keys={"first_k_dense_replace": 0, "n_shared_experts": 2,
                   "n_group": 2, "topk_group": 1, "norm_topk_prob": False}),
+    # DeepSeek-V3: multi-head latent attention with queries through a
+    # 12-wide latent (q_lora_rank), keys and values from an 8-wide one, each
+    # head 6 unrotated and 4 rotated dimensions, values 8 wide (padded to
+    # the queries' 10 for moe.attention), RoPE turning pairs (rope_interleave,
+    # its default), YaRN with mscale_all_dim (which scales the softmax too);
+    # GLM-4-MoE's MoE layers after a dense first one, top-2 of 4 experts in
+    # 2 groups, scaled by 2.5 (its default), one shared expert.
+    "deepseek-v3-latent": dict(
+        kind="deepseek_v3", kv_heads=HEADS, top_k=2, tied=False, theta=1e4,
+        rope={"rope_type": "yarn", "factor": 4.0,
+              "original_max_position_embeddings": 16, "mscale": 1.0,
+              "mscale_all_dim": 0.8},
+        moe_keys={"q_lora_rank": 12, "kv_lora_rank": 8, "qk_nope_head_dim": 6,
+                  "qk_rope_head_dim": 4, "v_head_dim": 8,
+                  "first_k_dense_replace": 1, "n_shared_experts": 1,
+                  "n_group": 2, "topk_group": 1}),
+    # DeepSeek-V3 with one query projection (q_lora_rank null), values 12
+    # wide (the queries and keys, 6 + 4, padded to them), RoPE turning
+    # halves (rope_interleave false), every layer a MoE layer, tied.
+    "deepseek-v3-q-proj": dict(
+        kind="deepseek_v3", kv_heads=HEADS, top_k=2, tied=True, theta=1e4,
+        moe_keys={"q_lora_rank": None, "kv_lora_rank": 8,
+                  "qk_nope_head_dim": 6, "qk_rope_head_dim": 4,
+                  "v_head_dim": 12, "rope_interleave": False,
+                  "first_k_dense_replace": 0, "n_shared_experts": 1,
+                  "n_group": 1, "topk_group": 1, "routed_scaling_factor": 1.0,
+                  "norm_topk_prob": False}),
     # Solar Open: GLM-4-MoE's MoE layers in every layer (top-2 of 4 within
     # the better of 2 groups, renormalized, scaled by 2, one shared expert)
     # with Llama's attention and q, k and v biases (attention_bias).
@@ -358,6 +385,12 @@ def make_model(spec):
                        ) if spec["kind"] == "granitemoe" else {}
         config = transformers.AutoConfig.for_model(
             spec["kind"], **experts, **{**common, **spec["moe_keys"]})
+        model = transformers.AutoModelForCausalLM.from_config(config)
+    elif spec["kind"] == "deepseek_v3":
+        config = transformers.AutoConfig.for_model(
+            spec["kind"], n_routed_experts=4,
+            num_experts_per_tok=spec["top_k"], moe_intermediate_size=FFN,
+            **{**common, **spec["moe_keys"]})
         model = transformers.AutoModelForCausalLM.from_config(config)
     elif spec["kind"] in ("sarvam_moe", "param2moe"):
         config = transformers.AutoConfig.for_model(

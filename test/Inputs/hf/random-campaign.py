@@ -103,6 +103,31 @@ def glm4_moe_layers(rng, config_class):
     return config_class(**config)
 
 
+def deepseek_v3(rng):
+    """GLM-4-MoE's layers under multi-head latent attention: one head per
+    key and value, random latent widths, queries through a latent or not,
+    values narrower, as wide as or wider than the query heads, RoPE's
+    pairs or halves, YaRN with mscale_all_dim or the default RoPE."""
+    config = glm4_moe_layers(rng, dict)
+    for key in ("use_qk_norm", "attention_bias", "head_dim"):
+        config.pop(key)
+    config["num_key_value_heads"] = config["num_attention_heads"]
+    nope, rope = rng.choice([2, 4, 6]), rng.choice([2, 4, 8])
+    config.update(q_lora_rank=rng.choice([None, 8, 12]),
+                  kv_lora_rank=rng.choice([4, 8, 16]),
+                  qk_nope_head_dim=nope, qk_rope_head_dim=rope,
+                  v_head_dim=rng.choice([4, nope + rope, 12]),
+                  rope_interleave=rng.random() < 0.5)
+    theta = rng.choice([1e4, 8e6])
+    config["rope_parameters"] = rng.choice([
+        {"rope_type": "default", "rope_theta": theta},
+        {"rope_type": "yarn", "rope_theta": theta, "factor": 4.0,
+         "original_max_position_embeddings": 16,
+         "mscale": rng.choice([0.707, 1.0]),
+         "mscale_all_dim": rng.choice([0.707, 1.0])}])
+    return transformers.DeepseekV3Config(**config)
+
+
 def multipliers(rng):
     """muP's, as Granite's classes read them (or left at their 1s)."""
     return {key: rng.choice([1.0, value]) for key, value in (
@@ -139,6 +164,7 @@ def flex_olmo(rng):
 
 
 FAMILIES = {"ernie4_5_moe": ernie4_5_moe, "hy_v3": hy_v3,
+            "deepseek_v3": deepseek_v3,
             "olmo2": olmo2, "flex_olmo": flex_olmo,
             "granitemoe": granitemoe, "granite": granite,
             "sarvam_moe": lambda rng: glm4_moe_layers(
