@@ -122,8 +122,8 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
   static const ForeignKey kForeignKeys[] = {
       {"n_routed_experts", json(),
        "the experts are counted by 'num_local_experts' ('n_routed_experts' "
-       "in a model_type dots1, glm4_moe, solar_open, deepseek_v3, sarvam_moe "
-       "or param2moe config)"},
+       "in a model_type dots1, glm4_moe, solar_open, deepseek_v3, "
+       "glm4_moe_lite, sarvam_moe or param2moe config)"},
       {"moe_num_experts", json(),
        "the experts are counted by 'num_local_experts' ('moe_num_experts' "
        "in a model_type ernie4_5_moe config)"},

@@ -265,6 +265,32 @@ const std::vector<TransformersModel> &families() {
     deepseekV3.firstDenseLayers = 3;
     deepseekV3.keyAliases = {{"num_mtp_layers", "num_nextn_predict_layers"}};
 
+    // GLM-4-MoE-Lite (Zhipu's GLM-4.7-Flash): DeepSeek-V3's model with
+    // other defaults, its dense layers placed by mlp_layer_types (the first
+    // dense by default), its head_dim the rotated part's width
+    // (attribute_map).
+    TransformersModel glm4MoeLite = deepseekV3;
+    glm4MoeLite.name = "GLM-4-MoE-Lite";
+    glm4MoeLite.architecture = "Glm4MoeLiteForCausalLM";
+    glm4MoeLite.modelType = "glm4_moe_lite";
+    glm4MoeLite.configClass = "Glm4MoeLiteConfig";
+    glm4MoeLite.latentAttention =
+        mlir::moe::LatentAttention{/*queryRank=*/768, /*kvRank=*/512,
+                                   /*nopeHeadDim=*/192, /*ropeHeadDim=*/64,
+                                   /*valueHeadDim=*/256};
+    glm4MoeLite.kvHeads = 20;
+    glm4MoeLite.rmsNormEps = 1e-5;
+    glm4MoeLite.experts = 64;
+    glm4MoeLite.topK = 4;
+    glm4MoeLite.expertSize = 1536;
+    glm4MoeLite.denseSize = 10240;
+    glm4MoeLite.routedScale = 1.8;
+    glm4MoeLite.routerGroups = 1;
+    glm4MoeLite.routerGroupTopK = 1;
+    glm4MoeLite.firstDenseLayers = std::nullopt;
+    glm4MoeLite.mlpLayerTypes = true;
+    glm4MoeLite.keyAliases = {{"head_dim", "qk_rope_head_dim"}};
+
     // Solar Open (Upstage): GLM-4-MoE's MoE layers in every layer, with
     // Llama's attention (q, k and v biases by attention_bias, no query and
     // key norms, whole heads rotated) and heads 128 wide by default. Its
@@ -410,10 +436,10 @@ const std::vector<TransformersModel> &families() {
     param2Moe.sharedExperts = 2;
 
     return std::vector<TransformersModel>{
-        llama,      mistral,   qwen2,    qwen3,     ernie,     granite,
-        mixtral,    qwen3Moe,  olmoe,    qwen2Moe,  dots1,     glm4Moe,
-        solarOpen,  minimaxM2, ernieMoe, hunyuan,   sarvamMoe, param2Moe,
-        graniteMoe, olmo2,     flexOlmo, deepseekV3};
+        llama,      mistral,   qwen2,    qwen3,      ernie,      granite,
+        mixtral,    qwen3Moe,  olmoe,    qwen2Moe,   dots1,      glm4Moe,
+        solarOpen,  minimaxM2, ernieMoe, hunyuan,    sarvamMoe,  param2Moe,
+        graniteMoe, olmo2,     flexOlmo, deepseekV3, glm4MoeLite};
   }();
   return all;
 }

@@ -188,6 +188,17 @@ MODELS = {
                   "first_k_dense_replace": 0, "n_shared_experts": 1,
                   "n_group": 1, "topk_group": 1, "routed_scaling_factor": 1.0,
                   "norm_topk_prob": False}),
+    # GLM-4-MoE-Lite (GLM-4.7-Flash): DeepSeek-V3's model with a MoE layer
+    # before a dense one (mlp_layer_types), queries through a 6-wide latent,
+    # values 10 wide as the query heads (no padding), RoPE turning pairs
+    # (its default), top-2 of 4 scaled by 1.8 (its default), one shared
+    # expert, tied.
+    "glm4-moe-lite-dense-after": dict(
+        kind="glm4_moe_lite", kv_heads=HEADS, top_k=2, tied=True, theta=1e4,
+        moe_keys={"q_lora_rank": 6, "kv_lora_rank": 8, "qk_nope_head_dim": 6,
+                  "qk_rope_head_dim": 4, "v_head_dim": 10,
+                  "mlp_layer_types": ["sparse", "dense"],
+                  "n_shared_experts": 1}),
     # Solar Open: GLM-4-MoE's MoE layers in every layer (top-2 of 4 within
     # the better of 2 groups, renormalized, scaled by 2, one shared expert)
     # with Llama's attention and q, k and v biases (attention_bias).
@@ -386,7 +397,7 @@ def make_model(spec):
         config = transformers.AutoConfig.for_model(
             spec["kind"], **experts, **{**common, **spec["moe_keys"]})
         model = transformers.AutoModelForCausalLM.from_config(config)
-    elif spec["kind"] == "deepseek_v3":
+    elif spec["kind"] in ("deepseek_v3", "glm4_moe_lite"):
         config = transformers.AutoConfig.for_model(
             spec["kind"], n_routed_experts=4,
             num_experts_per_tok=spec["top_k"], moe_intermediate_size=FFN,

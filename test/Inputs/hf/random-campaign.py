@@ -103,12 +103,19 @@ def glm4_moe_layers(rng, config_class):
     return config_class(**config)
 
 
-def deepseek_v3(rng):
+def latent_attention(rng, config_class):
     """GLM-4-MoE's layers under multi-head latent attention: one head per
     key and value, random latent widths, queries through a latent or not,
     values narrower, as wide as or wider than the query heads, RoPE's
-    pairs or halves, YaRN with mscale_all_dim or the default RoPE."""
+    pairs or halves, YaRN with mscale_all_dim or the default RoPE.
+    DeepSeek-V3's dense layers come first, GLM-4-MoE-Lite's anywhere."""
     config = glm4_moe_layers(rng, dict)
+    if config_class is transformers.Glm4MoeLiteConfig:
+        del config["first_k_dense_replace"]
+        layers = config["num_hidden_layers"]
+        types = [rng.choice(["dense", "sparse"]) for _ in range(layers)]
+        types[rng.randrange(layers)] = "sparse"
+        config["mlp_layer_types"] = types
     for key in ("use_qk_norm", "attention_bias", "head_dim"):
         config.pop(key)
     config["num_key_value_heads"] = config["num_attention_heads"]
@@ -125,7 +132,7 @@ def deepseek_v3(rng):
          "original_max_position_embeddings": 16,
          "mscale": rng.choice([0.707, 1.0]),
          "mscale_all_dim": rng.choice([0.707, 1.0])}])
-    return transformers.DeepseekV3Config(**config)
+    return config_class(**config)
 
 
 def multipliers(rng):
@@ -164,7 +171,10 @@ def flex_olmo(rng):
 
 
 FAMILIES = {"ernie4_5_moe": ernie4_5_moe, "hy_v3": hy_v3,
-            "deepseek_v3": deepseek_v3,
+            "deepseek_v3": lambda rng: latent_attention(
+                rng, transformers.DeepseekV3Config),
+            "glm4_moe_lite": lambda rng: latent_attention(
+                rng, transformers.Glm4MoeLiteConfig),
             "olmo2": olmo2, "flex_olmo": flex_olmo,
             "granitemoe": granitemoe, "granite": granite,
             "sarvam_moe": lambda rng: glm4_moe_layers(
