@@ -179,17 +179,21 @@ LogicalResult RouterOp::verify() {
                       /*narrowable=*/false);
 }
 
-/// DeepSeek-V3's groups: they split the experts evenly, each scored by its
-/// two best, and the chosen ones hold the top-k.
+/// DeepSeek's groups: they split the experts evenly, each scored by its
+/// `scoreTop` best (V3's two, V2's one), and the chosen ones hold the top-k.
 static LogicalResult verifyExpertGroups(Operation *op, int64_t experts,
                                         int64_t topK, int64_t groups,
-                                        int64_t groupTopK) {
+                                        int64_t groupTopK, int64_t scoreTop) {
+  if (scoreTop > 2)
+    return op->emitOpError()
+           << "attribute 'group_score_top' must be 1 or 2, got " << scoreTop;
   if (groups == 1 && groupTopK == 1)
     return success();
-  if (experts % groups != 0 || experts / groups < 2)
+  if (experts % groups != 0 || experts / groups < scoreTop)
     return op->emitOpError()
            << "attribute 'groups' (" << groups << ") must split the " << experts
-           << " experts into groups of 2 or more";
+           << " experts into groups of " << scoreTop
+           << " or more (group_score_top)";
   if (groupTopK > groups)
     return op->emitOpError() << "attribute 'group_top_k' (" << groupTopK
                              << ") must be at most 'groups' (" << groups << ")";
@@ -215,7 +219,7 @@ LogicalResult GateOp::verify() {
                                      getLogits())) ||
       failed(expectPositive(*this, "scale", getScale().convertToDouble())) ||
       failed(verifyExpertGroups(*this, experts, topK, getGroups(),
-                                getGroupTopK())))
+                                getGroupTopK(), getGroupScoreTop())))
     return failure();
   if (failed(expectShape(*this, "probs", getProbs(), {tokens, experts})) ||
       failed(expectShape(*this, "weights", getWeights(), {tokens, topK})) ||

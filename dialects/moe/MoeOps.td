@@ -469,8 +469,9 @@ def Moe_GateOp : Moe_DiffOp<"gate"> {
 
     With `groups = G` (> 1; DeepSeek-V3's group-limited routing, n_group and
     topk_group), the experts form G groups of consecutive indices, each
-    scored by the sum of its two largest keys (score plus bias, the sum in
-    the scores' type), and the `group_top_k` groups of largest group score
+    scored by the sum of its `group_score_top` (2 by default; DeepSeek-V2's
+    group_limited_greedy: 1) largest keys (score plus bias, the sum in the
+    scores' type), and the `group_top_k` groups of largest group score
     (ties towards the lower group) hold every choice.
 
     ```mlir
@@ -493,13 +494,15 @@ def Moe_GateOp : Moe_DiffOp<"gate"> {
                        DefaultValuedAttr<ConfinedAttr<I64Attr, [IntPositive]>,
                                          "1">:$groups,
                        DefaultValuedAttr<ConfinedAttr<I64Attr, [IntPositive]>,
-                                         "1">:$group_top_k);
+                                         "1">:$group_top_k,
+                       DefaultValuedAttr<ConfinedAttr<I64Attr, [IntPositive]>,
+                                         "2">:$group_score_top);
   let results = (outs Moe_FloatTensor:$probs, Moe_FloatTensor:$weights,
                       Moe_IndexTensor:$indices);
   let assemblyFormat = [{
     $logits (`bias` $bias^)? `top_k` `=` $top_k
     (`groups` `=` $groups^)? (`group_top_k` `=` $group_top_k^)?
-    (`scoring` `=` $scoring^)? (`norm_lambda` `=` $norm_lambda^)?
+    (`group_score_top` `=` $group_score_top^)? (`scoring` `=` $scoring^)? (`norm_lambda` `=` $norm_lambda^)?
     (`norm_eps` `=` $norm_eps^)? (`renormalize` $renormalize^)?
     (`scale` `=` $scale^)? attr-dict `:` type($logits) (`,` type($bias)^)? `->` type($probs) `,` type($weights)
     `,` type($indices)

@@ -401,7 +401,8 @@ Value ModelBuilder::moeBlock(Value hidden, const std::string &prefix,
       static_cast<uint64_t>(topK), config.scoring,
       /*norm_lambda=*/FloatAttr(), APFloat(kGateNormEps), config.renormalize,
       APFloat(config.routedScale), static_cast<uint64_t>(config.routerGroups),
-      static_cast<uint64_t>(config.routerGroupTopK));
+      static_cast<uint64_t>(config.routerGroupTopK),
+      static_cast<uint64_t>(config.routerGroupScoreTop));
 
   int64_t capacity = config.capacityFactor
                          ? moe::expertCapacity(*config.capacityFactor,

@@ -122,8 +122,8 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
   static const ForeignKey kForeignKeys[] = {
       {"n_routed_experts", json(),
        "the experts are counted by 'num_local_experts' ('n_routed_experts' "
-       "in a model_type dots1, glm4_moe, solar_open, deepseek_v3, "
-       "glm4_moe_lite, sarvam_moe or param2moe config)"},
+       "in a model_type dots1, glm4_moe, solar_open, deepseek_v2, "
+       "deepseek_v3, glm4_moe_lite, sarvam_moe or param2moe config)"},
       {"moe_num_experts", json(),
        "the experts are counted by 'num_local_experts' ('moe_num_experts' "
        "in a model_type ernie4_5_moe config)"},
@@ -626,6 +626,10 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
       keys["n_group"] = config.routerGroups;
       keys["topk_group"] = config.routerGroupTopK;
     }
+    // DeepSeek-V2's group scores, by the best expert.
+    if (complete || config.routerGroupScoreTop != 2)
+      keys["topk_method"] =
+          config.routerGroupScoreTop == 1 ? "group_limited_greedy" : "noaux_tc";
     keys["moe_aux_loss_kind"] =
         config.pooledAuxLoss
             ? std::string("transformers")

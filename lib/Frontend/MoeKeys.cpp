@@ -46,6 +46,43 @@ void readExpertGroups(KeyReader &keys, mlir::moe::ModelConfig &config,
   // A family without groups has refused any but 1, however spelled.
   if (transformers && !transformers->expertGroups)
     return;
+  // DeepSeek-V2's topk_method, which our keys read too (DeepSeek-V3's
+  // released configs say "noaux_tc", which its class ignores).
+  std::string method = "noaux_tc";
+  if (!transformers || transformers->topkMethod)
+    method = keys.string("topk_method",
+                         transformers ? transformers->topkMethod : method);
+  // DeepSeek-V2's class fails on another than its two.
+  bool v2Methods = transformers && transformers->topkMethod;
+  if (method != "greedy" && method != "group_limited_greedy" &&
+      (v2Methods || method != "noaux_tc"))
+    return keys.keyError(
+        "topk_method",
+        v2Methods ? llvm::formatv("\"greedy\" or \"group_limited_greedy\" "
+                                  "(transformers' {0} fails on others)",
+                                  transformers->name)
+                        .str()
+                  : std::string("\"greedy\", \"group_limited_greedy\" or "
+                                "\"noaux_tc\""));
+  if (method == "greedy") {
+    for (const char *key : {"n_group", "topk_group"}) {
+      if (isOneOrAbsent(keys, key))
+        continue;
+      std::string given =
+          llvm::formatv("'{0}' ({1})", key, keys.object[key].dump());
+      const char *why = "'topk_method' \"greedy\" chooses among all experts";
+      if (transformers)
+        config.warnings.push_back(
+            llvm::formatv("transformers' {0} ignores {1}: {2}; so does this "
+                          "import",
+                          transformers->name, given, why));
+      else
+        keys.fail(
+            llvm::formatv("key {0} is not supported: {1}", given, why).str());
+    }
+    return;
+  }
+  config.routerGroupScoreTop = method == "group_limited_greedy" ? 1 : 2;
   for (const char *key : {"n_group", "topk_group"})
     if (transformers && keys.isNull(key))
       keys.keyError(key, llvm::formatv("a positive integer (transformers' {0} "
@@ -60,7 +97,8 @@ void readExpertGroups(KeyReader &keys, mlir::moe::ModelConfig &config,
   int64_t experts = config.numExperts;
   // transformers' DeepSeek-V3 routers score a group by its two best experts
   // even where there is one group, and fail on a group of one.
-  bool pairsScored = transformers && transformers->expertGroups;
+  bool pairsScored = transformers && transformers->expertGroups &&
+                     config.routerGroupScoreTop == 2;
   if (!keys.error.empty() ||
       (groups == 1 && chosen == 1 && (!pairsScored || experts >= 2)))
     return;
@@ -70,10 +108,11 @@ void readExpertGroups(KeyReader &keys, mlir::moe::ModelConfig &config,
                             "(it fails on {1})",
                             transformers->name, experts)
                   .str());
-  else if (experts % groups != 0 || experts / groups < 2)
+  else if (experts % groups != 0 ||
+           experts / groups < config.routerGroupScoreTop)
     keys.fail(llvm::formatv("key 'n_group' ({0}) must split the {1} experts "
-                            "into groups of 2 or more",
-                            groups, experts)
+                            "into groups of {2} or more",
+                            groups, experts, config.routerGroupScoreTop)
                   .str());
   else if (chosen > groups)
     keys.fail(llvm::formatv("key 'topk_group' ({0}) must be at most "
@@ -172,8 +211,22 @@ void mlir::moe::config::readMoeKeys(KeyReader &keys, ModelConfig &config,
       "moe_renormalize", !transformers || transformers->alwaysRenormalizes ||
                              transformers->normTopKProb);
   // Hugging Face's name for it (Qwen-MoE, DeepSeek), held to agree; Mixtral
-  // renormalizes whatever it says.
-  if (transformers && transformers->alwaysRenormalizes) {
+  // renormalizes whatever it says, DeepSeek-V2 never (it reads no key).
+  if (transformers && transformers->neverRenormalizes) {
+    if (config.renormalize)
+      keys.fail(llvm::formatv("key 'moe_renormalize' is not supported: "
+                              "transformers' {0} never divides the top-k "
+                              "weights by their sum",
+                              transformers->name)
+                    .str());
+    else if (keys.boolean("norm_topk_prob", false))
+      config.warnings.push_back(
+          llvm::formatv("transformers' {0} ignores 'norm_topk_prob' (true): "
+                        "it never divides the top-k weights by their sum, "
+                        "and neither does this import",
+                        transformers->name)
+              .str());
+  } else if (transformers && transformers->alwaysRenormalizes) {
     if (!config.renormalize)
       config.warnings.push_back(
           llvm::formatv("'moe_renormalize' is false, but transformers' {0} "

@@ -265,6 +265,38 @@ const std::vector<TransformersModel> &families() {
     deepseekV3.firstDenseLayers = 3;
     deepseekV3.keyAliases = {{"num_mtp_layers", "num_nextn_predict_layers"}};
 
+    // DeepSeek-V2 (and V2-Lite, Coder-V2): DeepSeek-V3's attention (RoPE
+    // always turning pairs) over MoE layers that weigh the top-k of a
+    // softmax, never renormalized, scaled by routed_scaling_factor (1 by
+    // default), chosen among all experts (topk_method "greedy") or within
+    // the groups of best expert (group_limited_greedy), beside two shared
+    // experts, the first first_k_dense_replace layers dense (0 by default).
+    TransformersModel deepseekV2 = deepseekV3;
+    deepseekV2.name = "DeepSeek-V2";
+    deepseekV2.architecture = "DeepseekV2ForCausalLM";
+    deepseekV2.modelType = "deepseek_v2";
+    deepseekV2.configClass = "DeepseekV2Config";
+    deepseekV2.readsRopeInterleave = false;
+    deepseekV2.kvHeads = 0;
+    deepseekV2.experts = 64;
+    deepseekV2.topK = 0;
+    deepseekV2.expertSize = 1407;
+    deepseekV2.denseSize = 11008;
+    deepseekV2.normTopKProb = false;
+    deepseekV2.neverRenormalizes = true;
+    deepseekV2.scoring = GateScoring::softmax;
+    deepseekV2.expertBias = false;
+    deepseekV2.routedScale = 1;
+    deepseekV2.routerGroups = 0;
+    deepseekV2.routerGroupTopK = 0;
+    deepseekV2.groupScoreTop = 1;
+    deepseekV2.topkMethod = "greedy";
+    deepseekV2.sharedExperts = 2;
+    deepseekV2.firstDenseLayers = 0;
+    deepseekV2.otherExpertsKey = "num_experts";
+    deepseekV2.predictionLayersKey = nullptr;
+    deepseekV2.keyAliases = {};
+
     // GLM-4-MoE-Lite (Zhipu's GLM-4.7-Flash): DeepSeek-V3's model with
     // other defaults, its dense layers placed by mlp_layer_types (the first
     // dense by default), its head_dim the rotated part's width
@@ -436,10 +468,10 @@ const std::vector<TransformersModel> &families() {
     param2Moe.sharedExperts = 2;
 
     return std::vector<TransformersModel>{
-        llama,      mistral,   qwen2,    qwen3,      ernie,      granite,
-        mixtral,    qwen3Moe,  olmoe,    qwen2Moe,   dots1,      glm4Moe,
-        solarOpen,  minimaxM2, ernieMoe, hunyuan,    sarvamMoe,  param2Moe,
-        graniteMoe, olmo2,     flexOlmo, deepseekV3, glm4MoeLite};
+        llama,      mistral,   qwen2,    qwen3,      ernie,       granite,
+        mixtral,    qwen3Moe,  olmoe,    qwen2Moe,   dots1,       glm4Moe,
+        solarOpen,  minimaxM2, ernieMoe, hunyuan,    sarvamMoe,   param2Moe,
+        graniteMoe, olmo2,     flexOlmo, deepseekV3, glm4MoeLite, deepseekV2};
   }();
   return all;
 }
@@ -620,9 +652,12 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
              model.expertBias == config.expertBias &&
              (model.scalesWeights || config.routedScale == 1) &&
              (model.expertGroups || config.routerGroups == 1) &&
+             (config.routerGroups == 1 ||
+              model.groupScoreTop == config.routerGroupScoreTop) &&
+             (!model.neverRenormalizes || !config.renormalize) &&
              // DeepSeek-V3's router scores a group by its two best experts.
-             (!model.expertGroups ||
-              config.numExperts / config.routerGroups >= 2))) &&
+             (!model.expertGroups || config.numExperts / config.routerGroups >=
+                                         model.groupScoreTop))) &&
            (!withDenseLayers || model.sparseLayerKeys || model.mlpLayerTypes ||
             (model.firstDenseLayers && denseFirst) ||
             (model.firstMoeLayer && moeLayerRangeOf(config))) &&

@@ -371,7 +371,8 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
               o.getNormEps().convertToDouble(), o.getRenormalize(),
               moe::runtimeGateScoring(o.getScoring()),
               o.getBias() ? &get(o.getBias()) : nullptr,
-              o.getScale().convertToDouble(), o.getGroups(), o.getGroupTopK());
+              o.getScale().convertToDouble(), o.getGroups(), o.getGroupTopK(),
+              o.getGroupScoreTop());
           set(o.getProbs(), std::move(r.probs));
           set(o.getWeights(), std::move(r.weights));
           set(o.getIndices(), std::move(r.indices));

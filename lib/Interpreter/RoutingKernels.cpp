@@ -20,20 +20,22 @@ using mlir::moe::ref::detail::normalizeRow;
 
 namespace {
 
-/// DeepSeek-V3's group-limited routing on one token's keys: each of the
-/// `groups` groups of consecutive experts is scored by the sum of its two
-/// largest keys (rounded to the keys' type), and the keys outside the
-/// `groupTopK` best groups (ties to the lower group) become -inf, so that
-/// no choice falls there.
-void keepBestGroups(Tensor &keys, int64_t groups, int64_t groupTopK) {
+/// DeepSeek's group-limited routing on one token's keys: each of the
+/// `groups` groups of consecutive experts is scored by the sum of its
+/// `scoreTop` largest keys (V3's 2, V2's 1; rounded to the keys' type), and
+/// the keys outside the `groupTopK` best groups (ties to the lower group)
+/// become -inf, so that no choice falls there.
+void keepBestGroups(Tensor &keys, int64_t groups, int64_t groupTopK,
+                    int64_t scoreTop) {
   int64_t experts = keys.dim(0), size = experts / groups;
   Tensor groupKeys{keys.dtype, {groups}, {}};
   for (int64_t g = 0; g < groups; ++g) {
     std::vector<double> group(keys.data.begin() + g * size,
                               keys.data.begin() + (g + 1) * size);
-    std::partial_sort(group.begin(), group.begin() + 2, group.end(),
+    std::partial_sort(group.begin(), group.begin() + scoreTop, group.end(),
                       std::greater<double>());
-    groupKeys.data.push_back(group[0] + group[1]);
+    groupKeys.data.push_back(
+        std::accumulate(group.begin(), group.begin() + scoreTop, 0.0));
   }
   groupKeys.roundToDType();
   std::vector<int64_t> order(groups);
@@ -52,8 +54,8 @@ GateResult mlir::moe::ref::gate(const Tensor &logits, int64_t topK,
                                 std::optional<double> normLambda,
                                 double normEps, bool renormalize,
                                 moert::GateScoring scoring, const Tensor *bias,
-                                double scale, int64_t groups,
-                                int64_t groupTopK) {
+                                double scale, int64_t groups, int64_t groupTopK,
+                                int64_t groupScoreTop) {
   int64_t tokens = logits.dim(0), experts = logits.dim(1);
   GateResult result{Tensor::zeros(logits.dtype, {tokens, experts}),
                     Tensor::zeros(logits.dtype, {tokens, topK}),
@@ -95,7 +97,7 @@ GateResult mlir::moe::ref::gate(const Tensor &logits, int64_t topK,
       keys.roundToDType();
     }
     if (groups > 1)
-      keepBestGroups(keys, groups, groupTopK);
+      keepBestGroups(keys, groups, groupTopK, groupScoreTop);
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
       return keys.data[a] > keys.data[b];

@@ -109,7 +109,8 @@ int64_t headsOf(Value value) {
 /// (softmax, 1, 1 and 1).
 KernelArg gateConfig(int64_t topK, GateScoring scoring, FloatAttr lambda,
                      APFloat eps, bool renormalize, APFloat scale,
-                     int64_t groups = 1, int64_t groupTopK = 1) {
+                     int64_t groups = 1, int64_t groupTopK = 1,
+                     int64_t groupScoreTop = 2) {
   double factor = scale.convertToDouble();
   bool grouped = groups != 1 || groupTopK != 1;
   std::string tail;
@@ -120,6 +121,8 @@ KernelArg gateConfig(int64_t topK, GateScoring scoring, FloatAttr lambda,
     tail += ", " + literal(factor);
   if (grouped)
     tail += formatv(", {0}, {1}", groups, groupTopK).str();
+  if (grouped && groupScoreTop != 2)
+    tail += formatv(", {0}", groupScoreTop).str();
   return expression(formatv("GateConfig{{{0}, {1}, {2}, {3}, {4}{5}}", topK,
                             lambda ? "true" : "false",
                             literal(lambda ? lambda.getValueAsDouble() : 0.0),
@@ -373,13 +376,14 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
       })
       .Case([&](GateOp o) {
         Value logits = o.getLogits();
-        return call("gate", {in(0), optionalBuffer(o.getBias()),
-                             size(dim(logits, 0)), size(dim(logits, 1)),
-                             gateConfig(o.getTopK(), o.getScoring(),
-                                        o.getNormLambdaAttr(), o.getNormEps(),
-                                        o.getRenormalize(), o.getScale(),
-                                        o.getGroups(), o.getGroupTopK()),
-                             res(0), res(1), res(2)});
+        return call(
+            "gate",
+            {in(0), optionalBuffer(o.getBias()), size(dim(logits, 0)),
+             size(dim(logits, 1)),
+             gateConfig(o.getTopK(), o.getScoring(), o.getNormLambdaAttr(),
+                        o.getNormEps(), o.getRenormalize(), o.getScale(),
+                        o.getGroups(), o.getGroupTopK(), o.getGroupScoreTop()),
+             res(0), res(1), res(2)});
       })
       .Case([&](GateGradOp o) {
         Value logits = o.getLogits();

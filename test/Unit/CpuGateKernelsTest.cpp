@@ -50,7 +50,7 @@ Ids expectGateMatchesReference(const Shape &s, const cpu::GateConfig &config,
   ref::GateResult expected = ref::gate(
       f32({s.tokens, s.experts}, logits), s.topK, lambdaOf(config), config.eps,
       config.renormalize, config.scoring, bias ? &biasRef : nullptr,
-      config.scale, config.groups, config.groupTopK);
+      config.scale, config.groups, config.groupTopK, config.groupScoreTop);
   expectClose(probs, expected.probs, "gate probs " + name, 1e-6);
   expectExact(indices, expected.indices, "gate indices " + name);
   expectClose(weights, expected.weights, "gate weights " + name, 1e-6);
@@ -103,7 +103,8 @@ TEST(CpuGateKernelsTest, GateAndGradMatchReference) {
 
 TEST(CpuGateKernelsTest, GroupedGateMatchesReference) {
   // DeepSeek-V3's groups: of 2 experts (one, or enough, chosen) and halves
-  // (one chosen), on sigmoid scores with a bias and on softmax ones.
+  // (one chosen), on sigmoid scores with a bias and on softmax ones, each
+  // scored by its two best (V3's) and by its best (V2's).
   for (const Shape &s : kShapes) {
     if (s.experts < 4 || s.experts % 2 != 0)
       continue;
@@ -112,15 +113,18 @@ TEST(CpuGateKernelsTest, GroupedGateMatchesReference) {
           {2, 1}}) {
       if (s.topK > groupTopK * (s.experts / groups))
         continue;
-      for (bool sigmoid : {false, true}) {
+      for (auto [sigmoid, scoreTop] :
+           {std::pair<bool, int64_t>{false, 2}, {true, 2}, {false, 1}}) {
         std::string name = s.name() + " groups " + std::to_string(groups) +
                            "/" + std::to_string(groupTopK) +
-                           (sigmoid ? " sigmoid" : "");
+                           (sigmoid ? " sigmoid" : "") + " by " +
+                           std::to_string(scoreTop);
         cpu::GateConfig config = gateConfig(s.topK, false, 1.0, true);
         config.scoring =
             sigmoid ? moert::GateScoring::Sigmoid : moert::GateScoring::Softmax;
         config.groups = groups;
         config.groupTopK = groupTopK;
+        config.groupScoreTop = scoreTop;
         Floats bias = randomFloats(s.experts, 6, 0.2f);
         expectGateMatchesReference(s, config,
                                    randomFloats(s.tokens * s.experts, 5, 2.0f),

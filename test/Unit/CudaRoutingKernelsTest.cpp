@@ -117,11 +117,13 @@ TEST_F(CudaRoutingKernelsTest, GateAndGradMatchCpu) {
           config.scale = sigmoid ? 2.5 : 1.0;
           // DeepSeek-V3's combination: sigmoid scores with a bias, the
           // weights scaled, the choices from the better half of the experts
-          // where the shape has halves to choose from.
-          if (sigmoid && s.experts >= 4 && s.experts % 2 == 0 &&
-              s.topK <= s.experts / 2) {
+          // where the shape has halves to choose from; DeepSeek-V2's:
+          // softmax scores not renormalized, the half told by its best.
+          if ((sigmoid || !renormalize) && s.experts >= 4 &&
+              s.experts % 2 == 0 && s.topK <= s.experts / 2) {
             config.groups = 2;
             config.groupTopK = 1;
+            config.groupScoreTop = sigmoid ? 2 : 1;
           }
           Floats logits = randomFloats(s.tokens * s.experts, 1, 2.0f);
           Floats bias = randomFloats(s.experts, 4, 0.2f);

@@ -190,6 +190,11 @@ static json huggingFaceConfig(const std::string &text,
       out["n_group"] = config.routerGroups;
       out["topk_group"] = config.routerGroupTopK;
     }
+    // DeepSeek-V2's class chooses among all experts by default.
+    out.erase("topk_method");
+    if (model.topkMethod)
+      out["topk_method"] =
+          config.routerGroups == 1 ? "greedy" : "group_limited_greedy";
     if (model.predictionLayersKey) {
       out.erase("num_mtp_layers");
       out[model.predictionLayersKey] = 0;

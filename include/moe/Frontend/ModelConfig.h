@@ -151,6 +151,9 @@ struct ModelConfig {
   /// in `routerGroups` groups, each token's choices from its best
   /// `routerGroupTopK` (1 and 1: among all).
   int64_t routerGroups = 1, routerGroupTopK = 1;
+  /// How many of a group's best scores (plus bias) score it: V3's 2,
+  /// DeepSeek-V2's 1 (its topk_method group_limited_greedy).
+  int64_t routerGroupScoreTop = 2;
   AuxLossKind auxLossKind = AuxLossKind::skywork;
   /// One load-balancing loss over every layer's tokens pooled
   /// (transformers' Mixtral loss, moe.pooled_aux_loss) instead of one per

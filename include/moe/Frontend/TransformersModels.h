@@ -132,6 +132,9 @@ struct TransformersModel {
   /// Mixtral renormalizes the top-k gate values whatever norm_topk_prob
   /// says; the others read norm_topk_prob (`normTopKProb` by default).
   bool alwaysRenormalizes = false, normTopKProb = false;
+  /// Whether it never divides them by their sum (DeepSeek-V2's class reads
+  /// no norm_topk_prob).
+  bool neverRenormalizes = false;
   /// Whether it adds a load-balancing loss (with output_router_logits), and
   /// router_aux_loss_coef's default.
   bool auxLoss = true;
@@ -150,6 +153,11 @@ struct TransformersModel {
   /// topk_group), and those keys' defaults.
   bool expertGroups = false;
   int64_t routerGroups = 1, routerGroupTopK = 1;
+  /// How its router scores a group (ModelConfig::routerGroupScoreTop), and
+  /// topk_method's default where its class reads that key (DeepSeek-V2's
+  /// "greedy", among all experts, or "group_limited_greedy").
+  int64_t groupScoreTop = 2;
+  const char *topkMethod = nullptr;
   /// The width of the shared expert that every token of a MoE layer passes,
   /// gated by a sigmoid (shared_expert_intermediate_size's default): 0 where
   /// the family has none (all but Qwen2-MoE).

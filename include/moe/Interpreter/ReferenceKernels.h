@@ -72,14 +72,15 @@ struct GateResult {
   Tensor weights; // [T, k]
   Tensor indices; // [T, k], i32
 };
-/// moe.gate; `bias` ([E]) is null without one; `groups` and `groupTopK`,
-/// DeepSeek-V3's group-limited routing (1 and 1: none).
+/// moe.gate; `bias` ([E]) is null without one; `groups`, `groupTopK` and
+/// `groupScoreTop`, DeepSeek's group-limited routing (1 and 1: none).
 GateResult gate(const Tensor &logits, int64_t topK,
                 std::optional<double> normLambda, double normEps,
                 bool renormalize,
                 moert::GateScoring scoring = moert::GateScoring::Softmax,
                 const Tensor *bias = nullptr, double scale = 1,
-                int64_t groups = 1, int64_t groupTopK = 1);
+                int64_t groups = 1, int64_t groupTopK = 1,
+                int64_t groupScoreTop = 2);
 /// The gate's logit normalization alone (moe.gate_norm): per row,
 /// normLambda (z - mean) / (std + normEps), with the population std.
 Tensor gateNorm(const Tensor &logits, double normLambda, double normEps);

@@ -31,9 +31,10 @@ struct GateConfig {
   bool renormalize;
   GateScoring scoring = GateScoring::Softmax;
   double scale = 1; // the weights' factor (routed_scaling_factor)
-  // DeepSeek-V3's group-limited routing: the experts in `groups` groups, the
-  // choices from the best `groupTopK` (1 and 1: among all experts).
-  int64_t groups = 1, groupTopK = 1;
+  // DeepSeek's group-limited routing: the experts in `groups` groups, the
+  // choices from the best `groupTopK` (1 and 1: among all experts), each
+  // group scored by the sum of its best `groupScoreTop` (V3's 2, V2's 1).
+  int64_t groups = 1, groupTopK = 1, groupScoreTop = 2;
 };
 
 enum class AuxLossKind { Skywork, Switch };

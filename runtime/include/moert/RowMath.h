@@ -147,9 +147,9 @@ scoreTotal(const double *scores, int64_t experts, GateScoring scoring) {
 }
 
 /// Excludes (`taken`) the experts outside the `config.groupTopK` groups
-/// whose two best keys sum highest (an f32 sum; ties to the lower group):
-/// DeepSeek-V3's group-limited routing. Scratch: groupKeys, `config.groups`
-/// doubles.
+/// whose `config.groupScoreTop` best keys sum highest (an f32 sum; ties to
+/// the lower group): DeepSeek-V3's group-limited routing (V2's by the best
+/// key alone). Scratch: groupKeys, `config.groups` doubles.
 template <typename Key>
 MOERT_HOST_DEVICE inline void
 excludeOtherGroups(int64_t experts, const GateConfig &config, Key key,
@@ -164,7 +164,8 @@ excludeOtherGroups(int64_t experts, const GateConfig &config, Key key,
       } else if (second < 0 || key(e) > key(second)) {
         second = e;
       }
-    groupKeys[g] = key(first) + key(second);
+    groupKeys[g] =
+        config.groupScoreTop == 1 ? key(first) : key(first) + key(second);
   }
   for (int64_t e = 0; e < experts; ++e)
     taken[e] = 1;

@@ -158,8 +158,16 @@ func.func @gate_uneven_groups(%z: tensor<16x8xf32>) {
 // -----
 
 func.func @gate_single_expert_groups(%z: tensor<16x8xf32>) {
-  // expected-error @+1 {{'moe.gate' op attribute 'groups' (8) must split the 8 experts into groups of 2 or more}}
+  // expected-error @+1 {{'moe.gate' op attribute 'groups' (8) must split the 8 experts into groups of 2 or more (group_score_top)}}
   %p, %w, %i = moe.gate %z top_k = 2 groups = 8 group_top_k = 2 : tensor<16x8xf32> -> tensor<16x8xf32>, tensor<16x2xf32>, tensor<16x2xi32>
+  return
+}
+
+// -----
+
+func.func @gate_group_score_top(%z: tensor<16x8xf32>) {
+  // expected-error @+1 {{'moe.gate' op attribute 'group_score_top' must be 1 or 2, got 3}}
+  %p, %w, %i = moe.gate %z top_k = 2 groups = 2 group_top_k = 1 group_score_top = 3 : tensor<16x8xf32> -> tensor<16x8xf32>, tensor<16x2xf32>, tensor<16x2xi32>
   return
 }
 

@@ -324,14 +324,17 @@ func.func @gate_sigmoid_bias(%z: tensor<16x4xf32>, %b: tensor<4xf32>) -> (tensor
 }
 
 // DeepSeek-V3's group-limited routing: groups and group_top_k round-trip,
-// printed where not 1.
+// printed where not 1, and DeepSeek-V2's group scores by the best expert
+// (group_score_top, printed where not 2); groups of one expert score so.
 // CHECK-LABEL: func.func @gate_groups
 // CHECK: moe.gate %{{.*}} bias %{{.*}} top_k = 2 groups = 4 group_top_k = 2 scoring = sigmoid : tensor<16x8xf32>, tensor<8xf32>
 // CHECK: moe.gate %{{.*}} top_k = 2 groups = 2 : tensor<16x8xf32>
-func.func @gate_groups(%z: tensor<16x8xf32>, %b: tensor<8xf32>) -> (tensor<16x2xi32>, tensor<16x2xi32>) {
+// CHECK: moe.gate %{{.*}} top_k = 2 groups = 8 group_top_k = 3 group_score_top = 1 : tensor<16x8xf32>
+func.func @gate_groups(%z: tensor<16x8xf32>, %b: tensor<8xf32>) -> (tensor<16x2xi32>, tensor<16x2xi32>, tensor<16x2xi32>) {
   %p, %w, %i = moe.gate %z bias %b top_k = 2 groups = 4 group_top_k = 2 scoring = sigmoid : tensor<16x8xf32>, tensor<8xf32> -> tensor<16x8xf32>, tensor<16x2xf32>, tensor<16x2xi32>
   %p1, %w1, %i1 = moe.gate %z top_k = 2 groups = 2 group_top_k = 1 : tensor<16x8xf32> -> tensor<16x8xf32>, tensor<16x2xf32>, tensor<16x2xi32>
-  return %i, %i1 : tensor<16x2xi32>, tensor<16x2xi32>
+  %p2, %w2, %i2 = moe.gate %z top_k = 2 groups = 8 group_top_k = 3 group_score_top = 1 : tensor<16x8xf32> -> tensor<16x8xf32>, tensor<16x2xf32>, tensor<16x2xi32>
+  return %i, %i1, %i2 : tensor<16x2xi32>, tensor<16x2xi32>, tensor<16x2xi32>
 }
 
 // The expanded gate normalization: the default norm_eps is elided, another

@@ -188,6 +188,30 @@ MODELS = {
                   "first_k_dense_replace": 0, "n_shared_experts": 1,
                   "n_group": 1, "topk_group": 1, "routed_scaling_factor": 1.0,
                   "norm_topk_prob": False}),
+    # DeepSeek-V2: DeepSeek-V3's attention (RoPE turning pairs, YaRN with
+    # mscale equal to mscale_all_dim as its release has) over softmax
+    # scores, never renormalized, chosen within the better of 2 groups by
+    # each group's best expert (topk_method group_limited_greedy), scaled by
+    # 2, two shared experts, a dense first layer.
+    "deepseek-v2-groups": dict(
+        kind="deepseek_v2", kv_heads=HEADS, top_k=2, tied=False, theta=1e4,
+        rope={"rope_type": "yarn", "factor": 4.0,
+              "original_max_position_embeddings": 16, "mscale": 0.707,
+              "mscale_all_dim": 0.707},
+        moe_keys={"q_lora_rank": 12, "kv_lora_rank": 8, "qk_nope_head_dim": 6,
+                  "qk_rope_head_dim": 4, "v_head_dim": 8,
+                  "first_k_dense_replace": 1, "n_shared_experts": 2,
+                  "topk_method": "group_limited_greedy", "n_group": 2,
+                  "topk_group": 1, "routed_scaling_factor": 2.0}),
+    # DeepSeek-V2-Lite's layout: one query projection, top-2 among all
+    # experts (topk_method greedy), one shared expert, every layer a MoE
+    # layer, tied.
+    "deepseek-v2-lite-greedy": dict(
+        kind="deepseek_v2", kv_heads=HEADS, top_k=2, tied=True, theta=1e4,
+        moe_keys={"q_lora_rank": None, "kv_lora_rank": 8,
+                  "qk_nope_head_dim": 6, "qk_rope_head_dim": 4,
+                  "v_head_dim": 8, "n_shared_experts": 1,
+                  "topk_method": "greedy"}),
     # GLM-4-MoE-Lite (GLM-4.7-Flash): DeepSeek-V3's model with a MoE layer
     # before a dense one (mlp_layer_types), queries through a 6-wide latent,
     # values 10 wide as the query heads (no padding), RoPE turning pairs
@@ -397,7 +421,7 @@ def make_model(spec):
         config = transformers.AutoConfig.for_model(
             spec["kind"], **experts, **{**common, **spec["moe_keys"]})
         model = transformers.AutoModelForCausalLM.from_config(config)
-    elif spec["kind"] in ("deepseek_v3", "glm4_moe_lite"):
+    elif spec["kind"] in ("deepseek_v3", "glm4_moe_lite", "deepseek_v2"):
         config = transformers.AutoConfig.for_model(
             spec["kind"], n_routed_experts=4,
             num_experts_per_tok=spec["top_k"], moe_intermediate_size=FFN,

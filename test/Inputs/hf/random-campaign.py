@@ -135,6 +135,23 @@ def latent_attention(rng, config_class):
     return config_class(**config)
 
 
+def deepseek_v2(rng):
+    """The same attention (RoPE always turning pairs) over DeepSeek-V2's
+    MoE layers: softmax scores, never renormalized, chosen among all
+    experts or within groups scored by their best expert."""
+    config = latent_attention(rng, dict)
+    for key in ("norm_topk_prob", "rope_interleave"):
+        config.pop(key)
+    experts = config["n_routed_experts"]
+    groups = rng.choice([g for g in [1, 2, 4] if experts % g == 0])
+    chosen = rng.randint(1, groups)
+    config.update(topk_method=rng.choice(["greedy", "group_limited_greedy"]),
+                  n_group=groups, topk_group=chosen,
+                  num_experts_per_tok=rng.randint(
+                      1, min(4, chosen * experts // groups)))
+    return transformers.DeepseekV2Config(**config)
+
+
 def multipliers(rng):
     """muP's, as Granite's classes read them (or left at their 1s)."""
     return {key: rng.choice([1.0, value]) for key, value in (
@@ -173,6 +190,7 @@ def flex_olmo(rng):
 FAMILIES = {"ernie4_5_moe": ernie4_5_moe, "hy_v3": hy_v3,
             "deepseek_v3": lambda rng: latent_attention(
                 rng, transformers.DeepseekV3Config),
+            "deepseek_v2": deepseek_v2,
             "glm4_moe_lite": lambda rng: latent_attention(
                 rng, transformers.Glm4MoeLiteConfig),
             "olmo2": olmo2, "flex_olmo": flex_olmo,
