@@ -157,7 +157,8 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
     refuse("mlp_layer_types",
            "dense layers are placed by 'mlp_only_layers', "
            "'decoder_sparse_step' or 'first_k_dense_replace' "
-           "('mlp_layer_types' in a model_type hy_v3 config)");
+           "('mlp_layer_types' in a model_type hy_v3 or glm4_moe_lite "
+           "config)");
   // ERNIE 4.5 MoE divides the top-k scores by their sum, or by
   // moe_norm_min where the sum is smaller; the model always by the sum.
   if (keys.has("moe_norm_min") &&

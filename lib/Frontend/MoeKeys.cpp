@@ -52,8 +52,14 @@ void readExpertGroups(KeyReader &keys, mlir::moe::ModelConfig &config,
   if (!transformers || transformers->topkMethod)
     method = keys.string("topk_method",
                          transformers ? transformers->topkMethod : method);
-  // DeepSeek-V2's class fails on another than its two.
+  // DeepSeek-V2's class fails on another than its two, and on null.
   bool v2Methods = transformers && transformers->topkMethod;
+  if (v2Methods && keys.isNull("topk_method"))
+    return keys.keyError("topk_method",
+                         llvm::formatv("\"greedy\" or \"group_limited_greedy\" "
+                                       "(transformers' {0} fails on null)",
+                                       transformers->name)
+                             .str());
   if (method != "greedy" && method != "group_limited_greedy" &&
       (v2Methods || method != "noaux_tc"))
     return keys.keyError(
@@ -82,7 +88,7 @@ void readExpertGroups(KeyReader &keys, mlir::moe::ModelConfig &config,
     }
     return;
   }
-  config.routerGroupScoreTop = method == "group_limited_greedy" ? 1 : 2;
+  int64_t scoreTop = method == "group_limited_greedy" ? 1 : 2;
   for (const char *key : {"n_group", "topk_group"})
     if (transformers && keys.isNull(key))
       keys.keyError(key, llvm::formatv("a positive integer (transformers' {0} "
@@ -95,10 +101,13 @@ void readExpertGroups(KeyReader &keys, mlir::moe::ModelConfig &config,
       "topk_group", transformers ? transformers->routerGroupTopK : 1);
   int64_t groups = config.routerGroups, chosen = config.routerGroupTopK;
   int64_t experts = config.numExperts;
+  // One group scores as any rule would: the model's is the default.
+  if (groups > 1)
+    config.routerGroupScoreTop = scoreTop;
   // transformers' DeepSeek-V3 routers score a group by its two best experts
   // even where there is one group, and fail on a group of one.
-  bool pairsScored = transformers && transformers->expertGroups &&
-                     config.routerGroupScoreTop == 2;
+  bool pairsScored =
+      transformers && transformers->expertGroups && scoreTop == 2;
   if (!keys.error.empty() ||
       (groups == 1 && chosen == 1 && (!pairsScored || experts >= 2)))
     return;
@@ -108,11 +117,10 @@ void readExpertGroups(KeyReader &keys, mlir::moe::ModelConfig &config,
                             "(it fails on {1})",
                             transformers->name, experts)
                   .str());
-  else if (experts % groups != 0 ||
-           experts / groups < config.routerGroupScoreTop)
+  else if (experts % groups != 0 || experts / groups < scoreTop)
     keys.fail(llvm::formatv("key 'n_group' ({0}) must split the {1} experts "
                             "into groups of {2} or more",
-                            groups, experts, config.routerGroupScoreTop)
+                            groups, experts, scoreTop)
                   .str());
   else if (chosen > groups)
     keys.fail(llvm::formatv("key 'topk_group' ({0}) must be at most "
@@ -242,6 +250,11 @@ void mlir::moe::config::readMoeKeys(KeyReader &keys, ModelConfig &config,
               "this model ('moe_renormalize' false would not)",
               transformers->name)
               .str());
+  } else if (transformers && keys.isNull("norm_topk_prob")) {
+    // The classes test it for truth: null divides nothing.
+    if (keys.has("moe_renormalize") && config.renormalize)
+      keys.fail("keys 'moe_renormalize' and 'norm_topk_prob' disagree");
+    config.renormalize = false;
   } else if (keys.has("norm_topk_prob")) {
     bool normalized = keys.boolean("norm_topk_prob", config.renormalize);
     if (keys.has("moe_renormalize") && normalized != config.renormalize)
@@ -497,11 +510,16 @@ void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,
       {"mlp_only_layers", json::array()},
       {"decoder_sparse_step", json(1)},
       {"first_k_dense_replace", json(0)}};
+  // GLM-4.7-Flash's released config gives first_k_dense_replace, which its
+  // class ignores: it must place the layers as mlp_layer_types does.
+  bool checkedFirstDense = transformers && transformers->mlpLayerTypes &&
+                           keys.has("first_k_dense_replace");
   for (const auto &[key, value] : neutral) {
     bool read =
-        !transformers || (std::string_view(key) == "first_k_dense_replace"
-                              ? transformers->firstDenseLayers.has_value()
-                              : transformers->sparseLayerKeys);
+        !transformers ||
+        (std::string_view(key) == "first_k_dense_replace"
+             ? transformers->firstDenseLayers.has_value() || checkedFirstDense
+             : transformers->sparseLayerKeys);
     const char *placement = transformers ? layerKeysOf(*transformers) : "";
     if (keys.has(key) && !read && keys.object[key] != value)
       keys.fail(llvm::formatv("key '{0}' ({1}) is not supported: "
@@ -537,6 +555,13 @@ void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,
   }
   int64_t step = keys.positive("decoder_sparse_step", 1);
   int64_t first = transformers ? transformers->firstDenseLayers.value_or(0) : 0;
+  // DeepSeek's classes fail on null.
+  if (transformers && transformers->firstDenseLayers &&
+      keys.isNull("first_k_dense_replace"))
+    keys.keyError("first_k_dense_replace",
+                  llvm::formatv("an integer (transformers' {0} fails on null)",
+                                transformers->name)
+                      .str());
   if (keys.has("first_k_dense_replace")) {
     const json &value = keys.object["first_k_dense_replace"];
     if (!value.is_number_integer() || value.get<double>() < 0 ||
@@ -548,6 +573,19 @@ void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,
                         .str());
     else
       first = value.get<int64_t>();
+  }
+  if (checkedFirstDense && keys.error.empty()) {
+    for (int64_t layer = 0; layer < layers; ++layer)
+      if (dense[layer] != (layer < first))
+        return keys.fail(llvm::formatv(
+            "key 'first_k_dense_replace' ({0}) disagrees with 'mlp_layer_types'"
+            "{1}, by which transformers' {2} places its dense layers (it "
+            "ignores 'first_k_dense_replace')",
+            first,
+            keys.has("mlp_layer_types") ? ""
+                                        : " (absent: the first layer dense)",
+            transformers->name));
+    first = 0;
   }
   auto outsideRange = [&](int64_t layer) {
     return moeRange && ((layer + 1) % moeRange->interval != 0 ||

@@ -503,6 +503,8 @@ std::string biasedRoutingMismatch(const mlir::moe::ModelConfig &config,
     fromDeepSeek.push_back("normalizes its whole queries and keys");
   if (!denseFirst)
     fromDeepSeek.push_back("has a dense layer after a MoE layer");
+  if (config.routerGroups != 1 && config.routerGroupScoreTop != 2)
+    fromDeepSeek.push_back("scores each group of experts by its best");
   // Dots1 applies a window, to each query and key head normalized, no
   // bias, whole heads rotated.
   if (config.slidingWindow &&
@@ -672,30 +674,52 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
     if (fits(model, denseLayers))
       return model;
   if (config.latentAttention) {
-    std::vector<std::string> differences;
+    // What keeps it from DeepSeek-V3's and GLM-4-MoE-Lite's routing, and
+    // from DeepSeek-V2's; then what keeps it from all three.
+    std::vector<std::string> fromV3, fromV2, fromAll;
+    bool groups = config.routerGroups != 1;
     if (!config.isMoe())
-      differences.push_back("is dense");
-    if (config.isMoe() && config.scoring != GateScoring::sigmoid)
-      differences.push_back("scores its experts with a softmax");
-    if (config.isMoe() && !config.expertBias)
-      differences.push_back("chooses its experts without a bias");
-    if (config.isMoe() && !ungatedShared)
-      differences.push_back("has no ungated shared experts");
-    if (!denseFirst)
-      differences.push_back("has a dense layer after a MoE layer");
+      fromAll.push_back("is dense");
+    if (config.isMoe()) {
+      if (config.scoring != GateScoring::sigmoid)
+        fromV3.push_back("scores its experts with a softmax");
+      if (!config.expertBias)
+        fromV3.push_back("chooses its experts without a bias");
+      if (groups && config.routerGroupScoreTop != 2)
+        fromV3.push_back("scores each group of experts by its best");
+      if (config.scoring != GateScoring::softmax)
+        fromV2.push_back("scores its experts with sigmoids");
+      if (config.expertBias)
+        fromV2.push_back("chooses its experts with a bias");
+      if (config.renormalize)
+        fromV2.push_back("divides the top-k weights by their sum");
+      if (groups && config.routerGroupScoreTop != 1)
+        fromV2.push_back("scores each group of experts by its two best");
+      if (!denseFirst)
+        fromV2.push_back("has a dense layer after a MoE layer");
+      if (!ungatedShared)
+        fromAll.push_back("has no ungated shared experts");
+    }
     if (config.hasMultipliers())
-      differences.push_back("has muP's multipliers");
+      fromAll.push_back("has muP's multipliers");
     if (config.postNorms)
-      differences.push_back("normalizes each sublayer's output");
+      fromAll.push_back("normalizes each sublayer's output");
     if (config.slidingWindow)
-      differences.push_back("attends within a sliding window");
+      fromAll.push_back("attends within a sliding window");
+    auto listed = [&](std::vector<std::string> differences) {
+      llvm::append_range(differences, fromAll);
+      return llvm::join(differences, ", ");
+    };
     return llvm::createStringError(llvm::formatv(
         "this model's attention is multi-head latent attention "
         "(kv_lora_rank), which of the transformers families that moe-export "
-        "writes only DeepSeek-V3 has, over MoE layers that route by sigmoid "
-        "scores chosen with a bias beside ungated shared experts, after its "
-        "dense layers; this model {0}",
-        llvm::join(differences, ", ")));
+        "writes only DeepSeek-V3 and GLM-4-MoE-Lite (MoE layers that route "
+        "by sigmoid scores chosen with a bias, their dense layers first or "
+        "anywhere) and DeepSeek-V2 (softmax scores never renormalized, "
+        "groups scored by their best expert, dense layers first) have, all "
+        "beside ungated shared experts; this model, unlike DeepSeek-V3 and "
+        "GLM-4-MoE-Lite, {0}; unlike DeepSeek-V2, {1}",
+        listed(fromV3), listed(fromV2)));
   }
   if (config.postNorms)
     return llvm::createStringError(
