@@ -1,9 +1,10 @@
 //===- LatentAttentionConfig.cpp - multi-head latent attention's keys -----===//
 //
 // DeepSeek-V2's and V3's attention: kv_lora_rank, q_lora_rank,
-// qk_nope_head_dim, qk_rope_head_dim and v_head_dim, as DeepSeek-V3's
-// config class reads them (its defaults where they are absent) and as our
-// keys do (multi-head latent attention where kv_lora_rank is given).
+// qk_nope_head_dim, qk_rope_head_dim and v_head_dim, as the config classes
+// of the families that have it read them (their defaults where they are
+// absent) and as our keys do (multi-head latent attention where
+// kv_lora_rank is given).
 //
 //===----------------------------------------------------------------------===//
 
@@ -63,7 +64,8 @@ void mlir::moe::config::readLatentAttention(KeyReader &keys,
       if (keys.has(key))
         keys.fail(llvm::formatv("key '{0}' ({1}) is not supported: "
                                 "transformers' {2} has no multi-head latent "
-                                "attention (model_type deepseek_v3's has)",
+                                "attention (model_type deepseek_v2's, "
+                                "deepseek_v3's and glm4_moe_lite's have)",
                                 key, keys.object[key].dump(), family->name)
                       .str());
     return;
@@ -73,7 +75,7 @@ void mlir::moe::config::readLatentAttention(KeyReader &keys,
   std::optional<LatentAttention> defaults =
       classDefaults && family ? family->latentAttention : std::nullopt;
   if (!defaults && !keys.has("kv_lora_rank")) {
-    for (const char *key : mlir::moe::kLatentAttentionKeys)
+    for (const char *key : kLatentAttentionKeys)
       if (keys.has(key))
         keys.fail(llvm::formatv("key '{0}' sizes multi-head latent "
                                 "attention, which 'kv_lora_rank' makes "

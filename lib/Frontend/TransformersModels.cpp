@@ -1,6 +1,7 @@
 //===- TransformersModels.cpp - transformers' model families -------------===//
 
 #include "moe/Frontend/TransformersModels.h"
+#include "TransformersMismatches.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
@@ -17,6 +18,8 @@ using mlir::moe::GateScoring;
 using mlir::moe::QkNorm;
 using mlir::moe::SlidingWindow;
 using mlir::moe::TransformersModel;
+using mlir::moe::detail::biasedRoutingMismatch;
+using mlir::moe::detail::latentAttentionMismatch;
 
 TransformersModel family(const char *name, const char *architecture,
                          const char *modelType, const char *configClass) {
@@ -476,98 +479,6 @@ const std::vector<TransformersModel> &families() {
   return all;
 }
 
-/// What keeps `config`, which routes by sigmoid scores or a bias (or has
-/// DeepSeek's scale, groups or ungated shared experts, or rotates part of
-/// each head or turns RoPE's pairs), from Dots1 and GLM-4-MoE (DeepSeek-V3's
-/// MoE layers), from HY V3, from MiniMax-M2 and from ERNIE 4.5 MoE.
-std::string biasedRoutingMismatch(const mlir::moe::ModelConfig &config,
-                                  bool ungatedShared, bool denseFirst) {
-  bool partialRotary = config.partialRotaryFactor != 1;
-  bool gatedShared =
-      config.sharedExpertIntermediateSize && config.sharedExpertGated;
-  std::vector<std::string> fromDeepSeek, fromHunyuan, fromMiniMax, fromErnie;
-  for (auto *differences : {&fromDeepSeek, &fromHunyuan, &fromMiniMax}) {
-    if (config.scoring != GateScoring::sigmoid)
-      differences->push_back("scores its experts with a softmax");
-    if (config.ropeInterleaved)
-      differences->push_back("turns RoPE's pairs (2i, 2i + 1)");
-  }
-  for (auto *differences :
-       {&fromDeepSeek, &fromHunyuan, &fromMiniMax, &fromErnie})
-    if (!config.expertBias)
-      differences->push_back("chooses its experts without a bias");
-  for (auto *differences : {&fromDeepSeek, &fromHunyuan})
-    if (!ungatedShared)
-      differences->push_back("has no ungated shared experts");
-  if (config.qkNorm == QkNorm::whole)
-    fromDeepSeek.push_back("normalizes its whole queries and keys");
-  if (!denseFirst)
-    fromDeepSeek.push_back("has a dense layer after a MoE layer");
-  if (config.routerGroups != 1 && config.routerGroupScoreTop != 2)
-    fromDeepSeek.push_back("scores each group of experts by its best");
-  // Dots1 applies a window, to each query and key head normalized, no
-  // bias, whole heads rotated.
-  if (config.slidingWindow &&
-      (config.qkNorm != QkNorm::perHead || config.qkvBias || partialRotary))
-    fromDeepSeek.push_back(
-        "attends within a sliding window, which only Dots1 applies, whose "
-        "attention normalizes each query and key head, has no q, k and v "
-        "biases and rotates whole heads");
-  if (config.qkNorm != QkNorm::perHead)
-    fromHunyuan.push_back("does not normalize each query and key head");
-  if (partialRotary)
-    fromHunyuan.push_back("rotates part of each head");
-  if (config.sharedExpertIntermediateSize)
-    fromMiniMax.push_back("has shared experts");
-  if (config.qkNorm != QkNorm::whole)
-    fromMiniMax.push_back("does not normalize its whole queries and keys");
-  if (!config.denseLayers.empty())
-    fromMiniMax.push_back("has dense layers");
-  if (config.routedScale != 1)
-    for (auto *differences : {&fromMiniMax, &fromErnie})
-      differences->push_back(
-          "scales the top-k weights (routed_scaling_factor)");
-  for (auto *differences : {&fromHunyuan, &fromMiniMax, &fromErnie}) {
-    if (config.qkvBias)
-      differences->push_back("has q, k and v biases");
-    if (config.routerGroups != 1)
-      differences->push_back("routes within groups of experts");
-    if (config.slidingWindow)
-      differences->push_back("attends within a sliding window");
-  }
-  if (config.scoring != GateScoring::softmax)
-    fromErnie.push_back("scores its experts with sigmoids");
-  if (gatedShared)
-    fromErnie.push_back("has a gated shared expert");
-  if (config.qkNorm != QkNorm::none)
-    fromErnie.push_back("normalizes queries and keys");
-  if (partialRotary)
-    fromErnie.push_back("rotates part of each head");
-  if (!config.ropeInterleaved)
-    fromErnie.push_back("turns RoPE's halves (i, i + half), not pairs "
-                        "(2i, 2i + 1)");
-  if (!mlir::moe::moeLayerRangeOf(config))
-    fromErnie.push_back(
-        "has MoE layers that are not evenly spaced, each at an index one "
-        "below a multiple of their spacing (moe_layer_start_index, "
-        "moe_layer_end_index, moe_layer_interval)");
-  return llvm::formatv(
-      "of the transformers families that moe-export writes, only Dots1 and "
-      "GLM-4-MoE (DeepSeek-V3's MoE layers: sigmoid scores chosen with a "
-      "bias, routed_scaling_factor, groups of experts, ungated shared "
-      "experts), HY V3 (those layers without groups, on normalized query "
-      "and key heads), MiniMax-M2 (sigmoid scores chosen with a bias) and "
-      "ERNIE 4.5 MoE (softmax scores chosen with a bias, ungated shared "
-      "experts, RoPE turning pairs (2i, 2i + 1)) route so{0}; this model, "
-      "unlike Dots1 and GLM-4-MoE, {1}; unlike HY V3, {2}; unlike "
-      "MiniMax-M2, {3}; and unlike ERNIE 4.5 MoE, {4}",
-      partialRotary
-          ? ", and only GLM-4-MoE and MiniMax-M2 rotate part of each head"
-          : "",
-      llvm::join(fromDeepSeek, ", "), llvm::join(fromHunyuan, ", "),
-      llvm::join(fromMiniMax, ", "), llvm::join(fromErnie, ", "));
-}
-
 } // namespace
 
 std::optional<mlir::moe::MoeLayerRange>
@@ -673,54 +584,9 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   for (const TransformersModel &model : families())
     if (fits(model, denseLayers))
       return model;
-  if (config.latentAttention) {
-    // What keeps it from DeepSeek-V3's and GLM-4-MoE-Lite's routing, and
-    // from DeepSeek-V2's; then what keeps it from all three.
-    std::vector<std::string> fromV3, fromV2, fromAll;
-    bool groups = config.routerGroups != 1;
-    if (!config.isMoe())
-      fromAll.push_back("is dense");
-    if (config.isMoe()) {
-      if (config.scoring != GateScoring::sigmoid)
-        fromV3.push_back("scores its experts with a softmax");
-      if (!config.expertBias)
-        fromV3.push_back("chooses its experts without a bias");
-      if (groups && config.routerGroupScoreTop != 2)
-        fromV3.push_back("scores each group of experts by its best");
-      if (config.scoring != GateScoring::softmax)
-        fromV2.push_back("scores its experts with sigmoids");
-      if (config.expertBias)
-        fromV2.push_back("chooses its experts with a bias");
-      if (config.renormalize)
-        fromV2.push_back("divides the top-k weights by their sum");
-      if (groups && config.routerGroupScoreTop != 1)
-        fromV2.push_back("scores each group of experts by its two best");
-      if (!denseFirst)
-        fromV2.push_back("has a dense layer after a MoE layer");
-      if (!ungatedShared)
-        fromAll.push_back("has no ungated shared experts");
-    }
-    if (config.hasMultipliers())
-      fromAll.push_back("has muP's multipliers");
-    if (config.postNorms)
-      fromAll.push_back("normalizes each sublayer's output");
-    if (config.slidingWindow)
-      fromAll.push_back("attends within a sliding window");
-    auto listed = [&](std::vector<std::string> differences) {
-      llvm::append_range(differences, fromAll);
-      return llvm::join(differences, ", ");
-    };
-    return llvm::createStringError(llvm::formatv(
-        "this model's attention is multi-head latent attention "
-        "(kv_lora_rank), which of the transformers families that moe-export "
-        "writes only DeepSeek-V3 and GLM-4-MoE-Lite (MoE layers that route "
-        "by sigmoid scores chosen with a bias, their dense layers first or "
-        "anywhere) and DeepSeek-V2 (softmax scores never renormalized, "
-        "groups scored by their best expert, dense layers first) have, all "
-        "beside ungated shared experts; this model, unlike DeepSeek-V3 and "
-        "GLM-4-MoE-Lite, {0}; unlike DeepSeek-V2, {1}",
-        listed(fromV3), listed(fromV2)));
-  }
+  if (config.latentAttention)
+    return llvm::createStringError(
+        latentAttentionMismatch(config, ungatedShared, denseFirst));
   if (config.postNorms)
     return llvm::createStringError(
         "this model normalizes each sublayer's output (moe_post_norms), "
