@@ -311,9 +311,10 @@ def Moe_PadOp : Moe_DiffOp<"pad"> {
   let summary = "zeros around the last dimension";
   let description = [{
     `result[..., offset + j] = input[..., j]`, the result's other elements
-    zero: multi-head latent attention's values padded to the width of its
-    query and key heads, which moe.attention shares (vLLM pads them so for
-    FlashAttention too). Its gradient is moe.slice's at the same offset.
+    zero: the narrower of multi-head latent attention's query and value
+    heads padded to the other's width, as moe.attention's heads share one
+    (vLLM pads DeepSeek's values so for FlashAttention too). Its gradient
+    is moe.slice's at the same offset.
 
     ```mlir
     %v2 = moe.pad %v at 0 : tensor<8x64x4x32xf32> -> tensor<8x64x4x48xf32>

@@ -66,9 +66,8 @@ RmsNormGrads mlir::moe::ref::rmsNormGrad(const Tensor &input,
 Tensor mlir::moe::ref::linearInputGrad(const Tensor &dResult,
                                        const Tensor &weight) {
   int64_t out = weight.dim(0), in = weight.dim(1), rows = dResult.rowCount();
-  std::vector<int64_t> shape = dResult.shape;
-  shape.back() = in;
-  Tensor dInput = Tensor::zeros(dResult.dtype, shape);
+  Tensor dInput =
+      Tensor::zeros(dResult.dtype, detail::withLastDim(dResult, in));
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t i = 0; i < in; ++i) {
       double sum = 0;

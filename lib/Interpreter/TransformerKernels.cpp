@@ -40,9 +40,7 @@ Tensor mlir::moe::ref::rmsNorm(const Tensor &input, const Tensor &weight,
 Tensor mlir::moe::ref::linear(const Tensor &input, const Tensor &weight,
                               const Tensor *bias) {
   int64_t out = weight.dim(0), in = weight.dim(1), rows = input.rowCount();
-  std::vector<int64_t> shape = input.shape;
-  shape.back() = out;
-  Tensor result = Tensor::zeros(input.dtype, shape);
+  Tensor result = Tensor::zeros(input.dtype, detail::withLastDim(input, out));
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t o = 0; o < out; ++o) {
       double sum = bias ? bias->data[o] : 0.0;

@@ -3,20 +3,17 @@
 #include "moert/Safetensors.h"
 #include "moe/Interpreter/Tensor.h"
 #include "moert/Error.h"
-#include "moert/WeightSource.h"
 
 #include "TemporaryDirectory.h"
 #include "TestUtils.h"
 
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <functional>
 #include <iterator>
-#include <set>
 #include <string>
 #include <sys/stat.h>
 #include <sys/wait.h>
