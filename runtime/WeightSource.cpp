@@ -25,8 +25,8 @@ struct moert::WeightSource::Part {
   /// Stacked along a new first axis: this part's index (an expert).
   int64_t index = -1;
   /// Rows [begin, end) of `axis` (half of a fused gate_up_proj on axis 1,
-  /// a third of a fused query_key_value on axis 0); end < 0: the whole
-  /// tensor.
+  /// of a fused shared MLP's on axis 0, a third of a fused query_key_value
+  /// on axis 0); end < 0: the whole tensor.
   int axis = 1;
   int64_t begin = 0, end = -1;
   /// Which of a fused query_key_value's q, k and v rows this part is (-1:
@@ -87,7 +87,11 @@ std::string otherProjectionName(const std::string &name) {
 struct Renamed {
   std::string name;
   int64_t index = -1;
-  bool fusedGateUp = false;
+  /// A fused gate and up projection, [..., 2 x intermediate, hidden] of
+  /// rank `fusedRank` (3 for experts, 2 for a shared MLP): `name` takes the
+  /// first half of its rows, `up` the second.
+  int fusedRank = 0;
+  std::string up;
   bool squeeze = false;
   /// A fused query_key_value's: `name` is the layer's attention
   /// ("model.layers.0.self_attn"), `leaf` "weight" or "bias".
@@ -123,14 +127,20 @@ Renamed rename(const std::string &name) {
   // 5's).
   static const std::regex staticsBias(
       R"(^(.*\.layers\.\d+)\.mlp\.(gate\.)?moe_statics\.e_score_correction_bias$)");
-  // HY V3's checkpoints' router, bias and shared experts.
+  // HY V3's checkpoints' router, bias and shared experts; HunYuan MoE V1's
+  // router and its attention's norms.
   static const std::regex hunyuanRouter(
-      R"(^(.*\.layers\.\d+)\.mlp\.router\.gate\.weight$)");
+      R"(^(.*\.layers\.\d+)\.mlp\.(router\.gate|gate\.wg)\.weight$)");
+  static const std::regex hunyuanNorms(
+      R"(^(.*\.layers\.\d+)\.self_attn\.(query|key)_layernorm\.weight$)");
   // HY V3's beside the router, Sarvam-MoE's in it.
   static const std::regex expertBias(
       R"(^(.*\.layers\.\d+)\.mlp\.(gate\.)?expert_bias$)");
   static const std::regex hunyuanShared(
       R"(^(.*\.layers\.\d+)\.mlp\.shared_mlp\.(\w+)\.weight$)");
+  // Granite MoE Shared's shared MLP, its gate and up rows fused.
+  static const std::regex graniteShared(
+      R"(^(.*\.layers\.\d+)\.shared_mlp\.(input|output)_linear\.weight$)");
   // Sarvam-MoE's checkpoints' (Ant's Bailing names): the embedding table,
   // the attention's fused q, k and v rows, its o projection and norms.
   static const std::regex wordEmbeddings(R"(^model\.word_embeddings\.weight$)");
@@ -147,7 +157,8 @@ Renamed rename(const std::string &name) {
                 otherProjectionName(match[3].str()),
             std::stoll(match[2].str())};
   if (std::regex_match(name, match, gateUp))
-    return {match[1].str() + ".block_sparse_moe.experts.w1", -1, true};
+    return {match[1].str() + ".block_sparse_moe.experts.w1", -1, 3,
+            match[1].str() + ".block_sparse_moe.experts.w3"};
   if (std::regex_match(name, match, down))
     return {match[1].str() + ".block_sparse_moe.experts.w2"};
   if (std::regex_match(name, match, router))
@@ -156,16 +167,28 @@ Renamed rename(const std::string &name) {
     return {match[1].str() + ".block_sparse_moe.gate.weight"};
   if (std::regex_match(name, match, blockBias))
     return {match[1].str() + ".block_sparse_moe.gate.e_score_correction_bias"};
-  if (std::regex_match(name, match, staticsBias))
-    return {match[1].str() + ".block_sparse_moe.gate.e_score_correction_bias",
-            -1, false, true};
+  if (std::regex_match(name, match, staticsBias)) {
+    Renamed renamed{match[1].str() +
+                    ".block_sparse_moe.gate.e_score_correction_bias"};
+    renamed.squeeze = true;
+    return renamed;
+  }
   if (std::regex_match(name, match, hunyuanRouter))
     return {match[1].str() + ".block_sparse_moe.gate.weight"};
   if (std::regex_match(name, match, expertBias))
     return {match[1].str() + ".block_sparse_moe.gate.e_score_correction_bias"};
+  if (std::regex_match(name, match, hunyuanNorms))
+    return {match[1].str() + ".self_attn." + match[2].str()[0] +
+            "_norm.weight"};
   if (std::regex_match(name, match, hunyuanShared))
     return {match[1].str() + ".mlp.shared_experts." + match[2].str() +
             ".weight"};
+  if (std::regex_match(name, match, graniteShared)) {
+    std::string module = match[1].str() + ".mlp.shared_experts.";
+    if (match[2] == "output")
+      return {module + "down_proj.weight"};
+    return {module + "gate_proj.weight", -1, 2, module + "up_proj.weight"};
+  }
   if (std::regex_match(name, match, wordEmbeddings))
     return {"model.embed_tokens.weight"};
   if (std::regex_match(name, match, fusedQkv)) {
@@ -213,7 +236,7 @@ const std::regex &stackedExperts() {
 }
 
 /// One global as Hugging Face's tensors (toHuggingFace), but for Granite
-/// MoE's w1 and w3, which it fuses.
+/// MoE's gate and up projections, which it fuses.
 std::vector<std::pair<std::string, OwnedTensor>>
 globalToHuggingFace(const std::string &name, OwnedTensor tensor,
                     moert::ExpertNames names) {
@@ -223,19 +246,23 @@ globalToHuggingFace(const std::string &name, OwnedTensor tensor,
       R"(^(.*\.layers\.\d+)\.block_sparse_moe\.gate\.(weight|e_score_correction_bias)$)");
   static const std::regex sharedExperts(
       R"(^(.*\.layers\.\d+)\.mlp\.shared_experts\.(\w+\.weight)$)");
+  static const std::regex attentionNorms(
+      R"(^(.*\.layers\.\d+)\.self_attn\.([qk])_norm\.weight$)");
   bool qwen = names == ExpertNames::Qwen || names == ExpertNames::Ernie ||
-              names == ExpertNames::Hunyuan;
+              names == ExpertNames::Hunyuan || names == ExpertNames::HunyuanV1;
   std::smatch match;
   std::vector<std::pair<std::string, OwnedTensor>> tensors;
   // Granite MoE's router has no bias.
   if (names == ExpertNames::Granite &&
       ((std::regex_match(name, match, router) && match[2] == "weight") ||
-       std::regex_match(name, match, stacked))) {
-    tensors.emplace_back(match[1].str() +
-                             (match[2] == "w2"
-                                  ? ".block_sparse_moe.output_linear.weight"
-                                  : ".block_sparse_moe.router.layer.weight"),
-                         std::move(tensor));
+       std::regex_match(name, match, stacked) ||
+       std::regex_match(name, match, sharedExperts))) {
+    tensors.emplace_back(
+        match[1].str() +
+            (match[2] == "w2"       ? ".block_sparse_moe.output_linear.weight"
+             : match[2] == "weight" ? ".block_sparse_moe.router.layer.weight"
+                                    : ".shared_mlp.output_linear.weight"),
+        std::move(tensor));
     return tensors;
   }
   if (names == ExpertNames::Hunyuan &&
@@ -248,6 +275,19 @@ globalToHuggingFace(const std::string &name, OwnedTensor tensor,
                                                ? ".mlp.expert_bias"
                                                : ".mlp.shared_mlp." + leaf),
                          std::move(tensor));
+    return tensors;
+  }
+  if (names == ExpertNames::HunyuanV1 &&
+      ((std::regex_match(name, match, router) && match[2] == "weight") ||
+       std::regex_match(name, match, sharedExperts) ||
+       std::regex_match(name, match, attentionNorms))) {
+    std::string leaf = match[2].str();
+    tensors.emplace_back(
+        match[1].str() + (leaf == "weight" ? ".mlp.gate.wg.weight"
+                          : leaf == "q"    ? ".self_attn.query_layernorm.weight"
+                          : leaf == "k"    ? ".self_attn.key_layernorm.weight"
+                                           : ".mlp.shared_mlp." + leaf),
+        std::move(tensor));
     return tensors;
   }
   if (names == ExpertNames::Ernie && std::regex_match(name, match, router) &&
@@ -297,36 +337,53 @@ std::vector<std::pair<std::string, OwnedTensor>>
 moert::toHuggingFace(std::vector<std::pair<std::string, OwnedTensor>> globals,
                      ExpertNames names) {
   std::vector<std::pair<std::string, OwnedTensor>> tensors;
-  // Granite MoE's gate and up projections, by layer, fused below.
+  // Granite MoE's gate and up projections (its experts' w1 and w3, its
+  // shared MLP's), by the name of the tensor that fuses them below.
+  static const std::regex sharedGateUp(
+      R"(^(.*\.layers\.\d+)\.mlp\.shared_experts\.(gate|up)_proj\.weight$)");
   std::map<std::string, OwnedTensor> gates, ups;
   std::smatch match;
   for (auto &[name, tensor] : globals) {
     if (names == ExpertNames::Granite &&
         std::regex_match(name, match, stackedExperts()) && match[2] != "w2") {
-      (match[2] == "w1" ? gates : ups)[match[1].str()] = std::move(tensor);
+      (match[2] == "w1"
+           ? gates
+           : ups)[match[1].str() + ".block_sparse_moe.input_linear.weight"] =
+          std::move(tensor);
+      continue;
+    }
+    if (names == ExpertNames::Granite &&
+        std::regex_match(name, match, sharedGateUp)) {
+      (match[2] == "gate"
+           ? gates
+           : ups)[match[1].str() + ".shared_mlp.input_linear.weight"] =
+          std::move(tensor);
       continue;
     }
     for (auto &piece : globalToHuggingFace(name, std::move(tensor), names))
       tensors.push_back(std::move(piece));
   }
-  for (auto &[layer, gate] : gates) {
-    auto up = ups.find(layer);
+  for (auto &[fusedName, gate] : gates) {
+    auto up = ups.find(fusedName);
     if (up == ups.end() || up->second.shape != gate.shape ||
-        up->second.dtype != gate.dtype || gate.shape.size() != 3)
-      fail("{}: the experts' w1 and w3 do not pair to fuse", layer);
-    // [E, F, H] and [E, F, H] to [E, 2F, H], each expert's gate rows first.
-    OwnedTensor fused{
-        gate.dtype, {gate.shape[0], 2 * gate.shape[1], gate.shape[2]}, {}};
-    size_t bytes = gate.data.size() / std::max<int64_t>(gate.shape[0], 1);
-    for (int64_t expert = 0; expert < gate.shape[0]; ++expert)
+        up->second.dtype != gate.dtype || gate.shape.size() < 2)
+      fail("{}: the gate and up projections do not pair to fuse", fusedName);
+    // [..., F, H] and [..., F, H] to [..., 2F, H], each expert's gate rows
+    // first.
+    std::vector<int64_t> shape = gate.shape;
+    shape[shape.size() - 2] *= 2;
+    int64_t outers = moert::numElements(
+        std::vector<int64_t>(gate.shape.begin(), gate.shape.end() - 2));
+    OwnedTensor fused{gate.dtype, shape, {}};
+    size_t bytes = gate.data.size() / std::max<int64_t>(outers, 1);
+    for (int64_t outer = 0; outer < outers; ++outer)
       for (const OwnedTensor *half : {&gate, &up->second})
-        fused.data.insert(fused.data.end(), half->data.begin() + expert * bytes,
-                          half->data.begin() + (expert + 1) * bytes);
-    tensors.emplace_back(layer + ".block_sparse_moe.input_linear.weight",
-                         std::move(fused));
+        fused.data.insert(fused.data.end(), half->data.begin() + outer * bytes,
+                          half->data.begin() + (outer + 1) * bytes);
+    tensors.emplace_back(fusedName, std::move(fused));
   }
   if (gates.size() != ups.size())
-    fail("the experts' w1 and w3 do not pair to fuse");
+    fail("the gate and up projections do not pair to fuse");
   return tensors;
 }
 
@@ -423,16 +480,16 @@ moert::WeightSource::WeightSource(const std::string &pathArg) : path(pathArg) {
                  other.file->getPath());
         parts.push_back(part);
       };
-      if (renamed.fusedGateUp) {
-        if (view.shape.size() != 3 || view.shape[1] % 2)
-          fail("{}: tensor '{}' is {}, not [experts, 2 x intermediate, "
-               "hidden]",
-               file.getPath(), view.name, formatShape(view.shape));
-        int64_t half = view.shape[1] / 2;
-        std::string prefix = renamed.name.substr(
-            0, renamed.name.size() - std::string("w1").size());
-        add(prefix + "w1", {&file, &view, -1, 1, 0, half});
-        add(prefix + "w3", {&file, &view, -1, 1, half, 2 * half});
+      if (renamed.fusedRank) {
+        int axis = renamed.fusedRank - 2;
+        if (static_cast<int>(view.shape.size()) != renamed.fusedRank ||
+            view.shape[axis] % 2)
+          fail("{}: tensor '{}' is {}, not [{}2 x intermediate, hidden]",
+               file.getPath(), view.name, formatShape(view.shape),
+               axis ? "experts, " : "");
+        int64_t half = view.shape[axis] / 2;
+        add(renamed.name, {&file, &view, -1, axis, 0, half});
+        add(renamed.up, {&file, &view, -1, axis, half, 2 * half});
       } else if (renamed.fusedQkv) {
         int part = 0;
         for (const char *projection : {".q_proj.", ".k_proj.", ".v_proj."}) {

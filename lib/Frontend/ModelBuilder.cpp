@@ -185,8 +185,8 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
   int64_t batch = config.batchSize, seq = config.seqLen;
   int64_t headDim = config.headDim();
   setLocation(prefix + ".self_attn");
-  // Qwen3 normalizes each query and key head before RoPE, OLMoE the whole
-  // query and key projections.
+  // Qwen3 normalizes each query and key head before RoPE, HunYuan MoE V1
+  // after it, OLMoE the whole query and key projections.
   auto normalize = [&](const char *name, Value input, int64_t width) {
     return moe::RmsNormOp::create(
         b, input.getType(), input,
@@ -214,13 +214,20 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
       split = normalize(name, split, headDim);
     return split;
   };
-  Value query = project("q", config.numHeads, /*normalized=*/true);
   // moe.attention scales the scores by 1 / sqrt(head_dim); muP's softmax
   // scale (Granite's attention_multiplier) goes onto the queries instead,
-  // before RoPE (linear), whose result a bf16 step narrows.
-  if (config.attentionMultiplier)
-    query = scaled(query, *config.attentionMultiplier *
-                              std::sqrt(static_cast<double>(headDim)));
+  // before RoPE (linear), whose result a bf16 step narrows, unless a norm
+  // follows RoPE.
+  auto withSoftmaxScale = [&](Value query) {
+    if (!config.attentionMultiplier)
+      return query;
+    return scaled(query, *config.attentionMultiplier *
+                             std::sqrt(static_cast<double>(headDim)));
+  };
+  bool normalizedAfterRope = config.qkNorm == moe::QkNorm::perHeadRotated;
+  Value query = project("q", config.numHeads, /*normalized=*/true);
+  if (!normalizedAfterRope)
+    query = withSoftmaxScale(query);
   Value key = project("k", config.numKvHeads, /*normalized=*/true);
   Value value = project("v", config.numKvHeads, /*normalized=*/false);
   IntegerAttr rotaryDim = config.rotaryDim() != headDim
@@ -228,6 +235,10 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
                               : IntegerAttr();
   query = rotated(query, rotaryDim);
   key = rotated(key, rotaryDim);
+  if (normalizedAfterRope) {
+    query = withSoftmaxScale(normalize("q", query, headDim));
+    key = normalize("k", key, headDim);
+  }
   Value heads = moe::AttentionOp::create(b, query.getType(), query, key, value,
                                          /*causal=*/true)
                     .getResult();

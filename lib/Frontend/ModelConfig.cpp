@@ -7,6 +7,7 @@
 #include "moert/Error.h"
 #include "moert/Json.h"
 
+#include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <nlohmann/json.hpp>
@@ -34,7 +35,8 @@ bool familyReads(const TransformersModel *family, std::string_view key) {
   if (!family)
     return false;
   if (key == family->expertsKey ||
-      (family->ungatedSharedExperts && key == family->sharedExpertsKey) ||
+      (family->ungatedSharedExperts && family->sharedExpertsKey &&
+       key == family->sharedExpertsKey) ||
       (family->topKKey && key == family->topKKey) ||
       (family->scaleKey && key == family->scaleKey))
     return true;
@@ -107,9 +109,26 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
   for (const char *key : {"routed_scaling_factor", "n_group", "topk_group"})
     if (!config.isMoe() && keys.has(key) && keys.object[key] != json(1))
       refuse(key, "a dense model has no experts");
-  if (!config.isMoe() && keys.has("shared_expert_intermediate_size") &&
-      keys.object["shared_expert_intermediate_size"] != json(0))
-    refuse("shared_expert_intermediate_size", "a dense model has no experts");
+  for (const char *key :
+       {"shared_expert_intermediate_size", "shared_intermediate_size"})
+    if (!config.isMoe() && keys.has(key) && keys.object[key] != json(0))
+      refuse(key, "a dense model has no experts");
+  if (family && !family->sharedWidthKey &&
+      keys.has("shared_intermediate_size") &&
+      keys.object["shared_intermediate_size"] != json(0))
+    refuse("shared_intermediate_size",
+           llvm::formatv(
+               "transformers' {0} {1} ('shared_intermediate_size' gives "
+               "their width in a model_type granitemoeshared config)",
+               family->name,
+               !family->ungatedSharedExperts ? "has no ungated shared experts"
+               : family->sharedExpertsKey
+                   ? llvm::formatv("counts its ungated shared experts by "
+                                   "'{0}'",
+                                   family->sharedExpertsKey)
+                         .str()
+                   : "has one ungated shared MLP, as wide as its experts")
+               .str());
   // Other families' keys for what the model does not build, which a config
   // without model_type would otherwise pass over (a DeepSeek config, whose
   // experts are n_routed_experts, would import as a dense model). Each is
@@ -130,6 +149,9 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
       {"moe_k", json(),
        "the experts of a token are 'num_experts_per_tok' ('moe_k' in a "
        "model_type ernie4_5_moe config)"},
+      {"moe_topk", json(),
+       "the experts of a token are 'num_experts_per_tok' ('moe_topk' in a "
+       "model_type hunyuan_v1_moe config)"},
       {"moe_num_shared_experts", json(0),
        "ungated shared experts are counted by 'n_shared_experts' "
        "('moe_num_shared_experts' in a model_type ernie4_5_moe config)"},
@@ -244,8 +266,9 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
             .str());
 }
 
-/// moe_qk_norm: false, true (each head, Qwen3's) or "whole" (the whole
-/// projections, OLMoE's); `family`'s attention decides where the config
+/// moe_qk_norm: false, true (each head, Qwen3's), "whole" (the whole
+/// projections, OLMoE's) or "after_rope" (each head after RoPE, HunYuan MoE
+/// V1's); `family`'s attention decides where the config
 /// leaves it out, and must agree where it does not.
 void readQkNorm(KeyReader &keys, mlir::moe::ModelConfig &config,
                 const TransformersModel *family) {
@@ -267,11 +290,13 @@ void readQkNorm(KeyReader &keys, mlir::moe::ModelConfig &config,
   if (keys.has("moe_qk_norm")) {
     const json &value = keys.object["moe_qk_norm"];
     std::optional<QkNorm> spelled;
-    for (QkNorm norm : {QkNorm::none, QkNorm::perHead, QkNorm::whole})
+    for (QkNorm norm :
+         {QkNorm::none, QkNorm::perHead, QkNorm::whole, QkNorm::perHeadRotated})
       if (mlir::moe::qkNormKeyValue(norm) == value)
         spelled = norm;
     if (!spelled)
-      return keys.keyError("moe_qk_norm", "true, \"whole\" or false");
+      return keys.keyError("moe_qk_norm",
+                           "true, \"whole\", \"after_rope\" or false");
     config.qkNorm = *spelled;
   }
   // Our key may add norms to a family without them, but not to one whose
@@ -283,7 +308,9 @@ void readQkNorm(KeyReader &keys, mlir::moe::ModelConfig &config,
         keys.object["moe_qk_norm"].dump(), family->name,
         familyNorm == QkNorm::perHead ? "normalizes each query and key head"
         : familyNorm == QkNorm::whole ? "normalizes its whole queries and keys"
-                                      : "normalizes no query or key",
+        : familyNorm == QkNorm::perHeadRotated
+            ? "normalizes each query and key head after RoPE"
+            : "normalizes no query or key",
         keyed ? llvm::formatv("key '{0}' is {1}{2}", family->qkNormKey,
                               familyNorm == QkNorm::perHead,
                               keys.has(family->qkNormKey) ? "" : " by default")
@@ -442,6 +469,11 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
                   .str());
   if (keys.has("head_dim"))
     config.headDimension = keys.positive("head_dim");
+  else if (family && family->requiresHeadDim)
+    keys.fail(llvm::formatv("key 'head_dim' is required for model_type "
+                            "'{0}': transformers' {1} fails without it",
+                            family->modelType, family->name)
+                  .str());
   else if (defaults && !keys.isNull("head_dim"))
     config.headDimension = defaults->headDim;
   readQkNorm(keys, config, family);
@@ -605,12 +637,21 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
     if (complete || !config.denseLayers.empty())
       keys["mlp_only_layers"] = config.denseLayers;
     // A shared expert in the key that builds it: Qwen2-MoE's gated one by
-    // its width, DeepSeek's ungated ones by their count.
-    if (!config.sharedExpertGated)
+    // its width, DeepSeek's ungated ones by their count, and by their width
+    // where no count gives it (Granite MoE Shared's). Complete, both widths,
+    // so that any two models' shared experts differ in a key.
+    int64_t width = config.sharedExpertIntermediateSize;
+    bool gated = config.sharedExpertGated;
+    if (complete) {
+      keys["shared_expert_intermediate_size"] = gated ? width : 0;
+      keys["shared_intermediate_size"] = gated ? 0 : width;
+    } else if (config.ungatedSharedExpertsRemainder()) {
+      keys["shared_intermediate_size"] = width;
+    } else if (!gated) {
       keys["n_shared_experts"] = config.ungatedSharedExperts();
-    else if (complete || config.sharedExpertIntermediateSize)
-      keys["shared_expert_intermediate_size"] =
-          config.sharedExpertIntermediateSize;
+    } else if (width) {
+      keys["shared_expert_intermediate_size"] = width;
+    }
     keys["moe_gate_norm_lambda"] = optional(config.gateNormLambda);
     keys["moe_capacity_factor"] = optional(config.capacityFactor);
     keys["moe_drop_policy"] =
@@ -651,7 +692,17 @@ constexpr llvm::StringLiteral kNotModelKeys[] = {
 } // namespace
 
 nlohmann::json mlir::moe::qkNormKeyValue(QkNorm norm) {
-  return norm == QkNorm::whole ? json("whole") : json(norm == QkNorm::perHead);
+  switch (norm) {
+  case QkNorm::none:
+    return false;
+  case QkNorm::perHead:
+    return true;
+  case QkNorm::whole:
+    return "whole";
+  case QkNorm::perHeadRotated:
+    return "after_rope";
+  }
+  llvm_unreachable("every QkNorm is spelled");
 }
 
 std::string mlir::moe::canonicalConfig(const ModelConfig &config) {

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <limits>
 #include <string_view>
 #include <vector>
@@ -166,7 +167,27 @@ void mlir::moe::config::readMoeKeys(KeyReader &keys, ModelConfig &config,
       family && family->topKKey
           ? keys.either(family->topKKey, "num_experts_per_tok")
           : "num_experts_per_tok";
-  config.topK = keys.positive(topKKey, transformers ? transformers->topK : 0);
+  // HunYuan MoE V1's class takes each layer's top-k from a list (by the
+  // layer's index: entries past the layers unread), which must give every
+  // layer one top-k.
+  if (family && family->perLayerTopK && keys.has(topKKey) &&
+      keys.object[topKKey].is_array()) {
+    const json &list = keys.object[topKKey];
+    size_t layers = static_cast<size_t>(config.numLayers);
+    if (list.empty() || list.size() < layers ||
+        std::any_of(list.begin(), list.begin() + layers,
+                    [&](const json &each) { return each != list[0]; }))
+      return keys.fail(llvm::formatv(
+          "key '{0}' ({1}) must be a top-k, or the same one for each of the "
+          "{2} layers: every MoE layer here routes to as many experts",
+          topKKey, list.dump(), config.numLayers));
+    json first = {{topKKey, list[0]}};
+    KeyReader layerTopK(first, keys.fileName);
+    config.topK = layerTopK.positive(topKKey);
+    keys.report(layerTopK);
+  } else {
+    config.topK = keys.positive(topKKey, transformers ? transformers->topK : 0);
+  }
   bool byIntermediateSize =
       transformers && transformers->expertsByIntermediateSize;
   if (byIntermediateSize && keys.has("moe_intermediate_size"))
@@ -616,6 +637,49 @@ void mlir::moe::config::readSharedExpert(
     KeyReader &keys, ModelConfig &config, const TransformersModel *family,
     const TransformersModel *transformers) {
   const char *key = "shared_expert_intermediate_size";
+  // Granite MoE Shared's shared MLP, and ours where no count of experts
+  // gives its width: ungated, as wide as the key says (0: none).
+  const char *widthKey = family && family->sharedWidthKey
+                             ? family->sharedWidthKey
+                             : "shared_intermediate_size";
+  if ((family && family->sharedWidthKey) ||
+      (!family && keys.object.contains(widthKey))) {
+    for (const char *other : {"n_shared_experts", key})
+      if (keys.has(other) && keys.object[other] != json(0))
+        return keys.fail(llvm::formatv(
+            "key '{0}' ({1}) is not supported {2}: the shared MLP is as wide "
+            "as '{3}' says",
+            other, keys.object[other].dump(),
+            family
+                ? llvm::formatv("for model_type '{0}'", family->modelType).str()
+                : std::string("beside it"),
+            widthKey));
+    const char *expected = "0 (none) or a positive integer below 2^31";
+    if (keys.isNull(widthKey))
+      keys.keyError(widthKey, expected);
+    else if (keys.has(widthKey) && keys.object[widthKey] != json(0)) {
+      config.sharedExpertIntermediateSize =
+          keys.positive(widthKey, 1, expected);
+      config.sharedExpertGated = false;
+    }
+    return;
+  }
+  // HunYuan MoE V1's shared MLP, as wide as its experts, which no key
+  // counts.
+  if (family && family->ungatedSharedExperts && !family->sharedExpertsKey) {
+    for (const char *other : {"n_shared_experts", key, widthKey})
+      if (keys.has(other) && keys.object[other] != json(0))
+        return keys.fail(llvm::formatv(
+            "key '{0}' ({1}) is not supported for model_type '{2}': "
+            "transformers' {3} has {4} ungated shared MLP, as wide as its "
+            "experts",
+            other, keys.object[other].dump(), family->modelType, family->name,
+            family->sharedExperts));
+    config.sharedExpertIntermediateSize =
+        family->sharedExperts * config.expertIntermediateSize;
+    config.sharedExpertGated = false;
+    return;
+  }
   int64_t familySize = family ? family->sharedExpertSize : 0;
   bool ungatedFamily = family && family->ungatedSharedExperts;
   const char *countKey = family ? family->sharedExpertsKey : "n_shared_experts";

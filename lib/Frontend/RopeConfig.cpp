@@ -61,8 +61,9 @@ void requireAbove(KeyReader &rope, const char *highKey, double high,
 
 /// The scaling that `rope` (rope_scaling or rope_parameters) describes, or
 /// none for the default RoPE.
-std::optional<RopeScaling> readScaling(KeyReader &rope, KeyReader &top,
-                                       ModelConfig &config) {
+std::optional<RopeScaling>
+readScaling(KeyReader &rope, KeyReader &top, ModelConfig &config,
+            const mlir::moe::TransformersModel *family) {
   // transformers 5 writes `type` beside `rope_type`; `rope_type` wins.
   std::string type = rope.string("rope_type", rope.string("type", "default"));
   RopeScaling scaling;
@@ -81,6 +82,33 @@ std::optional<RopeScaling> readScaling(KeyReader &rope, KeyReader &top,
   };
   if (type == "default") {
     refuseUnread(rope, type, {});
+    return std::nullopt;
+  }
+  // HunYuan's NTK-alpha: a fixed alpha stretches the base once, whatever
+  // the sequence; its class reads no other key of the scaling.
+  if (type == "dynamic" && family && family->ntkAlpha && rope.has("alpha")) {
+    double alpha = rope.number("alpha", 1.0, true);
+    double dims = static_cast<double>(config.headDim());
+    if (dims <= 2)
+      rope.fail(llvm::formatv("key '{0}alpha' needs heads wider than 2 "
+                              "(head_dim is {1}): NTK-alpha raises it to "
+                              "head_dim / (head_dim - 2)",
+                              rope.prefix, config.headDim())
+                    .str());
+    else
+      config.ropeTheta *= std::pow(alpha, dims / (dims - 2));
+    std::vector<std::string> ignored;
+    for (const auto &item : rope.object.items())
+      if (!llvm::is_contained({"alpha", "rope_theta", "rope_type", "type",
+                               "partial_rotary_factor"},
+                              item.key()))
+        ignored.push_back("'" + rope.prefix + item.key() + "'");
+    if (!ignored.empty())
+      config.warnings.push_back(
+          llvm::formatv("transformers' {0} scales RoPE by '{1}alpha' alone "
+                        "and ignores {2}, and so does this import",
+                        family->name, rope.prefix, llvm::join(ignored, ", "))
+              .str());
     return std::nullopt;
   }
   // Dynamic NTK scaling changes RoPE's base only past
@@ -301,6 +329,6 @@ void mlir::moe::config::readRope(KeyReader &keys, ModelConfig &config,
                     .str());
     config.ropeTheta = theta;
   }
-  config.ropeScaling = readScaling(rope, keys, config);
+  config.ropeScaling = readScaling(rope, keys, config, family);
   keys.report(rope);
 }

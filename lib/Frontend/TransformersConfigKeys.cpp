@@ -94,15 +94,22 @@ void mlir::moe::writeExpertCountKeys(nlohmann::json &config,
   for (const char *key :
        {"num_local_experts", "num_experts", "n_routed_experts",
         "moe_num_experts", "num_experts_per_tok", "moe_k", "n_shared_experts",
-        "moe_num_shared_experts", "num_shared_experts"})
+        "moe_num_shared_experts", "num_shared_experts",
+        "shared_intermediate_size"})
     config.erase(key);
   config[family ? family->expertsKey : "num_local_experts"] = model.numExperts;
   config[family && family->topKKey ? family->topKKey : "num_experts_per_tok"] =
       model.topK;
   // Where the class has them by default (ERNIE 4.5 MoE's two), a count of
   // 0 says that the model has none.
+  if (family && family->sharedWidthKey) {
+    config[family->sharedWidthKey] =
+        model.sharedExpertGated ? 0 : model.sharedExpertIntermediateSize;
+    return;
+  }
   int64_t ungated = model.ungatedSharedExperts();
-  if (family ? family->ungatedSharedExperts : ungated != 0)
+  if (family ? family->ungatedSharedExperts && family->sharedExpertsKey
+             : ungated != 0)
     config[family ? family->sharedExpertsKey : "n_shared_experts"] = ungated;
 }
 
@@ -145,8 +152,17 @@ void mlir::moe::writeClassDefaultedKeys(nlohmann::json &config,
                                         const ModelConfig &model) {
   config["rope_theta"] = model.ropeTheta;
   for (const char *key : {"rope_scaling", "rope_parameters"})
-    if (config.contains(key) && config[key].is_object() && !config[key].empty())
+    if (config.contains(key) && config[key].is_object() &&
+        !config[key].empty()) {
+      // HunYuan's NTK-alpha scaling ("dynamic" with an alpha) is in the
+      // base already.
+      nlohmann::json &rope = config[key];
+      if (rope.value("rope_type", rope.value("type", nlohmann::json())) ==
+              "dynamic" &&
+          rope.contains("alpha") && !rope["alpha"].is_null())
+        rope = {{"rope_type", "default"}};
       config[key]["rope_theta"] = model.ropeTheta;
+    }
   if (model.ropeInterleaved)
     config["rope_interleave"] = true;
   // OLMo 2's placement, which a config without its model_type must say.

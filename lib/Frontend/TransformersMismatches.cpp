@@ -18,6 +18,18 @@ using mlir::moe::GateScoring;
 using mlir::moe::ModelConfig;
 using mlir::moe::QkNorm;
 
+namespace {
+
+/// Shared experts that the families counting them cannot build.
+std::string sharedWidthMismatch(const ModelConfig &config) {
+  return llvm::formatv("has shared experts {0} wide, which is no multiple of "
+                       "the experts' {1}",
+                       config.sharedExpertIntermediateSize,
+                       config.expertIntermediateSize);
+}
+
+} // namespace
+
 std::string mlir::moe::detail::biasedRoutingMismatch(const ModelConfig &config,
                                                      bool ungatedShared,
                                                      bool denseFirst) {
@@ -38,6 +50,9 @@ std::string mlir::moe::detail::biasedRoutingMismatch(const ModelConfig &config,
   for (auto *differences : {&fromDeepSeek, &fromHunyuan})
     if (!ungatedShared)
       differences->push_back("has no ungated shared experts");
+  if (config.ungatedSharedExpertsRemainder())
+    for (auto *differences : {&fromDeepSeek, &fromHunyuan, &fromErnie})
+      differences->push_back(sharedWidthMismatch(config));
   if (config.qkNorm == QkNorm::whole)
     fromDeepSeek.push_back("normalizes its whole queries and keys");
   if (!denseFirst)
@@ -107,6 +122,46 @@ std::string mlir::moe::detail::biasedRoutingMismatch(const ModelConfig &config,
       llvm::join(fromMiniMax, ", "), llvm::join(fromErnie, ", "));
 }
 
+std::string
+mlir::moe::detail::softmaxSharedMismatch(const ModelConfig &config) {
+  std::vector<std::string> fromGranite, fromHunyuan, fromBoth;
+  if (config.qkNorm != QkNorm::none)
+    fromGranite.push_back("normalizes queries and keys");
+  if (config.qkNorm != QkNorm::perHeadRotated)
+    fromHunyuan.push_back("does not normalize each query and key head after "
+                          "RoPE");
+  if (config.hasMultipliers())
+    fromHunyuan.push_back("has muP's multipliers");
+  if (config.sharedExpertIntermediateSize != config.expertIntermediateSize)
+    fromHunyuan.push_back(llvm::formatv(
+        "has shared experts {0} wide, not one as wide as its "
+        "experts ({1})",
+        config.sharedExpertIntermediateSize, config.expertIntermediateSize));
+  if (config.qkvBias)
+    fromBoth.push_back("has q, k and v biases");
+  if (config.partialRotaryFactor != 1)
+    fromBoth.push_back("rotates part of each head");
+  if (config.ropeInterleaved)
+    fromBoth.push_back("turns RoPE's pairs (2i, 2i + 1)");
+  if (!config.denseLayers.empty())
+    fromBoth.push_back("has dense layers");
+  if (config.slidingWindow)
+    fromBoth.push_back("attends within a sliding window");
+  auto listed = [&](std::vector<std::string> differences) {
+    llvm::append_range(differences, fromBoth);
+    return llvm::join(differences, ", ");
+  };
+  return llvm::formatv(
+      "of the transformers families that moe-export writes, only Granite MoE "
+      "Shared (Granite MoE's layers beside an ungated shared MLP of any "
+      "width, with or without muP's multipliers) and HunYuan MoE V1 (those "
+      "layers beside one as wide as the experts, each query and key head "
+      "normalized after RoPE) have ungated shared experts beside softmax "
+      "scores chosen without a bias; this model, unlike Granite MoE Shared, "
+      "{0}; unlike HunYuan MoE V1, {1}",
+      listed(fromGranite), listed(fromHunyuan));
+}
+
 std::string mlir::moe::detail::latentAttentionMismatch(
     const ModelConfig &config, bool ungatedShared, bool denseFirst) {
   // What keeps it from DeepSeek-V3's and GLM-4-MoE-Lite's routing, and
@@ -134,6 +189,8 @@ std::string mlir::moe::detail::latentAttentionMismatch(
       fromV2.push_back("has a dense layer after a MoE layer");
     if (!ungatedShared)
       fromAll.push_back("has no ungated shared experts");
+    if (config.ungatedSharedExpertsRemainder())
+      fromAll.push_back(sharedWidthMismatch(config));
   }
   if (config.hasMultipliers())
     fromAll.push_back("has muP's multipliers");

@@ -20,6 +20,10 @@ namespace mlir::moe::detail {
 /// MoE layers), from HY V3, from MiniMax-M2 and from ERNIE 4.5 MoE.
 std::string biasedRoutingMismatch(const ModelConfig &config, bool ungatedShared,
                                   bool denseFirst);
+/// What keeps `config`, which has ungated shared experts beside softmax
+/// scores chosen without a bias, unscaled, among all experts, from Granite
+/// MoE Shared and from HunYuan MoE V1.
+std::string softmaxSharedMismatch(const ModelConfig &config);
 /// What keeps `config`, whose attention is multi-head latent attention,
 /// from DeepSeek-V3 and GLM-4-MoE-Lite, and from DeepSeek-V2.
 std::string latentAttentionMismatch(const ModelConfig &config,

@@ -20,6 +20,7 @@ using mlir::moe::SlidingWindow;
 using mlir::moe::TransformersModel;
 using mlir::moe::detail::biasedRoutingMismatch;
 using mlir::moe::detail::latentAttentionMismatch;
+using mlir::moe::detail::softmaxSharedMismatch;
 
 TransformersModel family(const char *name, const char *architecture,
                          const char *modelType, const char *configClass) {
@@ -129,6 +130,17 @@ const std::vector<TransformersModel> &families() {
     graniteMoe.expertsByIntermediateSize = true;
     graniteMoe.alwaysRenormalizes = true;
     graniteMoe.expertNames = moert::ExpertNames::Granite;
+
+    // Granite MoE Shared (IBM's): Granite MoE with a shared MLP beside the
+    // experts, ungated and shared_intermediate_size wide, its gate and up
+    // rows fused in its checkpoints (shared_mlp.input_linear) as the
+    // experts' are.
+    TransformersModel graniteMoeShared = graniteMoe;
+    graniteMoeShared.name = "Granite MoE Shared";
+    graniteMoeShared.architecture = "GraniteMoeSharedForCausalLM";
+    graniteMoeShared.modelType = "granitemoeshared";
+    graniteMoeShared.configClass = "GraniteMoeSharedConfig";
+    graniteMoeShared.sharedWidthKey = "shared_intermediate_size";
 
     TransformersModel qwen3Moe = family("Qwen3-MoE", "Qwen3MoeForCausalLM",
                                         "qwen3_moe", "Qwen3MoeConfig");
@@ -429,6 +441,35 @@ const std::vector<TransformersModel> &families() {
     hunyuan.mlpLayerTypes = true;
     hunyuan.expertNames = moert::ExpertNames::Hunyuan;
 
+    // HunYuan MoE V1 (Tencent's Hunyuan-A13B): Mixtral's routing (always
+    // renormalized, no load-balancing loss) beside one ungated shared MLP
+    // as wide as the experts (intermediate_size), every layer a MoE layer,
+    // each query and key head normalized after RoPE; its RoPE's "dynamic"
+    // scaling with an alpha is a fixed NTK-alpha base.
+    TransformersModel hunyuanV1 =
+        family("HunYuan MoE V1", "HunYuanMoEV1ForCausalLM", "hunyuan_v1_moe",
+               "HunYuanMoEV1Config");
+    hunyuanV1.moe = true;
+    hunyuanV1.qkNorm = QkNorm::perHeadRotated;
+    hunyuanV1.requiresHeadDim = true;
+    hunyuanV1.ntkAlpha = true;
+    hunyuanV1.ropeTheta = 1e4;
+    hunyuanV1.rmsNormEps = 1e-5;
+    hunyuanV1.padTokenId = 0;
+    hunyuanV1.experts = 1;
+    hunyuanV1.topK = 1;
+    hunyuanV1.topKKey = "moe_topk";
+    hunyuanV1.perLayerTopK = true;
+    hunyuanV1.expertsByIntermediateSize = true;
+    hunyuanV1.alwaysRenormalizes = true;
+    hunyuanV1.auxLoss = false;
+    hunyuanV1.ungatedSharedExperts = true;
+    hunyuanV1.sharedExperts = 1;
+    hunyuanV1.sharedExpertsKey = nullptr;
+    hunyuanV1.expertsKey = "num_experts";
+    hunyuanV1.otherExpertsKey = "num_local_experts";
+    hunyuanV1.expertNames = moert::ExpertNames::HunyuanV1;
+
     // Sarvam-MoE (Sarvam AI's Sarvam-30B and -105B): transformers'
     // GLM-4-MoE under a config class of its own, whole heads rotated and
     // each query and key head normalized by default, its released config's
@@ -471,10 +512,12 @@ const std::vector<TransformersModel> &families() {
     param2Moe.sharedExperts = 2;
 
     return std::vector<TransformersModel>{
-        llama,      mistral,   qwen2,    qwen3,      ernie,       granite,
-        mixtral,    qwen3Moe,  olmoe,    qwen2Moe,   dots1,       glm4Moe,
-        solarOpen,  minimaxM2, ernieMoe, hunyuan,    sarvamMoe,   param2Moe,
-        graniteMoe, olmo2,     flexOlmo, deepseekV3, glm4MoeLite, deepseekV2};
+        llama,    mistral,    qwen2,       qwen3,      ernie,
+        granite,  mixtral,    qwen3Moe,    olmoe,      qwen2Moe,
+        dots1,    glm4Moe,    solarOpen,   minimaxM2,  ernieMoe,
+        hunyuan,  sarvamMoe,  param2Moe,   graniteMoe, olmo2,
+        flexOlmo, deepseekV3, glm4MoeLite, deepseekV2, graniteMoeShared,
+        hunyuanV1};
   }();
   return all;
 }
@@ -545,6 +588,9 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   // A window (which covers the trained sequences) is kept for transformers
   // to apply past them: Llama's is Mistral's model then.
   auto fits = [&](const TransformersModel &model, bool withDenseLayers) {
+    bool ungatedFamily = model.ungatedSharedExperts || model.sharedWidthKey;
+    // HunYuan MoE V1's shared MLP, which no key counts.
+    bool fixedShared = model.ungatedSharedExperts && !model.sharedExpertsKey;
     return model.moe == config.isMoe() &&
            model.latentAttention.has_value() ==
                config.latentAttention.has_value() &&
@@ -553,13 +599,21 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
            (model.readsRopeInterleave ||
             model.interleavedRope == config.ropeInterleaved) &&
            (model.qkNorm == config.qkNorm ||
-            (model.qkNormKey && config.qkNorm != QkNorm::whole)) &&
+            (model.qkNormKey && (config.qkNorm == QkNorm::none ||
+                                 config.qkNorm == QkNorm::perHead))) &&
            (model.qkvBiasKey || model.qkvBias == config.qkvBias) &&
            (model.partialRotaryFactor || config.partialRotaryFactor == 1) &&
            (model.sharedExpertSize > 0) == gatedShared &&
-           (model.ungatedSharedExperts == ungatedShared ||
-            (model.ungatedSharedExperts && !model.zeroSharedExperts &&
-             !ungatedShared)) &&
+           (fixedShared
+                ? ungatedShared && !config.ungatedSharedExpertsRemainder() &&
+                      config.ungatedSharedExperts() == model.sharedExperts
+                : (ungatedFamily == ungatedShared ||
+                   (ungatedFamily && !model.zeroSharedExperts &&
+                    !ungatedShared)) &&
+                      // The families that count shared experts build them
+                      // whole.
+                      (!ungatedShared || model.sharedWidthKey ||
+                       !config.ungatedSharedExpertsRemainder())) &&
            (!config.isMoe() ||
             (model.scoring == config.scoring &&
              model.expertBias == config.expertBias &&
@@ -587,6 +641,16 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   if (config.latentAttention)
     return llvm::createStringError(
         latentAttentionMismatch(config, ungatedShared, denseFirst));
+  if (config.qkNorm == QkNorm::perHeadRotated)
+    return llvm::createStringError(
+        "this model normalizes each query and key head after RoPE "
+        "(moe_qk_norm \"after_rope\"), which of the transformers families "
+        "that moe-export writes only HunYuan MoE V1 does: Mixtral's routing "
+        "(softmax scores without a bias, renormalized) beside one ungated "
+        "shared MLP as wide as the experts, every layer a MoE layer, rotating "
+        "whole heads' halves, without q, k and v biases, a window, muP's "
+        "multipliers or norms after each sublayer; this model differs from "
+        "it");
   if (config.postNorms)
     return llvm::createStringError(
         "this model normalizes each sublayer's output (moe_post_norms), "
@@ -601,14 +665,18 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
         "this model has muP's multipliers (embedding_multiplier, "
         "attention_multiplier, residual_multiplier, logits_scaling), which "
         "of the transformers families that moe-export writes only Granite "
-        "(Llama's model) and Granite MoE (Mixtral's) read; with them, no "
-        "transformers model computes it");
+        "(Llama's model), Granite MoE (Mixtral's) and Granite MoE Shared "
+        "(with an ungated shared MLP) read; with them, no transformers model "
+        "computes it");
   if (config.ropeInterleaved && !config.isMoe())
     return llvm::createStringError(
         "this model's RoPE turns pairs (2i, 2i + 1) (rope_interleave), which "
         "of the dense transformers families that moe-export writes only "
         "ERNIE 4.5 does, without q, k and v biases, query and key norms or "
         "a window, rotating whole heads");
+  if (ungatedShared && config.scoring == GateScoring::softmax &&
+      !config.expertBias && config.routedScale == 1 && config.routerGroups == 1)
+    return llvm::createStringError(softmaxSharedMismatch(config));
   // Scores chosen with a bias: each thing that keeps this model from the
   // families that route so is named.
   bool partialRotary = config.partialRotaryFactor != 1;

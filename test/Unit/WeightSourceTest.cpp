@@ -169,14 +169,16 @@ TEST_F(WeightSourceTest, AGlobalComesFromOneLayoutOnly) {
       << message;
 }
 
+moert::OwnedTensor tensorOf(std::vector<float> values,
+                            std::vector<int64_t> shape) {
+  moert::OwnedTensor tensor{DType::F32, std::move(shape), {}};
+  tensor.data.assign(reinterpret_cast<const char *>(values.data()),
+                     reinterpret_cast<const char *>(values.data()) +
+                         values.size() * sizeof(float));
+  return tensor;
+}
+
 TEST_F(WeightSourceTest, GraniteExpertsFuseGateRowsFirstAndReadBack) {
-  auto tensorOf = [](std::vector<float> values, std::vector<int64_t> shape) {
-    moert::OwnedTensor tensor{DType::F32, std::move(shape), {}};
-    tensor.data.assign(reinterpret_cast<const char *>(values.data()),
-                       reinterpret_cast<const char *>(values.data()) +
-                           values.size() * sizeof(float));
-    return tensor;
-  };
   std::string prefix = "model.layers.0.block_sparse_moe.";
   // Two experts, each a [1, 2] gate and up projection.
   moert::OwnedTensor gate = tensorOf({1, 2, 3, 4}, {2, 1, 2});
@@ -201,6 +203,52 @@ TEST_F(WeightSourceTest, GraniteExpertsFuseGateRowsFirstAndReadBack) {
   EXPECT_EQ(source.get(prefix + "experts.w1", DType::F32).data, gate.data);
   EXPECT_EQ(source.get(prefix + "experts.w3", DType::F32).data, up.data);
   EXPECT_TRUE(source.contains(prefix + "gate.weight"));
+}
+
+TEST_F(WeightSourceTest, GraniteSharedMlpFusesGateRowsFirstAndReadsBack) {
+  std::string ours = "model.layers.1.mlp.shared_experts.";
+  std::string theirs = "model.layers.1.shared_mlp.";
+  // A shared MLP 2 wide on a hidden state of 1.
+  moert::OwnedTensor gate = tensorOf({1, 2}, {2, 1});
+  moert::OwnedTensor up = tensorOf({3, 4}, {2, 1});
+  moert::OwnedTensor down = tensorOf({5, 6}, {1, 2});
+  auto pieces = moert::toHuggingFace({{ours + "up_proj.weight", up},
+                                      {ours + "down_proj.weight", down},
+                                      {ours + "gate_proj.weight", gate}},
+                                     moert::ExpertNames::Granite);
+  ASSERT_EQ(pieces.size(), 2u);
+  EXPECT_EQ(pieces[0].first, theirs + "output_linear.weight");
+  EXPECT_EQ(pieces[1].first, theirs + "input_linear.weight");
+  EXPECT_EQ(pieces[1].second.shape, (std::vector<int64_t>{4, 1}));
+  EXPECT_EQ(pieces[1].second.data, tensorOf({1, 2, 3, 4}, {4, 1}).data);
+  std::vector<TensorView> views;
+  for (const auto &[pieceName, tensor] : pieces)
+    views.push_back(tensor.view(pieceName));
+  std::string path = pathOf("granite-shared.safetensors");
+  moert::writeSafetensors(path, views);
+  moert::WeightSource source(path);
+  EXPECT_EQ(source.get(ours + "gate_proj.weight", DType::F32).data, gate.data);
+  EXPECT_EQ(source.get(ours + "up_proj.weight", DType::F32).data, up.data);
+  EXPECT_EQ(source.get(ours + "down_proj.weight", DType::F32).data, down.data);
+
+  // Fused rows that do not halve, or an expert's rank, are refused.
+  float odd[] = {1, 2, 3};
+  std::string oddPath = pathOf("granite-odd.safetensors");
+  moert::writeSafetensors(
+      oddPath, {{theirs + "input_linear.weight", DType::F32, {3, 1}, odd}});
+  std::string message = errorOf([&] { moert::WeightSource odd(oddPath); });
+  EXPECT_TRUE(contains(message, "tensor '" + theirs +
+                                    "input_linear.weight' is [3, 1], not [2 "
+                                    "x intermediate, hidden]"))
+      << message;
+  std::string stackedPath = pathOf("granite-stacked.safetensors");
+  moert::writeSafetensors(
+      stackedPath,
+      {{theirs + "input_linear.weight", DType::F32, {1, 2, 1}, odd}});
+  message = errorOf([&] { moert::WeightSource stacked(stackedPath); });
+  EXPECT_TRUE(contains(message, "is [1, 2, 1], not [2 x intermediate, "
+                                "hidden]"))
+      << message;
 }
 
 TEST_F(WeightSourceTest, ExportedExpertsReadBackBitForBit) {

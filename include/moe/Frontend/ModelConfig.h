@@ -34,13 +34,16 @@ enum class QkNorm {
   /// OLMoE's: the whole projections, all heads together (weights of the
   /// query and the key projections' widths).
   whole,
+  /// HunYuan MoE V1's: each head over head_dim after RoPE, not before.
+  perHeadRotated,
 };
 
 /// The largest size a config may give (sizes index with 32-bit ids and
 /// slots).
 inline constexpr double kMaxDimension = 2147483647.0;
 
-/// moe_qk_norm's value for `norm`: false, true (each head) or "whole".
+/// moe_qk_norm's value for `norm`: false, true (each head), "whole" or
+/// "after_rope".
 nlohmann::json qkNormKeyValue(QkNorm norm);
 
 /// Multi-head latent attention (DeepSeek-V2's and V3's): keys and values
@@ -193,6 +196,13 @@ struct ModelConfig {
     return sharedExpertGated || !expertIntermediateSize
                ? 0
                : sharedExpertIntermediateSize / expertIntermediateSize;
+  }
+  /// The width of ungated shared experts beyond a whole number of experts
+  /// (Granite MoE Shared's may be any), which a count cannot give.
+  int64_t ungatedSharedExpertsRemainder() const {
+    return sharedExpertGated || !expertIntermediateSize
+               ? 0
+               : sharedExpertIntermediateSize % expertIntermediateSize;
   }
   /// The dimensions of each head that RoPE rotates, as transformers counts
   /// them (int() truncates).

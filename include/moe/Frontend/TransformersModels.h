@@ -114,6 +114,12 @@ struct TransformersModel {
   // The config class's defaults where they differ from ours: 0 takes ours
   // (for kvHeads, num_attention_heads).
   int64_t kvHeads = 0, headDim = 0;
+  /// Whether its class fails without head_dim (HunYuan MoE V1's, whose
+  /// default is null).
+  bool requiresHeadDim = false;
+  /// Whether RoPE's "dynamic" scaling with an `alpha` is NTK-alpha scaling
+  /// (HunYuan's): the base times alpha^(head_dim / (head_dim - 2)), fixed.
+  bool ntkAlpha = false;
   double ropeTheta = 0, rmsNormEps = 0;
   /// nn.Embedding's padding_idx where the config leaves pad_token_id out.
   std::optional<int64_t> padTokenId;
@@ -124,6 +130,9 @@ struct TransformersModel {
   /// num_experts_per_tok, which it then maps to that one (ERNIE 4.5 MoE's
   /// moe_k).
   const char *topKKey = nullptr;
+  /// Whether that key may list each layer's top-k (HunYuan MoE V1's
+  /// moe_topk), read where every layer's is the same.
+  bool perLayerTopK = false;
   /// Mixtral and OLMoE size their experts by intermediate_size; Qwen3-MoE
   /// reads moe_intermediate_size (expertSize by default), and needs no
   /// intermediate_size (its dense layers', of denseSize by default).
@@ -165,7 +174,8 @@ struct TransformersModel {
   /// Whether its MoE layers have ungated shared experts, `sharedExpertsKey`
   /// times moe_intermediate_size wide (DeepSeek's, in Dots1 and GLM-4-MoE;
   /// ERNIE 4.5 MoE's, HY V3's), and that key's default (0: the class fails
-  /// without the key).
+  /// without the key). A null key: always `sharedExperts` of them, which no
+  /// key counts (HunYuan MoE V1's one).
   bool ungatedSharedExperts = false;
   int64_t sharedExperts = 0;
   const char *sharedExpertsKey = "n_shared_experts";
@@ -173,6 +183,9 @@ struct TransformersModel {
   /// (Dots1's empty experts, HY V3's MLP of intermediate_size); null: none
   /// (ERNIE 4.5 MoE's).
   const char *zeroSharedExperts = nullptr;
+  /// The key that gives its ungated shared MLP's width itself, not a count
+  /// of experts (Granite MoE Shared's shared_intermediate_size; 0: none).
+  const char *sharedWidthKey = nullptr;
 
   // Its config keys and tensor names, where they differ from the model's.
   /// The key of the number of experts (num_local_experts, num_experts,

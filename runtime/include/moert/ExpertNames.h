@@ -26,9 +26,14 @@ enum class ExpertNames {
   /// Qwen's experts, the router at mlp.router.gate, the bias at
   /// mlp.expert_bias, the shared experts at mlp.shared_mlp.
   Hunyuan,
+  /// Qwen's experts, the router at mlp.gate.wg, the shared MLP at
+  /// mlp.shared_mlp, and the attention's norms at self_attn.query_layernorm
+  /// and key_layernorm (HunYuan MoE V1's).
+  HunyuanV1,
   /// block_sparse_moe.router.layer, each layer's experts' gate and up
   /// rows fused in block_sparse_moe.input_linear [E, 2F, H] (gate first),
-  /// their down projections in block_sparse_moe.output_linear.
+  /// their down projections in block_sparse_moe.output_linear; a shared
+  /// MLP's likewise in shared_mlp.input_linear [2F, H] and output_linear.
   Granite,
 };
 

@@ -264,6 +264,16 @@ MODELS = {
         moe_keys={"num_shared_experts": 1, "router_scaling_factor": 1.5,
                   "mlp_layer_types": ["sparse", "dense"],
                   "intermediate_size": 40}),
+    # HunYuan MoE V1 (Tencent's Hunyuan-A13B): Mixtral's routing (top-2 of
+    # 4, always renormalized, no load-balancing loss) beside one ungated
+    # shared MLP as wide as the experts (intermediate_size), each 8-wide
+    # query and key head (head_dim, which its class requires) normalized
+    # after RoPE, whose "dynamic" scaling with an alpha of 4 is NTK-alpha
+    # (the base times 4^(8 / 6)); moe_topk listed per layer, as its released
+    # config does.
+    "hunyuan-v1-moe": dict(
+        kind="hunyuan_v1_moe", kv_heads=2, top_k=2, tied=False, theta=1e4,
+        head_dim=8, rope={"rope_type": "dynamic", "alpha": 4.0, "factor": 1.0}),
     # Sarvam-MoE (GLM-4-MoE's model under its own config class, its
     # checkpoints in Ant's Bailing names: word_embeddings, a fused
     # attention.query_key_value, attention.dense, ...): whole 8-wide heads
@@ -299,6 +309,15 @@ MODELS = {
         kind="granitemoe", kv_heads=2, top_k=2, tied=False, theta=1e4,
         router_logits=True,
         moe_keys={"embedding_multiplier": 12.0, "attention_multiplier": 0.3,
+                  "residual_multiplier": 0.22, "logits_scaling": 6.0}),
+    # Granite MoE Shared: granitemoe-mup's model with a shared MLP beside
+    # the experts, ungated and 20 wide (no multiple of the experts' 24), its
+    # gate and up rows fused in its checkpoints (shared_mlp.input_linear).
+    "granitemoe-shared": dict(
+        kind="granitemoeshared", kv_heads=2, top_k=2, tied=False, theta=1e4,
+        router_logits=True,
+        moe_keys={"shared_intermediate_size": 20,
+                  "embedding_multiplier": 12.0, "attention_multiplier": 0.3,
                   "residual_multiplier": 0.22, "logits_scaling": 6.0}),
     # Granite (dense, Llama's model with muP's multipliers), tied
     # embeddings, the attention's multiplier left at its class's 1.
@@ -403,6 +422,11 @@ def make_model(spec):
             head_dim=spec["head_dim"],
             **{**common, **spec.get("moe_keys", {})})
         model = transformers.Ernie4_5_MoeForCausalLM(config)
+    elif spec["kind"] == "hunyuan_v1_moe":
+        config = transformers.HunYuanMoEV1Config(
+            num_experts=4, moe_topk=[spec["top_k"]] * LAYERS,
+            head_dim=spec["head_dim"], **common)
+        model = transformers.HunYuanMoEV1ForCausalLM(config)
     elif spec["kind"] == "hy_v3":
         config = transformers.HYV3Config(
             num_experts=4, num_experts_per_tok=spec["top_k"],
@@ -413,11 +437,11 @@ def make_model(spec):
         config = transformers.AutoConfig.for_model(
             spec["kind"], **{**common, **spec["moe_keys"]})
         model = transformers.AutoModelForCausalLM.from_config(config)
-    elif spec["kind"] in ("granite", "granitemoe"):
+    elif spec["kind"] in ("granite", "granitemoe", "granitemoeshared"):
         experts = dict(num_local_experts=4, num_experts_per_tok=spec["top_k"],
                        router_aux_loss_coef=0.01,
                        output_router_logits=spec.get("router_logits", False)
-                       ) if spec["kind"] == "granitemoe" else {}
+                       ) if spec["kind"] != "granite" else {}
         config = transformers.AutoConfig.for_model(
             spec["kind"], **experts, **{**common, **spec["moe_keys"]})
         model = transformers.AutoModelForCausalLM.from_config(config)
@@ -460,11 +484,31 @@ def gradients_by_our_names(model):
         if parameter.grad is None:
             continue
         grad = parameter.grad.detach()
+        # Granite MoE Shared's shared MLP, its gate and up rows fused.
+        layer, _, shared = name.rpartition(".shared_mlp.")
+        if shared in ("input_linear.weight", "output_linear.weight"):
+            module = layer + ".mlp.shared_experts."
+            if shared == "output_linear.weight":
+                gradients[module + "down_proj.weight"] = grad
+            else:
+                width = grad.shape[0] // 2
+                gradients[module + "gate_proj.weight"] = grad[:width]
+                gradients[module + "up_proj.weight"] = grad[width:]
+            continue
         # Granite MoE's MoE block is block_sparse_moe, its router `router`.
         prefix, _, leaf = name.rpartition(
             ".block_sparse_moe." if ".block_sparse_moe." in name else ".mlp.")
-        if leaf == "router.weight":
+        # HunYuan MoE V1's router, shared MLP and attention norms.
+        if leaf in ("router.weight", "gate.wg.weight"):
             leaf = "gate.weight"
+        if leaf.startswith("shared_mlp."):
+            gradients[prefix + ".mlp.shared_experts." +
+                      leaf[len("shared_mlp."):]] = grad
+            continue
+        for spelled, ours in (("query_layernorm", "q_norm"),
+                              ("key_layernorm", "k_norm")):
+            name = name.replace(".self_attn." + spelled + ".",
+                                ".self_attn." + ours + ".")
         if leaf == "experts.gate_up_proj":
             experts = prefix + ".block_sparse_moe.experts."
             width = grad.shape[1] // 2

@@ -161,13 +161,36 @@ def multipliers(rng):
         ("logits_scaling", rng.uniform(1, 10)))}
 
 
-def granitemoe(rng):
+def granitemoe_keys(rng):
     config = attention(rng)
     experts = rng.choice([2, 4, 8])
     config.update(num_local_experts=experts,
                   num_experts_per_tok=rng.randint(1, min(4, experts)),
                   **multipliers(rng))
-    return transformers.GraniteMoeConfig(**config)
+    return config
+
+
+def granitemoeshared(rng):
+    """Granite MoE with a shared MLP of any width (or none)."""
+    return transformers.GraniteMoeSharedConfig(
+        **granitemoe_keys(rng),
+        shared_intermediate_size=rng.choice([0, rng.randint(1, 48)]))
+
+
+def hunyuan_v1_moe(rng):
+    """Top-k as one number or per layer; RoPE by an NTK alpha or not."""
+    config = attention(rng)
+    experts = rng.choice([2, 4, 8])
+    top_k = rng.randint(1, min(4, experts))
+    rope = {"rope_type": "default", "rope_theta": 1e4}
+    if rng.random() < 0.5:
+        rope = {"rope_type": "dynamic", "rope_theta": 1e4, "factor": 1.0,
+                "alpha": rng.choice([2.0, 4.0, 1000.0])}
+    config.update(num_experts=experts,
+                  moe_topk=rng.choice(
+                      [top_k, [top_k] * config["num_hidden_layers"]]),
+                  rope_parameters=rope)
+    return transformers.HunYuanMoEV1Config(**config)
 
 
 def granite(rng):
@@ -194,7 +217,10 @@ FAMILIES = {"ernie4_5_moe": ernie4_5_moe, "hy_v3": hy_v3,
             "glm4_moe_lite": lambda rng: latent_attention(
                 rng, transformers.Glm4MoeLiteConfig),
             "olmo2": olmo2, "flex_olmo": flex_olmo,
-            "granitemoe": granitemoe, "granite": granite,
+            "granitemoe": lambda rng: transformers.GraniteMoeConfig(
+                **granitemoe_keys(rng)),
+            "granitemoeshared": granitemoeshared, "granite": granite,
+            "hunyuan_v1_moe": hunyuan_v1_moe,
             "sarvam_moe": lambda rng: glm4_moe_layers(
                 rng, transformers.SarvamMoEConfig),
             "param2moe": lambda rng: glm4_moe_layers(
