@@ -131,6 +131,10 @@ Renamed rename(const std::string &name) {
   // router and its attention's norms.
   static const std::regex hunyuanRouter(
       R"(^(.*\.layers\.\d+)\.mlp\.(router\.gate|gate\.wg)\.weight$)");
+  // MiniCPM5-MoE's query and gate projection, as transformers holds it
+  // (its checkpoints' q_proj).
+  static const std::regex queryGate(
+      R"(^(.*\.layers\.\d+\.self_attn)\.q_gate_proj\.(weight|bias)$)");
   static const std::regex hunyuanNorms(
       R"(^(.*\.layers\.\d+)\.self_attn\.(query|key)_layernorm\.weight$)");
   // HY V3's beside the router, Sarvam-MoE's in it.
@@ -177,6 +181,8 @@ Renamed rename(const std::string &name) {
     return {match[1].str() + ".block_sparse_moe.gate.weight"};
   if (std::regex_match(name, match, expertBias))
     return {match[1].str() + ".block_sparse_moe.gate.e_score_correction_bias"};
+  if (std::regex_match(name, match, queryGate))
+    return {match[1].str() + ".q_proj." + match[2].str()};
   if (std::regex_match(name, match, hunyuanNorms))
     return {match[1].str() + ".self_attn." + match[2].str()[0] +
             "_norm.weight"};

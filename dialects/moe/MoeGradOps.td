@@ -149,8 +149,9 @@ def Moe_SigmoidScaleGradOp : Moe_GradOp<"sigmoid_scale_grad",
      AllTypesMatch<["logit", "d_logit"]>]> {
   let summary = "gradients of moe.sigmoid_scale";
   let description = [{
-    With `s = sigmoid(logit)`: `d_input = d_result * s` and, per row,
-    `d_logit = s (1 - s) sum_h d_result[..., h] input[..., h]`.
+    With `s = sigmoid(logit)`: `d_input = d_result * s` and, per logit,
+    `d_logit = s (1 - s) sum_h d_result[..., h] input[..., h]` over the
+    elements it gates (a row's, or its own).
   }];
   let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$logit,
                        Moe_FloatTensor:$d_result);

@@ -240,10 +240,13 @@ def Moe_SigmoidScaleOp : Moe_DiffOp<"sigmoid_scale",
   let description = [{
     `result[..., h] = input[..., h] / (1 + exp(-logit[..., 0]))`, `logit`
     of `input`'s shape with a last dimension of 1: how Qwen2-MoE gates its
-    shared expert's output, token by token.
+    shared expert's output, token by token. With `logit` of `input`'s
+    shape, each element has its own gate, `logit[..., h]`: gated attention's
+    output (MiniCPM5-MoE's).
 
     ```mlir
     %s = moe.sigmoid_scale %x, %g : tensor<8x64x512xf32>, tensor<8x64x1xf32>
+    %t = moe.sigmoid_scale %y, %z : tensor<8x64x4x32xf32>, tensor<8x64x4x32xf32>
     ```
   }];
   let arguments = (ins Moe_FloatTensor:$input, Moe_FloatTensor:$logit);

@@ -240,8 +240,13 @@ LogicalResult verifySigmoidScaleOperands(Operation *op, Value input,
   ArrayRef<int64_t> shape = shapeOf(input);
   if (shape.empty())
     return op->emitOpError("'input' must have rank >= 1");
-  if (failed(expectShape(op, "logit", logit, withLastDim(shape, 1))))
-    return failure();
+  // A logit a row, or an element.
+  SmallVector<int64_t> perRow = withLastDim(shape, 1);
+  if (shapeOf(logit) != ArrayRef<int64_t>(perRow) && shapeOf(logit) != shape)
+    return op->emitOpError()
+           << "'logit' must have shape " << formatShape(perRow)
+           << " (a gate a row) or " << formatShape(shape)
+           << " (a gate an element), got " << formatShape(shapeOf(logit));
   return expectSameElementType(op, {{"input", input}, {"logit", logit}});
 }
 

@@ -81,8 +81,8 @@ LogicalResult verifyEmbedding(Operation *op, StringRef tableName, Value table,
 LogicalResult verifyRmsNormOperands(Operation *op, Value input, Value weight,
                                     double eps, StringRef computedName,
                                     Value computed);
-/// moe.sigmoid_scale and its gradient: a logit per row of `input`, of
-/// its element type.
+/// moe.sigmoid_scale and its gradient: a logit per row of `input`, or per
+/// element, of its element type.
 LogicalResult verifySigmoidScaleOperands(Operation *op, Value input,
                                          Value logit);
 /// moe.cross_entropy and its gradient; `scalar` is the loss or its gradient.

@@ -99,6 +99,14 @@ private:
     return moe::ScaleOp::create(b, value.getType(), value,
                                 b.getF64FloatAttr(factor));
   }
+  /// The window [offset, offset + width) of `input`'s last dimension.
+  Value sliced(Value input, int64_t offset, int64_t width) {
+    SmallVector<int64_t> shape(
+        cast<RankedTensorType>(input.getType()).getShape());
+    shape.back() = width;
+    return moe::SliceOp::create(b, floatTensor(shape), input,
+                                b.getI64IntegerAttr(offset));
+  }
   Value attention(Value hidden, const std::string &prefix);
   /// DeepSeek-V2's and V3's multi-head latent attention, where the config
   /// has one (attention() calls it).
@@ -193,25 +201,27 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
         normWeight(prefix + ".self_attn." + name + "_norm.weight", width),
         b.getF64FloatAttr(config.rmsNormEps));
   };
-  auto project = [&](const char *name, int64_t heads,
-                     bool normalized) -> Value {
+  // Each head's `width` (a head's, or with gated attention a query head's
+  // and its gate's).
+  auto project = [&](const char *name, int64_t heads, bool normalized,
+                     int64_t width) -> Value {
     std::string projection = prefix + ".self_attn." + name + "_proj";
     Value weight =
-        parameter(projection + ".weight", {heads * headDim, config.hiddenSize});
+        parameter(projection + ".weight", {heads * width, config.hiddenSize});
     // Qwen2's biases start at 0, as transformers initializes them.
     Value bias = config.qkvBias
-                     ? global(projection + ".bias", {heads * headDim},
+                     ? global(projection + ".bias", {heads * width},
                               moe::InitKind::constant, 0.0, Holds::Parameter)
                      : Value();
     Value flat = moe::LinearOp::create(
-        b, floatTensor({batch, seq, heads * headDim}), hidden, weight, bias);
+        b, floatTensor({batch, seq, heads * width}), hidden, weight, bias);
     if (normalized && config.qkNorm == moe::QkNorm::whole)
-      flat = normalize(name, flat, heads * headDim);
+      flat = normalize(name, flat, heads * width);
     Value split = tensor::ExpandShapeOp::create(
-        b, floatTensor({batch, seq, heads, headDim}), flat,
+        b, floatTensor({batch, seq, heads, width}), flat,
         ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});
     if (normalized && config.qkNorm == moe::QkNorm::perHead)
-      split = normalize(name, split, headDim);
+      split = normalize(name, split, width);
     return split;
   };
   // moe.attention scales the scores by 1 / sqrt(head_dim); muP's softmax
@@ -225,11 +235,22 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
                              std::sqrt(static_cast<double>(headDim)));
   };
   bool normalizedAfterRope = config.qkNorm == moe::QkNorm::perHeadRotated;
-  Value query = project("q", config.numHeads, /*normalized=*/true);
+  // MiniCPM5-MoE's q_proj gives each head's query, then its gate.
+  Value query, gate;
+  if (config.gatedAttention) {
+    Value both =
+        project("q", config.numHeads, /*normalized=*/false, 2 * headDim);
+    query = sliced(both, 0, headDim);
+    gate = sliced(both, headDim, headDim);
+    if (config.qkNorm == moe::QkNorm::perHead)
+      query = normalize("q", query, headDim);
+  } else {
+    query = project("q", config.numHeads, /*normalized=*/true, headDim);
+  }
   if (!normalizedAfterRope)
     query = withSoftmaxScale(query);
-  Value key = project("k", config.numKvHeads, /*normalized=*/true);
-  Value value = project("v", config.numKvHeads, /*normalized=*/false);
+  Value key = project("k", config.numKvHeads, /*normalized=*/true, headDim);
+  Value value = project("v", config.numKvHeads, /*normalized=*/false, headDim);
   IntegerAttr rotaryDim = config.rotaryDim() != headDim
                               ? b.getI64IntegerAttr(config.rotaryDim())
                               : IntegerAttr();
@@ -242,6 +263,9 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
   Value heads = moe::AttentionOp::create(b, query.getType(), query, key, value,
                                          /*causal=*/true)
                     .getResult();
+  // Each element of the output times the sigmoid of its gate.
+  if (gate)
+    heads = moe::SigmoidScaleOp::create(b, heads.getType(), heads, gate);
   Value merged = tensor::CollapseShapeOp::create(
       b, floatTensor({batch, seq, config.numHeads * headDim}), heads,
       ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});
@@ -285,10 +309,6 @@ Value ModelBuilder::latentAttention(Value hidden, const std::string &prefix) {
         b, floatTensor({batch, seq, count, widthOf(flat) / count}), flat,
         ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});
   };
-  auto window = [&](Value input, int64_t offset, int64_t width) -> Value {
-    return moe::SliceOp::create(b, withWidth(input, width), input,
-                                b.getI64IntegerAttr(offset));
-  };
   auto padded = [&](Value input, int64_t width) -> Value {
     if (widthOf(input) == width)
       return input;
@@ -310,13 +330,13 @@ Value ModelBuilder::latentAttention(Value hidden, const std::string &prefix) {
   // The keys and values of every head from one latent, and one rotated key
   // part that every head reads.
   Value latent = project(hidden, "kv_a_proj_with_mqa", mla.kvRank + rope);
-  Value sharedKey = rotated(asHeads(window(latent, mla.kvRank, rope), 1));
+  Value sharedKey = rotated(asHeads(sliced(latent, mla.kvRank, rope), 1));
   Value keysValues = asHeads(
-      project(normalize(window(latent, 0, mla.kvRank), "kv_a_layernorm"),
+      project(normalize(sliced(latent, 0, mla.kvRank), "kv_a_layernorm"),
               "kv_b_proj", heads * (nope + valueDim)),
       heads);
-  Value key = joined(window(keysValues, 0, nope), sharedKey);
-  Value value = window(keysValues, nope, valueDim);
+  Value key = joined(sliced(keysValues, 0, nope), sharedKey);
+  Value value = sliced(keysValues, nope, valueDim);
   // moe.attention's heads share one width: the narrower of queries and
   // values is padded with zeros (vLLM pads DeepSeek's values so for
   // FlashAttention), and its scale 1 / sqrt(width) corrected on the
@@ -332,14 +352,14 @@ Value ModelBuilder::latentAttention(Value hidden, const std::string &prefix) {
     factor *= mscale * mscale;
   }
   query = scaled(query, factor);
-  query = joined(window(query, 0, nope), rotated(window(query, nope, rope)));
+  query = joined(sliced(query, 0, nope), rotated(sliced(query, nope, rope)));
   Value attended =
       moe::AttentionOp::create(b, withWidth(query, width), padded(query, width),
                                padded(key, width), padded(value, width),
                                /*causal=*/true)
           .getResult();
   if (width != valueDim)
-    attended = window(attended, 0, valueDim);
+    attended = sliced(attended, 0, valueDim);
   Value merged = tensor::CollapseShapeOp::create(
       b, floatTensor({batch, seq, heads * valueDim}), attended,
       ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});

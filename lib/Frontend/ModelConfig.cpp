@@ -541,6 +541,18 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
       keys.familyFlag("moe_post_norms", family, familyPostNorms,
                       familyPostNorms ? "normalizes each sublayer's output"
                                       : "normalizes each sublayer's input");
+  bool familyGate = family && family->gatedAttention;
+  config.gatedAttention =
+      keys.familyFlag("use_gated_attention", family, familyGate,
+                      familyGate ? "gates its attention's output"
+                                 : "does not gate its attention's output");
+  if (config.gatedAttention && config.qkNorm == mlir::moe::QkNorm::whole)
+    keys.fail("key 'use_gated_attention' is not supported with 'moe_qk_norm' "
+              "\"whole\": the query projection holds each head's gate too");
+  if (config.gatedAttention && config.latentAttention)
+    keys.fail("key 'use_gated_attention' is not supported with multi-head "
+              "latent attention ('kv_lora_rank'): no transformers model gates "
+              "it");
   auto [expertsKey, otherExpertsKey] = config::expertsKeys(family);
   if (keys.has(expertsKey) || keys.has(otherExpertsKey) || transformers)
     config::readMoeKeys(keys, config, family, transformers);
@@ -622,6 +634,8 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
     keys["pad_token_id"] = optional(config.padTokenId);
   if (complete || config.postNorms)
     keys["moe_post_norms"] = config.postNorms;
+  if (complete || config.gatedAttention)
+    keys["use_gated_attention"] = config.gatedAttention;
   if (complete || config.hasMultipliers()) {
     keys["embedding_multiplier"] = config.embeddingMultiplier;
     keys["attention_multiplier"] = optional(config.attentionMultiplier);

@@ -467,8 +467,21 @@ void readLayerTypes(KeyReader &keys, const TransformersModel *transformers,
   const char *key = "mlp_layer_types";
   int64_t layers = dense.size();
   if (!keys.has(key)) {
-    if (transformers && layers > 0)
-      dense[0] = true;
+    // MiniCPM5-MoE's class places them by first_k_dense_replace then (its
+    // value checked by readDenseLayers), the others' the first.
+    int64_t first = transformers ? 1 : 0;
+    const char *firstKey = "first_k_dense_replace";
+    bool byFirst = transformers && transformers->firstDenseWithoutLayerTypes;
+    if (byFirst && keys.isNull(firstKey))
+      keys.keyError(firstKey, llvm::formatv("an integer (transformers' {0} "
+                                            "fails on null)",
+                                            transformers->name)
+                                  .str());
+    if (byFirst && keys.has(firstKey) &&
+        keys.object[firstKey].is_number_integer())
+      first = keys.object[firstKey].get<int64_t>();
+    for (int64_t layer = 0; layer < std::min(first, layers); ++layer)
+      dense[layer] = true;
     return;
   }
   const json &types = keys.object[key];
@@ -627,7 +640,10 @@ void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,
                                          "'first_k_dense_replace'",
                             family && family->mlpLayerTypes &&
                                     !keys.has("mlp_layer_types")
-                                ? " (absent: the first layer dense)"
+                                ? family->firstDenseWithoutLayerTypes
+                                      ? " (absent: the first "
+                                        "'first_k_dense_replace' dense)"
+                                      : " (absent: the first layer dense)"
                                 : "")
                   .str());
   }

@@ -165,7 +165,10 @@ void mlir::moe::writeClassDefaultedKeys(nlohmann::json &config,
     }
   if (model.ropeInterleaved)
     config["rope_interleave"] = true;
-  // OLMo 2's placement, which a config without its model_type must say.
+  // MiniCPM5-MoE's gate and OLMo 2's placement, which a config without its
+  // model_type must say.
+  if (model.gatedAttention)
+    config["use_gated_attention"] = true;
   if (model.postNorms)
     config["moe_post_norms"] = true;
   config["rms_norm_eps"] = model.rmsNormEps;

@@ -470,6 +470,41 @@ const std::vector<TransformersModel> &families() {
     hunyuanV1.otherExpertsKey = "num_local_experts";
     hunyuanV1.expertNames = moert::ExpertNames::HunyuanV1;
 
+    // MiniCPM5-MoE (OpenBMB's): DeepSeek-V3's MoE layers (sigmoid scores
+    // chosen with a bias, renormalized, scaled by routed_scaling_factor, in
+    // groups, beside ungated shared experts; no load-balancing loss), the
+    // dense layers placed by mlp_layer_types (else the first
+    // first_k_dense_replace), on Llama's attention whose output each query
+    // head's gate scales (q_proj holds each head's query, then its gate).
+    TransformersModel miniCpm5 =
+        family("MiniCPM5-MoE", "MiniCPM5MoeForCausalLM", "minicpm5_moe",
+               "MiniCPM5MoeConfig");
+    miniCpm5.moe = true;
+    miniCpm5.gatedAttention = true;
+    miniCpm5.kvHeads = 2;
+    miniCpm5.headDim = 128;
+    miniCpm5.ropeTheta = 5e6;
+    miniCpm5.rmsNormEps = 1e-6;
+    miniCpm5.padTokenId = 1;
+    miniCpm5.experts = 160;
+    miniCpm5.topK = 16;
+    miniCpm5.expertSize = 512;
+    miniCpm5.denseSize = 8192;
+    miniCpm5.normTopKProb = true;
+    miniCpm5.auxLoss = false;
+    miniCpm5.scoring = GateScoring::sigmoid;
+    miniCpm5.expertBias = true;
+    miniCpm5.scalesWeights = true;
+    miniCpm5.routedScale = 3.66;
+    miniCpm5.expertGroups = true;
+    miniCpm5.ungatedSharedExperts = true;
+    miniCpm5.sharedExperts = 1;
+    miniCpm5.expertsKey = "n_routed_experts";
+    miniCpm5.otherExpertsKey = "num_local_experts";
+    miniCpm5.mlpLayerTypes = true;
+    miniCpm5.firstDenseWithoutLayerTypes = true;
+    miniCpm5.expertNames = moert::ExpertNames::Qwen;
+
     // Sarvam-MoE (Sarvam AI's Sarvam-30B and -105B): transformers'
     // GLM-4-MoE under a config class of its own, whole heads rotated and
     // each query and key head normalized by default, its released config's
@@ -512,12 +547,12 @@ const std::vector<TransformersModel> &families() {
     param2Moe.sharedExperts = 2;
 
     return std::vector<TransformersModel>{
-        llama,    mistral,    qwen2,       qwen3,      ernie,
-        granite,  mixtral,    qwen3Moe,    olmoe,      qwen2Moe,
-        dots1,    glm4Moe,    solarOpen,   minimaxM2,  ernieMoe,
-        hunyuan,  sarvamMoe,  param2Moe,   graniteMoe, olmo2,
-        flexOlmo, deepseekV3, glm4MoeLite, deepseekV2, graniteMoeShared,
-        hunyuanV1};
+        llama,     mistral,    qwen2,       qwen3,      ernie,
+        granite,   mixtral,    qwen3Moe,    olmoe,      qwen2Moe,
+        dots1,     glm4Moe,    solarOpen,   minimaxM2,  ernieMoe,
+        hunyuan,   sarvamMoe,  param2Moe,   graniteMoe, olmo2,
+        flexOlmo,  deepseekV3, glm4MoeLite, deepseekV2, graniteMoeShared,
+        hunyuanV1, miniCpm5};
   }();
   return all;
 }
@@ -592,6 +627,7 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
     // HunYuan MoE V1's shared MLP, which no key counts.
     bool fixedShared = model.ungatedSharedExperts && !model.sharedExpertsKey;
     return model.moe == config.isMoe() &&
+           model.gatedAttention == config.gatedAttention &&
            model.latentAttention.has_value() ==
                config.latentAttention.has_value() &&
            (model.muP || !config.hasMultipliers()) &&
@@ -641,6 +677,16 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   if (config.latentAttention)
     return llvm::createStringError(
         latentAttentionMismatch(config, ungatedShared, denseFirst));
+  if (config.gatedAttention)
+    return llvm::createStringError(
+        "this model gates its attention's output (use_gated_attention), "
+        "which of the transformers families that moe-export writes only "
+        "MiniCPM5-MoE does: DeepSeek-V3's MoE layers (sigmoid scores chosen "
+        "with a bias, beside ungated shared experts), its dense layers "
+        "placed anywhere, on an attention without query and key norms, q, "
+        "k and v biases or a window, rotating whole heads' halves, without "
+        "muP's multipliers or norms after each sublayer; this model differs "
+        "from it");
   if (config.qkNorm == QkNorm::perHeadRotated)
     return llvm::createStringError(
         "this model normalizes each query and key head after RoPE "

@@ -183,7 +183,7 @@ SwigluGrads mlir::moe::ref::swigluGrad(const Tensor &gate, const Tensor &up,
 SigmoidScaleGrads mlir::moe::ref::sigmoidScaleGrad(const Tensor &input,
                                                    const Tensor &logit,
                                                    const Tensor &dResult) {
-  int64_t hidden = input.dim(-1);
+  int64_t hidden = logit.shape == input.shape ? 1 : input.dim(-1);
   SigmoidScaleGrads grads{Tensor::zeros(input.dtype, input.shape),
                           Tensor::zeros(logit.dtype, logit.shape)};
   for (int64_t r = 0; r < logit.numel(); ++r) {

@@ -126,7 +126,8 @@ Tensor mlir::moe::ref::swiglu(const Tensor &gate, const Tensor &up) {
 }
 
 Tensor mlir::moe::ref::sigmoidScale(const Tensor &input, const Tensor &logit) {
-  int64_t hidden = input.dim(-1);
+  // The elements each logit gates: a row's, or its own.
+  int64_t hidden = logit.shape == input.shape ? 1 : input.dim(-1);
   Tensor result = input;
   for (int64_t r = 0; r < logit.numel(); ++r) {
     double sigmoid = moert::rows::sigmoid(logit.data[r]);

@@ -88,6 +88,12 @@ KernelArg target::sizeList(ValueRange values) {
 
 namespace {
 
+/// The elements of `input` that each element of moe.sigmoid_scale's
+/// `logit` gates: a row's, or (a logit an element) its own.
+int64_t gatedWidth(Value input, Value logit) {
+  return shapeOf(logit) == shapeOf(input) ? 1 : shapeOf(input).back();
+}
+
 /// An optional operand's buffer, or a null pointer without one.
 KernelArg optionalBuffer(Value value) {
   return value ? buffer(value) : expression("nullptr");
@@ -308,13 +314,15 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
                      res(0), res(1)});
       })
       .Case([&](SigmoidScaleOp o) {
-        return call("sigmoidScale", {in(0), in(1), size(rowsOf(o.getInput())),
-                                     size(dim(o.getInput(), -1)), res(0)});
+        return call("sigmoidScale",
+                    {in(0), in(1), size(numElements(o.getLogit())),
+                     size(gatedWidth(o.getInput(), o.getLogit())), res(0)});
       })
       .Case([&](SigmoidScaleGradOp o) {
         return call("sigmoidScaleGrad",
-                    {in(0), in(1), in(2), size(rowsOf(o.getInput())),
-                     size(dim(o.getInput(), -1)), res(0), res(1)});
+                    {in(0), in(1), in(2), size(numElements(o.getLogit())),
+                     size(gatedWidth(o.getInput(), o.getLogit())), res(0),
+                     res(1)});
       })
       .Case<AddOp, MulOp>([&](auto o) {
         return call(isa<AddOp>(op) ? "add" : "mul",

@@ -326,6 +326,24 @@ __global__ void sigmoidScaleGradKernel(const float *x, const float *logit,
   }
 }
 
+/// A gate an element (rows of one): a thread each.
+__global__ void sigmoidGateKernel(const float *x, const float *logit,
+                                  int64_t count, float *y) {
+  for (int64_t i : gridStride(count))
+    y[i] = x[i] * static_cast<float>(moert::rows::sigmoid(logit[i]));
+}
+
+__global__ void sigmoidGateGradKernel(const float *x, const float *logit,
+                                      const float *dy, int64_t count, float *dx,
+                                      float *dLogit) {
+  for (int64_t i : gridStride(count)) {
+    double s = moert::rows::sigmoid(logit[i]);
+    dx[i] = dy[i] * static_cast<float>(s);
+    dLogit[i] = static_cast<float>(moert::rows::sigmoidScaleLogitGrad(
+        s, static_cast<double>(dy[i]) * x[i]));
+  }
+}
+
 __global__ void addKernel(const float *a, const float *b, int64_t count,
                           float *y) {
   for (int64_t i : gridStride(count))
@@ -687,16 +705,24 @@ void moert::cuda::swigluGrad(const float *gate, const float *up,
 
 void moert::cuda::sigmoidScale(const float *x, const float *logit, int64_t rows,
                                int64_t hidden, float *y) {
-  sigmoidScaleKernel<<<warpBlocks(rows), kThreads, 0, stream()>>>(
-      x, logit, rows, hidden, y);
+  if (hidden == 1)
+    sigmoidGateKernel<<<blocksFor(rows), kThreads, 0, stream()>>>(x, logit,
+                                                                  rows, y);
+  else
+    sigmoidScaleKernel<<<warpBlocks(rows), kThreads, 0, stream()>>>(
+        x, logit, rows, hidden, y);
   checkLaunch("moert::cuda::sigmoidScale");
 }
 
 void moert::cuda::sigmoidScaleGrad(const float *x, const float *logit,
                                    const float *dy, int64_t rows,
                                    int64_t hidden, float *dx, float *dLogit) {
-  sigmoidScaleGradKernel<<<warpBlocks(rows), kThreads, 0, stream()>>>(
-      x, logit, dy, rows, hidden, dx, dLogit);
+  if (hidden == 1)
+    sigmoidGateGradKernel<<<blocksFor(rows), kThreads, 0, stream()>>>(
+        x, logit, dy, rows, dx, dLogit);
+  else
+    sigmoidScaleGradKernel<<<warpBlocks(rows), kThreads, 0, stream()>>>(
+        x, logit, dy, rows, hidden, dx, dLogit);
   checkLaunch("moert::cuda::sigmoidScaleGrad");
 }
 

@@ -389,11 +389,13 @@ TEST_F(CudaTransformerKernelsTest, AttentionAndGradMatchCpu) {
 //===----------------------------------------------------------------------===//
 
 TEST_F(CudaTransformerKernelsTest, SigmoidScaleMatchesCpu) {
-  // Odd widths, and past the grid-stride loops' 65536 blocks.
+  // Odd widths, and past the grid-stride loops' 65536 blocks; rows of one
+  // (a gate an element) run a thread each.
   for (auto [rows, hidden] : {std::pair<int64_t, int64_t>{1, 1},
                               {3, 7},
                               {70, 1025},
-                              {(1 << 19) + 3, 33}}) {
+                              {(1 << 19) + 3, 33},
+                              {(1 << 24) + 5, 1}}) {
     std::string name = std::to_string(rows) + "x" + std::to_string(hidden);
     int64_t count = rows * hidden;
     Floats x = randomFloats(count, 1), logit = randomFloats(rows, 2, 4.0f),

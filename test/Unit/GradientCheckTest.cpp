@@ -177,6 +177,16 @@ TEST(GradientCheck, SigmoidScale) {
   });
 }
 
+TEST(GradientCheck, SigmoidScaleByElement) {
+  checkCase("sigmoid_scale_by_element", [](Model &m) {
+    Shape x = m.shape(1, 3, 5);
+    m.param("x", x);
+    m.param("g", x, 2.0);
+    m.emit("%y = moe.sigmoid_scale %x, %g : " + typeOf(x) + ", " + typeOf(x));
+    m.result("%y", x);
+  });
+}
+
 TEST(GradientCheck, CrossEntropy) {
   checkCase("cross_entropy", [](Model &m) {
     Shape targets = m.shape(1, 2);

@@ -263,6 +263,13 @@ TEST(SigmoidScaleTest, ScalesEachRowBySigmoidOfItsLogit) {
                {1.5, -0.5, 1.7615941559557646, 3.5231883119115293});
 }
 
+TEST(SigmoidScaleTest, ScalesEachElementBySigmoidOfItsOwnLogit) {
+  Tensor result =
+      sigmoidScale(f64({2, 2}, {3, -1, 2, 4}), f64({2, 2}, {0, 2, 2, 0}));
+  expectTensor(result, DType::F64, {2, 2},
+               {1.5, -0.8807970779778823, 1.7615941559557646, 2.0});
+}
+
 TEST(ElementwiseTest, AddSumsElementwise) {
   expectTensor(add(f64({2, 2}, {1, 2, 3, 4}), f64({2, 2}, {0.5, -2, 10, 0})),
                DType::F64, {2, 2}, {1.5, 0, 13, 4});

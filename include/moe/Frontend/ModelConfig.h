@@ -100,6 +100,11 @@ struct ModelConfig {
   /// before their residual adds (post_attention_layernorm,
   /// post_feedforward_layernorm) rather than their inputs: OLMo 2's.
   bool postNorms = false;
+  /// Whether the attention's output is gated, element by element, by the
+  /// sigmoid of a second half of each query head's projection (q_proj
+  /// [heads x 2 head_dim, hidden], each head's query then its gate):
+  /// MiniCPM5-MoE's.
+  bool gatedAttention = false;
   /// muP's constant multipliers (IBM Granite's keys): on the embeddings,
   /// the attention's softmax scale (unset: 1 / sqrt(head_dim)), each
   /// sublayer's output before its residual add, and the logits' divisor.

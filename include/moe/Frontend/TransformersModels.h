@@ -95,6 +95,9 @@ struct TransformersModel {
   /// Whether it normalizes each sublayer's output rather than its input
   /// (OLMo 2's), which our key moe_post_norms says elsewhere.
   bool postNorms = false;
+  /// Whether its attention's output is gated (MiniCPM5-MoE's), which our
+  /// key use_gated_attention says elsewhere.
+  bool gatedAttention = false;
   /// Whether its class reads muP's multipliers (Granite's
   /// embedding_multiplier, attention_multiplier, residual_multiplier,
   /// logits_scaling: each 1 by default, so that its attention's softmax
@@ -202,6 +205,9 @@ struct TransformersModel {
   /// Whether its class places the dense layers by mlp_layer_types, "dense"
   /// or "sparse" for each layer (HY V3's; the first dense by default).
   bool mlpLayerTypes = false;
+  /// Whether, without mlp_layer_types, first_k_dense_replace places them
+  /// (MiniCPM5-MoE's; 1 by default).
+  bool firstDenseWithoutLayerTypes = false;
   /// moe_layer_start_index's default where its class places the MoE layers
   /// by ERNIE 4.5's keys: every moe_layer_interval-th layer (those whose
   /// index plus 1 it divides) from moe_layer_start_index to

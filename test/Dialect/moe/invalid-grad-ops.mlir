@@ -217,7 +217,7 @@ func.func @bias_grad_element_type(%dy: tensor<2x3x6xf32>) {
 
 // moe.sigmoid_scale_grad: the operand checks of moe.sigmoid_scale.
 func.func @sigmoid_scale_grad_logit(%x: tensor<4x8xf32>, %g: tensor<3x1xf32>, %dy: tensor<4x8xf32>) {
-  // expected-error @+1 {{'moe.sigmoid_scale_grad' op 'logit' must have shape [4, 1], got [3, 1]}}
+  // expected-error @+1 {{'moe.sigmoid_scale_grad' op 'logit' must have shape [4, 1] (a gate a row) or [4, 8] (a gate an element), got [3, 1]}}
   %d:2 = moe.sigmoid_scale_grad %x, %g, %dy : tensor<4x8xf32>, tensor<3x1xf32>
   return
 }

@@ -411,9 +411,9 @@ func.func @sigmoid_scale_types(%x: tensor<4x8xf32>, %g: tensor<4x1xf32>) {
 
 // -----
 
-// moe.sigmoid_scale: one logit per row of the input.
+// moe.sigmoid_scale: one logit per row of the input, or per element.
 func.func @sigmoid_scale_logit_shape(%x: tensor<4x8xf32>, %g: tensor<4x2xf32>) {
-  // expected-error @+1 {{'moe.sigmoid_scale' op 'logit' must have shape [4, 1], got [4, 2]}}
+  // expected-error @+1 {{'moe.sigmoid_scale' op 'logit' must have shape [4, 1] (a gate a row) or [4, 8] (a gate an element), got [4, 2]}}
   %s = moe.sigmoid_scale %x, %g : tensor<4x8xf32>, tensor<4x2xf32>
   return
 }

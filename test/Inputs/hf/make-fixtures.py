@@ -274,6 +274,17 @@ MODELS = {
     "hunyuan-v1-moe": dict(
         kind="hunyuan_v1_moe", kv_heads=2, top_k=2, tied=False, theta=1e4,
         head_dim=8, rope={"rope_type": "dynamic", "alpha": 4.0, "factor": 1.0}),
+    # MiniCPM5-MoE: layer 0 dense (first_k_dense_replace's 1, written out
+    # as mlp_layer_types), layer 1 DeepSeek-V3's MoE layer (sigmoid scores
+    # with a random bias choosing the top-2 of 4 in the better of 2 groups,
+    # renormalized, scaled by 2.0, beside one shared expert); the attention
+    # gated: q_proj holds each 8-wide head's query, then its gate, whose
+    # sigmoid scales the head's output element by element.
+    "minicpm5-moe-gated": dict(
+        kind="minicpm5_moe", kv_heads=2, top_k=2, tied=False, theta=1e4,
+        head_dim=8,
+        moe_keys={"n_group": 2, "topk_group": 1,
+                  "routed_scaling_factor": 2.0}),
     # Sarvam-MoE (GLM-4-MoE's model under its own config class, its
     # checkpoints in Ant's Bailing names: word_embeddings, a fused
     # attention.query_key_value, attention.dense, ...): whole 8-wide heads
@@ -422,6 +433,12 @@ def make_model(spec):
             head_dim=spec["head_dim"],
             **{**common, **spec.get("moe_keys", {})})
         model = transformers.Ernie4_5_MoeForCausalLM(config)
+    elif spec["kind"] == "minicpm5_moe":
+        config = transformers.MiniCPM5MoeConfig(
+            n_routed_experts=4, num_experts_per_tok=spec["top_k"],
+            moe_intermediate_size=FFN, n_shared_experts=1,
+            head_dim=spec["head_dim"], **{**common, **spec["moe_keys"]})
+        model = transformers.MiniCPM5MoeForCausalLM(config)
     elif spec["kind"] == "hunyuan_v1_moe":
         config = transformers.HunYuanMoEV1Config(
             num_experts=4, moe_topk=[spec["top_k"]] * LAYERS,
@@ -505,8 +522,10 @@ def gradients_by_our_names(model):
             gradients[prefix + ".mlp.shared_experts." +
                       leaf[len("shared_mlp."):]] = grad
             continue
+        # MiniCPM5-MoE's query and gate projection, its checkpoints' q_proj.
         for spelled, ours in (("query_layernorm", "q_norm"),
-                              ("key_layernorm", "k_norm")):
+                              ("key_layernorm", "k_norm"),
+                              ("q_gate_proj", "q_proj")):
             name = name.replace(".self_attn." + spelled + ".",
                                 ".self_attn." + ours + ".")
         if leaf == "experts.gate_up_proj":

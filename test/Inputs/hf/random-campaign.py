@@ -177,6 +177,35 @@ def granitemoeshared(rng):
         shared_intermediate_size=rng.choice([0, rng.randint(1, 48)]))
 
 
+def minicpm5_moe(rng):
+    """DeepSeek-V3's layers on a gated attention, the dense layers placed by
+    mlp_layer_types (anywhere) or by first_k_dense_replace (odd seeds'
+    configs say those by first_k_dense_replace, first_dense_spelling)."""
+    config = attention(rng)
+    layers = config["num_hidden_layers"]
+    experts = rng.choice([2, 4, 8])
+    groups = rng.choice([g for g in [1, 2] if experts // g >= 2])
+    chosen = rng.randint(1, groups)
+    types = ["sparse"] * layers
+    for layer in rng.sample(range(layers), rng.randint(0, layers - 1)):
+        types[layer] = "dense"
+    placement = rng.choice([
+        {"mlp_layer_types": types},
+        {"first_k_dense_replace": rng.randint(0, layers - 1)}])
+    config.update(n_routed_experts=experts,
+                  num_experts_per_tok=rng.randint(
+                      1, min(4, chosen * experts // groups)),
+                  moe_intermediate_size=rng.choice([8, 16, 24]),
+                  n_shared_experts=rng.choice([1, 2]),
+                  n_group=groups, topk_group=chosen,
+                  norm_topk_prob=rng.random() < 0.5,
+                  routed_scaling_factor=rng.choice([1.0, 2.5, 0.7]),
+                  rope_parameters={"rope_type": "default",
+                                   "rope_theta": rng.choice([1e4, 5e6])},
+                  **placement)
+    return transformers.MiniCPM5MoeConfig(**config)
+
+
 def hunyuan_v1_moe(rng):
     """Top-k as one number or per layer; RoPE by an NTK alpha or not."""
     config = attention(rng)
@@ -220,7 +249,7 @@ FAMILIES = {"ernie4_5_moe": ernie4_5_moe, "hy_v3": hy_v3,
             "granitemoe": lambda rng: transformers.GraniteMoeConfig(
                 **granitemoe_keys(rng)),
             "granitemoeshared": granitemoeshared, "granite": granite,
-            "hunyuan_v1_moe": hunyuan_v1_moe,
+            "hunyuan_v1_moe": hunyuan_v1_moe, "minicpm5_moe": minicpm5_moe,
             "sarvam_moe": lambda rng: glm4_moe_layers(
                 rng, transformers.SarvamMoEConfig),
             "param2moe": lambda rng: glm4_moe_layers(
@@ -233,6 +262,18 @@ RELEASED_SPELLINGS = {
              "n_shared_experts": "num_shared_experts",
              "attention_bias": "use_qkv_bias"}
     for family in ("sarvam_moe", "param2moe")}
+
+
+def first_dense_spelling(saved):
+    """MiniCPM5-MoE's config without mlp_layer_types (its config class
+    writes them out), where its dense layers come first: by
+    first_k_dense_replace instead."""
+    types = saved["mlp_layer_types"]
+    first = next((i for i, kind in enumerate(types) if kind != "dense"),
+                 len(types))
+    if "dense" not in types[first:]:
+        del saved["mlp_layer_types"]
+        saved["first_k_dense_replace"] = first
 
 
 def run(command):
@@ -257,11 +298,13 @@ def main():
         trained_scale.randomize(model)
         model.eval().save_pretrained(folder)
         spellings = RELEASED_SPELLINGS.get(args.family, {})
-        if spellings and seed % 2:
+        if (spellings or args.family == "minicpm5_moe") and seed % 2:
             path = os.path.join(folder, "config.json")
             saved = json.load(open(path))
             for key, spelling in spellings.items():
                 saved[spelling] = saved.pop(key)
+            if args.family == "minicpm5_moe":
+                first_dense_spelling(saved)
             json.dump(saved, open(path, "w"), indent=2)
         # By model_type: a class's own config class could drop another
         # family's defaults and checkpoint names (Sarvam-MoE's).
