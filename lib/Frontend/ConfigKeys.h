@@ -185,7 +185,9 @@ void readMoeKeys(KeyReader &keys, ModelConfig &config,
 /// l is a MoE layer where (l + 1) % step == 0), DeepSeek's first
 /// first_k_dense_replace, for `family` ERNIE 4.5 MoE those outside
 /// moe_layer_start_index..moe_layer_end_index or that moe_layer_interval
-/// passes over, and for HY V3 those its mlp_layer_types names "dense". A
+/// passes over, and for HY V3, GLM-4-MoE-Lite and MiniCPM5-MoE those its
+/// mlp_layer_types names "dense" (without it MiniCPM5-MoE's first
+/// first_k_dense_replace; DenseLayerKeys.cpp). A
 /// transformers config reads only the keys its class reads (Qwen-MoE's two,
 /// Dots1's first_k_dense_replace, ERNIE 4.5 MoE's three, HY V3's list);
 /// another's are refused unless they place no dense layer.
