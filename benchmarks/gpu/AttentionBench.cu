@@ -86,11 +86,12 @@ int run() {
   float *dv = deviceArray<float>(kValues, 0.0f);
   auto forward = [&] {
     moert::cuda::attention(q, k, v, kBatch, kSeq, kHeads, kHeads, kHeadDim,
-                           true, out, lse);
+                           moert::AttentionMask{true}, out, lse);
   };
   auto backward = [&] {
     moert::cuda::attentionGrad(q, k, v, out, lse, dOut, kBatch, kSeq, kHeads,
-                               kHeads, kHeadDim, true, dq, dk, dv);
+                               kHeads, kHeadDim, moert::AttentionMask{true}, dq,
+                               dk, dv);
   };
   double forwardFlops = 2.0 * kBatch * kHeads * kSeq * kSeq * kHeadDim;
   std::printf("attention: %lld sequences of %lld tokens, %lld heads of %lld, "

@@ -93,6 +93,10 @@ def Moe_DoubleParameter : APFloatParameter<"a double"> {
   let printer = "$_printer.printFloat($_self)";
 }
 
+// moe.attention's sliding window: the positions a query sees, its own
+// included.
+def Moe_AttentionWindowAttr : ConfinedAttr<I64Attr, [IntPositive]>;
+
 def Moe_InitAttr : AttrDef<Moe_Dialect, "Init"> {
   let mnemonic = "init";
   let summary = "how a global is initialized for a fresh training run";

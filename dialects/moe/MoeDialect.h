@@ -108,6 +108,12 @@ bool isFiniteIn(double value, Type type);
 
 namespace mlir::moe {
 
+/// The keys each query of moe.attention or moe.attention_grad sees.
+template <typename AttentionLikeOp>
+moert::AttentionMask attentionMask(AttentionLikeOp op) {
+  return {op.getCausal(), static_cast<int64_t>(op.getWindow().value_or(0))};
+}
+
 /// Name of the discardable attribute on an ml_program.global that holds its
 /// #moe.init initializer.
 inline constexpr llvm::StringLiteral kInitAttrName = "moe.init";

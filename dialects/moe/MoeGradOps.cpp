@@ -90,7 +90,8 @@ LogicalResult BiasGradOp::verify() {
 }
 
 LogicalResult AttentionGradOp::verify() {
-  if (failed(verifyAttentionOperands(*this, getQuery(), getKey())))
+  if (failed(verifyAttentionOperands(*this, getQuery(), getKey())) ||
+      failed(verifyAttentionWindow(*this, getCausal(), getWindow())))
     return failure();
   return verifyAttentionLse(*this, getQuery(), getLse());
 }

@@ -95,7 +95,9 @@ def Moe_AttentionGradOp : Moe_GradOp<"attention_grad",
     log-sum-exp: each query row's probabilities are exp(score - lse), from
     scores recomputed from `query` and `key`, and the softmax backward's
     sum over the row, sum_j p_j dp_j, is `d_result . output` (as in
-    FlashAttention's backward: no second pass over the keys). The gradients
+    FlashAttention's backward: no second pass over the keys), each query
+    seeing the keys that `causal` and `window` let it see in the forward.
+    The gradients
     of grouped-query heads sharing a key/value head add up.
 
     Over bf16 operands the GEMMs accumulate in f32 and their f32 operands
@@ -107,13 +109,14 @@ def Moe_AttentionGradOp : Moe_GradOp<"attention_grad",
   let arguments = (ins Moe_GemmTensor:$query, Moe_GemmTensor:$key,
                        Moe_GemmTensor:$value, Moe_GemmTensor:$output,
                        Moe_FloatTensor:$lse, Moe_GemmTensor:$d_result,
-                       UnitAttr:$causal);
+                       UnitAttr:$causal,
+                       OptionalAttr<Moe_AttentionWindowAttr>:$window);
   let results = (outs Moe_FloatTensor:$d_query, Moe_FloatTensor:$d_key,
                       Moe_FloatTensor:$d_value);
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $output `,` $lse `,` $d_result
-    (`causal` $causal^)? attr-dict `:` type($query) `,` type($key)
-    `` custom<AttentionLseType>(ref(type($query)), type($lse))
+    (`causal` $causal^)? (`window` $window^)? attr-dict `:` type($query)
+    `,` type($key) `` custom<AttentionLseType>(ref(type($query)), type($lse))
   }];
 }
 

@@ -122,6 +122,7 @@ int64_t RopeOp::getRotatedDims() {
 
 LogicalResult AttentionOp::verify() {
   if (failed(verifyAttentionOperands(*this, getQuery(), getKey())) ||
+      failed(verifyAttentionWindow(*this, getCausal(), getWindow())) ||
       failed(expectShape(*this, "result", getResult(), shapeOf(getQuery()))) ||
       failed(verifyAttentionLse(*this, getQuery(), getLse())))
     return failure();

@@ -175,12 +175,15 @@ def Moe_RopeOp : Moe_DiffOp<"rope", [
 def Moe_AttentionOp : Moe_DiffOp<"attention",
     [AllTypesMatch<["key", "value"]>,
      DeclareOpInterfaceMethods<Moe_NarrowableResultOpInterface>]> {
-  let summary = "scaled dot-product attention, grouped-query, optionally causal";
+  let summary = "scaled dot-product attention, grouped-query, optionally causal "
+                "within a sliding window";
   let description = [{
     `query` is `[batch, seq, heads, head_dim]`, `key` and `value` are
     `[batch, seq, kv_heads, head_dim]` with `heads % kv_heads == 0`; query head
     `h` reads key/value head `h / (heads / kv_heads)`. Scores are scaled by
-    `1 / sqrt(head_dim)`; with `causal`, position `i` attends to `j <= i`.
+    `1 / sqrt(head_dim)`; with `causal`, position `i` attends to `j <= i`,
+    and with a `window` of `W` positions too, only to `i - W < j <= i` (its
+    own and the `W - 1` before it: transformers' `sliding_window`).
 
     Its two products are GEMMs: over bf16 operands (mixed precision) they
     accumulate in f32, the softmax is f32, and the probabilities are rounded
@@ -198,23 +201,28 @@ def Moe_AttentionOp : Moe_DiffOp<"attention",
 
     ```mlir
     %o, %lse = moe.attention %q, %k, %v causal : tensor<8x64x4x32xf32>, tensor<8x64x2x32xf32>
+    %o1, %lse1 = moe.attention %q, %k, %v causal window 16 : tensor<8x64x4x32xf32>, tensor<8x64x2x32xf32>
     %o2, %lse2 = moe.attention %q2, %k2, %v2 causal : tensor<8x64x4x32xbf16>, tensor<8x64x2x32xbf16> -> tensor<8x64x4x32xbf16>
     ```
   }];
   let arguments = (ins Moe_GemmTensor:$query, Moe_GemmTensor:$key,
-                       Moe_GemmTensor:$value, UnitAttr:$causal);
+                       Moe_GemmTensor:$value, UnitAttr:$causal,
+                       OptionalAttr<Moe_AttentionWindowAttr>:$window);
   let results = (outs Moe_NarrowableTensor:$result, Moe_FloatTensor:$lse);
   let assemblyFormat = [{
-    $query `,` $key `,` $value (`causal` $causal^)? attr-dict `:` type($query) `,` type($key)
+    $query `,` $key `,` $value (`causal` $causal^)? (`window` $window^)?
+    attr-dict `:` type($query) `,` type($key)
     `` custom<GemmResultType>(ref(type($query)), type($result))
     `` custom<AttentionLseType>(ref(type($query)), type($lse))
   }];
   let builders = [
     // The lse's type follows from the query's.
     OpBuilder<(ins "Type":$resultType, "Value":$query, "Value":$key,
-                   "Value":$value, "bool":$causal), [{
+                   "Value":$value, "bool":$causal,
+                   CArg<"IntegerAttr", "{}">:$window), [{
       build($_builder, $_state, resultType,
-            attentionLseType(query.getType()), query, key, value, causal);
+            attentionLseType(query.getType()), query, key, value, causal,
+            window);
     }]>
   ];
 }

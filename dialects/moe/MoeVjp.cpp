@@ -91,7 +91,7 @@ LogicalResult AttentionOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
       b, getLoc(), gemmResultType(getQuery().getType()),
       gemmResultType(getKey().getType()), gemmResultType(getValue().getType()),
       getQuery(), getKey(), getValue(), getResult(), getLse(), resultGrads[0],
-      getCausalAttr());
+      getCausalAttr(), getWindowAttr());
   llvm::append_range(operandGrads, grad->getResults());
   return success();
 }

@@ -299,6 +299,15 @@ LogicalResult verifyAttentionLse(Operation *op, Value query, Value lse) {
   return success();
 }
 
+LogicalResult verifyAttentionWindow(Operation *op, bool causal,
+                                    std::optional<uint64_t> window) {
+  if (window && !causal)
+    return op->emitOpError() << "'window' (" << *window
+                             << ") needs 'causal': a sliding window ends at "
+                                "each query's own position";
+  return success();
+}
+
 LogicalResult verifyExpertFfnOperands(Operation *op, Value input,
                                       Value gateProj, Value downProj,
                                       Value projections) {

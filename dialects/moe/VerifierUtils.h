@@ -102,6 +102,10 @@ LogicalResult verifyAttentionOperands(Operation *op, Value query, Value key);
 /// Checks that `lse` has attentionLseType of `query` (after
 /// verifyAttentionOperands).
 LogicalResult verifyAttentionLse(Operation *op, Value query, Value lse);
+/// A sliding window bounds how far back a causal query sees: it needs
+/// `causal`.
+LogicalResult verifyAttentionWindow(Operation *op, bool causal,
+                                    std::optional<uint64_t> window);
 /// The operand checks of moe.expert_ffn, shared with moe.expert_ffn_grad;
 /// `projections` is [experts, 2, capacity, ffn].
 LogicalResult verifyExpertFfnOperands(Operation *op, Value input,

@@ -22,6 +22,14 @@
 using namespace mlir;
 using namespace mlir::moe;
 
+double mlir::moe::attentionScoreFraction(moert::AttentionMask mask,
+                                         int64_t seq) {
+  if (!mask.causal)
+    return 1;
+  double window = mask.window ? std::min(mask.window, seq) : seq;
+  return (window * seq - window * window / 2) / (double(seq) * seq);
+}
+
 double mlir::moe::tensorBytes(Type type) {
   auto shaped = dyn_cast<RankedTensorType>(type);
   if (!shaped || !shaped.hasStaticShape())
@@ -174,11 +182,12 @@ FailureOr<OpCost> mlir::moe::getOpCost(Operation *op, const QueueFill &fill) {
   auto gemm = [&](int64_t m, int64_t n, int64_t k, int64_t products) {
     return gemmCost(op, fill, m, n, k, products);
   };
-  auto attention = [&](Value query, Value key, bool causal, double passes) {
+  auto attention = [&](Value query, Value key, moert::AttentionMask mask,
+                       double passes) {
     OpCost cost;
     cost.kind = Kind::Attention;
     cost.flops = passes * attentionFlops(query, key);
-    cost.causal = causal;
+    cost.scoreFraction = attentionScoreFraction(mask, dim(query, 1));
     cost.bytes = trafficBytes(op, fill);
     return cost;
   };
@@ -220,11 +229,11 @@ FailureOr<OpCost> mlir::moe::getOpCost(Operation *op, const QueueFill &fill) {
             return experts(op.getInput(), op.getGateProj(), 6);
           })
           .Case([&](AttentionOp op) {
-            return attention(op.getQuery(), op.getKey(), op.getCausal(), 1);
+            return attention(op.getQuery(), op.getKey(), attentionMask(op), 1);
           })
           // The gradients of both products: twice the forward's flops.
           .Case([&](AttentionGradOp op) {
-            return attention(op.getQuery(), op.getKey(), op.getCausal(), 2);
+            return attention(op.getQuery(), op.getKey(), attentionMask(op), 2);
           })
           .Case([&](shard::AllToAllOp op) {
             return collectiveCost(op, filledBytes(op.getInput(), fill));

@@ -37,8 +37,8 @@ double opSeconds(const OpCost &cost, const Cluster &cluster) {
   case OpCost::Kind::Gemm:
     return gemmSeconds(cost, cluster);
   case OpCost::Kind::Attention:
-    // A causal kernel skips the upper half of the score matrix.
-    return cost.flops * (cost.causal ? 0.5 : 1) /
+    // A causal kernel skips the scores its queries do not see.
+    return cost.flops * cost.scoreFraction /
            (cluster.peakFlops * cluster.attentionEfficiency);
   case OpCost::Kind::Memory:
     return cost.bytes * kActivationScale /

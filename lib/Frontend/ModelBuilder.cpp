@@ -154,6 +154,13 @@ private:
   func::FuncOp firstFunction; // globals are declared before it
   llvm::StringSet<> declared;
   int64_t tokens() const { return config.batchSize * config.seqLen; }
+  /// The attention's sliding window (sliding_window), or null where there
+  /// is none or it spans the whole sequence, where it changes nothing.
+  IntegerAttr attentionWindow() {
+    if (!config.slidingWindow || *config.slidingWindow >= config.seqLen)
+      return {};
+    return b.getI64IntegerAttr(*config.slidingWindow);
+  }
 };
 
 Value ModelBuilder::global(const std::string &name, ArrayRef<int64_t> shape,
@@ -261,7 +268,7 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
     key = normalize("k", key, headDim);
   }
   Value heads = moe::AttentionOp::create(b, query.getType(), query, key, value,
-                                         /*causal=*/true)
+                                         /*causal=*/true, attentionWindow())
                     .getResult();
   // Each element of the output times the sigmoid of its gate.
   if (gate)
@@ -356,7 +363,7 @@ Value ModelBuilder::latentAttention(Value hidden, const std::string &prefix) {
   Value attended =
       moe::AttentionOp::create(b, withWidth(query, width), padded(query, width),
                                padded(key, width), padded(value, width),
-                               /*causal=*/true)
+                               /*causal=*/true, attentionWindow())
           .getResult();
   if (width != valueDim)
     attended = sliced(attended, 0, valueDim);

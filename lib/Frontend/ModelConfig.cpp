@@ -194,9 +194,8 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
     if (keys.has(key) && keys.object[key] != json(0) &&
         keys.object[key] != json(0.0))
       refuse(key, "training has no dropout or router noise");
-  // The window is checked against the sequence once --seq-len is known
-  // (checkModelSizes). Each family applies it its own way; our keys alone
-  // apply it unless use_sliding_window is false.
+  // Each family applies the window its own way; our keys alone apply it
+  // unless use_sliding_window is false.
   using mlir::moe::SlidingWindow;
   // Mistral's and Qwen's config classes have a window where the key is
   // absent (not where it is null).
@@ -642,8 +641,14 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
     keys["residual_multiplier"] = config.residualMultiplier;
     keys["logits_scaling"] = config.logitsScaling;
   }
-  // Not the sliding window: the importer takes one only where it covers the
-  // whole sequence, so it changes nothing the model computes.
+  // A sliding window where it is shorter than the sequence, the only place
+  // where it changes what the model computes (and the only place where
+  // the importer took one before it applied them).
+  std::optional<int64_t> window = config.slidingWindow;
+  if (window && *window >= config.seqLen)
+    window.reset();
+  if (complete || window)
+    keys["sliding_window"] = optional(window);
   keys["num_local_experts"] = config.numExperts;
   if (config.isMoe()) {
     keys["num_experts_per_tok"] = config.topK;

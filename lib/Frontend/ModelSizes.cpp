@@ -106,12 +106,5 @@ llvm::Error mlir::moe::checkModelSizes(const ModelConfig &config,
   for (const auto &[what, shape] : tensors)
     if (std::optional<std::string> error = tooLarge(what, shape))
       return llvm::createStringError(*error);
-  // A window as long as the sequence changes nothing.
-  if (config.slidingWindow && *config.slidingWindow < config.seqLen)
-    return llvm::createStringError(
-        llvm::formatv("{0}: key 'sliding_window' ({1}) is not supported: "
-                      "attention sees all {2} positions of a sequence",
-                      fileName, *config.slidingWindow, config.seqLen)
-            .str());
   return llvm::Error::success();
 }

@@ -620,8 +620,7 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   bool denseFirst = config.denseLayers.empty() ||
                     config.denseLayers.back() + 1 ==
                         static_cast<int64_t>(config.denseLayers.size());
-  // A window (which covers the trained sequences) is kept for transformers
-  // to apply past them: Llama's is Mistral's model then.
+  // A window is kept: Llama's is Mistral's model then.
   auto fits = [&](const TransformersModel &model, bool withDenseLayers) {
     bool ungatedFamily = model.ungatedSharedExperts || model.sharedWidthKey;
     // HunYuan MoE V1's shared MLP, which no key counts.

@@ -311,7 +311,7 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
         .Case([&](moe::AttentionOp o) {
           moe::ref::AttentionResult r =
               moe::ref::attention(get(o.getQuery()), get(o.getKey()),
-                                  get(o.getValue()), o.getCausal());
+                                  get(o.getValue()), attentionMask(o));
           set(o.getResult(), std::move(r.result));
           set(o.getLse(), std::move(r.lse));
           return success();
@@ -524,7 +524,7 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
         .Case([&](moe::AttentionGradOp o) {
           moe::ref::AttentionGrads r = moe::ref::attentionGrad(
               get(o.getQuery()), get(o.getKey()), get(o.getValue()),
-              get(o.getOutput()), get(o.getLse()), o.getCausal(),
+              get(o.getOutput()), get(o.getLse()), attentionMask(o),
               get(o.getDResult()));
           set(o.getDQuery(), std::move(r.dQuery));
           set(o.getDKey(), std::move(r.dKey));

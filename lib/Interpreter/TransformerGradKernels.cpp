@@ -99,12 +99,11 @@ Tensor mlir::moe::ref::biasGrad(const Tensor &dResult) {
   return dBias;
 }
 
-AttentionGrads mlir::moe::ref::attentionGrad(const Tensor &query,
-                                             const Tensor &key,
-                                             const Tensor &value,
-                                             const Tensor &output,
-                                             const Tensor &lse, bool causal,
-                                             const Tensor &dResult) {
+AttentionGrads
+mlir::moe::ref::attentionGrad(const Tensor &query, const Tensor &key,
+                              const Tensor &value, const Tensor &output,
+                              const Tensor &lse, moert::AttentionMask mask,
+                              const Tensor &dResult) {
   int64_t batch = query.dim(0), seq = query.dim(1), heads = query.dim(2);
   int64_t headDim = query.dim(3), kvHeads = key.dim(2);
   int64_t group = heads / kvHeads;
@@ -121,12 +120,12 @@ AttentionGrads mlir::moe::ref::attentionGrad(const Tensor &query,
       for (int64_t i = 0; i < seq; ++i) {
         // Recompute this query row's probabilities from the forward's
         // log-sum-exp rather than store [seq, seq].
-        int64_t visible = causal ? i + 1 : seq;
+        int64_t first = mask.firstKey(i), end = mask.endKey(i, seq);
         int64_t kvHead = h / group; // grouped query heads share K and V
         const double *q = &query.data[at(b, i, h, heads)];
         const double *dOut = &dResult.data[at(b, i, h, heads)];
         double normalizer = lse.data[(b * heads + h) * seq + i];
-        for (int64_t j = 0; j < visible; ++j) {
+        for (int64_t j = first; j < end; ++j) {
           const double *k = &key.data[at(b, j, kvHead, kvHeads)];
           double dot = 0;
           for (int64_t d = 0; d < headDim; ++d)
@@ -139,7 +138,7 @@ AttentionGrads mlir::moe::ref::attentionGrad(const Tensor &query,
         for (int64_t d = 0; d < headDim; ++d)
           expected += dOut[d] * out[d];
         // out = sum_j p_j v_j: dv_j += p_j dOut, dp_j = dOut . v_j.
-        for (int64_t j = 0; j < visible; ++j) {
+        for (int64_t j = first; j < end; ++j) {
           const double *v = &value.data[at(b, j, kvHead, kvHeads)];
           double *dv = &grads.dValue.data[at(b, j, kvHead, kvHeads)];
           double probability = gemmOperand(probs[j], query.dtype);
@@ -152,7 +151,7 @@ AttentionGrads mlir::moe::ref::attentionGrad(const Tensor &query,
         }
         // Softmax backward, then the scaled dot product s_j = scale q . k_j.
         double *dq = &grads.dQuery.data[at(b, i, h, heads)];
-        for (int64_t j = 0; j < visible; ++j) {
+        for (int64_t j = first; j < end; ++j) {
           double dScore = gemmOperand(probs[j] * (dProbs[j] - expected) * scale,
                                       query.dtype);
           const double *k = &key.data[at(b, j, kvHead, kvHeads)];

@@ -80,7 +80,8 @@ Tensor mlir::moe::ref::rope(const Tensor &input, double theta, bool inverse,
 
 AttentionResult mlir::moe::ref::attention(const Tensor &query,
                                           const Tensor &key,
-                                          const Tensor &value, bool causal) {
+                                          const Tensor &value,
+                                          moert::AttentionMask mask) {
   int64_t batch = query.dim(0), seq = query.dim(1), heads = query.dim(2);
   int64_t headDim = query.dim(3), kvHeads = key.dim(2);
   int64_t group = heads / kvHeads;
@@ -94,19 +95,19 @@ AttentionResult mlir::moe::ref::attention(const Tensor &query,
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t h = 0; h < heads; ++h)
       for (int64_t i = 0; i < seq; ++i) {
-        int64_t visible = causal ? i + 1 : seq;
+        int64_t first = mask.firstKey(i), end = mask.endKey(i, seq);
         const double *q = &query.data[at(b, i, h, heads)];
-        for (int64_t j = 0; j < visible; ++j) {
+        for (int64_t j = first; j < end; ++j) {
           const double *k = &key.data[at(b, j, h / group, kvHeads)];
           double dot = 0;
           for (int64_t d = 0; d < headDim; ++d)
             dot += q[d] * k[d];
           scores[j] = dot * scale;
         }
-        double normalizer = logSumExp(scores.data(), visible);
+        double normalizer = logSumExp(scores.data() + first, end - first);
         result.lse.data[(b * heads + h) * seq + i] = normalizer;
         double *out = &result.result.data[at(b, i, h, heads)];
-        for (int64_t j = 0; j < visible; ++j) {
+        for (int64_t j = first; j < end; ++j) {
           double probability =
               gemmOperand(std::exp(scores[j] - normalizer), query.dtype);
           const double *v = &value.data[at(b, j, h / group, kvHeads)];

@@ -145,6 +145,15 @@ KernelArg countedTargets(std::optional<int64_t> ignoreIndex) {
                         .str());
 }
 
+/// The keys attention's queries see (`AttentionMask{causal}`, or
+/// `AttentionMask{causal, window}` with a window).
+KernelArg attentionMaskArg(moert::AttentionMask mask) {
+  std::string window = mask.window ? formatv(", {0}", mask.window).str() : "";
+  return expression(
+      formatv("AttentionMask{{{0}{1}}", mask.causal ? "true" : "false", window)
+          .str());
+}
+
 KernelArg lrDecay(LrDecay decay) {
   switch (decay) {
   case LrDecay::cosine:
@@ -294,15 +303,15 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
         return call("attention",
                     {in(0), in(1), in(2), size(dim(q, 0)), size(dim(q, 1)),
                      size(dim(q, 2)), size(dim(o.getKey(), 2)), size(dim(q, 3)),
-                     flag(o.getCausal()), res(0), res(1)});
+                     attentionMaskArg(attentionMask(o)), res(0), res(1)});
       })
       .Case([&](AttentionGradOp o) {
         Value q = o.getQuery();
         return call("attentionGrad",
                     {in(0), in(1), in(2), in(3), in(4), in(5), size(dim(q, 0)),
                      size(dim(q, 1)), size(dim(q, 2)), size(dim(o.getKey(), 2)),
-                     size(dim(q, 3)), flag(o.getCausal()), res(0), res(1),
-                     res(2)});
+                     size(dim(q, 3)), attentionMaskArg(attentionMask(o)),
+                     res(0), res(1), res(2)});
       })
       .Case([&](SwigluOp o) {
         return call("swiglu",

@@ -151,9 +151,19 @@ void smallGemm(const Gemm &g) {
 void smallGemm(const Gemm &g) { gemmAll<Vec8, 6>(g); }
 #endif
 
+/// The keys a block of query rows sees: [begin, end), begin rounded down to
+/// a whole 16-column tile (a multiple of 16, so even too), which the
+/// products of the block start from.
+struct KeyRange {
+  int64_t begin, end;
+  int64_t size() const { return end - begin; }
+  /// The columns of the score products: whole tiles from begin.
+  int64_t tiles() const { return (end + 15) / 16 * 16 - begin; }
+};
+
 struct AttentionShape {
   int64_t seq, heads, kvHeads, headDim;
-  bool causal;
+  moert::AttentionMask mask;
   /// Columns of the transposed K and V heads and of the score blocks: seq
   /// rounded up to whole 16-column tiles (the padding is zero).
   int64_t padded() const { return (seq + 15) / 16 * 16; }
@@ -167,7 +177,10 @@ struct AttentionShape {
   int64_t group() const { return heads / kvHeads; }
   int64_t queryStride() const { return heads * headDim; }
   int64_t keyStride() const { return kvHeads * headDim; }
-  int64_t visible(int64_t i) const { return causal ? i + 1 : seq; }
+  /// The keys query rows [i, i + rows) see, together.
+  KeyRange blockKeys(int64_t i, int64_t rows) const {
+    return {mask.firstKey(i) / 16 * 16, mask.endKey(i + rows - 1, seq)};
+  }
   /// Offset of query row i of head h of batch b in a [batch, heads, seq]
   /// tensor of row statistics (the log-sum-exp).
   int64_t statisticsAt(int64_t b, int64_t h, int64_t i) const {
@@ -224,53 +237,63 @@ MOERT_CLONES void transposeHead(const HeadRows &head,
     }
 }
 
-/// Softmax of the scores p[r * padded + j] of query rows [i, i + rows) in
-/// place; zero for the masked j < `width`. Each row's log-sum-exp of its
-/// scaled scores goes to lse[r].
+/// exp(score * scale - shift) of the scores row[j] of query i for the keys
+/// of `keys` in place, zero for the keys it does not see; returns the sum.
+/// The keys before its window count as -inf, so that the exponentials run
+/// from the block's tile-aligned first key.
+float expOfVisible(const AttentionShape &shape, int64_t i, KeyRange keys,
+                   float shift, float *row) {
+  int64_t first = shape.mask.firstKey(i), end = shape.mask.endKey(i, shape.seq);
+  std::fill(row + keys.begin, row + first, -INFINITY);
+  float sum = expAndSumPadded(row + keys.begin, end - keys.begin, shape.scale(),
+                              shift, row + keys.begin);
+  // The exponential clamps its argument, so -inf gave a tiny number.
+  std::fill(row + keys.begin, row + first, 0.0f);
+  std::fill(row + end, row + keys.end, 0.0f);
+  return sum;
+}
+
+/// Softmax of the scores p[r * padded + j] of query rows [i, i + rows) over
+/// the keys of `keys` in place, zero for the keys a row does not see. Each
+/// row's log-sum-exp of its scaled scores goes to lse[r].
 void softmaxRows(const AttentionShape &shape, int64_t i, int64_t rows,
-                 int64_t width, float *p, float *lse) {
+                 KeyRange keys, float *p, float *lse) {
   int64_t padded = shape.padded();
-  float scale = shape.scale();
   for (int64_t r = 0; r < rows; ++r) {
     float *row = p + r * padded;
-    int64_t n = shape.visible(i + r);
-    float shift = rowMax(row, n) * scale;
-    float sum = expAndSumPadded(row, n, scale, shift, row);
+    int64_t first = shape.mask.firstKey(i + r),
+            end = shape.mask.endKey(i + r, shape.seq);
+    float shift = rowMax(row + first, end - first) * shape.scale();
+    float sum = expOfVisible(shape, i + r, keys, shift, row);
     lse[r] = shift + std::log(sum);
     float inverse = 1.0f / sum;
 #pragma omp simd
-    for (int64_t j = 0; j < n; ++j)
+    for (int64_t j = first; j < end; ++j)
       row[j] *= inverse;
-    std::fill(row + n, row + width, 0.0f);
   }
 }
 
 /// The probabilities exp(score - lse) of the scores p[r * padded + j] of
-/// query rows [i, i + rows), from their forward's log-sum-exp lse[r], in
-/// place; zero for the masked j < `width`.
+/// query rows [i, i + rows) over the keys of `keys`, from their forward's
+/// log-sum-exp lse[r], in place; zero for the keys a row does not see.
 void probabilityRows(const AttentionShape &shape, int64_t i, int64_t rows,
-                     int64_t width, float *p, const float *lse) {
-  int64_t padded = shape.padded();
-  float scale = shape.scale();
-  for (int64_t r = 0; r < rows; ++r) {
-    float *row = p + r * padded;
-    int64_t n = shape.visible(i + r);
-    expAndSumPadded(row, n, scale, lse[r], row);
-    std::fill(row + n, row + width, 0.0f);
-  }
+                     KeyRange keys, float *p, const float *lse) {
+  for (int64_t r = 0; r < rows; ++r)
+    expOfVisible(shape, i + r, keys, lse[r], p + r * shape.padded());
 }
 
 /// Scores p[r * padded + j] of query rows [i, i + rows) of the head q, from
-/// the transposed keys kT, for whole tiles of the columns any of the rows
-/// sees; returns that width.
-int64_t scoreBlock(const HeadRows &q, const float *kT,
-                   const AttentionShape &shape, int64_t i, int64_t rows,
-                   float *p) {
-  int64_t padded = shape.padded(), width = shape.visible(i + rows - 1);
+/// the transposed keys kT, for the whole tiles of the keys any of the rows
+/// sees; returns those keys.
+KeyRange scoreBlock(const HeadRows &q, const float *kT,
+                    const AttentionShape &shape, int64_t i, int64_t rows,
+                    float *p) {
+  int64_t padded = shape.padded();
+  KeyRange keys = shape.blockKeys(i, rows);
   // kT's zero padding keeps the whole tiles in bounds.
-  smallGemm({rows, (width + 15) / 16 * 16, shape.headDim, q.row(i), q.stride, 1,
-             kT, padded, p, padded, false});
-  return width;
+  smallGemm({rows, keys.tiles(), shape.headDim, q.row(i), q.stride, 1,
+             kT + keys.begin, padded, p + keys.begin, padded, false});
+  return keys;
 }
 
 /// delta[r] = dOut_r . out_r over the head dim, for `rows` rows `stride`
@@ -377,16 +400,18 @@ void attentionInF32(const Operand *q, const Operand *k, const Operand *v,
                     shape, kT.data());
       for (int64_t i = 0; i < seq; i += kQueryBlock) {
         int64_t rows = std::min(kQueryBlock, seq - i);
-        int64_t width = scoreBlock(qHead, kT.data(), shape, i, rows, p.data());
-        softmaxRows(shape, i, rows, width, p.data(),
+        KeyRange keys = scoreBlock(qHead, kT.data(), shape, i, rows, p.data());
+        float *pKeys = p.data() + keys.begin;
+        softmaxRows(shape, i, rows, keys, p.data(),
                     lse + shape.statisticsAt(b, h, i));
         if constexpr (std::is_same_v<Operand, bf16>)
-          roundRowsToBf16(p.data(), p.data(), rows, width, padded);
+          roundRowsToBf16(pKeys, pKeys, rows, keys.size(), padded);
         // out_i = sum_j p_ij v_j.
         productInto(out + shape.at(b, i, h, heads), shape.queryStride(), rows,
                     headDim, rowsOut, [&](float *c, int64_t ldc) {
-                      smallGemm({rows, headDim, width, p.data(), padded, 1,
-                                 vHead.rows, vHead.stride, c, ldc, false});
+                      smallGemm({rows, headDim, keys.size(), pKeys, padded, 1,
+                                 vHead.row(keys.begin), vHead.stride, c, ldc,
+                                 false});
                     });
       }
     }
@@ -417,21 +442,25 @@ void attentionOnPairs(const bf16 *q, const bf16 *k, const bf16 *v,
                headDim, padded / 2, vPairs.data());
       for (int64_t i = 0; i < seq; i += queryBlock) {
         int64_t rows = std::min(queryBlock, seq - i);
-        int64_t width = shape.visible(i + rows - 1);
+        KeyRange keys = shape.blockKeys(i, rows);
         // Scores for whole tiles: the keys' zero padding keeps them in
         // bounds.
-        pairedGemm({rows, (width + 15) / 16 * 16, headDim / 2,
-                    qHead + i * qStride, qStride, kPairs.data(), 2 * padded,
-                    p.data(), padded, false});
-        softmaxRows(shape, i, rows, width, p.data(),
+        pairedGemm({rows, keys.tiles(), headDim / 2, qHead + i * qStride,
+                    qStride, kPairs.data() + 2 * keys.begin, 2 * padded,
+                    p.data() + keys.begin, padded, false});
+        softmaxRows(shape, i, rows, keys, p.data(),
                     lse + shape.statisticsAt(b, h, i));
         int64_t pairs =
-            narrowRowsToPairs(p.data(), rows, width, padded, pRows.data()) / 2;
+            narrowRowsToPairs(p.data() + keys.begin, rows, keys.size(), padded,
+                              pRows.data() + keys.begin) /
+            2;
         // out_i = sum_j p_ij v_j.
         productInto(out + shape.at(b, i, h, heads), qStride, rows, headDim,
                     rowsOut, [&](float *c, int64_t ldc) {
-                      pairedGemm({rows, headDim, pairs, pRows.data(), padded,
-                                  vPairs.data(), 2 * headDim, c, ldc, false});
+                      pairedGemm({rows, headDim, pairs,
+                                  pRows.data() + keys.begin, padded,
+                                  vPairs.data() + keys.begin * headDim,
+                                  2 * headDim, c, ldc, false});
                     });
       }
     }
@@ -443,9 +472,9 @@ void attentionOnPairs(const bf16 *q, const bf16 *k, const bf16 *v,
 template <typename Operand, typename Result>
 void moert::cpu::attention(const Operand *q, const Operand *k, const Operand *v,
                            int64_t batch, int64_t seq, int64_t heads,
-                           int64_t kvHeads, int64_t headDim, bool causal,
-                           Result *out, float *lse) {
-  AttentionShape shape{seq, heads, kvHeads, headDim, causal};
+                           int64_t kvHeads, int64_t headDim,
+                           moert::AttentionMask mask, Result *out, float *lse) {
+  AttentionShape shape{seq, heads, kvHeads, headDim, mask};
   if constexpr (std::is_same_v<Operand, bf16>) {
     if (usePairedProducts(headDim))
       return attentionOnPairs(q, k, v, batch, shape, out, lse);
@@ -454,13 +483,13 @@ void moert::cpu::attention(const Operand *q, const Operand *k, const Operand *v,
 }
 template void moert::cpu::attention(const float *, const float *, const float *,
                                     int64_t, int64_t, int64_t, int64_t, int64_t,
-                                    bool, float *, float *);
+                                    moert::AttentionMask, float *, float *);
 template void moert::cpu::attention(const bf16 *, const bf16 *, const bf16 *,
                                     int64_t, int64_t, int64_t, int64_t, int64_t,
-                                    bool, float *, float *);
+                                    moert::AttentionMask, float *, float *);
 template void moert::cpu::attention(const bf16 *, const bf16 *, const bf16 *,
                                     int64_t, int64_t, int64_t, int64_t, int64_t,
-                                    bool, bf16 *, float *);
+                                    moert::AttentionMask, bf16 *, float *);
 
 namespace {
 
@@ -509,36 +538,40 @@ void attentionGradInF32(const T *q, const T *k, const T *v, const T *out,
         HeadRows dOutHead = headRows(dOut, shape, b, h, heads, dOutBuffer);
         for (int64_t i = 0; i < seq; i += kQueryBlock) {
           int64_t rows = std::min(kQueryBlock, seq - i);
-          int64_t width =
+          KeyRange keys =
               scoreBlock(qHead, kT.data(), shape, i, rows, p.data());
-          probabilityRows(shape, i, rows, width, p.data(),
+          int64_t first = keys.begin, width = keys.size();
+          probabilityRows(shape, i, rows, keys, p.data(),
                           lse + shape.statisticsAt(b, h, i));
           rowDots(dOut + shape.at(b, i, h, heads),
                   out + shape.at(b, i, h, heads), qStride, rows, headDim,
                   delta.data());
           // The softmax backward reads p itself, dV's GEMM its operand.
-          const float *pGemm = p.data();
+          const float *pGemm = p.data() + first;
           if constexpr (std::is_same_v<T, bf16>) {
-            roundRowsToBf16(p.data(), pOperand.data(), rows, width, padded);
-            pGemm = pOperand.data();
+            roundRowsToBf16(p.data() + first, pOperand.data() + first, rows,
+                            width, padded);
+            pGemm = pOperand.data() + first;
           }
           // out_i = sum_j p_ij v_j: dv_j += p_ij dOut_i, dp_ij = dOut_i . v_j.
           smallGemm({width, headDim, rows, pGemm, 1, padded, dOutHead.row(i),
-                     dOutHead.stride, dvHead, kvStride, true});
-          smallGemm({rows, (width + 15) / 16 * 16, headDim, dOutHead.row(i),
-                     dOutHead.stride, 1, vT.data(), padded, dS.data(), padded,
-                     false});
+                     dOutHead.stride, dvHead + first * kvStride, kvStride,
+                     true});
+          float *dSKeys = dS.data() + first;
+          smallGemm({rows, keys.tiles(), headDim, dOutHead.row(i),
+                     dOutHead.stride, 1, vT.data() + first, padded, dSKeys,
+                     padded, false});
           // Softmax backward; then, as s_ij = scale q_i . k_j,
           // dq_i = sum_j ds_ij k_j and dk_j += ds_ij q_i.
-          softmaxGradRows(p.data(), delta.data(), dS.data(), rows, width,
+          softmaxGradRows(p.data() + first, delta.data(), dSKeys, rows, width,
                           padded, scale);
           if constexpr (std::is_same_v<T, bf16>)
-            roundRowsToBf16(dS.data(), dS.data(), rows, width, padded);
-          smallGemm({rows, headDim, width, dS.data(), padded, 1, kHead.rows,
+            roundRowsToBf16(dSKeys, dSKeys, rows, width, padded);
+          smallGemm({rows, headDim, width, dSKeys, padded, 1, kHead.row(first),
                      kHead.stride, dq + shape.at(b, i, h, heads), qStride,
                      false});
-          smallGemm({width, headDim, rows, dS.data(), 1, padded, qHead.row(i),
-                     qHead.stride, dkHead, kvStride, true});
+          smallGemm({width, headDim, rows, dSKeys, 1, padded, qHead.row(i),
+                     qHead.stride, dkHead + first * kvStride, kvStride, true});
         }
       }
     }
@@ -587,41 +620,46 @@ void attentionGradOnPairs(const bf16 *q, const bf16 *k, const bf16 *v,
         for (int64_t i = 0; i < seq; i += queryBlock) {
           int64_t rows = std::min(queryBlock, seq - i);
           int64_t rowPairs = (rows + 1) / 2;
-          int64_t width = shape.visible(i + rows - 1);
-          int64_t tiles = (width + 15) / 16 * 16;
-          pairedGemm({rows, tiles, headDim / 2, qHead + i * qStride, qStride,
-                      kPairs.data(), 2 * padded, p.data(), padded, false});
-          probabilityRows(shape, i, rows, width, p.data(),
+          KeyRange keys = shape.blockKeys(i, rows);
+          int64_t first = keys.begin, width = keys.size();
+          pairedGemm({rows, keys.tiles(), headDim / 2, qHead + i * qStride,
+                      qStride, kPairs.data() + 2 * first, 2 * padded,
+                      p.data() + first, padded, false});
+          probabilityRows(shape, i, rows, keys, p.data(),
                           lse + shape.statisticsAt(b, h, i));
           rowDots(dOut + shape.at(b, i, h, heads),
                   out + shape.at(b, i, h, heads), qStride, rows, headDim,
                   delta.data());
-          narrowRowsToPairs(p.data(), rows, width, padded, pRows.data());
+          narrowRowsToPairs(p.data() + first, rows, width, padded,
+                            pRows.data() + first);
           // out_i = sum_j p_ij v_j: dv_j += p_ij dOut_i, dp_ij = dOut_i . v_j.
-          pairRowsTransposed(pRows.data(), padded, rows, width, rowPairs,
-                             transposed.data());
+          pairRowsTransposed(pRows.data() + first, padded, rows, width,
+                             rowPairs, transposed.data());
           pairRows(dOutHead + i * qStride, qStride, rows, headDim, rowPairs,
                    blockPairs.data());
           pairedGemm({width, headDim, rowPairs, transposed.data(), 2 * rowPairs,
-                      blockPairs.data(), 2 * headDim, dvHead, kvStride, true});
-          pairedGemm({rows, tiles, headDim / 2, dOutHead + i * qStride, qStride,
-                      vPairs.data(), 2 * padded, dS.data(), padded, false});
+                      blockPairs.data(), 2 * headDim, dvHead + first * kvStride,
+                      kvStride, true});
+          pairedGemm({rows, keys.tiles(), headDim / 2, dOutHead + i * qStride,
+                      qStride, vPairs.data() + 2 * first, 2 * padded,
+                      dS.data() + first, padded, false});
           // Softmax backward; then, as s_ij = scale q_i . k_j,
           // dq_i = sum_j ds_ij k_j and dk_j += ds_ij q_i.
-          softmaxGradRows(p.data(), delta.data(), dS.data(), rows, width,
-                          padded, scale);
-          int64_t pairs =
-              narrowRowsToPairs(dS.data(), rows, width, padded, dSRows.data()) /
-              2;
-          pairedGemm({rows, headDim, pairs, dSRows.data(), padded,
-                      kRowPairs.data(), 2 * headDim,
+          softmaxGradRows(p.data() + first, delta.data(), dS.data() + first,
+                          rows, width, padded, scale);
+          int64_t pairs = narrowRowsToPairs(dS.data() + first, rows, width,
+                                            padded, dSRows.data() + first) /
+                          2;
+          pairedGemm({rows, headDim, pairs, dSRows.data() + first, padded,
+                      kRowPairs.data() + first * headDim, 2 * headDim,
                       dq + shape.at(b, i, h, heads), qStride, false});
-          pairRowsTransposed(dSRows.data(), padded, rows, width, rowPairs,
-                             transposed.data());
+          pairRowsTransposed(dSRows.data() + first, padded, rows, width,
+                             rowPairs, transposed.data());
           pairRows(qHead + i * qStride, qStride, rows, headDim, rowPairs,
                    blockPairs.data());
           pairedGemm({width, headDim, rowPairs, transposed.data(), 2 * rowPairs,
-                      blockPairs.data(), 2 * headDim, dkHead, kvStride, true});
+                      blockPairs.data(), 2 * headDim, dkHead + first * kvStride,
+                      kvStride, true});
         }
       }
     }
@@ -634,17 +672,19 @@ void moert::cpu::attentionGrad(const float *q, const float *k, const float *v,
                                const float *out, const float *lse,
                                const float *dOut, int64_t batch, int64_t seq,
                                int64_t heads, int64_t kvHeads, int64_t headDim,
-                               bool causal, float *dq, float *dk, float *dv) {
+                               moert::AttentionMask mask, float *dq, float *dk,
+                               float *dv) {
   attentionGradInF32(q, k, v, out, lse, dOut, batch,
-                     {seq, heads, kvHeads, headDim, causal}, dq, dk, dv);
+                     {seq, heads, kvHeads, headDim, mask}, dq, dk, dv);
 }
 
 void moert::cpu::attentionGrad(const bf16 *q, const bf16 *k, const bf16 *v,
                                const bf16 *out, const float *lse,
                                const bf16 *dOut, int64_t batch, int64_t seq,
                                int64_t heads, int64_t kvHeads, int64_t headDim,
-                               bool causal, float *dq, float *dk, float *dv) {
-  AttentionShape shape{seq, heads, kvHeads, headDim, causal};
+                               moert::AttentionMask mask, float *dq, float *dk,
+                               float *dv) {
+  AttentionShape shape{seq, heads, kvHeads, headDim, mask};
   if (usePairedProducts(headDim))
     return attentionGradOnPairs(q, k, v, out, lse, dOut, batch, shape, dq, dk,
                                 dv);

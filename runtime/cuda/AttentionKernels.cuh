@@ -49,7 +49,7 @@ constexpr int kMaxChunks = kMaxAttentionHeadDim / kTile;
 struct Shape {
   int64_t batch, seq;
   int heads, kvHeads, headDim;
-  bool causal;
+  moert::AttentionMask mask;
   float scale;
 
   /// The query heads that read each kv head.
@@ -73,7 +73,8 @@ struct QueryHeadOfBlock {
 };
 
 inline Shape makeShape(int64_t batch, int64_t seq, int64_t heads,
-                       int64_t kvHeads, int64_t headDim, bool causal) {
+                       int64_t kvHeads, int64_t headDim,
+                       moert::AttentionMask mask) {
   if (kvHeads <= 0 || heads % kvHeads != 0)
     moert::fail("moe.attention: {} heads do not group over {} kv heads", heads,
                 kvHeads);
@@ -85,7 +86,7 @@ inline Shape makeShape(int64_t batch, int64_t seq, int64_t heads,
           static_cast<int>(heads),
           static_cast<int>(kvHeads),
           static_cast<int>(headDim),
-          causal,
+          mask,
           static_cast<float>(1.0 / std::sqrt(static_cast<double>(headDim)))};
 }
 
@@ -199,13 +200,33 @@ __device__ inline float rowSum(float value) {
 
 __device__ inline bool visible(const Shape &shape, int64_t query, int64_t key) {
   return query < shape.seq && key < shape.seq &&
-         (!shape.causal || key <= query);
+         shape.mask.sees(query, key, shape.seq);
+}
+
+/// The first key tile that the tile of queries from i0 sees: a window's
+/// queries see no key tile before their first query's window.
+__device__ inline int64_t keyBeginOf(const Shape &shape, int64_t i0) {
+  return shape.mask.firstKey(i0) / kTile * kTile;
 }
 
 /// The end of the keys that the tile of queries from i0 sees: causal
 /// queries see no key past their own tile.
 __device__ inline int64_t keyEndOf(const Shape &shape, int64_t i0) {
-  return shape.causal && i0 + kTile < shape.seq ? i0 + kTile : shape.seq;
+  return shape.mask.causal && i0 + kTile < shape.seq ? i0 + kTile : shape.seq;
+}
+
+/// The first query that sees a key of the tile from k0: causal queries
+/// before the tile see none of it.
+__device__ inline int64_t queryBeginOf(const Shape &shape, int64_t k0) {
+  return shape.mask.causal ? k0 : 0;
+}
+
+/// The end of the queries that see a key of the tile from k0: within a
+/// window of W, query i sees key j only where i < j + W. (W may be any
+/// positive int64_t, so it is compared before it is added.)
+__device__ inline int64_t queryEndOf(const Shape &shape, int64_t k0) {
+  int64_t window = shape.mask.window, lastKey = k0 + kTile - 1;
+  return window && window < shape.seq - lastKey ? lastKey + window : shape.seq;
 }
 
 /// The forward: out, and each query row's lse = max + log(sum) of its
@@ -240,7 +261,7 @@ __global__ void __launch_bounds__(kAttentionThreads)
     loadA(qT, qHead, i0, 0);
 
   int64_t keyEnd = keyEndOf(shape, i0);
-  for (int64_t k0 = 0; k0 < keyEnd; k0 += kTile) {
+  for (int64_t k0 = keyBeginOf(shape, i0); k0 < keyEnd; k0 += kTile) {
     float s[4][4] = {};
 #pragma unroll
     for (int c = 0; c < Chunks; ++c) {
@@ -252,8 +273,9 @@ __global__ void __launch_bounds__(kAttentionThreads)
       __syncthreads();
     }
     // Online softmax: rescale the running sum and output by
-    // exp(old max - new max). Masked scores are -inf, so exp gives 0; the
-    // first tile always shows key 0, so the maximum is finite after it.
+    // exp(old max - new max). Masked scores are -inf, so exp gives 0; a
+    // row that has seen only masked scores (a window's row in a tile
+    // before its window) keeps a maximum of -inf, and exp from base 0.
 #pragma unroll
     for (int ii = 0; ii < 4; ++ii) {
       int64_t i = i0 + ty * 4 + ii;
@@ -261,7 +283,7 @@ __global__ void __launch_bounds__(kAttentionThreads)
 #pragma unroll
       for (int jj = 0; jj < 4; ++jj) {
         int64_t j = k0 + tx + 16 * jj;
-        s[ii][jj] = j < shape.seq && (!shape.causal || j <= i)
+        s[ii][jj] = j < shape.seq && shape.mask.sees(i, j, shape.seq)
                         ? s[ii][jj] * shape.scale
                         : -INFINITY;
         tileMax = fmaxf(tileMax, s[ii][jj]);
@@ -404,8 +426,8 @@ __global__ void __launch_bounds__(kAttentionThreads)
     Head oHead(dOut, shape, b, h, shape.heads);
     const float *rowLse = lse + shape.statistics(b, h);
     const float *rowDelta = delta + shape.statistics(b, h);
-    // Causal: queries before the tile's first key see none of it.
-    for (int64_t i0 = shape.causal ? k0 : 0; i0 < shape.seq; i0 += kTile) {
+    int64_t queryEnd = queryEndOf(shape, k0);
+    for (int64_t i0 = queryBeginOf(shape, k0); i0 < queryEnd; i0 += kTile) {
       float s[4][4] = {}, dp[4][4] = {}; // [key][query]
 #pragma unroll
       for (int c = 0; c < Chunks; ++c) {
@@ -487,7 +509,7 @@ __global__ void __launch_bounds__(kAttentionThreads)
     loadA(oT, oHead, i0, 0);
   }
   int64_t keyEnd = keyEndOf(shape, i0);
-  for (int64_t k0 = 0; k0 < keyEnd; k0 += kTile) {
+  for (int64_t k0 = keyBeginOf(shape, i0); k0 < keyEnd; k0 += kTile) {
     float s[4][4] = {}, dp[4][4] = {}; // [query][key]
 #pragma unroll
     for (int c = 0; c < Chunks; ++c) {

@@ -303,12 +303,14 @@ __device__ inline int fragmentColumn(int n, int e) {
 /// Sets the warp's hidden scores of the product of the query tile from i0
 /// and the key tile from k0 to -inf; the warp's 16 rows start at row0, a
 /// query (RowsAreKeys false) or a key. Only tiles that cross the causal
-/// diagonal or the sequence's end test their elements.
+/// diagonal, a window's edge or the sequence's end test their elements.
 template <bool RowsAreKeys>
 __device__ inline void maskHiddenScores(float (&s)[kRows / 8][4],
                                         const Shape &shape, int64_t i0,
                                         int64_t k0, int64_t row0) {
-  bool crossed = (shape.causal && k0 + kRows - 1 > i0) ||
+  int64_t window = shape.mask.window;
+  bool crossed = (shape.mask.causal && k0 + kRows - 1 > i0) ||
+                 (window && i0 + kRows - 1 - k0 >= window) ||
                  i0 + kRows > shape.seq || k0 + kRows > shape.seq;
   if (!crossed)
     return;
@@ -365,13 +367,13 @@ __global__ void __launch_bounds__(kTcThreads)
   const float scaleLog2 = shape.scale * kLog2e;
   float maximum[2] = {-INFINITY, -INFINITY}, sum[2] = {0.0f, 0.0f};
   int64_t keyEnd = keyEndOf(shape, i0);
-  for (int64_t k0 = 0; k0 < keyEnd; k0 += kRows) {
+  for (int64_t k0 = keyBeginOf(shape, i0); k0 < keyEnd; k0 += kRows) {
     __syncthreads(); // the last tile's readers are done
     loadPair<Tiles>(ks, kHead, vs, vHead, k0, vectors);
     float s[kRows / 8][4] = {};
     Tiles::scores(s, qs, ks);
-    // Online softmax per row, as in the f32 kernel; the first tile always
-    // shows key 0.
+    // Online softmax per row, as in the f32 kernel (a row that has seen
+    // only hidden scores keeps a maximum of -inf).
     maskHiddenScores<false>(s, shape, i0, k0, i0 + warp * 16);
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
@@ -465,13 +467,13 @@ __global__ void __launch_bounds__(kTcThreads)
 
   float dkAcc[HeadDim / 8][4] = {}, dvAcc[HeadDim / 8][4] = {};
   const float scaleLog2 = shape.scale * kLog2e;
-  // Causal: queries before the key tile see none of its keys.
-  int64_t firstQuery = shape.causal ? k0 : 0;
+  int64_t firstQuery = queryBeginOf(shape, k0),
+          queryEnd = queryEndOf(shape, k0);
   for (int h = kvHead * group; h < (kvHead + 1) * group; ++h) {
     Head qHead(q, shape, b, h, shape.heads);
     Head oHead(dOut, shape, b, h, shape.heads);
     int64_t rowBase = shape.statistics(b, h);
-    for (int64_t i0 = firstQuery; i0 < shape.seq; i0 += kRows) {
+    for (int64_t i0 = firstQuery; i0 < queryEnd; i0 += kRows) {
       __syncthreads(); // the last tile's readers are done
       for (int r = threadIdx.x; r < kRows; r += kTcThreads) {
         bool valid = i0 + r < shape.seq;
@@ -535,7 +537,7 @@ __global__ void __launch_bounds__(kTcThreads)
   }
   float dqAcc[HeadDim / 8][4] = {};
   int64_t keyEnd = keyEndOf(shape, i0);
-  for (int64_t k0 = 0; k0 < keyEnd; k0 += kRows) {
+  for (int64_t k0 = keyBeginOf(shape, i0); k0 < keyEnd; k0 += kRows) {
     __syncthreads(); // the last tile's readers are done
     loadPair<Tiles>(ks, kHead, vs, vHead, k0, vectors);
     float s[kRows / 8][4] = {}, dp[kRows / 8][4] = {}; // [query][key]

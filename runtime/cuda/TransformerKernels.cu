@@ -629,12 +629,12 @@ template <typename T>
 void attentionGradOf(const T *q, const T *k, const T *v, const T *out,
                      const float *lse, const T *dOut, int64_t batch,
                      int64_t seq, int64_t heads, int64_t kvHeads,
-                     int64_t headDim, bool causal, float *dq, float *dk,
+                     int64_t headDim, AttentionMask mask, float *dq, float *dk,
                      float *dv) {
   if (batch == 0 || seq == 0 || heads == 0 || headDim == 0)
     return;
   flash::Shape shape =
-      flash::makeShape(batch, seq, heads, kvHeads, headDim, causal);
+      flash::makeShape(batch, seq, heads, kvHeads, headDim, mask);
   // dOut . out per query row, then dK and dV by key tile, then dQ by query
   // tile, from the forward's log-sum-exp.
   Carver carver;
@@ -650,39 +650,42 @@ template <typename Operand, typename Result>
 void moert::cuda::attention(const Operand *q, const Operand *k,
                             const Operand *v, int64_t batch, int64_t seq,
                             int64_t heads, int64_t kvHeads, int64_t headDim,
-                            bool causal, Result *out, float *lse) {
+                            AttentionMask mask, Result *out, float *lse) {
   if (batch == 0 || seq == 0 || heads == 0 || headDim == 0)
     return;
   flash::forward(q, k, v,
-                 flash::makeShape(batch, seq, heads, kvHeads, headDim, causal),
+                 flash::makeShape(batch, seq, heads, kvHeads, headDim, mask),
                  out, lse);
 }
 template void moert::cuda::attention(const float *, const float *,
                                      const float *, int64_t, int64_t, int64_t,
-                                     int64_t, int64_t, bool, float *, float *);
+                                     int64_t, int64_t, AttentionMask, float *,
+                                     float *);
 template void moert::cuda::attention(const bf16 *, const bf16 *, const bf16 *,
                                      int64_t, int64_t, int64_t, int64_t,
-                                     int64_t, bool, float *, float *);
+                                     int64_t, AttentionMask, float *, float *);
 template void moert::cuda::attention(const bf16 *, const bf16 *, const bf16 *,
                                      int64_t, int64_t, int64_t, int64_t,
-                                     int64_t, bool, bf16 *, float *);
+                                     int64_t, AttentionMask, bf16 *, float *);
 
 void moert::cuda::attentionGrad(const float *q, const float *k, const float *v,
                                 const float *out, const float *lse,
                                 const float *dOut, int64_t batch, int64_t seq,
                                 int64_t heads, int64_t kvHeads, int64_t headDim,
-                                bool causal, float *dq, float *dk, float *dv) {
+                                AttentionMask mask, float *dq, float *dk,
+                                float *dv) {
   attentionGradOf(q, k, v, out, lse, dOut, batch, seq, heads, kvHeads, headDim,
-                  causal, dq, dk, dv);
+                  mask, dq, dk, dv);
 }
 
 void moert::cuda::attentionGrad(const bf16 *q, const bf16 *k, const bf16 *v,
                                 const bf16 *out, const float *lse,
                                 const bf16 *dOut, int64_t batch, int64_t seq,
                                 int64_t heads, int64_t kvHeads, int64_t headDim,
-                                bool causal, float *dq, float *dk, float *dv) {
+                                AttentionMask mask, float *dq, float *dk,
+                                float *dv) {
   attentionGradOf(q, k, v, out, lse, dOut, batch, seq, heads, kvHeads, headDim,
-                  causal, dq, dk, dv);
+                  mask, dq, dk, dv);
 }
 
 //===----------------------------------------------------------------------===//

@@ -174,8 +174,8 @@ TEST(CpuBf16KernelsTest, AttentionAndGradMatchReference) {
   cases.insert(cases.end(),
                {{2, 19, 3, 1, 7}, {1, 33, 2, 2, 9}, {1, 256, 2, 1, 64}});
   for (AttentionCase c : cases)
-    for (bool causal : {false, true}) {
-      std::string name = c.name(causal);
+    for (moert::AttentionMask mask : attentionMasks(c)) {
+      std::string name = c.name(mask);
       std::vector<int64_t> qShape = c.queryShape(), kvShape = c.keyShape();
       int64_t qCount = c.queryCount(), kvCount = c.keyCount();
       AttentionInputs inputs = attentionInputs(c);
@@ -188,8 +188,8 @@ TEST(CpuBf16KernelsTest, AttentionAndGradMatchReference) {
       int64_t rows = c.batch * c.heads * c.seq;
       Floats out = output(qCount), lse = output(rows);
       cpu::attention(q.data(), k.data(), v.data(), c.batch, c.seq, c.heads,
-                     c.kvHeads, c.headDim, causal, out.data(), lse.data());
-      ref::AttentionResult expected = ref::attention(qRef, kRef, vRef, causal);
+                     c.kvHeads, c.headDim, mask, out.data(), lse.data());
+      ref::AttentionResult expected = ref::attention(qRef, kRef, vRef, mask);
       expectBf16Close(out, expected.result.data, "attention " + name);
       expectBf16Close(lse, expected.lse.data, "attention lse " + name);
       // A bf16 result (moe-narrow-results) is the f32 one rounded, with the
@@ -197,7 +197,7 @@ TEST(CpuBf16KernelsTest, AttentionAndGradMatchReference) {
       Halves out16(qCount);
       Floats lse16 = output(rows);
       cpu::attention(q.data(), k.data(), v.data(), c.batch, c.seq, c.heads,
-                     c.kvHeads, c.headDim, causal, out16.data(), lse16.data());
+                     c.kvHeads, c.headDim, mask, out16.data(), lse16.data());
       for (int64_t i = 0; i < qCount; ++i)
         ASSERT_EQ(out16[i].bits, moert::toBf16(out[i]).bits)
             << "attention, bf16 result " << name << " at " << i;
@@ -207,10 +207,10 @@ TEST(CpuBf16KernelsTest, AttentionAndGradMatchReference) {
       Floats dq = output(qCount), dk = output(kvCount), dv = output(kvCount);
       cpu::attentionGrad(q.data(), k.data(), v.data(), out16.data(), lse.data(),
                          dOut.data(), c.batch, c.seq, c.heads, c.kvHeads,
-                         c.headDim, causal, dq.data(), dk.data(), dv.data());
+                         c.headDim, mask, dq.data(), dk.data(), dv.data());
       ref::AttentionGrads grads = ref::attentionGrad(
-          qRef, kRef, vRef, bf16Tensor(qShape, out16), f32(lseShape, lse),
-          causal, bf16Tensor(qShape, dOut));
+          qRef, kRef, vRef, bf16Tensor(qShape, out16), f32(lseShape, lse), mask,
+          bf16Tensor(qShape, dOut));
       expectBf16Close(dq, grads.dQuery.data, "attentionGrad dq " + name);
       expectBf16Close(dk, grads.dKey.data, "attentionGrad dk " + name);
       expectBf16Close(dv, grads.dValue.data, "attentionGrad dv " + name);

@@ -313,8 +313,8 @@ TEST(CpuTransformerKernelsTest, RopeMatchesReferenceAndInverts) {
 
 TEST(CpuTransformerKernelsTest, AttentionMatchesReference) {
   for (AttentionCase c : kAttentionCases)
-    for (bool causal : {false, true}) {
-      std::string name = c.name(causal);
+    for (moert::AttentionMask mask : attentionMasks(c)) {
+      std::string name = c.name(mask);
       std::vector<int64_t> qShape = c.queryShape(), kvShape = c.keyShape();
       int64_t qCount = c.queryCount(), kvCount = c.keyCount();
       auto [q, k, v, dOut] = attentionInputs(c);
@@ -324,8 +324,8 @@ TEST(CpuTransformerKernelsTest, AttentionMatchesReference) {
       std::vector<int64_t> lseShape = {c.batch, c.heads, c.seq};
       Floats out = output(qCount), lse = output(c.batch * c.heads * c.seq);
       cpu::attention(q.data(), k.data(), v.data(), c.batch, c.seq, c.heads,
-                     c.kvHeads, c.headDim, causal, out.data(), lse.data());
-      ref::AttentionResult expected = ref::attention(qRef, kRef, vRef, causal);
+                     c.kvHeads, c.headDim, mask, out.data(), lse.data());
+      ref::AttentionResult expected = ref::attention(qRef, kRef, vRef, mask);
       expectClose(out, expected.result, "attention " + name);
       expectClose(lse, expected.lse, "attention lse " + name);
 
@@ -333,10 +333,10 @@ TEST(CpuTransformerKernelsTest, AttentionMatchesReference) {
       Floats dq = output(qCount), dk = output(kvCount), dv = output(kvCount);
       cpu::attentionGrad(q.data(), k.data(), v.data(), out.data(), lse.data(),
                          dOut.data(), c.batch, c.seq, c.heads, c.kvHeads,
-                         c.headDim, causal, dq.data(), dk.data(), dv.data());
+                         c.headDim, mask, dq.data(), dk.data(), dv.data());
       ref::AttentionGrads grads =
           ref::attentionGrad(qRef, kRef, vRef, f32(qShape, out),
-                             f32(lseShape, lse), causal, f32(qShape, dOut));
+                             f32(lseShape, lse), mask, f32(qShape, dOut));
       expectClose(dq, grads.dQuery, "attentionGrad dq " + name);
       expectClose(dk, grads.dKey, "attentionGrad dk " + name);
       expectClose(dv, grads.dValue, "attentionGrad dv " + name);
@@ -593,21 +593,24 @@ TEST(CpuTransformerKernelsTest, RunsAreBitwiseReproducible) {
     cpu::rope(q.data(), batch, seq, heads, headDim, headDim, 10000, {}, false,
               false, next(rows * hidden));
     float *out = nullptr, *lse = nullptr;
-    for (bool causal : {false, true}) {
+    // Without a mask, causal, and within a window across blocks of queries.
+    for (moert::AttentionMask mask :
+         {moert::AttentionMask{false}, moert::AttentionMask{true},
+          moert::AttentionMask{true, 20}}) {
       out = next(rows * hidden);
       lse = next(batch * heads * seq);
       cpu::attention(q.data(), k.data(), v.data(), batch, seq, heads, heads,
-                     headDim, causal, out, lse);
+                     headDim, mask, out, lse);
       float *dq = next(rows * hidden), *dk = next(rows * hidden);
       cpu::attentionGrad(q.data(), k.data(), v.data(), out, lse, dy.data(),
-                         batch, seq, heads, heads, headDim, causal, dq, dk,
+                         batch, seq, heads, heads, headDim, mask, dq, dk,
                          next(rows * hidden));
     }
     // Grouped queries: 4 heads on 2 kv heads share dK and dV sums.
     float *dq = next(rows * hidden), *dk = next(rows * hidden / 2);
     cpu::attentionGrad(q.data(), k.data(), v.data(), out, lse, dy.data(), batch,
-                       seq, heads, 2, headDim, true, dq, dk,
-                       next(rows * hidden / 2));
+                       seq, heads, 2, headDim, moert::AttentionMask{true}, dq,
+                       dk, next(rows * hidden / 2));
     cpu::swiglu(gate.data(), up.data(), rows * ffn, next(rows * ffn));
     float *dGate = next(rows * ffn);
     cpu::swigluGrad(gate.data(), up.data(), dFfn.data(), rows * ffn, dGate,

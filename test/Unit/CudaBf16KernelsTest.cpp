@@ -125,7 +125,7 @@ TEST_F(CudaBf16KernelsTest, ConvertMatchesTheCpuBitForBit) {
 namespace {
 
 /// The forward and backward of `c` on the chosen kernels against the CPU.
-void checkAttention(const AttentionCase &c, bool causal,
+void checkAttention(const AttentionCase &c, moert::AttentionMask mask,
                     const std::string &name) {
   int64_t qCount = c.queryCount(), kvCount = c.keyCount();
   AttentionInputs inputs = attentionInputs(c);
@@ -140,12 +140,12 @@ void checkAttention(const AttentionCase &c, bool causal,
   DeviceBuffer<float> dqGpu(qCount), dkGpu(kvCount), dvGpu(kvCount);
   auto forward = [&] {
     gpu::attention(qGpu.get(), kGpu.get(), vGpu.get(), c.batch, c.seq, c.heads,
-                   c.kvHeads, c.headDim, causal, outGpu.get(), lseGpu.get());
+                   c.kvHeads, c.headDim, mask, outGpu.get(), lseGpu.get());
   };
   auto backward = [&] {
     gpu::attentionGrad(qGpu.get(), kGpu.get(), vGpu.get(), outOfCpu.get(),
                        lseOfCpu.get(), dOutGpu.get(), c.batch, c.seq, c.heads,
-                       c.kvHeads, c.headDim, causal, dqGpu.get(), dkGpu.get(),
+                       c.kvHeads, c.headDim, mask, dqGpu.get(), dkGpu.get(),
                        dvGpu.get());
   };
   if (c.headDim > moert::cuda::kMaxBf16AttentionHeadDim) {
@@ -160,7 +160,7 @@ void checkAttention(const AttentionCase &c, bool causal,
   forward();
   Floats out = output(qCount), lse = output(rows);
   cpu::attention(q.data(), k.data(), v.data(), c.batch, c.seq, c.heads,
-                 c.kvHeads, c.headDim, causal, out.data(), lse.data());
+                 c.kvHeads, c.headDim, mask, out.data(), lse.data());
   expectClose(outGpu.download(), out, "attention " + name, kAttentionTolerance);
   expectClose(lseGpu.download(), lse, "attention lse " + name, kLseTolerance);
   // A bf16 result (moe-narrow-results) is the kernel's f32 one rounded,
@@ -168,7 +168,7 @@ void checkAttention(const AttentionCase &c, bool causal,
   DeviceBuffer<bf16> out16Gpu(qCount);
   DeviceBuffer<float> lse16Gpu(rows);
   gpu::attention(qGpu.get(), kGpu.get(), vGpu.get(), c.batch, c.seq, c.heads,
-                 c.kvHeads, c.headDim, causal, out16Gpu.get(), lse16Gpu.get());
+                 c.kvHeads, c.headDim, mask, out16Gpu.get(), lse16Gpu.get());
   Floats outOfGpu = outGpu.download();
   std::vector<bf16> out16 = out16Gpu.download();
   for (int64_t i = 0; i < qCount; ++i)
@@ -184,7 +184,7 @@ void checkAttention(const AttentionCase &c, bool causal,
   Floats dq = output(qCount), dk = output(kvCount), dv = output(kvCount);
   cpu::attentionGrad(q.data(), k.data(), v.data(), out16OfCpu.data(),
                      lse.data(), dOut.data(), c.batch, c.seq, c.heads,
-                     c.kvHeads, c.headDim, causal, dq.data(), dk.data(),
+                     c.kvHeads, c.headDim, mask, dq.data(), dk.data(),
                      dv.data());
   expectClose(dqGpu.download(), dq, "attentionGrad dq " + name,
               kAttentionTolerance);
@@ -200,8 +200,8 @@ TEST_F(CudaBf16KernelsTest, AttentionAndGradMatchCpu) {
   for (const char *kernel : attentionKernels()) {
     KernelChoice choice("MOE_CUDA_ATTENTION", kernel);
     for (const AttentionCase &c : kAttentionCases)
-      for (bool causal : {false, true})
-        checkAttention(c, causal, c.name(causal) + " on " + kernel);
+      for (moert::AttentionMask mask : attentionMasks(c))
+        checkAttention(c, mask, c.name(mask) + " on " + kernel);
   }
 }
 
@@ -211,7 +211,8 @@ TEST(AttentionKernelChoiceTest, ABadValueIsNamed) {
   KernelChoice choice("MOE_CUDA_ATTENTION", "flash");
   std::string error = errorOf([] {
     moert::cuda::attention<bf16, float>(nullptr, nullptr, nullptr, 1, 64, 1, 1,
-                                        64, true, nullptr, nullptr);
+                                        64, moert::AttentionMask{true}, nullptr,
+                                        nullptr);
   });
   EXPECT_NE(error.find("MOE_CUDA_ATTENTION=flash: expected auto, mma.sync or "
                        "wgmma"),

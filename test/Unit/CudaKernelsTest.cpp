@@ -346,8 +346,8 @@ TEST_F(CudaTransformerKernelsTest, RopeMatchesCpuAndInverts) {
 
 TEST_F(CudaTransformerKernelsTest, AttentionAndGradMatchCpu) {
   for (AttentionCase c : kAttentionCases)
-    for (bool causal : {false, true}) {
-      std::string name = c.name(causal);
+    for (moert::AttentionMask mask : attentionMasks(c)) {
+      std::string name = c.name(mask);
       int64_t qCount = c.queryCount(), kvCount = c.keyCount();
       auto [q, k, v, dOut] = attentionInputs(c);
       DeviceBuffer<float> qGpu(q), kGpu(k), vGpu(v), dOutGpu(dOut);
@@ -355,11 +355,11 @@ TEST_F(CudaTransformerKernelsTest, AttentionAndGradMatchCpu) {
       int64_t rows = c.batch * c.heads * c.seq;
       DeviceBuffer<float> outGpu(qCount), lseGpu(rows);
       gpu::attention(qGpu.get(), kGpu.get(), vGpu.get(), c.batch, c.seq,
-                     c.heads, c.kvHeads, c.headDim, causal, outGpu.get(),
+                     c.heads, c.kvHeads, c.headDim, mask, outGpu.get(),
                      lseGpu.get());
       Floats out = output(qCount), lse = output(rows);
       cpu::attention(q.data(), k.data(), v.data(), c.batch, c.seq, c.heads,
-                     c.kvHeads, c.headDim, causal, out.data(), lse.data());
+                     c.kvHeads, c.headDim, mask, out.data(), lse.data());
       expectClose(outGpu.download(), out, "attention " + name, kGemmTolerance);
       expectClose(lseGpu.download(), lse, "attention lse " + name,
                   kGemmTolerance);
@@ -369,12 +369,12 @@ TEST_F(CudaTransformerKernelsTest, AttentionAndGradMatchCpu) {
       DeviceBuffer<float> dqGpu(qCount), dkGpu(kvCount), dvGpu(kvCount);
       gpu::attentionGrad(qGpu.get(), kGpu.get(), vGpu.get(), outCpu.get(),
                          lseCpu.get(), dOutGpu.get(), c.batch, c.seq, c.heads,
-                         c.kvHeads, c.headDim, causal, dqGpu.get(), dkGpu.get(),
+                         c.kvHeads, c.headDim, mask, dqGpu.get(), dkGpu.get(),
                          dvGpu.get());
       Floats dq = output(qCount), dk = output(kvCount), dv = output(kvCount);
       cpu::attentionGrad(q.data(), k.data(), v.data(), out.data(), lse.data(),
                          dOut.data(), c.batch, c.seq, c.heads, c.kvHeads,
-                         c.headDim, causal, dq.data(), dk.data(), dv.data());
+                         c.headDim, mask, dq.data(), dk.data(), dv.data());
       expectClose(dqGpu.download(), dq, "attentionGrad dq " + name,
                   kGemmTolerance);
       expectClose(dkGpu.download(), dk, "attentionGrad dk " + name,
@@ -767,23 +767,26 @@ TEST_F(CudaTransformerKernelsTest, DeterministicKernelsAreBitwiseReproducible) {
     gpu::rmsNormGrad(xGpu.get(), weightGpu.get(), dyGpu.get(), rows, hidden,
                      1e-5, dx, next(hidden));
     gpu::biasGrad(dyGpu.get(), rows, hidden, next(hidden));
-    for (bool causal : {false, true}) {
+    // Without a mask, causal, and within a window across the key tiles.
+    for (moert::AttentionMask mask :
+         {moert::AttentionMask{false}, moert::AttentionMask{true},
+          moert::AttentionMask{true, 70}}) {
       float *out = next(rows * hidden), *lse = next(batch * heads * seq);
       gpu::attention(qGpu.get(), kGpu.get(), vGpu.get(), batch, seq, heads,
-                     heads, headDim, causal, out, lse);
+                     heads, headDim, mask, out, lse);
       float *dq = next(rows * hidden), *dk = next(rows * hidden);
       gpu::attentionGrad(qGpu.get(), kGpu.get(), vGpu.get(), out, lse,
-                         dyGpu.get(), batch, seq, heads, heads, headDim, causal,
+                         dyGpu.get(), batch, seq, heads, heads, headDim, mask,
                          dq, dk, next(rows * hidden));
       out = next(gqaQGpu.size());
       lse = next(2 * gqaHeads * gqaSeq);
       gpu::attention(gqaQGpu.get(), gqaKGpu.get(), gqaVGpu.get(), 2, gqaSeq,
-                     gqaHeads, gqaKvHeads, gqaDim, causal, out, lse);
+                     gqaHeads, gqaKvHeads, gqaDim, mask, out, lse);
       dq = next(gqaQGpu.size());
       dk = next(gqaKGpu.size());
       gpu::attentionGrad(gqaQGpu.get(), gqaKGpu.get(), gqaVGpu.get(), out, lse,
                          gqaDOutGpu.get(), 2, gqaSeq, gqaHeads, gqaKvHeads,
-                         gqaDim, causal, dq, dk, next(gqaVGpu.size()));
+                         gqaDim, mask, dq, dk, next(gqaVGpu.size()));
     }
     gpu::crossEntropy(logitsGpu.get(), idsGpu.get(), rows, vocab, {false, 0},
                       gpu::Divisor(static_cast<double>(rows)), next(1));

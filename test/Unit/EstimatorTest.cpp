@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "moe/Analysis/OpCost.h"
 #include "moe/Estimate/LayoutSearch.h"
 
 #include <gtest/gtest.h>
@@ -215,3 +216,16 @@ TEST(EstimatorTest, ClusterFilesAreCheckedKeyByKey) {
 }
 
 } // namespace
+
+// The estimator times attention by the scores its kernels compute: all, a
+// causal half, or a window's band, W * seq - W^2 / 2 of seq^2 (the
+// continuum limit of W (W + 1) / 2 + (seq - W) W).
+TEST(EstimatorTest, AttentionComputesTheScoresItsMaskShows) {
+  EXPECT_EQ(attentionScoreFraction({false}, 1000), 1);
+  EXPECT_EQ(attentionScoreFraction({true}, 1000), 0.5);
+  EXPECT_EQ(attentionScoreFraction({true, 1000}, 1000), 0.5);
+  EXPECT_EQ(attentionScoreFraction({true, 4000}, 1000), 0.5);
+  EXPECT_DOUBLE_EQ(attentionScoreFraction({true, 100}, 1000),
+                   (100.0 * 1000 - 100.0 * 100 / 2) / 1e6);
+  EXPECT_DOUBLE_EQ(attentionScoreFraction({true, 250}, 1000), 0.21875);
+}

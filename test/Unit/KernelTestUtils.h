@@ -281,8 +281,22 @@ struct AttentionCase {
   }
   int64_t queryCount() const { return batch * seq * heads * headDim; }
   int64_t keyCount() const { return batch * seq * kvHeads * headDim; }
-  std::string name(bool causal) const;
+  std::string name(moert::AttentionMask mask) const;
 };
+
+/// The masks each attention case runs under: none, causal, and causal
+/// within windows of two positions, a third of the sequence (across the
+/// kernels' blocks of queries) and one short of it. (Within one, each
+/// query sees its own key alone, and the scores' gradients, zero, come out
+/// as rounding errors.)
+inline std::vector<moert::AttentionMask>
+attentionMasks(const AttentionCase &c) {
+  std::vector<moert::AttentionMask> masks = {{false}, {true}};
+  for (int64_t window : {int64_t(2), (c.seq + 1) / 3, c.seq - 1})
+    if (window >= 2 && window < c.seq && masks.back().window != window)
+      masks.push_back({true, window});
+  return masks;
+}
 
 /// A case's query (scores of a few units: sharp softmax rows, not one-hot
 /// ones), key, value and output gradient.
@@ -317,9 +331,10 @@ inline std::string RopeCase::name() const {
          (interleaved ? " interleaved" : "");
 }
 
-inline std::string AttentionCase::name(bool causal) const {
+inline std::string AttentionCase::name(moert::AttentionMask mask) const {
   return shapeName({batch, seq, heads, kvHeads, headDim}) +
-         (causal ? " causal" : "");
+         (mask.causal ? " causal" : "") +
+         (mask.window ? " window " + std::to_string(mask.window) : "");
 }
 
 //===----------------------------------------------------------------------===//

@@ -191,10 +191,10 @@ TEST(AttentionGradTest, HandWorkedCausal) {
   // The forward's output and log-sum-exp come from moe.attention.
   Tensor q = f64({1, 2, 1, 1}, {1, 2}), k = f64({1, 2, 1, 1}, {0.5, -1});
   Tensor v = f64({1, 2, 1, 1}, {3, 5});
-  AttentionResult forward = attention(q, k, v, /*causal=*/true);
+  AttentionResult forward = attention(q, k, v, moert::AttentionMask{true});
   AttentionGrads grads =
-      attentionGrad(q, k, v, forward.result, forward.lse, /*causal=*/true,
-                    f64({1, 2, 1, 1}, {1, 2}));
+      attentionGrad(q, k, v, forward.result, forward.lse,
+                    moert::AttentionMask{true}, f64({1, 2, 1, 1}, {1, 2}));
   expectTensor(grads.dQuery, DType::F64, {1, 2, 1, 1},
                {0, -0.2710599583854736});
   expectTensor(grads.dKey, DType::F64, {1, 2, 1, 1},
@@ -209,7 +209,9 @@ TEST(AttentionGradTest, MatchesFiniteDifferences) {
       {1, 1}, {2, 1}, {4, 2}, {3, 3}};
   for (uint64_t seed : kSeeds)
     for (auto [heads, kvHeads] : headConfigs)
-      for (bool causal : {false, true}) {
+      for (moert::AttentionMask mask :
+           {moert::AttentionMask{false}, moert::AttentionMask{true},
+            moert::AttentionMask{true, 1}, moert::AttentionMask{true, 2}}) {
         Random random(seed * 100 + heads * 10 + kvHeads);
         int64_t batch = random.integer(1, 2), seq = random.integer(2, 5);
         int64_t headDim = random.integer(2, 4);
@@ -217,28 +219,29 @@ TEST(AttentionGradTest, MatchesFiniteDifferences) {
         Tensor key = random.tensor({batch, seq, kvHeads, headDim}, -1.5, 1.5);
         Tensor value = random.tensor({batch, seq, kvHeads, headDim});
         Tensor r = random.tensor(query.shape);
-        AttentionResult forward = attention(query, key, value, causal);
+        AttentionResult forward = attention(query, key, value, mask);
         AttentionGrads grads = attentionGrad(query, key, value, forward.result,
-                                             forward.lse, causal, r);
-        std::string what = "seed " + std::to_string(seed) + " heads " +
-                           std::to_string(heads) + "/" +
-                           std::to_string(kvHeads) + (causal ? " causal" : "");
+                                             forward.lse, mask, r);
+        std::string what =
+            "seed " + std::to_string(seed) + " heads " + std::to_string(heads) +
+            "/" + std::to_string(kvHeads) + (mask.causal ? " causal" : "") +
+            " window " + std::to_string(mask.window);
         expectGradient(
             what + " query", grads.dQuery, query,
             [&](const Tensor &x) {
-              return dot(r, attention(x, key, value, causal).result);
+              return dot(r, attention(x, key, value, mask).result);
             },
             random);
         expectGradient(
             what + " key", grads.dKey, key,
             [&](const Tensor &x) {
-              return dot(r, attention(query, x, value, causal).result);
+              return dot(r, attention(query, x, value, mask).result);
             },
             random);
         expectGradient(
             what + " value", grads.dValue, value,
             [&](const Tensor &x) {
-              return dot(r, attention(query, key, x, causal).result);
+              return dot(r, attention(query, key, x, mask).result);
             },
             random);
       }

@@ -171,8 +171,8 @@ TEST(AttentionTest, NonCausalAttendsToEveryPosition) {
   Tensor q = f64({1, 2, 1, 2}, kQuery);
   Tensor k = f64({1, 2, 1, 2}, kKey);
   Tensor v = f64({1, 2, 1, 2}, kValue);
-  expectTensor(attention(q, k, v, /*causal=*/false).result, DType::F64,
-               {1, 2, 1, 2},
+  expectTensor(attention(q, k, v, moert::AttentionMask{false}).result,
+               DType::F64, {1, 2, 1, 2},
                {1.6604769013466862, 2.6604769013466862, 2.6088593650139136,
                 3.608859365013914});
 }
@@ -182,8 +182,9 @@ TEST(AttentionTest, CausalHidesLaterPositions) {
   Tensor q = f64({1, 2, 1, 2}, kQuery);
   Tensor k = f64({1, 2, 1, 2}, kKey);
   Tensor v = f64({1, 2, 1, 2}, kValue);
-  expectTensor(attention(q, k, v, /*causal=*/true).result, DType::F64,
-               {1, 2, 1, 2}, {1, 2, 2.6088593650139136, 3.608859365013914});
+  expectTensor(attention(q, k, v, moert::AttentionMask{true}).result,
+               DType::F64, {1, 2, 1, 2},
+               {1, 2, 2.6088593650139136, 3.608859365013914});
 }
 
 TEST(AttentionTest, LogSumExpIsPerHeadAndQueryRow) {
@@ -192,10 +193,10 @@ TEST(AttentionTest, LogSumExpIsPerHeadAndQueryRow) {
   Tensor q = f64({1, 2, 1, 2}, kQuery);
   Tensor k = f64({1, 2, 1, 2}, kKey);
   Tensor v = f64({1, 2, 1, 2}, kValue);
-  expectTensor(attention(q, k, v, /*causal=*/false).lse, DType::F64, {1, 1, 2},
-               {1.1079403076572498, 1.6318352839548387});
-  expectTensor(attention(q, k, v, /*causal=*/true).lse, DType::F64, {1, 1, 2},
-               {0.7071067811865476, 1.6318352839548387});
+  expectTensor(attention(q, k, v, moert::AttentionMask{false}).lse, DType::F64,
+               {1, 1, 2}, {1.1079403076572498, 1.6318352839548387});
+  expectTensor(attention(q, k, v, moert::AttentionMask{true}).lse, DType::F64,
+               {1, 1, 2}, {0.7071067811865476, 1.6318352839548387});
 }
 
 TEST(AttentionTest, GroupedQueryHeadsShareOneKvHead) {
@@ -207,8 +208,8 @@ TEST(AttentionTest, GroupedQueryHeadsShareOneKvHead) {
   Tensor q = f64({1, 2, 2, 2}, {1, 0, 0, 1, 0, 1, 2, 0});
   Tensor k = f64({1, 2, 1, 2}, kKey);
   Tensor v = f64({1, 2, 1, 2}, kValue);
-  expectTensor(attention(q, k, v, /*causal=*/true).result, DType::F64,
-               {1, 2, 2, 2},
+  expectTensor(attention(q, k, v, moert::AttentionMask{true}).result,
+               DType::F64, {1, 2, 2, 2},
                {1, 2, 1, 2, 2.6088593650139136, 3.608859365013914,
                 1.3911406349860864, 2.3911406349860864});
 }
@@ -227,8 +228,8 @@ TEST(AttentionTest, GroupedQueryMapsConsecutiveHeadsToOneKvHead) {
   Tensor v = f64({1, 2, 2, 1}, {10, 30, 20, 50});
   const double a = 17.31058578630005, b = 32.384058440442345;
   const double c = 18.807970779778824, d = 30.35972419924183;
-  expectTensor(attention(q, k, v, /*causal=*/false).result, DType::F64,
-               {1, 2, 4, 1}, {a, a, b, b, c, c, d, d});
+  expectTensor(attention(q, k, v, moert::AttentionMask{false}).result,
+               DType::F64, {1, 2, 4, 1}, {a, a, b, b, c, c, d, d});
 }
 
 TEST(AttentionTest, BatchesDoNotMix) {
@@ -240,8 +241,25 @@ TEST(AttentionTest, BatchesDoNotMix) {
   Tensor v = f64({2, 2, 1, 1}, {100, 200, 0, 4});
   // Batch 0: pos 0 -> 100; pos 1: equal scores -> 150.
   // Batch 1: pos 0 -> 0; pos 1 -> 2.
-  expectTensor(attention(q, k, v, /*causal=*/true).result, DType::F64,
-               {2, 2, 1, 1}, {100, 150, 0, 2});
+  expectTensor(attention(q, k, v, moert::AttentionMask{true}).result,
+               DType::F64, {2, 2, 1, 1}, {100, 150, 0, 2});
+}
+
+TEST(AttentionTest, WindowHidesPositionsBeforeIt) {
+  // Equal scores (keys 0): each query's output is the mean of the values
+  // it sees, its log-sum-exp log(count). Within 2 positions: pos 0 sees
+  // {3}, pos 1 {3, 6}, pos 2 {6, 12} (causal alone: all three, 7); within
+  // 1 each sees its own.
+  Tensor q = f64({1, 3, 1, 1}, {1, 1, 1});
+  Tensor k = f64({1, 3, 1, 1}, {0, 0, 0});
+  Tensor v = f64({1, 3, 1, 1}, {3, 6, 12});
+  AttentionResult two = attention(q, k, v, moert::AttentionMask{true, 2});
+  expectTensor(two.result, DType::F64, {1, 3, 1, 1}, {3, 4.5, 9});
+  expectTensor(two.lse, DType::F64, {1, 1, 3}, {0, std::log(2), std::log(2)});
+  expectTensor(attention(q, k, v, moert::AttentionMask{true, 1}).result,
+               DType::F64, {1, 3, 1, 1}, {3, 6, 12});
+  expectTensor(attention(q, k, v, moert::AttentionMask{true}).result,
+               DType::F64, {1, 3, 1, 1}, {3, 4.5, 7});
 }
 
 //===----------------------------------------------------------------------===//

@@ -13,6 +13,7 @@
 #include "mlir/IR/Block.h"
 #include "mlir/IR/Operation.h"
 #include "mlir/Support/LLVM.h"
+#include "moert/KernelTypes.h"
 #include "llvm/ADT/DenseMap.h"
 
 namespace mlir::moe {
@@ -35,9 +36,10 @@ struct OpCost {
   double bytes = 0;
   /// Gemm: the shape of one product and how many the op does.
   int64_t m = 0, n = 0, k = 0, products = 0;
-  /// Attention: whether only the causal half of the score matrix is
-  /// computed (its flops still count the whole matrix, as model flops do).
-  bool causal = false;
+  /// Attention: the fraction of the score matrix its kernels compute, a
+  /// half where causal and less within a sliding window (its flops still
+  /// count the whole matrix, as model flops do).
+  double scoreFraction = 1;
   /// Collective: its name (all_to_all, ...) and the ranks in its group.
   StringRef collective;
   int64_t groupSize = 1;
@@ -70,6 +72,11 @@ inline bool isModelFlops(const OpCost &cost) {
   return cost.kind == OpCost::Kind::Gemm ||
          cost.kind == OpCost::Kind::Attention;
 }
+
+/// The fraction of a seq x seq score matrix whose scores `mask` lets the
+/// queries see, in the continuum limit: all, a causal half, or within a
+/// window of W the band of W * seq - W^2 / 2.
+double attentionScoreFraction(moert::AttentionMask mask, int64_t seq);
 
 /// Bytes of a statically shaped tensor (0 for other types).
 double tensorBytes(Type type);

@@ -177,8 +177,9 @@ struct ModelConfig {
   // The shape of one training step.
   int64_t batchSize = 0;
   int64_t seqLen = 0;
-  /// Hugging Face's sliding attention window, which the model can only
-  /// honour when it covers the whole sequence (checkModelSizes says).
+  /// Hugging Face's sliding attention window: each position attends to
+  /// itself and the window's positions before it (moe.attention's window,
+  /// left out where it covers the whole sequence).
   std::optional<int64_t> slidingWindow;
 
   /// What the importer should say about choices it made for the user
@@ -272,8 +273,7 @@ std::string canonicalConfigOf(llvm::StringRef text);
 
 /// Checks that no tensor of the model (with its batch and sequence length)
 /// exceeds 2^40 elements and no expert 2^31 rows, so that sizes cannot
-/// overflow and memory is refused by name, not exhausted; and that a
-/// sliding window, if any, covers the sequence.
+/// overflow and memory is refused by name, not exhausted.
 llvm::Error checkModelSizes(const ModelConfig &config,
                             llvm::StringRef fileName);
 

@@ -42,7 +42,7 @@ struct AttentionGrads {
 /// From the forward's `output` and log-sum-exp `lse` (moe.attention's).
 AttentionGrads attentionGrad(const Tensor &query, const Tensor &key,
                              const Tensor &value, const Tensor &output,
-                             const Tensor &lse, bool causal,
+                             const Tensor &lse, moert::AttentionMask mask,
                              const Tensor &dResult);
 
 struct SwigluGrads {

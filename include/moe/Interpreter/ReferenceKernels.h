@@ -37,7 +37,7 @@ struct AttentionResult {
   Tensor lse; // [batch, heads, seq]: each query row's log-sum-exp
 };
 AttentionResult attention(const Tensor &query, const Tensor &key,
-                          const Tensor &value, bool causal);
+                          const Tensor &value, moert::AttentionMask mask);
 Tensor swiglu(const Tensor &gate, const Tensor &up);
 /// Each row of `input` times the sigmoid of its row's `logit` ([..., 1]).
 Tensor sigmoidScale(const Tensor &input, const Tensor &logit);

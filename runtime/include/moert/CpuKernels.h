@@ -27,6 +27,7 @@
 namespace moert::cpu {
 
 using moert::AdamWConfig;
+using moert::AttentionMask;
 using moert::AuxLossKind;
 using moert::CountedTargets;
 using moert::GateConfig;

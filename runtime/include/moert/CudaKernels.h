@@ -37,6 +37,7 @@
 namespace moert::cuda {
 
 using moert::AdamWConfig;
+using moert::AttentionMask;
 using moert::AuxLossKind;
 using moert::CountedTargets;
 using moert::GateConfig;

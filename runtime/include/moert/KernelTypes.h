@@ -11,6 +11,8 @@
 
 #include <cstdint>
 
+#include "moert/HostDevice.h"
+
 namespace moert {
 
 /// The rows a cross-entropy counts: all, or those whose target is not
@@ -66,6 +68,27 @@ struct RopeScaling {
   double betaFast = 32, betaSlow = 1;
   bool truncate = true;
   double attentionFactor = 1;
+};
+
+/// The keys each query of moe.attention sees: with `causal`, query i sees
+/// keys j <= i, and with a `window` W too (0: none; Mistral's
+/// sliding_window), only the W keys i - W < j <= i; else all `seq` keys.
+/// The kernels of every target and the reference read the mask here.
+struct AttentionMask {
+  bool causal;
+  int64_t window = 0;
+
+  /// The first key query i sees.
+  MOERT_HOST_DEVICE int64_t firstKey(int64_t i) const {
+    return window && i >= window ? i - window + 1 : 0;
+  }
+  /// One past the last key query i sees, of `seq`.
+  MOERT_HOST_DEVICE int64_t endKey(int64_t i, int64_t seq) const {
+    return causal ? i + 1 : seq;
+  }
+  MOERT_HOST_DEVICE bool sees(int64_t i, int64_t j, int64_t seq) const {
+    return j >= firstKey(i) && j < endKey(i, seq);
+  }
 };
 
 struct AdamWConfig {

@@ -134,6 +134,14 @@ func.func @attention_grad_causal(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x4x6xf32
   return %dq, %dk, %dv : tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>
 }
 
+// CHECK-LABEL: func.func @attention_grad_window
+// CHECK: moe.attention_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} causal window 2 : tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>
+func.func @attention_grad_window(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x4x6xf32>, %v: tensor<2x3x4x6xf32>, %o: tensor<2x3x4x6xf32>, %lse: tensor<2x4x3xf32>, %dy: tensor<2x3x4x6xf32>)
+    -> (tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>) {
+  %dq, %dk, %dv = moe.attention_grad %q, %k, %v, %o, %lse, %dy causal window 2 : tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>
+  return %dq, %dk, %dv : tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>
+}
+
 // Mixed precision: bf16 operands, f32 gradients.
 // CHECK-LABEL: func.func @attention_grad_bf16
 // CHECK: moe.attention_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} causal : tensor<2x3x4x16xbf16>, tensor<2x3x2x16xbf16>

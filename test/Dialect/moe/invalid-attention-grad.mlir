@@ -103,3 +103,13 @@ func.func @attention_grad_query_rank(%q: tensor<2x3x6xf32>, %k: tensor<2x3x2x6xf
   %d:3 = "moe.attention_grad"(%q, %k, %k, %q, %l, %q) : (tensor<2x3x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x6xf32>, tensor<2x3xf32>, tensor<2x3x6xf32>) -> (tensor<2x3x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x2x6xf32>)
   return
 }
+
+// -----
+
+// moe.attention_grad: a sliding window needs causal attention, as the
+// forward's does.
+func.func @attention_grad_window_not_causal(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x6xf32>, %v: tensor<2x3x2x6xf32>, %o: tensor<2x3x4x6xf32>, %lse: tensor<2x4x3xf32>, %dy: tensor<2x3x4x6xf32>) {
+  // expected-error @+1 {{'moe.attention_grad' op 'window' (3) needs 'causal': a sliding window ends at each query's own position}}
+  %dq, %dk, %dv = moe.attention_grad %q, %k, %v, %o, %lse, %dy window 3 : tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>
+  return
+}

@@ -283,6 +283,24 @@ func.func @attention_key_rank(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x12xf32>, %
 
 // -----
 
+// moe.attention: a sliding window needs causal attention.
+func.func @attention_window_not_causal(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x6xf32>, %v: tensor<2x3x2x6xf32>) {
+  // expected-error @+1 {{'moe.attention' op 'window' (2) needs 'causal': a sliding window ends at each query's own position}}
+  %o, %lse = moe.attention %q, %k, %v window 2 : tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>
+  return
+}
+
+// -----
+
+// moe.attention: a window holds at least the query's own position.
+func.func @attention_window_zero(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x6xf32>, %v: tensor<2x3x2x6xf32>) {
+  // expected-error @+1 {{'moe.attention' op attribute 'window' failed to satisfy constraint: 64-bit signless integer attribute whose value is positive}}
+  %o, %lse = moe.attention %q, %k, %v causal window 0 : tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>
+  return
+}
+
+// -----
+
 // moe.attention: kv_heads must divide the query heads.
 func.func @attention_kv_heads(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x3x6xf32>, %v: tensor<2x3x3x6xf32>) {
   // expected-error @+1 {{'moe.attention' op 'key' kv_heads (3) must divide the query heads (4)}}

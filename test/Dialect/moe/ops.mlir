@@ -169,6 +169,14 @@ func.func @attention_causal(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x4x6xf32>, %v
   return %o : tensor<2x3x4x6xf32>
 }
 
+// Causal within a sliding window of 2 positions.
+// CHECK-LABEL: func.func @attention_window
+// CHECK: moe.attention %{{.*}}, %{{.*}}, %{{.*}} causal window 2 : tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>
+func.func @attention_window(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x4x6xf32>, %v: tensor<2x3x4x6xf32>) -> tensor<2x3x4x6xf32> {
+  %o, %lse = moe.attention %q, %k, %v causal window 2 : tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>
+  return %o : tensor<2x3x4x6xf32>
+}
+
 // Mixed precision: bf16 operands, f32 result.
 // CHECK-LABEL: func.func @attention_bf16
 // CHECK: moe.attention %{{.*}}, %{{.*}}, %{{.*}} causal : tensor<2x3x4x16xbf16>, tensor<2x3x2x16xbf16>

@@ -64,6 +64,14 @@ MODELS = {
                       "rms_norm_eps": None, "norm_topk_prob": False,
                       "router_z_loss_coef": 0.1,
                       "moe_intermediate_size": 40}),
+    # Mixtral attending within a sliding window of 3 positions (of the 8).
+    "mixtral-window": dict(kind="mixtral", kv_heads=2, top_k=2, tied=False,
+                           theta=1e6, router_logits=True, window=3),
+    # Qwen3-MoE with use_sliding_window: every layer within 5 positions.
+    "qwen3-moe-window": dict(
+        kind="qwen3_moe", kv_heads=2, top_k=2, tied=False, theta=1e6,
+        head_dim=8, moe_keys={"use_sliding_window": True,
+                              "sliding_window": 5}),
     # Qwen3-MoE: heads 8 wide where hidden_size / num_attention_heads is 4,
     # each query and key head normalized, top-2 weights not renormalized
     # (Qwen3MoeConfig's norm_topk_prob default), transformers' aux loss;
@@ -373,7 +381,7 @@ def make_model(spec):
     if spec["kind"] == "mixtral":
         config = transformers.MixtralConfig(
             num_local_experts=4, num_experts_per_tok=spec["top_k"],
-            router_aux_loss_coef=0.01, sliding_window=None,
+            router_aux_loss_coef=0.01, sliding_window=spec.get("window"),
             output_router_logits=spec.get("router_logits", False), **common)
         model = transformers.MixtralForCausalLM(config)
     elif spec["kind"] == "qwen3_moe":
