@@ -107,10 +107,11 @@ private:
     return moe::SliceOp::create(b, floatTensor(shape), input,
                                 b.getI64IntegerAttr(offset));
   }
-  Value attention(Value hidden, const std::string &prefix);
+  /// Layer `layer`'s attention, its weights under `prefix`.
+  Value attention(Value hidden, const std::string &prefix, int64_t layer);
   /// DeepSeek-V2's and V3's multi-head latent attention, where the config
   /// has one (attention() calls it).
-  Value latentAttention(Value hidden, const std::string &prefix);
+  Value latentAttention(Value hidden, const std::string &prefix, int64_t layer);
   /// RoPE over heads `input` ([batch, seq, heads, width]), their first
   /// `rotaryDim` dimensions (all where null).
   Value rotated(Value input, IntegerAttr rotaryDim = {});
@@ -154,12 +155,11 @@ private:
   func::FuncOp firstFunction; // globals are declared before it
   llvm::StringSet<> declared;
   int64_t tokens() const { return config.batchSize * config.seqLen; }
-  /// The attention's sliding window (sliding_window), or null where there
-  /// is none or it spans the whole sequence, where it changes nothing.
-  IntegerAttr attentionWindow() {
-    if (!config.slidingWindow || *config.slidingWindow >= config.seqLen)
-      return {};
-    return b.getI64IntegerAttr(*config.slidingWindow);
+  /// Layer `layer`'s sliding window (ModelConfig::attentionWindow), or
+  /// null.
+  IntegerAttr attentionWindow(int64_t layer) {
+    std::optional<int64_t> window = config.attentionWindow(layer);
+    return window ? b.getI64IntegerAttr(*window) : IntegerAttr();
   }
 };
 
@@ -194,9 +194,10 @@ Value ModelBuilder::rotated(Value input, IntegerAttr rotaryDim) {
                              scaling, interleaved, UnitAttr());
 }
 
-Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
+Value ModelBuilder::attention(Value hidden, const std::string &prefix,
+                              int64_t layer) {
   if (config.latentAttention)
-    return latentAttention(hidden, prefix);
+    return latentAttention(hidden, prefix, layer);
   int64_t batch = config.batchSize, seq = config.seqLen;
   int64_t headDim = config.headDim();
   setLocation(prefix + ".self_attn");
@@ -267,9 +268,10 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
     query = withSoftmaxScale(normalize("q", query, headDim));
     key = normalize("k", key, headDim);
   }
-  Value heads = moe::AttentionOp::create(b, query.getType(), query, key, value,
-                                         /*causal=*/true, attentionWindow())
-                    .getResult();
+  Value heads =
+      moe::AttentionOp::create(b, query.getType(), query, key, value,
+                               /*causal=*/true, attentionWindow(layer))
+          .getResult();
   // Each element of the output times the sigmoid of its gate.
   if (gate)
     heads = moe::SigmoidScaleOp::create(b, heads.getType(), heads, gate);
@@ -281,7 +283,8 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix) {
   return moe::LinearOp::create(b, hidden.getType(), merged, outWeight, Value());
 }
 
-Value ModelBuilder::latentAttention(Value hidden, const std::string &prefix) {
+Value ModelBuilder::latentAttention(Value hidden, const std::string &prefix,
+                                    int64_t layer) {
   const moe::LatentAttention &mla = *config.latentAttention;
   int64_t batch = config.batchSize, seq = config.seqLen;
   int64_t heads = config.numHeads, headDim = mla.queryHeadDim();
@@ -363,7 +366,7 @@ Value ModelBuilder::latentAttention(Value hidden, const std::string &prefix) {
   Value attended =
       moe::AttentionOp::create(b, withWidth(query, width), padded(query, width),
                                padded(key, width), padded(value, width),
-                               /*causal=*/true, attentionWindow())
+                               /*causal=*/true, attentionWindow(layer))
           .getResult();
   if (width != valueDim)
     attended = sliced(attended, 0, valueDim);
@@ -558,7 +561,7 @@ Value ModelBuilder::buildLogits(Value inputIds, TrainingTerms *terms) {
       Value attended = residual(
           hidden,
           attention(config.postNorms ? hidden : norm(hidden, "input_layernorm"),
-                    prefix),
+                    prefix, layer),
           "post_attention_layernorm");
       Value ffnInput = config.postNorms
                            ? attended

@@ -220,34 +220,52 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
     return;
   if (mlir::moe::isSwitched(rule) && !keys.boolean("use_sliding_window", false))
     return;
-  if (mlir::moe::picksLayers(rule)) {
+  // Our keys name the layers that slide as Qwen's do, with layer_types.
+  bool listed =
+      keys.has("layer_types") && keys.object["layer_types"].is_array();
+  if (mlir::moe::picksLayers(rule) || (!family && listed)) {
     // The layers that slide: those layer_types names so, else Qwen2's,
     // Qwen3's and Dots1's from max_window_layers on, Qwen2-MoE's even ones
-    // below it. The model's window is every layer's or none.
-    int64_t sliding = 0;
-    if (keys.has("layer_types") && keys.object["layer_types"].is_array()) {
-      for (const json &type : keys.object["layer_types"])
-        sliding += type == json("sliding_attention");
+    // below it; the others attend to the whole sequence.
+    std::vector<bool> sliding(config.numLayers);
+    if (listed) {
+      const json &types = keys.object["layer_types"];
+      if (types.size() != static_cast<size_t>(config.numLayers))
+        return keys.fail(llvm::formatv(
+            "key 'layer_types' lists {0} layer{1}, but the model has {2} "
+            "('num_hidden_layers')",
+            types.size(), types.size() == 1 ? "" : "s", config.numLayers));
+      for (int64_t layer = 0; layer < config.numLayers; ++layer) {
+        // The attentions these families' models build.
+        if (types[layer] != json("sliding_attention") &&
+            types[layer] != json("full_attention"))
+          return keys.fail(llvm::formatv(
+              "key 'layer_types' names layer {0}'s attention {1}, which is "
+              "not supported: a layer's attention is \"sliding_attention\" "
+              "or \"full_attention\"",
+              layer, types[layer].dump()));
+        sliding[layer] = types[layer] == json("sliding_attention");
+      }
     } else {
-      int64_t bound = static_cast<int64_t>(std::min(
-          keys.number("max_window_layers", double(family->maxWindowLayers),
-                      /*strictlyPositive=*/false),
-          double(config.numLayers)));
-      sliding = rule == SlidingWindow::switchedAlternating
-                    ? (bound + 1) / 2
-                    : config.numLayers - bound;
+      // Their config classes compare it with layer indices (and fail on
+      // null).
+      const json &given =
+          keys.object.value("max_window_layers", json(family->maxWindowLayers));
+      if (!given.is_number_integer() || given.get<int64_t>() < 0)
+        return keys.keyError("max_window_layers", "a non-negative integer");
+      int64_t bound = std::min(given.get<int64_t>(), config.numLayers);
+      for (int64_t layer = 0; layer < config.numLayers; ++layer)
+        sliding[layer] = rule == SlidingWindow::switchedAlternating
+                             ? layer % 2 == 0 && layer < bound
+                             : layer >= bound;
     }
-    if (sliding == 0)
+    if (llvm::none_of(sliding, [](bool slides) { return slides; }))
       return;
-    if (sliding != config.numLayers)
-      return keys.fail(llvm::formatv(
-          "keys 'use_sliding_window', 'max_window_layers' and "
-          "'layer_types' make {0} of the {1} layers attend within "
-          "'sliding_window', which is not supported: the model's window is "
-          "every layer's or none",
-          sliding, config.numLayers));
+    for (int64_t layer = 0; layer < config.numLayers; ++layer)
+      if (!sliding[layer])
+        config.fullAttentionLayers.push_back(layer);
   }
-  // The window applies (to every layer, for the rules that pick layers).
+  // The window applies (to the layers picked, for the rules that pick).
   if (family && !mlir::moe::isSwitched(rule) && switchedOff)
     config.warnings.push_back(
         llvm::formatv("transformers' {0} applies 'sliding_window' whatever "
@@ -643,12 +661,15 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
   }
   // A sliding window where it is shorter than the sequence, the only place
   // where it changes what the model computes (and the only place where
-  // the importer took one before it applied them).
-  std::optional<int64_t> window = config.slidingWindow;
-  if (window && *window >= config.seqLen)
-    window.reset();
+  // the importer took one before it applied them), and the layers that
+  // attend to the whole sequence beside it as layer_types says them.
+  std::optional<int64_t> window = config.effectiveWindow();
   if (complete || window)
     keys["sliding_window"] = optional(window);
+  if (window && !config.fullAttentionLayers.empty())
+    keys["layer_types"] = layerTypes(config);
+  else if (complete)
+    keys["layer_types"] = nullptr;
   keys["num_local_experts"] = config.numExperts;
   if (config.isMoe()) {
     keys["num_experts_per_tok"] = config.topK;
@@ -722,6 +743,17 @@ nlohmann::json mlir::moe::qkNormKeyValue(QkNorm norm) {
     return "after_rope";
   }
   llvm_unreachable("every QkNorm is spelled");
+}
+
+std::vector<std::string> mlir::moe::layerTypes(const ModelConfig &config) {
+  std::vector<std::string> types;
+  for (int64_t layer = 0; layer < config.numLayers; ++layer)
+    types.push_back(
+        config.slidingWindow &&
+                !llvm::is_contained(config.fullAttentionLayers, layer)
+            ? "sliding_attention"
+            : "full_attention");
+  return types;
 }
 
 std::string mlir::moe::canonicalConfig(const ModelConfig &config) {

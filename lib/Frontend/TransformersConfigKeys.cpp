@@ -79,12 +79,13 @@ void mlir::moe::writeAttentionKeys(nlohmann::json &config,
     // the other keys where the config lacks it (Qwen2-MoE's every other
     // layer).
     config["max_window_layers"] = 0;
-    config["layer_types"] = std::vector<std::string>(
-        model.numLayers,
-        window.is_null() ? "full_attention" : "sliding_attention");
+    config["layer_types"] = layerTypes(model);
   } else {
     config.erase("max_window_layers");
     config.erase("layer_types");
+    // Our keys name the layers that slide where not all do.
+    if (!family && !model.fullAttentionLayers.empty())
+      config["layer_types"] = layerTypes(model);
   }
 }
 

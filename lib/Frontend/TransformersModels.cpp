@@ -665,6 +665,8 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
             (model.firstMoeLayer && moeLayerRangeOf(config))) &&
            (!config.slidingWindow ||
             model.slidingWindow != SlidingWindow::ignored) &&
+           (config.fullAttentionLayers.empty() ||
+            picksLayers(model.slidingWindow)) &&
            // OLMoE's norms are as wide as the hidden state's heads.
            (!model.wholeNormHiddenSize ||
             config.headDim() * config.numHeads == config.hiddenSize);
@@ -673,6 +675,15 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   for (const TransformersModel &model : families())
     if (fits(model, denseLayers))
       return model;
+  if (!config.fullAttentionLayers.empty())
+    return llvm::createStringError(
+        "this model attends within its sliding window in some layers only "
+        "(layer_types), which of the transformers families that moe-export "
+        "writes only Qwen2 and Qwen3 (dense), Qwen2-MoE (a shared expert "
+        "beside softmax scores without a bias) and Dots1 (sigmoid scores "
+        "chosen with a bias, its dense layers first) do, with neither muP's "
+        "multipliers, norms after each sublayer, latent or gated attention; "
+        "this model differs from them");
   if (config.latentAttention)
     return llvm::createStringError(
         latentAttentionMismatch(config, ungatedShared, denseFirst));

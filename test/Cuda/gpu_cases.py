@@ -238,7 +238,8 @@ def graph_replay(case, binary, steps):
 # the Adam moments far past the tolerance. Then the same for gradient
 # accumulation (2 micro-batches a step: the fused loops that update the
 # sums in place, and the micro step's own graph); muP's multipliers
-# (Granite's keys: moe.scale as a kernel and in fused loops); and
+# (Granite's keys: moe.scale as a kernel and in fused loops) with attention
+# within a sliding window of 12 of the 32 positions; and
 # DeepSeek-V3's multi-head latent attention (moe.slice, moe.pad, moe.concat
 # and its gradient), 3 steps each.
 F32_OPTIMIZER = "lr=1e-3 warmup-steps=1 decay-steps=10"
@@ -285,7 +286,8 @@ def prepare_train_step(case):
     # neither multipliers nor a latent attention).
     compact_config(case, "mup.json", "-model_type", "-architectures",
                    "embedding_multiplier=4.0", "attention_multiplier=0.1",
-                   "residual_multiplier=0.5", "logits_scaling=3.0")
+                   "residual_multiplier=0.5", "logits_scaling=3.0",
+                   "sliding_window=12")
     compact_config(case, "mla.json", "-model_type", "-architectures",
                    "q_lora_rank=24", "kv_lora_rank=16", "qk_nope_head_dim=24",
                    "qk_rope_head_dim=8", "v_head_dim=16", "rope_interleave=true")

@@ -181,12 +181,32 @@ struct ModelConfig {
   /// itself and the window's positions before it (moe.attention's window,
   /// left out where it covers the whole sequence).
   std::optional<int64_t> slidingWindow;
+  /// The layers (ascending) that attend to the whole sequence although the
+  /// model has a sliding window (those transformers' layer_types names
+  /// full_attention: Qwen's and Dots1's may slide some layers only); empty
+  /// where every layer slides.
+  std::vector<int64_t> fullAttentionLayers;
 
   /// What the importer should say about choices it made for the user
   /// (moe-import and moe-compile print them as warnings).
   std::vector<std::string> warnings;
 
   bool isMoe() const { return numExperts > 0; }
+  /// The sliding window where it is shorter than the sequence: the only
+  /// place where it changes what the model computes.
+  std::optional<int64_t> effectiveWindow() const {
+    if (slidingWindow && *slidingWindow < seqLen)
+      return slidingWindow;
+    return std::nullopt;
+  }
+  /// The window that layer `layer`'s attention applies (effectiveWindow),
+  /// or none.
+  std::optional<int64_t> attentionWindow(int64_t layer) const {
+    if (std::binary_search(fullAttentionLayers.begin(),
+                           fullAttentionLayers.end(), layer))
+      return std::nullopt;
+    return effectiveWindow();
+  }
   bool isMoeLayer(int64_t layer) const {
     return isMoe() &&
            !std::binary_search(denseLayers.begin(), denseLayers.end(), layer);
@@ -257,6 +277,11 @@ struct ConfigDifference {
 /// model's, and not compared.
 std::vector<ConfigDifference> modelDifferences(const ModelConfig &from,
                                                const ModelConfig &to);
+
+/// transformers' layer_types of `config`: "sliding_attention" for each
+/// layer that attends within its sliding window, "full_attention" for the
+/// others.
+std::vector<std::string> layerTypes(const ModelConfig &config);
 
 /// `config` as a JSON object of every key that shapes its model or training
 /// step, each in one spelling, with the value the model reads (null where

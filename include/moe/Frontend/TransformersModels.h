@@ -274,11 +274,11 @@ transformersModelOf(const ModelConfig &config);
 /// and key norms where no model_type does, multi-head latent attention's
 /// sizes, the rotated part of each head where the class reads it
 /// (GLM-4-MoE's, MiniMax-M2's), RoPE's pairs where it reads that
-/// (DeepSeek-V3's), and the sliding
-/// window as the
-/// family's rule reads it (Qwen2's, Qwen3's and Qwen2-MoE's with every
-/// layer named in layer_types), so that neither the class's defaults nor
-/// keys left from another family change it.
+/// (DeepSeek-V3's), and the sliding window as the family's rule reads it
+/// (Qwen2's, Qwen3's, Qwen2-MoE's and Dots1's with every layer named in
+/// layer_types, as our keys where some layers do not slide), so that
+/// neither the class's defaults nor keys left from another family change
+/// it.
 void writeAttentionKeys(nlohmann::json &config, const ModelConfig &model,
                         const TransformersModel *family);
 

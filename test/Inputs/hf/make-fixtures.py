@@ -72,6 +72,21 @@ MODELS = {
         kind="qwen3_moe", kv_heads=2, top_k=2, tied=False, theta=1e6,
         head_dim=8, moe_keys={"use_sliding_window": True,
                               "sliding_window": 5}),
+    # Qwen2-MoE sliding its even layers below max_window_layers (its
+    # config class's rule): layer 0 within 3 positions, layer 1 all.
+    "qwen2-moe-window-layer0": dict(
+        kind="qwen2_moe", kv_heads=2, top_k=2, tied=False, theta=1e6,
+        router_logits=True,
+        moe_keys={"use_sliding_window": True, "sliding_window": 3,
+                  "max_window_layers": 2}),
+    # Dots1 sliding the layers from max_window_layers: layer 0 (dense) all
+    # positions, layer 1 within 3.
+    "dots1-window-layer1": dict(
+        kind="dots1", kv_heads=2, top_k=2, tied=False, theta=1e6,
+        head_dim=8,
+        moe_keys={"first_k_dense_replace": 1, "intermediate_size": 40,
+                  "n_shared_experts": 1, "norm_topk_prob": True,
+                  "sliding_window": 3, "max_window_layers": 1}),
     # Qwen3-MoE: heads 8 wide where hidden_size / num_attention_heads is 4,
     # each query and key head normalized, top-2 weights not renormalized
     # (Qwen3MoeConfig's norm_topk_prob default), transformers' aux loss;
