@@ -222,6 +222,53 @@ def hunyuan_v1_moe(rng):
     return transformers.HunYuanMoEV1Config(**config)
 
 
+def sliding_window(rng, config, switched=True):
+    """A window of 1 to 9 positions (of the campaign's 8) for the layers
+    that max_window_layers picks, or that a random layer_types names."""
+    layers = config["num_hidden_layers"]
+    config.update(sliding_window=rng.randint(1, 9),
+                  max_window_layers=rng.randint(0, layers))
+    if switched:
+        config["use_sliding_window"] = rng.random() < 0.8
+    if rng.random() < 0.5:
+        config["layer_types"] = [
+            rng.choice(["sliding_attention", "full_attention"])
+            for _ in range(layers)]
+    return config
+
+
+def qwen2_moe_window(rng):
+    config = sliding_window(rng, attention(rng))
+    experts = rng.choice([2, 4, 8])
+    config.update(num_experts=experts,
+                  num_experts_per_tok=rng.randint(1, min(4, experts)),
+                  moe_intermediate_size=rng.choice([8, 16, 24]),
+                  shared_expert_intermediate_size=rng.choice([8, 20]),
+                  norm_topk_prob=rng.random() < 0.5)
+    return transformers.Qwen2MoeConfig(**config)
+
+
+def dots1_window(rng):
+    config = sliding_window(rng, attention(rng), switched=False)
+    experts = rng.choice([2, 4, 8])
+    config.update(n_routed_experts=experts,
+                  num_experts_per_tok=rng.randint(1, min(4, experts)),
+                  moe_intermediate_size=rng.choice([8, 16, 24]),
+                  n_shared_experts=rng.choice([1, 2]),
+                  first_k_dense_replace=rng.randint(
+                      0, config["num_hidden_layers"] - 1))
+    return transformers.Dots1Config(**config)
+
+
+def mixtral_window(rng):
+    config = attention(rng)
+    experts = rng.choice([2, 4, 8])
+    config.update(num_local_experts=experts,
+                  num_experts_per_tok=rng.randint(1, min(4, experts)),
+                  sliding_window=rng.randint(1, 9))
+    return transformers.MixtralConfig(**config)
+
+
 def granite(rng):
     return transformers.GraniteConfig(**attention(rng), **multipliers(rng))
 
@@ -250,6 +297,10 @@ FAMILIES = {"ernie4_5_moe": ernie4_5_moe, "hy_v3": hy_v3,
                 **granitemoe_keys(rng)),
             "granitemoeshared": granitemoeshared, "granite": granite,
             "hunyuan_v1_moe": hunyuan_v1_moe, "minicpm5_moe": minicpm5_moe,
+            "qwen2_moe_window": qwen2_moe_window,
+            "dots1_window": dots1_window, "mixtral_window": mixtral_window,
+            "qwen3_window": lambda rng: transformers.Qwen3Config(
+                **sliding_window(rng, attention(rng))),
             "sarvam_moe": lambda rng: glm4_moe_layers(
                 rng, transformers.SarvamMoEConfig),
             "param2moe": lambda rng: glm4_moe_layers(
