@@ -183,7 +183,8 @@ def Moe_AttentionOp : Moe_DiffOp<"attention",
     `h` reads key/value head `h / (heads / kv_heads)`. Scores are scaled by
     `1 / sqrt(head_dim)`; with `causal`, position `i` attends to `j <= i`,
     and with a `window` of `W` positions too, only to `i - W < j <= i` (its
-    own and the `W - 1` before it: transformers' `sliding_window`).
+    own and the `W - 1` before it: transformers' `sliding_window`; `window`
+    needs `causal`).
 
     Its two products are GEMMs: over bf16 operands (mixed precision) they
     accumulate in f32, the softmax is f32, and the probabilities are rounded
