@@ -237,12 +237,17 @@ def sliding_window(rng, config, switched=True):
     return config
 
 
+def routed_experts(rng, experts_key):
+    """2, 4 or 8 experts under `experts_key`, a top-k and their width."""
+    experts = rng.choice([2, 4, 8])
+    return {experts_key: experts,
+            "num_experts_per_tok": rng.randint(1, min(4, experts)),
+            "moe_intermediate_size": rng.choice([8, 16, 24])}
+
+
 def qwen2_moe_window(rng):
     config = sliding_window(rng, attention(rng))
-    experts = rng.choice([2, 4, 8])
-    config.update(num_experts=experts,
-                  num_experts_per_tok=rng.randint(1, min(4, experts)),
-                  moe_intermediate_size=rng.choice([8, 16, 24]),
+    config.update(routed_experts(rng, "num_experts"),
                   shared_expert_intermediate_size=rng.choice([8, 20]),
                   norm_topk_prob=rng.random() < 0.5)
     return transformers.Qwen2MoeConfig(**config)
@@ -250,10 +255,7 @@ def qwen2_moe_window(rng):
 
 def dots1_window(rng):
     config = sliding_window(rng, attention(rng), switched=False)
-    experts = rng.choice([2, 4, 8])
-    config.update(n_routed_experts=experts,
-                  num_experts_per_tok=rng.randint(1, min(4, experts)),
-                  moe_intermediate_size=rng.choice([8, 16, 24]),
+    config.update(routed_experts(rng, "n_routed_experts"),
                   n_shared_experts=rng.choice([1, 2]),
                   first_k_dense_replace=rng.randint(
                       0, config["num_hidden_layers"] - 1))
@@ -262,10 +264,10 @@ def dots1_window(rng):
 
 def mixtral_window(rng):
     config = attention(rng)
-    experts = rng.choice([2, 4, 8])
-    config.update(num_local_experts=experts,
-                  num_experts_per_tok=rng.randint(1, min(4, experts)),
-                  sliding_window=rng.randint(1, 9))
+    experts = routed_experts(rng, "num_local_experts")
+    # Mixtral's experts are intermediate_size wide.
+    experts["intermediate_size"] = experts.pop("moe_intermediate_size")
+    config.update(experts, sliding_window=rng.randint(1, 9))
     return transformers.MixtralConfig(**config)
 
 
