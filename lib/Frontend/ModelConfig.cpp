@@ -748,11 +748,8 @@ nlohmann::json mlir::moe::qkNormKeyValue(QkNorm norm) {
 std::vector<std::string> mlir::moe::layerTypes(const ModelConfig &config) {
   std::vector<std::string> types;
   for (int64_t layer = 0; layer < config.numLayers; ++layer)
-    types.push_back(
-        config.slidingWindow &&
-                !llvm::is_contained(config.fullAttentionLayers, layer)
-            ? "sliding_attention"
-            : "full_attention");
+    types.push_back(config.slides(layer) ? "sliding_attention"
+                                         : "full_attention");
   return types;
 }
 

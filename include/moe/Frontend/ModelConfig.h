@@ -199,13 +199,16 @@ struct ModelConfig {
       return slidingWindow;
     return std::nullopt;
   }
+  /// Whether layer `layer` attends within the sliding window.
+  bool slides(int64_t layer) const {
+    return slidingWindow &&
+           !std::binary_search(fullAttentionLayers.begin(),
+                               fullAttentionLayers.end(), layer);
+  }
   /// The window that layer `layer`'s attention applies (effectiveWindow),
   /// or none.
   std::optional<int64_t> attentionWindow(int64_t layer) const {
-    if (std::binary_search(fullAttentionLayers.begin(),
-                           fullAttentionLayers.end(), layer))
-      return std::nullopt;
-    return effectiveWindow();
+    return slides(layer) ? effectiveWindow() : std::nullopt;
   }
   bool isMoeLayer(int64_t layer) const {
     return isMoe() &&
