@@ -527,15 +527,17 @@ moert::WeightSource::~WeightSource() = default;
 void moert::WeightSource::skipPredictionLayers() {
   // A multi-token-prediction module is a decoder layer with eh_proj (and
   // enorm, hnorm, shared_head), stored after the last one; ERNIE 4.5's are
-  // modules of their own beside the layers.
+  // modules of their own beside the layers, K-EXAONE's one module `mtp`.
   static const std::regex projection(R"(^(.*\.layers\.\d+)\.eh_proj\.weight$)");
   static const std::regex ernieModule(
       R"(^((.*\.)?mtp_(block|emb_norm|hidden_norm|linear_proj)\.\d+)\..*$)");
+  static const std::regex mtpModule(R"(^((.*\.)?mtp)\..*$)");
   std::smatch match;
   for (const auto &[name, parts] : recipes)
     if (name.size() <= 1000 &&
         (std::regex_match(name, match, projection) ||
-         std::regex_match(name, match, ernieModule)) &&
+         std::regex_match(name, match, ernieModule) ||
+         std::regex_match(name, match, mtpModule)) &&
         // A module's tensors are neighbours in the map.
         (predictionLayers.empty() || predictionLayers.back() != match[1]))
       predictionLayers.push_back(match[1].str());

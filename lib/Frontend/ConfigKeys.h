@@ -207,6 +207,15 @@ void readSharedExpert(KeyReader &keys, ModelConfig &config,
                       const TransformersModel *family,
                       const TransformersModel *transformers);
 
+/// Reads the sliding window, the layers it applies to and those that apply
+/// no RoPE into `config` (AttentionLayerKeys.cpp): our keys sliding_window,
+/// layer_types and moe_nope_layers, or as `family`'s class reads and
+/// derives them (its SlidingWindow rule; EXAONE 4's full-attention layers
+/// rotate nothing where the window is not null, which moe_nope_layers, if
+/// given, must agree with; the other families rotate every layer).
+void readAttentionLayers(KeyReader &keys, ModelConfig &config,
+                         const TransformersModel *family);
+
 /// Reads RoPE's keys into `config`: its base (`rope_theta`, or
 /// `rope_parameters.rope_theta`) and its scaling (`rope_scaling`, or
 /// `rope_parameters`: dynamic, linear, llama3, yarn), as transformers' config

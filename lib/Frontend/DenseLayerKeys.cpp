@@ -128,13 +128,17 @@ void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,
       {"first_k_dense_replace", json(0)}};
   // GLM-4.7-Flash's released config gives first_k_dense_replace, which its
   // class ignores: it must place the layers as mlp_layer_types does.
-  bool checkedFirstDense = transformers && transformers->mlpLayerTypes &&
+  // EXAONE-MoE's class saves it beside mlp_layer_types, which wins.
+  bool ignoredFirstDense = transformers && transformers->mlpLayerTypes &&
                            keys.has("first_k_dense_replace");
+  bool checkedFirstDense =
+      ignoredFirstDense && !(transformers->savesFirstDenseBesideLayerTypes &&
+                             keys.has("mlp_layer_types"));
   for (const auto &[key, value] : neutral) {
     bool read =
         !transformers ||
         (std::string_view(key) == "first_k_dense_replace"
-             ? transformers->firstDenseLayers.has_value() || checkedFirstDense
+             ? transformers->firstDenseLayers.has_value() || ignoredFirstDense
              : transformers->sparseLayerKeys);
     const char *placement = transformers ? layerKeysOf(*transformers) : "";
     if (keys.has(key) && !read && keys.object[key] != value)
@@ -201,8 +205,9 @@ void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,
             keys.has("mlp_layer_types") ? ""
                                         : " (absent: the first layer dense)",
             transformers->name));
-    first = 0;
   }
+  if (ignoredFirstDense)
+    first = 0;
   auto outsideRange = [&](int64_t layer) {
     return moeRange && ((layer + 1) % moeRange->interval != 0 ||
                         layer < moeRange->start || layer > moeRange->end);

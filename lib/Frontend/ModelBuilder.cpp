@@ -262,8 +262,10 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix,
   IntegerAttr rotaryDim = config.rotaryDim() != headDim
                               ? b.getI64IntegerAttr(config.rotaryDim())
                               : IntegerAttr();
-  query = rotated(query, rotaryDim);
-  key = rotated(key, rotaryDim);
+  if (config.rotates(layer)) {
+    query = rotated(query, rotaryDim);
+    key = rotated(key, rotaryDim);
+  }
   if (normalizedAfterRope) {
     query = withSoftmaxScale(normalize("q", query, headDim));
     key = normalize("k", key, headDim);

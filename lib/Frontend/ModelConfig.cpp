@@ -40,6 +40,8 @@ bool familyReads(const TransformersModel *family, std::string_view key) {
       (family->topKKey && key == family->topKKey) ||
       (family->scaleKey && key == family->scaleKey))
     return true;
+  if (key == "sliding_window_pattern")
+    return family->slidingWindow == mlir::moe::SlidingWindow::patterned;
   return family->firstMoeLayer &&
          (key == "moe_layer_start_index" || key == "moe_layer_end_index" ||
           key == "moe_layer_interval");
@@ -48,8 +50,7 @@ bool familyReads(const TransformersModel *family, std::string_view key) {
 /// Keys that would change what the model computes in ways it cannot: each
 /// must be absent or say what the model does anyway, or the config is
 /// refused rather than imported as a different model. `family` is the
-/// transformers model whose config class reads the keys (its
-/// sliding_window rule), or null.
+/// transformers model whose config class reads the keys, or null.
 void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
                        const TransformersModel *family) {
   auto refuse = [&](const char *key, const std::string &why) {
@@ -164,6 +165,10 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
       {"moe_layer_freq", json(1),
        "dense layers are placed by 'first_k_dense_replace', "
        "'mlp_only_layers' or 'decoder_sparse_step'"},
+      {"sliding_window_pattern", json(),
+       "the layers that slide are named by 'layer_types' "
+       "('sliding_window_pattern' picks them in a model_type exaone4 or "
+       "exaone_moe config)"},
       {"clip_qkv", json(), "queries, keys and values are not clipped"},
       {"use_bias", json(false), "projections have no bias"},
       {"use_qkv_bias", json(false),
@@ -194,93 +199,6 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
     if (keys.has(key) && keys.object[key] != json(0) &&
         keys.object[key] != json(0.0))
       refuse(key, "training has no dropout or router noise");
-  // Each family applies the window its own way; our keys alone apply it
-  // unless use_sliding_window is false.
-  using mlir::moe::SlidingWindow;
-  // Mistral's and Qwen's config classes have a window where the key is
-  // absent (not where it is null).
-  bool defaulted =
-      !keys.object.contains("sliding_window") && family && family->windowSize;
-  json window = defaulted ? json(family->windowSize)
-                          : keys.object.value("sliding_window", json());
-  if (window.is_null())
-    return;
-  SlidingWindow rule = family ? family->slidingWindow : SlidingWindow::applied;
-  bool switchedOff = keys.has("use_sliding_window") &&
-                     keys.object["use_sliding_window"] == json(false);
-  if (rule == SlidingWindow::ignored) {
-    config.warnings.push_back(
-        llvm::formatv("transformers' {0} does not apply 'sliding_window' (its "
-                      "attention is causal only), so it is ignored, as there",
-                      family->name)
-            .str());
-    return;
-  }
-  if (!family && switchedOff)
-    return;
-  if (mlir::moe::isSwitched(rule) && !keys.boolean("use_sliding_window", false))
-    return;
-  // Our keys name the layers that slide as Qwen's do, with layer_types.
-  bool listed =
-      keys.has("layer_types") && keys.object["layer_types"].is_array();
-  if (mlir::moe::picksLayers(rule) || (!family && listed)) {
-    // The layers that slide: those layer_types names so, else Qwen2's,
-    // Qwen3's and Dots1's from max_window_layers on, Qwen2-MoE's even ones
-    // below it; the others attend to the whole sequence.
-    std::vector<bool> sliding(config.numLayers);
-    if (listed) {
-      const json &types = keys.object["layer_types"];
-      if (types.size() != static_cast<size_t>(config.numLayers))
-        return keys.fail(llvm::formatv(
-            "key 'layer_types' lists {0} layer{1}, but the model has {2} "
-            "('num_hidden_layers')",
-            types.size(), types.size() == 1 ? "" : "s", config.numLayers));
-      for (int64_t layer = 0; layer < config.numLayers; ++layer) {
-        // The attentions these families' models build.
-        if (types[layer] != json("sliding_attention") &&
-            types[layer] != json("full_attention"))
-          return keys.fail(llvm::formatv(
-              "key 'layer_types' names layer {0}'s attention {1}, which is "
-              "not supported: a layer's attention is \"sliding_attention\" "
-              "or \"full_attention\"",
-              layer, types[layer].dump()));
-        sliding[layer] = types[layer] == json("sliding_attention");
-      }
-    } else {
-      // Their config classes compare it with layer indices (and fail on
-      // null).
-      const json &given =
-          keys.object.value("max_window_layers", json(family->maxWindowLayers));
-      if (!given.is_number_integer() || given.get<int64_t>() < 0)
-        return keys.keyError("max_window_layers", "a non-negative integer");
-      int64_t bound = std::min(given.get<int64_t>(), config.numLayers);
-      for (int64_t layer = 0; layer < config.numLayers; ++layer)
-        sliding[layer] = rule == SlidingWindow::switchedAlternating
-                             ? layer % 2 == 0 && layer < bound
-                             : layer >= bound;
-    }
-    if (llvm::none_of(sliding, [](bool slides) { return slides; }))
-      return;
-    for (int64_t layer = 0; layer < config.numLayers; ++layer)
-      if (!sliding[layer])
-        config.fullAttentionLayers.push_back(layer);
-  }
-  // The window applies (to the layers picked, for the rules that pick).
-  if (family && !mlir::moe::isSwitched(rule) && switchedOff)
-    config.warnings.push_back(
-        llvm::formatv("transformers' {0} applies 'sliding_window' whatever "
-                      "'use_sliding_window' says, and so does this import",
-                      family->name)
-            .str());
-  if (!window.is_number_integer() || window.get<int64_t>() <= 0)
-    return keys.keyError("sliding_window", "null or a positive integer");
-  config.slidingWindow = window.get<int64_t>();
-  if (defaulted)
-    config.warnings.push_back(
-        llvm::formatv("'sliding_window' is absent, so {0}'s default, {1}, "
-                      "applies, as in transformers",
-                      family->configClass, family->windowSize)
-            .str());
 }
 
 /// moe_qk_norm: false, true (each head, Qwen3's), "whole" (the whole
@@ -582,6 +500,8 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
   checkConsistency(keys, config);
   if (keys.error.empty())
     refuseUnsupported(keys, config, family);
+  if (keys.error.empty())
+    config::readAttentionLayers(keys, config, family);
   if (!keys.error.empty()) {
     // Messages name keys as the class reads them.
     for (const auto &[key, spelling] : *renamed)
@@ -670,6 +590,8 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
     keys["layer_types"] = layerTypes(config);
   else if (complete)
     keys["layer_types"] = nullptr;
+  if (complete || !config.noRopeLayers.empty())
+    keys["moe_nope_layers"] = config.noRopeLayers;
   keys["num_local_experts"] = config.numExperts;
   if (config.isMoe()) {
     keys["num_experts_per_tok"] = config.topK;

@@ -68,25 +68,36 @@ void mlir::moe::writeAttentionKeys(nlohmann::json &config,
   }
   nlohmann::json window =
       model.slidingWindow ? nlohmann::json(*model.slidingWindow) : nullptr;
+  // EXAONE 4 rotates every layer's queries and keys where the window is
+  // null; a window that no layer applies leaves them all unrotated.
+  if (family && family->ropelessFullAttention && window.is_null() &&
+      !model.noRopeLayers.empty())
+    window = model.maxPositions;
   config["sliding_window"] = window;
   SlidingWindow rule = family ? family->slidingWindow : SlidingWindow::applied;
   if (isSwitched(rule))
     config["use_sliding_window"] = !window.is_null();
   else
     config.erase("use_sliding_window");
+  config.erase("max_window_layers");
+  config.erase("sliding_window_pattern");
+  config.erase("layer_types");
   if (picksLayers(rule)) {
     // Every layer's, by name: these config classes derive layer_types from
     // the other keys where the config lacks it (Qwen2-MoE's every other
     // layer).
-    config["max_window_layers"] = 0;
+    if (rule != SlidingWindow::patterned)
+      config["max_window_layers"] = 0;
     config["layer_types"] = layerTypes(model);
-  } else {
-    config.erase("max_window_layers");
-    config.erase("layer_types");
+  } else if (!family && !model.fullAttentionLayers.empty()) {
     // Our keys name the layers that slide where not all do.
-    if (!family && !model.fullAttentionLayers.empty())
-      config["layer_types"] = layerTypes(model);
+    config["layer_types"] = layerTypes(model);
   }
+  // And the layers that rotate nothing, which EXAONE 4's class derives.
+  if (!family && !model.noRopeLayers.empty())
+    config["moe_nope_layers"] = model.noRopeLayers;
+  else
+    config.erase("moe_nope_layers");
 }
 
 void mlir::moe::writeExpertCountKeys(nlohmann::json &config,

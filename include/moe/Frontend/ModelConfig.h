@@ -186,6 +186,9 @@ struct ModelConfig {
   /// full_attention: Qwen's and Dots1's may slide some layers only); empty
   /// where every layer slides.
   std::vector<int64_t> fullAttentionLayers;
+  /// The layers (ascending) whose attention applies no RoPE (EXAONE 4's
+  /// full-attention layers beside its sliding ones).
+  std::vector<int64_t> noRopeLayers;
 
   /// What the importer should say about choices it made for the user
   /// (moe-import and moe-compile print them as warnings).
@@ -204,6 +207,10 @@ struct ModelConfig {
     return slidingWindow &&
            !std::binary_search(fullAttentionLayers.begin(),
                                fullAttentionLayers.end(), layer);
+  }
+  /// Whether layer `layer` rotates its queries and keys.
+  bool rotates(int64_t layer) const {
+    return !std::binary_search(noRopeLayers.begin(), noRopeLayers.end(), layer);
   }
   /// The window that layer `layer`'s attention applies (effectiveWindow),
   /// or none.

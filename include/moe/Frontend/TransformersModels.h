@@ -48,19 +48,24 @@ enum class SlidingWindow {
   /// It applies it to the layers from max_window_layers (62 by default; or
   /// those layer_types names sliding_attention), with no switch: Dots1's.
   appliedFrom,
+  /// It applies it to the layers that layer_types names sliding_attention,
+  /// by default all but every sliding_window_pattern-th (4 by default),
+  /// with no switch: EXAONE 4's (whose class fails without layer_types
+  /// where the window is null).
+  patterned,
 };
 
 /// Whether `rule` applies the window only where use_sliding_window is true.
 inline bool isSwitched(SlidingWindow rule) {
   return rule != SlidingWindow::ignored && rule != SlidingWindow::applied &&
-         rule != SlidingWindow::appliedFrom;
+         rule != SlidingWindow::appliedFrom && rule != SlidingWindow::patterned;
 }
 /// Whether `rule`'s config class picks the sliding layers
 /// (max_window_layers, layer_types).
 inline bool picksLayers(SlidingWindow rule) {
   return rule == SlidingWindow::switchedFrom ||
          rule == SlidingWindow::switchedAlternating ||
-         rule == SlidingWindow::appliedFrom;
+         rule == SlidingWindow::appliedFrom || rule == SlidingWindow::patterned;
 }
 
 struct TransformersModel {
@@ -108,6 +113,13 @@ struct TransformersModel {
   /// given, must agree with.
   const char *rotaryDimKey = nullptr;
   SlidingWindow slidingWindow = SlidingWindow::ignored;
+  /// Whether its layers that attend to the whole sequence apply no RoPE
+  /// where sliding_window is not null (EXAONE 4's "global NoPE"), which our
+  /// key moe_nope_layers says elsewhere.
+  bool ropelessFullAttention = false;
+  /// Whether its class fails on a null sliding_window (EXAONE-MoE's types
+  /// it an integer).
+  bool nullWindowFails = false;
   /// sliding_window's default where the config leaves the key out
   /// (Mistral's and Qwen's 4096); 0: none.
   int64_t windowSize = 0;
@@ -208,6 +220,10 @@ struct TransformersModel {
   /// Whether, without mlp_layer_types, first_k_dense_replace places them
   /// (MiniCPM5-MoE's; 1 by default).
   bool firstDenseWithoutLayerTypes = false;
+  /// Whether its class saves first_k_dense_replace beside mlp_layer_types,
+  /// which places the dense layers then whatever it says (EXAONE-MoE's);
+  /// elsewhere the two must agree.
+  bool savesFirstDenseBesideLayerTypes = false;
   /// moe_layer_start_index's default where its class places the MoE layers
   /// by ERNIE 4.5's keys: every moe_layer_interval-th layer (those whose
   /// index plus 1 it divides) from moe_layer_start_index to

@@ -64,8 +64,9 @@ public:
   /// multi-token-prediction layers'.
   std::set<std::string> names() const;
   /// A line that names the layers ("model.layers.46") holding DeepSeek-V3's
-  /// and GLM-4.5's multi-token-prediction modules, or ERNIE 4.5's modules
-  /// ("model.mtp_block.0", "model.mtp_linear_proj.0", ...), which are
+  /// and GLM-4.5's multi-token-prediction modules, ERNIE 4.5's modules
+  /// ("model.mtp_block.0", "model.mtp_linear_proj.0", ...) or K-EXAONE's
+  /// ("mtp"), which are
   /// skipped (as in transformers, no model here builds them), or "" where
   /// there are none.
   std::string predictionLayersNote() const;

@@ -87,6 +87,23 @@ MODELS = {
         moe_keys={"first_k_dense_replace": 1, "intermediate_size": 40,
                   "n_shared_experts": 1, "norm_topk_prob": True,
                   "sliding_window": 3, "max_window_layers": 1}),
+    # EXAONE 4: norms after each sublayer, each query and key head 8 wide
+    # normalized; layer 0 slides within 3 positions (sliding_window_pattern
+    # 2), layer 1 attends to all and applies no RoPE.
+    "exaone4-nope-layer1": dict(
+        kind="exaone4", kv_heads=2, tied=False, theta=1e6, head_dim=8,
+        moe_keys={"sliding_window": 3, "sliding_window_pattern": 2}),
+    # EXAONE-MoE (K-EXAONE): EXAONE 4's attention and RoPE with norms
+    # before each sublayer; layer 0 dense (first_k_dense_replace 1, its
+    # default, 40 wide) and sliding within 3, layer 1 a MoE layer of
+    # DeepSeek-V3's routing (sigmoid scores chosen with a random bias, top-2
+    # renormalized and scaled by 2.5) beside one shared expert, attending
+    # to all without RoPE.
+    "exaone-moe-nope-layer1": dict(
+        kind="exaone_moe", kv_heads=2, top_k=2, tied=False, theta=1e6,
+        head_dim=8,
+        moe_keys={"intermediate_size": 40, "sliding_window": 3,
+                  "sliding_window_pattern": 2}),
     # Qwen3-MoE: heads 8 wide where hidden_size / num_attention_heads is 4,
     # each query and key head normalized, top-2 weights not renormalized
     # (Qwen3MoeConfig's norm_topk_prob default), transformers' aux loss;
@@ -473,6 +490,14 @@ def make_model(spec):
             moe_intermediate_size=FFN, head_dim=spec["head_dim"],
             **{**common, **spec.get("moe_keys", {})})
         model = transformers.HYV3ForCausalLM(config)
+    elif spec["kind"] in ("exaone4", "exaone_moe"):
+        experts = dict(num_experts=4, num_experts_per_tok=spec["top_k"],
+                       moe_intermediate_size=FFN
+                       ) if spec["kind"] == "exaone_moe" else {}
+        config = transformers.AutoConfig.for_model(
+            spec["kind"], head_dim=spec["head_dim"], **experts,
+            **{**common, **spec["moe_keys"]})
+        model = transformers.AutoModelForCausalLM.from_config(config)
     elif spec["kind"] in ("olmo2", "flex_olmo"):
         config = transformers.AutoConfig.for_model(
             spec["kind"], **{**common, **spec["moe_keys"]})

@@ -271,6 +271,48 @@ def mixtral_window(rng):
     return transformers.MixtralConfig(**config)
 
 
+def exaone_layers(rng, config, nullable=True):
+    """A window of 1 to 9 positions on all but every sliding_window_pattern-th
+    layer or on those a random layer_types names, the other layers without
+    RoPE; or none, every layer full_attention (in layer_types, which a null
+    window needs) and rotating."""
+    layers = config["num_hidden_layers"]
+    windows = [rng.randint(1, 9)] + ([None] if nullable else [])
+    config.update(sliding_window=rng.choice(windows),
+                  sliding_window_pattern=rng.choice([1, 2, 4, -2]))
+    # Its model fails on a sliding layer without a window.
+    if config["sliding_window"] is None:
+        config["layer_types"] = ["full_attention"] * layers
+    elif rng.random() < 0.5:
+        config["layer_types"] = [
+            rng.choice(["sliding_attention", "full_attention"])
+            for _ in range(layers)]
+    return config
+
+
+def exaone_moe(rng):
+    """EXAONE 4's layers with DeepSeek-V3's MoE layers (in groups), the
+    dense layers placed by mlp_layer_types; its class refuses a null
+    window."""
+    config = exaone_layers(rng, attention(rng), nullable=False)
+    layers = config["num_hidden_layers"]
+    experts = routed_experts(rng, "num_experts")
+    count = experts["num_experts"]
+    groups = rng.choice([g for g in [1, 2] if count // g >= 2])
+    chosen = rng.randint(1, groups)
+    experts["num_experts_per_tok"] = rng.randint(
+        1, min(4, chosen * count // groups))
+    types = ["sparse"] * layers
+    for layer in rng.sample(range(layers), rng.randint(0, layers - 1)):
+        types[layer] = "dense"
+    config.update(experts, num_shared_experts=rng.choice([1, 2]),
+                  n_group=groups, topk_group=chosen,
+                  norm_topk_prob=rng.random() < 0.5,
+                  routed_scaling_factor=rng.choice([1.0, 2.5, 0.7]),
+                  mlp_layer_types=types)
+    return transformers.ExaoneMoeConfig(**config)
+
+
 def granite(rng):
     return transformers.GraniteConfig(**attention(rng), **multipliers(rng))
 
@@ -301,6 +343,9 @@ FAMILIES = {"ernie4_5_moe": ernie4_5_moe, "hy_v3": hy_v3,
             "hunyuan_v1_moe": hunyuan_v1_moe, "minicpm5_moe": minicpm5_moe,
             "qwen2_moe_window": qwen2_moe_window,
             "dots1_window": dots1_window, "mixtral_window": mixtral_window,
+            "exaone4": lambda rng: transformers.Exaone4Config(
+                **exaone_layers(rng, attention(rng))),
+            "exaone_moe": exaone_moe,
             "qwen3_window": lambda rng: transformers.Qwen3Config(
                 **sliding_window(rng, attention(rng))),
             "sarvam_moe": lambda rng: glm4_moe_layers(
@@ -329,6 +374,19 @@ def first_dense_spelling(saved):
         saved["first_k_dense_replace"] = first
 
 
+def pattern_spelling(saved):
+    """EXAONE 4's config without layer_types (its config class writes them
+    out), where its sliding_window_pattern derives them."""
+    # Its class sets the pattern to 0 where the window is null.
+    if saved["sliding_window"] is None:
+        return
+    pattern = abs(saved["sliding_window_pattern"])
+    derived = ["sliding_attention" if (layer + 1) % pattern else
+               "full_attention" for layer in range(len(saved["layer_types"]))]
+    if saved["layer_types"] == derived:
+        del saved["layer_types"]
+
+
 def run(command):
     return subprocess.run(command, shell=True, capture_output=True, text=True)
 
@@ -351,13 +409,17 @@ def main():
         trained_scale.randomize(model)
         model.eval().save_pretrained(folder)
         spellings = RELEASED_SPELLINGS.get(args.family, {})
-        if (spellings or args.family == "minicpm5_moe") and seed % 2:
+        patterned = args.family in ("exaone4", "exaone_moe")
+        if (spellings or args.family == "minicpm5_moe" or patterned) and \
+                seed % 2:
             path = os.path.join(folder, "config.json")
             saved = json.load(open(path))
             for key, spelling in spellings.items():
                 saved[spelling] = saved.pop(key)
             if args.family == "minicpm5_moe":
                 first_dense_spelling(saved)
+            if patterned:
+                pattern_spelling(saved)
             json.dump(saved, open(path, "w"), indent=2)
         # By model_type: a class's own config class could drop another
         # family's defaults and checkpoint names (Sarvam-MoE's).
