@@ -535,9 +535,9 @@ void moert::WeightSource::skipPredictionLayers() {
   std::smatch match;
   for (const auto &[name, parts] : recipes)
     if (name.size() <= 1000 &&
-        (std::regex_match(name, match, projection) ||
-         std::regex_match(name, match, ernieModule) ||
-         std::regex_match(name, match, mtpModule)) &&
+        (std::regex_match(name, match, mtpModule) ||
+         std::regex_match(name, match, projection) ||
+         std::regex_match(name, match, ernieModule)) &&
         // A module's tensors are neighbours in the map.
         (predictionLayers.empty() || predictionLayers.back() != match[1]))
       predictionLayers.push_back(match[1].str());

@@ -82,7 +82,9 @@ void readSlidingWindow(KeyReader &keys, mlir::moe::ModelConfig &config,
     return;
   if (mlir::moe::isSwitched(rule) && !keys.boolean("use_sliding_window", false))
     return;
-  if (!window.is_number_integer() || window.get<int64_t>() <= 0)
+  // Where no layer slides, only whether it is null counts (to EXAONE's
+  // layers without RoPE).
+  if (!window.is_number_integer())
     return keys.keyError("sliding_window", "null or a positive integer");
   if (mlir::moe::picksLayers(rule) || (!family && listed)) {
     // The layers that slide: those layer_types names so, else Qwen2's,
@@ -153,6 +155,8 @@ void readSlidingWindow(KeyReader &keys, mlir::moe::ModelConfig &config,
                       "'use_sliding_window' says, and so does this import",
                       family->name)
             .str());
+  if (window.get<int64_t>() <= 0)
+    return keys.keyError("sliding_window", "null or a positive integer");
   config.slidingWindow = window.get<int64_t>();
   if (defaulted)
     config.warnings.push_back(

@@ -182,7 +182,9 @@ void mlir::moe::config::readDenseLayers(KeyReader &keys, ModelConfig &config,
                   llvm::formatv("an integer (transformers' {0} fails on null)",
                                 transformers->name)
                       .str());
-  if (keys.has("first_k_dense_replace")) {
+  // EXAONE-MoE's class passes over it beside mlp_layer_types.
+  if (keys.has("first_k_dense_replace") &&
+      (checkedFirstDense || !ignoredFirstDense)) {
     const json &value = keys.object["first_k_dense_replace"];
     if (!value.is_number_integer() || value.get<double>() < 0 ||
         value.get<double>() > layers)

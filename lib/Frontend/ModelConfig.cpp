@@ -40,8 +40,6 @@ bool familyReads(const TransformersModel *family, std::string_view key) {
       (family->topKKey && key == family->topKKey) ||
       (family->scaleKey && key == family->scaleKey))
     return true;
-  if (key == "sliding_window_pattern")
-    return family->slidingWindow == mlir::moe::SlidingWindow::patterned;
   return family->firstMoeLayer &&
          (key == "moe_layer_start_index" || key == "moe_layer_end_index" ||
           key == "moe_layer_interval");
@@ -102,7 +100,7 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
     refuse("num_shared_experts",
            "shared experts are given by 'n_shared_experts' (ungated, "
            "DeepSeek's; 'num_shared_experts' in a model_type hy_v3, "
-           "sarvam_moe or param2moe config) or "
+           "sarvam_moe, param2moe or exaone_moe config) or "
            "'shared_expert_intermediate_size' (gated, Qwen2-MoE's)");
   for (const char *key : {"n_shared_experts", "moe_num_shared_experts"})
     if (!config.isMoe() && keys.has(key) && keys.object[key] != json(0))
@@ -165,10 +163,6 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
       {"moe_layer_freq", json(1),
        "dense layers are placed by 'first_k_dense_replace', "
        "'mlp_only_layers' or 'decoder_sparse_step'"},
-      {"sliding_window_pattern", json(),
-       "the layers that slide are named by 'layer_types' "
-       "('sliding_window_pattern' picks them in a model_type exaone4 or "
-       "exaone_moe config)"},
       {"clip_qkv", json(), "queries, keys and values are not clipped"},
       {"use_bias", json(false), "projections have no bias"},
       {"use_qkv_bias", json(false),
@@ -179,13 +173,19 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
     if (keys.has(foreign.key) && keys.object[foreign.key] != foreign.neutral &&
         !familyReads(family, foreign.key))
       refuse(foreign.key, foreign.why);
+  // EXAONE 4's, which the other families' classes ignore, as they do.
+  if (!family && keys.has("sliding_window_pattern"))
+    refuse("sliding_window_pattern",
+           "the layers that slide are named by 'layer_types' "
+           "('sliding_window_pattern' picks them in a model_type exaone4 or "
+           "exaone_moe config)");
   // HY V3's kind of each layer, a list without a neutral value.
   if (keys.has("mlp_layer_types") && !(family && family->mlpLayerTypes))
     refuse("mlp_layer_types",
            "dense layers are placed by 'mlp_only_layers', "
            "'decoder_sparse_step' or 'first_k_dense_replace' "
-           "('mlp_layer_types' in a model_type hy_v3 or glm4_moe_lite "
-           "config)");
+           "('mlp_layer_types' in a model_type hy_v3, glm4_moe_lite, "
+           "minicpm5_moe or exaone_moe config)");
   // ERNIE 4.5 MoE divides the top-k scores by their sum, or by
   // moe_norm_min where the sum is smaller; the model always by the sum.
   if (keys.has("moe_norm_min") &&
@@ -489,7 +489,8 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
               "latent attention ('kv_lora_rank'): no transformers model gates "
               "it");
   auto [expertsKey, otherExpertsKey] = config::expertsKeys(family);
-  if (keys.has(expertsKey) || keys.has(otherExpertsKey) || transformers)
+  if (keys.has(expertsKey) || (otherExpertsKey && keys.has(otherExpertsKey)) ||
+      transformers)
     config::readMoeKeys(keys, config, family, transformers);
   if (config.isMoe()) {
     config::readDenseLayers(keys, config, family, transformers);

@@ -150,8 +150,19 @@ void mlir::moe::config::readMoeKeys(KeyReader &keys, ModelConfig &config,
                                     const TransformersModel *family,
                                     const TransformersModel *transformers) {
   auto [expertsKey, otherExpertsKey] = expertsKeys(family);
-  config.numExperts = keys.positive(keys.either(expertsKey, otherExpertsKey),
-                                    transformers ? transformers->experts : 0);
+  config.numExperts = keys.positive(
+      otherExpertsKey ? keys.either(expertsKey, otherExpertsKey) : expertsKey,
+      transformers ? transformers->experts : 0);
+  // Qwen2-MoE's and EXAONE-MoE's classes have no attribute_map for it.
+  const char *localKey = "num_local_experts";
+  if (family && !otherExpertsKey && keys.has(localKey) &&
+      keys.object[localKey] != json(config.numExperts))
+    config.warnings.push_back(
+        llvm::formatv("transformers' {0} counts its experts by '{1}' ({2}), "
+                      "so '{3}' ({4}) is ignored, as there",
+                      family->name, expertsKey, config.numExperts, localKey,
+                      keys.object[localKey].dump())
+            .str());
   // The config classes fail on a null count (ERNIE 4.5 MoE's on one of
   // the other spellings too, which its attribute_map passes on).
   if (transformers)

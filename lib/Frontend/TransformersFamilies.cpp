@@ -192,7 +192,7 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
     qwen2Moe.denseSize = 5632;
     qwen2Moe.sharedExpertSize = 5632;
     qwen2Moe.expertsKey = "num_experts";
-    qwen2Moe.otherExpertsKey = "num_local_experts";
+    qwen2Moe.otherExpertsKey = nullptr;
     qwen2Moe.sparseLayerKeys = true;
     qwen2Moe.expertNames = moert::ExpertNames::Qwen;
 
@@ -586,7 +586,7 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
     exaoneMoe.sharedExpertsKey = "num_shared_experts";
     exaoneMoe.zeroSharedExperts = "an empty one, its weights 0 wide";
     exaoneMoe.expertsKey = "num_experts";
-    exaoneMoe.otherExpertsKey = "num_local_experts";
+    exaoneMoe.otherExpertsKey = nullptr;
     exaoneMoe.mlpLayerTypes = true;
     exaoneMoe.firstDenseWithoutLayerTypes = true;
     exaoneMoe.savesFirstDenseBesideLayerTypes = true;

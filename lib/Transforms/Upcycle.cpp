@@ -94,7 +94,8 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
   // them, a GLM-4-MoE for those layers otherwise, a MiniMax-M2 for sigmoid
   // scores and a bias alone on whole-projection norms, an ERNIE 4.5 MoE for
   // softmax scores and a bias on RoPE's pairs, a HY V3 for DeepSeek-style
-  // layers of one expert on Qwen3's), as moe-export calls it, or
+  // layers of one expert on Qwen3's, an EXAONE-MoE for them beside layers
+  // without RoPE), as moe-export calls it, or
   // none (our keys alone describe it), its keys spelled as its class reads
   // them; the kind named below keeps the import from taking transformers'
   // defaults.

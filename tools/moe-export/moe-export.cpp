@@ -2,8 +2,7 @@
 //
 // Writes what transformers' AutoModelForCausalLM.from_pretrained loads: a
 // config.json (of the family that computes the model, TransformersModels.h:
-// llama, mistral, qwen2, qwen3, ernie4_5, mixtral, qwen3_moe, olmoe,
-// qwen2_moe, dots1, glm4_moe, minimax_m2, ernie4_5_moe or hy_v3;
+// transformersModelNames() lists them, each from its model_type;
 // with the keys transformers needs and the model's own, Skywork's gating keys
 // included) and the trainable weights (and the routers' expert-selection
 // biases) under Hugging Face's names in safetensors files, experts one tensor

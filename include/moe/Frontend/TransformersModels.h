@@ -206,7 +206,8 @@ struct TransformersModel {
   /// The key of the number of experts (num_local_experts, num_experts,
   /// n_routed_experts or moe_num_experts).
   const char *expertsKey = "num_local_experts";
-  /// The other spelling its config class reads as the same (attribute_map).
+  /// The other spelling its config class reads as the same (attribute_map;
+  /// null: none, Qwen2-MoE's and EXAONE-MoE's).
   const char *otherExpertsKey = "num_experts";
   /// Qwen's decoder_sparse_step and mlp_only_layers, which place dense
   /// layers among the MoE ones.
@@ -280,7 +281,9 @@ const TransformersModel *transformersModelNamed(llvm::StringRef modelType);
 /// and Granite MoE's have muP's multipliers, OLMo 2's and FlexOlmo's norms
 /// follow each sublayer, DeepSeek-V3's has multi-head latent attention
 /// over Dots1's MoE layers (Sarvam-MoE's and Param2-MoE's are GLM-4-MoE's,
-/// which is preferred). An error says why none does.
+/// which is preferred), EXAONE 4's and EXAONE-MoE's leave the layers that
+/// attend to the whole sequence beside a window unrotated. An error says
+/// why none does.
 llvm::Expected<const TransformersModel &>
 transformersModelOf(const ModelConfig &config);
 
@@ -290,11 +293,13 @@ transformersModelOf(const ModelConfig &config);
 /// and key norms where no model_type does, multi-head latent attention's
 /// sizes, the rotated part of each head where the class reads it
 /// (GLM-4-MoE's, MiniMax-M2's), RoPE's pairs where it reads that
-/// (DeepSeek-V3's), and the sliding window as the family's rule reads it
-/// (Qwen2's, Qwen3's, Qwen2-MoE's and Dots1's with every layer named in
-/// layer_types, as our keys where some layers do not slide), so that
-/// neither the class's defaults nor keys left from another family change
-/// it.
+/// (DeepSeek-V3's), the sliding window as the family's rule reads it
+/// (Qwen2's, Qwen3's, Qwen2-MoE's, Dots1's and EXAONE's with every layer
+/// named in layer_types, as our keys where some layers do not slide; for
+/// EXAONE, whose layers are unrotated where no window slides, or where its
+/// class fails on a null one, max_position_embeddings stands for it), and
+/// the layers without RoPE (our moe_nope_layers), so that neither the
+/// class's defaults nor keys left from another family change it.
 void writeAttentionKeys(nlohmann::json &config, const ModelConfig &model,
                         const TransformersModel *family);
 
