@@ -89,8 +89,8 @@ void readSlidingWindow(KeyReader &keys, mlir::moe::ModelConfig &config,
   if (mlir::moe::picksLayers(rule) || (!family && listed)) {
     // The layers that slide: those layer_types names so, else Qwen2's,
     // Qwen3's and Dots1's from max_window_layers on, Qwen2-MoE's even ones
-    // below it, EXAONE 4's but every sliding_window_pattern-th; the others
-    // attend to the whole sequence.
+    // below it, EXAONE 4's and OLMo 3's but every windowPattern-th; the
+    // others attend to the whole sequence.
     std::vector<bool> sliding(config.numLayers);
     if (listed) {
       const json &types = keys.object["layer_types"];
@@ -112,15 +112,16 @@ void readSlidingWindow(KeyReader &keys, mlir::moe::ModelConfig &config,
       }
     } else if (rule == SlidingWindow::patterned) {
       // Its __post_init__ slides layer i where (i + 1) % pattern != 0.
+      const char *key = family->windowPatternKey;
       const json &pattern =
-          keys.object.value("sliding_window_pattern", json(4));
+          key ? keys.object.value(key, json(family->windowPattern))
+              : json(family->windowPattern);
       if (!pattern.is_number_integer() || pattern.get<int64_t>() == 0)
         return keys.keyError(
-            "sliding_window_pattern",
-            llvm::formatv("a non-zero integer where 'layer_types' is "
-                          "absent (transformers' {0} fails on others)",
-                          family->name)
-                .str());
+            key, llvm::formatv("a non-zero integer where 'layer_types' is "
+                               "absent (transformers' {0} fails on others)",
+                               family->name)
+                     .str());
       int64_t every = std::abs(pattern.get<int64_t>());
       for (int64_t layer = 0; layer < config.numLayers; ++layer)
         sliding[layer] = (layer + 1) % every != 0;
@@ -224,4 +225,11 @@ void mlir::moe::config::readAttentionLayers(KeyReader &keys,
     keys.fail("key 'moe_nope_layers' is not supported with multi-head "
               "latent attention ('kv_lora_rank'), which rotates a part of "
               "each head of its own in every layer");
+  // Without a sliding layer, every layer rotates by the others' RoPE.
+  if (!config.slidingWindow)
+    config.slidingRope.reset();
+  if (config.slidingRope && config.latentAttention)
+    keys.fail("key 'moe_sliding_rope' is not supported with multi-head "
+              "latent attention ('kv_lora_rank'), whose YaRN scale is every "
+              "layer's");
 }

@@ -225,6 +225,8 @@ void readAttentionLayers(KeyReader &keys, ModelConfig &config,
 /// `rotary_dim`), which our keys, GLM-4-MoE's and MiniMax-M2's read and the
 /// other families (`family`: the config's model_type's, or null) refuse but
 /// 1; and `rope_interleave`, the pairs turned, which must be `family`'s.
+/// OLMo 3's RoPE by layer type (`family`'s ropeByLayerType), and our key
+/// moe_sliding_rope, give ModelConfig::slidingRope.
 void readRope(KeyReader &keys, ModelConfig &config,
               const TransformersModel *family);
 
@@ -240,6 +242,9 @@ void readLatentAttention(KeyReader &keys, ModelConfig &config,
 /// resolved (null: unscaled).
 nlohmann::ordered_json
 ropeScalingKeyValue(const std::optional<moert::RopeScaling> &scaling);
+/// A layer's RoPE as one flat rope_parameters object: its kind, numbers
+/// and base (our moe_sliding_rope, OLMo 3's objects by layer type).
+nlohmann::ordered_json layerRopeKeyValue(const LayerRope &rope);
 
 } // namespace mlir::moe::config
 

@@ -114,7 +114,7 @@ private:
   Value latentAttention(Value hidden, const std::string &prefix, int64_t layer);
   /// RoPE over heads `input` ([batch, seq, heads, width]), their first
   /// `rotaryDim` dimensions (all where null).
-  Value rotated(Value input, IntegerAttr rotaryDim = {});
+  Value rotated(Value input, int64_t layer, IntegerAttr rotaryDim = {});
   /// A SwiGLU MLP `width` wide over `hidden` ([..., hidden_size]), its
   /// weights `module`.gate_proj.weight and so on: a dense layer's, or a
   /// shared expert's.
@@ -183,15 +183,15 @@ Value ModelBuilder::global(const std::string &name, ArrayRef<int64_t> shape,
       b, type, FlatSymbolRefAttr::get(b.getStringAttr(name)));
 }
 
-Value ModelBuilder::rotated(Value input, IntegerAttr rotaryDim) {
+Value ModelBuilder::rotated(Value input, int64_t layer, IntegerAttr rotaryDim) {
+  moe::LayerRope rope = config.rope(layer);
   moe::RopeScalingAttr scaling =
-      config.ropeScaling
-          ? moe::ropeScalingAttr(b.getContext(), *config.ropeScaling)
-          : moe::RopeScalingAttr();
+      rope.scaling ? moe::ropeScalingAttr(b.getContext(), *rope.scaling)
+                   : moe::RopeScalingAttr();
   UnitAttr interleaved = config.ropeInterleaved ? b.getUnitAttr() : UnitAttr();
   return moe::RopeOp::create(b, input.getType(), input,
-                             b.getF64FloatAttr(config.ropeTheta), rotaryDim,
-                             scaling, interleaved, UnitAttr());
+                             b.getF64FloatAttr(rope.theta), rotaryDim, scaling,
+                             interleaved, UnitAttr());
 }
 
 Value ModelBuilder::attention(Value hidden, const std::string &prefix,
@@ -263,8 +263,8 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix,
                               ? b.getI64IntegerAttr(config.rotaryDim())
                               : IntegerAttr();
   if (config.rotates(layer)) {
-    query = rotated(query, rotaryDim);
-    key = rotated(key, rotaryDim);
+    query = rotated(query, layer, rotaryDim);
+    key = rotated(key, layer, rotaryDim);
   }
   if (normalizedAfterRope) {
     query = withSoftmaxScale(normalize("q", query, headDim));
@@ -342,7 +342,8 @@ Value ModelBuilder::latentAttention(Value hidden, const std::string &prefix,
   // The keys and values of every head from one latent, and one rotated key
   // part that every head reads.
   Value latent = project(hidden, "kv_a_proj_with_mqa", mla.kvRank + rope);
-  Value sharedKey = rotated(asHeads(sliced(latent, mla.kvRank, rope), 1));
+  Value sharedKey =
+      rotated(asHeads(sliced(latent, mla.kvRank, rope), 1), layer);
   Value keysValues = asHeads(
       project(normalize(sliced(latent, 0, mla.kvRank), "kv_a_layernorm"),
               "kv_b_proj", heads * (nope + valueDim)),
@@ -364,7 +365,8 @@ Value ModelBuilder::latentAttention(Value hidden, const std::string &prefix,
     factor *= mscale * mscale;
   }
   query = scaled(query, factor);
-  query = joined(sliced(query, 0, nope), rotated(sliced(query, nope, rope)));
+  query =
+      joined(sliced(query, 0, nope), rotated(sliced(query, nope, rope), layer));
   Value attended =
       moe::AttentionOp::create(b, withWidth(query, width), padded(query, width),
                                padded(key, width), padded(value, width),

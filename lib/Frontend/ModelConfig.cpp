@@ -559,6 +559,11 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
   if (complete || config.ropeScaling)
     keys["rope_scaling"] =
         mlir::moe::config::ropeScalingKeyValue(config.ropeScaling);
+  if (config.slidingRope)
+    keys["moe_sliding_rope"] =
+        mlir::moe::config::layerRopeKeyValue(*config.slidingRope);
+  else if (complete)
+    keys["moe_sliding_rope"] = nullptr;
   // Only a latent attention's softmax reads it.
   if (config.latentAttention && config.ropeMscaleAllDim)
     keys["rope_scaling"]["mscale_all_dim"] = config.ropeMscaleAllDim;
@@ -584,7 +589,9 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
   // where it changes what the model computes (and the only place where
   // the importer took one before it applied them), and the layers that
   // attend to the whole sequence beside it as layer_types says them.
-  std::optional<int64_t> window = config.effectiveWindow();
+  // A sliding layer's own RoPE applies whatever the window's length.
+  std::optional<int64_t> window =
+      config.slidingRope ? config.slidingWindow : config.effectiveWindow();
   if (complete || window)
     keys["sliding_window"] = optional(window);
   if (window && !config.fullAttentionLayers.empty())

@@ -153,16 +153,19 @@ void mlir::moe::config::readMoeKeys(KeyReader &keys, ModelConfig &config,
   config.numExperts = keys.positive(
       otherExpertsKey ? keys.either(expertsKey, otherExpertsKey) : expertsKey,
       transformers ? transformers->experts : 0);
-  // Qwen2-MoE's and EXAONE-MoE's classes have no attribute_map for it.
+  // Qwen2-MoE's and EXAONE-MoE's classes have no attribute_map for it: a
+  // count there says another model than theirs.
   const char *localKey = "num_local_experts";
   if (family && !otherExpertsKey && keys.has(localKey) &&
       keys.object[localKey] != json(config.numExperts))
-    config.warnings.push_back(
-        llvm::formatv("transformers' {0} counts its experts by '{1}' ({2}), "
-                      "so '{3}' ({4}) is ignored, as there",
-                      family->name, expertsKey, config.numExperts, localKey,
-                      keys.object[localKey].dump())
-            .str());
+    keys.fail(llvm::formatv("key '{0}' ({1}) is not supported in a "
+                            "model_type '{2}' config: transformers' {3} "
+                            "counts its experts by '{4}' ({5}) and ignores "
+                            "it",
+                            localKey, keys.object[localKey].dump(),
+                            family->modelType, family->name, expertsKey,
+                            config.numExperts)
+                  .str());
   // The config classes fail on a null count (ERNIE 4.5 MoE's on one of
   // the other spellings too, which its attribute_map passes on).
   if (transformers)

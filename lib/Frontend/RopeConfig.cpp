@@ -286,34 +286,150 @@ void readPartialRotary(KeyReader &keys, KeyReader *rope, ModelConfig &config,
   config.partialRotaryFactor = factor;
 }
 
-} // namespace
+/// Whether config.json gives RoPE object `key` (transformers 4's
+/// rope_scaling, 5's rope_parameters), not empty.
+bool ropeObjectGiven(KeyReader &keys, const char *key) {
+  return keys.has(key) &&
+         !(keys.object[key].is_object() && keys.object[key].empty());
+}
 
-void mlir::moe::config::readRope(KeyReader &keys, ModelConfig &config,
-                                 const TransformersModel *family) {
+/// OLMo 3's RoPE by layer type: rope_parameters {"full_attention": ...,
+/// "sliding_attention": ...}, each a flat one. Its class's
+/// convert_rope_params_to_dict gives a legacy rope_scaling (and its
+/// rope_theta, else the top-level one, which it pops for them) to the
+/// full-attention layers only, the sliding ones its own base (already
+/// `config.ropeTheta`) where their object lacks one. As nested objects,
+/// each takes YaRN's original_max_position_embeddings from itself (not
+/// config.json's top level) and truncate from rope_parameters itself (its
+/// own is ignored).
+void readRopeByLayerType(KeyReader &keys, ModelConfig &config,
+                         const TransformersModel *family) {
+  double classTheta = config.ropeTheta;
+  // Its full layers fail on a null base.
+  if (keys.isNull("rope_theta"))
+    return keys.keyError(
+        "rope_theta",
+        llvm::formatv("a number (transformers' {0} fails on null)",
+                      family->name)
+            .str());
+  mlir::moe::LayerRope full{keys.number("rope_theta", classTheta, true),
+                            std::nullopt},
+      sliding{classTheta, std::nullopt};
+  readPartialRotary(keys, nullptr, config, family);
+  if (ropeObjectGiven(keys, "rope_scaling") &&
+      ropeObjectGiven(keys, "rope_parameters"))
+    return keys.fail("keys 'rope_parameters' and 'rope_scaling' both "
+                     "describe RoPE; give one");
+  json truncate = true;
+  auto readType = [&](KeyReader &reader, mlir::moe::LayerRope &rope) {
+    readPartialRotary(keys, &reader, config, family);
+    rope.theta = reader.number("rope_theta", rope.theta, true);
+    json object = reader.object;
+    if (object.contains("truncate") && object["truncate"] != truncate)
+      config.warnings.push_back(
+          llvm::formatv("'{0}truncate' ({1}) is ignored, as transformers' "
+                        "{2} reads YaRN's truncate from 'rope_parameters' "
+                        "itself ({3})",
+                        reader.prefix, object["truncate"].dump(), family->name,
+                        truncate.dump())
+              .str());
+    object.erase("truncate");
+    json kind = object.value("rope_type", object.value("type", json()));
+    if (kind == json("yarn"))
+      object["truncate"] = truncate;
+    KeyReader nested(object, reader.fileName, reader.prefix);
+    rope.scaling = readScaling(nested, nested, config, family);
+    reader.report(nested);
+  };
+  if (ropeObjectGiven(keys, "rope_scaling")) {
+    if (!keys.object["rope_scaling"].is_object())
+      return keys.keyError("rope_scaling", "an object");
+    KeyReader rope = keys.nested("rope_scaling");
+    readType(rope, full);
+    keys.report(rope);
+  } else if (ropeObjectGiven(keys, "rope_parameters")) {
+    if (!keys.object["rope_parameters"].is_object())
+      return keys.keyError("rope_parameters", "an object");
+    KeyReader types = keys.nested("rope_parameters");
+    for (const auto &[type, value] : types.object.items())
+      if (type != "full_attention" && type != "sliding_attention" &&
+          type != "truncate")
+        return keys.fail(llvm::formatv(
+            "key 'rope_parameters.{0}' is not supported: transformers' {1} "
+            "reads RoPE by layer type (\"full_attention\", "
+            "\"sliding_attention\", and YaRN's \"truncate\" for both) and "
+            "ignores the rest",
+            type, family->name));
+    if (types.has("truncate") && !types.object["truncate"].is_boolean())
+      return types.keyError("truncate", "true or false");
+    truncate = types.object.value("truncate", json(true));
+    for (auto [type, rope] : {std::pair<const char *, mlir::moe::LayerRope *>{
+                                  "full_attention", &full},
+                              {"sliding_attention", &sliding}}) {
+      if (!types.has(type))
+        continue;
+      if (!types.object[type].is_object())
+        return types.keyError(type, "an object");
+      KeyReader reader = types.nested(type);
+      readType(reader, *rope);
+      types.report(reader);
+    }
+    keys.report(types);
+  }
+  config.ropeTheta = full.theta;
+  config.ropeScaling = full.scaling;
+  if (sliding.theta != full.theta ||
+      mlir::moe::config::ropeScalingKeyValue(sliding.scaling) !=
+          mlir::moe::config::ropeScalingKeyValue(full.scaling))
+    config.slidingRope = sliding;
+}
+
+/// moe_sliding_rope: our keys' RoPE of the sliding layers, a flat object
+/// as rope_parameters, which transformers' families refuse (OLMo 3's says
+/// it by layer type).
+void readSlidingRope(KeyReader &keys, ModelConfig &config,
+                     const TransformersModel *family) {
+  const char *key = "moe_sliding_rope";
+  if (!keys.has(key))
+    return;
+  if (family)
+    return keys.fail(llvm::formatv(
+        "key '{0}' is not supported in a model_type '{1}' config: {2}", key,
+        family->modelType,
+        family->ropeByLayerType
+            ? "its 'rope_parameters' gives each layer type's RoPE"
+            : llvm::formatv("transformers' {0} rotates every layer alike",
+                            family->name)
+                  .str()));
+  if (!keys.object[key].is_object())
+    return keys.keyError(key, "an object");
+  KeyReader rope = keys.nested(key);
+  mlir::moe::LayerRope sliding{
+      rope.number("rope_theta", config.ropeTheta, true),
+      readScaling(rope, keys, config, family)};
+  keys.report(rope);
+  // The same as every layer's is none.
+  if (sliding.theta != config.ropeTheta ||
+      mlir::moe::config::ropeScalingKeyValue(sliding.scaling) !=
+          mlir::moe::config::ropeScalingKeyValue(config.ropeScaling))
+    config.slidingRope = sliding;
+}
+
+/// Every layer's RoPE, from rope_theta and rope_scaling or
+/// rope_parameters.
+void readUniformRope(KeyReader &keys, ModelConfig &config,
+                     const TransformersModel *family) {
   config.ropeTheta = keys.number("rope_theta", config.ropeTheta, true);
-  // DeepSeek-V3's key for the pairs; another family's rotation is its
-  // class's.
-  bool familyPairs = family && family->interleavedRope;
-  // DeepSeek-V3's class reads null as false.
-  config.ropeInterleaved =
-      family && family->readsRopeInterleave
-          ? !keys.isNull("rope_interleave") &&
-                keys.boolean("rope_interleave", familyPairs)
-          : keys.familyFlag("rope_interleave", family, familyPairs,
-                            familyPairs ? "turns pairs (2i, 2i + 1)"
-                                        : "turns the halves of each head");
   // transformers 4 writes rope_scaling, 5 rope_parameters; where config.json
   // has both, transformers reads rope_scaling alone.
-  auto given = [&](const char *key) {
-    return keys.has(key) &&
-           !(keys.object[key].is_object() && keys.object[key].empty());
-  };
-  if (given("rope_scaling") && given("rope_parameters"))
+  if (ropeObjectGiven(keys, "rope_scaling") &&
+      ropeObjectGiven(keys, "rope_parameters"))
     return keys.fail("keys 'rope_parameters' and 'rope_scaling' both "
                      "describe RoPE (transformers reads 'rope_scaling' "
                      "alone); give one");
-  const char *key = given("rope_scaling") ? "rope_scaling" : "rope_parameters";
-  if (!given(key))
+  const char *key = ropeObjectGiven(keys, "rope_scaling") ? "rope_scaling"
+                                                          : "rope_parameters";
+  if (!ropeObjectGiven(keys, key))
     return readPartialRotary(keys, nullptr, config, family);
   if (!keys.object[key].is_object())
     return keys.keyError(key, "an object");
@@ -331,4 +447,35 @@ void mlir::moe::config::readRope(KeyReader &keys, ModelConfig &config,
   }
   config.ropeScaling = readScaling(rope, keys, config, family);
   keys.report(rope);
+}
+
+} // namespace
+
+nlohmann::ordered_json
+mlir::moe::config::layerRopeKeyValue(const LayerRope &rope) {
+  nlohmann::ordered_json value = ropeScalingKeyValue(rope.scaling);
+  if (value.is_null())
+    value = {{"rope_type", "default"}};
+  value["rope_theta"] = rope.theta;
+  return value;
+}
+
+void mlir::moe::config::readRope(KeyReader &keys, ModelConfig &config,
+                                 const TransformersModel *family) {
+  // DeepSeek-V3's key for the pairs; another family's rotation is its
+  // class's.
+  bool familyPairs = family && family->interleavedRope;
+  // DeepSeek-V3's class reads null as false.
+  config.ropeInterleaved =
+      family && family->readsRopeInterleave
+          ? !keys.isNull("rope_interleave") &&
+                keys.boolean("rope_interleave", familyPairs)
+          : keys.familyFlag("rope_interleave", family, familyPairs,
+                            familyPairs ? "turns pairs (2i, 2i + 1)"
+                                        : "turns the halves of each head");
+  if (family && family->ropeByLayerType)
+    readRopeByLayerType(keys, config, family);
+  else
+    readUniformRope(keys, config, family);
+  readSlidingRope(keys, config, family);
 }

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ConfigKeys.h"
 #include "moe/Frontend/TransformersModels.h"
 
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@
 #include <vector>
 
 using mlir::moe::LatentAttention;
+using mlir::moe::LayerRope;
 using mlir::moe::QkNorm;
 using mlir::moe::SlidingWindow;
 using mlir::moe::TransformersModel;
@@ -69,9 +71,11 @@ void mlir::moe::writeAttentionKeys(nlohmann::json &config,
   nlohmann::json window =
       model.slidingWindow ? nlohmann::json(*model.slidingWindow) : nullptr;
   // EXAONE 4 rotates every layer's queries and keys where the window is
-  // null; a window that no layer applies leaves them all unrotated.
-  if (family && family->ropelessFullAttention && window.is_null() &&
-      !model.noRopeLayers.empty())
+  // null; a window that no layer applies leaves them all unrotated, and
+  // stands for none in OLMo 3, which fails on null.
+  if (family && window.is_null() &&
+      (family->nullWindowFails ||
+       (family->ropelessFullAttention && !model.noRopeLayers.empty())))
     window = model.maxPositions;
   config["sliding_window"] = window;
   SlidingWindow rule = family ? family->slidingWindow : SlidingWindow::applied;
@@ -161,20 +165,52 @@ void mlir::moe::writeLayerPlacementKeys(nlohmann::json &config,
 }
 
 void mlir::moe::writeClassDefaultedKeys(nlohmann::json &config,
-                                        const ModelConfig &model) {
+                                        const ModelConfig &model,
+                                        const TransformersModel *family) {
   config["rope_theta"] = model.ropeTheta;
-  for (const char *key : {"rope_scaling", "rope_parameters"})
-    if (config.contains(key) && config[key].is_object() &&
-        !config[key].empty()) {
-      // HunYuan's NTK-alpha scaling ("dynamic" with an alpha) is in the
-      // base already.
-      nlohmann::json &rope = config[key];
-      if (rope.value("rope_type", rope.value("type", nlohmann::json())) ==
-              "dynamic" &&
-          rope.contains("alpha") && !rope["alpha"].is_null())
-        rope = {{"rope_type", "default"}};
-      config[key]["rope_theta"] = model.ropeTheta;
+  LayerRope full{model.ropeTheta, model.ropeScaling};
+  config.erase("moe_sliding_rope");
+  if (!family && model.slidingRope)
+    config["moe_sliding_rope"] = config::layerRopeKeyValue(*model.slidingRope);
+  // OLMo 3's objects by layer type, from the model (YaRN's truncate beside
+  // them, where its class reads it), as another class's flat one where the
+  // config was OLMo 3's.
+  bool byType = family && family->ropeByLayerType;
+  nlohmann::json source = config.value("rope_parameters", nlohmann::json());
+  if (byType ||
+      (source.is_object() && (source.contains("full_attention") ||
+                              source.contains("sliding_attention")))) {
+    config.erase("rope_scaling");
+    if (!byType) {
+      config["rope_parameters"] = config::layerRopeKeyValue(full);
+    } else {
+      nlohmann::json types;
+      bool truncate = true;
+      for (auto [type, rope] :
+           {std::pair<const char *, LayerRope>{"full_attention", full},
+            {"sliding_attention", model.slidingRope.value_or(full)}}) {
+        types[type] = config::layerRopeKeyValue(rope);
+        types[type].erase("truncate");
+        truncate = truncate && (!rope.scaling || rope.scaling->truncate);
+      }
+      if (!truncate)
+        types["truncate"] = false;
+      config["rope_parameters"] = types;
     }
+  } else {
+    for (const char *key : {"rope_scaling", "rope_parameters"})
+      if (config.contains(key) && config[key].is_object() &&
+          !config[key].empty()) {
+        // HunYuan's NTK-alpha scaling ("dynamic" with an alpha) is in the
+        // base already.
+        nlohmann::json &rope = config[key];
+        if (rope.value("rope_type", rope.value("type", nlohmann::json())) ==
+                "dynamic" &&
+            rope.contains("alpha") && !rope["alpha"].is_null())
+          rope = {{"rope_type", "default"}};
+        config[key]["rope_theta"] = model.ropeTheta;
+      }
+  }
   if (model.ropeInterleaved)
     config["rope_interleave"] = true;
   // MiniCPM5-MoE's gate and OLMo 2's placement, which a config without its

@@ -83,6 +83,19 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
     olmo2.rmsNormEps = 1e-5;
     olmo2.padTokenId = 1;
 
+    // OLMo 3: OLMo 2's model with a window on all but every fourth layer,
+    // each layer type's RoPE its own.
+    TransformersModel olmo3 = olmo2;
+    olmo3.name = "OLMo 3";
+    olmo3.architecture = "Olmo3ForCausalLM";
+    olmo3.modelType = "olmo3";
+    olmo3.configClass = "Olmo3Config";
+    olmo3.slidingWindow = SlidingWindow::patterned;
+    olmo3.windowSize = 4096;
+    olmo3.ropeByLayerType = true;
+    olmo3.nullWindowFails = true;
+    olmo3.ropeTheta = 5e5;
+
     TransformersModel mixtral =
         family("Mixtral", "MixtralForCausalLM", "mixtral", "MixtralConfig");
     mixtral.moe = true;
@@ -552,6 +565,7 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
     exaone4.qkNorm = QkNorm::perHead;
     exaone4.slidingWindow = SlidingWindow::patterned;
     exaone4.ropelessFullAttention = true;
+    exaone4.windowPatternKey = "sliding_window_pattern";
     exaone4.windowSize = 4096;
     exaone4.kvHeads = 32;
     exaone4.rmsNormEps = 1e-5;
@@ -593,12 +607,14 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
     exaoneMoe.expertNames = moert::ExpertNames::Qwen;
 
     return std::vector<TransformersModel>{
-        llama,     mistral,    qwen2,       qwen3,      ernie,
-        granite,   mixtral,    qwen3Moe,    olmoe,      qwen2Moe,
-        dots1,     glm4Moe,    solarOpen,   minimaxM2,  ernieMoe,
-        hunyuan,   sarvamMoe,  param2Moe,   graniteMoe, olmo2,
-        flexOlmo,  deepseekV3, glm4MoeLite, deepseekV2, graniteMoeShared,
-        hunyuanV1, miniCpm5,   exaone4,     exaoneMoe};
+        llama,      mistral,          qwen2,      qwen3,
+        ernie,      granite,          mixtral,    qwen3Moe,
+        olmoe,      qwen2Moe,         dots1,      glm4Moe,
+        solarOpen,  minimaxM2,        ernieMoe,   hunyuan,
+        sarvamMoe,  param2Moe,        graniteMoe, olmo2,
+        olmo3,      flexOlmo,         deepseekV3, glm4MoeLite,
+        deepseekV2, graniteMoeShared, hunyuanV1,  miniCpm5,
+        exaone4,    exaoneMoe};
   }();
   return all;
 }

@@ -98,6 +98,19 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
                config.numLayers ||
            (config.noRopeLayers.empty() && !model.nullWindowFails);
   };
+  // OLMo 3's layer types share YaRN's truncate (rope_parameters' one).
+  auto yarnTruncate = [](const std::optional<moert::RopeScaling> &scaling) {
+    return scaling && scaling->kind == moert::RopeKind::Yarn
+               ? std::optional<bool>(scaling->truncate)
+               : std::nullopt;
+  };
+  std::optional<bool> fullTruncate = yarnTruncate(config.ropeScaling),
+                      slidingTruncate =
+                          config.slidingRope
+                              ? yarnTruncate(config.slidingRope->scaling)
+                              : std::nullopt;
+  bool yarnTruncatesAgree =
+      !fullTruncate || !slidingTruncate || *fullTruncate == *slidingTruncate;
   // A window is kept: Llama's is Mistral's model then.
   auto fits = [&](const TransformersModel &model, bool withDenseLayers) {
     bool ungatedFamily = model.ungatedSharedExperts || model.sharedWidthKey;
@@ -147,6 +160,7 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
             picksLayers(model.slidingWindow)) &&
            (model.ropelessFullAttention ? ropelessFits(model)
                                         : config.noRopeLayers.empty()) &&
+           (model.ropeByLayerType ? yarnTruncatesAgree : !config.slidingRope) &&
            // OLMoE's norms are as wide as the hidden state's heads.
            (!model.wholeNormHiddenSize ||
             config.headDim() * config.numHeads == config.hiddenSize);
@@ -155,6 +169,15 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   for (const TransformersModel &model : families())
     if (fits(model, denseLayers))
       return model;
+  if (config.slidingRope)
+    return llvm::createStringError(
+        "this model rotates its sliding layers by a RoPE of their own "
+        "(moe_sliding_rope), which of the transformers families that "
+        "moe-export writes only OLMo 3 does (rope_parameters by layer "
+        "type): a dense model that normalizes each sublayer's output and "
+        "whole queries and keys, sliding all but every fourth layer or as "
+        "layer_types says, without biases, muP's multipliers, latent or "
+        "gated attention or layers without RoPE; this model differs from it");
   if (!config.noRopeLayers.empty())
     return llvm::createStringError(llvm::formatv(
         "this model applies no RoPE in layers {0} (moe_nope_layers), which "
@@ -206,10 +229,10 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
         "which of the transformers families that moe-export writes only OLMo "
         "2 (a dense model) and FlexOlmo (OLMoE's MoE layers: softmax scores "
         "without a bias, no shared experts, every layer a MoE layer) do, "
-        "normalizing whole queries and keys, without a window, and EXAONE 4 "
-        "(a dense model), normalizing each query and key head; all rotating "
-        "whole heads' halves, without biases or muP's multipliers; this "
-        "model differs from them");
+        "normalizing whole queries and keys, without a window (OLMo 3, "
+        "dense, with one), and EXAONE 4 (a dense model), normalizing each "
+        "query and key head; all rotating whole heads' halves, without "
+        "biases or muP's multipliers; this model differs from them");
   if (config.hasMultipliers())
     return llvm::createStringError(
         "this model has muP's multipliers (embedding_multiplier, "

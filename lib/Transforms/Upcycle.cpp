@@ -135,7 +135,7 @@ FailureOr<std::string> UpcyclePass::moeConfig(StringRef denseText,
   writeAttentionKeys(config, dense, family);
   // Nor its family's other defaults (ERNIE 4.5's RoPE base, pairs, epsilon,
   // tied embeddings and padding token).
-  writeClassDefaultedKeys(config, dense);
+  writeClassDefaultedKeys(config, dense, family);
   writeMultiplierKeys(config, dense, family);
   writeExpertCountKeys(config, upcycled, family);
   // Every layer's FFN becomes experts, which the family's keys must say

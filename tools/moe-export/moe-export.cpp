@@ -155,7 +155,7 @@ static json huggingFaceConfig(const std::string &text,
   out["architectures"] = {model.architecture};
   out["model_type"] = model.modelType;
   moe::writeAttentionKeys(out, config, &model);
-  moe::writeClassDefaultedKeys(out, config);
+  moe::writeClassDefaultedKeys(out, config, &model);
   moe::writeMultiplierKeys(out, config, &model);
   out["hidden_act"] = "silu";
   // transformers 5 types these float and refuses an integer such as 0.

@@ -59,6 +59,12 @@ struct LatentAttention {
   int64_t queryHeadDim() const { return nopeHeadDim + ropeHeadDim; }
 };
 
+/// A layer's RoPE: its base and its scaling (unset: unscaled).
+struct LayerRope {
+  double theta;
+  std::optional<moert::RopeScaling> scaling;
+};
+
 struct ModelConfig {
   int64_t vocabSize = 0;
   int64_t hiddenSize = 0;
@@ -189,6 +195,11 @@ struct ModelConfig {
   /// The layers (ascending) whose attention applies no RoPE (EXAONE 4's
   /// full-attention layers beside its sliding ones).
   std::vector<int64_t> noRopeLayers;
+  /// RoPE's base and scaling in the layers that slide, where a config gives
+  /// them apart from the others' (OLMo 3's rope_parameters by layer type,
+  /// our key moe_sliding_rope); unset: every layer's are ropeTheta and
+  /// ropeScaling.
+  std::optional<LayerRope> slidingRope;
 
   /// What the importer should say about choices it made for the user
   /// (moe-import and moe-compile print them as warnings).
@@ -207,6 +218,11 @@ struct ModelConfig {
     return slidingWindow &&
            !std::binary_search(fullAttentionLayers.begin(),
                                fullAttentionLayers.end(), layer);
+  }
+  /// The RoPE that layer `layer` rotates by.
+  LayerRope rope(int64_t layer) const {
+    return slidingRope && slides(layer) ? *slidingRope
+                                        : LayerRope{ropeTheta, ropeScaling};
   }
   /// Whether layer `layer` rotates its queries and keys.
   bool rotates(int64_t layer) const {

@@ -49,9 +49,8 @@ enum class SlidingWindow {
   /// those layer_types names sliding_attention), with no switch: Dots1's.
   appliedFrom,
   /// It applies it to the layers that layer_types names sliding_attention,
-  /// by default all but every sliding_window_pattern-th (4 by default),
-  /// with no switch: EXAONE 4's (whose class fails without layer_types
-  /// where the window is null).
+  /// by default all but every `windowPattern`-th (EXAONE 4's
+  /// sliding_window_pattern, OLMo 3's 4), with no switch.
   patterned,
 };
 
@@ -118,8 +117,17 @@ struct TransformersModel {
   /// key moe_nope_layers says elsewhere.
   bool ropelessFullAttention = false;
   /// Whether its class fails on a null sliding_window (EXAONE-MoE's types
-  /// it an integer).
+  /// it an integer, OLMo 3's mask needs one).
   bool nullWindowFails = false;
+  /// The patterned rule's spacing of the layers that do not slide, and the
+  /// key that gives it (EXAONE 4's sliding_window_pattern; null: fixed).
+  int64_t windowPattern = 4;
+  const char *windowPatternKey = nullptr;
+  /// Whether its class reads RoPE by layer type (OLMo 3's rope_parameters
+  /// {"full_attention": ..., "sliding_attention": ...}; a legacy
+  /// rope_scaling and rope_theta are the full-attention layers'), which
+  /// our key moe_sliding_rope says elsewhere.
+  bool ropeByLayerType = false;
   /// sliding_window's default where the config leaves the key out
   /// (Mistral's and Qwen's 4096); 0: none.
   int64_t windowSize = 0;
@@ -320,11 +328,13 @@ void writeLayerPlacementKeys(nlohmann::json &config, const ModelConfig &model,
 
 /// Writes the other keys whose defaults differ between config classes as
 /// `model` has them: RoPE's base (also inside a RoPE object, which
-/// transformers reads first), the RoPE pairs where interleaved, the norms
-/// after each sublayer where there, the epsilon, tied embeddings and
-/// padding token, so that the class reading
+/// transformers reads first; each layer type's for `family` OLMo 3, and
+/// the sliding layers' in moe_sliding_rope for ours, null), the RoPE pairs
+/// where interleaved, the norms after each sublayer where there, the
+/// epsilon, tied embeddings and padding token, so that the class reading
 /// `config` (another family's, or ours) cannot change them.
-void writeClassDefaultedKeys(nlohmann::json &config, const ModelConfig &model);
+void writeClassDefaultedKeys(nlohmann::json &config, const ModelConfig &model,
+                             const TransformersModel *family);
 
 /// Writes `model`'s muP multipliers into config.json object `config` where
 /// `family`'s class reads them (Granite's, every one; ours, where the model

@@ -381,6 +381,21 @@ MODELS = {
     # the whole queries and keys normalized (16 and 8 wide).
     "olmo2-post-norm": dict(
         kind="olmo2", kv_heads=2, tied=False, theta=1e4, moe_keys={}),
+    # OLMo 3: OLMo 2's layers, layer 0 sliding within 3 positions, layer 1
+    # attending to all; each layer type's RoPE its own (the full layer's
+    # YaRN, factor 4 over 16 positions, base 5e5; the sliding one's
+    # unscaled, base 10).
+    "olmo3-rope-by-type": dict(
+        kind="olmo3", kv_heads=2, tied=False, theta=None,
+        moe_keys={"sliding_window": 3, "rms_norm_eps": 1e-5,
+                  "layer_types": ["sliding_attention", "full_attention"],
+                  "rope_parameters": {
+                      "full_attention": {
+                          "rope_type": "yarn", "factor": 4.0,
+                          "original_max_position_embeddings": 16,
+                          "rope_theta": 5e5},
+                      "sliding_attention": {"rope_type": "default",
+                                            "rope_theta": 10.0}}}),
     # FlexOlmo: OLMoE's MoE layers (top-2 of 4 not renormalized, its
     # load-balancing loss) on OLMo 2's layers, its class's RoPE base and
     # epsilon (5e5, 1e-6), padding token 0.
@@ -498,7 +513,7 @@ def make_model(spec):
             spec["kind"], head_dim=spec["head_dim"], **experts,
             **{**common, **spec["moe_keys"]})
         model = transformers.AutoModelForCausalLM.from_config(config)
-    elif spec["kind"] in ("olmo2", "flex_olmo"):
+    elif spec["kind"] in ("olmo2", "olmo3", "flex_olmo"):
         config = transformers.AutoConfig.for_model(
             spec["kind"], **{**common, **spec["moe_keys"]})
         model = transformers.AutoModelForCausalLM.from_config(config)

@@ -313,6 +313,31 @@ def exaone_moe(rng):
     return transformers.ExaoneMoeConfig(**config)
 
 
+def olmo3(rng):
+    """OLMo 2's layers, a window of 1 to 9 positions on all but every fourth
+    layer or on those a random layer_types names, each layer type's RoPE
+    drawn apart (unscaled, linear or YaRN, bases 10 to 5e5)."""
+    config = attention(rng)
+
+    def rope():
+        kind = rng.choice(["default", "linear", "yarn"])
+        params = {"rope_type": kind, "rope_theta": rng.choice([10.0, 1e4, 5e5])}
+        if kind != "default":
+            params["factor"] = rng.choice([2.0, 4.0])
+        if kind == "yarn":
+            params["original_max_position_embeddings"] = 16
+        return params
+
+    config.update(sliding_window=rng.randint(1, 9), pad_token_id=1,
+                  rope_parameters={"full_attention": rope(),
+                                   "sliding_attention": rope()})
+    if rng.random() < 0.5:
+        config["layer_types"] = [
+            rng.choice(["sliding_attention", "full_attention"])
+            for _ in range(config["num_hidden_layers"])]
+    return transformers.Olmo3Config(**config)
+
+
 def granite(rng):
     return transformers.GraniteConfig(**attention(rng), **multipliers(rng))
 
@@ -345,7 +370,7 @@ FAMILIES = {"ernie4_5_moe": ernie4_5_moe, "hy_v3": hy_v3,
             "dots1_window": dots1_window, "mixtral_window": mixtral_window,
             "exaone4": lambda rng: transformers.Exaone4Config(
                 **exaone_layers(rng, attention(rng))),
-            "exaone_moe": exaone_moe,
+            "exaone_moe": exaone_moe, "olmo3": olmo3,
             "qwen3_window": lambda rng: transformers.Qwen3Config(
                 **sliding_window(rng, attention(rng))),
             "sarvam_moe": lambda rng: glm4_moe_layers(
@@ -375,12 +400,13 @@ def first_dense_spelling(saved):
 
 
 def pattern_spelling(saved):
-    """EXAONE 4's config without layer_types (its config class writes them
-    out), where its sliding_window_pattern derives them."""
-    # Its class sets the pattern to 0 where the window is null.
+    """EXAONE 4's and OLMo 3's config without layer_types (their config
+    classes write them out), where their sliding_window_pattern (OLMo 3's
+    4) derives them."""
+    # EXAONE's class sets the pattern to 0 where the window is null.
     if saved["sliding_window"] is None:
         return
-    pattern = abs(saved["sliding_window_pattern"])
+    pattern = abs(saved.get("sliding_window_pattern", 4))
     derived = ["sliding_attention" if (layer + 1) % pattern else
                "full_attention" for layer in range(len(saved["layer_types"]))]
     if saved["layer_types"] == derived:
@@ -409,7 +435,7 @@ def main():
         trained_scale.randomize(model)
         model.eval().save_pretrained(folder)
         spellings = RELEASED_SPELLINGS.get(args.family, {})
-        patterned = args.family in ("exaone4", "exaone_moe")
+        patterned = args.family in ("exaone4", "exaone_moe", "olmo3")
         if (spellings or args.family == "minicpm5_moe" or patterned) and \
                 seed % 2:
             path = os.path.join(folder, "config.json")
