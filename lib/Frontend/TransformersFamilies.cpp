@@ -479,6 +479,18 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
     hunyuanV1.otherExpertsKey = "num_local_experts";
     hunyuanV1.expertNames = moert::ExpertNames::HunyuanV1;
 
+    // HunYuan Dense V1 (Tencent's dense Hunyuan models): HunYuan MoE V1's
+    // attention on Llama's layers.
+    TransformersModel hunyuanDense =
+        family("HunYuan Dense V1", "HunYuanDenseV1ForCausalLM",
+               "hunyuan_v1_dense", "HunYuanDenseV1Config");
+    hunyuanDense.qkNorm = QkNorm::perHeadRotated;
+    hunyuanDense.requiresHeadDim = true;
+    hunyuanDense.ntkAlpha = true;
+    hunyuanDense.rmsNormEps = 1e-5;
+    hunyuanDense.padTokenId = 0;
+    hunyuanDense.expertNames = moert::ExpertNames::HunyuanV1;
+
     // MiniCPM5-MoE (OpenBMB's): DeepSeek-V3's MoE layers (sigmoid scores
     // chosen with a bias, renormalized, scaled by routed_scaling_factor, in
     // groups, beside ungated shared experts; no load-balancing loss), the
@@ -613,8 +625,8 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
         solarOpen,  minimaxM2,        ernieMoe,   hunyuan,
         sarvamMoe,  param2Moe,        graniteMoe, olmo2,
         olmo3,      flexOlmo,         deepseekV3, glm4MoeLite,
-        deepseekV2, graniteMoeShared, hunyuanV1,  miniCpm5,
-        exaone4,    exaoneMoe};
+        deepseekV2, graniteMoeShared, hunyuanV1,  hunyuanDense,
+        miniCpm5,   exaone4,          exaoneMoe};
   }();
   return all;
 }

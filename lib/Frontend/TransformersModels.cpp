@@ -217,12 +217,12 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
     return llvm::createStringError(
         "this model normalizes each query and key head after RoPE "
         "(moe_qk_norm \"after_rope\"), which of the transformers families "
-        "that moe-export writes only HunYuan MoE V1 does: Mixtral's routing "
-        "(softmax scores without a bias, renormalized) beside one ungated "
-        "shared MLP as wide as the experts, every layer a MoE layer, rotating "
-        "whole heads' halves, without q, k and v biases, a window, muP's "
-        "multipliers or norms after each sublayer; this model differs from "
-        "it");
+        "that moe-export writes only HunYuan MoE V1 (Mixtral's routing: "
+        "softmax scores without a bias, renormalized, beside one ungated "
+        "shared MLP as wide as the experts, every layer a MoE layer) and "
+        "HunYuan Dense V1 do, rotating whole heads' halves, without q, k and "
+        "v biases, a window, muP's multipliers or norms after each sublayer; "
+        "this model differs from them");
   if (config.postNorms)
     return llvm::createStringError(
         "this model normalizes each sublayer's output (moe_post_norms), "

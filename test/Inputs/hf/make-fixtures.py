@@ -314,6 +314,12 @@ MODELS = {
     "hunyuan-v1-moe": dict(
         kind="hunyuan_v1_moe", kv_heads=2, top_k=2, tied=False, theta=1e4,
         head_dim=8, rope={"rope_type": "dynamic", "alpha": 4.0, "factor": 1.0}),
+    # HunYuan Dense V1: HunYuan MoE V1's attention (each 8-wide query and
+    # key head normalized after RoPE, NTK-alpha RoPE with an alpha of 4) on
+    # Llama's layers.
+    "hunyuan-v1-dense": dict(
+        kind="hunyuan_v1_dense", kv_heads=2, tied=False, theta=1e4,
+        head_dim=8, rope={"rope_type": "dynamic", "alpha": 4.0, "factor": 1.0}),
     # MiniCPM5-MoE: layer 0 dense (first_k_dense_replace's 1, written out
     # as mlp_layer_types), layer 1 DeepSeek-V3's MoE layer (sigmoid scores
     # with a random bias choosing the top-2 of 4 in the better of 2 groups,
@@ -494,6 +500,10 @@ def make_model(spec):
             moe_intermediate_size=FFN, n_shared_experts=1,
             head_dim=spec["head_dim"], **{**common, **spec["moe_keys"]})
         model = transformers.MiniCPM5MoeForCausalLM(config)
+    elif spec["kind"] == "hunyuan_v1_dense":
+        config = transformers.HunYuanDenseV1Config(
+            head_dim=spec["head_dim"], **common)
+        model = transformers.HunYuanDenseV1ForCausalLM(config)
     elif spec["kind"] == "hunyuan_v1_moe":
         config = transformers.HunYuanMoEV1Config(
             num_experts=4, moe_topk=[spec["top_k"]] * LAYERS,

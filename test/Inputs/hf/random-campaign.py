@@ -206,19 +206,23 @@ def minicpm5_moe(rng):
     return transformers.MiniCPM5MoeConfig(**config)
 
 
+def ntk_alpha_rope(rng):
+    """HunYuan's RoPE: by an NTK alpha or unscaled."""
+    if rng.random() < 0.5:
+        return {"rope_type": "dynamic", "rope_theta": 1e4, "factor": 1.0,
+                "alpha": rng.choice([2.0, 4.0, 1000.0])}
+    return {"rope_type": "default", "rope_theta": 1e4}
+
+
 def hunyuan_v1_moe(rng):
-    """Top-k as one number or per layer; RoPE by an NTK alpha or not."""
+    """Top-k as one number or per layer."""
     config = attention(rng)
     experts = rng.choice([2, 4, 8])
     top_k = rng.randint(1, min(4, experts))
-    rope = {"rope_type": "default", "rope_theta": 1e4}
-    if rng.random() < 0.5:
-        rope = {"rope_type": "dynamic", "rope_theta": 1e4, "factor": 1.0,
-                "alpha": rng.choice([2.0, 4.0, 1000.0])}
     config.update(num_experts=experts,
                   moe_topk=rng.choice(
                       [top_k, [top_k] * config["num_hidden_layers"]]),
-                  rope_parameters=rope)
+                  rope_parameters=ntk_alpha_rope(rng))
     return transformers.HunYuanMoEV1Config(**config)
 
 
@@ -365,7 +369,9 @@ FAMILIES = {"ernie4_5_moe": ernie4_5_moe, "hy_v3": hy_v3,
             "granitemoe": lambda rng: transformers.GraniteMoeConfig(
                 **granitemoe_keys(rng)),
             "granitemoeshared": granitemoeshared, "granite": granite,
-            "hunyuan_v1_moe": hunyuan_v1_moe, "minicpm5_moe": minicpm5_moe,
+            "hunyuan_v1_moe": hunyuan_v1_moe,
+            "hunyuan_v1_dense": lambda rng: transformers.HunYuanDenseV1Config(
+                **attention(rng), rope_parameters=ntk_alpha_rope(rng)), "minicpm5_moe": minicpm5_moe,
             "qwen2_moe_window": qwen2_moe_window,
             "dots1_window": dots1_window, "mixtral_window": mixtral_window,
             "exaone4": lambda rng: transformers.Exaone4Config(
