@@ -111,7 +111,8 @@ void readSlidingWindow(KeyReader &keys, mlir::moe::ModelConfig &config,
         sliding[layer] = types[layer] == json("sliding_attention");
       }
     } else if (rule == SlidingWindow::patterned) {
-      // Its __post_init__ slides layer i where (i + 1) % pattern != 0.
+      // Its __post_init__ slides layer i where (i + 1) % pattern != 0 (a
+      // fixed one, OLMo 3's 4, is valid: the key errs only where given).
       const char *key = family->windowPatternKey;
       const json &pattern =
           key ? keys.object.value(key, json(family->windowPattern))

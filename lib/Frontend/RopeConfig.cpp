@@ -293,6 +293,27 @@ bool ropeObjectGiven(KeyReader &keys, const char *key) {
          !(keys.object[key].is_object() && keys.object[key].empty());
 }
 
+/// Refuses a config that gives both RoPE objects: transformers 4 writes
+/// rope_scaling, 5 rope_parameters, and transformers reads rope_scaling
+/// alone (OLMo 3's as its full layers').
+bool refusedBothRopeObjects(KeyReader &keys) {
+  if (!ropeObjectGiven(keys, "rope_scaling") ||
+      !ropeObjectGiven(keys, "rope_parameters"))
+    return false;
+  keys.fail("keys 'rope_parameters' and 'rope_scaling' both describe RoPE "
+            "(transformers reads 'rope_scaling' alone); give one");
+  return true;
+}
+
+/// The sliding layers' RoPE `sliding`, where it differs from the others'
+/// (the same is none).
+void setSlidingRope(ModelConfig &config, const mlir::moe::LayerRope &sliding) {
+  if (sliding.theta != config.ropeTheta ||
+      mlir::moe::config::ropeScalingKeyValue(sliding.scaling) !=
+          mlir::moe::config::ropeScalingKeyValue(config.ropeScaling))
+    config.slidingRope = sliding;
+}
+
 /// OLMo 3's RoPE by layer type: rope_parameters {"full_attention": ...,
 /// "sliding_attention": ...}, each a flat one. Its class's
 /// convert_rope_params_to_dict gives a legacy rope_scaling (and its
@@ -316,15 +337,31 @@ void readRopeByLayerType(KeyReader &keys, ModelConfig &config,
                             std::nullopt},
       sliding{classTheta, std::nullopt};
   readPartialRotary(keys, nullptr, config, family);
-  if (ropeObjectGiven(keys, "rope_scaling") &&
-      ropeObjectGiven(keys, "rope_parameters"))
-    return keys.fail("keys 'rope_parameters' and 'rope_scaling' both "
-                     "describe RoPE; give one");
+  if (refusedBothRopeObjects(keys))
+    return;
   json truncate = true;
-  auto readType = [&](KeyReader &reader, mlir::moe::LayerRope &rope) {
+  auto readType = [&](KeyReader &reader, mlir::moe::LayerRope &rope,
+                      bool legacy) {
     readPartialRotary(keys, &reader, config, family);
     rope.theta = reader.number("rope_theta", rope.theta, true);
     json object = reader.object;
+    // A legacy rope_scaling updates {"rope_type": "default"}: transformers
+    // 4's `type` does not replace it, and the rest goes unread; an object
+    // by layer type without rope_type fails there.
+    if (!object.contains("rope_type") && object.contains("type")) {
+      if (!legacy)
+        return reader.fail(llvm::formatv(
+            "key '{0}rope_type' is missing, which transformers' {1} needs "
+            "beside 'type' in an object by layer type",
+            reader.prefix, family->name));
+      config.warnings.push_back(
+          llvm::formatv("'{0}type' ({1}) is ignored, as transformers' {2} "
+                        "reads a RoPE object's kind from 'rope_type' alone: "
+                        "it rotates by the default RoPE, as there",
+                        reader.prefix, object["type"].dump(), family->name)
+              .str());
+      object = {{"rope_type", "default"}};
+    }
     if (object.contains("truncate") && object["truncate"] != truncate)
       config.warnings.push_back(
           llvm::formatv("'{0}truncate' ({1}) is ignored, as transformers' "
@@ -345,7 +382,7 @@ void readRopeByLayerType(KeyReader &keys, ModelConfig &config,
     if (!keys.object["rope_scaling"].is_object())
       return keys.keyError("rope_scaling", "an object");
     KeyReader rope = keys.nested("rope_scaling");
-    readType(rope, full);
+    readType(rope, full, /*legacy=*/true);
     keys.report(rope);
   } else if (ropeObjectGiven(keys, "rope_parameters")) {
     if (!keys.object["rope_parameters"].is_object())
@@ -371,17 +408,14 @@ void readRopeByLayerType(KeyReader &keys, ModelConfig &config,
       if (!types.object[type].is_object())
         return types.keyError(type, "an object");
       KeyReader reader = types.nested(type);
-      readType(reader, *rope);
+      readType(reader, *rope, /*legacy=*/false);
       types.report(reader);
     }
     keys.report(types);
   }
   config.ropeTheta = full.theta;
   config.ropeScaling = full.scaling;
-  if (sliding.theta != full.theta ||
-      mlir::moe::config::ropeScalingKeyValue(sliding.scaling) !=
-          mlir::moe::config::ropeScalingKeyValue(full.scaling))
-    config.slidingRope = sliding;
+  setSlidingRope(config, sliding);
 }
 
 /// moe_sliding_rope: our keys' RoPE of the sliding layers, a flat object
@@ -408,11 +442,7 @@ void readSlidingRope(KeyReader &keys, ModelConfig &config,
       rope.number("rope_theta", config.ropeTheta, true),
       readScaling(rope, keys, config, family)};
   keys.report(rope);
-  // The same as every layer's is none.
-  if (sliding.theta != config.ropeTheta ||
-      mlir::moe::config::ropeScalingKeyValue(sliding.scaling) !=
-          mlir::moe::config::ropeScalingKeyValue(config.ropeScaling))
-    config.slidingRope = sliding;
+  setSlidingRope(config, sliding);
 }
 
 /// Every layer's RoPE, from rope_theta and rope_scaling or
@@ -420,13 +450,8 @@ void readSlidingRope(KeyReader &keys, ModelConfig &config,
 void readUniformRope(KeyReader &keys, ModelConfig &config,
                      const TransformersModel *family) {
   config.ropeTheta = keys.number("rope_theta", config.ropeTheta, true);
-  // transformers 4 writes rope_scaling, 5 rope_parameters; where config.json
-  // has both, transformers reads rope_scaling alone.
-  if (ropeObjectGiven(keys, "rope_scaling") &&
-      ropeObjectGiven(keys, "rope_parameters"))
-    return keys.fail("keys 'rope_parameters' and 'rope_scaling' both "
-                     "describe RoPE (transformers reads 'rope_scaling' "
-                     "alone); give one");
+  if (refusedBothRopeObjects(keys))
+    return;
   const char *key = ropeObjectGiven(keys, "rope_scaling") ? "rope_scaling"
                                                           : "rope_parameters";
   if (!ropeObjectGiven(keys, key))

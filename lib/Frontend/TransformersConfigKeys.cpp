@@ -191,7 +191,7 @@ void mlir::moe::writeClassDefaultedKeys(nlohmann::json &config,
             {"sliding_attention", model.slidingRope.value_or(full)}}) {
         types[type] = config::layerRopeKeyValue(rope);
         types[type].erase("truncate");
-        truncate = truncate && (!rope.scaling || rope.scaling->truncate);
+        truncate = truncate && rope.yarnTruncate().value_or(true);
       }
       if (!truncate)
         types["truncate"] = false;

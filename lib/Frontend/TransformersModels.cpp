@@ -16,6 +16,7 @@
 namespace {
 
 using mlir::moe::GateScoring;
+using mlir::moe::LayerRope;
 using mlir::moe::QkNorm;
 using mlir::moe::SlidingWindow;
 using mlir::moe::TransformersModel;
@@ -99,16 +100,12 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
            (config.noRopeLayers.empty() && !model.nullWindowFails);
   };
   // OLMo 3's layer types share YaRN's truncate (rope_parameters' one).
-  auto yarnTruncate = [](const std::optional<moert::RopeScaling> &scaling) {
-    return scaling && scaling->kind == moert::RopeKind::Yarn
-               ? std::optional<bool>(scaling->truncate)
-               : std::nullopt;
-  };
-  std::optional<bool> fullTruncate = yarnTruncate(config.ropeScaling),
-                      slidingTruncate =
-                          config.slidingRope
-                              ? yarnTruncate(config.slidingRope->scaling)
-                              : std::nullopt;
+  std::optional<bool> fullTruncate =
+                          LayerRope{config.ropeTheta, config.ropeScaling}
+                              .yarnTruncate(),
+                      slidingTruncate = config.slidingRope
+                                            ? config.slidingRope->yarnTruncate()
+                                            : std::nullopt;
   bool yarnTruncatesAgree =
       !fullTruncate || !slidingTruncate || *fullTruncate == *slidingTruncate;
   // A window is kept: Llama's is Mistral's model then.
@@ -176,8 +173,9 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
         "moe-export writes only OLMo 3 does (rope_parameters by layer "
         "type): a dense model that normalizes each sublayer's output and "
         "whole queries and keys, sliding all but every fourth layer or as "
-        "layer_types says, without biases, muP's multipliers, latent or "
-        "gated attention or layers without RoPE; this model differs from it");
+        "layer_types says, with one YaRN truncate for both layer types, "
+        "without biases, muP's multipliers, latent or gated attention or "
+        "layers without RoPE; this model differs from it");
   if (!config.noRopeLayers.empty())
     return llvm::createStringError(llvm::formatv(
         "this model applies no RoPE in layers {0} (moe_nope_layers), which "

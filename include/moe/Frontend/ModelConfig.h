@@ -63,6 +63,12 @@ struct LatentAttention {
 struct LayerRope {
   double theta;
   std::optional<moert::RopeScaling> scaling;
+  /// YaRN's truncate, where it scales by YaRN.
+  std::optional<bool> yarnTruncate() const {
+    return scaling && scaling->kind == moert::RopeKind::Yarn
+               ? std::optional<bool>(scaling->truncate)
+               : std::nullopt;
+  }
 };
 
 struct ModelConfig {

@@ -371,7 +371,8 @@ FAMILIES = {"ernie4_5_moe": ernie4_5_moe, "hy_v3": hy_v3,
             "granitemoeshared": granitemoeshared, "granite": granite,
             "hunyuan_v1_moe": hunyuan_v1_moe,
             "hunyuan_v1_dense": lambda rng: transformers.HunYuanDenseV1Config(
-                **attention(rng), rope_parameters=ntk_alpha_rope(rng)), "minicpm5_moe": minicpm5_moe,
+                **attention(rng), rope_parameters=ntk_alpha_rope(rng)),
+            "minicpm5_moe": minicpm5_moe,
             "qwen2_moe_window": qwen2_moe_window,
             "dots1_window": dots1_window, "mixtral_window": mixtral_window,
             "exaone4": lambda rng: transformers.Exaone4Config(
