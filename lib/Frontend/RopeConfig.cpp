@@ -308,9 +308,7 @@ bool refusedBothRopeObjects(KeyReader &keys) {
 /// The sliding layers' RoPE `sliding`, where it differs from the others'
 /// (the same is none).
 void setSlidingRope(ModelConfig &config, const mlir::moe::LayerRope &sliding) {
-  if (sliding.theta != config.ropeTheta ||
-      mlir::moe::config::ropeScalingKeyValue(sliding.scaling) !=
-          mlir::moe::config::ropeScalingKeyValue(config.ropeScaling))
+  if (!sliding.sameAs(config.fullRope()))
     config.slidingRope = sliding;
 }
 
@@ -475,6 +473,11 @@ void readUniformRope(KeyReader &keys, ModelConfig &config,
 }
 
 } // namespace
+
+bool mlir::moe::LayerRope::sameAs(const LayerRope &other) const {
+  return theta == other.theta && config::ropeScalingKeyValue(scaling) ==
+                                     config::ropeScalingKeyValue(other.scaling);
+}
 
 nlohmann::ordered_json
 mlir::moe::config::layerRopeKeyValue(const LayerRope &rope) {

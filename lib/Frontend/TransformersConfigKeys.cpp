@@ -164,39 +164,46 @@ void mlir::moe::writeLayerPlacementKeys(nlohmann::json &config,
   }
 }
 
+namespace {
+
+/// OLMo 3's rope_parameters: each layer type's object, YaRN's truncate
+/// beside them (its class reads it there, for both).
+nlohmann::json ropeParametersByLayerType(const mlir::moe::ModelConfig &model) {
+  LayerRope full = model.fullRope();
+  nlohmann::json types;
+  bool truncate = true;
+  for (auto [type, rope] :
+       {std::pair<const char *, LayerRope>{"full_attention", full},
+        {"sliding_attention", model.slidingRope.value_or(full)}}) {
+    types[type] = mlir::moe::config::layerRopeKeyValue(rope);
+    types[type].erase("truncate");
+    truncate = truncate && rope.yarnTruncate().value_or(true);
+  }
+  if (!truncate)
+    types["truncate"] = false;
+  return types;
+}
+
+} // namespace
+
 void mlir::moe::writeClassDefaultedKeys(nlohmann::json &config,
                                         const ModelConfig &model,
                                         const TransformersModel *family) {
   config["rope_theta"] = model.ropeTheta;
-  LayerRope full{model.ropeTheta, model.ropeScaling};
   config.erase("moe_sliding_rope");
   if (!family && model.slidingRope)
     config["moe_sliding_rope"] = config::layerRopeKeyValue(*model.slidingRope);
-  // OLMo 3's objects by layer type, from the model (YaRN's truncate beside
-  // them, where its class reads it), as another class's flat one where the
-  // config was OLMo 3's.
-  bool byType = family && family->ropeByLayerType;
   nlohmann::json source = config.value("rope_parameters", nlohmann::json());
-  if (byType ||
-      (source.is_object() && (source.contains("full_attention") ||
-                              source.contains("sliding_attention")))) {
+  bool sourceByType =
+      source.is_object() && (source.contains("full_attention") ||
+                             source.contains("sliding_attention"));
+  if (family && family->ropeByLayerType) {
     config.erase("rope_scaling");
-    if (!byType) {
-      config["rope_parameters"] = config::layerRopeKeyValue(full);
-    } else {
-      nlohmann::json types;
-      bool truncate = true;
-      for (auto [type, rope] :
-           {std::pair<const char *, LayerRope>{"full_attention", full},
-            {"sliding_attention", model.slidingRope.value_or(full)}}) {
-        types[type] = config::layerRopeKeyValue(rope);
-        types[type].erase("truncate");
-        truncate = truncate && rope.yarnTruncate().value_or(true);
-      }
-      if (!truncate)
-        types["truncate"] = false;
-      config["rope_parameters"] = types;
-    }
+    config["rope_parameters"] = ropeParametersByLayerType(model);
+  } else if (sourceByType) {
+    // OLMo 3's objects as another class's one.
+    config.erase("rope_scaling");
+    config["rope_parameters"] = config::layerRopeKeyValue(model.fullRope());
   } else {
     for (const char *key : {"rope_scaling", "rope_parameters"})
       if (config.contains(key) && config[key].is_object() &&

@@ -16,7 +16,6 @@
 namespace {
 
 using mlir::moe::GateScoring;
-using mlir::moe::LayerRope;
 using mlir::moe::QkNorm;
 using mlir::moe::SlidingWindow;
 using mlir::moe::TransformersModel;
@@ -100,9 +99,7 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
            (config.noRopeLayers.empty() && !model.nullWindowFails);
   };
   // OLMo 3's layer types share YaRN's truncate (rope_parameters' one).
-  std::optional<bool> fullTruncate =
-                          LayerRope{config.ropeTheta, config.ropeScaling}
-                              .yarnTruncate(),
+  std::optional<bool> fullTruncate = config.fullRope().yarnTruncate(),
                       slidingTruncate = config.slidingRope
                                             ? config.slidingRope->yarnTruncate()
                                             : std::nullopt;

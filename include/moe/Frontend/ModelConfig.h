@@ -63,6 +63,8 @@ struct LatentAttention {
 struct LayerRope {
   double theta;
   std::optional<moert::RopeScaling> scaling;
+  /// Whether `other` rotates as this does.
+  bool sameAs(const LayerRope &other) const;
   /// YaRN's truncate, where it scales by YaRN.
   std::optional<bool> yarnTruncate() const {
     return scaling && scaling->kind == moert::RopeKind::Yarn
@@ -225,10 +227,12 @@ struct ModelConfig {
            !std::binary_search(fullAttentionLayers.begin(),
                                fullAttentionLayers.end(), layer);
   }
+  /// The RoPE of the layers that attend to the whole sequence (of every
+  /// layer, without slidingRope).
+  LayerRope fullRope() const { return {ropeTheta, ropeScaling}; }
   /// The RoPE that layer `layer` rotates by.
   LayerRope rope(int64_t layer) const {
-    return slidingRope && slides(layer) ? *slidingRope
-                                        : LayerRope{ropeTheta, ropeScaling};
+    return slidingRope && slides(layer) ? *slidingRope : fullRope();
   }
   /// Whether layer `layer` rotates its queries and keys.
   bool rotates(int64_t layer) const {
