@@ -26,6 +26,20 @@ TransformersModel family(const char *name, const char *architecture,
   return model;
 }
 
+/// DeepSeek-V3's MoE layers: sigmoid scores chosen with a bias, in groups,
+/// their weights scaled, beside ungated shared experts, no load-balancing
+/// loss, under Qwen's expert names (Dots1's, MiniCPM5-MoE's, EXAONE-MoE's).
+void withDeepSeekV3Layers(TransformersModel &model) {
+  model.moe = true;
+  model.auxLoss = false;
+  model.scoring = GateScoring::sigmoid;
+  model.expertBias = true;
+  model.scalesWeights = true;
+  model.expertGroups = true;
+  model.ungatedSharedExperts = true;
+  model.expertNames = moert::ExpertNames::Qwen;
+}
+
 } // namespace
 
 /// In the order transformersModelOf prefers them.
@@ -215,7 +229,7 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
     // dense layers first (first_k_dense_replace), no load-balancing loss.
     TransformersModel dots1 =
         family("Dots1", "Dots1ForCausalLM", "dots1", "Dots1Config");
-    dots1.moe = true;
+    withDeepSeekV3Layers(dots1);
     dots1.qkNorm = QkNorm::perHead;
     dots1.slidingWindow = SlidingWindow::appliedFrom;
     dots1.windowSize = 4096;
@@ -223,17 +237,10 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
     dots1.kvHeads = 32;
     dots1.expertSize = 1408;
     dots1.denseSize = 10944;
-    dots1.auxLoss = false;
-    dots1.scoring = GateScoring::sigmoid;
-    dots1.expertBias = true;
-    dots1.scalesWeights = true;
-    dots1.expertGroups = true;
-    dots1.ungatedSharedExperts = true;
     dots1.expertsKey = "n_routed_experts";
     dots1.otherExpertsKey = "num_local_experts";
     dots1.firstDenseLayers = 0;
     dots1.zeroSharedExperts = "empty ones, their weights 0 wide";
-    dots1.expertNames = moert::ExpertNames::Qwen;
 
     // GLM-4-MoE (Zhipu's GLM-4.5 and later): Dots1's MoE layers, one
     // shared expert and one dense layer by default, with an attention whose
@@ -500,7 +507,7 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
     TransformersModel miniCpm5 =
         family("MiniCPM5-MoE", "MiniCPM5MoeForCausalLM", "minicpm5_moe",
                "MiniCPM5MoeConfig");
-    miniCpm5.moe = true;
+    withDeepSeekV3Layers(miniCpm5);
     miniCpm5.gatedAttention = true;
     miniCpm5.kvHeads = 2;
     miniCpm5.headDim = 128;
@@ -512,19 +519,12 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
     miniCpm5.expertSize = 512;
     miniCpm5.denseSize = 8192;
     miniCpm5.normTopKProb = true;
-    miniCpm5.auxLoss = false;
-    miniCpm5.scoring = GateScoring::sigmoid;
-    miniCpm5.expertBias = true;
-    miniCpm5.scalesWeights = true;
     miniCpm5.routedScale = 3.66;
-    miniCpm5.expertGroups = true;
-    miniCpm5.ungatedSharedExperts = true;
     miniCpm5.sharedExperts = 1;
     miniCpm5.expertsKey = "n_routed_experts";
     miniCpm5.otherExpertsKey = "num_local_experts";
     miniCpm5.mlpLayerTypes = true;
     miniCpm5.firstDenseWithoutLayerTypes = true;
-    miniCpm5.expertNames = moert::ExpertNames::Qwen;
 
     // Sarvam-MoE (Sarvam AI's Sarvam-30B and -105B): transformers'
     // GLM-4-MoE under a config class of its own, whole heads rotated and
@@ -592,7 +592,7 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
     exaoneMoe.architecture = "ExaoneMoeForCausalLM";
     exaoneMoe.modelType = "exaone_moe";
     exaoneMoe.configClass = "ExaoneMoeConfig";
-    exaoneMoe.moe = true;
+    withDeepSeekV3Layers(exaoneMoe);
     exaoneMoe.postNorms = false;
     exaoneMoe.nullWindowFails = true;
     exaoneMoe.padTokenId = 0;
@@ -601,13 +601,7 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
     exaoneMoe.expertSize = 1024;
     exaoneMoe.denseSize = 16384;
     exaoneMoe.normTopKProb = true;
-    exaoneMoe.auxLoss = false;
-    exaoneMoe.scoring = GateScoring::sigmoid;
-    exaoneMoe.expertBias = true;
-    exaoneMoe.scalesWeights = true;
     exaoneMoe.routedScale = 2.5;
-    exaoneMoe.expertGroups = true;
-    exaoneMoe.ungatedSharedExperts = true;
     exaoneMoe.sharedExperts = 1;
     exaoneMoe.sharedExpertsKey = "num_shared_experts";
     exaoneMoe.zeroSharedExperts = "an empty one, its weights 0 wide";
@@ -616,7 +610,6 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
     exaoneMoe.mlpLayerTypes = true;
     exaoneMoe.firstDenseWithoutLayerTypes = true;
     exaoneMoe.savesFirstDenseBesideLayerTypes = true;
-    exaoneMoe.expertNames = moert::ExpertNames::Qwen;
 
     return std::vector<TransformersModel>{
         llama,      mistral,          qwen2,      qwen3,
