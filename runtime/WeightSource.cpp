@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <regex>
 #include <sys/stat.h>
 
@@ -241,6 +242,24 @@ const std::regex &stackedExperts() {
   return stacked;
 }
 
+/// The names after a layer's of Granite MoE's fused experts (gate and up
+/// rows), their down projections and its router, in `names`' spelling;
+/// none for the other families.
+struct GraniteExpertNames {
+  const char *gateUp, *down, *router;
+};
+std::optional<GraniteExpertNames> graniteExpertNames(moert::ExpertNames names) {
+  if (names == moert::ExpertNames::Granite)
+    return GraniteExpertNames{".block_sparse_moe.input_linear.weight",
+                              ".block_sparse_moe.output_linear.weight",
+                              ".block_sparse_moe.router.layer.weight"};
+  if (names == moert::ExpertNames::GraniteSwa)
+    return GraniteExpertNames{".block_sparse_moe.experts.gate_up_proj",
+                              ".block_sparse_moe.experts.down_proj",
+                              ".block_sparse_moe.router.weight"};
+  return std::nullopt;
+}
+
 /// One global as Hugging Face's tensors (toHuggingFace), but for Granite
 /// MoE's gate and up projections, which it fuses.
 std::vector<std::pair<std::string, OwnedTensor>>
@@ -259,16 +278,17 @@ globalToHuggingFace(const std::string &name, OwnedTensor tensor,
   std::smatch match;
   std::vector<std::pair<std::string, OwnedTensor>> tensors;
   // Granite MoE's router has no bias.
-  if (names == ExpertNames::Granite &&
+  std::optional<GraniteExpertNames> granite = graniteExpertNames(names);
+  if (granite &&
       ((std::regex_match(name, match, router) && match[2] == "weight") ||
        std::regex_match(name, match, stacked) ||
        std::regex_match(name, match, sharedExperts))) {
-    tensors.emplace_back(
-        match[1].str() +
-            (match[2] == "w2"       ? ".block_sparse_moe.output_linear.weight"
-             : match[2] == "weight" ? ".block_sparse_moe.router.layer.weight"
-                                    : ".shared_mlp.output_linear.weight"),
-        std::move(tensor));
+    tensors.emplace_back(match[1].str() + (match[2] == "w2" ? granite->down
+                                           : match[2] == "weight"
+                                               ? granite->router
+                                               : ".shared_mlp."
+                                                 "output_linear.weight"),
+                         std::move(tensor));
     return tensors;
   }
   if (names == ExpertNames::Hunyuan &&
@@ -349,17 +369,15 @@ moert::toHuggingFace(std::vector<std::pair<std::string, OwnedTensor>> globals,
       R"(^(.*\.layers\.\d+)\.mlp\.shared_experts\.(gate|up)_proj\.weight$)");
   std::map<std::string, OwnedTensor> gates, ups;
   std::smatch match;
+  std::optional<GraniteExpertNames> granite = graniteExpertNames(names);
   for (auto &[name, tensor] : globals) {
-    if (names == ExpertNames::Granite &&
-        std::regex_match(name, match, stackedExperts()) && match[2] != "w2") {
-      (match[2] == "w1"
-           ? gates
-           : ups)[match[1].str() + ".block_sparse_moe.input_linear.weight"] =
+    if (granite && std::regex_match(name, match, stackedExperts()) &&
+        match[2] != "w2") {
+      (match[2] == "w1" ? gates : ups)[match[1].str() + granite->gateUp] =
           std::move(tensor);
       continue;
     }
-    if (names == ExpertNames::Granite &&
-        std::regex_match(name, match, sharedGateUp)) {
+    if (granite && std::regex_match(name, match, sharedGateUp)) {
       (match[2] == "gate"
            ? gates
            : ups)[match[1].str() + ".shared_mlp.input_linear.weight"] =

@@ -85,8 +85,8 @@ int run() {
   float *dk = deviceArray<float>(kValues, 0.0f);
   float *dv = deviceArray<float>(kValues, 0.0f);
   auto forward = [&] {
-    moert::cuda::attention(q, k, v, kBatch, kSeq, kHeads, kHeads, kHeadDim,
-                           moert::AttentionMask{true}, out, lse);
+    moert::cuda::attention(q, k, v, nullptr, kBatch, kSeq, kHeads, kHeads,
+                           kHeadDim, moert::AttentionMask{true}, out, lse);
   };
   auto backward = [&] {
     moert::cuda::attentionGrad(q, k, v, out, lse, dOut, kBatch, kSeq, kHeads,

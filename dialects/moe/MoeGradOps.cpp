@@ -96,6 +96,14 @@ LogicalResult AttentionGradOp::verify() {
   return verifyAttentionLse(*this, getQuery(), getLse());
 }
 
+LogicalResult AttentionSinksGradOp::verify() {
+  if (failed(expectRank(*this, "output", getOutput(), 4,
+                        "[batch, seq, heads, head_dim]")) ||
+      failed(verifyAttentionSinks(*this, getOutput(), getSinks())))
+    return failure();
+  return verifyAttentionLse(*this, getOutput(), getLse());
+}
+
 LogicalResult ExpertFfnGradOp::verify() {
   return verifyExpertFfnOperands(*this, getInput(), getGateProj(),
                                  getDownProj(), getProjections());

@@ -120,6 +120,31 @@ def Moe_AttentionGradOp : Moe_GradOp<"attention_grad",
   }];
 }
 
+def Moe_AttentionSinksGradOp : Moe_GradOp<"attention_sinks_grad",
+    [AllTypesMatch<["output", "d_result"]>, AllTypesMatch<["sinks", "d_sinks"]>]> {
+  let summary = "gradient of moe.attention's sinks";
+  let description = [{
+    A sink takes the probability `exp(sink - lse)` of each row of its head
+    and passes no value on, so its gradient is
+    `d_sinks[h] = -sum over batch b and query i of
+    exp(sinks[h] - lse[b, h, i]) * (d_result[b, i, h] . output[b, i, h])`:
+    the row's softmax-backward sum (as in moe.attention_grad) against the
+    sink's probability. `output` and `lse` are the forward's results. The
+    sums are in the sinks' type whatever the activations' (f32 over bf16).
+
+    ```mlir
+    %ds = moe.attention_sinks_grad %s, %lse, %o, %do : tensor<4xf32>, tensor<8x64x4x32xf32>
+    ```
+  }];
+  let arguments = (ins Moe_FloatTensor:$sinks, Moe_FloatTensor:$lse,
+                       Moe_GemmTensor:$output, Moe_GemmTensor:$d_result);
+  let results = (outs Moe_FloatTensor:$d_sinks);
+  let assemblyFormat = [{
+    $sinks `,` $lse `,` $output `,` $d_result attr-dict `:` type($sinks) `,`
+    type($output) `` custom<AttentionLseType>(ref(type($output)), type($lse))
+  }];
+}
+
 def Moe_SwigluGradOp : Moe_GradOp<"swiglu_grad",
     [AllTypesMatch<["gate", "up", "d_result", "d_gate", "d_up"]>]> {
   let summary = "gradients of moe.swiglu";

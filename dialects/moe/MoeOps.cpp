@@ -123,6 +123,7 @@ int64_t RopeOp::getRotatedDims() {
 LogicalResult AttentionOp::verify() {
   if (failed(verifyAttentionOperands(*this, getQuery(), getKey())) ||
       failed(verifyAttentionWindow(*this, getCausal(), getWindow())) ||
+      failed(verifyAttentionSinks(*this, getQuery(), getSinks())) ||
       failed(expectShape(*this, "result", getResult(), shapeOf(getQuery()))) ||
       failed(verifyAttentionLse(*this, getQuery(), getLse())))
     return failure();

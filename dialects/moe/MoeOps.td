@@ -200,18 +200,30 @@ def Moe_AttentionOp : Moe_DiffOp<"attention",
     reads so that it need not compute the softmax's statistics again
     (FlashAttention's scheme).
 
+    With `sinks` (`[heads]`, the lse's element type: f32 master weights
+    under mixed precision), each head's softmax also counts its sink, a
+    logit that no key and no value stand behind (GPT-OSS's and
+    GraniteSWA's learned attention sinks): the probabilities are
+    `exp(score_j) / (exp(sink) + sum_k exp(score_k))`, so a row's
+    probabilities sum to less than one, and `lse` includes the sink. That
+    is transformers' `sigmoid(lse - sink)` scaling of the result, where
+    `lse` leaves the sink out.
+
     ```mlir
     %o, %lse = moe.attention %q, %k, %v causal : tensor<8x64x4x32xf32>, tensor<8x64x2x32xf32>
+    %o3, %lse3 = moe.attention %q, %k, %v sinks(%s : tensor<4xf32>) causal : tensor<8x64x4x32xf32>, tensor<8x64x2x32xf32>
     %o1, %lse1 = moe.attention %q, %k, %v causal window 16 : tensor<8x64x4x32xf32>, tensor<8x64x2x32xf32>
     %o2, %lse2 = moe.attention %q2, %k2, %v2 causal : tensor<8x64x4x32xbf16>, tensor<8x64x2x32xbf16> -> tensor<8x64x4x32xbf16>
     ```
   }];
   let arguments = (ins Moe_GemmTensor:$query, Moe_GemmTensor:$key,
-                       Moe_GemmTensor:$value, UnitAttr:$causal,
+                       Moe_GemmTensor:$value, Optional<Moe_FloatTensor>:$sinks,
+                       UnitAttr:$causal,
                        OptionalAttr<Moe_AttentionWindowAttr>:$window);
   let results = (outs Moe_NarrowableTensor:$result, Moe_FloatTensor:$lse);
   let assemblyFormat = [{
-    $query `,` $key `,` $value (`causal` $causal^)? (`window` $window^)?
+    $query `,` $key `,` $value (`sinks` `(` $sinks^ `:` type($sinks) `)`)?
+    (`causal` $causal^)? (`window` $window^)?
     attr-dict `:` type($query) `,` type($key)
     `` custom<GemmResultType>(ref(type($query)), type($result))
     `` custom<AttentionLseType>(ref(type($query)), type($lse))
@@ -219,11 +231,11 @@ def Moe_AttentionOp : Moe_DiffOp<"attention",
   let builders = [
     // The lse's type follows from the query's.
     OpBuilder<(ins "Type":$resultType, "Value":$query, "Value":$key,
-                   "Value":$value, "bool":$causal,
+                   "Value":$value, "Value":$sinks, "bool":$causal,
                    CArg<"IntegerAttr", "{}">:$window), [{
       build($_builder, $_state, resultType,
-            attentionLseType(query.getType()), query, key, value, causal,
-            window);
+            attentionLseType(query.getType()), query, key, value, sinks,
+            causal, window);
     }]>
   ];
 }

@@ -93,6 +93,12 @@ LogicalResult AttentionOp::buildVjp(OpBuilder &b, ArrayRef<Value> resultGrads,
       getQuery(), getKey(), getValue(), getResult(), getLse(), resultGrads[0],
       getCausalAttr(), getWindowAttr());
   llvm::append_range(operandGrads, grad->getResults());
+  // The sinks change only the probabilities, which lse carries: the
+  // gradients above need nothing else.
+  if (Value sinks = getSinks())
+    operandGrads.push_back(
+        AttentionSinksGradOp::create(b, getLoc(), sinks.getType(), sinks,
+                                     getLse(), getResult(), resultGrads[0]));
   return success();
 }
 

@@ -299,6 +299,15 @@ LogicalResult verifyAttentionLse(Operation *op, Value query, Value lse) {
   return success();
 }
 
+LogicalResult verifyAttentionSinks(Operation *op, Value query, Value sinks) {
+  if (!sinks)
+    return success();
+  if (failed(expectRank(op, "sinks", sinks, 1, "[heads]")) ||
+      failed(expectShape(op, "sinks", sinks, {shapeOf(query)[2]})))
+    return failure();
+  return verifyGemmElementTypes(op, {{"query", query}}, {{"sinks", sinks}});
+}
+
 LogicalResult verifyAttentionWindow(Operation *op, bool causal,
                                     std::optional<uint64_t> window) {
   if (window && !causal)

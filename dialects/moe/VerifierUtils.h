@@ -102,6 +102,9 @@ LogicalResult verifyAttentionOperands(Operation *op, Value query, Value key);
 /// Checks that `lse` has attentionLseType of `query` (after
 /// verifyAttentionOperands).
 LogicalResult verifyAttentionLse(Operation *op, Value query, Value lse);
+/// Attention sinks are one logit per query head, in the type the scores
+/// accumulate in (f32 over bf16 queries); a null `sinks` passes.
+LogicalResult verifyAttentionSinks(Operation *op, Value query, Value sinks);
 /// A sliding window bounds how far back a causal query sees: it needs
 /// `causal`.
 LogicalResult verifyAttentionWindow(Operation *op, bool causal,

@@ -254,6 +254,10 @@ FailureOr<OpCost> mlir::moe::getOpCost(Operation *op, const QueueFill &fill) {
                 CombineOp, CombineGradOp, arith::TruncFOp, arith::ExtFOp>(
               [&](Operation *op) { return memory(1, op->getResult(0)); })
           .Case([&](ConcatGradOp op) { return memory(1, op.getDResult()); })
+          // A dot product a row of d_result and output.
+          .Case([&](AttentionSinksGradOp op) {
+            return memory(2, op.getDResult());
+          })
           .Case([&](CountTargetsOp op) { return memory(1, op.getTargets()); })
           .Case([&](ExpertLoadOp op) { return memory(1, op.getIndices()); })
           // A copy and a fill.

@@ -111,8 +111,9 @@ void readSlidingWindow(KeyReader &keys, mlir::moe::ModelConfig &config,
         sliding[layer] = types[layer] == json("sliding_attention");
       }
     } else if (rule == SlidingWindow::patterned) {
-      // Its __post_init__ slides layer i where (i + 1) % pattern != 0 (a
-      // fixed one, OLMo 3's 4, is valid: the key errs only where given).
+      // Its __post_init__ slides layer i where (i + 1) % pattern != 0
+      // (GraniteSWA's where i % 4 != 0; a fixed pattern, OLMo 3's 4, is
+      // valid: the key errs only where given).
       const char *key = family->windowPatternKey;
       const json &pattern =
           key ? keys.object.value(key, json(family->windowPattern))
@@ -124,8 +125,9 @@ void readSlidingWindow(KeyReader &keys, mlir::moe::ModelConfig &config,
                                family->name)
                      .str());
       int64_t every = std::abs(pattern.get<int64_t>());
+      int64_t shift = family->fullAttentionFirst ? 0 : 1;
       for (int64_t layer = 0; layer < config.numLayers; ++layer)
-        sliding[layer] = (layer + 1) % every != 0;
+        sliding[layer] = (layer + shift) % every != 0;
     } else {
       // Their config classes compare it with layer indices (and fail on
       // null).
@@ -199,6 +201,79 @@ std::string layerList(const std::vector<int64_t> &layers) {
   return json(layers).dump();
 }
 
+/// `bases` with rope_theta in the layers without RoPE (`nope`), whose base
+/// nothing reads; empty where every layer's is rope_theta.
+std::vector<double> withoutUnreadBases(std::vector<double> bases,
+                                       const std::vector<int64_t> &nope,
+                                       double ropeTheta) {
+  if (bases.empty())
+    return bases;
+  for (int64_t layer : nope)
+    bases[layer] = ropeTheta;
+  if (llvm::all_of(bases, [&](double base) { return base == ropeTheta; }))
+    bases.clear();
+  return bases;
+}
+
+/// Each layer's RoPE base, from `key`: GraniteSWA's layer_rope_theta (0: no
+/// RoPE, added to `nope`) or our moe_layer_rope_theta (positive); empty
+/// where the key is absent or null.
+std::vector<double> readLayerBases(KeyReader &keys, const char *key,
+                                   const mlir::moe::ModelConfig &config,
+                                   std::vector<int64_t> *nope) {
+  if (!keys.has(key))
+    return {};
+  const json &list = keys.object[key];
+  std::string expected =
+      llvm::formatv("a list of {0} RoPE bases, one a layer "
+                    "('num_hidden_layers'), each {1}",
+                    config.numLayers,
+                    nope ? "0 (no RoPE) or positive" : "positive")
+          .str();
+  if (!list.is_array() || list.size() != static_cast<size_t>(config.numLayers))
+    return keys.keyError(key, expected), std::vector<double>();
+  std::vector<double> bases;
+  for (const json &entry : list) {
+    bool zero = entry.is_number() && entry.get<double>() == 0;
+    if (!entry.is_number() || (zero && !nope) || entry.get<double>() < 0 ||
+        (!zero && !mlir::moe::config::withinF32(entry.get<double>(), true)))
+      return keys.keyError(key, expected), std::vector<double>();
+    if (zero)
+      nope->push_back(bases.size());
+    bases.push_back(zero ? config.ropeTheta : entry.get<double>());
+  }
+  return bases;
+}
+
+/// GraniteSWA's layer_rope_theta, or our moe_layer_rope_theta, into
+/// config.layerRopeTheta and, for GraniteSWA's zeros, config.noRopeLayers.
+void readLayerRopeTheta(KeyReader &keys, mlir::moe::ModelConfig &config,
+                        const TransformersModel *family) {
+  const char *ours = "moe_layer_rope_theta";
+  bool familyKey = family && family->layerRopeTheta;
+  if (familyKey)
+    config.layerRopeTheta = withoutUnreadBases(
+        readLayerBases(keys, "layer_rope_theta", config, &config.noRopeLayers),
+        config.noRopeLayers, config.ropeTheta);
+  std::vector<double> given = readLayerBases(keys, ours, config, nullptr);
+  if (!keys.error.empty() || !keys.has(ours))
+    return;
+  if (family && !familyKey)
+    return keys.fail(llvm::formatv("key '{0}' is not supported: transformers' "
+                                   "{1} rotates every layer by 'rope_theta'",
+                                   ours, family->name));
+  if (familyKey &&
+      withoutUnreadBases(given, config.noRopeLayers, config.ropeTheta) !=
+          config.layerRopeTheta)
+    return keys.fail(llvm::formatv(
+        "key '{0}' ({1}) disagrees with 'layer_rope_theta' ({2}), by which "
+        "transformers' {3} rotates each layer",
+        ours, keys.object[ours].dump(),
+        keys.object.value("layer_rope_theta", json()).dump(), family->name));
+  if (!familyKey)
+    config.layerRopeTheta = given;
+}
+
 } // namespace
 
 void mlir::moe::config::readAttentionLayers(KeyReader &keys,
@@ -206,15 +281,20 @@ void mlir::moe::config::readAttentionLayers(KeyReader &keys,
                                             const TransformersModel *family) {
   std::vector<int64_t> nope = readNopeLayers(keys, config.numLayers);
   readSlidingWindow(keys, config, family);
+  readLayerRopeTheta(keys, config, family);
   if (!keys.error.empty())
     return;
-  bool derived = family && family->ropelessFullAttention;
+  bool derived =
+      family && (family->ropelessFullAttention || family->layerRopeTheta);
   if (derived && keys.has("moe_nope_layers") && nope != config.noRopeLayers)
     return keys.fail(llvm::formatv(
         "key 'moe_nope_layers' ({0}) disagrees with the layers that "
-        "transformers' {1} applies no RoPE in ({2}): those that attend to "
-        "the whole sequence where 'sliding_window' is not null",
-        layerList(nope), family->name, layerList(config.noRopeLayers)));
+        "transformers' {1} applies no RoPE in ({2}): {3}",
+        layerList(nope), family->name, layerList(config.noRopeLayers),
+        family->layerRopeTheta
+            ? "those whose 'layer_rope_theta' is 0"
+            : "those that attend to the whole sequence where "
+              "'sliding_window' is not null"));
   if (!derived && family && !nope.empty())
     return keys.fail(llvm::formatv("key 'moe_nope_layers' ({0}) is not "
                                    "supported: transformers' {1} rotates "
@@ -222,13 +302,22 @@ void mlir::moe::config::readAttentionLayers(KeyReader &keys,
                                    layerList(nope), family->name));
   if (!derived)
     config.noRopeLayers = nope;
+  config.layerRopeTheta = withoutUnreadBases(
+      config.layerRopeTheta, config.noRopeLayers, config.ropeTheta);
   if (!config.noRopeLayers.empty() && config.latentAttention)
     keys.fail("key 'moe_nope_layers' is not supported with multi-head "
               "latent attention ('kv_lora_rank'), which rotates a part of "
               "each head of its own in every layer");
+  if (!config.layerRopeTheta.empty() && config.latentAttention)
+    keys.fail("key 'moe_layer_rope_theta' is not supported with multi-head "
+              "latent attention ('kv_lora_rank'), whose YaRN scale is every "
+              "layer's");
   // Without a sliding layer, every layer rotates by the others' RoPE.
   if (!config.slidingWindow)
     config.slidingRope.reset();
+  if (!config.layerRopeTheta.empty() && config.slidingRope)
+    keys.fail("keys 'moe_layer_rope_theta' and 'moe_sliding_rope' are not "
+              "supported together: give each layer's base in one of them");
   if (config.slidingRope && config.latentAttention)
     keys.fail("key 'moe_sliding_rope' is not supported with multi-head "
               "latent attention ('kv_lora_rank'), whose YaRN scale is every "

@@ -207,12 +207,14 @@ void readSharedExpert(KeyReader &keys, ModelConfig &config,
                       const TransformersModel *family,
                       const TransformersModel *transformers);
 
-/// Reads the sliding window, the layers it applies to and those that apply
-/// no RoPE into `config` (AttentionLayerKeys.cpp): our keys sliding_window,
-/// layer_types and moe_nope_layers, or as `family`'s class reads and
-/// derives them (its SlidingWindow rule; EXAONE 4's full-attention layers
-/// rotate nothing where the window is not null, which moe_nope_layers, if
-/// given, must agree with; the other families rotate every layer).
+/// Reads the sliding window, the layers it applies to, those that apply no
+/// RoPE and each layer's RoPE base into `config` (AttentionLayerKeys.cpp):
+/// our keys sliding_window, layer_types, moe_nope_layers and
+/// moe_layer_rope_theta, or as `family`'s class reads and derives them (its
+/// SlidingWindow rule; EXAONE 4's full-attention layers rotate nothing
+/// where the window is not null, GraniteSWA's layer_rope_theta gives each
+/// layer's base, 0 for none, which our keys, if given, must agree with; the
+/// other families rotate every layer by rope_theta).
 void readAttentionLayers(KeyReader &keys, ModelConfig &config,
                          const TransformersModel *family);
 

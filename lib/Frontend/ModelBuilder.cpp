@@ -270,8 +270,14 @@ Value ModelBuilder::attention(Value hidden, const std::string &prefix,
     query = withSoftmaxScale(normalize("q", query, headDim));
     key = normalize("k", key, headDim);
   }
+  // GPT-OSS's and GraniteSWA's sinks, a logit a query head; from 0, as
+  // GraniteSWA initializes them.
+  Value sinks = config.attentionSinks
+                    ? global(prefix + ".self_attn.sinks", {config.numHeads},
+                             moe::InitKind::constant, 0.0, Holds::Parameter)
+                    : Value();
   Value heads =
-      moe::AttentionOp::create(b, query.getType(), query, key, value,
+      moe::AttentionOp::create(b, query.getType(), query, key, value, sinks,
                                /*causal=*/true, attentionWindow(layer))
           .getResult();
   // Each element of the output times the sigmoid of its gate.
@@ -370,7 +376,8 @@ Value ModelBuilder::latentAttention(Value hidden, const std::string &prefix,
   Value attended =
       moe::AttentionOp::create(b, withWidth(query, width), padded(query, width),
                                padded(key, width), padded(value, width),
-                               /*causal=*/true, attentionWindow(layer))
+                               /*sinks=*/Value(), /*causal=*/true,
+                               attentionWindow(layer))
           .getResult();
   if (width != valueDim)
     attended = sliced(attended, 0, valueDim);

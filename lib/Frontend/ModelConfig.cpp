@@ -118,7 +118,8 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
     refuse("shared_intermediate_size",
            llvm::formatv(
                "transformers' {0} {1} ('shared_intermediate_size' gives "
-               "their width in a model_type granitemoeshared config)",
+               "their width in a model_type granitemoeshared or "
+               "granitemoe_swa config)",
                family->name,
                !family->ungatedSharedExperts ? "has no ungated shared experts"
                : family->sharedExpertsKey
@@ -179,6 +180,13 @@ void refuseUnsupported(KeyReader &keys, mlir::moe::ModelConfig &config,
            "the layers that slide are named by 'layer_types' "
            "('sliding_window_pattern' picks them in a model_type exaone4 or "
            "exaone_moe config)");
+  // GraniteSWA's, which the other families' classes ignore, as they do.
+  if (!family && keys.has("layer_rope_theta"))
+    refuse("layer_rope_theta",
+           "each layer's RoPE base is 'moe_layer_rope_theta' (positive) and "
+           "the layers without RoPE 'moe_nope_layers' ('layer_rope_theta' "
+           "gives both, 0 for none, in a model_type granite_swa or "
+           "granitemoe_swa config)");
   // HY V3's kind of each layer, a list without a neutral value.
   if (keys.has("mlp_layer_types") && !(family && family->mlpLayerTypes))
     refuse("mlp_layer_types",
@@ -488,6 +496,15 @@ mlir::moe::parseModelConfig(llvm::StringRef jsonText,
     keys.fail("key 'use_gated_attention' is not supported with multi-head "
               "latent attention ('kv_lora_rank'): no transformers model gates "
               "it");
+  bool familySinks = family && family->attentionSinks;
+  config.attentionSinks =
+      keys.familyFlag("moe_attention_sinks", family, familySinks,
+                      familySinks ? "counts a sink in each head's softmax"
+                                  : "has no attention sinks");
+  if (config.attentionSinks && config.latentAttention)
+    keys.fail("key 'moe_attention_sinks' is not supported with multi-head "
+              "latent attention ('kv_lora_rank'): no transformers model has "
+              "sinks there");
   auto [expertsKey, otherExpertsKey] = config::expertsKeys(family);
   if (keys.has(expertsKey) || (otherExpertsKey && keys.has(otherExpertsKey)) ||
       transformers)
@@ -600,6 +617,10 @@ nlohmann::ordered_json canonicalKeys(const mlir::moe::ModelConfig &config,
     keys["layer_types"] = nullptr;
   if (complete || !config.noRopeLayers.empty())
     keys["moe_nope_layers"] = config.noRopeLayers;
+  if (complete || !config.layerRopeTheta.empty())
+    keys["moe_layer_rope_theta"] = config.layerRopeTheta;
+  if (complete || config.attentionSinks)
+    keys["moe_attention_sinks"] = config.attentionSinks;
   keys["num_local_experts"] = config.numExperts;
   if (config.isMoe()) {
     keys["num_experts_per_tok"] = config.topK;

@@ -97,11 +97,26 @@ void mlir::moe::writeAttentionKeys(nlohmann::json &config,
     // Our keys name the layers that slide where not all do.
     config["layer_types"] = layerTypes(model);
   }
-  // And the layers that rotate nothing, which EXAONE 4's class derives.
+  // And the layers that rotate nothing, which EXAONE 4's class derives,
+  // and each layer's base: GraniteSWA's list both, 0 for no RoPE.
   if (!family && !model.noRopeLayers.empty())
     config["moe_nope_layers"] = model.noRopeLayers;
   else
     config.erase("moe_nope_layers");
+  config.erase("moe_layer_rope_theta");
+  config.erase("layer_rope_theta");
+  if (family && family->layerRopeTheta) {
+    std::vector<double> bases;
+    for (int64_t layer = 0; layer < model.numLayers; ++layer)
+      bases.push_back(model.rotates(layer) ? model.rope(layer).theta : 0.0);
+    config["layer_rope_theta"] = bases;
+  } else if (!family && !model.layerRopeTheta.empty()) {
+    config["moe_layer_rope_theta"] = model.layerRopeTheta;
+  }
+  if (!family && model.attentionSinks)
+    config["moe_attention_sinks"] = true;
+  else
+    config.erase("moe_attention_sinks");
 }
 
 void mlir::moe::writeExpertCountKeys(nlohmann::json &config,

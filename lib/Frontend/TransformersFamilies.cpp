@@ -165,6 +165,35 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
     graniteMoeShared.configClass = "GraniteMoeSharedConfig";
     graniteMoeShared.sharedWidthKey = "shared_intermediate_size";
 
+    // Granite SWA and Granite MoE SWA (IBM's GraniteSWA): Granite's and
+    // Granite MoE Shared's layers, all but every fourth from the first
+    // sliding (within 128 by default), a learned sink in each head's
+    // softmax, and each layer's RoPE base in layer_rope_theta (0 for none).
+    auto withSlidingSinks = [](TransformersModel &model) {
+      model.slidingWindow = SlidingWindow::patterned;
+      model.fullAttentionFirst = true;
+      model.windowSize = 128;
+      model.nullWindowFails = true;
+      model.attentionSinks = true;
+      model.layerRopeTheta = true;
+    };
+    TransformersModel graniteSwa = granite;
+    graniteSwa.name = "Granite SWA";
+    graniteSwa.architecture = "GraniteSWAForCausalLM";
+    graniteSwa.modelType = "granite_swa";
+    graniteSwa.configClass = "GraniteSWAConfig";
+    withSlidingSinks(graniteSwa);
+    graniteSwa.kvHeads = 4;
+    graniteSwa.rmsNormEps = 1e-5;
+    graniteSwa.tiedEmbeddings = true;
+    TransformersModel graniteMoeSwa = graniteMoeShared;
+    graniteMoeSwa.name = "Granite MoE SWA";
+    graniteMoeSwa.architecture = "GraniteMoeSWAForCausalLM";
+    graniteMoeSwa.modelType = "granitemoe_swa";
+    graniteMoeSwa.configClass = "GraniteMoeSWAConfig";
+    withSlidingSinks(graniteMoeSwa);
+    graniteMoeSwa.expertNames = moert::ExpertNames::GraniteSwa;
+
     TransformersModel qwen3Moe = family("Qwen3-MoE", "Qwen3MoeForCausalLM",
                                         "qwen3_moe", "Qwen3MoeConfig");
     qwen3Moe.moe = true;
@@ -612,14 +641,15 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
     exaoneMoe.savesFirstDenseBesideLayerTypes = true;
 
     return std::vector<TransformersModel>{
-        llama,      mistral,          qwen2,      qwen3,
-        ernie,      granite,          mixtral,    qwen3Moe,
-        olmoe,      qwen2Moe,         dots1,      glm4Moe,
-        solarOpen,  minimaxM2,        ernieMoe,   hunyuan,
-        sarvamMoe,  param2Moe,        graniteMoe, olmo2,
-        olmo3,      flexOlmo,         deepseekV3, glm4MoeLite,
-        deepseekV2, graniteMoeShared, hunyuanV1,  hunyuanDense,
-        miniCpm5,   exaone4,          exaoneMoe};
+        llama,        mistral,          qwen2,      qwen3,
+        ernie,        granite,          mixtral,    qwen3Moe,
+        olmoe,        qwen2Moe,         dots1,      glm4Moe,
+        solarOpen,    minimaxM2,        ernieMoe,   hunyuan,
+        sarvamMoe,    param2Moe,        graniteMoe, olmo2,
+        olmo3,        flexOlmo,         deepseekV3, glm4MoeLite,
+        deepseekV2,   graniteMoeShared, hunyuanV1,  hunyuanDense,
+        miniCpm5,     exaone4,          exaoneMoe,  graniteSwa,
+        graniteMoeSwa};
   }();
   return all;
 }

@@ -154,7 +154,8 @@ mlir::moe::detail::softmaxSharedMismatch(const ModelConfig &config) {
   return llvm::formatv(
       "of the transformers families that moe-export writes, only Granite MoE "
       "Shared (Granite MoE's layers beside an ungated shared MLP of any "
-      "width, with or without muP's multipliers) and HunYuan MoE V1 (those "
+      "width, with or without muP's multipliers; Granite MoE SWA too, with "
+      "attention sinks) and HunYuan MoE V1 (those "
       "layers beside one as wide as the experts, each query and key head "
       "normalized after RoPE) have ungated shared experts beside softmax "
       "scores chosen without a bias; this model, unlike Granite MoE Shared, "

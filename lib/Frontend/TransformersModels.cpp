@@ -152,8 +152,11 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
             model.slidingWindow != SlidingWindow::ignored) &&
            (config.fullAttentionLayers.empty() ||
             picksLayers(model.slidingWindow)) &&
-           (model.ropelessFullAttention ? ropelessFits(model)
-                                        : config.noRopeLayers.empty()) &&
+           (model.ropelessFullAttention
+                ? ropelessFits(model)
+                : model.layerRopeTheta || config.noRopeLayers.empty()) &&
+           (model.layerRopeTheta || config.layerRopeTheta.empty()) &&
+           model.attentionSinks == config.attentionSinks &&
            (model.ropeByLayerType ? yarnTruncatesAgree : !config.slidingRope) &&
            // OLMoE's norms are as wide as the hidden state's heads.
            (!model.wholeNormHiddenSize ||
@@ -163,6 +166,17 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
   for (const TransformersModel &model : families())
     if (fits(model, denseLayers))
       return model;
+  if (config.attentionSinks || !config.layerRopeTheta.empty())
+    return llvm::createStringError(
+        "this model has attention sinks (moe_attention_sinks) or RoPE bases "
+        "of each layer's own (moe_layer_rope_theta), which of the "
+        "transformers families that moe-export writes only Granite SWA "
+        "(Llama's model) and Granite MoE SWA (Mixtral's MoE layers beside "
+        "an ungated shared MLP, or none) have, together, with muP's "
+        "multipliers, sliding all but every fourth layer from the first or "
+        "as layer_types says, any layer without RoPE, without biases, norms "
+        "after each sublayer, query and key norms, latent or gated "
+        "attention; this model differs from them");
   if (config.slidingRope)
     return llvm::createStringError(
         "this model rotates its sliding layers by a RoPE of their own "
@@ -193,8 +207,9 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
         "beside softmax scores without a bias) and Dots1 (sigmoid scores "
         "chosen with a bias, its dense layers first) do, with neither muP's "
         "multipliers, norms after each sublayer, latent or gated attention "
-        "(EXAONE 4 and EXAONE-MoE do, where the other layers apply no RoPE); "
-        "this model differs from them");
+        "(EXAONE 4 and EXAONE-MoE do, where the other layers apply no RoPE, "
+        "and Granite SWA and Granite MoE SWA, with attention sinks); this "
+        "model differs from them");
   if (config.latentAttention)
     return llvm::createStringError(
         latentAttentionMismatch(config, ungatedShared, denseFirst));
@@ -234,8 +249,9 @@ mlir::moe::transformersModelOf(const ModelConfig &config) {
         "attention_multiplier, residual_multiplier, logits_scaling), which "
         "of the transformers families that moe-export writes only Granite "
         "(Llama's model), Granite MoE (Mixtral's) and Granite MoE Shared "
-        "(with an ungated shared MLP) read; with them, no transformers model "
-        "computes it");
+        "(with an ungated shared MLP) read, and Granite SWA and Granite MoE "
+        "SWA with attention sinks; with them, no transformers model computes "
+        "it");
   if (config.ropeInterleaved && !config.isMoe())
     return llvm::createStringError(
         "this model's RoPE turns pairs (2i, 2i + 1) (rope_interleave), which "

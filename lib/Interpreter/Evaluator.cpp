@@ -309,9 +309,9 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           return success();
         })
         .Case([&](moe::AttentionOp o) {
-          moe::ref::AttentionResult r =
-              moe::ref::attention(get(o.getQuery()), get(o.getKey()),
-                                  get(o.getValue()), attentionMask(o));
+          moe::ref::AttentionResult r = moe::ref::attention(
+              get(o.getQuery()), get(o.getKey()), get(o.getValue()),
+              attentionMask(o), o.getSinks() ? &get(o.getSinks()) : nullptr);
           set(o.getResult(), std::move(r.result));
           set(o.getLse(), std::move(r.lse));
           return success();
@@ -529,6 +529,12 @@ LogicalResult FunctionRun::evaluate(Operation *op) {
           set(o.getDQuery(), std::move(r.dQuery));
           set(o.getDKey(), std::move(r.dKey));
           set(o.getDValue(), std::move(r.dValue));
+          return success();
+        })
+        .Case([&](moe::AttentionSinksGradOp o) {
+          set(o, moe::ref::attentionSinksGrad(
+                     get(o.getSinks()), get(o.getLse()), get(o.getOutput()),
+                     get(o.getDResult())));
           return success();
         })
         .Case([&](moe::SwigluGradOp o) {

@@ -165,6 +165,27 @@ mlir::moe::ref::attentionGrad(const Tensor &query, const Tensor &key,
   return grads;
 }
 
+Tensor mlir::moe::ref::attentionSinksGrad(const Tensor &sinks,
+                                          const Tensor &lse,
+                                          const Tensor &output,
+                                          const Tensor &dResult) {
+  int64_t batch = output.dim(0), seq = output.dim(1), heads = output.dim(2);
+  int64_t headDim = output.dim(3);
+  Tensor dSinks = Tensor::zeros(sinks.dtype, sinks.shape);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < seq; ++i)
+      for (int64_t h = 0; h < heads; ++h) {
+        int64_t row = ((b * seq + i) * heads + h) * headDim;
+        double expected = 0;
+        for (int64_t d = 0; d < headDim; ++d)
+          expected += dResult.data[row + d] * output.data[row + d];
+        double probability =
+            std::exp(sinks.data[h] - lse.data[(b * heads + h) * seq + i]);
+        dSinks.data[h] -= probability * expected;
+      }
+  return dSinks;
+}
+
 SwigluGrads mlir::moe::ref::swigluGrad(const Tensor &gate, const Tensor &up,
                                        const Tensor &dResult) {
   SwigluGrads grads{Tensor::zeros(gate.dtype, gate.shape),

@@ -81,7 +81,8 @@ Tensor mlir::moe::ref::rope(const Tensor &input, double theta, bool inverse,
 AttentionResult mlir::moe::ref::attention(const Tensor &query,
                                           const Tensor &key,
                                           const Tensor &value,
-                                          moert::AttentionMask mask) {
+                                          moert::AttentionMask mask,
+                                          const Tensor *sinks) {
   int64_t batch = query.dim(0), seq = query.dim(1), heads = query.dim(2);
   int64_t headDim = query.dim(3), kvHeads = key.dim(2);
   int64_t group = heads / kvHeads;
@@ -105,6 +106,13 @@ AttentionResult mlir::moe::ref::attention(const Tensor &query,
           scores[j] = dot * scale;
         }
         double normalizer = logSumExp(scores.data() + first, end - first);
+        if (sinks) {
+          // log(exp(normalizer) + exp(sink)), without overflow.
+          double sink = sinks->data[h];
+          double high = std::max(normalizer, sink);
+          normalizer = high + std::log(std::exp(normalizer - high) +
+                                       std::exp(sink - high));
+        }
         result.lse.data[(b * heads + h) * seq + i] = normalizer;
         double *out = &result.result.data[at(b, i, h, heads)];
         for (int64_t j = first; j < end; ++j) {

@@ -301,8 +301,9 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
       .Case([&](AttentionOp o) {
         Value q = o.getQuery();
         return call("attention",
-                    {in(0), in(1), in(2), size(dim(q, 0)), size(dim(q, 1)),
-                     size(dim(q, 2)), size(dim(o.getKey(), 2)), size(dim(q, 3)),
+                    {in(0), in(1), in(2), optionalBuffer(o.getSinks()),
+                     size(dim(q, 0)), size(dim(q, 1)), size(dim(q, 2)),
+                     size(dim(o.getKey(), 2)), size(dim(q, 3)),
                      attentionMaskArg(attentionMask(o)), res(0), res(1)});
       })
       .Case([&](AttentionGradOp o) {
@@ -312,6 +313,13 @@ FailureOr<KernelCall> target::describeKernelCall(Operation *op) {
                      size(dim(q, 1)), size(dim(q, 2)), size(dim(o.getKey(), 2)),
                      size(dim(q, 3)), attentionMaskArg(attentionMask(o)),
                      res(0), res(1), res(2)});
+      })
+      .Case([&](AttentionSinksGradOp o) {
+        Value out = o.getOutput();
+        return call("attentionSinksGrad",
+                    {in(0), in(1), in(2), in(3), size(dim(out, 0)),
+                     size(dim(out, 1)), size(dim(out, 2)), size(dim(out, 3)),
+                     res(0)});
       })
       .Case([&](SwigluOp o) {
         return call("swiglu",

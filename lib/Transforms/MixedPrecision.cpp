@@ -111,6 +111,10 @@ SmallVector<unsigned> gemmOperands(Operation *op, const RouterGradients &router,
       .Case([](AttentionGradOp) {
         return SmallVector<unsigned>{0, 1, 2, 3, 5};
       })
+      // As attention_grad's, the two it multiplies.
+      .Case([](AttentionSinksGradOp) {
+        return SmallVector<unsigned>{2, 3};
+      })
       .Case([&](ExpertFfnOp) {
         if (expertWeightsInKernels)
           return SmallVector<unsigned>{0};

@@ -164,6 +164,11 @@ struct KeyRange {
 struct AttentionShape {
   int64_t seq, heads, kvHeads, headDim;
   moert::AttentionMask mask;
+  /// Each head's sink logit, or null: no sinks.
+  const float *sinks = nullptr;
+
+  /// Head h's sink logit; -inf (no weight in the softmax) without sinks.
+  float sink(int64_t h) const { return sinks ? sinks[h] : -INFINITY; }
   /// Columns of the transposed K and V heads and of the score blocks: seq
   /// rounded up to whole 16-column tiles (the padding is zero).
   int64_t padded() const { return (seq + 15) / 16 * 16; }
@@ -254,17 +259,20 @@ float expOfVisible(const AttentionShape &shape, int64_t i, KeyRange keys,
 }
 
 /// Softmax of the scores p[r * padded + j] of query rows [i, i + rows) over
-/// the keys of `keys` in place, zero for the keys a row does not see. Each
-/// row's log-sum-exp of its scaled scores goes to lse[r].
+/// the keys of `keys` and the head's `sink` logit in place, zero for the
+/// keys a row does not see. Each row's log-sum-exp of its scaled scores and
+/// its sink goes to lse[r].
 void softmaxRows(const AttentionShape &shape, int64_t i, int64_t rows,
-                 KeyRange keys, float *p, float *lse) {
+                 KeyRange keys, float sink, float *p, float *lse) {
   int64_t padded = shape.padded();
   for (int64_t r = 0; r < rows; ++r) {
     float *row = p + r * padded;
     int64_t first = shape.mask.firstKey(i + r),
             end = shape.mask.endKey(i + r, shape.seq);
-    float shift = rowMax(row + first, end - first) * shape.scale();
-    float sum = expOfVisible(shape, i + r, keys, shift, row);
+    float shift =
+        std::max(rowMax(row + first, end - first) * shape.scale(), sink);
+    float sum =
+        expOfVisible(shape, i + r, keys, shift, row) + std::exp(sink - shift);
     lse[r] = shift + std::log(sum);
     float inverse = 1.0f / sum;
 #pragma omp simd
@@ -402,7 +410,7 @@ void attentionInF32(const Operand *q, const Operand *k, const Operand *v,
         int64_t rows = std::min(kQueryBlock, seq - i);
         KeyRange keys = scoreBlock(qHead, kT.data(), shape, i, rows, p.data());
         float *pKeys = p.data() + keys.begin;
-        softmaxRows(shape, i, rows, keys, p.data(),
+        softmaxRows(shape, i, rows, keys, shape.sink(h), p.data(),
                     lse + shape.statisticsAt(b, h, i));
         if constexpr (std::is_same_v<Operand, bf16>)
           roundRowsToBf16(pKeys, pKeys, rows, keys.size(), padded);
@@ -448,7 +456,7 @@ void attentionOnPairs(const bf16 *q, const bf16 *k, const bf16 *v,
         pairedGemm({rows, keys.tiles(), headDim / 2, qHead + i * qStride,
                     qStride, kPairs.data() + 2 * keys.begin, 2 * padded,
                     p.data() + keys.begin, padded, false});
-        softmaxRows(shape, i, rows, keys, p.data(),
+        softmaxRows(shape, i, rows, keys, shape.sink(h), p.data(),
                     lse + shape.statisticsAt(b, h, i));
         int64_t pairs =
             narrowRowsToPairs(p.data() + keys.begin, rows, keys.size(), padded,
@@ -471,10 +479,10 @@ void attentionOnPairs(const bf16 *q, const bf16 *k, const bf16 *v,
 
 template <typename Operand, typename Result>
 void moert::cpu::attention(const Operand *q, const Operand *k, const Operand *v,
-                           int64_t batch, int64_t seq, int64_t heads,
-                           int64_t kvHeads, int64_t headDim,
+                           const float *sinks, int64_t batch, int64_t seq,
+                           int64_t heads, int64_t kvHeads, int64_t headDim,
                            moert::AttentionMask mask, Result *out, float *lse) {
-  AttentionShape shape{seq, heads, kvHeads, headDim, mask};
+  AttentionShape shape{seq, heads, kvHeads, headDim, mask, sinks};
   if constexpr (std::is_same_v<Operand, bf16>) {
     if (usePairedProducts(headDim))
       return attentionOnPairs(q, k, v, batch, shape, out, lse);
@@ -482,14 +490,17 @@ void moert::cpu::attention(const Operand *q, const Operand *k, const Operand *v,
   attentionInF32(q, k, v, batch, shape, out, lse);
 }
 template void moert::cpu::attention(const float *, const float *, const float *,
-                                    int64_t, int64_t, int64_t, int64_t, int64_t,
-                                    moert::AttentionMask, float *, float *);
+                                    const float *, int64_t, int64_t, int64_t,
+                                    int64_t, int64_t, moert::AttentionMask,
+                                    float *, float *);
 template void moert::cpu::attention(const bf16 *, const bf16 *, const bf16 *,
-                                    int64_t, int64_t, int64_t, int64_t, int64_t,
-                                    moert::AttentionMask, float *, float *);
+                                    const float *, int64_t, int64_t, int64_t,
+                                    int64_t, int64_t, moert::AttentionMask,
+                                    float *, float *);
 template void moert::cpu::attention(const bf16 *, const bf16 *, const bf16 *,
-                                    int64_t, int64_t, int64_t, int64_t, int64_t,
-                                    moert::AttentionMask, bf16 *, float *);
+                                    const float *, int64_t, int64_t, int64_t,
+                                    int64_t, int64_t, moert::AttentionMask,
+                                    bf16 *, float *);
 
 namespace {
 
@@ -690,3 +701,33 @@ void moert::cpu::attentionGrad(const bf16 *q, const bf16 *k, const bf16 *v,
                                 dv);
   attentionGradInF32(q, k, v, out, lse, dOut, batch, shape, dq, dk, dv);
 }
+
+template <typename T>
+void moert::cpu::attentionSinksGrad(const float *sinks, const float *lse,
+                                    const T *out, const T *dOut, int64_t batch,
+                                    int64_t seq, int64_t heads, int64_t headDim,
+                                    float *dSinks) {
+  // A head's sum runs over its rows in order: reproducible, and the work
+  // (one dot product a row) is small next to the attention's.
+  std::vector<float> delta(seq);
+  for (int64_t h = 0; h < heads; ++h) {
+    float sum = 0;
+    for (int64_t b = 0; b < batch; ++b) {
+      int64_t row = (b * seq * heads + h) * headDim;
+      rowDots(dOut + row, out + row, heads * headDim, seq, headDim,
+              delta.data());
+      const float *rowLse = lse + (b * heads + h) * seq;
+      for (int64_t i = 0; i < seq; ++i)
+        sum += std::exp(sinks[h] - rowLse[i]) * delta[i];
+    }
+    dSinks[h] = -sum;
+  }
+}
+template void moert::cpu::attentionSinksGrad(const float *, const float *,
+                                             const float *, const float *,
+                                             int64_t, int64_t, int64_t, int64_t,
+                                             float *);
+template void moert::cpu::attentionSinksGrad(const float *, const float *,
+                                             const bf16 *, const bf16 *,
+                                             int64_t, int64_t, int64_t, int64_t,
+                                             float *);

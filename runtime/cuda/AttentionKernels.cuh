@@ -51,7 +51,16 @@ struct Shape {
   int heads, kvHeads, headDim;
   moert::AttentionMask mask;
   float scale;
+  /// Each head's sink logit (device memory), or null: no sinks.
+  const float *sinks;
 
+  /// An online softmax's running maximum and sum before the first key:
+  /// query head h's sink logit and its exp(sink - maximum) = 1, or -inf and
+  /// 0 without sinks.
+  __device__ float initialMaximum(int h) const {
+    return sinks ? sinks[h] : -INFINITY;
+  }
+  __device__ float initialSum() const { return sinks ? 1.0f : 0.0f; }
   /// The query heads that read each kv head.
   __device__ int group() const { return heads / kvHeads; }
   /// The first of query head h's softmax statistics (lse, delta), which
@@ -74,7 +83,8 @@ struct QueryHeadOfBlock {
 
 inline Shape makeShape(int64_t batch, int64_t seq, int64_t heads,
                        int64_t kvHeads, int64_t headDim,
-                       moert::AttentionMask mask) {
+                       moert::AttentionMask mask,
+                       const float *sinks = nullptr) {
   if (kvHeads <= 0 || heads % kvHeads != 0)
     moert::fail("moe.attention: {} heads do not group over {} kv heads", heads,
                 kvHeads);
@@ -87,7 +97,8 @@ inline Shape makeShape(int64_t batch, int64_t seq, int64_t heads,
           static_cast<int>(kvHeads),
           static_cast<int>(headDim),
           mask,
-          static_cast<float>(1.0 / std::sqrt(static_cast<double>(headDim)))};
+          static_cast<float>(1.0 / std::sqrt(static_cast<double>(headDim))),
+          sinks};
 }
 
 /// One head of a [batch, seq, numHeads, headDim] tensor of T (f32, or the
@@ -249,8 +260,8 @@ __global__ void __launch_bounds__(kAttentionThreads)
   float maximum[4], sum[4], acc[Chunks][4][4];
 #pragma unroll
   for (int ii = 0; ii < 4; ++ii) {
-    maximum[ii] = -INFINITY;
-    sum[ii] = 0.0f;
+    maximum[ii] = shape.initialMaximum(h);
+    sum[ii] = shape.initialSum();
 #pragma unroll
     for (int c = 0; c < Chunks; ++c)
 #pragma unroll

@@ -365,7 +365,11 @@ __global__ void __launch_bounds__(kTcThreads)
   // The running maximum of each row's scores times scaleLog2, and the sum
   // of 2^(score scaleLog2 - maximum).
   const float scaleLog2 = shape.scale * kLog2e;
-  float maximum[2] = {-INFINITY, -INFINITY}, sum[2] = {0.0f, 0.0f};
+  float maximum[2], sum[2];
+  for (int half = 0; half < 2; ++half) {
+    maximum[half] = shape.initialMaximum(h) * kLog2e;
+    sum[half] = shape.initialSum();
+  }
   int64_t keyEnd = keyEndOf(shape, i0);
   for (int64_t k0 = keyBeginOf(shape, i0); k0 < keyEnd; k0 += kRows) {
     __syncthreads(); // the last tile's readers are done

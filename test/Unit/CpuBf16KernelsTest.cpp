@@ -187,8 +187,9 @@ TEST(CpuBf16KernelsTest, AttentionAndGradMatchReference) {
       std::vector<int64_t> lseShape = {c.batch, c.heads, c.seq};
       int64_t rows = c.batch * c.heads * c.seq;
       Floats out = output(qCount), lse = output(rows);
-      cpu::attention(q.data(), k.data(), v.data(), c.batch, c.seq, c.heads,
-                     c.kvHeads, c.headDim, mask, out.data(), lse.data());
+      cpu::attention(q.data(), k.data(), v.data(), nullptr, c.batch, c.seq,
+                     c.heads, c.kvHeads, c.headDim, mask, out.data(),
+                     lse.data());
       ref::AttentionResult expected = ref::attention(qRef, kRef, vRef, mask);
       expectBf16Close(out, expected.result.data, "attention " + name);
       expectBf16Close(lse, expected.lse.data, "attention lse " + name);
@@ -196,8 +197,9 @@ TEST(CpuBf16KernelsTest, AttentionAndGradMatchReference) {
       // same log-sum-exp.
       Halves out16(qCount);
       Floats lse16 = output(rows);
-      cpu::attention(q.data(), k.data(), v.data(), c.batch, c.seq, c.heads,
-                     c.kvHeads, c.headDim, mask, out16.data(), lse16.data());
+      cpu::attention(q.data(), k.data(), v.data(), nullptr, c.batch, c.seq,
+                     c.heads, c.kvHeads, c.headDim, mask, out16.data(),
+                     lse16.data());
       for (int64_t i = 0; i < qCount; ++i)
         ASSERT_EQ(out16[i].bits, moert::toBf16(out[i]).bits)
             << "attention, bf16 result " << name << " at " << i;
@@ -214,6 +216,44 @@ TEST(CpuBf16KernelsTest, AttentionAndGradMatchReference) {
       expectBf16Close(dq, grads.dQuery.data, "attentionGrad dq " + name);
       expectBf16Close(dk, grads.dKey.data, "attentionGrad dk " + name);
       expectBf16Close(dv, grads.dValue.data, "attentionGrad dv " + name);
+    }
+}
+
+TEST(CpuBf16KernelsTest, AttentionSinksMatchReference) {
+  // Both paths (an odd head runs widened), a window, grouped heads; the
+  // sinks' gradient from the bf16 result and its gradient.
+  const AttentionCase cases[] = {{2, 19, 4, 2, 7}, {1, 33, 4, 1, 16}};
+  for (AttentionCase c : cases)
+    for (moert::AttentionMask mask :
+         {moert::AttentionMask{true}, moert::AttentionMask{true, 5}}) {
+      std::string name = c.name(mask);
+      std::vector<int64_t> qShape = c.queryShape(), kvShape = c.keyShape();
+      AttentionInputs inputs = attentionInputs(c);
+      Halves q = narrowed(inputs.q), k = narrowed(inputs.k);
+      Halves v = narrowed(inputs.v), dOut = narrowed(inputs.dOut);
+      Floats sinks = {1.0f, -0.5f, 0.25f, 2.0f};
+      Tensor sinksRef = f32({4}, sinks);
+      std::vector<int64_t> lseShape = {c.batch, c.heads, c.seq};
+      Floats out = output(c.queryCount());
+      Floats lse = output(c.batch * c.heads * c.seq);
+      cpu::attention(q.data(), k.data(), v.data(), sinks.data(), c.batch, c.seq,
+                     c.heads, c.kvHeads, c.headDim, mask, out.data(),
+                     lse.data());
+      ref::AttentionResult expected =
+          ref::attention(bf16Tensor(qShape, q), bf16Tensor(kvShape, k),
+                         bf16Tensor(kvShape, v), mask, &sinksRef);
+      expectBf16Close(out, expected.result.data, "attention " + name);
+      expectBf16Close(lse, expected.lse.data, "attention lse " + name);
+
+      Halves out16 = narrowed(out);
+      Floats dSinks = output(4);
+      cpu::attentionSinksGrad(sinks.data(), lse.data(), out16.data(),
+                              dOut.data(), c.batch, c.seq, c.heads, c.headDim,
+                              dSinks.data());
+      Tensor expectedGrad = ref::attentionSinksGrad(
+          sinksRef, f32(lseShape, lse), bf16Tensor(qShape, out16),
+          bf16Tensor(qShape, dOut));
+      expectBf16Close(dSinks, expectedGrad.data, "attentionSinksGrad " + name);
     }
 }
 

@@ -313,34 +313,53 @@ TEST(CpuTransformerKernelsTest, RopeMatchesReferenceAndInverts) {
 
 TEST(CpuTransformerKernelsTest, AttentionMatchesReference) {
   for (AttentionCase c : kAttentionCases)
-    for (moert::AttentionMask mask : attentionMasks(c)) {
-      std::string name = c.name(mask);
-      std::vector<int64_t> qShape = c.queryShape(), kvShape = c.keyShape();
-      int64_t qCount = c.queryCount(), kvCount = c.keyCount();
-      auto [q, k, v, dOut] = attentionInputs(c);
-      Tensor qRef = f32(qShape, q), kRef = f32(kvShape, k);
-      Tensor vRef = f32(kvShape, v);
+    for (moert::AttentionMask mask : attentionMasks(c))
+      for (bool withSinks : {false, true}) {
+        std::string name = c.name(mask) + (withSinks ? " sinks" : "");
+        std::vector<int64_t> qShape = c.queryShape(), kvShape = c.keyShape();
+        int64_t qCount = c.queryCount(), kvCount = c.keyCount();
+        auto [q, k, v, dOut] = attentionInputs(c);
+        Tensor qRef = f32(qShape, q), kRef = f32(kvShape, k);
+        Tensor vRef = f32(kvShape, v);
+        Floats sinks(c.heads);
+        for (int64_t h = 0; h < c.heads; ++h)
+          sinks[h] = 0.75f - 0.5f * static_cast<float>(h % 4);
+        Tensor sinksRef = f32({c.heads}, sinks);
+        const float *sinksIn = withSinks ? sinks.data() : nullptr;
 
-      std::vector<int64_t> lseShape = {c.batch, c.heads, c.seq};
-      Floats out = output(qCount), lse = output(c.batch * c.heads * c.seq);
-      cpu::attention(q.data(), k.data(), v.data(), c.batch, c.seq, c.heads,
-                     c.kvHeads, c.headDim, mask, out.data(), lse.data());
-      ref::AttentionResult expected = ref::attention(qRef, kRef, vRef, mask);
-      expectClose(out, expected.result, "attention " + name);
-      expectClose(lse, expected.lse, "attention lse " + name);
+        std::vector<int64_t> lseShape = {c.batch, c.heads, c.seq};
+        Floats out = output(qCount), lse = output(c.batch * c.heads * c.seq);
+        cpu::attention(q.data(), k.data(), v.data(), sinksIn, c.batch, c.seq,
+                       c.heads, c.kvHeads, c.headDim, mask, out.data(),
+                       lse.data());
+        ref::AttentionResult expected = ref::attention(
+            qRef, kRef, vRef, mask, withSinks ? &sinksRef : nullptr);
+        expectClose(out, expected.result, "attention " + name);
+        expectClose(lse, expected.lse, "attention lse " + name);
 
-      // The gradients of both from the same forward.
-      Floats dq = output(qCount), dk = output(kvCount), dv = output(kvCount);
-      cpu::attentionGrad(q.data(), k.data(), v.data(), out.data(), lse.data(),
-                         dOut.data(), c.batch, c.seq, c.heads, c.kvHeads,
-                         c.headDim, mask, dq.data(), dk.data(), dv.data());
-      ref::AttentionGrads grads =
-          ref::attentionGrad(qRef, kRef, vRef, f32(qShape, out),
-                             f32(lseShape, lse), mask, f32(qShape, dOut));
-      expectClose(dq, grads.dQuery, "attentionGrad dq " + name);
-      expectClose(dk, grads.dKey, "attentionGrad dk " + name);
-      expectClose(dv, grads.dValue, "attentionGrad dv " + name);
-    }
+        // The gradients of both from the same forward.
+        Floats dq = output(qCount), dk = output(kvCount), dv = output(kvCount);
+        cpu::attentionGrad(q.data(), k.data(), v.data(), out.data(), lse.data(),
+                           dOut.data(), c.batch, c.seq, c.heads, c.kvHeads,
+                           c.headDim, mask, dq.data(), dk.data(), dv.data());
+        ref::AttentionGrads grads =
+            ref::attentionGrad(qRef, kRef, vRef, f32(qShape, out),
+                               f32(lseShape, lse), mask, f32(qShape, dOut));
+        expectClose(dq, grads.dQuery, "attentionGrad dq " + name);
+        expectClose(dk, grads.dKey, "attentionGrad dk " + name);
+        expectClose(dv, grads.dValue, "attentionGrad dv " + name);
+        if (!withSinks)
+          continue;
+        Floats dSinks = output(c.heads);
+        cpu::attentionSinksGrad(sinks.data(), lse.data(), out.data(),
+                                dOut.data(), c.batch, c.seq, c.heads, c.headDim,
+                                dSinks.data());
+        expectClose(dSinks,
+                    ref::attentionSinksGrad(sinksRef, f32(lseShape, lse),
+                                            f32(qShape, out),
+                                            f32(qShape, dOut)),
+                    "attentionSinksGrad " + name);
+      }
 }
 
 //===----------------------------------------------------------------------===//
@@ -599,8 +618,8 @@ TEST(CpuTransformerKernelsTest, RunsAreBitwiseReproducible) {
           moert::AttentionMask{true, 20}}) {
       out = next(rows * hidden);
       lse = next(batch * heads * seq);
-      cpu::attention(q.data(), k.data(), v.data(), batch, seq, heads, heads,
-                     headDim, mask, out, lse);
+      cpu::attention(q.data(), k.data(), v.data(), nullptr, batch, seq, heads,
+                     heads, headDim, mask, out, lse);
       float *dq = next(rows * hidden), *dk = next(rows * hidden);
       cpu::attentionGrad(q.data(), k.data(), v.data(), out, lse, dy.data(),
                          batch, seq, heads, heads, headDim, mask, dq, dk,

@@ -139,8 +139,9 @@ void checkAttention(const AttentionCase &c, moert::AttentionMask mask,
   DeviceBuffer<float> lseOfCpu(rows);
   DeviceBuffer<float> dqGpu(qCount), dkGpu(kvCount), dvGpu(kvCount);
   auto forward = [&] {
-    gpu::attention(qGpu.get(), kGpu.get(), vGpu.get(), c.batch, c.seq, c.heads,
-                   c.kvHeads, c.headDim, mask, outGpu.get(), lseGpu.get());
+    gpu::attention(qGpu.get(), kGpu.get(), vGpu.get(), nullptr, c.batch, c.seq,
+                   c.heads, c.kvHeads, c.headDim, mask, outGpu.get(),
+                   lseGpu.get());
   };
   auto backward = [&] {
     gpu::attentionGrad(qGpu.get(), kGpu.get(), vGpu.get(), outOfCpu.get(),
@@ -159,7 +160,7 @@ void checkAttention(const AttentionCase &c, moert::AttentionMask mask,
   }
   forward();
   Floats out = output(qCount), lse = output(rows);
-  cpu::attention(q.data(), k.data(), v.data(), c.batch, c.seq, c.heads,
+  cpu::attention(q.data(), k.data(), v.data(), nullptr, c.batch, c.seq, c.heads,
                  c.kvHeads, c.headDim, mask, out.data(), lse.data());
   expectClose(outGpu.download(), out, "attention " + name, kAttentionTolerance);
   expectClose(lseGpu.download(), lse, "attention lse " + name, kLseTolerance);
@@ -167,8 +168,9 @@ void checkAttention(const AttentionCase &c, moert::AttentionMask mask,
   // with the same lse.
   DeviceBuffer<bf16> out16Gpu(qCount);
   DeviceBuffer<float> lse16Gpu(rows);
-  gpu::attention(qGpu.get(), kGpu.get(), vGpu.get(), c.batch, c.seq, c.heads,
-                 c.kvHeads, c.headDim, mask, out16Gpu.get(), lse16Gpu.get());
+  gpu::attention(qGpu.get(), kGpu.get(), vGpu.get(), nullptr, c.batch, c.seq,
+                 c.heads, c.kvHeads, c.headDim, mask, out16Gpu.get(),
+                 lse16Gpu.get());
   Floats outOfGpu = outGpu.download();
   std::vector<bf16> out16 = out16Gpu.download();
   for (int64_t i = 0; i < qCount; ++i)
@@ -205,14 +207,60 @@ TEST_F(CudaBf16KernelsTest, AttentionAndGradMatchCpu) {
   }
 }
 
+TEST_F(CudaBf16KernelsTest, AttentionSinksMatchCpu) {
+  // The tensor-core kernels' online softmax starts from each head's sink;
+  // the sinks' gradient reads a bf16 result.
+  const AttentionCase cases[] = {{2, 37, 4, 2, 32}, {1, 130, 4, 1, 64}};
+  Floats sinks = {1.0f, -0.5f, 0.25f, 2.0f};
+  DeviceBuffer<float> sinksGpu(sinks), dSinksGpu(4);
+  for (const char *kernel : attentionKernels()) {
+    KernelChoice choice("MOE_CUDA_ATTENTION", kernel);
+    for (const AttentionCase &c : cases)
+      for (moert::AttentionMask mask :
+           {moert::AttentionMask{true}, moert::AttentionMask{true, 9}}) {
+        std::string name = c.name(mask) + " sinks on " + kernel;
+        int64_t qCount = c.queryCount(), rows = c.batch * c.heads * c.seq;
+        AttentionInputs inputs = attentionInputs(c);
+        Halves q = narrowed(inputs.q), k = narrowed(inputs.k);
+        Halves v = narrowed(inputs.v), dOut = narrowed(inputs.dOut);
+        DeviceBuffer<bf16> qGpu(q), kGpu(k), vGpu(v), dOutGpu(dOut);
+        DeviceBuffer<float> outGpu(qCount), lseGpu(rows);
+        gpu::attention(qGpu.get(), kGpu.get(), vGpu.get(), sinksGpu.get(),
+                       c.batch, c.seq, c.heads, c.kvHeads, c.headDim, mask,
+                       outGpu.get(), lseGpu.get());
+        Floats out = output(qCount), lse = output(rows);
+        cpu::attention(q.data(), k.data(), v.data(), sinks.data(), c.batch,
+                       c.seq, c.heads, c.kvHeads, c.headDim, mask, out.data(),
+                       lse.data());
+        expectClose(outGpu.download(), out, "attention " + name,
+                    kAttentionTolerance);
+        expectClose(lseGpu.download(), lse, "attention lse " + name,
+                    kLseTolerance);
+
+        Halves out16 = narrowed(out);
+        DeviceBuffer<bf16> out16Gpu(out16);
+        DeviceBuffer<float> lseOfCpu(lse);
+        gpu::attentionSinksGrad(sinksGpu.get(), lseOfCpu.get(), out16Gpu.get(),
+                                dOutGpu.get(), c.batch, c.seq, c.heads,
+                                c.headDim, dSinksGpu.get());
+        Floats dSinks = output(4);
+        cpu::attentionSinksGrad(sinks.data(), lse.data(), out16.data(),
+                                dOut.data(), c.batch, c.seq, c.heads, c.headDim,
+                                dSinks.data());
+        expectClose(dSinksGpu.download(), dSinks, "attentionSinksGrad " + name,
+                    kLseTolerance);
+      }
+  }
+}
+
 // A MOE_CUDA_ATTENTION the kernels do not know is an error naming it (no
 // GPU needed: the choice comes before any launch).
 TEST(AttentionKernelChoiceTest, ABadValueIsNamed) {
   KernelChoice choice("MOE_CUDA_ATTENTION", "flash");
   std::string error = errorOf([] {
-    moert::cuda::attention<bf16, float>(nullptr, nullptr, nullptr, 1, 64, 1, 1,
-                                        64, moert::AttentionMask{true}, nullptr,
-                                        nullptr);
+    moert::cuda::attention<bf16, float>(
+        nullptr, nullptr, nullptr, nullptr, 1, 64, 1, 1, 64,
+        moert::AttentionMask{true}, nullptr, nullptr);
   });
   EXPECT_NE(error.find("MOE_CUDA_ATTENTION=flash: expected auto, mma.sync or "
                        "wgmma"),

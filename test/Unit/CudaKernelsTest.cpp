@@ -354,12 +354,13 @@ TEST_F(CudaTransformerKernelsTest, AttentionAndGradMatchCpu) {
 
       int64_t rows = c.batch * c.heads * c.seq;
       DeviceBuffer<float> outGpu(qCount), lseGpu(rows);
-      gpu::attention(qGpu.get(), kGpu.get(), vGpu.get(), c.batch, c.seq,
-                     c.heads, c.kvHeads, c.headDim, mask, outGpu.get(),
+      gpu::attention(qGpu.get(), kGpu.get(), vGpu.get(), nullptr, c.batch,
+                     c.seq, c.heads, c.kvHeads, c.headDim, mask, outGpu.get(),
                      lseGpu.get());
       Floats out = output(qCount), lse = output(rows);
-      cpu::attention(q.data(), k.data(), v.data(), c.batch, c.seq, c.heads,
-                     c.kvHeads, c.headDim, mask, out.data(), lse.data());
+      cpu::attention(q.data(), k.data(), v.data(), nullptr, c.batch, c.seq,
+                     c.heads, c.kvHeads, c.headDim, mask, out.data(),
+                     lse.data());
       expectClose(outGpu.download(), out, "attention " + name, kGemmTolerance);
       expectClose(lseGpu.download(), lse, "attention lse " + name,
                   kGemmTolerance);
@@ -380,6 +381,43 @@ TEST_F(CudaTransformerKernelsTest, AttentionAndGradMatchCpu) {
       expectClose(dkGpu.download(), dk, "attentionGrad dk " + name,
                   kGemmTolerance);
       expectClose(dvGpu.download(), dv, "attentionGrad dv " + name,
+                  kGemmTolerance);
+    }
+}
+
+TEST_F(CudaTransformerKernelsTest, AttentionSinksMatchCpu) {
+  // The online softmax starts from each head's sink; the sinks' gradient
+  // reduces over every row of a head.
+  const AttentionCase cases[] = {{2, 37, 4, 2, 24}, {1, 130, 4, 1, 64}};
+  for (AttentionCase c : cases)
+    for (moert::AttentionMask mask :
+         {moert::AttentionMask{true}, moert::AttentionMask{true, 9}}) {
+      std::string name = c.name(mask) + " sinks";
+      int64_t qCount = c.queryCount(), rows = c.batch * c.heads * c.seq;
+      auto [q, k, v, dOut] = attentionInputs(c);
+      Floats sinks = {1.0f, -0.5f, 0.25f, 2.0f};
+      DeviceBuffer<float> qGpu(q), kGpu(k), vGpu(v), dOutGpu(dOut);
+      DeviceBuffer<float> sinksGpu(sinks), outGpu(qCount), lseGpu(rows);
+      gpu::attention(qGpu.get(), kGpu.get(), vGpu.get(), sinksGpu.get(),
+                     c.batch, c.seq, c.heads, c.kvHeads, c.headDim, mask,
+                     outGpu.get(), lseGpu.get());
+      Floats out = output(qCount), lse = output(rows);
+      cpu::attention(q.data(), k.data(), v.data(), sinks.data(), c.batch, c.seq,
+                     c.heads, c.kvHeads, c.headDim, mask, out.data(),
+                     lse.data());
+      expectClose(outGpu.download(), out, "attention " + name, kGemmTolerance);
+      expectClose(lseGpu.download(), lse, "attention lse " + name,
+                  kGemmTolerance);
+
+      DeviceBuffer<float> outCpu(out), lseCpu(lse), dSinksGpu(c.heads);
+      gpu::attentionSinksGrad(sinksGpu.get(), lseCpu.get(), outCpu.get(),
+                              dOutGpu.get(), c.batch, c.seq, c.heads, c.headDim,
+                              dSinksGpu.get());
+      Floats dSinks = output(c.heads);
+      cpu::attentionSinksGrad(sinks.data(), lse.data(), out.data(), dOut.data(),
+                              c.batch, c.seq, c.heads, c.headDim,
+                              dSinks.data());
+      expectClose(dSinksGpu.download(), dSinks, "attentionSinksGrad " + name,
                   kGemmTolerance);
     }
 }
@@ -773,16 +811,16 @@ TEST_F(CudaTransformerKernelsTest, DeterministicKernelsAreBitwiseReproducible) {
          {moert::AttentionMask{false}, moert::AttentionMask{true},
           moert::AttentionMask{true, 40}}) {
       float *out = next(rows * hidden), *lse = next(batch * heads * seq);
-      gpu::attention(qGpu.get(), kGpu.get(), vGpu.get(), batch, seq, heads,
-                     heads, headDim, mask, out, lse);
+      gpu::attention(qGpu.get(), kGpu.get(), vGpu.get(), nullptr, batch, seq,
+                     heads, heads, headDim, mask, out, lse);
       float *dq = next(rows * hidden), *dk = next(rows * hidden);
       gpu::attentionGrad(qGpu.get(), kGpu.get(), vGpu.get(), out, lse,
                          dyGpu.get(), batch, seq, heads, heads, headDim, mask,
                          dq, dk, next(rows * hidden));
       out = next(gqaQGpu.size());
       lse = next(2 * gqaHeads * gqaSeq);
-      gpu::attention(gqaQGpu.get(), gqaKGpu.get(), gqaVGpu.get(), 2, gqaSeq,
-                     gqaHeads, gqaKvHeads, gqaDim, mask, out, lse);
+      gpu::attention(gqaQGpu.get(), gqaKGpu.get(), gqaVGpu.get(), nullptr, 2,
+                     gqaSeq, gqaHeads, gqaKvHeads, gqaDim, mask, out, lse);
       dq = next(gqaQGpu.size());
       dk = next(gqaKGpu.size());
       gpu::attentionGrad(gqaQGpu.get(), gqaKGpu.get(), gqaVGpu.get(), out, lse,

@@ -79,13 +79,17 @@ TEST(GradientCheck, Rope) {
   checkCase("rope inverse", [](Model &m) { buildRope(m, true); });
 }
 
-void buildAttention(Model &m, bool causal, int64_t heads, int64_t kvHeads) {
+void buildAttention(Model &m, bool causal, int64_t heads, int64_t kvHeads,
+                    bool sinks = false) {
   int64_t batch = m.dim(1, 2), seq = m.dim(1, 5), headDim = m.dim(1, 4);
   Shape q = {batch, seq, heads, headDim}, kv = {batch, seq, kvHeads, headDim};
   m.param("q", q);
   m.param("k", kv);
   m.param("v", kv);
+  if (sinks)
+    m.param("s", {heads});
   m.emit("%o, %lse = moe.attention %q, %k, %v" +
+         (sinks ? " sinks(%s : " + typeOf({heads}) + ")" : std::string()) +
          std::string(causal ? " causal" : "") + " : " + typeOf(q) + ", " +
          typeOf(kv));
   m.result("%o", q);
@@ -100,6 +104,8 @@ TEST(GradientCheck, Attention) {
     });
     checkCase("attention 4/2 heads" + suffix,
               [&](Model &m) { buildAttention(m, causal, 4, 2); });
+    checkCase("attention sinks 4/2 heads" + suffix,
+              [&](Model &m) { buildAttention(m, causal, 4, 2, true); });
   }
 }
 

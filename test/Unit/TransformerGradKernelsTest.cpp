@@ -247,6 +247,55 @@ TEST(AttentionGradTest, MatchesFiniteDifferences) {
       }
 }
 
+TEST(AttentionGradTest, SinksMatchFiniteDifferences) {
+  // With sinks the forward's lse carries them, so moe.attention_grad's
+  // gradients hold unchanged; moe.attention_sinks_grad gives the sinks'.
+  for (uint64_t seed : kSeeds)
+    for (moert::AttentionMask mask :
+         {moert::AttentionMask{false}, moert::AttentionMask{true},
+          moert::AttentionMask{true, 2}}) {
+      Random random(seed * 10 + mask.window);
+      int64_t batch = random.integer(1, 2), seq = random.integer(2, 5);
+      int64_t headDim = random.integer(2, 4);
+      Tensor query = random.tensor({batch, seq, 4, headDim}, -1.5, 1.5);
+      Tensor key = random.tensor({batch, seq, 2, headDim}, -1.5, 1.5);
+      Tensor value = random.tensor({batch, seq, 2, headDim});
+      Tensor sinks = random.tensor({4}, -1.5, 1.5);
+      Tensor r = random.tensor(query.shape);
+      AttentionResult forward = attention(query, key, value, mask, &sinks);
+      AttentionGrads grads = attentionGrad(query, key, value, forward.result,
+                                           forward.lse, mask, r);
+      Tensor dSinks = attentionSinksGrad(sinks, forward.lse, forward.result, r);
+      std::string what = "seed " + std::to_string(seed) +
+                         (mask.causal ? " causal" : "") + " window " +
+                         std::to_string(mask.window);
+      expectGradient(
+          what + " query", grads.dQuery, query,
+          [&](const Tensor &x) {
+            return dot(r, attention(x, key, value, mask, &sinks).result);
+          },
+          random);
+      expectGradient(
+          what + " key", grads.dKey, key,
+          [&](const Tensor &x) {
+            return dot(r, attention(query, x, value, mask, &sinks).result);
+          },
+          random);
+      expectGradient(
+          what + " value", grads.dValue, value,
+          [&](const Tensor &x) {
+            return dot(r, attention(query, key, x, mask, &sinks).result);
+          },
+          random);
+      expectGradient(
+          what + " sinks", dSinks, sinks,
+          [&](const Tensor &x) {
+            return dot(r, attention(query, key, value, mask, &x).result);
+          },
+          random);
+    }
+}
+
 //===----------------------------------------------------------------------===//
 // swiglu
 //===----------------------------------------------------------------------===//

@@ -8,6 +8,7 @@
 
 #include "moe/Interpreter/ReferenceKernels.h"
 
+#include "FiniteDifferences.h"
 #include "TestUtils.h"
 
 #include <gtest/gtest.h>
@@ -19,6 +20,7 @@
 
 using namespace mlir::moe::ref;
 using namespace moe::test;
+using moe::test::gradients::Random;
 
 //===----------------------------------------------------------------------===//
 // embedding
@@ -185,6 +187,47 @@ TEST(AttentionTest, CausalHidesLaterPositions) {
   expectTensor(attention(q, k, v, moert::AttentionMask{true}).result,
                DType::F64, {1, 2, 1, 2},
                {1, 2, 2.6088593650139136, 3.608859365013914});
+}
+
+TEST(AttentionTest, SinkTakesItsShareOfTheSoftmax) {
+  // Causal, as above, with a sink of 1/sqrt2 (pos 0's own score): pos 0's
+  // probability halves, out = v0 / 2 = {0.5, 1}, lse = 1/sqrt2 + log 2.
+  // Pos 1: scores {0, sqrt2} and the sink, so out = p0 v0 + p1 v1 with
+  // p = exp(score) / (1 + e^sqrt2 + e^(1/sqrt2)) = {0.1606..., 0.6595...}.
+  Tensor q = f64({1, 2, 1, 2}, kQuery);
+  Tensor k = f64({1, 2, 1, 2}, kKey);
+  Tensor v = f64({1, 2, 1, 2}, kValue);
+  Tensor sinks = f64({1}, {std::sqrt(0.5)});
+  AttentionResult r = attention(q, k, v, moert::AttentionMask{true}, &sinks);
+  double denominator = 1 + std::exp(std::sqrt(2.0)) + std::exp(std::sqrt(0.5));
+  double p0 = 1 / denominator, p1 = std::exp(std::sqrt(2.0)) / denominator;
+  expectTensor(r.result, DType::F64, {1, 2, 1, 2},
+               {0.5, 1, p0 + 3 * p1, 2 * p0 + 4 * p1});
+  expectTensor(r.lse, DType::F64, {1, 1, 2},
+               {std::sqrt(0.5) + std::log(2.0), std::log(denominator)});
+}
+
+TEST(AttentionTest, SinkScalesAsTransformersWritesIt) {
+  // GraniteSWA's eager attention: the sink-free output times
+  // sigmoid(lse - sink), lse the sink-free log-sum-exp; over grouped
+  // heads, with a window.
+  Random random(7);
+  Tensor q = random.tensor({2, 5, 4, 3}, -1.5, 1.5);
+  Tensor k = random.tensor({2, 5, 2, 3}, -1.5, 1.5);
+  Tensor v = random.tensor({2, 5, 2, 3});
+  Tensor sinks = random.tensor({4}, -2, 2);
+  moert::AttentionMask mask{true, 3};
+  AttentionResult plain = attention(q, k, v, mask);
+  AttentionResult sunk = attention(q, k, v, mask, &sinks);
+  std::vector<double> expected(plain.result.data.size());
+  for (int64_t row = 0; row < 2 * 5 * 4; ++row) {
+    int64_t b = row / 20, i = row / 4 % 5, h = row % 4;
+    double lse = plain.lse.data[(b * 4 + h) * 5 + i];
+    double scale = 1 / (1 + std::exp(sinks.data[h] - lse));
+    for (int64_t d = 0; d < 3; ++d)
+      expected[row * 3 + d] = plain.result.data[row * 3 + d] * scale;
+  }
+  expectTensor(sunk.result, DType::F64, {2, 5, 4, 3}, expected);
 }
 
 TEST(AttentionTest, LogSumExpIsPerHeadAndQueryRow) {

@@ -208,6 +208,14 @@ struct ModelConfig {
   /// our key moe_sliding_rope); unset: every layer's are ropeTheta and
   /// ropeScaling.
   std::optional<LayerRope> slidingRope;
+  /// Each layer's RoPE base, where a config gives one a layer (GraniteSWA's
+  /// layer_rope_theta, our key moe_layer_rope_theta); empty: rope(layer)'s.
+  /// A layer without RoPE (noRopeLayers) holds ropeTheta.
+  std::vector<double> layerRopeTheta;
+  /// Whether each query head's softmax counts a learned sink logit beside
+  /// its keys' (GraniteSWA's and GPT-OSS's sinks, our key
+  /// moe_attention_sinks): the parameter layers.N.self_attn.sinks.
+  bool attentionSinks = false;
 
   /// What the importer should say about choices it made for the user
   /// (moe-import and moe-compile print them as warnings).
@@ -232,7 +240,10 @@ struct ModelConfig {
   LayerRope fullRope() const { return {ropeTheta, ropeScaling}; }
   /// The RoPE that layer `layer` rotates by.
   LayerRope rope(int64_t layer) const {
-    return slidingRope && slides(layer) ? *slidingRope : fullRope();
+    LayerRope rope = slidingRope && slides(layer) ? *slidingRope : fullRope();
+    if (!layerRopeTheta.empty())
+      rope.theta = layerRopeTheta[layer];
+    return rope;
   }
   /// Whether layer `layer` rotates its queries and keys.
   bool rotates(int64_t layer) const {

@@ -123,6 +123,17 @@ struct TransformersModel {
   /// key that gives it (EXAONE 4's sliding_window_pattern; null: fixed).
   int64_t windowPattern = 4;
   const char *windowPatternKey = nullptr;
+  /// Whether those layers come first in each period of the pattern
+  /// (GraniteSWA's 0, 4, 8, ...) rather than last (EXAONE 4's and OLMo 3's
+  /// 3, 7, 11, ...).
+  bool fullAttentionFirst = false;
+  /// Whether each query head's softmax counts a learned sink (GraniteSWA's
+  /// self_attn.sinks), which our key moe_attention_sinks says elsewhere.
+  bool attentionSinks = false;
+  /// Whether its class reads each layer's RoPE base from layer_rope_theta,
+  /// 0 for a layer without RoPE (GraniteSWA's), which our keys
+  /// moe_layer_rope_theta and moe_nope_layers say elsewhere.
+  bool layerRopeTheta = false;
   /// Whether its class reads RoPE by layer type (OLMo 3's rope_parameters
   /// {"full_attention": ..., "sliding_attention": ...}; a legacy
   /// rope_scaling and rope_theta are the full-attention layers'), which

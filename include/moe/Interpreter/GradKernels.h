@@ -45,6 +45,10 @@ AttentionGrads attentionGrad(const Tensor &query, const Tensor &key,
                              const Tensor &lse, moert::AttentionMask mask,
                              const Tensor &dResult);
 
+/// d sinks [heads] of moe.attention, from its `output` and `lse`.
+Tensor attentionSinksGrad(const Tensor &sinks, const Tensor &lse,
+                          const Tensor &output, const Tensor &dResult);
+
 struct SwigluGrads {
   Tensor dGate, dUp;
 };

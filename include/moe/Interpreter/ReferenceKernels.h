@@ -36,8 +36,10 @@ struct AttentionResult {
   Tensor result;
   Tensor lse; // [batch, heads, seq]: each query row's log-sum-exp
 };
+/// `sinks` ([heads]): each head's sink logit; null: none.
 AttentionResult attention(const Tensor &query, const Tensor &key,
-                          const Tensor &value, moert::AttentionMask mask);
+                          const Tensor &value, moert::AttentionMask mask,
+                          const Tensor *sinks = nullptr);
 Tensor swiglu(const Tensor &gate, const Tensor &up);
 /// Each row of `input` times the sigmoid of its row's `logit` ([..., 1]).
 Tensor sigmoidScale(const Tensor &input, const Tensor &logit);

@@ -35,6 +35,11 @@ enum class ExpertNames {
   /// their down projections in block_sparse_moe.output_linear; a shared
   /// MLP's likewise in shared_mlp.input_linear [2F, H] and output_linear.
   Granite,
+  /// Granite's with transformers 5's names (Granite MoE SWA's): the router
+  /// at block_sparse_moe.router.weight, the experts' fused gate and up rows
+  /// at block_sparse_moe.experts.gate_up_proj, their down projections at
+  /// experts.down_proj.
+  GraniteSwa,
 };
 
 } // namespace moert

@@ -124,6 +124,16 @@ func.func @attention_grad(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x6xf32>, %v: 
   return %dq, %dk, %dv : tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>, tensor<2x3x2x6xf32>
 }
 
+// The sinks' gradient: the sinks' type whatever the activations'.
+// CHECK-LABEL: func.func @attention_sinks_grad
+// CHECK-SAME: (%[[S:.*]]: tensor<4xf32>, %[[LSE:.*]]: tensor<2x4x3xf32>, %[[O:.*]]: tensor<2x3x4x16xbf16>, %[[DY:.*]]: tensor<2x3x4x16xbf16>)
+// CHECK: %[[DS:.*]] = moe.attention_sinks_grad %[[S]], %[[LSE]], %[[O]], %[[DY]] : tensor<4xf32>, tensor<2x3x4x16xbf16>{{$}}
+// CHECK: return %[[DS]] : tensor<4xf32>
+func.func @attention_sinks_grad(%s: tensor<4xf32>, %lse: tensor<2x4x3xf32>, %o: tensor<2x3x4x16xbf16>, %dy: tensor<2x3x4x16xbf16>) -> tensor<4xf32> {
+  %ds = moe.attention_sinks_grad %s, %lse, %o, %dy : tensor<4xf32>, tensor<2x3x4x16xbf16>
+  return %ds : tensor<4xf32>
+}
+
 // CHECK-LABEL: func.func @attention_grad_causal
 // CHECK-SAME: (%[[Q:.*]]: tensor<2x3x4x6xf32>, %[[K:.*]]: tensor<2x3x4x6xf32>, %[[V:.*]]: tensor<2x3x4x6xf32>, %[[O:.*]]: tensor<2x3x4x6xf32>, %[[LSE:.*]]: tensor<2x4x3xf32>, %[[DY:.*]]: tensor<2x3x4x6xf32>)
 // CHECK: %[[DQ:.*]], %[[DK:.*]], %[[DV:.*]] = moe.attention_grad %[[Q]], %[[K]], %[[V]], %[[O]], %[[LSE]], %[[DY]] causal : tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>

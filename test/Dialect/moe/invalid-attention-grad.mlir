@@ -113,3 +113,21 @@ func.func @attention_grad_window_not_causal(%q: tensor<2x3x4x6xf32>, %k: tensor<
   %dq, %dk, %dv = moe.attention_grad %q, %k, %v, %o, %lse, %dy window 3 : tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>
   return
 }
+
+// -----
+
+// moe.attention_sinks_grad: a sink a head of the output.
+func.func @attention_sinks_grad_heads(%s: tensor<3xf32>, %lse: tensor<2x4x3xf32>, %o: tensor<2x3x4x6xf32>, %dy: tensor<2x3x4x6xf32>) {
+  // expected-error @+1 {{'moe.attention_sinks_grad' op 'sinks' must have shape [4], got [3]}}
+  %ds = moe.attention_sinks_grad %s, %lse, %o, %dy : tensor<3xf32>, tensor<2x3x4x6xf32>
+  return
+}
+
+// -----
+
+// moe.attention_sinks_grad: lse is [batch, heads, seq] of the output's.
+func.func @attention_sinks_grad_lse(%s: tensor<4xf32>, %lse: tensor<2x4x5xf32>, %o: tensor<2x3x4x6xf32>, %dy: tensor<2x3x4x6xf32>) {
+  // expected-error @+1 {{'moe.attention_sinks_grad' op 'lse' must be 'tensor<2x4x3xf32>' ([batch, heads, seq] of the query's), got 'tensor<2x4x5xf32>'}}
+  %ds = "moe.attention_sinks_grad"(%s, %lse, %o, %dy) : (tensor<4xf32>, tensor<2x4x5xf32>, tensor<2x3x4x6xf32>, tensor<2x3x4x6xf32>) -> tensor<4xf32>
+  return
+}

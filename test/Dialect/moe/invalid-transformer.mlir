@@ -283,6 +283,24 @@ func.func @attention_key_rank(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x12xf32>, %
 
 // -----
 
+// moe.attention: a sink a query head.
+func.func @attention_sinks_heads(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x6xf32>, %v: tensor<2x3x2x6xf32>, %s: tensor<2xf32>) {
+  // expected-error @+1 {{'moe.attention' op 'sinks' must have shape [4], got [2]}}
+  %o, %lse = moe.attention %q, %k, %v sinks(%s : tensor<2xf32>) causal : tensor<2x3x4x6xf32>, tensor<2x3x2x6xf32>
+  return
+}
+
+// -----
+
+// moe.attention: bf16 operands' sinks are f32, the scores' type.
+func.func @attention_sinks_type(%q: tensor<2x3x4x16xbf16>, %k: tensor<2x3x2x16xbf16>, %v: tensor<2x3x2x16xbf16>, %s: tensor<4xf64>) {
+  // expected-error @+1 {{'moe.attention' op 'sinks' must have element type 'f32' (a GEMM over 'bf16' 'query' accumulates in 'f32'), got 'f64'}}
+  %o, %lse = moe.attention %q, %k, %v sinks(%s : tensor<4xf64>) causal : tensor<2x3x4x16xbf16>, tensor<2x3x2x16xbf16>
+  return
+}
+
+// -----
+
 // moe.attention: a sliding window needs causal attention.
 func.func @attention_window_not_causal(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x2x6xf32>, %v: tensor<2x3x2x6xf32>) {
   // expected-error @+1 {{'moe.attention' op 'window' (2) needs 'causal': a sliding window ends at each query's own position}}

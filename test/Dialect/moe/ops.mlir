@@ -177,6 +177,15 @@ func.func @attention_window(%q: tensor<2x3x4x6xf32>, %k: tensor<2x3x4x6xf32>, %v
   return %o : tensor<2x3x4x6xf32>
 }
 
+// Attention sinks: a logit a query head; f32 beside bf16 operands.
+// CHECK-LABEL: func.func @attention_sinks
+// CHECK-SAME: (%[[Q:.*]]: tensor<2x3x4x16xbf16>, %[[K:.*]]: tensor<2x3x2x16xbf16>, %[[V:.*]]: tensor<2x3x2x16xbf16>, %[[S:.*]]: tensor<4xf32>)
+// CHECK: moe.attention %[[Q]], %[[K]], %[[V]] sinks(%[[S]] : tensor<4xf32>) causal window 2 : tensor<2x3x4x16xbf16>, tensor<2x3x2x16xbf16>
+func.func @attention_sinks(%q: tensor<2x3x4x16xbf16>, %k: tensor<2x3x2x16xbf16>, %v: tensor<2x3x2x16xbf16>, %s: tensor<4xf32>) -> tensor<2x3x4x16xf32> {
+  %o, %lse = moe.attention %q, %k, %v sinks(%s : tensor<4xf32>) causal window 2 : tensor<2x3x4x16xbf16>, tensor<2x3x2x16xbf16>
+  return %o : tensor<2x3x4x16xf32>
+}
+
 // Mixed precision: bf16 operands, f32 result.
 // CHECK-LABEL: func.func @attention_bf16
 // CHECK: moe.attention %{{.*}}, %{{.*}}, %{{.*}} causal : tensor<2x3x4x16xbf16>, tensor<2x3x2x16xbf16>

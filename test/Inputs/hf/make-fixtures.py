@@ -382,6 +382,27 @@ MODELS = {
         kind="granite", kv_heads=2, tied=True, theta=1e4,
         moe_keys={"embedding_multiplier": 6.0, "residual_multiplier": 0.5,
                   "logits_scaling": 2.5}),
+    # Granite SWA (dense): Granite's model with muP's multipliers, a
+    # learned sink in each head's softmax, layer 0 attending to all
+    # without RoPE, layer 1 sliding within 3 positions at RoPE base 10
+    # (layer_rope_theta), tied embeddings.
+    "granite-swa-sinks": dict(
+        kind="granite_swa", kv_heads=2, tied=True, theta=1e4,
+        moe_keys={"embedding_multiplier": 6.0, "attention_multiplier": 0.3,
+                  "residual_multiplier": 0.5, "logits_scaling": 2.5,
+                  "sliding_window": 3, "layer_rope_theta": [0, 10.0]}),
+    # Granite MoE SWA: granitemoe-shared's model (a shared MLP 20 wide)
+    # with sinks, layer 0 sliding within 3 positions at base 500 and layer
+    # 1 attending to all at base 1e4 (layer_types, layer_rope_theta).
+    "granitemoe-swa-sinks": dict(
+        kind="granitemoe_swa", kv_heads=2, top_k=2, tied=False, theta=1e4,
+        router_logits=True,
+        moe_keys={"shared_intermediate_size": 20,
+                  "embedding_multiplier": 12.0, "attention_multiplier": 0.3,
+                  "residual_multiplier": 0.22, "logits_scaling": 6.0,
+                  "sliding_window": 3,
+                  "layer_types": ["sliding_attention", "full_attention"],
+                  "layer_rope_theta": [500.0, 1e4]}),
     # OLMo 2 (dense): each sublayer's output normalized before its
     # residual add (post_attention_layernorm, post_feedforward_layernorm),
     # the whole queries and keys normalized (16 and 8 wide).
@@ -527,11 +548,12 @@ def make_model(spec):
         config = transformers.AutoConfig.for_model(
             spec["kind"], **{**common, **spec["moe_keys"]})
         model = transformers.AutoModelForCausalLM.from_config(config)
-    elif spec["kind"] in ("granite", "granitemoe", "granitemoeshared"):
+    elif spec["kind"] in ("granite", "granitemoe", "granitemoeshared",
+                          "granite_swa", "granitemoe_swa"):
         experts = dict(num_local_experts=4, num_experts_per_tok=spec["top_k"],
                        router_aux_loss_coef=0.01,
                        output_router_logits=spec.get("router_logits", False)
-                       ) if spec["kind"] != "granite" else {}
+                       ) if spec["kind"] not in ("granite", "granite_swa") else {}
         config = transformers.AutoConfig.for_model(
             spec["kind"], **experts, **{**common, **spec["moe_keys"]})
         model = transformers.AutoModelForCausalLM.from_config(config)

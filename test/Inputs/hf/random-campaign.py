@@ -346,6 +346,23 @@ def granite(rng):
     return transformers.GraniteConfig(**attention(rng), **multipliers(rng))
 
 
+def swa_layers(rng, config):
+    """GraniteSWA's attention: a window of 1 to 9 positions on all but
+    every fourth layer from the first or on those a random layer_types
+    names, and each layer's RoPE base drawn (0: none) or rope_parameters'
+    for all; the sinks are the model's parameters."""
+    layers = config["num_hidden_layers"]
+    config["sliding_window"] = rng.randint(1, 9)
+    if rng.random() < 0.5:
+        config["layer_types"] = [
+            rng.choice(["sliding_attention", "full_attention"])
+            for _ in range(layers)]
+    if rng.random() < 0.7:
+        config["layer_rope_theta"] = [rng.choice([0, 10.0, 500.0, 1e4])
+                                      for _ in range(layers)]
+    return config
+
+
 def olmo2(rng):
     return transformers.Olmo2Config(**attention(rng), pad_token_id=1)
 
@@ -378,6 +395,11 @@ FAMILIES = {"ernie4_5_moe": ernie4_5_moe, "hy_v3": hy_v3,
             "exaone4": lambda rng: transformers.Exaone4Config(
                 **exaone_layers(rng, attention(rng))),
             "exaone_moe": exaone_moe, "olmo3": olmo3,
+            "granite_swa": lambda rng: transformers.GraniteSWAConfig(
+                **swa_layers(rng, attention(rng)), **multipliers(rng)),
+            "granitemoe_swa": lambda rng: transformers.GraniteMoeSWAConfig(
+                **swa_layers(rng, granitemoe_keys(rng)),
+                shared_intermediate_size=rng.choice([0, rng.randint(1, 48)])),
             "qwen3_window": lambda rng: transformers.Qwen3Config(
                 **sliding_window(rng, attention(rng))),
             "sarvam_moe": lambda rng: glm4_moe_layers(
@@ -406,15 +428,17 @@ def first_dense_spelling(saved):
         saved["first_k_dense_replace"] = first
 
 
-def pattern_spelling(saved):
-    """EXAONE 4's and OLMo 3's config without layer_types (their config
-    classes write them out), where their sliding_window_pattern (OLMo 3's
-    4) derives them."""
+def pattern_spelling(saved, first):
+    """EXAONE 4's, OLMo 3's and GraniteSWA's config without layer_types
+    (their config classes write them out), where their
+    sliding_window_pattern (OLMo 3's and GraniteSWA's 4) derives them:
+    GraniteSWA's layers that attend to all come `first` in each period."""
     # EXAONE's class sets the pattern to 0 where the window is null.
     if saved["sliding_window"] is None:
         return
     pattern = abs(saved.get("sliding_window_pattern", 4))
-    derived = ["sliding_attention" if (layer + 1) % pattern else
+    shift = 0 if first else 1
+    derived = ["sliding_attention" if (layer + shift) % pattern else
                "full_attention" for layer in range(len(saved["layer_types"]))]
     if saved["layer_types"] == derived:
         del saved["layer_types"]
@@ -442,7 +466,9 @@ def main():
         trained_scale.randomize(model)
         model.eval().save_pretrained(folder)
         spellings = RELEASED_SPELLINGS.get(args.family, {})
-        patterned = args.family in ("exaone4", "exaone_moe", "olmo3")
+        full_first = args.family in ("granite_swa", "granitemoe_swa")
+        patterned = full_first or args.family in (
+            "exaone4", "exaone_moe", "olmo3")
         if (spellings or args.family == "minicpm5_moe" or patterned) and \
                 seed % 2:
             path = os.path.join(folder, "config.json")
@@ -452,7 +478,7 @@ def main():
             if args.family == "minicpm5_moe":
                 first_dense_spelling(saved)
             if patterned:
-                pattern_spelling(saved)
+                pattern_spelling(saved, full_first)
             json.dump(saved, open(path, "w"), indent=2)
         # By model_type: a class's own config class could drop another
         # family's defaults and checkpoint names (Sarvam-MoE's).

@@ -10,13 +10,18 @@ def randomize(model):
     trained one has (std 1/sqrt(fan-in), embeddings 1, queries and keys
     1.5/sqrt(fan-in) for attention that picks positions), norms random
     weights and routers' biases values that change which experts they
-    choose, so that a wrong rotation, head mapping, norm or routing shows in
+    choose, attention sinks a share of their softmax, so that a wrong
+    rotation, head mapping, norm or routing shows in
     the logits."""
     with torch.no_grad():
         for name, parameter in model.named_parameters():
             # ERNIE 4.5 MoE's bias is a parameter without a gradient.
             if name.endswith("e_score_correction_bias"):
                 parameter.uniform_(-0.3, 0.3)
+            # Attention sinks (GraniteSWA's) as large as the scores, so
+            # that each takes a share of its softmax that shows.
+            elif name.endswith(".sinks"):
+                parameter.uniform_(-1.0, 2.0)
             elif "norm" in name:
                 parameter.uniform_(0.5, 1.5)
             elif "embed_tokens" in name:
