@@ -26,6 +26,17 @@ TransformersModel family(const char *name, const char *architecture,
   return model;
 }
 
+/// `base`'s model under another family's names: a class derived from its.
+TransformersModel variant(TransformersModel base, const char *name,
+                          const char *architecture, const char *modelType,
+                          const char *configClass) {
+  base.name = name;
+  base.architecture = architecture;
+  base.modelType = modelType;
+  base.configClass = configClass;
+  return base;
+}
+
 /// DeepSeek-V3's MoE layers: sigmoid scores chosen with a bias, in groups,
 /// their weights scaled, beside ungated shared experts, no load-balancing
 /// loss, under Qwen's expert names (Dots1's, MiniCPM5-MoE's, EXAONE-MoE's).
@@ -99,11 +110,8 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
 
     // OLMo 3: OLMo 2's model with a window on all but every fourth layer,
     // each layer type's RoPE its own.
-    TransformersModel olmo3 = olmo2;
-    olmo3.name = "OLMo 3";
-    olmo3.architecture = "Olmo3ForCausalLM";
-    olmo3.modelType = "olmo3";
-    olmo3.configClass = "Olmo3Config";
+    TransformersModel olmo3 =
+        variant(olmo2, "OLMo 3", "Olmo3ForCausalLM", "olmo3", "Olmo3Config");
     olmo3.slidingWindow = SlidingWindow::patterned;
     olmo3.windowSize = 4096;
     olmo3.ropeByLayerType = true;
@@ -158,11 +166,9 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
     // experts, ungated and shared_intermediate_size wide, its gate and up
     // rows fused in its checkpoints (shared_mlp.input_linear) as the
     // experts' are.
-    TransformersModel graniteMoeShared = graniteMoe;
-    graniteMoeShared.name = "Granite MoE Shared";
-    graniteMoeShared.architecture = "GraniteMoeSharedForCausalLM";
-    graniteMoeShared.modelType = "granitemoeshared";
-    graniteMoeShared.configClass = "GraniteMoeSharedConfig";
+    TransformersModel graniteMoeShared =
+        variant(graniteMoe, "Granite MoE Shared", "GraniteMoeSharedForCausalLM",
+                "granitemoeshared", "GraniteMoeSharedConfig");
     graniteMoeShared.sharedWidthKey = "shared_intermediate_size";
 
     // Granite SWA and Granite MoE SWA (IBM's GraniteSWA): Granite's and
@@ -177,20 +183,16 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
       model.attentionSinks = true;
       model.layerRopeTheta = true;
     };
-    TransformersModel graniteSwa = granite;
-    graniteSwa.name = "Granite SWA";
-    graniteSwa.architecture = "GraniteSWAForCausalLM";
-    graniteSwa.modelType = "granite_swa";
-    graniteSwa.configClass = "GraniteSWAConfig";
+    TransformersModel graniteSwa =
+        variant(granite, "Granite SWA", "GraniteSWAForCausalLM", "granite_swa",
+                "GraniteSWAConfig");
     withSlidingSinks(graniteSwa);
     graniteSwa.kvHeads = 4;
     graniteSwa.rmsNormEps = 1e-5;
     graniteSwa.tiedEmbeddings = true;
-    TransformersModel graniteMoeSwa = graniteMoeShared;
-    graniteMoeSwa.name = "Granite MoE SWA";
-    graniteMoeSwa.architecture = "GraniteMoeSWAForCausalLM";
-    graniteMoeSwa.modelType = "granitemoe_swa";
-    graniteMoeSwa.configClass = "GraniteMoeSWAConfig";
+    TransformersModel graniteMoeSwa =
+        variant(graniteMoeShared, "Granite MoE SWA", "GraniteMoeSWAForCausalLM",
+                "granitemoe_swa", "GraniteMoeSWAConfig");
     withSlidingSinks(graniteMoeSwa);
     graniteMoeSwa.expertNames = moert::ExpertNames::GraniteSwa;
 
@@ -276,11 +278,8 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
     // query and key norms (use_qk_norm) and q, k and v biases
     // (attention_bias) are keys, rotating half of each head by default
     // (partial_rotary_factor), without a sliding window.
-    TransformersModel glm4Moe = dots1;
-    glm4Moe.name = "GLM-4-MoE";
-    glm4Moe.architecture = "Glm4MoeForCausalLM";
-    glm4Moe.modelType = "glm4_moe";
-    glm4Moe.configClass = "Glm4MoeConfig";
+    TransformersModel glm4Moe = variant(
+        dots1, "GLM-4-MoE", "Glm4MoeForCausalLM", "glm4_moe", "Glm4MoeConfig");
     glm4Moe.qkNorm = QkNorm::none;
     glm4Moe.qkNormKey = "use_qk_norm";
     glm4Moe.qkvBiasKey = "attention_bias";
@@ -300,11 +299,9 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
     // layers, 256 experts in 8 groups routed to the best 4 by default,
     // three dense layers first, under multi-head latent attention, whose
     // RoPE turns pairs where rope_interleave says so (by default).
-    TransformersModel deepseekV3 = glm4Moe;
-    deepseekV3.name = "DeepSeek-V3";
-    deepseekV3.architecture = "DeepseekV3ForCausalLM";
-    deepseekV3.modelType = "deepseek_v3";
-    deepseekV3.configClass = "DeepseekV3Config";
+    TransformersModel deepseekV3 =
+        variant(glm4Moe, "DeepSeek-V3", "DeepseekV3ForCausalLM", "deepseek_v3",
+                "DeepseekV3Config");
     deepseekV3.qkNormKey = nullptr;
     deepseekV3.qkvBiasKey = nullptr;
     deepseekV3.partialRotaryFactor = std::nullopt;
@@ -331,11 +328,9 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
     // default), chosen among all experts (topk_method "greedy") or within
     // the groups of best expert (group_limited_greedy), beside two shared
     // experts, the first first_k_dense_replace layers dense (0 by default).
-    TransformersModel deepseekV2 = deepseekV3;
-    deepseekV2.name = "DeepSeek-V2";
-    deepseekV2.architecture = "DeepseekV2ForCausalLM";
-    deepseekV2.modelType = "deepseek_v2";
-    deepseekV2.configClass = "DeepseekV2Config";
+    TransformersModel deepseekV2 =
+        variant(deepseekV3, "DeepSeek-V2", "DeepseekV2ForCausalLM",
+                "deepseek_v2", "DeepseekV2Config");
     deepseekV2.readsRopeInterleave = false;
     deepseekV2.kvHeads = 0;
     deepseekV2.experts = 64;
@@ -361,11 +356,9 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
     // other defaults, its dense layers placed by mlp_layer_types (the first
     // dense by default), its head_dim the rotated part's width
     // (attribute_map).
-    TransformersModel glm4MoeLite = deepseekV3;
-    glm4MoeLite.name = "GLM-4-MoE-Lite";
-    glm4MoeLite.architecture = "Glm4MoeLiteForCausalLM";
-    glm4MoeLite.modelType = "glm4_moe_lite";
-    glm4MoeLite.configClass = "Glm4MoeLiteConfig";
+    TransformersModel glm4MoeLite =
+        variant(deepseekV3, "GLM-4-MoE-Lite", "Glm4MoeLiteForCausalLM",
+                "glm4_moe_lite", "Glm4MoeLiteConfig");
     glm4MoeLite.latentAttention =
         mlir::moe::LatentAttention{/*queryRank=*/768, /*kvRank=*/512,
                                    /*nopeHeadDim=*/192, /*ropeHeadDim=*/64,
@@ -387,11 +380,9 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
     // Llama's attention (q, k and v biases by attention_bias, no query and
     // key norms, whole heads rotated) and heads 128 wide by default. Its
     // class has no intermediate_size (GLM-4-MoE's default stands, unused).
-    TransformersModel solarOpen = glm4Moe;
-    solarOpen.name = "Solar Open";
-    solarOpen.architecture = "SolarOpenForCausalLM";
-    solarOpen.modelType = "solar_open";
-    solarOpen.configClass = "SolarOpenConfig";
+    TransformersModel solarOpen =
+        variant(glm4Moe, "Solar Open", "SolarOpenForCausalLM", "solar_open",
+                "SolarOpenConfig");
     solarOpen.qkNormKey = nullptr;
     solarOpen.partialRotaryFactor = std::nullopt;
     solarOpen.headDim = 128;
@@ -616,11 +607,9 @@ const std::vector<TransformersModel> &mlir::moe::detail::families() {
     // (Dots1's), the dense layers placed by mlp_layer_types (else the first
     // first_k_dense_replace), a shared MLP num_shared_experts times as wide
     // as the experts.
-    TransformersModel exaoneMoe = exaone4;
-    exaoneMoe.name = "EXAONE-MoE";
-    exaoneMoe.architecture = "ExaoneMoeForCausalLM";
-    exaoneMoe.modelType = "exaone_moe";
-    exaoneMoe.configClass = "ExaoneMoeConfig";
+    TransformersModel exaoneMoe =
+        variant(exaone4, "EXAONE-MoE", "ExaoneMoeForCausalLM", "exaone_moe",
+                "ExaoneMoeConfig");
     withDeepSeekV3Layers(exaoneMoe);
     exaoneMoe.postNorms = false;
     exaoneMoe.nullWindowFails = true;
